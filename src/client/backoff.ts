@@ -1,0 +1,60 @@
+/**
+ * Reconnect delays: exponential backoff with full jitter. The n-th retry (0-based) waits a
+ * uniformly random time in [0, min(maxDelayMs, initialDelayMs * factor^n)], which spreads a crowd
+ * of clients reconnecting after the same outage instead of having them arrive in waves.
+ */
+export interface BackoffOptions {
+  /** cap of the first retry's delay, ms (default 250) */
+  initialDelayMs?: number;
+  /** largest delay, ms (default 15000) */
+  maxDelayMs?: number;
+  /** growth per attempt (default 2) */
+  factor?: number;
+  /** give up after this many consecutive failed attempts (default Infinity) */
+  maxRetries?: number;
+}
+
+export class Backoff {
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly factor: number;
+  readonly maxRetries: number;
+  #attempt = 0;
+  readonly #random: () => number;
+
+  constructor(options: BackoffOptions = {}, random: () => number = Math.random) {
+    this.initialDelayMs = options.initialDelayMs ?? 250;
+    this.maxDelayMs = options.maxDelayMs ?? 15_000;
+    this.factor = options.factor ?? 2;
+    this.maxRetries = options.maxRetries ?? Infinity;
+    if (!(this.initialDelayMs >= 0) || !(this.maxDelayMs >= this.initialDelayMs) || !(this.factor >= 1)) {
+      throw new RangeError('backoff: need 0 <= initialDelayMs <= maxDelayMs and factor >= 1');
+    }
+    this.#random = random;
+  }
+
+  /** consecutive attempts made since the last reset */
+  get attempt(): number {
+    return this.#attempt;
+  }
+
+  get exhausted(): boolean {
+    return this.#attempt >= this.maxRetries;
+  }
+
+  /** upper bound of the delay for attempt n */
+  ceiling(n: number): number {
+    return Math.min(this.maxDelayMs, this.initialDelayMs * Math.pow(this.factor, n));
+  }
+
+  /** Delay before the next attempt; advances the attempt counter. */
+  next(): number {
+    const delay = Math.floor(this.#random() * this.ceiling(this.#attempt));
+    this.#attempt++;
+    return delay;
+  }
+
+  reset(): void {
+    this.#attempt = 0;
+  }
+}

@@ -1,0 +1,821 @@
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { codecFor, type ClientCodec, type Encoding } from './codec.js';
+import { Emitter, type Listener } from './emitter.js';
+import { ClientErrorCode, TickwireClientError } from './errors.js';
+import {
+  CloseCode,
+  eventKindOf,
+  parseChannel,
+  type AckFrame,
+  type ClientFrame,
+  type DataFrame,
+  type ErrorFrame,
+  type PayloadByKind,
+  type PayloadOf,
+  type PongFrame,
+  type RejectedChannel,
+  type SubscribeFrame,
+  type Update,
+  type WelcomeFrame,
+} from './types.js';
+
+// ---- transport -----------------------------------------------------------------------------
+
+/** The part of the WHATWG WebSocket API the client uses; the `ws` package implements it too. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  binaryType: string;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
+
+const WS_OPEN = 1;
+
+/** A token, or a function called before every (re)connect that returns a fresh one. */
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+
+export interface ClientOptions {
+  /** `ws://host:port/v1/stream` (or `wss://`) */
+  url: string;
+  /** JWT; a function is called before each connection attempt and by `refreshAuth()` */
+  token?: TokenSource;
+  /**
+   * How the token travels: `query` (`?token=`, what browsers can do) or `header`
+   * (`Authorization: Bearer`, needs the `ws` package). Default: `query` with the global
+   * WebSocket, `header` otherwise.
+   */
+  tokenIn?: 'query' | 'header';
+  /** wire encoding (default `msgpack`) */
+  encoding?: Encoding;
+  /**
+   * WebSocket implementation. Default: the global `WebSocket` (browsers, Node 22+), else the
+   * `ws` package imported on demand (Node 20).
+   */
+  WebSocket?: WebSocketConstructor;
+  /** reconnect with exponential backoff and full jitter (default on); `false` to turn off */
+  reconnect?: boolean | BackoffOptions;
+  /** ms between pings (default 15000); 0 turns the heartbeat off */
+  heartbeatIntervalMs?: number;
+  /** a ping unanswered this long (ms) means the connection is dead (default 10000) */
+  heartbeatTimeoutMs?: number;
+  /** reject a request that has no reply after this many ms on an open connection (default 10000) */
+  requestTimeoutMs?: number;
+  /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
+  connectTimeoutMs?: number;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface SubscribeOptions {
+  /** at most one update per channel per this many ms (0 = as fast as they come) */
+  throttle?: number;
+  /** ask for the current value right after the ack (default true) */
+  snapshot?: boolean;
+  /** `executions` only: replay every event after this sequence number */
+  since?: number;
+}
+
+export interface SubscribeResult {
+  subscribed: string[];
+  rejected: RejectedChannel[];
+}
+
+export interface UnsubscribeResult {
+  unsubscribed: string[];
+}
+
+export interface GapEvent {
+  channel: string;
+  /** the seq that should have come next */
+  expected: number;
+  /** the seq that came */
+  received: number;
+  /** how many updates were missed */
+  missed: number;
+}
+
+export interface LatencySample {
+  /** round trip of the last ping, ms */
+  rttMs: number;
+  /** server clock when it answered, ms since epoch */
+  serverTime: number;
+  /** estimated server clock minus local clock, ms */
+  clockOffsetMs: number;
+}
+
+export interface CloseEvent {
+  code: number;
+  reason: string;
+  willReconnect: boolean;
+}
+
+export interface ReconnectEvent {
+  /** 1 for the first retry after a drop */
+  attempt: number;
+  delayMs: number;
+}
+
+export interface EpochEvent {
+  channel: string;
+  previous: number;
+  current: number;
+}
+
+export interface ClientEvents {
+  state: { state: ConnectionState; previous: ConnectionState };
+  welcome: WelcomeFrame;
+  close: CloseEvent;
+  reconnecting: ReconnectEvent;
+  data: Update;
+  trade: Update<PayloadByKind['trade']>;
+  quote: Update<PayloadByKind['quote']>;
+  ticker: Update<PayloadByKind['ticker']>;
+  bar: Update<PayloadByKind['bar']>;
+  portfolio: Update<PayloadByKind['portfolio']>;
+  execution: Update<PayloadByKind['execution']>;
+  system: Update<PayloadByKind['system']>;
+  gap: GapEvent;
+  /** the feed epoch (`ep`) of a trade/quote channel changed: the source restarted or switched */
+  epoch: EpochEvent;
+  rejected: RejectedChannel;
+  latency: LatencySample;
+  error: TickwireClientError;
+}
+
+// ---- internals -----------------------------------------------------------------------------
+
+interface Pending {
+  id: number;
+  frame: ClientFrame;
+  /** made by the client itself (resubscribe, gap refresh): nobody awaits it */
+  internal: boolean;
+  resolve(value: unknown): void;
+  reject(err: TickwireClientError): void;
+  timer?: ReturnType<typeof setTimeout>;
+  sentAt?: number;
+}
+
+interface Desired {
+  throttle: number | undefined;
+  snapshot: boolean;
+}
+
+interface ChannelState {
+  lastSeq: number | undefined;
+  ep: number | undefined;
+  /** a refresh (re-subscribe) after a gap is in flight */
+  refreshing: boolean;
+}
+
+const EXECUTIONS = 'executions';
+/** channels where every event matters: a gap is repaired by replay, duplicates are dropped */
+const isResumable = (ch: string): boolean => ch === EXECUTIONS;
+
+async function defaultWebSocket(): Promise<WebSocketConstructor> {
+  const g = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (g) return g;
+  // Kept out of browser bundles: a non-literal specifier is not followed by bundlers.
+  const spec = 'ws';
+  const mod = (await import(/* @vite-ignore */ spec)) as { default?: WebSocketConstructor; WebSocket?: WebSocketConstructor };
+  const ctor = mod.WebSocket ?? mod.default;
+  if (!ctor) throw new TickwireClientError(ClientErrorCode.TRANSPORT, 'no WebSocket implementation: pass options.WebSocket');
+  return ctor;
+}
+
+/**
+ * Client of the tickwire protocol v1: one WebSocket, many channels, kept alive across drops.
+ *
+ * ```ts
+ * const client = new TickwireClient({ url: 'ws://127.0.0.1:8080/v1/stream' });
+ * client.channel('ticker:AAPL', (t) => console.log(t.p));
+ * await client.connect();
+ * await client.subscribe(['ticker:AAPL'], { throttle: 250 });
+ * ```
+ */
+export class TickwireClient extends Emitter<ClientEvents> {
+  readonly options: Readonly<ClientOptions>;
+  readonly codec: ClientCodec;
+
+  #state: ConnectionState = 'idle';
+  #ws: WebSocketLike | undefined;
+  #wsCtor: WebSocketConstructor | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  #outbox: Pending[] = [];
+  readonly #desired = new Map<string, Desired>();
+  readonly #channels = new Map<string, ChannelState>();
+  readonly #listeners = new Map<string, Set<(d: never, u: Update<never>) => void>>();
+  readonly #backoff: Backoff | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #pingOutstanding: { id: number; sentAt: number } | undefined;
+  #closing = false;
+  #connectWaiters: { resolve(w: WelcomeFrame): void; reject(e: unknown): void }[] = [];
+  #welcome: WelcomeFrame | undefined;
+  #latency: LatencySample | undefined;
+  /** connection attempts since the last successful welcome */
+  #attempts = 0;
+
+  constructor(options: ClientOptions) {
+    super();
+    if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
+    this.options = Object.freeze({ ...options });
+    this.codec = codecFor(options.encoding ?? 'msgpack');
+    const rc = options.reconnect ?? true;
+    this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
+  }
+
+  /** current connection state */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** the last `welcome` received (connection id, limits) */
+  get welcome(): WelcomeFrame | undefined {
+    return this.#welcome;
+  }
+
+  /** the last measured round trip, or undefined before the first pong */
+  get latency(): LatencySample | undefined {
+    return this.#latency;
+  }
+
+  /** channels the client keeps subscribed (re-established after each reconnect) */
+  get subscriptions(): string[] {
+    return [...this.#desired.keys()];
+  }
+
+  /** last seq seen on a channel (for `executions`, the resume point) */
+  lastSeq(channel: string): number | undefined {
+    return this.#channels.get(channel)?.lastSeq;
+  }
+
+  /**
+   * Listen to one channel's updates with its payload typed from the channel name.
+   * Returns a function that removes the listener. Does not subscribe.
+   */
+  channel<C extends string>(channel: C, listener: (d: PayloadOf<C>, update: Update<PayloadOf<C>>) => void): () => void {
+    let set = this.#listeners.get(channel);
+    if (!set) this.#listeners.set(channel, (set = new Set()));
+    const l = listener as (d: never, u: Update<never>) => void;
+    set.add(l);
+    return () => {
+      set.delete(l);
+    };
+  }
+
+  /**
+   * Open the connection (and keep it open until `close()`). Resolves on the first `welcome`;
+   * rejects if the client is closed first or reconnecting gives up.
+   */
+  connect(): Promise<WelcomeFrame> {
+    if (this.#state === 'open' && this.#welcome) return Promise.resolve(this.#welcome);
+    const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#closing = false;
+      this.#backoff?.reset();
+      this.#attempts = 0;
+      void this.#open();
+    }
+    return p;
+  }
+
+  /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#clearTimers();
+    const ws = this.#ws;
+    this.#ws = undefined;
+    const err = new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
+    for (const p of [...this.#pending.values(), ...this.#outbox]) {
+      if (p.timer) clearTimeout(p.timer);
+      if (!p.internal) p.reject(err);
+    }
+    this.#pending.clear();
+    this.#outbox = [];
+    this.#pingOutstanding = undefined;
+    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+    if (this.#state !== 'closed') this.#setState('closed');
+    if (!ws) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(done, 2000);
+      ws.onclose = () => done();
+      ws.onerror = null;
+      ws.onmessage = null;
+      try {
+        ws.close(CloseCode.NORMAL, 'client closed');
+      } catch {
+        done();
+      }
+      if (ws.readyState === 3) done();
+    });
+  }
+
+  /**
+   * Subscribe to channels. Resolves with the server's ack: `subscribed` and `rejected` (each with
+   * code and reason; rejected channels are also emitted as `rejected` events and not retried).
+   * Rejects on an `error` reply (e.g. BAD_REQUEST, LIMIT). Before the connection is open the
+   * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
+   */
+  subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
+    const list = this.#checkChannels(channels);
+    const snapshot = options.snapshot ?? true;
+    for (const ch of list) {
+      this.#desired.set(ch, { throttle: options.throttle, snapshot });
+      const st = this.#chan(ch);
+      st.refreshing = false;
+      if (isResumable(ch)) {
+        if (options.since !== undefined) st.lastSeq = options.since;
+      } else {
+        st.lastSeq = undefined;
+      }
+    }
+    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
+    if (options.throttle !== undefined) frame.throttle = options.throttle;
+    if (options.since !== undefined) frame.since = options.since;
+    return this.#request(frame, false) as Promise<SubscribeResult>;
+  }
+
+  /**
+   * Change the throttle of channels already subscribed: unsubscribes and subscribes again with
+   * the new setting (a fresh snapshot follows).
+   */
+  async setThrottle(channels: readonly string[], throttle: number): Promise<SubscribeResult> {
+    const list = this.#checkChannels(channels);
+    const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
+    const open = this.#state === 'open';
+    if (open) {
+      const frame: ClientFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
+      void this.#request(frame, true).catch(() => undefined);
+    }
+    return this.subscribe(list, { throttle, snapshot });
+  }
+
+  /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
+  unsubscribe(channels: readonly string[]): Promise<UnsubscribeResult> {
+    const list = this.#checkChannels(channels);
+    for (const ch of list) {
+      this.#desired.delete(ch);
+      if (!isResumable(ch)) this.#channels.delete(ch);
+    }
+    // queued subscribes for these channels need not reach the server
+    for (const p of this.#outbox) {
+      if (p.frame.op === 'subscribe') p.frame.channels = p.frame.channels.filter((c) => !list.includes(c));
+    }
+    const dropped = this.#outbox.filter((p) => p.frame.op === 'subscribe' && p.frame.channels.length === 0);
+    this.#outbox = this.#outbox.filter((p) => !dropped.includes(p));
+    for (const p of dropped) p.resolve({ subscribed: [], rejected: [] });
+    if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
+    return this.#request({ op: 'unsubscribe', id: this.#nextId++, channels: list }, false) as Promise<UnsubscribeResult>;
+  }
+
+  /** Measure the round trip now; resolves with it in ms. */
+  ping(): Promise<number> {
+    if (this.#state !== 'open') {
+      return Promise.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
+    }
+    return this.#request({ op: 'ping', id: this.#nextId++ }, false) as Promise<number>;
+  }
+
+  /** Send a fresh token (from the token function) to replace the connection's token before it expires. */
+  async refreshAuth(token?: string): Promise<void> {
+    const t = token ?? (await this.#token());
+    if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
+    if (this.#state !== 'open') return; // the next connection uses the token function anyway
+    await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false);
+  }
+
+  // ---- connection lifecycle ----------------------------------------------------------------
+
+  #setState(state: ConnectionState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.emit('state', { state, previous });
+  }
+
+  async #token(): Promise<string | undefined> {
+    const src = this.options.token;
+    if (src === undefined) return undefined;
+    if (typeof src === 'string') return src;
+    return await src();
+  }
+
+  async #open(): Promise<void> {
+    this.#setState(this.#attempts === 0 && !this.#welcome ? 'connecting' : 'reconnecting');
+    this.#attempts++;
+    let ws: WebSocketLike;
+    try {
+      const ctor = (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
+      const token = await this.#token().catch((cause: unknown) => {
+        throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
+      });
+      if (this.#closing) return;
+      const global = (globalThis as { WebSocket?: unknown }).WebSocket;
+      const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
+      let url = this.options.url;
+      let init: { headers?: Record<string, string> } | undefined;
+      if (token) {
+        if (tokenIn === 'query') {
+          const u = new URL(url);
+          u.searchParams.set('token', token);
+          url = u.toString();
+        } else {
+          init = { headers: { Authorization: `Bearer ${token}` } };
+        }
+      }
+      ws = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+    } catch (err) {
+      this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#afterClose(1006, 'connect failed');
+      return;
+    }
+    this.#ws = ws;
+    ws.binaryType = 'arraybuffer';
+    const timeout = this.options.connectTimeoutMs ?? 10_000;
+    this.#connectTimer = setTimeout(() => {
+      if (this.#ws === ws && this.#state !== 'open') this.#drop(ws, 4000, 'connect timeout');
+    }, timeout);
+    ws.onmessage = (ev) => {
+      if (this.#ws === ws) this.#onMessage(ev.data);
+    };
+    ws.onerror = (ev) => {
+      if (this.#ws !== ws) return;
+      const msg = (ev as { message?: string; error?: { message?: string } })?.message ?? (ev as { error?: { message?: string } })?.error?.message;
+      this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, msg ? `WebSocket error: ${msg}` : 'WebSocket error'));
+    };
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#afterClose(ev.code, ev.reason);
+    };
+  }
+
+  /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
+  #drop(ws: WebSocketLike, code: number, reason: string): void {
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.onerror = null;
+    try {
+      ws.close(code, reason);
+    } catch {
+      /* already closing */
+    }
+    if (this.#ws === ws) {
+      this.#ws = undefined;
+      this.#afterClose(code, reason);
+    }
+  }
+
+  #clearTimers(): void {
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = undefined;
+  }
+
+  #afterClose(code: number, reason: string): void {
+    this.#clearTimers();
+    this.#pingOutstanding = undefined;
+    // Requests in flight on the dead socket: subscribes go out again on the next connection,
+    // the rest are settled now (the server forgets a connection's subscriptions with it).
+    const requeue: Pending[] = [];
+    for (const p of this.#pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = undefined;
+      const op = p.frame.op;
+      if (op === 'subscribe' && !p.internal) requeue.push(p);
+      else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame.channels });
+      else if (!p.internal) p.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`));
+    }
+    this.#pending.clear();
+    this.#outbox = [...requeue.sort((a, b) => a.id - b.id), ...this.#outbox];
+    for (const [ch, st] of this.#channels) {
+      st.refreshing = false;
+      if (!isResumable(ch)) st.lastSeq = undefined;
+    }
+    if (this.#closing) {
+      this.#setState('closed');
+      return;
+    }
+    const b = this.#backoff;
+    const fatal = code === CloseCode.POLICY && typeof this.options.token !== 'function';
+    const willReconnect = !!b && !b.exhausted && !fatal;
+    this.emit('close', { code, reason, willReconnect });
+    if (!willReconnect) {
+      const err = new TickwireClientError(
+        b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST,
+        `connection closed (${code}${reason ? ' ' + reason : ''}) and not reconnecting`,
+      );
+      for (const p of this.#outbox) if (!p.internal) p.reject(err);
+      this.#outbox = [];
+      for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+      this.#setState('closed');
+      return;
+    }
+    const delayMs = b.next();
+    this.#setState('reconnecting');
+    this.emit('reconnecting', { attempt: b.attempt, delayMs });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (!this.#closing) void this.#open();
+    }, delayMs);
+  }
+
+  #onWelcome(w: WelcomeFrame): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#welcome = w;
+    this.#attempts = 0;
+    this.#backoff?.reset();
+    this.#setState('open');
+    this.emit('welcome', w);
+    this.#resubscribe();
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    for (const p of outbox) this.#send(p);
+    this.#startHeartbeat();
+    for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
+  }
+
+  /** After a (re)connect: subscribe again to everything not already queued, with snapshots. */
+  #resubscribe(): void {
+    const queued = new Set<string>();
+    for (const p of this.#outbox) if (p.frame.op === 'subscribe') for (const c of p.frame.channels) queued.add(c);
+    const groups = new Map<string, SubscribeFrame>();
+    for (const [ch, want] of this.#desired) {
+      if (queued.has(ch)) continue;
+      if (isResumable(ch)) {
+        this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
+        continue;
+      }
+      const key = `${want.throttle ?? ''}/${want.snapshot}`;
+      const g = groups.get(key);
+      if (g) g.channels.push(ch);
+      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as SubscribeFrame);
+    }
+    for (const frame of groups.values()) this.#send(this.#internal(frame));
+  }
+
+  #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
+    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
+    if (want.throttle !== undefined) frame.throttle = want.throttle;
+    if (since !== undefined) frame.since = since;
+    return this.#internal(frame);
+  }
+
+  #internal(frame: ClientFrame): Pending {
+    return { id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined };
+  }
+
+  #startHeartbeat(): void {
+    const every = this.options.heartbeatIntervalMs ?? 15_000;
+    if (!(every > 0)) return;
+    const deadAfter = this.options.heartbeatTimeoutMs ?? 10_000;
+    this.#heartbeatTimer = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws || this.#state !== 'open') return;
+      const out = this.#pingOutstanding;
+      if (out) {
+        if (Date.now() - out.sentAt >= deadAfter) this.#drop(ws, 4000, 'heartbeat timeout');
+        return;
+      }
+      const id = this.#nextId++;
+      this.#pingOutstanding = { id, sentAt: Date.now() };
+      this.#send(this.#internal({ op: 'ping', id }));
+    }, Math.max(50, Math.min(every, deadAfter)));
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  #checkChannels(channels: readonly string[]): string[] {
+    if (!Array.isArray(channels) || channels.length === 0) throw new TypeError('channels: a non-empty array of channel names');
+    for (const c of channels) if (typeof c !== 'string' || c.length === 0) throw new TypeError(`bad channel name: ${String(c)}`);
+    return [...new Set(channels)];
+  }
+
+  #request(frame: ClientFrame, internal: boolean): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const p: Pending = { id: frame.id, frame, internal, resolve, reject };
+      if (this.#state === 'open' && this.#ws) this.#send(p);
+      else if (this.#state === 'closed' || this.#state === 'idle') {
+        if (frame.op === 'subscribe') this.#outbox.push(p); // goes out once connect() is called
+        else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
+      } else this.#outbox.push(p);
+    });
+  }
+
+  #send(p: Pending): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WS_OPEN) {
+      this.#outbox.push(p);
+      return;
+    }
+    p.sentAt = Date.now();
+    this.#pending.set(p.id, p);
+    const timeout = this.options.requestTimeoutMs ?? 10_000;
+    if (!p.internal && timeout > 0) {
+      p.timer = setTimeout(() => {
+        if (this.#pending.get(p.id) !== p) return;
+        this.#pending.delete(p.id);
+        p.reject(new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${timeout} ms`, { requestId: p.id }));
+      }, timeout);
+    }
+    try {
+      ws.send(this.codec.encode(p.frame));
+    } catch (err) {
+      this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, `send failed: ${String(err)}`, { cause: err }));
+    }
+  }
+
+  #settle(id: number | undefined): Pending | undefined {
+    if (id === undefined) return undefined;
+    const p = this.#pending.get(id);
+    if (!p) return undefined;
+    this.#pending.delete(id);
+    if (p.timer) clearTimeout(p.timer);
+    return p;
+  }
+
+  // ---- inbound -----------------------------------------------------------------------------
+
+  #onMessage(raw: unknown): void {
+    let frame: unknown;
+    try {
+      frame = this.codec.decode(raw);
+    } catch (err) {
+      this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
+      return;
+    }
+    if (frame === null || typeof frame !== 'object') return;
+    const f = frame as { op?: unknown };
+    switch (f.op) {
+      case 'data':
+        this.#onData(frame as DataFrame);
+        break;
+      case 'batch': {
+        const items = (frame as { items?: unknown }).items;
+        if (Array.isArray(items)) for (const it of items) if (it && typeof it === 'object') this.#onData(it as DataFrame);
+        break;
+      }
+      case 'welcome':
+        this.#onWelcome(frame as WelcomeFrame);
+        break;
+      case 'ack':
+        this.#onAck(frame as AckFrame);
+        break;
+      case 'pong':
+        this.#onPong(frame as PongFrame);
+        break;
+      case 'error':
+        this.#onError(frame as ErrorFrame);
+        break;
+      default:
+        if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
+    }
+  }
+
+  #onAck(a: AckFrame): void {
+    const p = this.#settle(a.id);
+    const rejected = Array.isArray(a.rejected) ? a.rejected : [];
+    for (const r of rejected) {
+      this.#desired.delete(r.channel);
+      if (!isResumable(r.channel)) this.#channels.delete(r.channel);
+      this.emit('rejected', r);
+    }
+    if (!p) return;
+    if (p.frame.op === 'subscribe') {
+      for (const c of p.frame.channels) {
+        const st = this.#channels.get(c);
+        if (st) st.refreshing = false;
+      }
+      p.resolve({ subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)), rejected });
+    } else if (p.frame.op === 'unsubscribe') {
+      p.resolve({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame.channels });
+    } else {
+      p.resolve(a);
+    }
+  }
+
+  #onPong(pong: PongFrame): void {
+    const p = this.#settle(pong.id);
+    const now = Date.now();
+    const out = this.#pingOutstanding;
+    const sentAt = p?.sentAt ?? (out && out.id === pong.id ? out.sentAt : undefined);
+    if (out && out.id === pong.id) this.#pingOutstanding = undefined;
+    if (sentAt === undefined) return;
+    const rttMs = now - sentAt;
+    const sample: LatencySample = {
+      rttMs,
+      serverTime: pong.server_time,
+      clockOffsetMs: typeof pong.server_time === 'number' ? pong.server_time - (sentAt + rttMs / 2) : 0,
+    };
+    this.#latency = sample;
+    this.emit('latency', sample);
+    if (p && !p.internal) p.resolve(rttMs);
+  }
+
+  #onError(e: ErrorFrame): void {
+    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: e.id });
+    const p = this.#settle(e.id);
+    if (p && !p.internal) p.reject(err);
+    else this.emit('error', err);
+  }
+
+  #chan(ch: string): ChannelState {
+    let st = this.#channels.get(ch);
+    if (!st) this.#channels.set(ch, (st = { lastSeq: undefined, ep: undefined, refreshing: false }));
+    return st;
+  }
+
+  #onData(item: DataFrame): void {
+    const ch = item.ch;
+    if (typeof ch !== 'string' || !this.#desired.has(ch)) return; // unsubscribed meanwhile
+    const st = this.#chan(ch);
+    const seq = typeof item.seq === 'number' ? item.seq : undefined;
+    const snapshot = item.snapshot === true;
+    if (seq !== undefined) {
+      if (isResumable(ch)) {
+        // Durable stream: drop what we already have; on a hole, replay from the last seen.
+        if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
+        if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
+          if (!st.refreshing) {
+            this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+            this.#refresh(ch, st.lastSeq);
+          }
+          return;
+        }
+        st.lastSeq = seq;
+      } else if (snapshot) {
+        st.lastSeq = seq;
+      } else {
+        if (st.lastSeq !== undefined && seq > st.lastSeq + 1 && !st.refreshing) {
+          this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          this.#refresh(ch, undefined);
+        }
+        if (st.lastSeq === undefined || seq > st.lastSeq) st.lastSeq = seq;
+      }
+    }
+    const { kind, symbol } = parseChannel(ch);
+    const d = item.d as { ep?: unknown } | undefined;
+    if (d && typeof d.ep === 'number') {
+      if (st.ep !== undefined && st.ep !== d.ep) this.emit('epoch', { channel: ch, previous: st.ep, current: d.ep });
+      st.ep = d.ep;
+    }
+    const update: Update = {
+      channel: ch,
+      kind,
+      symbol,
+      seq,
+      snapshot,
+      coalesced: typeof item.coalesced === 'number' ? item.coalesced : 1,
+      d: item.d,
+    };
+    this.emit('data', update);
+    const ev = eventKindOf(kind);
+    if (ev) this.emit(ev, update as never);
+    const set = this.#listeners.get(ch);
+    if (set) {
+      for (const l of [...set]) {
+        try {
+          (l as Listener<unknown> as (d: unknown, u: Update) => void)(update.d, update);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+  }
+
+  /** Re-subscribe one channel: a fresh snapshot for market data, a replay after `since` for executions. */
+  #refresh(ch: string, since: number | undefined): void {
+    const want = this.#desired.get(ch);
+    const st = this.#chan(ch);
+    if (!want || this.#state !== 'open') return;
+    st.refreshing = true;
+    if (isResumable(ch)) {
+      // replay needs a fresh server-side cursor: leave and join again from `since`
+      this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
+      this.#send(this.#makeInternalSubscribe([ch], want, since));
+    } else {
+      this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Errors raised by the client SDK. `code` is either a protocol v1 error code sent by the server
+ * (`BAD_REQUEST`, `FORBIDDEN`, `LIMIT`, ...) or one of the client's own codes below.
+ */
+export const ClientErrorCode = {
+  /** the request was still waiting for its reply when the client was closed */
+  CLOSED: 'CLOSED',
+  /** the connection dropped while a ping or auth request was waiting for its reply */
+  CONNECTION_LOST: 'CONNECTION_LOST',
+  /** no reply to a request within `requestTimeoutMs` */
+  TIMEOUT: 'TIMEOUT',
+  /** reconnecting gave up after `maxRetries` attempts */
+  RETRIES_EXHAUSTED: 'RETRIES_EXHAUSTED',
+  /** a server frame could not be decoded */
+  BAD_SERVER_FRAME: 'BAD_SERVER_FRAME',
+  /** the WebSocket itself reported an error (refused, 401 at upgrade, network) */
+  TRANSPORT: 'TRANSPORT',
+  /** the token function threw or rejected */
+  TOKEN: 'TOKEN',
+} as const;
+
+export class TickwireClientError extends Error {
+  readonly code: string;
+  /** request id the server echoed, when the error answers a request */
+  readonly requestId: number | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TickwireClientError';
+    this.code = code;
+    this.requestId = options?.requestId;
+  }
+}
