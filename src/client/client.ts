@@ -804,18 +804,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** Re-subscribe one channel: a fresh snapshot for market data, a replay after `since` for executions. */
+  /**
+   * Re-subscribe one channel: a fresh snapshot for market data, a replay after `since` for
+   * executions. It leaves and joins again, so the server starts a fresh cursor either way (a
+   * repeated subscribe to a channel it already serves need not send a snapshot).
+   */
   #refresh(ch: string, since: number | undefined): void {
     const want = this.#desired.get(ch);
     const st = this.#chan(ch);
     if (!want || this.#state !== 'open') return;
     st.refreshing = true;
-    if (isResumable(ch)) {
-      // replay needs a fresh server-side cursor: leave and join again from `since`
-      this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
-      this.#send(this.#makeInternalSubscribe([ch], want, since));
-    } else {
-      this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
-    }
+    this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
+    if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
+    else this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
   }
 }
