@@ -89,6 +89,8 @@ export interface SubscribeOptions {
 export interface SubscribeResult {
   subscribed: string[];
   rejected: RejectedChannel[];
+  /** throttle tier the server applies (ms), when it says */
+  throttle?: number;
 }
 
 export interface UnsubscribeResult {
@@ -705,7 +707,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
         const st = this.#channels.get(c);
         if (st) st.refreshing = false;
       }
-      p.resolve({ subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)), rejected });
+      const result: SubscribeResult = {
+        subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
+        rejected,
+      };
+      if (typeof a.throttle === 'number') result.throttle = a.throttle;
+      p.resolve(result);
     } else if (p.frame.op === 'unsubscribe') {
       p.resolve({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame.channels });
     } else {

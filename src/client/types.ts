@@ -178,6 +178,8 @@ export interface AckFrame {
   subscribed?: string[];
   unsubscribed?: string[];
   rejected?: RejectedChannel[];
+  /** the throttle tier (ms) the server applies to the subscribed channels */
+  throttle?: number;
 }
 
 export interface PongFrame {
