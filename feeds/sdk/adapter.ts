@@ -1,0 +1,41 @@
+import type { Tick } from '../../src/core/schema.js';
+
+/**
+ * The contract between tickwire and one market-data provider.
+ *
+ * An adapter speaks its provider's protocol, maps provider symbols to canonical ones and emits
+ * canonical ticks through `ctx.emit`. It does not number ticks: the engine assigns `src`, `seq`,
+ * `ep` (epoch) and, when absent, `rt` (receive time), so every adapter gets contiguous sequences
+ * and epochs for free.
+ */
+type WithoutEngineFields<T> = T extends Tick ? Omit<T, 'seq' | 'ep' | 'rt' | 'src'> & { rt?: bigint } : never;
+/** A tick as an adapter emits it. */
+export type TickInput = WithoutEngineFields<Tick>;
+
+export type FeedState = 'starting' | 'connecting' | 'connected' | 'stale' | 'reconnecting' | 'auth_failed' | 'error' | 'stopped';
+
+export interface FeedLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+export interface FeedContext {
+  /** Hand one normalized tick to the engine. Cheap; call it from the socket's message handler. */
+  emit(tick: TickInput): void;
+  /** Report a lifecycle change (shown in feed health and logs). */
+  status(state: FeedState, detail?: string): void;
+  /** Aborted when the engine stops the feed. */
+  readonly signal: AbortSignal;
+  readonly log: FeedLogger;
+}
+
+export interface FeedAdapter {
+  /** provider id, e.g. `binance`; becomes `src` on every tick */
+  readonly id: string;
+  start(ctx: FeedContext): Promise<void>;
+  subscribe(symbols: readonly string[]): Promise<void>;
+  unsubscribe(symbols: readonly string[]): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+import { ConfigError, TickwireError } from '../core/errors.js';
+import { describeConfig, loadConfig } from '../core/config.js';
+import { startEngine } from '../engine.js';
+import type { Engine, EngineRoles } from '../engine.js';
+import { probeUws } from '../gateway/uws.js';
+
+const HELP = `tickwire: market-data streaming engine
+
+usage:
+  tickwire start [--key=value ...]      feeds and gateway in one process (embedded default;
+                                        uses NATS when NATS_URL is set)
+  tickwire gateway [--key=value ...]    the WebSocket gateway only (needs NATS_URL)
+  tickwire feed NAME... [--key=value]   run feed adapters and publish to NATS (needs NATS_URL)
+  tickwire config [--help]              print the resolved configuration (or list every key)
+  tickwire check-uws                    verify the uWebSockets.js native binary loads
+  tickwire tap CHANNEL... [--json]      print live updates from a gateway
+
+Configuration: defaults < config file (--config / TICKWIRE_CONFIG) < TICKWIRE_* env < --flags.
+`;
+
+function splitArgs(argv: string[]): { positional: string[]; flags: string[] } {
+  const positional: string[] = [];
+  const flags: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      flags.push(a);
+      if (!a.includes('=') && i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && a !== '--help' && a !== '--json') flags.push(argv[++i]!);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats: boolean): Promise<number> {
+  if (requireNats) {
+    const cfg = loadConfig({ argv: flags });
+    if (!cfg.natsUrl) throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
+  }
+  const engine = await startEngine({}, { roles, argv: flags });
+  installShutdown(engine);
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+function installShutdown(engine: Engine): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    engine.log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      engine.log.warn('shutdown deadline passed; exiting');
+      process.exit(1);
+    }, engine.config.shutdownTimeoutMs);
+    deadline.unref();
+    engine.close().then(
+      () => {
+        engine.log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        engine.log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  const { positional, flags } = splitArgs(rest);
+  switch (command) {
+    case 'start':
+      return runRole({}, flags, false);
+    case 'gateway':
+      return runRole({ gateway: true, feeds: [] }, flags, true);
+    case 'feed':
+      if (positional.length === 0) throw new ConfigError('tickwire feed needs a feed name, e.g. `tickwire feed synthetic`');
+      return runRole({ gateway: false, feeds: positional }, flags, true);
+    case 'config': {
+      if (flags.includes('--help')) {
+        for (const row of describeConfig()) {
+          console.log(`${row.key.padEnd(28)} ${row.env.padEnd(38)} default ${JSON.stringify(row.default)}\n    ${row.description}`);
+        }
+        return 0;
+      }
+      console.log(JSON.stringify(loadConfig({ argv: flags }), null, 2));
+      return 0;
+    }
+    case 'check-uws': {
+      const r = probeUws();
+      console.log(`uWebSockets.js: ${r.detail}`);
+      return r.native ? 0 : 1;
+    }
+    case 'tap': {
+      const { runTap } = await import('./tap.js');
+      return runTap(rest);
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(HELP);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(`tickwire: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    if (err instanceof TickwireError) {
+      console.error(`tickwire: ${err.message}`);
+      process.exit(1);
+    }
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,294 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import YAML from 'yaml';
+import { ConfigError } from './errors.js';
+
+/**
+ * The one configuration schema. Sources, later ones winning:
+ *   defaults < config file (TICKWIRE_CONFIG or --config) < environment (TICKWIRE_*) < flags (--key=value).
+ * Unknown keys are rejected with a message naming the key; the result is frozen.
+ *
+ * Environment names are `TICKWIRE_` + the key path in upper snake case, e.g.
+ * gateway.maxFrameBytes -> TICKWIRE_GATEWAY_MAX_FRAME_BYTES. A few conventional names are
+ * accepted as aliases (PORT, HOST, NATS_URL, REDIS_URL, LOG_LEVEL, TICKWIRE_JWT_SECRET, ...).
+ */
+const tier = z.number().int().min(0).max(60_000);
+
+export const ConfigSchema = z
+  .object({
+    host: z.string().min(1).default('0.0.0.0').describe('address the gateway listens on'),
+    port: z.number().int().min(0).max(65535).default(8080).describe('gateway HTTP/WebSocket port (0 = any free port)'),
+    natsUrl: z.string().optional().describe('NATS server URL(s); unset = in-process bus (embedded mode)'),
+    redisUrl: z.string().optional().describe('Redis URL for last values and per-user state; unset = memory store'),
+    instrumentsFile: z.string().optional().describe('JSON or YAML file listing instruments; unset = built-in universe'),
+    feeds: z.array(z.string().min(1)).default(['synthetic']).describe('feeds run in-process by `tickwire start`'),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto = pretty on a TTY, JSON otherwise'),
+      })
+      .strict()
+      .default({ level: 'info', format: 'auto' }),
+    synthetic: z
+      .object({
+        seed: z.number().int().default(42).describe('random seed: the same seed gives the same market'),
+        rate: z.number().min(1).max(1_000_000).default(400).describe('total ticks per second across all symbols'),
+        symbols: z.array(z.string()).optional().describe('symbols to generate; unset = every instrument fed by "synthetic"'),
+      })
+      .strict()
+      .default({ seed: 42, rate: 400 }),
+    gateway: z
+      .object({
+        maxFrameBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024).describe('largest client frame; larger closes with 1009'),
+        idleTimeoutSec: z.number().int().min(8).max(960).default(120).describe('WebSocket idle timeout (uWS sends pings)'),
+        upstreamReleaseMs: z.number().int().min(0).default(5000).describe('keep a bus subscription this long after its last subscriber leaves'),
+        allowUwsFallback: z.boolean().default(false).describe('start even if uWebSockets.js native binary did not load (slow)'),
+        webDir: z.string().optional().describe('directory served at / (dashboard); default dist/web'),
+        maxSubscriptions: z.number().int().min(1).default(1000).describe('channels per connection'),
+      })
+      .strict()
+      .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),
+    throttle: z
+      .object({
+        tiers: z.array(tier).min(1).default([0, 50, 100, 250, 500, 1000, 5000]).describe('throttle tiers in ms; requests round up to the next tier'),
+        minMs: tier.default(0).describe('deployment minimum throttle in ms'),
+      })
+      .strict()
+      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0 }),
+    slow: z
+      .object({
+        highWaterBytes: z.number().int().min(1024).default(1024 * 1024).describe('buffered bytes above which a client only gets conflated catch-up'),
+        lowWaterBytes: z.number().int().min(0).default(64 * 1024).describe('buffered bytes below which a slow client is resynced'),
+        hardLimitBytes: z.number().int().min(2048).default(4 * 1024 * 1024).describe('buffered bytes at which a client is closed with 4009 at once'),
+        stuckMs: z.number().int().min(100).default(10_000).describe('close 4009 when above high water this long'),
+        checkMs: z.number().int().min(10).default(250).describe('how often buffered amounts are checked'),
+      })
+      .strict()
+      .default({ highWaterBytes: 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 4 * 1024 * 1024, stuckMs: 10_000, checkMs: 250 }),
+    shutdownTimeoutMs: z.number().int().min(0).default(10_000).describe('graceful shutdown deadline'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+const ALIASES: Readonly<Record<string, string>> = {
+  PORT: 'port',
+  HOST: 'host',
+  NATS_URL: 'natsUrl',
+  REDIS_URL: 'redisUrl',
+  LOG_LEVEL: 'log.level',
+  TICKWIRE_INSTRUMENTS: 'instrumentsFile',
+};
+
+/** Env vars with the prefix that are not config keys (read by their own modules). */
+const NON_CONFIG_ENV = new Set(['TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE']);
+
+const camelToSnake = (s: string): string => s.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+type AnySchema = z.ZodType;
+function unwrap(s: AnySchema): AnySchema {
+  let cur: any = s;
+  while (cur?.def && ['default', 'optional', 'nullable', 'prefault'].includes(cur.def.type)) cur = cur.def.innerType;
+  return cur as AnySchema;
+}
+
+/** Map every leaf key path to its env name. */
+function leafPaths(schema: AnySchema, prefix: string[] = []): Map<string, { path: string[]; leaf: AnySchema }> {
+  const out = new Map<string, { path: string[]; leaf: AnySchema }>();
+  const s: any = unwrap(schema);
+  if (s.def.type === 'object') {
+    for (const [k, v] of Object.entries(s.shape as Record<string, AnySchema>)) {
+      for (const [env, info] of leafPaths(v, [...prefix, k])) out.set(env, info);
+    }
+  } else {
+    out.set('TICKWIRE_' + prefix.map(camelToSnake).join('_'), { path: prefix, leaf: s });
+  }
+  return out;
+}
+const ENV_KEYS = leafPaths(ConfigSchema);
+const PATH_TO_LEAF = new Map([...ENV_KEYS.values()].map((i) => [i.path.join('.'), i]));
+
+function coerce(raw: string, leaf: AnySchema, name: string): unknown {
+  const t = (leaf as any).def.type as string;
+  if (t === 'string' || t === 'enum') return raw;
+  if (t === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name}="${raw}" is not a number: set it to a number`);
+    return n;
+  }
+  if (t === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name}="${raw}" is not a boolean: use true or false`);
+  }
+  if (t === 'array') {
+    const trimmed = raw.trim();
+    if (trimmed.startsWith('[')) {
+      try {
+        return JSON.parse(trimmed);
+      } catch {
+        throw new ConfigError(`${name} is not a valid JSON array: use a,b,c or ["a","b"]`);
+      }
+    }
+    const elem = unwrap((leaf as any).def.element);
+    const parts = trimmed === '' ? [] : trimmed.split(',').map((p) => p.trim());
+    return parts.map((p) => coerce(p, elem, name));
+  }
+  return raw;
+}
+
+function setPath(target: Record<string, any>, path: string[], value: unknown): void {
+  let o = target;
+  for (const k of path.slice(0, -1)) {
+    if (o[k] === undefined || typeof o[k] !== 'object') o[k] = {};
+    o = o[k];
+  }
+  o[path[path.length - 1]!] = value;
+}
+
+function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])) {
+      out[k] = deepMerge(out[k], v);
+    } else if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function readConfigFile(path: string): Record<string, any> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${path} (TICKWIRE_CONFIG / --config) cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    const v = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+    if (v === null || v === undefined) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw new Error('top level must be a mapping of keys');
+    return v;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** command-line flags of the form --key.path=value or --key.path value */
+  argv?: readonly string[];
+  /** programmatic overrides (tests, embedding); applied last */
+  overrides?: ConfigInput | Record<string, unknown>;
+}
+
+function parseFlags(argv: readonly string[]): { values: Record<string, any>; configPath?: string } {
+  const values: Record<string, any> = {};
+  let configPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    let key = a.slice(2);
+    let raw: string | undefined;
+    const eq = key.indexOf('=');
+    if (eq >= 0) {
+      raw = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) {
+      raw = argv[++i];
+    } else raw = 'true';
+    if (key === 'config') {
+      configPath = raw;
+      continue;
+    }
+    const info = PATH_TO_LEAF.get(key);
+    if (!info) throw new ConfigError(`unknown flag --${key}: run \`tickwire config --help\` to list the keys`);
+    setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`));
+  }
+  return configPath === undefined ? { values } : { values, configPath };
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
+  const env = opts.env ?? process.env;
+  const flags = parseFlags(opts.argv ?? []);
+  const filePath = flags.configPath ?? env.TICKWIRE_CONFIG;
+  let merged: Record<string, any> = filePath ? readConfigFile(filePath) : {};
+
+  const fromEnv: Record<string, any> = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined) continue;
+    const alias = ALIASES[name];
+    if (alias) {
+      const info = PATH_TO_LEAF.get(alias)!;
+      setPath(fromEnv, info.path, coerce(raw, info.leaf, name));
+      continue;
+    }
+    if (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name)) continue;
+    const info = ENV_KEYS.get(name);
+    if (!info) throw new ConfigError(`unknown environment variable ${name}: remove it or use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ... (tickwire config --help lists all)`);
+    setPath(fromEnv, info.path, coerce(raw, info.leaf, name));
+  }
+  merged = deepMerge(merged, fromEnv);
+  merged = deepMerge(merged, flags.values);
+  if (opts.overrides) merged = deepMerge(merged, opts.overrides as Record<string, any>);
+
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((iss) => {
+      if (iss.code === 'unrecognized_keys') {
+        const where = iss.path.length ? iss.path.join('.') + '.' : '';
+        return `unknown key ${iss.keys.map((k) => `"${where}${k}"`).join(', ')}: remove it (tickwire config --help lists the keys)`;
+      }
+      const key = iss.path.join('.');
+      const envName = ENV_KEYS.has('TICKWIRE_' + iss.path.map(String).map(camelToSnake).join('_'))
+        ? ' (env TICKWIRE_' + iss.path.map(String).map(camelToSnake).join('_') + ')'
+        : '';
+      return `${key}${envName}: ${iss.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const cfg = result.data;
+  if (cfg.slow.lowWaterBytes >= cfg.slow.highWaterBytes) {
+    throw new ConfigError('slow.lowWaterBytes must be below slow.highWaterBytes: lower TICKWIRE_SLOW_LOW_WATER_BYTES');
+  }
+  if (cfg.slow.hardLimitBytes <= cfg.slow.highWaterBytes) {
+    throw new ConfigError('slow.hardLimitBytes must be above slow.highWaterBytes: raise TICKWIRE_SLOW_HARD_LIMIT_BYTES');
+  }
+  return deepFreeze(cfg);
+}
+
+/** Env names owned by other modules (auth, service API, feeds) that share the prefix. */
+const foreignPrefixes: string[] = [];
+export function registerForeignEnvPrefix(prefix: string): void {
+  foreignPrefixes.push(prefix);
+}
+function isForeignKey(name: string): boolean {
+  return foreignPrefixes.some((p) => name.startsWith(p));
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Rows for `tickwire config --help` and docs: key, env name, description, default. */
+export function describeConfig(): { key: string; env: string; description: string; default: unknown }[] {
+  const defaults = ConfigSchema.parse({});
+  return [...ENV_KEYS.entries()].map(([env, info]) => {
+    let d: any = defaults;
+    for (const k of info.path) d = d?.[k];
+    let desc = '';
+    let cur: any = null;
+    // description lives on the outer (default/optional) wrapper
+    let s: any = ConfigSchema;
+    for (const k of info.path) {
+      s = (unwrap(s) as any).def.shape[k];
+      cur = s;
+    }
+    desc = cur?.description ?? '';
+    return { key: info.path.join('.'), env, description: desc, default: d };
+  });
+}

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import YAML from 'yaml';
+import { ConfigError } from './errors.js';
+import { DEFAULT_INSTRUMENTS, InstrumentRegistry } from './instruments.js';
+import type { Instrument } from './instruments.js';
+
+const InstrumentSchema = z
+  .object({
+    symbol: z.string().min(1),
+    assetClass: z.enum(['stock', 'crypto', 'forex']),
+    currency: z.string().regex(/^[A-Z]{3,5}$/, 'an ISO-like currency code such as USD'),
+    pricePrecision: z.number().int().min(0).max(12).default(2),
+    providers: z.array(z.string().min(1)).min(1).default(['synthetic']),
+    refPrice: z.number().positive().optional(),
+  })
+  .strict();
+
+/** Registry from the instruments file (JSON or YAML list), or the built-in universe. */
+export function loadRegistry(path: string | undefined): InstrumentRegistry {
+  if (!path) return new InstrumentRegistry(DEFAULT_INSTRUMENTS);
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    raw = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`instrumentsFile ${path} (TICKWIRE_INSTRUMENTS) cannot be read: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(raw) ? raw : (raw as { instruments?: unknown })?.instruments;
+  if (!Array.isArray(list)) throw new ConfigError(`instrumentsFile ${path}: expected a list of instruments (or {instruments: [...]})`);
+  const registry = new InstrumentRegistry();
+  list.forEach((item, i) => {
+    const r = InstrumentSchema.safeParse(item);
+    if (!r.success) {
+      const iss = r.error.issues[0]!;
+      throw new ConfigError(`instrumentsFile ${path}: instruments[${i}].${iss.path.join('.') || '?'}: ${iss.message}`);
+    }
+    const inst: Instrument = { ...r.data, ...(r.data.refPrice === undefined ? {} : { refPrice: r.data.refPrice }) } as Instrument;
+    registry.add(inst);
+  });
+  return registry;
+}

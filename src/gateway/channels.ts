@@ -1,0 +1,87 @@
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { MarketChannelKind } from '../core/schema.js';
+import { MARKET_CHANNEL_KINDS } from '../core/schema.js';
+import { marketSubject } from '../bus/subjects.js';
+import { decodeTick } from '../codec/tick-codec.js';
+import type { CoalesceMode, Update } from './coalescer.js';
+import { tickToPayload } from './payloads.js';
+import type { Payload } from './payloads.js';
+import type { ProtocolErrorCode } from '../core/errors.js';
+
+/** Who is on a connection: anonymous (auth off) or a verified token's subject and claims. */
+export interface Principal {
+  /** token `sub`; undefined when anonymous */
+  readonly user?: string;
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Everything the hub needs to serve one channel. `key` is unique per upstream stream (private
+ * channels include the user); `name` is what the client subscribed to and sees in `ch`.
+ */
+export interface ChannelSpec {
+  readonly key: string;
+  readonly name: string;
+  /** bus subject carrying this channel's updates */
+  readonly subject: string;
+  readonly mode: CoalesceMode;
+  /** Turn one bus payload into an update; undefined to skip it. */
+  decode(payload: Uint8Array): Update<Payload> | undefined;
+  /** Key in the last-value store for snapshots (undefined: no stored snapshot). */
+  readonly lastValueKey?: string;
+  /**
+   * Durable channels (executions) serve `since` replays themselves; when present the hub calls
+   * it instead of sending a snapshot.
+   */
+  replay?(since: number | undefined, deliver: (updates: Update<Payload>[]) => void): Promise<void>;
+}
+
+export type ResolveResult = { ok: true; spec: ChannelSpec } | { ok: false; code: ProtocolErrorCode; reason: string };
+
+/** Resolves channel names for a principal; private-stream modules register their own. */
+export interface ChannelResolver {
+  /** Return undefined when the name is not this resolver's. */
+  resolve(name: string, principal: Principal): ResolveResult | undefined;
+}
+
+const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
+  trade: 'ordered', quote: 'latest', ticker: 'latest', 'bar.1s': 'bar', 'bar.1m': 'bar',
+};
+const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
+
+function decodeMarket(payload: Uint8Array): Update<Payload> {
+  return { d: tickToPayload(decodeTick(payload)) };
+}
+
+/** `trade:AAPL`, `quote:BTC-USD`, `bar.1m:EUR-USD`, ... for instruments in the registry. */
+export class MarketChannelResolver implements ChannelResolver {
+  readonly #registry: InstrumentRegistry;
+  constructor(registry: InstrumentRegistry) {
+    this.#registry = registry;
+  }
+
+  resolve(name: string): ResolveResult | undefined {
+    const colon = name.indexOf(':');
+    if (colon < 0) return undefined;
+    const kind = name.slice(0, colon);
+    const symbol = name.slice(colon + 1);
+    if (!KINDS.has(kind)) {
+      return { ok: false, code: 'UNKNOWN_CHANNEL', reason: `unknown channel kind "${kind}": use one of ${MARKET_CHANNEL_KINDS.join(', ')}` };
+    }
+    const inst = this.#registry.get(symbol);
+    if (!inst) {
+      const hint = this.#registry.get(symbol.toUpperCase()) ? ` (symbols are upper case: ${symbol.toUpperCase()})` : '';
+      return { ok: false, code: 'UNKNOWN_CHANNEL', reason: `unknown symbol "${symbol}"${hint}` };
+    }
+    const subject = marketSubject(inst.assetClass, kind as MarketChannelKind, symbol);
+    return {
+      ok: true,
+      spec: { key: name, name, subject, mode: MODE_BY_KIND[kind as MarketChannelKind], decode: decodeMarket, lastValueKey: name },
+    };
+  }
+}
+
+/** Channel name checks shared by all resolvers: printable, bounded. */
+export function isPlausibleChannelName(name: string): boolean {
+  return name.length > 0 && name.length <= 128 && /^[\x21-\x7e]+$/.test(name);
+}

@@ -1,0 +1,308 @@
+import type { WebSocket } from 'uWebSockets.js';
+import type { FrameCodec } from '../codec/frames.js';
+import { ProtocolError } from '../core/errors.js';
+import type { Config } from '../core/config.js';
+import type { Authenticator } from './auth-hook.js';
+import type { ChannelResolver, ChannelSpec, Principal } from './channels.js';
+import { isPlausibleChannelName } from './channels.js';
+import type { Hub, HubSubscriber } from './hub.js';
+import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
+import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
+
+export interface ConnectionUserData {
+  conn?: Connection;
+  /** set at upgrade */
+  init: ConnectionInit;
+}
+
+export interface ConnectionInit {
+  id: string;
+  codec: FrameCodec;
+  principal: Principal;
+  expiresAt: number | undefined;
+  ip: string;
+}
+
+export interface GatewayCounters {
+  connectionsOpened: number;
+  connectionsClosed: number;
+  protocolErrors: Record<string, number>;
+  slowEpisodes: number;
+  slowDisconnects: number;
+  resyncs: number;
+  /** frames a slow connection did not get while paused are not counted per frame: see slowEpisodes */
+  subscribes: number;
+  unsubscribes: number;
+}
+
+export interface ConnectionDeps {
+  hub: Hub;
+  resolvers: readonly ChannelResolver[];
+  config: Readonly<Config>;
+  counters: GatewayCounters;
+  authenticator: Authenticator;
+  /** connection lifecycle hooks (auth expiry, limits, private streams) */
+  onAuthChanged?: (conn: Connection) => void;
+}
+
+export const CLOSE_SLOW_CONSUMER = 4009;
+export const CLOSE_POLICY = 1008;
+
+interface Subscription {
+  spec: ChannelSpec;
+  tier: number;
+}
+
+/**
+ * One client connection: protocol handling, its subscriptions, and the slow-consumer policy.
+ * Topics the connection should receive are remembered so that a slow connection can be taken
+ * off all of them and put back after a resync.
+ */
+export class Connection implements HubSubscriber {
+  readonly id: string;
+  readonly codec: FrameCodec;
+  readonly ip: string;
+  principal: Principal;
+  expiresAt: number | undefined;
+  closed = false;
+  readonly openedAt = Date.now();
+  readonly #ws: WebSocket<ConnectionUserData>;
+  readonly #deps: ConnectionDeps;
+  readonly #subs = new Map<string, Subscription>();
+  readonly #topics = new Set<string>();
+  #slowSince: number | undefined;
+
+  constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
+    this.#ws = ws;
+    this.#deps = deps;
+    this.id = init.id;
+    this.codec = init.codec;
+    this.ip = init.ip;
+    this.principal = init.principal;
+    this.expiresAt = init.expiresAt;
+  }
+
+  get subscriptionCount(): number {
+    return this.#subs.size;
+  }
+
+  get slow(): boolean {
+    return this.#slowSince !== undefined;
+  }
+
+  subscriptions(): string[] {
+    return [...this.#subs.keys()];
+  }
+
+  // HubSubscriber
+  join(topic: string): void {
+    if (this.closed) return;
+    this.#topics.add(topic);
+    if (this.#slowSince === undefined) this.#ws.subscribe(topic);
+  }
+
+  leave(topic: string): void {
+    if (this.closed) return;
+    this.#topics.delete(topic);
+    if (this.#slowSince === undefined) this.#ws.unsubscribe(topic);
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.#ws.send(bytes, this.codec.binary);
+  }
+
+  sendFrame(frame: object): void {
+    this.send(this.codec.encode(frame));
+  }
+
+  sendError(code: string, message: string, id?: RequestId): void {
+    this.#deps.counters.protocolErrors[code] = (this.#deps.counters.protocolErrors[code] ?? 0) + 1;
+    const frame: Record<string, unknown> = { op: 'error' };
+    if (id !== undefined) frame.id = id;
+    frame.code = code;
+    frame.message = message;
+    this.sendFrame(frame);
+  }
+
+  /** Close with a WebSocket close code (1008 policy, 4008 rate, 4009 slow, 1001 shutdown). */
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    try {
+      this.#ws.end(code, reason.slice(0, 120));
+    } catch {
+      // already closed by the peer
+    }
+  }
+
+  onMessage(data: ArrayBuffer, isBinary: boolean): void {
+    let frame: unknown;
+    try {
+      frame = this.codec.decode(data, isBinary);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.sendError(err.code, err.message);
+      else this.sendError('BAD_FRAME', 'frame could not be decoded');
+      return;
+    }
+    let req;
+    try {
+      req = parseRequest(frame);
+    } catch (err) {
+      const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_REQUEST', String(err));
+      this.sendError(e.code, e.message, requestIdOf(frame));
+      return;
+    }
+    this.#ws.cork(() => {
+      switch (req.op) {
+        case 'subscribe':
+          return this.#subscribe(req);
+        case 'unsubscribe':
+          return this.#unsubscribe(req);
+        case 'ping': {
+          const pong: Record<string, unknown> = { op: 'pong' };
+          if (req.id !== undefined) pong.id = req.id;
+          pong.server_time = Date.now();
+          return this.sendFrame(pong);
+        }
+        case 'auth':
+          return void this.#auth(req);
+      }
+    });
+  }
+
+  #subscribe(req: SubscribeRequest): void {
+    const { config, resolvers, hub } = this.#deps;
+    const tier = throttleTier(req.throttle, config.throttle.tiers, config.throttle.minMs);
+    const subscribed: string[] = [];
+    const rejected: { channel: string; code: string; reason: string }[] = [];
+    const accepted: ChannelSpec[] = [];
+    const seen = new Set<string>();
+    for (const name of req.channels) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      if (!isPlausibleChannelName(name)) {
+        rejected.push({ channel: name.slice(0, 128), code: 'UNKNOWN_CHANNEL', reason: 'channel names are 1-128 printable ASCII characters, e.g. quote:AAPL' });
+        continue;
+      }
+      let result;
+      for (const r of resolvers) {
+        result = r.resolve(name, this.principal);
+        if (result) break;
+      }
+      if (!result) {
+        rejected.push({ channel: name, code: 'UNKNOWN_CHANNEL', reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m) or portfolio, executions, system` });
+        continue;
+      }
+      if (!result.ok) {
+        rejected.push({ channel: name, code: result.code, reason: result.reason });
+        continue;
+      }
+      if (!this.#subs.has(name) && this.#subs.size + accepted.length >= config.gateway.maxSubscriptions) {
+        rejected.push({ channel: name, code: 'LIMIT', reason: `at most ${config.gateway.maxSubscriptions} subscriptions per connection` });
+        continue;
+      }
+      accepted.push(result.spec);
+      subscribed.push(name);
+    }
+    const ack: Record<string, unknown> = { op: 'ack' };
+    if (req.id !== undefined) ack.id = req.id;
+    ack.subscribed = subscribed;
+    ack.rejected = rejected;
+    ack.throttle = tier;
+    this.sendFrame(ack);
+    for (const spec of accepted) {
+      const prev = this.#subs.get(spec.name);
+      if (prev) hub.unsubscribe(this, prev.spec.key, prev.tier);
+      this.#subs.set(spec.name, { spec, tier });
+      this.#deps.counters.subscribes++;
+      const opts = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
+      hub.subscribe(this, spec, tier, opts);
+    }
+  }
+
+  #unsubscribe(req: UnsubscribeRequest): void {
+    const unsubscribed: string[] = [];
+    for (const name of new Set(req.channels)) {
+      const s = this.#subs.get(name);
+      if (s) {
+        this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+        this.#subs.delete(name);
+        this.#deps.counters.unsubscribes++;
+      }
+      unsubscribed.push(name);
+    }
+    const ack: Record<string, unknown> = { op: 'ack' };
+    if (req.id !== undefined) ack.id = req.id;
+    ack.unsubscribed = unsubscribed;
+    ack.rejected = [];
+    this.sendFrame(ack);
+  }
+
+  async #auth(req: AuthRequest): Promise<void> {
+    const result = await this.#deps.authenticator.authenticate(req.token);
+    if (this.closed) return;
+    if (!result.ok) {
+      this.sendError('UNAUTHENTICATED', `token refused: ${result.reason}`, req.id);
+      return;
+    }
+    if (this.principal.user !== undefined && result.principal.user !== this.principal.user) {
+      this.sendError('FORBIDDEN', 'a refreshed token must be for the same user (sub) as the connection', req.id);
+      return;
+    }
+    this.principal = result.principal;
+    this.expiresAt = result.expiresAt;
+    const ack: Record<string, unknown> = { op: 'ack' };
+    if (req.id !== undefined) ack.id = req.id;
+    ack.subscribed = [];
+    ack.rejected = [];
+    if (result.expiresAt !== undefined) ack.expires = result.expiresAt;
+    this.#ws.cork(() => this.sendFrame(ack));
+    this.#deps.onAuthChanged?.(this);
+  }
+
+  /** Slow-consumer policy, run periodically and on drain. */
+  checkBackpressure(now: number): void {
+    if (this.closed) return;
+    const { slow } = this.#deps.config;
+    const buffered = this.#ws.getBufferedAmount();
+    if (this.#slowSince === undefined) {
+      if (buffered < slow.highWaterBytes) return;
+      // over high water: stop per-update frames; the latest values follow when it drains
+      this.#slowSince = now;
+      this.#deps.counters.slowEpisodes++;
+      for (const t of this.#topics) this.#ws.unsubscribe(t);
+      return;
+    }
+    if (buffered >= slow.hardLimitBytes || now - this.#slowSince > slow.stuckMs) {
+      this.#deps.counters.slowDisconnects++;
+      this.end(CLOSE_SLOW_CONSUMER, 'slow consumer: could not keep up even with conflation');
+      return;
+    }
+    if (buffered <= slow.lowWaterBytes) this.#resync();
+  }
+
+  /** Back from slow: latest value of each conflatable channel (seq shows the gap), then live. */
+  #resync(): void {
+    this.#slowSince = undefined;
+    this.#deps.counters.resyncs++;
+    const items: object[] = [];
+    for (const [name, s] of this.#subs) {
+      if (s.spec.mode === 'ordered') continue;
+      const cur = this.#deps.hub.current(s.spec.key, s.tier);
+      if (cur) items.push({ op: 'data', ch: name, seq: cur.seq, d: cur.d });
+    }
+    this.#ws.cork(() => {
+      if (items.length === 1) this.sendFrame(items[0]!);
+      else if (items.length > 1) this.sendFrame({ op: 'batch', items });
+      for (const t of this.#topics) this.#ws.subscribe(t);
+    });
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.#subs.values()) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+    this.#subs.clear();
+    this.#topics.clear();
+  }
+}

@@ -1,0 +1,72 @@
+import type { HttpResponse } from 'uWebSockets.js';
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized',
+  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large',
+  415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function statusLine(code: number): string {
+  return `${code} ${STATUS_TEXT[code] ?? 'Status'}`;
+}
+
+/** Send a JSON response (corked). Safe to call after the request was aborted. */
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+    res.end(text);
+  });
+}
+
+export function sendText(res: HttpResponse, status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
+    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+    res.end(body);
+  });
+}
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly code = 'BAD_REQUEST') {
+    super(message);
+  }
+}
+
+/**
+ * Read a request body up to `limit` bytes. The response's onAborted must be registered by the
+ * caller before awaiting (uWS requires it); `aborted()` tells whether it fired.
+ */
+export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        failed = true;
+        reject(new HttpError(413, `request body larger than ${limit} bytes`, 'TOO_LARGE'));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+/** Read and parse a JSON body; 400 with a clear message when it is not JSON. */
+export async function readJson(res: HttpResponse, limit: number, contentType: string): Promise<unknown> {
+  if (contentType && !/^application\/json\b/i.test(contentType)) {
+    throw new HttpError(415, `content-type must be application/json, got "${contentType}"`, 'UNSUPPORTED_MEDIA_TYPE');
+  }
+  const body = await readBody(res, limit);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`, 'BAD_JSON');
+  }
+}

@@ -1,0 +1,111 @@
+import { ProtocolError } from '../core/errors.js';
+
+/** Client requests of protocol v1, validated. */
+export type RequestId = number | string;
+
+export interface SubscribeRequest {
+  op: 'subscribe';
+  id?: RequestId;
+  channels: string[];
+  throttle: number;
+  snapshot: boolean;
+  since?: number;
+}
+export interface UnsubscribeRequest {
+  op: 'unsubscribe';
+  id?: RequestId;
+  channels: string[];
+}
+export interface PingRequest {
+  op: 'ping';
+  id?: RequestId;
+}
+export interface AuthRequest {
+  op: 'auth';
+  id?: RequestId;
+  token: string;
+}
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest;
+
+export const MAX_CHANNELS_PER_REQUEST = 1000;
+const MAX_ID_LENGTH = 64;
+const MAX_TOKEN_LENGTH = 16 * 1024;
+
+/** `id` of a frame if it has a usable one, for echoing in errors. */
+export function requestIdOf(frame: unknown): RequestId | undefined {
+  if (frame && typeof frame === 'object' && !Array.isArray(frame)) {
+    const id = (frame as Record<string, unknown>).id;
+    if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length <= MAX_ID_LENGTH)) return id;
+  }
+  return undefined;
+}
+
+function bad(message: string): never {
+  throw new ProtocolError('BAD_REQUEST', message);
+}
+
+function channelsOf(o: Record<string, unknown>, op: string): string[] {
+  const ch = o.channels;
+  if (!Array.isArray(ch)) bad(`${op}: "channels" must be an array of channel names, e.g. ["quote:AAPL"]`);
+  if (ch.length === 0) bad(`${op}: "channels" is empty`);
+  if (ch.length > MAX_CHANNELS_PER_REQUEST) {
+    throw new ProtocolError('LIMIT', `${op}: at most ${MAX_CHANNELS_PER_REQUEST} channels per request`);
+  }
+  for (const c of ch) if (typeof c !== 'string') bad(`${op}: every channel must be a string, got ${c === null ? 'null' : typeof c}`);
+  return ch as string[];
+}
+
+/** Validate a decoded frame; throws ProtocolError (BAD_REQUEST / UNKNOWN_OP / LIMIT). */
+export function parseRequest(frame: unknown): ClientRequest {
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) bad('a frame must be an object with an "op" field');
+  const o = frame as Record<string, unknown>;
+  if (typeof o.op !== 'string') bad('"op" must be a string');
+  let id: RequestId | undefined;
+  if (o.id !== undefined) {
+    id = requestIdOf(o);
+    if (id === undefined) bad(`"id" must be a finite number or a string of at most ${MAX_ID_LENGTH} characters`);
+  }
+  const withId = <T extends object>(r: T): T & { id?: RequestId } => (id === undefined ? r : { ...r, id });
+  switch (o.op) {
+    case 'subscribe': {
+      const channels = channelsOf(o, 'subscribe');
+      let throttle = 0;
+      if (o.throttle !== undefined) {
+        if (typeof o.throttle !== 'number' || !Number.isFinite(o.throttle) || o.throttle < 0) {
+          bad('subscribe: "throttle" must be a number of milliseconds >= 0');
+        }
+        throttle = o.throttle;
+      }
+      let snapshot = true;
+      if (o.snapshot !== undefined) {
+        if (typeof o.snapshot !== 'boolean') bad('subscribe: "snapshot" must be true or false');
+        snapshot = o.snapshot;
+      }
+      const req: SubscribeRequest = withId({ op: 'subscribe' as const, channels, throttle, snapshot });
+      if (o.since !== undefined) {
+        if (typeof o.since !== 'number' || !Number.isInteger(o.since) || o.since < 0) bad('subscribe: "since" must be a sequence number (integer >= 0)');
+        req.since = o.since;
+      }
+      return req;
+    }
+    case 'unsubscribe':
+      return withId({ op: 'unsubscribe' as const, channels: channelsOf(o, 'unsubscribe') });
+    case 'ping':
+      return withId({ op: 'ping' as const });
+    case 'auth': {
+      if (typeof o.token !== 'string' || o.token.length === 0) bad('auth: "token" must be a non-empty string (a JWT)');
+      if (o.token.length > MAX_TOKEN_LENGTH) bad(`auth: "token" is longer than ${MAX_TOKEN_LENGTH} characters`);
+      return withId({ op: 'auth' as const, token: o.token });
+    }
+    default:
+      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping or auth`);
+  }
+}
+
+/** Map a requested throttle to the server tier: the smallest tier >= max(request, minimum). */
+export function throttleTier(requested: number, tiers: readonly number[], minMs: number): number {
+  const want = Math.max(requested, minMs);
+  const sorted = [...tiers].sort((a, b) => a - b);
+  for (const t of sorted) if (t >= want) return t;
+  return sorted[sorted.length - 1]!;
+}

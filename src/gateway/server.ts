@@ -1,0 +1,297 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+import type { Bus } from '../bus/bus.js';
+import { negotiateSubprotocol } from '../codec/frames.js';
+import type { Config } from '../core/config.js';
+import { TickwireError } from '../core/errors.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import { anonymousAuthenticator } from './auth-hook.js';
+import type { Authenticator } from './auth-hook.js';
+import type { ChannelResolver } from './channels.js';
+import { Connection } from './connection.js';
+import type { ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
+import { sendJson, sendText } from './http.js';
+import { Hub } from './hub.js';
+import { loadUws } from './uws.js';
+
+export interface GatewayLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+export interface GatewayOptions {
+  config: Readonly<Config>;
+  bus: Bus;
+  store?: LastValueStore;
+  resolvers: readonly ChannelResolver[];
+  authenticator?: Authenticator;
+  log: GatewayLogger;
+  /** extra HTTP routes (service API, metrics, feed health), registered before the 404 fallback */
+  routes?: (app: TemplatedApp, gateway: Gateway) => void;
+  /** extra fields for /health */
+  health?: () => Record<string, unknown>;
+  /** whether dependencies are reachable, for /ready */
+  ready?: () => { ready: boolean; checks: Record<string, boolean> };
+  onConnectionOpen?: (conn: Connection) => void;
+  onConnectionClose?: (conn: Connection) => void;
+  /**
+   * Called at upgrade after authentication; return an HTTP status and message to refuse
+   * (e.g. 429 for connection floods), or undefined to accept.
+   */
+  admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
+}
+
+const MIME: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
+};
+
+/**
+ * The WebSocket gateway on uWebSockets.js: protocol v1 at /v1/stream, health routes, the
+ * dashboard's static files, and the slow-consumer sweeper.
+ */
+export class Gateway {
+  readonly hub: Hub;
+  readonly counters: GatewayCounters = {
+    connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
+    resyncs: 0, subscribes: 0, unsubscribes: 0,
+  };
+  readonly connections = new Set<Connection>();
+  readonly app: TemplatedApp;
+  readonly startedAt = Date.now();
+  #listenSocket: us_listen_socket | undefined;
+  #port = 0;
+  #sweeper: NodeJS.Timeout | undefined;
+  #accepting = true;
+  readonly #opts: GatewayOptions;
+  readonly #uws: ReturnType<typeof loadUws>;
+  readonly #authenticator: Authenticator;
+  readonly #static = new Map<string, { body: Buffer; type: string }>();
+
+  constructor(opts: GatewayOptions) {
+    this.#opts = opts;
+    const { config } = opts;
+    this.#uws = loadUws(config.gateway.allowUwsFallback);
+    this.#authenticator = opts.authenticator ?? anonymousAuthenticator;
+    this.app = this.#uws.App();
+    this.hub = new Hub({
+      bus: opts.bus,
+      publisher: { publish: (topic, bytes, binary) => void this.app.publish(topic, bytes, binary) },
+      ...(opts.store ? { store: opts.store } : {}),
+      upstreamReleaseMs: config.gateway.upstreamReleaseMs,
+    });
+    this.#loadStatic();
+    this.#routes();
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get authenticator(): Authenticator {
+    return this.#authenticator;
+  }
+
+  #loadStatic(): void {
+    const dir = this.#opts.config.gateway.webDir ?? join(process.cwd(), 'dist', 'web');
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (!statSync(path).isFile()) continue;
+      this.#static.set('/' + name, { body: readFileSync(path), type: MIME[extname(name)] ?? 'application/octet-stream' });
+    }
+    const index = this.#static.get('/index.html');
+    if (index) this.#static.set('/', index);
+  }
+
+  #routes(): void {
+    const { config, log } = this.#opts;
+    const deps = {
+      hub: this.hub,
+      resolvers: this.#opts.resolvers,
+      config,
+      counters: this.counters,
+      authenticator: this.#authenticator,
+    };
+    this.app.ws<ConnectionUserData>('/v1/stream', {
+      compression: this.#uws.DISABLED,
+      maxPayloadLength: config.gateway.maxFrameBytes,
+      idleTimeout: config.gateway.idleTimeoutSec,
+      maxBackpressure: config.slow.hardLimitBytes,
+      closeOnBackpressureLimit: 0,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.#upgrade(res, req, context),
+      open: (ws) => {
+        const data = ws.getUserData();
+        const conn = new Connection(ws, data.init, deps);
+        data.conn = conn;
+        this.connections.add(conn);
+        this.counters.connectionsOpened++;
+        conn.sendFrame({
+          op: 'welcome',
+          conn: conn.id,
+          protocol: 1,
+          server_time: Date.now(),
+          limits: {
+            max_frame_bytes: config.gateway.maxFrameBytes,
+            max_subscriptions: config.gateway.maxSubscriptions,
+            throttle_tiers: config.throttle.tiers,
+            min_throttle: config.throttle.minMs,
+          },
+        });
+        this.#opts.onConnectionOpen?.(conn);
+        log.debug({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
+      },
+      message: (ws, message, isBinary) => {
+        ws.getUserData().conn?.onMessage(message, isBinary);
+      },
+      drain: (ws) => {
+        ws.getUserData().conn?.checkBackpressure(Date.now());
+      },
+      close: (ws, code) => {
+        const conn = ws.getUserData().conn;
+        if (!conn) return;
+        conn.onClose();
+        this.connections.delete(conn);
+        this.counters.connectionsClosed++;
+        this.#opts.onConnectionClose?.(conn);
+        log.debug({ conn: conn.id, code }, 'connection closed');
+      },
+    });
+
+    this.app.get('/health', (res) => {
+      sendJson(res, 200, {
+        status: 'ok',
+        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+        connections: this.connections.size,
+        ...this.#opts.health?.(),
+      });
+    });
+    this.app.get('/ready', (res) => {
+      const r = this.#opts.ready?.() ?? { ready: this.#opts.bus.connected, checks: { bus: this.#opts.bus.connected } };
+      const ready = r.ready && this.#accepting;
+      sendJson(res, ready ? 200 : 503, { ready, checks: { ...r.checks, accepting: this.#accepting } });
+    });
+    this.app.get('/v1/stats', (res) => {
+      sendJson(res, 200, {
+        connections: this.connections.size,
+        channels: this.hub.channelStats(),
+        hub: this.hub.stats,
+        gateway: this.counters,
+      });
+    });
+    this.#opts.routes?.(this.app, this);
+    this.app.get('/v1/stream', (res) => {
+      sendJson(res, 426, { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' }, { upgrade: 'websocket' });
+    });
+    this.app.get('/*', (res, req) => {
+      const file = this.#static.get(req.getUrl());
+      if (file) sendText(res, 200, file.body, file.type, { 'cache-control': 'no-cache' });
+      else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for GET ${req.getUrl()}` });
+    });
+    this.app.any('/*', (res, req) => {
+      sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+    });
+  }
+
+  #upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+    const secKey = req.getHeader('sec-websocket-key');
+    const secProtocol = req.getHeader('sec-websocket-protocol');
+    const secExtensions = req.getHeader('sec-websocket-extensions');
+    const authorization = req.getHeader('authorization');
+    const queryToken = req.getQuery('token');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if (!this.#accepting) {
+      sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
+      return;
+    }
+    const negotiated = negotiateSubprotocol(secProtocol);
+    if (!negotiated) {
+      sendJson(res, 400, { error: 'BAD_SUBPROTOCOL', message: `unsupported subprotocol "${secProtocol.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json` });
+      return;
+    }
+    let token: string | undefined;
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (bearer) token = bearer[1];
+    else if (queryToken) token = queryToken;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const mode = this.#authenticator.mode;
+    const finish = (init: ConnectionInit): void => {
+      const refusal = this.#opts.admit?.(ip, init);
+      res.cork(() => {
+        if (refusal) {
+          sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message });
+          return;
+        }
+        res.upgrade<ConnectionUserData>({ init }, secKey, negotiated.accept, secExtensions, context as never);
+      });
+    };
+    const base = { id: randomBytes(9).toString('base64url'), codec: negotiated.codec, ip };
+    if (mode === 'off' || (mode === 'optional' && token === undefined)) {
+      finish({ ...base, principal: {}, expiresAt: undefined });
+      return;
+    }
+    this.#authenticator.authenticate(token).then(
+      (result) => {
+        if (aborted) return;
+        if (!result.ok) {
+          this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
+          this.counters.protocolErrors[`auth:${result.code}`] = (this.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
+          res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer').end());
+          return;
+        }
+        finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        this.#opts.log.error({ err }, 'authenticator failed');
+        res.cork(() => res.writeStatus('401 Unauthorized').end());
+      },
+    );
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: the port is in use or the address is not local (PORT, HOST)`));
+          return;
+        }
+        this.#listenSocket = socket;
+        this.#port = this.#uws.us_socket_local_port(socket as never);
+        resolve();
+      });
+    });
+    const checkMs = this.#opts.config.slow.checkMs;
+    this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections) c.checkBackpressure(now);
+    }, checkMs);
+    this.#sweeper.unref();
+    return this.#port;
+  }
+
+  /** Stop accepting new connections (first step of graceful shutdown). */
+  stopAccepting(): void {
+    this.#accepting = false;
+    if (this.#listenSocket) {
+      this.#uws.us_listen_socket_close(this.#listenSocket);
+      this.#listenSocket = undefined;
+    }
+  }
+
+  /** Close every client with `code` (1001 on shutdown) and stop. */
+  close(code = 1001, reason = 'server shutting down'): void {
+    this.stopAccepting();
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    for (const c of [...this.connections]) c.end(code, reason);
+    this.hub.close();
+  }
+}
