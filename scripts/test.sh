@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: installs nats-server/redis-server (and chromium) when missing, checks the
+# uWebSockets.js native binary, builds, runs vitest, and prints a final "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+bash scripts/ensure-servers.sh || { echo "could not install test servers"; echo "0 passed, 1 failed"; exit 1; }
+node --import tsx src/cli/main.ts check-uws || { echo "0 passed, 1 failed"; exit 1; }
+npm run build --silent || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p test/artifacts
+npx vitest run "$@"
+status=$?
+node scripts/summarize-tests.mjs test/artifacts/vitest-results.json || status=1
+exit $status
