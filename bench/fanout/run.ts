@@ -1,0 +1,516 @@
+/**
+ * tickwire fan-out benchmark: the orchestrator.
+ *
+ *   node --import tsx bench/fanout/run.ts [--quick] [--scenarios 1,2,3] [--servers ...]   (--help)
+ *
+ * Starts nats-server, a tick publisher and the load-client processes, then for each scenario runs
+ * each server under test alone in its own process on the same seeded tick stream: connect and
+ * subscribe every client, warm up, publish the measured ticks, wait for the queues to drain, and
+ * read the server's CPU time and memory from /proc. Prints a markdown table and writes it to
+ * bench/results/ (a timestamped file and latest.md). Every wait is bounded; children are ended by
+ * PID on every exit path.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { LatencyHistogram } from './histogram.js';
+import { RawWsClient } from './raw-ws-client.js';
+import { cpuMicros, peakRssBytes, rssBytes } from './proc-stats.js';
+import { forkModule, freePort, killAllSync, spawnLogged, stopAll, stopChild, waitMessage } from './children.js';
+import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
+import { renderMarkdown, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
+import {
+  BENCH_ASSET_CLASS,
+  BENCH_SOURCE,
+  SERVER_LABEL,
+  subscribersPerSymbol,
+  symbolName,
+  wallMs,
+  type ConnectResult,
+  type ConnectSpec,
+  type LoadReply,
+  type LoadReport,
+  type LoadStats,
+  type PublisherReply,
+  type ServerKind,
+  type Target,
+  type WorkerCommand,
+} from './shared.js';
+
+const HOST = '127.0.0.1';
+const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
+
+const log = (msg: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+// ---- load processes --------------------------------------------------------------------------
+
+class LoadPool {
+  readonly procs: ChildProcess[] = [];
+  #nextId = 1;
+
+  static async start(count: number, workers: number, logDir: string): Promise<LoadPool> {
+    const pool = new LoadPool();
+    for (let i = 0; i < count; i++) {
+      const child = forkModule('load-process', { args: ['--workers', String(workers)], logDir, logName: `load-${i}` });
+      pool.procs.push(child);
+    }
+    await Promise.all(pool.procs.map((p, i) => waitMessage(p, (m: LoadReply) => (m.type === 'ready' ? true : undefined), 30_000, `load process ${i}`)));
+    return pool;
+  }
+
+  /** One command per process (same order), sequential per process; replies in the same order. */
+  call<T>(commands: WorkerCommand[], timeoutMs: number, pick: (m: LoadReply) => T | undefined, what: string): Promise<T[]> {
+    return Promise.all(
+      commands.map((cmd, i) => {
+        const id = this.#nextId++;
+        const p = this.procs[i]!;
+        const reply = waitMessage(p, (m: LoadReply) => (m.id === id ? pick(m) : undefined), timeoutMs, `${what} (load process ${i})`);
+        p.send({ ...cmd, id });
+        return reply;
+      }),
+    );
+  }
+
+  async connect(spec: Omit<ConnectSpec, 'firstClient' | 'count'>, total: number, timeoutMs: number): Promise<ConnectResult> {
+    const per = Math.ceil(total / this.procs.length);
+    const cmds: WorkerCommand[] = this.procs.map((_, i) => ({
+      type: 'connect',
+      spec: { ...spec, firstClient: i * per, count: Math.max(0, Math.min(per, total - i * per)) },
+    }));
+    const results = await this.call(cmds, timeoutMs, (m) => (m.type === 'connected' ? m.result : undefined), 'connect');
+    return {
+      ok: results.reduce((n, r) => n + r.ok, 0),
+      failed: results.reduce((n, r) => n + r.failed, 0),
+      rejectedChannels: results.reduce((n, r) => n + r.rejectedChannels, 0),
+      errors: results.flatMap((r) => r.errors).slice(0, 5),
+    };
+  }
+
+  async stats(): Promise<LoadStats> {
+    const list = await this.call(this.procs.map(() => ({ type: 'stats' })), 10_000, (m) => (m.type === 'stats' ? m.stats : undefined), 'stats');
+    return {
+      delivered: list.reduce((n, s) => n + s.delivered, 0),
+      frames: list.reduce((n, s) => n + s.frames, 0),
+      lastRecvMs: Math.max(0, ...list.map((s) => s.lastRecvMs)),
+      open: list.reduce((n, s) => n + s.open, 0),
+      closed: list.reduce((n, s) => n + s.closed, 0),
+    };
+  }
+
+  report(finalSeq: number[]): Promise<LoadReport[]> {
+    return this.call(this.procs.map(() => ({ type: 'report', finalSeq })), 30_000, (m) => (m.type === 'report' ? m.report : undefined), 'report');
+  }
+
+  async close(): Promise<void> {
+    await this.call(this.procs.map(() => ({ type: 'close', timeoutMs: 5000 })), 20_000, (m) => (m.type === 'closed' ? true : undefined), 'close');
+  }
+}
+
+// ---- servers under test ----------------------------------------------------------------------
+
+interface RunningServer {
+  kind: ServerKind;
+  child: ChildProcess;
+  pid: number;
+  target: Target;
+}
+
+interface Env {
+  opts: Options;
+  logDir: string;
+  natsUrl: string;
+  instrumentsFile: string;
+  publisher: ChildProcess;
+  pool: LoadPool;
+}
+
+const PEER_MODULE: Readonly<Record<Exclude<ServerKind, 'tickwire'>, string>> = {
+  uws: 'servers/uws-raw',
+  ws: 'servers/ws-json',
+  socketio: 'servers/socketio',
+};
+
+/** The gateway command; the orphan guard (a 1 s unref'd timer) ends it if this process dies. */
+function engineCommand(opts: Options): { cmd: string; args: string[]; display: string } {
+  const guard = join(repoRoot, 'bench/fanout/servers/orphan-guard.ts');
+  const main = opts.engine === 'dist' ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
+  const loader = opts.engine === 'dist' ? [] : ['--import', 'tsx'];
+  return {
+    cmd: process.execPath,
+    args: ['--import', 'tsx', '--import', guard, main, 'gateway'],
+    display: ['node', ...loader, main, 'gateway'].join(' '),
+  };
+}
+
+/** Probe until the gateway answers a WebSocket upgrade with its welcome frame. */
+async function waitForGateway(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
+    const ok = await new Promise<boolean>((resolveProbe) => {
+      let settled = false;
+      const done = (v: boolean, why = ''): void => {
+        if (settled) return;
+        settled = true;
+        last = why;
+        resolveProbe(v);
+      };
+      const ws = new RawWsClient(
+        { host: HOST, port, path: '/v1/stream', protocol: 'tickwire.v1.msgpack', handshakeTimeoutMs: 2000 },
+        {
+          onOpen: () => undefined,
+          onMessage: (c) => {
+            done(true);
+            c.close(1000, 500);
+          },
+          onClose: (_c, code, reason) => done(false, `${code} ${reason}`),
+        },
+      );
+      setTimeout(() => {
+        done(false, 'no welcome');
+        ws.destroy();
+      }, 2500);
+    });
+    if (ok) return;
+    await sleep(200);
+  }
+  throw new Error(`gateway on port ${port} not ready after ${timeoutMs} ms (${last})`);
+}
+
+async function startServer(kind: ServerKind, env: Env, tag: string): Promise<RunningServer> {
+  const port = await freePort();
+  if (kind === 'tickwire') {
+    const { cmd, args } = engineCommand(env.opts);
+    const child = spawnLogged(cmd, args, {
+      cwd: repoRoot,
+      logDir: env.logDir,
+      logName: `${tag}-tickwire`,
+      env: {
+        NATS_URL: env.natsUrl,
+        PORT: String(port),
+        HOST,
+        TICKWIRE_INSTRUMENTS: env.instrumentsFile,
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'production',
+      },
+    });
+    await waitForGateway(child, port, 60_000);
+    return { kind, child, pid: child.pid!, target: { kind, host: HOST, port } };
+  }
+  const child = forkModule(PEER_MODULE[kind], {
+    logDir: env.logDir,
+    logName: `${tag}-${kind}`,
+    env: { NATS_URL: env.natsUrl, PORT: String(port), HOST },
+  });
+  const listening = await waitMessage(child, (m: { type?: string; port?: number }) => (m.type === 'listening' ? m.port : undefined), 30_000, `${kind} server start`);
+  return { kind, child, pid: child.pid!, target: { kind, host: HOST, port: listening ?? port } };
+}
+
+// ---- one fan-out run -------------------------------------------------------------------------
+
+async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise<FanoutResult> {
+  const tag = `s${s.id}`;
+  const server = await startServer(kind, env, tag);
+  const base: FanoutResult = emptyFanout(kind);
+  try {
+    const throttle = kind === 'tickwire' ? s.throttle : 0;
+    const connectTimeout = Math.max(30_000, s.clients * 20);
+    const t0 = Date.now();
+    const conn = await env.pool.connect(
+      { target: server.target, k: s.perClient, m: s.symbols, throttle, subscribe: true, concurrency: env.opts.concurrency, timeoutMs: 15_000 },
+      s.clients,
+      connectTimeout,
+    );
+    base.connected = conn.ok;
+    base.failed = conn.failed;
+    base.rejectedChannels = conn.rejectedChannels;
+    log(`  ${kind}: ${conn.ok} connected and subscribed in ${Date.now() - t0} ms${conn.failed ? `, ${conn.failed} failed (${conn.errors.join('; ')})` : ''}`);
+    if (conn.ok === 0) throw new Error(`no client could connect: ${conn.errors.join('; ')}`);
+    await sleep(300); // let upstream subscriptions settle before the first tick
+    base.rssConnected = rssBytes(server.pid);
+
+    // publish: warm-up, then the measured phase; CPU is read when the measured phase starts
+    let cpu0 = NaN;
+    let measureStart = NaN;
+    const measuring = waitMessage(env.publisher, (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined), s.warmupMs + 60_000, 'publisher warm-up').then(
+      (at) => {
+        cpu0 = cpuMicros(server.pid);
+        measureStart = at;
+      },
+    );
+    const done = waitMessage(
+      env.publisher,
+      (m: PublisherReply) => (m.type === 'done' ? m : undefined),
+      s.warmupMs + s.durationMs * 3 + 60_000,
+      'publisher',
+    );
+    env.publisher.send({ type: 'start', rate: s.rate, symbols: s.symbols, warmupMs: s.warmupMs, durationMs: s.durationMs, seed: env.opts.seed });
+    await measuring;
+    const pub = await done;
+    if (pub.type !== 'done') throw new Error('publisher did not finish');
+
+    // what the clients are owed: every measured tick times the subscribers of its symbol
+    const subs = subscribersPerSymbol(base.connected === s.clients ? s.clients : s.clients, s.perClient, s.symbols);
+    let expected = 0;
+    let published = 0;
+    for (let i = 0; i < s.symbols; i++) {
+      expected += pub.measured[i]! * subs[i]!;
+      published += pub.measured[i]!;
+    }
+    if (conn.failed > 0) expected = Math.round((expected * conn.ok) / s.clients);
+    base.expected = expected;
+    base.published = published;
+    base.publishRate = pub.measuredRate;
+
+    // drain: until everything owed arrived (unthrottled), or nothing new for a quiet period
+    const quietMs = Math.max(env.opts.quick ? 500 : 1000, s.throttle * 5);
+    const drainStart = Date.now();
+    let lastDelivered = -1;
+    let lastChange = Date.now();
+    let cpu1 = cpuMicros(server.pid);
+    let stats: LoadStats = await env.pool.stats();
+    base.drained = false;
+    while (Date.now() - drainStart < s.drainTimeoutMs) {
+      stats = await env.pool.stats();
+      const cpu = cpuMicros(server.pid);
+      if (stats.delivered !== lastDelivered) {
+        lastDelivered = stats.delivered;
+        lastChange = Date.now();
+        cpu1 = cpu;
+      }
+      if (throttle === 0 && stats.delivered >= expected) {
+        base.drained = true;
+        break;
+      }
+      if (Date.now() - lastChange > quietMs) {
+        base.drained = true;
+        break;
+      }
+      await sleep(100);
+    }
+    base.cpuMicros = cpu1 - cpu0;
+    base.rssPeak = peakRssBytes(server.pid);
+
+    const reports = await env.pool.report(pub.finalSeq);
+    const hist = new LatencyHistogram();
+    for (const r of reports) hist.addSparse(r.hist, r.latencyMax, r.latencySum);
+    const sum = (f: (r: LoadReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
+    base.delivered = sum((r) => r.delivered);
+    base.frames = sum((r) => r.frames);
+    base.bytes = sum((r) => r.bytes);
+    base.skipped = sum((r) => r.skipped);
+    base.stale = sum((r) => r.stale);
+    base.badFrames = sum((r) => r.badFrames);
+    base.finalOk = sum((r) => r.finalOk);
+    base.finalTotal = sum((r) => r.finalTotal);
+    base.negative = sum((r) => r.negative);
+    for (const r of reports) for (const [c, n] of Object.entries(r.closeCodes)) base.unexpectedCloses[c] = (base.unexpectedCloses[c] ?? 0) + n;
+    const lastRecv = Math.max(...reports.map((r) => r.lastRecvMs));
+    base.windowMs = lastRecv - measureStart;
+    base.drainMs = Math.max(0, lastRecv - pub.atMs);
+    base.p50 = hist.quantile(0.5);
+    base.p99 = hist.quantile(0.99);
+    base.p999 = hist.quantile(0.999);
+    base.max = hist.max;
+    base.mean = hist.mean;
+    log(
+      `  ${kind}: ${base.delivered}/${base.expected} updates, p99 ${base.p99.toFixed(2)} ms, ` +
+        `${(base.cpuMicros / Math.max(1, base.delivered)).toFixed(3)} µs CPU/update, window ${Math.round(base.windowMs)} ms`,
+    );
+    return base;
+  } finally {
+    await env.pool.close().catch((err: unknown) => log(`  closing clients failed: ${(err as Error).message}`));
+    await stopChild(server.child, 5000);
+  }
+}
+
+function emptyFanout(server: ServerKind): FanoutResult {
+  return {
+    server, connected: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
+    windowMs: NaN, drainMs: NaN, drained: false, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN, cpuMicros: NaN, rssConnected: NaN,
+    rssPeak: NaN, skipped: 0, stale: 0, badFrames: 0, finalOk: 0, finalTotal: 0, negative: 0, unexpectedCloses: {},
+  };
+}
+
+// ---- idle memory -----------------------------------------------------------------------------
+
+async function runIdle(env: Env, s: IdleScenario, kind: ServerKind): Promise<IdleResult> {
+  const server = await startServer(kind, env, `s${s.id}`);
+  const result: IdleResult = { server: kind, connected: 0, failed: 0, rssBefore: NaN, rssAfterFirst: NaN, rssAfter: NaN, firstBatch: 0 };
+  try {
+    await sleep(s.settleMs);
+    result.rssBefore = rssBytes(server.pid);
+    const spec = { target: server.target, k: 1, m: 1, throttle: 0, subscribe: false, concurrency: env.opts.concurrency, timeoutMs: 15_000 };
+    // idle clients are opened in two batches on separate load processes' worth of ranges: 10%, then the rest
+    const first = Math.max(1, Math.round(s.clients / 10));
+    const c1 = await env.pool.connect(spec, first, Math.max(30_000, first * 20));
+    await sleep(s.settleMs);
+    result.rssAfterFirst = rssBytes(server.pid);
+    const c2 = await env.pool.connect(spec, s.clients - first, Math.max(30_000, s.clients * 20));
+    result.connected = c1.ok + c2.ok;
+    result.failed = c1.failed + c2.failed;
+    result.firstBatch = c1.ok;
+    await sleep(s.settleMs);
+    result.rssAfter = rssBytes(server.pid);
+    const stats = await env.pool.stats();
+    log(`  ${kind}: ${result.connected} idle (${stats.open} open), RSS ${(result.rssBefore / 1048576).toFixed(1)} -> ${(result.rssAfter / 1048576).toFixed(1)} MB`);
+    if (c1.failed + c2.failed > 0) log(`  ${kind}: ${c1.failed + c2.failed} failed (${[...c1.errors, ...c2.errors].slice(0, 3).join('; ')})`);
+    return result;
+  } finally {
+    await env.pool.close().catch((err: unknown) => log(`  closing clients failed: ${(err as Error).message}`));
+    await stopChild(server.child, 5000);
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+async function startNats(logDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawnLogged(NATS_SERVER, ['-a', HOST, '-p', String(port)], { logDir, logName: 'nats-server' });
+  const deadline = Date.now() + 10_000;
+  const { connect } = await import('node:net');
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode} (see ${logDir}/nats-server.log)`);
+    const ok = await new Promise<boolean>((r) => {
+      const sock = connect({ host: HOST, port }, () => {
+        sock.destroy();
+        r(true);
+      });
+      sock.on('error', () => r(false));
+    });
+    if (ok) return { child, url: `nats://${HOST}:${port}` };
+    await sleep(50);
+  }
+  throw new Error('nats-server did not start listening within 10 s');
+}
+
+function writeInstruments(dir: string, count: number): string {
+  const file = join(dir, 'instruments.json');
+  const list = Array.from({ length: count }, (_, i) => ({
+    symbol: symbolName(i),
+    assetClass: BENCH_ASSET_CLASS,
+    currency: 'USD',
+    pricePrecision: 2,
+    providers: [BENCH_SOURCE],
+  }));
+  writeFileSync(file, JSON.stringify(list));
+  return file;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const t0 = Date.now();
+  const workDir = mkdtempSync(join(tmpdir(), 'tickwire-bench-'));
+  const logDir = join(workDir, 'logs');
+  mkdirSync(logDir);
+  log(`work dir ${workDir} (child logs in ${logDir})`);
+
+  const maxClients = Math.max(...opts.scenarios.map((s) => s.clients));
+  const loadProcs = Math.max(1, Math.ceil(maxClients / opts.maxConnsPerProcess));
+  const maxSymbols = Math.max(1, ...opts.scenarios.map((s) => (s.kind === 'fanout' ? s.symbols : 1)));
+  const instrumentsFile = writeInstruments(workDir, maxSymbols);
+
+  const nats = await startNats(logDir);
+  log(`nats-server at ${nats.url}`);
+  const publisher = forkModule('publisher', { logDir, logName: 'publisher', env: { NATS_URL: nats.url } });
+  await waitMessage(publisher, (m: PublisherReply) => (m.type === 'ready' ? true : undefined), 30_000, 'publisher start');
+  const pool = await LoadPool.start(loadProcs, opts.workers, logDir);
+  log(`${loadProcs} load process(es) × ${opts.workers} worker threads`);
+  const env: Env = { opts, logDir, natsUrl: nats.url, instrumentsFile, publisher, pool };
+
+  const results: ScenarioResult[] = [];
+  for (const s of opts.scenarios) {
+    log(`scenario ${s.id}: ${s.title}`);
+    const r: ScenarioResult = { scenario: s, fanout: [], idle: [] };
+    results.push(r);
+    for (const kind of opts.servers) {
+      log(` ${SERVER_LABEL[kind]}`);
+      if (s.kind === 'fanout') {
+        r.fanout.push(
+          await runFanout(env, s, kind).catch((err: unknown) => {
+            log(`  ${kind} failed: ${(err as Error).stack ?? String(err)}`);
+            return { ...emptyFanout(kind), error: (err as Error).message };
+          }),
+        );
+      } else {
+        r.idle.push(
+          await runIdle(env, s, kind).catch((err: unknown) => {
+            log(`  ${kind} failed: ${(err as Error).stack ?? String(err)}`);
+            const failed: IdleResult = { server: kind, connected: 0, failed: 0, rssBefore: NaN, rssAfterFirst: NaN, rssAfter: NaN, firstBatch: 0, error: (err as Error).message };
+            return failed;
+          }),
+        );
+      }
+    }
+  }
+
+  const md = renderMarkdown(
+    {
+      startedAt,
+      elapsedMs: Date.now() - t0,
+      node: process.versions.node,
+      cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
+      cores: cpus().length,
+      memGiB: totalmem() / 2 ** 30,
+      loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
+      options: opts,
+      engineCommand: engineCommand(opts).display,
+    },
+    results,
+  );
+  process.stdout.write('\n' + md + '\n');
+  if (opts.write) {
+    const dir = resolve(repoRoot, opts.outDir);
+    mkdirSync(dir, { recursive: true });
+    const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*/, '') + (opts.quick ? '-quick' : '');
+    writeFileSync(join(dir, `fanout-${stamp}.md`), md + '\n');
+    writeFileSync(join(dir, opts.quick ? 'latest-quick.md' : 'latest.md'), md + '\n');
+    log(`wrote ${join(dir, `fanout-${stamp}.md`)}`);
+  }
+  await stopAll();
+  const failures = results.some((r) => r.fanout.some((f) => f.error) || r.idle.some((i) => i.error));
+  if (failures) log(`some runs failed: child logs kept in ${logDir}`);
+  else rmSync(workDir, { recursive: true, force: true });
+  return failures ? 1 : 0;
+}
+
+// every exit path ends the children, by PID
+process.on('exit', killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: stopping children`);
+    void stopAll(1000).finally(() => process.exit(130));
+  });
+}
+
+const opts0 = (() => {
+  try {
+    return parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+})();
+const deadline = setTimeout(() => {
+  log(`deadline of ${opts0.deadlineMs / 1000} s reached: stopping`);
+  void stopAll(1000).finally(() => process.exit(3));
+}, opts0.deadlineMs);
+deadline.unref();
+
+main()
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch(async (err: unknown) => {
+    log(`failed: ${(err as Error).stack ?? String(err)}`);
+    await stopAll(1000);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,164 @@
+/**
+ * The benchmark's scenarios and its command line. Full sizes are the targets' sizes; `--quick`
+ * shrinks everything for a smoke run of about half a minute.
+ */
+import { parseArgs } from 'node:util';
+import { SERVER_KINDS, type ServerKind } from './shared.js';
+
+export interface FanoutScenario {
+  kind: 'fanout';
+  id: number;
+  title: string;
+  clients: number;
+  symbols: number;
+  perClient: number;
+  /** ticks per second over all symbols */
+  rate: number;
+  /** tickwire's throttle in ms; peers always run unthrottled */
+  throttle: number;
+  warmupMs: number;
+  durationMs: number;
+  /** longest wait for the servers to deliver what is queued after the last tick */
+  drainTimeoutMs: number;
+}
+
+export interface IdleScenario {
+  kind: 'idle';
+  id: number;
+  title: string;
+  clients: number;
+  settleMs: number;
+}
+
+export type Scenario = FanoutScenario | IdleScenario;
+
+export interface Options {
+  quick: boolean;
+  scenarios: Scenario[];
+  servers: ServerKind[];
+  /** worker threads per load process */
+  workers: number;
+  /** most connections one load process opens (open-file limit is per process) */
+  maxConnsPerProcess: number;
+  /** connection attempts in flight per worker */
+  concurrency: number;
+  engine: 'tsx' | 'dist';
+  outDir: string;
+  write: boolean;
+  seed: number;
+  /** hard limit for the whole run */
+  deadlineMs: number;
+}
+
+const HELP = `tickwire fan-out benchmark
+
+usage: node --import tsx bench/fanout/run.ts [options]
+
+  --quick                 small numbers, about 30 s end to end
+  --scenarios 1,2,3       which scenarios (1 unthrottled fan-out, 2 throttled, 3 idle memory)
+  --servers LIST          tickwire,uws,ws,socketio (default all)
+  --clients N             override clients of the selected fan-out scenarios
+  --symbols M             override symbols in total
+  --per-client K          override symbols per client
+  --rate R                override ticks per second
+  --throttle MS           override tickwire's throttle
+  --duration SEC          measured seconds per server
+  --warmup SEC            warm-up seconds per server
+  --idle N                idle connections in scenario 3
+  --workers N             worker threads per load process (default 2)
+  --max-conns-per-proc N  connections per load process before another is started (default 8000)
+  --engine tsx|dist       run the gateway from src with tsx (default) or from dist (npm run build first)
+  --out DIR               results folder (default bench/results)
+  --no-write              print the table only
+  --seed N                tick stream seed (default 7)
+  --deadline SEC          abort everything after this long (default 1800, quick 240)
+`;
+
+export function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
+      servers: { type: 'string' },
+      clients: { type: 'string' },
+      symbols: { type: 'string' },
+      'per-client': { type: 'string' },
+      rate: { type: 'string' },
+      throttle: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      idle: { type: 'string' },
+      workers: { type: 'string' },
+      'max-conns-per-proc': { type: 'string' },
+      concurrency: { type: 'string' },
+      engine: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      deadline: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const num = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+  const quick = values.quick ?? false;
+  const warmupMs = (num('warmup', values.warmup, 0, 600) ?? (quick ? 0.5 : 2)) * 1000;
+  const durationMs = (num('duration', values.duration, 0.5, 3600) ?? (quick ? 2 : 10)) * 1000;
+  const drainTimeoutMs = quick ? 8000 : 30_000;
+
+  const s1: FanoutScenario = quick
+    ? { kind: 'fanout', id: 1, title: '', clients: 200, symbols: 50, perClient: 10, rate: 1000, throttle: 0, warmupMs, durationMs, drainTimeoutMs }
+    : { kind: 'fanout', id: 1, title: '', clients: 2000, symbols: 200, perClient: 10, rate: 2000, throttle: 0, warmupMs, durationMs, drainTimeoutMs };
+  const s2: FanoutScenario = quick
+    ? { kind: 'fanout', id: 2, title: '', clients: 300, symbols: 100, perClient: 20, rate: 1000, throttle: 100, warmupMs, durationMs, drainTimeoutMs }
+    : { kind: 'fanout', id: 2, title: '', clients: 5000, symbols: 500, perClient: 20, rate: 5000, throttle: 100, warmupMs, durationMs, drainTimeoutMs };
+  const s3: IdleScenario = { kind: 'idle', id: 3, title: '', clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000), settleMs: quick ? 1000 : 3000 };
+
+  for (const s of [s1, s2]) {
+    s.clients = num('clients', values.clients, 1, 100_000) ?? s.clients;
+    s.symbols = num('symbols', values.symbols, 1, 9999) ?? s.symbols;
+    s.perClient = Math.min(s.symbols, num('per-client', values['per-client'], 1, 1000) ?? s.perClient);
+    s.rate = num('rate', values.rate, 1, 1_000_000) ?? s.rate;
+    if (values.throttle !== undefined) s.throttle = num('throttle', values.throttle, 0, 60_000)!;
+    s.title =
+      `${s.clients.toLocaleString('en-US')} clients × ${s.perClient} of ${s.symbols} symbols, ` +
+      `${s.rate.toLocaleString('en-US')} ticks/s, tickwire throttle ${s.throttle} ms` +
+      (s.throttle > 0 ? ' (peers unthrottled)' : '');
+  }
+  s3.title = `${s3.clients.toLocaleString('en-US')} idle connections`;
+
+  const all: Scenario[] = [s1, s2, s3];
+  const wanted = (values.scenarios ?? '1,2,3').split(',').map((x) => Number(x.trim()));
+  const scenarios = all.filter((s) => wanted.includes(s.id));
+  if (scenarios.length === 0) throw new Error(`--scenarios must list some of 1,2,3, got "${values.scenarios}"`);
+
+  const servers = (values.servers ?? SERVER_KINDS.join(',')).split(',').map((x) => x.trim()) as ServerKind[];
+  for (const s of servers) if (!SERVER_KINDS.includes(s)) throw new Error(`--servers: unknown server "${s}" (use ${SERVER_KINDS.join(', ')})`);
+
+  const engine = values.engine ?? 'tsx';
+  if (engine !== 'tsx' && engine !== 'dist') throw new Error(`--engine must be tsx or dist, got "${engine}"`);
+
+  return {
+    quick,
+    scenarios,
+    servers,
+    workers: num('workers', values.workers, 1, 16) ?? 2,
+    maxConnsPerProcess: num('max-conns-per-proc', values['max-conns-per-proc'], 100, 18_000) ?? 8000,
+    concurrency: num('concurrency', values.concurrency, 1, 1000) ?? 32,
+    engine,
+    outDir: values.out ?? 'bench/results',
+    write: !values['no-write'],
+    seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
+    deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800)) * 1000,
+  };
+}
