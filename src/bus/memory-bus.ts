@@ -16,6 +16,12 @@ const newNode = (): Node => ({ children: new Map(), handlers: new Set() });
 export class MemoryBus implements Bus {
   readonly #root = newNode();
   #closed = false;
+  readonly #onHandlerError: (err: Error) => void;
+
+  /** onHandlerError: a subscriber's handler threw (delivery to others goes on); default console.error */
+  constructor(opts: { onHandlerError?: (err: Error) => void } = {}) {
+    this.#onHandlerError = opts.onHandlerError ?? ((err) => console.error(err));
+  }
 
   get connected(): boolean {
     return !this.#closed;
@@ -45,9 +51,7 @@ export class MemoryBus implements Bus {
       h(subject, payload);
     } catch (err) {
       // one faulty subscriber must not break delivery to the others, nor the publisher
-      queueMicrotask(() => {
-        throw new TickwireError('BUS_HANDLER', `bus handler for ${subject} threw`, { cause: err });
-      });
+      this.#onHandlerError(new TickwireError('BUS_HANDLER', `bus handler for ${subject} threw`, { cause: err }));
     }
   }
 

@@ -10,6 +10,8 @@ export interface NatsBusOptions {
   name?: string;
   /** called on connection state changes (for logs, health and /ready) */
   onStatus?: (state: 'connected' | 'disconnected' | 'reconnecting' | 'closed', detail?: string) => void;
+  /** a subscriber's handler threw (delivery to others goes on); default: console.error */
+  onHandlerError?: (err: Error) => void;
 }
 
 /**
@@ -20,9 +22,11 @@ export class NatsBus implements Bus {
   readonly nc: NatsConnection;
   #connected = true;
   readonly #subs = new Set<Subscription>();
+  readonly #onHandlerError: (err: Error) => void;
 
   private constructor(nc: NatsConnection, opts: NatsBusOptions) {
     this.nc = nc;
+    this.#onHandlerError = opts.onHandlerError ?? ((err) => console.error(err));
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
@@ -80,9 +84,7 @@ export class NatsBus implements Bus {
         try {
           onMessage(msg.subject, msg.data);
         } catch (e) {
-          queueMicrotask(() => {
-            throw new TickwireError('BUS_HANDLER', `bus handler for ${msg.subject} threw`, { cause: e });
-          });
+          this.#onHandlerError(new TickwireError('BUS_HANDLER', `bus handler for ${msg.subject} threw`, { cause: e }));
         }
       },
     });
