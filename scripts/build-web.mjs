@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Bundles the dashboard (web/) with the client SDK into dist/web/: index.html, app.js, styles.css.
-// Usage: node scripts/build-web.mjs [--watch] [--no-minify]
+// Usage: node scripts/build-web.mjs [--watch] [--no-minify] [--outdir DIR]
 import { build, context } from 'esbuild';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist', 'web');
 const argv = process.argv.slice(2);
+const outIdx = argv.indexOf('--outdir');
+const outdir = outIdx >= 0 && argv[outIdx + 1] ? resolve(argv[outIdx + 1]) : join(root, 'dist', 'web');
 const watch = argv.includes('--watch');
 const minify = !argv.includes('--no-minify');
 const STATIC = ['index.html', 'styles.css'];
@@ -53,5 +54,5 @@ if (watch) {
   checkInputs(result.metafile);
   await copyStatic();
   const size = (await stat(join(outdir, 'app.js'))).size;
-  console.log(`built dist/web/ (app.js ${(size / 1024).toFixed(1)} KiB, ${Object.keys(result.metafile.inputs).length} modules)`);
+  console.log(`built ${relative(process.cwd(), outdir) || '.'}/ (app.js ${(size / 1024).toFixed(1)} KiB, ${Object.keys(result.metafile.inputs).length} modules)`);
 }

@@ -115,7 +115,7 @@ function onTicker(u: Update<Ticker>): void {
 
 // ---- chart -------------------------------------------------------------------------------
 
-const chart = new BarChart($<HTMLCanvasElement>('chart'));
+const chart = new BarChart($<HTMLCanvasElement>('chart'), 60);
 const barChannel = (sym: string): string => `bar.1s:${sym}`;
 
 function selectSymbol(sym: string): void {
@@ -219,7 +219,11 @@ client.on('gap', (g) => {
   log(`gap on ${g.channel}: missed ${g.missed}, refreshing`);
 });
 client.on('rejected', (r) => log(`rejected ${r.channel}: ${r.code} ${r.reason}`));
-client.on('error', (e) => log(`${e.code}: ${e.message}`));
+client.on('error', (e) => {
+  // while reconnecting every failed attempt reports a transport error: the close line says enough
+  if (e.code === 'TRANSPORT' && client.state !== 'open') return;
+  log(`${e.code}: ${e.message}`);
+});
 
 const throttleSelect = $<HTMLSelectElement>('throttle');
 throttleSelect.value = String(throttle);

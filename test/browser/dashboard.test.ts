@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/engine.js';
+import { sleep, startTestEngine } from '../client/helpers.js';
+
+/**
+ * The dashboard in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core),
+ * served by a real engine: it connects, prices move, the throttle selector changes the update
+ * rate, and it reconnects by itself when the engine restarts on the same port.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
+const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
+const TICKERS = SYMBOLS.map((s) => `ticker:${s}`);
+
+let webDir: string;
+let engine: Engine | undefined;
+let port: number;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+const startEngine = async (p?: number): Promise<Engine> => startTestEngine(p, { gateway: { webDir } });
+
+/** Update counts per channel, as counted by the page itself. */
+const counts = (): Promise<Record<string, number>> => page.evaluate(() => ({ ...window.tickwire.stats.perChannel }));
+const sumTickers = (c: Record<string, number>): number => TICKERS.reduce((n, ch) => n + (c[ch] ?? 0), 0);
+const prices = (): Promise<Record<string, string>> =>
+  page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('tr.row')].map((r) => [r.dataset.symbol!, r.dataset.price ?? ''])));
+const connState = (): Promise<string | null> => page.getByTestId('conn-state').getAttribute('data-state');
+
+async function pricesMove(what: string): Promise<void> {
+  const before = await prices();
+  await expect.poll(async () => {
+    const now = await prices();
+    return SYMBOLS.filter((s) => now[s] && before[s] && now[s] !== before[s]).length;
+  }, { timeout: 20_000, interval: 200, message: what }).toBeGreaterThan(0);
+}
+
+describe('dashboard in a browser', { timeout: 120_000 }, () => {
+  beforeAll(async () => {
+    webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
+    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
+    engine = await startEngine();
+    port = engine.port;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await engine?.close();
+    if (webDir) rmSync(webDir, { recursive: true, force: true });
+  });
+
+  it('connects and shows live prices for stocks, crypto and forex', async () => {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await expect.poll(connState, { timeout: 20_000 }).toBe('open');
+    // every default symbol gets a price
+    await expect.poll(async () => Object.values(await prices()).filter(Boolean).length, { timeout: 20_000 }).toBe(SYMBOLS.length);
+    for (const s of ['AAPL', 'BRK.B', 'BTC-USD', 'EUR-USD', 'USD-JPY']) {
+      const text = await page.getByTestId(`price-${s}`).textContent();
+      expect(text).toMatch(/^[\d,]+\.\d+$/);
+    }
+    await pricesMove('prices change');
+    // the 1s bar chart fills and the heartbeat measures a round trip
+    await expect.poll(() => page.evaluate(() => window.tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(1);
+    await expect.poll(async () => page.getByTestId('latency').textContent(), { timeout: 20_000 }).toMatch(/\d+ ms/);
+    await expect.poll(async () => Number(await page.getByTestId('update-count').textContent()), { timeout: 10_000 }).toBeGreaterThan(20);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await sleep(1500); // let the chart draw a few candles
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('the throttle selector changes the update rate', async () => {
+    const windowMs = 3000;
+    const measure = async (): Promise<{ total: number; max: number }> => {
+      const a = await counts();
+      await sleep(windowMs);
+      const b = await counts();
+      const per = TICKERS.map((ch) => (b[ch] ?? 0) - (a[ch] ?? 0));
+      return { total: per.reduce((x, y) => x + y, 0), max: Math.max(...per) };
+    };
+    const select = page.getByTestId('throttle');
+
+    await select.selectOption('0');
+    await sleep(1000); // let the re-subscription settle
+    const fast = await measure();
+
+    await select.selectOption('1000');
+    await sleep(1500);
+    const slow = await measure();
+    expect(await page.evaluate(() => window.tickwire.throttle())).toBe(1000);
+
+    // at 1000 ms a ticker updates at most once a second (+1 for a window boundary)
+    expect(slow.max).toBeLessThanOrEqual(windowMs / 1000 + 1);
+    expect(slow.total).toBeGreaterThan(0);
+    // unthrottled, the board gets clearly more updates than at 1000 ms
+    expect(fast.total).toBeGreaterThan(slow.total * 2);
+    expect(fast.max).toBeGreaterThan(windowMs / 1000 + 1);
+
+    await select.selectOption('250');
+    await pricesMove('prices keep moving at 250 ms');
+  });
+
+  it('reconnects by itself after the engine restarts on the same port', async () => {
+    await page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 42; // proves the page is not reloaded
+    });
+    const before = sumTickers(await counts());
+    await engine!.close();
+    engine = undefined;
+    await expect.poll(connState, { timeout: 20_000 }).not.toBe('open');
+    await sleep(1000);
+    expect(['reconnecting', 'connecting']).toContain(await connState());
+    const during = sumTickers(await counts());
+
+    engine = await startEngine(port);
+    await expect.poll(connState, { timeout: 30_000 }).toBe('open');
+    await expect.poll(async () => sumTickers(await counts()), { timeout: 20_000 }).toBeGreaterThan(during + SYMBOLS.length);
+    await pricesMove('prices flow again after the restart');
+    expect(during).toBeGreaterThanOrEqual(before);
+    expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
+    expect(await page.evaluate(() => window.tickwire.stats.reconnects)).toBeGreaterThan(0);
+    expect(await page.getByTestId('event-log').textContent()).toMatch(/reconnect attempt/);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-restart.png') });
+    expect(pageErrors).toEqual([]);
+  });
+});
