@@ -1,0 +1,247 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { unpack } from 'msgpackr';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { encodeTick } from '../../src/codec/tick-codec.js';
+import { CODECS } from '../../src/codec/frames.js';
+import type { FrameCodec } from '../../src/codec/frames.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { MarketChannelResolver } from '../../src/gateway/channels.js';
+import type { ChannelSpec } from '../../src/gateway/channels.js';
+import { Hub } from '../../src/gateway/hub.js';
+import type { HubSubscriber, TopicPublisher } from '../../src/gateway/hub.js';
+import { marketSubject } from '../../src/bus/subjects.js';
+import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
+import { VirtualClock } from '../helpers/virtual-clock.js';
+
+type Frame = Record<string, any>;
+
+/** Mimics uWS: topics map to joined subscribers; publish copies bytes to each. */
+class FakeUws implements TopicPublisher {
+  readonly topics = new Map<string, Set<FakeSub>>();
+  publishes = 0;
+  publish(topic: string, bytes: Uint8Array): void {
+    this.publishes++;
+    for (const s of this.topics.get(topic) ?? []) s.receive(bytes);
+  }
+}
+
+class FakeSub implements HubSubscriber {
+  readonly frames: Frame[] = [];
+  /** WebSocket messages received (a batch counts once) */
+  messages = 0;
+  closed = false;
+  constructor(readonly uws: FakeUws, readonly codec: FrameCodec = CODECS.msgpack) {}
+  join(topic: string): void {
+    let set = this.uws.topics.get(topic);
+    if (!set) this.uws.topics.set(topic, (set = new Set()));
+    set.add(this);
+  }
+  leave(topic: string): void {
+    this.uws.topics.get(topic)?.delete(this);
+  }
+  send(bytes: Uint8Array): void {
+    this.receive(bytes);
+  }
+  receive(bytes: Uint8Array): void {
+    this.messages++;
+    const f = (this.codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
+    if (f.op === 'batch') this.frames.push(...f.items);
+    else this.frames.push(f);
+  }
+  data(ch?: string): Frame[] {
+    return this.frames.filter((f) => f.op === 'data' && (!ch || f.ch === ch));
+  }
+}
+
+const registry = defaultRegistry();
+const resolver = new MarketChannelResolver(registry);
+const spec = (name: string): ChannelSpec => {
+  const r = resolver.resolve(name);
+  if (!r?.ok) throw new Error(`bad channel ${name}`);
+  return r.spec;
+};
+
+let clock: VirtualClock;
+let bus: MemoryBus;
+let uws: FakeUws;
+let hub: Hub;
+let seq = 0;
+const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+
+function quote(sym: string, bp: number): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'quote', sym), encodeTick({ k: 'quote', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), bp, ap: bp + 1 }));
+}
+function trade(sym: string, id: string, p = 1): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'trade', sym), encodeTick({ k: 'trade', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), id, p, s: 1 }));
+}
+function bar(sym: string, t: number, c: number, closed: boolean): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'bar.1s', sym), encodeTick({ k: 'bar', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), iv: '1s', t, o: c, h: c, l: c, c, v: 1, n: 1, closed }));
+}
+
+beforeEach(() => {
+  clock = new VirtualClock();
+  bus = new MemoryBus();
+  uws = new FakeUws();
+  hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000 });
+});
+
+describe('hub: throttling and coalescing per (channel, tier)', () => {
+  it('quotes at 100 ms: one emission per window with the latest value, contiguous seq, coalesced count', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    for (let w = 0; w < 5; w++) {
+      for (let i = 0; i < 10; i++) quote('AAPL', w * 100 + i);
+      clock.advance(100);
+    }
+    clock.advance(300); // quiet windows send nothing
+    const data = s.data('quote:AAPL');
+    expect(data.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(data.map((f) => f.d.bp)).toEqual([9, 109, 209, 309, 409]);
+    expect(data.every((f) => f.coalesced === 10)).toBe(true);
+  });
+
+  it('trades are never dropped or reordered under throttling; throttled and unthrottled clients see the same ids', () => {
+    const fast = new FakeSub(uws);
+    const slow = new FakeSub(uws, CODECS.json);
+    hub.subscribe(fast, spec('trade:BTC-USD'), 0, { snapshot: false });
+    hub.subscribe(slow, spec('trade:BTC-USD'), 1000, { snapshot: false });
+    const ids: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      const id = `t${i}`;
+      ids.push(id);
+      trade('BTC-USD', id);
+      if (i % 7 === 0) clock.advance(37);
+    }
+    clock.advance(1000);
+    expect(fast.data().map((f) => f.d.id)).toEqual(ids);
+    expect(slow.data().map((f) => f.d.id)).toEqual(ids);
+    for (const sub of [fast, slow]) {
+      const seqs = sub.data().map((f) => f.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    }
+    // the throttled client got its trades in a few batch frames
+    expect(slow.messages).toBeLessThanOrEqual(3);
+    expect(fast.messages).toBeGreaterThan(slow.messages);
+  });
+
+  it('bars: closed bars exactly once, open bar latest state', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('bar.1s:ETH-USD'), 500, { snapshot: false });
+    bar('ETH-USD', 0, 1, false);
+    bar('ETH-USD', 0, 2, false);
+    bar('ETH-USD', 0, 3, true);
+    bar('ETH-USD', 1000, 4, false);
+    clock.advance(500);
+    bar('ETH-USD', 1000, 5, false);
+    bar('ETH-USD', 1000, 6, false);
+    clock.advance(500);
+    bar('ETH-USD', 1000, 7, true);
+    clock.advance(500);
+    const d = s.data().map((f) => [f.d.t, f.d.c, f.d.closed, f.seq]);
+    expect(d).toEqual([[0, 3, true, 1], [1000, 4, false, 2], [1000, 6, false, 3], [1000, 7, true, 4]]);
+    expect(s.data().filter((f) => f.d.closed).length).toBe(2);
+  });
+
+  it('encodes once per emission and encoding, whatever the number of subscribers', () => {
+    const subs = Array.from({ length: 200 }, (_, i) => new FakeSub(uws, i % 2 ? CODECS.json : CODECS.msgpack));
+    for (const s of subs) hub.subscribe(s, spec('quote:EUR-USD'), 250, { snapshot: false });
+    quote('EUR-USD', 1);
+    quote('EUR-USD', 2);
+    clock.advance(250);
+    expect(uws.publishes).toBe(2); // one msgpack frame, one JSON frame
+    for (const s of subs) expect(s.data().map((f) => f.d.bp)).toEqual([2]);
+    expect(hub.stats.framesOut).toBe(200);
+  });
+
+  it('msgpack and JSON subscribers receive the same objects', () => {
+    const m = new FakeSub(uws, CODECS.msgpack);
+    const j = new FakeSub(uws, CODECS.json);
+    hub.subscribe(m, spec('trade:AAPL'), 0, { snapshot: false });
+    hub.subscribe(j, spec('trade:AAPL'), 0, { snapshot: false });
+    trade('AAPL', 'x1', 228.51);
+    clock.turn();
+    expect(m.frames).toEqual(j.frames);
+    expect(m.frames).toHaveLength(1);
+  });
+});
+
+describe('hub: snapshots', () => {
+  it('sends the current value first, flagged, with the tier seq', () => {
+    const a = new FakeSub(uws);
+    hub.subscribe(a, spec('quote:AAPL'), 100, { snapshot: false });
+    quote('AAPL', 5);
+    clock.advance(100);
+    quote('AAPL', 6);
+    const b = new FakeSub(uws);
+    hub.subscribe(b, spec('quote:AAPL'), 100, { snapshot: true });
+    expect(b.frames[0]).toMatchObject({ op: 'data', ch: 'quote:AAPL', seq: 1, snapshot: true, d: { bp: 6 } });
+    clock.advance(100);
+    expect(b.frames[1]).toMatchObject({ seq: 2, d: { bp: 6 } });
+    expect(b.frames[1]!.snapshot).toBeUndefined();
+  });
+
+  it('serves a snapshot from the last-value store for a channel this hub has not seen', async () => {
+    const store = new MemoryLastValueStore();
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 0, store });
+    store.put('quote:MSFT', encodeTick({ k: 'quote', sym: 'MSFT', src: 't', seq: 9, ep: 1, ts: 1n, rt: 1n, bp: 400, ap: 401 }));
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:MSFT'), 0, { snapshot: true });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(s.frames[0]).toMatchObject({ snapshot: true, seq: 0, d: { bp: 400 } });
+    quote('MSFT', 402);
+    clock.turn();
+    expect(s.frames[1]).toMatchObject({ seq: 1, d: { bp: 402 } });
+  });
+
+  it('without any value yet, the first live value becomes the snapshot', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:TSLA'), 100, { snapshot: true });
+    expect(s.frames).toHaveLength(0);
+    quote('TSLA', 1);
+    quote('TSLA', 2);
+    clock.advance(100);
+    expect(s.frames).toHaveLength(1);
+    expect(s.frames[0]).toMatchObject({ snapshot: true, seq: 1, d: { bp: 2 } });
+    quote('TSLA', 3);
+    clock.advance(100);
+    expect(s.frames[1]).toMatchObject({ seq: 2, d: { bp: 3 } });
+  });
+});
+
+describe('hub: upstream interest', () => {
+  it('subscribes upstream on the first subscriber and releases a while after the last leaves', () => {
+    const s1 = new FakeSub(uws);
+    const s2 = new FakeSub(uws);
+    expect(hub.upstreamCount).toBe(0);
+    hub.subscribe(s1, spec('quote:NVDA'), 0, { snapshot: false });
+    hub.subscribe(s2, spec('quote:NVDA'), 250, { snapshot: false });
+    expect(hub.upstreamCount).toBe(1);
+    hub.unsubscribe(s1, 'quote:NVDA', 0);
+    hub.unsubscribe(s2, 'quote:NVDA', 250);
+    expect(hub.upstreamCount).toBe(1); // kept for the release delay
+    clock.advance(500);
+    hub.subscribe(s1, spec('quote:NVDA'), 0, { snapshot: false }); // back before release: kept
+    clock.advance(2000);
+    expect(hub.upstreamCount).toBe(1);
+    hub.unsubscribe(s1, 'quote:NVDA', 0);
+    clock.advance(1001);
+    expect(hub.upstreamCount).toBe(0);
+    expect(hub.stats.upstreamSubscribes).toBe(1);
+    expect(hub.stats.upstreamReleases).toBe(1);
+    expect(clock.pendingTimers).toBe(0); // tier timers go with their last channel
+  });
+
+  it('an unsubscribed client gets nothing more', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 0, { snapshot: false });
+    quote('AAPL', 1);
+    clock.turn();
+    hub.unsubscribe(s, 'quote:AAPL', 0);
+    quote('AAPL', 2);
+    clock.turn();
+    expect(s.data().map((f) => f.d.bp)).toEqual([1]);
+  });
+});
