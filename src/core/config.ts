@@ -66,6 +66,22 @@ export const ConfigSchema = z
       .strict()
       .default({ highWaterBytes: 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 4 * 1024 * 1024, stuckMs: 10_000, checkMs: 250 }),
     shutdownTimeoutMs: z.number().int().min(0).default(10_000).describe('graceful shutdown deadline'),
+    redis: z
+      .object({
+        keyPrefix: z.string().default('tickwire:lv:').describe('prefix of last-value keys in Redis (one key per channel)'),
+        flushMs: z.number().int().min(1).max(10_000).default(50).describe('how often batched last-value writes are flushed to Redis'),
+        maxPendingKeys: z.number().int().min(1).default(100_000).describe('distinct keys waiting for a flush; new keys beyond this are dropped (counted)'),
+      })
+      .strict()
+      .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000 }),
+    ops: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),
+        metrics: z.boolean().default(true).describe('serve Prometheus metrics at GET /metrics'),
+        statsLogSec: z.number().int().min(0).default(60).describe('log a one-line stats summary this often (0 = never)'),
+      })
+      .strict()
+      .default({ port: 0, metrics: true, statsLogSec: 60 }),
   })
   .strict();
 
