@@ -110,6 +110,11 @@ export class Hub {
     updatesIn: 0, updatesOut: 0, conflated: 0, framesPublished: 0, bytesOut: 0, framesOut: 0,
     upstreamSubscribes: 0, upstreamReleases: 0, badPayloads: 0,
   };
+  /**
+   * Observes each decoded upstream update once per channel (not per subscriber): metrics use it
+   * for tick age. Keep it cheap; it runs on the hot path.
+   */
+  onUpdate: ((spec: ChannelSpec, d: Payload) => void) | undefined;
   readonly #bus: Bus;
   readonly #publisher: TopicPublisher;
   readonly #store: LastValueStore | undefined;
@@ -263,6 +268,7 @@ export class Hub {
     if (!u) return;
     this.stats.updatesIn++;
     ch.last = u.d;
+    this.onUpdate?.(ch.spec, u.d);
     for (const te of ch.tiers.values()) {
       te.coalescer.push(u);
       if (te.dirty) continue;
