@@ -45,6 +45,14 @@ export interface GatewayOptions {
   admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
 }
 
+/**
+ * The frame size uWS itself accepts: above the configured maximum so that frames a little over
+ * it get a proper 1009 close; frames beyond this bound are cut off by uWS (1006).
+ */
+export function uwsPayloadLimit(maxFrameBytes: number): number {
+  return Math.min(Math.max(maxFrameBytes * 4, 1024 * 1024), 64 * 1024 * 1024);
+}
+
 const MIME: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.map': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
@@ -119,7 +127,9 @@ export class Gateway {
     };
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,
-      maxPayloadLength: config.gateway.maxFrameBytes,
+      // uWS drops an oversized frame's connection without a close frame (1006); it accepts frames
+      // up to this larger bound so that we can close properly with 1009 (see onMessage)
+      maxPayloadLength: uwsPayloadLimit(config.gateway.maxFrameBytes),
       idleTimeout: config.gateway.idleTimeoutSec,
       maxBackpressure: config.slow.hardLimitBytes,
       closeOnBackpressureLimit: 0,
@@ -147,7 +157,14 @@ export class Gateway {
         log.debug({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
       },
       message: (ws, message, isBinary) => {
-        ws.getUserData().conn?.onMessage(message, isBinary);
+        const conn = ws.getUserData().conn;
+        if (!conn) return;
+        if (message.byteLength > config.gateway.maxFrameBytes) {
+          conn.sendError('BAD_FRAME', `frame of ${message.byteLength} bytes is over the limit of ${config.gateway.maxFrameBytes}`);
+          conn.end(1009, 'frame too large');
+          return;
+        }
+        conn.onMessage(message, isBinary);
       },
       drain: (ws) => {
         ws.getUserData().conn?.checkBackpressure(Date.now());
