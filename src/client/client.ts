@@ -590,18 +590,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const every = this.options.heartbeatIntervalMs ?? 15_000;
     if (!(every > 0)) return;
     const deadAfter = this.options.heartbeatTimeoutMs ?? 10_000;
-    this.#heartbeatTimer = setInterval(() => {
+    let lastPing = 0;
+    const beat = (): void => {
       const ws = this.#ws;
       if (!ws || this.#state !== 'open') return;
+      const now = Date.now();
       const out = this.#pingOutstanding;
       if (out) {
-        if (Date.now() - out.sentAt >= deadAfter) this.#drop(ws, 4000, 'heartbeat timeout');
+        if (now - out.sentAt >= deadAfter) this.#drop(ws, 4000, 'heartbeat timeout');
         return;
       }
+      if (now - lastPing < every) return;
+      lastPing = now;
       const id = this.#nextId++;
-      this.#pingOutstanding = { id, sentAt: Date.now() };
+      this.#pingOutstanding = { id, sentAt: now };
       this.#send(this.#internal({ op: 'ping', id }));
-    }, Math.max(50, Math.min(every, deadAfter)));
+    };
+    // check often enough to notice a dead peer on time; ping once at once for a first latency
+    this.#heartbeatTimer = setInterval(beat, Math.max(50, Math.min(every, deadAfter) / 2));
+    beat();
   }
 
   // ---- requests ----------------------------------------------------------------------------

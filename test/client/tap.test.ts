@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/engine.js';
+import { startTestEngine, streamUrl } from './helpers.js';
+
+const RUNNER = join(import.meta.dirname, 'fixtures', 'run-tap.ts');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tap(args: string[], opts: { until?: (out: string) => boolean; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tap ${args.join(' ')} did not finish; stdout: ${stdout.slice(-500)} stderr: ${stderr.slice(-500)}`));
+    }, opts.timeoutMs ?? 40_000);
+    let interrupted = false;
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (!interrupted && opts.until?.(stdout)) {
+        interrupted = true; // once, like one Ctrl-C
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let engine: Engine;
+beforeAll(async () => {
+  engine = await startTestEngine();
+});
+afterAll(async () => {
+  await engine?.close();
+});
+
+describe('tickwire tap', { timeout: 90_000 }, () => {
+  it('prints JSON lines for each update and exits after --count', async () => {
+    const r = await tap(['ticker:AAPL', 'trade:BTC-USD', '--json', '--count', '25', '--url', streamUrl(engine.port)]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ch: string; seq: number; snapshot?: boolean; d: Record<string, number> });
+    expect(lines).toHaveLength(25);
+    expect(new Set(lines.map((l) => l.ch))).toEqual(new Set(['ticker:AAPL', 'trade:BTC-USD']));
+    expect(lines.filter((l) => l.snapshot).map((l) => l.ch).sort()).toEqual(['ticker:AAPL', 'trade:BTC-USD']);
+    for (const l of lines) {
+      expect(typeof l.seq).toBe('number');
+      expect(typeof l.d.p).toBe('number');
+    }
+  });
+
+  it('prints a table (once a second when not on a terminal) and quits on Ctrl-C', async () => {
+    const r = await tap(['quote:EUR-USD', 'bar.1s:NVDA', '--throttle', '250', '--encoding', 'json', '--url', streamUrl(engine.port)], {
+      until: (out) => (out.match(/^CHANNEL/gm) ?? []).length >= 3 && /quote:EUR-USD\s+1\.\d+\s+1\.\d+/.test(out),
+    });
+    expect(r.code).toBe(0);
+    const tables = r.stdout.split(/^tickwire tap /m).filter(Boolean);
+    const last = tables[tables.length - 1]!;
+    expect(last).toMatch(/open|closed/);
+    expect(last).toMatch(/^CHANNEL\s+LAST\s+BID\s+ASK/m);
+    expect(last).toMatch(/^quote:EUR-USD\s+1\.\d+\s+1\.\d+/m);
+    expect(last).toMatch(/^bar\.1s:NVDA\s+\d+\.\d+.*o \d/m);
+    expect(r.stdout).not.toContain('\x1b['); // no cursor control when not a terminal
+  });
+
+  it('reports rejected channels and exits 1 when nothing could be subscribed', async () => {
+    const r = await tap(['ticker:NOPE', '--url', streamUrl(engine.port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/rejected ticker:NOPE: UNKNOWN_CHANNEL/);
+  });
+
+  it('refuses bad usage with status 2', async () => {
+    const r = await tap(['--throttle', 'x', 'ticker:AAPL']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/usage: tickwire tap/);
+  });
+
+  it('keeps running through an engine restart', async () => {
+    const port = engine.port;
+    let restarted = false;
+    const run = tap(['ticker:MSFT', '--json', '--url', streamUrl(port)], {
+      // after the restart, a second snapshot shows the tap resubscribed
+      until: (out) => restarted && (out.match(/"snapshot":true/g) ?? []).length >= 2,
+      timeoutMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    await engine.close();
+    await new Promise((r) => setTimeout(r, 500));
+    engine = await startTestEngine(port);
+    restarted = true;
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/reconnect attempt/);
+  });
+});
