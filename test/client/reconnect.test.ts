@@ -67,6 +67,35 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     await expect(client.subscribe(['ticker:MSFT'], { throttle: -5 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });
 
+  it('queues subscriptions made before connecting and while reconnecting', async () => {
+    let engine = await engineOn();
+    const port = engine.port;
+    const client = clientFor(port);
+    const channels = new Set<string>();
+    client.on('data', (u) => channels.add(u.channel));
+    const early = client.subscribe(['ticker:TSLA']);
+    expect(client.state).toBe('idle');
+    await client.connect();
+    expect((await early).subscribed).toEqual(['ticker:TSLA']);
+
+    await engine.close();
+    await waitFor(() => client.state === 'reconnecting', 'reconnecting');
+    const during = client.subscribe(['quote:SOL-USD'], { throttle: 250 });
+    engine = await engineOn(port);
+    const ack = await during;
+    expect(ack.subscribed).toEqual(['quote:SOL-USD']);
+    expect(ack.throttle).toBe(250);
+    channels.clear();
+    await waitFor(() => channels.has('ticker:TSLA') && channels.has('quote:SOL-USD'), 'both channels after reconnect');
+  });
+
+  it('sends a replacement token with auth and gets it acknowledged', async () => {
+    const engine = await engineOn();
+    const client = clientFor(engine.port, { token: () => 'token-' + Date.now() });
+    await client.connect();
+    await expect(client.refreshAuth()).resolves.toBeUndefined();
+  });
+
   it('measures round-trip latency with ping/pong heartbeats', async () => {
     const engine = await engineOn();
     const client = clientFor(engine.port, { heartbeatIntervalMs: 100 });
