@@ -1,0 +1,238 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { FeedState } from '../../feeds/sdk/adapter.js';
+import type { Gateway } from '../gateway/server.js';
+import type { TickPublisher } from '../ingest/tick-publisher.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import type { RedisLastValueStoreStats } from '../store/redis-last-value-store.js';
+import type { BusTap } from './bus-tap.js';
+import type { TickAgeHistogram } from './tick-age.js';
+
+/**
+ * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the
+ * bus-wide feed health view (optional fields are exported when present).
+ */
+export interface FeedHealthLike {
+  id: string;
+  state: FeedState;
+  messages: number;
+  lastMessageAt?: number;
+  lastMessageAgeMs?: number;
+  reconnects?: number;
+  gaps?: number;
+  errors?: number;
+  /** false when a feed in another process stopped reporting */
+  reporting?: boolean;
+}
+
+/**
+ * What the metrics read, at scrape time. Fields are looked up on every scrape, so parts created
+ * later (feeds after the gateway) can be filled in as they start.
+ */
+export interface MetricsSources {
+  info?: { mode: string; roles: string; version: string };
+  gateway?: Gateway;
+  bus?: BusTap;
+  busConnected?: () => boolean;
+  publisher?: TickPublisher;
+  /** feed health per feed: the in-process FeedHost, or a view of feed health from the bus */
+  feeds?: () => readonly FeedHealthLike[];
+  store?: LastValueStore & { readonly stats?: RedisLastValueStoreStats; readonly pendingKeys?: number };
+  tickAge?: TickAgeHistogram;
+}
+
+export interface EngineMetrics {
+  readonly registry: Registry;
+  readonly sources: MetricsSources;
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+const FEED_STATES: readonly FeedState[] = ['starting', 'connecting', 'connected', 'stale', 'reconnecting', 'auth_failed', 'error', 'stopped'];
+
+/**
+ * Prometheus metrics for one engine process. The hot path only increments plain numbers
+ * (gateway counters, hub stats, publisher stats, bus tap, store stats); every metric here reads
+ * them in a `collect()` callback when /metrics is scraped. A registry per engine (not the
+ * prom-client global) so several engines can run in one process (tests).
+ */
+export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: boolean } = {}): EngineMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry }); // process_*, nodejs_* incl. event-loop lag
+
+  /** a counter mirroring a plain number */
+  const counter = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
+    new Counter({
+      name, help, registers,
+      collect() {
+        const v = read(sources);
+        this.reset();
+        if (v !== undefined) this.inc(v);
+      },
+    });
+  };
+  /** a labelled counter mirroring a record of plain numbers */
+  const counterBy = <L extends string>(name: string, help: string, label: L, read: (s: MetricsSources) => Record<string, number> | undefined): void => {
+    new Counter<L>({
+      name, help, registers, labelNames: [label],
+      collect() {
+        this.reset();
+        for (const [k, v] of Object.entries(read(sources) ?? {})) this.inc({ [label]: k } as Record<L, string>, v);
+      },
+    });
+  };
+  const gauge = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
+    new Gauge({
+      name, help, registers,
+      collect() {
+        const v = read(sources);
+        this.reset();
+        if (v !== undefined) this.set(v);
+      },
+    });
+  };
+
+  new Gauge({
+    name: 'tickwire_info', help: 'Engine identity: mode (embedded|nats), roles in this process, version', registers,
+    labelNames: ['mode', 'roles', 'version'],
+    collect() {
+      this.reset();
+      if (sources.info) this.set(sources.info, 1);
+    },
+  });
+
+  // gateway: connections and subscriptions
+  const gw = (s: MetricsSources): Gateway | undefined => s.gateway;
+  gauge('tickwire_connections', 'WebSocket connections open now', (s) => gw(s)?.connections.size);
+  counter('tickwire_connections_opened_total', 'WebSocket connections accepted', (s) => gw(s)?.counters.connectionsOpened);
+  counter('tickwire_connections_closed_total', 'WebSocket connections closed (any reason)', (s) => gw(s)?.counters.connectionsClosed);
+  new Gauge({
+    name: 'tickwire_subscriptions', help: 'Client subscriptions now, by channel kind (trade, quote, ticker, bar.1s, bar.1m, portfolio, executions, system)',
+    labelNames: ['kind'], registers,
+    collect() {
+      this.reset();
+      const g = sources.gateway;
+      if (!g) return;
+      const byKind: Record<string, number> = {};
+      for (const c of g.hub.channelStats()) {
+        const colon = c.channel.indexOf(':');
+        const kind = colon < 0 ? c.channel : c.channel.slice(0, colon);
+        byKind[kind] = (byKind[kind] ?? 0) + c.subscribers;
+      }
+      for (const [kind, n] of Object.entries(byKind)) this.set({ kind }, n);
+    },
+  });
+  gauge('tickwire_upstream_channels', 'Channels this gateway is subscribed to on the bus', (s) => gw(s)?.hub.upstreamCount);
+  counter('tickwire_subscribes_total', 'Channel subscriptions accepted', (s) => gw(s)?.counters.subscribes);
+  counter('tickwire_unsubscribes_total', 'Channel unsubscriptions', (s) => gw(s)?.counters.unsubscribes);
+
+  // gateway: data path
+  counter('tickwire_updates_in_total', 'Updates the hub received from the bus (decoded)', (s) => gw(s)?.hub.stats.updatesIn);
+  counter('tickwire_updates_out_total', 'Updates emitted per (channel, throttle tier) after coalescing', (s) => gw(s)?.hub.stats.updatesOut);
+  counter('tickwire_updates_conflated_total', 'Source updates replaced by newer ones before emission (latest-value channels)', (s) => gw(s)?.hub.conflatedTotal());
+  counterBy('tickwire_updates_dropped_total', 'Updates not delivered, by reason', 'reason', (s) => {
+    const g = gw(s);
+    return g ? { bad_payload: g.hub.stats.badPayloads } : undefined;
+  });
+  counter('tickwire_frames_encoded_total', 'Frames encoded (once per emission and encoding in use)', (s) => gw(s)?.hub.stats.framesPublished);
+  counter('tickwire_frames_out_total', 'Frames sent to clients through topics (encoded frames times subscribers)', (s) => gw(s)?.hub.stats.framesOut);
+  counter('tickwire_bytes_out_total', 'Bytes sent to clients through topics (frame bytes times subscribers)', (s) => gw(s)?.hub.stats.bytesOut);
+
+  // gateway: slow consumers, errors, auth
+  counter('tickwire_slow_consumer_episodes_total', 'Times a connection went over the high-water mark and was paused', (s) => gw(s)?.counters.slowEpisodes);
+  counter('tickwire_slow_consumer_resyncs_total', 'Paused connections that drained and were resynced with latest values', (s) => gw(s)?.counters.resyncs);
+  counter('tickwire_slow_consumer_closes_total', 'Connections closed with 4009 (slow consumer)', (s) => gw(s)?.counters.slowDisconnects);
+  counterBy('tickwire_auth_failures_total', 'Upgrades refused because the token was refused, by reason', 'reason', (s) => {
+    const errors = gw(s)?.counters.protocolErrors;
+    if (!errors) return undefined;
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(errors)) if (k.startsWith('auth:')) out[k.slice(5)] = v;
+    return out;
+  });
+  counterBy('tickwire_protocol_errors_total', 'Error frames sent to clients, by code', 'code', (s) => {
+    const errors = gw(s)?.counters.protocolErrors;
+    if (!errors) return undefined;
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(errors)) if (!k.startsWith('auth:')) out[k] = v;
+    return out;
+  });
+
+  // bus
+  gauge('tickwire_bus_connected', '1 when the bus (NATS or in-process) can deliver', (s) => (s.busConnected ? (s.busConnected() ? 1 : 0) : undefined));
+  counter('tickwire_bus_messages_in_total', 'Bus messages delivered to subscriptions in this process', (s) => s.bus?.messagesIn);
+  counter('tickwire_bus_messages_out_total', 'Bus messages published by this process', (s) => s.bus?.messagesOut);
+
+  // feeds and ingest
+  const feeds = (s: MetricsSources): readonly FeedHealthLike[] => s.feeds?.() ?? [];
+  new Gauge({
+    name: 'tickwire_feed_up', help: '1 when the feed is connected and delivering', labelNames: ['feed'], registers,
+    collect() {
+      this.reset();
+      for (const f of feeds(sources)) this.set({ feed: f.id }, f.state === 'connected' && f.reporting !== false ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'tickwire_feed_state', help: 'Feed state: 1 for the current state', labelNames: ['feed', 'state'], registers,
+    collect() {
+      this.reset();
+      for (const f of feeds(sources)) for (const state of FEED_STATES) this.set({ feed: f.id, state }, f.state === state ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'tickwire_feed_messages_total', help: 'Ticks received from the feed', labelNames: ['feed'], registers,
+    collect() {
+      this.reset();
+      for (const f of feeds(sources)) this.inc({ feed: f.id }, f.messages);
+    },
+  });
+  new Gauge({
+    name: 'tickwire_feed_last_message_age_seconds', help: 'Seconds since the feed last delivered a tick', labelNames: ['feed'], registers,
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const f of feeds(sources)) {
+        const ageMs = f.lastMessageAgeMs ?? (f.lastMessageAt !== undefined ? now - f.lastMessageAt : undefined);
+        if (ageMs !== undefined) this.set({ feed: f.id }, ageMs / 1000);
+      }
+    },
+  });
+  for (const [field, name, help] of [
+    ['reconnects', 'tickwire_feed_reconnects_total', 'Feed reconnections to its provider'],
+    ['gaps', 'tickwire_feed_gaps_total', 'Provider sequence gaps detected by the feed'],
+    ['errors', 'tickwire_feed_errors_total', 'Errors reported by the feed'],
+  ] as const) {
+    new Counter({
+      name, help, labelNames: ['feed'], registers,
+      collect() {
+        this.reset();
+        for (const f of feeds(sources)) {
+          const v = f[field];
+          if (typeof v === 'number') this.inc({ feed: f.id }, v);
+        }
+      },
+    });
+  }
+  counter('tickwire_ticks_published_total', 'Ticks published to the bus by this process (including derived)', (s) => s.publisher?.stats.published);
+  counter('tickwire_ticks_derived_total', 'Derived ticks (tickers, bars) published', (s) => s.publisher?.stats.derived);
+  counterBy('tickwire_ticks_rejected_total', 'Ticks from feeds that were not published, by reason', 'reason', (s) => {
+    const st = s.publisher?.stats;
+    return st ? { unknown_symbol: st.rejectedUnknownSymbol, inactive_source: st.rejectedInactiveSource } : undefined;
+  });
+
+  // last-value store
+  gauge('tickwire_store_ready', '1 when the last-value store is reachable', (s) => (s.store ? (s.store.ready ? 1 : 0) : undefined));
+  gauge('tickwire_store_pending_keys', 'Last values waiting for the next batched write', (s) => s.store?.pendingKeys);
+  counter('tickwire_store_writes_total', 'Last values written to the store', (s) => s.store?.stats?.written);
+  counter('tickwire_store_writes_coalesced_total', 'Last values replaced by a newer one before they were written', (s) => s.store?.stats?.coalesced);
+  counter('tickwire_store_writes_dropped_total', 'Last values lost (store unreachable during a write, or too many pending keys)', (s) => s.store?.stats?.dropped);
+  counter('tickwire_store_errors_total', 'Store writes or reads that failed', (s) => s.store?.stats?.errors);
+
+  if (sources.tickAge) registry.registerMetric(sources.tickAge.metric() as never);
+
+  return {
+    registry,
+    sources,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}
