@@ -15,6 +15,17 @@ import { FeedHost } from './ingest/feed-host.js';
 import { TickPublisher } from './ingest/tick-publisher.js';
 import type { LastValueStore } from './store/last-value-store.js';
 import { MemoryLastValueStore } from './store/last-value-store.js';
+import { RedisLastValueStore } from './store/redis-last-value-store.js';
+import { BusTap } from './ops/bus-tap.js';
+import { createMetrics } from './ops/metrics.js';
+import type { EngineMetrics, MetricsSources } from './ops/metrics.js';
+import { OpsServer } from './ops/ops-server.js';
+import { readiness } from './ops/readiness.js';
+import type { Readiness } from './ops/readiness.js';
+import { registerMetricsRoute } from './ops/routes.js';
+import { startStatsLog } from './ops/stats-log.js';
+import { TickAgeHistogram } from './ops/tick-age.js';
+import { VERSION } from './ops/version.js';
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -42,6 +53,18 @@ export interface Engine {
   /** bound gateway port (0 when no gateway runs here) */
   readonly port: number;
   readonly mode: 'embedded' | 'nats';
+  /** last values: Redis when REDIS_URL is set, memory when feeds and gateway share this process */
+  readonly store: LastValueStore | undefined;
+  /** Prometheus metrics (GET /metrics on the gateway or the ops port); undefined when ops.metrics is off */
+  readonly metrics: EngineMetrics | undefined;
+  /** /health, /ready, /metrics for processes without a gateway (ops.port) */
+  readonly ops: OpsServer | undefined;
+  /** bus and store reachable (what /ready answers) */
+  ready(): Readiness;
+  /**
+   * Graceful stop: stop accepting, close clients with 1001, stop feeds, flush pending store
+   * writes, drain the bus. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -75,18 +98,57 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       })
     : new MemoryBus();
 
-  // embedded: the publisher and the gateway share the last values in memory
-  const store: LastValueStore | undefined = mode === 'embedded' ? new MemoryLastValueStore() : undefined;
+  // Redis when configured (shared by every process); otherwise, when the publisher and the gateway
+  // share this process, the last values live in memory
+  const store: LastValueStore | undefined = config.redisUrl
+    ? new RedisLastValueStore({
+        url: config.redisUrl,
+        keyPrefix: config.redis.keyPrefix,
+        flushMs: config.redis.flushMs,
+        maxPendingKeys: config.redis.maxPendingKeys,
+        log,
+        name: roles.gateway ? 'tickwire-gateway' : 'tickwire-feed',
+      })
+    : mode === 'embedded' || (roles.gateway && roles.feeds.length > 0)
+      ? new MemoryLastValueStore()
+      : undefined;
+  if (store instanceof RedisLastValueStore && !(await store.waitReady(5000))) {
+    log.warn({ redis: config.redisUrl?.replace(/\/\/[^@/]*@/, '//***@') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
+  }
+
+  // counts bus traffic for metrics; the gateway and the publisher use it, engine.bus stays the raw bus
+  const busTap = new BusTap(bus);
+  const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
+  const tickAge = config.ops.metrics && roles.gateway ? new TickAgeHistogram() : undefined;
+  const sources: MetricsSources = {
+    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`)].filter(Boolean).join(','), version: VERSION },
+    bus: busTap,
+    busConnected: () => bus.connected,
+    ...(store ? { store } : {}),
+    ...(tickAge ? { tickAge } : {}),
+  };
+  const metrics = config.ops.metrics ? createMetrics(sources) : undefined;
+  let ops: OpsServer | undefined;
+  let stopStatsLog: () => void = () => undefined;
 
   let publisher: TickPublisher | undefined;
   let feeds: FeedHost | undefined;
   let gateway: Gateway | undefined;
   const cleanup = async (): Promise<void> => {
-    gateway?.close(1001, 'server shutting down');
+    stopStatsLog();
+    ops?.stopAccepting();
+    if (gateway) {
+      const g = gateway;
+      g.close(1001, 'server shutting down');
+      // let the close frames reach the clients before the bus and the process go away
+      await waitUntil(() => g.connections.size === 0, 2000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await feeds?.stopAll();
     publisher?.close();
-    await bus.close();
-    await store?.close();
+    await store?.close().catch((err: unknown) => log.warn({ err }, 'store close failed')); // flushes pending writes
+    await bus.close(); // drains: what was published reaches NATS
+    await ops?.close();
   };
 
   try {
@@ -98,18 +160,41 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         resolvers: [new MarketChannelResolver(registry), privateChannelGuard],
         log,
         health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
+        ready,
+        routes: (app, gw) => {
+          sources.gateway = gw;
+          if (metrics) registerMetricsRoute(app, metrics);
+        },
+        onConnectionOpen: (conn) => log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open'),
+        onConnectionClose: (conn) => log.info({ conn: conn.id, user: conn.principal.user, duration_ms: Date.now() - conn.openedAt }, 'connection closed'),
       });
+      if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
       await gateway.listen(config.host, config.port);
       log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
     }
     if (roles.feeds.length > 0) {
-      publisher = new TickPublisher({ bus, registry, ...(store ? { lastValues: store } : {}) });
+      publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}) });
       feeds = new FeedHost(publisher, log);
+      sources.publisher = publisher;
+      const host = feeds;
+      sources.feeds = () => host.health();
       for (const name of roles.feeds) {
         const adapter = createFeed(name, { config, registry });
         await feeds.start(adapter);
+        log.info({ feed: name }, 'feed started');
       }
     }
+    if (!roles.gateway && config.ops.port > 0) {
+      ops = await OpsServer.listen({
+        host: config.host,
+        port: config.ops.port,
+        ready,
+        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
+        ...(metrics ? { metrics } : {}),
+      });
+      log.info({ host: config.host, port: ops.port }, `ops endpoints on http://${config.host}:${ops.port}/health, /ready, /metrics`);
+    }
+    stopStatsLog = startStatsLog(log, sources, config.ops.statsLogSec);
   } catch (err) {
     await cleanup().catch(() => undefined);
     throw err;
@@ -117,8 +202,13 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
 
   let closing: Promise<void> | undefined;
   return {
-    config, registry, bus, log, gateway, publisher, feeds, mode,
+    config, registry, bus, log, gateway, publisher, feeds, mode, store, metrics, ops, ready,
     port: gateway?.port ?? 0,
     close: () => (closing ??= cleanup()),
   };
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

@@ -2,8 +2,10 @@
 import { ConfigError, TickwireError } from '../core/errors.js';
 import { describeConfig, loadConfig } from '../core/config.js';
 import { startEngine } from '../engine.js';
-import type { Engine, EngineRoles } from '../engine.js';
+import type { EngineRoles } from '../engine.js';
 import { probeUws } from '../gateway/uws.js';
+import { redactConfig } from '../ops/redact.js';
+import { installShutdown } from '../ops/shutdown.js';
 
 const HELP = `tickwire: market-data streaming engine
 
@@ -42,32 +44,6 @@ async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats
   return new Promise<number>(() => undefined); // runs until a signal
 }
 
-function installShutdown(engine: Engine): void {
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    engine.log.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      engine.log.warn('shutdown deadline passed; exiting');
-      process.exit(1);
-    }, engine.config.shutdownTimeoutMs);
-    deadline.unref();
-    engine.close().then(
-      () => {
-        engine.log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        engine.log.error({ err }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
   const { positional, flags } = splitArgs(rest);
@@ -86,7 +62,8 @@ async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
-      console.log(JSON.stringify(loadConfig({ argv: flags }), null, 2));
+      // secrets (keys named like secret/token/password, URL credentials) are never printed
+      console.log(JSON.stringify(redactConfig(loadConfig({ argv: flags })), null, 2));
       return 0;
     }
     case 'check-uws': {
