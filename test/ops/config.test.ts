@@ -1,0 +1,172 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeConfig, loadConfig } from '../../src/core/config.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { REDACTED, redactConfig, redactUrl } from '../../src/ops/redact.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tw-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** The ConfigError message loadConfig throws (fails the test when it does not throw one). */
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+/** Run the real CLI from source. */
+function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: process.cwd(),
+    env: { ...clean, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('config sources and precedence', () => {
+  it('applies defaults < file < env < flags, and freezes the result', () => {
+    const f = file('prec.yaml', 'port: 1111\nhost: 127.0.0.1\nsynthetic:\n  rate: 10\n  seed: 7\n');
+    const cfg = loadConfig({ env: { TICKWIRE_CONFIG: f, PORT: '2222', TICKWIRE_SYNTHETIC_RATE: '20' }, argv: ['--synthetic.rate=30'] });
+    expect(cfg.host).toBe('127.0.0.1'); // file
+    expect(cfg.port).toBe(2222); // env over file
+    expect(cfg.synthetic.rate).toBe(30); // flag over env
+    expect(cfg.synthetic.seed).toBe(7); // file, sibling of an overridden key
+    expect(cfg.gateway.maxFrameBytes).toBe(65536); // default
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(cfg.synthetic)).toBe(true);
+  });
+
+  it('parses typed env values: numbers, booleans, lists', () => {
+    const cfg = loadConfig({
+      env: { TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'yes', TICKWIRE_THROTTLE_TIERS: '0,100,1000', TICKWIRE_FEEDS: '["synthetic"]', TICKWIRE_REDIS_FLUSH_MS: '25' },
+    });
+    expect(cfg.gateway.allowUwsFallback).toBe(true);
+    expect(cfg.throttle.tiers).toEqual([0, 100, 1000]);
+    expect(cfg.feeds).toEqual(['synthetic']);
+    expect(cfg.redis.flushMs).toBe(25);
+  });
+});
+
+describe('config validation errors name the key and the fix', () => {
+  it('bad type in the environment', () => {
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_PORT: 'eighty' } }))).toMatch(/TICKWIRE_PORT="eighty" is not a number/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'maybe' } }))).toMatch(/TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK="maybe" is not a boolean/);
+  });
+
+  it('out-of-range and wrong enum values', () => {
+    expect(errorOf(() => loadConfig({ env: { PORT: '70000' } }))).toMatch(/port \(env TICKWIRE_PORT\)/);
+    expect(errorOf(() => loadConfig({ env: { LOG_LEVEL: 'loud' } }))).toMatch(/log\.level/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LOW_WATER_BYTES: String(8 * 1024 * 1024) } }))).toMatch(/slow\.lowWaterBytes must be below slow\.highWaterBytes/);
+  });
+
+  it('unknown TICKWIRE_* environment variable', () => {
+    const msg = errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_MAX_FRAMES: '10' } }));
+    expect(msg).toMatch(/unknown environment variable TICKWIRE_GATEWAY_MAX_FRAMES/);
+    expect(msg).toMatch(/tickwire config --help/);
+    // other variables are none of our business
+    expect(() => loadConfig({ env: { HOME: '/root', SOMETHING_ELSE: 'x' } })).not.toThrow();
+  });
+
+  it('unknown key in the config file, top level and nested', () => {
+    const top = file('top.yaml', 'port: 8081\nprot: 9\n');
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_CONFIG: top } }))).toMatch(/unknown key "prot"/);
+    const nested = file('nested.json', JSON.stringify({ gateway: { maxFrameBytes: 4096, maxFrames: 1 } }));
+    expect(errorOf(() => loadConfig({ argv: ['--config', nested] }))).toMatch(/unknown key "gateway\.maxFrames"/);
+  });
+
+  it('bad type in the config file', () => {
+    const f = file('types.yaml', 'port: "eighty"\nsynthetic:\n  rate: -5\n');
+    const msg = errorOf(() => loadConfig({ env: { TICKWIRE_CONFIG: f } }));
+    expect(msg).toMatch(/port \(env TICKWIRE_PORT\): .*number/i);
+    expect(msg).toMatch(/synthetic\.rate/);
+  });
+
+  it('unreadable or malformed config file', () => {
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_CONFIG: join(dir, 'missing.yaml') } }))).toMatch(/cannot be read/);
+    const bad = file('bad.yaml', 'port: [1, 2\n');
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_CONFIG: bad } }))).toMatch(/is not valid YAML/);
+    const list = file('list.yaml', '- 1\n- 2\n');
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_CONFIG: list } }))).toMatch(/top level must be a mapping/);
+  });
+
+  it('unknown flag and bad flag value', () => {
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--prot=8080'] }))).toMatch(/unknown flag --prot/);
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--gateway.nope', '1'] }))).toMatch(/unknown flag --gateway\.nope/);
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--port=abc'] }))).toMatch(/--port="abc" is not a number/);
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.flushMs=0'] }))).toMatch(/redis\.flushMs/);
+  });
+});
+
+describe('secrets are redacted', () => {
+  it('hides values of secret-like keys at any depth and credentials in URLs', () => {
+    const out = redactConfig({
+      port: 8080,
+      redisUrl: 'redis://:hunter2@127.0.0.1:6379/0',
+      natsUrl: 'nats://alice:pw@10.0.0.1:4222,nats://10.0.0.2:4222',
+      auth: { jwtSecret: 'shh', issuer: 'me', apiKey: 'k', tokens: ['a'] },
+      adminPassword: 'p',
+      redis: { keyPrefix: 'tickwire:lv:' },
+    });
+    expect(out).toEqual({
+      port: 8080,
+      redisUrl: `redis://:${REDACTED}@127.0.0.1:6379/0`,
+      natsUrl: `nats://alice:${REDACTED}@10.0.0.1:4222,nats://10.0.0.2:4222`,
+      auth: { jwtSecret: REDACTED, issuer: 'me', apiKey: REDACTED, tokens: REDACTED },
+      adminPassword: REDACTED,
+      redis: { keyPrefix: 'tickwire:lv:' },
+    });
+    expect(redactUrl('nats://s3cr3t@host:4222')).toBe(`nats://${REDACTED}@host:4222`);
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+});
+
+describe('tickwire config (CLI)', () => {
+  it('prints the resolved config as JSON with URL credentials redacted', () => {
+    const r = cli(['config', '--port=9999'], { REDIS_URL: 'redis://default:topsecret@127.0.0.1:6380', TICKWIRE_SYNTHETIC_RATE: '123' });
+    expect(r.code, r.stderr).toBe(0);
+    const cfg = JSON.parse(r.stdout);
+    expect(cfg.port).toBe(9999);
+    expect(cfg.synthetic.rate).toBe(123);
+    expect(cfg.redisUrl).toBe(`redis://default:${REDACTED}@127.0.0.1:6380`);
+    expect(r.stdout).not.toContain('topsecret');
+  });
+
+  it('--help lists every key with its env name and default', () => {
+    const r = cli(['config', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const row of describeConfig()) {
+      expect(r.stdout).toContain(row.key);
+      expect(r.stdout).toContain(row.env);
+    }
+    expect(r.stdout).toMatch(/redis\.keyPrefix\s+TICKWIRE_REDIS_KEY_PREFIX/);
+  });
+
+  it('exits 2 with a message naming the key on bad configuration', () => {
+    const flag = cli(['config', '--no-such-key=1']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/configuration error: unknown flag --no-such-key/);
+    const env = cli(['config'], { TICKWIRE_SHUTDOWN_TIMEOUT: '5' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/unknown environment variable TICKWIRE_SHUTDOWN_TIMEOUT/);
+    const f = file('cli.yaml', 'ops:\n  prot: 1\n');
+    const fileErr = cli(['config', '--config', f]);
+    expect(fileErr.code).toBe(2);
+    expect(fileErr.stderr).toMatch(/unknown key "ops\.prot"/);
+  });
+});
