@@ -29,6 +29,23 @@ export interface FeedContext {
   /** Aborted when the engine stops the feed. */
   readonly signal: AbortSignal;
   readonly log: FeedLogger;
+  /**
+   * Health counters beyond ticks (optional: hosts that do not track them leave it out). The SDK
+   * runner reports through it; adapters call `ctx.metrics?.gap()` when they detect lost data.
+   */
+  readonly metrics?: FeedMetrics;
+}
+
+/** Counters an adapter (or the SDK runner on its behalf) reports for feed health. */
+export interface FeedMetrics {
+  /** one provider message arrived (data, heartbeat or control): drives "last message age" and msg/s */
+  message(): void;
+  /** a reconnect to the provider began */
+  reconnect(): void;
+  /** the provider's own sequence numbers showed `missed` lost messages (1 when unknown) */
+  gap(missed?: number, detail?: string): void;
+  /** a recoverable error (bad message, provider error code, socket error) */
+  error(detail: string): void;
 }
 
 export interface FeedAdapter {

@@ -1,0 +1,37 @@
+/**
+ * Providers send prices and sizes as decimal strings ("67250.12000000") so that no precision is
+ * lost in JSON. tickwire carries numbers (protocol v1), so each adapter converts at the edge with
+ * these helpers, which reject anything that is not a plain decimal instead of yielding NaN later.
+ */
+const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+export function isDecimalString(s: string): boolean {
+  return DECIMAL_RE.test(s.trim());
+}
+
+/** A decimal string or number as a finite number; throws a RangeError naming `field` otherwise. */
+export function decimal(value: unknown, field = 'value'): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value;
+  } else if (typeof value === 'string') {
+    const t = value.trim();
+    if (DECIMAL_RE.test(t)) {
+      const n = Number(t);
+      if (Number.isFinite(n)) return n;
+    }
+  }
+  throw new RangeError(`${field}: ${JSON.stringify(value)} is not a decimal number`);
+}
+
+/** Like `decimal` but undefined/null/"" give undefined (optional sizes). */
+export function optionalDecimal(value: unknown, field = 'value'): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  return decimal(value, field);
+}
+
+/** A price: a decimal that must be > 0. */
+export function price(value: unknown, field = 'price'): number {
+  const n = decimal(value, field);
+  if (!(n > 0)) throw new RangeError(`${field}: ${JSON.stringify(value)} is not a positive price`);
+  return n;
+}

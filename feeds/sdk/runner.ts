@@ -1,0 +1,465 @@
+import http from 'node:http';
+import https from 'node:https';
+import WebSocket from 'ws';
+import type { FeedContext, FeedState } from './adapter.js';
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+
+/**
+ * The connection lifecycle every streaming adapter needs, written once: connect, let the protocol
+ * authenticate and subscribe, keep the connection alive (pings, stale-data detection, a maximum
+ * connection age), reconnect with exponential backoff and jitter when it drops, and stop cleanly
+ * (no timer or socket left behind). An adapter supplies a `StreamProtocol`: what to send on open
+ * and how to turn each provider message into ticks.
+ *
+ * Two transports: `ws` (WebSocket, text or binary frames) and `http-lines` (an HTTP response that
+ * never ends, one JSON document per line, as OANDA's pricing stream).
+ */
+export interface StreamSession {
+  /** the connection number, 1 for the first connection; grows by one per reconnect */
+  readonly connection: number;
+  readonly ctx: FeedContext;
+  /** Send one frame (ws transport only). Ignored once this connection is gone. */
+  send(data: string | Uint8Array): void;
+  /** The provider confirmed the subscription (or the protocol has no handshake): state `connected`. */
+  ready(detail?: string): void;
+  /** Drop this connection and reconnect after the backoff delay (sequence gap, protocol error). */
+  reconnect(reason: string, opts?: { immediate?: boolean }): void;
+  /**
+   * The provider refused us: bad credentials (`auth_failed`) or another condition that retrying
+   * soon cannot fix (`error`). The state is shown in health; the runner retries after
+   * `retryAfterMs` (default: the longest backoff delay), or never when `retry` is false.
+   */
+  fail(state: Extract<FeedState, 'auth_failed' | 'error'>, detail: string, opts?: { retry?: boolean }): void;
+  /** whether this connection is still the current, open one */
+  readonly open: boolean;
+}
+
+export interface StreamProtocol {
+  /** URL to connect to; called before every attempt, so it may depend on the current symbols */
+  url(symbols: readonly string[]): string;
+  /** request headers (credentials in headers, content negotiation) */
+  headers?(): Record<string, string>;
+  /** The transport is open: authenticate and subscribe; call `session.ready()` when confirmed. */
+  onOpen(session: StreamSession, symbols: readonly string[]): void;
+  /** One provider message (a ws frame, or one line of an HTTP stream). Throwing counts an error. */
+  onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void;
+  /** Symbols added while connected (omit to reconnect with the new URL instead). */
+  onSubscribe?(symbols: readonly string[], session: StreamSession): void;
+  onUnsubscribe?(symbols: readonly string[], session: StreamSession): void;
+  /** The HTTP upgrade or request was answered with a status other than 101/200. */
+  onHttpError?(status: number, body: string, session: StreamSession): void;
+}
+
+export interface StreamRunnerOptions {
+  transport?: 'ws' | 'http-lines';
+  backoff?: Partial<BackoffOptions>;
+  /** ws: send a ping frame this often (0 = never). Server pings are answered automatically. */
+  pingIntervalMs?: number;
+  /** nothing at all received (data, heartbeat, pong) for this long: state `stale`, then reconnect */
+  staleAfterMs?: number;
+  /** reconnect proactively once a connection is this old (Binance closes them at 24 h) */
+  maxConnectionAgeMs?: number;
+  /** TCP + TLS + upgrade must complete within this time */
+  connectTimeoutMs?: number;
+  /** after open, the protocol must call `ready()` within this time (auth + subscribe) */
+  readyTimeoutMs?: number;
+  /** retry delay after `fail()` (default: backoff max) */
+  retryAfterFailMs?: number;
+  /** largest ws message accepted */
+  maxPayloadBytes?: number;
+}
+
+const DEFAULTS = {
+  transport: 'ws' as const,
+  pingIntervalMs: 0,
+  staleAfterMs: 30_000,
+  maxConnectionAgeMs: 0,
+  connectTimeoutMs: 10_000,
+  readyTimeoutMs: 15_000,
+  maxPayloadBytes: 16 * 1024 * 1024,
+};
+
+type ResolvedOptions = Required<Omit<StreamRunnerOptions, 'backoff' | 'retryAfterFailMs'>> & { retryAfterFailMs?: number };
+
+interface Conn {
+  readonly id: number;
+  ws?: WebSocket;
+  req?: http.ClientRequest;
+  res?: http.IncomingMessage;
+  readonly timers: Set<NodeJS.Timeout>;
+  closed: boolean;
+  ready: boolean;
+  openedAt: number;
+}
+
+export class StreamRunner {
+  readonly #protocol: StreamProtocol;
+  readonly #opts: ResolvedOptions;
+  readonly #backoff: Backoff;
+  #ctx: FeedContext | undefined;
+  #conn: Conn | undefined;
+  #nextId = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  #state: FeedState = 'stopped';
+  #lastActivity = 0;
+  #symbols = new Set<string>();
+  #stopping: Promise<void> | undefined;
+
+  constructor(protocol: StreamProtocol, opts: StreamRunnerOptions = {}) {
+    this.#protocol = protocol;
+    const { backoff, ...rest } = opts;
+    this.#opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) } as ResolvedOptions;
+    this.#backoff = new Backoff(backoff);
+  }
+
+  get state(): FeedState {
+    return this.#state;
+  }
+
+  get symbols(): readonly string[] {
+    return [...this.#symbols];
+  }
+
+  /** Start connecting; resolves at once (the connection is made in the background). */
+  async start(ctx: FeedContext, symbols: readonly string[] = []): Promise<void> {
+    if (!this.#stopped) throw new Error('runner already started');
+    this.#ctx = ctx;
+    this.#stopped = false;
+    this.#stopping = undefined;
+    for (const s of symbols) this.#symbols.add(s);
+    ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
+    this.#backoff.reset();
+    this.#setState('connecting');
+    this.#connect();
+  }
+
+  /** Add symbols: sent on the live connection when the protocol can, else applied by reconnecting. */
+  subscribe(symbols: readonly string[]): void {
+    const added = symbols.filter((s) => !this.#symbols.has(s));
+    for (const s of added) this.#symbols.add(s);
+    if (added.length === 0 || !this.#conn || this.#conn.closed) return;
+    if (this.#protocol.onSubscribe && this.#conn.ready) this.#protocol.onSubscribe(added, this.#session(this.#conn));
+    else if (!this.#protocol.onSubscribe) this.#drop(this.#conn, 'subscription changed', 0);
+  }
+
+  unsubscribe(symbols: readonly string[]): void {
+    const removed = symbols.filter((s) => this.#symbols.delete(s));
+    if (removed.length === 0 || !this.#conn || this.#conn.closed) return;
+    if (this.#protocol.onUnsubscribe && this.#conn.ready) this.#protocol.onUnsubscribe(removed, this.#session(this.#conn));
+    else if (!this.#protocol.onUnsubscribe) this.#drop(this.#conn, 'subscription changed', 0);
+  }
+
+  /** Close the connection and cancel every timer; resolves when the socket is closed. */
+  stop(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      this.#stopped = true;
+      if (this.#retryTimer) clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      const conn = this.#conn;
+      this.#conn = undefined;
+      if (conn) await this.#close(conn, true);
+      if (this.#ctx && this.#state !== 'stopped') this.#setState('stopped');
+    })();
+    return this.#stopping;
+  }
+
+  #setState(state: FeedState, detail?: string): void {
+    this.#state = state;
+    this.#ctx?.status(state, detail);
+  }
+
+  #connect(): void {
+    if (this.#stopped || !this.#ctx) return;
+    const conn: Conn = { id: ++this.#nextId, timers: new Set(), closed: false, ready: false, openedAt: 0 };
+    this.#conn = conn;
+    let url: string;
+    try {
+      url = this.#protocol.url(this.symbols);
+    } catch (err) {
+      this.#failConn(conn, 'error', `cannot build the provider URL: ${(err as Error).message}`, { retry: false });
+      return;
+    }
+    this.#lastActivity = Date.now();
+    this.#timer(conn, this.#opts.connectTimeoutMs, () => {
+      if (!conn.openedAt) this.#drop(conn, `connect timeout after ${this.#opts.connectTimeoutMs} ms (${redact(url)})`);
+    });
+    if (this.#opts.transport === 'ws') this.#connectWs(conn, url);
+    else this.#connectHttp(conn, url);
+  }
+
+  #connectWs(conn: Conn, url: string): void {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        headers: this.#protocol.headers?.() ?? {},
+        perMessageDeflate: false,
+        maxPayload: this.#opts.maxPayloadBytes,
+        handshakeTimeout: this.#opts.connectTimeoutMs,
+      });
+    } catch (err) {
+      this.#failConn(conn, 'error', `bad provider URL ${redact(url)}: ${(err as Error).message}`, { retry: false });
+      return;
+    }
+    conn.ws = ws;
+    const activity = (): void => {
+      if (this.#conn === conn) this.#lastActivity = Date.now();
+    };
+    ws.on('open', () => {
+      if (conn.closed) return;
+      this.#onOpen(conn);
+      if (this.#opts.pingIntervalMs > 0) {
+        this.#interval(conn, this.#opts.pingIntervalMs, () => {
+          if (ws.readyState === WebSocket.OPEN) ws.ping();
+        });
+      }
+    });
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      if (conn.closed) return;
+      activity();
+      this.#deliver(conn, toBuffer(data), isBinary);
+    });
+    ws.on('ping', activity);
+    ws.on('pong', activity);
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 2000) body += c;
+      });
+      res.on('end', () => this.#httpError(conn, res.statusCode ?? 0, body));
+      res.on('error', () => this.#httpError(conn, res.statusCode ?? 0, body));
+    });
+    ws.on('error', (err) => {
+      if (conn.closed) return;
+      this.#ctx?.metrics?.error(`socket: ${err.message}`);
+      this.#drop(conn, `socket error: ${err.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      if (conn.closed) return;
+      this.#drop(conn, `provider closed the connection (${code}${reason.length ? ' ' + reason.toString() : ''})`);
+    });
+  }
+
+  #connectHttp(conn: Conn, url: string): void {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch (err) {
+      this.#failConn(conn, 'error', `bad provider URL ${redact(url)}: ${(err as Error).message}`, { retry: false });
+      return;
+    }
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.get(u, { headers: { accept: 'application/json', ...this.#protocol.headers?.() }, agent: false }, (res) => {
+      conn.res = res;
+      if (conn.closed) {
+        res.destroy();
+        return;
+      }
+      if (res.statusCode !== 200) {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (body.length < 2000) body += c;
+        });
+        res.on('end', () => this.#httpError(conn, res.statusCode ?? 0, body));
+        res.on('error', () => this.#httpError(conn, res.statusCode ?? 0, body));
+        return;
+      }
+      this.#onOpen(conn);
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (conn.closed) return;
+        this.#lastActivity = Date.now();
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line.length > 0) this.#deliver(conn, Buffer.from(line, 'utf8'), false);
+          if (conn.closed) return;
+        }
+        if (buf.length > this.#opts.maxPayloadBytes) this.#drop(conn, 'line longer than maxPayloadBytes');
+      });
+      res.on('end', () => this.#drop(conn, 'provider ended the stream'));
+      res.on('close', () => this.#drop(conn, 'provider closed the stream'));
+      res.on('error', (err) => this.#drop(conn, `stream error: ${err.message}`));
+    });
+    conn.req = req;
+    req.on('error', (err) => {
+      if (conn.closed) return;
+      this.#ctx?.metrics?.error(`request: ${err.message}`);
+      this.#drop(conn, `request error: ${err.message}`);
+    });
+  }
+
+  #onOpen(conn: Conn): void {
+    conn.openedAt = Date.now();
+    this.#lastActivity = conn.openedAt;
+    const { staleAfterMs, maxConnectionAgeMs, readyTimeoutMs } = this.#opts;
+    if (staleAfterMs > 0) {
+      this.#interval(conn, Math.max(10, Math.floor(staleAfterMs / 4)), () => {
+        const idle = Date.now() - this.#lastActivity;
+        if (idle >= staleAfterMs) {
+          this.#setState('stale', `nothing received for ${idle} ms`);
+          this.#drop(conn, `stale: nothing received for ${idle} ms`, 0);
+        }
+      });
+    }
+    if (maxConnectionAgeMs > 0) {
+      this.#timer(conn, maxConnectionAgeMs, () => this.#drop(conn, `connection reached its maximum age (${maxConnectionAgeMs} ms)`, 0));
+    }
+    this.#timer(conn, readyTimeoutMs, () => {
+      if (!conn.ready) this.#drop(conn, `provider did not confirm the subscription within ${readyTimeoutMs} ms`);
+    });
+    try {
+      this.#protocol.onOpen(this.#session(conn), this.symbols);
+    } catch (err) {
+      this.#ctx?.metrics?.error(`onOpen: ${(err as Error).message}`);
+      this.#drop(conn, `protocol error on open: ${(err as Error).message}`);
+    }
+  }
+
+  #deliver(conn: Conn, data: Buffer, isBinary: boolean): void {
+    this.#ctx?.metrics?.message();
+    try {
+      this.#protocol.onMessage(data, isBinary, this.#session(conn));
+    } catch (err) {
+      this.#ctx?.metrics?.error(`bad message: ${(err as Error).message}`);
+      this.#ctx?.log.warn({ err: (err as Error).message, sample: data.subarray(0, 200).toString('utf8') }, 'feed: message could not be normalized');
+    }
+  }
+
+  #httpError(conn: Conn, status: number, body: string): void {
+    if (conn.closed) return;
+    const session = this.#session(conn);
+    if (this.#protocol.onHttpError) {
+      this.#protocol.onHttpError(status, body, session);
+      if (!conn.closed) this.#drop(conn, `HTTP ${status}`);
+      return;
+    }
+    if (status === 401 || status === 403) session.fail('auth_failed', `provider refused the credentials (HTTP ${status}${body ? ': ' + body.slice(0, 200) : ''})`);
+    else this.#drop(conn, `HTTP ${status}${body ? ': ' + body.slice(0, 200) : ''}`);
+  }
+
+  #session(conn: Conn): StreamSession {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const runner = this;
+    return {
+      connection: conn.id,
+      ctx: this.#ctx!,
+      get open() {
+        return !conn.closed && runner.#conn === conn;
+      },
+      send(data) {
+        if (conn.closed || !conn.ws || conn.ws.readyState !== WebSocket.OPEN) return;
+        conn.ws.send(data);
+      },
+      ready(detail) {
+        if (conn.closed) return;
+        conn.ready = true;
+        runner.#backoff.reset();
+        runner.#setState('connected', detail);
+      },
+      reconnect(reason, opts) {
+        runner.#drop(conn, reason, opts?.immediate ? 0 : undefined);
+      },
+      fail(state, detail, opts) {
+        runner.#failConn(conn, state, detail, opts);
+      },
+    };
+  }
+
+  #failConn(conn: Conn, state: 'auth_failed' | 'error', detail: string, opts: { retry?: boolean } = {}): void {
+    if (conn.closed) return;
+    this.#ctx?.metrics?.error(detail);
+    this.#ctx?.log.error({ state }, detail);
+    void this.#close(conn, false);
+    this.#setState(state, detail);
+    if (opts.retry === false || this.#stopped) return;
+    this.#scheduleConnect(this.#opts.retryAfterFailMs ?? this.#backoff.max());
+  }
+
+  /** The connection is gone (or must go): close it and plan the next attempt. */
+  #drop(conn: Conn, reason: string, delayMs?: number): void {
+    if (conn.closed || this.#stopped) {
+      if (!conn.closed) void this.#close(conn, false);
+      return;
+    }
+    void this.#close(conn, false);
+    const delay = delayMs ?? this.#backoff.next();
+    this.#ctx?.metrics?.reconnect();
+    this.#ctx?.log.warn({ reason, retryInMs: delay }, 'feed connection lost; reconnecting');
+    this.#setState('reconnecting', `${reason}; next attempt in ${delay} ms`);
+    this.#scheduleConnect(delay);
+  }
+
+  #scheduleConnect(delayMs: number): void {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#connect();
+    }, delayMs);
+  }
+
+  /** Close one connection: timers first, then the socket (gracefully when `graceful`). */
+  async #close(conn: Conn, graceful: boolean): Promise<void> {
+    if (conn.closed && !graceful) return;
+    conn.closed = true;
+    for (const t of conn.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
+    conn.timers.clear();
+    const ws = conn.ws;
+    if (ws) {
+      if (ws.readyState === WebSocket.CLOSED) return;
+      if (graceful && ws.readyState === WebSocket.OPEN) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            ws.terminate();
+            resolve();
+          }, 1000);
+          ws.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          ws.close(1000, 'client stopping');
+        });
+      } else {
+        ws.terminate();
+      }
+    }
+    if (conn.res) conn.res.destroy();
+    if (conn.req) conn.req.destroy();
+  }
+
+  #timer(conn: Conn, ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      conn.timers.delete(t);
+      if (!conn.closed) fn();
+    }, ms);
+    conn.timers.add(t);
+  }
+
+  #interval(conn: Conn, ms: number, fn: () => void): void {
+    const t = setInterval(() => {
+      if (!conn.closed) fn();
+    }, ms);
+    conn.timers.add(t);
+  }
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** URLs may carry tokens in the query string (some providers): never log them. */
+export function redact(url: string): string {
+  return url.replace(/([?&](?:token|apiKey|apikey|key|secret|jwt)=)[^&]*/gi, '$1***');
+}
