@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
+import { startBinanceFake } from '../fake-server.js';
+import type { BinanceFakeServer } from '../fake-server.js';
+
+const options = (url: string, extra: Record<string, unknown> = {}) =>
+  BinanceOptionsSchema.parse({
+    url,
+    symbols: ['BTC-USD', 'ETH-USD'],
+    symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT' },
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...extra,
+  });
+
+runAdapterConformance({
+  name: 'binance',
+  startProvider: () => startBinanceFake(),
+  createAdapter: (p) => new BinanceFeed('binance', options(p.url)),
+  symbols: ['BTC-USD', 'ETH-USD'],
+  kinds: ['trade', 'quote'],
+});
+
+describe('binance adapter', () => {
+  let h: AdapterHarness<BinanceFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('normalizes the recorded trade and bookTicker frames exactly', async () => {
+    h = await startHarness(() => startBinanceFake({ pumpMs: 60_000 }), (p) => new BinanceFeed('binance', options(p.url)));
+    await h.waitFor('5 fixture ticks', () => h!.ticks.length >= 5);
+    const [t1, t2, q1, t3, q2] = h.ticks;
+    expect(t1).toEqual({ k: 'trade', sym: 'BTC-USD', id: '3601234567', p: 67250.12, s: 0.015, side: 'buy', ts: 1718000000120n * 1_000_000n });
+    // "m": true = the buyer was the maker, so the aggressor sold
+    expect(t2).toMatchObject({ k: 'trade', sym: 'BTC-USD', id: '3601234568', p: 67249.99, s: 0.2, side: 'sell' });
+    expect(q1).toMatchObject({ k: 'quote', sym: 'BTC-USD', bp: 67249.99, bs: 1.253, ap: 67250, as: 0.481 });
+    expect(typeof q1!.ts).toBe('bigint'); // bookTicker has no time: receive time
+    expect(t3).toMatchObject({ k: 'trade', sym: 'ETH-USD', p: 3550.41, s: 1, side: 'buy' });
+    expect(q2).toMatchObject({ k: 'quote', sym: 'ETH-USD', bp: 3550.4, ap: 3550.41 });
+  });
+
+  it('asks for lower-case combined streams in the URL and subscribes live to added symbols', async () => {
+    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'SOL-USD': 'SOLUSDT' } })));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    expect(conn.url.pathname).toBe('/stream');
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@trade/btcusdt@bookTicker');
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.waitFor('SOL-USD ticks', () => h!.ticks.some((t) => t.sym === 'SOL-USD'));
+    expect(h.provider.receivedJson()).toContainEqual({ method: 'SUBSCRIBE', params: ['solusdt@trade', 'solusdt@bookTicker'], id: 1 });
+    await h.adapter.unsubscribe(['SOL-USD']);
+    await h.waitFor('unsubscribe sent', () => h!.provider.receivedJson().some((m: any) => m.method === 'UNSUBSCRIBE'));
+  });
+
+  it('answers server pings and sends its own pings (heartbeats)', async () => {
+    h = await startHarness(() => startBinanceFake({ pingMs: 50 }), (p) => new BinanceFeed('binance', options(p.url, { pingIntervalMs: 50 })));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    await h.waitFor('pongs to server pings', () => h!.provider.pongs() >= 3);
+  });
+
+  it('reconnects on its own before the connection age limit (24 h on Binance; short here)', async () => {
+    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { maxConnectionAgeMs: 300 })));
+    await h.waitFor('three connections', () => h!.provider.totalConnections >= 3);
+    expect(h.states.some((s) => s.state === 'reconnecting' && /maximum age/.test(s.detail ?? ''))).toBe(true);
+  });
+
+  it('detects a silent connection as stale and reconnects', async () => {
+    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { staleAfterMs: 200, pingIntervalMs: 0 })));
+    await h.waitFor('connected with data', () => h!.state === 'connected' && h!.ticks.length > 0);
+    h.provider.pause();
+    await h.waitFor('stale', () => h!.states.some((s) => s.state === 'stale'));
+    await h.waitFor('a new connection', () => h!.provider.totalConnections >= 2);
+    h.provider.resume();
+  });
+
+  it('keeps retrying with backoff while the provider is down, then connects', async () => {
+    const fake = await startBinanceFake();
+    const port = fake.port;
+    await fake.close();
+    h = await startHarness(async () => fake, () => new BinanceFeed('binance', options(`ws://127.0.0.1:${port}`)));
+    await h.waitFor('two failed attempts', () => h!.states.filter((s) => s.state === 'reconnecting').length >= 2);
+    expect(h.states.some((s) => s.state === 'connected')).toBe(false);
+  });
+
+  it('counts a malformed frame as an error and keeps going', async () => {
+    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url)));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', s: 'BTCUSDT', t: 1, p: 'not-a-price', q: '1', T: Date.now(), m: false } });
+    await h.waitFor('an error counted', () => h!.counters.errors.some((e) => /not a decimal/.test(e)));
+    const n = h.ticks.length;
+    await h.waitFor('more ticks', () => h!.ticks.length > n);
+  });
+});
