@@ -1,0 +1,19 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import { sendJson } from '../gateway/http.js';
+import type { FeedHealthView } from './feed-health-view.js';
+
+/**
+ * `GET /v1/feeds`: health of every feed known on the bus, and failover pairs.
+ * `GET /v1/feeds/:id`: one feed (404 when no such feed has reported).
+ */
+export function registerFeedRoutes(app: TemplatedApp, view: FeedHealthView): void {
+  app.get('/v1/feeds', (res) => {
+    sendJson(res, 200, { feeds: view.list(), failover: view.failover(), t: Date.now() }, { 'cache-control': 'no-store' });
+  });
+  app.get('/v1/feeds/:id', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const feed = view.get(id);
+    if (feed) sendJson(res, 200, feed, { 'cache-control': 'no-store' });
+    else sendJson(res, 404, { error: 'NOT_FOUND', message: `no feed "${id}" has reported health (is it running?)` });
+  });
+}
