@@ -82,6 +82,71 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ port: 0, metrics: true, statsLogSec: 60 }),
+    auth: z
+      .object({
+        mode: z.enum(['off', 'optional', 'required']).default('off').describe('off: anonymous only; optional: a token is verified when sent; required: no valid token, 401 at the upgrade (TICKWIRE_AUTH)'),
+        jwtSecret: z.string().min(32, 'an HMAC secret of at least 32 characters (256 bits)').optional().describe('HS256/384/512 shared secret (TICKWIRE_JWT_SECRET)'),
+        jwtPublicKey: z.string().min(1).optional().describe('RS/PS/ES/EdDSA public key: PEM, JWK JSON, or a path to a file holding either (TICKWIRE_JWT_PUBLIC_KEY)'),
+        jwksUrl: z.string().url().optional().describe('JWKS endpoint of the identity provider, fetched and cached (TICKWIRE_JWT_JWKS_URL)'),
+        jwksCacheSec: z.number().int().min(10).default(600).describe('how long a fetched JWKS is trusted before it is fetched again'),
+        issuer: z.array(z.string().min(1)).optional().describe('accepted `iss` values; when set, tokens must carry one (TICKWIRE_JWT_ISSUER)'),
+        audience: z.array(z.string().min(1)).optional().describe('accepted `aud` values; when set, tokens must carry one (TICKWIRE_JWT_AUDIENCE)'),
+        algorithms: z
+          .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']))
+          .min(1)
+          .default(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'])
+          .describe('JWS algorithms accepted (never none); further narrowed to those the configured keys can verify'),
+        clockToleranceSec: z.number().int().min(0).max(300).default(5).describe('leeway for exp/nbf/iat against clock skew'),
+        requireExp: z.boolean().default(false).describe('refuse tokens without an `exp` claim'),
+        expiryWarningSec: z.number().int().min(0).default(30).describe('warn a connection this long before its token expires (0 = no warning)'),
+        serviceToken: z.string().min(16, 'a service token of at least 16 characters').optional().describe('bearer token of the service API (/v1/executions, positions, announcements) (TICKWIRE_SERVICE_TOKEN)'),
+        entitlementsClaim: z.string().min(1).default('ent').describe('token claim holding market-data entitlements'),
+        defaultEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for tokens without the entitlements claim'),
+        anonymousEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for connections without a token (auth off or optional)'),
+        delayMs: z.number().int().min(0).default(15 * 60_000).describe('delay of delayed market data, ms'),
+        delayMaxBuffered: z.number().int().min(16).default(20_000).describe('updates held per delayed channel; beyond it conflatable updates are thinned and the oldest trades dropped'),
+      })
+      .strict()
+      .prefault({})
+      .describe('JWT authentication and entitlements'),
+    limits: z
+      .object({
+        messagesPerSec: z.number().min(0).default(50).describe('client frames per second per connection, sustained (0 = unlimited)'),
+        messageBurst: z.number().int().min(1).default(200).describe('client frames a connection may send at once above the sustained rate'),
+        rateLimitCloseMs: z.number().int().min(0).default(3000).describe('close 4008 when a connection stays over its message rate this long'),
+        connectionsPerUser: z.number().int().min(0).default(20).describe('open connections per token subject (0 = unlimited)'),
+        connectionsPerIpPerSec: z.number().min(0).default(20).describe('new connections per second per client IP, sustained; over it 429 (0 = unlimited)'),
+        connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
+        exemptIps: z.array(z.string().min(1)).default(['127.0.0.1', '::1']).describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('per-connection, per-user and per-IP limits'),
+    executions: z
+      .object({
+        retentionSec: z.number().int().min(60).default(30 * 86_400).describe('how long executions stay replayable'),
+        maxPerUser: z.number().int().min(1).default(10_000).describe('executions kept per user (oldest go first)'),
+        dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for execution ids (capped at retentionSec)'),
+        stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_EXEC').describe('JetStream stream holding user executions'),
+        inboundStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_EXEC_IN').describe('JetStream stream of executions from order systems (exec.in.<user>)'),
+        consumeInbound: z.boolean().default(true).describe('gateways consume exec.in.<user> from NATS'),
+        replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the executions streams'),
+        snapshotEvents: z.number().int().min(0).max(1000).default(20).describe('recent executions sent on subscribe without `since`'),
+        redisKeyPrefix: z.string().default('tickwire:exec:').describe('prefix of execution log keys when the log is in Redis (embedded with REDIS_URL)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('durable per-user executions'),
+    portfolio: z
+      .object({
+        baseCurrency: z.string().regex(/^[A-Z]{3,5}$/).default('USD').describe('valuation currency of users who did not set one'),
+        publishMs: z.number().int().min(50).default(250).describe('a user portfolio is published at most this often (and only on change)'),
+        requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to portfolio service request timeout (NATS mode)'),
+        redisKeyPrefix: z.string().default('tickwire:pf:').describe('prefix of position keys in Redis'),
+      })
+      .strict()
+      .prefault({})
+      .describe('portfolio valuation service'),
   })
   .strict();
 
@@ -95,6 +160,13 @@ const ALIASES: Readonly<Record<string, string>> = {
   REDIS_URL: 'redisUrl',
   LOG_LEVEL: 'log.level',
   TICKWIRE_INSTRUMENTS: 'instrumentsFile',
+  TICKWIRE_AUTH: 'auth.mode',
+  TICKWIRE_JWT_SECRET: 'auth.jwtSecret',
+  TICKWIRE_JWT_PUBLIC_KEY: 'auth.jwtPublicKey',
+  TICKWIRE_JWT_JWKS_URL: 'auth.jwksUrl',
+  TICKWIRE_JWT_ISSUER: 'auth.issuer',
+  TICKWIRE_JWT_AUDIENCE: 'auth.audience',
+  TICKWIRE_SERVICE_TOKEN: 'auth.serviceToken',
 };
 
 /** Env vars with the prefix that are not config keys (read by their own modules). */
@@ -269,6 +341,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   }
   if (cfg.slow.hardLimitBytes <= cfg.slow.highWaterBytes) {
     throw new ConfigError('slow.hardLimitBytes must be above slow.highWaterBytes: raise TICKWIRE_SLOW_HARD_LIMIT_BYTES');
+  }
+  if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {
+    throw new ConfigError(`auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`);
   }
   return deepFreeze(cfg);
 }
