@@ -43,6 +43,10 @@ export interface GatewayOptions {
    * (e.g. 429 for connection floods), or undefined to accept.
    */
   admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
+  /** Called for each client frame before it is handled; false drops it (rate limits). */
+  admitMessage?: (conn: Connection) => boolean;
+  /** Called after a connection replaced its token with `{"op":"auth"}` (expiry, entitlements). */
+  onAuthChanged?: (conn: Connection) => void;
 }
 
 /**
@@ -124,6 +128,7 @@ export class Gateway {
       config,
       counters: this.counters,
       authenticator: this.#authenticator,
+      ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
     };
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,
@@ -164,6 +169,7 @@ export class Gateway {
           conn.end(1009, 'frame too large');
           return;
         }
+        if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
         conn.onMessage(message, isBinary);
       },
       drain: (ws) => {
