@@ -155,7 +155,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     if (roles.gateway) {
       gateway = new Gateway({
         config,
-        bus,
+        bus: busTap,
         ...(store ? { store } : {}),
         resolvers: [new MarketChannelResolver(registry), privateChannelGuard],
         log,
