@@ -1,0 +1,196 @@
+import { pack, unpack } from 'msgpackr';
+import { z } from 'zod';
+import type { FeedState } from '../sdk/adapter.js';
+import { commonFeedFields, runnerOptions } from '../config.js';
+import { decimal, price } from '../sdk/decimal.js';
+import type { StreamSession } from '../sdk/runner.js';
+import { StreamFeed } from '../sdk/stream-feed.js';
+import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
+import { anyTimeToNs } from '../sdk/time.js';
+
+/**
+ * Alpaca market data v2 real-time stream (stocks): wss://stream.data.alpaca.markets/v2/{iex|sip}.
+ * The server greets with [{"T":"success","msg":"connected"}]; we authenticate with
+ * {"action":"auth","key","secret"} (answer "authenticated"), then subscribe with
+ * {"action":"subscribe","trades":[..],"quotes":[..],"bars":[..]} (answer {"T":"subscription"}).
+ * Every frame is an array of messages: trades (T "t": i id, x exchange, p, s, t RFC 3339 ns),
+ * quotes (T "q": bx bp bs ax ap as t), minute bars (T "b": o h l c v t n vw) and errors
+ * ({"T":"error","code","msg"}), mapped below to log lines and health states.
+ * Both encodings are supported: JSON text frames, or MessagePack binary frames when the upgrade
+ * request carries `Content-Type: application/msgpack` (then our requests are MessagePack too and
+ * times arrive as MessagePack timestamps).
+ */
+export const AlpacaOptionsSchema = z
+  .object({
+    ...commonFeedFields,
+    encoding: z.enum(['json', 'msgpack']).default('json'),
+    channels: z.array(z.enum(['trades', 'quotes', 'bars'])).min(1).default(['trades', 'quotes', 'bars']),
+  })
+  .strict();
+export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
+
+export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
+
+export interface AlpacaCredentials {
+  key: string;
+  secret: string;
+  /** env var names, for error messages that tell the operator what to fix */
+  keyEnv?: string;
+  secretEnv?: string;
+}
+
+type ErrorAction = 'auth_failed' | 'error' | 'reconnect' | 'log';
+
+/** Alpaca stream error codes: what they mean and what we do about them. */
+export const ALPACA_ERROR_CODES: Readonly<Record<number, { action: ErrorAction; meaning: string; fix: string }>> = {
+  400: { action: 'log', meaning: 'invalid syntax', fix: 'Alpaca could not parse a request from tickwire (please report this bug)' },
+  401: { action: 'reconnect', meaning: 'not authenticated', fix: 'a request arrived before authentication; reconnecting to authenticate again' },
+  402: { action: 'auth_failed', meaning: 'auth failed', fix: 'the key id in {keyEnv} or the secret in {secretEnv} is wrong, or belongs to another environment (paper vs live)' },
+  403: { action: 'log', meaning: 'already authenticated', fix: 'harmless: a second auth on the same connection' },
+  404: { action: 'reconnect', meaning: 'auth timeout', fix: 'no authentication within 10 s of connecting; reconnecting' },
+  405: { action: 'error', meaning: 'symbol limit exceeded', fix: 'the plan allows fewer symbols: remove some from feeds.{id}.symbols' },
+  406: { action: 'error', meaning: 'connection limit exceeded', fix: 'another client uses this key on this feed: stop it or use another key' },
+  407: { action: 'reconnect', meaning: 'slow client', fix: 'tickwire did not read fast enough; reconnecting' },
+  409: { action: 'auth_failed', meaning: 'insufficient subscription', fix: 'the plan does not include this feed (e.g. sip): use the iex URL or upgrade the plan' },
+  410: { action: 'error', meaning: 'invalid subscribe action for this feed', fix: 'a channel in feeds.{id}.channels is not offered on this feed' },
+  500: { action: 'reconnect', meaning: 'internal error', fix: 'Alpaca had an internal error; reconnecting' },
+};
+
+export class AlpacaFeed extends StreamFeed {
+  readonly #opts: AlpacaOptions;
+  readonly #creds: AlpacaCredentials;
+  readonly #map: SymbolMap;
+  /** per connection: connected -> authenticated -> subscribed */
+  #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
+
+  constructor(id: string, opts: AlpacaOptions, creds: AlpacaCredentials) {
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000, readyTimeoutMs: 15_000 }));
+    this.#opts = opts;
+    this.#creds = creds;
+    this.#map = new SymbolMap(opts.symbols, identityRule, opts.symbolMap);
+  }
+
+  url(): string {
+    return this.#opts.url ?? ALPACA_DEFAULT_URL;
+  }
+
+  headers(): Record<string, string> {
+    return this.#opts.encoding === 'msgpack' ? { 'Content-Type': 'application/msgpack' } : {};
+  }
+
+  #send(session: StreamSession, msg: Record<string, unknown>): void {
+    session.send(this.#opts.encoding === 'msgpack' ? pack(msg) : JSON.stringify(msg));
+  }
+
+  #subscription(symbols: readonly string[]): Record<string, string[]> {
+    const list = symbols.map((s) => this.#map.toProvider(s));
+    return Object.fromEntries(this.#opts.channels.map((c) => [c, list]));
+  }
+
+  onOpen(): void {
+    this.#phase = 'greeting';
+  }
+
+  onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
+  }
+
+  onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    this.#send(session, { action: 'unsubscribe', ...this.#subscription(symbols) });
+  }
+
+  onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void {
+    const decoded: unknown = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));
+    const messages = (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[];
+    for (const m of messages) this.#handle(m, session);
+  }
+
+  #handle(m: Record<string, any>, session: StreamSession): void {
+    switch (m.T) {
+      case 't': {
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        session.ctx.emit({
+          k: 'trade', sym, id: String(m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
+          ...(m.x ? { venue: String(m.x) } : {}),
+          ts: alpacaTime(m.t),
+        });
+        return;
+      }
+      case 'q': {
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        session.ctx.emit({
+          k: 'quote', sym, bp: price(m.bp, 'q.bp'), bs: decimal(m.bs, 'q.bs'), ap: price(m.ap, 'q.ap'), as: decimal(m.as, 'q.as'),
+          ts: alpacaTime(m.t),
+        });
+        return;
+      }
+      case 'b': {
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        const start = alpacaTime(m.t);
+        session.ctx.emit({
+          k: 'bar', sym, iv: '1m', t: Number(start / 1_000_000n),
+          o: price(m.o, 'b.o'), h: price(m.h, 'b.h'), l: price(m.l, 'b.l'), c: price(m.c, 'b.c'),
+          v: decimal(m.v, 'b.v'), n: Number.isInteger(m.n) ? m.n : 0, closed: true,
+          // a minute bar is published when its minute is over
+          ts: start + 60_000_000_000n,
+        });
+        return;
+      }
+      case 'success':
+        if (m.msg === 'connected') {
+          this.#phase = 'auth';
+          this.#send(session, { action: 'auth', key: this.#creds.key, secret: this.#creds.secret });
+        } else if (m.msg === 'authenticated') {
+          this.#phase = 'subscribe';
+          this.#send(session, { action: 'subscribe', ...this.#subscription(this.runner.symbols) });
+        }
+        return;
+      case 'subscription':
+        if (this.#phase !== 'live') {
+          this.#phase = 'live';
+          const counts = this.#opts.channels.map((c) => `${(m[c] as unknown[] | undefined)?.length ?? 0} ${c}`).join(', ');
+          session.ready(`subscribed: ${counts} (${this.#opts.encoding})`);
+        }
+        return;
+      case 'error':
+        this.#error(Number(m.code), String(m.msg ?? ''), session);
+        return;
+      default:
+        return; // statuses, LULDs, corrections: not used
+    }
+  }
+
+  #error(code: number, msg: string, session: StreamSession): void {
+    const known = ALPACA_ERROR_CODES[code];
+    const fix = (known?.fix ?? 'unknown error code')
+      .replace('{keyEnv}', this.#creds.keyEnv ?? 'the key variable')
+      .replace('{secretEnv}', this.#creds.secretEnv ?? 'the secret variable')
+      .replace('{id}', this.id);
+    const line = `alpaca error ${code} "${msg || known?.meaning || '?'}": ${fix}`;
+    const action: ErrorAction = known?.action ?? 'reconnect';
+    switch (action) {
+      case 'auth_failed':
+      case 'error':
+        session.fail(action as Extract<FeedState, 'auth_failed' | 'error'>, line);
+        return;
+      case 'reconnect':
+        session.ctx.metrics?.error(line);
+        session.ctx.log.warn({ feed: this.id, code }, line);
+        session.reconnect(line);
+        return;
+      case 'log':
+        session.ctx.metrics?.error(line);
+        session.ctx.log.warn({ feed: this.id, code }, line);
+        return;
+    }
+  }
+}
+
+/** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (Date). */
+function alpacaTime(t: unknown): bigint {
+  if (t instanceof Date) return BigInt(t.getTime()) * 1_000_000n;
+  return anyTimeToNs(t);
+}

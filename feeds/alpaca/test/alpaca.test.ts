@@ -1,0 +1,103 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { AlpacaFeed, AlpacaOptionsSchema } from '../alpaca-feed.js';
+import { startAlpacaFake } from '../fake-server.js';
+import type { AlpacaFakeOptions, AlpacaFakeServer } from '../fake-server.js';
+
+const KEY = 'PKTEST1234';
+const SECRET = 'sekret-5678';
+const creds = { key: KEY, secret: SECRET, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY' };
+const options = (url: string, extra: Record<string, unknown> = {}) =>
+  AlpacaOptionsSchema.parse({ url, symbols: ['AAPL', 'MSFT'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
+const fake = (extra: Partial<AlpacaFakeOptions> = {}) => () => startAlpacaFake({ key: KEY, secret: SECRET, ...extra });
+
+for (const encoding of ['json', 'msgpack'] as const) {
+  runAdapterConformance({
+    name: `alpaca (${encoding})`,
+    startProvider: fake(),
+    createAdapter: (p) => new AlpacaFeed('alpaca', options(p.url, { encoding }), creds),
+    symbols: ['AAPL', 'MSFT'],
+    kinds: ['trade', 'quote', 'bar'],
+  });
+}
+
+describe('alpaca adapter', () => {
+  let h: AdapterHarness<AlpacaFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('authenticates, subscribes to trades/quotes/bars and normalizes the recorded frames (JSON)', async () => {
+    h = await startHarness(fake({ pumpMs: 60_000 }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
+    expect(h.provider.requests()).toEqual([
+      { action: 'auth', key: KEY, secret: SECRET },
+      { action: 'subscribe', trades: ['AAPL', 'MSFT'], quotes: ['AAPL', 'MSFT'], bars: ['AAPL', 'MSFT'] },
+    ]);
+    expect(h.state).toBe('connected');
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '96921', p: 126.55, s: 1, venue: 'D', ts: 1718026201123456789n });
+    expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 3, ap: 126.56, as: 4, ts: 1718026201200000000n });
+    expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: '52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
+    expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026200000, o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, n: 461, closed: true, ts: 1718026260000000000n });
+  });
+
+  it('speaks MessagePack when configured: binary requests, times from MessagePack timestamps', async () => {
+    h = await startHarness(fake({ pumpMs: 60_000 }), (p) => new AlpacaFeed('alpaca', options(p.url, { encoding: 'msgpack' }), creds));
+    await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
+    expect(h.provider.allReceived.every((r) => Buffer.isBuffer(r))).toBe(true);
+    expect(h.provider.requests()[0]).toEqual({ action: 'auth', key: KEY, secret: SECRET });
+    expect(String([...h.provider.conns][0]!.headers['content-type'])).toBe('application/msgpack');
+    // MessagePack timestamps decode to millisecond dates
+    expect(h.ticks[0]).toMatchObject({ k: 'trade', sym: 'AAPL', id: '96921', p: 126.55, ts: 1718026201123000000n });
+    expect(h.ticks[3]).toMatchObject({ k: 'bar', iv: '1m', t: 1718026200000, n: 461 });
+  });
+
+  it('maps 402 auth failed to state auth_failed with a log line naming the env vars', async () => {
+    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url), { ...creds, secret: 'wrong' }));
+    await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
+    const detail = h.states.at(-1)!.detail!;
+    expect(detail).toMatch(/alpaca error 402 "auth failed"/);
+    expect(detail).toMatch(/ALPACA_KEY_ID/);
+    expect(detail).toMatch(/ALPACA_SECRET_KEY/);
+    expect(h.logs.some((l) => l.level === 'error' && /402/.test(l.msg))).toBe(true);
+    expect(h.ticks).toHaveLength(0);
+    // it does not hammer the provider: no reconnect within the (long) retry delay
+    await new Promise((r) => setTimeout(r, 150));
+    expect(h.provider.totalConnections).toBe(1);
+  });
+
+  it('maps 409 insufficient subscription to auth_failed and 405 symbol limit to error', async () => {
+    h = await startHarness(fake({ failSubscribeWith: { code: 409, msg: 'insufficient subscription' } }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
+    expect(h.states.at(-1)!.detail).toMatch(/409 "insufficient subscription".*plan does not include this feed/);
+    await h.close();
+    h = await startHarness(fake({ failSubscribeWith: { code: 405, msg: 'symbol limit exceeded' } }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    await h.waitFor('error', () => h!.state === 'error');
+    expect(h.states.at(-1)!.detail).toMatch(/405 "symbol limit exceeded".*feeds\.alpaca\.symbols/);
+  });
+
+  it('maps 406 connection limit exceeded to error with a clear line', async () => {
+    h = await startHarness(fake({ connectionLimit: 0 }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    await h.waitFor('error', () => h!.state === 'error');
+    expect(h.states.at(-1)!.detail).toMatch(/406 "connection limit exceeded": another client uses this key/);
+  });
+
+  it('reconnects on 407 slow client and recovers', async () => {
+    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    [...h.provider.conns][0]!.send([{ T: 'error', code: 407, msg: 'slow client' }]);
+    await h.waitFor('reconnecting', () => h!.states.some((s) => s.state === 'reconnecting' && /407/.test(s.detail ?? '')));
+    await h.waitFor('connected again', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+  });
+
+  it('subscribes and unsubscribes live', async () => {
+    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url, { symbols: ['AAPL'] }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    await h.adapter.subscribe(['MSFT']);
+    await h.waitFor('MSFT ticks', () => h!.ticks.some((t) => t.sym === 'MSFT'));
+    await h.adapter.unsubscribe(['MSFT']);
+    await h.waitFor('unsubscribe sent', () => h!.provider.requests().some((r) => r.action === 'unsubscribe' && r.trades?.[0] === 'MSFT'));
+  });
+});
