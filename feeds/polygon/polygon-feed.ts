@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { commonFeedFields, runnerOptions } from '../config.js';
+import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import type { StreamSession } from '../sdk/runner.js';
+import { StreamFeed } from '../sdk/stream-feed.js';
+import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
+import { toNs } from '../sdk/time.js';
+
+/**
+ * Polygon.io (now Massive) stocks WebSocket: wss://socket.polygon.io/stocks (or the delayed
+ * cluster). The server greets with {"ev":"status","status":"connected"}; we send
+ * {"action":"auth","params":KEY} and, on "auth_success", {"action":"subscribe","params":"T.AAPL,Q.AAPL,AM.AAPL"}.
+ * Frames are arrays of events keyed by `ev`: T trades (i id, x exchange, p, s, t ms), Q quotes
+ * (bp bs ap as, t ms), AM minute aggregates (o h l c v, s/e start/end ms) and A second
+ * aggregates; "auth_failed" is reported as state auth_failed.
+ */
+export const PolygonOptionsSchema = z
+  .object({
+    ...commonFeedFields,
+    channels: z.array(z.enum(['T', 'Q', 'AM', 'A'])).min(1).default(['T', 'Q', 'AM']),
+  })
+  .strict();
+export type PolygonOptions = z.infer<typeof PolygonOptionsSchema>;
+
+export const POLYGON_DEFAULT_URL = 'wss://socket.polygon.io/stocks';
+
+export class PolygonFeed extends StreamFeed {
+  readonly #opts: PolygonOptions;
+  readonly #key: string;
+  readonly #keyEnv: string | undefined;
+  readonly #map: SymbolMap;
+  #subscribed = false;
+
+  constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000 }));
+    this.#opts = opts;
+    this.#key = creds.key;
+    this.#keyEnv = creds.keyEnv;
+    this.#map = new SymbolMap(opts.symbols, identityRule, opts.symbolMap);
+  }
+
+  url(): string {
+    return this.#opts.url ?? POLYGON_DEFAULT_URL;
+  }
+
+  #params(symbols: readonly string[]): string {
+    return symbols.flatMap((s) => this.#opts.channels.map((c) => `${c}.${this.#map.toProvider(s)}`)).join(',');
+  }
+
+  onOpen(): void {
+    this.#subscribed = false;
+  }
+
+  onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
+  }
+
+  onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    session.send(JSON.stringify({ action: 'unsubscribe', params: this.#params(symbols) }));
+  }
+
+  onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
+    const decoded = JSON.parse(data.toString('utf8')) as unknown;
+    for (const ev of (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[]) this.#handle(ev, session);
+  }
+
+  #handle(ev: Record<string, any>, session: StreamSession): void {
+    if (ev.ev === 'status') {
+      switch (ev.status) {
+        case 'connected':
+          session.send(JSON.stringify({ action: 'auth', params: this.#key }));
+          return;
+        case 'auth_success':
+          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.runner.symbols) }));
+          return;
+        case 'auth_failed':
+          session.fail('auth_failed', `polygon: authentication failed ("${ev.message ?? ''}"): check the API key in ${this.#keyEnv ?? 'the key variable'}`);
+          return;
+        case 'success':
+          if (!this.#subscribed && /^subscribed to/i.test(String(ev.message ?? ''))) {
+            this.#subscribed = true;
+            session.ready(String(ev.message));
+          }
+          return;
+        case 'max_connections':
+          session.fail('error', `polygon: ${ev.message ?? 'maximum number of connections exceeded'}: another client uses this key`);
+          return;
+        default:
+          if (/error|fail/i.test(String(ev.status))) {
+            session.ctx.metrics?.error(`polygon status ${ev.status}: ${ev.message ?? ''}`);
+            session.ctx.log.warn({ feed: this.id, status: ev.status }, `polygon: ${ev.message ?? ev.status}`);
+          }
+          return;
+      }
+    }
+    const sym = typeof ev.sym === 'string' ? this.#map.toCanonical(ev.sym) : undefined;
+    if (!sym) return;
+    switch (ev.ev) {
+      case 'T':
+        session.ctx.emit({
+          k: 'trade', sym, id: String(ev.i), p: price(ev.p, 'T.p'), s: decimal(ev.s, 'T.s'),
+          ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
+          ts: toNs(ev.t, 'ms'),
+        });
+        return;
+      case 'Q': {
+        const bs = optionalDecimal(ev.bs, 'Q.bs');
+        const as = optionalDecimal(ev.as, 'Q.as');
+        session.ctx.emit({
+          k: 'quote', sym, bp: price(ev.bp, 'Q.bp'), ap: price(ev.ap, 'Q.ap'),
+          ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }),
+          ts: toNs(ev.t, 'ms'),
+        });
+        return;
+      }
+      case 'AM':
+      case 'A':
+        session.ctx.emit({
+          k: 'bar', sym, iv: ev.ev === 'AM' ? '1m' : '1s', t: Number(ev.s),
+          o: price(ev.o, `${ev.ev}.o`), h: price(ev.h, `${ev.ev}.h`), l: price(ev.l, `${ev.ev}.l`), c: price(ev.c, `${ev.ev}.c`),
+          v: decimal(ev.v, `${ev.ev}.v`), n: Number.isInteger(ev.n) ? ev.n : 0, closed: true,
+          ts: toNs(ev.e ?? ev.s, 'ms'),
+        });
+        return;
+      default:
+        return;
+    }
+  }
+}
