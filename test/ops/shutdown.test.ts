@@ -1,0 +1,117 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { installShutdown } from '../../src/ops/shutdown.js';
+import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import type { TickwireProcess } from '../helpers/processes.js';
+import { freePort, startNats, startRedis } from '../helpers/servers.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+const procs: TickwireProcess[] = [];
+afterAll(async () => {
+  await Promise.allSettled(procs.map((p) => p.stop('SIGKILL')));
+});
+
+async function refused(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('graceful shutdown of a real tickwire process', () => {
+  it('tickwire start: SIGTERM closes clients with 1001 and exits 0', async () => {
+    const port = await freePort();
+    const proc = spawnTickwire(['start'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json' });
+    procs.push(proc);
+    await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, proc);
+    const url = `ws://127.0.0.1:${port}/v1/stream`;
+    const clients = await Promise.all([TestClient.connect(url), TestClient.connect(url, { encoding: 'json' })]);
+    for (const c of clients) {
+      await c.request({ op: 'subscribe', id: 1, channels: ['trade:BTC-USD', 'quote:AAPL'], throttle: 0 });
+      await c.waitFor((f) => f.op === 'data', 20_000);
+    }
+    const code = await proc.stop('SIGTERM');
+    expect(code, proc.output().slice(-3000)).toBe(0);
+    expect(await Promise.all(clients.map((c) => c.waitClose(5000)))).toEqual([1001, 1001]);
+    expect(clients[0]!.closeReason).toMatch(/shutting down/);
+    expect(await refused(`http://127.0.0.1:${port}/health`)).toBe(true);
+    const log = proc.output();
+    expect(log).toMatch(/"signal":"SIGTERM".*"msg":"shutting down"/);
+    expect(log).toMatch(/"msg":"stopped"/);
+  });
+
+  it('SIGINT does the same', async () => {
+    const port = await freePort();
+    const proc = spawnTickwire(['start'], { PORT: String(port), HOST: '127.0.0.1' });
+    procs.push(proc);
+    await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, proc);
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
+    await c.waitFor((f) => f.op === 'welcome');
+    expect(await proc.stop('SIGINT')).toBe(0);
+    expect(await c.waitClose(5000)).toBe(1001);
+  });
+
+  it('NATS + Redis roles: the gateway closes clients with 1001, the feed flushes its last values to Redis, both exit 0', async () => {
+    const [nats, redis] = await Promise.all([startNats({ jetstream: false }), startRedis()]);
+    const probe = new Redis(redis.url);
+    try {
+      const port = await freePort();
+      const env = { NATS_URL: nats.url, REDIS_URL: redis.url, TICKWIRE_SYNTHETIC_SYMBOLS: 'AAPL,ETH-USD', TICKWIRE_SYNTHETIC_RATE: '200', TICKWIRE_REDIS_FLUSH_MS: '10000' };
+      const feed = spawnTickwire(['feed', 'synthetic'], env);
+      const gateway = spawnTickwire(['gateway'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
+      procs.push(feed, gateway);
+      await waitHttpOk(`http://127.0.0.1:${port}/ready`, 60_000, gateway);
+      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
+      await c.request({ op: 'subscribe', id: 1, channels: ['quote:ETH-USD'], throttle: 0 });
+      await c.waitForCount((f) => f.op === 'data' && f.ch === 'quote:ETH-USD', 3, 30_000);
+      // with a 10 s flush interval the latest values are most likely still pending: shutdown must write them
+      expect(await feed.stop('SIGTERM'), feed.output().slice(-3000)).toBe(0);
+      const stored = await probe.getBuffer('tickwire:lv:quote:ETH-USD');
+      expect(stored).not.toBeNull();
+      expect(await gateway.stop('SIGTERM'), gateway.output().slice(-3000)).toBe(0);
+      expect(await c.waitClose(5000)).toBe(1001);
+    } finally {
+      probe.disconnect();
+      await Promise.allSettled([nats.destroy(), redis.destroy()]);
+    }
+  });
+});
+
+describe('installShutdown', () => {
+  const log = { info() {}, warn() {}, error() {} };
+
+  it('exits 1 when close does not finish within shutdownTimeoutMs', async () => {
+    const exits: number[] = [];
+    const remove = installShutdown(
+      { log, config: { shutdownTimeoutMs: 100 }, close: () => new Promise<void>(() => undefined) },
+      { signals: ['SIGUSR2'], exit: (c) => exits.push(c) },
+    );
+    try {
+      process.emit('SIGUSR2', 'SIGUSR2');
+      await sleep(400);
+      expect(exits).toEqual([1]);
+    } finally {
+      remove();
+    }
+  });
+
+  it('exits 0 after a clean close, 1 when close fails, and at once on a second signal', async () => {
+    const run = async (close: () => Promise<void>, signals = 1): Promise<number[]> => {
+      const exits: number[] = [];
+      const remove = installShutdown({ log, config: { shutdownTimeoutMs: 5000 }, close }, { signals: ['SIGUSR2'], exit: (c) => exits.push(c) });
+      try {
+        for (let i = 0; i < signals; i++) process.emit('SIGUSR2', 'SIGUSR2');
+        await sleep(50);
+      } finally {
+        remove();
+      }
+      return exits;
+    };
+    expect(await run(async () => undefined)).toEqual([0]);
+    expect(await run(async () => Promise.reject(new Error('boom')))).toEqual([1]);
+    expect(await run(() => sleep(200), 2)).toEqual([1]);
+  });
+});
