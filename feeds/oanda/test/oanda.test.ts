@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
+import { startOandaFake } from '../fake-server.js';
+import type { OandaFakeServer } from '../fake-server.js';
+
+const TOKEN = 'oanda-test-token';
+const ACCOUNT = '101-004-1234567-001';
+const creds = { token: TOKEN, tokenEnv: 'OANDA_API_TOKEN', accountId: ACCOUNT };
+const options = (url: string, extra: Record<string, unknown> = {}) =>
+  OandaOptionsSchema.parse({ url, symbols: ['EUR-USD', 'USD-JPY'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
+const fake = (extra: Record<string, unknown> = {}) => () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, ...extra });
+
+runAdapterConformance({
+  name: 'oanda',
+  startProvider: fake(),
+  createAdapter: (p) => new OandaFeed('oanda', options(p.url), creds),
+  symbols: ['EUR-USD', 'USD-JPY'],
+  kinds: ['quote'],
+});
+
+describe('oanda adapter', () => {
+  let h: AdapterHarness<OandaFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('requests the pricing stream with a bearer token and normalizes the recorded lines', async () => {
+    h = await startHarness(fake({ pumpMs: 60_000, heartbeatMs: 60_000 }), (p) => new OandaFeed('oanda', options(p.url), creds));
+    await h.waitFor('3 fixture quotes', () => h!.ticks.length >= 3);
+    const req = h.provider.requests[0]!;
+    expect(req.url).toBe(`/v3/accounts/${ACCOUNT}/pricing/stream?instruments=EUR_USD%2CUSD_JPY`);
+    expect(req.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(h.ticks[0]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07612, bs: 1_000_000, ap: 1.07626, as: 1_000_000, ts: 1718026201123456789n });
+    // UNIX-seconds time format, fractional
+    expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'USD-JPY', bp: 157.021, bs: 500_000, ap: 157.035, as: 500_000, ts: 1718026202500000000n });
+    // no bid liquidity: closeout bid, no size
+    expect(h.ticks[2]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07615, ap: 1.0763, as: 250_000, ts: 1718026203000000000n });
+    expect(h.counters.messages).toBeGreaterThanOrEqual(4); // the heartbeat counts as a message
+  });
+
+  it('stays connected on HEARTBEAT lines alone', async () => {
+    h = await startHarness(fake({ heartbeatMs: 40 }), (p) => new OandaFeed('oanda', options(p.url, { staleAfterMs: 300 }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    h.provider.pause(); // prices stop, heartbeats continue
+    const before = h.counters.messages;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.counters.messages).toBeGreaterThan(before);
+    expect(h.states.some((s) => s.state === 'stale')).toBe(false);
+    h.provider.resume();
+  });
+
+  it('goes stale and reconnects when neither prices nor heartbeats arrive', async () => {
+    h = await startHarness(fake({ heartbeatMs: 60_000 }), (p) => new OandaFeed('oanda', options(p.url, { staleAfterMs: 200 }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    h.provider.pause();
+    await h.waitFor('stale', () => h!.states.some((s) => s.state === 'stale'));
+    h.provider.resume();
+    await h.waitFor('a new stream', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+  });
+
+  it('maps HTTP 401 to auth_failed naming the token variable', async () => {
+    h = await startHarness(fake(), (p) => new OandaFeed('oanda', options(p.url), { ...creds, token: 'bad' }));
+    await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
+    expect(h.states.at(-1)!.detail).toMatch(/HTTP 401 "Insufficient authorization.*OANDA_API_TOKEN/);
+  });
+
+  it('maps HTTP 400 (wrong account) to error naming the key', async () => {
+    h = await startHarness(fake(), (p) => new OandaFeed('oanda', options(p.url), { ...creds, accountId: '999' }));
+    await h.waitFor('error', () => h!.state === 'error');
+    expect(h.states.at(-1)!.detail).toMatch(/HTTP 400.*feeds\.oanda\.accountId/);
+  });
+
+  it('reconnects with the new instrument list when symbols are added', async () => {
+    h = await startHarness(fake(), (p) => new OandaFeed('oanda', options(p.url, { symbols: ['EUR-USD'] }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    await h.adapter.subscribe(['GBP-USD']);
+    await h.waitFor('GBP-USD quotes', () => h!.ticks.some((t) => t.sym === 'GBP-USD'));
+    expect(h.provider.requests.at(-1)!.url).toMatch(/instruments=EUR_USD%2CGBP_USD$/);
+  });
+});
