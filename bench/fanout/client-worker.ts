@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Packr, Unpackr } from 'msgpackr';
 import { RawWsClient, type RawWsHandlers } from './raw-ws-client.js';
 import { LatencyHistogram } from './histogram.js';
+import { FrameKind, readJsonData, readMsgpackFrame, type UpdateHandler } from './frame-reader.js';
 import {
   PHASE_MEASURED,
   channelOf,
@@ -35,6 +36,7 @@ interface QuotePayload {
   as: number;
   t: number;
 }
+
 interface DataFrame {
   op?: string;
   ch: string;
@@ -56,8 +58,13 @@ interface Session {
 let spec: ConnectSpec | null = null;
 const sessions: Session[] = [];
 const hist = new LatencyHistogram();
-const chIndex = new Map<string, number>();
 let delivered = 0;
+/** every update decoded, warm-up included (progress and throughput of saturated servers) */
+let received = 0;
+/** updates on channels this connection did not subscribe to */
+let foreign = 0;
+let serverErrors = 0;
+let fullDecode = false;
 let frames = 0;
 let bytes = 0;
 let lastRecvMs = 0;
@@ -76,57 +83,61 @@ function send(reply: WorkerReply): void {
   port.postMessage(reply);
 }
 
-function symbolIndexOf(ch: string): number {
-  let i = chIndex.get(ch);
-  if (i === undefined) {
-    i = Number.parseInt(ch.slice(ch.indexOf(':') + 2), 10);
-    chIndex.set(ch, i);
-  }
-  return i;
-}
+// the frame being read: set before a reader reports its updates
+let cur: Session = undefined as unknown as Session;
+let curNow = 0;
+let curCount = 0;
 
-/** Account one update; returns whether it was a measured one. */
-function onUpdate(s: Session, ch: string, d: QuotePayload, now: number): boolean {
+/** Account one update of the current frame (the readers call this for each item). */
+const onUpdate: UpdateHandler = (symbol, ps, phase, t, snapshot) => {
+  if (snapshot) return;
   const sp = spec!;
-  let slot = symbolIndexOf(ch) - s.first;
+  const s = cur;
+  received++;
+  curCount++;
+  let slot = symbol - s.first;
   if (slot < 0) slot += sp.m;
-  if (slot >= sp.k) return false;
-  const ps = d.bs;
+  if (slot >= sp.k) {
+    foreign++;
+    return;
+  }
   const prev = s.last[slot]!;
   if (ps > prev) {
     if (prev !== 0 && ps !== prev + 1) skipped += ps - prev - 1;
     s.last[slot] = ps;
   } else stale++;
-  if (d.as !== PHASE_MEASURED) return false;
+  if (phase !== PHASE_MEASURED) return;
   delivered++;
-  let lat = now - d.t;
+  let lat = curNow - t;
   if (lat < 0) {
     negative++;
     lat = 0;
   }
   hist.record(lat);
-  lastRecvMs = now;
-  return true;
+  lastRecvMs = curNow;
+};
+
+function beginFrame(s: Session): void {
+  cur = s;
+  curNow = origin + performance.now();
+  curCount = 0;
 }
 
-function onDataFrame(s: Session, f: DataFrame, now: number, size: number): void {
-  if (f.snapshot) return;
-  if (onUpdate(s, f.ch, f.d, now)) {
-    frames++;
-    bytes += size;
-  }
+function endFrame(size: number): void {
+  if (curCount === 0) return;
+  frames++;
+  bytes += size;
 }
 
-function onBatch(s: Session, items: DataFrame[], now: number, size: number): void {
-  let measured = false;
-  for (let i = 0; i < items.length; i++) {
-    const f = items[i]!;
-    if (!f.snapshot && onUpdate(s, f.ch, f.d, now)) measured = true;
-  }
-  if (measured) {
-    frames++;
-    bytes += size;
-  }
+/** The --full-decode path: frames decoded to objects by msgpackr or JSON.parse. */
+function onDecoded(f: DataFrame & { items?: DataFrame[] }): void {
+  if (f.items) {
+    for (const item of f.items) onUpdate(symbolOf(item.ch), item.d.bs, item.d.as, item.d.t, item.snapshot === true);
+  } else onUpdate(symbolOf(f.ch), f.d.bs, f.d.as, f.d.t, f.snapshot === true);
+}
+
+function symbolOf(ch: string): number {
+  return Number.parseInt(ch.slice(ch.indexOf(':') + 2), 10);
 }
 
 function channelsOf(s: Session): string[] {
@@ -151,39 +162,54 @@ interface Protocol {
   onMessage(s: Session, payload: Buffer, binary: boolean): void;
 }
 
+interface ControlFrame {
+  op: string;
+  id?: number;
+  rejected?: unknown[];
+  code?: string;
+  message?: string;
+}
+
 const tickwireProtocol: Protocol = {
   path: '/v1/stream',
   subprotocol: 'tickwire.v1.msgpack',
   onOpen() {},
   onMessage(s, payload, binary) {
     if (!binary) return;
-    const f = unpackr.unpack(payload) as { op: string; id?: number; items?: DataFrame[]; rejected?: unknown[]; code?: string; message?: string };
-    const now = origin + performance.now();
-    switch (f.op) {
-      case 'data':
-        onDataFrame(s, f as unknown as DataFrame, now, payload.length);
-        return;
-      case 'batch':
-        onBatch(s, f.items!, now, payload.length);
-        return;
-      case 'welcome':
-        if (spec!.subscribe) {
-          s.ws.sendBinary(packr.pack({ op: 'subscribe', id: 1, channels: channelsOf(s), throttle: spec!.throttle, snapshot: false }));
-        } else ready(s);
-        return;
-      case 'ack':
-        if (f.id === 1) {
-          rejectedChannels += f.rejected?.length ?? 0;
-          s.subscribed = true;
-          ready(s, (f.rejected?.length ?? 0) === 0, f.rejected?.length ? `rejected: ${JSON.stringify(f.rejected[0])}` : undefined);
-        }
-        return;
-      case 'error':
-        if (s.settle) ready(s, false, `error ${f.code}: ${f.message}`);
-        return;
+    beginFrame(s);
+    if (fullDecode) {
+      const f = unpackr.unpack(payload) as ControlFrame & DataFrame;
+      if (f.op === 'data' || f.op === 'batch') {
+        onDecoded(f);
+        endFrame(payload.length);
+      } else tickwireControl(s, f);
+      return;
     }
+    if (readMsgpackFrame(payload, onUpdate) === FrameKind.Updates) endFrame(payload.length);
+    else tickwireControl(s, unpackr.unpack(payload) as ControlFrame);
   },
 };
+
+function tickwireControl(s: Session, f: ControlFrame): void {
+  switch (f.op) {
+    case 'welcome':
+      if (spec!.subscribe) {
+        s.ws.sendBinary(packr.pack({ op: 'subscribe', id: 1, channels: channelsOf(s), throttle: spec!.throttle, snapshot: false }));
+      } else ready(s);
+      return;
+    case 'ack':
+      if (f.id === 1) {
+        rejectedChannels += f.rejected?.length ?? 0;
+        s.subscribed = true;
+        ready(s, (f.rejected?.length ?? 0) === 0, f.rejected?.length ? `rejected: ${JSON.stringify(f.rejected[0])}` : undefined);
+      }
+      return;
+    case 'error':
+      if (s.settle) ready(s, false, `error ${f.code}: ${f.message}`);
+      else serverErrors++;
+      return;
+  }
+}
 
 /** The uWS ceiling: JSON text subscribe and ack, msgpack binary data frames. */
 const uwsProtocol: Protocol = {
@@ -194,8 +220,10 @@ const uwsProtocol: Protocol = {
   },
   onMessage(s, payload, binary) {
     if (binary) {
-      const f = unpackr.unpack(payload) as DataFrame;
-      onDataFrame(s, f, origin + performance.now(), payload.length);
+      beginFrame(s);
+      if (fullDecode) onDecoded(unpackr.unpack(payload) as DataFrame);
+      else readMsgpackFrame(payload, onUpdate);
+      endFrame(payload.length);
       return;
     }
     const f = JSON.parse(payload.toString()) as { op: string };
@@ -206,20 +234,29 @@ const uwsProtocol: Protocol = {
   },
 };
 
+const DATA_PREFIX = Buffer.from('{"op":"data",');
+
 /** The naive ws server: JSON text everywhere. */
 const wsProtocol: Protocol = {
   path: '/',
   onOpen: uwsProtocol.onOpen,
   onMessage(s, payload) {
-    const f = JSON.parse(payload.toString()) as DataFrame & { op: string };
-    const now = origin + performance.now();
-    if (f.op === 'data') onDataFrame(s, f, now, payload.length);
-    else if (f.op === 'ack') {
+    if (payload.compare(DATA_PREFIX, 0, DATA_PREFIX.length, 0, DATA_PREFIX.length) === 0) {
+      beginFrame(s);
+      if (fullDecode) onDecoded(JSON.parse(payload.toString()) as DataFrame);
+      else readJsonData(payload, DATA_PREFIX.length - 1, onUpdate);
+      endFrame(payload.length);
+      return;
+    }
+    const f = JSON.parse(payload.toString()) as { op: string };
+    if (f.op === 'ack') {
       s.subscribed = true;
       ready(s);
     }
   },
 };
+
+const EVENT_PREFIX = Buffer.from('42["data",');
 
 /**
  * Engine.IO v4 over the websocket transport with Socket.IO v5 packets, text only:
@@ -234,8 +271,11 @@ const socketioProtocol: Protocol = {
     if (c0 === 0x34 /* 4: message */) {
       const c1 = payload[1];
       if (c1 === 0x32 /* 2: event */) {
-        const ev = JSON.parse(payload.toString('utf8', 2)) as [string, DataFrame];
-        if (ev[0] === 'data') onDataFrame(s, ev[1], origin + performance.now(), payload.length);
+        if (payload.compare(EVENT_PREFIX, 0, EVENT_PREFIX.length, 0, EVENT_PREFIX.length) !== 0) return;
+        beginFrame(s);
+        if (fullDecode) onDecoded((JSON.parse(payload.toString('utf8', 2)) as [string, DataFrame])[1]);
+        else readJsonData(payload, EVENT_PREFIX.length, onUpdate);
+        endFrame(payload.length);
       } else if (c1 === 0x30 /* 0: connect */) {
         if (spec!.subscribe) s.ws.sendText('421' + JSON.stringify(['subscribe', channelsOf(s)]));
         else ready(s);
@@ -316,6 +356,7 @@ function openOne(sp: ConnectSpec, client: number): Promise<{ ok: boolean; error?
 
 async function connectAll(sp: ConnectSpec): Promise<ConnectResult> {
   spec = sp;
+  fullDecode = sp.fullDecode;
   const result: ConnectResult = { ok: 0, failed: 0, rejectedChannels: 0, errors: [] };
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -337,7 +378,7 @@ async function connectAll(sp: ConnectSpec): Promise<ConnectResult> {
 }
 
 function stats(): LoadStats {
-  return { delivered, frames, lastRecvMs, open, closed: closedUnexpectedly };
+  return { delivered, received, frames, lastRecvMs, open, closed: closedUnexpectedly };
 }
 
 function report(finalSeq: readonly number[]): LoadReport {
@@ -359,6 +400,8 @@ function report(finalSeq: readonly number[]): LoadReport {
     skipped,
     stale,
     badFrames,
+    foreign,
+    serverErrors,
     finalOk,
     finalTotal,
     negative,

@@ -62,6 +62,7 @@ function all(commands: WorkerCommand[]): Promise<WorkerReply[]> {
 function sumStats(list: LoadStats[]): LoadStats {
   return {
     delivered: list.reduce((n, s) => n + s.delivered, 0),
+    received: list.reduce((n, s) => n + s.received, 0),
     frames: list.reduce((n, s) => n + s.frames, 0),
     lastRecvMs: Math.max(0, ...list.map((s) => s.lastRecvMs)),
     open: list.reduce((n, s) => n + s.open, 0),
@@ -84,6 +85,8 @@ export function mergeReports(list: LoadReport[]): LoadReport {
     skipped: sum((r) => r.skipped),
     stale: sum((r) => r.stale),
     badFrames: sum((r) => r.badFrames),
+    foreign: sum((r) => r.foreign),
+    serverErrors: sum((r) => r.serverErrors),
     finalOk: sum((r) => r.finalOk),
     finalTotal: sum((r) => r.finalTotal),
     negative: sum((r) => r.negative),

@@ -51,3 +51,17 @@ export function rssBytes(pid: number): number {
 export function peakRssBytes(pid: number): number {
   return statusKb(pid, 'VmHWM') * 1024;
 }
+
+/** Machine-wide CPU time in clock ticks: busy (everything but idle and iowait) and total. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}

@@ -15,7 +15,17 @@ export interface FanoutResult {
   publishRate: number;
   /** updates owed to clients: every measured tick times its subscribers */
   expected: number;
+  /** measured updates delivered (phase-tagged) */
   delivered: number;
+  /** every update decoded within the measured window, warm-up backlog included */
+  received: number;
+  clientCpuMicros: number;
+  /** publisher + nats-server */
+  feedCpuMicros: number;
+  /** machine-wide CPU busy fraction over the window */
+  boxBusy: number;
+  foreign: number;
+  serverErrors: number;
   frames: number;
   bytes: number;
   /** from the first measured tick to the last update decoded */
@@ -77,15 +87,16 @@ const pct = (n: number): string => (Number.isFinite(n) ? (n * 100).toFixed(n >= 
 const mark = (ok: boolean | undefined): string => (ok === undefined ? '⚪ not measured' : ok ? '✅ met' : '❌ not met');
 
 export const perSecond = (r: FanoutResult, n: number): number => (r.windowMs > 0 ? (n * 1000) / r.windowMs : NaN);
-export const cpuPerUpdate = (r: FanoutResult): number => (r.delivered > 0 ? r.cpuMicros / r.delivered : NaN);
-export const updatesPerCpuSecond = (r: FanoutResult): number => (r.cpuMicros > 0 ? r.delivered / (r.cpuMicros / 1e6) : NaN);
+/** CPU and throughput are per update decoded in the window (a saturated server's backlog included). */
+export const cpuPerUpdate = (r: FanoutResult): number => (r.received > 0 ? r.cpuMicros / r.received : NaN);
+export const updatesPerCpuSecond = (r: FanoutResult): number => (r.cpuMicros > 0 ? r.received / (r.cpuMicros / 1e6) : NaN);
 
 function fanoutTable(s: FanoutScenario, rows: FanoutResult[]): string[] {
   const tw = rows.find((r) => r.server === 'tickwire');
   const twCpu = tw ? cpuPerUpdate(tw) : NaN;
   const out = [
-    '| server | clients | delivered upd/s | frames/s | delivered / owed | skipped | p50 ms | p99 ms | p99.9 ms | max ms | gateway CPU µs/upd | upd per CPU-s | CPU/upd vs tickwire | RSS MB (connected / peak) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | clients | delivered upd/s | frames/s | delivered / owed | p50 ms | p99 ms | p99.9 ms | max ms | gateway CPU µs/upd | upd per CPU-s | CPU/upd vs tickwire | RSS MB (connected / peak) | box CPU busy | client CPU µs/upd |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     if (r.error) {
@@ -94,9 +105,10 @@ function fanoutTable(s: FanoutScenario, rows: FanoutResult[]): string[] {
     }
     const rel = cpuPerUpdate(r) / twCpu;
     out.push(
-      `| ${SERVER_LABEL[r.server]} | ${int(r.connected)}${r.failed ? ` (${int(r.failed)} failed)` : ''} | ${int(perSecond(r, r.delivered))} | ${int(perSecond(r, r.frames))} | ` +
-        `${pct(r.delivered / r.expected)}${r.drained ? '' : ' (not drained)'} | ${int(r.skipped)} | ${fix(r.p50)} | ${fix(r.p99)} | ${fix(r.p999)} | ${fix(r.max, 1)} | ` +
-        `${fix(cpuPerUpdate(r), 3)} | ${int(updatesPerCpuSecond(r))} | ${r.server === 'tickwire' ? '1.00×' : fix(rel) + '×'} | ${mb(r.rssConnected)} / ${mb(r.rssPeak)} |`,
+      `| ${SERVER_LABEL[r.server]} | ${int(r.connected)}${r.failed ? ` (${int(r.failed)} failed)` : ''} | ${int(perSecond(r, r.received))} | ${int(perSecond(r, r.frames))} | ` +
+        `${pct(r.delivered / r.expected)}${r.drained ? '' : ' (not drained)'} | ${fix(r.p50)} | ${fix(r.p99)} | ${fix(r.p999)} | ${fix(r.max, 1)} | ` +
+        `${fix(cpuPerUpdate(r), 3)} | ${int(updatesPerCpuSecond(r))} | ${r.server === 'tickwire' ? '1.00×' : fix(rel) + '×'} | ${mb(r.rssConnected)} / ${mb(r.rssPeak)} | ` +
+        `${pct(r.boxBusy)} | ${fix(r.clientCpuMicros / r.received, 2)} |`,
     );
   }
   return out;
@@ -116,6 +128,9 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
     if (r.error) continue;
     if (!r.drained) bits.push(`still delivering ${fix(s.drainTimeoutMs / 1000, 0)} s after the last tick (drain limit), figures cover what arrived`);
     else if (r.drainMs > 50) bits.push(`drain after the last tick ${int(r.drainMs)} ms`);
+    if (r.skipped) bits.push(`${int(r.skipped)} updates skipped (sequence jumps${s.throttle > 0 && r.server === 'tickwire' ? ': conflation' : ''})`);
+    if (r.foreign) bits.push(`${int(r.foreign)} updates on channels not subscribed`);
+    if (r.serverErrors) bits.push(`${int(r.serverErrors)} error frames`);
     if (r.rejectedChannels) bits.push(`${int(r.rejectedChannels)} channels rejected`);
     if (r.stale) bits.push(`${int(r.stale)} duplicate/out-of-order updates`);
     if (r.badFrames) bits.push(`${int(r.badFrames)} undecodable frames`);

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
-import { cpuMicros, peakRssBytes, rssBytes } from './proc-stats.js';
+import { cpuMicros, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
 import { forkModule, freePort, killAllSync, spawnLogged, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
 import { renderMarkdown, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
@@ -56,8 +56,9 @@ class LoadPool {
 
   static async start(count: number, workers: number, logDir: string): Promise<LoadPool> {
     const pool = new LoadPool();
+    const execArgv = process.env.BENCH_LOAD_EXEC_ARGV ? process.env.BENCH_LOAD_EXEC_ARGV.split(' ') : [];
     for (let i = 0; i < count; i++) {
-      const child = forkModule('load-process', { args: ['--workers', String(workers)], logDir, logName: `load-${i}` });
+      const child = forkModule('load-process', { args: ['--workers', String(workers)], logDir, logName: `load-${i}`, execArgv });
       pool.procs.push(child);
     }
     await Promise.all(pool.procs.map((p, i) => waitMessage(p, (m: LoadReply) => (m.type === 'ready' ? true : undefined), 30_000, `load process ${i}`)));
@@ -96,6 +97,7 @@ class LoadPool {
     const list = await this.call(this.procs.map(() => ({ type: 'stats' })), 10_000, (m) => (m.type === 'stats' ? m.stats : undefined), 'stats');
     return {
       delivered: list.reduce((n, s) => n + s.delivered, 0),
+      received: list.reduce((n, s) => n + s.received, 0),
       frames: list.reduce((n, s) => n + s.frames, 0),
       lastRecvMs: Math.max(0, ...list.map((s) => s.lastRecvMs)),
       open: list.reduce((n, s) => n + s.open, 0),
@@ -125,6 +127,7 @@ interface Env {
   opts: Options;
   logDir: string;
   natsUrl: string;
+  natsPid: number;
   instrumentsFile: string;
   publisher: ChildProcess;
   pool: LoadPool;
@@ -224,7 +227,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     const connectTimeout = Math.max(30_000, s.clients * 20);
     const t0 = Date.now();
     const conn = await env.pool.connect(
-      { target: server.target, k: s.perClient, m: s.symbols, throttle, subscribe: true, concurrency: env.opts.concurrency, timeoutMs: 15_000 },
+      { target: server.target, k: s.perClient, m: s.symbols, throttle, subscribe: true, concurrency: env.opts.concurrency, timeoutMs: 15_000, fullDecode: env.opts.fullDecode },
       s.clients,
       connectTimeout,
     );
@@ -236,13 +239,15 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     await sleep(300); // let upstream subscriptions settle before the first tick
     base.rssConnected = rssBytes(server.pid);
 
-    // publish: warm-up, then the measured phase; CPU is read when the measured phase starts
-    let cpu0 = NaN;
+    // publish: warm-up, then the measured phase; CPU counters are read when the measured phase starts
+    let start: CpuSnapshot | undefined;
     let measureStart = NaN;
+    let atStart: LoadStats | undefined;
     const measuring = waitMessage(env.publisher, (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined), s.warmupMs + 60_000, 'publisher warm-up').then(
-      (at) => {
-        cpu0 = cpuMicros(server.pid);
+      async (at) => {
+        start = cpuSnapshot(env, server);
         measureStart = at;
+        atStart = await env.pool.stats();
       },
     );
     const done = waitMessage(
@@ -257,7 +262,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     if (pub.type !== 'done') throw new Error('publisher did not finish');
 
     // what the clients are owed: every measured tick times the subscribers of its symbol
-    const subs = subscribersPerSymbol(base.connected === s.clients ? s.clients : s.clients, s.perClient, s.symbols);
+    const subs = subscribersPerSymbol(s.clients, s.perClient, s.symbols);
     let expected = 0;
     let published = 0;
     for (let i = 0; i < s.symbols; i++) {
@@ -269,21 +274,23 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     base.published = published;
     base.publishRate = pub.measuredRate;
 
-    // drain: until everything owed arrived (unthrottled), or nothing new for a quiet period
+    // drain: until everything owed arrived (unthrottled), or nothing new for a quiet period;
+    // the CPU counters are taken at the poll that saw the last progress
     const quietMs = Math.max(env.opts.quick ? 500 : 1000, s.throttle * 5);
     const drainStart = Date.now();
-    let lastDelivered = -1;
+    let lastReceived = -1;
     let lastChange = Date.now();
-    let cpu1 = cpuMicros(server.pid);
-    let stats: LoadStats = await env.pool.stats();
+    let end = cpuSnapshot(env, server);
+    let endStats: LoadStats | undefined;
     base.drained = false;
     while (Date.now() - drainStart < s.drainTimeoutMs) {
-      stats = await env.pool.stats();
-      const cpu = cpuMicros(server.pid);
-      if (stats.delivered !== lastDelivered) {
-        lastDelivered = stats.delivered;
+      const stats = await env.pool.stats();
+      const snap = cpuSnapshot(env, server);
+      if (stats.received !== lastReceived) {
+        lastReceived = stats.received;
         lastChange = Date.now();
-        cpu1 = cpu;
+        end = snap;
+        endStats = stats;
       }
       if (throttle === 0 && stats.delivered >= expected) {
         base.drained = true;
@@ -295,15 +302,20 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
       }
       await sleep(100);
     }
-    base.cpuMicros = cpu1 - cpu0;
+    if (!start || !atStart || !endStats) throw new Error('measurement never started');
+    base.cpuMicros = end.server - start.server;
+    base.clientCpuMicros = end.clients - start.clients;
+    base.feedCpuMicros = end.feed - start.feed;
+    base.boxBusy = (end.box.busy - start.box.busy) / (end.box.total - start.box.total);
     base.rssPeak = peakRssBytes(server.pid);
+    base.received = endStats.received - atStart.received;
+    base.frames = endStats.frames - atStart.frames;
 
     const reports = await env.pool.report(pub.finalSeq);
     const hist = new LatencyHistogram();
     for (const r of reports) hist.addSparse(r.hist, r.latencyMax, r.latencySum);
     const sum = (f: (r: LoadReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
     base.delivered = sum((r) => r.delivered);
-    base.frames = sum((r) => r.frames);
     base.bytes = sum((r) => r.bytes);
     base.skipped = sum((r) => r.skipped);
     base.stale = sum((r) => r.stale);
@@ -315,14 +327,16 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     const lastRecv = Math.max(...reports.map((r) => r.lastRecvMs));
     base.windowMs = lastRecv - measureStart;
     base.drainMs = Math.max(0, lastRecv - pub.atMs);
+    base.foreign = sum((r) => r.foreign);
+    base.serverErrors = sum((r) => r.serverErrors);
     base.p50 = hist.quantile(0.5);
     base.p99 = hist.quantile(0.99);
     base.p999 = hist.quantile(0.999);
     base.max = hist.max;
     base.mean = hist.mean;
     log(
-      `  ${kind}: ${base.delivered}/${base.expected} updates, p99 ${base.p99.toFixed(2)} ms, ` +
-        `${(base.cpuMicros / Math.max(1, base.delivered)).toFixed(3)} µs CPU/update, window ${Math.round(base.windowMs)} ms`,
+      `  ${kind}: ${base.delivered}/${base.expected} updates (${base.received} in window), p99 ${base.p99.toFixed(2)} ms, ` +
+        `${(base.cpuMicros / Math.max(1, base.received)).toFixed(3)} µs CPU/update, window ${Math.round(base.windowMs)} ms, box ${(base.boxBusy * 100).toFixed(0)}% busy`,
     );
     return base;
   } finally {
@@ -331,9 +345,26 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
   }
 }
 
+interface CpuSnapshot {
+  /** µs of CPU of the server under test, of the load processes, and of publisher + nats-server */
+  server: number;
+  clients: number;
+  feed: number;
+  box: { busy: number; total: number };
+}
+
+function cpuSnapshot(env: Env, server: RunningServer): CpuSnapshot {
+  return {
+    server: cpuMicros(server.pid),
+    clients: env.pool.procs.reduce((n, p) => n + cpuMicros(p.pid!), 0),
+    feed: cpuMicros(env.publisher.pid!) + cpuMicros(env.natsPid),
+    box: machineCpu(),
+  };
+}
+
 function emptyFanout(server: ServerKind): FanoutResult {
   return {
-    server, connected: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
+    server, connected: 0, received: 0, clientCpuMicros: NaN, feedCpuMicros: NaN, boxBusy: NaN, foreign: 0, serverErrors: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
     windowMs: NaN, drainMs: NaN, drained: false, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN, cpuMicros: NaN, rssConnected: NaN,
     rssPeak: NaN, skipped: 0, stale: 0, badFrames: 0, finalOk: 0, finalTotal: 0, negative: 0, unexpectedCloses: {},
   };
@@ -347,7 +378,7 @@ async function runIdle(env: Env, s: IdleScenario, kind: ServerKind): Promise<Idl
   try {
     await sleep(s.settleMs);
     result.rssBefore = rssBytes(server.pid);
-    const spec = { target: server.target, k: 1, m: 1, throttle: 0, subscribe: false, concurrency: env.opts.concurrency, timeoutMs: 15_000 };
+    const spec = { target: server.target, k: 1, m: 1, throttle: 0, subscribe: false, concurrency: env.opts.concurrency, timeoutMs: 15_000, fullDecode: false };
     // idle clients are opened in two batches on separate load processes' worth of ranges: 10%, then the rest
     const first = Math.max(1, Math.round(s.clients / 10));
     const c1 = await env.pool.connect(spec, first, Math.max(30_000, first * 20));
@@ -424,7 +455,7 @@ async function main(): Promise<number> {
   await waitMessage(publisher, (m: PublisherReply) => (m.type === 'ready' ? true : undefined), 30_000, 'publisher start');
   const pool = await LoadPool.start(loadProcs, opts.workers, logDir);
   log(`${loadProcs} load process(es) × ${opts.workers} worker threads`);
-  const env: Env = { opts, logDir, natsUrl: nats.url, instrumentsFile, publisher, pool };
+  const env: Env = { opts, logDir, natsUrl: nats.url, natsPid: nats.child.pid!, instrumentsFile, publisher, pool };
 
   const results: ScenarioResult[] = [];
   for (const s of opts.scenarios) {
@@ -476,9 +507,10 @@ async function main(): Promise<number> {
     log(`wrote ${join(dir, `fanout-${stamp}.md`)}`);
   }
   await stopAll();
+  if (process.env.BENCH_KEEP_LOGS) log(`logs kept in ${logDir}`);
   const failures = results.some((r) => r.fanout.some((f) => f.error) || r.idle.some((i) => i.error));
   if (failures) log(`some runs failed: child logs kept in ${logDir}`);
-  else rmSync(workDir, { recursive: true, force: true });
+  else if (!process.env.BENCH_KEEP_LOGS) rmSync(workDir, { recursive: true, force: true });
   return failures ? 1 : 0;
 }
 

@@ -45,6 +45,8 @@ export interface Options {
   engine: 'tsx' | 'dist';
   outDir: string;
   write: boolean;
+  /** decode frames fully in the load client (msgpackr / JSON.parse) instead of the field readers */
+  fullDecode: boolean;
   seed: number;
   /** hard limit for the whole run */
   deadlineMs: number;
@@ -70,6 +72,7 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --engine tsx|dist       run the gateway from src with tsx (default) or from dist (npm run build first)
   --out DIR               results folder (default bench/results)
   --no-write              print the table only
+  --full-decode           load clients decode whole frames (msgpackr / JSON.parse), not just the checked fields
   --seed N                tick stream seed (default 7)
   --deadline SEC          abort everything after this long (default 1800, quick 240)
 `;
@@ -95,6 +98,7 @@ export function parseOptions(argv: string[]): Options {
       engine: { type: 'string' },
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
+      'full-decode': { type: 'boolean', default: false },
       seed: { type: 'string' },
       deadline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -158,6 +162,7 @@ export function parseOptions(argv: string[]): Options {
     engine,
     outDir: values.out ?? 'bench/results',
     write: !values['no-write'],
+    fullDecode: values['full-decode'] ?? false,
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800)) * 1000,
   };

@@ -76,6 +76,8 @@ export interface ConnectSpec {
   /** connection attempts in flight per worker */
   concurrency: number;
   timeoutMs: number;
+  /** decode frames fully (msgpackr / JSON.parse) instead of the field readers */
+  fullDecode: boolean;
 }
 
 export interface ConnectResult {
@@ -88,6 +90,8 @@ export interface ConnectResult {
 export interface LoadStats {
   /** measured updates delivered so far */
   delivered: number;
+  /** all updates decoded so far, warm-up included */
+  received: number;
   frames: number;
   /** wall ms of the latest measured update */
   lastRecvMs: number;
@@ -106,6 +110,10 @@ export interface LoadReport extends LoadStats {
   finalTotal: number;
   /** frames the client could not decode */
   badFrames: number;
+  /** updates for channels the connection did not subscribe to */
+  foreign: number;
+  /** error frames from the server after subscribing */
+  serverErrors: number;
   /** latencies below zero (clock skew between processes), clamped to 0 */
   negative: number;
   /** sparse latency histogram: [bucket, count, bucket, count, ...] */
