@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import type { Tick } from '../../src/core/schema.js';
+import type { TickInput } from '../sdk/adapter.js';
+import { anyTimeToNs } from '../sdk/time.js';
+
+/**
+ * The recording format shared by `tickwire record` (writer) and the replay adapter (reader).
+ *
+ * JSON lines: one normalized tick per line, e.g.
+ *   {"k":"trade","sym":"BTC-USD","ts":"1718000000120000000","id":"3601234567","p":67250.12,"s":0.015,"side":"buy","src":"binance"}
+ *   {"k":"quote","sym":"EUR-USD","ts":"1718026201123456789","bp":1.07612,"bs":1000000,"ap":1.07626,"as":1000000,"src":"oanda"}
+ * `ts` is nanoseconds since the epoch as a decimal string (exact); readers also accept epoch
+ * numbers in s/ms/us/ns (guessed by magnitude) and RFC 3339 strings. `src` is informational.
+ *
+ * CSV: a header row naming any of the columns below, then one tick per row; empty cells are absent.
+ */
+export const CSV_COLUMNS = ['k', 'sym', 'ts', 'src', 'id', 'p', 's', 'side', 'venue', 'bp', 'bs', 'ap', 'as', 'iv', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'closed'] as const;
+
+const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
+
+/** A tick (from the bus or an adapter) as a JSON-ready record. */
+export function tickToRecord(tick: Tick | TickInput): Record<string, unknown> {
+  const { ts, rt: _rt, ...rest } = tick as Tick;
+  const out: Record<string, unknown> = { k: rest.k, sym: rest.sym, ts: ts.toString() };
+  for (const [key, value] of Object.entries(rest)) {
+    if (key === 'seq' || key === 'ep' || key === 'k' || key === 'sym' || value === undefined) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+export function tickToJsonLine(tick: Tick | TickInput): string {
+  return JSON.stringify(tickToRecord(tick));
+}
+
+export function csvHeader(): string {
+  return CSV_COLUMNS.join(',');
+}
+
+export function tickToCsvRow(tick: Tick | TickInput): string {
+  const r = tickToRecord(tick);
+  return CSV_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(',');
+}
+
+/** One record (parsed JSON or CSV row) to a tick; `where` names it in errors (file:line). */
+export function recordToTick(r: Record<string, unknown>, where: string): TickInput {
+  const fail = (msg: string): never => {
+    throw new Error(`${where}: ${msg}`);
+  };
+  const num = (key: string, required: boolean): number | undefined => {
+    const v = r[key];
+    if (v === undefined || v === null || v === '') {
+      if (required) fail(`field "${key}" is missing`);
+      return undefined;
+    }
+    const n = typeof v === 'number' ? v : Number(v);
+    if (!Number.isFinite(n)) fail(`field "${key}" is not a number: ${JSON.stringify(v)}`);
+    return n;
+  };
+  const sym = typeof r.sym === 'string' && r.sym ? r.sym : fail('field "sym" is missing');
+  let ts: bigint;
+  try {
+    ts = anyTimeToNs(r.ts);
+  } catch (err) {
+    return fail(`field "ts": ${(err as Error).message}`);
+  }
+  switch (r.k) {
+    case 'trade': {
+      const side = r.side === 'buy' || r.side === 'sell' ? r.side : undefined;
+      return {
+        k: 'trade', sym, ts,
+        id: r.id === undefined || r.id === '' ? fail('field "id" is missing') : String(r.id),
+        p: num('p', true)!, s: num('s', true)!,
+        ...(side ? { side } : {}),
+        ...(r.venue ? { venue: String(r.venue) } : {}),
+      };
+    }
+    case 'quote': {
+      const bs = num('bs', false);
+      const as = num('as', false);
+      return { k: 'quote', sym, ts, bp: num('bp', true)!, ap: num('ap', true)!, ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }) };
+    }
+    case 'bar': {
+      const iv = r.iv === '1s' || r.iv === '1m' ? r.iv : fail('field "iv" must be 1s or 1m');
+      return {
+        k: 'bar', sym, ts, iv, t: num('t', true)!, o: num('o', true)!, h: num('h', true)!, l: num('l', true)!, c: num('c', true)!,
+        v: num('v', true)!, n: num('n', false) ?? 0, closed: r.closed === undefined || r.closed === '' ? true : r.closed === true || r.closed === 'true',
+      };
+    }
+    default:
+      return fail(`field "k" must be trade, quote or bar, got ${JSON.stringify(r.k)}`);
+  }
+}
+
+function parseCsv(text: string, path: string): TickInput[] {
+  const lines = text.split(/\r?\n/);
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  for (const h of header) if (!(CSV_COLUMNS as readonly string[]).includes(h)) throw new Error(`${path}:1: unknown column "${h}" (columns: ${CSV_COLUMNS.join(',')})`);
+  const out: TickInput[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line || line.startsWith('#')) continue;
+    const cells = line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+    const r: Record<string, unknown> = {};
+    header.forEach((h, j) => {
+      const v = cells[j];
+      if (v !== undefined && v !== '') r[h] = NUMERIC.has(h) ? Number(v) : v;
+    });
+    out.push(recordToTick(r, `${path}:${i + 1}`));
+  }
+  return out;
+}
+
+function parseJsonLines(text: string, path: string): TickInput[] {
+  const out: TickInput[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    let r: unknown;
+    try {
+      r = JSON.parse(t);
+    } catch (err) {
+      throw new Error(`${path}:${i + 1}: not JSON: ${(err as Error).message}`);
+    }
+    out.push(recordToTick(r as Record<string, unknown>, `${path}:${i + 1}`));
+  });
+  return out;
+}
+
+export type RecordingFormat = 'jsonl' | 'csv';
+
+export function formatOf(path: string, format: RecordingFormat | 'auto' = 'auto'): RecordingFormat {
+  if (format !== 'auto') return format;
+  return /\.csv$/i.test(path) ? 'csv' : 'jsonl';
+}
+
+/** Read a whole recording (JSON lines or CSV by extension). Errors name the file and line. */
+export function readRecording(path: string, format: RecordingFormat | 'auto' = 'auto'): TickInput[] {
+  const text = readFileSync(path, 'utf8');
+  return formatOf(path, format) === 'csv' ? parseCsv(text, path) : parseJsonLines(text, path);
+}

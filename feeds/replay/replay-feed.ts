@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { nowNs } from '../../src/core/time.js';
+import type { FeedAdapter, FeedContext, TickInput } from '../sdk/adapter.js';
+import { commonFeedFields } from '../config.js';
+import { readRecording } from './format.js';
+
+/**
+ * Replays a recording (JSON lines or CSV, see format.ts) as a feed: at the recorded pace scaled
+ * by `speed` (1 = real time, 10 = ten times faster, "max" = as fast as the engine takes them),
+ * optionally looping. With `retime` (default) event times are shifted to now, so bars and
+ * tickers built from a replay look live; trade ids get a `~N` suffix from the second loop on so
+ * that they stay unique per source.
+ */
+export const ReplayOptionsSchema = z
+  .object({
+    ...commonFeedFields,
+    file: z.string().min(1).describe('recording to play (.jsonl / .ndjson / .json lines, or .csv)'),
+    format: z.enum(['auto', 'jsonl', 'csv']).default('auto'),
+    speed: z.union([z.number().positive(), z.literal('max')]).default(1).describe('1 = recorded pace, 10 = ten times faster, "max" = as fast as possible'),
+    loop: z.boolean().default(false),
+    retime: z.boolean().default(true).describe('shift event times to now (keeps the recorded spacing / speed)'),
+  })
+  .strict();
+export type ReplayOptions = z.infer<typeof ReplayOptionsSchema>;
+
+/** Largest number of ticks emitted in one turn of the event loop. */
+const BATCH = 1000;
+
+export class ReplayFeed implements FeedAdapter {
+  readonly id: string;
+  readonly #opts: ReplayOptions;
+  #ticks: TickInput[] = [];
+  #ctx: FeedContext | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #active: Set<string> | undefined;
+  #i = 0;
+  #loop = 0;
+  #startWall = 0;
+  #startNs = 0n;
+  #firstTs = 0n;
+  #running = false;
+
+  constructor(id: string, opts: ReplayOptions) {
+    this.id = id;
+    this.#opts = opts;
+    if (opts.symbols.length > 0) this.#active = new Set(opts.symbols);
+  }
+
+  async start(ctx: FeedContext): Promise<void> {
+    this.#ctx = ctx;
+    ctx.status('connecting', this.#opts.file);
+    try {
+      this.#ticks = readRecording(this.#opts.file, this.#opts.format);
+    } catch (err) {
+      const detail = `replay: cannot read ${this.#opts.file}: ${(err as Error).message}`;
+      ctx.metrics?.error(detail);
+      ctx.log.error({ feed: this.id }, detail);
+      ctx.status('error', detail);
+      return;
+    }
+    if (this.#ticks.length === 0) {
+      ctx.status('error', `replay: ${this.#opts.file} holds no ticks`);
+      return;
+    }
+    ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
+    this.#running = true;
+    ctx.status('connected', `${this.#ticks.length} ticks from ${this.#opts.file} at ${this.#opts.speed === 'max' ? 'max speed' : `${this.#opts.speed}x`}${this.#opts.loop ? ', looping' : ''}`);
+    this.#begin();
+  }
+
+  #begin(): void {
+    this.#i = 0;
+    this.#firstTs = this.#ticks[0]!.ts;
+    this.#startWall = performance.now();
+    this.#startNs = nowNs();
+    this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    if (!this.#running) return;
+    if (delayMs <= 0) this.#immediate = setImmediate(() => this.#pump());
+    else this.#timer = setTimeout(() => this.#pump(), delayMs);
+  }
+
+  /** Emit every tick that is due, then sleep until the next one. */
+  #pump(): void {
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    const ctx = this.#ctx;
+    if (!ctx || !this.#running) return;
+    const speed = this.#opts.speed;
+    const elapsedMs = performance.now() - this.#startWall;
+    let emitted = 0;
+    while (this.#i < this.#ticks.length && emitted < BATCH) {
+      const tick = this.#ticks[this.#i]!;
+      const offsetNs = tick.ts - this.#firstTs;
+      if (speed !== 'max') {
+        const dueMs = Number(offsetNs) / 1e6 / speed;
+        if (dueMs > elapsedMs) {
+          this.#schedule(Math.max(1, Math.ceil(dueMs - elapsedMs)));
+          return;
+        }
+      }
+      this.#i++;
+      if (this.#active && !this.#active.has(tick.sym)) continue;
+      ctx.metrics?.message();
+      ctx.emit(this.#restamp(tick, offsetNs));
+      emitted++;
+    }
+    if (this.#i < this.#ticks.length) {
+      this.#schedule(0);
+      return;
+    }
+    if (this.#opts.loop) {
+      this.#loop++;
+      this.#begin();
+      return;
+    }
+    this.#running = false;
+    ctx.status('stopped', `end of ${this.#opts.file}`);
+  }
+
+  #restamp(tick: TickInput, offsetNs: bigint): TickInput {
+    let out = tick;
+    if (this.#opts.retime) {
+      const ts = this.#opts.speed === 'max' ? nowNs() : this.#startNs + BigInt(Math.round(Number(offsetNs) / this.#opts.speed));
+      out = { ...out, ts };
+      if (out.k === 'bar') out = { ...out, t: out.t + Number((ts - tick.ts) / 1_000_000n) };
+    }
+    if (this.#loop > 0 && out.k === 'trade') out = { ...out, id: `${out.id}~${this.#loop}` };
+    return out;
+  }
+
+  async subscribe(symbols: readonly string[]): Promise<void> {
+    if (!this.#active) return; // no filter: every symbol of the file plays
+    for (const s of symbols) this.#active.add(s);
+  }
+
+  async unsubscribe(symbols: readonly string[]): Promise<void> {
+    this.#active ??= new Set(this.#ticks.map((t) => t.sym));
+    for (const s of symbols) this.#active.delete(s);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    if (this.#ctx) {
+      this.#ctx.status('stopped');
+      this.#ctx = undefined;
+    }
+  }
+}
