@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/core/config.js';
+
+/**
+ * Docker engine is not available where these tests run: the compose file and the Dockerfile are
+ * checked statically (valid YAML, the services and wiring we document, environment that the
+ * config schema accepts), not started.
+ */
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+}
+
+const composeText = readFileSync('docker-compose.yml', 'utf8');
+const doc = YAML.parseDocument(composeText, { merge: true });
+const compose = doc.toJS({ maxAliasCount: 100 }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const tickwireServices = Object.entries(compose.services).filter(([, s]) => s.image === 'tickwire:local');
+
+describe('docker-compose.yml', () => {
+  it('is valid YAML', () => {
+    expect(doc.errors).toEqual([]);
+    expect(doc.warnings).toEqual([]);
+  });
+
+  it('has NATS with JetStream, Redis, the synthetic feed, two gateways and the portfolio service', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['feed-synthetic', 'gateway-1', 'gateway-2', 'nats', 'portfolio', 'redis']);
+    const nats = compose.services.nats!;
+    expect(nats.command).toContain('--jetstream');
+    expect(nats.command).toContain('--store_dir');
+    expect(compose.volumes).toHaveProperty('nats-data');
+    expect(compose.services.redis!.image).toMatch(/^redis:/);
+    expect(compose.services['feed-synthetic']!.command).toEqual(['feed', 'synthetic']);
+    expect(compose.services['gateway-1']!.command).toEqual(['gateway']);
+    expect(compose.services['gateway-2']!.command).toEqual(['gateway']);
+    expect(compose.services.portfolio!.command).toEqual(['portfolio']);
+  });
+
+  it('wires every tickwire service to NATS and Redis, after both are healthy', () => {
+    expect(tickwireServices).toHaveLength(4);
+    for (const [name, s] of tickwireServices) {
+      expect(s.build, name).toBe('.');
+      expect(s.environment, name).toMatchObject({ NATS_URL: 'nats://nats:4222', REDIS_URL: 'redis://redis:6379' });
+      expect(s.depends_on, name).toEqual({ nats: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+      expect(s.stop_grace_period, name).toBeDefined();
+    }
+    for (const name of ['nats', 'redis']) expect(compose.services[name]!.healthcheck?.test.length).toBeGreaterThan(0);
+  });
+
+  it('publishes the two gateways on different loopback ports', () => {
+    const ports = ['gateway-1', 'gateway-2'].map((n) => compose.services[n]!.ports);
+    expect(ports).toEqual([['127.0.0.1:8081:8080'], ['127.0.0.1:8082:8080']]);
+  });
+
+  it('gives processes without a gateway an ops port for the image HEALTHCHECK', () => {
+    expect(compose.services['feed-synthetic']!.environment?.TICKWIRE_OPS_PORT).toBe('9090');
+    expect(compose.services.portfolio!.environment?.TICKWIRE_OPS_PORT).toBe('9090');
+  });
+
+  it('sets only environment the config schema accepts', () => {
+    for (const [name, s] of tickwireServices) {
+      // the image sets these; the service environment is added on top
+      const env = { HOST: '0.0.0.0', PORT: '8080', ...s.environment };
+      expect(() => loadConfig({ env }), name).not.toThrow();
+    }
+    const gw = loadConfig({ env: compose.services['gateway-1']!.environment! });
+    expect(gw.natsUrl).toBe('nats://nats:4222');
+    expect(gw.redisUrl).toBe('redis://redis:6379');
+    expect(loadConfig({ env: compose.services['feed-synthetic']!.environment! }).ops.port).toBe(9090);
+  });
+});
+
+describe('Dockerfile', () => {
+  const text = readFileSync('Dockerfile', 'utf8');
+  const froms = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => [m[1], m[2]]);
+
+  it('is a multi-stage build on node:20-bookworm-slim', () => {
+    expect(text).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(froms).toEqual([['${NODE_IMAGE}', 'build'], ['${NODE_IMAGE}', 'runtime']]);
+    expect(text).toMatch(/COPY --from=build \/app\/dist/);
+    expect(text).toMatch(/npm prune --omit=dev/);
+  });
+
+  it('checks the native uWS binary at build time, runs as a non-root user, has a HEALTHCHECK', () => {
+    const runtime = text.slice(text.search(/^FROM .* AS runtime/m));
+    expect(runtime).toMatch(/^RUN node dist\/src\/cli\/main\.js check-uws/m);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime.indexOf('USER node')).toBeGreaterThan(runtime.indexOf('check-uws'));
+    expect(runtime).toMatch(/^HEALTHCHECK .*\n?.*dist\/src\/ops\/healthcheck\.js/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/src\/cli\/main\.js"\]$/m);
+  });
+
+  it('copies only paths that exist in the repository', async () => {
+    const { existsSync } = await import('node:fs');
+    const sources = [...text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(sources.length).toBeGreaterThan(3);
+    for (const p of sources) expect(existsSync(p), p).toBe(true);
+    // and the healthcheck script it runs is built from src/ops/healthcheck.ts
+    expect(existsSync('src/ops/healthcheck.ts')).toBe(true);
+  });
+
+  it('.dockerignore keeps local state out of the build context but not what the build copies', () => {
+    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
+    for (const needed of ['src', 'feeds', 'web', 'bin', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(needed);
+  });
+});
