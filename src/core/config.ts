@@ -168,6 +168,8 @@ const ALIASES: Readonly<Record<string, string>> = {
   TICKWIRE_JWT_AUDIENCE: 'auth.audience',
   TICKWIRE_SERVICE_TOKEN: 'auth.serviceToken',
 };
+/** Conventional env names accepted as aliases: env name -> key (docs, `config --help`). */
+export const ENV_ALIASES: Readonly<Record<string, string>> = ALIASES;
 
 /** Env vars with the prefix that are not config keys (read by their own modules). */
 const NON_CONFIG_ENV = new Set(['TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE']);
