@@ -54,9 +54,12 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_
  * dead connections in front of a real gateway.
  */
 export interface Tap {
+  /** return the message, a replacement, an array of messages to deliver, or undefined to drop it */
   filter: ((data: unknown, socket: number) => unknown) | undefined;
+  /** while true, new connections fail as if the server were unreachable */
+  block?: boolean;
   /** sockets created so far */
-  sockets: WebSocketLike[];
+  sockets: (WebSocketLike & { terminate(): void })[];
 }
 
 export function filteringWebSocket(tap: Tap): WebSocketConstructor {
@@ -68,7 +71,8 @@ export function filteringWebSocket(tap: Tap): WebSocketConstructor {
     onclose: ((ev: { code: number; reason: string }) => void) | null = null;
     onerror: ((ev: unknown) => void) | null = null;
     constructor(url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) {
-      this.#ws = new WS(url, protocols, options);
+      // a blocked connection goes to a port nothing listens on (port 1) and fails like a dead network
+      this.#ws = new WS(tap.block ? 'ws://127.0.0.1:1/' : url, protocols, options);
       this.#index = tap.sockets.length;
       tap.sockets.push(this);
       this.#ws.onopen = (ev) => this.onopen?.(ev);
@@ -76,7 +80,8 @@ export function filteringWebSocket(tap: Tap): WebSocketConstructor {
       this.#ws.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason });
       this.#ws.onmessage = (ev) => {
         const data = tap.filter ? tap.filter(ev.data, this.#index) : ev.data;
-        if (data !== undefined) this.onmessage?.({ data });
+        if (data === undefined) return;
+        for (const d of Array.isArray(data) ? data : [data]) this.onmessage?.({ data: d });
       };
     }
     get readyState(): number {
