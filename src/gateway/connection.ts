@@ -33,6 +33,8 @@ export interface GatewayCounters {
   /** frames a slow connection did not get while paused are not counted per frame: see slowEpisodes */
   subscribes: number;
   unsubscribes: number;
+  /** largest send buffer seen on any connection (bytes): bounded by slow.hardLimitBytes */
+  maxBufferedBytes: number;
 }
 
 export interface ConnectionDeps {
@@ -260,25 +262,27 @@ export class Connection implements HubSubscriber {
     this.#deps.onAuthChanged?.(this);
   }
 
-  /** Slow-consumer policy, run periodically and on drain. */
-  checkBackpressure(now: number): void {
-    if (this.closed) return;
+  /** Slow-consumer policy, run periodically and on drain. Returns the bytes buffered. */
+  checkBackpressure(now: number): number {
+    if (this.closed) return 0;
     const { slow } = this.#deps.config;
     const buffered = this.#ws.getBufferedAmount();
+    if (buffered > this.#deps.counters.maxBufferedBytes) this.#deps.counters.maxBufferedBytes = buffered;
     if (this.#slowSince === undefined) {
-      if (buffered < slow.highWaterBytes) return;
+      if (buffered < slow.highWaterBytes) return buffered;
       // over high water: stop per-update frames; the latest values follow when it drains
       this.#slowSince = now;
       this.#deps.counters.slowEpisodes++;
       for (const t of this.#topics) this.#ws.unsubscribe(t);
-      return;
+      return buffered;
     }
     if (buffered >= slow.hardLimitBytes || now - this.#slowSince > slow.stuckMs) {
       this.#deps.counters.slowDisconnects++;
       this.end(CLOSE_SLOW_CONSUMER, 'slow consumer: could not keep up even with conflation');
-      return;
+      return buffered;
     }
     if (buffered <= slow.lowWaterBytes) this.#resync();
+    return buffered;
   }
 
   /** Back from slow: latest value of each conflatable channel (seq shows the gap), then live. */

@@ -8,6 +8,9 @@ import { createCoalescer } from './coalescer.js';
 import type { Payload } from './payloads.js';
 
 /** Where encoded frames go: uWS `app.publish` in production, a recorder in unit tests. */
+/** Most data items in one batch frame: bounds frame size, and so per-connection buffers. */
+export const MAX_BATCH_ITEMS = 256;
+
 export interface TopicPublisher {
   publish(topic: string, bytes: Uint8Array, binary: boolean): void;
 }
@@ -354,16 +357,19 @@ export class Hub {
     const items = emissions.map((e) => ({ d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq }));
     if (emissions[emissions.length - 1]!.seq !== undefined) te.seq = items[items.length - 1]!.seq;
     this.stats.updatesOut += items.length;
-    const frame = this.#frame(te.channel.spec.name, items);
-    for (const enc of ['msgpack', 'json'] as const) {
-      const n = te.subs[enc] - (te.waiting.size > 0 ? countEnc(te.waiting, enc) : 0);
-      if (n <= 0) continue;
-      const codec = CODECS[enc];
-      const bytes = codec.encode(frame);
-      this.#publisher.publish(te.topics[enc], bytes, codec.binary);
-      this.stats.framesPublished++;
-      this.stats.framesOut += n;
-      this.stats.bytesOut += bytes.byteLength * n;
+    // bounded frames: a burst becomes several batch frames of at most MAX_BATCH_ITEMS
+    for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
+      const frame = this.#frame(te.channel.spec.name, items.length <= MAX_BATCH_ITEMS ? items : items.slice(i, i + MAX_BATCH_ITEMS));
+      for (const enc of ['msgpack', 'json'] as const) {
+        const n = te.subs[enc] - (te.waiting.size > 0 ? countEnc(te.waiting, enc) : 0);
+        if (n <= 0) continue;
+        const codec = CODECS[enc];
+        const bytes = codec.encode(frame);
+        this.#publisher.publish(te.topics[enc], bytes, codec.binary);
+        this.stats.framesPublished++;
+        this.stats.framesOut += n;
+        this.stats.bytesOut += bytes.byteLength * n;
+      }
     }
     if (te.waiting.size > 0) {
       const last = items[items.length - 1]!;

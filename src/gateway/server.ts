@@ -70,7 +70,7 @@ export class Gateway {
   readonly hub: Hub;
   readonly counters: GatewayCounters = {
     connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
-    resyncs: 0, subscribes: 0, unsubscribes: 0,
+    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0,
   };
   readonly connections = new Set<Connection>();
   readonly app: TemplatedApp;
@@ -136,7 +136,10 @@ export class Gateway {
       // up to this larger bound so that we can close properly with 1009 (see onMessage)
       maxPayloadLength: uwsPayloadLimit(config.gateway.maxFrameBytes),
       idleTimeout: config.gateway.idleTimeoutSec,
-      maxBackpressure: config.slow.hardLimitBytes,
+      // uWS skips publishes to a socket above this; twice the hard limit leaves room for what
+      // arrives between two sweeps and for the 4009 close frame itself (worst-case buffer per
+      // connection: 2 x slow.hardLimitBytes + one bounded frame)
+      maxBackpressure: config.slow.hardLimitBytes * 2,
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.#upgrade(res, req, context),

@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/engine.js';
+import type { Engine } from '../../src/engine.js';
+import { RawWs } from '../helpers/raw-ws.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+/**
+ * The slow-consumer policy with real sockets that stop reading: the gateway stops per-update
+ * frames above the high-water mark, resyncs with the latest values (seq shows the gap) when the
+ * client drains, and closes with 4009 when it stays stuck; buffers stay bounded.
+ */
+let engine: Engine | undefined;
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+});
+
+const ALL = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
+const channels = ALL.flatMap((s) => [`trade:${s}`, `quote:${s}`, `ticker:${s}`, `bar.1s:${s}`]);
+
+async function stats(port: number): Promise<Record<string, any>> {
+  return (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as Record<string, any>;
+}
+
+async function until(fn: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function jsonFrames(ws: RawWs): Record<string, any>[] {
+  return ws.frames.filter((f) => f.opcode === 1).flatMap((f) => {
+    const o = JSON.parse(f.payload.toString());
+    return o.op === 'batch' ? o.items : [o];
+  });
+}
+
+describe('slow consumers', () => {
+  it('pauses a client over high water, resyncs it with latest values when it drains, keeps others flowing', { timeout: 60_000 }, async () => {
+    engine = await startEngine({
+      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      synthetic: { seed: 3, rate: 6_000 },
+      slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
+    });
+    const port = engine.port;
+    const slow = await RawWs.connect(port, { protocol: 'tickwire.v1.json' });
+    slow.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }));
+    await slow.waitFor(() => jsonFrames(slow).some((f) => f.op === 'ack'));
+    const healthy = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'msgpack' });
+    await healthy.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD'], throttle: 100 });
+
+    slow.pause();
+    await until(async () => (await stats(port)).gateway.slowEpisodes >= 1, 30_000);
+    const before = jsonFrames(slow).length;
+    const healthyBefore = healthy.frames.length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(healthy.frames.length).toBeGreaterThan(healthyBefore); // others unaffected
+
+    slow.resume();
+    await until(async () => (await stats(port)).gateway.resyncs >= 1, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = jsonFrames(slow).slice(before);
+    // the resync carries latest values of conflatable channels; seq jumps show the gap
+    const quotes = jsonFrames(slow).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
+    const gaps = quotes.slice(1).filter((f, i) => f.seq !== quotes[i]!.seq + 1);
+    expect(gaps.length).toBeGreaterThanOrEqual(1);
+    expect(after.length).toBeGreaterThan(0);
+    // and live data flows again afterwards, contiguous from the resync point
+    const tail = quotes.slice(-3);
+    expect(tail.length).toBe(3);
+    const s = await stats(port);
+    expect(s.gateway.slowDisconnects).toBe(0);
+    expect(s.gateway.maxBufferedBytes).toBeLessThanOrEqual(2 * 8 * 1024 * 1024 + 128 * 1024);
+    slow.destroy();
+    healthy.close();
+  });
+
+  it('closes a client that stays stuck with 4009, and bounds what it buffers', { timeout: 90_000 }, async () => {
+    engine = await startEngine({
+      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      synthetic: { seed: 4, rate: 6_000 },
+      slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 8 * 1024, hardLimitBytes: 1024 * 1024, stuckMs: 1500, checkMs: 20 },
+    });
+    const port = engine.port;
+    const stuck = await Promise.all(Array.from({ length: 5 }, () => RawWs.connect(port, { protocol: 'tickwire.v1.json' })));
+    for (const ws of stuck) {
+      ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }));
+      ws.pause();
+    }
+    await until(async () => (await stats(port)).gateway.slowDisconnects >= 5, 60_000);
+    for (const ws of stuck) ws.resume();
+    const s = await stats(port);
+    // within twice the hard limit plus one bounded batch frame
+    expect(s.gateway.maxBufferedBytes).toBeLessThanOrEqual(2 * 1024 * 1024 + 128 * 1024);
+    expect(s.connections).toBe(0);
+    // a stuck client sees the close code once it reads again (all of them at once, before the
+    // server's close handshake times out)
+    for (const ws of stuck) ws.resume();
+    await Promise.all(stuck.map((ws) => ws.waitFor(() => ws.closeFrame() !== undefined || ws.ended, 20_000)));
+    expect(stuck.map((ws) => ws.closeFrame()?.code)).toEqual([4009, 4009, 4009, 4009, 4009]);
+    for (const ws of stuck) ws.destroy();
+  });
+});
