@@ -14,7 +14,10 @@ import type { TickAgeHistogram } from './tick-age.js';
 export interface FeedHealthLike {
   id: string;
   state: FeedState;
+  /** provider messages of any kind (data, heartbeats, control) */
   messages: number;
+  /** ticks handed to the engine */
+  ticks?: number;
   lastMessageAt?: number;
   lastMessageAgeMs?: number;
   reconnects?: number;
@@ -179,14 +182,14 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     },
   });
   new Counter({
-    name: 'tickwire_feed_messages_total', help: 'Ticks received from the feed', labelNames: ['feed'], registers,
+    name: 'tickwire_feed_messages_total', help: 'Messages the feed received from its provider (data, heartbeats, control)', labelNames: ['feed'], registers,
     collect() {
       this.reset();
       for (const f of feeds(sources)) this.inc({ feed: f.id }, f.messages);
     },
   });
   new Gauge({
-    name: 'tickwire_feed_last_message_age_seconds', help: 'Seconds since the feed last delivered a tick', labelNames: ['feed'], registers,
+    name: 'tickwire_feed_last_message_age_seconds', help: 'Seconds since the feed last heard from its provider', labelNames: ['feed'], registers,
     collect() {
       this.reset();
       const now = Date.now();
@@ -197,6 +200,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     },
   });
   for (const [field, name, help] of [
+    ['ticks', 'tickwire_feed_ticks_total', 'Ticks the feed handed to the engine'],
     ['reconnects', 'tickwire_feed_reconnects_total', 'Feed reconnections to its provider'],
     ['gaps', 'tickwire_feed_gaps_total', 'Provider sequence gaps detected by the feed'],
     ['errors', 'tickwire_feed_errors_total', 'Errors reported by the feed'],
