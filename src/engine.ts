@@ -7,11 +7,17 @@ import type { InstrumentRegistry } from './core/instruments.js';
 import { loadRegistry } from './core/instruments-file.js';
 import { createLogger } from './core/logger.js';
 import type { Logger } from './core/logger.js';
-import { createFeed } from '../feeds/registry.js';
+import { createFeed, feedType } from '../feeds/registry.js';
+import { extractFeedsFileFlag, loadFeedsFile, parseFeedsFile, resolveFeedsFile } from '../feeds/config.js';
+import type { FeedsFile, FeedsFileInput } from '../feeds/config.js';
 import { MarketChannelResolver } from './gateway/channels.js';
 import type { ChannelResolver } from './gateway/channels.js';
 import { Gateway } from './gateway/server.js';
 import { FeedHost } from './ingest/feed-host.js';
+import { createFailover } from './ingest/failover.js';
+import type { FailoverSelector } from './ingest/failover.js';
+import { FeedHealthView } from './ingest/feed-health-view.js';
+import { registerFeedRoutes } from './ingest/feed-routes.js';
 import { TickPublisher } from './ingest/tick-publisher.js';
 import type { LastValueStore } from './store/last-value-store.js';
 import { MemoryLastValueStore } from './store/last-value-store.js';
@@ -40,6 +46,8 @@ export interface EngineOptions {
   env?: NodeJS.ProcessEnv;
   argv?: readonly string[];
   log?: Logger;
+  /** feeds file: a path or the document itself (default: --feeds-file in argv, else TICKWIRE_FEEDS_FILE) */
+  feedsFile?: string | FeedsFileInput;
 }
 
 export interface Engine {
@@ -50,6 +58,12 @@ export interface Engine {
   readonly gateway: Gateway | undefined;
   readonly publisher: TickPublisher | undefined;
   readonly feeds: FeedHost | undefined;
+  /** the feeds file in use (adapters, URLs, symbols, failover), if any */
+  readonly feedsFile: FeedsFile | undefined;
+  /** per-symbol failover between feeds running here */
+  readonly failover: FailoverSelector | undefined;
+  /** feed health learned from the bus (served at GET /v1/feeds) */
+  readonly feedHealth: FeedHealthView | undefined;
   /** bound gateway port (0 when no gateway runs here) */
   readonly port: number;
   readonly mode: 'embedded' | 'nats';
@@ -84,10 +98,15 @@ const privateChannelGuard: ChannelResolver = {
  * memory last values, synthetic feeds, gateway); with one, each role can run on its own.
  */
 export async function startEngine(overrides: ConfigInput | Record<string, unknown> = {}, options: EngineOptions = {}): Promise<Engine> {
-  const config = loadConfig({ env: options.env ?? process.env, argv: options.argv ?? [], overrides });
+  const env = options.env ?? process.env;
+  // --feeds-file / TICKWIRE_FEEDS_FILE belong to the feeds layer, not to the main configuration
+  const feedsArgs = options.feedsFile === undefined ? resolveFeedsFile(options.argv ?? [], env) : extractFeedsFileFlag(options.argv ?? []);
+  const feedsFile: FeedsFile | undefined =
+    typeof options.feedsFile === 'string' ? loadFeedsFile(options.feedsFile) : options.feedsFile ? parseFeedsFile(options.feedsFile, 'feedsFile option') : 'file' in feedsArgs ? feedsArgs.file : undefined;
+  const config = loadConfig({ env, argv: feedsArgs.rest, overrides });
   const log = options.log ?? createLogger(config.log);
   const registry = loadRegistry(config.instrumentsFile);
-  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? config.feeds };
+  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds };
   const mode = config.natsUrl ? 'nats' : 'embedded';
 
   const bus: Bus = config.natsUrl
@@ -134,6 +153,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let publisher: TickPublisher | undefined;
   let feeds: FeedHost | undefined;
   let gateway: Gateway | undefined;
+  let failover: FailoverSelector | undefined;
+  let feedHealth: FeedHealthView | undefined;
   const cleanup = async (): Promise<void> => {
     stopStatsLog();
     ops?.stopAccepting();
@@ -145,14 +166,18 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       await new Promise((r) => setTimeout(r, 50));
     }
     await feeds?.stopAll();
+    failover?.stop();
     publisher?.close();
     await store?.close().catch((err: unknown) => log.warn({ err }, 'store close failed')); // flushes pending writes
     await bus.close(); // drains: what was published reaches NATS
     await ops?.close();
+    feedHealth?.close();
   };
 
   try {
     if (roles.gateway) {
+      feedHealth = new FeedHealthView(bus);
+      const healthView = feedHealth;
       gateway = new Gateway({
         config,
         bus: busTap,
@@ -164,6 +189,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         routes: (app, gw) => {
           sources.gateway = gw;
           if (metrics) registerMetricsRoute(app, metrics);
+          registerFeedRoutes(app, healthView);
         },
         onConnectionOpen: (conn) => log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open'),
         onConnectionClose: (conn) => log.info({ conn: conn.id, user: conn.principal.user, duration_ms: Date.now() - conn.openedAt }, 'connection closed'),
@@ -174,13 +200,14 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     if (roles.feeds.length > 0) {
       publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}) });
-      feeds = new FeedHost(publisher, log);
+      failover = createFailover(feedsFile, roles.feeds, publisher, log);
+      feeds = new FeedHost(publisher, log, { bus, ...(failover ? { failover } : {}) });
       sources.publisher = publisher;
       const host = feeds;
       sources.feeds = () => host.health();
       for (const name of roles.feeds) {
-        const adapter = createFeed(name, { config, registry });
-        await feeds.start(adapter);
+        const adapter = createFeed(name, { config, registry, env, ...(feedsFile ? { feedsFile } : {}) });
+        await feeds.start(adapter, feedType(name, feedsFile));
         log.info({ feed: name }, 'feed started');
       }
     }
@@ -202,7 +229,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
 
   let closing: Promise<void> | undefined;
   return {
-    config, registry, bus, log, gateway, publisher, feeds, mode, store, metrics, ops, ready,
+    config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready,
     port: gateway?.port ?? 0,
     close: () => (closing ??= cleanup()),
   };

@@ -63,6 +63,7 @@ export class FailoverSelector implements SourceSelector {
   readonly #opts: FailoverOptions;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
+  readonly #listeners = new Set<(status: FailoverStatus) => void>();
 
   constructor(rules: readonly FailoverRule[], opts: FailoverOptions) {
     this.#opts = opts;
@@ -75,6 +76,12 @@ export class FailoverSelector implements SourceSelector {
         primaryLast: t, primaryStreakStart: t, backupLast: -Infinity,
       });
     }
+  }
+
+  /** Be told of every switch (the feed host republishes health at once). */
+  onSwitch(listener: (status: FailoverStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   get rules(): FailoverRule[] {
@@ -174,5 +181,32 @@ export class FailoverSelector implements SourceSelector {
     this.#opts.log.warn({ symbol: st.rule.symbol, from, to, reason, epoch: st.epoch }, `failover: ${st.rule.symbol} now served by ${to}`);
     const status = this.status().find((s) => s.symbol === st.rule.symbol)!;
     this.#opts.onSwitch?.(status);
+    for (const l of this.#listeners) l(status);
   }
+}
+
+/**
+ * The failover selector for the feeds running in this process, installed on the publisher and
+ * started; undefined when no rule applies here. Rules whose two feeds do not both run in this
+ * process are logged and skipped (the selector sees only the ticks of its own process).
+ */
+export function createFailover(
+  file: { failover: readonly FailoverRule[] } | undefined,
+  runningFeeds: readonly string[],
+  publisher: { sequencer: { bumpEpoch(symbol: string): number }; setSelector(s: SourceSelector): void },
+  log: FeedLogger,
+): FailoverSelector | undefined {
+  const rules = (file?.failover ?? []).filter((r) => {
+    const here = runningFeeds.includes(r.primary) && runningFeeds.includes(r.backup);
+    if (!here) {
+      log.warn({ symbol: r.symbol, primary: r.primary, backup: r.backup, running: runningFeeds }, 'failover rule skipped: its primary and backup must run in the same process');
+    }
+    return here;
+  });
+  if (rules.length === 0) return undefined;
+  const selector = new FailoverSelector(rules, { sequencer: publisher.sequencer, log });
+  publisher.setSelector(selector);
+  selector.start();
+  log.info({ rules: rules.map((r) => `${r.symbol}: ${r.primary} -> ${r.backup}`) }, 'failover active');
+  return selector;
 }

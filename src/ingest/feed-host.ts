@@ -43,6 +43,7 @@ export class FeedHost {
     this.#publisher = publisher;
     this.#log = log;
     this.#opts = opts;
+    opts.failover?.onSwitch(() => this.publishHealth());
   }
 
   /** Start one adapter. `adapterType` is shown in health when it differs from the feed id. */
