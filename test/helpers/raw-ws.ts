@@ -69,7 +69,7 @@ export function clientFrame(opcode: number, payload: Buffer, opts: { fin?: boole
  * and over the bytes sent (protocol-compliance tests).
  */
 export class RawWs {
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   readonly frames: RawFrame[] = [];
   bytesRead = 0;
   ended = false;
