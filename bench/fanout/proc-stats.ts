@@ -17,19 +17,24 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User + system CPU time of the process (all threads) in microseconds; NaN if it is gone. */
-export function cpuMicros(pid: number): number {
+/** User and system CPU time of the process (all threads) in microseconds; NaN if it is gone. */
+export function cpuSplit(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // fields after the command name, which is in parentheses and may contain spaces
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime is field 14, stime field 15
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return ((utime + stime) * 1e6) / ticksPerSecond();
+    const hz = ticksPerSecond();
+    return { user: (Number(fields[11]) * 1e6) / hz, system: (Number(fields[12]) * 1e6) / hz };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
+}
+
+/** User + system CPU time of the process (all threads) in microseconds; NaN if it is gone. */
+export function cpuMicros(pid: number): number {
+  const c = cpuSplit(pid);
+  return c.user + c.system;
 }
 
 function statusKb(pid: number, key: string): number {
@@ -52,7 +57,7 @@ export function peakRssBytes(pid: number): number {
   return statusKb(pid, 'VmHWM') * 1024;
 }
 
-/** Machine-wide CPU time in clock ticks: busy (everything but idle and iowait) and total. */
+/** Machine-wide CPU time in microseconds: busy (everything but idle and iowait) and total. */
 export function machineCpu(): { busy: number; total: number } {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
@@ -60,7 +65,8 @@ export function machineCpu(): { busy: number; total: number } {
     // user nice system idle iowait irq softirq steal (guest time is already in user)
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busy: total - idle, total };
+    const hz = ticksPerSecond();
+    return { busy: ((total - idle) * 1e6) / hz, total: (total * 1e6) / hz };
   } catch {
     return { busy: NaN, total: NaN };
   }

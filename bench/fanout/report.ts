@@ -39,6 +39,15 @@ export interface FanoutResult {
   max: number;
   mean: number;
   cpuMicros: number;
+  /** the system (kernel) part of cpuMicros */
+  cpuSystemMicros: number;
+  /** CPU used by processes other than this benchmark's during the window (other work on the box) */
+  otherCpuMicros: number;
+  /** wall time the CPU counters covered */
+  cpuWindowMs: number;
+  /** machine busy fraction just before publishing, and how long we waited for quiet */
+  quietBusy?: number;
+  quietWaitMs: number;
   rssConnected: number;
   rssPeak: number;
   skipped: number;
@@ -126,6 +135,7 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
   for (const r of rows) {
     const bits: string[] = [];
     if (r.error) continue;
+    if (r.quietBusy !== undefined) bits.push(`machine ${pct(r.quietBusy)} busy before the run${r.quietWaitMs > 500 ? ` (waited ${fix(r.quietWaitMs / 1000, 0)} s for it to calm down)` : ''}`);
     if (!r.drained) bits.push(`still delivering ${fix(s.drainTimeoutMs / 1000, 0)} s after the last tick (drain limit), figures cover what arrived`);
     else if (r.drainMs > 50) bits.push(`drain after the last tick ${int(r.drainMs)} ms`);
     if (r.skipped) bits.push(`${int(r.skipped)} updates skipped (sequence jumps${s.throttle > 0 && r.server === 'tickwire' ? ': conflation' : ''})`);
@@ -138,6 +148,10 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
     const closes = Object.entries(r.unexpectedCloses);
     if (closes.length) bits.push(`connections closed by the server: ${closes.map(([c, n]) => `${n}× ${c}`).join(', ')}`);
     if (r.finalTotal) bits.push(`last value delivered on ${pct(r.finalOk / r.finalTotal)} of (client, channel) pairs`);
+    bits.push(
+      `gateway CPU ${fix(r.cpuMicros / r.cpuWindowMs / 10, 0)}% of a core (${fix((r.cpuMicros - r.cpuSystemMicros) / r.received, 2)} µs user + ${fix(r.cpuSystemMicros / r.received, 2)} µs kernel per update)`,
+    );
+    bits.push(`load clients ${fix(r.clientCpuMicros / r.cpuWindowMs / 10, 0)}%, publisher + NATS ${fix(r.feedCpuMicros / r.cpuWindowMs / 10, 0)}%, softirq and other processes ${fix(Math.max(0, r.otherCpuMicros) / r.cpuWindowMs / 10, 0)}% of a core`);
     bits.push(`${mb(perSecond(r, r.bytes))} MB/s of frames`);
     out.push(`- ${SERVER_LABEL[r.server]}: ${bits.join('; ')}.`);
   }

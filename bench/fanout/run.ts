@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
-import { cpuMicros, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
+import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
 import { forkModule, freePort, killAllSync, spawnLogged, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
 import { renderMarkdown, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
@@ -41,6 +41,7 @@ import {
 } from './shared.js';
 
 const HOST = '127.0.0.1';
+const cores = cpus().length;
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
@@ -238,6 +239,9 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     if (conn.ok === 0) throw new Error(`no client could connect: ${conn.errors.join('; ')}`);
     await sleep(300); // let upstream subscriptions settle before the first tick
     base.rssConnected = rssBytes(server.pid);
+    const quiet = await waitQuiet(env.opts.waitQuietMs);
+    base.quietBusy = quiet.busy;
+    base.quietWaitMs = quiet.waitedMs;
 
     // publish: warm-up, then the measured phase; CPU counters are read when the measured phase starts
     let start: CpuSnapshot | undefined;
@@ -304,6 +308,9 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     }
     if (!start || !atStart || !endStats) throw new Error('measurement never started');
     base.cpuMicros = end.server - start.server;
+    base.cpuSystemMicros = end.serverSystem - start.serverSystem;
+    base.otherCpuMicros = end.box.busy - start.box.busy - (end.server - start.server) - (end.clients - start.clients) - (end.feed - start.feed);
+    base.cpuWindowMs = (end.box.total - start.box.total) / 1000 / cores;
     base.clientCpuMicros = end.clients - start.clients;
     base.feedCpuMicros = end.feed - start.feed;
     base.boxBusy = (end.box.busy - start.box.busy) / (end.box.total - start.box.total);
@@ -348,23 +355,46 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
 interface CpuSnapshot {
   /** µs of CPU of the server under test, of the load processes, and of publisher + nats-server */
   server: number;
+  serverSystem: number;
   clients: number;
   feed: number;
   box: { busy: number; total: number };
 }
 
 function cpuSnapshot(env: Env, server: RunningServer): CpuSnapshot {
+  const sc = cpuSplit(server.pid);
   return {
-    server: cpuMicros(server.pid),
+    server: sc.user + sc.system,
+    serverSystem: sc.system,
     clients: env.pool.procs.reduce((n, p) => n + cpuMicros(p.pid!), 0),
     feed: cpuMicros(env.publisher.pid!) + cpuMicros(env.natsPid),
     box: machineCpu(),
   };
 }
 
+/**
+ * The machine is shared (tests may run next to the benchmark): before a measured run, wait up to
+ * `maxMs` for a second in which it is less than 25% busy. Returns the last second's busy fraction.
+ */
+async function waitQuiet(maxMs: number): Promise<{ busy: number; waitedMs: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const sampleMs = maxMs > 0 ? 1000 : 250;
+    const a = machineCpu();
+    await sleep(sampleMs);
+    const b = machineCpu();
+    const busy = (b.busy - a.busy) / (b.total - a.total);
+    const waitedMs = Date.now() - t0 - sampleMs;
+    if (busy < 0.25 || Date.now() - t0 >= maxMs) {
+      if (busy >= 0.25) log(`  machine still ${(busy * 100).toFixed(0)}% busy after ${Math.round(waitedMs / 1000)} s: measuring anyway`);
+      return { busy, waitedMs };
+    }
+  }
+}
+
 function emptyFanout(server: ServerKind): FanoutResult {
   return {
-    server, connected: 0, received: 0, clientCpuMicros: NaN, feedCpuMicros: NaN, boxBusy: NaN, foreign: 0, serverErrors: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
+    server, connected: 0, received: 0, quietWaitMs: 0, cpuSystemMicros: NaN, otherCpuMicros: NaN, cpuWindowMs: NaN, clientCpuMicros: NaN, feedCpuMicros: NaN, boxBusy: NaN, foreign: 0, serverErrors: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
     windowMs: NaN, drainMs: NaN, drained: false, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN, cpuMicros: NaN, rssConnected: NaN,
     rssPeak: NaN, skipped: 0, stale: 0, badFrames: 0, finalOk: 0, finalTotal: 0, negative: 0, unexpectedCloses: {},
   };

@@ -48,6 +48,8 @@ export interface Options {
   /** decode frames fully in the load client (msgpackr / JSON.parse) instead of the field readers */
   fullDecode: boolean;
   seed: number;
+  /** longest wait before each measured run for the (shared) machine to be quiet */
+  waitQuietMs: number;
   /** hard limit for the whole run */
   deadlineMs: number;
 }
@@ -74,6 +76,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --no-write              print the table only
   --full-decode           load clients decode whole frames (msgpackr / JSON.parse), not just the checked fields
   --seed N                tick stream seed (default 7)
+  --wait-quiet SEC        before each measured run wait up to SEC for the machine to be < 25% busy
+                          (default 60, quick 0; other work on a shared box skews latency)
   --deadline SEC          abort everything after this long (default 1800, quick 240)
 `;
 
@@ -101,6 +105,7 @@ export function parseOptions(argv: string[]): Options {
       'full-decode': { type: 'boolean', default: false },
       seed: { type: 'string' },
       deadline: { type: 'string' },
+      'wait-quiet': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -164,6 +169,7 @@ export function parseOptions(argv: string[]): Options {
     write: !values['no-write'],
     fullDecode: values['full-decode'] ?? false,
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
+    waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 60)) * 1000,
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800)) * 1000,
   };
 }
