@@ -6,6 +6,7 @@ import type { EngineRoles } from '../engine.js';
 import { probeUws } from '../gateway/uws.js';
 import { redactConfig } from '../ops/redact.js';
 import { installShutdown } from '../ops/shutdown.js';
+import { extractFeedsFileFlag } from '../../feeds/config.js';
 
 const HELP = `tickwire: market-data streaming engine
 
@@ -17,6 +18,11 @@ usage:
   tickwire config [--help]              print the resolved configuration (or list every key)
   tickwire check-uws                    verify the uWebSockets.js native binary loads
   tickwire tap CHANNEL... [--json]      print live updates from a gateway
+  tickwire record --out FILE [--channels trade:BTC-USD,quote:*]
+                                        write ticks from the bus to a recording (needs NATS_URL)
+
+Feeds (adapters, URLs, symbols, credentials' env names, failover): --feeds-file PATH or
+TICKWIRE_FEEDS_FILE (docs/feeds.md).
 
 Configuration: defaults < config file (--config / TICKWIRE_CONFIG) < TICKWIRE_* env < --flags.
 `;
@@ -36,7 +42,7 @@ function splitArgs(argv: string[]): { positional: string[]; flags: string[] } {
 
 async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats: boolean): Promise<number> {
   if (requireNats) {
-    const cfg = loadConfig({ argv: flags });
+    const cfg = loadConfig({ argv: extractFeedsFileFlag(flags).rest });
     if (!cfg.natsUrl) throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
   }
   const engine = await startEngine({}, { roles, argv: flags });
@@ -74,6 +80,10 @@ async function main(argv: string[]): Promise<number> {
     case 'tap': {
       const { runTap } = await import('./tap.js');
       return runTap(rest);
+    }
+    case 'record': {
+      const { runRecord } = await import('../ingest/record-command.js');
+      return runRecord(rest);
     }
     case 'help':
     case '--help':
