@@ -178,6 +178,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     if (roles.gateway) {
       feedHealth = new FeedHealthView(bus);
       const healthView = feedHealth;
+      // feed metrics on a gateway: every feed that reports on the bus, in this process or another
+      sources.feeds = () => healthView.list();
       gateway = new Gateway({
         config,
         bus: busTap,
@@ -204,7 +206,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       feeds = new FeedHost(publisher, log, { bus, ...(failover ? { failover } : {}) });
       sources.publisher = publisher;
       const host = feeds;
-      sources.feeds = () => host.health();
+      if (!feedHealth) sources.feeds = () => host.health();
       for (const name of roles.feeds) {
         const adapter = createFeed(name, { config, registry, env, ...(feedsFile ? { feedsFile } : {}) });
         await feeds.start(adapter, feedType(name, feedsFile));

@@ -48,9 +48,11 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
     await a.waitForCount((f) => f.op === 'data' && f.ch === 'trade:AAPL', 5, 20_000);
     await b.waitForCount((f) => f.op === 'data' && f.ch === 'quote:BTC-USD' && !f.snapshot, 2, 20_000);
 
-    // conflation shows up once a 1 s window with several quotes has been emitted
+    // conflation shows up once a 1 s window with several quotes has been emitted; feed health
+    // reaches the gateway through the bus (reported every second)
     let m = (await scrape(`${base}/metrics`)).metrics;
-    for (let i = 0; i < 100 && series(m, 'tickwire_updates_conflated_total') === 0; i++) {
+    const pending = (): boolean => series(m, 'tickwire_updates_conflated_total') === 0 || !(m.get('tickwire_feed_messages_total{feed="synthetic"}')! > 0);
+    for (let i = 0; i < 100 && pending(); i++) {
       await sleep(100);
       m = (await scrape(`${base}/metrics`)).metrics;
     }

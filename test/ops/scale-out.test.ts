@@ -116,6 +116,12 @@ describe('scale-out over NATS and Redis', () => {
     expect(c.frames.filter((f) => f.op === 'data')).toHaveLength(3);
   });
 
+  it('gateways report the health of the feed running in another process', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${gwA.port}/metrics`)).text();
+    expect(text).toMatch(/^tickwire_feed_state\{feed="synthetic",state="(connected|stopped)"\} 1$/m);
+    expect(text).toMatch(/^tickwire_feed_ticks_total\{feed="synthetic"\} [1-9]/m);
+  });
+
   it('each gateway reports only its own connections', async () => {
     const stats = async (e: Engine): Promise<{ connections: number }> => (await fetch(`http://127.0.0.1:${e.port}/v1/stats`)).json() as Promise<{ connections: number }>;
     expect((await stats(gwA)).connections).toBe(1);
