@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { extractFeedsFileFlag, loadFeedsFile, parseFeedsFile, resolveFeedsFile } from '../../feeds/config.js';
+import { createFeed } from '../../feeds/registry.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { loadConfig } from '../../src/core/config.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { startEngine } from '../../src/engine.js';
+import type { Engine } from '../../src/engine.js';
+import { startBinanceFake } from '../../feeds/binance/fake-server.js';
+
+const config = loadConfig({ env: {} });
+const registry = defaultRegistry();
+const build = (doc: unknown, name: string, env: NodeJS.ProcessEnv = {}) =>
+  createFeed(name, { config, registry, env, feedsFile: parseFeedsFile(doc, 'feeds.yaml') });
+
+describe('feeds file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-feeds-'));
+  let engine: Engine | undefined;
+  afterEach(async () => {
+    await engine?.close();
+    engine = undefined;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('parses the documented example', () => {
+    const file = loadFeedsFile(new URL('../../examples/feeds.yaml', import.meta.url).pathname);
+    expect(Object.keys(file.feeds)).toEqual(expect.arrayContaining(['binance', 'coinbase', 'alpaca', 'polygon', 'oanda', 'replay']));
+    expect(file.failover[0]).toMatchObject({ symbol: 'BTC-USD', primary: 'binance', backup: 'coinbase' });
+  });
+
+  it('takes credentials only from the environment variables it names', () => {
+    const doc = { feeds: { alpaca: { url: 'ws://127.0.0.1:1/v2/iex', keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'] } } };
+    expect(() => build(doc, 'alpaca', { ALPACA_KEY_ID: 'k' })).toThrow(ConfigError);
+    expect(() => build(doc, 'alpaca', { ALPACA_KEY_ID: 'k' })).toThrow(/feeds\.alpaca\.secretEnv: environment variable ALPACA_SECRET_KEY is not set/);
+    expect(build(doc, 'alpaca', { ALPACA_KEY_ID: 'k', ALPACA_SECRET_KEY: 's' }).id).toBe('alpaca');
+    const noKey = { feeds: { polygon: { symbols: ['AAPL'] } } };
+    expect(() => build(noKey, 'polygon')).toThrow(/feeds\.polygon\.keyEnv is required: name the environment variable that holds the Polygon/);
+  });
+
+  it('rejects an unknown or misspelled key, naming it', () => {
+    expect(() => build({ feeds: { binance: { url: 'ws://127.0.0.1:1', symbol: ['BTC-USD'] } } }, 'binance')).toThrow(/feeds\.binance: unknown key "symbol"/);
+    expect(() => build({ feeds: { alpaca: { encoding: 'protobuf', keyEnv: 'A', secretEnv: 'B', symbols: ['AAPL'] } } }, 'alpaca', { A: '1', B: '2' })).toThrow(/feeds\.alpaca: encoding/);
+    expect(() => parseFeedsFile({ feed: {} }, 'feeds.yaml')).toThrow(/unknown key "feed"/);
+    expect(() => parseFeedsFile({ feeds: { binance: { symbols: ['btc-usd'] } } }, 'feeds.yaml')).toThrow(/feeds\.binance\.symbols\.0: a canonical symbol/);
+  });
+
+  it('checks failover rules and symbols against the feeds and instruments', () => {
+    expect(() => parseFeedsFile({ feeds: { binance: {} }, failover: [{ symbol: 'BTC-USD', primary: 'binance', backup: 'kraken' }] }, 'f')).toThrow(/failover\[0\]\.backup: "kraken" is not a feed of this file/);
+    expect(() => build({ feeds: { binance: { symbols: ['DOGE-EUR'] } } }, 'binance')).toThrow(/feeds\.binance\.symbols: "DOGE-EUR" is not a known instrument/);
+    expect(() => build({ feeds: { mybinance: { adapter: 'binanse', symbols: ['BTC-USD'] } } }, 'mybinance')).toThrow(/feeds\.mybinance\.adapter: unknown adapter "binanse"/);
+  });
+
+  it('lets a feed name differ from its adapter type (two instances of one provider)', () => {
+    const feed = build({ feeds: { 'binance-us': { adapter: 'binance', url: 'wss://stream.binance.us:9443', symbols: ['BTC-USD'] } } }, 'binance-us');
+    expect(feed.id).toBe('binance-us');
+  });
+
+  it('comes from --feeds-file or TICKWIRE_FEEDS_FILE, and the flag does not reach the main config', () => {
+    const path = join(dir, 'feeds.yaml');
+    writeFileSync(path, YAML.stringify({ feeds: { binance: { symbols: ['BTC-USD'] } } }));
+    expect(extractFeedsFileFlag(['--port', '0', '--feeds-file', path])).toEqual({ path, rest: ['--port', '0'] });
+    expect(extractFeedsFileFlag([`--feeds-file=${path}`]).path).toBe(path);
+    expect(resolveFeedsFile([], { TICKWIRE_FEEDS_FILE: path }).file?.feeds.binance?.symbols).toEqual(['BTC-USD']);
+    expect(() => resolveFeedsFile(['--feeds-file', join(dir, 'missing.yaml')], {})).toThrow(/feeds file .*missing\.yaml .*cannot be read/);
+    // TICKWIRE_FEEDS_FILE is not an unknown config key
+    expect(() => loadConfig({ env: { TICKWIRE_FEEDS_FILE: path } })).not.toThrow();
+  });
+
+  it('starts the engine with the feeds named in `run`, from the file in TICKWIRE_FEEDS_FILE', async () => {
+    const fake = await startBinanceFake({ replayFixtures: false });
+    try {
+      const path = join(dir, 'run.yaml');
+      writeFileSync(path, YAML.stringify({ feeds: { binance: { url: fake.url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } } }, run: ['binance'] }));
+      engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: { TICKWIRE_FEEDS_FILE: path } });
+      expect(engine.feeds!.health().map((f) => f.id)).toEqual(['binance']);
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (engine.publisher?.stats.published ?? 0) < 5) await new Promise((r) => setTimeout(r, 20));
+      expect(engine.publisher!.stats.published).toBeGreaterThanOrEqual(5);
+    } finally {
+      await engine?.close();
+      engine = undefined;
+      await fake.close();
+    }
+  });
+
+  it('fails at start with a message naming a missing credential variable', async () => {
+    await expect(
+      startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, {
+        env: {},
+        feedsFile: { feeds: { alpaca: { keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'] } }, run: ['alpaca'] },
+      }),
+    ).rejects.toThrow(/feeds\.alpaca\.keyEnv: environment variable ALPACA_KEY_ID is not set/);
+  });
+});
