@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError, TickwireError } from '../core/errors.js';
-import { describeConfig, loadConfig } from '../core/config.js';
+import { describeConfig, ENV_ALIASES, loadConfig } from '../core/config.js';
 import { startEngine } from '../engine.js';
 import type { EngineRoles } from '../engine.js';
 import { probeUws } from '../gateway/uws.js';
-import { redactConfig } from '../ops/redact.js';
+import { isSecretKey, REDACTED, redactConfig } from '../ops/redact.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 
@@ -63,8 +63,12 @@ async function main(argv: string[]): Promise<number> {
       return runRole({ gateway: false, feeds: positional }, flags, true);
     case 'config': {
       if (flags.includes('--help')) {
+        const aliases: Record<string, string[]> = {};
+        for (const [env, key] of Object.entries(ENV_ALIASES)) (aliases[key] ??= []).push(env);
         for (const row of describeConfig()) {
-          console.log(`${row.key.padEnd(28)} ${row.env.padEnd(38)} default ${JSON.stringify(row.default)}\n    ${row.description}`);
+          const names = [row.env, ...(aliases[row.key] ?? [])].join(', ');
+          const dflt = row.default === undefined ? 'unset' : isSecretKey(row.key) ? REDACTED : JSON.stringify(row.default);
+          console.log(`${row.key.padEnd(28)} ${names.padEnd(38)} default ${dflt}\n    ${row.description}`);
         }
         return 0;
       }

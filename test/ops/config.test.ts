@@ -137,14 +137,24 @@ describe('secrets are redacted', () => {
 });
 
 describe('tickwire config (CLI)', () => {
-  it('prints the resolved config as JSON with URL credentials redacted', () => {
-    const r = cli(['config', '--port=9999'], { REDIS_URL: 'redis://default:topsecret@127.0.0.1:6380', TICKWIRE_SYNTHETIC_RATE: '123' });
+  it('prints the resolved config as JSON with secrets and URL credentials redacted', () => {
+    // secret-like keys of the schema: every one is redacted, whatever section it lives in
+    const secretKeys = describeConfig().filter((row) => /secret|token|password/i.test(row.key.split('.').at(-1)!));
+    expect(secretKeys.map((row) => row.key)).toEqual(expect.arrayContaining(['auth.jwtSecret', 'auth.serviceToken']));
+    const env: Record<string, string> = { REDIS_URL: 'redis://default:topsecret@127.0.0.1:6380', TICKWIRE_SYNTHETIC_RATE: '123' };
+    for (const row of secretKeys) env[row.env] = `value-of-${row.env}-0123456789abcdef0123456789abcdef`;
+    const r = cli(['config', '--port=9999'], env);
     expect(r.code, r.stderr).toBe(0);
     const cfg = JSON.parse(r.stdout);
     expect(cfg.port).toBe(9999);
     expect(cfg.synthetic.rate).toBe(123);
     expect(cfg.redisUrl).toBe(`redis://default:${REDACTED}@127.0.0.1:6380`);
     expect(r.stdout).not.toContain('topsecret');
+    for (const row of secretKeys) {
+      const value = row.key.split('.').reduce((o: any, k) => o?.[k], cfg);
+      expect(value, row.key).toBe(REDACTED);
+      expect(r.stdout).not.toContain(`value-of-${row.env}`);
+    }
   });
 
   it('--help lists every key with its env name and default', () => {
@@ -155,6 +165,7 @@ describe('tickwire config (CLI)', () => {
       expect(r.stdout).toContain(row.env);
     }
     expect(r.stdout).toMatch(/redis\.keyPrefix\s+TICKWIRE_REDIS_KEY_PREFIX/);
+    expect(r.stdout).toMatch(/^port\s+TICKWIRE_PORT, PORT\s/m); // aliases listed
   });
 
   it('exits 2 with a message naming the key on bad configuration', () => {
