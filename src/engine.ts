@@ -194,7 +194,11 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           registerFeedRoutes(app, healthView);
         },
         onConnectionOpen: (conn) => log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open'),
-        onConnectionClose: (conn) => log.info({ conn: conn.id, user: conn.principal.user, duration_ms: Date.now() - conn.openedAt }, 'connection closed'),
+        onConnectionClose: (conn, code) => {
+          const fields = { conn: conn.id, ip: conn.ip, user: conn.principal.user, code, duration_ms: Date.now() - conn.openedAt };
+          if (code === 4009) log.warn(fields, 'connection closed: slow consumer');
+          else log.info(fields, 'connection closed');
+        },
       });
       if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
       await gateway.listen(config.host, config.port);

@@ -37,7 +37,8 @@ export interface GatewayOptions {
   /** whether dependencies are reachable, for /ready */
   ready?: () => { ready: boolean; checks: Record<string, boolean> };
   onConnectionOpen?: (conn: Connection) => void;
-  onConnectionClose?: (conn: Connection) => void;
+  /** after a connection closed, with its WebSocket close code */
+  onConnectionClose?: (conn: Connection, code: number) => void;
   /**
    * Called at upgrade after authentication; return an HTTP status and message to refuse
    * (e.g. 429 for connection floods), or undefined to accept.
@@ -184,7 +185,7 @@ export class Gateway {
         conn.onClose();
         this.connections.delete(conn);
         this.counters.connectionsClosed++;
-        this.#opts.onConnectionClose?.(conn);
+        this.#opts.onConnectionClose?.(conn, code);
         log.debug({ conn: conn.id, code }, 'connection closed');
       },
     });
