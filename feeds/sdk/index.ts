@@ -1,0 +1,17 @@
+/**
+ * The feed-adapter SDK: everything an adapter needs, from one entry file.
+ * The conformance kit (vitest) is imported separately from './conformance.js' by tests only.
+ */
+export type { FeedAdapter, FeedContext, FeedLogger, FeedMetrics, FeedState, TickInput } from './adapter.js';
+export { Backoff, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { decimal, isDecimalString, optionalDecimal, price } from './decimal.js';
+export { FeedHealthTracker } from './health.js';
+export type { FeedHealthSnapshot } from './health.js';
+export { redact, StreamRunner } from './runner.js';
+export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runner.js';
+export { StreamFeed } from './stream-feed.js';
+export { identityRule, pairRule, SymbolMap } from './symbol-map.js';
+export type { SymbolRule } from './symbol-map.js';
+export { anyTimeToNs, epochToNs, isoToNs, toNs } from './time.js';
+export type { TimeUnit } from './time.js';
