@@ -41,6 +41,9 @@ describe('graceful shutdown of a real tickwire process', () => {
     const log = proc.output();
     expect(log).toMatch(/"signal":"SIGTERM".*"msg":"shutting down"/);
     expect(log).toMatch(/"msg":"stopped"/);
+    // lifecycle logs: each connection's open and its close with the code
+    expect(log.match(/"msg":"connection open"/g)).toHaveLength(2);
+    expect(log.match(/"code":1001,[^\n]*"msg":"connection closed"/g)).toHaveLength(2);
   });
 
   it('SIGINT does the same', async () => {
