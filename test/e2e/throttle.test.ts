@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/engine.js';
+import type { Engine } from '../../src/engine.js';
+import { TestClient } from '../helpers/ws-client.js';
+import type { Frame } from '../helpers/ws-client.js';
+
+let engine: Engine;
+beforeAll(async () => {
+  engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 9, rate: 2000 }, throttle: { tiers: [0, 100, 1000], minMs: 0 } });
+});
+afterAll(async () => {
+  await engine.close();
+});
+
+const url = (): string => `ws://127.0.0.1:${engine.port}/v1/stream`;
+const data = (ch: string) => (f: Frame) => f.op === 'data' && f.ch === ch;
+const key = (d: Record<string, unknown>): string => JSON.stringify(d);
+
+describe('throttling through the gateway', () => {
+  it('changes a channel throttle on re-subscribe, and throttled quotes are values the feed sent', async () => {
+    const fast = await TestClient.connect(url(), { encoding: 'json' });
+    await fast.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD', 'trade:BTC-USD'], throttle: 0, snapshot: false });
+    const c = await TestClient.connect(url(), { encoding: 'msgpack' });
+    const ack0 = await c.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD', 'trade:BTC-USD'], throttle: 0 });
+    expect(ack0.throttle).toBe(0);
+    await c.waitForCount(data('quote:BTC-USD'), 20, 15_000);
+
+    const ack = await c.request({ op: 'subscribe', id: 2, channels: ['quote:BTC-USD', 'trade:BTC-USD'], throttle: 700 });
+    expect(ack.throttle).toBe(1000);
+    const from = c.frames.indexOf(ack);
+    await new Promise((r) => setTimeout(r, 3500));
+    const slowQuotes = c.frames.slice(from).filter(data('quote:BTC-USD'));
+    // a snapshot for the new tier, then at most one update per 1000 ms window
+    expect(slowQuotes[0]!.snapshot).toBe(true);
+    const live = slowQuotes.slice(1);
+    expect(live.length).toBeGreaterThanOrEqual(2);
+    expect(live.length).toBeLessThanOrEqual(4);
+    for (let i = 1; i < live.length; i++) expect(live[i]!.seq).toBe(live[i - 1]!.seq + 1);
+    expect(live.every((f) => f.coalesced >= 1 || f.coalesced === undefined)).toBe(true);
+    // no invented values: every throttled quote is one the unthrottled client also saw
+    const sent = new Set(fast.frames.filter(data('quote:BTC-USD')).map((f) => key(f.d)));
+    for (const f of live) expect(sent.has(key(f.d))).toBe(true);
+    // trades under the 1000 ms tier: all of them, in order, same ids as the unthrottled client
+    await new Promise((r) => setTimeout(r, 1200));
+    const slowTrades = c.frames.slice(from).filter(data('trade:BTC-USD')).filter((f) => !f.snapshot).map((f) => f.d.id as string);
+    const fastTrades = fast.frames.filter(data('trade:BTC-USD')).map((f) => f.d.id as string);
+    expect(slowTrades.length).toBeGreaterThan(5);
+    const start = fastTrades.indexOf(slowTrades[0]!);
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(fastTrades.slice(start, start + slowTrades.length)).toEqual(slowTrades);
+    c.close();
+    fast.close();
+  });
+
+  it('enforces the deployment minimum throttle', async () => {
+    const e2 = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, feeds: [], throttle: { tiers: [0, 100, 250], minMs: 100 } });
+    try {
+      const c = await TestClient.connect(`ws://127.0.0.1:${e2.port}/v1/stream`, { encoding: 'json' });
+      const w = await c.waitFor((f) => f.op === 'welcome');
+      expect(w.limits.min_throttle).toBe(100);
+      const ack = await c.request({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], throttle: 0 });
+      expect(ack.throttle).toBe(100);
+      const ack2 = await c.request({ op: 'subscribe', id: 2, channels: ['quote:MSFT'], throttle: 60_000 });
+      expect(ack2.throttle).toBe(250);
+      c.close();
+    } finally {
+      await e2.close();
+    }
+  });
+});
