@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocket from 'ws';
 import type { FeedContext, FeedState } from './adapter.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
@@ -79,6 +80,19 @@ const DEFAULTS = {
   readyTimeoutMs: 15_000,
   maxPayloadBytes: 16 * 1024 * 1024,
 };
+
+/**
+ * `ws` is loaded on first use, so that processes running only non-WebSocket feeds (synthetic,
+ * replay, OANDA) start even where it is not installed.
+ */
+type WsModule = typeof import('ws');
+let wsModule: WsModule | undefined;
+function loadWs(): WsModule {
+  wsModule ??= createRequire(import.meta.url)('ws') as WsModule;
+  return wsModule;
+}
+const WS_OPEN = 1;
+const WS_CLOSED = 3;
 
 type ResolvedOptions = Required<Omit<StreamRunnerOptions, 'backoff' | 'retryAfterFailMs'>> & { retryAfterFailMs?: number };
 
@@ -191,9 +205,16 @@ export class StreamRunner {
   }
 
   #connectWs(conn: Conn, url: string): void {
+    let Ws: WsModule['WebSocket'];
+    try {
+      Ws = loadWs().WebSocket;
+    } catch (err) {
+      this.#failConn(conn, 'error', `WebSocket feeds need the "ws" package (npm install ws): ${(err as Error).message}`, { retry: false });
+      return;
+    }
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, {
+      ws = new Ws(url, {
         headers: this.#protocol.headers?.() ?? {},
         perMessageDeflate: false,
         maxPayload: this.#opts.maxPayloadBytes,
@@ -212,7 +233,7 @@ export class StreamRunner {
       this.#onOpen(conn);
       if (this.#opts.pingIntervalMs > 0) {
         this.#interval(conn, this.#opts.pingIntervalMs, () => {
-          if (ws.readyState === WebSocket.OPEN) ws.ping();
+          if (ws.readyState === WS_OPEN) ws.ping();
         });
       }
     });
@@ -355,7 +376,7 @@ export class StreamRunner {
         return !conn.closed && runner.#conn === conn;
       },
       send(data) {
-        if (conn.closed || !conn.ws || conn.ws.readyState !== WebSocket.OPEN) return;
+        if (conn.closed || !conn.ws || conn.ws.readyState !== WS_OPEN) return;
         conn.ws.send(data);
       },
       ready(detail) {
@@ -416,8 +437,8 @@ export class StreamRunner {
     conn.timers.clear();
     const ws = conn.ws;
     if (ws) {
-      if (ws.readyState === WebSocket.CLOSED) return;
-      if (graceful && ws.readyState === WebSocket.OPEN) {
+      if (ws.readyState === WS_CLOSED) return;
+      if (graceful && ws.readyState === WS_OPEN) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
             ws.terminate();
