@@ -18,7 +18,10 @@ COPY bin ./bin
 COPY src ./src
 COPY feeds ./feeds
 COPY web ./web
-COPY scripts/build-web.mjs ./scripts/build-web.mjs
+COPY scripts/build-web.mjs scripts/check-runtime-deps.mjs ./scripts/
+# the runtime stage has production dependencies only: fail here, naming the package, when the
+# CLI imports a devDependency at run time
+RUN node scripts/check-runtime-deps.mjs
 # compiled engine in dist/, dashboard bundle in dist/web/
 RUN npm run build && node scripts/build-web.mjs
 RUN npm prune --omit=dev

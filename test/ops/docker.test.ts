@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -110,5 +111,32 @@ describe('Dockerfile', () => {
     const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
     for (const needed of ['src', 'feeds', 'web', 'bin', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(needed);
+  });
+});
+
+describe('scripts/check-runtime-deps.mjs (run by the image build before dev dependencies are pruned)', () => {
+  const run = (entry: string): { code: number | null; out: string } => {
+    const r = spawnSync(process.execPath, ['scripts/check-runtime-deps.mjs', entry], { encoding: 'utf8', timeout: 30_000 });
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+
+  it('passes when everything loaded at run time is a production dependency (type-only imports ignored)', () => {
+    const r = run('test/ops/fixtures/runtime-deps/ok.ts');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/runtime imports of 2 modules are all production dependencies/);
+  });
+
+  it('names each devDependency loaded at run time, statically or by a dynamic import, with the importing file', () => {
+    const r = run('test/ops/fixtures/runtime-deps/bad.ts');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/fast-check is imported at run time by test\/ops\/fixtures\/runtime-deps\/bad\.ts but is a devDependency/);
+    expect(r.out).toMatch(/esbuild is imported at run time by test\/ops\/fixtures\/runtime-deps\/bad\.ts/);
+  });
+
+  it('is run in the Dockerfile before the prune', () => {
+    const text = readFileSync('Dockerfile', 'utf8');
+    const check = text.indexOf('RUN node scripts/check-runtime-deps.mjs');
+    expect(check).toBeGreaterThan(0);
+    expect(check).toBeLessThan(text.indexOf('npm prune --omit=dev'));
   });
 });
