@@ -50,7 +50,7 @@ describe('/ready follows NATS and Redis; live streams survive their restarts', (
   const logs = recordingLogger();
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNats({ jetstream: false }), startRedis()]);
+    [nats, redis] = await Promise.all([startNats(), startRedis()]);
     opsPort = await freePort();
     const common = { natsUrl: nats.url, redisUrl: redis.url, host: '127.0.0.1', redis: { keyPrefix: 'rdy:' }, ops: { statsLogSec: 0 } };
     feed = await startEngine(

@@ -41,7 +41,7 @@ describe('scale-out over NATS and Redis', () => {
   const data = (c: TestClient, ch: string): Frame[] => c.frames.filter((f) => f.op === 'data' && f.ch === ch);
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNats({ jetstream: false }), startRedis()]);
+    [nats, redis] = await Promise.all([startNats(), startRedis()]);
     [gwA, gwB] = await Promise.all([gateway(), gateway()]);
     expect(gwA.port).not.toBe(gwB.port);
     a = await connect(gwA, 'msgpack');

@@ -58,7 +58,7 @@ describe('graceful shutdown of a real tickwire process', () => {
   });
 
   it('NATS + Redis roles: the gateway closes clients with 1001, the feed flushes its last values to Redis, both exit 0', async () => {
-    const [nats, redis] = await Promise.all([startNats({ jetstream: false }), startRedis()]);
+    const [nats, redis] = await Promise.all([startNats(), startRedis()]);
     const probe = new Redis(redis.url);
     try {
       const port = await freePort();
