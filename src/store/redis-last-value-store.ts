@@ -187,6 +187,7 @@ export class RedisLastValueStore implements LastValueStore {
       await this.flush();
     } finally {
       this.#closed = true;
+      this.stats.dropped += this.#pending.size; // Redis unreachable at shutdown
       this.#pending.clear();
       if (this.redis.status === 'ready') {
         await Promise.race([
