@@ -11,7 +11,6 @@ import { createFeed, feedType } from '../feeds/registry.js';
 import { extractFeedsFileFlag, loadFeedsFile, parseFeedsFile, resolveFeedsFile } from '../feeds/config.js';
 import type { FeedsFile, FeedsFileInput } from '../feeds/config.js';
 import { MarketChannelResolver } from './gateway/channels.js';
-import type { ChannelResolver } from './gateway/channels.js';
 import { Gateway } from './gateway/server.js';
 import { FeedHost } from './ingest/feed-host.js';
 import { createFailover } from './ingest/failover.js';
@@ -32,12 +31,17 @@ import { registerMetricsRoute } from './ops/routes.js';
 import { startStatsLog } from './ops/stats-log.js';
 import { TickAgeHistogram } from './ops/tick-age.js';
 import { VERSION } from './ops/version.js';
+import { createGatewayAccess } from './auth/gateway-access.js';
+import type { GatewayAccess } from './auth/gateway-access.js';
+import { PrivateStreams } from './events/private-streams.js';
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
   gateway: boolean;
   /** feeds (adapter ids) to run in this process */
   feeds: readonly string[];
+  /** run the portfolio valuation service here (default: yes when embedded with a gateway) */
+  portfolio: boolean;
 }
 
 export interface EngineOptions {
@@ -73,6 +77,10 @@ export interface Engine {
   readonly metrics: EngineMetrics | undefined;
   /** /health, /ready, /metrics for processes without a gateway (ops.port) */
   readonly ops: OpsServer | undefined;
+  /** execution log, executions router, delay lines, portfolio service (or its client) */
+  readonly private: PrivateStreams | undefined;
+  /** authenticator, token lifetime and limits of the gateway */
+  readonly access: GatewayAccess | undefined;
   /** bus and store reachable (what /ready answers) */
   ready(): Readiness;
   /**
@@ -81,17 +89,6 @@ export interface Engine {
    */
   close(): Promise<void>;
 }
-
-/** Private channels need a token; with auth off they are refused clearly. */
-const privateChannelGuard: ChannelResolver = {
-  resolve(name, principal) {
-    if (name !== 'portfolio' && name !== 'executions') return undefined;
-    if (principal.user === undefined) {
-      return { ok: false, code: 'UNAUTHENTICATED', reason: `"${name}" is a private channel: connect with a token (auth is off or no token was sent)` };
-    }
-    return undefined;
-  },
-};
 
 /**
  * Start tickwire in this process. With no NATS URL everything runs embedded (in-process bus,
@@ -106,13 +103,14 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   const config = loadConfig({ env, argv: feedsArgs.rest, overrides });
   const log = options.log ?? createLogger(config.log);
   const registry = loadRegistry(config.instrumentsFile);
-  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds };
+  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds, portfolio: false };
+  roles.portfolio = options.roles?.portfolio ?? (!config.natsUrl && roles.gateway);
   const mode = config.natsUrl ? 'nats' : 'embedded';
 
   const bus: Bus = config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
-        name: roles.gateway ? 'tickwire-gateway' : `tickwire-feed-${roles.feeds.join('+')}`,
+        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
         onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
       })
     : new MemoryBus();
@@ -155,6 +153,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let gateway: Gateway | undefined;
   let failover: FailoverSelector | undefined;
   let feedHealth: FeedHealthView | undefined;
+  let privateStreams: PrivateStreams | undefined;
+  let access: GatewayAccess | undefined;
   const cleanup = async (): Promise<void> => {
     stopStatsLog();
     ops?.stopAccepting();
@@ -165,6 +165,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       await waitUntil(() => g.connections.size === 0, 2000);
       await new Promise((r) => setTimeout(r, 50));
     }
+    access?.close();
+    await privateStreams?.close().catch((err: unknown) => log.warn({ err }, 'private streams close failed'));
     await feeds?.stopAll();
     failover?.stop();
     publisher?.close();
@@ -175,16 +177,29 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   };
 
   try {
+    if (roles.gateway || roles.portfolio) {
+      privateStreams = await PrivateStreams.start({
+        config, bus, registry, log, gateway: roles.gateway, portfolio: roles.portfolio, ...(store ? { lastValues: store } : {}),
+      });
+    }
     if (roles.gateway) {
+      const priv = privateStreams!;
+      const resolvers = priv.resolvers(new MarketChannelResolver(registry));
+      const gatewayAccess = createGatewayAccess(config, resolvers);
+      access = gatewayAccess;
       feedHealth = new FeedHealthView(bus);
       const healthView = feedHealth;
       // feed metrics on a gateway: every feed that reports on the bus, in this process or another
       sources.feeds = () => healthView.list();
       gateway = new Gateway({
         config,
-        bus: busTap,
+        bus: priv.gatewayBus(busTap),
         ...(store ? { store } : {}),
-        resolvers: [new MarketChannelResolver(registry), privateChannelGuard],
+        resolvers,
+        authenticator: gatewayAccess.authenticator,
+        admit: gatewayAccess.admit,
+        admitMessage: gatewayAccess.admitMessage,
+        onAuthChanged: gatewayAccess.onAuthChanged,
         log,
         health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
         ready,
@@ -192,9 +207,14 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           sources.gateway = gw;
           if (metrics) registerMetricsRoute(app, metrics);
           registerFeedRoutes(app, healthView);
+          priv.routes(app);
         },
-        onConnectionOpen: (conn) => log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open'),
+        onConnectionOpen: (conn) => {
+          gatewayAccess.onOpen(conn);
+          log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
+        },
         onConnectionClose: (conn, code) => {
+          gatewayAccess.onClose(conn);
           const fields = { conn: conn.id, ip: conn.ip, user: conn.principal.user, code, duration_ms: Date.now() - conn.openedAt };
           if (code === 4009) log.warn(fields, 'connection closed: slow consumer');
           else log.info(fields, 'connection closed');
@@ -236,6 +256,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let closing: Promise<void> | undefined;
   return {
     config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready,
+    private: privateStreams, access,
     port: gateway?.port ?? 0,
     close: () => (closing ??= cleanup()),
   };

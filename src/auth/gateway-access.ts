@@ -1,0 +1,49 @@
+import type { Config } from '../core/config.js';
+import type { Authenticator } from '../gateway/auth-hook.js';
+import type { ChannelResolver } from '../gateway/channels.js';
+import type { Connection, ConnectionInit } from '../gateway/connection.js';
+import { GatewayLimits } from '../gateway/limits.js';
+import { createAuthenticator } from './jwt-authenticator.js';
+import { SessionPolicy } from './session-policy.js';
+
+/** Authentication, token lifetime and limits, as gateway hooks. */
+export interface GatewayAccess {
+  readonly authenticator: Authenticator;
+  readonly session: SessionPolicy;
+  readonly limits: GatewayLimits;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  admitMessage(conn: Connection): boolean;
+  onAuthChanged(conn: Connection): void;
+  onOpen(conn: Connection): void;
+  onClose(conn: Connection): void;
+  close(): void;
+}
+
+export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[]): GatewayAccess {
+  const authenticator = createAuthenticator(config.auth);
+  const session = new SessionPolicy({ warnMs: config.auth.expiryWarningSec * 1000, resolvers });
+  const limits = new GatewayLimits(config.limits);
+  return {
+    authenticator,
+    session,
+    limits,
+    admit: (ip, init) => limits.admit(ip, init),
+    admitMessage: (conn) => limits.admitMessage(conn),
+    onAuthChanged: (conn) => {
+      limits.onAuthChanged(conn);
+      session.onAuthChanged(conn);
+    },
+    onOpen: (conn) => {
+      limits.onOpen(conn);
+      session.onOpen(conn);
+    },
+    onClose: (conn) => {
+      limits.onClose(conn);
+      session.onClose(conn);
+    },
+    close: () => {
+      session.close();
+      limits.close();
+    },
+  };
+}

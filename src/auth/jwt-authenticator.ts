@@ -1,0 +1,158 @@
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyOptions } from 'jose';
+import type { Config } from '../core/config.js';
+import { anonymousAuthenticator } from '../gateway/auth-hook.js';
+import type { Authenticator, AuthMode, AuthResult } from '../gateway/auth-hook.js';
+import type { Principal } from '../gateway/channels.js';
+import { Entitlements } from './entitlements.js';
+import { ASYMMETRIC_ALGORITHMS, hmacKey, isHmac, publicKey } from './keys.js';
+import type { JwsAlgorithm, VerificationKey } from './keys.js';
+
+type AuthConfig = Config['auth'];
+
+/** Longest token accepted (header, query or `auth` op). */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+
+/** Parsed entitlements of principals made by the authenticator, so they are parsed once per token. */
+const entitlementCache = new WeakMap<Principal, Entitlements>();
+
+/** A principal's market-data entitlements (see entitlements.ts for the claim shape). */
+export function entitlementsOf(principal: Principal, cfg: Pick<AuthConfig, 'entitlementsClaim' | 'defaultEntitlement' | 'anonymousEntitlement'>): Entitlements {
+  const cached = entitlementCache.get(principal);
+  if (cached) return cached;
+  let ent: Entitlements;
+  if (principal.user === undefined) ent = Entitlements.of(cfg.anonymousEntitlement);
+  else {
+    const claim = principal.claims?.[cfg.entitlementsClaim];
+    const parsed = claim === undefined ? Entitlements.of(cfg.defaultEntitlement) : Entitlements.parse(claim, cfg.entitlementsClaim);
+    ent = typeof parsed === 'string' ? Entitlements.NONE : parsed;
+  }
+  entitlementCache.set(principal, ent);
+  return ent;
+}
+
+function fail(code: string, reason: string): AuthResult {
+  return { ok: false, code, reason };
+}
+
+/**
+ * JWT verification with jose at the WebSocket upgrade and for `{"op":"auth"}`.
+ *
+ * Keys: an HMAC secret (HS*), a public key (RS*, PS*, ES*, EdDSA) and/or a JWKS URL. The token's
+ * `alg` picks the key family before verification, so an HS token is never checked against a
+ * public key (no HMAC/RSA confusion); `none` is refused outright; every algorithm must also be in
+ * the configured allowlist. `iss`/`aud` are required when configured, `sub` always.
+ */
+export class JwtAuthenticator implements Authenticator {
+  readonly mode: AuthMode;
+  readonly #cfg: AuthConfig;
+  readonly #hmac: VerificationKey | undefined;
+  readonly #public: VerificationKey | undefined;
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  readonly #allowed: ReadonlySet<string>;
+
+  constructor(cfg: AuthConfig) {
+    this.#cfg = cfg;
+    this.mode = cfg.mode;
+    this.#allowed = new Set<string>(cfg.algorithms);
+    this.#hmac = cfg.jwtSecret ? hmacKey(cfg.jwtSecret) : undefined;
+    this.#public = cfg.jwtPublicKey ? publicKey(cfg.jwtPublicKey) : undefined;
+    this.#jwks = cfg.jwksUrl
+      ? createRemoteJWKSet(new URL(cfg.jwksUrl), { cacheMaxAge: cfg.jwksCacheSec * 1000, cooldownDuration: 30_000, timeoutDuration: 5000 })
+      : undefined;
+  }
+
+  /** Algorithms this authenticator can actually verify (configured keys ∩ allowlist). */
+  get algorithms(): string[] {
+    const out = new Set<string>();
+    for (const a of this.#hmac?.algorithms ?? []) if (this.#allowed.has(a)) out.add(a);
+    for (const a of this.#public?.algorithms ?? []) if (this.#allowed.has(a)) out.add(a);
+    if (this.#jwks) for (const a of ASYMMETRIC_ALGORITHMS) if (this.#allowed.has(a)) out.add(a);
+    return [...out];
+  }
+
+  async authenticate(token: string | undefined): Promise<AuthResult> {
+    if (token === undefined || token === '') return fail('missing', 'no token: send Authorization: Bearer <jwt> or ?token=<jwt>');
+    if (token.length > MAX_TOKEN_LENGTH) return fail('malformed', `token longer than ${MAX_TOKEN_LENGTH} characters`);
+    let alg: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      return fail('malformed', 'not a signed JWT (three base64url parts)');
+    }
+    if (typeof alg !== 'string' || alg.toLowerCase() === 'none') return fail('alg_none', 'unsigned tokens (alg "none") are refused');
+    if (!this.#allowed.has(alg)) return fail('alg_not_allowed', `alg ${alg.slice(0, 16)} is not accepted here`);
+
+    const options: JWTVerifyOptions = {
+      algorithms: [alg],
+      clockTolerance: this.#cfg.clockToleranceSec,
+      requiredClaims: this.#cfg.requireExp ? ['sub', 'exp'] : ['sub'],
+    };
+    if (this.#cfg.issuer) options.issuer = [...this.#cfg.issuer];
+    if (this.#cfg.audience) options.audience = [...this.#cfg.audience];
+
+    let payload: JWTPayload;
+    try {
+      if (isHmac(alg)) {
+        if (!this.#hmac) return fail('alg_not_allowed', `alg ${alg} needs a shared secret and none is configured`);
+        ({ payload } = await jwtVerify(token, this.#hmac.key, options));
+      } else if (this.#public && (this.#public.algorithms as readonly string[]).includes(alg)) {
+        ({ payload } = await jwtVerify(token, this.#public.key, options));
+      } else if (this.#jwks && (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
+        ({ payload } = await jwtVerify(token, this.#jwks, options));
+      } else {
+        return fail('alg_not_allowed', `alg ${alg} does not match the configured key`);
+      }
+    } catch (err) {
+      return classify(err);
+    }
+
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256 || /[\x00-\x1f\x7f]/.test(sub)) {
+      return fail('bad_subject', '"sub" must be a non-empty string of at most 256 printable characters');
+    }
+    const principal: Principal = Object.freeze({ user: sub, claims: Object.freeze({ ...payload }) });
+    const claim = payload[this.#cfg.entitlementsClaim];
+    if (claim !== undefined) {
+      const ent = Entitlements.parse(claim, this.#cfg.entitlementsClaim);
+      if (typeof ent === 'string') return fail('bad_entitlements', ent);
+      entitlementCache.set(principal, ent);
+    }
+    return typeof payload.exp === 'number' ? { ok: true, principal, expiresAt: payload.exp * 1000 } : { ok: true, principal };
+  }
+}
+
+function classify(err: unknown): AuthResult {
+  if (err instanceof errors.JWTExpired) return fail('expired', 'token expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'iss':
+        return fail('bad_issuer', 'token issuer ("iss") is not accepted');
+      case 'aud':
+        return fail('bad_audience', 'token audience ("aud") is not accepted');
+      case 'nbf':
+        return fail('not_yet_valid', 'token is not valid yet ("nbf")');
+      default:
+        return fail('bad_claim', `claim "${err.claim}" is missing or invalid`);
+    }
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return fail('bad_signature', 'signature does not verify');
+  if (err instanceof errors.JOSEAlgNotAllowed) return fail('alg_not_allowed', 'algorithm not accepted');
+  if (err instanceof errors.JWKSNoMatchingKey) return fail('unknown_key', 'no key in the JWKS matches the token (kid/alg)');
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return fail('jwks_unavailable', 'the JWKS endpoint could not be used');
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JWTClaimValidationFailed) {
+    return fail('malformed', 'token is malformed');
+  }
+  if (err instanceof errors.JOSEError) return fail('invalid', `token refused (${err.code})`);
+  if (err instanceof TypeError) return fail('invalid', 'token refused (key does not fit the algorithm)');
+  return fail('jwks_unavailable', `token could not be verified: ${(err as Error)?.message ?? String(err)}`.slice(0, 200));
+}
+
+/** The authenticator for a configuration: anonymous when auth is off. */
+export function createAuthenticator(cfg: AuthConfig): Authenticator {
+  if (cfg.mode === 'off') return anonymousAuthenticator;
+  const a = new JwtAuthenticator(cfg);
+  return a satisfies Authenticator;
+}
+
+export type { JwsAlgorithm };

@@ -1,0 +1,133 @@
+import type { ChannelResolver, Principal, ResolveResult } from '../gateway/channels.js';
+import type { Connection } from '../gateway/connection.js';
+import { CLOSE_POLICY } from '../gateway/connection.js';
+
+/** What the policy needs of a connection (the gateway's Connection satisfies it). */
+export type SessionConnection = Pick<Connection, 'principal' | 'expiresAt' | 'closed' | 'sendFrame' | 'end' | 'subscriptions'>;
+
+export interface SessionPolicyOptions {
+  /** warn this long before expiry (0 = no warning) */
+  warnMs: number;
+  /** the gateway's resolvers, to re-check subscriptions when a token is replaced */
+  resolvers: readonly ChannelResolver[];
+}
+
+/** setTimeout cannot wait longer than this; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Timers {
+  warn?: NodeJS.Timeout;
+  expire?: NodeJS.Timeout;
+}
+
+function resolve(resolvers: readonly ChannelResolver[], name: string, principal: Principal): ResolveResult | undefined {
+  for (const r of resolvers) {
+    const res = r.resolve(name, principal);
+    if (res) return res;
+  }
+  return undefined;
+}
+
+/**
+ * Token lifetime on open connections. Before `exp` the connection is sent
+ *   {"op":"error","code":"UNAUTHENTICATED","message":"token expires in 30s: send auth","expires":<ms>}
+ * and at `exp` it is closed with 1008 unless `{"op":"auth","token":...}` brought a fresh token.
+ * A fresh token that no longer entitles the connection to a channel it is subscribed to (or only
+ * delayed where it was real time) closes it with 1008 too ("entitlement withdrawn").
+ */
+export class SessionPolicy {
+  readonly #opts: SessionPolicyOptions;
+  readonly #timers = new Map<SessionConnection, Timers>();
+  readonly #principals = new WeakMap<SessionConnection, Principal>();
+  /** counters for metrics and tests */
+  readonly stats = { warned: 0, expired: 0, refreshed: 0, withdrawn: 0 };
+
+  constructor(opts: SessionPolicyOptions) {
+    this.#opts = opts;
+  }
+
+  onOpen(conn: SessionConnection): void {
+    this.#principals.set(conn, conn.principal);
+    this.#schedule(conn);
+  }
+
+  onClose(conn: SessionConnection): void {
+    this.#clear(conn);
+  }
+
+  onAuthChanged(conn: SessionConnection): void {
+    const before = this.#principals.get(conn) ?? {};
+    this.#principals.set(conn, conn.principal);
+    this.stats.refreshed++;
+    for (const name of conn.subscriptions()) {
+      const was = resolve(this.#opts.resolvers, name, before);
+      const now = resolve(this.#opts.resolvers, name, conn.principal);
+      if (!now || !now.ok || (was?.ok === true && was.spec.key !== now.spec.key)) {
+        this.stats.withdrawn++;
+        this.#clear(conn);
+        conn.end(CLOSE_POLICY, `entitlement withdrawn: ${name}`);
+        return;
+      }
+    }
+    this.#schedule(conn);
+  }
+
+  /** Connections with a pending expiry (for tests and metrics). */
+  get tracked(): number {
+    return this.#timers.size;
+  }
+
+  close(): void {
+    for (const c of [...this.#timers.keys()]) this.#clear(c);
+  }
+
+  #clear(conn: SessionConnection): void {
+    const t = this.#timers.get(conn);
+    if (!t) return;
+    if (t.warn) clearTimeout(t.warn);
+    if (t.expire) clearTimeout(t.expire);
+    this.#timers.delete(conn);
+  }
+
+  #schedule(conn: SessionConnection): void {
+    this.#clear(conn);
+    const exp = conn.expiresAt;
+    if (exp === undefined || conn.closed) return;
+    const timers: Timers = {};
+    this.#timers.set(conn, timers);
+    const now = Date.now();
+    const warnAt = exp - this.#opts.warnMs;
+    if (this.#opts.warnMs > 0 && exp > now) {
+      this.#at(timers, 'warn', warnAt, () => this.#warn(conn, exp));
+    }
+    this.#at(timers, 'expire', exp, () => {
+      if (conn.closed || conn.expiresAt !== exp) return;
+      this.stats.expired++;
+      this.#clear(conn);
+      conn.end(CLOSE_POLICY, 'token expired');
+    });
+  }
+
+  #warn(conn: SessionConnection, exp: number): void {
+    if (conn.closed || conn.expiresAt !== exp) return;
+    this.stats.warned++;
+    const secs = Math.max(0, Math.round((exp - Date.now()) / 1000));
+    conn.sendFrame({
+      op: 'error',
+      code: 'UNAUTHENTICATED',
+      message: `token expires in ${secs}s: send {"op":"auth","token":"<fresh jwt>"}`,
+      expires: exp,
+    });
+  }
+
+  /** Run fn at wall time `when` (at once if past), re-arming beyond the timer range. */
+  #at(timers: Timers, slot: keyof Timers, when: number, fn: () => void): void {
+    const delay = Math.max(0, when - Date.now());
+    const t = setTimeout(() => {
+      if (Date.now() < when - 5) this.#at(timers, slot, when, fn);
+      else fn();
+    }, Math.min(delay, MAX_TIMER_MS));
+    t.unref();
+    timers[slot] = t;
+  }
+}

@@ -1,0 +1,253 @@
+import type { Unsubscribe } from '../bus/bus.js';
+import { decodeBusMessage, encodeBusMessage } from '../codec/tick-codec.js';
+import type { Update } from '../gateway/coalescer.js';
+import type { Payload } from '../gateway/payloads.js';
+import type { EventLog, StoredEvent } from './event-log.js';
+
+export interface ExecutionRouterOptions {
+  log: EventLog;
+  /** the longest throttle tier: how long the hub may hold an update before it is on the wire */
+  maxTierMs: number;
+  /** events replayed on subscribe without `since` */
+  snapshotEvents: number;
+  /** re-check the log head of watched users this often, ms (safety net for missed live events; 0 = off) */
+  reconcileMs?: number;
+  pageSize?: number;
+}
+
+type Handler = (payload: Uint8Array) => void;
+
+interface UserFeed {
+  readonly user: string;
+  readonly handlers: Set<Handler>;
+  /** last sequence handed to the hub */
+  last: number;
+  ready: Promise<void>;
+  isReady: boolean;
+  /** received, not yet handed on */
+  queue: StoredEvent[];
+  /** replays in their seam: hand-offs wait */
+  holds: number;
+  filling: boolean;
+  lastHandOffAt: number;
+  retry: NodeJS.Timeout | undefined;
+}
+
+/** Bus payload of one live execution on the gateway-local `exec.live.<user>` subject. */
+export function encodeLiveExecution(ev: StoredEvent): Uint8Array {
+  return encodeBusMessage({ seq: ev.seq, d: ev.d });
+}
+
+export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
+  const ev = decodeBusMessage<StoredEvent>(payload);
+  return { d: ev.d as unknown as Payload, seq: ev.seq };
+}
+
+/**
+ * The gateway side of the executions channel. For each user with subscribers on this gateway it
+ * keeps a contiguous live feed for the hub (sequence N+1 only after N; a hole is filled from the
+ * log; anything at or below what was handed on is dropped), and it serves `since` replays with
+ * an exact seam:
+ *
+ * 1. the hub has subscribed upstream (the feed exists) before it asks for the replay;
+ * 2. the replay holds the feed (new events queue) and waits until everything already handed to
+ *    the hub has left its coalescers (the longest throttle tier);
+ * 3. it delivers from the log every event in (since, last handed on];
+ * 4. the hub joins the channel's topic when the replay resolves; the feed is released one
+ *    event-loop turn later, so every later event reaches the subscriber through the topic.
+ * Nothing is sent twice and nothing is skipped.
+ */
+export class ExecutionRouter {
+  readonly #opts: Required<ExecutionRouterOptions>;
+  readonly #feeds = new Map<string, UserFeed>();
+  readonly #unfollow: Unsubscribe;
+  readonly #reconciler: NodeJS.Timeout | undefined;
+  readonly stats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0 };
+
+  constructor(opts: ExecutionRouterOptions) {
+    this.#opts = { reconcileMs: 5000, pageSize: 200, ...opts };
+    this.#unfollow = opts.log.follow((user, ev) => this.#onEvent(user, ev));
+    if (this.#opts.reconcileMs > 0) {
+      this.#reconciler = setInterval(() => this.#reconcile(), this.#opts.reconcileMs);
+      this.#reconciler.unref();
+    }
+  }
+
+  /** Users with a live feed on this gateway. */
+  get watched(): number {
+    return this.#feeds.size;
+  }
+
+  /** Live feed of one user's executions (the hub's upstream subscription). */
+  subscribe(user: string, handler: Handler): Unsubscribe {
+    let f = this.#feeds.get(user);
+    if (!f) {
+      const feed: UserFeed = {
+        user, handlers: new Set(), last: 0, ready: Promise.resolve(), isReady: false, queue: [], holds: 0,
+        filling: false, lastHandOffAt: 0, retry: undefined,
+      };
+      feed.ready = this.#init(feed);
+      this.#feeds.set(user, feed);
+      f = feed;
+    }
+    const feed = f;
+    const h: Handler = (p) => handler(p);
+    feed.handlers.add(h);
+    return () => {
+      if (!feed.handlers.delete(h) || feed.handlers.size > 0) return;
+      if (this.#feeds.get(user) === feed) this.#feeds.delete(user);
+      if (feed.retry) clearTimeout(feed.retry);
+    };
+  }
+
+  async #init(f: UserFeed): Promise<void> {
+    for (;;) {
+      try {
+        f.last = await this.#opts.log.head(f.user);
+        f.isReady = true;
+        this.#pump(f);
+        return;
+      } catch {
+        if (this.#feeds.get(f.user) !== f) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  #onEvent(user: string, ev: StoredEvent): void {
+    const f = this.#feeds.get(user);
+    if (!f) return;
+    f.queue.push(ev);
+    this.#pump(f);
+  }
+
+  #pump(f: UserFeed): void {
+    if (!f.isReady || f.holds > 0 || f.filling) return;
+    if (f.queue.length > 1) f.queue.sort((a, b) => a.seq - b.seq);
+    while (f.queue.length > 0) {
+      const ev = f.queue[0]!;
+      if (ev.seq <= f.last) {
+        f.queue.shift();
+        this.stats.dropped++;
+        continue;
+      }
+      if (ev.seq > f.last + 1) {
+        this.#fill(f, ev.seq - 1);
+        return;
+      }
+      f.queue.shift();
+      this.#handOff(f, ev);
+    }
+  }
+
+  /** Fetch (last, upTo] from the log; what retention already removed is skipped. */
+  #fill(f: UserFeed, upTo: number): void {
+    f.filling = true;
+    const from = f.last;
+    this.#opts.log.read(f.user, from, upTo - from).then(
+      (evs) => {
+        f.filling = false;
+        this.stats.filled += evs.length;
+        f.queue.push(...evs);
+        f.queue.sort((a, b) => a.seq - b.seq);
+        const first = f.queue.find((e) => e.seq > f.last);
+        // a hole the log cannot fill (retention): accept it, the client sees the gap in seq
+        if (first && first.seq > f.last + 1 && !evs.some((e) => e.seq === f.last + 1)) f.last = first.seq - 1;
+        else if (!first && evs.length === 0) f.last = Math.max(f.last, upTo);
+        this.#pump(f);
+      },
+      () => {
+        f.filling = false;
+        f.retry = setTimeout(() => {
+          f.retry = undefined;
+          this.#pump(f);
+        }, 1000);
+        f.retry.unref();
+      },
+    );
+  }
+
+  #handOff(f: UserFeed, ev: StoredEvent): void {
+    f.last = ev.seq;
+    f.lastHandOffAt = Date.now();
+    this.stats.handedOff++;
+    const bytes = encodeLiveExecution(ev);
+    for (const h of f.handlers) {
+      try {
+        h(bytes);
+      } catch {
+        // the hub's handler does not throw; a test double might
+      }
+    }
+  }
+
+  #reconcile(): void {
+    for (const f of this.#feeds.values()) {
+      if (!f.isReady || f.filling || f.holds > 0) continue;
+      this.#opts.log.head(f.user).then(
+        (head) => {
+          if (head > f.last && !f.filling && f.holds === 0 && this.#feeds.get(f.user) === f) {
+            const queuedNext = f.queue.some((e) => e.seq === f.last + 1);
+            if (!queuedNext) this.#fill(f, head);
+          }
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * The `replay` hook of the user's executions channel: events after `since` (or the newest
+   * `snapshotEvents` when since is undefined), up to the seam described above.
+   */
+  async replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void): Promise<void> {
+    this.stats.replays++;
+    const f = this.#feeds.get(user);
+    if (!f) {
+      // no live feed: nothing to join, serve from the log alone
+      await this.#deliverRange(user, since, Number.MAX_SAFE_INTEGER, deliver);
+      return;
+    }
+    await f.ready;
+    f.holds++;
+    try {
+      const wait = f.lastHandOffAt + this.#opts.maxTierMs + 20 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await this.#deliverRange(user, since, f.last, deliver);
+    } finally {
+      // the hub joins the topic in a continuation of this promise; release after it
+      setImmediate(() => {
+        f.holds--;
+        this.#pump(f);
+      });
+    }
+  }
+
+  async #deliverRange(user: string, since: number | undefined, upTo: number, deliver: (events: StoredEvent[]) => void): Promise<void> {
+    const log = this.#opts.log;
+    if (since === undefined) {
+      if (this.#opts.snapshotEvents <= 0) return;
+      const evs = (await log.tail(user, this.#opts.snapshotEvents)).filter((e) => e.seq <= upTo);
+      if (evs.length > 0) {
+        this.stats.replayed += evs.length;
+        deliver(evs);
+      }
+      return;
+    }
+    let after = since;
+    while (after < upTo) {
+      const page = (await log.read(user, after, Math.min(this.#opts.pageSize, upTo - after))).filter((e) => e.seq <= upTo);
+      if (page.length === 0) return;
+      this.stats.replayed += page.length;
+      deliver(page);
+      after = page[page.length - 1]!.seq;
+    }
+  }
+
+  close(): void {
+    this.#unfollow();
+    if (this.#reconciler) clearInterval(this.#reconciler);
+    for (const f of this.#feeds.values()) if (f.retry) clearTimeout(f.retry);
+    this.#feeds.clear();
+  }
+}

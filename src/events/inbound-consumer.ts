@@ -1,0 +1,100 @@
+import { AckPolicy, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { decodeBusMessage } from '../codec/tick-codec.js';
+import type { ExecutionService } from './execution-service.js';
+import { EventRequestError } from './execution-service.js';
+import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
+import { EXEC_IN_PREFIX, userOf } from './subjects.js';
+
+export const INBOUND_DURABLE = 'tickwire-exec-in';
+
+export interface InboundOptions {
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  stream: string;
+  executions: ExecutionService;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+const InboundSchema = ExecutionSchema.extend({ user: UserIdSchema.optional() }).strict();
+const decoder = new TextDecoder();
+
+function decodeBody(data: Uint8Array): unknown {
+  // JSON (the documented format); MessagePack accepted for producers already speaking it
+  if (data.length > 0 && (data[0] === 0x7b || data[0] === 0x20 || data[0] === 0x0a)) return JSON.parse(decoder.decode(data));
+  return decodeBusMessage(data);
+}
+
+/**
+ * Executions published by order systems on `exec.in.<user>` (JetStream work-queue stream): a
+ * durable pull consumer shared by the gateways appends them to the execution log and acks.
+ * Invalid messages are terminated (logged, never redelivered); a failed append is redelivered.
+ */
+export function consumeInbound(opts: InboundOptions): () => void {
+  let stopped = false;
+  let messages: ConsumerMessages | undefined;
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        try {
+          await opts.jsm.consumers.info(opts.stream, INBOUND_DURABLE);
+        } catch (err) {
+          if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
+          await opts.jsm.consumers.add(opts.stream, {
+            durable_name: INBOUND_DURABLE,
+            ack_policy: AckPolicy.Explicit,
+            deliver_policy: DeliverPolicy.All,
+            ack_wait: nanos(30_000),
+            max_deliver: 20,
+            filter_subject: EXEC_IN_PREFIX + '>',
+          });
+        }
+        const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
+        if (stopped) return;
+        messages = await consumer.consume({ max_messages: 64 });
+        for await (const m of messages) {
+          const user = userOf(m.subject, EXEC_IN_PREFIX);
+          let parsed;
+          try {
+            parsed = InboundSchema.safeParse(decodeBody(m.data));
+          } catch {
+            parsed = undefined;
+          }
+          if (user === undefined || !parsed || !parsed.success) {
+            const why = user === undefined ? 'subject must be exec.in.<user>' : !parsed || parsed.success ? 'body is not JSON' : describeIssue(parsed.error).message;
+            opts.log.warn({ subject: m.subject, reason: why }, 'inbound execution refused');
+            m.term();
+            continue;
+          }
+          const { user: bodyUser, ...execution } = parsed.data;
+          if (bodyUser !== undefined && bodyUser !== user) {
+            opts.log.warn({ subject: m.subject }, 'inbound execution refused: body user differs from the subject');
+            m.term();
+            continue;
+          }
+          try {
+            await opts.executions.record(user, execution);
+            m.ack();
+          } catch (err) {
+            if (err instanceof EventRequestError) {
+              opts.log.warn({ subject: m.subject, reason: err.message }, 'inbound execution refused');
+              m.term();
+            } else {
+              m.nak(1000);
+            }
+          }
+        }
+      } catch (err) {
+        if (stopped) return;
+        opts.log.warn({ err }, 'inbound executions consumer failed; retrying');
+      }
+      if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
+  void run();
+  return () => {
+    stopped = true;
+    messages?.stop();
+  };
+}

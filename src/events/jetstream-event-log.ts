@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { DeliverPolicy, DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Unsubscribe } from '../bus/bus.js';
+import { TickwireError } from '../core/errors.js';
+import type { AppendResult, EventListener, EventLog, FollowOptions, RetentionOptions, StoredEvent } from './event-log.js';
+import type { ExecutionPayload } from './schemas.js';
+import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, execLogSubject, userOf } from './subjects.js';
+
+export interface JetStreamEventLogOptions extends RetentionOptions {
+  stream: string;
+  inboundStream: string;
+  dedupWindowMs: number;
+  replicas: number;
+  /** log for consumer restarts (never on the hot path) */
+  onError?: (err: unknown, what: string) => void;
+}
+
+/** JetStream API error: wrong last sequence (someone appended first). */
+const WRONG_LAST_SEQUENCE = 10071;
+const MAX_APPEND_ATTEMPTS = 50;
+
+interface Stored {
+  seq: number;
+  d: ExecutionPayload;
+}
+
+const decoder = new TextDecoder();
+function parse(m: StoredMsg | { data: Uint8Array }): Stored {
+  return JSON.parse(decoder.decode(m.data)) as Stored;
+}
+
+/**
+ * The execution log on JetStream: one stream (`executions.stream`) over `exec.log.<user>`, one
+ * subject per user, messages `{"seq":N,"d":{...}}` in JSON.
+ *
+ * Per-user sequences are assigned by the writer and made contiguous with optimistic concurrency:
+ * each append expects the user's last stream sequence it read (Nats-Expected-Last-Subject-Sequence)
+ * and retries when another writer got there first. Duplicates are caught by JetStream's message
+ * id deduplication (Nats-Msg-Id = hash of user and execution id) within `dedupWindowMs`.
+ * Retention: `max_msgs_per_subject` (per user) and `max_age`.
+ */
+export class JetStreamEventLog implements EventLog {
+  readonly kind = 'jetstream' as const;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #opts: JetStreamEventLogOptions;
+  readonly #followers = new Set<{ stop(): void }>();
+  #closed = false;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventLogOptions) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = jetstream(nc);
+    this.#opts = opts;
+  }
+
+  /** Connect to JetStream and create or update the executions streams. */
+  static async open(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog> {
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc);
+    } catch (err) {
+      throw new TickwireError('JETSTREAM', `JetStream is not available on the NATS server (start nats-server with -js): ${(err as Error).message}`, { cause: err });
+    }
+    const dup = Math.min(opts.dedupWindowMs, opts.retentionMs);
+    await ensureStream(jsm, {
+      name: opts.stream,
+      subjects: [EXEC_LOG_PREFIX + '>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(opts.retentionMs),
+      max_msgs_per_subject: opts.maxPerUser,
+      duplicate_window: nanos(dup),
+      num_replicas: opts.replicas,
+    });
+    await ensureStream(jsm, {
+      name: opts.inboundStream,
+      subjects: [EXEC_IN_PREFIX + '>'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(opts.retentionMs),
+      duplicate_window: nanos(dup),
+      num_replicas: opts.replicas,
+    });
+    return new JetStreamEventLog(nc, jsm, opts);
+  }
+
+  get ready(): boolean {
+    return !this.#nc.isClosed() && !this.#closed;
+  }
+
+  get manager(): JetStreamManager {
+    return this.#jsm;
+  }
+
+  get client(): JetStreamClient {
+    return this.#js;
+  }
+
+  async #last(subject: string): Promise<StoredMsg | null> {
+    return this.#jsm.streams.getMessage(this.#opts.stream, { last_by_subj: subject });
+  }
+
+  /** First message on `subject` at or after stream sequence `seq`. */
+  async #atOrAfter(subject: string, seq: number): Promise<StoredMsg | null> {
+    // STREAM.MSG.GET accepts next_by_subj (server 2.9+); the client types only list it for direct get
+    return this.#jsm.streams.getMessage(this.#opts.stream, { seq, next_by_subj: subject } as unknown as { seq: number });
+  }
+
+  async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+    const subject = execLogSubject(user);
+    const msgID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const last = await this.#last(subject);
+      const prev = last ? parse(last).seq : 0;
+      const seq = prev + 1;
+      try {
+        const ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
+          msgID,
+          expect: { streamName: this.#opts.stream, lastSubjectSequence: last?.seq ?? 0 },
+        });
+        if (!ack.duplicate) return { seq, duplicate: false };
+        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq });
+        return { seq: original && original.subject === subject ? parse(original).seq : 0, duplicate: true };
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
+  }
+
+  async head(user: string): Promise<number> {
+    const last = await this.#last(execLogSubject(user));
+    return last ? parse(last).seq : 0;
+  }
+
+  async read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+    if (limit <= 0) return [];
+    const subject = execLogSubject(user);
+    const last = await this.#last(subject);
+    if (!last || parse(last).seq <= after) return [];
+    // smallest stream sequence whose next message on the subject is past `after` (binary search)
+    let lo = 1;
+    let hi = last.seq;
+    let first: StoredMsg | null = null;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const m = await this.#atOrAfter(subject, mid);
+      if (!m) break;
+      if (parse(m).seq > after) {
+        hi = mid;
+        first = m;
+      } else lo = m.seq + 1;
+    }
+    if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
+    const out: StoredEvent[] = [];
+    let m = first;
+    while (m && out.length < limit) {
+      const s = parse(m);
+      if (s.seq > after) out.push({ seq: s.seq, d: s.d });
+      if (m.seq >= last.seq) break;
+      m = await this.#atOrAfter(subject, m.seq + 1);
+    }
+    return out;
+  }
+
+  async tail(user: string, count: number): Promise<StoredEvent[]> {
+    if (count <= 0) return [];
+    const head = await this.head(user);
+    return this.read(user, Math.max(0, head - count), count);
+  }
+
+  /**
+   * Every stored execution, in stream order, through an ordered consumer (restarted by the
+   * client on reconnects). `after` resumes after a stream sequence; default: from now on.
+   */
+  follow(listener: EventListener, opts: FollowOptions = {}): Unsubscribe {
+    let stopped = false;
+    let messages: ConsumerMessages | undefined;
+    let position = opts.after;
+    const handle = {
+      stop: () => {
+        stopped = true;
+        messages?.stop();
+      },
+    };
+    this.#followers.add(handle);
+    const run = async (): Promise<void> => {
+      while (!stopped && !this.#closed) {
+        try {
+          const consumer = await this.#js.consumers.get(
+            this.#opts.stream,
+            position === undefined
+              ? { filter_subjects: EXEC_LOG_PREFIX + '>', deliver_policy: DeliverPolicy.New }
+              : { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 },
+          );
+          if (stopped) return;
+          messages = await consumer.consume({ max_messages: 256 });
+          for await (const m of messages) {
+            position = m.seq;
+            const user = userOf(m.subject, EXEC_LOG_PREFIX);
+            if (user === undefined) continue;
+            let s: Stored;
+            try {
+              s = parse(m);
+            } catch {
+              continue;
+            }
+            try {
+              listener(user, { seq: s.seq, d: s.d }, m.seq);
+            } catch (err) {
+              this.#opts.onError?.(err, 'execution listener');
+            }
+          }
+        } catch (err) {
+          if (stopped || this.#closed) return;
+          this.#opts.onError?.(err, 'executions follower');
+        }
+        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, 1000));
+      }
+    };
+    void run();
+    return () => {
+      handle.stop();
+      this.#followers.delete(handle);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const f of this.#followers) f.stop();
+    this.#followers.clear();
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    const info = await jsm.streams.info(cfg.name);
+    const cur = info.config;
+    const changed = (Object.keys(cfg) as (keyof StreamConfig)[]).some((k) => JSON.stringify(cur[k]) !== JSON.stringify(cfg[k]));
+    if (changed) {
+      const { name, retention: _r, storage: _s, ...update } = cfg;
+      await jsm.streams.update(name, update);
+    }
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.status === 404) {
+      await jsm.streams.add(cfg);
+      return;
+    }
+    if (err instanceof Error && /stream not found/i.test(err.message)) {
+      await jsm.streams.add(cfg);
+      return;
+    }
+    throw err;
+  }
+}

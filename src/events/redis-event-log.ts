@@ -1,0 +1,105 @@
+import { Redis } from 'ioredis';
+import type { Unsubscribe } from '../bus/bus.js';
+import type { AppendResult, EventListener, EventLog, RetentionOptions, StoredEvent } from './event-log.js';
+import { Listeners } from './event-log.js';
+import type { ExecutionPayload } from './schemas.js';
+
+/**
+ * Atomic append: dedup by id, next sequence, stream entry `<seq>-0`, trim to maxPerUser.
+ * KEYS: seq counter, stream, ids (sorted set id -> seq). ARGV: id, payload, maxPerUser, ttl s.
+ */
+const APPEND_LUA = `
+local ex = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if ex then return {tonumber(ex), 1} end
+local seq = redis.call('INCR', KEYS[1])
+local max = tonumber(ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', max, tostring(seq) .. '-0', 'd', ARGV[2])
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+if seq > max then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', seq - max) end
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+return {seq, 0}
+`;
+
+export interface RedisEventLogOptions extends RetentionOptions {
+  url: string;
+  keyPrefix: string;
+}
+
+/**
+ * The execution log in Redis for the embedded mode with REDIS_URL: survives restarts. Per user a
+ * counter (never expires, so sequences never go back), a stream with entry ids `<seq>-0` capped at
+ * maxPerUser, and a sorted set of ids for deduplication. The stream and the id set expire
+ * `retentionMs` after the user's last execution (age retention is per user, not per event).
+ * Followers are in-process: one process appends (the embedded engine).
+ */
+export class RedisEventLog implements EventLog {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #opts: RedisEventLogOptions;
+  readonly #listeners = new Listeners();
+
+  constructor(opts: RedisEventLogOptions) {
+    this.#opts = opts;
+    this.#redis = new Redis(opts.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, connectionName: 'tickwire-exec-log' });
+    this.#redis.on('error', () => undefined); // reconnects; `ready` reports it
+  }
+
+  get ready(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  #keys(user: string): [string, string, string] {
+    const base = this.#opts.keyPrefix + encodeURIComponent(user);
+    return [`${base}:seq`, `${base}:log`, `${base}:ids`];
+  }
+
+  async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+    const [seqKey, logKey, idsKey] = this.#keys(user);
+    const ttl = Math.max(1, Math.ceil(this.#opts.retentionMs / 1000));
+    const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl)) as [number, number];
+    const seq = Number(r[0]);
+    const duplicate = Number(r[1]) === 1;
+    if (!duplicate) this.#listeners.emit(user, { seq, d });
+    return { seq, duplicate };
+  }
+
+  async read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+    const [, logKey] = this.#keys(user);
+    const rows = await this.#redis.xrange(logKey, `${after + 1}-0`, '+', 'COUNT', limit);
+    return rows.map(parseRow);
+  }
+
+  async tail(user: string, count: number): Promise<StoredEvent[]> {
+    if (count <= 0) return [];
+    const [, logKey] = this.#keys(user);
+    const rows = await this.#redis.xrevrange(logKey, '+', '-', 'COUNT', count);
+    return rows.map(parseRow).reverse();
+  }
+
+  async head(user: string): Promise<number> {
+    const [seqKey] = this.#keys(user);
+    const v = await this.#redis.get(seqKey);
+    return v === null ? 0 : Number(v);
+  }
+
+  follow(listener: EventListener): Unsubscribe {
+    return this.#listeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+}
+
+function parseRow([id, fields]: [string, string[]]): StoredEvent {
+  const seq = Number(id.slice(0, id.indexOf('-')));
+  let raw = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'd') raw = fields[i + 1]!;
+  return { seq, d: JSON.parse(raw) as ExecutionPayload };
+}

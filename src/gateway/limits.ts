@@ -1,0 +1,190 @@
+import type { Config } from '../core/config.js';
+import type { Connection, ConnectionInit } from './connection.js';
+
+/** Close code for a connection that stays over its message rate (protocol v1). */
+export const CLOSE_RATE_LIMIT = 4008;
+
+/** A token bucket: `rate` tokens per second, at most `burst` stored. */
+export class TokenBucket {
+  #tokens: number;
+  #at: number;
+  constructor(readonly rate: number, readonly burst: number, now = Date.now()) {
+    this.#tokens = burst;
+    this.#at = now;
+  }
+
+  take(now = Date.now(), n = 1): boolean {
+    this.#refill(now);
+    if (this.#tokens < n) return false;
+    this.#tokens -= n;
+    return true;
+  }
+
+  /** Whether the bucket is full again (nothing to remember about this key). */
+  full(now = Date.now()): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.burst;
+  }
+
+  #refill(now: number): void {
+    if (now > this.#at) {
+      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.rate);
+      this.#at = now;
+    }
+  }
+}
+
+/** What the limits need of a connection. */
+export type LimitedConnection = Pick<Connection, 'principal' | 'sendError' | 'end' | 'closed'>;
+
+interface MessageState {
+  bucket: TokenBucket;
+  /** start of the current over-limit episode */
+  overSince: number | undefined;
+  lastRefusedAt: number;
+  lastErrorAt: number;
+}
+
+export interface LimitStats {
+  rateLimitedFrames: number;
+  rateLimitCloses: number;
+  refusedPerUser: number;
+  refusedPerIp: number;
+}
+
+/** How long without a refused frame ends an over-limit episode. */
+const EPISODE_GAP_MS = 1000;
+/** At most one RATE_LIMIT error frame per connection this often. */
+const ERROR_INTERVAL_MS = 1000;
+/** Per-IP buckets kept at most (full buckets are swept; beyond this the oldest go). */
+const MAX_IP_ENTRIES = 100_000;
+
+/**
+ * Gateway limits (protocol codes in brackets):
+ * - client frames per second per connection: excess frames are dropped with a RATE_LIMIT error
+ *   (at most one per second); a connection over its rate for `rateLimitCloseMs` is closed 4008;
+ * - open connections per token subject: 429 at the upgrade;
+ * - new connections per second per client IP: 429 at the upgrade.
+ * Subscriptions per connection (LIMIT) are enforced by the connection itself.
+ */
+export class GatewayLimits {
+  readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0 };
+  readonly #cfg: Config['limits'];
+  readonly #messages = new WeakMap<LimitedConnection, MessageState>();
+  readonly #perUser = new Map<string, number>();
+  /** the user each open connection was counted under */
+  readonly #counted = new WeakMap<LimitedConnection, string>();
+  readonly #perIp = new Map<string, TokenBucket>();
+  readonly #exempt: ReadonlySet<string>;
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(cfg: Config['limits']) {
+    this.#cfg = cfg;
+    this.#exempt = new Set(cfg.exemptIps.map(normalizeIp));
+    this.#sweeper = setInterval(() => this.#sweep(), 30_000);
+    this.#sweeper.unref();
+  }
+
+  /** The `admit` hook of the gateway: refuse before the upgrade. */
+  admit(ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string } | undefined {
+    const user = init.principal.user;
+    const maxUser = this.#cfg.connectionsPerUser;
+    if (user !== undefined && maxUser > 0 && (this.#perUser.get(user) ?? 0) >= maxUser) {
+      this.stats.refusedPerUser++;
+      return { status: 429, message: `too many connections for this user: at most ${maxUser} at a time` };
+    }
+    const rate = this.#cfg.connectionsPerIpPerSec;
+    const key = normalizeIp(ip);
+    if (rate > 0 && !this.#exempt.has(key)) {
+      let b = this.#perIp.get(key);
+      if (!b) {
+        if (this.#perIp.size >= MAX_IP_ENTRIES) this.#perIp.delete(this.#perIp.keys().next().value!);
+        b = new TokenBucket(rate, this.#cfg.connectionBurstPerIp);
+        this.#perIp.set(key, b);
+      }
+      if (!b.take()) {
+        this.stats.refusedPerIp++;
+        return { status: 429, message: `too many new connections from this address: at most ${rate} per second` };
+      }
+    }
+    return undefined;
+  }
+
+  onOpen(conn: LimitedConnection): void {
+    const user = conn.principal.user;
+    if (user === undefined) return;
+    this.#counted.set(conn, user);
+    this.#perUser.set(user, (this.#perUser.get(user) ?? 0) + 1);
+  }
+
+  /** An anonymous connection that authenticated in band counts from now on. */
+  onAuthChanged(conn: LimitedConnection): void {
+    if (!this.#counted.has(conn)) this.onOpen(conn);
+  }
+
+  onClose(conn: LimitedConnection): void {
+    const user = this.#counted.get(conn);
+    if (user === undefined) return;
+    this.#counted.delete(conn);
+    const n = (this.#perUser.get(user) ?? 1) - 1;
+    if (n <= 0) this.#perUser.delete(user);
+    else this.#perUser.set(user, n);
+  }
+
+  /** The `admitMessage` hook: false drops the frame. */
+  admitMessage(conn: LimitedConnection, now = Date.now()): boolean {
+    const rate = this.#cfg.messagesPerSec;
+    if (rate <= 0) return true;
+    let st = this.#messages.get(conn);
+    if (!st) {
+      st = { bucket: new TokenBucket(rate, this.#cfg.messageBurst, now), overSince: undefined, lastRefusedAt: 0, lastErrorAt: 0 };
+      this.#messages.set(conn, st);
+    }
+    if (st.bucket.take(now)) {
+      if (st.overSince !== undefined && now - st.lastRefusedAt > EPISODE_GAP_MS) st.overSince = undefined;
+      return true;
+    }
+    this.stats.rateLimitedFrames++;
+    if (st.overSince === undefined || now - st.lastRefusedAt > EPISODE_GAP_MS) st.overSince = now;
+    st.lastRefusedAt = now;
+    if (now - st.overSince >= this.#cfg.rateLimitCloseMs) {
+      this.stats.rateLimitCloses++;
+      conn.end(CLOSE_RATE_LIMIT, 'rate limit exceeded');
+      return false;
+    }
+    if (now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
+      st.lastErrorAt = now;
+      conn.sendError('RATE_LIMIT', `more than ${rate} frames per second: frames are being dropped; keep going and the connection is closed (4008)`);
+    }
+    return false;
+  }
+
+  /** Open connections of a user (tests, metrics). */
+  connectionsOf(user: string): number {
+    return this.#perUser.get(user) ?? 0;
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [ip, b] of this.#perIp) if (b.full(now)) this.#perIp.delete(ip);
+  }
+}
+
+/** `::ffff:127.0.0.1` and `127.0.0.1` are the same client. */
+function normalizeIp(ip: string): string {
+  const v4 = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4) return v4[1]!;
+  // uWS prints IPv4-mapped addresses in full hex: 0000:...:ffff:7f00:0001
+  const hex = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (hex) {
+    const hi = parseInt(hex[1]!, 16);
+    const lo = parseInt(hex[2]!, 16);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  if (/^[0:]+:0*1$/.test(ip)) return '::1';
+  return ip.toLowerCase();
+}

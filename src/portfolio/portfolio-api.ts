@@ -1,0 +1,89 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { TickwireError } from '../core/errors.js';
+import type { PositionsInput } from '../events/schemas.js';
+import { PF_RPC_SUBJECT } from '../events/subjects.js';
+
+/** A user's positions as the service API shows them. */
+export interface PositionsView {
+  user: string;
+  ccy: string;
+  /** last execution sequence included */
+  seq: number;
+  positions: { sym: string; qty: number; cost: number }[];
+}
+
+/** What the gateway's service API needs of the portfolio service (in process or over NATS). */
+export interface PortfolioApi {
+  getPositions(user: string): Promise<PositionsView | undefined>;
+  putPositions(user: string, input: PositionsInput): Promise<PositionsView>;
+}
+
+/** A refused portfolio request, with the HTTP status the service API answers. */
+export class PortfolioRequestError extends TickwireError {
+  constructor(readonly status: number, code: string, message: string, readonly field?: string) {
+    super(code, message);
+    this.name = 'PortfolioRequestError';
+  }
+}
+
+type RpcRequest = { op: 'get'; user: string } | { op: 'put'; user: string; body: PositionsInput };
+type RpcResponse =
+  | { ok: true; result: PositionsView | null }
+  | { ok: false; status: number; code: string; message: string; field?: string };
+
+/** Serve PortfolioApi requests on `pf.rpc` (queue group: several services share the load). */
+export function servePortfolioRpc(nc: NatsConnection, api: PortfolioApi): () => void {
+  const sub = nc.subscribe(PF_RPC_SUBJECT, {
+    queue: 'tickwire-portfolio',
+    callback: (err, msg) => {
+      if (err) return;
+      void (async (): Promise<RpcResponse> => {
+        try {
+          const req = JSON.parse(new TextDecoder().decode(msg.data)) as RpcRequest;
+          if (req.op === 'get') return { ok: true, result: (await api.getPositions(req.user)) ?? null };
+          if (req.op === 'put') return { ok: true, result: await api.putPositions(req.user, req.body) };
+          return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown portfolio rpc op' };
+        } catch (e) {
+          if (e instanceof PortfolioRequestError) {
+            return { ok: false, status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
+          }
+          return { ok: false, status: 500, code: 'INTERNAL', message: 'portfolio service error' };
+        }
+      })().then((res) => {
+        try {
+          msg.respond(JSON.stringify(res));
+        } catch {
+          // requester gone
+        }
+      });
+    },
+  });
+  return () => sub.unsubscribe();
+}
+
+/** PortfolioApi over NATS request/reply to `tickwire portfolio`. */
+export class NatsPortfolioClient implements PortfolioApi {
+  constructor(readonly nc: NatsConnection, readonly timeoutMs: number) {}
+
+  async #call(req: RpcRequest): Promise<PositionsView | undefined> {
+    let data: Uint8Array;
+    try {
+      data = (await this.nc.request(PF_RPC_SUBJECT, JSON.stringify(req), { timeout: this.timeoutMs })).data;
+    } catch (err) {
+      throw new PortfolioRequestError(503, 'PORTFOLIO_UNAVAILABLE', `the portfolio service did not answer (is \`tickwire portfolio\` running?): ${(err as Error).message}`);
+    }
+    const res = JSON.parse(new TextDecoder().decode(data)) as RpcResponse;
+    if (!res.ok) throw new PortfolioRequestError(res.status, res.code, res.message, res.field);
+    return res.result ?? undefined;
+  }
+
+  getPositions(user: string): Promise<PositionsView | undefined> {
+    return this.#call({ op: 'get', user });
+  }
+
+  async putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
+    const r = await this.#call({ op: 'put', user, body: input });
+    if (!r) throw new PortfolioRequestError(500, 'INTERNAL', 'portfolio service returned no positions');
+    return r;
+  }
+}

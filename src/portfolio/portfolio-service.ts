@@ -1,0 +1,339 @@
+import type { Bus, Unsubscribe } from '../bus/bus.js';
+import { marketSubject } from '../bus/subjects.js';
+import { decodeTick, encodeBusMessage } from '../codec/tick-codec.js';
+import type { Config } from '../core/config.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { Tick } from '../core/schema.js';
+import { nsToMs } from '../core/time.js';
+import type { EventLog, StoredEvent } from '../events/event-log.js';
+import type { PositionsInput } from '../events/schemas.js';
+import { PF_KICK_PREFIX, portfolioSubject, userOf } from '../events/subjects.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import { FxRates } from './fx.js';
+import type { PortfolioApi, PositionsView } from './portfolio-api.js';
+import { PortfolioRequestError } from './portfolio-api.js';
+import type { PositionStore } from './position-store.js';
+import type { PositionBook } from './positions.js';
+import { applyExecution, emptyBook, utcDay } from './positions.js';
+import type { PortfolioPayload, PriceSource } from './valuation.js';
+import { valuate } from './valuation.js';
+
+export interface PortfolioServiceOptions {
+  bus: Bus;
+  registry: InstrumentRegistry;
+  store: PositionStore;
+  /** the executions log: followed for position updates, asked for heads on PUT */
+  events: EventLog;
+  config: Config['portfolio'];
+  /** snapshots to price symbols before their first live tick */
+  lastValues?: LastValueStore;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+interface PriceState {
+  /** last trade price (ticker) */
+  last?: number;
+  /** ticker day open and the UTC day it belongs to */
+  open?: number;
+  openDay?: number;
+  mid?: number;
+  /** first price seen today, the day open when no ticker says otherwise */
+  first?: number;
+  firstDay?: number;
+}
+
+/**
+ * Positions and live valuation. Executions from the log update quantity and cost basis (once
+ * each: a book remembers the last sequence applied); prices come from the bus (ticker and quote
+ * subjects of the symbols held, and the forex pairs their currencies need); each user's
+ * `portfolio` payload is published on `pf.val.<user>` at most every `publishMs`, and only when it
+ * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
+ */
+export class PortfolioService implements PortfolioApi {
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0 };
+  readonly #o: PortfolioServiceOptions;
+  readonly #books = new Map<string, PositionBook>();
+  readonly #prices = new Map<string, PriceState>();
+  readonly #fx: FxRates;
+  readonly #priceSource: PriceSource;
+  /** symbol -> users who need its price; symbol -> bus subscriptions */
+  readonly #needs = new Map<string, Set<string>>();
+  readonly #userSymbols = new Map<string, Set<string>>();
+  readonly #subs = new Map<string, Unsubscribe[]>();
+  readonly #dirty = new Set<string>();
+  readonly #forced = new Set<string>();
+  readonly #lastSent = new Map<string, string>();
+  #queue: Promise<void> = Promise.resolve();
+  #checkpoint: number | undefined;
+  #checkpointSaved: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #unfollow: Unsubscribe | undefined;
+  #unkick: Unsubscribe | undefined;
+  #closed = false;
+
+  constructor(opts: PortfolioServiceOptions) {
+    this.#o = opts;
+    this.#fx = new FxRates(opts.registry, (pair) => {
+      const s = this.#prices.get(pair);
+      return s?.mid ?? s?.last;
+    });
+    this.#priceSource = {
+      price: (sym) => {
+        const s = this.#prices.get(sym);
+        const p = s?.last ?? s?.mid;
+        if (!s || p === undefined) return undefined;
+        const today = utcDay(Date.now());
+        const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
+        return { p, open };
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    for (const b of await this.#o.store.load()) {
+      this.#books.set(b.user, b);
+      await this.#track(b);
+    }
+    this.#checkpoint = await this.#o.store.checkpoint();
+    this.#checkpointSaved = this.#checkpoint;
+    this.#unfollow = this.#o.events.follow((user, ev, pos) => this.#enqueue(() => this.#apply(user, ev, pos)), { after: this.#checkpoint ?? 0 });
+    this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject) => {
+      const user = userOf(subject, PF_KICK_PREFIX);
+      if (user !== undefined) this.kick(user);
+    });
+    this.#timer = setInterval(() => this.#publishDue(), this.#o.config.publishMs);
+    this.#timer.unref();
+  }
+
+  #enqueue(fn: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch((err: unknown) => this.#o.log?.warn({ err }, 'portfolio update failed'));
+    return next;
+  }
+
+  async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
+    if (this.#closed) return;
+    const book = this.#books.get(user) ?? emptyBook(user, this.#o.config.baseCurrency);
+    if (ev.seq <= book.seq) {
+      this.stats.skipped++;
+    } else {
+      applyExecution(book, ev.d);
+      book.seq = ev.seq;
+      this.#books.set(user, book);
+      await this.#o.store.save(book);
+      await this.#track(book);
+      this.#dirty.add(user);
+      this.stats.applied++;
+    }
+    this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  /** Wait until every update queued so far has been applied (tests, shutdown). */
+  async settled(): Promise<void> {
+    await this.#queue;
+  }
+
+  async getPositions(user: string): Promise<PositionsView | undefined> {
+    await this.#queue;
+    const b = this.#books.get(user);
+    return b ? view(b) : undefined;
+  }
+
+  putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
+    for (let i = 0; i < input.positions.length; i++) {
+      const sym = input.positions[i]!.sym;
+      if (!this.#o.registry.has(sym)) {
+        return Promise.reject(new PortfolioRequestError(400, 'BAD_REQUEST', `field "positions.${i}.sym": unknown symbol "${sym}" (not in the instrument registry)`, `positions.${i}.sym`));
+      }
+    }
+    let result: PositionsView | undefined;
+    return this.#enqueue(async () => {
+      const head = await this.#o.events.head(user);
+      const book = emptyBook(user, input.ccy);
+      book.seq = head;
+      for (const p of input.positions) {
+        const cur = book.positions[p.sym];
+        if (cur) {
+          cur.qty += p.qty;
+          cur.cost += p.cost;
+          cur.dayQty0 = cur.qty;
+        } else book.positions[p.sym] = { qty: p.qty, cost: p.cost, dayQty0: p.qty, dayFlow: 0, realized: 0 };
+      }
+      this.#books.set(user, book);
+      await this.#o.store.save(book);
+      await this.#track(book);
+      this.#dirty.add(user);
+      result = view(book);
+    }).then(() => result!);
+  }
+
+  /** A gateway has a new subscriber for this user: publish the valuation at the next tick. */
+  kick(user: string): void {
+    this.#forced.add(user);
+    this.#dirty.add(user);
+  }
+
+  /** The current valuation of a user (an empty portfolio when the user has no positions). */
+  valuation(user: string, now = Date.now()): PortfolioPayload {
+    const b = this.#books.get(user) ?? emptyBook(user, this.#o.config.baseCurrency, now);
+    return valuate(b, this.#priceSource, this.#fx, this.#o.registry, now);
+  }
+
+  #publishDue(): void {
+    if (this.#dirty.size > 0) {
+      const now = Date.now();
+      for (const user of this.#dirty) {
+        const payload = this.valuation(user, now);
+        const { t: _t, ...rest } = payload;
+        const key = JSON.stringify(rest);
+        const forced = this.#forced.delete(user);
+        if (!forced && this.#lastSent.get(user) === key) {
+          this.stats.unchanged++;
+          continue;
+        }
+        this.#lastSent.set(user, key);
+        this.#o.bus.publish(portfolioSubject(user), encodeBusMessage(payload));
+        this.stats.published++;
+      }
+      this.#dirty.clear();
+    }
+    const cp = this.#checkpoint;
+    if (cp !== undefined && cp !== this.#checkpointSaved) {
+      this.#checkpointSaved = cp;
+      this.#o.store.setCheckpoint(cp).catch(() => {
+        this.#checkpointSaved = undefined;
+      });
+    }
+  }
+
+  /** Subscribe to the prices this book needs (held symbols, forex legs to the base currency). */
+  async #track(book: PositionBook): Promise<void> {
+    const want = new Set<string>();
+    const ccys = new Set<string>();
+    for (const sym of Object.keys(book.positions)) {
+      const inst = this.#o.registry.get(sym);
+      if (!inst) continue;
+      want.add(sym);
+      ccys.add(inst.currency);
+    }
+    for (const c of ccys) for (const pair of this.#fx.pairsFor(c, book.ccy)) want.add(pair);
+    const had = this.#userSymbols.get(book.user) ?? new Set<string>();
+    this.#userSymbols.set(book.user, want);
+    const added: string[] = [];
+    for (const sym of want) {
+      if (had.has(sym)) continue;
+      let users = this.#needs.get(sym);
+      if (!users) {
+        this.#needs.set(sym, (users = new Set()));
+        this.#subscribePrice(sym);
+        added.push(sym);
+      }
+      users.add(book.user);
+    }
+    for (const sym of had) {
+      if (want.has(sym)) continue;
+      const users = this.#needs.get(sym);
+      users?.delete(book.user);
+      if (users && users.size === 0) {
+        this.#needs.delete(sym);
+        for (const u of this.#subs.get(sym) ?? []) u();
+        this.#subs.delete(sym);
+        this.#prices.delete(sym);
+      }
+    }
+    if (added.length > 0 && this.#o.lastValues) await this.#prime(added);
+  }
+
+  #subscribePrice(sym: string): void {
+    const inst = this.#o.registry.get(sym);
+    if (!inst) return;
+    const onTick = (_s: string, payload: Uint8Array): void => {
+      let t: Tick;
+      try {
+        t = decodeTick(payload);
+      } catch {
+        return;
+      }
+      if (this.#onTick(t)) for (const u of this.#needs.get(sym) ?? []) this.#dirty.add(u);
+    };
+    this.#subs.set(sym, [
+      this.#o.bus.subscribe(marketSubject(inst.assetClass, 'ticker', sym), onTick),
+      this.#o.bus.subscribe(marketSubject(inst.assetClass, 'quote', sym), onTick),
+    ]);
+  }
+
+  async #prime(symbols: string[]): Promise<void> {
+    const keys = symbols.flatMap((s) => [`ticker:${s}`, `quote:${s}`]);
+    let values: (Uint8Array | undefined)[];
+    try {
+      values = await this.#o.lastValues!.getMany(keys);
+    } catch {
+      return;
+    }
+    for (const v of values) {
+      if (!v) continue;
+      try {
+        const t = decodeTick(v);
+        const s = this.#prices.get(t.sym);
+        // a live tick may have arrived meanwhile: never overwrite it with the stored one
+        if (t.k === 'ticker' && s?.last !== undefined) continue;
+        if (t.k === 'quote' && s?.mid !== undefined) continue;
+        if (this.#onTick(t)) for (const u of this.#needs.get(t.sym) ?? []) this.#dirty.add(u);
+      } catch {
+        // not a tick
+      }
+    }
+  }
+
+  /** Update the price state; true when something changed. */
+  #onTick(t: Tick): boolean {
+    let s = this.#prices.get(t.sym);
+    if (!s) this.#prices.set(t.sym, (s = {}));
+    const ms = nsToMs(t.ts);
+    const day = utcDay(Date.now());
+    let changed = false;
+    if (t.k === 'ticker') {
+      if (s.last !== t.p) changed = true;
+      s.last = t.p;
+      if (utcDay(ms) === day) {
+        if (s.open !== t.o || s.openDay !== day) changed = true;
+        s.open = t.o;
+        s.openDay = day;
+      }
+    } else if (t.k === 'quote') {
+      if (!(t.bp > 0 && t.ap > 0)) return false;
+      const mid = (t.bp + t.ap) / 2;
+      if (s.mid !== mid) changed = true;
+      s.mid = mid;
+    } else return false;
+    if (s.firstDay !== day) {
+      s.first = s.last ?? s.mid;
+      s.firstDay = day;
+    }
+    return changed;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#unfollow?.();
+    this.#unkick?.();
+    for (const us of this.#subs.values()) for (const u of us) u();
+    this.#subs.clear();
+    await this.#queue.catch(() => undefined);
+    if (this.#checkpoint !== undefined && this.#checkpoint !== this.#checkpointSaved) {
+      await this.#o.store.setCheckpoint(this.#checkpoint).catch(() => undefined);
+    }
+  }
+}
+
+function view(b: PositionBook): PositionsView {
+  return {
+    user: b.user,
+    ccy: b.ccy,
+    seq: b.seq,
+    positions: Object.entries(b.positions)
+      .filter(([, p]) => p.qty !== 0)
+      .map(([sym, p]) => ({ sym, qty: p.qty, cost: p.cost })),
+  };
+}

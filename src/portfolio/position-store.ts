@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis';
+import type { PositionBook } from './positions.js';
+
+/**
+ * Where the portfolio service keeps position books, and how far it has read the executions log
+ * (a log position, to resume after a restart). Memory in the embedded mode; Redis when REDIS_URL
+ * is set. One portfolio service writes (see docs/private-streams.md).
+ */
+export interface PositionStore {
+  readonly kind: 'memory' | 'redis';
+  load(): Promise<PositionBook[]>;
+  save(book: PositionBook): Promise<void>;
+  checkpoint(): Promise<number | undefined>;
+  setCheckpoint(position: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class MemoryPositionStore implements PositionStore {
+  readonly kind = 'memory' as const;
+  readonly #books = new Map<string, string>();
+  #checkpoint: number | undefined;
+
+  async load(): Promise<PositionBook[]> {
+    return [...this.#books.values()].map((s) => JSON.parse(s) as PositionBook);
+  }
+
+  async save(book: PositionBook): Promise<void> {
+    this.#books.set(book.user, JSON.stringify(book));
+  }
+
+  async checkpoint(): Promise<number | undefined> {
+    return this.#checkpoint;
+  }
+
+  async setCheckpoint(position: number): Promise<void> {
+    this.#checkpoint = position;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Books as JSON in one hash (`<prefix>books`, field = user), the checkpoint in `<prefix>checkpoint`. */
+export class RedisPositionStore implements PositionStore {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  constructor(url: string, prefix: string) {
+    this.#prefix = prefix;
+    this.#redis = new Redis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio' });
+    this.#redis.on('error', () => undefined);
+  }
+
+  get ready(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  async load(): Promise<PositionBook[]> {
+    const all = await this.#redis.hgetall(this.#prefix + 'books');
+    return Object.values(all).map((s) => JSON.parse(s) as PositionBook);
+  }
+
+  async save(book: PositionBook): Promise<void> {
+    await this.#redis.hset(this.#prefix + 'books', book.user, JSON.stringify(book));
+  }
+
+  async checkpoint(): Promise<number | undefined> {
+    const v = await this.#redis.get(this.#prefix + 'checkpoint');
+    return v === null ? undefined : Number(v);
+  }
+
+  async setCheckpoint(position: number): Promise<void> {
+    await this.#redis.set(this.#prefix + 'checkpoint', String(position));
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+}

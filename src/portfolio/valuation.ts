@@ -1,0 +1,88 @@
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { FxRates } from './fx.js';
+import type { PositionBook } from './positions.js';
+import { rollDay, utcDay } from './positions.js';
+
+/** A position line of the `portfolio` payload: amounts in the instrument's currency (`ccy`). */
+export interface PositionValue {
+  sym: string;
+  qty: number;
+  /** last price (average cost while no price has been seen: `priced` is then false) */
+  p: number;
+  value: number;
+  pnl: number;
+  ccy: string;
+  /** extensions: cost basis and day P&L in `ccy`; `priced: false` when left out of the totals */
+  cost: number;
+  day_pnl: number;
+  priced?: false;
+}
+
+/** The `portfolio` payload (protocol v1), totals in the user's base currency `ccy`. */
+export interface PortfolioPayload {
+  ccy: string;
+  value: number;
+  cost: number;
+  pnl: number;
+  day_pnl: number;
+  positions: PositionValue[];
+  t: number;
+  /** extension: realized P&L (closed quantity, fees) in the base currency */
+  realized: number;
+}
+
+export interface PriceSource {
+  /** last price of a symbol and the open of the current UTC day, when known */
+  price(sym: string): { p: number; open: number | undefined } | undefined;
+}
+
+/** 12 significant digits: no float noise (0.1 + 0.2) on the wire, at any magnitude. */
+export function clean(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return 0;
+  return Number(x.toPrecision(12));
+}
+
+/**
+ * Value a book at live prices: per position value = qty x p, pnl = value - cost,
+ * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow (in the instrument's currency); totals are
+ * converted to the base currency at the live rate. A position without a price or rate is listed
+ * with `priced: false` and left out of the totals.
+ */
+export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, registry: InstrumentRegistry, now = Date.now()): PortfolioPayload {
+  rollDay(book, utcDay(now));
+  const base = book.ccy;
+  let value = 0;
+  let cost = 0;
+  let dayPnl = 0;
+  let realized = 0;
+  const positions: PositionValue[] = [];
+  for (const sym of Object.keys(book.positions).sort()) {
+    const pos = book.positions[sym]!;
+    const ccy = registry.get(sym)?.currency ?? base;
+    const px = prices.price(sym);
+    const rate = fx.rate(ccy, base);
+    if (rate !== undefined) realized += pos.realized * rate;
+    if (!px || rate === undefined) {
+      if (pos.qty !== 0) {
+        positions.push({
+          sym, qty: clean(pos.qty), p: clean(pos.cost / pos.qty), value: clean(pos.cost), pnl: 0, ccy,
+          cost: clean(pos.cost), day_pnl: 0, priced: false,
+        });
+      }
+      continue;
+    }
+    const open = px.open ?? px.p;
+    const v = pos.qty * px.p;
+    const pnl = v - pos.cost;
+    const dp = v - pos.dayQty0 * open - pos.dayFlow;
+    value += v * rate;
+    cost += pos.cost * rate;
+    dayPnl += dp * rate;
+    if (pos.qty === 0) continue; // closed today: only its day P&L and realized count
+    positions.push({ sym, qty: clean(pos.qty), p: px.p, value: clean(v), pnl: clean(pnl), ccy, cost: clean(pos.cost), day_pnl: clean(dp) });
+  }
+  return {
+    ccy: base, value: clean(value), cost: clean(cost), pnl: clean(value - cost), day_pnl: clean(dayPnl), positions, t: now,
+    realized: clean(realized),
+  };
+}
