@@ -372,12 +372,23 @@ export class Hub {
       }
     }
     if (te.waiting.size > 0) {
-      const last = items[items.length - 1]!;
+      // subscribers waiting for a first value get this whole window (the first item flagged as
+      // their snapshot): sending only the last item would lose the window's other trades and
+      // closed bars, which arrived after they subscribed
+      const name = te.channel.spec.name;
       const waiting = [...te.waiting];
       te.waiting.clear();
       for (const sub of waiting) {
         if (sub.closed) continue;
-        sub.send(sub.codec.encode({ op: 'data', ch: te.channel.spec.name, seq: last.seq, d: last.d, snapshot: true }));
+        for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
+          const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
+            const item: Record<string, unknown> = { op: 'data', ch: name, seq: e.seq, d: e.d };
+            if (i + j === 0) item.snapshot = true;
+            else if (e.coalesced > 1) item.coalesced = e.coalesced;
+            return item;
+          });
+          sub.send(sub.codec.encode(chunk.length === 1 ? chunk[0]! : { op: 'batch', items: chunk }));
+        }
         sub.join(te.topics[sub.codec.encoding]);
       }
     }
