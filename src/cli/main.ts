@@ -15,6 +15,7 @@ usage:
                                         uses NATS when NATS_URL is set)
   tickwire gateway [--key=value ...]    the WebSocket gateway only (needs NATS_URL)
   tickwire feed NAME... [--key=value]   run feed adapters and publish to NATS (needs NATS_URL)
+  tickwire portfolio [--key=value ...]  portfolio valuation service (needs NATS_URL; REDIS_URL keeps positions)
   tickwire config [--help]              print the resolved configuration (or list every key)
   tickwire check-uws                    verify the uWebSockets.js native binary loads
   tickwire tap CHANNEL... [--json]      print live updates from a gateway
@@ -61,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     case 'feed':
       if (positional.length === 0) throw new ConfigError('tickwire feed needs a feed name, e.g. `tickwire feed synthetic`');
       return runRole({ gateway: false, feeds: positional }, flags, true);
+    case 'portfolio':
+      return runRole({ gateway: false, feeds: [], portfolio: true }, flags, true);
     case 'config': {
       if (flags.includes('--help')) {
         const aliases: Record<string, string[]> = {};
