@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine.js';
@@ -17,6 +18,11 @@ const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
 const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
 const TICKERS = SYMBOLS.map((s) => `ticker:${s}`);
 
+/** what web/app.ts exposes on window for tests and debugging */
+interface DashboardWindow {
+  tickwire: { stats: { perChannel: Record<string, number>; reconnects: number }; throttle(): number };
+}
+
 let webDir: string;
 let engine: Engine | undefined;
 let port: number;
@@ -24,10 +30,23 @@ let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 
-const startEngine = async (p?: number): Promise<Engine> => startTestEngine(p, { gateway: { webDir } });
+// auth optional: the board works without a token, the private panels with one
+const SECRET = 'browser-test-secret-0123456789abcdefghij';
+const SERVICE_TOKEN = 'browser-service-token-0123456789';
+const startEngine = async (p?: number): Promise<Engine> =>
+  startTestEngine(p, { gateway: { webDir }, auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
+
+async function service(method: string, path: string, body: unknown): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+}
 
 /** Update counts per channel, as counted by the page itself. */
-const counts = (): Promise<Record<string, number>> => page.evaluate(() => ({ ...window.tickwire.stats.perChannel }));
+const counts = (): Promise<Record<string, number>> => page.evaluate(() => ({ ...(window as unknown as DashboardWindow).tickwire.stats.perChannel }));
 const sumTickers = (c: Record<string, number>): number => TICKERS.reduce((n, ch) => n + (c[ch] ?? 0), 0);
 const prices = (): Promise<Record<string, string>> =>
   page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('tr.row')].map((r) => [r.dataset.symbol!, r.dataset.price ?? ''])));
@@ -73,7 +92,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     }
     await pricesMove('prices change');
     // the 1s bar chart fills and the heartbeat measures a round trip
-    await expect.poll(() => page.evaluate(() => window.tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(1);
+    await expect.poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(1);
     await expect.poll(async () => page.getByTestId('latency').textContent(), { timeout: 20_000 }).toMatch(/\d+ ms/);
     await expect.poll(async () => Number(await page.getByTestId('update-count').textContent()), { timeout: 10_000 }).toBeGreaterThan(20);
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -100,7 +119,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await select.selectOption('1000');
     await sleep(1500);
     const slow = await measure();
-    expect(await page.evaluate(() => window.tickwire.throttle())).toBe(1000);
+    expect(await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.throttle())).toBe(1000);
 
     // at 1000 ms a ticker updates at most once a second (+1 for a window boundary)
     expect(slow.max).toBeLessThanOrEqual(windowMs / 1000 + 1);
@@ -131,9 +150,39 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await pricesMove('prices flow again after the restart');
     expect(during).toBeGreaterThanOrEqual(before);
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
-    expect(await page.evaluate(() => window.tickwire.stats.reconnects)).toBeGreaterThan(0);
+    expect(await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.reconnects)).toBeGreaterThan(0);
     expect(await page.getByTestId('event-log').textContent()).toMatch(/reconnect attempt/);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-restart.png') });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('with a token shows the live portfolio and new executions', async () => {
+    const user = 'dana';
+    await service('PUT', `/v1/users/${user}/positions`, {
+      ccy: 'USD',
+      positions: [
+        { sym: 'AAPL', qty: 10, cost: 2000 },
+        { sym: 'BTC-USD', qty: 0.5, cost: 30000 },
+      ],
+    });
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+    const p2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    p2.on('pageerror', (err) => pageErrors.push(String(err)));
+    try {
+      await p2.goto(`http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`);
+      await expect.poll(() => p2.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+      await expect(p2.getByTestId('portfolio').isVisible()).resolves.toBe(true);
+      await expect.poll(() => p2.getByTestId('portfolio-value').textContent(), { timeout: 20_000 }).toMatch(/^\$[\d,]+\.\d{2}$/);
+      await expect.poll(() => p2.getByTestId('position-BTC-USD').count(), { timeout: 20_000 }).toBe(1);
+      expect(await p2.getByTestId('position-AAPL').textContent()).toContain('10');
+
+      await service('POST', '/v1/executions', { user, id: 'fill-1', order: 'ord-1', sym: 'NVDA', side: 'buy', qty: 25, p: 131.5, t: Date.now() });
+      await expect.poll(() => p2.getByTestId('execution').count(), { timeout: 20_000 }).toBe(1);
+      expect(await p2.getByTestId('execution').first().textContent()).toMatch(/BUY 25 NVDA @ 131\.50/);
+      await p2.screenshot({ path: join(ARTIFACTS, 'dashboard-portfolio.png') });
+    } finally {
+      await p2.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });
