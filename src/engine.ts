@@ -138,7 +138,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
   const tickAge = config.ops.metrics && roles.gateway ? new TickAgeHistogram() : undefined;
   const sources: MetricsSources = {
-    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`)].filter(Boolean).join(','), version: VERSION },
+    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : ''].filter(Boolean).join(','), version: VERSION },
     bus: busTap,
     busConnected: () => bus.connected,
     ...(store ? { store } : {}),
