@@ -34,11 +34,35 @@ export interface FrameCodec {
 /** Deepest nesting accepted in a client frame; protects the decoder from hostile input. */
 export const MAX_FRAME_DEPTH = 16;
 
-function depthOk(v: unknown, depth: number): boolean {
-  if (depth > MAX_FRAME_DEPTH) return false;
-  if (Array.isArray(v)) return v.every((x) => depthOk(x, depth + 1));
-  if (v !== null && typeof v === 'object') return Object.values(v).every((x) => depthOk(x, depth + 1));
-  return true;
+/**
+ * Why a decoded client frame is not plain data (nil, booleans, numbers, strings, binary, arrays,
+ * maps) nested at most MAX_FRAME_DEPTH deep, or undefined when it is. msgpackr decodes its own
+ * extensions (timestamps, undefined, BigInt, Set, RegExp, Error, typed arrays, structured-clone
+ * references that can even build cycles) and the reserved byte 0xc1; none of that is protocol v1.
+ */
+function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
+  if (depth > MAX_FRAME_DEPTH) return 'depth';
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return undefined;
+  if (typeof v !== 'object') return 'type';
+  let items: unknown[];
+  if (Array.isArray(v)) items = v;
+  else if (v instanceof Uint8Array) return undefined;
+  else {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return 'type';
+    items = Object.values(v);
+  }
+  for (const x of items) {
+    const why = notPlain(x, depth + 1);
+    if (why) return why;
+  }
+  return undefined;
+}
+
+function checkPlain(v: unknown): void {
+  const why = notPlain(v, 0);
+  if (why === 'depth') throw new ProtocolError('BAD_FRAME', `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+  if (why === 'type') throw new ProtocolError('BAD_FRAME', 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
 }
 
 export const msgpackCodec: FrameCodec = {
@@ -54,7 +78,7 @@ export const msgpackCodec: FrameCodec = {
     } catch (err) {
       throw new ProtocolError('BAD_FRAME', `frame is not valid MessagePack: ${(err as Error).message}`);
     }
-    if (!depthOk(v, 0)) throw new ProtocolError('BAD_FRAME', `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+    checkPlain(v);
     return v;
   },
 };
@@ -78,7 +102,7 @@ export const jsonCodec: FrameCodec = {
     } catch (err) {
       throw new ProtocolError('BAD_FRAME', `frame is not valid JSON: ${(err as Error).message}`);
     }
-    if (!depthOk(v, 0)) throw new ProtocolError('BAD_FRAME', `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+    checkPlain(v);
     return v;
   },
 };
