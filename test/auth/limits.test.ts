@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenBucket } from '../../src/gateway/limits.js';
+import type { Engine } from '../../src/engine.js';
+import { TestClient } from '../helpers/ws-client.js';
+import { SECRET, sleep, testEngine, token, wsUrl } from './helpers.js';
+
+async function status(url: string, headers: Record<string, string> = {}): Promise<{ status: number; client?: TestClient }> {
+  try {
+    const client = await TestClient.connect(url, { headers, encoding: 'json' });
+    return { status: 101, client };
+  } catch (err) {
+    return { status: (err as { statusCode?: number }).statusCode ?? -1 };
+  }
+}
+
+describe('TokenBucket', () => {
+  it('allows the burst, then the rate', () => {
+    const b = new TokenBucket(10, 3, 0);
+    expect([b.take(0), b.take(0), b.take(0), b.take(0)]).toEqual([true, true, true, false]);
+    expect(b.take(50)).toBe(false);
+    expect(b.take(100)).toBe(true);
+    expect(b.full(10_000)).toBe(true);
+  });
+});
+
+describe('gateway limits', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({
+      auth: { mode: 'optional', jwtSecret: SECRET },
+      gateway: { maxSubscriptions: 3 },
+      limits: { messagesPerSec: 5, messageBurst: 5, rateLimitCloseMs: 1500, connectionsPerUser: 2, connectionsPerIpPerSec: 0 },
+    });
+  });
+  afterAll(() => engine.close());
+
+  it('subscriptions per connection: LIMIT per item beyond the maximum', async () => {
+    const c = await TestClient.connect(wsUrl(engine), { encoding: 'json' });
+    const ack = await c.request({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT', 'quote:NVDA', 'quote:TSLA'] });
+    expect(ack.subscribed).toEqual(['quote:AAPL', 'quote:MSFT', 'quote:NVDA']);
+    expect(ack.rejected).toEqual([expect.objectContaining({ channel: 'quote:TSLA', code: 'LIMIT' })]);
+    c.close();
+  });
+
+  it('messages per second: RATE_LIMIT error and dropped frames, then 4008 when sustained', async () => {
+    const c = await TestClient.connect(wsUrl(engine), { encoding: 'json' });
+    await c.waitFor((f) => f.op === 'welcome');
+    for (let i = 0; i < 20; i++) c.send({ op: 'ping', id: i });
+    const err = await c.waitFor((f) => f.op === 'error' && f.code === 'RATE_LIMIT');
+    expect(err.message).toMatch(/5 frames per second/);
+    await sleep(300);
+    const pongs = c.frames.filter((f) => f.op === 'pong').length;
+    expect(pongs).toBeGreaterThanOrEqual(5);
+    expect(pongs).toBeLessThan(20);
+    expect(c.closeCode).toBeUndefined();
+    // keep flooding: the connection is closed with 4008
+    const flood = setInterval(() => {
+      if (c.closeCode === undefined) for (let i = 0; i < 5; i++) c.send({ op: 'ping' });
+    }, 50);
+    try {
+      expect(await c.waitClose(10_000)).toBe(4008);
+    } finally {
+      clearInterval(flood);
+    }
+  });
+
+  it('a connection back under its rate is served again and not closed', async () => {
+    const c = await TestClient.connect(wsUrl(engine), { encoding: 'json' });
+    await c.waitFor((f) => f.op === 'welcome');
+    for (let i = 0; i < 10; i++) c.send({ op: 'ping', id: i });
+    await c.waitFor((f) => f.op === 'error' && f.code === 'RATE_LIMIT');
+    await sleep(1200);
+    for (let i = 0; i < 3; i++) expect((await c.request({ op: 'ping', id: `later-${i}` })).op).toBe('pong');
+    await sleep(1000);
+    expect(c.closeCode).toBeUndefined();
+    c.close();
+  });
+
+  it('connections per user: 429 at the upgrade beyond the maximum, free again after a close', async () => {
+    const headers = { authorization: `Bearer ${await token({ sub: 'dave' })}` };
+    const a = await status(wsUrl(engine), headers);
+    const b = await status(wsUrl(engine), headers);
+    expect([a.status, b.status]).toEqual([101, 101]);
+    expect((await status(wsUrl(engine), headers)).status).toBe(429);
+    // another user is not affected
+    const other = await status(wsUrl(engine), { authorization: `Bearer ${await token({ sub: 'erin' })}` });
+    expect(other.status).toBe(101);
+    a.client!.close();
+    await a.client!.waitClose();
+    await sleep(100);
+    const c = await status(wsUrl(engine), headers);
+    expect(c.status).toBe(101);
+    for (const x of [b, other, c]) x.client?.close();
+  });
+});
+
+describe('new connections per IP', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ limits: { connectionsPerIpPerSec: 1, connectionBurstPerIp: 3, exemptIps: [] } });
+  });
+  afterAll(() => engine.close());
+
+  it('answers 429 before the upgrade once the burst is used, and recovers at the rate', async () => {
+    const results: { status: number; client?: TestClient }[] = [];
+    for (let i = 0; i < 5; i++) results.push(await status(wsUrl(engine)));
+    expect(results.map((r) => r.status)).toEqual([101, 101, 101, 429, 429]);
+    const res = await fetch(`http://127.0.0.1:${engine.port}/health`);
+    expect(res.status).toBe(200); // plain HTTP is not counted
+    await sleep(1100);
+    const again = await status(wsUrl(engine));
+    expect(again.status).toBe(101);
+    for (const r of [...results, again]) r.client?.close();
+  });
+});
+
+describe('loopback is exempt from the per-IP rate by default', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ limits: { connectionsPerIpPerSec: 1, connectionBurstPerIp: 1 } });
+  });
+  afterAll(() => engine.close());
+
+  it('accepts many local connections', async () => {
+    const cs = await Promise.all(Array.from({ length: 10 }, () => TestClient.connect(wsUrl(engine))));
+    expect(cs).toHaveLength(10);
+    for (const c of cs) c.close();
+  });
+});
