@@ -1,17 +1,19 @@
 /**
  * Provider symbols <-> canonical symbols. Each adapter has a default rule (Binance: `BTC-USD` ->
- * `BTCUSD`, OANDA: `EUR-USD` -> `EUR_USD`) and the feeds file can name exceptions per symbol
- * (`symbolMap: { BTC-USD: BTCUSDT }`). Lookups are exact in both directions; provider symbols are
- * compared case-insensitively because several providers lower-case them in stream names.
+ * `btcusd`, OANDA: `EUR-USD` -> `EUR_USD`) and the feeds file can name exceptions per symbol
+ * (`symbolMap: { BTC-USD: BTCUSDT }`).
+ *
+ * Only symbols we asked the provider for map back: every `toProvider` result is remembered, and
+ * `toCanonical` answers from that memory alone, so a provider message about a symbol this feed
+ * does not serve is ignored rather than guessed. Provider symbols are compared case-insensitively
+ * (several providers lower-case them in stream names).
  */
 export interface SymbolRule {
   /** canonical -> provider */
   toProvider(canonical: string): string;
-  /** provider -> canonical, or undefined when the rule cannot invert it (then only explicit entries map) */
-  toCanonical?(provider: string): string | undefined;
 }
 
-export const identityRule: SymbolRule = { toProvider: (s) => s, toCanonical: (s) => s.toUpperCase() };
+export const identityRule: SymbolRule = { toProvider: (s) => s };
 
 /** `BTC-USD` <-> `BTC{sep}USD` (sep '' for Binance, '_' for OANDA, '/' for crypto on some venues). */
 export function pairRule(sep: string, opts: { lower?: boolean } = {}): SymbolRule {
@@ -20,7 +22,6 @@ export function pairRule(sep: string, opts: { lower?: boolean } = {}): SymbolRul
       const out = s.replace('-', sep);
       return opts.lower ? out.toLowerCase() : out;
     },
-    toCanonical: sep === '' ? undefined : (p) => p.toUpperCase().replace(sep, '-'),
   };
 }
 
@@ -44,14 +45,18 @@ export class SymbolMap {
     this.#toCanonical.set(provider.toUpperCase(), canonical);
   }
 
-  /** Provider name for a canonical symbol (the rule applies to symbols not listed). */
+  /** Provider name for a canonical symbol (the rule applies to symbols not listed); remembered for the way back. */
   toProvider(canonical: string): string {
-    return this.#toProvider.get(canonical) ?? this.#rule.toProvider(canonical);
+    const known = this.#toProvider.get(canonical);
+    if (known !== undefined) return known;
+    const provider = this.#rule.toProvider(canonical);
+    this.add(canonical, provider);
+    return provider;
   }
 
-  /** Canonical symbol for a provider symbol, or undefined when it is not one of ours. */
+  /** Canonical symbol for a provider symbol, or undefined when it is not one we asked for. */
   toCanonical(provider: string): string | undefined {
-    return this.#toCanonical.get(provider.toUpperCase()) ?? this.#rule.toCanonical?.(provider);
+    return this.#toCanonical.get(provider.toUpperCase());
   }
 
   /** Canonical symbols known to the map. */

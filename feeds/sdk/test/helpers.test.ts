@@ -63,10 +63,13 @@ describe('symbol map', () => {
     expect(m.toProvider('ETH-USD')).toBe('ethusd');
     expect(m.toCanonical('btcusdt')).toBe('BTC-USD');
     expect(m.toCanonical('ETHUSD')).toBe('ETH-USD');
-    expect(m.toCanonical('DOGEUSD')).toBeUndefined(); // not ours, and '' rules cannot be inverted
+    expect(m.toCanonical('DOGEUSD')).toBeUndefined(); // not one of ours
     const fx = new SymbolMap(['EUR-USD'], pairRule('_'));
     expect(fx.toProvider('EUR-USD')).toBe('EUR_USD');
-    expect(fx.toCanonical('GBP_USD')).toBe('GBP-USD');
+    // a symbol maps back only once we asked the provider for it
+    expect(fx.toCanonical('GBP_USD')).toBeUndefined();
+    expect(fx.toProvider('GBP-USD')).toBe('GBP_USD');
+    expect(fx.toCanonical('gbp_usd')).toBe('GBP-USD');
   });
 });
 
