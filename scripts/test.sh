@@ -7,6 +7,7 @@ export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 bash scripts/ensure-servers.sh || { echo "could not install test servers"; echo "0 passed, 1 failed"; exit 1; }
 node --import tsx src/cli/main.ts check-uws || { echo "0 passed, 1 failed"; exit 1; }
 npm run build --silent || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+node scripts/check-runtime-deps.mjs || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p test/artifacts
 npx vitest run "$@"
 status=$?
