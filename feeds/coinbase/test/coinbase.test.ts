@@ -53,7 +53,7 @@ describe('coinbase adapter', () => {
   });
 
   it('treats heartbeats as liveness: a connection without them goes stale and reconnects', async () => {
-    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url, { staleAfterMs: 250 })));
+    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url, { staleAfterMs: 1000 })));
     await h.waitFor('connected', () => h!.state === 'connected');
     const before = h.counters.messages;
     await h.waitFor('heartbeats arriving', () => h!.counters.messages > before + 5);

@@ -42,11 +42,11 @@ describe('oanda adapter', () => {
   });
 
   it('stays connected on HEARTBEAT lines alone', async () => {
-    h = await startHarness(fake({ heartbeatMs: 40 }), (p) => new OandaFeed('oanda', options(p.url, { staleAfterMs: 300 }), creds));
+    h = await startHarness(fake({ heartbeatMs: 40 }), (p) => new OandaFeed('oanda', options(p.url, { staleAfterMs: 1500 }), creds));
     await h.waitFor('connected', () => h!.state === 'connected');
     h.provider.pause(); // prices stop, heartbeats continue
     const before = h.counters.messages;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2500));
     expect(h.counters.messages).toBeGreaterThan(before);
     expect(h.states.some((s) => s.state === 'stale')).toBe(false);
     h.provider.resume();
