@@ -1,0 +1,165 @@
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/engine.js';
+import type { Engine, EngineRoles } from '../../src/engine.js';
+import { startNats, startRedis } from '../helpers/servers.js';
+import type { TestServer } from '../helpers/servers.js';
+import { TestClient } from '../helpers/ws-client.js';
+import type { Frame } from '../helpers/ws-client.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, token, until } from '../auth/helpers.js';
+
+type Server = TestServer & { destroy(): Promise<void> };
+const isExec = (f: Frame) => f.op === 'data' && f.ch === 'executions';
+
+let nats: Server;
+let redis: Server;
+let nc: NatsConnection;
+const engines: Engine[] = [];
+
+function natsEngine(roles: Partial<EngineRoles> = { feeds: [] }, extra: Record<string, unknown> = {}): Promise<Engine> {
+  return startEngine(
+    {
+      host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats.url,
+      auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
+      ...extra,
+    },
+    { roles, env: {} },
+  ).then((e) => {
+    engines.push(e);
+    return e;
+  });
+}
+
+async function client(engine: Engine, sub: string): Promise<TestClient> {
+  return TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub })}` }, encoding: 'json' });
+}
+
+let n = 0;
+const exec = (user: string, extra: Record<string, unknown> = {}) => {
+  n++;
+  return { user, id: `n-${n}`, order: `o-${n}`, sym: 'MSFT', side: 'buy', qty: 2, p: 400 + n, t: Date.now(), ...extra };
+};
+
+beforeAll(async () => {
+  [nats, redis] = await Promise.all([startNats(), startRedis()]);
+  nc = await connect({ servers: nats.url });
+});
+
+afterAll(async () => {
+  for (const e of engines) await e.close().catch(() => undefined);
+  await nc?.close();
+  await Promise.all([nats?.destroy(), redis?.destroy()]);
+});
+
+describe('executions over NATS (JetStream)', () => {
+  it('replays after `since` on a restarted gateway, then continues live without gap or duplicate', async () => {
+    const g1 = await natsEngine();
+    for (let i = 0; i < 3; i++) expect((await api(g1, 'POST', '/v1/executions', exec('kim'))).body.seq).toBe(i + 1);
+    const c1 = await client(g1, 'kim');
+    await c1.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
+    expect((await c1.waitForCount(isExec, 3)).map((f) => f.seq)).toEqual([1, 2, 3]);
+    await g1.close();
+    expect(await c1.waitClose()).toBe(1001);
+
+    const g2 = await natsEngine();
+    for (let i = 0; i < 2; i++) await api(g2, 'POST', '/v1/executions', exec('kim'));
+    const c2 = await client(g2, 'kim');
+    await c2.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 3, throttle: 50 });
+    expect((await c2.waitForCount(isExec, 2)).map((f) => f.seq)).toEqual([4, 5]);
+    const live = exec('kim');
+    expect((await api(g2, 'POST', '/v1/executions', live)).body.seq).toBe(6);
+    const got = await c2.waitForCount(isExec, 3);
+    expect(got[2]).toMatchObject({ seq: 6, d: { id: live.id, sym: 'MSFT', qty: 2 } });
+    await sleep(300);
+    expect(c2.frames.filter(isExec).map((f) => f.seq)).toEqual([4, 5, 6]);
+
+    const full = await client(g2, 'kim');
+    await full.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
+    expect((await full.waitForCount(isExec, 6)).map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    c2.close();
+    full.close();
+  });
+
+  it('delivers an execution recorded on one gateway to a client of another, once', async () => {
+    const ga = await natsEngine();
+    const gb = await natsEngine();
+    const c = await client(ga, 'lena');
+    await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
+    await sleep(300);
+    const e = exec('lena');
+    expect((await api(gb, 'POST', '/v1/executions', e)).status).toBe(201);
+    expect((await api(ga, 'POST', '/v1/executions', e)).body).toMatchObject({ seq: 1, duplicate: true });
+    const got = await c.waitFor(isExec);
+    expect(got).toMatchObject({ seq: 1, d: { id: e.id } });
+    await sleep(500);
+    expect(c.frames.filter(isExec)).toHaveLength(1);
+    c.close();
+  });
+
+  it('takes executions from order systems on exec.in.<user>, dropping invalid ones', async () => {
+    const g = await natsEngine();
+    const c = await client(g, 'mia.k');
+    await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
+    await sleep(300);
+    const js = jetstream(nc);
+    const subject = 'exec.in.mia%2Ek';
+    await js.publish(subject, JSON.stringify({ id: 'bad', order: 'o', sym: 'MSFT', side: 'sideways', qty: 1, p: 1, t: 1 }));
+    await js.publish(subject, 'not json');
+    const e = { id: 'in-1', order: 'ord-1', sym: 'MSFT', side: 'sell', qty: 3, p: 410.5, fee: 0.25, t: Date.now() };
+    await js.publish(subject, JSON.stringify(e));
+    await js.publish(subject, JSON.stringify(e)); // duplicate
+    const got = await c.waitFor(isExec, 15_000);
+    expect(got).toMatchObject({ seq: 1, d: e });
+    await sleep(500);
+    expect(c.frames.filter(isExec)).toHaveLength(1);
+    c.close();
+  });
+});
+
+describe('portfolio service as its own process role (NATS, Redis positions)', () => {
+  it('answers positions through the gateway and streams valuations to the user', async () => {
+    const gNoSvc = await natsEngine();
+    const unavailable = await api(gNoSvc, 'GET', '/v1/users/nina/positions');
+    expect(unavailable.status).toBe(503);
+    await gNoSvc.close();
+
+    const portfolio = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } });
+    expect(portfolio.gateway).toBeUndefined();
+    const g = await natsEngine();
+    const put = await api(g, 'PUT', '/v1/users/nina/positions', { ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 10, cost: 2000 }] });
+    expect(put).toMatchObject({ status: 200, body: { user: 'nina', ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 10, cost: 2000 }] } });
+    expect((await api(g, 'GET', '/v1/users/nina/positions')).body.positions).toEqual([{ sym: 'AAPL', qty: 10, cost: 2000 }]);
+    expect((await api(g, 'GET', '/v1/users/nobody/positions')).status).toBe(404);
+    const bad = await api(g, 'PUT', '/v1/users/nina/positions', { ccy: 'EUR', positions: [{ sym: 'NOPE', qty: 1, cost: 1 }] });
+    expect(bad).toMatchObject({ status: 400, body: { field: 'positions.0.sym' } });
+
+    const c = await client(g, 'nina');
+    await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
+    await sleep(300);
+    publishTick(g, 'forex', { k: 'quote', sym: 'EUR-USD', bp: 1.2499, ap: 1.2501 } as never);
+    publishTick(g, 'stock', { k: 'ticker', sym: 'AAPL', p: 250, bp: 249.9, ap: 250.1, o: 240, h: 251, l: 239, v: 1000, chg: 10, chgp: 4.1667 } as never);
+    const v = await c.waitFor((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.value > 0, 15_000);
+    expect(v.d.ccy).toBe('EUR');
+    expect(v.d.value).toBeCloseTo(2000, 6); // 10 x 250 USD / 1.25
+    expect(v.d.cost).toBeCloseTo(1600, 6);
+    expect(v.d.pnl).toBeCloseTo(400, 6);
+    expect(v.d.day_pnl).toBeCloseTo(80, 6); // 10 x (250 - 240) / 1.25
+    expect(v.d.positions[0]).toMatchObject({ sym: 'AAPL', qty: 10, p: 250, value: 2500, pnl: 500, ccy: 'USD' });
+
+    // an execution recorded at the gateway reaches the portfolio service through JetStream
+    await api(g, 'POST', '/v1/executions', exec('nina', { sym: 'AAPL', side: 'buy', qty: 5, p: 250 }));
+    const after = await c.waitFor((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.positions[0]?.qty === 15, 15_000);
+    expect(after.d.value).toBeCloseTo(3000, 6);
+    await until(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty === 15);
+    c.close();
+
+    // positions survive a restart of the service (Redis), and nothing is applied twice
+    await portfolio.close();
+    const again = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } });
+    await sleep(500);
+    expect((await api(g, 'GET', '/v1/users/nina/positions')).body).toMatchObject({ ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 15, cost: 3250 }] });
+    await again.close();
+  });
+});
