@@ -43,7 +43,7 @@ describe('per-symbol failover through the gateway', () => {
             binance: { url: binance.url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' }, backoff: { initialMs: 20, maxMs: 200 } },
             coinbase: { url: coinbase.url, symbols: ['BTC-USD'], backoff: { initialMs: 20, maxMs: 200 } },
           },
-          failover: [{ symbol: 'BTC-USD', primary: 'binance', backup: 'coinbase', staleAfterMs: 400, recoverAfterMs: 400 }],
+          failover: [{ symbol: 'BTC-USD', primary: 'binance', backup: 'coinbase', staleAfterMs: 1000, recoverAfterMs: 1000 }],
           run: ['binance', 'coinbase'],
         },
       },

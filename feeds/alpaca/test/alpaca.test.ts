@@ -55,7 +55,7 @@ describe('alpaca adapter', () => {
   });
 
   it('maps 402 auth failed to state auth_failed with a log line naming the env vars', async () => {
-    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url), { ...creds, secret: 'wrong' }));
+    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url, { backoff: { initialMs: 20, maxMs: 60_000 } }), { ...creds, secret: 'wrong' }));
     await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
     const detail = h.states.at(-1)!.detail!;
     expect(detail).toMatch(/alpaca error 402 "auth failed"/);
