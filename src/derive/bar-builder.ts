@@ -1,18 +1,9 @@
-import type { BarInterval, TradeTick } from '../core/schema.js';
+import type { BarInterval, BarTick, TradeTick } from '../core/schema.js';
 import { BAR_INTERVAL_MS } from '../core/schema.js';
 import { roundQty } from './ticker-builder.js';
 
-export interface BarState {
-  iv: BarInterval;
-  t: number;
-  o: number;
-  h: number;
-  l: number;
-  c: number;
-  v: number;
-  n: number;
-  closed: boolean;
-}
+/** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
+export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'closed'>;
 
 /**
  * OHLCV bars from trades for one (symbol, interval). Bars are aligned to the interval on the
