@@ -62,7 +62,10 @@ export class SessionPolicy {
     for (const name of conn.subscriptions()) {
       const was = resolve(this.#opts.resolvers, name, before);
       const now = resolve(this.#opts.resolvers, name, conn.principal);
-      if (!now || !now.ok || (was?.ok === true && was.spec.key !== now.spec.key)) {
+      // refused now, or real time before and only delayed now (an upgrade to real time keeps the
+      // delayed subscription until the client subscribes again)
+      const downgraded = was?.ok === true && now?.ok === true && was.spec.key !== now.spec.key && now.spec.key.startsWith('delayed:');
+      if (!now || !now.ok || downgraded) {
         this.stats.withdrawn++;
         this.#clear(conn);
         conn.end(CLOSE_POLICY, `entitlement withdrawn: ${name}`);

@@ -159,4 +159,18 @@ describe('token expiry on open connections', () => {
     expect(await c.waitClose(10_000)).toBe(1008);
     expect(c.closeReason).toMatch(/entitlement withdrawn: quote:AAPL/);
   });
+
+  it('closes with 1008 when real time becomes delayed, and keeps the connection when delayed becomes real time', async () => {
+    const down = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ claims: { ent: { classes: ['stock'] } } })}` }, encoding: 'json' });
+    await down.request({ op: 'subscribe', id: 1, channels: ['quote:MSFT'] });
+    await down.request({ op: 'auth', id: 2, token: await token({ claims: { ent: { delayed: ['stock'] } } }) });
+    expect(await down.waitClose(10_000)).toBe(1008);
+
+    const up = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ claims: { ent: { delayed: ['stock'] } } })}` }, encoding: 'json' });
+    await up.request({ op: 'subscribe', id: 1, channels: ['quote:MSFT'] });
+    expect((await up.request({ op: 'auth', id: 2, token: await token({ claims: { ent: { classes: ['stock'] } } }) })).op).toBe('ack');
+    expect((await up.request({ op: 'ping', id: 3 })).op).toBe('pong');
+    expect(up.closeCode).toBeUndefined();
+    up.close();
+  });
 });
