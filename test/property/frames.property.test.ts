@@ -147,8 +147,10 @@ describe('frame codecs agree with a standard MessagePack implementation', () => 
   const jsonValue = fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
 
   it('what @msgpack/msgpack encodes, the gateway decodes to the same value as the JSON text', () => {
+    // (one known difference, harmless: msgpackr renames a `__proto__` key to `__proto_`, so that
+    // a frame can never set an object's prototype; JSON.parse keeps it as an own key)
     fc.assert(
-      fc.property(jsonValue, (v) => {
+      fc.property(jsonValue.filter((v) => !JSON.stringify(v).includes('"__proto__"')), (v) => {
         const viaMsgpack = outcome(msgpackCodec, referenceEncode(v), true);
         const viaJson = outcome(jsonCodec, Buffer.from(JSON.stringify(v)), false);
         expect(viaMsgpack).toEqual(viaJson);
