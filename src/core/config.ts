@@ -172,7 +172,7 @@ const ALIASES: Readonly<Record<string, string>> = {
 export const ENV_ALIASES: Readonly<Record<string, string>> = ALIASES;
 
 /** Env vars with the prefix that are not config keys (read by their own modules). */
-const NON_CONFIG_ENV = new Set(['TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE']);
+const NON_CONFIG_ENV = new Set(['TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE', 'TICKWIRE_TOKEN']);
 
 const camelToSnake = (s: string): string => s.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 
