@@ -229,11 +229,17 @@ export class Gateway {
     const secKey = req.getHeader('sec-websocket-key');
     const secProtocol = req.getHeader('sec-websocket-protocol');
     const secExtensions = req.getHeader('sec-websocket-extensions');
+    const secVersion = req.getHeader('sec-websocket-version');
     const authorization = req.getHeader('authorization');
     const queryToken = req.getQuery('token');
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     if (!this.#accepting) {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
+      return;
+    }
+    // uWS upgrades whatever version the client names; RFC 6455 4.2.2 wants a 426 naming ours
+    if (secVersion !== '13') {
+      sendJson(res, 426, { error: 'BAD_WEBSOCKET_VERSION', message: `Sec-WebSocket-Version "${secVersion.slice(0, 20)}" is not supported: this server speaks version 13 (RFC 6455)` }, { 'sec-websocket-version': '13' });
       return;
     }
     const negotiated = negotiateSubprotocol(secProtocol);
