@@ -21,7 +21,7 @@ import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
 import { forkModule, freePort, killAllSync, spawnLogged, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
-import { renderMarkdown, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
+import { renderMarkdown, representativeFanout, representativeIdle, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
 import {
   BENCH_ASSET_CLASS,
   BENCH_SOURCE,
@@ -280,12 +280,13 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
 
     // drain: until everything owed arrived (unthrottled), or nothing new for a quiet period;
     // the CPU counters are taken at the poll that saw the last progress
-    const quietMs = Math.max(env.opts.quick ? 500 : 1000, s.throttle * 5);
+    const quietMs = Math.max(env.opts.quick ? 300 : 1000, s.throttle * 4);
     const drainStart = Date.now();
     let lastReceived = -1;
     let lastChange = Date.now();
     let end = cpuSnapshot(env, server);
     let endStats: LoadStats | undefined;
+    let endWallMs = NaN;
     base.drained = false;
     while (Date.now() - drainStart < s.drainTimeoutMs) {
       const stats = await env.pool.stats();
@@ -295,6 +296,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
         lastChange = Date.now();
         end = snap;
         endStats = stats;
+        endWallMs = wallMs();
       }
       if (throttle === 0 && stats.delivered >= expected) {
         base.drained = true;
@@ -331,9 +333,10 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise
     base.finalTotal = sum((r) => r.finalTotal);
     base.negative = sum((r) => r.negative);
     for (const r of reports) for (const [c, n] of Object.entries(r.closeCodes)) base.unexpectedCloses[c] = (base.unexpectedCloses[c] ?? 0) + n;
+    // the window ends at the last measured update, or (none arrived) at the last progress seen
     const lastRecv = Math.max(...reports.map((r) => r.lastRecvMs));
-    base.windowMs = lastRecv - measureStart;
-    base.drainMs = Math.max(0, lastRecv - pub.atMs);
+    base.windowMs = (lastRecv > 0 ? lastRecv : endWallMs) - measureStart;
+    base.drainMs = Math.max(0, (lastRecv > 0 ? lastRecv : endWallMs) - pub.atMs);
     base.foreign = sum((r) => r.foreign);
     base.serverErrors = sum((r) => r.serverErrors);
     base.p50 = hist.quantile(0.5);
@@ -492,24 +495,34 @@ async function main(): Promise<number> {
     log(`scenario ${s.id}: ${s.title}`);
     const r: ScenarioResult = { scenario: s, fanout: [], idle: [] };
     results.push(r);
-    for (const kind of opts.servers) {
-      log(` ${SERVER_LABEL[kind]}`);
-      if (s.kind === 'fanout') {
-        r.fanout.push(
-          await runFanout(env, s, kind).catch((err: unknown) => {
+    // repeats are interleaved (A B C D A B C D ...) so that a noisy spell on the machine hits
+    // every server rather than one
+    const fanoutRuns = new Map<ServerKind, FanoutResult[]>();
+    const idleRuns = new Map<ServerKind, IdleResult[]>();
+    for (let rep = 1; rep <= opts.repeat; rep++) {
+      for (const kind of opts.servers) {
+        log(` ${SERVER_LABEL[kind]}${opts.repeat > 1 ? ` (run ${rep} of ${opts.repeat})` : ''}`);
+        if (s.kind === 'fanout') {
+          const one = await runFanout(env, s, kind).catch((err: unknown) => {
             log(`  ${kind} failed: ${(err as Error).stack ?? String(err)}`);
             return { ...emptyFanout(kind), error: (err as Error).message };
-          }),
-        );
-      } else {
-        r.idle.push(
-          await runIdle(env, s, kind).catch((err: unknown) => {
+          });
+          fanoutRuns.set(kind, [...(fanoutRuns.get(kind) ?? []), one]);
+        } else {
+          const one = await runIdle(env, s, kind).catch((err: unknown) => {
             log(`  ${kind} failed: ${(err as Error).stack ?? String(err)}`);
             const failed: IdleResult = { server: kind, connected: 0, failed: 0, rssBefore: NaN, rssAfterFirst: NaN, rssAfter: NaN, firstBatch: 0, error: (err as Error).message };
             return failed;
-          }),
-        );
+          });
+          idleRuns.set(kind, [...(idleRuns.get(kind) ?? []), one]);
+        }
       }
+    }
+    for (const kind of opts.servers) {
+      const f = fanoutRuns.get(kind);
+      if (f) r.fanout.push(representativeFanout(f));
+      const i = idleRuns.get(kind);
+      if (i) r.idle.push(representativeIdle(i));
     }
   }
 

@@ -48,6 +48,8 @@ export interface Options {
   /** decode frames fully in the load client (msgpackr / JSON.parse) instead of the field readers */
   fullDecode: boolean;
   seed: number;
+  /** runs per (scenario, server); the table shows the run with the median CPU per update */
+  repeat: number;
   /** longest wait before each measured run for the (shared) machine to be quiet */
   waitQuietMs: number;
   /** hard limit for the whole run */
@@ -76,8 +78,10 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --no-write              print the table only
   --full-decode           load clients decode whole frames (msgpackr / JSON.parse), not just the checked fields
   --seed N                tick stream seed (default 7)
+  --repeat N              runs per scenario and server, interleaved; the table shows the run with
+                          the median CPU per update and the notes list every run (default 1)
   --wait-quiet SEC        before each measured run wait up to SEC for the machine to be < 25% busy
-                          (default 60, quick 0; other work on a shared box skews latency)
+                          (default 30, quick 0; other work on a shared box skews latency)
   --deadline SEC          abort everything after this long (default 1800, quick 240)
 `;
 
@@ -106,6 +110,7 @@ export function parseOptions(argv: string[]): Options {
       seed: { type: 'string' },
       deadline: { type: 'string' },
       'wait-quiet': { type: 'string' },
+      repeat: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -121,9 +126,9 @@ export function parseOptions(argv: string[]): Options {
     return n;
   };
   const quick = values.quick ?? false;
-  const warmupMs = (num('warmup', values.warmup, 0, 600) ?? (quick ? 0.5 : 2)) * 1000;
-  const durationMs = (num('duration', values.duration, 0.5, 3600) ?? (quick ? 2 : 10)) * 1000;
-  const drainTimeoutMs = quick ? 8000 : 30_000;
+  const warmupMs = (num('warmup', values.warmup, 0, 600) ?? (quick ? 0.3 : 2)) * 1000;
+  const durationMs = (num('duration', values.duration, 0.5, 3600) ?? (quick ? 1.5 : 10)) * 1000;
+  const drainTimeoutMs = quick ? 8000 : 20_000;
 
   const s1: FanoutScenario = quick
     ? { kind: 'fanout', id: 1, title: '', clients: 200, symbols: 50, perClient: 10, rate: 1000, throttle: 0, warmupMs, durationMs, drainTimeoutMs }
@@ -131,7 +136,7 @@ export function parseOptions(argv: string[]): Options {
   const s2: FanoutScenario = quick
     ? { kind: 'fanout', id: 2, title: '', clients: 300, symbols: 100, perClient: 20, rate: 1000, throttle: 100, warmupMs, durationMs, drainTimeoutMs }
     : { kind: 'fanout', id: 2, title: '', clients: 5000, symbols: 500, perClient: 20, rate: 5000, throttle: 100, warmupMs, durationMs, drainTimeoutMs };
-  const s3: IdleScenario = { kind: 'idle', id: 3, title: '', clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000), settleMs: quick ? 1000 : 3000 };
+  const s3: IdleScenario = { kind: 'idle', id: 3, title: '', clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000), settleMs: quick ? 500 : 3000 };
 
   for (const s of [s1, s2]) {
     s.clients = num('clients', values.clients, 1, 100_000) ?? s.clients;
@@ -169,7 +174,8 @@ export function parseOptions(argv: string[]): Options {
     write: !values['no-write'],
     fullDecode: values['full-decode'] ?? false,
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
-    waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 60)) * 1000,
+    repeat: num('repeat', values.repeat, 1, 20) ?? 1,
+    waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 30)) * 1000,
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800)) * 1000,
   };
 }
