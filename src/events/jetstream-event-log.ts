@@ -21,6 +21,8 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
 /** JetStream API error: wrong last sequence (someone appended first). */
 const WRONG_LAST_SEQUENCE = 10071;
 const MAX_APPEND_ATTEMPTS = 50;
+/** Reads up to this many events use one direct get per event; longer ones a consumer. */
+const DIRECT_READ_MAX = 32;
 
 interface Stored {
   seq: number;
@@ -163,13 +165,42 @@ export class JetStreamEventLog implements EventLog {
       } else lo = m.seq + 1;
     }
     if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
+    if (!first) return [];
+    const wanted = Math.min(limit, parse(last).seq - after);
+    if (wanted > DIRECT_READ_MAX) return this.#readWithConsumer(subject, first.seq, last.seq, after, wanted);
     const out: StoredEvent[] = [];
-    let m = first;
+    let m: StoredMsg | null = first;
     while (m && out.length < limit) {
       const s = parse(m);
       if (s.seq > after) out.push({ seq: s.seq, d: s.d });
       if (m.seq >= last.seq) break;
       m = await this.#atOrAfter(subject, m.seq + 1);
+    }
+    return out;
+  }
+
+  /** Long reads: an ordered consumer from the first message, instead of one request per message. */
+  async #readWithConsumer(subject: string, fromSeq: number, toSeq: number, after: number, wanted: number): Promise<StoredEvent[]> {
+    const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: fromSeq });
+    const out: StoredEvent[] = [];
+    try {
+      while (out.length < wanted) {
+        const batch = await consumer.fetch({ max_messages: Math.min(256, wanted - out.length), expires: 2000 });
+        let got = 0;
+        let done = false;
+        for await (const m of batch) {
+          got++;
+          const s = parse(m);
+          if (s.seq > after && out.length < wanted) out.push({ seq: s.seq, d: s.d });
+          if (m.seq >= toSeq || out.length >= wanted) {
+            done = true;
+            break;
+          }
+        }
+        if (done || got === 0) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
     }
     return out;
   }

@@ -102,6 +102,20 @@ for (const impl of impls) {
       await log.close();
     });
 
+    it('reads long ranges completely and in order', async () => {
+      const log = await open();
+      for (let i = 1; i <= 150; i++) {
+        await log.append('long', ex(`l${i}`));
+        if (i % 10 === 0) await log.append('noise', ex(`n${i}`));
+      }
+      const all = await log.read('long', 0, 1000);
+      expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+      expect(all[149]!.d.id).toBe('l150');
+      expect((await log.read('long', 60, 70)).map((e) => e.seq)).toEqual(Array.from({ length: 70 }, (_, i) => 61 + i));
+      expect((await log.tail('long', 40)).map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 111 + i));
+      await log.close();
+    });
+
     it('keeps a user id with dots, stars and spaces apart from others', async () => {
       const log = await open();
       await log.append('a.b', ex('1'));
