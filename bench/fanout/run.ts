@@ -145,9 +145,11 @@ function engineCommand(opts: Options): { cmd: string; args: string[]; display: s
   const guard = join(repoRoot, 'bench/fanout/servers/orphan-guard.ts');
   const main = opts.engine === 'dist' ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const loader = opts.engine === 'dist' ? [] : ['--import', 'tsx'];
+  // BENCH_GATEWAY_EXEC_ARGV: extra node flags for the gateway (e.g. --cpu-prof) when investigating
+  const extra = process.env.BENCH_GATEWAY_EXEC_ARGV ? process.env.BENCH_GATEWAY_EXEC_ARGV.split(' ') : [];
   return {
     cmd: process.execPath,
-    args: ['--import', 'tsx', '--import', guard, main, 'gateway'],
+    args: [...extra, '--import', 'tsx', '--import', guard, main, 'gateway'],
     display: ['node', ...loader, main, 'gateway'].join(' '),
   };
 }
