@@ -260,6 +260,7 @@ export async function runTap(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
 
     client.on('data', (u) => {
+      if (finished) return;
       const row = rows.get(u.channel);
       received++;
       if (args.json) {

@@ -680,7 +680,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
         break;
       case 'batch': {
         const items = (frame as { items?: unknown }).items;
-        if (Array.isArray(items)) for (const it of items) if (it && typeof it === 'object') this.#onData(it as DataFrame);
+        if (!Array.isArray(items)) break;
+        for (const it of items) {
+          if (this.#closing) break; // a listener closed the client mid-batch
+          if (it && typeof it === 'object') this.#onData(it as DataFrame);
+        }
         break;
       }
       case 'welcome':
@@ -760,7 +764,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #onData(item: DataFrame): void {
     const ch = item.ch;
-    if (typeof ch !== 'string' || !this.#desired.has(ch)) return; // unsubscribed meanwhile
+    if (this.#closing || typeof ch !== 'string' || !this.#desired.has(ch)) return; // closed or unsubscribed meanwhile
     const st = this.#chan(ch);
     const seq = typeof item.seq === 'number' ? item.seq : undefined;
     const snapshot = item.snapshot === true;

@@ -3,16 +3,22 @@ import WS from 'ws';
 import { startEngine, type Engine } from '../../src/engine.js';
 import type { WebSocketConstructor, WebSocketLike } from '../../src/client/index.js';
 
-/** A currently free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+/**
+ * A currently free loopback port, drawn at random below the kernel's ephemeral range (where
+ * port-0 binds land). uSockets binds explicit ports with SO_REUSEPORT, so two engines can share a
+ * port without an error: a port that one test frees for a restart must not be handed to another
+ * test meanwhile, which a random pick from 15000-29999 makes very unlikely.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 15000 + Math.floor(Math.random() * 15000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 /**

@@ -45,7 +45,7 @@ afterAll(async () => {
   await engine?.close();
 });
 
-describe('tickwire tap', { timeout: 90_000 }, () => {
+describe('tickwire tap', { timeout: 120_000 }, () => {
   it('prints JSON lines for each update and exits after --count', async () => {
     const r = await tap(['ticker:AAPL', 'trade:BTC-USD', '--json', '--count', '25', '--url', streamUrl(engine.port)]);
     expect(r.code).toBe(0);
@@ -88,15 +88,23 @@ describe('tickwire tap', { timeout: 90_000 }, () => {
   it('keeps running through an engine restart', async () => {
     const port = engine.port;
     let restarted = false;
+    const phases: string[] = [];
+    const t0 = Date.now();
+    const mark = (p: string) => phases.push(`${p} +${Date.now() - t0}ms`);
     const run = tap(['ticker:MSFT', '--json', '--url', streamUrl(port)], {
       // after the restart, a second snapshot shows the tap resubscribed
       until: (out) => restarted && (out.match(/"snapshot":true/g) ?? []).length >= 2,
-      timeoutMs: 60_000,
+      timeoutMs: 75_000,
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\nphases: ${phases.join(', ')}`);
     });
     await new Promise((r) => setTimeout(r, 1500));
+    mark('closing');
     await engine.close();
+    mark('closed');
     await new Promise((r) => setTimeout(r, 500));
     engine = await startTestEngine(port);
+    mark('restarted');
     restarted = true;
     const r = await run;
     expect(r.code).toBe(0);
