@@ -221,6 +221,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         },
       });
       if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
+      priv.attachHub(gateway.hub);
       await gateway.listen(config.host, config.port);
       log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
     }

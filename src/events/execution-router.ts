@@ -17,6 +17,14 @@ export interface ExecutionRouterOptions {
 
 type Handler = (payload: Uint8Array) => void;
 
+/** What the router reads of the gateway hub: the last seq each throttle tier has put on the wire. */
+export interface HubView {
+  current(key: string, tier: number): { seq: number } | undefined;
+}
+
+/** Hub channel key of a user's executions channel. */
+export const executionsKey = (user: string): string => `executions@${user}`;
+
 interface UserFeed {
   readonly user: string;
   readonly handlers: Set<Handler>;
@@ -30,6 +38,8 @@ interface UserFeed {
   holds: number;
   filling: boolean;
   lastHandOffAt: number;
+  /** throttle tiers of the channel that held the last hand-off (known when a hub is attached) */
+  pendingTiers: number[] | undefined;
   retry: NodeJS.Timeout | undefined;
 }
 
@@ -51,7 +61,8 @@ export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
  *
  * 1. the hub has subscribed upstream (the feed exists) before it asks for the replay;
  * 2. the replay holds the feed (new events queue) and waits until everything already handed to
- *    the hub has left its coalescers (the longest throttle tier);
+ *    the hub has left its coalescers (watching the tiers that held it when the hub is attached,
+ *    else for the longest throttle tier);
  * 3. it delivers from the log every event in (since, last handed on];
  * 4. the hub joins the channel's topic when the replay resolves; the feed is released one
  *    event-loop turn later, so every later event reaches the subscriber through the topic.
@@ -63,6 +74,7 @@ export class ExecutionRouter {
   readonly #unfollow: Unsubscribe;
   readonly #reconciler: NodeJS.Timeout | undefined;
   readonly stats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0 };
+  #hub: { view: HubView; tiers: readonly number[] } | undefined;
 
   constructor(opts: ExecutionRouterOptions) {
     this.#opts = { reconcileMs: 5000, pageSize: 200, ...opts };
@@ -71,6 +83,14 @@ export class ExecutionRouter {
       this.#reconciler = setInterval(() => this.#reconcile(), this.#opts.reconcileMs);
       this.#reconciler.unref();
     }
+  }
+
+  /**
+   * Let the router see the hub's tiers, so a replay waits only until the tiers that held the last
+   * live event have flushed it (instead of the longest tier).
+   */
+  attachHub(view: HubView, tiers: readonly number[]): void {
+    this.#hub = { view, tiers: [...tiers] };
   }
 
   /** Users with a live feed on this gateway. */
@@ -84,7 +104,7 @@ export class ExecutionRouter {
     if (!f) {
       const feed: UserFeed = {
         user, handlers: new Set(), last: 0, ready: Promise.resolve(), isReady: false, queue: [], holds: 0,
-        filling: false, lastHandOffAt: 0, retry: undefined,
+        filling: false, lastHandOffAt: 0, pendingTiers: undefined, retry: undefined,
       };
       feed.ready = this.#init(feed);
       this.#feeds.set(user, feed);
@@ -179,6 +199,12 @@ export class ExecutionRouter {
         // the hub's handler does not throw; a test double might
       }
     }
+    // the hub has pushed the event into the coalescers of the tiers that exist now
+    const hub = this.#hub;
+    if (hub) {
+      const key = executionsKey(f.user);
+      f.pendingTiers = hub.tiers.filter((t) => hub.view.current(key, t) !== undefined);
+    }
   }
 
   #reconcile(): void {
@@ -211,8 +237,7 @@ export class ExecutionRouter {
     await f.ready;
     f.holds++;
     try {
-      const wait = f.lastHandOffAt + this.#opts.maxTierMs + 20 - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await this.#flushed(f);
       await this.#deliverRange(user, since, f.last, deliver);
     } finally {
       // the hub joins the topic in a continuation of this promise; release after it
@@ -221,6 +246,24 @@ export class ExecutionRouter {
         this.#pump(f);
       });
     }
+  }
+
+  /** Until everything handed to the hub has been flushed to its topics. */
+  async #flushed(f: UserFeed): Promise<void> {
+    const deadline = f.lastHandOffAt + this.#opts.maxTierMs + 20;
+    const hub = this.#hub;
+    const tiers = f.pendingTiers;
+    if (!hub || !tiers) {
+      const wait = deadline - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      return;
+    }
+    const key = executionsKey(f.user);
+    const done = (): boolean => tiers.every((t) => {
+      const cur = hub.view.current(key, t);
+      return cur === undefined || cur.seq >= f.last;
+    });
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   async #deliverRange(user: string, since: number | undefined, upTo: number, deliver: (events: StoredEvent[]) => void): Promise<void> {

@@ -2,7 +2,7 @@ import { decodeBusMessage } from '../codec/tick-codec.js';
 import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../gateway/channels.js';
 import type { Payload } from '../gateway/payloads.js';
 import type { ExecutionRouter } from './execution-router.js';
-import { decodeLiveExecution } from './execution-router.js';
+import { decodeLiveExecution, executionsKey } from './execution-router.js';
 import { execLiveSubject, portfolioSubject, SYSTEM_SUBJECT } from './subjects.js';
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
@@ -54,7 +54,7 @@ export class PrivateChannelResolver implements ChannelResolver {
     if (this.#executionsOff !== undefined) return { ok: false, code: 'UNKNOWN_CHANNEL', reason: this.#executionsOff };
     const router = this.#router;
     const spec: ChannelSpec = {
-      key: `executions@${user}`,
+      key: executionsKey(user),
       name,
       subject: execLiveSubject(user),
       mode: 'ordered',

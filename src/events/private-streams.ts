@@ -18,6 +18,7 @@ import type { LastValueStore } from '../store/last-value-store.js';
 import { DisabledEventLog, MemoryEventLog } from './event-log.js';
 import type { EventLog } from './event-log.js';
 import { ExecutionRouter } from './execution-router.js';
+import type { HubView } from './execution-router.js';
 import { ExecutionService } from './execution-service.js';
 import { GatewayBus } from './gateway-bus.js';
 import { consumeInbound } from './inbound-consumer.js';
@@ -141,6 +142,11 @@ export class PrivateStreams {
   resolvers(market: ChannelResolver): ChannelResolver[] {
     const off = this.events instanceof DisabledEventLog ? this.events.reason : undefined;
     return [new PrivateChannelResolver(this.router, off), new EntitledMarketResolver(market, this.#opts.registry, this.#opts.config.auth)];
+  }
+
+  /** Let the executions router watch the hub's tiers (exact, short replay seams). */
+  attachHub(hub: HubView): void {
+    this.router?.attachHub(hub, this.#opts.config.throttle.tiers);
   }
 
   /** Register the service API on the gateway. */
