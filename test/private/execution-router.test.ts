@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { EventListener, EventLog, StoredEvent } from '../../src/events/event-log.js';
+import { MemoryEventLog } from '../../src/events/event-log.js';
+import { decodeLiveExecution, ExecutionRouter } from '../../src/events/execution-router.js';
+import type { ExecutionPayload } from '../../src/events/schemas.js';
+import { until } from '../auth/helpers.js';
+
+const ex = (id: string): ExecutionPayload => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: 1 });
+
+/** A memory log whose live notifications the test delivers by hand (to lose or reorder them). */
+class ManualLog {
+  readonly inner = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 3_600_000 });
+  listener: EventListener | undefined;
+  asLog(): EventLog {
+    const inner = this.inner;
+    return {
+      kind: 'memory', ready: true,
+      append: (u, d) => inner.append(u, d),
+      read: (u, a, l) => inner.read(u, a, l),
+      tail: (u, c) => inner.tail(u, c),
+      head: (u) => inner.head(u),
+      follow: (l) => {
+        this.listener = l;
+        return () => undefined;
+      },
+      close: () => inner.close(),
+    };
+  }
+  notify(user: string, ev: StoredEvent): void {
+    this.listener?.(user, ev, 0);
+  }
+}
+
+describe('ExecutionRouter live feed', () => {
+  it('hands events on contiguously: drops repeats, fills holes from the log', async () => {
+    const m = new ManualLog();
+    const router = new ExecutionRouter({ log: m.asLog(), maxTierMs: 0, snapshotEvents: 0, reconcileMs: 0 });
+    const seen: number[] = [];
+    router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
+    await new Promise((r) => setTimeout(r, 20));
+    const evs: StoredEvent[] = [];
+    for (let i = 1; i <= 6; i++) evs.push({ seq: (await m.inner.append('u', ex(`e${i}`))).seq, d: ex(`e${i}`) });
+    m.notify('u', evs[0]!);
+    m.notify('u', evs[0]!); // repeat
+    m.notify('u', evs[3]!); // 2 and 3 were lost on the way
+    m.notify('u', evs[2]!); // late
+    m.notify('u', evs[5]!);
+    await until(() => seen.length >= 6, 5000, 'six events');
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    router.close();
+  });
+
+  it('catches up on events it never heard of through the periodic head check', async () => {
+    const m = new ManualLog();
+    const router = new ExecutionRouter({ log: m.asLog(), maxTierMs: 0, snapshotEvents: 0, reconcileMs: 50 });
+    const seen: number[] = [];
+    router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
+    await new Promise((r) => setTimeout(r, 20));
+    await m.inner.append('u', ex('a'));
+    await m.inner.append('u', ex('b'));
+    await until(() => seen.length >= 2, 5000, 'reconciled events');
+    expect(seen).toEqual([1, 2]);
+    router.close();
+  });
+});
