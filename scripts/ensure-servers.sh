@@ -4,7 +4,7 @@ set -euo pipefail
 missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-if [ "${TICKWIRE_BROWSER_TESTS:-1}" != "0" ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+[ -x /usr/bin/chromium ] || missing+=(chromium)   # browser tests (playwright-core drives Debian chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with apt-get" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

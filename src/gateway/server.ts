@@ -58,6 +58,9 @@ export function uwsPayloadLimit(maxFrameBytes: number): number {
   return Math.min(Math.max(maxFrameBytes * 4, 1024 * 1024), 64 * 1024 * 1024);
 }
 
+/** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
+const LISTEN_EXCLUSIVE_PORT = 1;
+
 const MIME: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.map': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
@@ -292,7 +295,9 @@ export class Gateway {
 
   async listen(host: string, port: number): Promise<number> {
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      // exclusive: without it uSockets binds with SO_REUSEPORT, and a second gateway on the same
+      // port would start silently and split the connections
+      (this.app.listen as unknown as (h: string, p: number, opts: number, cb: (s: us_listen_socket | false) => void) => void)(host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: the port is in use or the address is not local (PORT, HOST)`));
           return;
