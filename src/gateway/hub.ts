@@ -172,12 +172,16 @@ export class Hub {
     ch.refs++;
     const topic = te.topics[enc];
 
-    if (spec.replay) {
-      // durable streams replay history themselves, then join
+    if (spec.replay && (opts.since !== undefined || opts.snapshot)) {
+      // durable streams replay history themselves (since, or their recent events as the
+      // snapshot), then join
       void spec
         .replay(opts.since, (updates) => {
           if (sub.closed || updates.length === 0) return;
-          sub.send(sub.codec.encode(this.#frame(spec.name, updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 })))));
+          const items = updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 }));
+          for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
+            sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
+          }
         })
         .then(() => {
           if (!sub.closed && this.#isSubscribed(te, sub)) sub.join(topic);

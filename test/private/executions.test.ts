@@ -132,6 +132,19 @@ describe('executions (embedded, memory log)', () => {
     expect(got.map((f) => f.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 6 + i));
     c.close();
   });
+
+  it('sends live executions only with snapshot:false and no since', async () => {
+    const user = 'judy';
+    for (let i = 0; i < 3; i++) await api(engine, 'POST', '/v1/executions', exec(user));
+    const c = await connectAs(engine, user);
+    await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
+    await sleep(300);
+    expect(c.frames.filter(isExec)).toEqual([]);
+    await api(engine, 'POST', '/v1/executions', exec(user));
+    const [live] = await c.waitForCount(isExec, 1);
+    expect(live!.seq).toBe(4);
+    c.close();
+  });
 });
 
 describe('service API', () => {
