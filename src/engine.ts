@@ -187,6 +187,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       const resolvers = priv.resolvers(new MarketChannelResolver(registry));
       const gatewayAccess = createGatewayAccess(config, resolvers);
       access = gatewayAccess;
+      sources.limits = gatewayAccess.limits;
       feedHealth = new FeedHealthView(bus);
       const healthView = feedHealth;
       // feed metrics on a gateway: every feed that reports on the bus, in this process or another

@@ -6,6 +6,7 @@ import type { LastValueStore } from '../store/last-value-store.js';
 import type { RedisLastValueStoreStats } from '../store/redis-last-value-store.js';
 import type { BusTap } from './bus-tap.js';
 import type { TickAgeHistogram } from './tick-age.js';
+import type { LimitStats } from '../gateway/limits.js';
 
 /**
  * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the
@@ -41,6 +42,8 @@ export interface MetricsSources {
   feeds?: () => readonly FeedHealthLike[];
   store?: LastValueStore & { readonly stats?: RedisLastValueStoreStats; readonly pendingKeys?: number };
   tickAge?: TickAgeHistogram;
+  /** limit enforcement counts (src/gateway/limits.ts) */
+  limits?: { readonly stats: LimitStats };
 }
 
 export interface EngineMetrics {
@@ -128,6 +131,14 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   gauge('tickwire_upstream_channels', 'Channels this gateway is subscribed to on the bus', (s) => gw(s)?.hub.upstreamCount);
   counter('tickwire_subscribes_total', 'Channel subscriptions accepted', (s) => gw(s)?.counters.subscribes);
   counter('tickwire_unsubscribes_total', 'Channel unsubscriptions', (s) => gw(s)?.counters.unsubscribes);
+
+  // gateway: limits (429 at the upgrade, RATE_LIMIT frames, 4008 closes)
+  counterBy('tickwire_limit_refusals_total', 'Requests refused by a configured limit, by limit', 'limit', (s) => {
+    const st = s.limits?.stats;
+    return st
+      ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp }
+      : undefined;
+  });
 
   // gateway: data path
   counter('tickwire_updates_in_total', 'Updates the hub received from the bus (decoded)', (s) => gw(s)?.hub.stats.updatesIn);

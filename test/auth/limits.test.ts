@@ -62,6 +62,9 @@ describe('gateway limits', () => {
     } finally {
       clearInterval(flood);
     }
+    const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text();
+    expect(metrics).toMatch(/^tickwire_limit_refusals_total\{limit="rate_limit_closes"\} [1-9]/m);
+    expect(metrics).toMatch(/^tickwire_limit_refusals_total\{limit="rate_limited_frames"\} [1-9]/m);
   });
 
   it('a connection back under its rate is served again and not closed', async () => {
