@@ -89,8 +89,9 @@ export class RawWs {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number, opts: { path?: string; protocol?: string; headers?: Record<string, string> } = {}): Promise<RawWs> {
-    const socket = connect(port, '127.0.0.1');
+  /** `localAddress` (e.g. 127.0.0.7) connects from another loopback address: its own per-IP limits */
+  static async connect(port: number, opts: { path?: string; protocol?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<RawWs> {
+    const socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('error', reject);
