@@ -51,22 +51,25 @@ export async function startTarget(config: Record<string, unknown>): Promise<Targ
       return (await (await fetch(`${base}/v1/stats`)).json()) as Record<string, any>;
     },
     async metric(name, labels = {}) {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      let sum = 0;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(name)) continue;
-        const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.eE+-]+)$/.exec(line);
-        if (!m || m[1] !== name) continue;
-        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-      }
-      return sum;
+      return metricValue(await (await fetch(`${base}/metrics`)).text(), name, labels);
     },
     async stop() {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Sum of the series of a Prometheus metric whose labels include `labels`. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 export interface RawHttpResult {
