@@ -90,6 +90,8 @@ export interface RunInfo {
   loadProcesses: string;
   options: Options;
   engineCommand: string;
+  /** how this run was started */
+  command: string;
 }
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
@@ -253,15 +255,18 @@ function idleTable(s: IdleScenario, rows: IdleResult[]): string[] {
 export function renderMarkdown(info: RunInfo, results: ScenarioResult[]): string {
   const o = info.options;
   const lines: string[] = [
-    `# tickwire fan-out benchmark${o.quick ? ' (quick smoke run)' : ''}`,
+    `# tickwire fan-out benchmark${o.quick ? ' (quick smoke run)' : o.label ? ` (${o.label})` : ''}`,
     '',
     `${info.startedAt.toISOString()} · ${info.cpus}, ${info.cores} cores, ${fix(info.memGiB, 0)} GiB · Node ${info.node} · ` +
-      `${fix(info.elapsedMs / 1000, 0)} s in total`,
+      `${fix(info.elapsedMs / 1000, 0)} s in total · \`${info.command}\``,
     '',
-    `Loopback only. Each server runs alone in its own process, fed the same seeded quote stream from NATS; ` +
-      `load clients are raw-socket WebSocket clients in ${info.loadProcesses}. ` +
-      `Latency: tick creation (publisher wall clock) to client decode (client wall clock). ` +
-      `Gateway CPU: utime+stime of the server process from /proc over the measured window, divided by the updates delivered. ` +
+    `Loopback only; load generator, NATS, publisher and server share the machine. Each server runs alone in its own ` +
+      `process, fed the same seeded quote stream from NATS; load clients are raw-socket WebSocket clients in ${info.loadProcesses}. ` +
+      `**delivered upd/s**: updates decoded by the clients per second over the measured window (first measured tick to last update). ` +
+      `**Latency**: tick creation (publisher wall clock) to client decode (client wall clock), measured ticks only. ` +
+      `**Gateway CPU**: utime+stime of the server process (/proc) over the window, per update decoded in it. ` +
+      `**box CPU busy**: the whole machine over the window; near 100% means the numbers describe a saturated box. ` +
+      (o.repeat > 1 ? `Each row is the run with the median CPU per update out of ${o.repeat} interleaved runs. ` : '') +
       `tickwire gateway: \`${info.engineCommand}\`.`,
     '',
   ];

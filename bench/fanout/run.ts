@@ -140,16 +140,16 @@ const PEER_MODULE: Readonly<Record<Exclude<ServerKind, 'tickwire'>, string>> = {
   socketio: 'servers/socketio',
 };
 
-/** The gateway command; the orphan guard (a 1 s unref'd timer) ends it if this process dies. */
+/** The gateway command, with the same preload as the peers (orphan guard, GC on SIGUSR2). */
 function engineCommand(opts: Options): { cmd: string; args: string[]; display: string } {
-  const guard = join(repoRoot, 'bench/fanout/servers/orphan-guard.ts');
+  const preload = join(repoRoot, 'bench/fanout/servers/preload.ts');
   const main = opts.engine === 'dist' ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const loader = opts.engine === 'dist' ? [] : ['--import', 'tsx'];
   // BENCH_GATEWAY_EXEC_ARGV: extra node flags for the gateway (e.g. --cpu-prof) when investigating
   const extra = process.env.BENCH_GATEWAY_EXEC_ARGV ? process.env.BENCH_GATEWAY_EXEC_ARGV.split(' ') : [];
   return {
     cmd: process.execPath,
-    args: [...extra, '--import', 'tsx', '--import', guard, main, 'gateway'],
+    args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
     display: ['node', ...loader, main, 'gateway'].join(' '),
   };
 }
@@ -211,6 +211,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
     return { kind, child, pid: child.pid!, target: { kind, host: HOST, port } };
   }
   const child = forkModule(PEER_MODULE[kind], {
+    execArgv: ['--expose-gc', '--import', join(repoRoot, 'bench/fanout/servers/preload.ts')],
     logDir: env.logDir,
     logName: `${tag}-${kind}`,
     env: { NATS_URL: env.natsUrl, PORT: String(port), HOST },
@@ -407,24 +408,34 @@ function emptyFanout(server: ServerKind): FanoutResult {
 
 // ---- idle memory -----------------------------------------------------------------------------
 
+/** RSS after two full GCs (the preload runs gc() on SIGUSR2) and a settle period. */
+async function settledRss(pid: number, settleMs: number): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    try {
+      process.kill(pid, 'SIGUSR2');
+    } catch {
+      // gone: rssBytes says NaN
+    }
+    await sleep(settleMs / 2);
+  }
+  return rssBytes(pid);
+}
+
 async function runIdle(env: Env, s: IdleScenario, kind: ServerKind): Promise<IdleResult> {
   const server = await startServer(kind, env, `s${s.id}`);
   const result: IdleResult = { server: kind, connected: 0, failed: 0, rssBefore: NaN, rssAfterFirst: NaN, rssAfter: NaN, firstBatch: 0 };
   try {
-    await sleep(s.settleMs);
-    result.rssBefore = rssBytes(server.pid);
+    result.rssBefore = await settledRss(server.pid, s.settleMs);
     const spec = { target: server.target, k: 1, m: 1, throttle: 0, subscribe: false, concurrency: env.opts.concurrency, timeoutMs: 15_000, fullDecode: false };
     // idle clients are opened in two batches on separate load processes' worth of ranges: 10%, then the rest
     const first = Math.max(1, Math.round(s.clients / 10));
     const c1 = await env.pool.connect(spec, first, Math.max(30_000, first * 20));
-    await sleep(s.settleMs);
-    result.rssAfterFirst = rssBytes(server.pid);
+    result.rssAfterFirst = await settledRss(server.pid, s.settleMs);
     const c2 = await env.pool.connect(spec, s.clients - first, Math.max(30_000, s.clients * 20));
     result.connected = c1.ok + c2.ok;
     result.failed = c1.failed + c2.failed;
     result.firstBatch = c1.ok;
-    await sleep(s.settleMs);
-    result.rssAfter = rssBytes(server.pid);
+    result.rssAfter = await settledRss(server.pid, s.settleMs);
     const stats = await env.pool.stats();
     log(`  ${kind}: ${result.connected} idle (${stats.open} open), RSS ${(result.rssBefore / 1048576).toFixed(1)} -> ${(result.rssAfter / 1048576).toFixed(1)} MB`);
     if (c1.failed + c2.failed > 0) log(`  ${kind}: ${c1.failed + c2.failed} failed (${[...c1.errors, ...c2.errors].slice(0, 3).join('; ')})`);
@@ -539,6 +550,7 @@ async function main(): Promise<number> {
       loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
       options: opts,
       engineCommand: engineCommand(opts).display,
+      command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
     },
     results,
   );
@@ -546,10 +558,11 @@ async function main(): Promise<number> {
   if (opts.write) {
     const dir = resolve(repoRoot, opts.outDir);
     mkdirSync(dir, { recursive: true });
-    const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*/, '') + (opts.quick ? '-quick' : '');
-    writeFileSync(join(dir, `fanout-${stamp}.md`), md + '\n');
-    writeFileSync(join(dir, opts.quick ? 'latest-quick.md' : 'latest.md'), md + '\n');
-    log(`wrote ${join(dir, `fanout-${stamp}.md`)}`);
+    const label = opts.label ? `-${opts.label}` : '';
+    const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*/, '');
+    writeFileSync(join(dir, `fanout-${stamp}${label}.md`), md + '\n');
+    writeFileSync(join(dir, `latest${label}.md`), md + '\n');
+    log(`wrote ${join(dir, `fanout-${stamp}${label}.md`)} and latest${label}.md`);
   }
   await stopAll();
   if (process.env.BENCH_KEEP_LOGS) log(`logs kept in ${logDir}`);

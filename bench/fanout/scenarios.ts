@@ -44,6 +44,8 @@ export interface Options {
   concurrency: number;
   engine: 'tsx' | 'dist';
   outDir: string;
+  /** suffix of the result files (fanout-<time>-<label>.md, latest-<label>.md); quick runs: "quick" */
+  label: string;
   write: boolean;
   /** decode frames fully in the load client (msgpackr / JSON.parse) instead of the field readers */
   fullDecode: boolean;
@@ -64,6 +66,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --scenarios 1,2,3       which scenarios (1 unthrottled fan-out, 2 throttled, 3 idle memory)
   --servers LIST          tickwire,uws,ws,socketio (default all)
   --clients N             override clients of the selected fan-out scenarios
+  --scale F               multiply the fan-out scenarios' clients by F (e.g. 0.25 for a box too
+                          small to host the full load generator next to the server)
   --symbols M             override symbols in total
   --per-client K          override symbols per client
   --rate R                override ticks per second
@@ -75,6 +79,7 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --max-conns-per-proc N  connections per load process before another is started (default 8000)
   --engine tsx|dist       run the gateway from src with tsx (default) or from dist (npm run build first)
   --out DIR               results folder (default bench/results)
+  --label NAME            result files fanout-<time>-NAME.md and latest-NAME.md (quick: "quick")
   --no-write              print the table only
   --full-decode           load clients decode whole frames (msgpackr / JSON.parse), not just the checked fields
   --seed N                tick stream seed (default 7)
@@ -93,6 +98,7 @@ export function parseOptions(argv: string[]): Options {
       scenarios: { type: 'string' },
       servers: { type: 'string' },
       clients: { type: 'string' },
+      scale: { type: 'string' },
       symbols: { type: 'string' },
       'per-client': { type: 'string' },
       rate: { type: 'string' },
@@ -105,6 +111,7 @@ export function parseOptions(argv: string[]): Options {
       concurrency: { type: 'string' },
       engine: { type: 'string' },
       out: { type: 'string' },
+      label: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
       'full-decode': { type: 'boolean', default: false },
       seed: { type: 'string' },
@@ -138,8 +145,9 @@ export function parseOptions(argv: string[]): Options {
     : { kind: 'fanout', id: 2, title: '', clients: 5000, symbols: 500, perClient: 20, rate: 5000, throttle: 100, warmupMs, durationMs, drainTimeoutMs };
   const s3: IdleScenario = { kind: 'idle', id: 3, title: '', clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000), settleMs: quick ? 500 : 3000 };
 
+  const scale = num('scale', values.scale, 0.001, 10) ?? 1;
   for (const s of [s1, s2]) {
-    s.clients = num('clients', values.clients, 1, 100_000) ?? s.clients;
+    s.clients = num('clients', values.clients, 1, 100_000) ?? Math.max(1, Math.round(s.clients * scale));
     s.symbols = num('symbols', values.symbols, 1, 9999) ?? s.symbols;
     s.perClient = Math.min(s.symbols, num('per-client', values['per-client'], 1, 1000) ?? s.perClient);
     s.rate = num('rate', values.rate, 1, 1_000_000) ?? s.rate;
@@ -171,6 +179,7 @@ export function parseOptions(argv: string[]): Options {
     concurrency: num('concurrency', values.concurrency, 1, 1000) ?? 32,
     engine,
     outDir: values.out ?? 'bench/results',
+    label: values.label ?? (quick ? 'quick' : ''),
     write: !values['no-write'],
     fullDecode: values['full-decode'] ?? false,
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
