@@ -16,7 +16,8 @@ import { metricValue } from './kit.js';
  *
  * Keys: an RSA public key (RS256 and the other RSA algorithms) and a JWKS endpoint holding one EC key (kid "ec1"), no HMAC
  * secret, so an HS256 token signed with the RSA public key (the HMAC/RSA confusion) has no key to
- * verify against. iss, aud and exp are required.
+ * verify against. iss, aud and exp are required. Last, a connection whose token lapses without
+ * an `auth` renewal is closed 1008.
  */
 const ISS = 'https://idp.test';
 const AUD = 'tickwire';
@@ -159,5 +160,24 @@ describe('JWT attacks in {"op":"auth"} on an open connection', () => {
     expect(ws.ended).toBe(false);
     ws.destroy();
     expect((await fetch(`http://127.0.0.1:${engine.port}/health`)).status).toBe(200);
+  });
+});
+
+describe('a client that does not renew its token in time', () => {
+  it('is closed 1008 when its token expires; a client that sends {"op":"auth"} with a fresh token before then stays', async () => {
+    const short = await sign(claims({ exp: now() + 3 }), rsa.privateKey, { alg: 'RS256' });
+    const lapsed = await RawWs.connect(engine.port, { protocol: 'tickwire.v1.json', headers: { Authorization: `Bearer ${short}` } });
+    const renewing = await RawWs.connect(engine.port, { protocol: 'tickwire.v1.json', headers: { Authorization: `Bearer ${short}` } });
+    const replies = (ws: RawWs): Record<string, any>[] => ws.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as Record<string, any>);
+    renewing.sendText(JSON.stringify({ op: 'auth', id: 'renew', token: await sign(claims(), rsa.privateKey, { alg: 'RS256' }) }));
+    await renewing.waitFor(() => replies(renewing).some((r) => r.op === 'ack' && r.id === 'renew'));
+    await lapsed.waitFor(() => lapsed.ended, 10_000);
+    expect(lapsed.closeFrame()?.code).toBe(1008);
+    // it was told first
+    expect(replies(lapsed).some((r) => r.op === 'error' && r.code === 'UNAUTHENTICATED' && /expires/.test(r.message))).toBe(true);
+    renewing.sendText(JSON.stringify({ op: 'ping', id: 'still' }));
+    await renewing.waitFor(() => replies(renewing).some((r) => r.op === 'pong' && r.id === 'still'));
+    expect(renewing.ended).toBe(false);
+    renewing.destroy();
   });
 });
