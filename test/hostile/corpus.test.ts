@@ -284,6 +284,7 @@ describe('floods', () => {
   it('message flood: pings far over the rate -> the burst is answered, then RATE_LIMIT errors, then close 4008', async () => {
     const ws = await open();
     const ping = clientFrame(0x1, Buffer.from('{"op":"ping"}'));
+    const t0 = Date.now();
     // ~1000 frames per second for up to 5 s: far over 50/s sustained, longer than rateLimitCloseMs
     for (let i = 0; i < 50 && !ws.ended; i++) {
       ws.socket.write(Buffer.concat(Array<Buffer>(100).fill(ping)));
@@ -293,7 +294,7 @@ describe('floods', () => {
     const frames = jsonFrames(ws);
     const pongs = frames.filter((f) => f.op === 'pong').length;
     expect(pongs).toBeGreaterThanOrEqual(200); // the burst
-    expect(pongs).toBeLessThan(1000);
+    expect(pongs).toBeLessThanOrEqual(200 + 50 * Math.ceil((Date.now() - t0) / 1000)); // then the sustained rate at most
     expect(frames.find((f) => f.op === 'error' && f.code === 'RATE_LIMIT')?.message).toMatch(/more than 50 frames per second/);
     expect(ws.closeFrame()).toMatchObject({ code: 4008 });
     await stillHealthy();
@@ -301,11 +302,14 @@ describe('floods', () => {
 
   it('connection flood from one IP: 40 upgrades at once -> the burst (10) is admitted, the rest refused with 429; other addresses unaffected', async () => {
     const ip = freshAddress();
+    const t0 = Date.now();
     const results = await Promise.allSettled(Array.from({ length: 40 }, () => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: ip })));
+    const refill = Math.ceil(((Date.now() - t0) / 1000) * 5); // connectionsPerIpPerSec
     const ok = results.filter((r): r is PromiseFulfilledResult<RawWs> => r.status === 'fulfilled').map((r) => r.value);
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as { head?: string }).head ?? r.reason));
     expect(ok.length).toBeGreaterThanOrEqual(10);
-    expect(ok.length).toBeLessThanOrEqual(12); // the burst, plus what the rate refilled meanwhile
+    expect(ok.length).toBeLessThanOrEqual(10 + refill); // the burst, plus what the rate refilled meanwhile
+    expect(refused.length).toBeGreaterThan(0);
     expect(refused.length).toBe(40 - ok.length);
     for (const head of refused) expect(head).toMatch(/^HTTP\/1\.1 429/);
     const other = await open();

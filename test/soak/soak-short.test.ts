@@ -7,7 +7,7 @@ import { runSoak } from './soak-run.js';
  * once in order, every client's last values equal to the feed's, memory flat.
  */
 describe('soak (short)', () => {
-  it('survives random restarts of NATS, Redis and gateways with nothing lost, duplicated or stale', async () => {
+  it('survives random restarts of NATS, Redis and a gateway with nothing lost, duplicated or stale', async () => {
     const lines: string[] = [];
     const r = await runSoak({
       durationMs: 35_000, seed: Number(process.env.SOAK_SEED ?? 7), rate: 500, clients: 4,
