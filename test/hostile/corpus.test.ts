@@ -8,7 +8,8 @@ import type { Target } from './kit.js';
  * The bad-input corpus against a real `tickwire start` process: each case names the attack and
  * its expected outcome. After every case the process must still be up and answer /health; its
  * resident memory is sampled throughout and must stay bounded; errors must say what was wrong;
- * protocol errors are counted in /metrics (tickwire_protocol_errors_total{code}).
+ * protocol errors and limit refusals are counted in /metrics (tickwire_protocol_errors_total{code},
+ * tickwire_limit_refusals_total{limit}).
  * docs/reliability.md ("Hostile input") lists the same cases.
  *
  * Every case connects from its own loopback address (127.0.x.y), since the per-IP connection rate
@@ -383,6 +384,10 @@ describe('after the corpus', () => {
     expect(await target.metric('tickwire_protocol_errors_total', { code: 'LIMIT' })).toBeGreaterThanOrEqual(1);
     expect(await target.metric('tickwire_protocol_errors_total', { code: 'RATE_LIMIT' })).toBeGreaterThanOrEqual(1);
     expect(await target.metric('tickwire_slow_consumer_closes_total')).toBeGreaterThanOrEqual(1);
+    // the limits: frames dropped by the rate limit, the 4008 close, the 429s of the connection flood
+    expect(await target.metric('tickwire_limit_refusals_total', { limit: 'rate_limited_frames' })).toBeGreaterThanOrEqual(100);
+    expect(await target.metric('tickwire_limit_refusals_total', { limit: 'rate_limit_closes' })).toBeGreaterThanOrEqual(1);
+    expect(await target.metric('tickwire_limit_refusals_total', { limit: 'new_connections_per_ip' })).toBeGreaterThanOrEqual(25);
     // a normal client still gets live data
     const ws = await open();
     ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD'] }));
