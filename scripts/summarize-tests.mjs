@@ -1,6 +1,10 @@
 // Prints the plain closing line CI reads: "N passed, N failed" (", N skipped" when any).
+// usage: node scripts/summarize-tests.mjs <vitest json report> [vitest exit status]
+// Errors vitest reports outside any test (unhandled rejections, uncaught exceptions) fail the run
+// too: they count as failures here so the line never says "0 failed" for a failing run.
 import { readFileSync } from 'node:fs';
 const path = process.argv[2];
+const vitestStatus = Number(process.argv[3] ?? 0);
 let r;
 try {
   r = JSON.parse(readFileSync(path, 'utf8'));
@@ -10,7 +14,11 @@ try {
   process.exit(1);
 }
 const passed = r.numPassedTests ?? 0;
-const failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
+let failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+if (vitestStatus !== 0 && failed === 0) {
+  console.log('tests: vitest reported errors outside the tests (see "Errors" above); counted as 1 failure');
+  failed = 1;
+}
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

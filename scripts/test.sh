@@ -11,5 +11,5 @@ node scripts/check-runtime-deps.mjs || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p test/artifacts
 npx vitest run "$@"
 status=$?
-node scripts/summarize-tests.mjs test/artifacts/vitest-results.json || status=1
+node scripts/summarize-tests.mjs test/artifacts/vitest-results.json "$status" || status=1
 exit $status

@@ -318,7 +318,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       };
       const t = setTimeout(done, 2000);
       ws.onclose = () => done();
-      ws.onerror = null;
+      // closing a socket that is still connecting makes the Node `ws` package emit an error:
+      // keep a handler so it is not thrown as an uncaught exception
+      ws.onerror = () => undefined;
       ws.onmessage = null;
       try {
         ws.close(CloseCode.NORMAL, 'client closed');
