@@ -12,7 +12,7 @@ interface Run {
   stderr: string;
 }
 
-function tap(args: string[], opts: { until?: (out: string) => boolean; timeoutMs?: number } = {}): Promise<Run> {
+function tap(args: string[], opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -24,6 +24,7 @@ function tap(args: string[], opts: { until?: (out: string) => boolean; timeoutMs
     let interrupted = false;
     child.stdout.on('data', (b: Buffer) => {
       stdout += b.toString();
+      opts.onOutput?.(stdout);
       if (!interrupted && opts.until?.(stdout)) {
         interrupted = true; // once, like one Ctrl-C
         child.kill('SIGINT');
@@ -91,14 +92,21 @@ describe('tickwire tap', { timeout: 120_000 }, () => {
     const phases: string[] = [];
     const t0 = Date.now();
     const mark = (p: string) => phases.push(`${p} +${Date.now() - t0}ms`);
+    let firstSnapshot: () => void = () => undefined;
+    const subscribed = new Promise<void>((resolve) => (firstSnapshot = resolve));
     const run = tap(['ticker:MSFT', '--json', '--url', streamUrl(port)], {
+      onOutput: (out) => {
+        if (out.includes('"snapshot":true')) firstSnapshot();
+      },
       // after the restart, a second snapshot shows the tap resubscribed
       until: (out) => restarted && (out.match(/"snapshot":true/g) ?? []).length >= 2,
       timeoutMs: 75_000,
     }).catch((err: Error) => {
       throw new Error(`${err.message}\nphases: ${phases.join(', ')}`);
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // restart only once the tap is connected and subscribed to the first engine
+    await Promise.race([subscribed, run]);
+    mark('subscribed');
     mark('closing');
     await engine.close();
     mark('closed');
