@@ -107,11 +107,16 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   roles.portfolio = options.roles?.portfolio ?? (!config.natsUrl && roles.gateway);
   const mode = config.natsUrl ? 'nats' : 'embedded';
 
+  // set once the gateway exists: tells `system` subscribers when market data goes stale
+  let busNotice: ((state: string) => void) | undefined;
   const bus: Bus = config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
         name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
-        onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
+        onStatus: (state, detail) => {
+          log.info({ state, detail }, 'nats connection');
+          busNotice?.(state);
+        },
       })
     : new MemoryBus();
 
@@ -224,6 +229,17 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
       priv.attachHub(gateway.hub);
       await gateway.listen(config.host, config.port);
+      const hub = gateway.hub;
+      let interrupted = false;
+      busNotice = (state) => {
+        if (state === 'disconnected' && !interrupted) {
+          interrupted = true;
+          hub.inject('system', { d: { level: 'warning', title: 'Market data interrupted', message: 'This gateway lost its connection to the message bus: prices are stale until it reconnects. Your connection stays open.', t: Date.now() } });
+        } else if (state === 'connected' && interrupted) {
+          interrupted = false;
+          hub.inject('system', { d: { level: 'info', title: 'Market data resumed', message: 'The message bus is back: live prices flow again.', t: Date.now() } });
+        }
+      };
       log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
     }
     if (roles.feeds.length > 0) {

@@ -272,7 +272,22 @@ export class Hub {
 
   #onMessage(ch: ChannelEntry, payload: Uint8Array): void {
     const u = this.#decode(ch.spec, payload);
-    if (!u) return;
+    if (u) this.#push(ch, u);
+  }
+
+  /**
+   * Hand an update to a channel's local subscribers as if it came from the bus (the gateway's
+   * own notices, e.g. on `system` when the bus connection drops). False when nobody here
+   * subscribes to that channel.
+   */
+  inject(key: string, u: Update<Payload>): boolean {
+    const ch = this.#channels.get(key);
+    if (!ch) return false;
+    this.#push(ch, u);
+    return true;
+  }
+
+  #push(ch: ChannelEntry, u: Update<Payload>): void {
     this.stats.updatesIn++;
     ch.last = u.d;
     this.onUpdate?.(ch.spec, u.d);
