@@ -266,6 +266,7 @@ export function renderMarkdown(info: RunInfo, results: ScenarioResult[]): string
       `**Latency**: tick creation (publisher wall clock) to client decode (client wall clock), measured ticks only. ` +
       `**Gateway CPU**: utime+stime of the server process (/proc) over the window, per update decoded in it. ` +
       `**box CPU busy**: the whole machine over the window; near 100% means the numbers describe a saturated box. ` +
+      (o.serverCpus || o.loadCpus ? `Pinned with taskset: servers on CPUs ${o.serverCpus ?? 'any'}, load clients + publisher + NATS on CPUs ${o.loadCpus ?? 'any'}. ` : '') +
       (o.repeat > 1 ? `Each row is the run with the median CPU per update out of ${o.repeat} interleaved runs. ` : '') +
       `tickwire gateway: \`${info.engineCommand}\`.`,
     '',

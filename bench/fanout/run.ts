@@ -15,7 +15,7 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
@@ -115,6 +115,16 @@ class LoadPool {
   }
 }
 
+/** Pin a process (all its threads) to a CPU list with taskset; no-op when no list is given. */
+function pin(pid: number | undefined, cpuList: string | undefined, what: string): void {
+  if (!cpuList || pid === undefined) return;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+  } catch (err) {
+    throw new Error(`cannot pin ${what} (pid ${pid}) to CPUs ${cpuList} with taskset: ${(err as Error).message}`);
+  }
+}
+
 // ---- servers under test ----------------------------------------------------------------------
 
 interface RunningServer {
@@ -207,7 +217,9 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
         NODE_ENV: 'production',
       },
     });
+    pin(child.pid, env.opts.serverCpus, 'the gateway');
     await waitForGateway(child, port, 60_000);
+    pin(child.pid, env.opts.serverCpus, 'the gateway'); // again: threads started meanwhile
     return { kind, child, pid: child.pid!, target: { kind, host: HOST, port } };
   }
   const child = forkModule(PEER_MODULE[kind], {
@@ -217,6 +229,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
     env: { NATS_URL: env.natsUrl, PORT: String(port), HOST },
   });
   const listening = await waitMessage(child, (m: { type?: string; port?: number }) => (m.type === 'listening' ? m.port : undefined), 30_000, `${kind} server start`);
+  pin(child.pid, env.opts.serverCpus, `the ${kind} server`);
   return { kind, child, pid: child.pid!, target: { kind, host: HOST, port: listening ?? port } };
 }
 
@@ -500,6 +513,9 @@ async function main(): Promise<number> {
   const publisher = forkModule('publisher', { logDir, logName: 'publisher', env: { NATS_URL: nats.url } });
   await waitMessage(publisher, (m: PublisherReply) => (m.type === 'ready' ? true : undefined), 30_000, 'publisher start');
   const pool = await LoadPool.start(loadProcs, opts.workers, logDir);
+  pin(nats.child.pid, opts.loadCpus, 'nats-server');
+  pin(publisher.pid, opts.loadCpus, 'the publisher');
+  for (const p of pool.procs) pin(p.pid, opts.loadCpus, 'a load process');
   log(`${loadProcs} load process(es) × ${opts.workers} worker threads`);
   const env: Env = { opts, logDir, natsUrl: nats.url, natsPid: nats.child.pid!, instrumentsFile, publisher, pool };
 

@@ -43,6 +43,9 @@ export interface Options {
   /** connection attempts in flight per worker */
   concurrency: number;
   engine: 'tsx' | 'dist';
+  /** taskset CPU lists for the server under test, and for load clients + publisher + nats-server */
+  serverCpus: string | undefined;
+  loadCpus: string | undefined;
   outDir: string;
   /** suffix of the result files (fanout-<time>-<label>.md, latest-<label>.md); quick runs: "quick" */
   label: string;
@@ -77,6 +80,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --idle N                idle connections in scenario 3
   --workers N             worker threads per load process (default 2)
   --max-conns-per-proc N  connections per load process before another is started (default 8000)
+  --server-cpus LIST      pin each server under test to these CPUs (taskset), e.g. 0
+  --load-cpus LIST        pin load clients, publisher and nats-server to these CPUs, e.g. 1
   --engine tsx|dist       run the gateway from src with tsx (default) or from dist (npm run build first)
   --out DIR               results folder (default bench/results)
   --label NAME            result files fanout-<time>-NAME.md and latest-NAME.md (quick: "quick")
@@ -89,6 +94,12 @@ usage: node --import tsx bench/fanout/run.ts [options]
                           (default 30, quick 0; other work on a shared box skews latency)
   --deadline SEC          abort everything after this long (default 1800, quick 240)
 `;
+
+function cpuList(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw)) throw new Error(`--${name} must be a CPU list such as 0 or 0-1,3, got "${raw}"`);
+  return raw;
+}
 
 export function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -110,6 +121,8 @@ export function parseOptions(argv: string[]): Options {
       'max-conns-per-proc': { type: 'string' },
       concurrency: { type: 'string' },
       engine: { type: 'string' },
+      'server-cpus': { type: 'string' },
+      'load-cpus': { type: 'string' },
       out: { type: 'string' },
       label: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
@@ -178,6 +191,8 @@ export function parseOptions(argv: string[]): Options {
     maxConnsPerProcess: num('max-conns-per-proc', values['max-conns-per-proc'], 100, 18_000) ?? 8000,
     concurrency: num('concurrency', values.concurrency, 1, 1000) ?? 32,
     engine,
+    serverCpus: cpuList('server-cpus', values['server-cpus']),
+    loadCpus: cpuList('load-cpus', values['load-cpus']),
     outDir: values.out ?? 'bench/results',
     label: values.label ?? (quick ? 'quick' : ''),
     write: !values['no-write'],
