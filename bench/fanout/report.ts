@@ -3,7 +3,7 @@
  * servers, and each target marked met or not met from the measured numbers.
  */
 import { SERVER_LABEL, type ServerKind } from './shared.js';
-import type { FanoutScenario, IdleScenario, Options, Scenario } from './scenarios.js';
+import type { FanoutScenario, Options, Scenario } from './scenarios.js';
 
 export interface FanoutResult {
   server: ServerKind;
@@ -105,7 +105,7 @@ export const perSecond = (r: FanoutResult, n: number): number => (r.windowMs > 0
 export const cpuPerUpdate = (r: FanoutResult): number => (r.received > 0 ? r.cpuMicros / r.received : NaN);
 export const updatesPerCpuSecond = (r: FanoutResult): number => (r.cpuMicros > 0 ? r.received / (r.cpuMicros / 1e6) : NaN);
 
-function fanoutTable(s: FanoutScenario, rows: FanoutResult[]): string[] {
+function fanoutTable(rows: FanoutResult[]): string[] {
   const tw = rows.find((r) => r.server === 'tickwire');
   const twCpu = tw ? cpuPerUpdate(tw) : NaN;
   const out = [
@@ -232,7 +232,7 @@ const perConn = (r: IdleResult): number => (r.connected > 0 ? (r.rssAfter - r.rs
 const marginal = (r: IdleResult): number =>
   r.connected > r.firstBatch ? (r.rssAfter - r.rssAfterFirst) / (r.connected - r.firstBatch) : NaN;
 
-function idleTable(s: IdleScenario, rows: IdleResult[]): string[] {
+function idleTable(rows: IdleResult[]): string[] {
   const out = [
     '| server | connected | RSS before MB | RSS after MB | RSS delta per connection | marginal per connection (last 90%) |',
     '|---|---:|---:|---:|---:|---:|',
@@ -275,14 +275,10 @@ export function renderMarkdown(info: RunInfo, results: ScenarioResult[]): string
     const s = r.scenario;
     lines.push(`## Scenario ${s.id}: ${s.title}`, '');
     if (s.kind === 'fanout') {
-      lines.push(...fanoutTable(s, r.fanout), '', ...fanoutNotes(s, r.fanout), '', '**Targets**', '', ...fanoutTargets(s, r.fanout), '');
+      lines.push(...fanoutTable(r.fanout), '', ...fanoutNotes(s, r.fanout), '', '**Targets**', '', ...fanoutTargets(s, r.fanout), '');
     } else {
-      lines.push(...idleTable(s, r.idle), '');
+      lines.push(...idleTable(r.idle), '');
     }
   }
   return lines.join('\n');
-}
-
-export function scenarioOf(results: ScenarioResult[], id: number): ScenarioResult | undefined {
-  return results.find((r) => r.scenario.id === id);
 }
