@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { freePort } from '../helpers/servers.js';
+import { probeUws } from '../../src/gateway/uws.js';
+
+/** Native uWebSockets.js or nothing: the fallback pure-JS server is refused unless allowed. */
+describe('uWebSockets.js native binary check', () => {
+  it('finds the native binary on this machine', () => {
+    const r = probeUws();
+    expect(r.native).toBe(true);
+    expect(r.detail).toMatch(/native binary uws_.*\.node loaded/);
+  });
+
+  it('tickwire check-uws passes natively and fails on the fallback', async () => {
+    const ok = spawnTickwire(['check-uws'], {});
+    expect(await ok.exited).toBe(0);
+    expect(ok.output()).toMatch(/native binary .* loaded/);
+    const bad = spawnTickwire(['check-uws'], { UWS_USE_FALLBACK: '1' });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/did not load|fallback/);
+  });
+
+  it('refuses to start on the fallback, naming the fix', async () => {
+    const port = await freePort();
+    const p = spawnTickwire(['start'], { UWS_USE_FALLBACK: '1', PORT: String(port), HOST: '127.0.0.1' });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/configuration error: .*UWS_USE_FALLBACK.*TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true/);
+  });
+
+  it('starts on the fallback only when explicitly allowed', { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    const p = spawnTickwire(['start'], { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitHttpOk(`http://127.0.0.1:${port}/health`, 30_000, p);
+    } finally {
+      await p.stop();
+    }
+  });
+});
