@@ -47,19 +47,38 @@ export function forkModule(
   return track(child);
 }
 
-/** Spawn any command with its output to a log file; `ipc` adds an IPC channel. */
+let reaper: ChildProcess | undefined;
+
+/** Start the watchdog that ends IPC-less children if this process dies without cleaning up. */
+export function startReaper(logDir: string): void {
+  reaper = forkModule('reaper', { logDir, logName: 'reaper' });
+  reaper.unref();
+  reaper.channel?.unref();
+}
+
+/**
+ * Spawn any command with its output to a log file. It has no IPC channel, so it is registered
+ * with the reaper (identified by `match` in its command line).
+ */
 export function spawnLogged(
   command: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; logDir: string; logName: string; ipc?: boolean },
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; logDir: string; logName: string; match: string },
 ): ChildProcess {
   const fd = logFd(opts.logDir, opts.logName);
   const child = spawn(command, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd],
+    stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
+  const pid = child.pid;
+  if (pid !== undefined && reaper?.connected) {
+    reaper.send({ watch: { pid, match: opts.match } });
+    child.once('exit', () => {
+      if (reaper?.connected) reaper.send({ gone: pid });
+    });
+  }
   return track(child);
 }
 

@@ -19,7 +19,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
-import { forkModule, freePort, killAllSync, spawnLogged, stopAll, stopChild, waitMessage } from './children.js';
+import { forkModule, freePort, killAllSync, spawnLogged, startReaper, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
 import { renderMarkdown, representativeFanout, representativeIdle, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
 import {
@@ -208,6 +208,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
       cwd: repoRoot,
       logDir: env.logDir,
       logName: `${tag}-tickwire`,
+      match: ' gateway',
       env: {
         NATS_URL: env.natsUrl,
         PORT: String(port),
@@ -463,7 +464,7 @@ async function runIdle(env: Env, s: IdleScenario, kind: ServerKind): Promise<Idl
 
 async function startNats(logDir: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawnLogged(NATS_SERVER, ['-a', HOST, '-p', String(port)], { logDir, logName: 'nats-server' });
+  const child = spawnLogged(NATS_SERVER, ['-a', HOST, '-p', String(port)], { logDir, logName: 'nats-server', match: 'nats-server' });
   const deadline = Date.now() + 10_000;
   const { connect } = await import('node:net');
   while (Date.now() < deadline) {
@@ -508,6 +509,7 @@ async function main(): Promise<number> {
   const maxSymbols = Math.max(1, ...opts.scenarios.map((s) => (s.kind === 'fanout' ? s.symbols : 1)));
   const instrumentsFile = writeInstruments(workDir, maxSymbols);
 
+  startReaper(logDir);
   const nats = await startNats(logDir);
   log(`nats-server at ${nats.url}`);
   const publisher = forkModule('publisher', { logDir, logName: 'publisher', env: { NATS_URL: nats.url } });
