@@ -92,7 +92,7 @@ usage: node --import tsx bench/fanout/run.ts [options]
                           the median CPU per update and the notes list every run (default 1)
   --wait-quiet SEC        before each measured run wait up to SEC for the machine to be < 25% busy
                           (default 30, quick 0; other work on a shared box skews latency)
-  --deadline SEC          abort everything after this long (default 1800, quick 240)
+  --deadline SEC          abort everything after this long (default 1800, quick 240, times --repeat)
 `;
 
 function cpuList(name: string, raw: string | undefined): string | undefined {
@@ -200,6 +200,6 @@ export function parseOptions(argv: string[]): Options {
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
     repeat: num('repeat', values.repeat, 1, 20) ?? 1,
     waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 30)) * 1000,
-    deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800)) * 1000,
+    deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800) * (num('repeat', values.repeat, 1, 20) ?? 1)) * 1000,
   };
 }
