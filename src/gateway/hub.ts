@@ -69,8 +69,6 @@ interface TierEntry {
   readonly subs: Record<Encoding, number>;
   /** last seq emitted at this tier */
   seq: number;
-  /** which of the tier timer's phases flushes this entry */
-  readonly phase: number;
   dirty: boolean;
   /** subscribers waiting for the channel's first value as their snapshot */
   readonly waiting: Set<HubSubscriber>;
@@ -86,28 +84,9 @@ interface ChannelEntry {
   releaseTimer: unknown;
 }
 
-/**
- * One timer per tier, ticking PHASES times per tier interval. Each (channel, tier) has a fixed
- * phase (from its key), so it still emits at most once per interval, but the channels of a tier
- * flush in PHASES smaller bursts spread over the interval instead of one burst at its end.
- */
 interface TierTimer {
   handle: unknown;
-  /** dirty entries per phase */
-  readonly dirty: Set<TierEntry>[];
-  fires: number;
-}
-
-/** Phases per tier interval: every 10 ms or so, at most 10. */
-export function tierPhases(tier: number): { phases: number; slotMs: number } {
-  const phases = Math.max(1, Math.min(10, Math.floor(tier / 10)));
-  return { phases, slotMs: Math.ceil(tier / phases) };
-}
-
-function phaseOf(key: string, phases: number): number {
-  let h = 0;
-  for (let i = 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
-  return (h >>> 0) % phases;
+  readonly dirty: Set<TierEntry>;
 }
 
 export interface HubOptions {
@@ -323,7 +302,7 @@ export class Hub {
           this.#clock.defer(this.#flushImmediate);
         }
       } else {
-        this.#timers.get(te.tier)?.dirty[te.phase]!.add(te);
+        this.#timers.get(te.tier)?.dirty.add(te);
       }
     }
   }
@@ -336,7 +315,6 @@ export class Hub {
       channel: ch,
       tier,
       coalescer: createCoalescer<Payload>(ch.spec.mode, tier),
-      phase: phaseOf(key, tierPhases(tier).phases),
       topics: { msgpack: `${tier}|m|${key}`, json: `${tier}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
       seq: 0,
@@ -345,13 +323,11 @@ export class Hub {
     };
     ch.tiers.set(tier, te);
     if (tier > 0 && !this.#timers.has(tier)) {
-      const { phases, slotMs } = tierPhases(tier);
-      const timer: TierTimer = { handle: undefined, dirty: Array.from({ length: phases }, () => new Set<TierEntry>()), fires: 0 };
+      const timer: TierTimer = { handle: undefined, dirty: new Set() };
       timer.handle = this.#clock.setInterval(() => {
-        const due = timer.dirty[timer.fires++ % phases]!;
-        for (const t of due) this.#flush(t);
-        due.clear();
-      }, slotMs);
+        for (const t of timer.dirty) this.#flush(t);
+        timer.dirty.clear();
+      }, tier);
       this.#timers.set(tier, timer);
     }
     return te;
@@ -364,7 +340,7 @@ export class Hub {
     this.#immediate.delete(te);
     const timer = this.#timers.get(te.tier);
     if (!timer) return;
-    timer.dirty[te.phase]!.delete(te);
+    timer.dirty.delete(te);
     for (const c of this.#channels.values()) if (c.tiers.has(te.tier)) return;
     this.#clock.clearInterval(timer.handle);
     this.#timers.delete(te.tier);

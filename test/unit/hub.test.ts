@@ -168,33 +168,6 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
   });
 });
 
-describe('hub: phases within a tier', () => {
-  it('spreads a tier\'s flushes over its interval, each channel still at most once per interval', () => {
-    const syms = registry.all().map((i) => i.symbol);
-    const flushTimes = new Set<number>();
-    const perChannel = new Map<string, number[]>();
-    uws.publish = (topic: string) => {
-      flushTimes.add(clock.now);
-      const list = perChannel.get(topic) ?? [];
-      list.push(clock.now);
-      perChannel.set(topic, list);
-    };
-    const s = new FakeSub(uws);
-    for (const sym of syms) hub.subscribe(s, spec(`quote:${sym}`), 100, { snapshot: false });
-    for (let step = 0; step < 100; step++) {
-      for (const sym of syms) quote(sym, step);
-      clock.advance(5);
-    }
-    clock.advance(200);
-    // several distinct flush moments per 100 ms, not one burst
-    expect(flushTimes.size).toBeGreaterThan(5 * 5);
-    for (const [topic, times] of perChannel) {
-      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, topic).toBeGreaterThanOrEqual(100);
-    }
-    expect(perChannel.size).toBe(syms.length);
-  });
-});
-
 describe('hub: snapshots', () => {
   it('sends the current value first, flagged, with the tier seq', () => {
     const a = new FakeSub(uws);
