@@ -14,7 +14,11 @@ try {
   process.exit(1);
 }
 const passed = r.numPassedTests ?? 0;
-let failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
+// a file that failed without any failed test (it did not load, or a hook threw) counts once
+const failedFilesWithoutTests = (r.testResults ?? []).filter(
+  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
+).length;
+let failed = (r.numFailedTests ?? 0) + failedFilesWithoutTests;
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 if (vitestStatus !== 0 && failed === 0) {
   console.log('tests: vitest reported errors outside the tests (see "Errors" above); counted as 1 failure');

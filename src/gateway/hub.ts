@@ -195,6 +195,13 @@ export class Hub {
       sub.join(topic);
       return;
     }
+    if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
+      // trades or bars are pending in this tier's window: the current value is among them, so
+      // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
+      // would be followed by older items of the same window, out of order
+      te.waiting.add(sub);
+      return;
+    }
     if (ch.last) {
       this.#sendSnapshot(sub, te, ch.last);
       sub.join(topic);

@@ -183,6 +183,29 @@ describe('hub: snapshots', () => {
     expect(b.frames[1]!.snapshot).toBeUndefined();
   });
 
+  it('a subscriber joining while trades or bars are pending gets the window in order, no repeats', () => {
+    const early = new FakeSub(uws);
+    hub.subscribe(early, spec('bar.1s:SOL-USD'), 250, { snapshot: false });
+    hub.subscribe(early, spec('trade:SOL-USD'), 250, { snapshot: false });
+    bar('SOL-USD', 0, 1, true);
+    bar('SOL-USD', 1000, 2, false);
+    trade('SOL-USD', 'a');
+    trade('SOL-USD', 'b');
+    const late = new FakeSub(uws);
+    hub.subscribe(late, spec('bar.1s:SOL-USD'), 250, { snapshot: true });
+    hub.subscribe(late, spec('trade:SOL-USD'), 250, { snapshot: true });
+    expect(late.frames).toHaveLength(0); // nothing out of order before the window's flush
+    clock.advance(250);
+    trade('SOL-USD', 'c');
+    clock.advance(250);
+    const bars = late.data('bar.1s:SOL-USD');
+    expect(bars.map((f) => [f.d.t, f.d.closed, f.seq, f.snapshot ?? false])).toEqual([[0, true, 1, true], [1000, false, 2, false]]);
+    const trades = late.data('trade:SOL-USD');
+    expect(trades.map((f) => [f.d.id, f.seq])).toEqual([['a', 1], ['b', 2], ['c', 3]]);
+    expect(trades[0]!.snapshot).toBe(true);
+    expect(early.data('trade:SOL-USD').map((f) => f.d.id)).toEqual(['a', 'b', 'c']);
+  });
+
   it('serves a snapshot from the last-value store for a channel this hub has not seen', async () => {
     const store = new MemoryLastValueStore();
     hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 0, store });
