@@ -72,12 +72,13 @@ interface TierEntry {
   dirty: boolean;
   /** subscribers waiting for the channel's first value as their snapshot */
   readonly waiting: Set<HubSubscriber>;
+  /** subscribers of a durable channel whose replay is still running (they join after it) */
+  readonly replaying: Set<HubSubscriber>;
 }
 
 interface ChannelEntry {
   readonly spec: ChannelSpec;
   last: Payload | undefined;
-  lastSeq: number | undefined;
   readonly tiers: Map<number, TierEntry>;
   refs: number;
   unsubscribe: Unsubscribe | undefined;
@@ -175,20 +176,20 @@ export class Hub {
     if (spec.replay && (opts.since !== undefined || opts.snapshot)) {
       // durable streams replay history themselves (since, or their recent events as the
       // snapshot), then join
+      te.replaying.add(sub);
+      const joinAfterReplay = (): void => {
+        // only if it is still subscribed: it may have unsubscribed while the replay ran
+        if (te.replaying.delete(sub) && !sub.closed) sub.join(topic);
+      };
       void spec
         .replay(opts.since, (updates) => {
-          if (sub.closed || updates.length === 0) return;
+          if (sub.closed || updates.length === 0 || !te.replaying.has(sub)) return;
           const items = updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 }));
           for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
             sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
           }
         })
-        .then(() => {
-          if (!sub.closed && this.#isSubscribed(te, sub)) sub.join(topic);
-        })
-        .catch(() => {
-          if (!sub.closed && this.#isSubscribed(te, sub)) sub.join(topic);
-        });
+        .then(joinAfterReplay, joinAfterReplay);
       return;
     }
     if (!opts.snapshot) {
@@ -230,10 +231,6 @@ export class Hub {
     );
   }
 
-  #isSubscribed(te: TierEntry, _sub: HubSubscriber): boolean {
-    return te.subs.msgpack + te.subs.json > 0 && this.#channels.get(te.channel.spec.key) === te.channel;
-  }
-
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
     const ch = this.#channels.get(key);
     const te = ch?.tiers.get(tier);
@@ -241,6 +238,7 @@ export class Hub {
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
     te.waiting.delete(sub);
+    te.replaying.delete(sub);
     te.subs[enc] = Math.max(0, te.subs[enc] - 1);
     ch.refs = Math.max(0, ch.refs - 1);
     if (te.subs.msgpack + te.subs.json === 0) this.#dropTier(te);
@@ -260,7 +258,7 @@ export class Hub {
       }
       return ch;
     }
-    ch = { spec, last: undefined, lastSeq: undefined, tiers: new Map(), refs: 0, unsubscribe: undefined, releaseTimer: undefined };
+    ch = { spec, last: undefined, tiers: new Map(), refs: 0, unsubscribe: undefined, releaseTimer: undefined };
     this.#channels.set(spec.key, ch);
     const entry = ch;
     entry.unsubscribe = this.#bus.subscribe(spec.subject, (_subject, payload) => this.#onMessage(entry, payload));
@@ -327,6 +325,7 @@ export class Hub {
       seq: 0,
       dirty: false,
       waiting: new Set(),
+      replaying: new Set(),
     };
     ch.tiers.set(tier, te);
     if (tier > 0 && !this.#timers.has(tier)) {

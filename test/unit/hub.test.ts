@@ -234,6 +234,37 @@ describe('hub: snapshots', () => {
   });
 });
 
+describe('hub: durable replays', () => {
+  it('a subscriber that leaves while its replay runs gets neither the replay nor live events', async () => {
+    let finish: () => void = () => undefined;
+    const durable: ChannelSpec = {
+      key: 'executions|u1', name: 'executions', subject: 'exec.live.u1', mode: 'ordered',
+      decode: (p) => ({ d: JSON.parse(Buffer.from(p).toString()) as Record<string, unknown> }),
+      replay: (_since, deliver) =>
+        new Promise<void>((resolve) => {
+          finish = () => {
+            deliver([{ d: { id: 'old' }, seq: 1 }]);
+            resolve();
+          };
+        }),
+    };
+    const stays = new FakeSub(uws);
+    const leaves = new FakeSub(uws);
+    hub.subscribe(stays, durable, 0, { snapshot: true, since: 0 });
+    const stayFinish = finish;
+    hub.subscribe(leaves, durable, 0, { snapshot: true, since: 0 });
+    const leaveFinish = finish;
+    hub.unsubscribe(leaves, 'executions|u1', 0);
+    stayFinish();
+    leaveFinish();
+    await new Promise((r) => setTimeout(r, 0));
+    bus.publish('exec.live.u1', Buffer.from(JSON.stringify({ id: 'new' })));
+    clock.turn();
+    expect(stays.data().map((f) => f.d.id)).toEqual(['old', 'new']);
+    expect(leaves.frames).toEqual([]);
+  });
+});
+
 describe('hub: upstream interest', () => {
   it('subscribes upstream on the first subscriber and releases a while after the last leaves', () => {
     const s1 = new FakeSub(uws);
