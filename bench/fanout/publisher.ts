@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import type { QuoteTick } from '../../src/core/schema.js';
+import { Prng } from '../../feeds/synthetic/prng.js';
 import {
   BENCH_ASSET_CLASS,
   BENCH_SOURCE,
@@ -27,16 +28,10 @@ const send = (msg: PublisherReply): void => {
   process.send?.(msg);
 };
 
-/** mulberry32: small, fast, seeded */
+/** seeded uniform [0, 1) source: the synthetic feed's PRNG (mulberry32) */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 async function run(nc: NatsConnection, cmd: PublisherCommand): Promise<void> {

@@ -7,6 +7,7 @@ import { decodeTick } from '../../src/codec/tick-codec.js';
 import { tickToPayload } from '../../src/gateway/payloads.js';
 import { Cluster, postExecution, rssOf, userToken, waitUntil } from '../faults/cluster.js';
 import type { ExecutionBody } from '../faults/cluster.js';
+import { Prng } from '../../feeds/synthetic/prng.js';
 
 /**
  * The soak run (npm run soak, and test/soak/soak-short.test.ts for about a minute in CI): a
@@ -43,16 +44,10 @@ export interface SoakResult {
 
 const SYMBOLS = ['AAPL', 'MSFT', 'BTC-USD', 'ETH-USD', 'EUR-USD', 'USD-JPY'];
 
-/** mulberry32: a small seeded PRNG, so that a run can be repeated with --seed */
+/** seeded uniform [0, 1) source: the synthetic feed's PRNG (mulberry32) */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 interface SoakClient {
