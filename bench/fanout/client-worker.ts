@@ -212,6 +212,15 @@ function tickwireControl(s: Session, f: ControlFrame): void {
 }
 
 /** The uWS ceiling: JSON text subscribe and ack, msgpack binary data frames. */
+/** A JSON control frame from the uWS or ws peer: its ack marks the client subscribed. */
+function onControlFrame(s: Parameters<Protocol['onMessage']>[0], payload: Buffer): void {
+  const f = JSON.parse(payload.toString()) as { op: string };
+  if (f.op === 'ack') {
+    s.subscribed = true;
+    ready(s);
+  }
+}
+
 const uwsProtocol: Protocol = {
   path: '/',
   onOpen(s) {
@@ -226,11 +235,7 @@ const uwsProtocol: Protocol = {
       endFrame(payload.length);
       return;
     }
-    const f = JSON.parse(payload.toString()) as { op: string };
-    if (f.op === 'ack') {
-      s.subscribed = true;
-      ready(s);
-    }
+    onControlFrame(s, payload);
   },
 };
 
@@ -248,11 +253,7 @@ const wsProtocol: Protocol = {
       endFrame(payload.length);
       return;
     }
-    const f = JSON.parse(payload.toString()) as { op: string };
-    if (f.op === 'ack') {
-      s.subscribed = true;
-      ready(s);
-    }
+    onControlFrame(s, payload);
   },
 };
 
