@@ -207,7 +207,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         admitMessage: gatewayAccess.admitMessage,
         onAuthChanged: gatewayAccess.onAuthChanged,
         log,
-        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
+        // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
+        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() }),
         ready,
         routes: (app, gw) => {
           sources.gateway = gw;
