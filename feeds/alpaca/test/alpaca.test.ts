@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nsToMs } from '../../../src/core/time.js';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from '../alpaca-feed.js';
@@ -131,5 +132,7 @@ describe('alpaca adapter', () => {
       { k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.123456, s: 0.0001, venue: 'V', ts: 1614009106999999999n },
       { k: 'quote', sym: 'MSFT', bp: 415.12, bs: 0, ap: 415.13, as: 123456789, ts: 1614009107123456789n },
     ]);
+    // on the wire (protocol v1 `t`): milliseconds with the microseconds kept, in both encodings
+    expect(msgpack.map((t) => nsToMs(t.ts))).toEqual([1614009104208, 1614009105335.689, 1614009106000, 1614009106000, 1614009106999.999, 1614009107123.456]);
   });
 });
