@@ -118,4 +118,16 @@ describe('coinbase adapter', () => {
     await h.waitFor('900004', () => h!.ticks.some((t) => t.k === 'trade' && t.id === '900004'));
     expect(h.ticks.filter((t) => t.k === 'trade' && t.id === '900003')).toHaveLength(1);
   });
+
+  it('keeps publishing new trades after a reconnect (trade ids seen before the drop stay deduplicated)', async () => {
+    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('trades', () => h!.state === 'connected' && trades().length > 4);
+    h.provider.dropAll();
+    await h.waitFor('reconnected', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+    const n = trades().length;
+    await h.waitFor('new trades after the reconnect', () => trades().length > n + 4);
+    const ids = trades().map((t) => `${t.sym}/${t.k === 'trade' ? t.id : ''}`);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
 });
