@@ -80,6 +80,9 @@ export class OandaFeed extends StreamFeed {
       return;
     }
     if (!isPriceLine(m)) return;
+    // OANDA v20 "Pricing Endpoints" > Price Stream, ClientPrice: instrument (EUR_USD), bids/asks as
+    // PriceBucket {price (quote currency), liquidity (units of the base currency)}, time (RFC 3339
+    // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). Best level = index 0.
     const sym = this.#map.toCanonical(String(m.instrument));
     if (!sym) return;
     const bid = m.bids?.[0];
