@@ -1,4 +1,5 @@
-import { pack, unpack } from 'msgpackr';
+import { Decoder } from '@msgpack/msgpack';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
@@ -7,6 +8,8 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { anyTimeToNs } from '../sdk/time.js';
+import { venueTradeId } from '../sdk/trade-id.js';
+import { NS_TIMESTAMP_CODEC, NsTimestamp } from './msgpack-time.js';
 
 /**
  * Alpaca market data v2 real-time stream (stocks): wss://stream.data.alpaca.markets/v2/{iex|sip}.
@@ -18,7 +21,7 @@ import { anyTimeToNs } from '../sdk/time.js';
  * ({"T":"error","code","msg"}), mapped below to log lines and health states.
  * Both encodings are supported: JSON text frames, or MessagePack binary frames when the upgrade
  * request carries `Content-Type: application/msgpack` (then our requests are MessagePack too and
- * times arrive as MessagePack timestamps).
+ * times arrive as MessagePack timestamps, read to the nanosecond: see msgpack-time.ts).
  */
 export const AlpacaOptionsSchema = z
   .object({
@@ -62,6 +65,8 @@ export class AlpacaFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** per connection: connected -> authenticated -> subscribed */
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
+  /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
+  readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
   constructor(id: string, opts: AlpacaOptions, creds: AlpacaCredentials) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000, readyTimeoutMs: 15_000 }));
@@ -100,7 +105,7 @@ export class AlpacaFeed extends StreamFeed {
   }
 
   onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void {
-    const decoded: unknown = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));
+    const decoded: unknown = isBinary ? this.#decoder.decode(data) : JSON.parse(data.toString('utf8'));
     const messages = (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[];
     for (const m of messages) this.#handle(m, session);
   }
@@ -108,16 +113,21 @@ export class AlpacaFeed extends StreamFeed {
   #handle(m: Record<string, any>, session: StreamSession): void {
     switch (m.T) {
       case 't': {
+        // Alpaca "Real-time Stock Data" > Trades: i trade ID, x exchange code, p price, s size
+        // (shares), t RFC 3339 time with nanoseconds (a MessagePack timestamp in msgpack mode).
+        // Trade ids are per exchange, so the canonical id is venue-qualified: "<x>:<i>".
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'trade', sym, id: String(m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
+          k: 'trade', sym, id: venueTradeId(m.x, m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
           ts: alpacaTime(m.t),
         });
         return;
       }
       case 'q': {
+        // Alpaca "Real-time Stock Data" > Quotes: bp/bs bid price/size, ap/as ask price/size, t.
+        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units).
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
@@ -189,8 +199,8 @@ export class AlpacaFeed extends StreamFeed {
   }
 }
 
-/** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (Date). */
+/** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */
 function alpacaTime(t: unknown): bigint {
-  if (t instanceof Date) return BigInt(t.getTime()) * 1_000_000n;
+  if (t instanceof NsTimestamp) return t.ns;
   return anyTimeToNs(t);
 }
