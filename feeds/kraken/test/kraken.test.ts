@@ -1,4 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { loadConfig } from '../../../src/core/config.js';
+import { defaultRegistry } from '../../../src/core/instruments.js';
+import { parseFeedsFile } from '../../config.js';
+import { createFeed } from '../../registry.js';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { KRAKEN_FIXTURE_FRAMES, startKrakenFake } from '../fake-server.js';
@@ -186,5 +192,42 @@ describe('kraken adapter', () => {
   it('rejects unknown option keys naming them', () => {
     expect(() => KrakenOptionsSchema.parse({ symbols: ['BTC-USD'], chanels: ['trade'] })).toThrow(/chanels/);
     expect(() => KrakenOptionsSchema.parse({ tickerTrigger: 'book' })).toThrow();
+  });
+
+  describe('docs/feeds.md, Kraken section', () => {
+    const doc = readFileSync(new URL('../../../docs/feeds.md', import.meta.url), 'utf8');
+    const start = doc.indexOf('\n## Kraken (WebSocket v2)\n');
+    const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
+    const source = readFileSync(new URL('../kraken-feed.ts', import.meta.url), 'utf8');
+
+    it('its feeds-file example builds a kraken feed', () => {
+      expect(start).toBeGreaterThan(0);
+      const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+      const file = parseFeedsFile(YAML.parse(yaml), 'docs/feeds.md');
+      const feed = createFeed('kraken', { config: loadConfig({ env: {} }), registry: defaultRegistry(), env: {}, feedsFile: file });
+      expect(feed).toBeInstanceOf(KrakenFeed);
+      expect(feed.id).toBe('kraken');
+      expect(file.run).toEqual(['kraken']);
+    });
+
+    it('maps exactly the Kraken fields the adapter reads', () => {
+      // rows of the two field-mapping tables: Kraken field names (column 1) and whether they map to something (column 2)
+      const rows = (title: string) => {
+        const at = section.indexOf(title);
+        expect(at, title).toBeGreaterThan(0);
+        const body = section.slice(at, section.indexOf('\n\n', section.indexOf('|---', at)));
+        return body.split('\n').filter((l) => l.startsWith('| `')).map((l) => {
+          const [, names = '', canonical = ''] = l.split('|');
+          return { fields: [...names.matchAll(/`(?:data(?:\[\d?\])?\.)?([a-z_]+)`/g)].map((m) => m[1]!), mapped: canonical.trim() !== '—' };
+        });
+      };
+      const documented = [...rows('### Field mapping: `trade` channel'), ...rows('### Field mapping: `ticker` channel')];
+      const read = new Set([...source.matchAll(/item\.([a-z_]+)/g)].map((m) => m[1]!));
+      expect([...read].filter((f) => !documented.some((r) => r.fields.includes(f)))).toEqual([]);
+      const mappedButUnread = documented.filter((r) => r.mapped).flatMap((r) => r.fields).filter((f) => !read.has(f));
+      expect(mappedButUnread).toEqual([]);
+      const unmappedButRead = documented.filter((r) => !r.mapped).flatMap((r) => r.fields).filter((f) => read.has(f) && f !== 'symbol' && f !== 'timestamp');
+      expect(unmappedButRead).toEqual([]);
+    });
   });
 });
