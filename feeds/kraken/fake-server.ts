@@ -58,6 +58,8 @@ export interface KrakenFakeOptions {
   replayFixtures?: boolean;
   /** pairs refused with `Currency pair not supported` */
   unsupported?: readonly string[];
+  /** answer subscribe/unsubscribe requests only after this long (a slow acknowledgement) */
+  ackDelayMs?: number;
   /** exchange status in the greeting (default: the fixture's `online`) */
   system?: 'online' | 'maintenance' | 'cancel_only' | 'post_only';
 }
@@ -124,6 +126,49 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     return { symbol: pair, bid: Number((last - 0.1).toFixed(1)), bid_qty: 1.5, ask: Number((last + 0.1).toFixed(1)), ask_qty: 0.25, last, volume: 1234.5678, vwap: last, low: last - 5, high: last + 5, change: 0.5, change_pct: 0.5, timestamp: krakenTime() };
   };
 
+  const answer = (conn: FakeWsConn<KrakenConnState>, data: Buffer): void => {
+    const time_in = krakenTime();
+    let req: { method?: string; params?: { channel?: string; symbol?: string[]; snapshot?: boolean }; req_id?: number };
+    try {
+      req = JSON.parse(data.toString('utf8'));
+    } catch {
+      send(conn, { error: 'Malformed request', method: 'error', success: false, time_in, time_out: krakenTime() });
+      return;
+    }
+    const reqId = req.req_id === undefined ? {} : { req_id: req.req_id };
+    if (req.method === 'ping') {
+      send(conn, { method: 'pong', ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
+    if (req.method !== 'subscribe' && req.method !== 'unsubscribe') {
+      send(conn, { error: `Method not supported: ${String(req.method)}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
+    const channel = req.params?.channel;
+    if (channel !== 'trade' && channel !== 'ticker') {
+      send(conn, { error: `Channel not supported: ${String(channel)}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
+    const snapshot = req.params?.snapshot ?? true;
+    for (const pair of req.params?.symbol ?? []) {
+      if (unsupported.has(pair)) {
+        send(conn, { error: `Currency pair not supported ${pair}`, method: req.method, success: false, symbol: pair, ...reqId, time_in, time_out: krakenTime() });
+        continue;
+      }
+      if (req.method === 'unsubscribe') conn.state.subs[channel].delete(pair);
+      else conn.state.subs[channel].add(pair);
+      send(conn, { method: req.method, result: { channel, symbol: pair, ...(req.method === 'subscribe' ? { snapshot } : {}) }, success: true, ...reqId, time_in, time_out: krakenTime() });
+      if (req.method === 'subscribe' && snapshot) {
+        if (channel === 'trade') send(conn, { channel: 'trade', type: 'snapshot', data: (history.get(pair) ?? []).slice(-50) });
+        else send(conn, { channel: 'ticker', type: 'snapshot', data: [ticker(pair)] });
+      }
+    }
+    if (req.method === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
+      conn.state.fixturesSent = true;
+      for (const raw of KRAKEN_FIXTURE_FRAMES.slice(1)) send(conn, raw);
+    }
+  };
+
   const server = await FakeWsServer.start<KrakenConnState>({
     initialState: () => ({ subs: { trade: new Set(), ticker: new Set() }, fixturesSent: false, lastSentAt: Date.now() }),
     onConnection: (conn) => {
@@ -132,46 +177,8 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       conn.send(opts.system ? greeting.replace('"system":"online"', `"system":"${opts.system}"`) : greeting);
     },
     onMessage: (conn, data) => {
-      const time_in = krakenTime();
-      let req: { method?: string; params?: { channel?: string; symbol?: string[]; snapshot?: boolean }; req_id?: number };
-      try {
-        req = JSON.parse(data.toString('utf8'));
-      } catch {
-        send(conn, { error: 'Malformed request', method: 'error', success: false, time_in, time_out: krakenTime() });
-        return;
-      }
-      const reqId = req.req_id === undefined ? {} : { req_id: req.req_id };
-      if (req.method === 'ping') {
-        send(conn, { method: 'pong', ...reqId, time_in, time_out: krakenTime() });
-        return;
-      }
-      if (req.method !== 'subscribe' && req.method !== 'unsubscribe') {
-        send(conn, { error: `Method not supported: ${String(req.method)}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
-        return;
-      }
-      const channel = req.params?.channel;
-      if (channel !== 'trade' && channel !== 'ticker') {
-        send(conn, { error: `Channel not supported: ${String(channel)}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
-        return;
-      }
-      const snapshot = req.params?.snapshot ?? true;
-      for (const pair of req.params?.symbol ?? []) {
-        if (unsupported.has(pair)) {
-          send(conn, { error: `Currency pair not supported ${pair}`, method: req.method, success: false, symbol: pair, ...reqId, time_in, time_out: krakenTime() });
-          continue;
-        }
-        if (req.method === 'unsubscribe') conn.state.subs[channel].delete(pair);
-        else conn.state.subs[channel].add(pair);
-        send(conn, { method: req.method, result: { channel, symbol: pair, ...(req.method === 'subscribe' ? { snapshot } : {}) }, success: true, ...reqId, time_in, time_out: krakenTime() });
-        if (req.method === 'subscribe' && snapshot) {
-          if (channel === 'trade') send(conn, { channel: 'trade', type: 'snapshot', data: (history.get(pair) ?? []).slice(-50) });
-          else send(conn, { channel: 'ticker', type: 'snapshot', data: [ticker(pair)] });
-        }
-      }
-      if (req.method === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
-        conn.state.fixturesSent = true;
-        for (const raw of KRAKEN_FIXTURE_FRAMES.slice(1)) send(conn, raw);
-      }
+      if (opts.ackDelayMs) setTimeout(() => answer(conn, data), opts.ackDelayMs);
+      else answer(conn, data);
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {

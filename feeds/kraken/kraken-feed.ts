@@ -69,6 +69,8 @@ export class KrakenFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** last trade_id emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
+  /** canonical symbols wanted now: messages still in flight for a symbol just unsubscribed are dropped */
+  #active = new Set<string>();
   // per connection
   #reqId = 0;
   #requests = new Map<number, Request>();
@@ -76,6 +78,7 @@ export class KrakenFeed extends StreamFeed {
   #accepted: string[] = [];
   #rejected: string[] = [];
   #system: string | undefined;
+  #opening: readonly string[] = [];
 
   constructor(id: string, opts: KrakenOptions) {
     // heartbeats come about once a second when nothing else does [heartbeat]: 10 s of silence is a dead connection
@@ -101,6 +104,8 @@ export class KrakenFeed extends StreamFeed {
     this.#accepted = [];
     this.#rejected = [];
     this.#system = undefined;
+    this.#opening = [...symbols];
+    this.#active = new Set(symbols);
     if (symbols.length === 0) {
       session.ready('no symbols to subscribe');
       return;
@@ -109,10 +114,12 @@ export class KrakenFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
     this.#subscribe(session, symbols, false);
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.delete(s);
     for (const channel of this.#opts.channels) this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
   }
 
@@ -191,7 +198,20 @@ export class KrakenFeed extends StreamFeed {
     }
     const system = this.#system && this.#system !== 'online' ? `; exchange status ${this.#system}` : '';
     const rejected = this.#rejected.length > 0 ? `; refused: ${this.#rejected.join('; ')}` : '';
-    session.ready(`subscribed ${this.#opts.channels.join('+')} for ${this.runner.symbols.length} symbols${rejected}${system}`);
+    session.ready(`subscribed ${this.#opts.channels.join('+')} for ${this.#opening.length} symbols${rejected}${system}`);
+    this.#reconcile(session);
+  }
+
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once a connection is
+   * ready; changes made while the opening subscription was pending are applied here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
   }
 
   /** [status] `system`: online, maintenance, cancel_only or post_only; sent on connect and on change. */
@@ -214,7 +234,7 @@ export class KrakenFeed extends StreamFeed {
     for (const item of items) {
       const r = this.#guard(session, 'trade', item, () => {
         const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
-        if (!sym) return undefined; // not one of ours
+        if (!sym || !this.#active.has(sym)) return undefined; // not one of ours (or no longer)
         return { sym, id: tradeId(item.trade_id), item };
       });
       if (r) trades.push(r);
@@ -250,7 +270,7 @@ export class KrakenFeed extends StreamFeed {
     for (const item of Array.isArray(msg.data) ? (msg.data as Item[]) : []) {
       this.#guard(session, 'ticker', item, () => {
         const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
-        if (!sym) return undefined;
+        if (!sym || !this.#active.has(sym)) return undefined;
         session.ctx.emit({
           k: 'quote',
           sym,

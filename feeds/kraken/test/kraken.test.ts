@@ -172,6 +172,32 @@ describe('kraken adapter', () => {
     expect(h.state).toBe('connected');
   });
 
+  it('applies symbols added or removed while the opening subscription is pending, once it is confirmed', async () => {
+    const h = await start(['BTC-USD', 'SOL-USD'], { ackDelayMs: 300 });
+    // the opening subscription was sent and is not acknowledged yet
+    await h.waitFor('opening subscription sent', () => h.provider.allReceived.length >= 2);
+    expect(h.state).not.toBe('connected');
+    await h.adapter.subscribe(['ETH-USD']);
+    await h.adapter.unsubscribe(['SOL-USD']);
+    await h.waitFor('ETH-USD trades', () => h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'trade'));
+    await h.waitFor('SOL/USD unsubscribed at the provider', () => [...h.provider.conns].every((c) => !c.state.subs.trade.has('SOL/USD') && !c.state.subs.ticker.has('SOL/USD')));
+    const n = h.ticks.length;
+    await h.waitFor('more data', () => h.ticks.length > n + 10);
+    expect(h.ticks.slice(n).some((t) => t.sym === 'SOL-USD')).toBe(false);
+    expect(h.provider.totalConnections).toBe(1);
+  });
+
+  it('drops messages still in flight for a symbol it unsubscribed', async () => {
+    const h = await start(['BTC-USD', 'ETH-USD'], { pumpMs: 60_000, replayFixtures: false });
+    await h.waitFor('connected', () => h.state === 'connected');
+    await h.adapter.unsubscribe(['ETH-USD']);
+    const n = h.ticks.length;
+    h.provider.broadcast({ channel: 'trade', type: 'update', data: [{ symbol: 'ETH/USD', side: 'buy', price: 3550.4, qty: 1, ord_type: 'limit', trade_id: 42, timestamp: '2024-06-10T06:13:21.219873Z' }] });
+    h.provider.trade('BTC/USD', 1); // a sentinel after it: once BTC arrives, the ETH frame was handled
+    await h.waitFor('the BTC sentinel', () => h.ticks.slice(n).some((t) => t.sym === 'BTC-USD'));
+    expect(h.ticks.slice(n).some((t) => t.sym === 'ETH-USD')).toBe(false);
+  });
+
   it('logs an exchange status other than online, and counts provider errors and malformed frames without dropping the connection', async () => {
     const h = await start(['BTC-USD'], { system: 'maintenance' });
     await h.waitFor('connected', () => h.state === 'connected');
