@@ -72,6 +72,18 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
       expect(quote.d.t).toBeGreaterThan(Date.now() - 60_000); // no timestamp from Kraken: receive time
     }
 
+    // heartbeats, a refusal and a malformed frame: counted in feed health, nothing reaches the clients, the connection stays
+    kraken.broadcast(KRAKEN_FIXTURE_FRAMES[3]); // {"channel":"heartbeat"}
+    kraken.broadcast({ error: 'Exceeded msg rate', method: 'subscribe', success: false, time_in: '2024-06-10T06:13:21.219873Z', time_out: '2024-06-10T06:13:21.219900Z' });
+    kraken.broadcast('{"channel":"trade","type":"update","data":[');
+    const health = async () => ((await (await fetch(`http://127.0.0.1:${engine!.port}/v1/feeds/kraken`)).json()) as { errors: number; lastError?: string; state: string });
+    const deadline = Date.now() + 15_000;
+    while ((await health()).errors < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const h = await health();
+    expect(h.errors).toBeGreaterThanOrEqual(2);
+    expect(h.state).toBe('connected');
+    expect(kraken.totalConnections).toBe(1);
+
     // the provider drops us: the adapter reconnects, trades made meanwhile still reach the clients, seq goes on
     const before = data(clients[0]!, 'trade:BTC-USD').length;
     kraken.dropAll();
