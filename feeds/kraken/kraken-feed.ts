@@ -59,6 +59,8 @@ interface Request {
   symbols: string[];
   /** part of the opening subscription: its acks decide `ready` */
   initial: boolean;
+  /** acks still expected (one per symbol); the request is forgotten at 0 */
+  remaining?: number;
 }
 
 /** `ticker` and `trade` items as documented; every field is checked before use. */
@@ -90,6 +92,11 @@ export class KrakenFeed extends StreamFeed {
 
   url(): string {
     return this.#opts.url ?? KRAKEN_DEFAULT_URL;
+  }
+
+  /** Requests of this connection still waiting for acknowledgements. */
+  get openRequests(): number {
+    return this.#requests.size;
   }
 
   /** The last trade id seen for a canonical symbol (for tests and health). */
@@ -140,7 +147,7 @@ export class KrakenFeed extends StreamFeed {
 
   #send(session: StreamSession, req: Request, extra: Record<string, unknown> = {}): void {
     const reqId = ++this.#reqId;
-    this.#requests.set(reqId, req);
+    this.#requests.set(reqId, { ...req, remaining: req.symbols.length });
     if (req.initial) for (const s of req.symbols) this.#pending.add(`${req.channel} ${s.toUpperCase()}`);
     session.send(JSON.stringify({ method: req.method, params: { channel: req.channel, symbol: req.symbols, ...extra }, req_id: reqId }));
   }
@@ -176,9 +183,15 @@ export class KrakenFeed extends StreamFeed {
     // a refusal may name its symbol beside `error` rather than in `result`
     const named = typeof result.symbol === 'string' ? result.symbol : typeof msg.symbol === 'string' ? msg.symbol : undefined;
     const symbols = named !== undefined ? [named] : (req?.symbols ?? []);
+    if (req) {
+      // an ack naming no symbol answers the whole request
+      req.remaining = named !== undefined ? (req.remaining ?? 1) - 1 : 0;
+      if (req.remaining <= 0) this.#requests.delete(msg.req_id as number);
+    }
     if (msg.success === false || typeof msg.error === 'string') {
       const what = `${msg.method} ${channel ?? '?'} ${symbols.join(',') || '(no symbol named)'}`;
-      this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)`);
+      const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
+      this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
       if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
       return;
     }

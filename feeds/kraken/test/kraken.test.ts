@@ -170,6 +170,8 @@ describe('kraken adapter', () => {
     const reqs = requests(h.provider).filter((r) => r.params?.symbol?.includes('ETH/USD'));
     expect(reqs.map((r) => `${r.method} ${r.params.channel}`)).toEqual(['subscribe trade', 'subscribe ticker', 'unsubscribe trade', 'unsubscribe ticker']);
     expect(h.state).toBe('connected');
+    // every request was answered, so none is remembered
+    await h.waitFor('no open request', () => (h.adapter as KrakenFeed).openRequests === 0);
   });
 
   it('applies symbols added or removed while the opening subscription is pending, once it is confirmed', async () => {
