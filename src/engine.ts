@@ -206,6 +206,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         admit: gatewayAccess.admit,
         admitMessage: gatewayAccess.admitMessage,
         onAuthChanged: gatewayAccess.onAuthChanged,
+        admitAuth: gatewayAccess.admitAuth,
         log,
         health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
         ready,

@@ -1,4 +1,5 @@
 import type { Config } from '../core/config.js';
+import type { Principal } from './channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
@@ -63,7 +64,7 @@ const MAX_IP_ENTRIES = 100_000;
  * Gateway limits (protocol codes in brackets):
  * - client frames per second per connection: excess frames are dropped with a RATE_LIMIT error
  *   (at most one per second); a connection over its rate for `rateLimitCloseMs` is closed 4008;
- * - open connections per token subject: 429 at the upgrade;
+ * - open connections per token subject: 429 at the upgrade, LIMIT for an in-band `auth`;
  * - new connections per second per client IP: 429 at the upgrade.
  * Subscriptions per connection (LIMIT) are enforced by the connection itself.
  */
@@ -113,13 +114,41 @@ export class GatewayLimits {
   onOpen(conn: LimitedConnection): void {
     const user = conn.principal.user;
     if (user === undefined) return;
+    this.#count(conn, user);
+  }
+
+  #count(conn: LimitedConnection, user: string): void {
     this.#counted.set(conn, user);
     this.#perUser.set(user, (this.#perUser.get(user) ?? 0) + 1);
   }
 
-  /** An anonymous connection that authenticated in band counts from now on. */
+  /**
+   * The `admitAuth` hook: an open connection's `{"op":"auth"}` verified a token for `principal`.
+   * Refuses (the message of a LIMIT error) when that would put the user over
+   * `connectionsPerUser`; otherwise counts the connection under the user at once, in the same
+   * turn as the check, so concurrent in-band auths cannot overshoot. A connection already counted
+   * under that user (a refreshed token) is not counted twice.
+   */
+  admitAuth(conn: LimitedConnection, principal: Pick<Principal, 'user'>): string | undefined {
+    const user = principal.user;
+    if (user === undefined || this.#counted.get(conn) === user) return undefined;
+    const maxUser = this.#cfg.connectionsPerUser;
+    if (maxUser > 0 && (this.#perUser.get(user) ?? 0) >= maxUser) {
+      this.stats.refusedPerUser++;
+      return `too many connections for this user: at most ${maxUser} at a time; the connection stays as it was`;
+    }
+    this.onClose(conn);
+    this.#count(conn, user);
+    return undefined;
+  }
+
+  /** A connection that authenticated in band counts from now on (when admitAuth did not already). */
   onAuthChanged(conn: LimitedConnection): void {
-    if (!this.#counted.has(conn)) this.onOpen(conn);
+    const user = conn.principal.user;
+    if (user !== undefined && this.#counted.get(conn) !== user) {
+      this.onClose(conn);
+      this.#count(conn, user);
+    }
   }
 
   onClose(conn: LimitedConnection): void {

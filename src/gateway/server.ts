@@ -11,7 +11,7 @@ import { anonymousAuthenticator } from './auth-hook.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from './channels.js';
 import { Connection } from './connection.js';
-import type { ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
+import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from './http.js';
 import { Hub } from './hub.js';
 import { loadUws } from './uws.js';
@@ -48,6 +48,8 @@ export interface GatewayOptions {
   admitMessage?: (conn: Connection) => boolean;
   /** Called after a connection replaced its token with `{"op":"auth"}` (expiry, entitlements). */
   onAuthChanged?: (conn: Connection) => void;
+  /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
+  admitAuth?: ConnectionDeps['admitAuth'];
 }
 
 /**
@@ -133,6 +135,7 @@ export class Gateway {
       counters: this.counters,
       authenticator: this.#authenticator,
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
+      ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
     };
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,
