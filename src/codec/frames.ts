@@ -65,6 +65,80 @@ function checkPlain(v: unknown): void {
   if (why === 'type') throw new ProtocolError('BAD_FRAME', 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
 }
 
+/**
+ * Whether every MessagePack string (str8/16/32 and fixstr, map keys included) in `b` is valid
+ * UTF-8. msgpackr decodes invalid sequences to U+FFFD, so two different byte strings could
+ * reach the request parser as the same text; the gateway refuses them instead (BAD_FRAME).
+ * Runs after a successful unpack, so the structure is known to be well formed; it walks the
+ * bytes with a count of values still to read (no recursion) and stops at the buffer's end.
+ */
+function msgpackStringsAreUtf8(b: Uint8Array): boolean {
+  let pos = 0;
+  let pending = 1;
+  const skip = (n: number): void => {
+    pos += n;
+  };
+  while (pending > 0 && pos < b.length) {
+    pending--;
+    const t = b[pos++]!;
+    let strLen = -1;
+    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) continue; // fixint, nil, bool
+    if (t >= 0x80 && t <= 0x8f) pending += 2 * (t & 0x0f);
+    else if (t >= 0x90 && t <= 0x9f) pending += t & 0x0f;
+    else if (t >= 0xa0 && t <= 0xbf) strLen = t & 0x1f;
+    else {
+      const u16 = (): number => (b[pos]! << 8) | b[pos + 1]!;
+      const u32 = (): number => ((b[pos]! << 24) >>> 0) + ((b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!);
+      switch (t) {
+        case 0xc4: skip(1 + b[pos]!); break; // bin8
+        case 0xc5: skip(2 + u16()); break;
+        case 0xc6: skip(4 + u32()); break;
+        case 0xc7: skip(2 + b[pos]!); break; // ext8 (type byte + data)
+        case 0xc8: skip(3 + u16()); break;
+        case 0xc9: skip(5 + u32()); break;
+        case 0xca: skip(4); break; // float32
+        case 0xcb: skip(8); break;
+        case 0xcc: case 0xd0: skip(1); break;
+        case 0xcd: case 0xd1: skip(2); break;
+        case 0xce: case 0xd2: skip(4); break;
+        case 0xcf: case 0xd3: skip(8); break;
+        case 0xd4: skip(2); break; // fixext
+        case 0xd5: skip(3); break;
+        case 0xd6: skip(5); break;
+        case 0xd7: skip(9); break;
+        case 0xd8: skip(17); break;
+        case 0xd9: strLen = b[pos]!; skip(1); break;
+        case 0xda: strLen = u16(); skip(2); break;
+        case 0xdb: strLen = u32(); skip(4); break;
+        case 0xdc: pending += u16(); skip(2); break;
+        case 0xdd: pending += u32(); skip(4); break;
+        case 0xde: pending += 2 * u16(); skip(2); break;
+        case 0xdf: pending += 2 * u32(); skip(4); break;
+        default: return true; // 0xc1: refused elsewhere
+      }
+    }
+    if (strLen >= 0) {
+      const end = Math.min(pos + strLen, b.length);
+      let ascii = true;
+      for (let i = pos; i < end; i++) {
+        if (b[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (!ascii) {
+        try {
+          utf8.decode(b.subarray(pos, end));
+        } catch {
+          return false;
+        }
+      }
+      pos = end;
+    }
+  }
+  return true;
+}
+
 export const msgpackCodec: FrameCodec = {
   encoding: 'msgpack',
   subprotocol: SUBPROTOCOL_MSGPACK,
@@ -79,6 +153,8 @@ export const msgpackCodec: FrameCodec = {
       throw new ProtocolError('BAD_FRAME', `frame is not valid MessagePack: ${(err as Error).message}`);
     }
     checkPlain(v);
+    const bytes = new Uint8Array(data);
+    if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError('BAD_FRAME', 'frame is not valid MessagePack: a string is not valid UTF-8');
     return v;
   },
 };
