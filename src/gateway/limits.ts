@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Config } from '../core/config.js';
 import type { Principal } from './channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
@@ -216,4 +217,30 @@ function normalizeIp(ip: string): string {
   }
   if (/^[0:]+:0*1$/.test(ip)) return '::1';
   return ip.toLowerCase();
+}
+
+/** File descriptors kept back from the connection ceiling for the rest of the process. */
+const FD_RESERVE = 256;
+/** The soft open-file limit assumed when /proc/self/limits cannot be read (not Linux). */
+const FALLBACK_NOFILE = 1024;
+
+/**
+ * The connection ceiling when `gateway.maxConnections` is unset: every WebSocket is a file
+ * descriptor, so the soft open-file limit (RLIMIT_NOFILE, which Node raises to the hard limit
+ * at start-up) less 256 for everything else the process opens (bus and store connections,
+ * HTTP requests, upgrades in progress, files), and at least 64. `limitsText` is the content
+ * of /proc/self/limits (read when undefined).
+ */
+export function defaultMaxConnections(limitsText?: string): number {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  const soft = !m ? FALLBACK_NOFILE : m[1] === 'unlimited' ? 1_048_576 : Number(m[1]);
+  return Math.max(64, soft - FD_RESERVE);
 }

@@ -14,6 +14,7 @@ import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from './http.js';
 import { Hub } from './hub.js';
+import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
 
 export interface GatewayLogger {
@@ -79,6 +80,17 @@ export class Gateway {
     resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0,
   };
   readonly connections = new Set<Connection>();
+  /**
+   * The connection ceiling (`gateway.maxConnections`, 503 beyond it) and the most memory one
+   * connection's buffers can hold: uWS reassembles a message, fragments included, up to
+   * `receiveBytes` and cuts the connection beyond; the send buffer stays under `sendBytes` plus
+   * one frame (the slow-consumer policy). Shown in /v1/stats.
+   */
+  readonly capacity: {
+    maxConnections: number;
+    refused: number;
+    perConnection: { receiveBytes: number; sendBytes: number; totalBytes: number; subscriptions: number };
+  };
   readonly app: TemplatedApp;
   readonly startedAt = Date.now();
   #listenSocket: us_listen_socket | undefined;
@@ -95,6 +107,13 @@ export class Gateway {
     const { config } = opts;
     this.#uws = loadUws(config.gateway.allowUwsFallback);
     this.#authenticator = opts.authenticator ?? anonymousAuthenticator;
+    const receiveBytes = uwsPayloadLimit(config.gateway.maxFrameBytes);
+    const sendBytes = config.slow.hardLimitBytes * 2;
+    this.capacity = {
+      maxConnections: config.gateway.maxConnections ?? defaultMaxConnections(),
+      refused: 0,
+      perConnection: { receiveBytes, sendBytes, totalBytes: receiveBytes + sendBytes, subscriptions: config.gateway.maxSubscriptions },
+    };
     this.app = this.#uws.App();
     this.hub = new Hub({
       bus: opts.bus,
@@ -215,6 +234,7 @@ export class Gateway {
         channels: this.hub.channelStats(),
         hub: this.hub.stats,
         gateway: this.counters,
+        capacity: this.capacity,
       });
     });
     this.#opts.routes?.(this.app, this);
@@ -243,6 +263,7 @@ export class Gateway {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
       return;
     }
+    if (this.#atCapacity(res)) return;
     // uWS upgrades whatever version the client names; RFC 6455 4.2.2 wants a 426 naming ours
     if (secVersion !== '13') {
       sendJson(res, 426, { error: 'BAD_WEBSOCKET_VERSION', message: `Sec-WebSocket-Version "${secVersion.slice(0, 20)}" is not supported: this server speaks version 13 (RFC 6455)` }, { 'sec-websocket-version': '13' });
@@ -263,6 +284,8 @@ export class Gateway {
     });
     const mode = this.#authenticator.mode;
     const finish = (init: ConnectionInit): void => {
+      // again: other upgrades may have completed while this one's token was verified
+      if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       res.cork(() => {
         if (refusal) {
@@ -294,6 +317,16 @@ export class Gateway {
         res.cork(() => res.writeStatus('401 Unauthorized').end());
       },
     );
+  }
+
+  /** At the connection ceiling: 503 with Retry-After (5-10 s, spread so refused clients do not return together). */
+  #atCapacity(res: HttpResponse): boolean {
+    const max = this.capacity.maxConnections;
+    if (this.connections.size < max) return false;
+    this.capacity.refused++;
+    const retryAfter = 5 + Math.floor(Math.random() * 6);
+    sendJson(res, 503, { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
+    return true;
   }
 
   async listen(host: string, port: number): Promise<number> {

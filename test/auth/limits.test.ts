@@ -168,6 +168,24 @@ describe('connections per user on every path (in-band auth)', () => {
   });
 });
 
+describe('connection ceiling (gateway.maxConnections) with tokens verified concurrently', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'optional', jwtSecret: SECRET }, gateway: { maxConnections: 3 }, limits: { connectionsPerIpPerSec: 0 } });
+  });
+  afterAll(() => engine.close());
+
+  it('admits exactly the ceiling when upgrades race through token verification; the rest get 503', async () => {
+    const headers = await Promise.all(Array.from({ length: 8 }, async (_, i) => ({ authorization: `Bearer ${await token({ sub: `cap-${i}` })}` })));
+    const ups = await Promise.all(headers.map((h) => status(wsUrl(engine), h)));
+    expect(ups.filter((u) => u.status === 101)).toHaveLength(3);
+    expect(ups.filter((u) => u.status === 503)).toHaveLength(5);
+    expect(engine.gateway!.capacity.refused).toBe(5);
+    for (const u of ups) u.client?.close();
+    await until(() => engine.gateway!.connections.size === 0);
+  });
+});
+
 describe('new connections per IP', () => {
   let engine: Engine;
   beforeAll(async () => {
