@@ -9,7 +9,7 @@ import type { Target } from './kit.js';
  * connection can hold, against a real `tickwire start` process.
  */
 const MIB = 1024 * 1024;
-const MAX = 40;
+const MAX = 250;
 
 describe('default connection ceiling from the open-file limit', () => {
   it('is the soft limit less a reserve of 256, at least 64; 1024 when the limit cannot be read', () => {
@@ -35,6 +35,18 @@ describe('connection ceiling and parked-connection memory', () => {
   }, 90_000);
   afterAll(async () => {
     await target?.stop();
+  });
+
+  it('idle connections cost little (figure printed)', async () => {
+    const n = 200;
+    const before = target.rss();
+    const conns = await Promise.all(Array.from({ length: n }, (_, i) => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: `127.0.${200 + (i % 50)}.9` })));
+    await Promise.all(conns.map((c) => c.waitFor(() => c.frames.length >= 1)));
+    const grown = target.rss() - before;
+    console.log(`${n} idle connections: RSS +${(grown / MIB).toFixed(1)} MiB (${Math.round(grown / n / 1024)} KiB each)`);
+    expect(grown / n).toBeLessThan(256 * 1024);
+    for (const c of conns) c.destroy();
+    await waitFor(async () => (await target.stats()).connections === 0);
   });
 
   it(`beyond gateway.maxConnections (${MAX}) the upgrade gets 503 with Retry-After, counted in /metrics; a freed slot is usable again`, async () => {
