@@ -73,70 +73,68 @@ function checkPlain(v: unknown): void {
  * bytes with a count of values still to read (no recursion) and stops at the buffer's end.
  */
 function msgpackStringsAreUtf8(b: Uint8Array): boolean {
+  const n = b.length;
   let pos = 0;
   let pending = 1;
-  const skip = (n: number): void => {
-    pos += n;
-  };
-  while (pending > 0 && pos < b.length) {
+  while (pending > 0 && pos < n) {
     pending--;
     const t = b[pos++]!;
-    let strLen = -1;
-    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) continue; // fixint, nil, bool
-    if (t >= 0x80 && t <= 0x8f) pending += 2 * (t & 0x0f);
-    else if (t >= 0x90 && t <= 0x9f) pending += t & 0x0f;
-    else if (t >= 0xa0 && t <= 0xbf) strLen = t & 0x1f;
+    let strLen: number;
+    if (t < 0x80 || t >= 0xe0) continue; // fixint
+    if (t < 0x90) {
+      pending += 2 * (t & 0x0f); // fixmap
+      continue;
+    }
+    if (t < 0xa0) {
+      pending += t & 0x0f; // fixarray
+      continue;
+    }
+    if (t < 0xc0) strLen = t & 0x1f; // fixstr
     else {
-      const u16 = (): number => (b[pos]! << 8) | b[pos + 1]!;
-      const u32 = (): number => ((b[pos]! << 24) >>> 0) + ((b[pos + 1]! << 16) | (b[pos + 2]! << 8) | b[pos + 3]!);
       switch (t) {
-        case 0xc4: skip(1 + b[pos]!); break; // bin8
-        case 0xc5: skip(2 + u16()); break;
-        case 0xc6: skip(4 + u32()); break;
-        case 0xc7: skip(2 + b[pos]!); break; // ext8 (type byte + data)
-        case 0xc8: skip(3 + u16()); break;
-        case 0xc9: skip(5 + u32()); break;
-        case 0xca: skip(4); break; // float32
-        case 0xcb: skip(8); break;
-        case 0xcc: case 0xd0: skip(1); break;
-        case 0xcd: case 0xd1: skip(2); break;
-        case 0xce: case 0xd2: skip(4); break;
-        case 0xcf: case 0xd3: skip(8); break;
-        case 0xd4: skip(2); break; // fixext
-        case 0xd5: skip(3); break;
-        case 0xd6: skip(5); break;
-        case 0xd7: skip(9); break;
-        case 0xd8: skip(17); break;
-        case 0xd9: strLen = b[pos]!; skip(1); break;
-        case 0xda: strLen = u16(); skip(2); break;
-        case 0xdb: strLen = u32(); skip(4); break;
-        case 0xdc: pending += u16(); skip(2); break;
-        case 0xdd: pending += u32(); skip(4); break;
-        case 0xde: pending += 2 * u16(); skip(2); break;
-        case 0xdf: pending += 2 * u32(); skip(4); break;
-        default: return true; // 0xc1: refused elsewhere
+        case 0xd9: strLen = b[pos]!; pos += 1; break;
+        case 0xda: strLen = (b[pos]! << 8) | b[pos + 1]!; pos += 2; break;
+        case 0xdb: strLen = readU32(b, pos); pos += 4; break;
+        case 0xdc: pending += (b[pos]! << 8) | b[pos + 1]!; pos += 2; continue;
+        case 0xdd: pending += readU32(b, pos); pos += 4; continue;
+        case 0xde: pending += 2 * ((b[pos]! << 8) | b[pos + 1]!); pos += 2; continue;
+        case 0xdf: pending += 2 * readU32(b, pos); pos += 4; continue;
+        case 0xc4: pos += 1 + b[pos]!; continue; // bin8
+        case 0xc5: pos += 2 + ((b[pos]! << 8) | b[pos + 1]!); continue;
+        case 0xc6: pos += 4 + readU32(b, pos); continue;
+        case 0xc7: pos += 2 + b[pos]!; continue; // ext8: length, type, data
+        case 0xc8: pos += 3 + ((b[pos]! << 8) | b[pos + 1]!); continue;
+        case 0xc9: pos += 5 + readU32(b, pos); continue;
+        case 0xcc: case 0xd0: pos += 1; continue;
+        case 0xcd: case 0xd1: pos += 2; continue;
+        case 0xca: case 0xce: case 0xd2: pos += 4; continue;
+        case 0xcb: case 0xcf: case 0xd3: pos += 8; continue;
+        case 0xd4: pos += 2; continue; // fixext: type + data
+        case 0xd5: pos += 3; continue;
+        case 0xd6: pos += 5; continue;
+        case 0xd7: pos += 9; continue;
+        case 0xd8: pos += 17; continue;
+        default: continue; // nil, booleans; 0xc1 is refused by the decoder
       }
     }
-    if (strLen >= 0) {
-      const end = Math.min(pos + strLen, b.length);
-      let ascii = true;
-      for (let i = pos; i < end; i++) {
-        if (b[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (!ascii) {
+    const end = pos + strLen < n ? pos + strLen : n;
+    for (let i = pos; i < end; i++) {
+      if (b[i]! >= 0x80) {
         try {
           utf8.decode(b.subarray(pos, end));
         } catch {
           return false;
         }
+        break;
       }
-      pos = end;
     }
+    pos = end;
   }
   return true;
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
 
 export const msgpackCodec: FrameCodec = {
