@@ -97,6 +97,8 @@ export class Gateway {
   #port = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #accepting = true;
+  /** upgrades waiting for their token to be verified: they hold a socket and a slot */
+  #verifying = 0;
   readonly #opts: GatewayOptions;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
@@ -284,7 +286,6 @@ export class Gateway {
     });
     const mode = this.#authenticator.mode;
     const finish = (init: ConnectionInit): void => {
-      // again: other upgrades may have completed while this one's token was verified
       if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       res.cork(() => {
@@ -300,8 +301,11 @@ export class Gateway {
       finish({ ...base, principal: {}, expiresAt: undefined });
       return;
     }
+    // the slot is held while the token is verified, so racing upgrades never overshoot
+    this.#verifying++;
     this.#authenticator.authenticate(token).then(
       (result) => {
+        this.#verifying--;
         if (aborted) return;
         if (!result.ok) {
           this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
@@ -312,6 +316,7 @@ export class Gateway {
         finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
       },
       (err: unknown) => {
+        this.#verifying--;
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
         res.cork(() => res.writeStatus('401 Unauthorized').end());
@@ -319,10 +324,13 @@ export class Gateway {
     );
   }
 
-  /** At the connection ceiling: 503 with Retry-After (5-10 s, spread so refused clients do not return together). */
+  /**
+   * At the connection ceiling (open connections and upgrades whose token is being verified):
+   * 503 with Retry-After (5-10 s, spread so refused clients do not return together).
+   */
   #atCapacity(res: HttpResponse): boolean {
     const max = this.capacity.maxConnections;
-    if (this.connections.size < max) return false;
+    if (this.connections.size + this.#verifying < max) return false;
     this.capacity.refused++;
     const retryAfter = 5 + Math.floor(Math.random() * 6);
     sendJson(res, 503, { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
