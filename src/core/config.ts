@@ -45,6 +45,7 @@ export const ConfigSchema = z
         allowUwsFallback: z.boolean().default(false).describe('start even if uWebSockets.js native binary did not load (slow)'),
         webDir: z.string().optional().describe('directory served at / (dashboard); default dist/web'),
         maxSubscriptions: z.number().int().min(1).default(1000).describe('channels per connection'),
+        maxConnections: z.number().int().min(1).optional().describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
       })
       .strict()
       .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),

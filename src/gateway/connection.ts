@@ -45,6 +45,11 @@ export interface ConnectionDeps {
   authenticator: Authenticator;
   /** connection lifecycle hooks (auth expiry, limits, private streams) */
   onAuthChanged?: (conn: Connection) => void;
+  /**
+   * Before an in-band `auth` replaces the principal: a message refuses it with LIMIT (per-user
+   * connection limit) and the connection keeps its identity; undefined admits it.
+   */
+  admitAuth?: (conn: Connection, principal: Principal) => string | undefined;
 }
 
 export const CLOSE_SLOW_CONSUMER = 4009;
@@ -249,6 +254,11 @@ export class Connection implements HubSubscriber {
     }
     if (this.principal.user !== undefined && result.principal.user !== this.principal.user) {
       this.sendError('FORBIDDEN', 'a refreshed token must be for the same user (sub) as the connection', req.id);
+      return;
+    }
+    const refusal = this.#deps.admitAuth?.(this, result.principal);
+    if (refusal !== undefined) {
+      this.sendError('LIMIT', refusal, req.id);
       return;
     }
     this.principal = result.principal;

@@ -135,10 +135,13 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // gateway: limits (429 at the upgrade, RATE_LIMIT frames, 4008 closes)
   counterBy('tickwire_limit_refusals_total', 'Requests refused by a configured limit, by limit', 'limit', (s) => {
     const st = s.limits?.stats;
-    return st
-      ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp }
-      : undefined;
+    const capacity = gw(s)?.capacity;
+    return {
+      ...(st ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp } : {}),
+      ...(capacity ? { max_connections: capacity.refused } : {}),
+    };
   });
+  gauge('tickwire_connections_max', 'Connection ceiling of this gateway (gateway.maxConnections); upgrades beyond it get 503', (s) => gw(s)?.capacity.maxConnections);
 
   // gateway: data path
   counter('tickwire_updates_in_total', 'Updates the hub received from the bus (decoded)', (s) => gw(s)?.hub.stats.updatesIn);
