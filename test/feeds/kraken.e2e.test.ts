@@ -3,6 +3,7 @@ import { startEngine } from '../../src/engine.js';
 import type { Engine } from '../../src/engine.js';
 import { KRAKEN_FIXTURE_FRAMES, startKrakenFake } from '../../feeds/kraken/fake-server.js';
 import type { KrakenFakeServer } from '../../feeds/kraken/fake-server.js';
+import { startNats } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 
@@ -98,6 +99,59 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
       seqs.forEach((s, i) => i > 0 && expect(s).toBe(seqs[i - 1]! + 1));
       expect(c.frames.some((f) => f.op === 'error')).toBe(false);
       expect(c.closeCode).toBeUndefined();
+    }
+  }, 60_000);
+
+  it('in NATS mode (feed and gateway as separate engines over a real nats-server) the same Kraken trades and quotes reach clients exactly', async () => {
+    const nats = await startNats();
+    const engines: Engine[] = [];
+    try {
+      kraken = await startKrakenFake({ replayFixtures: false, pumpMs: 60_000 });
+      const gw = await startEngine({ natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {}, roles: { gateway: true, feeds: [] } });
+      engines.push(gw);
+      engine = gw; // feedState/waitConnected read the gateway's view of the feeds on the bus
+      const feed = await startEngine(
+        { natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' } },
+        { env: {}, feedsFile: { feeds: { kraken: { url: kraken.url, symbols: ['BTC-USD'], backoff: { initialMs: 20, maxMs: 200 } } }, run: ['kraken'] }, roles: { gateway: false, feeds: ['kraken'] } },
+      );
+      engines.push(feed);
+      await waitConnected();
+      for (const encoding of ['json', 'msgpack'] as const) {
+        const c = await TestClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`, { encoding });
+        clients.push(c);
+        await c.waitFor((f) => f.op === 'welcome');
+        const ack = await c.request({ op: 'subscribe', id: 1, channels: ['trade:BTC-USD', 'quote:BTC-USD'], throttle: 0, snapshot: false });
+        expect(ack.subscribed).toEqual(['trade:BTC-USD', 'quote:BTC-USD']);
+      }
+      // the gateway subscribes upstream on interest (trade before quote, on one NATS connection): once the
+      // ticker sent as a sentinel reaches both clients, the trade subscription is in place too
+      const deadline = Date.now() + 15_000;
+      while (!clients.every((c) => data(c, 'quote:BTC-USD').length > 0)) {
+        if (Date.now() > deadline) throw new Error('no quote reached the clients over NATS');
+        kraken.broadcast(KRAKEN_FIXTURE_FRAMES[6]);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      kraken.broadcast(KRAKEN_FIXTURE_FRAMES[4]);
+      const before = clients.map(() => 0);
+      for (const [i, c] of clients.entries()) {
+        await c.waitForCount((f) => f.op === 'data' && f.ch === 'trade:BTC-USD', before[i]! + 3, 15_000);
+        await c.waitFor((f) => f.op === 'data' && f.ch === 'quote:BTC-USD' && f.d.bp === 67251.3, 15_000);
+        const trades = data(c, 'trade:BTC-USD').slice(before[i]!);
+        const ep = trades[0]!.d.ep as number;
+        expect(trades.map((f) => f.d)).toEqual([
+          { id: '70001000', p: 67251.4, s: 0.00000001, side: 'buy', t: 1718000001219.873, src: 'kraken', ep },
+          { id: '70001001', p: 67251.3, s: 0.12345678, side: 'sell', t: 1718000001219.874, src: 'kraken', ep },
+          { id: '70001002', p: 67251.12345678, s: 1.5, side: 'sell', t: 1718000001219.874, src: 'kraken', ep },
+        ]);
+        const seqs = data(c, 'trade:BTC-USD').map((f) => f.seq as number);
+        seqs.forEach((s, j) => j > 0 && expect(s).toBe(seqs[j - 1]! + 1));
+        expect(data(c, 'quote:BTC-USD').at(-1)!.d).toMatchObject({ bp: 67251.3, bs: 0.5, ap: 67251.4, as: 2.25, src: 'kraken' });
+      }
+    } finally {
+      for (const c of clients.splice(0)) c.close();
+      engine = undefined;
+      await Promise.allSettled(engines.map((e) => e.close()));
+      await nats.destroy();
     }
   }, 60_000);
 });
