@@ -13,7 +13,7 @@ import { ConfigError } from './errors.js';
  * accepted as aliases (PORT, HOST, NATS_URL, REDIS_URL, LOG_LEVEL, TICKWIRE_JWT_SECRET, ...).
  */
 const tier = z.number().int().min(0).max(60_000);
-/** largest replay page: one batch frame of at most 256 items (MAX_BATCH_ITEMS in the hub) per page at most 4 */
+/** largest replay page (a page goes out as batch frames of at most 256 items) */
 const MAX_REPLAY_PAGE = 1000;
 
 export const ConfigSchema = z
