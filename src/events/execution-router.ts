@@ -49,8 +49,47 @@ export interface ReplayStats {
   paused: number;
 }
 
-/** Let the event loop run (I/O, timers, other connections) before the next page. */
-const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+/**
+ * At most `perTurn` replayed events per event-loop turn for the whole gateway: a page takes its
+ * share of the current turn, or queues (first come, first served) for a later one. So however many
+ * replays run, one turn does at most one page of replay work, and I/O (other clients' frames,
+ * pings, /health) is served between pages.
+ */
+class TurnGate {
+  #used = 0;
+  #scheduled = false;
+  readonly #waiters: { n: number; go: () => void }[] = [];
+  constructor(readonly perTurn: number) {}
+
+  take(n: number): Promise<void> | undefined {
+    if (this.#waiters.length === 0 && (this.#used === 0 || this.#used + n <= this.perTurn)) {
+      this.#used += n;
+      this.#schedule();
+      return undefined;
+    }
+    return new Promise((go) => {
+      this.#waiters.push({ n, go });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#used = 0;
+      while (this.#waiters.length > 0) {
+        const w = this.#waiters[0]!;
+        if (this.#used > 0 && this.#used + w.n > this.perTurn) break;
+        this.#waiters.shift();
+        this.#used += w.n;
+        w.go();
+      }
+      if (this.#used > 0 || this.#waiters.length > 0) this.#schedule();
+    });
+  }
+}
 
 type Handler = (payload: Uint8Array) => void;
 
@@ -112,12 +151,14 @@ export class ExecutionRouter {
   readonly #reconciler: NodeJS.Timeout | undefined;
   readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0 };
   readonly budget: ReplayBudget;
+  readonly #turns: TurnGate;
   #hub: { view: HubView; tiers: readonly number[] } | undefined;
 
   constructor(opts: ExecutionRouterOptions) {
     this.#opts = {
       reconcileMs: 5000, pageSize: 200, budget: { perUserPerSec: 0, perGatewayPerSec: 0 }, ...opts,
     };
+    this.#turns = new TurnGate(this.#opts.pageSize);
     this.budget = new ReplayBudget(this.#opts.budget, ...(opts.budgetClock ? [opts.budgetClock] : []));
     this.#unfollow = opts.log.follow((user, ev) => this.#onEvent(user, ev));
     if (this.#opts.reconcileMs > 0) {
@@ -378,10 +419,13 @@ export class ExecutionRouter {
         n = await this.budget.acquire(user, n, ctl.signal);
         if (n === 0) return false;
       }
+      // this page's share of an event-loop turn (it waits for a later turn when this one is full)
+      const turn = this.#turns.take(n);
+      if (turn) await turn;
+      if (ctl.signal?.aborted) return false;
       this.stats.replayed += n;
       deliver(i === 0 && n === page.length ? page : page.slice(i, i + n));
       i += n;
-      await yieldTurn();
     }
     return true;
   }

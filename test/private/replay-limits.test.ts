@@ -95,6 +95,34 @@ describe('replay budget (router, injected clock)', () => {
   });
 });
 
+describe('replay pages and event-loop turns (router)', () => {
+  it('however many replays run, one event-loop turn carries at most one page of replay', async () => {
+    const log = new MemoryEventLog({ maxPerUser: 10_000, retentionMs: 3_600_000 });
+    for (const user of ['a', 'b', 'c']) for (let i = 1; i <= 1000; i++) await log.append(user, ex(i));
+    const router = new ExecutionRouter({ log, maxTierMs: 0, snapshotEvents: 0, reconcileMs: 0, pageSize: 100 });
+    // count event-loop turns with a self-rescheduling immediate
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const perTurn = new Map<number, number>();
+    const got: Record<string, number[]> = { a: [], b: [], c: [] };
+    await Promise.all(['a', 'b', 'c', 'a'].map((user, k) =>
+      router.replay(user, 0, (evs) => {
+        perTurn.set(turn, (perTurn.get(turn) ?? 0) + evs.length);
+        if (k < 3) got[user]!.push(...evs.map((e) => e.seq));
+      })));
+    ticking = false;
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(100);
+    expect(perTurn.size).toBeGreaterThanOrEqual(40); // 4000 events, 100 per turn
+    for (const user of ['a', 'b', 'c']) expect(got[user]).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    router.close();
+  });
+});
+
 describe('one replay per (subscriber, channel) (hub)', () => {
   it('a re-subscribe aborts the running replay; its late pages are dropped and only the newest replay joins', async () => {
     const clock = new VirtualClock();
