@@ -308,13 +308,13 @@ export class ExecutionRouter {
    * The `replay` hook of the user's executions channel: events after `since` (or the newest
    * `snapshotEvents` when since is undefined), up to the seam described above.
    *
-   * Cost is bounded: the replay reads and sends `pageSize` events at a time and lets the event
-   * loop run between pages; each page waits for the user's and the gateway's replay budget and
-   * for the subscriber to be under its high-water mark (a client that does not read is left to
-   * the slow-consumer policy, 4009). The bulk is sent without holding the live feed; only the
-   * last page or less (and the snapshot, at most `snapshotEvents`) is sent under the hold, where
-   * it never waits: it is charged to the budget instead. It stops at the next page once
-   * `ctl.signal` aborts.
+   * Cost is bounded: the replay reads and sends `pageSize` events at a time, and the gateway
+   * sends at most one page of replay per event-loop turn (TurnGate); each page waits for the
+   * user's and the gateway's replay budget and for the subscriber to be under its high-water mark
+   * (a client that does not read is left to the slow-consumer policy, 4009). The bulk is sent
+   * without holding the live feed; only the last page or less (or the snapshot, at most
+   * `snapshotEvents`) is sent under the hold, where it waits for its turn only: it is charged to
+   * the budgets instead of waiting for them. It stops at the next page once `ctl.signal` aborts.
    */
   async replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl = {}): Promise<void> {
     this.stats.replays++;
