@@ -74,7 +74,7 @@ export class Connection implements HubSubscriber {
   readonly #topics = new Set<string>();
   #slowSince: number | undefined;
   /** durable replays waiting for this paused connection to drain */
-  #writableWaiters: (() => void)[] = [];
+  readonly #writableWaiters: (() => void)[] = [];
 
   constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
     this.#ws = ws;
