@@ -193,6 +193,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       const gatewayAccess = createGatewayAccess(config, resolvers);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
+      if (priv.router) sources.replays = priv.router;
       feedHealth = new FeedHealthView(bus);
       const healthView = feedHealth;
       // feed metrics on a gateway: every feed that reports on the bus, in this process or another
