@@ -75,7 +75,7 @@ export class Gateway {
   readonly hub: Hub;
   readonly counters: GatewayCounters = {
     connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
-    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0,
+    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0, lagEpisodes: 0,
   };
   readonly connections = new Set<Connection>();
   readonly app: TemplatedApp;
@@ -180,6 +180,10 @@ export class Gateway {
         }
         if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
         conn.onMessage(message, isBinary);
+      },
+      // answers to the read-lag pings (slow.lagMs); browsers and the ws package send them by themselves
+      pong: (ws, message) => {
+        ws.getUserData().conn?.onPong(message, Date.now());
       },
       drain: (ws) => {
         ws.getUserData().conn?.checkBackpressure(Date.now());
