@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/engine.js';
 import type { Engine } from '../../src/engine.js';
 import { OpsServer } from '../../src/ops/ops-server.js';
+import { metricValue } from './kit.js';
 
 /**
  * HTTP request framing on the gateway port and the ops port, with crafted bytes on raw sockets:
@@ -124,6 +125,14 @@ describe('HTTP framing on the gateway port', () => {
       expect(r.statuses).toEqual([]);
       expect(r.closed).toBe(true);
     }
+  });
+
+  it('refusals are counted in tickwire_protocol_errors_total{code="BAD_HTTP_FRAMING"}', async () => {
+    const before = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    const r = await exchange(engine.port, head('GET', '/health', ['Content-Length: 0', 'Content-Length: 0']));
+    expect(r.statuses).toEqual([400]);
+    const after = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    expect(after).toBe(before + 1);
   });
 
   it('unambiguous requests, pipelined, are all answered: one Content-Length, or Transfer-Encoding: chunked alone', async () => {
