@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import WS from 'ws';
+import { TickwireClient } from '../../src/client/index.js';
+import type { GapEvent, Update, WebSocketConstructor } from '../../src/client/index.js';
 import { startEngine } from '../../src/engine.js';
 import type { Engine } from '../../src/engine.js';
 import { RawWs } from '../helpers/raw-ws.js';
@@ -86,6 +89,62 @@ describe('read lag', () => {
     expect(s.gateway.resyncs).toBeGreaterThanOrEqual(1);
     expect(s.gateway.slowDisconnects).toBe(0);
     reader.destroy();
+    observer.close();
+  });
+
+  it('the SDK in Node (ws) answers the lag pings by itself, and after a stall gets a gap, a refresh and fresh values', { timeout: 90_000 }, async () => {
+    engine = await startEngine({
+      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      synthetic: { seed: 10, rate: 3000 },
+      slow: { highWaterBytes: 32 * 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 64 * 1024 * 1024, stuckMs: 60_000, checkMs: 20, lagMs: 500, lagCloseMs: 60_000, pingMs: 100 },
+    });
+    const port = engine.port;
+    // the SDK's own transport in Node (the ws package), with a handle on its TCP socket to stop reading it
+    const sockets: WS[] = [];
+    class Transport extends WS {
+      constructor(url: string, protocols?: string | string[], options?: WS.ClientOptions) {
+        super(url, protocols, options);
+        sockets.push(this);
+      }
+    }
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${port}/v1/stream`, encoding: 'json', WebSocket: Transport as unknown as WebSocketConstructor, reconnect: false });
+    const updates: Update<{ t: number }>[] = [];
+    const gaps: GapEvent[] = [];
+    client.on('data', (u) => void (u.channel === WATCHED && updates.push(u as Update<{ t: number }>)));
+    client.on('gap', (g) => void gaps.push(g));
+    await client.connect();
+    await client.subscribe(CHANNELS, { throttle: 0 });
+    const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
+    await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
+    const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    // reading normally for a while: the gateway's pings were answered by ws
+    await until(() => updates.length >= 50 && feedTime() > 0, 'updates');
+    const socket = (sockets[0] as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause();
+    const before = updates.length;
+    const stallStart = Math.max(...updates.map((u) => u.d.t));
+    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + 6000, 30_000);
+    const resumeFeedTime = feedTime();
+    socket.resume();
+    await until(() => updates.slice(before).some((u) => u.d.t >= resumeFeedTime), 'a fresh update');
+
+    const after = updates.slice(before);
+    expect(after.filter((u) => u.d.t > stallStart + 2500 && u.d.t < resumeFeedTime - 1000).length).toBe(0);
+    expect(gaps.some((g) => g.channel === WATCHED)).toBe(true);
+    expect(after.some((u) => u.snapshot)).toBe(true); // the SDK refreshed the channel after the gap
+    expect(client.state).toBe('open');
+    expect(sockets.length).toBe(1); // no reconnect
+    const s = await stats(port);
+    expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
+    expect(s.gateway.slowDisconnects).toBe(0);
+    client.close();
     observer.close();
   });
 
