@@ -181,9 +181,9 @@ describe('read lag', () => {
     const quiet = await RawWs.connect(port, { protocol: 'tickwire.v1.json' });
     quiet.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     // pinged and never answering: still served long after lagCloseMs
-    await quiet.waitFor(() => quiet.frames.some((f) => f.opcode === 0x9 && f.payload.toString().startsWith('tw')), 20_000);
+    await quiet.waitFor(() => quiet.frames.some((f) => f.opcode === 0x9 && f.payload.toString().startsWith('tw')) && quotesOf(items(quiet), WATCHED).length > 0, 20_000);
     const n = quotesOf(items(quiet), WATCHED).length;
-    const since = quotesOf(items(quiet), WATCHED).at(-1)?.d?.t ?? 0;
+    const since = quotesOf(items(quiet), WATCHED).at(-1)!.d!.t!;
     await quiet.waitFor(() => quotesOf(items(quiet), WATCHED).some((q) => q.d!.t! > since + 2000), 20_000);
     expect(quotesOf(items(quiet), WATCHED).length).toBeGreaterThan(n + 5);
     const s = await stats(port);
