@@ -310,8 +310,9 @@ export class Connection implements HubSubscriber {
   #readLag(now: number): number {
     const { lagMs, pingMs } = this.#deps.config.slow;
     if (lagMs === 0) return 0;
-    // an idle connection has no backlog to measure, and pings would keep uWS's idle timeout off it
-    const tag = this.#subs.size > 0 ? this.#lag.due(now, pingMs) : undefined;
+    // an idle connection has no backlog to measure, and pings would keep uWS's idle timeout off it;
+    // paused for lag, the pause's own ping is the one awaited (a new one would hold the resync back)
+    const tag = this.#subs.size > 0 && this.#slowCause !== 'lag' ? this.#lag.due(now, pingMs) : undefined;
     if (tag !== undefined) this.#ws.ping(tag);
     return this.#lag.lag(now);
   }
