@@ -63,6 +63,7 @@ const AMBIGUOUS: [string, string, string[]][] = [
   ['Transfer-Encoding: chunked, identity', 'POST /v1/announcements', ['Transfer-Encoding: chunked, identity']],
   ['Transfer-Encoding: gzip, chunked', 'POST /v1/announcements', ['Transfer-Encoding: gzip, chunked']],
   ['two Transfer-Encoding headers', 'POST /v1/announcements', ['Transfer-Encoding: chunked', 'Transfer-Encoding: identity']],
+  ['a DEL character in a header value', 'POST /v1/announcements', ['X-Note: a\x7fb']],
   ['a WebSocket upgrade with two Content-Length', 'GET /v1/stream', ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Content-Length: 0', `Content-Length: ${SMUGGLED.length}`]],
 ];
 
@@ -79,6 +80,8 @@ const UWS_STALLS: [string, string[]][] = [
   ['obs-fold (a continuation line)', ['X-A: a', ' b']],
   ['a header line without a colon', ['NoColonHere']],
   ['whitespace before the colon', ['Content-Length : 0']],
+  ['a header name that is not a token', ['X(A): b']],
+  ['a control character (0x01) in a header value', ['X-A: a\x01b']],
 ];
 
 describe('HTTP framing on the gateway port', () => {
