@@ -65,9 +65,12 @@ export const ConfigSchema = z
         hardLimitBytes: z.number().int().min(2048).default(4 * 1024 * 1024).describe('buffered bytes at which a client is closed with 4009 at once'),
         stuckMs: z.number().int().min(100).default(10_000).describe('close 4009 when above high water this long'),
         checkMs: z.number().int().min(10).default(250).describe('how often buffered amounts are checked'),
+        lagMs: z.number().int().min(0).default(5000).describe('read lag (ms): a client that has not read the gateway\'s ping for this long is treated as slow; 0 = off'),
+        lagCloseMs: z.number().int().min(100).default(60_000).describe('read lag (ms) at which the client is closed with 4009'),
+        pingMs: z.number().int().min(10).default(1000).describe('how often the gateway pings each client to measure its read lag (ms)'),
       })
       .strict()
-      .default({ highWaterBytes: 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 4 * 1024 * 1024, stuckMs: 10_000, checkMs: 250 }),
+      .default({ highWaterBytes: 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 4 * 1024 * 1024, stuckMs: 10_000, checkMs: 250, lagMs: 5000, lagCloseMs: 60_000, pingMs: 1000 }),
     shutdownTimeoutMs: z.number().int().min(0).default(10_000).describe('graceful shutdown deadline'),
     redis: z
       .object({
@@ -349,6 +352,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   }
   if (cfg.slow.hardLimitBytes <= cfg.slow.highWaterBytes) {
     throw new ConfigError('slow.hardLimitBytes must be above slow.highWaterBytes: raise TICKWIRE_SLOW_HARD_LIMIT_BYTES');
+  }
+  if (cfg.slow.lagMs > 0 && cfg.slow.lagCloseMs <= cfg.slow.lagMs) {
+    throw new ConfigError('slow.lagCloseMs must be above slow.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS');
   }
   if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {
     throw new ConfigError(`auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`);

@@ -7,6 +7,7 @@ import type { ChannelResolver, ChannelSpec, Principal } from './channels.js';
 import { isPlausibleChannelName } from './channels.js';
 import type { Hub, HubSubscriber } from './hub.js';
 import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
+import { ReadLagProbe } from './read-lag.js';
 import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
 
 export interface ConnectionUserData {
@@ -29,6 +30,8 @@ export interface GatewayCounters {
   protocolErrors: Record<string, number>;
   slowEpisodes: number;
   slowDisconnects: number;
+  /** slow episodes started by read lag (slow.lagMs) rather than by buffered bytes; also in slowEpisodes */
+  lagEpisodes: number;
   resyncs: number;
   /** frames a slow connection did not get while paused are not counted per frame: see slowEpisodes */
   subscribes: number;
@@ -80,6 +83,9 @@ export class Connection implements HubSubscriber {
   #slowSince: number | undefined;
   /** durable replays waiting for this paused connection to drain */
   readonly #writableWaiters: (() => void)[] = [];
+  /** what paused the connection: bytes buffered in uWS, or read lag measured by pings */
+  #slowCause: 'buffer' | 'lag' | undefined;
+  readonly #lag = new ReadLagProbe();
 
   constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
     this.#ws = ws;
@@ -293,32 +299,70 @@ export class Connection implements HubSubscriber {
     this.#deps.onAuthChanged?.(this);
   }
 
-  /** Slow-consumer policy, run periodically and on drain. Returns the bytes buffered. */
+  /**
+   * Slow-consumer policy, run periodically and on drain. Returns the bytes buffered. A connection
+   * is paused (taken off its topics) when uWS buffers more than high water for it, or when its
+   * read lag reaches `slow.lagMs`; it is resynced when it has drained (and, paused for lag, read
+   * everything sent before the pause), and closed with 4009 over the hard limit, stuck above
+   * water for `slow.stuckMs`, or `slow.lagCloseMs` behind.
+   */
   checkBackpressure(now: number): number {
     if (this.closed) return 0;
     const { slow } = this.#deps.config;
     const buffered = this.#ws.getBufferedAmount();
     if (buffered > this.#deps.counters.maxBufferedBytes) this.#deps.counters.maxBufferedBytes = buffered;
+    const lag = this.#readLag(now);
     if (this.#slowSince === undefined) {
-      if (buffered < slow.highWaterBytes) return buffered;
       // over high water: stop per-update frames; the latest values follow when it drains
-      this.#slowSince = now;
-      this.#deps.counters.slowEpisodes++;
-      for (const t of this.#topics) this.#ws.unsubscribe(t);
+      if (buffered >= slow.highWaterBytes) this.#pause(now, 'buffer');
+      // reading far behind with little buffered in uWS: the backlog sits in the kernel's socket
+      // buffers, and stops growing here; the pause is marked with a ping, answered once it is read
+      else if (slow.lagMs > 0 && lag >= slow.lagMs) this.#pause(now, 'lag');
       return buffered;
     }
-    if (buffered >= slow.hardLimitBytes || now - this.#slowSince > slow.stuckMs) {
+    const stuck = this.#slowCause === 'buffer' && now - this.#slowSince > slow.stuckMs;
+    const lagging = slow.lagMs > 0 && lag >= slow.lagCloseMs;
+    if (buffered >= slow.hardLimitBytes || stuck || lagging) {
       this.#deps.counters.slowDisconnects++;
-      this.end(CLOSE_SLOW_CONSUMER, 'slow consumer: could not keep up even with conflation');
+      this.end(CLOSE_SLOW_CONSUMER, lagging && buffered < slow.hardLimitBytes ? `slow consumer: not reading for ${Math.round(lag / 1000)} s` : 'slow consumer: could not keep up even with conflation');
       return buffered;
     }
-    if (buffered <= slow.lowWaterBytes) this.#resync();
+    if (buffered <= slow.lowWaterBytes && (this.#slowCause === 'buffer' || !this.#lag.pending)) this.#resync();
     return buffered;
+  }
+
+  /** A pong from the client: when it answers our ping, the lag it closed may end a pause at once. */
+  onPong(message: ArrayBuffer, now: number): void {
+    if (this.closed || !this.#lag.onPong(Buffer.from(message).toString('latin1'))) return;
+    if (this.#slowCause === 'lag') this.checkBackpressure(now);
+  }
+
+  /** Send the periodic lag ping when due (connections with subscriptions only); the lag now. */
+  #readLag(now: number): number {
+    const { lagMs, pingMs } = this.#deps.config.slow;
+    if (lagMs === 0) return 0;
+    // an idle connection has no backlog to measure, and pings would keep uWS's idle timeout off it;
+    // paused for lag, the pause's own ping is the one awaited (a new one would hold the resync back)
+    const tag = this.#subs.size > 0 && this.#slowCause !== 'lag' ? this.#lag.due(now, pingMs) : undefined;
+    if (tag !== undefined) this.#ws.ping(tag);
+    return this.#lag.lag(now);
+  }
+
+  #pause(now: number, cause: 'buffer' | 'lag'): void {
+    this.#slowSince = now;
+    this.#slowCause = cause;
+    this.#deps.counters.slowEpisodes++;
+    for (const t of this.#topics) this.#ws.unsubscribe(t);
+    if (cause === 'lag') {
+      this.#deps.counters.lagEpisodes++;
+      this.#ws.ping(this.#lag.mark(now));
+    }
   }
 
   /** Back from slow: latest value of each conflatable channel (seq shows the gap), then live. */
   #resync(): void {
     this.#slowSince = undefined;
+    this.#slowCause = undefined;
     this.#deps.counters.resyncs++;
     const items: object[] = [];
     for (const [name, s] of this.#subs) {

@@ -11,21 +11,21 @@ export function statusLine(code: number): string {
   return `${code} ${STATUS_TEXT[code] ?? 'Status'}`;
 }
 
-/** Send a JSON response (corked). Safe to call after the request was aborted. */
-export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
-    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-    res.end(text);
-  });
+/**
+ * Send a JSON response (corked). Safe to call after the request was aborted. `head`: answer a
+ * HEAD request, with the same status and headers (Content-Length of the body) but no body.
+ */
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}, head = false): void {
+  sendText(res, status, JSON.stringify(body), 'application/json', headers, head);
 }
 
-export function sendText(res: HttpResponse, status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}): void {
+export function sendText(res: HttpResponse, status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}, head = false): void {
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-    res.end(body);
+    // endWithoutBody(length) aborts the process in uWS 20.30: the header is written by hand
+    if (head) res.writeHeader('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)).endWithoutBody();
+    else res.end(body);
   });
 }
 

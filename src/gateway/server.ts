@@ -13,6 +13,7 @@ import type { ChannelResolver } from './channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from './http.js';
+import { framingProblem, guardHttpFraming, refuseFraming } from './http-framing.js';
 import { Hub } from './hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
@@ -77,7 +78,7 @@ export class Gateway {
   readonly hub: Hub;
   readonly counters: GatewayCounters = {
     connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
-    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0,
+    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0, lagEpisodes: 0,
   };
   readonly connections = new Set<Connection>();
   /**
@@ -116,7 +117,8 @@ export class Gateway {
       refused: 0,
       perConnection: { receiveBytes, sendBytes, totalBytes: receiveBytes + sendBytes, subscriptions: config.gateway.maxSubscriptions },
     };
-    this.app = this.#uws.App();
+    // every HTTP route, including those registered by `routes`, refuses ambiguous framing first
+    this.app = guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem));
     this.hub = new Hub({
       bus: opts.bus,
       publisher: { publish: (topic, bytes, binary) => void this.app.publish(topic, bytes, binary) },
@@ -203,6 +205,10 @@ export class Gateway {
         if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
         conn.onMessage(message, isBinary);
       },
+      // answers to the read-lag pings (slow.lagMs); browsers and the ws package send them by themselves
+      pong: (ws, message) => {
+        ws.getUserData().conn?.onPong(message, Date.now());
+      },
       drain: (ws) => {
         ws.getUserData().conn?.checkBackpressure(Date.now());
       },
@@ -217,19 +223,24 @@ export class Gateway {
       },
     });
 
-    this.app.get('/health', (res) => {
+    // HEAD answers like GET without a body (load balancers and uptime checks probe with HEAD)
+    const health = (res: HttpResponse, head: boolean): void => {
       sendJson(res, 200, {
         status: 'ok',
         uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
         connections: this.connections.size,
         ...this.#opts.health?.(),
-      });
-    });
-    this.app.get('/ready', (res) => {
+      }, {}, head);
+    };
+    const ready = (res: HttpResponse, head: boolean): void => {
       const r = this.#opts.ready?.() ?? { ready: this.#opts.bus.connected, checks: { bus: this.#opts.bus.connected } };
-      const ready = r.ready && this.#accepting;
-      sendJson(res, ready ? 200 : 503, { ready, checks: { ...r.checks, accepting: this.#accepting } });
-    });
+      const ok = r.ready && this.#accepting;
+      sendJson(res, ok ? 200 : 503, { ready: ok, checks: { ...r.checks, accepting: this.#accepting } }, {}, head);
+    };
+    this.app.get('/health', (res) => health(res, false));
+    this.app.head('/health', (res) => health(res, true));
+    this.app.get('/ready', (res) => ready(res, false));
+    this.app.head('/ready', (res) => ready(res, true));
     this.app.get('/v1/stats', (res) => {
       sendJson(res, 200, {
         connections: this.connections.size,
@@ -243,17 +254,30 @@ export class Gateway {
     this.app.get('/v1/stream', (res) => {
       sendJson(res, 426, { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' }, { upgrade: 'websocket' });
     });
-    this.app.get('/*', (res, req) => {
+    const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
       const file = this.#static.get(req.getUrl());
-      if (file) sendText(res, 200, file.body, file.type, { 'cache-control': 'no-cache' });
-      else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for GET ${req.getUrl()}` });
-    });
+      if (file) sendText(res, 200, file.body, file.type, { 'cache-control': 'no-cache' }, head);
+      else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${head ? 'HEAD' : 'GET'} ${req.getUrl()}` }, {}, head);
+    };
+    this.app.get('/*', (res, req) => staticFile(res, req, false));
+    this.app.head('/*', (res, req) => staticFile(res, req, true));
     this.app.any('/*', (res, req) => {
       sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
     });
   }
 
+  #refusedFraming(problem: string): void {
+    this.counters.protocolErrors.BAD_HTTP_FRAMING = (this.counters.protocolErrors.BAD_HTTP_FRAMING ?? 0) + 1;
+    this.#opts.log.info({ problem }, 'HTTP request refused: ambiguous framing');
+  }
+
   #upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+    const problem = framingProblem(req);
+    if (problem !== undefined) {
+      this.#refusedFraming(problem);
+      refuseFraming(res, problem);
+      return;
+    }
     const secKey = req.getHeader('sec-websocket-key');
     const secProtocol = req.getHeader('sec-websocket-protocol');
     const secExtensions = req.getHeader('sec-websocket-extensions');

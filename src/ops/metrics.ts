@@ -172,6 +172,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // gateway: slow consumers, errors, auth
   counter('tickwire_slow_consumer_episodes_total', 'Times a connection went over the high-water mark and was paused', (s) => gw(s)?.counters.slowEpisodes);
   counter('tickwire_slow_consumer_resyncs_total', 'Paused connections that drained and were resynced with latest values', (s) => gw(s)?.counters.resyncs);
+  counter('tickwire_slow_consumer_lag_episodes_total', 'Slow-consumer episodes started by read lag (slow.lagMs) rather than buffered bytes', (s) => gw(s)?.counters.lagEpisodes);
   counter('tickwire_slow_consumer_closes_total', 'Connections closed with 4009 (slow consumer)', (s) => gw(s)?.counters.slowDisconnects);
   counterBy('tickwire_auth_failures_total', 'Upgrades refused because the token was refused, by reason', 'reason', (s) => {
     const errors = gw(s)?.counters.protocolErrors;

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { TickwireError } from '../core/errors.js';
+import { framingProblemOf, framingRefusalBody } from '../gateway/http-framing.js';
 import type { EngineMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 
@@ -29,11 +30,29 @@ export class OpsServer {
 
   static async listen(opts: OpsServerOptions): Promise<OpsServer> {
     let ops: OpsServer | undefined;
+    // sockets whose request was refused for its framing: whatever follows on them is not parsed
+    // into responses (Node's parser has the rest of the read in hand and goes on with it)
+    const refused = new WeakSet<Socket>();
     const server = createServer((req, res) => {
+      if (refused.has(req.socket)) return;
       const path = (req.url ?? '/').split('?')[0];
       const json = (status: number, body: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        const text = JSON.stringify(body);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
       };
+      // Node's parser already refuses duplicate Content-Length, Content-Length with
+      // Transfer-Encoding, obs-fold and malformed lines (see clientError); the same rules as
+      // the gateway's catch the rest (e.g. `Transfer-Encoding: xchunked`)
+      const pairs: [string, string][] = [];
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) pairs.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+      const problem = framingProblemOf(pairs);
+      if (problem !== undefined) {
+        const text = framingRefusalBody(problem);
+        refused.add(req.socket);
+        res.shouldKeepAlive = false;
+        res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' }).end(text, () => req.socket.destroy());
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'METHOD_NOT_ALLOWED', message: 'use GET' });
       if (path === '/health') {
         return json(200, { status: 'ok', uptime_s: Math.round((Date.now() - ops!.startedAt) / 1000), ...opts.health?.() });
@@ -54,6 +73,16 @@ export class OpsServer {
       json(404, { error: 'NOT_FOUND', message: `no route for ${req.method} ${path}` });
     });
     server.keepAliveTimeout = 5000;
+    // what Node's HTTP parser refuses (ambiguous framing, malformed header lines): 400 with a
+    // JSON body, then the socket is closed, so nothing after the bad request is parsed
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const [status, code] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'REQUEST_TIMEOUT'] : [400, 'BAD_HTTP_FRAMING'];
+      const text = code === 'BAD_HTTP_FRAMING' ? framingRefusalBody(String((err as { reason?: string }).reason ?? err.message)) : JSON.stringify({ error: code, message: err.message });
+      if (socket.writable && !refused.has(socket as Socket)) {
+        socket.write(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 431 ? 'Request Header Fields Too Large' : 'Request Timeout'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+      }
+      (socket as Socket).destroySoon();
+    });
     ops = new OpsServer(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new TickwireError('LISTEN', `ops server cannot listen on ${opts.host}:${opts.port} (ops.port / TICKWIRE_OPS_PORT): ${err.message}`, { cause: err })));

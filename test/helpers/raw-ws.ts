@@ -73,12 +73,22 @@ export class RawWs {
   readonly frames: RawFrame[] = [];
   bytesRead = 0;
   ended = false;
-  private constructor(readonly socket: Socket, public readonly handshake: string) {
+  /** pongs sent in answer to the server's pings (with `autoPong`) */
+  pongsSent = 0;
+  private constructor(readonly socket: Socket, public readonly handshake: string, autoPong: boolean) {
     socket.on('data', (d: Buffer) => {
       this.bytesRead += d.length;
       const { frames, rest } = parseFrames(Buffer.concat([this.#buf, d]));
       this.frames.push(...frames);
       this.#buf = rest;
+      // a pong is answered when the ping is read, as browsers and the ws package do
+      if (autoPong) {
+        for (const f of frames) {
+          if (f.opcode !== 0x9) continue;
+          this.send(0xa, f.payload);
+          this.pongsSent++;
+        }
+      }
     });
     socket.on('end', () => {
       this.ended = true;
@@ -89,8 +99,11 @@ export class RawWs {
     socket.on('error', () => undefined);
   }
 
-  /** `localAddress` (e.g. 127.0.0.7) connects from another loopback address: its own per-IP limits */
-  static async connect(port: number, opts: { path?: string; protocol?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<RawWs> {
+  /**
+   * `localAddress` (e.g. 127.0.0.7) connects from another loopback address: its own per-IP limits.
+   * `autoPong`: answer the server's pings like a browser (off by default: the bytes sent are exactly the test's).
+   */
+  static async connect(port: number, opts: { path?: string; protocol?: string; headers?: Record<string, string>; localAddress?: string; autoPong?: boolean } = {}): Promise<RawWs> {
     const socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
@@ -121,7 +134,7 @@ export class RawWs {
       socket.destroy();
       throw Object.assign(new Error(`upgrade refused: ${head.text.split('\r\n')[0]}`), { head: head.text });
     }
-    const ws = new RawWs(socket, head.text);
+    const ws = new RawWs(socket, head.text, opts.autoPong ?? false);
     if (head.rest.length) socket.emit('data', head.rest);
     return ws;
   }

@@ -73,6 +73,9 @@ describe('config validation errors name the key and the fix', () => {
     expect(errorOf(() => loadConfig({ env: { PORT: '70000' } }))).toMatch(/port \(env TICKWIRE_PORT\)/);
     expect(errorOf(() => loadConfig({ env: { LOG_LEVEL: 'loud' } }))).toMatch(/log\.level/);
     expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LOW_WATER_BYTES: String(8 * 1024 * 1024) } }))).toMatch(/slow\.lowWaterBytes must be below slow\.highWaterBytes/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '90000' } }))).toMatch(/slow\.lagCloseMs must be above slow\.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_PING_MS: '1' } }))).toMatch(/slow\.pingMs \(env TICKWIRE_SLOW_PING_MS\)/);
+    expect(loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '0' } }).slow.lagMs).toBe(0); // read lag off
   });
 
   it('unknown TICKWIRE_* environment variable', () => {

@@ -1,0 +1,97 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { statusLine } from './http.js';
+
+/** RFC 9110 5.1: a field name is a token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i;
+/** RFC 9110 5.5: field values hold no control characters other than HTAB (CR, LF, NUL included). */
+// eslint-disable-next-line no-control-regex
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * Why a request's body length is not unambiguous, or undefined when it is. uWebSockets.js frames
+ * the body by the first `Content-Length` it sees, decodes any `Transfer-Encoding` as chunked
+ * (`xchunked` and `chunked, identity` included), and takes Content-Length together with
+ * Transfer-Encoding; a proxy in front may pick the other reading, and the bytes left over are
+ * then parsed as a second request (request smuggling, RFC 9112 6.3 and 11.2). So a request is
+ * accepted with at most one Content-Length of plain digits, or exactly one
+ * `Transfer-Encoding: chunked` and no Content-Length, and header names and values that are
+ * well-formed.
+ */
+export function framingProblem(req: HttpRequest): string | undefined {
+  const headers: [string, string][] = [];
+  req.forEach((name, value) => void headers.push([name, value]));
+  return framingProblemOf(headers);
+}
+
+/** `framingProblem` over header (name, value) pairs in arrival order; names in any case. */
+export function framingProblemOf(headers: Iterable<readonly [string, string]>): string | undefined {
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  for (const [rawName, value] of headers) {
+    const name = rawName.toLowerCase();
+    if (!TOKEN.test(name)) return `header name ${JSON.stringify(name.slice(0, 40))} is not a token`;
+    if (BAD_VALUE.test(value)) return `header ${name} holds a control character`;
+    if (name === 'content-length') {
+      if (contentLength !== undefined) return 'more than one Content-Length header';
+      if (!DIGITS.test(value.trim())) return `Content-Length ${JSON.stringify(value.slice(0, 40))} is not a decimal number`;
+      contentLength = value;
+    } else if (name === 'transfer-encoding') {
+      if (transferEncoding !== undefined) return 'more than one Transfer-Encoding header';
+      if (value.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding ${JSON.stringify(value.slice(0, 40))}: only "chunked" is accepted`;
+      transferEncoding = value;
+    }
+  }
+  if (contentLength !== undefined && transferEncoding !== undefined) return 'Content-Length together with Transfer-Encoding';
+  return undefined;
+}
+
+/** The JSON body of a framing refusal. */
+export function framingRefusalBody(problem: string): string {
+  return JSON.stringify({ error: 'BAD_HTTP_FRAMING', message: `request framing is ambiguous: ${problem}` });
+}
+
+/**
+ * 400 with a JSON body and `Connection: close`, then the connection is closed, so nothing after
+ * this request is parsed. The answer is deferred to the next turn of the event loop on purpose:
+ * while a response is pending, uWS (20.30) drops the connection if it parses another request
+ * from it, so bytes pipelined behind this request are never answered, whereas a response ended
+ * inside the request handler lets uWS parse (and answer) them before it closes. The price: when
+ * such bytes arrive in the same read, the client gets a TCP close without the 400.
+ */
+export function refuseFraming(res: HttpResponse, problem: string): void {
+  const body = framingRefusalBody(problem);
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  setImmediate(() => {
+    if (aborted) return;
+    // end(body, true) writes `Connection: close` and closes once the response is flushed
+    res.cork(() => res.writeStatus(statusLine(400)).writeHeader('content-type', 'application/json').end(body, true));
+  });
+}
+
+type Handler = (res: HttpResponse, req: HttpRequest) => unknown;
+const METHODS = ['get', 'post', 'put', 'del', 'patch', 'options', 'head', 'connect', 'trace', 'any'] as const;
+
+/**
+ * Check the framing of every HTTP request on `app` before its route runs (routes registered
+ * later too: the service API, metrics): an ambiguous request gets `refuseFraming` and never
+ * reaches the route. `onRefused` counts and logs. WebSocket upgrades are checked by the caller.
+ */
+export function guardHttpFraming(app: TemplatedApp, onRefused: (problem: string) => void): TemplatedApp {
+  const target = app as unknown as Record<(typeof METHODS)[number], (pattern: string, handler: Handler) => TemplatedApp>;
+  for (const m of METHODS) {
+    const register = target[m].bind(app);
+    target[m] = (pattern, handler) =>
+      register(pattern, (res, req) => {
+        const problem = framingProblem(req);
+        if (problem === undefined) return handler(res, req);
+        onRefused(problem);
+        refuseFraming(res, problem);
+        return undefined;
+      });
+  }
+  return app;
+}

@@ -1,0 +1,199 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/engine.js';
+import type { Engine } from '../../src/engine.js';
+import { OpsServer } from '../../src/ops/ops-server.js';
+import { metricValue } from './kit.js';
+
+/**
+ * HTTP request framing on the gateway port and the ops port, with crafted bytes on raw sockets:
+ * a request whose body length is ambiguous (request smuggling behind a proxy) gets 400 and a
+ * closed connection, and bytes smuggled behind it are never answered as a second request.
+ */
+
+interface Exchange {
+  /** status codes of every response line received, in order */
+  statuses: number[];
+  text: string;
+  closed: boolean;
+}
+
+/** Write `bytes` on a fresh connection; collect what comes back until the server closes or `waitMs`. */
+async function exchange(port: number, bytes: string, waitMs = 1500): Promise<Exchange> {
+  const s = connect({ port, host: '127.0.0.1' });
+  let text = '';
+  let closed = false;
+  s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  s.on('error', () => undefined);
+  const done = new Promise<void>((resolve) => s.once('close', () => {
+    closed = true;
+    resolve();
+  }));
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('error', reject);
+  });
+  s.write(bytes);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+  clearTimeout(timer);
+  s.destroy();
+  return { statuses: [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1])), text, closed };
+}
+
+function jsonBody(text: string): Record<string, unknown> {
+  return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+}
+
+const TOKEN = 'service-token-for-framing-tests';
+const SMUGGLED = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
+const BODY = '{"level":"info","title":"t","message":"m"}';
+const AUTH = `Authorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n`;
+const head = (method: string, path: string, lines: string[]): string => [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...lines].join('\r\n') + '\r\n\r\n';
+
+/** Ambiguous requests: [name, headers]; the body (if any) and the smuggled request follow. */
+const AMBIGUOUS: [string, string, string[]][] = [
+  ['two Content-Length, different values', 'POST /v1/announcements', [`Content-Length: 0`, `Content-Length: ${SMUGGLED.length}`]],
+  ['two Content-Length, different values (GET)', 'GET /health', [`Content-Length: 0`, `Content-Length: ${SMUGGLED.length}`]],
+  ['two identical Content-Length', 'POST /v1/announcements', [`Content-Length: 0`, `Content-Length: 0`]],
+  ['Transfer-Encoding: xchunked', 'POST /v1/announcements', ['Transfer-Encoding: xchunked']],
+  ['Transfer-Encoding: chunked, identity', 'POST /v1/announcements', ['Transfer-Encoding: chunked, identity']],
+  ['Transfer-Encoding: gzip, chunked', 'POST /v1/announcements', ['Transfer-Encoding: gzip, chunked']],
+  ['two Transfer-Encoding headers', 'POST /v1/announcements', ['Transfer-Encoding: chunked', 'Transfer-Encoding: identity']],
+  ['a DEL character in a header value', 'POST /v1/announcements', ['X-Note: a\x7fb']],
+  ['a WebSocket upgrade with two Content-Length', 'GET /v1/stream', ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Content-Length: 0', `Content-Length: ${SMUGGLED.length}`]],
+];
+
+/** Requests uWS itself refuses before any route runs: the TCP connection is closed at once. */
+const UWS_REFUSES: [string, string[]][] = [
+  ['Content-Length as a list', [`Content-Length: 0, ${SMUGGLED.length}`]],
+  ['Content-Length with a sign', ['Content-Length: +0']],
+  ['Content-Length not a number', ['Content-Length: abc']],
+  ['Content-Length together with Transfer-Encoding', ['Content-Length: 5', 'Transfer-Encoding: chunked']],
+];
+
+/** Malformed header lines uWS neither answers nor reads past: closed by its HTTP timeout (about 10 s). */
+const UWS_STALLS: [string, string[]][] = [
+  ['obs-fold (a continuation line)', ['X-A: a', ' b']],
+  ['a header line without a colon', ['NoColonHere']],
+  ['whitespace before the colon', ['Content-Length : 0']],
+  ['a header name that is not a token', ['X(A): b']],
+  ['a control character (0x01) in a header value', ['X-A: a\x01b']],
+];
+
+describe('HTTP framing on the gateway port', () => {
+  let engine: Engine;
+  let webDir: string;
+  beforeAll(async () => {
+    webDir = mkdtempSync(join(tmpdir(), 'tw-framing-'));
+    writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>tickwire</title>');
+    engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 50 }, gateway: { webDir }, auth: { serviceToken: TOKEN } });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    rmSync(webDir, { recursive: true, force: true });
+  });
+
+  it.each(AMBIGUOUS)('%s: 400 with a JSON body, connection closed', async (_name, request, lines) => {
+    const [method, path] = request.split(' ') as [string, string];
+    const r = await exchange(engine.port, head(method, path, lines));
+    expect(r.statuses).toEqual([400]);
+    expect(r.text).toMatch(/\r\nConnection: close\r\n/i);
+    expect(jsonBody(r.text)).toMatchObject({ error: 'BAD_HTTP_FRAMING', message: expect.stringMatching(/ambiguous/) });
+    expect(r.closed).toBe(true);
+  });
+
+  it.each(AMBIGUOUS)('%s, with a request smuggled behind it: never answered, connection closed', async (_name, request, lines) => {
+    const [method, path] = request.split(' ') as [string, string];
+    const r = await exchange(engine.port, head(method, path, lines) + SMUGGLED);
+    // uWS drops the connection when it parses another request while the 400 is pending: the
+    // 400 may or may not make it, a second response never does
+    expect(r.statuses.filter((s) => s !== 400)).toEqual([]);
+    expect(r.statuses.length).toBeLessThanOrEqual(1);
+    expect(r.closed).toBe(true);
+  });
+
+  it.each(UWS_REFUSES)('%s: uWS closes the connection without a response', async (_name, lines) => {
+    const r = await exchange(engine.port, head('POST', '/v1/announcements', lines) + SMUGGLED);
+    expect(r.statuses).toEqual([]);
+    expect(r.closed).toBe(true);
+  });
+
+  it('malformed header lines get no response, and what follows them is not answered; uWS closes them on its timeout', { timeout: 30_000 }, async () => {
+    const results = await Promise.all(UWS_STALLS.map(([, lines]) => exchange(engine.port, head('GET', '/health', lines) + SMUGGLED, 20_000)));
+    for (const r of results) {
+      expect(r.statuses).toEqual([]);
+      expect(r.closed).toBe(true);
+    }
+  });
+
+  it('refusals are counted in tickwire_protocol_errors_total{code="BAD_HTTP_FRAMING"}', async () => {
+    const before = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    const r = await exchange(engine.port, head('GET', '/health', ['Content-Length: 0', 'Content-Length: 0']));
+    expect(r.statuses).toEqual([400]);
+    const after = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    expect(after).toBe(before + 1);
+  });
+
+  it('unambiguous requests, pipelined, are all answered: one Content-Length, or Transfer-Encoding: chunked alone', async () => {
+    const chunked = `${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`;
+    const r = await exchange(engine.port, [
+      head('POST', '/v1/announcements', [AUTH.trimEnd(), `Content-Length: ${BODY.length}`]) + BODY,
+      head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding: chunked']) + chunked,
+      head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding:\tChunked ']) + chunked,
+      SMUGGLED,
+    ].join(''), 1500);
+    expect(r.statuses).toEqual([202, 202, 202, 200]);
+    expect(r.closed).toBe(false);
+  });
+
+  it('HEAD on /health, /ready and / answers like GET, without a body', async () => {
+    for (const path of ['/health', '/ready', '/']) {
+      const get = await fetch(`http://127.0.0.1:${engine.port}${path}`);
+      const getBody = await get.arrayBuffer();
+      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000);
+      // the 404 of the pipelined GET follows at once: the HEAD response carried no body
+      expect(r.statuses, path).toEqual([get.status, 404]);
+      // (the length of the JSON bodies varies between two calls: uptime, counters)
+      expect(getBody.byteLength).toBeGreaterThan(0);
+      expect(r.text).toMatch(new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'));
+      expect(r.text).toContain(`content-type: ${get.headers.get('content-type')}`);
+    }
+  });
+});
+
+describe('HTTP framing on the ops port (processes without a gateway)', () => {
+  let ops: OpsServer;
+  beforeAll(async () => {
+    ops = await OpsServer.listen({ host: '127.0.0.1', port: 0, ready: () => ({ ready: true, checks: { bus: true } }) });
+  });
+  afterAll(async () => {
+    await ops?.close();
+  });
+
+  const cases: [string, string[]][] = [
+    ...AMBIGUOUS.filter(([, request]) => request.startsWith('POST')).map(([name, , lines]): [string, string[]] => [name, lines]),
+    ...UWS_REFUSES,
+    ...UWS_STALLS,
+  ];
+  it.each(cases)('%s: 400 with a JSON body, connection closed, nothing smuggled answered', async (_name, lines) => {
+    const r = await exchange(ops.port, head('POST', '/health', lines) + SMUGGLED);
+    expect(r.statuses).toEqual([400]);
+    expect(jsonBody(r.text)).toMatchObject({ error: 'BAD_HTTP_FRAMING' });
+    expect(r.closed).toBe(true);
+  });
+
+  it('HEAD on /health, /ready and / answers like GET, without a body', async () => {
+    for (const path of ['/health', '/ready', '/']) {
+      const get = await fetch(`http://127.0.0.1:${ops.port}${path}`);
+      const getBody = await get.arrayBuffer();
+      const r = await exchange(ops.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000);
+      expect(r.statuses, path).toEqual([get.status, 404]);
+      expect(getBody.byteLength).toBeGreaterThan(0);
+      expect(r.text).toMatch(new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'));
+    }
+  });
+});
