@@ -18,9 +18,21 @@ const DIGITS = /^\d{1,15}$/;
  * `Transfer-Encoding: chunked` and no Content-Length, and header names and values that are
  * well-formed.
  */
+/** false once the uWS build in use turned out not to list headers (its pure-JS fallback) */
+let canListHeaders = true;
+
 export function framingProblem(req: HttpRequest): string | undefined {
+  if (!canListHeaders) return undefined;
   const headers: [string, string][] = [];
-  req.forEach((name, value) => void headers.push([name, value]));
+  try {
+    req.forEach((name, value) => void headers.push([name, value]));
+  } catch {
+    // uWS's pure-JS fallback (allowed only with gateway.allowUwsFallback) has no forEach; it parses
+    // HTTP with Node's llhttp, which refuses duplicate Content-Length and Content-Length with
+    // Transfer-Encoding itself, so the check is left to it
+    canListHeaders = false;
+    return undefined;
+  }
   return framingProblemOf(headers);
 }
 
