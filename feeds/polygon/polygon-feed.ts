@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
@@ -49,6 +50,18 @@ export class PolygonFeed extends StreamFeed {
 
   onOpen(): void {
     this.#subscribed = false;
+  }
+
+  /**
+   * AM (minute) and A (second) aggregates are this feed's closed bars: "Aggregates (Per Minute)"
+   * and "(Per Second)" are built from qualifying trades and not emitted for a window without
+   * them, so the engine's own bars of those intervals only show the open bar (docs/protocol.md).
+   */
+  get providesBars(): readonly BarInterval[] {
+    const out: BarInterval[] = [];
+    if (this.#opts.channels.includes('AM')) out.push('1m');
+    if (this.#opts.channels.includes('A')) out.push('1s');
+    return out;
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
