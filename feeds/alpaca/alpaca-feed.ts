@@ -26,7 +26,8 @@ export const AlpacaOptionsSchema = z
     ...commonFeedFields,
     encoding: z.enum(['json', 'msgpack']).default('json'),
     // statuses and lulds: trading halts/resumptions and limit-up/limit-down bands (docs/feeds.md)
-    channels: z.array(z.enum(['trades', 'quotes', 'bars', 'statuses', 'lulds'])).min(1).default(['trades', 'quotes', 'bars']),
+    // updatedBars: a minute bar sent again after late trades (published flagged `corrected`)
+    channels: z.array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'])).min(1).default(['trades', 'quotes', 'bars']),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
@@ -133,6 +134,9 @@ export class AlpacaFeed extends StreamFeed {
         });
         return;
       }
+      // Updated bar ("updatedBars"): a minute bar recalculated after late-reported trades, with the
+      // start time of the bar it replaces; the engine publishes it flagged `corrected`
+      case 'u':
       case 'b': {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;

@@ -17,7 +17,7 @@ export const ALPACA_FIXTURES: Record<string, any>[][] = JSON.parse(readFileSync(
 interface AlpacaConnState {
   msgpack: boolean;
   authed: boolean;
-  subs: { trades: Set<string>; quotes: Set<string>; bars: Set<string>; statuses: Set<string>; lulds: Set<string> };
+  subs: { trades: Set<string>; quotes: Set<string>; bars: Set<string>; updatedBars: Set<string>; statuses: Set<string>; lulds: Set<string> };
   fixturesSent: boolean;
   n: number;
   /** start of the last minute a bar was sent for: Alpaca sends each minute bar once */
@@ -51,7 +51,7 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
   const control = { failSubscribeWith: opts.failSubscribeWith };
   const server: FakeWsServer<AlpacaConnState> = await FakeWsServer.start<AlpacaConnState>({
     initialState: () => ({
-      msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set(), statuses: new Set(), lulds: new Set() }, fixturesSent: false, n: 0, lastBarMinute: 0,
+      msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), statuses: new Set(), lulds: new Set() }, fixturesSent: false, n: 0, lastBarMinute: 0,
     }),
     encode: (conn, value) => (conn.state.msgpack ? pack(withDates(value as Record<string, any>[])) : JSON.stringify(value)),
     onConnection: (conn) => {
@@ -89,15 +89,15 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
         conn.send([{ T: 'error', ...control.failSubscribeWith }]);
         return;
       }
-      for (const ch of ['trades', 'quotes', 'bars', 'statuses', 'lulds'] as const) {
+      for (const ch of ['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'] as const) {
         for (const s of (req[ch] as string[] | undefined) ?? []) {
           if (req.action === 'subscribe') conn.state.subs[ch].add(s);
           else conn.state.subs[ch].delete(s);
         }
       }
-      const { trades, quotes, bars, statuses, lulds } = conn.state.subs;
+      const { trades, quotes, bars, updatedBars, statuses, lulds } = conn.state.subs;
       // corrections and cancel errors follow the trade subscription (they are not subscribed to on their own)
-      conn.send([{ T: 'subscription', trades: [...trades], quotes: [...quotes], bars: [...bars], updatedBars: [], dailyBars: [], statuses: [...statuses], lulds: [...lulds], corrections: [...trades], cancelErrors: [...trades] }]);
+      conn.send([{ T: 'subscription', trades: [...trades], quotes: [...quotes], bars: [...bars], updatedBars: [...updatedBars], dailyBars: [], statuses: [...statuses], lulds: [...lulds], corrections: [...trades], cancelErrors: [...trades] }]);
       if (!conn.state.fixturesSent && opts.replayFixtures !== false) {
         conn.state.fixturesSent = true;
         for (const frame of ALPACA_FIXTURES) conn.send(frame);

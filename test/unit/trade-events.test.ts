@@ -76,6 +76,15 @@ describe('provider bars and engine bars (item 4)', () => {
     expect(tickToPayload(r.closed('1m')[1]!)).toMatchObject({ closed: true, corrected: true });
   });
 
+  it('a provider bar sent again for the same minute (Alpaca updatedBars) is flagged corrected', () => {
+    const r = rig();
+    r.pub.declareProviderBars('alpaca', ['1m']);
+    const bar = (v: number): TickInput => ({ k: 'bar', sym: 'AAPL', iv: '1m', t: T0, o: 1, h: 2, l: 0.5, c: 1.5, v, n: 7, closed: true, ts: ns(T0 + 60_000) });
+    r.pub.publish('alpaca', bar(100));
+    r.pub.publish('alpaca', bar(110));
+    expect(r.closed('1m').map((b) => [b.v, b.corrected ?? false])).toEqual([[100, false], [110, true]]);
+  });
+
   it('a late trade after the sweep closed a bar does not open a second bar for that interval', () => {
     const r = rig();
     r.pub.publish('polygon', trade(T0 + 1_000, 100, 1, 'a'));

@@ -73,6 +73,15 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  it('an updated bar (late trades) comes out as a bar tick with the start time of the bar it replaces', async () => {
+    h = await connected({ channels: ['bars', 'updatedBars'] });
+    expect(h.provider.requests()[1]).toMatchObject({ bars: SYMBOLS, updatedBars: SYMBOLS });
+    h.provider.push([{ T: 'b', S: 'AAPL', o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, t: '2024-06-10T13:30:00Z', n: 461, vw: 126.62 }]);
+    h.provider.push([{ T: 'u', S: 'AAPL', o: 126.5, h: 127.1, l: 126.4, c: 126.55, v: 49478, t: '2024-06-10T13:30:00Z', n: 462, vw: 126.63 }]);
+    await h.waitFor('2 bars', () => h!.ticks.length >= 2);
+    expect(h.ticks.map((t) => [t.k, (t as { t: number }).t, (t as { v: number }).v])).toEqual([['bar', 1718026200000, 49378], ['bar', 1718026200000, 49478]]);
+  });
+
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1'), creds).providesBars).toEqual(['1m']);
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1', { channels: ['trades'] }), creds).providesBars).toEqual([]);
