@@ -174,7 +174,7 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
       if (tick.luld && !(finitePositive(tick.luld.up) && finitePositive(tick.luld.down))) p.push('status luld up/down must be positive numbers');
       break;
     default:
-      p.push(`kind ${(tick as { k: string }).k} is not one adapters emit (trade, quote, bar)`);
+      p.push(`kind ${(tick as { k: string }).k} is not one adapters emit (trade, quote, bar, correction, cancel, status)`);
   }
   return p;
 }
