@@ -18,7 +18,8 @@ import { toNs } from '../sdk/time.js';
 export const PolygonOptionsSchema = z
   .object({
     ...commonFeedFields,
-    channels: z.array(z.enum(['T', 'Q', 'AM', 'A'])).min(1).default(['T', 'Q', 'AM']),
+    // LULD: limit up - limit down bands, and NASDAQ halts/resumptions, as the symbol's status
+    channels: z.array(z.enum(['T', 'Q', 'AM', 'A', 'LULD'])).min(1).default(['T', 'Q', 'AM']),
   })
   .strict();
 export type PolygonOptions = z.infer<typeof PolygonOptionsSchema>;
@@ -72,6 +73,26 @@ export class PolygonFeed extends StreamFeed {
     session.send(JSON.stringify({ action: 'unsubscribe', params: this.#params(symbols) }));
   }
 
+  /**
+   * Limit Up - Limit Down (Stocks WebSocket, "LULD"): `T` ticker, `h` high and `l` low price of
+   * the band, `i` indicators, `t` ms. "Halt and resumption messages (indicators 17 and 18) are
+   * only available for NASDAQ listed securities": 17 becomes `halted`, 18 `trading`.
+   */
+  #luld(ev: Record<string, any>, session: StreamSession): void {
+    const sym = typeof ev.T === 'string' ? this.#map.toCanonical(ev.T) : undefined;
+    if (!sym) return;
+    const indicators = Array.isArray(ev.i) ? (ev.i as unknown[]) : [];
+    const status = indicators.includes(17) ? 'halted' : indicators.includes(18) ? 'trading' : undefined;
+    const hasBand = ev.h !== undefined && ev.l !== undefined && Number(ev.h) > 0 && Number(ev.l) > 0;
+    if (!status && !hasBand) return;
+    session.ctx.emit({
+      k: 'status', sym,
+      ...(status ? { status, code: `LULD ${indicators.join(',')}`, reason: status === 'halted' ? 'LULD halt' : 'LULD resumption' } : {}),
+      ...(hasBand ? { luld: { up: price(ev.h, 'LULD.h'), down: price(ev.l, 'LULD.l') } } : {}),
+      ts: toNs(ev.t, 'ms'),
+    });
+  }
+
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const decoded = JSON.parse(data.toString('utf8')) as unknown;
     for (const ev of (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[]) this.#handle(ev, session);
@@ -105,6 +126,10 @@ export class PolygonFeed extends StreamFeed {
           }
           return;
       }
+    }
+    if (ev.ev === 'LULD') {
+      this.#luld(ev, session);
+      return;
     }
     const sym = typeof ev.sym === 'string' ? this.#map.toCanonical(ev.sym) : undefined;
     if (!sym) return;
