@@ -153,6 +153,11 @@ export class TickPublisher {
 
   /** A provider bar: the interval's closed bar (see BarBuilder); the engine's own is not sent. */
   #providerBar(cls: AssetClass, feedId: string, bar: BarTick): void {
+    if (!bar.closed) {
+      // an open bar state from a source (a replayed recording of bar channels): passed through
+      this.#send(cls, { ...bar, ...this.sequencer.next(bar.sym, `bar.${bar.iv}`) });
+      return;
+    }
     this.declareProviderBars(feedId, [bar.iv]);
     const b = this.#derivation(bar.sym).bars.find((x) => x.iv === bar.iv);
     if (!b) return;

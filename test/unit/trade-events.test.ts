@@ -85,6 +85,12 @@ describe('provider bars and engine bars (item 4)', () => {
     expect(r.closed('1m').map((b) => [b.v, b.corrected ?? false])).toEqual([[100, false], [110, true]]);
   });
 
+  it('an open bar state from a source (a replayed bar recording) passes through as open', () => {
+    const r = rig();
+    r.pub.publish('replay', { k: 'bar', sym: 'AAPL', iv: '1m', t: T0, o: 1, h: 2, l: 0.5, c: 1.5, v: 5, n: 2, closed: false, ts: ns(T0 + 30_000) });
+    expect(r.bars('1m').map((b) => b.closed)).toEqual([false]);
+  });
+
   it('a late trade after the sweep closed a bar does not open a second bar for that interval', () => {
     const r = rig();
     r.pub.publish('polygon', trade(T0 + 1_000, 100, 1, 'a'));
