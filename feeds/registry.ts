@@ -6,6 +6,7 @@ import { BinanceFeed, BinanceOptionsSchema } from './binance/binance-feed.js';
 import { CoinbaseFeed, CoinbaseOptionsSchema } from './coinbase/coinbase-feed.js';
 import { credentialFromEnv, parseFeedEntry } from './config.js';
 import type { FeedEntry, FeedsFile } from './config.js';
+import { KrakenFeed, KrakenOptionsSchema } from './kraken/kraken-feed.js';
 import { OandaFeed, OandaOptionsSchema } from './oanda/oanda-feed.js';
 import { PolygonFeed, PolygonOptionsSchema } from './polygon/polygon-feed.js';
 import { ReplayFeed, ReplayOptionsSchema } from './replay/replay-feed.js';
@@ -64,6 +65,10 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
   coinbase: (ctx) => {
     const { id, opts } = setup(ctx, 'coinbase', CoinbaseOptionsSchema);
     return new CoinbaseFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'coinbase', opts.symbols) });
+  },
+  kraken: (ctx) => {
+    const { id, opts } = setup(ctx, 'kraken', KrakenOptionsSchema);
+    return new KrakenFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'kraken', opts.symbols) });
   },
   alpaca: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'alpaca', AlpacaOptionsSchema);

@@ -193,6 +193,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       const gatewayAccess = createGatewayAccess(config, resolvers);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
+      if (priv.router) sources.replays = priv.router;
       feedHealth = new FeedHealthView(bus);
       const healthView = feedHealth;
       // feed metrics on a gateway: every feed that reports on the bus, in this process or another
@@ -206,8 +207,10 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         admit: gatewayAccess.admit,
         admitMessage: gatewayAccess.admitMessage,
         onAuthChanged: gatewayAccess.onAuthChanged,
+        admitAuth: gatewayAccess.admitAuth,
         log,
-        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
+        // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
+        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() }),
         ready,
         routes: (app, gw) => {
           sources.gateway = gw;

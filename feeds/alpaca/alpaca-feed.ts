@@ -1,4 +1,5 @@
-import { pack, unpack } from 'msgpackr';
+import { Decoder } from '@msgpack/msgpack';
+import { pack } from 'msgpackr';
 import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
@@ -8,6 +9,8 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { anyTimeToNs } from '../sdk/time.js';
+import { venueTradeId } from '../sdk/trade-id.js';
+import { NS_TIMESTAMP_CODEC, NsTimestamp } from './msgpack-time.js';
 
 /**
  * Alpaca market data v2 real-time stream (stocks): wss://stream.data.alpaca.markets/v2/{iex|sip}.
@@ -19,7 +22,7 @@ import { anyTimeToNs } from '../sdk/time.js';
  * ({"T":"error","code","msg"}), mapped below to log lines and health states.
  * Both encodings are supported: JSON text frames, or MessagePack binary frames when the upgrade
  * request carries `Content-Type: application/msgpack` (then our requests are MessagePack too and
- * times arrive as MessagePack timestamps).
+ * times arrive as MessagePack timestamps, read to the nanosecond: see msgpack-time.ts).
  */
 export const AlpacaOptionsSchema = z
   .object({
@@ -65,6 +68,8 @@ export class AlpacaFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** per connection: connected -> authenticated -> subscribed */
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
+  /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
+  readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
   constructor(id: string, opts: AlpacaOptions, creds: AlpacaCredentials) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000, readyTimeoutMs: 15_000 }));
@@ -108,7 +113,7 @@ export class AlpacaFeed extends StreamFeed {
   }
 
   onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void {
-    const decoded: unknown = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));
+    const decoded: unknown = isBinary ? this.#decoder.decode(data) : JSON.parse(data.toString('utf8'));
     const messages = (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[];
     for (const m of messages) this.#handle(m, session);
   }
@@ -116,6 +121,9 @@ export class AlpacaFeed extends StreamFeed {
   #handle(m: Record<string, any>, session: StreamSession): void {
     switch (m.T) {
       case 't': {
+        // Alpaca "Real-time Stock Data" > Trades: i trade ID, x exchange code, p price, s size
+        // (shares), t RFC 3339 time with nanoseconds (a MessagePack timestamp in msgpack mode).
+        // Trade ids are per exchange, so the canonical id is venue-qualified: "<x>:<i>".
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
@@ -126,6 +134,8 @@ export class AlpacaFeed extends StreamFeed {
         return;
       }
       case 'q': {
+        // Alpaca "Real-time Stock Data" > Quotes: bp/bs bid price/size, ap/as ask price/size, t.
+        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units).
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
@@ -248,11 +258,12 @@ export class AlpacaFeed extends StreamFeed {
 }
 
 /**
- * The canonical id of an Alpaca trade. Trades, corrections (`oi`, `ci`) and cancels (`i`) all
- * build ids here, so a correction always names the trade it amends the way the trade was named.
+ * The canonical id of an Alpaca trade (venue-qualified, `<x>:<i>`: Alpaca trade ids are per
+ * exchange). Trades, corrections (`oi`, `ci`) and cancels (`i`) all build ids here, so a
+ * correction always names the trade it amends the way the trade was named.
  */
-export function alpacaTradeId(_exchange: unknown, id: unknown): string {
-  return String(id);
+export function alpacaTradeId(exchange: unknown, id: unknown): string {
+  return venueTradeId(exchange, id);
 }
 
 /**
@@ -268,8 +279,8 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
   T: 'trading', // UTP: trading resumption
 };
 
-/** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (Date). */
+/** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */
 function alpacaTime(t: unknown): bigint {
-  if (t instanceof Date) return BigInt(t.getTime()) * 1_000_000n;
+  if (t instanceof NsTimestamp) return t.ns;
   return anyTimeToNs(t);
 }

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { pack, unpack } from 'msgpackr';
+import { encode as msgpackEncode } from '@msgpack/msgpack';
+import { unpack } from 'msgpackr';
 import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
+import { isoToNs } from '../sdk/time.js';
+import { NS_TIMESTAMP_CODEC, NsTimestamp } from './msgpack-time.js';
 
 /**
  * A local stand-in for Alpaca's market data v2 stream: greeting, {"action":"auth"} checked against
@@ -43,8 +46,9 @@ export type AlpacaFakeServer = FakeWsServer<AlpacaConnState> & {
   push(frame: Record<string, any>[]): void;
 };
 
-const withDates = (msgs: Record<string, any>[]): Record<string, any>[] =>
-  msgs.map((m) => (typeof m.t === 'string' ? { ...m, t: new Date(m.t) } : m));
+/** msgpack mode: times become MessagePack timestamps carrying the string's full nanoseconds */
+const withTimestamps = (msgs: Record<string, any>[]): Record<string, any>[] =>
+  msgs.map((m) => (typeof m.t === 'string' ? { ...m, t: new NsTimestamp(isoToNs(m.t)) } : m));
 
 export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFakeServer> {
   const requests: Record<string, any>[] = [];
@@ -53,7 +57,8 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
     initialState: () => ({
       msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), statuses: new Set(), lulds: new Set() }, fixturesSent: false, n: 0, lastBarMinute: 0,
     }),
-    encode: (conn, value) => (conn.state.msgpack ? pack(withDates(value as Record<string, any>[])) : JSON.stringify(value)),
+    encode: (conn, value) =>
+      conn.state.msgpack ? Buffer.from(msgpackEncode(withTimestamps(value as Record<string, any>[]), { extensionCodec: NS_TIMESTAMP_CODEC })) : JSON.stringify(value),
     onConnection: (conn) => {
       conn.state.msgpack = /application\/msgpack/i.test(String(conn.headers['content-type'] ?? ''));
       if (opts.connectionLimit !== undefined && server.openConnections > opts.connectionLimit) {

@@ -89,6 +89,9 @@ export class BinanceFeed extends StreamFeed {
     const sym = this.#map.toCanonical(providerSym);
     if (!sym) return; // not one of ours (e.g. after an unsubscribe in flight)
     if (payload.e === 'trade') {
+      // Binance Spot "WebSocket Streams" > Trade Streams: t trade ID (per symbol), p price and
+      // q quantity (decimal strings, quote/base asset), T trade time (ms), m "is the buyer the
+      // market maker?" (true: the aggressor sold)
       session.ctx.emit({
         k: 'trade',
         sym,
@@ -99,6 +102,8 @@ export class BinanceFeed extends StreamFeed {
         ts: toNs(payload.T ?? payload.E, 'ms'),
       });
     } else if (stream.endsWith('@bookTicker') || ('b' in payload && 'a' in payload && 'u' in payload)) {
+      // Binance Spot "WebSocket Streams" > Individual Symbol Book Ticker Streams: b/B best bid
+      // price/qty, a/A best ask price/qty (base asset); no event time, so the receive time
       const bs = optionalDecimal(payload.B, 'bookTicker.B');
       const as = optionalDecimal(payload.A, 'bookTicker.A');
       session.ctx.emit({

@@ -5,6 +5,7 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
+import { RecentIds } from '../sdk/trade-id.js';
 
 /**
  * Coinbase Advanced Trade market data WebSocket (public channels, no key needed).
@@ -15,7 +16,10 @@ import { isoToNs } from '../sdk/time.js';
  * one per message on a connection, so a jump means lost messages: the gap is counted and the
  * data channels are resubscribed (fresh snapshots). The `subscriptions` message confirms.
  * `market_trades` snapshot events (recent history, re-sent on every subscribe) are skipped so that
- * a resubscription does not replay old trades.
+ * a resubscription does not replay old trades. A message whose `sequence_num` is not above the
+ * last one is not dropped whole: its trades are checked against the trade ids already emitted
+ * (so a trade not seen before still comes through, a repeated one does not), while its ticker
+ * is skipped (an older best bid/ask than the one already published).
  */
 export const CoinbaseOptionsSchema = z
   .object({
@@ -33,6 +37,8 @@ export class CoinbaseFeed extends StreamFeed {
   readonly #map: SymbolMap;
   #lastSeq = -1;
   #resubscribes = 0;
+  /** trade ids already emitted, per product: duplicates are dropped by id, not by sequence */
+  readonly #seen = new RecentIds();
 
   constructor(id: string, opts: CoinbaseOptions) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000 }));
@@ -79,10 +85,14 @@ export class CoinbaseFeed extends StreamFeed {
       session.ctx.log.error({ feed: this.id }, detail);
       return;
     }
+    // Coinbase Advanced Trade "WebSocket Overview" > Sequence Numbers: sequence_num rises by one
+    // per message on a connection; a lower one is a late or repeated message. It is not dropped
+    // whole: its trades are deduplicated by trade_id below, and only its ticker is skipped.
+    let late = false;
     if (typeof msg.sequence_num === 'number') {
       const seq = msg.sequence_num;
-      if (this.#lastSeq >= 0 && seq <= this.#lastSeq) return; // duplicate or replayed: already handled
-      if (this.#lastSeq >= 0 && seq > this.#lastSeq + 1) {
+      late = this.#lastSeq >= 0 && seq <= this.#lastSeq;
+      if (!late && this.#lastSeq >= 0 && seq > this.#lastSeq + 1) {
         const missed = seq - this.#lastSeq - 1;
         session.ctx.metrics?.gap(missed, `sequence_num jumped from ${this.#lastSeq} to ${seq}`);
         this.#resubscribes++;
@@ -90,7 +100,7 @@ export class CoinbaseFeed extends StreamFeed {
         this.#send(session, 'unsubscribe', this.runner.symbols, this.#opts.channels);
         this.#send(session, 'subscribe', this.runner.symbols, this.#opts.channels);
       }
-      this.#lastSeq = seq;
+      if (!late) this.#lastSeq = seq;
     }
     const ts = typeof msg.timestamp === 'string' ? isoToNs(msg.timestamp) : undefined;
     switch (msg.channel) {
@@ -100,19 +110,25 @@ export class CoinbaseFeed extends StreamFeed {
       case 'heartbeats':
         return;
       case 'market_trades':
+        // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
+        // snapshot (recent history, re-sent on every subscribe) or update; each trade has
+        // trade_id, product_id, price, size (base currency), side, time (RFC 3339).
         for (const ev of msg.events ?? []) {
           if (ev.type === 'snapshot') continue;
           for (const tr of ev.trades ?? []) {
             const sym = this.#map.toCanonical(String(tr.product_id));
             if (!sym) continue;
-            const side = String(tr.side).toUpperCase();
+            // trade_id is unique per product (one product = one canonical symbol of this feed)
+            const id = String(tr.trade_id);
+            if (!this.#seen.add(sym, id)) continue; // already emitted (late or repeated message)
+            const side = aggressorSide(tr.side);
             session.ctx.emit({
               k: 'trade',
               sym,
-              id: String(tr.trade_id),
+              id,
               p: price(tr.price, 'market_trades.price'),
               s: decimal(tr.size, 'market_trades.size'),
-              ...(side === 'BUY' ? { side: 'buy' as const } : side === 'SELL' ? { side: 'sell' as const } : {}),
+              ...(side ? { side } : {}),
               ts: tr.time ? isoToNs(String(tr.time)) : ts!,
             });
           }
@@ -120,6 +136,10 @@ export class CoinbaseFeed extends StreamFeed {
         return;
       case 'ticker':
       case 'ticker_batch':
+        // a late ticker is an older best bid/ask than the one already published: skip it
+        if (late) return;
+        // Coinbase Advanced Trade "WebSocket Channels" > Ticker Channel: best_bid/best_ask with
+        // best_bid_quantity/best_ask_quantity (base currency); the message timestamp is the time.
         for (const ev of msg.events ?? []) {
           for (const tk of ev.tickers ?? []) {
             const sym = this.#map.toCanonical(String(tk.product_id));
@@ -142,4 +162,15 @@ export class CoinbaseFeed extends StreamFeed {
         return;
     }
   }
+}
+
+/**
+ * The aggressor (taker) side from a Coinbase `market_trades` side. Coinbase documents `side` as
+ * the MAKER's side (Advanced Trade / Exchange "Trade" schema: "side: maker side"; a BUY maker
+ * means the resting buy order was hit by a seller), while protocol v1's `side` is the aggressor's.
+ * So BUY maps to `sell` and SELL to `buy`; anything else leaves the side out.
+ */
+export function aggressorSide(makerSide: unknown): 'buy' | 'sell' | undefined {
+  const s = String(makerSide).toUpperCase();
+  return s === 'BUY' ? 'sell' : s === 'SELL' ? 'buy' : undefined;
 }

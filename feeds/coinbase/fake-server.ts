@@ -15,7 +15,6 @@ interface CoinbaseConnState {
   seq: number;
   channels: Map<string, Set<string>>;
   fixturesSent: boolean;
-  tradeId: number;
   heartbeat: number;
 }
 
@@ -28,6 +27,8 @@ export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & { skip(n: num
 
 export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise<CoinbaseFakeServer> {
   let skipNext = 0;
+  // trade ids are per product and never restart, across connections too (as on Coinbase)
+  let tradeId = 700_000;
   const stamp = (conn: { state: CoinbaseConnState; send(v: unknown): void }, msg: Record<string, unknown>): void => {
     conn.state.seq += 1 + skipNext;
     skipNext = 0;
@@ -38,7 +39,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     events: [{ subscriptions: Object.fromEntries([...state.channels].filter(([, v]) => v.size > 0).map(([k, v]) => [k, [...v]])) }],
   });
   const server = await FakeWsServer.start<CoinbaseConnState>({
-    initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, tradeId: 700_000, heartbeat: 0 }),
+    initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0 }),
     onMessage: (conn, data) => {
       const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
       if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
@@ -69,12 +70,12 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       }
       const now = new Date().toISOString();
       for (const product of st.channels.get('market_trades') ?? []) {
-        const id = ++st.tradeId;
+        const id = ++tradeId;
         const px = (100 + (id % 40) / 10).toFixed(2);
         stamp(conn, { channel: 'market_trades', events: [{ type: 'update', trades: [{ trade_id: String(id), product_id: product, price: px, size: '0.25', side: id % 2 ? 'BUY' : 'SELL', time: now }] }] });
       }
       for (const product of st.channels.get('ticker') ?? []) {
-        const px = 100 + (st.tradeId % 40) / 10;
+        const px = 100 + (tradeId % 40) / 10;
         stamp(conn, {
           channel: 'ticker',
           events: [{ type: 'update', tickers: [{ type: 'ticker', product_id: product, price: px.toFixed(2), best_bid: (px - 0.01).toFixed(2), best_bid_quantity: '1.5', best_ask: (px + 0.01).toFixed(2), best_ask_quantity: '2' }] }],

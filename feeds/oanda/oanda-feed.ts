@@ -94,7 +94,10 @@ export class OandaFeed extends StreamFeed {
       session.ctx.log.warn({ feed: this.id }, `oanda: ${m.errorMessage}`);
       return;
     }
-    if (m.type !== 'PRICE') return;
+    if (!isPriceLine(m)) return;
+    // OANDA v20 "Pricing Endpoints" > Price Stream, ClientPrice: instrument (EUR_USD), bids/asks as
+    // PriceBucket {price (quote currency), liquidity (units of the base currency)}, time (RFC 3339
+    // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). Best level = index 0.
     const sym = this.#map.toCanonical(String(m.instrument));
     if (!sym) return;
     const ts = anyTimeToNs(m.time, 's');
@@ -118,4 +121,16 @@ export class OandaFeed extends StreamFeed {
       ts,
     });
   }
+}
+
+/**
+ * Whether a stream line is a price. OANDA v20 "Pricing Endpoints" > Price Stream: the stream
+ * carries ClientPrice objects (type "PRICE") and PricingHeartbeat objects (type "HEARTBEAT");
+ * the endpoint's own response example shows price lines without a `type` field at all, so a
+ * line with no `type` that carries an instrument and a book side is a price too.
+ */
+export function isPriceLine(m: Record<string, any>): boolean {
+  if (m.type === 'PRICE') return true;
+  if (m.type !== undefined) return false;
+  return typeof m.instrument === 'string' && (Array.isArray(m.bids) || Array.isArray(m.asks));
 }

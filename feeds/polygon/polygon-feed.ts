@@ -6,6 +6,7 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
+import { venueTradeId } from '../sdk/trade-id.js';
 
 /**
  * Polygon.io (now Massive) stocks WebSocket: wss://socket.polygon.io/stocks (or the delayed
@@ -14,15 +15,29 @@ import { toNs } from '../sdk/time.js';
  * Frames are arrays of events keyed by `ev`: T trades (i id, x exchange, p, s, t ms), Q quotes
  * (bp bs ap as, t ms), AM minute aggregates (o h l c v, s/e start/end ms) and A second
  * aggregates; "auth_failed" is reported as state auth_failed.
+ *
+ * Quote sizes: the Stocks Quotes WebSocket reference ("Response Attributes": bs/as) describes
+ * them as round lots of 100 shares, but Polygon's announcement "Upcoming Changes to Bid and Ask
+ * Sizes in Stocks Quotes" (Oct 27, 2025) says that from November 3, 2025 bid/ask sizes are
+ * published in shares on the WebSocket feed too (SEC Market Data Infrastructure rules). The two
+ * disagree, so the unit is a setting: `quoteSizeUnit: shares` (default, the dated announcement)
+ * passes sizes through; `round-lots` multiplies them by 100 (data from before that date).
  */
 export const PolygonOptionsSchema = z
   .object({
     ...commonFeedFields,
     // LULD: limit up - limit down bands, and NASDAQ halts/resumptions, as the symbol's status
     channels: z.array(z.enum(['T', 'Q', 'AM', 'A', 'LULD'])).min(1).default(['T', 'Q', 'AM']),
+    quoteSizeUnit: z
+      .enum(['shares', 'round-lots'])
+      .default('shares')
+      .describe('unit of Q bs/as as sent: shares (since 2025-11-03) or round-lots (x100 shares, older data)'),
   })
   .strict();
 export type PolygonOptions = z.infer<typeof PolygonOptionsSchema>;
+
+/** shares per round lot, as the Stocks Quotes reference states it ("The normal round lot size is 100 shares") */
+export const POLYGON_ROUND_LOT = 100;
 
 export const POLYGON_DEFAULT_URL = 'wss://socket.polygon.io/stocks';
 
@@ -135,18 +150,26 @@ export class PolygonFeed extends StreamFeed {
     if (!sym) return;
     switch (ev.ev) {
       case 'T':
+        // Polygon/Massive "WebSocket > Stocks > Trades" Response Attributes: x exchange ID, i trade
+        // ID, p price, s size (shares), t SIP timestamp (Unix ms), trfi TRF ID. Trade IDs are
+        // unique only per (ticker, exchange, TRF) (Trades REST reference, `id`), so the canonical
+        // id is "<x>:<i>", or "<x>.<trfi>:<i>" for a trade reported through a TRF.
         session.ctx.emit({
-          k: 'trade', sym, id: String(ev.i), p: price(ev.p, 'T.p'), s: decimal(ev.s, 'T.s'),
+          k: 'trade', sym, id: venueTradeId(tradeVenueKey(ev.x, ev.trfi), ev.i),
+          p: price(ev.p, 'T.p'), s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
           ts: toNs(ev.t, 'ms'),
         });
         return;
       case 'Q': {
+        // Polygon/Massive "WebSocket > Stocks > Quotes" Response Attributes: bp/bs bid price/size,
+        // ap/as ask price/size, t SIP timestamp (Unix ms). Size unit: see quoteSizeUnit above.
+        const lot = this.#opts.quoteSizeUnit === 'round-lots' ? POLYGON_ROUND_LOT : 1;
         const bs = optionalDecimal(ev.bs, 'Q.bs');
         const as = optionalDecimal(ev.as, 'Q.as');
         session.ctx.emit({
           k: 'quote', sym, bp: price(ev.bp, 'Q.bp'), ap: price(ev.ap, 'Q.ap'),
-          ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }),
+          ...(bs === undefined ? {} : { bs: bs * lot }), ...(as === undefined ? {} : { as: as * lot }),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -164,4 +187,10 @@ export class PolygonFeed extends StreamFeed {
         return;
     }
   }
+}
+
+/** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */
+function tradeVenueKey(x: unknown, trfi: unknown): string | undefined {
+  if (x === undefined || x === null || x === '') return undefined;
+  return trfi === undefined || trfi === null || trfi === '' ? String(x) : `${String(x)}.${String(trfi)}`;
 }

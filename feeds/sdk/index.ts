@@ -13,5 +13,6 @@ export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runne
 export { StreamFeed } from './stream-feed.js';
 export { identityRule, pairRule, SymbolMap } from './symbol-map.js';
 export type { SymbolRule } from './symbol-map.js';
+export { RecentIds, venueTradeId } from './trade-id.js';
 export { anyTimeToNs, epochToNs, isoToNs, toNs } from './time.js';
 export type { TimeUnit } from './time.js';

@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
-import type { ChannelResolver } from '../gateway/channels.js';
+import type { ChannelResolver, Principal } from '../gateway/channels.js';
 import type { Connection, ConnectionInit } from '../gateway/connection.js';
 import { GatewayLimits } from '../gateway/limits.js';
 import { createAuthenticator } from './jwt-authenticator.js';
@@ -13,6 +13,8 @@ export interface GatewayAccess {
   readonly limits: GatewayLimits;
   admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
   admitMessage(conn: Connection): boolean;
+  /** before an in-band auth takes effect: a message refuses it (LIMIT) */
+  admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
   onOpen(conn: Connection): void;
   onClose(conn: Connection): void;
@@ -29,6 +31,7 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     limits,
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
+    admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);
       session.onAuthChanged(conn);

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyOptions } from 'jose';
 import type { Config } from '../core/config.js';
+import { identityProblem } from '../core/identity.js';
 import { anonymousAuthenticator } from '../gateway/auth-hook.js';
 import type { Authenticator, AuthMode, AuthResult } from '../gateway/auth-hook.js';
 import type { Principal } from '../gateway/channels.js';
@@ -108,9 +109,9 @@ export class JwtAuthenticator implements Authenticator {
     }
 
     const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256 || /[\x00-\x1f\x7f]/.test(sub)) {
-      return fail('bad_subject', '"sub" must be a non-empty string of at most 256 printable characters');
-    }
+    if (typeof sub !== 'string') return fail('bad_subject', '"sub" must be a string of 1-256 printable characters');
+    const problem = identityProblem(sub);
+    if (problem !== undefined) return fail('bad_subject', `"sub" ${problem} (1-256 printable characters, well-formed Unicode)`);
     const principal: Principal = Object.freeze({ user: sub, claims: Object.freeze({ ...payload }) });
     const claim = payload[this.#cfg.entitlementsClaim];
     if (claim !== undefined) {

@@ -65,6 +65,78 @@ function checkPlain(v: unknown): void {
   if (why === 'type') throw new ProtocolError('BAD_FRAME', 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
 }
 
+/**
+ * Whether every MessagePack string (str8/16/32 and fixstr, map keys included) in `b` is valid
+ * UTF-8. msgpackr decodes invalid sequences to U+FFFD, so two different byte strings could
+ * reach the request parser as the same text; the gateway refuses them instead (BAD_FRAME).
+ * Runs after a successful unpack, so the structure is known to be well formed; it walks the
+ * bytes with a count of values still to read (no recursion) and stops at the buffer's end.
+ */
+function msgpackStringsAreUtf8(b: Uint8Array): boolean {
+  const n = b.length;
+  let pos = 0;
+  let pending = 1;
+  while (pending > 0 && pos < n) {
+    pending--;
+    const t = b[pos++]!;
+    let strLen: number;
+    if (t < 0x80 || t >= 0xe0) continue; // fixint
+    if (t < 0x90) {
+      pending += 2 * (t & 0x0f); // fixmap
+      continue;
+    }
+    if (t < 0xa0) {
+      pending += t & 0x0f; // fixarray
+      continue;
+    }
+    if (t < 0xc0) strLen = t & 0x1f; // fixstr
+    else {
+      switch (t) {
+        case 0xd9: strLen = b[pos]!; pos += 1; break;
+        case 0xda: strLen = (b[pos]! << 8) | b[pos + 1]!; pos += 2; break;
+        case 0xdb: strLen = readU32(b, pos); pos += 4; break;
+        case 0xdc: pending += (b[pos]! << 8) | b[pos + 1]!; pos += 2; continue;
+        case 0xdd: pending += readU32(b, pos); pos += 4; continue;
+        case 0xde: pending += 2 * ((b[pos]! << 8) | b[pos + 1]!); pos += 2; continue;
+        case 0xdf: pending += 2 * readU32(b, pos); pos += 4; continue;
+        case 0xc4: pos += 1 + b[pos]!; continue; // bin8
+        case 0xc5: pos += 2 + ((b[pos]! << 8) | b[pos + 1]!); continue;
+        case 0xc6: pos += 4 + readU32(b, pos); continue;
+        case 0xc7: pos += 2 + b[pos]!; continue; // ext8: length, type, data
+        case 0xc8: pos += 3 + ((b[pos]! << 8) | b[pos + 1]!); continue;
+        case 0xc9: pos += 5 + readU32(b, pos); continue;
+        case 0xcc: case 0xd0: pos += 1; continue;
+        case 0xcd: case 0xd1: pos += 2; continue;
+        case 0xca: case 0xce: case 0xd2: pos += 4; continue;
+        case 0xcb: case 0xcf: case 0xd3: pos += 8; continue;
+        case 0xd4: pos += 2; continue; // fixext: type + data
+        case 0xd5: pos += 3; continue;
+        case 0xd6: pos += 5; continue;
+        case 0xd7: pos += 9; continue;
+        case 0xd8: pos += 17; continue;
+        default: continue; // nil, booleans; 0xc1 is refused by the decoder
+      }
+    }
+    const end = pos + strLen < n ? pos + strLen : n;
+    for (let i = pos; i < end; i++) {
+      if (b[i]! >= 0x80) {
+        try {
+          utf8.decode(b.subarray(pos, end));
+        } catch {
+          return false;
+        }
+        break;
+      }
+    }
+    pos = end;
+  }
+  return true;
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
 export const msgpackCodec: FrameCodec = {
   encoding: 'msgpack',
   subprotocol: SUBPROTOCOL_MSGPACK,
@@ -79,6 +151,8 @@ export const msgpackCodec: FrameCodec = {
       throw new ProtocolError('BAD_FRAME', `frame is not valid MessagePack: ${(err as Error).message}`);
     }
     checkPlain(v);
+    const bytes = new Uint8Array(data);
+    if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError('BAD_FRAME', 'frame is not valid MessagePack: a string is not valid UTF-8');
     return v;
   },
 };

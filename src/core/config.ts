@@ -13,6 +13,8 @@ import { ConfigError } from './errors.js';
  * accepted as aliases (PORT, HOST, NATS_URL, REDIS_URL, LOG_LEVEL, TICKWIRE_JWT_SECRET, ...).
  */
 const tier = z.number().int().min(0).max(60_000);
+/** largest replay page (a page goes out as batch frames of at most 256 items) */
+const MAX_REPLAY_PAGE = 1000;
 
 export const ConfigSchema = z
   .object({
@@ -45,6 +47,7 @@ export const ConfigSchema = z
         allowUwsFallback: z.boolean().default(false).describe('start even if uWebSockets.js native binary did not load (slow)'),
         webDir: z.string().optional().describe('directory served at / (dashboard); default dist/web'),
         maxSubscriptions: z.number().int().min(1).default(1000).describe('channels per connection'),
+        maxConnections: z.number().int().min(1).optional().describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
       })
       .strict()
       .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),
@@ -132,6 +135,9 @@ export const ConfigSchema = z
         consumeInbound: z.boolean().default(true).describe('gateways consume exec.in.<user> from NATS'),
         replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the executions streams'),
         snapshotEvents: z.number().int().min(0).max(1000).default(20).describe('recent executions sent on subscribe without `since`'),
+        replayPageSize: z.number().int().min(1).max(MAX_REPLAY_PAGE).default(200).describe('executions read and sent per page of a `since` replay; the gateway serves other work between pages'),
+        replayPerUserPerSec: z.number().int().min(0).default(10_000).describe('replayed executions per second per user, all of its connections together (0 = unlimited)'),
+        replayPerGatewayPerSec: z.number().int().min(0).default(100_000).describe('replayed executions per second for the whole gateway process (0 = unlimited)'),
         redisKeyPrefix: z.string().default('tickwire:exec:').describe('prefix of execution log keys when the log is in Redis (embedded with REDIS_URL)'),
       })
       .strict()

@@ -3,6 +3,8 @@ import { decodeBusMessage, encodeBusMessage } from '../codec/tick-codec.js';
 import type { Update } from '../gateway/coalescer.js';
 import type { Payload } from '../gateway/payloads.js';
 import type { EventLog, StoredEvent } from './event-log.js';
+import { ReplayBudget } from './replay-budget.js';
+import type { BudgetClock, ReplayBudgetOptions } from './replay-budget.js';
 
 export interface ExecutionRouterOptions {
   log: EventLog;
@@ -12,7 +14,81 @@ export interface ExecutionRouterOptions {
   snapshotEvents: number;
   /** re-check the log head of watched users this often, ms (safety net for missed live events; 0 = off) */
   reconcileMs?: number;
+  /** events read from the log and sent per page of a replay; the replay yields to the event loop between pages */
   pageSize?: number;
+  /** replayed events per second per user and per gateway (0 = unlimited); default unlimited */
+  budget?: ReplayBudgetOptions;
+  /** clock of the budget (tests) */
+  budgetClock?: BudgetClock;
+}
+
+/** What a replay needs of the subscriber it serves (all optional: a bare callback works too). */
+export interface ReplayControl {
+  /** aborted when the replay is superseded (a new subscribe of the same channel) or the subscriber left */
+  readonly signal?: AbortSignal;
+  /**
+   * undefined when the subscriber can take more frames now; else a promise that resolves when it
+   * can (it drained below its low-water mark) or closed
+   */
+  writable?(): Promise<void> | undefined;
+}
+
+export interface ReplayStats {
+  handedOff: number;
+  dropped: number;
+  filled: number;
+  /** replays started */
+  replays: number;
+  /** events sent by replays */
+  replayed: number;
+  /** replays stopped before the end: superseded by a new subscribe, or the subscriber left */
+  aborted: number;
+  /** replays running now */
+  active: number;
+  /** times a replay paused because its subscriber was over its high-water mark */
+  paused: number;
+}
+
+/**
+ * At most `perTurn` replayed events per event-loop turn for the whole gateway: a page takes its
+ * share of the current turn, or queues (first come, first served) for a later one. So however many
+ * replays run, one turn does at most one page of replay work, and I/O (other clients' frames,
+ * pings, /health) is served between pages.
+ */
+class TurnGate {
+  #used = 0;
+  #scheduled = false;
+  readonly #waiters: { n: number; go: () => void }[] = [];
+  constructor(readonly perTurn: number) {}
+
+  take(n: number): Promise<void> | undefined {
+    if (this.#waiters.length === 0 && (this.#used === 0 || this.#used + n <= this.perTurn)) {
+      this.#used += n;
+      this.#schedule();
+      return undefined;
+    }
+    return new Promise((go) => {
+      this.#waiters.push({ n, go });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#used = 0;
+      while (this.#waiters.length > 0) {
+        const w = this.#waiters[0]!;
+        if (this.#used > 0 && this.#used + w.n > this.perTurn) break;
+        this.#waiters.shift();
+        this.#used += w.n;
+        w.go();
+      }
+      if (this.#used > 0 || this.#waiters.length > 0) this.#schedule();
+    });
+  }
 }
 
 type Handler = (payload: Uint8Array) => void;
@@ -69,15 +145,21 @@ export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
  * Nothing is sent twice and nothing is skipped.
  */
 export class ExecutionRouter {
-  readonly #opts: Required<ExecutionRouterOptions>;
+  readonly #opts: Required<Omit<ExecutionRouterOptions, 'budgetClock'>>;
   readonly #feeds = new Map<string, UserFeed>();
   readonly #unfollow: Unsubscribe;
   readonly #reconciler: NodeJS.Timeout | undefined;
-  readonly stats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0 };
+  readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0 };
+  readonly budget: ReplayBudget;
+  readonly #turns: TurnGate;
   #hub: { view: HubView; tiers: readonly number[] } | undefined;
 
   constructor(opts: ExecutionRouterOptions) {
-    this.#opts = { reconcileMs: 5000, pageSize: 200, ...opts };
+    this.#opts = {
+      reconcileMs: 5000, pageSize: 200, budget: { perUserPerSec: 0, perGatewayPerSec: 0 }, ...opts,
+    };
+    this.#turns = new TurnGate(this.#opts.pageSize);
+    this.budget = new ReplayBudget(this.#opts.budget, ...(opts.budgetClock ? [opts.budgetClock] : []));
     this.#unfollow = opts.log.follow((user, ev) => this.#onEvent(user, ev));
     if (this.#opts.reconcileMs > 0) {
       this.#reconciler = setInterval(() => this.#reconcile(), this.#opts.reconcileMs);
@@ -225,20 +307,47 @@ export class ExecutionRouter {
   /**
    * The `replay` hook of the user's executions channel: events after `since` (or the newest
    * `snapshotEvents` when since is undefined), up to the seam described above.
+   *
+   * Cost is bounded: the replay reads and sends `pageSize` events at a time, and the gateway
+   * sends at most one page of replay per event-loop turn (TurnGate); each page waits for the
+   * user's and the gateway's replay budget and for the subscriber to be under its high-water mark
+   * (a client that does not read is left to the slow-consumer policy, 4009). The bulk is sent
+   * without holding the live feed; only the last page or less (or the snapshot, at most
+   * `snapshotEvents`) is sent under the hold, where it waits for its turn only: it is charged to
+   * the budgets instead of waiting for them. It stops at the next page once `ctl.signal` aborts.
    */
-  async replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void): Promise<void> {
+  async replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl = {}): Promise<void> {
     this.stats.replays++;
+    this.stats.active++;
+    try {
+      await this.#replay(user, since, deliver, ctl);
+    } finally {
+      this.stats.active--;
+      if (ctl.signal?.aborted) this.stats.aborted++;
+    }
+  }
+
+  async #replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl): Promise<void> {
     const f = this.#feeds.get(user);
     if (!f) {
       // no live feed: nothing to join, serve from the log alone
-      await this.#deliverRange(user, since, Number.MAX_SAFE_INTEGER, deliver);
+      if (since === undefined) await this.#deliverTail(user, Number.MAX_SAFE_INTEGER, deliver, ctl, false);
+      else await this.#deliverRange(user, since, Number.MAX_SAFE_INTEGER, deliver, ctl, false);
       return;
     }
     await f.ready;
+    let after = since;
+    // the bulk: catch up to the live feed's position without holding it (it moves meanwhile)
+    while (after !== undefined && f.last - after > this.#opts.pageSize) {
+      after = await this.#deliverRange(user, after, f.last, deliver, ctl, false);
+      if (after === undefined || ctl.signal?.aborted || this.#feeds.get(user) !== f) return;
+    }
     f.holds++;
     try {
       await this.#flushed(f);
-      await this.#deliverRange(user, since, f.last, deliver);
+      if (ctl.signal?.aborted) return;
+      if (after === undefined) await this.#deliverTail(user, f.last, deliver, ctl, true);
+      else await this.#deliverRange(user, after, f.last, deliver, ctl, true);
     } finally {
       // the hub joins the topic in a continuation of this promise; release after it
       setImmediate(() => {
@@ -247,7 +356,6 @@ export class ExecutionRouter {
       });
     }
   }
-
   /** Until everything handed to the hub has been flushed to its topics. */
   async #flushed(f: UserFeed): Promise<void> {
     const deadline = f.lastHandOffAt + this.#opts.maxTierMs + 20;
@@ -266,25 +374,60 @@ export class ExecutionRouter {
     while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
-  async #deliverRange(user: string, since: number | undefined, upTo: number, deliver: (events: StoredEvent[]) => void): Promise<void> {
-    const log = this.#opts.log;
-    if (since === undefined) {
-      if (this.#opts.snapshotEvents <= 0) return;
-      const evs = (await log.tail(user, this.#opts.snapshotEvents)).filter((e) => e.seq <= upTo);
-      if (evs.length > 0) {
-        this.stats.replayed += evs.length;
-        deliver(evs);
-      }
-      return;
+  /** The newest `snapshotEvents` up to `upTo`. */
+  async #deliverTail(user: string, upTo: number, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean): Promise<void> {
+    if (this.#opts.snapshotEvents <= 0) return;
+    const evs = (await this.#opts.log.tail(user, this.#opts.snapshotEvents)).filter((e) => e.seq <= upTo);
+    for (let i = 0; i < evs.length; i += this.#opts.pageSize) {
+      if (!(await this.#send(user, evs.slice(i, i + this.#opts.pageSize), deliver, ctl, held))) return;
     }
+  }
+
+  /**
+   * Pages of (after, upTo] from the log; what retention removed is skipped. Resolves with the
+   * last sequence covered (upTo when the log has nothing more), or undefined when aborted.
+   */
+  async #deliverRange(
+    user: string, since: number, upTo: number, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean,
+  ): Promise<number | undefined> {
     let after = since;
     while (after < upTo) {
-      const page = (await log.read(user, after, Math.min(this.#opts.pageSize, upTo - after))).filter((e) => e.seq <= upTo);
-      if (page.length === 0) return;
-      this.stats.replayed += page.length;
-      deliver(page);
+      if (ctl.signal?.aborted) return undefined;
+      const page = (await this.#opts.log.read(user, after, Math.min(this.#opts.pageSize, upTo - after))).filter((e) => e.seq <= upTo);
+      if (page.length === 0) return upTo;
+      if (!(await this.#send(user, page, deliver, ctl, held))) return undefined;
       after = page[page.length - 1]!.seq;
     }
+    return after;
+  }
+
+  /** One page: wait for the subscriber and the budget (unless held), send, yield. False when aborted. */
+  async #send(user: string, page: StoredEvent[], deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean): Promise<boolean> {
+    let i = 0;
+    while (i < page.length) {
+      if (ctl.signal?.aborted) return false;
+      let n = page.length - i;
+      if (held) {
+        this.budget.charge(user, n);
+      } else {
+        const blocked = ctl.writable?.();
+        if (blocked) {
+          this.stats.paused++;
+          await blocked;
+          if (ctl.signal?.aborted) return false;
+        }
+        n = await this.budget.acquire(user, n, ctl.signal);
+        if (n === 0) return false;
+      }
+      // this page's share of an event-loop turn (it waits for a later turn when this one is full)
+      const turn = this.#turns.take(n);
+      if (turn) await turn;
+      if (ctl.signal?.aborted) return false;
+      this.stats.replayed += n;
+      deliver(i === 0 && n === page.length ? page : page.slice(i, i + n));
+      i += n;
+    }
+    return true;
   }
 
   close(): void {

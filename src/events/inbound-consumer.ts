@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream'
 import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { decodeBusMessage } from '../codec/tick-codec.js';
+import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
 import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
@@ -54,7 +55,9 @@ export function consumeInbound(opts: InboundOptions): () => void {
         if (stopped) return;
         messages = await consumer.consume({ max_messages: 64 });
         for await (const m of messages) {
-          const user = userOf(m.subject, EXEC_IN_PREFIX);
+          const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
+          // the id in the subject follows the same rules as one in a token or the service API
+          const user = subjectUser !== undefined && identityProblem(subjectUser) === undefined ? subjectUser : undefined;
           let parsed;
           try {
             parsed = InboundSchema.safeParse(decodeBody(m.data));
@@ -62,7 +65,11 @@ export function consumeInbound(opts: InboundOptions): () => void {
             parsed = undefined;
           }
           if (user === undefined || !parsed || !parsed.success) {
-            const why = user === undefined ? 'subject must be exec.in.<user>' : !parsed || parsed.success ? 'body is not JSON' : describeIssue(parsed.error).message;
+            const why = subjectUser === undefined
+              ? 'subject must be exec.in.<user>, the user escaped as in docs/private-streams.md'
+              : user === undefined
+                ? `user in the subject ${identityProblem(subjectUser)}`
+                : !parsed || parsed.success ? 'body is not JSON' : describeIssue(parsed.error).message;
             opts.log.warn({ subject: m.subject, reason: why }, 'inbound execution refused');
             m.term();
             continue;

@@ -60,7 +60,7 @@ export class PrivateChannelResolver implements ChannelResolver {
       mode: 'ordered',
       decode: decodeLiveExecution,
       replay: router
-        ? (since, deliver) => router.replay(user, since, (evs) => deliver(evs.map((e) => ({ d: e.d as unknown as Payload, seq: e.seq }))))
+        ? (since, deliver, ctl) => router.replay(user, since, (evs) => deliver(evs.map((e) => ({ d: e.d as unknown as Payload, seq: e.seq }))), ctl)
         : async () => undefined,
     };
     return { ok: true, spec };

@@ -70,6 +70,8 @@ export class PrivateStreams {
           log: parts.events,
           maxTierMs: Math.max(0, ...config.throttle.tiers),
           snapshotEvents: config.executions.snapshotEvents,
+          pageSize: config.executions.replayPageSize,
+          budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },
         })
       : undefined;
     this.delay = opts.gateway ? new MarketDelay(opts.bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered }) : undefined;

@@ -1,14 +1,14 @@
 import { z } from 'zod';
+import { identityProblem } from '../core/identity.js';
 import { isCanonicalSymbol } from '../core/symbols.js';
 
 /** Shapes accepted by the service API and the exec.in NATS subjects (one definition for both). */
 
-/** Same rules as a token `sub`: 1-256 printable characters. */
-export const UserIdSchema = z
-  .string()
-  .min(1)
-  .max(256)
-  .refine((s) => !/[\x00-\x1f\x7f]/.test(s), 'control characters are not allowed');
+/** Same rules as a token `sub` (src/core/identity.ts): 1-256 printable characters, well-formed Unicode. */
+export const UserIdSchema = z.string().superRefine((s, ctx) => {
+  const problem = identityProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `user ${problem}` });
+});
 
 const symbol = z.string().refine(isCanonicalSymbol, 'a canonical symbol such as AAPL, BRK.B or BTC-USD (upper case)');
 const finite = z.number().finite();

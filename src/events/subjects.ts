@@ -1,4 +1,4 @@
-import { escapeSubjectToken, unescapeSubjectToken } from '../core/symbols.js';
+import { escapeSubjectToken, parseSubjectToken } from '../core/symbols.js';
 
 /**
  * Subjects of private streams (documented in docs/private-streams.md). User ids are escaped with
@@ -28,10 +28,14 @@ export const execLiveSubject = (user: string): string => EXEC_LIVE_PREFIX + esca
 export const portfolioSubject = (user: string): string => PF_VALUE_PREFIX + escapeSubjectToken(user);
 export const portfolioKickSubject = (user: string): string => PF_KICK_PREFIX + escapeSubjectToken(user);
 
-/** The user of `<prefix><escaped user>`, or undefined when the subject has extra tokens. */
+/**
+ * The user of `<prefix><escaped user>`, or undefined when the subject has extra tokens or its
+ * last token is not exactly how escapeSubjectToken writes a user (`exec.in.%61` is not `a`), so
+ * that one user has one subject in both directions.
+ */
 export function userOf(subject: string, prefix: string): string | undefined {
   if (!subject.startsWith(prefix)) return undefined;
   const token = subject.slice(prefix.length);
   if (token.length === 0 || token.includes('.')) return undefined;
-  return unescapeSubjectToken(token);
+  return parseSubjectToken(token);
 }

@@ -31,9 +31,17 @@ export interface ChannelSpec {
   readonly lastValueKey?: string;
   /**
    * Durable channels (executions) serve `since` replays themselves; when present the hub calls
-   * it instead of sending a snapshot.
+   * it instead of sending a snapshot. `ctl.signal` aborts when the subscriber re-subscribed or
+   * left (the replay should stop at its next page); `ctl.writable()` is undefined while the
+   * subscriber can take more frames, else a promise of when it can.
    */
-  replay?(since: number | undefined, deliver: (updates: Update<Payload>[]) => void): Promise<void>;
+  replay?(since: number | undefined, deliver: (updates: Update<Payload>[]) => void, ctl?: ReplayControl): Promise<void>;
+}
+
+/** What the hub hands a durable channel's replay about the subscriber it serves. */
+export interface ReplayControl {
+  readonly signal: AbortSignal;
+  writable(): Promise<void> | undefined;
 }
 
 export type ResolveResult = { ok: true; spec: ChannelSpec } | { ok: false; code: ProtocolErrorCode; reason: string };

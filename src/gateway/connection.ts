@@ -45,6 +45,11 @@ export interface ConnectionDeps {
   authenticator: Authenticator;
   /** connection lifecycle hooks (auth expiry, limits, private streams) */
   onAuthChanged?: (conn: Connection) => void;
+  /**
+   * Before an in-band `auth` replaces the principal: a message refuses it with LIMIT (per-user
+   * connection limit) and the connection keeps its identity; undefined admits it.
+   */
+  admitAuth?: (conn: Connection, principal: Principal) => string | undefined;
 }
 
 export const CLOSE_SLOW_CONSUMER = 4009;
@@ -73,6 +78,8 @@ export class Connection implements HubSubscriber {
   readonly #subs = new Map<string, Subscription>();
   readonly #topics = new Set<string>();
   #slowSince: number | undefined;
+  /** durable replays waiting for this paused connection to drain */
+  readonly #writableWaiters: (() => void)[] = [];
 
   constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
     this.#ws = ws;
@@ -112,6 +119,25 @@ export class Connection implements HubSubscriber {
   send(bytes: Uint8Array): void {
     if (this.closed) return;
     this.#ws.send(bytes, this.codec.binary);
+  }
+
+  /**
+   * Durable replays ask before each page: undefined when the connection is under its high-water
+   * mark, else it is paused as a slow consumer now (if not already) and the promise resolves
+   * when it drained (resync) or closed. A client that never reads is closed 4009 meanwhile.
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    if (this.#slowSince === undefined) {
+      if (this.#ws.getBufferedAmount() < this.#deps.config.slow.highWaterBytes) return undefined;
+      this.checkBackpressure(Date.now());
+      if (this.closed || this.#slowSince === undefined) return undefined;
+    }
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
+  }
+
+  #wakeWriters(): void {
+    for (const w of this.#writableWaiters.splice(0)) w();
   }
 
   sendFrame(frame: object): void {
@@ -251,6 +277,11 @@ export class Connection implements HubSubscriber {
       this.sendError('FORBIDDEN', 'a refreshed token must be for the same user (sub) as the connection', req.id);
       return;
     }
+    const refusal = this.#deps.admitAuth?.(this, result.principal);
+    if (refusal !== undefined) {
+      this.sendError('LIMIT', refusal, req.id);
+      return;
+    }
     this.principal = result.principal;
     this.expiresAt = result.expiresAt;
     const ack: Record<string, unknown> = { op: 'ack' };
@@ -300,6 +331,7 @@ export class Connection implements HubSubscriber {
       else if (items.length > 1) this.sendFrame({ op: 'batch', items });
       for (const t of this.#topics) this.#ws.subscribe(t);
     });
+    this.#wakeWriters();
   }
 
   onClose(): void {
@@ -308,5 +340,6 @@ export class Connection implements HubSubscriber {
     for (const s of this.#subs.values()) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
     this.#subs.clear();
     this.#topics.clear();
+    this.#wakeWriters();
   }
 }

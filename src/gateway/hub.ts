@@ -24,6 +24,11 @@ export interface HubSubscriber {
   /** send one frame to this connection only */
   send(bytes: Uint8Array): void;
   readonly closed: boolean;
+  /**
+   * undefined when the subscriber can take more frames now, else a promise that resolves when
+   * it can again (or closed): durable replays wait on it between pages
+   */
+  whenWritable?(): Promise<void> | undefined;
 }
 
 /** Timers, injectable so coalescing can be tested on a virtual clock. */
@@ -72,8 +77,11 @@ interface TierEntry {
   dirty: boolean;
   /** subscribers waiting for the channel's first value as their snapshot */
   readonly waiting: Set<HubSubscriber>;
-  /** subscribers of a durable channel whose replay is still running (they join after it) */
-  readonly replaying: Set<HubSubscriber>;
+  /**
+   * subscribers of a durable channel whose replay is still running (they join after it), with
+   * the controller that stops it: one replay per (subscriber, channel), a new one supersedes
+   */
+  readonly replaying: Map<HubSubscriber, AbortController>;
 }
 
 interface ChannelEntry {
@@ -176,19 +184,26 @@ export class Hub {
     if (spec.replay && (opts.since !== undefined || opts.snapshot)) {
       // durable streams replay history themselves (since, or their recent events as the
       // snapshot), then join
-      te.replaying.add(sub);
+      te.replaying.get(sub)?.abort();
+      const ctl = new AbortController();
+      te.replaying.set(sub, ctl);
+      const current = (): boolean => te.replaying.get(sub) === ctl && !ctl.signal.aborted;
       const joinAfterReplay = (): void => {
-        // only if it is still subscribed: it may have unsubscribed while the replay ran
-        if (te.replaying.delete(sub) && !sub.closed) sub.join(topic);
+        // only if this replay is still the subscriber's: it may have unsubscribed or
+        // re-subscribed (a newer replay joins when it is done) while this one ran
+        if (!current()) return;
+        te.replaying.delete(sub);
+        if (!sub.closed) sub.join(topic);
       };
+      const writable = (): Promise<void> | undefined => sub.whenWritable?.();
       void spec
         .replay(opts.since, (updates) => {
-          if (sub.closed || updates.length === 0 || !te.replaying.has(sub)) return;
+          if (sub.closed || updates.length === 0 || !current()) return;
           const items = updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 }));
           for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
             sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
           }
-        })
+        }, { signal: ctl.signal, writable })
         .then(joinAfterReplay, joinAfterReplay);
       return;
     }
@@ -238,6 +253,7 @@ export class Hub {
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
     te.waiting.delete(sub);
+    te.replaying.get(sub)?.abort();
     te.replaying.delete(sub);
     te.subs[enc] = Math.max(0, te.subs[enc] - 1);
     ch.refs = Math.max(0, ch.refs - 1);
@@ -326,7 +342,7 @@ export class Hub {
       seq: 0,
       dirty: false,
       waiting: new Set(),
-      replaying: new Set(),
+      replaying: new Map(),
     };
     ch.tiers.set(tier, te);
     if (tier > 0 && !this.#timers.has(tier)) {

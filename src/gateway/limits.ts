@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Config } from '../core/config.js';
+import type { Principal } from './channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
@@ -63,7 +65,7 @@ const MAX_IP_ENTRIES = 100_000;
  * Gateway limits (protocol codes in brackets):
  * - client frames per second per connection: excess frames are dropped with a RATE_LIMIT error
  *   (at most one per second); a connection over its rate for `rateLimitCloseMs` is closed 4008;
- * - open connections per token subject: 429 at the upgrade;
+ * - open connections per token subject: 429 at the upgrade, LIMIT for an in-band `auth`;
  * - new connections per second per client IP: 429 at the upgrade.
  * Subscriptions per connection (LIMIT) are enforced by the connection itself.
  */
@@ -113,13 +115,41 @@ export class GatewayLimits {
   onOpen(conn: LimitedConnection): void {
     const user = conn.principal.user;
     if (user === undefined) return;
+    this.#count(conn, user);
+  }
+
+  #count(conn: LimitedConnection, user: string): void {
     this.#counted.set(conn, user);
     this.#perUser.set(user, (this.#perUser.get(user) ?? 0) + 1);
   }
 
-  /** An anonymous connection that authenticated in band counts from now on. */
+  /**
+   * The `admitAuth` hook: an open connection's `{"op":"auth"}` verified a token for `principal`.
+   * Refuses (the message of a LIMIT error) when that would put the user over
+   * `connectionsPerUser`; otherwise counts the connection under the user at once, in the same
+   * turn as the check, so concurrent in-band auths cannot overshoot. A connection already counted
+   * under that user (a refreshed token) is not counted twice.
+   */
+  admitAuth(conn: LimitedConnection, principal: Pick<Principal, 'user'>): string | undefined {
+    const user = principal.user;
+    if (user === undefined || this.#counted.get(conn) === user) return undefined;
+    const maxUser = this.#cfg.connectionsPerUser;
+    if (maxUser > 0 && (this.#perUser.get(user) ?? 0) >= maxUser) {
+      this.stats.refusedPerUser++;
+      return `too many connections for this user: at most ${maxUser} at a time; the connection stays as it was`;
+    }
+    this.onClose(conn);
+    this.#count(conn, user);
+    return undefined;
+  }
+
+  /** A connection that authenticated in band counts from now on (when admitAuth did not already). */
   onAuthChanged(conn: LimitedConnection): void {
-    if (!this.#counted.has(conn)) this.onOpen(conn);
+    const user = conn.principal.user;
+    if (user !== undefined && this.#counted.get(conn) !== user) {
+      this.onClose(conn);
+      this.#count(conn, user);
+    }
   }
 
   onClose(conn: LimitedConnection): void {
@@ -187,4 +217,30 @@ function normalizeIp(ip: string): string {
   }
   if (/^[0:]+:0*1$/.test(ip)) return '::1';
   return ip.toLowerCase();
+}
+
+/** File descriptors kept back from the connection ceiling for the rest of the process. */
+const FD_RESERVE = 256;
+/** The soft open-file limit assumed when /proc/self/limits cannot be read (not Linux). */
+const FALLBACK_NOFILE = 1024;
+
+/**
+ * The connection ceiling when `gateway.maxConnections` is unset: every WebSocket is a file
+ * descriptor, so the soft open-file limit (RLIMIT_NOFILE, which Node raises to the hard limit
+ * at start-up) less 256 for everything else the process opens (bus and store connections,
+ * HTTP requests, upgrades in progress, files), and at least 64. `limitsText` is the content
+ * of /proc/self/limits (read when undefined).
+ */
+export function defaultMaxConnections(limitsText?: string): number {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  const soft = !m ? FALLBACK_NOFILE : m[1] === 'unlimited' ? 1_048_576 : Number(m[1]);
+  return Math.max(64, soft - FD_RESERVE);
 }

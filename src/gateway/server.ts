@@ -11,9 +11,10 @@ import { anonymousAuthenticator } from './auth-hook.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from './channels.js';
 import { Connection } from './connection.js';
-import type { ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
+import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from './http.js';
 import { Hub } from './hub.js';
+import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
 
 export interface GatewayLogger {
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   admitMessage?: (conn: Connection) => boolean;
   /** Called after a connection replaced its token with `{"op":"auth"}` (expiry, entitlements). */
   onAuthChanged?: (conn: Connection) => void;
+  /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
+  admitAuth?: ConnectionDeps['admitAuth'];
 }
 
 /**
@@ -77,12 +80,25 @@ export class Gateway {
     resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0,
   };
   readonly connections = new Set<Connection>();
+  /**
+   * The connection ceiling (`gateway.maxConnections`, 503 beyond it) and the most memory one
+   * connection's buffers can hold: uWS reassembles a message, fragments included, up to
+   * `receiveBytes` and cuts the connection beyond; the send buffer stays under `sendBytes` plus
+   * one frame (the slow-consumer policy). Shown in /v1/stats.
+   */
+  readonly capacity: {
+    maxConnections: number;
+    refused: number;
+    perConnection: { receiveBytes: number; sendBytes: number; totalBytes: number; subscriptions: number };
+  };
   readonly app: TemplatedApp;
   readonly startedAt = Date.now();
   #listenSocket: us_listen_socket | undefined;
   #port = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #accepting = true;
+  /** upgrades waiting for their token to be verified: they hold a socket and a slot */
+  #verifying = 0;
   readonly #opts: GatewayOptions;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
@@ -93,6 +109,13 @@ export class Gateway {
     const { config } = opts;
     this.#uws = loadUws(config.gateway.allowUwsFallback);
     this.#authenticator = opts.authenticator ?? anonymousAuthenticator;
+    const receiveBytes = uwsPayloadLimit(config.gateway.maxFrameBytes);
+    const sendBytes = config.slow.hardLimitBytes * 2;
+    this.capacity = {
+      maxConnections: config.gateway.maxConnections ?? defaultMaxConnections(),
+      refused: 0,
+      perConnection: { receiveBytes, sendBytes, totalBytes: receiveBytes + sendBytes, subscriptions: config.gateway.maxSubscriptions },
+    };
     this.app = this.#uws.App();
     this.hub = new Hub({
       bus: opts.bus,
@@ -133,6 +156,7 @@ export class Gateway {
       counters: this.counters,
       authenticator: this.#authenticator,
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
+      ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
     };
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,
@@ -212,6 +236,7 @@ export class Gateway {
         channels: this.hub.channelStats(),
         hub: this.hub.stats,
         gateway: this.counters,
+        capacity: this.capacity,
       });
     });
     this.#opts.routes?.(this.app, this);
@@ -240,6 +265,7 @@ export class Gateway {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
       return;
     }
+    if (this.#atCapacity(res)) return;
     // uWS upgrades whatever version the client names; RFC 6455 4.2.2 wants a 426 naming ours
     if (secVersion !== '13') {
       sendJson(res, 426, { error: 'BAD_WEBSOCKET_VERSION', message: `Sec-WebSocket-Version "${secVersion.slice(0, 20)}" is not supported: this server speaks version 13 (RFC 6455)` }, { 'sec-websocket-version': '13' });
@@ -260,6 +286,7 @@ export class Gateway {
     });
     const mode = this.#authenticator.mode;
     const finish = (init: ConnectionInit): void => {
+      if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       res.cork(() => {
         if (refusal) {
@@ -274,8 +301,11 @@ export class Gateway {
       finish({ ...base, principal: {}, expiresAt: undefined });
       return;
     }
+    // the slot is held while the token is verified, so racing upgrades never overshoot
+    this.#verifying++;
     this.#authenticator.authenticate(token).then(
       (result) => {
+        this.#verifying--;
         if (aborted) return;
         if (!result.ok) {
           this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
@@ -286,11 +316,25 @@ export class Gateway {
         finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
       },
       (err: unknown) => {
+        this.#verifying--;
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
         res.cork(() => res.writeStatus('401 Unauthorized').end());
       },
     );
+  }
+
+  /**
+   * At the connection ceiling (open connections and upgrades whose token is being verified):
+   * 503 with Retry-After (5-10 s, spread so refused clients do not return together).
+   */
+  #atCapacity(res: HttpResponse): boolean {
+    const max = this.capacity.maxConnections;
+    if (this.connections.size + this.#verifying < max) return false;
+    this.capacity.refused++;
+    const retryAfter = 5 + Math.floor(Math.random() * 6);
+    sendJson(res, 503, { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
+    return true;
   }
 
   async listen(host: string, port: number): Promise<number> {

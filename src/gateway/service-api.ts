@@ -3,7 +3,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { ExecutionService } from '../events/execution-service.js';
 import { EventRequestError } from '../events/execution-service.js';
-import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema, UserIdSchema } from '../events/schemas.js';
+import { identityProblem } from '../core/identity.js';
+import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../events/schemas.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import { HttpError, readJson, sendJson } from './http.js';
@@ -53,8 +54,8 @@ function userParam(raw: string): string {
   } catch {
     throw Object.assign(new HttpError(400, 'user in the path is not valid percent-encoding', 'BAD_REQUEST'), { field: 'user' });
   }
-  const r = UserIdSchema.safeParse(user);
-  if (!r.success) throw Object.assign(new HttpError(400, `user in the path: ${r.error.issues[0]?.message ?? 'invalid'}`, 'BAD_REQUEST'), { field: 'user' });
+  const problem = identityProblem(user);
+  if (problem !== undefined) throw Object.assign(new HttpError(400, `user in the path ${problem}`, 'BAD_REQUEST'), { field: 'user' });
   return user;
 }
 

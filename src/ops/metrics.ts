@@ -7,6 +7,8 @@ import type { RedisLastValueStoreStats } from '../store/redis-last-value-store.j
 import type { BusTap } from './bus-tap.js';
 import type { TickAgeHistogram } from './tick-age.js';
 import type { LimitStats } from '../gateway/limits.js';
+import type { ReplayStats } from '../events/execution-router.js';
+import type { ReplayBudgetStats } from '../events/replay-budget.js';
 
 /**
  * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the
@@ -44,6 +46,8 @@ export interface MetricsSources {
   tickAge?: TickAgeHistogram;
   /** limit enforcement counts (src/gateway/limits.ts) */
   limits?: { readonly stats: LimitStats };
+  /** durable replays of the executions channel (the gateway's ExecutionRouter) */
+  replays?: { readonly stats: ReplayStats; readonly budget: { readonly stats: ReplayBudgetStats } };
 }
 
 export interface EngineMetrics {
@@ -135,9 +139,22 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // gateway: limits (429 at the upgrade, RATE_LIMIT frames, 4008 closes)
   counterBy('tickwire_limit_refusals_total', 'Requests refused by a configured limit, by limit', 'limit', (s) => {
     const st = s.limits?.stats;
-    return st
-      ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp }
-      : undefined;
+    const capacity = gw(s)?.capacity;
+    return {
+      ...(st ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp } : {}),
+      ...(capacity ? { max_connections: capacity.refused } : {}),
+    };
+  });
+  gauge('tickwire_connections_max', 'Connection ceiling of this gateway (gateway.maxConnections); upgrades beyond it get 503', (s) => gw(s)?.capacity.maxConnections);
+
+  // gateway: durable replays (executions `since` and snapshots)
+  counter('tickwire_replays_total', 'Durable replays started (executions subscribe with since, or its snapshot)', (s) => s.replays?.stats.replays);
+  counter('tickwire_replays_aborted_total', 'Durable replays stopped early: superseded by a new subscribe of the channel, or the subscriber left', (s) => s.replays?.stats.aborted);
+  gauge('tickwire_replays_active', 'Durable replays running now', (s) => s.replays?.stats.active);
+  counter('tickwire_replayed_events_total', 'Events sent by durable replays', (s) => s.replays?.stats.replayed);
+  counterBy('tickwire_replay_waits_total', 'Replay pages that waited, by reason', 'reason', (s) => {
+    const r = s.replays;
+    return r ? { user_budget: r.budget.stats.userWaits, gateway_budget: r.budget.stats.gatewayWaits, slow_consumer: r.stats.paused } : undefined;
   });
 
   // gateway: data path

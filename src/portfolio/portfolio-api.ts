@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TickwireError } from '../core/errors.js';
+import { identityProblem } from '../core/identity.js';
 import type { PositionsInput } from '../events/schemas.js';
 import { PF_RPC_SUBJECT } from '../events/subjects.js';
 
@@ -40,6 +41,9 @@ export function servePortfolioRpc(nc: NatsConnection, api: PortfolioApi): () => 
       void (async (): Promise<RpcResponse> => {
         try {
           const req = JSON.parse(new TextDecoder().decode(msg.data)) as RpcRequest;
+          // requests come over NATS: the user follows the rules of every other entry point
+          const problem = typeof req.user === 'string' ? identityProblem(req.user) : 'must be a string';
+          if (problem !== undefined) return { ok: false, status: 400, code: 'BAD_REQUEST', message: `user ${problem}`, field: 'user' };
           if (req.op === 'get') return { ok: true, result: (await api.getPositions(req.user)) ?? null };
           if (req.op === 'put') return { ok: true, result: await api.putPositions(req.user, req.body) };
           return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown portfolio rpc op' };

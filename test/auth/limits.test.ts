@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../src/gateway/limits.js';
 import type { Engine } from '../../src/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { SECRET, sleep, testEngine, token, wsUrl } from './helpers.js';
+import { SECRET, sleep, testEngine, token, until, wsUrl } from './helpers.js';
 
 async function status(url: string, headers: Record<string, string> = {}): Promise<{ status: number; client?: TestClient }> {
   try {
@@ -94,6 +94,95 @@ describe('gateway limits', () => {
     const c = await status(wsUrl(engine), headers);
     expect(c.status).toBe(101);
     for (const x of [b, other, c]) x.client?.close();
+  });
+});
+
+describe('connections per user on every path (in-band auth)', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({
+      auth: { mode: 'optional', jwtSecret: SECRET },
+      limits: { messagesPerSec: 0, connectionsPerUser: 2, connectionsPerIpPerSec: 0 },
+    });
+  });
+  afterAll(() => engine.close());
+
+  it('connections per user hold for in-band auth: LIMIT, and the connection stays anonymous', async () => {
+    const headers = { authorization: `Bearer ${await token({ sub: 'frank' })}` };
+    const a = await status(wsUrl(engine), headers);
+    const b = await status(wsUrl(engine), headers);
+    expect([a.status, b.status]).toEqual([101, 101]);
+    // an anonymous connection (auth optional) authenticating in band as frank would be the third
+    const anon = await TestClient.connect(wsUrl(engine), { encoding: 'json' });
+    const refused = await anon.request({ op: 'auth', id: 'a1', token: await token({ sub: 'frank' }) });
+    expect(refused).toMatchObject({ op: 'error', id: 'a1', code: 'LIMIT' });
+    expect(refused.message).toMatch(/at most 2/);
+    expect(engine.access!.limits.connectionsOf('frank')).toBe(2);
+    // still anonymous: private channels are refused, and the connection is open
+    const ack = await anon.request({ op: 'subscribe', id: 'a2', channels: ['executions'] });
+    expect(ack.rejected).toEqual([expect.objectContaining({ channel: 'executions', code: 'UNAUTHENTICATED' })]);
+    expect(anon.closeCode).toBeUndefined();
+    // once a slot is free, in-band auth takes it, and the upgrade path sees the count
+    a.client!.close();
+    await a.client!.waitClose();
+    await until(() => engine.access!.limits.connectionsOf('frank') === 1);
+    const ok = await anon.request({ op: 'auth', id: 'a3', token: await token({ sub: 'frank' }) });
+    expect(ok).toMatchObject({ op: 'ack', id: 'a3' });
+    expect(engine.access!.limits.connectionsOf('frank')).toBe(2);
+    expect((await status(wsUrl(engine), headers)).status).toBe(429);
+    // a refreshed token for the same user does not count twice
+    const again = await anon.request({ op: 'auth', id: 'a4', token: await token({ sub: 'frank' }) });
+    expect(again).toMatchObject({ op: 'ack', id: 'a4' });
+    expect(engine.access!.limits.connectionsOf('frank')).toBe(2);
+    // a token for another user is refused and counts nowhere
+    const other = await anon.request({ op: 'auth', id: 'a5', token: await token({ sub: 'grace' }) });
+    expect(other).toMatchObject({ op: 'error', id: 'a5', code: 'FORBIDDEN' });
+    expect(engine.access!.limits.connectionsOf('grace')).toBe(0);
+    expect(engine.access!.limits.connectionsOf('frank')).toBe(2);
+    // closing the in-band connection gives its slot back
+    anon.close();
+    await anon.waitClose();
+    await until(() => engine.access!.limits.connectionsOf('frank') === 1);
+    const c = await status(wsUrl(engine), headers);
+    expect(c.status).toBe(101);
+    const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text();
+    expect(metrics).toMatch(/^tickwire_limit_refusals_total\{limit="connections_per_user"\} [1-9]/m);
+    for (const x of [b, c]) x.client?.close();
+  });
+
+  it('connections per user: many anonymous connections authenticating at once as one user never exceed it', async () => {
+    const anons = await Promise.all(Array.from({ length: 6 }, () => TestClient.connect(wsUrl(engine), { encoding: 'json' })));
+    const jwt = await token({ sub: 'heidi' });
+    const replies = await Promise.all(anons.map((c, i) => c.request({ op: 'auth', id: i, token: jwt })));
+    expect(replies.filter((r) => r.op === 'ack')).toHaveLength(2);
+    expect(replies.filter((r) => r.op === 'error' && r.code === 'LIMIT')).toHaveLength(4);
+    expect(engine.access!.limits.connectionsOf('heidi')).toBe(2);
+    // concurrent upgrades for the same user are held to it too
+    const headers = { authorization: `Bearer ${await token({ sub: 'ivan' })}` };
+    const ups = await Promise.all(Array.from({ length: 6 }, () => status(wsUrl(engine), headers)));
+    expect(ups.filter((u) => u.status === 101)).toHaveLength(2);
+    expect(ups.filter((u) => u.status === 429)).toHaveLength(4);
+    for (const c of anons) c.close();
+    for (const u of ups) u.client?.close();
+    await until(() => engine.access!.limits.connectionsOf('heidi') === 0 && engine.access!.limits.connectionsOf('ivan') === 0);
+  });
+});
+
+describe('connection ceiling (gateway.maxConnections) with tokens verified concurrently', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'optional', jwtSecret: SECRET }, gateway: { maxConnections: 3 }, limits: { connectionsPerIpPerSec: 0 } });
+  });
+  afterAll(() => engine.close());
+
+  it('admits exactly the ceiling when upgrades race through token verification; the rest get 503', async () => {
+    const headers = await Promise.all(Array.from({ length: 8 }, async (_, i) => ({ authorization: `Bearer ${await token({ sub: `cap-${i}` })}` })));
+    const ups = await Promise.all(headers.map((h) => status(wsUrl(engine), h)));
+    expect(ups.filter((u) => u.status === 101)).toHaveLength(3);
+    expect(ups.filter((u) => u.status === 503)).toHaveLength(5);
+    expect(engine.gateway!.capacity.refused).toBe(5);
+    for (const u of ups) u.client?.close();
+    await until(() => engine.gateway!.connections.size === 0);
   });
 });
 

@@ -28,7 +28,7 @@ describe('feeds file', () => {
 
   it('parses the documented example', () => {
     const file = loadFeedsFile(new URL('../../examples/feeds.yaml', import.meta.url).pathname);
-    expect(Object.keys(file.feeds)).toEqual(expect.arrayContaining(['binance', 'coinbase', 'alpaca', 'polygon', 'oanda', 'replay']));
+    expect(Object.keys(file.feeds)).toEqual(expect.arrayContaining(['binance', 'coinbase', 'kraken', 'alpaca', 'polygon', 'oanda', 'replay']));
     expect(file.failover[0]).toMatchObject({ symbol: 'BTC-USD', primary: 'binance', backup: 'coinbase' });
   });
 

@@ -6,6 +6,7 @@ import type { FakeProvider } from '../../feeds/sdk/testing/fake-provider.js';
 import { startAlpacaFake } from '../../feeds/alpaca/fake-server.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import { startCoinbaseFake } from '../../feeds/coinbase/fake-server.js';
+import { startKrakenFake } from '../../feeds/kraken/fake-server.js';
 import { startOandaFake } from '../../feeds/oanda/fake-server.js';
 import { startPolygonFake } from '../../feeds/polygon/fake-server.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -19,6 +20,7 @@ const env = { ALPACA_KEY_ID: 'ak', ALPACA_SECRET_KEY: 'as', POLYGON_API_KEY: 'pk
 const cases: { name: string; start: () => Promise<FakeProvider>; entry: (url: string) => Record<string, unknown>; symbols: string[] }[] = [
   { name: 'binance', start: () => startBinanceFake(), entry: (url) => ({ url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } }), symbols: ['BTC-USD'] },
   { name: 'coinbase', start: () => startCoinbaseFake(), entry: (url) => ({ url, symbols: ['ETH-USD'] }), symbols: ['ETH-USD'] },
+  { name: 'kraken', start: () => startKrakenFake(), entry: (url) => ({ url, symbols: ['SOL-USD'], channels: ['trade', 'ticker'], tickerTrigger: 'trades' }), symbols: ['SOL-USD'] },
   { name: 'alpaca', start: () => startAlpacaFake({ key: 'ak', secret: 'as' }), entry: (url) => ({ url, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'], encoding: 'msgpack' }), symbols: ['AAPL'] },
   { name: 'polygon', start: () => startPolygonFake({ apiKey: 'pk' }), entry: (url) => ({ url, keyEnv: 'POLYGON_API_KEY', symbols: ['MSFT'] }), symbols: ['MSFT'] },
   { name: 'oanda', start: () => startOandaFake({ token: 'ot', accountId: '101-1' }), entry: (url) => ({ url, keyEnv: 'OANDA_API_TOKEN', accountIdEnv: 'OANDA_ACCOUNT_ID', symbols: ['EUR-USD'] }), symbols: ['EUR-USD'] },

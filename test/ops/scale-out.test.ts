@@ -122,6 +122,13 @@ describe('scale-out over NATS and Redis', () => {
     expect(text).toMatch(/^tickwire_feed_ticks_total\{feed="synthetic"\} [1-9]/m);
   });
 
+  it('a gateway without feeds lists the feeds it sees on the bus in /health', async () => {
+    const health = (await (await fetch(`http://127.0.0.1:${gwB.port}/health`)).json()) as { mode: string; feeds: { id: string; state: string }[] };
+    expect(health.mode).toBe('nats');
+    expect(health.feeds.map((f) => f.id)).toContain('synthetic');
+    expect(health.feeds.find((f) => f.id === 'synthetic')?.state).toMatch(/^(connected|stopped)$/);
+  });
+
   it('each gateway reports only its own connections', async () => {
     const stats = async (e: Engine): Promise<{ connections: number }> => (await fetch(`http://127.0.0.1:${e.port}/v1/stats`)).json() as Promise<{ connections: number }>;
     expect((await stats(gwA)).connections).toBe(1);

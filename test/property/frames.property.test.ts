@@ -96,6 +96,44 @@ describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
     }
   });
 
+  it('invalid UTF-8 in a MessagePack string (value or key, any length) is BAD_FRAME naming UTF-8, never a lossy U+FFFD', () => {
+    const str = (body: number[]): number[] =>
+      body.length < 32 ? [0xa0 | body.length, ...body] : body.length < 256 ? [0xd9, body.length, ...body] : [0xda, body.length >> 8, body.length & 255, ...body];
+    const ping = [0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67]; // "op": "ping"
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xce], [0x61, 0x80, 0x62]]) {
+      for (const pad of [0, 70, 300]) {
+        const body = [...Array(pad).fill(0x61), ...bad];
+        const asValue = Uint8Array.from([0x82, ...ping, 0xa2, 0x69, 0x64, ...str(body)]);
+        const asKey = Uint8Array.from([0x82, ...ping, ...str(body), 0x01]);
+        const inArray = Uint8Array.from([0x82, ...ping, 0xa8, ...Buffer.from('channels'), 0x91, ...str(body)]);
+        for (const [name, bytes] of Object.entries({ asValue, asKey, inArray })) {
+          expect(outcome(msgpackCodec, bytes, true), `${name} ${pad} ${bad}`).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/UTF-8/) });
+        }
+      }
+    }
+    // an encoded U+FFFD is a valid character, not an error
+    expect(outcome(msgpackCodec, Uint8Array.from([0x82, ...ping, 0xa2, 0x69, 0x64, ...str([0xef, 0xbf, 0xbd])]), true)).toEqual({ kind: 'value', value: { op: 'ping', id: '\uFFFD' } });
+  });
+
+  it('a MessagePack string decodes to exactly its UTF-8 text, or the frame is BAD_FRAME', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.string({ unit: 'binary', maxLength: 60 }).map((s) => Uint8Array.from(Buffer.from(s)))), (body) => {
+        const bytes = Uint8Array.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xd9, body.length, ...body]);
+        let text: string | undefined;
+        try {
+          text = strict.decode(body);
+        } catch {
+          text = undefined;
+        }
+        const o = outcome(msgpackCodec, bytes, true);
+        if (text === undefined) expect(o).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/UTF-8/) });
+        else expect(o).toEqual({ kind: 'value', value: { op: 'ping', id: text } });
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it('the wrong frame type for the encoding is BAD_FRAME', () => {
     expect(outcome(msgpackCodec, Buffer.from('{"op":"ping"}'), false)).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/text frame/) });
     expect(outcome(jsonCodec, Buffer.from('{"op":"ping"}'), true)).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/binary frame/) });

@@ -4,7 +4,7 @@ import { isValidSubject } from '../../src/bus/bus.js';
 import { marketSubject, parseMarketSubject } from '../../src/bus/subjects.js';
 import { MARKET_CHANNEL_KINDS } from '../../src/core/schema.js';
 import { ProtocolError } from '../../src/core/errors.js';
-import { escapeSubjectToken, isCanonicalSymbol, unescapeSubjectToken } from '../../src/core/symbols.js';
+import { escapeSubjectToken, isCanonicalSymbol, parseSubjectToken, unescapeSubjectToken } from '../../src/core/symbols.js';
 import { isPlausibleChannelName } from '../../src/gateway/channels.js';
 import { MAX_CHANNELS_PER_REQUEST, parseRequest, throttleTier } from '../../src/gateway/protocol.js';
 
@@ -137,6 +137,66 @@ describe('symbols in subjects', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 12 }), (a, b) => {
         if (a !== b) expect(escapeSubjectToken(a)).not.toBe(escapeSubjectToken(b));
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  /** what NATS does with a subject: UTF-8 on the wire, decoded again by the subscriber */
+  const viaUtf8 = (token: string): string => Buffer.from(token, 'utf8').toString('utf8');
+  /** any UTF-16 string, weighted towards the code units that need care */
+  const anyString = fc.string({
+    unit: fc.oneof(
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      fc.constantFrom('\uD800', '\uDBFF', '\uDC00', '\uDFFF', '\uFFFD', '%', '.', '*', '>', ' ', '\u0085', '\u009b', '\u007f', '\u0001', '\u3000', 'u', 'D', '8', '0', '2', 'E', '😀'),
+    ),
+    maxLength: 16,
+  });
+
+  it('escaping of any string (lone surrogates, controls) gives well-formed UTF-8 that survives NATS and round-trips', () => {
+    fc.assert(
+      fc.property(anyString, (s) => {
+        const token = escapeSubjectToken(s);
+        expect(viaUtf8(token)).toBe(token);
+        expect(unescapeSubjectToken(viaUtf8(token))).toBe(s);
+        expect(parseSubjectToken(viaUtf8(token))).toBe(s);
+        expect(token).not.toMatch(/[.*>\s\u0000-\u001f\u007f-\u009f]/);
+        if (s.length > 0) expect(isValidSubject(`exec.log.${token}`, false)).toBe(true);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('escaping is injective through UTF-8: different strings never share subject bytes', () => {
+    fc.assert(
+      fc.property(anyString, anyString, (a, b) => {
+        if (a !== b) expect(Buffer.from(escapeSubjectToken(a), 'utf8').equals(Buffer.from(escapeSubjectToken(b), 'utf8'))).toBe(false);
+      }),
+      { numRuns: 10_000 },
+    );
+    for (const [a, b] of [['x\uD800', 'x\uDC00'], ['x\uD800', 'x\uFFFD'], ['x\uDBFF\uDFFF', 'x\uDFFF\uDBFF'], ['x\u0085', 'x%85']]) {
+      expect(Buffer.from(escapeSubjectToken(a!), 'utf8').equals(Buffer.from(escapeSubjectToken(b!), 'utf8')), JSON.stringify([a, b])).toBe(false);
+    }
+  });
+
+  it('ordinary ids and symbols map exactly as before (existing subjects and durable data keep their names)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9@_\-+:/=^~!$&'(),;]{1,40}$/), (s) => {
+        expect(escapeSubjectToken(s)).toBe(s);
+      }),
+      { numRuns: 2_000 },
+    );
+    const before: [string, string][] = [['BRK.B', 'BRK%2EB'], ['a.b', 'a%2Eb'], ['a%2Eb', 'a%252Eb'], ['A*B>C D', 'A%2AB%3EC%20D'], ['a\u00a0b', 'a%A0b'], ['A\u3000B', 'A%u3000B'], ['😀', '😀'], ['é', 'é']];
+    for (const [s, token] of before) expect(escapeSubjectToken(s)).toBe(token);
+  });
+
+  it('a token has one reading: only the escaper\'s own spelling parses', () => {
+    expect(parseSubjectToken('a%2Eb')).toBe('a.b');
+    for (const t of ['%61', 'a%2eb', 'a%u002E', 'a%uD800%uDC00', 'a%zz']) expect(parseSubjectToken(t), t).toBeUndefined();
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('%', 'u', 'D', '8', '0', '2', 'E', 'a', 'F'), maxLength: 12 }), (t) => {
+        const s = parseSubjectToken(t);
+        if (s !== undefined) expect(escapeSubjectToken(s)).toBe(t);
       }),
       { numRuns: 5_000 },
     );

@@ -39,8 +39,8 @@ describe('alpaca corrections, cancels and trading status', () => {
     for (const frame of EVENTS) h.provider.push(frame);
     await h.waitFor('4 event ticks', () => h!.ticks.length >= 4);
     expect(h.ticks).toEqual([
-      { k: 'correction', sym: 'IWM', ref: '79372207866957', id: '79372223926359', p: 208.65, s: 14950, op: 208.65, os: 14950, venue: 'D', ts: 1642699568000760661n },
-      { k: 'cancel', sym: 'UPS', ref: '79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
+      { k: 'correction', sym: 'IWM', ref: 'D:79372207866957', id: 'D:79372223926359', p: 208.65, s: 14950, op: 208.65, os: 14950, venue: 'D', ts: 1642699568000760661n },
+      { k: 'cancel', sym: 'UPS', ref: 'D:79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
       { k: 'status', sym: 'BIIB', status: 'trading', code: 'T', reason: 'Trading Resumption: Volatility Trading Pause', ts: 1614960000000000000n },
       { k: 'status', sym: 'TEST', luld: { up: 4.21, down: 3.22 }, ts: 1614960000000000000n },
     ]);
@@ -67,7 +67,7 @@ describe('alpaca corrections, cancels and trading status', () => {
     h.provider.push([{ T: 's', S: 'AAPL', sc: '2', sm: 'Trading Halt', t: '2024-06-10T13:30:08Z', z: 'A' }]);
     await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
     expect(h.ticks).toEqual([
-      { k: 'cancel', sym: 'AAPL', ref: '9', error: true, op: 10, os: 1, ts: 1718026205000000000n },
+      { k: 'cancel', sym: 'AAPL', ref: 'K:9', error: true, op: 10, os: 1, ts: 1718026205000000000n },
       { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt: News Pending', ts: 1718026207000000000n },
       { k: 'status', sym: 'AAPL', status: 'halted', code: '2', reason: 'Trading Halt', ts: 1718026208000000000n },
     ]);

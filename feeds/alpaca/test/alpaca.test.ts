@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nsToMs } from '../../../src/core/time.js';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from '../alpaca-feed.js';
 import { startAlpacaFake } from '../fake-server.js';
 import type { AlpacaFakeOptions, AlpacaFakeServer } from '../fake-server.js';
 
+const DOC_FRAMES = (JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[][] }).frames;
 const KEY = 'PKTEST1234';
 const SECRET = 'sekret-5678';
 const creds = { key: KEY, secret: SECRET, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY' };
@@ -37,9 +40,10 @@ describe('alpaca adapter', () => {
       { action: 'subscribe', trades: ['AAPL', 'MSFT'], quotes: ['AAPL', 'MSFT'], bars: ['AAPL', 'MSFT'] },
     ]);
     expect(h.state).toBe('connected');
-    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '96921', p: 126.55, s: 1, venue: 'D', ts: 1718026201123456789n });
+    // trade ids are per exchange: the canonical id is venue-qualified
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', ts: 1718026201123456789n });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 3, ap: 126.56, as: 4, ts: 1718026201200000000n });
-    expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: '52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
+    expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
     expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026200000, o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, n: 461, closed: true, ts: 1718026260000000000n });
   });
 
@@ -49,8 +53,9 @@ describe('alpaca adapter', () => {
     expect(h.provider.allReceived.every((r) => Buffer.isBuffer(r))).toBe(true);
     expect(h.provider.requests()[0]).toEqual({ action: 'auth', key: KEY, secret: SECRET });
     expect(String([...h.provider.conns][0]!.headers['content-type'])).toBe('application/msgpack');
-    // MessagePack timestamps decode to millisecond dates
-    expect(h.ticks[0]).toMatchObject({ k: 'trade', sym: 'AAPL', id: '96921', p: 126.55, ts: 1718026201123000000n });
+    // MessagePack timestamps keep their nanoseconds (not a millisecond Date)
+    expect(h.ticks[0]).toMatchObject({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, ts: 1718026201123456789n });
+    expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', ts: 1718026201300000001n });
     expect(h.ticks[3]).toMatchObject({ k: 'bar', iv: '1m', t: 1718026200000, n: 461 });
   });
 
@@ -99,5 +104,35 @@ describe('alpaca adapter', () => {
     await h.waitFor('MSFT ticks', () => h!.ticks.some((t) => t.sym === 'MSFT'));
     await h.adapter.unsubscribe(['MSFT']);
     await h.waitFor('unsubscribe sent', () => h!.provider.requests().some((r) => r.action === 'unsubscribe' && r.trades?.[0] === 'MSFT'));
+  });
+
+  it('gives the same canonical ticks in JSON and MessagePack, nanoseconds included (docs examples and edge cases)', async () => {
+    const run = async (encoding: 'json' | 'msgpack') => {
+      const hh = await startHarness(fake({ pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url, { encoding }), creds));
+      try {
+        await hh.waitFor('connected', () => hh.state === 'connected');
+        const conn = [...hh.provider.conns][0]!;
+        for (const frame of DOC_FRAMES) conn.send(frame);
+        const n = DOC_FRAMES.flat().length;
+        await hh.waitFor(`${n} ticks`, () => hh.ticks.length >= n);
+        return [...hh.ticks];
+      } finally {
+        await hh.close();
+      }
+    };
+    const json = await run('json');
+    const msgpack = await run('msgpack');
+    expect(msgpack).toEqual(json);
+    expect(json).toEqual([
+      { k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', ts: 1614009104208000000n },
+      { k: 'quote', sym: 'AAPL', bp: 87.66, bs: 1, ap: 87.68, as: 4, ts: 1614009105335689322n },
+      // one trade id from two exchanges: two distinct canonical ids
+      { k: 'trade', sym: 'AAPL', id: 'V:4242', p: 126.5512, s: 1, venue: 'V', ts: 1614009106000000001n },
+      { k: 'trade', sym: 'AAPL', id: 'K:4242', p: 126.5513, s: 2500000, venue: 'K', ts: 1614009106000000999n },
+      { k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.123456, s: 0.0001, venue: 'V', ts: 1614009106999999999n },
+      { k: 'quote', sym: 'MSFT', bp: 415.12, bs: 0, ap: 415.13, as: 123456789, ts: 1614009107123456789n },
+    ]);
+    // on the wire (protocol v1 `t`): milliseconds with the microseconds kept, in both encodings
+    expect(msgpack.map((t) => nsToMs(t.ts))).toEqual([1614009104208, 1614009105335.689, 1614009106000, 1614009106000, 1614009106999.999, 1614009107123.456]);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
@@ -5,6 +6,7 @@ import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
 
+const DOC_FRAMES = (JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[] }).frames;
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   BinanceOptionsSchema.parse({
     url,
@@ -93,5 +95,22 @@ describe('binance adapter', () => {
     await h.waitFor('an error counted', () => h!.counters.errors.some((e) => /not a decimal/.test(e)));
     const n = h.ticks.length;
     await h.waitFor('more ticks', () => h!.ticks.length > n);
+  });
+
+  it('normalizes the docs payload examples and edge cases (m = buyer is maker, sizes in the base asset)', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BNB-BTC', 'BNB-USD'], symbolMap: { 'BNB-BTC': 'BNBBTC', 'BNB-USD': 'BNBUSDT' } })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    for (const f of DOC_FRAMES) conn.send(f);
+    await h.waitFor('4 ticks', () => h!.ticks.length >= 4);
+    const [t1, q1, t2, t3] = h.ticks;
+    // "m": true, the buyer was the maker: the aggressor sold
+    expect(t1).toEqual({ k: 'trade', sym: 'BNB-BTC', id: '12345', p: 0.001, s: 100, side: 'sell', ts: 1672515782136000000n });
+    expect(q1).toMatchObject({ k: 'quote', sym: 'BNB-USD', bp: 25.3519, bs: 31.21, ap: 25.3652, as: 40.66 });
+    expect(t2).toEqual({ k: 'trade', sym: 'BNB-BTC', id: '12346', p: 0.00123456, s: 1e-8, side: 'buy', ts: 1672515782137000000n });
+    expect(t3).toMatchObject({ id: '12347', p: 0.00123457, s: 92233720.36854775, side: 'sell' });
   });
 });

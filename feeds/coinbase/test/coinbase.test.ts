@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
-import { CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
+import { aggressorSide, CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
 
+const DOC = JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as Record<string, Record<string, any>>;
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   CoinbaseOptionsSchema.parse({ url, symbols: ['BTC-USD', 'ETH-USD'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
 
@@ -30,9 +32,10 @@ describe('coinbase adapter', () => {
     expect(subs.map((s) => s.channel).sort()).toEqual(['heartbeats', 'market_trades', 'ticker']);
     expect(subs.every((s) => s.type === 'subscribe' && s.product_ids.join() === 'BTC-USD,ETH-USD')).toBe(true);
     expect(h.state).toBe('connected');
-    // the snapshot trade (history) is skipped; updates come through in order
-    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'BTC-USD', id: '650123', p: 67251.37, s: 0.00412, side: 'sell', ts: 1718000001219873000n });
-    expect(h.ticks[1]).toMatchObject({ k: 'trade', id: '650124', side: 'buy', p: 67251.38, s: 0.1 });
+    // the snapshot trade (history) is skipped; updates come through in order. Coinbase's `side`
+    // is the maker's: SELL (a resting sell was lifted) is a buy aggressor, BUY a sell aggressor.
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'BTC-USD', id: '650123', p: 67251.37, s: 0.00412, side: 'buy', ts: 1718000001219873000n });
+    expect(h.ticks[1]).toMatchObject({ k: 'trade', id: '650124', side: 'sell', p: 67251.38, s: 0.1 });
     expect(h.ticks[2]).toEqual({ k: 'quote', sym: 'BTC-USD', bp: 67251.37, bs: 0.51, ap: 67251.4, as: 1.2, ts: 1718000001300000123n });
     expect(h.ticks[3]).toMatchObject({ k: 'quote', sym: 'ETH-USD', bp: 3550.4, ap: 3550.42 });
     expect(h.counters.gaps).toBe(0);
@@ -70,5 +73,61 @@ describe('coinbase adapter', () => {
     [...h.provider.conns][0]!.send({ type: 'error', message: 'Failed to subscribe', reason: 'product FOO-USD is not available' });
     await h.waitFor('error counted', () => h!.counters.errors.some((e) => /FOO-USD/.test(e)));
     expect(h.logs.some((l) => l.level === 'error' && /Failed to subscribe/.test(l.msg))).toBe(true);
+  });
+
+  it('maps the maker side to the aggressor side (BUY maker = sell aggressor) on the docs example', async () => {
+    expect(aggressorSide('BUY')).toBe('sell');
+    expect(aggressorSide('SELL')).toBe('buy');
+    expect(aggressorSide('sell')).toBe('buy');
+    expect(aggressorSide('UNKNOWN_ORDER_SIDE')).toBeUndefined();
+    h = await startHarness(() => startCoinbaseFake({ pumpMs: 60_000 }), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    await h.waitFor('fixtures and confirmations', () => h!.ticks.length >= 4 && h!.counters.messages >= 8);
+    const conn = [...h.provider.conns][0]!;
+    const before = h.ticks.length;
+    for (const k of ['market_trades', 'ticker', 'heartbeats']) conn.send({ ...DOC[k], sequence_num: conn.state.seq + 1 + ['market_trades', 'ticker', 'heartbeats'].indexOf(k) });
+    await h.waitFor('doc example ticks', () => h!.ticks.length >= before + 2);
+    expect(h.ticks[before]).toEqual({ k: 'trade', sym: 'ETH-USD', id: '000000000', p: 1260.01, s: 0.3, side: 'sell', ts: 1565815347265000000n });
+    expect(h.ticks[before + 1]).toEqual({ k: 'quote', sym: 'BTC-USD', bp: 21931.98, bs: 8000.21, ap: 21933.98, as: 8038.07770938, ts: 1675974637167359596n });
+    expect(h.counters.gaps).toBe(0);
+  });
+
+  it('keeps unseen trades of a late (lower sequence_num) message, drops repeated trade ids and the late ticker', async () => {
+    h = await startHarness(() => startCoinbaseFake({ pumpMs: 60_000 }), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    await h.waitFor('fixtures and confirmations', () => h!.ticks.length >= 4 && h!.counters.messages >= 8);
+    const conn = [...h.provider.conns][0]!;
+    const seq = conn.state.seq;
+    const trade = (id: string, px: string, size: string, side: string) => ({ trade_id: id, product_id: 'BTC-USD', price: px, size, side, time: '2024-06-10T06:13:30.123456Z' });
+    const before = h.ticks.length;
+    // several trades in one frame; many decimals; tiny and huge sizes; both sides
+    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:30.200000000Z', sequence_num: seq + 1, events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('900002', '67251.5', '12345.67891234', 'SELL')] }] });
+    await h.waitFor('2 trades', () => h!.ticks.length >= before + 2);
+    // a late message (sequence_num below the last one): one trade already seen, one new; and a late ticker
+    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:30.100000000Z', sequence_num: seq, events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('899999', '67250.99', '0.5', 'SELL')] }] });
+    conn.send({ channel: 'ticker', client_id: '', timestamp: '2024-06-10T06:13:29.000000000Z', sequence_num: seq - 1, events: [{ type: 'update', tickers: [{ type: 'ticker', product_id: 'BTC-USD', price: '1', best_bid: '1', best_bid_quantity: '1', best_ask: '2', best_ask_quantity: '1' }] }] });
+    // an in-order marker to know both late messages were handled
+    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:31.000000000Z', sequence_num: seq + 2, events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY')] }] });
+    await h.waitFor('marker trade', () => h!.ticks.some((t) => t.k === 'trade' && t.id === '900003'));
+    const ids = h.ticks.slice(before).map((t) => (t.k === 'trade' ? t.id : t.k));
+    expect(ids).toEqual(['900001', '900002', '899999', '900003']);
+    expect(h.ticks[before]).toEqual({ k: 'trade', sym: 'BTC-USD', id: '900001', p: 67251.12345678, s: 1e-8, side: 'sell', ts: 1718000010123456000n });
+    expect(h.ticks[before + 1]).toMatchObject({ id: '900002', s: 12345.67891234, side: 'buy' });
+    expect(h.ticks[before + 2]).toMatchObject({ id: '899999', p: 67250.99, s: 0.5, side: 'buy' });
+    expect(h.counters.gaps).toBe(0);
+    // a repeat of an in-order trade id on a later message is dropped too
+    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:32.000000000Z', sequence_num: seq + 3, events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY'), trade('900004', '67253', '2', 'SELL')] }] });
+    await h.waitFor('900004', () => h!.ticks.some((t) => t.k === 'trade' && t.id === '900004'));
+    expect(h.ticks.filter((t) => t.k === 'trade' && t.id === '900003')).toHaveLength(1);
+  });
+
+  it('keeps publishing new trades after a reconnect (trade ids seen before the drop stay deduplicated)', async () => {
+    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('trades', () => h!.state === 'connected' && trades().length > 4);
+    h.provider.dropAll();
+    await h.waitFor('reconnected', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+    const n = trades().length;
+    await h.waitFor('new trades after the reconnect', () => trades().length > n + 4);
+    const ids = trades().map((t) => `${t.sym}/${t.k === 'trade' ? t.id : ''}`);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
@@ -5,6 +6,7 @@ import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
 import { startOandaFake } from '../fake-server.js';
 import type { OandaFakeServer } from '../fake-server.js';
 
+const DOC_LINES = readFileSync(new URL('../fixtures/doc-stream-example.jsonl', import.meta.url), 'utf8').split('\n').filter((l) => l.trim());
 const TOKEN = 'oanda-test-token';
 const ACCOUNT = '101-004-1234567-001';
 const creds = { token: TOKEN, tokenEnv: 'OANDA_API_TOKEN', accountId: ACCOUNT };
@@ -79,5 +81,21 @@ describe('oanda adapter', () => {
     await h.adapter.subscribe(['GBP-USD']);
     await h.waitFor('GBP-USD quotes', () => h!.ticks.some((t) => t.sym === 'GBP-USD'));
     expect(h.provider.requests.at(-1)!.url).toMatch(/instruments=EUR_USD%2CGBP_USD$/);
+  });
+
+  it('accepts price lines without a type field, as in the docs stream example', async () => {
+    h = await startHarness(fake({ pumpMs: 60_000, heartbeatMs: 50, replayFixtures: false }), (p) => new OandaFeed('oanda', options(p.url, { symbols: ['EUR-USD', 'USD-CAD'] }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.streams.size === 1);
+    const stream = [...h.provider.streams][0]!;
+    for (const l of DOC_LINES) stream.line(l);
+    await h.waitFor('3 quotes', () => h!.ticks.length >= 3);
+    // liquidity is in units of the base currency; times keep all nine digits
+    expect(h.ticks).toEqual([
+      { k: 'quote', sym: 'EUR-USD', bp: 1.13015, bs: 10_000_000, ap: 1.13028, as: 10_000_000, ts: 1474383947960449532n },
+      { k: 'quote', sym: 'USD-CAD', bp: 1.33985, bs: 10_000_000, ap: 1.34004, as: 10_000_000, ts: 1474383948157162748n },
+      { k: 'quote', sym: 'EUR-USD', bp: 1.130151234, bs: 250_000_000, ap: 1.130281234, as: 1, ts: 1474383951000000001n },
+    ]);
+    // the unknown line type is ignored without an error
+    expect(h.counters.errors).toEqual([]);
   });
 });

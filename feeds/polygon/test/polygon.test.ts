@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
@@ -5,6 +6,7 @@ import { PolygonFeed, PolygonOptionsSchema } from '../polygon-feed.js';
 import { startPolygonFake } from '../fake-server.js';
 import type { PolygonFakeServer } from '../fake-server.js';
 
+const DOC_FRAMES = (JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[][] }).frames;
 const API_KEY = 'poly-test-key';
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   PolygonOptionsSchema.parse({ url, symbols: ['AAPL', 'BRK.B'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
@@ -33,7 +35,8 @@ describe('polygon adapter', () => {
       { action: 'subscribe', params: 'T.AAPL,Q.AAPL,AM.AAPL,T.BRK.B,Q.BRK.B,AM.BRK.B' },
     ]);
     expect(h.state).toBe('connected');
-    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '52983525029461', p: 192.31, s: 100, venue: '4', ts: 1718026201234000000n });
+    // trade ids are unique per (ticker, exchange, TRF): the canonical id is exchange-qualified
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '4:52983525029461', p: 192.31, s: 100, venue: '4', ts: 1718026201234000000n });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ap: 192.32, as: 3, ts: 1718026201240000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'BRK.B', p: 412.05, s: 5 });
     expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026140000, o: 192.3, h: 192.34, l: 192.28, c: 192.31, v: 5400, n: 0, closed: true, ts: 1718026200000000000n });
@@ -44,5 +47,40 @@ describe('polygon adapter', () => {
     await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
     expect(h.states.at(-1)!.detail).toMatch(/authentication failed.*POLYGON_API_KEY/);
     expect(h.ticks).toHaveLength(0);
+  });
+
+  const docTicks = async (extra: Record<string, unknown> = {}) => {
+    h = await startHarness(() => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }), (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'], ...extra }), creds));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    for (const frame of DOC_FRAMES) conn.send(frame);
+    const n = DOC_FRAMES.flat().length;
+    await h.waitFor(`${n} ticks`, () => h!.ticks.length >= n);
+    return h.ticks;
+  };
+
+  it('qualifies trade ids with exchange and TRF, so the same id on two venues stays two trades (docs examples and edge cases)', async () => {
+    const ticks = await docTicks();
+    expect(ticks).toEqual([
+      { k: 'trade', sym: 'MSFT', id: '4:12345', p: 114.125, s: 100, venue: '4', ts: 1536036818784000000n },
+      { k: 'quote', sym: 'MSFT', bp: 114.125, bs: 100, ap: 114.128, as: 160, ts: 1536036818784000000n },
+      { k: 'trade', sym: 'MSFT', id: '11:12345', p: 114.1251, s: 1, venue: '11', ts: 1536036818785000000n },
+      { k: 'trade', sym: 'MSFT', id: '4.201:12345', p: 114.12, s: 0.001, venue: '4', ts: 1536036818786000000n },
+      { k: 'trade', sym: 'MSFT', id: '4.202:12345', p: 114.123456, s: 2500000, venue: '4', ts: 1536036818787000000n },
+      { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 1, ap: 114.13, as: 987654321, ts: 1536036818788000000n },
+    ]);
+    const ids = ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('passes quote sizes through as shares by default and converts round lots to shares when configured', async () => {
+    expect(PolygonOptionsSchema.parse({ symbols: ['MSFT'] }).quoteSizeUnit).toBe('shares');
+    expect(() => PolygonOptionsSchema.parse({ symbols: ['MSFT'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
+    const lots = (await docTicks({ quoteSizeUnit: 'round-lots' })).filter((t) => t.k === 'quote');
+    // the docs example: bs 100 and as 160 round lots of 100 shares
+    expect(lots).toEqual([
+      { k: 'quote', sym: 'MSFT', bp: 114.125, bs: 10_000, ap: 114.128, as: 16_000, ts: 1536036818784000000n },
+      { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 100, ap: 114.13, as: 98_765_432_100, ts: 1536036818788000000n },
+    ]);
   });
 });

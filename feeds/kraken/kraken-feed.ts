@@ -1,0 +1,340 @@
+import { z } from 'zod';
+import { nowNs } from '../../src/core/time.js';
+import { commonFeedFields, runnerOptions } from '../config.js';
+import { decimal, price } from '../sdk/decimal.js';
+import type { StreamSession } from '../sdk/runner.js';
+import { StreamFeed } from '../sdk/stream-feed.js';
+import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
+import { isoToNs } from '../sdk/time.js';
+
+/**
+ * Kraken Spot WebSocket API v2, public market data (no key).
+ *
+ * Doc sections cited below are pages of Kraken's API reference, "Spot Websockets v2":
+ * [intro] guides/spot-ws-intro, [trade] websocket-v2/trade, [ticker] websocket-v2/ticker,
+ * [heartbeat] websocket-v2/heartbeat, [status] websocket-v2/status, [ping] websocket-v2/ping.
+ *
+ * One connection to wss://ws.kraken.com/v2 [intro: Connection Details]. On open we send
+ * {"method":"subscribe","params":{"channel":C,"symbol":[...]},"req_id":N} for `trade` and
+ * `ticker`; Kraken acknowledges each (channel, symbol) with its own message ({"method":
+ * "subscribe","success":true,"result":{"channel","symbol",...}} or success:false with `error`)
+ * [trade/ticker: Subscribe Ack]. The feed is `connected` once every (channel, symbol) was answered
+ * and at least one was accepted; a symbol Kraken refuses is logged and counted as an error, and a
+ * connection where every one was refused goes to state `error` (retried after the longest backoff).
+ *
+ * Data messages are {"channel","type":"snapshot"|"update","data":[...]} [trade/ticker:
+ * Snapshot / Update]; prices and quantities are JSON numbers carrying the engine's precision
+ * [intro: Websockets v2]; times are RFC 3339 with microseconds [intro], converted exactly to
+ * nanoseconds. `heartbeat` arrives about once a second when nothing else does [heartbeat], so a
+ * silent connection goes stale after 10 s. `status` is sent on connect and whenever the trading
+ * engine's state changes [status]; anything but `online` is logged.
+ *
+ * Trades: `trade_id` is "a sequence number, unique per book" [trade], i.e. per pair, so it is
+ * unique per canonical symbol and becomes the tick id as is. The adapter remembers the last
+ * trade_id per symbol: a jump inside a connection is counted as a gap, and after a reconnect the
+ * trade subscription asks for Kraken's snapshot (its most recent 50 trades [trade]) and emits the
+ * ones newer than the last seen, so trades made while we were disconnected are not lost (up to 50
+ * per symbol; more is counted as a gap). On a first connection the snapshot is not requested:
+ * it is history, not live data.
+ */
+export const KrakenOptionsSchema = z
+  .object({
+    ...commonFeedFields,
+    channels: z.array(z.enum(['trade', 'ticker'])).min(1).default(['trade', 'ticker']).describe('data channels'),
+    tickerTrigger: z
+      .enum(['bbo', 'trades'])
+      .default('bbo')
+      .describe('ticker `event_trigger`: bbo = a quote on every best bid/offer change, trades = on every trade (Kraken default)'),
+    recoverTrades: z.boolean().default(true).describe('after a reconnect, emit trades missed meanwhile from Kraken\'s trade snapshot'),
+  })
+  .strict();
+export type KrakenOptions = z.infer<typeof KrakenOptionsSchema>;
+
+export const KRAKEN_DEFAULT_URL = 'wss://ws.kraken.com/v2';
+
+type Channel = 'trade' | 'ticker';
+interface Request {
+  method: 'subscribe' | 'unsubscribe';
+  channel: Channel;
+  symbols: string[];
+  /** part of the opening subscription: its acks decide `ready` */
+  initial: boolean;
+  /** acks still expected (one per symbol); the request is forgotten at 0 */
+  remaining?: number;
+}
+
+/** `ticker` and `trade` items as documented; every field is checked before use. */
+type Item = Record<string, unknown>;
+
+export class KrakenFeed extends StreamFeed {
+  readonly #opts: KrakenOptions;
+  readonly #map: SymbolMap;
+  /** last trade_id emitted per canonical symbol; survives reconnects (that is its purpose) */
+  readonly #lastTradeId = new Map<string, number>();
+  /** canonical symbols wanted now: messages still in flight for a symbol just unsubscribed are dropped */
+  #active = new Set<string>();
+  // per connection
+  #reqId = 0;
+  #requests = new Map<number, Request>();
+  #pending = new Set<string>();
+  #accepted: string[] = [];
+  #rejected: string[] = [];
+  #system: string | undefined;
+  #opening: readonly string[] = [];
+
+  constructor(id: string, opts: KrakenOptions) {
+    // heartbeats come about once a second when nothing else does [heartbeat]: 10 s of silence is a dead connection
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 10_000 }));
+    this.#opts = opts;
+    // v2 spells pairs BASE/QUOTE with BTC, not v1's XBT [intro: Websockets v2, "BTC/USD" format]
+    this.#map = new SymbolMap(opts.symbols, pairRule('/'), opts.symbolMap);
+  }
+
+  url(): string {
+    return this.#opts.url ?? KRAKEN_DEFAULT_URL;
+  }
+
+  /** Requests of this connection still waiting for acknowledgements. */
+  get openRequests(): number {
+    return this.#requests.size;
+  }
+
+  /** The last trade id seen for a canonical symbol (for tests and health). */
+  lastTradeId(symbol: string): number | undefined {
+    return this.#lastTradeId.get(symbol);
+  }
+
+  onOpen(session: StreamSession, symbols: readonly string[]): void {
+    this.#reqId = 0;
+    this.#requests = new Map();
+    this.#pending = new Set();
+    this.#accepted = [];
+    this.#rejected = [];
+    this.#system = undefined;
+    this.#opening = [...symbols];
+    this.#active = new Set(symbols);
+    if (symbols.length === 0) {
+      session.ready('no symbols to subscribe');
+      return;
+    }
+    this.#subscribe(session, symbols, true);
+  }
+
+  onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
+    this.#subscribe(session, symbols, false);
+  }
+
+  onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.delete(s);
+    for (const channel of this.#opts.channels) this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
+  }
+
+  #subscribe(session: StreamSession, symbols: readonly string[], initial: boolean): void {
+    for (const channel of this.#opts.channels) {
+      if (channel === 'trade') {
+        // a snapshot only where we already have trades to continue from (see the class comment)
+        const resume = symbols.filter((s) => this.#opts.recoverTrades && this.#lastTradeId.has(s));
+        const fresh = symbols.filter((s) => !resume.includes(s));
+        if (resume.length > 0) this.#send(session, { method: 'subscribe', channel, symbols: resume.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true });
+        if (fresh.length > 0) this.#send(session, { method: 'subscribe', channel, symbols: fresh.map((s) => this.#map.toProvider(s)), initial }, { snapshot: false });
+      } else {
+        // the ticker snapshot is the current best bid/offer: wanted on every connection [ticker: snapshot]
+        this.#send(session, { method: 'subscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true, event_trigger: this.#opts.tickerTrigger });
+      }
+    }
+  }
+
+  #send(session: StreamSession, req: Request, extra: Record<string, unknown> = {}): void {
+    const reqId = ++this.#reqId;
+    this.#requests.set(reqId, { ...req, remaining: req.symbols.length });
+    if (req.initial) for (const s of req.symbols) this.#pending.add(`${req.channel} ${s.toUpperCase()}`);
+    session.send(JSON.stringify({ method: req.method, params: { channel: req.channel, symbol: req.symbols, ...extra }, req_id: reqId }));
+  }
+
+  onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
+    const text = data.toString('utf8');
+    const msg = JSON.parse(text) as Record<string, unknown>;
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new TypeError('kraken: a message is not a JSON object');
+    // requests are answered with `method` (subscribe, unsubscribe, pong) [trade: Subscribe Ack; ping]
+    if (typeof msg.method === 'string') return this.#onResponse(msg, session);
+    switch (msg.channel) {
+      case 'heartbeat': // liveness only: arriving is all it does [heartbeat]
+        return;
+      case 'status':
+        return this.#onStatus(msg, text, session);
+      case 'trade':
+        return this.#onTrades(msg, session);
+      case 'ticker':
+        return this.#onTicker(msg, session);
+      default:
+        if (typeof msg.error === 'string') this.#providerError(session, `kraken error: ${msg.error}`);
+        return; // channels we did not ask for (book, ohlc, ...) are ignored
+    }
+  }
+
+  /** Subscribe/unsubscribe acknowledgements, pongs and request errors. */
+  #onResponse(msg: Record<string, any>, session: StreamSession): void {
+    if (msg.method === 'pong') return;
+    const req = typeof msg.req_id === 'number' ? this.#requests.get(msg.req_id) : undefined;
+    const result = (msg.result ?? {}) as Record<string, unknown>;
+    const channel = (typeof result.channel === 'string' ? result.channel : req?.channel) as string | undefined;
+    // one ack per symbol [trade: Subscribe Ack "symbol: the currency pair associated with this subscription"];
+    // a refusal may name its symbol beside `error` rather than in `result`
+    const named = typeof result.symbol === 'string' ? result.symbol : typeof msg.symbol === 'string' ? msg.symbol : undefined;
+    const symbols = named !== undefined ? [named] : (req?.symbols ?? []);
+    if (req) {
+      // an ack naming no symbol answers the whole request
+      req.remaining = named !== undefined ? (req.remaining ?? 1) - 1 : 0;
+      if (req.remaining <= 0) this.#requests.delete(msg.req_id as number);
+    }
+    if (msg.success === false || typeof msg.error === 'string') {
+      const what = `${msg.method} ${channel ?? '?'} ${symbols.join(',') || '(no symbol named)'}`;
+      const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
+      this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
+      if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
+      return;
+    }
+    if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, true);
+    if (Array.isArray(result.warnings) && result.warnings.length > 0) session.ctx.log.warn({ feed: this.id, warnings: result.warnings }, `kraken: ${channel} warnings`);
+  }
+
+  #resolve(session: StreamSession, channel: string, providerSymbol: string, ok: boolean, error = ''): void {
+    const key = `${channel} ${providerSymbol.toUpperCase()}`;
+    if (!this.#pending.delete(key)) return; // a later, live subscription: nothing to decide
+    if (ok) this.#accepted.push(key);
+    else this.#rejected.push(`${key}${error ? ` (${error})` : ''}`);
+    if (this.#pending.size > 0) return;
+    if (this.#accepted.length === 0) {
+      session.fail('error', `kraken refused every subscription: ${this.#rejected.join('; ')}; check feeds.${this.id}.symbols and symbolMap`);
+      return;
+    }
+    const system = this.#system && this.#system !== 'online' ? `; exchange status ${this.#system}` : '';
+    const rejected = this.#rejected.length > 0 ? `; refused: ${this.#rejected.join('; ')}` : '';
+    session.ready(`subscribed ${this.#opts.channels.join('+')} for ${this.#opening.length} symbols${rejected}${system}`);
+    this.#reconcile(session);
+  }
+
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once a connection is
+   * ready; changes made while the opening subscription was pending are applied here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
+  }
+
+  /** [status] `system`: online, maintenance, cancel_only or post_only; sent on connect and on change. */
+  #onStatus(msg: Record<string, any>, text: string, session: StreamSession): void {
+    const st = Array.isArray(msg.data) ? (msg.data[0] as Record<string, unknown> | undefined) : undefined;
+    if (!st) return;
+    this.#system = typeof st.system === 'string' ? st.system : undefined;
+    // connection_id is a 64-bit integer (above 2^53): keep its digits from the text, not the parsed double
+    const connectionId = /"connection_id"\s*:\s*(\d+)/.exec(text)?.[1];
+    const fields = { feed: this.id, system: this.#system, api_version: st.api_version, version: st.version, connection_id: connectionId };
+    if (this.#system === 'online') session.ctx.log.info(fields, 'kraken: exchange status online');
+    else session.ctx.log.warn(fields, `kraken: exchange status ${this.#system ?? 'unknown'}: no matching (no trades) until it is online again`);
+  }
+
+  #onTrades(msg: Record<string, any>, session: StreamSession): void {
+    const items = Array.isArray(msg.data) ? (msg.data as Item[]) : [];
+    const snapshot = msg.type === 'snapshot';
+    // parse every item first; one bad item is reported and skipped, the others still count
+    const trades: { sym: string; id: number; item: Item }[] = [];
+    for (const item of items) {
+      const r = this.#guard(session, 'trade', item, () => {
+        const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
+        if (!sym || !this.#active.has(sym)) return undefined; // not one of ours (or no longer)
+        return { sym, id: tradeId(item.trade_id), item };
+      });
+      if (r) trades.push(r);
+    }
+    if (snapshot) trades.sort((a, b) => a.id - b.id);
+    for (const { sym, id, item } of trades) {
+      const last = this.#lastTradeId.get(sym);
+      if (last !== undefined && id <= last) continue; // already emitted (a snapshot overlapping what we had)
+      if (snapshot && last === undefined) continue; // history from before we started, not live data
+      if (last !== undefined && id > last + 1) {
+        const missed = id - last - 1;
+        session.ctx.metrics?.gap(missed, `${sym}: trade_id jumped from ${last} to ${id}`);
+        session.ctx.log.warn({ feed: this.id, sym, from: last, to: id }, `kraken: ${missed} trades of ${sym} were not received`);
+      }
+      const ok = this.#guard(session, 'trade', item, () => {
+        session.ctx.emit({
+          k: 'trade',
+          sym,
+          id: String(id), // unique per book [trade: trade_id], so per canonical symbol
+          p: price(item.price, 'trade.price'), // [trade: price] "Average price of the trade", quote currency
+          s: size(item.qty, 'trade.qty'), // [trade: qty] in base currency
+          ...side(item.side), // [trade: side] "The side of the taker order" = the aggressor
+          ts: time(item.timestamp, 'trade.timestamp'), // [trade: timestamp] RFC 3339, microseconds
+        });
+        return true;
+      });
+      if (ok) this.#lastTradeId.set(sym, id);
+    }
+  }
+
+  #onTicker(msg: Record<string, any>, session: StreamSession): void {
+    // "The ticker element is always the first and only item in the data payload" [ticker]; all are read anyway
+    for (const item of Array.isArray(msg.data) ? (msg.data as Item[]) : []) {
+      this.#guard(session, 'ticker', item, () => {
+        const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
+        if (!sym || !this.#active.has(sym)) return undefined;
+        session.ctx.emit({
+          k: 'quote',
+          sym,
+          bp: price(item.bid, 'ticker.bid'), // [ticker: bid] best bid price
+          bs: size(item.bid_qty, 'ticker.bid_qty'), // [ticker: bid_qty] best bid quantity, base currency
+          ap: price(item.ask, 'ticker.ask'), // [ticker: ask] best ask price
+          as: size(item.ask_qty, 'ticker.ask_qty'), // [ticker: ask_qty]
+          // newer revisions of the page document `timestamp` (RFC 3339); without it the quote is stamped on receipt
+          ts: item.timestamp === undefined ? nowNs() : time(item.timestamp, 'ticker.timestamp'),
+        });
+        return true;
+      });
+    }
+  }
+
+  /** Run `fn` for one item; a throw is reported (counted, logged with the item) and gives undefined. */
+  #guard<T>(session: StreamSession, channel: string, item: unknown, fn: () => T | undefined): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      const detail = `kraken ${channel}: ${(err as Error).message}`;
+      session.ctx.metrics?.error(detail);
+      session.ctx.log.warn({ feed: this.id, sample: JSON.stringify(item)?.slice(0, 200) }, `feed: item could not be normalized: ${detail}`);
+      return undefined;
+    }
+  }
+
+  #providerError(session: StreamSession, detail: string): void {
+    session.ctx.metrics?.error(detail);
+    session.ctx.log.error({ feed: this.id }, detail);
+  }
+}
+
+/** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */
+function tradeId(v: unknown): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new RangeError(`trade.trade_id: ${JSON.stringify(v)} is not a non-negative integer below 2^53`);
+  return n;
+}
+
+function size(v: unknown, field: string): number {
+  const n = decimal(v, field);
+  if (n < 0) throw new RangeError(`${field}: ${JSON.stringify(v)} is negative`);
+  return n;
+}
+
+function time(v: unknown, field: string): bigint {
+  if (typeof v !== 'string') throw new RangeError(`${field}: ${JSON.stringify(v)} is not an RFC 3339 time`);
+  return isoToNs(v);
+}
+
+function side(v: unknown): { side?: 'buy' | 'sell' } {
+  return v === 'buy' ? { side: 'buy' } : v === 'sell' ? { side: 'sell' } : {};
+}

@@ -1,0 +1,37 @@
+/**
+ * Identity strings: the user of `portfolio` and `executions`, from a token's `sub` or a service
+ * API request. One rule wherever an id enters (JWT, service API body and path, exec.in subjects,
+ * portfolio requests over NATS):
+ *
+ * - 1 to 256 UTF-16 code units;
+ * - well formed: no lone (unpaired) surrogate. Such a string has no UTF-8 form, and NATS would
+ *   turn it into U+FFFD, so two users would share a subject;
+ * - printable: no C0 or C1 control character, no DEL, no line or paragraph separator (U+2028,
+ *   U+2029).
+ *
+ * Everything else is accepted as is, without normalisation: `a.b`, `a b`, `x@example.com`,
+ * emoji, and both `é` and `e` + U+0301, which are two different users.
+ */
+export const MAX_IDENTITY_LENGTH = 256;
+
+const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why `s` is not a valid identity string, or undefined when it is. */
+export function identityProblem(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  if (s.length > MAX_IDENTITY_LENGTH) return `must be at most ${MAX_IDENTITY_LENGTH} characters`;
+  const surrogate = LONE_SURROGATE.exec(s);
+  if (surrogate) return `is not well-formed Unicode: lone surrogate U+${surrogate[0].charCodeAt(0).toString(16).toUpperCase()} at index ${surrogate.index}`;
+  const ctl = NOT_PRINTABLE.exec(s);
+  if (ctl) {
+    const code = ctl[0].charCodeAt(0);
+    const what = code === 0x2028 || code === 0x2029 ? 'line or paragraph separator' : 'control character';
+    return `must be printable: ${what} U+${code.toString(16).toUpperCase().padStart(4, '0')} at index ${ctl.index}`;
+  }
+  return undefined;
+}
+
+export function isValidIdentity(s: string): boolean {
+  return identityProblem(s) === undefined;
+}
