@@ -111,6 +111,9 @@ function onTicker(u: Update<Ticker>): void {
   c.h.textContent = formatPrice(sym, t.h);
   c.l.textContent = formatPrice(sym, t.l);
   c.v.textContent = formatVolume(t.v);
+  // a halted symbol (trading status from its provider) is greyed out
+  row.tr.classList.toggle('halted', t.status === 'halted');
+  row.tr.title = t.status === 'halted' ? `${sym}: trading halted` : '';
 }
 
 // ---- chart -------------------------------------------------------------------------------

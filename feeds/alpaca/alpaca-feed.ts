@@ -1,6 +1,7 @@
 import { Decoder } from '@msgpack/msgpack';
 import { pack } from 'msgpackr';
 import { z } from 'zod';
+import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price } from '../sdk/decimal.js';
@@ -27,7 +28,9 @@ export const AlpacaOptionsSchema = z
   .object({
     ...commonFeedFields,
     encoding: z.enum(['json', 'msgpack']).default('json'),
-    channels: z.array(z.enum(['trades', 'quotes', 'bars'])).min(1).default(['trades', 'quotes', 'bars']),
+    // statuses and lulds: trading halts/resumptions and limit-up/limit-down bands (docs/feeds.md)
+    // updatedBars: a minute bar sent again after late trades (published flagged `corrected`)
+    channels: z.array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'])).min(1).default(['trades', 'quotes', 'bars']),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
@@ -96,6 +99,11 @@ export class AlpacaFeed extends StreamFeed {
     this.#phase = 'greeting';
   }
 
+  /** Alpaca's `b` minute bars are the closed 1m bars of this feed's symbols. */
+  get providesBars(): readonly BarInterval[] {
+    return this.#opts.channels.includes('bars') ? ['1m'] : [];
+  }
+
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
   }
@@ -119,7 +127,7 @@ export class AlpacaFeed extends StreamFeed {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'trade', sym, id: venueTradeId(m.x, m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
+          k: 'trade', sym, id: alpacaTradeId(m.x, m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
           ts: alpacaTime(m.t),
         });
@@ -136,6 +144,9 @@ export class AlpacaFeed extends StreamFeed {
         });
         return;
       }
+      // Updated bar ("updatedBars"): a minute bar recalculated after late-reported trades, with the
+      // start time of the bar it replaces; the engine publishes it flagged `corrected`
+      case 'u':
       case 'b': {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
@@ -147,6 +158,53 @@ export class AlpacaFeed extends StreamFeed {
           // a minute bar is published when its minute is over
           ts: start + 60_000_000_000n,
         });
+        return;
+      }
+      case 'c': {
+        // Trade correction (Real-time Stock Data, "Corrections"; sent to trade subscribers): x
+        // exchange, oi/op/os/oc original id, price, size, conditions, ci/cp/cs/cc corrected ones
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        session.ctx.emit({
+          k: 'correction', sym, ref: alpacaTradeId(m.x, m.oi), id: alpacaTradeId(m.x, m.ci),
+          p: price(m.cp, 'c.cp'), s: decimal(m.cs, 'c.cs'),
+          ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}), ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
+          ...(m.x ? { venue: String(m.x) } : {}),
+          ts: alpacaTime(m.t),
+        });
+        return;
+      }
+      case 'x': {
+        // Trade cancel/error (Real-time Stock Data, "Cancel errors"): i id, x exchange, p, s of the
+        // original trade; a "C" cancel, "E" error
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        session.ctx.emit({
+          k: 'cancel', sym, ref: alpacaTradeId(m.x, m.i),
+          ...(String(m.a).toUpperCase() === 'E' ? { error: true } : {}),
+          ...(m.p !== undefined ? { op: price(m.p, 'x.p') } : {}), ...(m.s !== undefined ? { os: decimal(m.s, 'x.s') } : {}),
+          ts: alpacaTime(m.t),
+        });
+        return;
+      }
+      case 's': {
+        // Trading status (Real-time Stock Data, "Trading status"; channel `statuses`): sc status
+        // code, sm status message, rc/rm reason code and message. Only codes that start or end
+        // a halt change the status; the others (imbalances, price indications, ...) do not.
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        const status = ALPACA_STATUS_CODES[String(m.sc)];
+        if (!status) return;
+        const reason = [m.sm, m.rm].filter((x) => typeof x === 'string' && x.length > 0).join(': ');
+        session.ctx.emit({ k: 'status', sym, status, code: String(m.sc), ...(reason ? { reason } : {}), ts: alpacaTime(m.t) });
+        return;
+      }
+      case 'l': {
+        // Limit up - limit down (Real-time Stock Data, "LULDs"; channel `lulds`): u limit-up and
+        // d limit-down price, i indicator
+        const sym = this.#map.toCanonical(String(m.S));
+        if (!sym) return;
+        session.ctx.emit({ k: 'status', sym, luld: { up: price(m.u, 'l.u'), down: price(m.d, 'l.d') }, ts: alpacaTime(m.t) });
         return;
       }
       case 'success':
@@ -169,7 +227,7 @@ export class AlpacaFeed extends StreamFeed {
         this.#error(Number(m.code), String(m.msg ?? ''), session);
         return;
       default:
-        return; // statuses, LULDs, corrections: not used
+        return; // imbalances, updated and daily bars: not used
     }
   }
 
@@ -198,6 +256,28 @@ export class AlpacaFeed extends StreamFeed {
     }
   }
 }
+
+/**
+ * The canonical id of an Alpaca trade (venue-qualified, `<x>:<i>`: Alpaca trade ids are per
+ * exchange). Trades, corrections (`oi`, `ci`) and cancels (`i`) all build ids here, so a
+ * correction always names the trade it amends the way the trade was named.
+ */
+export function alpacaTradeId(exchange: unknown, id: unknown): string {
+  return venueTradeId(exchange, id);
+}
+
+/**
+ * Status codes that change whether a symbol trades (Real-time Stock Data, "Trading status",
+ * status codes of the CTA and UTP plans). Any other code leaves the status as it was.
+ */
+export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>> = {
+  '2': 'halted', // CTA: trading halt
+  '3': 'trading', // CTA: resume
+  H: 'halted', // UTP: trading halt
+  P: 'halted', // UTP: volatility trading pause
+  Q: 'halted', // UTP: quotation resumption (quotes first, trading not yet)
+  T: 'trading', // UTP: trading resumption
+};
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */
 function alpacaTime(t: unknown): bigint {

@@ -11,16 +11,20 @@ import { NS_TIMESTAMP_CODEC, NsTimestamp } from './msgpack-time.js';
  * the current subscription, error codes (401 before auth, 406 past the connection limit, or any
  * code injected with `failSubscribeWith`), and trades/quotes/bars in JSON or, when the client asks
  * with `Content-Type: application/msgpack`, MessagePack (times as MessagePack timestamps).
- * After the first subscription it sends the recorded frames of fixtures/frames.json.
+ * After the first subscription it sends the recorded frames of fixtures/frames.json. `push`
+ * sends any frame (corrections "c", cancels "x", statuses "s", LULDs "l", ...) to every
+ * authenticated connection, as the provider would.
  */
 export const ALPACA_FIXTURES: Record<string, any>[][] = JSON.parse(readFileSync(new URL('./fixtures/frames.json', import.meta.url), 'utf8'));
 
 interface AlpacaConnState {
   msgpack: boolean;
   authed: boolean;
-  subs: { trades: Set<string>; quotes: Set<string>; bars: Set<string> };
+  subs: { trades: Set<string>; quotes: Set<string>; bars: Set<string>; updatedBars: Set<string>; statuses: Set<string>; lulds: Set<string> };
   fixturesSent: boolean;
   n: number;
+  /** start of the last minute a bar was sent for: Alpaca sends each minute bar once */
+  lastBarMinute: number;
 }
 
 export interface AlpacaFakeOptions {
@@ -38,6 +42,8 @@ export type AlpacaFakeServer = FakeWsServer<AlpacaConnState> & {
   /** decoded client requests (JSON or MessagePack), in order */
   requests(): Record<string, any>[];
   failSubscribeWith: AlpacaFakeOptions['failSubscribeWith'];
+  /** send one frame (an array of messages) to every authenticated connection */
+  push(frame: Record<string, any>[]): void;
 };
 
 /** msgpack mode: times become MessagePack timestamps carrying the string's full nanoseconds */
@@ -48,7 +54,9 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
   const requests: Record<string, any>[] = [];
   const control = { failSubscribeWith: opts.failSubscribeWith };
   const server: FakeWsServer<AlpacaConnState> = await FakeWsServer.start<AlpacaConnState>({
-    initialState: () => ({ msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set() }, fixturesSent: false, n: 0 }),
+    initialState: () => ({
+      msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), statuses: new Set(), lulds: new Set() }, fixturesSent: false, n: 0, lastBarMinute: 0,
+    }),
     encode: (conn, value) =>
       conn.state.msgpack ? Buffer.from(msgpackEncode(withTimestamps(value as Record<string, any>[]), { extensionCodec: NS_TIMESTAMP_CODEC })) : JSON.stringify(value),
     onConnection: (conn) => {
@@ -86,14 +94,15 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
         conn.send([{ T: 'error', ...control.failSubscribeWith }]);
         return;
       }
-      for (const ch of ['trades', 'quotes', 'bars'] as const) {
+      for (const ch of ['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'] as const) {
         for (const s of (req[ch] as string[] | undefined) ?? []) {
           if (req.action === 'subscribe') conn.state.subs[ch].add(s);
           else conn.state.subs[ch].delete(s);
         }
       }
-      const { trades, quotes, bars } = conn.state.subs;
-      conn.send([{ T: 'subscription', trades: [...trades], quotes: [...quotes], bars: [...bars], updatedBars: [], dailyBars: [], statuses: [], lulds: [], corrections: [], cancelErrors: [] }]);
+      const { trades, quotes, bars, updatedBars, statuses, lulds } = conn.state.subs;
+      // corrections and cancel errors follow the trade subscription (they are not subscribed to on their own)
+      conn.send([{ T: 'subscription', trades: [...trades], quotes: [...quotes], bars: [...bars], updatedBars: [...updatedBars], dailyBars: [], statuses: [...statuses], lulds: [...lulds], corrections: [...trades], cancelErrors: [...trades] }]);
       if (!conn.state.fixturesSent && opts.replayFixtures !== false) {
         conn.state.fixturesSent = true;
         for (const frame of ALPACA_FIXTURES) conn.send(frame);
@@ -108,8 +117,10 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
       const frame: Record<string, any>[] = [];
       for (const S of conn.state.subs.trades) frame.push({ T: 't', S, i: n, x: 'V', p: px, s: 10, t, c: ['@'], z: 'C' });
       for (const S of conn.state.subs.quotes) frame.push({ T: 'q', S, bx: 'V', bp: px - 0.01, bs: 2, ax: 'V', ap: px + 0.01, as: 3, t, c: ['R'], z: 'C' });
-      if (n % 5 === 0) {
-        const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000).toISOString();
+      const minuteMs = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
+      if (minuteMs > conn.state.lastBarMinute) {
+        conn.state.lastBarMinute = minuteMs;
+        const minute = new Date(minuteMs).toISOString();
         for (const S of conn.state.subs.bars) frame.push({ T: 'b', S, o: px, h: px + 0.5, l: px - 0.5, c: px, v: 1000, t: minute, n: 12, vw: px });
       }
       if (frame.length) conn.send(frame);
@@ -117,6 +128,9 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
   });
   return Object.assign(server, {
     requests: () => requests,
+    push: (frame: Record<string, any>[]) => {
+      for (const conn of server.conns) if (conn.state.authed) conn.send(frame);
+    },
     get failSubscribeWith() {
       return control.failSubscribeWith;
     },

@@ -31,6 +31,8 @@ export class OandaFeed extends StreamFeed {
   readonly #tokenEnv: string | undefined;
   readonly #accountId: string;
   readonly #map: SymbolMap;
+  /** last tradeable flag published per symbol (a status tick goes out when it changes) */
+  readonly #tradeable = new Map<string, boolean>();
 
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
     super(id, opts.symbols, runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 15_000 }));
@@ -71,6 +73,19 @@ export class OandaFeed extends StreamFeed {
     }
   }
 
+  /**
+   * ClientPrice `tradeable` (v20 Pricing Definitions: "Flag indicating if the Price is tradeable
+   * or not"; the older `status` field is deprecated and read only when `tradeable` is absent)
+   * becomes the symbol's trading status, published when it changes. A symbol counts as trading
+   * until its first price says otherwise, so a normal stream carries no status ticks at all.
+   */
+  #status(sym: string, m: Record<string, any>, ts: bigint, session: StreamSession): void {
+    const tradeable = typeof m.tradeable === 'boolean' ? m.tradeable : typeof m.status === 'string' ? m.status === 'tradeable' : undefined;
+    if (tradeable === undefined || (this.#tradeable.get(sym) ?? true) === tradeable) return;
+    this.#tradeable.set(sym, tradeable);
+    session.ctx.emit({ k: 'status', sym, status: tradeable ? 'trading' : 'halted', ...(tradeable ? {} : { reason: 'not tradeable' }), ts });
+  }
+
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const m = JSON.parse(data.toString('utf8')) as Record<string, any>;
     if (m.type === 'HEARTBEAT') return;
@@ -85,22 +100,25 @@ export class OandaFeed extends StreamFeed {
     // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). Best level = index 0.
     const sym = this.#map.toCanonical(String(m.instrument));
     if (!sym) return;
+    const ts = anyTimeToNs(m.time, 's');
+    this.#status(sym, m, ts, session);
+    // ClientPrice (v20 Pricing Definitions): `bids`/`asks` "may be empty if there is no bid/ask
+    // liquidity currently available"; closeoutBid/closeoutAsk are the prices used to close out a
+    // position and "never used to open a new position", so they never stand in for an empty side:
+    // that side is published absent
     const bid = m.bids?.[0];
     const ask = m.asks?.[0];
-    // an empty side (no liquidity) falls back to the closeout price
-    const bidPx = bid?.price ?? m.closeoutBid;
-    const askPx = ask?.price ?? m.closeoutAsk;
-    if (bidPx === undefined || askPx === undefined) return;
+    if (bid?.price === undefined && ask?.price === undefined) return;
     const bs = optionalDecimal(bid?.liquidity, 'bids[0].liquidity');
     const as = optionalDecimal(ask?.liquidity, 'asks[0].liquidity');
     session.ctx.emit({
       k: 'quote',
       sym,
-      bp: price(bidPx, 'bids[0].price'),
-      ap: price(askPx, 'asks[0].price'),
-      ...(bs === undefined ? {} : { bs }),
-      ...(as === undefined ? {} : { as }),
-      ts: anyTimeToNs(m.time, 's'),
+      ...(bid?.price === undefined ? {} : { bp: price(bid.price, 'bids[0].price') }),
+      ...(ask?.price === undefined ? {} : { ap: price(ask.price, 'asks[0].price') }),
+      ...(bid?.price === undefined || bs === undefined ? {} : { bs }),
+      ...(ask?.price === undefined || as === undefined ? {} : { as }),
+      ts,
     });
   }
 }

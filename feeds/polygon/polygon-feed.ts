@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
@@ -25,7 +26,8 @@ import { venueTradeId } from '../sdk/trade-id.js';
 export const PolygonOptionsSchema = z
   .object({
     ...commonFeedFields,
-    channels: z.array(z.enum(['T', 'Q', 'AM', 'A'])).min(1).default(['T', 'Q', 'AM']),
+    // LULD: limit up - limit down bands, and NASDAQ halts/resumptions, as the symbol's status
+    channels: z.array(z.enum(['T', 'Q', 'AM', 'A', 'LULD'])).min(1).default(['T', 'Q', 'AM']),
     quoteSizeUnit: z
       .enum(['shares', 'round-lots'])
       .default('shares')
@@ -66,12 +68,44 @@ export class PolygonFeed extends StreamFeed {
     this.#subscribed = false;
   }
 
+  /**
+   * AM (minute) and A (second) aggregates are this feed's closed bars: "Aggregates (Per Minute)"
+   * and "(Per Second)" are built from qualifying trades and not emitted for a window without
+   * them, so the engine's own bars of those intervals only show the open bar (docs/protocol.md).
+   */
+  get providesBars(): readonly BarInterval[] {
+    const out: BarInterval[] = [];
+    if (this.#opts.channels.includes('AM')) out.push('1m');
+    if (this.#opts.channels.includes('A')) out.push('1s');
+    return out;
+  }
+
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     session.send(JSON.stringify({ action: 'unsubscribe', params: this.#params(symbols) }));
+  }
+
+  /**
+   * Limit Up - Limit Down (Stocks WebSocket, "LULD"): `T` ticker, `h` high and `l` low price of
+   * the band, `i` indicators, `t` ms. "Halt and resumption messages (indicators 17 and 18) are
+   * only available for NASDAQ listed securities": 17 becomes `halted`, 18 `trading`.
+   */
+  #luld(ev: Record<string, any>, session: StreamSession): void {
+    const sym = typeof ev.T === 'string' ? this.#map.toCanonical(ev.T) : undefined;
+    if (!sym) return;
+    const indicators = Array.isArray(ev.i) ? (ev.i as unknown[]) : [];
+    const status = indicators.includes(17) ? 'halted' : indicators.includes(18) ? 'trading' : undefined;
+    const hasBand = ev.h !== undefined && ev.l !== undefined && Number(ev.h) > 0 && Number(ev.l) > 0;
+    if (!status && !hasBand) return;
+    session.ctx.emit({
+      k: 'status', sym,
+      ...(status ? { status, code: `LULD ${indicators.join(',')}`, reason: status === 'halted' ? 'LULD halt' : 'LULD resumption' } : {}),
+      ...(hasBand ? { luld: { up: price(ev.h, 'LULD.h'), down: price(ev.l, 'LULD.l') } } : {}),
+      ts: toNs(ev.t, 'ms'),
+    });
   }
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
@@ -107,6 +141,10 @@ export class PolygonFeed extends StreamFeed {
           }
           return;
       }
+    }
+    if (ev.ev === 'LULD') {
+      this.#luld(ev, session);
+      return;
     }
     const sym = typeof ev.sym === 'string' ? this.#map.toCanonical(ev.sym) : undefined;
     if (!sym) return;

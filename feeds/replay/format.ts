@@ -14,7 +14,7 @@ import { anyTimeToNs } from '../sdk/time.js';
  *
  * CSV: a header row naming any of the columns below, then one tick per row; empty cells are absent.
  */
-export const CSV_COLUMNS = ['k', 'sym', 'ts', 'src', 'id', 'p', 's', 'side', 'venue', 'bp', 'bs', 'ap', 'as', 'iv', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'closed'] as const;
+export const CSV_COLUMNS = ['k', 'sym', 'ts', 'src', 'id', 'p', 's', 'side', 'venue', 'bp', 'bs', 'ap', 'as', 'iv', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'closed', 'ref', 'error'] as const;
 
 const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
 
@@ -76,10 +76,34 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
       };
     }
     case 'quote': {
+      // a side the provider reported empty is absent; a quote has at least one
+      const bp = num('bp', false);
+      const ap = num('ap', false);
+      if (bp === undefined && ap === undefined) fail('field "bp" or "ap" is missing');
       const bs = num('bs', false);
       const as = num('as', false);
-      return { k: 'quote', sym, ts, bp: num('bp', true)!, ap: num('ap', true)!, ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }) };
+      return {
+        k: 'quote', sym, ts, ...(bp === undefined ? {} : { bp }), ...(ap === undefined ? {} : { ap }),
+        ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }),
+      };
     }
+    case 'correction': {
+      const side = r.side === 'buy' || r.side === 'sell' ? r.side : undefined;
+      return {
+        k: 'correction', sym, ts,
+        ref: r.ref === undefined || r.ref === '' ? fail('field "ref" is missing') : String(r.ref),
+        id: r.id === undefined || r.id === '' ? fail('field "id" is missing') : String(r.id),
+        p: num('p', true)!, s: num('s', true)!,
+        ...(side ? { side } : {}),
+        ...(r.venue ? { venue: String(r.venue) } : {}),
+      };
+    }
+    case 'cancel':
+      return {
+        k: 'cancel', sym, ts,
+        ref: r.ref === undefined || r.ref === '' ? fail('field "ref" is missing') : String(r.ref),
+        ...(r.error === true || r.error === 'true' ? { error: true } : {}),
+      };
     case 'bar': {
       const iv = r.iv === '1s' || r.iv === '1m' ? r.iv : fail('field "iv" must be 1s or 1m');
       return {
@@ -88,7 +112,7 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
       };
     }
     default:
-      return fail(`field "k" must be trade, quote or bar, got ${JSON.stringify(r.k)}`);
+      return fail(`field "k" must be trade, quote, bar, correction or cancel, got ${JSON.stringify(r.k)}`);
   }
 }
 

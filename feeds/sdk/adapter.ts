@@ -1,4 +1,4 @@
-import type { Tick } from '../../src/core/schema.js';
+import type { BarInterval, Tick } from '../../src/core/schema.js';
 
 /**
  * The contract between tickwire and one market-data provider.
@@ -51,6 +51,12 @@ export interface FeedMetrics {
 export interface FeedAdapter {
   /** provider id, e.g. `binance`; becomes `src` on every tick */
   readonly id: string;
+  /**
+   * Bar intervals the provider sends its own closed bars for. For the symbols this feed is the
+   * source of, those are the closed bars clients get, and the engine's trade-derived bar of
+   * that interval only shows the open bar (docs/protocol.md, "Bars"). Omit when none.
+   */
+  readonly providesBars?: readonly BarInterval[];
   start(ctx: FeedContext): Promise<void>;
   subscribe(symbols: readonly string[]): Promise<void>;
   unsubscribe(symbols: readonly string[]): Promise<void>;

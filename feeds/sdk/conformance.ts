@@ -143,8 +143,10 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
       if (tick.side !== undefined && tick.side !== 'buy' && tick.side !== 'sell') p.push(`trade side ${String(tick.side)} must be buy, sell or absent`);
       break;
     case 'quote':
-      if (!finitePositive(tick.bp)) p.push(`quote bp ${tick.bp} must be a positive number`);
-      if (!finitePositive(tick.ap)) p.push(`quote ap ${tick.ap} must be a positive number`);
+      // a side may be absent (the provider reports it empty), never both
+      if (tick.bp === undefined && tick.ap === undefined) p.push('quote must have bp or ap');
+      if (tick.bp !== undefined && !finitePositive(tick.bp)) p.push(`quote bp ${tick.bp} must be a positive number`);
+      if (tick.ap !== undefined && !finitePositive(tick.ap)) p.push(`quote ap ${tick.ap} must be a positive number`);
       if (tick.bs !== undefined && !finiteNonNeg(tick.bs)) p.push(`quote bs ${tick.bs} must be a non-negative number`);
       if (tick.as !== undefined && !finiteNonNeg(tick.as)) p.push(`quote as ${tick.as} must be a non-negative number`);
       break;
@@ -157,8 +159,22 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
       if (!Number.isInteger(tick.n) || tick.n < 0) p.push(`bar n ${tick.n} must be a non-negative integer`);
       if (typeof tick.closed !== 'boolean') p.push('bar closed must be a boolean');
       break;
+    case 'correction':
+      if (typeof tick.ref !== 'string' || tick.ref.length === 0) p.push('correction ref must be a non-empty string');
+      if (typeof tick.id !== 'string' || tick.id.length === 0) p.push('correction id must be a non-empty string');
+      if (!finitePositive(tick.p)) p.push(`correction p ${tick.p} must be a positive number`);
+      if (!finiteNonNeg(tick.s)) p.push(`correction s ${tick.s} must be a non-negative number`);
+      break;
+    case 'cancel':
+      if (typeof tick.ref !== 'string' || tick.ref.length === 0) p.push('cancel ref must be a non-empty string');
+      break;
+    case 'status':
+      if (tick.status !== undefined && tick.status !== 'trading' && tick.status !== 'halted') p.push(`status ${String(tick.status)} must be trading, halted or absent`);
+      if (tick.status === undefined && tick.luld === undefined) p.push('status tick must carry a status or a luld band');
+      if (tick.luld && !(finitePositive(tick.luld.up) && finitePositive(tick.luld.down))) p.push('status luld up/down must be positive numbers');
+      break;
     default:
-      p.push(`kind ${(tick as { k: string }).k} is not one adapters emit (trade, quote, bar)`);
+      p.push(`kind ${(tick as { k: string }).k} is not one adapters emit (trade, quote, bar, correction, cancel, status)`);
   }
   return p;
 }

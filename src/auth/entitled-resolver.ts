@@ -51,7 +51,7 @@ export class EntitledMarketResolver implements ChannelResolver {
         const u = spec.decode(payload);
         if (!u) return undefined;
         const out: Payload = { ...u.d, delayed: delayMs };
-        return u.seq === undefined ? { d: out } : { d: out, seq: u.seq };
+        return { ...u, d: out };
       },
     };
     this.#delayed.set(spec.key, d);

@@ -152,6 +152,10 @@ export function describeUpdate(u: Update): [string, string, string, string, stri
       return [num(d.p), '', '', '', `${String(d.side ?? '')} ${String(d.qty ?? '')} ${String(d.sym ?? '')} #${String(d.id ?? '')}`];
     case 'system':
       return ['', '', '', '', `[${String(d.level ?? '')}] ${String(d.title ?? '')}: ${String(d.message ?? '')}`];
+    case 'status': {
+      const luld = d.luld as { up?: number; down?: number } | undefined;
+      return ['', '', '', '', [String(d.status ?? ''), d.reason ? String(d.reason) : '', luld ? `luld ${num(luld.down)}-${num(luld.up)}` : ''].filter(Boolean).join(' ')];
+    }
     default:
       return ['', '', '', '', JSON.stringify(d).slice(0, 60)];
   }

@@ -147,6 +147,13 @@ export interface ClientEvents {
   portfolio: Update<PayloadByKind['portfolio']>;
   execution: Update<PayloadByKind['execution']>;
   system: Update<PayloadByKind['system']>;
+  status: Update<PayloadByKind['status']>;
+  /**
+   * an item of op `correction` on a trade channel; like `cancel` it is not a trade, so it goes
+   * neither to `data`, `trade` nor the channel's listeners
+   */
+  correction: Update<PayloadByKind['correction']>;
+  cancel: Update<PayloadByKind['cancel']>;
   gap: GapEvent;
   /** the feed epoch (`ep`) of a trade/quote channel changed: the source restarted or switched */
   epoch: EpochEvent;
@@ -701,6 +708,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       case 'error':
         this.#onError(frame as ErrorFrame);
         break;
+      case 'correction':
+      case 'cancel':
+        this.#onData(frame as DataFrame);
+        break;
       default:
         if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
     }
@@ -792,6 +803,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
         if (st.lastSeq === undefined || seq > st.lastSeq) st.lastSeq = seq;
       }
     }
+    // an item kind this client does not know still counted in seq (above); it is not delivered
+    const op = item.op === undefined ? 'data' : item.op;
+    if (op !== 'data' && op !== 'correction' && op !== 'cancel') return;
     const { kind, symbol } = parseChannel(ch);
     const d = item.d as { ep?: unknown } | undefined;
     if (d && typeof d.ep === 'number') {
@@ -805,8 +819,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
       seq,
       snapshot,
       coalesced: typeof item.coalesced === 'number' ? item.coalesced : 1,
+      op,
       d: item.d,
     };
+    if (op !== 'data') {
+      this.emit(op, update as never);
+      return;
+    }
     this.emit('data', update);
     const ev = eventKindOf(kind);
     if (ev) this.emit(ev, update as never);

@@ -22,11 +22,14 @@ export interface Trade {
   ep?: number;
 }
 
-/** `quote:SYM`: best bid/ask, latest value wins. */
+/**
+ * `quote:SYM`: best bid/ask, latest value wins. A side the provider reports empty (no
+ * liquidity) is absent, with its size: it is never filled in with another price.
+ */
 export interface Quote {
-  bp: number;
+  bp?: number;
   bs?: number;
-  ap: number;
+  ap?: number;
   as?: number;
   t: number;
   src: string;
@@ -36,8 +39,9 @@ export interface Quote {
 /** `ticker:SYM`: last price and day statistics, latest value wins. */
 export interface Ticker {
   p: number;
-  bp: number;
-  ap: number;
+  /** absent while the latest quote has an empty bid */
+  bp?: number;
+  ap?: number;
   o: number;
   h: number;
   l: number;
@@ -46,6 +50,51 @@ export interface Ticker {
   /** change in percent */
   chgp: number;
   t: number;
+  /** the symbol's trading status, once its provider reported one */
+  status?: TradingStatus;
+}
+
+/**
+ * An item `"op":"correction"` on `trade:SYM`: the provider corrected the trade `ref` (an `id`
+ * seen earlier on the channel); `id`, `p`, `s` describe the corrected trade. `applied` is true
+ * when the server still held the original and recomputed the ticker and bars from it.
+ */
+export interface TradeCorrection {
+  ref: string;
+  id: string;
+  p: number;
+  s: number;
+  side?: Side;
+  venue?: string;
+  t: number;
+  src: string;
+  applied: boolean;
+  ep?: number;
+}
+
+/** An item `"op":"cancel"` on `trade:SYM`: the trade `ref` was cancelled (`error`: reported as erroneous). */
+export interface TradeCancel {
+  ref: string;
+  error?: boolean;
+  t: number;
+  src: string;
+  applied: boolean;
+  ep?: number;
+}
+
+export type TradingStatus = 'trading' | 'halted';
+
+/** `status:SYM`: the symbol's trading status as its provider reports it, latest value wins. */
+export interface Status {
+  status: TradingStatus;
+  /** provider's reason text, e.g. "Trading Halt: News Pending" */
+  reason?: string;
+  /** provider's own status code */
+  code?: string;
+  /** limit up / limit down price band */
+  luld?: { up: number; down: number };
+  t: number;
+  src: string;
 }
 
 /** `bar.1s:SYM`, `bar.1m:SYM`: OHLCV bar; open bars update, each closed bar arrives once. */
@@ -62,6 +111,8 @@ export interface Bar {
   /** trade count */
   n: number;
   closed: boolean;
+  /** a closed bar sent again after a trade correction or cancel (or a late provider bar) changed it */
+  corrected?: boolean;
 }
 
 export interface Position {
@@ -104,7 +155,7 @@ export interface SystemMessage {
   t: number;
 }
 
-export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m';
+export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'status';
 export type PrivateChannel = 'portfolio' | 'executions' | 'system';
 export type ChannelKind = MarketKind | PrivateChannel;
 
@@ -120,6 +171,8 @@ export type PayloadOf<C extends string> = C extends `trade:${string}`
       ? Ticker
       : C extends `bar.1s:${string}` | `bar.1m:${string}`
         ? Bar
+        : C extends `status:${string}`
+          ? Status
         : C extends 'portfolio'
           ? Portfolio
           : C extends 'executions'
@@ -137,8 +190,15 @@ export interface PayloadByKind {
   portfolio: Portfolio;
   execution: Execution;
   system: SystemMessage;
+  status: Status;
+  /** items of op `correction` / `cancel` on `trade:SYM` */
+  correction: TradeCorrection;
+  cancel: TradeCancel;
 }
 export type EventKind = keyof PayloadByKind;
+
+/** Item ops the client delivers: `data`, and the trade amendments. Other ops are skipped. */
+export type ItemOp = 'data' | 'correction' | 'cancel';
 
 /** One delivered update, as handed to listeners. */
 export interface Update<T = unknown> {
@@ -153,6 +213,8 @@ export interface Update<T = unknown> {
   snapshot: boolean;
   /** how many source updates this one replaces under throttling (extension field; 1 if absent) */
   coalesced: number;
+  /** the item op (the client always sets it): `data`, or `correction` / `cancel` on a trade channel */
+  op?: ItemOp;
   d: T;
 }
 
@@ -189,7 +251,8 @@ export interface PongFrame {
 }
 
 export interface DataFrame {
-  op?: 'data';
+  /** `data`, or another item kind (`correction`, `cancel`, or one this client does not know) */
+  op?: string;
   ch: string;
   seq?: number;
   d: unknown;
@@ -261,6 +324,7 @@ export function eventKindOf(kind: string): EventKind | undefined {
     case 'ticker':
     case 'portfolio':
     case 'system':
+    case 'status':
       return kind;
     case 'bar.1s':
     case 'bar.1m':

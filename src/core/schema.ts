@@ -37,10 +37,62 @@ export interface TradeTick extends TickBase {
 
 export interface QuoteTick extends TickBase {
   k: 'quote';
-  bp: number;
+  /** absent when the provider reports no bid (an empty side is never filled with another price) */
+  bp?: number;
   bs?: number;
-  ap: number;
+  /** absent when the provider reports no ask */
+  ap?: number;
   as?: number;
+}
+
+/**
+ * A provider's correction of an earlier trade (published on the trade subject). `ref` is the
+ * canonical id of the original trade, built by the adapter's own trade-id function; `id`, `p`,
+ * `s` describe the corrected trade. `op`/`os` carry the original price and size when the
+ * provider sends them (used to adjust volume when the original is no longer retained).
+ */
+export interface TradeCorrectionTick extends TickBase {
+  k: 'correction';
+  ref: string;
+  id: string;
+  p: number;
+  s: number;
+  side?: Side;
+  venue?: string;
+  op?: number;
+  os?: number;
+  /** set by the publisher: the original was found and the derived views were recomputed */
+  applied?: boolean;
+}
+
+/** A provider's cancel (bust) of an earlier trade, or its report of an erroneous trade. */
+export interface TradeCancelTick extends TickBase {
+  k: 'cancel';
+  ref: string;
+  /** the provider flagged the original trade as an error rather than a cancel */
+  error?: boolean;
+  /** original price and size when the provider sends them */
+  op?: number;
+  os?: number;
+  /** set by the publisher: the original was found and the derived views were recomputed */
+  applied?: boolean;
+}
+
+/**
+ * Trading status of one symbol as its provider reports it. Adapters may send only the part they
+ * know (a LULD band update has no status); the publisher merges them into the full state it
+ * publishes on `status:SYM`.
+ */
+export type TradingStatus = 'trading' | 'halted';
+export interface StatusTick extends TickBase {
+  k: 'status';
+  status?: TradingStatus;
+  /** provider's reason text, e.g. "Trading Halt" or "not tradeable" */
+  reason?: string;
+  /** provider's own status code, e.g. Alpaca "H" */
+  code?: string;
+  /** limit up / limit down price band (US equities) */
+  luld?: { up: number; down: number };
 }
 
 export type BarInterval = '1s' | '1m';
@@ -58,28 +110,42 @@ export interface BarTick extends TickBase {
   v: number;
   n: number;
   closed: boolean;
+  /** a closed bar published again after a trade correction or cancel changed it */
+  corrected?: boolean;
 }
 
 export interface TickerTick extends TickBase {
   k: 'ticker';
   p: number;
-  bp: number;
-  ap: number;
+  /** absent while the latest quote has no bid (or no quote arrived yet) */
+  bp?: number;
+  ap?: number;
   o: number;
   h: number;
   l: number;
   v: number;
   chg: number;
   chgp: number;
+  /** the symbol's trading status, once its provider reported one */
+  status?: TradingStatus;
 }
 
-export type Tick = TradeTick | QuoteTick | BarTick | TickerTick;
+export type Tick = TradeTick | QuoteTick | BarTick | TickerTick | TradeCorrectionTick | TradeCancelTick | StatusTick;
 export type TickKind = Tick['k'];
 
 /** Market-data channel kinds of protocol v1 (the part before the colon). */
-export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m';
-export const MARKET_CHANNEL_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m'];
+export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'status';
+export const MARKET_CHANNEL_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'status'];
 
+/** Corrections and cancels travel on the trade channel, in order with the trades they amend. */
 export function channelKindOf(tick: Tick): MarketChannelKind {
-  return tick.k === 'bar' ? (tick.iv === '1s' ? 'bar.1s' : 'bar.1m') : tick.k;
+  switch (tick.k) {
+    case 'bar':
+      return tick.iv === '1s' ? 'bar.1s' : 'bar.1m';
+    case 'correction':
+    case 'cancel':
+      return 'trade';
+    default:
+      return tick.k;
+  }
 }

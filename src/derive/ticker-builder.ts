@@ -1,23 +1,30 @@
-import type { QuoteTick, TickerTick, TradeTick } from '../core/schema.js';
+import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
+import type { LoggedTrade } from './trade-log.js';
 
 const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
 
 /** Sums of sizes are kept to 10 decimals so float noise (0.1 + 0.2) never reaches the wire. */
 export function roundQty(x: number): number {
   return Math.round(x * 1e10) / 1e10;
 }
 
-type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'rt' | 'ts'>;
+export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'rt' | 'ts'>;
 
 /**
  * Builds the `ticker:SYM` view from trades and quotes: last price, bid/ask, day open/high/low,
  * day volume and change against the day open. The day is the UTC calendar day of the event time
  * (documented; venue session calendars are a later refinement).
+ *
+ * The day's high and low are kept per minute (at most 1,440 buckets), so that a correction or
+ * cancel of a trade can rebuild its minute from the trade log and the day from the minutes.
  */
 export class TickerBuilder {
   #day = -1;
   #hasTrade = false;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
+  /** high and low per minute of the current day, by minute start */
+  readonly #minutes = new Map<number, { h: number; l: number }>();
 
   /** Apply a trade; returns the new ticker state. */
   onTrade(t: TradeTick): TickerState {
@@ -28,21 +35,82 @@ export class TickerBuilder {
       this.#day = day;
       s.o = s.h = s.l = t.p;
       s.v = 0;
+      this.#minutes.clear();
       this.#hasTrade = true;
     }
     s.p = t.p;
     if (t.p > s.h) s.h = t.p;
     if (t.p < s.l) s.l = t.p;
     s.v = roundQty(s.v + t.s);
-    s.chg = s.p - s.o;
-    s.chgp = s.o !== 0 ? (s.chg / s.o) * 100 : 0;
+    const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+    const b = this.#minutes.get(m);
+    if (!b) this.#minutes.set(m, { h: t.p, l: t.p });
+    else {
+      if (t.p > b.h) b.h = t.p;
+      if (t.p < b.l) b.l = t.p;
+    }
+    this.#change();
     return { ...s };
   }
 
   /** Apply a quote; returns the new state once a trade has set the day, else undefined. */
   onQuote(q: QuoteTick): TickerState | undefined {
-    this.#s.bp = q.bp;
-    this.#s.ap = q.ap;
+    // an empty side is shown as absent, never as the previous side's price
+    if (q.bp === undefined) delete this.#s.bp;
+    else this.#s.bp = q.bp;
+    if (q.ap === undefined) delete this.#s.ap;
+    else this.#s.ap = q.ap;
     return this.#hasTrade ? { ...this.#s } : undefined;
+  }
+
+  /** Trading status from the provider; returns the new state once a trade has set the day. */
+  onStatus(status: TradingStatus): TickerState | undefined {
+    this.#s.status = status;
+    return this.#hasTrade ? { ...this.#s } : undefined;
+  }
+
+  /**
+   * A trade at `ms` was corrected or cancelled: `dv` is the change in volume, `minuteTrades`
+   * the remaining trades of its minute when the trade log still holds that whole minute
+   * (undefined: high/low are left as they are), `last` the newest remaining trade (the last
+   * price). Returns the new state, or undefined when the trade is not from the current day.
+   * The day open is not revised.
+   */
+  amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
+    if (!this.#hasTrade || Math.floor(ms / DAY_MS) !== this.#day) return undefined;
+    const s = this.#s;
+    s.v = roundQty(Math.max(0, s.v + dv));
+    if (minuteTrades) {
+      const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+      if (minuteTrades.length === 0) this.#minutes.delete(m);
+      else {
+        let h = -Infinity;
+        let l = Infinity;
+        for (const t of minuteTrades) {
+          if (t.p > h) h = t.p;
+          if (t.p < l) l = t.p;
+        }
+        this.#minutes.set(m, { h, l });
+      }
+      if (this.#minutes.size > 0) {
+        let h = -Infinity;
+        let l = Infinity;
+        for (const b of this.#minutes.values()) {
+          if (b.h > h) h = b.h;
+          if (b.l < l) l = b.l;
+        }
+        s.h = h;
+        s.l = l;
+      }
+    }
+    if (last && Math.floor(last.ms / DAY_MS) === this.#day) s.p = last.p;
+    this.#change();
+    return { ...s };
+  }
+
+  #change(): void {
+    const s = this.#s;
+    s.chg = s.p - s.o;
+    s.chgp = s.o !== 0 ? (s.chg / s.o) * 100 : 0;
   }
 }

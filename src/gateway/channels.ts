@@ -4,7 +4,7 @@ import { MARKET_CHANNEL_KINDS } from '../core/schema.js';
 import { marketSubject } from '../bus/subjects.js';
 import { decodeTick } from '../codec/tick-codec.js';
 import type { CoalesceMode, Update } from './coalescer.js';
-import { tickToPayload } from './payloads.js';
+import { itemOpOf, tickToPayload } from './payloads.js';
 import type { Payload } from './payloads.js';
 import type { ProtocolErrorCode } from '../core/errors.js';
 
@@ -53,12 +53,14 @@ export interface ChannelResolver {
 }
 
 const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
-  trade: 'ordered', quote: 'latest', ticker: 'latest', 'bar.1s': 'bar', 'bar.1m': 'bar',
+  trade: 'ordered', quote: 'latest', ticker: 'latest', 'bar.1s': 'bar', 'bar.1m': 'bar', status: 'latest',
 };
 const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
 
 function decodeMarket(payload: Uint8Array): Update<Payload> {
-  return { d: tickToPayload(decodeTick(payload)) };
+  const tick = decodeTick(payload);
+  const op = itemOpOf(tick);
+  return op === undefined ? { d: tickToPayload(tick) } : { d: tickToPayload(tick), op };
 }
 
 /** `trade:AAPL`, `quote:BTC-USD`, `bar.1m:EUR-USD`, ... for instruments in the registry. */

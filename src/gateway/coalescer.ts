@@ -17,6 +17,11 @@ export interface Update<D = Record<string, unknown>> {
   d: D;
   /** durable sequence (executions): kept as is instead of the tier's counter */
   seq?: number;
+  /**
+   * item op when it is not `data` (trade `correction` / `cancel`): only on ordered channels,
+   * never conflated, never a snapshot
+   */
+  op?: string;
 }
 
 export interface Emission<D = Record<string, unknown>> {
@@ -24,6 +29,7 @@ export interface Emission<D = Record<string, unknown>> {
   /** how many source updates this emission stands for (1 unless conflated) */
   coalesced: number;
   seq?: number;
+  op?: string;
 }
 
 export interface Coalescer<D = Record<string, unknown>> {
@@ -74,7 +80,11 @@ class OrderedCoalescer<D> implements Coalescer<D> {
     const q = this.#queue;
     if (q.length === 0) return [];
     this.#queue = [];
-    return q.map((u) => (u.seq !== undefined ? { d: u.d, coalesced: 1, seq: u.seq } : { d: u.d, coalesced: 1 }));
+    return q.map((u) => {
+      const e: Emission<D> = u.seq !== undefined ? { d: u.d, coalesced: 1, seq: u.seq } : { d: u.d, coalesced: 1 };
+      if (u.op !== undefined) e.op = u.op;
+      return e;
+    });
   }
 }
 

@@ -310,7 +310,8 @@ export class Hub {
 
   #push(ch: ChannelEntry, u: Update<Payload>): void {
     this.stats.updatesIn++;
-    ch.last = u.d;
+    // a correction or cancel is not the channel's value: snapshots stay the last trade
+    if (u.op === undefined) ch.last = u.d;
     this.onUpdate?.(ch.spec, u.d);
     for (const te of ch.tiers.values()) {
       te.coalescer.push(u);
@@ -382,9 +383,9 @@ export class Hub {
     else ch.releaseTimer = this.#clock.setTimeout(release, this.#releaseMs);
   }
 
-  #frame(name: string, items: { d: Payload; coalesced: number; seq: number }[]): object {
+  #frame(name: string, items: { d: Payload; coalesced: number; seq: number; op?: string }[]): object {
     const data = items.map((e) => {
-      const item: Record<string, unknown> = { op: 'data', ch: name, seq: e.seq, d: e.d };
+      const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
       if (e.coalesced > 1) item.coalesced = e.coalesced;
       return item;
     });
@@ -395,7 +396,11 @@ export class Hub {
     te.dirty = false;
     const emissions = te.coalescer.drain();
     if (emissions.length === 0 || !te.channel.tiers.has(te.tier)) return;
-    const items = emissions.map((e) => ({ d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq }));
+    const items = emissions.map((e) => {
+      const item: { d: Payload; coalesced: number; seq: number; op?: string } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
+      if (e.op !== undefined) item.op = e.op;
+      return item;
+    });
     if (emissions[emissions.length - 1]!.seq !== undefined) te.seq = items[items.length - 1]!.seq;
     this.stats.updatesOut += items.length;
     // bounded frames: a burst becomes several batch frames of at most MAX_BATCH_ITEMS
@@ -423,8 +428,8 @@ export class Hub {
         if (sub.closed) continue;
         for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
           const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
-            const item: Record<string, unknown> = { op: 'data', ch: name, seq: e.seq, d: e.d };
-            if (i + j === 0) item.snapshot = true;
+            const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
+            if (i + j === 0 && e.op === undefined) item.snapshot = true;
             else if (e.coalesced > 1) item.coalesced = e.coalesced;
             return item;
           });

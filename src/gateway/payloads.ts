@@ -9,6 +9,15 @@ import { nsToMs } from '../core/time.js';
  */
 export type Payload = Record<string, unknown>;
 
+/**
+ * The item `op` of a tick that is not a plain `data` update: trade corrections and cancels are
+ * items of their own kind on the trade channel (`"op":"correction"`, `"op":"cancel"`), so a
+ * client that only knows `data` never mistakes one for a new trade (docs/protocol.md).
+ */
+export function itemOpOf(tick: Tick): 'correction' | 'cancel' | undefined {
+  return tick.k === 'correction' || tick.k === 'cancel' ? tick.k : undefined;
+}
+
 export function tickToPayload(tick: Tick): Payload {
   switch (tick.k) {
     case 'trade': {
@@ -21,25 +30,66 @@ export function tickToPayload(tick: Tick): Payload {
       return d;
     }
     case 'quote': {
-      const d: Payload = { bp: tick.bp };
-      if (tick.bs !== undefined) d.bs = tick.bs;
-      d.ap = tick.ap;
-      if (tick.as !== undefined) d.as = tick.as;
+      const d: Payload = {};
+      if (tick.bp !== undefined) d.bp = tick.bp;
+      if (tick.bp !== undefined && tick.bs !== undefined) d.bs = tick.bs;
+      if (tick.ap !== undefined) d.ap = tick.ap;
+      if (tick.ap !== undefined && tick.as !== undefined) d.as = tick.as;
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       d.ep = tick.ep;
       return d;
     }
-    case 'ticker':
-      return {
-        p: tick.p, bp: tick.bp, ap: tick.ap, o: tick.o, h: tick.h, l: tick.l, v: tick.v,
-        chg: round(tick.chg, 10), chgp: round(tick.chgp, 6), t: nsToMs(tick.ts),
-      };
-    case 'bar':
-      return {
+    case 'ticker': {
+      const d: Payload = { p: tick.p };
+      if (tick.bp !== undefined) d.bp = tick.bp;
+      if (tick.ap !== undefined) d.ap = tick.ap;
+      d.o = tick.o;
+      d.h = tick.h;
+      d.l = tick.l;
+      d.v = tick.v;
+      d.chg = round(tick.chg, 10);
+      d.chgp = round(tick.chgp, 6);
+      d.t = nsToMs(tick.ts);
+      if (tick.status) d.status = tick.status;
+      return d;
+    }
+    case 'bar': {
+      const d: Payload = {
         t: tick.t, iv: BAR_INTERVAL_MS[tick.iv], o: tick.o, h: tick.h, l: tick.l, c: tick.c,
         v: tick.v, n: tick.n, closed: tick.closed,
       };
+      if (tick.corrected) d.corrected = true;
+      return d;
+    }
+    case 'correction': {
+      const d: Payload = { ref: tick.ref, id: tick.id, p: tick.p, s: tick.s };
+      if (tick.side) d.side = tick.side;
+      d.t = nsToMs(tick.ts);
+      d.src = tick.src;
+      if (tick.venue) d.venue = tick.venue;
+      d.applied = tick.applied === true;
+      d.ep = tick.ep;
+      return d;
+    }
+    case 'cancel': {
+      const d: Payload = { ref: tick.ref };
+      if (tick.error) d.error = true;
+      d.t = nsToMs(tick.ts);
+      d.src = tick.src;
+      d.applied = tick.applied === true;
+      d.ep = tick.ep;
+      return d;
+    }
+    case 'status': {
+      const d: Payload = { status: tick.status ?? 'trading' };
+      if (tick.reason) d.reason = tick.reason;
+      if (tick.code) d.code = tick.code;
+      if (tick.luld) d.luld = { up: tick.luld.up, down: tick.luld.down };
+      d.t = nsToMs(tick.ts);
+      d.src = tick.src;
+      return d;
+    }
   }
 }
 

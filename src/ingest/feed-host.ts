@@ -54,6 +54,7 @@ export class FeedHost {
     const feed: HostedFeed = { adapter, abort, health };
     this.#feeds.set(adapter.id, feed);
     const publisher = this.#publisher;
+    if (adapter.providesBars?.length) publisher.declareProviderBars(adapter.id, adapter.providesBars);
     const log = this.#log;
     const failover = this.#opts.failover;
     const ctx: FeedContext = {

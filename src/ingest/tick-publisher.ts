@@ -2,13 +2,16 @@ import type { Bus } from '../bus/bus.js';
 import { marketSubject } from '../bus/subjects.js';
 import { encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
-import type { BarTick, MarketChannelKind, Tick, TickerTick, TradeTick } from '../core/schema.js';
+import type { AssetClass, BarInterval, BarTick, MarketChannelKind, StatusTick, Tick, TickerTick, TradeCancelTick, TradeCorrectionTick, TradeTick } from '../core/schema.js';
 import { channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
 import type { BarState } from '../derive/bar-builder.js';
 import { TickerBuilder } from '../derive/ticker-builder.js';
+import type { TickerState } from '../derive/ticker-builder.js';
+import { TradeLog } from '../derive/trade-log.js';
+import type { TradeLogOptions } from '../derive/trade-log.js';
 import { Sequencer } from './sequencer.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 
@@ -35,11 +38,21 @@ export interface TickPublisherOptions {
   onPublished?: (tick: Tick) => void;
   /** where last values go for snapshots (channel name -> bus payload) */
   lastValues?: LastValueStore;
+  /** how much of each symbol's recent trades is kept to apply corrections and cancels */
+  tradeLog?: TradeLogOptions;
+  /**
+   * how long after a bar's end the provider's bar is awaited before the engine's own bar is
+   * published instead, ms (default: the interval, at least 5 s)
+   */
+  providerBarWaitMs?: Partial<Record<BarInterval, number>>;
 }
 
 interface SymbolDerivation {
   ticker: TickerBuilder;
   bars: BarBuilder[];
+  log: TradeLog;
+  /** merged trading status as last published */
+  status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
 }
 
 /**
@@ -57,8 +70,14 @@ export class TickPublisher {
   readonly #onPublished: ((tick: Tick) => void) | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #lastValues: LastValueStore | undefined;
+  readonly #logOptions: TradeLogOptions;
+  readonly #providerWait: Partial<Record<BarInterval, number>>;
+  /** bar intervals each feed sends its own bars for (declared, or learned from its first bar) */
+  readonly #providerBars = new Map<string, Set<BarInterval>>();
 
   constructor(opts: TickPublisherOptions) {
+    this.#logOptions = opts.tradeLog ?? {};
+    this.#providerWait = opts.providerBarWaitMs ?? {};
     this.#bus = opts.bus;
     this.#registry = opts.registry;
     this.#selector = opts.selector ?? acceptAll;
@@ -75,6 +94,17 @@ export class TickPublisher {
     this.#selector = selector;
   }
 
+  /**
+   * Feed `feedId` sends its own closed bars for these intervals: for the symbols it is the
+   * source of, its bars are the closed bars and the engine's trade-derived bars only show the
+   * open bar (docs/protocol.md, "Bars").
+   */
+  declareProviderBars(feedId: string, intervals: readonly BarInterval[]): void {
+    let set = this.#providerBars.get(feedId);
+    if (!set) this.#providerBars.set(feedId, (set = new Set()));
+    for (const iv of intervals) set.add(iv);
+  }
+
   /** Accept one tick from adapter `feedId`. Returns false when it was rejected. */
   publish(feedId: string, input: TickInput): boolean {
     const inst = this.#registry.get(input.sym);
@@ -86,23 +116,111 @@ export class TickPublisher {
       this.stats.rejectedInactiveSource++;
       return false;
     }
-    const kind = input.k === 'bar' ? `bar.${input.iv}` : input.k;
-    const { seq, ep } = this.sequencer.next(input.sym, kind);
-    const tick = { ...input, src: feedId, seq, ep, rt: input.rt ?? nowNs() } as Tick;
-    this.#send(inst.assetClass, tick);
-    if (tick.k === 'trade') this.#deriveFromTrade(inst.assetClass, tick);
-    else if (tick.k === 'quote') {
-      const state = this.#derivation(tick.sym).ticker.onQuote(tick);
-      if (state) this.#sendTicker(inst.assetClass, tick, state);
+    const kind = input.k === 'bar' ? `bar.${input.iv}` : input.k === 'correction' || input.k === 'cancel' ? 'trade' : input.k;
+    const base = { src: feedId, rt: input.rt ?? nowNs() };
+    const cls = inst.assetClass;
+    switch (input.k) {
+      case 'trade': {
+        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
+        this.#send(cls, tick);
+        this.#deriveFromTrade(cls, tick);
+        return true;
+      }
+      case 'quote': {
+        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as Tick & { k: 'quote' };
+        this.#send(cls, tick);
+        const state = this.#derivation(tick.sym).ticker.onQuote(tick);
+        if (state) this.#sendTicker(cls, tick, state);
+        return true;
+      }
+      case 'bar':
+        this.#providerBar(cls, feedId, { ...input, ...base } as BarTick);
+        return true;
+      case 'correction':
+      case 'cancel':
+        this.#amend(cls, { ...input, ...base } as TradeCorrectionTick | TradeCancelTick);
+        return true;
+      case 'status':
+        this.#status(cls, { ...input, ...base } as StatusTick);
+        return true;
+      default: {
+        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as Tick;
+        this.#send(cls, tick);
+        return true;
+      }
     }
-    return true;
   }
 
-  #send(assetClass: Parameters<typeof marketSubject>[0], tick: Tick): void {
+  /** A provider bar: the interval's closed bar (see BarBuilder); the engine's own is not sent. */
+  #providerBar(cls: AssetClass, feedId: string, bar: BarTick): void {
+    if (!bar.closed) {
+      // an open bar state from a source (a replayed recording of bar channels): passed through
+      this.#send(cls, { ...bar, ...this.sequencer.next(bar.sym, `bar.${bar.iv}`) });
+      return;
+    }
+    this.declareProviderBars(feedId, [bar.iv]);
+    const b = this.#derivation(bar.sym).bars.find((x) => x.iv === bar.iv);
+    if (!b) return;
+    const { k: _k, sym: _s, src: _src, seq: _seq, ep: _ep, ts: _ts, rt: _rt, ...state } = bar;
+    this.#sendBar(cls, bar, b.onProviderBar(state));
+  }
+
+  /**
+   * A correction or cancel: published on the trade channel (never as the channel's last value),
+   * then applied to the trade log and everything derived from it. `applied` says whether the
+   * original trade was still in the log; when it was not, nothing derived changes.
+   */
+  #amend(cls: AssetClass, tick: TradeCorrectionTick | TradeCancelTick): void {
+    const d = this.#derivation(tick.sym);
+    const orig = d.log.get(tick.ref);
+    const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
+    const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s) : d.log.cancel(tick.ref);
+    tick.applied = done !== undefined && before !== undefined && before.ms > d.log.completeAfterMs;
+    Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
+    this.#send(cls, tick, false);
+    if (!done || !before) return;
+    const dv = tick.k === 'correction' ? tick.s - before.s : -before.s;
+    const complete = (from: number): boolean => from > d.log.completeAfterMs;
+    const minute = Math.floor(before.ms / 60_000) * 60_000;
+    const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
+    if (ticker) this.#sendTicker(cls, tick, ticker);
+    for (const b of d.bars) {
+      const start = b.startOf(before.ms);
+      if (!complete(start)) continue;
+      const bar = b.rebuild(start, d.log.range(start, start + b.intervalMs));
+      if (bar) this.#sendBar(cls, tick, bar);
+    }
+  }
+
+  /** Merge a (partial) status report into the symbol's status and publish the full state. */
+  #status(cls: AssetClass, input: StatusTick): void {
+    const d = this.#derivation(input.sym);
+    const prev = d.status;
+    const next: NonNullable<SymbolDerivation['status']> = { ...prev };
+    if (input.status !== undefined) {
+      next.status = input.status;
+      // a new status replaces the previous reason and code
+      if (input.reason !== undefined) next.reason = input.reason;
+      else delete next.reason;
+      if (input.code !== undefined) next.code = input.code;
+      else delete next.code;
+    }
+    if (input.luld !== undefined) next.luld = input.luld;
+    if (next.status === undefined) next.status = 'trading';
+    d.status = next;
+    const tick: StatusTick = { k: 'status', sym: input.sym, src: input.src, ts: input.ts, rt: input.rt, ...this.sequencer.next(input.sym, 'status'), ...next };
+    this.#send(cls, tick);
+    if (prev?.status !== next.status) {
+      const state = d.ticker.onStatus(next.status);
+      if (state) this.#sendTicker(cls, tick, state);
+    }
+  }
+
+  #send(assetClass: Parameters<typeof marketSubject>[0], tick: Tick, lastValue = true): void {
     const kind = channelKindOf(tick);
     const payload = encodeTick(tick);
     this.#bus.publish(marketSubject(assetClass, kind, tick.sym), payload);
-    this.#lastValues?.put(`${kind}:${tick.sym}`, payload);
+    if (lastValue) this.#lastValues?.put(`${kind}:${tick.sym}`, payload);
     this.stats.published++;
     this.#onPublished?.(tick);
   }
@@ -110,7 +228,13 @@ export class TickPublisher {
   #derivation(sym: string): SymbolDerivation {
     let d = this.#derivations.get(sym);
     if (!d) {
-      d = { ticker: new TickerBuilder(), bars: [new BarBuilder('1s'), new BarBuilder('1m')] };
+      const w = this.#providerWait;
+      d = {
+        ticker: new TickerBuilder(),
+        bars: [new BarBuilder('1s', w['1s']), new BarBuilder('1m', w['1m'])],
+        log: new TradeLog(this.#logOptions),
+        status: undefined,
+      };
       this.#derivations.set(sym, d);
     }
     return d;
@@ -118,11 +242,16 @@ export class TickPublisher {
 
   #deriveFromTrade(assetClass: Parameters<typeof marketSubject>[0], trade: TradeTick): void {
     const d = this.#derivation(trade.sym);
+    d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s);
     this.#sendTicker(assetClass, trade, d.ticker.onTrade(trade));
-    for (const b of d.bars) for (const bar of b.onTrade(trade)) this.#sendBar(assetClass, trade, bar);
+    const provided = this.#providerBars.get(trade.src);
+    for (const b of d.bars) {
+      b.providerBars = provided?.has(b.iv) ?? false;
+      for (const bar of b.onTrade(trade)) this.#sendBar(assetClass, trade, bar);
+    }
   }
 
-  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: Tick, state: ReturnType<TickerBuilder['onTrade']>): void {
+  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: Tick, state: TickerState): void {
     const { seq, ep } = this.sequencer.next(from.sym, 'ticker');
     const t: TickerTick = { k: 'ticker', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...state };
     this.stats.derived++;
@@ -144,9 +273,11 @@ export class TickPublisher {
       if (!inst) continue;
       for (const b of d.bars) {
         const closed = b.closeIfDue(wallMs);
-        if (closed) {
+        const due = b.releaseHeld(wallMs);
+        if (closed) due.push(closed);
+        for (const bar of due) {
           const ns = nowNs();
-          this.#sendBar(inst.assetClass, { sym, src: 'tickwire', ts: ns, rt: ns }, closed);
+          this.#sendBar(inst.assetClass, { sym, src: 'tickwire', ts: ns, rt: ns }, bar);
         }
       }
     }

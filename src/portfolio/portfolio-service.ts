@@ -301,7 +301,8 @@ export class PortfolioService implements PortfolioApi {
         s.openDay = day;
       }
     } else if (t.k === 'quote') {
-      if (!(t.bp > 0 && t.ap > 0)) return false;
+      // a quote with an empty side has no mid
+      if (t.bp === undefined || t.ap === undefined || !(t.bp > 0 && t.ap > 0)) return false;
       const mid = (t.bp + t.ap) / 2;
       if (s.mid !== mid) changed = true;
       s.mid = mid;

@@ -5,6 +5,7 @@ import { marketSubject } from '../../src/bus/subjects.js';
 import type { Engine, EngineRoles } from '../../src/engine.js';
 import { startEngine } from '../../src/engine.js';
 import type { AssetClass, Tick } from '../../src/core/schema.js';
+import { channelKindOf } from '../../src/core/schema.js';
 import { msToNs } from '../../src/core/time.js';
 
 /** HMAC secret used by the auth tests (>= 32 characters). */
@@ -90,7 +91,7 @@ export function publishTick(engine: Engine, assetClass: AssetClass, tick: Omit<T
   const now = tick.t ?? Date.now();
   const { t: _t, ...rest } = tick as Record<string, unknown>;
   const full = { src: 'test', seq: ++tickSeq, ep: 1, ts: msToNs(now), rt: msToNs(now), ...rest } as unknown as Tick;
-  const kind = full.k === 'bar' ? (full.iv === '1s' ? 'bar.1s' : 'bar.1m') : full.k;
+  const kind = channelKindOf(full);
   engine.bus.publish(marketSubject(assetClass, kind, full.sym), encodeTick(full));
 }
 

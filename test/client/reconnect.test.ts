@@ -29,7 +29,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
       const bars: number[] = [];
       client.channel('quote:BTC-USD', (q, u) => {
         expect(typeof q.bp).toBe('number');
-        expect(q.ap).toBeGreaterThanOrEqual(q.bp);
+        expect(q.ap).toBeGreaterThanOrEqual(q.bp!);
         quotes.push(u);
       });
       client.on('bar', (u) => bars.push(u.d.c));

@@ -28,11 +28,11 @@ describe('synthetic market model', () => {
   it('produces realistic quotes and trades per asset class', () => {
     const m = new MarketModel(DEFAULT_INSTRUMENTS, 42, 'x');
     const events = Array.from({ length: 50_000 }, () => m.next(1n)!);
-    const lastQuote = new Map<string, { bp: number; ap: number }>();
+    const lastQuote = new Map<string, { bp?: number; ap?: number }>();
     const sides = new Set<string>();
     for (const e of events) {
       if (e.k === 'quote') {
-        expect(e.ap).toBeGreaterThan(e.bp);
+        expect(e.ap).toBeGreaterThan(e.bp!);
         expect(e.bp).toBeGreaterThan(0);
         expect(e.bs).toBeGreaterThan(0);
         lastQuote.set(e.sym, e);
@@ -47,9 +47,9 @@ describe('synthetic market model', () => {
     for (const inst of DEFAULT_INSTRUMENTS) {
       const q = lastQuote.get(inst.symbol)!;
       expect(q, inst.symbol).toBeDefined();
-      const mid = (q.bp + q.ap) / 2;
+      const mid = (q.bp! + q.ap!) / 2;
       expect(Math.abs(Math.log(mid / inst.refPrice!))).toBeLessThan(0.2);
-      const spreadBps = ((q.ap - q.bp) / mid) * 10_000;
+      const spreadBps = ((q.ap! - q.bp!) / mid) * 10_000;
       const maxBps = inst.assetClass === 'forex' ? 5 : inst.assetClass === 'crypto' ? 10 : 20;
       expect(spreadBps, inst.symbol).toBeLessThan(maxBps + (10 ** -inst.pricePrecision / mid) * 20_000);
     }

@@ -45,7 +45,7 @@ export async function subscribeQuotes(natsUrl: string, onQuote: (ch: string, seq
       const ch = 'quote:' + tick.sym;
       const seq = (seqs.get(ch) ?? 0) + 1;
       seqs.set(ch, seq);
-      onQuote(ch, seq, { bp: tick.bp, bs: tick.bs, ap: tick.ap, as: tick.as, t: nsToMs(tick.ts), src: tick.src });
+      onQuote(ch, seq, { bp: tick.bp ?? 0, bs: tick.bs, ap: tick.ap ?? 0, as: tick.as, t: nsToMs(tick.ts), src: tick.src });
     },
   });
   await nc.flush();

@@ -38,8 +38,8 @@ describe('oanda adapter', () => {
     expect(h.ticks[0]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07612, bs: 1_000_000, ap: 1.07626, as: 1_000_000, ts: 1718026201123456789n });
     // UNIX-seconds time format, fractional
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'USD-JPY', bp: 157.021, bs: 500_000, ap: 157.035, as: 500_000, ts: 1718026202500000000n });
-    // no bid liquidity: closeout bid, no size
-    expect(h.ticks[2]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07615, ap: 1.0763, as: 250_000, ts: 1718026203000000000n });
+    // no bid liquidity: the bid side is absent (the closeout bid is never a tradeable price)
+    expect(h.ticks[2]).toEqual({ k: 'quote', sym: 'EUR-USD', ap: 1.0763, as: 250_000, ts: 1718026203000000000n });
     expect(h.counters.messages).toBeGreaterThanOrEqual(4); // the heartbeat counts as a message
   });
 

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { AlpacaFeed, AlpacaOptionsSchema } from '../alpaca-feed.js';
+import { startAlpacaFake } from '../fake-server.js';
+import type { AlpacaFakeServer } from '../fake-server.js';
+
+/**
+ * Alpaca corrections ("c"), cancels/errors ("x"), trading statuses ("s") and LULD bands ("l"):
+ * fixtures/events.json holds the examples published for these messages (the correction and
+ * cancel examples Alpaca gave for its stock stream, the status and LULD examples of its SDK),
+ * the rest are edge cases of our own.
+ */
+const EVENTS: Record<string, unknown>[][] = JSON.parse(readFileSync(new URL('../fixtures/events.json', import.meta.url), 'utf8'));
+const KEY = 'PKTEST1234';
+const SECRET = 'sekret-5678';
+const creds = { key: KEY, secret: SECRET };
+const SYMBOLS = ['IWM', 'UPS', 'BIIB', 'TEST', 'AAPL'];
+const options = (url: string, extra: Record<string, unknown> = {}) =>
+  AlpacaOptionsSchema.parse({ url, symbols: SYMBOLS, backoff: { initialMs: 20, maxMs: 200 }, ...extra });
+
+describe('alpaca corrections, cancels and trading status', () => {
+  let h: AdapterHarness<AlpacaFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  async function connected(extra: Record<string, unknown> = {}): Promise<AdapterHarness<AlpacaFakeServer>> {
+    const harness = await startHarness(() => startAlpacaFake({ key: KEY, secret: SECRET, pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url, extra), creds));
+    await harness.waitFor('connected', () => harness.state === 'connected');
+    return harness;
+  }
+
+  it('maps the documented examples to canonical correction, cancel and status ticks', async () => {
+    h = await connected({ channels: ['trades', 'quotes', 'bars', 'statuses', 'lulds'] });
+    expect(h.provider.requests()[1]).toMatchObject({ action: 'subscribe', statuses: SYMBOLS, lulds: SYMBOLS });
+    for (const frame of EVENTS) h.provider.push(frame);
+    await h.waitFor('4 event ticks', () => h!.ticks.length >= 4);
+    expect(h.ticks).toEqual([
+      { k: 'correction', sym: 'IWM', ref: 'D:79372207866957', id: 'D:79372223926359', p: 208.65, s: 14950, op: 208.65, os: 14950, venue: 'D', ts: 1642699568000760661n },
+      { k: 'cancel', sym: 'UPS', ref: 'D:79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
+      { k: 'status', sym: 'BIIB', status: 'trading', code: 'T', reason: 'Trading Resumption: Volatility Trading Pause', ts: 1614960000000000000n },
+      { k: 'status', sym: 'TEST', luld: { up: 4.21, down: 3.22 }, ts: 1614960000000000000n },
+    ]);
+  });
+
+  it('names the trade a correction or cancel refers to exactly as the trade itself was named', async () => {
+    h = await connected();
+    h.provider.push([{ T: 't', S: 'AAPL', i: 7001, x: 'V', p: 100, s: 5, t: '2024-06-10T13:30:01Z', c: ['@'], z: 'C' }]);
+    h.provider.push([{ T: 'x', S: 'AAPL', i: 7001, x: 'V', p: 100, s: 5, a: 'C', z: 'C', t: '2024-06-10T13:30:05Z' }]);
+    h.provider.push([{ T: 't', S: 'AAPL', i: 7002, x: 'V', p: 101, s: 5, t: '2024-06-10T13:30:06Z', c: ['@'], z: 'C' }]);
+    h.provider.push([{ T: 'c', S: 'AAPL', x: 'V', oi: 7002, op: 101, os: 5, oc: ['@'], ci: 7003, cp: 101.5, cs: 6, cc: ['@'], z: 'C', t: '2024-06-10T13:30:07Z' }]);
+    await h.waitFor('4 ticks', () => h!.ticks.length >= 4);
+    const [t1, cancel, t2, corr] = h.ticks as Record<string, unknown>[];
+    expect(cancel).toMatchObject({ k: 'cancel', ref: t1!.id });
+    expect(corr).toMatchObject({ k: 'correction', ref: t2!.id, p: 101.5, s: 6 });
+  });
+
+  it('edge cases: an error report is flagged, codes that do not start or end a halt change nothing, other symbols are ignored', async () => {
+    h = await connected({ channels: ['trades', 'statuses'] });
+    h.provider.push([{ T: 'x', S: 'AAPL', i: 9, x: 'K', p: 10, s: 1, a: 'E', z: 'C', t: '2024-06-10T13:30:05Z' }]);
+    h.provider.push([{ T: 's', S: 'AAPL', sc: '5', sm: 'Price Indication', rc: '', rm: '', t: '2024-06-10T13:30:06Z', z: 'C' }]);
+    h.provider.push([{ T: 's', S: 'ZZZZ', sc: 'H', sm: 'Trading Halt', rc: 'T1', rm: 'News Pending', t: '2024-06-10T13:30:06Z', z: 'C' }]);
+    h.provider.push([{ T: 's', S: 'AAPL', sc: 'H', sm: 'Trading Halt', rc: 'T1', rm: 'News Pending', t: '2024-06-10T13:30:07Z', z: 'C' }]);
+    h.provider.push([{ T: 's', S: 'AAPL', sc: '2', sm: 'Trading Halt', t: '2024-06-10T13:30:08Z', z: 'A' }]);
+    await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
+    expect(h.ticks).toEqual([
+      { k: 'cancel', sym: 'AAPL', ref: 'K:9', error: true, op: 10, os: 1, ts: 1718026205000000000n },
+      { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt: News Pending', ts: 1718026207000000000n },
+      { k: 'status', sym: 'AAPL', status: 'halted', code: '2', reason: 'Trading Halt', ts: 1718026208000000000n },
+    ]);
+  });
+
+  it('an updated bar (late trades) comes out as a bar tick with the start time of the bar it replaces', async () => {
+    h = await connected({ channels: ['bars', 'updatedBars'] });
+    expect(h.provider.requests()[1]).toMatchObject({ bars: SYMBOLS, updatedBars: SYMBOLS });
+    h.provider.push([{ T: 'b', S: 'AAPL', o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, t: '2024-06-10T13:30:00Z', n: 461, vw: 126.62 }]);
+    h.provider.push([{ T: 'u', S: 'AAPL', o: 126.5, h: 127.1, l: 126.4, c: 126.55, v: 49478, t: '2024-06-10T13:30:00Z', n: 462, vw: 126.63 }]);
+    await h.waitFor('2 bars', () => h!.ticks.length >= 2);
+    expect(h.ticks.map((t) => [t.k, (t as { t: number }).t, (t as { v: number }).v])).toEqual([['bar', 1718026200000, 49378], ['bar', 1718026200000, 49478]]);
+  });
+
+  it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
+    expect(new AlpacaFeed('a', options('ws://127.0.0.1:1'), creds).providesBars).toEqual(['1m']);
+    expect(new AlpacaFeed('a', options('ws://127.0.0.1:1', { channels: ['trades'] }), creds).providesBars).toEqual([]);
+  });
+});

@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { PolygonFeed, PolygonOptionsSchema } from '../polygon-feed.js';
+import { startPolygonFake } from '../fake-server.js';
+import type { PolygonFakeServer } from '../fake-server.js';
+
+/**
+ * Polygon (Massive) LULD events (Stocks WebSocket, "Limit Up - Limit Down": `T` ticker, `h`/`l`
+ * band, `i` indicators, `t` ms; indicators 17 and 18 are NASDAQ halts and resumptions) become the
+ * symbol's status. Messages shaped after the documented response attributes.
+ */
+describe('polygon LULD as trading status', () => {
+  let h: AdapterHarness<PolygonFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('subscribes LULD.SYM and maps bands, halts and resumptions', async () => {
+    const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols: ['AAPL'], channels: ['T', 'LULD'], backoff: { initialMs: 20, maxMs: 200 } });
+    h = await startHarness(() => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }), (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }));
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const push = (frame: unknown[]): void => {
+      for (const c of h!.provider.conns) c.send(frame);
+    };
+    push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [], z: 3, t: 1718026201000, q: 1 }]);
+    push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 2 }]);
+    push([{ ev: 'LULD', T: 'ZZZZ', h: 1, l: 1, i: [17], z: 3, t: 1718026202000, q: 3 }]);
+    push([{ ev: 'LULD', T: 'AAPL', h: 0, l: 0, i: [18], z: 3, t: 1718026203000, q: 4 }]);
+    await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
+    expect(h.ticks).toEqual([
+      { k: 'status', sym: 'AAPL', luld: { up: 201.5, down: 182.3 }, ts: 1718026201000000000n },
+      { k: 'status', sym: 'AAPL', status: 'halted', code: 'LULD 17', reason: 'LULD halt', luld: { up: 201.5, down: 182.3 }, ts: 1718026202000000000n },
+      { k: 'status', sym: 'AAPL', status: 'trading', code: 'LULD 18', reason: 'LULD resumption', ts: 1718026203000000000n },
+    ]);
+    expect(h.provider.receivedJson()).toContainEqual({ action: 'subscribe', params: 'T.AAPL,LULD.AAPL' });
+  });
+});

@@ -1,0 +1,35 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { TickInput } from '../../sdk/adapter.js';
+import { csvHeader, readRecording, tickToCsvRow, tickToJsonLine } from '../format.js';
+
+/** Recordings keep corrections, cancels and one-sided quotes, so a replay has them too. */
+describe('recording format: corrections, cancels, one-sided quotes', () => {
+  const ticks: TickInput[] = [
+    { k: 'trade', sym: 'AAPL', id: '13', p: 101, s: 1, venue: 'V', ts: 1718026201000000000n },
+    { k: 'correction', sym: 'AAPL', ref: '13', id: '14', p: 102, s: 20, venue: 'V', ts: 1718026202000000000n },
+    { k: 'cancel', sym: 'AAPL', ref: '14', error: true, ts: 1718026203000000000n },
+    { k: 'quote', sym: 'EUR-USD', ap: 1.0763, as: 250_000, ts: 1718026204000000000n },
+  ];
+
+  it('round-trips through JSON lines and CSV', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
+    const jsonl = join(dir, 'r.jsonl');
+    const csv = join(dir, 'r.csv');
+    writeFileSync(jsonl, ticks.map(tickToJsonLine).join('\n'));
+    writeFileSync(csv, [csvHeader(), ...ticks.map(tickToCsvRow)].join('\n'));
+    expect(readRecording(jsonl)).toEqual(ticks);
+    expect(readRecording(csv)).toEqual(ticks);
+  });
+
+  it('refuses a quote with no side and a correction without ref, naming the line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"k":"quote","sym":"EUR-USD","ts":"1718026204000000000"}\n');
+    expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "bp" or "ap" is missing/);
+    writeFileSync(bad, '{"k":"correction","sym":"AAPL","ts":"1718026204000000000","id":"1","p":1,"s":1}\n');
+    expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "ref" is missing/);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * The recent trades of one symbol, kept so that a provider's correction or cancel of one of them
+ * can be applied to what was derived from it (open and recently closed bars, the ticker's day
+ * high/low/volume, the last price).
+ *
+ * Bounded twice: trades older than `retainMs` of event time (behind the newest trade) and, past
+ * `maxTrades`, the oldest trades are dropped. `completeAfterMs` says from when on the log still
+ * holds every trade: a bar or minute that starts after it can be rebuilt exactly from the log.
+ * A correction for a trade that is no longer here is still published, flagged as not applied.
+ */
+export interface LoggedTrade {
+  id: string;
+  /** event time, ms */
+  ms: number;
+  p: number;
+  s: number;
+  /** cancelled trades stay in place (their slot keeps the order) but count for nothing */
+  cancelled: boolean;
+}
+
+export interface TradeLogOptions {
+  /** event time kept behind the newest trade, ms (default 15 minutes) */
+  retainMs?: number;
+  /** most trades kept per symbol (default 20,000) */
+  maxTrades?: number;
+}
+
+export const TRADE_LOG_DEFAULTS: Required<TradeLogOptions> = { retainMs: 15 * 60_000, maxTrades: 20_000 };
+
+export class TradeLog {
+  readonly #retainMs: number;
+  readonly #max: number;
+  /** in arrival order; `#head` is the first live index (amortized O(1) pruning) */
+  #items: LoggedTrade[] = [];
+  #head = 0;
+  readonly #byId = new Map<string, LoggedTrade>();
+  #newestMs = -Infinity;
+  #completeAfterMs = -Infinity;
+
+  constructor(opts: TradeLogOptions = {}) {
+    this.#retainMs = opts.retainMs ?? TRADE_LOG_DEFAULTS.retainMs;
+    this.#max = opts.maxTrades ?? TRADE_LOG_DEFAULTS.maxTrades;
+  }
+
+  /** Every trade with an event time after this is still in the log. */
+  get completeAfterMs(): number {
+    return this.#completeAfterMs;
+  }
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  add(id: string, ms: number, p: number, s: number): void {
+    const t: LoggedTrade = { id, ms, p, s, cancelled: false };
+    this.#items.push(t);
+    this.#byId.set(id, t);
+    if (ms > this.#newestMs) this.#newestMs = ms;
+    this.#prune();
+  }
+
+  get(id: string): LoggedTrade | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Replace a trade's id, price and size in place (its time and order stay). */
+  correct(ref: string, id: string, p: number, s: number): LoggedTrade | undefined {
+    const t = this.#byId.get(ref);
+    if (!t || t.cancelled) return undefined;
+    this.#byId.delete(ref);
+    t.id = id;
+    t.p = p;
+    t.s = s;
+    this.#byId.set(id, t);
+    return t;
+  }
+
+  cancel(ref: string): LoggedTrade | undefined {
+    const t = this.#byId.get(ref);
+    if (!t || t.cancelled) return undefined;
+    t.cancelled = true;
+    this.#byId.delete(ref);
+    return t;
+  }
+
+  /** Live trades with fromMs <= ms < toMs, in arrival order. */
+  range(fromMs: number, toMs: number): LoggedTrade[] {
+    const out: LoggedTrade[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const t = this.#items[i]!;
+      if (!t.cancelled && t.ms >= fromMs && t.ms < toMs) out.push(t);
+    }
+    return out;
+  }
+
+  /** The last live trade in arrival order (the ticker's last price). */
+  last(): LoggedTrade | undefined {
+    for (let i = this.#items.length - 1; i >= this.#head; i--) if (!this.#items[i]!.cancelled) return this.#items[i];
+    return undefined;
+  }
+
+  #prune(): void {
+    const cutoff = this.#newestMs - this.#retainMs;
+    while (this.#head < this.#items.length) {
+      const t = this.#items[this.#head]!;
+      if (t.ms >= cutoff && this.size <= this.#max) break;
+      this.#head++;
+      if (this.#byId.get(t.id) === t) this.#byId.delete(t.id);
+      if (t.ms > this.#completeAfterMs) this.#completeAfterMs = t.ms;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
