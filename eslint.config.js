@@ -29,6 +29,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       // TypeScript itself reports undefined names, with the project's lib and types
       'no-undef': 'off',
+      // `let x; ... x = new X(() => x.y)`: a closure that reads the variable before its one assignment
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      // Known debt, reported but not failing: about 80 `any`s, mostly `Record<string, any>` for
+      // provider JSON in feed adapters and casts in tests. New code uses `unknown` and narrows.
+      '@typescript-eslint/no-explicit-any': 'warn',
     },
   },
 );

@@ -121,7 +121,7 @@ function pin(pid: number | undefined, cpuList: string | undefined, what: string)
   try {
     execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
   } catch (err) {
-    throw new Error(`cannot pin ${what} (pid ${pid}) to CPUs ${cpuList} with taskset: ${(err as Error).message}`);
+    throw new Error(`cannot pin ${what} (pid ${pid}) to CPUs ${cpuList} with taskset: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -144,7 +144,7 @@ function parseJsonLines(text: string, path: string): TickInput[] {
     try {
       r = JSON.parse(t);
     } catch (err) {
-      throw new Error(`${path}:${i + 1}: not JSON: ${(err as Error).message}`);
+      throw new Error(`${path}:${i + 1}: not JSON: ${(err as Error).message}`, { cause: err });
     }
     out.push(recordToTick(r as Record<string, unknown>, `${path}:${i + 1}`));
   });

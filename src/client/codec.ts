@@ -108,15 +108,15 @@ function writeValue(w: ByteWriter, v: unknown): void {
   if (typeof v === 'string') {
     const b = textEncoder.encode(v);
     if (b.length < 32) w.u8(0xa0 | b.length);
-    else if (b.length <= 0xff) w.u8(0xd9), w.u8(b.length);
-    else if (b.length <= 0xffff) w.u8(0xda), w.u16(b.length);
-    else w.u8(0xdb), w.u32(b.length);
+    else if (b.length <= 0xff) { w.u8(0xd9); w.u8(b.length); }
+    else if (b.length <= 0xffff) { w.u8(0xda); w.u16(b.length); }
+    else { w.u8(0xdb); w.u32(b.length); }
     return w.bytes(b);
   }
   if (Array.isArray(v)) {
     if (v.length < 16) w.u8(0x90 | v.length);
-    else if (v.length <= 0xffff) w.u8(0xdc), w.u16(v.length);
-    else w.u8(0xdd), w.u32(v.length);
+    else if (v.length <= 0xffff) { w.u8(0xdc); w.u16(v.length); }
+    else { w.u8(0xdd); w.u32(v.length); }
     for (const x of v) writeValue(w, x);
     return;
   }
@@ -124,8 +124,8 @@ function writeValue(w: ByteWriter, v: unknown): void {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
     const n = entries.length;
     if (n < 16) w.u8(0x80 | n);
-    else if (n <= 0xffff) w.u8(0xde), w.u16(n);
-    else w.u8(0xdf), w.u32(n);
+    else if (n <= 0xffff) { w.u8(0xde); w.u16(n); }
+    else { w.u8(0xdf); w.u32(n); }
     for (const [k, x] of entries) {
       writeValue(w, k);
       writeValue(w, x);

@@ -385,7 +385,6 @@ export function describeConfig(): { key: string; env: string; description: strin
   return [...ENV_KEYS.entries()].map(([env, info]) => {
     let d: any = defaults;
     for (const k of info.path) d = d?.[k];
-    let desc = '';
     let cur: any = null;
     // description lives on the outer (default/optional) wrapper
     let s: any = ConfigSchema;
@@ -393,7 +392,7 @@ export function describeConfig(): { key: string; env: string; description: strin
       s = (unwrap(s) as any).def.shape[k];
       cur = s;
     }
-    desc = cur?.description ?? '';
+    const desc: string = cur?.description ?? '';
     return { key: info.path.join('.'), env, description: desc, default: d };
   });
 }

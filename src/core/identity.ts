@@ -14,6 +14,7 @@
  */
 export const MAX_IDENTITY_LENGTH = 256;
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rule refuses
 const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

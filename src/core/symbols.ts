@@ -23,6 +23,7 @@ export function isCanonicalSymbol(s: string): boolean {
   return SYMBOL_RE.test(s);
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are escaped on purpose
 const NEEDS_ESCAPE = /[%.*>\s\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 export function escapeSubjectToken(s: string): string {

@@ -13,7 +13,7 @@ export function readiness(checks: Record<string, () => boolean>): () => Readines
     const out: Record<string, boolean> = {};
     let ready = true;
     for (const [name, check] of Object.entries(checks)) {
-      let ok = false;
+      let ok: boolean;
       try {
         ok = check();
       } catch {

@@ -68,7 +68,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
   });
 
   it('queues subscriptions made before connecting and while reconnecting', async () => {
-    let engine = await engineOn();
+    const engine = await engineOn();
     const port = engine.port;
     const client = clientFor(port);
     const channels = new Set<string>();
@@ -81,7 +81,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     await engine.close();
     await waitFor(() => client.state === 'reconnecting', 'reconnecting');
     const during = client.subscribe(['quote:SOL-USD'], { throttle: 250 });
-    engine = await engineOn(port);
+    await engineOn(port); // the restarted engine is closed by the cleanups
     const ack = await during;
     expect(ack.subscribed).toEqual(['quote:SOL-USD']);
     expect(ack.throttle).toBe(250);
@@ -129,7 +129,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
   });
 
   it('reconnects with backoff after the server goes away and resubscribes with snapshots', async () => {
-    let engine = await engineOn();
+    const engine = await engineOn();
     const port = engine.port;
     const client = clientFor(port);
     const states: ConnectionState[] = [];
@@ -155,7 +155,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     expect(client.state).not.toBe('open');
     expect(attempts.length).toBeGreaterThan(1);
 
-    engine = await engineOn(port);
+    await engineOn(port); // the restarted engine is closed by the cleanups
     await waitFor(() => client.state === 'open' && client.welcome!.conn !== first.conn, 'reconnect to the new server');
     const second = client.welcome!.conn;
     await waitFor(

@@ -34,7 +34,7 @@ function outcome(codec: FrameCodec, bytes: Uint8Array, binary: boolean): { kind:
     v = codec.decode(ab(bytes), binary);
   } catch (err) {
     if (err instanceof ProtocolError && err.code === 'BAD_FRAME') return { kind: 'bad_frame', message: err.message };
-    throw new Error(`decoder threw something other than BAD_FRAME for ${Buffer.from(bytes).toString('hex')}: ${String(err)}`);
+    throw new Error(`decoder threw something other than BAD_FRAME for ${Buffer.from(bytes).toString('hex')}: ${String(err)}`, { cause: err });
   }
   if (!isPlain(v)) throw new Error(`decoder returned a non-plain value for ${Buffer.from(bytes).toString('hex')}: ${Object.prototype.toString.call(v)}`);
   return { kind: 'value', value: v };

@@ -20,7 +20,7 @@ function parse(frame: unknown): { ok: true; req: ReturnType<typeof parseRequest>
     return { ok: true, req: parseRequest(frame) };
   } catch (err) {
     if (err instanceof ProtocolError && PARSER_CODES.has(err.code)) return { ok: false, code: err.code, message: err.message };
-    throw new Error(`parseRequest threw ${String(err)} for ${JSON.stringify(frame)?.slice(0, 200)}`);
+    throw new Error(`parseRequest threw ${String(err)} for ${JSON.stringify(frame)?.slice(0, 200)}`, { cause: err });
   }
 }
 
@@ -160,6 +160,7 @@ describe('symbols in subjects', () => {
         expect(viaUtf8(token)).toBe(token);
         expect(unescapeSubjectToken(viaUtf8(token))).toBe(s);
         expect(parseSubjectToken(viaUtf8(token))).toBe(s);
+        // eslint-disable-next-line no-control-regex -- no control character may survive the escaping
         expect(token).not.toMatch(/[.*>\s\u0000-\u001f\u007f-\u009f]/);
         if (s.length > 0) expect(isValidSubject(`exec.log.${token}`, false)).toBe(true);
       }),

@@ -16,7 +16,7 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  * The hub and the trade channel's extra item kinds: `correction` and `cancel` items keep their op
  * at every tier, share the channel's seq, and never become the channel's snapshot.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- decoded frames are read field by field
+ 
 type Frame = Record<string, any>;
 
 class Uws implements TopicPublisher {
