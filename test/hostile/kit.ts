@@ -109,7 +109,8 @@ export async function rawHttp(port: number, data: string | Buffer | ((write: (b:
     s.once('error', reject);
   });
   const t0 = Date.now();
-  const waitMs = opts.waitMs ?? 1000;
+  // a response ends the wait at once; the bound only matters on a loaded machine
+  const waitMs = opts.waitMs ?? 10_000;
   const until = Promise.race([closed.then(() => (closedAt = Date.now() - t0)), responded, new Promise((r) => setTimeout(r, waitMs))]);
   if (typeof data === 'function') await data((b) => void (isClosed || s.write(b)), () => isClosed);
   else s.write(data);
