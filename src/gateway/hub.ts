@@ -26,23 +26,30 @@ export interface HubSubscriber {
   readonly closed: boolean;
 }
 
-/** Timers, injectable so coalescing can be tested on a virtual clock. */
+/** Time and timers, injectable so coalescing can be tested on a virtual clock. */
 export interface HubClock {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
+  /** monotonic milliseconds (only differences are used) */
+  nowMs(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  /** run fn after the current event-loop turn (tier 0 batching) */
+  /** run fn after the current event-loop turn (tier 0 batching, leading-edge emissions) */
   defer(fn: () => void): void;
 }
 
 export const realClock: HubClock = {
-  setInterval: (fn, ms) => setInterval(fn, ms),
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+  nowMs: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   defer: (fn) => setImmediate(fn),
 };
+
+/**
+ * Trailing flushes are due on a grid of this many ms: a deadline is rounded up to the next
+ * multiple, so the (channel, tier) pairs that fall due within one slot share one timer and one
+ * event-loop turn (uWS then writes each socket once for all of them). It delays a trailing
+ * emission by less than one slot and never brings one forward.
+ */
+export const FLUSH_SLOT_MS = 5;
 
 export interface HubStats {
   /** updates received from the bus */
@@ -69,7 +76,12 @@ interface TierEntry {
   readonly subs: Record<Encoding, number>;
   /** last seq emitted at this tier */
   seq: number;
+  /** updates are pending: in the turn's immediate batch or in a slot (dueAt) */
   dirty: boolean;
+  /** clock time of the last emission (-Infinity: never emitted) */
+  lastEmit: number;
+  /** the slot this entry waits in, or -1 */
+  dueAt: number;
   /** subscribers waiting for the channel's first value as their snapshot */
   readonly waiting: Set<HubSubscriber>;
   /** subscribers of a durable channel whose replay is still running (they join after it) */
@@ -85,9 +97,10 @@ interface ChannelEntry {
   releaseTimer: unknown;
 }
 
-interface TierTimer {
+/** The (channel, tier) pairs whose trailing flush falls due in one slot, with that slot's timer. */
+interface Slot {
   handle: unknown;
-  readonly dirty: Set<TierEntry>;
+  readonly entries: Set<TierEntry>;
 }
 
 export interface HubOptions {
@@ -125,7 +138,8 @@ export class Hub {
   readonly #clock: HubClock;
   readonly #releaseMs: number;
   readonly #channels = new Map<string, ChannelEntry>();
-  readonly #timers = new Map<number, TierTimer>();
+  /** trailing flushes by due slot (ms): one timer per slot, whatever the number of channels */
+  readonly #slots = new Map<number, Slot>();
   readonly #immediate = new Set<TierEntry>();
   #immediateScheduled = false;
   readonly #flushImmediate = (): void => {
@@ -296,19 +310,81 @@ export class Hub {
     this.stats.updatesIn++;
     ch.last = u.d;
     this.onUpdate?.(ch.spec, u.d);
+    let now = -1;
     for (const te of ch.tiers.values()) {
       te.coalescer.push(u);
-      if (te.dirty) continue;
-      te.dirty = true;
       if (te.tier === 0) {
-        this.#immediate.add(te);
-        if (!this.#immediateScheduled) {
-          this.#immediateScheduled = true;
-          this.#clock.defer(this.#flushImmediate);
-        }
-      } else {
-        this.#timers.get(te.tier)?.dirty.add(te);
+        if (te.dirty) continue;
+        te.dirty = true;
+        this.#emitThisTurn(te);
+        continue;
       }
+      // Leading edge: a (channel, tier) that has not emitted for at least its throttle emits at
+      // once (with the other emissions of this event-loop turn); a faster update waits for the
+      // window that started at the last emission. An entry already waiting in a slot that is
+      // overdue (slot rounding, or a late timer) goes now as well.
+      if (now < 0) now = this.#clock.nowMs();
+      const due = te.lastEmit + te.tier;
+      if (te.dirty) {
+        if (te.dueAt >= 0 && now >= due) {
+          this.#unslot(te);
+          this.#emitThisTurn(te);
+        }
+        continue;
+      }
+      te.dirty = true;
+      if (now >= due) this.#emitThisTurn(te);
+      else this.#slot(te, due);
+    }
+  }
+
+  #emitThisTurn(te: TierEntry): void {
+    this.#immediate.add(te);
+    if (!this.#immediateScheduled) {
+      this.#immediateScheduled = true;
+      this.#clock.defer(this.#flushImmediate);
+    }
+  }
+
+  /**
+   * Wait for a trailing flush at `due` (clock ms), rounded up to the slot grid. Slots are timer
+   * buckets: one timer per slot in use, so the number of timers is bounded by throttle / slot
+   * and not by the number of channels, and every flush of a slot runs in one turn.
+   */
+  #slot(te: TierEntry, due: number): void {
+    const at = Math.ceil(due / FLUSH_SLOT_MS) * FLUSH_SLOT_MS;
+    te.dueAt = at;
+    let slot = this.#slots.get(at);
+    if (!slot) {
+      const entries = new Set<TierEntry>();
+      slot = { handle: undefined, entries };
+      this.#slots.set(at, slot);
+      slot.handle = this.#clock.setTimeout(() => this.#fireSlot(at, entries), Math.max(0, at - this.#clock.nowMs()));
+    }
+    slot.entries.add(te);
+  }
+
+  #unslot(te: TierEntry): void {
+    const at = te.dueAt;
+    if (at < 0) return;
+    te.dueAt = -1;
+    const slot = this.#slots.get(at);
+    if (!slot) return;
+    slot.entries.delete(te);
+    if (slot.entries.size === 0) {
+      this.#clock.clearTimeout(slot.handle);
+      this.#slots.delete(at);
+    }
+  }
+
+  #fireSlot(at: number, entries: Set<TierEntry>): void {
+    this.#slots.delete(at);
+    const now = this.#clock.nowMs();
+    for (const te of entries) {
+      te.dueAt = -1;
+      // a real timer may fire a little early: never emit before the window has passed
+      if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier);
+      else this.#flush(te);
     }
   }
 
@@ -324,18 +400,12 @@ export class Hub {
       subs: { msgpack: 0, json: 0 },
       seq: 0,
       dirty: false,
+      lastEmit: -Infinity,
+      dueAt: -1,
       waiting: new Set(),
       replaying: new Set(),
     };
     ch.tiers.set(tier, te);
-    if (tier > 0 && !this.#timers.has(tier)) {
-      const timer: TierTimer = { handle: undefined, dirty: new Set() };
-      timer.handle = this.#clock.setInterval(() => {
-        for (const t of timer.dirty) this.#flush(t);
-        timer.dirty.clear();
-      }, tier);
-      this.#timers.set(tier, timer);
-    }
     return te;
   }
 
@@ -344,12 +414,8 @@ export class Hub {
     ch.tiers.delete(te.tier);
     this.stats.conflated += te.coalescer.conflated;
     this.#immediate.delete(te);
-    const timer = this.#timers.get(te.tier);
-    if (!timer) return;
-    timer.dirty.delete(te);
-    for (const c of this.#channels.values()) if (c.tiers.has(te.tier)) return;
-    this.#clock.clearInterval(timer.handle);
-    this.#timers.delete(te.tier);
+    this.#unslot(te);
+    te.dirty = false;
   }
 
   #scheduleRelease(ch: ChannelEntry): void {
@@ -377,8 +443,10 @@ export class Hub {
 
   #flush(te: TierEntry): void {
     te.dirty = false;
+    if (te.channel.tiers.get(te.tier) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
-    if (emissions.length === 0 || !te.channel.tiers.has(te.tier)) return;
+    if (emissions.length === 0) return;
+    te.lastEmit = this.#clock.nowMs();
     const items = emissions.map((e) => ({ d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq }));
     if (emissions[emissions.length - 1]!.seq !== undefined) te.seq = items[items.length - 1]!.seq;
     this.stats.updatesOut += items.length;
@@ -427,8 +495,8 @@ export class Hub {
   }
 
   close(): void {
-    for (const t of this.#timers.values()) this.#clock.clearInterval(t.handle);
-    this.#timers.clear();
+    for (const slot of this.#slots.values()) this.#clock.clearTimeout(slot.handle);
+    this.#slots.clear();
     for (const c of this.#channels.values()) {
       c.unsubscribe?.();
       if (c.releaseTimer !== undefined) this.#clock.clearTimeout(c.releaseTimer);

@@ -4,6 +4,9 @@ import type { HubClock } from '../../src/gateway/hub.js';
 export class VirtualClock implements HubClock {
   now = 0;
   #id = 0;
+  nowMs(): number {
+    return this.now;
+  }
   readonly #timers = new Map<number, { at: number; every?: number; fn: () => void }>();
   readonly #deferred: (() => void)[] = [];
 
