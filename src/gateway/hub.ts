@@ -110,6 +110,12 @@ export interface HubOptions {
   clock?: HubClock;
   /** keep an upstream subscription this long after its last subscriber leaves */
   upstreamReleaseMs: number;
+  /**
+   * 0 (default): a throttled (channel, tier) quiet for its throttle emits in the same turn, and
+   * trailing flushes wait in FLUSH_SLOT_MS slots. N > 0: every throttled emission, leading or
+   * trailing, goes out on an N ms grid (config `throttle.batchMs`).
+   */
+  batchMs?: number;
 }
 
 export interface SubscribeOptions {
@@ -137,6 +143,9 @@ export class Hub {
   readonly #store: LastValueStore | undefined;
   readonly #clock: HubClock;
   readonly #releaseMs: number;
+  readonly #batchMs: number;
+  /** the grid trailing flushes (and, with batchMs, leading ones) are due on */
+  readonly #slotMs: number;
   readonly #channels = new Map<string, ChannelEntry>();
   /** trailing flushes by due slot (ms): one timer per slot, whatever the number of channels */
   readonly #slots = new Map<number, Slot>();
@@ -154,6 +163,8 @@ export class Hub {
     this.#store = opts.store;
     this.#clock = opts.clock ?? realClock;
     this.#releaseMs = opts.upstreamReleaseMs;
+    this.#batchMs = opts.batchMs ?? 0;
+    this.#slotMs = this.#batchMs > 0 ? this.#batchMs : FLUSH_SLOT_MS;
   }
 
   /** Channels with an upstream subscription, with subscriber counts per tier. */
@@ -322,19 +333,21 @@ export class Hub {
       // Leading edge: a (channel, tier) that has not emitted for at least its throttle emits at
       // once (with the other emissions of this event-loop turn); a faster update waits for the
       // window that started at the last emission. An entry already waiting in a slot that is
-      // overdue (slot rounding, or a late timer) goes now as well.
+      // overdue (slot rounding, or a late timer) goes now as well. With batchMs, both wait for
+      // the next point of the batch grid instead.
       if (now < 0) now = this.#clock.nowMs();
       const due = te.lastEmit + te.tier;
       if (te.dirty) {
-        if (te.dueAt >= 0 && now >= due) {
+        if (te.dueAt >= 0 && now >= due && this.#batchMs === 0) {
           this.#unslot(te);
           this.#emitThisTurn(te);
         }
         continue;
       }
       te.dirty = true;
-      if (now >= due) this.#emitThisTurn(te);
-      else this.#slot(te, due);
+      if (now < due) this.#slot(te, due);
+      else if (this.#batchMs === 0 || now % this.#batchMs === 0) this.#emitThisTurn(te);
+      else this.#slot(te, now);
     }
   }
 
@@ -352,7 +365,7 @@ export class Hub {
    * and not by the number of channels, and every flush of a slot runs in one turn.
    */
   #slot(te: TierEntry, due: number): void {
-    const at = Math.ceil(due / FLUSH_SLOT_MS) * FLUSH_SLOT_MS;
+    const at = Math.ceil(due / this.#slotMs) * this.#slotMs;
     te.dueAt = at;
     let slot = this.#slots.get(at);
     if (!slot) {
