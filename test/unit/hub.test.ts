@@ -249,6 +249,31 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('throttle.batchMs: every throttled emission, leading or trailing, goes out on the batch grid; tier 0 is untouched', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20 });
+    const s = new FakeSub(uws);
+    const fast = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.subscribe(fast, spec('quote:AAPL'), 0, { snapshot: false });
+    clock.advance(3);
+    quote('AAPL', 1); // quiet, but off the grid: waits for 20
+    clock.turn();
+    expect(fast.at).toEqual([3]);
+    expect(s.at).toEqual([]);
+    clock.advance(17);
+    expect(s.at).toEqual([20]);
+    clock.advance(10);
+    quote('AAPL', 2); // t = 30: inside the window that ends at 120 (on the grid)
+    clock.advance(90);
+    expect(s.at).toEqual([20, 120]);
+    clock.advance(180);
+    quote('AAPL', 3); // t = 300: quiet and on the grid: at once
+    clock.turn();
+    expect(s.at).toEqual([20, 120, 300]);
+    expect(s.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
+    expect(fast.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
+  });
+
   it('msgpack and JSON subscribers receive the same objects', () => {
     const m = new FakeSub(uws, CODECS.msgpack);
     const j = new FakeSub(uws, CODECS.json);
