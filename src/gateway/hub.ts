@@ -127,6 +127,22 @@ export interface SubscribeOptions {
  * The gateway hub: one upstream bus subscription per channel with local subscribers, one
  * coalescer per (channel, throttle tier), one encoding per emission and encoding, published to a
  * uWS topic that the subscribers of that (channel, tier, encoding) joined.
+ *
+ * Throttled tiers are leading-edge (docs/protocol.md#throttling): a (channel, tier) quiet for its
+ * throttle emits at once; a faster update waits until `throttle` ms after the last emission.
+ * Why this shape, and what it costs (docs/benchmarks.md#leading-edge-throttling):
+ * - Socket writes are the cost. uWS drains topic messages once per event-loop iteration, so a
+ *   socket gets one write per iteration with output for it, whatever the number of publishes.
+ *   A tier-wide burst gives each socket one write per interval; phases spread over the interval
+ *   gave about ten and cost 3x the CPU per update (tried and reverted).
+ * - So leading-edge emissions are not sent from the bus callback. They join the turn's
+ *   `#immediate` batch, with tier 0, and go out together in one setImmediate.
+ * - Trailing flushes wait in FLUSH_SLOT_MS slots: one timer per slot in use (at most
+ *   throttle / slot of them), not one per channel. Everything due in a slot runs in one callback.
+ * - What stays is inherent to the semantics. Channels' windows are anchored at their own last
+ *   emission, so with channels busy at about the throttle rate a socket gets writes at many
+ *   points of the interval. `throttle.batchMs` moves every throttled emission to a coarser grid
+ *   for deployments that prefer CPU to latency.
  */
 export class Hub {
   readonly stats: HubStats = {
