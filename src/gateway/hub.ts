@@ -413,7 +413,9 @@ export class Hub {
       te.dueAt = -1;
       // a real timer may fire a little early: never emit before the window has passed
       if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier);
-      else this.#flush(te);
+      // and it fires a little late: the next window counts from the slot, not from the timer's
+      // lateness, or every window of a busy channel would round up to one more slot
+      else this.#flush(te, now - at < this.#slotMs ? at : now);
     }
   }
 
@@ -470,12 +472,13 @@ export class Hub {
     return data.length === 1 ? data[0]! : { op: 'batch', items: data };
   }
 
-  #flush(te: TierEntry): void {
+  /** `at`: the emission's time for the throttle window (default: now) */
+  #flush(te: TierEntry, at?: number): void {
     te.dirty = false;
     if (te.channel.tiers.get(te.tier) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
     if (emissions.length === 0) return;
-    te.lastEmit = this.#clock.nowMs();
+    te.lastEmit = at ?? this.#clock.nowMs();
     const items = emissions.map((e) => ({ d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq }));
     if (emissions[emissions.length - 1]!.seq !== undefined) te.seq = items[items.length - 1]!.seq;
     this.stats.updatesOut += items.length;

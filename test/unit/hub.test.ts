@@ -230,6 +230,20 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('a slot timer that fires late does not push the next windows back', () => {
+    clock.lateMs = 1;
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    quote('AAPL', 0); // at once
+    for (const t of [10, 110, 210, 310]) {
+      clock.advance(t - clock.now);
+      quote('AAPL', t); // waits for the window's slot, whose timer fires 1 ms late
+    }
+    clock.advance(100);
+    // the next window counts from the slot, not from the late timer (else 0, 101, 206, 311)
+    expect(s.at).toEqual([0, 101, 201, 301, 401]);
+  });
+
   it('one timer per slot, not per channel: pending channels due in the same slot share a timer', () => {
     const subs = ALL_SYMS.map((sym) => {
       const s = new FakeSub(uws);
