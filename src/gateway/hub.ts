@@ -408,13 +408,16 @@ export class Hub {
 
   #fireSlot(at: number, entries: Set<TierEntry>): void {
     this.#slots.delete(at);
-    const now = this.#clock.nowMs();
+    // Node's timers run on the event loop's cached millisecond clock, so a slot's timer may fire
+    // up to about 1 ms before `at` by performance.now(): the slot is due all the same (sending
+    // part of it a turn later would cost every socket a second write). Windows are therefore
+    // kept to the 1 ms resolution of timers. A timer that fires late does not move the window
+    // either: it counts from the slot, or every window of a busy channel would round up to one
+    // more slot.
+    const now = Math.max(this.#clock.nowMs(), at);
     for (const te of entries) {
       te.dueAt = -1;
-      // a real timer may fire a little early: never emit before the window has passed
-      if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier);
-      // and it fires a little late: the next window counts from the slot, not from the timer's
-      // lateness, or every window of a busy channel would round up to one more slot
+      if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier); // (not expected)
       else this.#flush(te, now - at < this.#slotMs ? at : now);
     }
   }
