@@ -160,7 +160,7 @@ function engineCommand(opts: Options): { cmd: string; args: string[]; display: s
   return {
     cmd: process.execPath,
     args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
-    display: ['node', ...loader, main, 'gateway'].join(' '),
+    display: [...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []), 'node', ...loader, main, 'gateway'].join(' '),
   };
 }
 
@@ -216,6 +216,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
         TICKWIRE_INSTRUMENTS: env.instrumentsFile,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
+        ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
       },
     });
     pin(child.pid, env.opts.serverCpus, 'the gateway');

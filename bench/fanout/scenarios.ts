@@ -57,6 +57,8 @@ export interface Options {
   repeat: number;
   /** longest wait before each measured run for the (shared) machine to be quiet */
   waitQuietMs: number;
+  /** the gateway's throttle.batchMs (undefined: its default, 0 = leading edge in the same turn) */
+  batchMs: number | undefined;
   /** hard limit for the whole run */
   deadlineMs: number;
 }
@@ -75,6 +77,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --per-client K          override symbols per client
   --rate R                override ticks per second
   --throttle MS           override tickwire's throttle
+  --batch-ms N            the gateway's throttle.batchMs: throttled emissions on an N ms grid
+                          (default: the gateway's default, 0 = a quiet channel emits at once)
   --duration SEC          measured seconds per server
   --warmup SEC            warm-up seconds per server
   --idle N                idle connections in scenario 3
@@ -114,6 +118,7 @@ export function parseOptions(argv: string[]): Options {
       'per-client': { type: 'string' },
       rate: { type: 'string' },
       throttle: { type: 'string' },
+      'batch-ms': { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       idle: { type: 'string' },
@@ -199,6 +204,7 @@ export function parseOptions(argv: string[]): Options {
     fullDecode: values['full-decode'] ?? false,
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
     repeat: num('repeat', values.repeat, 1, 20) ?? 1,
+    batchMs: num('batch-ms', values['batch-ms'], 0, 1000),
     waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 30)) * 1000,
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800) * (num('repeat', values.repeat, 1, 20) ?? 1)) * 1000,
   };

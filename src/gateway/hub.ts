@@ -31,23 +31,30 @@ export interface HubSubscriber {
   whenWritable?(): Promise<void> | undefined;
 }
 
-/** Timers, injectable so coalescing can be tested on a virtual clock. */
+/** Time and timers, injectable so coalescing can be tested on a virtual clock. */
 export interface HubClock {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
+  /** monotonic milliseconds (only differences are used) */
+  nowMs(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  /** run fn after the current event-loop turn (tier 0 batching) */
+  /** run fn after the current event-loop turn (tier 0 batching, leading-edge emissions) */
   defer(fn: () => void): void;
 }
 
 export const realClock: HubClock = {
-  setInterval: (fn, ms) => setInterval(fn, ms),
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+  nowMs: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   defer: (fn) => setImmediate(fn),
 };
+
+/**
+ * Trailing flushes are due on a grid of this many ms: a deadline is rounded up to the next
+ * multiple, so the (channel, tier) pairs that fall due within one slot share one timer and one
+ * event-loop turn (uWS then writes each socket once for all of them). It delays a trailing
+ * emission by less than one slot and never brings one forward.
+ */
+export const FLUSH_SLOT_MS = 5;
 
 export interface HubStats {
   /** updates received from the bus */
@@ -74,7 +81,12 @@ interface TierEntry {
   readonly subs: Record<Encoding, number>;
   /** last seq emitted at this tier */
   seq: number;
+  /** updates are pending: in the turn's immediate batch or in a slot (dueAt) */
   dirty: boolean;
+  /** clock time of the last emission (-Infinity: never emitted) */
+  lastEmit: number;
+  /** the slot this entry waits in, or -1 */
+  dueAt: number;
   /** subscribers waiting for the channel's first value as their snapshot */
   readonly waiting: Set<HubSubscriber>;
   /**
@@ -93,9 +105,10 @@ interface ChannelEntry {
   releaseTimer: unknown;
 }
 
-interface TierTimer {
+/** The (channel, tier) pairs whose trailing flush falls due in one slot, with that slot's timer. */
+interface Slot {
   handle: unknown;
-  readonly dirty: Set<TierEntry>;
+  readonly entries: Set<TierEntry>;
 }
 
 export interface HubOptions {
@@ -105,6 +118,12 @@ export interface HubOptions {
   clock?: HubClock;
   /** keep an upstream subscription this long after its last subscriber leaves */
   upstreamReleaseMs: number;
+  /**
+   * 0 (default): a throttled (channel, tier) quiet for its throttle emits in the same turn, and
+   * trailing flushes wait in FLUSH_SLOT_MS slots. N > 0: every throttled emission, leading or
+   * trailing, goes out on an N ms grid (config `throttle.batchMs`).
+   */
+  batchMs?: number;
 }
 
 export interface SubscribeOptions {
@@ -116,6 +135,22 @@ export interface SubscribeOptions {
  * The gateway hub: one upstream bus subscription per channel with local subscribers, one
  * coalescer per (channel, throttle tier), one encoding per emission and encoding, published to a
  * uWS topic that the subscribers of that (channel, tier, encoding) joined.
+ *
+ * Throttled tiers are leading-edge (docs/protocol.md#throttling): a (channel, tier) quiet for its
+ * throttle emits at once; a faster update waits until `throttle` ms after the last emission.
+ * Why this shape, and what it costs (docs/benchmarks.md#leading-edge-throttling):
+ * - Socket writes are the cost. uWS drains topic messages once per event-loop iteration, so a
+ *   socket gets one write per iteration with output for it, whatever the number of publishes.
+ *   A tier-wide burst gives each socket one write per interval; phases spread over the interval
+ *   gave about ten and cost 3x the CPU per update (tried and reverted).
+ * - So leading-edge emissions are not sent from the bus callback. They join the turn's
+ *   `#immediate` batch, with tier 0, and go out together in one setImmediate.
+ * - Trailing flushes wait in FLUSH_SLOT_MS slots: one timer per slot in use (at most
+ *   throttle / slot of them), not one per channel. Everything due in a slot runs in one callback.
+ * - What stays is inherent to the semantics. Channels' windows are anchored at their own last
+ *   emission, so with channels busy at about the throttle rate a socket gets writes at many
+ *   points of the interval. `throttle.batchMs` moves every throttled emission to a coarser grid
+ *   for deployments that prefer CPU to latency.
  */
 export class Hub {
   readonly stats: HubStats = {
@@ -132,8 +167,12 @@ export class Hub {
   readonly #store: LastValueStore | undefined;
   readonly #clock: HubClock;
   readonly #releaseMs: number;
+  readonly #batchMs: number;
+  /** the grid trailing flushes (and, with batchMs, leading ones) are due on */
+  readonly #slotMs: number;
   readonly #channels = new Map<string, ChannelEntry>();
-  readonly #timers = new Map<number, TierTimer>();
+  /** trailing flushes by due slot (ms): one timer per slot, whatever the number of channels */
+  readonly #slots = new Map<number, Slot>();
   readonly #immediate = new Set<TierEntry>();
   #immediateScheduled = false;
   readonly #flushImmediate = (): void => {
@@ -148,6 +187,8 @@ export class Hub {
     this.#store = opts.store;
     this.#clock = opts.clock ?? realClock;
     this.#releaseMs = opts.upstreamReleaseMs;
+    this.#batchMs = opts.batchMs ?? 0;
+    this.#slotMs = this.#batchMs > 0 ? this.#batchMs : FLUSH_SLOT_MS;
   }
 
   /** Channels with an upstream subscription, with subscriber counts per tier. */
@@ -313,19 +354,88 @@ export class Hub {
     // a correction or cancel is not the channel's value: snapshots stay the last trade
     if (u.op === undefined) ch.last = u.d;
     this.onUpdate?.(ch.spec, u.d);
+    let now = -1;
     for (const te of ch.tiers.values()) {
       te.coalescer.push(u);
-      if (te.dirty) continue;
-      te.dirty = true;
       if (te.tier === 0) {
-        this.#immediate.add(te);
-        if (!this.#immediateScheduled) {
-          this.#immediateScheduled = true;
-          this.#clock.defer(this.#flushImmediate);
-        }
-      } else {
-        this.#timers.get(te.tier)?.dirty.add(te);
+        if (te.dirty) continue;
+        te.dirty = true;
+        this.#emitThisTurn(te);
+        continue;
       }
+      // Leading edge: a (channel, tier) that has not emitted for at least its throttle emits at
+      // once (with the other emissions of this event-loop turn); a faster update waits for the
+      // window that started at the last emission. An entry already waiting in a slot that is
+      // overdue (slot rounding, or a late timer) goes now as well. With batchMs, both wait for
+      // the next point of the batch grid instead.
+      if (now < 0) now = this.#clock.nowMs();
+      const due = te.lastEmit + te.tier;
+      if (te.dirty) {
+        if (te.dueAt >= 0 && now >= due && this.#batchMs === 0) {
+          this.#unslot(te);
+          this.#emitThisTurn(te);
+        }
+        continue;
+      }
+      te.dirty = true;
+      if (now < due) this.#slot(te, due);
+      else if (this.#batchMs === 0 || now % this.#batchMs === 0) this.#emitThisTurn(te);
+      else this.#slot(te, now);
+    }
+  }
+
+  #emitThisTurn(te: TierEntry): void {
+    this.#immediate.add(te);
+    if (!this.#immediateScheduled) {
+      this.#immediateScheduled = true;
+      this.#clock.defer(this.#flushImmediate);
+    }
+  }
+
+  /**
+   * Wait for a trailing flush at `due` (clock ms), rounded up to the slot grid. Slots are timer
+   * buckets: one timer per slot in use, so the number of timers is bounded by throttle / slot
+   * and not by the number of channels, and every flush of a slot runs in one turn.
+   */
+  #slot(te: TierEntry, due: number): void {
+    const at = Math.ceil(due / this.#slotMs) * this.#slotMs;
+    te.dueAt = at;
+    let slot = this.#slots.get(at);
+    if (!slot) {
+      const entries = new Set<TierEntry>();
+      slot = { handle: undefined, entries };
+      this.#slots.set(at, slot);
+      slot.handle = this.#clock.setTimeout(() => this.#fireSlot(at, entries), Math.max(0, at - this.#clock.nowMs()));
+    }
+    slot.entries.add(te);
+  }
+
+  #unslot(te: TierEntry): void {
+    const at = te.dueAt;
+    if (at < 0) return;
+    te.dueAt = -1;
+    const slot = this.#slots.get(at);
+    if (!slot) return;
+    slot.entries.delete(te);
+    if (slot.entries.size === 0) {
+      this.#clock.clearTimeout(slot.handle);
+      this.#slots.delete(at);
+    }
+  }
+
+  #fireSlot(at: number, entries: Set<TierEntry>): void {
+    this.#slots.delete(at);
+    // Node's timers run on the event loop's cached millisecond clock, so a slot's timer may fire
+    // up to about 1 ms before `at` by performance.now(): the slot is due all the same (sending
+    // part of it a turn later would cost every socket a second write). Windows are therefore
+    // kept to the 1 ms resolution of timers. A timer that fires late does not move the window
+    // either: it counts from the slot, or every window of a busy channel would round up to one
+    // more slot.
+    const now = Math.max(this.#clock.nowMs(), at);
+    for (const te of entries) {
+      te.dueAt = -1;
+      if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier); // (not expected)
+      else this.#flush(te, now - at < this.#slotMs ? at : now);
     }
   }
 
@@ -341,18 +451,12 @@ export class Hub {
       subs: { msgpack: 0, json: 0 },
       seq: 0,
       dirty: false,
+      lastEmit: -Infinity,
+      dueAt: -1,
       waiting: new Set(),
       replaying: new Map(),
     };
     ch.tiers.set(tier, te);
-    if (tier > 0 && !this.#timers.has(tier)) {
-      const timer: TierTimer = { handle: undefined, dirty: new Set() };
-      timer.handle = this.#clock.setInterval(() => {
-        for (const t of timer.dirty) this.#flush(t);
-        timer.dirty.clear();
-      }, tier);
-      this.#timers.set(tier, timer);
-    }
     return te;
   }
 
@@ -361,12 +465,8 @@ export class Hub {
     ch.tiers.delete(te.tier);
     this.stats.conflated += te.coalescer.conflated;
     this.#immediate.delete(te);
-    const timer = this.#timers.get(te.tier);
-    if (!timer) return;
-    timer.dirty.delete(te);
-    for (const c of this.#channels.values()) if (c.tiers.has(te.tier)) return;
-    this.#clock.clearInterval(timer.handle);
-    this.#timers.delete(te.tier);
+    this.#unslot(te);
+    te.dirty = false;
   }
 
   #scheduleRelease(ch: ChannelEntry): void {
@@ -392,10 +492,13 @@ export class Hub {
     return data.length === 1 ? data[0]! : { op: 'batch', items: data };
   }
 
-  #flush(te: TierEntry): void {
+  /** `at`: the emission's time for the throttle window (default: now) */
+  #flush(te: TierEntry, at?: number): void {
     te.dirty = false;
+    if (te.channel.tiers.get(te.tier) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
-    if (emissions.length === 0 || !te.channel.tiers.has(te.tier)) return;
+    if (emissions.length === 0) return;
+    te.lastEmit = at ?? this.#clock.nowMs();
     const items = emissions.map((e) => {
       const item: { d: Payload; coalesced: number; seq: number; op?: string } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
       if (e.op !== undefined) item.op = e.op;
@@ -448,8 +551,8 @@ export class Hub {
   }
 
   close(): void {
-    for (const t of this.#timers.values()) this.#clock.clearInterval(t.handle);
-    this.#timers.clear();
+    for (const slot of this.#slots.values()) this.#clock.clearTimeout(slot.handle);
+    this.#slots.clear();
     for (const c of this.#channels.values()) {
       c.unsubscribe?.();
       if (c.releaseTimer !== undefined) this.#clock.clearTimeout(c.releaseTimer);

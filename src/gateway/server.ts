@@ -124,6 +124,7 @@ export class Gateway {
       publisher: { publish: (topic, bytes, binary) => void this.app.publish(topic, bytes, binary) },
       ...(opts.store ? { store: opts.store } : {}),
       upstreamReleaseMs: config.gateway.upstreamReleaseMs,
+      batchMs: config.throttle.batchMs,
     });
     this.#loadStatic();
     this.#routes();

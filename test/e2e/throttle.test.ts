@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { marketSubject } from '../../src/bus/subjects.js';
+import { encodeTick } from '../../src/codec/tick-codec.js';
 import { startEngine } from '../../src/engine.js';
 import type { Engine } from '../../src/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -65,6 +67,46 @@ describe('throttling through the gateway', () => {
       c.close();
     } finally {
       await e2.close();
+    }
+  });
+
+  it('leading edge: a quiet throttled channel emits its next update at once; a faster one waits for the window', async () => {
+    const e3 = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, feeds: [], throttle: { tiers: [0, 1000], minMs: 0 } });
+    try {
+      const c = await TestClient.connect(`ws://127.0.0.1:${e3.port}/v1/stream`, { encoding: 'msgpack' });
+      expect((await c.request({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], throttle: 1000, snapshot: false })).throttle).toBe(1000);
+      expect((await c.request({ op: 'subscribe', id: 2, channels: ['quote:MSFT'], throttle: 0, snapshot: false })).throttle).toBe(0);
+      let n = 0;
+      const quote = (sym: string, bp: number): void => {
+        const cls = e3.registry.get(sym)!.assetClass;
+        const ts = BigInt(Date.now()) * 1_000_000n;
+        e3.bus.publish(marketSubject(cls, 'quote', sym), encodeTick({ k: 'quote', sym, src: 'e2e', seq: ++n, ep: 1, ts, rt: ts, bp, ap: bp + 1 }));
+      };
+      const is = (ch: string, bp: number) => (f: Frame) => f.op === 'data' && f.ch === ch && f.d.bp === bp;
+      // AAPL has never emitted at its 1000 ms tier: its update goes out in the same turn as the
+      // unthrottled MSFT sentinel published right after it, so it is there when the sentinel is
+      quote('AAPL', 1);
+      quote('MSFT', 1);
+      const sentinel1 = await c.waitFor(is('quote:MSFT', 1));
+      const first = c.frames.findIndex(is('quote:AAPL', 1));
+      expect(first).toBeGreaterThanOrEqual(0);
+      expect(first).toBeLessThan(c.frames.indexOf(sentinel1));
+      const firstAt = Date.now();
+      // two more right away: inside the window that started at that emission, so they wait
+      // for it and go as one conflated update
+      quote('AAPL', 2);
+      quote('AAPL', 3);
+      quote('MSFT', 2);
+      await c.waitFor(is('quote:MSFT', 2));
+      // (only checkable while the window is surely still open: on a very slow box it may not be)
+      if (Date.now() - firstAt < 500) expect(c.frames.filter((f) => f.op === 'data' && f.ch === 'quote:AAPL')).toHaveLength(1);
+      const last = await c.waitFor(is('quote:AAPL', 3), 10_000);
+      const aapl = c.frames.filter((f) => f.op === 'data' && f.ch === 'quote:AAPL');
+      expect(aapl.map((f) => f.seq)).toEqual(aapl.map((_, i) => i + 1));
+      if (aapl.length === 2) expect(last.coalesced).toBe(2); // 2 was replaced by 3 in the window
+      c.close();
+    } finally {
+      await e3.close();
     }
   });
 });

@@ -3,7 +3,12 @@ import type { HubClock } from '../../src/gateway/hub.js';
 /** A HubClock driven by the test: advance(ms) fires intervals/timeouts in time order. */
 export class VirtualClock implements HubClock {
   now = 0;
+  /** timeouts fire this much after they are due (a busy event loop) */
+  lateMs = 0;
   #id = 0;
+  nowMs(): number {
+    return this.now;
+  }
   readonly #timers = new Map<number, { at: number; every?: number; fn: () => void }>();
   readonly #deferred: (() => void)[] = [];
 
@@ -17,7 +22,7 @@ export class VirtualClock implements HubClock {
   }
   setTimeout(fn: () => void, ms: number): unknown {
     const id = ++this.#id;
-    this.#timers.set(id, { at: this.now + ms, fn });
+    this.#timers.set(id, { at: this.now + ms + this.lateMs, fn });
     return id;
   }
   clearTimeout(h: unknown): void {

@@ -24,14 +24,51 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  *   state wins;
  * - quotes: every emission is a value the feed sent, in feed order, and after the last window the
  *   subscriber holds the feed's last value (latest wins);
- * - seq: per subscriber and channel, the snapshot's seq and then +1 per update, no gap, no repeat.
+ * - seq: per subscriber and channel, the snapshot's seq and then +1 per update, no gap, no repeat;
+ * - throttle window: a throttled (channel, tier) emits at most once per throttle interval (its
+ *   emissions are at least `tier` ms apart);
+ * - leading edge: an update to a (channel, tier) that has not emitted for at least its throttle is
+ *   emitted at once (in the same turn, at the same virtual time).
  * unit/hub.test.ts has the example-based cases; this file checks the same rules for any input.
  */
 type Frame = Record<string, any>;
 
+function decode(bytes: Uint8Array, codec: FrameCodec): Frame[] {
+  const f = (codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
+  return f.op === 'batch' ? (f.items as Frame[]) : [f];
+}
+
+/**
+ * Emissions per (tier, channel key), as seen on the wire: the virtual time and the first seq of
+ * each emission (the msgpack and JSON frames of one emission, and the copies sent to subscribers
+ * waiting for their snapshot, share that seq). Snapshots sent by subscribe are not emissions.
+ */
+class Emissions {
+  readonly byId = new Map<string, { t: number; seq: number }[]>();
+  constructor(readonly clock: VirtualClock) {}
+  record(id: string, items: Frame[]): void {
+    const first = items.find((f) => f.op === 'data');
+    if (!first) return;
+    let list = this.byId.get(id);
+    if (!list) this.byId.set(id, (list = []));
+    if (list.some((e) => e.seq === first.seq)) return;
+    // the throttle window: at most one emission per `tier` ms
+    const prev = list.at(-1);
+    const tier = Number(id.split('|')[0]);
+    if (prev) expect(this.clock.now - prev.t, `${id}: emissions at ${prev.t} and ${this.clock.now}`).toBeGreaterThanOrEqual(tier);
+    list.push({ t: this.clock.now, seq: first.seq as number });
+  }
+  list(id: string): { t: number; seq: number }[] {
+    return this.byId.get(id) ?? [];
+  }
+}
+
 class Topics implements TopicPublisher {
   readonly topics = new Map<string, Set<Sub>>();
-  publish(topic: string, bytes: Uint8Array): void {
+  constructor(readonly emissions: Emissions) {}
+  publish(topic: string, bytes: Uint8Array, binary: boolean): void {
+    const [tier, , ...key] = topic.split('|');
+    this.emissions.record(`${tier}|${key.join('|')}`, decode(bytes, binary ? CODECS.msgpack : CODECS.json));
     for (const s of this.topics.get(topic) ?? []) s.receive(bytes);
   }
 }
@@ -39,7 +76,9 @@ class Topics implements TopicPublisher {
 class Sub implements HubSubscriber {
   readonly frames: Frame[] = [];
   closed = false;
-  constructor(readonly topics: Topics, readonly codec: FrameCodec) {}
+  /** set while hub.subscribe runs: what it sends then is a snapshot, not an emission */
+  subscribing = false;
+  constructor(readonly topics: Topics, readonly codec: FrameCodec, readonly id: string) {}
   join(topic: string): void {
     let set = this.topics.topics.get(topic);
     if (!set) this.topics.topics.set(topic, (set = new Set()));
@@ -49,12 +88,11 @@ class Sub implements HubSubscriber {
     this.topics.topics.get(topic)?.delete(this);
   }
   send(bytes: Uint8Array): void {
+    if (!this.subscribing) this.topics.emissions.record(this.id, decode(bytes, this.codec));
     this.receive(bytes);
   }
   receive(bytes: Uint8Array): void {
-    const f = (this.codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
-    if (f.op === 'batch') this.frames.push(...(f.items as Frame[]));
-    else this.frames.push(f);
+    this.frames.push(...decode(bytes, this.codec));
   }
 }
 
@@ -106,16 +144,51 @@ interface Subscription {
   start: number;
 }
 
-function run(ops: Op[], withStore: boolean): void {
+/** batchMs: the hub's `throttle.batchMs` (0: leading edge in the same turn) */
+function run(ops: Op[], withStore: boolean, batchMs = 0): void {
   const clock = new VirtualClock();
   const bus = new MemoryBus();
-  const topics = new Topics();
+  const emissions = new Emissions(clock);
+  const topics = new Topics(emissions);
   const store = withStore ? new MemoryLastValueStore() : undefined;
-  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, ...(store ? { store } : {}) });
+  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs, ...(store ? { store } : {}) });
   const published = new Map<string, number[]>(); // channel -> values in publish order
   let n = 0;
   const subs: Subscription[] = [];
   const active = new Map<number, Subscription>();
+
+  // live subscriptions per (tier, channel key), and which incarnation of that hub tier they hold
+  // (a tier left by its last subscriber is dropped; a new one starts a new window and seq)
+  const live = new Map<string, number>();
+  const incarnation = new Map<string, number>();
+  const idOf = (channel: string, tier: number): string => `${tier}|${spec(channel).key}`;
+  // updates published to a (channel, tier) quiet for at least its throttle: each must be emitted
+  // by the end of the turn, at the time it was published (with batchMs: at the next grid point)
+  let owedNow: { id: string; inc: number; t: number; after: number }[] = [];
+  const checkOwed = (force: boolean): void => {
+    const keep: typeof owedNow = [];
+    for (const o of owedNow) {
+      if (incarnation.get(o.id) !== o.inc || !live.get(o.id)) continue; // tier dropped meanwhile
+      const tier = Number(o.id.split('|')[0]);
+      const at = tier > 0 && batchMs > 0 ? Math.ceil(o.t / batchMs) * batchMs : o.t;
+      if (clock.now < at && !force) {
+        keep.push(o);
+        continue;
+      }
+      const later = emissions.list(o.id).slice(o.after);
+      expect(later.map((e) => e.t), `${o.id}: leading-edge emission at ${at}`).toContain(at);
+    }
+    owedNow = keep;
+  };
+  const leadingEdge = (channel: string): void => {
+    for (const tier of TIERS) {
+      const id = idOf(channel, tier);
+      if (!live.get(id)) continue;
+      const list = emissions.list(id);
+      const last = list.at(-1);
+      if (last === undefined || clock.now - last.t >= tier) owedNow.push({ id, inc: incarnation.get(id)!, t: clock.now, after: list.length });
+    }
+  };
 
   const closed = new Set<number>(); // bar values that closed their bar
   const barStart = new Map<string, number>();
@@ -140,6 +213,7 @@ function run(ops: Op[], withStore: boolean): void {
       }
     }
     store?.put(ch, bytes);
+    leadingEdge(ch);
     bus.publish(marketSubject(cls, kind === 'bar' ? 'bar.1s' : kind, sym), bytes);
   };
 
@@ -152,17 +226,38 @@ function run(ops: Op[], withStore: boolean): void {
       case 'bar':
         publish('bar', SYMS[o.sym]!, o.close);
         break;
-      case 'advance':
-        clock.advance(o.ms);
+      case 'advance': {
+        clock.turn();
+        checkOwed(false);
+        // stop at each grid point a leading emission is owed at, and check it there
+        const end = clock.now + o.ms;
+        for (;;) {
+          const next = owedNow.map((w) => Math.ceil(w.t / batchMs) * batchMs).filter((t) => t <= end).sort((a, b) => a - b)[0];
+          if (next === undefined) break;
+          clock.advance(next - clock.now);
+          clock.turn();
+          checkOwed(false);
+        }
+        clock.advance(end - clock.now);
         break;
+      }
       case 'turn':
         clock.turn();
+        checkOwed(false);
         break;
       case 'sub': {
         if (active.has(o.who)) break;
         const channel = `${o.kind}:${SYMS[o.sym]}`;
-        const sub = new Sub(topics, o.who % 2 ? CODECS.json : CODECS.msgpack);
+        const id = idOf(channel, o.tier);
+        const sub = new Sub(topics, o.who % 2 ? CODECS.json : CODECS.msgpack, id);
+        if (!live.get(id)) {
+          incarnation.set(id, (incarnation.get(id) ?? 0) + 1);
+          emissions.byId.delete(id); // a new hub tier: a new window and seq
+        }
+        live.set(id, (live.get(id) ?? 0) + 1);
+        sub.subscribing = true;
         hub.subscribe(sub, spec(channel), o.tier, { snapshot: o.snapshot });
+        sub.subscribing = false;
         const s: Subscription = { sub, channel, tier: o.tier, from: published.get(channel)?.length ?? 0, to: undefined, start: 0 };
         subs.push(s);
         active.set(o.who, s);
@@ -175,9 +270,16 @@ function run(ops: Op[], withStore: boolean): void {
         s.to = published.get(s.channel)?.length ?? 0;
         hub.unsubscribe(s.sub, s.channel, s.tier);
         s.sub.closed = true;
+        live.set(s.sub.id, live.get(s.sub.id)! - 1);
         break;
       }
     }
+  }
+  clock.turn();
+  checkOwed(false);
+  if (owedNow.length > 0) {
+    clock.advance(batchMs);
+    checkOwed(true);
   }
   clock.advance(1000); // every window has been flushed
 
@@ -223,5 +325,9 @@ describe('hub properties (virtual clock)', () => {
 
   it('the same holds when snapshots come from a last-value store', () => {
     fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, true)), { numRuns: 500 });
+  });
+
+  it('the same holds with throttle.batchMs (leading emissions at the next grid point)', () => {
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), fc.constantFrom(10, 20, 30), (ops, batchMs) => run(ops, false, batchMs)), { numRuns: 500 });
   });
 });

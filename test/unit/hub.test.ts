@@ -27,6 +27,8 @@ class FakeUws implements TopicPublisher {
 
 class FakeSub implements HubSubscriber {
   readonly frames: Frame[] = [];
+  /** virtual time at which each frame arrived (parallel to frames) */
+  readonly at: number[] = [];
   /** WebSocket messages received (a batch counts once) */
   messages = 0;
   closed = false;
@@ -45,8 +47,11 @@ class FakeSub implements HubSubscriber {
   receive(bytes: Uint8Array): void {
     this.messages++;
     const f = (this.codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
-    if (f.op === 'batch') this.frames.push(...f.items);
-    else this.frames.push(f);
+    const items: Frame[] = f.op === 'batch' ? f.items : [f];
+    for (const item of items) {
+      this.frames.push(item);
+      this.at.push(clock.now);
+    }
   }
   data(ch?: string): Frame[] {
     return this.frames.filter((f) => f.op === 'data' && (!ch || f.ch === ch));
@@ -60,6 +65,8 @@ const spec = (name: string): ChannelSpec => {
   if (!r?.ok) throw new Error(`bad channel ${name}`);
   return r.spec;
 };
+
+const ALL_SYMS = registry.all().map((i) => i.symbol);
 
 let clock: VirtualClock;
 let bus: MemoryBus;
@@ -154,6 +161,131 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(uws.publishes).toBe(2); // one msgpack frame, one JSON frame
     for (const s of subs) expect(s.data().map((f) => f.d.bp)).toEqual([2]);
     expect(hub.stats.framesOut).toBe(200);
+  });
+
+  it('leading edge: a quiet channel emits at once; faster updates wait for the window that starts at the last emission', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    const seen = (): [number, number, number][] => s.data().map((f, i) => [s.at[i]!, f.d.bp as number, (f.coalesced as number | undefined) ?? 1]);
+    quote('AAPL', 1); // never emitted before: goes in this turn
+    clock.turn();
+    expect(seen()).toEqual([[0, 1, 1]]);
+    clock.advance(30);
+    quote('AAPL', 2); // 30 ms after the last emission: waits for 100
+    clock.advance(40);
+    quote('AAPL', 3);
+    clock.advance(29);
+    expect(seen()).toHaveLength(1); // t = 99: still inside the window
+    clock.advance(1);
+    expect(seen()).toEqual([[0, 1, 1], [100, 3, 2]]);
+    clock.advance(50);
+    quote('AAPL', 4); // the window now runs from 100 to 200
+    clock.advance(100);
+    expect(seen().at(-1)).toEqual([200, 4, 1]);
+    clock.advance(1000); // quiet for a second: the next update goes at once again
+    quote('AAPL', 5);
+    clock.turn();
+    expect(seen().at(-1)).toEqual([1250, 5, 1]);
+    expect(s.data().map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('leading edge for trades: the first goes at once, the rest of the window in one batch, none dropped', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('trade:BTC-USD'), 250, { snapshot: false });
+    trade('BTC-USD', 'a');
+    clock.turn();
+    clock.advance(10);
+    trade('BTC-USD', 'b');
+    trade('BTC-USD', 'c');
+    clock.advance(100);
+    trade('BTC-USD', 'd');
+    clock.advance(140); // t = 250
+    expect(s.data().map((f, i) => [s.at[i], f.d.id, f.seq])).toEqual([[0, 'a', 1], [250, 'b', 2], [250, 'c', 3], [250, 'd', 4]]);
+    expect(s.messages).toBe(2); // a alone, then b-d in one batch frame
+  });
+
+  it('trailing flushes fall due on a slot grid, never early; an overdue pending update goes at once', () => {
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:MSFT'), 100, { snapshot: false });
+    clock.advance(3);
+    quote('MSFT', 1); // emitted at 3: the window ends at 103, whose slot is 105
+    clock.advance(7);
+    quote('MSFT', 2);
+    clock.advance(92); // t = 102
+    expect(s.data()).toHaveLength(1);
+    clock.advance(3); // t = 105
+    expect(s.at).toEqual([3, 105]);
+    clock.advance(196);
+    quote('MSFT', 3); // t = 301, quiet since 105: at once
+    clock.advance(1);
+    quote('MSFT', 4); // t = 302: the window ends at 401, its slot is 405
+    clock.advance(100); // t = 402: the window has passed, the slot has not
+    expect(s.at).toEqual([3, 105, 301]);
+    quote('MSFT', 5); // overdue: the pending value goes in this turn, with this update
+    clock.turn();
+    expect(s.at).toEqual([3, 105, 301, 402]);
+    expect(s.data().at(-1)).toMatchObject({ seq: 4, coalesced: 2, d: { bp: 5 } });
+    clock.advance(10); // the slot of 405 has nothing left to send
+    expect(s.at).toHaveLength(4);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a slot timer that fires late does not push the next windows back', () => {
+    clock.lateMs = 1;
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    quote('AAPL', 0); // at once
+    for (const t of [10, 110, 210, 310]) {
+      clock.advance(t - clock.now);
+      quote('AAPL', t); // waits for the window's slot, whose timer fires 1 ms late
+    }
+    clock.advance(100);
+    // the next window counts from the slot, not from the late timer (else 0, 101, 206, 311)
+    expect(s.at).toEqual([0, 101, 201, 301, 401]);
+  });
+
+  it('one timer per slot, not per channel: pending channels due in the same slot share a timer', () => {
+    const subs = ALL_SYMS.map((sym) => {
+      const s = new FakeSub(uws);
+      hub.subscribe(s, spec(`quote:${sym}`), 250, { snapshot: false });
+      return s;
+    });
+    for (const sym of ALL_SYMS) quote(sym, 1); // leading edge for all: one turn
+    clock.turn();
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(1);
+    for (const sym of ALL_SYMS) quote(sym, 2); // all due at 250
+    expect(clock.pendingTimers).toBe(1);
+    const before = uws.publishes;
+    clock.advance(249);
+    expect(uws.publishes - before).toBe(ALL_SYMS.length);
+    for (const s of subs) expect(s.data().map((f) => f.d.bp)).toEqual([1, 2]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('throttle.batchMs: every throttled emission, leading or trailing, goes out on the batch grid; tier 0 is untouched', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20 });
+    const s = new FakeSub(uws);
+    const fast = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.subscribe(fast, spec('quote:AAPL'), 0, { snapshot: false });
+    clock.advance(3);
+    quote('AAPL', 1); // quiet, but off the grid: waits for 20
+    clock.turn();
+    expect(fast.at).toEqual([3]);
+    expect(s.at).toEqual([]);
+    clock.advance(17);
+    expect(s.at).toEqual([20]);
+    clock.advance(10);
+    quote('AAPL', 2); // t = 30: inside the window that ends at 120 (on the grid)
+    clock.advance(90);
+    expect(s.at).toEqual([20, 120]);
+    clock.advance(180);
+    quote('AAPL', 3); // t = 300: quiet and on the grid: at once
+    clock.turn();
+    expect(s.at).toEqual([20, 120, 300]);
+    expect(s.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
+    expect(fast.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
   });
 
   it('msgpack and JSON subscribers receive the same objects', () => {

@@ -1,0 +1,118 @@
+/**
+ * A model of scenario 2 (quarter size by default) that counts what the throttle policy decides,
+ * with no sockets: how many event-loop turns write to each client per second (uWS drains its
+ * topic messages once per turn, so that is the number of socket writes), and how long a tick waits
+ * for its emission. It explains the gateway CPU measured by run.ts, which is mostly kernel time
+ * per socket write, on any machine and without noise.
+ *
+ *   node --import tsx bench/fanout/throttle-model.ts [--clients 1250] [--symbols 500] [--per-client 20] [--rate 5000] [--throttle 100]
+ *
+ * Ticks arrive in 1 ms steps (as the publisher sends them), symbols drawn uniformly with a fixed
+ * seed. Policies: the burst flush (one tier timer; every dirty channel flushes on its tick), and
+ * leading edge with trailing flushes in `slot` ms slots and, with `batch`, leading emissions on
+ * the same grid (throttle.batchMs).
+ */
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '1250' },
+    symbols: { type: 'string', default: '500' },
+    'per-client': { type: 'string', default: '20' },
+    rate: { type: 'string', default: '5000' },
+    throttle: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '10' },
+  },
+});
+const CL = Number(values.clients), CH = Number(values.symbols), K = Number(values['per-client']);
+const RATE = Number(values.rate), T = Number(values.throttle), DUR = Number(values.seconds) * 1000;
+
+interface Policy { name: string; burst?: boolean; slot: number; batch: number }
+const POLICIES: Policy[] = [
+  { name: 'burst flush (before)', burst: true, slot: 0, batch: 0 },
+  { name: 'leading edge, 1 ms slots', slot: 1, batch: 0 },
+  { name: 'leading edge, 5 ms slots (default)', slot: 5, batch: 0 },
+  { name: 'leading edge, batchMs 10', slot: 10, batch: 10 },
+  { name: 'leading edge, batchMs 20', slot: 20, batch: 20 },
+  { name: 'leading edge, batchMs 25', slot: 25, batch: 25 },
+];
+
+function simulate(p: Policy): { writes: number; emissions: number; p50: number; p99: number; max: number } {
+  let seed = 7;
+  const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x80000000;
+  const subsOf: number[][] = Array.from({ length: CH }, () => []);
+  for (let c = 0; c < CL; c++) {
+    const s = new Set<number>();
+    while (s.size < Math.min(K, CH)) s.add(Math.floor(rnd() * CH));
+    for (const ch of s) subsOf[ch]!.push(c);
+  }
+  const last = new Float64Array(CH).fill(-1e9);
+  const due = new Float64Array(CH).fill(-1);
+  const pending: number[][] = Array.from({ length: CH }, () => []);
+  const turns = new Map<number, Set<number>>(); // ms -> channels emitting in that turn
+  const timers = new Map<number, number[]>();
+  const waits: number[] = [];
+  let emissions = 0;
+  const grid = (x: number, q: number): number => (q > 0 ? Math.ceil(x / q) * q : x);
+  const later = (ch: number, at: number): void => {
+    due[ch] = at;
+    const l = timers.get(at);
+    if (l) l.push(ch);
+    else timers.set(at, [ch]);
+  };
+  const emit = (ch: number, t: number): void => {
+    emissions++;
+    for (const x of pending[ch]!) waits.push(t - x);
+    pending[ch] = [];
+    last[ch] = t;
+    due[ch] = -1;
+    let s = turns.get(t);
+    if (!s) turns.set(t, (s = new Set()));
+    s.add(ch);
+  };
+  const perStep = RATE / 1000;
+  let carry = 0;
+  for (let t = 0; t < DUR; t++) {
+    if (p.burst) {
+      if (t % T === 0) for (let ch = 0; ch < CH; ch++) if (pending[ch]!.length) emit(ch, t);
+    } else {
+      const l = timers.get(t);
+      timers.delete(t);
+      for (const ch of l ?? []) if (due[ch] === t && pending[ch]!.length) emit(ch, t);
+    }
+    carry += perStep;
+    const now: number[] = [];
+    for (; carry >= 1; carry--) {
+      const ch = Math.floor(rnd() * CH);
+      pending[ch]!.push(t);
+      if (p.burst || now.includes(ch)) continue;
+      const end = last[ch]! + T;
+      if (due[ch]! >= 0) {
+        if (t >= end && p.batch === 0) now.push(ch); // overdue in its slot: goes in this turn
+        continue;
+      }
+      if (t < end) later(ch, grid(end, p.slot));
+      else if (p.batch === 0 || t % p.batch === 0) now.push(ch);
+      else later(ch, grid(t, p.batch));
+    }
+    for (const ch of now) emit(ch, t);
+  }
+  let writes = 0;
+  for (const chs of turns.values()) {
+    const clients = new Set<number>();
+    for (const ch of chs) for (const c of subsOf[ch]!) clients.add(c);
+    writes += clients.size;
+  }
+  waits.sort((a, b) => a - b);
+  const q = (f: number): number => waits[Math.floor(f * (waits.length - 1))] ?? 0;
+  return { writes: writes / CL / (DUR / 1000), emissions: emissions / CH / (DUR / 1000), p50: q(0.5), p99: q(0.99), max: waits.at(-1) ?? 0 };
+}
+
+console.log(`Model: ${CL} clients × ${K} of ${CH} symbols, ${RATE} ticks/s in 1 ms steps, throttle ${T} ms, ${DUR / 1000} s\n`);
+console.log('| policy | socket writes per client per s | emissions per channel per s | tick wait p50 / p99 / max ms |');
+console.log('|---|---:|---:|---:|');
+for (const p of POLICIES) {
+  const r = simulate(p);
+  console.log(`| ${p.name} | ${r.writes.toFixed(1)} | ${r.emissions.toFixed(2)} | ${r.p50} / ${r.p99} / ${r.max} |`);
+}
+console.log('\nThe wait excludes the time to write and read the frames; the writes count one per (client, turn) with output.');
