@@ -22,6 +22,13 @@ afterEach(async () => {
 const SYMBOLS = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'AAPL', 'MSFT', 'NVDA', 'TSLA'];
 const CHANNELS = SYMBOLS.map((s) => `quote:${s}`);
 const WATCHED = 'quote:BTC-USD';
+// The stall lasts STALL_MS of feed time (lagMs is 500). What the gateway had already sent when it
+// found the lag may arrive first (quotes up to IN_FLIGHT_MS after the stall began: lagMs + pingMs
+// and generous room for a loaded machine's scheduling); after that, nothing older than FRESH_MS
+// before the feed's time at resume. Without the lag check about 340 such quotes arrive.
+const STALL_MS = 10_000;
+const IN_FLIGHT_MS = 4_000;
+const FRESH_MS = 3_000;
 
 type Item = { op: string; ch?: string; seq?: number; d?: { t?: number }; snapshot?: boolean };
 
@@ -60,8 +67,8 @@ describe('read lag', () => {
     const before = items(reader).length;
     const stallStart = Math.max(...quotesOf(items(reader), WATCHED).map((q) => q.d!.t!));
 
-    // the reader stalls while the feed moves on 6 s (lagMs is 500)
-    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + 6000, 30_000);
+    // the reader stalls while the feed moves on STALL_MS
+    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
     const resumeFeedTime = feedTime();
     reader.resume();
     // it reads until it holds a quote at least as new as the feed when it resumed
@@ -70,12 +77,12 @@ describe('read lag', () => {
     const after = quotesOf(items(reader).slice(before), WATCHED);
     // what was already on its way when the lag was found (at most about lagMs + pingMs of quotes)
     // may come first; nothing from the middle of the stall does
-    const stale = after.filter((q) => q.d!.t! > stallStart + 2500 && q.d!.t! < resumeFeedTime - 1000);
+    const stale = after.filter((q) => q.d!.t! > stallStart + IN_FLIGHT_MS && q.d!.t! < resumeFeedTime - FRESH_MS);
     expect({ staleQuotes: stale.length, afterResume: after.length }).toEqual({ staleQuotes: 0, afterResume: after.length });
     // the first quote newer than the backlog is a fresh one, after a seq gap
-    const firstFresh = after.findIndex((q) => q.d!.t! > stallStart + 2500);
+    const firstFresh = after.findIndex((q) => q.d!.t! > stallStart + IN_FLIGHT_MS);
     expect(firstFresh).toBeGreaterThanOrEqual(0);
-    expect(after[firstFresh]!.d!.t!).toBeGreaterThanOrEqual(resumeFeedTime - 1000);
+    expect(after[firstFresh]!.d!.t!).toBeGreaterThanOrEqual(resumeFeedTime - FRESH_MS);
     const prevSeq = firstFresh > 0 ? after[firstFresh - 1]!.seq! : quotesOf(items(reader).slice(0, before), WATCHED).at(-1)!.seq!;
     expect(after[firstFresh]!.seq!).toBeGreaterThan(prevSeq + 1);
 
@@ -130,13 +137,13 @@ describe('read lag', () => {
     socket.pause();
     const before = updates.length;
     const stallStart = Math.max(...updates.map((u) => u.d.t));
-    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + 6000, 30_000);
+    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
     const resumeFeedTime = feedTime();
     socket.resume();
     await until(() => updates.slice(before).some((u) => u.d.t >= resumeFeedTime), 'a fresh update');
 
     const after = updates.slice(before);
-    expect(after.filter((u) => u.d.t > stallStart + 2500 && u.d.t < resumeFeedTime - 1000).length).toBe(0);
+    expect(after.filter((u) => u.d.t > stallStart + IN_FLIGHT_MS && u.d.t < resumeFeedTime - FRESH_MS).length).toBe(0);
     expect(gaps.some((g) => g.channel === WATCHED)).toBe(true);
     // the SDK refreshes the channel after the gap: a new snapshot follows
     await until(() => updates.slice(before).some((u) => u.snapshot), 'the refresh snapshot');
