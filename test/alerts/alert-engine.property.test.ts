@@ -46,7 +46,8 @@ const tickGen = fc.record({
   spread: fc.integer({ min: 0, max: 5 }).map((n) => n / 2),
   dt: fc.integer({ min: 0, max: 2500 }),
 });
-type Op = { op: 'tick'; t: fc.RecordValue<{ sym: fc.Arbitrary<string>; quote: fc.Arbitrary<boolean>; p: fc.Arbitrary<number>; spread: fc.Arbitrary<number>; dt: fc.Arbitrary<number> }> } | { op: 'add'; g: Gen } | { op: 'remove'; i: number };
+type TickOp = { sym: string; quote: boolean; p: number; spread: number; dt: number };
+type Op = { op: 'tick'; t: TickOp } | { op: 'add'; g: Gen } | { op: 'remove'; i: number };
 const opGen: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: tickGen.map((t) => ({ op: 'tick' as const, t })) },
   { weight: 2, arbitrary: fc.oneof(priceRule, spreadRule).map((g) => ({ op: 'add' as const, g: g as Gen })) },
