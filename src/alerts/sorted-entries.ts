@@ -105,6 +105,12 @@ export class SortedEntries {
    */
   takeRange(lo: number, loInclusive: boolean, hi: number, hiInclusive: boolean, out: number[]): void {
     if (this.#size === 0 || lo > hi) return;
+    // most ticks cross nothing: answer "all keys beyond the range" from the two ends in O(1)
+    const first = this.#keys[0]![0]!;
+    if (hiInclusive ? first > hi : first >= hi) return;
+    const lastChunk = this.#keys[this.#keys.length - 1]!;
+    const last = lastChunk[lastChunk.length - 1]!;
+    if (loInclusive ? last < lo : last <= lo) return;
     // entries with key > lo are those >= (lo, +Inf); with key >= lo, those >= (lo, -Inf)
     const startId = loInclusive ? -Infinity : Infinity;
     let c = this.#chunkFor(lo, startId);
