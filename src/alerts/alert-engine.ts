@@ -129,6 +129,7 @@ export class AlertEngine {
   readonly #byId = new Map<string, Slot>();
   readonly #byUser = new Map<string, Set<Slot>>();
   readonly #symbols = new Map<string, SymbolIndex>();
+  #symbolVersion = 0;
   // expiry min-heap of (time, slot object)
   readonly #heapT: number[] = [];
   readonly #heapS: Slot[] = [];
@@ -370,9 +371,22 @@ export class AlertEngine {
     return this.#byId.size;
   }
 
-  /** Symbols with at least one rule (the subjects a service subscribes to). */
+  /** Symbols with at least one evaluated rule (the subjects a service subscribes to). */
   symbols(): string[] {
     return [...this.#symbols.keys()];
+  }
+
+  watches(symbol: string): boolean {
+    return this.#symbols.has(symbol);
+  }
+
+  get symbolCount(): number {
+    return this.#symbols.size;
+  }
+
+  /** Changes whenever a symbol gains its first or loses its last evaluated rule. */
+  get symbolVersion(): number {
+    return this.#symbolVersion;
   }
 
   // ---- wiring of slots into the index ----
@@ -473,7 +487,10 @@ export class AlertEngine {
 
   #indexFor(symbol: string): SymbolIndex {
     let idx = this.#symbols.get(symbol);
-    if (!idx) this.#symbols.set(symbol, (idx = { symbol, trade: undefined, mid: undefined, spread: undefined, changes: [], needsCleanup: false }));
+    if (!idx) {
+      this.#symbols.set(symbol, (idx = { symbol, trade: undefined, mid: undefined, spread: undefined, changes: [], needsCleanup: false }));
+      this.#symbolVersion++;
+    }
     return idx;
   }
 
@@ -495,7 +512,10 @@ export class AlertEngine {
     if (idx.spread?.rules === 0) idx.spread = undefined;
     idx.changes = idx.changes.filter((g) => g.rise.rules + g.fall.rules > 0);
     const empty = !idx.trade && !idx.mid && !idx.spread && idx.changes.length === 0;
-    if (empty) this.#symbols.delete(idx.symbol);
+    if (empty && this.#symbols.get(idx.symbol) === idx) {
+      this.#symbols.delete(idx.symbol);
+      this.#symbolVersion++;
+    }
   }
 
   // ---- expiry heap ----

@@ -6,3 +6,4 @@ export { SortedEntries } from './sorted-entries.js';
 export { RollingMinMax } from './rolling-window.js';
 export { ThresholdStream } from './threshold-stream.js';
 export type { Side } from './threshold-stream.js';
+export * from './alert-service.js';
