@@ -61,7 +61,12 @@ export interface AlertLimits {
 export const DEFAULT_ALERT_LIMITS: Readonly<AlertLimits> = Object.freeze({ maxRulesPerUser: 1000, maxWindowMs: 86_400_000 });
 
 const finite = (what: string) =>
-  z.number({ error: (iss) => (iss.input === undefined ? `${what} is required` : `${what} must be a number`) })
+  z.number({
+    error: (iss) =>
+      iss.input === undefined ? `${what} is required`
+      : typeof iss.input === 'number' ? `${what} must be a finite number (NaN and Infinity are refused)`
+      : `${what} must be a number`,
+  })
     .refine((n) => Number.isFinite(n), { message: `${what} must be a finite number (NaN and Infinity are refused)` });
 const positive = (what: string) => finite(what).refine((n) => n > 0, { message: `${what} must be greater than 0` });
 

@@ -37,7 +37,7 @@ describe('alert rule model', () => {
     const e = errorOf({ ...base, kind: 'price', direction: 'above', level });
     expect(e.code).toBe('ALERT_INVALID');
     expect(e.issues.map((i) => i.path)).toContain('level');
-    expect(e.message).toMatch(/level: .*(finite|number)/);
+    expect(e.issues).toEqual([{ path: 'level', message: 'level must be a finite number (NaN and Infinity are refused)' }]);
   });
 
   it.each([0, -1000, 1.5])('refuses windowMs %s', (windowMs) => {
@@ -58,6 +58,7 @@ describe('alert rule model', () => {
     expect(errorOf({ ...base, kind: 'volume' }).message).toContain('kind must be "price", "change" or "spread"');
     expect(errorOf(null).message).toContain('expected an object');
     expect(errorOf({ ...base, kind: 'price', direction: 'above' }).message).toContain('level is required');
+    expect(errorOf({ ...base, kind: 'price', direction: 'above', level: '12' }).message).toContain('level must be a number');
   });
 
   it('needs a usable hysteresis in rearm mode', () => {
