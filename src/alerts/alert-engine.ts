@@ -69,6 +69,8 @@ export interface AlertChanges {
 
 export interface AlertEngineStats {
   rules: number;
+  /** fresh rules armed by their first observation */
+  armed: number;
   fired: number;
   suppressed: number;
   rearmed: number;
@@ -142,7 +144,7 @@ export class AlertEngine {
   readonly #crossed: number[] = [];
   readonly #rearmed: number[] = [];
   readonly #armed: number[] = [];
-  readonly stats: AlertEngineStats = { rules: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0 };
+  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0 };
 
   constructor(opts: AlertEngineOptions) {
     this.#registry = opts.registry;
@@ -266,8 +268,9 @@ export class AlertEngine {
   #update(stream: ThresholdStream, v: number, now: number, tick: TradeTick | QuoteTick): void {
     const crossed = this.#crossed;
     const rearmed = this.#rearmed;
-    crossed.length = 0;
-    rearmed.length = 0;
+    // (setting length is not free: only when needed)
+    if (crossed.length !== 0) crossed.length = 0;
+    if (rearmed.length !== 0) rearmed.length = 0;
     const prev = stream.last;
     stream.update(v, crossed, rearmed, this.#levelOf);
     this.#dirtyStreams.add(stream);
@@ -281,10 +284,11 @@ export class AlertEngine {
     for (let i = 0; i < crossed.length; i++) this.#cross(this.#slots[crossed[i]!]!, v, prev!, now, tick);
     if (stream.fresh.length > 0) {
       const armed = this.#armed;
-      armed.length = 0;
+      if (armed.length !== 0) armed.length = 0;
       stream.armFresh(armed);
       for (let i = 0; i < armed.length; i++) {
         const s = this.#slots[armed[i]!]!;
+        this.stats.armed++;
         s.state.phase = 'armed';
         s.state.seen = v;
         this.#dirty.add(s);
