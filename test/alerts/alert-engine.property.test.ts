@@ -174,6 +174,49 @@ describe('index building blocks', () => {
     );
   });
 
+  it('SortedEntries splits and merges chunks correctly at sizes well past one chunk', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 600, max: 6000 }), fc.integer({ min: 1, max: 1000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 1000 }), fc.boolean(), fc.boolean()), { minLength: 5, maxLength: 40 }), fc.nat(), (n, keySpace, takes, seed) => {
+        const s = new SortedEntries();
+        let model: [number, number][] = [];
+        let x = seed | 1;
+        const rnd = () => ((x = Math.imul(x ^ (x >>> 13), 0x5bd1e995) >>> 0), x / 2 ** 32);
+        for (let id = 0; id < n; id++) {
+          const k = Math.floor(rnd() * keySpace);
+          s.insert(k, id);
+          model.push([k, id]);
+        }
+        model.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        // delete a random third one by one (shrinks chunks below B/4 and merges them)
+        for (let i = 0; i < n / 3 && model.length > 0; i++) {
+          const [k, id] = model.splice(Math.floor(rnd() * model.length), 1)[0]!;
+          expect(s.delete(k, id)).toBe(true);
+        }
+        expect([...s.entries()]).toEqual(model);
+        for (const [a, b, ai, bi] of takes) {
+          const [lo, hi] = [Math.min(a, b) * (keySpace / 1000), Math.max(a, b) * (keySpace / 1000)];
+          const inRange = ([k]: [number, number]) => (ai ? k >= lo : k > lo) && (bi ? k <= hi : k < hi);
+          const out: number[] = [];
+          s.takeRange(lo, ai, hi, bi, out);
+          expect(out).toEqual(model.filter(inRange).map((e) => e[1]));
+          model = model.filter((e) => !inRange(e));
+          expect(s.size).toBe(model.length);
+          // refill some so later takes cross chunk boundaries again
+          for (let j = 0; j < 200; j++) {
+            const k = Math.floor(rnd() * keySpace);
+            const id = n + model.length + j * 7919 + Math.floor(rnd() * 1e9);
+            if (model.some((e) => e[1] === id)) continue;
+            s.insert(k, id);
+            model.push([k, id]);
+          }
+          model.sort((p, q) => p[0] - q[0] || p[1] - q[1]);
+        }
+        expect([...s.entries()]).toEqual(model);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('RollingMinMax gives the min and max of the window (vs a scan)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 800 }), fc.integer({ min: -1000, max: 1000 })), { maxLength: 3000 }), (w, pts) => {
