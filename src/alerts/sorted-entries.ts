@@ -15,6 +15,9 @@ export class SortedEntries {
   #keys: number[][] = [];
   #ids: number[][] = [];
   #size = 0;
+  /** smallest and largest key, cached on the object so the common "nothing in range" answer touches no chunk */
+  #min = Infinity;
+  #max = -Infinity;
 
   get size(): number {
     return this.#size;
@@ -50,6 +53,8 @@ export class SortedEntries {
 
   insert(key: number, id: number): void {
     this.#size++;
+    if (key < this.#min) this.#min = key;
+    if (key > this.#max) this.#max = key;
     if (this.#keys.length === 0) {
       this.#keys.push([key]);
       this.#ids.push([id]);
@@ -80,6 +85,7 @@ export class SortedEntries {
     is.splice(p, 1);
     this.#size--;
     this.#afterShrink(c);
+    this.#refreshEnds();
     return true;
   }
 
@@ -106,11 +112,8 @@ export class SortedEntries {
   takeRange(lo: number, loInclusive: boolean, hi: number, hiInclusive: boolean, out: number[]): void {
     if (this.#size === 0 || lo > hi) return;
     // most ticks cross nothing: answer "all keys beyond the range" from the two ends in O(1)
-    const first = this.#keys[0]![0]!;
-    if (hiInclusive ? first > hi : first >= hi) return;
-    const lastChunk = this.#keys[this.#keys.length - 1]!;
-    const last = lastChunk[lastChunk.length - 1]!;
-    if (loInclusive ? last < lo : last <= lo) return;
+    if (hiInclusive ? this.#min > hi : this.#min >= hi) return;
+    if (loInclusive ? this.#max < lo : this.#max <= lo) return;
     // entries with key > lo are those >= (lo, +Inf); with key >= lo, those >= (lo, -Inf)
     const startId = loInclusive ? -Infinity : Infinity;
     let c = this.#chunkFor(lo, startId);
@@ -130,6 +133,7 @@ export class SortedEntries {
       }
       if (!reachedEnd) {
         if (n > 0) this.#afterShrink(c);
+        this.#refreshEnds();
         return;
       }
       if (ks.length === 0) {
@@ -138,6 +142,18 @@ export class SortedEntries {
       } else c++;
       p = 0;
     }
+    this.#refreshEnds();
+  }
+
+  #refreshEnds(): void {
+    if (this.#size === 0) {
+      this.#min = Infinity;
+      this.#max = -Infinity;
+      return;
+    }
+    this.#min = this.#keys[0]![0]!;
+    const lastChunk = this.#keys[this.#keys.length - 1]!;
+    this.#max = lastChunk[lastChunk.length - 1]!;
   }
 
   /** all entries in order (tests, snapshots) */
