@@ -3,6 +3,7 @@ import { marketSubject } from '../bus/subjects.js';
 import { decodeTick } from '../codec/tick-codec.js';
 import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { TickwireError } from '../core/errors.js';
 import type { Tick } from '../core/schema.js';
 import type { AlertChanges, AlertFiring, StoredAlert } from './alert-engine.js';
 import { AlertEngine } from './alert-engine.js';
@@ -74,16 +75,27 @@ export class AlertService {
     if (this.engine.hasChanges) await this.flush();
   }
 
-  /** Validate and add a rule; resolves once it is committed. Throws AlertRuleError. */
+  /**
+   * Validate and add a rule; resolves once it is committed. Throws AlertRuleError for a bad rule,
+   * and TickwireError `ALERT_STORE` when the store could not take it (the rule is then not kept:
+   * a rule is accepted only once it is durable).
+   */
   async add(input: unknown): Promise<AlertRule> {
     this.#assertOpen();
     const rule = this.engine.add(input, this.#now());
     this.#reconcile();
-    await this.flush();
+    if (!(await this.flush())) {
+      this.engine.remove(rule.id);
+      this.#reconcile();
+      throw new TickwireError('ALERT_STORE', `alert rule "${rule.id}" was not stored: the alert store is unavailable, try again`);
+    }
     return rule;
   }
 
-  /** Delete a user's rule; false when there is none. Resolves once committed. */
+  /**
+   * Delete a user's rule; false when there is none. Resolves after the commit; when the store is
+   * down the deletion stays queued and is retried (the rule is no longer evaluated meanwhile).
+   */
   async remove(id: string, user: string): Promise<boolean> {
     this.#assertOpen();
     const ok = this.engine.remove(id, user);
@@ -108,14 +120,17 @@ export class AlertService {
     return this.#retry !== undefined;
   }
 
-  /** Commit what changed and deliver its firings (serialized with other flushes). */
-  flush(): Promise<void> {
+  /**
+   * Commit what changed and deliver its firings (serialized with other flushes). Resolves false
+   * when the commit failed (the batch is kept and retried).
+   */
+  flush(): Promise<boolean> {
     if (this.#flushTimer) {
       clearTimeout(this.#flushTimer);
       this.#flushTimer = undefined;
     }
-    const run = async (): Promise<void> => {
-      if (!this.engine.hasChanges && !this.#retry) return;
+    const run = async (): Promise<boolean> => {
+      if (!this.engine.hasChanges && !this.#retry) return true;
       const fresh = this.engine.takeChanges();
       const changes = this.#retry ? mergeChanges(this.#retry, fresh) : fresh;
       this.#retry = undefined;
@@ -130,13 +145,14 @@ export class AlertService {
           this.#retryTimer = undefined;
           void this.flush();
         }, Math.max(100, this.#o.config.flushMs));
-        return;
+        return false;
       }
       this.stats.commits++;
       await this.#deliver(changes.firings);
+      return true;
     };
     const next = this.#chain.then(run, run);
-    this.#chain = next.catch(() => undefined);
+    this.#chain = next.then(() => undefined, () => undefined);
     return next;
   }
 

@@ -138,9 +138,14 @@ describe('AlertService over the memory bus', () => {
     await until(() => failures >= 1, 'a failed commit');
     expect(svc.pendingRetry).toBe(true);
     expect(fired).toEqual([]); // never delivered before it is committed
+    // a rule cannot be added while the store is down: it is refused, not kept in memory only
+    await expect(svc.add({ id: 'k2', user: 'u', symbol: 'MSFT', kind: 'spread', threshold: 1 })).rejects.toMatchObject({ code: 'ALERT_STORE' });
+    expect(svc.list('u').map((a) => a.rule.id)).toEqual(['k']);
+    expect(svc.watching).toEqual([]); // k is done (once), and MSFT was let go again
     down = false;
     await until(() => fired.length === 1, 'the retried commit and the delivery');
     const snap = await inner.load();
+    expect(snap.alerts.map((a) => a.rule.id)).toEqual(['k']);
     expect(snap.alerts[0]!.state).toMatchObject({ phase: 'done', fired: 1 });
     expect(snap.marks).toEqual([{ stream: 'AAPL|trade', value: 11 }]);
     await svc.close();
