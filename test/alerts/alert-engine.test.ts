@@ -207,6 +207,28 @@ describe('alert engine: crossing semantics', () => {
     expect(fired.map((f) => f.previous)).toEqual([90]);
   });
 
+  it('restore: drops rules that expired meanwhile, keeps done ones out of the index, skips unknown symbols', () => {
+    const { engine, tr, now } = setup();
+    engine.add(above('exp', 100, { expiresAt: now() + 5000 }), now());
+    engine.add(above('done', 100), now());
+    engine.add(above('live', 100, { mode: 'rearm', rearmBy: 1 }), now());
+    tr(90);
+    tr(101); // done:1 and live:1 fire
+    const stored = engine.all().map((a) => JSON.parse(JSON.stringify(a)));
+    stored.push({ rule: { ...stored[2].rule, id: 'gone', symbol: 'DELISTED' }, state: { phase: 'armed', fired: 0, suppressed: 0 } });
+    const fired: string[] = [];
+    const e2 = new AlertEngine({ registry, onFire: (f) => fired.push(f.id) });
+    e2.restore(stored, engine.marks(), now() + 6000);
+    expect(e2.get('exp')).toBeUndefined();
+    expect(e2.get('gone')).toBeUndefined();
+    expect(e2.get('done')!.state.phase).toBe('done');
+    expect(e2.takeChanges().deletes).toEqual(['exp']);
+    expect(e2.symbols()).toEqual(['AAPL']);
+    e2.onTick(trade('AAPL', 98, now() + 7000)); // re-arms live
+    e2.onTick(trade('AAPL', 102, now() + 8000));
+    expect(fired).toEqual(['live:2']);
+  });
+
   it('takeChanges hands over upserts, deletes, marks and firings once', () => {
     const { engine, tr } = setup();
     engine.add(above('a', 100));
