@@ -157,6 +157,16 @@ export const ConfigSchema = z
       .strict()
       .prefault({})
       .describe('portfolio valuation service'),
+    alerts: z
+      .object({
+        maxRulesPerUser: z.number().int().min(1).default(1000).describe('alert rules one user may hold (fired once-rules count until deleted); beyond it ALERT_LIMIT'),
+        maxWindowMs: z.number().int().min(1000).max(7 * 86_400_000).default(86_400_000).describe('longest rolling window of a percent-change alert, ms'),
+        flushMs: z.number().int().min(0).max(10_000).default(20).describe('alert state and firings are committed to the store this often before delivery (0 = every tick batch)'),
+        redisKeyPrefix: z.string().default('tickwire:alerts:').describe('prefix of alert rule and state keys in Redis'),
+      })
+      .strict()
+      .prefault({})
+      .describe('price alerts (docs/alerts.md)'),
   })
   .strict();
 

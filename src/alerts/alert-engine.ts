@@ -1,0 +1,565 @@
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
+import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
+import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, parseAlertRule } from './rule.js';
+import { RollingMinMax } from './rolling-window.js';
+import type { Side } from './threshold-stream.js';
+import { ThresholdStream } from './threshold-stream.js';
+
+/**
+ * Where a rule is in its life:
+ *   fresh    created, waits for its first observation of the watched value (which only arms it)
+ *   armed    fires on the next crossing
+ *   waiting  fired (or had a crossing swallowed by its cooldown); re-arms once the value went back
+ *            by `rearmBy` (mode `rearm` only)
+ *   done     a `once` rule that fired; kept (not evaluated) until deleted or expired
+ */
+export type RulePhase = 'fresh' | 'armed' | 'waiting' | 'done';
+
+/** The evaluation state of one rule: plain JSON, stored with the rule (AlertStore). */
+export interface RuleState {
+  phase: RulePhase;
+  /** firings delivered so far; the n-th firing has id `<ruleId>:<n>` */
+  fired: number;
+  /** crossings swallowed by the cooldown */
+  suppressed: number;
+  /** time of the last firing, ms (tick receive time) */
+  lastFiredAt?: number;
+  /** the watched value at the last state change (arm, fire, re-arm) */
+  seen?: number;
+}
+
+export interface StoredAlert {
+  rule: AlertRule;
+  state: RuleState;
+}
+
+/** The last value of one watched stream (`AAPL|trade`, `AAPL|mid`, `AAPL|spread`, `AAPL|change:trade:60000:up`). */
+export interface StreamMark {
+  stream: string;
+  value: number;
+}
+
+export interface AlertFiring {
+  /** `<ruleId>:<n>`: unique per firing, stable across a restart (consumers dedupe on it) */
+  id: string;
+  ruleId: string;
+  user: string;
+  symbol: string;
+  kind: AlertRule['kind'];
+  /** the watched value after the crossing: price, percent change, or spread */
+  value: number;
+  /** the watched value before it */
+  previous: number;
+  /** the rule's level, percent or threshold */
+  level: number;
+  /** tick receive time, ms since the epoch */
+  at: number;
+  /** the tick that fired it */
+  tick: { k: 'trade' | 'quote'; seq: number; ep: number };
+}
+
+/** What changed since the last `takeChanges()`: one atomic commit for an AlertStore. */
+export interface AlertChanges {
+  upserts: StoredAlert[];
+  deletes: string[];
+  marks: StreamMark[];
+  firings: AlertFiring[];
+}
+
+export interface AlertEngineStats {
+  rules: number;
+  /** fresh rules armed by their first observation */
+  armed: number;
+  fired: number;
+  suppressed: number;
+  rearmed: number;
+  expired: number;
+  ticks: number;
+}
+
+interface Slot {
+  readonly n: number;
+  readonly rule: AlertRule;
+  state: RuleState;
+  stream: ThresholdStream | undefined;
+  readonly side: Side;
+  /** the level compared with the stream value (price level, percent, or spread threshold) */
+  readonly level: number;
+  /** where a fired rule waits to re-arm */
+  readonly waitKey: number;
+  live: boolean;
+}
+
+interface ChangeGroup {
+  readonly source: PriceSource;
+  readonly windowMs: number;
+  readonly window: RollingMinMax;
+  readonly rise: ThresholdStream;
+  readonly fall: ThresholdStream;
+}
+
+interface SymbolIndex {
+  readonly symbol: string;
+  trade: ThresholdStream | undefined;
+  mid: ThresholdStream | undefined;
+  spread: ThresholdStream | undefined;
+  changes: ChangeGroup[];
+  needsCleanup: boolean;
+}
+
+export interface AlertEngineOptions {
+  registry: InstrumentRegistry;
+  limits?: AlertLimits;
+  /** called synchronously for each firing, in the order of evaluation */
+  onFire?: (firing: AlertFiring) => void;
+}
+
+/**
+ * The evaluation index: every live rule sits in exactly one sorted set (or fresh list) of the
+ * stream it watches, so a tick costs O(log n + rules crossed) per stream it updates (a trade
+ * updates the trade-price stream and the rise/fall streams of each percent-change window of its
+ * symbol; a quote the mid and spread streams and the mid windows). Expiry is a min-heap checked
+ * before each tick. Synchronous and single-threaded; persistence is the caller's (takeChanges).
+ */
+export class AlertEngine {
+  readonly #registry: InstrumentRegistry;
+  readonly #limits: AlertLimits;
+  readonly #onFire: ((f: AlertFiring) => void) | undefined;
+  readonly #slots: (Slot | undefined)[] = [];
+  readonly #free: number[] = [];
+  readonly #byId = new Map<string, Slot>();
+  readonly #byUser = new Map<string, Set<Slot>>();
+  readonly #symbols = new Map<string, SymbolIndex>();
+  #symbolVersion = 0;
+  // expiry min-heap of (time, slot object)
+  readonly #heapT: number[] = [];
+  readonly #heapS: Slot[] = [];
+  // changes since the last takeChanges()
+  #dirty = new Set<Slot>();
+  #deletes = new Set<string>();
+  #dirtyStreams = new Set<ThresholdStream>();
+  #firings: AlertFiring[] = [];
+  // scratch arrays reused per update
+  readonly #crossed: number[] = [];
+  readonly #rearmed: number[] = [];
+  readonly #armed: number[] = [];
+  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0 };
+
+  constructor(opts: AlertEngineOptions) {
+    this.#registry = opts.registry;
+    this.#limits = opts.limits ?? DEFAULT_ALERT_LIMITS;
+    this.#onFire = opts.onFire;
+  }
+
+  readonly #levelOf = (n: number): number => this.#slots[n]!.level;
+
+  /** Validate and add a rule (fresh: its first observation arms it). Throws AlertRuleError. */
+  add(input: unknown, nowMs: number = Date.now()): AlertRule {
+    const rule = parseAlertRule(input, { registry: this.#registry, limits: this.#limits, nowMs });
+    if (this.#byId.has(rule.id)) {
+      throw new AlertRuleError(AlertErrorCode.DUPLICATE, `alert rule "${rule.id}" exists: delete it first or use another id`, [{ path: 'id', message: 'already exists' }]);
+    }
+    const held = this.#byUser.get(rule.user)?.size ?? 0;
+    if (held >= this.#limits.maxRulesPerUser) {
+      throw new AlertRuleError(AlertErrorCode.LIMIT, `user "${rule.user}" holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#limits.maxRulesPerUser}: delete some first`);
+    }
+    const slot = this.#attach(rule, { phase: 'fresh', fired: 0, suppressed: 0 });
+    this.#dirty.add(slot);
+    return rule;
+  }
+
+  /**
+   * Load stored rules and stream marks (after a restart), before any tick. Rules keep their phase,
+   * so a rule that fired is not fired again and one that was armed fires on the first crossing
+   * from its stream's stored last value. Limits are not re-applied: accepted rules are kept.
+   */
+  restore(records: Iterable<StoredAlert>, marks: Iterable<StreamMark> = [], nowMs: number = Date.now()): void {
+    for (const r of records) {
+      if (this.#byId.has(r.rule.id)) continue;
+      if (r.rule.expiresAt !== undefined && r.rule.expiresAt <= nowMs) {
+        this.#deletes.add(r.rule.id);
+        this.stats.expired++;
+        continue;
+      }
+      if (!this.#registry.has(r.rule.symbol)) {
+        // the instrument left the registry: keep the rule stored, it cannot be evaluated
+        continue;
+      }
+      this.#attach(r.rule, { ...r.state });
+    }
+    const byKey = new Map<string, ThresholdStream>();
+    for (const idx of this.#symbols.values()) for (const s of this.#streamsOf(idx)) byKey.set(s.key, s);
+    for (const m of marks) {
+      const s = byKey.get(m.stream);
+      if (s && Number.isFinite(m.value)) s.last = m.value;
+    }
+  }
+
+  /** Delete a rule; false when there is none with this id (or it belongs to another user). */
+  remove(id: string, user?: string): boolean {
+    const slot = this.#byId.get(id);
+    if (!slot || (user !== undefined && slot.rule.user !== user)) return false;
+    this.#detach(slot);
+    this.#deletes.add(id);
+    return true;
+  }
+
+  get(id: string): StoredAlert | undefined {
+    const s = this.#byId.get(id);
+    return s ? { rule: s.rule, state: { ...s.state } } : undefined;
+  }
+
+  list(user: string): StoredAlert[] {
+    return [...(this.#byUser.get(user) ?? [])].map((s) => ({ rule: s.rule, state: { ...s.state } }));
+  }
+
+  /** Every rule with its state (a full snapshot for a store). */
+  all(): StoredAlert[] {
+    return [...this.#byId.values()].map((s) => ({ rule: s.rule, state: { ...s.state } }));
+  }
+
+  /** Last value of every watched stream. */
+  marks(): StreamMark[] {
+    const out: StreamMark[] = [];
+    for (const idx of this.#symbols.values()) for (const s of this.#streamsOf(idx)) if (s.last !== undefined) out.push({ stream: s.key, value: s.last });
+    return out;
+  }
+
+  /** Evaluate one tick. `nowMs` defaults to the tick's receive time. Returns rules fired. */
+  onTick(tick: Tick, nowMs?: number): number {
+    const idx = this.#symbols.get(tick.sym);
+    if (idx === undefined) return 0;
+    const now = nowMs ?? Number(tick.rt / 1_000_000n);
+    if (this.#heapT.length > 0 && this.#heapT[0]! <= now) this.sweep(now);
+    const before = this.stats.fired;
+    this.stats.ticks++;
+    if (tick.k === 'trade') this.#onTrade(idx, tick, now);
+    else if (tick.k === 'quote') this.#onQuote(idx, tick, now);
+    else return 0;
+    if (idx.needsCleanup) this.#cleanup(idx);
+    return this.stats.fired - before;
+  }
+
+  #onTrade(idx: SymbolIndex, tick: TradeTick, now: number): void {
+    const p = tick.p;
+    if (!(p > 0) || !Number.isFinite(p)) return;
+    if (idx.trade) this.#update(idx.trade, p, now, tick);
+    for (const g of idx.changes) if (g.source === 'trade') this.#updateChange(g, p, now, tick);
+  }
+
+  #onQuote(idx: SymbolIndex, tick: QuoteTick, now: number): void {
+    const { bp, ap } = tick;
+    if (!(bp > 0) || !(ap > 0) || !Number.isFinite(bp) || !Number.isFinite(ap)) return;
+    const mid = (bp + ap) / 2;
+    if (idx.mid) this.#update(idx.mid, mid, now, tick);
+    if (idx.spread) this.#update(idx.spread, ap - bp, now, tick);
+    for (const g of idx.changes) if (g.source === 'mid') this.#updateChange(g, mid, now, tick);
+  }
+
+  #updateChange(g: ChangeGroup, p: number, now: number, tick: TradeTick | QuoteTick): void {
+    g.window.push(now, p);
+    const min = g.window.min!;
+    const max = g.window.max!;
+    if (g.rise.rules > 0) this.#update(g.rise, ((p - min) / min) * 100, now, tick);
+    if (g.fall.rules > 0) this.#update(g.fall, ((max - p) / max) * 100, now, tick);
+  }
+
+  #update(stream: ThresholdStream, v: number, now: number, tick: TradeTick | QuoteTick): void {
+    const crossed = this.#crossed;
+    const rearmed = this.#rearmed;
+    // (setting length is not free: only when needed)
+    if (crossed.length !== 0) crossed.length = 0;
+    if (rearmed.length !== 0) rearmed.length = 0;
+    const prev = stream.last;
+    stream.update(v, crossed, rearmed, this.#levelOf);
+    this.#dirtyStreams.add(stream);
+    for (let i = 0; i < rearmed.length; i++) {
+      const s = this.#slots[rearmed[i]!]!;
+      s.state.phase = 'armed';
+      s.state.seen = v;
+      this.stats.rearmed++;
+      this.#dirty.add(s);
+    }
+    for (let i = 0; i < crossed.length; i++) this.#cross(this.#slots[crossed[i]!]!, v, prev!, now, tick);
+    if (stream.fresh.length > 0) {
+      const armed = this.#armed;
+      if (armed.length !== 0) armed.length = 0;
+      stream.armFresh(armed);
+      for (let i = 0; i < armed.length; i++) {
+        const s = this.#slots[armed[i]!]!;
+        this.stats.armed++;
+        s.state.phase = 'armed';
+        s.state.seen = v;
+        this.#dirty.add(s);
+      }
+    }
+  }
+
+  /** A rule's value crossed its level; it has already been taken out of its armed set. */
+  #cross(s: Slot, v: number, prev: number, now: number, tick: TradeTick | QuoteTick): void {
+    const rule = s.rule;
+    const st = s.state;
+    this.#dirty.add(s);
+    st.seen = v;
+    if (st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs) {
+      // swallowed: counts as a firing for re-arming (the value must go back first), not delivered
+      st.suppressed++;
+      this.stats.suppressed++;
+    } else {
+      st.fired++;
+      st.lastFiredAt = now;
+      this.stats.fired++;
+      const firing: AlertFiring = {
+        id: `${rule.id}:${st.fired}`,
+        ruleId: rule.id,
+        user: rule.user,
+        symbol: rule.symbol,
+        kind: rule.kind,
+        value: v,
+        previous: prev,
+        level: s.level,
+        at: now,
+        tick: { k: tick.k, seq: tick.seq, ep: tick.ep },
+      };
+      this.#firings.push(firing);
+      this.#onFire?.(firing);
+      if (rule.mode === 'once') {
+        st.phase = 'done';
+        this.#leaveStream(s);
+        return;
+      }
+    }
+    st.phase = 'waiting';
+    const stream = s.stream!;
+    if (s.side === 'up') stream.waitUp.insert(s.waitKey, s.n);
+    else stream.waitDown.insert(s.waitKey, s.n);
+  }
+
+  /** Remove every rule whose expiry is <= now (also done before each tick). Returns how many. */
+  sweep(nowMs: number = Date.now()): number {
+    let n = 0;
+    const ht = this.#heapT;
+    while (ht.length > 0 && ht[0]! <= nowMs) {
+      const s = this.#heapS[0]!;
+      this.#heapPop();
+      if (!s.live) continue;
+      this.#detach(s);
+      this.#deletes.add(s.rule.id);
+      this.stats.expired++;
+      n++;
+    }
+    return n;
+  }
+
+  /** Hand over what changed since the last call (rules, deletions, stream values, firings). */
+  takeChanges(): AlertChanges {
+    const upserts: StoredAlert[] = [];
+    for (const s of this.#dirty) if (s.live) upserts.push({ rule: s.rule, state: { ...s.state } });
+    const marks: StreamMark[] = [];
+    for (const st of this.#dirtyStreams) if (st.last !== undefined) marks.push({ stream: st.key, value: st.last });
+    const out: AlertChanges = { upserts, deletes: [...this.#deletes], marks, firings: this.#firings };
+    this.#dirty = new Set();
+    this.#deletes = new Set();
+    this.#dirtyStreams = new Set();
+    this.#firings = [];
+    return out;
+  }
+
+  /** Whether anything is waiting for takeChanges(). */
+  get hasChanges(): boolean {
+    return this.#dirty.size > 0 || this.#deletes.size > 0 || this.#firings.length > 0 || this.#dirtyStreams.size > 0;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Symbols with at least one evaluated rule (the subjects a service subscribes to). */
+  symbols(): string[] {
+    return [...this.#symbols.keys()];
+  }
+
+  watches(symbol: string): boolean {
+    return this.#symbols.has(symbol);
+  }
+
+  get symbolCount(): number {
+    return this.#symbols.size;
+  }
+
+  /** Changes whenever a symbol gains its first or loses its last evaluated rule. */
+  get symbolVersion(): number {
+    return this.#symbolVersion;
+  }
+
+  // ---- wiring of slots into the index ----
+
+  #attach(rule: AlertRule, state: RuleState): Slot {
+    const idx = this.#indexFor(rule.symbol);
+    let stream: ThresholdStream;
+    let side: Side;
+    let level: number;
+    if (rule.kind === 'price') {
+      stream = rule.source === 'trade' ? (idx.trade ??= new ThresholdStream(`${rule.symbol}|trade`)) : (idx.mid ??= new ThresholdStream(`${rule.symbol}|mid`));
+      side = rule.direction === 'above' ? 'up' : 'down';
+      level = rule.level;
+    } else if (rule.kind === 'spread') {
+      stream = idx.spread ??= new ThresholdStream(`${rule.symbol}|spread`);
+      side = 'up';
+      level = rule.threshold;
+    } else {
+      let g = idx.changes.find((c) => c.source === rule.source && c.windowMs === rule.windowMs);
+      if (!g) {
+        const base = `${rule.symbol}|change:${rule.source}:${rule.windowMs}`;
+        g = { source: rule.source, windowMs: rule.windowMs, window: new RollingMinMax(rule.windowMs), rise: new ThresholdStream(`${base}:up`), fall: new ThresholdStream(`${base}:down`) };
+        idx.changes.push(g);
+      }
+      stream = rule.direction === 'up' ? g.rise : g.fall;
+      side = 'up';
+      level = rule.percent;
+    }
+    const rearmBy = rule.rearmBy ?? 0;
+    const n = this.#free.pop() ?? this.#slots.length;
+    const slot: Slot = { n, rule, state, stream, side, level, waitKey: side === 'up' ? level - rearmBy : level + rearmBy, live: true };
+    this.#slots[n] = slot;
+    this.#byId.set(rule.id, slot);
+    let mine = this.#byUser.get(rule.user);
+    if (!mine) this.#byUser.set(rule.user, (mine = new Set()));
+    mine.add(slot);
+    this.stats.rules++;
+    if (rule.expiresAt !== undefined) this.#heapPush(rule.expiresAt, slot);
+    switch (state.phase) {
+      case 'fresh':
+        stream.rules++;
+        stream.addFresh(n, side, level);
+        break;
+      case 'armed':
+        stream.rules++;
+        (side === 'up' ? stream.armedUp : stream.armedDown).insert(level, n);
+        break;
+      case 'waiting':
+        stream.rules++;
+        (side === 'up' ? stream.waitUp : stream.waitDown).insert(slot.waitKey, n);
+        break;
+      case 'done':
+        slot.stream = undefined;
+        idx.needsCleanup = true;
+        this.#cleanup(idx);
+        break;
+    }
+    return slot;
+  }
+
+  #detach(s: Slot): void {
+    const stream = s.stream;
+    if (stream) {
+      let found: boolean;
+      switch (s.state.phase) {
+        case 'fresh':
+          found = stream.removeFresh(s.n);
+          break;
+        case 'armed':
+          found = (s.side === 'up' ? stream.armedUp : stream.armedDown).delete(s.level, s.n);
+          break;
+        case 'waiting':
+          found = (s.side === 'up' ? stream.waitUp : stream.waitDown).delete(s.waitKey, s.n);
+          break;
+        default:
+          found = false;
+      }
+      if (!found) throw new Error(`alert index corrupt: rule ${s.rule.id} (${s.state.phase}) not in its set`);
+      this.#leaveStream(s);
+    }
+    const idx = this.#symbols.get(s.rule.symbol);
+    if (idx?.needsCleanup) this.#cleanup(idx);
+    s.live = false;
+    this.#byId.delete(s.rule.id);
+    const mine = this.#byUser.get(s.rule.user)!;
+    mine.delete(s);
+    if (mine.size === 0) this.#byUser.delete(s.rule.user);
+    this.#slots[s.n] = undefined;
+    this.#free.push(s.n);
+    this.stats.rules--;
+  }
+
+  #leaveStream(s: Slot): void {
+    const stream = s.stream!;
+    s.stream = undefined;
+    if (--stream.rules === 0) this.#symbols.get(s.rule.symbol)!.needsCleanup = true;
+  }
+
+  #indexFor(symbol: string): SymbolIndex {
+    let idx = this.#symbols.get(symbol);
+    if (!idx) {
+      this.#symbols.set(symbol, (idx = { symbol, trade: undefined, mid: undefined, spread: undefined, changes: [], needsCleanup: false }));
+      this.#symbolVersion++;
+    }
+    return idx;
+  }
+
+  *#streamsOf(idx: SymbolIndex): IterableIterator<ThresholdStream> {
+    if (idx.trade) yield idx.trade;
+    if (idx.mid) yield idx.mid;
+    if (idx.spread) yield idx.spread;
+    for (const g of idx.changes) {
+      yield g.rise;
+      yield g.fall;
+    }
+  }
+
+  /** Drop streams without rules (their last value goes with them: a new rule starts fresh anyway). */
+  #cleanup(idx: SymbolIndex): void {
+    idx.needsCleanup = false;
+    if (idx.trade?.rules === 0) idx.trade = undefined;
+    if (idx.mid?.rules === 0) idx.mid = undefined;
+    if (idx.spread?.rules === 0) idx.spread = undefined;
+    idx.changes = idx.changes.filter((g) => g.rise.rules + g.fall.rules > 0);
+    const empty = !idx.trade && !idx.mid && !idx.spread && idx.changes.length === 0;
+    if (empty && this.#symbols.get(idx.symbol) === idx) {
+      this.#symbols.delete(idx.symbol);
+      this.#symbolVersion++;
+    }
+  }
+
+  // ---- expiry heap ----
+
+  #heapPush(t: number, s: Slot): void {
+    const ht = this.#heapT;
+    const hs = this.#heapS;
+    let i = ht.length;
+    ht.push(t);
+    hs.push(s);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (ht[p]! <= t) break;
+      ht[i] = ht[p]!;
+      hs[i] = hs[p]!;
+      i = p;
+    }
+    ht[i] = t;
+    hs[i] = s;
+  }
+
+  #heapPop(): void {
+    const ht = this.#heapT;
+    const hs = this.#heapS;
+    const t = ht.pop()!;
+    const s = hs.pop()!;
+    const n = ht.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && ht[r]! < ht[l]! ? r : l;
+      if (ht[c]! >= t) break;
+      ht[i] = ht[c]!;
+      hs[i] = hs[c]!;
+      i = c;
+    }
+    ht[i] = t;
+    hs[i] = s;
+  }
+}

@@ -1,0 +1,256 @@
+import type { Bus, Unsubscribe } from '../bus/bus.js';
+import { marketSubject } from '../bus/subjects.js';
+import { decodeTick } from '../codec/tick-codec.js';
+import type { Config } from '../core/config.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import { TickwireError } from '../core/errors.js';
+import type { Tick } from '../core/schema.js';
+import type { AlertChanges, AlertFiring, StoredAlert } from './alert-engine.js';
+import { AlertEngine } from './alert-engine.js';
+import type { AlertStore } from './alert-store.js';
+import type { AlertRule } from './rule.js';
+
+export interface AlertServiceOptions {
+  bus: Bus;
+  registry: InstrumentRegistry;
+  store: AlertStore;
+  config: Config['alerts'];
+  /**
+   * Called once per firing, after the firing and the state change it caused are committed. A
+   * throw (or rejection) leaves the firing in the store's outbox: it is delivered again, with the
+   * same id, when the service next starts.
+   */
+  onFire: (firing: AlertFiring) => void | Promise<void>;
+  log?: { warn(obj: object, msg: string): void };
+  /** clock for rule creation and expiry sweeps (ms); tick evaluation uses the tick's receive time */
+  now?: () => number;
+  /** how often expired rules are swept when no tick comes, ms (default 1000) */
+  sweepMs?: number;
+}
+
+/**
+ * The alert service role: holds the rules in an AlertEngine, subscribes to the trade and quote
+ * subjects of the symbols that have rules (and lets go of a symbol when its last rule goes),
+ * evaluates each tick, and every `alerts.flushMs` commits what changed to the AlertStore, then
+ * delivers the firings of that commit and acknowledges them. On start it restores rules, states
+ * and stream values from the store and delivers the firings left in its outbox.
+ */
+export class AlertService {
+  readonly engine: AlertEngine;
+  readonly stats = { ticks: 0, badPayloads: 0, commits: 0, delivered: 0, deliveryErrors: 0, commitErrors: 0 };
+  readonly #o: AlertServiceOptions;
+  readonly #now: () => number;
+  readonly #subs = new Map<string, Unsubscribe[]>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** a batch whose commit failed, committed with the next one */
+  #retry: AlertChanges | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #started = false;
+  #seenVersion = -1;
+  #closed = false;
+
+  constructor(opts: AlertServiceOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+    this.engine = new AlertEngine({ registry: opts.registry, limits: opts.config });
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('AlertService already started');
+    this.#started = true;
+    const snap = await this.#o.store.load();
+    this.engine.restore(snap.alerts, snap.marks, this.#now());
+    // rules that expired while stopped are deleted from the store by the first commit
+    await this.#deliver(snap.outbox.sort((a, b) => a.at - b.at));
+    this.#reconcile();
+    this.#sweepTimer = setInterval(() => {
+      if (this.engine.sweep(this.#now()) > 0) {
+        this.#reconcile();
+        this.#schedule();
+      }
+    }, this.#o.sweepMs ?? 1000);
+    this.#sweepTimer.unref();
+    if (this.engine.hasChanges) await this.flush();
+  }
+
+  /**
+   * Validate and add a rule; resolves once it is committed. Throws AlertRuleError for a bad rule,
+   * and TickwireError `ALERT_STORE` when the store could not take it (the rule is then not kept:
+   * a rule is accepted only once it is durable).
+   */
+  async add(input: unknown): Promise<AlertRule> {
+    this.#assertOpen();
+    const rule = this.engine.add(input, this.#now());
+    this.#reconcile();
+    if (!(await this.flush())) {
+      this.engine.remove(rule.id);
+      this.#reconcile();
+      throw new TickwireError('ALERT_STORE', `alert rule "${rule.id}" was not stored: the alert store is unavailable, try again`);
+    }
+    return rule;
+  }
+
+  /**
+   * Delete a user's rule; false when there is none. Resolves after the commit; when the store is
+   * down the deletion stays queued and is retried (the rule is no longer evaluated meanwhile).
+   */
+  async remove(id: string, user: string): Promise<boolean> {
+    this.#assertOpen();
+    const ok = this.engine.remove(id, user);
+    if (ok) {
+      this.#reconcile();
+      await this.flush();
+    }
+    return ok;
+  }
+
+  list(user: string): StoredAlert[] {
+    return this.engine.list(user);
+  }
+
+  /** Symbols whose trade and quote subjects the service listens to. */
+  get watching(): string[] {
+    return [...this.#subs.keys()];
+  }
+
+  /** A batch whose commit failed and waits to be retried (its firings are not delivered yet). */
+  get pendingRetry(): boolean {
+    return this.#retry !== undefined;
+  }
+
+  /**
+   * Commit what changed and deliver its firings (serialized with other flushes). Resolves false
+   * when the commit failed (the batch is kept and retried).
+   */
+  flush(): Promise<boolean> {
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    const run = async (): Promise<boolean> => {
+      if (!this.engine.hasChanges && !this.#retry) return true;
+      const fresh = this.engine.takeChanges();
+      const changes = this.#retry ? mergeChanges(this.#retry, fresh) : fresh;
+      this.#retry = undefined;
+      try {
+        await this.#o.store.commit(changes);
+      } catch (err) {
+        // not committed, so not delivered: keep the batch and commit it with the next one
+        this.#retry = changes;
+        this.stats.commitErrors++;
+        this.#o.log?.warn({ err, pendingFirings: changes.firings.length }, 'alert store commit failed: will retry');
+        if (!this.#closed) this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = undefined;
+          void this.flush();
+        }, Math.max(100, this.#o.config.flushMs));
+        return false;
+      }
+      this.stats.commits++;
+      await this.#deliver(changes.firings);
+      return true;
+    };
+    const next = this.#chain.then(run, run);
+    this.#chain = next.then(() => undefined, () => undefined);
+    return next;
+  }
+
+  async #deliver(firings: AlertFiring[]): Promise<void> {
+    if (firings.length === 0) return;
+    const acked: string[] = [];
+    for (const f of firings) {
+      try {
+        await this.#o.onFire(f);
+        acked.push(f.id);
+        this.stats.delivered++;
+      } catch (err) {
+        this.stats.deliveryErrors++;
+        this.#o.log?.warn({ err, firing: f.id }, 'alert delivery failed: kept in the outbox');
+      }
+    }
+    try {
+      await this.#o.store.ack(acked);
+    } catch (err) {
+      // delivered but not acknowledged: delivered again after a restart (same ids)
+      this.#o.log?.warn({ err }, 'alert outbox ack failed');
+    }
+  }
+
+  #schedule(): void {
+    if (this.#flushTimer || this.#closed) return;
+    const ms = this.#o.config.flushMs;
+    this.#flushTimer = ms === 0 ? setTimeout(() => void this.flush(), 0) : setTimeout(() => void this.flush(), ms);
+  }
+
+  readonly #onMessage = (_subject: string, payload: Uint8Array): void => {
+    let tick: Tick;
+    try {
+      tick = decodeTick(payload);
+    } catch {
+      this.stats.badPayloads++;
+      return;
+    }
+    if (tick === null || typeof tick !== 'object' || typeof tick.sym !== 'string' || typeof tick.rt !== 'bigint') {
+      this.stats.badPayloads++;
+      return;
+    }
+    this.stats.ticks++;
+    this.engine.onTick(tick);
+    if (this.engine.hasChanges) {
+      this.#reconcile();
+      this.#schedule();
+    }
+  };
+
+  /** Subscribe to symbols that gained rules, let go of those that lost their last one. */
+  #reconcile(): void {
+    if (this.#closed || this.engine.symbolVersion === this.#seenVersion) return;
+    this.#seenVersion = this.engine.symbolVersion;
+    for (const sym of this.#subs.keys()) {
+      if (this.engine.watches(sym)) continue;
+      for (const u of this.#subs.get(sym)!) u();
+      this.#subs.delete(sym);
+    }
+    for (const sym of this.engine.symbols()) {
+      if (this.#subs.has(sym)) continue;
+      const inst = this.#o.registry.get(sym);
+      if (!inst) continue;
+      this.#subs.set(sym, [
+        this.#o.bus.subscribe(marketSubject(inst.assetClass, 'trade', sym), this.#onMessage),
+        this.#o.bus.subscribe(marketSubject(inst.assetClass, 'quote', sym), this.#onMessage),
+      ]);
+    }
+  }
+
+  #assertOpen(): void {
+    if (!this.#started || this.#closed) throw new Error('AlertService is not running: call start() first');
+  }
+
+  /** Stop listening, commit and deliver what is pending. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    for (const us of this.#subs.values()) for (const u of us) u();
+    this.#subs.clear();
+    await this.flush();
+  }
+}
+
+/** An older uncommitted batch followed by a newer one, as one batch with the same effect. */
+function mergeChanges(a: AlertChanges, b: AlertChanges): AlertChanges {
+  const upserts = new Map(a.upserts.map((u) => [u.rule.id, u]));
+  for (const id of b.deletes) upserts.delete(id);
+  for (const u of b.upserts) upserts.set(u.rule.id, u);
+  const marks = new Map(a.marks.map((m) => [m.stream, m]));
+  for (const m of b.marks) marks.set(m.stream, m);
+  return {
+    upserts: [...upserts.values()],
+    // deletes apply before upserts in a commit: a rule deleted then re-created ends up upserted
+    deletes: [...new Set([...a.deletes, ...b.deletes])],
+    marks: [...marks.values()],
+    firings: [...a.firings, ...b.firings],
+  };
+}

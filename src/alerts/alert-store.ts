@@ -1,0 +1,118 @@
+import { Redis } from 'ioredis';
+import type { AlertChanges, AlertFiring, StoredAlert, StreamMark } from './alert-engine.js';
+
+/** Everything an alert service needs to resume after a restart. */
+export interface AlertSnapshot {
+  /** rules with their evaluation state */
+  alerts: StoredAlert[];
+  /** last value of each watched stream at the last commit */
+  marks: StreamMark[];
+  /** firings committed but not acknowledged as delivered: deliver them again (same ids) */
+  outbox: AlertFiring[];
+}
+
+/**
+ * Where alert rules, their state and undelivered firings live. A commit is atomic: it holds the
+ * rule states, the stream values they were computed against and the firings of the same ticks,
+ * so a restart resumes from one consistent cut: a rule that fired is not fired again (its state
+ * says so), a crossing that happens across the restart is seen (the stream's stored value is the
+ * `previous`), and a firing committed but not yet delivered is delivered from the outbox.
+ *
+ * Memory in the embedded mode; Redis when REDIS_URL is set. One alert service writes.
+ */
+export interface AlertStore {
+  readonly kind: 'memory' | 'redis';
+  load(): Promise<AlertSnapshot>;
+  /** Apply a batch atomically: deletes first, then upserts, marks, and firings into the outbox. */
+  commit(changes: AlertChanges): Promise<void>;
+  /** Firings delivered: drop them from the outbox. */
+  ack(firingIds: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Keeps JSON text, not objects, so that what it returns is exactly what Redis would. */
+export class MemoryAlertStore implements AlertStore {
+  readonly kind = 'memory' as const;
+  readonly #rules = new Map<string, string>();
+  readonly #marks = new Map<string, string>();
+  readonly #outbox = new Map<string, string>();
+
+  async load(): Promise<AlertSnapshot> {
+    return {
+      alerts: [...this.#rules.values()].map((s) => JSON.parse(s) as StoredAlert),
+      marks: [...this.#marks].map(([stream, v]) => ({ stream, value: Number(v) })),
+      outbox: [...this.#outbox.values()].map((s) => JSON.parse(s) as AlertFiring),
+    };
+  }
+
+  async commit(c: AlertChanges): Promise<void> {
+    for (const id of c.deletes) this.#rules.delete(id);
+    for (const a of c.upserts) this.#rules.set(a.rule.id, JSON.stringify(a));
+    for (const m of c.marks) this.#marks.set(m.stream, String(m.value));
+    for (const f of c.firings) this.#outbox.set(f.id, JSON.stringify(f));
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.#outbox.delete(id);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Three hashes: `<prefix>rules` (field = rule id, value = {rule, state} as JSON), `<prefix>marks`
+ * (field = stream, value = number as text: JS number text round-trips exactly) and
+ * `<prefix>outbox` (field = firing id). A commit is one MULTI/EXEC transaction.
+ */
+export class RedisAlertStore implements AlertStore {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  constructor(url: string, prefix: string) {
+    this.#prefix = prefix;
+    this.#redis = new Redis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts' });
+    this.#redis.on('error', () => undefined);
+  }
+
+  get ready(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  async load(): Promise<AlertSnapshot> {
+    const [rules, marks, outbox] = await Promise.all([
+      this.#redis.hgetall(this.#prefix + 'rules'),
+      this.#redis.hgetall(this.#prefix + 'marks'),
+      this.#redis.hgetall(this.#prefix + 'outbox'),
+    ]);
+    return {
+      alerts: Object.values(rules).map((s) => JSON.parse(s) as StoredAlert),
+      marks: Object.entries(marks).map(([stream, v]) => ({ stream, value: Number(v) })),
+      outbox: Object.values(outbox).map((s) => JSON.parse(s) as AlertFiring),
+    };
+  }
+
+  async commit(c: AlertChanges): Promise<void> {
+    if (c.deletes.length + c.upserts.length + c.marks.length + c.firings.length === 0) return;
+    const m = this.#redis.multi();
+    if (c.deletes.length > 0) m.hdel(this.#prefix + 'rules', ...c.deletes);
+    if (c.upserts.length > 0) m.hset(this.#prefix + 'rules', Object.fromEntries(c.upserts.map((a) => [a.rule.id, JSON.stringify(a)])));
+    if (c.marks.length > 0) m.hset(this.#prefix + 'marks', Object.fromEntries(c.marks.map((x) => [x.stream, String(x.value)])));
+    if (c.firings.length > 0) m.hset(this.#prefix + 'outbox', Object.fromEntries(c.firings.map((f) => [f.id, JSON.stringify(f)])));
+    const res = await m.exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw new Error(`alert store commit failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.#redis.hdel(this.#prefix + 'outbox', ...ids);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+}

@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import type { AlertFiring } from '../../src/alerts/alert-engine.js';
+import { AlertEngine } from '../../src/alerts/alert-engine.js';
+import { quote, trade } from './ticks.js';
+
+const registry = defaultRegistry();
+
+function setup() {
+  const fired: AlertFiring[] = [];
+  const engine = new AlertEngine({ registry, onFire: (f) => fired.push(f) });
+  let t = 1_000_000;
+  const tr = (p: number, sym = 'AAPL', dt = 1000) => engine.onTick(trade(sym, p, (t += dt)));
+  const q = (bp: number, ap: number, sym = 'AAPL', dt = 1000) => engine.onTick(quote(sym, bp, ap, (t += dt)));
+  return { engine, fired, tr, q, now: () => t };
+}
+const above = (id: string, level: number, extra: object = {}) => ({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level, ...extra });
+const below = (id: string, level: number, extra: object = {}) => ({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level, ...extra });
+
+describe('alert engine: crossing semantics', () => {
+  it('the first observation after creation only arms, even when already past the level', () => {
+    const { engine, fired, tr } = setup();
+    tr(100);
+    engine.add(above('a', 101));
+    engine.add(above('b', 105));
+    tr(103); // first observation: arms both (a is already above its level)
+    expect(fired).toEqual([]);
+    tr(104);
+    expect(fired).toEqual([]); // a was never seen below 101: no cross
+    tr(106);
+    expect(fired.map((f) => f.id)).toEqual(['b:1']);
+    expect(fired[0]).toMatchObject({ ruleId: 'b', user: 'u', symbol: 'AAPL', kind: 'price', value: 106, previous: 104, level: 105, tick: { k: 'trade' } });
+  });
+
+  it('touching the level counts (from < L to >= L); staying at it does not fire again', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(above('a', 100, { mode: 'rearm', rearmBy: 1 }));
+    engine.add(below('b', 100, { mode: 'rearm', rearmBy: 1 }));
+    tr(99.5);
+    tr(100);
+    tr(100);
+    expect(fired.map((f) => f.id)).toEqual(['a:1']);
+    tr(100.5);
+    tr(99.9); // below from 100.5 to 99.9 crosses 100 going down
+    expect(fired.map((f) => f.id)).toEqual(['a:1', 'b:1']);
+  });
+
+  it('a gap far over the level fires once, and each level crossed by one jump fires', () => {
+    const { engine, fired, tr } = setup();
+    for (let l = 101; l <= 110; l++) engine.add(above(`l${l}`, l));
+    tr(100);
+    tr(500);
+    expect(fired.map((f) => f.id).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `l${101 + i}:1`).sort());
+    tr(90);
+    tr(500);
+    expect(fired).toHaveLength(10); // once-mode rules are done
+    expect(engine.get('l105')!.state.phase).toBe('done');
+  });
+
+  it('rearm: fires again only after going back by rearmBy (hysteresis)', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(above('a', 100, { mode: 'rearm', rearmBy: 2 }));
+    tr(99);
+    tr(100); // fire 1
+    tr(98.5); // not back far enough (needs <= 98)
+    tr(101);
+    expect(fired).toHaveLength(1);
+    expect(engine.get('a')!.state.phase).toBe('waiting');
+    tr(98); // re-armed
+    expect(engine.get('a')!.state.phase).toBe('armed');
+    tr(100.5); // fire 2
+    expect(fired.map((f) => f.id)).toEqual(['a:1', 'a:2']);
+  });
+
+  it('rearm on a below rule is the mirror image', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(below('b', 50, { mode: 'rearm', rearmBy: 5 }));
+    tr(60);
+    tr(50); // fire
+    tr(54);
+    tr(49); // not re-armed yet
+    tr(55); // re-armed
+    tr(45); // fire
+    expect(fired.map((f) => [f.id, f.value])).toEqual([['b:1', 50], ['b:2', 45]]);
+  });
+
+  it('cooldown swallows a crossing (counted, not delivered) and the rule must go back again', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(above('a', 100, { mode: 'rearm', rearmBy: 1, cooldownMs: 10_000 }));
+    tr(90, 'AAPL', 1000);
+    tr(100, 'AAPL', 1000); // fire at t
+    tr(98, 'AAPL', 1000); // re-arm
+    tr(101, 'AAPL', 1000); // 2 s later: swallowed
+    expect(engine.get('a')!.state).toMatchObject({ fired: 1, suppressed: 1, phase: 'waiting' });
+    tr(102, 'AAPL', 20_000); // cooldown over, but still waiting: no fire
+    expect(fired).toHaveLength(1);
+    tr(98);
+    tr(100);
+    expect(fired.map((f) => f.id)).toEqual(['a:1', 'a:2']);
+  });
+
+  it('expired rules never fire and are removed', () => {
+    const { engine, fired, tr, now } = setup();
+    engine.add(above('a', 100, { expiresAt: now() + 2500 }), now());
+    engine.add(above('b', 100), now());
+    tr(90);
+    tr(95);
+    tr(101); // t = now+3000 > expiry
+    expect(fired.map((f) => f.id)).toEqual(['b:1']);
+    expect(engine.get('a')).toBeUndefined();
+    expect(engine.stats.expired).toBe(1);
+    expect(engine.takeChanges().deletes).toEqual(['a']);
+  });
+
+  it('sweep removes expired rules without a tick', () => {
+    const { engine, now } = setup();
+    engine.add(above('a', 100, { expiresAt: now() + 10 }), now());
+    expect(engine.sweep(now() + 5)).toBe(0);
+    expect(engine.sweep(now() + 10)).toBe(1);
+    expect(engine.size).toBe(0);
+    expect(engine.symbols()).toEqual([]);
+  });
+
+  it('mid-quote rules use (bid+ask)/2 and ignore trades; trade rules ignore quotes', () => {
+    const { engine, fired, tr, q } = setup();
+    engine.add(above('mid', 100, { source: 'mid' }));
+    engine.add(above('trd', 100));
+    q(98, 99);
+    tr(99);
+    q(99.5, 100.5); // mid 100
+    expect(fired.map((f) => f.id)).toEqual(['mid:1']);
+    tr(100);
+    expect(fired.map((f) => f.id)).toEqual(['mid:1', 'trd:1']);
+  });
+
+  it('spread rules fire when ask - bid widens to the threshold', () => {
+    const { engine, fired, q } = setup();
+    engine.add({ id: 's', user: 'u', symbol: 'AAPL', kind: 'spread', threshold: 0.5, mode: 'rearm', rearmBy: 0.3 });
+    q(100, 100.1);
+    q(100, 100.6);
+    q(100, 100.3); // 0.3 > 0.2: not re-armed
+    q(100, 100.7);
+    q(100, 100.1); // re-armed (<= 0.2)
+    q(100, 101);
+    expect(fired.map((f) => f.id)).toEqual(['s:1', 's:2']);
+    expect(fired[0]!.value).toBeCloseTo(0.6);
+  });
+
+  it('percent change over a rolling window (up against the window low, down against the high)', () => {
+    const { engine, fired, tr } = setup();
+    engine.add({ id: 'up', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'up', percent: 5, windowMs: 10_000 });
+    engine.add({ id: 'dn', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'down', percent: 5, windowMs: 10_000 });
+    tr(100, 'AAPL', 1000);
+    tr(102, 'AAPL', 1000);
+    tr(104.9, 'AAPL', 1000);
+    expect(fired).toEqual([]);
+    tr(105, 'AAPL', 1000); // +5% from 100 within 10 s
+    expect(fired.map((f) => f.id)).toEqual(['up:1']);
+    expect(fired[0]!.value).toBeCloseTo(5);
+    // the high 105 leaves the window after 10 s; a slow fall does not trigger `down`
+    tr(103, 'AAPL', 6000);
+    tr(101, 'AAPL', 6000);
+    tr(99, 'AAPL', 6000);
+    expect(fired.map((f) => f.id)).toEqual(['up:1']);
+    tr(94, 'AAPL', 1000); // -5.05% from 99 within the window
+    expect(fired.map((f) => f.id)).toEqual(['up:1', 'dn:1']);
+  });
+
+  it('ticks of other symbols and non-price ticks cost nothing and fire nothing', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(above('a', 100));
+    tr(200, 'MSFT');
+    tr(50, 'MSFT');
+    expect(engine.stats.ticks).toBe(0);
+    expect(fired).toEqual([]);
+  });
+
+  it('removing a rule in each phase takes it out of the index', () => {
+    const { engine, fired, tr } = setup();
+    engine.add(above('fresh', 100));
+    expect(engine.remove('fresh')).toBe(true);
+    engine.add(above('armed', 100));
+    engine.add(above('waiting', 100, { mode: 'rearm', rearmBy: 50 }));
+    tr(90);
+    tr(120); // both fire; 'waiting' waits for <= 50
+    engine.add(above('armed2', 130));
+    tr(125);
+    expect(engine.remove('armed2')).toBe(true);
+    expect(engine.remove('waiting')).toBe(true);
+    expect(engine.remove('armed')).toBe(true); // done
+    expect(engine.remove('armed')).toBe(false);
+    tr(40);
+    tr(140);
+    expect(fired.map((f) => f.id).sort()).toEqual(['armed:1', 'waiting:1']);
+    expect(engine.size).toBe(0);
+    expect(engine.symbols()).toEqual([]);
+  });
+
+  it('refuses NaN, zero and negative prices in ticks without changing state', () => {
+    const { engine, fired, tr, q } = setup();
+    engine.add(above('a', 100));
+    tr(90);
+    tr(NaN);
+    tr(-5);
+    q(0, 101);
+    tr(100);
+    expect(fired.map((f) => f.previous)).toEqual([90]);
+  });
+
+  it('restore: drops rules that expired meanwhile, keeps done ones out of the index, skips unknown symbols', () => {
+    const { engine, tr, now } = setup();
+    engine.add(above('exp', 100, { expiresAt: now() + 5000 }), now());
+    engine.add(above('done', 100), now());
+    engine.add(above('live', 100, { mode: 'rearm', rearmBy: 1 }), now());
+    tr(90);
+    tr(101); // done:1 and live:1 fire
+    const stored = engine.all().map((a) => JSON.parse(JSON.stringify(a)));
+    stored.push({ rule: { ...stored[2].rule, id: 'gone', symbol: 'DELISTED' }, state: { phase: 'armed', fired: 0, suppressed: 0 } });
+    const fired: string[] = [];
+    const e2 = new AlertEngine({ registry, onFire: (f) => fired.push(f.id) });
+    e2.restore(stored, engine.marks(), now() + 6000);
+    expect(e2.get('exp')).toBeUndefined();
+    expect(e2.get('gone')).toBeUndefined();
+    expect(e2.get('done')!.state.phase).toBe('done');
+    expect(e2.takeChanges().deletes).toEqual(['exp']);
+    expect(e2.symbols()).toEqual(['AAPL']);
+    e2.onTick(trade('AAPL', 98, now() + 7000)); // re-arms live
+    e2.onTick(trade('AAPL', 102, now() + 8000));
+    expect(fired).toEqual(['live:2']);
+  });
+
+  it('takeChanges hands over upserts, deletes, marks and firings once', () => {
+    const { engine, tr } = setup();
+    engine.add(above('a', 100));
+    engine.add(above('b', 200));
+    engine.remove('b');
+    tr(90);
+    tr(100);
+    const c = engine.takeChanges();
+    expect(c.upserts).toEqual([{ rule: expect.objectContaining({ id: 'a' }), state: expect.objectContaining({ phase: 'done', fired: 1, seen: 100 }) }]);
+    expect(c.deletes).toEqual(['b']);
+    expect(c.marks).toEqual([{ stream: 'AAPL|trade', value: 100 }]);
+    expect(c.firings.map((f) => f.id)).toEqual(['a:1']);
+    expect(engine.hasChanges).toBe(false);
+    engine.add(above('c', 300));
+    tr(110);
+    expect(engine.takeChanges().marks).toEqual([{ stream: 'AAPL|trade', value: 110 }]);
+  });
+});

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { AlertEngine } from '../../src/alerts/alert-engine.js';
+import type { AlertStore } from '../../src/alerts/alert-store.js';
+import { MemoryAlertStore, RedisAlertStore } from '../../src/alerts/alert-store.js';
+import { startRedis } from '../helpers/servers.js';
+import { trade } from './ticks.js';
+
+const registry = defaultRegistry();
+let redis: Awaited<ReturnType<typeof startRedis>>;
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+const impls: [string, () => AlertStore][] = [
+  ['memory', () => new MemoryAlertStore()],
+  ['redis', () => new RedisAlertStore(redis.url, `test:alerts:${process.pid}:${++n}:`)],
+];
+
+describe.each(impls)('AlertStore contract: %s', (_name, make) => {
+  it('starts empty', async () => {
+    const s = make();
+    expect(await s.load()).toEqual({ alerts: [], marks: [], outbox: [] });
+    await s.close();
+  });
+
+  it('keeps what the engine commits (rules, states, exact stream values, firings) and drops deleted rules', async () => {
+    const s = make();
+    const e = new AlertEngine({ registry });
+    e.add({ id: 'a', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: 100.1, mode: 'rearm', rearmBy: 0.3, cooldownMs: 5 }, 0);
+    e.add({ id: 'b', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level: 50 }, 0);
+    e.add({ id: 'c', user: 'v', symbol: 'MSFT', kind: 'spread', threshold: 0.5, expiresAt: 9e12 }, 0);
+    e.onTick(trade('AAPL', 100.05, 1000));
+    e.onTick(trade('AAPL', 0.1 + 100.2, 2000));
+    await s.commit(e.takeChanges());
+    e.remove('b');
+    await s.commit(e.takeChanges());
+    const snap = await s.load();
+    expect(snap.alerts.sort((x, y) => x.rule.id.localeCompare(y.rule.id))).toEqual(e.all().sort((x, y) => x.rule.id.localeCompare(y.rule.id)));
+    expect(snap.marks).toEqual([{ stream: 'AAPL|trade', value: 0.1 + 100.2 }]);
+    expect(snap.outbox.map((f) => f.id)).toEqual(['a:1']);
+    expect(snap.outbox[0]).toEqual(expect.objectContaining({ ruleId: 'a', user: 'u', value: 0.1 + 100.2, previous: 100.05, tick: expect.objectContaining({ k: 'trade' }) }));
+    await s.close();
+  });
+
+  it('ack removes delivered firings from the outbox only', async () => {
+    const s = make();
+    const e = new AlertEngine({ registry });
+    for (const id of ['x', 'y']) e.add({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: 10 }, 0);
+    e.onTick(trade('AAPL', 5, 1));
+    e.onTick(trade('AAPL', 11, 2));
+    await s.commit(e.takeChanges());
+    await s.ack(['x:1', 'nope:1']);
+    expect((await s.load()).outbox.map((f) => f.id)).toEqual(['y:1']);
+    await s.ack([]);
+    await s.close();
+  });
+
+  it('an empty commit is a no-op', async () => {
+    const s = make();
+    await s.commit({ upserts: [], deletes: [], marks: [], firings: [] });
+    expect((await s.load()).alerts).toEqual([]);
+    await s.close();
+  });
+});
