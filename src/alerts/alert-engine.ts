@@ -250,6 +250,8 @@ export class AlertEngine {
 
   #onQuote(idx: SymbolIndex, tick: QuoteTick, now: number): void {
     const { bp, ap } = tick;
+    // a one-sided quote (an empty book side is published without it) has no mid and no spread
+    if (bp === undefined || ap === undefined) return;
     if (!(bp > 0) || !(ap > 0) || !Number.isFinite(bp) || !Number.isFinite(ap)) return;
     const mid = (bp + ap) / 2;
     if (idx.mid) this.#update(idx.mid, mid, now, tick);

@@ -18,6 +18,18 @@ const above = (id: string, level: number, extra: object = {}) => ({ id, user: 'u
 const below = (id: string, level: number, extra: object = {}) => ({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level, ...extra });
 
 describe('alert engine: crossing semantics', () => {
+  it('a one-sided quote (a side of the book is empty) moves no mid or spread rule', () => {
+    const { engine, fired, q } = setup();
+    engine.add({ id: 'm', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: 101, source: 'mid' });
+    q(99, 100); // mid 99.5: arms
+    const oneSided = { ...quote('AAPL', 200, 0, 2_000_000) } as Record<string, unknown>;
+    delete oneSided.ap;
+    engine.onTick(oneSided as unknown as ReturnType<typeof quote>);
+    expect(fired).toEqual([]);
+    q(101, 102); // mid 101.5: the cross, measured from the last two-sided mid
+    expect(fired.map((f) => f.ruleId)).toEqual(['m']);
+  });
+
   it('the first observation after creation only arms, even when already past the level', () => {
     const { engine, fired, tr } = setup();
     tr(100);

@@ -44,7 +44,7 @@ export class ReferenceEvaluator {
     let mid: number | undefined;
     let spread: number | undefined;
     if (tick.k === 'trade') trade = tick.p;
-    else {
+    else if (tick.bp !== undefined && tick.ap !== undefined) {
       mid = (tick.bp + tick.ap) / 2;
       spread = tick.ap - tick.bp;
     }
