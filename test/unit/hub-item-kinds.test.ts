@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { unpack } from 'msgpackr';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import { CODECS } from '../../src/codec/frames.js';
-import type { FrameCodec } from '../../src/codec/frames.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import type { Tick } from '../../src/core/schema.js';
 import { MarketChannelResolver } from '../../src/gateway/channels.js';
 import { Hub } from '../../src/gateway/hub.js';
-import type { HubSubscriber, TopicPublisher } from '../../src/gateway/hub.js';
 import { marketSubject } from '../../src/bus/subjects.js';
+import { FakeSub as Sub, FakeUws as Uws } from '../helpers/fake-uws.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 
 /**
@@ -17,36 +15,6 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  * at every tier, share the channel's seq, and never become the channel's snapshot.
  */
  
-type Frame = Record<string, any>;
-
-class Uws implements TopicPublisher {
-  readonly topics = new Map<string, Set<Sub>>();
-  publish(topic: string, bytes: Uint8Array): void {
-    for (const s of this.topics.get(topic) ?? []) s.receive(bytes);
-  }
-}
-class Sub implements HubSubscriber {
-  readonly frames: Frame[] = [];
-  closed = false;
-  constructor(readonly uws: Uws, readonly codec: FrameCodec = CODECS.msgpack) {}
-  join(topic: string): void {
-    let set = this.uws.topics.get(topic);
-    if (!set) this.uws.topics.set(topic, (set = new Set()));
-    set.add(this);
-  }
-  leave(topic: string): void {
-    this.uws.topics.get(topic)?.delete(this);
-  }
-  send(bytes: Uint8Array): void {
-    this.receive(bytes);
-  }
-  receive(bytes: Uint8Array): void {
-    const f = (this.codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
-    if (f.op === 'batch') this.frames.push(...f.items);
-    else this.frames.push(f);
-  }
-}
-
 const registry = defaultRegistry();
 const spec = (name: string) => {
   const r = new MarketChannelResolver(registry).resolve(name);

@@ -1,62 +1,16 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { unpack } from 'msgpackr';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import { CODECS } from '../../src/codec/frames.js';
-import type { FrameCodec } from '../../src/codec/frames.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/gateway/channels.js';
 import type { ChannelSpec } from '../../src/gateway/channels.js';
 import { Hub } from '../../src/gateway/hub.js';
-import type { HubSubscriber, TopicPublisher } from '../../src/gateway/hub.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
+import { FakeSub, FakeUws } from '../helpers/fake-uws.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 
-type Frame = Record<string, any>;
-
-/** Mimics uWS: topics map to joined subscribers; publish copies bytes to each. */
-class FakeUws implements TopicPublisher {
-  readonly topics = new Map<string, Set<FakeSub>>();
-  publishes = 0;
-  publish(topic: string, bytes: Uint8Array): void {
-    this.publishes++;
-    for (const s of this.topics.get(topic) ?? []) s.receive(bytes);
-  }
-}
-
-class FakeSub implements HubSubscriber {
-  readonly frames: Frame[] = [];
-  /** virtual time at which each frame arrived (parallel to frames) */
-  readonly at: number[] = [];
-  /** WebSocket messages received (a batch counts once) */
-  messages = 0;
-  closed = false;
-  constructor(readonly uws: FakeUws, readonly codec: FrameCodec = CODECS.msgpack) {}
-  join(topic: string): void {
-    let set = this.uws.topics.get(topic);
-    if (!set) this.uws.topics.set(topic, (set = new Set()));
-    set.add(this);
-  }
-  leave(topic: string): void {
-    this.uws.topics.get(topic)?.delete(this);
-  }
-  send(bytes: Uint8Array): void {
-    this.receive(bytes);
-  }
-  receive(bytes: Uint8Array): void {
-    this.messages++;
-    const f = (this.codec.encoding === 'json' ? JSON.parse(Buffer.from(bytes).toString()) : unpack(bytes)) as Frame;
-    const items: Frame[] = f.op === 'batch' ? f.items : [f];
-    for (const item of items) {
-      this.frames.push(item);
-      this.at.push(clock.now);
-    }
-  }
-  data(ch?: string): Frame[] {
-    return this.frames.filter((f) => f.op === 'data' && (!ch || f.ch === ch));
-  }
-}
 
 const registry = defaultRegistry();
 const resolver = new MarketChannelResolver(registry);
@@ -91,7 +45,7 @@ function bar(sym: string, t: number, c: number, closed: boolean): void {
 beforeEach(() => {
   clock = new VirtualClock();
   bus = new MemoryBus();
-  uws = new FakeUws();
+  uws = new FakeUws(() => clock.now);
   hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000 });
 });
 
