@@ -6,6 +6,7 @@ import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
 import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
+import { consume } from './jetstream-event-log.js';
 import { EXEC_IN_PREFIX, userOf } from './subjects.js';
 
 export const INBOUND_DURABLE = 'tickwire-exec-in';
@@ -53,7 +54,7 @@ export function consumeInbound(opts: InboundOptions): () => void {
         }
         const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
         if (stopped) return;
-        messages = await consumer.consume({ max_messages: 64 });
+        messages = await consume(consumer, 64);
         for await (const m of messages) {
           const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
           // the id in the subject follows the same rules as one in a token or the service API
@@ -96,7 +97,7 @@ export function consumeInbound(opts: InboundOptions): () => void {
         if (stopped) return;
         opts.log.warn({ err }, 'inbound executions consumer failed; retrying');
       }
-      if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+      if (!stopped) await new Promise((r) => setTimeout(r, 250));
     }
   };
   void run();

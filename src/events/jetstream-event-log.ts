@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DeliverPolicy, DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Unsubscribe } from '../bus/bus.js';
@@ -236,8 +236,9 @@ export class JetStreamEventLog implements EventLog {
               : { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 },
           );
           if (stopped) return;
-          messages = await consumer.consume({ max_messages: 256 });
-          for await (const m of messages) {
+          const current = await consume(consumer, 256);
+          messages = current;
+          for await (const m of current) {
             position = m.seq;
             const user = userOf(m.subject, EXEC_LOG_PREFIX);
             if (user === undefined) continue;
@@ -257,7 +258,7 @@ export class JetStreamEventLog implements EventLog {
           if (stopped || this.#closed) return;
           this.#opts.onError?.(err, 'executions follower');
         }
-        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, 1000));
+        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
       }
     };
     void run();
@@ -272,6 +273,31 @@ export class JetStreamEventLog implements EventLog {
     for (const f of this.#followers) f.stop();
     this.#followers.clear();
   }
+}
+
+/** pause before a consumer is created again after it failed or was abandoned */
+const RESTART_DELAY_MS = 250;
+/** the server sends a heartbeat this often while a pull waits; two missed = the consumer is gone */
+export const CONSUMER_HEARTBEAT_MS = 1000;
+
+/**
+ * consume() that gives up on a consumer whose server went away: when a cluster node dies, an
+ * ordered consumer hosted on it stops sending, and the client would keep re-checking it (for as
+ * long as the node is down). Two missed heartbeats stop the iterator, and the caller creates a
+ * consumer again from the last position it processed (on a live node), so nothing is skipped or
+ * repeated.
+ */
+export async function consume(consumer: Consumer, maxMessages: number): Promise<ConsumerMessages> {
+  const messages = await consumer.consume({ max_messages: maxMessages, idle_heartbeat: CONSUMER_HEARTBEAT_MS, expires: CONSUMER_HEARTBEAT_MS * 5 });
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === 'heartbeats_missed' && s.count >= 2) {
+        messages.stop();
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  return messages;
 }
 
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
