@@ -117,19 +117,21 @@ export class JetStreamEventLog implements EventLog {
 
   async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
     const subject = execLogSubject(user);
-    const msgID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
+    const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
+    // generation g of the message id: a copy removed after a collision (below) keeps its id in the
+    // server's duplicate window, so the next copy is published as `<id>.<g>`
+    let generation = 0;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const msgID = generation === 0 ? baseID : `${baseID}.${generation}`;
       const last = await this.#last(subject);
       const prev = last ? parse(last).seq : 0;
       const seq = prev + 1;
+      let ack;
       try {
-        const ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
+        ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
           msgID,
           expect: { streamName: this.#opts.stream, lastSubjectSequence: last?.seq ?? 0 },
         });
-        if (!ack.duplicate) return { seq, duplicate: false };
-        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq });
-        return { seq: original && original.subject === subject ? parse(original).seq : 0, duplicate: true };
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
           await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
@@ -137,6 +139,26 @@ export class JetStreamEventLog implements EventLog {
         }
         throw err;
       }
+      if (ack.duplicate) {
+        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq }).catch(() => null);
+        if (original && original.subject === subject && parse(original).d.id === d.id) return { seq: parse(original).seq, duplicate: true };
+        // that copy was removed after a collision: the execution is stored under a later generation
+        generation++;
+        continue;
+      }
+      // A clustered stream (replicas > 1) does not serialize Nats-Expected-Last-Subject-Sequence
+      // across in-flight proposals or a leader change (nats-server issue #4320): two writers
+      // expecting the same last message can both be stored with the same per-user seq. The first
+      // one stored after `last` wins; a later one is removed and appended again (followers drop
+      // the repeated seq: they never go back).
+      const next = await this.#atOrAfter(subject, (last?.seq ?? 0) + 1);
+      if (next && next.seq !== ack.seq) {
+        // if this fails the caller gets an error and retries: the copy is then found as a duplicate
+        await this.#jsm.streams.deleteMessage(this.#opts.stream, ack.seq, false);
+        generation++;
+        continue;
+      }
+      return { seq, duplicate: false };
     }
     throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
   }

@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +121,9 @@ function steadyOrders(): { stop(): Promise<void> } {
   let stopped = false;
   const run = (async () => {
     while (!stopped) {
+      const t0 = Date.now();
       await recordOne();
+      if (Date.now() - t0 > 1000) console.log(`[nats-cluster] execution ${n} took ${Date.now() - t0} ms`);
       await new Promise((r) => setTimeout(r, 15));
     }
   })();
@@ -184,9 +186,13 @@ describe('a three-node NATS cluster with one node killed', () => {
     const total = posted.length;
     console.log(`[nats-cluster] ${total} executions recorded across two node kills`);
     for (const [i, c] of raws.entries()) {
-      await waitFor(`all ${total} executions on raw client ${i}`, () => c.frames.filter(isExec).length >= total, 30_000).catch((err: Error) => {
+      await waitFor(`all ${total} executions on raw client ${i}`, () => c.frames.filter(isExec).length >= total, 30_000).catch(async (err: Error) => {
         const got = c.frames.filter(isExec);
         const ids = new Set(got.map((f) => f.d.id));
+        const jsm = await jetstreamManager(order);
+        const ci = await jsm.consumers.info('TW_EXEC_IN', 'tickwire-exec-in').catch((e: Error) => e.message);
+        const si = await jsm.streams.info('TW_EXEC_IN').catch((e: Error) => e.message);
+        console.log('[nats-cluster] inbound consumer', JSON.stringify(ci).slice(0, 1500), 'stream', JSON.stringify((si as any).state ?? si));
         throw new Error(`${err.message}; client ${i} has ${got.length}, sdk ${sdkExecutions.length}; missing ${posted.filter((b) => !ids.has(b.id)).map((b) => b.id).join(',')}; seqs ${got.map((f) => f.seq).join(',')}`);
       });
     }
