@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -82,9 +85,11 @@ describe('redis.ackReplicas: an execution counts once a replica has it', () => {
 
     // a replica joins; the order system retries the same id
     const port = await freePort();
-    const replica: ChildProcess = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(primary.port)], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'tw-replica-'));
+    const replica: ChildProcess = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(primary.port)], { stdio: 'ignore' });
     cleanup.push(() => {
       replica.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
     });
     const probe = createRedis(primary.url, { lazyConnect: true });
     probe.on('error', () => undefined);
