@@ -6,7 +6,6 @@ import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
 import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
-import { consume } from './jetstream-event-log.js';
 import { EXEC_IN_PREFIX, userOf } from './subjects.js';
 
 export const INBOUND_DURABLE = 'tickwire-exec-in';
@@ -54,7 +53,9 @@ export function consumeInbound(opts: InboundOptions): () => void {
         }
         const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
         if (stopped) return;
-        messages = await consume(consumer, 64);
+        // a durable, replicated consumer: the client re-issues its pulls after missed heartbeats and
+        // the server moves the consumer to a live node; unacked messages are redelivered
+        messages = await consumer.consume({ max_messages: 64 });
         for await (const m of messages) {
           const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
           // the id in the subject follows the same rules as one in a token or the service API

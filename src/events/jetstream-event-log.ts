@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DeliverPolicy, DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -241,9 +241,26 @@ export class JetStreamEventLog implements EventLog {
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let position = opts.after;
+    let lastDelivery = Date.now();
+    let nudgedAt = -1;
+    // Watchdog: a consumer can stall without an error when the node it lived on dies at the wrong
+    // moment. When nothing arrived for a while but the stream has grown past what we processed,
+    // the consumer is dropped and created again from the position (once per stream head).
+    const watchdog = setInterval(() => {
+      if (stopped || this.#closed || !messages || position === undefined || Date.now() - lastDelivery < WATCHDOG_MS) return;
+      this.#jsm.streams.info(this.#opts.stream).then((info) => {
+        const head = info.state.last_seq;
+        if (head > position! && head !== nudgedAt && Date.now() - lastDelivery >= WATCHDOG_MS) {
+          nudgedAt = head;
+          messages?.stop();
+        }
+      }, () => undefined);
+    }, WATCHDOG_MS);
+    watchdog.unref();
     const handle = {
       stop: () => {
         stopped = true;
+        clearInterval(watchdog);
         messages?.stop();
       },
     };
@@ -251,17 +268,17 @@ export class JetStreamEventLog implements EventLog {
     const run = async (): Promise<void> => {
       while (!stopped && !this.#closed) {
         try {
-          const consumer = await this.#js.consumers.get(
-            this.#opts.stream,
-            position === undefined
-              ? { filter_subjects: EXEC_LOG_PREFIX + '>', deliver_policy: DeliverPolicy.New }
-              : { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 },
-          );
+          // "from now on" is pinned to the current head, so that a consumer created again later
+          // resumes from there and not from its own creation time
+          if (position === undefined) position = (await this.#jsm.streams.info(this.#opts.stream)).state.last_seq;
+          const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 });
           if (stopped) return;
-          const current = await consume(consumer, 256);
+          const current = await consume(this.#nc, consumer, 256);
           messages = current;
+          lastDelivery = Date.now();
           for await (const m of current) {
             position = m.seq;
+            lastDelivery = Date.now();
             const user = userOf(m.subject, EXEC_LOG_PREFIX);
             if (user === undefined) continue;
             let s: Stored;
@@ -297,6 +314,8 @@ export class JetStreamEventLog implements EventLog {
   }
 }
 
+/** a follower that received nothing this long while the stream grew is created again */
+const WATCHDOG_MS = 3000;
 /** pause before a consumer is created again after it failed or was abandoned */
 const RESTART_DELAY_MS = 250;
 /** the server sends a heartbeat this often while a pull waits; two missed = the consumer is gone */
@@ -305,15 +324,29 @@ export const CONSUMER_HEARTBEAT_MS = 1000;
 /**
  * consume() that gives up on a consumer whose server went away: when a cluster node dies, an
  * ordered consumer hosted on it stops sending, and the client would keep re-checking it (for as
- * long as the node is down). Two missed heartbeats stop the iterator, and the caller creates a
- * consumer again from the last position it processed (on a live node), so nothing is skipped or
- * repeated.
+ * long as the node is down); when our own connection moved to another node, the client's
+ * heartbeat monitor may not come back at all. So the iterator is stopped after two missed
+ * heartbeats and whenever the connection reconnects, and the caller creates a consumer again
+ * from the last position it processed (on a live node): nothing is skipped or repeated.
  */
-export async function consume(consumer: Consumer, maxMessages: number): Promise<ConsumerMessages> {
+export async function consume(nc: NatsConnection, consumer: Consumer, maxMessages: number): Promise<ConsumerMessages> {
   const messages = await consumer.consume({ max_messages: maxMessages, idle_heartbeat: CONSUMER_HEARTBEAT_MS, expires: CONSUMER_HEARTBEAT_MS * 5 });
+  let done = false;
+  void messages.closed().then(() => {
+    done = true;
+  });
   void (async () => {
     for await (const s of messages.status()) {
       if (s.type === 'heartbeats_missed' && s.count >= 2) {
+        messages.stop();
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (done) return;
+      if (s.type === 'reconnect') {
         messages.stop();
         return;
       }

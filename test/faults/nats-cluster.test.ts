@@ -165,7 +165,9 @@ describe('a three-node NATS cluster with one node killed', () => {
     const gaps1 = await killAndMeasure(first);
     console.log(`[nats-cluster] killed ${first} (gateway 0's node): longest quote gap per gateway ${gaps1.join(' / ')} ms; gateway 0 now on ${serverOf(gateways[0]!)}`);
     const sofar = n;
-    await waitFor('executions flowing after the first kill', () => raws.every((c) => c.frames.filter(isExec).length >= sofar), 30_000);
+    await waitFor('executions flowing after the first kill', () => raws.every((c) => c.frames.filter(isExec).length >= sofar), 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${sofar} recorded, clients have ${raws.map((r) => r.frames.filter(isExec).length).join(', ')}`);
+    });
     cluster.node(first).proc.start();
     await cluster.waitFormed();
     await cluster.waitStreamHealthy('TW_EXEC', 3);
@@ -192,7 +194,17 @@ describe('a three-node NATS cluster with one node killed', () => {
         const jsm = await jetstreamManager(order);
         const ci = await jsm.consumers.info('TW_EXEC_IN', 'tickwire-exec-in').catch((e: Error) => e.message);
         const si = await jsm.streams.info('TW_EXEC_IN').catch((e: Error) => e.message);
+        const info = await jsm.streams.info('TW_EXEC');
+        const rows: string[] = [];
+        for (let q = info.state.first_seq; q <= info.state.last_seq; q++) {
+          const m = await jsm.streams.getMessage('TW_EXEC', { seq: q }).catch(() => null);
+          rows.push(m ? `${q}:${JSON.parse(new TextDecoder().decode(m.data)).seq}:${JSON.parse(new TextDecoder().decode(m.data)).d.id}` : `${q}:-`);
+        }
+        console.log('[nats-cluster] TW_EXEC', JSON.stringify(info.state), rows.join(' '));
         console.log('[nats-cluster] inbound consumer', JSON.stringify(ci).slice(0, 1500), 'stream', JSON.stringify((si as any).state ?? si));
+        const sq = got.map((f) => f.seq as number);
+        const holes = sq.flatMap((q, k) => (k > 0 && q !== sq[k - 1]! + 1 ? [`${sq[k - 1]}->${q}@${k}`] : []));
+        console.log(`[nats-cluster] client ${i} holes ${holes.join(' ')} last ${sq.at(-1)}; other clients ${raws.map((r) => r.frames.filter(isExec).length).join(',')}; ids at 10..20 ${got.slice(10, 20).map((f) => `${f.seq}:${f.d.id}`).join(' ')}`);
         throw new Error(`${err.message}; client ${i} has ${got.length}, sdk ${sdkExecutions.length}; missing ${posted.filter((b) => !ids.has(b.id)).map((b) => b.id).join(',')}; seqs ${got.map((f) => f.seq).join(',')}`);
       });
     }
