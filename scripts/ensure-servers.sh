@@ -4,6 +4,7 @@ set -euo pipefail
 missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)   # Redis failover tests (test/faults/redis-sentinel.test.ts)
 [ -x /usr/bin/chromium ] || missing+=(chromium)   # browser tests (playwright-core drives Debian chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with apt-get" >&2

@@ -31,6 +31,7 @@ import { registerMetricsRoute } from './ops/routes.js';
 import { startStatsLog } from './ops/stats-log.js';
 import { TickAgeHistogram } from './ops/tick-age.js';
 import { VERSION } from './ops/version.js';
+import { redactUrl } from './ops/redact.js';
 import { createGatewayAccess } from './auth/gateway-access.js';
 import type { GatewayAccess } from './auth/gateway-access.js';
 import { PrivateStreams } from './events/private-streams.js';
@@ -135,7 +136,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       ? new MemoryLastValueStore()
       : undefined;
   if (store instanceof RedisLastValueStore && !(await store.waitReady(5000))) {
-    log.warn({ redis: config.redisUrl?.replace(/\/\/[^@/]*@/, '//***@') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
+    log.warn({ redis: redactUrl(config.redisUrl ?? '') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
   }
 
   // counts bus traffic for metrics; the gateway and the publisher use it, engine.bus stays the raw bus

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
+import { parseRedisUrl } from './redis-url.js';
 
 /**
  * The one configuration schema. Sources, later ones winning:
@@ -20,8 +21,23 @@ export const ConfigSchema = z
   .object({
     host: z.string().min(1).default('0.0.0.0').describe('address the gateway listens on'),
     port: z.number().int().min(0).max(65535).default(8080).describe('gateway HTTP/WebSocket port (0 = any free port)'),
-    natsUrl: z.string().optional().describe('NATS server URL(s); unset = in-process bus (embedded mode)'),
-    redisUrl: z.string().optional().describe('Redis URL for last values and per-user state; unset = memory store'),
+    natsUrl: z
+      .string()
+      .superRefine((v, ctx) => {
+        const urls = v.split(',').map((s) => s.trim());
+        const bad = urls.find((u) => !/^((nats|tls|ws|wss):\/\/)?([^\s:/@]+(:[^\s@/]*)?@)?(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+)(:\d{1,5})?\/?$/.test(u));
+        if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `"${bad}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)` });
+      })
+      .optional()
+      .describe('NATS server URL(s), comma separated (every node of a cluster, see docs/operations.md); unset = in-process bus (embedded mode)'),
+    redisUrl: z
+      .string()
+      .superRefine((v, ctx) => {
+        const r = parseRedisUrl(v);
+        if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error });
+      })
+      .optional()
+      .describe('Redis for last values and per-user state: redis://host:port, or redis+sentinel://host:port,.../<master> for Sentinel; unset = memory store'),
     instrumentsFile: z.string().optional().describe('JSON or YAML file listing instruments; unset = built-in universe'),
     feeds: z.array(z.string().min(1)).default(['synthetic']).describe('feeds run in-process by `tickwire start`'),
     log: z
@@ -78,9 +94,11 @@ export const ConfigSchema = z
         keyPrefix: z.string().default('tickwire:lv:').describe('prefix of last-value keys in Redis (one key per channel)'),
         flushMs: z.number().int().min(1).max(10_000).default(50).describe('how often batched last-value writes are flushed to Redis'),
         maxPendingKeys: z.number().int().min(1).default(100_000).describe('distinct keys waiting for a flush; new keys beyond this are dropped (counted)'),
+        ackReplicas: z.number().int().min(0).max(16).default(0).describe('an execution stored in Redis is acknowledged only once this many replicas have it (Redis WAIT); 0 = when the primary has it (docs/operations.md, Redis Sentinel)'),
+        ackTimeoutMs: z.number().int().min(10).max(60_000).default(1000).describe('how long an execution waits for redis.ackReplicas; short of them it is refused with 503 (the order system retries, deduplicated by id)'),
       })
       .strict()
-      .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000 }),
+      .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000, ackReplicas: 0, ackTimeoutMs: 1000 }),
     ops: z
       .object({
         port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),

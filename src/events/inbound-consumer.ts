@@ -53,6 +53,8 @@ export function consumeInbound(opts: InboundOptions): () => void {
         }
         const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
         if (stopped) return;
+        // a durable, replicated consumer: the client re-issues its pulls after missed heartbeats and
+        // the server moves the consumer to a live node; unacked messages are redelivered
         messages = await consumer.consume({ max_messages: 64 });
         for await (const m of messages) {
           const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
@@ -96,7 +98,7 @@ export function consumeInbound(opts: InboundOptions): () => void {
         if (stopped) return;
         opts.log.warn({ err }, 'inbound executions consumer failed; retrying');
       }
-      if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+      if (!stopped) await new Promise((r) => setTimeout(r, 250));
     }
   };
   void run();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { DeliverPolicy, DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
+import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Unsubscribe } from '../bus/bus.js';
@@ -117,19 +117,21 @@ export class JetStreamEventLog implements EventLog {
 
   async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
     const subject = execLogSubject(user);
-    const msgID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
+    const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
+    // generation g of the message id: a copy removed after a collision (below) keeps its id in the
+    // server's duplicate window, so the next copy is published as `<id>.<g>`
+    let generation = 0;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const msgID = generation === 0 ? baseID : `${baseID}.${generation}`;
       const last = await this.#last(subject);
       const prev = last ? parse(last).seq : 0;
       const seq = prev + 1;
+      let ack;
       try {
-        const ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
+        ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
           msgID,
           expect: { streamName: this.#opts.stream, lastSubjectSequence: last?.seq ?? 0 },
         });
-        if (!ack.duplicate) return { seq, duplicate: false };
-        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq });
-        return { seq: original && original.subject === subject ? parse(original).seq : 0, duplicate: true };
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
           await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
@@ -137,6 +139,26 @@ export class JetStreamEventLog implements EventLog {
         }
         throw err;
       }
+      if (ack.duplicate) {
+        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq }).catch(() => null);
+        if (original && original.subject === subject && parse(original).d.id === d.id) return { seq: parse(original).seq, duplicate: true };
+        // that copy was removed after a collision: the execution is stored under a later generation
+        generation++;
+        continue;
+      }
+      // A clustered stream (replicas > 1) does not serialize Nats-Expected-Last-Subject-Sequence
+      // across in-flight proposals or a leader change (nats-server issue #4320): two writers
+      // expecting the same last message can both be stored with the same per-user seq. The first
+      // one stored after `last` wins; a later one is removed and appended again (followers drop
+      // the repeated seq: they never go back).
+      const next = await this.#atOrAfter(subject, (last?.seq ?? 0) + 1);
+      if (next && next.seq !== ack.seq) {
+        // if this fails the caller gets an error and retries: the copy is then found as a duplicate
+        await this.#jsm.streams.deleteMessage(this.#opts.stream, ack.seq, false);
+        generation++;
+        continue;
+      }
+      return { seq, duplicate: false };
     }
     throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
   }
@@ -219,9 +241,26 @@ export class JetStreamEventLog implements EventLog {
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let position = opts.after;
+    let lastDelivery = Date.now();
+    let nudgedAt = -1;
+    // Watchdog: a consumer can stall without an error when the node it lived on dies at the wrong
+    // moment. When nothing arrived for a while but the stream has grown past what we processed,
+    // the consumer is dropped and created again from the position (once per stream head).
+    const watchdog = setInterval(() => {
+      if (stopped || this.#closed || !messages || position === undefined || Date.now() - lastDelivery < WATCHDOG_MS) return;
+      this.#jsm.streams.info(this.#opts.stream).then((info) => {
+        const head = info.state.last_seq;
+        if (head > position! && head !== nudgedAt && Date.now() - lastDelivery >= WATCHDOG_MS) {
+          nudgedAt = head;
+          messages?.stop();
+        }
+      }, () => undefined);
+    }, WATCHDOG_MS);
+    watchdog.unref();
     const handle = {
       stop: () => {
         stopped = true;
+        clearInterval(watchdog);
         messages?.stop();
       },
     };
@@ -229,16 +268,17 @@ export class JetStreamEventLog implements EventLog {
     const run = async (): Promise<void> => {
       while (!stopped && !this.#closed) {
         try {
-          const consumer = await this.#js.consumers.get(
-            this.#opts.stream,
-            position === undefined
-              ? { filter_subjects: EXEC_LOG_PREFIX + '>', deliver_policy: DeliverPolicy.New }
-              : { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 },
-          );
+          // "from now on" is pinned to the current head, so that a consumer created again later
+          // resumes from there and not from its own creation time
+          if (position === undefined) position = (await this.#jsm.streams.info(this.#opts.stream)).state.last_seq;
+          const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 });
           if (stopped) return;
-          messages = await consumer.consume({ max_messages: 256 });
-          for await (const m of messages) {
+          const current = await consume(this.#nc, consumer, 256);
+          messages = current;
+          lastDelivery = Date.now();
+          for await (const m of current) {
             position = m.seq;
+            lastDelivery = Date.now();
             const user = userOf(m.subject, EXEC_LOG_PREFIX);
             if (user === undefined) continue;
             let s: Stored;
@@ -257,7 +297,7 @@ export class JetStreamEventLog implements EventLog {
           if (stopped || this.#closed) return;
           this.#opts.onError?.(err, 'executions follower');
         }
-        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, 1000));
+        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
       }
     };
     void run();
@@ -272,6 +312,47 @@ export class JetStreamEventLog implements EventLog {
     for (const f of this.#followers) f.stop();
     this.#followers.clear();
   }
+}
+
+/** a follower that received nothing this long while the stream grew is created again */
+const WATCHDOG_MS = 3000;
+/** pause before a consumer is created again after it failed or was abandoned */
+const RESTART_DELAY_MS = 250;
+/** the server sends a heartbeat this often while a pull waits; two missed = the consumer is gone */
+export const CONSUMER_HEARTBEAT_MS = 1000;
+
+/**
+ * consume() that gives up on a consumer whose server went away: when a cluster node dies, an
+ * ordered consumer hosted on it stops sending, and the client would keep re-checking it (for as
+ * long as the node is down); when our own connection moved to another node, the client's
+ * heartbeat monitor may not come back at all. So the iterator is stopped after two missed
+ * heartbeats and whenever the connection reconnects, and the caller creates a consumer again
+ * from the last position it processed (on a live node): nothing is skipped or repeated.
+ */
+export async function consume(nc: NatsConnection, consumer: Consumer, maxMessages: number): Promise<ConsumerMessages> {
+  const messages = await consumer.consume({ max_messages: maxMessages, idle_heartbeat: CONSUMER_HEARTBEAT_MS, expires: CONSUMER_HEARTBEAT_MS * 5 });
+  let done = false;
+  void messages.closed().then(() => {
+    done = true;
+  });
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === 'heartbeats_missed' && s.count >= 2) {
+        messages.stop();
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (done) return;
+      if (s.type === 'reconnect') {
+        messages.stop();
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  return messages;
 }
 
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {

@@ -95,7 +95,7 @@ export class PrivateStreams {
         onError: (err, what) => opts.log.warn({ err }, `${what} failed; retrying`),
       });
     } else if (config.redisUrl) {
-      events = new RedisEventLog({ ...retention, url: config.redisUrl, keyPrefix: config.executions.redisKeyPrefix });
+      events = new RedisEventLog({ ...retention, url: config.redisUrl, keyPrefix: config.executions.redisKeyPrefix, ackReplicas: config.redis.ackReplicas, ackTimeoutMs: config.redis.ackTimeoutMs });
     } else {
       events = new MemoryEventLog(retention);
     }

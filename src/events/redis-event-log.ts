@@ -1,5 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../store/redis-connection.js';
 import type { Unsubscribe } from '../bus/bus.js';
+import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, RetentionOptions, StoredEvent } from './event-log.js';
 import { Listeners } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
@@ -21,9 +23,16 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 return {seq, 0}
 `;
 
+/** failed appends remembered for their retry (oldest forgotten first) */
+const MAX_UNCONFIRMED = 10_000;
+
 export interface RedisEventLogOptions extends RetentionOptions {
   url: string;
   keyPrefix: string;
+  /** acknowledge an append only once this many replicas have it (WAIT); default 0 = the primary */
+  ackReplicas?: number;
+  /** how long to wait for them before the append fails (it may still be kept: a retry deduplicates) */
+  ackTimeoutMs?: number;
 }
 
 /**
@@ -38,10 +47,12 @@ export class RedisEventLog implements EventLog {
   readonly #redis: Redis;
   readonly #opts: RedisEventLogOptions;
   readonly #listeners = new Listeners();
+  /** appends stored on the primary whose replication was not confirmed (not yet announced) */
+  readonly #unconfirmed = new Set<string>();
 
   constructor(opts: RedisEventLogOptions) {
     this.#opts = opts;
-    this.#redis = new Redis(opts.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, connectionName: 'tickwire-exec-log' });
+    this.#redis = createRedis(opts.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, connectionName: 'tickwire-exec-log' });
     this.#redis.on('error', () => undefined); // reconnects; `ready` reports it
   }
 
@@ -57,10 +68,27 @@ export class RedisEventLog implements EventLog {
   async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
     const [seqKey, logKey, idsKey] = this.#keys(user);
     const ttl = Math.max(1, Math.ceil(this.#opts.retentionMs / 1000));
+    // an append that fails after it may have been stored (reply lost in a failover, replicas short)
+    // stays marked until its retry, which then comes back as a duplicate and is announced then
+    const mark = seqKey + '\u0000' + d.id;
+    const retried = this.#unconfirmed.has(mark);
+    this.#unconfirmed.add(mark);
+    if (this.#unconfirmed.size > MAX_UNCONFIRMED) this.#unconfirmed.delete(this.#unconfirmed.values().next().value!);
     const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl)) as [number, number];
     const seq = Number(r[0]);
     const duplicate = Number(r[1]) === 1;
-    if (!duplicate) this.#listeners.emit(user, { seq, d });
+    // asynchronous replication: a write the primary acknowledged can be lost in a failover; with
+    // ackReplicas the append only counts (and reaches followers) once replicas have it. A duplicate
+    // is waited for too: its first append may not have been replicated yet.
+    const want = this.#opts.ackReplicas ?? 0;
+    if (want > 0) {
+      const got = await this.#redis.wait(want, this.#opts.ackTimeoutMs ?? 1000);
+      if (got < want) {
+        throw new TickwireError('EXEC_NOT_REPLICATED', `execution stored on the Redis primary but only ${got} of ${want} replicas confirmed it within ${this.#opts.ackTimeoutMs ?? 1000} ms (redis.ackReplicas); retry with the same id`);
+      }
+    }
+    this.#unconfirmed.delete(mark);
+    if (!duplicate || retried) this.#listeners.emit(user, { seq, d });
     return { seq, duplicate };
   }
 

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../store/redis-connection.js';
 import type { PositionBook } from './positions.js';
 
 /**
@@ -47,7 +48,7 @@ export class RedisPositionStore implements PositionStore {
 
   constructor(url: string, prefix: string) {
     this.#prefix = prefix;
-    this.#redis = new Redis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio' });
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio' });
     this.#redis.on('error', () => undefined);
   }
 

@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from './redis-connection.js';
 import type { LastValueStore } from './last-value-store.js';
 
 export interface RedisLastValueStoreOptions {
-  /** redis://[user:password@]host:port[/db] */
+  /** redis://[user:password@]host:port[/db], or redis+sentinel://host:port,.../<master> (src/core/redis-url.ts) */
   url: string;
   /** prepended to every channel key, e.g. `tickwire:lv:` -> `tickwire:lv:quote:AAPL` */
   keyPrefix?: string;
@@ -60,7 +61,7 @@ export class RedisLastValueStore implements LastValueStore {
     this.#maxPending = opts.maxPendingKeys ?? 100_000;
     this.#batchKeys = Math.max(1, opts.batchKeys ?? 1000);
     const log = opts.log;
-    this.redis = new Redis(opts.url, {
+    this.redis = createRedis(opts.url, {
       connectionName: opts.name ?? 'tickwire-last-values',
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
