@@ -115,22 +115,48 @@ export class JetStreamEventLog implements EventLog {
     return this.#jsm.streams.getMessage(this.#opts.stream, { seq, next_by_subj: subject } as unknown as { seq: number });
   }
 
+  /** The last message on `subject` from `from` on, walking forward (the index may lag). */
+  async #latestFrom(subject: string, from: StoredMsg): Promise<StoredMsg> {
+    let m = from;
+    for (;;) {
+      const n = await this.#atOrAfter(subject, m.seq + 1);
+      if (!n) return m;
+      m = n;
+    }
+  }
+
+  /** A message of `subject` stored after `after` and before `own` whose per-user seq is `seq` or later. */
+  async #rival(subject: string, after: number, own: number, seq: number): Promise<StoredMsg | undefined> {
+    let m = await this.#atOrAfter(subject, after + 1);
+    while (m && m.seq < own) {
+      if (parse(m).seq >= seq) return m;
+      m = await this.#atOrAfter(subject, m.seq + 1);
+    }
+    return undefined;
+  }
+
   async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
     const subject = execLogSubject(user);
     const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
     // generation g of the message id: a copy removed after a collision (below) keeps its id in the
     // server's duplicate window, so the next copy is published as `<id>.<g>`
     let generation = 0;
+    // a message known to be on the subject (found by a collision check); the next attempt counts
+    // from it, or from anything after it, when the subject's last-message index lags behind
+    let floor: StoredMsg | undefined;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       const msgID = generation === 0 ? baseID : `${baseID}.${generation}`;
-      const last = await this.#last(subject);
-      const prev = last ? parse(last).seq : 0;
+      // what the server checks Nats-Expected-Last-Subject-Sequence against
+      const indexed = await this.#last(subject);
+      let top: StoredMsg | null = indexed;
+      if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
+      const prev = top ? parse(top).seq : 0;
       const seq = prev + 1;
       let ack;
       try {
         ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
           msgID,
-          expect: { streamName: this.#opts.stream, lastSubjectSequence: last?.seq ?? 0 },
+          expect: { streamName: this.#opts.stream, lastSubjectSequence: indexed?.seq ?? 0 },
         });
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
@@ -147,14 +173,17 @@ export class JetStreamEventLog implements EventLog {
         continue;
       }
       // A clustered stream (replicas > 1) does not serialize Nats-Expected-Last-Subject-Sequence
-      // across in-flight proposals or a leader change (nats-server issue #4320): two writers
-      // expecting the same last message can both be stored with the same per-user seq. The first
-      // one stored after `last` wins; a later one is removed and appended again (followers drop
-      // the repeated seq: they never go back).
-      const next = await this.#atOrAfter(subject, (last?.seq ?? 0) + 1);
-      if (next && next.seq !== ack.seq) {
+      // across in-flight proposals or a leader change (nats-server issue #4320), and after a
+      // leader change or a removal the subject's last-message index can lag: two writers can both
+      // be stored with the same per-user seq. A collision is a message of the subject stored
+      // between what we counted from and our copy whose per-user seq is ours or later; the first
+      // one stored wins, ours is removed and appended again counting from the winner (followers
+      // drop a repeated seq: they never go back).
+      const rival = await this.#rival(subject, top?.seq ?? 0, ack.seq, seq);
+      if (rival) {
         // if this fails the caller gets an error and retries: the copy is then found as a duplicate
         await this.#jsm.streams.deleteMessage(this.#opts.stream, ack.seq, false);
+        floor = rival;
         generation++;
         continue;
       }
