@@ -9,6 +9,8 @@ import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
 import { EXEC_IN_PREFIX, userOf } from './subjects.js';
 
 export const INBOUND_DURABLE = 'tickwire-exec-in';
+const INBOUND_HEARTBEAT_MS = 1000;
+const INBOUND_PULL_EXPIRES_MS = 5000;
 
 export interface InboundOptions {
   jsm: JetStreamManager;
@@ -54,8 +56,11 @@ export function consumeInbound(opts: InboundOptions): () => void {
         const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
         if (stopped) return;
         // a durable, replicated consumer: the client re-issues its pulls after missed heartbeats and
-        // the server moves the consumer to a live node; unacked messages are redelivered
-        messages = await consumer.consume({ max_messages: 64 });
+        // the server moves the consumer to a live node; unacked messages are redelivered. The
+        // client's defaults (30 s pulls, heartbeats every 15 s) left intake stalled for over 30 s
+        // after a node died (test/faults/nats-cluster.test.ts); pulls of 5 s with a heartbeat
+        // every second notice a dead node within about 2 s.
+        messages = await consumer.consume({ max_messages: 64, expires: INBOUND_PULL_EXPIRES_MS, idle_heartbeat: INBOUND_HEARTBEAT_MS });
         for await (const m of messages) {
           const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
           // the id in the subject follows the same rules as one in a token or the service API
