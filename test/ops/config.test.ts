@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from '../../src/core/config.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { errorOf } from '../helpers/config-error.js';
 import { REDACTED, redactConfig, redactUrl } from '../../src/ops/redact.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-config-'));
@@ -16,16 +16,6 @@ function file(name: string, text: string): string {
   return p;
 }
 
-/** The ConfigError message loadConfig throws (fails the test when it does not throw one). */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 /** Run the real CLI from source. */
 function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {

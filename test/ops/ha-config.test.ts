@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { errorOf } from '../helpers/config-error.js';
 import { parseRedisUrl } from '../../src/core/redis-url.js';
 import { RedisEventLog } from '../../src/events/redis-event-log.js';
 import { REDACTED, redactUrl } from '../../src/ops/redact.js';
@@ -14,15 +15,6 @@ import { freePort, startRedis } from '../helpers/servers.js';
 import { waitFor } from '../helpers/ha-servers.js';
 
 /** Configuration of clustered NATS and Redis Sentinel (docs/operations.md). */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('NATS_URL with every cluster node', () => {
   it('accepts a comma separated list and refuses an entry that is not a server URL, naming the key', () => {
