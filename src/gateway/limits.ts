@@ -138,18 +138,20 @@ export class GatewayLimits {
       this.stats.refusedPerUser++;
       return `too many connections for this user: at most ${maxUser} at a time; the connection stays as it was`;
     }
-    this.onClose(conn);
-    this.#count(conn, user);
+    this.#countAs(conn, user);
     return undefined;
   }
 
   /** A connection that authenticated in band counts from now on (when admitAuth did not already). */
   onAuthChanged(conn: LimitedConnection): void {
     const user = conn.principal.user;
-    if (user !== undefined && this.#counted.get(conn) !== user) {
-      this.onClose(conn);
-      this.#count(conn, user);
-    }
+    if (user !== undefined && this.#counted.get(conn) !== user) this.#countAs(conn, user);
+  }
+
+  /** Count the connection under `user` from now on (no longer under the user it had). */
+  #countAs(conn: LimitedConnection, user: string): void {
+    this.onClose(conn);
+    this.#count(conn, user);
   }
 
   onClose(conn: LimitedConnection): void {
