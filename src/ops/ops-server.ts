@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { TickwireError } from '../core/errors.js';
 import { framingProblemOf, framingRefusalBody } from '../gateway/http-framing.js';
+import { statusLine } from '../gateway/http.js';
 import type { EngineMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 
@@ -79,7 +80,7 @@ export class OpsServer {
       const [status, code] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'REQUEST_TIMEOUT'] : [400, 'BAD_HTTP_FRAMING'];
       const text = code === 'BAD_HTTP_FRAMING' ? framingRefusalBody(String((err as { reason?: string }).reason ?? err.message)) : JSON.stringify({ error: code, message: err.message });
       if (socket.writable && !refused.has(socket as Socket)) {
-        socket.write(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : status === 431 ? 'Request Header Fields Too Large' : 'Request Timeout'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+        socket.write(`HTTP/1.1 ${statusLine(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
       }
       (socket as Socket).destroySoon();
     });
