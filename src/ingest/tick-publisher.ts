@@ -116,7 +116,8 @@ export class TickPublisher {
       this.stats.rejectedInactiveSource++;
       return false;
     }
-    const kind = input.k === 'bar' ? `bar.${input.iv}` : input.k === 'correction' || input.k === 'cancel' ? 'trade' : input.k;
+    // (corrections, cancels, bars and statuses take their seq in their own handlers below)
+    const kind = input.k === 'bar' ? `bar.${input.iv}` : input.k;
     const base = { src: feedId, rt: input.rt ?? nowNs() };
     const cls = inst.assetClass;
     switch (input.k) {
@@ -175,12 +176,13 @@ export class TickPublisher {
     const orig = d.log.get(tick.ref);
     const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
     const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s) : d.log.cancel(tick.ref);
-    tick.applied = done !== undefined && before !== undefined && before.ms > d.log.completeAfterMs;
+    // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
+    const complete = (from: number): boolean => from > d.log.completeAfterMs;
+    tick.applied = done !== undefined && before !== undefined && complete(before.ms);
     Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
     this.#send(cls, tick, false);
     if (!done || !before) return;
     const dv = tick.k === 'correction' ? tick.s - before.s : -before.s;
-    const complete = (from: number): boolean => from > d.log.completeAfterMs;
     const minute = Math.floor(before.ms / 60_000) * 60_000;
     const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
     if (ticker) this.#sendTicker(cls, tick, ticker);
