@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../store/redis-connection.js';
 import type { AlertChanges, AlertFiring, StoredAlert, StreamMark } from './alert-engine.js';
 
 /** Everything an alert service needs to resume after a restart. */
@@ -71,7 +72,8 @@ export class RedisAlertStore implements AlertStore {
 
   constructor(url: string, prefix: string) {
     this.#prefix = prefix;
-    this.#redis = new Redis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts' });
+    // through the one Redis factory, so a redis+sentinel:// URL follows a failover here too
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts' });
     this.#redis.on('error', () => undefined);
   }
 
