@@ -13,8 +13,8 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { startEngine } from '../../src/engine.js';
-import { framingProblemOf } from '../../src/gateway/http-framing.js';
+import { startEngine } from '../../src/app/engine.js';
+import { framingProblemOf } from '../../src/http/http-framing.js';
 import { RawWs } from '../../test/helpers/raw-ws.js';
 
 const { values } = parseArgs({ options: { connections: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '20' } } });

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError, TickwireError } from '../core/errors.js';
 import { describeConfig, ENV_ALIASES, loadConfig } from '../core/config.js';
-import { startEngine } from '../engine.js';
-import type { EngineRoles } from '../engine.js';
+import { startEngine } from '../app/engine.js';
+import type { EngineRoles } from '../app/engine.js';
 import { probeUws } from '../gateway/uws.js';
 import { isSecretKey, REDACTED, redactConfig } from '../ops/redact.js';
 import { installShutdown } from '../ops/shutdown.js';

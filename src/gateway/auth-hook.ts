@@ -1,4 +1,4 @@
-import type { Principal } from './channels.js';
+import type { Principal } from '../fanout/channels.js';
 
 /**
  * How the gateway learns who a connection is. The auth module (src/auth) implements it with JWT

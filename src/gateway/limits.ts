@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../core/config.js';
-import type { Principal } from './channels.js';
+import type { Principal } from '../fanout/channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
 
 /** Close code for a connection that stays over its message rate (protocol v1). */

@@ -9,12 +9,12 @@ import { TickwireError } from '../core/errors.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
 import type { Authenticator } from './auth-hook.js';
-import type { ChannelResolver } from './channels.js';
+import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
-import { sendJson, sendText } from './http.js';
-import { framingProblem, guardHttpFraming, refuseFraming } from './http-framing.js';
-import { Hub } from './hub.js';
+import { sendJson, sendText } from '../http/http.js';
+import { framingProblem, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
+import { Hub } from '../fanout/hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
 

@@ -1,5 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { sendJson } from '../gateway/http.js';
+import { sendJson } from '../http/http.js';
 import type { FeedHealthView } from './feed-health-view.js';
 
 /**

@@ -7,8 +7,8 @@ import type { RedisLastValueStoreStats } from '../store/redis-last-value-store.j
 import type { BusTap } from './bus-tap.js';
 import type { TickAgeHistogram } from './tick-age.js';
 import type { LimitStats } from '../gateway/limits.js';
-import type { ReplayStats } from '../events/execution-router.js';
-import type { ReplayBudgetStats } from '../events/replay-budget.js';
+import type { ReplayStats } from '../executions/execution-router.js';
+import type { ReplayBudgetStats } from '../executions/replay-budget.js';
 
 /**
  * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the

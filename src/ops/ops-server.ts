@@ -2,8 +2,8 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { TickwireError } from '../core/errors.js';
-import { framingProblemOf, framingRefusalBody } from '../gateway/http-framing.js';
-import { statusLine } from '../gateway/http.js';
+import { framingProblemOf, framingRefusalBody } from '../http/http-framing.js';
+import { statusLine } from '../http/http.js';
 import type { EngineMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 

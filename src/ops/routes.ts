@@ -1,5 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { sendJson, sendText } from '../gateway/http.js';
+import { sendJson, sendText } from '../http/http.js';
 import type { EngineMetrics } from './metrics.js';
 
 /** GET /metrics on the gateway's uWS app (registered through `GatewayOptions.routes`). */

@@ -1,5 +1,5 @@
-import type { ChannelSpec } from '../gateway/channels.js';
-import type { Payload } from '../gateway/payloads.js';
+import type { ChannelSpec } from '../fanout/channels.js';
+import type { Payload } from '../fanout/payloads.js';
 
 /** Upper bounds in seconds. */
 export const TICK_AGE_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

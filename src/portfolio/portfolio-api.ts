@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TickwireError } from '../core/errors.js';
 import { identityProblem } from '../core/identity.js';
-import type { PositionsInput } from '../events/schemas.js';
-import { PF_RPC_SUBJECT } from '../events/subjects.js';
+import type { PositionsInput } from '../executions/schemas.js';
+import { PF_RPC_SUBJECT } from '../bus/private-subjects.js';
 
 /** A user's positions as the service API shows them. */
 export interface PositionsView {

@@ -1,4 +1,4 @@
-import type { ExecutionPayload } from '../events/schemas.js';
+import type { ExecutionPayload } from '../executions/schemas.js';
 
 /**
  * One holding. `cost` is the signed cost basis in the instrument's currency (qty x average price,

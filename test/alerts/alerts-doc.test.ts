@@ -24,7 +24,7 @@ describe('docs/alerts.md', () => {
     const dir = mkdtempSync(join(process.cwd(), '.scratch-alerts-'));
     try {
       const file = join(dir, 'alerts-demo.ts');
-      writeFileSync(file, ts!.replaceAll("from './src/", "from '../src/"));
+      writeFileSync(file, ts!.replaceAll("from './src", "from '../src"));
       const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
       expect(r.stderr).toBe('');
       expect(r.stdout).toBe(expected);

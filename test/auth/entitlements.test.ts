@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Entitlements } from '../../src/auth/entitlements.js';
-import { MarketDelay } from '../../src/auth/market-delay.js';
+import { Entitlements } from '../../src/access/entitlements.js';
+import { MarketDelay } from '../../src/fanout/market-delay.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import type { Tick } from '../../src/core/schema.js';
-import type { Engine } from '../../src/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { publishTick, SECRET, sleep, testEngine, token, wsUrl } from './helpers.js';

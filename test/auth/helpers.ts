@@ -2,8 +2,8 @@ import { generateKeyPair, exportJWK, exportSPKI, SignJWT, base64url } from 'jose
 import type { CryptoKey, JWTPayload } from 'jose';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import { marketSubject } from '../../src/bus/subjects.js';
-import type { Engine, EngineRoles } from '../../src/engine.js';
-import { startEngine } from '../../src/engine.js';
+import type { Engine, EngineRoles } from '../../src/app/engine.js';
+import { startEngine } from '../../src/app/engine.js';
 import type { AssetClass, Tick } from '../../src/core/schema.js';
 import { channelKindOf } from '../../src/core/schema.js';
 import { msToNs } from '../../src/core/time.js';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthenticator, entitlementsOf, JwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
+import { createAuthenticator, entitlementsOf, JwtAuthenticator } from '../../src/access/jwt-authenticator.js';
 import { loadConfig } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { keyPair, SECRET, token, unsignedToken } from './helpers.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../src/gateway/limits.js';
-import type { Engine } from '../../src/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { SECRET, sleep, testEngine, token, until, wsUrl } from './helpers.js';
 

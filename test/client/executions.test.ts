@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type Execution, type Update } from '../../src/client/index.js';
-import type { Engine } from '../../src/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { filteringWebSocket, sleep, startTestEngine, streamUrl, waitFor, type Tap } from './helpers.js';
 
 /**

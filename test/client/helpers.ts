@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import WS from 'ws';
-import { startEngine, type Engine } from '../../src/engine.js';
+import { startEngine, type Engine } from '../../src/app/engine.js';
 import type { WebSocketConstructor, WebSocketLike } from '../../src/client/index.js';
 
 /**

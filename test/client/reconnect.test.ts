@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type ConnectionState, type Update } from '../../src/client/index.js';
-import type { Engine } from '../../src/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { filteringWebSocket, sleep, startTestEngine, streamUrl, waitFor, type Tap } from './helpers.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

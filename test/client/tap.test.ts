@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { startTestEngine, streamUrl } from './helpers.js';
 
 const RUNNER = join(import.meta.dirname, 'fixtures', 'run-tap.ts');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { clientFrame, RawWs } from '../helpers/raw-ws.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
 
 describe('gateway listen', () => {
   it('refuses to start on a port another gateway already uses, naming PORT', async () => {

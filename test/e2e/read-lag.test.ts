@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WS from 'ws';
 import { TickwireClient } from '../../src/client/index.js';
 import type { GapEvent, Update, WebSocketConstructor } from '../../src/client/index.js';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { TestClient } from '../helpers/ws-client.js';
 

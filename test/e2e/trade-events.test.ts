@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { startAlpacaFake } from '../../feeds/alpaca/fake-server.js';
 import type { AlpacaFakeServer } from '../../feeds/alpaca/fake-server.js';
 import { startNats } from '../helpers/servers.js';

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { startNats } from '../helpers/servers.js';

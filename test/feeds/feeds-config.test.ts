@@ -8,8 +8,8 @@ import { createFeed } from '../../feeds/registry.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { loadConfig } from '../../src/core/config.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 
 const config = loadConfig({ env: {} });

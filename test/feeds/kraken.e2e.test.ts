@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { KRAKEN_FIXTURE_FRAMES, startKrakenFake } from '../../feeds/kraken/fake-server.js';
 import type { KrakenFakeServer } from '../../feeds/kraken/fake-server.js';
 import { startNats } from '../helpers/servers.js';

@@ -1,7 +1,7 @@
 import { unpack } from 'msgpackr';
 import { CODECS } from '../../src/codec/frames.js';
 import type { FrameCodec } from '../../src/codec/frames.js';
-import type { HubSubscriber, TopicPublisher } from '../../src/gateway/hub.js';
+import type { HubSubscriber, TopicPublisher } from '../../src/fanout/hub.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are read loosely in assertions
 export type Frame = Record<string, any>;

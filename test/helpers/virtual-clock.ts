@@ -1,4 +1,4 @@
-import type { HubClock } from '../../src/gateway/hub.js';
+import type { HubClock } from '../../src/fanout/hub.js';
 
 /** A HubClock driven by the test: advance(ms) fires intervals/timeouts in time order. */
 export class VirtualClock implements HubClock {

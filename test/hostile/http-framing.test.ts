@@ -3,8 +3,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { OpsServer } from '../../src/ops/ops-server.js';
 import { metricValue } from './kit.js';
 

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import type { CryptoKey, JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { metricValue } from './kit.js';
 

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { errorOf } from '../helpers/config-error.js';
 import { parseRedisUrl } from '../../src/core/redis-url.js';
-import { RedisEventLog } from '../../src/events/redis-event-log.js';
+import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import { REDACTED, redactUrl } from '../../src/ops/redact.js';
 import { createRedis } from '../../src/store/redis-connection.js';
 import { freePort, startRedis } from '../helpers/servers.js';

@@ -1,11 +1,11 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventLog, StoredEvent } from '../../src/events/event-log.js';
-import { MemoryEventLog } from '../../src/events/event-log.js';
-import { JetStreamEventLog } from '../../src/events/jetstream-event-log.js';
-import { RedisEventLog } from '../../src/events/redis-event-log.js';
-import type { ExecutionPayload } from '../../src/events/schemas.js';
+import type { EventLog, StoredEvent } from '../../src/executions/event-log.js';
+import { MemoryEventLog } from '../../src/executions/event-log.js';
+import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { RedisEventLog } from '../../src/executions/redis-event-log.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 

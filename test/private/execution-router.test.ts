@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { EventListener, EventLog, StoredEvent } from '../../src/events/event-log.js';
-import { MemoryEventLog } from '../../src/events/event-log.js';
-import { decodeLiveExecution, ExecutionRouter } from '../../src/events/execution-router.js';
-import type { ExecutionPayload } from '../../src/events/schemas.js';
+import type { EventListener, EventLog, StoredEvent } from '../../src/executions/event-log.js';
+import { MemoryEventLog } from '../../src/executions/event-log.js';
+import { decodeLiveExecution, ExecutionRouter } from '../../src/executions/execution-router.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { until } from '../auth/helpers.js';
 
 const ex = (id: string): ExecutionPayload => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: 1 });

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { startNats } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { jetstream } from '@nats-io/jetstream';
 import { connect as connectNats } from '@nats-io/transport-node';
-import { execLogSubject } from '../../src/events/subjects.js';
+import { execLogSubject } from '../../src/bus/private-subjects.js';
 import { api, SECRET, SERVICE_TOKEN, token, until as untilTrue } from '../auth/helpers.js';
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngine } from '../../src/engine.js';
-import type { Engine } from '../../src/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
 import { freePort, startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';

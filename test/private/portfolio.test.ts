@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRegistry, InstrumentRegistry, DEFAULT_INSTRUMENTS } from '../../src/core/instruments.js';
-import type { Engine } from '../../src/engine.js';
-import type { ExecutionPayload } from '../../src/events/schemas.js';
+import type { Engine } from '../../src/app/engine.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { FxRates } from '../../src/portfolio/fx.js';
 import { applyExecution, emptyBook, utcDay } from '../../src/portfolio/positions.js';
 import { valuate } from '../../src/portfolio/valuation.js';

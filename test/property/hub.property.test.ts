@@ -7,10 +7,10 @@ import { CODECS } from '../../src/codec/frames.js';
 import type { FrameCodec } from '../../src/codec/frames.js';
 import { encodeTick } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
-import { MarketChannelResolver } from '../../src/gateway/channels.js';
-import type { ChannelSpec } from '../../src/gateway/channels.js';
-import { Hub } from '../../src/gateway/hub.js';
-import type { HubSubscriber, TopicPublisher } from '../../src/gateway/hub.js';
+import { MarketChannelResolver } from '../../src/fanout/channels.js';
+import type { ChannelSpec } from '../../src/fanout/channels.js';
+import { Hub } from '../../src/fanout/hub.js';
+import type { HubSubscriber, TopicPublisher } from '../../src/fanout/hub.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 

@@ -5,7 +5,7 @@ import { marketSubject, parseMarketSubject } from '../../src/bus/subjects.js';
 import { MARKET_CHANNEL_KINDS } from '../../src/core/schema.js';
 import { ProtocolError } from '../../src/core/errors.js';
 import { escapeSubjectToken, isCanonicalSymbol, parseSubjectToken, unescapeSubjectToken } from '../../src/core/symbols.js';
-import { isPlausibleChannelName } from '../../src/gateway/channels.js';
+import { isPlausibleChannelName } from '../../src/fanout/channels.js';
 import { MAX_CHANNELS_PER_REQUEST, parseRequest, throttleTier } from '../../src/gateway/protocol.js';
 
 /**

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { TickwireClient } from '../../src/client/index.js';
 import type { Update } from '../../src/client/index.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
-import { tickToPayload } from '../../src/gateway/payloads.js';
+import { tickToPayload } from '../../src/fanout/payloads.js';
 import { Cluster, postExecution, rssOf, userToken, waitUntil } from '../faults/cluster.js';
 import type { ExecutionBody } from '../faults/cluster.js';
 import { Prng } from '../../feeds/synthetic/prng.js';

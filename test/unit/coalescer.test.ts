@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createCoalescer } from '../../src/gateway/coalescer.js';
+import { createCoalescer } from '../../src/fanout/coalescer.js';
 
 describe('coalescer semantics', () => {
   it('latest: newest wins, counts what it replaces, empty window sends nothing', () => {

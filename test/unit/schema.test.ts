@@ -4,7 +4,7 @@ import { DEFAULT_INSTRUMENTS, InstrumentRegistry, defaultRegistry } from '../../
 import type { QuoteTick, TradeTick } from '../../src/core/schema.js';
 import { msToNs, nowNs, nsToMs } from '../../src/core/time.js';
 import { Sequencer } from '../../src/ingest/sequencer.js';
-import { tickToPayload } from '../../src/gateway/payloads.js';
+import { tickToPayload } from '../../src/fanout/payloads.js';
 
 describe('canonical schema', () => {
   it('round-trips ticks through the bus codec with exact nanosecond times', () => {

@@ -6,7 +6,7 @@ import type { BarTick, Tick, TickerTick } from '../../src/core/schema.js';
 import { TickPublisher } from '../../src/ingest/tick-publisher.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
-import { tickToPayload, itemOpOf } from '../../src/gateway/payloads.js';
+import { tickToPayload, itemOpOf } from '../../src/fanout/payloads.js';
 
 /**
  * Issue #12 items 4, 5 and 7 on the engine side: provider bars against the engine's own bars,

@@ -1,13 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
-import type { ExecutionService } from '../events/execution-service.js';
-import { EventRequestError } from '../events/execution-service.js';
+import type { ExecutionService } from '../executions/execution-service.js';
+import { EventRequestError } from '../executions/execution-service.js';
 import { identityProblem } from '../core/identity.js';
-import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../events/schemas.js';
+import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../executions/schemas.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
-import { HttpError, readJson, sendJson } from './http.js';
+import { HttpError, readJson, sendJson } from '../http/http.js';
 
 export interface ServiceApiOptions {
   /** TICKWIRE_SERVICE_TOKEN; unset: every request is refused with 401 */

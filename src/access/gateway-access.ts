@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
-import type { ChannelResolver, Principal } from '../gateway/channels.js';
+import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { Connection, ConnectionInit } from '../gateway/connection.js';
 import { GatewayLimits } from '../gateway/limits.js';
 import { createAuthenticator } from './jwt-authenticator.js';

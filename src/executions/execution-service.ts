@@ -5,7 +5,7 @@ import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AppendResult, DisabledEventLog, EventLog } from './event-log.js';
 import type { Announcement, ExecutionInput } from './schemas.js';
 import { toExecutionPayload } from './schemas.js';
-import { SYSTEM_SUBJECT } from './subjects.js';
+import { SYSTEM_SUBJECT } from '../bus/private-subjects.js';
 
 /** A refused write, with the HTTP status the service API answers and the field at fault. */
 export class EventRequestError extends TickwireError {

@@ -1,8 +1,8 @@
 import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
-import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../gateway/channels.js';
-import type { Payload } from '../gateway/payloads.js';
-import { DELAYED_PREFIX } from '../events/subjects.js';
+import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../fanout/channels.js';
+import type { Payload } from '../fanout/payloads.js';
+import { DELAYED_PREFIX } from '../bus/private-subjects.js';
 import { entitlementsOf } from './jwt-authenticator.js';
 
 /**

@@ -1,9 +1,13 @@
 import type { Bus, BusHandler, Unsubscribe } from '../bus/bus.js';
-import type { MarketDelay } from '../auth/market-delay.js';
-import type { ExecutionRouter } from './execution-router.js';
-import { DELAYED_PREFIX, EXEC_LIVE_PREFIX, PF_VALUE_PREFIX, portfolioKickSubject, userOf } from './subjects.js';
+import type { MarketDelay } from './market-delay.js';
+import { DELAYED_PREFIX, EXEC_LIVE_PREFIX, PF_VALUE_PREFIX, portfolioKickSubject, userOf } from '../bus/private-subjects.js';
 
 const EMPTY = new Uint8Array(0);
+
+/** A per-user live feed served locally (the executions router implements it). */
+export interface LocalUserFeed {
+  subscribe(user: string, handler: (payload: Uint8Array) => void): Unsubscribe;
+}
 
 /**
  * The bus as the gateway hub sees it: the real bus, plus gateway-local subjects that never go
@@ -14,9 +18,9 @@ const EMPTY = new Uint8Array(0);
 export class GatewayBus implements Bus {
   readonly #inner: Bus;
   readonly #delay: MarketDelay | undefined;
-  readonly #executions: ExecutionRouter | undefined;
+  readonly #executions: LocalUserFeed | undefined;
 
-  constructor(inner: Bus, opts: { delay?: MarketDelay; executions?: ExecutionRouter }) {
+  constructor(inner: Bus, opts: { delay?: MarketDelay; executions?: LocalUserFeed }) {
     this.#inner = inner;
     this.#delay = opts.delay;
     this.#executions = opts.executions;

@@ -6,7 +6,7 @@ import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
 import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
-import { EXEC_IN_PREFIX, userOf } from './subjects.js';
+import { EXEC_IN_PREFIX, userOf } from '../bus/private-subjects.js';
 
 export const INBOUND_DURABLE = 'tickwire-exec-in';
 const INBOUND_HEARTBEAT_MS = 1000;

@@ -1,7 +1,7 @@
 import type { Unsubscribe } from '../bus/bus.js';
 import { decodeBusMessage, encodeBusMessage } from '../codec/tick-codec.js';
-import type { Update } from '../gateway/coalescer.js';
-import type { Payload } from '../gateway/payloads.js';
+import type { Update } from '../fanout/coalescer.js';
+import type { Payload } from '../fanout/payloads.js';
 import type { EventLog, StoredEvent } from './event-log.js';
 import { ReplayBudget } from './replay-budget.js';
 import type { BudgetClock, ReplayBudgetOptions } from './replay-budget.js';

@@ -1,4 +1,4 @@
-import type { ChannelResolver, Principal, ResolveResult } from '../gateway/channels.js';
+import type { ChannelResolver, Principal, ResolveResult } from '../fanout/channels.js';
 import type { Connection } from '../gateway/connection.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 

@@ -7,7 +7,7 @@ import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, FollowOptions, RetentionOptions, StoredEvent } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
-import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, execLogSubject, userOf } from './subjects.js';
+import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, execLogSubject, userOf } from '../bus/private-subjects.js';
 
 export interface JetStreamEventLogOptions extends RetentionOptions {
   stream: string;

@@ -4,7 +4,7 @@ import type { Config } from '../core/config.js';
 import { identityProblem } from '../core/identity.js';
 import { anonymousAuthenticator } from '../gateway/auth-hook.js';
 import type { Authenticator, AuthMode, AuthResult } from '../gateway/auth-hook.js';
-import type { Principal } from '../gateway/channels.js';
+import type { Principal } from '../fanout/channels.js';
 import { Entitlements } from './entitlements.js';
 import { ASYMMETRIC_ALGORITHMS, hmacKey, isHmac, publicKey } from './keys.js';
 import type { JwsAlgorithm, VerificationKey } from './keys.js';

@@ -1,9 +1,9 @@
 import { decodeBusMessage } from '../codec/tick-codec.js';
-import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../gateway/channels.js';
-import type { Payload } from '../gateway/payloads.js';
+import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../fanout/channels.js';
+import type { Payload } from '../fanout/payloads.js';
 import type { ExecutionRouter } from './execution-router.js';
 import { decodeLiveExecution, executionsKey } from './execution-router.js';
-import { execLiveSubject, portfolioSubject, SYSTEM_SUBJECT } from './subjects.js';
+import { execLiveSubject, portfolioSubject, SYSTEM_SUBJECT } from '../bus/private-subjects.js';
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
 
