@@ -103,7 +103,6 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     await waitUntil(() => gateway.connections.size === 0, 2000);
     await new Promise((r) => setTimeout(r, 50));
   });
-  router?.attachHub(gateway.hub, config.throttle.tiers);
   sources.gateway = gateway;
   sources.limits = access.limits;
   if (router) sources.replays = router;

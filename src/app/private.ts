@@ -33,7 +33,6 @@ export async function buildExecutions(ctx: EngineContext, bus: Bus): Promise<Exe
   if (roles.gateway) {
     const r = new ExecutionRouter({
       log: events,
-      maxTierMs: Math.max(0, ...config.throttle.tiers),
       snapshotEvents: config.executions.snapshotEvents,
       pageSize: config.executions.replayPageSize,
       budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },

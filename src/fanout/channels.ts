@@ -38,10 +38,19 @@ export interface ChannelSpec {
   replay?(since: number | undefined, deliver: (updates: Update<Payload>[]) => void, ctl?: ReplayControl): Promise<void>;
 }
 
-/** What the hub hands a durable channel's replay about the subscriber it serves. */
+/**
+ * What the hub hands a durable channel's replay about the subscriber it serves, and the two
+ * operations of the replay's seam with the live stream: `flush` puts everything the hub holds for
+ * the channel on its topics now (the replayed subscriber is not on them), and `join` puts the
+ * subscriber on the channel's topic now. A replay that holds its live feed, flushes, delivers the
+ * log up to the last event it handed to the hub, joins, then releases the feed, gives the
+ * subscriber every event exactly once, without waiting on timers.
+ */
 export interface ReplayControl {
   readonly signal: AbortSignal;
   writable(): Promise<void> | undefined;
+  flush(): void;
+  join(): void;
 }
 
 export type ResolveResult = { ok: true; spec: ChannelSpec } | { ok: false; code: ProtocolErrorCode; reason: string };
