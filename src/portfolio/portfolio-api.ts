@@ -1,5 +1,6 @@
 import type { BusRequests, Unsubscribe } from '../bus/bus.js';
-import { TickwireError } from '../core/errors.js';
+import { HttpError } from '../core/errors.js';
+import type { HttpErrorCode } from '../core/errors.js';
 import { identityProblem } from '../core/identity.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import { PF_RPC_SUBJECT } from '../bus/private-subjects.js';
@@ -20,9 +21,9 @@ export interface PortfolioApi {
 }
 
 /** A refused portfolio request, with the HTTP status the service API answers. */
-export class PortfolioRequestError extends TickwireError {
-  constructor(readonly status: number, code: string, message: string, readonly field?: string) {
-    super(code, message);
+export class PortfolioRequestError extends HttpError {
+  constructor(status: number, code: HttpErrorCode, message: string, field?: string) {
+    super(status, code, message, field);
     this.name = 'PortfolioRequestError';
   }
 }
@@ -30,7 +31,7 @@ export class PortfolioRequestError extends TickwireError {
 type RpcRequest = { op: 'get'; user: string } | { op: 'put'; user: string; body: PositionsInput };
 type RpcResponse =
   | { ok: true; result: PositionsView | null }
-  | { ok: false; status: number; code: string; message: string; field?: string };
+  | { ok: false; status: number; code: HttpErrorCode; message: string; field?: string };
 
 /** Serve PortfolioApi requests on `pf.rpc` (queue group: several services share the load). */
 export function servePortfolioRpc(requests: BusRequests, api: PortfolioApi): Unsubscribe {
