@@ -35,6 +35,8 @@ import { redactUrl } from '../ops/redact.js';
 import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
+import { buildUserAlerts } from '../alerts/alerts.js';
+import type { UserAlerts } from '../alerts/alerts.js';
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -43,6 +45,8 @@ export interface EngineRoles {
   feeds: readonly string[];
   /** run the portfolio valuation service here (default: yes when embedded with a gateway) */
   portfolio: boolean;
+  /** evaluate alert rules here (default: yes when embedded with a gateway; `tickwire alerts` in NATS mode) */
+  alerts: boolean;
 }
 
 export interface EngineOptions {
@@ -82,6 +86,8 @@ export interface Engine {
   readonly private: PrivateStreams | undefined;
   /** authenticator, token lifetime and limits of the gateway */
   readonly access: GatewayAccess | undefined;
+  /** notifications log and channel, alert service (or its NATS client) */
+  readonly userAlerts: UserAlerts | undefined;
   /** bus and store reachable (what /ready answers) */
   ready(): Readiness;
   /**
@@ -104,8 +110,9 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   const config = loadConfig({ env, argv: feedsArgs.rest, overrides });
   const log = options.log ?? createLogger(config.log);
   const registry = loadRegistry(config.instrumentsFile);
-  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds, portfolio: false };
+  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds, portfolio: false, alerts: false };
   roles.portfolio = options.roles?.portfolio ?? (!config.natsUrl && roles.gateway);
+  roles.alerts = options.roles?.alerts ?? (!config.natsUrl && roles.gateway);
   const mode = config.natsUrl ? 'nats' : 'embedded';
 
   // set once the gateway exists: tells `system` subscribers when market data goes stale
@@ -113,7 +120,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   const bus: Bus = config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
-        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
+        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : roles.alerts ? 'tickwire-alerts' : `tickwire-feed-${roles.feeds.join('+')}`,
         onStatus: (state, detail) => {
           log.info({ state, detail }, 'nats connection');
           busNotice?.(state);
@@ -144,7 +151,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
   const tickAge = config.ops.metrics && roles.gateway ? new TickAgeHistogram() : undefined;
   const sources: MetricsSources = {
-    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : ''].filter(Boolean).join(','), version: VERSION },
+    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : '', roles.alerts ? 'alerts' : ''].filter(Boolean).join(','), version: VERSION },
     bus: busTap,
     busConnected: () => bus.connected,
     ...(store ? { store } : {}),
@@ -161,6 +168,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let feedHealth: FeedHealthView | undefined;
   let privateStreams: PrivateStreams | undefined;
   let access: GatewayAccess | undefined;
+  let userAlerts: UserAlerts | undefined;
   const cleanup = async (): Promise<void> => {
     stopStatsLog();
     ops?.stopAccepting();
@@ -172,6 +180,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       await new Promise((r) => setTimeout(r, 50));
     }
     access?.close();
+    await userAlerts?.close().catch((err: unknown) => log.warn({ err }, 'alerts close failed'));
     await privateStreams?.close().catch((err: unknown) => log.warn({ err }, 'private streams close failed'));
     await feeds?.stopAll();
     failover?.stop();
@@ -188,9 +197,11 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         config, bus, registry, log, gateway: roles.gateway, portfolio: roles.portfolio, ...(store ? { lastValues: store } : {}),
       });
     }
+    if (roles.gateway || roles.alerts) userAlerts = await buildUserAlerts({ config, bus, registry, log, gateway: roles.gateway, alertService: roles.alerts });
     if (roles.gateway) {
       const priv = privateStreams!;
-      const resolvers = priv.resolvers(new MarketChannelResolver(registry));
+      const ua = userAlerts!;
+      const resolvers = [...ua.resolvers, ...priv.resolvers(new MarketChannelResolver(registry))];
       const gatewayAccess = createGatewayAccess(config, resolvers);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
@@ -201,7 +212,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       sources.feeds = () => healthView.list();
       gateway = new Gateway({
         config,
-        bus: priv.gatewayBus(busTap),
+        bus: ua.wrapBus(priv.gatewayBus(busTap)),
         ...(store ? { store } : {}),
         resolvers,
         authenticator: gatewayAccess.authenticator,
@@ -217,7 +228,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           sources.gateway = gw;
           if (metrics) registerMetricsRoute(app, metrics);
           registerFeedRoutes(app, healthView);
-          priv.routes(app);
+          priv.routes(app, ua.serviceApi);
         },
         onConnectionOpen: (conn) => {
           gatewayAccess.onOpen(conn);
@@ -232,6 +243,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       });
       if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
       priv.attachHub(gateway.hub);
+      ua.attachHub(gateway.hub);
       await gateway.listen(config.host, config.port);
       const hub = gateway.hub;
       let interrupted = false;
@@ -278,7 +290,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let closing: Promise<void> | undefined;
   return {
     config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready,
-    private: privateStreams, access,
+    private: privateStreams, access, userAlerts,
     port: gateway?.port ?? 0,
     close: () => (closing ??= cleanup()),
   };

@@ -9,6 +9,7 @@ import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { registerServiceApi } from '../service-api/service-api.js';
+import type { ServiceApiOptions } from '../service-api/service-api.js';
 import { NatsPortfolioClient, servePortfolioRpc } from '../portfolio/portfolio-api.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { PortfolioService } from '../portfolio/portfolio-service.js';
@@ -151,9 +152,10 @@ export class PrivateStreams {
     this.router?.attachHub(hub, this.#opts.config.throttle.tiers);
   }
 
-  /** Register the service API on the gateway. */
-  routes(app: TemplatedApp): void {
+  /** Register the service API on the gateway (`extra`: alert and notification routes). */
+  routes(app: TemplatedApp, extra: Partial<ServiceApiOptions> = {}): void {
     registerServiceApi(app, {
+      ...extra,
       serviceToken: this.#opts.config.auth.serviceToken,
       executions: this.executions,
       portfolio: this.portfolioApi,
