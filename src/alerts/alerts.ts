@@ -3,7 +3,10 @@ import { NatsBus } from '../bus/nats-bus.js';
 import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { MarketDelay } from '../fanout/market-delay.js';
-import type { ChannelResolver } from '../fanout/channels.js';
+import type { ChannelResolver, Principal } from '../fanout/channels.js';
+import type { ExtensionOp } from '../gateway/connection.js';
+import { entitlementsOf } from '../access/jwt-authenticator.js';
+import { TickwireError } from '../core/errors.js';
 import type { HubView } from '../executions/execution-router.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { buildNotifications } from '../notifications/notifications.js';
@@ -166,7 +169,56 @@ export interface UserAlerts {
   readonly serviceApi: { alerts?: AlertsApi; notifications: NotificationService; auth: Config['auth']; registry: InstrumentRegistry };
   wrapBus(inner: Bus): Bus;
   attachHub(hub: HubView): void;
+  /** in-band ops for the user's own connection: alert.create/list/update/delete, notifications.read */
+  readonly extensions: ReadonlyMap<string, ExtensionOp>;
   close(): Promise<void>;
+}
+
+function ruleOf(frame: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const rule = frame.rule;
+  if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) {
+    throw new TickwireError('BAD_REQUEST', `${String(frame.op)}: "rule" must be an object (a rule as in docs/alerts.md, without "user")`);
+  }
+  return rule as Record<string, unknown>;
+}
+
+/**
+ * The in-band ops (docs/protocol.md#alerts-and-notifications). The user is always the
+ * connection's token `sub`; entitlements are the token's, as for market channels.
+ */
+export function alertExtensions(api: AlertsApi | undefined, notifications: NotificationService, registry: InstrumentRegistry, auth: Config['auth']): Map<string, ExtensionOp> {
+  const userOf = (p: Principal, op: string): string => {
+    if (p.user === undefined) throw new TickwireError('UNAUTHENTICATED', `${op} acts on the token's user: connect with a token (or send {"op":"auth"})`);
+    return p.user;
+  };
+  const alerts = (): AlertsApi => {
+    if (!api) throw new TickwireError('ALERTS_UNAVAILABLE', 'no alert service is configured here');
+    return api;
+  };
+  const accessOf = (p: Principal, rule: Record<string, unknown>) => {
+    const inst = typeof rule.symbol === 'string' ? registry.get(rule.symbol) : undefined;
+    return inst ? entitlementsOf(p, auth).access(inst.symbol, inst.assetClass) : 'realtime';
+  };
+  return new Map<string, ExtensionOp>([
+    ['alert.create', async (p, f) => {
+      const rule = ruleOf(f);
+      return { alert: await alerts().create(userOf(p, 'alert.create'), rule, accessOf(p, rule)) };
+    }],
+    ['alert.list', async (p) => ({ alerts: await alerts().list(userOf(p, 'alert.list')) })],
+    ['alert.update', async (p, f) => {
+      const rule = ruleOf(f);
+      return { alert: await alerts().update(userOf(p, 'alert.update'), String(rule.id ?? ''), rule, accessOf(p, rule)) };
+    }],
+    ['alert.delete', async (p, f) => {
+      if (typeof f.rule !== 'string') throw new TickwireError('BAD_REQUEST', 'alert.delete: "rule" must be the id of the rule to delete');
+      await alerts().remove(userOf(p, 'alert.delete'), f.rule);
+      return { deleted: f.rule };
+    }],
+    ['notifications.read', async (p, f) => {
+      const { op: _op, id: _id, ...body } = f;
+      return { ...(await notifications.markRead(userOf(p, 'notifications.read'), body)) };
+    }],
+  ]);
 }
 
 /**
@@ -191,6 +243,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     serviceApi: { ...(alerts ? { alerts: alerts.api } : {}), notifications: notifications.service, auth: ctx.config.auth, registry: ctx.registry },
     wrapBus: (inner) => notifications.wrapBus(inner),
     attachHub: (hub) => notifications.attachHub(hub),
+    extensions: alertExtensions(alerts?.api, notifications.service, ctx.registry, ctx.config.auth),
     async close() {
       // the alert service flushes its last firings into the log before the log closes
       await alerts?.close().catch((err: unknown) => ctx.log.warn({ err }, 'alert service close failed'));

@@ -220,6 +220,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         admitMessage: gatewayAccess.admitMessage,
         onAuthChanged: gatewayAccess.onAuthChanged,
         admitAuth: gatewayAccess.admitAuth,
+        extensions: ua.extensions,
         log,
         // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
         health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() }),

@@ -100,4 +100,22 @@ describe('alerts over the service API (embedded engine)', () => {
     expect(got.d.data).toMatchObject({ rule: 'd1', delayed: true, value: 505 });
     gina.close();
   });
+
+  it('serves in-band ops for the connection\'s own user, with its token\'s entitlements', async () => {
+    const hank = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'hank', claims: { ent: { classes: ['crypto'] } } })}` }, encoding: 'json' });
+    const created = await hank.request({ op: 'alert.create', id: 1, rule: { id: 'btc-70k', symbol: 'BTC-USD', kind: 'price', direction: 'above', level: 70000 } });
+    expect(created).toMatchObject({ op: 'alert.create', id: 1, alert: { id: 'btc-70k', user: 'hank', delayed: false } });
+    expect(await hank.request({ op: 'alert.create', id: 2, rule: { id: 'aapl', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1 } })).toMatchObject({ op: 'error', id: 2, code: 'ALERT_FORBIDDEN' });
+    expect(await hank.request({ op: 'alert.create', id: 3, rule: { id: 'w0', symbol: 'ETH-USD', kind: 'change', direction: 'up', percent: 1, windowMs: 0 } })).toMatchObject({ op: 'error', id: 3, code: 'ALERT_INVALID' });
+    expect(await hank.request({ op: 'alert.create', id: 4, rule: 'nope' })).toMatchObject({ op: 'error', id: 4, code: 'BAD_REQUEST' });
+    // the rule's user is always the token's: naming another one is refused
+    expect(await hank.request({ op: 'alert.create', id: 5, rule: { id: 'x', user: 'alice', symbol: 'BTC-USD', kind: 'spread', threshold: 1 } })).toMatchObject({ op: 'error', id: 5, code: 'ALERT_INVALID' });
+    const updated = await hank.request({ op: 'alert.update', id: 6, rule: { id: 'btc-70k', symbol: 'BTC-USD', kind: 'price', direction: 'below', level: 60000 } });
+    expect(updated).toMatchObject({ op: 'alert.update', alert: { id: 'btc-70k', direction: 'below', level: 60000 } });
+    expect((await hank.request({ op: 'alert.list', id: 7 })).alerts).toEqual([expect.objectContaining({ id: 'btc-70k' })]);
+    expect(await hank.request({ op: 'alert.delete', id: 8, rule: 'btc-70k' })).toMatchObject({ op: 'alert.delete', id: 8, deleted: 'btc-70k' });
+    expect(await hank.request({ op: 'alert.delete', id: 9, rule: 'btc-70k' })).toMatchObject({ op: 'error', id: 9, code: 'ALERT_NOT_FOUND' });
+    expect((await api(engine, 'GET', '/v1/users/hank/alerts')).body.alerts).toEqual([]);
+    hank.close();
+  });
 });
