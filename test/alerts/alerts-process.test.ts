@@ -10,7 +10,7 @@ import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { SECRET, SERVICE_TOKEN, sleep, token, until } from '../auth/helpers.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, testEngine, token, until, wsUrl } from '../auth/helpers.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
@@ -110,4 +110,40 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     expect((await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state).toMatchObject({ fired: 3 });
     again.close();
   }, 120_000);
+});
+
+describe('alerts embedded with Redis (one process, restarted)', () => {
+  let redis: Server;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.destroy();
+  });
+
+  it('keeps rules, state and notifications across a restart: no loss, no re-fire', async () => {
+    const cfg = { redisUrl: redis.url, auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, alerts: { flushMs: 0 } };
+    const trade = (e: Awaited<ReturnType<typeof testEngine>>, p: number) => publishTick(e, 'stock', { k: 'trade', sym: 'MSFT', id: `m${p}`, p, s: 1 } as never);
+    let engine = await testEngine(cfg);
+    expect((await api(engine, 'POST', '/v1/users/yan/alerts', { id: 'msft-400', symbol: 'MSFT', kind: 'price', direction: 'above', level: 400 })).status).toBe(201);
+    const e1 = engine;
+    await until(async () => { trade(e1, 399); return (await api(e1, 'GET', '/v1/users/yan/alerts/msft-400')).body.state?.phase === 'armed'; }, 10_000, 'armed');
+    trade(engine, 401);
+    await until(async () => (await api(e1, 'GET', '/v1/users/yan/notifications')).body.items?.length === 1, 10_000, 'fired');
+    await engine.close();
+
+    engine = await testEngine(cfg);
+    const e2 = engine;
+    // the once-rule is done: crossings after the restart do not fire it again
+    expect((await api(e2, 'GET', '/v1/users/yan/alerts/msft-400')).body.state).toMatchObject({ phase: 'done', fired: 1 });
+    trade(engine, 399);
+    trade(engine, 402);
+    const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'yan' })}` }, encoding: 'json' });
+    await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
+    await c.waitForCount(isNote, 1);
+    await sleep(300);
+    expect(c.frames.filter(isNote).map((f) => f.d.data.value)).toEqual([401]);
+    c.close();
+    await engine.close();
+  }, 60_000);
 });
