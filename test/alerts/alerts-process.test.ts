@@ -67,9 +67,9 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
   const phase = async (port: number): Promise<string | undefined> => (await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state?.phase;
 
   it('fires each crossing exactly once across an alert-service kill and a gateway restart', async () => {
-    let alerts = await startAlerts();
+    const alerts = await startAlerts();
     const port = await freePort();
-    let gateway = await startGateway(port);
+    const gateway = await startGateway(port);
     const created = await call(port, 'POST', '/v1/users/zoe/alerts', { id: 'aapl-100', symbol: 'AAPL', kind: 'price', direction: 'above', level: 100, mode: 'rearm', rearmBy: 1 });
     expect(created).toMatchObject({ status: 201, body: { id: 'aapl-100', delayed: false } });
     const zoe = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` }, encoding: 'json' });
@@ -82,7 +82,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
 
     // 2: kill the alert service without warning; the rule is `waiting` in Redis and must not fire again
     await alerts.stop('SIGKILL');
-    alerts = await startAlerts();
+    await startAlerts();
     trade(101.5);
     await until(async () => { trade(98.5); return (await phase(port)) === 'armed'; }, 15_000, 're-armed after the restart');
     trade(102);
@@ -96,7 +96,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     await sleep(300);
     trade(103);
     await sleep(500);
-    gateway = await startGateway(port);
+    await startGateway(port);
     const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` }, encoding: 'json' });
     await again.request({ op: 'subscribe', id: 1, channels: ['notifications'], since: last });
     const resumed = await again.waitForCount(isNote, 1, 15_000);
