@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { TickwireError } from '../core/errors.js';
 import type { AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
 import { EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
@@ -141,12 +140,5 @@ export class NotificationService {
     const res = await this.log.append(user, marker);
     this.stats.markers++;
     return { seq: res.seq, unread: s.unread.length - newlyRead.length };
-  }
-}
-
-/** Thrown by a notifications request that cannot be served here (no log). */
-export class NotificationsUnavailable extends TickwireError {
-  constructor(message: string) {
-    super('UNAVAILABLE', message);
   }
 }
