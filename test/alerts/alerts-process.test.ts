@@ -74,6 +74,9 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     expect(created).toMatchObject({ status: 201, body: { id: 'aapl-100', delayed: false } });
     const zoe = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` }, encoding: 'json' });
     await zoe.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
+    // in-band ops reach the alert service over alerts.rpc too
+    expect(await zoe.request({ op: 'alert.list', id: 2 })).toMatchObject({ op: 'alert.list', alerts: [expect.objectContaining({ id: 'aapl-100', user: 'zoe' })] });
+    expect(await zoe.request({ op: 'alert.create', id: 3, rule: { id: 'aapl-100', symbol: 'AAPL', kind: 'spread', threshold: 1 } })).toMatchObject({ op: 'error', id: 3, code: 'ALERT_DUPLICATE' });
 
     // 1: arm, cross
     await until(async () => { trade(99); return (await phase(port)) === 'armed'; }, 15_000, 'armed');
