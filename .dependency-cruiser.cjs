@@ -24,6 +24,7 @@ const LAYERS = [
   ['access', '^src/access/'],
   ['executions', '^src/executions/'],
   ['portfolio', '^src/portfolio/'],
+  ['notifications', '^src/notifications/'],
   ['alerts', '^src/alerts/'],
   ['service-api', '^src/service-api/'],
   ['ops', '^src/ops/'],

@@ -1,11 +1,13 @@
 import { TickwireClient, type Execution, type Portfolio, type Ticker, type Update } from '../src/client/index.js';
 import { BarChart } from './chart.js';
+import { mountAlerts, OpsSocket } from './alerts.js';
+import { mountNotifications } from './notifications.js';
 import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, priceDigits, signClass, type AssetClass } from './format.js';
 
 /**
  * The tickwire dashboard. Page parameters:
  *   ?symbols=AAPL,BTC-USD   board symbols (default: a mix of stocks, crypto and forex)
- *   ?token=JWT              enables the portfolio and executions panels
+ *   ?token=JWT              enables the portfolio, executions, notifications and alerts panels
  *   ?throttle=250           initial throttle in ms (0, 100, 250, 1000)
  *   ?ws=ws://host/v1/stream gateway (default: the page's own host)
  *   ?encoding=json          wire encoding (default msgpack)
@@ -258,6 +260,9 @@ if (token) {
   $('executions-panel').hidden = false;
   void client.subscribe(['portfolio'], { throttle }).catch((err: unknown) => log(`portfolio: ${String(err)}`));
   void client.subscribe(['executions']).catch((err: unknown) => log(`executions: ${String(err)}`));
+  const ops = new OpsSocket(wsUrl, token);
+  mountNotifications({ parent: document.querySelector('main')!, client, ops, log });
+  mountAlerts({ parent: document.querySelector('main')!, board: byTestId('board'), ops, log });
 }
 void client.connect().catch((err: unknown) => log(`connect: ${String(err)}`));
 

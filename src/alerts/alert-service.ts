@@ -26,6 +26,8 @@ export interface AlertServiceOptions {
   now?: () => number;
   /** how often expired rules are swept when no tick comes, ms (default 1000) */
   sweepMs?: number;
+  /** a firing whose delivery failed is tried again this much later, ms (default 1000) */
+  redeliverMs?: number;
 }
 
 /**
@@ -46,6 +48,9 @@ export class AlertService {
   /** a batch whose commit failed, committed with the next one */
   #retry: AlertChanges | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** firings whose delivery failed: tried again while running (and from the outbox on the next start) */
+  #undelivered: AlertFiring[] = [];
+  #redeliverTimer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
   #started = false;
   #seenVersion = -1;
@@ -166,15 +171,31 @@ export class AlertService {
         this.stats.delivered++;
       } catch (err) {
         this.stats.deliveryErrors++;
-        this.#o.log?.warn({ err, firing: f.id }, 'alert delivery failed: kept in the outbox');
+        this.#undelivered.push(f);
+        this.#o.log?.warn({ err, firing: f.id }, 'alert delivery failed: kept in the outbox, tried again');
       }
     }
+    if (this.#undelivered.length > 0) this.#scheduleRedelivery();
     try {
       await this.#o.store.ack(acked);
     } catch (err) {
       // delivered but not acknowledged: delivered again after a restart (same ids)
       this.#o.log?.warn({ err }, 'alert outbox ack failed');
     }
+  }
+
+  /** Try failed deliveries again (serialized with the flushes), same ids, until they go through. */
+  #scheduleRedelivery(): void {
+    if (this.#redeliverTimer || this.#closed) return;
+    this.#redeliverTimer = setTimeout(() => {
+      this.#redeliverTimer = undefined;
+      const run = async (): Promise<void> => {
+        if (this.#closed) return;
+        await this.#deliver(this.#undelivered.splice(0));
+      };
+      this.#chain = this.#chain.then(run, run).then(() => undefined, () => undefined);
+    }, this.#o.redeliverMs ?? 1000);
+    this.#redeliverTimer.unref();
   }
 
   #schedule(): void {
@@ -233,6 +254,7 @@ export class AlertService {
     this.#closed = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#redeliverTimer) clearTimeout(this.#redeliverTimer);
     for (const us of this.#subs.values()) for (const u of us) u();
     this.#subs.clear();
     await this.flush();

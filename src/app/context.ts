@@ -11,6 +11,8 @@ export interface EngineRoles {
   feeds: readonly string[];
   /** run the portfolio valuation service here (default: yes when embedded with a gateway) */
   portfolio: boolean;
+  /** evaluate alert rules here (default: yes when embedded with a gateway; `tickwire alerts` in NATS mode) */
+  alerts: boolean;
 }
 
 /** What every builder gets: the loaded configuration and the process's lifecycle. */

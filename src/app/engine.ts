@@ -27,6 +27,8 @@ import { Lifecycle } from './lifecycle.js';
 import { buildObservability, buildOpsServer } from './ops.js';
 import { buildExecutions, buildPortfolio } from './private.js';
 import type { ExecutionsParts, PortfolioParts } from './private.js';
+import { buildUserAlerts } from '../alerts/alerts.js';
+import type { UserAlerts } from '../alerts/alerts.js';
 
 export type { EngineRoles } from './context.js';
 
@@ -74,6 +76,8 @@ export interface Engine {
   readonly private: PrivateParts | undefined;
   /** authenticator, token lifetime and limits of the gateway */
   readonly access: GatewayAccess | undefined;
+  /** notifications log and channel, alert service (or its bus client) */
+  readonly userAlerts: UserAlerts | undefined;
   /** bus and store reachable (what /ready answers) */
   ready(): Readiness;
   /**
@@ -106,6 +110,12 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       portfolio = await buildPortfolio(ctx, bus, executions.events, store);
       priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
     }
+    let userAlerts: UserAlerts | undefined;
+    if (roles.gateway || roles.alerts) {
+      const ua = await buildUserAlerts({ config, bus, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, alertService: roles.alerts });
+      ctx.lifecycle.add('alerts and notifications', () => ua.close());
+      userAlerts = ua;
+    }
     let feeds: FeedsParts | undefined;
     if (roles.feeds.length > 0) {
       feeds = await buildFeeds(ctx, bus, obs.busTap, store);
@@ -114,7 +124,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     let gw: GatewayParts | undefined;
     if (roles.gateway) {
-      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources });
+      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts: userAlerts!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources });
       priv = { ...priv!, delay: gw.delay };
     }
     const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);
@@ -123,6 +133,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       config, registry: ctx.registry, bus, log: ctx.log, mode: ctx.mode, feedsFile: ctx.feedsFile, store, ops,
       gateway: gw?.gateway,
       access: gw?.access,
+      userAlerts,
       feedHealth: gw?.feedHealth,
       publisher: feeds?.publisher,
       feeds: feeds?.host,
@@ -153,6 +164,7 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     gateway,
     feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds,
     portfolio: options.roles?.portfolio ?? (!config.natsUrl && gateway),
+    alerts: options.roles?.alerts ?? (!config.natsUrl && gateway),
   };
   return {
     config, log, env, roles, feedsFile,

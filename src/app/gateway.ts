@@ -22,6 +22,7 @@ import type { LastValueStore } from '../store/last-value-store.js';
 import type { EngineContext } from './context.js';
 import type { FeedsParts } from './feeds.js';
 import type { ExecutionsParts, PortfolioParts } from './private.js';
+import type { UserAlerts } from '../alerts/alerts.js';
 
 export interface GatewayDeps {
   /** the real bus (delay lines and the outage notice use it) */
@@ -31,6 +32,8 @@ export interface GatewayDeps {
   store: LastValueStore | undefined;
   executions: ExecutionsParts;
   portfolio: PortfolioParts;
+  /** the notifications channel, alert routes and in-band alert ops */
+  userAlerts: UserAlerts;
   /** feeds running in this process, if any (their health is /health's) */
   feeds: FeedsParts | undefined;
   ready: () => Readiness;
@@ -52,12 +55,13 @@ export interface GatewayParts {
  */
 export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promise<GatewayParts> {
   const { config, registry, log, lifecycle, mode } = ctx;
-  const { bus, executions, sources } = deps;
+  const { bus, executions, sources, userAlerts } = deps;
   const { router, events } = executions;
 
   const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   lifecycle.add('delay lines', () => delay.close());
   const resolvers: ChannelResolver[] = [
+    ...userAlerts.resolvers,
     new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
     new EntitledMarketResolver(new MarketChannelResolver(registry), registry, config.auth),
   ];
@@ -70,7 +74,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
 
   const gateway = new Gateway({
     config,
-    bus: new GatewayBus(deps.busTap, { delay, ...(router ? { executions: router } : {}) }),
+    bus: userAlerts.wrapBus(new GatewayBus(deps.busTap, { delay, ...(router ? { executions: router } : {}) })),
     ...(deps.store ? { store: deps.store } : {}),
     resolvers,
     authenticator: access.authenticator,
@@ -78,13 +82,14 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     admitMessage: access.admitMessage,
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,
+    extensions: userAlerts.extensions,
     log,
     health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feedList() }),
     ready: deps.ready,
     routes: (app) => {
       if (deps.metrics) registerMetricsRoute(app, deps.metrics);
       registerFeedRoutes(app, feedHealth);
-      registerServiceApi(app, { serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
+      registerServiceApi(app, { ...userAlerts.serviceApi, serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
     },
     onConnectionOpen: (conn) => {
       access.onOpen(conn);

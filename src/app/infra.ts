@@ -13,7 +13,7 @@ export async function buildBus(ctx: EngineContext): Promise<Bus> {
   const bus: Bus = config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
-        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
+        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : roles.alerts ? 'tickwire-alerts' : `tickwire-feed-${roles.feeds.join('+')}`,
         onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
       })
     : new MemoryBus();

@@ -28,7 +28,7 @@ export function buildObservability(ctx: EngineContext, bus: Bus, store: LastValu
   const { config, roles, mode, lifecycle, log } = ctx;
   const busTap = new BusTap(bus);
   const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
-  const roleList = [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : ''].filter(Boolean).join(',');
+  const roleList = [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : '', roles.alerts ? 'alerts' : ''].filter(Boolean).join(',');
   const sources: MetricsSources = {
     info: { mode, roles: roleList, version: VERSION },
     bus: busTap,

@@ -16,6 +16,7 @@ usage:
   tickwire gateway [--key=value ...]    the WebSocket gateway only (needs NATS_URL)
   tickwire feed NAME... [--key=value]   run feed adapters and publish to NATS (needs NATS_URL)
   tickwire portfolio [--key=value ...]  portfolio valuation service (needs NATS_URL; REDIS_URL keeps positions)
+  tickwire alerts [--key=value ...]     alert service: evaluates alert rules (needs NATS_URL; REDIS_URL keeps rules)
   tickwire config [--help]              print the resolved configuration (or list every key)
   tickwire check-uws                    verify the uWebSockets.js native binary loads
   tickwire tap CHANNEL... [--json]      print live updates from a gateway
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return runRole({ gateway: false, feeds: positional }, flags, true);
     case 'portfolio':
       return runRole({ gateway: false, feeds: [], portfolio: true }, flags, true);
+    case 'alerts':
+      return runRole({ gateway: false, feeds: [], alerts: true }, flags, true);
     case 'config': {
       if (flags.includes('--help')) {
         const aliases: Record<string, string[]> = {};

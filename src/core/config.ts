@@ -181,10 +181,25 @@ export const ConfigSchema = z
         maxWindowMs: z.number().int().min(1000).max(7 * 86_400_000).default(86_400_000).describe('longest rolling window of a percent-change alert, ms'),
         flushMs: z.number().int().min(0).max(10_000).default(20).describe('alert state and firings are committed to the store this often before delivery (0 = every tick batch)'),
         redisKeyPrefix: z.string().default('tickwire:alerts:').describe('prefix of alert rule and state keys in Redis'),
+        requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to alert service request timeout (NATS mode: `tickwire alerts` runs the service)'),
       })
       .strict()
       .prefault({})
       .describe('price alerts (docs/alerts.md)'),
+    notifications: z
+      .object({
+        maxPerUser: z.number().int().min(1).max(100_000).default(1000).describe('notifications and read markers kept per user (oldest go first)'),
+        retentionSec: z.number().int().min(60).default(30 * 86_400).describe('how long notifications stay in the log'),
+        dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for notification ids (capped at retentionSec)'),
+        stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_NOTIF').describe('JetStream stream holding user notifications'),
+        inboundStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_NOTIF_IN').describe('JetStream stream of notifications from other services (notif.in.<user>)'),
+        consumeInbound: z.boolean().default(true).describe('gateways consume notif.in.<user> from NATS'),
+        replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the notifications streams'),
+        redisKeyPrefix: z.string().default('tickwire:notif:').describe('prefix of notification log keys when the log is in Redis (embedded with REDIS_URL)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('durable per-user notifications with read state (docs/private-streams.md#notifications)'),
   })
   .strict();
 

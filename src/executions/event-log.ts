@@ -1,10 +1,15 @@
 import type { Unsubscribe } from '../bus/bus.js';
 import type { ExecutionPayload } from './schemas.js';
 
-/** One stored execution and its durable per-user sequence (1, 2, 3, ... per user, no holes). */
-export interface StoredEvent {
+/** What a log stores: any JSON object with an id unique per user (executions, notifications). */
+export interface LogPayload {
+  id: string;
+}
+
+/** One stored event and its durable per-user sequence (1, 2, 3, ... per user, no holes). */
+export interface StoredEvent<P extends LogPayload = ExecutionPayload> {
   seq: number;
-  d: ExecutionPayload;
+  d: P;
 }
 
 export interface AppendResult {
@@ -14,7 +19,7 @@ export interface AppendResult {
 }
 
 /** Called for each appended event, every user, per-user order; `position` orders the whole log. */
-export type EventListener = (user: string, ev: StoredEvent, position: number) => void;
+export type EventListener<P extends LogPayload = ExecutionPayload> = (user: string, ev: StoredEvent<P>, position: number) => void;
 
 export interface FollowOptions {
   /** resume after this log position (JetStream stream sequence); other logs only follow from now */
@@ -31,17 +36,17 @@ export interface FollowOptions {
  * - retention drops the oldest events of a user (count and age); `read` then starts above `after`
  *   at the oldest retained event, so the caller sees the hole.
  */
-export interface EventLog {
+export interface EventLog<P extends LogPayload = ExecutionPayload> {
   readonly kind: 'memory' | 'redis' | 'jetstream' | 'disabled';
-  append(user: string, d: ExecutionPayload): Promise<AppendResult>;
+  append(user: string, d: P): Promise<AppendResult>;
   /** events with seq > after, oldest first, at most `limit` */
-  read(user: string, after: number, limit: number): Promise<StoredEvent[]>;
+  read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]>;
   /** the `count` newest events, oldest first */
-  tail(user: string, count: number): Promise<StoredEvent[]>;
+  tail(user: string, count: number): Promise<StoredEvent<P>[]>;
   /** the user's last sequence (0 when none) */
   head(user: string): Promise<number>;
   /** every event appended from now on (or after a position, where the log supports it) */
-  follow(listener: EventListener, opts?: FollowOptions): Unsubscribe;
+  follow(listener: EventListener<P>, opts?: FollowOptions): Unsubscribe;
   readonly ready: boolean;
   close(): Promise<void>;
 }
@@ -51,22 +56,22 @@ export interface RetentionOptions {
   retentionMs: number;
 }
 
-interface MemoryUser {
-  events: (StoredEvent & { at: number })[];
+interface MemoryUser<P extends LogPayload> {
+  events: (StoredEvent<P> & { at: number })[];
   ids: Map<string, number>;
   seq: number;
 }
 
 /** Listener fan-out shared by the in-process logs. */
-export class Listeners {
-  readonly #set = new Set<EventListener>();
+export class Listeners<P extends LogPayload = ExecutionPayload> {
+  readonly #set = new Set<EventListener<P>>();
   #position = 0;
-  add(l: EventListener): Unsubscribe {
-    const wrapped: EventListener = (u, e, p) => l(u, e, p);
+  add(l: EventListener<P>): Unsubscribe {
+    const wrapped: EventListener<P> = (u, e, p) => l(u, e, p);
     this.#set.add(wrapped);
     return () => void this.#set.delete(wrapped);
   }
-  emit(user: string, ev: StoredEvent): void {
+  emit(user: string, ev: StoredEvent<P>): void {
     const pos = ++this.#position;
     for (const l of this.#set) {
       try {
@@ -82,31 +87,31 @@ export class Listeners {
 }
 
 /** In-process log for the embedded mode: lost on restart, bounded by retention. */
-export class MemoryEventLog implements EventLog {
+export class MemoryEventLog<P extends LogPayload = ExecutionPayload> implements EventLog<P> {
   readonly kind = 'memory' as const;
   readonly ready = true;
-  readonly #users = new Map<string, MemoryUser>();
-  readonly #listeners = new Listeners();
+  readonly #users = new Map<string, MemoryUser<P>>();
+  readonly #listeners = new Listeners<P>();
   readonly #ret: RetentionOptions;
 
   constructor(retention: RetentionOptions) {
     this.#ret = retention;
   }
 
-  #user(user: string): MemoryUser {
+  #user(user: string): MemoryUser<P> {
     let u = this.#users.get(user);
     if (!u) this.#users.set(user, (u = { events: [], ids: new Map(), seq: 0 }));
     return u;
   }
 
-  #trim(u: MemoryUser, now: number): void {
+  #trim(u: MemoryUser<P>, now: number): void {
     let drop = Math.max(0, u.events.length - this.#ret.maxPerUser);
     while (drop < u.events.length && u.events[drop]!.at < now - this.#ret.retentionMs) drop++;
     if (drop === 0) return;
     for (const e of u.events.splice(0, drop)) u.ids.delete(e.d.id);
   }
 
-  async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+  async append(user: string, d: P): Promise<AppendResult> {
     const u = this.#user(user);
     const now = Date.now();
     this.#trim(u, now);
@@ -120,11 +125,11 @@ export class MemoryEventLog implements EventLog {
     return { seq: ev.seq, duplicate: false };
   }
 
-  async read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     const u = this.#users.get(user);
     if (!u) return [];
     this.#trim(u, Date.now());
-    const out: StoredEvent[] = [];
+    const out: StoredEvent<P>[] = [];
     for (const e of u.events) {
       if (e.seq <= after) continue;
       out.push({ seq: e.seq, d: e.d });
@@ -133,7 +138,7 @@ export class MemoryEventLog implements EventLog {
     return out;
   }
 
-  async tail(user: string, count: number): Promise<StoredEvent[]> {
+  async tail(user: string, count: number): Promise<StoredEvent<P>[]> {
     const u = this.#users.get(user);
     if (!u || count <= 0) return [];
     this.#trim(u, Date.now());
@@ -144,7 +149,7 @@ export class MemoryEventLog implements EventLog {
     return this.#users.get(user)?.seq ?? 0;
   }
 
-  follow(listener: EventListener): Unsubscribe {
+  follow(listener: EventListener<P>): Unsubscribe {
     return this.#listeners.add(listener);
   }
 
@@ -157,17 +162,17 @@ export class MemoryEventLog implements EventLog {
  * No execution log (NATS without JetStream): the executions channel is refused and writes fail
  * with `reason`; everything else of the engine runs.
  */
-export class DisabledEventLog implements EventLog {
+export class DisabledEventLog<P extends LogPayload = ExecutionPayload> implements EventLog<P> {
   readonly kind = 'disabled' as const;
   readonly ready = true;
   constructor(readonly reason: string) {}
   async append(): Promise<AppendResult> {
     throw Object.assign(new Error(this.reason), { status: 503, code: 'UNAVAILABLE' });
   }
-  async read(): Promise<StoredEvent[]> {
+  async read(): Promise<StoredEvent<P>[]> {
     return [];
   }
-  async tail(): Promise<StoredEvent[]> {
+  async tail(): Promise<StoredEvent<P>[]> {
     return [];
   }
   async head(): Promise<number> {

@@ -2,12 +2,13 @@ import type { Unsubscribe } from '../bus/bus.js';
 import { decodeBusMessage, encodeBusMessage } from '../codec/tick-codec.js';
 import type { Update } from '../fanout/coalescer.js';
 import type { Payload } from '../fanout/payloads.js';
-import type { EventLog, StoredEvent } from './event-log.js';
+import type { EventLog, LogPayload, StoredEvent } from './event-log.js';
+import type { ExecutionPayload } from './schemas.js';
 import { ReplayBudget } from './replay-budget.js';
 import type { BudgetClock, ReplayBudgetOptions } from './replay-budget.js';
 
-export interface ExecutionRouterOptions {
-  log: EventLog;
+export interface ExecutionRouterOptions<P extends LogPayload = ExecutionPayload> {
+  log: EventLog<P>;
   /** events replayed on subscribe without `since` */
   snapshotEvents: number;
   /** re-check the log head of watched users this often, ms (safety net for missed live events; 0 = off) */
@@ -98,7 +99,7 @@ type Handler = (payload: Uint8Array) => void;
 /** Hub channel key of a user's executions channel. */
 export const executionsKey = (user: string): string => `executions@${user}`;
 
-interface UserFeed {
+interface UserFeed<P extends LogPayload> {
   readonly user: string;
   readonly handlers: Set<Handler>;
   /** last sequence handed to the hub */
@@ -106,7 +107,7 @@ interface UserFeed {
   ready: Promise<void>;
   isReady: boolean;
   /** received, not yet handed on */
-  queue: StoredEvent[];
+  queue: StoredEvent<P>[];
   /** replays in their seam: hand-offs wait */
   holds: number;
   filling: boolean;
@@ -114,12 +115,12 @@ interface UserFeed {
 }
 
 /** Bus payload of one live execution on the gateway-local `exec.live.<user>` subject. */
-export function encodeLiveExecution(ev: StoredEvent): Uint8Array {
+export function encodeLiveExecution(ev: StoredEvent<LogPayload>): Uint8Array {
   return encodeBusMessage({ seq: ev.seq, d: ev.d });
 }
 
 export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
-  const ev = decodeBusMessage<StoredEvent>(payload);
+  const ev = decodeBusMessage<StoredEvent<LogPayload>>(payload);
   return { d: ev.d as unknown as Payload, seq: ev.seq };
 }
 
@@ -138,16 +139,16 @@ export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
  *    synchronous step, so every later event reaches the subscriber through the topic.
  * Nothing is sent twice and nothing is skipped, and no step waits on a timer.
  */
-export class ExecutionRouter {
-  readonly #opts: Required<Omit<ExecutionRouterOptions, 'budgetClock'>>;
-  readonly #feeds = new Map<string, UserFeed>();
+export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
+  readonly #opts: Required<Omit<ExecutionRouterOptions<P>, 'budgetClock'>>;
+  readonly #feeds = new Map<string, UserFeed<P>>();
   readonly #unfollow: Unsubscribe;
   readonly #reconciler: NodeJS.Timeout | undefined;
   readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0 };
   readonly budget: ReplayBudget;
   readonly #turns: TurnGate;
 
-  constructor(opts: ExecutionRouterOptions) {
+  constructor(opts: ExecutionRouterOptions<P>) {
     this.#opts = {
       reconcileMs: 5000, pageSize: 200, budget: { perUserPerSec: 0, perGatewayPerSec: 0 }, ...opts,
     };
@@ -169,7 +170,7 @@ export class ExecutionRouter {
   subscribe(user: string, handler: Handler): Unsubscribe {
     let f = this.#feeds.get(user);
     if (!f) {
-      const feed: UserFeed = {
+      const feed: UserFeed<P> = {
         user, handlers: new Set(), last: 0, ready: Promise.resolve(), isReady: false, queue: [], holds: 0,
         filling: false, retry: undefined,
       };
@@ -187,7 +188,7 @@ export class ExecutionRouter {
     };
   }
 
-  async #init(f: UserFeed): Promise<void> {
+  async #init(f: UserFeed<P>): Promise<void> {
     for (;;) {
       try {
         f.last = await this.#opts.log.head(f.user);
@@ -201,14 +202,14 @@ export class ExecutionRouter {
     }
   }
 
-  #onEvent(user: string, ev: StoredEvent): void {
+  #onEvent(user: string, ev: StoredEvent<P>): void {
     const f = this.#feeds.get(user);
     if (!f) return;
     f.queue.push(ev);
     this.#pump(f);
   }
 
-  #pump(f: UserFeed): void {
+  #pump(f: UserFeed<P>): void {
     if (!f.isReady || f.holds > 0 || f.filling) return;
     if (f.queue.length > 1) f.queue.sort((a, b) => a.seq - b.seq);
     while (f.queue.length > 0) {
@@ -228,7 +229,7 @@ export class ExecutionRouter {
   }
 
   /** Fetch (last, upTo] from the log; what retention already removed is skipped. */
-  #fill(f: UserFeed, upTo: number): void {
+  #fill(f: UserFeed<P>, upTo: number): void {
     f.filling = true;
     const from = f.last;
     this.#opts.log.read(f.user, from, upTo - from).then(
@@ -254,7 +255,7 @@ export class ExecutionRouter {
     );
   }
 
-  #handOff(f: UserFeed, ev: StoredEvent): void {
+  #handOff(f: UserFeed<P>, ev: StoredEvent<P>): void {
     f.last = ev.seq;
     this.stats.handedOff++;
     const bytes = encodeLiveExecution(ev);
@@ -268,7 +269,7 @@ export class ExecutionRouter {
   }
 
   /** Hand the feed on from the log up to `upTo` (a replay holds it; the live events are late). */
-  async #advance(f: UserFeed, upTo: number): Promise<void> {
+  async #advance(f: UserFeed<P>, upTo: number): Promise<void> {
     const evs = await this.#opts.log.read(f.user, f.last, upTo - f.last);
     for (const ev of evs) {
       if (ev.seq > upTo) break;
@@ -304,7 +305,7 @@ export class ExecutionRouter {
    * `snapshotEvents`) is sent under the hold, where it waits for its turn only: it is charged to
    * the budgets instead of waiting for them. It stops at the next page once `ctl.signal` aborts.
    */
-  async replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl = {}): Promise<void> {
+  async replay(user: string, since: number | undefined, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl = {}): Promise<void> {
     this.stats.replays++;
     this.stats.active++;
     try {
@@ -315,7 +316,7 @@ export class ExecutionRouter {
     }
   }
 
-  async #replay(user: string, since: number | undefined, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl): Promise<void> {
+  async #replay(user: string, since: number | undefined, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl): Promise<void> {
     const f = this.#feeds.get(user);
     if (!f) {
       // no live feed: nothing to join, serve from the log alone
@@ -358,7 +359,7 @@ export class ExecutionRouter {
   }
 
   /** The newest `snapshotEvents` up to `upTo`. */
-  async #deliverTail(user: string, upTo: number, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean): Promise<void> {
+  async #deliverTail(user: string, upTo: number, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl, held: boolean): Promise<void> {
     if (this.#opts.snapshotEvents <= 0) return;
     const evs = (await this.#opts.log.tail(user, this.#opts.snapshotEvents)).filter((e) => e.seq <= upTo);
     for (let i = 0; i < evs.length; i += this.#opts.pageSize) {
@@ -371,7 +372,7 @@ export class ExecutionRouter {
    * last sequence covered (upTo when the log has nothing more), or undefined when aborted.
    */
   async #deliverRange(
-    user: string, since: number, upTo: number, deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean,
+    user: string, since: number, upTo: number, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl, held: boolean,
   ): Promise<number | undefined> {
     let after = since;
     while (after < upTo) {
@@ -385,7 +386,7 @@ export class ExecutionRouter {
   }
 
   /** One page: wait for the subscriber and the budget (unless held), send, yield. False when aborted. */
-  async #send(user: string, page: StoredEvent[], deliver: (events: StoredEvent[]) => void, ctl: ReplayControl, held: boolean): Promise<boolean> {
+  async #send(user: string, page: StoredEvent<P>[], deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl, held: boolean): Promise<boolean> {
     let i = 0;
     while (i < page.length) {
       if (ctl.signal?.aborted) return false;

@@ -5,9 +5,10 @@ import { nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
-import type { AppendResult, EventListener, EventLog, FollowOptions, RetentionOptions, StoredEvent } from './event-log.js';
+import type { AppendResult, EventListener, EventLog, FollowOptions, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
-import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, execLogSubject, userOf } from '../bus/private-subjects.js';
+import { escapeSubjectToken } from '../core/symbols.js';
+import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, userOf } from '../bus/private-subjects.js';
 
 export interface JetStreamEventLogOptions extends RetentionOptions {
   stream: string;
@@ -16,6 +17,10 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
   replicas: number;
   /** log for consumer restarts (never on the hot path) */
   onError?: (err: unknown, what: string) => void;
+  /** subject prefix of the per-user log (default `exec.log.`; notifications use their own) */
+  logPrefix?: string;
+  /** subject prefix of the inbound work queue (default `exec.in.`) */
+  inPrefix?: string;
 }
 
 /** JetStream API error: wrong last sequence (someone appended first). */
@@ -26,7 +31,7 @@ const DIRECT_READ_MAX = 32;
 
 interface Stored {
   seq: number;
-  d: ExecutionPayload;
+  d: LogPayload;
 }
 
 const decoder = new TextDecoder();
@@ -44,13 +49,14 @@ function parse(m: StoredMsg | { data: Uint8Array }): Stored {
  * id deduplication (Nats-Msg-Id = hash of user and execution id) within `dedupWindowMs`.
  * Retention: `max_msgs_per_subject` (per user) and `max_age`.
  */
-export class JetStreamEventLog implements EventLog {
+export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implements EventLog<P> {
   readonly kind = 'jetstream' as const;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #opts: JetStreamEventLogOptions;
   readonly #followers = new Set<{ stop(): void }>();
+  readonly #logPrefix: string;
   #closed = false;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventLogOptions) {
@@ -58,10 +64,11 @@ export class JetStreamEventLog implements EventLog {
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#opts = opts;
+    this.#logPrefix = opts.logPrefix ?? EXEC_LOG_PREFIX;
   }
 
-  /** Connect to JetStream and create or update the executions streams. */
-  static async open(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog> {
+  /** Connect to JetStream and create or update the log's streams. */
+  static async open<P extends LogPayload = ExecutionPayload>(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog<P>> {
     let jsm: JetStreamManager;
     try {
       jsm = await jetstreamManager(nc);
@@ -71,7 +78,7 @@ export class JetStreamEventLog implements EventLog {
     const dup = Math.min(opts.dedupWindowMs, opts.retentionMs);
     await ensureStream(jsm, {
       name: opts.stream,
-      subjects: [EXEC_LOG_PREFIX + '>'],
+      subjects: [(opts.logPrefix ?? EXEC_LOG_PREFIX) + '>'],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
@@ -82,7 +89,7 @@ export class JetStreamEventLog implements EventLog {
     });
     await ensureStream(jsm, {
       name: opts.inboundStream,
-      subjects: [EXEC_IN_PREFIX + '>'],
+      subjects: [(opts.inPrefix ?? EXEC_IN_PREFIX) + '>'],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
@@ -90,7 +97,7 @@ export class JetStreamEventLog implements EventLog {
       duplicate_window: nanos(dup),
       num_replicas: opts.replicas,
     });
-    return new JetStreamEventLog(nc, jsm, opts);
+    return new JetStreamEventLog<P>(nc, jsm, opts);
   }
 
   get ready(): boolean {
@@ -103,6 +110,10 @@ export class JetStreamEventLog implements EventLog {
 
   get client(): JetStreamClient {
     return this.#js;
+  }
+
+  #subject(user: string): string {
+    return this.#logPrefix + escapeSubjectToken(user);
   }
 
   async #last(subject: string): Promise<StoredMsg | null> {
@@ -135,8 +146,8 @@ export class JetStreamEventLog implements EventLog {
     return undefined;
   }
 
-  async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
-    const subject = execLogSubject(user);
+  async append(user: string, d: P): Promise<AppendResult> {
+    const subject = this.#subject(user);
     const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
     // generation g of the message id: a copy removed after a collision (below) keeps its id in the
     // server's duplicate window, so the next copy is published as `<id>.<g>`
@@ -193,13 +204,13 @@ export class JetStreamEventLog implements EventLog {
   }
 
   async head(user: string): Promise<number> {
-    const last = await this.#last(execLogSubject(user));
+    const last = await this.#last(this.#subject(user));
     return last ? parse(last).seq : 0;
   }
 
-  async read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
-    const subject = execLogSubject(user);
+    const subject = this.#subject(user);
     const last = await this.#last(subject);
     if (!last || parse(last).seq <= after) return [];
     // smallest stream sequence whose next message on the subject is past `after` (binary search)
@@ -219,11 +230,11 @@ export class JetStreamEventLog implements EventLog {
     if (!first) return [];
     const wanted = Math.min(limit, parse(last).seq - after);
     if (wanted > DIRECT_READ_MAX) return this.#readWithConsumer(subject, first.seq, last.seq, after, wanted);
-    const out: StoredEvent[] = [];
+    const out: StoredEvent<P>[] = [];
     let m: StoredMsg | null = first;
     while (m && out.length < limit) {
       const s = parse(m);
-      if (s.seq > after) out.push({ seq: s.seq, d: s.d });
+      if (s.seq > after) out.push({ seq: s.seq, d: s.d as P });
       if (m.seq >= last.seq) break;
       m = await this.#atOrAfter(subject, m.seq + 1);
     }
@@ -231,9 +242,9 @@ export class JetStreamEventLog implements EventLog {
   }
 
   /** Long reads: an ordered consumer from the first message, instead of one request per message. */
-  async #readWithConsumer(subject: string, fromSeq: number, toSeq: number, after: number, wanted: number): Promise<StoredEvent[]> {
+  async #readWithConsumer(subject: string, fromSeq: number, toSeq: number, after: number, wanted: number): Promise<StoredEvent<P>[]> {
     const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: fromSeq });
-    const out: StoredEvent[] = [];
+    const out: StoredEvent<P>[] = [];
     try {
       while (out.length < wanted) {
         const batch = await consumer.fetch({ max_messages: Math.min(256, wanted - out.length), expires: 2000 });
@@ -242,7 +253,7 @@ export class JetStreamEventLog implements EventLog {
         for await (const m of batch) {
           got++;
           const s = parse(m);
-          if (s.seq > after && out.length < wanted) out.push({ seq: s.seq, d: s.d });
+          if (s.seq > after && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
           if (m.seq >= toSeq || out.length >= wanted) {
             done = true;
             break;
@@ -256,7 +267,7 @@ export class JetStreamEventLog implements EventLog {
     return out;
   }
 
-  async tail(user: string, count: number): Promise<StoredEvent[]> {
+  async tail(user: string, count: number): Promise<StoredEvent<P>[]> {
     if (count <= 0) return [];
     const head = await this.head(user);
     return this.read(user, Math.max(0, head - count), count);
@@ -266,7 +277,7 @@ export class JetStreamEventLog implements EventLog {
    * Every stored execution, in stream order, through an ordered consumer (restarted by the
    * client on reconnects). `after` resumes after a stream sequence; default: from now on.
    */
-  follow(listener: EventListener, opts: FollowOptions = {}): Unsubscribe {
+  follow(listener: EventListener<P>, opts: FollowOptions = {}): Unsubscribe {
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let position = opts.after;
@@ -300,7 +311,7 @@ export class JetStreamEventLog implements EventLog {
           // "from now on" is pinned to the current head, so that a consumer created again later
           // resumes from there and not from its own creation time
           if (position === undefined) position = (await this.#jsm.streams.info(this.#opts.stream)).state.last_seq;
-          const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: EXEC_LOG_PREFIX + '>', opt_start_seq: position + 1 });
+          const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: this.#logPrefix + '>', opt_start_seq: position + 1 });
           if (stopped) return;
           const current = await consume(this.#nc, consumer, 256);
           messages = current;
@@ -308,7 +319,7 @@ export class JetStreamEventLog implements EventLog {
           for await (const m of current) {
             position = m.seq;
             lastDelivery = Date.now();
-            const user = userOf(m.subject, EXEC_LOG_PREFIX);
+            const user = userOf(m.subject, this.#logPrefix);
             if (user === undefined) continue;
             let s: Stored;
             try {
@@ -317,7 +328,7 @@ export class JetStreamEventLog implements EventLog {
               continue;
             }
             try {
-              listener(user, { seq: s.seq, d: s.d }, m.seq);
+              listener(user, { seq: s.seq, d: s.d as P }, m.seq);
             } catch (err) {
               this.#opts.onError?.(err, 'execution listener');
             }

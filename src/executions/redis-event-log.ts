@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../store/redis-connection.js';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
-import type { AppendResult, EventListener, EventLog, RetentionOptions, StoredEvent } from './event-log.js';
+import type { AppendResult, EventListener, EventLog, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
 import { Listeners } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
 
@@ -42,11 +42,11 @@ export interface RedisEventLogOptions extends RetentionOptions {
  * `retentionMs` after the user's last execution (age retention is per user, not per event).
  * Followers are in-process: one process appends (the embedded engine).
  */
-export class RedisEventLog implements EventLog {
+export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements EventLog<P> {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #opts: RedisEventLogOptions;
-  readonly #listeners = new Listeners();
+  readonly #listeners = new Listeners<P>();
   /** appends stored on the primary whose replication was not confirmed (not yet announced) */
   readonly #unconfirmed = new Set<string>();
 
@@ -65,7 +65,7 @@ export class RedisEventLog implements EventLog {
     return [`${base}:seq`, `${base}:log`, `${base}:ids`];
   }
 
-  async append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+  async append(user: string, d: P): Promise<AppendResult> {
     const [seqKey, logKey, idsKey] = this.#keys(user);
     const ttl = Math.max(1, Math.ceil(this.#opts.retentionMs / 1000));
     // an append that fails after it may have been stored (reply lost in a failover, replicas short)
@@ -92,17 +92,17 @@ export class RedisEventLog implements EventLog {
     return { seq, duplicate };
   }
 
-  async read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     const [, logKey] = this.#keys(user);
     const rows = await this.#redis.xrange(logKey, `${after + 1}-0`, '+', 'COUNT', limit);
-    return rows.map(parseRow);
+    return rows.map((r) => parseRow<P>(r));
   }
 
-  async tail(user: string, count: number): Promise<StoredEvent[]> {
+  async tail(user: string, count: number): Promise<StoredEvent<P>[]> {
     if (count <= 0) return [];
     const [, logKey] = this.#keys(user);
     const rows = await this.#redis.xrevrange(logKey, '+', '-', 'COUNT', count);
-    return rows.map(parseRow).reverse();
+    return rows.map((r) => parseRow<P>(r)).reverse();
   }
 
   async head(user: string): Promise<number> {
@@ -111,7 +111,7 @@ export class RedisEventLog implements EventLog {
     return v === null ? 0 : Number(v);
   }
 
-  follow(listener: EventListener): Unsubscribe {
+  follow(listener: EventListener<P>): Unsubscribe {
     return this.#listeners.add(listener);
   }
 
@@ -125,9 +125,9 @@ export class RedisEventLog implements EventLog {
   }
 }
 
-function parseRow([id, fields]: [string, string[]]): StoredEvent {
+function parseRow<P extends LogPayload>([id, fields]: [string, string[]]): StoredEvent<P> {
   const seq = Number(id.slice(0, id.indexOf('-')));
   let raw = '';
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'd') raw = fields[i + 1]!;
-  return { seq, d: JSON.parse(raw) as ExecutionPayload };
+  return { seq, d: JSON.parse(raw) as P };
 }

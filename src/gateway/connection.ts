@@ -1,6 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { FrameCodec } from '../codec/frames.js';
-import { ProtocolError } from '../core/errors.js';
+import { ProtocolError, TickwireError } from '../core/errors.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
@@ -8,7 +8,7 @@ import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber } from '../fanout/hub.js';
 import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
 import { ReadLagProbe } from './read-lag.js';
-import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
+import type { AuthRequest, ExtensionRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
 
 export interface ConnectionUserData {
   conn?: Connection;
@@ -53,7 +53,18 @@ export interface ConnectionDeps {
    * connection limit) and the connection keeps its identity; undefined admits it.
    */
   admitAuth?: (conn: Connection, principal: Principal) => string | undefined;
+  /** additive ops served by engine modules (alerts, notifications), by op name */
+  extensions?: ReadonlyMap<string, ExtensionOp>;
+  /** the names of `extensions` (what parseRequest accepts besides the core ops) */
+  extensionNames?: ReadonlySet<string>;
 }
+
+/**
+ * An additive in-band op: gets the connection's principal and the frame, resolves to the fields of
+ * the reply (sent as `{"op": <name>, "id": ..., ...fields}`), or rejects with an error carrying a
+ * string `code` (sent as an `error` frame with that code and the request's id).
+ */
+export type ExtensionOp = (principal: Principal, frame: Readonly<Record<string, unknown>>) => Promise<Record<string, unknown>>;
 
 export const CLOSE_SLOW_CONSUMER = 4009;
 export const CLOSE_POLICY = 1008;
@@ -180,7 +191,7 @@ export class Connection implements HubSubscriber {
     }
     let req;
     try {
-      req = parseRequest(frame);
+      req = parseRequest(frame, this.#deps.extensionNames);
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_REQUEST', String(err));
       this.sendError(e.code, e.message, requestIdOf(frame));
@@ -200,8 +211,26 @@ export class Connection implements HubSubscriber {
         }
         case 'auth':
           return void this.#auth(req);
+        case 'extension':
+          return void this.#extension(req);
       }
     });
+  }
+
+  async #extension(req: ExtensionRequest): Promise<void> {
+    const handler = this.#deps.extensions?.get(req.name);
+    if (!handler) return;
+    try {
+      const fields = await handler(this.principal, req.frame);
+      if (this.closed) return;
+      const reply: Record<string, unknown> = { op: req.name };
+      if (req.id !== undefined) reply.id = req.id;
+      this.sendFrame({ ...reply, ...fields });
+    } catch (err) {
+      if (this.closed) return;
+      const code = err instanceof TickwireError ? err.code : 'INTERNAL';
+      this.sendError(code, err instanceof TickwireError ? err.message : `${req.name} failed; retry`, req.id);
+    }
   }
 
   #subscribe(req: SubscribeRequest): void {

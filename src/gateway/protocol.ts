@@ -25,7 +25,15 @@ export interface AuthRequest {
   id?: RequestId;
   token: string;
 }
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest;
+/** An additive op served by a module of the engine (alerts, notifications): see ExtensionOp. */
+export interface ExtensionRequest {
+  op: 'extension';
+  id?: RequestId;
+  /** the op as the client sent it, e.g. `alert.create` */
+  name: string;
+  frame: Readonly<Record<string, unknown>>;
+}
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | ExtensionRequest;
 
 export const MAX_CHANNELS_PER_REQUEST = 1000;
 const MAX_ID_LENGTH = 64;
@@ -56,7 +64,7 @@ function channelsOf(o: Record<string, unknown>, op: string): string[] {
 }
 
 /** Validate a decoded frame; throws ProtocolError (BAD_REQUEST / UNKNOWN_OP / LIMIT). */
-export function parseRequest(frame: unknown): ClientRequest {
+export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): ClientRequest {
   if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) bad('a frame must be an object with an "op" field');
   const o = frame as Record<string, unknown>;
   if (typeof o.op !== 'string') bad('"op" must be a string');
@@ -98,7 +106,8 @@ export function parseRequest(frame: unknown): ClientRequest {
       return withId({ op: 'auth' as const, token: o.token });
     }
     default:
-      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping or auth`);
+      if (extensions?.has(o.op)) return withId({ op: 'extension' as const, name: o.op, frame: o });
+      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth${extensions && extensions.size > 0 ? ', ' + [...extensions].join(', ') : ''}`);
   }
 }
 

@@ -52,6 +52,8 @@ export interface GatewayOptions {
   onAuthChanged?: (conn: Connection) => void;
   /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
   admitAuth?: ConnectionDeps['admitAuth'];
+  /** additive in-band ops (alerts, notifications), by op name */
+  extensions?: ConnectionDeps['extensions'];
 }
 
 /**
@@ -160,6 +162,7 @@ export class Gateway {
       authenticator: this.#authenticator,
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
+      ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     };
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,

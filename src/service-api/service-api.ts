@@ -6,6 +6,11 @@ import { identityProblem } from '../core/identity.js';
 import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../executions/schemas.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { HttpError, readJson, sendJson } from '../http/http.js';
+import type { Config } from '../core/config.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import { Entitlements } from '../access/entitlements.js';
+import type { AlertsApi } from '../alerts/alert-api.js';
+import type { NotificationService } from '../notifications/notification-service.js';
 
 export interface ServiceApiOptions {
   /** TICKWIRE_SERVICE_TOKEN; unset: every request is refused with 401 */
@@ -16,6 +21,20 @@ export interface ServiceApiOptions {
   log?: { warn(obj: object, msg: string): void };
   /** largest request body, bytes */
   bodyLimit?: number;
+  /** alert rules (in process or over NATS); unset: the alert routes answer 503 */
+  alerts?: AlertsApi;
+  /** the notifications log; unset: the notification routes answer 503 */
+  notifications?: NotificationService;
+  /** entitlement defaults for alert rules created here (auth.defaultEntitlement, entitlementsClaim) */
+  auth?: Pick<Config['auth'], 'defaultEntitlement'>;
+  /** instruments (the asset class of an alert's symbol decides its entitlement) */
+  registry?: InstrumentRegistry;
+}
+
+/** A user's access to an alert's symbol; an unknown symbol counts as real time (validation refuses it). */
+function accessFor(ent: Entitlements, symbol: unknown, registry: InstrumentRegistry | undefined): ReturnType<Entitlements['access']> {
+  const inst = typeof symbol === 'string' ? registry?.get(symbol) : undefined;
+  return inst ? ent.access(inst.symbol, inst.assetClass) : 'realtime';
 }
 
 interface Reply {
@@ -26,6 +45,7 @@ interface Reply {
 interface RequestInfo {
   params: string[];
   contentType: string;
+  query: string;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -73,7 +93,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
   const limit = opts.bodyLimit ?? 1024 * 1024;
 
   const route = (
-    method: 'get' | 'post' | 'put',
+    method: 'get' | 'post' | 'put' | 'del',
     pattern: string,
     params: number,
     handler: (res: HttpResponse, info: RequestInfo) => Promise<Reply>,
@@ -83,6 +103,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
       const info: RequestInfo = {
         params: Array.from({ length: params }, (_, i) => req.getParameter(i) ?? ''),
         contentType: req.getHeader('content-type'),
+        query: req.getQuery() ?? '',
       };
       let aborted = false;
       res.onAborted(() => {
@@ -104,7 +125,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
           if (err instanceof HttpError) {
             sendJson(res, err.status, { error: err.code, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });
           } else {
-            opts.log?.warn({ err }, `service API ${method.toUpperCase()} ${pattern} failed`);
+            opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);
             sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the request could not be completed; retry (the execution log or the portfolio service is unreachable)' });
           }
         },
@@ -138,5 +159,100 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
     const body = parse(AnnouncementSchema, await readJson(res, limit, contentType));
     const t = opts.executions.announce(body);
     return { status: 202, body: { ...body, t } };
+  });
+
+  registerAlertRoutes(route, opts, limit);
+}
+
+type Route = (
+  method: 'get' | 'post' | 'put' | 'del',
+  pattern: string,
+  params: number,
+  handler: (res: HttpResponse, info: RequestInfo) => Promise<Reply>,
+) => void;
+
+/**
+ * Alerts and notifications (docs/alerts.md#service-api, docs/private-streams.md#notifications):
+ *
+ *   GET    /v1/users/{user}/alerts              list the user's rules with their state
+ *   POST   /v1/users/{user}/alerts              create a rule (body: a rule without `user`; optional `entitlements`)
+ *   GET    /v1/users/{user}/alerts/{id}
+ *   PUT    /v1/users/{user}/alerts/{id}         replace a rule (its state starts fresh)
+ *   DELETE /v1/users/{user}/alerts/{id}
+ *   POST   /v1/users/{user}/notifications       {id, type, title, body?, priority?, data?}: 201, a repeated id 200
+ *   GET    /v1/users/{user}/notifications       ?unread=1 for unread ones only
+ *   POST   /v1/users/{user}/notifications/read  {upTo} | {upToId} | {ids}
+ */
+function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: number): void {
+  const alerts = (): AlertsApi => {
+    if (!opts.alerts) throw new HttpError(503, 'no alert service is configured here', 'UNAVAILABLE');
+    return opts.alerts;
+  };
+  const notifications = (): NotificationService => {
+    if (!opts.notifications) throw new HttpError(503, 'notifications are not configured here', 'UNAVAILABLE');
+    return opts.notifications;
+  };
+  const idParam = (raw: string): string => {
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      throw Object.assign(new HttpError(400, 'id in the path is not valid percent-encoding', 'BAD_REQUEST'), { field: 'id' });
+    }
+  };
+  /** the caller may pass the user's entitlements (the token claim's shape); else auth.defaultEntitlement */
+  const accessOf = (body: unknown): { rule: unknown; access: (symbol: unknown) => ReturnType<Entitlements['access']> } => {
+    let ent = Entitlements.of(opts.auth?.defaultEntitlement ?? 'realtime');
+    let rule = body;
+    if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'entitlements' in body) {
+      const { entitlements, ...rest } = body as Record<string, unknown>;
+      const parsed = Entitlements.parse(entitlements, 'entitlements');
+      if (typeof parsed === 'string') throw Object.assign(new HttpError(400, parsed, 'BAD_REQUEST'), { field: 'entitlements' });
+      ent = parsed;
+      rule = rest;
+    }
+    return { rule, access: (symbol) => accessFor(ent, symbol, opts.registry) };
+  };
+
+  route('get', '/v1/users/:user/alerts', 1, async (_res, { params }) => {
+    const user = userParam(params[0]!);
+    return { status: 200, body: { user, alerts: await alerts().list(user) } };
+  });
+  route('post', '/v1/users/:user/alerts', 1, async (res, { params, contentType }) => {
+    const user = userParam(params[0]!);
+    const { rule, access } = accessOf(await readJson(res, limit, contentType));
+    const symbol = rule !== null && typeof rule === 'object' ? (rule as Record<string, unknown>).symbol : undefined;
+    return { status: 201, body: await alerts().create(user, rule, access(symbol)) };
+  });
+  route('get', '/v1/users/:user/alerts/:id', 2, async (_res, { params }) => {
+    const user = userParam(params[0]!);
+    return { status: 200, body: await alerts().get(user, idParam(params[1]!)) };
+  });
+  route('put', '/v1/users/:user/alerts/:id', 2, async (res, { params, contentType }) => {
+    const user = userParam(params[0]!);
+    const { rule, access } = accessOf(await readJson(res, limit, contentType));
+    const symbol = rule !== null && typeof rule === 'object' ? (rule as Record<string, unknown>).symbol : undefined;
+    return { status: 200, body: await alerts().update(user, idParam(params[1]!), rule, access(symbol)) };
+  });
+  route('del', '/v1/users/:user/alerts/:id', 2, async (_res, { params }) => {
+    const user = userParam(params[0]!);
+    const id = idParam(params[1]!);
+    await alerts().remove(user, id);
+    return { status: 200, body: { user, id, deleted: true } };
+  });
+
+  route('post', '/v1/users/:user/notifications', 1, async (res, { params, contentType }) => {
+    const user = userParam(params[0]!);
+    const r = await notifications().post(user, await readJson(res, limit, contentType));
+    return { status: r.duplicate ? 200 : 201, body: { user, id: r.id, seq: r.seq, duplicate: r.duplicate } };
+  });
+  route('get', '/v1/users/:user/notifications', 1, async (_res, { params, query }) => {
+    const user = userParam(params[0]!);
+    const unreadOnly = new URLSearchParams(query).get('unread');
+    return { status: 200, body: { user, ...(await notifications().list(user, { unreadOnly: unreadOnly === '1' || unreadOnly === 'true' })) } };
+  });
+  route('post', '/v1/users/:user/notifications/read', 1, async (res, { params, contentType }) => {
+    const user = userParam(params[0]!);
+    const r = await notifications().markRead(user, await readJson(res, limit, contentType));
+    return { status: 200, body: { user, ...r } };
   });
 }

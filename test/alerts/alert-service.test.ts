@@ -12,7 +12,6 @@ import { MemoryAlertStore, RedisAlertStore } from '../../src/alerts/alert-store.
 import { AlertRuleError } from '../../src/alerts/rule.js';
 import { startRedis } from '../helpers/servers.js';
 import { quote, trade } from './ticks.js';
-import { waitFor } from '../helpers/wait.js';
 
 const registry = defaultRegistry();
 const config = loadConfig({ env: {} }).alerts;
@@ -51,11 +50,19 @@ class CountingBus implements Bus {
 const T = 1_900_000_000_000;
 const pubTrade = (bus: Bus, sym: string, p: number, ms: number) => bus.publish(marketSubject('stock', 'trade', sym), encodeTick(trade(sym, p, ms)));
 
-function makeService(bus: Bus, store: AlertStore, onFire: (f: AlertFiring) => void | Promise<void> = () => undefined, extra: { sweepMs?: number; now?: () => number } = {}) {
-  return new AlertService({ bus, registry, store, config, onFire, now: extra.now ?? (() => T), ...(extra.sweepMs ? { sweepMs: extra.sweepMs } : {}) });
+function makeService(bus: Bus, store: AlertStore, onFire: (f: AlertFiring) => void | Promise<void> = () => undefined, extra: { sweepMs?: number; now?: () => number; redeliverMs?: number } = {}) {
+  return new AlertService({
+    bus, registry, store, config, onFire, now: extra.now ?? (() => T), ...(extra.sweepMs ? { sweepMs: extra.sweepMs } : {}), ...(extra.redeliverMs ? { redeliverMs: extra.redeliverMs } : {}),
+  });
 }
 
-const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, timeout: 5000, interval: 5 });
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe('AlertService over the memory bus', () => {
   it('evaluates trade and quote ticks from the bus and delivers firings after their commit', async () => {
@@ -203,6 +210,28 @@ describe.each([
     expect(fired.map((f) => [f.id, f.previous, f.value])).toEqual([['r:1', 229, 231], ['gap:1', 231, 241], ['r:2', 227, 232]]);
     await s2.close();
     await store2.close();
+  });
+
+  it('tries a failed delivery again while running, with the same id, until it goes through', async () => {
+    const store = storeFactory()();
+    const bus = new MemoryBus();
+    let attempts = 0;
+    const got: string[] = [];
+    const s = makeService(bus, store, (f) => {
+      if (++attempts <= 2) throw new Error('notifier down');
+      got.push(f.id);
+    }, { redeliverMs: 20 });
+    await s.start();
+    await s.add({ id: 'o', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level: 100 });
+    pubTrade(bus, 'AAPL', 101, T + 1);
+    pubTrade(bus, 'AAPL', 99, T + 2);
+    await until(() => got.length === 1, 'the delivery after two failures');
+    expect(got).toEqual(['o:1']);
+    expect(s.stats).toMatchObject({ deliveryErrors: 2, delivered: 1 });
+    for (let i = 0; i < 100 && (await store.load()).outbox.length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await store.load()).outbox).toEqual([]);
+    await s.close();
+    await store.close();
   });
 
   it('delivers again, with the same id, a firing whose delivery failed before the restart', async () => {

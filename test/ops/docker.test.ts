@@ -31,8 +31,8 @@ describe('docker-compose.yml', () => {
     expect(doc.warnings).toEqual([]);
   });
 
-  it('has NATS with JetStream, Redis, the synthetic feed, two gateways and the portfolio service', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['feed-synthetic', 'gateway-1', 'gateway-2', 'nats', 'portfolio', 'redis']);
+  it('has NATS with JetStream, Redis, the synthetic feed, two gateways, the portfolio and the alert service', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['alerts', 'feed-synthetic', 'gateway-1', 'gateway-2', 'nats', 'portfolio', 'redis']);
     const nats = compose.services.nats!;
     expect(nats.command).toContain('--jetstream');
     expect(nats.command).toContain('--store_dir');
@@ -42,10 +42,11 @@ describe('docker-compose.yml', () => {
     expect(compose.services['gateway-1']!.command).toEqual(['gateway']);
     expect(compose.services['gateway-2']!.command).toEqual(['gateway']);
     expect(compose.services.portfolio!.command).toEqual(['portfolio']);
+    expect(compose.services.alerts!.command).toEqual(['alerts']);
   });
 
   it('wires every tickwire service to NATS and Redis, after both are healthy', () => {
-    expect(tickwireServices).toHaveLength(4);
+    expect(tickwireServices).toHaveLength(5);
     for (const [name, s] of tickwireServices) {
       expect(s.build, name).toBe('.');
       expect(s.environment, name).toMatchObject({ NATS_URL: 'nats://nats:4222', REDIS_URL: 'redis://redis:6379' });
@@ -63,6 +64,7 @@ describe('docker-compose.yml', () => {
   it('gives processes without a gateway an ops port for the image HEALTHCHECK', () => {
     expect(compose.services['feed-synthetic']!.environment?.TICKWIRE_OPS_PORT).toBe('9090');
     expect(compose.services.portfolio!.environment?.TICKWIRE_OPS_PORT).toBe('9090');
+    expect(compose.services.alerts!.environment?.TICKWIRE_OPS_PORT).toBe('9090');
   });
 
   it('sets only environment the config schema accepts', () => {

@@ -61,7 +61,7 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
     expect(r.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     m = r.metrics;
 
-    expect(series(m, 'tickwire_info{mode="embedded",roles="gateway,feed:synthetic,portfolio",version="0.1.0"}')).toBe(1);
+    expect(series(m, 'tickwire_info{mode="embedded",roles="gateway,feed:synthetic,portfolio,alerts",version="0.1.0"}')).toBe(1);
     expect(series(m, 'tickwire_connections')).toBe(3);
     expect(series(m, 'tickwire_connections_opened_total')).toBe(3);
     expect(series(m, 'tickwire_subscriptions{kind="quote"}')).toBe(3);

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import type { BusRequests, Unsubscribe } from '../bus/bus.js';
+import type { Access } from '../access/entitlements.js';
+import { HttpError, TickwireError } from '../core/errors.js';
+import { identityProblem } from '../core/identity.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { AlertFiring, RuleState, StoredAlert } from './alert-engine.js';
+import type { AlertService } from './alert-service.js';
+import type { AlertRule } from './rule.js';
+import { AlertErrorCode, AlertRuleError, parseAlertRule } from './rule.js';
+
+/** NATS subject of gateway → alert service requests (`tickwire alerts`, queue group). */
+export const ALERTS_RPC_SUBJECT = 'alerts.rpc';
+
+/** A rule as the API shows it: the user's own id, the rule, whether it runs on delayed data, its state. */
+export type AlertView = Omit<AlertRule, 'id' | 'user'> & { id: string; user: string; delayed: boolean; state: RuleState };
+
+/** What the service API and the in-band ops need of the alert service (in process or over NATS). */
+export interface AlertsApi {
+  /** `access`: the user's entitlement to the rule's symbol (realtime, delayed, none) */
+  create(user: string, input: unknown, access: Access): Promise<AlertView>;
+  list(user: string): Promise<AlertView[]>;
+  get(user: string, id: string): Promise<AlertView>;
+  /** replace a rule (same id): validated like a new one, its state starts fresh */
+  update(user: string, id: string, input: unknown, access: Access): Promise<AlertView>;
+  remove(user: string, id: string): Promise<void>;
+}
+
+/** HTTP status of each alert error code (service API) — in-band ops answer with the code. */
+export const ALERT_STATUS: Readonly<Record<string, number>> = {
+  [AlertErrorCode.INVALID]: 400,
+  [AlertErrorCode.UNKNOWN_SYMBOL]: 400,
+  ALERT_FORBIDDEN: 403,
+  [AlertErrorCode.NOT_FOUND]: 404,
+  [AlertErrorCode.DUPLICATE]: 409,
+  [AlertErrorCode.LIMIT]: 429,
+  ALERT_STORE: 503,
+  ALERTS_UNAVAILABLE: 503,
+};
+
+/** A refused alert request: `code` is stable, `status` is what the service API answers, `field` the first bad field. */
+export class AlertRequestError extends HttpError<string> {
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(status, code, message, field);
+    this.name = 'AlertRequestError';
+  }
+
+  static from(err: unknown): AlertRequestError {
+    if (err instanceof AlertRequestError) return err;
+    if (err instanceof AlertRuleError) return new AlertRequestError(ALERT_STATUS[err.code] ?? 400, err.code, err.message, err.issues[0]?.path);
+    if (err instanceof TickwireError && err.code === 'ALERT_STORE') return new AlertRequestError(503, err.code, err.message);
+    throw err;
+  }
+}
+
+/** Ids the user picks: like rule ids, at most 96 characters (the engine's id adds the user's tag). */
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,95}$/;
+
+/**
+ * Rule ids in the engine are global; users pick their own. The engine id is
+ * `<16 hex of sha256(user)>-<creation time, base 36>:<the user's id>`: two users' `aapl-230`
+ * never meet, and a rule deleted and created again with the same id is a new rule whose firings
+ * (`<engine id>:<n>`) never repeat an earlier one's (notifications deduplicate on them).
+ */
+export function engineRuleId(user: string, id: string, createdAt: number): string {
+  return `${createHash('sha256').update(user).digest('hex').slice(0, 16)}-${createdAt.toString(36)}:${id}`;
+}
+
+export function clientRuleId(engineId: string): string {
+  return engineId.slice(engineId.indexOf(':') + 1);
+}
+
+function view(a: StoredAlert, delayed: boolean): AlertView {
+  return { ...a.rule, id: clientRuleId(a.rule.id), user: a.rule.user, delayed, state: a.state };
+}
+
+function checkUser(user: string): void {
+  const problem = identityProblem(user);
+  if (problem !== undefined) throw new AlertRequestError(400, 'BAD_REQUEST', `user ${problem}`, 'user');
+}
+
+function checkId(id: unknown): string {
+  if (typeof id !== 'string' || !CLIENT_ID.test(id)) {
+    throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: id: id must be 1-96 characters: letters, digits and . _ : - (not starting with a punctuation mark)', 'id');
+  }
+  return id;
+}
+
+export interface LocalAlertsOptions {
+  registry: InstrumentRegistry;
+  /** evaluates rules on live ticks */
+  realtime: AlertService;
+  /** evaluates rules of users entitled to delayed data only, on the delayed stream */
+  delayed: AlertService;
+  maxRulesPerUser: number;
+  now?: () => number;
+}
+
+/**
+ * The alert API over the two services of this process (real time and delayed): user ids mapped
+ * to engine ids, entitlements applied, the per-user limit counted over both. Requests are
+ * serialized, so a check and the write it guards never interleave with another request.
+ */
+export class LocalAlerts implements AlertsApi {
+  readonly #o: LocalAlertsOptions;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: LocalAlertsOptions) {
+    this.#o = opts;
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.then(() => undefined, () => undefined);
+    return run.catch((err: unknown) => {
+      throw AlertRequestError.from(err);
+    });
+  }
+
+  #find(user: string, id: string): { a: StoredAlert; svc: AlertService; delayed: boolean } | undefined {
+    for (const [svc, delayed] of [[this.#o.realtime, false], [this.#o.delayed, true]] as const) {
+      const a = svc.list(user).find((x) => clientRuleId(x.rule.id) === id);
+      if (a) return { a, svc, delayed };
+    }
+    return undefined;
+  }
+
+  #prepare(user: string, input: unknown, access: Access, id: string | undefined): { rule: Record<string, unknown>; svc: AlertService; delayed: boolean } {
+    checkUser(user);
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: the body must be a JSON object');
+    const body = { ...(input as Record<string, unknown>) };
+    if (body.user !== undefined && body.user !== user) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: user: the rule belongs to the user in the path (leave "user" out)', 'user');
+    if (id !== undefined && body.id !== undefined && body.id !== id) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: id: differs from the id in the path', 'id');
+    const clientId = checkId(id ?? body.id);
+    if (access === 'none') {
+      throw new AlertRequestError(403, 'ALERT_FORBIDDEN', `not entitled to ${String(body.symbol)}: an alert needs the symbol in real time or delayed`, 'symbol');
+    }
+    const delayed = access === 'delayed';
+    const now = (this.#o.now ?? Date.now)();
+    return { rule: { ...body, user, id: engineRuleId(user, clientId, now) }, svc: delayed ? this.#o.delayed : this.#o.realtime, delayed };
+  }
+
+  #held(user: string): number {
+    return this.#o.realtime.list(user).length + this.#o.delayed.list(user).length;
+  }
+
+  create(user: string, input: unknown, access: Access): Promise<AlertView> {
+    return this.#serial(async () => {
+      const { rule, svc, delayed } = this.#prepare(user, input, access, undefined);
+      const clientId = clientRuleId(rule.id as string);
+      if (this.#find(user, clientId)) throw new AlertRequestError(409, AlertErrorCode.DUPLICATE, `alert rule "${clientId}" exists: delete it or update it`, 'id');
+      const held = this.#held(user);
+      if (held >= this.#o.maxRulesPerUser) {
+        throw new AlertRequestError(429, AlertErrorCode.LIMIT, `user holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#o.maxRulesPerUser}: delete some first`);
+      }
+      const added = await svc.add(rule);
+      return view({ rule: added, state: { phase: 'fresh', fired: 0, suppressed: 0 } }, delayed);
+    });
+  }
+
+  async list(user: string): Promise<AlertView[]> {
+    checkUser(user);
+    return [
+      ...this.#o.realtime.list(user).map((a) => view(a, false)),
+      ...this.#o.delayed.list(user).map((a) => view(a, true)),
+    ];
+  }
+
+  async get(user: string, id: string): Promise<AlertView> {
+    checkUser(user);
+    const hit = this.#find(user, checkId(id));
+    if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
+    return view(hit.a, hit.delayed);
+  }
+
+  update(user: string, id: string, input: unknown, access: Access): Promise<AlertView> {
+    return this.#serial(async () => {
+      const hit = this.#find(user, checkId(id));
+      if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
+      const { rule, svc, delayed } = this.#prepare(user, input, access, id);
+      // validate before the old rule goes: a bad replacement leaves the old one in place
+      parseAlertRule(rule, { registry: this.#o.registry, nowMs: (this.#o.now ?? Date.now)() });
+      await hit.svc.remove(hit.a.rule.id, user);
+      try {
+        const added = await svc.add(rule);
+        return view({ rule: added, state: { phase: 'fresh', fired: 0, suppressed: 0 } }, delayed);
+      } catch (err) {
+        // the store refused the new rule: put the old one back (fresh) rather than lose it
+        await hit.svc.add(hit.a.rule).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  remove(user: string, id: string): Promise<void> {
+    return this.#serial(async () => {
+      checkUser(user);
+      const hit = this.#find(user, checkId(id));
+      if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
+      await hit.svc.remove(hit.a.rule.id, user);
+    });
+  }
+}
+
+type RpcRequest =
+  | { op: 'create'; user: string; body: unknown; access: Access }
+  | { op: 'update'; user: string; id: string; body: unknown; access: Access }
+  | { op: 'list'; user: string }
+  | { op: 'get'; user: string; id: string }
+  | { op: 'remove'; user: string; id: string };
+type RpcResponse = { ok: true; result: unknown } | { ok: false; status: number; code: string; message: string; field?: string };
+
+const ACCESS = new Set<Access>(['realtime', 'delayed', 'none']);
+
+/** Serve AlertsApi requests on `alerts.rpc` (the `tickwire alerts` process). */
+export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscribe {
+  return requests.serve(ALERTS_RPC_SUBJECT, 'tickwire-alerts', async (data) => {
+    const res = await (async (): Promise<RpcResponse> => {
+      try {
+        const req = JSON.parse(new TextDecoder().decode(data)) as RpcRequest;
+        if (typeof req.user !== 'string') return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'user must be a string', field: 'user' };
+        const access = (r: { access: unknown }): Access => (ACCESS.has(r.access as Access) ? (r.access as Access) : 'none');
+        switch (req.op) {
+          case 'create': return { ok: true, result: await api.create(req.user, req.body, access(req)) };
+          case 'update': return { ok: true, result: await api.update(req.user, String(req.id), req.body, access(req)) };
+          case 'list': return { ok: true, result: await api.list(req.user) };
+          case 'get': return { ok: true, result: await api.get(req.user, String(req.id)) };
+          case 'remove': await api.remove(req.user, String(req.id)); return { ok: true, result: null };
+          default: return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown alerts rpc op' };
+        }
+      } catch (e) {
+        if (e instanceof AlertRequestError) return { ok: false, status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
+        return { ok: false, status: 500, code: 'INTERNAL', message: 'alert service error' };
+      }
+    })();
+    return new TextEncoder().encode(JSON.stringify(res));
+  });
+}
+
+/** AlertsApi over bus request/reply to `tickwire alerts`. */
+export class BusAlertsClient implements AlertsApi {
+  constructor(readonly requests: BusRequests, readonly timeoutMs: number) {}
+
+  async #call<T>(req: RpcRequest): Promise<T> {
+    let data: Uint8Array;
+    try {
+      data = await this.requests.request(ALERTS_RPC_SUBJECT, new TextEncoder().encode(JSON.stringify(req)), this.timeoutMs);
+    } catch (err) {
+      throw new AlertRequestError(503, 'ALERTS_UNAVAILABLE', `the alert service did not answer (is \`tickwire alerts\` running?): ${(err as Error).message}`);
+    }
+    const res = JSON.parse(new TextDecoder().decode(data)) as RpcResponse;
+    if (!res.ok) throw new AlertRequestError(res.status, res.code, res.message, res.field);
+    return res.result as T;
+  }
+
+  create(user: string, body: unknown, access: Access): Promise<AlertView> {
+    return this.#call({ op: 'create', user, body, access });
+  }
+  list(user: string): Promise<AlertView[]> {
+    return this.#call({ op: 'list', user });
+  }
+  get(user: string, id: string): Promise<AlertView> {
+    return this.#call({ op: 'get', user, id });
+  }
+  update(user: string, id: string, body: unknown, access: Access): Promise<AlertView> {
+    return this.#call({ op: 'update', user, id, body, access });
+  }
+  async remove(user: string, id: string): Promise<void> {
+    await this.#call({ op: 'remove', user, id });
+  }
+}
+
+/** The notification of one firing (`type: "alert"`), for the user's notifications log. */
+export function firingTitle(f: AlertFiring, rule: AlertRule | undefined): string {
+  if (rule?.kind === 'price') return `${f.symbol} ${rule.direction} ${rule.level}`;
+  if (rule?.kind === 'change') return `${f.symbol} ${rule.direction} ${rule.percent}% in ${Math.round(rule.windowMs / 1000)} s`;
+  if (rule?.kind === 'spread') return `${f.symbol} spread above ${rule.threshold}`;
+  return `${f.symbol} alert`;
+}

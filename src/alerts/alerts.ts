@@ -1,0 +1,249 @@
+import type { Bus, BusHandler, Unsubscribe } from '../bus/bus.js';
+import type { Config } from '../core/config.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import { MarketDelay } from '../fanout/market-delay.js';
+import type { ChannelResolver, Principal } from '../fanout/channels.js';
+import type { ExtensionOp } from '../gateway/connection.js';
+import { entitlementsOf } from '../access/jwt-authenticator.js';
+import { TickwireError } from '../core/errors.js';
+import type { NotificationService } from '../notifications/notification-service.js';
+import { buildNotifications } from '../notifications/notifications.js';
+import type { Notifications } from '../notifications/notifications.js';
+import type { NotificationItem } from '../notifications/schemas.js';
+import type { AlertsApi } from './alert-api.js';
+import { clientRuleId, firingTitle, LocalAlerts, BusAlertsClient, serveAlertsRpc } from './alert-api.js';
+import type { AlertFiring } from './alert-engine.js';
+import { AlertService } from './alert-service.js';
+import { MemoryAlertStore, RedisAlertStore } from './alert-store.js';
+import type { AlertStore } from './alert-store.js';
+
+export interface AlertsContext {
+  config: Readonly<Config>;
+  /** the real bus */
+  bus: Bus;
+  registry: InstrumentRegistry;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /**
+   * `service`: evaluate rules here (embedded default, or the `tickwire alerts` process, which then
+   * also answers `alerts.rpc`); `client`: a gateway in NATS mode that reaches the service over NATS
+   */
+  role: 'service' | 'client';
+  /** where firings go (the user's notifications log); required for the service role */
+  notifications?: NotificationService;
+}
+
+export interface Alerts {
+  readonly api: AlertsApi;
+  /** the evaluating services (service role only): real time and delayed */
+  readonly services: { realtime: AlertService; delayed: AlertService } | undefined;
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/** The market bus seen through a delay line: rules of delayed users evaluate on delayed ticks. */
+class DelayedBus implements Bus {
+  constructor(readonly inner: Bus, readonly delay: MarketDelay) {}
+  get connected(): boolean {
+    return this.inner.connected;
+  }
+  publish(subject: string, payload: Uint8Array): void {
+    this.inner.publish(subject, payload);
+  }
+  subscribe(pattern: string, onMessage: BusHandler): Unsubscribe {
+    return this.delay.subscribe(pattern, onMessage);
+  }
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+  async close(): Promise<void> {
+    this.delay.close();
+  }
+}
+
+/** The notification of one alert firing: id `#alert:<firing id>` so a redelivered firing is stored once. */
+export function firingNotification(f: AlertFiring, rule: Parameters<typeof firingTitle>[1], delayed: boolean): NotificationItem {
+  const ruleId = clientRuleId(f.ruleId);
+  const n = f.id.slice(f.id.lastIndexOf(':') + 1);
+  return {
+    kind: 'notification',
+    id: `#alert:${f.id}`,
+    type: 'alert',
+    title: firingTitle(f, rule),
+    body: `${f.symbol} ${f.kind === 'price' ? 'at' : f.kind === 'change' ? 'moved' : 'spread'} ${f.value}${f.kind === 'change' ? ' %' : ''} (was ${f.previous})`,
+    priority: 'high',
+    data: {
+      rule: ruleId, firing: Number(n), symbol: f.symbol, kind: f.kind, value: f.value, previous: f.previous, level: f.level, at: f.at,
+      ...(delayed ? { delayed: true } : {}),
+    },
+    t: f.at,
+  };
+}
+
+/**
+ * Build the alerts part of a process. Service role: two AlertServices (real time on the bus,
+ * delayed through a delay line of auth.delayMs), their stores (Redis when REDIS_URL is set, so
+ * a restart neither loses nor re-fires; memory otherwise), firings into the notifications log,
+ * and in NATS mode the `alerts.rpc` responder. Client role: the API over NATS.
+ */
+export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
+  const { config } = ctx;
+  const requests = ctx.bus.requests;
+  if (ctx.role === 'client') {
+    if (!requests) throw new Error('buildAlerts: the client role needs a bus with request/reply (NATS)');
+    return { api: new BusAlertsClient(requests, config.alerts.requestTimeoutMs), services: undefined, ready: true, close: async () => undefined };
+  }
+  const notifications = ctx.notifications;
+  if (!notifications) throw new Error('buildAlerts: the service role needs the notifications service');
+  const store = (suffix: string): AlertStore =>
+    config.redisUrl ? new RedisAlertStore(config.redisUrl, config.alerts.redisKeyPrefix + suffix) : new MemoryAlertStore();
+  const delay = new MarketDelay(ctx.bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
+  const delayedBus = new DelayedBus(ctx.bus, delay);
+  const stores = { realtime: store(''), delayed: store('delayed:') };
+  const services: { realtime?: AlertService; delayed?: AlertService } = {};
+  const make = (which: 'realtime' | 'delayed'): AlertService => {
+    const svc: AlertService = new AlertService({
+      bus: which === 'realtime' ? ctx.bus : delayedBus,
+      registry: ctx.registry,
+      store: stores[which],
+      config: config.alerts,
+      log: ctx.log,
+      onFire: async (f) => {
+        await notifications.record(f.user, firingNotification(f, svc.engine.get(f.ruleId)?.rule, which === 'delayed'));
+      },
+    });
+    return svc;
+  };
+  const stops: (() => void)[] = [];
+  try {
+    services.realtime = make('realtime');
+    services.delayed = make('delayed');
+    await services.realtime.start();
+    await services.delayed.start();
+  } catch (err) {
+    await services.realtime?.close().catch(() => undefined);
+    await services.delayed?.close().catch(() => undefined);
+    await stores.realtime.close().catch(() => undefined);
+    await stores.delayed.close().catch(() => undefined);
+    delay.close();
+    throw err;
+  }
+  const svcs = { realtime: services.realtime, delayed: services.delayed };
+  const api = new LocalAlerts({ registry: ctx.registry, ...svcs, maxRulesPerUser: config.alerts.maxRulesPerUser });
+  if (requests) stops.push(serveAlertsRpc(requests, api));
+  ctx.log.info({ store: stores.realtime.kind, rules: svcs.realtime.engine.stats.rules + svcs.delayed.engine.stats.rules }, 'alert service started');
+  return {
+    api,
+    services: svcs,
+    ready: true,
+    async close() {
+      for (const s of stops.splice(0)) s();
+      await svcs.realtime.close();
+      await svcs.delayed.close();
+      delay.close();
+      await stores.realtime.close();
+      await stores.delayed.close();
+    },
+  };
+}
+
+export interface UserAlertsContext {
+  config: Readonly<Config>;
+  bus: Bus;
+  registry: InstrumentRegistry;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** this process serves clients (notifications router, channel, service API) */
+  gateway: boolean;
+  /** this process evaluates the rules (embedded default; `tickwire alerts` in NATS mode) */
+  alertService: boolean;
+}
+
+/** Alerts and notifications for one process, wired by the composition root with a few calls. */
+export interface UserAlerts {
+  readonly notifications: Notifications;
+  readonly alerts: Alerts | undefined;
+  /** resolvers to put first: the `notifications` channel */
+  readonly resolvers: ChannelResolver[];
+  /** what registerServiceApi needs for the alert and notification routes */
+  readonly serviceApi: { alerts?: AlertsApi; notifications: NotificationService; auth: Config['auth']; registry: InstrumentRegistry };
+  wrapBus(inner: Bus): Bus;
+  /** in-band ops for the user's own connection: alert.create/list/update/delete, notifications.read */
+  readonly extensions: ReadonlyMap<string, ExtensionOp>;
+  close(): Promise<void>;
+}
+
+function ruleOf(frame: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const rule = frame.rule;
+  if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) {
+    throw new TickwireError('BAD_REQUEST', `${String(frame.op)}: "rule" must be an object (a rule as in docs/alerts.md, without "user")`);
+  }
+  return rule as Record<string, unknown>;
+}
+
+/**
+ * The in-band ops (docs/protocol.md#alerts-and-notifications). The user is always the
+ * connection's token `sub`; entitlements are the token's, as for market channels.
+ */
+export function alertExtensions(api: AlertsApi | undefined, notifications: NotificationService, registry: InstrumentRegistry, auth: Config['auth']): Map<string, ExtensionOp> {
+  const userOf = (p: Principal, op: string): string => {
+    if (p.user === undefined) throw new TickwireError('UNAUTHENTICATED', `${op} acts on the token's user: connect with a token (or send {"op":"auth"})`);
+    return p.user;
+  };
+  const alerts = (): AlertsApi => {
+    if (!api) throw new TickwireError('ALERTS_UNAVAILABLE', 'no alert service is configured here');
+    return api;
+  };
+  const accessOf = (p: Principal, rule: Record<string, unknown>) => {
+    const inst = typeof rule.symbol === 'string' ? registry.get(rule.symbol) : undefined;
+    return inst ? entitlementsOf(p, auth).access(inst.symbol, inst.assetClass) : 'realtime';
+  };
+  return new Map<string, ExtensionOp>([
+    ['alert.create', async (p, f) => {
+      const rule = ruleOf(f);
+      return { alert: await alerts().create(userOf(p, 'alert.create'), rule, accessOf(p, rule)) };
+    }],
+    ['alert.list', async (p) => ({ alerts: await alerts().list(userOf(p, 'alert.list')) })],
+    ['alert.update', async (p, f) => {
+      const rule = ruleOf(f);
+      return { alert: await alerts().update(userOf(p, 'alert.update'), String(rule.id ?? ''), rule, accessOf(p, rule)) };
+    }],
+    ['alert.delete', async (p, f) => {
+      if (typeof f.rule !== 'string') throw new TickwireError('BAD_REQUEST', 'alert.delete: "rule" must be the id of the rule to delete');
+      await alerts().remove(userOf(p, 'alert.delete'), f.rule);
+      return { deleted: f.rule };
+    }],
+    ['notifications.read', async (p, f) => {
+      const { op: _op, id: _id, ...body } = f;
+      return { ...(await notifications.markRead(userOf(p, 'notifications.read'), body)) };
+    }],
+  ]);
+}
+
+/**
+ * Build the notifications log (and, on a gateway, its channel) and the alert service or its
+ * NATS client. Embedded: both in this process. NATS: gateways get the channel and an alerts
+ * client; `tickwire alerts` gets the service, writing firings to the same JetStream log.
+ */
+export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlerts> {
+  const notifications = await buildNotifications({ config: ctx.config, bus: ctx.bus, log: ctx.log, gateway: ctx.gateway });
+  let alerts: Alerts | undefined;
+  try {
+    if (ctx.alertService) alerts = await buildAlerts({ ...ctx, role: 'service', notifications: notifications.service });
+    else if (ctx.gateway && ctx.bus.requests) alerts = await buildAlerts({ ...ctx, role: 'client' });
+  } catch (err) {
+    await notifications.close().catch(() => undefined);
+    throw err;
+  }
+  return {
+    notifications,
+    alerts,
+    resolvers: [notifications.resolver],
+    serviceApi: { ...(alerts ? { alerts: alerts.api } : {}), notifications: notifications.service, auth: ctx.config.auth, registry: ctx.registry },
+    wrapBus: (inner) => notifications.wrapBus(inner),
+    extensions: alertExtensions(alerts?.api, notifications.service, ctx.registry, ctx.config.auth),
+    async close() {
+      // the alert service flushes its last firings into the log before the log closes
+      await alerts?.close().catch((err: unknown) => ctx.log.warn({ err }, 'alert service close failed'));
+      await notifications.close();
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import type { AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
+import { EventRequestError } from '../executions/execution-service.js';
+import { describeIssue } from '../executions/schemas.js';
+import type { MarkRead, NotificationEvent, NotificationInput, NotificationItem, ReadItem } from './schemas.js';
+import { MarkReadSchema, NotificationInputSchema, toNotificationItem } from './schemas.js';
+
+/** What a user has read, derived from the read markers in their log. */
+export interface ReadState {
+  /** the user's last sequence */
+  head: number;
+  /** every event at or below this seq is a read notification or a marker: where "unread on subscribe" starts */
+  cursor: number;
+  /** highest `upTo` of all markers */
+  readUpTo: number;
+  /** notifications above readUpTo marked read by id */
+  readIds: Set<string>;
+  /** unread notifications, oldest first */
+  unread: StoredEvent<NotificationItem>[];
+}
+
+export interface MarkReadResult {
+  /** seq of the read marker appended (0 when nothing new was read: no marker is written) */
+  seq: number;
+  /** notifications left unread */
+  unread: number;
+}
+
+/** Events read per page while a user's read state is computed. */
+const SCAN_PAGE = 1000;
+
+/**
+ * The write side of the `notifications` channel: notifications into the user's durable log
+ * (deduplicated by their id), read markers into the same log (so read state is durable, ordered
+ * with the notifications, and reaches every connection of the user), and the read state derived
+ * from it. The log is bounded per user (notifications.maxPerUser, retentionSec), so deriving the
+ * state reads at most that many events.
+ */
+export class NotificationService {
+  readonly stats = { recorded: 0, duplicates: 0, markers: 0 };
+
+  constructor(readonly log: EventLog<NotificationEvent>, readonly opts: { maxPerUser: number; now?: () => number }) {}
+
+  #assertAvailable(): void {
+    if (this.log.kind === 'disabled') throw new EventRequestError(503, 'UNAVAILABLE', (this.log as DisabledEventLog<NotificationEvent>).reason);
+  }
+
+  /** Validate and store a notification for a user; an id already stored is not stored again. */
+  async post(user: string, input: NotificationInput | unknown): Promise<AppendResult & { id: string }> {
+    const r = NotificationInputSchema.safeParse(input);
+    if (!r.success) {
+      const { field, message } = describeIssue(r.error);
+      throw new EventRequestError(400, 'BAD_REQUEST', message, field);
+    }
+    return this.record(user, toNotificationItem(r.data, (this.opts.now ?? Date.now)()));
+  }
+
+  /** Store an already built notification (the engine's own, e.g. an alert firing, id starting with `#`). */
+  async record(user: string, item: NotificationItem): Promise<AppendResult & { id: string }> {
+    this.#assertAvailable();
+    const res = await this.log.append(user, item);
+    if (res.duplicate) this.stats.duplicates++;
+    else this.stats.recorded++;
+    return { ...res, id: item.id };
+  }
+
+  /** Everything retained for the user, oldest first. */
+  async #all(user: string): Promise<StoredEvent<NotificationEvent>[]> {
+    const out: StoredEvent<NotificationEvent>[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.log.read(user, after, SCAN_PAGE);
+      out.push(...page);
+      if (page.length < SCAN_PAGE) return out;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+
+  async state(user: string): Promise<ReadState & { events: StoredEvent<NotificationEvent>[] }> {
+    const events = await this.#all(user);
+    let readUpTo = 0;
+    const readIds = new Set<string>();
+    for (const e of events) {
+      if (e.d.kind !== 'read') continue;
+      if (e.d.upTo !== undefined && e.d.upTo > readUpTo) readUpTo = e.d.upTo;
+      for (const id of e.d.ids ?? []) readIds.add(id);
+    }
+    const unread: StoredEvent<NotificationItem>[] = [];
+    for (const e of events) {
+      if (e.d.kind === 'notification' && e.seq > readUpTo && !readIds.has(e.d.id)) unread.push(e as StoredEvent<NotificationItem>);
+    }
+    const head = events.length > 0 ? events[events.length - 1]!.seq : await this.log.head(user);
+    const cursor = unread.length > 0 ? unread[0]!.seq - 1 : head;
+    return { head, cursor, readUpTo, readIds, unread, events };
+  }
+
+  /** Notifications retained for the user (newest last), each with its seq and read flag. */
+  async list(user: string, opts: { unreadOnly?: boolean } = {}): Promise<{ unread: number; head: number; items: (NotificationItem & { seq: number; read: boolean })[] }> {
+    const s = await this.state(user);
+    const items: (NotificationItem & { seq: number; read: boolean })[] = [];
+    for (const e of s.events) {
+      if (e.d.kind !== 'notification') continue;
+      const read = e.seq <= s.readUpTo || s.readIds.has(e.d.id);
+      if (opts.unreadOnly && read) continue;
+      items.push({ ...e.d, seq: e.seq, read });
+    }
+    return { unread: s.unread.length, head: s.head, items };
+  }
+
+  /**
+   * Mark notifications read: up to a seq, up to a notification id, or by ids. Appends a read
+   * marker (which every connection of the user receives on the channel) unless nothing new is read.
+   */
+  async markRead(user: string, input: MarkRead | unknown): Promise<MarkReadResult> {
+    const r = MarkReadSchema.safeParse(input);
+    if (!r.success) {
+      const { field, message } = describeIssue(r.error);
+      throw new EventRequestError(400, 'BAD_REQUEST', message, field);
+    }
+    this.#assertAvailable();
+    const req = r.data;
+    const s = await this.state(user);
+    let upTo = req.upTo;
+    if (req.upToId !== undefined) {
+      const hit = s.events.find((e) => e.d.kind === 'notification' && e.d.id === req.upToId);
+      if (!hit) throw new EventRequestError(404, 'NOT_FOUND', `no notification "${req.upToId}" for this user (never posted, or no longer retained)`, 'upToId');
+      upTo = Math.max(upTo ?? 0, hit.seq);
+    }
+    if (upTo !== undefined && upTo > s.head) {
+      throw new EventRequestError(400, 'BAD_REQUEST', `field "upTo": ${upTo} is beyond the user's last notification (seq ${s.head})`, 'upTo');
+    }
+    const wanted = new Set(req.ids ?? []);
+    const newlyRead = s.unread.filter((e) => (upTo !== undefined && e.seq <= upTo) || wanted.has(e.d.id));
+    if (newlyRead.length === 0) return { seq: 0, unread: s.unread.length };
+    const marker: ReadItem = { kind: 'read', id: `#read:${randomUUID()}`, t: (this.opts.now ?? Date.now)() };
+    // only what moves the state: an upTo above the old one, ids above it that were not read yet
+    if (upTo !== undefined && upTo > s.readUpTo) marker.upTo = upTo;
+    const ids = [...wanted].filter((id) => newlyRead.some((e) => e.d.id === id) && !(marker.upTo !== undefined && s.unread.find((e) => e.d.id === id)!.seq <= marker.upTo));
+    if (ids.length > 0) marker.ids = ids;
+    const res = await this.log.append(user, marker);
+    this.stats.markers++;
+    return { seq: res.seq, unread: s.unread.length - newlyRead.length };
+  }
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/**
+ * Shapes of the notifications channel (docs/private-streams.md#notifications): what a backend
+ * posts (service API, NATS `notif.in.<user>`), what the durable log stores and what a read
+ * request carries. One definition for every entry point.
+ */
+
+/** client-supplied ids: 1-128 of `A-Z a-z 0-9 . _ : -`; ids starting with `#` are the engine's own */
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const MAX_DATA_BYTES = 4096;
+
+export const NotificationPriority = z.enum(['low', 'normal', 'high', 'urgent']);
+export type NotificationPriority = z.infer<typeof NotificationPriority>;
+
+export const NotificationInputSchema = z
+  .object({
+    id: z.string().regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)')
+      .describe('client-supplied id, unique per user: a repeated id is stored and delivered once'),
+    type: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'type must be 1-64 lower-case letters, digits and . _ - (e.g. "order.filled")'),
+    title: z.string().min(1).max(200),
+    body: z.string().max(4000).default(''),
+    priority: NotificationPriority.default('normal'),
+    data: z
+      .record(z.string(), z.unknown())
+      .refine((d) => JSON.stringify(d).length <= MAX_DATA_BYTES, `data must be at most ${MAX_DATA_BYTES} bytes of JSON`)
+      .optional(),
+  })
+  .strict();
+export type NotificationInput = z.input<typeof NotificationInputSchema>;
+
+
+/** A notification as stored and delivered (`d` of a `notifications` item with kind "notification"). */
+export interface NotificationItem {
+  kind: 'notification';
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  priority: NotificationPriority;
+  data?: Record<string, unknown>;
+  /** when it was recorded, ms since the epoch */
+  t: number;
+}
+
+/** A read marker (`d` of an item with kind "read"): everything up to `upTo` and/or these ids are read. */
+export interface ReadItem {
+  kind: 'read';
+  id: string;
+  upTo?: number;
+  ids?: string[];
+  t: number;
+}
+
+export type NotificationEvent = NotificationItem | ReadItem;
+
+const seq = z.number().int().min(1, 'upTo must be a sequence number >= 1');
+
+/** `POST .../notifications/read` and the in-band `notifications.read` op. */
+export const MarkReadSchema = z
+  .object({
+    upTo: seq.optional().describe('mark every notification with seq <= upTo read'),
+    upToId: z.string().min(1).max(128).optional().describe('mark every notification up to and including this one read'),
+    ids: z.array(z.string().min(1).max(128)).min(1).max(1000).optional().describe('mark these notifications read'),
+  })
+  .strict()
+  .refine((r) => r.upTo !== undefined || r.upToId !== undefined || r.ids !== undefined, { message: 'give upTo (a seq), upToId or ids' });
+export type MarkRead = z.infer<typeof MarkReadSchema>;
+
+export function toNotificationItem(input: z.output<typeof NotificationInputSchema>, t: number): NotificationItem {
+  const d: NotificationItem = { kind: 'notification', id: input.id, type: input.type, title: input.title, body: input.body, priority: input.priority, t };
+  if (input.data !== undefined) d.data = input.data;
+  return d;
+}

@@ -1,0 +1,133 @@
+/**
+ * Dashboard: price alerts from a board row. Click a row, the form takes its symbol and last
+ * price; "Create alert" sends `alert.create` (above when the level is over the last price, below
+ * otherwise). The user's rules are listed with a delete button. Alert ops and read marks go over
+ * a small JSON socket of the same user (OpsSocket): the in-band ops of docs/protocol.md.
+ */
+
+type Frame = Record<string, unknown> & { op: string; id?: number };
+
+/** A second WebSocket of the same user for request/answer ops (`alert.*`, `notifications.read`). */
+export class OpsSocket {
+  #ws: WebSocket | undefined;
+  #open: Promise<WebSocket> | undefined;
+  #next = 1;
+  readonly #pending = new Map<number, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
+
+  constructor(readonly url: string, readonly token: string) {}
+
+  #connect(): Promise<WebSocket> {
+    if (this.#ws && this.#ws.readyState === WebSocket.OPEN) return Promise.resolve(this.#ws);
+    this.#open ??= new Promise<WebSocket>((resolve, reject) => {
+      const sep = this.url.includes('?') ? '&' : '?';
+      const ws = new WebSocket(`${this.url}${sep}token=${encodeURIComponent(this.token)}`, 'tickwire.v1.json');
+      ws.onopen = () => {
+        this.#ws = ws;
+        this.#open = undefined;
+        resolve(ws);
+      };
+      ws.onerror = () => reject(new Error('alerts: connection failed'));
+      ws.onclose = () => {
+        this.#open = undefined;
+        this.#ws = undefined;
+        for (const p of this.#pending.values()) p.reject(new Error('alerts: connection closed'));
+        this.#pending.clear();
+      };
+      ws.onmessage = (m) => {
+        const f = JSON.parse(String(m.data)) as Frame;
+        const p = typeof f.id === 'number' ? this.#pending.get(f.id) : undefined;
+        if (!p) return;
+        this.#pending.delete(f.id!);
+        if (f.op === 'error') p.reject(new Error(`${String(f.code)}: ${String(f.message)}`));
+        else p.resolve(f);
+      };
+    });
+    return this.#open;
+  }
+
+  async request(op: string, fields: Record<string, unknown> = {}): Promise<Frame> {
+    const ws = await this.#connect();
+    const id = this.#next++;
+    return new Promise<Frame>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ op, id, ...fields }));
+    });
+  }
+}
+
+interface AlertView {
+  id: string;
+  symbol: string;
+  kind: string;
+  direction?: string;
+  level?: number;
+  delayed: boolean;
+  state: { phase: string; fired: number };
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** Mount the alerts panel into `parent`; rows of `board` (tr.row with data-symbol, data-price) prefill it. */
+export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops: OpsSocket; log: (text: string) => void }): void {
+  const panel = el('section', { class: 'panel alerts-panel', 'data-testid': 'alerts' });
+  panel.append(el('h2', {}, 'Alerts'));
+  const form = el('form', { class: 'alert-form', 'data-testid': 'alert-form' });
+  const symbol = el('input', { name: 'symbol', 'data-testid': 'alert-symbol', placeholder: 'symbol', size: '9', required: '' });
+  const level = el('input', { name: 'level', 'data-testid': 'alert-level', placeholder: 'level', type: 'number', step: 'any', size: '9', required: '' });
+  const submit = el('button', { type: 'submit', 'data-testid': 'alert-create' }, 'Create alert');
+  form.append(symbol, level, submit);
+  const status = el('p', { class: 'hint', 'data-testid': 'alert-status' });
+  const list = el('ul', { class: 'alerts', 'data-testid': 'alerts-list' });
+  panel.append(form, status, list);
+  opts.parent.append(panel);
+
+  const render = (alerts: AlertView[]): void => {
+    list.replaceChildren();
+    for (const a of alerts) {
+      const li = el('li', { 'data-testid': `alert-${a.id}`, 'data-phase': a.state.phase });
+      const what = a.kind === 'price' ? `${a.symbol} ${a.direction} ${a.level}` : `${a.symbol} ${a.kind}`;
+      li.append(el('span', {}, `${what}  ·  ${a.state.phase}${a.state.fired ? ` (${a.state.fired}×)` : ''}${a.delayed ? '  · delayed' : ''}`));
+      const del = el('button', { type: 'button', 'data-testid': `alert-delete-${a.id}` }, '✕');
+      del.addEventListener('click', () => {
+        opts.ops.request('alert.delete', { rule: a.id }).then(refresh, (err: Error) => (status.textContent = err.message));
+      });
+      li.append(del);
+      list.append(li);
+    }
+  };
+  const refresh = (): void => {
+    opts.ops.request('alert.list').then((f) => render((f.alerts as AlertView[]) ?? []), (err: Error) => opts.log(`alerts: ${err.message}`));
+  };
+
+  // a row click prefills the form with the row's symbol and last price
+  opts.board.addEventListener('click', (e) => {
+    const tr = (e.target as HTMLElement).closest<HTMLElement>('tr.row');
+    if (!tr?.dataset.symbol) return;
+    symbol.value = tr.dataset.symbol;
+    if (tr.dataset.price) level.value = tr.dataset.price;
+  });
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const sym = symbol.value.trim().toUpperCase();
+    const lvl = Number(level.value);
+    const row = opts.board.querySelector<HTMLElement>(`tr.row[data-symbol="${CSS.escape(sym)}"]`);
+    const last = Number(row?.dataset.price);
+    const direction = Number.isFinite(last) && lvl < last ? 'below' : 'above';
+    const id = `${sym.replace(/[^A-Za-z0-9]/g, '-')}-${direction}-${Date.now().toString(36)}`;
+    opts.ops
+      .request('alert.create', { rule: { id, symbol: sym, kind: 'price', direction, level: lvl } })
+      .then(() => {
+        status.textContent = `alert: ${sym} ${direction} ${lvl}`;
+        refresh();
+      }, (err: Error) => (status.textContent = err.message));
+  });
+  refresh();
+  // state (armed, done, fired count) changes as prices move
+  setInterval(refresh, 5000);
+}
