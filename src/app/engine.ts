@@ -35,6 +35,7 @@ import { redactUrl } from '../ops/redact.js';
 import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
+import { buildBarHistory } from '../history/bar-history.js';
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -139,6 +140,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     log.warn({ redis: redactUrl(config.redisUrl ?? '') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
   }
 
+  const barHistory = buildBarHistory({ config, registry, log, gateway: roles.gateway, feeds: roles.feeds.length > 0 });
   // counts bus traffic for metrics; the gateway and the publisher use it, engine.bus stays the raw bus
   const busTap = new BusTap(bus);
   const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
@@ -177,6 +179,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     failover?.stop();
     publisher?.close();
     await store?.close().catch((err: unknown) => log.warn({ err }, 'store close failed')); // flushes pending writes
+    await barHistory.close().catch((err: unknown) => log.warn({ err }, 'bar store close failed'));
     await bus.close(); // drains: what was published reaches NATS
     await ops?.close();
     feedHealth?.close();
@@ -190,7 +193,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     if (roles.gateway) {
       const priv = privateStreams!;
-      const resolvers = priv.resolvers(new MarketChannelResolver(registry));
+      const resolvers = priv.resolvers(new MarketChannelResolver(registry, barHistory.store));
       const gatewayAccess = createGatewayAccess(config, resolvers);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
@@ -217,6 +220,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           sources.gateway = gw;
           if (metrics) registerMetricsRoute(app, metrics);
           registerFeedRoutes(app, healthView);
+          barHistory.routes(app, { resolvers, authenticator: gatewayAccess.authenticator });
           priv.routes(app);
         },
         onConnectionOpen: (conn) => {
@@ -247,7 +251,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
     }
     if (roles.feeds.length > 0) {
-      publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}) });
+      publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}), ...(barHistory.store ? { bars: barHistory.store } : {}) });
       failover = createFailover(feedsFile, roles.feeds, publisher, log);
       feeds = new FeedHost(publisher, log, { bus, ...(failover ? { failover } : {}) });
       sources.publisher = publisher;

@@ -3,7 +3,7 @@ import { marketSubject } from '../bus/subjects.js';
 import { encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AssetClass, BarInterval, BarTick, MarketChannelKind, StatusTick, Tick, TickerTick, TradeCancelTick, TradeCorrectionTick, TradeTick } from '../core/schema.js';
-import { channelKindOf } from '../core/schema.js';
+import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
@@ -45,6 +45,17 @@ export interface TickPublisherOptions {
    * published instead, ms (default: the interval, at least 5 s)
    */
   providerBarWaitMs?: Partial<Record<BarInterval, number>>;
+  /** closed bars (engine-built and the provider's) for history: the bar store */
+  bars?: ClosedBarSink;
+}
+
+/**
+ * Where closed bars go (the bar store, src/history/bar-store.ts), keyed by channel name
+ * (`bar.1m:AAPL`): the bar as its protocol payload. Called before the bar is published on the
+ * bus, so an in-process store already holds every closed bar a gateway has seen.
+ */
+export interface ClosedBarSink {
+  put(channel: string, bar: Record<string, unknown> & { t: number; iv: number; closed: true }): void;
 }
 
 interface SymbolDerivation {
@@ -57,8 +68,9 @@ interface SymbolDerivation {
 
 /**
  * The ingest stage between adapters and the bus: stamps engine fields (src, seq, ep, rt), encodes
- * each tick once, publishes it on its subject, and derives `ticker` and `bar.1s`/`bar.1m` ticks
- * from trades and quotes, published the same way.
+ * each tick once, publishes it on its subject, and derives `ticker` and `bar.1s` ... `bar.1d`
+ * ticks from trades and quotes, published the same way. Closed bars also go to the bar store
+ * (`bars`), which serves `history` on subscribe and `GET /v1/bars`.
  */
 export class TickPublisher {
   readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0 };
@@ -70,6 +82,7 @@ export class TickPublisher {
   readonly #onPublished: ((tick: Tick) => void) | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #lastValues: LastValueStore | undefined;
+  readonly #bars: ClosedBarSink | undefined;
   readonly #logOptions: TradeLogOptions;
   readonly #providerWait: Partial<Record<BarInterval, number>>;
   /** bar intervals each feed sends its own bars for (declared, or learned from its first bar) */
@@ -83,6 +96,7 @@ export class TickPublisher {
     this.#selector = opts.selector ?? acceptAll;
     this.#onPublished = opts.onPublished;
     this.#lastValues = opts.lastValues;
+    this.#bars = opts.bars;
     const sweep = opts.barSweepMs ?? 250;
     if (sweep > 0) {
       this.#timer = setInterval(() => this.sweepBars(), sweep);
@@ -233,7 +247,7 @@ export class TickPublisher {
       const w = this.#providerWait;
       d = {
         ticker: new TickerBuilder(),
-        bars: [new BarBuilder('1s', w['1s']), new BarBuilder('1m', w['1m'])],
+        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000 : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
       };
@@ -261,10 +275,15 @@ export class TickPublisher {
   }
 
   #sendBar(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, bar: BarState): void {
-    const kind: MarketChannelKind = bar.iv === '1s' ? 'bar.1s' : 'bar.1m';
+    const kind: MarketChannelKind = `bar.${bar.iv}`;
     const { seq, ep } = this.sequencer.next(from.sym, kind);
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
+    if (bar.closed && this.#bars) {
+      // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
+      const d = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
+      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...d, corrected: true } : d);
+    }
     this.#send(assetClass, t);
   }
 
