@@ -58,10 +58,28 @@ export interface ClosedBarSink {
   put(channel: string, bar: Record<string, unknown> & { t: number; iv: number; closed: true }): void;
 }
 
+/**
+ * Open-bar states of these intervals go out at most every OPEN_BAR_MS per symbol (a new bar's
+ * first state and every close at once; the newest pending state on the next trade or sweep).
+ * Their bars change little per trade, and publishing each state of three more intervals on every
+ * trade cost about a third of the ingest throughput (docs/protocol.md, "bar").
+ */
+const THROTTLED_OPEN_BARS: ReadonlySet<BarInterval> = new Set<BarInterval>(['5m', '1h', '1d']);
+const OPEN_BAR_MS = 250;
+
+interface PendingOpenBar {
+  from: { sym: string; src: string; ts: bigint; rt: bigint };
+  bar: BarState;
+}
+
 interface SymbolDerivation {
   ticker: TickerBuilder;
   bars: BarBuilder[];
   log: TradeLog;
+  /** throttled intervals: when their open bar was last sent (wall ms) and for which bar start */
+  openSent: Map<BarInterval, { at: number; t: number }>;
+  /** throttled intervals: the newest open-bar state not sent yet */
+  openPending: Map<BarInterval, PendingOpenBar>;
   /** merged trading status as last published */
   status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
 }
@@ -250,6 +268,8 @@ export class TickPublisher {
         bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000 : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
+        openSent: new Map(),
+        openPending: new Map(),
       };
       this.#derivations.set(sym, d);
     }
@@ -261,9 +281,21 @@ export class TickPublisher {
     d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s);
     this.#sendTicker(assetClass, trade, d.ticker.onTrade(trade));
     const provided = this.#providerBars.get(trade.src);
+    let now = -1;
     for (const b of d.bars) {
       b.providerBars = provided?.has(b.iv) ?? false;
-      for (const bar of b.onTrade(trade)) this.#sendBar(assetClass, trade, bar);
+      for (const bar of b.onTrade(trade)) {
+        if (!bar.closed && THROTTLED_OPEN_BARS.has(b.iv)) {
+          if (now < 0) now = Date.now();
+          const sent = d.openSent.get(b.iv);
+          if (sent && sent.t === bar.t && now - sent.at < OPEN_BAR_MS) {
+            d.openPending.set(b.iv, { from: trade, bar });
+            continue;
+          }
+          d.openSent.set(b.iv, { at: now, t: bar.t });
+        }
+        this.#sendBar(assetClass, trade, bar);
+      }
     }
   }
 
@@ -279,6 +311,9 @@ export class TickPublisher {
     const { seq, ep } = this.sequencer.next(from.sym, kind);
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
+    const pending = this.#derivations.get(from.sym)?.openPending;
+    const held = pending?.get(bar.iv);
+    if (held && held.bar.t <= bar.t) pending!.delete(bar.iv); // superseded by this state or its close
     if (bar.closed && this.#bars) {
       // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
       const d = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
@@ -292,6 +327,11 @@ export class TickPublisher {
     for (const [sym, d] of this.#derivations) {
       const inst = this.#registry.get(sym);
       if (!inst) continue;
+      // open-bar states held back by the throttle go first: a close in this sweep supersedes them
+      for (const { from, bar } of [...d.openPending.values()]) {
+        d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
+        this.#sendBar(inst.assetClass, from, bar);
+      }
       for (const b of d.bars) {
         const closed = b.closeIfDue(wallMs);
         const due = b.releaseHeld(wallMs);

@@ -71,3 +71,30 @@ describe('bar intervals', () => {
     });
   });
 });
+
+describe('open 5m, 1h and 1d bars', () => {
+  it('go out at most every 250 ms per symbol, the newest state on the sweep, closes at once', () => {
+    const seen: { iv: string; t: number; c: number; closed: boolean }[] = [];
+    const pub = new TickPublisher({
+      bus: new MemoryBus(), registry: defaultRegistry(), barSweepMs: 0,
+      onPublished: (t) => {
+        if (t.k === 'bar' && t.iv === '5m') seen.push({ iv: t.iv, t: t.t, c: t.c, closed: t.closed });
+      },
+    });
+    const t0 = at('2026-03-10T14:00:00Z');
+    const tr = (ms: number, p: number): void => void pub.publish('synthetic', { k: 'trade', sym: 'AAPL', id: `${ms}`, p, s: 1, ts: ns(ms) });
+    tr(t0 + 1000, 10); // first state of the bar: at once
+    tr(t0 + 2000, 11); // within 250 ms of wall time: held
+    tr(t0 + 3000, 12); // held, replaces the previous
+    expect(seen).toEqual([{ iv: '5m', t: t0, c: 10, closed: false }]);
+    pub.sweepBars(Date.now());
+    expect(seen.at(-1)).toEqual({ iv: '5m', t: t0, c: 12, closed: false });
+    tr(t0 + 4000, 13); // held again
+    tr(t0 + 300_000, 14); // the next bar: the close (with the held state) and the new bar's first state at once
+    expect(seen.slice(-2)).toEqual([{ iv: '5m', t: t0, c: 13, closed: true }, { iv: '5m', t: t0 + 300_000, c: 14, closed: false }]);
+    pub.sweepBars(Date.now());
+    expect(seen.at(-1)).toEqual({ iv: '5m', t: t0 + 300_000, c: 14, closed: false }); // nothing stale re-sent
+    expect(seen).toHaveLength(4);
+    pub.close();
+  });
+});
