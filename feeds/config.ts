@@ -185,6 +185,6 @@ export function runnerOptions(entry: CommonFeedOptions | FeedEntry, defaults: St
   if (entry.maxConnectionAgeMs !== undefined) o.maxConnectionAgeMs = entry.maxConnectionAgeMs;
   if (entry.connectTimeoutMs !== undefined) o.connectTimeoutMs = entry.connectTimeoutMs;
   if (entry.readyTimeoutMs !== undefined) o.readyTimeoutMs = entry.readyTimeoutMs;
-  if (entry.backoff) o.backoff = { ...defaults.backoff, ...entry.backoff } as StreamRunnerOptions['backoff'];
+  if (entry.backoff) o.backoff = { ...defaults.backoff, ...entry.backoff } as NonNullable<StreamRunnerOptions['backoff']>;
   return o;
 }

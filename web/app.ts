@@ -216,7 +216,7 @@ const marketChannels = (): string[] => [...symbols.map((s) => `ticker:${s}`), ba
 
 const client = new TickwireClient({
   url: wsUrl,
-  token,
+  ...(token !== undefined ? { token } : {}),
   encoding: params.get('encoding') === 'json' ? 'json' : 'msgpack',
   heartbeatIntervalMs: 5000,
   heartbeatTimeoutMs: 5000,

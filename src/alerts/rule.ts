@@ -41,7 +41,7 @@ export interface AlertIssue {
   message: string;
 }
 
-export class AlertRuleError extends TickwireError {
+export class AlertRuleError extends TickwireError<AlertErrorCode> {
   readonly issues: readonly AlertIssue[];
   constructor(code: AlertErrorCode, message: string, issues: readonly AlertIssue[] = []) {
     super(code, message);

@@ -1,49 +1,41 @@
 import type { Bus } from '../bus/bus.js';
-import { MemoryBus } from '../bus/memory-bus.js';
-import { NatsBus } from '../bus/nats-bus.js';
 import type { Config, ConfigInput } from '../core/config.js';
 import { loadConfig } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { loadRegistry } from '../core/instruments-file.js';
 import { createLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
-import { createFeed, feedType } from '../../feeds/registry.js';
 import { extractFeedsFileFlag, loadFeedsFile, parseFeedsFile, resolveFeedsFile } from '../../feeds/config.js';
 import type { FeedsFile, FeedsFileInput } from '../../feeds/config.js';
-import { MarketChannelResolver } from '../fanout/channels.js';
-import { Gateway } from '../gateway/server.js';
-import { FeedHost } from '../ingest/feed-host.js';
-import { createFailover } from '../ingest/failover.js';
-import type { FailoverSelector } from '../ingest/failover.js';
-import { FeedHealthView } from '../ingest/feed-health-view.js';
-import { registerFeedRoutes } from '../ingest/feed-routes.js';
-import { TickPublisher } from '../ingest/tick-publisher.js';
-import type { LastValueStore } from '../store/last-value-store.js';
-import { MemoryLastValueStore } from '../store/last-value-store.js';
-import { RedisLastValueStore } from '../store/redis-last-value-store.js';
-import { BusTap } from '../ops/bus-tap.js';
-import { createMetrics } from '../ops/metrics.js';
-import type { EngineMetrics, MetricsSources } from '../ops/metrics.js';
-import { OpsServer } from '../ops/ops-server.js';
-import { readiness } from '../ops/readiness.js';
-import type { Readiness } from '../ops/readiness.js';
-import { registerMetricsRoute } from '../ops/routes.js';
-import { startStatsLog } from '../ops/stats-log.js';
-import { TickAgeHistogram } from '../ops/tick-age.js';
-import { VERSION } from '../ops/version.js';
-import { redactUrl } from '../ops/redact.js';
-import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
-import { PrivateStreams } from './private-streams.js';
+import type { FailoverSelector } from '../ingest/failover.js';
+import type { FeedHealthView } from '../ingest/feed-health-view.js';
+import type { FeedHost } from '../ingest/feed-host.js';
+import type { TickPublisher } from '../ingest/tick-publisher.js';
+import type { Gateway } from '../gateway/server.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { OpsServer } from '../ops/ops-server.js';
+import type { Readiness } from '../ops/readiness.js';
+import type { EngineContext, EngineRoles } from './context.js';
+import { buildFeeds } from './feeds.js';
+import type { FeedsParts } from './feeds.js';
+import { buildGateway } from './gateway.js';
+import type { GatewayParts } from './gateway.js';
+import { buildBus, buildStore } from './infra.js';
+import { Lifecycle } from './lifecycle.js';
+import { buildObservability, buildOpsServer } from './ops.js';
+import { buildExecutions, buildPortfolio } from './private.js';
+import type { ExecutionsParts, PortfolioParts } from './private.js';
 import { buildBarHistory } from '../history/bar-history.js';
 
-export interface EngineRoles {
-  /** run the WebSocket gateway in this process */
-  gateway: boolean;
-  /** feeds (adapter ids) to run in this process */
-  feeds: readonly string[];
-  /** run the portfolio valuation service here (default: yes when embedded with a gateway) */
-  portfolio: boolean;
+export type { EngineRoles } from './context.js';
+
+/** The private-streams side of a process: execution log, router, delay lines, portfolio. */
+export interface PrivateParts extends ExecutionsParts {
+  readonly delay: GatewayParts['delay'] | undefined;
+  readonly portfolio: PortfolioParts['service'];
+  readonly portfolioApi: PortfolioParts['api'];
 }
 
 export interface EngineOptions {
@@ -80,7 +72,7 @@ export interface Engine {
   /** /health, /ready, /metrics for processes without a gateway (ops.port) */
   readonly ops: OpsServer | undefined;
   /** execution log, executions router, delay lines, portfolio service (or its client) */
-  readonly private: PrivateStreams | undefined;
+  readonly private: PrivateParts | undefined;
   /** authenticator, token lifetime and limits of the gateway */
   readonly access: GatewayAccess | undefined;
   /** bus and store reachable (what /ready answers) */
@@ -95,8 +87,63 @@ export interface Engine {
 /**
  * Start tickwire in this process. With no NATS URL everything runs embedded (in-process bus,
  * memory last values, synthetic feeds, gateway); with one, each role can run on its own.
+ *
+ * This is the one composition root: it loads the configuration, decides the roles, and calls one
+ * builder per component in order (bus, store, observability, private streams, feeds, gateway,
+ * ops server). Each builder registers its shutdown with the lifecycle, which closes everything in
+ * reverse order.
  */
 export async function startEngine(overrides: ConfigInput | Record<string, unknown> = {}, options: EngineOptions = {}): Promise<Engine> {
+  const ctx = loadContext(overrides, options);
+  const { config, roles } = ctx;
+  try {
+    const bus = await buildBus(ctx);
+    const store = await buildStore(ctx);
+    const bars = buildBarHistory({ config, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, feeds: roles.feeds.length > 0 });
+    ctx.lifecycle.add('bar store', () => bars.close());
+    const obs = buildObservability(ctx, bus, store);
+    let priv: PrivateParts | undefined;
+    let portfolio: PortfolioParts | undefined;
+    if (roles.gateway || roles.portfolio) {
+      const executions = await buildExecutions(ctx, bus);
+      portfolio = await buildPortfolio(ctx, bus, executions.events, store);
+      priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
+    }
+    let feeds: FeedsParts | undefined;
+    if (roles.feeds.length > 0) {
+      feeds = await buildFeeds(ctx, bus, obs.busTap, store, bars.store);
+      obs.sources.publisher = feeds.publisher;
+      obs.sources.feeds = () => feeds!.host.health();
+    }
+    let gw: GatewayParts | undefined;
+    if (roles.gateway) {
+      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources, bars });
+      priv = { ...priv!, delay: gw.delay };
+    }
+    const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);
+    obs.startStatsLog();
+    return {
+      config, registry: ctx.registry, bus, log: ctx.log, mode: ctx.mode, feedsFile: ctx.feedsFile, store, ops,
+      gateway: gw?.gateway,
+      access: gw?.access,
+      feedHealth: gw?.feedHealth,
+      publisher: feeds?.publisher,
+      feeds: feeds?.host,
+      failover: feeds?.failover,
+      metrics: obs.metrics,
+      ready: obs.ready,
+      private: priv,
+      port: gw?.gateway.port ?? 0,
+      close: () => ctx.lifecycle.close(),
+    };
+  } catch (err) {
+    await ctx.lifecycle.close();
+    throw err;
+  }
+}
+
+/** Configuration, feeds file, instruments and roles: everything decided before anything starts. */
+function loadContext(overrides: ConfigInput | Record<string, unknown>, options: EngineOptions): EngineContext {
   const env = options.env ?? process.env;
   // --feeds-file / TICKWIRE_FEEDS_FILE belong to the feeds layer, not to the main configuration
   const feedsArgs = options.feedsFile === undefined ? resolveFeedsFile(options.argv ?? [], env) : extractFeedsFileFlag(options.argv ?? []);
@@ -104,191 +151,16 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     typeof options.feedsFile === 'string' ? loadFeedsFile(options.feedsFile) : options.feedsFile ? parseFeedsFile(options.feedsFile, 'feedsFile option') : 'file' in feedsArgs ? feedsArgs.file : undefined;
   const config = loadConfig({ env, argv: feedsArgs.rest, overrides });
   const log = options.log ?? createLogger(config.log);
-  const registry = loadRegistry(config.instrumentsFile);
-  const roles: EngineRoles = { gateway: options.roles?.gateway ?? true, feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds, portfolio: false };
-  roles.portfolio = options.roles?.portfolio ?? (!config.natsUrl && roles.gateway);
-  const mode = config.natsUrl ? 'nats' : 'embedded';
-
-  // set once the gateway exists: tells `system` subscribers when market data goes stale
-  let busNotice: ((state: string) => void) | undefined;
-  const bus: Bus = config.natsUrl
-    ? await NatsBus.connect({
-        servers: config.natsUrl,
-        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
-        onStatus: (state, detail) => {
-          log.info({ state, detail }, 'nats connection');
-          busNotice?.(state);
-        },
-      })
-    : new MemoryBus();
-
-  // Redis when configured (shared by every process); otherwise, when the publisher and the gateway
-  // share this process, the last values live in memory
-  const store: LastValueStore | undefined = config.redisUrl
-    ? new RedisLastValueStore({
-        url: config.redisUrl,
-        keyPrefix: config.redis.keyPrefix,
-        flushMs: config.redis.flushMs,
-        maxPendingKeys: config.redis.maxPendingKeys,
-        log,
-        name: roles.gateway ? 'tickwire-gateway' : 'tickwire-feed',
-      })
-    : mode === 'embedded' || (roles.gateway && roles.feeds.length > 0)
-      ? new MemoryLastValueStore()
-      : undefined;
-  if (store instanceof RedisLastValueStore && !(await store.waitReady(5000))) {
-    log.warn({ redis: redactUrl(config.redisUrl ?? '') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
-  }
-
-  const barHistory = buildBarHistory({ config, registry, log, gateway: roles.gateway, feeds: roles.feeds.length > 0 });
-  // counts bus traffic for metrics; the gateway and the publisher use it, engine.bus stays the raw bus
-  const busTap = new BusTap(bus);
-  const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
-  const tickAge = config.ops.metrics && roles.gateway ? new TickAgeHistogram() : undefined;
-  const sources: MetricsSources = {
-    info: { mode, roles: [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : ''].filter(Boolean).join(','), version: VERSION },
-    bus: busTap,
-    busConnected: () => bus.connected,
-    ...(store ? { store } : {}),
-    ...(tickAge ? { tickAge } : {}),
+  const gateway = options.roles?.gateway ?? true;
+  const roles: EngineRoles = {
+    gateway,
+    feeds: options.roles?.feeds ?? feedsFile?.run ?? config.feeds,
+    portfolio: options.roles?.portfolio ?? (!config.natsUrl && gateway),
   };
-  const metrics = config.ops.metrics ? createMetrics(sources) : undefined;
-  let ops: OpsServer | undefined;
-  let stopStatsLog: () => void = () => undefined;
-
-  let publisher: TickPublisher | undefined;
-  let feeds: FeedHost | undefined;
-  let gateway: Gateway | undefined;
-  let failover: FailoverSelector | undefined;
-  let feedHealth: FeedHealthView | undefined;
-  let privateStreams: PrivateStreams | undefined;
-  let access: GatewayAccess | undefined;
-  const cleanup = async (): Promise<void> => {
-    stopStatsLog();
-    ops?.stopAccepting();
-    if (gateway) {
-      const g = gateway;
-      g.close(1001, 'server shutting down');
-      // let the close frames reach the clients before the bus and the process go away
-      await waitUntil(() => g.connections.size === 0, 2000);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    access?.close();
-    await privateStreams?.close().catch((err: unknown) => log.warn({ err }, 'private streams close failed'));
-    await feeds?.stopAll();
-    failover?.stop();
-    publisher?.close();
-    await store?.close().catch((err: unknown) => log.warn({ err }, 'store close failed')); // flushes pending writes
-    await barHistory.close().catch((err: unknown) => log.warn({ err }, 'bar store close failed'));
-    await bus.close(); // drains: what was published reaches NATS
-    await ops?.close();
-    feedHealth?.close();
-  };
-
-  try {
-    if (roles.gateway || roles.portfolio) {
-      privateStreams = await PrivateStreams.start({
-        config, bus, registry, log, gateway: roles.gateway, portfolio: roles.portfolio, ...(store ? { lastValues: store } : {}),
-      });
-    }
-    if (roles.gateway) {
-      const priv = privateStreams!;
-      const resolvers = priv.resolvers(new MarketChannelResolver(registry, barHistory.store));
-      const gatewayAccess = createGatewayAccess(config, resolvers);
-      access = gatewayAccess;
-      sources.limits = gatewayAccess.limits;
-      if (priv.router) sources.replays = priv.router;
-      feedHealth = new FeedHealthView(bus);
-      const healthView = feedHealth;
-      // feed metrics on a gateway: every feed that reports on the bus, in this process or another
-      sources.feeds = () => healthView.list();
-      gateway = new Gateway({
-        config,
-        bus: priv.gatewayBus(busTap),
-        ...(store ? { store } : {}),
-        resolvers,
-        authenticator: gatewayAccess.authenticator,
-        admit: gatewayAccess.admit,
-        admitMessage: gatewayAccess.admitMessage,
-        onAuthChanged: gatewayAccess.onAuthChanged,
-        admitAuth: gatewayAccess.admitAuth,
-        log,
-        // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
-        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() }),
-        ready,
-        routes: (app, gw) => {
-          sources.gateway = gw;
-          if (metrics) registerMetricsRoute(app, metrics);
-          registerFeedRoutes(app, healthView);
-          barHistory.routes(app, { resolvers, authenticator: gatewayAccess.authenticator });
-          priv.routes(app);
-        },
-        onConnectionOpen: (conn) => {
-          gatewayAccess.onOpen(conn);
-          log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
-        },
-        onConnectionClose: (conn, code) => {
-          gatewayAccess.onClose(conn);
-          const fields = { conn: conn.id, ip: conn.ip, user: conn.principal.user, code, duration_ms: Date.now() - conn.openedAt };
-          if (code === 4009) log.warn(fields, 'connection closed: slow consumer');
-          else log.info(fields, 'connection closed');
-        },
-      });
-      if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
-      priv.attachHub(gateway.hub);
-      await gateway.listen(config.host, config.port);
-      const hub = gateway.hub;
-      let interrupted = false;
-      busNotice = (state) => {
-        if (state === 'disconnected' && !interrupted) {
-          interrupted = true;
-          hub.inject('system', { d: { level: 'warning', title: 'Market data interrupted', message: 'This gateway lost its connection to the message bus: prices are stale until it reconnects. Your connection stays open.', t: Date.now() } });
-        } else if (state === 'connected' && interrupted) {
-          interrupted = false;
-          hub.inject('system', { d: { level: 'info', title: 'Market data resumed', message: 'The message bus is back: live prices flow again.', t: Date.now() } });
-        }
-      };
-      log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
-    }
-    if (roles.feeds.length > 0) {
-      publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}), ...(barHistory.store ? { bars: barHistory.store } : {}) });
-      failover = createFailover(feedsFile, roles.feeds, publisher, log);
-      feeds = new FeedHost(publisher, log, { bus, ...(failover ? { failover } : {}) });
-      sources.publisher = publisher;
-      const host = feeds;
-      if (!feedHealth) sources.feeds = () => host.health();
-      for (const name of roles.feeds) {
-        const adapter = createFeed(name, { config, registry, env, ...(feedsFile ? { feedsFile } : {}) });
-        await feeds.start(adapter, feedType(name, feedsFile));
-        log.info({ feed: name }, 'feed started');
-      }
-    }
-    if (!roles.gateway && config.ops.port > 0) {
-      ops = await OpsServer.listen({
-        host: config.host,
-        port: config.ops.port,
-        ready,
-        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds?.health() ?? [] }),
-        ...(metrics ? { metrics } : {}),
-      });
-      log.info({ host: config.host, port: ops.port }, `ops endpoints on http://${config.host}:${ops.port}/health, /ready, /metrics`);
-    }
-    stopStatsLog = startStatsLog(log, sources, config.ops.statsLogSec);
-  } catch (err) {
-    await cleanup().catch(() => undefined);
-    throw err;
-  }
-
-  let closing: Promise<void> | undefined;
   return {
-    config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready,
-    private: privateStreams, access,
-    port: gateway?.port ?? 0,
-    close: () => (closing ??= cleanup()),
+    config, log, env, roles, feedsFile,
+    registry: loadRegistry(config.instrumentsFile),
+    mode: config.natsUrl ? 'nats' : 'embedded',
+    lifecycle: new Lifecycle(log),
   };
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

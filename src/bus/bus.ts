@@ -6,6 +6,8 @@
  * Subject wildcards follow NATS: `*` matches exactly one token, `>` (last token only) matches one
  * or more tokens.
  */
+import type { NatsConnection } from '@nats-io/transport-node';
+
 export type Unsubscribe = () => void;
 export type BusHandler = (subject: string, payload: Uint8Array) => void;
 
@@ -19,6 +21,28 @@ export interface Bus {
   /** Whether the bus can currently deliver (for /ready). */
   readonly connected: boolean;
   close(): Promise<void>;
+  /** Connection state changes (NATS reconnects); the in-process bus never changes state. */
+  onStatus?(listener: (state: BusState, detail?: string) => void): Unsubscribe;
+  /** Request/reply between processes; absent on the in-process bus, where services are called directly. */
+  readonly requests?: BusRequests;
+  /** Durable streams on the bus's server (NATS JetStream); absent on the in-process bus. */
+  readonly streams?: BusStreams;
+}
+
+export type BusState = 'connected' | 'disconnected' | 'reconnecting' | 'closed';
+
+/** Request/reply: one responder of a queue group answers each request. */
+export interface BusRequests {
+  /** Rejects when nobody answers within `timeoutMs`. */
+  request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** Answer requests on `subject` as a member of `queue`. */
+  serve(subject: string, queue: string, handler: (payload: Uint8Array) => Promise<Uint8Array>): Unsubscribe;
+}
+
+/** Durable streams: the connection JetStream clients (event logs, inbound consumers) run on. */
+export interface BusStreams {
+  /** The connection, or undefined when the server runs without JetStream (`nats-server -js`). */
+  jetStream(): Promise<NatsConnection | undefined>;
 }
 
 export function isValidSubject(subject: string, allowWildcards: boolean): boolean {

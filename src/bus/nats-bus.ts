@@ -1,6 +1,7 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { Bus, BusHandler, Unsubscribe } from './bus.js';
+import type { Bus, BusHandler, BusRequests, BusState, BusStreams, Unsubscribe } from './bus.js';
 import { isValidSubject } from './bus.js';
 import { TickwireError } from '../core/errors.js';
 
@@ -9,7 +10,7 @@ export interface NatsBusOptions {
   servers: string;
   name?: string;
   /** called on connection state changes (for logs, health and /ready) */
-  onStatus?: (state: 'connected' | 'disconnected' | 'reconnecting' | 'closed', detail?: string) => void;
+  onStatus?: (state: BusState, detail?: string) => void;
   /** a subscriber's handler threw (delivery to others goes on); default: console.error */
   onHandlerError?: (err: Error) => void;
 }
@@ -23,27 +24,67 @@ export class NatsBus implements Bus {
   #connected = true;
   readonly #subs = new Set<Subscription>();
   readonly #onHandlerError: (err: Error) => void;
+  readonly #statusListeners = new Set<(state: BusState, detail?: string) => void>();
+  readonly requests: BusRequests;
+  readonly streams: BusStreams;
 
   private constructor(nc: NatsConnection, opts: NatsBusOptions) {
     this.nc = nc;
     this.#onHandlerError = opts.onHandlerError ?? ((err) => console.error(err));
+    if (opts.onStatus) this.#statusListeners.add(opts.onStatus);
+    const emit = (state: BusState, detail?: string): void => {
+      for (const l of this.#statusListeners) l(state, detail);
+    };
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
           this.#connected = false;
-          opts.onStatus?.('disconnected', s.server);
+          emit('disconnected', s.server);
         } else if (s.type === 'reconnecting') {
-          opts.onStatus?.('reconnecting');
+          emit('reconnecting');
         } else if (s.type === 'reconnect') {
           this.#connected = true;
-          opts.onStatus?.('connected', s.server);
+          emit('connected', s.server);
         }
       }
     })().catch(() => undefined);
     void nc.closed().then(() => {
       this.#connected = false;
-      opts.onStatus?.('closed');
+      emit('closed');
     });
+    this.requests = {
+      request: async (subject, payload, timeoutMs) => (await nc.request(subject, payload, { timeout: timeoutMs })).data,
+      serve: (subject, queue, handler) => {
+        const sub = nc.subscribe(subject, {
+          queue,
+          callback: (err, msg) => {
+            if (err) return;
+            void handler(msg.data).then((reply) => {
+              try {
+                msg.respond(reply);
+              } catch {
+                // requester gone or connection closing
+              }
+            });
+          },
+        });
+        return () => sub.unsubscribe();
+      },
+    };
+    let jetStream: Promise<NatsConnection | undefined> | undefined;
+    this.streams = {
+      // asked once: whether the server has JetStream does not change while connected
+      jetStream: () =>
+        (jetStream ??= jetstreamManager(nc).then(
+          () => nc,
+          () => undefined,
+        )),
+    };
+  }
+
+  onStatus(listener: (state: BusState, detail?: string) => void): Unsubscribe {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
   }
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {

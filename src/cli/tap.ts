@@ -1,3 +1,4 @@
+import { TickwireError } from '../core/errors.js';
 import { TickwireClient, type Encoding, type Update } from '../client/index.js';
 
 /**
@@ -38,8 +39,11 @@ export interface TapArgs {
   help: boolean;
 }
 
-export class TapUsageError extends Error {
-  override name = 'TapUsageError';
+export class TapUsageError extends TickwireError<'USAGE'> {
+  constructor(message: string) {
+    super('USAGE', message);
+    this.name = 'TapUsageError';
+  }
 }
 
 /** Parse `tap` arguments (everything after `tap`). Throws TapUsageError with a message for people. */
@@ -217,7 +221,7 @@ export async function runTap(argv: string[]): Promise<number> {
 
   const out = process.stdout;
   const tty = !args.json && out.isTTY === true;
-  const client = new TickwireClient({ url: args.url, token: args.token, encoding: args.encoding, heartbeatIntervalMs: 5000 });
+  const client = new TickwireClient({ url: args.url, ...(args.token !== undefined ? { token: args.token } : {}), encoding: args.encoding, heartbeatIntervalMs: 5000 });
   const rows = new Map<string, RowState>(args.channels.map((c) => [c, { update: undefined, count: 0, at: 0, dir: 0 }]));
   const note = (text: string): void => {
     if (!tty) process.stderr.write(`tickwire tap: ${text}\n`);

@@ -516,7 +516,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const requeue: Pending[] = [];
     for (const p of this.#pending.values()) {
       if (p.timer) clearTimeout(p.timer);
-      p.timer = undefined;
+      delete p.timer;
       const op = p.frame.op;
       if (op === 'subscribe' && !p.internal) requeue.push(p);
       else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame.channels });
@@ -771,7 +771,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onError(e: ErrorFrame): void {
-    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: e.id });
+    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), e.id !== undefined ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
     else this.emit('error', err);

@@ -8,8 +8,6 @@ import type { BudgetClock, ReplayBudgetOptions } from './replay-budget.js';
 
 export interface ExecutionRouterOptions {
   log: EventLog;
-  /** the longest throttle tier: how long the hub may hold an update before it is on the wire */
-  maxTierMs: number;
   /** events replayed on subscribe without `since` */
   snapshotEvents: number;
   /** re-check the log head of watched users this often, ms (safety net for missed live events; 0 = off) */
@@ -31,6 +29,10 @@ export interface ReplayControl {
    * can (it drained below its low-water mark) or closed
    */
   writable?(): Promise<void> | undefined;
+  /** put everything handed to the hub so far on the channel's live topics (the seam, see ExecutionRouter) */
+  flush?(): void;
+  /** join the subscriber to the live topic (the seam); without it the caller joins when the replay resolves */
+  join?(): void;
 }
 
 export interface ReplayStats {
@@ -93,11 +95,6 @@ class TurnGate {
 
 type Handler = (payload: Uint8Array) => void;
 
-/** What the router reads of the gateway hub: the last seq each throttle tier has put on the wire. */
-export interface HubView {
-  current(key: string, tier: number): { seq: number } | undefined;
-}
-
 /** Hub channel key of a user's executions channel. */
 export const executionsKey = (user: string): string => `executions@${user}`;
 
@@ -113,9 +110,6 @@ interface UserFeed {
   /** replays in their seam: hand-offs wait */
   holds: number;
   filling: boolean;
-  lastHandOffAt: number;
-  /** throttle tiers of the channel that held the last hand-off (known when a hub is attached) */
-  pendingTiers: number[] | undefined;
   retry: NodeJS.Timeout | undefined;
 }
 
@@ -136,13 +130,13 @@ export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
  * an exact seam:
  *
  * 1. the hub has subscribed upstream (the feed exists) before it asks for the replay;
- * 2. the replay holds the feed (new events queue) and waits until everything already handed to
- *    the hub has left its coalescers (watching the tiers that held it when the hub is attached,
- *    else for the longest throttle tier);
+ * 2. the replay holds the feed (new events queue here, none reaches the hub) and asks the hub to
+ *    flush the channel (`ctl.flush`): every event handed on so far is now on the live topics,
+ *    which the subscriber has not joined;
  * 3. it delivers from the log every event in (since, last handed on];
- * 4. the hub joins the channel's topic when the replay resolves; the feed is released one
- *    event-loop turn later, so every later event reaches the subscriber through the topic.
- * Nothing is sent twice and nothing is skipped.
+ * 4. it joins the subscriber to the topic (`ctl.join`) and releases the feed in the same
+ *    synchronous step, so every later event reaches the subscriber through the topic.
+ * Nothing is sent twice and nothing is skipped, and no step waits on a timer.
  */
 export class ExecutionRouter {
   readonly #opts: Required<Omit<ExecutionRouterOptions, 'budgetClock'>>;
@@ -152,7 +146,6 @@ export class ExecutionRouter {
   readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0 };
   readonly budget: ReplayBudget;
   readonly #turns: TurnGate;
-  #hub: { view: HubView; tiers: readonly number[] } | undefined;
 
   constructor(opts: ExecutionRouterOptions) {
     this.#opts = {
@@ -167,14 +160,6 @@ export class ExecutionRouter {
     }
   }
 
-  /**
-   * Let the router see the hub's tiers, so a replay waits only until the tiers that held the last
-   * live event have flushed it (instead of the longest tier).
-   */
-  attachHub(view: HubView, tiers: readonly number[]): void {
-    this.#hub = { view, tiers: [...tiers] };
-  }
-
   /** Users with a live feed on this gateway. */
   get watched(): number {
     return this.#feeds.size;
@@ -186,7 +171,7 @@ export class ExecutionRouter {
     if (!f) {
       const feed: UserFeed = {
         user, handlers: new Set(), last: 0, ready: Promise.resolve(), isReady: false, queue: [], holds: 0,
-        filling: false, lastHandOffAt: 0, pendingTiers: undefined, retry: undefined,
+        filling: false, retry: undefined,
       };
       feed.ready = this.#init(feed);
       this.#feeds.set(user, feed);
@@ -271,7 +256,6 @@ export class ExecutionRouter {
 
   #handOff(f: UserFeed, ev: StoredEvent): void {
     f.last = ev.seq;
-    f.lastHandOffAt = Date.now();
     this.stats.handedOff++;
     const bytes = encodeLiveExecution(ev);
     for (const h of f.handlers) {
@@ -281,11 +265,15 @@ export class ExecutionRouter {
         // the hub's handler does not throw; a test double might
       }
     }
-    // the hub has pushed the event into the coalescers of the tiers that exist now
-    const hub = this.#hub;
-    if (hub) {
-      const key = executionsKey(f.user);
-      f.pendingTiers = hub.tiers.filter((t) => hub.view.current(key, t) !== undefined);
+  }
+
+  /** Hand the feed on from the log up to `upTo` (a replay holds it; the live events are late). */
+  async #advance(f: UserFeed, upTo: number): Promise<void> {
+    const evs = await this.#opts.log.read(f.user, f.last, upTo - f.last);
+    for (const ev of evs) {
+      if (ev.seq > upTo) break;
+      // contiguous only (another replay may have advanced it meanwhile); retention holes are accepted
+      if (ev.seq > f.last) this.#handOff(f, ev);
     }
   }
 
@@ -344,34 +332,29 @@ export class ExecutionRouter {
     }
     f.holds++;
     try {
-      await this.#flushed(f);
+      // the subscriber has everything up to `since`: the feed must be past it before the join, or
+      // the topic would repeat events it already has
+      if (after !== undefined && after > f.last) await this.#advance(f, after);
       if (ctl.signal?.aborted) return;
-      if (after === undefined) await this.#deliverTail(user, f.last, deliver, ctl, true);
-      else await this.#deliverRange(user, after, f.last, deliver, ctl, true);
+      // From here the live feed hands nothing on until the release below. What the hub holds goes
+      // out on the topics now, and the log fills in up to the feed's position. Another replay may
+      // still advance the feed meanwhile (see #advance): then flush and fill again.
+      let upTo = f.last;
+      ctl.flush?.();
+      if (after === undefined) await this.#deliverTail(user, upTo, deliver, ctl, true);
+      else await this.#deliverRange(user, after, upTo, deliver, ctl, true);
+      while (f.last > upTo && !ctl.signal?.aborted) {
+        const from = upTo;
+        upTo = f.last;
+        ctl.flush?.();
+        await this.#deliverRange(user, from, upTo, deliver, ctl, true);
+      }
+      // join and release in one synchronous step: events after upTo reach the subscriber on the topic
+      if (!ctl.signal?.aborted) ctl.join?.();
     } finally {
-      // the hub joins the topic in a continuation of this promise; release after it
-      setImmediate(() => {
-        f.holds--;
-        this.#pump(f);
-      });
+      f.holds--;
+      this.#pump(f);
     }
-  }
-  /** Until everything handed to the hub has been flushed to its topics. */
-  async #flushed(f: UserFeed): Promise<void> {
-    const deadline = f.lastHandOffAt + this.#opts.maxTierMs + 20;
-    const hub = this.#hub;
-    const tiers = f.pendingTiers;
-    if (!hub || !tiers) {
-      const wait = deadline - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      return;
-    }
-    const key = executionsKey(f.user);
-    const done = (): boolean => tiers.every((t) => {
-      const cur = hub.view.current(key, t);
-      return cur === undefined || cur.seq >= f.last;
-    });
-    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** The newest `snapshotEvents` up to `upTo`. */

@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus.js';
 import { encodeBusMessage } from '../codec/tick-codec.js';
-import { TickwireError } from '../core/errors.js';
+import { HttpError } from '../core/errors.js';
+import type { HttpErrorCode } from '../core/errors.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AppendResult, DisabledEventLog, EventLog } from './event-log.js';
 import type { Announcement, ExecutionInput } from './schemas.js';
@@ -8,9 +9,9 @@ import { toExecutionPayload } from './schemas.js';
 import { SYSTEM_SUBJECT } from '../bus/private-subjects.js';
 
 /** A refused write, with the HTTP status the service API answers and the field at fault. */
-export class EventRequestError extends TickwireError {
-  constructor(readonly status: number, code: string, message: string, readonly field?: string) {
-    super(code, message);
+export class EventRequestError extends HttpError {
+  constructor(status: number, code: HttpErrorCode, message: string, field?: string) {
+    super(status, code, message, field);
     this.name = 'EventRequestError';
   }
 }

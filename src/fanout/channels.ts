@@ -55,10 +55,19 @@ export interface BarHistorySource {
   range(channel: string, q: BarRange): Promise<Payload[]>;
 }
 
-/** What the hub hands a durable channel's replay about the subscriber it serves. */
+/**
+ * What the hub hands a durable channel's replay about the subscriber it serves, and the two
+ * operations of the replay's seam with the live stream: `flush` puts everything the hub holds for
+ * the channel on its topics now (the replayed subscriber is not on them), and `join` puts the
+ * subscriber on the channel's topic now. A replay that holds its live feed, flushes, delivers the
+ * log up to the last event it handed to the hub, joins, then releases the feed, gives the
+ * subscriber every event exactly once, without waiting on timers.
+ */
 export interface ReplayControl {
   readonly signal: AbortSignal;
   writable(): Promise<void> | undefined;
+  flush(): void;
+  join(): void;
 }
 
 export type ResolveResult = { ok: true; spec: ChannelSpec } | { ok: false; code: ProtocolErrorCode; reason: string };

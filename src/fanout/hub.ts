@@ -233,6 +233,23 @@ export class Hub {
     return { d: c.last, seq: te.seq };
   }
 
+  /**
+   * Emit now, on every tier's topics, what this channel's coalescers hold (throttle windows are
+   * cut short). Durable replays call it at their seam (ReplayControl.flush): afterwards the live
+   * topics carry every update handed to the hub so far, so a subscriber that joins next misses
+   * nothing that the replay did not send itself.
+   */
+  flushChannel(key: string): void {
+    const ch = this.#channels.get(key);
+    if (!ch) return;
+    for (const te of ch.tiers.values()) {
+      if (!te.dirty) continue;
+      this.#unslot(te);
+      this.#immediate.delete(te);
+      this.#flush(te);
+    }
+  }
+
   subscribe(sub: HubSubscriber, spec: ChannelSpec, tier: number, opts: SubscribeOptions): void {
     const ch = this.#ensureChannel(spec);
     const te = this.#ensureTier(ch, tier);
@@ -263,7 +280,8 @@ export class Hub {
           for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
             sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
           }
-        }, { signal: ctl.signal, writable })
+        }, { signal: ctl.signal, writable, flush: () => this.flushChannel(spec.key), join: joinAfterReplay })
+        // a replay that ended without joining (it failed, or served from the log alone) joins now
         .then(joinAfterReplay, joinAfterReplay);
       return;
     }

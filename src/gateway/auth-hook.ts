@@ -1,7 +1,7 @@
 import type { Principal } from '../fanout/channels.js';
 
 /**
- * How the gateway learns who a connection is. The auth module (src/auth) implements it with JWT
+ * How the gateway learns who a connection is. The access module (src/access) implements it with JWT
  * verification; `anonymousAuthenticator` is the auth-off default.
  */
 export type AuthMode = 'off' | 'optional' | 'required';

@@ -1,3 +1,4 @@
+import { HttpError } from '../core/errors.js';
 import type { HttpResponse } from 'uWebSockets.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -29,11 +30,7 @@ export function sendText(res: HttpResponse, status: number, body: string | Uint8
   });
 }
 
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly code = 'BAD_REQUEST') {
-    super(message);
-  }
-}
+export { HttpError } from '../core/errors.js';
 
 /**
  * Read a request body up to `limit` bytes. The response's onAborted must be registered by the
@@ -49,7 +46,7 @@ export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
       size += chunk.byteLength;
       if (size > limit) {
         failed = true;
-        reject(new HttpError(413, `request body larger than ${limit} bytes`, 'TOO_LARGE'));
+        reject(new HttpError(413, 'TOO_LARGE', `request body larger than ${limit} bytes`));
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0)));
@@ -61,12 +58,12 @@ export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
 /** Read and parse a JSON body; 400 with a clear message when it is not JSON. */
 export async function readJson(res: HttpResponse, limit: number, contentType: string): Promise<unknown> {
   if (contentType && !/^application\/json\b/i.test(contentType)) {
-    throw new HttpError(415, `content-type must be application/json, got "${contentType}"`, 'UNSUPPORTED_MEDIA_TYPE');
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, got "${contentType}"`);
   }
   const body = await readBody(res, limit);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`, 'BAD_JSON');
+    throw new HttpError(400, 'BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
   }
 }

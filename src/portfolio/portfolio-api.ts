@@ -1,5 +1,6 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { TickwireError } from '../core/errors.js';
+import type { BusRequests, Unsubscribe } from '../bus/bus.js';
+import { HttpError } from '../core/errors.js';
+import type { HttpErrorCode } from '../core/errors.js';
 import { identityProblem } from '../core/identity.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import { PF_RPC_SUBJECT } from '../bus/private-subjects.js';
@@ -20,9 +21,9 @@ export interface PortfolioApi {
 }
 
 /** A refused portfolio request, with the HTTP status the service API answers. */
-export class PortfolioRequestError extends TickwireError {
-  constructor(readonly status: number, code: string, message: string, readonly field?: string) {
-    super(code, message);
+export class PortfolioRequestError extends HttpError {
+  constructor(status: number, code: HttpErrorCode, message: string, field?: string) {
+    super(status, code, message, field);
     this.name = 'PortfolioRequestError';
   }
 }
@@ -30,49 +31,39 @@ export class PortfolioRequestError extends TickwireError {
 type RpcRequest = { op: 'get'; user: string } | { op: 'put'; user: string; body: PositionsInput };
 type RpcResponse =
   | { ok: true; result: PositionsView | null }
-  | { ok: false; status: number; code: string; message: string; field?: string };
+  | { ok: false; status: number; code: HttpErrorCode; message: string; field?: string };
 
 /** Serve PortfolioApi requests on `pf.rpc` (queue group: several services share the load). */
-export function servePortfolioRpc(nc: NatsConnection, api: PortfolioApi): () => void {
-  const sub = nc.subscribe(PF_RPC_SUBJECT, {
-    queue: 'tickwire-portfolio',
-    callback: (err, msg) => {
-      if (err) return;
-      void (async (): Promise<RpcResponse> => {
-        try {
-          const req = JSON.parse(new TextDecoder().decode(msg.data)) as RpcRequest;
-          // requests come over NATS: the user follows the rules of every other entry point
-          const problem = typeof req.user === 'string' ? identityProblem(req.user) : 'must be a string';
-          if (problem !== undefined) return { ok: false, status: 400, code: 'BAD_REQUEST', message: `user ${problem}`, field: 'user' };
-          if (req.op === 'get') return { ok: true, result: (await api.getPositions(req.user)) ?? null };
-          if (req.op === 'put') return { ok: true, result: await api.putPositions(req.user, req.body) };
-          return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown portfolio rpc op' };
-        } catch (e) {
-          if (e instanceof PortfolioRequestError) {
-            return { ok: false, status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
-          }
-          return { ok: false, status: 500, code: 'INTERNAL', message: 'portfolio service error' };
+export function servePortfolioRpc(requests: BusRequests, api: PortfolioApi): Unsubscribe {
+  return requests.serve(PF_RPC_SUBJECT, 'tickwire-portfolio', async (data) => {
+    const res = await (async (): Promise<RpcResponse> => {
+      try {
+        const req = JSON.parse(new TextDecoder().decode(data)) as RpcRequest;
+        // requests come over the bus: the user follows the rules of every other entry point
+        const problem = typeof req.user === 'string' ? identityProblem(req.user) : 'must be a string';
+        if (problem !== undefined) return { ok: false, status: 400, code: 'BAD_REQUEST', message: `user ${problem}`, field: 'user' };
+        if (req.op === 'get') return { ok: true, result: (await api.getPositions(req.user)) ?? null };
+        if (req.op === 'put') return { ok: true, result: await api.putPositions(req.user, req.body) };
+        return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown portfolio rpc op' };
+      } catch (e) {
+        if (e instanceof PortfolioRequestError) {
+          return { ok: false, status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
         }
-      })().then((res) => {
-        try {
-          msg.respond(JSON.stringify(res));
-        } catch {
-          // requester gone
-        }
-      });
-    },
+        return { ok: false, status: 500, code: 'INTERNAL', message: 'portfolio service error' };
+      }
+    })();
+    return new TextEncoder().encode(JSON.stringify(res));
   });
-  return () => sub.unsubscribe();
 }
 
-/** PortfolioApi over NATS request/reply to `tickwire portfolio`. */
-export class NatsPortfolioClient implements PortfolioApi {
-  constructor(readonly nc: NatsConnection, readonly timeoutMs: number) {}
+/** PortfolioApi over bus request/reply to `tickwire portfolio`. */
+export class BusPortfolioClient implements PortfolioApi {
+  constructor(readonly requests: BusRequests, readonly timeoutMs: number) {}
 
   async #call(req: RpcRequest): Promise<PositionsView | undefined> {
     let data: Uint8Array;
     try {
-      data = (await this.nc.request(PF_RPC_SUBJECT, JSON.stringify(req), { timeout: this.timeoutMs })).data;
+      data = await this.requests.request(PF_RPC_SUBJECT, new TextEncoder().encode(JSON.stringify(req)), this.timeoutMs);
     } catch (err) {
       throw new PortfolioRequestError(503, 'PORTFOLIO_UNAVAILABLE', `the portfolio service did not answer (is \`tickwire portfolio\` running?): ${(err as Error).message}`);
     }

@@ -308,7 +308,9 @@ export class PortfolioService implements PortfolioApi {
       s.mid = mid;
     } else return false;
     if (s.firstDay !== day) {
-      s.first = s.last ?? s.mid;
+      const first = s.last ?? s.mid;
+      if (first !== undefined) s.first = first;
+      else delete s.first;
       s.firstDay = day;
     }
     return changed;

@@ -2,11 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { ExecutionService } from '../executions/execution-service.js';
-import { EventRequestError } from '../executions/execution-service.js';
 import { identityProblem } from '../core/identity.js';
 import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../executions/schemas.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
-import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import { HttpError, readJson, sendJson } from '../http/http.js';
 
 export interface ServiceApiOptions {
@@ -44,7 +42,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const { field, message } = describeIssue(r.error);
-  throw Object.assign(new HttpError(400, message, 'BAD_REQUEST'), { field });
+  throw new HttpError(400, 'BAD_REQUEST', message, field);
 }
 
 function userParam(raw: string): string {
@@ -52,10 +50,10 @@ function userParam(raw: string): string {
   try {
     user = decodeURIComponent(raw);
   } catch {
-    throw Object.assign(new HttpError(400, 'user in the path is not valid percent-encoding', 'BAD_REQUEST'), { field: 'user' });
+    throw new HttpError(400, 'BAD_REQUEST', 'user in the path is not valid percent-encoding', 'user');
   }
   const problem = identityProblem(user);
-  if (problem !== undefined) throw Object.assign(new HttpError(400, `user in the path ${problem}`, 'BAD_REQUEST'), { field: 'user' });
+  if (problem !== undefined) throw new HttpError(400, 'BAD_REQUEST', `user in the path ${problem}`, 'user');
   return user;
 }
 
@@ -104,9 +102,6 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
         (err: unknown) => {
           if (aborted) return;
           if (err instanceof HttpError) {
-            const field = (err as HttpError & { field?: string }).field;
-            sendJson(res, err.status, { error: err.code, ...(field !== undefined ? { field } : {}), message: err.message });
-          } else if (err instanceof EventRequestError || err instanceof PortfolioRequestError) {
             sendJson(res, err.status, { error: err.code, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });
           } else {
             opts.log?.warn({ err }, `service API ${method.toUpperCase()} ${pattern} failed`);
@@ -127,15 +122,15 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
   route('put', '/v1/users/:user/positions', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const body = parse(PositionsSchema, await readJson(res, limit, contentType));
-    if (!opts.portfolio) throw new HttpError(503, 'no portfolio service is configured', 'UNAVAILABLE');
+    if (!opts.portfolio) throw new HttpError(503, 'UNAVAILABLE', 'no portfolio service is configured');
     return { status: 200, body: await opts.portfolio.putPositions(user, body) };
   });
 
   route('get', '/v1/users/:user/positions', 1, async (_res, { params }) => {
     const user = userParam(params[0]!);
-    if (!opts.portfolio) throw new HttpError(503, 'no portfolio service is configured', 'UNAVAILABLE');
+    if (!opts.portfolio) throw new HttpError(503, 'UNAVAILABLE', 'no portfolio service is configured');
     const v = await opts.portfolio.getPositions(user);
-    if (!v) throw new HttpError(404, `no positions for user "${user}"`, 'NOT_FOUND');
+    if (!v) throw new HttpError(404, 'NOT_FOUND', `no positions for user "${user}"`);
     return { status: 200, body: v };
   });
 

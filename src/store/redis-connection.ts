@@ -10,7 +10,11 @@ import { parseRedisUrl } from '../core/redis-url.js';
  * and listens for `+switch-master` (failoverDetector) so that after a failover it reconnects to the
  * promoted replica without waiting for its retry backoff; nothing in tickwire restarts.
  */
-export function createRedis(url: string, options: RedisOptions = {}): Redis {
+// ioredis declares `replyMapping` as `T | undefined` in RedisOptions but as `T` in its constructor's
+// parameter, which strict optional property types refuse; tickwire never sets it
+type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
+
+export function createRedis(url: string, options: ConnectionOptions = {}): Redis {
   const target = parseRedisUrl(url);
   if ('error' in target) throw new ConfigError(`redisUrl (REDIS_URL): ${target.error}`);
   if (target.kind === 'url') return new Redis(target.url, options);

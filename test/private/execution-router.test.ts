@@ -34,7 +34,7 @@ class ManualLog {
 describe('ExecutionRouter live feed', () => {
   it('hands events on contiguously: drops repeats, fills holes from the log', async () => {
     const m = new ManualLog();
-    const router = new ExecutionRouter({ log: m.asLog(), maxTierMs: 0, snapshotEvents: 0, reconcileMs: 0 });
+    const router = new ExecutionRouter({ log: m.asLog(), snapshotEvents: 0, reconcileMs: 0 });
     const seen: number[] = [];
     router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
     await new Promise((r) => setTimeout(r, 20));
@@ -52,7 +52,7 @@ describe('ExecutionRouter live feed', () => {
 
   it('catches up on events it never heard of through the periodic head check', async () => {
     const m = new ManualLog();
-    const router = new ExecutionRouter({ log: m.asLog(), maxTierMs: 0, snapshotEvents: 0, reconcileMs: 50 });
+    const router = new ExecutionRouter({ log: m.asLog(), snapshotEvents: 0, reconcileMs: 50 });
     const seen: number[] = [];
     router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
     await new Promise((r) => setTimeout(r, 20));

@@ -63,7 +63,7 @@ describe('replay budget (router, injected clock)', () => {
     }
     const clock = new ManualClock();
     const router = new ExecutionRouter({
-      log, maxTierMs: 0, snapshotEvents: 0, reconcileMs: 0, pageSize: 50,
+      log, snapshotEvents: 0, reconcileMs: 0, pageSize: 50,
       budget: { perUserPerSec: 100, perGatewayPerSec: 150 }, budgetClock: clock,
     });
     // two replays of u (two connections) share u's budget; v has its own, and all share the gateway's
@@ -99,7 +99,7 @@ describe('replay pages and event-loop turns (router)', () => {
   it('however many replays run, one event-loop turn carries at most one page of replay', async () => {
     const log = new MemoryEventLog({ maxPerUser: 10_000, retentionMs: 3_600_000 });
     for (const user of ['a', 'b', 'c']) for (let i = 1; i <= 1000; i++) await log.append(user, ex(i));
-    const router = new ExecutionRouter({ log, maxTierMs: 0, snapshotEvents: 0, reconcileMs: 0, pageSize: 100 });
+    const router = new ExecutionRouter({ log, snapshotEvents: 0, reconcileMs: 0, pageSize: 100 });
     // count event-loop turns with a self-rescheduling immediate
     let turn = 0;
     let ticking = true;

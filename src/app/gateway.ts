@@ -1,0 +1,141 @@
+import { EntitledMarketResolver } from '../access/entitled-resolver.js';
+import { createGatewayAccess } from '../access/gateway-access.js';
+import type { GatewayAccess } from '../access/gateway-access.js';
+import type { Bus } from '../bus/bus.js';
+import { PrivateChannelResolver } from '../executions/private-channels.js';
+import { DisabledEventLog } from '../executions/event-log.js';
+import { MarketChannelResolver } from '../fanout/channels.js';
+import type { ChannelResolver } from '../fanout/channels.js';
+import { GatewayBus } from '../fanout/gateway-bus.js';
+import { MarketDelay } from '../fanout/market-delay.js';
+import type { Hub } from '../fanout/hub.js';
+import { CLOSE_SLOW_CONSUMER } from '../gateway/connection.js';
+import { Gateway } from '../gateway/server.js';
+import { FeedHealthView } from '../ingest/feed-health-view.js';
+import { registerFeedRoutes } from '../ingest/feed-routes.js';
+import type { EngineMetrics, MetricsSources } from '../ops/metrics.js';
+import type { Readiness } from '../ops/readiness.js';
+import { registerMetricsRoute } from '../ops/routes.js';
+import type { BusTap } from '../ops/bus-tap.js';
+import { registerServiceApi } from '../service-api/service-api.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import type { EngineContext } from './context.js';
+import type { FeedsParts } from './feeds.js';
+import type { BarHistory } from '../history/bar-history.js';
+import type { ExecutionsParts, PortfolioParts } from './private.js';
+
+export interface GatewayDeps {
+  /** the real bus (delay lines and the outage notice use it) */
+  bus: Bus;
+  /** the bus as counted for metrics: what the hub subscribes through */
+  busTap: BusTap;
+  store: LastValueStore | undefined;
+  executions: ExecutionsParts;
+  portfolio: PortfolioParts;
+  /** feeds running in this process, if any (their health is /health's) */
+  feeds: FeedsParts | undefined;
+  ready: () => Readiness;
+  metrics: EngineMetrics | undefined;
+  sources: MetricsSources;
+  /** bar history: `history` on bar channels and GET /v1/bars (src/history) */
+  bars?: BarHistory;
+}
+
+export interface GatewayParts {
+  readonly gateway: Gateway;
+  readonly access: GatewayAccess;
+  readonly delay: MarketDelay;
+  readonly feedHealth: FeedHealthView;
+}
+
+/**
+ * The WebSocket gateway: channel resolvers (private channels, entitled market data), access
+ * (JWT, limits), the hub's bus with delay lines and executions feeds, the HTTP routes (service
+ * API, metrics, feeds), and the bus-outage notice on the `system` channel.
+ */
+export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promise<GatewayParts> {
+  const { config, registry, log, lifecycle, mode } = ctx;
+  const { bus, executions, sources } = deps;
+  const { router, events } = executions;
+
+  const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
+  lifecycle.add('delay lines', () => delay.close());
+  const resolvers: ChannelResolver[] = [
+    new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
+    new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
+  ];
+  const access = createGatewayAccess(config, resolvers);
+  lifecycle.add('gateway access', () => access.close());
+  const feedHealth = new FeedHealthView(bus);
+  lifecycle.add('feed health view', () => feedHealth.close());
+  // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
+  const feedList = deps.feeds ? () => deps.feeds!.host.health() : () => feedHealth.list();
+
+  const gateway = new Gateway({
+    config,
+    bus: new GatewayBus(deps.busTap, { delay, ...(router ? { executions: router } : {}) }),
+    ...(deps.store ? { store: deps.store } : {}),
+    resolvers,
+    authenticator: access.authenticator,
+    admit: access.admit,
+    admitMessage: access.admitMessage,
+    onAuthChanged: access.onAuthChanged,
+    admitAuth: access.admitAuth,
+    log,
+    health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feedList() }),
+    ready: deps.ready,
+    routes: (app) => {
+      if (deps.metrics) registerMetricsRoute(app, deps.metrics);
+      registerFeedRoutes(app, feedHealth);
+      deps.bars?.routes(app, { resolvers, authenticator: access.authenticator });
+      registerServiceApi(app, { serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
+    },
+    onConnectionOpen: (conn) => {
+      access.onOpen(conn);
+      log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
+    },
+    onConnectionClose: (conn, code) => {
+      access.onClose(conn);
+      const fields = { conn: conn.id, ip: conn.ip, user: conn.principal.user, code, duration_ms: Date.now() - conn.openedAt };
+      if (code === CLOSE_SLOW_CONSUMER) log.warn(fields, 'connection closed: slow consumer');
+      else log.info(fields, 'connection closed');
+    },
+  });
+  lifecycle.add('gateway', async () => {
+    gateway.close(1001, 'server shutting down');
+    // let the close frames reach the clients before the bus and the process go away
+    await waitUntil(() => gateway.connections.size === 0, 2000);
+    await new Promise((r) => setTimeout(r, 50));
+  });
+  sources.gateway = gateway;
+  sources.limits = access.limits;
+  if (router) sources.replays = router;
+  // feed metrics on a gateway: every feed that reports on the bus, in this process or another
+  sources.feeds = feedList;
+  if (sources.tickAge) gateway.hub.onUpdate = sources.tickAge.onUpdate;
+  const stopNotice = bus.onStatus?.(busOutageNotice(gateway.hub));
+  if (stopNotice) lifecycle.add('bus outage notice', stopNotice);
+
+  await gateway.listen(config.host, config.port);
+  log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
+  return { gateway, access, delay, feedHealth };
+}
+
+/** Tells `system` subscribers once when market data goes stale, and once when it flows again. */
+function busOutageNotice(hub: Hub): (state: string) => void {
+  let interrupted = false;
+  return (state) => {
+    if (state === 'disconnected' && !interrupted) {
+      interrupted = true;
+      hub.inject('system', { d: { level: 'warning', title: 'Market data interrupted', message: 'This gateway lost its connection to the message bus: prices are stale until it reconnects. Your connection stays open.', t: Date.now() } });
+    } else if (state === 'connected' && interrupted) {
+      interrupted = false;
+      hub.inject('system', { d: { level: 'info', title: 'Market data resumed', message: 'The message bus is back: live prices flow again.', t: Date.now() } });
+    }
+  };
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
