@@ -4,6 +4,9 @@ import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
 import { sliceRange, upsertSorted } from './bar-store.js';
 
+/** How long a read waits for a connection that is not ready before it fails. */
+const READ_WAIT_MS = 2000;
+
 export interface RedisBarStoreOptions {
   /** redis://… or redis+sentinel://… (src/core/redis-url.ts) */
   url: string;
@@ -158,6 +161,8 @@ export class RedisBarStore implements BarStore {
 
   async range(channel: string, q: BarRange): Promise<StoredBar[]> {
     if (q.limit <= 0) return [];
+    // connecting (start-up, or back from an outage): wait a little rather than fail at once
+    if (!this.ready && !this.#closed) await this.waitReady(READ_WAIT_MS);
     const max = q.to === undefined ? '+inf' : `(${q.to}`;
     const min = q.from === undefined ? '-inf' : String(q.from);
     let members: string[];

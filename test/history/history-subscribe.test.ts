@@ -5,7 +5,7 @@ import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 
 /**
- * `history: N` on subscribe against the real gateway under a fast synthetic feed (4,000 ticks/s):
+ * `history: N` on subscribe against the real gateway under a fast synthetic feed (2,500 ticks/s):
  * subscribers arrive exactly as bars close, at several throttles and in both encodings, and each
  * gets the N closed bars before its snapshot's bar and then every later closed bar once, stitched
  * by `seq`, checked against a reference subscriber that saw every bar close live.
@@ -13,7 +13,7 @@ import type { Frame } from '../helpers/ws-client.js';
 let engine: Engine;
 let url = '';
 beforeAll(async () => {
-  engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 7, rate: 4000 } }, { env: {} });
+  engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 7, rate: 2500 } }, { env: {} });
   url = `ws://127.0.0.1:${engine.port}/v1/stream`;
 });
 afterAll(() => engine?.close());
@@ -22,7 +22,7 @@ const CH = 'bar.1s:BTC-USD';
 const isBar = (f: Frame): boolean => f.op === 'data' && f.ch === CH;
 const closedStarts = (frames: Frame[]): number[] => frames.filter((f) => isBar(f) && f.d.closed === true && !f.d.corrected).map((f) => f.d.t as number);
 
-describe('history on subscribe under a fast feed', () => {
+describe('history on subscribe under a fast feed', { timeout: 90_000 }, () => {
   it('stitches history and live bars with no gap and no duplicate while bars close', async () => {
     const ref = await TestClient.connect(url, { encoding: 'json' });
     await ref.request({ op: 'subscribe', id: 1, channels: [CH], throttle: 0 });

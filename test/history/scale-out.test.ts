@@ -11,7 +11,7 @@ type Server = Awaited<ReturnType<typeof startNats>>;
  * Bar history in scale-out: a feed role writes closed bars to Redis, and two gateways (one
  * started after the bars closed) serve the same history on subscribe and on GET /v1/bars.
  */
-describe('bar history over NATS and Redis', () => {
+describe('bar history over NATS and Redis', { timeout: 90_000 }, () => {
   let nats: Server;
   let redis: Server;
   const engines: Engine[] = [];
