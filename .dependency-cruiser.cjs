@@ -21,6 +21,7 @@ const LAYERS = [
   ['ingest', '^src/ingest/'],
   ['fanout', '^src/fanout/'],
   ['gateway', '^src/gateway/'],
+  ['history', '^src/history/'],
   ['access', '^src/access/'],
   ['executions', '^src/executions/'],
   ['portfolio', '^src/portfolio/'],

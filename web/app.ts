@@ -1,5 +1,5 @@
-import { TickwireClient, type Execution, type Portfolio, type Ticker, type Update } from '../src/client/index.js';
-import { BarChart } from './chart.js';
+import { TickwireClient, type Bar, type Execution, type Portfolio, type Ticker, type Update } from '../src/client/index.js';
+import { BarChart, type ChartView } from './chart.js';
 import { mountAlerts, OpsSocket } from './alerts.js';
 import { mountNotifications } from './notifications.js';
 import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, priceDigits, signClass, type AssetClass } from './format.js';
@@ -11,6 +11,7 @@ import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, pri
  *   ?throttle=250           initial throttle in ms (0, 100, 250, 1000)
  *   ?ws=ws://host/v1/stream gateway (default: the page's own host)
  *   ?encoding=json          wire encoding (default msgpack)
+ *   ?interval=1m            chart bar interval: 1s (default), 1m, 5m, 1h, 1d
  */
 const DEFAULT_SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
 const THROTTLES = [0, 100, 250, 1000];
@@ -25,6 +26,13 @@ const wsUrl = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss' : 'w
 let throttle = Number(params.get('throttle') ?? 250);
 if (!THROTTLES.includes(throttle)) throttle = 250;
 let selected = symbols[0] ?? 'AAPL';
+const INTERVALS: Readonly<Record<string, number>> = { '1s': 1000, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 };
+let interval = params.get('interval') ?? '1s';
+if (!(interval in INTERVALS)) interval = '1s';
+/** closed bars the chart asks with its subscribe: it opens full, with a time axis */
+const CHART_HISTORY = 150;
+/** GET /v1/bars on the gateway the page streams from */
+const httpBase = wsUrl.replace(/^ws/, 'http').replace(/\/v1\/stream.*$/, '');
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -120,8 +128,23 @@ function onTicker(u: Update<Ticker>): void {
 
 // ---- chart -------------------------------------------------------------------------------
 
-const chart = new BarChart($<HTMLCanvasElement>('chart'), 60);
-const barChannel = (sym: string): string => `bar.1s:${sym}`;
+/** Older closed bars for scrolling back: GET /v1/bars (entitlements and delay as on the stream). */
+async function loadOlder(before: number, limit: number): Promise<Bar[]> {
+  const q = new URLSearchParams({ symbol: selected, interval, to: String(before), limit: String(limit) });
+  const res = await fetch(`${httpBase}/v1/bars?${q.toString()}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  if (!res.ok) {
+    log(`chart history: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    throw new Error(`GET /v1/bars: ${res.status}`);
+  }
+  return ((await res.json()) as { bars: Bar[] }).bars;
+}
+
+const chart = new BarChart($<HTMLCanvasElement>('chart'), { visible: 90, loadOlder });
+const barChannel = (sym: string, iv = interval): string => `bar.${iv}:${sym}`;
+
+function subscribeChart(): void {
+  void client.subscribe([barChannel(selected)], { throttle, history: CHART_HISTORY }).catch((err: unknown) => log(`chart: ${String(err)}`));
+}
 
 function selectSymbol(sym: string): void {
   if (sym === selected && chart.size > 0) return;
@@ -130,9 +153,19 @@ function selectSymbol(sym: string): void {
   rows.get(previous)?.tr.classList.remove('selected');
   rows.get(sym)?.tr.classList.add('selected');
   $('chart-symbol').textContent = sym;
-  chart.reset(sym);
+  chart.reset(sym, INTERVALS[interval]);
   if (previous !== sym) void client.unsubscribe([barChannel(previous)]).catch(() => undefined);
-  void client.subscribe([barChannel(sym)], { throttle }).catch((err: unknown) => log(`chart: ${String(err)}`));
+  subscribeChart();
+}
+
+function selectInterval(next: string): void {
+  if (next === interval || !(next in INTERVALS)) return;
+  const previous = barChannel(selected);
+  interval = next;
+  $('chart-interval-label').textContent = next;
+  chart.reset(selected, INTERVALS[next]);
+  void client.unsubscribe([previous]).catch(() => undefined);
+  subscribeChart();
 }
 
 // ---- portfolio and executions --------------------------------------------------------------
@@ -199,7 +232,10 @@ client.on('data', (u) => {
 });
 client.on('ticker', onTicker);
 client.on('bar', (u) => {
-  if (u.symbol === selected) chart.push(u.d);
+  if (u.channel !== barChannel(selected)) return;
+  // the snapshot of a `history` subscribe (also after a reconnect or a gap) brings the closed bars before it
+  if (u.history) chart.load(u.history);
+  chart.push(u.d);
 });
 client.on('portfolio', (u) => onPortfolio(u.d));
 client.on('execution', onExecution);
@@ -251,10 +287,14 @@ setInterval(() => {
 buildBoard();
 rows.get(selected)?.tr.classList.add('selected');
 $('chart-symbol').textContent = selected;
-chart.reset(selected);
+$('chart-interval-label').textContent = interval;
+const intervalSelect = $<HTMLSelectElement>('chart-interval');
+intervalSelect.value = interval;
+intervalSelect.addEventListener('change', () => selectInterval(intervalSelect.value));
+chart.reset(selected, INTERVALS[interval]);
 
 void client.subscribe(symbols.map((s) => `ticker:${s}`), { throttle }).catch((err: unknown) => log(`subscribe: ${String(err)}`));
-void client.subscribe([barChannel(selected)], { throttle }).catch((err: unknown) => log(`chart: ${String(err)}`));
+subscribeChart();
 if (token) {
   $('portfolio-panel').hidden = false;
   $('executions-panel').hidden = false;
@@ -268,7 +308,7 @@ void client.connect().catch((err: unknown) => log(`connect: ${String(err)}`));
 
 declare global {
   interface Window {
-    tickwire: { client: TickwireClient; stats: typeof stats; throttle(): number; selected(): string };
+    tickwire: { client: TickwireClient; stats: typeof stats; throttle(): number; selected(): string; chart(): ChartView; interval(): string };
   }
 }
-window.tickwire = { client, stats, throttle: () => throttle, selected: () => selected };
+window.tickwire = { client, stats, throttle: () => throttle, selected: () => selected, chart: () => chart.view(), interval: () => interval };

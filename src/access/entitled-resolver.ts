@@ -3,6 +3,7 @@ import type { InstrumentRegistry } from '../core/instruments.js';
 import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../fanout/channels.js';
 import type { Payload } from '../fanout/payloads.js';
 import { DELAYED_PREFIX } from '../bus/private-subjects.js';
+import { BAR_INTERVAL_MS, barIntervalOf } from '../core/schema.js';
 import { entitlementsOf } from './jwt-authenticator.js';
 
 /**
@@ -54,6 +55,16 @@ export class EntitledMarketResolver implements ChannelResolver {
         return { ...u, d: out };
       },
     };
+    const history = spec.history;
+    const iv = spec.mode === 'bar' ? BAR_INTERVAL_MS[barIntervalOf(spec.name.slice(0, spec.name.indexOf(':'))) ?? '1s'] : 0;
+    if (history) {
+      // delayed bar history: only bars that ended delayMs ago, flagged like the delayed live bars
+      d.history = async (q) => {
+        const cap = Date.now() - delayMs - iv + 1;
+        const bars = await history({ ...q, to: Math.min(q.to ?? cap, cap) });
+        return bars.map((b) => ({ ...b, delayed: delayMs }));
+      };
+    }
     this.#delayed.set(spec.key, d);
     return d;
   }

@@ -29,6 +29,7 @@ import { buildExecutions, buildPortfolio } from './private.js';
 import type { ExecutionsParts, PortfolioParts } from './private.js';
 import { buildUserAlerts } from '../alerts/alerts.js';
 import type { UserAlerts } from '../alerts/alerts.js';
+import { buildBarHistory } from '../history/bar-history.js';
 
 export type { EngineRoles } from './context.js';
 
@@ -102,6 +103,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   try {
     const bus = await buildBus(ctx);
     const store = await buildStore(ctx);
+    const bars = buildBarHistory({ config, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, feeds: roles.feeds.length > 0 });
+    ctx.lifecycle.add('bar store', () => bars.close());
     const obs = buildObservability(ctx, bus, store);
     let priv: PrivateParts | undefined;
     let portfolio: PortfolioParts | undefined;
@@ -118,13 +121,13 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     let feeds: FeedsParts | undefined;
     if (roles.feeds.length > 0) {
-      feeds = await buildFeeds(ctx, bus, obs.busTap, store);
+      feeds = await buildFeeds(ctx, bus, obs.busTap, store, bars.store);
       obs.sources.publisher = feeds.publisher;
       obs.sources.feeds = () => feeds!.host.health();
     }
     let gw: GatewayParts | undefined;
     if (roles.gateway) {
-      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts: userAlerts!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources });
+      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts: userAlerts!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources, bars });
       priv = { ...priv!, delay: gw.delay };
     }
     const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);

@@ -4,6 +4,7 @@ import { createFailover } from '../ingest/failover.js';
 import type { FailoverSelector } from '../ingest/failover.js';
 import { FeedHost } from '../ingest/feed-host.js';
 import { TickPublisher } from '../ingest/tick-publisher.js';
+import type { ClosedBarSink } from '../ingest/tick-publisher.js';
 import type { BusTap } from '../ops/bus-tap.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import type { EngineContext } from './context.js';
@@ -16,9 +17,9 @@ export interface FeedsParts {
 }
 
 /** The feeds of this process (`roles.feeds`), publishing through one TickPublisher. */
-export async function buildFeeds(ctx: EngineContext, bus: Bus, busTap: BusTap, store: LastValueStore | undefined): Promise<FeedsParts> {
+export async function buildFeeds(ctx: EngineContext, bus: Bus, busTap: BusTap, store: LastValueStore | undefined, bars?: ClosedBarSink): Promise<FeedsParts> {
   const { config, registry, log, lifecycle, roles, feedsFile } = ctx;
-  const publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}) });
+  const publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}), ...(bars ? { bars } : {}) });
   lifecycle.add('tick publisher', () => publisher.close());
   const failover = createFailover(feedsFile, roles.feeds, publisher, log);
   if (failover) lifecycle.add('failover', () => failover.stop());

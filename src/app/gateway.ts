@@ -21,6 +21,7 @@ import { registerServiceApi } from '../service-api/service-api.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import type { EngineContext } from './context.js';
 import type { FeedsParts } from './feeds.js';
+import type { BarHistory } from '../history/bar-history.js';
 import type { ExecutionsParts, PortfolioParts } from './private.js';
 import type { UserAlerts } from '../alerts/alerts.js';
 
@@ -39,6 +40,8 @@ export interface GatewayDeps {
   ready: () => Readiness;
   metrics: EngineMetrics | undefined;
   sources: MetricsSources;
+  /** bar history: `history` on bar channels and GET /v1/bars (src/history) */
+  bars?: BarHistory;
 }
 
 export interface GatewayParts {
@@ -63,7 +66,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const resolvers: ChannelResolver[] = [
     ...userAlerts.resolvers,
     new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
-    new EntitledMarketResolver(new MarketChannelResolver(registry), registry, config.auth),
+    new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];
   const access = createGatewayAccess(config, resolvers);
   lifecycle.add('gateway access', () => access.close());
@@ -89,6 +92,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     routes: (app) => {
       if (deps.metrics) registerMetricsRoute(app, deps.metrics);
       registerFeedRoutes(app, feedHealth);
+      deps.bars?.routes(app, { resolvers, authenticator: access.authenticator });
       registerServiceApi(app, { ...userAlerts.serviceApi, serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
     },
     onConnectionOpen: (conn) => {

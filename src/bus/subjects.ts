@@ -5,12 +5,13 @@ import { escapeSubjectToken, unescapeSubjectToken } from '../core/symbols.js';
  * Subject scheme (documented in docs/bus.md):
  *
  *   md.<class>.<kind>.<SYMBOL>   market data; class stock|crypto|forex, kind
- *                                trade|quote|ticker|bar-1s|bar-1m|status, SYMBOL
+ *                                trade|quote|ticker|bar-1s|bar-1m|bar-5m|bar-1h|bar-1d|status, SYMBOL
  *                                escaped (trade also carries corrections and cancels)
  *   feed.health.<feedId>         feed health snapshots
  */
 const KIND_TOKEN: Readonly<Record<MarketChannelKind, string>> = {
-  trade: 'trade', quote: 'quote', ticker: 'ticker', 'bar.1s': 'bar-1s', 'bar.1m': 'bar-1m', status: 'status',
+  trade: 'trade', quote: 'quote', ticker: 'ticker', 'bar.1s': 'bar-1s', 'bar.1m': 'bar-1m',
+  'bar.5m': 'bar-5m', 'bar.1h': 'bar-1h', 'bar.1d': 'bar-1d', status: 'status',
 };
 const TOKEN_KIND = new Map<string, MarketChannelKind>(
   Object.entries(KIND_TOKEN).map(([k, v]) => [v, k as MarketChannelKind]),

@@ -11,7 +11,7 @@ export const TAP_USAGE = `usage: tickwire tap CHANNEL... [options]
 Subscribe to channels and print their updates.
 
   CHANNEL            ticker:AAPL, quote:BTC-USD, trade:EUR-USD, bar.1s:NVDA, bar.1m:SYM,
-                     portfolio, executions, system
+                     bar.5m:SYM, bar.1h:SYM, bar.1d:SYM, portfolio, executions, system
 options:
   --url URL          gateway stream (default ws://127.0.0.1:8080/v1/stream)
   --token T          JWT (default: $TICKWIRE_TOKEN)
@@ -149,6 +149,9 @@ export function describeUpdate(u: Update): [string, string, string, string, stri
       return [num(d.p), num(d.bp), num(d.ap), num(d.chgp, 2), `vol ${num(d.v, 0)}`];
     case 'bar.1s':
     case 'bar.1m':
+    case 'bar.5m':
+    case 'bar.1h':
+    case 'bar.1d':
       return [num(d.c), '', '', '', `o ${num(d.o)} h ${num(d.h)} l ${num(d.l)} n ${String(d.n ?? '')}${d.closed ? ' closed' : ''}`];
     case 'portfolio':
       return [num(d.value, 2), '', '', '', `pnl ${num(d.pnl, 2)} day ${num(d.day_pnl, 2)} ${String(d.ccy ?? '')}`];

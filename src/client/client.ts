@@ -84,6 +84,11 @@ export interface SubscribeOptions {
   snapshot?: boolean;
   /** `executions` only: replay every event after this sequence number */
   since?: number;
+  /**
+   * bar channels: this many closed bars (1 to 1000) with the snapshot, in its update's `history`;
+   * asked again after every reconnect and gap refresh, so a chart can refill itself
+   */
+  history?: number;
 }
 
 export interface SubscribeResult {
@@ -178,6 +183,7 @@ interface Pending {
 interface Desired {
   throttle: number | undefined;
   snapshot: boolean;
+  history?: number;
 }
 
 interface ChannelState {
@@ -348,7 +354,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const list = this.#checkChannels(channels);
     const snapshot = options.snapshot ?? true;
     for (const ch of list) {
-      this.#desired.set(ch, { throttle: options.throttle, snapshot });
+      this.#desired.set(ch, options.history === undefined ? { throttle: options.throttle, snapshot } : { throttle: options.throttle, snapshot, history: options.history });
       const st = this.#chan(ch);
       st.refreshing = false;
       if (isResumable(ch)) {
@@ -360,6 +366,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
     if (options.throttle !== undefined) frame.throttle = options.throttle;
     if (options.since !== undefined) frame.since = options.since;
+    if (options.history !== undefined) frame.history = options.history;
     return this.#request(frame, false) as Promise<SubscribeResult>;
   }
 
@@ -576,7 +583,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}`;
+      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as SubscribeFrame);
@@ -588,6 +595,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
     if (want.throttle !== undefined) frame.throttle = want.throttle;
     if (since !== undefined) frame.since = since;
+    if (want.history !== undefined) frame.history = want.history;
     return this.#internal(frame);
   }
 
@@ -822,6 +830,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       op,
       d: item.d,
     };
+    if (Array.isArray(item.history)) update.history = item.history;
     if (op !== 'data') {
       this.emit(op, update as never);
       return;

@@ -155,7 +155,7 @@ export interface SystemMessage {
   t: number;
 }
 
-export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'status';
+export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'bar.5m' | 'bar.1h' | 'bar.1d' | 'status';
 export type PrivateChannel = 'portfolio' | 'executions' | 'system';
 export type ChannelKind = MarketKind | PrivateChannel;
 
@@ -169,7 +169,7 @@ export type PayloadOf<C extends string> = C extends `trade:${string}`
     ? Quote
     : C extends `ticker:${string}`
       ? Ticker
-      : C extends `bar.1s:${string}` | `bar.1m:${string}`
+      : C extends `bar.${string}:${string}`
         ? Bar
         : C extends `status:${string}`
           ? Status
@@ -216,6 +216,11 @@ export interface Update<T = unknown> {
   /** the item op (the client always sets it): `data`, or `correction` / `cancel` on a trade channel */
   op?: ItemOp;
   d: T;
+  /**
+   * on the snapshot of a bar channel subscribed with `history`: the closed bars before the
+   * snapshot's bar, oldest first (docs/protocol.md#bar-history)
+   */
+  history?: T[];
 }
 
 // ---- server frames -------------------------------------------------------------------------
@@ -258,6 +263,8 @@ export interface DataFrame {
   d: unknown;
   snapshot?: boolean;
   coalesced?: number;
+  /** closed bars before a bar snapshot (`history` on subscribe) */
+  history?: unknown[];
 }
 
 export interface BatchFrame {
@@ -283,6 +290,7 @@ export interface SubscribeFrame {
   throttle?: number;
   snapshot?: boolean;
   since?: number;
+  history?: number;
 }
 export interface UnsubscribeFrame {
   op: 'unsubscribe';
@@ -328,6 +336,9 @@ export function eventKindOf(kind: string): EventKind | undefined {
       return kind;
     case 'bar.1s':
     case 'bar.1m':
+    case 'bar.5m':
+    case 'bar.1h':
+    case 'bar.1d':
       return 'bar';
     case 'executions':
       return 'execution';

@@ -200,6 +200,14 @@ export const ConfigSchema = z
       .strict()
       .prefault({})
       .describe('durable per-user notifications with read state (docs/private-streams.md#notifications)'),
+    history: z
+      .object({
+        windowBars: z.number().int().min(1).max(100_000).default(1000).describe('closed bars the bar store keeps per (symbol, interval) for `history` on subscribe and GET /v1/bars (oldest go first)'),
+        redisKeyPrefix: z.string().default('tickwire:bars:').describe('prefix of the bar store keys in Redis (one sorted set per bar channel)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('bar history (docs/protocol.md#bar-history)'),
   })
   .strict();
 

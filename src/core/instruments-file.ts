@@ -13,6 +13,7 @@ const InstrumentSchema = z
     pricePrecision: z.number().int().min(0).max(12).default(2),
     providers: z.array(z.string().min(1)).min(1).default(['synthetic']),
     refPrice: z.number().positive().optional(),
+    dayStartUtcMinutes: z.number().int().min(0).max(1439).optional(),
   })
   .strict();
 
@@ -35,7 +36,12 @@ export function loadRegistry(path: string | undefined): InstrumentRegistry {
       const iss = r.error.issues[0]!;
       throw new ConfigError(`instrumentsFile ${path}: instruments[${i}].${iss.path.join('.') || '?'}: ${iss.message}`);
     }
-    const inst: Instrument = { ...r.data, ...(r.data.refPrice === undefined ? {} : { refPrice: r.data.refPrice }) } as Instrument;
+    const { refPrice, dayStartUtcMinutes, ...rest } = r.data;
+    const inst: Instrument = {
+      ...rest,
+      ...(refPrice === undefined ? {} : { refPrice }),
+      ...(dayStartUtcMinutes === undefined ? {} : { dayStartUtcMinutes }),
+    } as Instrument;
     registry.add(inst);
   });
   return registry;

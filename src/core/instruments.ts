@@ -15,6 +15,11 @@ export interface Instrument {
   readonly providers: readonly string[];
   /** reference price used to seed synthetic markets */
   readonly refPrice?: number;
+  /**
+   * where this instrument's trading day starts, in minutes after UTC midnight (0-1439): day bars
+   * (`bar.1d`) start there instead of at UTC midnight (a fixed offset: no daylight-saving shifts)
+   */
+  readonly dayStartUtcMinutes?: number;
 }
 
 /**

@@ -95,8 +95,16 @@ export interface StatusTick extends TickBase {
   luld?: { up: number; down: number };
 }
 
-export type BarInterval = '1s' | '1m';
-export const BAR_INTERVAL_MS: Readonly<Record<BarInterval, number>> = { '1s': 1000, '1m': 60_000 };
+/**
+ * Bar intervals the engine derives from trades (docs/protocol.md, "bar"). Bars are aligned on
+ * the Unix epoch, so minute and hour bars start on the UTC minute and hour, and day bars on
+ * UTC midnight unless the instrument names another day start (`dayStartUtcMinutes`).
+ */
+export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
+export const BAR_INTERVALS: readonly BarInterval[] = ['1s', '1m', '5m', '1h', '1d'];
+export const BAR_INTERVAL_MS: Readonly<Record<BarInterval, number>> = {
+  '1s': 1000, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000,
+};
 
 export interface BarTick extends TickBase {
   k: 'bar';
@@ -134,14 +142,22 @@ export type Tick = TradeTick | QuoteTick | BarTick | TickerTick | TradeCorrectio
 export type TickKind = Tick['k'];
 
 /** Market-data channel kinds of protocol v1 (the part before the colon). */
-export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'status';
-export const MARKET_CHANNEL_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'status'];
+export type BarChannelKind = `bar.${BarInterval}`;
+export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | BarChannelKind | 'status';
+export const MARKET_CHANNEL_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status'];
+
+/** `bar.5m` -> `5m`; undefined for a kind that is not a bar kind. */
+export function barIntervalOf(kind: string): BarInterval | undefined {
+  if (!kind.startsWith('bar.')) return undefined;
+  const iv = kind.slice(4);
+  return (BAR_INTERVALS as readonly string[]).includes(iv) ? (iv as BarInterval) : undefined;
+}
 
 /** Corrections and cancels travel on the trade channel, in order with the trades they amend. */
 export function channelKindOf(tick: Tick): MarketChannelKind {
   switch (tick.k) {
     case 'bar':
-      return tick.iv === '1s' ? 'bar.1s' : 'bar.1m';
+      return `bar.${tick.iv}`;
     case 'correction':
     case 'cancel':
       return 'trade';

@@ -11,7 +11,8 @@ const MAX_RECENT_CLOSED = 1000;
 
 /**
  * OHLCV bars from trades for one (symbol, interval). Bars are aligned to the interval on the
- * trade's event time. A bar closes when a trade lands in a later interval, or when the source
+ * trade's event time (on the Unix epoch: UTC minutes, hours and days; day bars may be shifted to
+ * the instrument's day start). A bar closes when a trade lands in a later interval, or when the source
  * clock (estimated as the last event time plus the wall time since it) passes its end plus a
  * grace period, so quiet symbols still close their bars. Intervals without trades produce no bar.
  *
@@ -25,6 +26,8 @@ const MAX_RECENT_CLOSED = 1000;
 export class BarBuilder {
   readonly iv: BarInterval;
   readonly #ms: number;
+  /** bar starts are `offset + k * interval` ms since the epoch (a day start other than UTC midnight) */
+  readonly #offset: number;
   #bar: BarState | undefined;
   #lastEventMs = 0;
   #lastEventWallMs = 0;
@@ -36,9 +39,11 @@ export class BarBuilder {
   /** closed bars already published, by start (bounded) */
   readonly #recent = new Map<number, BarState>();
 
-  constructor(iv: BarInterval, providerWaitMs?: number) {
+  /** `alignOffsetMs`: bars start this many ms after the epoch-aligned grid (0 to interval − 1) */
+  constructor(iv: BarInterval, providerWaitMs?: number, alignOffsetMs = 0) {
     this.iv = iv;
     this.#ms = BAR_INTERVAL_MS[iv];
+    this.#offset = ((alignOffsetMs % this.#ms) + this.#ms) % this.#ms;
     this.#providerWaitMs = providerWaitMs ?? Math.max(this.#ms, 5000);
   }
 
@@ -47,7 +52,7 @@ export class BarBuilder {
     const ms = Number(t.ts / 1_000_000n);
     this.#lastEventMs = Math.max(this.#lastEventMs, ms);
     this.#lastEventWallMs = wallMs;
-    const start = Math.floor(ms / this.#ms) * this.#ms;
+    const start = this.startOf(ms);
     const out: BarState[] = [];
     let bar = this.#bar;
     if (bar && start < bar.t) {
@@ -168,7 +173,7 @@ export class BarBuilder {
 
   /** Start of the interval that holds `ms`. */
   startOf(ms: number): number {
-    return Math.floor(ms / this.#ms) * this.#ms;
+    return Math.floor((ms - this.#offset) / this.#ms) * this.#ms + this.#offset;
   }
 
   get intervalMs(): number {

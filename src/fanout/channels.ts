@@ -36,6 +36,23 @@ export interface ChannelSpec {
    * subscriber can take more frames, else a promise of when it can.
    */
   replay?(since: number | undefined, deliver: (updates: Update<Payload>[]) => void, ctl?: ReplayControl): Promise<void>;
+  /**
+   * Bar channels with a bar store: closed bars for `history` on subscribe and `GET /v1/bars`,
+   * oldest first, as this channel's subscribers see them (delayed access caps and flags them).
+   */
+  history?(q: BarRange): Promise<Payload[]>;
+}
+
+/** Which closed bars of a bar channel: `from <= t < to` (bar start, ms), the newest `limit`. */
+export interface BarRange {
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+/** Closed bars per bar channel, oldest first (the bar store, src/history/bar-store.ts). */
+export interface BarHistorySource {
+  range(channel: string, q: BarRange): Promise<Payload[]>;
 }
 
 /**
@@ -62,7 +79,8 @@ export interface ChannelResolver {
 }
 
 const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
-  trade: 'ordered', quote: 'latest', ticker: 'latest', 'bar.1s': 'bar', 'bar.1m': 'bar', status: 'latest',
+  trade: 'ordered', quote: 'latest', ticker: 'latest', status: 'latest',
+  'bar.1s': 'bar', 'bar.1m': 'bar', 'bar.5m': 'bar', 'bar.1h': 'bar', 'bar.1d': 'bar',
 };
 const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
 
@@ -75,8 +93,11 @@ function decodeMarket(payload: Uint8Array): Update<Payload> {
 /** `trade:AAPL`, `quote:BTC-USD`, `bar.1m:EUR-USD`, ... for instruments in the registry. */
 export class MarketChannelResolver implements ChannelResolver {
   readonly #registry: InstrumentRegistry;
-  constructor(registry: InstrumentRegistry) {
+  readonly #bars: BarHistorySource | undefined;
+  /** `bars`: the bar store, for `history` on bar channels */
+  constructor(registry: InstrumentRegistry, bars?: BarHistorySource) {
     this.#registry = registry;
+    this.#bars = bars;
   }
 
   resolve(name: string): ResolveResult | undefined {
@@ -93,10 +114,10 @@ export class MarketChannelResolver implements ChannelResolver {
       return { ok: false, code: 'UNKNOWN_CHANNEL', reason: `unknown symbol "${symbol}"${hint}` };
     }
     const subject = marketSubject(inst.assetClass, kind as MarketChannelKind, symbol);
-    return {
-      ok: true,
-      spec: { key: name, name, subject, mode: MODE_BY_KIND[kind as MarketChannelKind], decode: decodeMarket, lastValueKey: name },
-    };
+    const spec: ChannelSpec = { key: name, name, subject, mode: MODE_BY_KIND[kind as MarketChannelKind], decode: decodeMarket, lastValueKey: name };
+    const bars = this.#bars;
+    if (bars && kind.startsWith('bar.')) spec.history = (q) => bars.range(name, q);
+    return { ok: true, spec };
   }
 }
 

@@ -94,6 +94,10 @@ interface TierEntry {
    * the controller that stops it: one replay per (subscriber, channel), a new one supersedes
    */
   readonly replaying: Map<HubSubscriber, AbortController>;
+  /** `history` subscribers: their store read in flight, by a token a newer subscribe replaces */
+  readonly historyFetch: Map<HubSubscriber, object>;
+  /** `history` subscribers waiting for their snapshot: the closed bars known, and how many they asked */
+  readonly histories: Map<HubSubscriber, { bars: Payload[]; n: number }>;
 }
 
 interface ChannelEntry {
@@ -103,6 +107,11 @@ interface ChannelEntry {
   refs: number;
   unsubscribe: Unsubscribe | undefined;
   releaseTimer: unknown;
+  /**
+   * bar channels with history: the last closed bars seen here, by `t` (HISTORY_RING). They cover
+   * bars the store has not written yet when a `history` read runs (Redis lags the bus a little).
+   */
+  closedBars: Payload[] | undefined;
 }
 
 /** The (channel, tier) pairs whose trailing flush falls due in one slot, with that slot's timer. */
@@ -129,7 +138,17 @@ export interface HubOptions {
 export interface SubscribeOptions {
   snapshot: boolean;
   since?: number;
+  /** bar channels: this many closed bars before the snapshot's bar, in its `history` field */
+  history?: number;
 }
+
+/** Closed bars a bar channel keeps in the hub to stitch `history` with what the hub has seen. */
+export const HISTORY_RING = 64;
+/**
+ * Bars read from the store beyond the `history` asked: bars that are not before the snapshot's
+ * bar (pending in a throttle window) are cut after the read.
+ */
+const HISTORY_MARGIN = 64;
 
 /**
  * The gateway hub: one upstream bus subscription per channel with local subscribers, one
@@ -270,6 +289,40 @@ export class Hub {
       sub.join(topic);
       return;
     }
+    if (opts.history !== undefined && opts.history > 0 && spec.history) {
+      this.#subscribeWithHistory(sub, ch, te, opts.history);
+      return;
+    }
+    this.#serveSnapshot(sub, ch, te);
+  }
+
+  /**
+   * `history: n` on a bar channel (docs/protocol.md#bar-history): read the closed bars from the
+   * store first, without joining; then, in one turn, merge them with the bars this hub has seen
+   * and serve the snapshot as usual. The snapshot item carries the `n` closed bars before its own
+   * bar (`history`); live items follow with higher `seq`. Everything before the snapshot's bar
+   * is in `history` and everything from it on comes live, so there is no gap and no duplicate,
+   * whatever closed during the read.
+   */
+  #subscribeWithHistory(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry, n: number): void {
+    const token = {};
+    te.historyFetch.set(sub, token);
+    const done = (stored: readonly Payload[]): void => {
+      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.tier) !== te) return;
+      te.historyFetch.delete(sub);
+      const byT = new Map<number, Payload>();
+      for (const b of stored) byT.set(b.t as number, b);
+      for (const b of ch.closedBars ?? []) byT.set(b.t as number, b); // newer than the store's
+      const bars = [...byT.values()].sort((a, b) => (a.t as number) - (b.t as number));
+      te.histories.set(sub, { bars, n });
+      this.#serveSnapshot(sub, ch, te);
+    };
+    ch.spec.history!({ limit: n + HISTORY_MARGIN }).then(done, () => done([])); // store unreachable: what the hub has seen
+  }
+
+  #serveSnapshot(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry): void {
+    const spec = ch.spec;
+    const topic = te.topics[sub.codec.encoding];
     if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
       // trades or bars are pending in this tier's window: the current value is among them, so
       // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
@@ -312,6 +365,8 @@ export class Hub {
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
     te.waiting.delete(sub);
+    te.historyFetch.delete(sub);
+    te.histories.delete(sub);
     te.replaying.get(sub)?.abort();
     te.replaying.delete(sub);
     te.subs[enc] = Math.max(0, te.subs[enc] - 1);
@@ -321,7 +376,19 @@ export class Hub {
   }
 
   #sendSnapshot(sub: HubSubscriber, te: TierEntry, d: Payload): void {
-    sub.send(sub.codec.encode({ op: 'data', ch: te.channel.spec.name, seq: te.seq, d, snapshot: true }));
+    const frame: Record<string, unknown> = { op: 'data', ch: te.channel.spec.name, seq: te.seq, d, snapshot: true };
+    const history = this.#takeHistory(te, sub, d);
+    if (history) frame.history = history;
+    sub.send(sub.codec.encode(frame));
+  }
+
+  /** A `history` subscriber's closed bars before the snapshot's bar `d` (the newest n of them). */
+  #takeHistory(te: TierEntry, sub: HubSubscriber, d: Payload): Payload[] | undefined {
+    const h = te.histories.get(sub);
+    if (!h) return undefined;
+    te.histories.delete(sub);
+    const before = h.bars.filter((b) => (b.t as number) < (d.t as number));
+    return before.slice(Math.max(0, before.length - h.n));
   }
 
   #ensureChannel(spec: ChannelSpec): ChannelEntry {
@@ -333,7 +400,7 @@ export class Hub {
       }
       return ch;
     }
-    ch = { spec, last: undefined, tiers: new Map(), refs: 0, unsubscribe: undefined, releaseTimer: undefined };
+    ch = { spec, last: undefined, tiers: new Map(), refs: 0, unsubscribe: undefined, releaseTimer: undefined, closedBars: spec.history ? [] : undefined };
     this.#channels.set(spec.key, ch);
     const entry = ch;
     entry.unsubscribe = this.#bus.subscribe(spec.subject, (_subject, payload) => this.#onMessage(entry, payload));
@@ -371,6 +438,7 @@ export class Hub {
     this.stats.updatesIn++;
     // a correction or cancel is not the channel's value: snapshots stay the last trade
     if (u.op === undefined) ch.last = u.d;
+    if (ch.closedBars && u.d.closed === true) keepClosedBar(ch.closedBars, u.d);
     this.onUpdate?.(ch.spec, u.d);
     let now = -1;
     for (const te of ch.tiers.values()) {
@@ -473,6 +541,8 @@ export class Hub {
       dueAt: -1,
       waiting: new Set(),
       replaying: new Map(),
+      historyFetch: new Map(),
+      histories: new Map(),
     };
     ch.tiers.set(tier, te);
     return te;
@@ -550,8 +620,11 @@ export class Hub {
         for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
           const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
             const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
-            if (i + j === 0 && e.op === undefined) item.snapshot = true;
-            else if (e.coalesced > 1) item.coalesced = e.coalesced;
+            if (i + j === 0 && e.op === undefined) {
+              item.snapshot = true;
+              const history = this.#takeHistory(te, sub, e.d);
+              if (history) item.history = history;
+            } else if (e.coalesced > 1) item.coalesced = e.coalesced;
             return item;
           });
           sub.send(sub.codec.encode(chunk.length === 1 ? chunk[0]! : { op: 'batch', items: chunk }));
@@ -578,6 +651,16 @@ export class Hub {
     this.#channels.clear();
     this.#immediate.clear();
   }
+}
+
+/** Remember a closed bar (replacing one with the same `t`), keeping the newest HISTORY_RING. */
+function keepClosedBar(bars: Payload[], bar: Payload): void {
+  const t = bar.t as number;
+  let i = bars.length;
+  while (i > 0 && (bars[i - 1]!.t as number) > t) i--;
+  if (i > 0 && bars[i - 1]!.t === t) bars[i - 1] = bar;
+  else bars.splice(i, 0, bar);
+  if (bars.length > HISTORY_RING) bars.shift();
 }
 
 function countEnc(subs: Set<HubSubscriber>, enc: Encoding): number {

@@ -111,7 +111,7 @@ export class MarketDelay {
     let line = this.#lines.get(subject);
     if (!line) {
       const kind = parseMarketSubject(subject)?.kind;
-      const conflatable = kind === 'quote' || kind === 'ticker' ? 'always' : kind === 'bar.1s' || kind === 'bar.1m' ? 'open-bars' : 'never';
+      const conflatable = kind === 'quote' || kind === 'ticker' ? 'always' : kind?.startsWith('bar.') ? 'open-bars' : 'never';
       const l = new DelayLine(subject, conflatable);
       line = l;
       this.#lines.set(subject, l);

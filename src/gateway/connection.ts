@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
 import { isPlausibleChannelName } from '../fanout/channels.js';
-import type { Hub, HubSubscriber } from '../fanout/hub.js';
+import type { Hub, HubSubscriber, SubscribeOptions } from '../fanout/hub.js';
 import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
 import { ReadLagProbe } from './read-lag.js';
 import type { AuthRequest, ExtensionRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
@@ -253,7 +253,7 @@ export class Connection implements HubSubscriber {
         if (result) break;
       }
       if (!result) {
-        rejected.push({ channel: name, code: 'UNKNOWN_CHANNEL', reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m) or portfolio, executions, system` });
+        rejected.push({ channel: name, code: 'UNKNOWN_CHANNEL', reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status) or portfolio, executions, system` });
         continue;
       }
       if (!result.ok) {
@@ -278,7 +278,8 @@ export class Connection implements HubSubscriber {
       if (prev) hub.unsubscribe(this, prev.spec.key, prev.tier);
       this.#subs.set(spec.name, { spec, tier });
       this.#deps.counters.subscribes++;
-      const opts = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
+      const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
+      if (req.history !== undefined && spec.history) opts.history = req.history;
       hub.subscribe(this, spec, tier, opts);
     }
   }

@@ -10,6 +10,8 @@ export interface SubscribeRequest {
   throttle: number;
   snapshot: boolean;
   since?: number;
+  /** bar channels: closed bars before the snapshot's bar, 1 to MAX_HISTORY_BARS */
+  history?: number;
 }
 export interface UnsubscribeRequest {
   op: 'unsubscribe';
@@ -36,6 +38,8 @@ export interface ExtensionRequest {
 export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | ExtensionRequest;
 
 export const MAX_CHANNELS_PER_REQUEST = 1000;
+/** Most closed bars `history` may ask for on subscribe (docs/protocol.md#limits). */
+export const MAX_HISTORY_BARS = 1000;
 const MAX_ID_LENGTH = 64;
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
@@ -93,6 +97,13 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
       if (o.since !== undefined) {
         if (typeof o.since !== 'number' || !Number.isInteger(o.since) || o.since < 0) bad('subscribe: "since" must be a sequence number (integer >= 0)');
         req.since = o.since;
+      }
+      if (o.history !== undefined) {
+        if (typeof o.history !== 'number' || !Number.isInteger(o.history) || o.history < 0 || o.history > MAX_HISTORY_BARS) {
+          bad(`subscribe: "history" must be a number of bars, an integer from 0 to ${MAX_HISTORY_BARS}`);
+        }
+        if (!snapshot && o.history > 0) bad('subscribe: "history" comes with the snapshot: it cannot be combined with "snapshot": false');
+        if (o.history > 0) req.history = o.history;
       }
       return req;
     }

@@ -3,7 +3,7 @@ import { marketSubject } from '../bus/subjects.js';
 import { encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AssetClass, BarInterval, BarTick, MarketChannelKind, StatusTick, Tick, TickerTick, TradeCancelTick, TradeCorrectionTick, TradeTick } from '../core/schema.js';
-import { channelKindOf } from '../core/schema.js';
+import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
@@ -45,20 +45,50 @@ export interface TickPublisherOptions {
    * published instead, ms (default: the interval, at least 5 s)
    */
   providerBarWaitMs?: Partial<Record<BarInterval, number>>;
+  /** closed bars (engine-built and the provider's) for history: the bar store */
+  bars?: ClosedBarSink;
+}
+
+/**
+ * Where closed bars go (the bar store, src/history/bar-store.ts), keyed by channel name
+ * (`bar.1m:AAPL`): the bar as its protocol payload. Called before the bar is published on the
+ * bus, so an in-process store already holds every closed bar a gateway has seen.
+ */
+export interface ClosedBarSink {
+  put(channel: string, bar: Record<string, unknown> & { t: number; iv: number; closed: true }): void;
+}
+
+/**
+ * Open-bar states of these intervals go out at most every OPEN_BAR_MS per symbol (a new bar's
+ * first state and every close at once; the newest pending state on the next trade or sweep).
+ * Their bars change little per trade, and publishing each state of three more intervals on every
+ * trade cost about a third of the ingest throughput (docs/protocol.md, "bar").
+ */
+const THROTTLED_OPEN_BARS: ReadonlySet<BarInterval> = new Set<BarInterval>(['5m', '1h', '1d']);
+const OPEN_BAR_MS = 250;
+
+interface PendingOpenBar {
+  from: { sym: string; src: string; ts: bigint; rt: bigint };
+  bar: BarState;
 }
 
 interface SymbolDerivation {
   ticker: TickerBuilder;
   bars: BarBuilder[];
   log: TradeLog;
+  /** throttled intervals: when their open bar was last sent (wall ms) and for which bar start */
+  openSent: Map<BarInterval, { at: number; t: number }>;
+  /** throttled intervals: the newest open-bar state not sent yet */
+  openPending: Map<BarInterval, PendingOpenBar>;
   /** merged trading status as last published */
   status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
 }
 
 /**
  * The ingest stage between adapters and the bus: stamps engine fields (src, seq, ep, rt), encodes
- * each tick once, publishes it on its subject, and derives `ticker` and `bar.1s`/`bar.1m` ticks
- * from trades and quotes, published the same way.
+ * each tick once, publishes it on its subject, and derives `ticker` and `bar.1s` ... `bar.1d`
+ * ticks from trades and quotes, published the same way. Closed bars also go to the bar store
+ * (`bars`), which serves `history` on subscribe and `GET /v1/bars`.
  */
 export class TickPublisher {
   readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0 };
@@ -70,6 +100,7 @@ export class TickPublisher {
   readonly #onPublished: ((tick: Tick) => void) | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #lastValues: LastValueStore | undefined;
+  readonly #bars: ClosedBarSink | undefined;
   readonly #logOptions: TradeLogOptions;
   readonly #providerWait: Partial<Record<BarInterval, number>>;
   /** bar intervals each feed sends its own bars for (declared, or learned from its first bar) */
@@ -83,6 +114,7 @@ export class TickPublisher {
     this.#selector = opts.selector ?? acceptAll;
     this.#onPublished = opts.onPublished;
     this.#lastValues = opts.lastValues;
+    this.#bars = opts.bars;
     const sweep = opts.barSweepMs ?? 250;
     if (sweep > 0) {
       this.#timer = setInterval(() => this.sweepBars(), sweep);
@@ -233,9 +265,11 @@ export class TickPublisher {
       const w = this.#providerWait;
       d = {
         ticker: new TickerBuilder(),
-        bars: [new BarBuilder('1s', w['1s']), new BarBuilder('1m', w['1m'])],
+        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000 : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
+        openSent: new Map(),
+        openPending: new Map(),
       };
       this.#derivations.set(sym, d);
     }
@@ -247,9 +281,21 @@ export class TickPublisher {
     d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s);
     this.#sendTicker(assetClass, trade, d.ticker.onTrade(trade));
     const provided = this.#providerBars.get(trade.src);
+    let now = -1;
     for (const b of d.bars) {
       b.providerBars = provided?.has(b.iv) ?? false;
-      for (const bar of b.onTrade(trade)) this.#sendBar(assetClass, trade, bar);
+      for (const bar of b.onTrade(trade)) {
+        if (!bar.closed && THROTTLED_OPEN_BARS.has(b.iv)) {
+          if (now < 0) now = Date.now();
+          const sent = d.openSent.get(b.iv);
+          if (sent && sent.t === bar.t && now - sent.at < OPEN_BAR_MS) {
+            d.openPending.set(b.iv, { from: trade, bar });
+            continue;
+          }
+          d.openSent.set(b.iv, { at: now, t: bar.t });
+        }
+        this.#sendBar(assetClass, trade, bar);
+      }
     }
   }
 
@@ -261,10 +307,18 @@ export class TickPublisher {
   }
 
   #sendBar(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, bar: BarState): void {
-    const kind: MarketChannelKind = bar.iv === '1s' ? 'bar.1s' : 'bar.1m';
+    const kind: MarketChannelKind = `bar.${bar.iv}`;
     const { seq, ep } = this.sequencer.next(from.sym, kind);
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
+    const pending = this.#derivations.get(from.sym)?.openPending;
+    const held = pending?.get(bar.iv);
+    if (held && held.bar.t <= bar.t) pending!.delete(bar.iv); // superseded by this state or its close
+    if (bar.closed && this.#bars) {
+      // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
+      const d = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
+      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...d, corrected: true } : d);
+    }
     this.#send(assetClass, t);
   }
 
@@ -273,6 +327,11 @@ export class TickPublisher {
     for (const [sym, d] of this.#derivations) {
       const inst = this.#registry.get(sym);
       if (!inst) continue;
+      // open-bar states held back by the throttle go first: a close in this sweep supersedes them
+      for (const { from, bar } of [...d.openPending.values()]) {
+        d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
+        this.#sendBar(inst.assetClass, from, bar);
+      }
       for (const b of d.bars) {
         const closed = b.closeIfDue(wallMs);
         const due = b.releaseHeld(wallMs);

@@ -1,0 +1,58 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { Config } from '../core/config.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { Logger } from '../core/logger.js';
+import type { ChannelResolver } from '../fanout/channels.js';
+import type { Authenticator } from '../gateway/auth-hook.js';
+import type { BarStore } from './bar-store.js';
+import { MemoryBarStore } from './bar-store.js';
+import { registerBarsRoute } from './bars-route.js';
+import { RedisBarStore } from './redis-bar-store.js';
+
+export interface BarHistoryContext {
+  config: Readonly<Config>;
+  registry: InstrumentRegistry;
+  log: Logger;
+  /** this process runs a gateway / feeds */
+  gateway: boolean;
+  feeds: boolean;
+}
+
+/** Bar history as the composition root wires it (docs/protocol.md#bar-history). */
+export interface BarHistory {
+  /**
+   * Redis with `redisUrl` (feed processes write, gateways read); otherwise memory when the feeds
+   * and the gateway share this process; otherwise none (no history in scale-out without Redis).
+   * Hand it to the TickPublisher (`bars`) and to the MarketChannelResolver.
+   */
+  readonly store: BarStore | undefined;
+  /** GET /v1/bars on the gateway's app, with the gateway's resolvers and authenticator */
+  routes(app: TemplatedApp, deps: { resolvers: readonly ChannelResolver[]; authenticator: Authenticator }): void;
+  close(): Promise<void>;
+}
+
+export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
+  const { config, log } = ctx;
+  const windowBars = config.history.windowBars;
+  const store: BarStore | undefined = config.redisUrl
+    ? new RedisBarStore({
+        url: config.redisUrl,
+        windowBars,
+        keyPrefix: config.history.redisKeyPrefix,
+        flushMs: config.redis.flushMs,
+        log,
+        name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
+      })
+    : !config.natsUrl || (ctx.gateway && ctx.feeds)
+      ? new MemoryBarStore({ windowBars })
+      : undefined;
+  return {
+    store,
+    routes(app, deps) {
+      registerBarsRoute(app, { resolvers: deps.resolvers, authenticator: deps.authenticator, registry: ctx.registry, log });
+    },
+    close: async () => {
+      await store?.close();
+    },
+  };
+}

@@ -1,0 +1,147 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { CODECS } from '../codec/frames.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import { BAR_INTERVALS, barIntervalOf } from '../core/schema.js';
+import type { BarInterval } from '../core/schema.js';
+import type { ChannelResolver, Principal } from '../fanout/channels.js';
+import type { Authenticator } from '../gateway/auth-hook.js';
+import { MAX_HISTORY_BARS } from '../gateway/protocol.js';
+import { sendJson, sendText } from '../http/http.js';
+
+/** Bars answered when the request names no `limit`. */
+export const DEFAULT_BARS_LIMIT = 500;
+const MSGPACK_TYPES = /\bapplication\/(x-|vnd\.)?msgpack\b/i;
+
+export interface BarsRouteOptions {
+  /** the gateway's resolvers: entitlements and delayed access apply exactly as on the WebSocket */
+  resolvers: readonly ChannelResolver[];
+  authenticator: Authenticator;
+  registry: InstrumentRegistry;
+  log?: { warn(obj: object, msg?: string): void };
+}
+
+/** A parameter's problem: answered 400 with the parameter's name. */
+class BadParam extends Error {
+  constructor(readonly param: string, message: string) {
+    super(message);
+  }
+}
+
+export interface BarsQuery {
+  symbol: string;
+  interval: BarInterval;
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+function time(raw: string, param: 'from' | 'to'): number | undefined {
+  if (raw === '') return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new BadParam(param, `"${param}" must be a time in ms since the epoch (a non-negative integer), got "${raw.slice(0, 40)}"`);
+  return n;
+}
+
+/** Validate the query parameters of GET /v1/bars; throws BadParam naming the first bad one. */
+export function parseBarsQuery(get: (name: string) => string, registry: InstrumentRegistry): BarsQuery {
+  const symbol = get('symbol');
+  if (symbol === '') throw new BadParam('symbol', '"symbol" is required, e.g. symbol=AAPL');
+  if (!registry.has(symbol)) {
+    const hint = registry.has(symbol.toUpperCase()) ? ` (symbols are upper case: ${symbol.toUpperCase()})` : '';
+    throw new BadParam('symbol', `unknown symbol "${symbol.slice(0, 40)}"${hint}`);
+  }
+  const ivRaw = get('interval');
+  const interval = barIntervalOf(`bar.${ivRaw}`);
+  if (!interval) throw new BadParam('interval', `"interval" must be one of ${BAR_INTERVALS.join(', ')}${ivRaw === '' ? '' : `, got "${ivRaw.slice(0, 20)}"`}`);
+  const from = time(get('from'), 'from');
+  const to = time(get('to'), 'to');
+  if (from !== undefined && to !== undefined && from >= to) throw new BadParam('to', `"to" (${to}) must be after "from" (${from})`);
+  const limitRaw = get('limit');
+  let limit = DEFAULT_BARS_LIMIT;
+  if (limitRaw !== '') {
+    limit = Number(limitRaw);
+    if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > MAX_HISTORY_BARS) throw new BadParam('limit', `"limit" must be an integer from 1 to ${MAX_HISTORY_BARS}, got "${limitRaw.slice(0, 20)}"`);
+  }
+  const q: BarsQuery = { symbol, interval, limit };
+  if (from !== undefined) q.from = from;
+  if (to !== undefined) q.to = to;
+  return q;
+}
+
+/**
+ * `GET /v1/bars?symbol=&interval=&from=&to=&limit=` (docs/protocol.md#get-v1bars): closed bars
+ * from the bar store, oldest first, for charts that scroll back. The token (`Authorization:
+ * Bearer` or `?token=`) is checked as at the WebSocket upgrade, and the channel `bar.<interval>:<symbol>`
+ * is resolved by the gateway's own resolvers, so entitlements and delayed access are the
+ * WebSocket's. JSON, or MessagePack when `Accept` names it.
+ */
+export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): void {
+  app.get('/v1/bars', (res: HttpResponse, req: HttpRequest) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const accept = req.getHeader('accept');
+    const authorization = req.getHeader('authorization');
+    const get = (name: string): string => {
+      const v = req.getQuery(name);
+      return v === undefined ? '' : v;
+    };
+    let q: BarsQuery;
+    try {
+      q = parseBarsQuery(get, opts.registry);
+    } catch (err) {
+      const e = err as BadParam;
+      sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message });
+      return;
+    }
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    const queryToken = get('token');
+    const token = bearer ? bearer[1] : queryToken === '' ? undefined : queryToken;
+    const msgpack = MSGPACK_TYPES.test(accept);
+    serve(q, token).then(
+      (reply) => {
+        if (aborted) return;
+        if (reply.status === 401) {
+          res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer').end());
+        } else if (reply.status === 200 && msgpack) {
+          sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { 'cache-control': 'no-store', vary: 'accept' });
+        } else {
+          sendJson(res, reply.status, reply.body, reply.status === 200 ? { 'cache-control': 'no-store', vary: 'accept' } : {});
+        }
+      },
+      (err: unknown) => {
+        opts.log?.warn({ err }, 'GET /v1/bars failed');
+        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' });
+      },
+    );
+  });
+
+  async function serve(q: BarsQuery, token: string | undefined): Promise<{ status: number; body: object }> {
+    const mode = opts.authenticator.mode;
+    let principal: Principal = {};
+    if (mode !== 'off' && (mode === 'required' || token !== undefined)) {
+      const r = await opts.authenticator.authenticate(token);
+      if (!r.ok) return { status: 401, body: {} };
+      principal = r.principal;
+    }
+    const channel = `bar.${q.interval}:${q.symbol}`;
+    let resolved;
+    for (const r of opts.resolvers) {
+      resolved = r.resolve(channel, principal);
+      if (resolved) break;
+    }
+    if (!resolved) return { status: 404, body: { error: 'UNKNOWN_CHANNEL', message: `no resolver serves ${channel}` } };
+    if (!resolved.ok) {
+      const status = resolved.code === 'FORBIDDEN' ? 403 : resolved.code === 'UNAUTHENTICATED' ? 401 : 400;
+      return { status, body: { error: resolved.code, ...(status === 400 ? { param: 'symbol' } : {}), message: resolved.reason } };
+    }
+    const history = resolved.spec.history;
+    if (!history) return { status: 503, body: { error: 'UNAVAILABLE', message: 'this gateway has no bar store' } };
+    const range: { from?: number; to?: number; limit: number } = { limit: q.limit };
+    if (q.from !== undefined) range.from = q.from;
+    if (q.to !== undefined) range.to = q.to;
+    const bars = await history(range);
+    return { status: 200, body: { symbol: q.symbol, interval: q.interval, bars } };
+  }
+}

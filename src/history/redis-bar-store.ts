@@ -1,0 +1,201 @@
+import type { Redis } from 'ioredis';
+import { createRedis } from '../store/redis-connection.js';
+import type { BarRange } from '../fanout/channels.js';
+import type { BarStore, StoredBar } from './bar-store.js';
+import { sliceRange, upsertSorted } from './bar-store.js';
+
+/** How long a read waits for a connection that is not ready before it fails. */
+const READ_WAIT_MS = 2000;
+
+export interface RedisBarStoreOptions {
+  /** redis://… or redis+sentinel://… (src/core/redis-url.ts) */
+  url: string;
+  /** bars kept per channel */
+  windowBars: number;
+  /** prepended to the channel name: `tickwire:bars:` -> `tickwire:bars:bar.1m:AAPL` */
+  keyPrefix?: string;
+  /** how often pending bars are written, ms */
+  flushMs?: number;
+  /** bars waiting for a flush; beyond it new bars are dropped (counted) while Redis is away */
+  maxPendingBars?: number;
+  log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  /** client name shown by CLIENT LIST */
+  name?: string;
+}
+
+export interface RedisBarStoreStats {
+  puts: number;
+  written: number;
+  /** bars lost: too many pending while Redis was unreachable, or in a failed flush */
+  dropped: number;
+  flushes: number;
+  errors: number;
+}
+
+/**
+ * The scale-out bar store: one sorted set per channel in Redis, scored by bar start `t`, the
+ * member the bar's JSON. Feed processes write, gateways read. Writes never wait: bars are
+ * collected and written every `flushMs` in one MULTI per flush (remove any bar with the same
+ * `t`, add the new one, trim the set to `windowBars`), so a reader never sees two bars for one
+ * start. Reads merge the bars this process has not flushed yet (read-your-writes). Commands are
+ * not queued while Redis is away (enableOfflineQueue off); pending bars are bounded.
+ */
+export class RedisBarStore implements BarStore {
+  readonly stats: RedisBarStoreStats = { puts: 0, written: 0, dropped: 0, flushes: 0, errors: 0 };
+  readonly redis: Redis;
+  readonly keyPrefix: string;
+  readonly #window: number;
+  readonly #maxPending: number;
+  /** channel -> bars not written yet, sorted by t */
+  #pending = new Map<string, StoredBar[]>();
+  #pendingCount = 0;
+  /** the batch being written (still served from memory until the write is done) */
+  #flushing: Map<string, StoredBar[]> | undefined;
+  readonly #timer: NodeJS.Timeout;
+  #inFlight: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(opts: RedisBarStoreOptions) {
+    this.keyPrefix = opts.keyPrefix ?? 'tickwire:bars:';
+    this.#window = Math.max(1, opts.windowBars);
+    this.#maxPending = opts.maxPendingBars ?? 100_000;
+    const log = opts.log;
+    let wasReady = false;
+    this.redis = createRedis(opts.url, {
+      connectionName: opts.name ?? 'tickwire-bars',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5000,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    });
+    this.redis.on('ready', () => {
+      wasReady = true;
+      log?.info({ store: 'redis-bars' }, 'redis bar store connected');
+    });
+    this.redis.on('error', (err: Error) => {
+      if (wasReady) log?.warn({ store: 'redis-bars', err: err.message }, 'redis bar store error');
+    });
+    this.redis.on('close', () => {
+      wasReady = false;
+    });
+    this.#timer = setInterval(() => void this.flush(), opts.flushMs ?? 50);
+    this.#timer.unref();
+  }
+
+  get ready(): boolean {
+    return !this.#closed && this.redis.status === 'ready';
+  }
+
+  /** Resolve when connected (true) or after `timeoutMs` (false). */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(this.ready), timeoutMs);
+      this.redis.on('ready', onReady);
+    });
+  }
+
+  put(channel: string, bar: StoredBar): void {
+    if (this.#closed) return;
+    this.stats.puts++;
+    let bars = this.#pending.get(channel);
+    if (!bars) {
+      if (this.#pendingCount >= this.#maxPending) {
+        this.stats.dropped++;
+        return;
+      }
+      this.#pending.set(channel, (bars = []));
+    }
+    const before = bars.length;
+    upsertSorted(bars, bar);
+    if (bars.length > before) this.#pendingCount++;
+    if (bars.length > this.#window) {
+      this.#pendingCount -= bars.length - this.#window;
+      bars.splice(0, bars.length - this.#window);
+    }
+  }
+
+  /** Write what is pending now (one flush at a time; concurrent callers share it). */
+  flush(): Promise<void> {
+    if (this.#inFlight) return this.#inFlight;
+    if (this.#pending.size === 0 || !this.ready) return Promise.resolve();
+    const batch = this.#pending;
+    const count = this.#pendingCount;
+    this.#pending = new Map();
+    this.#pendingCount = 0;
+    this.#flushing = batch;
+    this.#inFlight = this.#write(batch, count).finally(() => {
+      this.#inFlight = undefined;
+      this.#flushing = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  async #write(batch: Map<string, StoredBar[]>, count: number): Promise<void> {
+    const multi = this.redis.multi();
+    for (const [channel, bars] of batch) {
+      const key = this.keyPrefix + channel;
+      for (const bar of bars) {
+        multi.zremrangebyscore(key, bar.t, bar.t);
+        multi.zadd(key, bar.t, JSON.stringify(bar));
+      }
+      multi.zremrangebyrank(key, 0, -(this.#window + 1));
+    }
+    this.stats.flushes++;
+    try {
+      const results = (await multi.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0];
+      this.stats.written += count;
+    } catch {
+      this.stats.errors++;
+      this.stats.dropped += count;
+    }
+  }
+
+  async range(channel: string, q: BarRange): Promise<StoredBar[]> {
+    if (q.limit <= 0) return [];
+    // connecting (start-up, or back from an outage): wait a little rather than fail at once
+    if (!this.ready && !this.#closed) await this.waitReady(READ_WAIT_MS);
+    const max = q.to === undefined ? '+inf' : `(${q.to}`;
+    const min = q.from === undefined ? '-inf' : String(q.from);
+    let members: string[];
+    try {
+      members = await this.redis.zrevrangebyscore(this.keyPrefix + channel, max, min, 'LIMIT', 0, q.limit);
+    } catch (err) {
+      this.stats.errors++;
+      throw err;
+    }
+    const bars: StoredBar[] = [];
+    for (let i = members.length - 1; i >= 0; i--) bars.push(JSON.parse(members[i]!) as StoredBar);
+    // bars of this process not written yet (or in the flush in flight) replace or join them
+    for (const held of [this.#flushing?.get(channel), this.#pending.get(channel)]) {
+      if (held) for (const b of sliceRange(held, q)) upsertSorted(bars, b);
+    }
+    return bars.length > q.limit ? bars.slice(bars.length - q.limit) : bars;
+  }
+
+  /** Flush what is pending (when connected), then disconnect. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    try {
+      await this.#inFlight;
+      await this.flush();
+    } finally {
+      this.#closed = true;
+      this.stats.dropped += this.#pendingCount;
+      this.#pending.clear();
+      if (this.redis.status === 'ready') {
+        await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      }
+      this.redis.disconnect();
+    }
+  }
+}

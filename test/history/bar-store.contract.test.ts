@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BarStore, StoredBar } from '../../src/history/bar-store.js';
+import { MemoryBarStore } from '../../src/history/bar-store.js';
+import { RedisBarStore } from '../../src/history/redis-bar-store.js';
+import { startRedis } from '../helpers/servers.js';
+
+/** One contract, both bar stores: the embedded (memory) one and the scale-out (Redis) one. */
+type RedisServer = Awaited<ReturnType<typeof startRedis>>;
+
+interface Impl {
+  name: string;
+  create(windowBars: number): Promise<BarStore>;
+  /** another process over the same data, after this one's writes are flushed */
+  peer?(of: BarStore): Promise<BarStore>;
+}
+
+let redis: RedisServer;
+const opened: BarStore[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await Promise.allSettled(opened.map((s) => s.close()));
+  await redis?.destroy();
+});
+
+const impls: Impl[] = [
+  {
+    name: 'memory',
+    async create(windowBars) {
+      const s = new MemoryBarStore({ windowBars });
+      opened.push(s);
+      return s;
+    },
+  },
+  {
+    name: 'redis',
+    async create(windowBars) {
+      const s = new RedisBarStore({ url: redis.url, windowBars, keyPrefix: `t:${randomBytes(4).toString('hex')}:`, flushMs: 10 });
+      opened.push(s);
+      expect(await s.waitReady(5000)).toBe(true);
+      return s;
+    },
+    async peer(of) {
+      const o = of as RedisBarStore;
+      await o.flush();
+      const s = new RedisBarStore({ url: redis.url, windowBars: 1_000_000, keyPrefix: o.keyPrefix, flushMs: 10 });
+      opened.push(s);
+      expect(await s.waitReady(5000)).toBe(true);
+      return s;
+    },
+  },
+];
+
+const bar = (t: number, c = 100, extra: Partial<StoredBar> = {}): StoredBar => ({ t, iv: 60_000, o: c, h: c + 1, l: c - 1, c, v: 10, n: 3, closed: true, ...extra });
+const starts = (bars: StoredBar[]): number[] => bars.map((b) => b.t);
+const M = 60_000;
+
+describe.each(impls)('BarStore contract: $name', (impl) => {
+  it('answers the newest `limit` bars of [from, to), oldest first', async () => {
+    const s = await impl.create(100);
+    for (let i = 0; i < 10; i++) s.put('bar.1m:AAPL', bar(i * M, 100 + i));
+    expect(starts(await s.range('bar.1m:AAPL', { limit: 3 }))).toEqual([7 * M, 8 * M, 9 * M]);
+    expect(starts(await s.range('bar.1m:AAPL', { limit: 100, from: 2 * M, to: 5 * M }))).toEqual([2 * M, 3 * M, 4 * M]);
+    expect(starts(await s.range('bar.1m:AAPL', { limit: 2, to: 5 * M }))).toEqual([3 * M, 4 * M]);
+    expect(starts(await s.range('bar.1m:AAPL', { limit: 2, from: 8 * M }))).toEqual([8 * M, 9 * M]);
+    expect(await s.range('bar.1m:AAPL', { limit: 5, from: 20 * M })).toEqual([]);
+    expect(await s.range('bar.1m:MSFT', { limit: 5 })).toEqual([]);
+    expect((await s.range('bar.1m:AAPL', { limit: 1 }))[0]).toEqual(bar(9 * M, 109));
+  });
+
+  it('keeps one bar per start: a corrected bar replaces the first one', async () => {
+    const s = await impl.create(100);
+    s.put('bar.1m:AAPL', bar(0, 100));
+    s.put('bar.1m:AAPL', bar(M, 101));
+    s.put('bar.1m:AAPL', bar(0, 99, { corrected: true }));
+    const got = await s.range('bar.1m:AAPL', { limit: 10 });
+    expect(got).toEqual([bar(0, 99, { corrected: true }), bar(M, 101)]);
+    if (impl.peer) expect(await (await impl.peer(s)).range('bar.1m:AAPL', { limit: 10 })).toEqual(got);
+  });
+
+  it('keeps the newest windowBars bars per channel, and channels apart', async () => {
+    const s = await impl.create(5);
+    for (let i = 0; i < 12; i++) {
+      s.put('bar.1s:BTC-USD', bar(i * 1000));
+      s.put('bar.1d:BTC-USD', bar(i * 86_400_000));
+    }
+    s.put('bar.1s:BTC-USD', bar(3 * 1000)); // older than the window: not kept
+    const expected = [7, 8, 9, 10, 11].map((i) => i * 1000);
+    expect(starts(await s.range('bar.1s:BTC-USD', { limit: 100 }))).toEqual(expected);
+    expect(starts(await s.range('bar.1d:BTC-USD', { limit: 100 }))).toEqual([7, 8, 9, 10, 11].map((i) => i * 86_400_000));
+    if (impl.peer) expect(starts(await (await impl.peer(s)).range('bar.1s:BTC-USD', { limit: 100 }))).toEqual(expected);
+  });
+
+  it('accepts bars out of order and answers them sorted', async () => {
+    const s = await impl.create(100);
+    for (const i of [5, 1, 3, 2, 4]) s.put('bar.5m:EUR-USD', bar(i * 300_000, i));
+    expect(starts(await s.range('bar.5m:EUR-USD', { limit: 10 }))).toEqual([1, 2, 3, 4, 5].map((i) => i * 300_000));
+    if (impl.peer) expect(starts(await (await impl.peer(s)).range('bar.5m:EUR-USD', { limit: 10 }))).toEqual([1, 2, 3, 4, 5].map((i) => i * 300_000));
+  });
+
+  it('a limit of 0 answers nothing', async () => {
+    const s = await impl.create(100);
+    s.put('bar.1h:AAPL', bar(0));
+    expect(await s.range('bar.1h:AAPL', { limit: 0 })).toEqual([]);
+  });
+});

@@ -1,0 +1,122 @@
+import { decode } from '@msgpack/msgpack';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/app/engine.js';
+import { startEngine } from '../../src/app/engine.js';
+import { msToNs } from '../../src/core/time.js';
+import { SECRET, token, until } from '../auth/helpers.js';
+
+/**
+ * GET /v1/bars on a real gateway: closed bars from the bar store (fed by the publisher, here
+ * with provider bars), entitlements and delayed access as on the WebSocket, JSON or MessagePack
+ * by Accept, and 400 naming the parameter for bad input.
+ */
+const DAY = 86_400_000;
+const MIN = 60_000;
+const DELAY = 5 * MIN;
+let engine: Engine;
+let base = '';
+const day0 = Math.floor(Date.UTC(2024, 0, 1) / DAY) * DAY;
+const minute0 = Math.floor(Date.now() / MIN) * MIN - 20 * MIN;
+
+function providerBar(sym: string, iv: '1d' | '1m', t: number, c: number): void {
+  engine.publisher!.publish('test-provider', { k: 'bar', sym, iv, t, o: c, h: c + 1, l: c - 1, c, v: 10, n: 2, closed: true, ts: msToNs(t) } as never);
+}
+
+beforeAll(async () => {
+  engine = await startEngine(
+    { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 20 }, auth: { mode: 'optional', jwtSecret: SECRET, delayMs: DELAY, anonymousEntitlement: 'realtime' } },
+    { roles: { feeds: ['synthetic'] }, env: {} },
+  );
+  base = `http://127.0.0.1:${engine.port}`;
+  for (let i = 0; i < 30; i++) providerBar('AAPL', '1d', day0 + i * DAY, 100 + i);
+  for (let i = 0; i < 20; i++) providerBar('MSFT', '1m', minute0 + i * MIN, 200 + i);
+});
+afterAll(() => engine?.close());
+
+async function get(query: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; type: string | null }> {
+  const res = await fetch(`${base}/v1/bars?${query}`, { headers });
+  const type = res.headers.get('content-type');
+  const buf = Buffer.from(await res.arrayBuffer());
+  const body = type === 'application/msgpack' ? decode(buf) : buf.length ? JSON.parse(buf.toString()) : undefined;
+  return { status: res.status, body, type };
+}
+
+describe('GET /v1/bars', () => {
+  it('answers closed bars oldest first, the newest `limit` of [from, to)', async () => {
+    const all = await get('symbol=AAPL&interval=1d');
+    expect(all.status).toBe(200);
+    expect(all.type).toBe('application/json');
+    expect(all.body.symbol).toBe('AAPL');
+    expect(all.body.interval).toBe('1d');
+    expect(all.body.bars).toHaveLength(30);
+    expect(all.body.bars[0]).toEqual({ t: day0, iv: DAY, o: 100, h: 101, l: 99, c: 100, v: 10, n: 2, closed: true });
+    const page = await get(`symbol=AAPL&interval=1d&to=${day0 + 20 * DAY}&limit=5`);
+    expect(page.body.bars.map((b: any) => b.c)).toEqual([115, 116, 117, 118, 119]);
+    const window = await get(`symbol=AAPL&interval=1d&from=${day0 + 3 * DAY}&to=${day0 + 6 * DAY}`);
+    expect(window.body.bars.map((b: any) => b.t)).toEqual([3, 4, 5].map((i) => day0 + i * DAY));
+    expect((await get('symbol=AAPL&interval=1h')).body.bars).toEqual([]);
+  });
+
+  it('answers MessagePack when Accept asks for it, the same object as the JSON', async () => {
+    const json = await get('symbol=AAPL&interval=1d&limit=3');
+    const mp = await get('symbol=AAPL&interval=1d&limit=3', { accept: 'application/msgpack' });
+    expect(mp.status).toBe(200);
+    expect(mp.type).toBe('application/msgpack');
+    expect(mp.body).toEqual(json.body);
+  });
+
+  it('refuses bad parameters with 400 naming the parameter', async () => {
+    const cases: [string, string][] = [
+      ['interval=1d', 'symbol'],
+      ['symbol=ZZZZ&interval=1d', 'symbol'],
+      ['symbol=aapl&interval=1d', 'symbol'],
+      ['symbol=AAPL', 'interval'],
+      ['symbol=AAPL&interval=2m', 'interval'],
+      ['symbol=AAPL&interval=1d&from=yesterday', 'from'],
+      ['symbol=AAPL&interval=1d&to=-5', 'to'],
+      ['symbol=AAPL&interval=1d&from=100&to=100', 'to'],
+      ['symbol=AAPL&interval=1d&limit=0', 'limit'],
+      ['symbol=AAPL&interval=1d&limit=1001', 'limit'],
+      ['symbol=AAPL&interval=1d&limit=2.5', 'limit'],
+    ];
+    for (const [q, param] of cases) {
+      const r = await get(q);
+      expect(r.status, q).toBe(400);
+      expect(r.body, q).toMatchObject({ error: 'BAD_REQUEST', param });
+      expect(r.body.message, q).toContain(param);
+    }
+  });
+
+  it('applies entitlements like the WebSocket: 403 when not entitled, 401 for a bad token', async () => {
+    const onlyCrypto = await token({ sub: 'carol', claims: { ent: { classes: ['crypto'] } } });
+    const r = await get('symbol=AAPL&interval=1d', { authorization: `Bearer ${onlyCrypto}` });
+    expect(r.status).toBe(403);
+    expect(r.body.error).toBe('FORBIDDEN');
+    expect((await get(`symbol=AAPL&interval=1d&token=${onlyCrypto}`)).status).toBe(403);
+    const entitled = await token({ sub: 'dave', claims: { ent: { symbols: ['AAPL'] } } });
+    expect((await get(`symbol=AAPL&interval=1d&token=${entitled}`)).body.bars).toHaveLength(30);
+    const bad = await get('symbol=AAPL&interval=1d', { authorization: 'Bearer not-a-jwt' });
+    expect(bad.status).toBe(401);
+  });
+
+  it('serves delayed access only bars that ended the delay ago, flagged `delayed`', async () => {
+    const delayed = await token({ sub: 'erin', claims: { ent: { delayed: ['stock'] } } });
+    const rt = await get('symbol=MSFT&interval=1m&limit=100');
+    const dl = await get('symbol=MSFT&interval=1m&limit=100', { authorization: `Bearer ${delayed}` });
+    expect(dl.status).toBe(200);
+    const cutoff = Date.now() - DELAY;
+    expect(dl.body.bars.length).toBeGreaterThan(0);
+    expect(dl.body.bars.length).toBeLessThan(rt.body.bars.length);
+    for (const b of dl.body.bars) {
+      expect(b.t + MIN).toBeLessThanOrEqual(cutoff + 1000);
+      expect(b.delayed).toBe(DELAY);
+    }
+    expect(rt.body.bars.every((b: any) => b.delayed === undefined)).toBe(true);
+  });
+
+  it('serves bars the engine built from trades', async () => {
+    await until(async () => (await get('symbol=BTC-USD&interval=1s')).body.bars.length > 0, 15_000, 'a closed 1s bar of BTC-USD');
+    const { body } = await get('symbol=BTC-USD&interval=1s');
+    for (const b of body.bars) expect(b).toMatchObject({ iv: 1000, closed: true });
+  });
+});
