@@ -1,18 +1,16 @@
 /**
- * Typed errors with stable codes. Protocol codes (sent to clients) and internal codes share one
- * class; a code is never reused for a different failure.
+ * Typed errors with stable codes. The root class and the protocol's errors live in the protocol
+ * module (src/protocol/errors.ts), which the client SDK shares; every other error of the engine
+ * extends that root here. A code is never reused for a different failure.
  */
-export const ProtocolErrorCode = {
-  BAD_FRAME: 'BAD_FRAME',
-  BAD_REQUEST: 'BAD_REQUEST',
-  UNKNOWN_OP: 'UNKNOWN_OP',
-  UNKNOWN_CHANNEL: 'UNKNOWN_CHANNEL',
-  FORBIDDEN: 'FORBIDDEN',
-  UNAUTHENTICATED: 'UNAUTHENTICATED',
-  LIMIT: 'LIMIT',
-  RATE_LIMIT: 'RATE_LIMIT',
-} as const;
-export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+import { ErrorCode } from '../protocol/index.js';
+import { TickwireError } from '../protocol/index.js';
+
+export { ProtocolError, TickwireError } from '../protocol/index.js';
+
+/** Codes sent to clients in `error` frames and `rejected` items (defined in src/protocol/codes.ts). */
+export const ProtocolErrorCode = ErrorCode;
+export type ProtocolErrorCode = ErrorCode;
 
 /** Failures inside the engine: startup, bus, durable logs (logged, or thrown to the caller of the API). */
 export const EngineErrorCode = {
@@ -46,34 +44,14 @@ export const HttpErrorCode = {
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 
-export type ErrorCode = ProtocolErrorCode | EngineErrorCode | HttpErrorCode;
-
-/**
- * The one base of tickwire's errors: a stable, typed `code` and a message for people. Modules
- * with codes of their own (alert rules) narrow `C`.
- */
-export class TickwireError<C extends string = ErrorCode> extends Error {
-  readonly code: C;
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TickwireError';
-    this.code = code;
-  }
-}
+/** Every code an engine error can carry. */
+export type EngineOrHttpErrorCode = ProtocolErrorCode | EngineErrorCode | HttpErrorCode;
 
 /** A configuration value is missing or wrong; the message names the key and the fix. */
 export class ConfigError extends TickwireError<'CONFIG'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFIG', message, options);
     this.name = 'ConfigError';
-  }
-}
-
-/** A request from a client that the protocol rejects; `code` is one of ProtocolErrorCode. */
-export class ProtocolError extends TickwireError<ProtocolErrorCode> {
-  constructor(code: ProtocolErrorCode, message: string) {
-    super(code, message);
-    this.name = 'ProtocolError';
   }
 }
 

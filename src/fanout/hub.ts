@@ -6,10 +6,12 @@ import type { ChannelSpec } from './channels.js';
 import type { Coalescer, Update } from './coalescer.js';
 import { createCoalescer } from './coalescer.js';
 import type { Payload } from './payloads.js';
+import { dataItem, itemsFrame, ProtocolLimits } from '../protocol/index.js';
+import type { BatchFrame, DataItem, ItemOp } from '../protocol/index.js';
 
 /** Where encoded frames go: uWS `app.publish` in production, a recorder in unit tests. */
 /** Most data items in one batch frame: bounds frame size, and so per-connection buffers. */
-export const MAX_BATCH_ITEMS = 256;
+export const MAX_BATCH_ITEMS = ProtocolLimits.MAX_BATCH_ITEMS;
 
 export interface TopicPublisher {
   publish(topic: string, bytes: Uint8Array, binary: boolean): void;
@@ -376,10 +378,10 @@ export class Hub {
   }
 
   #sendSnapshot(sub: HubSubscriber, te: TierEntry, d: Payload): void {
-    const frame: Record<string, unknown> = { op: 'data', ch: te.channel.spec.name, seq: te.seq, d, snapshot: true };
+    const item = dataItem('data', te.channel.spec.name, te.seq, d, true);
     const history = this.#takeHistory(te, sub, d);
-    if (history) frame.history = history;
-    sub.send(sub.codec.encode(frame));
+    if (history) item.history = history;
+    sub.send(sub.codec.encode(item));
   }
 
   /** A `history` subscriber's closed bars before the snapshot's bar `d` (the newest n of them). */
@@ -571,13 +573,8 @@ export class Hub {
     else ch.releaseTimer = this.#clock.setTimeout(release, this.#releaseMs);
   }
 
-  #frame(name: string, items: { d: Payload; coalesced: number; seq: number; op?: string }[]): object {
-    const data = items.map((e) => {
-      const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
-      if (e.coalesced > 1) item.coalesced = e.coalesced;
-      return item;
-    });
-    return data.length === 1 ? data[0]! : { op: 'batch', items: data };
+  #frame(name: string, items: { d: Payload; coalesced: number; seq: number; op?: ItemOp }[]): DataItem | BatchFrame {
+    return itemsFrame(items.map((e) => dataItem(e.op ?? 'data', name, e.seq, e.d, false, e.coalesced)));
   }
 
   /** `at`: the emission's time for the throttle window (default: now) */
@@ -588,7 +585,7 @@ export class Hub {
     if (emissions.length === 0) return;
     te.lastEmit = at ?? this.#clock.nowMs();
     const items = emissions.map((e) => {
-      const item: { d: Payload; coalesced: number; seq: number; op?: string } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
+      const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
       if (e.op !== undefined) item.op = e.op;
       return item;
     });
@@ -619,15 +616,16 @@ export class Hub {
         if (sub.closed) continue;
         for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
           const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
-            const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
-            if (i + j === 0 && e.op === undefined) {
-              item.snapshot = true;
+            // the window's first data item is this subscriber's snapshot (flagged, never with coalesced)
+            const first = i + j === 0 && e.op === undefined;
+            const item = dataItem(e.op ?? 'data', name, e.seq, e.d, first, first ? 1 : e.coalesced);
+            if (first) {
               const history = this.#takeHistory(te, sub, e.d);
               if (history) item.history = history;
-            } else if (e.coalesced > 1) item.coalesced = e.coalesced;
+            }
             return item;
           });
-          sub.send(sub.codec.encode(chunk.length === 1 ? chunk[0]! : { op: 'batch', items: chunk }));
+          sub.send(sub.codec.encode(itemsFrame(chunk)));
         }
         sub.join(te.topics[sub.codec.encoding]);
       }

@@ -5,7 +5,7 @@ import { BAR_INTERVALS, barIntervalOf } from '../core/schema.js';
 import type { BarInterval } from '../core/schema.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
-import { MAX_HISTORY_BARS } from '../gateway/protocol.js';
+import { MAX_HISTORY_BARS } from '../protocol/index.js';
 import { sendJson, sendText } from '../http/http.js';
 
 /** Bars answered when the request names no `limit`. */

@@ -1,0 +1,28 @@
+import { TickwireClient, type Bar } from '@tickwire/client';
+
+const url = process.env.TICKWIRE_URL ?? 'ws://127.0.0.1:8080/v1/stream';
+const http = url.replace(/^ws/, 'http').replace(/\/v1\/stream$/, '');
+const bars = new Map<number, Bar>(); // by bar start: updates replace, never duplicate
+
+const client = new TickwireClient({ url });
+client.channel('bar.1m:BTC-USD', (bar, u) => {
+  for (const b of u.history ?? []) bars.set(b.t, b); // only on the snapshot: the closed bars before it
+  bars.set(bar.t, bar);
+});
+await client.connect();
+// the last 120 closed minute bars and the open one, then live; asked again after a reconnect or a gap
+await client.subscribe(['bar.1m:BTC-USD'], { throttle: 250, history: 120 });
+
+/** One page further back: the closed bars that started before the oldest one held. */
+async function loadOlder(limit = 500): Promise<number> {
+  const oldest = Math.min(...bars.keys());
+  const res = await fetch(`${http}/v1/bars?symbol=BTC-USD&interval=1m&to=${oldest}&limit=${limit}`);
+  if (!res.ok) throw new Error(`GET /v1/bars: ${res.status} ${await res.text()}`);
+  const { bars: older } = (await res.json()) as { bars: Bar[] };
+  for (const b of older) bars.set(b.t, b);
+  return older.length; // 0: nothing older is kept
+}
+
+await new Promise((r) => setTimeout(r, 2000));
+console.log('bars held', bars.size, 'older loaded', bars.size > 0 ? await loadOlder() : 0);
+client.close();
