@@ -1,6 +1,7 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { Emitter, type Listener } from './emitter.js';
+import { HttpStreamSocket } from './http-stream.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
   CloseCode,
@@ -73,7 +74,24 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
   connectTimeoutMs?: number;
+  /**
+   * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on): after
+   * a WebSocket attempt that failed before the server's welcome, the next attempt streams over
+   * HTTP (JSON frames), and WebSocket is tried again every `retryWebSocketMs` while on it.
+   * `false` turns it off; it is off by default when `WebSocket` is given.
+   */
+  fallback?: boolean | FallbackOptions;
 }
+
+export interface FallbackOptions {
+  /** the stream's URL (default: the WebSocket URL with http(s) and `/sse` appended) */
+  url?: string;
+  /** while on the fallback, try a WebSocket again this often, ms (default 60000; 0 = never) */
+  retryWebSocketMs?: number;
+}
+
+/** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
+export type TransportKind = 'websocket' | 'http';
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -236,12 +254,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #latency: LatencySample | undefined;
   /** connection attempts since the last successful welcome */
   #attempts = 0;
+  /** the transport of the current (or next) attempt, and the codec on its wire */
+  #transport: TransportKind = 'websocket';
+  #wire: ClientCodec;
+  #welcomes = 0;
+  #welcomesAtAttempt = 0;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ClientOptions) {
     super();
     if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
     this.options = Object.freeze({ ...options });
     this.codec = codecFor(options.encoding ?? 'msgpack');
+    this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
   }
@@ -254,6 +279,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** the last `welcome` received (connection id, limits) */
   get welcome(): WelcomeFrame | undefined {
     return this.#welcome;
+  }
+
+  /** the transport in use (or tried next): `http` while on the HTTP-streaming fallback */
+  get transport(): TransportKind {
+    return this.#transport;
   }
 
   /** the last measured round trip, or undefined before the first pong */
@@ -428,30 +458,47 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return await src();
   }
 
+  get #fallback(): FallbackOptions | undefined {
+    // a WebSocket implementation of the application's own is its choice of transport
+    const f = this.options.fallback ?? this.options.WebSocket === undefined;
+    return f === false ? undefined : f === true ? {} : f;
+  }
+
+  /** The socket constructor, URL and options of an attempt over `transport`. */
+  async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined }> {
+    const http = transport === 'http';
+    const ctor = http ? HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
+    const token = await this.#token().catch((cause: unknown) => {
+      throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
+    });
+    const global = (globalThis as { WebSocket?: unknown }).WebSocket;
+    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
+    let url = http ? (this.#fallback?.url ?? this.options.url) : this.options.url;
+    let init: { headers?: Record<string, string> } | undefined;
+    if (token) {
+      if (tokenIn === 'query') {
+        const u = new URL(url);
+        u.searchParams.set('token', token);
+        url = u.toString();
+      } else {
+        init = { headers: { Authorization: `Bearer ${token}` } };
+      }
+    }
+    return { ctor, url, init };
+  }
+
   async #open(): Promise<void> {
     this.#setState(this.#attempts === 0 && !this.#welcome ? 'connecting' : 'reconnecting');
     this.#attempts++;
+    this.#welcomesAtAttempt = this.#welcomes;
     let ws: WebSocketLike;
     try {
-      const ctor = (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
-      const token = await this.#token().catch((cause: unknown) => {
-        throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
-      });
+      const { ctor, url, init } = await this.#socketArgs(this.#transport);
       if (this.#closing) return;
-      const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-      const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
-      let url = this.options.url;
-      let init: { headers?: Record<string, string> } | undefined;
-      if (token) {
-        if (tokenIn === 'query') {
-          const u = new URL(url);
-          u.searchParams.set('token', token);
-          url = u.toString();
-        } else {
-          init = { headers: { Authorization: `Bearer ${token}` } };
-        }
-      }
-      ws = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+      // the fallback stream carries JSON whatever the configured encoding
+      this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
+      const protocols = [this.#wire.subprotocol];
+      ws = init ? new ctor(url, protocols, init) : new ctor(url, protocols);
     } catch (err) {
       this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
       this.#afterClose(1006, 'connect failed');
@@ -498,11 +545,59 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = undefined;
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#probeTimer = undefined;
+  }
+
+  /**
+   * While on the fallback: try a WebSocket every `retryWebSocketMs`; when one opens, close it and
+   * move the connection over (a reconnect, with resubscriptions and snapshots).
+   */
+  #scheduleProbe(): void {
+    const every = this.#fallback?.retryWebSocketMs ?? 60_000;
+    if (!(every > 0) || this.#transport !== 'http') return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      void this.#probe();
+    }, every);
+  }
+
+  async #probe(): Promise<void> {
+    const current = this.#ws;
+    let probe: WebSocketLike;
+    try {
+      const { ctor, url, init } = await this.#socketArgs('websocket');
+      if (this.#ws !== current || this.#closing) return;
+      probe = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+    } catch {
+      this.#scheduleProbe();
+      return;
+    }
+    probe.onerror = () => undefined;
+    probe.onmessage = null;
+    probe.onclose = () => {
+      if (this.#ws === current && !this.#closing) this.#scheduleProbe();
+    };
+    probe.onopen = () => {
+      probe.onclose = null;
+      try {
+        probe.close(CloseCode.NORMAL, 'probe');
+      } catch {
+        /* closing */
+      }
+      if (this.#ws !== current || this.#closing || !current) return;
+      this.#transport = 'websocket';
+      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
+    };
   }
 
   #afterClose(code: number, reason: string): void {
     this.#clearTimers();
+    // an attempt that failed before the welcome: a refused upgrade looks like any other failure
+    // to a browser, so alternate with the HTTP-streaming fallback
+    if (this.#welcomes === this.#welcomesAtAttempt && this.#fallback && !this.#closing) {
+      this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
+    }
     this.#pingOutstanding = undefined;
     // Requests in flight on the dead socket: subscribes go out again on the next connection,
     // the rest are settled now (the server forgets a connection's subscriptions with it).
@@ -553,7 +648,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#welcome = w;
+    this.#welcomes++;
     this.#attempts = 0;
+    this.#scheduleProbe();
     this.#backoff?.reset();
     this.#setState('open');
     this.emit('welcome', w);
@@ -656,7 +753,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       }, timeout);
     }
     try {
-      ws.send(this.codec.encode(p.frame));
+      ws.send(this.#wire.encode(p.frame));
     } catch (err) {
       this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, `send failed: ${String(err)}`, { cause: err }));
     }
@@ -676,7 +773,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #onMessage(raw: unknown): void {
     let frame: unknown;
     try {
-      frame = this.codec.decode(raw);
+      frame = this.#wire.decode(raw);
     } catch (err) {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;
