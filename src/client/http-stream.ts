@@ -1,5 +1,3 @@
-import type { WebSocketLike } from './client.js';
-
 /**
  * The HTTP-streaming fallback transport, client side (docs/client-sdk.md#fallback-transport):
  * a `WebSocketLike` over `fetch`, for networks that refuse WebSocket upgrades. The stream
@@ -27,7 +25,8 @@ export function httpStreamUrl(wsUrl: string): string {
 
 type FetchLike = typeof fetch;
 
-export class HttpStreamSocket implements WebSocketLike {
+/** Structurally a `WebSocketLike` (client.ts), which checks it where it picks the constructor. */
+export class HttpStreamSocket {
   readyState = 0;
   readonly protocol = HTTP_STREAM_PROTOCOL;
   binaryType = 'arraybuffer';
