@@ -3,6 +3,7 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { HttpError, readBody, sendJson, statusLine } from '../http/http.js';
+import { CloseCode } from '../protocol/index.js';
 import type { Authenticator } from './auth-hook.js';
 import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
 import type { LocalTopics, TopicSink, Transport } from './transport.js';
@@ -151,7 +152,7 @@ export class HttpStreamTransport implements Transport, TopicSink {
   aborted(): void {
     if (this.#ended) return;
     this.#finish();
-    this.onEnd?.(1006);
+    this.onEnd?.(CloseCode.ABNORMAL);
   }
 
   #finish(): void {
@@ -225,7 +226,7 @@ export class HttpStreamRoutes {
   #sweep(now: number): void {
     const idleMs = this.#host.config.gateway.idleTimeoutSec * 1000;
     for (const s of this.#sessions.values()) {
-      if (now - s.lastSeen > idleMs) s.transport.end(1001, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
+      if (now - s.lastSeen > idleMs) s.transport.end(CloseCode.GOING_AWAY, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
       else s.transport.heartbeat();
     }
   }
@@ -358,7 +359,7 @@ export class HttpStreamRoutes {
       if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) continue;
       if (line.length > maxFrame) {
         conn.sendError('BAD_FRAME', `frame of ${line.length} bytes is over the limit of ${maxFrame}`);
-        conn.end(1009, 'frame too large');
+        conn.end(CloseCode.TOO_LARGE, 'frame too large');
         return;
       }
       if (!host.admitMessage(conn)) continue;

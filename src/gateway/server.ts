@@ -6,8 +6,10 @@ import type { Bus } from '../bus/bus.js';
 import { negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
+import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
+import { registerAuthCheck } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
@@ -171,7 +173,7 @@ export class Gateway {
     conn.sendFrame({
       op: 'welcome',
       conn: conn.id,
-      protocol: 1,
+      protocol: PROTOCOL_VERSION,
       server_time: Date.now(),
       limits: {
         max_frame_bytes: config.gateway.maxFrameBytes,
@@ -252,7 +254,7 @@ export class Gateway {
         if (!conn) return;
         if (message.byteLength > config.gateway.maxFrameBytes) {
           conn.sendError('BAD_FRAME', `frame of ${message.byteLength} bytes is over the limit of ${config.gateway.maxFrameBytes}`);
-          conn.end(1009, 'frame too large');
+          conn.end(CloseCode.TOO_LARGE, 'frame too large');
           return;
         }
         if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
@@ -298,6 +300,7 @@ export class Gateway {
         capacity: this.capacity,
       });
     });
+    registerAuthCheck(this.app, this.#authenticator);
     this.#httpStream.install(this.app);
     this.#opts.routes?.(this.app, this);
     this.app.get('/v1/stream', (res) => {
@@ -443,7 +446,7 @@ export class Gateway {
   }
 
   /** Close every client with `code` (1001 on shutdown) and stop. */
-  close(code = 1001, reason = 'server shutting down'): void {
+  close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
     this.stopAccepting();
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#httpStream.close();

@@ -82,8 +82,21 @@ describe('client: HTTP-streaming fallback', () => {
     cleanups.push(() => client.close());
     const errors: string[] = [];
     client.on('error', (e) => errors.push(e.message));
-    await expect(client.connect()).rejects.toThrow(/1008/);
-    expect(errors.some((m) => /HTTP stream refused: 401 token refused/.test(m))).toBe(true);
+    await expect(client.connect()).rejects.toThrow(/token refused/);
+    expect(errors).toHaveLength(1);
+    expect(client.state).toBe('closed');
+  });
+
+  it('without the auth check, the fallback\'s own 401 ends in one clear error', async () => {
+    const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET } });
+    const bad = await token({ secret: 'another-secret-0123456789-abcdefghijkl' });
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: bad, authCheckUrl: false, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    cleanups.push(() => client.close());
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.message));
+    await expect(client.connect()).rejects.toThrow(/token refused \(bad_signature\)/);
+    expect(client.transport).toBe('http');
+    expect(errors.filter((m) => /token refused/.test(m))).toHaveLength(1);
     expect(client.state).toBe('closed');
   });
 

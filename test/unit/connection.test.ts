@@ -287,7 +287,7 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     expect(conn.closed).toBe(true);
     quote('AAPL', 3);
     clock.turn();
-    conn.sendFrame({ op: 'pong' });
+    conn.sendFrame({ op: 'pong', server_time: 0 });
     expect(t.data()).toEqual([]);
     expect(hub.upstreamCount).toBe(0);
   });

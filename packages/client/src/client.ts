@@ -4,18 +4,24 @@ import { Emitter, type Listener } from './emitter.js';
 import { HttpStreamSocket } from './http-stream.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
+  AUTH_CHECK_PATH,
+  authFailureIsTerminal,
   CloseCode,
+  ErrorCode,
   eventKindOf,
   parseChannel,
   type AckFrame,
-  type ClientFrame,
+  type AuthCheckResult,
+  type AuthFailureReason,
+  type OutgoingFrame,
+  type OutgoingSubscribe,
   type DataFrame,
   type ErrorFrame,
   type PayloadByKind,
   type PayloadOf,
   type PongFrame,
   type RejectedChannel,
-  type SubscribeFrame,
+  type RequestId,
   type Update,
   type WelcomeFrame,
 } from './types.js';
@@ -49,8 +55,24 @@ export type TokenSource = string | (() => string | undefined | Promise<string | 
 export interface ClientOptions {
   /** `ws://host:port/v1/stream` (or `wss://`) */
   url: string;
-  /** JWT; a function is called before each connection attempt and by `refreshAuth()` */
+  /**
+   * JWT, or a function that returns a fresh one. A function is called before each connection
+   * attempt, before the token expires (then sent in band with `auth`), and after a refusal.
+   */
   token?: TokenSource;
+  /** Same as a function `token`: called for a (fresh) token; wins over `token` when both are set. */
+  getToken?: () => string | undefined | Promise<string | undefined>;
+  /**
+   * With a token function: ask for a new token this long (ms) before the current one expires
+   * (default 60000; at most half of the token's remaining lifetime). 0 turns it off.
+   */
+  refreshBeforeExpiryMs?: number;
+  /**
+   * Where to ask why a connection attempt was refused (`GET /v1/auth/check`, protocol
+   * extension). Default: derived from `url`; `false` turns the check off (a refusal is then
+   * retried like any failed attempt).
+   */
+  authCheckUrl?: string | false;
   /**
    * How the token travels: `query` (`?token=`, what browsers can do) or `header`
    * (`Authorization: Bearer`, needs the `ws` package). Default: `query` with the global
@@ -184,7 +206,7 @@ export interface ClientEvents {
 
 interface Pending {
   id: number;
-  frame: ClientFrame;
+  frame: OutgoingFrame;
   /** made by the client itself (resubscribe, gap refresh): nobody awaits it */
   internal: boolean;
   resolve(value: unknown): void;
@@ -260,6 +282,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #welcomes = 0;
   #welcomesAtAttempt = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** a transport error was emitted for the current outage: one error per outage, not per retry */
+  #outageReported = false;
+  /** the token of the current connection (or attempt) */
+  #currentToken: string | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
     super();
@@ -387,7 +415,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
+    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
     if (options.throttle !== undefined) frame.throttle = options.throttle;
     if (options.since !== undefined) frame.since = options.since;
     return this.#request(frame, false) as Promise<SubscribeResult>;
@@ -402,7 +430,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
     const open = this.#state === 'open';
     if (open) {
-      const frame: ClientFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
+      const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
     return this.subscribe(list, { throttle, snapshot });
@@ -439,7 +467,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const t = token ?? (await this.#token());
     if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
     if (this.#state !== 'open') return; // the next connection uses the token function anyway
-    await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false);
+    if (t === this.#currentToken && token === undefined) {
+      // the token function had nothing newer: try again closer to expiry
+      this.#scheduleRefresh(tokenExpiry(t));
+      return;
+    }
+    const ack = (await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false)) as AckFrame;
+    this.#currentToken = t;
+    this.#scheduleRefresh(typeof ack?.expires === 'number' ? ack.expires : tokenExpiry(t));
   }
 
   // ---- connection lifecycle ----------------------------------------------------------------
@@ -451,8 +486,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.emit('state', { state, previous });
   }
 
+  /** whether tokens come from a function (so a refused or expiring one can be replaced) */
+  get #tokenIsRenewable(): boolean {
+    return this.options.getToken !== undefined || typeof this.options.token === 'function';
+  }
+
   async #token(): Promise<string | undefined> {
-    const src = this.options.token;
+    const src = this.options.getToken ?? this.options.token;
     if (src === undefined) return undefined;
     if (typeof src === 'string') return src;
     return await src();
@@ -465,7 +505,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** The socket constructor, URL and options of an attempt over `transport`. */
-  async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined }> {
+  async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
     const http = transport === 'http';
     const ctor = http ? HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
     const token = await this.#token().catch((cause: unknown) => {
@@ -484,7 +524,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         init = { headers: { Authorization: `Bearer ${token}` } };
       }
     }
-    return { ctor, url, init };
+    return { ctor, url, init, token };
   }
 
   async #open(): Promise<void> {
@@ -492,19 +532,28 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#attempts++;
     this.#welcomesAtAttempt = this.#welcomes;
     let ws: WebSocketLike;
+    let token: string | undefined;
     try {
-      const { ctor, url, init } = await this.#socketArgs(this.#transport);
+      const args = await this.#socketArgs(this.#transport);
       if (this.#closing) return;
+      token = args.token;
+      this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
       const protocols = [this.#wire.subprotocol];
-      ws = init ? new ctor(url, protocols, init) : new ctor(url, protocols);
+      ws = args.init ? new args.ctor(args.url, protocols, args.init) : new args.ctor(args.url, protocols);
     } catch (err) {
-      this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
-      this.#afterClose(1006, 'connect failed');
+      this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#alternateTransport();
+      this.#afterClose(1006, 'connect failed', false);
       return;
     }
     this.#ws = ws;
+    let opened = false;
+    let transportMessage: string | undefined;
+    ws.onopen = () => {
+      opened = true;
+    };
     ws.binaryType = 'arraybuffer';
     const timeout = this.options.connectTimeoutMs ?? 10_000;
     this.#connectTimer = setTimeout(() => {
@@ -516,13 +565,145 @@ export class TickwireClient extends Emitter<ClientEvents> {
     ws.onerror = (ev) => {
       if (this.#ws !== ws) return;
       const msg = (ev as { message?: string; error?: { message?: string } })?.message ?? (ev as { error?: { message?: string } })?.error?.message;
-      this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, msg ? `WebSocket error: ${msg}` : 'WebSocket error'));
+      transportMessage = msg ? `WebSocket error: ${msg}` : 'WebSocket error';
+      // an attempt that never opened is judged at its close (refused token or outage)
+      if (opened) this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, transportMessage));
     };
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
-      this.#afterClose(ev.code, ev.reason);
+      if (opened || this.#closing) this.#afterClose(ev.code, ev.reason, opened);
+      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage);
     };
+  }
+
+  /**
+   * An attempt closed before it opened: a refused upgrade (the browser is not told why), or the
+   * server is unreachable. The auth check tells which. A refused token is final unless the token
+   * function yields another one; anything else is an outage, retried with backoff.
+   */
+  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
+    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
+    const verdict: AuthCheckResult | undefined =
+      code === CloseCode.POLICY
+        ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
+        : await this.#checkAuth(token);
+    if (this.#closing || this.#ws) return;
+    if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
+      let next: string | undefined;
+      if (this.#tokenIsRenewable) next = await this.#token().catch(() => undefined);
+      if (this.#closing || this.#ws) return;
+      if (next === undefined || next === token) {
+        this.#fail(new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason }));
+        return;
+      }
+      // the token function had a new token: try it at once (not an outage)
+      this.#afterClose(code, reason, false, 0);
+      return;
+    }
+    this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
+    this.#alternateTransport();
+    this.#afterClose(code, reason, false);
+  }
+
+  /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
+  async #checkAuth(token: string | undefined): Promise<AuthCheckResult | undefined> {
+    const url = this.#authCheckUrl();
+    const f = (globalThis as { fetch?: typeof fetch }).fetch;
+    if (!url || !f) return undefined;
+    const u = new URL(url);
+    const headers: Record<string, string> = {};
+    // a browser sends the token in the query (no CORS preflight), like on its WebSocket
+    if (token) {
+      if ((this.options.tokenIn ?? 'query') === 'query' && this.#wsCtor === (globalThis as { WebSocket?: unknown }).WebSocket) u.searchParams.set('token', token);
+      else headers.authorization = `Bearer ${token}`;
+    }
+    const ctl = new AbortController();
+    const t = setTimeout(() => ctl.abort(), this.options.connectTimeoutMs ?? 10_000);
+    try {
+      const res = await f(u.toString(), { headers, signal: ctl.signal, cache: 'no-store' });
+      if (res.status !== 200 && res.status !== 401) return undefined;
+      const body = (await res.json()) as AuthCheckResult;
+      return body && typeof body === 'object' && typeof body.ok === 'boolean' ? body : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  #authCheckUrl(): string | undefined {
+    const o = this.options.authCheckUrl;
+    if (o === false) return undefined;
+    if (typeof o === 'string') return o;
+    try {
+      const u = new URL(this.options.url);
+      u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+      u.pathname = /\/v1\/stream\/?$/.test(u.pathname) ? u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH) : AUTH_CHECK_PATH;
+      u.search = '';
+      return u.toString();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One transport error per outage: the first failure reports it, retries do not. */
+  #reportOutage(err: TickwireClientError): void {
+    if (this.#outageReported) return;
+    this.#outageReported = true;
+    this.emit('error', err);
+  }
+
+  /** Give up for good: one error, one state change to `closed`; pending requests are rejected. */
+  #fail(err: TickwireClientError): void {
+    this.#clearTimers();
+    this.#closing = true;
+    for (const p of [...this.#pending.values(), ...this.#outbox]) {
+      if (p.timer) clearTimeout(p.timer);
+      if (!p.internal) p.reject(err);
+    }
+    this.#pending.clear();
+    this.#outbox = [];
+    this.emit('error', err);
+    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+    this.#setState('closed');
+  }
+
+  /** With a token function: get a new token before this one expires and send it in band. */
+  #scheduleRefresh(expires: number | undefined): void {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
+    if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
+    const remaining = expires - Date.now();
+    const delay = Math.max(1000, remaining - lead, remaining / 2);
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      void this.#refreshNow();
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /** Refresh once at a time; a failure is one error, and the connection keeps its token. */
+  #refreshNow(): Promise<void> {
+    this.#refreshing ??= this.refreshAuth()
+      .catch((err: unknown) => {
+        this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TOKEN, `token refresh failed: ${String(err)}`, { cause: err }));
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    return this.#refreshing;
+  }
+
+  /**
+   * An attempt that failed before the welcome, not for its token: a refused upgrade looks like
+   * any other failure to a browser, so the next attempt uses the other transport (WebSocket and
+   * the HTTP-streaming fallback alternate until one gets a welcome).
+   */
+  #alternateTransport(): void {
+    if (this.#welcomes === this.#welcomesAtAttempt && this.#fallback && !this.#closing) {
+      this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
+    }
   }
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
@@ -537,6 +718,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     if (this.#ws === ws) {
       this.#ws = undefined;
+      this.#alternateTransport(); // a connect timeout
       this.#afterClose(code, reason);
     }
   }
@@ -545,8 +727,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#probeTimer = undefined;
+    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
   }
 
   /**
@@ -591,13 +774,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
   }
 
-  #afterClose(code: number, reason: string): void {
+  /**
+   * `wasOpen`: a connection that had opened closed (else a failed attempt, already reported).
+   * `delayMs`: reconnect after this long instead of the backoff's next delay.
+   */
+  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number): void {
     this.#clearTimers();
-    // an attempt that failed before the welcome: a refused upgrade looks like any other failure
-    // to a browser, so alternate with the HTTP-streaming fallback
-    if (this.#welcomes === this.#welcomesAtAttempt && this.#fallback && !this.#closing) {
-      this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
-    }
     this.#pingOutstanding = undefined;
     // Requests in flight on the dead socket: subscribes go out again on the next connection,
     // the rest are settled now (the server forgets a connection's subscriptions with it).
@@ -621,9 +803,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     const b = this.#backoff;
-    const fatal = code === CloseCode.POLICY && typeof this.options.token !== 'function';
+    const fatal = code === CloseCode.POLICY && !this.#tokenIsRenewable;
     const willReconnect = !!b && !b.exhausted && !fatal;
-    this.emit('close', { code, reason, willReconnect });
+    if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
     if (!willReconnect) {
       const err = new TickwireClientError(
         b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST,
@@ -635,7 +817,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#setState('closed');
       return;
     }
-    const delayMs = b.next();
+    const delayMs = delayOverride ?? b.next();
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
@@ -650,8 +832,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#welcome = w;
     this.#welcomes++;
     this.#attempts = 0;
+    this.#outageReported = false;
     this.#scheduleProbe();
     this.#backoff?.reset();
+    if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
     this.emit('welcome', w);
     this.#resubscribe();
@@ -666,7 +850,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #resubscribe(): void {
     const queued = new Set<string>();
     for (const p of this.#outbox) if (p.frame.op === 'subscribe') for (const c of p.frame.channels) queued.add(c);
-    const groups = new Map<string, SubscribeFrame>();
+    const groups = new Map<string, OutgoingSubscribe>();
     for (const [ch, want] of this.#desired) {
       if (queued.has(ch)) continue;
       if (isResumable(ch)) {
@@ -676,19 +860,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const key = `${want.throttle ?? ''}/${want.snapshot}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
-      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as SubscribeFrame);
+      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
     }
     for (const frame of groups.values()) this.#send(this.#internal(frame));
   }
 
   #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
-    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
+    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
     if (want.throttle !== undefined) frame.throttle = want.throttle;
     if (since !== undefined) frame.since = since;
     return this.#internal(frame);
   }
 
-  #internal(frame: ClientFrame): Pending {
+  #internal(frame: OutgoingFrame): Pending {
     return { id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined };
   }
 
@@ -725,7 +909,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return [...new Set(channels)];
   }
 
-  #request(frame: ClientFrame, internal: boolean): Promise<unknown> {
+  #request(frame: OutgoingFrame, internal: boolean): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
       if (this.#state === 'open' && this.#ws) this.#send(p);
@@ -759,8 +943,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  #settle(id: number | undefined): Pending | undefined {
-    if (id === undefined) return undefined;
+  #settle(id: RequestId | undefined): Pending | undefined {
+    // this client sends numeric ids only: anything else is not an answer to one of its requests
+    if (typeof id !== 'number') return undefined;
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
@@ -860,7 +1045,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onError(e: ErrorFrame): void {
-    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: e.id });
+    if (e.id === undefined && e.code === ErrorCode.UNAUTHENTICATED && typeof e.expires === 'number' && this.#tokenIsRenewable) {
+      // the server's expiry warning: a token function gives the fresh token it asks for
+      void this.#refreshNow();
+      return;
+    }
+    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: typeof e.id === 'number' ? e.id : undefined });
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
     else this.emit('error', err);
@@ -953,5 +1143,21 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
     if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
     else this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
+  }
+}
+
+/** The `exp` of a JWT in ms (read, not verified: the server verifies), or undefined. */
+export function tokenExpiry(token: string): number | undefined {
+  const part = token.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = decodeURIComponent(
+      Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''),
+    );
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -76,15 +76,18 @@ export class HttpStreamSocket {
     }
     if (res.status !== 200 || !res.body) {
       let message = '';
+      let reason = '';
       try {
-        const body = (await res.json()) as { message?: string };
+        const body = (await res.json()) as { message?: string; code?: string };
         message = body.message ?? '';
+        reason = body.code ?? '';
       } catch {
         // no JSON body
       }
-      // a refused token is a policy close, as the server would send on a WebSocket
-      const code = res.status === 401 || res.status === 403 ? 1008 : 1006;
-      this.#fail(code, `HTTP stream refused: ${res.status}${message ? ' ' + message : ''}`);
+      // a refused token is a policy close, as the server sends on a WebSocket; an unavailable
+      // key set (jwks_unavailable) is an outage, not a verdict on the token
+      const code = (res.status === 401 || res.status === 403) && reason !== 'jwks_unavailable' ? 1008 : 1006;
+      this.#fail(code, `HTTP stream refused: ${res.status}${reason ? ` (${reason})` : ''}${message ? ' ' + message : ''}`);
       return;
     }
     try {
