@@ -35,10 +35,9 @@ export class HttpStreamSocket {
   onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
   readonly url: string;
-  readonly #postUrl: string;
   readonly #fetch: FetchLike;
   readonly #ctl = new AbortController();
-  #session: string | undefined;
+  #session = '';
   #queue: string[] = [];
   #posting = false;
   #lastPost = 0;
@@ -47,12 +46,7 @@ export class HttpStreamSocket {
 
   constructor(url: string, _protocols?: string | string[], options?: { headers?: Record<string, string>; fetch?: FetchLike }) {
     this.url = httpStreamUrl(url);
-    const post = new URL(this.url);
-    post.search = '';
-    this.#postUrl = post.toString();
-    const f = options?.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
-    if (!f) throw new TypeError('HttpStreamSocket: no fetch implementation');
-    this.#fetch = f.bind(globalThis);
+    this.#fetch = (options?.fetch ?? fetch).bind(globalThis);
     void this.#run(options?.headers ?? {});
   }
 
@@ -67,30 +61,16 @@ export class HttpStreamSocket {
   }
 
   async #run(headers: Record<string, string>): Promise<void> {
-    let res: Response;
     try {
-      res = await this.#fetch(this.url, { headers: { accept: 'text/event-stream', ...headers }, signal: this.#ctl.signal, cache: 'no-store' });
-    } catch (err) {
-      this.#fail(1006, `HTTP stream: ${(err as Error).message ?? String(err)}`);
-      return;
-    }
-    if (res.status !== 200 || !res.body) {
-      let message = '';
-      let reason = '';
-      try {
-        const body = (await res.json()) as { message?: string; code?: string };
-        message = body.message ?? '';
-        reason = body.code ?? '';
-      } catch {
-        // no JSON body
+      const res = await this.#fetch(this.url, { headers: { accept: 'text/event-stream', ...headers }, signal: this.#ctl.signal, cache: 'no-store' });
+      if (res.status !== 200 || !res.body) {
+        const { message, code } = await errorBody(res);
+        // a refused token is a policy close, as on a WebSocket; an unavailable key set
+        // (jwks_unavailable) is an outage, not a verdict on the token
+        const policy = (res.status === 401 || res.status === 403) && code !== 'jwks_unavailable';
+        this.#fail(policy ? 1008 : 1006, `HTTP stream refused: ${res.status}${code ? ` (${code})` : ''} ${message}`);
+        return;
       }
-      // a refused token is a policy close, as the server sends on a WebSocket; an unavailable
-      // key set (jwks_unavailable) is an outage, not a verdict on the token
-      const code = (res.status === 401 || res.status === 403) && reason !== 'jwks_unavailable' ? 1008 : 1006;
-      this.#fail(code, `HTTP stream refused: ${res.status}${reason ? ` (${reason})` : ''}${message ? ' ' + message : ''}`);
-      return;
-    }
-    try {
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -99,14 +79,14 @@ export class HttpStreamSocket {
         buf += value;
         let i: number;
         while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
+          this.#event(buf.slice(0, i));
           buf = buf.slice(i + 2);
-          this.#event(block);
           if (this.readyState === 3) return;
         }
       }
-    } catch {
-      // aborted, or the network dropped the stream
+    } catch (err) {
+      // aborted, unreachable, or the network dropped the stream
+      if (this.readyState === 0) this.#fail(1006, `HTTP stream: ${String(err)}`);
     }
     const cf = this.#closeFrame;
     this.#finish(cf?.code ?? 1006, cf?.reason ?? 'HTTP stream ended');
@@ -115,69 +95,53 @@ export class HttpStreamSocket {
   #event(block: string): void {
     let event = 'message';
     let data = '';
+    // comments (heartbeats) and other fields are ignored
     for (const line of block.split('\n')) {
       if (line.startsWith('event:')) event = line.slice(6).trim();
       else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(line.startsWith('data: ') ? 6 : 5);
-      // comments (heartbeats) and other fields are ignored
     }
     if (!data) return;
-    if (event === 'message') {
-      this.onmessage?.({ data });
-      return;
-    }
+    if (event === 'message') return void this.onmessage?.({ data });
     try {
       const o = JSON.parse(data) as { session?: string; idle_timeout_ms?: number; code?: number; reason?: string };
-      if (event === 'session' && typeof o.session === 'string') this.#opened(o.session, o.idle_timeout_ms ?? 120_000);
-      else if (event === 'close' && typeof o.code === 'number') this.#closeFrame = { code: o.code, reason: o.reason ?? '' };
+      if (event === 'close' && typeof o.code === 'number') this.#closeFrame = { code: o.code, reason: o.reason ?? '' };
+      if (event !== 'session' || typeof o.session !== 'string') return;
+      this.#session = o.session;
+      this.#lastPost = Date.now();
+      this.readyState = 1;
+      // the server ends sessions that POST nothing for its idle timeout: an empty POST keeps it alive
+      const every = Math.max(1000, (o.idle_timeout_ms ?? 120_000) / 3);
+      this.#keepAlive = setInterval(() => {
+        if (Date.now() - this.#lastPost >= every && !this.#posting) void this.#post('');
+      }, every);
+      this.onopen?.({});
     } catch {
       // an event this client does not know
     }
   }
 
-  #opened(session: string, idleMs: number): void {
-    this.#session = session;
-    this.#lastPost = Date.now();
-    this.readyState = 1;
-    // the server ends sessions that POST nothing for idleMs: an empty POST keeps it alive
-    const every = Math.max(1000, Math.floor(idleMs / 3));
-    this.#keepAlive = setInterval(() => {
-      if (Date.now() - this.#lastPost >= every && !this.#posting) void this.#post('');
-    }, every);
-    this.onopen?.({});
-  }
-
   async #flush(): Promise<void> {
     if (this.#posting || this.#queue.length === 0 || this.readyState !== 1) return;
-    const body = this.#queue.splice(0).join('\n');
-    await this.#post(body);
-    if (this.#queue.length > 0) void this.#flush();
+    await this.#post(this.#queue.splice(0).join('\n'));
+    void this.#flush();
   }
 
   async #post(body: string): Promise<void> {
     this.#posting = true;
     this.#lastPost = Date.now();
     try {
-      const res = await this.#fetch(this.#postUrl, {
+      const res = await this.#fetch(this.url.replace(/\?.*$/, ''), {
         method: 'POST',
-        headers: { [SESSION_HEADER]: this.#session ?? '', 'content-type': 'text/plain;charset=UTF-8' },
+        headers: { [SESSION_HEADER]: this.#session, 'content-type': 'text/plain;charset=UTF-8' },
         body,
         signal: this.#ctl.signal,
       });
-      if (res.status !== 204) {
-        let message = '';
-        try {
-          message = ((await res.json()) as { message?: string }).message ?? '';
-        } catch {
-          // no JSON body
-        }
-        // an unknown session: the stream is gone too (or about to be); frames cannot reach the server
-        this.#fail(1006, `HTTP stream POST answered ${res.status}${message ? ' ' + message : ''}`);
-      }
+      // an unknown session: the stream is gone too (or about to be)
+      if (res.status !== 204) this.#fail(1006, `HTTP stream POST answered ${res.status} ${(await errorBody(res)).message}`);
     } catch (err) {
-      if (this.readyState !== 3) this.#fail(1006, `HTTP stream POST failed: ${(err as Error).message ?? String(err)}`);
-    } finally {
-      this.#posting = false;
+      this.#fail(1006, `HTTP stream POST failed: ${String(err)}`);
     }
+    this.#posting = false;
   }
 
   #fail(code: number, message: string): void {
@@ -189,10 +153,20 @@ export class HttpStreamSocket {
   #finish(code: number, reason: string): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
-    if (this.#keepAlive) clearInterval(this.#keepAlive);
+    clearInterval(this.#keepAlive);
     this.#queue = [];
     this.#ctl.abort();
     // like a WebSocket, the close event comes asynchronously
     setTimeout(() => this.onclose?.({ code, reason, wasClean: code === 1000 }), 0);
+  }
+}
+
+/** `message` and `code` of a JSON error body, empty when there is none. */
+async function errorBody(res: Response): Promise<{ message: string; code: string }> {
+  try {
+    const b = (await res.json()) as { message?: string; code?: string };
+    return { message: b.message ?? '', code: b.code ?? '' };
+  } catch {
+    return { message: '', code: '' };
   }
 }
