@@ -159,11 +159,6 @@ export class Gateway {
     this.#routes();
   }
 
-  /** Open HTTP-stream sessions (the fallback transport); they are in `connections` too. */
-  get httpStreamSessions(): number {
-    return this.#httpStream.size;
-  }
-
   /** A transport's connection is open: count it, welcome it, and tell the hooks. */
   #attach(transport: Transport, init: ConnectionInit): Connection {
     const { config } = this.#opts;
