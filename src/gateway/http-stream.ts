@@ -29,6 +29,13 @@ export const SESSION_HEADER = 'x-tickwire-session';
 /** An SSE comment line sent this often keeps proxies from closing a quiet stream. */
 export const HEARTBEAT_MS = 15_000;
 
+/**
+ * CORS: a dashboard served from another origin may use the stream, as it may open a WebSocket
+ * from any origin. Tokens travel in a header or the query, never in cookies, so a page can only
+ * use a token it holds.
+ */
+const CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': SESSION_HEADER };
+
 const SSE_DATA = Buffer.from('data: ');
 const SSE_END = Buffer.from('\n\n');
 /** an SSE comment: ignored by readers, used for heartbeats and to flush uWS's buffer */
@@ -209,8 +216,16 @@ export class HttpStreamRoutes {
       this.#open(res, authorization, queryToken, Buffer.from(res.getRemoteAddressAsText()).toString());
     });
     app.post(HTTP_STREAM_PATH, (res, req) => this.#post(res, req.getHeader(SESSION_HEADER)));
+    // the preflight of a cross-origin GET with Authorization, or POST with the session header
+    app.options(HTTP_STREAM_PATH, (res) => {
+      res.cork(() => {
+        res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*');
+        res.writeHeader('access-control-allow-methods', 'GET, POST').writeHeader('access-control-allow-headers', `authorization, content-type, ${SESSION_HEADER}`);
+        res.writeHeader('access-control-max-age', '600').end();
+      });
+    });
     app.any(HTTP_STREAM_PATH, (res, req) => {
-      sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` }, { allow: 'GET, POST' });
+      sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` }, { ...CORS, allow: 'GET, POST' });
     });
     const every = Math.min(HEARTBEAT_MS, (this.#host.config.gateway.idleTimeoutSec * 1000) / 4);
     this.#timer = setInterval(() => this.#sweep(Date.now()), every);
@@ -240,7 +255,7 @@ export class HttpStreamRoutes {
       session?.transport.aborted();
     });
     if (!host.accepting()) {
-      sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
+      sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' }, CORS);
       return;
     }
     if (host.refuseAtCapacity(res)) return;
@@ -253,7 +268,7 @@ export class HttpStreamRoutes {
       if (aborted || host.refuseAtCapacity(res)) return;
       const refusal = host.admit(ip, init);
       if (refusal) {
-        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message });
+        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, CORS);
         return;
       }
       session = this.#start(res, init);
@@ -271,7 +286,7 @@ export class HttpStreamRoutes {
         if (!result.ok) {
           host.log.info({ ip, reason: result.code }, 'HTTP stream refused: authentication failed');
           host.counters.protocolErrors[`auth:${result.code}`] = (host.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
-          sendJson(res, 401, { error: 'UNAUTHENTICATED', code: result.code, message: `token refused: ${result.reason}` }, { 'www-authenticate': 'Bearer' });
+          sendJson(res, 401, { error: 'UNAUTHENTICATED', code: result.code, message: `token refused: ${result.reason}` }, { ...CORS, 'www-authenticate': 'Bearer' });
           return;
         }
         finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
@@ -280,7 +295,7 @@ export class HttpStreamRoutes {
         host.hold(-1);
         if (aborted) return;
         host.log.error({ err }, 'authenticator failed');
-        sendJson(res, 401, { error: 'UNAUTHENTICATED', message: 'token could not be verified' }, { 'www-authenticate': 'Bearer' });
+        sendJson(res, 401, { error: 'UNAUTHENTICATED', message: 'token could not be verified' }, { ...CORS, 'www-authenticate': 'Bearer' });
       },
     );
   }
@@ -304,6 +319,7 @@ export class HttpStreamRoutes {
         // nginx and similar proxies buffer responses unless told not to
         .writeHeader('x-accel-buffering', 'no')
         .writeHeader(SESSION_HEADER, id);
+      for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
       transport.event('session', { session: id, post: HTTP_STREAM_PATH, idle_timeout_ms: host.config.gateway.idleTimeoutSec * 1000 });
       session.conn = host.attach(transport, init);
     });
@@ -322,23 +338,23 @@ export class HttpStreamRoutes {
       (body) => {
         if (aborted) return;
         if (!id) {
-          sendJson(res, 400, { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` });
+          sendJson(res, 400, { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` }, CORS);
           return;
         }
         const s = this.#sessions.get(id);
         const conn = s?.conn;
         if (!s || !conn || conn.closed || s.transport.ended) {
-          sendJson(res, 404, { error: 'UNKNOWN_SESSION', message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}` });
+          sendJson(res, 404, { error: 'UNKNOWN_SESSION', message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}` }, CORS);
           return;
         }
         s.lastSeen = Date.now();
         this.#deliver(conn, body, maxFrame);
-        res.cork(() => res.writeStatus(statusLine(204)).end());
+        res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
       },
       (err: unknown) => {
         if (aborted) return;
         const e = err instanceof HttpError ? err : new HttpError(400, String(err));
-        res.cork(() => res.writeStatus(statusLine(e.status)).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: e.code, message: e.message }), true));
+        res.cork(() => res.writeStatus(statusLine(e.status)).writeHeader('access-control-allow-origin', '*').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: e.code, message: e.message }), true));
       },
     );
   }

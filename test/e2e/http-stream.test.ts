@@ -95,6 +95,22 @@ describe('HTTP-streaming transport, auth off', () => {
     await expect.poll(async () => (await c.post([{ op: 'ping' }], id)).status).toBe(404);
   });
 
+  it('is usable from another origin: preflight, readable session header and refusals (CORS)', async () => {
+    const base = `http://127.0.0.1:${engine.port}/v1/stream/sse`;
+    const pre = await fetch(base, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-tickwire-session, content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST');
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization.*x-tickwire-session/);
+    const c = await SseTestClient.open(engine.port);
+    expect(c.res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(c.res.headers.get('access-control-expose-headers')).toBe('x-tickwire-session');
+    const unknown = await fetch(base, { method: 'POST', headers: { 'x-tickwire-session': 'nope', origin: 'http://app.example' }, body: '' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('access-control-allow-origin')).toBe('*');
+    c.close();
+  });
+
   it('a frame over gateway.maxFrameBytes: BAD_FRAME, then the stream closes with 1009', async () => {
     const c = await SseTestClient.open(engine.port);
     const big = JSON.stringify({ op: 'ping', id: 'x'.repeat(70_000) });
