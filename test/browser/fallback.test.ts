@@ -50,7 +50,7 @@ describe('fallback transport in a browser with WebSocket upgrades refused', { ti
       entryPoints: [join(process.cwd(), 'test/browser/fixtures/fallback-page.ts')],
       outfile: join(webDir, 'fallback.js'),
       bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], external: ['ws'], logLevel: 'warning',
-      conditions: ['source'], // the workspace package from its sources
+      conditions: ['tickwire-source'], // the workspace package from its sources
     });
     writeFileSync(join(webDir, 'fallback.html'), '<!doctype html><meta charset="utf-8"><title>fallback</title><script type="module" src="/fallback.js"></script>');
     engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 6, rate: 800 }, gateway: { webDir } }, { env: {} });

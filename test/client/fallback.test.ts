@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
@@ -98,6 +100,16 @@ describe('client: HTTP-streaming fallback', () => {
     expect(client.transport).toBe('http');
     expect(errors.filter((m) => /token refused/.test(m))).toHaveLength(1);
     expect(client.state).toBe('closed');
+  });
+
+  it('the docs example (examples/client/fallback.ts) runs as written behind the refusing proxy', async () => {
+    const { proxy } = await setup();
+    const r = await promisify(execFile)(process.execPath, ['--conditions=tickwire-source', '--import', 'tsx', 'examples/client/fallback.ts'], {
+      env: { PATH: process.env.PATH ?? '', TICKWIRE_URL: `ws://127.0.0.1:${proxy.port}/v1/stream` },
+      timeout: 60_000,
+    });
+    expect(r.stdout).toContain('connected over http');
+    expect(r.stdout.match(/bid [\d.]+ over http/g)).toHaveLength(3);
   });
 
   it('works with a token and auth required (token in the Authorization header)', async () => {
