@@ -70,11 +70,13 @@ describe('client: HTTP-streaming fallback', () => {
     const refusedBefore = proxy.refusedUpgrades;
     await until(() => proxy.refusedUpgrades > refusedBefore, 'a WebSocket retry');
     expect(client.transport).toBe('http');
+    const m = quotes.length;
     proxy.allowUpgrades = true;
     await until(() => client.transport === 'websocket' && client.state === 'open', 'the move to WebSocket');
-    const m = quotes.length;
-    await until(() => quotes.length > m + 1, 'quotes over the WebSocket');
-    expect(quotes.slice(m).some((q) => q.snapshot)).toBe(true); // resubscribed with a snapshot
+    // resubscribed over the WebSocket: a snapshot, then live quotes
+    await until(() => quotes.slice(m).some((q) => q.snapshot), 'the snapshot after the move');
+    const s = quotes.length;
+    await until(() => quotes.length > s, 'quotes over the WebSocket');
   });
 
   it('a refused token on the fallback ends in one clear error (static token: no retry loop)', async () => {
