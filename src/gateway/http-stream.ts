@@ -28,6 +28,8 @@ export const HTTP_STREAM_PATH = '/v1/stream/sse';
 export const SESSION_HEADER = 'x-tickwire-session';
 /** An SSE comment line sent this often keeps proxies from closing a quiet stream. */
 export const HEARTBEAT_MS = 15_000;
+/** How often sessions are looked at (heartbeats, uWS's send timer, idle sessions). */
+const TICK_MS = 4000;
 
 /**
  * CORS: a dashboard served from another origin may use the stream, as it may open a WebSocket
@@ -72,6 +74,7 @@ export class HttpStreamTransport implements Transport, TopicSink {
   readonly #maxBuffered: number;
   readonly #joined = new Set<string>();
   #buffered = 0;
+  #lastWrite = Date.now();
   #corked = false;
   #ended = false;
   /** called once the response is over (ended here or aborted by the peer), with the close code */
@@ -110,8 +113,14 @@ export class HttpStreamTransport implements Transport, TopicSink {
     this.#write(Buffer.from(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`), true);
   }
 
-  heartbeat(): void {
-    if (this.#buffered === 0) this.#write(SSE_COMMENT, false);
+  /**
+   * Every few seconds: a comment line as a heartbeat after HEARTBEAT_MS without writes; and,
+   * while uWS holds data back, a comment now: uWS ends a response that stays unwritable for 10 s
+   * after a write it could not complete, and each such write starts that time again, so the
+   * slow-consumer policy (slow.stuckMs, slow.hardLimitBytes), not uWS, decides when to close.
+   */
+  tick(now: number): void {
+    if (this.#buffered > 0 || now - this.#lastWrite >= HEARTBEAT_MS) this.#write(SSE_COMMENT, true);
   }
 
   subscribe(topic: string): void {
@@ -182,6 +191,7 @@ export class HttpStreamTransport implements Transport, TopicSink {
     else this.#res.cork(() => (ok = this.#res.write(chunk)));
     // a write that went through completely also sent everything uWS held before it
     this.#buffered = ok ? 0 : this.#buffered + chunk.byteLength;
+    this.#lastWrite = Date.now();
     return ok;
   }
 }
@@ -227,7 +237,7 @@ export class HttpStreamRoutes {
     app.any(HTTP_STREAM_PATH, (res, req) => {
       sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` }, { ...CORS, allow: 'GET, POST' });
     });
-    const every = Math.min(HEARTBEAT_MS, (this.#host.config.gateway.idleTimeoutSec * 1000) / 4);
+    const every = Math.min(TICK_MS, (this.#host.config.gateway.idleTimeoutSec * 1000) / 4);
     this.#timer = setInterval(() => this.#sweep(Date.now()), every);
     this.#timer.unref();
   }
@@ -237,12 +247,12 @@ export class HttpStreamRoutes {
     this.#timer = undefined;
   }
 
-  /** Heartbeats, and the end of sessions that sent nothing for `gateway.idleTimeoutSec`. */
+  /** Heartbeats, uWS's send timer, and the end of sessions that sent nothing for `gateway.idleTimeoutSec`. */
   #sweep(now: number): void {
     const idleMs = this.#host.config.gateway.idleTimeoutSec * 1000;
     for (const s of this.#sessions.values()) {
       if (now - s.lastSeen > idleMs) s.transport.end(CloseCode.GOING_AWAY, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
-      else s.transport.heartbeat();
+      else s.transport.tick(now);
     }
   }
 

@@ -120,7 +120,7 @@ describe('HTTP-streaming transport, auth off', () => {
     expect(c.closeEvent).toEqual({ code: 1009, reason: 'frame too large' });
   });
 
-  it('a client that stops reading is paused as a slow consumer, then resynced', { timeout: 60_000 }, async () => {
+  it('a client that stops reading is paused as a slow consumer, stays connected while stalled, then resynced', { timeout: 150_000 }, async () => {
     const lowWater = await startEngine({
       host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 3, rate: 6_000 },
       slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
@@ -129,9 +129,11 @@ describe('HTTP-streaming transport, auth off', () => {
       // a raw socket, so that not reading really stops the TCP window
       const sock = net.connect(lowWater.port, '127.0.0.1');
       let text = '';
+      let ended = false;
       sock.on('data', (d: Buffer) => {
-        text += d.toString('latin1');
+        if (text.length < 4096) text += d.toString('latin1');
       });
+      sock.on('end', () => (ended = true));
       sock.write('GET /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
       await expect.poll(() => /"session":"([^"]+)"/.exec(text)?.[1], { timeout: 10_000 }).toBeTruthy();
       const session = /"session":"([^"]+)"/.exec(text)![1]!;
@@ -139,9 +141,14 @@ describe('HTTP-streaming transport, auth off', () => {
       const post = await fetch(`http://127.0.0.1:${lowWater.port}/v1/stream/sse`, { method: 'POST', headers: { 'x-tickwire-session': session }, body: JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }) });
       expect(post.status).toBe(204);
       sock.pause();
-      await expect.poll(async () => (await stats(lowWater.port)).gateway.slowEpisodes, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+      await expect.poll(async () => (await stats(lowWater.port)).gateway.slowEpisodes, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+      // the stall itself is what is tested: uWS ends an HTTP response that stays unwritable for
+      // 10 s; the session must live on until slow.stuckMs (60 s here) or the hard limit says
+      await new Promise((r) => setTimeout(r, 12_000));
+      expect((await stats(lowWater.port)).connections).toBe(1);
+      expect(ended).toBe(false);
       sock.resume();
-      await expect.poll(async () => (await stats(lowWater.port)).gateway.resyncs, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+      await expect.poll(async () => (await stats(lowWater.port)).gateway.resyncs, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
       const s = await stats(lowWater.port);
       expect(s.gateway.slowDisconnects).toBe(0);
       expect(s.gateway.maxBufferedBytes).toBeGreaterThanOrEqual(64 * 1024);
