@@ -41,7 +41,7 @@ export const ALERT_STATUS: Readonly<Record<string, number>> = {
 /** A refused alert request: `code` is stable, `status` is what the service API answers, `field` the first bad field. */
 export class AlertRequestError extends HttpError<string> {
   constructor(status: number, code: string, message: string, field?: string) {
-    super(status, code, message, field);
+    super(status, code as never, message, field); // codes from the alert rule model and the RPC answer (upper case)
     this.name = 'AlertRequestError';
   }
 

@@ -62,7 +62,8 @@ export class ConfigError extends TickwireError<'CONFIG'> {
 export class HttpError<C extends string = HttpErrorCode> extends TickwireError<C> {
   constructor(
     readonly status: number,
-    code: C,
+    /** an upper-case code such as `BAD_REQUEST` (a message in its place does not type-check) */
+    code: C extends Uppercase<C> ? C : never,
     message: string,
     readonly field?: string,
   ) {

@@ -1,4 +1,3 @@
-import type { WebSocket } from 'uWebSockets.js';
 import type { FrameCodec } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
@@ -8,6 +7,7 @@ import type { Hub, HubSubscriber, SubscribeOptions } from '../fanout/hub.js';
 import { authAck, CloseCode, dataItem, ErrorCode, errorFrame, itemsFrame, parseRequest, pongFrame, ProtocolError, requestIdOf, subscribeAck, throttleTier, TickwireError, unsubscribeAck } from '../protocol/index.js';
 import type { AuthRequest, DataItem, ExtensionReply, ExtensionRequest, RejectedChannel, RequestId, ServerFrame, SubscribeRequest, UnsubscribeRequest } from '../protocol/index.js';
 import { ReadLagProbe } from './read-lag.js';
+import type { Transport } from './transport.js';
 
 export interface ConnectionUserData {
   conn?: Connection;
@@ -20,6 +20,7 @@ export interface ConnectionInit {
   codec: FrameCodec;
   principal: Principal;
   expiresAt: number | undefined;
+  /** the client's address at the upgrade (or stream open), for admission hooks */
   ip: string;
 }
 
@@ -86,23 +87,23 @@ export class Connection implements HubSubscriber {
   expiresAt: number | undefined;
   closed = false;
   readonly openedAt = Date.now();
-  readonly #ws: WebSocket<ConnectionUserData>;
+  readonly #transport: Transport;
   readonly #deps: ConnectionDeps;
   readonly #subs = new Map<string, Subscription>();
   readonly #topics = new Set<string>();
   #slowSince: number | undefined;
   /** durable replays waiting for this paused connection to drain */
   readonly #writableWaiters: (() => void)[] = [];
-  /** what paused the connection: bytes buffered in uWS, or read lag measured by pings */
+  /** what paused the connection: bytes buffered in the transport, or read lag measured by pings */
   #slowCause: 'buffer' | 'lag' | undefined;
   readonly #lag = new ReadLagProbe();
 
-  constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
-    this.#ws = ws;
+  constructor(transport: Transport, init: ConnectionInit, deps: ConnectionDeps) {
+    this.#transport = transport;
     this.#deps = deps;
     this.id = init.id;
     this.codec = init.codec;
-    this.ip = init.ip;
+    this.ip = transport.remoteAddress;
     this.principal = init.principal;
     this.expiresAt = init.expiresAt;
   }
@@ -123,18 +124,18 @@ export class Connection implements HubSubscriber {
   join(topic: string): void {
     if (this.closed) return;
     this.#topics.add(topic);
-    if (this.#slowSince === undefined) this.#ws.subscribe(topic);
+    if (this.#slowSince === undefined) this.#transport.subscribe(topic);
   }
 
   leave(topic: string): void {
     if (this.closed) return;
     this.#topics.delete(topic);
-    if (this.#slowSince === undefined) this.#ws.unsubscribe(topic);
+    if (this.#slowSince === undefined) this.#transport.unsubscribe(topic);
   }
 
   send(bytes: Uint8Array): void {
     if (this.closed) return;
-    this.#ws.send(bytes, this.codec.binary);
+    this.#transport.send(bytes, this.codec.binary);
   }
 
   /**
@@ -145,7 +146,7 @@ export class Connection implements HubSubscriber {
   whenWritable(): Promise<void> | undefined {
     if (this.closed) return undefined;
     if (this.#slowSince === undefined) {
-      if (this.#ws.getBufferedAmount() < this.#deps.config.slow.highWaterBytes) return undefined;
+      if (this.#transport.bufferedAmount() < this.#deps.config.slow.highWaterBytes) return undefined;
       this.checkBackpressure(Date.now());
       if (this.closed || this.#slowSince === undefined) return undefined;
     }
@@ -168,11 +169,7 @@ export class Connection implements HubSubscriber {
   /** Close with a WebSocket close code (1008 policy, 4008 rate, 4009 slow, 1001 shutdown). */
   end(code: number, reason: string): void {
     if (this.closed) return;
-    try {
-      this.#ws.end(code, reason.slice(0, 120));
-    } catch {
-      // already closed by the peer
-    }
+    this.#transport.end(code, reason.slice(0, 120));
   }
 
   onMessage(data: ArrayBuffer, isBinary: boolean): void {
@@ -192,7 +189,7 @@ export class Connection implements HubSubscriber {
       this.sendError(e.code, e.message, requestIdOf(frame));
       return;
     }
-    this.#ws.cork(() => {
+    this.#transport.cork(() => {
       switch (req.op) {
         case 'subscribe':
           return this.#subscribe(req);
@@ -303,7 +300,7 @@ export class Connection implements HubSubscriber {
     this.principal = result.principal;
     this.expiresAt = result.expiresAt;
     const ack = authAck(req.id, result.expiresAt);
-    this.#ws.cork(() => this.sendFrame(ack));
+    this.#transport.cork(() => this.sendFrame(ack));
     this.#deps.onAuthChanged?.(this);
   }
 
@@ -317,7 +314,7 @@ export class Connection implements HubSubscriber {
   checkBackpressure(now: number): number {
     if (this.closed) return 0;
     const { slow } = this.#deps.config;
-    const buffered = this.#ws.getBufferedAmount();
+    const buffered = this.#transport.bufferedAmount();
     if (buffered > this.#deps.counters.maxBufferedBytes) this.#deps.counters.maxBufferedBytes = buffered;
     const lag = this.#readLag(now);
     if (this.#slowSince === undefined) {
@@ -348,11 +345,11 @@ export class Connection implements HubSubscriber {
   /** Send the periodic lag ping when due (connections with subscriptions only); the lag now. */
   #readLag(now: number): number {
     const { lagMs, pingMs } = this.#deps.config.slow;
-    if (lagMs === 0) return 0;
+    if (lagMs === 0 || !this.#transport.ping) return 0;
     // an idle connection has no backlog to measure, and pings would keep uWS's idle timeout off it;
     // paused for lag, the pause's own ping is the one awaited (a new one would hold the resync back)
     const tag = this.#subs.size > 0 && this.#slowCause !== 'lag' ? this.#lag.due(now, pingMs) : undefined;
-    if (tag !== undefined) this.#ws.ping(tag);
+    if (tag !== undefined) this.#transport.ping(tag);
     return this.#lag.lag(now);
   }
 
@@ -360,10 +357,10 @@ export class Connection implements HubSubscriber {
     this.#slowSince = now;
     this.#slowCause = cause;
     this.#deps.counters.slowEpisodes++;
-    for (const t of this.#topics) this.#ws.unsubscribe(t);
+    for (const t of this.#topics) this.#transport.unsubscribe(t);
     if (cause === 'lag') {
       this.#deps.counters.lagEpisodes++;
-      this.#ws.ping(this.#lag.mark(now));
+      this.#transport.ping?.(this.#lag.mark(now));
     }
   }
 
@@ -378,9 +375,9 @@ export class Connection implements HubSubscriber {
       const cur = this.#deps.hub.current(s.spec.key, s.tier);
       if (cur) items.push(dataItem('data', name, cur.seq, cur.d, false));
     }
-    this.#ws.cork(() => {
+    this.#transport.cork(() => {
       if (items.length > 0) this.sendFrame(itemsFrame(items));
-      for (const t of this.#topics) this.#ws.subscribe(t);
+      for (const t of this.#topics) this.#transport.subscribe(t);
     });
     this.#wakeWriters();
   }

@@ -19,6 +19,9 @@ import { framingProblem, guardHttpFraming, refuseFraming } from '../http/http-fr
 import { Hub } from '../fanout/hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
+import { HttpStreamRoutes } from './http-stream.js';
+import { LocalTopics, UwsTransport } from './transport.js';
+import type { Transport } from './transport.js';
 
 export interface GatewayLogger {
   info(obj: object | string, msg?: string): void;
@@ -105,6 +108,9 @@ export class Gateway {
   /** upgrades waiting for their token to be verified: they hold a socket and a slot */
   #verifying = 0;
   readonly #opts: GatewayOptions;
+  /** hub topics of connections on other transports than uWS WebSockets (the HTTP stream) */
+  readonly #localTopics = new LocalTopics();
+  readonly #httpStream: HttpStreamRoutes;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
   readonly #static = new Map<string, { body: Buffer; type: string }>();
@@ -125,14 +131,82 @@ export class Gateway {
     this.app = guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem));
     this.hub = new Hub({
       bus: opts.bus,
-      publisher: { publish: (topic, bytes, binary) => void this.app.publish(topic, bytes, binary) },
+      publisher: {
+        publish: (topic, bytes, binary) => {
+          this.app.publish(topic, bytes, binary);
+          if (this.#localTopics.size > 0) this.#localTopics.publish(topic, bytes, binary);
+        },
+      },
       ...(opts.store ? { store: opts.store } : {}),
       upstreamReleaseMs: config.gateway.upstreamReleaseMs,
       batchMs: config.throttle.batchMs,
     });
+    this.#httpStream = new HttpStreamRoutes({
+      config,
+      log: opts.log,
+      topics: this.#localTopics,
+      counters: this.counters,
+      authenticator: this.#authenticator,
+      accepting: () => this.#accepting,
+      refuseAtCapacity: (res) => this.#atCapacity(res),
+      hold: (delta) => {
+        this.#verifying += delta;
+      },
+      admit: (ip, init) => this.#opts.admit?.(ip, init),
+      admitMessage: (conn) => !this.#opts.admitMessage || this.#opts.admitMessage(conn),
+      attach: (transport, init) => this.#attach(transport, init),
+      detach: (conn, code) => this.#detach(conn, code),
+    });
     this.#loadStatic();
     this.#routes();
   }
+
+  /** A transport's connection is open: count it, welcome it, and tell the hooks. */
+  #attach(transport: Transport, init: ConnectionInit): Connection {
+    const { config } = this.#opts;
+    const conn = new Connection(transport, init, this.#deps);
+    this.connections.add(conn);
+    this.counters.connectionsOpened++;
+    conn.sendFrame({
+      op: 'welcome',
+      conn: conn.id,
+      protocol: PROTOCOL_VERSION,
+      server_time: Date.now(),
+      limits: {
+        max_frame_bytes: config.gateway.maxFrameBytes,
+        max_subscriptions: config.gateway.maxSubscriptions,
+        throttle_tiers: config.throttle.tiers,
+        min_throttle: config.throttle.minMs,
+      },
+    });
+    this.#opts.onConnectionOpen?.(conn);
+    this.#opts.log.debug({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
+    return conn;
+  }
+
+  /** A connection's transport closed (with this protocol close code). */
+  #detach(conn: Connection, code: number): void {
+    conn.onClose();
+    this.connections.delete(conn);
+    this.counters.connectionsClosed++;
+    this.#opts.onConnectionClose?.(conn, code);
+    this.#opts.log.debug({ conn: conn.id, code }, 'connection closed');
+  }
+
+  get #deps(): ConnectionDeps {
+    return (this.#depsCache ??= {
+      hub: this.hub,
+      resolvers: this.#opts.resolvers,
+      config: this.#opts.config,
+      counters: this.counters,
+      authenticator: this.#authenticator,
+      ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
+      ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
+      ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
+    });
+  }
+
+  #depsCache: ConnectionDeps | undefined;
 
   get port(): number {
     return this.#port;
@@ -155,17 +229,7 @@ export class Gateway {
   }
 
   #routes(): void {
-    const { config, log } = this.#opts;
-    const deps = {
-      hub: this.hub,
-      resolvers: this.#opts.resolvers,
-      config,
-      counters: this.counters,
-      authenticator: this.#authenticator,
-      ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
-      ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
-      ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
-    };
+    const { config } = this.#opts;
     this.app.ws<ConnectionUserData>('/v1/stream', {
       compression: this.#uws.DISABLED,
       // uWS drops an oversized frame's connection without a close frame (1006); it accepts frames
@@ -181,24 +245,7 @@ export class Gateway {
       upgrade: (res, req, context) => this.#upgrade(res, req, context),
       open: (ws) => {
         const data = ws.getUserData();
-        const conn = new Connection(ws, data.init, deps);
-        data.conn = conn;
-        this.connections.add(conn);
-        this.counters.connectionsOpened++;
-        conn.sendFrame({
-          op: 'welcome',
-          conn: conn.id,
-          protocol: PROTOCOL_VERSION,
-          server_time: Date.now(),
-          limits: {
-            max_frame_bytes: config.gateway.maxFrameBytes,
-            max_subscriptions: config.gateway.maxSubscriptions,
-            throttle_tiers: config.throttle.tiers,
-            min_throttle: config.throttle.minMs,
-          },
-        });
-        this.#opts.onConnectionOpen?.(conn);
-        log.debug({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
+        data.conn = this.#attach(new UwsTransport(ws, data.init.ip), data.init);
       },
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
@@ -220,12 +267,7 @@ export class Gateway {
       },
       close: (ws, code) => {
         const conn = ws.getUserData().conn;
-        if (!conn) return;
-        conn.onClose();
-        this.connections.delete(conn);
-        this.counters.connectionsClosed++;
-        this.#opts.onConnectionClose?.(conn, code);
-        log.debug({ conn: conn.id, code }, 'connection closed');
+        if (conn) this.#detach(conn, code);
       },
     });
 
@@ -257,6 +299,7 @@ export class Gateway {
       });
     });
     registerAuthCheck(this.app, this.#authenticator);
+    this.#httpStream.install(this.app);
     this.#opts.routes?.(this.app, this);
     this.app.get('/v1/stream', (res) => {
       sendJson(res, 426, { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' }, { upgrade: 'websocket' });
@@ -404,6 +447,7 @@ export class Gateway {
   close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
     this.stopAccepting();
     if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#httpStream.close();
     for (const c of [...this.connections]) c.end(code, reason);
     this.hub.close();
   }

@@ -185,18 +185,18 @@ type Route = (
  */
 function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: number): void {
   const alerts = (): AlertsApi => {
-    if (!opts.alerts) throw new HttpError(503, 'no alert service is configured here', 'UNAVAILABLE');
+    if (!opts.alerts) throw new HttpError(503, 'UNAVAILABLE', 'no alert service is configured here');
     return opts.alerts;
   };
   const notifications = (): NotificationService => {
-    if (!opts.notifications) throw new HttpError(503, 'notifications are not configured here', 'UNAVAILABLE');
+    if (!opts.notifications) throw new HttpError(503, 'UNAVAILABLE', 'notifications are not configured here');
     return opts.notifications;
   };
   const idParam = (raw: string): string => {
     try {
       return decodeURIComponent(raw);
     } catch {
-      throw Object.assign(new HttpError(400, 'id in the path is not valid percent-encoding', 'BAD_REQUEST'), { field: 'id' });
+      throw new HttpError(400, 'BAD_REQUEST', 'id in the path is not valid percent-encoding', 'id');
     }
   };
   /** the caller may pass the user's entitlements (the token claim's shape); else auth.defaultEntitlement */
@@ -206,7 +206,7 @@ function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: numbe
     if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'entitlements' in body) {
       const { entitlements, ...rest } = body as Record<string, unknown>;
       const parsed = Entitlements.parse(entitlements, 'entitlements');
-      if (typeof parsed === 'string') throw Object.assign(new HttpError(400, parsed, 'BAD_REQUEST'), { field: 'entitlements' });
+      if (typeof parsed === 'string') throw new HttpError(400, 'BAD_REQUEST', parsed, 'entitlements');
       ent = parsed;
       rule = rest;
     }

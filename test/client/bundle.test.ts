@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
@@ -18,6 +19,9 @@ describe('client SDK browser bundle', () => {
     expect(inputs.some((p) => p.startsWith('node:'))).toBe(false);
     const code = result.outputFiles[0]!.text;
     expect(code).not.toMatch(/\brequire\(/);
-    expect(code.length).toBeLessThan(40 * 1024);
+    // the HTTP-streaming fallback (http-stream.ts and its use in client.ts) is about 4 KiB of it
+    expect(code.length).toBeLessThan(44 * 1024);
+    // what a front end pays (issue #14: under 15 KB minified and gzipped)
+    expect(gzipSync(code, { level: 9 }).length).toBeLessThan(15 * 1024);
   });
 });

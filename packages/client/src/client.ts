@@ -1,6 +1,7 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { Emitter, type Listener } from './emitter.js';
+import { HttpStreamSocket } from './http-stream.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
   AUTH_CHECK_PATH,
@@ -11,6 +12,7 @@ import {
   parseChannel,
   type AckFrame,
   type AuthCheckResult,
+  type AuthFailureReason,
   type OutgoingFrame,
   type OutgoingSubscribe,
   type DataFrame,
@@ -94,7 +96,24 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
   connectTimeoutMs?: number;
+  /**
+   * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on): after
+   * a WebSocket attempt that failed before the server's welcome, the next attempt streams over
+   * HTTP (JSON frames), and WebSocket is tried again every `retryWebSocketMs` while on it.
+   * `false` turns it off; it is off by default when `WebSocket` is given.
+   */
+  fallback?: boolean | FallbackOptions;
 }
+
+export interface FallbackOptions {
+  /** the stream's URL (default: the WebSocket URL with http(s) and `/sse` appended) */
+  url?: string;
+  /** while on the fallback, try a WebSocket again this often, ms (default 60000; 0 = never) */
+  retryWebSocketMs?: number;
+}
+
+/** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
+export type TransportKind = 'websocket' | 'http';
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -263,6 +282,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #latency: LatencySample | undefined;
   /** connection attempts since the last successful welcome */
   #attempts = 0;
+  /** the transport of the current (or next) attempt, and the codec on its wire */
+  #transport: TransportKind = 'websocket';
+  #wire: ClientCodec;
+  #welcomes = 0;
+  #welcomesAtAttempt = 0;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
   /** a transport error was emitted for the current outage: one error per outage, not per retry */
   #outageReported = false;
   /** the token of the current connection (or attempt) */
@@ -275,6 +300,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
     this.options = Object.freeze({ ...options });
     this.codec = codecFor(options.encoding ?? 'msgpack');
+    this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
   }
@@ -287,6 +313,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** the last `welcome` received (connection id, limits) */
   get welcome(): WelcomeFrame | undefined {
     return this.#welcome;
+  }
+
+  /** the transport in use (or tried next): `http` while on the HTTP-streaming fallback */
+  get transport(): TransportKind {
+    return this.#transport;
   }
 
   /** the last measured round trip, or undefined before the first pong */
@@ -474,34 +505,53 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return await src();
   }
 
+  get #fallback(): FallbackOptions | undefined {
+    // a WebSocket implementation of the application's own is its choice of transport
+    const f = this.options.fallback ?? this.options.WebSocket === undefined;
+    return f === false ? undefined : f === true ? {} : f;
+  }
+
+  /** The socket constructor, URL and options of an attempt over `transport`. */
+  async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
+    const http = transport === 'http';
+    const ctor = http ? HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
+    const token = await this.#token().catch((cause: unknown) => {
+      throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
+    });
+    const global = (globalThis as { WebSocket?: unknown }).WebSocket;
+    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
+    let url = http ? (this.#fallback?.url ?? this.options.url) : this.options.url;
+    let init: { headers?: Record<string, string> } | undefined;
+    if (token) {
+      if (tokenIn === 'query') {
+        const u = new URL(url);
+        u.searchParams.set('token', token);
+        url = u.toString();
+      } else {
+        init = { headers: { Authorization: `Bearer ${token}` } };
+      }
+    }
+    return { ctor, url, init, token };
+  }
+
   async #open(): Promise<void> {
     this.#setState(this.#attempts === 0 && !this.#welcome ? 'connecting' : 'reconnecting');
     this.#attempts++;
+    this.#welcomesAtAttempt = this.#welcomes;
     let ws: WebSocketLike;
     let token: string | undefined;
     try {
-      const ctor = (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
-      token = await this.#token().catch((cause: unknown) => {
-        throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
-      });
+      const args = await this.#socketArgs(this.#transport);
       if (this.#closing) return;
+      token = args.token;
       this.#currentToken = token;
-      const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-      const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
-      let url = this.options.url;
-      let init: { headers?: Record<string, string> } | undefined;
-      if (token) {
-        if (tokenIn === 'query') {
-          const u = new URL(url);
-          u.searchParams.set('token', token);
-          url = u.toString();
-        } else {
-          init = { headers: { Authorization: `Bearer ${token}` } };
-        }
-      }
-      ws = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+      // the fallback stream carries JSON whatever the configured encoding
+      this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
+      const protocols = [this.#wire.subprotocol];
+      ws = args.init ? new args.ctor(args.url, protocols, args.init) : new args.ctor(args.url, protocols);
     } catch (err) {
       this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#alternateTransport();
       this.#afterClose(1006, 'connect failed', false);
       return;
     }
@@ -540,7 +590,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * function yields another one; anything else is an outage, retried with backoff.
    */
   async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
-    const verdict = await this.#checkAuth(token);
+    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
+    const verdict: AuthCheckResult | undefined =
+      code === CloseCode.POLICY
+        ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
+        : await this.#checkAuth(token);
     if (this.#closing || this.#ws) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       let next: string | undefined;
@@ -555,6 +609,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
+    this.#alternateTransport();
     this.#afterClose(code, reason, false);
   }
 
@@ -647,6 +702,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return this.#refreshing;
   }
 
+  /**
+   * An attempt that failed before the welcome, not for its token: a refused upgrade looks like
+   * any other failure to a browser, so the next attempt uses the other transport (WebSocket and
+   * the HTTP-streaming fallback alternate until one gets a welcome).
+   */
+  #alternateTransport(): void {
+    if (this.#welcomes === this.#welcomesAtAttempt && this.#fallback && !this.#closing) {
+      this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
+    }
+  }
+
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
   #drop(ws: WebSocketLike, code: number, reason: string): void {
     ws.onclose = null;
@@ -659,6 +725,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     if (this.#ws === ws) {
       this.#ws = undefined;
+      this.#alternateTransport(); // a connect timeout
       this.#afterClose(code, reason);
     }
   }
@@ -668,7 +735,50 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = undefined;
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
+  }
+
+  /**
+   * While on the fallback: try a WebSocket every `retryWebSocketMs`; when one opens, close it and
+   * move the connection over (a reconnect, with resubscriptions and snapshots).
+   */
+  #scheduleProbe(): void {
+    const every = this.#fallback?.retryWebSocketMs ?? 60_000;
+    if (!(every > 0) || this.#transport !== 'http') return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      void this.#probe();
+    }, every);
+  }
+
+  async #probe(): Promise<void> {
+    const current = this.#ws;
+    let probe: WebSocketLike;
+    try {
+      const { ctor, url, init } = await this.#socketArgs('websocket');
+      if (this.#ws !== current || this.#closing) return;
+      probe = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+    } catch {
+      this.#scheduleProbe();
+      return;
+    }
+    probe.onerror = () => undefined;
+    probe.onmessage = null;
+    probe.onclose = () => {
+      if (this.#ws === current && !this.#closing) this.#scheduleProbe();
+    };
+    probe.onopen = () => {
+      probe.onclose = null;
+      try {
+        probe.close(CloseCode.NORMAL, 'probe');
+      } catch {
+        /* closing */
+      }
+      if (this.#ws !== current || this.#closing || !current) return;
+      this.#transport = 'websocket';
+      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
+    };
   }
 
   /**
@@ -727,8 +837,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#welcome = w;
+    this.#welcomes++;
     this.#attempts = 0;
     this.#outageReported = false;
+    this.#scheduleProbe();
     this.#backoff?.reset();
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
@@ -833,7 +945,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       }, timeout);
     }
     try {
-      ws.send(this.codec.encode(p.frame));
+      ws.send(this.#wire.encode(p.frame));
     } catch (err) {
       this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, `send failed: ${String(err)}`, { cause: err }));
     }
@@ -854,7 +966,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #onMessage(raw: unknown): void {
     let frame: unknown;
     try {
-      frame = this.codec.decode(raw);
+      frame = this.#wire.decode(raw);
     } catch (err) {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;

@@ -11,17 +11,20 @@ export {
   type CloseEvent,
   type ConnectionState,
   type EpochEvent,
+  type FallbackOptions,
   type GapEvent,
   type LatencySample,
   type ReconnectEvent,
   type SubscribeOptions,
   type SubscribeResult,
   type TokenSource,
+  type TransportKind,
   type UnsubscribeResult,
   type WebSocketConstructor,
   type WebSocketLike,
 } from './client.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
+export { HttpStreamSocket, httpStreamUrl } from './http-stream.js';
 export { codecFor, encodeMsgpack, SUBPROTOCOL, type ClientCodec, type Encoding } from './codec.js';
 export { ClientErrorCode, TickwireClientError } from './errors.js';
 export * from './types.js';

@@ -1,0 +1,395 @@
+import { randomBytes } from 'node:crypto';
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { CODECS } from '../codec/frames.js';
+import type { Config } from '../core/config.js';
+import { HttpError, readBody, sendJson, statusLine } from '../http/http.js';
+import { CloseCode } from '../protocol/index.js';
+import type { Authenticator } from './auth-hook.js';
+import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
+import type { LocalTopics, TopicSink, Transport } from './transport.js';
+
+/**
+ * The HTTP-streaming fallback transport (docs/protocol.md#http-streaming-fallback), for clients
+ * whose network refuses WebSocket upgrades: protocol v1 frames as JSON in a
+ * `text/event-stream` response (Server-Sent Events framing), client frames by POST.
+ *
+ * - `GET /v1/stream/sse` (token as `Authorization: Bearer` or `?token=`) opens a session: the
+ *   stream starts with an `event: session` naming its id, then carries the frames a WebSocket
+ *   would (`welcome` first), each as one `data:` line; it ends with an `event: close` carrying
+ *   the close code and reason a WebSocket would have got.
+ * - `POST /v1/stream/sse` with header `X-Tickwire-Session` sends client frames: one JSON frame
+ *   per line; an empty body is a keep-alive. 204, replies come on the stream.
+ *
+ * The session is an ordinary `Connection` on an `HttpStreamTransport`: the same auth,
+ * entitlements, limits (it counts as a connection of its user), throttling and slow-consumer
+ * policy. The response's backpressure is the transport's buffered amount.
+ */
+export const HTTP_STREAM_PATH = '/v1/stream/sse';
+export const SESSION_HEADER = 'x-tickwire-session';
+/** An SSE comment line sent this often keeps proxies from closing a quiet stream. */
+export const HEARTBEAT_MS = 15_000;
+/** How often sessions are looked at (heartbeats, uWS's send timer, idle sessions). */
+const TICK_MS = 4000;
+
+/**
+ * CORS: a dashboard served from another origin may use the stream, as it may open a WebSocket
+ * from any origin. Tokens travel in a header or the query, never in cookies, so a page can only
+ * use a token it holds.
+ */
+const CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': SESSION_HEADER };
+
+const SSE_DATA = Buffer.from('data: ');
+const SSE_END = Buffer.from('\n\n');
+/** an SSE comment: ignored by readers, used for heartbeats and to flush uWS's buffer */
+const SSE_COMMENT = Buffer.from(':\n\n');
+
+export interface HttpStreamHost {
+  config: Readonly<Config>;
+  log: { info(obj: object | string, msg?: string): void; error(obj: object | string, msg?: string): void };
+  topics: LocalTopics;
+  counters: GatewayCounters;
+  authenticator: Authenticator;
+  accepting(): boolean;
+  /** answers 503 and returns true at the connection ceiling */
+  refuseAtCapacity(res: HttpResponse): boolean;
+  /** hold (+1) or release (-1) a connection slot while a token is verified */
+  hold(delta: number): void;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  admitMessage(conn: Connection): boolean;
+  attach(transport: Transport, init: ConnectionInit): Connection;
+  detach(conn: Connection, code: number): void;
+}
+
+/**
+ * A uWS HTTP response carrying SSE events. uWS buffers whatever `write` could not send at once
+ * and says so by returning false; it has no buffered-amount getter for responses, so the bytes
+ * written since the last complete write stand for it (an upper bound). While it is over
+ * `maxBuffered`, further frames are skipped, as uWS skips publishes to a WebSocket over its
+ * maxBackpressure; the slow-consumer policy pauses and closes long before.
+ */
+export class HttpStreamTransport implements Transport, TopicSink {
+  readonly remoteAddress: string;
+  readonly #res: HttpResponse;
+  readonly #topics: LocalTopics;
+  readonly #maxBuffered: number;
+  readonly #joined = new Set<string>();
+  #buffered = 0;
+  #lastWrite = Date.now();
+  #corked = false;
+  #ended = false;
+  /** called once the response is over (ended here or aborted by the peer), with the close code */
+  onEnd: ((code: number) => void) | undefined;
+  /** called when uWS drained what it held (the writable callback) */
+  onWritable: (() => void) | undefined;
+
+  constructor(res: HttpResponse, remoteAddress: string, topics: LocalTopics, maxBuffered: number) {
+    this.#res = res;
+    this.remoteAddress = remoteAddress;
+    this.#topics = topics;
+    this.#maxBuffered = maxBuffered;
+    res.onWritable(() => {
+      if (this.#buffered === 0 || this.#ended) return true;
+      // uWS does not drain its own buffer while an onWritable handler is set: a write does
+      const ok = this.#write(SSE_COMMENT, true);
+      if (ok) this.onWritable?.();
+      return ok;
+    });
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  send(bytes: Uint8Array): void {
+    this.#frame(bytes);
+  }
+
+  deliver(bytes: Uint8Array): void {
+    this.#frame(bytes);
+  }
+
+  /** a named event (`session`, `close`): not a protocol frame */
+  event(name: string, data: object): void {
+    this.#write(Buffer.from(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`), true);
+  }
+
+  /**
+   * Every few seconds: a comment line as a heartbeat after HEARTBEAT_MS without writes; and,
+   * while uWS holds data back, a comment now: uWS ends a response that stays unwritable for 10 s
+   * after a write it could not complete, and each such write starts that time again, so the
+   * slow-consumer policy (slow.stuckMs, slow.hardLimitBytes), not uWS, decides when to close.
+   */
+  tick(now: number): void {
+    if (this.#buffered > 0 || now - this.#lastWrite >= HEARTBEAT_MS) this.#write(SSE_COMMENT, true);
+  }
+
+  subscribe(topic: string): void {
+    if (this.#ended) return;
+    this.#joined.add(topic);
+    this.#topics.join(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#joined.delete(topic);
+    this.#topics.leave(topic, this);
+  }
+
+  cork(fn: () => void): void {
+    if (this.#corked || this.#ended) {
+      fn();
+      return;
+    }
+    this.#res.cork(() => {
+      this.#corked = true;
+      try {
+        fn();
+      } finally {
+        this.#corked = false;
+      }
+    });
+  }
+
+  bufferedAmount(): number {
+    return this.#buffered;
+  }
+
+  /** End the stream with an `event: close` carrying what a WebSocket close frame would. */
+  end(code: number, reason: string): void {
+    if (this.#ended) return;
+    this.cork(() => {
+      this.event('close', { code, reason: reason.slice(0, 120) });
+      this.#finish();
+      this.#res.end();
+    });
+    this.onEnd?.(code);
+  }
+
+  /** The peer went away (uWS onAborted): the response must not be touched again. */
+  aborted(): void {
+    if (this.#ended) return;
+    this.#finish();
+    this.onEnd?.(CloseCode.ABNORMAL);
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    for (const t of this.#joined) this.#topics.leave(t, this);
+    this.#joined.clear();
+  }
+
+  #frame(json: Uint8Array): void {
+    // JSON text has no raw line breaks, so one `data:` line holds one frame
+    this.#write(Buffer.concat([SSE_DATA, json, SSE_END]), false);
+  }
+
+  /** Write (corked); false when uWS is holding data back. `force`: even over maxBuffered. */
+  #write(chunk: Buffer, force: boolean): boolean {
+    if (this.#ended) return false;
+    if (!force && this.#buffered > this.#maxBuffered) return false;
+    let ok = false;
+    if (this.#corked) ok = this.#res.write(chunk);
+    else this.#res.cork(() => (ok = this.#res.write(chunk)));
+    // a write that went through completely also sent everything uWS held before it
+    this.#buffered = ok ? 0 : this.#buffered + chunk.byteLength;
+    this.#lastWrite = Date.now();
+    return ok;
+  }
+}
+
+interface Session {
+  readonly id: string;
+  readonly transport: HttpStreamTransport;
+  conn: Connection | undefined;
+  /** last POST (command or keep-alive), ms */
+  lastSeen: number;
+}
+
+/** The routes and sessions of the HTTP-streaming transport (one per gateway). */
+export class HttpStreamRoutes {
+  readonly #host: HttpStreamHost;
+  readonly #sessions = new Map<string, Session>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(host: HttpStreamHost) {
+    this.#host = host;
+  }
+
+  /** open sessions */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  install(app: TemplatedApp): void {
+    app.get(HTTP_STREAM_PATH, (res, req) => {
+      const authorization = req.getHeader('authorization');
+      const queryToken = req.getQuery('token');
+      this.#open(res, authorization, queryToken, Buffer.from(res.getRemoteAddressAsText()).toString());
+    });
+    app.post(HTTP_STREAM_PATH, (res, req) => this.#post(res, req.getHeader(SESSION_HEADER)));
+    // the preflight of a cross-origin GET with Authorization, or POST with the session header
+    app.options(HTTP_STREAM_PATH, (res) => {
+      res.cork(() => {
+        res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*');
+        res.writeHeader('access-control-allow-methods', 'GET, POST').writeHeader('access-control-allow-headers', `authorization, content-type, ${SESSION_HEADER}`);
+        res.writeHeader('access-control-max-age', '600').end();
+      });
+    });
+    app.any(HTTP_STREAM_PATH, (res, req) => {
+      sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` }, { ...CORS, allow: 'GET, POST' });
+    });
+    const every = Math.min(TICK_MS, (this.#host.config.gateway.idleTimeoutSec * 1000) / 4);
+    this.#timer = setInterval(() => this.#sweep(Date.now()), every);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Heartbeats, uWS's send timer, and the end of sessions that sent nothing for `gateway.idleTimeoutSec`. */
+  #sweep(now: number): void {
+    const idleMs = this.#host.config.gateway.idleTimeoutSec * 1000;
+    for (const s of this.#sessions.values()) {
+      if (now - s.lastSeen > idleMs) s.transport.end(CloseCode.GOING_AWAY, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
+      else s.transport.tick(now);
+    }
+  }
+
+  #open(res: HttpResponse, authorization: string, queryToken: string, ip: string): void {
+    const host = this.#host;
+    let aborted = false;
+    let session: Session | undefined;
+    res.onAborted(() => {
+      aborted = true;
+      session?.transport.aborted();
+    });
+    if (!host.accepting()) {
+      sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' }, CORS);
+      return;
+    }
+    if (host.refuseAtCapacity(res)) return;
+    let token: string | undefined;
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (bearer) token = bearer[1];
+    else if (queryToken) token = queryToken;
+    const base = { id: randomBytes(9).toString('base64url'), codec: CODECS.json, ip };
+    const finish = (init: ConnectionInit): void => {
+      if (aborted || host.refuseAtCapacity(res)) return;
+      const refusal = host.admit(ip, init);
+      if (refusal) {
+        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, CORS);
+        return;
+      }
+      session = this.#start(res, init);
+    };
+    const mode = host.authenticator.mode;
+    if (mode === 'off' || (mode === 'optional' && token === undefined)) {
+      finish({ ...base, principal: {}, expiresAt: undefined });
+      return;
+    }
+    host.hold(1);
+    host.authenticator.authenticate(token).then(
+      (result) => {
+        host.hold(-1);
+        if (aborted) return;
+        if (!result.ok) {
+          host.log.info({ ip, reason: result.code }, 'HTTP stream refused: authentication failed');
+          host.counters.protocolErrors[`auth:${result.code}`] = (host.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
+          sendJson(res, 401, { error: 'UNAUTHENTICATED', code: result.code, message: `token refused: ${result.reason}` }, { ...CORS, 'www-authenticate': 'Bearer' });
+          return;
+        }
+        finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
+      },
+      (err: unknown) => {
+        host.hold(-1);
+        if (aborted) return;
+        host.log.error({ err }, 'authenticator failed');
+        sendJson(res, 401, { error: 'UNAUTHENTICATED', message: 'token could not be verified' }, { ...CORS, 'www-authenticate': 'Bearer' });
+      },
+    );
+  }
+
+  #start(res: HttpResponse, init: ConnectionInit): Session {
+    const host = this.#host;
+    const id = randomBytes(18).toString('base64url');
+    const transport = new HttpStreamTransport(res, init.ip, host.topics, host.config.slow.hardLimitBytes * 2);
+    const session: Session = { id, transport, conn: undefined, lastSeen: Date.now() };
+    this.#sessions.set(id, session);
+    transport.onEnd = (code) => {
+      this.#sessions.delete(id);
+      if (session.conn) host.detach(session.conn, code);
+    };
+    transport.onWritable = () => session.conn?.checkBackpressure(Date.now());
+    transport.cork(() => {
+      res
+        .writeStatus(statusLine(200))
+        .writeHeader('content-type', 'text/event-stream; charset=utf-8')
+        .writeHeader('cache-control', 'no-cache, no-transform')
+        // nginx and similar proxies buffer responses unless told not to
+        .writeHeader('x-accel-buffering', 'no')
+        .writeHeader(SESSION_HEADER, id);
+      for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
+      transport.event('session', { session: id, post: HTTP_STREAM_PATH, idle_timeout_ms: host.config.gateway.idleTimeoutSec * 1000 });
+      session.conn = host.attach(transport, init);
+    });
+    return session;
+  }
+
+  #post(res: HttpResponse, id: string): void {
+    const host = this.#host;
+    const maxFrame = host.config.gateway.maxFrameBytes;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // a body holds up to 16 frames' worth: the client batches what it has queued
+    readBody(res, maxFrame * 16).then(
+      (body) => {
+        if (aborted) return;
+        if (!id) {
+          sendJson(res, 400, { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` }, CORS);
+          return;
+        }
+        const s = this.#sessions.get(id);
+        const conn = s?.conn;
+        if (!s || !conn || conn.closed || s.transport.ended) {
+          sendJson(res, 404, { error: 'UNKNOWN_SESSION', message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}` }, CORS);
+          return;
+        }
+        s.lastSeen = Date.now();
+        this.#deliver(conn, body, maxFrame);
+        res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        const e = err instanceof HttpError ? err : new HttpError(400, 'BAD_REQUEST', String(err));
+        res.cork(() => res.writeStatus(statusLine(e.status)).writeHeader('access-control-allow-origin', '*').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: e.code, message: e.message }), true));
+      },
+    );
+  }
+
+  /** Hand each line of a POST body to the connection as one client frame. */
+  #deliver(conn: Connection, body: Buffer, maxFrame: number): void {
+    const host = this.#host;
+    if (body.length === 0) {
+      host.admitMessage(conn); // a keep-alive counts toward the frame rate like a frame
+      return;
+    }
+    let start = 0;
+    while (start <= body.length && !conn.closed) {
+      let nl = body.indexOf(0x0a, start);
+      if (nl < 0) nl = body.length;
+      const line = body.subarray(start, nl);
+      start = nl + 1;
+      if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) continue;
+      if (line.length > maxFrame) {
+        conn.sendError('BAD_FRAME', `frame of ${line.length} bytes is over the limit of ${maxFrame}`);
+        conn.end(CloseCode.TOO_LARGE, 'frame too large');
+        return;
+      }
+      if (!host.admitMessage(conn)) continue;
+      conn.onMessage(line.buffer.slice(line.byteOffset, line.byteOffset + line.length) as ArrayBuffer, false);
+    }
+  }
+}

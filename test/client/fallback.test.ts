@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
+import { httpStreamUrl, TickwireClient } from '../../src/client/index.js';
+import type { ConnectionState, Update } from '../../src/client/index.js';
+import { NoUpgradeProxy } from '../helpers/no-upgrade-proxy.js';
+import { SECRET, token } from '../auth/helpers.js';
+
+/** The SDK's HTTP-streaming fallback, in Node, behind a proxy that refuses WebSocket upgrades. */
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(overrides: Record<string, unknown> = {}): Promise<{ engine: Engine; proxy: NoUpgradeProxy }> {
+  const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 4, rate: 800 }, ...overrides }, { env: {} });
+  cleanups.push(() => engine.close());
+  const proxy = await NoUpgradeProxy.start(engine.port);
+  cleanups.push(() => proxy.close());
+  return { engine, proxy };
+}
+
+function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  return expect.poll(cond, { timeout: ms, interval: 20, message: what }).toBe(true);
+}
+
+describe('client: HTTP-streaming fallback', () => {
+  it('maps the WebSocket URL to the stream URL', () => {
+    expect(httpStreamUrl('ws://h:1/v1/stream')).toBe('http://h:1/v1/stream/sse');
+    expect(httpStreamUrl('wss://h/v1/stream?token=t&x=1')).toBe('https://h/v1/stream/sse?token=t');
+  });
+
+  it('falls back after a refused upgrade: quotes flow, subscribe and unsubscribe work, msgpack clients get JSON on the stream', async () => {
+    const { proxy } = await setup();
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, reconnect: { initialDelayMs: 10, maxDelayMs: 100 } });
+    cleanups.push(() => client.close());
+    const states: ConnectionState[] = [];
+    client.on('state', (e) => states.push(e.state));
+    const quotes: Update[] = [];
+    client.on('quote', (u) => quotes.push(u));
+    await client.connect();
+    expect(proxy.refusedUpgrades).toBeGreaterThanOrEqual(1);
+    expect(client.transport).toBe('http');
+    expect(client.codec.encoding).toBe('msgpack');
+    const ack = await client.subscribe(['quote:BTC-USD', 'quote:NOPE'], { throttle: 100 });
+    expect(ack.subscribed).toEqual(['quote:BTC-USD']);
+    expect(ack.rejected[0]).toMatchObject({ channel: 'quote:NOPE', code: 'UNKNOWN_CHANNEL' });
+    await until(() => quotes.length >= 3, 'three quotes');
+    expect(quotes[0]!.snapshot).toBe(true);
+    expect(await client.ping()).toBeGreaterThanOrEqual(0);
+    await client.unsubscribe(['quote:BTC-USD']);
+    const n = quotes.length;
+    await client.ping(); // a round trip after the unsubscribe's ack: nothing more arrives
+    expect(quotes.length).toBe(n);
+    expect(states).toEqual(['connecting', 'reconnecting', 'open']);
+  });
+
+  it('tries WebSocket again while on the fallback and moves over when upgrades pass', async () => {
+    const { proxy } = await setup();
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, encoding: 'json', reconnect: { initialDelayMs: 10, maxDelayMs: 100 }, fallback: { retryWebSocketMs: 300 } });
+    cleanups.push(() => client.close());
+    const quotes: Update[] = [];
+    client.on('quote', (u) => quotes.push(u));
+    await client.connect();
+    await client.subscribe(['quote:ETH-USD']);
+    expect(client.transport).toBe('http');
+    await until(() => quotes.length >= 1, 'a quote on the fallback');
+    const refusedBefore = proxy.refusedUpgrades;
+    await until(() => proxy.refusedUpgrades > refusedBefore, 'a WebSocket retry');
+    expect(client.transport).toBe('http');
+    const m = quotes.length;
+    proxy.allowUpgrades = true;
+    await until(() => client.transport === 'websocket' && client.state === 'open', 'the move to WebSocket');
+    // resubscribed over the WebSocket: a snapshot, then live quotes
+    await until(() => quotes.slice(m).some((q) => q.snapshot), 'the snapshot after the move');
+    const s = quotes.length;
+    await until(() => quotes.length > s, 'quotes over the WebSocket');
+  });
+
+  it('a refused token on the fallback ends in one clear error (static token: no retry loop)', async () => {
+    const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET } });
+    const bad = await token({ secret: 'another-secret-0123456789-abcdefghijkl' });
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: bad, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    cleanups.push(() => client.close());
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.message));
+    await expect(client.connect()).rejects.toThrow(/token refused/);
+    expect(errors).toHaveLength(1);
+    expect(client.state).toBe('closed');
+  });
+
+  it('without the auth check, the fallback\'s own 401 ends in one clear error', async () => {
+    const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET } });
+    const bad = await token({ secret: 'another-secret-0123456789-abcdefghijkl' });
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: bad, authCheckUrl: false, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    cleanups.push(() => client.close());
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.message));
+    await expect(client.connect()).rejects.toThrow(/token refused \(bad_signature\)/);
+    expect(client.transport).toBe('http');
+    expect(errors.filter((m) => /token refused/.test(m))).toHaveLength(1);
+    expect(client.state).toBe('closed');
+  });
+
+  it('the docs example (examples/client/fallback.ts) runs as written behind the refusing proxy', async () => {
+    const { proxy } = await setup();
+    const r = await promisify(execFile)(process.execPath, ['--conditions=tickwire-source', '--import', 'tsx', 'examples/client/fallback.ts'], {
+      env: { PATH: process.env.PATH ?? '', TICKWIRE_URL: `ws://127.0.0.1:${proxy.port}/v1/stream` },
+      timeout: 60_000,
+    });
+    expect(r.stdout).toContain('connected over http');
+    expect(r.stdout.match(/bid [\d.]+ over http/g)).toHaveLength(3);
+  });
+
+  it('works with a token and auth required (token in the Authorization header)', async () => {
+    const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET, defaultEntitlement: 'realtime' } });
+    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: () => token({ sub: 'erin' }), reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    cleanups.push(() => client.close());
+    const got: Update[] = [];
+    client.on('quote', (u) => got.push(u));
+    await client.connect();
+    expect(client.transport).toBe('http');
+    await client.subscribe(['quote:BTC-USD']);
+    await until(() => got.length >= 1, 'a quote');
+  });
+});

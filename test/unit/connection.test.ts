@@ -1,0 +1,294 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { marketSubject } from '../../src/bus/subjects.js';
+import { CODECS } from '../../src/codec/frames.js';
+import type { FrameCodec } from '../../src/codec/frames.js';
+import { encodeTick } from '../../src/codec/tick-codec.js';
+import { loadConfig } from '../../src/core/config.js';
+import type { Config } from '../../src/core/config.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { MarketChannelResolver } from '../../src/fanout/channels.js';
+import { Hub } from '../../src/fanout/hub.js';
+import type { Authenticator } from '../../src/gateway/auth-hook.js';
+import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
+import { CLOSE_SLOW_CONSUMER, Connection } from '../../src/gateway/connection.js';
+import type { ConnectionDeps, GatewayCounters } from '../../src/gateway/connection.js';
+import { GatewayLimits } from '../../src/gateway/limits.js';
+import { LocalTopics } from '../../src/gateway/transport.js';
+import { MemoryTransport } from '../helpers/memory-transport.js';
+import { VirtualClock } from '../helpers/virtual-clock.js';
+
+/**
+ * Connection (protocol state of one client) driven through an in-memory transport: no server,
+ * no sockets. The hub publishes into a LocalTopics registry the transport joins.
+ */
+const registry = defaultRegistry();
+let clock: VirtualClock;
+let bus: MemoryBus;
+let topics: LocalTopics;
+let hub: Hub;
+let counters: GatewayCounters;
+let seq = 0;
+
+const newCounters = (): GatewayCounters => ({
+  connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
+  resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0, lagEpisodes: 0,
+});
+
+function config(overrides: Record<string, unknown> = {}): Readonly<Config> {
+  return loadConfig({ env: {}, overrides: { slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 0 }, ...overrides } });
+}
+
+function quote(sym: string, bp: number): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'quote', sym), encodeTick({ k: 'quote', sym, src: 't', seq: ++seq, ep: 1, ts: 1n, rt: 1n, bp, ap: bp + 1 }));
+}
+
+interface Rig {
+  conn: Connection;
+  t: MemoryTransport;
+  /** send a client frame as the transport would hand it over */
+  send(frame: unknown): void;
+}
+
+function open(opts: { cfg?: Readonly<Config>; codec?: FrameCodec; ping?: boolean; authenticator?: Authenticator; deps?: Partial<ConnectionDeps> } = {}): Rig {
+  const codec = opts.codec ?? CODECS.json;
+  const t = new MemoryTransport(topics, { remoteAddress: '10.0.0.7', ...(opts.ping === undefined ? {} : { ping: opts.ping }) });
+  const deps: ConnectionDeps = {
+    hub,
+    resolvers: [new MarketChannelResolver(registry)],
+    config: opts.cfg ?? config(),
+    counters,
+    authenticator: opts.authenticator ?? anonymousAuthenticator,
+    ...opts.deps,
+  };
+  const conn = new Connection(t, { id: 'c1', codec, principal: {}, expiresAt: undefined, ip: '10.0.0.7' }, deps);
+  t.onEnd = () => conn.onClose();
+  const send = (frame: unknown): void => {
+    const bytes = codec.binary ? codec.encode(frame as object) : Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame));
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    conn.onMessage(ab, codec.binary);
+  };
+  return { conn, t, send };
+}
+
+beforeEach(() => {
+  clock = new VirtualClock();
+  bus = new MemoryBus();
+  topics = new LocalTopics();
+  hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 0 });
+  counters = newCounters();
+});
+
+describe('Connection over an in-memory transport: protocol handling', () => {
+  it('takes its address from the transport and answers ping with pong (id echoed, corked)', () => {
+    const { conn, t, send } = open();
+    expect(conn.ip).toBe('10.0.0.7');
+    send({ op: 'ping', id: 'p1' });
+    expect(t.ofOp('pong')).toEqual([{ op: 'pong', id: 'p1', server_time: expect.any(Number) }]);
+    expect(t.corks).toBe(1);
+  });
+
+  it('subscribe: ack with the tier, snapshot then live data through the transport\'s topic', () => {
+    const { conn, t, send } = open();
+    quote('AAPL', 100); // nobody subscribed yet: no upstream, nothing kept
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], throttle: 0 });
+    expect(t.ofOp('ack')).toEqual([{ op: 'ack', id: 1, subscribed: ['quote:AAPL'], rejected: [], throttle: 0 }]);
+    expect(conn.subscriptions()).toEqual(['quote:AAPL']);
+    quote('AAPL', 101);
+    clock.turn();
+    quote('AAPL', 102);
+    clock.turn();
+    const data = t.data('quote:AAPL');
+    expect(data.map((f) => f.d.bp)).toEqual([101, 102]);
+    expect(data[0]!.snapshot).toBe(true);
+    expect(data[1]!.seq).toBe(data[0]!.seq + 1);
+    expect(t.joined.size).toBe(1);
+    expect(counters.subscribes).toBe(1);
+  });
+
+  it('msgpack connections get binary frames through the same transport', () => {
+    const { t, send } = open({ codec: CODECS.msgpack });
+    send({ op: 'subscribe', id: 2, channels: ['quote:MSFT'] });
+    quote('MSFT', 50);
+    clock.turn();
+    expect(t.ofOp('ack')[0]!.subscribed).toEqual(['quote:MSFT']);
+    expect(t.data('quote:MSFT').map((f) => f.d.bp)).toEqual([50]);
+  });
+
+  it('unsubscribe: ack, leaves the topic, no more data', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], snapshot: false });
+    quote('AAPL', 1);
+    clock.turn();
+    send({ op: 'unsubscribe', id: 2, channels: ['quote:AAPL', 'quote:NOPE'] });
+    expect(t.ofOp('ack')[1]).toEqual({ op: 'ack', id: 2, unsubscribed: ['quote:AAPL', 'quote:NOPE'], rejected: [] });
+    quote('AAPL', 2);
+    clock.turn();
+    expect(t.data().map((f) => f.d.bp)).toEqual([1]);
+    expect(t.joined.size).toBe(0);
+    expect(conn.subscriptionCount).toBe(0);
+  });
+
+  it('bad input gets protocol errors with the request id, and the connection stays usable', () => {
+    const { t, send } = open();
+    send('{not json');
+    send({ op: 'launch', id: 7 });
+    send({ op: 'subscribe', id: 8, channels: 'quote:AAPL' });
+    send({ op: 'subscribe', id: 9, channels: ['quote:AAPL'], throttle: -1 });
+    const errors = t.ofOp('error');
+    expect(errors.map((e) => [e.code, e.id])).toEqual([['BAD_FRAME', undefined], ['UNKNOWN_OP', 7], ['BAD_REQUEST', 8], ['BAD_REQUEST', 9]]);
+    expect(errors[1]!.message).toMatch(/unknown op "launch"/);
+    expect(counters.protocolErrors).toMatchObject({ BAD_FRAME: 1, UNKNOWN_OP: 1, BAD_REQUEST: 2 });
+    send({ op: 'ping', id: 10 });
+    expect(t.ofOp('pong')).toHaveLength(1);
+    expect(t.ended).toBeUndefined();
+  });
+
+  it('unknown and malformed channels are rejected per channel; the rest are subscribed', () => {
+    const { t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:ZZZZ', 'weather:PARIS', 'bad channel\u0001'] });
+    const ack = t.ofOp('ack')[0]!;
+    expect(ack.subscribed).toEqual(['quote:AAPL']);
+    expect(ack.rejected.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_CHANNEL', 'UNKNOWN_CHANNEL', 'UNKNOWN_CHANNEL']);
+  });
+
+  it('limits: at most gateway.maxSubscriptions per connection (LIMIT), at most 1000 channels per request', () => {
+    const { conn, t, send } = open({ cfg: config({ gateway: { maxSubscriptions: 2 } }) });
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT', 'quote:TSLA'] });
+    const ack = t.ofOp('ack')[0]!;
+    expect(ack.subscribed).toEqual(['quote:AAPL', 'quote:MSFT']);
+    expect(ack.rejected).toEqual([{ channel: 'quote:TSLA', code: 'LIMIT', reason: 'at most 2 subscriptions per connection' }]);
+    send({ op: 'subscribe', id: 2, channels: Array.from({ length: 1001 }, (_, i) => `quote:S${i}`) });
+    expect(t.ofOp('error').at(-1)).toMatchObject({ id: 2, code: 'LIMIT' });
+    expect(conn.subscriptionCount).toBe(2);
+  });
+
+  it('the message-rate limit drops frames with RATE_LIMIT and closes 4008 through the transport', () => {
+    const limits = new GatewayLimits(config({ limits: { messagesPerSec: 1, messageBurst: 2, rateLimitCloseMs: 1000 } }).limits);
+    try {
+      const { conn, t, send } = open();
+      const sendLimited = (frame: object, now: number): void => {
+        if (limits.admitMessage(conn, now)) send(frame);
+      };
+      for (let i = 0; i < 4; i++) sendLimited({ op: 'ping', id: i }, 1000);
+      expect(t.ofOp('pong')).toHaveLength(2);
+      expect(t.ofOp('error').map((e) => e.code)).toEqual(['RATE_LIMIT']);
+      // kept over the rate for rateLimitCloseMs: closed
+      for (let now = 1100; now <= 2000 && !t.ended; now += 100) for (let i = 0; i < 3; i++) sendLimited({ op: 'ping' }, now);
+      expect(t.ended?.code).toBe(4008);
+      expect(conn.closed).toBe(true);
+    } finally {
+      limits.close();
+    }
+  });
+
+  it('in-band auth: a refused token is UNAUTHENTICATED and the principal stays', async () => {
+    const authenticator: Authenticator = {
+      mode: 'required',
+      authenticate: async (token) => (token === 'good' ? { ok: true, principal: { user: 'alice' }, expiresAt: 5000 } : { ok: false, reason: 'bad signature', code: 'bad_signature' }),
+    };
+    const { conn, t, send } = open({ authenticator });
+    send({ op: 'auth', id: 1, token: 'bad' });
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('error')[0]).toMatchObject({ id: 1, code: 'UNAUTHENTICATED' });
+    expect(conn.principal.user).toBeUndefined();
+    send({ op: 'auth', id: 2, token: 'good' });
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('ack')[0]).toEqual({ op: 'ack', id: 2, subscribed: [], rejected: [], expires: 5000 });
+    expect(conn.principal.user).toBe('alice');
+  });
+});
+
+describe('Connection over an in-memory transport: slow consumers', () => {
+  it('over high water it leaves its topics; drained, it resyncs with the latest value and rejoins', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], snapshot: false });
+    quote('AAPL', 1);
+    clock.turn();
+    t.buffered = 5000; // the client stopped reading
+    expect(conn.checkBackpressure(0)).toBe(5000);
+    expect(conn.slow).toBe(true);
+    expect(t.joined.size).toBe(0);
+    for (let i = 2; i <= 10; i++) {
+      quote('AAPL', i);
+      clock.turn();
+    }
+    expect(t.data().map((f) => f.d.bp)).toEqual([1]); // nothing while paused
+    t.buffered = 500;
+    conn.checkBackpressure(100);
+    expect(conn.slow).toBe(false);
+    const after = t.data();
+    expect(after.map((f) => f.d.bp)).toEqual([1, 10]); // the latest value, its seq shows the gap
+    expect(after[1]!.seq - after[0]!.seq).toBe(9);
+    expect(t.joined.size).toBe(1);
+    quote('AAPL', 11);
+    clock.turn();
+    expect(t.data().at(-1)!.seq).toBe(after[1]!.seq + 1);
+    expect(counters).toMatchObject({ slowEpisodes: 1, resyncs: 1, maxBufferedBytes: 5000 });
+  });
+
+  it('closes 4009 over the hard limit, and when stuck above water for slow.stuckMs', () => {
+    const a = open();
+    a.send({ op: 'subscribe', channels: ['quote:AAPL'] });
+    a.t.buffered = 20_000;
+    a.conn.checkBackpressure(0); // paused first
+    a.conn.checkBackpressure(1);
+    expect(a.t.ended).toEqual({ code: CLOSE_SLOW_CONSUMER, reason: 'slow consumer: could not keep up even with conflation' });
+    expect(a.conn.closed).toBe(true);
+
+    const b = open();
+    b.send({ op: 'subscribe', channels: ['quote:MSFT'] });
+    b.t.buffered = 5000;
+    b.conn.checkBackpressure(0);
+    b.conn.checkBackpressure(900);
+    expect(b.t.ended).toBeUndefined();
+    b.conn.checkBackpressure(1001);
+    expect(b.t.ended?.code).toBe(CLOSE_SLOW_CONSUMER);
+    expect(counters.slowDisconnects).toBe(2);
+  });
+
+  it('whenWritable: undefined under high water; over it, pauses and resolves once drained', async () => {
+    const { conn, t } = open();
+    expect(conn.whenWritable()).toBeUndefined();
+    t.buffered = 4096;
+    const p = conn.whenWritable();
+    expect(p).toBeInstanceOf(Promise);
+    expect(conn.slow).toBe(true);
+    t.buffered = 0;
+    conn.checkBackpressure(10);
+    await expect(p).resolves.toBeUndefined();
+  });
+
+  it('read lag: pings go through the transport; a transport without pings is never paused for lag', () => {
+    const cfg = config({ slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 500, lagCloseMs: 5000, pingMs: 100 } });
+    const a = open({ cfg });
+    a.send({ op: 'subscribe', channels: ['quote:AAPL'] });
+    a.conn.checkBackpressure(1000);
+    expect(a.t.pings).toHaveLength(1);
+    a.conn.onPong(new TextEncoder().encode(a.t.pings[0]!).buffer as ArrayBuffer, 1010); // answered: held to the measure from now on
+    a.conn.checkBackpressure(1200);
+    a.conn.checkBackpressure(1800); // the second ping unanswered for 600 ms
+    expect(a.conn.slow).toBe(true);
+    expect(counters.lagEpisodes).toBe(1);
+
+    const b = open({ cfg, ping: false });
+    b.send({ op: 'subscribe', channels: ['quote:AAPL'] });
+    for (let now = 1000; now < 10_000; now += 100) b.conn.checkBackpressure(now);
+    expect(b.conn.slow).toBe(false);
+    expect(b.t.ended).toBeUndefined();
+  });
+
+  it('close: leaves the hub and wakes replays; nothing is sent after the transport ended', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'] });
+    conn.end(1001, 'server shutting down');
+    expect(t.ended).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(conn.closed).toBe(true);
+    quote('AAPL', 3);
+    clock.turn();
+    conn.sendFrame({ op: 'pong', server_time: 0 });
+    expect(t.data()).toEqual([]);
+    expect(hub.upstreamCount).toBe(0);
+  });
+});
