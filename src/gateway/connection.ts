@@ -8,7 +8,7 @@ import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber } from '../fanout/hub.js';
 import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
 import { ReadLagProbe } from './read-lag.js';
-import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from './protocol.js';
+import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest, VisibilityRequest } from './protocol.js';
 
 export interface ConnectionUserData {
   conn?: Connection;
@@ -60,7 +60,14 @@ export const CLOSE_POLICY = 1008;
 
 interface Subscription {
   spec: ChannelSpec;
+  /** the hub tier this subscription is on now (its effective tier; meaningless while paused) */
   tier: number;
+  /** the tier its `throttle` asked for */
+  requested: number;
+  /** on screen (op visibility); off screen a latest-value channel drops to throttle.offscreenMs */
+  visible: boolean;
+  /** off the hub while the page is hidden (latest-value channels only) */
+  paused: boolean;
 }
 
 /**
@@ -86,6 +93,8 @@ export class Connection implements HubSubscriber {
   /** what paused the connection: bytes buffered in uWS, or read lag measured by pings */
   #slowCause: 'buffer' | 'lag' | undefined;
   readonly #lag = new ReadLagProbe();
+  /** the client said its page is hidden (op visibility): latest-value channels are paused */
+  #pageHidden = false;
 
   constructor(ws: WebSocket<ConnectionUserData>, init: ConnectionInit, deps: ConnectionDeps) {
     this.#ws = ws;
@@ -200,6 +209,8 @@ export class Connection implements HubSubscriber {
         }
         case 'auth':
           return void this.#auth(req);
+        case 'visibility':
+          return this.#visibility(req);
       }
     });
   }
@@ -246,12 +257,71 @@ export class Connection implements HubSubscriber {
     this.sendFrame(ack);
     for (const spec of accepted) {
       const prev = this.#subs.get(spec.name);
-      if (prev) hub.unsubscribe(this, prev.spec.key, prev.tier);
-      this.#subs.set(spec.name, { spec, tier });
+      if (prev && !prev.paused) hub.unsubscribe(this, prev.spec.key, prev.tier);
+      const sub: Subscription = { spec, tier, requested: tier, visible: req.visible ?? true, paused: false };
+      Object.assign(sub, this.#effective(sub));
+      this.#subs.set(spec.name, sub);
       this.#deps.counters.subscribes++;
+      if (sub.paused) continue;
       const opts = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
-      hub.subscribe(this, spec, tier, opts);
+      hub.subscribe(this, spec, sub.tier, opts);
     }
+  }
+
+  /**
+   * Where a subscription should be given its visibility and the page's (docs/protocol.md#visibility).
+   * Only latest-value channels move: trades, bars and durable streams keep their tier (and so
+   * their never-dropped, in-order guarantees) whatever the client shows.
+   */
+  #effective(s: Subscription): { tier: number; paused: boolean } {
+    if (s.spec.mode !== 'latest' || s.spec.replay) return { tier: s.requested, paused: false };
+    if (this.#pageHidden) return { tier: s.requested, paused: true };
+    if (s.visible) return { tier: s.requested, paused: false };
+    const { tiers, minMs, offscreenMs } = this.#deps.config.throttle;
+    return { tier: Math.max(s.requested, throttleTier(offscreenMs, tiers, minMs)), paused: false };
+  }
+
+  /**
+   * Move a subscription to where its visibility puts it. Coming back (paused to live, or to
+   * another tier) takes a fresh snapshot at the new tier: its `seq` is that tier's, and live
+   * updates continue from seq + 1 (the client restarts gap detection at a snapshot). The new
+   * tier is joined before the old one is left, so the channel's upstream is never released.
+   */
+  #move(s: Subscription): void {
+    const next = this.#effective(s);
+    if (next.paused === s.paused && (next.paused || next.tier === s.tier)) return;
+    const { hub } = this.#deps;
+    const wasLive = !s.paused;
+    const oldTier = s.tier;
+    s.tier = next.tier;
+    s.paused = next.paused;
+    if (!next.paused) hub.subscribe(this, s.spec, next.tier, { snapshot: true });
+    if (wasLive) hub.unsubscribe(this, s.spec.key, oldTier);
+  }
+
+  #visibility(req: VisibilityRequest): void {
+    const updated: string[] = [];
+    const rejected: { channel: string; code: string; reason: string }[] = [];
+    if (req.channels !== undefined && req.visible !== undefined) {
+      for (const name of new Set(req.channels)) {
+        const s = this.#subs.get(name);
+        if (!s) {
+          rejected.push({ channel: name.slice(0, 128), code: 'UNKNOWN_CHANNEL', reason: `not subscribed to "${name.slice(0, 128)}" on this connection` });
+          continue;
+        }
+        s.visible = req.visible;
+        updated.push(name);
+      }
+    }
+    if (req.page !== undefined) this.#pageHidden = req.page === 'hidden';
+    const ack: Record<string, unknown> = { op: 'ack' };
+    if (req.id !== undefined) ack.id = req.id;
+    ack.updated = updated;
+    ack.rejected = rejected;
+    ack.page = this.#pageHidden ? 'hidden' : 'visible';
+    this.sendFrame(ack);
+    // after the ack, like subscribe: snapshots of channels coming back follow it
+    for (const s of this.#subs.values()) this.#move(s);
   }
 
   #unsubscribe(req: UnsubscribeRequest): void {
@@ -259,7 +329,7 @@ export class Connection implements HubSubscriber {
     for (const name of new Set(req.channels)) {
       const s = this.#subs.get(name);
       if (s) {
-        this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+        if (!s.paused) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
         this.#subs.delete(name);
         this.#deps.counters.unsubscribes++;
       }
@@ -366,7 +436,7 @@ export class Connection implements HubSubscriber {
     this.#deps.counters.resyncs++;
     const items: object[] = [];
     for (const [name, s] of this.#subs) {
-      if (s.spec.mode === 'ordered') continue;
+      if (s.spec.mode === 'ordered' || s.paused) continue;
       const cur = this.#deps.hub.current(s.spec.key, s.tier);
       if (cur) items.push({ op: 'data', ch: name, seq: cur.seq, d: cur.d });
     }
@@ -381,7 +451,7 @@ export class Connection implements HubSubscriber {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.#subs.values()) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+    for (const s of this.#subs.values()) if (!s.paused) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
     this.#subs.clear();
     this.#topics.clear();
     this.#wakeWriters();

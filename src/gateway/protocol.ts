@@ -10,6 +10,8 @@ export interface SubscribeRequest {
   throttle: number;
   snapshot: boolean;
   since?: number;
+  /** false: subscribe off-screen (docs/protocol.md#visibility); absent means on screen */
+  visible?: boolean;
 }
 export interface UnsubscribeRequest {
   op: 'unsubscribe';
@@ -25,7 +27,18 @@ export interface AuthRequest {
   id?: RequestId;
   token: string;
 }
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest;
+/**
+ * Visibility (additive, docs/protocol.md#visibility): `channels` + `visible` mark subscriptions
+ * on or off screen; `page` says whether the client's whole page is shown.
+ */
+export interface VisibilityRequest {
+  op: 'visibility';
+  id?: RequestId;
+  channels?: string[];
+  visible?: boolean;
+  page?: 'visible' | 'hidden';
+}
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | VisibilityRequest;
 
 export const MAX_CHANNELS_PER_REQUEST = 1000;
 const MAX_ID_LENGTH = 64;
@@ -86,6 +99,10 @@ export function parseRequest(frame: unknown): ClientRequest {
         if (typeof o.since !== 'number' || !Number.isInteger(o.since) || o.since < 0) bad('subscribe: "since" must be a sequence number (integer >= 0)');
         req.since = o.since;
       }
+      if (o.visible !== undefined) {
+        if (typeof o.visible !== 'boolean') bad('subscribe: "visible" must be true or false');
+        req.visible = o.visible;
+      }
       return req;
     }
     case 'unsubscribe':
@@ -97,8 +114,22 @@ export function parseRequest(frame: unknown): ClientRequest {
       if (o.token.length > MAX_TOKEN_LENGTH) bad(`auth: "token" is longer than ${MAX_TOKEN_LENGTH} characters`);
       return withId({ op: 'auth' as const, token: o.token });
     }
+    case 'visibility': {
+      const req: VisibilityRequest = withId({ op: 'visibility' as const });
+      if (o.page !== undefined) {
+        if (o.page !== 'visible' && o.page !== 'hidden') bad('visibility: "page" must be "visible" or "hidden"');
+        req.page = o.page;
+      }
+      if (o.channels !== undefined || o.visible !== undefined) {
+        if (typeof o.visible !== 'boolean') bad('visibility: "visible" must be true or false (with "channels")');
+        req.channels = channelsOf(o, 'visibility');
+        req.visible = o.visible;
+      }
+      if (req.page === undefined && req.channels === undefined) bad('visibility: give "page" ("visible"/"hidden") and/or "channels" with "visible" (true/false)');
+      return req;
+    }
     default:
-      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping or auth`);
+      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth or visibility`);
   }
 }
 
