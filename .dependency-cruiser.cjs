@@ -7,8 +7,9 @@
  * with access, executions, portfolio and alerts beside the gateway and the app wiring it all.
  */
 const LAYERS = [
-  ['core', '^src/core/'],
+  // the wire protocol is the root: dependency-free, shared with the client SDK (browser)
   ['protocol', '^src/protocol/'],
+  ['core', '^src/core/'],
   ['codec', '^src/codec/'],
   ['http', '^src/http/'],
   ['bus', '^src/bus/'],

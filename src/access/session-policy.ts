@@ -1,6 +1,6 @@
 import type { ChannelResolver, Principal, ResolveResult } from '../fanout/channels.js';
 import type { Connection } from '../gateway/connection.js';
-import { CLOSE_POLICY } from '../gateway/connection.js';
+import { CloseCode, ErrorCode, errorFrame } from '../protocol/index.js';
 
 /** What the policy needs of a connection (the gateway's Connection satisfies it). */
 export type SessionConnection = Pick<Connection, 'principal' | 'expiresAt' | 'closed' | 'sendFrame' | 'end' | 'subscriptions'>;
@@ -68,7 +68,7 @@ export class SessionPolicy {
       if (!now || !now.ok || downgraded) {
         this.stats.withdrawn++;
         this.#clear(conn);
-        conn.end(CLOSE_POLICY, `entitlement withdrawn: ${name}`);
+        conn.end(CloseCode.POLICY, `entitlement withdrawn: ${name}`);
         return;
       }
     }
@@ -107,7 +107,7 @@ export class SessionPolicy {
       if (conn.closed || conn.expiresAt !== exp) return;
       this.stats.expired++;
       this.#clear(conn);
-      conn.end(CLOSE_POLICY, 'token expired');
+      conn.end(CloseCode.POLICY, 'token expired');
     });
   }
 
@@ -115,12 +115,7 @@ export class SessionPolicy {
     if (conn.closed || conn.expiresAt !== exp) return;
     this.stats.warned++;
     const secs = Math.max(0, Math.round((exp - Date.now()) / 1000));
-    conn.sendFrame({
-      op: 'error',
-      code: 'UNAUTHENTICATED',
-      message: `token expires in ${secs}s: send {"op":"auth","token":"<fresh jwt>"}`,
-      expires: exp,
-    });
+    conn.sendFrame(errorFrame(ErrorCode.UNAUTHENTICATED, `token expires in ${secs}s: send {"op":"auth","token":"<fresh jwt>"}`, undefined, exp));
   }
 
   /** Run fn at wall time `when` (at once if past), re-arming beyond the timer range. */

@@ -7,14 +7,15 @@ import {
   eventKindOf,
   parseChannel,
   type AckFrame,
-  type ClientFrame,
+  type OutgoingFrame,
+  type OutgoingSubscribe,
   type DataFrame,
   type ErrorFrame,
   type PayloadByKind,
   type PayloadOf,
   type PongFrame,
   type RejectedChannel,
-  type SubscribeFrame,
+  type RequestId,
   type Update,
   type WelcomeFrame,
 } from './types.js';
@@ -166,7 +167,7 @@ export interface ClientEvents {
 
 interface Pending {
   id: number;
-  frame: ClientFrame;
+  frame: OutgoingFrame;
   /** made by the client itself (resubscribe, gap refresh): nobody awaits it */
   internal: boolean;
   resolve(value: unknown): void;
@@ -357,7 +358,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
+    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
     if (options.throttle !== undefined) frame.throttle = options.throttle;
     if (options.since !== undefined) frame.since = options.since;
     return this.#request(frame, false) as Promise<SubscribeResult>;
@@ -372,7 +373,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
     const open = this.#state === 'open';
     if (open) {
-      const frame: ClientFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
+      const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
     return this.subscribe(list, { throttle, snapshot });
@@ -569,7 +570,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #resubscribe(): void {
     const queued = new Set<string>();
     for (const p of this.#outbox) if (p.frame.op === 'subscribe') for (const c of p.frame.channels) queued.add(c);
-    const groups = new Map<string, SubscribeFrame>();
+    const groups = new Map<string, OutgoingSubscribe>();
     for (const [ch, want] of this.#desired) {
       if (queued.has(ch)) continue;
       if (isResumable(ch)) {
@@ -579,19 +580,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const key = `${want.throttle ?? ''}/${want.snapshot}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
-      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as SubscribeFrame);
+      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
     }
     for (const frame of groups.values()) this.#send(this.#internal(frame));
   }
 
   #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
-    const frame: SubscribeFrame = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
+    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
     if (want.throttle !== undefined) frame.throttle = want.throttle;
     if (since !== undefined) frame.since = since;
     return this.#internal(frame);
   }
 
-  #internal(frame: ClientFrame): Pending {
+  #internal(frame: OutgoingFrame): Pending {
     return { id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined };
   }
 
@@ -628,7 +629,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return [...new Set(channels)];
   }
 
-  #request(frame: ClientFrame, internal: boolean): Promise<unknown> {
+  #request(frame: OutgoingFrame, internal: boolean): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
       if (this.#state === 'open' && this.#ws) this.#send(p);
@@ -662,8 +663,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  #settle(id: number | undefined): Pending | undefined {
-    if (id === undefined) return undefined;
+  #settle(id: RequestId | undefined): Pending | undefined {
+    // this client sends numeric ids only: anything else is not an answer to one of its requests
+    if (typeof id !== 'number') return undefined;
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
@@ -763,7 +765,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onError(e: ErrorFrame): void {
-    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: e.id });
+    const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: typeof e.id === 'number' ? e.id : undefined });
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
     else this.emit('error', err);

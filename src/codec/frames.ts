@@ -1,15 +1,16 @@
 import { Packr } from 'msgpackr';
-import { ProtocolError } from '../core/errors.js';
+import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol } from '../protocol/index.js';
+import type { Encoding } from '../protocol/index.js';
 
 /**
  * Wire frames of protocol v1. Both encodings carry the same objects: a msgpack frame decodes with
  * any standard MessagePack decoder to exactly what JSON mode sends. No msgpackr extensions
  * (records, structures, typed arrays) are used, and payload builders never put `undefined` in.
  */
-export type Encoding = 'msgpack' | 'json';
+export type { Encoding };
 
-export const SUBPROTOCOL_MSGPACK = 'tickwire.v1.msgpack';
-export const SUBPROTOCOL_JSON = 'tickwire.v1.json';
+export const SUBPROTOCOL_MSGPACK = Subprotocol.MSGPACK;
+export const SUBPROTOCOL_JSON = Subprotocol.JSON;
 
 const packr = new Packr({
   useRecords: false,
@@ -32,7 +33,7 @@ export interface FrameCodec {
 }
 
 /** Deepest nesting accepted in a client frame; protects the decoder from hostile input. */
-export const MAX_FRAME_DEPTH = 16;
+export const MAX_FRAME_DEPTH = ProtocolLimits.MAX_FRAME_DEPTH;
 
 /**
  * Why a decoded client frame is not plain data (nil, booleans, numbers, strings, binary, arrays,
@@ -61,8 +62,8 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
 
 function checkPlain(v: unknown): void {
   const why = notPlain(v, 0);
-  if (why === 'depth') throw new ProtocolError('BAD_FRAME', `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
-  if (why === 'type') throw new ProtocolError('BAD_FRAME', 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
+  if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+  if (why === 'type') throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
 }
 
 /**
@@ -143,16 +144,16 @@ export const msgpackCodec: FrameCodec = {
   binary: true,
   encode: (frame) => packr.pack(frame),
   decode(data, isBinary) {
-    if (!isBinary) throw new ProtocolError('BAD_FRAME', 'text frame on a tickwire.v1.msgpack connection: send binary MessagePack frames');
+    if (!isBinary) throw new ProtocolError(ErrorCode.BAD_FRAME, 'text frame on a tickwire.v1.msgpack connection: send binary MessagePack frames');
     let v: unknown;
     try {
       v = packr.unpack(new Uint8Array(data));
     } catch (err) {
-      throw new ProtocolError('BAD_FRAME', `frame is not valid MessagePack: ${(err as Error).message}`);
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `frame is not valid MessagePack: ${(err as Error).message}`);
     }
     checkPlain(v);
     const bytes = new Uint8Array(data);
-    if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError('BAD_FRAME', 'frame is not valid MessagePack: a string is not valid UTF-8');
+    if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not valid MessagePack: a string is not valid UTF-8');
     return v;
   },
 };
@@ -163,18 +164,18 @@ export const jsonCodec: FrameCodec = {
   binary: false,
   encode: (frame) => Buffer.from(JSON.stringify(frame)),
   decode(data, isBinary) {
-    if (isBinary) throw new ProtocolError('BAD_FRAME', 'binary frame on a tickwire.v1.json connection: send JSON text frames');
+    if (isBinary) throw new ProtocolError(ErrorCode.BAD_FRAME, 'binary frame on a tickwire.v1.json connection: send JSON text frames');
     let text: string;
     try {
       text = utf8.decode(data);
     } catch {
-      throw new ProtocolError('BAD_FRAME', 'frame is not valid UTF-8');
+      throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not valid UTF-8');
     }
     let v: unknown;
     try {
       v = JSON.parse(text);
     } catch (err) {
-      throw new ProtocolError('BAD_FRAME', `frame is not valid JSON: ${(err as Error).message}`);
+      throw new ProtocolError(ErrorCode.BAD_FRAME, `frame is not valid JSON: ${(err as Error).message}`);
     }
     checkPlain(v);
     return v;

@@ -1,40 +1,20 @@
 /**
- * Typed errors with stable codes. Protocol codes (sent to clients) and internal codes share one
- * class; a code is never reused for a different failure.
+ * Typed errors with stable codes. The root class and the protocol's errors live in the protocol
+ * module (src/protocol/errors.ts), which the client SDK shares; a code is never reused for a
+ * different failure.
  */
-export const ProtocolErrorCode = {
-  BAD_FRAME: 'BAD_FRAME',
-  BAD_REQUEST: 'BAD_REQUEST',
-  UNKNOWN_OP: 'UNKNOWN_OP',
-  UNKNOWN_CHANNEL: 'UNKNOWN_CHANNEL',
-  FORBIDDEN: 'FORBIDDEN',
-  UNAUTHENTICATED: 'UNAUTHENTICATED',
-  LIMIT: 'LIMIT',
-  RATE_LIMIT: 'RATE_LIMIT',
-} as const;
-export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+import { ErrorCode, TickwireError } from '../protocol/index.js';
 
-export class TickwireError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TickwireError';
-    this.code = code;
-  }
-}
+export { ProtocolError, TickwireError } from '../protocol/index.js';
+
+/** Codes sent to clients in `error` frames and `rejected` items (defined in src/protocol/codes.ts). */
+export const ProtocolErrorCode = ErrorCode;
+export type ProtocolErrorCode = ErrorCode;
 
 /** A configuration value is missing or wrong; the message names the key and the fix. */
 export class ConfigError extends TickwireError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFIG', message, options);
     this.name = 'ConfigError';
-  }
-}
-
-/** A request from a client that the protocol rejects; `code` is one of ProtocolErrorCode. */
-export class ProtocolError extends TickwireError {
-  constructor(code: ProtocolErrorCode, message: string) {
-    super(code, message);
-    this.name = 'ProtocolError';
   }
 }

@@ -1,3 +1,4 @@
+import type { ItemOp } from '../protocol/index.js';
 /**
  * The coalescing stage, one per (channel, throttle tier). Updates are pushed as they arrive and
  * drained once per tier window. Semantics by mode:
@@ -21,7 +22,7 @@ export interface Update<D = Record<string, unknown>> {
    * item op when it is not `data` (trade `correction` / `cancel`): only on ordered channels,
    * never conflated, never a snapshot
    */
-  op?: string;
+  op?: ItemOp;
 }
 
 export interface Emission<D = Record<string, unknown>> {
@@ -29,7 +30,7 @@ export interface Emission<D = Record<string, unknown>> {
   /** how many source updates this emission stands for (1 unless conflated) */
   coalesced: number;
   seq?: number;
-  op?: string;
+  op?: ItemOp;
 }
 
 export interface Coalescer<D = Record<string, unknown>> {

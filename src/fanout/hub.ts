@@ -6,10 +6,12 @@ import type { ChannelSpec } from './channels.js';
 import type { Coalescer, Update } from './coalescer.js';
 import { createCoalescer } from './coalescer.js';
 import type { Payload } from './payloads.js';
+import { dataItem, itemsFrame, ProtocolLimits } from '../protocol/index.js';
+import type { BatchFrame, DataItem, ItemOp } from '../protocol/index.js';
 
 /** Where encoded frames go: uWS `app.publish` in production, a recorder in unit tests. */
 /** Most data items in one batch frame: bounds frame size, and so per-connection buffers. */
-export const MAX_BATCH_ITEMS = 256;
+export const MAX_BATCH_ITEMS = ProtocolLimits.MAX_BATCH_ITEMS;
 
 export interface TopicPublisher {
   publish(topic: string, bytes: Uint8Array, binary: boolean): void;
@@ -303,7 +305,7 @@ export class Hub {
   }
 
   #sendSnapshot(sub: HubSubscriber, te: TierEntry, d: Payload): void {
-    sub.send(sub.codec.encode({ op: 'data', ch: te.channel.spec.name, seq: te.seq, d, snapshot: true }));
+    sub.send(sub.codec.encode(dataItem('data', te.channel.spec.name, te.seq, d, true)));
   }
 
   #ensureChannel(spec: ChannelSpec): ChannelEntry {
@@ -483,13 +485,8 @@ export class Hub {
     else ch.releaseTimer = this.#clock.setTimeout(release, this.#releaseMs);
   }
 
-  #frame(name: string, items: { d: Payload; coalesced: number; seq: number; op?: string }[]): object {
-    const data = items.map((e) => {
-      const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
-      if (e.coalesced > 1) item.coalesced = e.coalesced;
-      return item;
-    });
-    return data.length === 1 ? data[0]! : { op: 'batch', items: data };
+  #frame(name: string, items: { d: Payload; coalesced: number; seq: number; op?: ItemOp }[]): DataItem | BatchFrame {
+    return itemsFrame(items.map((e) => dataItem(e.op ?? 'data', name, e.seq, e.d, false, e.coalesced)));
   }
 
   /** `at`: the emission's time for the throttle window (default: now) */
@@ -500,7 +497,7 @@ export class Hub {
     if (emissions.length === 0) return;
     te.lastEmit = at ?? this.#clock.nowMs();
     const items = emissions.map((e) => {
-      const item: { d: Payload; coalesced: number; seq: number; op?: string } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
+      const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
       if (e.op !== undefined) item.op = e.op;
       return item;
     });
@@ -531,12 +528,11 @@ export class Hub {
         if (sub.closed) continue;
         for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
           const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
-            const item: Record<string, unknown> = { op: e.op ?? 'data', ch: name, seq: e.seq, d: e.d };
-            if (i + j === 0 && e.op === undefined) item.snapshot = true;
-            else if (e.coalesced > 1) item.coalesced = e.coalesced;
-            return item;
+            // the window's first data item is this subscriber's snapshot (flagged, never with coalesced)
+            const first = i + j === 0 && e.op === undefined;
+            return dataItem(e.op ?? 'data', name, e.seq, e.d, first, first ? 1 : e.coalesced);
           });
-          sub.send(sub.codec.encode(chunk.length === 1 ? chunk[0]! : { op: 'batch', items: chunk }));
+          sub.send(sub.codec.encode(itemsFrame(chunk)));
         }
         sub.join(te.topics[sub.codec.encoding]);
       }

@@ -1,14 +1,13 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { FrameCodec } from '../codec/frames.js';
-import { ProtocolError } from '../core/errors.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
 import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber } from '../fanout/hub.js';
-import { parseRequest, requestIdOf, throttleTier } from './protocol.js';
+import { authAck, CloseCode, dataItem, ErrorCode, errorFrame, itemsFrame, parseRequest, pongFrame, ProtocolError, visibilityAck, requestIdOf, subscribeAck, throttleTier, unsubscribeAck } from '../protocol/index.js';
+import type { AuthRequest, DataItem, RejectedChannel, RequestId, ServerFrame, SubscribeRequest, UnsubscribeRequest, VisibilityRequest } from '../protocol/index.js';
 import { ReadLagProbe } from './read-lag.js';
-import type { AuthRequest, RequestId, SubscribeRequest, UnsubscribeRequest, VisibilityRequest } from './protocol.js';
 
 export interface ConnectionUserData {
   conn?: Connection;
@@ -55,8 +54,8 @@ export interface ConnectionDeps {
   admitAuth?: (conn: Connection, principal: Principal) => string | undefined;
 }
 
-export const CLOSE_SLOW_CONSUMER = 4009;
-export const CLOSE_POLICY = 1008;
+export const CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER;
+export const CLOSE_POLICY = CloseCode.POLICY;
 
 interface Subscription {
   spec: ChannelSpec;
@@ -155,17 +154,13 @@ export class Connection implements HubSubscriber {
     for (const w of this.#writableWaiters.splice(0)) w();
   }
 
-  sendFrame(frame: object): void {
+  sendFrame(frame: ServerFrame): void {
     this.send(this.codec.encode(frame));
   }
 
-  sendError(code: string, message: string, id?: RequestId): void {
+  sendError(code: ErrorCode, message: string, id?: RequestId): void {
     this.#deps.counters.protocolErrors[code] = (this.#deps.counters.protocolErrors[code] ?? 0) + 1;
-    const frame: Record<string, unknown> = { op: 'error' };
-    if (id !== undefined) frame.id = id;
-    frame.code = code;
-    frame.message = message;
-    this.sendFrame(frame);
+    this.sendFrame(errorFrame(code, message, id));
   }
 
   /** Close with a WebSocket close code (1008 policy, 4008 rate, 4009 slow, 1001 shutdown). */
@@ -184,14 +179,14 @@ export class Connection implements HubSubscriber {
       frame = this.codec.decode(data, isBinary);
     } catch (err) {
       if (err instanceof ProtocolError) this.sendError(err.code, err.message);
-      else this.sendError('BAD_FRAME', 'frame could not be decoded');
+      else this.sendError(ErrorCode.BAD_FRAME, 'frame could not be decoded');
       return;
     }
     let req;
     try {
       req = parseRequest(frame);
     } catch (err) {
-      const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_REQUEST', String(err));
+      const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BAD_REQUEST, String(err));
       this.sendError(e.code, e.message, requestIdOf(frame));
       return;
     }
@@ -201,12 +196,8 @@ export class Connection implements HubSubscriber {
           return this.#subscribe(req);
         case 'unsubscribe':
           return this.#unsubscribe(req);
-        case 'ping': {
-          const pong: Record<string, unknown> = { op: 'pong' };
-          if (req.id !== undefined) pong.id = req.id;
-          pong.server_time = Date.now();
-          return this.sendFrame(pong);
-        }
+        case 'ping':
+          return this.sendFrame(pongFrame(req.id, Date.now()));
         case 'auth':
           return void this.#auth(req);
         case 'visibility':
@@ -219,14 +210,14 @@ export class Connection implements HubSubscriber {
     const { config, resolvers, hub } = this.#deps;
     const tier = throttleTier(req.throttle, config.throttle.tiers, config.throttle.minMs);
     const subscribed: string[] = [];
-    const rejected: { channel: string; code: string; reason: string }[] = [];
+    const rejected: RejectedChannel[] = [];
     const accepted: ChannelSpec[] = [];
     const seen = new Set<string>();
     for (const name of req.channels) {
       if (seen.has(name)) continue;
       seen.add(name);
       if (!isPlausibleChannelName(name)) {
-        rejected.push({ channel: name.slice(0, 128), code: 'UNKNOWN_CHANNEL', reason: 'channel names are 1-128 printable ASCII characters, e.g. quote:AAPL' });
+        rejected.push({ channel: name.slice(0, 128), code: ErrorCode.UNKNOWN_CHANNEL, reason: 'channel names are 1-128 printable ASCII characters, e.g. quote:AAPL' });
         continue;
       }
       let result;
@@ -235,7 +226,7 @@ export class Connection implements HubSubscriber {
         if (result) break;
       }
       if (!result) {
-        rejected.push({ channel: name, code: 'UNKNOWN_CHANNEL', reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m) or portfolio, executions, system` });
+        rejected.push({ channel: name, code: ErrorCode.UNKNOWN_CHANNEL, reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m) or portfolio, executions, system` });
         continue;
       }
       if (!result.ok) {
@@ -243,18 +234,13 @@ export class Connection implements HubSubscriber {
         continue;
       }
       if (!this.#subs.has(name) && this.#subs.size + accepted.length >= config.gateway.maxSubscriptions) {
-        rejected.push({ channel: name, code: 'LIMIT', reason: `at most ${config.gateway.maxSubscriptions} subscriptions per connection` });
+        rejected.push({ channel: name, code: ErrorCode.LIMIT, reason: `at most ${config.gateway.maxSubscriptions} subscriptions per connection` });
         continue;
       }
       accepted.push(result.spec);
       subscribed.push(name);
     }
-    const ack: Record<string, unknown> = { op: 'ack' };
-    if (req.id !== undefined) ack.id = req.id;
-    ack.subscribed = subscribed;
-    ack.rejected = rejected;
-    ack.throttle = tier;
-    this.sendFrame(ack);
+    this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
     for (const spec of accepted) {
       const prev = this.#subs.get(spec.name);
       if (prev && !prev.paused) hub.unsubscribe(this, prev.spec.key, prev.tier);
@@ -301,12 +287,12 @@ export class Connection implements HubSubscriber {
 
   #visibility(req: VisibilityRequest): void {
     const updated: string[] = [];
-    const rejected: { channel: string; code: string; reason: string }[] = [];
+    const rejected: RejectedChannel[] = [];
     if (req.channels !== undefined && req.visible !== undefined) {
       for (const name of new Set(req.channels)) {
         const s = this.#subs.get(name);
         if (!s) {
-          rejected.push({ channel: name.slice(0, 128), code: 'UNKNOWN_CHANNEL', reason: `not subscribed to "${name.slice(0, 128)}" on this connection` });
+          rejected.push({ channel: name.slice(0, 128), code: ErrorCode.UNKNOWN_CHANNEL, reason: `not subscribed to "${name.slice(0, 128)}" on this connection` });
           continue;
         }
         s.visible = req.visible;
@@ -314,12 +300,7 @@ export class Connection implements HubSubscriber {
       }
     }
     if (req.page !== undefined) this.#pageHidden = req.page === 'hidden';
-    const ack: Record<string, unknown> = { op: 'ack' };
-    if (req.id !== undefined) ack.id = req.id;
-    ack.updated = updated;
-    ack.rejected = rejected;
-    ack.page = this.#pageHidden ? 'hidden' : 'visible';
-    this.sendFrame(ack);
+    this.sendFrame(visibilityAck(req.id, updated, rejected, this.#pageHidden ? 'hidden' : 'visible'));
     // after the ack, like subscribe: snapshots of channels coming back follow it
     for (const s of this.#subs.values()) this.#move(s);
   }
@@ -335,36 +316,28 @@ export class Connection implements HubSubscriber {
       }
       unsubscribed.push(name);
     }
-    const ack: Record<string, unknown> = { op: 'ack' };
-    if (req.id !== undefined) ack.id = req.id;
-    ack.unsubscribed = unsubscribed;
-    ack.rejected = [];
-    this.sendFrame(ack);
+    this.sendFrame(unsubscribeAck(req.id, unsubscribed));
   }
 
   async #auth(req: AuthRequest): Promise<void> {
     const result = await this.#deps.authenticator.authenticate(req.token);
     if (this.closed) return;
     if (!result.ok) {
-      this.sendError('UNAUTHENTICATED', `token refused: ${result.reason}`, req.id);
+      this.sendError(ErrorCode.UNAUTHENTICATED, `token refused: ${result.reason}`, req.id);
       return;
     }
     if (this.principal.user !== undefined && result.principal.user !== this.principal.user) {
-      this.sendError('FORBIDDEN', 'a refreshed token must be for the same user (sub) as the connection', req.id);
+      this.sendError(ErrorCode.FORBIDDEN, 'a refreshed token must be for the same user (sub) as the connection', req.id);
       return;
     }
     const refusal = this.#deps.admitAuth?.(this, result.principal);
     if (refusal !== undefined) {
-      this.sendError('LIMIT', refusal, req.id);
+      this.sendError(ErrorCode.LIMIT, refusal, req.id);
       return;
     }
     this.principal = result.principal;
     this.expiresAt = result.expiresAt;
-    const ack: Record<string, unknown> = { op: 'ack' };
-    if (req.id !== undefined) ack.id = req.id;
-    ack.subscribed = [];
-    ack.rejected = [];
-    if (result.expiresAt !== undefined) ack.expires = result.expiresAt;
+    const ack = authAck(req.id, result.expiresAt);
     this.#ws.cork(() => this.sendFrame(ack));
     this.#deps.onAuthChanged?.(this);
   }
@@ -434,15 +407,14 @@ export class Connection implements HubSubscriber {
     this.#slowSince = undefined;
     this.#slowCause = undefined;
     this.#deps.counters.resyncs++;
-    const items: object[] = [];
+    const items: DataItem[] = [];
     for (const [name, s] of this.#subs) {
       if (s.spec.mode === 'ordered' || s.paused) continue;
       const cur = this.#deps.hub.current(s.spec.key, s.tier);
-      if (cur) items.push({ op: 'data', ch: name, seq: cur.seq, d: cur.d });
+      if (cur) items.push(dataItem('data', name, cur.seq, cur.d, false));
     }
     this.#ws.cork(() => {
-      if (items.length === 1) this.sendFrame(items[0]!);
-      else if (items.length > 1) this.sendFrame({ op: 'batch', items });
+      if (items.length > 0) this.sendFrame(itemsFrame(items));
       for (const t of this.#topics) this.#ws.subscribe(t);
     });
     this.#wakeWriters();

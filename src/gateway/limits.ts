@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { CloseCode, ErrorCode } from '../protocol/index.js';
 import type { Config } from '../core/config.js';
 import type { Principal } from '../fanout/channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
-export const CLOSE_RATE_LIMIT = 4008;
+export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
 
 /** A token bucket: `rate` tokens per second, at most `burst` stored. */
 export class TokenBucket {
@@ -186,7 +187,7 @@ export class GatewayLimits {
     }
     if (now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
       st.lastErrorAt = now;
-      conn.sendError('RATE_LIMIT', `more than ${rate} frames per second: frames are being dropped; keep going and the connection is closed (4008)`);
+      conn.sendError(ErrorCode.RATE_LIMIT, `more than ${rate} frames per second: frames are being dropped; keep going and the connection is closed (${CloseCode.RATE_LIMIT})`);
     }
     return false;
   }

@@ -6,6 +6,7 @@ import type { Bus } from '../bus/bus.js';
 import { negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
+import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
 import type { Authenticator } from './auth-hook.js';
@@ -183,7 +184,7 @@ export class Gateway {
         conn.sendFrame({
           op: 'welcome',
           conn: conn.id,
-          protocol: 1,
+          protocol: PROTOCOL_VERSION,
           server_time: Date.now(),
           limits: {
             max_frame_bytes: config.gateway.maxFrameBytes,
@@ -200,7 +201,7 @@ export class Gateway {
         if (!conn) return;
         if (message.byteLength > config.gateway.maxFrameBytes) {
           conn.sendError('BAD_FRAME', `frame of ${message.byteLength} bytes is over the limit of ${config.gateway.maxFrameBytes}`);
-          conn.end(1009, 'frame too large');
+          conn.end(CloseCode.TOO_LARGE, 'frame too large');
           return;
         }
         if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
@@ -395,7 +396,7 @@ export class Gateway {
   }
 
   /** Close every client with `code` (1001 on shutdown) and stop. */
-  close(code = 1001, reason = 'server shutting down'): void {
+  close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
     this.stopAccepting();
     if (this.#sweeper) clearInterval(this.#sweeper);
     for (const c of [...this.connections]) c.end(code, reason);

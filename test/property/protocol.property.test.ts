@@ -6,7 +6,7 @@ import { MARKET_CHANNEL_KINDS } from '../../src/core/schema.js';
 import { ProtocolError } from '../../src/core/errors.js';
 import { escapeSubjectToken, isCanonicalSymbol, parseSubjectToken, unescapeSubjectToken } from '../../src/core/symbols.js';
 import { isPlausibleChannelName } from '../../src/fanout/channels.js';
-import { MAX_CHANNELS_PER_REQUEST, parseRequest, throttleTier } from '../../src/gateway/protocol.js';
+import { MAX_CHANNELS_PER_REQUEST, parseRequest, throttleTier } from '../../src/protocol/index.js';
 
 /**
  * The request parser and the symbol escaping against any input (unit/symbols.test.ts has the

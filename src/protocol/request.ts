@@ -1,48 +1,15 @@
-import { ProtocolError } from '../core/errors.js';
+import { ErrorCode, ProtocolLimits } from './codes.js';
+import { ProtocolError } from './errors.js';
+import type { ClientRequest, RequestId, SubscribeRequest, VisibilityRequest } from './frames.js';
 
-/** Client requests of protocol v1, validated. */
-export type RequestId = number | string;
-
-export interface SubscribeRequest {
-  op: 'subscribe';
-  id?: RequestId;
-  channels: string[];
-  throttle: number;
-  snapshot: boolean;
-  since?: number;
-  /** false: subscribe off-screen (docs/protocol.md#visibility); absent means on screen */
-  visible?: boolean;
-}
-export interface UnsubscribeRequest {
-  op: 'unsubscribe';
-  id?: RequestId;
-  channels: string[];
-}
-export interface PingRequest {
-  op: 'ping';
-  id?: RequestId;
-}
-export interface AuthRequest {
-  op: 'auth';
-  id?: RequestId;
-  token: string;
-}
 /**
- * Visibility (additive, docs/protocol.md#visibility): `channels` + `visible` mark subscriptions
- * on or off screen; `page` says whether the client's whole page is shown.
+ * The client-request parser of protocol v1: validates a decoded client frame
+ * (docs/protocol.md#client-frames). Shared by every transport of the gateway; dependency-free.
  */
-export interface VisibilityRequest {
-  op: 'visibility';
-  id?: RequestId;
-  channels?: string[];
-  visible?: boolean;
-  page?: 'visible' | 'hidden';
-}
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | VisibilityRequest;
 
-export const MAX_CHANNELS_PER_REQUEST = 1000;
-const MAX_ID_LENGTH = 64;
-const MAX_TOKEN_LENGTH = 16 * 1024;
+export const MAX_CHANNELS_PER_REQUEST = ProtocolLimits.MAX_CHANNELS_PER_REQUEST;
+const MAX_ID_LENGTH = ProtocolLimits.MAX_ID_LENGTH;
+const MAX_TOKEN_LENGTH = ProtocolLimits.MAX_TOKEN_LENGTH;
 
 /** `id` of a frame if it has a usable one, for echoing in errors. */
 export function requestIdOf(frame: unknown): RequestId | undefined {
@@ -54,7 +21,7 @@ export function requestIdOf(frame: unknown): RequestId | undefined {
 }
 
 function bad(message: string): never {
-  throw new ProtocolError('BAD_REQUEST', message);
+  throw new ProtocolError(ErrorCode.BAD_REQUEST, message);
 }
 
 function channelsOf(o: Record<string, unknown>, op: string): string[] {
@@ -62,7 +29,7 @@ function channelsOf(o: Record<string, unknown>, op: string): string[] {
   if (!Array.isArray(ch)) bad(`${op}: "channels" must be an array of channel names, e.g. ["quote:AAPL"]`);
   if (ch.length === 0) bad(`${op}: "channels" is empty`);
   if (ch.length > MAX_CHANNELS_PER_REQUEST) {
-    throw new ProtocolError('LIMIT', `${op}: at most ${MAX_CHANNELS_PER_REQUEST} channels per request`);
+    throw new ProtocolError(ErrorCode.LIMIT, `${op}: at most ${MAX_CHANNELS_PER_REQUEST} channels per request`);
   }
   for (const c of ch) if (typeof c !== 'string') bad(`${op}: every channel must be a string, got ${c === null ? 'null' : typeof c}`);
   return ch as string[];
@@ -129,7 +96,7 @@ export function parseRequest(frame: unknown): ClientRequest {
       return req;
     }
     default:
-      throw new ProtocolError('UNKNOWN_OP', `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth or visibility`);
+      throw new ProtocolError(ErrorCode.UNKNOWN_OP, `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth or visibility`);
   }
 }
 

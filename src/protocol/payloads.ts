@@ -1,0 +1,174 @@
+/**
+ * Payloads (`d`) of protocol v1, per channel kind (docs/protocol.md#payloads). Field names follow
+ * the wire exactly. Fields marked ? may be absent (an absent field is left out, never null);
+ * servers may add fields, so readers ignore keys they do not know.
+ */
+
+export type Side = 'buy' | 'sell';
+
+/** `trade:SYM`: every trade, never dropped, in order. */
+export interface Trade {
+  /** unique per symbol and source */
+  id: string;
+  p: number;
+  s: number;
+  side?: Side;
+  venue?: string;
+  /** exchange time, ms since epoch */
+  t: number;
+  /** provider id */
+  src: string;
+  /** feed epoch: changes when the source restarts or switches provider */
+  ep?: number;
+  /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
+  delayed?: number;
+}
+
+/**
+ * `quote:SYM`: best bid/ask, latest value wins. A side the provider reports empty (no
+ * liquidity) is absent, with its size: it is never filled in with another price.
+ */
+export interface Quote {
+  bp?: number;
+  bs?: number;
+  ap?: number;
+  as?: number;
+  t: number;
+  src: string;
+  ep?: number;
+  /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
+  delayed?: number;
+}
+
+/** `ticker:SYM`: last price and day statistics, latest value wins. */
+export interface Ticker {
+  p: number;
+  /** absent while the latest quote has an empty bid */
+  bp?: number;
+  ap?: number;
+  o: number;
+  h: number;
+  l: number;
+  v: number;
+  chg: number;
+  /** change in percent */
+  chgp: number;
+  t: number;
+  /** the symbol's trading status, once its provider reported one */
+  status?: TradingStatus;
+  /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
+  delayed?: number;
+}
+
+/**
+ * An item `"op":"correction"` on `trade:SYM`: the provider corrected the trade `ref` (an `id`
+ * seen earlier on the channel); `id`, `p`, `s` describe the corrected trade. `applied` is true
+ * when the server still held the original and recomputed the ticker and bars from it.
+ */
+export interface TradeCorrection {
+  ref: string;
+  id: string;
+  p: number;
+  s: number;
+  side?: Side;
+  venue?: string;
+  t: number;
+  src: string;
+  applied: boolean;
+  ep?: number;
+}
+
+/** An item `"op":"cancel"` on `trade:SYM`: the trade `ref` was cancelled (`error`: reported as erroneous). */
+export interface TradeCancel {
+  ref: string;
+  error?: boolean;
+  t: number;
+  src: string;
+  applied: boolean;
+  ep?: number;
+}
+
+export type TradingStatus = 'trading' | 'halted';
+
+/** `status:SYM`: the symbol's trading status as its provider reports it, latest value wins. */
+export interface Status {
+  status: TradingStatus;
+  /** provider's reason text, e.g. "Trading Halt: News Pending" */
+  reason?: string;
+  /** provider's own status code */
+  code?: string;
+  /** limit up / limit down price band */
+  luld?: { up: number; down: number };
+  t: number;
+  src: string;
+  /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
+  delayed?: number;
+}
+
+/** `bar.1s:SYM`, `bar.1m:SYM`: OHLCV bar; open bars update, each closed bar arrives once. */
+export interface Bar {
+  /** bar start, ms since epoch */
+  t: number;
+  /** interval, ms */
+  iv: number;
+  o: number;
+  h: number;
+  l: number;
+  c: number;
+  v: number;
+  /** trade count */
+  n: number;
+  closed: boolean;
+  /** a closed bar sent again after a trade correction or cancel (or a late provider bar) changed it */
+  corrected?: boolean;
+  /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
+  delayed?: number;
+}
+
+export interface Position {
+  sym: string;
+  qty: number;
+  p: number;
+  value: number;
+  pnl: number;
+  ccy: string;
+  /** extension: cost basis, in `ccy` */
+  cost?: number;
+  /** extension: P&L of the UTC day, in `ccy` */
+  day_pnl?: number;
+  /** extension: `false` while no price or rate is known (then `p` is the average cost) */
+  priced?: boolean;
+}
+
+/** `portfolio`: the caller's portfolio valuation. */
+export interface Portfolio {
+  ccy: string;
+  value: number;
+  cost: number;
+  pnl: number;
+  day_pnl: number;
+  positions: Position[];
+  t: number;
+  /** extension: realized P&L (closed quantity, fees), base currency */
+  realized?: number;
+}
+
+/** `executions`: one fill of the caller. Never dropped, in order, resumable by `seq`. */
+export interface Execution {
+  id: string;
+  order: string;
+  sym: string;
+  side: Side;
+  qty: number;
+  p: number;
+  fee?: number;
+  t: number;
+}
+
+/** `system`: operator announcement. */
+export interface SystemMessage {
+  level: 'info' | 'warning' | 'critical';
+  title: string;
+  message: string;
+  t: number;
+}
