@@ -74,6 +74,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
   connectTimeoutMs?: number;
+  /**
+   * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
+   * latest-value channels (docs/protocol.md#visibility). Default: true where `document` exists.
+   */
+  trackPageVisibility?: boolean;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -85,6 +90,11 @@ export interface SubscribeOptions {
   snapshot?: boolean;
   /** `executions` only: replay every event after this sequence number */
   since?: number;
+  /**
+   * false: the channels are off screen (latest-value channels get the server's slow tier until
+   * `setVisible(..., true)`; docs/protocol.md#visibility). Default true.
+   */
+  visible?: boolean;
 }
 
 export interface SubscribeResult {
@@ -179,6 +189,8 @@ interface Pending {
 interface Desired {
   throttle: number | undefined;
   snapshot: boolean;
+  /** on screen (undefined: true) */
+  visible?: boolean;
 }
 
 interface ChannelState {
@@ -191,6 +203,13 @@ interface ChannelState {
 const EXECUTIONS = 'executions';
 /** channels where every event matters: a gap is repaired by replay, duplicates are dropped */
 const isResumable = (ch: string): boolean => ch === EXECUTIONS;
+
+/** The part of `document` page-visibility tracking uses. */
+interface PageDocument {
+  readonly visibilityState: string;
+  addEventListener(type: 'visibilitychange', listener: () => void): void;
+  removeEventListener(type: 'visibilitychange', listener: () => void): void;
+}
 
 async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const g = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -237,6 +256,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #latency: LatencySample | undefined;
   /** connection attempts since the last successful welcome */
   #attempts = 0;
+  /** the page is hidden (setPageVisible / document.visibilityState) */
+  #pageHidden = false;
+  #stopPageTracking: (() => void) | undefined;
 
   constructor(options: ClientOptions) {
     super();
@@ -245,6 +267,58 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.codec = codecFor(options.encoding ?? 'msgpack');
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
+    const doc = (globalThis as { document?: PageDocument }).document;
+    if (doc && (options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
+      const onChange = (): void => void this.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
+      doc.addEventListener('visibilitychange', onChange);
+      this.#pageHidden = doc.visibilityState === 'hidden';
+      this.#stopPageTracking = () => doc.removeEventListener('visibilitychange', onChange);
+    }
+  }
+
+  /** false while the page is hidden (as last told by setPageVisible or the document) */
+  get pageVisible(): boolean {
+    return !this.#pageHidden;
+  }
+
+  /**
+   * Mark subscribed channels on or off screen (docs/protocol.md#visibility): off screen, quotes,
+   * tickers, status and portfolio come at the server's slow tier; on screen again, a fresh
+   * snapshot and their own throttle. Trades, bars and executions are not affected. Kept across
+   * reconnects. A server without visibility answers UNKNOWN_OP: then nothing changes and this
+   * resolves all the same.
+   */
+  async setVisible(channels: readonly string[], visible: boolean): Promise<void> {
+    const list = this.#checkChannels(channels).filter((c) => {
+      const want = this.#desired.get(c);
+      if (!want || (want.visible ?? true) === visible) return false;
+      want.visible = visible;
+      return true;
+    });
+    if (list.length === 0 || this.#state !== 'open') return; // sent with the subscribe after (re)connect
+    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels: list, visible });
+  }
+
+  /**
+   * Tell the server whether the page is shown: hidden pauses latest-value channels (trades and
+   * executions keep flowing); shown again sends their snapshots. Browsers do this by themselves
+   * from `document.visibilityState` (option `trackPageVisibility`).
+   */
+  async setPageVisible(visible: boolean): Promise<void> {
+    if (this.#pageHidden === !visible) return;
+    this.#pageHidden = !visible;
+    if (this.#state !== 'open') return; // sent on the next welcome
+    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, page: visible ? 'visible' : 'hidden' });
+  }
+
+  async #visibilityRequest(frame: OutgoingFrame): Promise<void> {
+    try {
+      await this.#request(frame, false);
+    } catch (err) {
+      // an older server: visibility is an optimisation, everything keeps flowing
+      if (err instanceof TickwireClientError && err.code === 'UNKNOWN_OP') return;
+      throw err;
+    }
   }
 
   /** current connection state */
@@ -305,6 +379,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
     this.#closing = true;
+    this.#stopPageTracking?.();
+    this.#stopPageTracking = undefined;
     this.#clearTimers();
     const ws = this.#ws;
     this.#ws = undefined;
@@ -349,7 +425,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const list = this.#checkChannels(channels);
     const snapshot = options.snapshot ?? true;
     for (const ch of list) {
-      this.#desired.set(ch, { throttle: options.throttle, snapshot });
+      this.#desired.set(ch, options.visible === false ? { throttle: options.throttle, snapshot, visible: false } : { throttle: options.throttle, snapshot });
       const st = this.#chan(ch);
       st.refreshing = false;
       if (isResumable(ch)) {
@@ -361,6 +437,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
     if (options.throttle !== undefined) frame.throttle = options.throttle;
     if (options.since !== undefined) frame.since = options.since;
+    if (options.visible === false) frame.visible = false;
     return this.#request(frame, false) as Promise<SubscribeResult>;
   }
 
@@ -371,12 +448,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async setThrottle(channels: readonly string[], throttle: number): Promise<SubscribeResult> {
     const list = this.#checkChannels(channels);
     const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
+    const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const open = this.#state === 'open';
     if (open) {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    return this.subscribe(list, { throttle, snapshot });
+    return this.subscribe(list, { throttle, snapshot, visible });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -558,6 +636,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#backoff?.reset();
     this.#setState('open');
     this.emit('welcome', w);
+    // before the subscribes: a hidden page's latest-value channels then start paused
+    if (this.#pageHidden) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, page: 'hidden' }));
     this.#resubscribe();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -577,7 +657,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}`;
+      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.visible ?? true}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
@@ -589,6 +669,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
     if (want.throttle !== undefined) frame.throttle = want.throttle;
     if (since !== undefined) frame.since = since;
+    if (want.visible === false) frame.visible = false;
     return this.#internal(frame);
   }
 
@@ -857,6 +938,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
     st.refreshing = true;
     this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
     if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
-    else this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
+    else this.#send(this.#makeInternalSubscribe([ch], { ...want, snapshot: true }, undefined));
   }
 }
