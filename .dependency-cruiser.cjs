@@ -62,9 +62,9 @@ module.exports = {
     },
     {
       name: 'client-sdk-has-no-engine-code',
-      comment: 'The client SDK and the dashboard run in browsers: they may import only the SDK and the protocol module.',
+      comment: 'The client SDK (@tickwire/client) and the dashboard run in browsers: they may import only the SDK and the protocol module.',
       severity: 'error',
-      from: { path: '^(src/client|web)/' },
+      from: { path: '^(src/client|packages/client|web)/' },
       to: { path: '^(src|feeds)/', pathNot: '^src/(client|protocol)/' },
     },
     {
@@ -77,8 +77,8 @@ module.exports = {
   options: {
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '(^dist/|node_modules)' },
+    exclude: { path: '(^dist/|^packages/[^/]+/dist/|node_modules)' },
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['source', 'import', 'require', 'node', 'default', 'types'] },
   },
 };

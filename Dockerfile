@@ -12,12 +12,16 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# workspace packages (@tickwire/client): manifests first so that npm ci links them
+COPY packages/client/package.json ./packages/client/package.json
+COPY scripts/prepare-packages.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
 COPY feeds ./feeds
 COPY web ./web
+COPY packages ./packages
 COPY scripts/build-web.mjs scripts/check-runtime-deps.mjs ./scripts/
 # the runtime stage has production dependencies only: fail here, naming the package, when the
 # CLI imports a devDependency at run time
@@ -34,6 +38,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/packages ./packages
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 # fail the build when the native uWS binary does not load, or when the CLI cannot load at all

@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'test/artifacts/**', 'bench/results/**', '**/*.d.ts'],
+    ignores: ['dist/**', 'packages/*/dist/**', 'node_modules/**', 'test/artifacts/**', 'bench/results/**', '**/*.d.ts'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

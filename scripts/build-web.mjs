@@ -31,6 +31,8 @@ const options = {
   // The SDK imports `ws` only in Node, through a non-literal specifier; refuse it here anyway.
   external: ['ws'],
   tsconfig: join(root, 'web', 'tsconfig.json'),
+  // workspace packages (@tickwire/client) are bundled from their sources
+  conditions: ['source'],
 };
 
 async function copyStatic() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/client/backoff.js';
+import { Backoff } from '../../packages/client/src/backoff.js';
 
 describe('Backoff (exponential, full jitter)', () => {
   it('draws each delay uniformly below a ceiling that doubles up to the cap', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 describe('client SDK browser bundle', () => {
   it('pulls in only the MessagePack decoder and nothing Node-only', async () => {
     const result = await build({
-      entryPoints: ['src/client/index.ts'],
+      entryPoints: ['packages/client/src/index.ts'],
       bundle: true,
       format: 'esm',
       platform: 'browser',

@@ -1,6 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { codecFor, encodeMsgpack } from '../../src/client/codec.js';
+import { codecFor, encodeMsgpack } from '../../packages/client/src/codec.js';
 
 const standard = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const packr = new Packr({ useRecords: false });

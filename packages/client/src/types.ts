@@ -19,9 +19,9 @@ import type {
   Trade,
   TradeCancel,
   TradeCorrection,
-} from '../protocol/index.js';
+} from '../../../src/protocol/index.js';
 
-export * from '../protocol/index.js';
+export * from '../../../src/protocol/index.js';
 
 /** Payload by channel kind, for the per-kind events. */
 export interface PayloadByKind {

@@ -1,5 +1,6 @@
 import { Unpackr } from 'msgpackr/unpack';
-import type { ClientFrame } from './types.js';
+import { SUBPROTOCOL_BY_ENCODING, type Encoding } from '../../../src/protocol/index.js';
+import type { OutgoingFrame } from './types.js';
 
 /**
  * Frame encodings of protocol v1 on the client side. Decoding MessagePack uses msgpackr's
@@ -7,17 +8,15 @@ import type { ClientFrame } from './types.js';
  * to handle the four small client frames, so a minimal encoder stands in for msgpackr's Packr:
  * it keeps the browser bundle to the decoder alone (about half the size).
  */
-export type Encoding = 'msgpack' | 'json';
+export type { Encoding };
 
-export const SUBPROTOCOL: Readonly<Record<Encoding, string>> = {
-  msgpack: 'tickwire.v1.msgpack',
-  json: 'tickwire.v1.json',
-};
+/** The subprotocol of each encoding (defined in the protocol module). */
+export const SUBPROTOCOL: Readonly<Record<Encoding, string>> = SUBPROTOCOL_BY_ENCODING;
 
 export interface ClientCodec {
   readonly encoding: Encoding;
   readonly subprotocol: string;
-  encode(frame: ClientFrame): Uint8Array | string;
+  encode(frame: OutgoingFrame): Uint8Array | string;
   /** Decode one server message (ArrayBuffer / view for binary, string for text). */
   decode(data: unknown): unknown;
 }
