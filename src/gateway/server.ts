@@ -9,6 +9,7 @@ import { TickwireError } from '../core/errors.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
+import { registerAuthCheck } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
@@ -252,6 +253,7 @@ export class Gateway {
         capacity: this.capacity,
       });
     });
+    registerAuthCheck(this.app, this.#authenticator);
     this.#opts.routes?.(this.app, this);
     this.app.get('/v1/stream', (res) => {
       sendJson(res, 426, { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' }, { upgrade: 'websocket' });

@@ -100,3 +100,54 @@ export const ProtocolLimits = {
   /** characters of a channel name */
   MAX_CHANNEL_LENGTH: 128,
 } as const;
+
+/**
+ * Extension: `GET /v1/auth/check` on the gateway's port tells a client why its token is
+ * refused, in a way a browser can read (a browser cannot read the body of a refused upgrade, or
+ * even its status). Same token sources as the upgrade (`Authorization: Bearer`, `?token=`); the
+ * answer is CORS-readable from any origin and never cached.
+ */
+export const AUTH_CHECK_PATH = '/v1/auth/check';
+
+/** Why a token is refused (`reason` of a failed auth check; `auth:<reason>` in the gateway's stats). */
+export type AuthFailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'alg_none'
+  | 'alg_not_allowed'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'bad_issuer'
+  | 'bad_audience'
+  | 'bad_claim'
+  | 'bad_subject'
+  | 'bad_entitlements'
+  | 'unknown_key'
+  | 'jwks_unavailable'
+  | 'invalid';
+
+/** Reasons that a new token may cure; `jwks_unavailable` is the server's problem (retry later). */
+export function authFailureIsTerminal(reason: string): boolean {
+  return reason !== 'jwks_unavailable';
+}
+
+/** 200 answer of the auth check. `sub` and `expires` are absent for an anonymous connection. */
+export interface AuthCheckOk {
+  ok: true;
+  /** the gateway's `auth.mode` */
+  mode: 'off' | 'optional' | 'required';
+  sub?: string;
+  /** the token's `exp`, ms since the epoch */
+  expires?: number;
+}
+
+/** 401 answer of the auth check: the upgrade with this token is refused. */
+export interface AuthCheckRefused {
+  ok: false;
+  error: 'UNAUTHENTICATED';
+  reason: AuthFailureReason;
+  /** a text for people; never parse it */
+  message: string;
+}
+export type AuthCheckResult = AuthCheckOk | AuthCheckRefused;

@@ -3,10 +3,14 @@ import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { Emitter, type Listener } from './emitter.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
+  AUTH_CHECK_PATH,
+  authFailureIsTerminal,
   CloseCode,
+  ErrorCode,
   eventKindOf,
   parseChannel,
   type AckFrame,
+  type AuthCheckResult,
   type OutgoingFrame,
   type OutgoingSubscribe,
   type DataFrame,
@@ -49,8 +53,24 @@ export type TokenSource = string | (() => string | undefined | Promise<string | 
 export interface ClientOptions {
   /** `ws://host:port/v1/stream` (or `wss://`) */
   url: string;
-  /** JWT; a function is called before each connection attempt and by `refreshAuth()` */
+  /**
+   * JWT, or a function that returns a fresh one. A function is called before each connection
+   * attempt, before the token expires (then sent in band with `auth`), and after a refusal.
+   */
   token?: TokenSource;
+  /** Same as a function `token`: called for a (fresh) token; wins over `token` when both are set. */
+  getToken?: () => string | undefined | Promise<string | undefined>;
+  /**
+   * With a token function: ask for a new token this long (ms) before the current one expires
+   * (default 60000; at most half of the token's remaining lifetime). 0 turns it off.
+   */
+  refreshBeforeExpiryMs?: number;
+  /**
+   * Where to ask why a connection attempt was refused (`GET /v1/auth/check`, protocol
+   * extension). Default: derived from `url`; `false` turns the check off (a refusal is then
+   * retried like any failed attempt).
+   */
+  authCheckUrl?: string | false;
   /**
    * How the token travels: `query` (`?token=`, what browsers can do) or `header`
    * (`Authorization: Bearer`, needs the `ws` package). Default: `query` with the global
@@ -259,6 +279,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** the page is hidden (setPageVisible / document.visibilityState) */
   #pageHidden = false;
   #stopPageTracking: (() => void) | undefined;
+  /** a transport error was emitted for the current outage: one error per outage, not per retry */
+  #outageReported = false;
+  /** the token of the current connection (or attempt) */
+  #currentToken: string | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
     super();
@@ -488,7 +514,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const t = token ?? (await this.#token());
     if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
     if (this.#state !== 'open') return; // the next connection uses the token function anyway
-    await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false);
+    if (t === this.#currentToken && token === undefined) {
+      // the token function had nothing newer: try again closer to expiry
+      this.#scheduleRefresh(tokenExpiry(t));
+      return;
+    }
+    const ack = (await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false)) as AckFrame;
+    this.#currentToken = t;
+    this.#scheduleRefresh(typeof ack?.expires === 'number' ? ack.expires : tokenExpiry(t));
   }
 
   // ---- connection lifecycle ----------------------------------------------------------------
@@ -500,8 +533,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.emit('state', { state, previous });
   }
 
+  /** whether tokens come from a function (so a refused or expiring one can be replaced) */
+  get #tokenIsRenewable(): boolean {
+    return this.options.getToken !== undefined || typeof this.options.token === 'function';
+  }
+
   async #token(): Promise<string | undefined> {
-    const src = this.options.token;
+    const src = this.options.getToken ?? this.options.token;
     if (src === undefined) return undefined;
     if (typeof src === 'string') return src;
     return await src();
@@ -511,12 +549,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#setState(this.#attempts === 0 && !this.#welcome ? 'connecting' : 'reconnecting');
     this.#attempts++;
     let ws: WebSocketLike;
+    let token: string | undefined;
     try {
       const ctor = (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
-      const token = await this.#token().catch((cause: unknown) => {
+      token = await this.#token().catch((cause: unknown) => {
         throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
       });
       if (this.#closing) return;
+      this.#currentToken = token;
       const global = (globalThis as { WebSocket?: unknown }).WebSocket;
       const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
       let url = this.options.url;
@@ -532,11 +572,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
       }
       ws = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
     } catch (err) {
-      this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
-      this.#afterClose(1006, 'connect failed');
+      this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#afterClose(1006, 'connect failed', false);
       return;
     }
     this.#ws = ws;
+    let opened = false;
+    let transportMessage: string | undefined;
+    ws.onopen = () => {
+      opened = true;
+    };
     ws.binaryType = 'arraybuffer';
     const timeout = this.options.connectTimeoutMs ?? 10_000;
     this.#connectTimer = setTimeout(() => {
@@ -548,13 +593,129 @@ export class TickwireClient extends Emitter<ClientEvents> {
     ws.onerror = (ev) => {
       if (this.#ws !== ws) return;
       const msg = (ev as { message?: string; error?: { message?: string } })?.message ?? (ev as { error?: { message?: string } })?.error?.message;
-      this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, msg ? `WebSocket error: ${msg}` : 'WebSocket error'));
+      transportMessage = msg ? `WebSocket error: ${msg}` : 'WebSocket error';
+      // an attempt that never opened is judged at its close (refused token or outage)
+      if (opened) this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, transportMessage));
     };
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
-      this.#afterClose(ev.code, ev.reason);
+      if (opened || this.#closing) this.#afterClose(ev.code, ev.reason, opened);
+      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage);
     };
+  }
+
+  /**
+   * An attempt closed before it opened: a refused upgrade (the browser is not told why), or the
+   * server is unreachable. The auth check tells which. A refused token is final unless the token
+   * function yields another one; anything else is an outage, retried with backoff.
+   */
+  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
+    const verdict = await this.#checkAuth(token);
+    if (this.#closing || this.#ws) return;
+    if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
+      let next: string | undefined;
+      if (this.#tokenIsRenewable) next = await this.#token().catch(() => undefined);
+      if (this.#closing || this.#ws) return;
+      if (next === undefined || next === token) {
+        this.#fail(new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason }));
+        return;
+      }
+      // the token function had a new token: try it at once (not an outage)
+      this.#afterClose(code, reason, false, 0);
+      return;
+    }
+    this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
+    this.#afterClose(code, reason, false);
+  }
+
+  /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
+  async #checkAuth(token: string | undefined): Promise<AuthCheckResult | undefined> {
+    const url = this.#authCheckUrl();
+    const f = (globalThis as { fetch?: typeof fetch }).fetch;
+    if (!url || !f) return undefined;
+    const u = new URL(url);
+    const headers: Record<string, string> = {};
+    // a browser sends the token in the query (no CORS preflight), like on its WebSocket
+    if (token) {
+      if ((this.options.tokenIn ?? 'query') === 'query' && this.#wsCtor === (globalThis as { WebSocket?: unknown }).WebSocket) u.searchParams.set('token', token);
+      else headers.authorization = `Bearer ${token}`;
+    }
+    const ctl = new AbortController();
+    const t = setTimeout(() => ctl.abort(), this.options.connectTimeoutMs ?? 10_000);
+    try {
+      const res = await f(u.toString(), { headers, signal: ctl.signal, cache: 'no-store' });
+      if (res.status !== 200 && res.status !== 401) return undefined;
+      const body = (await res.json()) as AuthCheckResult;
+      return body && typeof body === 'object' && typeof body.ok === 'boolean' ? body : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  #authCheckUrl(): string | undefined {
+    const o = this.options.authCheckUrl;
+    if (o === false) return undefined;
+    if (typeof o === 'string') return o;
+    try {
+      const u = new URL(this.options.url);
+      u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+      u.pathname = /\/v1\/stream\/?$/.test(u.pathname) ? u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH) : AUTH_CHECK_PATH;
+      u.search = '';
+      return u.toString();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One transport error per outage: the first failure reports it, retries do not. */
+  #reportOutage(err: TickwireClientError): void {
+    if (this.#outageReported) return;
+    this.#outageReported = true;
+    this.emit('error', err);
+  }
+
+  /** Give up for good: one error, one state change to `closed`; pending requests are rejected. */
+  #fail(err: TickwireClientError): void {
+    this.#clearTimers();
+    this.#closing = true;
+    for (const p of [...this.#pending.values(), ...this.#outbox]) {
+      if (p.timer) clearTimeout(p.timer);
+      if (!p.internal) p.reject(err);
+    }
+    this.#pending.clear();
+    this.#outbox = [];
+    this.emit('error', err);
+    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+    this.#setState('closed');
+  }
+
+  /** With a token function: get a new token before this one expires and send it in band. */
+  #scheduleRefresh(expires: number | undefined): void {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
+    if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
+    const remaining = expires - Date.now();
+    const delay = Math.max(1000, remaining - lead, remaining / 2);
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      void this.#refreshNow();
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /** Refresh once at a time; a failure is one error, and the connection keeps its token. */
+  #refreshNow(): Promise<void> {
+    this.#refreshing ??= this.refreshAuth()
+      .catch((err: unknown) => {
+        this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TOKEN, `token refresh failed: ${String(err)}`, { cause: err }));
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    return this.#refreshing;
   }
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
@@ -577,10 +738,15 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = undefined;
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = undefined;
   }
 
-  #afterClose(code: number, reason: string): void {
+  /**
+   * `wasOpen`: a connection that had opened closed (else a failed attempt, already reported).
+   * `delayMs`: reconnect after this long instead of the backoff's next delay.
+   */
+  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number): void {
     this.#clearTimers();
     this.#pingOutstanding = undefined;
     // Requests in flight on the dead socket: subscribes go out again on the next connection,
@@ -605,9 +771,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     const b = this.#backoff;
-    const fatal = code === CloseCode.POLICY && typeof this.options.token !== 'function';
+    const fatal = code === CloseCode.POLICY && !this.#tokenIsRenewable;
     const willReconnect = !!b && !b.exhausted && !fatal;
-    this.emit('close', { code, reason, willReconnect });
+    if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
     if (!willReconnect) {
       const err = new TickwireClientError(
         b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST,
@@ -619,7 +785,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#setState('closed');
       return;
     }
-    const delayMs = b.next();
+    const delayMs = delayOverride ?? b.next();
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
@@ -633,7 +799,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#connectTimer = undefined;
     this.#welcome = w;
     this.#attempts = 0;
+    this.#outageReported = false;
     this.#backoff?.reset();
+    if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
     this.emit('welcome', w);
     // before the subscribes: a hidden page's latest-value channels then start paused
@@ -846,6 +1014,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onError(e: ErrorFrame): void {
+    if (e.id === undefined && e.code === ErrorCode.UNAUTHENTICATED && typeof e.expires === 'number' && this.#tokenIsRenewable) {
+      // the server's expiry warning: a token function gives the fresh token it asks for
+      void this.#refreshNow();
+      return;
+    }
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), { requestId: typeof e.id === 'number' ? e.id : undefined });
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
@@ -939,5 +1112,21 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
     if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
     else this.#send(this.#makeInternalSubscribe([ch], { ...want, snapshot: true }, undefined));
+  }
+}
+
+/** The `exp` of a JWT in ms (read, not verified: the server verifies), or undefined. */
+export function tokenExpiry(token: string): number | undefined {
+  const part = token.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = decodeURIComponent(
+      Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''),
+    );
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

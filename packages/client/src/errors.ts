@@ -1,3 +1,5 @@
+import { TickwireError } from '../../../src/protocol/index.js';
+
 /**
  * Errors raised by the client SDK. `code` is either a protocol v1 error code sent by the server
  * (`BAD_REQUEST`, `FORBIDDEN`, `LIMIT`, ...) or one of the client's own codes below.
@@ -19,14 +21,19 @@ export const ClientErrorCode = {
   TOKEN: 'TOKEN',
 } as const;
 
-export class TickwireClientError extends Error {
-  readonly code: string;
+/**
+ * An error of the client: `code` is a server error code (`UNAUTHENTICATED`, `FORBIDDEN`, ...) or
+ * one of ClientErrorCode. Part of tickwire's one error hierarchy (TickwireError).
+ */
+export class TickwireClientError extends TickwireError {
   /** request id the server echoed, when the error answers a request */
   readonly requestId: number | undefined;
-  constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  /** `UNAUTHENTICATED` at connect: why the token was refused (`expired`, `bad_signature`, ...) */
+  readonly reason: string | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number; reason?: string }) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TickwireClientError';
-    this.code = code;
     this.requestId = options?.requestId;
+    this.reason = options?.reason;
   }
 }

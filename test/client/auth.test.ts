@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TickwireClient, type ClientOptions, type ConnectionState, type TickwireClientError } from '../../src/client/index.js';
+import type { Engine } from '../../src/app/engine.js';
+import { SECRET, token } from '../auth/helpers.js';
+import { freePort, startTestEngine, streamUrl, waitFor } from './helpers.js';
+
+/**
+ * #14 item 3: a refused token ends in one clear error (the reason, read from the auth check a
+ * browser can read too), not in retries forever with one error each; a token function that
+ * yields a new token recovers; tokens are refreshed before they expire; an outage is one error
+ * and one state change, however many retries.
+ */
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function authEngine(): Promise<Engine> {
+  const e = await startTestEngine(undefined, { auth: { mode: 'required', jwtSecret: SECRET, clockToleranceSec: 0, expiryWarningSec: 1 } });
+  cleanups.push(() => e.close());
+  return e;
+}
+
+interface Watched {
+  client: TickwireClient;
+  errors: TickwireClientError[];
+  states: ConnectionState[];
+  reconnects: number;
+}
+
+function watch(opts: ClientOptions): Watched {
+  const client = new TickwireClient({ reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, ...opts });
+  cleanups.push(() => client.close());
+  const w: Watched = { client, errors: [], states: [], reconnects: 0 };
+  client.on('error', (e) => w.errors.push(e));
+  client.on('state', (s) => w.states.push(s.state));
+  client.on('reconnecting', () => w.reconnects++);
+  return w;
+}
+
+const refusals = (e: Engine, code: string): number => {
+  const stats = e.gateway?.counters.protocolErrors ?? {};
+  return stats[`auth:${code}`] ?? 0;
+};
+
+describe('auth that fails clearly', { timeout: 60_000 }, () => {
+  it('an expired token: connect() rejects with UNAUTHENTICATED/expired, one error, connecting -> closed, no retry', async () => {
+    const engine = await authEngine();
+    const w = watch({ url: streamUrl(engine.port), token: await token({ expIn: -60 }) });
+    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    expect(err?.code).toBe('UNAUTHENTICATED');
+    expect(err?.reason).toBe('expired');
+    expect(w.errors.map((e) => [e.code, e.reason])).toEqual([['UNAUTHENTICATED', 'expired']]);
+    expect(w.states).toEqual(['connecting', 'closed']);
+    expect(w.reconnects).toBe(0);
+    // the upgrade was tried once; 'closed' has no reconnect timer left
+    expect(refusals(engine, 'expired')).toBe(1); // the upgrade was tried once (the auth check is not counted)
+    expect(w.client.state).toBe('closed');
+  });
+
+  it('a token function that keeps yielding a bad token: one error with the reason, then closed', async () => {
+    const engine = await authEngine();
+    const bad = await token({ secret: 'not-the-secret-0123456789-0123456789' });
+    let calls = 0;
+    const w = watch({ url: streamUrl(engine.port), getToken: () => (calls++, bad) });
+    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    expect(err?.reason).toBe('bad_signature');
+    expect(calls).toBe(2); // the attempt, and once more after the refusal
+    expect(w.errors).toHaveLength(1);
+    expect(w.states).toEqual(['connecting', 'closed']);
+  });
+
+  it('a token function that yields a new token after a refusal connects, without an error', async () => {
+    const engine = await authEngine();
+    const tokens = [await token({ expIn: -60 }), await token({ expIn: 3600 })];
+    let calls = 0;
+    const w = watch({ url: streamUrl(engine.port), getToken: () => tokens[Math.min(calls++, 1)] });
+    const welcome = await w.client.connect();
+    expect(welcome.op).toBe('welcome');
+    expect(w.errors).toEqual([]);
+    const ack = await w.client.subscribe(['portfolio']);
+    expect(ack.subscribed).toEqual(['portfolio']); // authenticated as alice
+  });
+
+  it('no token where one is required: UNAUTHENTICATED/missing', async () => {
+    const engine = await authEngine();
+    const w = watch({ url: streamUrl(engine.port) });
+    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    expect([err?.code, err?.reason]).toEqual(['UNAUTHENTICATED', 'missing']);
+    expect(w.errors).toHaveLength(1);
+  });
+
+  it('refreshes the token in band before it expires: the connection outlives the first token', async () => {
+    const engine = await authEngine();
+    const first = await token({ expIn: 3 });
+    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
+    let calls = 0;
+    const w = watch({ url: streamUrl(engine.port), getToken: async () => (++calls === 1 ? first : token({ expIn: 3600 })), refreshBeforeExpiryMs: 2000 });
+    const closes: number[] = [];
+    w.client.on('close', (c) => closes.push(c.code));
+    await w.client.connect();
+    await waitFor(() => calls >= 2, 'the token function is asked for a fresh token before expiry');
+    // past the first token's exp (plus the server's expiry timer): still the same connection
+    await waitFor(() => Date.now() > firstExp + 1500, 'the first token has expired');
+    await w.client.ping();
+    expect(closes).toEqual([]);
+    expect(w.errors).toEqual([]);
+    expect(w.states).toEqual(['connecting', 'open']);
+  });
+
+  it('an outage is one error and one state change, however many retries', async () => {
+    const port = await freePort(); // nothing listens here
+    const w = watch({ url: streamUrl(port) });
+    void w.client.connect().catch(() => undefined);
+    await waitFor(() => w.reconnects >= 4, 'four retries');
+    expect(w.errors).toHaveLength(1);
+    expect(w.errors[0]!.code).toBe('TRANSPORT');
+    expect(w.states).toEqual(['connecting', 'reconnecting']);
+  });
+});
+
+describe('GET /v1/auth/check', { timeout: 30_000 }, () => {
+  it('tells why a token is refused, readable from any origin; answers the CORS preflight', async () => {
+    const engine = await authEngine();
+    const base = `http://127.0.0.1:${engine.port}/v1/auth/check`;
+    const expired = await fetch(`${base}?token=${await token({ expIn: -60 })}`, { headers: { origin: 'http://app.example' } });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('access-control-allow-origin')).toBe('*');
+    expect(expired.headers.get('cache-control')).toBe('no-store');
+    expect(await expired.json()).toMatchObject({ ok: false, error: 'UNAUTHENTICATED', reason: 'expired' });
+    const ok = await fetch(base, { headers: { authorization: `Bearer ${await token({ sub: 'bob' })}` } });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { ok: boolean; sub: string; expires: number; mode: string };
+    expect(body).toMatchObject({ ok: true, sub: 'bob', mode: 'required' });
+    expect(body.expires).toBeGreaterThan(Date.now());
+    expect(await (await fetch(base)).json()).toMatchObject({ ok: false, reason: 'missing' });
+    const pre = await fetch(base, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-headers')).toBe('authorization');
+  });
+});
