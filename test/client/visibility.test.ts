@@ -94,3 +94,20 @@ describe('client visibility', { timeout: 90_000 }, () => {
     expect(back[2]!.at - back[1]!.at).toBeGreaterThan(900);
   });
 });
+
+describe('client visibility before the connection opens', { timeout: 60_000 }, () => {
+  it('a channel marked off screen while its subscribe waits for the connection is off screen on the server', async () => {
+    const engine = await engineOn();
+    const { client, quotes } = clientFor(engine.port);
+    const sub = client.subscribe(['quote:SOL-USD'], { throttle: 0 });
+    await client.setVisible(['quote:SOL-USD'], false); // not connected yet: kept, sent after the subscribe
+    await client.connect();
+    await sub;
+    // live quotes after the last snapshot (the tier switch sends one)
+    const liveAfterSnapshot = (): typeof quotes => quotes.slice(quotes.map((u) => u.snapshot).lastIndexOf(true) + 1);
+    await waitFor(() => liveAfterSnapshot().length >= 3, 'three quotes after the snapshot');
+    // the slow tier: three live quotes span two 1000 ms windows (margin for arrival jitter)
+    const live = liveAfterSnapshot();
+    expect(live[2]!.at - live[0]!.at).toBeGreaterThan(1500);
+  });
+});

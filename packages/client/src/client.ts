@@ -810,6 +810,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const outbox = this.#outbox;
     this.#outbox = [];
     for (const p of outbox) this.#send(p);
+    // channels marked off screen while their subscribe waited in the outbox (it carries the flag
+    // of when it was made)
+    const off = outbox.flatMap((p) => (p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : []));
+    if (off.length > 0) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false }));
     this.#startHeartbeat();
     for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
   }

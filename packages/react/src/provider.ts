@@ -9,7 +9,7 @@ export interface TickwireProviderProps {
   url?: string;
   /** a JWT */
   token?: string;
-  /** called before each (re)connect for a fresh token (takes precedence over `token`) */
+  /** called for a fresh token: before connecting, before expiry, after a refusal (wins over `token`) */
   getToken?: () => string | undefined | Promise<string | undefined>;
   /** more client options (encoding, reconnect, heartbeat, ...) */
   options?: Omit<ClientOptions, 'url' | 'token'>;
@@ -34,7 +34,7 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   const { url, token, getToken, options, client, onError, schedule, children } = props;
   const [store] = useState(() => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
-    const c = client ?? new TickwireClient({ ...options, url: url!, ...(getToken ? { token: getToken } : token ? { token } : {}) });
+    const c = client ?? new TickwireClient({ ...options, url: url!, ...(token !== undefined ? { token } : {}), ...(getToken ? { getToken } : {}) });
     const opts: { onError?: (err: unknown) => void; schedule?: FrameScheduler } = {};
     if (onError) opts.onError = onError;
     if (schedule) opts.schedule = schedule;
