@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -14,6 +14,7 @@ import { startTestEngine } from '../client/helpers.js';
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HARNESS = join(process.cwd(), 'test', 'browser', 'react-harness');
+const EXAMPLE = join(process.cwd(), 'examples', 'react');
 
 interface Harness {
   sent: Record<string, unknown>[];
@@ -72,6 +73,21 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
       logLevel: 'warning',
     });
     copyFileSync(join(HARNESS, 'index.html'), join(webDir, 'index.html'));
+    // the React example of docs/client-sdk.md, as a reader would bundle it (JSX, automatic runtime)
+    await build({
+      entryPoints: [join(EXAMPLE, 'board.tsx')],
+      outfile: join(webDir, 'board.js'),
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: ['es2022'],
+      jsx: 'automatic',
+      conditions: ['source'],
+      define: { 'process.env.NODE_ENV': '"development"' },
+      external: ['ws'],
+      logLevel: 'warning',
+    });
+    copyFileSync(join(EXAMPLE, 'index.html'), join(webDir, 'example.html'));
     engine = await startTestEngine(undefined, {
       gateway: { webDir },
       synthetic: { seed: 3, rate: 3000 },
@@ -88,6 +104,18 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await browser?.close();
     await engine?.close();
     if (webDir) rmSync(webDir, { recursive: true, force: true });
+  });
+
+  it('the example of docs/client-sdk.md runs as written', async () => {
+    const doc = readFileSync(join(process.cwd(), 'docs', 'client-sdk.md'), 'utf8');
+    const block = /```tsx\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('## React')));
+    expect(block?.[1]).toBe(readFileSync(join(EXAMPLE, 'board.tsx'), 'utf8'));
+    await freshPage();
+    await page.goto(`http://127.0.0.1:${engine.port}/example.html`);
+    await expect.poll(() => page.getByTestId('state').textContent(), { timeout: 20_000 }).toBe('open');
+    for (const s of ['AAPL', 'BTC-USD', 'EUR-USD']) await expect.poll(() => page.getByTestId(`price-${s}`).textContent(), { timeout: 20_000 }).toMatch(/^\d/);
+    await expect.poll(() => page.getByTestId('tape').locator('li').count(), { timeout: 20_000 }).toBe(5);
+    expect(pageErrors).toEqual([]);
   });
 
   it('ten components on one quote under StrictMode: one connection, one subscribe at the fastest throttle; torn down on unmount', async () => {
