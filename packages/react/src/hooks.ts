@@ -40,7 +40,6 @@ export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOpti
       store.release(channel, id);
     };
     // options changes go through update() below, without giving the claim back
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [store, channel]);
   useEffect(() => {
     if (claim.current !== undefined) store.update(channel, claim.current, { throttle, visible, limit });
