@@ -86,6 +86,6 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '(^dist/|^packages/[^/]+/dist/|node_modules)' },
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['source', 'import', 'require', 'node', 'default', 'types'] },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['tickwire-source', 'import', 'require', 'node', 'default', 'types'] },
   },
 };

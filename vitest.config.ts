@@ -1,12 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// workspace packages (packages/*) resolve to their TypeScript sources in tests: their `source`
+// workspace packages (packages/*) resolve to their TypeScript sources in tests: their `tickwire-source`
 // export condition; built code (dist/) is what plain Node and the packed tarballs use
-const conditions = ['source', 'import', 'module', 'node', 'default'];
+const conditions = ['tickwire-source', 'import', 'module', 'node', 'default'];
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ['source'] } },
+  ssr: { resolve: { conditions, externalConditions: ['tickwire-source'] } },
   test: {
     include: ['test/**/*.test.ts', 'feeds/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**'],

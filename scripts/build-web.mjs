@@ -32,7 +32,7 @@ const options = {
   external: ['ws'],
   tsconfig: join(root, 'web', 'tsconfig.json'),
   // workspace packages (@tickwire/client) are bundled from their sources
-  conditions: ['source'],
+  conditions: ['tickwire-source'],
 };
 
 async function copyStatic() {

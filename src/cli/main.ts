@@ -19,6 +19,8 @@ usage:
   tickwire config [--help]              print the resolved configuration (or list every key)
   tickwire check-uws                    verify the uWebSockets.js native binary loads
   tickwire tap CHANNEL... [--json]      print live updates from a gateway
+  tickwire token --sub USER [--ttl 1h] [--ent LIST]
+                                        mint a development token with auth.jwtSecret
   tickwire record --out FILE [--channels trade:BTC-USD,quote:*]
                                         write ticks from the bus to a recording (needs NATS_URL)
 
@@ -87,6 +89,10 @@ async function main(argv: string[]): Promise<number> {
     case 'tap': {
       const { runTap } = await import('./tap.js');
       return runTap(rest);
+    }
+    case 'token': {
+      const { runToken } = await import('./token.js');
+      return runToken(rest);
     }
     case 'record': {
       const { runRecord } = await import('../ingest/record-command.js');
