@@ -68,7 +68,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
       platform: 'browser',
       target: ['es2022'],
       // the packages from their sources; React's development build (StrictMode double-mounts there)
-      conditions: ['source'],
+      conditions: ['tickwire-source'],
       define: { 'process.env.NODE_ENV': '"development"' },
       external: ['ws'],
       logLevel: 'warning',
@@ -83,7 +83,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
       platform: 'browser',
       target: ['es2022'],
       jsx: 'automatic',
-      conditions: ['source'],
+      conditions: ['tickwire-source'],
       define: { 'process.env.NODE_ENV': '"development"' },
       external: ['ws'],
       logLevel: 'warning',
