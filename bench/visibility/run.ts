@@ -2,10 +2,12 @@
  * Visibility benchmark (docs/benchmarks.md#visibility-driven-rates): a dashboard that watches
  * 200 symbols (quote + ticker each, throttle 100 ms) and shows 20 of them. Measures, on the same
  * connections one after the other, what the gateway sends and the CPU it spends when
+ *   0. no dashboard is subscribed yet (the feed and the engine alone: the baseline CPU),
  *   1. every subscription is marked on screen (what a client without visibility gets),
  *   2. 20 symbols on screen, 180 off screen (op visibility, throttle.offscreenMs = 1000),
- *   3. the page hidden (latest-value channels paused),
- *   4. every subscription on screen again (the first figure, measured again: drift check).
+ *   3-4. the same two again (alternated, so that a drifting machine load shows),
+ *   5. the page hidden (latest-value channels paused).
+ * "Serving CPU" is a row's gateway CPU less the baseline's: what serving the dashboards costs.
  * Bytes are counted as the clients receive them (WebSocket payloads); gateway CPU is user +
  * system time of the gateway process from /proc over the window. Prints a markdown table and
  * the machine load (`uptime`) before and after.
@@ -81,6 +83,8 @@ interface Row {
   cpuPct: number;
   /** slow-consumer pauses during the row: the load clients could not keep up (figures then understate the all-on-screen cost) */
   slowEpisodes: number;
+  /** gateway CPU less the baseline row's (percent of one core) */
+  servingPct?: number;
   /** bytes the gateway handed to uWS for these sockets (hub.bytesOut), per second */
   sentPerSec: number;
 }
@@ -127,31 +131,43 @@ try {
   statsUrl = `http://127.0.0.1:${port}/v1/stats`;
   const loadBefore = uptime();
   const dashes = await Promise.all(Array.from({ length: CLIENTS }, () => connect(port)));
+  // the baseline: connected, nothing subscribed (the synthetic feed runs for every symbol anyway)
+  const baseline = await measure('baseline: connected, nothing subscribed', dashes, pid);
   await Promise.all(dashes.map((d) => request(d, { op: 'subscribe', channels: channelsOf(symbols), throttle: THROTTLE })));
 
+  const allOn = `all ${SYMBOLS} on screen (no visibility)`;
+  const some = `${ON_SCREEN} on screen, ${SYMBOLS - ON_SCREEN} off screen`;
   const rows: Row[] = [];
-  rows.push(await measure('all 200 on screen (no visibility)', dashes, pid));
-  await Promise.all(dashes.map((d) => request(d, { op: 'visibility', channels: offScreen, visible: false })));
-  rows.push(await measure(`${ON_SCREEN} on screen, ${SYMBOLS - ON_SCREEN} off screen`, dashes, pid));
+  for (let round = 0; round < 2; round++) {
+    rows.push(await measure(allOn, dashes, pid));
+    await Promise.all(dashes.map((d) => request(d, { op: 'visibility', channels: offScreen, visible: false })));
+    rows.push(await measure(some, dashes, pid));
+    await Promise.all(dashes.map((d) => request(d, { op: 'visibility', channels: offScreen, visible: true })));
+  }
   await Promise.all(dashes.map((d) => request(d, { op: 'visibility', page: 'hidden' })));
   rows.push(await measure('page hidden', dashes, pid));
-  await Promise.all(dashes.map((d) => request(d, { op: 'visibility', page: 'visible', channels: offScreen, visible: true })));
-  rows.push(await measure('all 200 on screen again', dashes, pid));
   const loadAfter = uptime();
   for (const d of dashes) d.ws.close();
+  for (const r of rows) r.servingPct = r.cpuPct - baseline.cpuPct;
 
-  const base = (rows[0]!.sentPerSec + rows[3]!.sentPerSec) / 2;
-  const baseCpu = (rows[0]!.cpuPct + rows[3]!.cpuPct) / 2;
+  const mean = (name: string, f: (r: Row) => number): number => {
+    const xs = rows.filter((r) => r.name === name).map(f);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  const base = mean(allOn, (r) => r.sentPerSec);
+  const baseServing = mean(allOn, (r) => r.servingPct!);
   const kb = (b: number): string => (b / 1024).toFixed(1);
   const saved = (v: number, b: number): string => `${(100 * (1 - v / b)).toFixed(1)}%`;
   console.log(`\nVisibility benchmark: ${CLIENTS} dashboards x ${SYMBOLS} symbols (quote + ticker, throttle ${THROTTLE} ms), ${ON_SCREEN} on screen; synthetic feed ${RATE} ticks/s; ${SECONDS} s per row after ${WARMUP_MS} ms warm-up\n`);
-  console.log('| dashboard state | KiB/s published | KiB/s received | frames/s received | gateway CPU | bandwidth saved | gateway CPU saved | slow episodes |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| dashboard state | KiB/s published | KiB/s received | frames/s received | gateway CPU | serving CPU | bandwidth saved | serving CPU saved | slow episodes |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(`| ${baseline.name} | — | — | — | ${baseline.cpuPct.toFixed(1)}% | — | — | — | — |`);
   for (const r of rows) {
-    const isBase = r === rows[0] || r === rows[3];
-    console.log(`| ${r.name} | ${kb(r.sentPerSec)} | ${kb(r.bytesPerSec)} | ${r.framesPerSec.toFixed(0)} | ${r.cpuPct.toFixed(1)}% | ${isBase ? '—' : saved(r.sentPerSec, base)} | ${isBase ? '—' : saved(r.cpuPct, baseCpu)} | ${r.slowEpisodes} |`);
+    const isBase = r.name === allOn;
+    console.log(`| ${r.name} | ${kb(r.sentPerSec)} | ${kb(r.bytesPerSec)} | ${r.framesPerSec.toFixed(0)} | ${r.cpuPct.toFixed(1)}% | ${r.servingPct!.toFixed(1)}% | ${isBase ? '—' : saved(r.sentPerSec, base)} | ${isBase ? '—' : saved(r.servingPct!, baseServing)} | ${r.slowEpisodes} |`);
   }
-  console.log(`\n(savings against the mean of the two all-on-screen rows; "published" is what the gateway handed to uWS for these sockets (hub bytesOut), "received" what the clients read; gateway CPU includes the synthetic feed and derived tickers, which run whatever the clients show; slow episodes > 0 mean the load clients fell behind)`);
+  console.log(`\nmeans: ${some}: bandwidth saved ${saved(mean(some, (r) => r.sentPerSec), base)}, serving CPU saved ${saved(mean(some, (r) => r.servingPct!), baseServing)}; page hidden: bandwidth saved ${saved(mean('page hidden', (r) => r.sentPerSec), base)}, serving CPU saved ${saved(mean('page hidden', (r) => r.servingPct!), baseServing)}`);
+  console.log(`\n(CPU in percent of one core; savings against the mean of the all-on-screen rows; "published" is what the gateway handed to uWS for these sockets (hub bytesOut), "received" what the clients read; gateway CPU includes the synthetic feed and derived tickers, which run whatever the clients show; slow episodes > 0 mean the load clients fell behind)`);
   console.log(`load before: ${loadBefore}\nload after:  ${loadAfter}`);
 } finally {
   stop();
