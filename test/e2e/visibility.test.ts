@@ -48,7 +48,7 @@ function expectContiguous(frames: Frame[]): void {
   for (let i = 1; i < frames.length; i++) expect(frames[i]!.seq, `item ${i} of ${frames.length}`).toBe(frames[i - 1]!.seq + 1);
 }
 
-describe('visibility', () => {
+describe('visibility', { timeout: 90_000 }, () => {
   it('off screen: a quote drops to the slow tier with a snapshot, trades stay; on screen again: a snapshot and the fast tier', async () => {
     const { c, at } = await timedClient();
     await c.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD', 'trade:BTC-USD'], throttle: 0 });
