@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stampFile = join(root, 'dist', '.build-inputs');
 /** What `npm run build` reads: sources (tests excluded), the web app, the build configs, the lock. */
-const INPUT_DIRS = ['src', 'feeds', 'web'];
+const INPUT_DIRS = ['src', 'feeds', 'web', 'packages/client/src'];
 const INPUT_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json', 'scripts/build-web.mjs'];
 /** Outputs the start command needs: a missing one means a rebuild whatever the hash. */
-const OUTPUTS = ['dist/src/cli/main.js', 'dist/web/app.js', 'dist/web/index.html'];
+const OUTPUTS = ['dist/src/cli/main.js', 'dist/web/app.js', 'dist/web/index.html', 'packages/client/dist/index.js'];
 
 function walk(dir, out) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -53,6 +53,13 @@ afterAll(async () => {
 });
 
 describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
+  it('is under 15 KiB minified and gzipped, as the README reports', () => {
+    const size = JSON.parse(readFileSync(join(root, 'packages', 'client', 'dist', 'size.json'), 'utf8')) as { minified: number; gzipped: number };
+    expect(size.gzipped).toBeLessThan(15 * 1024);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    expect(readme).toContain(`${(size.gzipped / 1024).toFixed(1)} KiB minified and gzipped`);
+  });
+
   it('ships only dist, the license and the readme, with an exports map that names types', () => {
     const pkg = JSON.parse(readFileSync(join(dir, 'node_modules', '@tickwire', 'client', 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>>; dependencies?: object };
     expect(pkg.exports['.']!.types).toBe('./dist/index.d.ts');
