@@ -1,4 +1,4 @@
-import { useEffect, useRef, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useRef, useSyncExternalStore } from 'react';
 import type { ConnectionState, PayloadOf } from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
@@ -44,12 +44,13 @@ export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOpti
   useEffect(() => {
     if (claim.current !== undefined) store.update(channel, claim.current, { throttle, visible, limit });
   }, [store, channel, throttle, visible, limit]);
-  return useSyncExternalStore(
-    (onChange) => store.listen(channel, onChange),
-    () => store.snapshot(channel) as ChannelSnapshot<T>,
-    () => EMPTY as ChannelSnapshot<T>,
-  );
+  // stable functions: React re-subscribes only when the channel changes
+  const listen = useCallback((onChange: () => void) => store.listen(channel, onChange), [store, channel]);
+  const get = useCallback(() => store.snapshot(channel) as ChannelSnapshot<T>, [store, channel]);
+  return useSyncExternalStore(listen, get, serverSnapshot as () => ChannelSnapshot<T>);
 }
+
+const serverSnapshot = (): ChannelSnapshot => EMPTY;
 
 /** The latest payload of any channel, typed from its name (`quote:AAPL` gives a Quote). */
 export function useChannel<C extends string>(channel: C, opts: ChannelOptions = {}): PayloadOf<C> | undefined {
@@ -99,9 +100,9 @@ export function useExecutions(opts: ListOptions = {}): readonly Execution[] {
 /** The connection state: `idle`, `connecting`, `open`, `reconnecting` or `closed`. */
 export function useConnectionState(): ConnectionState {
   const client = useTickwire();
-  return useSyncExternalStore(
-    (onChange) => client.on('state', onChange),
-    () => client.state,
-    () => 'idle' as ConnectionState,
-  );
+  const listen = useCallback((onChange: () => void) => client.on('state', onChange), [client]);
+  const get = useCallback(() => client.state, [client]);
+  return useSyncExternalStore(listen, get, idle);
 }
+
+const idle = (): ConnectionState => 'idle';
