@@ -70,6 +70,13 @@ module.exports = {
       to: { path: '^(src|feeds)/', pathNot: '^src/(client|protocol)/' },
     },
     {
+      name: 'react-bindings-use-the-client-package-only',
+      comment: '@tickwire/react runs in browsers: it may import react and @tickwire/client (the package), never engine code or the SDK by path.',
+      severity: 'error',
+      from: { path: '^packages/react/' },
+      to: { path: '^(src|feeds|web)/|^packages/(?!react/|client/)' },
+    },
+    {
       name: 'no-unresolvable',
       severity: 'error',
       from: {},

@@ -1,4 +1,4 @@
-import { TickwireClient, type Bar, type Execution, type Portfolio, type Ticker, type Update } from '../src/client/index.js';
+import { TickwireClient, type Bar, type Execution, type Portfolio, type SystemMessage, type Ticker, type Update } from '@tickwire/client';
 import { BarChart, type ChartView } from './chart.js';
 import { mountAlerts, OpsSocket } from './alerts.js';
 import { mountNotifications } from './notifications.js';
@@ -12,8 +12,13 @@ import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, pri
  *   ?ws=ws://host/v1/stream gateway (default: the page's own host)
  *   ?encoding=json          wire encoding (default msgpack)
  *   ?interval=1m            chart bar interval: 1s (default), 1m, 5m, 1h, 1d
+ *
+ * Rows off screen ask the gateway for its slow tier, and a hidden tab pauses the board
+ * (docs/protocol.md#visibility): the client follows document.visibilityState by itself.
  */
 const DEFAULT_SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
+/** suggestions for the symbol search (the built-in universe); the gateway decides what exists */
+const SUGGESTED = [...DEFAULT_SYMBOLS, 'AMZN', 'GOOGL', 'META', 'SPY', 'QQQ', 'XRP-USD', 'DOGE-USD', 'USD-CHF', 'AUD-USD', 'USD-CAD'];
 const THROTTLES = [0, 100, 250, 1000];
 
 const params = new URLSearchParams(location.search);
@@ -64,37 +69,141 @@ interface Row {
   last: number | undefined;
 }
 const rows = new Map<string, Row>();
+const groupRows = new Map<AssetClass, HTMLTableRowElement>();
+const tickerOf = (sym: string): string => `ticker:${sym}`;
+
+/** Off-screen rows get the gateway's slow tier (op visibility); on screen again, a fresh snapshot. */
+const onScreen = typeof IntersectionObserver === 'function'
+  ? new IntersectionObserver((entries) => {
+    const show: string[] = [];
+    const hide: string[] = [];
+    for (const e of entries) {
+      const sym = (e.target as HTMLElement).dataset.symbol;
+      if (sym && rows.has(sym)) (e.isIntersecting ? show : hide).push(tickerOf(sym));
+    }
+    if (show.length) void client.setVisible(show, true).catch(() => undefined);
+    if (hide.length) void client.setVisible(hide, false).catch(() => undefined);
+  })
+  : undefined;
 
 function buildBoard(): void {
+  for (const sym of symbols) addRow(sym);
+}
+
+/** A row for a symbol, under its asset class's group heading (created on first use). */
+function addRow(sym: string): void {
+  if (rows.has(sym)) return;
   const body = $<HTMLTableSectionElement>('board-body');
-  const groups: Record<AssetClass, string[]> = { stock: [], crypto: [], forex: [] };
-  for (const s of symbols) groups[assetClassOf(s)].push(s);
+  const cls = assetClassOf(sym);
   const titles: Record<AssetClass, string> = { stock: 'Stocks', crypto: 'Crypto', forex: 'Forex' };
-  for (const cls of ['stock', 'crypto', 'forex'] as const) {
-    if (groups[cls].length === 0) continue;
-    const g = body.insertRow();
+  let g = groupRows.get(cls);
+  if (!g) {
+    // groups stay in stock, crypto, forex order
+    const order: AssetClass[] = ['stock', 'crypto', 'forex'];
+    const next = order.slice(order.indexOf(cls) + 1).map((c) => groupRows.get(c)).find(Boolean);
+    g = body.insertRow(next ? next.sectionRowIndex : -1);
     g.className = 'group';
     const c = g.insertCell();
-    c.colSpan = 9;
+    c.colSpan = 10;
     c.textContent = titles[cls];
-    for (const sym of groups[cls]) {
-      const tr = body.insertRow();
-      tr.className = 'row';
-      tr.dataset.testid = `row-${sym}`;
-      tr.dataset.symbol = sym;
-      const name = tr.insertCell();
-      name.textContent = sym;
-      const cell = (key: string): HTMLTableCellElement => {
-        const td = tr.insertCell();
-        td.dataset.testid = `${key}-${sym}`;
-        td.textContent = '–';
-        return td;
-      };
-      const cells = { p: cell('price'), chg: cell('chg'), chgp: cell('chgp'), bp: cell('bid'), ap: cell('ask'), h: cell('high'), l: cell('low'), v: cell('volume') };
-      tr.addEventListener('click', () => selectSymbol(sym));
-      rows.set(sym, { tr, cells, last: undefined });
-    }
+    groupRows.set(cls, g);
   }
+  // after the group's last row
+  let at = g.sectionRowIndex + 1;
+  while (at < body.rows.length && body.rows[at]!.className !== 'group') at++;
+  const tr = body.insertRow(at);
+  tr.className = 'row';
+  tr.dataset.testid = `row-${sym}`;
+  tr.dataset.symbol = sym;
+  const name = tr.insertCell();
+  name.textContent = sym;
+  const cell = (key: string): HTMLTableCellElement => {
+    const td = tr.insertCell();
+    td.dataset.testid = `${key}-${sym}`;
+    td.textContent = '–';
+    return td;
+  };
+  const cells = { p: cell('price'), chg: cell('chg'), chgp: cell('chgp'), bp: cell('bid'), ap: cell('ask'), h: cell('high'), l: cell('low'), v: cell('volume') };
+  const rm = tr.insertCell().appendChild(document.createElement('button'));
+  rm.className = 'remove';
+  rm.textContent = '×';
+  rm.title = `remove ${sym}`;
+  rm.dataset.testid = `remove-${sym}`;
+  rm.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    removeSymbol(sym);
+  });
+  tr.addEventListener('click', () => selectSymbol(sym));
+  rows.set(sym, { tr, cells, last: undefined });
+  onScreen?.observe(tr);
+}
+
+function removeRow(sym: string): void {
+  const row = rows.get(sym);
+  if (!row) return;
+  onScreen?.unobserve(row.tr);
+  row.tr.remove();
+  rows.delete(sym);
+  const cls = assetClassOf(sym);
+  if (![...rows.keys()].some((s) => assetClassOf(s) === cls)) {
+    groupRows.get(cls)?.remove();
+    groupRows.delete(cls);
+  }
+}
+
+// ---- symbol search: add and remove ----------------------------------------------------------
+
+function showSymbolError(text: string): void {
+  const el = byTestId('symbol-error');
+  el.textContent = text;
+  el.hidden = text === '';
+}
+
+/** Subscribe first, add the row only when the gateway accepts: a rejection is shown by the input. */
+async function addSymbol(raw: string): Promise<void> {
+  const sym = raw.trim().toUpperCase();
+  if (!sym) return;
+  if (rows.has(sym)) {
+    showSymbolError(`${sym} is already on the board`);
+    return;
+  }
+  showSymbolError('');
+  try {
+    const ack = await client.subscribe([tickerOf(sym)], { throttle });
+    const refused = ack.rejected.find((r) => r.channel === tickerOf(sym));
+    if (refused) {
+      showSymbolError(`${sym}: ${refused.reason} (${refused.code})`);
+      return;
+    }
+    symbols.push(sym);
+    addRow(sym);
+    log(`added ${sym}`);
+  } catch (err) {
+    showSymbolError(`${sym}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function removeSymbol(sym: string): void {
+  const i = symbols.indexOf(sym);
+  if (i >= 0) symbols.splice(i, 1);
+  removeRow(sym);
+  void client.unsubscribe([tickerOf(sym)]).catch(() => undefined);
+  log(`removed ${sym}`);
+  if (sym === selected && symbols[0]) selectSymbol(symbols[0]);
+}
+
+function wireSearch(): void {
+  const form = $<HTMLFormElement>('symbol-form');
+  const input = $<HTMLInputElement>('symbol-input');
+  const list = $<HTMLDataListElement>('symbol-suggestions');
+  for (const s of SUGGESTED) list.appendChild(document.createElement('option')).value = s;
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const value = input.value;
+    input.value = '';
+    void addSymbol(value);
+  });
+  input.addEventListener('input', () => showSymbolError(''));
 }
 
 function flash(td: HTMLTableCellElement, dir: 'up' | 'down'): void {
@@ -189,17 +298,48 @@ function onPortfolio(pf: Portfolio): void {
   }
 }
 
+/** Time of day for today's executions; date and time for older ones (replayed history). */
+function executionTime(t: number, now = new Date()): string {
+  const d = new Date(t);
+  const today = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  return today ? d.toLocaleTimeString() : `${d.toLocaleDateString()} ${d.toLocaleTimeString()}`;
+}
+
 function onExecution(u: Update<Execution>): void {
   const e = u.d;
   const list = $('executions-list');
   const li = document.createElement('li');
   li.dataset.testid = 'execution';
   li.dataset.seq = String(u.seq ?? '');
-  const time = new Date(e.t).toLocaleTimeString();
-  li.textContent = `${time}  ${e.side.toUpperCase()} ${e.qty} ${e.sym} @ ${formatPrice(e.sym, e.p)}  (order ${e.order})`;
+  li.textContent = `${executionTime(e.t)}  ${e.side.toUpperCase()} ${e.qty} ${e.sym} @ ${formatPrice(e.sym, e.p)}  (order ${e.order})`;
   li.className = e.side === 'buy' ? 'pos' : 'neg';
   list.prepend(li);
   while (list.children.length > 50) list.lastElementChild?.remove();
+}
+
+// ---- system announcements ------------------------------------------------------------------
+
+function onSystem(m: SystemMessage): void {
+  const list = $('announcements');
+  list.hidden = false;
+  const li = document.createElement('li');
+  li.dataset.testid = 'announcement';
+  li.className = `announcement ${m.level}`;
+  const title = li.appendChild(document.createElement('b'));
+  title.textContent = m.title;
+  li.append(` ${m.message} `);
+  const when = li.appendChild(document.createElement('time'));
+  when.textContent = new Date(m.t).toLocaleTimeString();
+  const close = li.appendChild(document.createElement('button'));
+  close.className = 'remove';
+  close.textContent = '×';
+  close.title = 'dismiss';
+  close.addEventListener('click', () => {
+    li.remove();
+    if (list.children.length === 0) list.hidden = true;
+  });
+  list.prepend(li);
+  while (list.children.length > 5) list.lastElementChild?.remove();
 }
 
 // ---- event log and status ------------------------------------------------------------------
@@ -212,7 +352,7 @@ function log(text: string): void {
   while (list.children.length > 40) list.lastElementChild?.remove();
 }
 
-const marketChannels = (): string[] => [...symbols.map((s) => `ticker:${s}`), barChannel(selected)];
+const marketChannels = (): string[] => [...symbols.map(tickerOf), barChannel(selected)];
 
 // ---- wiring ------------------------------------------------------------------------------
 
@@ -239,6 +379,7 @@ client.on('bar', (u) => {
 });
 client.on('portfolio', (u) => onPortfolio(u.d));
 client.on('execution', onExecution);
+client.on('system', (u) => onSystem(u.d));
 client.on('state', ({ state }) => {
   const el = byTestId('conn-state');
   el.textContent = state;
@@ -285,6 +426,7 @@ setInterval(() => {
 }, 250);
 
 buildBoard();
+wireSearch();
 rows.get(selected)?.tr.classList.add('selected');
 $('chart-symbol').textContent = selected;
 $('chart-interval-label').textContent = interval;
@@ -293,8 +435,9 @@ intervalSelect.value = interval;
 intervalSelect.addEventListener('change', () => selectInterval(intervalSelect.value));
 chart.reset(selected, INTERVALS[interval]);
 
-void client.subscribe(symbols.map((s) => `ticker:${s}`), { throttle }).catch((err: unknown) => log(`subscribe: ${String(err)}`));
+void client.subscribe(symbols.map(tickerOf), { throttle }).catch((err: unknown) => log(`subscribe: ${String(err)}`));
 subscribeChart();
+void client.subscribe(['system']).catch((err: unknown) => log(`system: ${String(err)}`));
 if (token) {
   $('portfolio-panel').hidden = false;
   $('executions-panel').hidden = false;
@@ -308,7 +451,7 @@ void client.connect().catch((err: unknown) => log(`connect: ${String(err)}`));
 
 declare global {
   interface Window {
-    tickwire: { client: TickwireClient; stats: typeof stats; throttle(): number; selected(): string; chart(): ChartView; interval(): string };
+    tickwire: { client: TickwireClient; stats: typeof stats; throttle(): number; selected(): string; chart(): ChartView; interval(): string; symbols(): string[] };
   }
 }
-window.tickwire = { client, stats, throttle: () => throttle, selected: () => selected, chart: () => chart.view(), interval: () => interval };
+window.tickwire = { client, stats, throttle: () => throttle, selected: () => selected, chart: () => chart.view(), interval: () => interval, symbols: () => [...symbols] };

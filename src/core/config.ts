@@ -72,9 +72,10 @@ export const ConfigSchema = z
         tiers: z.array(tier).min(1).default([0, 50, 100, 250, 500, 1000, 5000]).describe('throttle tiers in ms; requests round up to the next tier'),
         minMs: tier.default(0).describe('deployment minimum throttle in ms'),
         batchMs: z.number().int().min(0).max(1000).default(50).describe('throttled emissions (the leading one of a quiet channel included) go out on an N ms grid: at most one throttled write per socket every N ms; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)'),
+        offscreenMs: tier.default(1000).describe('slow tier (ms, rounded up to a tier) for latest-value subscriptions a client marked off-screen with op visibility (docs/protocol.md#visibility)'),
       })
       .strict()
-      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50 }),
+      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 }),
     slow: z
       .object({
         highWaterBytes: z.number().int().min(1024).default(1024 * 1024).describe('buffered bytes above which a client only gets conflated catch-up'),

@@ -4,8 +4,8 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
 import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber, SubscribeOptions } from '../fanout/hub.js';
-import { authAck, CloseCode, dataItem, ErrorCode, errorFrame, itemsFrame, parseRequest, pongFrame, ProtocolError, requestIdOf, subscribeAck, throttleTier, TickwireError, unsubscribeAck } from '../protocol/index.js';
-import type { AuthRequest, DataItem, ExtensionReply, ExtensionRequest, RejectedChannel, RequestId, ServerFrame, SubscribeRequest, UnsubscribeRequest } from '../protocol/index.js';
+import { authAck, CloseCode, dataItem, ErrorCode, errorFrame, itemsFrame, parseRequest, pongFrame, ProtocolError, visibilityAck, requestIdOf, subscribeAck, throttleTier, TickwireError, unsubscribeAck } from '../protocol/index.js';
+import type { AuthRequest, DataItem, ExtensionReply, ExtensionRequest, RejectedChannel, RequestId, ServerFrame, SubscribeRequest, UnsubscribeRequest, VisibilityRequest } from '../protocol/index.js';
 import { ReadLagProbe } from './read-lag.js';
 import type { Transport } from './transport.js';
 
@@ -71,7 +71,14 @@ export const CLOSE_POLICY = CloseCode.POLICY;
 
 interface Subscription {
   spec: ChannelSpec;
+  /** the hub tier this subscription is on now (its effective tier; meaningless while paused) */
   tier: number;
+  /** the tier its `throttle` asked for */
+  requested: number;
+  /** on screen (op visibility); off screen a latest-value channel drops to throttle.offscreenMs */
+  visible: boolean;
+  /** off the hub while the page is hidden (latest-value channels only) */
+  paused: boolean;
 }
 
 /**
@@ -97,6 +104,8 @@ export class Connection implements HubSubscriber {
   /** what paused the connection: bytes buffered in the transport, or read lag measured by pings */
   #slowCause: 'buffer' | 'lag' | undefined;
   readonly #lag = new ReadLagProbe();
+  /** the client said its page is hidden (op visibility): latest-value channels are paused */
+  #pageHidden = false;
 
   constructor(transport: Transport, init: ConnectionInit, deps: ConnectionDeps) {
     this.#transport = transport;
@@ -201,6 +210,8 @@ export class Connection implements HubSubscriber {
           return void this.#auth(req);
         case 'extension':
           return void this.#extension(req);
+        case 'visibility':
+          return this.#visibility(req);
       }
     });
   }
@@ -258,13 +269,67 @@ export class Connection implements HubSubscriber {
     this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
     for (const spec of accepted) {
       const prev = this.#subs.get(spec.name);
-      if (prev) hub.unsubscribe(this, prev.spec.key, prev.tier);
-      this.#subs.set(spec.name, { spec, tier });
+      if (prev && !prev.paused) hub.unsubscribe(this, prev.spec.key, prev.tier);
+      const sub: Subscription = { spec, tier, requested: tier, visible: req.visible ?? true, paused: false };
+      Object.assign(sub, this.#effective(sub));
+      this.#subs.set(spec.name, sub);
       this.#deps.counters.subscribes++;
+      if (sub.paused) continue;
       const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
       if (req.history !== undefined && spec.history) opts.history = req.history;
-      hub.subscribe(this, spec, tier, opts);
+      hub.subscribe(this, spec, sub.tier, opts);
     }
+  }
+
+  /**
+   * Where a subscription should be given its visibility and the page's (docs/protocol.md#visibility).
+   * Only latest-value channels move: trades, bars and durable streams keep their tier (and so
+   * their never-dropped, in-order guarantees) whatever the client shows.
+   */
+  #effective(s: Subscription): { tier: number; paused: boolean } {
+    if (s.spec.mode !== 'latest' || s.spec.replay) return { tier: s.requested, paused: false };
+    if (this.#pageHidden) return { tier: s.requested, paused: true };
+    if (s.visible) return { tier: s.requested, paused: false };
+    const { tiers, minMs, offscreenMs } = this.#deps.config.throttle;
+    return { tier: Math.max(s.requested, throttleTier(offscreenMs, tiers, minMs)), paused: false };
+  }
+
+  /**
+   * Move a subscription to where its visibility puts it. Coming back (paused to live, or to
+   * another tier) takes a fresh snapshot at the new tier: its `seq` is that tier's, and live
+   * updates continue from seq + 1 (the client restarts gap detection at a snapshot). The new
+   * tier is joined before the old one is left, so the channel's upstream is never released.
+   */
+  #move(s: Subscription): void {
+    const next = this.#effective(s);
+    if (next.paused === s.paused && (next.paused || next.tier === s.tier)) return;
+    const { hub } = this.#deps;
+    const wasLive = !s.paused;
+    const oldTier = s.tier;
+    s.tier = next.tier;
+    s.paused = next.paused;
+    if (!next.paused) hub.subscribe(this, s.spec, next.tier, { snapshot: true });
+    if (wasLive) hub.unsubscribe(this, s.spec.key, oldTier);
+  }
+
+  #visibility(req: VisibilityRequest): void {
+    const updated: string[] = [];
+    const rejected: RejectedChannel[] = [];
+    if (req.channels !== undefined && req.visible !== undefined) {
+      for (const name of new Set(req.channels)) {
+        const s = this.#subs.get(name);
+        if (!s) {
+          rejected.push({ channel: name.slice(0, 128), code: ErrorCode.UNKNOWN_CHANNEL, reason: `not subscribed to "${name.slice(0, 128)}" on this connection` });
+          continue;
+        }
+        s.visible = req.visible;
+        updated.push(name);
+      }
+    }
+    if (req.page !== undefined) this.#pageHidden = req.page === 'hidden';
+    this.sendFrame(visibilityAck(req.id, updated, rejected, this.#pageHidden ? 'hidden' : 'visible'));
+    // after the ack, like subscribe: snapshots of channels coming back follow it
+    for (const s of this.#subs.values()) this.#move(s);
   }
 
   #unsubscribe(req: UnsubscribeRequest): void {
@@ -272,7 +337,7 @@ export class Connection implements HubSubscriber {
     for (const name of new Set(req.channels)) {
       const s = this.#subs.get(name);
       if (s) {
-        this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+        if (!s.paused) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
         this.#subs.delete(name);
         this.#deps.counters.unsubscribes++;
       }
@@ -371,7 +436,7 @@ export class Connection implements HubSubscriber {
     this.#deps.counters.resyncs++;
     const items: DataItem[] = [];
     for (const [name, s] of this.#subs) {
-      if (s.spec.mode === 'ordered') continue;
+      if (s.spec.mode === 'ordered' || s.paused) continue;
       const cur = this.#deps.hub.current(s.spec.key, s.tier);
       if (cur) items.push(dataItem('data', name, cur.seq, cur.d, false));
     }
@@ -385,7 +450,7 @@ export class Connection implements HubSubscriber {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.#subs.values()) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
+    for (const s of this.#subs.values()) if (!s.paused) this.#deps.hub.unsubscribe(this, s.spec.key, s.tier);
     this.#subs.clear();
     this.#topics.clear();
     this.#wakeWriters();

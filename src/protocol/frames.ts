@@ -24,6 +24,8 @@ export interface SubscribeFrame {
   since?: number;
   /** `bar.*` channels: the snapshot carries up to this many closed bars before it (0 to MAX_HISTORY_BARS) */
   history?: number;
+  /** extension: false subscribes off screen (docs/protocol.md#visibility); default true */
+  visible?: boolean;
 }
 
 export interface UnsubscribeFrame {
@@ -44,10 +46,23 @@ export interface AuthFrame {
   token: string;
 }
 
+/**
+ * Extension (docs/protocol.md#visibility): mark subscriptions on or off screen (`channels` with
+ * `visible`) and/or say whether the client's page is shown (`page`). Off-screen latest-value
+ * channels drop to a slow tier; a hidden page pauses them; coming back sends a snapshot.
+ */
+export interface VisibilityFrame {
+  op: 'visibility';
+  id?: RequestId;
+  channels?: string[];
+  visible?: boolean;
+  page?: 'visible' | 'hidden';
+}
+
 /** What a client may send. */
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | AuthFrame;
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PingFrame | AuthFrame | VisibilityFrame;
 export type ClientOp = ClientFrame['op'];
-export const CLIENT_OPS: readonly ClientOp[] = ['subscribe', 'unsubscribe', 'ping', 'auth'];
+export const CLIENT_OPS: readonly ClientOp[] = ['subscribe', 'unsubscribe', 'ping', 'auth', 'visibility'];
 
 /** A subscribe as the server validated it (defaults filled in). */
 export interface SubscribeRequest extends SubscribeFrame {
@@ -57,6 +72,9 @@ export interface SubscribeRequest extends SubscribeFrame {
 export type UnsubscribeRequest = UnsubscribeFrame;
 export type PingRequest = PingFrame;
 export type AuthRequest = AuthFrame;
+export type VisibilityRequest = VisibilityFrame;
+/** A client frame that passed `parseRequest`. */
+
 /**
  * An additive op served by a module of the engine (alerts, notifications: `alert.create`,
  * `notifications.read`, ...), known to the parser only by name.
@@ -69,7 +87,7 @@ export interface ExtensionRequest {
   frame: Readonly<Record<string, unknown>>;
 }
 /** A client frame that passed `parseRequest`. */
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | ExtensionRequest;
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | AuthRequest | VisibilityRequest | ExtensionRequest;
 
 // ---- server to client -------------------------------------------------------------------------
 
@@ -117,6 +135,10 @@ export interface AckFrame {
   throttle?: number;
   /** extension, auth: the new token's expiry, ms since the epoch */
   expires?: number;
+  /** extension, visibility: subscriptions whose on-screen flag was set */
+  updated?: string[];
+  /** extension, visibility: the connection's page state after the request */
+  page?: 'visible' | 'hidden';
 }
 
 export interface PongFrame {
@@ -191,6 +213,11 @@ export function subscribeAck(id: RequestId | undefined, subscribed: string[], re
 /** An unsubscribe ack. */
 export function unsubscribeAck(id: RequestId | undefined, unsubscribed: string[]): AckFrame {
   return id === undefined ? { op: 'ack', unsubscribed, rejected: [] } : { op: 'ack', id, unsubscribed, rejected: [] };
+}
+
+/** A visibility ack (extension, docs/protocol.md#visibility). */
+export function visibilityAck(id: RequestId | undefined, updated: string[], rejected: RejectedChannel[], page: 'visible' | 'hidden'): AckFrame {
+  return id === undefined ? { op: 'ack', updated, rejected, page } : { op: 'ack', id, updated, rejected, page };
 }
 
 /** An auth ack; `expires` when the token has an `exp`. */

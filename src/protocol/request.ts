@@ -1,6 +1,6 @@
 import { ErrorCode, ProtocolLimits } from './codes.js';
 import { ProtocolError } from './errors.js';
-import type { ClientRequest, RequestId, SubscribeRequest } from './frames.js';
+import type { ClientRequest, RequestId, SubscribeRequest, VisibilityRequest } from './frames.js';
 
 /**
  * The client-request parser of protocol v1: validates a decoded client frame
@@ -75,6 +75,10 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
         if (!snapshot && o.history > 0) bad('subscribe: "history" comes with the snapshot: it cannot be combined with "snapshot": false');
         if (o.history > 0) req.history = o.history;
       }
+      if (o.visible !== undefined) {
+        if (typeof o.visible !== 'boolean') bad('subscribe: "visible" must be true or false');
+        req.visible = o.visible;
+      }
       return req;
     }
     case 'unsubscribe':
@@ -86,9 +90,23 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
       if (o.token.length > MAX_TOKEN_LENGTH) bad(`auth: "token" is longer than ${MAX_TOKEN_LENGTH} characters`);
       return withId({ op: 'auth' as const, token: o.token });
     }
+    case 'visibility': {
+      const req: VisibilityRequest = withId({ op: 'visibility' as const });
+      if (o.page !== undefined) {
+        if (o.page !== 'visible' && o.page !== 'hidden') bad('visibility: "page" must be "visible" or "hidden"');
+        req.page = o.page;
+      }
+      if (o.channels !== undefined || o.visible !== undefined) {
+        if (typeof o.visible !== 'boolean') bad('visibility: "visible" must be true or false (with "channels")');
+        req.channels = channelsOf(o, 'visibility');
+        req.visible = o.visible;
+      }
+      if (req.page === undefined && req.channels === undefined) bad('visibility: give "page" ("visible"/"hidden") and/or "channels" with "visible" (true/false)');
+      return req;
+    }
     default:
       if (extensions?.has(o.op)) return withId({ op: 'extension' as const, name: o.op, frame: o });
-      throw new ProtocolError(ErrorCode.UNKNOWN_OP, `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth${extensions && extensions.size > 0 ? ', ' + [...extensions].join(', ') : ''}`);
+      throw new ProtocolError(ErrorCode.UNKNOWN_OP, `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth, visibility${extensions && extensions.size > 0 ? ', ' + [...extensions].join(', ') : ''}`);
   }
 }
 

@@ -157,6 +157,82 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('symbol search adds a symbol, shows a rejection inline, and removes a row', async () => {
+    const input = page.getByTestId('symbol-input');
+    await input.fill('amzn');
+    await page.getByTestId('symbol-add').click();
+    await expect.poll(() => page.getByTestId('row-AMZN').count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => (await prices()).AMZN ?? '', { timeout: 20_000 }).toMatch(/\d/);
+    expect(await page.getByTestId('symbol-error').isHidden()).toBe(true);
+
+    await input.fill('ZZZZ');
+    await input.press('Enter');
+    const err = page.getByTestId('symbol-error');
+    await expect.poll(() => err.isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await err.textContent()).toMatch(/^ZZZZ: .*UNKNOWN_CHANNEL/);
+    expect(await page.getByTestId('row-ZZZZ').count()).toBe(0);
+    // typing again clears the message
+    await input.fill('x');
+    expect(await err.isHidden()).toBe(true);
+    await input.fill('');
+
+    // remove: the row goes, and its ticker stops counting
+    await page.getByTestId('remove-AMZN').click();
+    expect(await page.getByTestId('row-AMZN').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { tickwire: { symbols(): string[] } }).tickwire.symbols())).not.toContain('AMZN');
+    const stopped = (await counts())['ticker:AMZN'] ?? 0;
+    await pricesMove('the rest of the board keeps moving'); // a condition: other rows change meanwhile
+    expect((await counts())['ticker:AMZN'] ?? 0).toBeLessThanOrEqual(stopped + 1);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows system announcements', async () => {
+    await service('POST', '/v1/announcements', { level: 'warning', title: 'Maintenance', message: 'Feeds restart at 22:00 UTC' });
+    const item = page.getByTestId('announcement');
+    await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
+    expect(await item.first().textContent()).toContain('Maintenance Feeds restart at 22:00 UTC');
+    expect(await item.first().getAttribute('class')).toContain('warning');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-announcement.png') });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('off-screen rows ask for the slow tier and a hidden tab pauses the board', async () => {
+    // a short viewport: most rows are below the fold
+    const p3 = await browser.newPage({ viewport: { width: 1280, height: 260 } });
+    const sent: Record<string, unknown>[] = [];
+    p3.on('websocket', (ws) => ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string') sent.push(JSON.parse(f.payload) as Record<string, unknown>);
+    }));
+    p3.on('pageerror', (err) => pageErrors.push(String(err)));
+    try {
+      await p3.goto(`http://127.0.0.1:${port}/?encoding=json`);
+      await expect.poll(() => p3.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+      const offScreen = (): string[] => {
+        const flag = new Map<string, boolean>();
+        for (const f of sent) {
+          if (f.op === 'subscribe') for (const c of f.channels as string[]) flag.set(c, f.visible !== false);
+          if (f.op === 'visibility' && Array.isArray(f.channels)) for (const c of f.channels as string[]) flag.set(c, f.visible === true);
+        }
+        return [...flag].filter(([, v]) => !v).map(([c]) => c);
+      };
+      await expect.poll(() => offScreen().includes('ticker:USD-JPY'), { timeout: 10_000 }).toBe(true);
+      expect(offScreen()).not.toContain('ticker:AAPL');
+      await p3.evaluate(() => {
+        Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+      await expect.poll(() => sent.some((f) => f.op === 'visibility' && f.page === 'hidden'), { timeout: 10_000 }).toBe(true);
+      await p3.evaluate(() => {
+        Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+      await expect.poll(() => sent.some((f) => f.op === 'visibility' && f.page === 'visible'), { timeout: 10_000 }).toBe(true);
+    } finally {
+      await p3.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   it('with a token shows the live portfolio and new executions', async () => {
     const user = 'dana';
     await service('PUT', `/v1/users/${user}/positions`, {
@@ -179,7 +255,17 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
 
       await service('POST', '/v1/executions', { user, id: 'fill-1', order: 'ord-1', sym: 'NVDA', side: 'buy', qty: 25, p: 131.5, t: Date.now() });
       await expect.poll(() => p2.getByTestId('execution').count(), { timeout: 20_000 }).toBe(1);
-      expect(await p2.getByTestId('execution').first().textContent()).toMatch(/BUY 25 NVDA @ 131\.50/);
+      const today = await p2.getByTestId('execution').first().textContent();
+      expect(today).toMatch(/BUY 25 NVDA @ 131\.50/);
+      expect(today).not.toMatch(/\d{1,2}\/\d{1,2}\/\d{4}/); // today's: the time only
+      // an execution from two days ago (a late fill report) shows its date
+      const old = Date.now() - 2 * 86_400_000;
+      await service('POST', '/v1/executions', { user, id: 'fill-0', order: 'ord-0', sym: 'AAPL', side: 'sell', qty: 3, p: 190, t: old });
+      await expect.poll(() => p2.getByTestId('execution').count(), { timeout: 20_000 }).toBe(2);
+      const dated = await p2.getByTestId('execution').first().textContent();
+      const expected = await p2.evaluate((t) => new Date(t).toLocaleDateString(), old);
+      expect(dated).toContain(expected);
+      expect(dated).toMatch(/SELL 3 AAPL/);
       await p2.screenshot({ path: join(ARTIFACTS, 'dashboard-portfolio.png') });
     } finally {
       await p2.close();

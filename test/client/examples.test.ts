@@ -60,6 +60,13 @@ describe('docs/client-sdk.md examples', { timeout: 90_000 }, () => {
     expect(out).toContain('refused request: subscribe: "throttle"');
   });
 
+  it('visibility: off screen, on screen, page hidden and shown, each change answered', async () => {
+    const out = await example('examples/client/visibility.ts', { TICKWIRE_URL: streamUrl(open.port) });
+    expect(out).toContain('page visible: false');
+    expect(out).toContain('page visible: true');
+    expect(out).toMatch(/snapshot ticker:NVDA seq \d+/);
+  });
+
   it('auth: a valid token subscribes private channels; an expired one says why', async () => {
     const url = streamUrl(secured.port);
     const ok = await example('examples/client/auth.ts', { TICKWIRE_URL: url, TICKWIRE_TOKEN: await token({ sub: 'alice' }) });

@@ -1,7 +1,6 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { Emitter, type Listener } from './emitter.js';
-import { HttpStreamSocket } from './http-stream.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
   AUTH_CHECK_PATH,
@@ -103,6 +102,11 @@ export interface ClientOptions {
    * `false` turns it off; it is off by default when `WebSocket` is given.
    */
   fallback?: boolean | FallbackOptions;
+  /**
+   * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
+   * latest-value channels (docs/protocol.md#visibility). Default: true where `document` exists.
+   */
+  trackPageVisibility?: boolean;
 }
 
 export interface FallbackOptions {
@@ -129,6 +133,11 @@ export interface SubscribeOptions {
    * asked again after every reconnect and gap refresh, so a chart can refill itself
    */
   history?: number;
+  /**
+   * false: the channels are off screen (latest-value channels get the server's slow tier until
+   * `setVisible(..., true)`; docs/protocol.md#visibility). Default true.
+   */
+  visible?: boolean;
 }
 
 export interface SubscribeResult {
@@ -224,6 +233,8 @@ interface Desired {
   throttle: number | undefined;
   snapshot: boolean;
   history?: number;
+  /** on screen (undefined: true) */
+  visible?: boolean;
 }
 
 interface ChannelState {
@@ -236,6 +247,13 @@ interface ChannelState {
 const EXECUTIONS = 'executions';
 /** channels where every event matters: a gap is repaired by replay, duplicates are dropped */
 const isResumable = (ch: string): boolean => ch === EXECUTIONS;
+
+/** The part of `document` page-visibility tracking uses. */
+interface PageDocument {
+  readonly visibilityState: string;
+  addEventListener(type: 'visibilitychange', listener: () => void): void;
+  removeEventListener(type: 'visibilitychange', listener: () => void): void;
+}
 
 async function defaultWebSocket(): Promise<WebSocketConstructor> {
   const g = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -288,6 +306,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #welcomes = 0;
   #welcomesAtAttempt = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** the page is hidden (setPageVisible / document.visibilityState) */
+  #pageHidden = false;
+  #stopPageTracking: (() => void) | undefined;
   /** a transport error was emitted for the current outage: one error per outage, not per retry */
   #outageReported = false;
   /** the token of the current connection (or attempt) */
@@ -303,6 +324,58 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
+    const doc = (globalThis as { document?: PageDocument }).document;
+    if (doc && (options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
+      const onChange = (): void => void this.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
+      doc.addEventListener('visibilitychange', onChange);
+      this.#pageHidden = doc.visibilityState === 'hidden';
+      this.#stopPageTracking = () => doc.removeEventListener('visibilitychange', onChange);
+    }
+  }
+
+  /** false while the page is hidden (as last told by setPageVisible or the document) */
+  get pageVisible(): boolean {
+    return !this.#pageHidden;
+  }
+
+  /**
+   * Mark subscribed channels on or off screen (docs/protocol.md#visibility): off screen, quotes,
+   * tickers, status and portfolio come at the server's slow tier; on screen again, a fresh
+   * snapshot and their own throttle. Trades, bars and executions are not affected. Kept across
+   * reconnects. A server without visibility answers UNKNOWN_OP: then nothing changes and this
+   * resolves all the same.
+   */
+  async setVisible(channels: readonly string[], visible: boolean): Promise<void> {
+    const list = this.#checkChannels(channels).filter((c) => {
+      const want = this.#desired.get(c);
+      if (!want || (want.visible ?? true) === visible) return false;
+      want.visible = visible;
+      return true;
+    });
+    if (list.length === 0 || this.#state !== 'open') return; // sent with the subscribe after (re)connect
+    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels: list, visible });
+  }
+
+  /**
+   * Tell the server whether the page is shown: hidden pauses latest-value channels (trades and
+   * executions keep flowing); shown again sends their snapshots. Browsers do this by themselves
+   * from `document.visibilityState` (option `trackPageVisibility`).
+   */
+  async setPageVisible(visible: boolean): Promise<void> {
+    if (this.#pageHidden === !visible) return;
+    this.#pageHidden = !visible;
+    if (this.#state !== 'open') return; // sent on the next welcome
+    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, page: visible ? 'visible' : 'hidden' });
+  }
+
+  async #visibilityRequest(frame: OutgoingFrame): Promise<void> {
+    try {
+      await this.#request(frame, false);
+    } catch (err) {
+      // an older server: visibility is an optimisation, everything keeps flowing
+      if (err instanceof TickwireClientError && err.code === 'UNKNOWN_OP') return;
+      throw err;
+    }
   }
 
   /** current connection state */
@@ -368,6 +441,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
     this.#closing = true;
+    this.#stopPageTracking?.();
+    this.#stopPageTracking = undefined;
     this.#clearTimers();
     const ws = this.#ws;
     this.#ws = undefined;
@@ -412,7 +487,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const list = this.#checkChannels(channels);
     const snapshot = options.snapshot ?? true;
     for (const ch of list) {
-      this.#desired.set(ch, options.history === undefined ? { throttle: options.throttle, snapshot } : { throttle: options.throttle, snapshot, history: options.history });
+      const want: Desired = { throttle: options.throttle, snapshot };
+      if (options.history !== undefined) want.history = options.history;
+      if (options.visible === false) want.visible = false;
+      this.#desired.set(ch, want);
       const st = this.#chan(ch);
       st.refreshing = false;
       if (isResumable(ch)) {
@@ -425,6 +503,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.throttle !== undefined) frame.throttle = options.throttle;
     if (options.since !== undefined) frame.since = options.since;
     if (options.history !== undefined) frame.history = options.history;
+    if (options.visible === false) frame.visible = false;
     return this.#request(frame, false) as Promise<SubscribeResult>;
   }
 
@@ -435,12 +514,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async setThrottle(channels: readonly string[], throttle: number): Promise<SubscribeResult> {
     const list = this.#checkChannels(channels);
     const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
+    const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const open = this.#state === 'open';
     if (open) {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    return this.subscribe(list, { throttle, snapshot });
+    return this.subscribe(list, { throttle, snapshot, visible });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -514,7 +594,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** The socket constructor, URL and options of an attempt over `transport`. */
   async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
     const http = transport === 'http';
-    const ctor = http ? HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
+    // the fallback is a chunk of its own: loaded on the first attempt over HTTP, never before
+    const ctor = http ? (await import('./http-stream.js')).HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
     const token = await this.#token().catch((cause: unknown) => {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
@@ -845,10 +926,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
     this.emit('welcome', w);
+    // before the subscribes: a hidden page's latest-value channels then start paused
+    if (this.#pageHidden) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, page: 'hidden' }));
     this.#resubscribe();
     const outbox = this.#outbox;
     this.#outbox = [];
     for (const p of outbox) this.#send(p);
+    // channels marked off screen while their subscribe waited in the outbox (it carries the flag
+    // of when it was made)
+    const off = outbox.flatMap((p) => (p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : []));
+    if (off.length > 0) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false }));
     this.#startHeartbeat();
     for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
   }
@@ -864,7 +951,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}`;
+      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
@@ -877,6 +964,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (want.throttle !== undefined) frame.throttle = want.throttle;
     if (since !== undefined) frame.since = since;
     if (want.history !== undefined) frame.history = want.history;
+    if (want.visible === false) frame.visible = false;
     return this.#internal(frame);
   }
 
@@ -1151,7 +1239,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     st.refreshing = true;
     this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
     if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
-    else this.#send(this.#makeInternalSubscribe([ch], { throttle: want.throttle, snapshot: true }, undefined));
+    else this.#send(this.#makeInternalSubscribe([ch], { ...want, snapshot: true }, undefined));
   }
 }
 

@@ -24,7 +24,6 @@ export {
   type WebSocketLike,
 } from './client.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
-export { HttpStreamSocket, httpStreamUrl } from './http-stream.js';
 export { codecFor, encodeMsgpack, SUBPROTOCOL, type ClientCodec, type Encoding } from './codec.js';
 export { ClientErrorCode, TickwireClientError } from './errors.js';
 export * from './types.js';

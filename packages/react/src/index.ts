@@ -1,0 +1,21 @@
+/**
+ * React bindings for tickwire (@tickwire/react): a provider holding one connection, and hooks
+ * whose subscriptions are shared and reference-counted across components, batched per animation
+ * frame, and slowed down off screen. See docs/client-sdk.md#react.
+ */
+export { TickwireProvider, useTickwire, useTickwireStore, type TickwireProviderProps } from './provider.js';
+export {
+  useBars,
+  useChannel,
+  useChannelSnapshot,
+  useConnectionState,
+  useExecutions,
+  usePortfolio,
+  useQuote,
+  useTicker,
+  useTrades,
+  type ChannelOptions,
+  type ListOptions,
+} from './hooks.js';
+export { useOnScreen, type OnScreen, type OnScreenOptions } from './visibility.js';
+export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions } from './store.js';

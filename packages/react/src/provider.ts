@@ -1,0 +1,82 @@
+import { createContext, createElement, useContext, useEffect, useState, type ReactNode } from 'react';
+import { TickwireClient, type ClientOptions } from '@tickwire/client';
+import { TickwireStore, type FrameScheduler } from './store.js';
+
+const StoreContext = createContext<TickwireStore | undefined>(undefined);
+
+export interface TickwireProviderProps {
+  /** `ws://host:port/v1/stream` (or `wss://`); not needed with `client` */
+  url?: string;
+  /** a JWT */
+  token?: string;
+  /** called for a fresh token: before connecting, before expiry, after a refusal (wins over `token`) */
+  getToken?: () => string | undefined | Promise<string | undefined>;
+  /** more client options (encoding, reconnect, heartbeat, ...) */
+  options?: Omit<ClientOptions, 'url' | 'token'>;
+  /** bring your own client: the provider neither connects nor closes it */
+  client?: TickwireClient;
+  /** a subscribe or visibility request the hooks made failed (default: console.warn) */
+  onError?: (err: unknown) => void;
+  /** how to wait for the next frame (default requestAnimationFrame); for tests */
+  schedule?: FrameScheduler;
+  children?: ReactNode;
+}
+
+/** Stores whose provider unmounted: closed after the turn unless mounted again (StrictMode). */
+const closing = new WeakMap<TickwireStore, ReturnType<typeof setTimeout>>();
+
+/**
+ * Makes one tickwire connection available to the hooks below it. The connection opens on mount
+ * and closes on unmount (not when you pass `client`). StrictMode's double mount keeps the same
+ * connection: the close of the first unmount is cancelled by the second mount.
+ */
+export function TickwireProvider(props: TickwireProviderProps): ReactNode {
+  const { url, token, getToken, options, client, onError, schedule, children } = props;
+  const [store] = useState(() => {
+    if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
+    const c = client ?? new TickwireClient({ ...options, url: url!, ...(token !== undefined ? { token } : {}), ...(getToken ? { getToken } : {}) });
+    const opts: { onError?: (err: unknown) => void; schedule?: FrameScheduler } = {};
+    if (onError) opts.onError = onError;
+    if (schedule) opts.schedule = schedule;
+    return new TickwireStore(c, opts);
+  });
+  const own = !client;
+
+  useEffect(() => {
+    const t = closing.get(store);
+    if (t !== undefined) {
+      clearTimeout(t);
+      closing.delete(store);
+    }
+    if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState
+    return () => {
+      if (!own) return;
+      closing.set(store, setTimeout(() => {
+        closing.delete(store);
+        store.dispose();
+        void store.client.close();
+      }, 0));
+    };
+  }, [store, own]);
+
+  // a new `token` prop replaces the connection's token in-band (no reconnect)
+  const [firstToken] = useState(token);
+  useEffect(() => {
+    if (!own || getToken || token === undefined || token === firstToken) return;
+    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? ((e: unknown) => console.warn('tickwire:', e)))(err));
+  }, [store, own, token, firstToken, getToken, onError]);
+
+  return createElement(StoreContext.Provider, { value: store }, children);
+}
+
+/** The store of the nearest provider; a clear error outside one. */
+export function useTickwireStore(): TickwireStore {
+  const store = useContext(StoreContext);
+  if (!store) throw new Error('tickwire hooks must be used inside <TickwireProvider>');
+  return store;
+}
+
+/** The client of the nearest provider (for requests the hooks do not cover). */
+export function useTickwire(): TickwireClient {
+  return useTickwireStore().client;
+}

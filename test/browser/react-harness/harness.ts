@@ -1,0 +1,116 @@
+/**
+ * Test harness for @tickwire/react in a real browser (test/browser/react.test.ts): real React
+ * and react-dom (development build, so StrictMode double-mounts), the package from its sources,
+ * against the engine that serves this page. It records every frame the page sends (JSON
+ * encoding) and exposes scenarios on `window.harness`.
+ */
+import { createElement as h, StrictMode, useEffect, useRef } from 'react';
+import { createRoot, type Root } from 'react-dom/client';
+import {
+  TickwireProvider, useChannelSnapshot, useConnectionState, useOnScreen, useQuote, useTickwire, useTickwireStore, useTrades,
+  type TickwireStore,
+} from '@tickwire/react';
+
+const sent: Record<string, unknown>[] = [];
+const sockets = new Set<WebSocket>();
+const origSend = WebSocket.prototype.send;
+WebSocket.prototype.send = function (this: WebSocket, data: string | ArrayBufferLike | Blob | ArrayBufferView) {
+  sockets.add(this);
+  if (typeof data === 'string') sent.push(JSON.parse(data) as Record<string, unknown>);
+  return origSend.call(this, data);
+};
+
+const renders: Record<string, number> = {};
+const received: Record<string, { snapshot: boolean; at: number }[]> = {};
+let frames = 0;
+const countFrames = (): void => {
+  frames++;
+  requestAnimationFrame(countFrames);
+};
+requestAnimationFrame(countFrames);
+
+let root: Root | undefined;
+let store: TickwireStore | undefined;
+const url = `ws://${location.host}/v1/stream`;
+
+function StoreProbe(): null {
+  const s = useTickwireStore();
+  const client = useTickwire();
+  useEffect(() => {
+    store = s;
+    return client.on('data', (u) => (received[u.channel] ??= []).push({ snapshot: u.snapshot, at: performance.now() }));
+  }, [s, client]);
+  return null;
+}
+
+function ConnState(): ReturnType<typeof h> {
+  const state = useConnectionState();
+  return h('div', { 'data-testid': 'conn', 'data-state': state }, state);
+}
+
+function QuoteBox({ symbol, throttle, n }: { symbol: string; throttle: number; n: number }): ReturnType<typeof h> {
+  const q = useQuote(symbol, { throttle });
+  renders[`quote-${n}`] = (renders[`quote-${n}`] ?? 0) + 1;
+  return h('div', { 'data-testid': `quote-${n}` }, q ? `${q.bp} / ${q.ap}` : '…');
+}
+
+function Busy({ symbol }: { symbol: string }): ReturnType<typeof h> {
+  const trades = useTrades(symbol, { limit: 20 });
+  const snap = useChannelSnapshot(`quote:${symbol}`, { throttle: 0 });
+  renders.busy = (renders.busy ?? 0) + 1;
+  return h('div', { 'data-testid': 'busy', 'data-received': snap.received, 'data-trades': trades.length }, `${trades.length} trades`);
+}
+
+function Row({ symbol }: { symbol: string }): ReturnType<typeof h> {
+  const { ref, visible } = useOnScreen<HTMLDivElement>({ rootMargin: '0px' });
+  const q = useQuote(symbol, { throttle: 0, visible });
+  const count = useRef(0);
+  count.current++;
+  return h('div', { ref, className: 'row', 'data-testid': `row-${symbol}`, 'data-visible': String(visible) }, `${symbol} ${q?.bp ?? ''}`);
+}
+
+type Scenario = { kind: 'quotes'; symbol: string; throttles: number[] } | { kind: 'busy'; symbol: string } | { kind: 'rows'; symbols: string[] };
+
+function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
+  let body: ReturnType<typeof h>[];
+  if (scenario.kind === 'quotes') body = scenario.throttles.map((t, n) => h(QuoteBox, { key: n, symbol: scenario.symbol, throttle: t, n }));
+  else if (scenario.kind === 'busy') body = [h(Busy, { key: 'b', symbol: scenario.symbol })];
+  else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
+  return h(TickwireProvider, { url, options: { encoding: 'json' } }, h(StoreProbe), h(ConnState), ...body);
+}
+
+const harness = {
+  sent,
+  renders,
+  received,
+  get frames(): number {
+    return frames;
+  },
+  get sockets(): number {
+    return sockets.size;
+  },
+  get openSockets(): number {
+    return [...sockets].filter((s) => s.readyState === WebSocket.OPEN).length;
+  },
+  claims: (): Record<string, number> => store?.claims() ?? {},
+  framesFlushed: (): number => store?.framesFlushed ?? 0,
+  mount(scenario: Scenario, strict = true): void {
+    root?.unmount();
+    root = createRoot(document.getElementById('root')!);
+    const app = h(App, { scenario });
+    root.render(strict ? h(StrictMode, null, app) : app);
+  },
+  /** re-render with fewer quote boxes (the first `keep` stay mounted) */
+  keepQuotes(symbol: string, throttles: number[]): void {
+    root!.render(h(StrictMode, null, h(App, { scenario: { kind: 'quotes', symbol, throttles } })));
+  },
+  unmount(): void {
+    root?.unmount();
+    root = undefined;
+  },
+  setPageHidden(hidden: boolean): void {
+    Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  },
+};
+(window as unknown as { harness: typeof harness }).harness = harness;
