@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +125,7 @@ function managed(
 export async function startNats(opts: { jetstream?: boolean } = {}): Promise<TestServer & { destroy(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-nats-'));
   const portsDir = join(dir, 'ports');
+  mkdirSync(portsDir);
   const server = managed(
     'nats-server',
     'nats',
