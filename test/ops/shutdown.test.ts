@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installShutdown } from '../../src/ops/shutdown.js';
@@ -6,6 +5,7 @@ import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
 import { freePort, startNats, startRedis } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const procs: TickwireProcess[] = [];
 afterAll(async () => {
@@ -94,7 +94,7 @@ describe('installShutdown', () => {
     );
     try {
       process.emit('SIGUSR2', 'SIGUSR2');
-      await sleep(400);
+      await waitFor(() => exits.length > 0, 'the exit after shutdownTimeoutMs');
       expect(exits).toEqual([1]);
     } finally {
       remove();
@@ -107,7 +107,7 @@ describe('installShutdown', () => {
       const remove = installShutdown({ log, config: { shutdownTimeoutMs: 5000 }, close }, { signals: ['SIGUSR2'], exit: (c) => exits.push(c) });
       try {
         for (let i = 0; i < signals; i++) process.emit('SIGUSR2', 'SIGUSR2');
-        await sleep(50);
+        await waitFor(() => exits.length > 0, 'the exit');
       } finally {
         remove();
       }
@@ -115,6 +115,6 @@ describe('installShutdown', () => {
     };
     expect(await run(async () => undefined)).toEqual([0]);
     expect(await run(async () => Promise.reject(new Error('boom')))).toEqual([1]);
-    expect(await run(() => sleep(200), 2)).toEqual([1]);
+    expect(await run(() => new Promise((r) => setTimeout(r, 200)), 2)).toEqual([1]); // a close still running at the second signal
   });
 });
