@@ -4,7 +4,7 @@ import type { Execution, Update } from '../../src/client/index.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { Cluster, errorLines, postExecution, userToken } from './cluster.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import type { ExecutionBody } from './cluster.js';
 
 /**
@@ -61,6 +61,12 @@ async function post(n: number, gateway = 0): Promise<{ seq: number; attempts: nu
   return out;
 }
 
+/** one more execution, delivered: a repeat of an earlier one would have arrived before it */
+async function sentinelExecution(): Promise<void> {
+  await post(1);
+  await waitFor(() => executions.some((u) => u.d.qty === nextExec), { what: 'the sentinel execution', timeout: 30_000 });
+}
+
 /** every execution posted so far, once each, in order, seq contiguous */
 function expectExecutionsExactlyOnce(): void {
   expect(executions.map((u) => u.d.qty)).toEqual(Array.from({ length: nextExec }, (_, i) => i + 1));
@@ -94,7 +100,7 @@ describe('faults with real processes', () => {
     expect((await json(`${cluster.http(0)}/health`)).body).toMatchObject({ status: 'ok', bus: 'disconnected' });
     // executions posted now cannot be stored yet: the poster retries (same id) until they are
     const during = post(3, 1);
-    await new Promise((r) => setTimeout(r, 1500));
+    await quietFor(1500, 'the SDK connection stays open while NATS is away');
     expect(sdk.state).toBe('open');
     expect(bob.closeCode).toBeUndefined();
 
@@ -108,7 +114,7 @@ describe('faults with real processes', () => {
     expect(outcome.map((o) => o.seq)).toEqual([4, 5, 6]);
     expect(outcome.every((o) => !o.duplicate)).toBe(true);
     await waitFor(() => executions.length >= 6, { what: 'the executions of the outage', timeout: 30_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await sentinelExecution();
     expectExecutionsExactlyOnce();
     expect(states.filter((s) => s === 'reconnecting')).toEqual([]); // the SDK never had to reconnect
     expectBobUndisturbed();
@@ -154,7 +160,7 @@ describe('faults with real processes', () => {
     await waitFor(() => quotes >= q + 3, { what: 'quotes again', timeout: 30_000 });
     await post(2);
     await waitFor(() => executions.length >= nextExec, { what: 'live executions after the resume', timeout: 30_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await sentinelExecution();
     expectExecutionsExactlyOnce();
     expect(sdk.subscriptions.sort()).toEqual(['executions', 'quote:AAPL', 'trade:AAPL']);
     // the restarted gateway serves snapshots (from Redis, refilled by the feed since its restart)

@@ -8,7 +8,7 @@ import type { Execution, GapEvent, Update } from '../../src/client/index.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine, EngineRoles } from '../../src/app/engine.js';
 import { NatsCluster } from '../helpers/ha-servers.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { JWT_SECRET, postExecution, SERVICE_TOKEN, userToken } from './cluster.js';
@@ -113,7 +113,7 @@ async function recordOne(): Promise<void> {
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 200)); // an order system's retry interval, not a wait
     }
   }
 }
@@ -125,7 +125,7 @@ function steadyOrders(): { stop(): Promise<void> } {
       const t0 = Date.now();
       await recordOne();
       if (Date.now() - t0 > 1000) console.log(`[nats-cluster] execution ${n} took ${Date.now() - t0} ms`);
-      await new Promise((r) => setTimeout(r, 15));
+      await new Promise((r) => setTimeout(r, 15)); // pacing the steady orders, not a wait
     }
   })();
   return {
@@ -181,7 +181,8 @@ describe('a three-node NATS cluster with one node killed', () => {
     let newLeader: string | undefined;
     await waitFor(async () => (newLeader = await cluster.streamLeader('TW_EXEC')) !== undefined && newLeader !== leader, { what: 'a new TW_EXEC leader', timeout: 30_000 });
     console.log(`[nats-cluster] killed ${leader} (TW_EXEC leader): longest quote gap per gateway ${gaps2.join(' / ')} ms; new leader ${newLeader}`);
-    await new Promise((r) => setTimeout(r, 1000));
+    const atNewLeader = posted.length;
+    await waitFor(() => posted.length >= atNewLeader + 10, { what: 'executions recorded under the new leader', timeout: 30_000 });
     await orders.stop();
     cluster.node(leader).proc.start();
     await cluster.waitFormed();
@@ -210,7 +211,7 @@ describe('a three-node NATS cluster with one node killed', () => {
       });
     }
     await waitFor(() => sdkExecutions.length >= total, { what: `all ${total} executions in the SDK`, timeout: 30_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await quietFor(500, 'no repeated execution after the last one');
 
     // the log order, from a fresh replay
     const replay = await TestClient.connect(`ws://127.0.0.1:${gateways[1]!.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });

@@ -6,7 +6,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { RedisSentinelSet } from '../helpers/ha-servers.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { JWT_SECRET, postExecution, SERVICE_TOKEN, userToken } from './cluster.js';
 import type { ExecutionBody } from './cluster.js';
@@ -102,7 +102,7 @@ describe('Redis primary killed under Sentinel', () => {
     const orders = (async () => {
       while (!stopped) {
         await recordOne();
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 10)); // pacing the steady orders, not a wait
       }
     })();
     await waitFor(() => n >= 10, { what: 'a few executions under way', timeout: 30_000 });
@@ -143,7 +143,7 @@ describe('Redis primary killed under Sentinel', () => {
 
     // executions: every one acknowledged is in the log once, in order, and reached the client once
     await waitFor(() => executions.length >= n, { what: `all ${n} executions on the client`, timeout: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await quietFor(300, 'no repeated execution after the last one');
     expect(executions.map((u) => u.d.id)).toEqual(posted.map((b) => b.id));
     expect(executions.map((u) => u.seq)).toEqual(posted.map((_, i) => i + 1));
     const replay = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+// `sleep` paces the soak scenario (posting rate, fault gaps, outage lengths): the time is the input
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { TickwireClient } from '../../src/client/index.js';
@@ -6,7 +7,7 @@ import type { Update } from '../../src/client/index.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
 import { tickToPayload } from '../../src/fanout/payloads.js';
 import { Cluster, postExecution, rssOf, userToken } from '../faults/cluster.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import type { ExecutionBody } from '../faults/cluster.js';
 import { Prng } from '../../feeds/synthetic/prng.js';
 
@@ -180,7 +181,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     } catch (err) {
       failures.push(String(err));
     }
-    await sleep(1000);
+    await quietFor(1000, 'no repeated execution after the caught-up ones');
 
     // executions: exactly once, in order
     for (const c of clients) {
