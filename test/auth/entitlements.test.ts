@@ -9,7 +9,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { publishTick, SECRET, testEngine, token, wsUrl } from './helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { quietFor } from '../helpers/wait.js';
 
 describe('entitlements claim', () => {
   it('grants classes and symbol patterns in real time, delayed ones delayed, nothing else', () => {

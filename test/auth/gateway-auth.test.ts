@@ -4,7 +4,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { keyPair, SECRET, testEngine, token, unsignedToken, wsUrl } from './helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { quietFor } from '../helpers/wait.js';
 
 /** Connect and expect the upgrade to be refused; returns the HTTP status. */
 async function refused(url: string, headers: Record<string, string> = {}): Promise<number> {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type ConnectionState, type Update } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
 import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {

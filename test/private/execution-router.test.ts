@@ -3,7 +3,7 @@ import type { EventListener, EventLog, StoredEvent } from '../../src/executions/
 import { MemoryEventLog } from '../../src/executions/event-log.js';
 import { decodeLiveExecution, ExecutionRouter } from '../../src/executions/execution-router.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ex = (id: string): ExecutionPayload => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: 1 });
 

@@ -3,7 +3,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const isExec = (f: Frame) => f.op === 'data' && f.ch === 'executions';
 

@@ -9,7 +9,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { execLogSubject } from '../../src/bus/private-subjects.js';
 import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Identity strings end to end, in embedded mode and in NATS mode (real nats-server, JetStream):

@@ -9,7 +9,7 @@ import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 const isExec = (f: Frame) => f.op === 'data' && f.ch === 'executions';

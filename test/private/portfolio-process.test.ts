@@ -6,7 +6,7 @@ import type { TestServer } from '../helpers/servers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
 import { api, SECRET, SERVICE_TOKEN } from '../auth/helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 

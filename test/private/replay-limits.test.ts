@@ -16,7 +16,7 @@ import { clientFrame, RawWs } from '../helpers/raw-ws.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
-import { quietFor, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 
 /**
