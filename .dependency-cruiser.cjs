@@ -26,6 +26,7 @@ const LAYERS = [
   ['portfolio', '^src/portfolio/'],
   ['alerts', '^src/alerts/'],
   ['service-api', '^src/service-api/'],
+  ['admin', '^src/admin/'],
   ['ops', '^src/ops/'],
   ['app', '^src/app/'],
   ['cli', '^src/cli/'],

@@ -35,6 +35,7 @@ import { redactUrl } from '../ops/redact.js';
 import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
+import { registerAdmin } from '../admin/admin.js';
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -218,6 +219,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           if (metrics) registerMetricsRoute(app, metrics);
           registerFeedRoutes(app, healthView);
           priv.routes(app);
+          registerAdmin(app, { gateway: gw, serviceToken: config.auth.serviceToken, authenticator: gatewayAccess.authenticator, feeds: () => healthView.list(), announce: (a) => priv.executions.announce(a), webDir: config.gateway.webDir, log });
         },
         onConnectionOpen: (conn) => {
           gatewayAccess.onOpen(conn);
