@@ -28,6 +28,7 @@ const LAYERS = [
   ['service-api', '^src/service-api/'],
   ['ops', '^src/ops/'],
   ['app', '^src/app/'],
+  ['workers', '^src/workers/'],
   ['cli', '^src/cli/'],
 ];
 
