@@ -446,6 +446,16 @@ export class Gateway {
     }
   }
 
+  /**
+   * Close every socket of the app at once, without a close handshake: idle HTTP keep-alive
+   * connections too, which nothing else closes before uWS's idle timeout. A gateway worker
+   * thread (src/workers) calls it last: a thread that ends with uWS sockets open aborts the process.
+   */
+  closeSockets(): void {
+    this.stopAccepting();
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+
   /** Close every client with `code` (1001 on shutdown) and stop. */
   close(code = 1001, reason = 'server shutting down'): void {
     this.stopAccepting();

@@ -9,6 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { startEngine } from '../app/engine.js';
 import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
+import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
 import { SharedConnectionCounts } from '../gateway/connection-counts.js';
 import type { EngineMetrics } from '../ops/metrics.js';
@@ -21,13 +22,15 @@ const init = workerData as WorkerInit;
 const port = parentPort as MessagePort;
 const post = (m: ToMain): void => port.postMessage(m);
 
-const config = loadConfig({ argv: init.argv, overrides: { port: init.port } });
+const config = loadConfig({ argv: extractFeedsFileFlag(init.argv).rest, overrides: { ...init.overrides, port: init.port } });
 const log = createLogger(config.log).child({ worker: init.index });
 const held = new Int32Array(init.held);
 const calls = new RemoteCalls(port);
 const bus = init.embedded ? new WorkerBus(port) : undefined;
 const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
 let engine: Engine | undefined;
+/** the engine's start, while it runs: a stop waits for it (its sockets must be closed before the thread ends) */
+let starting: Promise<unknown> | undefined;
 let stopping: Promise<void> | undefined;
 
 /** GET /v1/stats and /metrics: the main thread gathers every worker's figures and sums them. */
@@ -117,13 +120,15 @@ port.on('message', (m: ToWorker) => {
 function stop(code: number): Promise<void> {
   return (stopping ??= (async () => {
     process.exitCode = code;
+    await starting?.catch(() => undefined);
     try {
       await Promise.race([engine?.close(), new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref())]);
     } catch (err) {
       log.warn({ err }, 'worker close failed');
     }
-    for (const c of engine?.gateway?.connections ?? []) c.terminate();
     engine?.gateway?.close();
+    // what is left (HTTP keep-alive connections, clients that did not answer the close frame)
+    engine?.gateway?.closeSockets();
     calls.failAll('the gateway worker is stopping');
     for (const g of gathering.values()) g.reject(new Error('the gateway worker is stopping'));
     gathering.clear();
@@ -143,8 +148,13 @@ process.on('uncaughtException', crashed);
 process.on('unhandledRejection', crashed);
 
 try {
-  engine = await startEngine({ port: init.port }, { roles: { gateway: true, feeds: [], portfolio: false }, argv: init.argv, log, worker: hooks });
-  post({ t: 'ready', port: engine.port });
+  const start = startEngine({ ...init.overrides, port: init.port }, { roles: { gateway: true, feeds: [], portfolio: false }, argv: init.argv, log, worker: hooks });
+  starting = start;
+  engine = await start;
+  starting = undefined;
+  if (stopping) await engine.close();
+  else post({ t: 'ready', port: engine.port });
 } catch (err) {
+  starting = undefined;
   crashed(err);
 }

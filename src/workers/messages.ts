@@ -50,6 +50,8 @@ export interface WorkerInit {
   /** the port to bind; 0 for the first worker when the configured port is 0 */
   port: number;
   argv: string[];
+  /** config overrides (tests) */
+  overrides: Record<string, unknown>;
   /** SharedConnectionCounts buffer */
   counts: SharedArrayBuffer;
   /** Int32 per worker: [open, verifying] (the connection ceiling counts across workers) */

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -36,6 +38,10 @@ export interface GatewayWorkersOptions {
   log?: Logger;
   /** called when the workers cannot be kept running (crashes beyond MAX_RESTARTS); default: log and exit 1 */
   onFatal?: (err: Error) => void;
+  /** the worker module (tests: one that wraps gateway-worker to inject faults) */
+  entry?: URL;
+  /** config overrides on top of env and flags (tests), for the main thread and every worker */
+  overrides?: Record<string, unknown>;
 }
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>;
@@ -86,7 +92,8 @@ export function workerCount(config: Readonly<Config>): number {
  */
 export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Promise<GatewayWorkers> {
   const argv = [...(opts.argv ?? [])];
-  const config = loadConfig({ argv: extractFeedsFileFlag(argv).rest });
+  const overrides = opts.overrides ?? {};
+  const config = loadConfig({ argv: extractFeedsFileFlag(argv).rest, overrides });
   const log = opts.log ?? createLogger(config.log);
   const n = workerCount(config);
   const embedded = !config.natsUrl;
@@ -94,11 +101,12 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const runMain = embedded || feeds === undefined || feeds.length > 0;
 
   // a port held by another process (even by uWS with SO_REUSEPORT) fails this bind: the workers
-  // share the port only among themselves
-  if (config.port !== 0) await probePort(config.host, config.port);
+  // share the port only among themselves. Port 0: the kernel picks a free port here, and every
+  // worker binds that one (uSockets does not share a port-0 bind)
+  let port = await probePort(config.host, config.port);
 
   const main = runMain
-    ? await startEngine({}, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
+    ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
     : undefined;
   const registry = main?.metrics?.registry ?? defaultRegistry();
 
@@ -107,12 +115,12 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const counts = new SharedConnectionCounts(countsBuffer, n, -1);
   const heldBuffer = allocateHeld(n);
   const held = new Int32Array(heldBuffer);
-  const entry = new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+  const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
+  const tsxApi = entry.endsWith('.ts') ? tsxEsmApi() : '';
 
   const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
   const crashes: number[] = [];
   let restarts = 0;
-  let port = config.port;
   let closing = false;
   let gatherId = 1;
   const gathers = new Map<number, { answers: Map<number, unknown>; expect: Set<number>; done(): void }>();
@@ -187,13 +195,13 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const spawn = (index: number, bindPort: number): Promise<number> =>
     new Promise<number>((resolve, reject) => {
       const init: WorkerInit = {
-        index, workers: n, port: bindPort, argv, counts: countsBuffer, held: heldBuffer, embedded,
+        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, held: heldBuffer, embedded,
         hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
         // from source (tsx): a worker thread's entry module is loaded before the --import hooks
         // of execArgv apply, so the entry registers tsx itself before importing the .ts file
-        ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: init, name: `tickwire-gateway-${index}` })
+        ? new Worker(`import(${JSON.stringify(tsxApi)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: init, name: `tickwire-gateway-${index}` })
         : new Worker(new URL(entry), { workerData: init, name: `tickwire-gateway-${index}` });
       const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined };
       if (embedded && main) {
@@ -269,7 +277,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
 
   try {
     // the first worker binds (port 0: any free port), the others join its port
-    port = await spawn(0, config.port);
+    port = await spawn(0, port);
     await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, port)));
   } catch (err) {
     await close().catch(() => undefined);
@@ -287,17 +295,27 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   };
 }
 
+/** tsx's ESM register API (its package exports only name the CommonJS build to require.resolve). */
+function tsxEsmApi(): string {
+  const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
+  const mjs = cjs.replace(/\.cjs$/, '.mjs');
+  return pathToFileURL(existsSync(mjs) ? mjs : cjs).href;
+}
+
 function defaultRegistry(): Registry {
   const r = new Registry();
   collectDefaultMetrics({ register: r });
   return r;
 }
 
-/** Fail early, with the key to change, when another process holds host:port. */
-async function probePort(host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
+/** Fail early, with the key to change, when another process holds host:port; the port bound (for port 0, a free one). */
+async function probePort(host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', (err) => reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message} (the port is in use or the address is not local: PORT, HOST)`)));
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve()));
+    srv.listen({ host, port, exclusive: true }, () => {
+      const bound = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(bound));
+    });
   });
 }
