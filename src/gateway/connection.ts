@@ -169,16 +169,6 @@ export class Connection implements HubSubscriber {
     }
   }
 
-  /** Close at once without a close handshake (a gateway worker thread that must end now). */
-  terminate(): void {
-    if (this.closed) return;
-    try {
-      this.#ws.close();
-    } catch {
-      // already closed
-    }
-  }
-
   onMessage(data: ArrayBuffer, isBinary: boolean): void {
     let frame: unknown;
     try {
