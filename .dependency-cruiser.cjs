@@ -29,6 +29,7 @@ const LAYERS = [
   ['admin', '^src/admin/'],
   ['ops', '^src/ops/'],
   ['app', '^src/app/'],
+  ['workers', '^src/workers/'],
   ['cli', '^src/cli/'],
 ];
 

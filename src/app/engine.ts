@@ -36,6 +36,27 @@ import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
 import { registerAdmin } from '../admin/admin.js';
+import type { GatewayOptions } from '../gateway/server.js';
+import type { ConnectionCounts } from '../gateway/connection-counts.js';
+import type { EventLog } from '../executions/event-log.js';
+import type { PortfolioApi } from '../portfolio/portfolio-api.js';
+
+/** How a gateway worker thread (src/workers) plugs into the engine: the parts shared with the other workers. */
+export interface GatewayWorkerHooks {
+  /** embedded mode: the main thread's in-process bus, last values, execution log and portfolio service */
+  bus?: Bus;
+  store?: LastValueStore;
+  events?: EventLog;
+  portfolioApi?: PortfolioApi;
+  /** per-user connection counts across the workers */
+  counts: ConnectionCounts;
+  peers: NonNullable<GatewayOptions['peers']>;
+  stats: NonNullable<GatewayOptions['stats']>;
+  /** /health: this worker's answer, completed with the figures of every worker */
+  health: (local: Record<string, unknown>) => Record<string, unknown>;
+  /** /metrics: summed over the workers */
+  metrics: (local: EngineMetrics) => EngineMetrics;
+}
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -54,6 +75,8 @@ export interface EngineOptions {
   log?: Logger;
   /** feeds file: a path or the document itself (default: --feeds-file in argv, else TICKWIRE_FEEDS_FILE) */
   feedsFile?: string | FeedsFileInput;
+  /** set in a gateway worker thread (src/workers): listen on a shared port, count across workers */
+  worker?: GatewayWorkerHooks;
 }
 
 export interface Engine {
@@ -111,7 +134,8 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
 
   // set once the gateway exists: tells `system` subscribers when market data goes stale
   let busNotice: ((state: string) => void) | undefined;
-  const bus: Bus = config.natsUrl
+  const worker = options.worker;
+  const bus: Bus = worker?.bus ?? (config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
         name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : `tickwire-feed-${roles.feeds.join('+')}`,
@@ -120,11 +144,11 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           busNotice?.(state);
         },
       })
-    : new MemoryBus();
+    : new MemoryBus());
 
   // Redis when configured (shared by every process); otherwise, when the publisher and the gateway
   // share this process, the last values live in memory
-  const store: LastValueStore | undefined = config.redisUrl
+  const store: LastValueStore | undefined = worker?.store ?? (config.redisUrl
     ? new RedisLastValueStore({
         url: config.redisUrl,
         keyPrefix: config.redis.keyPrefix,
@@ -135,7 +159,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       })
     : mode === 'embedded' || (roles.gateway && roles.feeds.length > 0)
       ? new MemoryLastValueStore()
-      : undefined;
+      : undefined);
   if (store instanceof RedisLastValueStore && !(await store.waitReady(5000))) {
     log.warn({ redis: redactUrl(config.redisUrl ?? '') }, 'redis not reachable yet: snapshots come from live data until it is (/ready reports it)');
   }
@@ -151,7 +175,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     ...(store ? { store } : {}),
     ...(tickAge ? { tickAge } : {}),
   };
-  const metrics = config.ops.metrics ? createMetrics(sources) : undefined;
+  const metrics = config.ops.metrics ? (worker ? worker.metrics(createMetrics(sources)) : createMetrics(sources)) : undefined;
   let ops: OpsServer | undefined;
   let stopStatsLog: () => void = () => undefined;
 
@@ -187,12 +211,13 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     if (roles.gateway || roles.portfolio) {
       privateStreams = await PrivateStreams.start({
         config, bus, registry, log, gateway: roles.gateway, portfolio: roles.portfolio, ...(store ? { lastValues: store } : {}),
+        ...(worker?.events ? { events: worker.events } : {}), ...(worker?.portfolioApi ? { portfolioApi: worker.portfolioApi } : {}),
       });
     }
     if (roles.gateway) {
       const priv = privateStreams!;
       const resolvers = priv.resolvers(new MarketChannelResolver(registry));
-      const gatewayAccess = createGatewayAccess(config, resolvers);
+      const gatewayAccess = createGatewayAccess(config, resolvers, worker?.counts);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
       if (priv.router) sources.replays = priv.router;
@@ -212,8 +237,12 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         admitAuth: gatewayAccess.admitAuth,
         log,
         // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
-        health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() }),
+        health: () => {
+          const h = { mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feeds ? feeds.health() : healthView.list() };
+          return worker ? worker.health(h) : h;
+        },
         ready,
+        ...(worker ? { peers: worker.peers, stats: worker.stats } : {}),
         routes: (app, gw) => {
           sources.gateway = gw;
           if (metrics) registerMetricsRoute(app, metrics);
@@ -234,7 +263,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       });
       if (tickAge) gateway.hub.onUpdate = tickAge.onUpdate;
       priv.attachHub(gateway.hub);
-      await gateway.listen(config.host, config.port);
+      await gateway.listen(config.host, config.port, { shared: worker !== undefined });
       const hub = gateway.hub;
       let interrupted = false;
       busNotice = (state) => {

@@ -37,6 +37,9 @@ export interface PrivateStreamsOptions {
   gateway: boolean;
   /** this process runs the portfolio service */
   portfolio: boolean;
+  /** a gateway worker thread in embedded mode: the main thread's execution log and portfolio service */
+  events?: EventLog;
+  portfolioApi?: PortfolioApi;
 }
 
 /**
@@ -82,7 +85,9 @@ export class PrivateStreams {
     const retention = { maxPerUser: config.executions.maxPerUser, retentionMs: config.executions.retentionSec * 1000 };
     const nats = bus instanceof NatsBus ? bus.nc : undefined;
     let events: EventLog;
-    if (nats && !(await hasJetStream(nats))) {
+    if (opts.events) {
+      events = opts.events;
+    } else if (nats && !(await hasJetStream(nats))) {
       opts.log.warn({}, 'executions are off: the NATS server has no JetStream (start nats-server with -js)');
       events = new DisabledEventLog('executions are not available here: the NATS server runs without JetStream');
     } else if (nats) {
@@ -112,6 +117,8 @@ export class PrivateStreams {
         });
         await portfolio.start();
         portfolioApi = portfolio;
+      } else if (opts.portfolioApi) {
+        portfolioApi = opts.portfolioApi;
       } else if (nats) {
         portfolioApi = new NatsPortfolioClient(nats, config.portfolio.requestTimeoutMs);
       }
