@@ -165,6 +165,8 @@ async function main() {
 
   const http = `http://127.0.0.1:${port}`;
   await waitFor('the gateway to be ready', async () => (await fetch(`${http}/ready`)).status === 200, 120_000);
+  // every worker up, not just the one that answered /ready
+  await waitFor(`all ${workers} gateway workers running`, async () => ((await (await fetch(`${http}/health`)).json()).workers?.running ?? 1) >= workers, 120_000);
   await waitFor('the feed to report on the bus', async () => ((await (await fetch(`${http}/health`)).json()).feeds ?? []).some((f) => f.state === 'connected'), 60_000);
 
   const urls = {

@@ -37,9 +37,46 @@ export interface AdminOptions {
   announce: (a: Announcement) => number;
   /** where the built dashboard lives (admin.html, admin.js); default dist/web, like gateway.webDir */
   webDir?: string | undefined;
+  /**
+   * Gateway workers (src/workers): the lists of every worker of this process, and a close that
+   * finds the connection on whichever worker holds it. Unset: this gateway's own.
+   */
+  peers?: AdminPeers | undefined;
   /** sampling period of the channel update rates, ms (default 1000) */
   sampleMs?: number;
   log?: { info(obj: object, msg: string): void };
+}
+
+export interface AdminSnapshot {
+  connections: AdminConnection[];
+  channels: AdminChannel[];
+}
+
+export interface AdminPeers {
+  gather(): Promise<AdminSnapshot>;
+  close(id: string): Promise<boolean>;
+}
+
+/** One list from the snapshots of several workers: connections side by side, channels summed. */
+export function mergeSnapshots(parts: readonly AdminSnapshot[]): AdminSnapshot {
+  const channels = new Map<string, AdminChannel>();
+  for (const p of parts) {
+    for (const c of p.channels) {
+      const m = channels.get(c.channel);
+      if (!m) {
+        channels.set(c.channel, { ...c, tiers: { ...c.tiers } });
+        continue;
+      }
+      m.subscribers += c.subscribers;
+      for (const [t, n] of Object.entries(c.tiers)) m.tiers[t] = (m.tiers[t] ?? 0) + n;
+      // every worker emits the same updates of a channel: the rate is the channel's, not a sum
+      m.updatesPerSec = Math.max(m.updatesPerSec, c.updatesPerSec);
+    }
+  }
+  return {
+    connections: parts.flatMap((p) => p.connections).sort((a, b) => a.openedAt - b.openedAt),
+    channels: [...channels.values()].sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel)),
+  };
 }
 
 export interface AdminConnection {
@@ -147,6 +184,16 @@ export class AdminView {
     return this.opts.feeds().map((f) => ({ ...f, lagMs: f.lastMessageAgeMs }));
   }
 
+  /** This gateway's own lists (a worker answers its supervisor with this). */
+  snapshot(): AdminSnapshot {
+    return { connections: this.connections(), channels: this.channels() };
+  }
+
+  /** The lists of every worker when this gateway is one of several, else its own. */
+  async gathered(): Promise<AdminSnapshot> {
+    return this.opts.peers ? this.opts.peers.gather() : this.snapshot();
+  }
+
   /** Close a connection by id; false when no such connection is open here. */
   close(id: string): boolean {
     for (const c of this.opts.gateway.connections) {
@@ -214,10 +261,10 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
 
   route('get', '/admin/api/overview', async () => ({
     status: 200,
-    body: { at: Date.now(), connections: view.connections(), channels: view.channels(), feeds: view.feeds() },
+    body: { at: Date.now(), ...(await view.gathered()), feeds: view.feeds() },
   }));
-  route('get', '/admin/api/connections', async () => ({ status: 200, body: view.connections() }));
-  route('get', '/admin/api/channels', async () => ({ status: 200, body: view.channels() }));
+  route('get', '/admin/api/connections', async () => ({ status: 200, body: (await view.gathered()).connections }));
+  route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered()).channels }));
   route('get', '/admin/api/feeds', async () => ({ status: 200, body: view.feeds() }));
   route('post', '/admin/api/announcements', async (res, _params, contentType) => {
     const body = parse(AnnouncementSchema, await readJson(res, 64 * 1024, contentType));
@@ -227,7 +274,8 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   });
   route('post', '/admin/api/connections/:id/close', async (_res, params) => {
     const id = params[0]!;
-    if (!view.close(id)) throw new HttpError(404, `no open connection "${id.slice(0, 64)}" on this gateway`, 'NOT_FOUND');
+    const closed = opts.peers ? await opts.peers.close(id) : view.close(id);
+    if (!closed) throw new HttpError(404, `no open connection "${id.slice(0, 64)}" on this gateway`, 'NOT_FOUND');
     return { status: 202, body: { id, closed: true } };
   });
 

@@ -36,6 +36,7 @@ import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
 import { registerAdmin } from '../admin/admin.js';
+import type { AdminPeers, AdminView } from '../admin/admin.js';
 import type { GatewayOptions } from '../gateway/server.js';
 import type { ConnectionCounts } from '../gateway/connection-counts.js';
 import type { EventLog } from '../executions/event-log.js';
@@ -52,6 +53,8 @@ export interface GatewayWorkerHooks {
   counts: ConnectionCounts;
   peers: NonNullable<GatewayOptions['peers']>;
   stats: NonNullable<GatewayOptions['stats']>;
+  /** /admin: the lists of every worker, and a close that reaches the worker holding the connection */
+  admin?: AdminPeers;
   /** /health: this worker's answer, completed with the figures of every worker */
   health: (local: Record<string, unknown>) => Record<string, unknown>;
   /** /metrics: summed over the workers */
@@ -100,6 +103,8 @@ export interface Engine {
   readonly store: LastValueStore | undefined;
   /** Prometheus metrics (GET /metrics on the gateway or the ops port); undefined when ops.metrics is off */
   readonly metrics: EngineMetrics | undefined;
+  /** the operator's console of this gateway (/admin), when a gateway runs here */
+  readonly admin: AdminView | undefined;
   /** /health, /ready, /metrics for processes without a gateway (ops.port) */
   readonly ops: OpsServer | undefined;
   /** execution log, executions router, delay lines, portfolio service (or its client) */
@@ -186,6 +191,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   let feedHealth: FeedHealthView | undefined;
   let privateStreams: PrivateStreams | undefined;
   let access: GatewayAccess | undefined;
+  let admin: AdminView | undefined;
   const cleanup = async (): Promise<void> => {
     stopStatsLog();
     ops?.stopAccepting();
@@ -205,6 +211,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     await bus.close(); // drains: what was published reaches NATS
     await ops?.close();
     feedHealth?.close();
+    admin?.stop();
   };
 
   try {
@@ -248,7 +255,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
           if (metrics) registerMetricsRoute(app, metrics);
           registerFeedRoutes(app, healthView);
           priv.routes(app);
-          registerAdmin(app, { gateway: gw, serviceToken: config.auth.serviceToken, authenticator: gatewayAccess.authenticator, feeds: () => healthView.list(), announce: (a) => priv.executions.announce(a), webDir: config.gateway.webDir, log });
+          admin = registerAdmin(app, { gateway: gw, serviceToken: config.auth.serviceToken, authenticator: gatewayAccess.authenticator, feeds: () => healthView.list(), announce: (a) => priv.executions.announce(a), webDir: config.gateway.webDir, peers: worker?.admin, log });
         },
         onConnectionOpen: (conn) => {
           gatewayAccess.onOpen(conn);
@@ -308,7 +315,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
 
   let closing: Promise<void> | undefined;
   return {
-    config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready,
+    config, registry, bus, log, gateway, publisher, feeds, feedsFile, failover, feedHealth, mode, store, metrics, ops, ready, admin,
     private: privateStreams, access,
     port: gateway?.port ?? 0,
     close: () => (closing ??= cleanup()),

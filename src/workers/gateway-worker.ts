@@ -36,11 +36,11 @@ let stopping: Promise<void> | undefined;
 /** GET /v1/stats and /metrics: the main thread gathers every worker's figures and sums them. */
 const gathering = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 let nextGather = 1;
-function gather<T>(what: Gather): Promise<T> {
+function gather<T>(what: Gather, arg?: string): Promise<T> {
   const id = nextGather++;
   return new Promise<T>((resolve, reject) => {
     gathering.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    post({ t: 'gather', id, what });
+    post({ t: 'gather', id, what, ...(arg !== undefined ? { arg } : {}) });
   });
 }
 
@@ -62,6 +62,7 @@ const hooks: GatewayWorkerHooks = {
     },
   },
   stats: () => gather('stats'),
+  admin: { gather: () => gather('admin'), close: (id) => gather('close', id) },
   health: (local) => {
     const h = heldOf(held, init.workers);
     return { ...local, connections: h.open, workers: { configured: init.workers, running: h.running, this: init.index } };
@@ -74,10 +75,12 @@ const hooks: GatewayWorkerHooks = {
   }),
 };
 
-async function answer(id: number, what: Gather): Promise<void> {
+async function answer(id: number, what: Gather, arg?: string): Promise<void> {
   let value: unknown;
   try {
     if (what === 'stats') value = engine?.gateway?.stats();
+    else if (what === 'admin') value = engine?.admin?.snapshot();
+    else if (what === 'close') value = arg !== undefined && engine?.admin?.close(arg) === true;
     else value = await engine?.metrics?.registry.getMetricsAsJSON();
   } catch (err) {
     log.warn({ err }, `collecting ${what} failed`);
@@ -97,7 +100,7 @@ port.on('message', (m: ToWorker) => {
       events?.emit(m.user, m.ev as never, m.position);
       return;
     case 'collect':
-      void answer(m.id, m.what);
+      void answer(m.id, m.what, m.arg);
       return;
     case 'gathered': {
       const g = gathering.get(m.id);

@@ -15,13 +15,14 @@ export type ToMain =
   | { t: 'follow' }
   | { t: 'unfollow' }
   /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
-  | { t: 'gather'; id: number; what: Gather }
+  | { t: 'gather'; id: number; what: Gather; arg?: string }
   /** this worker's own figures, answering `collect` */
   | { t: 'local'; id: number; value: unknown }
   | { t: 'crash'; error: string }
   | { t: 'stopped' };
 
-export type Gather = 'stats' | 'metrics';
+/** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */
+export type Gather = 'stats' | 'metrics' | 'admin' | 'close';
 
 export type ToWorker =
   /** bus messages of this turn: [subscription id, subject, payload] */
@@ -29,7 +30,7 @@ export type ToWorker =
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: RemoteError }
   | { t: 'event'; user: string; ev: unknown; position: number }
-  | { t: 'collect'; id: number; what: Gather }
+  | { t: 'collect'; id: number; what: Gather; arg?: string }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
   | { t: 'stop' };

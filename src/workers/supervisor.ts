@@ -23,6 +23,8 @@ import { allocateHeld, setRunning } from './held.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
+import { mergeSnapshots } from '../admin/admin.js';
+import type { AdminSnapshot } from '../admin/admin.js';
 
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
@@ -133,7 +135,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     }
   };
 
-  const gather = (from: Slot, id: number, what: Gather): void => {
+  const gather = (from: Slot, id: number, what: Gather, arg?: string): void => {
     const live = slots.filter((s): s is Slot => s !== undefined && s.ready && !s.stopping);
     const reqId = gatherId++;
     const answers = new Map<number, unknown>();
@@ -148,6 +150,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       void (async (): Promise<ToWorker> => {
         try {
           const values = [...answers.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v).filter((v) => v !== undefined);
+          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[]) };
+          if (what === 'close') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
             const s = sumStats(values as GatewayStats[]);
@@ -161,7 +165,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       })().then((reply) => from.worker.postMessage(reply));
     };
     gathers.set(reqId, { answers, expect, done });
-    for (const s of live) s.worker.postMessage({ t: 'collect', id: reqId, what } satisfies ToWorker);
+    for (const s of live) s.worker.postMessage({ t: 'collect', id: reqId, what, ...(arg !== undefined ? { arg } : {}) } satisfies ToWorker);
     if (expect.size === 0) done();
   };
 
@@ -174,7 +178,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         ready(m.port);
         return;
       case 'gather':
-        gather(slot, m.id, m.what);
+        gather(slot, m.id, m.what, m.arg);
         return;
       case 'local': {
         const g = gathers.get(m.id);

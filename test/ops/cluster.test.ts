@@ -70,8 +70,22 @@ describe('npm run cluster', () => {
     const put = await fetch(`${base}/v1/users/ops-test/positions`, { method: 'PUT', headers: auth, body: JSON.stringify({ ccy: 'USD', positions: [{ sym: 'AAPL', qty: 3, cost: 600 }] }) });
     expect(put.status).toBe(200);
     expect(((await (await fetch(`${base}/v1/users/ops-test/positions`, { headers: auth })).json()) as { positions: unknown[] }).positions).toEqual([{ sym: 'AAPL', qty: 3, cost: 600 }]);
-    // the admin console with the printed token
-    expect((await fetch(`${base}/admin/api/overview`, { headers: auth })).status).toBe(200);
+    // the admin console with the printed token lists the connections of both workers, and closes
+    // a connection on whichever worker holds it
+    const others = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(ready!.urls.stream!, { encoding: 'json' })));
+    const ids = await Promise.all([c, ...others].map(async (x) => (await x.waitFor((f) => f.op === 'welcome')).conn as string));
+    const listed = await waitFor(async () => {
+      const o = (await (await fetch(`${base}/admin/api/overview`, { headers: auth })).json()) as { connections: { id: string }[]; channels: { channel: string; subscribers: number }[] };
+      return ids.every((id) => o.connections.some((x) => x.id === id)) ? o : undefined;
+    }, { what: 'every connection in /admin/api/overview', timeout: 10_000, interval: 200 });
+    expect(listed.channels.find((x) => x.channel === 'quote:AAPL')?.subscribers).toBeGreaterThanOrEqual(1);
+    const stats = (await (await fetch(ready.urls.stats!)).json()) as { workersAnswered?: number };
+    expect(stats.workersAnswered).toBe(2);
+    for (const [i, x] of others.entries()) {
+      const r = await fetch(`${base}/admin/api/connections/${ids[i + 1]!}/close`, { method: 'POST', headers: auth });
+      expect(r.status).toBe(202);
+      expect(await x.waitClose(10_000)).toBe(1008);
+    }
     c.close();
 
     // Ctrl-C: everything stops, nothing is left behind
