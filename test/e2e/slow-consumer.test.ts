@@ -45,14 +45,23 @@ describe('slow consumers', () => {
     await healthy.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD'], throttle: 100 });
 
     slow.pause();
-    await waitFor(async () => (await stats(port)).gateway.slowEpisodes >= 1, { timeout: 30_000 });
+    await waitFor(async () => (await stats(port)).gateway.slowEpisodes >= 1, { timeout: 30_000, interval: 50 });
     const before = jsonFrames(slow).length;
+    const rawBefore = slow.frames.length;
     const healthyBefore = healthy.frames.length;
     await waitFor(() => healthy.frames.length > healthyBefore, 'frames on the healthy client while the slow one is paused'); // others unaffected
 
     slow.resume();
-    await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000 });
-    await waitFor(() => jsonFrames(slow).slice(before).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD').length >= 1, 'the resync');
+    await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000, interval: 50 });
+    // a quote read after the pause: frames are scanned once each (the slow client holds thousands)
+    let scanned = rawBefore;
+    await waitFor(() => {
+      for (; scanned < slow.frames.length; scanned++) {
+        const f = slow.frames[scanned]!;
+        if (f.opcode === 1 && f.payload.includes('"ch":"quote:BTC-USD"')) return true;
+      }
+      return false;
+    }, { what: 'a quote after the resync', interval: 50 });
     const after = jsonFrames(slow).slice(before);
     // the resync carries latest values of conflatable channels; seq jumps show the gap
     const quotes = jsonFrames(slow).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
@@ -81,7 +90,7 @@ describe('slow consumers', () => {
       ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }));
       ws.pause();
     }
-    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 5, { timeout: 60_000 });
+    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 5, { timeout: 60_000, interval: 50 });
     for (const ws of stuck) ws.resume();
     const s = await stats(port);
     // within twice the hard limit plus one bounded batch frame

@@ -10,14 +10,14 @@ export interface WaitOptions {
   what?: string;
   /** ms (default 10 s) */
   timeout?: number;
-  /** poll interval in ms (default 20) */
+  /** poll interval in ms (default 50) */
   interval?: number;
 }
 
 export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions | string = {}): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
   const o = typeof opts === 'string' ? { what: opts } : opts;
   const timeout = o.timeout ?? 10_000;
-  const interval = o.interval ?? 20;
+  const interval = o.interval ?? 50;
   const deadline = Date.now() + timeout;
   let last: unknown;
   for (;;) {
