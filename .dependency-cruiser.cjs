@@ -29,8 +29,10 @@ const LAYERS = [
   ['notifications', '^src/notifications/'],
   ['alerts', '^src/alerts/'],
   ['service-api', '^src/service-api/'],
+  ['admin', '^src/admin/'],
   ['ops', '^src/ops/'],
   ['app', '^src/app/'],
+  ['workers', '^src/workers/'],
   ['cli', '^src/cli/'],
 ];
 

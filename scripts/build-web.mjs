@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Bundles the dashboard (web/) with the client SDK into dist/web/: index.html, app.js, styles.css.
+// Bundles the dashboard (web/) and the operator's console (web/admin/) with the client SDK into
+// dist/web/: index.html, app.js, styles.css, admin.html, admin.js.
 // Usage: node scripts/build-web.mjs [--watch] [--no-minify] [--outdir DIR]
 import { build, context } from 'esbuild';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
@@ -17,8 +18,8 @@ const STATIC = ['index.html', 'styles.css'];
 /** @type {import('esbuild').BuildOptions} */
 const options = {
   absWorkingDir: root,
-  entryPoints: ['web/app.ts'],
-  outfile: join(outdir, 'app.js'),
+  entryPoints: { app: 'web/app.ts', admin: 'web/admin/admin.ts' },
+  outdir,
   bundle: true,
   format: 'esm',
   platform: 'browser',
@@ -38,6 +39,7 @@ const options = {
 async function copyStatic() {
   await mkdir(outdir, { recursive: true });
   for (const f of STATIC) await copyFile(join(root, 'web', f), join(outdir, f));
+  await copyFile(join(root, 'web', 'admin', 'admin.html'), join(outdir, 'admin.html'));
 }
 
 function checkInputs(metafile) {

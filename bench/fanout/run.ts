@@ -21,6 +21,7 @@ import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
 import { forkModule, freePort, killAllSync, spawnLogged, startReaper, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
+import { renderSaturation, searchSaturation, uptime, type SaturationSearch } from './saturation.js';
 import { renderMarkdown, representativeFanout, representativeIdle, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
 import {
   BENCH_ASSET_CLASS,
@@ -151,7 +152,7 @@ const PEER_MODULE: Readonly<Record<Exclude<ServerKind, 'tickwire'>, string>> = {
 };
 
 /** The gateway command, with the same preload as the peers (orphan guard, GC on SIGUSR2). */
-function engineCommand(opts: Options): { cmd: string; args: string[]; display: string } {
+function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ?? 1): { cmd: string; args: string[]; display: string } {
   const preload = join(repoRoot, 'bench/fanout/servers/preload.ts');
   const main = opts.engine === 'dist' ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const loader = opts.engine === 'dist' ? [] : ['--import', 'tsx'];
@@ -160,7 +161,7 @@ function engineCommand(opts: Options): { cmd: string; args: string[]; display: s
   return {
     cmd: process.execPath,
     args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
-    display: [...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []), 'node', ...loader, main, 'gateway'].join(' '),
+    display: [...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []), 'node', ...loader, main, 'gateway', '--workers', String(gatewayWorkers)].join(' '),
   };
 }
 
@@ -200,7 +201,7 @@ async function waitForGateway(child: ChildProcess, port: number, timeoutMs: numb
   throw new Error(`gateway on port ${port} not ready after ${timeoutMs} ms (${last})`);
 }
 
-async function startServer(kind: ServerKind, env: Env, tag: string): Promise<RunningServer> {
+async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorkers = env.opts.gatewayWorkers[0] ?? 1): Promise<RunningServer> {
   const port = await freePort();
   if (kind === 'tickwire') {
     const { cmd, args } = engineCommand(env.opts);
@@ -216,6 +217,8 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
         TICKWIRE_INSTRUMENTS: env.instrumentsFile,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
+        // explicit: the gateway's default is one worker per core
+        TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
       },
     });
@@ -237,9 +240,9 @@ async function startServer(kind: ServerKind, env: Env, tag: string): Promise<Run
 
 // ---- one fan-out run -------------------------------------------------------------------------
 
-async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind): Promise<FanoutResult> {
+async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayWorkers?: number): Promise<FanoutResult> {
   const tag = `s${s.id}`;
-  const server = await startServer(kind, env, tag);
+  const server = await startServer(kind, env, tag, gatewayWorkers);
   const base: FanoutResult = emptyFanout(kind);
   try {
     const throttle = kind === 'tickwire' ? s.throttle : 0;
@@ -521,6 +524,37 @@ async function main(): Promise<number> {
   for (const p of pool.procs) pin(p.pid, opts.loadCpus, 'a load process');
   log(`${loadProcs} load process(es) × ${opts.workers} worker threads`);
   const env: Env = { opts, logDir, natsUrl: nats.url, natsPid: nats.child.pid!, instrumentsFile, publisher, pool };
+
+  if (opts.saturate) {
+    const s = opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout' && x.throttle === 0) ?? opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout');
+    if (!s) throw new Error('--saturate needs a fan-out scenario (1 or 2)');
+    const searches: SaturationSearch[] = [];
+    const uptimeBefore = uptime();
+    for (const w of opts.gatewayWorkers) {
+      log(`saturation search: ${w} gateway worker${w > 1 ? 's' : ''}, ${s.clients} clients × ${s.perClient} of ${s.symbols} symbols, p99 < ${opts.p99LimitMs} ms`);
+      searches.push(await searchSaturation(s, w, opts, (rate) => runFanout(env, { ...s, rate }, 'tickwire', w).catch((err: unknown) => {
+        log(`  probe failed: ${(err as Error).message}`);
+        return { ...emptyFanout('tickwire'), error: (err as Error).message };
+      }), log));
+    }
+    const md = renderSaturation({
+      startedAt, elapsedMs: Date.now() - t0, node: process.versions.node, cpus: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: cpus().length,
+      command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '), uptimeBefore, uptimeAfter: uptime(),
+      loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
+    }, s, searches, opts.p99LimitMs);
+    process.stdout.write('\n' + md + '\n');
+    if (opts.write) {
+      const dir = resolve(repoRoot, opts.outDir);
+      mkdirSync(dir, { recursive: true });
+      const label = opts.label ? `-${opts.label}` : '';
+      const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*/, '');
+      writeFileSync(join(dir, `saturation-${stamp}${label}.md`), md + '\n');
+      log(`wrote ${join(dir, `saturation-${stamp}${label}.md`)}`);
+    }
+    await stopAll();
+    if (!process.env.BENCH_KEEP_LOGS) rmSync(workDir, { recursive: true, force: true });
+    return 0;
+  }
 
   const results: ScenarioResult[] = [];
   for (const s of opts.scenarios) {

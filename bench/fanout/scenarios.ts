@@ -61,6 +61,14 @@ export interface Options {
   batchMs: number | undefined;
   /** hard limit for the whole run */
   deadlineMs: number;
+  /** gateway.workers of the tickwire gateway (uWS event loops): the first value for the tables, every value for --saturate */
+  gatewayWorkers: number[];
+  /** saturation search instead of the tables: the highest tick rate each gatewayWorkers value sustains */
+  saturate: boolean;
+  /** the saturation search's latency bound: p99 below this (ms) */
+  p99LimitMs: number;
+  /** probes per configuration in the saturation search */
+  probes: number;
 }
 
 const HELP = `tickwire fan-out benchmark
@@ -97,6 +105,13 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --wait-quiet SEC        before each measured run wait up to SEC for the machine to be < 25% busy
                           (default 30, quick 0; other work on a shared box skews latency)
   --deadline SEC          abort everything after this long (default 1800, quick 240, times --repeat)
+  --gateway-workers LIST  gateway.workers of the tickwire gateway (uWS event loops sharing the port),
+                          e.g. 1,2; the tables use the first value (default 1)
+  --saturate              saturation search on scenario 1's shape (unthrottled): for each
+                          --gateway-workers value, the highest tick rate with every update delivered
+                          and p99 under --p99-limit; starts at --rate, doubles until a probe fails,
+                          then bisects (--probes, default 7)
+  --p99-limit MS          the saturation search's latency bound (default 50)
 `;
 
 function cpuList(name: string, raw: string | undefined): string | undefined {
@@ -136,6 +151,10 @@ export function parseOptions(argv: string[]): Options {
       deadline: { type: 'string' },
       'wait-quiet': { type: 'string' },
       repeat: { type: 'string' },
+      'gateway-workers': { type: 'string' },
+      saturate: { type: 'boolean', default: false },
+      'p99-limit': { type: 'string' },
+      probes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -206,6 +225,10 @@ export function parseOptions(argv: string[]): Options {
     repeat: num('repeat', values.repeat, 1, 20) ?? 1,
     batchMs: num('batch-ms', values['batch-ms'], 0, 1000),
     waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 30)) * 1000,
+    gatewayWorkers: (values['gateway-workers'] ?? '1').split(',').map((x) => num('gateway-workers', x.trim(), 1, 64)!),
+    saturate: values.saturate ?? false,
+    p99LimitMs: num('p99-limit', values['p99-limit'], 1, 60_000) ?? 50,
+    probes: num('probes', values.probes, 1, 30) ?? 7,
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800) * (num('repeat', values.repeat, 1, 20) ?? 1)) * 1000,
   };
 }

@@ -1,3 +1,4 @@
+import type { ConnectionCounts } from '../gateway/connection-counts.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
@@ -21,10 +22,10 @@ export interface GatewayAccess {
   close(): void;
 }
 
-export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[]): GatewayAccess {
+export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[], counts?: ConnectionCounts): GatewayAccess {
   const authenticator = createAuthenticator(config.auth);
   const session = new SessionPolicy({ warnMs: config.auth.expiryWarningSec * 1000, resolvers });
-  const limits = new GatewayLimits(config.limits);
+  const limits = new GatewayLimits(config.limits, counts);
   return {
     authenticator,
     session,

@@ -3,6 +3,33 @@ import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { Logger } from '../core/logger.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { AdminPeers } from '../admin/admin.js';
+import type { Bus } from '../bus/bus.js';
+import type { EventLog } from '../executions/event-log.js';
+import type { ConnectionCounts } from '../gateway/connection-counts.js';
+import type { GatewayOptions } from '../gateway/server.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { PortfolioApi } from '../portfolio/portfolio-api.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+
+/** How a gateway worker thread (src/workers) plugs into the engine: the parts shared with the other workers. */
+export interface GatewayWorkerHooks {
+  /** embedded mode: the main thread's in-process bus, last values, execution log and portfolio service */
+  bus?: Bus;
+  store?: LastValueStore;
+  events?: EventLog;
+  portfolioApi?: PortfolioApi;
+  /** per-user connection counts across the workers */
+  counts: ConnectionCounts;
+  peers: NonNullable<GatewayOptions['peers']>;
+  stats: NonNullable<GatewayOptions['stats']>;
+  /** /admin: the lists of every worker, and a close that reaches the worker holding the connection */
+  admin?: AdminPeers;
+  /** /health: this worker's answer, completed with the figures of every worker */
+  health: (local: Record<string, unknown>) => Record<string, unknown>;
+  /** /metrics: summed over the workers */
+  metrics: (local: EngineMetrics) => EngineMetrics;
+}
 
 export interface EngineRoles {
   /** run the WebSocket gateway in this process */
@@ -26,4 +53,6 @@ export interface EngineContext {
   readonly feedsFile: FeedsFile | undefined;
   /** components register their shutdown here as they start */
   readonly lifecycle: Lifecycle;
+  /** set in a gateway worker thread: the parts shared with the other workers */
+  readonly worker: GatewayWorkerHooks | undefined;
 }

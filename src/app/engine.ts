@@ -17,7 +17,8 @@ import type { LastValueStore } from '../store/last-value-store.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { OpsServer } from '../ops/ops-server.js';
 import type { Readiness } from '../ops/readiness.js';
-import type { EngineContext, EngineRoles } from './context.js';
+import type { EngineContext, EngineRoles, GatewayWorkerHooks } from './context.js';
+import type { AdminView } from '../admin/admin.js';
 import { buildFeeds } from './feeds.js';
 import type { FeedsParts } from './feeds.js';
 import { buildGateway } from './gateway.js';
@@ -31,7 +32,7 @@ import { buildUserAlerts } from '../alerts/alerts.js';
 import type { UserAlerts } from '../alerts/alerts.js';
 import { buildBarHistory } from '../history/bar-history.js';
 
-export type { EngineRoles } from './context.js';
+export type { EngineRoles, GatewayWorkerHooks } from './context.js';
 
 /** The private-streams side of a process: execution log, router, delay lines, portfolio. */
 export interface PrivateParts extends ExecutionsParts {
@@ -48,6 +49,8 @@ export interface EngineOptions {
   log?: Logger;
   /** feeds file: a path or the document itself (default: --feeds-file in argv, else TICKWIRE_FEEDS_FILE) */
   feedsFile?: string | FeedsFileInput;
+  /** set in a gateway worker thread (src/workers): listen on a shared port, count across workers */
+  worker?: GatewayWorkerHooks;
 }
 
 export interface Engine {
@@ -71,6 +74,8 @@ export interface Engine {
   readonly store: LastValueStore | undefined;
   /** Prometheus metrics (GET /metrics on the gateway or the ops port); undefined when ops.metrics is off */
   readonly metrics: EngineMetrics | undefined;
+  /** the operator's console of this gateway (/admin), when a gateway runs here */
+  readonly admin: AdminView | undefined;
   /** /health, /ready, /metrics for processes without a gateway (ops.port) */
   readonly ops: OpsServer | undefined;
   /** execution log, executions router, delay lines, portfolio service (or its client) */
@@ -114,7 +119,9 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
     }
     let userAlerts: UserAlerts | undefined;
-    if (roles.gateway || roles.alerts) {
+    // embedded gateway workers share the main thread's logs but not an alert service: with more
+    // than one worker, alerts and notifications need NATS (docs/operations.md#gateway-workers)
+    if ((roles.gateway || roles.alerts) && !(ctx.worker && ctx.mode === 'embedded')) {
       const ua = await buildUserAlerts({ config, bus, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, alertService: roles.alerts });
       ctx.lifecycle.add('alerts and notifications', () => ua.close());
       userAlerts = ua;
@@ -127,7 +134,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     let gw: GatewayParts | undefined;
     if (roles.gateway) {
-      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts: userAlerts!, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources, bars });
+      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources, bars });
       priv = { ...priv!, delay: gw.delay };
     }
     const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);
@@ -136,6 +143,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       config, registry: ctx.registry, bus, log: ctx.log, mode: ctx.mode, feedsFile: ctx.feedsFile, store, ops,
       gateway: gw?.gateway,
       access: gw?.access,
+      admin: gw?.admin,
       userAlerts,
       feedHealth: gw?.feedHealth,
       publisher: feeds?.publisher,
@@ -174,5 +182,6 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     registry: loadRegistry(config.instrumentsFile),
     mode: config.natsUrl ? 'nats' : 'embedded',
     lifecycle: new Lifecycle(log),
+    worker: options.worker,
   };
 }

@@ -24,6 +24,8 @@ import type { FeedsParts } from './feeds.js';
 import type { BarHistory } from '../history/bar-history.js';
 import type { ExecutionsParts, PortfolioParts } from './private.js';
 import type { UserAlerts } from '../alerts/alerts.js';
+import { registerAdmin } from '../admin/admin.js';
+import type { AdminView } from '../admin/admin.js';
 
 export interface GatewayDeps {
   /** the real bus (delay lines and the outage notice use it) */
@@ -33,8 +35,8 @@ export interface GatewayDeps {
   store: LastValueStore | undefined;
   executions: ExecutionsParts;
   portfolio: PortfolioParts;
-  /** the notifications channel, alert routes and in-band alert ops */
-  userAlerts: UserAlerts;
+  /** the notifications channel, alert routes and in-band alert ops (none in embedded gateway workers) */
+  userAlerts: UserAlerts | undefined;
   /** feeds running in this process, if any (their health is /health's) */
   feeds: FeedsParts | undefined;
   ready: () => Readiness;
@@ -49,6 +51,8 @@ export interface GatewayParts {
   readonly access: GatewayAccess;
   readonly delay: MarketDelay;
   readonly feedHealth: FeedHealthView;
+  /** the operator's console (/admin) */
+  readonly admin: AdminView;
 }
 
 /**
@@ -64,20 +68,23 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   lifecycle.add('delay lines', () => delay.close());
   const resolvers: ChannelResolver[] = [
-    ...userAlerts.resolvers,
+    ...(userAlerts?.resolvers ?? []),
     new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];
-  const access = createGatewayAccess(config, resolvers);
+  const { worker } = ctx;
+  const access = createGatewayAccess(config, resolvers, worker?.counts);
   lifecycle.add('gateway access', () => access.close());
   const feedHealth = new FeedHealthView(bus);
   lifecycle.add('feed health view', () => feedHealth.close());
   // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
   const feedList = deps.feeds ? () => deps.feeds!.host.health() : () => feedHealth.list();
 
+  const wrap = (b: Bus): Bus => (userAlerts ? userAlerts.wrapBus(b) : b);
+  let admin: AdminView | undefined;
   const gateway = new Gateway({
     config,
-    bus: userAlerts.wrapBus(new GatewayBus(deps.busTap, { delay, ...(router ? { executions: router } : {}) })),
+    bus: wrap(new GatewayBus(deps.busTap, { delay, ...(router ? { executions: router } : {}) })),
     ...(deps.store ? { store: deps.store } : {}),
     resolvers,
     authenticator: access.authenticator,
@@ -85,15 +92,23 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     admitMessage: access.admitMessage,
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,
-    extensions: userAlerts.extensions,
+    ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
     log,
-    health: () => ({ mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feedList() }),
+    health: () => {
+      const h = { mode, bus: bus.connected ? 'connected' : 'disconnected', feeds: feedList() };
+      return worker ? worker.health(h) : h;
+    },
     ready: deps.ready,
-    routes: (app) => {
+    ...(worker ? { peers: worker.peers, stats: worker.stats } : {}),
+    routes: (app, gw) => {
+      admin = registerAdmin(app, {
+        gateway: gw, serviceToken: config.auth.serviceToken, authenticator: access.authenticator, feeds: () => feedHealth.list(),
+        announce: (a) => executions.executions.announce(a), webDir: config.gateway.webDir, peers: worker?.admin, log,
+      });
       if (deps.metrics) registerMetricsRoute(app, deps.metrics);
       registerFeedRoutes(app, feedHealth);
       deps.bars?.routes(app, { resolvers, authenticator: access.authenticator });
-      registerServiceApi(app, { ...userAlerts.serviceApi, serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
+      registerServiceApi(app, { ...(userAlerts?.serviceApi ?? {}), serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
     },
     onConnectionOpen: (conn) => {
       access.onOpen(conn);
@@ -121,9 +136,10 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const stopNotice = bus.onStatus?.(busOutageNotice(gateway.hub));
   if (stopNotice) lifecycle.add('bus outage notice', stopNotice);
 
-  await gateway.listen(config.host, config.port);
+  lifecycle.add('admin console', () => admin?.stop());
+  await gateway.listen(config.host, config.port, { shared: worker !== undefined });
   log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
-  return { gateway, access, delay, feedHealth };
+  return { gateway, access, delay, feedHealth, admin: admin! };
 }
 
 /** Tells `system` subscribers once when market data goes stale, and once when it flows again. */

@@ -10,13 +10,13 @@ import type { EngineContext } from './context.js';
 /** NATS when `NATS_URL` is set, the in-process bus otherwise. Closed last: it drains to NATS. */
 export async function buildBus(ctx: EngineContext): Promise<Bus> {
   const { config, roles, log } = ctx;
-  const bus: Bus = config.natsUrl
+  const bus: Bus = ctx.worker?.bus ?? (config.natsUrl
     ? await NatsBus.connect({
         servers: config.natsUrl,
         name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : roles.alerts ? 'tickwire-alerts' : `tickwire-feed-${roles.feeds.join('+')}`,
         onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
       })
-    : new MemoryBus();
+    : new MemoryBus());
   ctx.lifecycle.add('bus', () => bus.close());
   return bus;
 }
@@ -27,6 +27,8 @@ export async function buildBus(ctx: EngineContext): Promise<Bus> {
  */
 export async function buildStore(ctx: EngineContext): Promise<LastValueStore | undefined> {
   const { config, roles, log } = ctx;
+  // a gateway worker thread of an embedded engine reads the main thread's last values
+  if (ctx.worker?.store) return ctx.worker.store;
   if (config.redisUrl) {
     const store = new RedisLastValueStore({
       url: config.redisUrl,

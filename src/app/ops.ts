@@ -36,7 +36,9 @@ export function buildObservability(ctx: EngineContext, bus: Bus, store: LastValu
     ...(store ? { store } : {}),
     ...(config.ops.metrics && roles.gateway ? { tickAge: new TickAgeHistogram() } : {}),
   };
-  const metrics = config.ops.metrics ? createMetrics(sources) : undefined;
+  const local = config.ops.metrics ? createMetrics(sources) : undefined;
+  // in a gateway worker thread, /metrics answers with the sum over the workers
+  const metrics = local && ctx.worker ? ctx.worker.metrics(local) : local;
   return {
     busTap, ready, sources, metrics,
     startStatsLog: () => lifecycle.add('stats log', startStatsLog(log, sources, config.ops.statsLogSec)),

@@ -48,6 +48,8 @@ export async function buildExecutions(ctx: EngineContext, bus: Bus): Promise<Exe
 
 async function openEventLog(ctx: EngineContext, bus: Bus): Promise<EventLog> {
   const { config, log } = ctx;
+  // a gateway worker thread of an embedded engine uses the main thread's log
+  if (ctx.worker?.events) return ctx.worker.events;
   const retention = { maxPerUser: config.executions.maxPerUser, retentionMs: config.executions.retentionSec * 1000 };
   if (bus.streams) {
     const nc = await bus.streams.jetStream();
@@ -81,7 +83,8 @@ export interface PortfolioParts {
 export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: EventLog, lastValues: LastValueStore | undefined): Promise<PortfolioParts> {
   const { config, lifecycle } = ctx;
   if (!ctx.roles.portfolio) {
-    return { service: undefined, api: bus.requests ? new BusPortfolioClient(bus.requests, config.portfolio.requestTimeoutMs) : undefined };
+    const api = ctx.worker?.portfolioApi ?? (bus.requests ? new BusPortfolioClient(bus.requests, config.portfolio.requestTimeoutMs) : undefined);
+    return { service: undefined, api };
   }
   const positions = config.redisUrl ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix) : new MemoryPositionStore();
   lifecycle.add('position store', () => positions.close());

@@ -7,6 +7,7 @@ import { probeUws } from '../gateway/uws.js';
 import { isSecretKey, REDACTED, redactConfig } from '../ops/redact.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
+import { runGatewayWorkers, workersFlag } from '../workers/cli.js';
 
 const HELP = `tickwire: market-data streaming engine
 
@@ -14,6 +15,7 @@ usage:
   tickwire start [--key=value ...]      feeds and gateway in one process (embedded default;
                                         uses NATS when NATS_URL is set)
   tickwire gateway [--key=value ...]    the WebSocket gateway only (needs NATS_URL)
+                                        --workers N: N uWS event loops on the port (default one per core)
   tickwire feed NAME... [--key=value]   run feed adapters and publish to NATS (needs NATS_URL)
   tickwire portfolio [--key=value ...]  portfolio valuation service (needs NATS_URL; REDIS_URL keeps positions)
   tickwire alerts [--key=value ...]     alert service: evaluates alert rules (needs NATS_URL; REDIS_URL keeps rules)
@@ -49,6 +51,7 @@ async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats
     const cfg = loadConfig({ argv: extractFeedsFileFlag(flags).rest });
     if (!cfg.natsUrl) throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
   }
+  if (roles.gateway !== false && (await runGatewayWorkers(roles.feeds, flags))) return new Promise<number>(() => undefined);
   const engine = await startEngine({}, { roles, argv: flags });
   installShutdown(engine);
   return new Promise<number>(() => undefined); // runs until a signal
@@ -56,7 +59,7 @@ async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
-  const { positional, flags } = splitArgs(rest);
+  const { positional, flags } = splitArgs(workersFlag(rest));
   switch (command) {
     case 'start':
       return runRole({}, flags, false);

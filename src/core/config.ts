@@ -64,6 +64,7 @@ export const ConfigSchema = z
         webDir: z.string().optional().describe('directory served at / (dashboard); default dist/web'),
         maxSubscriptions: z.number().int().min(1).default(1000).describe('channels per connection'),
         maxConnections: z.number().int().min(1).optional().describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
+        workers: z.number().int().min(1).max(256).optional().describe('uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset = one per core with NATS_URL, 1 embedded; 1 = the gateway runs on the main thread; embedded with more than one worker serves no alerts or notifications, which live in one process)'),
       })
       .strict()
       .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),

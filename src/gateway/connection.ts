@@ -125,6 +125,11 @@ export class Connection implements HubSubscriber {
     return this.#slowSince !== undefined;
   }
 
+  /** bytes uWS holds for this connection, not yet written to the socket (the operator's console shows it) */
+  get bufferedBytes(): number {
+    return this.closed ? 0 : this.#transport.bufferedAmount();
+  }
+
   subscriptions(): string[] {
     return [...this.#subs.keys()];
   }

@@ -3,6 +3,8 @@ import { CloseCode, ErrorCode } from '../protocol/index.js';
 import type { Config } from '../core/config.js';
 import type { Principal } from '../fanout/channels.js';
 import type { Connection, ConnectionInit } from './connection.js';
+import { LocalConnectionCounts } from './connection-counts.js';
+import type { ConnectionCounts } from './connection-counts.js';
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
 export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
@@ -74,28 +76,48 @@ export class GatewayLimits {
   readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0 };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
-  readonly #perUser = new Map<string, number>();
+  /** open connections per user: this gateway's, or shared by the worker threads of the process */
+  readonly #perUser: ConnectionCounts;
   /** the user each open connection was counted under */
   readonly #counted = new WeakMap<LimitedConnection, string>();
+  /**
+   * Upgrades admitted and counted in `admit`, by their principal object (the connection opened
+   * from them carries the same one): `onOpen` takes the count over instead of counting again.
+   */
+  readonly #reserved = new WeakMap<object, string>();
   readonly #perIp = new Map<string, TokenBucket>();
   readonly #exempt: ReadonlySet<string>;
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(cfg: Config['limits']) {
+  constructor(cfg: Config['limits'], counts: ConnectionCounts = new LocalConnectionCounts()) {
     this.#cfg = cfg;
+    this.#perUser = counts;
     this.#exempt = new Set(cfg.exemptIps.map(normalizeIp));
     this.#sweeper = setInterval(() => this.#sweep(), 30_000);
     this.#sweeper.unref();
   }
 
-  /** The `admit` hook of the gateway: refuse before the upgrade. */
+  /**
+   * The `admit` hook of the gateway: refuse before the upgrade. An admitted upgrade of a user is
+   * counted here, in the same step as the check (the gateway upgrades at once, and `onOpen` takes
+   * the count over), so that concurrent upgrades on other worker threads see it.
+   */
   admit(ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string } | undefined {
     const user = init.principal.user;
     const maxUser = this.#cfg.connectionsPerUser;
-    if (user !== undefined && maxUser > 0 && (this.#perUser.get(user) ?? 0) >= maxUser) {
+    if (user !== undefined && !this.#perUser.tryAdd(user, maxUser)) {
       this.stats.refusedPerUser++;
       return { status: 429, message: `too many connections for this user: at most ${maxUser} at a time` };
     }
+    const refusal = this.#admitIp(ip);
+    if (user !== undefined) {
+      if (refusal) this.#perUser.remove(user);
+      else this.#reserved.set(init.principal, user);
+    }
+    return refusal;
+  }
+
+  #admitIp(ip: string): { status: number; message: string } | undefined {
     const rate = this.#cfg.connectionsPerIpPerSec;
     const key = normalizeIp(ip);
     if (rate > 0 && !this.#exempt.has(key)) {
@@ -116,12 +138,17 @@ export class GatewayLimits {
   onOpen(conn: LimitedConnection): void {
     const user = conn.principal.user;
     if (user === undefined) return;
+    if (this.#reserved.get(conn.principal) === user) {
+      this.#reserved.delete(conn.principal);
+      this.#counted.set(conn, user);
+      return;
+    }
     this.#count(conn, user);
   }
 
   #count(conn: LimitedConnection, user: string): void {
     this.#counted.set(conn, user);
-    this.#perUser.set(user, (this.#perUser.get(user) ?? 0) + 1);
+    this.#perUser.tryAdd(user, 0);
   }
 
   /**
@@ -135,11 +162,13 @@ export class GatewayLimits {
     const user = principal.user;
     if (user === undefined || this.#counted.get(conn) === user) return undefined;
     const maxUser = this.#cfg.connectionsPerUser;
-    if (maxUser > 0 && (this.#perUser.get(user) ?? 0) >= maxUser) {
+    if (!this.#perUser.tryAdd(user, maxUser)) {
       this.stats.refusedPerUser++;
       return `too many connections for this user: at most ${maxUser} at a time; the connection stays as it was`;
     }
-    this.#countAs(conn, user);
+    // counted under `user` by tryAdd; no longer under the user it had
+    this.onClose(conn);
+    this.#counted.set(conn, user);
     return undefined;
   }
 
@@ -159,9 +188,7 @@ export class GatewayLimits {
     const user = this.#counted.get(conn);
     if (user === undefined) return;
     this.#counted.delete(conn);
-    const n = (this.#perUser.get(user) ?? 1) - 1;
-    if (n <= 0) this.#perUser.delete(user);
-    else this.#perUser.set(user, n);
+    this.#perUser.remove(user);
   }
 
   /** The `admitMessage` hook: false drops the frame. */
@@ -194,7 +221,7 @@ export class GatewayLimits {
 
   /** Open connections of a user (tests, metrics). */
   connectionsOf(user: string): number {
-    return this.#perUser.get(user) ?? 0;
+    return this.#perUser.get(user);
   }
 
   close(): void {

@@ -59,6 +59,23 @@ export interface GatewayOptions {
   admitAuth?: ConnectionDeps['admitAuth'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
+  /**
+   * The other gateways of this process (worker threads serving the same port, see
+   * src/workers): `held()` is the connections and verifying upgrades they hold, which count
+   * against `gateway.maxConnections` here too; `report` publishes this gateway's own.
+   */
+  peers?: { held(): number; report(open: number, verifying: number): void };
+  /** The answer of GET /v1/stats from this gateway's own figures (workers: the sum over all of them). */
+  stats?: (local: GatewayStats) => Promise<object>;
+}
+
+/** GET /v1/stats of one gateway. */
+export interface GatewayStats {
+  connections: number;
+  channels: ReturnType<Hub['channelStats']>;
+  hub: Hub['stats'];
+  gateway: GatewayCounters;
+  capacity: Gateway['capacity'];
 }
 
 /**
@@ -166,6 +183,7 @@ export class Gateway {
     const { config } = this.#opts;
     const conn = new Connection(transport, init, this.#deps);
     this.connections.add(conn);
+    this.#reportHeld();
     this.counters.connectionsOpened++;
     conn.sendFrame({
       op: 'welcome',
@@ -188,6 +206,7 @@ export class Gateway {
   #detach(conn: Connection, code: number): void {
     conn.onClose();
     this.connections.delete(conn);
+    this.#reportHeld();
     this.counters.connectionsClosed++;
     this.#opts.onConnectionClose?.(conn, code);
     this.#opts.log.debug({ conn: conn.id, code }, 'connection closed');
@@ -290,13 +309,23 @@ export class Gateway {
     this.app.get('/ready', (res) => ready(res, false));
     this.app.head('/ready', (res) => ready(res, true));
     this.app.get('/v1/stats', (res) => {
-      sendJson(res, 200, {
-        connections: this.connections.size,
-        channels: this.hub.channelStats(),
-        hub: this.hub.stats,
-        gateway: this.counters,
-        capacity: this.capacity,
+      const stats = this.#opts.stats;
+      if (!stats) {
+        sendJson(res, 200, this.stats());
+        return;
+      }
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
       });
+      stats(this.stats()).then(
+        (body) => {
+          if (!aborted) res.cork(() => sendJson(res, 200, body));
+        },
+        (err: unknown) => {
+          if (!aborted) res.cork(() => sendJson(res, 503, { error: 'STATS', message: `collecting stats failed: ${(err as Error).message}` }));
+        },
+      );
     });
     registerAuthCheck(this.app, this.#authenticator);
     this.#httpStream.install(this.app);
@@ -314,6 +343,21 @@ export class Gateway {
     this.app.any('/*', (res, req) => {
       sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
     });
+  }
+
+  /** This gateway's own figures (GET /v1/stats answers them, or their sum over the workers). */
+  stats(): GatewayStats {
+    return {
+      connections: this.connections.size,
+      channels: this.hub.channelStats(),
+      hub: this.hub.stats,
+      gateway: this.counters,
+      capacity: this.capacity,
+    };
+  }
+
+  #reportHeld(): void {
+    this.#opts.peers?.report(this.connections.size, this.#verifying);
   }
 
   #refusedFraming(problem: string): void {
@@ -377,9 +421,11 @@ export class Gateway {
     }
     // the slot is held while the token is verified, so racing upgrades never overshoot
     this.#verifying++;
+    this.#reportHeld();
     this.#authenticator.authenticate(token).then(
       (result) => {
         this.#verifying--;
+        this.#reportHeld();
         if (aborted) return;
         if (!result.ok) {
           this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
@@ -391,6 +437,7 @@ export class Gateway {
       },
       (err: unknown) => {
         this.#verifying--;
+        this.#reportHeld();
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
         res.cork(() => res.writeStatus('401 Unauthorized').end());
@@ -404,18 +451,23 @@ export class Gateway {
    */
   #atCapacity(res: HttpResponse): boolean {
     const max = this.capacity.maxConnections;
-    if (this.connections.size + this.#verifying < max) return false;
+    if (this.connections.size + this.#verifying + (this.#opts.peers?.held() ?? 0) < max) return false;
     this.capacity.refused++;
     const retryAfter = 5 + Math.floor(Math.random() * 6);
     sendJson(res, 503, { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
     return true;
   }
 
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * Listen on host:port. `shared`: bind with SO_REUSEPORT, so that the gateway worker threads of
+   * one process serve the same port (the kernel spreads connections over them); their
+   * supervisor checks beforehand that no other process holds the port.
+   */
+  async listen(host: string, port: number, opts: { shared?: boolean } = {}): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       // exclusive: without it uSockets binds with SO_REUSEPORT, and a second gateway on the same
       // port would start silently and split the connections
-      (this.app.listen as unknown as (h: string, p: number, opts: number, cb: (s: us_listen_socket | false) => void) => void)(host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      (this.app.listen as unknown as (h: string, p: number, opts: number, cb: (s: us_listen_socket | false) => void) => void)(host, port, opts.shared ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: the port is in use or the address is not local (PORT, HOST)`));
           return;
@@ -441,6 +493,16 @@ export class Gateway {
       this.#uws.us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = undefined;
     }
+  }
+
+  /**
+   * Close every socket of the app at once, without a close handshake: idle HTTP keep-alive
+   * connections too, which nothing else closes before uWS's idle timeout. A gateway worker
+   * thread (src/workers) calls it last: a thread that ends with uWS sockets open aborts the process.
+   */
+  closeSockets(): void {
+    this.stopAccepting();
+    (this.app as unknown as { close?: () => void }).close?.();
   }
 
   /** Close every client with `code` (1001 on shutdown) and stop. */

@@ -48,10 +48,10 @@ interface RequestInfo {
   query: string;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+export const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 /** Constant-time check of `Authorization: Bearer <token>` (hashing first hides the length too). */
-function bearerMatches(header: string, expected: Buffer | undefined): boolean {
+export function bearerMatches(header: string, expected: Buffer | undefined): boolean {
   if (!expected) return false;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   const given = digest(m?.[1] ?? '');

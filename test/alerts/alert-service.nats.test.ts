@@ -9,6 +9,7 @@ import { AlertService } from '../../src/alerts/alert-service.js';
 import { RedisAlertStore } from '../../src/alerts/alert-store.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import { quote, trade } from './ticks.js';
+import { waitFor } from '../helpers/wait.js';
 
 let nats: Awaited<ReturnType<typeof startNats>>;
 let redis: Awaited<ReturnType<typeof startRedis>>;
@@ -34,13 +35,7 @@ describe('AlertService over NATS with a Redis store', () => {
       await bus.flush(); // subscriptions have reached the server
       return { svc, bus, store, stop: async () => { await svc.close(); await bus.close(); await store.close(); } };
     };
-    const until = async (cond: () => boolean, what: string) => {
-      const deadline = Date.now() + 10_000;
-      while (!cond()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
+    const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, interval: 10 });
     const now = Date.now();
     const a = await start();
     await a.svc.add({ id: 'btc', user: 'u', symbol: 'BTC-USD', kind: 'price', direction: 'below', level: 60_000, source: 'mid', mode: 'rearm', rearmBy: 500 });

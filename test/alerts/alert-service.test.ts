@@ -12,6 +12,7 @@ import { MemoryAlertStore, RedisAlertStore } from '../../src/alerts/alert-store.
 import { AlertRuleError } from '../../src/alerts/rule.js';
 import { startRedis } from '../helpers/servers.js';
 import { quote, trade } from './ticks.js';
+import { waitFor } from '../helpers/wait.js';
 
 const registry = defaultRegistry();
 const config = loadConfig({ env: {} }).alerts;
@@ -56,13 +57,7 @@ function makeService(bus: Bus, store: AlertStore, onFire: (f: AlertFiring) => vo
   });
 }
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, timeout: 5000, interval: 5 });
 
 describe('AlertService over the memory bus', () => {
   it('evaluates trade and quote ticks from the bus and delivers firings after their commit', async () => {

@@ -8,7 +8,8 @@ import type { Tick } from '../../src/core/schema.js';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { publishTick, SECRET, sleep, testEngine, token, wsUrl } from './helpers.js';
+import { publishTick, SECRET, testEngine, token, wsUrl } from './helpers.js';
+import { quietFor } from '../helpers/wait.js';
 
 describe('entitlements claim', () => {
   it('grants classes and symbol patterns in real time, delayed ones delayed, nothing else', () => {
@@ -97,7 +98,7 @@ describe('entitlements at subscribe, delayed market data', () => {
     const live = await rt.waitFor((f) => isQuote(f) && f.d.bp === 110);
     expect(live.d.delayed).toBeUndefined();
 
-    await sleep(DELAY / 2);
+    await quietFor(DELAY / 2, 'no quote on the delayed connection before its delay');
     expect(dl.frames.filter(isQuote)).toEqual([]);
     const delayed = await dl.waitFor((f) => isQuote(f) && f.d.bp === 110, 10_000);
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(DELAY - 50);

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { keyPair, SECRET, sleep, testEngine, token, unsignedToken, wsUrl } from './helpers.js';
+import { keyPair, SECRET, testEngine, token, unsignedToken, wsUrl } from './helpers.js';
+import { quietFor } from '../helpers/wait.js';
 
 /** Connect and expect the upgrade to be refused; returns the HTTP status. */
 async function refused(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -133,7 +134,7 @@ describe('token expiry on open connections', () => {
     expect(ack).toMatchObject({ op: 'ack', id: 'r1' });
     expect(ack.expires).toBeGreaterThan(Date.now() + 4000);
     const refreshedAt = Date.now();
-    await sleep(4500); // past the first exp
+    await quietFor(4500, 'no close at the first exp, after the refresh');
     expect(c.closeCode).toBeUndefined();
     expect(await c.waitClose(15_000)).toBe(1008);
     expect(Date.now()).toBeGreaterThan(refreshedAt + 4500);

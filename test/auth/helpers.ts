@@ -1,3 +1,4 @@
+import { waitFor } from '../helpers/wait.js';
 import { generateKeyPair, exportJWK, exportSPKI, SignJWT, base64url } from 'jose';
 import type { CryptoKey, JWTPayload } from 'jose';
 import { encodeTick } from '../../src/codec/tick-codec.js';
@@ -95,15 +96,16 @@ export function publishTick(engine: Engine, assetClass: AssetClass, tick: Omit<T
   engine.bus.publish(marketSubject(assetClass, kind, full.sym), encodeTick(full));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `waitFor` (test/helpers/wait.ts, the one implementation) in the (condition, timeout, what) shape
+ * some tests call it with.
+ */
+export function until(cond: () => unknown, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  return waitFor(cond, { timeout: timeoutMs, what }).then(() => undefined);
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/** A pause where a test lets time pass on purpose (pacing, or "nothing arrives meanwhile"). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../src/gateway/limits.js';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { SECRET, sleep, testEngine, token, until, wsUrl } from './helpers.js';
+import { SECRET, testEngine, token, wsUrl } from './helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 async function status(url: string, headers: Record<string, string> = {}): Promise<{ status: number; client?: TestClient }> {
   try {
@@ -48,7 +49,8 @@ describe('gateway limits', () => {
     for (let i = 0; i < 20; i++) c.send({ op: 'ping', id: i });
     const err = await c.waitFor((f) => f.op === 'error' && f.code === 'RATE_LIMIT');
     expect(err.message).toMatch(/5 frames per second/);
-    await sleep(300);
+    await c.waitFor((f) => f.op === 'pong' && f.id === 4); // the pings within the rate are answered
+    await quietFor(300, 'no pong for the pings over the rate');
     const pongs = c.frames.filter((f) => f.op === 'pong').length;
     expect(pongs).toBeGreaterThanOrEqual(5);
     expect(pongs).toBeLessThan(20);
@@ -72,9 +74,11 @@ describe('gateway limits', () => {
     await c.waitFor((f) => f.op === 'welcome');
     for (let i = 0; i < 10; i++) c.send({ op: 'ping', id: i });
     await c.waitFor((f) => f.op === 'error' && f.code === 'RATE_LIMIT');
-    await sleep(1200);
+    // the token bucket refills with time: the clock is the condition here (any frame sent to
+    // probe it would be one more frame over the rate)
+    await quietFor(1200, 'the rate window passes with nothing sent');
     for (let i = 0; i < 3; i++) expect((await c.request({ op: 'ping', id: `later-${i}` })).op).toBe('pong');
-    await sleep(1000);
+    await quietFor(1000, 'no 4008 close for a connection back under its rate');
     expect(c.closeCode).toBeUndefined();
     c.close();
   });
@@ -90,7 +94,7 @@ describe('gateway limits', () => {
     expect(other.status).toBe(101);
     a.client!.close();
     await a.client!.waitClose();
-    await sleep(100);
+    await waitFor(() => engine.access!.limits.connectionsOf('dave') === 1, 'the closed connection to give its slot back');
     const c = await status(wsUrl(engine), headers);
     expect(c.status).toBe(101);
     for (const x of [b, other, c]) x.client?.close();
@@ -125,7 +129,7 @@ describe('connections per user on every path (in-band auth)', () => {
     // once a slot is free, in-band auth takes it, and the upgrade path sees the count
     a.client!.close();
     await a.client!.waitClose();
-    await until(() => engine.access!.limits.connectionsOf('frank') === 1);
+    await waitFor(() => engine.access!.limits.connectionsOf('frank') === 1);
     const ok = await anon.request({ op: 'auth', id: 'a3', token: await token({ sub: 'frank' }) });
     expect(ok).toMatchObject({ op: 'ack', id: 'a3' });
     expect(engine.access!.limits.connectionsOf('frank')).toBe(2);
@@ -142,7 +146,7 @@ describe('connections per user on every path (in-band auth)', () => {
     // closing the in-band connection gives its slot back
     anon.close();
     await anon.waitClose();
-    await until(() => engine.access!.limits.connectionsOf('frank') === 1);
+    await waitFor(() => engine.access!.limits.connectionsOf('frank') === 1);
     const c = await status(wsUrl(engine), headers);
     expect(c.status).toBe(101);
     const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text();
@@ -164,7 +168,7 @@ describe('connections per user on every path (in-band auth)', () => {
     expect(ups.filter((u) => u.status === 429)).toHaveLength(4);
     for (const c of anons) c.close();
     for (const u of ups) u.client?.close();
-    await until(() => engine.access!.limits.connectionsOf('heidi') === 0 && engine.access!.limits.connectionsOf('ivan') === 0);
+    await waitFor(() => engine.access!.limits.connectionsOf('heidi') === 0 && engine.access!.limits.connectionsOf('ivan') === 0);
   });
 });
 
@@ -182,7 +186,7 @@ describe('connection ceiling (gateway.maxConnections) with tokens verified concu
     expect(ups.filter((u) => u.status === 503)).toHaveLength(5);
     expect(engine.gateway!.capacity.refused).toBe(5);
     for (const u of ups) u.client?.close();
-    await until(() => engine.gateway!.connections.size === 0);
+    await waitFor(() => engine.gateway!.connections.size === 0);
   });
 });
 
@@ -199,9 +203,13 @@ describe('new connections per IP', () => {
     expect(results.map((r) => r.status)).toEqual([101, 101, 101, 429, 429]);
     const res = await fetch(`http://127.0.0.1:${engine.port}/health`);
     expect(res.status).toBe(200); // plain HTTP is not counted
-    await sleep(1100);
-    const again = await status(wsUrl(engine));
-    expect(again.status).toBe(101);
+    const refusedAt = Date.now();
+    // a refused upgrade takes no token: probe until the bucket has one again (1 per second)
+    const again = await waitFor(async () => {
+      const r = await status(wsUrl(engine));
+      return r.status === 101 ? r : undefined;
+    }, { what: 'an upgrade admitted again', timeout: 5000, interval: 100 });
+    expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(500);
     for (const r of [...results, again]) r.client?.close();
   });
 });

@@ -6,7 +6,8 @@ import { SignJWT } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
-import { sleep, startTestEngine } from '../client/helpers.js';
+import { startTestEngine } from '../client/helpers.js';
+import { quietFor } from '../helpers/wait.js';
 
 /**
  * The dashboard in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core),
@@ -97,28 +98,39 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await expect.poll(async () => page.getByTestId('latency').textContent(), { timeout: 20_000 }).toMatch(/\d+ ms/);
     await expect.poll(async () => Number(await page.getByTestId('update-count').textContent()), { timeout: 10_000 }).toBeGreaterThan(20);
     mkdirSync(ARTIFACTS, { recursive: true });
-    await sleep(1500); // let the chart draw a few candles
+    const bars = await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0);
+    // the chart has drawn a few more candles
+    await expect.poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(bars + 2);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
     expect(pageErrors).toEqual([]);
   });
 
   it('the throttle selector changes the update rate', async () => {
     const windowMs = 3000;
+    // a rate is updates per unit of time: this window is the measurement, not a wait for an event
     const measure = async (): Promise<{ total: number; max: number }> => {
       const a = await counts();
-      await sleep(windowMs);
+      await quietFor(windowMs, 'the rate-measuring window');
       const b = await counts();
       const per = TICKERS.map((ch) => (b[ch] ?? 0) - (a[ch] ?? 0));
       return { total: per.reduce((x, y) => x + y, 0), max: Math.max(...per) };
     };
     const select = page.getByTestId('throttle');
 
+    /** every ticker has had an update since the throttle changed (the re-subscription is in place) */
+    const settled = async (): Promise<void> => {
+      const a = await counts();
+      await expect.poll(async () => {
+        const b = await counts();
+        return TICKERS.filter((ch) => (b[ch] ?? 0) > (a[ch] ?? 0)).length;
+      }, { timeout: 20_000, interval: 100, message: 'updates on every ticker at the new throttle' }).toBe(TICKERS.length);
+    };
     await select.selectOption('0');
-    await sleep(1000); // let the re-subscription settle
+    await settled();
     const fast = await measure();
 
     await select.selectOption('1000');
-    await sleep(1500);
+    await settled();
     const slow = await measure();
     expect(await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.throttle())).toBe(1000);
 
@@ -141,7 +153,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await engine!.close();
     engine = undefined;
     await expect.poll(connState, { timeout: 20_000 }).not.toBe('open');
-    await sleep(1000);
+    await expect.poll(async () => page.getByTestId('event-log').textContent(), { timeout: 20_000 }).toMatch(/reconnect attempt/);
     expect(['reconnecting', 'connecting']).toContain(await connState());
     const during = sumTickers(await counts());
 

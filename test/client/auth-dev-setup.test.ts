@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { freePort } from './helpers.js';
+import { freePort } from '../helpers/servers.js';
 
 /** docs/auth.md's development setup is examples/auth-dev-setup.sh, verbatim, and it runs (needs dist/: `npm run build`). */
 const run = promisify(execFile);

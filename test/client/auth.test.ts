@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type ClientOptions, type ConnectionState, type TickwireClientError } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
 import { SECRET, token } from '../auth/helpers.js';
-import { freePort, startTestEngine, streamUrl, waitFor } from './helpers.js';
+import { startTestEngine, streamUrl } from './helpers.js';
+import { freePort } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * #14 item 3: a refused token ends in one clear error (the reason, read from the auth check a

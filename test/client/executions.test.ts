@@ -2,7 +2,8 @@ import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type Execution, type Update } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
-import { filteringWebSocket, sleep, startTestEngine, streamUrl, waitFor, type Tap } from './helpers.js';
+import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 /**
  * Executions are never dropped and resumable: across a dropped connection, a lost frame and a
@@ -70,24 +71,26 @@ describe('executions: resumable, never dropped', { timeout: 90_000 }, () => {
 
     for (let n = 1; n <= 5; n++) await postExecution(engine.port, 'alice', n);
     await postExecution(engine.port, 'bob', 99); // someone else's fill never shows up
-    await waitFor(() => got.length >= 5, 'the first five fills');
+    await waitFor(() => got.length >= 5, { what: 'the first five fills', timeout: 20_000 });
     const lastBeforeDrop = client.lastSeq('executions');
     expect(lastBeforeDrop).toBe(got[4]!.seq);
 
     // cut the connection and keep the client off the network while more fills happen
     tap.block = true;
     tap.sockets[0]!.terminate();
-    await waitFor(() => client.state === 'reconnecting', 'the drop');
+    await waitFor(() => client.state === 'reconnecting', { what: 'the drop', timeout: 20_000 });
     for (let n = 6; n <= 10; n++) await postExecution(engine.port, 'alice', n);
-    await sleep(300);
+    await quietFor(300, 'no fill reaches a client that is off the network');
     expect(got).toHaveLength(5);
     tap.block = false;
 
-    await waitFor(() => got.length >= 10, 'the fills made while disconnected');
+    await waitFor(() => got.length >= 10, { what: 'the fills made while disconnected', timeout: 20_000 });
     for (let n = 11; n <= 12; n++) await postExecution(engine.port, 'alice', n);
-    await waitFor(() => got.length >= 12, 'live fills after the resume');
-    await sleep(300);
-    expectExactly(got, 12);
+    await waitFor(() => got.length >= 12, { what: 'live fills after the resume', timeout: 20_000 });
+    // a later fill as a sentinel: once it is in, any duplicate of 1..12 would be too
+    await postExecution(engine.port, 'alice', 13);
+    await waitFor(() => got.some((u) => u.d.qty === 13), { what: 'the sentinel fill', timeout: 20_000 });
+    expectExactly(got, 13);
     expect(got[5]!.seq).toBe(lastBeforeDrop! + 1);
   });
 
@@ -115,13 +118,15 @@ describe('executions: resumable, never dropped', { timeout: 90_000 }, () => {
       return data;
     };
     for (let n = 1; n <= 6; n++) await postExecution(engine.port, 'carol', n);
-    await sleep(200);
-    await postExecution(engine.port, 'carol', 7); // a later fill, so the loss shows as a gap
-    await waitFor(() => got.length >= 7, 'seven fills');
-    await sleep(300);
+    await waitFor(() => gaps.length > 0 && got.length >= 6, { what: 'the gap of the lost fill and its repair', timeout: 20_000 });
+    await postExecution(engine.port, 'carol', 7); // a later fill: the repair did not disturb the live stream
+    await waitFor(() => got.length >= 7, { what: 'seven fills', timeout: 20_000 });
+    // a sentinel fill: once it is in, a duplicate of 1..7 would be too
+    await postExecution(engine.port, 'carol', 8);
+    await waitFor(() => got.some((u) => u.d.qty === 8), { what: 'the sentinel fill', timeout: 20_000 });
     expect(gaps).toHaveLength(1);
     expect(gaps[0]!.channel).toBe('executions');
     expect(gaps[0]!.missed).toBeGreaterThanOrEqual(1);
-    expectExactly(got, 7);
+    expectExactly(got, 8);
   });
 });

@@ -1,25 +1,8 @@
-import { createServer } from 'node:net';
 import WS from 'ws';
 import { startEngine, type Engine } from '../../src/app/engine.js';
 import type { WebSocketConstructor, WebSocketLike } from '../../src/client/index.js';
-
-/**
- * A currently free loopback port, drawn at random below the kernel's ephemeral range (where
- * port-0 binds land). uSockets binds explicit ports with SO_REUSEPORT, so two engines can share a
- * port without an error: a port that one test frees for a restart must not be handed to another
- * test meanwhile, which a random pick from 15000-29999 makes very unlikely.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 15000 + Math.floor(Math.random() * 15000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
+import { freePort } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Start the embedded engine on loopback, quiet. Without a port it picks a free one itself rather
@@ -28,31 +11,16 @@ export async function freePort(): Promise<number> {
  * same port for a minute.
  */
 export async function startTestEngine(port?: number, overrides: Record<string, unknown> = {}): Promise<Engine> {
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const p = port ?? (await freePort());
-    try {
-      return await startEngine({ host: '127.0.0.1', port: p, log: { level: 'silent', format: 'json' }, ...overrides });
-    } catch (err) {
-      lastErr = err; // the port was taken meanwhile, or the old listener is not released yet
-      await sleep(250);
-    }
-  }
-  throw lastErr;
+  // retried until the port is ours: taken meanwhile by another test, or the old listener of a
+  // restarted engine not yet released
+  return waitFor(async () => startEngine({ host: '127.0.0.1', port: port ?? (await freePort()), log: { level: 'silent', format: 'json' }, ...overrides }), {
+    what: `an engine listening${port ? ` on ${port}` : ''}`,
+    timeout: 10_000,
+    interval: 250,
+  });
 }
 
 export const streamUrl = (port: number): string => `ws://127.0.0.1:${port}/v1/stream`;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll until `cond` holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /**
  * A `ws`-based WebSocket whose incoming messages pass through `filter` first: it may return the

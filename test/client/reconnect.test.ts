@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type ConnectionState, type Update } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
-import { filteringWebSocket, sleep, startTestEngine, streamUrl, waitFor, type Tap } from './helpers.js';
+import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -39,7 +40,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
       expect(ack.subscribed.sort()).toEqual(['bar.1s:AAPL', 'quote:BTC-USD']);
       expect(ack.rejected).toEqual([]);
       expect(ack.throttle).toBe(100);
-      await waitFor(() => quotes.some((u) => u.snapshot) && quotes.some((u) => !u.snapshot) && bars.length > 0, `${encoding} quotes and bars`);
+      await waitFor(() => quotes.some((u) => u.snapshot) && quotes.some((u) => !u.snapshot) && bars.length > 0, { what: `${encoding} quotes and bars`, timeout: 20_000 });
       expect(quotes[0]!.snapshot).toBe(true);
       expect(quotes[0]!.symbol).toBe('BTC-USD');
       const live = quotes.filter((u) => !u.snapshot).map((u) => u.seq!);
@@ -79,14 +80,14 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     expect((await early).subscribed).toEqual(['ticker:TSLA']);
 
     await engine.close();
-    await waitFor(() => client.state === 'reconnecting', 'reconnecting');
+    await waitFor(() => client.state === 'reconnecting', { what: 'reconnecting', timeout: 20_000 });
     const during = client.subscribe(['quote:SOL-USD'], { throttle: 250 });
     await engineOn(port); // the restarted engine is closed by the cleanups
     const ack = await during;
     expect(ack.subscribed).toEqual(['quote:SOL-USD']);
     expect(ack.throttle).toBe(250);
     channels.clear();
-    await waitFor(() => channels.has('ticker:TSLA') && channels.has('quote:SOL-USD'), 'both channels after reconnect');
+    await waitFor(() => channels.has('ticker:TSLA') && channels.has('quote:SOL-USD'), { what: 'both channels after reconnect', timeout: 20_000 });
   });
 
   it('sends a replacement token with auth and gets it acknowledged', async () => {
@@ -107,7 +108,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     await client.connect();
     const rtt = await client.ping();
     expect(rtt).toBeGreaterThanOrEqual(0);
-    await waitFor(() => samples.length >= 3, 'heartbeat pongs');
+    await waitFor(() => samples.length >= 3, { what: 'heartbeat pongs', timeout: 20_000 });
     expect(client.latency?.rttMs).toBeGreaterThanOrEqual(0);
   });
 
@@ -118,12 +119,12 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     client.on('data', (u) => seen.set(u.channel, (seen.get(u.channel) ?? 0) + 1));
     await client.connect();
     await client.subscribe(['trade:BTC-USD', 'trade:ETH-USD']);
-    await waitFor(() => (seen.get('trade:BTC-USD') ?? 0) > 2 && (seen.get('trade:ETH-USD') ?? 0) > 2, 'trades on both');
+    await waitFor(() => (seen.get('trade:BTC-USD') ?? 0) > 2 && (seen.get('trade:ETH-USD') ?? 0) > 2, { what: 'trades on both', timeout: 20_000 });
     const ack = await client.unsubscribe(['trade:BTC-USD']);
     expect(ack.unsubscribed).toEqual(['trade:BTC-USD']);
     const frozen = seen.get('trade:BTC-USD');
     const eth = seen.get('trade:ETH-USD')!;
-    await waitFor(() => seen.get('trade:ETH-USD')! > eth + 3, 'more ETH trades');
+    await waitFor(() => seen.get('trade:ETH-USD')! > eth + 3, { what: 'more ETH trades', timeout: 20_000 });
     expect(seen.get('trade:BTC-USD')).toBe(frozen);
     expect(client.subscriptions).toEqual(['trade:ETH-USD']);
   });
@@ -146,22 +147,18 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     client.on('data', (u) => updates.push({ ...u, conn: client.welcome!.conn }));
     const first = await client.connect();
     await client.subscribe(['ticker:AAPL', 'quote:EUR-USD'], { throttle: 100 });
-    await waitFor(() => updates.filter((u) => !u.snapshot).length > 4, 'live updates before the restart');
+    await waitFor(() => updates.filter((u) => !u.snapshot).length > 4, { what: 'live updates before the restart', timeout: 20_000 });
 
     await engine.close();
-    await waitFor(() => closes.length > 0, 'close event');
+    await waitFor(() => closes.length > 0, { what: 'close event', timeout: 20_000 });
     expect(closes[0]).toMatchObject({ code: 1001, willReconnect: true });
-    await sleep(1200); // a few failed attempts while nothing listens
+    await waitFor(() => attempts.length > 1, { what: 'a few failed attempts while nothing listens', timeout: 20_000 });
     expect(client.state).not.toBe('open');
-    expect(attempts.length).toBeGreaterThan(1);
 
     await engineOn(port); // the restarted engine is closed by the cleanups
-    await waitFor(() => client.state === 'open' && client.welcome!.conn !== first.conn, 'reconnect to the new server');
+    await waitFor(() => client.state === 'open' && client.welcome!.conn !== first.conn, { what: 'reconnect to the new server', timeout: 20_000 });
     const second = client.welcome!.conn;
-    await waitFor(
-      () => ['ticker:AAPL', 'quote:EUR-USD'].every((ch) => updates.some((u) => u.conn === second && u.channel === ch && !u.snapshot)),
-      'live updates on both channels after reconnect',
-    );
+    await waitFor(() => ['ticker:AAPL', 'quote:EUR-USD'].every((ch) => updates.some((u) => u.conn === second && u.channel === ch && !u.snapshot)), { what: 'live updates on both channels after reconnect', timeout: 20_000 });
     for (const ch of ['ticker:AAPL', 'quote:EUR-USD']) {
       const after = updates.filter((u) => u.conn === second && u.channel === ch);
       expect(after[0]!.snapshot).toBe(true); // resubscribed with a snapshot first
@@ -181,13 +178,13 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     client.on('data', () => n++);
     await client.connect();
     await client.subscribe(['ticker:BTC-USD']);
-    await waitFor(() => n > 0, 'first update');
+    await waitFor(() => n > 0, { what: 'first update', timeout: 20_000 });
     // the first socket goes silent: nothing it receives reaches the client any more
     tap.filter = (data, socket) => (socket === 0 ? undefined : data);
-    await waitFor(() => tap.sockets.length >= 2 && client.state === 'open', 'a second socket after the heartbeat timeout');
+    await waitFor(() => tap.sockets.length >= 2 && client.state === 'open', { what: 'a second socket after the heartbeat timeout', timeout: 20_000 });
     expect(closes).toContain('heartbeat timeout');
     const before = n;
-    await waitFor(() => n > before + 2, 'updates on the new socket');
+    await waitFor(() => n > before + 2, { what: 'updates on the new socket', timeout: 20_000 });
   });
 
   it('detects a gap by seq, reports it and refreshes the channel with a snapshot', async () => {
@@ -206,7 +203,7 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     });
     await client.connect();
     await client.subscribe(['trade:BTC-USD', 'ticker:ETH-USD']);
-    await waitFor(() => updates.filter((u) => !u.snapshot).length >= 3, 'live trades');
+    await waitFor(() => updates.filter((u) => !u.snapshot).length >= 3, { what: 'live trades', timeout: 20_000 });
 
     // lose exactly one live BTC trade on the wire
     let dropped: number | undefined;
@@ -227,12 +224,12 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
       }
       return data;
     };
-    await waitFor(() => gaps.length > 0, 'gap event');
+    await waitFor(() => gaps.length > 0, { what: 'gap event', timeout: 20_000 });
     expect(gaps[0]).toMatchObject({ channel: 'trade:BTC-USD', expected: dropped, missed: 1, received: dropped! + 1 });
     expect(updates.some((u) => u.seq === dropped)).toBe(false);
-    await waitFor(() => updates.slice(gapAt).some((u) => u.snapshot), 'a fresh snapshot after the gap');
+    await waitFor(() => updates.slice(gapAt).some((u) => u.snapshot), { what: 'a fresh snapshot after the gap', timeout: 20_000 });
     const snapAt = updates.findIndex((u, i) => i >= gapAt && u.snapshot);
-    await waitFor(() => updates.length > snapAt + 3, 'live trades after the refresh');
+    await waitFor(() => updates.length > snapAt + 3, { what: 'live trades after the refresh', timeout: 20_000 });
     const after = updates.slice(snapAt + 1).map((u) => u.seq!);
     for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
     expect(gaps).toHaveLength(1);

@@ -12,7 +12,7 @@ interface Run {
   stderr: string;
 }
 
-function tap(args: string[], opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; timeoutMs?: number } = {}): Promise<Run> {
+function tap(args: string[], opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; onStderr?: (err: string) => void; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -30,7 +30,10 @@ function tap(args: string[], opts: { until?: (out: string) => boolean; onOutput?
         child.kill('SIGINT');
       }
     });
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      opts.onStderr?.(stderr);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -94,9 +97,14 @@ describe('tickwire tap', { timeout: 120_000 }, () => {
     const mark = (p: string) => phases.push(`${p} +${Date.now() - t0}ms`);
     let firstSnapshot: () => void = () => undefined;
     const subscribed = new Promise<void>((resolve) => (firstSnapshot = resolve));
+    let sawAttempt: () => void = () => undefined;
+    const attempting = new Promise<void>((resolve) => (sawAttempt = resolve));
     const run = tap(['ticker:MSFT', '--json', '--url', streamUrl(port)], {
       onOutput: (out) => {
         if (out.includes('"snapshot":true')) firstSnapshot();
+      },
+      onStderr: (err) => {
+        if (/reconnect attempt/.test(err)) sawAttempt();
       },
       // after the restart, a second snapshot shows the tap resubscribed
       until: (out) => restarted && (out.match(/"snapshot":true/g) ?? []).length >= 2,
@@ -110,7 +118,8 @@ describe('tickwire tap', { timeout: 120_000 }, () => {
     mark('closing');
     await engine.close();
     mark('closed');
-    await new Promise((r) => setTimeout(r, 500));
+    await Promise.race([attempting, run]); // the tap noticed and retries while nothing listens
+    mark('attempting');
     engine = await startTestEngine(port);
     mark('restarted');
     restarted = true;

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type GapEvent, type Update } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine, streamUrl, waitFor } from './helpers.js';
+import { startTestEngine, streamUrl } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The SDK side of visibility (docs/protocol.md#visibility) against a real gateway: setVisible,
 // setPageVisible, and both kept across a reconnect. No `gap` event is ever raised by a switch.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { clientFrame, RawWs } from '../helpers/raw-ws.js';
+import { quietFor } from '../helpers/wait.js';
 
 /**
  * RFC 6455 behaviour of the gateway, after the Autobahn testsuite's server cases 1-7 and 9, on raw
@@ -32,7 +33,6 @@ const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 const OP_PONG = 0xa;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A JSON-mode connection past its welcome frame. */
 async function open(protocol = 'tickwire.v1.json'): Promise<RawWs> {
@@ -159,7 +159,7 @@ describe('2 pings and pongs', () => {
     const payload = Buffer.alloc(125, 0x41);
     for (const byte of clientFrame(OP_PING, payload)) {
       ws.socket.write(Buffer.from([byte]));
-      await sleep(1);
+      await new Promise((r) => setTimeout(r, 1)); // pacing, not a wait: one TCP segment per byte
     }
     await ws.waitFor(() => ws.frames.some((f) => f.opcode === OP_PONG && f.payload.equals(payload)));
     ws.destroy();
@@ -279,7 +279,8 @@ describe('5 fragmentation', () => {
       ws.send(i === 0 ? OP_TEXT : OP_CONT, parts[i]!, { fin: i === parts.length - 1 });
       if (i === 1 || i === 3) {
         ws.send(OP_PING, `p${i}`);
-        await sleep(200);
+        // the pause between fragments lasts until the ping in the middle of the message is answered
+        await ws.waitFor(() => ws.frames.some((f) => f.opcode === OP_PONG && f.payload.toString() === `p${i}`));
       }
     }
     await waitPong(ws, 'frag');
@@ -467,7 +468,7 @@ describe('masking', () => {
   it('an unmasked client frame is never acted on (uWS does not fail the connection as the RFC asks: it misreads the frame)', async () => {
     const ws = await open();
     ws.send(OP_TEXT, JSON.stringify({ op: 'ping', id: 'unmasked' }), { mask: false });
-    await sleep(300);
+    await quietFor(300, 'no answer to the unmasked frame');
     expect(answers(ws).some((a) => a.id === 'unmasked')).toBe(false);
     ws.destroy();
   });

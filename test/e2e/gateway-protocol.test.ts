@@ -5,9 +5,10 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { freePort, startNats } from '../helpers/servers.js';
+import { startNats } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { spawnListening, spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import type { TickwireProcess } from '../helpers/processes.js';
 
 /**
@@ -32,10 +33,10 @@ const natsMode: Mode = {
   name: 'nats (separate feed and gateway processes)',
   async setup() {
     const nats: TestServer & { destroy(): Promise<void> } = await startNats({ jetstream: false });
-    const port = await freePort();
     const env = { NATS_URL: nats.url, TICKWIRE_SYNTHETIC_RATE: '800' };
     const feed: TickwireProcess = spawnTickwire(['feed', 'synthetic'], env);
-    const gateway: TickwireProcess = spawnTickwire(['gateway'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
+    // port 0: the gateway's "listening" log line says which port it bound
+    const { proc: gateway, port } = await spawnListening(['gateway'], { ...env, HOST: '127.0.0.1' }, 30_000);
     await waitHttpOk(`http://127.0.0.1:${port}/health`, 30_000, gateway);
     return {
       port,
@@ -232,12 +233,11 @@ for (const mode of [embedded, natsMode]) {
       const syms = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
       const ack = await c.request({ op: 'subscribe', id: 1, channels: syms.map((s) => `quote:${s}`), snapshot: false });
       expect(ack.subscribed).toHaveLength(syms.length);
-      const deadline = Date.now() + 20_000;
       const seen = new Set<string>();
-      while (seen.size < syms.length && Date.now() < deadline) {
+      await waitFor(() => {
         for (const f of c.frames) if (f.op === 'data') seen.add(f.ch);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return seen.size >= syms.length;
+      }, { what: 'a quote of every class', timeout: 20_000 }).catch(() => undefined); // the assertion below names what is missing
       expect([...seen].sort()).toEqual(syms.map((s) => `quote:${s}`).sort());
       expect(c.frames.filter((f) => f.op === 'data').every((f) => f.snapshot === undefined)).toBe(true);
       c.close();

@@ -6,6 +6,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A client that stops reading its socket (a frozen tab, a paused debugger) while the gateway's
@@ -124,13 +125,7 @@ describe('read lag', () => {
     const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
     await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
     const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
-    const until = async (cond: () => boolean, what: string): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      while (!cond()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, timeout: 30_000 });
     // reading normally for a while: the gateway's pings were answered by ws
     await until(() => updates.length >= 50 && feedTime() > 0, 'updates');
     const socket = (sockets[0] as unknown as { _socket: import('node:net').Socket })._socket;
@@ -167,11 +162,7 @@ describe('read lag', () => {
     reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     await reader.waitFor(() => reader.pongsSent >= 2 && quotesOf(items(reader), WATCHED).length >= 5, 20_000);
     reader.pause();
-    const deadline = Date.now() + 30_000;
-    while ((await stats(port)).gateway.slowDisconnects < 1) {
-      if (Date.now() > deadline) throw new Error('not closed');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 1, { what: 'the 4009 close of the client that stopped reading', timeout: 30_000, interval: 50 });
     reader.resume();
     await reader.waitFor(() => reader.closeFrame() !== undefined || reader.ended, 20_000);
     expect(reader.closeFrame()?.code).toBe(4009);

@@ -3,6 +3,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The slow-consumer policy with real sockets that stop reading: the gateway stops per-update
@@ -20,14 +21,6 @@ const channels = ALL.flatMap((s) => [`trade:${s}`, `quote:${s}`, `ticker:${s}`, 
 
 async function stats(port: number): Promise<Record<string, any>> {
   return (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as Record<string, any>;
-}
-
-async function until(fn: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function jsonFrames(ws: RawWs): Record<string, any>[] {
@@ -52,15 +45,23 @@ describe('slow consumers', () => {
     await healthy.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD'], throttle: 100 });
 
     slow.pause();
-    await until(async () => (await stats(port)).gateway.slowEpisodes >= 1, 30_000);
+    await waitFor(async () => (await stats(port)).gateway.slowEpisodes >= 1, { timeout: 30_000, interval: 50 });
     const before = jsonFrames(slow).length;
+    const rawBefore = slow.frames.length;
     const healthyBefore = healthy.frames.length;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(healthy.frames.length).toBeGreaterThan(healthyBefore); // others unaffected
+    await waitFor(() => healthy.frames.length > healthyBefore, 'frames on the healthy client while the slow one is paused'); // others unaffected
 
     slow.resume();
-    await until(async () => (await stats(port)).gateway.resyncs >= 1, 30_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000, interval: 50 });
+    // a quote read after the pause: frames are scanned once each (the slow client holds thousands)
+    let scanned = rawBefore;
+    await waitFor(() => {
+      for (; scanned < slow.frames.length; scanned++) {
+        const f = slow.frames[scanned]!;
+        if (f.opcode === 1 && f.payload.includes('"ch":"quote:BTC-USD"')) return true;
+      }
+      return false;
+    }, { what: 'a quote after the resync', interval: 50 });
     const after = jsonFrames(slow).slice(before);
     // the resync carries latest values of conflatable channels; seq jumps show the gap
     const quotes = jsonFrames(slow).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
@@ -89,7 +90,7 @@ describe('slow consumers', () => {
       ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }));
       ws.pause();
     }
-    await until(async () => (await stats(port)).gateway.slowDisconnects >= 5, 60_000);
+    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 5, { timeout: 60_000, interval: 50 });
     for (const ws of stuck) ws.resume();
     const s = await stats(port);
     // within twice the hard limit plus one bounded batch frame

@@ -5,6 +5,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 let engine: Engine;
 beforeAll(async () => {
@@ -30,7 +31,8 @@ describe('throttling through the gateway', () => {
     const ack = await c.request({ op: 'subscribe', id: 2, channels: ['quote:BTC-USD', 'trade:BTC-USD'], throttle: 700 });
     expect(ack.throttle).toBe(1000);
     const from = c.frames.indexOf(ack);
-    await new Promise((r) => setTimeout(r, 3500));
+    // the rate over a 3.5 s window is what is checked: the window is the measurement, not a wait
+    await quietFor(3500, 'the measuring window: at most one quote per 1000 ms');
     const slowQuotes = c.frames.slice(from).filter(data('quote:BTC-USD'));
     // a snapshot for the new tier, then at most one update per 1000 ms window
     expect(slowQuotes[0]!.snapshot).toBe(true);
@@ -40,11 +42,20 @@ describe('throttling through the gateway', () => {
     for (let i = 1; i < live.length; i++) expect(live[i]!.seq).toBe(live[i - 1]!.seq + 1);
     expect(live.every((f) => f.coalesced >= 1 || f.coalesced === undefined)).toBe(true);
     // no invented values: every throttled quote is one the unthrottled client also saw
+    // (the unthrottled client reads the same stream; on a busy machine it may be a little behind)
+    const sentAll = (): boolean => {
+      const sent = new Set(fast.frames.filter(data('quote:BTC-USD')).map((f) => key(f.d)));
+      return live.every((f) => sent.has(key(f.d)));
+    };
+    await waitFor(sentAll, { what: 'every throttled quote also on the unthrottled client', timeout: 5000 }).catch(() => undefined);
     const sent = new Set(fast.frames.filter(data('quote:BTC-USD')).map((f) => key(f.d)));
     for (const f of live) expect(sent.has(key(f.d))).toBe(true);
     // trades under the 1000 ms tier: all of them, in order, same ids as the unthrottled client
-    await new Promise((r) => setTimeout(r, 1200));
-    const slowTrades = c.frames.slice(from).filter(data('trade:BTC-USD')).filter((f) => !f.snapshot).map((f) => f.d.id as string);
+    // every trade the unthrottled client has seen by now reaches the 1000 ms tier in its next window
+    const lastFast = fast.frames.filter(data('trade:BTC-USD')).at(-1)!.d.id as string;
+    await waitFor(() => c.frames.slice(from).some((f) => data('trade:BTC-USD')(f) && f.d.id === lastFast), { what: 'the last unthrottled trade on the 1000 ms tier', timeout: 5000 });
+    const slowAll = c.frames.slice(from).filter(data('trade:BTC-USD')).filter((f) => !f.snapshot).map((f) => f.d.id as string);
+    const slowTrades = slowAll.slice(0, slowAll.indexOf(lastFast) + 1); // up to the trade both have seen
     const fastTrades = fast.frames.filter(data('trade:BTC-USD')).map((f) => f.d.id as string);
     expect(slowTrades.length).toBeGreaterThan(5);
     const start = fastTrades.indexOf(slowTrades[0]!);

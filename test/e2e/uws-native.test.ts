@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
-import { freePort } from '../helpers/servers.js';
+import { spawnListening, spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import { probeUws } from '../../src/gateway/uws.js';
 
 /** Native uWebSockets.js or nothing: the fallback pure-JS server is refused unless allowed. */
@@ -21,15 +20,13 @@ describe('uWebSockets.js native binary check', () => {
   });
 
   it('refuses to start on the fallback, naming the fix', async () => {
-    const port = await freePort();
-    const p = spawnTickwire(['start'], { UWS_USE_FALLBACK: '1', PORT: String(port), HOST: '127.0.0.1' });
+    const p = spawnTickwire(['start'], { UWS_USE_FALLBACK: '1', PORT: '0', HOST: '127.0.0.1' });
     expect(await p.exited).toBe(2);
     expect(p.output()).toMatch(/configuration error: .*UWS_USE_FALLBACK.*TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true/);
   });
 
   it('starts on the fallback only when explicitly allowed', { timeout: 60_000 }, async () => {
-    const port = await freePort();
-    const p = spawnTickwire(['start'], { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', PORT: String(port), HOST: '127.0.0.1' });
+    const { proc: p, port } = await spawnListening(['start'], { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', HOST: '127.0.0.1' }, 30_000);
     try {
       await waitHttpOk(`http://127.0.0.1:${port}/health`, 30_000, p);
     } finally {

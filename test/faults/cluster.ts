@@ -1,12 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import { freePort, startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A small tickwire deployment of real processes on loopback, for fault tests and the soak run:
@@ -70,6 +70,7 @@ export class Cluster {
     try {
       c.feed = c.#role('feed', ['feed', 'synthetic'], { synthetic: opts.synthetic }, undefined);
       for (let i = 0; i < opts.gateways; i++) {
+        // a probed port, not 0: a gateway is restarted on the same port, where its clients reconnect
         const port = await freePort();
         c.gateways.push(c.#role(`gateway-${i}`, ['gateway'], { port }, port));
       }
@@ -133,10 +134,9 @@ export interface ExecutionBody {
  * a repeated id is recognised as a duplicate. Returns the seq and how many attempts it took.
  */
 export async function postExecution(base: string | (() => string), body: ExecutionBody, opts: { timeoutMs?: number } = {}): Promise<{ seq: number; attempts: number; duplicate: boolean }> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let attempts = 0;
   let last = '';
-  while (Date.now() < deadline) {
+  const post = async (): Promise<{ seq: number; attempts: number; duplicate: boolean } | undefined> => {
     attempts++;
     try {
       const url = typeof base === 'function' ? base() : base;
@@ -155,22 +155,12 @@ export async function postExecution(base: string | (() => string), body: Executi
     } catch (err) {
       last = String(err);
     }
-    await sleep(250);
-  }
-  throw new Error(`POST /v1/executions ${body.id}: no 2xx after ${attempts} attempts; last: ${last}`);
-}
-
-export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
+    return undefined;
+  };
+  // an order system's retry every 250 ms, until a 2xx
+  return waitFor(post, { what: `a 2xx to POST /v1/executions ${body.id}`, timeout: opts.timeoutMs ?? 60_000, interval: 250 }).catch((err: Error) => {
+    throw new Error(`${err.message}: no 2xx after ${attempts} attempts; last: ${last}`);
+  });
 }
 
 /** Resident memory of a process, bytes (Linux); 0 when it is not running. */

@@ -3,7 +3,8 @@ import { TickwireClient } from '../../src/client/index.js';
 import type { Execution, Update } from '../../src/client/index.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { Cluster, errorLines, postExecution, userToken, waitUntil } from './cluster.js';
+import { Cluster, errorLines, postExecution, userToken } from './cluster.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import type { ExecutionBody } from './cluster.js';
 
 /**
@@ -36,7 +37,7 @@ beforeAll(async () => {
   bob = await TestClient.connect(cluster.url(0), { encoding: 'json', headers: { Authorization: `Bearer ${await userToken('bob')}` } });
   const bobAck = await bob.request({ op: 'subscribe', id: 1, channels: ['quote:MSFT', 'trade:MSFT'] });
   expect(bobAck.subscribed).toEqual(['quote:MSFT', 'trade:MSFT']);
-  await waitUntil('live data on both clients', () => quotes >= 3 && bobData('quote:MSFT').length >= 3);
+  await waitFor(() => quotes >= 3 && bobData('quote:MSFT').length >= 3, { what: 'live data on both clients', timeout: 30_000 });
 }, 120_000);
 
 afterAll(async () => {
@@ -58,6 +59,12 @@ async function post(n: number, gateway = 0): Promise<{ seq: number; attempts: nu
   const out = [];
   for (let i = 0; i < n; i++) out.push(await postExecution(cluster.http(gateway), execution(++nextExec)));
   return out;
+}
+
+/** one more execution, delivered: a repeat of an earlier one would have arrived before it */
+async function sentinelExecution(): Promise<void> {
+  await post(1);
+  await waitFor(() => executions.some((u) => u.d.qty === nextExec), { what: 'the sentinel execution', timeout: 30_000 });
 }
 
 /** every execution posted so far, once each, in order, seq contiguous */
@@ -85,29 +92,29 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
 describe('faults with real processes', () => {
   it('NATS killed and restarted: sockets stay open, /ready and /health say the bus is down, data resumes by itself, executions posted during the outage are delivered once, in order', async () => {
     await post(3);
-    await waitUntil('the first executions', () => executions.length === 3);
+    await waitFor(() => executions.length === 3, { what: 'the first executions', timeout: 30_000 });
 
     await cluster.nats.stop();
-    await waitUntil('/ready 503', async () => (await json(`${cluster.http(0)}/ready`)).status === 503);
+    await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 503, { what: '/ready 503', timeout: 30_000 });
     expect((await json(`${cluster.http(0)}/ready`)).body.checks).toMatchObject({ bus: false });
     expect((await json(`${cluster.http(0)}/health`)).body).toMatchObject({ status: 'ok', bus: 'disconnected' });
     // executions posted now cannot be stored yet: the poster retries (same id) until they are
     const during = post(3, 1);
-    await new Promise((r) => setTimeout(r, 1500));
+    await quietFor(1500, 'the SDK connection stays open while NATS is away');
     expect(sdk.state).toBe('open');
     expect(bob.closeCode).toBeUndefined();
 
     await cluster.nats.start();
-    await waitUntil('/ready 200', async () => (await json(`${cluster.http(0)}/ready`)).status === 200);
+    await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 200, { what: '/ready 200', timeout: 30_000 });
     const q = quotes;
     const b = bobData('quote:MSFT').length;
-    await waitUntil('data resumed on both clients', () => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5);
+    await waitFor(() => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5, { what: 'data resumed on both clients', timeout: 30_000 });
     // refused while NATS was away (503: retry), then stored once each
     const outcome = await during;
     expect(outcome.map((o) => o.seq)).toEqual([4, 5, 6]);
     expect(outcome.every((o) => !o.duplicate)).toBe(true);
-    await waitUntil('the executions of the outage', () => executions.length >= 6);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => executions.length >= 6, { what: 'the executions of the outage', timeout: 30_000 });
+    await sentinelExecution();
     expectExecutionsExactlyOnce();
     expect(states.filter((s) => s === 'reconnecting')).toEqual([]); // the SDK never had to reconnect
     expectBobUndisturbed();
@@ -115,11 +122,11 @@ describe('faults with real processes', () => {
 
   it('Redis killed and restarted: live streams carry on without error, snapshots are still served, executions unaffected', async () => {
     await cluster.redis.stop();
-    await waitUntil('/ready 503', async () => (await json(`${cluster.http(0)}/ready`)).status === 503);
+    await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 503, { what: '/ready 503', timeout: 30_000 });
     expect((await json(`${cluster.http(0)}/ready`)).body.checks).toMatchObject({ bus: true, store: false });
     const q = quotes;
     const b = bobData('quote:MSFT').length;
-    await waitUntil('data keeps flowing', () => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5);
+    await waitFor(() => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5, { what: 'data keeps flowing', timeout: 30_000 });
     // snapshots: from the gateway's memory for a channel it carries, else the first live value
     for (const [gw, ch] of [[0, 'quote:AAPL'], [1, 'ticker:BTC-USD']] as const) {
       const c = await TestClient.connect(cluster.url(gw), { headers: { Authorization: `Bearer ${await userToken('carol')}` } });
@@ -128,10 +135,10 @@ describe('faults with real processes', () => {
       c.close();
     }
     await post(1);
-    await waitUntil('an execution while Redis is down', () => executions.length === nextExec);
+    await waitFor(() => executions.length === nextExec, { what: 'an execution while Redis is down', timeout: 30_000 });
 
     await cluster.redis.start(); // empty: no persistence
-    await waitUntil('/ready 200', async () => (await json(`${cluster.http(0)}/ready`)).status === 200);
+    await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 200, { what: '/ready 200', timeout: 30_000 });
     expectExecutionsExactlyOnce();
     expectBobUndisturbed();
     for (const role of [cluster.feed, ...cluster.gateways]) expect(errorLines(role.output()), role.name).toEqual([]);
@@ -140,20 +147,20 @@ describe('faults with real processes', () => {
   it('a gateway killed and restarted: the SDK reconnects and resubscribes by itself; executions resume with no loss and no duplicates', async () => {
     const before = executions.length;
     await cluster.gateways[0]!.stop('SIGKILL');
-    await waitUntil('the SDK noticed', () => sdk.state === 'reconnecting');
+    await waitFor(() => sdk.state === 'reconnecting', { what: 'the SDK noticed', timeout: 30_000 });
     expect(await bob.waitClose(10_000)).toBe(1006); // the plain socket just dies
     // executions keep being recorded through the other gateway meanwhile
     await post(3, 1);
     expect(executions.length).toBe(before);
 
     await cluster.gateways[0]!.start();
-    await waitUntil('the SDK is back', () => sdk.state === 'open', 30_000);
-    await waitUntil('the executions made while it was down', () => executions.length >= nextExec, 30_000);
+    await waitFor(() => sdk.state === 'open', { what: 'the SDK is back', timeout: 30_000 });
+    await waitFor(() => executions.length >= nextExec, { what: 'the executions made while it was down', timeout: 30_000 });
     const q = quotes;
-    await waitUntil('quotes again', () => quotes >= q + 3);
+    await waitFor(() => quotes >= q + 3, { what: 'quotes again', timeout: 30_000 });
     await post(2);
-    await waitUntil('live executions after the resume', () => executions.length >= nextExec);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => executions.length >= nextExec, { what: 'live executions after the resume', timeout: 30_000 });
+    await sentinelExecution();
     expectExecutionsExactlyOnce();
     expect(sdk.subscriptions.sort()).toEqual(['executions', 'quote:AAPL', 'trade:AAPL']);
     // the restarted gateway serves snapshots (from Redis, refilled by the feed since its restart)
@@ -165,15 +172,15 @@ describe('faults with real processes', () => {
 
   it('the feed process stopped and restarted: subscriptions stay, /v1/feeds says it stopped, data resumes with a new epoch', async () => {
     await cluster.feed.stop('SIGTERM');
-    await waitUntil('the gateway knows the feed stopped', async () => {
+    await waitFor(async () => {
       const feeds = (await json(`${cluster.http(0)}/v1/feeds`)).body.feeds as { id: string; state: string }[];
       return feeds.some((f) => f.id === 'synthetic' && f.state === 'stopped');
-    });
+    }, { what: 'the gateway knows the feed stopped', timeout: 30_000 });
     const epochsBefore = epochs.length;
     await cluster.feed.start();
     const q = quotes;
-    await waitUntil('quotes from the restarted feed', () => quotes >= q + 3, 30_000);
-    await waitUntil('the SDK saw the new epoch', () => epochs.slice(epochsBefore).some((e) => e.channel === 'quote:AAPL' && e.current !== e.previous));
+    await waitFor(() => quotes >= q + 3, { what: 'quotes from the restarted feed', timeout: 30_000 });
+    await waitFor(() => epochs.slice(epochsBefore).some((e) => e.channel === 'quote:AAPL' && e.current !== e.previous), { what: 'the SDK saw the new epoch', timeout: 30_000 });
     expect(sdk.state).toBe('open');
     const feeds = (await json(`${cluster.http(0)}/v1/feeds`)).body.feeds as { id: string; state: string }[];
     expect(feeds.find((f) => f.id === 'synthetic')?.state).toBe('connected');

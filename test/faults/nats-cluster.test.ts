@@ -7,7 +7,8 @@ import { TickwireClient } from '../../src/client/index.js';
 import type { Execution, GapEvent, Update } from '../../src/client/index.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine, EngineRoles } from '../../src/app/engine.js';
-import { NatsCluster, waitFor } from '../helpers/ha-servers.js';
+import { NatsCluster } from '../helpers/ha-servers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { JWT_SECRET, postExecution, SERVICE_TOKEN, userToken } from './cluster.js';
@@ -82,7 +83,7 @@ beforeAll(async () => {
   sdk.on('quote', () => sdkQuotes++);
   await sdk.connect();
   await sdk.subscribe(['quote:AAPL', 'executions']);
-  await waitFor('quotes on every client', () => quoteTimes.every((t) => t.length >= 5) && sdkQuotes >= 5);
+  await waitFor(() => quoteTimes.every((t) => t.length >= 5) && sdkQuotes >= 5, { what: 'quotes on every client', timeout: 30_000 });
 }, 120_000);
 
 afterAll(async () => {
@@ -112,7 +113,7 @@ async function recordOne(): Promise<void> {
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 200)); // an order system's retry interval, not a wait
     }
   }
 }
@@ -124,7 +125,7 @@ function steadyOrders(): { stop(): Promise<void> } {
       const t0 = Date.now();
       await recordOne();
       if (Date.now() - t0 > 1000) console.log(`[nats-cluster] execution ${n} took ${Date.now() - t0} ms`);
-      await new Promise((r) => setTimeout(r, 15));
+      await new Promise((r) => setTimeout(r, 15)); // pacing the steady orders, not a wait
     }
   })();
   return {
@@ -141,7 +142,7 @@ async function killAndMeasure(name: string): Promise<number[]> {
   const counts = quoteTimes.map((t) => t.length);
   const killedAt = Date.now();
   await node.proc.kill('SIGKILL');
-  await waitFor('quotes again on every gateway', () => quoteTimes.every((t, i) => t.length >= counts[i]! + 20 && t.at(-1)! > killedAt + 500), 30_000);
+  await waitFor(() => quoteTimes.every((t, i) => t.length >= counts[i]! + 20 && t.at(-1)! > killedAt + 500), { what: 'quotes again on every gateway', timeout: 30_000 });
   return quoteTimes.map((t) => {
     const around = t.filter((x) => x >= killedAt - 1000);
     let gap = 0;
@@ -158,14 +159,14 @@ function serverOf(e: Engine): string {
 describe('a three-node NATS cluster with one node killed', () => {
   it('market data resumes on every gateway and every execution reaches each client exactly once, in order', async () => {
     const orders = steadyOrders();
-    await waitFor('some executions before the first kill', () => raws.every((c) => c.frames.filter(isExec).length >= 10));
+    await waitFor(() => raws.every((c) => c.frames.filter(isExec).length >= 10), { what: 'some executions before the first kill', timeout: 30_000 });
 
     // 1. the node gateway 0 is connected to
     const first = serverOf(gateways[0]!);
     const gaps1 = await killAndMeasure(first);
     console.log(`[nats-cluster] killed ${first} (gateway 0's node): longest quote gap per gateway ${gaps1.join(' / ')} ms; gateway 0 now on ${serverOf(gateways[0]!)}`);
     const sofar = n;
-    await waitFor('executions flowing after the first kill', () => raws.every((c) => c.frames.filter(isExec).length >= sofar), 30_000).catch((err: Error) => {
+    await waitFor(() => raws.every((c) => c.frames.filter(isExec).length >= sofar), { what: 'executions flowing after the first kill', timeout: 30_000 }).catch((err: Error) => {
       throw new Error(`${err.message}: ${sofar} recorded, clients have ${raws.map((r) => r.frames.filter(isExec).length).join(', ')}`);
     });
     cluster.node(first).proc.start();
@@ -178,9 +179,10 @@ describe('a three-node NATS cluster with one node killed', () => {
     expect(leader).toBeTruthy();
     const gaps2 = await killAndMeasure(leader);
     let newLeader: string | undefined;
-    await waitFor('a new TW_EXEC leader', async () => (newLeader = await cluster.streamLeader('TW_EXEC')) !== undefined && newLeader !== leader);
+    await waitFor(async () => (newLeader = await cluster.streamLeader('TW_EXEC')) !== undefined && newLeader !== leader, { what: 'a new TW_EXEC leader', timeout: 30_000 });
     console.log(`[nats-cluster] killed ${leader} (TW_EXEC leader): longest quote gap per gateway ${gaps2.join(' / ')} ms; new leader ${newLeader}`);
-    await new Promise((r) => setTimeout(r, 1000));
+    const atNewLeader = posted.length;
+    await waitFor(() => posted.length >= atNewLeader + 10, { what: 'executions recorded under the new leader', timeout: 30_000 });
     await orders.stop();
     cluster.node(leader).proc.start();
     await cluster.waitFormed();
@@ -188,7 +190,7 @@ describe('a three-node NATS cluster with one node killed', () => {
     const total = posted.length;
     console.log(`[nats-cluster] ${total} executions recorded across two node kills`);
     for (const [i, c] of raws.entries()) {
-      await waitFor(`all ${total} executions on raw client ${i}`, () => c.frames.filter(isExec).length >= total, 30_000).catch(async (err: Error) => {
+      await waitFor(() => c.frames.filter(isExec).length >= total, { what: `all ${total} executions on raw client ${i}`, timeout: 30_000 }).catch(async (err: Error) => {
         const got = c.frames.filter(isExec);
         const ids = new Set(got.map((f) => f.d.id));
         const jsm = await jetstreamManager(order);
@@ -208,8 +210,8 @@ describe('a three-node NATS cluster with one node killed', () => {
         throw new Error(`${err.message}; client ${i} has ${got.length}, sdk ${sdkExecutions.length}; missing ${posted.filter((b) => !ids.has(b.id)).map((b) => b.id).join(',')}; seqs ${got.map((f) => f.seq).join(',')}`);
       });
     }
-    await waitFor(`all ${total} executions in the SDK`, () => sdkExecutions.length >= total, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => sdkExecutions.length >= total, { what: `all ${total} executions in the SDK`, timeout: 30_000 });
+    await quietFor(500, 'no repeated execution after the last one');
 
     // the log order, from a fresh replay
     const replay = await TestClient.connect(`ws://127.0.0.1:${gateways[1]!.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });
@@ -234,12 +236,12 @@ describe('a three-node NATS cluster with one node killed', () => {
     // the portfolio service (its own engine) applied every execution once
     const net = posted.reduce((s, b) => s + (b.side === 'buy' ? b.qty : -b.qty), 0);
     let seen = '';
-    await waitFor('positions from every execution', async () => {
+    await waitFor(async () => {
       const res = await fetch(`http://127.0.0.1:${gateways[0]!.port}/v1/users/${USER}/positions`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
       seen = `${res.status} ${await res.text()}`;
       const body = JSON.parse(seen.slice(4)) as { positions: { sym: string; qty: number }[] };
       return body.positions.find((p) => p.sym === 'AAPL')?.qty === net;
-    }, 20_000).catch((err: Error) => {
+    }, { what: 'positions from every execution', timeout: 20_000 }).catch((err: Error) => {
       throw new Error(`${err.message}: want AAPL ${net}, got ${seen.slice(0, 400)}`);
     });
     for (const g of gateways) expect(g.ready().ready).toBe(true);

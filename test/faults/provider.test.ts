@@ -6,7 +6,7 @@ import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { metricValue } from '../hostile/kit.js';
-import { waitUntil } from './cluster.js';
+import { waitFor } from '../helpers/wait.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /**
@@ -76,7 +76,7 @@ async function feedUp(): Promise<number> {
 
 /** wait until the feed is connected and trades reach the client again */
 async function resumed(): Promise<void> {
-  await waitUntil('the feed connected again', async () => (await health()).state === 'connected', 20_000);
+  await waitFor(async () => (await health()).state === 'connected', { what: 'the feed connected again', timeout: 20_000 });
   const n = client.frames.filter(isTrade).length;
   await client.waitForCount(isTrade, n + 5, 15_000);
   expect(await feedUp()).toBe(1);
@@ -95,7 +95,7 @@ describe('provider faults', () => {
     const before = await health();
     const epoch = client.frames.filter(isTrade).at(-1)!.d.ep as number;
     proxy.drop();
-    await waitUntil('a reconnect counted', async () => (await health()).reconnects > before.reconnects, 20_000);
+    await waitFor(async () => (await health()).reconnects > before.reconnects, { what: 'a reconnect counted', timeout: 20_000 });
     await resumed();
     // a reconnect of the same adapter keeps the epoch (it changes on an adapter restart or a failover)
     expect(client.frames.filter(isTrade).at(-1)!.d.ep).toBe(epoch);
@@ -107,14 +107,14 @@ describe('provider faults', () => {
     proxy.mode = 'stall';
     // the runner reports `stale` and drops the connection in the same turn, so /v1/feeds shows
     // `reconnecting` with the reason in `detail`
-    await waitUntil('stale detected', async () => {
+    await waitFor(async () => {
       const h = await health();
       return h.state === 'stale' || /stale/.test(h.detail ?? '');
-    }, 20_000);
+    }, { what: 'stale detected', timeout: 20_000 });
     expect((await health()).lastMessageAgeMs).toBeGreaterThanOrEqual(800);
     expect(await feedUp()).toBe(0);
     const n = client.frames.filter(isTrade).length;
-    await waitUntil('a reconnect attempt', async () => (await health()).reconnects > before.reconnects, 20_000);
+    await waitFor(async () => (await health()).reconnects > before.reconnects, { what: 'a reconnect attempt', timeout: 20_000 });
     expect(client.frames.filter(isTrade).length).toBeLessThanOrEqual(n + 1); // nothing new flows meanwhile
     proxy.mode = 'pass';
     proxy.drop(); // the stalled sockets are dead; new ones go through
@@ -126,7 +126,7 @@ describe('provider faults', () => {
     const before = await health();
     proxy.mode = 'refuse';
     proxy.drop();
-    await waitUntil('several failed attempts', async () => (await health()).reconnects >= before.reconnects + 3, 20_000);
+    await waitFor(async () => (await health()).reconnects >= before.reconnects + 3, { what: 'several failed attempts', timeout: 20_000 });
     const h = await health();
     expect(['reconnecting', 'connecting']).toContain(h.state);
     expect(await feedUp()).toBe(0);

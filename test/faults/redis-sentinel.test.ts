@@ -5,7 +5,8 @@ import type { Execution, Update } from '../../src/client/index.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
-import { RedisSentinelSet, waitFor } from '../helpers/ha-servers.js';
+import { RedisSentinelSet } from '../helpers/ha-servers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { JWT_SECRET, postExecution, SERVICE_TOKEN, userToken } from './cluster.js';
 import type { ExecutionBody } from './cluster.js';
@@ -53,7 +54,7 @@ beforeAll(async () => {
     },
     { env: {} },
   );
-  await waitFor('tickwire ready on Redis', () => engine.ready().ready);
+  await waitFor(() => engine.ready().ready, { what: 'tickwire ready on Redis', timeout: 30_000 });
   sdk = new TickwireClient({ url: `ws://127.0.0.1:${engine.port}/v1/stream`, token: () => userToken(USER) });
   sdk.on('execution', (u) => executions.push(u));
   await sdk.connect();
@@ -92,7 +93,7 @@ describe('Redis primary killed under Sentinel', () => {
     const put = await api('PUT', `/v1/users/${USER}/positions`, { ccy: 'USD', positions: [{ sym: 'MSFT', qty: 5, cost: 2000 }] });
     expect(put.status).toBe(200);
     for (let i = 0; i < 5; i++) await recordOne();
-    await waitFor('last values in the primary', async () => (await primaryGet('ha:lv:quote:EUR-USD')) !== null);
+    await waitFor(async () => (await primaryGet('ha:lv:quote:EUR-USD')) !== null, { what: 'last values in the primary', timeout: 30_000 });
 
     const old = await set.primary();
     const replica = set.data.find((d) => d !== old)!;
@@ -101,10 +102,10 @@ describe('Redis primary killed under Sentinel', () => {
     const orders = (async () => {
       while (!stopped) {
         await recordOne();
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 10)); // pacing the steady orders, not a wait
       }
     })();
-    await waitFor('a few executions under way', () => n >= 10);
+    await waitFor(() => n >= 10, { what: 'a few executions under way', timeout: 30_000 });
     const writtenBefore = store.stats.written;
     const killedAt = Date.now();
     let readyAt = 0;
@@ -115,19 +116,19 @@ describe('Redis primary killed under Sentinel', () => {
     }, 5);
     await old.proc.kill('SIGKILL');
     await set.waitSentinelsAgree(replica.port, 30_000).catch(() => undefined);
-    await waitFor('the replica promoted', async () => /role:master/.test(await set.info(replica.port, 'replication')), 30_000);
+    await waitFor(async () => /role:master/.test(await set.info(replica.port, 'replication')), { what: 'the replica promoted', timeout: 30_000 });
     const promotedAt = Date.now();
     // the old primary comes back (empty: no persistence in this test) and the Sentinels make it a
     // replica of the new one; until a replica is back, ackReplicas 1 refuses executions (503, retried)
     old.proc.start();
-    await waitFor('the old primary back as a replica', async () => /role:slave[\s\S]*master_link_status:up/.test(await set.info(old.port, 'replication')), 30_000);
+    await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await set.info(old.port, 'replication')), { what: 'the old primary back as a replica', timeout: 30_000 });
     const rejoinedAt = Date.now();
-    await waitFor('tickwire ready again', () => engine.ready().ready && store.ready && readyAt > 0, 30_000);
+    await waitFor(() => engine.ready().ready && store.ready && readyAt > 0, { what: 'tickwire ready again', timeout: 30_000 });
     clearInterval(watch);
     const droppedBefore = store.stats.dropped;
-    await waitFor('last values written to the new primary', async () => store.stats.written > writtenBefore && (await primaryGet('ha:lv:quote:AAPL')) !== null, 30_000);
+    await waitFor(async () => store.stats.written > writtenBefore && (await primaryGet('ha:lv:quote:AAPL')) !== null, { what: 'last values written to the new primary', timeout: 30_000 });
     const postDone = n;
-    await waitFor('executions acknowledged after the failover', () => n >= postDone + 5, 30_000);
+    await waitFor(() => n >= postDone + 5, { what: 'executions acknowledged after the failover', timeout: 30_000 });
     stopped = true;
     await orders;
     console.log(`[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`);
@@ -141,8 +142,8 @@ describe('Redis primary killed under Sentinel', () => {
     expect(lv).toBeDefined();
 
     // executions: every one acknowledged is in the log once, in order, and reached the client once
-    await waitFor(`all ${n} executions on the client`, () => executions.length >= n, 20_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => executions.length >= n, { what: `all ${n} executions on the client`, timeout: 20_000 });
+    await quietFor(300, 'no repeated execution after the last one');
     expect(executions.map((u) => u.d.id)).toEqual(posted.map((b) => b.id));
     expect(executions.map((u) => u.seq)).toEqual(posted.map((_, i) => i + 1));
     const replay = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });
@@ -156,7 +157,7 @@ describe('Redis primary killed under Sentinel', () => {
     const pos = await api('GET', `/v1/users/${USER}/positions`);
     expect(pos.status).toBe(200);
     expect(pos.body.positions).toEqual(expect.arrayContaining([expect.objectContaining({ sym: 'MSFT', qty: 5 }), expect.objectContaining({ sym: 'AAPL', qty: net })]));
-    await waitFor('the position book in the new primary', async () => {
+    await waitFor(async () => {
       const p = await set.primary();
       const r = new Redis({ host: '127.0.0.1', port: p.port, lazyConnect: true });
       try {
@@ -166,7 +167,7 @@ describe('Redis primary killed under Sentinel', () => {
       } finally {
         r.disconnect();
       }
-    }, 15_000);
+    }, { what: 'the position book in the new primary', timeout: 15_000 });
     expect(engine.ready().ready).toBe(true);
   }, 120_000);
 });

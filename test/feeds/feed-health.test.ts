@@ -4,6 +4,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { startNats } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface FeedsResponse {
   feeds: { id: string; adapter?: string; state: string; reporting: boolean; messages: number; ticks: number; reconnects: number; gaps: number; errors: number; lastMessageAgeMs?: number; messagesPerSec: number }[];
@@ -13,21 +14,6 @@ async function getFeeds(port: number): Promise<FeedsResponse> {
   const res = await fetch(`http://127.0.0.1:${port}/v1/feeds`);
   expect(res.status).toBe(200);
   return (await res.json()) as FeedsResponse;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms ${last ? String(last) : ''}`);
 }
 
 describe('feed health at GET /v1/feeds', () => {
@@ -48,11 +34,11 @@ describe('feed health at GET /v1/feeds', () => {
     fake = await startBinanceFake({ replayFixtures: false });
     const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {}, feedsFile: feedsFile(fake.url) });
     engines.push(engine);
-    const f = await until('a connected report', async () => (await getFeeds(engine.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.messages > 10));
+    const f = await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.messages > 10), { what: 'a connected report', timeout: 15_000 });
     expect(f).toMatchObject({ adapter: 'binance', reporting: true, reconnects: 0, gaps: 0, errors: 0 });
     expect(f.lastMessageAgeMs).toBeLessThan(5000);
     fake.dropAll();
-    await until('a reconnect counted', async () => (await getFeeds(engine.port)).feeds.find((x) => x.reconnects >= 1 && x.state === 'connected'));
+    await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.reconnects >= 1 && x.state === 'connected'), { what: 'a reconnect counted', timeout: 15_000 });
     const one = await fetch(`http://127.0.0.1:${engine.port}/v1/feeds/binance-a`);
     expect(((await one.json()) as { id: string }).id).toBe('binance-a');
     expect((await fetch(`http://127.0.0.1:${engine.port}/v1/feeds/nope`)).status).toBe(404);
@@ -74,11 +60,11 @@ describe('feed health at GET /v1/feeds', () => {
       const feeder = await startEngine({ log: { level: 'silent' }, natsUrl: nats!.url }, { env: {}, roles: { gateway: false }, feedsFile: feedsFile(fake.url) });
       engines.push(feeder);
       expect(gateway.feeds).toBeUndefined();
-      const f = await until('the remote feed reported', async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.ticks > 0));
+      const f = await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.ticks > 0), { what: 'the remote feed reported', timeout: 15_000 });
       expect(f.reporting).toBe(true);
       await feeder.close();
       engines.pop();
-      await until('the stopped state reported', async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'stopped'));
+      await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'stopped'), { what: 'the stopped state reported', timeout: 15_000 });
     }, 60_000);
   });
 });

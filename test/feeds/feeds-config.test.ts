@@ -11,6 +11,7 @@ import { defaultRegistry } from '../../src/core/instruments.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const config = loadConfig({ env: {} });
 const registry = defaultRegistry();
@@ -77,8 +78,7 @@ describe('feeds file', () => {
       writeFileSync(path, YAML.stringify({ feeds: { binance: { url: fake.url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } } }, run: ['binance'] }));
       engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: { TICKWIRE_FEEDS_FILE: path } });
       expect(engine.feeds!.health().map((f) => f.id)).toEqual(['binance']);
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && (engine.publisher?.stats.published ?? 0) < 5) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => (engine!.publisher?.stats.published ?? 0) >= 5, { what: 'five published ticks', timeout: 10_000 }).catch(() => undefined); // asserted below
       expect(engine.publisher!.stats.published).toBeGreaterThanOrEqual(5);
     } finally {
       await engine?.close();

@@ -6,6 +6,7 @@ import type { KrakenFakeServer } from '../../feeds/kraken/fake-server.js';
 import { startNats } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Kraken end to end: the real adapter against its fake server (speaking Kraken's v2 protocol),
@@ -30,11 +31,7 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
     return r.feeds.find((f) => f.id === 'kraken')?.state;
   };
   const waitConnected = async (): Promise<void> => {
-    const deadline = Date.now() + 15_000;
-    while ((await feedState()) !== 'connected') {
-      if (Date.now() > deadline) throw new Error(`kraken feed not connected (state ${await feedState()})`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(async () => (await feedState()) === 'connected', { what: 'the kraken feed connected', timeout: 15_000 });
   };
   const data = (c: TestClient, ch: string): Frame[] => c.frames.filter((f) => f.op === 'data' && f.ch === ch);
 
@@ -78,8 +75,7 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
     kraken.broadcast({ error: 'Exceeded msg rate', method: 'subscribe', success: false, time_in: '2024-06-10T06:13:21.219873Z', time_out: '2024-06-10T06:13:21.219900Z' });
     kraken.broadcast('{"channel":"trade","type":"update","data":[');
     const health = async () => ((await (await fetch(`http://127.0.0.1:${engine!.port}/v1/feeds/kraken`)).json()) as { errors: number; lastError?: string; state: string });
-    const deadline = Date.now() + 15_000;
-    while ((await health()).errors < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(async () => (await health()).errors >= 2, { what: 'two feed errors counted', timeout: 15_000 }).catch(() => undefined); // asserted below
     const h = await health();
     expect(h.errors).toBeGreaterThanOrEqual(2);
     expect(h.state).toBe('connected');
@@ -125,12 +121,11 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
       }
       // the gateway subscribes upstream on interest (trade before quote, on one NATS connection): once the
       // ticker sent as a sentinel reaches both clients, the trade subscription is in place too
-      const deadline = Date.now() + 15_000;
-      while (!clients.every((c) => data(c, 'quote:BTC-USD').length > 0)) {
-        if (Date.now() > deadline) throw new Error('no quote reached the clients over NATS');
-        kraken.broadcast(KRAKEN_FIXTURE_FRAMES[6]);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(() => {
+        if (clients.every((c) => data(c, 'quote:BTC-USD').length > 0)) return true;
+        kraken!.broadcast(KRAKEN_FIXTURE_FRAMES[6]);
+        return false;
+      }, { what: 'a quote on the clients over NATS', timeout: 15_000, interval: 50 });
       kraken.broadcast(KRAKEN_FIXTURE_FRAMES[4]);
       const before = clients.map(() => 0);
       for (const [i, c] of clients.entries()) {

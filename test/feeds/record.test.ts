@@ -11,6 +11,7 @@ import { runRecord } from '../../src/ingest/record-command.js';
 import { TickPublisher } from '../../src/ingest/tick-publisher.js';
 import { readRecording } from '../../feeds/replay/format.js';
 import { startNats } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SAMPLE = new URL('../../feeds/replay/fixtures/sample.jsonl', import.meta.url).pathname;
 
@@ -68,15 +69,8 @@ describe('tickwire record over NATS', () => {
     const abort = new AbortController();
     const lines: string[] = [];
     const done = runRecord(['--out', out, '--channels', 'trade:BTC-USD,quote:*'], { env: { NATS_URL: nats!.url }, signal: abort.signal, print: (l) => lines.push(l) });
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      try {
-        if (readFileSync(out, 'utf8').split('\n').length > 30) break;
-      } catch {
-        // not created yet
-      }
-    }
+    // (not created yet: readFileSync throws, which waitFor takes as "not yet")
+    await waitFor(() => readFileSync(out, 'utf8').split('\n').length > 30, { what: 'over 30 recorded lines', timeout: 20_000, interval: 100 }).catch(() => undefined); // the assertions below say what is missing
     abort.abort();
     expect(await done).toBe(0);
     const ticks = readRecording(out);

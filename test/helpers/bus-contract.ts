@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/bus/bus.js';
 import { marketSubject } from '../../src/bus/subjects.js';
+import { waitFor } from './wait.js';
 
 export interface BusFactory {
   create(onHandlerError: (err: Error) => void): Promise<Bus>;
@@ -38,10 +39,8 @@ export function busContract(name: string, factory: BusFactory): void {
       const token = String(Math.random());
       bus.publish('contract.sentinel', enc(token));
       await bus.flush();
-      const deadline = Date.now() + 5000;
-      while (!seen.includes(token) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => seen.includes(token), { what: 'the sentinel message', timeout: 5000, interval: 5 });
       stop();
-      expect(seen).toContain(token);
     }
 
     it('delivers payload bytes on exact subjects, in publish order', async () => {

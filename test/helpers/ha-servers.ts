@@ -3,9 +3,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from './servers.js';
+import { waitFor } from './wait.js';
 
 /**
  * Highly available test deployments of real servers on loopback: a three-node nats-server
@@ -13,20 +13,6 @@ import { freePort } from './servers.js';
  * process can be SIGKILLed and started again on the same ports. docs/operations.md ("Clustered
  * NATS", "Redis Sentinel") shows the same configuration for production.
  */
-
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(50);
-  }
-}
 
 /** A server process that can be killed and started again with the same arguments. */
 export class Proc {
@@ -126,7 +112,7 @@ export class NatsCluster {
   /** Every running node has routes to the others and JetStream has a meta leader all of them know. */
   async waitFormed(timeoutMs = 30_000): Promise<void> {
     const up = this.nodes.filter((n) => n.proc.running);
-    await waitFor('the NATS cluster to form (routes, JetStream meta leader)', async () => {
+    await waitFor(async () => {
       for (const n of up) {
         const routez = await httpJson(`http://127.0.0.1:${n.monitor}/routez`);
         const peers = new Set((routez.routes as { remote_id: string }[]).map((r) => r.remote_id));
@@ -135,7 +121,7 @@ export class NatsCluster {
         if (!jsz.meta_cluster?.leader) return false;
       }
       return true;
-    }, timeoutMs);
+    }, { what: 'the NATS cluster to form (routes, JetStream meta leader)', timeout: timeoutMs });
   }
 
   /** Name of the node leading a stream (from /jsz of a running node). */
@@ -155,7 +141,7 @@ export class NatsCluster {
 
   /** A stream has a leader and every replica on a running node is current. */
   async waitStreamHealthy(stream: string, replicas: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`stream ${stream} to have a leader and ${replicas - 1} current replicas`, async () => {
+    await waitFor(async () => {
       for (const n of this.nodes.filter((x) => x.proc.running)) {
         const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?streams=true`);
         for (const acc of jsz.account_details ?? []) {
@@ -167,7 +153,7 @@ export class NatsCluster {
         }
       }
       return false;
-    }, timeoutMs);
+    }, { what: `stream ${stream} to have a leader and ${replicas - 1} current replicas`, timeout: timeoutMs });
   }
 
   async destroy(): Promise<void> {
@@ -228,7 +214,7 @@ export class RedisSentinelSet {
         s.sentinels.push({ port, proc: new Proc(`sentinel-${i}`, 'redis-sentinel', [file]) });
       }
       for (const n of s.data) n.proc.start();
-      await waitFor('the replica to sync with the primary', async () => /master_link_status:up/.test(await s.info(p2!, 'replication')));
+      await waitFor(async () => /master_link_status:up/.test(await s.info(p2!, 'replication')), { what: 'the replica to sync with the primary', timeout: 30_000 });
       for (const n of s.sentinels) n.proc.start();
       await s.waitSentinelsAgree(p1!);
     } catch (err) {
@@ -271,13 +257,13 @@ export class RedisSentinelSet {
 
   /** Every running sentinel names `masterPort` as the primary, knows a replica and the other sentinels. */
   async waitSentinelsAgree(masterPort: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`the sentinels to agree that 127.0.0.1:${masterPort} is the primary`, async () => {
+    await waitFor(async () => {
       for (const s of this.sentinels.filter((x) => x.proc.running)) {
         const v = await this.sentinelView(s.port);
         if (v.masterPort !== masterPort || v.replicas < 1 || v.sentinels < this.sentinels.length || /o_down|s_down/.test(v.flags)) return false;
       }
       return true;
-    }, timeoutMs);
+    }, { what: `the sentinels to agree that 127.0.0.1:${masterPort} is the primary`, timeout: timeoutMs });
   }
 
   /** The data node that currently reports role:master. */

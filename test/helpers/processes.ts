@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor, WaitAborted } from './wait.js';
 
 /** A `tickwire` CLI process (run from source with tsx), for multi-process tests. */
 export interface TickwireProcess {
@@ -39,18 +39,42 @@ export function spawnTickwire(args: string[], env: Record<string, string>): Tick
   };
 }
 
-/** Poll GET url until it answers 200 (or throw with the process output). */
-export async function waitHttpOk(url: string, timeoutMs = 30_000, proc?: TickwireProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    if (proc && proc.child.exitCode !== null) throw new Error(`process exited early (${proc.child.exitCode}): ${proc.output().slice(-2000)}`);
-    await sleep(100);
+/** Throws WaitAborted (ends a wait at once) when the process has exited. */
+function checkAlive(proc: TickwireProcess): void {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+    throw new WaitAborted(`process exited early (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.output().slice(-2000)}`);
   }
-  throw new Error(`${url} not ready after ${timeoutMs} ms${proc ? `: ${proc.output().slice(-2000)}` : ''}`);
+}
+
+/** GET url until it answers 200 (fails at once, with the output, if `proc` exits meanwhile). */
+export async function waitHttpOk(url: string, timeoutMs = 30_000, proc?: TickwireProcess): Promise<void> {
+  await waitFor(async () => {
+    if (proc) checkAlive(proc);
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.ok;
+  }, { what: `${url} to answer 200${proc ? `; output: ${proc.output().slice(-1000)}` : ''}`, timeout: timeoutMs, interval: 50 }).catch((err: Error) => {
+    if (proc && !(err instanceof WaitAborted)) err.message += `\n${proc.output().slice(-2000)}`;
+    throw err;
+  });
+}
+
+/**
+ * Start `tickwire <args>` with its gateway on port 0 and resolve with the port it bound, read from
+ * its "tickwire gateway listening" log line. That line is logged at info, so the process runs at
+ * LOG_LEVEL info with JSON logs (do not raise the level in `env`).
+ */
+export async function spawnListening(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ proc: TickwireProcess; port: number }> {
+  const proc = spawnTickwire(args, { LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json', ...env, PORT: '0' });
+  try {
+    const port = await waitFor(() => {
+      checkAlive(proc);
+      const m = /"port":(\d+)[^\n]*tickwire gateway listening/.exec(proc.output());
+      return m ? Number(m[1]) : undefined;
+    }, { what: 'the "tickwire gateway listening" log line', timeout: timeoutMs, interval: 50 });
+    return { proc, port };
+  } catch (err) {
+    await proc.stop('SIGKILL');
+    throw err;
+  }
 }

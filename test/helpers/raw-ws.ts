@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { waitFor } from './wait.js';
 
 export interface RawFrame {
   fin: boolean;
@@ -163,11 +164,7 @@ export class RawWs {
   }
 
   async waitFor(pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(pred, { what: `a condition on the frames read (${this.frames.length} so far)`, timeout: timeoutMs });
   }
 
   destroy(): void {

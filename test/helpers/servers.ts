@@ -1,41 +1,45 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Socket } from 'node:net';
+import { waitFor, WaitAborted } from './wait.js';
 
-/** A free TCP port on loopback (the OS picks it). */
+/**
+ * The one free-port helper, for the few servers that cannot bind port 0 and report the port
+ * back: redis-server (`--port 0` turns TCP off), and a port that a test must reuse for a
+ * restart. Everything else binds port 0 and reads the port back (an engine's `port`, the
+ * nats-server ports file, the listening log line of a tickwire process).
+ *
+ * The port is drawn at random below the kernel's ephemeral range (where port-0 binds land) and
+ * checked with an exclusive bind. uSockets binds explicit ports with SO_REUSEPORT, so two
+ * engines can share a port without an error: a port that one test frees for a restart must not
+ * be handed to another test meanwhile, which a random pick from 15000-29999 makes very unlikely.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = 15000 + Math.floor(Math.random() * 15000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.connect(port, '127.0.0.1');
+/** Resolves when something accepts TCP connections on 127.0.0.1:port. */
+async function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = new Socket();
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
     });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`server on port ${port} did not come up within ${timeoutMs} ms`);
+    s.once('error', () => resolve(false));
+    s.connect(port, '127.0.0.1');
+  });
 }
 
 /** A real server process started for a test, on a free loopback port. */
@@ -49,31 +53,55 @@ export interface TestServer {
   readonly running: boolean;
 }
 
-function managed(name: string, port: number, url: string, args: () => string[], cleanupDir?: string): TestServer {
+/**
+ * A server process. `args(port)` builds its command line (port 0 / -1 on the first start when
+ * `boundPort` can read the port the server chose); `ready` resolves with the bound port.
+ */
+function managed(
+  name: string,
+  scheme: string,
+  args: (port: number) => string[],
+  ready: (child: ChildProcess, port: number) => Promise<number>,
+  firstPort: number,
+  cleanupDir: string,
+): TestServer & { destroy(): Promise<void> } {
   let child: ChildProcess | undefined;
-  const server: TestServer = {
-    url,
-    port,
+  let port = firstPort;
+  const server = {
+    get url() {
+      return `${scheme}://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
     get running() {
-      return child !== undefined && child.exitCode === null;
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
     async start() {
       if (server.running) return;
-      const c = spawn(name, args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(name, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
       child = c;
       let stderr = '';
       c.stderr?.on('data', (d: Buffer) => {
         if (stderr.length < 4000) stderr += d.toString();
       });
-      const exited = new Promise<never>((_, reject) =>
-        c.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${stderr.slice(0, 500)}`))),
-      );
-      exited.catch(() => undefined);
-      await Promise.race([waitForPort(port, 10_000), exited]);
+      let exited: string | undefined;
+      c.once('exit', (code) => (exited = `${name} exited with ${code}: ${stderr.slice(0, 500)}`));
+      const gone = (): void => {
+        if (exited !== undefined) throw new WaitAborted(exited);
+      };
+      try {
+        port = await ready(c, port);
+      } catch (err) {
+        gone(); // the exit says more than the timeout
+        throw err;
+      }
+      // a restart must find the server where the test's clients were pointed
+      await waitFor(async () => (gone(), accepts(port)), { what: `${name} to accept connections on ${port}`, timeout: 10_000, interval: 50 });
     },
     async stop() {
       const c = child;
-      if (!c || c.exitCode !== null) return;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const done = new Promise<void>((resolve) => c.once('exit', () => resolve()));
       c.kill('SIGTERM');
       const t = setTimeout(() => c.kill('SIGKILL'), 3000);
@@ -81,35 +109,65 @@ function managed(name: string, port: number, url: string, args: () => string[], 
       clearTimeout(t);
       child = undefined;
     },
-  };
-  const origStop = server.stop;
-  if (cleanupDir) {
-    (server as { destroy?: () => Promise<void> }).destroy = async () => {
-      await origStop();
+    async destroy() {
+      await server.stop();
       rmSync(cleanupDir, { recursive: true, force: true });
-    };
-  }
+    },
+  };
   return server;
 }
 
-/** Start nats-server (JetStream on by default) on a free loopback port. */
+/**
+ * Start nats-server (JetStream on by default) on loopback. The first start binds port -1 (the
+ * server picks one) and the port is read from its ports file (`--ports_file_dir`); a restart
+ * reuses that port.
+ */
 export async function startNats(opts: { jetstream?: boolean } = {}): Promise<TestServer & { destroy(): Promise<void> }> {
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tw-nats-'));
-  const server = managed('nats-server', port, `nats://127.0.0.1:${port}`, () => [
-    '-a', '127.0.0.1', '-p', String(port), ...(opts.jetstream === false ? [] : ['-js', '-sd', dir]),
-  ], dir) as TestServer & { destroy(): Promise<void> };
+  const portsDir = join(dir, 'ports');
+  mkdirSync(portsDir);
+  const server = managed(
+    'nats-server',
+    'nats',
+    (port) => ['-a', '127.0.0.1', '-p', String(port === 0 ? -1 : port), '--ports_file_dir', portsDir, ...(opts.jetstream === false ? [] : ['-js', '-sd', join(dir, 'js')])],
+    async (child) => {
+      const file = join(portsDir, `nats-server_${child.pid}.ports`);
+      const ports = await waitFor(() => existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] }), { what: `nats-server's ports file ${file}`, timeout: 10_000 });
+      const url = ports.nats?.[0];
+      if (!url) throw new Error(`no client URL in ${file}: ${JSON.stringify(ports)} (${readdirSync(portsDir).join(', ')})`);
+      return Number(new URL(url).port);
+    },
+    0,
+    dir,
+  );
   await server.start();
   return server;
 }
 
-/** Start redis-server without persistence on a free loopback port. */
+/**
+ * Start redis-server without persistence on loopback. Redis cannot bind port 0 (`--port 0`
+ * turns TCP off), so this is the one server started on a probed free port; if another process
+ * took the port meanwhile, redis exits and the start is retried on a new port.
+ */
 export async function startRedis(): Promise<TestServer & { destroy(): Promise<void> }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'tw-redis-'));
-  const server = managed('redis-server', port, `redis://127.0.0.1:${port}`, () => [
-    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir,
-  ], dir) as TestServer & { destroy(): Promise<void> };
-  await server.start();
-  return server;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-redis-'));
+    const server = managed(
+      'redis-server',
+      'redis',
+      (port) => ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir],
+      async (_child, port) => port,
+      await freePort(),
+      dir,
+    );
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      lastErr = err;
+      await server.destroy();
+    }
+  }
+  throw lastErr;
 }

@@ -1,5 +1,6 @@
 import { unpack, pack } from 'msgpackr';
 import WebSocket from 'ws';
+import { waitFor } from './wait.js';
 
 export type Frame = Record<string, any>;
 
@@ -80,13 +81,12 @@ export class TestClient {
 
   /** Wait until pred holds for `count` frames. */
   async waitForCount(pred: (f: Frame) => boolean, count: number, timeoutMs = 10_000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    return waitFor(() => {
       const got = this.frames.filter(pred);
-      if (got.length >= count) return got;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`timed out waiting for ${count} frames (got ${this.frames.filter(pred).length})`);
+      return got.length >= count ? got : undefined;
+    }, { what: `${count} matching frames`, timeout: timeoutMs }).catch((err: Error) => {
+      throw new Error(`${err.message} (got ${this.frames.filter(pred).length})`);
+    });
   }
 
   /** Send and wait for the ack/pong/error with the same id. */

@@ -3,6 +3,7 @@ import { defaultMaxConnections } from '../../src/gateway/limits.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { freshAddress, rawHttp, startTarget, upgradeRequest } from './kit.js';
 import type { Target } from './kit.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The gateway's ceiling on connections (`gateway.maxConnections`) and the memory a parked
@@ -111,10 +112,3 @@ describe('connection ceiling and parked-connection memory', () => {
   });
 });
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFrame, RawWs } from '../helpers/raw-ws.js';
 import { freshAddress, rawHttp, startTarget, upgradeRequest } from './kit.js';
 import type { Target } from './kit.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The bad-input corpus against a real `tickwire start` process: each case names the attack and
@@ -132,7 +133,7 @@ describe('HTTP and the upgrade', () => {
         // slowloris: a header line every 500 ms, never the end of the request
         write('GET /v1/stream HTTP/1.1\r\n');
         for (let i = 0; i < 50 && !closed(); i++) {
-          await new Promise((r) => setTimeout(r, 500));
+          await new Promise((r) => setTimeout(r, 500)); // pacing the attack, not a wait
           write(`X-Trickle-${i}: a\r\n`);
         }
       }, { waitMs: 30_000, localAddress: freshAddress() }),
@@ -277,8 +278,7 @@ describe('floods', () => {
     await ws.waitFor(() => jsonFrames(ws).filter((f) => f.op === 'ack').length === 150, 10_000);
     const conns = (await target.stats()).connections as number;
     ws.destroy();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(((await target.stats()).connections as number)).toBe(conns - 1);
+    await waitFor(async () => ((await target.stats()).connections as number) === conns - 1, 'the destroyed connection gone from /v1/stats');
     await stillHealthy();
   });
 
@@ -289,7 +289,7 @@ describe('floods', () => {
     // ~1000 frames per second for up to 5 s: far over 50/s sustained, longer than rateLimitCloseMs
     for (let i = 0; i < 50 && !ws.ended; i++) {
       ws.socket.write(Buffer.concat(Array<Buffer>(100).fill(ping)));
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 100)); // pacing the flood, not a wait
     }
     await ws.waitFor(() => ws.ended, 10_000);
     const frames = jsonFrames(ws);
@@ -331,8 +331,7 @@ describe('floods', () => {
     maxRss = Math.max(maxRss, target.rss());
     expect(target.rss() - baselineRss).toBeLessThan(200 * MIB);
     for (const c of conns) c.destroy();
-    const deadline = Date.now() + 10_000;
-    while (((await target.stats()).connections as number) > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor(async () => ((await target.stats()).connections as number) <= before, { what: 'the connections gone from /v1/stats', interval: 100 }).catch(() => undefined); // asserted below
     expect((await target.stats()).connections).toBe(before);
     await stillHealthy();
   });
@@ -351,7 +350,7 @@ describe('clients that do not play along', () => {
     while (s.gateway.slowDisconnects < 1 && Date.now() < deadline) {
       // it keeps writing (so the idle timeout does not close it first), it just never reads
       ws.sendText('{"op":"ping"}');
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 500)); // pacing its writes, not a wait
       s = await target.stats();
       maxRss = Math.max(maxRss, target.rss());
     }

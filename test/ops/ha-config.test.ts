@@ -12,7 +12,7 @@ import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import { REDACTED, redactUrl } from '../../src/ops/redact.js';
 import { createRedis } from '../../src/store/redis-connection.js';
 import { freePort, startRedis } from '../helpers/servers.js';
-import { waitFor } from '../helpers/ha-servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Configuration of clustered NATS and Redis Sentinel (docs/operations.md). */
 
@@ -86,10 +86,10 @@ describe('redis.ackReplicas: an execution counts once a replica has it', () => {
     const probe = createRedis(primary.url, { lazyConnect: true });
     probe.on('error', () => undefined);
     cleanup.push(() => probe.disconnect());
-    await waitFor('the replica in sync', async () => {
+    await waitFor(async () => {
       if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
       return /slave0:.*state=online/.test(await probe.info('replication'));
-    });
+    }, { what: 'the replica in sync', timeout: 30_000 });
     expect(await log.append('u', e)).toEqual({ seq: 1, duplicate: true });
     expect(seen).toEqual([1]);
     expect(await log.append('u', e)).toEqual({ seq: 1, duplicate: true }); // a plain repeat: not announced again

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LastValueStore } from '../../src/store/last-value-store.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { startRedis } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
@@ -100,11 +100,10 @@ describe.each(impls)('LastValueStore contract: $name', (impl) => {
     if (!impl.peer) return; // memory: one process only
     const reader = await impl.peer(writer);
     writer.put('ticker:BTC-USD', bytes(4, 2));
-    let got: (Uint8Array | undefined)[] = [undefined];
-    for (let i = 0; i < 100 && got[0] === undefined; i++) {
-      await sleep(20);
-      got = await reader.getMany(['ticker:BTC-USD']);
-    }
+    const got = await waitFor(async () => {
+      const v = await reader.getMany(['ticker:BTC-USD']);
+      return v[0] !== undefined ? v : undefined;
+    }, { what: 'the value visible to the other instance', timeout: 5000 });
     expect(got[0] && [...got[0]]).toEqual([4, 2]);
   });
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -10,6 +9,7 @@ import { registerMetricsRoute } from '../../src/ops/routes.js';
 import { TickAgeHistogram } from '../../src/ops/tick-age.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { scrape, series } from './prom-text.js';
+import { waitFor } from '../helpers/wait.js';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -50,16 +50,14 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
 
     // conflation shows up once a 1 s window with several quotes has been emitted; feed health
     // reaches the gateway through the bus (reported every second)
-    let m = (await scrape(`${base}/metrics`)).metrics;
-    const pending = (): boolean => series(m, 'tickwire_updates_conflated_total') === 0 || !(m.get('tickwire_feed_messages_total{feed="synthetic"}')! > 0);
-    for (let i = 0; i < 100 && pending(); i++) {
-      await sleep(100);
-      m = (await scrape(`${base}/metrics`)).metrics;
-    }
+    await waitFor(async () => {
+      const m = (await scrape(`${base}/metrics`)).metrics;
+      return series(m, 'tickwire_updates_conflated_total') > 0 && m.get('tickwire_feed_messages_total{feed="synthetic"}')! > 0;
+    }, { what: 'conflated updates and feed health in /metrics', timeout: 10_000, interval: 100 });
     const r = await scrape(`${base}/metrics`);
     expect(r.status).toBe(200);
     expect(r.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
-    m = r.metrics;
+    const m = r.metrics;
 
     expect(series(m, 'tickwire_info{mode="embedded",roles="gateway,feed:synthetic,portfolio,alerts",version="0.1.0"}')).toBe(1);
     expect(series(m, 'tickwire_connections')).toBe(3);
@@ -118,11 +116,10 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
       c.close();
       await c.waitClose();
     }
-    let m = (await scrape(`${base}/metrics`)).metrics;
-    for (let i = 0; i < 50 && series(m, 'tickwire_connections') !== 0; i++) {
-      await sleep(50);
-      m = (await scrape(`${base}/metrics`)).metrics;
-    }
+    const m = await waitFor(async () => {
+      const got = (await scrape(`${base}/metrics`)).metrics;
+      return series(got, 'tickwire_connections') === 0 ? got : undefined;
+    }, { what: 'tickwire_connections 0', timeout: 5000, interval: 50 });
     expect(series(m, 'tickwire_connections')).toBe(0);
     expect(series(m, 'tickwire_connections_closed_total')).toBe(3);
     // channels linger upstream for gateway.upstreamReleaseMs, with no subscribers

@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { freePort, startNats, startRedis } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 import { scrape, series } from './prom-text.js';
 
 type Server = Awaited<ReturnType<typeof startNats>>;
@@ -30,14 +30,13 @@ async function readyOf(url: string): Promise<{ status: number; body: { ready: bo
 }
 
 async function waitReady(url: string, status: number, timeoutMs = 20_000): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
-  const deadline = Date.now() + timeoutMs;
   let last: Awaited<ReturnType<typeof readyOf>> | undefined;
-  while (Date.now() < deadline) {
+  return waitFor(async () => {
     last = await readyOf(url);
-    if (last.status === status) return last.body;
-    await sleep(100);
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+    return last.status === status ? last.body : undefined;
+  }, { what: `${url} to answer ${status}`, timeout: timeoutMs, interval: 100 }).catch((err: Error) => {
+    throw new Error(`${err.message}; last ${JSON.stringify(last)}`);
+  });
 }
 
 describe('/ready follows NATS and Redis; live streams survive their restarts', () => {
@@ -108,12 +107,7 @@ describe('/ready follows NATS and Redis; live streams survive their restarts', (
     await waitReady(ops(), 200);
     const probe = new Redis(redis.url);
     try {
-      let v: Buffer | null = null;
-      for (let i = 0; i < 100 && !v; i++) {
-        v = await probe.getBuffer('rdy:quote:AAPL');
-        if (!v) await sleep(100);
-      }
-      expect(v).not.toBeNull();
+      await waitFor(async () => (await probe.getBuffer('rdy:quote:AAPL')) !== null, { what: 'the held last value written to Redis', timeout: 10_000, interval: 100 });
     } finally {
       probe.disconnect();
     }

@@ -1,17 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { startRedis } from '../helpers/servers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 type Server = Awaited<ReturnType<typeof startRedis>>;
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
 
 describe('RedisLastValueStore across a Redis outage', () => {
   let redis: Server;
@@ -36,7 +28,7 @@ describe('RedisLastValueStore across a Redis outage', () => {
     expect(store.stats.written).toBe(1);
 
     await redis.stop();
-    await until(() => !store.ready);
+    await waitFor(() => !store.ready, { timeout: 15_000 });
     // puts never throw nor wait
     for (let i = 0; i < 100; i++) store.put('quote:A', Uint8Array.of(i));
     store.put('quote:B', Uint8Array.of(7));
@@ -44,7 +36,7 @@ describe('RedisLastValueStore across a Redis outage', () => {
     store.put('quote:D', Uint8Array.of(9)); // a 4th key: over maxPendingKeys
     expect(store.pendingKeys).toBe(3);
     expect(store.stats.dropped).toBe(1);
-    await sleep(100); // flush ticks pass while down: nothing is lost from the pending map
+    await quietFor(100, 'flush ticks pass while down and lose nothing from the pending map');
     expect(store.pendingKeys).toBe(3);
     // pending values are still served in this process; others fail fast instead of queueing
     expect(await store.getMany(['quote:A'])).toEqual([Uint8Array.of(99)]);
@@ -52,8 +44,8 @@ describe('RedisLastValueStore across a Redis outage', () => {
     expect(warnings.some((w) => /disconnected/.test(w))).toBe(true);
 
     await redis.start(); // empty again: no persistence
-    await until(() => store.ready);
-    await until(async () => (await store.redis.getBuffer('out:quote:C')) !== null);
+    await waitFor(() => store.ready, { timeout: 15_000 });
+    await waitFor(async () => (await store.redis.getBuffer('out:quote:C')) !== null, { timeout: 15_000 });
     const [a, b, c, d] = await store.redis.mgetBuffer('out:quote:A', 'out:quote:B', 'out:quote:C', 'out:quote:D');
     expect([a?.[0], b?.[0], c?.[0], d]).toEqual([99, 7, 8, null]);
     expect(store.pendingKeys).toBe(0);
@@ -63,7 +55,7 @@ describe('RedisLastValueStore across a Redis outage', () => {
     const s = new RedisLastValueStore({ url: redis.url, keyPrefix: 'out2:', flushMs: 10_000 });
     expect(await s.waitReady(5000)).toBe(true);
     await redis.stop();
-    await until(() => !s.ready);
+    await waitFor(() => !s.ready, { timeout: 15_000 });
     s.put('trade:X', Uint8Array.of(1));
     s.put('trade:Y', Uint8Array.of(2));
     await s.close();

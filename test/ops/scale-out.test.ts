@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 type Server = Awaited<ReturnType<typeof startNats>>;
 
@@ -94,7 +94,8 @@ describe('scale-out over NATS and Redis', () => {
   it('after the feed stops both gateways hold the same last quote, and a fresh gateway serves it as a snapshot from Redis at once', async () => {
     await a.waitForCount((f) => f.op === 'data' && f.ch === 'quote:AAPL', 5, 30_000);
     await feed.close(); // flushes the pending last values to Redis
-    await sleep(300); // let in-flight messages land
+    // the messages in flight have landed: both gateways hold the same last values
+    await waitFor(() => ['quote:AAPL', 'trade:BTC-USD', 'ticker:AAPL'].every((ch) => JSON.stringify(data(a, ch).at(-1)) === JSON.stringify(data(b, ch).at(-1))), 'the same last values on both gateways');
     const lastA = data(a, 'quote:AAPL').at(-1)!.d;
     const lastB = data(b, 'quote:AAPL').at(-1)!.d;
     expect(lastB).toEqual(lastA);
@@ -112,7 +113,7 @@ describe('scale-out over NATS and Redis', () => {
     expect(t.d).toEqual(lastTradeA);
     expect(k.d).toEqual(lastTickerA);
     // the snapshot comes before any live data (there is none) and only once per channel
-    await sleep(300);
+    await quietFor(300, 'no second snapshot and no live data without a feed');
     expect(c.frames.filter((f) => f.op === 'data')).toHaveLength(3);
   });
 

@@ -1,11 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installShutdown } from '../../src/ops/shutdown.js';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { spawnListening, spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
-import { freePort, startNats, startRedis } from '../helpers/servers.js';
+import { startNats, startRedis } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const procs: TickwireProcess[] = [];
 afterAll(async () => {
@@ -23,8 +23,7 @@ async function refused(url: string): Promise<boolean> {
 
 describe('graceful shutdown of a real tickwire process', () => {
   it('tickwire start: SIGTERM closes clients with 1001 and exits 0', async () => {
-    const port = await freePort();
-    const proc = spawnTickwire(['start'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json' });
+    const { proc, port } = await spawnListening(['start'], { HOST: '127.0.0.1', LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json' });
     procs.push(proc);
     await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, proc);
     const url = `ws://127.0.0.1:${port}/v1/stream`;
@@ -47,8 +46,7 @@ describe('graceful shutdown of a real tickwire process', () => {
   });
 
   it('SIGINT does the same', async () => {
-    const port = await freePort();
-    const proc = spawnTickwire(['start'], { PORT: String(port), HOST: '127.0.0.1' });
+    const { proc, port } = await spawnListening(['start'], { HOST: '127.0.0.1' });
     procs.push(proc);
     await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, proc);
     const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
@@ -61,11 +59,11 @@ describe('graceful shutdown of a real tickwire process', () => {
     const [nats, redis] = await Promise.all([startNats(), startRedis()]);
     const probe = new Redis(redis.url);
     try {
-      const port = await freePort();
       const env = { NATS_URL: nats.url, REDIS_URL: redis.url, TICKWIRE_SYNTHETIC_SYMBOLS: 'AAPL,ETH-USD', TICKWIRE_SYNTHETIC_RATE: '200', TICKWIRE_REDIS_FLUSH_MS: '10000' };
       const feed = spawnTickwire(['feed', 'synthetic'], env);
-      const gateway = spawnTickwire(['gateway'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
-      procs.push(feed, gateway);
+      procs.push(feed);
+      const { proc: gateway, port } = await spawnListening(['gateway'], { ...env, HOST: '127.0.0.1' });
+      procs.push(gateway);
       await waitHttpOk(`http://127.0.0.1:${port}/ready`, 60_000, gateway);
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
       await c.request({ op: 'subscribe', id: 1, channels: ['quote:ETH-USD'], throttle: 0 });
@@ -94,7 +92,7 @@ describe('installShutdown', () => {
     );
     try {
       process.emit('SIGUSR2', 'SIGUSR2');
-      await sleep(400);
+      await waitFor(() => exits.length > 0, 'the exit after shutdownTimeoutMs');
       expect(exits).toEqual([1]);
     } finally {
       remove();
@@ -107,7 +105,7 @@ describe('installShutdown', () => {
       const remove = installShutdown({ log, config: { shutdownTimeoutMs: 5000 }, close }, { signals: ['SIGUSR2'], exit: (c) => exits.push(c) });
       try {
         for (let i = 0; i < signals; i++) process.emit('SIGUSR2', 'SIGUSR2');
-        await sleep(50);
+        await waitFor(() => exits.length > 0, 'the exit');
       } finally {
         remove();
       }
@@ -115,6 +113,6 @@ describe('installShutdown', () => {
     };
     expect(await run(async () => undefined)).toEqual([0]);
     expect(await run(async () => Promise.reject(new Error('boom')))).toEqual([1]);
-    expect(await run(() => sleep(200), 2)).toEqual([1]);
+    expect(await run(() => new Promise((r) => setTimeout(r, 200)), 2)).toEqual([1]); // a close still running at the second signal
   });
 });

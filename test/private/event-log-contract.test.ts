@@ -8,6 +8,7 @@ import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 
@@ -142,13 +143,17 @@ for (const impl of impls) {
       const log = await open();
       const seen: [string, StoredEvent][] = [];
       const stop = log.follow((user, ev) => seen.push([user, ev]));
-      await new Promise((r) => setTimeout(r, 300)); // a JetStream consumer is created asynchronously
+      // a JetStream consumer is created asynchronously: probe events of another user until one is heard
+      let probes = 0;
+      await waitFor(async () => {
+        await log.append('probe', ex(`p${++probes}`));
+        return seen.some(([u]) => u === 'probe');
+      }, { what: 'the follower to hear a probe event', interval: 50 });
       for (let i = 1; i <= 5; i++) await log.append(i % 2 ? 'odd' : 'even', ex(`f${i}`));
       await log.append('odd', ex('f1')); // duplicate: not announced
-      const deadline = Date.now() + 10_000;
-      while (seen.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 200));
-      expect(seen.map(([u, e]) => `${u}:${e.seq}:${e.d.id}`)).toEqual(['odd:1:f1', 'even:1:f2', 'odd:2:f3', 'even:2:f4', 'odd:3:f5']);
+      await log.append('even', ex('f6')); // a sentinel: the duplicate would be announced before it
+      await waitFor(() => seen.some(([, e]) => e.d.id === 'f6'), 'the sentinel event');
+      expect(seen.filter(([u]) => u !== 'probe').map(([u, e]) => `${u}:${e.seq}:${e.d.id}`)).toEqual(['odd:1:f1', 'even:1:f2', 'odd:2:f3', 'even:2:f4', 'odd:3:f5', 'even:3:f6']);
       stop();
       await log.close();
     });

@@ -3,7 +3,7 @@ import type { EventListener, EventLog, StoredEvent } from '../../src/executions/
 import { MemoryEventLog } from '../../src/executions/event-log.js';
 import { decodeLiveExecution, ExecutionRouter } from '../../src/executions/execution-router.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
-import { until } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ex = (id: string): ExecutionPayload => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: 1 });
 
@@ -37,7 +37,7 @@ describe('ExecutionRouter live feed', () => {
     const router = new ExecutionRouter({ log: m.asLog(), snapshotEvents: 0, reconcileMs: 0 });
     const seen: number[] = [];
     router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
-    await new Promise((r) => setTimeout(r, 20));
+    await router.replay('u', 0, () => undefined); // resolves once the live feed has read the head
     const evs: StoredEvent[] = [];
     for (let i = 1; i <= 6; i++) evs.push({ seq: (await m.inner.append('u', ex(`e${i}`))).seq, d: ex(`e${i}`) });
     m.notify('u', evs[0]!);
@@ -45,7 +45,7 @@ describe('ExecutionRouter live feed', () => {
     m.notify('u', evs[3]!); // 2 and 3 were lost on the way
     m.notify('u', evs[2]!); // late
     m.notify('u', evs[5]!);
-    await until(() => seen.length >= 6, 5000, 'six events');
+    await waitFor(() => seen.length >= 6, { what: 'six events', timeout: 5000 });
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
     router.close();
   });
@@ -55,10 +55,10 @@ describe('ExecutionRouter live feed', () => {
     const router = new ExecutionRouter({ log: m.asLog(), snapshotEvents: 0, reconcileMs: 50 });
     const seen: number[] = [];
     router.subscribe('u', (p) => seen.push(decodeLiveExecution(p).seq!));
-    await new Promise((r) => setTimeout(r, 20));
+    await router.replay('u', 0, () => undefined); // resolves once the live feed has read the head
     await m.inner.append('u', ex('a'));
     await m.inner.append('u', ex('b'));
-    await until(() => seen.length >= 2, 5000, 'reconciled events');
+    await waitFor(() => seen.length >= 2, { what: 'reconciled events', timeout: 5000 });
     expect(seen).toEqual([1, 2]);
     router.close();
   });

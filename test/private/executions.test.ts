@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, SECRET, SERVICE_TOKEN, sleep, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const isExec = (f: Frame) => f.op === 'data' && f.ch === 'executions';
 
@@ -39,9 +40,14 @@ describe('executions (embedded, memory log)', () => {
     expect(b1.body.seq).toBe(1);
     const gotB = await bob.waitFor(isExec);
     expect(gotB.d.id).toBe(b1.body.id);
-    await sleep(200);
-    expect(alice.frames.filter(isExec)).toHaveLength(1);
-    expect(bob.frames.filter(isExec).map((f) => f.d.id)).toEqual([gotB.d.id]);
+    // a sentinel execution for each: once it is in, anything that leaked before it would be too
+    const [sa, sb] = [exec('alice'), exec('bob')];
+    await api(engine, 'POST', '/v1/executions', sa);
+    await api(engine, 'POST', '/v1/executions', sb);
+    await alice.waitFor((f) => isExec(f) && f.d.id === sa.id);
+    await bob.waitFor((f) => isExec(f) && f.d.id === sb.id);
+    expect(alice.frames.filter(isExec).map((f) => f.d.id)).toEqual([e1.id, sa.id]);
+    expect(bob.frames.filter(isExec).map((f) => f.d.id)).toEqual([gotB.d.id, sb.id]);
     alice.close();
     bob.close();
   });
@@ -68,8 +74,9 @@ describe('executions (embedded, memory log)', () => {
     const next = await api(engine, 'POST', '/v1/executions', exec('frank'));
     expect(next.body.seq).toBe(2);
     const got = await c.waitForCount(isExec, 2);
-    await sleep(200);
-    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([[1, e.id], [2, next.body.id]]);
+    const sentinel = await api(engine, 'POST', '/v1/executions', exec('frank')); // a repeat would come before it
+    await c.waitFor((f) => isExec(f) && f.seq === 3);
+    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([[1, e.id], [2, next.body.id], [3, sentinel.body.id]]);
     expect(got[0]!.d.p).toBe(e.p);
     c.close();
   });
@@ -83,8 +90,9 @@ describe('executions (embedded, memory log)', () => {
     await c.waitForCount(isExec, 3);
     for (let i = 0; i < 3; i++) await api(engine, 'POST', '/v1/executions', exec(user));
     const all = await c.waitForCount(isExec, 6);
-    await sleep(300);
-    expect(c.frames.filter(isExec).map((f) => f.seq)).toEqual([3, 4, 5, 6, 7, 8]);
+    await api(engine, 'POST', '/v1/executions', exec(user)); // a sentinel: a repeat would come before it
+    await c.waitFor((f) => isExec(f) && f.seq === 9);
+    expect(c.frames.filter(isExec).map((f) => f.seq)).toEqual([3, 4, 5, 6, 7, 8, 9]);
     expect(all.every((f) => f.d.sym === 'AAPL')).toBe(true);
     c.close();
   });
@@ -99,22 +107,25 @@ describe('executions (embedded, memory log)', () => {
     const writer = (async () => {
       while (posting) {
         await api(engine, 'POST', '/v1/executions', exec(user));
-        await sleep(5);
+        await new Promise((r) => setTimeout(r, 5)); // pacing the writer, not a wait
       }
     })();
-    await sleep(100);
+    await waitFor(async () => (await engine.private!.events.head(user)) >= 35, 'the writer under way');
     const clients = await Promise.all([0, 50, 0, 1000].map(async (throttle, i) => {
       const c = await connectAs(engine, user, i % 2 ? 'msgpack' : 'json');
       await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 10 + i, throttle });
       return { c, since: 10 + i };
     }));
-    await sleep(800);
+    // every replay has started and the writer kept going meanwhile
+    const during = await engine.private!.events.head(user);
+    await waitFor(async () => clients.every(({ c }) => c.frames.some(isExec)) && (await engine.private!.events.head(user)) >= during + 20, 'executions on every replaying client while the writer goes on');
     posting = false;
     await writer;
+    await api(engine, 'POST', '/v1/executions', exec(user)); // a sentinel: a repeat would come before it
     const head = (await engine.private!.events.head(user));
     for (const { c, since } of clients) {
       const seqs = (await c.waitForCount(isExec, head - since, 15_000)).map((f) => f.seq);
-      await sleep(1200);
+      await c.waitFor((f) => isExec(f) && f.seq === head, 15_000);
       const final = c.frames.filter(isExec).map((f) => f.seq);
       expect(final).toEqual(Array.from({ length: head - since }, (_, i) => since + 1 + i));
       expect(seqs.length).toBeGreaterThan(0);
@@ -138,11 +149,11 @@ describe('executions (embedded, memory log)', () => {
     for (let i = 0; i < 3; i++) await api(engine, 'POST', '/v1/executions', exec(user));
     const c = await connectAs(engine, user);
     await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
-    await sleep(300);
-    expect(c.frames.filter(isExec)).toEqual([]);
     await api(engine, 'POST', '/v1/executions', exec(user));
+    // frames arrive in order: a replayed execution would come before the live one
     const [live] = await c.waitForCount(isExec, 1);
     expect(live!.seq).toBe(4);
+    expect(c.frames.filter(isExec)).toHaveLength(1);
     c.close();
   });
 });

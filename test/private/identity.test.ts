@@ -8,7 +8,8 @@ import type { Frame } from '../helpers/ws-client.js';
 import { jetstream } from '@nats-io/jetstream';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { execLogSubject } from '../../src/bus/private-subjects.js';
-import { api, SECRET, SERVICE_TOKEN, token, until as untilTrue } from '../auth/helpers.js';
+import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Identity strings end to end, in embedded mode and in NATS mode (real nats-server, JetStream):
@@ -167,7 +168,7 @@ function suite(mode: 'embedded' | 'nats'): void {
             nc.publish(execLogSubject(a), 'other user');
             nc.publish(subject, 'sentinel');
             await nc.flush();
-            await untilTrue(() => got.includes('sentinel'));
+            await waitFor(() => got.includes('sentinel'));
             expect(got, JSON.stringify([a, b])).toEqual(['sentinel']);
             sub.unsubscribe();
           }

@@ -8,7 +8,8 @@ import { startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, token, until } from '../auth/helpers.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 const isExec = (f: Frame) => f.op === 'data' && f.ch === 'executions';
@@ -72,12 +73,13 @@ describe('executions over NATS (JetStream)', () => {
     expect((await api(g2, 'POST', '/v1/executions', live)).body.seq).toBe(6);
     const got = await c2.waitForCount(isExec, 3);
     expect(got[2]).toMatchObject({ seq: 6, d: { id: live.id, sym: 'MSFT', qty: 2 } });
-    await sleep(300);
-    expect(c2.frames.filter(isExec).map((f) => f.seq)).toEqual([4, 5, 6]);
+    await api(g2, 'POST', '/v1/executions', exec('kim')); // a sentinel: a repeat would come before it
+    await c2.waitFor((f) => isExec(f) && f.seq === 7);
+    expect(c2.frames.filter(isExec).map((f) => f.seq)).toEqual([4, 5, 6, 7]);
 
     const full = await client(g2, 'kim');
     await full.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
-    expect((await full.waitForCount(isExec, 6)).map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await full.waitForCount(isExec, 7)).map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     c2.close();
     full.close();
   });
@@ -87,14 +89,14 @@ describe('executions over NATS (JetStream)', () => {
     const gb = await natsEngine();
     const c = await client(ga, 'lena');
     await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
-    await sleep(300);
     const e = exec('lena');
     expect((await api(gb, 'POST', '/v1/executions', e)).status).toBe(201);
     expect((await api(ga, 'POST', '/v1/executions', e)).body).toMatchObject({ seq: 1, duplicate: true });
     const got = await c.waitFor(isExec);
     expect(got).toMatchObject({ seq: 1, d: { id: e.id } });
-    await sleep(500);
-    expect(c.frames.filter(isExec)).toHaveLength(1);
+    await api(gb, 'POST', '/v1/executions', exec('lena')); // a sentinel: a repeat would come before it
+    await c.waitFor((f) => isExec(f) && f.seq === 2);
+    expect(c.frames.filter(isExec).map((f) => f.seq)).toEqual([1, 2]);
     c.close();
   });
 
@@ -102,7 +104,6 @@ describe('executions over NATS (JetStream)', () => {
     const g = await natsEngine();
     const c = await client(g, 'mia.k');
     await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
-    await sleep(300);
     const js = jetstream(nc);
     const subject = 'exec.in.mia%2Ek';
     await js.publish(subject, JSON.stringify({ id: 'bad', order: 'o', sym: 'MSFT', side: 'sideways', qty: 1, p: 1, t: 1 }));
@@ -112,8 +113,9 @@ describe('executions over NATS (JetStream)', () => {
     await js.publish(subject, JSON.stringify(e)); // duplicate
     const got = await c.waitFor(isExec, 15_000);
     expect(got).toMatchObject({ seq: 1, d: e });
-    await sleep(500);
-    expect(c.frames.filter(isExec)).toHaveLength(1);
+    await js.publish(subject, JSON.stringify({ ...e, id: 'in-2' })); // a sentinel: a repeat of in-1 would come before it
+    await c.waitFor((f) => isExec(f) && f.d.id === 'in-2', 15_000);
+    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([[1, 'in-1'], [2, 'in-2']]);
     c.close();
   });
 });
@@ -137,10 +139,12 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
 
     const c = await client(g, 'nina');
     await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
-    await sleep(300);
-    publishTick(g, 'forex', { k: 'quote', sym: 'EUR-USD', bp: 1.2499, ap: 1.2501 } as never);
-    publishTick(g, 'stock', { k: 'ticker', sym: 'AAPL', p: 250, bp: 249.9, ap: 250.1, o: 240, h: 251, l: 239, v: 1000, chg: 10, chgp: 4.1667 } as never);
-    const v = await c.waitFor((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.value > 0, 15_000);
+    // the same prices again until the service has subscribed to them and values the book
+    const v = await waitFor(() => {
+      publishTick(g, 'forex', { k: 'quote', sym: 'EUR-USD', bp: 1.2499, ap: 1.2501 } as never);
+      publishTick(g, 'stock', { k: 'ticker', sym: 'AAPL', p: 250, bp: 249.9, ap: 250.1, o: 240, h: 251, l: 239, v: 1000, chg: 10, chgp: 4.1667 } as never);
+      return c.frames.find((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.value > 0);
+    }, { what: 'a valuation of the book', timeout: 15_000, interval: 200 });
     expect(v.d.ccy).toBe('EUR');
     expect(v.d.value).toBeCloseTo(2000, 6); // 10 x 250 USD / 1.25
     expect(v.d.cost).toBeCloseTo(1600, 6);
@@ -152,14 +156,18 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
     await api(g, 'POST', '/v1/executions', exec('nina', { sym: 'AAPL', side: 'buy', qty: 5, p: 250 }));
     const after = await c.waitFor((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.positions[0]?.qty === 15, 15_000);
     expect(after.d.value).toBeCloseTo(3000, 6);
-    await until(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty === 15);
+    await waitFor(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty === 15);
     c.close();
 
     // positions survive a restart of the service (Redis), and nothing is applied twice
     await portfolio.close();
     const again = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } });
-    await sleep(500);
     expect((await api(g, 'GET', '/v1/users/nina/positions')).body).toMatchObject({ ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 15, cost: 3250 }] });
+    // a sentinel execution: once the restarted service has applied it, a replay of the earlier
+    // one would have been applied too
+    await api(g, 'POST', '/v1/executions', exec('nina', { sym: 'AAPL', side: 'buy', qty: 1, p: 250 }));
+    await waitFor(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty !== 15, { what: 'the sentinel execution applied', timeout: 15_000 });
+    expect((await api(g, 'GET', '/v1/users/nina/positions')).body).toMatchObject({ ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 16, cost: 3500 }] });
     await again.close();
   });
 });

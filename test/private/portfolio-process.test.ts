@@ -5,7 +5,8 @@ import { freePort, startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
-import { api, SECRET, SERVICE_TOKEN, until } from '../auth/helpers.js';
+import { api, SECRET, SERVICE_TOKEN } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 
@@ -34,7 +35,7 @@ describe('tickwire portfolio (its own process)', () => {
     const put = await api(gateway, 'PUT', '/v1/users/rita/positions', { ccy: 'USD', positions: [{ sym: 'SPY', qty: 3, cost: 1700 }] });
     expect(put).toMatchObject({ status: 200, body: { user: 'rita', positions: [{ sym: 'SPY', qty: 3, cost: 1700 }] } });
     await api(gateway, 'POST', '/v1/executions', { user: 'rita', id: 'p1', order: 'o', sym: 'SPY', side: 'sell', qty: 1, p: 590, t: Date.now() });
-    await until(async () => (await api(gateway!, 'GET', '/v1/users/rita/positions')).body.positions?.[0]?.qty === 2, 15_000, 'the execution applied');
+    await waitFor(async () => (await api(gateway!, 'GET', '/v1/users/rita/positions')).body.positions?.[0]?.qty === 2, { what: 'the execution applied', timeout: 15_000 });
     expect(await proc.stop()).toBe(0);
     proc = undefined;
     expect((await api(gateway, 'GET', '/v1/users/rita/positions')).status).toBe(503);

@@ -10,7 +10,8 @@ import { startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, testEngine, token, until, wsUrl } from '../auth/helpers.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 const e = (side: 'buy' | 'sell', qty: number, p: number, fee?: number, sym = 'AAPL'): ExecutionPayload =>
   ({ id: `${side}${qty}@${p}`, order: 'o', sym, side, qty, p, ...(fee === undefined ? {} : { fee }), t: 0 }) as ExecutionPayload;
@@ -136,11 +137,11 @@ describe('portfolio channel (embedded)', () => {
     expect(Object.keys(first.d).slice(0, 7)).toEqual(['ccy', 'value', 'cost', 'pnl', 'day_pnl', 'positions', 't']);
 
     const count = () => c.frames.filter(isPf).length;
-    await sleep(400);
+    await quietFor(400, 'the valuations of the prices above have all been sent');
     const settled = count();
     // the same price again: no new valuation
     publishTick(engine, 'crypto', { k: 'ticker', sym: 'BTC-USD', p: 66_000, bp: 65_990, ap: 66_010, o: 64_000, h: 66_100, l: 63_900, v: 11, chg: 2000, chgp: 3.125 } as never);
-    await sleep(400);
+    await quietFor(400, 'no valuation for an unchanged price');
     expect(count()).toBe(settled);
     // a burst of prices: at most a few valuations, the last one right
     for (let i = 1; i <= 50; i++) {
@@ -163,7 +164,7 @@ describe('portfolio channel (embedded)', () => {
     await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
     const v = await c.waitFor(isPf);
     expect(v.d).toMatchObject({ ccy: 'USD', value: 0, cost: 0, pnl: 0, day_pnl: 0, positions: [] });
-    await sleep(300);
+    await quietFor(300, "no valuation with another user's positions");
     expect(c.frames.filter(isPf).every((f) => f.d.positions.length === 0)).toBe(true);
     c.close();
   });
@@ -181,7 +182,7 @@ describe('positions in Redis (embedded with REDIS_URL)', () => {
     const a = await testEngine(cfg);
     await api(a, 'PUT', '/v1/users/quinn/positions', { ccy: 'USD', positions: [{ sym: 'TSLA', qty: 4, cost: 1000 }] });
     await api(a, 'POST', '/v1/executions', { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() });
-    await until(async () => (await api(a, 'GET', '/v1/users/quinn/positions')).body.positions?.[0]?.qty === 5);
+    await waitFor(async () => (await api(a, 'GET', '/v1/users/quinn/positions')).body.positions?.[0]?.qty === 5);
     await a.close();
     const b = await testEngine(cfg);
     try {

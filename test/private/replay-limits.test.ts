@@ -15,7 +15,8 @@ import type { Payload } from '../../src/fanout/payloads.js';
 import { clientFrame, RawWs } from '../helpers/raw-ws.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { SECRET, SERVICE_TOKEN, testEngine, token, until, wsUrl } from '../auth/helpers.js';
+import { SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 
 /**
@@ -266,7 +267,7 @@ describe('replays on a real gateway', () => {
     await Promise.all([a, b].map((c) => c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 })));
     // the bucket holds one second of the rate (1000 events), then the replays wait for it: by any
     // time t, at most 1000 + 1000 × t events, plus the two held tails (a page each) charged as debt
-    await until(() => router.budget.stats.userWaits > 0, 10_000, 'a replay waiting for the user budget');
+    await waitFor(() => router.budget.stats.userWaits > 0, { what: 'a replay waiting for the user budget', timeout: 10_000 });
     const sent = router.stats.replayed;
     expect(sent).toBeLessThanOrEqual(1000 + (Date.now() - t0) + 2 * 100);
     expect(sent).toBeLessThan(3000);
@@ -294,8 +295,8 @@ describe('replays on a real gateway', () => {
     await ws.waitFor(() => rawJson(ws).some((f) => f.op === 'welcome'));
     ws.pause();
     ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 }));
-    await until(() => e.gateway!.counters.slowDisconnects >= 1, 20_000, 'the 4009 close');
-    await until(() => router.stats.active === 0, 5000, 'the replay to stop');
+    await waitFor(() => e.gateway!.counters.slowDisconnects >= 1, { what: 'the 4009 close', timeout: 20_000 });
+    await waitFor(() => router.stats.active === 0, { what: 'the replay to stop', timeout: 5000 });
     expect(router.stats.paused).toBeGreaterThanOrEqual(1);
     expect(router.stats.aborted).toBe(1);
     expect(router.stats.replayed).toBeLessThan(BIG); // it stopped sending instead of piling up
@@ -319,7 +320,7 @@ describe('replays on a real gateway', () => {
     await ws.waitFor(() => rawJson(ws).some((f) => f.op === 'welcome'));
     ws.pause();
     ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 }));
-    await until(() => router.stats.paused >= 1, 20_000, 'the replay to pause');
+    await waitFor(() => router.stats.paused >= 1, { what: 'the replay to pause', timeout: 20_000 });
     expect(router.stats.replayed).toBeLessThan(BIG);
     ws.resume();
     await ws.waitFor(() => rawJson(ws).filter(isExec).length >= BIG, 20_000);

@@ -1,11 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
+// `sleep` paces the soak scenario (posting rate, fault gaps, outage lengths): the time is the input
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { TickwireClient } from '../../src/client/index.js';
 import type { Update } from '../../src/client/index.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
 import { tickToPayload } from '../../src/fanout/payloads.js';
-import { Cluster, postExecution, rssOf, userToken, waitUntil } from '../faults/cluster.js';
+import { Cluster, postExecution, rssOf, userToken } from '../faults/cluster.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import type { ExecutionBody } from '../faults/cluster.js';
 import { Prng } from '../../feeds/synthetic/prng.js';
 
@@ -172,14 +174,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     posting = false;
     await Promise.all(posters);
     for (let i = 0; i < cluster.gateways.length; i++) {
-      await waitUntil(`gateway ${i} ready`, async () => (await fetch(`${cluster.http(i)}/ready`)).status === 200, 60_000);
+      await waitFor(async () => (await fetch(`${cluster.http(i)}/ready`)).status === 200, { what: `gateway ${i} ready`, timeout: 60_000 });
     }
     try {
-      await waitUntil('every client open and caught up with its executions', () => clients.every((c) => c.sdk.state === 'open' && c.executions.length >= c.posted.length), 60_000);
+      await waitFor(() => clients.every((c) => c.sdk.state === 'open' && c.executions.length >= c.posted.length), { what: 'every client open and caught up with its executions', timeout: 60_000 });
     } catch (err) {
       failures.push(String(err));
     }
-    await sleep(1000);
+    await quietFor(1000, 'no repeated execution after the caught-up ones');
 
     // executions: exactly once, in order
     for (const c of clients) {

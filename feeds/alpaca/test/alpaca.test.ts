@@ -6,6 +6,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from '../alpaca-feed.js';
 import { startAlpacaFake } from '../fake-server.js';
 import type { AlpacaFakeOptions, AlpacaFakeServer } from '../fake-server.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 
 const DOC_FRAMES = (JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[][] }).frames;
 const KEY = 'PKTEST1234';
@@ -69,7 +70,7 @@ describe('alpaca adapter', () => {
     expect(h.logs.some((l) => l.level === 'error' && /402/.test(l.msg))).toBe(true);
     expect(h.ticks).toHaveLength(0);
     // it does not hammer the provider: no reconnect within the (long) retry delay
-    await new Promise((r) => setTimeout(r, 150));
+    await quietFor(150, 'no reconnect within the retry delay');
     expect(h.provider.totalConnections).toBe(1);
   });
 

@@ -10,6 +10,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { KRAKEN_FIXTURE_FRAMES, startKrakenFake } from '../fake-server.js';
 import type { KrakenFakeOptions, KrakenFakeServer } from '../fake-server.js';
 import { KrakenFeed, KrakenOptionsSchema } from '../kraken-feed.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 
 const options = (url: string, symbols: string[], extra: Record<string, unknown> = {}) =>
   KrakenOptionsSchema.parse({ url, symbols, backoff: { initialMs: 20, maxMs: 200 }, ...extra });
@@ -99,7 +100,7 @@ describe('kraken adapter', () => {
     const h = await start(['BTC-USD'], { heartbeatMs: 100 }, { staleAfterMs: 1500 });
     await h.waitFor('connected with data', () => h.state === 'connected' && h.ticks.length > 0);
     h.provider.quiet();
-    await new Promise((r) => setTimeout(r, 100)); // let frames already in flight arrive
+    await quietFor(100, 'frames already in flight arrive before the quiet period is counted');
     const ticks = h.ticks.length;
     const messages = h.counters.messages;
     // only heartbeats now: 20 of them (2 s or more, beyond staleAfterMs) and still not stale
@@ -128,7 +129,7 @@ describe('kraken adapter', () => {
     const h = await start(['BTC-USD'], { pumpMs: 20 });
     await h.waitFor('trades', () => h.ticks.filter((t) => t.k === 'trade').length > 5);
     h.provider.pause(); // no more generated trades
-    await new Promise((r) => setTimeout(r, 100));
+    await quietFor(100, 'trades in flight arrive before the pause is counted');
     const before = h.ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''));
     h.provider.dropAll();
     const missed = h.provider.trade('BTC/USD', 3); // made while the adapter is disconnected
@@ -149,7 +150,7 @@ describe('kraken adapter', () => {
     const h = await start(['BTC-USD'], { pumpMs: 20 }, { recoverTrades: false });
     await h.waitFor('trades', () => h.ticks.filter((t) => t.k === 'trade').length > 5);
     h.provider.pause();
-    await new Promise((r) => setTimeout(r, 100));
+    await quietFor(100, 'trades in flight arrive before the pause is counted');
     h.provider.dropAll();
     h.provider.trade('BTC/USD', 3);
     await h.waitFor('reconnected', () => h.provider.totalConnections >= 2 && h.state === 'connected');

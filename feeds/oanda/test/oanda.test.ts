@@ -5,6 +5,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
 import { startOandaFake } from '../fake-server.js';
 import type { OandaFakeServer } from '../fake-server.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 
 const DOC_LINES = readFileSync(new URL('../fixtures/doc-stream-example.jsonl', import.meta.url), 'utf8').split('\n').filter((l) => l.trim());
 const TOKEN = 'oanda-test-token';
@@ -48,7 +49,7 @@ describe('oanda adapter', () => {
     await h.waitFor('connected', () => h!.state === 'connected');
     h.provider.pause(); // prices stop, heartbeats continue
     const before = h.counters.messages;
-    await new Promise((r) => setTimeout(r, 2500));
+    await quietFor(2500, 'no stale state past staleAfterMs while only heartbeats arrive');
     expect(h.counters.messages).toBeGreaterThan(before);
     expect(h.states.some((s) => s.state === 'stale')).toBe(false);
     h.provider.resume();

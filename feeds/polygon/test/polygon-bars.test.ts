@@ -7,6 +7,7 @@ import { FeedHost } from '../../../src/ingest/feed-host.js';
 import { TickPublisher } from '../../../src/ingest/tick-publisher.js';
 import { PolygonFeed, PolygonOptionsSchema } from '../polygon-feed.js';
 import { startPolygonFake } from '../fake-server.js';
+import { waitFor } from '../../../test/helpers/wait.js';
 
 /**
  * Polygon AM/A aggregates are the closed bars of their interval ("Aggregates (Per Minute)": built
@@ -33,8 +34,7 @@ describe('polygon aggregates as provider bars', () => {
     const host = new FeedHost(publisher, silent);
     try {
       await host.start(new PolygonFeed('polygon', PolygonOptionsSchema.parse({ url: fake.url, symbols: ['AAPL', 'BRK.B'], backoff: { initialMs: 20, maxMs: 200 } }), { key: 'pk' }));
-      const deadline = Date.now() + 10_000;
-      while (!bars.some((b) => b.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => bars.some((b) => b.closed), { what: 'a closed bar', timeout: 10_000 }).catch(() => undefined); // asserted below
       // a trade in the next minute ends the engine's 13:30 bar: held for Polygon's AM of 13:30
       const at = (iso: string): bigint => BigInt(Date.parse(iso)) * 1_000_000n;
       publisher.publish('polygon', { k: 'trade', sym: 'AAPL', id: 'x', p: 192.4, s: 1, ts: at('2024-06-10T13:31:05Z') });

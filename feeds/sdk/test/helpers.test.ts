@@ -8,6 +8,7 @@ import type { AdapterHarness } from '../conformance.js';
 import { StreamFeed } from '../stream-feed.js';
 import type { StreamSession } from '../runner.js';
 import { FakeWsServer } from '../testing/fake-ws-server.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 
 describe('time helpers', () => {
   it('converts every unit to exact nanoseconds', () => {
@@ -141,7 +142,7 @@ describe('stream runner', () => {
     await h.adapter.stop();
     const n = h.ticks.length;
     const conns = h.provider.totalConnections;
-    await new Promise((r) => setTimeout(r, 200));
+    await quietFor(200, 'no tick and no reconnect after stop');
     expect(h.ticks.length).toBe(n);
     expect(h.provider.totalConnections).toBe(conns);
     expect(h.state).toBe('stopped');

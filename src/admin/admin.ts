@@ -1,0 +1,297 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { z } from 'zod';
+import type { Announcement } from '../executions/schemas.js';
+import { AnnouncementSchema, describeIssue } from '../executions/schemas.js';
+import type { Authenticator } from '../gateway/auth-hook.js';
+import { CLOSE_POLICY } from '../gateway/connection.js';
+import type { Gateway } from '../gateway/server.js';
+import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
+import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
+import { bearerMatches, digest } from '../service-api/service-api.js';
+
+/**
+ * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
+ *
+ *   GET  /admin/api/overview                 connections, channels, feeds in one answer
+ *   GET  /admin/api/connections              [{id, user, ip, encoding, subscriptions, bufferedBytes, slow, openedAt}]
+ *   GET  /admin/api/channels                 [{channel, subscribers, tiers, updatesPerSec}]
+ *   GET  /admin/api/feeds                    [{id, state, lagMs, reporting, ...the feed's health report}]
+ *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
+ *   POST /admin/api/connections/{id}/close   closes that connection (1008, "closed by an operator")
+ *
+ * Every API request needs `Authorization: Bearer <TICKWIRE_SERVICE_TOKEN>`: 401 without a valid
+ * token, 403 for a user's token (a user is not an operator). The page itself holds no data: it
+ * asks for the token and sends it with each request.
+ */
+export interface AdminOptions {
+  gateway: Gateway;
+  /** TICKWIRE_SERVICE_TOKEN; unset: the API answers 401 to everything */
+  serviceToken: string | undefined;
+  /** tells a user's token (403) from no valid token (401) */
+  authenticator: Authenticator;
+  /** feed health as this gateway hears it on the bus */
+  feeds: () => FeedHealthEntry[];
+  /** publish an announcement on every gateway's `system` channel; returns its time */
+  announce: (a: Announcement) => number;
+  /** where the built dashboard lives (admin.html, admin.js); default dist/web, like gateway.webDir */
+  webDir?: string | undefined;
+  /**
+   * Gateway workers (src/workers): the lists of every worker of this process, and a close that
+   * finds the connection on whichever worker holds it. Unset: this gateway's own.
+   */
+  peers?: AdminPeers | undefined;
+  /** sampling period of the channel update rates, ms (default 1000) */
+  sampleMs?: number;
+  log?: { info(obj: object, msg: string): void };
+}
+
+export interface AdminSnapshot {
+  connections: AdminConnection[];
+  channels: AdminChannel[];
+}
+
+export interface AdminPeers {
+  gather(): Promise<AdminSnapshot>;
+  close(id: string): Promise<boolean>;
+}
+
+/** One list from the snapshots of several workers: connections side by side, channels summed. */
+export function mergeSnapshots(parts: readonly AdminSnapshot[]): AdminSnapshot {
+  const channels = new Map<string, AdminChannel>();
+  for (const p of parts) {
+    for (const c of p.channels) {
+      const m = channels.get(c.channel);
+      if (!m) {
+        channels.set(c.channel, { ...c, tiers: { ...c.tiers } });
+        continue;
+      }
+      m.subscribers += c.subscribers;
+      for (const [t, n] of Object.entries(c.tiers)) m.tiers[t] = (m.tiers[t] ?? 0) + n;
+      // every worker emits the same updates of a channel: the rate is the channel's, not a sum
+      m.updatesPerSec = Math.max(m.updatesPerSec, c.updatesPerSec);
+    }
+  }
+  return {
+    connections: parts.flatMap((p) => p.connections).sort((a, b) => a.openedAt - b.openedAt),
+    channels: [...channels.values()].sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel)),
+  };
+}
+
+export interface AdminConnection {
+  id: string;
+  user: string | null;
+  ip: string;
+  encoding: string;
+  subscriptions: string[];
+  bufferedBytes: number;
+  slow: boolean;
+  openedAt: number;
+}
+
+export interface AdminChannel {
+  channel: string;
+  subscribers: number;
+  /** subscribers per throttle tier (ms) */
+  tiers: Record<string, number>;
+  /** emissions per second at the channel's fastest tier, over the last sampling period */
+  updatesPerSec: number;
+}
+
+export interface AdminFeed extends FeedHealthEntry {
+  /** ms since the feed's last provider message, as of now (undefined before the first) */
+  lagMs: number | undefined;
+}
+
+/** Per-channel emission rates from the hub's tier sequence numbers, sampled periodically. */
+class RateSampler {
+  readonly #prev = new Map<string, { seq: number; at: number }>();
+  readonly #rates = new Map<string, number>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly gateway: Gateway, periodMs: number) {
+    this.#timer = setInterval(() => this.sample(), periodMs);
+    this.#timer.unref();
+  }
+
+  sample(now = Date.now()): void {
+    const seen = new Set<string>();
+    for (const c of this.gateway.hub.channelStats()) {
+      const tiers = Object.keys(c.tiers).map(Number);
+      if (tiers.length === 0) continue;
+      const cur = this.gateway.hub.current(c.channel, Math.min(...tiers));
+      if (!cur) continue;
+      seen.add(c.channel);
+      const prev = this.#prev.get(c.channel);
+      if (prev && now > prev.at && cur.seq >= prev.seq) this.#rates.set(c.channel, ((cur.seq - prev.seq) * 1000) / (now - prev.at));
+      this.#prev.set(c.channel, { seq: cur.seq, at: now });
+    }
+    for (const k of this.#prev.keys()) {
+      if (!seen.has(k)) {
+        this.#prev.delete(k);
+        this.#rates.delete(k);
+      }
+    }
+  }
+
+  rate(channel: string): number {
+    return Math.round((this.#rates.get(channel) ?? 0) * 10) / 10;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const { field, message } = describeIssue(r.error);
+  throw new HttpError(400, 'BAD_REQUEST', message, field);
+}
+
+/** The console's data, from the gateway it runs in. */
+export class AdminView {
+  readonly #rates: RateSampler;
+  constructor(readonly opts: AdminOptions) {
+    this.#rates = new RateSampler(opts.gateway, opts.sampleMs ?? 1000);
+  }
+
+  connections(): AdminConnection[] {
+    return [...this.opts.gateway.connections]
+      .map((c) => ({
+        id: c.id,
+        user: c.principal.user ?? null,
+        ip: c.ip,
+        encoding: c.codec.encoding,
+        subscriptions: c.subscriptions().sort(),
+        bufferedBytes: c.bufferedBytes,
+        slow: c.slow,
+        openedAt: c.openedAt,
+      }))
+      .sort((a, b) => a.openedAt - b.openedAt);
+  }
+
+  channels(): AdminChannel[] {
+    return this.opts.gateway.hub
+      .channelStats()
+      .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }))
+      .sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel));
+  }
+
+  feeds(): AdminFeed[] {
+    return this.opts.feeds().map((f) => ({ ...f, lagMs: f.lastMessageAgeMs }));
+  }
+
+  /** This gateway's own lists (a worker answers its supervisor with this). */
+  snapshot(): AdminSnapshot {
+    return { connections: this.connections(), channels: this.channels() };
+  }
+
+  /** The lists of every worker when this gateway is one of several, else its own. */
+  async gathered(): Promise<AdminSnapshot> {
+    return this.opts.peers ? this.opts.peers.gather() : this.snapshot();
+  }
+
+  /** Close a connection by id; false when no such connection is open here. */
+  close(id: string): boolean {
+    for (const c of this.opts.gateway.connections) {
+      if (c.id !== id) continue;
+      c.end(CLOSE_POLICY, 'closed by an operator');
+      this.opts.log?.info({ conn: id, user: c.principal.user, ip: c.ip }, 'connection closed by an operator');
+      return true;
+    }
+    return false;
+  }
+
+  stop(): void {
+    this.#rates.close();
+  }
+}
+
+/** Register /admin (the page) and /admin/api/* on the gateway; returns the view and its stop. */
+export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView {
+  const view = new AdminView(opts);
+  const expected = opts.serviceToken ? digest(opts.serviceToken) : undefined;
+
+  /** 401 without a valid token, 403 for a token that authenticates a user; undefined: an operator. */
+  const refusal = async (authorization: string): Promise<{ status: number; message: string } | undefined> => {
+    if (bearerMatches(authorization, expected)) return undefined;
+    if (!expected) return { status: 401, message: 'the admin console is disabled: set TICKWIRE_SERVICE_TOKEN on the gateway' };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (m && opts.authenticator.mode !== 'off') {
+      const r = await opts.authenticator.authenticate(m[1]).catch(() => undefined);
+      if (r?.ok && r.principal.user) return { status: 403, message: `user "${r.principal.user}" is not an operator: the admin console needs the service token` };
+    }
+    return { status: 401, message: 'admin console: send Authorization: Bearer <service token>' };
+  };
+
+  const route = (method: 'get' | 'post', pattern: string, handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>): void => {
+    app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+      const authorization = req.getHeader('authorization');
+      const contentType = req.getHeader('content-type');
+      const params = [req.getParameter(0) ?? ''];
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      refusal(authorization)
+        .then(async (refused) => {
+          if (refused) return { status: refused.status, body: { error: refused.status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', message: refused.message } };
+          return handler(res, params, contentType);
+        })
+        .then(
+          (reply) => {
+            if (aborted) return;
+            sendJson(res, reply.status, reply.body, reply.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+          },
+          (err: unknown) => {
+            if (aborted) return;
+            if (err instanceof HttpError) {
+              const field = (err as HttpError & { field?: string }).field;
+              sendJson(res, err.status, { error: err.code, ...(field !== undefined ? { field } : {}), message: err.message });
+            } else {
+              sendJson(res, 500, { error: 'INTERNAL', message: String(err) });
+            }
+          },
+        );
+    });
+  };
+
+  route('get', '/admin/api/overview', async () => ({
+    status: 200,
+    body: { at: Date.now(), ...(await view.gathered()), feeds: view.feeds() },
+  }));
+  route('get', '/admin/api/connections', async () => ({ status: 200, body: (await view.gathered()).connections }));
+  route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered()).channels }));
+  route('get', '/admin/api/feeds', async () => ({ status: 200, body: view.feeds() }));
+  route('post', '/admin/api/announcements', async (res, _params, contentType) => {
+    const body = parse(AnnouncementSchema, await readJson(res, 64 * 1024, contentType));
+    const t = opts.announce(body);
+    opts.log?.info({ level: body.level, title: body.title }, 'announcement posted by an operator');
+    return { status: 202, body: { ...body, t } };
+  });
+  route('post', '/admin/api/connections/:id/close', async (_res, params) => {
+    const id = params[0]!;
+    const closed = opts.peers ? await opts.peers.close(id) : view.close(id);
+    if (!closed) throw new HttpError(404, 'NOT_FOUND', `no open connection "${id.slice(0, 64)}" on this gateway`);
+    return { status: 202, body: { id, closed: true } };
+  });
+
+  // the page: static, no data in it (the data comes from the API with the token)
+  const page = (res: HttpResponse): void => {
+    const file = join(opts.webDir ?? join(process.cwd(), 'dist', 'web'), 'admin.html');
+    if (!existsSync(file)) {
+      sendJson(res, 404, { error: 'NOT_FOUND', message: `the admin page is not built: run npm run build (looked for ${file})` });
+      return;
+    }
+    sendText(res, 200, readFileSync(file), 'text/html; charset=utf-8', { 'cache-control': 'no-cache' });
+  };
+  app.get('/admin', page);
+  app.get('/admin/', page);
+  app.any('/admin/api/*', (res, req) => {
+    sendJson(res, 404, { error: 'NOT_FOUND', message: `no admin route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+  });
+  return view;
+}

@@ -1,0 +1,163 @@
+/**
+ * One gateway worker thread (started by supervisor.ts): a whole gateway (uWS event loop, hub,
+ * connections, limits, private channels) on the port it shares with the other workers through
+ * SO_REUSEPORT. In NATS mode it has its own bus (and Redis) connections, like a gateway process;
+ * in embedded mode its bus, last values, execution log and portfolio are the main thread's.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { startEngine } from '../app/engine.js';
+import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
+import { loadConfig } from '../core/config.js';
+import { extractFeedsFileFlag } from '../../feeds/config.js';
+import { createLogger } from '../core/logger.js';
+import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
+import { WorkerBus } from './port-bus.js';
+import { RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import { HELD_STRIDE, heldOf } from './held.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort as MessagePort;
+const post = (m: ToMain): void => port.postMessage(m);
+
+const config = loadConfig({ argv: extractFeedsFileFlag(init.argv).rest, overrides: { ...init.overrides, port: init.port } });
+const log = createLogger(config.log).child({ worker: init.index });
+const held = new Int32Array(init.held);
+const calls = new RemoteCalls(port);
+const bus = init.embedded ? new WorkerBus(port) : undefined;
+const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
+let engine: Engine | undefined;
+/** the engine's start, while it runs: a stop waits for it (its sockets must be closed before the thread ends) */
+let starting: Promise<unknown> | undefined;
+let stopping: Promise<void> | undefined;
+
+/** GET /v1/stats and /metrics: the main thread gathers every worker's figures and sums them. */
+const gathering = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+let nextGather = 1;
+function gather<T>(what: Gather, arg?: string): Promise<T> {
+  const id = nextGather++;
+  return new Promise<T>((resolve, reject) => {
+    gathering.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    post({ t: 'gather', id, what, ...(arg !== undefined ? { arg } : {}) });
+  });
+}
+
+const hooks: GatewayWorkerHooks = {
+  ...(bus ? { bus } : {}),
+  ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
+  ...(events ? { events } : {}),
+  ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
+  counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
+  peers: {
+    held: () => {
+      let n = 0;
+      for (let w = 0; w < init.workers; w++) if (w !== init.index) n += Atomics.load(held, w * HELD_STRIDE) + Atomics.load(held, w * HELD_STRIDE + 1);
+      return n;
+    },
+    report: (open, verifying) => {
+      Atomics.store(held, init.index * HELD_STRIDE, open);
+      Atomics.store(held, init.index * HELD_STRIDE + 1, verifying);
+    },
+  },
+  stats: () => gather('stats'),
+  admin: { gather: () => gather('admin'), close: (id) => gather('close', id) },
+  health: (local) => {
+    const h = heldOf(held, init.workers);
+    return { ...local, connections: h.open, workers: { configured: init.workers, running: h.running, this: init.index } };
+  },
+  metrics: (local: EngineMetrics): EngineMetrics => ({
+    registry: local.registry,
+    sources: local.sources,
+    contentType: local.contentType,
+    render: () => gather<string>('metrics'),
+  }),
+};
+
+async function answer(id: number, what: Gather, arg?: string): Promise<void> {
+  let value: unknown;
+  try {
+    if (what === 'stats') value = engine?.gateway?.stats();
+    else if (what === 'admin') value = engine?.admin?.snapshot();
+    else if (what === 'close') value = arg !== undefined && engine?.admin?.close(arg) === true;
+    else value = await engine?.metrics?.registry.getMetricsAsJSON();
+  } catch (err) {
+    log.warn({ err }, `collecting ${what} failed`);
+  }
+  post({ t: 'local', id, value });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'msgs':
+      bus?.deliver(m.items);
+      return;
+    case 'result':
+      calls.settle(m);
+      return;
+    case 'event':
+      events?.emit(m.user, m.ev as never, m.position);
+      return;
+    case 'collect':
+      void answer(m.id, m.what, m.arg);
+      return;
+    case 'gathered': {
+      const g = gathering.get(m.id);
+      gathering.delete(m.id);
+      if (m.ok) g?.resolve(m.value);
+      else g?.reject(new Error(m.error));
+      return;
+    }
+    case 'stop':
+      void stop(0);
+      return;
+  }
+});
+
+/**
+ * End this worker: close the gateway (clients get 1001), the bus and stores, then every socket
+ * still open, and let the thread's event loop run out. A uWS worker thread must not be ended with
+ * sockets open (Node aborts the whole process), so this never calls process.exit.
+ */
+function stop(code: number): Promise<void> {
+  return (stopping ??= (async () => {
+    process.exitCode = code;
+    await starting?.catch(() => undefined);
+    try {
+      await Promise.race([engine?.close(), new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref())]);
+    } catch (err) {
+      log.warn({ err }, 'worker close failed');
+    }
+    engine?.gateway?.close();
+    // what is left (HTTP keep-alive connections, clients that did not answer the close frame)
+    engine?.gateway?.closeSockets();
+    calls.failAll('the gateway worker is stopping');
+    for (const g of gathering.values()) g.reject(new Error('the gateway worker is stopping'));
+    gathering.clear();
+    await bus?.close();
+    post({ t: 'stopped' });
+    port.close();
+  })());
+}
+
+/** A crash is reported to the supervisor (which restarts the worker or stops the process). */
+function crashed(err: unknown): void {
+  log.error({ err }, 'gateway worker crashed');
+  post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+  void stop(1);
+}
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
+
+try {
+  const start = startEngine({ ...init.overrides, port: init.port }, { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooks });
+  starting = start;
+  engine = await start;
+  starting = undefined;
+  if (stopping) await engine.close();
+  else post({ t: 'ready', port: engine.port });
+} catch (err) {
+  starting = undefined;
+  crashed(err);
+}

@@ -1,0 +1,65 @@
+/**
+ * Messages between the gateway supervisor (main thread) and its gateway worker threads, over
+ * each worker's `parentPort`. Structured clone copies them; bus payloads are small (one tick).
+ */
+
+/** What a worker asks of the main thread's shared parts (embedded mode) by name. */
+export type RemoteTarget = 'store' | 'events' | 'portfolio';
+
+export type ToMain =
+  | { t: 'ready'; port: number }
+  | { t: 'sub'; id: number; pattern: string }
+  | { t: 'unsub'; id: number }
+  | { t: 'pub'; subject: string; payload: Uint8Array }
+  | { t: 'call'; id: number; target: RemoteTarget; method: string; args: unknown[] }
+  | { t: 'follow' }
+  | { t: 'unfollow' }
+  /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
+  | { t: 'gather'; id: number; what: Gather; arg?: string }
+  /** this worker's own figures, answering `collect` */
+  | { t: 'local'; id: number; value: unknown }
+  | { t: 'crash'; error: string }
+  | { t: 'stopped' };
+
+/** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */
+export type Gather = 'stats' | 'metrics' | 'admin' | 'close';
+
+export type ToWorker =
+  /** bus messages of this turn: [subscription id, subject, payload] */
+  | { t: 'msgs'; items: [number, string, Uint8Array][] }
+  | { t: 'result'; id: number; ok: true; value: unknown }
+  | { t: 'result'; id: number; ok: false; error: RemoteError }
+  | { t: 'event'; user: string; ev: unknown; position: number }
+  | { t: 'collect'; id: number; what: Gather; arg?: string }
+  | { t: 'gathered'; id: number; ok: true; value: unknown }
+  | { t: 'gathered'; id: number; ok: false; error: string }
+  | { t: 'stop' };
+
+/** An error thrown on the main thread, as the worker rebuilds it (the service API maps `status` and `code`). */
+export interface RemoteError {
+  name: string;
+  message: string;
+  code?: string;
+  status?: number;
+  field?: string;
+}
+
+/** What the supervisor hands each worker at start (workerData). */
+export interface WorkerInit {
+  index: number;
+  workers: number;
+  /** the port to bind; 0 for the first worker when the configured port is 0 */
+  port: number;
+  argv: string[];
+  /** config overrides (tests) */
+  overrides: Record<string, unknown>;
+  /** SharedConnectionCounts buffer */
+  counts: SharedArrayBuffer;
+  /** Int32 per worker: [open, verifying] (the connection ceiling counts across workers) */
+  held: SharedArrayBuffer;
+  /** embedded mode: bus, last values, execution log and portfolio come from the main thread */
+  embedded: boolean;
+  hasStore: boolean;
+  /** the main thread runs a portfolio service */
+  hasPortfolio: boolean;
+}

@@ -1,0 +1,196 @@
+import type { HttpErrorCode } from '../core/errors.js';
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type { Unsubscribe } from '../bus/bus.js';
+import { TickwireError } from '../core/errors.js';
+import type { AppendResult, EventListener, EventLog, StoredEvent } from '../executions/event-log.js';
+import type { ExecutionPayload } from '../executions/schemas.js';
+import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
+import type { PortfolioApi, PositionsView } from '../portfolio/portfolio-api.js';
+import type { PositionsInput } from '../executions/schemas.js';
+import type { LastValueStore } from '../store/last-value-store.js';
+import type { RemoteError, RemoteTarget, ToMain, ToWorker } from './messages.js';
+
+/**
+ * Calls from a gateway worker thread to the parts that stay on the main thread in embedded
+ * mode (the last values, the execution log, the portfolio service), so that every worker sees
+ * the same state. One request, one answer, matched by id.
+ */
+export class RemoteCalls {
+  readonly #port: MessagePort;
+  readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  #next = 1;
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+  }
+
+  call<T>(target: RemoteTarget, method: string, args: unknown[]): Promise<T> {
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#port.postMessage({ t: 'call', id, target, method, args } satisfies ToMain);
+    });
+  }
+
+  /** Called by the worker for each `result` message. */
+  settle(m: Extract<ToWorker, { t: 'result' }>): void {
+    const w = this.#waiting.get(m.id);
+    if (!w) return;
+    this.#waiting.delete(m.id);
+    if (m.ok) w.resolve(m.value);
+    else w.reject(rebuildError(m.error));
+  }
+
+  /** The main thread is going away: nothing will answer. */
+  failAll(reason: string): void {
+    for (const w of this.#waiting.values()) w.reject(new TickwireError('WORKER_STOPPING', reason));
+    this.#waiting.clear();
+  }
+}
+
+function rebuildError(e: RemoteError): Error {
+  if (e.name === 'PortfolioRequestError' && e.status !== undefined && e.code !== undefined) return new PortfolioRequestError(e.status, e.code as HttpErrorCode, e.message, e.field);
+  if (e.code !== undefined) return new TickwireError(e.code, e.message);
+  return new Error(e.message);
+}
+
+export function toRemoteError(err: unknown): RemoteError {
+  const e = err as Partial<RemoteError> & Error;
+  const out: RemoteError = { name: e?.name ?? 'Error', message: e?.message ?? String(err) };
+  if (typeof e?.code === 'string') out.code = e.code;
+  if (typeof e?.status === 'number') out.status = e.status;
+  if (typeof e?.field === 'string') out.field = e.field;
+  return out;
+}
+
+/** The main thread's last-value store, read from a worker (the publisher writes it there). */
+export class RemoteStore implements LastValueStore {
+  readonly ready = true;
+  constructor(readonly calls: RemoteCalls) {}
+
+  put(): void {
+    // the publisher on the main thread writes last values; a gateway never does
+  }
+
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    return this.calls.call('store', 'getMany', [keys]);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The main thread's execution log, seen from a worker: reads and appends by call, `follow` by events. */
+export class RemoteEventLog implements EventLog {
+  readonly ready = true;
+  readonly #calls: RemoteCalls;
+  readonly #port: MessagePort;
+  readonly #listeners = new Set<EventListener>();
+
+  constructor(readonly kind: EventLog['kind'], calls: RemoteCalls, port: MessagePort) {
+    this.#calls = calls;
+    this.#port = port;
+  }
+
+  append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+    return this.#calls.call('events', 'append', [user, d]);
+  }
+
+  read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+    return this.#calls.call('events', 'read', [user, after, limit]);
+  }
+
+  tail(user: string, count: number): Promise<StoredEvent[]> {
+    return this.#calls.call('events', 'tail', [user, count]);
+  }
+
+  head(user: string): Promise<number> {
+    return this.#calls.call('events', 'head', [user]);
+  }
+
+  follow(listener: EventListener): Unsubscribe {
+    if (this.#listeners.size === 0) this.#port.postMessage({ t: 'follow' } satisfies ToMain);
+    this.#listeners.add(listener);
+    return () => {
+      if (this.#listeners.delete(listener) && this.#listeners.size === 0) this.#port.postMessage({ t: 'unfollow' } satisfies ToMain);
+    };
+  }
+
+  /** Called by the worker for each `event` message. */
+  emit(user: string, ev: StoredEvent, position: number): void {
+    for (const l of this.#listeners) l(user, ev, position);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+  }
+}
+
+/** The main thread's portfolio service, seen from a worker (service API: GET/PUT positions). */
+export class RemotePortfolio implements PortfolioApi {
+  constructor(readonly calls: RemoteCalls) {}
+
+  getPositions(user: string): Promise<PositionsView | undefined> {
+    return this.calls.call('portfolio', 'getPositions', [user]);
+  }
+
+  putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
+    return this.calls.call('portfolio', 'putPositions', [user, input]);
+  }
+}
+
+/** The main thread's side: answers a worker's calls and forwards the log's events to it. */
+export class RemoteServer {
+  readonly #worker: Worker;
+  readonly #targets: Partial<Record<RemoteTarget, object>>;
+  readonly #events: EventLog | undefined;
+  #unfollow: Unsubscribe | undefined;
+
+  constructor(worker: Worker, parts: { store?: LastValueStore; events?: EventLog; portfolio?: PortfolioApi }) {
+    this.#worker = worker;
+    this.#events = parts.events;
+    this.#targets = { ...(parts.store ? { store: parts.store } : {}), ...(parts.events ? { events: parts.events } : {}), ...(parts.portfolio ? { portfolio: parts.portfolio } : {}) };
+  }
+
+  /** Handles the calls of the worker; false for any other message. */
+  handle(m: ToMain): boolean {
+    if (m.t === 'call') {
+      void this.#call(m);
+      return true;
+    }
+    if (m.t === 'follow') {
+      this.#unfollow ??= this.#events?.follow((user, ev, position) => this.#worker.postMessage({ t: 'event', user, ev, position } satisfies ToWorker));
+      return true;
+    }
+    if (m.t === 'unfollow') {
+      this.#unfollow?.();
+      this.#unfollow = undefined;
+      return true;
+    }
+    return false;
+  }
+
+  async #call(m: Extract<ToMain, { t: 'call' }>): Promise<void> {
+    let reply: ToWorker;
+    try {
+      const target = this.#targets[m.target] as Record<string, unknown> | undefined;
+      const fn = target?.[m.method];
+      if (typeof fn !== 'function' || !ALLOWED[m.target].includes(m.method)) throw new TickwireError('WORKER_CALL', `no ${m.target}.${m.method} on the main thread`);
+      const value: unknown = await (fn as (...a: unknown[]) => unknown).apply(target, m.args);
+      reply = { t: 'result', id: m.id, ok: true, value };
+    } catch (err) {
+      reply = { t: 'result', id: m.id, ok: false, error: toRemoteError(err) };
+    }
+    this.#worker.postMessage(reply);
+  }
+
+  close(): void {
+    this.#unfollow?.();
+    this.#unfollow = undefined;
+  }
+}
+
+const ALLOWED: Readonly<Record<RemoteTarget, readonly string[]>> = {
+  store: ['getMany'],
+  events: ['append', 'read', 'tail', 'head'],
+  portfolio: ['getPositions', 'putPositions'],
+};

@@ -1,0 +1,328 @@
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { startEngine } from '../app/engine.js';
+import type { Engine } from '../app/engine.js';
+import { extractFeedsFileFlag } from '../../feeds/config.js';
+import type { Config } from '../core/config.js';
+import { loadConfig } from '../core/config.js';
+import { TickwireError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import type { Logger } from '../core/logger.js';
+import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import type { GatewayStats } from '../gateway/server.js';
+import { defaultMaxConnections } from '../gateway/limits.js';
+import { sumMetrics, sumStats } from './aggregate.js';
+import { allocateHeld, setRunning } from './held.js';
+import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
+import { BusBridge } from './port-bus.js';
+import { RemoteServer } from './remote.js';
+import { mergeSnapshots } from '../admin/admin.js';
+import type { AdminSnapshot } from '../admin/admin.js';
+
+/** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
+export const MAX_RESTARTS = 3;
+export const CRASH_WINDOW_MS = 60_000;
+/** How long a worker gets to answer for /v1/stats and /metrics. */
+const GATHER_TIMEOUT_MS = 2000;
+
+export interface GatewayWorkersOptions {
+  /** feeds to run on the main thread (`tickwire start`); none for `tickwire gateway` */
+  feeds?: readonly string[];
+  /** command-line flags (config keys, --feeds-file) */
+  argv?: readonly string[];
+  log?: Logger;
+  /** called when the workers cannot be kept running (crashes beyond MAX_RESTARTS); default: log and exit 1 */
+  onFatal?: (err: Error) => void;
+  /** the worker module (tests: one that wraps gateway-worker to inject faults) */
+  entry?: URL;
+  /** config overrides on top of env and flags (tests), for the main thread and every worker */
+  overrides?: Record<string, unknown>;
+}
+
+type MetricJson = MetricObjectWithValues<MetricValue<string>>;
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  bridge: BusBridge | undefined;
+  remote: RemoteServer | undefined;
+  ready: boolean;
+  stopping: boolean;
+  /** answers of a gather, by the supervisor's request id */
+  crashError: string | undefined;
+}
+
+/** The gateway workers of a process and how to stop them (what the CLI's signal handler needs). */
+export interface GatewayWorkers {
+  readonly config: Readonly<Config>;
+  readonly log: Logger;
+  readonly port: number;
+  readonly workers: number;
+  /** the main thread's engine (feeds, in-process bus, execution log, portfolio), if it runs one */
+  readonly main: Engine | undefined;
+  /** workers restarted after a crash since start */
+  readonly restarts: number;
+  close(): Promise<void>;
+}
+
+/**
+ * `gateway.workers`; unset: one per core with NATS, one when embedded (the embedded alert service
+ * and notifications log live in one process's memory, so they run only with one worker).
+ */
+export function workerCount(config: Readonly<Config>): number {
+  return config.gateway.workers ?? (config.natsUrl ? availableParallelism() : 1);
+}
+
+/**
+ * Serve the gateway port from N uWS event loops: N worker threads (gateway-worker.ts), each a
+ * whole gateway, that bind the same port with SO_REUSEPORT so that the kernel spreads new
+ * connections over them. The main thread keeps what must be one per process:
+ *
+ * - NATS mode: each worker connects to NATS (and Redis) by itself, like a gateway process; the
+ *   main thread runs the feeds of `tickwire start`, if any.
+ * - embedded mode: the main thread runs the feeds, the in-process bus, the last values, the
+ *   execution log and the portfolio service; workers reach them through their port (BusBridge,
+ *   RemoteServer).
+ * - per-user connection counts and the connection ceiling live in SharedArrayBuffers that every
+ *   worker updates atomically; /v1/stats and /metrics are gathered from every worker and summed.
+ * - a worker that crashes is restarted (its clients reconnect); more than MAX_RESTARTS crashes in
+ *   CRASH_WINDOW_MS stop the process with exit code 1.
+ */
+export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Promise<GatewayWorkers> {
+  const argv = [...(opts.argv ?? [])];
+  const overrides = opts.overrides ?? {};
+  const config = loadConfig({ argv: extractFeedsFileFlag(argv).rest, overrides });
+  const log = opts.log ?? createLogger(config.log);
+  const n = workerCount(config);
+  const embedded = !config.natsUrl;
+  const feeds = opts.feeds;
+  const runMain = embedded || feeds === undefined || feeds.length > 0;
+
+  // a port held by another process (even by uWS with SO_REUSEPORT) fails this bind: the workers
+  // share the port only among themselves. Port 0: the kernel picks a free port here, and every
+  // worker binds that one (uSockets does not share a port-0 bind)
+  let port = await probePort(config.host, config.port);
+
+  const main = runMain
+    ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
+    : undefined;
+  const registry = main?.metrics?.registry ?? defaultRegistry();
+
+  const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
+  const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
+  const counts = new SharedConnectionCounts(countsBuffer, n, -1);
+  const heldBuffer = allocateHeld(n);
+  const held = new Int32Array(heldBuffer);
+  const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
+  const tsxApi = entry.endsWith('.ts') ? tsxEsmApi() : '';
+
+  const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
+  const crashes: number[] = [];
+  let restarts = 0;
+  let closing = false;
+  let gatherId = 1;
+  const gathers = new Map<number, { answers: Map<number, unknown>; expect: Set<number>; done(): void }>();
+
+  const fatal = (err: Error): void => {
+    if (opts.onFatal) opts.onFatal(err);
+    else {
+      log.fatal({ err }, 'gateway workers cannot be kept running: stopping');
+      void close().finally(() => process.exit(1));
+    }
+  };
+
+  const gather = (from: Slot, id: number, what: Gather, arg?: string): void => {
+    const live = slots.filter((s): s is Slot => s !== undefined && s.ready && !s.stopping);
+    const reqId = gatherId++;
+    const answers = new Map<number, unknown>();
+    const expect = new Set(live.map((s) => s.index));
+    let finished = false;
+    const timer = setTimeout(() => done(), GATHER_TIMEOUT_MS);
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      gathers.delete(reqId);
+      void (async (): Promise<ToWorker> => {
+        try {
+          const values = [...answers.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v).filter((v) => v !== undefined);
+          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[]) };
+          if (what === 'close') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
+          if (what === 'stats') {
+            if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
+            const s = sumStats(values as GatewayStats[]);
+            return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length, restarts } };
+          }
+          const m = await sumMetrics(await registry.getMetricsAsJSON() as MetricJson[], values as MetricJson[][]);
+          return { t: 'gathered', id, ok: true, value: m.text };
+        } catch (err) {
+          return { t: 'gathered', id, ok: false, error: (err as Error).message };
+        }
+      })().then((reply) => from.worker.postMessage(reply));
+    };
+    gathers.set(reqId, { answers, expect, done });
+    for (const s of live) s.worker.postMessage({ t: 'collect', id: reqId, what, ...(arg !== undefined ? { arg } : {}) } satisfies ToWorker);
+    if (expect.size === 0) done();
+  };
+
+  const onMessage = (slot: Slot, m: ToMain, ready: (port: number) => void): void => {
+    if (slot.bridge?.handle(m) || slot.remote?.handle(m)) return;
+    switch (m.t) {
+      case 'ready':
+        slot.ready = true;
+        setRunning(held, slot.index, true);
+        ready(m.port);
+        return;
+      case 'gather':
+        gather(slot, m.id, m.what, m.arg);
+        return;
+      case 'local': {
+        const g = gathers.get(m.id);
+        if (!g) return;
+        g.answers.set(slot.index, m.value);
+        g.expect.delete(slot.index);
+        if (g.expect.size === 0) g.done();
+        return;
+      }
+      case 'crash':
+        slot.crashError = m.error;
+        return;
+      default:
+        return;
+    }
+  };
+
+  const spawn = (index: number, bindPort: number): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      const init: WorkerInit = {
+        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, held: heldBuffer, embedded,
+        hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
+      };
+      const worker = entry.endsWith('.ts')
+        // from source (tsx): a worker thread's entry module is loaded before the --import hooks
+        // of execArgv apply, so the entry registers tsx itself before importing the .ts file
+        ? new Worker(`import(${JSON.stringify(tsxApi)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: init, name: `tickwire-gateway-${index}` })
+        : new Worker(new URL(entry), { workerData: init, name: `tickwire-gateway-${index}` });
+      const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined };
+      if (embedded && main) {
+        slot.bridge = new BusBridge(main.bus, worker);
+        slot.remote = new RemoteServer(worker, {
+          ...(main.store ? { store: main.store } : {}),
+          ...(main.private ? { events: main.private.events } : {}),
+          ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
+        });
+      }
+      slots[index] = slot;
+      let started = false;
+      worker.on('message', (m: ToMain) => onMessage(slot, m, (p) => {
+        started = true;
+        resolve(p);
+      }));
+      worker.on('error', (err) => {
+        slot.crashError ??= `${err.name}: ${err.message}`;
+      });
+      worker.on('exit', (code) => {
+        slot.bridge?.close();
+        slot.remote?.close();
+        counts.clearWorker(index);
+        setRunning(held, index, false);
+        for (const g of gathers.values()) {
+          g.expect.delete(index);
+          if (g.expect.size === 0) g.done();
+        }
+        if (slots[index] === slot) slots[index] = undefined;
+        if (!started) {
+          reject(new TickwireError('WORKER', `gateway worker ${index} did not start (exit ${code}): ${slot.crashError ?? 'see the log'}`));
+          return;
+        }
+        if (slot.stopping || closing) return;
+        onCrash(index, code, slot.crashError);
+      });
+    });
+
+  const onCrash = (index: number, code: number, error: string | undefined): void => {
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+    log.error({ worker: index, exit: code, error, crashes_in_window: crashes.length }, `gateway worker ${index} crashed`);
+    if (crashes.length > MAX_RESTARTS) {
+      fatal(new TickwireError('WORKER_CRASH', `gateway workers crashed ${crashes.length} times within ${CRASH_WINDOW_MS / 1000} s (last: worker ${index}, ${error ?? `exit ${code}`})`));
+      return;
+    }
+    restarts++;
+    spawn(index, port).then(
+      () => log.warn({ worker: index, restarts }, `gateway worker ${index} restarted`),
+      (err: unknown) => fatal(err as Error),
+    );
+  };
+
+  const close = async (): Promise<void> => {
+    closing = true;
+    const live = slots.filter((s): s is Slot => s !== undefined);
+    await Promise.all(live.map((s) => new Promise<void>((resolve) => {
+      s.stopping = true;
+      const t = setTimeout(() => {
+        // its sockets should be closed by now; terminating a uWS thread with open sockets aborts the process
+        log.warn({ worker: s.index }, 'gateway worker did not stop in time: terminating it');
+        void s.worker.terminate();
+      }, config.shutdownTimeoutMs);
+      s.worker.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+    })));
+    await main?.close();
+  };
+
+  try {
+    // the first worker binds (port 0: any free port), the others join its port
+    port = await spawn(0, port);
+    await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, port)));
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+  log.info({ host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats' }, `tickwire gateway listening on ws://${config.host}:${port}/v1/stream with ${n} workers`);
+
+  let closed: Promise<void> | undefined;
+  return {
+    config, log, port, workers: n, main,
+    get restarts() {
+      return restarts;
+    },
+    close: () => (closed ??= close()),
+  };
+}
+
+/** tsx's ESM register API (its package exports only name the CommonJS build to require.resolve). */
+function tsxEsmApi(): string {
+  const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
+  const mjs = cjs.replace(/\.cjs$/, '.mjs');
+  return pathToFileURL(existsSync(mjs) ? mjs : cjs).href;
+}
+
+function defaultRegistry(): Registry {
+  const r = new Registry();
+  collectDefaultMetrics({ register: r });
+  return r;
+}
+
+/** Fail early, with the key to change, when another process holds host:port; the port bound (for port 0, a free one). */
+async function probePort(host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err) => reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message} (the port is in use or the address is not local: PORT, HOST)`)));
+    srv.listen({ host, port, exclusive: true }, () => {
+      const bound = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(bound));
+    });
+  });
+}

@@ -1,0 +1,129 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/app/engine.js';
+import { startTestEngine } from '../client/helpers.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+/**
+ * The operator's console (/admin) in headless Chromium against a real engine: the API refuses
+ * without the service token (401) and with a user's token (403); the page shows live
+ * connections, channels with update rates and feeds; an operator posts an announcement that a
+ * client receives on `system`, and closes a client's connection.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
+const SECRET = 'admin-test-secret-0123456789abcdefghijkl';
+const SERVICE_TOKEN = 'admin-service-token-0123456789';
+
+let webDir: string;
+let engine: Engine;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+const base = (): string => `http://127.0.0.1:${engine.port}`;
+const userToken = (sub: string): Promise<string> =>
+  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+
+describe('operator console', { timeout: 120_000 }, () => {
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+    webDir = mkdtempSync(join(tmpdir(), 'tickwire-admin-web-'));
+    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
+    engine = await startTestEngine(undefined, { gateway: { webDir }, auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await engine?.close();
+    if (webDir) rmSync(webDir, { recursive: true, force: true });
+  });
+
+  it('the API needs the service token: 401 without it or with a wrong one, 403 with a user token', async () => {
+    const get = (auth?: string): Promise<Response> => fetch(`${base()}/admin/api/overview`, auth ? { headers: { authorization: auth } } : {});
+    const none = await get();
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await none.json()).toMatchObject({ error: 'UNAUTHENTICATED' });
+    expect((await get('Bearer not-the-service-token')).status).toBe(401);
+    const user = await get(`Bearer ${await userToken('mallory')}`);
+    expect(user.status).toBe(403);
+    expect(await user.json()).toMatchObject({ error: 'FORBIDDEN', message: expect.stringMatching(/mallory.*not an operator/) });
+    const close = await fetch(`${base()}/admin/api/connections/x/close`, { method: 'POST', headers: { authorization: `Bearer ${await userToken('mallory')}` } });
+    expect(close.status).toBe(403);
+    const ok = await get(`Bearer ${SERVICE_TOKEN}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ connections: expect.any(Array), channels: expect.any(Array), feeds: expect.any(Array) });
+    // bad input: a clear 400 naming the field, an unknown connection 404
+    const auth = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
+    const bad = await fetch(`${base()}/admin/api/announcements`, { method: 'POST', headers: auth, body: JSON.stringify({ level: 'loud', title: 't', message: 'm' }) });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'BAD_REQUEST', field: 'level' });
+    expect((await fetch(`${base()}/admin/api/connections/nope/close`, { method: 'POST', headers: auth })).status).toBe(404);
+  });
+
+  it('shows connections, channels with update rates and feeds; posts an announcement; closes a connection', async () => {
+    const zoe = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken('zoe')}` } });
+    const welcome = await zoe.waitFor((f) => f.op === 'welcome');
+    await zoe.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD', 'trade:BTC-USD', 'system'], throttle: 0 });
+    await zoe.waitFor((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
+
+    await page.goto(`${base()}/admin`);
+    await page.getByTestId('token').fill(SERVICE_TOKEN);
+    await page.getByTestId('sign-in').click();
+    await expect.poll(() => page.getByTestId('api-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('ok');
+
+    // zoe's connection: user, IP, subscriptions
+    const row = page.locator(`tr[data-conn="${welcome.conn}"]`);
+    await expect.poll(() => row.count(), { timeout: 20_000 }).toBe(1);
+    const text = (await row.textContent()) ?? '';
+    expect(text).toContain('zoe');
+    expect(text).toContain('127.0.0.1');
+    expect(text).toContain('quote:BTC-USD');
+    // the channel with its subscriber and a measured update rate
+    const ch = page.locator('tr[data-channel="quote:BTC-USD"]');
+    await expect.poll(async () => Number(await ch.getAttribute('data-subscribers')), { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => Number((await ch.locator('td').nth(3).textContent()) ?? 0), { timeout: 20_000 }).toBeGreaterThan(0);
+    // the synthetic feed, reported on the bus
+    await expect.poll(() => page.locator('tr[data-feed="synthetic"]').getAttribute('data-state'), { timeout: 20_000 }).toBe('connected');
+
+    // an announcement: the client gets it on `system`, and so does the page through the SDK
+    await page.getByTestId('announce-level').selectOption('warning');
+    await page.getByTestId('announce-title').fill('Maintenance');
+    await page.getByTestId('announce-message').fill('gateway restarts at 22:00 UTC');
+    await page.getByTestId('announce-send').click();
+    const sys = await zoe.waitFor((f) => f.op === 'data' && f.ch === 'system' && f.d.title === 'Maintenance', 10_000);
+    expect(sys.d).toMatchObject({ level: 'warning', message: 'gateway restarts at 22:00 UTC' });
+    await expect.poll(() => page.getByTestId('system-message').first().textContent(), { timeout: 10_000 }).toMatch(/\[warning\] Maintenance: gateway restarts/);
+    expect(await page.getByTestId('announce-result').getAttribute('data-status')).toBe('202');
+
+    // closing zoe's connection from the page
+    await page.getByTestId(`close-${welcome.conn}`).click();
+    expect(await zoe.waitClose(10_000)).toBe(1008);
+    expect(zoe.closeReason).toBe('closed by an operator');
+    await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'admin.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('the page reports a refused token', async () => {
+    const p2 = await browser.newPage();
+    try {
+      await p2.goto(`${base()}/admin`);
+      await p2.getByTestId('token').fill(await userToken('mallory'));
+      await p2.getByTestId('sign-in').click();
+      await expect.poll(() => p2.getByTestId('api-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('refused');
+      expect(await p2.getByTestId('login-error').textContent()).toMatch(/not an operator/);
+    } finally {
+      await p2.close();
+    }
+  });
+});

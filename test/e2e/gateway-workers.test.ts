@@ -1,0 +1,244 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGatewayWorkers } from '../../src/workers/supervisor.js';
+import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { TestClient } from '../helpers/ws-client.js';
+import { SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
+import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { freePort } from '../helpers/servers.js';
+
+/**
+ * `gateway.workers`: one port served by several uWS worker threads (src/workers). Embedded mode,
+ * so the workers also get their bus, last values, execution log and portfolio from the main thread.
+ */
+const PER_USER = 6;
+const base = {
+  host: '127.0.0.1',
+  port: 0,
+  log: { level: 'silent' },
+  synthetic: { rate: 400 },
+  auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
+  limits: { connectionsPerUser: PER_USER },
+  gateway: { workers: 2 },
+};
+
+interface WorkerStats {
+  connections: number;
+  workers: { worker: number; connections: number }[];
+  workersAnswered: number;
+  gateway: { connectionsOpened: number };
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await read();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    v = await read();
+  }
+  return v;
+}
+
+describe('gateway workers (embedded, 2 workers)', () => {
+  let gw: GatewayWorkers;
+  const http = (path: string): string => `http://127.0.0.1:${gw.port}${path}`;
+  const url = (query = ''): string => `ws://127.0.0.1:${gw.port}/v1/stream${query}`;
+  const stats = async (): Promise<WorkerStats> => (await fetch(http('/v1/stats'))).json() as Promise<WorkerStats>;
+
+  /**
+   * `n` connections (one at a time, from the only user connected) that sit on both workers: the
+   * kernel spreads connections by a hash of their addresses, so a few rounds may be needed.
+   */
+  const connectSplit = async (to: string, n: number): Promise<TestClient[]> => {
+    for (let round = 0; round < 8; round++) {
+      const open: TestClient[] = [];
+      for (let i = 0; i < n; i++) open.push(await TestClient.connect(to));
+      const s = await until(stats, (v) => v.connections === n);
+      if (s.workers.every((w) => w.connections > 0)) return open;
+      for (const c of open) c.close();
+      await until(stats, (v) => v.connections === 0);
+    }
+    throw new Error(`${n} connections never landed on both workers`);
+  };
+
+  beforeAll(async () => {
+    gw = await startGatewayWorkers({ overrides: base });
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+  }, 30_000);
+
+  it('holds the per-user connection limit across workers, also for upgrades racing on both', async () => {
+    const t = await token({ sub: 'alice' });
+    const connect = (): Promise<TestClient | number> =>
+      TestClient.connect(url(`?token=${t}`)).catch((err: { statusCode?: number }) => err.statusCode ?? -1);
+    const open = await connectSplit(url(`?token=${t}`), PER_USER);
+    const split = await stats();
+    expect(split.workers.map((w) => w.connections).sort()).not.toContain(0);
+    // whichever worker the next upgrade lands on, the user is at the limit
+    for (let i = 0; i < 6; i++) expect(await connect()).toBe(429);
+    open.pop()!.close();
+    await until(stats, (v) => v.connections === PER_USER - 1);
+    const again = await connect();
+    expect(again).toBeInstanceOf(TestClient);
+    open.push(again as TestClient);
+    for (const c of open) c.close();
+    await until(stats, (v) => v.connections === 0);
+
+    // 3x the limit at once: exactly the limit gets through, on whichever workers
+    const results = await Promise.all(Array.from({ length: PER_USER * 3 }, connect));
+    const accepted = results.filter((r): r is TestClient => r instanceof TestClient);
+    expect(accepted).toHaveLength(PER_USER);
+    expect(results.filter((r) => r === 429)).toHaveLength(PER_USER * 2);
+    for (const c of accepted) c.close();
+    await until(stats, (v) => v.connections === 0);
+  }, 60_000);
+
+  it('delivers market data to clients on every worker, and sums connections in /v1/stats, /metrics and /health', async () => {
+    const clients = await Promise.all(Array.from({ length: 16 }, () => TestClient.connect(url())));
+    const s = await until(stats, (v) => v.connections === 16);
+    expect(s.workersAnswered).toBe(2);
+    expect(s.workers).toHaveLength(2);
+    expect(s.workers.reduce((n, w) => n + w.connections, 0)).toBe(16);
+    expect(s.workers.every((w) => w.connections > 0)).toBe(true);
+
+    for (const [i, c] of clients.entries()) c.send({ op: 'subscribe', id: i, channels: ['quote:BTC-USD', 'trade:ETH-USD'] });
+    // a live update (not only the snapshot) on every client, whichever worker holds it
+    await Promise.all(clients.map((c) => c.waitFor((f) => f.op === 'data' && f.ch === 'quote:BTC-USD' && f.snapshot !== true, 15_000)));
+
+    const metrics = await (await fetch(http('/metrics'))).text();
+    expect(metrics).toMatch(/^tickwire_connections 16$/m);
+    expect(metrics).toMatch(/^tickwire_info\{[^}]*\} 1$/m);
+    // process-wide figures come once, from the main thread
+    expect(metrics.match(/^process_cpu_seconds_total /gm)).toHaveLength(1);
+    const subs = /^tickwire_subscriptions\{kind="quote"\} (\d+)$/m.exec(metrics);
+    expect(Number(subs?.[1])).toBe(16);
+    const health = (await (await fetch(http('/health'))).json()) as { connections: number; workers: { configured: number; running: number } };
+    expect(health.connections).toBe(16);
+    expect(health.workers).toMatchObject({ configured: 2, running: 2 });
+    for (const c of clients) c.close();
+    await until(stats, (v) => v.connections === 0);
+  }, 60_000);
+
+  it('serves one execution log to subscribers on every worker (recorded through any worker)', async () => {
+    const t = await token({ sub: 'bob' });
+    const clients = await connectSplit(url(`?token=${t}`), 4);
+    for (const c of clients) await c.request({ op: 'subscribe', id: 1, channels: ['executions'] });
+    const res = await fetch(http('/v1/executions'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'bob', id: 'ex-w1', order: 'o-1', sym: 'AAPL', side: 'buy', qty: 3, p: 200.5, t: Date.now() }),
+    });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ user: 'bob', seq: 1, duplicate: false });
+    await Promise.all(clients.map((c) => c.waitFor((f) => f.op === 'data' && f.ch === 'executions' && f.d?.id === 'ex-w1')));
+    // the same id through the other worker is the same event
+    for (let i = 0; i < 4; i++) {
+      const dup = await fetch(http('/v1/executions'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'bob', id: 'ex-w1', order: 'o-1', sym: 'AAPL', side: 'buy', qty: 3, p: 200.5, t: Date.now() }),
+      });
+      expect(await dup.json()).toMatchObject({ seq: 1, duplicate: true });
+    }
+    for (const c of clients) c.close();
+    await until(stats, (v) => v.connections === 0);
+  }, 60_000);
+});
+
+describe('gateway workers: a worker that crashes', () => {
+  const entry = new URL('../helpers/crashing-gateway-worker.ts', import.meta.url);
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tw-workers-'));
+    process.env.TW_TEST_CRASH_WORKER = '1';
+  });
+  afterAll(() => {
+    delete process.env.TW_TEST_CRASH_WORKER;
+    delete process.env.TW_TEST_CRASH_FILE;
+    delete process.env.TW_TEST_CRASH_ONCE;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is reported and restarted; its clients are closed and reconnect to the port', async () => {
+    const file = join(dir, 'crash-once');
+    process.env.TW_TEST_CRASH_FILE = file;
+    process.env.TW_TEST_CRASH_ONCE = '1';
+    const logs: string[] = [];
+    const log = captureLog(logs);
+    const gw = await startGatewayWorkers({ overrides: { ...base, auth: { mode: 'off' } }, entry, log });
+    try {
+      const clients = await Promise.all(Array.from({ length: 12 }, () => TestClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`)));
+      writeFileSync(file, '');
+      // the crashed worker's clients lose their connection (1006: no close frame from a dying thread)
+      await Promise.race(clients.map((c) => c.waitClose(15_000)));
+      // a restarted worker loads its modules again (slow from source under tsx on a busy box)
+      await until(async () => logs.join('\n'), (l) => l.includes('gateway worker 1 restarted'), 60_000);
+      expect(logs.join('\n')).toMatch(/gateway worker 1 crashed.*injected crash/);
+      expect(existsSync(file)).toBe(false);
+      expect(gw.restarts).toBe(1);
+      const health = await until(
+        async () => (await (await fetch(`http://127.0.0.1:${gw.port}/health`)).json()) as { workers: { running: number } },
+        (h) => h.workers.running === 2,
+        30_000,
+      );
+      expect(health.workers.running).toBe(2);
+      // the survivors stay connected; new connections are served
+      const fresh = await TestClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`);
+      await fresh.waitFor((f) => f.op === 'welcome');
+      fresh.close();
+      for (const c of clients) c.close();
+    } finally {
+      await gw.close();
+    }
+  }, 120_000);
+
+  it('stops the workers and reports a fatal error when a worker keeps crashing', async () => {
+    const file = join(dir, 'crash-always');
+    process.env.TW_TEST_CRASH_FILE = file;
+    delete process.env.TW_TEST_CRASH_ONCE;
+    writeFileSync(file, '');
+    const logs: string[] = [];
+    let fatal: Error | undefined;
+    const gw = await startGatewayWorkers({ overrides: { ...base, auth: { mode: 'off' } }, entry, log: captureLog(logs), onFatal: (err) => (fatal = err) }).catch((err: Error) => {
+      fatal = err;
+      return undefined;
+    });
+    try {
+      await until(async () => fatal, (f) => f !== undefined, 100_000);
+      expect(fatal!.message).toMatch(/crashed \d+ times within 60 s|did not start/);
+    } finally {
+      await gw?.close();
+    }
+  }, 120_000);
+});
+
+describe('tickwire start --workers 2 (CLI)', () => {
+  it('serves the port from two workers and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const proc = spawnTickwire(['start', '--workers', '2'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    try {
+      await waitHttpOk(`http://127.0.0.1:${port}/health`, 45_000, proc);
+      await until(async () => (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { workers?: { running: number } }, (h) => h.workers?.running === 2, 30_000);
+      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
+      await c.request({ op: 'subscribe', id: 1, channels: ['quote:EUR-USD'] });
+      await c.waitFor((f) => f.op === 'data' && f.ch === 'quote:EUR-USD');
+      expect(await proc.stop()).toBe(0);
+      expect(proc.output()).toContain('with 2 workers');
+    } finally {
+      await proc.stop();
+    }
+  }, 90_000);
+});
+
+/** A pino-like logger that keeps its lines (msg and the error text) for assertions. */
+function captureLog(lines: string[]): never {
+  const write = (obj: object | string, msg?: string): void => {
+    lines.push(typeof obj === 'string' ? obj : `${msg ?? ''} ${JSON.stringify(obj)}`);
+  };
+  const logger = { info: write, warn: write, error: write, fatal: write, debug: () => undefined, trace: () => undefined, child: () => logger, level: 'info' };
+  return logger as never;
+}

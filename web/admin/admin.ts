@@ -1,0 +1,164 @@
+import { TickwireClient } from '../../src/client/index.js';
+
+/**
+ * The operator's console (served at /admin). It polls the admin API (/admin/api/overview) with the
+ * service token the operator types in (kept in sessionStorage for this tab only), and watches the
+ * `system` channel through the same client SDK as the dashboard, so that a posted announcement is
+ * seen arriving as clients see it. Page parameter: ?ws=ws://host/v1/stream (default: this host).
+ */
+interface Overview {
+  at: number;
+  connections: { id: string; user: string | null; ip: string; encoding: string; subscriptions: string[]; bufferedBytes: number; slow: boolean; openedAt: number }[];
+  channels: { channel: string; subscribers: number; tiers: Record<string, number>; updatesPerSec: number }[];
+  feeds: { id: string; state: string; lagMs?: number; reporting: boolean; detail?: string }[];
+}
+
+const POLL_MS = 1000;
+const params = new URLSearchParams(location.search);
+const wsUrl = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
+
+const byTestId = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.querySelector<T>(`[data-testid="${id}"]`);
+  if (!el) throw new Error(`[data-testid=${id}] missing from admin.html`);
+  return el;
+};
+
+const cell = (text: string | number): HTMLTableCellElement => {
+  const td = document.createElement('td');
+  td.textContent = String(text);
+  return td;
+};
+
+const bytes = (n: number): string => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
+const ago = (ms: number): string => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
+
+let token = sessionStorage.getItem('tickwire.admin.token') ?? '';
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+function setState(state: 'idle' | 'ok' | 'refused' | 'error', text?: string): void {
+  const el = byTestId('api-state');
+  el.dataset.state = state;
+  el.textContent = text ?? state;
+}
+
+async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+  return fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+}
+
+function render(o: Overview): void {
+  const conns = byTestId('connections');
+  conns.replaceChildren(
+    ...o.connections.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.testid = 'connection';
+      tr.dataset.conn = c.id;
+      if (c.slow) tr.className = 'slow';
+      tr.append(cell(c.id), cell(c.user ?? '(anonymous)'), cell(c.ip), cell(c.encoding), cell(c.subscriptions.join(' ') || '–'), cell(bytes(c.bufferedBytes)), cell(c.slow ? 'slow' : ''), cell(ago(o.at - c.openedAt)));
+      const td = document.createElement('td');
+      const btn = document.createElement('button');
+      btn.textContent = 'close';
+      btn.dataset.testid = `close-${c.id}`;
+      btn.addEventListener('click', () => void closeConnection(c.id));
+      td.append(btn);
+      tr.append(td);
+      return tr;
+    }),
+  );
+  byTestId('connection-count').textContent = String(o.connections.length);
+  byTestId('channels').replaceChildren(
+    ...o.channels.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.testid = 'channel';
+      tr.dataset.channel = c.channel;
+      tr.dataset.subscribers = String(c.subscribers);
+      tr.append(cell(c.channel), cell(c.subscribers), cell(Object.entries(c.tiers).map(([t, n]) => `${t}: ${n}`).join(', ')), cell(c.updatesPerSec));
+      return tr;
+    }),
+  );
+  byTestId('channel-count').textContent = String(o.channels.length);
+  byTestId('feeds').replaceChildren(
+    ...o.feeds.map((f) => {
+      const tr = document.createElement('tr');
+      tr.dataset.testid = 'feed';
+      tr.dataset.feed = f.id;
+      tr.dataset.state = f.state;
+      tr.append(cell(f.id), cell(f.state), cell(f.lagMs === undefined ? '–' : `${Math.round(f.lagMs)} ms`), cell(f.reporting ? 'yes' : 'no'), cell(f.detail ?? ''));
+      return tr;
+    }),
+  );
+  byTestId('updated-at').textContent = new Date(o.at).toLocaleTimeString();
+}
+
+async function poll(): Promise<void> {
+  if (timer) clearTimeout(timer);
+  if (!token) return;
+  try {
+    const res = await api('GET', '/admin/api/overview');
+    if (res.status === 401 || res.status === 403) {
+      const body = (await res.json()) as { message?: string };
+      setState('refused', String(res.status));
+      byTestId('login-error').textContent = body.message ?? `refused (${res.status})`;
+      return; // no retry with a token that was refused
+    }
+    if (!res.ok) throw new Error(`${res.status}`);
+    byTestId('login-error').textContent = '';
+    render((await res.json()) as Overview);
+    setState('ok');
+  } catch (err) {
+    setState('error', `error: ${String(err)}`);
+  }
+  timer = setTimeout(() => void poll(), POLL_MS);
+}
+
+async function closeConnection(id: string): Promise<void> {
+  const res = await api('POST', `/admin/api/connections/${encodeURIComponent(id)}/close`);
+  if (!res.ok) setState('error', `close ${id}: ${res.status}`);
+  void poll();
+}
+
+byTestId<HTMLFormElement>('login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  token = byTestId<HTMLInputElement>('token').value.trim();
+  sessionStorage.setItem('tickwire.admin.token', token);
+  void poll();
+});
+
+byTestId<HTMLFormElement>('announce').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const body = {
+    level: byTestId<HTMLSelectElement>('announce-level').value,
+    title: byTestId<HTMLInputElement>('announce-title').value,
+    message: byTestId<HTMLInputElement>('announce-message').value,
+  };
+  void api('POST', '/admin/api/announcements', body).then(async (res) => {
+    const out = byTestId('announce-result');
+    out.dataset.status = String(res.status);
+    out.textContent = res.ok ? 'posted' : `refused: ${((await res.json()) as { message?: string }).message ?? res.status}`;
+  });
+});
+
+// the system channel through the SDK, as every client gets it
+const client = new TickwireClient({ url: wsUrl, encoding: 'json' });
+client.on('system', (u) => {
+  const li = document.createElement('li');
+  li.dataset.testid = 'system-message';
+  li.dataset.level = u.d.level;
+  li.textContent = `${new Date(u.d.t).toLocaleTimeString()} [${u.d.level}] ${u.d.title}: ${u.d.message}`;
+  byTestId('system-feed').prepend(li);
+});
+void client.connect().then(() => client.subscribe(['system']));
+
+declare global {
+  interface Window {
+    tickwireAdmin: { client: TickwireClient; poll: () => Promise<void> };
+  }
+}
+window.tickwireAdmin = { client, poll };
+if (token) {
+  byTestId<HTMLInputElement>('token').value = token;
+  void poll();
+}
