@@ -42,6 +42,11 @@ export interface GatewayWorkersOptions {
   entry?: URL;
   /** config overrides on top of env and flags (tests), for the main thread and every worker */
   overrides?: Record<string, unknown>;
+  /**
+   * Called at once with a function that stops the start-up (a signal before every worker is
+   * ready): workers already starting stop as soon as they can, and the start rejects.
+   */
+  onStarting?: (requestStop: () => void) => void;
 }
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>;
@@ -99,6 +104,17 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const embedded = !config.natsUrl;
   const feeds = opts.feeds;
   const runMain = embedded || feeds === undefined || feeds.length > 0;
+  const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
+  let stopRequested = false;
+  opts.onStarting?.(() => {
+    stopRequested = true;
+    for (const s of slots) {
+      if (s && !s.stopping) {
+        s.stopping = true;
+        s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+      }
+    }
+  });
 
   // a port held by another process (even by uWS with SO_REUSEPORT) fails this bind: the workers
   // share the port only among themselves. Port 0: the kernel picks a free port here, and every
@@ -109,6 +125,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
     : undefined;
   const registry = main?.metrics?.registry ?? defaultRegistry();
+  if (stopRequested) {
+    await main?.close();
+    throw new TickwireError('STOPPED', 'stopped while starting');
+  }
 
   const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
   const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
@@ -118,7 +138,6 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
   const tsxApi = entry.endsWith('.ts') ? tsxEsmApi() : '';
 
-  const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
   const crashes: number[] = [];
   let restarts = 0;
   let closing = false;
@@ -194,6 +213,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
 
   const spawn = (index: number, bindPort: number): Promise<number> =>
     new Promise<number>((resolve, reject) => {
+      if (stopRequested || closing) {
+        reject(new TickwireError('STOPPED', 'stopped while starting'));
+        return;
+      }
       const init: WorkerInit = {
         index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, held: heldBuffer, embedded,
         hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
@@ -276,9 +299,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   };
 
   try {
-    // the first worker binds (port 0: any free port), the others join its port
-    port = await spawn(0, port);
-    await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, port)));
+    // all at once, on the port probed above: the last worker is ready soon after the first
+    await Promise.all(Array.from({ length: n }, (_, i) => spawn(i, port)));
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
