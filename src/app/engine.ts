@@ -36,7 +36,7 @@ import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import { PrivateStreams } from './private-streams.js';
 import type { GatewayOptions } from '../gateway/server.js';
-import type { ConnectionCounts } from '../gateway/connection-counts.js';
+import type { SharedLimits } from '../gateway/limits.js';
 import type { EventLog } from '../executions/event-log.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 
@@ -47,8 +47,8 @@ export interface GatewayWorkerHooks {
   store?: LastValueStore;
   events?: EventLog;
   portfolioApi?: PortfolioApi;
-  /** per-user connection counts across the workers */
-  counts: ConnectionCounts;
+  /** per-user connection counts and per-IP buckets across the workers */
+  limits: SharedLimits;
   peers: NonNullable<GatewayOptions['peers']>;
   stats: NonNullable<GatewayOptions['stats']>;
   /** /health: this worker's answer, completed with the figures of every worker */
@@ -216,7 +216,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     if (roles.gateway) {
       const priv = privateStreams!;
       const resolvers = priv.resolvers(new MarketChannelResolver(registry));
-      const gatewayAccess = createGatewayAccess(config, resolvers, worker?.counts);
+      const gatewayAccess = createGatewayAccess(config, resolvers, worker?.limits);
       access = gatewayAccess;
       sources.limits = gatewayAccess.limits;
       if (priv.router) sources.replays = priv.router;

@@ -11,7 +11,7 @@ import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
-import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
@@ -49,7 +49,10 @@ const hooks: GatewayWorkerHooks = {
   ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
   ...(events ? { events } : {}),
   ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
-  counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
+  limits: {
+    counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
+    ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
+  },
   peers: {
     held: () => {
       let n = 0;

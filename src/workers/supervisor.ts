@@ -15,7 +15,7 @@ import { loadConfig } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
-import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { GatewayStats } from '../gateway/server.js';
 import { defaultMaxConnections } from '../gateway/limits.js';
 import { sumMetrics, sumStats } from './aggregate.js';
@@ -27,6 +27,8 @@ import { RemoteServer } from './remote.js';
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
 export const CRASH_WINDOW_MS = 60_000;
+/** Addresses with a per-IP bucket at once (full buckets are swept every 30 s; beyond this, new addresses pass). */
+const MAX_IP_BUCKETS = 100_000;
 /** How long a worker gets to answer for /v1/stats and /metrics. */
 const GATHER_TIMEOUT_MS = 2000;
 
@@ -119,7 +121,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   // a port held by another process (even by uWS with SO_REUSEPORT) fails this bind: the workers
   // share the port only among themselves. Port 0: the kernel picks a free port here, and every
   // worker binds that one (uSockets does not share a port-0 bind)
-  let port = await probePort(config.host, config.port);
+  const port = await probePort(config.host, config.port);
 
   const main = runMain
     ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
@@ -133,6 +135,9 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
   const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
   const counts = new SharedConnectionCounts(countsBuffer, n, -1);
+  const ipBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
+  const ipBuckets = new SharedIpBuckets(ipBuffer, -1, Date.now());
+  const epoch = Date.now();
   const heldBuffer = allocateHeld(n);
   const held = new Int32Array(heldBuffer);
   const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
@@ -218,7 +223,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         return;
       }
       const init: WorkerInit = {
-        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, held: heldBuffer, embedded,
+        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, ipBuckets: ipBuffer, epoch, held: heldBuffer, embedded,
         hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
@@ -248,6 +253,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         slot.bridge?.close();
         slot.remote?.close();
         counts.clearWorker(index);
+        ipBuckets.breakLock(index);
         setRunning(held, index, false);
         for (const g of gathers.values()) {
           g.expect.delete(index);
