@@ -20,6 +20,7 @@ import type { GatewayStats } from '../gateway/server.js';
 import { defaultMaxConnections } from '../gateway/limits.js';
 import { sumMetrics, sumStats } from './aggregate.js';
 import { allocateHeld, setRunning } from './held.js';
+import { allocateBoard, StatsBoard } from './stats-board.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
@@ -139,6 +140,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const ipBuckets = new SharedIpBuckets(ipBuffer, -1, Date.now());
   const epoch = Date.now();
   const heldBuffer = allocateHeld(n);
+  const boardBuffer = allocateBoard(n);
+  const board = new StatsBoard(boardBuffer);
   const held = new Int32Array(heldBuffer);
   const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
   const tsxApi = entry.endsWith('.ts') ? tsxEsmApi() : '';
@@ -175,7 +178,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
             const s = sumStats(values as GatewayStats[]);
-            return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length, restarts } };
+            return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length } };
           }
           const m = await sumMetrics(await registry.getMetricsAsJSON() as MetricJson[], values as MetricJson[][]);
           return { t: 'gathered', id, ok: true, value: m.text };
@@ -223,7 +226,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         return;
       }
       const init: WorkerInit = {
-        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, ipBuckets: ipBuffer, epoch, held: heldBuffer, embedded,
+        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, ipBuckets: ipBuffer, epoch, board: boardBuffer, held: heldBuffer, embedded,
         hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
@@ -254,6 +257,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         slot.remote?.close();
         counts.clearWorker(index);
         ipBuckets.breakLock(index);
+        board.clear(index);
         setRunning(held, index, false);
         for (const g of gathers.values()) {
           g.expect.delete(index);
