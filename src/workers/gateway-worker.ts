@@ -80,7 +80,8 @@ const hooks: GatewayWorkerHooks = {
       if (Atomics.load(held, w * HELD_STRIDE + 2) === 0) continue;
       const v = board.read(w);
       if (v === 'too-big') return gather('stats');
-      if (v !== undefined) parts.push(v as GatewayStats);
+      // open connections are counted live in shared memory: exact, whatever the board's age
+      if (v !== undefined) parts.push({ ...(v as GatewayStats), connections: Atomics.load(held, w * HELD_STRIDE) });
     }
     return { ...sumStats(parts), workersConfigured: init.workers, workersAnswered: parts.length };
   },

@@ -4,7 +4,7 @@
  * GET /v1/stats sums them at once, without a round trip through the main thread (which runs the
  * feeds and may be busy). Another worker's figures are at most STATS_EVERY_MS old.
  */
-export const STATS_EVERY_MS = 200;
+export const STATS_EVERY_MS = 50;
 const REGION_BYTES = 256 * 1024;
 const HEADER = 8; // Int32 sequence (odd while writing), Int32 length (-1: did not fit)
 
