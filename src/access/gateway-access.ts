@@ -1,4 +1,4 @@
-import type { ConnectionCounts } from '../gateway/connection-counts.js';
+import type { SharedLimits } from '../gateway/limits.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
@@ -22,10 +22,10 @@ export interface GatewayAccess {
   close(): void;
 }
 
-export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[], counts?: ConnectionCounts): GatewayAccess {
+export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[], shared?: SharedLimits): GatewayAccess {
   const authenticator = createAuthenticator(config.auth);
   const session = new SessionPolicy({ warnMs: config.auth.expiryWarningSec * 1000, resolvers });
-  const limits = new GatewayLimits(config.limits, counts);
+  const limits = new GatewayLimits(config.limits, shared);
   return {
     authenticator,
     session,

@@ -6,7 +6,7 @@ import type { Lifecycle } from './lifecycle.js';
 import type { AdminPeers } from '../admin/admin.js';
 import type { Bus } from '../bus/bus.js';
 import type { EventLog } from '../executions/event-log.js';
-import type { ConnectionCounts } from '../gateway/connection-counts.js';
+import type { SharedLimits } from '../gateway/limits.js';
 import type { GatewayOptions } from '../gateway/server.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
@@ -19,8 +19,8 @@ export interface GatewayWorkerHooks {
   store?: LastValueStore;
   events?: EventLog;
   portfolioApi?: PortfolioApi;
-  /** per-user connection counts across the workers */
-  counts: ConnectionCounts;
+  /** per-user connection counts and per-IP buckets across the workers */
+  limits: SharedLimits;
   peers: NonNullable<GatewayOptions['peers']>;
   stats: NonNullable<GatewayOptions['stats']>;
   /** /admin: the lists of every worker, and a close that reaches the worker holding the connection */

@@ -73,7 +73,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];
   const { worker } = ctx;
-  const access = createGatewayAccess(config, resolvers, worker?.counts);
+  const access = createGatewayAccess(config, resolvers, worker?.limits);
   lifecycle.add('gateway access', () => access.close());
   const feedHealth = new FeedHealthView(bus);
   lifecycle.add('feed health view', () => feedHealth.close());

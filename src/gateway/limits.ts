@@ -6,6 +6,18 @@ import type { Connection, ConnectionInit } from './connection.js';
 import { LocalConnectionCounts } from './connection-counts.js';
 import type { ConnectionCounts } from './connection-counts.js';
 
+/** Per-IP token buckets kept outside this gateway (shared by the worker threads of a process). */
+export interface IpBuckets {
+  take(ip: string, rate: number, burst: number): boolean;
+  sweep(rate: number, burst: number): void;
+}
+
+/** Limit state shared with the other gateway workers of the process (src/workers). */
+export interface SharedLimits {
+  counts: ConnectionCounts;
+  ipBuckets?: IpBuckets;
+}
+
 /** Close code for a connection that stays over its message rate (protocol v1). */
 export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
 
@@ -86,12 +98,15 @@ export class GatewayLimits {
    */
   readonly #reserved = new WeakMap<object, string>();
   readonly #perIp = new Map<string, TokenBucket>();
+  /** shared per-IP buckets (gateway workers), used instead of #perIp */
+  readonly #sharedIp: IpBuckets | undefined;
   readonly #exempt: ReadonlySet<string>;
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(cfg: Config['limits'], counts: ConnectionCounts = new LocalConnectionCounts()) {
+  constructor(cfg: Config['limits'], shared?: SharedLimits) {
     this.#cfg = cfg;
-    this.#perUser = counts;
+    this.#perUser = shared?.counts ?? new LocalConnectionCounts();
+    this.#sharedIp = shared?.ipBuckets;
     this.#exempt = new Set(cfg.exemptIps.map(normalizeIp));
     this.#sweeper = setInterval(() => this.#sweep(), 30_000);
     this.#sweeper.unref();
@@ -120,6 +135,11 @@ export class GatewayLimits {
   #admitIp(ip: string): { status: number; message: string } | undefined {
     const rate = this.#cfg.connectionsPerIpPerSec;
     const key = normalizeIp(ip);
+    if (rate > 0 && !this.#exempt.has(key) && this.#sharedIp) {
+      if (this.#sharedIp.take(key, rate, this.#cfg.connectionBurstPerIp)) return undefined;
+      this.stats.refusedPerIp++;
+      return { status: 429, message: `too many new connections from this address: at most ${rate} per second` };
+    }
     if (rate > 0 && !this.#exempt.has(key)) {
       let b = this.#perIp.get(key);
       if (!b) {
@@ -231,6 +251,7 @@ export class GatewayLimits {
   #sweep(): void {
     const now = Date.now();
     for (const [ip, b] of this.#perIp) if (b.full(now)) this.#perIp.delete(ip);
+    if (this.#sharedIp && this.#cfg.connectionsPerIpPerSec > 0) this.#sharedIp.sweep(this.#cfg.connectionsPerIpPerSec, this.#cfg.connectionBurstPerIp);
   }
 }
 

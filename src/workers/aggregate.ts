@@ -72,8 +72,11 @@ type MetricJson = MetricObjectWithValues<MetricValue<string>>;
  * bucket; see AGGREGATORS for the rest.
  */
 export async function sumMetrics(main: readonly MetricJson[], workers: readonly (readonly MetricJson[])[]): Promise<{ text: string; contentType: string }> {
-  const sets: MetricJson[][] = [main.map(withAggregator)];
+  // workers first: a `first` metric (the connection ceiling, the info) is a worker's; the main
+  // thread has no gateway, and its gateway gauges read 0
+  const sets: MetricJson[][] = [];
   for (const w of workers) sets.push(w.filter((m) => !PROCESS_WIDE.test(m.name)).map(withAggregator));
+  sets.push(main.map(withAggregator));
   const registry = AggregatorRegistry.aggregate(sets);
   return { text: await registry.metrics(), contentType: registry.contentType };
 }

@@ -1,5 +1,6 @@
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { loadConfig } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { startGatewayWorkers, workerCount } from './supervisor.js';
 
@@ -23,7 +24,25 @@ export function workersFlag(args: readonly string[]): string[] {
 export async function runGatewayWorkers(feeds: readonly string[] | undefined, flags: readonly string[]): Promise<boolean> {
   const config = loadConfig({ argv: extractFeedsFileFlag(flags).rest });
   if (workerCount(config) <= 1) return false;
-  const workers = await startGatewayWorkers({ ...(feeds !== undefined ? { feeds } : {}), argv: flags });
-  installShutdown(workers);
+  const log = createLogger(config.log);
+  let requestStop: (() => void) | undefined;
+  let stopping = false;
+  const starting = startGatewayWorkers({ ...(feeds !== undefined ? { feeds } : {}), argv: flags, log, onStarting: (stop) => (requestStop = stop) });
+  // signals are handled from the start: a SIGTERM while workers are still starting stops them cleanly
+  installShutdown({
+    log,
+    config,
+    close: async () => {
+      stopping = true;
+      requestStop?.();
+      const workers = await starting.catch(() => undefined);
+      await workers?.close();
+    },
+  });
+  try {
+    await starting;
+  } catch (err) {
+    if (!stopping) throw err;
+  }
   return true;
 }

@@ -11,12 +11,15 @@ import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
-import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
 import { RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
 import { HELD_STRIDE, heldOf } from './held.js';
+import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
+import { sumStats } from './aggregate.js';
+import type { GatewayStats } from '../gateway/server.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort as MessagePort;
@@ -25,6 +28,7 @@ const post = (m: ToMain): void => port.postMessage(m);
 const config = loadConfig({ argv: extractFeedsFileFlag(init.argv).rest, overrides: { ...init.overrides, port: init.port } });
 const log = createLogger(config.log).child({ worker: init.index });
 const held = new Int32Array(init.held);
+const board = new StatsBoard(init.board);
 const calls = new RemoteCalls(port);
 const bus = init.embedded ? new WorkerBus(port) : undefined;
 const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
@@ -49,7 +53,10 @@ const hooks: GatewayWorkerHooks = {
   ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
   ...(events ? { events } : {}),
   ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
-  counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
+  limits: {
+    counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
+    ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
+  },
   peers: {
     held: () => {
       let n = 0;
@@ -61,7 +68,23 @@ const hooks: GatewayWorkerHooks = {
       Atomics.store(held, init.index * HELD_STRIDE + 1, verifying);
     },
   },
-  stats: () => gather('stats'),
+  // the other workers' figures from the board (at most STATS_EVERY_MS old); the main thread only
+  // when some worker's figures did not fit there
+  stats: async (local) => {
+    const parts: GatewayStats[] = [];
+    for (let w = 0; w < init.workers; w++) {
+      if (w === init.index) {
+        parts.push(local);
+        continue;
+      }
+      if (Atomics.load(held, w * HELD_STRIDE + 2) === 0) continue;
+      const v = board.read(w);
+      if (v === 'too-big') return gather('stats');
+      // open connections are counted live in shared memory: exact, whatever the board's age
+      if (v !== undefined) parts.push({ ...(v as GatewayStats), connections: Atomics.load(held, w * HELD_STRIDE) });
+    }
+    return { ...sumStats(parts), workersConfigured: init.workers, workersAnswered: parts.length };
+  },
   admin: { gather: () => gather('admin'), close: (id) => gather('close', id) },
   health: (local) => {
     const h = heldOf(held, init.workers);
@@ -156,7 +179,14 @@ try {
   engine = await start;
   starting = undefined;
   if (stopping) await engine.close();
-  else post({ t: 'ready', port: engine.port });
+  else {
+    const gw = engine.gateway;
+    if (gw) {
+      board.write(init.index, gw.stats());
+      setInterval(() => board.write(init.index, gw.stats()), STATS_EVERY_MS).unref();
+    }
+    post({ t: 'ready', port: engine.port });
+  }
 } catch (err) {
   starting = undefined;
   crashed(err);

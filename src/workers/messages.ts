@@ -55,6 +55,11 @@ export interface WorkerInit {
   overrides: Record<string, unknown>;
   /** SharedConnectionCounts buffer */
   counts: SharedArrayBuffer;
+  /** SharedIpBuckets buffer, and the time origin of its refill times */
+  ipBuckets: SharedArrayBuffer;
+  epoch: number;
+  /** StatsBoard buffer: each worker's /v1/stats figures */
+  board: SharedArrayBuffer;
   /** Int32 per worker: [open, verifying] (the connection ceiling counts across workers) */
   held: SharedArrayBuffer;
   /** embedded mode: bus, last values, execution log and portfolio come from the main thread */

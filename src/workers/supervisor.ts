@@ -15,11 +15,12 @@ import { loadConfig } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
-import { SharedConnectionCounts } from '../gateway/connection-counts.js';
+import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { GatewayStats } from '../gateway/server.js';
 import { defaultMaxConnections } from '../gateway/limits.js';
 import { sumMetrics, sumStats } from './aggregate.js';
 import { allocateHeld, setRunning } from './held.js';
+import { allocateBoard, StatsBoard } from './stats-board.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
@@ -29,6 +30,8 @@ import type { AdminSnapshot } from '../admin/admin.js';
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
 export const CRASH_WINDOW_MS = 60_000;
+/** Addresses with a per-IP bucket at once (full buckets are swept every 30 s; beyond this, new addresses pass). */
+const MAX_IP_BUCKETS = 100_000;
 /** How long a worker gets to answer for /v1/stats and /metrics. */
 const GATHER_TIMEOUT_MS = 2000;
 
@@ -44,6 +47,11 @@ export interface GatewayWorkersOptions {
   entry?: URL;
   /** config overrides on top of env and flags (tests), for the main thread and every worker */
   overrides?: Record<string, unknown>;
+  /**
+   * Called at once with a function that stops the start-up (a signal before every worker is
+   * ready): workers already starting stop as soon as they can, and the start rejects.
+   */
+  onStarting?: (requestStop: () => void) => void;
 }
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>;
@@ -104,26 +112,45 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const embedded = !config.natsUrl;
   const feeds = opts.feeds;
   const runMain = embedded || feeds === undefined || feeds.length > 0;
+  const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
+  let stopRequested = false;
+  opts.onStarting?.(() => {
+    stopRequested = true;
+    for (const s of slots) {
+      if (s && !s.stopping) {
+        s.stopping = true;
+        s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+      }
+    }
+  });
 
   // a port held by another process (even by uWS with SO_REUSEPORT) fails this bind: the workers
   // share the port only among themselves. Port 0: the kernel picks a free port here, and every
   // worker binds that one (uSockets does not share a port-0 bind)
-  let port = await probePort(config.host, config.port);
+  const port = await probePort(config.host, config.port);
 
   const main = runMain
     ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
     : undefined;
   const registry = main?.metrics?.registry ?? defaultRegistry();
+  if (stopRequested) {
+    await main?.close();
+    throw new TickwireError('STOPPED', 'stopped while starting');
+  }
 
   const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
   const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
   const counts = new SharedConnectionCounts(countsBuffer, n, -1);
+  const ipBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
+  const ipBuckets = new SharedIpBuckets(ipBuffer, -1, Date.now());
+  const epoch = Date.now();
   const heldBuffer = allocateHeld(n);
+  const boardBuffer = allocateBoard(n);
+  const board = new StatsBoard(boardBuffer);
   const held = new Int32Array(heldBuffer);
   const entry = (opts.entry ?? new URL(`./gateway-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)).href;
   const tsxApi = entry.endsWith('.ts') ? tsxEsmApi() : '';
 
-  const slots: (Slot | undefined)[] = new Array<Slot | undefined>(n).fill(undefined);
   const crashes: number[] = [];
   let restarts = 0;
   let closing = false;
@@ -158,7 +185,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
             const s = sumStats(values as GatewayStats[]);
-            return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length, restarts } };
+            return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length } };
           }
           const m = await sumMetrics(await registry.getMetricsAsJSON() as MetricJson[], values as MetricJson[][]);
           return { t: 'gathered', id, ok: true, value: m.text };
@@ -201,8 +228,12 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
 
   const spawn = (index: number, bindPort: number): Promise<number> =>
     new Promise<number>((resolve, reject) => {
+      if (stopRequested || closing) {
+        reject(new TickwireError('STOPPED', 'stopped while starting'));
+        return;
+      }
       const init: WorkerInit = {
-        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, held: heldBuffer, embedded,
+        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, ipBuckets: ipBuffer, epoch, board: boardBuffer, held: heldBuffer, embedded,
         hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
@@ -232,6 +263,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         slot.bridge?.close();
         slot.remote?.close();
         counts.clearWorker(index);
+        ipBuckets.breakLock(index);
+        board.clear(index);
         setRunning(held, index, false);
         for (const g of gathers.values()) {
           g.expect.delete(index);
@@ -283,9 +316,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   };
 
   try {
-    // the first worker binds (port 0: any free port), the others join its port
-    port = await spawn(0, port);
-    await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, port)));
+    // all at once, on the port probed above: the last worker is ready soon after the first
+    await Promise.all(Array.from({ length: n }, (_, i) => spawn(i, port)));
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -7,7 +7,9 @@ import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
-import { freePort } from '../helpers/servers.js';
+import { freePort, startNats } from '../helpers/servers.js';
+import { publishTick } from '../auth/helpers.js';
+import { startEngine } from '../../src/app/engine.js';
 
 /**
  * `gateway.workers`: one port served by several uWS worker threads (src/workers). Embedded mode,
@@ -147,6 +149,40 @@ describe('gateway workers (embedded, 2 workers)', () => {
     for (const c of clients) c.close();
     await until(stats, (v) => v.connections === 0);
   }, 60_000);
+});
+
+describe('gateway workers over NATS (each worker with its own NATS connection)', () => {
+  it('serves clients on both workers from the bus, with the per-user limit held across them', async () => {
+    const nats = await startNats({ jetstream: false });
+    const gw = await startGatewayWorkers({ feeds: [], overrides: { ...base, natsUrl: nats.url } });
+    const feed = await startEngine({ natsUrl: nats.url, log: { level: 'silent' } }, { roles: { gateway: false, feeds: [], portfolio: false }, env: {} });
+    try {
+      const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+      const stats = async (): Promise<WorkerStats> => (await fetch(`http://127.0.0.1:${gw.port}/v1/stats`)).json() as Promise<WorkerStats>;
+      const clients = await Promise.all(Array.from({ length: 12 }, () => TestClient.connect(url)));
+      const s = await until(stats, (v) => v.connections === 12);
+      expect(s.workers.every((w) => w.connections > 0)).toBe(true);
+      for (const c of clients) await c.request({ op: 'subscribe', id: 1, channels: ['quote:NVDA'] });
+      // every worker subscribed upstream on its own connection: a tick published once reaches all
+      let bp = 100;
+      const ticker = setInterval(() => publishTick(feed, 'stock', { k: 'quote', sym: 'NVDA', bp: bp++, ap: bp + 1 } as never), 50);
+      try {
+        await Promise.all(clients.map((c) => c.waitFor((f) => f.op === 'data' && f.ch === 'quote:NVDA' && f.snapshot !== true, 20_000)));
+      } finally {
+        clearInterval(ticker);
+      }
+      const t = await token({ sub: 'dave' });
+      const results = await Promise.all(Array.from({ length: PER_USER * 2 }, () => TestClient.connect(`${url}?token=${t}`).catch((err: { statusCode?: number }) => err.statusCode ?? -1)));
+      expect(results.filter((r) => r instanceof TestClient)).toHaveLength(PER_USER);
+      expect(results.filter((r) => r === 429)).toHaveLength(PER_USER);
+      for (const r of results) if (r instanceof TestClient) r.close();
+      for (const c of clients) c.close();
+    } finally {
+      await gw.close();
+      await feed.close();
+      await nats.destroy();
+    }
+  }, 120_000);
 });
 
 describe('gateway workers: a worker that crashes', () => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { LocalConnectionCounts, SharedConnectionCounts } from '../../src/gateway/connection-counts.js';
+import { LocalConnectionCounts, SharedConnectionCounts, SharedIpBuckets } from '../../src/gateway/connection-counts.js';
 
 /** A deterministic PRNG (mulberry32) for the random sequences. */
 function rng(seed: number): () => number {
@@ -107,6 +107,28 @@ describe('SharedConnectionCounts', () => {
     expect(new SharedConnectionCounts(buf, 4, -1).get('carol')).toBe(1000);
     await Promise.all(workers.map((w) => w.terminate()));
   }, 60_000);
+});
+
+describe('SharedIpBuckets', () => {
+  it('gives an address one bucket across workers: the burst, then the rate', () => {
+    const buf = SharedIpBuckets.allocate(16);
+    const epoch = 1_000_000;
+    const a = new SharedIpBuckets(buf, 0, epoch);
+    const b = new SharedIpBuckets(buf, 1, epoch);
+    const t0 = epoch + 5000;
+    let ok = 0;
+    for (let i = 0; i < 20; i++) if ((i % 2 ? a : b).take('10.0.0.1', 5, 10, t0)) ok++;
+    expect(ok).toBe(10);
+    expect(a.take('10.0.0.2', 5, 10, t0)).toBe(true); // another address has its own
+    expect(b.take('10.0.0.1', 5, 10, t0 + 100)).toBe(false); // 0.5 token
+    expect(a.take('10.0.0.1', 5, 10, t0 + 200)).toBe(true); // 1 token after 200 ms at 5/s
+    expect(b.take('10.0.0.1', 5, 10, t0 + 200)).toBe(false);
+    // full buckets are forgotten by the sweep, the others kept
+    a.sweep(5, 10, t0 + 300);
+    expect(a.size).toBe(1); // 10.0.0.2 refilled its one token; 10.0.0.1 is still short
+    a.sweep(5, 10, t0 + 10_000);
+    expect(a.size).toBe(0);
+  });
 });
 
 describe('LocalConnectionCounts', () => {
