@@ -44,7 +44,12 @@ const upward = LAYERS.map(([name, from], i) => ({
   comment: `${name} may import only layers listed before it in .dependency-cruiser.cjs`,
   severity: 'error',
   from: { path: from, pathNot: NOT_TESTS },
-  to: { path: LAYERS.slice(i + 1).map(([, p]) => `(${p})`).join('|') || '^$' },
+  to: {
+    path:
+      LAYERS.slice(i + 1)
+        .map(([, p]) => `(${p})`)
+        .join('|') || '^$',
+  },
 }));
 
 module.exports = {

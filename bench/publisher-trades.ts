@@ -39,4 +39,8 @@ const heap = process.memoryUsage().heapUsed - before;
 pub.close(); // keeps the publisher (and its logs) alive until here
 console.log(`| trades | symbols | trades/s (3 runs) | heap with full trade logs (20,000 x ${SYMS.length}) | load (1/5/15 min) |`);
 console.log('|---|---|---|---|---|');
-console.log(`| ${N} | ${SYMS.length} | ${rates.map((r) => Math.round(r).toLocaleString('en-US')).join(' / ')} | ${(heap / 1024 / 1024).toFixed(1)} MiB | ${loadavg().map((x) => x.toFixed(2)).join(' / ')} |`);
+console.log(
+  `| ${N} | ${SYMS.length} | ${rates.map((r) => Math.round(r).toLocaleString('en-US')).join(' / ')} | ${(heap / 1024 / 1024).toFixed(1)} MiB | ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' / ')} |`,
+);

@@ -18,9 +18,7 @@ import type { StreamRunnerOptions } from './sdk/runner.js';
  *     - { symbol: BTC-USD, primary: binance, backup: coinbase, staleAfterMs: 5000 }
  *   run: [binance, coinbase]
  */
-const envName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the NAME of an environment variable (letters, digits, _), e.g. ALPACA_KEY_ID');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the NAME of an environment variable (letters, digits, _), e.g. ALPACA_KEY_ID');
 
 const symbol = z.string().refine(isCanonicalSymbol, 'a canonical symbol: upper case, e.g. AAPL, BRK.B, BTC-USD, EUR-USD');
 
@@ -173,7 +171,11 @@ export function credentialFromEnv(
 }
 
 function exampleVar(where: string, key: string): string {
-  const vendor = where.split('.').pop()!.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  const vendor = where
+    .split('.')
+    .pop()!
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '_');
   return `${vendor}_${key === 'secretEnv' ? 'SECRET' : 'KEY'}`;
 }
 

@@ -30,18 +30,32 @@ export type FeedFactory = (ctx: FeedFactoryContext) => FeedAdapter;
 /** Symbols for a feed: the entry's list, else every instrument that names this feed as a provider. */
 function feedSymbols(ctx: FeedFactoryContext, id: string, type: string, listed: readonly string[], required = true): string[] {
   const where = `feeds.${id}.symbols`;
-  const symbols = listed.length > 0 ? [...listed] : ctx.registry.all().filter((i) => i.providers.includes(id) || i.providers.includes(type)).map((i) => i.symbol);
+  const symbols =
+    listed.length > 0
+      ? [...listed]
+      : ctx.registry
+          .all()
+          .filter((i) => i.providers.includes(id) || i.providers.includes(type))
+          .map((i) => i.symbol);
   for (const s of symbols) {
-    if (!ctx.registry.has(s)) throw new ConfigError(`${where}: "${s}" is not a known instrument: add it to the instruments file (TICKWIRE_INSTRUMENTS) or remove it`);
+    if (!ctx.registry.has(s))
+      throw new ConfigError(`${where}: "${s}" is not a known instrument: add it to the instruments file (TICKWIRE_INSTRUMENTS) or remove it`);
   }
-  if (required && symbols.length === 0) throw new ConfigError(`${where}: no symbols: list the canonical symbols this feed serves, e.g. symbols: [${type === 'oanda' ? 'EUR-USD' : type === 'alpaca' || type === 'polygon' ? 'AAPL' : 'BTC-USD'}]`);
+  if (required && symbols.length === 0)
+    throw new ConfigError(
+      `${where}: no symbols: list the canonical symbols this feed serves, e.g. symbols: [${type === 'oanda' ? 'EUR-USD' : type === 'alpaca' || type === 'polygon' ? 'AAPL' : 'BTC-USD'}]`,
+    );
   return symbols;
 }
 
 function setup<S extends Parameters<typeof parseFeedEntry>[0]>(ctx: FeedFactoryContext, type: string, schema: S) {
   const id = ctx.id ?? type;
   const where = `feeds.${id}`;
-  const opts = parseFeedEntry(schema, ctx.entry ?? {}, where) as ReturnType<typeof parseFeedEntry<S>> & { symbols: string[]; keyEnv?: string; secretEnv?: string };
+  const opts = parseFeedEntry(schema, ctx.entry ?? {}, where) as ReturnType<typeof parseFeedEntry<S>> & {
+    symbols: string[];
+    keyEnv?: string;
+    secretEnv?: string;
+  };
   return { id, where, opts, env: ctx.env ?? process.env };
 }
 
@@ -74,9 +88,16 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     const { id, where, opts, env } = setup(ctx, 'alpaca', AlpacaOptionsSchema);
     const key = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the Alpaca API key id');
     const secret = credentialFromEnv(env, where, 'secretEnv', opts.secretEnv, 'the Alpaca API secret key');
-    return new AlpacaFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'alpaca', opts.symbols) }, {
-      key, secret, ...(opts.keyEnv ? { keyEnv: opts.keyEnv } : {}), ...(opts.secretEnv ? { secretEnv: opts.secretEnv } : {}),
-    });
+    return new AlpacaFeed(
+      id,
+      { ...opts, symbols: feedSymbols(ctx, id, 'alpaca', opts.symbols) },
+      {
+        key,
+        secret,
+        ...(opts.keyEnv ? { keyEnv: opts.keyEnv } : {}),
+        ...(opts.secretEnv ? { secretEnv: opts.secretEnv } : {}),
+      },
+    );
   },
   polygon: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'polygon', PolygonOptionsSchema);
@@ -86,11 +107,18 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
   oanda: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'oanda', OandaOptionsSchema);
     const token = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the OANDA v20 API token');
-    const accountId = opts.accountId ?? (opts.accountIdEnv ? credentialFromEnv(env, where, 'accountIdEnv', opts.accountIdEnv, 'the OANDA account id') : undefined);
+    const accountId =
+      opts.accountId ?? (opts.accountIdEnv ? credentialFromEnv(env, where, 'accountIdEnv', opts.accountIdEnv, 'the OANDA account id') : undefined);
     if (!accountId) throw new ConfigError(`${where}.accountId is required: set accountId (e.g. 101-004-1234567-001) or accountIdEnv`);
-    return new OandaFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'oanda', opts.symbols) }, {
-      token, accountId, ...(opts.keyEnv ? { tokenEnv: opts.keyEnv } : {}),
-    });
+    return new OandaFeed(
+      id,
+      { ...opts, symbols: feedSymbols(ctx, id, 'oanda', opts.symbols) },
+      {
+        token,
+        accountId,
+        ...(opts.keyEnv ? { tokenEnv: opts.keyEnv } : {}),
+      },
+    );
   },
   replay: (ctx) => {
     const id = ctx.id ?? 'replay';

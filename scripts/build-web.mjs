@@ -58,5 +58,7 @@ if (watch) {
   checkInputs(result.metafile);
   await copyStatic();
   const size = (await stat(join(outdir, 'app.js'))).size;
-  console.log(`built ${relative(process.cwd(), outdir) || '.'}/ (app.js ${(size / 1024).toFixed(1)} KiB, ${Object.keys(result.metafile.inputs).length} modules)`);
+  console.log(
+    `built ${relative(process.cwd(), outdir) || '.'}/ (app.js ${(size / 1024).toFixed(1)} KiB, ${Object.keys(result.metafile.inputs).length} modules)`,
+  );
 }

@@ -102,13 +102,15 @@ async function stop(code) {
   const tickwire = procs.filter((p) => p.name.startsWith('tickwire'));
   const servers = procs.filter((p) => !p.name.startsWith('tickwire'));
   for (const group of [tickwire.reverse(), servers.reverse()]) {
-    await Promise.all(group.map(({ child }) => {
-      if (exited(child)) return undefined;
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      return done.then(() => clearTimeout(t));
-    }));
+    await Promise.all(
+      group.map(({ child }) => {
+        if (exited(child)) return undefined;
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        return done.then(() => clearTimeout(t));
+      }),
+    );
   }
   rmSync(dir, { recursive: true, force: true });
   console.log(`cluster: stopped ${procs.length} processes (${procs.map((p) => `${p.name} ${p.child.pid}`).join(', ')})`);
@@ -126,7 +128,10 @@ async function main() {
     mkdirSync(join(dir, n.name));
     const file = join(dir, `${n.name}.conf`);
     // the same shape as docs/operations.md ("Clustered NATS")
-    writeFileSync(file, `server_name: ${n.name}\nlisten: 127.0.0.1:${n.port}\nhttp: 127.0.0.1:${n.monitor}\njetstream {\n  store_dir: "${join(dir, n.name)}"\n}\ncluster {\n  name: tickwire\n  listen: 127.0.0.1:${n.cluster}\n  routes: [\n    ${routes.join('\n    ')}\n  ]\n}\n`);
+    writeFileSync(
+      file,
+      `server_name: ${n.name}\nlisten: 127.0.0.1:${n.port}\nhttp: 127.0.0.1:${n.monitor}\njetstream {\n  store_dir: "${join(dir, n.name)}"\n}\ncluster {\n  name: tickwire\n  listen: 127.0.0.1:${n.cluster}\n  routes: [\n    ${routes.join('\n    ')}\n  ]\n}\n`,
+    );
     start(`nats-server ${n.name}`, 'nats-server', ['-c', file]);
   }
   const redisPort = await freePort();
@@ -166,8 +171,16 @@ async function main() {
   const http = `http://127.0.0.1:${port}`;
   await waitFor('the gateway to be ready', async () => (await fetch(`${http}/ready`)).status === 200, 120_000);
   // every worker up, not just the one that answered /ready
-  await waitFor(`all ${workers} gateway workers running`, async () => ((await (await fetch(`${http}/health`)).json()).workers?.running ?? 1) >= workers, 120_000);
-  await waitFor('the feed to report on the bus', async () => ((await (await fetch(`${http}/health`)).json()).feeds ?? []).some((f) => f.state === 'connected'), 60_000);
+  await waitFor(
+    `all ${workers} gateway workers running`,
+    async () => ((await (await fetch(`${http}/health`)).json()).workers?.running ?? 1) >= workers,
+    120_000,
+  );
+  await waitFor(
+    'the feed to report on the bus',
+    async () => ((await (await fetch(`${http}/health`)).json()).feeds ?? []).some((f) => f.state === 'connected'),
+    60_000,
+  );
 
   const urls = {
     stream: `ws://127.0.0.1:${port}/v1/stream`,

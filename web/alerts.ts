@@ -14,7 +14,10 @@ export class OpsSocket {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
 
-  constructor(readonly url: string, readonly token: string) {}
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {}
 
   #connect(): Promise<WebSocket> {
     if (this.#ws && this.#ws.readyState === WebSocket.OPEN) return Promise.resolve(this.#ws);
@@ -101,7 +104,10 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
     }
   };
   const refresh = (): void => {
-    opts.ops.request('alert.list').then((f) => render((f.alerts as AlertView[]) ?? []), (err: Error) => opts.log(`alerts: ${err.message}`));
+    opts.ops.request('alert.list').then(
+      (f) => render((f.alerts as AlertView[]) ?? []),
+      (err: Error) => opts.log(`alerts: ${err.message}`),
+    );
   };
 
   // a row click prefills the form with the row's symbol and last price
@@ -120,12 +126,13 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
     const last = Number(row?.dataset.price);
     const direction = Number.isFinite(last) && lvl < last ? 'below' : 'above';
     const id = `${sym.replace(/[^A-Za-z0-9]/g, '-')}-${direction}-${Date.now().toString(36)}`;
-    opts.ops
-      .request('alert.create', { rule: { id, symbol: sym, kind: 'price', direction, level: lvl } })
-      .then(() => {
+    opts.ops.request('alert.create', { rule: { id, symbol: sym, kind: 'price', direction, level: lvl } }).then(
+      () => {
         status.textContent = `alert: ${sym} ${direction} ${lvl}`;
         refresh();
-      }, (err: Error) => (status.textContent = err.message));
+      },
+      (err: Error) => (status.textContent = err.message),
+    );
   });
   refresh();
   // state (armed, done, fired count) changes as prices move

@@ -73,18 +73,19 @@ const groupRows = new Map<AssetClass, HTMLTableRowElement>();
 const tickerOf = (sym: string): string => `ticker:${sym}`;
 
 /** Off-screen rows get the gateway's slow tier (op visibility); on screen again, a fresh snapshot. */
-const onScreen = typeof IntersectionObserver === 'function'
-  ? new IntersectionObserver((entries) => {
-    const show: string[] = [];
-    const hide: string[] = [];
-    for (const e of entries) {
-      const sym = (e.target as HTMLElement).dataset.symbol;
-      if (sym && rows.has(sym)) (e.isIntersecting ? show : hide).push(tickerOf(sym));
-    }
-    if (show.length) void client.setVisible(show, true).catch(() => undefined);
-    if (hide.length) void client.setVisible(hide, false).catch(() => undefined);
-  })
-  : undefined;
+const onScreen =
+  typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver((entries) => {
+        const show: string[] = [];
+        const hide: string[] = [];
+        for (const e of entries) {
+          const sym = (e.target as HTMLElement).dataset.symbol;
+          if (sym && rows.has(sym)) (e.isIntersecting ? show : hide).push(tickerOf(sym));
+        }
+        if (show.length) void client.setVisible(show, true).catch(() => undefined);
+        if (hide.length) void client.setVisible(hide, false).catch(() => undefined);
+      })
+    : undefined;
 
 function buildBoard(): void {
   for (const sym of symbols) addRow(sym);
@@ -100,7 +101,10 @@ function addRow(sym: string): void {
   if (!g) {
     // groups stay in stock, crypto, forex order
     const order: AssetClass[] = ['stock', 'crypto', 'forex'];
-    const next = order.slice(order.indexOf(cls) + 1).map((c) => groupRows.get(c)).find(Boolean);
+    const next = order
+      .slice(order.indexOf(cls) + 1)
+      .map((c) => groupRows.get(c))
+      .find(Boolean);
     g = body.insertRow(next ? next.sectionRowIndex : -1);
     g.className = 'group';
     const c = g.insertCell();
@@ -123,7 +127,16 @@ function addRow(sym: string): void {
     td.textContent = '–';
     return td;
   };
-  const cells = { p: cell('price'), chg: cell('chg'), chgp: cell('chgp'), bp: cell('bid'), ap: cell('ask'), h: cell('high'), l: cell('low'), v: cell('volume') };
+  const cells = {
+    p: cell('price'),
+    chg: cell('chg'),
+    chgp: cell('chgp'),
+    bp: cell('bid'),
+    ap: cell('ask'),
+    h: cell('high'),
+    l: cell('low'),
+    v: cell('volume'),
+  };
   const rm = tr.insertCell().appendChild(document.createElement('button'));
   rm.className = 'remove';
   rm.textContent = '×';
@@ -451,7 +464,23 @@ void client.connect().catch((err: unknown) => log(`connect: ${String(err)}`));
 
 declare global {
   interface Window {
-    tickwire: { client: TickwireClient; stats: typeof stats; throttle(): number; selected(): string; chart(): ChartView; interval(): string; symbols(): string[] };
+    tickwire: {
+      client: TickwireClient;
+      stats: typeof stats;
+      throttle(): number;
+      selected(): string;
+      chart(): ChartView;
+      interval(): string;
+      symbols(): string[];
+    };
   }
 }
-window.tickwire = { client, stats, throttle: () => throttle, selected: () => selected, chart: () => chart.view(), interval: () => interval, symbols: () => [...symbols] };
+window.tickwire = {
+  client,
+  stats,
+  throttle: () => throttle,
+  selected: () => selected,
+  chart: () => chart.view(),
+  interval: () => interval,
+  symbols: () => [...symbols],
+};

@@ -72,11 +72,15 @@ export class BarChart {
     this.#loadOlder = opts.loadOlder;
     new ResizeObserver(() => this.#schedule()).observe(canvas);
     canvas.tabIndex = 0;
-    canvas.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const step = Math.max(1, Math.round(this.#visible / 10));
-      this.scrollBy(e.deltaY > 0 || e.deltaX < 0 ? step : -step);
-    }, { passive: false });
+    canvas.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        const step = Math.max(1, Math.round(this.#visible / 10));
+        this.scrollBy(e.deltaY > 0 || e.deltaX < 0 ? step : -step);
+      },
+      { passive: false },
+    );
     canvas.addEventListener('pointerdown', (e) => {
       this.#dragX = e.clientX;
       canvas.setPointerCapture(e.pointerId);

@@ -89,9 +89,12 @@ export function mountNotifications(opts: { parent: HTMLElement; client: Tickwire
     render();
   });
   // what the subscribe replays is history: toasts are for what arrives after it
-  void opts.client.subscribe(['notifications']).then(() => {
-    setTimeout(() => (started = true), 500);
-  }, (err: unknown) => opts.log(`notifications: ${String(err)}`));
+  void opts.client.subscribe(['notifications']).then(
+    () => {
+      setTimeout(() => (started = true), 500);
+    },
+    (err: unknown) => opts.log(`notifications: ${String(err)}`),
+  );
 
   markAll.addEventListener('click', () => {
     const top = Math.max(0, ...bySeq.keys());

@@ -80,7 +80,9 @@ const uptime = (): string => {
   try {
     return execFileSync('uptime', { encoding: 'utf8' }).trim();
   } catch {
-    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+    return `load average: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`;
   }
 };
 
@@ -93,7 +95,9 @@ async function main(): Promise<void> {
   // ---- universe and rules ----
   const symbols = Array.from({ length: o.symbols }, (_, i) => `SYM${String(i).padStart(4, '0')}`);
   const ref = symbols.map(() => 20 + rand() * 480);
-  const registry = new InstrumentRegistry(symbols.map((symbol, i) => ({ symbol, assetClass: 'stock' as const, currency: 'USD', pricePrecision: 2, providers: ['bench'], refPrice: ref[i]! })));
+  const registry = new InstrumentRegistry(
+    symbols.map((symbol, i) => ({ symbol, assetClass: 'stock' as const, currency: 'USD', pricePrecision: 2, providers: ['bench'], refPrice: ref[i]! })),
+  );
   const t0ms = Date.now();
   const users = Math.max(1, Math.ceil(o.rules / 100));
   const latency = new LatencyHistogram();
@@ -134,11 +138,26 @@ async function main(): Promise<void> {
       const above = rand() < 0.5;
       // levels within +-3% of the start price, on the side the name says
       const level = Math.round(p * (above ? 1 + rand() * 0.03 : 1 - rand() * 0.03) * 100) / 100;
-      input = { ...common, kind: 'price', direction: above ? 'above' : 'below', level, source: rand() < 0.5 ? 'trade' : 'mid', ...(rearm ? { mode: 'rearm', rearmBy: Math.round(p * 0.002 * 100) / 100 || 0.01 } : {}) };
+      input = {
+        ...common,
+        kind: 'price',
+        direction: above ? 'above' : 'below',
+        level,
+        source: rand() < 0.5 ? 'trade' : 'mid',
+        ...(rearm ? { mode: 'rearm', rearmBy: Math.round(p * 0.002 * 100) / 100 || 0.01 } : {}),
+      };
       mix.price++;
     } else if (r < 0.85) {
       const percent = 0.5 + Math.floor(rand() * 6) * 0.5;
-      input = { ...common, kind: 'change', direction: rand() < 0.5 ? 'up' : 'down', percent, windowMs: rand() < 0.5 ? 60_000 : 300_000, source: rand() < 0.5 ? 'trade' : 'mid', ...(rearm ? { mode: 'rearm', rearmBy: percent / 2 } : {}) };
+      input = {
+        ...common,
+        kind: 'change',
+        direction: rand() < 0.5 ? 'up' : 'down',
+        percent,
+        windowMs: rand() < 0.5 ? 60_000 : 300_000,
+        source: rand() < 0.5 ? 'trade' : 'mid',
+        ...(rearm ? { mode: 'rearm', rearmBy: percent / 2 } : {}),
+      };
       mix.change++;
     } else {
       const threshold = Math.round(p * (0.0005 + rand() * 0.002) * 100) / 100 || 0.01;
@@ -227,7 +246,8 @@ async function main(): Promise<void> {
   const { done, cpu, wallMs, wallStart, maxLagMs } = await paced(engine, o.seconds);
   const st1 = { ...engine.stats };
   // rules the index touched: each one fired, was swallowed, re-armed, armed or expired (a scan would visit every rule of the symbol)
-  const visits = st1.fired - st0.fired + (st1.suppressed - st0.suppressed) + (st1.rearmed - st0.rearmed) + (st1.armed - st0.armed) + (st1.expired - st0.expired);
+  const visits =
+    st1.fired - st0.fired + (st1.suppressed - st0.suppressed) + (st1.rearmed - st0.rearmed) + (st1.armed - st0.armed) + (st1.expired - st0.expired);
   gc?.();
   const heap2 = process.memoryUsage();
   const cpuUs = cpu.user + cpu.system;
@@ -254,7 +274,7 @@ async function main(): Promise<void> {
     '|---|---|',
     `| rules | ${o.rules.toLocaleString('en')} over ${o.symbols} symbols (${users.toLocaleString('en')} users): ${mix.price.toLocaleString('en')} price, ${mix.change.toLocaleString('en')} change, ${mix.spread.toLocaleString('en')} spread; ${mix.rearm.toLocaleString('en')} rearm, ${mix.expiring.toLocaleString('en')} expiring |`,
     `| build (validate + index) | ${(buildMs / 1000).toFixed(1)} s, ${((buildMs * 1000) / o.rules).toFixed(1)} µs per rule |`,
-    `| memory after build | heap +${mib(heap1.heapUsed - heap0.heapUsed)} MiB (${(((heap1.heapUsed - heap0.heapUsed) / o.rules) | 0)} B per rule), RSS ${mib(heap1.rss)} MiB |`,
+    `| memory after build | heap +${mib(heap1.heapUsed - heap0.heapUsed)} MiB (${((heap1.heapUsed - heap0.heapUsed) / o.rules) | 0} B per rule), RSS ${mib(heap1.rss)} MiB |`,
     `| ticks | ${done.toLocaleString('en')} in ${(wallMs / 1000).toFixed(1)} s (${Math.round(done / (wallMs / 1000)).toLocaleString('en')}/s, target ${o.rate.toLocaleString('en')}/s), 50% trades 50% quotes |`,
     `| CPU per tick | ${(cpuUs / done).toFixed(2)} µs (user ${(cpu.user / done).toFixed(2)}, system ${(cpu.system / done).toFixed(2)}); ${((cpuUs / 1000 / wallMs) * 100).toFixed(1)}% of one core |`,
     `| CPU per tick, generator alone (no rules) | ${baseUs.toFixed(2)} µs: the index costs about ${(cpuUs / done - baseUs).toFixed(2)} µs per tick |`,

@@ -164,27 +164,90 @@ function skip(): void {
     return;
   }
   switch (c) {
-    case 0xc0: case 0xc2: case 0xc3: return;
-    case 0xcc: case 0xd0: p += 1; return;
-    case 0xcd: case 0xd1: p += 2; return;
-    case 0xca: case 0xce: case 0xd2: p += 4; return;
-    case 0xcb: case 0xcf: case 0xd3: p += 8; return;
-    case 0xd9: case 0xc4: p += 1 + b[p]!; return;
-    case 0xda: case 0xc5: p += 2 + view.getUint16(p); return;
-    case 0xdb: case 0xc6: p += 4 + view.getUint32(p); return;
-    case 0xd4: p += 2; return;
-    case 0xd5: p += 3; return;
-    case 0xd6: p += 5; return;
-    case 0xd7: p += 9; return;
-    case 0xd8: p += 17; return;
-    case 0xc7: p += 2 + b[p]!; return;
-    case 0xc8: p += 3 + view.getUint16(p); return;
-    case 0xc9: p += 5 + view.getUint32(p); return;
-    case 0xdc: { let n = view.getUint16(p); p += 2; while (n-- > 0) skip(); return; }
-    case 0xdd: { let n = view.getUint32(p); p += 4; while (n-- > 0) skip(); return; }
-    case 0xde: { let n = view.getUint16(p) * 2; p += 2; while (n-- > 0) skip(); return; }
-    case 0xdf: { let n = view.getUint32(p) * 2; p += 4; while (n-- > 0) skip(); return; }
-    default: throw new Error(`unknown MessagePack type 0x${c.toString(16)}`);
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+      return;
+    case 0xcc:
+    case 0xd0:
+      p += 1;
+      return;
+    case 0xcd:
+    case 0xd1:
+      p += 2;
+      return;
+    case 0xca:
+    case 0xce:
+    case 0xd2:
+      p += 4;
+      return;
+    case 0xcb:
+    case 0xcf:
+    case 0xd3:
+      p += 8;
+      return;
+    case 0xd9:
+    case 0xc4:
+      p += 1 + b[p]!;
+      return;
+    case 0xda:
+    case 0xc5:
+      p += 2 + view.getUint16(p);
+      return;
+    case 0xdb:
+    case 0xc6:
+      p += 4 + view.getUint32(p);
+      return;
+    case 0xd4:
+      p += 2;
+      return;
+    case 0xd5:
+      p += 3;
+      return;
+    case 0xd6:
+      p += 5;
+      return;
+    case 0xd7:
+      p += 9;
+      return;
+    case 0xd8:
+      p += 17;
+      return;
+    case 0xc7:
+      p += 2 + b[p]!;
+      return;
+    case 0xc8:
+      p += 3 + view.getUint16(p);
+      return;
+    case 0xc9:
+      p += 5 + view.getUint32(p);
+      return;
+    case 0xdc: {
+      let n = view.getUint16(p);
+      p += 2;
+      while (n-- > 0) skip();
+      return;
+    }
+    case 0xdd: {
+      let n = view.getUint32(p);
+      p += 4;
+      while (n-- > 0) skip();
+      return;
+    }
+    case 0xde: {
+      let n = view.getUint16(p) * 2;
+      p += 2;
+      while (n-- > 0) skip();
+      return;
+    }
+    case 0xdf: {
+      let n = view.getUint32(p) * 2;
+      p += 4;
+      while (n-- > 0) skip();
+      return;
+    }
+    default:
+      throw new Error(`unknown MessagePack type 0x${c.toString(16)}`);
   }
 }
 

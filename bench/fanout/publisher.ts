@@ -13,16 +13,7 @@ import { encodeTick } from '../../src/codec/tick-codec.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import type { QuoteTick } from '../../src/core/schema.js';
 import { Prng } from '../../feeds/synthetic/prng.js';
-import {
-  BENCH_ASSET_CLASS,
-  BENCH_SOURCE,
-  PHASE_MEASURED,
-  PHASE_WARMUP,
-  symbolName,
-  wallMs,
-  type PublisherCommand,
-  type PublisherReply,
-} from './shared.js';
+import { BENCH_ASSET_CLASS, BENCH_SOURCE, PHASE_MEASURED, PHASE_WARMUP, symbolName, wallMs, type PublisherCommand, type PublisherReply } from './shared.js';
 
 const send = (msg: PublisherReply): void => {
   process.send?.(msg);

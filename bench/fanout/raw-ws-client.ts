@@ -177,7 +177,9 @@ export class RawWsClient {
       const c = line.indexOf(':');
       if (c > 0) headers.set(line.slice(0, c).trim().toLowerCase(), line.slice(c + 1).trim());
     }
-    const expected = createHash('sha1').update(this.#key + GUID).digest('base64');
+    const expected = createHash('sha1')
+      .update(this.#key + GUID)
+      .digest('base64');
     if (headers.get('sec-websocket-accept') !== expected) {
       this.#fail('bad Sec-WebSocket-Accept');
       return;

@@ -148,8 +148,14 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
           (ok.length < r.runs.length ? `; ${r.runs.length - ok.length} failed` : ''),
       );
     }
-    if (r.quietBusy !== undefined) bits.push(`machine ${pct(r.quietBusy)} busy before the run${r.quietWaitMs > 500 ? ` (waited ${fix(r.quietWaitMs / 1000, 0)} s for it to calm down)` : ''}`);
-    if (r.delivered === 0) bits.push(`no measured update arrived: the server was still working through the warm-up backlog; throughput and CPU cover the warm-up updates it delivered in the window`);
+    if (r.quietBusy !== undefined)
+      bits.push(
+        `machine ${pct(r.quietBusy)} busy before the run${r.quietWaitMs > 500 ? ` (waited ${fix(r.quietWaitMs / 1000, 0)} s for it to calm down)` : ''}`,
+      );
+    if (r.delivered === 0)
+      bits.push(
+        `no measured update arrived: the server was still working through the warm-up backlog; throughput and CPU cover the warm-up updates it delivered in the window`,
+      );
     if (!r.drained) bits.push(`still delivering ${fix(s.drainTimeoutMs / 1000, 0)} s after the last tick (drain limit), figures cover what arrived`);
     else if (r.drainMs > 50) bits.push(`drain after the last tick ${int(r.drainMs)} ms`);
     if (r.skipped) bits.push(`${int(r.skipped)} updates skipped (sequence jumps${s.throttle > 0 && r.server === 'tickwire' ? ': conflation' : ''})`);
@@ -165,7 +171,9 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
     bits.push(
       `gateway CPU ${fix(r.cpuMicros / r.cpuWindowMs / 10, 0)}% of a core (${fix((r.cpuMicros - r.cpuSystemMicros) / r.received, 2)} µs user + ${fix(r.cpuSystemMicros / r.received, 2)} µs kernel per update)`,
     );
-    bits.push(`load clients ${fix(r.clientCpuMicros / r.cpuWindowMs / 10, 0)}%, publisher + NATS ${fix(r.feedCpuMicros / r.cpuWindowMs / 10, 0)}%, softirq and other processes ${fix(Math.max(0, r.otherCpuMicros) / r.cpuWindowMs / 10, 0)}% of a core`);
+    bits.push(
+      `load clients ${fix(r.clientCpuMicros / r.cpuWindowMs / 10, 0)}%, publisher + NATS ${fix(r.feedCpuMicros / r.cpuWindowMs / 10, 0)}%, softirq and other processes ${fix(Math.max(0, r.otherCpuMicros) / r.cpuWindowMs / 10, 0)}% of a core`,
+    );
     bits.push(`${mb(perSecond(r, r.bytes))} MB/s of frames`);
     out.push(`- ${SERVER_LABEL[r.server]}: ${bits.join('; ')}.`);
   }
@@ -229,8 +237,7 @@ export function representativeIdle(runs: IdleResult[]): IdleResult {
 }
 
 const perConn = (r: IdleResult): number => (r.connected > 0 ? (r.rssAfter - r.rssBefore) / r.connected : NaN);
-const marginal = (r: IdleResult): number =>
-  r.connected > r.firstBatch ? (r.rssAfter - r.rssAfterFirst) / (r.connected - r.firstBatch) : NaN;
+const marginal = (r: IdleResult): number => (r.connected > r.firstBatch ? (r.rssAfter - r.rssAfterFirst) / (r.connected - r.firstBatch) : NaN);
 
 function idleTable(rows: IdleResult[]): string[] {
   const out = [
@@ -248,7 +255,10 @@ function idleTable(rows: IdleResult[]): string[] {
     );
   }
   const tw = rows.find((r) => r.server === 'tickwire' && !r.error);
-  out.push('', `- gateway RSS delta per idle connection ≤ 5 KB: ${mark(tw ? perConn(tw) <= 5 * 1024 : undefined)}${tw ? ` (${fix(perConn(tw) / 1024, 2)} KB)` : ''}`);
+  out.push(
+    '',
+    `- gateway RSS delta per idle connection ≤ 5 KB: ${mark(tw ? perConn(tw) <= 5 * 1024 : undefined)}${tw ? ` (${fix(perConn(tw) / 1024, 2)} KB)` : ''}`,
+  );
   return out;
 }
 
@@ -266,7 +276,9 @@ export function renderMarkdown(info: RunInfo, results: ScenarioResult[]): string
       `**Latency**: tick creation (publisher wall clock) to client decode (client wall clock), measured ticks only. ` +
       `**Gateway CPU**: utime+stime of the server process (/proc) over the window, per update decoded in it. ` +
       `**box CPU busy**: the whole machine over the window; near 100% means the numbers describe a saturated box. ` +
-      (o.serverCpus || o.loadCpus ? `Pinned with taskset: servers on CPUs ${o.serverCpus ?? 'any'}, load clients + publisher + NATS on CPUs ${o.loadCpus ?? 'any'}. ` : '') +
+      (o.serverCpus || o.loadCpus
+        ? `Pinned with taskset: servers on CPUs ${o.serverCpus ?? 'any'}, load clients + publisher + NATS on CPUs ${o.loadCpus ?? 'any'}. `
+        : '') +
       (o.repeat > 1 ? `Each row is the run with the median CPU per update out of ${o.repeat} interleaved runs. ` : '') +
       `tickwire gateway: \`${info.engineCommand}\`.`,
     '',

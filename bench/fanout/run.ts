@@ -96,7 +96,12 @@ class LoadPool {
   }
 
   async stats(): Promise<LoadStats> {
-    const list = await this.call(this.procs.map(() => ({ type: 'stats' })), 10_000, (m) => (m.type === 'stats' ? m.stats : undefined), 'stats');
+    const list = await this.call(
+      this.procs.map(() => ({ type: 'stats' })),
+      10_000,
+      (m) => (m.type === 'stats' ? m.stats : undefined),
+      'stats',
+    );
     return {
       delivered: list.reduce((n, s) => n + s.delivered, 0),
       received: list.reduce((n, s) => n + s.received, 0),
@@ -108,11 +113,21 @@ class LoadPool {
   }
 
   report(finalSeq: number[]): Promise<LoadReport[]> {
-    return this.call(this.procs.map(() => ({ type: 'report', finalSeq })), 30_000, (m) => (m.type === 'report' ? m.report : undefined), 'report');
+    return this.call(
+      this.procs.map(() => ({ type: 'report', finalSeq })),
+      30_000,
+      (m) => (m.type === 'report' ? m.report : undefined),
+      'report',
+    );
   }
 
   async close(): Promise<void> {
-    await this.call(this.procs.map(() => ({ type: 'close', timeoutMs: 5000 })), 20_000, (m) => (m.type === 'closed' ? true : undefined), 'close');
+    await this.call(
+      this.procs.map(() => ({ type: 'close', timeoutMs: 5000 })),
+      20_000,
+      (m) => (m.type === 'closed' ? true : undefined),
+      'close',
+    );
   }
 }
 
@@ -161,7 +176,15 @@ function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ??
   return {
     cmd: process.execPath,
     args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
-    display: [...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []), 'node', ...loader, main, 'gateway', '--workers', String(gatewayWorkers)].join(' '),
+    display: [
+      ...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []),
+      'node',
+      ...loader,
+      main,
+      'gateway',
+      '--workers',
+      String(gatewayWorkers),
+    ].join(' '),
   };
 }
 
@@ -170,7 +193,8 @@ async function waitForGateway(child: ChildProcess, port: number, timeoutMs: numb
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`gateway exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
     const ok = await new Promise<boolean>((resolveProbe) => {
       let settled = false;
       const done = (v: boolean, why = ''): void => {
@@ -233,7 +257,12 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
     logName: `${tag}-${kind}`,
     env: { NATS_URL: env.natsUrl, PORT: String(port), HOST },
   });
-  const listening = await waitMessage(child, (m: { type?: string; port?: number }) => (m.type === 'listening' ? m.port : undefined), 30_000, `${kind} server start`);
+  const listening = await waitMessage(
+    child,
+    (m: { type?: string; port?: number }) => (m.type === 'listening' ? m.port : undefined),
+    30_000,
+    `${kind} server start`,
+  );
   pin(child.pid, env.opts.serverCpus, `the ${kind} server`);
   return { kind, child, pid: child.pid!, target: { kind, host: HOST, port: listening ?? port } };
 }
@@ -249,7 +278,16 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     const connectTimeout = Math.max(30_000, s.clients * 20);
     const t0 = Date.now();
     const conn = await env.pool.connect(
-      { target: server.target, k: s.perClient, m: s.symbols, throttle, subscribe: true, concurrency: env.opts.concurrency, timeoutMs: 15_000, fullDecode: env.opts.fullDecode },
+      {
+        target: server.target,
+        k: s.perClient,
+        m: s.symbols,
+        throttle,
+        subscribe: true,
+        concurrency: env.opts.concurrency,
+        timeoutMs: 15_000,
+        fullDecode: env.opts.fullDecode,
+      },
       s.clients,
       connectTimeout,
     );
@@ -268,19 +306,17 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     let start: CpuSnapshot | undefined;
     let measureStart = NaN;
     let atStart: LoadStats | undefined;
-    const measuring = waitMessage(env.publisher, (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined), s.warmupMs + 60_000, 'publisher warm-up').then(
-      async (at) => {
-        start = cpuSnapshot(env, server);
-        measureStart = at;
-        atStart = await env.pool.stats();
-      },
-    );
-    const done = waitMessage(
+    const measuring = waitMessage(
       env.publisher,
-      (m: PublisherReply) => (m.type === 'done' ? m : undefined),
-      s.warmupMs + s.durationMs * 3 + 60_000,
-      'publisher',
-    );
+      (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined),
+      s.warmupMs + 60_000,
+      'publisher warm-up',
+    ).then(async (at) => {
+      start = cpuSnapshot(env, server);
+      measureStart = at;
+      atStart = await env.pool.stats();
+    });
+    const done = waitMessage(env.publisher, (m: PublisherReply) => (m.type === 'done' ? m : undefined), s.warmupMs + s.durationMs * 3 + 60_000, 'publisher');
     env.publisher.send({ type: 'start', rate: s.rate, symbols: s.symbols, warmupMs: s.warmupMs, durationMs: s.durationMs, seed: env.opts.seed });
     await measuring;
     const pub = await done;
@@ -418,9 +454,44 @@ async function waitQuiet(maxMs: number): Promise<{ busy: number; waitedMs: numbe
 
 function emptyFanout(server: ServerKind): FanoutResult {
   return {
-    server, connected: 0, received: 0, quietWaitMs: 0, cpuSystemMicros: NaN, otherCpuMicros: NaN, cpuWindowMs: NaN, clientCpuMicros: NaN, feedCpuMicros: NaN, boxBusy: NaN, foreign: 0, serverErrors: 0, failed: 0, rejectedChannels: 0, published: 0, publishRate: NaN, expected: 0, delivered: 0, frames: 0, bytes: 0,
-    windowMs: NaN, drainMs: NaN, drained: false, p50: NaN, p99: NaN, p999: NaN, max: NaN, mean: NaN, cpuMicros: NaN, rssConnected: NaN,
-    rssPeak: NaN, skipped: 0, stale: 0, badFrames: 0, finalOk: 0, finalTotal: 0, negative: 0, unexpectedCloses: {},
+    server,
+    connected: 0,
+    received: 0,
+    quietWaitMs: 0,
+    cpuSystemMicros: NaN,
+    otherCpuMicros: NaN,
+    cpuWindowMs: NaN,
+    clientCpuMicros: NaN,
+    feedCpuMicros: NaN,
+    boxBusy: NaN,
+    foreign: 0,
+    serverErrors: 0,
+    failed: 0,
+    rejectedChannels: 0,
+    published: 0,
+    publishRate: NaN,
+    expected: 0,
+    delivered: 0,
+    frames: 0,
+    bytes: 0,
+    windowMs: NaN,
+    drainMs: NaN,
+    drained: false,
+    p50: NaN,
+    p99: NaN,
+    p999: NaN,
+    max: NaN,
+    mean: NaN,
+    cpuMicros: NaN,
+    rssConnected: NaN,
+    rssPeak: NaN,
+    skipped: 0,
+    stale: 0,
+    badFrames: 0,
+    finalOk: 0,
+    finalTotal: 0,
+    negative: 0,
+    unexpectedCloses: {},
   };
 }
 
@@ -455,7 +526,9 @@ async function runIdle(env: Env, s: IdleScenario, kind: ServerKind): Promise<Idl
     result.firstBatch = c1.ok;
     result.rssAfter = await settledRss(server.pid, s.settleMs);
     const stats = await env.pool.stats();
-    log(`  ${kind}: ${result.connected} idle (${stats.open} open), RSS ${(result.rssBefore / 1048576).toFixed(1)} -> ${(result.rssAfter / 1048576).toFixed(1)} MB`);
+    log(
+      `  ${kind}: ${result.connected} idle (${stats.open} open), RSS ${(result.rssBefore / 1048576).toFixed(1)} -> ${(result.rssAfter / 1048576).toFixed(1)} MB`,
+    );
     if (c1.failed + c2.failed > 0) log(`  ${kind}: ${c1.failed + c2.failed} failed (${[...c1.errors, ...c2.errors].slice(0, 3).join('; ')})`);
     return result;
   } finally {
@@ -526,22 +599,46 @@ async function main(): Promise<number> {
   const env: Env = { opts, logDir, natsUrl: nats.url, natsPid: nats.child.pid!, instrumentsFile, publisher, pool };
 
   if (opts.saturate) {
-    const s = opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout' && x.throttle === 0) ?? opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout');
+    const s =
+      opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout' && x.throttle === 0) ??
+      opts.scenarios.find((x): x is FanoutScenario => x.kind === 'fanout');
     if (!s) throw new Error('--saturate needs a fan-out scenario (1 or 2)');
     const searches: SaturationSearch[] = [];
     const uptimeBefore = uptime();
     for (const w of opts.gatewayWorkers) {
-      log(`saturation search: ${w} gateway worker${w > 1 ? 's' : ''}, ${s.clients} clients × ${s.perClient} of ${s.symbols} symbols, p99 < ${opts.p99LimitMs} ms`);
-      searches.push(await searchSaturation(s, w, opts, (rate) => runFanout(env, { ...s, rate }, 'tickwire', w).catch((err: unknown) => {
-        log(`  probe failed: ${(err as Error).message}`);
-        return { ...emptyFanout('tickwire'), error: (err as Error).message };
-      }), log));
+      log(
+        `saturation search: ${w} gateway worker${w > 1 ? 's' : ''}, ${s.clients} clients × ${s.perClient} of ${s.symbols} symbols, p99 < ${opts.p99LimitMs} ms`,
+      );
+      searches.push(
+        await searchSaturation(
+          s,
+          w,
+          opts,
+          (rate) =>
+            runFanout(env, { ...s, rate }, 'tickwire', w).catch((err: unknown) => {
+              log(`  probe failed: ${(err as Error).message}`);
+              return { ...emptyFanout('tickwire'), error: (err as Error).message };
+            }),
+          log,
+        ),
+      );
     }
-    const md = renderSaturation({
-      startedAt, elapsedMs: Date.now() - t0, node: process.versions.node, cpus: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: cpus().length,
-      command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '), uptimeBefore, uptimeAfter: uptime(),
-      loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
-    }, s, searches, opts.p99LimitMs);
+    const md = renderSaturation(
+      {
+        startedAt,
+        elapsedMs: Date.now() - t0,
+        node: process.versions.node,
+        cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
+        cores: cpus().length,
+        command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
+        uptimeBefore,
+        uptimeAfter: uptime(),
+        loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
+      },
+      s,
+      searches,
+      opts.p99LimitMs,
+    );
     process.stdout.write('\n' + md + '\n');
     if (opts.write) {
       const dir = resolve(repoRoot, opts.outDir);
@@ -577,7 +674,16 @@ async function main(): Promise<number> {
         } else {
           const one = await runIdle(env, s, kind).catch((err: unknown) => {
             log(`  ${kind} failed: ${(err as Error).stack ?? String(err)}`);
-            const failed: IdleResult = { server: kind, connected: 0, failed: 0, rssBefore: NaN, rssAfterFirst: NaN, rssAfter: NaN, firstBatch: 0, error: (err as Error).message };
+            const failed: IdleResult = {
+              server: kind,
+              connected: 0,
+              failed: 0,
+              rssBefore: NaN,
+              rssAfterFirst: NaN,
+              rssAfter: NaN,
+              firstBatch: 0,
+              error: (err as Error).message,
+            };
             return failed;
           });
           idleRuns.set(kind, [...(idleRuns.get(kind) ?? []), one]);

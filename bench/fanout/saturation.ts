@@ -118,7 +118,13 @@ export function renderSaturation(info: SaturationInfo, s: FanoutScenario, search
         `${b ? `${fix(b.boxBusy * 100, 0)}%` : '—'} | ${x.failed ? `${int(x.failed.rate)} (${x.failed.why})` : 'none failed'} |`,
     );
   }
-  out.push('', '### Every probe', '', '| gateway workers | ticks/s | result | delivered / owed | p50 / p99 / max ms | gateway CPU (cores) | load clients CPU (cores) | box busy |', '|---:|---:|---|---:|---:|---:|---:|---:|');
+  out.push(
+    '',
+    '### Every probe',
+    '',
+    '| gateway workers | ticks/s | result | delivered / owed | p50 / p99 / max ms | gateway CPU (cores) | load clients CPU (cores) | box busy |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|',
+  );
   for (const x of searches) {
     for (const p of x.probes) {
       const r = p.result;

@@ -180,7 +180,13 @@ export function parseOptions(argv: string[]): Options {
   const s2: FanoutScenario = quick
     ? { kind: 'fanout', id: 2, title: '', clients: 300, symbols: 100, perClient: 20, rate: 1000, throttle: 100, warmupMs, durationMs, drainTimeoutMs }
     : { kind: 'fanout', id: 2, title: '', clients: 5000, symbols: 500, perClient: 20, rate: 5000, throttle: 100, warmupMs, durationMs, drainTimeoutMs };
-  const s3: IdleScenario = { kind: 'idle', id: 3, title: '', clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000), settleMs: quick ? 500 : 3000 };
+  const s3: IdleScenario = {
+    kind: 'idle',
+    id: 3,
+    title: '',
+    clients: num('idle', values.idle, 1, 100_000) ?? (quick ? 500 : 5000),
+    settleMs: quick ? 500 : 3000,
+  };
 
   const scale = num('scale', values.scale, 0.001, 10) ?? 1;
   for (const s of [s1, s2]) {

@@ -124,10 +124,7 @@ export interface LoadReport extends LoadStats {
 }
 
 export type WorkerCommand =
-  | { type: 'connect'; spec: ConnectSpec }
-  | { type: 'stats' }
-  | { type: 'report'; finalSeq: number[] }
-  | { type: 'close'; timeoutMs: number };
+  { type: 'connect'; spec: ConnectSpec } | { type: 'stats' } | { type: 'report'; finalSeq: number[] } | { type: 'close'; timeoutMs: number };
 
 export type WorkerReply =
   | { type: 'connected'; result: ConnectResult }

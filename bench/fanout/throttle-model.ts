@@ -24,10 +24,19 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
   },
 });
-const CL = Number(values.clients), CH = Number(values.symbols), K = Number(values['per-client']);
-const RATE = Number(values.rate), T = Number(values.throttle), DUR = Number(values.seconds) * 1000;
+const CL = Number(values.clients),
+  CH = Number(values.symbols),
+  K = Number(values['per-client']);
+const RATE = Number(values.rate),
+  T = Number(values.throttle),
+  DUR = Number(values.seconds) * 1000;
 
-interface Policy { name: string; burst?: boolean; slot: number; batch: number }
+interface Policy {
+  name: string;
+  burst?: boolean;
+  slot: number;
+  batch: number;
+}
 const POLICIES: Policy[] = [
   { name: 'burst flush (before)', burst: true, slot: 0, batch: 0 },
   { name: 'leading edge, 1 ms slots', slot: 1, batch: 0 },

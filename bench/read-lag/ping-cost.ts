@@ -52,8 +52,14 @@ try {
   const without = process.hrtime.bigint() - t1;
 
   const headers: [string, string][] = [
-    ['host', '127.0.0.1:8080'], ['user-agent', 'curl/8.0'], ['accept', '*/*'], ['authorization', 'Bearer abcdefghijklmnopqrstuvwxyz0123456789'],
-    ['content-type', 'application/json'], ['content-length', '120'], ['x-request-id', 'abc-123'], ['connection', 'keep-alive'],
+    ['host', '127.0.0.1:8080'],
+    ['user-agent', 'curl/8.0'],
+    ['accept', '*/*'],
+    ['authorization', 'Bearer abcdefghijklmnopqrstuvwxyz0123456789'],
+    ['content-type', 'application/json'],
+    ['content-length', '120'],
+    ['x-request-id', 'abc-123'],
+    ['connection', 'keep-alive'],
   ];
   const m = 200_000;
   const t2 = process.hrtime.bigint();
@@ -66,7 +72,11 @@ try {
   console.log(`sweep, no ping due: ${(Number(without) / rounds / 1e6).toFixed(2)} ms`);
   console.log(`ping CPU at slow.pingMs=${pingMs} for 10 000 connections: about ${(((perSweep / n) * 10_000 * 1000) / pingMs).toFixed(0)} ms per second`);
   console.log(`HTTP framing check, 8 headers: ${(Number(framing) / m).toFixed(0)} ns per request`);
-  console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 } finally {
   for (const c of clients) c.destroy();
   await engine.close();

@@ -94,31 +94,42 @@ async function loadMain(): Promise<void> {
   const needle = Buffer.from('"ch":"executions"');
   const sockets: WebSocket[] = [];
   const timers: NodeJS.Timeout[] = [];
-  await Promise.all(Array.from({ length: connections }, (_, i) => new Promise<void>((ok, fail) => {
-    const ws = new WebSocket(url, ['tickwire.v1.json'], { headers: { authorization: `Bearer ${token}` }, maxPayload: 64 * 1024 * 1024 });
-    ws.on('message', (data: Buffer) => {
-      report.bytes += data.length;
-      for (let at = data.indexOf(needle); at >= 0; at = data.indexOf(needle, at + needle.length)) report.events++;
-    });
-    ws.on('close', (code: number) => void (report.closes[code] = (report.closes[code] ?? 0) + 1));
-    ws.on('error', () => undefined);
-    ws.once('open', () => {
-      sockets.push(ws);
-      let id = 0;
-      const resubscribe = (): void => {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        ws.send(JSON.stringify({ op: 'subscribe', id: ++id, channels: ['executions'], since: 0 }));
-        report.resubscribes++;
-      };
-      // spread the connections over the interval
-      timers.push(setTimeout(() => {
-        resubscribe();
-        timers.push(setInterval(resubscribe, resubscribeMs));
-      }, (i * resubscribeMs) / connections));
-      ok();
-    });
-    ws.once('unexpected-response', (_req, res) => fail(new Error(`connection ${i} refused: ${res.statusCode}`)));
-  })));
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      (_, i) =>
+        new Promise<void>((ok, fail) => {
+          const ws = new WebSocket(url, ['tickwire.v1.json'], { headers: { authorization: `Bearer ${token}` }, maxPayload: 64 * 1024 * 1024 });
+          ws.on('message', (data: Buffer) => {
+            report.bytes += data.length;
+            for (let at = data.indexOf(needle); at >= 0; at = data.indexOf(needle, at + needle.length)) report.events++;
+          });
+          ws.on('close', (code: number) => void (report.closes[code] = (report.closes[code] ?? 0) + 1));
+          ws.on('error', () => undefined);
+          ws.once('open', () => {
+            sockets.push(ws);
+            let id = 0;
+            const resubscribe = (): void => {
+              if (ws.readyState !== WebSocket.OPEN) return;
+              ws.send(JSON.stringify({ op: 'subscribe', id: ++id, channels: ['executions'], since: 0 }));
+              report.resubscribes++;
+            };
+            // spread the connections over the interval
+            timers.push(
+              setTimeout(
+                () => {
+                  resubscribe();
+                  timers.push(setInterval(resubscribe, resubscribeMs));
+                },
+                (i * resubscribeMs) / connections,
+              ),
+            );
+            ok();
+          });
+          ws.once('unexpected-response', (_req, res) => fail(new Error(`connection ${i} refused: ${res.statusCode}`)));
+        }),
+    ),
+  );
   process.send!({ type: 'ready' });
   process.on('message', (msg: { type: string }) => {
     if (msg.type === 'mark') process.send!({ type: 'report', report: { ...report, closes: { ...report.closes } } });
@@ -137,13 +148,33 @@ const children = new Set<ChildProcess>();
 function stopChild(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return Promise.resolve();
   return new Promise((done) => {
-    const t = setTimeout(() => { try { process.kill(c.pid!, 'SIGKILL'); } catch { /* gone */ } }, 3000);
-    c.once('exit', () => { clearTimeout(t); done(); });
-    try { process.kill(c.pid!, 'SIGTERM'); } catch { clearTimeout(t); done(); }
+    const t = setTimeout(() => {
+      try {
+        process.kill(c.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 3000);
+    c.once('exit', () => {
+      clearTimeout(t);
+      done();
+    });
+    try {
+      process.kill(c.pid!, 'SIGTERM');
+    } catch {
+      clearTimeout(t);
+      done();
+    }
   });
 }
 process.on('exit', () => {
-  for (const c of children) if (c.pid !== undefined && c.exitCode === null) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const c of children)
+    if (c.pid !== undefined && c.exitCode === null)
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
@@ -179,9 +210,17 @@ async function main(): Promise<void> {
   const server = spawn(process.execPath, ['--import', 'tsx', resolve(o.serverRoot, 'src/cli/main.ts'), 'start'], {
     cwd: o.serverRoot,
     env: {
-      ...process.env, HOST, PORT: String(port), LOG_LEVEL: 'warn', TICKWIRE_FEEDS: '', TICKWIRE_AUTH: 'required',
-      TICKWIRE_JWT_SECRET: SECRET, TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN, TICKWIRE_EXECUTIONS_MAX_PER_USER: String(Math.max(10_000, o.events)),
-      NATS_URL: '', REDIS_URL: '',
+      ...process.env,
+      HOST,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      TICKWIRE_FEEDS: '',
+      TICKWIRE_AUTH: 'required',
+      TICKWIRE_JWT_SECRET: SECRET,
+      TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN,
+      TICKWIRE_EXECUTIONS_MAX_PER_USER: String(Math.max(10_000, o.events)),
+      NATS_URL: '',
+      REDIS_URL: '',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -191,20 +230,34 @@ async function main(): Promise<void> {
 
     log(`recording ${o.events} executions for one user`);
     let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let i = ++next; i <= o.events; i = ++next) {
-        const r = await fetch(`${base}/v1/executions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ user: USER, id: `bench-${i}`, order: `order-${i}`, sym: 'AAPL', side: i % 2 ? 'buy' : 'sell', qty: 1 + (i % 7), p: 100 + (i % 50) / 10, t: Date.now() }),
-        });
-        if (r.status !== 201 && r.status !== 200) throw new Error(`POST /v1/executions: ${r.status} ${await r.text()}`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let i = ++next; i <= o.events; i = ++next) {
+          const r = await fetch(`${base}/v1/executions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              user: USER,
+              id: `bench-${i}`,
+              order: `order-${i}`,
+              sym: 'AAPL',
+              side: i % 2 ? 'buy' : 'sell',
+              qty: 1 + (i % 7),
+              p: 100 + (i % 50) / 10,
+              t: Date.now(),
+            }),
+          });
+          if (r.status !== 201 && r.status !== 200) throw new Error(`POST /v1/executions: ${r.status} ${await r.text()}`);
+        }
+      }),
+    );
 
     // bystander first, so that it is connected before the flood
     const bystander = new WebSocket(`ws://${HOST}:${port}/v1/stream`, ['tickwire.v1.json'], { headers: { authorization: `Bearer ${await jwt('bystander')}` } });
-    await new Promise<void>((ok, fail) => { bystander.once('open', () => ok()); bystander.once('error', fail); });
+    await new Promise<void>((ok, fail) => {
+      bystander.once('open', () => ok());
+      bystander.once('error', fail);
+    });
     const sent = new Map<number, number>();
     const pingRtt = new LatencyHistogram();
     const healthRtt = new LatencyHistogram();
@@ -222,21 +275,31 @@ async function main(): Promise<void> {
     });
 
     log(`starting ${o.connections} connections that re-subscribe with since:0 every ${o.resubscribeMs} ms`);
-    const load = fork(here, ['--role', 'load', JSON.stringify({ url: `ws://${HOST}:${port}/v1/stream`, token: await jwt(USER), connections: o.connections, resubscribeMs: o.resubscribeMs })], {
-      execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const load = fork(
+      here,
+      [
+        '--role',
+        'load',
+        JSON.stringify({ url: `ws://${HOST}:${port}/v1/stream`, token: await jwt(USER), connections: o.connections, resubscribeMs: o.resubscribeMs }),
+      ],
+      {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     children.add(load);
-    const fromLoad = (type: string, timeoutMs = 60_000): Promise<any> => new Promise((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`the load process did not send "${type}" within ${timeoutMs} ms`)), timeoutMs);
-      const on = (m: any): void => {
-        if (m?.type !== type) return;
-        clearTimeout(timer);
-        load.off('message', on);
-        ok(m);
-      };
-      load.on('message', on);
-      load.once('exit', (code) => fail(new Error(`load process exited (${code})`)));
-    });
+    const fromLoad = (type: string, timeoutMs = 60_000): Promise<any> =>
+      new Promise((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`the load process did not send "${type}" within ${timeoutMs} ms`)), timeoutMs);
+        const on = (m: any): void => {
+          if (m?.type !== type) return;
+          clearTimeout(timer);
+          load.off('message', on);
+          ok(m);
+        };
+        load.on('message', on);
+        load.once('exit', (code) => fail(new Error(`load process exited (${code})`)));
+      });
     await fromLoad('ready');
     await sleep(1000); // warm up: every connection is replaying
 
@@ -283,11 +346,23 @@ async function main(): Promise<void> {
     const bytes = mark1.bytes - mark0.bytes;
     const rows: [string, string][] = [
       ['server', o.serverRoot === repoRoot ? 'this checkout' : o.serverRoot],
-      ['setup', `${o.events} retained executions, ${o.connections} connections of one user re-subscribing with since:0 every ${o.resubscribeMs} ms, ${o.seconds} s measured`],
-      ['bystander ping RTT p50 / p99 / max (ms)', `${fmt(pingRtt.quantile(0.5))} / ${fmt(pingRtt.quantile(0.99))} / ${fmt(pingRtt.max)} (${pongs} pongs, ${lost} unanswered at the end)`],
-      ['/health RTT p50 / p99 / max (ms)', `${fmt(healthRtt.quantile(0.5))} / ${fmt(healthRtt.quantile(0.99))} / ${fmt(healthRtt.max)} (${healthRtt.total} answered, ${healthFails} failed)`],
+      [
+        'setup',
+        `${o.events} retained executions, ${o.connections} connections of one user re-subscribing with since:0 every ${o.resubscribeMs} ms, ${o.seconds} s measured`,
+      ],
+      [
+        'bystander ping RTT p50 / p99 / max (ms)',
+        `${fmt(pingRtt.quantile(0.5))} / ${fmt(pingRtt.quantile(0.99))} / ${fmt(pingRtt.max)} (${pongs} pongs, ${lost} unanswered at the end)`,
+      ],
+      [
+        '/health RTT p50 / p99 / max (ms)',
+        `${fmt(healthRtt.quantile(0.5))} / ${fmt(healthRtt.quantile(0.99))} / ${fmt(healthRtt.max)} (${healthRtt.total} answered, ${healthFails} failed)`,
+      ],
       ['replayed events/s received by the load connections', (events / elapsed).toFixed(0)],
-      ['replayed events/s (server, tickwire_replayed_events_total)', replayed0 !== undefined && replayed1 !== undefined ? ((replayed1 - replayed0) / elapsed).toFixed(0) : 'n/a (metric absent)'],
+      [
+        'replayed events/s (server, tickwire_replayed_events_total)',
+        replayed0 !== undefined && replayed1 !== undefined ? ((replayed1 - replayed0) / elapsed).toFixed(0) : 'n/a (metric absent)',
+      ],
       ['replay bytes/s received (MB/s)', (bytes / elapsed / 1e6).toFixed(2)],
       ['subscribes sent / closes by code', `${mark1.resubscribes - mark0.resubscribes} / ${JSON.stringify(mark1.closes)}`],
       ['server CPU (s per s)', (cpu / elapsed).toFixed(2)],

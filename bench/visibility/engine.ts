@@ -18,12 +18,18 @@ const rate = arg('rate', 4000);
 const dir = mkdtempSync(join(tmpdir(), 'tickwire-bench-visibility-'));
 const file = join(dir, 'instruments.json');
 const instruments = Array.from({ length: symbols }, (_, i) => ({
-  symbol: `S${String(i).padStart(3, '0')}`, assetClass: 'stock', currency: 'USD', refPrice: 50 + i,
+  symbol: `S${String(i).padStart(3, '0')}`,
+  assetClass: 'stock',
+  currency: 'USD',
+  refPrice: 50 + i,
 }));
 writeFileSync(file, JSON.stringify(instruments));
 
 const engine = await startEngine({
-  host: '127.0.0.1', port: 0, instrumentsFile: file, log: { level: 'silent' },
+  host: '127.0.0.1',
+  port: 0,
+  instrumentsFile: file,
+  log: { level: 'silent' },
   synthetic: { rate, seed: 7 },
 });
 process.send?.({ port: engine.port });

@@ -109,7 +109,15 @@ async function measure(name: string, dashes: Dash[], pid: number): Promise<Row> 
   const bytes = dashes.reduce((a, d) => a + d.bytes, 0);
   const frames = dashes.reduce((a, d) => a + d.frames, 0);
   const s1 = await gatewayStats();
-  return { slowEpisodes: s1.slow - s0.slow, sentPerSec: ((s1.bytesOut - s0.bytesOut) * 1000) / wallMs, inPerSec: ((s1.updatesIn - s0.updatesIn) * 1000) / wallMs, name, bytesPerSec: (bytes * 1000) / wallMs, framesPerSec: (frames * 1000) / wallMs, cpuPct: (cpu / 1000 / wallMs) * 100 };
+  return {
+    slowEpisodes: s1.slow - s0.slow,
+    sentPerSec: ((s1.bytesOut - s0.bytesOut) * 1000) / wallMs,
+    inPerSec: ((s1.updatesIn - s0.updatesIn) * 1000) / wallMs,
+    name,
+    bytesPerSec: (bytes * 1000) / wallMs,
+    framesPerSec: (frames * 1000) / wallMs,
+    cpuPct: (cpu / 1000 / wallMs) * 100,
+  };
 }
 
 const child = fork(fileURLToPath(new URL('./engine.ts', import.meta.url)), ['--symbols', String(SYMBOLS), '--rate', String(RATE)], {
@@ -160,16 +168,38 @@ try {
   const baseServing = mean(allOn, (r) => r.servingPct!);
   const kb = (b: number): string => (b / 1024).toFixed(1);
   const saved = (v: number, b: number): string => `${(100 * (1 - v / b)).toFixed(1)}%`;
-  console.log(`\nVisibility benchmark: ${CLIENTS} dashboards x ${SYMBOLS} symbols (quote + ticker, throttle ${THROTTLE} ms), ${ON_SCREEN} on screen; synthetic feed ${RATE} ticks/s; ${SECONDS} s per row after ${WARMUP_MS} ms warm-up\n`);
-  console.log('| dashboard state | hub updates in/s | KiB/s published | KiB/s received | frames/s received | gateway CPU | serving CPU | bandwidth saved | serving CPU saved | slow episodes |');
+  console.log(
+    `\nVisibility benchmark: ${CLIENTS} dashboards x ${SYMBOLS} symbols (quote + ticker, throttle ${THROTTLE} ms), ${ON_SCREEN} on screen; synthetic feed ${RATE} ticks/s; ${SECONDS} s per row after ${WARMUP_MS} ms warm-up\n`,
+  );
+  console.log(
+    '| dashboard state | hub updates in/s | KiB/s published | KiB/s received | frames/s received | gateway CPU | serving CPU | bandwidth saved | serving CPU saved | slow episodes |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   console.log(`| ${baseline.name} | — | — | — | — | ${baseline.cpuPct.toFixed(1)}% | — | — | — | — |`);
   for (const r of rows) {
     const isBase = r.name === allOn;
-    console.log(`| ${r.name} | ${r.inPerSec.toFixed(0)} | ${kb(r.sentPerSec)} | ${kb(r.bytesPerSec)} | ${r.framesPerSec.toFixed(0)} | ${r.cpuPct.toFixed(1)}% | ${r.servingPct!.toFixed(1)}% | ${isBase ? '—' : saved(r.sentPerSec, base)} | ${isBase ? '—' : saved(r.servingPct!, baseServing)} | ${r.slowEpisodes} |`);
+    console.log(
+      `| ${r.name} | ${r.inPerSec.toFixed(0)} | ${kb(r.sentPerSec)} | ${kb(r.bytesPerSec)} | ${r.framesPerSec.toFixed(0)} | ${r.cpuPct.toFixed(1)}% | ${r.servingPct!.toFixed(1)}% | ${isBase ? '—' : saved(r.sentPerSec, base)} | ${isBase ? '—' : saved(r.servingPct!, baseServing)} | ${r.slowEpisodes} |`,
+    );
   }
-  console.log(`\nmeans: ${some}: bandwidth saved ${saved(mean(some, (r) => r.sentPerSec), base)}, serving CPU saved ${saved(mean(some, (r) => r.servingPct!), baseServing)}; page hidden: bandwidth saved ${saved(mean('page hidden', (r) => r.sentPerSec), base)}, serving CPU saved ${saved(mean('page hidden', (r) => r.servingPct!), baseServing)}`);
-  console.log(`\n(CPU in percent of one core; savings against the mean of the all-on-screen rows; "published" is what the gateway handed to uWS for these sockets (hub bytesOut), "received" what the clients read; gateway CPU includes the synthetic feed and derived tickers, which run whatever the clients show; slow episodes > 0 mean the load clients fell behind; "hub updates in/s" far below the feed's rate (quotes and trades, plus the tickers derived from them) means the machine starved the gateway and its feed, and the row says little)`);
+  console.log(
+    `\nmeans: ${some}: bandwidth saved ${saved(
+      mean(some, (r) => r.sentPerSec),
+      base,
+    )}, serving CPU saved ${saved(
+      mean(some, (r) => r.servingPct!),
+      baseServing,
+    )}; page hidden: bandwidth saved ${saved(
+      mean('page hidden', (r) => r.sentPerSec),
+      base,
+    )}, serving CPU saved ${saved(
+      mean('page hidden', (r) => r.servingPct!),
+      baseServing,
+    )}`,
+  );
+  console.log(
+    `\n(CPU in percent of one core; savings against the mean of the all-on-screen rows; "published" is what the gateway handed to uWS for these sockets (hub bytesOut), "received" what the clients read; gateway CPU includes the synthetic feed and derived tickers, which run whatever the clients show; slow episodes > 0 mean the load clients fell behind; "hub updates in/s" far below the feed's rate (quotes and trades, plus the tickers derived from them) means the machine starved the gateway and its feed, and the row says little)`,
+  );
   console.log(`load before: ${loadBefore}\nload after:  ${loadAfter}`);
 } finally {
   stop();

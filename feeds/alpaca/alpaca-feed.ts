@@ -30,7 +30,10 @@ export const AlpacaOptionsSchema = z
     encoding: z.enum(['json', 'msgpack']).default('json'),
     // statuses and lulds: trading halts/resumptions and limit-up/limit-down bands (docs/feeds.md)
     // updatedBars: a minute bar sent again after late trades (published flagged `corrected`)
-    channels: z.array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'])).min(1).default(['trades', 'quotes', 'bars']),
+    channels: z
+      .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
+      .min(1)
+      .default(['trades', 'quotes', 'bars']),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
@@ -51,13 +54,21 @@ type ErrorAction = 'auth_failed' | 'error' | 'reconnect' | 'log';
 export const ALPACA_ERROR_CODES: Readonly<Record<number, { action: ErrorAction; meaning: string; fix: string }>> = {
   400: { action: 'log', meaning: 'invalid syntax', fix: 'Alpaca could not parse a request from tickwire (please report this bug)' },
   401: { action: 'reconnect', meaning: 'not authenticated', fix: 'a request arrived before authentication; reconnecting to authenticate again' },
-  402: { action: 'auth_failed', meaning: 'auth failed', fix: 'the key id in {keyEnv} or the secret in {secretEnv} is wrong, or belongs to another environment (paper vs live)' },
+  402: {
+    action: 'auth_failed',
+    meaning: 'auth failed',
+    fix: 'the key id in {keyEnv} or the secret in {secretEnv} is wrong, or belongs to another environment (paper vs live)',
+  },
   403: { action: 'log', meaning: 'already authenticated', fix: 'harmless: a second auth on the same connection' },
   404: { action: 'reconnect', meaning: 'auth timeout', fix: 'no authentication within 10 s of connecting; reconnecting' },
   405: { action: 'error', meaning: 'symbol limit exceeded', fix: 'the plan allows fewer symbols: remove some from feeds.{id}.symbols' },
   406: { action: 'error', meaning: 'connection limit exceeded', fix: 'another client uses this key on this feed: stop it or use another key' },
   407: { action: 'reconnect', meaning: 'slow client', fix: 'tickwire did not read fast enough; reconnecting' },
-  409: { action: 'auth_failed', meaning: 'insufficient subscription', fix: 'the plan does not include this feed (e.g. sip): use the iex URL or upgrade the plan' },
+  409: {
+    action: 'auth_failed',
+    meaning: 'insufficient subscription',
+    fix: 'the plan does not include this feed (e.g. sip): use the iex URL or upgrade the plan',
+  },
   410: { action: 'error', meaning: 'invalid subscribe action for this feed', fix: 'a channel in feeds.{id}.channels is not offered on this feed' },
   500: { action: 'reconnect', meaning: 'internal error', fix: 'Alpaca had an internal error; reconnecting' },
 };
@@ -127,7 +138,11 @@ export class AlpacaFeed extends StreamFeed {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'trade', sym, id: alpacaTradeId(m.x, m.i), p: price(m.p, 't.p'), s: decimal(m.s, 't.s'),
+          k: 'trade',
+          sym,
+          id: alpacaTradeId(m.x, m.i),
+          p: price(m.p, 't.p'),
+          s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
           ts: alpacaTime(m.t),
         });
@@ -139,7 +154,12 @@ export class AlpacaFeed extends StreamFeed {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'quote', sym, bp: price(m.bp, 'q.bp'), bs: decimal(m.bs, 'q.bs'), ap: price(m.ap, 'q.ap'), as: decimal(m.as, 'q.as'),
+          k: 'quote',
+          sym,
+          bp: price(m.bp, 'q.bp'),
+          bs: decimal(m.bs, 'q.bs'),
+          ap: price(m.ap, 'q.ap'),
+          as: decimal(m.as, 'q.as'),
           ts: alpacaTime(m.t),
         });
         return;
@@ -152,9 +172,17 @@ export class AlpacaFeed extends StreamFeed {
         if (!sym) return;
         const start = alpacaTime(m.t);
         session.ctx.emit({
-          k: 'bar', sym, iv: '1m', t: Number(start / 1_000_000n),
-          o: price(m.o, 'b.o'), h: price(m.h, 'b.h'), l: price(m.l, 'b.l'), c: price(m.c, 'b.c'),
-          v: decimal(m.v, 'b.v'), n: Number.isInteger(m.n) ? m.n : 0, closed: true,
+          k: 'bar',
+          sym,
+          iv: '1m',
+          t: Number(start / 1_000_000n),
+          o: price(m.o, 'b.o'),
+          h: price(m.h, 'b.h'),
+          l: price(m.l, 'b.l'),
+          c: price(m.c, 'b.c'),
+          v: decimal(m.v, 'b.v'),
+          n: Number.isInteger(m.n) ? m.n : 0,
+          closed: true,
           // a minute bar is published when its minute is over
           ts: start + 60_000_000_000n,
         });
@@ -166,9 +194,14 @@ export class AlpacaFeed extends StreamFeed {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'correction', sym, ref: alpacaTradeId(m.x, m.oi), id: alpacaTradeId(m.x, m.ci),
-          p: price(m.cp, 'c.cp'), s: decimal(m.cs, 'c.cs'),
-          ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}), ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
+          k: 'correction',
+          sym,
+          ref: alpacaTradeId(m.x, m.oi),
+          id: alpacaTradeId(m.x, m.ci),
+          p: price(m.cp, 'c.cp'),
+          s: decimal(m.cs, 'c.cs'),
+          ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}),
+          ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
           ...(m.x ? { venue: String(m.x) } : {}),
           ts: alpacaTime(m.t),
         });
@@ -180,9 +213,12 @@ export class AlpacaFeed extends StreamFeed {
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         session.ctx.emit({
-          k: 'cancel', sym, ref: alpacaTradeId(m.x, m.i),
+          k: 'cancel',
+          sym,
+          ref: alpacaTradeId(m.x, m.i),
           ...(String(m.a).toUpperCase() === 'E' ? { error: true } : {}),
-          ...(m.p !== undefined ? { op: price(m.p, 'x.p') } : {}), ...(m.s !== undefined ? { os: decimal(m.s, 'x.s') } : {}),
+          ...(m.p !== undefined ? { op: price(m.p, 'x.p') } : {}),
+          ...(m.s !== undefined ? { os: decimal(m.s, 'x.s') } : {}),
           ts: alpacaTime(m.t),
         });
         return;

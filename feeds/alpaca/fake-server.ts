@@ -55,10 +55,17 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
   const control = { failSubscribeWith: opts.failSubscribeWith };
   const server: FakeWsServer<AlpacaConnState> = await FakeWsServer.start<AlpacaConnState>({
     initialState: () => ({
-      msgpack: false, authed: false, subs: { trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), statuses: new Set(), lulds: new Set() }, fixturesSent: false, n: 0, lastBarMinute: 0,
+      msgpack: false,
+      authed: false,
+      subs: { trades: new Set(), quotes: new Set(), bars: new Set(), updatedBars: new Set(), statuses: new Set(), lulds: new Set() },
+      fixturesSent: false,
+      n: 0,
+      lastBarMinute: 0,
     }),
     encode: (conn, value) =>
-      conn.state.msgpack ? Buffer.from(msgpackEncode(withTimestamps(value as Record<string, any>[]), { extensionCodec: NS_TIMESTAMP_CODEC })) : JSON.stringify(value),
+      conn.state.msgpack
+        ? Buffer.from(msgpackEncode(withTimestamps(value as Record<string, any>[]), { extensionCodec: NS_TIMESTAMP_CODEC }))
+        : JSON.stringify(value),
     onConnection: (conn) => {
       conn.state.msgpack = /application\/msgpack/i.test(String(conn.headers['content-type'] ?? ''));
       if (opts.connectionLimit !== undefined && server.openConnections > opts.connectionLimit) {
@@ -102,7 +109,20 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
       }
       const { trades, quotes, bars, updatedBars, statuses, lulds } = conn.state.subs;
       // corrections and cancel errors follow the trade subscription (they are not subscribed to on their own)
-      conn.send([{ T: 'subscription', trades: [...trades], quotes: [...quotes], bars: [...bars], updatedBars: [...updatedBars], dailyBars: [], statuses: [...statuses], lulds: [...lulds], corrections: [...trades], cancelErrors: [...trades] }]);
+      conn.send([
+        {
+          T: 'subscription',
+          trades: [...trades],
+          quotes: [...quotes],
+          bars: [...bars],
+          updatedBars: [...updatedBars],
+          dailyBars: [],
+          statuses: [...statuses],
+          lulds: [...lulds],
+          corrections: [...trades],
+          cancelErrors: [...trades],
+        },
+      ]);
       if (!conn.state.fixturesSent && opts.replayFixtures !== false) {
         conn.state.fixturesSent = true;
         for (const frame of ALPACA_FIXTURES) conn.send(frame);

@@ -20,7 +20,10 @@ import { toNs } from '../sdk/time.js';
 export const BinanceOptionsSchema = z
   .object({
     ...commonFeedFields,
-    streams: z.array(z.enum(['trade', 'bookTicker'])).min(1).default(['trade', 'bookTicker']),
+    streams: z
+      .array(z.enum(['trade', 'bookTicker']))
+      .min(1)
+      .default(['trade', 'bookTicker']),
   })
   .strict();
 export type BinanceOptions = z.infer<typeof BinanceOptionsSchema>;

@@ -8,9 +8,7 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * On connect it first sends the recorded frames of fixtures/combined-stream.json, then generates
  * trades and book tickers for every subscribed stream every `pumpMs`.
  */
-export const BINANCE_FIXTURES: Record<string, any>[] = JSON.parse(
-  readFileSync(new URL('./fixtures/combined-stream.json', import.meta.url), 'utf8'),
-);
+export const BINANCE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/combined-stream.json', import.meta.url), 'utf8'));
 
 interface BinanceConnState {
   streams: Set<string>;

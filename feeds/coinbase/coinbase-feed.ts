@@ -24,7 +24,10 @@ import { RecentIds } from '../sdk/trade-id.js';
 export const CoinbaseOptionsSchema = z
   .object({
     ...commonFeedFields,
-    channels: z.array(z.enum(['market_trades', 'ticker'])).min(1).default(['market_trades', 'ticker']),
+    channels: z
+      .array(z.enum(['market_trades', 'ticker']))
+      .min(1)
+      .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
   })
   .strict();

@@ -7,9 +7,7 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * messages, and a `sequence_num` that rises by one per message on each connection.
  * `skip(n)` makes the next message jump the sequence by n (a lost-message gap).
  */
-export const COINBASE_FIXTURES: Record<string, any>[] = JSON.parse(
-  readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8'),
-);
+export const COINBASE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8'));
 
 interface CoinbaseConnState {
   seq: number;
@@ -48,7 +46,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       }
       const set = conn.state.channels.get(req.channel) ?? new Set<string>();
       conn.state.channels.set(req.channel, set);
-      for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : req.product_ids ?? []) {
+      for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
         if (req.type === 'subscribe') set.add(p);
         else set.delete(p);
       }
@@ -72,13 +70,33 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       for (const product of st.channels.get('market_trades') ?? []) {
         const id = ++tradeId;
         const px = (100 + (id % 40) / 10).toFixed(2);
-        stamp(conn, { channel: 'market_trades', events: [{ type: 'update', trades: [{ trade_id: String(id), product_id: product, price: px, size: '0.25', side: id % 2 ? 'BUY' : 'SELL', time: now }] }] });
+        stamp(conn, {
+          channel: 'market_trades',
+          events: [
+            { type: 'update', trades: [{ trade_id: String(id), product_id: product, price: px, size: '0.25', side: id % 2 ? 'BUY' : 'SELL', time: now }] },
+          ],
+        });
       }
       for (const product of st.channels.get('ticker') ?? []) {
         const px = 100 + (tradeId % 40) / 10;
         stamp(conn, {
           channel: 'ticker',
-          events: [{ type: 'update', tickers: [{ type: 'ticker', product_id: product, price: px.toFixed(2), best_bid: (px - 0.01).toFixed(2), best_bid_quantity: '1.5', best_ask: (px + 0.01).toFixed(2), best_ask_quantity: '2' }] }],
+          events: [
+            {
+              type: 'update',
+              tickers: [
+                {
+                  type: 'ticker',
+                  product_id: product,
+                  price: px.toFixed(2),
+                  best_bid: (px - 0.01).toFixed(2),
+                  best_bid_quantity: '1.5',
+                  best_ask: (px + 0.01).toFixed(2),
+                  best_ask_quantity: '2',
+                },
+              ],
+            },
+          ],
         });
       }
     },

@@ -30,7 +30,10 @@ const FIXTURE_ENTRIES = JSON.parse(FIXTURE_TEXT) as { source: string; frame: Rec
 export const KRAKEN_FIXTURE_FRAMES: string[] = FIXTURE_TEXT.split('\n')
   .filter((l) => l.includes('"frame": '))
   .map((l) => l.slice(l.indexOf('"frame": ') + '"frame": '.length, l.lastIndexOf('}')));
-if (KRAKEN_FIXTURE_FRAMES.length !== FIXTURE_ENTRIES.length || KRAKEN_FIXTURE_FRAMES.some((raw, i) => !isDeepStrictEqual(JSON.parse(raw), FIXTURE_ENTRIES[i]!.frame))) {
+if (
+  KRAKEN_FIXTURE_FRAMES.length !== FIXTURE_ENTRIES.length ||
+  KRAKEN_FIXTURE_FRAMES.some((raw, i) => !isDeepStrictEqual(JSON.parse(raw), FIXTURE_ENTRIES[i]!.frame))
+) {
   throw new Error('feeds/kraken/fixtures/messages.json: keep one {"source", "frame"} entry per line');
 }
 export const KRAKEN_FIXTURES = FIXTURE_ENTRIES;
@@ -123,7 +126,21 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
   };
   const ticker = (pair: string) => {
     const last = history.get(pair)?.at(-1)?.price ?? 100;
-    return { symbol: pair, bid: Number((last - 0.1).toFixed(1)), bid_qty: 1.5, ask: Number((last + 0.1).toFixed(1)), ask_qty: 0.25, last, volume: 1234.5678, vwap: last, low: last - 5, high: last + 5, change: 0.5, change_pct: 0.5, timestamp: krakenTime() };
+    return {
+      symbol: pair,
+      bid: Number((last - 0.1).toFixed(1)),
+      bid_qty: 1.5,
+      ask: Number((last + 0.1).toFixed(1)),
+      ask_qty: 0.25,
+      last,
+      volume: 1234.5678,
+      vwap: last,
+      low: last - 5,
+      high: last + 5,
+      change: 0.5,
+      change_pct: 0.5,
+      timestamp: krakenTime(),
+    };
   };
 
   const answer = (conn: FakeWsConn<KrakenConnState>, data: Buffer): void => {
@@ -152,12 +169,27 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     const snapshot = req.params?.snapshot ?? true;
     for (const pair of req.params?.symbol ?? []) {
       if (unsupported.has(pair)) {
-        send(conn, { error: `Currency pair not supported ${pair}`, method: req.method, success: false, symbol: pair, ...reqId, time_in, time_out: krakenTime() });
+        send(conn, {
+          error: `Currency pair not supported ${pair}`,
+          method: req.method,
+          success: false,
+          symbol: pair,
+          ...reqId,
+          time_in,
+          time_out: krakenTime(),
+        });
         continue;
       }
       if (req.method === 'unsubscribe') conn.state.subs[channel].delete(pair);
       else conn.state.subs[channel].add(pair);
-      send(conn, { method: req.method, result: { channel, symbol: pair, ...(req.method === 'subscribe' ? { snapshot } : {}) }, success: true, ...reqId, time_in, time_out: krakenTime() });
+      send(conn, {
+        method: req.method,
+        result: { channel, symbol: pair, ...(req.method === 'subscribe' ? { snapshot } : {}) },
+        success: true,
+        ...reqId,
+        time_in,
+        time_out: krakenTime(),
+      });
       if (req.method === 'subscribe' && snapshot) {
         if (channel === 'trade') send(conn, { channel: 'trade', type: 'snapshot', data: (history.get(pair) ?? []).slice(-50) });
         else send(conn, { channel: 'ticker', type: 'snapshot', data: [ticker(pair)] });

@@ -40,12 +40,16 @@ import { isoToNs } from '../sdk/time.js';
 export const KrakenOptionsSchema = z
   .object({
     ...commonFeedFields,
-    channels: z.array(z.enum(['trade', 'ticker'])).min(1).default(['trade', 'ticker']).describe('data channels'),
+    channels: z
+      .array(z.enum(['trade', 'ticker']))
+      .min(1)
+      .default(['trade', 'ticker'])
+      .describe('data channels'),
     tickerTrigger: z
       .enum(['bbo', 'trades'])
       .default('bbo')
       .describe('ticker `event_trigger`: bbo = a quote on every best bid/offer change, trades = on every trade (Kraken default)'),
-    recoverTrades: z.boolean().default(true).describe('after a reconnect, emit trades missed meanwhile from Kraken\'s trade snapshot'),
+    recoverTrades: z.boolean().default(true).describe("after a reconnect, emit trades missed meanwhile from Kraken's trade snapshot"),
   })
   .strict();
 export type KrakenOptions = z.infer<typeof KrakenOptionsSchema>;
@@ -127,7 +131,8 @@ export class KrakenFeed extends StreamFeed {
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) this.#active.delete(s);
-    for (const channel of this.#opts.channels) this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
+    for (const channel of this.#opts.channels)
+      this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
   }
 
   #subscribe(session: StreamSession, symbols: readonly string[], initial: boolean): void {
@@ -136,11 +141,17 @@ export class KrakenFeed extends StreamFeed {
         // a snapshot only where we already have trades to continue from (see the class comment)
         const resume = symbols.filter((s) => this.#opts.recoverTrades && this.#lastTradeId.has(s));
         const fresh = symbols.filter((s) => !resume.includes(s));
-        if (resume.length > 0) this.#send(session, { method: 'subscribe', channel, symbols: resume.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true });
-        if (fresh.length > 0) this.#send(session, { method: 'subscribe', channel, symbols: fresh.map((s) => this.#map.toProvider(s)), initial }, { snapshot: false });
+        if (resume.length > 0)
+          this.#send(session, { method: 'subscribe', channel, symbols: resume.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true });
+        if (fresh.length > 0)
+          this.#send(session, { method: 'subscribe', channel, symbols: fresh.map((s) => this.#map.toProvider(s)), initial }, { snapshot: false });
       } else {
         // the ticker snapshot is the current best bid/offer: wanted on every connection [ticker: snapshot]
-        this.#send(session, { method: 'subscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true, event_trigger: this.#opts.tickerTrigger });
+        this.#send(
+          session,
+          { method: 'subscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial },
+          { snapshot: true, event_trigger: this.#opts.tickerTrigger },
+        );
       }
     }
   }
@@ -196,7 +207,8 @@ export class KrakenFeed extends StreamFeed {
       return;
     }
     if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, true);
-    if (Array.isArray(result.warnings) && result.warnings.length > 0) session.ctx.log.warn({ feed: this.id, warnings: result.warnings }, `kraken: ${channel} warnings`);
+    if (Array.isArray(result.warnings) && result.warnings.length > 0)
+      session.ctx.log.warn({ feed: this.id, warnings: result.warnings }, `kraken: ${channel} warnings`);
   }
 
   #resolve(session: StreamSession, channel: string, providerSymbol: string, ok: boolean, error = ''): void {
@@ -320,7 +332,8 @@ export class KrakenFeed extends StreamFeed {
 /** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */
 function tradeId(v: unknown): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new RangeError(`trade.trade_id: ${JSON.stringify(v)} is not a non-negative integer below 2^53`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`trade.trade_id: ${JSON.stringify(v)} is not a non-negative integer below 2^53`);
   return n;
 }
 

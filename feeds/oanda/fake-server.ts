@@ -13,13 +13,20 @@ export const OANDA_FIXTURE_LINES: string[] = readFileSync(new URL('./fixtures/pr
 
 export type OandaFakeServer = FakeHttpStreamServer<{ instruments: string[]; n: number }>;
 
-export async function startOandaFake(opts: { token: string; accountId: string; pumpMs?: number; heartbeatMs?: number; replayFixtures?: boolean }): Promise<OandaFakeServer> {
+export async function startOandaFake(opts: {
+  token: string;
+  accountId: string;
+  pumpMs?: number;
+  heartbeatMs?: number;
+  replayFixtures?: boolean;
+}): Promise<OandaFakeServer> {
   return FakeHttpStreamServer.start<{ instruments: string[]; n: number }>({
     initialState: () => ({ instruments: [], n: 0 }),
     check: (req, url) => {
       const m = /^\/v3\/accounts\/([^/]+)\/pricing\/stream$/.exec(url.pathname);
       if (!m) return { status: 404, body: { errorMessage: `no route ${url.pathname}` } };
-      if (req.headers.authorization !== `Bearer ${opts.token}`) return { status: 401, body: { errorMessage: 'Insufficient authorization to perform request.' } };
+      if (req.headers.authorization !== `Bearer ${opts.token}`)
+        return { status: 401, body: { errorMessage: 'Insufficient authorization to perform request.' } };
       if (decodeURIComponent(m[1]!) !== opts.accountId) return { status: 400, body: { errorMessage: `Invalid value specified for 'accountID'` } };
       if (!url.searchParams.get('instruments')) return { status: 400, body: { errorMessage: "Invalid value specified for 'instruments'" } };
       return undefined;
@@ -35,10 +42,15 @@ export async function startOandaFake(opts: { token: string; accountId: string; p
       for (const instrument of s.state.instruments) {
         const mid = 1.1 + (n % 20) / 10_000;
         s.line({
-          type: 'PRICE', time, instrument, status: 'tradeable', tradeable: true,
+          type: 'PRICE',
+          time,
+          instrument,
+          status: 'tradeable',
+          tradeable: true,
           bids: [{ price: (mid - 0.00005).toFixed(5), liquidity: 1_000_000 }],
           asks: [{ price: (mid + 0.00005).toFixed(5), liquidity: 1_000_000 }],
-          closeoutBid: (mid - 0.0001).toFixed(5), closeoutAsk: (mid + 0.0001).toFixed(5),
+          closeoutBid: (mid - 0.0001).toFixed(5),
+          closeoutAsk: (mid + 0.0001).toFixed(5),
         });
       }
     },

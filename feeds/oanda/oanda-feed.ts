@@ -18,7 +18,11 @@ export const OandaOptionsSchema = z
   .object({
     ...commonFeedFields,
     accountId: z.string().min(1).optional().describe('v20 account id, e.g. 101-004-1234567-001'),
-    accountIdEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('or: environment variable holding the account id'),
+    accountIdEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional()
+      .describe('or: environment variable holding the account id'),
   })
   .strict();
 export type OandaOptions = z.infer<typeof OandaOptionsSchema>;
@@ -65,9 +69,15 @@ export class OandaFeed extends StreamFeed {
       // not JSON: keep the text
     }
     if (status === 401 || status === 403) {
-      session.fail('auth_failed', `oanda: HTTP ${status} "${message}": check the API token in ${this.#tokenEnv ?? 'the key variable'} and that it belongs to account ${this.#accountId}`);
+      session.fail(
+        'auth_failed',
+        `oanda: HTTP ${status} "${message}": check the API token in ${this.#tokenEnv ?? 'the key variable'} and that it belongs to account ${this.#accountId}`,
+      );
     } else if (status === 400 || status === 404 || status === 405) {
-      session.fail('error', `oanda: HTTP ${status} "${message}": check feeds.${this.id}.accountId and the instruments (${this.runner.symbols.map((s) => this.#map.toProvider(s)).join(',')})`);
+      session.fail(
+        'error',
+        `oanda: HTTP ${status} "${message}": check feeds.${this.id}.accountId and the instruments (${this.runner.symbols.map((s) => this.#map.toProvider(s)).join(',')})`,
+      );
     } else {
       session.reconnect(`oanda: HTTP ${status} "${message}"`);
     }

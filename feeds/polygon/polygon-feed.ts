@@ -27,7 +27,10 @@ export const PolygonOptionsSchema = z
   .object({
     ...commonFeedFields,
     // LULD: limit up - limit down bands, and NASDAQ halts/resumptions, as the symbol's status
-    channels: z.array(z.enum(['T', 'Q', 'AM', 'A', 'LULD'])).min(1).default(['T', 'Q', 'AM']),
+    channels: z
+      .array(z.enum(['T', 'Q', 'AM', 'A', 'LULD']))
+      .min(1)
+      .default(['T', 'Q', 'AM']),
     quoteSizeUnit: z
       .enum(['shares', 'round-lots'])
       .default('shares')
@@ -101,7 +104,8 @@ export class PolygonFeed extends StreamFeed {
     const hasBand = ev.h !== undefined && ev.l !== undefined && Number(ev.h) > 0 && Number(ev.l) > 0;
     if (!status && !hasBand) return;
     session.ctx.emit({
-      k: 'status', sym,
+      k: 'status',
+      sym,
       ...(status ? { status, code: `LULD ${indicators.join(',')}`, reason: status === 'halted' ? 'LULD halt' : 'LULD resumption' } : {}),
       ...(hasBand ? { luld: { up: price(ev.h, 'LULD.h'), down: price(ev.l, 'LULD.l') } } : {}),
       ts: toNs(ev.t, 'ms'),
@@ -155,8 +159,11 @@ export class PolygonFeed extends StreamFeed {
         // unique only per (ticker, exchange, TRF) (Trades REST reference, `id`), so the canonical
         // id is "<x>:<i>", or "<x>.<trfi>:<i>" for a trade reported through a TRF.
         session.ctx.emit({
-          k: 'trade', sym, id: venueTradeId(tradeVenueKey(ev.x, ev.trfi), ev.i),
-          p: price(ev.p, 'T.p'), s: decimal(ev.s, 'T.s'),
+          k: 'trade',
+          sym,
+          id: venueTradeId(tradeVenueKey(ev.x, ev.trfi), ev.i),
+          p: price(ev.p, 'T.p'),
+          s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
           ts: toNs(ev.t, 'ms'),
         });
@@ -168,8 +175,12 @@ export class PolygonFeed extends StreamFeed {
         const bs = optionalDecimal(ev.bs, 'Q.bs');
         const as = optionalDecimal(ev.as, 'Q.as');
         session.ctx.emit({
-          k: 'quote', sym, bp: price(ev.bp, 'Q.bp'), ap: price(ev.ap, 'Q.ap'),
-          ...(bs === undefined ? {} : { bs: bs * lot }), ...(as === undefined ? {} : { as: as * lot }),
+          k: 'quote',
+          sym,
+          bp: price(ev.bp, 'Q.bp'),
+          ap: price(ev.ap, 'Q.ap'),
+          ...(bs === undefined ? {} : { bs: bs * lot }),
+          ...(as === undefined ? {} : { as: as * lot }),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -177,9 +188,17 @@ export class PolygonFeed extends StreamFeed {
       case 'AM':
       case 'A':
         session.ctx.emit({
-          k: 'bar', sym, iv: ev.ev === 'AM' ? '1m' : '1s', t: Number(ev.s),
-          o: price(ev.o, `${ev.ev}.o`), h: price(ev.h, `${ev.ev}.h`), l: price(ev.l, `${ev.ev}.l`), c: price(ev.c, `${ev.ev}.c`),
-          v: decimal(ev.v, `${ev.ev}.v`), n: Number.isInteger(ev.n) ? ev.n : 0, closed: true,
+          k: 'bar',
+          sym,
+          iv: ev.ev === 'AM' ? '1m' : '1s',
+          t: Number(ev.s),
+          o: price(ev.o, `${ev.ev}.o`),
+          h: price(ev.h, `${ev.ev}.h`),
+          l: price(ev.l, `${ev.ev}.l`),
+          c: price(ev.c, `${ev.ev}.c`),
+          v: decimal(ev.v, `${ev.ev}.v`),
+          n: Number.isInteger(ev.n) ? ev.n : 0,
+          closed: true,
           ts: toNs(ev.e ?? ev.s, 'ms'),
         });
         return;

@@ -14,7 +14,32 @@ import { anyTimeToNs } from '../sdk/time.js';
  *
  * CSV: a header row naming any of the columns below, then one tick per row; empty cells are absent.
  */
-export const CSV_COLUMNS = ['k', 'sym', 'ts', 'src', 'id', 'p', 's', 'side', 'venue', 'bp', 'bs', 'ap', 'as', 'iv', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'closed', 'ref', 'error'] as const;
+export const CSV_COLUMNS = [
+  'k',
+  'sym',
+  'ts',
+  'src',
+  'id',
+  'p',
+  's',
+  'side',
+  'venue',
+  'bp',
+  'bs',
+  'ap',
+  'as',
+  'iv',
+  't',
+  'o',
+  'h',
+  'l',
+  'c',
+  'v',
+  'n',
+  'closed',
+  'ref',
+  'error',
+] as const;
 
 const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
 
@@ -68,9 +93,12 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
     case 'trade': {
       const side = r.side === 'buy' || r.side === 'sell' ? r.side : undefined;
       return {
-        k: 'trade', sym, ts,
+        k: 'trade',
+        sym,
+        ts,
         id: r.id === undefined || r.id === '' ? fail('field "id" is missing') : String(r.id),
-        p: num('p', true)!, s: num('s', true)!,
+        p: num('p', true)!,
+        s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
       };
@@ -83,32 +111,52 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
       const bs = num('bs', false);
       const as = num('as', false);
       return {
-        k: 'quote', sym, ts, ...(bp === undefined ? {} : { bp }), ...(ap === undefined ? {} : { ap }),
-        ...(bs === undefined ? {} : { bs }), ...(as === undefined ? {} : { as }),
+        k: 'quote',
+        sym,
+        ts,
+        ...(bp === undefined ? {} : { bp }),
+        ...(ap === undefined ? {} : { ap }),
+        ...(bs === undefined ? {} : { bs }),
+        ...(as === undefined ? {} : { as }),
       };
     }
     case 'correction': {
       const side = r.side === 'buy' || r.side === 'sell' ? r.side : undefined;
       return {
-        k: 'correction', sym, ts,
+        k: 'correction',
+        sym,
+        ts,
         ref: r.ref === undefined || r.ref === '' ? fail('field "ref" is missing') : String(r.ref),
         id: r.id === undefined || r.id === '' ? fail('field "id" is missing') : String(r.id),
-        p: num('p', true)!, s: num('s', true)!,
+        p: num('p', true)!,
+        s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
       };
     }
     case 'cancel':
       return {
-        k: 'cancel', sym, ts,
+        k: 'cancel',
+        sym,
+        ts,
         ref: r.ref === undefined || r.ref === '' ? fail('field "ref" is missing') : String(r.ref),
         ...(r.error === true || r.error === 'true' ? { error: true } : {}),
       };
     case 'bar': {
       const iv = r.iv === '1s' || r.iv === '1m' ? r.iv : fail('field "iv" must be 1s or 1m');
       return {
-        k: 'bar', sym, ts, iv, t: num('t', true)!, o: num('o', true)!, h: num('h', true)!, l: num('l', true)!, c: num('c', true)!,
-        v: num('v', true)!, n: num('n', false) ?? 0, closed: r.closed === undefined || r.closed === '' ? true : r.closed === true || r.closed === 'true',
+        k: 'bar',
+        sym,
+        ts,
+        iv,
+        t: num('t', true)!,
+        o: num('o', true)!,
+        h: num('h', true)!,
+        l: num('l', true)!,
+        c: num('c', true)!,
+        v: num('v', true)!,
+        n: num('n', false) ?? 0,
+        closed: r.closed === undefined || r.closed === '' ? true : r.closed === true || r.closed === 'true',
       };
     }
     default:
@@ -119,7 +167,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
 function parseCsv(text: string, path: string): TickInput[] {
   const lines = text.split(/\r?\n/);
   const header = (lines[0] ?? '').split(',').map((h) => h.trim());
-  for (const h of header) if (!(CSV_COLUMNS as readonly string[]).includes(h)) throw new Error(`${path}:1: unknown column "${h}" (columns: ${CSV_COLUMNS.join(',')})`);
+  for (const h of header)
+    if (!(CSV_COLUMNS as readonly string[]).includes(h)) throw new Error(`${path}:1: unknown column "${h}" (columns: ${CSV_COLUMNS.join(',')})`);
   const out: TickInput[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();

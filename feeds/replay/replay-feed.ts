@@ -16,7 +16,10 @@ export const ReplayOptionsSchema = z
     ...commonFeedFields,
     file: z.string().min(1).describe('recording to play (.jsonl / .ndjson / .json lines, or .csv)'),
     format: z.enum(['auto', 'jsonl', 'csv']).default('auto'),
-    speed: z.union([z.number().positive(), z.literal('max')]).default(1).describe('1 = recorded pace, 10 = ten times faster, "max" = as fast as possible'),
+    speed: z
+      .union([z.number().positive(), z.literal('max')])
+      .default(1)
+      .describe('1 = recorded pace, 10 = ten times faster, "max" = as fast as possible'),
     loop: z.boolean().default(false),
     retime: z.boolean().default(true).describe('shift event times to now (keeps the recorded spacing / speed)'),
   })
@@ -65,7 +68,10 @@ export class ReplayFeed implements FeedAdapter {
     }
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
     this.#running = true;
-    ctx.status('connected', `${this.#ticks.length} ticks from ${this.#opts.file} at ${this.#opts.speed === 'max' ? 'max speed' : `${this.#opts.speed}x`}${this.#opts.loop ? ', looping' : ''}`);
+    ctx.status(
+      'connected',
+      `${this.#ticks.length} ticks from ${this.#opts.file} at ${this.#opts.speed === 'max' ? 'max speed' : `${this.#opts.speed}x`}${this.#opts.loop ? ', looping' : ''}`,
+    );
     this.#begin();
   }
 

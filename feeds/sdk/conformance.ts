@@ -91,14 +91,21 @@ export async function startHarness<P extends FakeProvider | undefined>(
     const deadline = Date.now() + timeoutMs;
     while (!pred()) {
       if (Date.now() > deadline) {
-        throw new Error(`${what}: not seen within ${timeoutMs} ms (states: ${states.map((s) => s.state).join(' > ')}; ticks: ${ticks.length}; errors: ${counters.errors.slice(-3).join(' | ')})`);
+        throw new Error(
+          `${what}: not seen within ${timeoutMs} ms (states: ${states.map((s) => s.state).join(' > ')}; ticks: ${ticks.length}; errors: ${counters.errors.slice(-3).join(' | ')})`,
+        );
       }
       await new Promise((r) => setTimeout(r, 10));
     }
   };
   let closed = false;
   const harness: AdapterHarness<P> = {
-    provider, adapter, ticks, states, counters, logs,
+    provider,
+    adapter,
+    ticks,
+    states,
+    counters,
+    logs,
     get state() {
       return states.at(-1)?.state;
     },
@@ -169,7 +176,8 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
       if (typeof tick.ref !== 'string' || tick.ref.length === 0) p.push('cancel ref must be a non-empty string');
       break;
     case 'status':
-      if (tick.status !== undefined && tick.status !== 'trading' && tick.status !== 'halted') p.push(`status ${String(tick.status)} must be trading, halted or absent`);
+      if (tick.status !== undefined && tick.status !== 'trading' && tick.status !== 'halted')
+        p.push(`status ${String(tick.status)} must be trading, halted or absent`);
       if (tick.status === undefined && tick.luld === undefined) p.push('status tick must carry a status or a luld band');
       if (tick.luld && !(finitePositive(tick.luld.up) && finitePositive(tick.luld.down))) p.push('status luld up/down must be positive numbers');
       break;
@@ -209,74 +217,98 @@ export function runAdapterConformance<P extends FakeProvider | undefined>(opts: 
   };
 
   describe(`${opts.name}: adapter conformance`, () => {
-    it('starts and reports connected', async () => {
-      await withHarness(async (h) => {
-        expect(typeof h.adapter.id).toBe('string');
-        expect(h.adapter.id.length).toBeGreaterThan(0);
-        await h.waitFor('state connected', () => h.states.some((s) => s.state === 'connected'));
-      });
-    }, testTimeout);
+    it(
+      'starts and reports connected',
+      async () => {
+        await withHarness(async (h) => {
+          expect(typeof h.adapter.id).toBe('string');
+          expect(h.adapter.id.length).toBeGreaterThan(0);
+          await h.waitFor('state connected', () => h.states.some((s) => s.state === 'connected'));
+        });
+      },
+      testTimeout,
+    );
 
-    it(`emits normalized ticks of each kind (${opts.kinds.join(', ')})`, async () => {
-      await withHarness(async (h) => {
-        for (const kind of opts.kinds) await h.waitFor(`a ${kind} tick`, () => h.ticks.some((t) => t.k === kind));
-      });
-    }, testTimeout);
+    it(
+      `emits normalized ticks of each kind (${opts.kinds.join(', ')})`,
+      async () => {
+        await withHarness(async (h) => {
+          for (const kind of opts.kinds) await h.waitFor(`a ${kind} tick`, () => h.ticks.some((t) => t.k === kind));
+        });
+      },
+      testTimeout,
+    );
 
-    it('uses canonical configured symbols, sane times and finite positive prices on every tick', async () => {
-      await withHarness(async (h) => {
-        await h.waitFor('20 ticks', () => h.ticks.length >= 20);
-        const bad = h.ticks.map((t) => ({ t, p: tickProblems(t, opts.symbols) })).filter((x) => x.p.length > 0);
-        expect(bad.slice(0, 3).map((b) => `${b.t.k} ${b.t.sym}: ${b.p.join('; ')}`)).toEqual([]);
-      });
-    }, testTimeout);
+    it(
+      'uses canonical configured symbols, sane times and finite positive prices on every tick',
+      async () => {
+        await withHarness(async (h) => {
+          await h.waitFor('20 ticks', () => h.ticks.length >= 20);
+          const bad = h.ticks.map((t) => ({ t, p: tickProblems(t, opts.symbols) })).filter((x) => x.p.length > 0);
+          expect(bad.slice(0, 3).map((b) => `${b.t.k} ${b.t.sym}: ${b.p.join('; ')}`)).toEqual([]);
+        });
+      },
+      testTimeout,
+    );
 
     if (opts.reconnects ?? true) {
-      it('reconnects after the provider drops the connection, and data flows again', async () => {
-        await withHarness(async (h) => {
-          const provider = h.provider as FakeProvider;
-          await h.waitFor('connected with data', () => h.state === 'connected' && h.ticks.length > 0);
-          const connectionsBefore = provider.totalConnections;
-          provider.dropAll();
-          await h.waitFor('state reconnecting', () => h.states.some((s) => s.state === 'reconnecting'));
-          await h.waitFor('a new connection', () => provider.totalConnections > connectionsBefore);
-          const after = h.ticks.length;
-          await h.waitFor('connected again', () => h.state === 'connected');
-          await h.waitFor('ticks after the reconnect', () => h.ticks.length > after);
-          expect(h.counters.reconnects).toBeGreaterThanOrEqual(1);
-        });
-      }, testTimeout);
+      it(
+        'reconnects after the provider drops the connection, and data flows again',
+        async () => {
+          await withHarness(async (h) => {
+            const provider = h.provider as FakeProvider;
+            await h.waitFor('connected with data', () => h.state === 'connected' && h.ticks.length > 0);
+            const connectionsBefore = provider.totalConnections;
+            provider.dropAll();
+            await h.waitFor('state reconnecting', () => h.states.some((s) => s.state === 'reconnecting'));
+            await h.waitFor('a new connection', () => provider.totalConnections > connectionsBefore);
+            const after = h.ticks.length;
+            await h.waitFor('connected again', () => h.state === 'connected');
+            await h.waitFor('ticks after the reconnect', () => h.ticks.length > after);
+            expect(h.counters.reconnects).toBeGreaterThanOrEqual(1);
+          });
+        },
+        testTimeout,
+      );
     }
 
-    it('stops cleanly: state stopped, no tick after stop, provider connections closed', async () => {
-      await withHarness(async (h) => {
-        await h.waitFor('ticks', () => h.ticks.length > 0);
-        await h.adapter.stop();
-        expect(h.state).toBe('stopped');
-        const n = h.ticks.length;
-        await new Promise((r) => setTimeout(r, 300));
-        expect(h.ticks.length).toBe(n);
-        if (h.provider) await h.waitFor('provider sees no open connection', () => (h.provider as FakeProvider).openConnections === 0, 5000);
-        // stopping twice is harmless
-        await h.adapter.stop();
-      });
-    }, testTimeout);
+    it(
+      'stops cleanly: state stopped, no tick after stop, provider connections closed',
+      async () => {
+        await withHarness(async (h) => {
+          await h.waitFor('ticks', () => h.ticks.length > 0);
+          await h.adapter.stop();
+          expect(h.state).toBe('stopped');
+          const n = h.ticks.length;
+          await new Promise((r) => setTimeout(r, 300));
+          expect(h.ticks.length).toBe(n);
+          if (h.provider) await h.waitFor('provider sees no open connection', () => (h.provider as FakeProvider).openConnections === 0, 5000);
+          // stopping twice is harmless
+          await h.adapter.stop();
+        });
+      },
+      testTimeout,
+    );
 
-    it('leaves no timers or sockets behind', async () => {
-      const baseline = resourceCounts();
-      const h = await start();
-      try {
-        await h.waitFor('ticks', () => h.ticks.length > 0);
-      } finally {
-        await h.close();
-      }
-      const deadline = Date.now() + 5000;
-      let left = leaked(baseline);
-      while (left.length > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        left = leaked(baseline);
-      }
-      expect(left).toEqual([]);
-    }, testTimeout);
+    it(
+      'leaves no timers or sockets behind',
+      async () => {
+        const baseline = resourceCounts();
+        const h = await start();
+        try {
+          await h.waitFor('ticks', () => h.ticks.length > 0);
+        } finally {
+          await h.close();
+        }
+        const deadline = Date.now() + 5000;
+        let left = leaked(baseline);
+        while (left.length > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+          left = leaked(baseline);
+        }
+        expect(left).toEqual([]);
+      },
+      testTimeout,
+    );
   });
 }

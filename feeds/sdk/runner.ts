@@ -362,7 +362,8 @@ export class StreamRunner {
       if (!conn.closed) this.#drop(conn, `HTTP ${status}`);
       return;
     }
-    if (status === 401 || status === 403) session.fail('auth_failed', `provider refused the credentials (HTTP ${status}${body ? ': ' + body.slice(0, 200) : ''})`);
+    if (status === 401 || status === 403)
+      session.fail('auth_failed', `provider refused the credentials (HTTP ${status}${body ? ': ' + body.slice(0, 200) : ''})`);
     else this.#drop(conn, `HTTP ${status}${body ? ': ' + body.slice(0, 200) : ''}`);
   }
 

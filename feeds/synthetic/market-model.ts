@@ -111,13 +111,23 @@ export class MarketModel {
       const side = p.next() < 0.5 ? 'buy' : 'sell';
       s.trades++;
       return {
-        k: 'trade', sym: s.inst.symbol, id: `${this.#idPrefix}-${s.trades}`,
-        p: side === 'buy' ? ask : bid, s: s.model.size(p, s.mid), side, ts,
+        k: 'trade',
+        sym: s.inst.symbol,
+        id: `${this.#idPrefix}-${s.trades}`,
+        p: side === 'buy' ? ask : bid,
+        s: s.model.size(p, s.mid),
+        side,
+        ts,
       };
     }
     return {
-      k: 'quote', sym: s.inst.symbol, bp: bid, ap: ask,
-      bs: s.model.size(p, s.mid), as: s.model.size(p, s.mid), ts,
+      k: 'quote',
+      sym: s.inst.symbol,
+      bp: bid,
+      ap: ask,
+      bs: s.model.size(p, s.mid),
+      as: s.model.size(p, s.mid),
+      ts,
     };
   }
 }

@@ -54,6 +54,24 @@ writeFileSync(join(dist, 'size.json'), `${JSON.stringify({ minified: bytes.lengt
 // one declaration file: dts-bundle-generator inlines the relative imports (src/protocol)
 const require = createRequire(import.meta.url);
 const dtsBin = join(dirname(require.resolve('dts-bundle-generator/package.json', { paths: [root] })), 'dist', 'bin', 'dts-bundle-generator.js');
-execFileSync(process.execPath, [dtsBin, '--silent', '--no-check', '--project', join(here, 'tsconfig.json'), '--export-referenced-types', 'false', '-o', join(dist, 'index.d.ts'), join(here, 'src', 'index.ts')], { stdio: 'inherit', cwd: root });
+execFileSync(
+  process.execPath,
+  [
+    dtsBin,
+    '--silent',
+    '--no-check',
+    '--project',
+    join(here, 'tsconfig.json'),
+    '--export-referenced-types',
+    'false',
+    '-o',
+    join(dist, 'index.d.ts'),
+    join(here, 'src', 'index.ts'),
+  ],
+  { stdio: 'inherit', cwd: root },
+);
 
-if (!quiet) console.log(`built @tickwire/client: dist/index.js (${(bytes.length / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzipped) and dist/index.d.ts`);
+if (!quiet)
+  console.log(
+    `built @tickwire/client: dist/index.js (${(bytes.length / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzipped) and dist/index.d.ts`,
+  );

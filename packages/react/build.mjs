@@ -47,4 +47,5 @@ const require = createRequire(import.meta.url);
 const tsc = join(dirname(require.resolve('typescript/package.json', { paths: [root] })), 'bin', 'tsc');
 execFileSync(process.execPath, [tsc, '-p', join(here, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
 
-if (!quiet) console.log(`built @tickwire/react: dist/index.js (${(bytes.length / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzipped) and dist/*.d.ts`);
+if (!quiet)
+  console.log(`built @tickwire/react: dist/index.js (${(bytes.length / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzipped) and dist/*.d.ts`);

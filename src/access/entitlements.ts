@@ -24,7 +24,14 @@ interface Rule {
 }
 
 function globToRegExp(p: string): RegExp {
-  return new RegExp('^' + p.split('*').map((s) => s.replace(/[.\-^$+?()[\]{}|\\/=]/g, '\\$&')).join('.*') + '$');
+  return new RegExp(
+    '^' +
+      p
+        .split('*')
+        .map((s) => s.replace(/[.\-^$+?()[\]{}|\\/=]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
 }
 
 function matches(rule: Rule, symbol: string, assetClass: AssetClass): boolean {
@@ -40,7 +47,10 @@ export class Entitlements {
     return access === 'realtime' ? Entitlements.REALTIME : access === 'delayed' ? Entitlements.DELAYED : Entitlements.NONE;
   }
 
-  private constructor(readonly realtime: Rule, readonly delayed: Rule) {}
+  private constructor(
+    readonly realtime: Rule,
+    readonly delayed: Rule,
+  ) {}
 
   access(symbol: string, assetClass: AssetClass): Access {
     if (matches(this.realtime, symbol, assetClass)) return 'realtime';
@@ -50,7 +60,8 @@ export class Entitlements {
 
   /** Parse a claim value; returns an error message (naming the field) when it is malformed. */
   static parse(claim: unknown, claimName = 'ent'): Entitlements | string {
-    if (claim === null || typeof claim !== 'object' || Array.isArray(claim)) return `"${claimName}" must be an object such as {"classes":["crypto"],"symbols":["AAPL"]}`;
+    if (claim === null || typeof claim !== 'object' || Array.isArray(claim))
+      return `"${claimName}" must be an object such as {"classes":["crypto"],"symbols":["AAPL"]}`;
     const o = claim as Record<string, unknown>;
     for (const k of Object.keys(o)) {
       if (k !== 'classes' && k !== 'symbols' && k !== 'delayed') return `"${claimName}.${k}" is not a known field (classes, symbols, delayed)`;

@@ -121,10 +121,13 @@ export class SessionPolicy {
   /** Run fn at wall time `when` (at once if past), re-arming beyond the timer range. */
   #at(timers: Timers, slot: keyof Timers, when: number, fn: () => void): void {
     const delay = Math.max(0, when - Date.now());
-    const t = setTimeout(() => {
-      if (Date.now() < when - 5) this.#at(timers, slot, when, fn);
-      else fn();
-    }, Math.min(delay, MAX_TIMER_MS));
+    const t = setTimeout(
+      () => {
+        if (Date.now() < when - 5) this.#at(timers, slot, when, fn);
+        else fn();
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
     t.unref();
     timers[slot] = t;
   }

@@ -110,7 +110,10 @@ class RateSampler {
   readonly #rates = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
 
-  constructor(readonly gateway: Gateway, periodMs: number) {
+  constructor(
+    readonly gateway: Gateway,
+    periodMs: number,
+  ) {
     this.#timer = setInterval(() => this.sample(), periodMs);
     this.#timer.unref();
   }
@@ -222,12 +225,17 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (m && opts.authenticator.mode !== 'off') {
       const r = await opts.authenticator.authenticate(m[1]).catch(() => undefined);
-      if (r?.ok && r.principal.user) return { status: 403, message: `user "${r.principal.user}" is not an operator: the admin console needs the service token` };
+      if (r?.ok && r.principal.user)
+        return { status: 403, message: `user "${r.principal.user}" is not an operator: the admin console needs the service token` };
     }
     return { status: 401, message: 'admin console: send Authorization: Bearer <service token>' };
   };
 
-  const route = (method: 'get' | 'post', pattern: string, handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>): void => {
+  const route = (
+    method: 'get' | 'post',
+    pattern: string,
+    handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
+  ): void => {
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');

@@ -81,7 +81,12 @@ function checkUser(user: string): void {
 
 function checkId(id: unknown): string {
   if (typeof id !== 'string' || !CLIENT_ID.test(id)) {
-    throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: id: id must be 1-96 characters: letters, digits and . _ : - (not starting with a punctuation mark)', 'id');
+    throw new AlertRequestError(
+      400,
+      AlertErrorCode.INVALID,
+      'invalid alert rule: id: id must be 1-96 characters: letters, digits and . _ : - (not starting with a punctuation mark)',
+      'id',
+    );
   }
   return id;
 }
@@ -111,14 +116,20 @@ export class LocalAlerts implements AlertsApi {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#chain.then(fn, fn);
-    this.#chain = run.then(() => undefined, () => undefined);
+    this.#chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run.catch((err: unknown) => {
       throw AlertRequestError.from(err);
     });
   }
 
   #find(user: string, id: string): { a: StoredAlert; svc: AlertService; delayed: boolean } | undefined {
-    for (const [svc, delayed] of [[this.#o.realtime, false], [this.#o.delayed, true]] as const) {
+    for (const [svc, delayed] of [
+      [this.#o.realtime, false],
+      [this.#o.delayed, true],
+    ] as const) {
       const a = svc.list(user).find((x) => clientRuleId(x.rule.id) === id);
       if (a) return { a, svc, delayed };
     }
@@ -127,13 +138,21 @@ export class LocalAlerts implements AlertsApi {
 
   #prepare(user: string, input: unknown, access: Access, id: string | undefined): { rule: Record<string, unknown>; svc: AlertService; delayed: boolean } {
     checkUser(user);
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: the body must be a JSON object');
+    if (input === null || typeof input !== 'object' || Array.isArray(input))
+      throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: the body must be a JSON object');
     const body = { ...(input as Record<string, unknown>) };
-    if (body.user !== undefined && body.user !== user) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: user: the rule belongs to the user in the path (leave "user" out)', 'user');
-    if (id !== undefined && body.id !== undefined && body.id !== id) throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: id: differs from the id in the path', 'id');
+    if (body.user !== undefined && body.user !== user)
+      throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: user: the rule belongs to the user in the path (leave "user" out)', 'user');
+    if (id !== undefined && body.id !== undefined && body.id !== id)
+      throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: id: differs from the id in the path', 'id');
     const clientId = checkId(id ?? body.id);
     if (access === 'none') {
-      throw new AlertRequestError(403, 'ALERT_FORBIDDEN', `not entitled to ${String(body.symbol)}: an alert needs the symbol in real time or delayed`, 'symbol');
+      throw new AlertRequestError(
+        403,
+        'ALERT_FORBIDDEN',
+        `not entitled to ${String(body.symbol)}: an alert needs the symbol in real time or delayed`,
+        'symbol',
+      );
     }
     const delayed = access === 'delayed';
     const now = (this.#o.now ?? Date.now)();
@@ -148,10 +167,15 @@ export class LocalAlerts implements AlertsApi {
     return this.#serial(async () => {
       const { rule, svc, delayed } = this.#prepare(user, input, access, undefined);
       const clientId = clientRuleId(rule.id as string);
-      if (this.#find(user, clientId)) throw new AlertRequestError(409, AlertErrorCode.DUPLICATE, `alert rule "${clientId}" exists: delete it or update it`, 'id');
+      if (this.#find(user, clientId))
+        throw new AlertRequestError(409, AlertErrorCode.DUPLICATE, `alert rule "${clientId}" exists: delete it or update it`, 'id');
       const held = this.#held(user);
       if (held >= this.#o.maxRulesPerUser) {
-        throw new AlertRequestError(429, AlertErrorCode.LIMIT, `user holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#o.maxRulesPerUser}: delete some first`);
+        throw new AlertRequestError(
+          429,
+          AlertErrorCode.LIMIT,
+          `user holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#o.maxRulesPerUser}: delete some first`,
+        );
       }
       const added = await svc.add(rule);
       return view({ rule: added, state: { phase: 'fresh', fired: 0, suppressed: 0 } }, delayed);
@@ -160,10 +184,7 @@ export class LocalAlerts implements AlertsApi {
 
   async list(user: string): Promise<AlertView[]> {
     checkUser(user);
-    return [
-      ...this.#o.realtime.list(user).map((a) => view(a, false)),
-      ...this.#o.delayed.list(user).map((a) => view(a, true)),
-    ];
+    return [...this.#o.realtime.list(user).map((a) => view(a, false)), ...this.#o.delayed.list(user).map((a) => view(a, true))];
   }
 
   async get(user: string, id: string): Promise<AlertView> {
@@ -221,12 +242,19 @@ export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscri
         if (typeof req.user !== 'string') return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'user must be a string', field: 'user' };
         const access = (r: { access: unknown }): Access => (ACCESS.has(r.access as Access) ? (r.access as Access) : 'none');
         switch (req.op) {
-          case 'create': return { ok: true, result: await api.create(req.user, req.body, access(req)) };
-          case 'update': return { ok: true, result: await api.update(req.user, String(req.id), req.body, access(req)) };
-          case 'list': return { ok: true, result: await api.list(req.user) };
-          case 'get': return { ok: true, result: await api.get(req.user, String(req.id)) };
-          case 'remove': await api.remove(req.user, String(req.id)); return { ok: true, result: null };
-          default: return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown alerts rpc op' };
+          case 'create':
+            return { ok: true, result: await api.create(req.user, req.body, access(req)) };
+          case 'update':
+            return { ok: true, result: await api.update(req.user, String(req.id), req.body, access(req)) };
+          case 'list':
+            return { ok: true, result: await api.list(req.user) };
+          case 'get':
+            return { ok: true, result: await api.get(req.user, String(req.id)) };
+          case 'remove':
+            await api.remove(req.user, String(req.id));
+            return { ok: true, result: null };
+          default:
+            return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown alerts rpc op' };
         }
       } catch (e) {
         if (e instanceof AlertRequestError) return { ok: false, status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
@@ -239,7 +267,10 @@ export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscri
 
 /** AlertsApi over bus request/reply to `tickwire alerts`. */
 export class BusAlertsClient implements AlertsApi {
-  constructor(readonly requests: BusRequests, readonly timeoutMs: number) {}
+  constructor(
+    readonly requests: BusRequests,
+    readonly timeoutMs: number,
+  ) {}
 
   async #call<T>(req: RpcRequest): Promise<T> {
     let data: Uint8Array;

@@ -158,11 +158,16 @@ export class AlertEngine {
   add(input: unknown, nowMs: number = Date.now()): AlertRule {
     const rule = parseAlertRule(input, { registry: this.#registry, limits: this.#limits, nowMs });
     if (this.#byId.has(rule.id)) {
-      throw new AlertRuleError(AlertErrorCode.DUPLICATE, `alert rule "${rule.id}" exists: delete it first or use another id`, [{ path: 'id', message: 'already exists' }]);
+      throw new AlertRuleError(AlertErrorCode.DUPLICATE, `alert rule "${rule.id}" exists: delete it first or use another id`, [
+        { path: 'id', message: 'already exists' },
+      ]);
     }
     const held = this.#byUser.get(rule.user)?.size ?? 0;
     if (held >= this.#limits.maxRulesPerUser) {
-      throw new AlertRuleError(AlertErrorCode.LIMIT, `user "${rule.user}" holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#limits.maxRulesPerUser}: delete some first`);
+      throw new AlertRuleError(
+        AlertErrorCode.LIMIT,
+        `user "${rule.user}" holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#limits.maxRulesPerUser}: delete some first`,
+      );
     }
     const slot = this.#attach(rule, { phase: 'fresh', fired: 0, suppressed: 0 });
     this.#dirty.add(slot);
@@ -414,7 +419,13 @@ export class AlertEngine {
       let g = idx.changes.find((c) => c.source === rule.source && c.windowMs === rule.windowMs);
       if (!g) {
         const base = `${rule.symbol}|change:${rule.source}:${rule.windowMs}`;
-        g = { source: rule.source, windowMs: rule.windowMs, window: new RollingMinMax(rule.windowMs), rise: new ThresholdStream(`${base}:up`), fall: new ThresholdStream(`${base}:down`) };
+        g = {
+          source: rule.source,
+          windowMs: rule.windowMs,
+          window: new RollingMinMax(rule.windowMs),
+          rise: new ThresholdStream(`${base}:up`),
+          fall: new ThresholdStream(`${base}:down`),
+        };
         idx.changes.push(g);
       }
       stream = rule.direction === 'up' ? g.rise : g.fall;

@@ -146,10 +146,14 @@ export class AlertService {
         this.#retry = changes;
         this.stats.commitErrors++;
         this.#o.log?.warn({ err, pendingFirings: changes.firings.length }, 'alert store commit failed: will retry');
-        if (!this.#closed) this.#retryTimer ??= setTimeout(() => {
-          this.#retryTimer = undefined;
-          void this.flush();
-        }, Math.max(100, this.#o.config.flushMs));
+        if (!this.#closed)
+          this.#retryTimer ??= setTimeout(
+            () => {
+              this.#retryTimer = undefined;
+              void this.flush();
+            },
+            Math.max(100, this.#o.config.flushMs),
+          );
         return false;
       }
       this.stats.commits++;
@@ -157,7 +161,10 @@ export class AlertService {
       return true;
     };
     const next = this.#chain.then(run, run);
-    this.#chain = next.then(() => undefined, () => undefined);
+    this.#chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 
@@ -193,7 +200,10 @@ export class AlertService {
         if (this.#closed) return;
         await this.#deliver(this.#undelivered.splice(0));
       };
-      this.#chain = this.#chain.then(run, run).then(() => undefined, () => undefined);
+      this.#chain = this.#chain.then(run, run).then(
+        () => undefined,
+        () => undefined,
+      );
     }, this.#o.redeliverMs ?? 1000);
     this.#redeliverTimer.unref();
   }

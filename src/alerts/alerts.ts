@@ -42,7 +42,10 @@ export interface Alerts {
 
 /** The market bus seen through a delay line: rules of delayed users evaluate on delayed ticks. */
 class DelayedBus implements Bus {
-  constructor(readonly inner: Bus, readonly delay: MarketDelay) {}
+  constructor(
+    readonly inner: Bus,
+    readonly delay: MarketDelay,
+  ) {}
   get connected(): boolean {
     return this.inner.connected;
   }
@@ -72,7 +75,14 @@ export function firingNotification(f: AlertFiring, rule: Parameters<typeof firin
     body: `${f.symbol} ${f.kind === 'price' ? 'at' : f.kind === 'change' ? 'moved' : 'spread'} ${f.value}${f.kind === 'change' ? ' %' : ''} (was ${f.previous})`,
     priority: 'high',
     data: {
-      rule: ruleId, firing: Number(n), symbol: f.symbol, kind: f.kind, value: f.value, previous: f.previous, level: f.level, at: f.at,
+      rule: ruleId,
+      firing: Number(n),
+      symbol: f.symbol,
+      kind: f.kind,
+      value: f.value,
+      previous: f.previous,
+      level: f.level,
+      at: f.at,
       ...(delayed ? { delayed: true } : {}),
     },
     t: f.at,
@@ -183,7 +193,12 @@ function ruleOf(frame: Readonly<Record<string, unknown>>): Record<string, unknow
  * The in-band ops (docs/protocol.md#alerts-and-notifications). The user is always the
  * connection's token `sub`; entitlements are the token's, as for market channels.
  */
-export function alertExtensions(api: AlertsApi | undefined, notifications: NotificationService, registry: InstrumentRegistry, auth: Config['auth']): Map<string, ExtensionOp> {
+export function alertExtensions(
+  api: AlertsApi | undefined,
+  notifications: NotificationService,
+  registry: InstrumentRegistry,
+  auth: Config['auth'],
+): Map<string, ExtensionOp> {
   const userOf = (p: Principal, op: string): string => {
     if (p.user === undefined) throw new TickwireError('UNAUTHENTICATED', `${op} acts on the token's user: connect with a token (or send {"op":"auth"})`);
     return p.user;
@@ -197,24 +212,36 @@ export function alertExtensions(api: AlertsApi | undefined, notifications: Notif
     return inst ? entitlementsOf(p, auth).access(inst.symbol, inst.assetClass) : 'realtime';
   };
   return new Map<string, ExtensionOp>([
-    ['alert.create', async (p, f) => {
-      const rule = ruleOf(f);
-      return { alert: await alerts().create(userOf(p, 'alert.create'), rule, accessOf(p, rule)) };
-    }],
+    [
+      'alert.create',
+      async (p, f) => {
+        const rule = ruleOf(f);
+        return { alert: await alerts().create(userOf(p, 'alert.create'), rule, accessOf(p, rule)) };
+      },
+    ],
     ['alert.list', async (p) => ({ alerts: await alerts().list(userOf(p, 'alert.list')) })],
-    ['alert.update', async (p, f) => {
-      const rule = ruleOf(f);
-      return { alert: await alerts().update(userOf(p, 'alert.update'), String(rule.id ?? ''), rule, accessOf(p, rule)) };
-    }],
-    ['alert.delete', async (p, f) => {
-      if (typeof f.rule !== 'string') throw new TickwireError('BAD_REQUEST', 'alert.delete: "rule" must be the id of the rule to delete');
-      await alerts().remove(userOf(p, 'alert.delete'), f.rule);
-      return { deleted: f.rule };
-    }],
-    ['notifications.read', async (p, f) => {
-      const { op: _op, id: _id, ...body } = f;
-      return { ...(await notifications.markRead(userOf(p, 'notifications.read'), body)) };
-    }],
+    [
+      'alert.update',
+      async (p, f) => {
+        const rule = ruleOf(f);
+        return { alert: await alerts().update(userOf(p, 'alert.update'), String(rule.id ?? ''), rule, accessOf(p, rule)) };
+      },
+    ],
+    [
+      'alert.delete',
+      async (p, f) => {
+        if (typeof f.rule !== 'string') throw new TickwireError('BAD_REQUEST', 'alert.delete: "rule" must be the id of the rule to delete');
+        await alerts().remove(userOf(p, 'alert.delete'), f.rule);
+        return { deleted: f.rule };
+      },
+    ],
+    [
+      'notifications.read',
+      async (p, f) => {
+        const { op: _op, id: _id, ...body } = f;
+        return { ...(await notifications.markRead(userOf(p, 'notifications.read'), body)) };
+      },
+    ],
   ]);
 }
 

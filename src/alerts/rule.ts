@@ -61,50 +61,63 @@ export interface AlertLimits {
 export const DEFAULT_ALERT_LIMITS: Readonly<AlertLimits> = Object.freeze({ maxRulesPerUser: 1000, maxWindowMs: 86_400_000 });
 
 const finite = (what: string) =>
-  z.number({
-    error: (iss) =>
-      iss.input === undefined ? `${what} is required`
-      : typeof iss.input === 'number' ? `${what} must be a finite number (NaN and Infinity are refused)`
-      : `${what} must be a number`,
-  })
+  z
+    .number({
+      error: (iss) =>
+        iss.input === undefined
+          ? `${what} is required`
+          : typeof iss.input === 'number'
+            ? `${what} must be a finite number (NaN and Infinity are refused)`
+            : `${what} must be a number`,
+    })
     .refine((n) => Number.isFinite(n), { message: `${what} must be a finite number (NaN and Infinity are refused)` });
 const positive = (what: string) => finite(what).refine((n) => n > 0, { message: `${what} must be greater than 0` });
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 const common = {
-  id: z.string({ error: 'id is required (a string)' }).regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)'),
+  id: z
+    .string({ error: 'id is required (a string)' })
+    .regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)'),
   user: z.string({ error: 'user is required (a string)' }).min(1, 'user must not be empty').max(256, 'user must be at most 256 characters'),
   symbol: z.string({ error: 'symbol is required (a string)' }).min(1, 'symbol must not be empty'),
   mode: z.enum(['once', 'rearm'], { error: 'mode must be "once" or "rearm"' }).default('once'),
   /** hysteresis in the unit of the watched value (price, percent points or spread) */
   rearmBy: positive('rearmBy').optional(),
-  cooldownMs: finite('cooldownMs').refine((n) => n >= 0 && Number.isInteger(n), { message: 'cooldownMs must be a whole number of ms, 0 or more' }).default(0),
+  cooldownMs: finite('cooldownMs')
+    .refine((n) => n >= 0 && Number.isInteger(n), { message: 'cooldownMs must be a whole number of ms, 0 or more' })
+    .default(0),
   expiresAt: positive('expiresAt').optional(),
 };
 
-const PriceRuleSchema = z.object({
-  kind: z.literal('price'),
-  ...common,
-  source: z.enum(['trade', 'mid'], { error: 'source must be "trade" (last trade price) or "mid" (mid quote)' }).default('trade'),
-  direction: z.enum(['above', 'below'], { error: 'direction must be "above" or "below"' }),
-  level: positive('level'),
-}).strict();
+const PriceRuleSchema = z
+  .object({
+    kind: z.literal('price'),
+    ...common,
+    source: z.enum(['trade', 'mid'], { error: 'source must be "trade" (last trade price) or "mid" (mid quote)' }).default('trade'),
+    direction: z.enum(['above', 'below'], { error: 'direction must be "above" or "below"' }),
+    level: positive('level'),
+  })
+  .strict();
 
-const ChangeRuleSchema = z.object({
-  kind: z.literal('change'),
-  ...common,
-  source: z.enum(['trade', 'mid'], { error: 'source must be "trade" (last trade price) or "mid" (mid quote)' }).default('trade'),
-  direction: z.enum(['up', 'down'], { error: 'direction must be "up" or "down"' }),
-  percent: positive('percent'),
-  windowMs: finite('windowMs').refine((n) => Number.isInteger(n) && n > 0, { message: 'windowMs must be a whole number of ms greater than 0' }),
-}).strict();
+const ChangeRuleSchema = z
+  .object({
+    kind: z.literal('change'),
+    ...common,
+    source: z.enum(['trade', 'mid'], { error: 'source must be "trade" (last trade price) or "mid" (mid quote)' }).default('trade'),
+    direction: z.enum(['up', 'down'], { error: 'direction must be "up" or "down"' }),
+    percent: positive('percent'),
+    windowMs: finite('windowMs').refine((n) => Number.isInteger(n) && n > 0, { message: 'windowMs must be a whole number of ms greater than 0' }),
+  })
+  .strict();
 
-const SpreadRuleSchema = z.object({
-  kind: z.literal('spread'),
-  ...common,
-  threshold: positive('threshold'),
-}).strict();
+const SpreadRuleSchema = z
+  .object({
+    kind: z.literal('spread'),
+    ...common,
+    threshold: positive('threshold'),
+  })
+  .strict();
 
 /** The schema of a rule as clients send it (defaults applied on parse). */
 export const AlertRuleSchema = z.discriminatedUnion('kind', [PriceRuleSchema, ChangeRuleSchema, SpreadRuleSchema], {
@@ -134,7 +147,11 @@ export function parseAlertRule(input: unknown, ctx: { registry: InstrumentRegist
       if (iss.code === 'unrecognized_keys') return { path, message: `unknown field ${iss.keys.map((k) => `"${k}"`).join(', ')}` };
       return { path, message: iss.message };
     });
-    throw new AlertRuleError(AlertErrorCode.INVALID, `invalid alert rule: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`, issues);
+    throw new AlertRuleError(
+      AlertErrorCode.INVALID,
+      `invalid alert rule: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+      issues,
+    );
   }
   const rule = r.data;
   const issues: AlertIssue[] = [];

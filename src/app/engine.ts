@@ -134,13 +134,32 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     }
     let gw: GatewayParts | undefined;
     if (roles.gateway) {
-      gw = await buildGateway(ctx, { bus, busTap: obs.busTap, store, executions: priv!, portfolio: portfolio!, userAlerts, feeds, ready: obs.ready, metrics: obs.metrics, sources: obs.sources, bars });
+      gw = await buildGateway(ctx, {
+        bus,
+        busTap: obs.busTap,
+        store,
+        executions: priv!,
+        portfolio: portfolio!,
+        userAlerts,
+        feeds,
+        ready: obs.ready,
+        metrics: obs.metrics,
+        sources: obs.sources,
+        bars,
+      });
       priv = { ...priv!, delay: gw.delay };
     }
     const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);
     obs.startStatsLog();
     return {
-      config, registry: ctx.registry, bus, log: ctx.log, mode: ctx.mode, feedsFile: ctx.feedsFile, store, ops,
+      config,
+      registry: ctx.registry,
+      bus,
+      log: ctx.log,
+      mode: ctx.mode,
+      feedsFile: ctx.feedsFile,
+      store,
+      ops,
       gateway: gw?.gateway,
       access: gw?.access,
       admin: gw?.admin,
@@ -167,7 +186,13 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
   // --feeds-file / TICKWIRE_FEEDS_FILE belong to the feeds layer, not to the main configuration
   const feedsArgs = options.feedsFile === undefined ? resolveFeedsFile(options.argv ?? [], env) : extractFeedsFileFlag(options.argv ?? []);
   const feedsFile: FeedsFile | undefined =
-    typeof options.feedsFile === 'string' ? loadFeedsFile(options.feedsFile) : options.feedsFile ? parseFeedsFile(options.feedsFile, 'feedsFile option') : 'file' in feedsArgs ? feedsArgs.file : undefined;
+    typeof options.feedsFile === 'string'
+      ? loadFeedsFile(options.feedsFile)
+      : options.feedsFile
+        ? parseFeedsFile(options.feedsFile, 'feedsFile option')
+        : 'file' in feedsArgs
+          ? feedsArgs.file
+          : undefined;
   const config = loadConfig({ env, argv: feedsArgs.rest, overrides });
   const log = options.log ?? createLogger(config.log);
   const gateway = options.roles?.gateway ?? true;
@@ -178,7 +203,11 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     alerts: options.roles?.alerts ?? (!config.natsUrl && gateway),
   };
   return {
-    config, log, env, roles, feedsFile,
+    config,
+    log,
+    env,
+    roles,
+    feedsFile,
     registry: loadRegistry(config.instrumentsFile),
     mode: config.natsUrl ? 'nats' : 'embedded',
     lifecycle: new Lifecycle(log),

@@ -102,13 +102,25 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     ...(worker ? { peers: worker.peers, stats: worker.stats } : {}),
     routes: (app, gw) => {
       admin = registerAdmin(app, {
-        gateway: gw, serviceToken: config.auth.serviceToken, authenticator: access.authenticator, feeds: () => feedHealth.list(),
-        announce: (a) => executions.executions.announce(a), webDir: config.gateway.webDir, peers: worker?.admin, log,
+        gateway: gw,
+        serviceToken: config.auth.serviceToken,
+        authenticator: access.authenticator,
+        feeds: () => feedHealth.list(),
+        announce: (a) => executions.executions.announce(a),
+        webDir: config.gateway.webDir,
+        peers: worker?.admin,
+        log,
       });
       if (deps.metrics) registerMetricsRoute(app, deps.metrics);
       registerFeedRoutes(app, feedHealth);
       deps.bars?.routes(app, { resolvers, authenticator: access.authenticator });
-      registerServiceApi(app, { ...(userAlerts?.serviceApi ?? {}), serviceToken: config.auth.serviceToken, executions: executions.executions, portfolio: deps.portfolio.api, log });
+      registerServiceApi(app, {
+        ...(userAlerts?.serviceApi ?? {}),
+        serviceToken: config.auth.serviceToken,
+        executions: executions.executions,
+        portfolio: deps.portfolio.api,
+        log,
+      });
     },
     onConnectionOpen: (conn) => {
       access.onOpen(conn);
@@ -148,7 +160,14 @@ function busOutageNotice(hub: Hub): (state: string) => void {
   return (state) => {
     if (state === 'disconnected' && !interrupted) {
       interrupted = true;
-      hub.inject('system', { d: { level: 'warning', title: 'Market data interrupted', message: 'This gateway lost its connection to the message bus: prices are stale until it reconnects. Your connection stays open.', t: Date.now() } });
+      hub.inject('system', {
+        d: {
+          level: 'warning',
+          title: 'Market data interrupted',
+          message: 'This gateway lost its connection to the message bus: prices are stale until it reconnects. Your connection stays open.',
+          t: Date.now(),
+        },
+      });
     } else if (state === 'connected' && interrupted) {
       interrupted = false;
       hub.inject('system', { d: { level: 'info', title: 'Market data resumed', message: 'The message bus is back: live prices flow again.', t: Date.now() } });

@@ -10,13 +10,21 @@ import type { EngineContext } from './context.js';
 /** NATS when `NATS_URL` is set, the in-process bus otherwise. Closed last: it drains to NATS. */
 export async function buildBus(ctx: EngineContext): Promise<Bus> {
   const { config, roles, log } = ctx;
-  const bus: Bus = ctx.worker?.bus ?? (config.natsUrl
-    ? await NatsBus.connect({
-        servers: config.natsUrl,
-        name: roles.gateway ? 'tickwire-gateway' : roles.portfolio ? 'tickwire-portfolio' : roles.alerts ? 'tickwire-alerts' : `tickwire-feed-${roles.feeds.join('+')}`,
-        onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
-      })
-    : new MemoryBus());
+  const bus: Bus =
+    ctx.worker?.bus ??
+    (config.natsUrl
+      ? await NatsBus.connect({
+          servers: config.natsUrl,
+          name: roles.gateway
+            ? 'tickwire-gateway'
+            : roles.portfolio
+              ? 'tickwire-portfolio'
+              : roles.alerts
+                ? 'tickwire-alerts'
+                : `tickwire-feed-${roles.feeds.join('+')}`,
+          onStatus: (state, detail) => log.info({ state, detail }, 'nats connection'),
+        })
+      : new MemoryBus());
   ctx.lifecycle.add('bus', () => bus.close());
   return bus;
 }

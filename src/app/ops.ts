@@ -28,7 +28,9 @@ export function buildObservability(ctx: EngineContext, bus: Bus, store: LastValu
   const { config, roles, mode, lifecycle, log } = ctx;
   const busTap = new BusTap(bus);
   const ready = readiness({ bus: () => bus.connected, ...(store ? { store: () => store.ready } : {}) });
-  const roleList = [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : '', roles.alerts ? 'alerts' : ''].filter(Boolean).join(',');
+  const roleList = [roles.gateway ? 'gateway' : '', ...roles.feeds.map((f) => `feed:${f}`), roles.portfolio ? 'portfolio' : '', roles.alerts ? 'alerts' : '']
+    .filter(Boolean)
+    .join(',');
   const sources: MetricsSources = {
     info: { mode, roles: roleList, version: VERSION },
     bus: busTap,
@@ -40,7 +42,10 @@ export function buildObservability(ctx: EngineContext, bus: Bus, store: LastValu
   // in a gateway worker thread, /metrics answers with the sum over the workers
   const metrics = local && ctx.worker ? ctx.worker.metrics(local) : local;
   return {
-    busTap, ready, sources, metrics,
+    busTap,
+    ready,
+    sources,
+    metrics,
     startStatsLog: () => lifecycle.add('stats log', startStatsLog(log, sources, config.ops.statsLogSec)),
   };
 }

@@ -40,7 +40,10 @@ export async function buildExecutions(ctx: EngineContext, bus: Bus): Promise<Exe
     lifecycle.add('executions router', () => r.close());
     router = r;
     if (events instanceof JetStreamEventLog && config.executions.consumeInbound) {
-      lifecycle.add('inbound executions consumer', consumeInbound({ jsm: events.manager, js: events.client, stream: config.executions.inboundStream, executions, log: ctx.log }));
+      lifecycle.add(
+        'inbound executions consumer',
+        consumeInbound({ jsm: events.manager, js: events.client, stream: config.executions.inboundStream, executions, log: ctx.log }),
+      );
     }
   }
   return { events, executions, router };
@@ -67,7 +70,13 @@ async function openEventLog(ctx: EngineContext, bus: Bus): Promise<EventLog> {
     });
   }
   if (config.redisUrl) {
-    return new RedisEventLog({ ...retention, url: config.redisUrl, keyPrefix: config.executions.redisKeyPrefix, ackReplicas: config.redis.ackReplicas, ackTimeoutMs: config.redis.ackTimeoutMs });
+    return new RedisEventLog({
+      ...retention,
+      url: config.redisUrl,
+      keyPrefix: config.executions.redisKeyPrefix,
+      ackReplicas: config.redis.ackReplicas,
+      ackTimeoutMs: config.redis.ackTimeoutMs,
+    });
   }
   return new MemoryEventLog(retention);
 }
@@ -89,7 +98,12 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
   const positions = config.redisUrl ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix) : new MemoryPositionStore();
   lifecycle.add('position store', () => positions.close());
   const service = new PortfolioService({
-    bus, registry: ctx.registry, store: positions, events, config: config.portfolio, log: ctx.log,
+    bus,
+    registry: ctx.registry,
+    store: positions,
+    events,
+    config: config.portfolio,
+    log: ctx.log,
     ...(lastValues ? { lastValues } : {}),
   });
   lifecycle.add('portfolio service', () => service.close());

@@ -88,7 +88,10 @@ export class NatsBus implements Bus {
   }
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
-    const servers = opts.servers.split(',').map((s) => s.trim()).filter(Boolean);
+    const servers = opts.servers
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     try {
       const nc = await connect({
         servers,

@@ -10,12 +10,17 @@ import { escapeSubjectToken, unescapeSubjectToken } from '../core/symbols.js';
  *   feed.health.<feedId>         feed health snapshots
  */
 const KIND_TOKEN: Readonly<Record<MarketChannelKind, string>> = {
-  trade: 'trade', quote: 'quote', ticker: 'ticker', 'bar.1s': 'bar-1s', 'bar.1m': 'bar-1m',
-  'bar.5m': 'bar-5m', 'bar.1h': 'bar-1h', 'bar.1d': 'bar-1d', status: 'status',
+  trade: 'trade',
+  quote: 'quote',
+  ticker: 'ticker',
+  'bar.1s': 'bar-1s',
+  'bar.1m': 'bar-1m',
+  'bar.5m': 'bar-5m',
+  'bar.1h': 'bar-1h',
+  'bar.1d': 'bar-1d',
+  status: 'status',
 };
-const TOKEN_KIND = new Map<string, MarketChannelKind>(
-  Object.entries(KIND_TOKEN).map(([k, v]) => [v, k as MarketChannelKind]),
-);
+const TOKEN_KIND = new Map<string, MarketChannelKind>(Object.entries(KIND_TOKEN).map(([k, v]) => [v, k as MarketChannelKind]));
 
 export function marketSubject(assetClass: AssetClass, kind: MarketChannelKind, symbol: string): string {
   return `md.${assetClass}.${KIND_TOKEN[kind]}.${escapeSubjectToken(symbol)}`;

@@ -49,7 +49,8 @@ function splitArgs(argv: string[]): { positional: string[]; flags: string[] } {
 async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats: boolean): Promise<number> {
   if (requireNats) {
     const cfg = loadConfig({ argv: extractFeedsFileFlag(flags).rest });
-    if (!cfg.natsUrl) throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
+    if (!cfg.natsUrl)
+      throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
   }
   if (roles.gateway !== false && (await runGatewayWorkers(roles.feeds, flags))) return new Promise<number>(() => undefined);
   const engine = await startEngine({}, { roles, argv: flags });

@@ -61,7 +61,8 @@ export function parseTapArgs(argv: readonly string[], env: Record<string, string
   };
   const nonNegInt = (flag: string, v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new TapUsageError(`${flag} takes a whole number of ${flag === '--throttle' ? 'milliseconds' : 'items'}, got "${v}"`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n))
+      throw new TapUsageError(`${flag} takes a whole number of ${flag === '--throttle' ? 'milliseconds' : 'items'}, got "${v}"`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -161,7 +162,13 @@ export function describeUpdate(u: Update): [string, string, string, string, stri
       return ['', '', '', '', `[${String(d.level ?? '')}] ${String(d.title ?? '')}: ${String(d.message ?? '')}`];
     case 'status': {
       const luld = d.luld as { up?: number; down?: number } | undefined;
-      return ['', '', '', '', [String(d.status ?? ''), d.reason ? String(d.reason) : '', luld ? `luld ${num(luld.down)}-${num(luld.up)}` : ''].filter(Boolean).join(' ')];
+      return [
+        '',
+        '',
+        '',
+        '',
+        [String(d.status ?? ''), d.reason ? String(d.reason) : '', luld ? `luld ${num(luld.down)}-${num(luld.up)}` : ''].filter(Boolean).join(' '),
+      ];
     }
     default:
       return ['', '', '', '', JSON.stringify(d).slice(0, 60)];
@@ -221,7 +228,12 @@ export async function runTap(argv: string[]): Promise<number> {
 
   const out = process.stdout;
   const tty = !args.json && out.isTTY === true;
-  const client = new TickwireClient({ url: args.url, ...(args.token !== undefined ? { token: args.token } : {}), encoding: args.encoding, heartbeatIntervalMs: 5000 });
+  const client = new TickwireClient({
+    url: args.url,
+    ...(args.token !== undefined ? { token: args.token } : {}),
+    encoding: args.encoding,
+    heartbeatIntervalMs: 5000,
+  });
   const rows = new Map<string, RowState>(args.channels.map((c) => [c, { update: undefined, count: 0, at: 0, dir: 0 }]));
   const note = (text: string): void => {
     if (!tty) process.stderr.write(`tickwire tap: ${text}\n`);

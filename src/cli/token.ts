@@ -41,13 +41,20 @@ export function entitlementsClaim(ent: string | undefined, delayed: string | und
       throw new ConfigError(`--ent: not valid JSON: ${(err as Error).message}`);
     }
   } else if (ent !== undefined) {
-    const items = ent.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = ent
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const classes = items.filter((i) => CLASSES.has(i));
     const symbols = items.filter((i) => !CLASSES.has(i));
     if (classes.length) claim.classes = classes;
     if (symbols.length) claim.symbols = symbols;
   }
-  if (delayed !== undefined) claim.delayed = delayed.split(',').map((s) => s.trim()).filter(Boolean);
+  if (delayed !== undefined)
+    claim.delayed = delayed
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const parsed = Entitlements.parse(claim, claimName);
   if (typeof parsed === 'string') throw new ConfigError(`--ent/--delayed: ${parsed}`);
   return claim;
@@ -78,7 +85,9 @@ export async function runToken(args: string[], env: NodeJS.ProcessEnv = process.
   const cfg = loadConfig({ argv: rest, env });
   const secret = cfg.auth.jwtSecret;
   if (!secret) {
-    throw new ConfigError('tickwire token signs with the HMAC secret auth.jwtSecret: set TICKWIRE_JWT_SECRET (at least 32 characters) to the value the gateway uses');
+    throw new ConfigError(
+      'tickwire token signs with the HMAC secret auth.jwtSecret: set TICKWIRE_JWT_SECRET (at least 32 characters) to the value the gateway uses',
+    );
   }
   const ttl = parseTtl(own.ttl ?? '1h');
   const claims: Record<string, unknown> = {};

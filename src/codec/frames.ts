@@ -63,7 +63,11 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
 function checkPlain(v: unknown): void {
   const why = notPlain(v, 0);
   if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
-  if (why === 'type') throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)');
+  if (why === 'type')
+    throw new ProtocolError(
+      ErrorCode.BAD_FRAME,
+      'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)',
+    );
 }
 
 /**
@@ -90,32 +94,91 @@ function msgpackStringsAreUtf8(b: Uint8Array): boolean {
       pending += t & 0x0f; // fixarray
       continue;
     }
-    if (t < 0xc0) strLen = t & 0x1f; // fixstr
+    if (t < 0xc0)
+      strLen = t & 0x1f; // fixstr
     else {
       switch (t) {
-        case 0xd9: strLen = b[pos]!; pos += 1; break;
-        case 0xda: strLen = (b[pos]! << 8) | b[pos + 1]!; pos += 2; break;
-        case 0xdb: strLen = readU32(b, pos); pos += 4; break;
-        case 0xdc: pending += (b[pos]! << 8) | b[pos + 1]!; pos += 2; continue;
-        case 0xdd: pending += readU32(b, pos); pos += 4; continue;
-        case 0xde: pending += 2 * ((b[pos]! << 8) | b[pos + 1]!); pos += 2; continue;
-        case 0xdf: pending += 2 * readU32(b, pos); pos += 4; continue;
-        case 0xc4: pos += 1 + b[pos]!; continue; // bin8
-        case 0xc5: pos += 2 + ((b[pos]! << 8) | b[pos + 1]!); continue;
-        case 0xc6: pos += 4 + readU32(b, pos); continue;
-        case 0xc7: pos += 2 + b[pos]!; continue; // ext8: length, type, data
-        case 0xc8: pos += 3 + ((b[pos]! << 8) | b[pos + 1]!); continue;
-        case 0xc9: pos += 5 + readU32(b, pos); continue;
-        case 0xcc: case 0xd0: pos += 1; continue;
-        case 0xcd: case 0xd1: pos += 2; continue;
-        case 0xca: case 0xce: case 0xd2: pos += 4; continue;
-        case 0xcb: case 0xcf: case 0xd3: pos += 8; continue;
-        case 0xd4: pos += 2; continue; // fixext: type + data
-        case 0xd5: pos += 3; continue;
-        case 0xd6: pos += 5; continue;
-        case 0xd7: pos += 9; continue;
-        case 0xd8: pos += 17; continue;
-        default: continue; // nil, booleans; 0xc1 is refused by the decoder
+        case 0xd9:
+          strLen = b[pos]!;
+          pos += 1;
+          break;
+        case 0xda:
+          strLen = (b[pos]! << 8) | b[pos + 1]!;
+          pos += 2;
+          break;
+        case 0xdb:
+          strLen = readU32(b, pos);
+          pos += 4;
+          break;
+        case 0xdc:
+          pending += (b[pos]! << 8) | b[pos + 1]!;
+          pos += 2;
+          continue;
+        case 0xdd:
+          pending += readU32(b, pos);
+          pos += 4;
+          continue;
+        case 0xde:
+          pending += 2 * ((b[pos]! << 8) | b[pos + 1]!);
+          pos += 2;
+          continue;
+        case 0xdf:
+          pending += 2 * readU32(b, pos);
+          pos += 4;
+          continue;
+        case 0xc4:
+          pos += 1 + b[pos]!;
+          continue; // bin8
+        case 0xc5:
+          pos += 2 + ((b[pos]! << 8) | b[pos + 1]!);
+          continue;
+        case 0xc6:
+          pos += 4 + readU32(b, pos);
+          continue;
+        case 0xc7:
+          pos += 2 + b[pos]!;
+          continue; // ext8: length, type, data
+        case 0xc8:
+          pos += 3 + ((b[pos]! << 8) | b[pos + 1]!);
+          continue;
+        case 0xc9:
+          pos += 5 + readU32(b, pos);
+          continue;
+        case 0xcc:
+        case 0xd0:
+          pos += 1;
+          continue;
+        case 0xcd:
+        case 0xd1:
+          pos += 2;
+          continue;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          pos += 4;
+          continue;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          pos += 8;
+          continue;
+        case 0xd4:
+          pos += 2;
+          continue; // fixext: type + data
+        case 0xd5:
+          pos += 3;
+          continue;
+        case 0xd6:
+          pos += 5;
+          continue;
+        case 0xd7:
+          pos += 9;
+          continue;
+        case 0xd8:
+          pos += 17;
+          continue;
+        default:
+          continue; // nil, booleans; 0xc1 is refused by the decoder
       }
     }
     const end = pos + strLen < n ? pos + strLen : n;
@@ -189,7 +252,10 @@ export const CODECS: Readonly<Record<Encoding, FrameCodec>> = { msgpack: msgpack
  * separated). msgpack is the default when none is offered; an offer with none of ours is refused.
  */
 export function negotiateSubprotocol(header: string): { codec: FrameCodec; accept: string } | null {
-  const offered = header.split(',').map((s) => s.trim()).filter(Boolean);
+  const offered = header
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (offered.length === 0) return { codec: msgpackCodec, accept: '' };
   for (const p of offered) {
     if (p === SUBPROTOCOL_MSGPACK) return { codec: msgpackCodec, accept: p };

@@ -26,7 +26,11 @@ export const ConfigSchema = z
       .superRefine((v, ctx) => {
         const urls = v.split(',').map((s) => s.trim());
         const bad = urls.find((u) => !/^((nats|tls|ws|wss):\/\/)?([^\s:/@]+(:[^\s@/]*)?@)?(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+)(:\d{1,5})?\/?$/.test(u));
-        if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `"${bad}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)` });
+        if (bad !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${bad}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)`,
+          });
       })
       .optional()
       .describe('NATS server URL(s), comma separated (every node of a cluster, see docs/operations.md); unset = in-process bus (embedded mode)'),
@@ -57,14 +61,33 @@ export const ConfigSchema = z
       .default({ seed: 42, rate: 400 }),
     gateway: z
       .object({
-        maxFrameBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024).describe('largest client frame; larger closes with 1009'),
+        maxFrameBytes: z
+          .number()
+          .int()
+          .min(256)
+          .max(16 * 1024 * 1024)
+          .default(64 * 1024)
+          .describe('largest client frame; larger closes with 1009'),
         idleTimeoutSec: z.number().int().min(8).max(960).default(120).describe('WebSocket idle timeout (uWS sends pings)'),
         upstreamReleaseMs: z.number().int().min(0).default(5000).describe('keep a bus subscription this long after its last subscriber leaves'),
         allowUwsFallback: z.boolean().default(false).describe('start even if uWebSockets.js native binary did not load (slow)'),
         webDir: z.string().optional().describe('directory served at / (dashboard); default dist/web'),
         maxSubscriptions: z.number().int().min(1).default(1000).describe('channels per connection'),
-        maxConnections: z.number().int().min(1).optional().describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
-        workers: z.number().int().min(1).max(256).optional().describe('uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset = one per core with NATS_URL, 1 embedded; 1 = the gateway runs on the main thread; embedded with more than one worker serves no alerts or notifications, which live in one process)'),
+        maxConnections: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
+        workers: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .optional()
+          .describe(
+            'uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset = one per core with NATS_URL, 1 embedded; 1 = the gateway runs on the main thread; embedded with more than one worker serves no alerts or notifications, which live in one process)',
+          ),
       })
       .strict()
       .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),
@@ -72,32 +95,87 @@ export const ConfigSchema = z
       .object({
         tiers: z.array(tier).min(1).default([0, 50, 100, 250, 500, 1000, 5000]).describe('throttle tiers in ms; requests round up to the next tier'),
         minMs: tier.default(0).describe('deployment minimum throttle in ms'),
-        batchMs: z.number().int().min(0).max(1000).default(50).describe('throttled emissions (the leading one of a quiet channel included) go out on an N ms grid: at most one throttled write per socket every N ms; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)'),
-        offscreenMs: tier.default(1000).describe('slow tier (ms, rounded up to a tier) for latest-value subscriptions a client marked off-screen with op visibility (docs/protocol.md#visibility)'),
+        batchMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .default(50)
+          .describe(
+            'throttled emissions (the leading one of a quiet channel included) go out on an N ms grid: at most one throttled write per socket every N ms; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)',
+          ),
+        offscreenMs: tier
+          .default(1000)
+          .describe(
+            'slow tier (ms, rounded up to a tier) for latest-value subscriptions a client marked off-screen with op visibility (docs/protocol.md#visibility)',
+          ),
       })
       .strict()
       .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 }),
     slow: z
       .object({
-        highWaterBytes: z.number().int().min(1024).default(1024 * 1024).describe('buffered bytes above which a client only gets conflated catch-up'),
-        lowWaterBytes: z.number().int().min(0).default(64 * 1024).describe('buffered bytes below which a slow client is resynced'),
-        hardLimitBytes: z.number().int().min(2048).default(4 * 1024 * 1024).describe('buffered bytes at which a client is closed with 4009 at once'),
+        highWaterBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1024 * 1024)
+          .describe('buffered bytes above which a client only gets conflated catch-up'),
+        lowWaterBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024)
+          .describe('buffered bytes below which a slow client is resynced'),
+        hardLimitBytes: z
+          .number()
+          .int()
+          .min(2048)
+          .default(4 * 1024 * 1024)
+          .describe('buffered bytes at which a client is closed with 4009 at once'),
         stuckMs: z.number().int().min(100).default(10_000).describe('close 4009 when above high water this long'),
         checkMs: z.number().int().min(10).default(250).describe('how often buffered amounts are checked'),
-        lagMs: z.number().int().min(0).default(5000).describe('read lag (ms): a client that has not read the gateway\'s ping for this long is treated as slow; 0 = off'),
+        lagMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(5000)
+          .describe("read lag (ms): a client that has not read the gateway's ping for this long is treated as slow; 0 = off"),
         lagCloseMs: z.number().int().min(100).default(60_000).describe('read lag (ms) at which the client is closed with 4009'),
         pingMs: z.number().int().min(10).default(1000).describe('how often the gateway pings each client to measure its read lag (ms)'),
       })
       .strict()
-      .default({ highWaterBytes: 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 4 * 1024 * 1024, stuckMs: 10_000, checkMs: 250, lagMs: 5000, lagCloseMs: 60_000, pingMs: 1000 }),
+      .default({
+        highWaterBytes: 1024 * 1024,
+        lowWaterBytes: 64 * 1024,
+        hardLimitBytes: 4 * 1024 * 1024,
+        stuckMs: 10_000,
+        checkMs: 250,
+        lagMs: 5000,
+        lagCloseMs: 60_000,
+        pingMs: 1000,
+      }),
     shutdownTimeoutMs: z.number().int().min(0).default(10_000).describe('graceful shutdown deadline'),
     redis: z
       .object({
         keyPrefix: z.string().default('tickwire:lv:').describe('prefix of last-value keys in Redis (one key per channel)'),
         flushMs: z.number().int().min(1).max(10_000).default(50).describe('how often batched last-value writes are flushed to Redis'),
         maxPendingKeys: z.number().int().min(1).default(100_000).describe('distinct keys waiting for a flush; new keys beyond this are dropped (counted)'),
-        ackReplicas: z.number().int().min(0).max(16).default(0).describe('an execution stored in Redis is acknowledged only once this many replicas have it (Redis WAIT); 0 = when the primary has it (docs/operations.md, Redis Sentinel)'),
-        ackTimeoutMs: z.number().int().min(10).max(60_000).default(1000).describe('how long an execution waits for redis.ackReplicas; short of them it is refused with 503 (the order system retries, deduplicated by id)'),
+        ackReplicas: z
+          .number()
+          .int()
+          .min(0)
+          .max(16)
+          .default(0)
+          .describe(
+            'an execution stored in Redis is acknowledged only once this many replicas have it (Redis WAIT); 0 = when the primary has it (docs/operations.md, Redis Sentinel)',
+          ),
+        ackTimeoutMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(60_000)
+          .default(1000)
+          .describe('how long an execution waits for redis.ackReplicas; short of them it is refused with 503 (the order system retries, deduplicated by id)'),
       })
       .strict()
       .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000, ackReplicas: 0, ackTimeoutMs: 1000 }),
@@ -111,9 +189,20 @@ export const ConfigSchema = z
       .default({ port: 0, metrics: true, statsLogSec: 60 }),
     auth: z
       .object({
-        mode: z.enum(['off', 'optional', 'required']).default('off').describe('off: anonymous only; optional: a token is verified when sent; required: no valid token, 401 at the upgrade (TICKWIRE_AUTH)'),
-        jwtSecret: z.string().min(32, 'an HMAC secret of at least 32 characters (256 bits)').optional().describe('HS256/384/512 shared secret (TICKWIRE_JWT_SECRET)'),
-        jwtPublicKey: z.string().min(1).optional().describe('RS/PS/ES/EdDSA public key: PEM, JWK JSON, or a path to a file holding either (TICKWIRE_JWT_PUBLIC_KEY)'),
+        mode: z
+          .enum(['off', 'optional', 'required'])
+          .default('off')
+          .describe('off: anonymous only; optional: a token is verified when sent; required: no valid token, 401 at the upgrade (TICKWIRE_AUTH)'),
+        jwtSecret: z
+          .string()
+          .min(32, 'an HMAC secret of at least 32 characters (256 bits)')
+          .optional()
+          .describe('HS256/384/512 shared secret (TICKWIRE_JWT_SECRET)'),
+        jwtPublicKey: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('RS/PS/ES/EdDSA public key: PEM, JWK JSON, or a path to a file holding either (TICKWIRE_JWT_PUBLIC_KEY)'),
         jwksUrl: z.string().url().optional().describe('JWKS endpoint of the identity provider, fetched and cached (TICKWIRE_JWT_JWKS_URL)'),
         jwksCacheSec: z.number().int().min(10).default(600).describe('how long a fetched JWKS is trusted before it is fetched again'),
         issuer: z.array(z.string().min(1)).optional().describe('accepted `iss` values; when set, tokens must carry one (TICKWIRE_JWT_ISSUER)'),
@@ -126,12 +215,29 @@ export const ConfigSchema = z
         clockToleranceSec: z.number().int().min(0).max(300).default(5).describe('leeway for exp/nbf/iat against clock skew'),
         requireExp: z.boolean().default(false).describe('refuse tokens without an `exp` claim'),
         expiryWarningSec: z.number().int().min(0).default(30).describe('warn a connection this long before its token expires (0 = no warning)'),
-        serviceToken: z.string().min(16, 'a service token of at least 16 characters').optional().describe('bearer token of the service API (/v1/executions, positions, announcements) (TICKWIRE_SERVICE_TOKEN)'),
+        serviceToken: z
+          .string()
+          .min(16, 'a service token of at least 16 characters')
+          .optional()
+          .describe('bearer token of the service API (/v1/executions, positions, announcements) (TICKWIRE_SERVICE_TOKEN)'),
         entitlementsClaim: z.string().min(1).default('ent').describe('token claim holding market-data entitlements'),
         defaultEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for tokens without the entitlements claim'),
-        anonymousEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for connections without a token (auth off or optional)'),
-        delayMs: z.number().int().min(0).default(15 * 60_000).describe('delay of delayed market data, ms'),
-        delayMaxBuffered: z.number().int().min(16).default(20_000).describe('updates held per delayed channel; beyond it conflatable updates are thinned and the oldest trades dropped'),
+        anonymousEntitlement: z
+          .enum(['realtime', 'delayed', 'none'])
+          .default('realtime')
+          .describe('market data for connections without a token (auth off or optional)'),
+        delayMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(15 * 60_000)
+          .describe('delay of delayed market data, ms'),
+        delayMaxBuffered: z
+          .number()
+          .int()
+          .min(16)
+          .default(20_000)
+          .describe('updates held per delayed channel; beyond it conflatable updates are thinned and the oldest trades dropped'),
       })
       .strict()
       .prefault({})
@@ -144,24 +250,56 @@ export const ConfigSchema = z
         connectionsPerUser: z.number().int().min(0).default(20).describe('open connections per token subject (0 = unlimited)'),
         connectionsPerIpPerSec: z.number().min(0).default(20).describe('new connections per second per client IP, sustained; over it 429 (0 = unlimited)'),
         connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
-        exemptIps: z.array(z.string().min(1)).default(['127.0.0.1', '::1']).describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host)'),
+        exemptIps: z
+          .array(z.string().min(1))
+          .default(['127.0.0.1', '::1'])
+          .describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host)'),
       })
       .strict()
       .prefault({})
       .describe('per-connection, per-user and per-IP limits'),
     executions: z
       .object({
-        retentionSec: z.number().int().min(60).default(30 * 86_400).describe('how long executions stay replayable'),
+        retentionSec: z
+          .number()
+          .int()
+          .min(60)
+          .default(30 * 86_400)
+          .describe('how long executions stay replayable'),
         maxPerUser: z.number().int().min(1).default(10_000).describe('executions kept per user (oldest go first)'),
         dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for execution ids (capped at retentionSec)'),
-        stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_EXEC').describe('JetStream stream holding user executions'),
-        inboundStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_EXEC_IN').describe('JetStream stream of executions from order systems (exec.in.<user>)'),
+        stream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('TW_EXEC')
+          .describe('JetStream stream holding user executions'),
+        inboundStream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('TW_EXEC_IN')
+          .describe('JetStream stream of executions from order systems (exec.in.<user>)'),
         consumeInbound: z.boolean().default(true).describe('gateways consume exec.in.<user> from NATS'),
         replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the executions streams'),
         snapshotEvents: z.number().int().min(0).max(1000).default(20).describe('recent executions sent on subscribe without `since`'),
-        replayPageSize: z.number().int().min(1).max(MAX_REPLAY_PAGE).default(200).describe('executions read and sent per page of a `since` replay; the gateway serves other work between pages'),
-        replayPerUserPerSec: z.number().int().min(0).default(10_000).describe('replayed executions per second per user, all of its connections together (0 = unlimited)'),
-        replayPerGatewayPerSec: z.number().int().min(0).default(100_000).describe('replayed executions per second for the whole gateway process (0 = unlimited)'),
+        replayPageSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_REPLAY_PAGE)
+          .default(200)
+          .describe('executions read and sent per page of a `since` replay; the gateway serves other work between pages'),
+        replayPerUserPerSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(10_000)
+          .describe('replayed executions per second per user, all of its connections together (0 = unlimited)'),
+        replayPerGatewayPerSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(100_000)
+          .describe('replayed executions per second for the whole gateway process (0 = unlimited)'),
         redisKeyPrefix: z.string().default('tickwire:exec:').describe('prefix of execution log keys when the log is in Redis (embedded with REDIS_URL)'),
       })
       .strict()
@@ -169,7 +307,11 @@ export const ConfigSchema = z
       .describe('durable per-user executions'),
     portfolio: z
       .object({
-        baseCurrency: z.string().regex(/^[A-Z]{3,5}$/).default('USD').describe('valuation currency of users who did not set one'),
+        baseCurrency: z
+          .string()
+          .regex(/^[A-Z]{3,5}$/)
+          .default('USD')
+          .describe('valuation currency of users who did not set one'),
         publishMs: z.number().int().min(50).default(250).describe('a user portfolio is published at most this often (and only on change)'),
         requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to portfolio service request timeout (NATS mode)'),
         redisKeyPrefix: z.string().default('tickwire:pf:').describe('prefix of position keys in Redis'),
@@ -179,11 +321,33 @@ export const ConfigSchema = z
       .describe('portfolio valuation service'),
     alerts: z
       .object({
-        maxRulesPerUser: z.number().int().min(1).default(1000).describe('alert rules one user may hold (fired once-rules count until deleted); beyond it ALERT_LIMIT'),
-        maxWindowMs: z.number().int().min(1000).max(7 * 86_400_000).default(86_400_000).describe('longest rolling window of a percent-change alert, ms'),
-        flushMs: z.number().int().min(0).max(10_000).default(20).describe('alert state and firings are committed to the store this often before delivery (0 = every tick batch)'),
+        maxRulesPerUser: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('alert rules one user may hold (fired once-rules count until deleted); beyond it ALERT_LIMIT'),
+        maxWindowMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(7 * 86_400_000)
+          .default(86_400_000)
+          .describe('longest rolling window of a percent-change alert, ms'),
+        flushMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(10_000)
+          .default(20)
+          .describe('alert state and firings are committed to the store this often before delivery (0 = every tick batch)'),
         redisKeyPrefix: z.string().default('tickwire:alerts:').describe('prefix of alert rule and state keys in Redis'),
-        requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to alert service request timeout (NATS mode: `tickwire alerts` runs the service)'),
+        requestTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(3000)
+          .describe('gateway to alert service request timeout (NATS mode: `tickwire alerts` runs the service)'),
       })
       .strict()
       .prefault({})
@@ -191,10 +355,23 @@ export const ConfigSchema = z
     notifications: z
       .object({
         maxPerUser: z.number().int().min(1).max(100_000).default(1000).describe('notifications and read markers kept per user (oldest go first)'),
-        retentionSec: z.number().int().min(60).default(30 * 86_400).describe('how long notifications stay in the log'),
+        retentionSec: z
+          .number()
+          .int()
+          .min(60)
+          .default(30 * 86_400)
+          .describe('how long notifications stay in the log'),
         dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for notification ids (capped at retentionSec)'),
-        stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_NOTIF').describe('JetStream stream holding user notifications'),
-        inboundStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('TW_NOTIF_IN').describe('JetStream stream of notifications from other services (notif.in.<user>)'),
+        stream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('TW_NOTIF')
+          .describe('JetStream stream holding user notifications'),
+        inboundStream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('TW_NOTIF_IN')
+          .describe('JetStream stream of notifications from other services (notif.in.<user>)'),
         consumeInbound: z.boolean().default(true).describe('gateways consume notif.in.<user> from NATS'),
         replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the notifications streams'),
         redisKeyPrefix: z.string().default('tickwire:notif:').describe('prefix of notification log keys when the log is in Redis (embedded with REDIS_URL)'),
@@ -204,7 +381,13 @@ export const ConfigSchema = z
       .describe('durable per-user notifications with read state (docs/private-streams.md#notifications)'),
     history: z
       .object({
-        windowBars: z.number().int().min(1).max(100_000).default(1000).describe('closed bars the bar store keeps per (symbol, interval) for `history` on subscribe and GET /v1/bars (oldest go first)'),
+        windowBars: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('closed bars the bar store keeps per (symbol, interval) for `history` on subscribe and GET /v1/bars (oldest go first)'),
         redisKeyPrefix: z.string().default('tickwire:bars:').describe('prefix of the bar store keys in Redis (one sorted set per bar channel)'),
       })
       .strict()
@@ -378,7 +561,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     }
     if (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name)) continue;
     const info = ENV_KEYS.get(name);
-    if (!info) throw new ConfigError(`unknown environment variable ${name}: remove it or use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ... (tickwire config --help lists all)`);
+    if (!info)
+      throw new ConfigError(
+        `unknown environment variable ${name}: remove it or use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ... (tickwire config --help lists all)`,
+      );
     setPath(fromEnv, info.path, coerce(raw, info.leaf, name));
   }
   merged = deepMerge(merged, fromEnv);
@@ -411,7 +597,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     throw new ConfigError('slow.lagCloseMs must be above slow.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS');
   }
   if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {
-    throw new ConfigError(`auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`);
+    throw new ConfigError(
+      `auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`,
+    );
   }
   return deepFreeze(cfg);
 }

@@ -64,24 +64,53 @@ export class InstrumentRegistry {
 }
 
 const stock = (symbol: string, refPrice: number): Instrument => ({
-  symbol, assetClass: 'stock', currency: 'USD', pricePrecision: 2, providers: ['synthetic'], refPrice,
+  symbol,
+  assetClass: 'stock',
+  currency: 'USD',
+  pricePrecision: 2,
+  providers: ['synthetic'],
+  refPrice,
 });
 const crypto = (symbol: string, refPrice: number, pricePrecision = 2): Instrument => ({
-  symbol, assetClass: 'crypto', currency: symbol.split('-')[1] ?? 'USD', pricePrecision, providers: ['synthetic'], refPrice,
+  symbol,
+  assetClass: 'crypto',
+  currency: symbol.split('-')[1] ?? 'USD',
+  pricePrecision,
+  providers: ['synthetic'],
+  refPrice,
 });
 const fx = (symbol: string, refPrice: number, pricePrecision = 5): Instrument => ({
-  symbol, assetClass: 'forex', currency: symbol.split('-')[1] ?? 'USD', pricePrecision, providers: ['synthetic'], refPrice,
+  symbol,
+  assetClass: 'forex',
+  currency: symbol.split('-')[1] ?? 'USD',
+  pricePrecision,
+  providers: ['synthetic'],
+  refPrice,
 });
 
 /** The default universe served by the embedded engine and the synthetic feed. */
 export const DEFAULT_INSTRUMENTS: readonly Instrument[] = [
-  stock('AAPL', 228.5), stock('MSFT', 415.2), stock('NVDA', 131.4), stock('TSLA', 248.9),
-  stock('BRK.B', 452.1), stock('AMZN', 197.3), stock('GOOGL', 171.6), stock('META', 561.0),
-  stock('SPY', 585.7), stock('QQQ', 505.4),
-  crypto('BTC-USD', 67250), crypto('ETH-USD', 2650.5), crypto('SOL-USD', 152.35),
-  crypto('XRP-USD', 0.5321, 4), crypto('DOGE-USD', 0.1234, 5),
-  fx('EUR-USD', 1.0842), fx('GBP-USD', 1.2715), fx('USD-JPY', 151.42, 3), fx('USD-CHF', 0.8731),
-  fx('AUD-USD', 0.6612), fx('USD-CAD', 1.3598),
+  stock('AAPL', 228.5),
+  stock('MSFT', 415.2),
+  stock('NVDA', 131.4),
+  stock('TSLA', 248.9),
+  stock('BRK.B', 452.1),
+  stock('AMZN', 197.3),
+  stock('GOOGL', 171.6),
+  stock('META', 561.0),
+  stock('SPY', 585.7),
+  stock('QQQ', 505.4),
+  crypto('BTC-USD', 67250),
+  crypto('ETH-USD', 2650.5),
+  crypto('SOL-USD', 152.35),
+  crypto('XRP-USD', 0.5321, 4),
+  crypto('DOGE-USD', 0.1234, 5),
+  fx('EUR-USD', 1.0842),
+  fx('GBP-USD', 1.2715),
+  fx('USD-JPY', 151.42, 3),
+  fx('USD-CHF', 0.8731),
+  fx('AUD-USD', 0.6612),
+  fx('USD-CAD', 1.3598),
 ];
 
 export function defaultRegistry(): InstrumentRegistry {

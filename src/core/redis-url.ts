@@ -27,7 +27,10 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   const scheme = /^([a-z+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'redis' || scheme === 'rediss') return { kind: 'url', url };
   if (scheme !== 'redis+sentinel') {
-    return { error: 'must start with redis://, rediss:// or redis+sentinel:// (e.g. redis://127.0.0.1:6379 or redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster)' };
+    return {
+      error:
+        'must start with redis://, rediss:// or redis+sentinel:// (e.g. redis://127.0.0.1:6379 or redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster)',
+    };
   }
   let rest = url.slice('redis+sentinel://'.length);
   let query = '';
@@ -46,7 +49,10 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   const hostList = slash >= 0 ? rest.slice(0, slash) : rest;
   const path = slash >= 0 ? rest.slice(slash + 1).split('/') : [];
   const sentinels: { host: string; port: number }[] = [];
-  for (const part of hostList.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of hostList
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(part);
     const port = m?.[2] === undefined ? 26379 : Number(m[2]);
     if (!m || port < 1 || port > 65535) return { error: `redis+sentinel: "${part}" is not host:port of a sentinel` };
@@ -56,7 +62,8 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   const name = decodeURIComponent(path[0] ?? '');
   if (!name) return { error: 'redis+sentinel: the master name is missing: add /<name> as in `sentinel monitor <name> ...` (e.g. .../mymaster)' };
   let db = 0;
-  if (path.length > 2 || (path[1] !== undefined && !/^\d{1,2}$/.test(path[1]))) return { error: 'redis+sentinel: after the master name only a database number may follow (/mymaster/0)' };
+  if (path.length > 2 || (path[1] !== undefined && !/^\d{1,2}$/.test(path[1])))
+    return { error: 'redis+sentinel: after the master name only a database number may follow (/mymaster/0)' };
   if (path[1] !== undefined) db = Number(path[1]);
   const out: SentinelTarget = { kind: 'sentinel', sentinels, name, db };
   if (auth) {
@@ -68,7 +75,8 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   }
   const params = new URLSearchParams(query);
   for (const key of params.keys()) {
-    if (key !== 'sentinelPassword' && key !== 'sentinelUsername') return { error: `redis+sentinel: unknown parameter "${key}" (sentinelPassword and sentinelUsername are accepted)` };
+    if (key !== 'sentinelPassword' && key !== 'sentinelUsername')
+      return { error: `redis+sentinel: unknown parameter "${key}" (sentinelPassword and sentinelUsername are accepted)` };
   }
   const sp = params.get('sentinelPassword');
   const su = params.get('sentinelUsername');
@@ -76,4 +84,3 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   if (su) out.sentinelUsername = su;
   return out;
 }
-

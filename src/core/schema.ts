@@ -103,7 +103,11 @@ export interface StatusTick extends TickBase {
 export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
 export const BAR_INTERVALS: readonly BarInterval[] = ['1s', '1m', '5m', '1h', '1d'];
 export const BAR_INTERVAL_MS: Readonly<Record<BarInterval, number>> = {
-  '1s': 1000, '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000,
+  '1s': 1000,
+  '1m': 60_000,
+  '5m': 300_000,
+  '1h': 3_600_000,
+  '1d': 86_400_000,
 };
 
 export interface BarTick extends TickBase {

@@ -29,9 +29,7 @@ const NEEDS_ESCAPE = /[%.*>\s\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC
 export function escapeSubjectToken(s: string): string {
   return s.replace(NEEDS_ESCAPE, (c) => {
     const code = c.charCodeAt(0);
-    return code < 0x100
-      ? '%' + code.toString(16).toUpperCase().padStart(2, '0')
-      : '%u' + code.toString(16).toUpperCase().padStart(4, '0');
+    return code < 0x100 ? '%' + code.toString(16).toUpperCase().padStart(2, '0') : '%u' + code.toString(16).toUpperCase().padStart(4, '0');
   });
 }
 

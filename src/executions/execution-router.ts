@@ -150,7 +150,10 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
 
   constructor(opts: ExecutionRouterOptions<P>) {
     this.#opts = {
-      reconcileMs: 5000, pageSize: 200, budget: { perUserPerSec: 0, perGatewayPerSec: 0 }, ...opts,
+      reconcileMs: 5000,
+      pageSize: 200,
+      budget: { perUserPerSec: 0, perGatewayPerSec: 0 },
+      ...opts,
     };
     this.#turns = new TurnGate(this.#opts.pageSize);
     this.budget = new ReplayBudget(this.#opts.budget, ...(opts.budgetClock ? [opts.budgetClock] : []));
@@ -171,8 +174,15 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
     let f = this.#feeds.get(user);
     if (!f) {
       const feed: UserFeed<P> = {
-        user, handlers: new Set(), last: 0, ready: Promise.resolve(), isReady: false, queue: [], holds: 0,
-        filling: false, retry: undefined,
+        user,
+        handlers: new Set(),
+        last: 0,
+        ready: Promise.resolve(),
+        isReady: false,
+        queue: [],
+        holds: 0,
+        filling: false,
+        retry: undefined,
       };
       feed.ready = this.#init(feed);
       this.#feeds.set(user, feed);
@@ -372,7 +382,12 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
    * last sequence covered (upTo when the log has nothing more), or undefined when aborted.
    */
   async #deliverRange(
-    user: string, since: number, upTo: number, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl, held: boolean,
+    user: string,
+    since: number,
+    upTo: number,
+    deliver: (events: StoredEvent<P>[]) => void,
+    ctl: ReplayControl,
+    held: boolean,
   ): Promise<number | undefined> {
     let after = since;
     while (after < upTo) {

@@ -72,11 +72,14 @@ export function consumeInbound(opts: InboundOptions): () => void {
             parsed = undefined;
           }
           if (user === undefined || !parsed || !parsed.success) {
-            const why = subjectUser === undefined
-              ? 'subject must be exec.in.<user>, the user escaped as in docs/private-streams.md'
-              : user === undefined
-                ? `user in the subject ${identityProblem(subjectUser)}`
-                : !parsed || parsed.success ? 'body is not JSON' : describeIssue(parsed.error).message;
+            const why =
+              subjectUser === undefined
+                ? 'subject must be exec.in.<user>, the user escaped as in docs/private-streams.md'
+                : user === undefined
+                  ? `user in the subject ${identityProblem(subjectUser)}`
+                  : !parsed || parsed.success
+                    ? 'body is not JSON'
+                    : describeIssue(parsed.error).message;
             opts.log.warn({ subject: m.subject, reason: why }, 'inbound execution refused');
             m.term();
             continue;

@@ -73,7 +73,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     try {
       jsm = await jetstreamManager(nc);
     } catch (err) {
-      throw new TickwireError('JETSTREAM', `JetStream is not available on the NATS server (start nats-server with -js): ${(err as Error).message}`, { cause: err });
+      throw new TickwireError('JETSTREAM', `JetStream is not available on the NATS server (start nats-server with -js): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const dup = Math.min(opts.dedupWindowMs, opts.retentionMs);
     await ensureStream(jsm, {
@@ -288,13 +290,16 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     // the consumer is dropped and created again from the position (once per stream head).
     const watchdog = setInterval(() => {
       if (stopped || this.#closed || !messages || position === undefined || Date.now() - lastDelivery < WATCHDOG_MS) return;
-      this.#jsm.streams.info(this.#opts.stream).then((info) => {
-        const head = info.state.last_seq;
-        if (head > position! && head !== nudgedAt && Date.now() - lastDelivery >= WATCHDOG_MS) {
-          nudgedAt = head;
-          messages?.stop();
-        }
-      }, () => undefined);
+      this.#jsm.streams.info(this.#opts.stream).then(
+        (info) => {
+          const head = info.state.last_seq;
+          if (head > position! && head !== nudgedAt && Date.now() - lastDelivery >= WATCHDOG_MS) {
+            nudgedAt = head;
+            messages?.stop();
+          }
+        },
+        () => undefined,
+      );
     }, WATCHDOG_MS);
     watchdog.unref();
     const handle = {

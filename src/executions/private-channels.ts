@@ -42,7 +42,11 @@ export class PrivateChannelResolver implements ChannelResolver {
     const base = colon < 0 ? name : name.slice(0, colon);
     if (!PRIVATE.has(base)) return undefined;
     if (colon >= 0) {
-      return { ok: false, code: 'FORBIDDEN', reason: `"${base}" is bound to the token's subject: subscribe to "${base}" (another user's stream is never served)` };
+      return {
+        ok: false,
+        code: 'FORBIDDEN',
+        reason: `"${base}" is bound to the token's subject: subscribe to "${base}" (another user's stream is never served)`,
+      };
     }
     const user = principal.user;
     if (user === undefined) {

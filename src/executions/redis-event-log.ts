@@ -84,7 +84,10 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
     if (want > 0) {
       const got = await this.#redis.wait(want, this.#opts.ackTimeoutMs ?? 1000);
       if (got < want) {
-        throw new TickwireError('EXEC_NOT_REPLICATED', `execution stored on the Redis primary but only ${got} of ${want} replicas confirmed it within ${this.#opts.ackTimeoutMs ?? 1000} ms (redis.ackReplicas); retry with the same id`);
+        throw new TickwireError(
+          'EXEC_NOT_REPLICATED',
+          `execution stored on the Redis primary but only ${got} of ${want} replicas confirmed it within ${this.#opts.ackTimeoutMs ?? 1000} ms (redis.ackReplicas); retry with the same id`,
+        );
       }
     }
     this.#unconfirmed.delete(mark);

@@ -38,7 +38,10 @@ export interface ReplayBudgetStats {
 class Bucket {
   tokens: number;
   at: number;
-  constructor(readonly rate: number, now: number) {
+  constructor(
+    readonly rate: number,
+    now: number,
+  ) {
     this.tokens = rate;
     this.at = now;
   }

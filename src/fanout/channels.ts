@@ -79,8 +79,15 @@ export interface ChannelResolver {
 }
 
 const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
-  trade: 'ordered', quote: 'latest', ticker: 'latest', status: 'latest',
-  'bar.1s': 'bar', 'bar.1m': 'bar', 'bar.5m': 'bar', 'bar.1h': 'bar', 'bar.1d': 'bar',
+  trade: 'ordered',
+  quote: 'latest',
+  ticker: 'latest',
+  status: 'latest',
+  'bar.1s': 'bar',
+  'bar.1m': 'bar',
+  'bar.5m': 'bar',
+  'bar.1h': 'bar',
+  'bar.1d': 'bar',
 };
 const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
 

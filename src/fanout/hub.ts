@@ -175,8 +175,15 @@ const HISTORY_MARGIN = 64;
  */
 export class Hub {
   readonly stats: HubStats = {
-    updatesIn: 0, updatesOut: 0, conflated: 0, framesPublished: 0, bytesOut: 0, framesOut: 0,
-    upstreamSubscribes: 0, upstreamReleases: 0, badPayloads: 0,
+    updatesIn: 0,
+    updatesOut: 0,
+    conflated: 0,
+    framesPublished: 0,
+    bytesOut: 0,
+    framesOut: 0,
+    upstreamSubscribes: 0,
+    upstreamReleases: 0,
+    badPayloads: 0,
   };
   /**
    * Observes each decoded upstream update once per channel (not per subscriber): metrics use it
@@ -276,13 +283,17 @@ export class Hub {
       };
       const writable = (): Promise<void> | undefined => sub.whenWritable?.();
       void spec
-        .replay(opts.since, (updates) => {
-          if (sub.closed || updates.length === 0 || !current()) return;
-          const items = updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 }));
-          for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
-            sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
-          }
-        }, { signal: ctl.signal, writable, flush: () => this.flushChannel(spec.key), join: joinAfterReplay })
+        .replay(
+          opts.since,
+          (updates) => {
+            if (sub.closed || updates.length === 0 || !current()) return;
+            const items = updates.map((u) => ({ d: u.d, coalesced: 1, seq: u.seq ?? 0 }));
+            for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
+              sub.send(sub.codec.encode(this.#frame(spec.name, items.slice(i, i + MAX_BATCH_ITEMS))));
+            }
+          },
+          { signal: ctl.signal, writable, flush: () => this.flushChannel(spec.key), join: joinAfterReplay },
+        )
         // a replay that ended without joining (it failed, or served from the log alone) joins now
         .then(joinAfterReplay, joinAfterReplay);
       return;
@@ -522,7 +533,8 @@ export class Hub {
     const now = Math.max(this.#clock.nowMs(), at);
     for (const te of entries) {
       te.dueAt = -1;
-      if (now < te.lastEmit + te.tier) this.#slot(te, te.lastEmit + te.tier); // (not expected)
+      if (now < te.lastEmit + te.tier)
+        this.#slot(te, te.lastEmit + te.tier); // (not expected)
       else this.#flush(te, now - at < this.#slotMs ? at : now);
     }
   }

@@ -33,7 +33,10 @@ class DelayLine {
   readonly handlers = new Set<BusHandler>();
   unsubscribe: Unsubscribe = () => undefined;
 
-  constructor(readonly subject: string, readonly conflatable: 'always' | 'open-bars' | 'never') {}
+  constructor(
+    readonly subject: string,
+    readonly conflatable: 'always' | 'open-bars' | 'never',
+  ) {}
 
   get size(): number {
     return this.#q.length - this.#head;

@@ -56,8 +56,15 @@ export function tickToPayload(tick: Tick): Payload {
     }
     case 'bar': {
       const d: Payload = {
-        t: tick.t, iv: BAR_INTERVAL_MS[tick.iv], o: tick.o, h: tick.h, l: tick.l, c: tick.c,
-        v: tick.v, n: tick.n, closed: tick.closed,
+        t: tick.t,
+        iv: BAR_INTERVAL_MS[tick.iv],
+        o: tick.o,
+        h: tick.h,
+        l: tick.l,
+        c: tick.c,
+        v: tick.v,
+        n: tick.n,
+        closed: tick.closed,
       };
       if (tick.corrected) d.corrected = true;
       return d;

@@ -54,11 +54,17 @@ export function registerAuthCheck(app: TemplatedApp, authenticator: Authenticato
           if (r.expiresAt !== undefined) body.expires = r.expiresAt;
           answer(res, 200, body);
         } else {
-          answer(res, 401, { ok: false, error: 'UNAUTHENTICATED', reason: r.code as AuthFailureReason, message: r.reason }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+          answer(
+            res,
+            401,
+            { ok: false, error: 'UNAUTHENTICATED', reason: r.code as AuthFailureReason, message: r.reason },
+            { 'www-authenticate': 'Bearer error="invalid_token"' },
+          );
         }
       },
       () => {
-        if (!aborted) answer(res, 503, { ok: false, error: 'UNAUTHENTICATED', reason: 'jwks_unavailable', message: 'the token could not be checked now: retry later' });
+        if (!aborted)
+          answer(res, 503, { ok: false, error: 'UNAUTHENTICATED', reason: 'jwks_unavailable', message: 'the token could not be checked now: retry later' });
       },
     );
   });

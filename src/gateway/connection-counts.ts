@@ -155,7 +155,7 @@ export class SharedKeyTable {
 
   /** Under the lock: visit every entry; `visit` returns true to delete it. */
   sweep(visit: (valuesAt: number) => boolean): void {
-    for (let slot = 0; slot < this.slots; ) {
+    for (let slot = 0; slot < this.slots;) {
       if (this.inUse(slot) && visit(this.values(slot))) {
         this.delete(slot);
         continue; // a later entry may have moved into this slot

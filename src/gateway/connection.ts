@@ -4,8 +4,35 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
 import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber, SubscribeOptions } from '../fanout/hub.js';
-import { authAck, CloseCode, dataItem, ErrorCode, errorFrame, itemsFrame, parseRequest, pongFrame, ProtocolError, visibilityAck, requestIdOf, subscribeAck, throttleTier, TickwireError, unsubscribeAck } from '../protocol/index.js';
-import type { AuthRequest, DataItem, ExtensionReply, ExtensionRequest, RejectedChannel, RequestId, ServerFrame, SubscribeRequest, UnsubscribeRequest, VisibilityRequest } from '../protocol/index.js';
+import {
+  authAck,
+  CloseCode,
+  dataItem,
+  ErrorCode,
+  errorFrame,
+  itemsFrame,
+  parseRequest,
+  pongFrame,
+  ProtocolError,
+  visibilityAck,
+  requestIdOf,
+  subscribeAck,
+  throttleTier,
+  TickwireError,
+  unsubscribeAck,
+} from '../protocol/index.js';
+import type {
+  AuthRequest,
+  DataItem,
+  ExtensionReply,
+  ExtensionRequest,
+  RejectedChannel,
+  RequestId,
+  ServerFrame,
+  SubscribeRequest,
+  UnsubscribeRequest,
+  VisibilityRequest,
+} from '../protocol/index.js';
 import { ReadLagProbe } from './read-lag.js';
 import type { Transport } from './transport.js';
 
@@ -248,7 +275,11 @@ export class Connection implements HubSubscriber {
       if (seen.has(name)) continue;
       seen.add(name);
       if (!isPlausibleChannelName(name)) {
-        rejected.push({ channel: name.slice(0, 128), code: ErrorCode.UNKNOWN_CHANNEL, reason: 'channel names are 1-128 printable ASCII characters, e.g. quote:AAPL' });
+        rejected.push({
+          channel: name.slice(0, 128),
+          code: ErrorCode.UNKNOWN_CHANNEL,
+          reason: 'channel names are 1-128 printable ASCII characters, e.g. quote:AAPL',
+        });
         continue;
       }
       let result;
@@ -257,7 +288,11 @@ export class Connection implements HubSubscriber {
         if (result) break;
       }
       if (!result) {
-        rejected.push({ channel: name, code: ErrorCode.UNKNOWN_CHANNEL, reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status) or portfolio, executions, notifications, system` });
+        rejected.push({
+          channel: name,
+          code: ErrorCode.UNKNOWN_CHANNEL,
+          reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status) or portfolio, executions, notifications, system`,
+        });
         continue;
       }
       if (!result.ok) {
@@ -324,7 +359,11 @@ export class Connection implements HubSubscriber {
       for (const name of new Set(req.channels)) {
         const s = this.#subs.get(name);
         if (!s) {
-          rejected.push({ channel: name.slice(0, 128), code: ErrorCode.UNKNOWN_CHANNEL, reason: `not subscribed to "${name.slice(0, 128)}" on this connection` });
+          rejected.push({
+            channel: name.slice(0, 128),
+            code: ErrorCode.UNKNOWN_CHANNEL,
+            reason: `not subscribed to "${name.slice(0, 128)}" on this connection`,
+          });
           continue;
         }
         s.visible = req.visible;
@@ -399,7 +438,12 @@ export class Connection implements HubSubscriber {
     const lagging = slow.lagMs > 0 && lag >= slow.lagCloseMs;
     if (buffered >= slow.hardLimitBytes || stuck || lagging) {
       this.#deps.counters.slowDisconnects++;
-      this.end(CLOSE_SLOW_CONSUMER, lagging && buffered < slow.hardLimitBytes ? `slow consumer: not reading for ${Math.round(lag / 1000)} s` : 'slow consumer: could not keep up even with conflation');
+      this.end(
+        CLOSE_SLOW_CONSUMER,
+        lagging && buffered < slow.hardLimitBytes
+          ? `slow consumer: not reading for ${Math.round(lag / 1000)} s`
+          : 'slow consumer: could not keep up even with conflation',
+      );
       return buffered;
     }
     if (buffered <= slow.lowWaterBytes && (this.#slowCause === 'buffer' || !this.#lag.pending)) this.#resync();

@@ -230,12 +230,19 @@ export class HttpStreamRoutes {
     app.options(HTTP_STREAM_PATH, (res) => {
       res.cork(() => {
         res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*');
-        res.writeHeader('access-control-allow-methods', 'GET, POST').writeHeader('access-control-allow-headers', `authorization, content-type, ${SESSION_HEADER}`);
+        res
+          .writeHeader('access-control-allow-methods', 'GET, POST')
+          .writeHeader('access-control-allow-headers', `authorization, content-type, ${SESSION_HEADER}`);
         res.writeHeader('access-control-max-age', '600').end();
       });
     });
     app.any(HTTP_STREAM_PATH, (res, req) => {
-      sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` }, { ...CORS, allow: 'GET, POST' });
+      sendJson(
+        res,
+        405,
+        { error: 'METHOD_NOT_ALLOWED', message: `${req.getMethod().toUpperCase()} ${HTTP_STREAM_PATH}: use GET to open a stream and POST to send frames` },
+        { ...CORS, allow: 'GET, POST' },
+      );
     });
     const every = Math.min(TICK_MS, (this.#host.config.gateway.idleTimeoutSec * 1000) / 4);
     this.#timer = setInterval(() => this.#sweep(Date.now()), every);
@@ -251,7 +258,8 @@ export class HttpStreamRoutes {
   #sweep(now: number): void {
     const idleMs = this.#host.config.gateway.idleTimeoutSec * 1000;
     for (const s of this.#sessions.values()) {
-      if (now - s.lastSeen > idleMs) s.transport.end(CloseCode.GOING_AWAY, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
+      if (now - s.lastSeen > idleMs)
+        s.transport.end(CloseCode.GOING_AWAY, `idle session: no POST (command or keep-alive) for ${this.#host.config.gateway.idleTimeoutSec} s`);
       else s.transport.tick(now);
     }
   }
@@ -296,7 +304,12 @@ export class HttpStreamRoutes {
         if (!result.ok) {
           host.log.info({ ip, reason: result.code }, 'HTTP stream refused: authentication failed');
           host.counters.protocolErrors[`auth:${result.code}`] = (host.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
-          sendJson(res, 401, { error: 'UNAUTHENTICATED', code: result.code, message: `token refused: ${result.reason}` }, { ...CORS, 'www-authenticate': 'Bearer' });
+          sendJson(
+            res,
+            401,
+            { error: 'UNAUTHENTICATED', code: result.code, message: `token refused: ${result.reason}` },
+            { ...CORS, 'www-authenticate': 'Bearer' },
+          );
           return;
         }
         finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
@@ -348,13 +361,26 @@ export class HttpStreamRoutes {
       (body) => {
         if (aborted) return;
         if (!id) {
-          sendJson(res, 400, { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` }, CORS);
+          sendJson(
+            res,
+            400,
+            { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` },
+            CORS,
+          );
           return;
         }
         const s = this.#sessions.get(id);
         const conn = s?.conn;
         if (!s || !conn || conn.closed || s.transport.ended) {
-          sendJson(res, 404, { error: 'UNKNOWN_SESSION', message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}` }, CORS);
+          sendJson(
+            res,
+            404,
+            {
+              error: 'UNKNOWN_SESSION',
+              message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}`,
+            },
+            CORS,
+          );
           return;
         }
         s.lastSeen = Date.now();
@@ -364,7 +390,13 @@ export class HttpStreamRoutes {
       (err: unknown) => {
         if (aborted) return;
         const e = err instanceof HttpError ? err : new HttpError(400, 'BAD_REQUEST', String(err));
-        res.cork(() => res.writeStatus(statusLine(e.status)).writeHeader('access-control-allow-origin', '*').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: e.code, message: e.message }), true));
+        res.cork(() =>
+          res
+            .writeStatus(statusLine(e.status))
+            .writeHeader('access-control-allow-origin', '*')
+            .writeHeader('content-type', 'application/json')
+            .end(JSON.stringify({ error: e.code, message: e.message }), true),
+        );
       },
     );
   }

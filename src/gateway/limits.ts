@@ -25,7 +25,11 @@ export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
 export class TokenBucket {
   #tokens: number;
   #at: number;
-  constructor(readonly rate: number, readonly burst: number, now = Date.now()) {
+  constructor(
+    readonly rate: number,
+    readonly burst: number,
+    now = Date.now(),
+  ) {
     this.#tokens = burst;
     this.#at = now;
   }
@@ -234,7 +238,10 @@ export class GatewayLimits {
     }
     if (now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
       st.lastErrorAt = now;
-      conn.sendError(ErrorCode.RATE_LIMIT, `more than ${rate} frames per second: frames are being dropped; keep going and the connection is closed (${CloseCode.RATE_LIMIT})`);
+      conn.sendError(
+        ErrorCode.RATE_LIMIT,
+        `more than ${rate} frames per second: frames are being dropped; keep going and the connection is closed (${CloseCode.RATE_LIMIT})`,
+      );
     }
     return false;
   }

@@ -90,8 +90,14 @@ export function uwsPayloadLimit(maxFrameBytes: number): number {
 const LISTEN_EXCLUSIVE_PORT = 1;
 
 const MIME: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
 };
 
 /**
@@ -101,8 +107,16 @@ const MIME: Readonly<Record<string, string>> = {
 export class Gateway {
   readonly hub: Hub;
   readonly counters: GatewayCounters = {
-    connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
-    resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0, lagEpisodes: 0,
+    connectionsOpened: 0,
+    connectionsClosed: 0,
+    protocolErrors: {},
+    slowEpisodes: 0,
+    slowDisconnects: 0,
+    resyncs: 0,
+    subscribes: 0,
+    unsubscribes: 0,
+    maxBufferedBytes: 0,
+    lagEpisodes: 0,
   };
   readonly connections = new Set<Connection>();
   /**
@@ -292,12 +306,18 @@ export class Gateway {
 
     // HEAD answers like GET without a body (load balancers and uptime checks probe with HEAD)
     const health = (res: HttpResponse, head: boolean): void => {
-      sendJson(res, 200, {
-        status: 'ok',
-        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-        connections: this.connections.size,
-        ...this.#opts.health?.(),
-      }, {}, head);
+      sendJson(
+        res,
+        200,
+        {
+          status: 'ok',
+          uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+          connections: this.connections.size,
+          ...this.#opts.health?.(),
+        },
+        {},
+        head,
+      );
     };
     const ready = (res: HttpResponse, head: boolean): void => {
       const r = this.#opts.ready?.() ?? { ready: this.#opts.bus.connected, checks: { bus: this.#opts.bus.connected } };
@@ -331,7 +351,12 @@ export class Gateway {
     this.#httpStream.install(this.app);
     this.#opts.routes?.(this.app, this);
     this.app.get('/v1/stream', (res) => {
-      sendJson(res, 426, { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' }, { upgrade: 'websocket' });
+      sendJson(
+        res,
+        426,
+        { error: 'UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket: connect with ws:// and an Upgrade header' },
+        { upgrade: 'websocket' },
+      );
     });
     const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
       const file = this.#static.get(req.getUrl());
@@ -386,12 +411,23 @@ export class Gateway {
     if (this.#atCapacity(res)) return;
     // uWS upgrades whatever version the client names; RFC 6455 4.2.2 wants a 426 naming ours
     if (secVersion !== '13') {
-      sendJson(res, 426, { error: 'BAD_WEBSOCKET_VERSION', message: `Sec-WebSocket-Version "${secVersion.slice(0, 20)}" is not supported: this server speaks version 13 (RFC 6455)` }, { 'sec-websocket-version': '13' });
+      sendJson(
+        res,
+        426,
+        {
+          error: 'BAD_WEBSOCKET_VERSION',
+          message: `Sec-WebSocket-Version "${secVersion.slice(0, 20)}" is not supported: this server speaks version 13 (RFC 6455)`,
+        },
+        { 'sec-websocket-version': '13' },
+      );
       return;
     }
     const negotiated = negotiateSubprotocol(secProtocol);
     if (!negotiated) {
-      sendJson(res, 400, { error: 'BAD_SUBPROTOCOL', message: `unsupported subprotocol "${secProtocol.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json` });
+      sendJson(res, 400, {
+        error: 'BAD_SUBPROTOCOL',
+        message: `unsupported subprotocol "${secProtocol.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
+      });
       return;
     }
     let token: string | undefined;
@@ -454,7 +490,12 @@ export class Gateway {
     if (this.connections.size + this.#verifying + (this.#opts.peers?.held() ?? 0) < max) return false;
     this.capacity.refused++;
     const retryAfter = 5 + Math.floor(Math.random() * 6);
-    sendJson(res, 503, { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
+    sendJson(
+      res,
+      503,
+      { error: 'AT_CAPACITY', message: `this gateway holds its maximum of ${max} connections (gateway.maxConnections): retry in ${retryAfter} s` },
+      { 'retry-after': String(retryAfter) },
+    );
     return true;
   }
 
@@ -467,15 +508,20 @@ export class Gateway {
     await new Promise<void>((resolve, reject) => {
       // exclusive: without it uSockets binds with SO_REUSEPORT, and a second gateway on the same
       // port would start silently and split the connections
-      (this.app.listen as unknown as (h: string, p: number, opts: number, cb: (s: us_listen_socket | false) => void) => void)(host, port, opts.shared ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
-        if (!socket) {
-          reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: the port is in use or the address is not local (PORT, HOST)`));
-          return;
-        }
-        this.#listenSocket = socket;
-        this.#port = this.#uws.us_socket_local_port(socket as never);
-        resolve();
-      });
+      (this.app.listen as unknown as (h: string, p: number, opts: number, cb: (s: us_listen_socket | false) => void) => void)(
+        host,
+        port,
+        opts.shared ? 0 : LISTEN_EXCLUSIVE_PORT,
+        (socket) => {
+          if (!socket) {
+            reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: the port is in use or the address is not local (PORT, HOST)`));
+            return;
+          }
+          this.#listenSocket = socket;
+          this.#port = this.#uws.us_socket_local_port(socket as never);
+          resolve();
+        },
+      );
     });
     const checkMs = this.#opts.config.slow.checkMs;
     this.#sweeper = setInterval(() => {

@@ -33,7 +33,9 @@ export function probeUws(): UwsLoadResult {
 /** The uWS module, or a ConfigError when only the fallback loaded and it is not allowed. */
 export function loadUws(allowFallback: boolean): UwsModule {
   if (process.env.UWS_USE_FALLBACK && !allowFallback) {
-    throw new ConfigError('UWS_USE_FALLBACK is set, which forces the slow pure-JS server: unset it, or set TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true to accept it');
+    throw new ConfigError(
+      'UWS_USE_FALLBACK is set, which forces the slow pure-JS server: unset it, or set TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true to accept it',
+    );
   }
   const r = probeUws();
   if (!r.native && !allowFallback) {

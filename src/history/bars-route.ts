@@ -22,7 +22,10 @@ export interface BarsRouteOptions {
 
 /** A parameter's problem: answered 400 with the parameter's name. */
 class BadParam extends Error {
-  constructor(readonly param: string, message: string) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -38,7 +41,8 @@ export interface BarsQuery {
 function time(raw: string, param: 'from' | 'to'): number | undefined {
   if (raw === '') return undefined;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new BadParam(param, `"${param}" must be a time in ms since the epoch (a non-negative integer), got "${raw.slice(0, 40)}"`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
+    throw new BadParam(param, `"${param}" must be a time in ms since the epoch (a non-negative integer), got "${raw.slice(0, 40)}"`);
   return n;
 }
 
@@ -60,7 +64,8 @@ export function parseBarsQuery(get: (name: string) => string, registry: Instrume
   let limit = DEFAULT_BARS_LIMIT;
   if (limitRaw !== '') {
     limit = Number(limitRaw);
-    if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > MAX_HISTORY_BARS) throw new BadParam('limit', `"limit" must be an integer from 1 to ${MAX_HISTORY_BARS}, got "${limitRaw.slice(0, 20)}"`);
+    if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > MAX_HISTORY_BARS)
+      throw new BadParam('limit', `"limit" must be an integer from 1 to ${MAX_HISTORY_BARS}, got "${limitRaw.slice(0, 20)}"`);
   }
   const q: BarsQuery = { symbol, interval, limit };
   if (from !== undefined) q.from = from;

@@ -2,9 +2,23 @@ import { HttpError } from '../core/errors.js';
 import type { HttpResponse } from 'uWebSockets.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized',
-  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large',
-  415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
@@ -20,7 +34,14 @@ export function sendJson(res: HttpResponse, status: number, body: unknown, heade
   sendText(res, status, JSON.stringify(body), 'application/json', headers, head);
 }
 
-export function sendText(res: HttpResponse, status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}, head = false): void {
+export function sendText(
+  res: HttpResponse,
+  status: number,
+  body: string | Uint8Array,
+  contentType: string,
+  headers: Record<string, string> = {},
+  head = false,
+): void {
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);

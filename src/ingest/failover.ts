@@ -71,9 +71,14 @@ export class FailoverSelector implements SourceSelector {
     const t = this.#now();
     for (const rule of rules) {
       this.#bySymbol.set(rule.symbol, {
-        rule, active: rule.primary, since: t, switches: 0,
+        rule,
+        active: rule.primary,
+        since: t,
+        switches: 0,
         // the primary gets one stale period of grace at start
-        primaryLast: t, primaryStreakStart: t, backupLast: -Infinity,
+        primaryLast: t,
+        primaryStreakStart: t,
+        backupLast: -Infinity,
       });
     }
   }
@@ -148,7 +153,12 @@ export class FailoverSelector implements SourceSelector {
   status(): FailoverStatus[] {
     return [...this.#bySymbol.values()].map((st) => {
       const s: FailoverStatus = {
-        symbol: st.rule.symbol, primary: st.rule.primary, backup: st.rule.backup, active: st.active, since: st.since, switches: st.switches,
+        symbol: st.rule.symbol,
+        primary: st.rule.primary,
+        backup: st.rule.backup,
+        active: st.active,
+        since: st.since,
+        switches: st.switches,
       };
       if (st.reason !== undefined) s.reason = st.reason;
       if (st.epoch !== undefined) s.epoch = st.epoch;
@@ -199,7 +209,10 @@ export function createFailover(
   const rules = (file?.failover ?? []).filter((r) => {
     const here = runningFeeds.includes(r.primary) && runningFeeds.includes(r.backup);
     if (!here) {
-      log.warn({ symbol: r.symbol, primary: r.primary, backup: r.backup, running: runningFeeds }, 'failover rule skipped: its primary and backup must run in the same process');
+      log.warn(
+        { symbol: r.symbol, primary: r.primary, backup: r.backup, running: runningFeeds },
+        'failover rule skipped: its primary and backup must run in the same process',
+      );
     }
     return here;
   });

@@ -11,7 +11,10 @@ when FILE ends in .csv (or --format csv). Play it back with the replay feed. Nee
 Default channels: ${DEFAULT_RECORD_CHANNELS.join(',')}. Stops on Ctrl-C (SIGINT/SIGTERM) or after --duration.`;
 
 /** `tickwire record`: returns the exit code. `signal` stops it (tests); otherwise SIGINT/SIGTERM do. */
-export async function runRecord(argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; print?: (line: string) => void } = {}): Promise<number> {
+export async function runRecord(
+  argv: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; print?: (line: string) => void } = {},
+): Promise<number> {
   const print = opts.print ?? ((l: string) => console.error(l));
   let out: string | undefined;
   let format: 'jsonl' | 'csv' | 'auto' = 'auto';
@@ -31,7 +34,13 @@ export async function runRecord(argv: readonly string[], opts: { env?: NodeJS.Pr
       console.log(RECORD_HELP);
       return 0;
     } else if (flag === '--out' || flag === '-o') out = value();
-    else if (flag === '--channels') channels.push(...value().split(',').map((c) => c.trim()).filter(Boolean));
+    else if (flag === '--channels')
+      channels.push(
+        ...value()
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      );
     else if (flag === '--format') {
       const f = value();
       if (f !== 'jsonl' && f !== 'csv') throw new ConfigError(`record --format: "${f}": use jsonl or csv`);
@@ -47,7 +56,9 @@ export async function runRecord(argv: readonly string[], opts: { env?: NodeJS.Pr
   if (!out) throw new ConfigError(`record needs --out FILE\n\n${RECORD_HELP}`);
   const config = loadConfig({ env: opts.env ?? process.env, argv: rest });
   if (!config.natsUrl) {
-    throw new ConfigError('tickwire record reads the bus over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) and run the feeds with `tickwire feed NAME` or `tickwire start`');
+    throw new ConfigError(
+      'tickwire record reads the bus over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) and run the feeds with `tickwire feed NAME` or `tickwire start`',
+    );
   }
   const bus = await NatsBus.connect({ servers: config.natsUrl, name: 'tickwire-record' });
   const recorder = new Recorder({ bus, out, format, ...(channels.length > 0 ? { channels } : {}) });

@@ -2,7 +2,18 @@ import type { Bus } from '../bus/bus.js';
 import { marketSubject } from '../bus/subjects.js';
 import { encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
-import type { AssetClass, BarInterval, BarTick, MarketChannelKind, StatusTick, Tick, TickerTick, TradeCancelTick, TradeCorrectionTick, TradeTick } from '../core/schema.js';
+import type {
+  AssetClass,
+  BarInterval,
+  BarTick,
+  MarketChannelKind,
+  StatusTick,
+  Tick,
+  TickerTick,
+  TradeCancelTick,
+  TradeCorrectionTick,
+  TradeTick,
+} from '../core/schema.js';
 import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';

@@ -64,8 +64,12 @@ export function consumeNotificationInbound(opts: NotificationInboundOptions): ()
             body = undefined;
           }
           if (user === undefined || body === undefined) {
-            const why = subjectUser === undefined ? 'subject must be notif.in.<user>, the user escaped as in docs/private-streams.md'
-              : user === undefined ? `user in the subject ${identityProblem(subjectUser)}` : 'body is not JSON';
+            const why =
+              subjectUser === undefined
+                ? 'subject must be notif.in.<user>, the user escaped as in docs/private-streams.md'
+                : user === undefined
+                  ? `user in the subject ${identityProblem(subjectUser)}`
+                  : 'body is not JSON';
             opts.log.warn({ subject: m.subject, reason: why }, 'inbound notification refused');
             m.term();
             continue;

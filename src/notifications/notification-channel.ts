@@ -52,7 +52,11 @@ export class NotificationChannelResolver implements ChannelResolver {
     const base = colon < 0 ? name : name.slice(0, colon);
     if (base !== CHANNEL) return undefined;
     if (colon >= 0) {
-      return { ok: false, code: 'FORBIDDEN', reason: `"${CHANNEL}" is bound to the token's subject: subscribe to "${CHANNEL}" (another user's stream is never served)` };
+      return {
+        ok: false,
+        code: 'FORBIDDEN',
+        reason: `"${CHANNEL}" is bound to the token's subject: subscribe to "${CHANNEL}" (another user's stream is never served)`,
+      };
     }
     const user = principal.user;
     if (user === undefined) {
@@ -80,7 +84,10 @@ export class NotificationChannelResolver implements ChannelResolver {
 
 /** The gateway hub's bus plus the gateway-local `notif.live.<user>` feeds of the notifications router. */
 export class NotificationsBus implements Bus {
-  constructor(readonly inner: Bus, readonly router: ExecutionRouter<NotificationEvent> | undefined) {}
+  constructor(
+    readonly inner: Bus,
+    readonly router: ExecutionRouter<NotificationEvent> | undefined,
+  ) {}
 
   get connected(): boolean {
     return this.inner.connected;

@@ -39,7 +39,10 @@ const SCAN_PAGE = 1000;
 export class NotificationService {
   readonly stats = { recorded: 0, duplicates: 0, markers: 0 };
 
-  constructor(readonly log: EventLog<NotificationEvent>, readonly opts: { maxPerUser: number; now?: () => number }) {}
+  constructor(
+    readonly log: EventLog<NotificationEvent>,
+    readonly opts: { maxPerUser: number; now?: () => number },
+  ) {}
 
   #assertAvailable(): void {
     if (this.log.kind === 'disabled') throw new EventRequestError(503, 'UNAVAILABLE', (this.log as DisabledEventLog<NotificationEvent>).reason);
@@ -95,7 +98,10 @@ export class NotificationService {
   }
 
   /** Notifications retained for the user (newest last), each with its seq and read flag. */
-  async list(user: string, opts: { unreadOnly?: boolean } = {}): Promise<{ unread: number; head: number; items: (NotificationItem & { seq: number; read: boolean })[] }> {
+  async list(
+    user: string,
+    opts: { unreadOnly?: boolean } = {},
+  ): Promise<{ unread: number; head: number; items: (NotificationItem & { seq: number; read: boolean })[] }> {
     const s = await this.state(user);
     const items: (NotificationItem & { seq: number; read: boolean })[] = [];
     for (const e of s.events) {
@@ -135,7 +141,9 @@ export class NotificationService {
     const marker: ReadItem = { kind: 'read', id: `#read:${randomUUID()}`, t: (this.opts.now ?? Date.now)() };
     // only what moves the state: an upTo above the old one, ids above it that were not read yet
     if (upTo !== undefined && upTo > s.readUpTo) marker.upTo = upTo;
-    const ids = [...wanted].filter((id) => newlyRead.some((e) => e.d.id === id) && !(marker.upTo !== undefined && s.unread.find((e) => e.d.id === id)!.seq <= marker.upTo));
+    const ids = [...wanted].filter(
+      (id) => newlyRead.some((e) => e.d.id === id) && !(marker.upTo !== undefined && s.unread.find((e) => e.d.id === id)!.seq <= marker.upTo),
+    );
     if (ids.length > 0) marker.ids = ids;
     const res = await this.log.append(user, marker);
     this.stats.markers++;

@@ -60,7 +60,13 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
       onError: (err, what) => ctx.log.warn({ err }, `notifications ${what} failed; retrying`),
     });
   } else if (config.redisUrl) {
-    log = new RedisEventLog<NotificationEvent>({ ...retention, url: config.redisUrl, keyPrefix: cfg.redisKeyPrefix, ackReplicas: config.redis.ackReplicas, ackTimeoutMs: config.redis.ackTimeoutMs });
+    log = new RedisEventLog<NotificationEvent>({
+      ...retention,
+      url: config.redisUrl,
+      keyPrefix: cfg.redisKeyPrefix,
+      ackReplicas: config.redis.ackReplicas,
+      ackTimeoutMs: config.redis.ackTimeoutMs,
+    });
   } else {
     log = new MemoryEventLog<NotificationEvent>(retention);
   }

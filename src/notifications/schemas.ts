@@ -15,7 +15,9 @@ export type NotificationPriority = z.infer<typeof NotificationPriority>;
 
 export const NotificationInputSchema = z
   .object({
-    id: z.string().regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)')
+    id: z
+      .string()
+      .regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)')
       .describe('client-supplied id, unique per user: a repeated id is stored and delivered once'),
     type: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'type must be 1-64 lower-case letters, digits and . _ - (e.g. "order.filled")'),
     title: z.string().min(1).max(200),
@@ -28,7 +30,6 @@ export const NotificationInputSchema = z
   })
   .strict();
 export type NotificationInput = z.input<typeof NotificationInputSchema>;
-
 
 /** A notification as stored and delivered (`d` of a `notifications` item with kind "notification"). */
 export interface NotificationItem {

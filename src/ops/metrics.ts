@@ -73,7 +73,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   /** a counter mirroring a plain number */
   const counter = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
     new Counter({
-      name, help, registers,
+      name,
+      help,
+      registers,
       collect() {
         const v = read(sources);
         this.reset();
@@ -84,7 +86,10 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   /** a labelled counter mirroring a record of plain numbers */
   const counterBy = <L extends string>(name: string, help: string, label: L, read: (s: MetricsSources) => Record<string, number> | undefined): void => {
     new Counter<L>({
-      name, help, registers, labelNames: [label],
+      name,
+      help,
+      registers,
+      labelNames: [label],
       collect() {
         this.reset();
         for (const [k, v] of Object.entries(read(sources) ?? {})) this.inc({ [label]: k } as Record<L, string>, v);
@@ -93,7 +98,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   };
   const gauge = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
     new Gauge({
-      name, help, registers,
+      name,
+      help,
+      registers,
       collect() {
         const v = read(sources);
         this.reset();
@@ -103,7 +110,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   };
 
   new Gauge({
-    name: 'tickwire_info', help: 'Engine identity: mode (embedded|nats), roles in this process, version', registers,
+    name: 'tickwire_info',
+    help: 'Engine identity: mode (embedded|nats), roles in this process, version',
+    registers,
     labelNames: ['mode', 'roles', 'version'],
     collect() {
       this.reset();
@@ -117,8 +126,10 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   counter('tickwire_connections_opened_total', 'WebSocket connections accepted', (s) => gw(s)?.counters.connectionsOpened);
   counter('tickwire_connections_closed_total', 'WebSocket connections closed (any reason)', (s) => gw(s)?.counters.connectionsClosed);
   new Gauge({
-    name: 'tickwire_subscriptions', help: 'Client subscriptions now, by channel kind (trade, quote, ticker, bar.1s, bar.1m, portfolio, executions, system)',
-    labelNames: ['kind'], registers,
+    name: 'tickwire_subscriptions',
+    help: 'Client subscriptions now, by channel kind (trade, quote, ticker, bar.1s, bar.1m, portfolio, executions, system)',
+    labelNames: ['kind'],
+    registers,
     collect() {
       this.reset();
       const g = sources.gateway;
@@ -141,15 +152,30 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     const st = s.limits?.stats;
     const capacity = gw(s)?.capacity;
     return {
-      ...(st ? { rate_limited_frames: st.rateLimitedFrames, rate_limit_closes: st.rateLimitCloses, connections_per_user: st.refusedPerUser, new_connections_per_ip: st.refusedPerIp } : {}),
+      ...(st
+        ? {
+            rate_limited_frames: st.rateLimitedFrames,
+            rate_limit_closes: st.rateLimitCloses,
+            connections_per_user: st.refusedPerUser,
+            new_connections_per_ip: st.refusedPerIp,
+          }
+        : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),
     };
   });
-  gauge('tickwire_connections_max', 'Connection ceiling of this gateway (gateway.maxConnections); upgrades beyond it get 503', (s) => gw(s)?.capacity.maxConnections);
+  gauge(
+    'tickwire_connections_max',
+    'Connection ceiling of this gateway (gateway.maxConnections); upgrades beyond it get 503',
+    (s) => gw(s)?.capacity.maxConnections,
+  );
 
   // gateway: durable replays (executions `since` and snapshots)
   counter('tickwire_replays_total', 'Durable replays started (executions subscribe with since, or its snapshot)', (s) => s.replays?.stats.replays);
-  counter('tickwire_replays_aborted_total', 'Durable replays stopped early: superseded by a new subscribe of the channel, or the subscriber left', (s) => s.replays?.stats.aborted);
+  counter(
+    'tickwire_replays_aborted_total',
+    'Durable replays stopped early: superseded by a new subscribe of the channel, or the subscriber left',
+    (s) => s.replays?.stats.aborted,
+  );
   gauge('tickwire_replays_active', 'Durable replays running now', (s) => s.replays?.stats.active);
   counter('tickwire_replayed_events_total', 'Events sent by durable replays', (s) => s.replays?.stats.replayed);
   counterBy('tickwire_replay_waits_total', 'Replay pages that waited, by reason', 'reason', (s) => {
@@ -160,7 +186,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // gateway: data path
   counter('tickwire_updates_in_total', 'Updates the hub received from the bus (decoded)', (s) => gw(s)?.hub.stats.updatesIn);
   counter('tickwire_updates_out_total', 'Updates emitted per (channel, throttle tier) after coalescing', (s) => gw(s)?.hub.stats.updatesOut);
-  counter('tickwire_updates_conflated_total', 'Source updates replaced by newer ones before emission (latest-value channels)', (s) => gw(s)?.hub.conflatedTotal());
+  counter('tickwire_updates_conflated_total', 'Source updates replaced by newer ones before emission (latest-value channels)', (s) =>
+    gw(s)?.hub.conflatedTotal(),
+  );
   counterBy('tickwire_updates_dropped_total', 'Updates not delivered, by reason', 'reason', (s) => {
     const g = gw(s);
     return g ? { bad_payload: g.hub.stats.badPayloads } : undefined;
@@ -172,7 +200,11 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // gateway: slow consumers, errors, auth
   counter('tickwire_slow_consumer_episodes_total', 'Times a connection went over the high-water mark and was paused', (s) => gw(s)?.counters.slowEpisodes);
   counter('tickwire_slow_consumer_resyncs_total', 'Paused connections that drained and were resynced with latest values', (s) => gw(s)?.counters.resyncs);
-  counter('tickwire_slow_consumer_lag_episodes_total', 'Slow-consumer episodes started by read lag (slow.lagMs) rather than buffered bytes', (s) => gw(s)?.counters.lagEpisodes);
+  counter(
+    'tickwire_slow_consumer_lag_episodes_total',
+    'Slow-consumer episodes started by read lag (slow.lagMs) rather than buffered bytes',
+    (s) => gw(s)?.counters.lagEpisodes,
+  );
   counter('tickwire_slow_consumer_closes_total', 'Connections closed with 4009 (slow consumer)', (s) => gw(s)?.counters.slowDisconnects);
   counterBy('tickwire_auth_failures_total', 'Upgrades refused because the token was refused, by reason', 'reason', (s) => {
     const errors = gw(s)?.counters.protocolErrors;
@@ -197,28 +229,40 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   // feeds and ingest
   const feeds = (s: MetricsSources): readonly FeedHealthLike[] => s.feeds?.() ?? [];
   new Gauge({
-    name: 'tickwire_feed_up', help: '1 when the feed is connected and delivering', labelNames: ['feed'], registers,
+    name: 'tickwire_feed_up',
+    help: '1 when the feed is connected and delivering',
+    labelNames: ['feed'],
+    registers,
     collect() {
       this.reset();
       for (const f of feeds(sources)) this.set({ feed: f.id }, f.state === 'connected' && f.reporting !== false ? 1 : 0);
     },
   });
   new Gauge({
-    name: 'tickwire_feed_state', help: 'Feed state: 1 for the current state', labelNames: ['feed', 'state'], registers,
+    name: 'tickwire_feed_state',
+    help: 'Feed state: 1 for the current state',
+    labelNames: ['feed', 'state'],
+    registers,
     collect() {
       this.reset();
       for (const f of feeds(sources)) for (const state of FEED_STATES) this.set({ feed: f.id, state }, f.state === state ? 1 : 0);
     },
   });
   new Counter({
-    name: 'tickwire_feed_messages_total', help: 'Messages the feed received from its provider (data, heartbeats, control)', labelNames: ['feed'], registers,
+    name: 'tickwire_feed_messages_total',
+    help: 'Messages the feed received from its provider (data, heartbeats, control)',
+    labelNames: ['feed'],
+    registers,
     collect() {
       this.reset();
       for (const f of feeds(sources)) this.inc({ feed: f.id }, f.messages);
     },
   });
   new Gauge({
-    name: 'tickwire_feed_last_message_age_seconds', help: 'Seconds since the feed last heard from its provider', labelNames: ['feed'], registers,
+    name: 'tickwire_feed_last_message_age_seconds',
+    help: 'Seconds since the feed last heard from its provider',
+    labelNames: ['feed'],
+    registers,
     collect() {
       this.reset();
       const now = Date.now();
@@ -235,7 +279,10 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     ['errors', 'tickwire_feed_errors_total', 'Errors reported by the feed'],
   ] as const) {
     new Counter({
-      name, help, labelNames: ['feed'], registers,
+      name,
+      help,
+      labelNames: ['feed'],
+      registers,
       collect() {
         this.reset();
         for (const f of feeds(sources)) {
@@ -257,7 +304,11 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   gauge('tickwire_store_pending_keys', 'Last values waiting for the next batched write', (s) => s.store?.pendingKeys);
   counter('tickwire_store_writes_total', 'Last values written to the store', (s) => s.store?.stats?.written);
   counter('tickwire_store_writes_coalesced_total', 'Last values replaced by a newer one before they were written', (s) => s.store?.stats?.coalesced);
-  counter('tickwire_store_writes_dropped_total', 'Last values lost (store unreachable during a write, or too many pending keys)', (s) => s.store?.stats?.dropped);
+  counter(
+    'tickwire_store_writes_dropped_total',
+    'Last values lost (store unreachable during a write, or too many pending keys)',
+    (s) => s.store?.stats?.dropped,
+  );
   counter('tickwire_store_errors_total', 'Store writes or reads that failed', (s) => s.store?.stats?.errors);
 
   if (sources.tickAge) registry.registerMetric(sources.tickAge.metric() as never);

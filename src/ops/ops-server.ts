@@ -51,7 +51,9 @@ export class OpsServer {
         const text = framingRefusalBody(problem);
         refused.add(req.socket);
         res.shouldKeepAlive = false;
-        res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' }).end(text, () => req.socket.destroy());
+        res
+          .writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' })
+          .end(text, () => req.socket.destroy());
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'METHOD_NOT_ALLOWED', message: 'use GET' });
@@ -77,16 +79,30 @@ export class OpsServer {
     // what Node's HTTP parser refuses (ambiguous framing, malformed header lines): 400 with a
     // JSON body, then the socket is closed, so nothing after the bad request is parsed
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const [status, code] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'REQUEST_TIMEOUT'] : [400, 'BAD_HTTP_FRAMING'];
-      const text = code === 'BAD_HTTP_FRAMING' ? framingRefusalBody(String((err as { reason?: string }).reason ?? err.message)) : JSON.stringify({ error: code, message: err.message });
+      const [status, code] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'HEADERS_TOO_LARGE']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'REQUEST_TIMEOUT']
+            : [400, 'BAD_HTTP_FRAMING'];
+      const text =
+        code === 'BAD_HTTP_FRAMING'
+          ? framingRefusalBody(String((err as { reason?: string }).reason ?? err.message))
+          : JSON.stringify({ error: code, message: err.message });
       if (socket.writable && !refused.has(socket as Socket)) {
-        socket.write(`HTTP/1.1 ${statusLine(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+        socket.write(
+          `HTTP/1.1 ${statusLine(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+        );
       }
       (socket as Socket).destroySoon();
     });
     ops = new OpsServer(server);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new TickwireError('LISTEN', `ops server cannot listen on ${opts.host}:${opts.port} (ops.port / TICKWIRE_OPS_PORT): ${err.message}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(
+          new TickwireError('LISTEN', `ops server cannot listen on ${opts.host}:${opts.port} (ops.port / TICKWIRE_OPS_PORT): ${err.message}`, { cause: err }),
+        ),
+      );
       server.listen(opts.port, opts.host, () => resolve());
     });
     return ops;

@@ -9,9 +9,11 @@ export function isSecretKey(key: string): boolean {
 
 /** Hide the password in a URL such as redis://user:pass@host:6379 (also in comma lists, and a sentinelPassword parameter). */
 export function redactUrl(value: string): string {
-  return value.replace(/([?&]sentinelPassword=)[^&\s]*/gi, `$1${REDACTED}`).replace(/(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s:,]*)(:[^/@\s,]*)?@/gi, (_m, scheme: string, user: string, pass: string | undefined) =>
-    pass ? `${scheme}${user}:${REDACTED}@` : `${scheme}${REDACTED}@`,
-  );
+  return value
+    .replace(/([?&]sentinelPassword=)[^&\s]*/gi, `$1${REDACTED}`)
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s:,]*)(:[^/@\s,]*)?@/gi, (_m, scheme: string, user: string, pass: string | undefined) =>
+      pass ? `${scheme}${user}:${REDACTED}@` : `${scheme}${REDACTED}@`,
+    );
 }
 
 /**

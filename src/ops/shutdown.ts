@@ -1,6 +1,10 @@
 /** The parts of an engine that a signal handler needs. */
 export interface Stoppable {
-  readonly log: { info(obj: object | string, msg?: string): void; warn(obj: object | string, msg?: string): void; error(obj: object | string, msg?: string): void };
+  readonly log: {
+    info(obj: object | string, msg?: string): void;
+    warn(obj: object | string, msg?: string): void;
+    error(obj: object | string, msg?: string): void;
+  };
   readonly config: { readonly shutdownTimeoutMs: number };
   close(): Promise<void>;
 }

@@ -18,7 +18,10 @@ export class TickAgeHistogram {
   #sumMs = 0;
   #count = 0;
 
-  constructor(readonly name = 'tickwire_tick_age_seconds', readonly buckets: readonly number[] = TICK_AGE_BUCKETS) {
+  constructor(
+    readonly name = 'tickwire_tick_age_seconds',
+    readonly buckets: readonly number[] = TICK_AGE_BUCKETS,
+  ) {
     this.#boundsMs = Float64Array.from(buckets, (s) => s * 1000);
     this.#counts = new Float64Array(buckets.length + 1);
   }

@@ -29,9 +29,7 @@ export class PortfolioRequestError extends HttpError {
 }
 
 type RpcRequest = { op: 'get'; user: string } | { op: 'put'; user: string; body: PositionsInput };
-type RpcResponse =
-  | { ok: true; result: PositionsView | null }
-  | { ok: false; status: number; code: HttpErrorCode; message: string; field?: string };
+type RpcResponse = { ok: true; result: PositionsView | null } | { ok: false; status: number; code: HttpErrorCode; message: string; field?: string };
 
 /** Serve PortfolioApi requests on `pf.rpc` (queue group: several services share the load). */
 export function servePortfolioRpc(requests: BusRequests, api: PortfolioApi): Unsubscribe {
@@ -58,14 +56,21 @@ export function servePortfolioRpc(requests: BusRequests, api: PortfolioApi): Uns
 
 /** PortfolioApi over bus request/reply to `tickwire portfolio`. */
 export class BusPortfolioClient implements PortfolioApi {
-  constructor(readonly requests: BusRequests, readonly timeoutMs: number) {}
+  constructor(
+    readonly requests: BusRequests,
+    readonly timeoutMs: number,
+  ) {}
 
   async #call(req: RpcRequest): Promise<PositionsView | undefined> {
     let data: Uint8Array;
     try {
       data = await this.requests.request(PF_RPC_SUBJECT, new TextEncoder().encode(JSON.stringify(req)), this.timeoutMs);
     } catch (err) {
-      throw new PortfolioRequestError(503, 'PORTFOLIO_UNAVAILABLE', `the portfolio service did not answer (is \`tickwire portfolio\` running?): ${(err as Error).message}`);
+      throw new PortfolioRequestError(
+        503,
+        'PORTFOLIO_UNAVAILABLE',
+        `the portfolio service did not answer (is \`tickwire portfolio\` running?): ${(err as Error).message}`,
+      );
     }
     const res = JSON.parse(new TextDecoder().decode(data)) as RpcResponse;
     if (!res.ok) throw new PortfolioRequestError(res.status, res.code, res.message, res.field);

@@ -143,7 +143,14 @@ export class PortfolioService implements PortfolioApi {
     for (let i = 0; i < input.positions.length; i++) {
       const sym = input.positions[i]!.sym;
       if (!this.#o.registry.has(sym)) {
-        return Promise.reject(new PortfolioRequestError(400, 'BAD_REQUEST', `field "positions.${i}.sym": unknown symbol "${sym}" (not in the instrument registry)`, `positions.${i}.sym`));
+        return Promise.reject(
+          new PortfolioRequestError(
+            400,
+            'BAD_REQUEST',
+            `field "positions.${i}.sym": unknown symbol "${sym}" (not in the instrument registry)`,
+            `positions.${i}.sym`,
+          ),
+        );
       }
     }
     let result: PositionsView | undefined;

@@ -65,8 +65,15 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     if (!px || rate === undefined) {
       if (pos.qty !== 0) {
         positions.push({
-          sym, qty: clean(pos.qty), p: clean(pos.cost / pos.qty), value: clean(pos.cost), pnl: 0, ccy,
-          cost: clean(pos.cost), day_pnl: 0, priced: false,
+          sym,
+          qty: clean(pos.qty),
+          p: clean(pos.cost / pos.qty),
+          value: clean(pos.cost),
+          pnl: 0,
+          ccy,
+          cost: clean(pos.cost),
+          day_pnl: 0,
+          priced: false,
         });
       }
       continue;
@@ -82,7 +89,13 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     positions.push({ sym, qty: clean(pos.qty), p: px.p, value: clean(v), pnl: clean(pnl), ccy, cost: clean(pos.cost), day_pnl: clean(dp) });
   }
   return {
-    ccy: base, value: clean(value), cost: clean(cost), pnl: clean(value - cost), day_pnl: clean(dayPnl), positions, t: now,
+    ccy: base,
+    value: clean(value),
+    cost: clean(cost),
+    pnl: clean(value - cost),
+    day_pnl: clean(dayPnl),
+    positions,
+    t: now,
     realized: clean(realized),
   };
 }

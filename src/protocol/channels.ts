@@ -23,13 +23,13 @@ export type PayloadOf<C extends string> = C extends `trade:${string}`
         ? Bar
         : C extends `status:${string}`
           ? Status
-        : C extends 'portfolio'
-          ? Portfolio
-          : C extends 'executions'
-            ? Execution
-            : C extends 'system'
-              ? SystemMessage
-              : unknown;
+          : C extends 'portfolio'
+            ? Portfolio
+            : C extends 'executions'
+              ? Execution
+              : C extends 'system'
+                ? SystemMessage
+                : unknown;
 
 /** Market channel kinds, in the order docs/protocol.md lists them. */
 export const MARKET_KINDS: readonly MarketKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status'];

@@ -101,12 +101,16 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
         req.channels = channelsOf(o, 'visibility');
         req.visible = o.visible;
       }
-      if (req.page === undefined && req.channels === undefined) bad('visibility: give "page" ("visible"/"hidden") and/or "channels" with "visible" (true/false)');
+      if (req.page === undefined && req.channels === undefined)
+        bad('visibility: give "page" ("visible"/"hidden") and/or "channels" with "visible" (true/false)');
       return req;
     }
     default:
       if (extensions?.has(o.op)) return withId({ op: 'extension' as const, name: o.op, frame: o });
-      throw new ProtocolError(ErrorCode.UNKNOWN_OP, `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth, visibility${extensions && extensions.size > 0 ? ', ' + [...extensions].join(', ') : ''}`);
+      throw new ProtocolError(
+        ErrorCode.UNKNOWN_OP,
+        `unknown op "${o.op.slice(0, 32)}": use subscribe, unsubscribe, ping, auth, visibility${extensions && extensions.size > 0 ? ', ' + [...extensions].join(', ') : ''}`,
+      );
   }
 }
 

@@ -126,7 +126,10 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
             sendJson(res, err.status, { error: err.code, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });
           } else {
             opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);
-            sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the request could not be completed; retry (the execution log or the portfolio service is unreachable)' });
+            sendJson(res, 503, {
+              error: 'UNAVAILABLE',
+              message: 'the request could not be completed; retry (the execution log or the portfolio service is unreachable)',
+            });
           }
         },
       );

@@ -78,7 +78,8 @@ export class RedisLastValueStore implements LastValueStore {
       if (this.#wasReady) log?.warn({ store: 'redis', err: err.message }, 'redis last-value store error');
     });
     this.redis.on('close', () => {
-      if (this.#wasReady && !this.#closed) log?.warn({ store: 'redis' }, 'redis last-value store disconnected; writes are held (latest per key) until it is back');
+      if (this.#wasReady && !this.#closed)
+        log?.warn({ store: 'redis' }, 'redis last-value store disconnected; writes are held (latest per key) until it is back');
       this.#wasReady = false;
     });
     this.#timer = setInterval(() => void this.flush(), opts.flushMs ?? 50);
@@ -191,10 +192,7 @@ export class RedisLastValueStore implements LastValueStore {
       this.stats.dropped += this.#pending.size; // Redis unreachable at shutdown
       this.#pending.clear();
       if (this.redis.status === 'ready') {
-        await Promise.race([
-          this.redis.quit().catch(() => undefined),
-          new Promise((r) => setTimeout(r, 1000).unref()),
-        ]);
+        await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
       }
       this.redis.disconnect();
     }

@@ -174,7 +174,10 @@ process.on('uncaughtException', crashed);
 process.on('unhandledRejection', crashed);
 
 try {
-  const start = startEngine({ ...init.overrides, port: init.port }, { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooks });
+  const start = startEngine(
+    { ...init.overrides, port: init.port },
+    { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooks },
+  );
   starting = start;
   engine = await start;
   starting = undefined;

@@ -81,7 +81,10 @@ export class BusBridge {
     switch (m.t) {
       case 'sub':
         this.#subs.get(m.id)?.();
-        this.#subs.set(m.id, this.#bus.subscribe(m.pattern, (subject, payload) => this.#queue(m.id, subject, payload)));
+        this.#subs.set(
+          m.id,
+          this.#bus.subscribe(m.pattern, (subject, payload) => this.#queue(m.id, subject, payload)),
+        );
         return true;
       case 'unsub':
         this.#subs.get(m.id)?.();

@@ -49,7 +49,8 @@ export class RemoteCalls {
 }
 
 function rebuildError(e: RemoteError): Error {
-  if (e.name === 'PortfolioRequestError' && e.status !== undefined && e.code !== undefined) return new PortfolioRequestError(e.status, e.code as HttpErrorCode, e.message, e.field);
+  if (e.name === 'PortfolioRequestError' && e.status !== undefined && e.code !== undefined)
+    return new PortfolioRequestError(e.status, e.code as HttpErrorCode, e.message, e.field);
   if (e.code !== undefined) return new TickwireError(e.code, e.message);
   return new Error(e.message);
 }
@@ -86,7 +87,11 @@ export class RemoteEventLog implements EventLog {
   readonly #port: MessagePort;
   readonly #listeners = new Set<EventListener>();
 
-  constructor(readonly kind: EventLog['kind'], calls: RemoteCalls, port: MessagePort) {
+  constructor(
+    readonly kind: EventLog['kind'],
+    calls: RemoteCalls,
+    port: MessagePort,
+  ) {
     this.#calls = calls;
     this.#port = port;
   }
@@ -148,7 +153,11 @@ export class RemoteServer {
   constructor(worker: Worker, parts: { store?: LastValueStore; events?: EventLog; portfolio?: PortfolioApi }) {
     this.#worker = worker;
     this.#events = parts.events;
-    this.#targets = { ...(parts.store ? { store: parts.store } : {}), ...(parts.events ? { events: parts.events } : {}), ...(parts.portfolio ? { portfolio: parts.portfolio } : {}) };
+    this.#targets = {
+      ...(parts.store ? { store: parts.store } : {}),
+      ...(parts.events ? { events: parts.events } : {}),
+      ...(parts.portfolio ? { portfolio: parts.portfolio } : {}),
+    };
   }
 
   /** Handles the calls of the worker; false for any other message. */
@@ -174,7 +183,8 @@ export class RemoteServer {
     try {
       const target = this.#targets[m.target] as Record<string, unknown> | undefined;
       const fn = target?.[m.method];
-      if (typeof fn !== 'function' || !ALLOWED[m.target].includes(m.method)) throw new TickwireError('WORKER_CALL', `no ${m.target}.${m.method} on the main thread`);
+      if (typeof fn !== 'function' || !ALLOWED[m.target].includes(m.method))
+        throw new TickwireError('WORKER_CALL', `no ${m.target}.${m.method} on the main thread`);
       const value: unknown = await (fn as (...a: unknown[]) => unknown).apply(target, m.args);
       reply = { t: 'result', id: m.id, ok: true, value };
     } catch (err) {

@@ -179,7 +179,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       gathers.delete(reqId);
       void (async (): Promise<ToWorker> => {
         try {
-          const values = [...answers.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v).filter((v) => v !== undefined);
+          const values = [...answers.entries()]
+            .sort((a, b) => a[0] - b[0])
+            .map(([, v]) => v)
+            .filter((v) => v !== undefined);
           if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[]) };
           if (what === 'close') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
           if (what === 'stats') {
@@ -187,7 +190,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             const s = sumStats(values as GatewayStats[]);
             return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length } };
           }
-          const m = await sumMetrics(await registry.getMetricsAsJSON() as MetricJson[], values as MetricJson[][]);
+          const m = await sumMetrics((await registry.getMetricsAsJSON()) as MetricJson[], values as MetricJson[][]);
           return { t: 'gathered', id, ok: true, value: m.text };
         } catch (err) {
           return { t: 'gathered', id, ok: false, error: (err as Error).message };
@@ -233,13 +236,27 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         return;
       }
       const init: WorkerInit = {
-        index, workers: n, port: bindPort, argv, overrides, counts: countsBuffer, ipBuckets: ipBuffer, epoch, board: boardBuffer, held: heldBuffer, embedded,
-        hasStore: main?.store !== undefined && !config.redisUrl, hasPortfolio: main?.private?.portfolio !== undefined,
+        index,
+        workers: n,
+        port: bindPort,
+        argv,
+        overrides,
+        counts: countsBuffer,
+        ipBuckets: ipBuffer,
+        epoch,
+        board: boardBuffer,
+        held: heldBuffer,
+        embedded,
+        hasStore: main?.store !== undefined && !config.redisUrl,
+        hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
-        // from source (tsx): a worker thread's entry module is loaded before the --import hooks
-        // of execArgv apply, so the entry registers tsx itself before importing the .ts file
-        ? new Worker(`import(${JSON.stringify(tsxApi)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: init, name: `tickwire-gateway-${index}` })
+        ? // from source (tsx): a worker thread's entry module is loaded before the --import hooks
+          // of execArgv apply, so the entry registers tsx itself before importing the .ts file
+          new Worker(
+            `import(${JSON.stringify(tsxApi)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(entry)}); })`,
+            { eval: true, workerData: init, name: `tickwire-gateway-${index}` },
+          )
         : new Worker(new URL(entry), { workerData: init, name: `tickwire-gateway-${index}` });
       const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined };
       if (embedded && main) {
@@ -252,10 +269,12 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       }
       slots[index] = slot;
       let started = false;
-      worker.on('message', (m: ToMain) => onMessage(slot, m, (p) => {
-        started = true;
-        resolve(p);
-      }));
+      worker.on('message', (m: ToMain) =>
+        onMessage(slot, m, (p) => {
+          started = true;
+          resolve(p);
+        }),
+      );
       worker.on('error', (err) => {
         slot.crashError ??= `${err.name}: ${err.message}`;
       });
@@ -286,7 +305,12 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
     log.error({ worker: index, exit: code, error, crashes_in_window: crashes.length }, `gateway worker ${index} crashed`);
     if (crashes.length > MAX_RESTARTS) {
-      fatal(new TickwireError('WORKER_CRASH', `gateway workers crashed ${crashes.length} times within ${CRASH_WINDOW_MS / 1000} s (last: worker ${index}, ${error ?? `exit ${code}`})`));
+      fatal(
+        new TickwireError(
+          'WORKER_CRASH',
+          `gateway workers crashed ${crashes.length} times within ${CRASH_WINDOW_MS / 1000} s (last: worker ${index}, ${error ?? `exit ${code}`})`,
+        ),
+      );
       return;
     }
     restarts++;
@@ -299,19 +323,24 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const close = async (): Promise<void> => {
     closing = true;
     const live = slots.filter((s): s is Slot => s !== undefined);
-    await Promise.all(live.map((s) => new Promise<void>((resolve) => {
-      s.stopping = true;
-      const t = setTimeout(() => {
-        // its sockets should be closed by now; terminating a uWS thread with open sockets aborts the process
-        log.warn({ worker: s.index }, 'gateway worker did not stop in time: terminating it');
-        void s.worker.terminate();
-      }, config.shutdownTimeoutMs);
-      s.worker.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
-    })));
+    await Promise.all(
+      live.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.stopping = true;
+            const t = setTimeout(() => {
+              // its sockets should be closed by now; terminating a uWS thread with open sockets aborts the process
+              log.warn({ worker: s.index }, 'gateway worker did not stop in time: terminating it');
+              void s.worker.terminate();
+            }, config.shutdownTimeoutMs);
+            s.worker.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+          }),
+      ),
+    );
     await main?.close();
   };
 
@@ -322,11 +351,18 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     await close().catch(() => undefined);
     throw err;
   }
-  log.info({ host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats' }, `tickwire gateway listening on ws://${config.host}:${port}/v1/stream with ${n} workers`);
+  log.info(
+    { host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats' },
+    `tickwire gateway listening on ws://${config.host}:${port}/v1/stream with ${n} workers`,
+  );
 
   let closed: Promise<void> | undefined;
   return {
-    config, log, port, workers: n, main,
+    config,
+    log,
+    port,
+    workers: n,
+    main,
     get restarts() {
       return restarts;
     },
@@ -351,7 +387,14 @@ function defaultRegistry(): Registry {
 async function probePort(host: string, port: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const srv = createServer();
-    srv.once('error', (err) => reject(new TickwireError('LISTEN', `cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message} (the port is in use or the address is not local: PORT, HOST)`)));
+    srv.once('error', (err) =>
+      reject(
+        new TickwireError(
+          'LISTEN',
+          `cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message} (the port is in use or the address is not local: PORT, HOST)`,
+        ),
+      ),
+    );
     srv.listen({ host, port, exclusive: true }, () => {
       const bound = (srv.address() as { port: number }).port;
       srv.close(() => resolve(bound));

@@ -22,9 +22,22 @@ const common = {
   expires: fc.option(fc.integer({ min: 0, max: 200_000 }), { nil: undefined, freq: 2 }),
   rearm: fc.option(fc.constantFrom(0.5, 1, 2.5), { nil: undefined, freq: 2 }),
 };
-const priceRule = fc.record({ kind: fc.constant('price'), source: fc.constantFrom('trade', 'mid'), direction: fc.constantFrom('above', 'below'), level: price, ...common });
+const priceRule = fc.record({
+  kind: fc.constant('price'),
+  source: fc.constantFrom('trade', 'mid'),
+  direction: fc.constantFrom('above', 'below'),
+  level: price,
+  ...common,
+});
 const spreadRule = fc.record({ kind: fc.constant('spread'), threshold: fc.constantFrom(0.5, 1, 1.5, 2), ...common });
-const changeRule = fc.record({ kind: fc.constant('change'), source: fc.constantFrom('trade', 'mid'), direction: fc.constantFrom('up', 'down'), percent: fc.constantFrom(0.5, 1, 2, 3), windowMs: fc.constantFrom(2000, 8000), ...common });
+const changeRule = fc.record({
+  kind: fc.constant('change'),
+  source: fc.constantFrom('trade', 'mid'),
+  direction: fc.constantFrom('up', 'down'),
+  percent: fc.constantFrom(0.5, 1, 2, 3),
+  windowMs: fc.constantFrom(2000, 8000),
+  ...common,
+});
 
 type Gen = { kind: string; expires: number | undefined; rearm: number | undefined; [k: string]: unknown };
 function toInput(g: Gen, id: string, t0: number): Record<string, unknown> {
@@ -103,7 +116,12 @@ async function run(initial: Gen[], ops: Op[], restartAt?: number): Promise<{ got
       await store.commit(c);
       got.push(fired.sort());
       totalFired += fired.length;
-      want.push(ref.onTick(tick, t).map((f) => `${f.id}@${f.value}<-${f.previous}`).sort());
+      want.push(
+        ref
+          .onTick(tick, t)
+          .map((f) => `${f.id}@${f.value}<-${f.previous}`)
+          .sort(),
+      );
     }
   }
   return { got, want };
@@ -112,10 +130,14 @@ async function run(initial: Gen[], ops: Op[], restartAt?: number): Promise<{ got
 describe('alert index vs brute-force reference', () => {
   it('fires exactly what a rule-by-rule evaluator fires (price, spread, change; adds and removes between ticks)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(priceRule, spreadRule, changeRule), { minLength: 1, maxLength: 40 }), fc.array(opGen, { minLength: 40, maxLength: 150 }), async (initial, ops) => {
-        const { got, want } = await run(initial as Gen[], ops);
-        expect(got).toEqual(want);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof(priceRule, spreadRule, changeRule), { minLength: 1, maxLength: 40 }),
+        fc.array(opGen, { minLength: 40, maxLength: 150 }),
+        async (initial, ops) => {
+          const { got, want } = await run(initial as Gen[], ops);
+          expect(got).toEqual(want);
+        },
+      ),
       { numRuns: 400 },
     );
     expect(totalFired).toBeGreaterThan(1500); // the runs are not vacuous
@@ -124,10 +146,15 @@ describe('alert index vs brute-force reference', () => {
 
   it('a restart from the stored rules, states and stream marks neither loses nor repeats a firing', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(priceRule, spreadRule), { minLength: 1, maxLength: 40 }), fc.array(opGen, { minLength: 40, maxLength: 150 }), fc.nat(), async (initial, ops, at) => {
-        const { got, want } = await run(initial as Gen[], ops, at % ops.length);
-        expect(got).toEqual(want);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof(priceRule, spreadRule), { minLength: 1, maxLength: 40 }),
+        fc.array(opGen, { minLength: 40, maxLength: 150 }),
+        fc.nat(),
+        async (initial, ops, at) => {
+          const { got, want } = await run(initial as Gen[], ops, at % ops.length);
+          expect(got).toEqual(want);
+        },
+      ),
       { numRuns: 300 },
     );
     expect(totalFired).toBeGreaterThan(800); // the runs are not vacuous
@@ -176,62 +203,72 @@ describe('index building blocks', () => {
 
   it('SortedEntries splits and merges chunks correctly at sizes well past one chunk', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 600, max: 6000 }), fc.integer({ min: 1, max: 1000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 1000 }), fc.boolean(), fc.boolean()), { minLength: 5, maxLength: 40 }), fc.nat(), (n, keySpace, takes, seed) => {
-        const s = new SortedEntries();
-        let model: [number, number][] = [];
-        let x = seed | 1;
-        const rnd = () => ((x = Math.imul(x ^ (x >>> 13), 0x5bd1e995) >>> 0), x / 2 ** 32);
-        for (let id = 0; id < n; id++) {
-          const k = Math.floor(rnd() * keySpace);
-          s.insert(k, id);
-          model.push([k, id]);
-        }
-        model.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        // delete a random third one by one (shrinks chunks below B/4 and merges them)
-        for (let i = 0; i < n / 3 && model.length > 0; i++) {
-          const [k, id] = model.splice(Math.floor(rnd() * model.length), 1)[0]!;
-          expect(s.delete(k, id)).toBe(true);
-        }
-        expect([...s.entries()]).toEqual(model);
-        for (const [a, b, ai, bi] of takes) {
-          const [lo, hi] = [Math.min(a, b) * (keySpace / 1000), Math.max(a, b) * (keySpace / 1000)];
-          const inRange = ([k]: [number, number]) => (ai ? k >= lo : k > lo) && (bi ? k <= hi : k < hi);
-          const out: number[] = [];
-          s.takeRange(lo, ai, hi, bi, out);
-          expect(out).toEqual(model.filter(inRange).map((e) => e[1]));
-          model = model.filter((e) => !inRange(e));
-          expect(s.size).toBe(model.length);
-          // refill some so later takes cross chunk boundaries again
-          for (let j = 0; j < 200; j++) {
+      fc.property(
+        fc.integer({ min: 600, max: 6000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 1000 }), fc.boolean(), fc.boolean()), { minLength: 5, maxLength: 40 }),
+        fc.nat(),
+        (n, keySpace, takes, seed) => {
+          const s = new SortedEntries();
+          let model: [number, number][] = [];
+          let x = seed | 1;
+          const rnd = () => ((x = Math.imul(x ^ (x >>> 13), 0x5bd1e995) >>> 0), x / 2 ** 32);
+          for (let id = 0; id < n; id++) {
             const k = Math.floor(rnd() * keySpace);
-            const id = n + model.length + j * 7919 + Math.floor(rnd() * 1e9);
-            if (model.some((e) => e[1] === id)) continue;
             s.insert(k, id);
             model.push([k, id]);
           }
-          model.sort((p, q) => p[0] - q[0] || p[1] - q[1]);
-        }
-        expect([...s.entries()]).toEqual(model);
-      }),
+          model.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+          // delete a random third one by one (shrinks chunks below B/4 and merges them)
+          for (let i = 0; i < n / 3 && model.length > 0; i++) {
+            const [k, id] = model.splice(Math.floor(rnd() * model.length), 1)[0]!;
+            expect(s.delete(k, id)).toBe(true);
+          }
+          expect([...s.entries()]).toEqual(model);
+          for (const [a, b, ai, bi] of takes) {
+            const [lo, hi] = [Math.min(a, b) * (keySpace / 1000), Math.max(a, b) * (keySpace / 1000)];
+            const inRange = ([k]: [number, number]) => (ai ? k >= lo : k > lo) && (bi ? k <= hi : k < hi);
+            const out: number[] = [];
+            s.takeRange(lo, ai, hi, bi, out);
+            expect(out).toEqual(model.filter(inRange).map((e) => e[1]));
+            model = model.filter((e) => !inRange(e));
+            expect(s.size).toBe(model.length);
+            // refill some so later takes cross chunk boundaries again
+            for (let j = 0; j < 200; j++) {
+              const k = Math.floor(rnd() * keySpace);
+              const id = n + model.length + j * 7919 + Math.floor(rnd() * 1e9);
+              if (model.some((e) => e[1] === id)) continue;
+              s.insert(k, id);
+              model.push([k, id]);
+            }
+            model.sort((p, q) => p[0] - q[0] || p[1] - q[1]);
+          }
+          expect([...s.entries()]).toEqual(model);
+        },
+      ),
       { numRuns: 40 },
     );
   });
 
   it('RollingMinMax gives the min and max of the window (vs a scan)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 800 }), fc.integer({ min: -1000, max: 1000 })), { maxLength: 3000 }), (w, pts) => {
-        const r = new RollingMinMax(w);
-        const all: [number, number][] = [];
-        let t = 0;
-        for (const [dt, v] of pts) {
-          t += dt;
-          r.push(t, v);
-          all.push([t, v]);
-          const inWin = all.filter(([ts]) => ts > t - w).map(([, x]) => x);
-          expect(r.min).toBe(Math.min(...inWin));
-          expect(r.max).toBe(Math.max(...inWin));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 800 }), fc.integer({ min: -1000, max: 1000 })), { maxLength: 3000 }),
+        (w, pts) => {
+          const r = new RollingMinMax(w);
+          const all: [number, number][] = [];
+          let t = 0;
+          for (const [dt, v] of pts) {
+            t += dt;
+            r.push(t, v);
+            all.push([t, v]);
+            const inWin = all.filter(([ts]) => ts > t - w).map(([, x]) => x);
+            expect(r.min).toBe(Math.min(...inWin));
+            expect(r.max).toBe(Math.max(...inWin));
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });

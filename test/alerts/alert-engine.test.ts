@@ -93,7 +93,10 @@ describe('alert engine: crossing semantics', () => {
     tr(49); // not re-armed yet
     tr(55); // re-armed
     tr(45); // fire
-    expect(fired.map((f) => [f.id, f.value])).toEqual([['b:1', 50], ['b:2', 45]]);
+    expect(fired.map((f) => [f.id, f.value])).toEqual([
+      ['b:1', 50],
+      ['b:2', 45],
+    ]);
   });
 
   it('cooldown swallows a crossing (counted, not delivered) and the rule must go back again', () => {

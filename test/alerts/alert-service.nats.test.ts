@@ -33,7 +33,16 @@ describe('AlertService over NATS with a Redis store', () => {
       const svc = new AlertService({ bus, registry: defaultRegistry(), store, config, onFire: (f) => void fired.push(f) });
       await svc.start();
       await bus.flush(); // subscriptions have reached the server
-      return { svc, bus, store, stop: async () => { await svc.close(); await bus.close(); await store.close(); } };
+      return {
+        svc,
+        bus,
+        store,
+        stop: async () => {
+          await svc.close();
+          await bus.close();
+          await store.close();
+        },
+      };
     };
     const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, interval: 10 });
     const now = Date.now();
@@ -41,7 +50,8 @@ describe('AlertService over NATS with a Redis store', () => {
     await a.svc.add({ id: 'btc', user: 'u', symbol: 'BTC-USD', kind: 'price', direction: 'below', level: 60_000, source: 'mid', mode: 'rearm', rearmBy: 500 });
     await a.svc.add({ id: 'wide', user: 'u', symbol: 'BTC-USD', kind: 'spread', threshold: 50 });
     await a.bus.flush();
-    const pubQuote = (bp: number, ap: number, ms: number) => feed.publish(marketSubject('crypto', 'quote', 'BTC-USD'), encodeTick(quote('BTC-USD', bp, ap, ms)));
+    const pubQuote = (bp: number, ap: number, ms: number) =>
+      feed.publish(marketSubject('crypto', 'quote', 'BTC-USD'), encodeTick(quote('BTC-USD', bp, ap, ms)));
     pubQuote(60_100, 60_110, now + 1);
     pubQuote(59_990, 60_000, now + 2); // mid 59,995: below 60,000
     await feed.flush();

@@ -51,9 +51,21 @@ class CountingBus implements Bus {
 const T = 1_900_000_000_000;
 const pubTrade = (bus: Bus, sym: string, p: number, ms: number) => bus.publish(marketSubject('stock', 'trade', sym), encodeTick(trade(sym, p, ms)));
 
-function makeService(bus: Bus, store: AlertStore, onFire: (f: AlertFiring) => void | Promise<void> = () => undefined, extra: { sweepMs?: number; now?: () => number; redeliverMs?: number } = {}) {
+function makeService(
+  bus: Bus,
+  store: AlertStore,
+  onFire: (f: AlertFiring) => void | Promise<void> = () => undefined,
+  extra: { sweepMs?: number; now?: () => number; redeliverMs?: number } = {},
+) {
   return new AlertService({
-    bus, registry, store, config, onFire, now: extra.now ?? (() => T), ...(extra.sweepMs ? { sweepMs: extra.sweepMs } : {}), ...(extra.redeliverMs ? { redeliverMs: extra.redeliverMs } : {}),
+    bus,
+    registry,
+    store,
+    config,
+    onFire,
+    now: extra.now ?? (() => T),
+    ...(extra.sweepMs ? { sweepMs: extra.sweepMs } : {}),
+    ...(extra.redeliverMs ? { redeliverMs: extra.redeliverMs } : {}),
   });
 }
 
@@ -79,7 +91,10 @@ describe('AlertService over the memory bus', () => {
     bus.publish(marketSubject('stock', 'quote', 'AAPL'), encodeTick(quote('AAPL', 229, 229.2, T + 3)));
     bus.publish(marketSubject('stock', 'quote', 'AAPL'), encodeTick(quote('AAPL', 227.8, 228, T + 4)));
     await until(() => fired.length === 2, 'two firings');
-    expect(fired.map((f) => [f.id, f.user, f.value, f.previous])).toEqual([['a:1', 'alice', 230.5, 229], ['m:1', 'alice', 227.9, 229.1]]);
+    expect(fired.map((f) => [f.id, f.user, f.value, f.previous])).toEqual([
+      ['a:1', 'alice', 230.5, 229],
+      ['m:1', 'alice', 227.9, 229.1],
+    ]);
     expect(committedAtDelivery).toEqual([true, true]); // committed before delivery
     await svc.flush();
     expect((await store.load()).outbox).toEqual([]); // acknowledged after delivery
@@ -94,7 +109,9 @@ describe('AlertService over the memory bus', () => {
     const bus = new CountingBus();
     const svc = makeService(bus, new MemoryAlertStore());
     await svc.start();
-    await expect(svc.add({ id: 'x', user: 'u', symbol: 'NOPE', kind: 'price', direction: 'above', level: 1 })).rejects.toMatchObject({ code: 'ALERT_UNKNOWN_SYMBOL' });
+    await expect(svc.add({ id: 'x', user: 'u', symbol: 'NOPE', kind: 'price', direction: 'above', level: 1 })).rejects.toMatchObject({
+      code: 'ALERT_UNKNOWN_SYMBOL',
+    });
     await expect(svc.add({ id: 'x', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: NaN })).rejects.toBeInstanceOf(AlertRuleError);
     await svc.add({ id: 'x', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1 });
     bus.publish('md.stock.trade.AAPL', new Uint8Array([0xc1, 0xff, 0x00]));
@@ -174,8 +191,20 @@ afterAll(async () => {
 });
 
 describe.each([
-  ['memory', () => { const s = new MemoryAlertStore(); return () => s; }],
-  ['redis', () => { const prefix = `test:alert-svc:${process.pid}:${++n}:`; return () => new RedisAlertStore(redis.url, prefix); }],
+  [
+    'memory',
+    () => {
+      const s = new MemoryAlertStore();
+      return () => s;
+    },
+  ],
+  [
+    'redis',
+    () => {
+      const prefix = `test:alert-svc:${process.pid}:${++n}:`;
+      return () => new RedisAlertStore(redis.url, prefix);
+    },
+  ],
 ] as const)('AlertService restart (%s store)', (_name, storeFactory) => {
   it('neither repeats a firing nor loses a crossing that happens across the restart', async () => {
     const openStore = storeFactory();
@@ -202,7 +231,11 @@ describe.each([
     pubTrade(bus2, 'AAPL', 227, T + 4); // re-arms r
     pubTrade(bus2, 'AAPL', 232, T + 5); // fires r again
     await until(() => fired.length === 3, 'the re-armed firing');
-    expect(fired.map((f) => [f.id, f.previous, f.value])).toEqual([['r:1', 229, 231], ['gap:1', 231, 241], ['r:2', 227, 232]]);
+    expect(fired.map((f) => [f.id, f.previous, f.value])).toEqual([
+      ['r:1', 229, 231],
+      ['gap:1', 231, 241],
+      ['r:2', 227, 232],
+    ]);
     await s2.close();
     await store2.close();
   });
@@ -212,10 +245,15 @@ describe.each([
     const bus = new MemoryBus();
     let attempts = 0;
     const got: string[] = [];
-    const s = makeService(bus, store, (f) => {
-      if (++attempts <= 2) throw new Error('notifier down');
-      got.push(f.id);
-    }, { redeliverMs: 20 });
+    const s = makeService(
+      bus,
+      store,
+      (f) => {
+        if (++attempts <= 2) throw new Error('notifier down');
+        got.push(f.id);
+      },
+      { redeliverMs: 20 },
+    );
     await s.start();
     await s.add({ id: 'o', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level: 100 });
     pubTrade(bus, 'AAPL', 101, T + 1);

@@ -44,7 +44,9 @@ describe.each(impls)('AlertStore contract: %s', (_name, make) => {
     expect(snap.alerts.sort((x, y) => x.rule.id.localeCompare(y.rule.id))).toEqual(e.all().sort((x, y) => x.rule.id.localeCompare(y.rule.id)));
     expect(snap.marks).toEqual([{ stream: 'AAPL|trade', value: 0.1 + 100.2 }]);
     expect(snap.outbox.map((f) => f.id)).toEqual(['a:1']);
-    expect(snap.outbox[0]).toEqual(expect.objectContaining({ ruleId: 'a', user: 'u', value: 0.1 + 100.2, previous: 100.05, tick: expect.objectContaining({ k: 'trade' }) }));
+    expect(snap.outbox[0]).toEqual(
+      expect.objectContaining({ ruleId: 'a', user: 'u', value: 0.1 + 100.2, previous: 100.05, tick: expect.objectContaining({ k: 'trade' }) }),
+    );
     await s.close();
   });
 

@@ -42,7 +42,15 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     const tick = { k: 'trade', sym: 'AAPL', src: 'test', seq: ++seq, ep: 1, ts: msToNs(now), rt: msToNs(now), id: `t${seq}`, p, s: 1 } as unknown as Tick;
     ticks.publish(marketSubject('stock', 'trade', 'AAPL'), encodeTick(tick));
   };
-  const env = { NATS_URL: '', REDIS_URL: '', HOST: '127.0.0.1', TICKWIRE_AUTH: 'required', TICKWIRE_JWT_SECRET: SECRET, TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN, TICKWIRE_ALERTS_FLUSH_MS: '0' };
+  const env = {
+    NATS_URL: '',
+    REDIS_URL: '',
+    HOST: '127.0.0.1',
+    TICKWIRE_AUTH: 'required',
+    TICKWIRE_JWT_SECRET: SECRET,
+    TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN,
+    TICKWIRE_ALERTS_FLUSH_MS: '0',
+  };
   async function startAlerts(): Promise<TickwireProcess> {
     const ops = await freePort();
     const p = spawnTickwire(['alerts'], { ...env, NATS_URL: nats.url, REDIS_URL: redis.url, TICKWIRE_OPS_PORT: String(ops) });
@@ -70,16 +78,41 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     const alerts = await startAlerts();
     const port = await freePort();
     const gateway = await startGateway(port);
-    const created = await call(port, 'POST', '/v1/users/zoe/alerts', { id: 'aapl-100', symbol: 'AAPL', kind: 'price', direction: 'above', level: 100, mode: 'rearm', rearmBy: 1 });
+    const created = await call(port, 'POST', '/v1/users/zoe/alerts', {
+      id: 'aapl-100',
+      symbol: 'AAPL',
+      kind: 'price',
+      direction: 'above',
+      level: 100,
+      mode: 'rearm',
+      rearmBy: 1,
+    });
     expect(created).toMatchObject({ status: 201, body: { id: 'aapl-100', delayed: false } });
-    const zoe = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` }, encoding: 'json' });
+    const zoe = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, {
+      headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` },
+      encoding: 'json',
+    });
     await zoe.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
     // in-band ops reach the alert service over alerts.rpc too
-    expect(await zoe.request({ op: 'alert.list', id: 2 })).toMatchObject({ op: 'alert.list', alerts: [expect.objectContaining({ id: 'aapl-100', user: 'zoe' })] });
-    expect(await zoe.request({ op: 'alert.create', id: 3, rule: { id: 'aapl-100', symbol: 'AAPL', kind: 'spread', threshold: 1 } })).toMatchObject({ op: 'error', id: 3, code: 'ALERT_DUPLICATE' });
+    expect(await zoe.request({ op: 'alert.list', id: 2 })).toMatchObject({
+      op: 'alert.list',
+      alerts: [expect.objectContaining({ id: 'aapl-100', user: 'zoe' })],
+    });
+    expect(await zoe.request({ op: 'alert.create', id: 3, rule: { id: 'aapl-100', symbol: 'AAPL', kind: 'spread', threshold: 1 } })).toMatchObject({
+      op: 'error',
+      id: 3,
+      code: 'ALERT_DUPLICATE',
+    });
 
     // 1: arm, cross
-    await until(async () => { trade(99); return (await phase(port)) === 'armed'; }, 15_000, 'armed');
+    await until(
+      async () => {
+        trade(99);
+        return (await phase(port)) === 'armed';
+      },
+      15_000,
+      'armed',
+    );
     trade(101);
     await zoe.waitForCount(isNote, 1, 15_000);
 
@@ -87,7 +120,14 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     await alerts.stop('SIGKILL');
     await startAlerts();
     trade(101.5);
-    await until(async () => { trade(98.5); return (await phase(port)) === 'armed'; }, 15_000, 're-armed after the restart');
+    await until(
+      async () => {
+        trade(98.5);
+        return (await phase(port)) === 'armed';
+      },
+      15_000,
+      're-armed after the restart',
+    );
     trade(102);
     await zoe.waitForCount(isNote, 2, 15_000);
 
@@ -100,7 +140,10 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     trade(103);
     await sleep(500);
     await startGateway(port);
-    const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` }, encoding: 'json' });
+    const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, {
+      headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` },
+      encoding: 'json',
+    });
     await again.request({ op: 'subscribe', id: 1, channels: ['notifications'], since: last });
     const resumed = await again.waitForCount(isNote, 1, 15_000);
     expect(resumed[0]!.d.data).toMatchObject({ rule: 'aapl-100', firing: 3, value: 103 });
@@ -109,7 +152,11 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
 
     // the whole log: three firings, each once, in order
     const list = await call(port, 'GET', '/v1/users/zoe/notifications');
-    expect(list.body.items.map((n: { data: { firing: number; value: number } }) => [n.data.firing, n.data.value])).toEqual([[1, 101], [2, 102], [3, 103]]);
+    expect(list.body.items.map((n: { data: { firing: number; value: number } }) => [n.data.firing, n.data.value])).toEqual([
+      [1, 101],
+      [2, 102],
+      [3, 103],
+    ]);
     expect((await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state).toMatchObject({ fired: 3 });
     again.close();
   }, 120_000);
@@ -128,9 +175,18 @@ describe('alerts embedded with Redis (one process, restarted)', () => {
     const cfg = { redisUrl: redis.url, auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, alerts: { flushMs: 0 } };
     const trade = (e: Awaited<ReturnType<typeof testEngine>>, p: number) => publishTick(e, 'stock', { k: 'trade', sym: 'MSFT', id: `m${p}`, p, s: 1 } as never);
     let engine = await testEngine(cfg);
-    expect((await api(engine, 'POST', '/v1/users/yan/alerts', { id: 'msft-400', symbol: 'MSFT', kind: 'price', direction: 'above', level: 400 })).status).toBe(201);
+    expect((await api(engine, 'POST', '/v1/users/yan/alerts', { id: 'msft-400', symbol: 'MSFT', kind: 'price', direction: 'above', level: 400 })).status).toBe(
+      201,
+    );
     const e1 = engine;
-    await until(async () => { trade(e1, 399); return (await api(e1, 'GET', '/v1/users/yan/alerts/msft-400')).body.state?.phase === 'armed'; }, 10_000, 'armed');
+    await until(
+      async () => {
+        trade(e1, 399);
+        return (await api(e1, 'GET', '/v1/users/yan/alerts/msft-400')).body.state?.phase === 'armed';
+      },
+      10_000,
+      'armed',
+    );
     trade(engine, 401);
     await until(async () => (await api(e1, 'GET', '/v1/users/yan/notifications')).body.items?.length === 1, 10_000, 'fired');
     await engine.close();

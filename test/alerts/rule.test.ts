@@ -21,7 +21,10 @@ describe('alert rule model', () => {
   it('accepts each kind and applies defaults', () => {
     const p = parseAlertRule({ ...base, kind: 'price', direction: 'above', level: 230 }, { registry });
     expect(p).toEqual({ ...base, kind: 'price', direction: 'above', level: 230, source: 'trade', mode: 'once', cooldownMs: 0 });
-    const c = parseAlertRule({ ...base, kind: 'change', direction: 'down', percent: 2, windowMs: 60_000, source: 'mid', mode: 'rearm', rearmBy: 1, cooldownMs: 5000 }, { registry });
+    const c = parseAlertRule(
+      { ...base, kind: 'change', direction: 'down', percent: 2, windowMs: 60_000, source: 'mid', mode: 'rearm', rearmBy: 1, cooldownMs: 5000 },
+      { registry },
+    );
     expect(c).toMatchObject({ kind: 'change', source: 'mid', windowMs: 60_000, mode: 'rearm', rearmBy: 1, cooldownMs: 5000 });
     const s = parseAlertRule({ ...base, kind: 'spread', threshold: 0.05, expiresAt: 2_000_000_000_000 }, { registry });
     expect(s).toMatchObject({ kind: 'spread', threshold: 0.05, expiresAt: 2_000_000_000_000 });

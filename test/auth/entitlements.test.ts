@@ -65,7 +65,10 @@ describe('entitlements at subscribe, delayed market data', () => {
   afterAll(() => engine.close());
 
   const connect = async (ent: unknown, sub = 'alice'): Promise<TestClient> =>
-    TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub, claims: ent === undefined ? {} : { ent } })}` }, encoding: 'json' });
+    TestClient.connect(wsUrl(engine), {
+      headers: { authorization: `Bearer ${await token({ sub, claims: ent === undefined ? {} : { ent } })}` },
+      encoding: 'json',
+    });
 
   it('refuses channels outside the entitlements per item with FORBIDDEN', async () => {
     const c = await connect({ classes: ['crypto'], symbols: ['AAPL'] });

@@ -59,7 +59,9 @@ describe('auth required at the upgrade', () => {
     // the raw response: 401 and an empty body
     const raw = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request({
-        host: '127.0.0.1', port: engine.port, path: '/v1/stream',
+        host: '127.0.0.1',
+        port: engine.port,
+        path: '/v1/stream',
         headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
       });
       req.on('response', (res) => {
@@ -162,12 +164,18 @@ describe('token expiry on open connections', () => {
   });
 
   it('closes with 1008 when real time becomes delayed, and keeps the connection when delayed becomes real time', async () => {
-    const down = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ claims: { ent: { classes: ['stock'] } } })}` }, encoding: 'json' });
+    const down = await TestClient.connect(wsUrl(engine), {
+      headers: { authorization: `Bearer ${await token({ claims: { ent: { classes: ['stock'] } } })}` },
+      encoding: 'json',
+    });
     await down.request({ op: 'subscribe', id: 1, channels: ['quote:MSFT'] });
     await down.request({ op: 'auth', id: 2, token: await token({ claims: { ent: { delayed: ['stock'] } } }) });
     expect(await down.waitClose(10_000)).toBe(1008);
 
-    const up = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ claims: { ent: { delayed: ['stock'] } } })}` }, encoding: 'json' });
+    const up = await TestClient.connect(wsUrl(engine), {
+      headers: { authorization: `Bearer ${await token({ claims: { ent: { delayed: ['stock'] } } })}` },
+      encoding: 'json',
+    });
     await up.request({ op: 'subscribe', id: 1, channels: ['quote:MSFT'] });
     expect((await up.request({ op: 'auth', id: 2, token: await token({ claims: { ent: { classes: ['stock'] } } }) })).op).toBe('ack');
     expect((await up.request({ op: 'ping', id: 3 })).op).toBe('pong');

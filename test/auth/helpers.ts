@@ -96,7 +96,6 @@ export function publishTick(engine: Engine, assetClass: AssetClass, tick: Omit<T
   engine.bus.publish(marketSubject(assetClass, kind, full.sym), encodeTick(full));
 }
 
-
 /**
  * `waitFor` (test/helpers/wait.ts, the one implementation) in the (condition, timeout, what) shape
  * some tests call it with.

@@ -93,7 +93,9 @@ describe('JwtAuthenticator: public keys', () => {
   it('verifies RS256 with a PEM key, ES256 with a JWK, EdDSA with a PEM', async () => {
     const r1 = await new JwtAuthenticator(authConfig({ jwtPublicKey: rsa.publicPem })).authenticate(await token({ alg: 'RS256', key: rsa.privateKey }));
     expect(r1.ok).toBe(true);
-    const r2 = await new JwtAuthenticator(authConfig({ jwtPublicKey: JSON.stringify(ec.publicJwk) })).authenticate(await token({ alg: 'ES256', key: ec.privateKey }));
+    const r2 = await new JwtAuthenticator(authConfig({ jwtPublicKey: JSON.stringify(ec.publicJwk) })).authenticate(
+      await token({ alg: 'ES256', key: ec.privateKey }),
+    );
     expect(r2.ok).toBe(true);
     const r3 = await new JwtAuthenticator(authConfig({ jwtPublicKey: ed.publicPem })).authenticate(await token({ alg: 'EdDSA', key: ed.privateKey }));
     expect(r3.ok).toBe(true);
@@ -185,7 +187,9 @@ describe('auth configuration', () => {
   });
 
   it('reads the conventional env names and refuses short secrets', () => {
-    const cfg = loadConfig({ env: { TICKWIRE_AUTH: 'optional', TICKWIRE_JWT_SECRET: SECRET, TICKWIRE_JWT_AUDIENCE: 'a,b', TICKWIRE_SERVICE_TOKEN: 'x'.repeat(20) } });
+    const cfg = loadConfig({
+      env: { TICKWIRE_AUTH: 'optional', TICKWIRE_JWT_SECRET: SECRET, TICKWIRE_JWT_AUDIENCE: 'a,b', TICKWIRE_SERVICE_TOKEN: 'x'.repeat(20) },
+    });
     expect(cfg.auth).toMatchObject({ mode: 'optional', jwtSecret: SECRET, audience: ['a', 'b'], serviceToken: 'x'.repeat(20) });
     expect(() => loadConfig({ env: { TICKWIRE_JWT_SECRET: 'short' } })).toThrow(/auth.jwtSecret/);
   });

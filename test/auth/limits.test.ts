@@ -205,10 +205,13 @@ describe('new connections per IP', () => {
     expect(res.status).toBe(200); // plain HTTP is not counted
     const refusedAt = Date.now();
     // a refused upgrade takes no token: probe until the bucket has one again (1 per second)
-    const again = await waitFor(async () => {
-      const r = await status(wsUrl(engine));
-      return r.status === 101 ? r : undefined;
-    }, { what: 'an upgrade admitted again', timeout: 5000, interval: 100 });
+    const again = await waitFor(
+      async () => {
+        const r = await status(wsUrl(engine));
+        return r.status === 101 ? r : undefined;
+      },
+      { what: 'an upgrade admitted again', timeout: 5000, interval: 100 },
+    );
     expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(500);
     for (const r of [...results, again]) r.client?.close();
   });

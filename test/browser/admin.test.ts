@@ -56,21 +56,31 @@ describe('operator console', { timeout: 120_000 }, () => {
     const user = await get(`Bearer ${await userToken('mallory')}`);
     expect(user.status).toBe(403);
     expect(await user.json()).toMatchObject({ error: 'FORBIDDEN', message: expect.stringMatching(/mallory.*not an operator/) });
-    const close = await fetch(`${base()}/admin/api/connections/x/close`, { method: 'POST', headers: { authorization: `Bearer ${await userToken('mallory')}` } });
+    const close = await fetch(`${base()}/admin/api/connections/x/close`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await userToken('mallory')}` },
+    });
     expect(close.status).toBe(403);
     const ok = await get(`Bearer ${SERVICE_TOKEN}`);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ connections: expect.any(Array), channels: expect.any(Array), feeds: expect.any(Array) });
     // bad input: a clear 400 naming the field, an unknown connection 404
     const auth = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
-    const bad = await fetch(`${base()}/admin/api/announcements`, { method: 'POST', headers: auth, body: JSON.stringify({ level: 'loud', title: 't', message: 'm' }) });
+    const bad = await fetch(`${base()}/admin/api/announcements`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ level: 'loud', title: 't', message: 'm' }),
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: 'BAD_REQUEST', field: 'level' });
     expect((await fetch(`${base()}/admin/api/connections/nope/close`, { method: 'POST', headers: auth })).status).toBe(404);
   });
 
   it('shows connections, channels with update rates and feeds; posts an announcement; closes a connection', async () => {
-    const zoe = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken('zoe')}` } });
+    const zoe = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken('zoe')}` },
+    });
     const welcome = await zoe.waitFor((f) => f.op === 'welcome');
     await zoe.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD', 'trade:BTC-USD', 'system'], throttle: 0 });
     await zoe.waitFor((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');

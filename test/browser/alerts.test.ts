@@ -30,7 +30,11 @@ describe('dashboard: alerts and notifications', { timeout: 120_000 }, () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
     execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startTestEngine(undefined, { gateway: { webDir }, auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, alerts: { flushMs: 0 } });
+    engine = await startTestEngine(undefined, {
+      gateway: { webDir },
+      auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
+      alerts: { flushMs: 0 },
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -61,12 +65,27 @@ describe('dashboard: alerts and notifications', { timeout: 120_000 }, () => {
     await expect.poll(() => page.getByTestId('alert-status').textContent(), { timeout: 10_000 }).toBe('alert: AAPL above 1000000');
     await expect.poll(() => page.locator('[data-testid="alerts-list"] li').count(), { timeout: 10_000 }).toBe(1);
     // the synthetic feed's trades arm it; one trade over the level fires it
-    await expect.poll(async () => {
-      const r = await fetch(`http://127.0.0.1:${engine!.port}/v1/users/webby/alerts`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
-      return ((await r.json()) as { alerts: { state: { phase: string } }[] }).alerts[0]?.state.phase;
-    }, { timeout: 20_000 }).toBe('armed');
+    await expect
+      .poll(
+        async () => {
+          const r = await fetch(`http://127.0.0.1:${engine!.port}/v1/users/webby/alerts`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
+          return ((await r.json()) as { alerts: { state: { phase: string } }[] }).alerts[0]?.state.phase;
+        },
+        { timeout: 20_000 },
+      )
+      .toBe('armed');
     publishTick(engine!, 'stock', { k: 'trade', sym: 'AAPL', id: 'big-1', p: 1_000_500, s: 1 } as never);
-    await expect.poll(() => page.getByTestId('toast').first().isVisible().catch(() => false), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          page
+            .getByTestId('toast')
+            .first()
+            .isVisible()
+            .catch(() => false),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     expect(await page.getByTestId('toast').first().textContent()).toContain('AAPL above 1000000');
     await expect.poll(() => page.getByTestId('unread-count').textContent(), { timeout: 10_000 }).toBe('1');
     // a backend's notification lands in the panel too

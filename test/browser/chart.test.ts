@@ -48,7 +48,20 @@ describe('dashboard chart with history', { timeout: 120_000 }, () => {
     for (let i = 0; i < HISTORY_BARS; i++) {
       const t = firstBar + i * MIN;
       const c = 180 + 5 * Math.sin(i / 20);
-      engine.publisher!.publish('history-provider', { k: 'bar', sym: 'AAPL', iv: '1m', t, o: c - 0.2, h: c + 0.5, l: c - 0.5, c, v: 1000 + i, n: 10, closed: true, ts: msToNs(t + MIN) } as never);
+      engine.publisher!.publish('history-provider', {
+        k: 'bar',
+        sym: 'AAPL',
+        iv: '1m',
+        t,
+        o: c - 0.2,
+        h: c + 0.5,
+        l: c - 0.5,
+        c,
+        v: 1000 + i,
+        n: 10,
+        closed: true,
+        ts: msToNs(t + MIN),
+      } as never);
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -35,7 +35,13 @@ beforeAll(async () => {
   engine = await startTestEngine(undefined, { auth: { mode: 'required', jwtSecret: SECRET } });
   const bundle = await build({
     entryPoints: [join(import.meta.dirname, '..', '..', 'packages', 'client', 'src', 'index.ts')],
-    bundle: true, format: 'iife', globalName: 'Tickwire', platform: 'browser', conditions: ['tickwire-source'], write: false, logLevel: 'silent',
+    bundle: true,
+    format: 'iife',
+    globalName: 'Tickwire',
+    platform: 'browser',
+    conditions: ['tickwire-source'],
+    write: false,
+    logLevel: 'silent',
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
   page = await browser.newPage();
@@ -52,23 +58,26 @@ afterAll(async () => {
 });
 
 function attempt(tok: string): Promise<Outcome> {
-  return page.evaluate(async ({ url, tok }) => {
-    const { TickwireClient } = (window as unknown as { Tickwire: typeof import('../../packages/client/src/index.js') }).Tickwire;
-    const c = new TickwireClient({ url, token: tok, reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
-    const out: Outcome = { connected: false, errors: [], states: [] };
-    c.on('error', (e) => out.errors.push([e.code, e.reason]));
-    c.on('state', (s) => out.states.push(s.state));
-    try {
-      await c.connect();
-      out.connected = true;
-    } catch (e) {
-      const err = e as { code: string; reason?: string };
-      out.code = err.code;
-      if (err.reason !== undefined) out.reason = err.reason;
-    }
-    await c.close();
-    return out;
-  }, { url: `ws://127.0.0.1:${engine.port}/v1/stream`, tok });
+  return page.evaluate(
+    async ({ url, tok }) => {
+      const { TickwireClient } = (window as unknown as { Tickwire: typeof import('../../packages/client/src/index.js') }).Tickwire;
+      const c = new TickwireClient({ url, token: tok, reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+      const out: Outcome = { connected: false, errors: [], states: [] };
+      c.on('error', (e) => out.errors.push([e.code, e.reason]));
+      c.on('state', (s) => out.states.push(s.state));
+      try {
+        await c.connect();
+        out.connected = true;
+      } catch (e) {
+        const err = e as { code: string; reason?: string };
+        out.code = err.code;
+        if (err.reason !== undefined) out.reason = err.reason;
+      }
+      await c.close();
+      return out;
+    },
+    { url: `ws://127.0.0.1:${engine.port}/v1/stream`, tok },
+  );
 }
 
 describe('@tickwire/client in Chromium, cross-origin', { timeout: 60_000 }, () => {

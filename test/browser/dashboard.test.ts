@@ -55,10 +55,15 @@ const connState = (): Promise<string | null> => page.getByTestId('conn-state').g
 
 async function pricesMove(what: string): Promise<void> {
   const before = await prices();
-  await expect.poll(async () => {
-    const now = await prices();
-    return SYMBOLS.filter((s) => now[s] && before[s] && now[s] !== before[s]).length;
-  }, { timeout: 20_000, interval: 200, message: what }).toBeGreaterThan(0);
+  await expect
+    .poll(
+      async () => {
+        const now = await prices();
+        return SYMBOLS.filter((s) => now[s] && before[s] && now[s] !== before[s]).length;
+      },
+      { timeout: 20_000, interval: 200, message: what },
+    )
+    .toBeGreaterThan(0);
 }
 
 describe('dashboard in a browser', { timeout: 120_000 }, () => {
@@ -94,13 +99,17 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     }
     await pricesMove('prices change');
     // the 1s bar chart fills and the heartbeat measures a round trip
-    await expect.poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(1);
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 })
+      .toBeGreaterThan(1);
     await expect.poll(async () => page.getByTestId('latency').textContent(), { timeout: 20_000 }).toMatch(/\d+ ms/);
     await expect.poll(async () => Number(await page.getByTestId('update-count').textContent()), { timeout: 10_000 }).toBeGreaterThan(20);
     mkdirSync(ARTIFACTS, { recursive: true });
     const bars = await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0);
     // the chart has drawn a few more candles
-    await expect.poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(bars + 2);
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 })
+      .toBeGreaterThan(bars + 2);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
     expect(pageErrors).toEqual([]);
   });
@@ -120,10 +129,15 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     /** every ticker has had an update since the throttle changed (the re-subscription is in place) */
     const settled = async (): Promise<void> => {
       const a = await counts();
-      await expect.poll(async () => {
-        const b = await counts();
-        return TICKERS.filter((ch) => (b[ch] ?? 0) > (a[ch] ?? 0)).length;
-      }, { timeout: 20_000, interval: 100, message: 'updates on every ticker at the new throttle' }).toBe(TICKERS.length);
+      await expect
+        .poll(
+          async () => {
+            const b = await counts();
+            return TICKERS.filter((ch) => (b[ch] ?? 0) > (a[ch] ?? 0)).length;
+          },
+          { timeout: 20_000, interval: 100, message: 'updates on every ticker at the new throttle' },
+        )
+        .toBe(TICKERS.length);
     };
     await select.selectOption('0');
     await settled();
@@ -212,9 +226,11 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     // a short viewport: most rows are below the fold
     const p3 = await browser.newPage({ viewport: { width: 1280, height: 260 } });
     const sent: Record<string, unknown>[] = [];
-    p3.on('websocket', (ws) => ws.on('framesent', (f) => {
-      if (typeof f.payload === 'string') sent.push(JSON.parse(f.payload) as Record<string, unknown>);
-    }));
+    p3.on('websocket', (ws) =>
+      ws.on('framesent', (f) => {
+        if (typeof f.payload === 'string') sent.push(JSON.parse(f.payload) as Record<string, unknown>);
+      }),
+    );
     p3.on('pageerror', (err) => pageErrors.push(String(err)));
     try {
       await p3.goto(`http://127.0.0.1:${port}/?encoding=json`);

@@ -36,11 +36,14 @@ let page: Page;
 const pageErrors: string[] = [];
 
 const tw = <T>(fn: (api: PageApi['tw'], arg: unknown) => T | Promise<T>, arg?: unknown): Promise<T> =>
-  page.evaluate(([src, a]) => {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the test's function, run in the page
-    const f = new Function('api', 'arg', `return (${src})(api, arg)`) as (api: unknown, arg: unknown) => unknown;
-    return f((window as unknown as PageApi).tw, a);
-  }, [fn.toString(), arg] as const) as Promise<T>;
+  page.evaluate(
+    ([src, a]) => {
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the test's function, run in the page
+      const f = new Function('api', 'arg', `return (${src})(api, arg)`) as (api: unknown, arg: unknown) => unknown;
+      return f((window as unknown as PageApi).tw, a);
+    },
+    [fn.toString(), arg] as const,
+  ) as Promise<T>;
 
 describe('fallback transport in a browser with WebSocket upgrades refused', { timeout: 120_000 }, () => {
   beforeAll(async () => {
@@ -49,10 +52,18 @@ describe('fallback transport in a browser with WebSocket upgrades refused', { ti
     await build({
       entryPoints: [join(process.cwd(), 'test/browser/fixtures/fallback-page.ts')],
       outfile: join(webDir, 'fallback.js'),
-      bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], external: ['ws'], logLevel: 'warning',
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: ['es2022'],
+      external: ['ws'],
+      logLevel: 'warning',
       conditions: ['tickwire-source'], // the workspace package from its sources
     });
-    writeFileSync(join(webDir, 'fallback.html'), '<!doctype html><meta charset="utf-8"><title>fallback</title><script type="module" src="/fallback.js"></script>');
+    writeFileSync(
+      join(webDir, 'fallback.html'),
+      '<!doctype html><meta charset="utf-8"><title>fallback</title><script type="module" src="/fallback.js"></script>',
+    );
     engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 6, rate: 800 }, gateway: { webDir } }, { env: {} });
     proxy = await NoUpgradeProxy.start(engine.port);
     browser = await chromium.launch({

@@ -38,13 +38,29 @@ beforeAll(async () => {
   await sh(process.execPath, [join(root, 'packages', 'client', 'build.mjs'), '--quiet'], root);
   await sh(process.execPath, [join(root, 'packages', 'react', 'build.mjs'), '--quiet'], root);
   for (const ws of ['@tickwire/client', '@tickwire/react']) await sh('npm', ['pack', '--workspace', ws, '--pack-destination', dir, '--silent'], root);
-  const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz')).map((f) => `./${f}`);
+  const tarballs = readdirSync(dir)
+    .filter((f) => f.endsWith('.tgz'))
+    .map((f) => `./${f}`);
   expect(tarballs).toHaveLength(2);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'react-consumer', private: true, type: 'module' }));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', jsx: 'react-jsx', lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: [], skipLibCheck: false, noEmit: true },
-    files: ['board.tsx'],
-  }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'Bundler',
+        jsx: 'react-jsx',
+        lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+        types: [],
+        skipLibCheck: false,
+        noEmit: true,
+      },
+      files: ['board.tsx'],
+    }),
+  );
   copyFileSync(join(root, 'examples', 'react', 'board.tsx'), join(dir, 'board.tsx'));
   const pins = ['react', 'react-dom', '@types/react', '@types/react-dom'].map((n) => `${n}@${versionOf(n)}`);
   await sh('npm', ['install', ...tarballs, ...pins, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], dir);
@@ -59,7 +75,9 @@ afterAll(async () => {
 describe('@tickwire/react from its npm tarball', { timeout: 180_000 }, () => {
   it('ships dist, the license and the readme; react is a peer, the client a dependency', () => {
     const pkg = JSON.parse(readFileSync(join(dir, 'node_modules', '@tickwire', 'react', 'package.json'), 'utf8')) as {
-      exports: Record<string, Record<string, string>>; dependencies: Record<string, string>; peerDependencies: Record<string, string>;
+      exports: Record<string, Record<string, string>>;
+      dependencies: Record<string, string>;
+      peerDependencies: Record<string, string>;
     };
     expect(pkg.exports['.']!.types).toBe('./dist/index.d.ts');
     expect(Object.keys(pkg.dependencies)).toEqual(['@tickwire/client']);
@@ -74,7 +92,21 @@ describe('@tickwire/react from its npm tarball', { timeout: 180_000 }, () => {
     const web = join(dir, 'web');
     mkdirSync(web);
     const esbuild = join(root, 'node_modules', 'esbuild', 'bin', 'esbuild');
-    await sh(esbuild, ['board.tsx', '--bundle', '--platform=browser', '--format=esm', '--jsx=automatic', '--minify', '--define:process.env.NODE_ENV="production"', `--outfile=${join(web, 'board.js')}`, '--log-level=error'], dir);
+    await sh(
+      esbuild,
+      [
+        'board.tsx',
+        '--bundle',
+        '--platform=browser',
+        '--format=esm',
+        '--jsx=automatic',
+        '--minify',
+        '--define:process.env.NODE_ENV="production"',
+        `--outfile=${join(web, 'board.js')}`,
+        '--log-level=error',
+      ],
+      dir,
+    );
     copyFileSync(join(root, 'examples', 'react', 'index.html'), join(web, 'index.html'));
     engine = await startTestEngine(undefined, { gateway: { webDir: web } });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });

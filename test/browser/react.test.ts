@@ -40,8 +40,10 @@ const pageErrors: string[] = [];
 
 const sent = (): Promise<Record<string, unknown>[]> => page.evaluate(() => (window as unknown as W).harness.sent.slice());
 const ops = async (op: string): Promise<Record<string, unknown>[]> => (await sent()).filter((f) => f.op === op);
-const withChannel = (frames: Record<string, unknown>[], ch: string): Record<string, unknown>[] => frames.filter((f) => (f.channels as string[] | undefined)?.includes(ch));
-const connections = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${engine.port}/v1/stats`)).json()) as { connections: number }).connections;
+const withChannel = (frames: Record<string, unknown>[], ch: string): Record<string, unknown>[] =>
+  frames.filter((f) => (f.channels as string[] | undefined)?.includes(ch));
+const connections = async (): Promise<number> =>
+  ((await (await fetch(`http://127.0.0.1:${engine.port}/v1/stats`)).json()) as { connections: number }).connections;
 
 async function freshPage(): Promise<void> {
   await page?.close();
@@ -206,9 +208,17 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
         if (f.op === 'subscribe') for (const c of f.channels as string[]) flag.set(c, f.visible !== false);
         if (f.op === 'visibility' && Array.isArray(f.channels)) for (const c of f.channels as string[]) flag.set(c, f.visible === true);
       }
-      return [...flag].filter(([, v]) => !v).map(([c]) => c).sort();
+      return [...flag]
+        .filter(([, v]) => !v)
+        .map(([c]) => c)
+        .sort();
     };
-    await expect.poll(offScreenOnServer, { timeout: 10_000 }).toEqual(symbols.slice(3).map((s) => `quote:${s}`).sort());
+    await expect.poll(offScreenOnServer, { timeout: 10_000 }).toEqual(
+      symbols
+        .slice(3)
+        .map((s) => `quote:${s}`)
+        .sort(),
+    );
 
     const rate = async (ch: string, ms: number): Promise<number> => {
       const n0 = await page.evaluate((c) => (window as unknown as W).harness.received[c]?.length ?? 0, ch);
@@ -225,7 +235,9 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await expect.poll(() => page.getByTestId('row-QQQ').getAttribute('data-visible'), { timeout: 10_000 }).toBe('true');
     await expect.poll(async () => (await offScreenOnServer()).includes('quote:QQQ'), { timeout: 10_000 }).toBe(false);
-    await expect.poll(() => page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']!.slice(b).some((u) => u.snapshot), before), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']!.slice(b).some((u) => u.snapshot), before), { timeout: 10_000 })
+      .toBe(true);
 
     // the page is hidden: the client says so, and quotes stop
     await page.evaluate(() => (window as unknown as W).harness.setPageHidden(true));
@@ -235,7 +247,9 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     // shown again: a snapshot, then live updates
     const hiddenAt = await page.evaluate(() => (window as unknown as W).harness.received['quote:QQQ']!.length);
     await page.evaluate(() => (window as unknown as W).harness.setPageHidden(false));
-    await expect.poll(() => page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']!.length - b, hiddenAt), { timeout: 10_000 }).toBeGreaterThan(3);
+    await expect
+      .poll(() => page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']!.length - b, hiddenAt), { timeout: 10_000 })
+      .toBeGreaterThan(3);
     expect(await page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']![b]!.snapshot, hiddenAt)).toBe(true);
     await page.evaluate(() => (window as unknown as W).harness.unmount());
     expect(pageErrors).toEqual([]);

@@ -15,8 +15,15 @@ describe('docs/auth.md development setup', { timeout: 120_000 }, () => {
     const doc = readFileSync(join(root, 'docs', 'auth.md'), 'utf8');
     expect(doc).toContain(`<!-- example: examples/auth-dev-setup.sh -->\n\`\`\`sh\n${script}\`\`\``);
     const port = await freePort();
-    const { stdout } = await run('bash', ['examples/auth-dev-setup.sh'], { cwd: root, env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 100_000 });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { stdout } = await run('bash', ['examples/auth-dev-setup.sh'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+      timeout: 100_000,
+    });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ ok: true, mode: 'required', sub: 'alice' });
     expect(lines[1]).toMatchObject({ ok: false, error: 'UNAUTHENTICATED', reason: 'malformed' });
     expect(lines[2]).toMatchObject({ user: 'alice', id: 'ex-1', seq: 1 });

@@ -49,7 +49,10 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
   it('an expired token: connect() rejects with UNAUTHENTICATED/expired, one error, connecting -> closed, no retry', async () => {
     const engine = await authEngine();
     const w = watch({ url: streamUrl(engine.port), token: await token({ expIn: -60 }) });
-    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    const err = await w.client.connect().then(
+      () => undefined,
+      (e: TickwireClientError) => e,
+    );
     expect(err?.code).toBe('UNAUTHENTICATED');
     expect(err?.reason).toBe('expired');
     expect(w.errors.map((e) => [e.code, e.reason])).toEqual([['UNAUTHENTICATED', 'expired']]);
@@ -65,7 +68,10 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     const bad = await token({ secret: 'not-the-secret-0123456789-0123456789' });
     let calls = 0;
     const w = watch({ url: streamUrl(engine.port), getToken: () => (calls++, bad) });
-    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    const err = await w.client.connect().then(
+      () => undefined,
+      (e: TickwireClientError) => e,
+    );
     expect(err?.reason).toBe('bad_signature');
     expect(calls).toBe(2); // the attempt, and once more after the refusal
     expect(w.errors).toHaveLength(1);
@@ -87,7 +93,10 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
   it('no token where one is required: UNAUTHENTICATED/missing', async () => {
     const engine = await authEngine();
     const w = watch({ url: streamUrl(engine.port) });
-    const err = await w.client.connect().then(() => undefined, (e: TickwireClientError) => e);
+    const err = await w.client.connect().then(
+      () => undefined,
+      (e: TickwireClientError) => e,
+    );
     expect([err?.code, err?.reason]).toEqual(['UNAUTHENTICATED', 'missing']);
     expect(w.errors).toHaveLength(1);
   });
@@ -136,7 +145,10 @@ describe('GET /v1/auth/check', { timeout: 30_000 }, () => {
     expect(body).toMatchObject({ ok: true, sub: 'bob', mode: 'required' });
     expect(body.expires).toBeGreaterThan(Date.now());
     expect(await (await fetch(base)).json()).toMatchObject({ ok: false, reason: 'missing' });
-    const pre = await fetch(base, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    const pre = await fetch(base, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')).toBe('authorization');
   });

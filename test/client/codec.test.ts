@@ -23,7 +23,10 @@ describe('client codec', () => {
   });
 
   it('decodes msgpack and json server frames to the same object', () => {
-    const frame = { op: 'batch', items: [{ op: 'data', ch: 'quote:AAPL', seq: 7, d: { bp: 1.5, ap: 1.6, t: 1700000000123.5, src: 'synthetic' }, coalesced: 3 }] };
+    const frame = {
+      op: 'batch',
+      items: [{ op: 'data', ch: 'quote:AAPL', seq: 7, d: { bp: 1.5, ap: 1.6, t: 1700000000123.5, src: 'synthetic' }, coalesced: 3 }],
+    };
     const m = codecFor('msgpack');
     const j = codecFor('json');
     const bytes = packr.pack(frame);

@@ -18,7 +18,11 @@ const doc = readFileSync(join(root, 'docs', 'client-sdk.md'), 'utf8');
 
 async function example(file: string, env: Record<string, string>): Promise<string> {
   // the package's sources (the export condition tests use); the tarball is tested in package-install.test.ts
-  const r = await run(process.execPath, ['--conditions=tickwire-source', '--import', 'tsx', file], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 });
+  const r = await run(process.execPath, ['--conditions=tickwire-source', '--import', 'tsx', file], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: 60_000,
+  });
   return r.stdout;
 }
 

@@ -110,8 +110,7 @@ describe('executions: resumable, never dropped', { timeout: 90_000 }, () => {
     await client.connect();
     await client.subscribe(['executions']);
 
-    const isExec = (data: unknown, qty: number): boolean =>
-      typeof data === 'string' && data.includes('"ch":"executions"') && data.includes(`"qty":${qty},`);
+    const isExec = (data: unknown, qty: number): boolean => typeof data === 'string' && data.includes('"ch":"executions"') && data.includes(`"qty":${qty},`);
     tap.filter = (data) => {
       if (isExec(data, 2)) return [data, data]; // the same frame twice
       if (isExec(data, 4) && !gaps.length) return undefined; // lost once

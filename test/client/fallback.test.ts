@@ -60,7 +60,12 @@ describe('client: HTTP-streaming fallback', () => {
 
   it('tries WebSocket again while on the fallback and moves over when upgrades pass', async () => {
     const { proxy } = await setup();
-    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, encoding: 'json', reconnect: { initialDelayMs: 10, maxDelayMs: 100 }, fallback: { retryWebSocketMs: 300 } });
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${proxy.port}/v1/stream`,
+      encoding: 'json',
+      reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
+      fallback: { retryWebSocketMs: 300 },
+    });
     cleanups.push(() => client.close());
     const quotes: Update[] = [];
     client.on('quote', (u) => quotes.push(u));
@@ -92,10 +97,15 @@ describe('client: HTTP-streaming fallback', () => {
     expect(client.state).toBe('closed');
   });
 
-  it('without the auth check, the fallback\'s own 401 ends in one clear error', async () => {
+  it("without the auth check, the fallback's own 401 ends in one clear error", async () => {
     const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET } });
     const bad = await token({ secret: 'another-secret-0123456789-abcdefghijkl' });
-    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: bad, authCheckUrl: false, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${proxy.port}/v1/stream`,
+      token: bad,
+      authCheckUrl: false,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+    });
     cleanups.push(() => client.close());
     const errors: string[] = [];
     client.on('error', (e) => errors.push(e.message));
@@ -117,7 +127,11 @@ describe('client: HTTP-streaming fallback', () => {
 
   it('works with a token and auth required (token in the Authorization header)', async () => {
     const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET, defaultEntitlement: 'realtime' } });
-    const client = new TickwireClient({ url: `ws://127.0.0.1:${proxy.port}/v1/stream`, token: () => token({ sub: 'erin' }), reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${proxy.port}/v1/stream`,
+      token: () => token({ sub: 'erin' }),
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+    });
     cleanups.push(() => client.close());
     const got: Update[] = [];
     client.on('quote', (u) => got.push(u));

@@ -31,15 +31,27 @@ describe('client: trade corrections, cancels, unknown item kinds, status', () =>
         if (req.op !== 'subscribe') return;
         ws.send(JSON.stringify({ op: 'ack', id: req.id, subscribed: req.channels, rejected: [], throttle: 0 }));
         const t = 1_718_026_201_000;
-        ws.send(JSON.stringify({ op: 'batch', items: [
-          { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100, s: 1, t, src: 'alpaca' } },
-          { op: 'data', ch: 'trade:AAPL', seq: 2, d: { id: '12', p: 105, s: 10, t, src: 'alpaca' } },
-          { op: 'correction', ch: 'trade:AAPL', seq: 3, d: { ref: '11', id: '14', p: 102, s: 20, t, src: 'alpaca', applied: true } },
-          { op: 'future-kind', ch: 'trade:AAPL', seq: 4, d: { whatever: true } },
-          { op: 'cancel', ch: 'trade:AAPL', seq: 5, d: { ref: '12', t, src: 'alpaca', applied: true } },
-          { op: 'data', ch: 'trade:AAPL', seq: 6, d: { id: '15', p: 101, s: 1, t, src: 'alpaca' } },
-        ] }));
-        ws.send(JSON.stringify({ op: 'data', ch: 'status:AAPL', seq: 1, d: { status: 'halted', code: 'H', reason: 'Trading Halt', luld: { up: 110, down: 90 }, t, src: 'alpaca' } }));
+        ws.send(
+          JSON.stringify({
+            op: 'batch',
+            items: [
+              { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100, s: 1, t, src: 'alpaca' } },
+              { op: 'data', ch: 'trade:AAPL', seq: 2, d: { id: '12', p: 105, s: 10, t, src: 'alpaca' } },
+              { op: 'correction', ch: 'trade:AAPL', seq: 3, d: { ref: '11', id: '14', p: 102, s: 20, t, src: 'alpaca', applied: true } },
+              { op: 'future-kind', ch: 'trade:AAPL', seq: 4, d: { whatever: true } },
+              { op: 'cancel', ch: 'trade:AAPL', seq: 5, d: { ref: '12', t, src: 'alpaca', applied: true } },
+              { op: 'data', ch: 'trade:AAPL', seq: 6, d: { id: '15', p: 101, s: 1, t, src: 'alpaca' } },
+            ],
+          }),
+        );
+        ws.send(
+          JSON.stringify({
+            op: 'data',
+            ch: 'status:AAPL',
+            seq: 1,
+            d: { status: 'halted', code: 'H', reason: 'Trading Halt', luld: { up: 110, down: 90 }, t, src: 'alpaca' },
+          }),
+        );
         // a lone correction item outside a batch is delivered the same way
         ws.send(JSON.stringify({ op: 'correction', ch: 'trade:AAPL', seq: 7, d: { ref: '15', id: '16', p: 101.5, s: 1, t, src: 'alpaca', applied: false } }));
       });
@@ -75,7 +87,10 @@ describe('client: trade corrections, cancels, unknown item kinds, status', () =>
     await done;
     expect(trades).toEqual(['11', '12', '15']);
     expect(data.filter((c) => c === 'trade:AAPL')).toHaveLength(3);
-    expect(corrections.map((c) => [c.ref, c.id, c.p, c.applied])).toEqual([['11', '14', 102, true], ['15', '16', 101.5, false]]);
+    expect(corrections.map((c) => [c.ref, c.id, c.p, c.applied])).toEqual([
+      ['11', '14', 102, true],
+      ['15', '16', 101.5, false],
+    ]);
     expect(ops).toEqual(['correction', 'correction']);
     expect(cancels).toEqual([{ ref: '12', t: 1_718_026_201_000, src: 'alpaca', applied: true }]);
     expect(statuses).toEqual([{ status: 'halted', code: 'H', reason: 'Trading Halt', luld: { up: 110, down: 90 }, t: 1_718_026_201_000, src: 'alpaca' }]);

@@ -35,15 +35,31 @@ beforeAll(async () => {
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (!tarball) throw new Error('npm pack made no tarball');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], types: ['node'], skipLibCheck: false, outDir: 'out' },
-    files: ['consumer.ts'],
-  }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2022', 'DOM'],
+        types: ['node'],
+        skipLibCheck: false,
+        outDir: 'out',
+      },
+      files: ['consumer.ts'],
+    }),
+  );
   copyFileSync(join(import.meta.dirname, 'fixtures', 'consumer', 'consumer.ts'), join(dir, 'consumer.ts'));
   // the published tarball, `ws` for Node 20 (no global WebSocket), and @types/node for the consumer's own use of process
   const wsVersion = (JSON.parse(readFileSync(join(root, 'node_modules', 'ws', 'package.json'), 'utf8')) as { version: string }).version;
   const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string }).version;
-  await sh('npm', ['install', `./${tarball}`, `ws@${wsVersion}`, `@types/node@${typesNode}`, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], dir);
+  await sh(
+    'npm',
+    ['install', `./${tarball}`, `ws@${wsVersion}`, `@types/node@${typesNode}`, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'],
+    dir,
+  );
   engine = await startTestEngine();
 }, 240_000);
 
@@ -61,7 +77,10 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
   });
 
   it('ships only dist, the license and the readme, with an exports map that names types', () => {
-    const pkg = JSON.parse(readFileSync(join(dir, 'node_modules', '@tickwire', 'client', 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>>; dependencies?: object };
+    const pkg = JSON.parse(readFileSync(join(dir, 'node_modules', '@tickwire', 'client', 'package.json'), 'utf8')) as {
+      exports: Record<string, Record<string, string>>;
+      dependencies?: object;
+    };
     expect(pkg.exports['.']!.types).toBe('./dist/index.d.ts');
     expect(pkg.dependencies ?? {}).toEqual({});
     const files = readdirSync(join(dir, 'node_modules', '@tickwire', 'client')).sort();
@@ -84,8 +103,15 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
     await sh(esbuild, ['consumer.ts', '--bundle', '--platform=node', '--format=esm', '--outfile=bundle.mjs', '--log-level=error'], dir);
     const out = await sh(process.execPath, ['bundle.mjs', streamUrl(engine.port)], dir);
     expect(out).toContain('"channel":"quote:BTC-USD"');
-    writeFileSync(join(dir, 'browser.ts'), "import { TickwireClient } from '@tickwire/client';\nexport const c = new TickwireClient({ url: 'ws://127.0.0.1:1/v1/stream' });\n");
-    const meta = await sh(esbuild, ['browser.ts', '--bundle', '--platform=browser', '--format=esm', '--minify', '--outfile=browser.js', '--metafile=meta.json', '--log-level=error'], dir);
+    writeFileSync(
+      join(dir, 'browser.ts'),
+      "import { TickwireClient } from '@tickwire/client';\nexport const c = new TickwireClient({ url: 'ws://127.0.0.1:1/v1/stream' });\n",
+    );
+    const meta = await sh(
+      esbuild,
+      ['browser.ts', '--bundle', '--platform=browser', '--format=esm', '--minify', '--outfile=browser.js', '--metafile=meta.json', '--log-level=error'],
+      dir,
+    );
     void meta;
     const inputs = Object.keys((JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { inputs: object }).inputs);
     expect(inputs.filter((p) => !p.startsWith('node_modules/@tickwire/client/') && p !== 'browser.ts')).toEqual([]);

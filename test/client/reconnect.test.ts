@@ -40,7 +40,10 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
       expect(ack.subscribed.sort()).toEqual(['bar.1s:AAPL', 'quote:BTC-USD']);
       expect(ack.rejected).toEqual([]);
       expect(ack.throttle).toBe(100);
-      await waitFor(() => quotes.some((u) => u.snapshot) && quotes.some((u) => !u.snapshot) && bars.length > 0, { what: `${encoding} quotes and bars`, timeout: 20_000 });
+      await waitFor(() => quotes.some((u) => u.snapshot) && quotes.some((u) => !u.snapshot) && bars.length > 0, {
+        what: `${encoding} quotes and bars`,
+        timeout: 20_000,
+      });
       expect(quotes[0]!.snapshot).toBe(true);
       expect(quotes[0]!.symbol).toBe('BTC-USD');
       const live = quotes.filter((u) => !u.snapshot).map((u) => u.seq!);
@@ -158,7 +161,10 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     await engineOn(port); // the restarted engine is closed by the cleanups
     await waitFor(() => client.state === 'open' && client.welcome!.conn !== first.conn, { what: 'reconnect to the new server', timeout: 20_000 });
     const second = client.welcome!.conn;
-    await waitFor(() => ['ticker:AAPL', 'quote:EUR-USD'].every((ch) => updates.some((u) => u.conn === second && u.channel === ch && !u.snapshot)), { what: 'live updates on both channels after reconnect', timeout: 20_000 });
+    await waitFor(() => ['ticker:AAPL', 'quote:EUR-USD'].every((ch) => updates.some((u) => u.conn === second && u.channel === ch && !u.snapshot)), {
+      what: 'live updates on both channels after reconnect',
+      timeout: 20_000,
+    });
     for (const ch of ['ticker:AAPL', 'quote:EUR-USD']) {
       const after = updates.filter((u) => u.conn === second && u.channel === ch);
       expect(after[0]!.snapshot).toBe(true); // resubscribed with a snapshot first
@@ -209,7 +215,13 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     let dropped: number | undefined;
     tap.filter = (data) => {
       if (dropped !== undefined || typeof data !== 'string') return data;
-      const frame = JSON.parse(data) as { op: string; ch?: string; seq?: number; snapshot?: boolean; items?: { ch: string; seq: number; snapshot?: boolean }[] };
+      const frame = JSON.parse(data) as {
+        op: string;
+        ch?: string;
+        seq?: number;
+        snapshot?: boolean;
+        items?: { ch: string; seq: number; snapshot?: boolean }[];
+      };
       const isTarget = (d: { ch?: string; snapshot?: boolean }) => d.ch === 'trade:BTC-USD' && !d.snapshot;
       if (frame.op === 'data' && isTarget(frame)) {
         dropped = frame.seq;

@@ -12,7 +12,10 @@ interface Run {
   stderr: string;
 }
 
-function tap(args: string[], opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; onStderr?: (err: string) => void; timeoutMs?: number } = {}): Promise<Run> {
+function tap(
+  args: string[],
+  opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; onStderr?: (err: string) => void; timeoutMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -53,10 +56,18 @@ describe('tickwire tap', { timeout: 120_000 }, () => {
   it('prints JSON lines for each update and exits after --count', async () => {
     const r = await tap(['ticker:AAPL', 'trade:BTC-USD', '--json', '--count', '25', '--url', streamUrl(engine.port)]);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ch: string; seq: number; snapshot?: boolean; d: Record<string, number> });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ch: string; seq: number; snapshot?: boolean; d: Record<string, number> });
     expect(lines).toHaveLength(25);
     expect(new Set(lines.map((l) => l.ch))).toEqual(new Set(['ticker:AAPL', 'trade:BTC-USD']));
-    expect(lines.filter((l) => l.snapshot).map((l) => l.ch).sort()).toEqual(['ticker:AAPL', 'trade:BTC-USD']);
+    expect(
+      lines
+        .filter((l) => l.snapshot)
+        .map((l) => l.ch)
+        .sort(),
+    ).toEqual(['ticker:AAPL', 'trade:BTC-USD']);
     for (const l of lines) {
       expect(typeof l.seq).toBe('number');
       expect(typeof l.d.p).toBe('number');

@@ -17,7 +17,10 @@ afterEach(async () => {
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'token', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'token', ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

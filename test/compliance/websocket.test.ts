@@ -33,7 +33,6 @@ const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 const OP_PONG = 0xa;
 
-
 /** A JSON-mode connection past its welcome frame. */
 async function open(protocol = 'tickwire.v1.json'): Promise<RawWs> {
   const ws = await RawWs.connect(port, { protocol });
@@ -52,7 +51,10 @@ function pingOfSize(id: number | string, size: number): Buffer {
 
 /** JSON frames (text) the server sent after the welcome. */
 function answers(ws: RawWs): Record<string, any>[] {
-  return ws.frames.slice(1).filter((f) => f.opcode === OP_TEXT).map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, any>);
+  return ws.frames
+    .slice(1)
+    .filter((f) => f.opcode === OP_TEXT)
+    .map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, any>);
 }
 
 async function waitPong(ws: RawWs, id: number | string): Promise<void> {

@@ -85,7 +85,9 @@ for (const mode of [embedded, natsMode]) {
           expect(ack.op).toBe('ack');
           expect(ack.subscribed).toEqual(['quote:EUR-USD', 'trade:BTC-USD', 'ticker:AAPL', 'bar.1s:ETH-USD', 'quote:BRK.B']);
           expect(ack.rejected.map((r: Frame) => [r.channel, r.code])).toEqual([
-            ['quote:ZZZZ', 'UNKNOWN_CHANNEL'], ['candle:AAPL', 'UNKNOWN_CHANNEL'], ['quote:aapl', 'UNKNOWN_CHANNEL'],
+            ['quote:ZZZZ', 'UNKNOWN_CHANNEL'],
+            ['candle:AAPL', 'UNKNOWN_CHANNEL'],
+            ['quote:aapl', 'UNKNOWN_CHANNEL'],
           ]);
           for (const r of ack.rejected) expect(r.reason.length).toBeGreaterThan(5);
           const ackIndex = c.frames.indexOf(ack);
@@ -234,10 +236,13 @@ for (const mode of [embedded, natsMode]) {
       const ack = await c.request({ op: 'subscribe', id: 1, channels: syms.map((s) => `quote:${s}`), snapshot: false });
       expect(ack.subscribed).toHaveLength(syms.length);
       const seen = new Set<string>();
-      await waitFor(() => {
-        for (const f of c.frames) if (f.op === 'data') seen.add(f.ch);
-        return seen.size >= syms.length;
-      }, { what: 'a quote of every class', timeout: 20_000 }).catch(() => undefined); // the assertion below names what is missing
+      await waitFor(
+        () => {
+          for (const f of c.frames) if (f.op === 'data') seen.add(f.ch);
+          return seen.size >= syms.length;
+        },
+        { what: 'a quote of every class', timeout: 20_000 },
+      ).catch(() => undefined); // the assertion below names what is missing
       expect([...seen].sort()).toEqual(syms.map((s) => `quote:${s}`).sort());
       expect(c.frames.filter((f) => f.op === 'data').every((f) => f.snapshot === undefined)).toBe(true);
       c.close();

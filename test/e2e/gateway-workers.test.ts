@@ -75,8 +75,7 @@ describe('gateway workers (embedded, 2 workers)', () => {
 
   it('holds the per-user connection limit across workers, also for upgrades racing on both', async () => {
     const t = await token({ sub: 'alice' });
-    const connect = (): Promise<TestClient | number> =>
-      TestClient.connect(url(`?token=${t}`)).catch((err: { statusCode?: number }) => err.statusCode ?? -1);
+    const connect = (): Promise<TestClient | number> => TestClient.connect(url(`?token=${t}`)).catch((err: { statusCode?: number }) => err.statusCode ?? -1);
     const open = await connectSplit(url(`?token=${t}`), PER_USER);
     const split = await stats();
     expect(split.workers.map((w) => w.connections).sort()).not.toContain(0);
@@ -172,7 +171,9 @@ describe('gateway workers over NATS (each worker with its own NATS connection)',
         clearInterval(ticker);
       }
       const t = await token({ sub: 'dave' });
-      const results = await Promise.all(Array.from({ length: PER_USER * 2 }, () => TestClient.connect(`${url}?token=${t}`).catch((err: { statusCode?: number }) => err.statusCode ?? -1)));
+      const results = await Promise.all(
+        Array.from({ length: PER_USER * 2 }, () => TestClient.connect(`${url}?token=${t}`).catch((err: { statusCode?: number }) => err.statusCode ?? -1)),
+      );
       expect(results.filter((r) => r instanceof TestClient)).toHaveLength(PER_USER);
       expect(results.filter((r) => r === 429)).toHaveLength(PER_USER);
       for (const r of results) if (r instanceof TestClient) r.close();
@@ -212,7 +213,11 @@ describe('gateway workers: a worker that crashes', () => {
       // the crashed worker's clients lose their connection (1006: no close frame from a dying thread)
       await Promise.race(clients.map((c) => c.waitClose(15_000)));
       // a restarted worker loads its modules again (slow from source under tsx on a busy box)
-      await until(async () => logs.join('\n'), (l) => l.includes('gateway worker 1 restarted'), 60_000);
+      await until(
+        async () => logs.join('\n'),
+        (l) => l.includes('gateway worker 1 restarted'),
+        60_000,
+      );
       expect(logs.join('\n')).toMatch(/gateway worker 1 crashed.*injected crash/);
       expect(existsSync(file)).toBe(false);
       expect(gw.restarts).toBe(1);
@@ -239,12 +244,21 @@ describe('gateway workers: a worker that crashes', () => {
     writeFileSync(file, '');
     const logs: string[] = [];
     let fatal: Error | undefined;
-    const gw = await startGatewayWorkers({ overrides: { ...base, auth: { mode: 'off' } }, entry, log: captureLog(logs), onFatal: (err) => (fatal = err) }).catch((err: Error) => {
+    const gw = await startGatewayWorkers({
+      overrides: { ...base, auth: { mode: 'off' } },
+      entry,
+      log: captureLog(logs),
+      onFatal: (err) => (fatal = err),
+    }).catch((err: Error) => {
       fatal = err;
       return undefined;
     });
     try {
-      await until(async () => fatal, (f) => f !== undefined, 100_000);
+      await until(
+        async () => fatal,
+        (f) => f !== undefined,
+        100_000,
+      );
       expect(fatal!.message).toMatch(/crashed \d+ times within 60 s|did not start/);
     } finally {
       await gw?.close();
@@ -258,7 +272,11 @@ describe('tickwire start --workers 2 (CLI)', () => {
     const proc = spawnTickwire(['start', '--workers', '2'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
     try {
       await waitHttpOk(`http://127.0.0.1:${port}/health`, 45_000, proc);
-      await until(async () => (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { workers?: { running: number } }, (h) => h.workers?.running === 2, 30_000);
+      await until(
+        async () => (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { workers?: { running: number } },
+        (h) => h.workers?.running === 2,
+        30_000,
+      );
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
       await c.request({ op: 'subscribe', id: 1, channels: ['quote:EUR-USD'] });
       await c.waitFor((f) => f.op === 'data' && f.ch === 'quote:EUR-USD');

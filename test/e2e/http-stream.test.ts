@@ -11,7 +11,10 @@ import { TestClient } from '../helpers/ws-client.js';
  * The HTTP-streaming fallback transport over real HTTP: protocol v1 frames as SSE events on
  * GET /v1/stream/sse, client frames by POST with the session header.
  */
-const isData = (ch: string) => (f: Frame): boolean => f.op === 'data' && f.ch === ch;
+const isData =
+  (ch: string) =>
+  (f: Frame): boolean =>
+    f.op === 'data' && f.ch === ch;
 
 async function stats(port: number): Promise<Frame> {
   return (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as Frame;
@@ -30,7 +33,10 @@ async function refusal(p: Promise<unknown>): Promise<{ status: number; body: Fra
 describe('HTTP-streaming transport, auth off', () => {
   let engine: Engine;
   beforeAll(async () => {
-    engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 5, rate: 800 }, gateway: { maxSubscriptions: 3 } }, { env: {} });
+    engine = await startEngine(
+      { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 5, rate: 800 }, gateway: { maxSubscriptions: 3 } },
+      { env: {} },
+    );
   });
   afterAll(() => engine.close());
 
@@ -71,7 +77,12 @@ describe('HTTP-streaming transport, auth off', () => {
     expect(r.status).toBe(204);
     await c.waitFrame((f) => f.op === 'pong' && f.id === 'c', 'last pong');
     const replies = c.frames.filter((f) => f.op !== 'welcome').map((f) => [f.op, f.id, f.code]);
-    expect(replies).toEqual([['pong', 'a', undefined], ['error', undefined, 'BAD_FRAME'], ['error', 'b', 'UNKNOWN_OP'], ['pong', 'c', undefined]]);
+    expect(replies).toEqual([
+      ['pong', 'a', undefined],
+      ['error', undefined, 'BAD_FRAME'],
+      ['error', 'b', 'UNKNOWN_OP'],
+      ['pong', 'c', undefined],
+    ]);
     // an empty POST is a keep-alive
     expect((await c.post([])).status).toBe(204);
     c.close();
@@ -97,7 +108,10 @@ describe('HTTP-streaming transport, auth off', () => {
 
   it('is usable from another origin: preflight, readable session header and refusals (CORS)', async () => {
     const base = `http://127.0.0.1:${engine.port}/v1/stream/sse`;
-    const pre = await fetch(base, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-tickwire-session, content-type' } });
+    const pre = await fetch(base, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-tickwire-session, content-type' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('*');
     expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST');
@@ -121,10 +135,16 @@ describe('HTTP-streaming transport, auth off', () => {
   });
 
   it('a client that stops reading is paused as a slow consumer, stays connected while stalled, then resynced', { timeout: 150_000 }, async () => {
-    const lowWater = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 3, rate: 6_000 },
-      slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
-    }, { env: {} });
+    const lowWater = await startEngine(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        synthetic: { seed: 3, rate: 6_000 },
+        slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
+      },
+      { env: {} },
+    );
     try {
       // a raw socket, so that not reading really stops the TCP window
       const sock = net.connect(lowWater.port, '127.0.0.1');
@@ -138,7 +158,11 @@ describe('HTTP-streaming transport, auth off', () => {
       await expect.poll(() => /"session":"([^"]+)"/.exec(text)?.[1], { timeout: 10_000 }).toBeTruthy();
       const session = /"session":"([^"]+)"/.exec(text)![1]!;
       const channels = ['quote:BTC-USD', 'quote:ETH-USD', 'trade:BTC-USD', 'quote:AAPL', 'quote:EUR-USD'];
-      const post = await fetch(`http://127.0.0.1:${lowWater.port}/v1/stream/sse`, { method: 'POST', headers: { 'x-tickwire-session': session }, body: JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }) });
+      const post = await fetch(`http://127.0.0.1:${lowWater.port}/v1/stream/sse`, {
+        method: 'POST',
+        headers: { 'x-tickwire-session': session },
+        body: JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }),
+      });
       expect(post.status).toBe(204);
       sock.pause();
       await expect.poll(async () => (await stats(lowWater.port)).gateway.slowEpisodes, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
@@ -171,11 +195,17 @@ describe('HTTP-streaming transport, auth off', () => {
 describe('HTTP-streaming transport, auth required', () => {
   let engine: Engine;
   beforeAll(async () => {
-    engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 9, rate: 400 },
-      auth: { mode: 'required', jwtSecret: SECRET, defaultEntitlement: 'none' },
-      limits: { connectionsPerUser: 2, connectionsPerIpPerSec: 0 },
-    }, { env: {} });
+    engine = await startEngine(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        synthetic: { seed: 9, rate: 400 },
+        auth: { mode: 'required', jwtSecret: SECRET, defaultEntitlement: 'none' },
+        limits: { connectionsPerUser: 2, connectionsPerIpPerSec: 0 },
+      },
+      { env: {} },
+    );
   });
   afterAll(() => engine.close());
 
@@ -210,15 +240,20 @@ describe('HTTP-streaming transport, auth required', () => {
     expect(third.body.message).toMatch(/too many connections for this user/);
     sse.close();
     // the slot comes back when the stream ends
-    await expect.poll(async () => {
-      try {
-        const again = await SseTestClient.open(engine.port, { token: t });
-        again.close();
-        return true;
-      } catch {
-        return false;
-      }
-    }, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          try {
+            const again = await SseTestClient.open(engine.port, { token: t });
+            again.close();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     ws.close();
   });
 });

@@ -34,10 +34,12 @@ const FRESH_MS = 3_000;
 type Item = { op: string; ch?: string; seq?: number; d?: { t?: number }; snapshot?: boolean };
 
 function items(ws: RawWs): Item[] {
-  return ws.frames.filter((f) => f.opcode === 1).flatMap((f) => {
-    const o = JSON.parse(f.payload.toString()) as Item & { items?: Item[] };
-    return o.op === 'batch' ? o.items! : [o];
-  });
+  return ws.frames
+    .filter((f) => f.opcode === 1)
+    .flatMap((f) => {
+      const o = JSON.parse(f.payload.toString()) as Item & { items?: Item[] };
+      return o.op === 'batch' ? o.items! : [o];
+    });
 }
 
 const quotesOf = (list: readonly Item[], ch: string): Item[] => list.filter((f) => f.op === 'data' && f.ch === ch);
@@ -49,10 +51,21 @@ async function stats(port: number): Promise<Record<string, any>> {
 describe('read lag', () => {
   it('a stalled reader is paused on read lag, and after the stall gets fresh values and a seq gap instead of the backlog', { timeout: 90_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 7, rate: 3000 },
       // high water far above what the stall produces: only the lag can pause this client
-      slow: { highWaterBytes: 32 * 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 64 * 1024 * 1024, stuckMs: 60_000, checkMs: 20, lagMs: 500, lagCloseMs: 60_000, pingMs: 100 },
+      slow: {
+        highWaterBytes: 32 * 1024 * 1024,
+        lowWaterBytes: 64 * 1024,
+        hardLimitBytes: 64 * 1024 * 1024,
+        stuckMs: 60_000,
+        checkMs: 20,
+        lagMs: 500,
+        lagCloseMs: 60_000,
+        pingMs: 100,
+      },
     });
     const port = engine.port;
     const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
@@ -102,9 +115,20 @@ describe('read lag', () => {
 
   it('the SDK in Node (ws) answers the lag pings by itself, and after a stall gets a gap, a refresh and fresh values', { timeout: 90_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 10, rate: 3000 },
-      slow: { highWaterBytes: 32 * 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 64 * 1024 * 1024, stuckMs: 60_000, checkMs: 20, lagMs: 500, lagCloseMs: 60_000, pingMs: 100 },
+      slow: {
+        highWaterBytes: 32 * 1024 * 1024,
+        lowWaterBytes: 64 * 1024,
+        hardLimitBytes: 64 * 1024 * 1024,
+        stuckMs: 60_000,
+        checkMs: 20,
+        lagMs: 500,
+        lagCloseMs: 60_000,
+        pingMs: 100,
+      },
     });
     const port = engine.port;
     // the SDK's own transport in Node (the ws package), with a handle on its TCP socket to stop reading it
@@ -115,7 +139,12 @@ describe('read lag', () => {
         sockets.push(this);
       }
     }
-    const client = new TickwireClient({ url: `ws://127.0.0.1:${port}/v1/stream`, encoding: 'json', WebSocket: Transport as unknown as WebSocketConstructor, reconnect: false });
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${port}/v1/stream`,
+      encoding: 'json',
+      WebSocket: Transport as unknown as WebSocketConstructor,
+      reconnect: false,
+    });
     const updates: Update<{ t: number }>[] = [];
     const gaps: GapEvent[] = [];
     client.on('data', (u) => void (u.channel === WATCHED && updates.push(u as Update<{ t: number }>)));
@@ -153,16 +182,31 @@ describe('read lag', () => {
 
   it('a reader that stays stalled past slow.lagCloseMs is closed with 4009', { timeout: 60_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 8, rate: 1000 },
-      slow: { highWaterBytes: 32 * 1024 * 1024, lowWaterBytes: 64 * 1024, hardLimitBytes: 64 * 1024 * 1024, stuckMs: 60_000, checkMs: 20, lagMs: 300, lagCloseMs: 1500, pingMs: 100 },
+      slow: {
+        highWaterBytes: 32 * 1024 * 1024,
+        lowWaterBytes: 64 * 1024,
+        hardLimitBytes: 64 * 1024 * 1024,
+        stuckMs: 60_000,
+        checkMs: 20,
+        lagMs: 300,
+        lagCloseMs: 1500,
+        pingMs: 100,
+      },
     });
     const port = engine.port;
     const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
     reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     await reader.waitFor(() => reader.pongsSent >= 2 && quotesOf(items(reader), WATCHED).length >= 5, 20_000);
     reader.pause();
-    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 1, { what: 'the 4009 close of the client that stopped reading', timeout: 30_000, interval: 50 });
+    await waitFor(async () => (await stats(port)).gateway.slowDisconnects >= 1, {
+      what: 'the 4009 close of the client that stopped reading',
+      timeout: 30_000,
+      interval: 50,
+    });
     reader.resume();
     await reader.waitFor(() => reader.closeFrame() !== undefined || reader.ended, 20_000);
     expect(reader.closeFrame()?.code).toBe(4009);
@@ -172,7 +216,9 @@ describe('read lag', () => {
 
   it('a client whose stack never answers pings is not held to the lag limits', { timeout: 60_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 9, rate: 1000 },
       slow: { checkMs: 20, lagMs: 200, lagCloseMs: 400, pingMs: 50 },
     });
@@ -180,7 +226,10 @@ describe('read lag', () => {
     const quiet = await RawWs.connect(port, { protocol: 'tickwire.v1.json' });
     quiet.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     // pinged and never answering: still served long after lagCloseMs
-    await quiet.waitFor(() => quiet.frames.some((f) => f.opcode === 0x9 && f.payload.toString().startsWith('tw')) && quotesOf(items(quiet), WATCHED).length > 0, 20_000);
+    await quiet.waitFor(
+      () => quiet.frames.some((f) => f.opcode === 0x9 && f.payload.toString().startsWith('tw')) && quotesOf(items(quiet), WATCHED).length > 0,
+      20_000,
+    );
     const n = quotesOf(items(quiet), WATCHED).length;
     const since = quotesOf(items(quiet), WATCHED).at(-1)!.d!.t!;
     await quiet.waitFor(() => quotesOf(items(quiet), WATCHED).some((q) => q.d!.t! > since + 2000), 20_000);

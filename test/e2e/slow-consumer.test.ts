@@ -24,16 +24,20 @@ async function stats(port: number): Promise<Record<string, any>> {
 }
 
 function jsonFrames(ws: RawWs): Record<string, any>[] {
-  return ws.frames.filter((f) => f.opcode === 1).flatMap((f) => {
-    const o = JSON.parse(f.payload.toString());
-    return o.op === 'batch' ? o.items : [o];
-  });
+  return ws.frames
+    .filter((f) => f.opcode === 1)
+    .flatMap((f) => {
+      const o = JSON.parse(f.payload.toString());
+      return o.op === 'batch' ? o.items : [o];
+    });
 }
 
 describe('slow consumers', () => {
   it('pauses a client over high water, resyncs it with latest values when it drains, keeps others flowing', { timeout: 60_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 3, rate: 6_000 },
       slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
     });
@@ -55,13 +59,16 @@ describe('slow consumers', () => {
     await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000, interval: 50 });
     // a quote read after the pause: frames are scanned once each (the slow client holds thousands)
     let scanned = rawBefore;
-    await waitFor(() => {
-      for (; scanned < slow.frames.length; scanned++) {
-        const f = slow.frames[scanned]!;
-        if (f.opcode === 1 && f.payload.includes('"ch":"quote:BTC-USD"')) return true;
-      }
-      return false;
-    }, { what: 'a quote after the resync', interval: 50 });
+    await waitFor(
+      () => {
+        for (; scanned < slow.frames.length; scanned++) {
+          const f = slow.frames[scanned]!;
+          if (f.opcode === 1 && f.payload.includes('"ch":"quote:BTC-USD"')) return true;
+        }
+        return false;
+      },
+      { what: 'a quote after the resync', interval: 50 },
+    );
     const after = jsonFrames(slow).slice(before);
     // the resync carries latest values of conflatable channels; seq jumps show the gap
     const quotes = jsonFrames(slow).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
@@ -80,7 +87,9 @@ describe('slow consumers', () => {
 
   it('closes a client that stays stuck with 4009, and bounds what it buffers', { timeout: 90_000 }, async () => {
     engine = await startEngine({
-      host: '127.0.0.1', port: 0, log: { level: 'silent' },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
       synthetic: { seed: 4, rate: 6_000 },
       slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 8 * 1024, hardLimitBytes: 1024 * 1024, stuckMs: 1500, checkMs: 20 },
     });

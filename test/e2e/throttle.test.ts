@@ -9,7 +9,13 @@ import { quietFor, waitFor } from '../helpers/wait.js';
 
 let engine: Engine;
 beforeAll(async () => {
-  engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 9, rate: 2000 }, throttle: { tiers: [0, 100, 1000], minMs: 0 } });
+  engine = await startEngine({
+    host: '127.0.0.1',
+    port: 0,
+    log: { level: 'silent' },
+    synthetic: { seed: 9, rate: 2000 },
+    throttle: { tiers: [0, 100, 1000], minMs: 0 },
+  });
 });
 afterAll(async () => {
   await engine.close();
@@ -53,8 +59,15 @@ describe('throttling through the gateway', () => {
     // trades under the 1000 ms tier: all of them, in order, same ids as the unthrottled client
     // every trade the unthrottled client has seen by now reaches the 1000 ms tier in its next window
     const lastFast = fast.frames.filter(data('trade:BTC-USD')).at(-1)!.d.id as string;
-    await waitFor(() => c.frames.slice(from).some((f) => data('trade:BTC-USD')(f) && f.d.id === lastFast), { what: 'the last unthrottled trade on the 1000 ms tier', timeout: 5000 });
-    const slowAll = c.frames.slice(from).filter(data('trade:BTC-USD')).filter((f) => !f.snapshot).map((f) => f.d.id as string);
+    await waitFor(() => c.frames.slice(from).some((f) => data('trade:BTC-USD')(f) && f.d.id === lastFast), {
+      what: 'the last unthrottled trade on the 1000 ms tier',
+      timeout: 5000,
+    });
+    const slowAll = c.frames
+      .slice(from)
+      .filter(data('trade:BTC-USD'))
+      .filter((f) => !f.snapshot)
+      .map((f) => f.d.id as string);
     const slowTrades = slowAll.slice(0, slowAll.indexOf(lastFast) + 1); // up to the trade both have seen
     const fastTrades = fast.frames.filter(data('trade:BTC-USD')).map((f) => f.d.id as string);
     expect(slowTrades.length).toBeGreaterThan(5);

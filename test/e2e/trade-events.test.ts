@@ -20,8 +20,12 @@ const ALL_CHANNELS = ['trades', 'quotes', 'bars', 'statuses', 'lulds'];
 const feedsFile = (url: string, channels: string[]) => ({
   feeds: {
     alpaca: {
-      url, symbols: ['AAPL', 'MSFT'], keyEnv: 'AK', secretEnv: 'AS',
-      channels, backoff: { initialMs: 20, maxMs: 200 },
+      url,
+      symbols: ['AAPL', 'MSFT'],
+      keyEnv: 'AK',
+      secretEnv: 'AS',
+      channels,
+      backoff: { initialMs: 20, maxMs: 200 },
     },
   },
   run: ['alpaca'],
@@ -56,9 +60,14 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
       engines.push(e);
       return e.port;
     }
-    const gateway = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats!.url }, { env: {}, roles: { gateway: true, feeds: [] } });
+    const gateway = await startEngine(
+      { host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats!.url },
+      { env: {}, roles: { gateway: true, feeds: [] } },
+    );
     engines.push(gateway);
-    engines.push(await startEngine({ log: { level: 'silent' }, natsUrl: nats!.url }, { env, roles: { gateway: false }, feedsFile: feedsFile(fake.url, channels) }));
+    engines.push(
+      await startEngine({ log: { level: 'silent' }, natsUrl: nats!.url }, { env, roles: { gateway: false }, feedsFile: feedsFile(fake.url, channels) }),
+    );
     return gateway.port;
   }
 
@@ -66,7 +75,10 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
   async function probe(c: TestClient, sym: string, at?: string): Promise<void> {
     const ch = `trade:${sym}`;
     let i = 0;
-    const timer = setInterval(() => fake!.push([{ T: 't', S: sym, i: 900_000 + ++i, x: 'V', p: 100, s: 1, t: at ?? new Date().toISOString(), c: ['@'], z: 'C' }]), 100);
+    const timer = setInterval(
+      () => fake!.push([{ T: 't', S: sym, i: 900_000 + ++i, x: 'V', p: 100, s: 1, t: at ?? new Date().toISOString(), c: ['@'], z: 'C' }]),
+      100,
+    );
     try {
       await c.waitFor((f) => f.op === 'data' && f.ch === ch, 20_000);
     } finally {
@@ -78,7 +90,13 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
     const port = await start();
     client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: mode === 'nats' ? 'msgpack' : 'json' });
     await client.waitFor((f) => f.op === 'welcome');
-    const ack = await client.request({ op: 'subscribe', id: 1, channels: ['trade:AAPL', 'ticker:AAPL', 'status:AAPL', 'bar.1m:AAPL'], throttle: 0, snapshot: false });
+    const ack = await client.request({
+      op: 'subscribe',
+      id: 1,
+      channels: ['trade:AAPL', 'ticker:AAPL', 'status:AAPL', 'bar.1m:AAPL'],
+      throttle: 0,
+      snapshot: false,
+    });
     expect(ack.rejected).toEqual([]);
     await probe(client, 'AAPL');
     const from = client.frames.length;
@@ -99,7 +117,11 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
     // trade ids are venue-qualified (<x>:<i>); a correction's ref names its trade the same way
     const scenario = onTrade.filter((f) => f.op !== 'data' || ['V:11', 'V:12', 'V:13'].includes(f.d.id as string));
     expect(scenario.map((f) => [f.op, f.d.id ?? null, f.d.ref ?? null])).toEqual([
-      ['data', 'V:11', null], ['data', 'V:12', null], ['data', 'V:13', null], ['correction', 'V:14', 'V:13'], ['cancel', null, 'V:12'],
+      ['data', 'V:11', null],
+      ['data', 'V:12', null],
+      ['data', 'V:13', null],
+      ['correction', 'V:14', 'V:13'],
+      ['cancel', null, 'V:12'],
     ]);
     const correction = scenario[3]!;
     expect(correction.d).toMatchObject({ ref: 'V:13', id: 'V:14', p: 102, s: 20, src: 'alpaca', applied: true, venue: 'V' });
@@ -145,7 +167,10 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
     // (the probe's 13:29 minute has no provider bar: the engine may close it after the wait, as
     // the source clock has moved on; only the two minutes with provider bars are looked at)
     const closed = client.frames.filter((f) => f.ch === 'bar.1m:MSFT' && f.op === 'data' && f.d.closed === true && f.d.t >= t1330);
-    expect(closed.map((f) => [f.d.t, f.d.v, f.d.corrected ?? false])).toEqual([[t1330, 49_378, false], [t1331, 12_345, false]]);
+    expect(closed.map((f) => [f.d.t, f.d.v, f.d.corrected ?? false])).toEqual([
+      [t1330, 49_378, false],
+      [t1331, 12_345, false],
+    ]);
     // the open bar of each minute still came from the trades
     expect(client.frames.some((f) => f.ch === 'bar.1m:MSFT' && f.d.closed === false && f.d.t === t1330 && f.d.n === 2)).toBe(true);
   }, 60_000);

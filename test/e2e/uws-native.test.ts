@@ -26,7 +26,11 @@ describe('uWebSockets.js native binary check', () => {
   });
 
   it('starts on the fallback only when explicitly allowed', { timeout: 60_000 }, async () => {
-    const { proc: p, port } = await spawnListening(['start'], { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', HOST: '127.0.0.1' }, 30_000);
+    const { proc: p, port } = await spawnListening(
+      ['start'],
+      { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', HOST: '127.0.0.1' },
+      30_000,
+    );
     try {
       await waitHttpOk(`http://127.0.0.1:${port}/health`, 30_000, p);
     } finally {

@@ -11,7 +11,10 @@ import type { Frame } from '../helpers/ws-client.js';
 let engine: Engine;
 beforeAll(async () => {
   engine = await startEngine({
-    host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 11, rate: 3000 },
+    host: '127.0.0.1',
+    port: 0,
+    log: { level: 'silent' },
+    synthetic: { seed: 11, rate: 3000 },
     throttle: { tiers: [0, 100, 1000], minMs: 0, batchMs: 0, offscreenMs: 1000 },
   });
 });
@@ -126,7 +129,10 @@ describe('visibility', { timeout: 90_000 }, () => {
     const first = await c.waitFor(data('quote:SOL-USD'), 15_000);
     const from = c.frames.indexOf(first);
     await countFrom(c, data('quote:SOL-USD'), 3, 10_000, from + 1);
-    const live = c.frames.slice(from + 1).filter(data('quote:SOL-USD')).slice(0, 3);
+    const live = c.frames
+      .slice(from + 1)
+      .filter(data('quote:SOL-USD'))
+      .slice(0, 3);
     expect(at.get(live[2]!)! - at.get(live[0]!)!).toBeGreaterThan(1500);
     const again = await c.request({ op: 'subscribe', id: 2, channels: ['quote:SOL-USD'], throttle: 0 });
     const i = c.frames.indexOf(again);

@@ -23,7 +23,12 @@ export class Role {
   proc: TickwireProcess | undefined;
   /** output of earlier runs of this role (the current run's is in proc.output()) */
   earlier = '';
-  constructor(readonly name: string, readonly args: string[], readonly configFile: string, readonly port: number | undefined) {}
+  constructor(
+    readonly name: string,
+    readonly args: string[],
+    readonly configFile: string,
+    readonly port: number | undefined,
+  ) {}
 
   get running(): boolean {
     return this.proc !== undefined && this.proc.child.exitCode === null && this.proc.child.signalCode === null;
@@ -62,7 +67,11 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'tw-cluster-'));
   readonly gateways: Role[] = [];
   feed!: Role;
-  private constructor(readonly nats: Server, readonly redis: Server, readonly opts: ClusterOptions) {}
+  private constructor(
+    readonly nats: Server,
+    readonly redis: Server,
+    readonly opts: ClusterOptions,
+  ) {}
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const [nats, redis] = await Promise.all([startNats(), startRedis()]);
@@ -86,16 +95,19 @@ export class Cluster {
 
   #role(name: string, args: string[], config: Record<string, unknown>, port: number | undefined): Role {
     const file = join(this.dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify({
-      natsUrl: this.nats.url,
-      redisUrl: this.redis.url,
-      host: '127.0.0.1',
-      ops: { statsLogSec: 0 },
-      redis: { keyPrefix: 'fault:' },
-      auth: { mode: 'required', jwtSecret: JWT_SECRET, serviceToken: SERVICE_TOKEN },
-      ...this.opts.config,
-      ...config,
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        natsUrl: this.nats.url,
+        redisUrl: this.redis.url,
+        host: '127.0.0.1',
+        ops: { statsLogSec: 0 },
+        redis: { keyPrefix: 'fault:' },
+        auth: { mode: 'required', jwtSecret: JWT_SECRET, serviceToken: SERVICE_TOKEN },
+        ...this.opts.config,
+        ...config,
+      }),
+    );
     return new Role(name, args, file, port);
   }
 
@@ -133,7 +145,11 @@ export interface ExecutionBody {
  * POST /v1/executions the way an order system must: retry (same id) until the engine answers 2xx;
  * a repeated id is recognised as a duplicate. Returns the seq and how many attempts it took.
  */
-export async function postExecution(base: string | (() => string), body: ExecutionBody, opts: { timeoutMs?: number } = {}): Promise<{ seq: number; attempts: number; duplicate: boolean }> {
+export async function postExecution(
+  base: string | (() => string),
+  body: ExecutionBody,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ seq: number; attempts: number; duplicate: boolean }> {
   let attempts = 0;
   let last = '';
   const post = async (): Promise<{ seq: number; attempts: number; duplicate: boolean } | undefined> => {

@@ -26,7 +26,13 @@ let nextExec = 0;
 
 beforeAll(async () => {
   cluster = await Cluster.start({ gateways: 2, synthetic: { rate: 300, seed: 21, symbols: ['AAPL', 'MSFT', 'BTC-USD', 'EUR-USD'] } });
-  sdk = new TickwireClient({ url: cluster.url(0), token: () => userToken('alice'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 5000 });
+  sdk = new TickwireClient({
+    url: cluster.url(0),
+    token: () => userToken('alice'),
+    reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
+    heartbeatIntervalMs: 2000,
+    heartbeatTimeoutMs: 5000,
+  });
   sdk.on('state', ({ state }) => states.push(state));
   sdk.on('execution', (u) => executions.push(u));
   sdk.on('quote', () => quotes++);
@@ -128,7 +134,10 @@ describe('faults with real processes', () => {
     const b = bobData('quote:MSFT').length;
     await waitFor(() => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5, { what: 'data keeps flowing', timeout: 30_000 });
     // snapshots: from the gateway's memory for a channel it carries, else the first live value
-    for (const [gw, ch] of [[0, 'quote:AAPL'], [1, 'ticker:BTC-USD']] as const) {
+    for (const [gw, ch] of [
+      [0, 'quote:AAPL'],
+      [1, 'ticker:BTC-USD'],
+    ] as const) {
       const c = await TestClient.connect(cluster.url(gw), { headers: { Authorization: `Bearer ${await userToken('carol')}` } });
       await c.request({ op: 'subscribe', id: 1, channels: [ch] });
       await c.waitFor((f) => f.op === 'data' && f.ch === ch && f.snapshot === true, 15_000);
@@ -172,15 +181,21 @@ describe('faults with real processes', () => {
 
   it('the feed process stopped and restarted: subscriptions stay, /v1/feeds says it stopped, data resumes with a new epoch', async () => {
     await cluster.feed.stop('SIGTERM');
-    await waitFor(async () => {
-      const feeds = (await json(`${cluster.http(0)}/v1/feeds`)).body.feeds as { id: string; state: string }[];
-      return feeds.some((f) => f.id === 'synthetic' && f.state === 'stopped');
-    }, { what: 'the gateway knows the feed stopped', timeout: 30_000 });
+    await waitFor(
+      async () => {
+        const feeds = (await json(`${cluster.http(0)}/v1/feeds`)).body.feeds as { id: string; state: string }[];
+        return feeds.some((f) => f.id === 'synthetic' && f.state === 'stopped');
+      },
+      { what: 'the gateway knows the feed stopped', timeout: 30_000 },
+    );
     const epochsBefore = epochs.length;
     await cluster.feed.start();
     const q = quotes;
     await waitFor(() => quotes >= q + 3, { what: 'quotes from the restarted feed', timeout: 30_000 });
-    await waitFor(() => epochs.slice(epochsBefore).some((e) => e.channel === 'quote:AAPL' && e.current !== e.previous), { what: 'the SDK saw the new epoch', timeout: 30_000 });
+    await waitFor(() => epochs.slice(epochsBefore).some((e) => e.channel === 'quote:AAPL' && e.current !== e.previous), {
+      what: 'the SDK saw the new epoch',
+      timeout: 30_000,
+    });
     expect(sdk.state).toBe('open');
     const feeds = (await json(`${cluster.http(0)}/v1/feeds`)).body.feeds as { id: string; state: string }[];
     expect(feeds.find((f) => f.id === 'synthetic')?.state).toBe('connected');

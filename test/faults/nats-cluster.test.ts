@@ -42,9 +42,14 @@ let n = 0;
 function engine(roles: Partial<EngineRoles>, extra: Record<string, unknown> = {}): Promise<Engine> {
   return startEngine(
     {
-      host: '127.0.0.1', port: 0, log: { level: (process.env.TW_TEST_LOG ?? 'silent') as 'silent' }, natsUrl: cluster.urls,
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: (process.env.TW_TEST_LOG ?? 'silent') as 'silent' },
+      natsUrl: cluster.urls,
       auth: { mode: 'required', jwtSecret: JWT_SECRET, serviceToken: SERVICE_TOKEN },
-      executions: { replicas: 3 }, ops: { statsLogSec: 0 }, portfolio: { publishMs: 100 },
+      executions: { replicas: 3 },
+      ops: { statsLogSec: 0 },
+      portfolio: { publishMs: 100 },
       ...extra,
     },
     { roles, env: {} },
@@ -67,7 +72,10 @@ beforeAll(async () => {
   await cluster.waitStreamHealthy('TW_EXEC_IN', 3);
   order = await connect({ servers: cluster.nodes.map((x) => x.url), maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'order-system' });
   for (const [i, g] of gateways.entries()) {
-    const c = await TestClient.connect(`ws://127.0.0.1:${g.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });
+    const c = await TestClient.connect(`ws://127.0.0.1:${g.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken(USER)}` },
+    });
     const times: number[] = [];
     quoteTimes[i] = times;
     c.ws.on('message', () => {
@@ -77,7 +85,11 @@ beforeAll(async () => {
     expect(ack.subscribed).toEqual(['quote:AAPL', 'executions']);
     raws.push(c);
   }
-  sdk = new TickwireClient({ url: `ws://127.0.0.1:${gateways[0]!.port}/v1/stream`, token: () => userToken(USER), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } });
+  sdk = new TickwireClient({
+    url: `ws://127.0.0.1:${gateways[0]!.port}/v1/stream`,
+    token: () => userToken(USER),
+    reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
+  });
   sdk.on('execution', (u) => sdkExecutions.push(u));
   sdk.on('gap', (g) => sdkGaps.push(g));
   sdk.on('quote', () => sdkQuotes++);
@@ -142,7 +154,10 @@ async function killAndMeasure(name: string): Promise<number[]> {
   const counts = quoteTimes.map((t) => t.length);
   const killedAt = Date.now();
   await node.proc.kill('SIGKILL');
-  await waitFor(() => quoteTimes.every((t, i) => t.length >= counts[i]! + 20 && t.at(-1)! > killedAt + 500), { what: 'quotes again on every gateway', timeout: 30_000 });
+  await waitFor(() => quoteTimes.every((t, i) => t.length >= counts[i]! + 20 && t.at(-1)! > killedAt + 500), {
+    what: 'quotes again on every gateway',
+    timeout: 30_000,
+  });
   return quoteTimes.map((t) => {
     const around = t.filter((x) => x >= killedAt - 1000);
     let gap = 0;
@@ -164,11 +179,15 @@ describe('a three-node NATS cluster with one node killed', () => {
     // 1. the node gateway 0 is connected to
     const first = serverOf(gateways[0]!);
     const gaps1 = await killAndMeasure(first);
-    console.log(`[nats-cluster] killed ${first} (gateway 0's node): longest quote gap per gateway ${gaps1.join(' / ')} ms; gateway 0 now on ${serverOf(gateways[0]!)}`);
+    console.log(
+      `[nats-cluster] killed ${first} (gateway 0's node): longest quote gap per gateway ${gaps1.join(' / ')} ms; gateway 0 now on ${serverOf(gateways[0]!)}`,
+    );
     const sofar = n;
-    await waitFor(() => raws.every((c) => c.frames.filter(isExec).length >= sofar), { what: 'executions flowing after the first kill', timeout: 30_000 }).catch((err: Error) => {
-      throw new Error(`${err.message}: ${sofar} recorded, clients have ${raws.map((r) => r.frames.filter(isExec).length).join(', ')}`);
-    });
+    await waitFor(() => raws.every((c) => c.frames.filter(isExec).length >= sofar), { what: 'executions flowing after the first kill', timeout: 30_000 }).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}: ${sofar} recorded, clients have ${raws.map((r) => r.frames.filter(isExec).length).join(', ')}`);
+      },
+    );
     cluster.node(first).proc.start();
     await cluster.waitFormed();
     await cluster.waitStreamHealthy('TW_EXEC', 3);
@@ -179,7 +198,10 @@ describe('a three-node NATS cluster with one node killed', () => {
     expect(leader).toBeTruthy();
     const gaps2 = await killAndMeasure(leader);
     let newLeader: string | undefined;
-    await waitFor(async () => (newLeader = await cluster.streamLeader('TW_EXEC')) !== undefined && newLeader !== leader, { what: 'a new TW_EXEC leader', timeout: 30_000 });
+    await waitFor(async () => (newLeader = await cluster.streamLeader('TW_EXEC')) !== undefined && newLeader !== leader, {
+      what: 'a new TW_EXEC leader',
+      timeout: 30_000,
+    });
     console.log(`[nats-cluster] killed ${leader} (TW_EXEC leader): longest quote gap per gateway ${gaps2.join(' / ')} ms; new leader ${newLeader}`);
     const atNewLeader = posted.length;
     await waitFor(() => posted.length >= atNewLeader + 10, { what: 'executions recorded under the new leader', timeout: 30_000 });
@@ -190,31 +212,46 @@ describe('a three-node NATS cluster with one node killed', () => {
     const total = posted.length;
     console.log(`[nats-cluster] ${total} executions recorded across two node kills`);
     for (const [i, c] of raws.entries()) {
-      await waitFor(() => c.frames.filter(isExec).length >= total, { what: `all ${total} executions on raw client ${i}`, timeout: 30_000 }).catch(async (err: Error) => {
-        const got = c.frames.filter(isExec);
-        const ids = new Set(got.map((f) => f.d.id));
-        const jsm = await jetstreamManager(order);
-        const ci = await jsm.consumers.info('TW_EXEC_IN', 'tickwire-exec-in').catch((e: Error) => e.message);
-        const si = await jsm.streams.info('TW_EXEC_IN').catch((e: Error) => e.message);
-        const info = await jsm.streams.info('TW_EXEC');
-        const rows: string[] = [];
-        for (let q = info.state.first_seq; q <= info.state.last_seq; q++) {
-          const m = await jsm.streams.getMessage('TW_EXEC', { seq: q }).catch(() => null);
-          rows.push(m ? `${q}:${JSON.parse(new TextDecoder().decode(m.data)).seq}:${JSON.parse(new TextDecoder().decode(m.data)).d.id}` : `${q}:-`);
-        }
-        console.log('[nats-cluster] TW_EXEC', JSON.stringify(info.state), rows.join(' '));
-        console.log('[nats-cluster] inbound consumer', JSON.stringify(ci).slice(0, 1500), 'stream', JSON.stringify((si as any).state ?? si));
-        const sq = got.map((f) => f.seq as number);
-        const holes = sq.flatMap((q, k) => (k > 0 && q !== sq[k - 1]! + 1 ? [`${sq[k - 1]}->${q}@${k}`] : []));
-        console.log(`[nats-cluster] client ${i} holes ${holes.join(' ')} last ${sq.at(-1)}; other clients ${raws.map((r) => r.frames.filter(isExec).length).join(',')}; ids at 10..20 ${got.slice(10, 20).map((f) => `${f.seq}:${f.d.id}`).join(' ')}`);
-        throw new Error(`${err.message}; client ${i} has ${got.length}, sdk ${sdkExecutions.length}; missing ${posted.filter((b) => !ids.has(b.id)).map((b) => b.id).join(',')}; seqs ${got.map((f) => f.seq).join(',')}`);
-      });
+      await waitFor(() => c.frames.filter(isExec).length >= total, { what: `all ${total} executions on raw client ${i}`, timeout: 30_000 }).catch(
+        async (err: Error) => {
+          const got = c.frames.filter(isExec);
+          const ids = new Set(got.map((f) => f.d.id));
+          const jsm = await jetstreamManager(order);
+          const ci = await jsm.consumers.info('TW_EXEC_IN', 'tickwire-exec-in').catch((e: Error) => e.message);
+          const si = await jsm.streams.info('TW_EXEC_IN').catch((e: Error) => e.message);
+          const info = await jsm.streams.info('TW_EXEC');
+          const rows: string[] = [];
+          for (let q = info.state.first_seq; q <= info.state.last_seq; q++) {
+            const m = await jsm.streams.getMessage('TW_EXEC', { seq: q }).catch(() => null);
+            rows.push(m ? `${q}:${JSON.parse(new TextDecoder().decode(m.data)).seq}:${JSON.parse(new TextDecoder().decode(m.data)).d.id}` : `${q}:-`);
+          }
+          console.log('[nats-cluster] TW_EXEC', JSON.stringify(info.state), rows.join(' '));
+          console.log('[nats-cluster] inbound consumer', JSON.stringify(ci).slice(0, 1500), 'stream', JSON.stringify((si as any).state ?? si));
+          const sq = got.map((f) => f.seq as number);
+          const holes = sq.flatMap((q, k) => (k > 0 && q !== sq[k - 1]! + 1 ? [`${sq[k - 1]}->${q}@${k}`] : []));
+          console.log(
+            `[nats-cluster] client ${i} holes ${holes.join(' ')} last ${sq.at(-1)}; other clients ${raws.map((r) => r.frames.filter(isExec).length).join(',')}; ids at 10..20 ${got
+              .slice(10, 20)
+              .map((f) => `${f.seq}:${f.d.id}`)
+              .join(' ')}`,
+          );
+          throw new Error(
+            `${err.message}; client ${i} has ${got.length}, sdk ${sdkExecutions.length}; missing ${posted
+              .filter((b) => !ids.has(b.id))
+              .map((b) => b.id)
+              .join(',')}; seqs ${got.map((f) => f.seq).join(',')}`,
+          );
+        },
+      );
     }
     await waitFor(() => sdkExecutions.length >= total, { what: `all ${total} executions in the SDK`, timeout: 30_000 });
     await quietFor(500, 'no repeated execution after the last one');
 
     // the log order, from a fresh replay
-    const replay = await TestClient.connect(`ws://127.0.0.1:${gateways[1]!.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });
+    const replay = await TestClient.connect(`ws://127.0.0.1:${gateways[1]!.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken(USER)}` },
+    });
     await replay.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
     const log = await replay.waitForCount(isExec, total, 15_000);
     replay.close();
@@ -236,12 +273,15 @@ describe('a three-node NATS cluster with one node killed', () => {
     // the portfolio service (its own engine) applied every execution once
     const net = posted.reduce((s, b) => s + (b.side === 'buy' ? b.qty : -b.qty), 0);
     let seen = '';
-    await waitFor(async () => {
-      const res = await fetch(`http://127.0.0.1:${gateways[0]!.port}/v1/users/${USER}/positions`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
-      seen = `${res.status} ${await res.text()}`;
-      const body = JSON.parse(seen.slice(4)) as { positions: { sym: string; qty: number }[] };
-      return body.positions.find((p) => p.sym === 'AAPL')?.qty === net;
-    }, { what: 'positions from every execution', timeout: 20_000 }).catch((err: Error) => {
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${gateways[0]!.port}/v1/users/${USER}/positions`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
+        seen = `${res.status} ${await res.text()}`;
+        const body = JSON.parse(seen.slice(4)) as { positions: { sym: string; qty: number }[] };
+        return body.positions.find((p) => p.sym === 'AAPL')?.qty === net;
+      },
+      { what: 'positions from every execution', timeout: 20_000 },
+    ).catch((err: Error) => {
       throw new Error(`${err.message}: want AAPL ${net}, got ${seen.slice(0, 400)}`);
     });
     for (const g of gateways) expect(g.ready().ready).toBe(true);

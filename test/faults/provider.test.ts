@@ -41,8 +41,11 @@ beforeAll(async () => {
       feedsFile: {
         feeds: {
           binance: {
-            url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' },
-            staleAfterMs: 800, backoff: { initialMs: 50, maxMs: 400 },
+            url,
+            symbols: ['BTC-USD'],
+            symbolMap: { 'BTC-USD': 'BTCUSDT' },
+            staleAfterMs: 800,
+            backoff: { initialMs: 50, maxMs: 400 },
           },
         },
         run: ['binance'],
@@ -107,10 +110,13 @@ describe('provider faults', () => {
     proxy.mode = 'stall';
     // the runner reports `stale` and drops the connection in the same turn, so /v1/feeds shows
     // `reconnecting` with the reason in `detail`
-    await waitFor(async () => {
-      const h = await health();
-      return h.state === 'stale' || /stale/.test(h.detail ?? '');
-    }, { what: 'stale detected', timeout: 20_000 });
+    await waitFor(
+      async () => {
+        const h = await health();
+        return h.state === 'stale' || /stale/.test(h.detail ?? '');
+      },
+      { what: 'stale detected', timeout: 20_000 },
+    );
     expect((await health()).lastMessageAgeMs).toBeGreaterThanOrEqual(800);
     expect(await feedUp()).toBe(0);
     const n = client.frames.filter(isTrade).length;

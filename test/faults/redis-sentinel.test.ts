@@ -45,11 +45,15 @@ beforeAll(async () => {
   set = await RedisSentinelSet.start({ downAfterMs: 1000, failoverTimeoutMs: 10_000 });
   engine = await startEngine(
     {
-      host: '127.0.0.1', port: 0, log: { level: (process.env.TW_TEST_LOG ?? 'silent') as 'silent' }, redisUrl: set.url,
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: (process.env.TW_TEST_LOG ?? 'silent') as 'silent' },
+      redisUrl: set.url,
       auth: { mode: 'required', jwtSecret: JWT_SECRET, serviceToken: SERVICE_TOKEN },
       synthetic: { rate: 200, seed: 3, symbols: ['AAPL', 'MSFT', 'EUR-USD'] },
       redis: { keyPrefix: 'ha:lv:', flushMs: 20, ackReplicas: 1, ackTimeoutMs: 500 },
-      executions: { redisKeyPrefix: 'ha:exec:' }, portfolio: { redisKeyPrefix: 'ha:pf:', publishMs: 100 },
+      executions: { redisKeyPrefix: 'ha:exec:' },
+      portfolio: { redisKeyPrefix: 'ha:pf:', publishMs: 100 },
       ops: { statsLogSec: 0 },
     },
     { env: {} },
@@ -121,20 +125,31 @@ describe('Redis primary killed under Sentinel', () => {
     // the old primary comes back (empty: no persistence in this test) and the Sentinels make it a
     // replica of the new one; until a replica is back, ackReplicas 1 refuses executions (503, retried)
     old.proc.start();
-    await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await set.info(old.port, 'replication')), { what: 'the old primary back as a replica', timeout: 30_000 });
+    await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await set.info(old.port, 'replication')), {
+      what: 'the old primary back as a replica',
+      timeout: 30_000,
+    });
     const rejoinedAt = Date.now();
     await waitFor(() => engine.ready().ready && store.ready && readyAt > 0, { what: 'tickwire ready again', timeout: 30_000 });
     clearInterval(watch);
     const droppedBefore = store.stats.dropped;
-    await waitFor(async () => store.stats.written > writtenBefore && (await primaryGet('ha:lv:quote:AAPL')) !== null, { what: 'last values written to the new primary', timeout: 30_000 });
+    await waitFor(async () => store.stats.written > writtenBefore && (await primaryGet('ha:lv:quote:AAPL')) !== null, {
+      what: 'last values written to the new primary',
+      timeout: 30_000,
+    });
     const postDone = n;
     await waitFor(() => n >= postDone + 5, { what: 'executions acknowledged after the failover', timeout: 30_000 });
     stopped = true;
     await orders;
-    console.log(`[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`);
+    console.log(
+      `[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`,
+    );
 
     // last values: served from the new primary to a new subscriber (not from this gateway's memory)
-    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken('frank')}` } });
+    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken('frank')}` },
+    });
     await c.request({ op: 'subscribe', id: 1, channels: ['quote:EUR-USD', 'ticker:MSFT'] });
     await c.waitFor((f) => f.op === 'data' && f.ch === 'quote:EUR-USD' && f.snapshot === true, 15_000);
     c.close();
@@ -146,7 +161,10 @@ describe('Redis primary killed under Sentinel', () => {
     await quietFor(300, 'no repeated execution after the last one');
     expect(executions.map((u) => u.d.id)).toEqual(posted.map((b) => b.id));
     expect(executions.map((u) => u.seq)).toEqual(posted.map((_, i) => i + 1));
-    const replay = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json', headers: { authorization: `Bearer ${await userToken(USER)}` } });
+    const replay = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken(USER)}` },
+    });
     await replay.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
     const log = await replay.waitForCount((f) => f.op === 'data' && f.ch === 'executions', n, 15_000);
     replay.close();
@@ -156,18 +174,23 @@ describe('Redis primary killed under Sentinel', () => {
     const net = posted.reduce((s, b) => s + (b.side === 'buy' ? b.qty : -b.qty), 0);
     const pos = await api('GET', `/v1/users/${USER}/positions`);
     expect(pos.status).toBe(200);
-    expect(pos.body.positions).toEqual(expect.arrayContaining([expect.objectContaining({ sym: 'MSFT', qty: 5 }), expect.objectContaining({ sym: 'AAPL', qty: net })]));
-    await waitFor(async () => {
-      const p = await set.primary();
-      const r = new Redis({ host: '127.0.0.1', port: p.port, lazyConnect: true });
-      try {
-        await r.connect();
-        const book = JSON.parse((await r.hget('ha:pf:books', USER)) ?? '{}') as { seq?: number; positions?: Record<string, { qty: number }> };
-        return book.seq === n && book.positions?.AAPL?.qty === net;
-      } finally {
-        r.disconnect();
-      }
-    }, { what: 'the position book in the new primary', timeout: 15_000 });
+    expect(pos.body.positions).toEqual(
+      expect.arrayContaining([expect.objectContaining({ sym: 'MSFT', qty: 5 }), expect.objectContaining({ sym: 'AAPL', qty: net })]),
+    );
+    await waitFor(
+      async () => {
+        const p = await set.primary();
+        const r = new Redis({ host: '127.0.0.1', port: p.port, lazyConnect: true });
+        try {
+          await r.connect();
+          const book = JSON.parse((await r.hget('ha:pf:books', USER)) ?? '{}') as { seq?: number; positions?: Record<string, { qty: number }> };
+          return book.seq === n && book.positions?.AAPL?.qty === net;
+        } finally {
+          r.disconnect();
+        }
+      },
+      { what: 'the position book in the new primary', timeout: 15_000 },
+    );
     expect(engine.ready().ready).toBe(true);
   }, 120_000);
 });

@@ -13,7 +13,10 @@ export class TcpProxy {
   mode: ProxyMode = 'pass';
   readonly #pairs = new Set<{ client: Socket; upstream: Socket }>();
   connections = 0;
-  private constructor(readonly server: Server, readonly targetPort: number) {}
+  private constructor(
+    readonly server: Server,
+    readonly targetPort: number,
+  ) {}
 
   static async start(targetPort: number): Promise<TcpProxy> {
     const server = createServer();

@@ -7,7 +7,19 @@ import { startNats } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface FeedsResponse {
-  feeds: { id: string; adapter?: string; state: string; reporting: boolean; messages: number; ticks: number; reconnects: number; gaps: number; errors: number; lastMessageAgeMs?: number; messagesPerSec: number }[];
+  feeds: {
+    id: string;
+    adapter?: string;
+    state: string;
+    reporting: boolean;
+    messages: number;
+    ticks: number;
+    reconnects: number;
+    gaps: number;
+    errors: number;
+    lastMessageAgeMs?: number;
+    messagesPerSec: number;
+  }[];
 }
 
 async function getFeeds(port: number): Promise<FeedsResponse> {
@@ -34,11 +46,17 @@ describe('feed health at GET /v1/feeds', () => {
     fake = await startBinanceFake({ replayFixtures: false });
     const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {}, feedsFile: feedsFile(fake.url) });
     engines.push(engine);
-    const f = await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.messages > 10), { what: 'a connected report', timeout: 15_000 });
+    const f = await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.messages > 10), {
+      what: 'a connected report',
+      timeout: 15_000,
+    });
     expect(f).toMatchObject({ adapter: 'binance', reporting: true, reconnects: 0, gaps: 0, errors: 0 });
     expect(f.lastMessageAgeMs).toBeLessThan(5000);
     fake.dropAll();
-    await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.reconnects >= 1 && x.state === 'connected'), { what: 'a reconnect counted', timeout: 15_000 });
+    await waitFor(async () => (await getFeeds(engine.port)).feeds.find((x) => x.reconnects >= 1 && x.state === 'connected'), {
+      what: 'a reconnect counted',
+      timeout: 15_000,
+    });
     const one = await fetch(`http://127.0.0.1:${engine.port}/v1/feeds/binance-a`);
     expect(((await one.json()) as { id: string }).id).toBe('binance-a');
     expect((await fetch(`http://127.0.0.1:${engine.port}/v1/feeds/nope`)).status).toBe(404);
@@ -55,16 +73,28 @@ describe('feed health at GET /v1/feeds', () => {
 
     it('shows a feed that runs in a separate engine', async () => {
       fake = await startBinanceFake({ replayFixtures: false });
-      const gateway = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats!.url }, { env: {}, roles: { gateway: true, feeds: [] } });
+      const gateway = await startEngine(
+        { host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats!.url },
+        { env: {}, roles: { gateway: true, feeds: [] } },
+      );
       engines.push(gateway);
-      const feeder = await startEngine({ log: { level: 'silent' }, natsUrl: nats!.url }, { env: {}, roles: { gateway: false }, feedsFile: feedsFile(fake.url) });
+      const feeder = await startEngine(
+        { log: { level: 'silent' }, natsUrl: nats!.url },
+        { env: {}, roles: { gateway: false }, feedsFile: feedsFile(fake.url) },
+      );
       engines.push(feeder);
       expect(gateway.feeds).toBeUndefined();
-      const f = await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.ticks > 0), { what: 'the remote feed reported', timeout: 15_000 });
+      const f = await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'connected' && x.ticks > 0), {
+        what: 'the remote feed reported',
+        timeout: 15_000,
+      });
       expect(f.reporting).toBe(true);
       await feeder.close();
       engines.pop();
-      await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'stopped'), { what: 'the stopped state reported', timeout: 15_000 });
+      await waitFor(async () => (await getFeeds(gateway.port)).feeds.find((x) => x.id === 'binance-a' && x.state === 'stopped'), {
+        what: 'the stopped state reported',
+        timeout: 15_000,
+      });
     }, 60_000);
   });
 });

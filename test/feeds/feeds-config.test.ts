@@ -44,15 +44,21 @@ describe('feeds file', () => {
 
   it('rejects an unknown or misspelled key, naming it', () => {
     expect(() => build({ feeds: { binance: { url: 'ws://127.0.0.1:1', symbol: ['BTC-USD'] } } }, 'binance')).toThrow(/feeds\.binance: unknown key "symbol"/);
-    expect(() => build({ feeds: { alpaca: { encoding: 'protobuf', keyEnv: 'A', secretEnv: 'B', symbols: ['AAPL'] } } }, 'alpaca', { A: '1', B: '2' })).toThrow(/feeds\.alpaca: encoding/);
+    expect(() => build({ feeds: { alpaca: { encoding: 'protobuf', keyEnv: 'A', secretEnv: 'B', symbols: ['AAPL'] } } }, 'alpaca', { A: '1', B: '2' })).toThrow(
+      /feeds\.alpaca: encoding/,
+    );
     expect(() => parseFeedsFile({ feed: {} }, 'feeds.yaml')).toThrow(/unknown key "feed"/);
     expect(() => parseFeedsFile({ feeds: { binance: { symbols: ['btc-usd'] } } }, 'feeds.yaml')).toThrow(/feeds\.binance\.symbols\.0: a canonical symbol/);
   });
 
   it('checks failover rules and symbols against the feeds and instruments', () => {
-    expect(() => parseFeedsFile({ feeds: { binance: {} }, failover: [{ symbol: 'BTC-USD', primary: 'binance', backup: 'kraken' }] }, 'f')).toThrow(/failover\[0\]\.backup: "kraken" is not a feed of this file/);
+    expect(() => parseFeedsFile({ feeds: { binance: {} }, failover: [{ symbol: 'BTC-USD', primary: 'binance', backup: 'kraken' }] }, 'f')).toThrow(
+      /failover\[0\]\.backup: "kraken" is not a feed of this file/,
+    );
     expect(() => build({ feeds: { binance: { symbols: ['DOGE-EUR'] } } }, 'binance')).toThrow(/feeds\.binance\.symbols: "DOGE-EUR" is not a known instrument/);
-    expect(() => build({ feeds: { mybinance: { adapter: 'binanse', symbols: ['BTC-USD'] } } }, 'mybinance')).toThrow(/feeds\.mybinance\.adapter: unknown adapter "binanse"/);
+    expect(() => build({ feeds: { mybinance: { adapter: 'binanse', symbols: ['BTC-USD'] } } }, 'mybinance')).toThrow(
+      /feeds\.mybinance\.adapter: unknown adapter "binanse"/,
+    );
   });
 
   it('lets a feed name differ from its adapter type (two instances of one provider)', () => {
@@ -75,7 +81,10 @@ describe('feeds file', () => {
     const fake = await startBinanceFake({ replayFixtures: false });
     try {
       const path = join(dir, 'run.yaml');
-      writeFileSync(path, YAML.stringify({ feeds: { binance: { url: fake.url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } } }, run: ['binance'] }));
+      writeFileSync(
+        path,
+        YAML.stringify({ feeds: { binance: { url: fake.url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } } }, run: ['binance'] }),
+      );
       engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: { TICKWIRE_FEEDS_FILE: path } });
       expect(engine.feeds!.health().map((f) => f.id)).toEqual(['binance']);
       await waitFor(() => (engine!.publisher?.stats.published ?? 0) >= 5, { what: 'five published ticks', timeout: 10_000 }).catch(() => undefined); // asserted below
@@ -89,10 +98,13 @@ describe('feeds file', () => {
 
   it('fails at start with a message naming a missing credential variable', async () => {
     await expect(
-      startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, {
-        env: {},
-        feedsFile: { feeds: { alpaca: { keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'] } }, run: ['alpaca'] },
-      }),
+      startEngine(
+        { host: '127.0.0.1', port: 0, log: { level: 'silent' } },
+        {
+          env: {},
+          feedsFile: { feeds: { alpaca: { keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'] } }, run: ['alpaca'] },
+        },
+      ),
     ).rejects.toThrow(/feeds\.alpaca\.keyEnv: environment variable ALPACA_KEY_ID is not set/);
   });
 });

@@ -39,7 +39,10 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
     kraken = await startKrakenFake({ replayFixtures: false, pumpMs: 60_000 });
     engine = await startEngine(
       { host: '127.0.0.1', port: 0, log: { level: 'silent' } },
-      { env: {}, feedsFile: { feeds: { kraken: { url: kraken.url, symbols: ['BTC-USD', 'ETH-USD'], backoff: { initialMs: 20, maxMs: 200 } } }, run: ['kraken'] } },
+      {
+        env: {},
+        feedsFile: { feeds: { kraken: { url: kraken.url, symbols: ['BTC-USD', 'ETH-USD'], backoff: { initialMs: 20, maxMs: 200 } } }, run: ['kraken'] },
+      },
     );
     await waitConnected();
     for (const encoding of ['json', 'msgpack'] as const) {
@@ -72,9 +75,16 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
 
     // heartbeats, a refusal and a malformed frame: counted in feed health, nothing reaches the clients, the connection stays
     kraken.broadcast(KRAKEN_FIXTURE_FRAMES[3]); // {"channel":"heartbeat"}
-    kraken.broadcast({ error: 'Exceeded msg rate', method: 'subscribe', success: false, time_in: '2024-06-10T06:13:21.219873Z', time_out: '2024-06-10T06:13:21.219900Z' });
+    kraken.broadcast({
+      error: 'Exceeded msg rate',
+      method: 'subscribe',
+      success: false,
+      time_in: '2024-06-10T06:13:21.219873Z',
+      time_out: '2024-06-10T06:13:21.219900Z',
+    });
     kraken.broadcast('{"channel":"trade","type":"update","data":[');
-    const health = async () => ((await (await fetch(`http://127.0.0.1:${engine!.port}/v1/feeds/kraken`)).json()) as { errors: number; lastError?: string; state: string });
+    const health = async () =>
+      (await (await fetch(`http://127.0.0.1:${engine!.port}/v1/feeds/kraken`)).json()) as { errors: number; lastError?: string; state: string };
     await waitFor(async () => (await health()).errors >= 2, { what: 'two feed errors counted', timeout: 15_000 }).catch(() => undefined); // asserted below
     const h = await health();
     expect(h.errors).toBeGreaterThanOrEqual(2);
@@ -103,12 +113,19 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
     const engines: Engine[] = [];
     try {
       kraken = await startKrakenFake({ replayFixtures: false, pumpMs: 60_000 });
-      const gw = await startEngine({ natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {}, roles: { gateway: true, feeds: [] } });
+      const gw = await startEngine(
+        { natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' } },
+        { env: {}, roles: { gateway: true, feeds: [] } },
+      );
       engines.push(gw);
       engine = gw; // feedState/waitConnected read the gateway's view of the feeds on the bus
       const feed = await startEngine(
         { natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' } },
-        { env: {}, feedsFile: { feeds: { kraken: { url: kraken.url, symbols: ['BTC-USD'], backoff: { initialMs: 20, maxMs: 200 } } }, run: ['kraken'] }, roles: { gateway: false, feeds: ['kraken'] } },
+        {
+          env: {},
+          feedsFile: { feeds: { kraken: { url: kraken.url, symbols: ['BTC-USD'], backoff: { initialMs: 20, maxMs: 200 } } }, run: ['kraken'] },
+          roles: { gateway: false, feeds: ['kraken'] },
+        },
       );
       engines.push(feed);
       await waitConnected();
@@ -121,11 +138,14 @@ describe('kraken through the gateway to a protocol-v1 client', () => {
       }
       // the gateway subscribes upstream on interest (trade before quote, on one NATS connection): once the
       // ticker sent as a sentinel reaches both clients, the trade subscription is in place too
-      await waitFor(() => {
-        if (clients.every((c) => data(c, 'quote:BTC-USD').length > 0)) return true;
-        kraken!.broadcast(KRAKEN_FIXTURE_FRAMES[6]);
-        return false;
-      }, { what: 'a quote on the clients over NATS', timeout: 15_000, interval: 50 });
+      await waitFor(
+        () => {
+          if (clients.every((c) => data(c, 'quote:BTC-USD').length > 0)) return true;
+          kraken!.broadcast(KRAKEN_FIXTURE_FRAMES[6]);
+          return false;
+        },
+        { what: 'a quote on the clients over NATS', timeout: 15_000, interval: 50 },
+      );
       kraken.broadcast(KRAKEN_FIXTURE_FRAMES[4]);
       const before = clients.map(() => 0);
       for (const [i, c] of clients.entries()) {

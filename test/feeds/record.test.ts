@@ -39,7 +39,8 @@ describe('recording ticks from the bus', () => {
       const want = input.filter((t) => t.k === 'trade' || t.sym === 'BTC-USD');
       expect(recorder.count).toBe(want.length);
       expect(back).toEqual(want);
-      if (ext === 'jsonl') expect(JSON.parse(readFileSync(out, 'utf8').split('\n')[0]!)).toMatchObject({ k: 'trade', src: 'binance', ts: '1718000000000000123' });
+      if (ext === 'jsonl')
+        expect(JSON.parse(readFileSync(out, 'utf8').split('\n')[0]!)).toMatchObject({ k: 'trade', src: 'binance', ts: '1718000000000000123' });
     });
   }
 });
@@ -68,9 +69,15 @@ describe('tickwire record over NATS', () => {
     const out = join(dir, 'live.jsonl');
     const abort = new AbortController();
     const lines: string[] = [];
-    const done = runRecord(['--out', out, '--channels', 'trade:BTC-USD,quote:*'], { env: { NATS_URL: nats!.url }, signal: abort.signal, print: (l) => lines.push(l) });
+    const done = runRecord(['--out', out, '--channels', 'trade:BTC-USD,quote:*'], {
+      env: { NATS_URL: nats!.url },
+      signal: abort.signal,
+      print: (l) => lines.push(l),
+    });
     // (not created yet: readFileSync throws, which waitFor takes as "not yet")
-    await waitFor(() => readFileSync(out, 'utf8').split('\n').length > 30, { what: 'over 30 recorded lines', timeout: 20_000, interval: 100 }).catch(() => undefined); // the assertions below say what is missing
+    await waitFor(() => readFileSync(out, 'utf8').split('\n').length > 30, { what: 'over 30 recorded lines', timeout: 20_000, interval: 100 }).catch(
+      () => undefined,
+    ); // the assertions below say what is missing
     abort.abort();
     expect(await done).toBe(0);
     const ticks = readRecording(out);

@@ -18,12 +18,37 @@ import { defaultRegistry } from '../../src/core/instruments.js';
  */
 const env = { ALPACA_KEY_ID: 'ak', ALPACA_SECRET_KEY: 'as', POLYGON_API_KEY: 'pk', OANDA_API_TOKEN: 'ot', OANDA_ACCOUNT_ID: '101-1' };
 const cases: { name: string; start: () => Promise<FakeProvider>; entry: (url: string) => Record<string, unknown>; symbols: string[] }[] = [
-  { name: 'binance', start: () => startBinanceFake(), entry: (url) => ({ url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } }), symbols: ['BTC-USD'] },
+  {
+    name: 'binance',
+    start: () => startBinanceFake(),
+    entry: (url) => ({ url, symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT' } }),
+    symbols: ['BTC-USD'],
+  },
   { name: 'coinbase', start: () => startCoinbaseFake(), entry: (url) => ({ url, symbols: ['ETH-USD'] }), symbols: ['ETH-USD'] },
-  { name: 'kraken', start: () => startKrakenFake(), entry: (url) => ({ url, symbols: ['SOL-USD'], channels: ['trade', 'ticker'], tickerTrigger: 'trades' }), symbols: ['SOL-USD'] },
-  { name: 'alpaca', start: () => startAlpacaFake({ key: 'ak', secret: 'as' }), entry: (url) => ({ url, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'], encoding: 'msgpack' }), symbols: ['AAPL'] },
-  { name: 'polygon', start: () => startPolygonFake({ apiKey: 'pk' }), entry: (url) => ({ url, keyEnv: 'POLYGON_API_KEY', symbols: ['MSFT'] }), symbols: ['MSFT'] },
-  { name: 'oanda', start: () => startOandaFake({ token: 'ot', accountId: '101-1' }), entry: (url) => ({ url, keyEnv: 'OANDA_API_TOKEN', accountIdEnv: 'OANDA_ACCOUNT_ID', symbols: ['EUR-USD'] }), symbols: ['EUR-USD'] },
+  {
+    name: 'kraken',
+    start: () => startKrakenFake(),
+    entry: (url) => ({ url, symbols: ['SOL-USD'], channels: ['trade', 'ticker'], tickerTrigger: 'trades' }),
+    symbols: ['SOL-USD'],
+  },
+  {
+    name: 'alpaca',
+    start: () => startAlpacaFake({ key: 'ak', secret: 'as' }),
+    entry: (url) => ({ url, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY', symbols: ['AAPL'], encoding: 'msgpack' }),
+    symbols: ['AAPL'],
+  },
+  {
+    name: 'polygon',
+    start: () => startPolygonFake({ apiKey: 'pk' }),
+    entry: (url) => ({ url, keyEnv: 'POLYGON_API_KEY', symbols: ['MSFT'] }),
+    symbols: ['MSFT'],
+  },
+  {
+    name: 'oanda',
+    start: () => startOandaFake({ token: 'ot', accountId: '101-1' }),
+    entry: (url) => ({ url, keyEnv: 'OANDA_API_TOKEN', accountIdEnv: 'OANDA_ACCOUNT_ID', symbols: ['EUR-USD'] }),
+    symbols: ['EUR-USD'],
+  },
 ];
 
 describe('adapters built from the feeds file', () => {

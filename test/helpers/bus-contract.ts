@@ -62,7 +62,10 @@ export function busContract(name: string, factory: BusFactory): void {
       bus.publish('md.stock.trade.AAPL.extra', enc('no'));
       bus.publish('md.stock.trade', enc('no'));
       await settle();
-      expect(r.got).toEqual([['md.stock.trade.AAPL', '1'], ['md.crypto.trade.BTC-USD', '2']]);
+      expect(r.got).toEqual([
+        ['md.stock.trade.AAPL', '1'],
+        ['md.crypto.trade.BTC-USD', '2'],
+      ]);
     });
 
     it('matches > as one or more trailing tokens', async () => {

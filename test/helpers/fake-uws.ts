@@ -26,7 +26,10 @@ export class FakeSub implements HubSubscriber {
   /** WebSocket messages received (a batch counts once) */
   messages = 0;
   closed = false;
-  constructor(readonly uws: FakeUws, readonly codec: FrameCodec = CODECS.msgpack) {}
+  constructor(
+    readonly uws: FakeUws,
+    readonly codec: FrameCodec = CODECS.msgpack,
+  ) {}
   join(topic: string): void {
     let set = this.uws.topics.get(topic);
     if (!set) this.uws.topics.set(topic, (set = new Set()));

@@ -18,7 +18,11 @@ import { waitFor } from './wait.js';
 export class Proc {
   child: ChildProcess | undefined;
   log = '';
-  constructor(readonly name: string, readonly cmd: string, readonly args: string[]) {}
+  constructor(
+    readonly name: string,
+    readonly cmd: string,
+    readonly args: string[],
+  ) {}
 
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
@@ -112,16 +116,19 @@ export class NatsCluster {
   /** Every running node has routes to the others and JetStream has a meta leader all of them know. */
   async waitFormed(timeoutMs = 30_000): Promise<void> {
     const up = this.nodes.filter((n) => n.proc.running);
-    await waitFor(async () => {
-      for (const n of up) {
-        const routez = await httpJson(`http://127.0.0.1:${n.monitor}/routez`);
-        const peers = new Set((routez.routes as { remote_id: string }[]).map((r) => r.remote_id));
-        if (peers.size < up.length - 1) return false;
-        const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz`);
-        if (!jsz.meta_cluster?.leader) return false;
-      }
-      return true;
-    }, { what: 'the NATS cluster to form (routes, JetStream meta leader)', timeout: timeoutMs });
+    await waitFor(
+      async () => {
+        for (const n of up) {
+          const routez = await httpJson(`http://127.0.0.1:${n.monitor}/routez`);
+          const peers = new Set((routez.routes as { remote_id: string }[]).map((r) => r.remote_id));
+          if (peers.size < up.length - 1) return false;
+          const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz`);
+          if (!jsz.meta_cluster?.leader) return false;
+        }
+        return true;
+      },
+      { what: 'the NATS cluster to form (routes, JetStream meta leader)', timeout: timeoutMs },
+    );
   }
 
   /** Name of the node leading a stream (from /jsz of a running node). */
@@ -141,19 +148,22 @@ export class NatsCluster {
 
   /** A stream has a leader and every replica on a running node is current. */
   async waitStreamHealthy(stream: string, replicas: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
-      for (const n of this.nodes.filter((x) => x.proc.running)) {
-        const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?streams=true`);
-        for (const acc of jsz.account_details ?? []) {
-          for (const s of acc.stream_detail ?? []) {
-            if (s.name !== stream || !s.cluster?.leader) continue;
-            const reps = (s.cluster.replicas ?? []) as { current: boolean; offline?: boolean }[];
-            if (reps.length === replicas - 1 && reps.every((r) => r.current && !r.offline)) return true;
+    await waitFor(
+      async () => {
+        for (const n of this.nodes.filter((x) => x.proc.running)) {
+          const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?streams=true`);
+          for (const acc of jsz.account_details ?? []) {
+            for (const s of acc.stream_detail ?? []) {
+              if (s.name !== stream || !s.cluster?.leader) continue;
+              const reps = (s.cluster.replicas ?? []) as { current: boolean; offline?: boolean }[];
+              if (reps.length === replicas - 1 && reps.every((r) => r.current && !r.offline)) return true;
+            }
           }
         }
-      }
-      return false;
-    }, { what: `stream ${stream} to have a leader and ${replicas - 1} current replicas`, timeout: timeoutMs });
+        return false;
+      },
+      { what: `stream ${stream} to have a leader and ${replicas - 1} current replicas`, timeout: timeoutMs },
+    );
   }
 
   async destroy(): Promise<void> {
@@ -210,11 +220,25 @@ export class RedisSentinelSet {
       for (const [i, port] of [s1!, s2!, s3!].entries()) {
         // a sentinel rewrites its config file (it records what it learns): one file each
         const file = join(s.dir, `sentinel-${i}.conf`);
-        writeFileSync(file, sentinelConfig({ port, masterName: s.masterName, masterPort: p1!, quorum: 2, downAfterMs: opts.downAfterMs ?? 1000, failoverTimeoutMs: opts.failoverTimeoutMs ?? 10_000, dir: s.dir }));
+        writeFileSync(
+          file,
+          sentinelConfig({
+            port,
+            masterName: s.masterName,
+            masterPort: p1!,
+            quorum: 2,
+            downAfterMs: opts.downAfterMs ?? 1000,
+            failoverTimeoutMs: opts.failoverTimeoutMs ?? 10_000,
+            dir: s.dir,
+          }),
+        );
         s.sentinels.push({ port, proc: new Proc(`sentinel-${i}`, 'redis-sentinel', [file]) });
       }
       for (const n of s.data) n.proc.start();
-      await waitFor(async () => /master_link_status:up/.test(await s.info(p2!, 'replication')), { what: 'the replica to sync with the primary', timeout: 30_000 });
+      await waitFor(async () => /master_link_status:up/.test(await s.info(p2!, 'replication')), {
+        what: 'the replica to sync with the primary',
+        timeout: 30_000,
+      });
       for (const n of s.sentinels) n.proc.start();
       await s.waitSentinelsAgree(p1!);
     } catch (err) {
@@ -257,13 +281,16 @@ export class RedisSentinelSet {
 
   /** Every running sentinel names `masterPort` as the primary, knows a replica and the other sentinels. */
   async waitSentinelsAgree(masterPort: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
-      for (const s of this.sentinels.filter((x) => x.proc.running)) {
-        const v = await this.sentinelView(s.port);
-        if (v.masterPort !== masterPort || v.replicas < 1 || v.sentinels < this.sentinels.length || /o_down|s_down/.test(v.flags)) return false;
-      }
-      return true;
-    }, { what: `the sentinels to agree that 127.0.0.1:${masterPort} is the primary`, timeout: timeoutMs });
+    await waitFor(
+      async () => {
+        for (const s of this.sentinels.filter((x) => x.proc.running)) {
+          const v = await this.sentinelView(s.port);
+          if (v.masterPort !== masterPort || v.replicas < 1 || v.sentinels < this.sentinels.length || /o_down|s_down/.test(v.flags)) return false;
+        }
+        return true;
+      },
+      { what: `the sentinels to agree that 127.0.0.1:${masterPort} is the primary`, timeout: timeoutMs },
+    );
   }
 
   /** The data node that currently reports role:master. */
@@ -281,7 +308,15 @@ export class RedisSentinelSet {
 }
 
 /** One sentinel's configuration (the shape docs/operations.md shows). */
-export function sentinelConfig(o: { port: number; masterName: string; masterPort: number; quorum: number; downAfterMs: number; failoverTimeoutMs: number; dir: string }): string {
+export function sentinelConfig(o: {
+  port: number;
+  masterName: string;
+  masterPort: number;
+  quorum: number;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+  dir: string;
+}): string {
   return `port ${o.port}
 bind 127.0.0.1
 daemonize no

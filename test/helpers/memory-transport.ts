@@ -27,7 +27,10 @@ export class MemoryTransport implements Transport, TopicSink {
   /** called by `end`, as a real transport's close callback would (the test wires conn.onClose) */
   onEnd: ((code: number) => void) | undefined;
 
-  constructor(readonly topics: LocalTopics, opts: { remoteAddress?: string; ping?: boolean } = {}) {
+  constructor(
+    readonly topics: LocalTopics,
+    opts: { remoteAddress?: string; ping?: boolean } = {},
+  ) {
     this.remoteAddress = opts.remoteAddress ?? '127.0.0.1';
     if (opts.ping === false) this.ping = undefined;
   }

@@ -48,12 +48,15 @@ function checkAlive(proc: TickwireProcess): void {
 
 /** GET url until it answers 200 (fails at once, with the output, if `proc` exits meanwhile). */
 export async function waitHttpOk(url: string, timeoutMs = 30_000, proc?: TickwireProcess): Promise<void> {
-  await waitFor(async () => {
-    if (proc) checkAlive(proc);
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.ok;
-  }, { what: `${url} to answer 200${proc ? `; output: ${proc.output().slice(-1000)}` : ''}`, timeout: timeoutMs, interval: 50 }).catch((err: Error) => {
+  await waitFor(
+    async () => {
+      if (proc) checkAlive(proc);
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return res.ok;
+    },
+    { what: `${url} to answer 200${proc ? `; output: ${proc.output().slice(-1000)}` : ''}`, timeout: timeoutMs, interval: 50 },
+  ).catch((err: Error) => {
     if (proc && !(err instanceof WaitAborted)) err.message += `\n${proc.output().slice(-2000)}`;
     throw err;
   });
@@ -67,11 +70,14 @@ export async function waitHttpOk(url: string, timeoutMs = 30_000, proc?: Tickwir
 export async function spawnListening(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ proc: TickwireProcess; port: number }> {
   const proc = spawnTickwire(args, { LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json', ...env, PORT: '0' });
   try {
-    const port = await waitFor(() => {
-      checkAlive(proc);
-      const m = /"port":(\d+)[^\n]*tickwire gateway listening/.exec(proc.output());
-      return m ? Number(m[1]) : undefined;
-    }, { what: 'the "tickwire gateway listening" log line', timeout: timeoutMs, interval: 50 });
+    const port = await waitFor(
+      () => {
+        checkAlive(proc);
+        const m = /"port":(\d+)[^\n]*tickwire gateway listening/.exec(proc.output());
+        return m ? Number(m[1]) : undefined;
+      },
+      { what: 'the "tickwire gateway listening" log line', timeout: timeoutMs, interval: 50 },
+    );
     return { proc, port };
   } catch (err) {
     await proc.stop('SIGKILL');

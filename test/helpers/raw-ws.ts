@@ -76,7 +76,11 @@ export class RawWs {
   ended = false;
   /** pongs sent in answer to the server's pings (with `autoPong`) */
   pongsSent = 0;
-  private constructor(readonly socket: Socket, public readonly handshake: string, autoPong: boolean) {
+  private constructor(
+    readonly socket: Socket,
+    public readonly handshake: string,
+    autoPong: boolean,
+  ) {
     socket.on('data', (d: Buffer) => {
       this.bytesRead += d.length;
       const { frames, rest } = parseFrames(Buffer.concat([this.#buf, d]));
@@ -104,7 +108,10 @@ export class RawWs {
    * `localAddress` (e.g. 127.0.0.7) connects from another loopback address: its own per-IP limits.
    * `autoPong`: answer the server's pings like a browser (off by default: the bytes sent are exactly the test's).
    */
-  static async connect(port: number, opts: { path?: string; protocol?: string; headers?: Record<string, string>; localAddress?: string; autoPong?: boolean } = {}): Promise<RawWs> {
+  static async connect(
+    port: number,
+    opts: { path?: string; protocol?: string; headers?: Record<string, string>; localAddress?: string; autoPong?: boolean } = {},
+  ): Promise<RawWs> {
     const socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
@@ -112,8 +119,12 @@ export class RawWs {
     });
     const key = randomBytes(16).toString('base64');
     const lines = [
-      `GET ${opts.path ?? '/v1/stream'} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13',
+      `GET ${opts.path ?? '/v1/stream'} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${key}`,
+      'Sec-WebSocket-Version: 13',
       ...(opts.protocol ? [`Sec-WebSocket-Protocol: ${opts.protocol}`] : []),
       ...Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
     ];

@@ -129,10 +129,21 @@ export async function startNats(opts: { jetstream?: boolean } = {}): Promise<Tes
   const server = managed(
     'nats-server',
     'nats',
-    (port) => ['-a', '127.0.0.1', '-p', String(port === 0 ? -1 : port), '--ports_file_dir', portsDir, ...(opts.jetstream === false ? [] : ['-js', '-sd', join(dir, 'js')])],
+    (port) => [
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port === 0 ? -1 : port),
+      '--ports_file_dir',
+      portsDir,
+      ...(opts.jetstream === false ? [] : ['-js', '-sd', join(dir, 'js')]),
+    ],
     async (child) => {
       const file = join(portsDir, `nats-server_${child.pid}.ports`);
-      const ports = await waitFor(() => existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] }), { what: `nats-server's ports file ${file}`, timeout: 10_000 });
+      const ports = await waitFor(() => existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] }), {
+        what: `nats-server's ports file ${file}`,
+        timeout: 10_000,
+      });
       const url = ports.nats?.[0];
       if (!url) throw new Error(`no client URL in ${file}: ${JSON.stringify(ports)} (${readdirSync(portsDir).join(', ')})`);
       return Number(new URL(url).port);

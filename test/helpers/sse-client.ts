@@ -21,7 +21,11 @@ export class SseTestClient {
   readonly #ctl: AbortController;
   readonly #waiters = new Set<() => void>();
 
-  private constructor(readonly base: string, readonly res: Response, ctl: AbortController) {
+  private constructor(
+    readonly base: string,
+    readonly res: Response,
+    ctl: AbortController,
+  ) {
     this.#ctl = ctl;
   }
 
@@ -38,7 +42,11 @@ export class SseTestClient {
     const res = await fetch(url, { headers, signal: ctl.signal });
     if (res.status !== 200) {
       const body = await res.text();
-      throw Object.assign(new Error(`HTTP ${res.status}: ${body}`), { status: res.status, body: body ? (JSON.parse(body) as Frame) : undefined, headers: res.headers });
+      throw Object.assign(new Error(`HTTP ${res.status}: ${body}`), {
+        status: res.status,
+        body: body ? (JSON.parse(body) as Frame) : undefined,
+        headers: res.headers,
+      });
     }
     const c = new SseTestClient(base, res, ctl);
     void c.#read();

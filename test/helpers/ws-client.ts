@@ -16,7 +16,10 @@ export class TestClient {
   readonly #waiters = new Set<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
   readonly #closeWaiters: ((code: number) => void)[] = [];
 
-  private constructor(readonly ws: WebSocket, readonly encoding: 'msgpack' | 'json') {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly encoding: 'msgpack' | 'json',
+  ) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.raw.push({ data, binary: isBinary });
       const frame = (isBinary ? unpack(data) : JSON.parse(data.toString('utf8'))) as Frame;
@@ -70,7 +73,13 @@ export class TestClient {
     const existing = this.frames.slice(fromIndex).find(pred);
     if (existing) return Promise.resolve(existing);
     return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (f: Frame) => { clearTimeout(timer); resolve(f); } };
+      const w = {
+        pred,
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      };
       const timer = setTimeout(() => {
         this.#waiters.delete(w);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for a frame; last frames: ${JSON.stringify(this.frames.slice(-3)).slice(0, 500)}`));
@@ -81,10 +90,13 @@ export class TestClient {
 
   /** Wait until pred holds for `count` frames. */
   async waitForCount(pred: (f: Frame) => boolean, count: number, timeoutMs = 10_000): Promise<Frame[]> {
-    return waitFor(() => {
-      const got = this.frames.filter(pred);
-      return got.length >= count ? got : undefined;
-    }, { what: `${count} matching frames`, timeout: timeoutMs }).catch((err: Error) => {
+    return waitFor(
+      () => {
+        const got = this.frames.filter(pred);
+        return got.length >= count ? got : undefined;
+      },
+      { what: `${count} matching frames`, timeout: timeoutMs },
+    ).catch((err: Error) => {
       throw new Error(`${err.message} (got ${this.frames.filter(pred).length})`);
     });
   }

@@ -53,7 +53,18 @@ const impls: Impl[] = [
   },
 ];
 
-const bar = (t: number, c = 100, extra: Partial<StoredBar> = {}): StoredBar => ({ t, iv: 60_000, o: c, h: c + 1, l: c - 1, c, v: 10, n: 3, closed: true, ...extra });
+const bar = (t: number, c = 100, extra: Partial<StoredBar> = {}): StoredBar => ({
+  t,
+  iv: 60_000,
+  o: c,
+  h: c + 1,
+  l: c - 1,
+  c,
+  v: 10,
+  n: 3,
+  closed: true,
+  ...extra,
+});
 const starts = (bars: StoredBar[]): number[] => bars.map((b) => b.t);
 const M = 60_000;
 

@@ -24,7 +24,13 @@ function providerBar(sym: string, iv: '1d' | '1m', t: number, c: number): void {
 
 beforeAll(async () => {
   engine = await startEngine(
-    { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 20 }, auth: { mode: 'optional', jwtSecret: SECRET, delayMs: DELAY, anonymousEntitlement: 'realtime' } },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      synthetic: { rate: 20 },
+      auth: { mode: 'optional', jwtSecret: SECRET, delayMs: DELAY, anonymousEntitlement: 'realtime' },
+    },
     { roles: { feeds: ['synthetic'] }, env: {} },
   );
   base = `http://127.0.0.1:${engine.port}`;

@@ -14,14 +14,23 @@ const DELAY = 2000;
 let engine: Engine;
 beforeAll(async () => {
   engine = await startEngine(
-    { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 3, rate: 2000 }, auth: { mode: 'required', jwtSecret: SECRET, delayMs: DELAY, defaultEntitlement: 'none' } },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      synthetic: { seed: 3, rate: 2000 },
+      auth: { mode: 'required', jwtSecret: SECRET, delayMs: DELAY, defaultEntitlement: 'none' },
+    },
     { env: {} },
   );
 });
 afterAll(() => engine?.close());
 
 const connect = async (ent: unknown, sub: string): Promise<TestClient> =>
-  TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { headers: { authorization: `Bearer ${await token({ sub, claims: { ent } })}` }, encoding: 'json' });
+  TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+    headers: { authorization: `Bearer ${await token({ sub, claims: { ent } })}` },
+    encoding: 'json',
+  });
 
 describe('history and entitlements', () => {
   it('refuses a bar channel outside the entitlements with FORBIDDEN', async () => {

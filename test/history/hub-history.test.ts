@@ -25,7 +25,24 @@ class Sub implements HubSubscriber {
   }
 }
 
-const bar = (t: number, closed: boolean): BarTick => ({ k: 'bar', sym: 'AAPL', src: 't', seq: 0, ep: 1, ts: 0n, rt: 0n, iv: '1s', t, o: 1, h: 1, l: 1, c: 1, v: 1, n: 1, closed });
+const bar = (t: number, closed: boolean): BarTick => ({
+  k: 'bar',
+  sym: 'AAPL',
+  src: 't',
+  seq: 0,
+  ep: 1,
+  ts: 0n,
+  rt: 0n,
+  iv: '1s',
+  t,
+  o: 1,
+  h: 1,
+  l: 1,
+  c: 1,
+  v: 1,
+  n: 1,
+  closed,
+});
 
 function setup(source: BarHistorySource): { hub: Hub; bus: MemoryBus; spec: ChannelSpec; clock: VirtualClock } {
   const bus = new MemoryBus();

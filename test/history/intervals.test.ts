@@ -27,7 +27,10 @@ describe('bar intervals', () => {
     const five = new BarBuilder('5m');
     expect(five.onTrade(trade(at('2026-03-10T14:03:27.500Z'), 10))[0]).toMatchObject({ t: at('2026-03-10T14:00:00Z'), iv: '5m', closed: false });
     const next = five.onTrade(trade(at('2026-03-10T14:05:00.000Z'), 11));
-    expect(next.map((b) => [b.t, b.closed])).toEqual([[at('2026-03-10T14:00:00Z'), true], [at('2026-03-10T14:05:00Z'), false]]);
+    expect(next.map((b) => [b.t, b.closed])).toEqual([
+      [at('2026-03-10T14:00:00Z'), true],
+      [at('2026-03-10T14:05:00Z'), false],
+    ]);
     const hour = new BarBuilder('1h');
     expect(hour.onTrade(trade(at('2026-03-10T14:59:59.999Z'), 10))[0]!.t).toBe(at('2026-03-10T14:00:00Z'));
   });
@@ -39,7 +42,10 @@ describe('bar intervals', () => {
     const fx = new BarBuilder('1d', undefined, 1320 * 60_000);
     expect(fx.onTrade(trade(at('2026-03-10T21:59:00Z'), 10))[0]!.t).toBe(at('2026-03-09T22:00:00Z'));
     const rolled = fx.onTrade(trade(at('2026-03-10T22:00:00Z'), 11));
-    expect(rolled.map((b) => [b.t, b.closed])).toEqual([[at('2026-03-09T22:00:00Z'), true], [at('2026-03-10T22:00:00Z'), false]]);
+    expect(rolled.map((b) => [b.t, b.closed])).toEqual([
+      [at('2026-03-09T22:00:00Z'), true],
+      [at('2026-03-10T22:00:00Z'), false],
+    ]);
   });
 
   it('the publisher builds day bars on the instrument day start and stores every closed bar as its wire payload', () => {
@@ -48,7 +54,10 @@ describe('bar intervals', () => {
     const store = new MemoryBarStore({ windowBars: 100 });
     const wire: Record<string, unknown>[] = [];
     const pub = new TickPublisher({
-      bus: new MemoryBus(), registry, barSweepMs: 0, bars: store,
+      bus: new MemoryBus(),
+      registry,
+      barSweepMs: 0,
+      bars: store,
       onPublished: (t) => {
         if (t.k === 'bar' && t.closed) wire.push(tickToPayload(t));
       },
@@ -76,7 +85,9 @@ describe('open 5m, 1h and 1d bars', () => {
   it('go out at most every 250 ms per symbol, the newest state on the sweep, closes at once', () => {
     const seen: { iv: string; t: number; c: number; closed: boolean }[] = [];
     const pub = new TickPublisher({
-      bus: new MemoryBus(), registry: defaultRegistry(), barSweepMs: 0,
+      bus: new MemoryBus(),
+      registry: defaultRegistry(),
+      barSweepMs: 0,
       onPublished: (t) => {
         if (t.k === 'bar' && t.iv === '5m') seen.push({ iv: t.iv, t: t.t, c: t.c, closed: t.closed });
       },
@@ -91,7 +102,10 @@ describe('open 5m, 1h and 1d bars', () => {
     expect(seen.at(-1)).toEqual({ iv: '5m', t: t0, c: 12, closed: false });
     tr(t0 + 4000, 13); // held again
     tr(t0 + 300_000, 14); // the next bar: the close (with the held state) and the new bar's first state at once
-    expect(seen.slice(-2)).toEqual([{ iv: '5m', t: t0, c: 13, closed: true }, { iv: '5m', t: t0 + 300_000, c: 14, closed: false }]);
+    expect(seen.slice(-2)).toEqual([
+      { iv: '5m', t: t0, c: 13, closed: true },
+      { iv: '5m', t: t0 + 300_000, c: 14, closed: false },
+    ]);
     pub.sweepBars(Date.now());
     expect(seen.at(-1)).toEqual({ iv: '5m', t: t0 + 300_000, c: 14, closed: false }); // nothing stale re-sent
     expect(seen).toHaveLength(4);

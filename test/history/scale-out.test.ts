@@ -16,8 +16,13 @@ describe('bar history over NATS and Redis', { timeout: 90_000 }, () => {
   let redis: Server;
   const engines: Engine[] = [];
   const common = (): Record<string, unknown> => ({
-    natsUrl: nats.url, redisUrl: redis.url, host: '127.0.0.1', log: { level: 'silent' }, redis: { keyPrefix: 'hist:' },
-    history: { redisKeyPrefix: 'hist:bars:' }, ops: { statsLogSec: 0 },
+    natsUrl: nats.url,
+    redisUrl: redis.url,
+    host: '127.0.0.1',
+    log: { level: 'silent' },
+    redis: { keyPrefix: 'hist:' },
+    history: { redisKeyPrefix: 'hist:bars:' },
+    ops: { statsLogSec: 0 },
   });
   const gateway = async (): Promise<Engine> => {
     const e = await startEngine({ ...common(), port: 0 }, { env: {}, roles: { gateway: true, feeds: [] } });
@@ -32,7 +37,12 @@ describe('bar history over NATS and Redis', { timeout: 90_000 }, () => {
 
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNats(), startRedis()]);
-    engines.push(await startEngine({ ...common(), synthetic: { seed: 5, rate: 2000, symbols: ['BTC-USD', 'AAPL'] } }, { env: {}, roles: { gateway: false, feeds: ['synthetic'] } }));
+    engines.push(
+      await startEngine(
+        { ...common(), synthetic: { seed: 5, rate: 2000, symbols: ['BTC-USD', 'AAPL'] } },
+        { env: {}, roles: { gateway: false, feeds: ['synthetic'] } },
+      ),
+    );
   });
   afterAll(async () => {
     for (const e of engines.reverse()) await e.close();

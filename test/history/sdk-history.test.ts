@@ -19,10 +19,14 @@ describe('SDK: subscribe with history', () => {
     const port = engine.port;
     cleanups.push(() => engine.close());
     // a few closed bars first (read back over HTTP: a condition, not a sleep)
-    await until(async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/v1/bars?symbol=BTC-USD&interval=1s`);
-      return ((await r.json()) as { bars: Bar[] }).bars.length >= 3;
-    }, 20_000, 'three closed bars');
+    await until(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/v1/bars?symbol=BTC-USD&interval=1s`);
+        return ((await r.json()) as { bars: Bar[] }).bars.length >= 3;
+      },
+      20_000,
+      'three closed bars',
+    );
     const client = new TickwireClient({ url: streamUrl(port), reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
     cleanups.push(() => client.close());
     const snapshots: Update<Bar>[] = [];

@@ -41,7 +41,9 @@ describe('connection ceiling and parked-connection memory', () => {
   it('idle connections cost little (figure printed)', async () => {
     const n = 200;
     const before = target.rss();
-    const conns = await Promise.all(Array.from({ length: n }, (_, i) => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: `127.0.${200 + (i % 50)}.9` })));
+    const conns = await Promise.all(
+      Array.from({ length: n }, (_, i) => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: `127.0.${200 + (i % 50)}.9` })),
+    );
     await Promise.all(conns.map((c) => c.waitFor(() => c.frames.length >= 1)));
     const grown = target.rss() - before;
     console.log(`${n} idle connections: RSS +${(grown / MIB).toFixed(1)} MiB (${Math.round(grown / n / 1024)} KiB each)`);
@@ -103,7 +105,9 @@ describe('connection ceiling and parked-connection memory', () => {
     await waitFor(async () => (await target.stats()).connections === n);
     const grown = target.rss() - before;
     const perConnection = grown / n;
-    console.log(`parked ${n} connections with ~${Math.round(receiveBound / 1024)} KiB of fragments each: RSS +${Math.round(grown / MIB)} MiB (${Math.round(perConnection / 1024)} KiB per connection; bound ${Math.round(capacity.perConnection.totalBytes / 1024)} KiB)`);
+    console.log(
+      `parked ${n} connections with ~${Math.round(receiveBound / 1024)} KiB of fragments each: RSS +${Math.round(grown / MIB)} MiB (${Math.round(perConnection / 1024)} KiB per connection; bound ${Math.round(capacity.perConnection.totalBytes / 1024)} KiB)`,
+    );
     expect(perConnection).toBeLessThan(receiveBound + 512 * 1024);
     expect(parked.every((p) => !p.ended)).toBe(true);
     for (const p of parked) p.destroy();
@@ -111,4 +115,3 @@ describe('connection ceiling and parked-connection memory', () => {
     expect(await target.health()).toBe(200);
   });
 });
-

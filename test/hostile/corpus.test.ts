@@ -56,10 +56,12 @@ async function open(protocol: string | null = 'tickwire.v1.json', localAddress =
 }
 
 function jsonFrames(ws: RawWs): Record<string, any>[] {
-  return ws.frames.filter((f) => f.opcode === 1).flatMap((f) => {
-    const o = JSON.parse(f.payload.toString('utf8')) as Record<string, any>;
-    return o.op === 'batch' ? (o.items as Record<string, any>[]) : [o];
-  });
+  return ws.frames
+    .filter((f) => f.opcode === 1)
+    .flatMap((f) => {
+      const o = JSON.parse(f.payload.toString('utf8')) as Record<string, any>;
+      return o.op === 'batch' ? (o.items as Record<string, any>[]) : [o];
+    });
 }
 
 function msgpackFrames(ws: RawWs): Record<string, any>[] {
@@ -70,8 +72,16 @@ function msgpackFrames(ws: RawWs): Record<string, any>[] {
 async function expectError(ws: RawWs, send: () => void, code: string, message: RegExp, frames = jsonFrames): Promise<Record<string, any>> {
   const from = frames(ws).length;
   send();
-  await ws.waitFor(() => frames(ws).slice(from).some((f) => f.op === 'error' && f.code === code), 5000);
-  const e = frames(ws).slice(from).find((f) => f.op === 'error' && f.code === code)!;
+  await ws.waitFor(
+    () =>
+      frames(ws)
+        .slice(from)
+        .some((f) => f.op === 'error' && f.code === code),
+    5000,
+  );
+  const e = frames(ws)
+    .slice(from)
+    .find((f) => f.op === 'error' && f.code === code)!;
   expect(e.message).toMatch(message);
   return e;
 }
@@ -129,14 +139,18 @@ describe('HTTP and the upgrade', () => {
       rawHttp(target.port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]), { waitMs: 30_000, localAddress: freshAddress() }), // a TLS ClientHello
       rawHttp(target.port, upgradeRequest(Array.from({ length: 100 }, (_, i) => `X-H${i}: v`)), { waitMs: 30_000, localAddress: freshAddress() }),
       rawHttp(target.port, Buffer.alloc(0), { waitMs: 30_000, localAddress: freshAddress() }), // connects, sends nothing
-      rawHttp(target.port, async (write, closed) => {
-        // slowloris: a header line every 500 ms, never the end of the request
-        write('GET /v1/stream HTTP/1.1\r\n');
-        for (let i = 0; i < 50 && !closed(); i++) {
-          await new Promise((r) => setTimeout(r, 500)); // pacing the attack, not a wait
-          write(`X-Trickle-${i}: a\r\n`);
-        }
-      }, { waitMs: 30_000, localAddress: freshAddress() }),
+      rawHttp(
+        target.port,
+        async (write, closed) => {
+          // slowloris: a header line every 500 ms, never the end of the request
+          write('GET /v1/stream HTTP/1.1\r\n');
+          for (let i = 0; i < 50 && !closed(); i++) {
+            await new Promise((r) => setTimeout(r, 500)); // pacing the attack, not a wait
+            write(`X-Trickle-${i}: a\r\n`);
+          }
+        },
+        { waitMs: 30_000, localAddress: freshAddress() },
+      ),
     ]);
     for (const r of timeouts) {
       expect(r.status).toBe(0);
@@ -182,7 +196,22 @@ describe('WebSocket frames (JSON mode)', () => {
 
   it('invalid channel names and symbols -> rejected one by one with UNKNOWN_CHANNEL and a reason; private channels without a token -> UNAUTHENTICATED', async () => {
     const ws = await open();
-    const bad = ['', 'x'.repeat(200), 'quote:ÄPPLE', 'quote:A\u0000B', 'quote:aapl', 'candle:AAPL', 'quote:', ':', 'quote:AAPL:X', 'quote:ZZZZ', 'trade:BTC USD', '../../etc/passwd', 'md.>', 'quote:*'];
+    const bad = [
+      '',
+      'x'.repeat(200),
+      'quote:ÄPPLE',
+      'quote:A\u0000B',
+      'quote:aapl',
+      'candle:AAPL',
+      'quote:',
+      ':',
+      'quote:AAPL:X',
+      'quote:ZZZZ',
+      'trade:BTC USD',
+      '../../etc/passwd',
+      'md.>',
+      'quote:*',
+    ];
     ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: [...bad, 'executions', 'portfolio', 'quote:AAPL'] }));
     await ws.waitFor(() => jsonFrames(ws).some((f) => f.op === 'ack' && f.id === 1));
     const ack = jsonFrames(ws).find((f) => f.op === 'ack' && f.id === 1)!;
@@ -194,7 +223,10 @@ describe('WebSocket frames (JSON mode)', () => {
       expect(['UNKNOWN_CHANNEL', 'UNAUTHENTICATED']).toContain(r.code);
     }
     expect(ack.rejected.find((r: { channel: string }) => r.channel === 'quote:aapl').reason).toMatch(/upper case: AAPL/);
-    expect(ack.rejected.filter((r: { code: string }) => r.code === 'UNAUTHENTICATED').map((r: { channel: string }) => r.channel)).toEqual(['executions', 'portfolio']);
+    expect(ack.rejected.filter((r: { code: string }) => r.code === 'UNAUTHENTICATED').map((r: { channel: string }) => r.channel)).toEqual([
+      'executions',
+      'portfolio',
+    ]);
     ws.destroy();
     await stillHealthy();
   });
@@ -247,7 +279,10 @@ describe('frame sizes', () => {
     const ws = await open();
     ws.sendText(JSON.stringify({ op: 'ping', pad: 'a'.repeat(100_000) }));
     await ws.waitFor(() => ws.ended, 5000);
-    expect(jsonFrames(ws).find((f) => f.op === 'error')).toMatchObject({ code: 'BAD_FRAME', message: expect.stringMatching(/100\d{3} bytes is over the limit of 65536/) });
+    expect(jsonFrames(ws).find((f) => f.op === 'error')).toMatchObject({
+      code: 'BAD_FRAME',
+      message: expect.stringMatching(/100\d{3} bytes is over the limit of 65536/),
+    });
     expect(ws.closeFrame()).toMatchObject({ code: 1009 });
     await stillHealthy();
   });
@@ -256,7 +291,12 @@ describe('frame sizes', () => {
 describe('floods', () => {
   it('subscription flood: 1001 channels in one request -> LIMIT; past gateway.maxSubscriptions (50) -> the rest rejected with LIMIT', async () => {
     const ws = await open();
-    await expectError(ws, () => ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: Array.from({ length: 1001 }, (_, i) => `quote:S${i}`) })), 'LIMIT', /at most 1000 channels per request/);
+    await expectError(
+      ws,
+      () => ws.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: Array.from({ length: 1001 }, (_, i) => `quote:S${i}`) })),
+      'LIMIT',
+      /at most 1000 channels per request/,
+    );
     const syms = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'AMZN', 'GOOGL', 'META', 'SPY', 'QQQ', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'XRP-USD', 'DOGE-USD'];
     const all = syms.flatMap((s) => ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m'].map((k) => `${k}:${s}`)); // 75 channels
     ws.sendText(JSON.stringify({ op: 'subscribe', id: 2, channels: all, throttle: 1000, snapshot: false }));
@@ -307,7 +347,9 @@ describe('floods', () => {
     const results = await Promise.allSettled(Array.from({ length: 40 }, () => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: ip })));
     const refill = Math.ceil(((Date.now() - t0) / 1000) * 5); // connectionsPerIpPerSec
     const ok = results.filter((r): r is PromiseFulfilledResult<RawWs> => r.status === 'fulfilled').map((r) => r.value);
-    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as { head?: string }).head ?? r.reason));
+    const refused = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => String((r.reason as { head?: string }).head ?? r.reason));
     expect(ok.length).toBeGreaterThanOrEqual(10);
     expect(ok.length).toBeLessThanOrEqual(10 + refill); // the burst, plus what the rate refilled meanwhile
     expect(refused.length).toBeGreaterThan(0);
@@ -331,7 +373,9 @@ describe('floods', () => {
     maxRss = Math.max(maxRss, target.rss());
     expect(target.rss() - baselineRss).toBeLessThan(200 * MIB);
     for (const c of conns) c.destroy();
-    await waitFor(async () => ((await target.stats()).connections as number) <= before, { what: 'the connections gone from /v1/stats', interval: 100 }).catch(() => undefined); // asserted below
+    await waitFor(async () => ((await target.stats()).connections as number) <= before, { what: 'the connections gone from /v1/stats', interval: 100 }).catch(
+      () => undefined,
+    ); // asserted below
     expect((await target.stats()).connections).toBe(before);
     await stillHealthy();
   });

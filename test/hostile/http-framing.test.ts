@@ -28,10 +28,12 @@ async function exchange(port: number, bytes: string, waitMs = 1500): Promise<Exc
   let closed = false;
   s.on('data', (d: Buffer) => (text += d.toString('latin1')));
   s.on('error', () => undefined);
-  const done = new Promise<void>((resolve) => s.once('close', () => {
-    closed = true;
-    resolve();
-  }));
+  const done = new Promise<void>((resolve) =>
+    s.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     s.once('connect', () => resolve());
     s.once('error', reject);
@@ -64,7 +66,18 @@ const AMBIGUOUS: [string, string, string[]][] = [
   ['Transfer-Encoding: gzip, chunked', 'POST /v1/announcements', ['Transfer-Encoding: gzip, chunked']],
   ['two Transfer-Encoding headers', 'POST /v1/announcements', ['Transfer-Encoding: chunked', 'Transfer-Encoding: identity']],
   ['a DEL character in a header value', 'POST /v1/announcements', ['X-Note: a\x7fb']],
-  ['a WebSocket upgrade with two Content-Length', 'GET /v1/stream', ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Content-Length: 0', `Content-Length: ${SMUGGLED.length}`]],
+  [
+    'a WebSocket upgrade with two Content-Length',
+    'GET /v1/stream',
+    [
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+      'Content-Length: 0',
+      `Content-Length: ${SMUGGLED.length}`,
+    ],
+  ],
 ];
 
 /** Requests uWS itself refuses before any route runs: the TCP connection is closed at once. */
@@ -90,7 +103,14 @@ describe('HTTP framing on the gateway port', () => {
   beforeAll(async () => {
     webDir = mkdtempSync(join(tmpdir(), 'tw-framing-'));
     writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>tickwire</title>');
-    engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 50 }, gateway: { webDir }, auth: { serviceToken: TOKEN } });
+    engine = await startEngine({
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      synthetic: { rate: 50 },
+      gateway: { webDir },
+      auth: { serviceToken: TOKEN },
+    });
   });
   afterAll(async () => {
     await engine?.close();
@@ -131,21 +151,29 @@ describe('HTTP framing on the gateway port', () => {
   });
 
   it('refusals are counted in tickwire_protocol_errors_total{code="BAD_HTTP_FRAMING"}', async () => {
-    const before = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    const before = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', {
+      code: 'BAD_HTTP_FRAMING',
+    });
     const r = await exchange(engine.port, head('GET', '/health', ['Content-Length: 0', 'Content-Length: 0']));
     expect(r.statuses).toEqual([400]);
-    const after = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', { code: 'BAD_HTTP_FRAMING' });
+    const after = metricValue(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text(), 'tickwire_protocol_errors_total', {
+      code: 'BAD_HTTP_FRAMING',
+    });
     expect(after).toBe(before + 1);
   });
 
   it('unambiguous requests, pipelined, are all answered: one Content-Length, or Transfer-Encoding: chunked alone', async () => {
     const chunked = `${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`;
-    const r = await exchange(engine.port, [
-      head('POST', '/v1/announcements', [AUTH.trimEnd(), `Content-Length: ${BODY.length}`]) + BODY,
-      head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding: chunked']) + chunked,
-      head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding:\tChunked ']) + chunked,
-      SMUGGLED,
-    ].join(''), 1500);
+    const r = await exchange(
+      engine.port,
+      [
+        head('POST', '/v1/announcements', [AUTH.trimEnd(), `Content-Length: ${BODY.length}`]) + BODY,
+        head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding: chunked']) + chunked,
+        head('POST', '/v1/announcements', [AUTH.trimEnd(), 'Transfer-Encoding:\tChunked ']) + chunked,
+        SMUGGLED,
+      ].join(''),
+      1500,
+    );
     expect(r.statuses).toEqual([202, 202, 202, 200]);
     expect(r.closed).toBe(false);
   });
@@ -159,7 +187,9 @@ describe('HTTP framing on the gateway port', () => {
       expect(r.statuses, path).toEqual([get.status, 404]);
       // (the length of the JSON bodies varies between two calls: uptime, counters)
       expect(getBody.byteLength).toBeGreaterThan(0);
-      expect(r.text).toMatch(new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'));
+      expect(r.text).toMatch(
+        new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'),
+      );
       expect(r.text).toContain(`content-type: ${get.headers.get('content-type')}`);
     }
   });
@@ -193,7 +223,9 @@ describe('HTTP framing on the ops port (processes without a gateway)', () => {
       const r = await exchange(ops.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000);
       expect(r.statuses, path).toEqual([get.status, 404]);
       expect(getBody.byteLength).toBeGreaterThan(0);
-      expect(r.text).toMatch(new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'));
+      expect(r.text).toMatch(
+        new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'),
+      );
     }
   });
 });

@@ -44,8 +44,19 @@ beforeAll(async () => {
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
   engine = await startEngine(
     {
-      host: '127.0.0.1', port: 0, log: { level: 'silent' }, feeds: [],
-      auth: { mode: 'required', jwtPublicKey: rsaPem, jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, issuer: [ISS], audience: [AUD], requireExp: true, clockToleranceSec: 5 },
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      feeds: [],
+      auth: {
+        mode: 'required',
+        jwtPublicKey: rsaPem,
+        jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
+        issuer: [ISS],
+        audience: [AUD],
+        requireExp: true,
+        clockToleranceSec: 5,
+      },
     },
     { env: {} },
   );
@@ -67,7 +78,10 @@ const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('bas
 /** Try an upgrade with this token; the status line and whatever followed it. */
 async function upgrade(token: string, via: 'header' | 'query' = 'header'): Promise<{ status: number; frames: number }> {
   try {
-    const ws = await RawWs.connect(engine.port, via === 'header' ? { headers: { Authorization: `Bearer ${token}` } } : { path: `/v1/stream?token=${encodeURIComponent(token)}` });
+    const ws = await RawWs.connect(
+      engine.port,
+      via === 'header' ? { headers: { Authorization: `Bearer ${token}` } } : { path: `/v1/stream?token=${encodeURIComponent(token)}` },
+    );
     await ws.waitFor(() => ws.frames.length > 0, 2000).catch(() => undefined);
     const frames = ws.frames.length;
     ws.destroy();
@@ -86,12 +100,20 @@ async function failures(reason: string): Promise<number> {
 const attacks: [string, string, () => Promise<string>][] = [
   ['alg none', 'alg_none', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`],
   ['alg "NoNe" with a signature part', 'alg_none', async () => `${b64({ alg: 'NoNe' })}.${b64(claims())}.c2ln`],
-  ['HS256 signed with the RSA public key (HMAC/RSA confusion)', 'alg_not_allowed', async () => sign(claims(), new TextEncoder().encode(rsaPem), { alg: 'HS256' })],
+  [
+    'HS256 signed with the RSA public key (HMAC/RSA confusion)',
+    'alg_not_allowed',
+    async () => sign(claims(), new TextEncoder().encode(rsaPem), { alg: 'HS256' }),
+  ],
   ['RS256 signed by another key (bad signature)', 'bad_signature', async () => sign(claims(), other.privateKey, { alg: 'RS256' })],
-  ['payload swapped under a valid signature', 'bad_signature', async () => {
-    const [h, , s] = (await sign(claims(), rsa.privateKey, { alg: 'RS256' })).split('.');
-    return `${h}.${b64(claims({ sub: 'admin' }))}.${s}`;
-  }],
+  [
+    'payload swapped under a valid signature',
+    'bad_signature',
+    async () => {
+      const [h, , s] = (await sign(claims(), rsa.privateKey, { alg: 'RS256' })).split('.');
+      return `${h}.${b64(claims({ sub: 'admin' }))}.${s}`;
+    },
+  ],
   ['ES256 with an unknown kid', 'unknown_key', async () => sign(claims(), ecOther.privateKey, { alg: 'ES256', kid: 'nope' })],
   ['ES256 with the right kid, signed by another key', 'bad_signature', async () => sign(claims(), ecOther.privateKey, { alg: 'ES256', kid: 'ec1' })],
   ['expired (beyond the 5 s tolerance)', 'expired', async () => sign(claims({ iat: now() - 3600, exp: now() - 60 }), rsa.privateKey, { alg: 'RS256' })],
@@ -111,7 +133,6 @@ describe('JWT attacks at the upgrade: 401, nothing else, counted by reason', () 
     expect(await upgrade(await sign(claims(), ec.privateKey, { alg: 'ES256', kid: 'ec1' }))).toEqual({ status: 101, frames: 1 });
     expect(await upgrade(await sign(claims(), rsa.privateKey, { alg: 'RS256' }), 'query')).toEqual({ status: 101, frames: 1 });
   });
-
 
   it.each(attacks)('%s -> 401 (%s)', async (_name, reason, make) => {
     const token = await make();
@@ -139,9 +160,16 @@ describe('JWT attacks at the upgrade: 401, nothing else, counted by reason', () 
 
 describe('JWT attacks in {"op":"auth"} on an open connection', () => {
   it('forged tokens get UNAUTHENTICATED saying why, another user FORBIDDEN; the connection stays open with its identity', async () => {
-    const ws = await RawWs.connect(engine.port, { protocol: 'tickwire.v1.json', headers: { Authorization: `Bearer ${await sign(claims(), rsa.privateKey, { alg: 'RS256' })}` } });
+    const ws = await RawWs.connect(engine.port, {
+      protocol: 'tickwire.v1.json',
+      headers: { Authorization: `Bearer ${await sign(claims(), rsa.privateKey, { alg: 'RS256' })}` },
+    });
     await ws.waitFor(() => ws.frames.length >= 1);
-    const replies = (): Record<string, any>[] => ws.frames.slice(1).filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as Record<string, any>);
+    const replies = (): Record<string, any>[] =>
+      ws.frames
+        .slice(1)
+        .filter((f) => f.opcode === 1)
+        .map((f) => JSON.parse(f.payload.toString()) as Record<string, any>);
     const forged = attacks.filter(([name]) => !name.includes('20 000'));
     let id = 0;
     for (const [, , make] of forged) ws.sendText(JSON.stringify({ op: 'auth', id: ++id, token: await make() }));
@@ -168,7 +196,8 @@ describe('a client that does not renew its token in time', () => {
     const short = await sign(claims({ exp: now() + 3 }), rsa.privateKey, { alg: 'RS256' });
     const lapsed = await RawWs.connect(engine.port, { protocol: 'tickwire.v1.json', headers: { Authorization: `Bearer ${short}` } });
     const renewing = await RawWs.connect(engine.port, { protocol: 'tickwire.v1.json', headers: { Authorization: `Bearer ${short}` } });
-    const replies = (ws: RawWs): Record<string, any>[] => ws.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as Record<string, any>);
+    const replies = (ws: RawWs): Record<string, any>[] =>
+      ws.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as Record<string, any>);
     renewing.sendText(JSON.stringify({ op: 'auth', id: 'renew', token: await sign(claims(), rsa.privateKey, { alg: 'RS256' }) }));
     await renewing.waitFor(() => replies(renewing).some((r) => r.op === 'ack' && r.id === 'renew'));
     await lapsed.waitFor(() => lapsed.ended, 10_000);

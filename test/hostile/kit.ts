@@ -84,7 +84,11 @@ export interface RawHttpResult {
 }
 
 /** Write raw bytes to the server and collect what comes back for `waitMs` (or until it closes). */
-export async function rawHttp(port: number, data: string | Buffer | ((write: (b: string | Buffer) => void, closed: () => boolean) => Promise<void>), opts: { waitMs?: number; localAddress?: string } = {}): Promise<RawHttpResult> {
+export async function rawHttp(
+  port: number,
+  data: string | Buffer | ((write: (b: string | Buffer) => void, closed: () => boolean) => Promise<void>),
+  opts: { waitMs?: number; localAddress?: string } = {},
+): Promise<RawHttpResult> {
   const s = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
   let out = Buffer.alloc(0);
   let closedAt: number | undefined;
@@ -99,10 +103,12 @@ export async function rawHttp(port: number, data: string | Buffer | ((write: (b:
     if (end >= 0 && len && out.length >= end + 4 + Number(len[1])) complete();
   });
   let isClosed = false;
-  const closed = new Promise<void>((resolve) => s.once('close', () => {
-    isClosed = true;
-    resolve();
-  }));
+  const closed = new Promise<void>((resolve) =>
+    s.once('close', () => {
+      isClosed = true;
+      resolve();
+    }),
+  );
   s.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     s.once('connect', () => resolve());
@@ -112,7 +118,11 @@ export async function rawHttp(port: number, data: string | Buffer | ((write: (b:
   // a response ends the wait at once; the bound only matters on a loaded machine
   const waitMs = opts.waitMs ?? 10_000;
   const until = Promise.race([closed.then(() => (closedAt = Date.now() - t0)), responded, new Promise((r) => setTimeout(r, waitMs))]);
-  if (typeof data === 'function') await data((b) => void (isClosed || s.write(b)), () => isClosed);
+  if (typeof data === 'function')
+    await data(
+      (b) => void (isClosed || s.write(b)),
+      () => isClosed,
+    );
   else s.write(data);
   await until;
   s.destroy();
@@ -126,7 +136,10 @@ export async function rawHttp(port: number, data: string | Buffer | ((write: (b:
 /** An upgrade request with the given extra header lines. */
 export function upgradeRequest(extra: string[] = [], opts: { path?: string; version?: string | null; key?: string | null; method?: string } = {}): string {
   const lines = [
-    `${opts.method ?? 'GET'} ${opts.path ?? '/v1/stream'} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
+    `${opts.method ?? 'GET'} ${opts.path ?? '/v1/stream'} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
     ...(opts.key === null ? [] : [`Sec-WebSocket-Key: ${opts.key ?? 'dGhlIHNhbXBsZSBub25jZQ=='}`]),
     ...(opts.version === null ? [] : [`Sec-WebSocket-Version: ${opts.version ?? '13'}`]),
     ...extra,

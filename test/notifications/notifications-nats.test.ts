@@ -54,7 +54,10 @@ describe('notifications over NATS (JetStream log, two gateways)', () => {
     await js.publish(subject, JSON.stringify(n)); // duplicate
     for (const c of [a, b]) expect((await c.waitFor(isNote, 15_000)).d).toMatchObject({ ...n, body: '', kind: 'notification' });
     // the service API on the other gateway writes to the same log
-    expect(await api(g2, 'POST', '/v1/users/ola.b/notifications', { id: 'n-2', type: 'order.filled', title: 'Filled' })).toMatchObject({ status: 201, body: { seq: 2 } });
+    expect(await api(g2, 'POST', '/v1/users/ola.b/notifications', { id: 'n-2', type: 'order.filled', title: 'Filled' })).toMatchObject({
+      status: 201,
+      body: { seq: 2 },
+    });
     await a.waitForCount(isNote, 2, 15_000);
     // read in-band on gateway 1: the marker reaches the connection on gateway 2
     expect(await a.request({ op: 'notifications.read', id: 2, upTo: 2 })).toMatchObject({ seq: 3, unread: 0 });

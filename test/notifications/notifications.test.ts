@@ -12,7 +12,13 @@ async function connectAs(engine: Engine, sub: string, encoding: 'json' | 'msgpac
   return TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub })}` }, encoding });
 }
 
-const note = (id: string, extra: Record<string, unknown> = {}) => ({ id, type: 'order.filled', title: `Order ${id} filled`, body: '10 AAPL at 228.41', ...extra });
+const note = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'order.filled',
+  title: `Order ${id} filled`,
+  body: '10 AAPL at 228.41',
+  ...extra,
+});
 const post = (engine: Engine, user: string, body: unknown) => api(engine, 'POST', `/v1/users/${encodeURIComponent(user)}/notifications`, body);
 
 describe('notifications channel (embedded, memory log)', () => {
@@ -32,7 +38,16 @@ describe('notifications channel (embedded, memory log)', () => {
     expect(again).toMatchObject({ status: 200, body: { seq: 1, duplicate: true } });
     const got = await alice.waitFor(isNote);
     expect(got.seq).toBe(1);
-    expect(got.d).toEqual({ kind: 'notification', id: 'n-1', type: 'order.filled', title: 'Order n-1 filled', body: '10 AAPL at 228.41', priority: 'high', data: { order: 'o-77' }, t: expect.any(Number) });
+    expect(got.d).toEqual({
+      kind: 'notification',
+      id: 'n-1',
+      type: 'order.filled',
+      title: 'Order n-1 filled',
+      body: '10 AAPL at 228.41',
+      priority: 'high',
+      data: { order: 'o-77' },
+      t: expect.any(Number),
+    });
     await sleep(200);
     expect(alice.frames.filter(isNote)).toHaveLength(1);
     expect(bob.frames.filter(isItem)).toHaveLength(0);
@@ -70,7 +85,10 @@ describe('notifications channel (embedded, memory log)', () => {
     expect(await api(engine, 'POST', `/v1/users/${user}/notifications/read`, { ids: ['d-1'] })).toMatchObject({ status: 200, body: { seq: 0, unread: 1 } });
     for (const c of [a, b]) {
       const marks = await c.waitForCount(isRead, 2);
-      expect(marks.map((f) => [f.seq, f.d.upTo, f.d.ids])).toEqual([[5, 2, undefined], [6, undefined, ['d-4']]]);
+      expect(marks.map((f) => [f.seq, f.d.upTo, f.d.ids])).toEqual([
+        [5, 2, undefined],
+        [6, undefined, ['d-4']],
+      ]);
     }
     // a new connection gets what is unread (from d-3 on; d-4 flagged read), not what was read before it
     const c = await connectAs(engine, user);
@@ -78,9 +96,16 @@ describe('notifications channel (embedded, memory log)', () => {
     await c.waitForCount(isItem, 4);
     await sleep(150);
     expect(c.frames.filter(isItem).map((f) => [f.seq, f.d.kind, f.d.id.startsWith('#') ? '#' : f.d.id, f.d.read ?? false])).toEqual([
-      [3, 'notification', 'd-3', false], [4, 'notification', 'd-4', true], [5, 'read', '#', false], [6, 'read', '#', false],
+      [3, 'notification', 'd-3', false],
+      [4, 'notification', 'd-4', true],
+      [5, 'read', '#', false],
+      [6, 'read', '#', false],
     ]);
-    expect((await api(engine, 'GET', `/v1/users/${user}/notifications?unread=1`)).body).toMatchObject({ unread: 1, head: 6, items: [expect.objectContaining({ id: 'd-3', seq: 3 })] });
+    expect((await api(engine, 'GET', `/v1/users/${user}/notifications?unread=1`)).body).toMatchObject({
+      unread: 1,
+      head: 6,
+      items: [expect.objectContaining({ id: 'd-3', seq: 3 })],
+    });
     // resume after seq 4: the markers, then live
     const d = await connectAs(engine, user);
     await d.request({ op: 'subscribe', id: 1, channels: ['notifications'], since: 4 });
@@ -96,7 +121,7 @@ describe('notifications channel (embedded, memory log)', () => {
     for (const conn of [a, b, c, d]) conn.close();
   });
 
-  it('bounds each user\'s log (notifications.maxPerUser)', async () => {
+  it("bounds each user's log (notifications.maxPerUser)", async () => {
     for (let i = 1; i <= 55; i++) await post(engine, 'erin', note(`e-${i}`));
     const list = await api(engine, 'GET', '/v1/users/erin/notifications');
     expect(list.body.items).toHaveLength(50);

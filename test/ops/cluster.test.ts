@@ -44,14 +44,25 @@ describe('npm run cluster', () => {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
 
-    ready = await waitFor(() => {
-      if (child!.exitCode !== null) throw new Error(`cluster exited early: ${out.slice(-3000)}`);
-      const m = /^cluster ready (.*)$/m.exec(out);
-      return m ? (JSON.parse(m[1]!) as Ready) : undefined;
-    }, { what: 'the "cluster ready" line', timeout: 180_000, interval: 200 }).catch((err: Error) => {
+    ready = await waitFor(
+      () => {
+        if (child!.exitCode !== null) throw new Error(`cluster exited early: ${out.slice(-3000)}`);
+        const m = /^cluster ready (.*)$/m.exec(out);
+        return m ? (JSON.parse(m[1]!) as Ready) : undefined;
+      },
+      { what: 'the "cluster ready" line', timeout: 180_000, interval: 200 },
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${out.slice(-3000)}`);
     });
-    expect(ready.pids.map((p) => p.name).sort()).toEqual(['nats-server n1', 'nats-server n2', 'nats-server n3', 'redis-server', 'tickwire feed synthetic', 'tickwire gateway', 'tickwire portfolio']);
+    expect(ready.pids.map((p) => p.name).sort()).toEqual([
+      'nats-server n1',
+      'nats-server n2',
+      'nats-server n3',
+      'redis-server',
+      'tickwire feed synthetic',
+      'tickwire gateway',
+      'tickwire portfolio',
+    ]);
     expect(ready.urls.nats!.split(',')).toHaveLength(3);
     expect(out).toContain(`ws://127.0.0.1:${port}/v1/stream`);
     expect(out).toContain(`http://127.0.0.1:${port}/admin`);
@@ -67,17 +78,29 @@ describe('npm run cluster', () => {
     // the portfolio service (its own process) answers positions through the gateway's service API
     const auth = { authorization: `Bearer ${ready.serviceToken}`, 'content-type': 'application/json' };
     const base = `http://127.0.0.1:${port}`;
-    const put = await fetch(`${base}/v1/users/ops-test/positions`, { method: 'PUT', headers: auth, body: JSON.stringify({ ccy: 'USD', positions: [{ sym: 'AAPL', qty: 3, cost: 600 }] }) });
+    const put = await fetch(`${base}/v1/users/ops-test/positions`, {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ ccy: 'USD', positions: [{ sym: 'AAPL', qty: 3, cost: 600 }] }),
+    });
     expect(put.status).toBe(200);
-    expect(((await (await fetch(`${base}/v1/users/ops-test/positions`, { headers: auth })).json()) as { positions: unknown[] }).positions).toEqual([{ sym: 'AAPL', qty: 3, cost: 600 }]);
+    expect(((await (await fetch(`${base}/v1/users/ops-test/positions`, { headers: auth })).json()) as { positions: unknown[] }).positions).toEqual([
+      { sym: 'AAPL', qty: 3, cost: 600 },
+    ]);
     // the admin console with the printed token lists the connections of both workers, and closes
     // a connection on whichever worker holds it
     const others = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(ready!.urls.stream!, { encoding: 'json' })));
     const ids = await Promise.all([c, ...others].map(async (x) => (await x.waitFor((f) => f.op === 'welcome')).conn as string));
-    const listed = await waitFor(async () => {
-      const o = (await (await fetch(`${base}/admin/api/overview`, { headers: auth })).json()) as { connections: { id: string }[]; channels: { channel: string; subscribers: number }[] };
-      return ids.every((id) => o.connections.some((x) => x.id === id)) ? o : undefined;
-    }, { what: 'every connection in /admin/api/overview', timeout: 10_000, interval: 200 });
+    const listed = await waitFor(
+      async () => {
+        const o = (await (await fetch(`${base}/admin/api/overview`, { headers: auth })).json()) as {
+          connections: { id: string }[];
+          channels: { channel: string; subscribers: number }[];
+        };
+        return ids.every((id) => o.connections.some((x) => x.id === id)) ? o : undefined;
+      },
+      { what: 'every connection in /admin/api/overview', timeout: 10_000, interval: 200 },
+    );
     expect(listed.channels.find((x) => x.channel === 'quote:AAPL')?.subscribers).toBeGreaterThanOrEqual(1);
     const stats = (await (await fetch(ready.urls.stats!)).json()) as { workersAnswered?: number };
     expect(stats.workersAnswered).toBe(2);

@@ -16,10 +16,11 @@ function file(name: string, text: string): string {
   return p;
 }
 
-
 /** Run the real CLI from source. */
 function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)),
+  );
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: process.cwd(),
     env: { ...clean, ...env },
@@ -44,7 +45,12 @@ describe('config sources and precedence', () => {
 
   it('parses typed env values: numbers, booleans, lists', () => {
     const cfg = loadConfig({
-      env: { TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'yes', TICKWIRE_THROTTLE_TIERS: '0,100,1000', TICKWIRE_FEEDS: '["synthetic"]', TICKWIRE_REDIS_FLUSH_MS: '25' },
+      env: {
+        TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'yes',
+        TICKWIRE_THROTTLE_TIERS: '0,100,1000',
+        TICKWIRE_FEEDS: '["synthetic"]',
+        TICKWIRE_REDIS_FLUSH_MS: '25',
+      },
     });
     expect(cfg.gateway.allowUwsFallback).toBe(true);
     expect(cfg.throttle.tiers).toEqual([0, 100, 1000]);
@@ -56,14 +62,20 @@ describe('config sources and precedence', () => {
 describe('config validation errors name the key and the fix', () => {
   it('bad type in the environment', () => {
     expect(errorOf(() => loadConfig({ env: { TICKWIRE_PORT: 'eighty' } }))).toMatch(/TICKWIRE_PORT="eighty" is not a number/);
-    expect(errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'maybe' } }))).toMatch(/TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK="maybe" is not a boolean/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'maybe' } }))).toMatch(
+      /TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK="maybe" is not a boolean/,
+    );
   });
 
   it('out-of-range and wrong enum values', () => {
     expect(errorOf(() => loadConfig({ env: { PORT: '70000' } }))).toMatch(/port \(env TICKWIRE_PORT\)/);
     expect(errorOf(() => loadConfig({ env: { LOG_LEVEL: 'loud' } }))).toMatch(/log\.level/);
-    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LOW_WATER_BYTES: String(8 * 1024 * 1024) } }))).toMatch(/slow\.lowWaterBytes must be below slow\.highWaterBytes/);
-    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '90000' } }))).toMatch(/slow\.lagCloseMs must be above slow\.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LOW_WATER_BYTES: String(8 * 1024 * 1024) } }))).toMatch(
+      /slow\.lowWaterBytes must be below slow\.highWaterBytes/,
+    );
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '90000' } }))).toMatch(
+      /slow\.lagCloseMs must be above slow\.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS/,
+    );
     expect(errorOf(() => loadConfig({ env: { TICKWIRE_SLOW_PING_MS: '1' } }))).toMatch(/slow\.pingMs \(env TICKWIRE_SLOW_PING_MS\)/);
     expect(loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '0' } }).slow.lagMs).toBe(0); // read lag off
   });

@@ -86,7 +86,10 @@ describe('Dockerfile', () => {
 
   it('is a multi-stage build on node:20-bookworm-slim', () => {
     expect(text).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
-    expect(froms).toEqual([['${NODE_IMAGE}', 'build'], ['${NODE_IMAGE}', 'runtime']]);
+    expect(froms).toEqual([
+      ['${NODE_IMAGE}', 'build'],
+      ['${NODE_IMAGE}', 'runtime'],
+    ]);
     expect(text).toMatch(/COPY --from=build \/app\/dist/);
     expect(text).toMatch(/npm prune --omit=dev/);
   });
@@ -110,7 +113,10 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore keeps local state out of the build context but not what the build copies', () => {
-    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = readFileSync('.dockerignore', 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
     for (const needed of ['src', 'feeds', 'web', 'bin', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(needed);
   });

@@ -35,7 +35,11 @@ describe('REDIS_URL for Redis Sentinel', () => {
   it('parses redis+sentinel:// into sentinels, master name, db and credentials', () => {
     expect(parseRedisUrl('redis+sentinel://10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2?sentinelPassword=s%26p')).toEqual({
       kind: 'sentinel',
-      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }, { host: '::1', port: 26380 }],
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
       name: 'mymaster',
       db: 2,
       sentinelPassword: 's&p',
@@ -49,7 +53,9 @@ describe('REDIS_URL for Redis Sentinel', () => {
     expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis+sentinel:///mymaster' } }))).toMatch(/redisUrl.*at least one sentinel/);
     expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis+sentinel://h:99999/m' } }))).toMatch(/redisUrl.*"h:99999" is not host:port/);
     expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis+sentinel://h:1/m?foo=1' } }))).toMatch(/redisUrl.*unknown parameter "foo"/);
-    expect(errorOf(() => loadConfig({ env: { REDIS_URL: '127.0.0.1:6379' } }))).toMatch(/redisUrl.*must start with redis:\/\/, rediss:\/\/ or redis\+sentinel:\/\//);
+    expect(errorOf(() => loadConfig({ env: { REDIS_URL: '127.0.0.1:6379' } }))).toMatch(
+      /redisUrl.*must start with redis:\/\/, rediss:\/\/ or redis\+sentinel:\/\//,
+    );
     expect(() => createRedis('sentinel://x')).toThrow(ConfigError);
   });
 
@@ -78,7 +84,11 @@ describe('redis.ackReplicas: an execution counts once a replica has it', () => {
     // a replica joins; the order system retries the same id
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tw-replica-'));
-    const replica: ChildProcess = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(primary.port)], { stdio: 'ignore' });
+    const replica: ChildProcess = spawn(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(primary.port)],
+      { stdio: 'ignore' },
+    );
     cleanup.push(() => {
       replica.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
@@ -86,10 +96,13 @@ describe('redis.ackReplicas: an execution counts once a replica has it', () => {
     const probe = createRedis(primary.url, { lazyConnect: true });
     probe.on('error', () => undefined);
     cleanup.push(() => probe.disconnect());
-    await waitFor(async () => {
-      if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
-      return /slave0:.*state=online/.test(await probe.info('replication'));
-    }, { what: 'the replica in sync', timeout: 30_000 });
+    await waitFor(
+      async () => {
+        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
+        return /slave0:.*state=online/.test(await probe.info('replication'));
+      },
+      { what: 'the replica in sync', timeout: 30_000 },
+    );
     expect(await log.append('u', e)).toEqual({ seq: 1, duplicate: true });
     expect(seen).toEqual([1]);
     expect(await log.append('u', e)).toEqual({ seq: 1, duplicate: true }); // a plain repeat: not announced again

@@ -100,10 +100,13 @@ describe.each(impls)('LastValueStore contract: $name', (impl) => {
     if (!impl.peer) return; // memory: one process only
     const reader = await impl.peer(writer);
     writer.put('ticker:BTC-USD', bytes(4, 2));
-    const got = await waitFor(async () => {
-      const v = await reader.getMany(['ticker:BTC-USD']);
-      return v[0] !== undefined ? v : undefined;
-    }, { what: 'the value visible to the other instance', timeout: 5000 });
+    const got = await waitFor(
+      async () => {
+        const v = await reader.getMany(['ticker:BTC-USD']);
+        return v[0] !== undefined ? v : undefined;
+      },
+      { what: 'the value visible to the other instance', timeout: 5000 },
+    );
     expect(got[0] && [...got[0]]).toEqual([4, 2]);
   });
 

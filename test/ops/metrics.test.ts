@@ -19,7 +19,13 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
   const clients: TestClient[] = [];
   beforeAll(async () => {
     engine = await startEngine(
-      { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 3, rate: 1000, symbols: ['AAPL', 'BTC-USD', 'EUR-USD'] }, ops: { statsLogSec: 0 } },
+      {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        synthetic: { seed: 3, rate: 1000, symbols: ['AAPL', 'BTC-USD', 'EUR-USD'] },
+        ops: { statsLogSec: 0 },
+      },
       { env: {} },
     );
     base = `http://127.0.0.1:${engine.port}`;
@@ -50,10 +56,13 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
 
     // conflation shows up once a 1 s window with several quotes has been emitted; feed health
     // reaches the gateway through the bus (reported every second)
-    await waitFor(async () => {
-      const m = (await scrape(`${base}/metrics`)).metrics;
-      return series(m, 'tickwire_updates_conflated_total') > 0 && m.get('tickwire_feed_messages_total{feed="synthetic"}')! > 0;
-    }, { what: 'conflated updates and feed health in /metrics', timeout: 10_000, interval: 100 });
+    await waitFor(
+      async () => {
+        const m = (await scrape(`${base}/metrics`)).metrics;
+        return series(m, 'tickwire_updates_conflated_total') > 0 && m.get('tickwire_feed_messages_total{feed="synthetic"}')! > 0;
+      },
+      { what: 'conflated updates and feed health in /metrics', timeout: 10_000, interval: 100 },
+    );
     const r = await scrape(`${base}/metrics`);
     expect(r.status).toBe(200);
     expect(r.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -116,10 +125,13 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
       c.close();
       await c.waitClose();
     }
-    const m = await waitFor(async () => {
-      const got = (await scrape(`${base}/metrics`)).metrics;
-      return series(got, 'tickwire_connections') === 0 ? got : undefined;
-    }, { what: 'tickwire_connections 0', timeout: 5000, interval: 50 });
+    const m = await waitFor(
+      async () => {
+        const got = (await scrape(`${base}/metrics`)).metrics;
+        return series(got, 'tickwire_connections') === 0 ? got : undefined;
+      },
+      { what: 'tickwire_connections 0', timeout: 5000, interval: 50 },
+    );
     expect(series(m, 'tickwire_connections')).toBe(0);
     expect(series(m, 'tickwire_connections_closed_total')).toBe(3);
     // channels linger upstream for gateway.upstreamReleaseMs, with no subscribers

@@ -14,7 +14,15 @@ describe('the npm package', () => {
   it('includes the SDK and engine with .d.ts files, and every file the exports map names', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
     const files = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
-    for (const f of ['dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/app/engine.d.ts', 'bin/tickwire.js', 'LICENSE', 'README.md', 'docs/protocol.md']) {
+    for (const f of [
+      'dist/src/client/index.js',
+      'dist/src/client/index.d.ts',
+      'dist/src/app/engine.d.ts',
+      'bin/tickwire.js',
+      'LICENSE',
+      'README.md',
+      'docs/protocol.md',
+    ]) {
       expect(files, f).toContain(f);
     }
     expect([...files].some((f) => f.startsWith('test/') || f.includes('.test.'))).toBe(false);

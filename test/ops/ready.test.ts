@@ -31,10 +31,13 @@ async function readyOf(url: string): Promise<{ status: number; body: { ready: bo
 
 async function waitReady(url: string, status: number, timeoutMs = 20_000): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
   let last: Awaited<ReturnType<typeof readyOf>> | undefined;
-  return waitFor(async () => {
-    last = await readyOf(url);
-    return last.status === status ? last.body : undefined;
-  }, { what: `${url} to answer ${status}`, timeout: timeoutMs, interval: 100 }).catch((err: Error) => {
+  return waitFor(
+    async () => {
+      last = await readyOf(url);
+      return last.status === status ? last.body : undefined;
+    },
+    { what: `${url} to answer ${status}`, timeout: timeoutMs, interval: 100 },
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; last ${JSON.stringify(last)}`);
   });
 }
@@ -107,7 +110,11 @@ describe('/ready follows NATS and Redis; live streams survive their restarts', (
     await waitReady(ops(), 200);
     const probe = new Redis(redis.url);
     try {
-      await waitFor(async () => (await probe.getBuffer('rdy:quote:AAPL')) !== null, { what: 'the held last value written to Redis', timeout: 10_000, interval: 100 });
+      await waitFor(async () => (await probe.getBuffer('rdy:quote:AAPL')) !== null, {
+        what: 'the held last value written to Redis',
+        timeout: 10_000,
+        interval: 100,
+      });
     } finally {
       probe.disconnect();
     }

@@ -12,7 +12,10 @@ describe('RedisLastValueStore across a Redis outage', () => {
   beforeAll(async () => {
     redis = await startRedis();
     store = new RedisLastValueStore({
-      url: redis.url, keyPrefix: 'out:', flushMs: 20, maxPendingKeys: 3,
+      url: redis.url,
+      keyPrefix: 'out:',
+      flushMs: 20,
+      maxPendingKeys: 3,
       log: { info: () => undefined, warn: (_o, msg) => warnings.push(msg ?? '') },
     });
     expect(await store.waitReady(5000)).toBe(true);

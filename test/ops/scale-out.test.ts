@@ -26,7 +26,12 @@ describe('scale-out over NATS and Redis', () => {
   let b: TestClient;
 
   const common = (): Record<string, unknown> => ({
-    natsUrl: nats.url, redisUrl: redis.url, host: '127.0.0.1', log: { level: 'silent' }, redis: { keyPrefix: 'scale:' }, ops: { statsLogSec: 0 },
+    natsUrl: nats.url,
+    redisUrl: redis.url,
+    host: '127.0.0.1',
+    log: { level: 'silent' },
+    redis: { keyPrefix: 'scale:' },
+    ops: { statsLogSec: 0 },
   });
   const gateway = async (): Promise<Engine> => {
     const e = await startEngine({ ...common(), port: 0 }, { env: {}, roles: { gateway: true, feeds: [] } });
@@ -86,7 +91,9 @@ describe('scale-out over NATS and Redis', () => {
     expect(new Set(idsA).size).toBe(idsA.length); // no duplicates
     // per-gateway frame seq is contiguous on each
     for (const c of [a, b]) {
-      const seqs = data(c, 'trade:BTC-USD').filter((f) => !f.snapshot).map((f) => f.seq as number);
+      const seqs = data(c, 'trade:BTC-USD')
+        .filter((f) => !f.snapshot)
+        .map((f) => f.seq as number);
       seqs.forEach((s, i) => i > 0 && expect(s).toBe(seqs[i - 1]! + 1));
     }
   });
@@ -95,7 +102,10 @@ describe('scale-out over NATS and Redis', () => {
     await a.waitForCount((f) => f.op === 'data' && f.ch === 'quote:AAPL', 5, 30_000);
     await feed.close(); // flushes the pending last values to Redis
     // the messages in flight have landed: both gateways hold the same last values
-    await waitFor(() => ['quote:AAPL', 'trade:BTC-USD', 'ticker:AAPL'].every((ch) => JSON.stringify(data(a, ch).at(-1)) === JSON.stringify(data(b, ch).at(-1))), 'the same last values on both gateways');
+    await waitFor(
+      () => ['quote:AAPL', 'trade:BTC-USD', 'ticker:AAPL'].every((ch) => JSON.stringify(data(a, ch).at(-1)) === JSON.stringify(data(b, ch).at(-1))),
+      'the same last values on both gateways',
+    );
     const lastA = data(a, 'quote:AAPL').at(-1)!.d;
     const lastB = data(b, 'quote:AAPL').at(-1)!.d;
     expect(lastB).toEqual(lastA);
@@ -131,7 +141,8 @@ describe('scale-out over NATS and Redis', () => {
   });
 
   it('each gateway reports only its own connections', async () => {
-    const stats = async (e: Engine): Promise<{ connections: number }> => (await fetch(`http://127.0.0.1:${e.port}/v1/stats`)).json() as Promise<{ connections: number }>;
+    const stats = async (e: Engine): Promise<{ connections: number }> =>
+      (await fetch(`http://127.0.0.1:${e.port}/v1/stats`)).json() as Promise<{ connections: number }>;
     expect((await stats(gwA)).connections).toBe(1);
     expect((await stats(gwB)).connections).toBe(1);
   });

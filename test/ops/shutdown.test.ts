@@ -59,7 +59,13 @@ describe('graceful shutdown of a real tickwire process', () => {
     const [nats, redis] = await Promise.all([startNats(), startRedis()]);
     const probe = new Redis(redis.url);
     try {
-      const env = { NATS_URL: nats.url, REDIS_URL: redis.url, TICKWIRE_SYNTHETIC_SYMBOLS: 'AAPL,ETH-USD', TICKWIRE_SYNTHETIC_RATE: '200', TICKWIRE_REDIS_FLUSH_MS: '10000' };
+      const env = {
+        NATS_URL: nats.url,
+        REDIS_URL: redis.url,
+        TICKWIRE_SYNTHETIC_SYMBOLS: 'AAPL,ETH-USD',
+        TICKWIRE_SYNTHETIC_RATE: '200',
+        TICKWIRE_REDIS_FLUSH_MS: '10000',
+      };
       const feed = spawnTickwire(['feed', 'synthetic'], env);
       procs.push(feed);
       const { proc: gateway, port } = await spawnListening(['gateway'], { ...env, HOST: '127.0.0.1' });

@@ -86,7 +86,10 @@ for (const impl of impls) {
       expect(await log.append('u', ex('x', 99))).toEqual({ seq: 1, duplicate: true });
       // ids are per user
       expect(await log.append('v', ex('x'))).toEqual({ seq: 1, duplicate: false });
-      expect((await log.read('u', 0, 10)).map((e) => [e.seq, e.d.id, e.d.qty])).toEqual([[1, 'x', 1], [2, 'y', 1]]);
+      expect((await log.read('u', 0, 10)).map((e) => [e.seq, e.d.id, e.d.qty])).toEqual([
+        [1, 'x', 1],
+        [2, 'y', 1],
+      ]);
       await log.close();
     });
 
@@ -145,15 +148,25 @@ for (const impl of impls) {
       const stop = log.follow((user, ev) => seen.push([user, ev]));
       // a JetStream consumer is created asynchronously: probe events of another user until one is heard
       let probes = 0;
-      await waitFor(async () => {
-        await log.append('probe', ex(`p${++probes}`));
-        return seen.some(([u]) => u === 'probe');
-      }, { what: 'the follower to hear a probe event', interval: 50 });
+      await waitFor(
+        async () => {
+          await log.append('probe', ex(`p${++probes}`));
+          return seen.some(([u]) => u === 'probe');
+        },
+        { what: 'the follower to hear a probe event', interval: 50 },
+      );
       for (let i = 1; i <= 5; i++) await log.append(i % 2 ? 'odd' : 'even', ex(`f${i}`));
       await log.append('odd', ex('f1')); // duplicate: not announced
       await log.append('even', ex('f6')); // a sentinel: the duplicate would be announced before it
       await waitFor(() => seen.some(([, e]) => e.d.id === 'f6'), 'the sentinel event');
-      expect(seen.filter(([u]) => u !== 'probe').map(([u, e]) => `${u}:${e.seq}:${e.d.id}`)).toEqual(['odd:1:f1', 'even:1:f2', 'odd:2:f3', 'even:2:f4', 'odd:3:f5', 'even:3:f6']);
+      expect(seen.filter(([u]) => u !== 'probe').map(([u, e]) => `${u}:${e.seq}:${e.d.id}`)).toEqual([
+        'odd:1:f1',
+        'even:1:f2',
+        'odd:2:f3',
+        'even:2:f4',
+        'odd:3:f5',
+        'even:3:f6',
+      ]);
       stop();
       await log.close();
     });

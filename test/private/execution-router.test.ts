@@ -14,7 +14,8 @@ class ManualLog {
   asLog(): EventLog {
     const inner = this.inner;
     return {
-      kind: 'memory', ready: true,
+      kind: 'memory',
+      ready: true,
       append: (u, d) => inner.append(u, d),
       read: (u, a, l) => inner.read(u, a, l),
       tail: (u, c) => inner.tail(u, c),

@@ -27,7 +27,8 @@ describe('executions (embedded, memory log)', () => {
   it("delivers a user's executions to that user only, with the durable seq", async () => {
     const alice = await connectAs(engine, 'alice');
     const bob = await connectAs(engine, 'bob', 'msgpack');
-    for (const c of [alice, bob]) expect((await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false })).subscribed).toEqual(['executions']);
+    for (const c of [alice, bob])
+      expect((await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false })).subscribed).toEqual(['executions']);
     const e1 = exec('alice', { fee: 0.5 });
     const r = await api(engine, 'POST', '/v1/executions', e1);
     expect(r).toMatchObject({ status: 201, body: { user: 'alice', id: e1.id, seq: 1, duplicate: false } });
@@ -76,7 +77,11 @@ describe('executions (embedded, memory log)', () => {
     const got = await c.waitForCount(isExec, 2);
     const sentinel = await api(engine, 'POST', '/v1/executions', exec('frank')); // a repeat would come before it
     await c.waitFor((f) => isExec(f) && f.seq === 3);
-    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([[1, e.id], [2, next.body.id], [3, sentinel.body.id]]);
+    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([
+      [1, e.id],
+      [2, next.body.id],
+      [3, sentinel.body.id],
+    ]);
     expect(got[0]!.d.p).toBe(e.p);
     c.close();
   });
@@ -111,18 +116,23 @@ describe('executions (embedded, memory log)', () => {
       }
     })();
     await waitFor(async () => (await engine.private!.events.head(user)) >= 35, 'the writer under way');
-    const clients = await Promise.all([0, 50, 0, 1000].map(async (throttle, i) => {
-      const c = await connectAs(engine, user, i % 2 ? 'msgpack' : 'json');
-      await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 10 + i, throttle });
-      return { c, since: 10 + i };
-    }));
+    const clients = await Promise.all(
+      [0, 50, 0, 1000].map(async (throttle, i) => {
+        const c = await connectAs(engine, user, i % 2 ? 'msgpack' : 'json');
+        await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 10 + i, throttle });
+        return { c, since: 10 + i };
+      }),
+    );
     // every replay has started and the writer kept going meanwhile
     const during = await engine.private!.events.head(user);
-    await waitFor(async () => clients.every(({ c }) => c.frames.some(isExec)) && (await engine.private!.events.head(user)) >= during + 20, 'executions on every replaying client while the writer goes on');
+    await waitFor(
+      async () => clients.every(({ c }) => c.frames.some(isExec)) && (await engine.private!.events.head(user)) >= during + 20,
+      'executions on every replaying client while the writer goes on',
+    );
     posting = false;
     await writer;
     await api(engine, 'POST', '/v1/executions', exec(user)); // a sentinel: a repeat would come before it
-    const head = (await engine.private!.events.head(user));
+    const head = await engine.private!.events.head(user);
     for (const { c, since } of clients) {
       const seqs = (await c.waitForCount(isExec, head - since, 15_000)).map((f) => f.seq);
       await c.waitFor((f) => isExec(f) && f.seq === head, 15_000);

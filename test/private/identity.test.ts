@@ -64,7 +64,9 @@ function suite(mode: 'embedded' | 'nats'): void {
       if (mode === 'nats') nats = await startNats();
       engine = await startEngine(
         {
-          host: '127.0.0.1', port: 0, log: { level: 'silent' },
+          host: '127.0.0.1',
+          port: 0,
+          log: { level: 'silent' },
           auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
           limits: { messagesPerSec: 0, connectionsPerIpPerSec: 0 },
           ...(nats ? { natsUrl: nats.url } : {}),
@@ -118,7 +120,10 @@ function suite(mode: 'embedded' | 'nats'): void {
       for (const user of VALID) {
         const c = clients.get(user)!;
         const got = await c.waitForCount(isExec, 2, 15_000);
-        expect(got.map((f) => f.d.id), JSON.stringify(user)).toEqual(sent.get(user));
+        expect(
+          got.map((f) => f.d.id),
+          JSON.stringify(user),
+        ).toEqual(sent.get(user));
         expect(got.map((f) => f.seq)).toEqual([1, 2]);
       }
       // a fresh subscriber replaying from the log sees its own history only
@@ -126,7 +131,10 @@ function suite(mode: 'embedded' | 'nats'): void {
         const c = await connect(engine, user);
         await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
         const got = await c.waitForCount(isExec, 2, 15_000);
-        expect(got.map((f) => f.d.id), JSON.stringify(user)).toEqual(sent.get(user));
+        expect(
+          got.map((f) => f.d.id),
+          JSON.stringify(user),
+        ).toEqual(sent.get(user));
         c.close();
       }
       for (const user of VALID) expect(clients.get(user)!.frames.filter(isExec), JSON.stringify(user)).toHaveLength(2);
@@ -158,7 +166,13 @@ function suite(mode: 'embedded' | 'nats'): void {
       it('subjects of ids that differ only in a lone surrogate or a control stay apart on a real nats-server', async () => {
         const nc = await connectNats({ servers: nats!.url });
         try {
-          const pairs: [string, string][] = [['x\uD800', 'x\uDC00'], ['x\uD800', 'x\uFFFD'], ['x\uDBFF\uDFFF', 'x\uDFFF\uDBFF'], ['x\u0085', 'x\u0001'], ['x\r\n', 'x\n']];
+          const pairs: [string, string][] = [
+            ['x\uD800', 'x\uDC00'],
+            ['x\uD800', 'x\uFFFD'],
+            ['x\uDBFF\uDFFF', 'x\uDFFF\uDBFF'],
+            ['x\u0085', 'x\u0001'],
+            ['x\r\n', 'x\n'],
+          ];
           for (const [a, b] of pairs) {
             const subject = execLogSubject(b);
             expect(execLogSubject(a)).not.toBe(subject);

@@ -22,7 +22,10 @@ const engines: Engine[] = [];
 function natsEngine(roles: Partial<EngineRoles> = { feeds: [] }, extra: Record<string, unknown> = {}): Promise<Engine> {
   return startEngine(
     {
-      host: '127.0.0.1', port: 0, log: { level: 'silent' }, natsUrl: nats.url,
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      natsUrl: nats.url,
       auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
       ...extra,
     },
@@ -115,7 +118,10 @@ describe('executions over NATS (JetStream)', () => {
     expect(got).toMatchObject({ seq: 1, d: e });
     await js.publish(subject, JSON.stringify({ ...e, id: 'in-2' })); // a sentinel: a repeat of in-1 would come before it
     await c.waitFor((f) => isExec(f) && f.d.id === 'in-2', 15_000);
-    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([[1, 'in-1'], [2, 'in-2']]);
+    expect(c.frames.filter(isExec).map((f) => [f.seq, f.d.id])).toEqual([
+      [1, 'in-1'],
+      [2, 'in-2'],
+    ]);
     c.close();
   });
 });
@@ -127,7 +133,10 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
     expect(unavailable.status).toBe(503);
     await gNoSvc.close();
 
-    const portfolio = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } });
+    const portfolio = await natsEngine(
+      { gateway: false, feeds: [], portfolio: true },
+      { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } },
+    );
     expect(portfolio.gateway).toBeUndefined();
     const g = await natsEngine();
     const put = await api(g, 'PUT', '/v1/users/nina/positions', { ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 10, cost: 2000 }] });
@@ -140,11 +149,14 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
     const c = await client(g, 'nina');
     await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
     // the same prices again until the service has subscribed to them and values the book
-    const v = await waitFor(() => {
-      publishTick(g, 'forex', { k: 'quote', sym: 'EUR-USD', bp: 1.2499, ap: 1.2501 } as never);
-      publishTick(g, 'stock', { k: 'ticker', sym: 'AAPL', p: 250, bp: 249.9, ap: 250.1, o: 240, h: 251, l: 239, v: 1000, chg: 10, chgp: 4.1667 } as never);
-      return c.frames.find((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.value > 0);
-    }, { what: 'a valuation of the book', timeout: 15_000, interval: 200 });
+    const v = await waitFor(
+      () => {
+        publishTick(g, 'forex', { k: 'quote', sym: 'EUR-USD', bp: 1.2499, ap: 1.2501 } as never);
+        publishTick(g, 'stock', { k: 'ticker', sym: 'AAPL', p: 250, bp: 249.9, ap: 250.1, o: 240, h: 251, l: 239, v: 1000, chg: 10, chgp: 4.1667 } as never);
+        return c.frames.find((f) => f.op === 'data' && f.ch === 'portfolio' && f.d.value > 0);
+      },
+      { what: 'a valuation of the book', timeout: 15_000, interval: 200 },
+    );
     expect(v.d.ccy).toBe('EUR');
     expect(v.d.value).toBeCloseTo(2000, 6); // 10 x 250 USD / 1.25
     expect(v.d.cost).toBeCloseTo(1600, 6);
@@ -161,12 +173,18 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
 
     // positions survive a restart of the service (Redis), and nothing is applied twice
     await portfolio.close();
-    const again = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } });
+    const again = await natsEngine(
+      { gateway: false, feeds: [], portfolio: true },
+      { redisUrl: redis.url, portfolio: { publishMs: 100, redisKeyPrefix: 'nats-test:pf:' } },
+    );
     expect((await api(g, 'GET', '/v1/users/nina/positions')).body).toMatchObject({ ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 15, cost: 3250 }] });
     // a sentinel execution: once the restarted service has applied it, a replay of the earlier
     // one would have been applied too
     await api(g, 'POST', '/v1/executions', exec('nina', { sym: 'AAPL', side: 'buy', qty: 1, p: 250 }));
-    await waitFor(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty !== 15, { what: 'the sentinel execution applied', timeout: 15_000 });
+    await waitFor(async () => (await api(g, 'GET', '/v1/users/nina/positions')).body.positions[0].qty !== 15, {
+      what: 'the sentinel execution applied',
+      timeout: 15_000,
+    });
     expect((await api(g, 'GET', '/v1/users/nina/positions')).body).toMatchObject({ ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 16, cost: 3500 }] });
     await again.close();
   });

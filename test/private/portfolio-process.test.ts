@@ -35,7 +35,10 @@ describe('tickwire portfolio (its own process)', () => {
     const put = await api(gateway, 'PUT', '/v1/users/rita/positions', { ccy: 'USD', positions: [{ sym: 'SPY', qty: 3, cost: 1700 }] });
     expect(put).toMatchObject({ status: 200, body: { user: 'rita', positions: [{ sym: 'SPY', qty: 3, cost: 1700 }] } });
     await api(gateway, 'POST', '/v1/executions', { user: 'rita', id: 'p1', order: 'o', sym: 'SPY', side: 'sell', qty: 1, p: 590, t: Date.now() });
-    await waitFor(async () => (await api(gateway!, 'GET', '/v1/users/rita/positions')).body.positions?.[0]?.qty === 2, { what: 'the execution applied', timeout: 15_000 });
+    await waitFor(async () => (await api(gateway!, 'GET', '/v1/users/rita/positions')).body.positions?.[0]?.qty === 2, {
+      what: 'the execution applied',
+      timeout: 15_000,
+    });
     expect(await proc.stop()).toBe(0);
     proc = undefined;
     expect((await api(gateway, 'GET', '/v1/users/rita/positions')).status).toBe(503);

@@ -93,7 +93,7 @@ describe('valuation arithmetic', () => {
     expect(v.t).toBe(now);
   });
 
-  it('counts today\'s trades in day P&L by cash flow, and leaves unpriced positions out of the totals', () => {
+  it("counts today's trades in day P&L by cash flow, and leaves unpriced positions out of the totals", () => {
     const now = Date.now();
     const b = emptyBook('u', 'USD', now);
     b.day = utcDay(now);
@@ -126,7 +126,19 @@ describe('portfolio channel (embedded)', () => {
     const put = await api(engine, 'PUT', '/v1/users/olga/positions', { ccy: 'GBP', positions: [{ sym: 'BTC-USD', qty: 0.5, cost: 30_000 }] });
     expect(put.status).toBe(200);
     publishTick(engine, 'forex', { k: 'quote', sym: 'GBP-USD', bp: 1.5, ap: 1.5 } as never);
-    publishTick(engine, 'crypto', { k: 'ticker', sym: 'BTC-USD', p: 66_000, bp: 65_990, ap: 66_010, o: 64_000, h: 66_100, l: 63_900, v: 10, chg: 2000, chgp: 3.125 } as never);
+    publishTick(engine, 'crypto', {
+      k: 'ticker',
+      sym: 'BTC-USD',
+      p: 66_000,
+      bp: 65_990,
+      ap: 66_010,
+      o: 64_000,
+      h: 66_100,
+      l: 63_900,
+      v: 10,
+      chg: 2000,
+      chgp: 3.125,
+    } as never);
     const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'olga' })}` }, encoding: 'json' });
     await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'], throttle: 0 });
     const first = await c.waitFor((f) => isPf(f) && f.d.value > 0);
@@ -140,12 +152,36 @@ describe('portfolio channel (embedded)', () => {
     await quietFor(400, 'the valuations of the prices above have all been sent');
     const settled = count();
     // the same price again: no new valuation
-    publishTick(engine, 'crypto', { k: 'ticker', sym: 'BTC-USD', p: 66_000, bp: 65_990, ap: 66_010, o: 64_000, h: 66_100, l: 63_900, v: 11, chg: 2000, chgp: 3.125 } as never);
+    publishTick(engine, 'crypto', {
+      k: 'ticker',
+      sym: 'BTC-USD',
+      p: 66_000,
+      bp: 65_990,
+      ap: 66_010,
+      o: 64_000,
+      h: 66_100,
+      l: 63_900,
+      v: 11,
+      chg: 2000,
+      chgp: 3.125,
+    } as never);
     await quietFor(400, 'no valuation for an unchanged price');
     expect(count()).toBe(settled);
     // a burst of prices: at most a few valuations, the last one right
     for (let i = 1; i <= 50; i++) {
-      publishTick(engine, 'crypto', { k: 'ticker', sym: 'BTC-USD', p: 66_000 + i * 10, bp: 0, ap: 0, o: 64_000, h: 67_000, l: 63_900, v: 11 + i, chg: 0, chgp: 0 } as never);
+      publishTick(engine, 'crypto', {
+        k: 'ticker',
+        sym: 'BTC-USD',
+        p: 66_000 + i * 10,
+        bp: 0,
+        ap: 0,
+        o: 64_000,
+        h: 67_000,
+        l: 63_900,
+        v: 11 + i,
+        chg: 0,
+        chgp: 0,
+      } as never);
     }
     const last = await c.waitFor((f) => isPf(f) && f.d.positions[0]?.p === 66_500);
     expect(last.d.value).toBeCloseTo((0.5 * 66_500) / 1.5, 6);
@@ -155,11 +191,16 @@ describe('portfolio channel (embedded)', () => {
     const sold = await c.waitFor((f) => isPf(f) && f.d.positions[0]?.qty === 0.25);
     expect(sold.d.positions[0].cost).toBeCloseTo(15_000, 6);
     expect(sold.d.realized).toBeCloseTo((0.25 * (66_500 - 60_000)) / 1.5, 6);
-    expect((await api(engine, 'GET', '/v1/users/olga/positions')).body).toMatchObject({ user: 'olga', ccy: 'GBP', seq: 1, positions: [{ sym: 'BTC-USD', qty: 0.25, cost: 15_000 }] });
+    expect((await api(engine, 'GET', '/v1/users/olga/positions')).body).toMatchObject({
+      user: 'olga',
+      ccy: 'GBP',
+      seq: 1,
+      positions: [{ sym: 'BTC-USD', qty: 0.25, cost: 15_000 }],
+    });
     c.close();
   });
 
-  it('sends an empty portfolio to a user without positions, and never another user\'s', async () => {
+  it("sends an empty portfolio to a user without positions, and never another user's", async () => {
     const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'paul' })}` }, encoding: 'json' });
     await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
     const v = await c.waitFor(isPf);
@@ -191,7 +232,9 @@ describe('positions in Redis (embedded with REDIS_URL)', () => {
       await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
       expect((await c.waitFor((f) => f.op === 'data' && f.ch === 'executions')).d.id).toBe('r1');
       // the same id after the restart is still a duplicate
-      expect((await api(b, 'POST', '/v1/executions', { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() })).body).toMatchObject({ duplicate: true, seq: 1 });
+      expect(
+        (await api(b, 'POST', '/v1/executions', { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() })).body,
+      ).toMatchObject({ duplicate: true, seq: 1 });
       c.close();
     } finally {
       await b.close();

@@ -39,7 +39,13 @@ class ManualClock implements BudgetClock {
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const s = { at: this.t + ms, wake: () => { this.sleepers.delete(s); resolve(); } };
+      const s = {
+        at: this.t + ms,
+        wake: () => {
+          this.sleepers.delete(s);
+          resolve();
+        },
+      };
       this.sleepers.add(s);
       signal?.addEventListener('abort', s.wake, { once: true });
     });
@@ -64,13 +70,21 @@ describe('replay budget (router, injected clock)', () => {
     }
     const clock = new ManualClock();
     const router = new ExecutionRouter({
-      log, snapshotEvents: 0, reconcileMs: 0, pageSize: 50,
-      budget: { perUserPerSec: 100, perGatewayPerSec: 150 }, budgetClock: clock,
+      log,
+      snapshotEvents: 0,
+      reconcileMs: 0,
+      pageSize: 50,
+      budget: { perUserPerSec: 100, perGatewayPerSec: 150 },
+      budgetClock: clock,
     });
     // two replays of u (two connections) share u's budget; v has its own, and all share the gateway's
     const got = { u: [] as number[], u2: [] as number[], v: [] as number[] };
     let done = 0;
-    for (const [user, into] of [['u', got.u], ['v', got.v], ['u', got.u2]] as const) {
+    for (const [user, into] of [
+      ['u', got.u],
+      ['v', got.v],
+      ['u', got.u2],
+    ] as const) {
       void router.replay(user, 0, (evs: StoredEvent[]) => void into.push(...evs.map((e) => e.seq))).then(() => done++);
     }
     const total = (): number => got.u.length + got.v.length + got.u2.length;
@@ -111,11 +125,14 @@ describe('replay pages and event-loop turns (router)', () => {
     setImmediate(tick);
     const perTurn = new Map<number, number>();
     const got: Record<string, number[]> = { a: [], b: [], c: [] };
-    await Promise.all(['a', 'b', 'c', 'a'].map((user, k) =>
-      router.replay(user, 0, (evs) => {
-        perTurn.set(turn, (perTurn.get(turn) ?? 0) + evs.length);
-        if (k < 3) got[user]!.push(...evs.map((e) => e.seq));
-      })));
+    await Promise.all(
+      ['a', 'b', 'c', 'a'].map((user, k) =>
+        router.replay(user, 0, (evs) => {
+          perTurn.set(turn, (perTurn.get(turn) ?? 0) + evs.length);
+          if (k < 3) got[user]!.push(...evs.map((e) => e.seq));
+        }),
+      ),
+    );
     ticking = false;
     expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(100);
     expect(perTurn.size).toBeGreaterThanOrEqual(40); // 4000 events, 100 per turn
@@ -141,12 +158,21 @@ describe('one replay per (subscriber, channel) (hub)', () => {
       },
     };
     const hub = new Hub({
-      bus, clock, upstreamReleaseMs: 0,
-      publisher: { publish: (topic, bytes) => { if (topics.has(topic)) sub.send(bytes); } },
+      bus,
+      clock,
+      upstreamReleaseMs: 0,
+      publisher: {
+        publish: (topic, bytes) => {
+          if (topics.has(topic)) sub.send(bytes);
+        },
+      },
     });
     const runs: { ctl: ReplayControl | undefined; deliver: (u: Update<Payload>[]) => void; finish: () => void }[] = [];
     const durable: ChannelSpec = {
-      key: 'executions@u', name: 'executions', subject: 'exec.live.u', mode: 'ordered',
+      key: 'executions@u',
+      name: 'executions',
+      subject: 'exec.live.u',
+      mode: 'ordered',
       decode: (p) => JSON.parse(Buffer.from(p).toString()) as Update<Payload>,
       replay: (_since, deliver, ctl) => new Promise<void>((finish) => void runs.push({ ctl, deliver, finish })),
     };
@@ -205,10 +231,12 @@ describe('replays on a real gateway', () => {
     return c;
   }
   function rawJson(ws: RawWs): Frame[] {
-    return ws.frames.filter((f) => f.opcode === 1).flatMap((f) => {
-      const o = JSON.parse(f.payload.toString()) as Frame;
-      return o.op === 'batch' ? (o.items as Frame[]) : [o];
-    });
+    return ws.frames
+      .filter((f) => f.opcode === 1)
+      .flatMap((f) => {
+        const o = JSON.parse(f.payload.toString()) as Frame;
+        return o.op === 'batch' ? (o.items as Frame[]) : [o];
+      });
   }
 
   it('a re-subscribe in the same read supersedes the running replay: each event once, then live', async () => {
@@ -222,7 +250,9 @@ describe('replays on a real gateway', () => {
     await ws.waitFor(() => rawJson(ws).filter(isExec).at(-1)?.seq === 3000, 20_000);
     await e.private!.executions.record('sam', ex(3001));
     await ws.waitFor(() => rawJson(ws).filter(isExec).at(-1)?.seq === 3001, 10_000);
-    const seqs = rawJson(ws).filter(isExec).map((f) => f.seq as number);
+    const seqs = rawJson(ws)
+      .filter(isExec)
+      .map((f) => f.seq as number);
     // whatever the first replay sent before it was superseded (at most a page) is a prefix of
     // the stream; then the second replay, complete, then live
     const restart = seqs.indexOf(1, 1);
@@ -304,7 +334,9 @@ describe('replays on a real gateway', () => {
     ws.resume();
     await ws.waitFor(() => ws.closeFrame() !== undefined, 10_000);
     expect(ws.closeFrame()!.code).toBe(4009);
-    const seqs = rawJson(ws).filter(isExec).map((f) => f.seq as number);
+    const seqs = rawJson(ws)
+      .filter(isExec)
+      .map((f) => f.seq as number);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1)); // what it got is in order, no hole
     const metrics = await (await fetch(`http://127.0.0.1:${e.port}/metrics`)).text();
     expect(metrics).toMatch(/^tickwire_replay_waits_total\{reason="slow_consumer"\} [1-9]/m);
@@ -326,7 +358,11 @@ describe('replays on a real gateway', () => {
     await ws.waitFor(() => rawJson(ws).filter(isExec).length >= BIG, 20_000);
     await e.private!.executions.record('nap', ex(BIG + 1));
     await ws.waitFor(() => rawJson(ws).filter(isExec).at(-1)?.seq === BIG + 1, 10_000);
-    expect(rawJson(ws).filter(isExec).map((f) => f.seq)).toEqual(Array.from({ length: BIG + 1 }, (_, i) => i + 1));
+    expect(
+      rawJson(ws)
+        .filter(isExec)
+        .map((f) => f.seq),
+    ).toEqual(Array.from({ length: BIG + 1 }, (_, i) => i + 1));
     expect(e.gateway!.counters.slowDisconnects).toBe(0);
   });
 });

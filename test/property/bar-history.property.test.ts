@@ -75,12 +75,7 @@ class Sub implements HubSubscriber {
 /** let the store's answers (promise callbacks) run */
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-type Op =
-  | { op: 'trade'; dt: number }
-  | { op: 'advance'; ms: number }
-  | { op: 'flush' }
-  | { op: 'answer' }
-  | { op: 'sub'; tier: number; n: number };
+type Op = { op: 'trade'; dt: number } | { op: 'advance'; ms: number } | { op: 'flush' } | { op: 'answer' } | { op: 'sub'; tier: number; n: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ op: fc.constant('trade' as const), dt: fc.integer({ min: 0, max: 1500 }) }) },
@@ -97,7 +92,10 @@ async function run(ops: Op[]): Promise<number> {
   const registry = defaultRegistry();
   const closed: Payload[] = [];
   const publisher = new TickPublisher({
-    bus, registry, barSweepMs: 0, bars: store,
+    bus,
+    registry,
+    barSweepMs: 0,
+    bars: store,
     onPublished: (t) => {
       if (t.k === 'bar' && t.iv === '1s' && t.closed) closed.push({ t: t.t, c: t.c, n: t.n });
     },
@@ -187,9 +185,12 @@ async function run(ops: Op[]): Promise<number> {
 describe('bar history stitched at the snapshot (property)', () => {
   it('history then live: every closed bar once, in order, for any interleaving', async () => {
     let served = 0;
-    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 120 }), async (ops) => {
-      served += await run(ops);
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 120 }), async (ops) => {
+        served += await run(ops);
+      }),
+      { numRuns: 300 },
+    );
     expect(served).toBeGreaterThan(100); // the subscribers were served, not skipped
   });
 });

@@ -48,10 +48,23 @@ const hostileToken: fc.Arbitrary<number[]> = fc.oneof(
     return fixed[n] ? [fixed[n]!, t] : [0xc7, n, t];
   }),
   fc.constantFrom<number[]>(
-    [0x91], [0x92], [0x81], [0x82], [0xa1, 0x61], [0x01], [0xc0], [0xc1], [0xc3],
-    [0xdc, 0xff, 0xff], [0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], // array16/array32/map32 claiming 4 G items
-    [0xdb, 0xff, 0xff, 0xff, 0xf0], [0xc6, 0xff, 0xff, 0xff, 0xff], [0xc9, 0xff, 0xff, 0xff, 0xff, 0x62], // str32/bin32/ext32 claiming 4 GB
-    [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0], // uint64/int64 extremes
+    [0x91],
+    [0x92],
+    [0x81],
+    [0x82],
+    [0xa1, 0x61],
+    [0x01],
+    [0xc0],
+    [0xc1],
+    [0xc3],
+    [0xdc, 0xff, 0xff],
+    [0xdd, 0xff, 0xff, 0xff, 0xff],
+    [0xdf, 0xff, 0xff, 0xff, 0xff], // array16/array32/map32 claiming 4 G items
+    [0xdb, 0xff, 0xff, 0xff, 0xf0],
+    [0xc6, 0xff, 0xff, 0xff, 0xff],
+    [0xc9, 0xff, 0xff, 0xff, 0xff, 0x62], // str32/bin32/ext32 claiming 4 GB
+    [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0], // uint64/int64 extremes
   ),
   fc.uint8Array({ maxLength: 6 }).map((a) => [...a]),
 );
@@ -65,11 +78,17 @@ const subscribeShaped = fc.record({
 
 describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
   it('msgpack mode, arbitrary bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 96 }), (b) => void outcome(msgpackCodec, b, true)), { numRuns: 10_000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 96 }), (b) => void outcome(msgpackCodec, b, true)),
+      { numRuns: 10_000 },
+    );
   });
 
   it('msgpack mode, hostile token sequences (extensions, huge declared lengths, reserved 0xc1)', () => {
-    fc.assert(fc.property(fc.array(hostileToken, { maxLength: 30 }), (toks) => void outcome(msgpackCodec, Uint8Array.from(toks.flat()), true)), { numRuns: 10_000 });
+    fc.assert(
+      fc.property(fc.array(hostileToken, { maxLength: 30 }), (toks) => void outcome(msgpackCodec, Uint8Array.from(toks.flat()), true)),
+      { numRuns: 10_000 },
+    );
   });
 
   it('msgpack mode, valid frames with a mutated byte', () => {
@@ -85,8 +104,14 @@ describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
   });
 
   it('JSON mode, arbitrary bytes (mostly invalid UTF-8) and arbitrary strings', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 96 }), (b) => void outcome(jsonCodec, b, false)), { numRuns: 5_000 });
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (s) => void outcome(jsonCodec, Buffer.from(s), false)), { numRuns: 5_000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 96 }), (b) => void outcome(jsonCodec, b, false)),
+      { numRuns: 5_000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (s) => void outcome(jsonCodec, Buffer.from(s), false)),
+      { numRuns: 5_000 },
+    );
   });
 
   it('invalid UTF-8 in JSON mode is BAD_FRAME naming UTF-8', () => {
@@ -98,7 +123,11 @@ describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
 
   it('invalid UTF-8 in a MessagePack string (value or key, any length) is BAD_FRAME naming UTF-8, never a lossy U+FFFD', () => {
     const str = (body: number[]): number[] =>
-      body.length < 32 ? [0xa0 | body.length, ...body] : body.length < 256 ? [0xd9, body.length, ...body] : [0xda, body.length >> 8, body.length & 255, ...body];
+      body.length < 32
+        ? [0xa0 | body.length, ...body]
+        : body.length < 256
+          ? [0xd9, body.length, ...body]
+          : [0xda, body.length >> 8, body.length & 255, ...body];
     const ping = [0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67]; // "op": "ping"
     for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xce], [0x61, 0x80, 0x62]]) {
       for (const pad of [0, 70, 300]) {
@@ -112,24 +141,33 @@ describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
       }
     }
     // an encoded U+FFFD is a valid character, not an error
-    expect(outcome(msgpackCodec, Uint8Array.from([0x82, ...ping, 0xa2, 0x69, 0x64, ...str([0xef, 0xbf, 0xbd])]), true)).toEqual({ kind: 'value', value: { op: 'ping', id: '\uFFFD' } });
+    expect(outcome(msgpackCodec, Uint8Array.from([0x82, ...ping, 0xa2, 0x69, 0x64, ...str([0xef, 0xbf, 0xbd])]), true)).toEqual({
+      kind: 'value',
+      value: { op: 'ping', id: '\uFFFD' },
+    });
   });
 
   it('a MessagePack string decodes to exactly its UTF-8 text, or the frame is BAD_FRAME', () => {
     const strict = new TextDecoder('utf-8', { fatal: true });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.string({ unit: 'binary', maxLength: 60 }).map((s) => Uint8Array.from(Buffer.from(s)))), (body) => {
-        const bytes = Uint8Array.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xd9, body.length, ...body]);
-        let text: string | undefined;
-        try {
-          text = strict.decode(body);
-        } catch {
-          text = undefined;
-        }
-        const o = outcome(msgpackCodec, bytes, true);
-        if (text === undefined) expect(o).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/UTF-8/) });
-        else expect(o).toEqual({ kind: 'value', value: { op: 'ping', id: text } });
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 100 }),
+          fc.string({ unit: 'binary', maxLength: 60 }).map((s) => Uint8Array.from(Buffer.from(s))),
+        ),
+        (body) => {
+          const bytes = Uint8Array.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xd9, body.length, ...body]);
+          let text: string | undefined;
+          try {
+            text = strict.decode(body);
+          } catch {
+            text = undefined;
+          }
+          const o = outcome(msgpackCodec, bytes, true);
+          if (text === undefined) expect(o).toMatchObject({ kind: 'bad_frame', message: expect.stringMatching(/UTF-8/) });
+          else expect(o).toEqual({ kind: 'value', value: { op: 'ping', id: text } });
+        },
+      ),
       { numRuns: 5_000 },
     );
   });
@@ -160,7 +198,13 @@ describe('frame decoder: any bytes give a plain value or BAD_FRAME', () => {
 
   it('huge declared lengths are refused without allocating them', () => {
     const before = process.memoryUsage().rss;
-    for (const hdr of [[0xdb, 0xff, 0xff, 0xff, 0xff], [0xc6, 0xff, 0xff, 0xff, 0xff], [0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01]]) {
+    for (const hdr of [
+      [0xdb, 0xff, 0xff, 0xff, 0xff],
+      [0xc6, 0xff, 0xff, 0xff, 0xff],
+      [0xdd, 0xff, 0xff, 0xff, 0xff],
+      [0xdf, 0xff, 0xff, 0xff, 0xff],
+      [0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01],
+    ]) {
       expect(outcome(msgpackCodec, Uint8Array.from([...hdr, 0x61, 0x62, 0x63]), true)).toMatchObject({ kind: 'bad_frame' });
     }
     expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
@@ -188,11 +232,14 @@ describe('frame codecs agree with a standard MessagePack implementation', () => 
     // (one known difference, harmless: msgpackr renames a `__proto__` key to `__proto_`, so that
     // a frame can never set an object's prototype; JSON.parse keeps it as an own key)
     fc.assert(
-      fc.property(jsonValue.filter((v) => !JSON.stringify(v).includes('"__proto__"')), (v) => {
-        const viaMsgpack = outcome(msgpackCodec, referenceEncode(v), true);
-        const viaJson = outcome(jsonCodec, Buffer.from(JSON.stringify(v)), false);
-        expect(viaMsgpack).toEqual(viaJson);
-      }),
+      fc.property(
+        jsonValue.filter((v) => !JSON.stringify(v).includes('"__proto__"')),
+        (v) => {
+          const viaMsgpack = outcome(msgpackCodec, referenceEncode(v), true);
+          const viaJson = outcome(jsonCodec, Buffer.from(JSON.stringify(v)), false);
+          expect(viaMsgpack).toEqual(viaJson);
+        },
+      ),
       { numRuns: 2_000 },
     );
   });
@@ -200,12 +247,15 @@ describe('frame codecs agree with a standard MessagePack implementation', () => 
   it('what the gateway encodes, @msgpack/msgpack decodes to exactly the JSON-mode object', () => {
     fc.assert(
       // (payload keys are the engine's own; a `__proto__` key, which @msgpack/msgpack refuses, never occurs)
-      fc.property(fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 6 }).filter((d) => !JSON.stringify(d).includes('"__proto__"')), (d) => {
-        const frame = { op: 'data', ch: 'quote:AAPL', seq: 1, d };
-        const fromMsgpack = referenceDecode(msgpackCodec.encode(frame));
-        const fromJson = JSON.parse(Buffer.from(jsonCodec.encode(frame)).toString('utf8'));
-        expect(fromMsgpack).toEqual(fromJson);
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ maxLength: 8 }), jsonValue, { maxKeys: 6 }).filter((d) => !JSON.stringify(d).includes('"__proto__"')),
+        (d) => {
+          const frame = { op: 'data', ch: 'quote:AAPL', seq: 1, d };
+          const fromMsgpack = referenceDecode(msgpackCodec.encode(frame));
+          const fromJson = JSON.parse(Buffer.from(jsonCodec.encode(frame)).toString('utf8'));
+          expect(fromMsgpack).toEqual(fromJson);
+        },
+      ),
       { numRuns: 1_500 },
     );
   });

@@ -78,7 +78,11 @@ class Sub implements HubSubscriber {
   closed = false;
   /** set while hub.subscribe runs: what it sends then is a snapshot, not an emission */
   subscribing = false;
-  constructor(readonly topics: Topics, readonly codec: FrameCodec, readonly id: string) {}
+  constructor(
+    readonly topics: Topics,
+    readonly codec: FrameCodec,
+    readonly id: string,
+  ) {}
   join(topic: string): void {
     let set = this.topics.topics.get(topic);
     if (!set) this.topics.topics.set(topic, (set = new Set()));
@@ -126,8 +130,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
-      op: fc.constant('sub' as const), who: fc.integer({ min: 0, max: 3 }), kind: fc.constantFrom<Kind>('trade', 'quote', 'bar.1s'),
-      sym: fc.integer({ min: 0, max: 1 }), tier: fc.constantFrom(...TIERS), snapshot: fc.boolean(),
+      op: fc.constant('sub' as const),
+      who: fc.integer({ min: 0, max: 3 }),
+      kind: fc.constantFrom<Kind>('trade', 'quote', 'bar.1s'),
+      sym: fc.integer({ min: 0, max: 1 }),
+      tier: fc.constantFrom(...TIERS),
+      snapshot: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('unsub' as const), who: fc.integer({ min: 0, max: 3 }) }) },
@@ -176,7 +184,10 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
         continue;
       }
       const later = emissions.list(o.id).slice(o.after);
-      expect(later.map((e) => e.t), `${o.id}: leading-edge emission at ${at}`).toContain(at);
+      expect(
+        later.map((e) => e.t),
+        `${o.id}: leading-edge emission at ${at}`,
+      ).toContain(at);
     }
     owedNow = keep;
   };
@@ -232,7 +243,10 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
         // stop at each grid point a leading emission is owed at, and check it there
         const end = clock.now + o.ms;
         for (;;) {
-          const next = owedNow.map((w) => Math.ceil(w.t / batchMs) * batchMs).filter((t) => t <= end).sort((a, b) => a - b)[0];
+          const next = owedNow
+            .map((w) => Math.ceil(w.t / batchMs) * batchMs)
+            .filter((t) => t <= end)
+            .sort((a, b) => a - b)[0];
           if (next === undefined) break;
           clock.advance(next - clock.now);
           clock.turn();
@@ -320,14 +334,23 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
 
 describe('hub properties (virtual clock)', () => {
   it('trades complete and in order, quotes latest-wins, seq contiguous, for any interleaving', () => {
-    fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, false)), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, false)),
+      { numRuns: 1000 },
+    );
   });
 
   it('the same holds when snapshots come from a last-value store', () => {
-    fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, true)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, true)),
+      { numRuns: 500 },
+    );
   });
 
   it('the same holds with throttle.batchMs (leading emissions at the next grid point)', () => {
-    fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), fc.constantFrom(10, 20, 30), (ops, batchMs) => run(ops, false, batchMs)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 120 }), fc.constantFrom(10, 20, 30), (ops, batchMs) => run(ops, false, batchMs)),
+      { numRuns: 500 },
+    );
   });
 });

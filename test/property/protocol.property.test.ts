@@ -29,7 +29,12 @@ const requestLike = fc.record(
   {
     op: fc.oneof(fc.constantFrom('subscribe', 'unsubscribe', 'ping', 'auth'), fc.string({ maxLength: 40 }), fc.integer(), fc.constant(null)),
     id: anyId,
-    channels: fc.oneof(fc.array(fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.constant(null)), { maxLength: 8 }), fc.string(), fc.constant(null), fc.constant([])),
+    channels: fc.oneof(
+      fc.array(fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.constant(null)), { maxLength: 8 }),
+      fc.string(),
+      fc.constant(null),
+      fc.constant([]),
+    ),
     throttle: fc.oneof(fc.integer({ min: -1000, max: 100_000 }), fc.double(), fc.string({ maxLength: 5 }), fc.constant(null)),
     snapshot: fc.oneof(fc.boolean(), fc.integer(), fc.constant(null)),
     since: fc.oneof(fc.nat(), fc.integer({ min: -5, max: -1 }), fc.double(), fc.string({ maxLength: 5 })),
@@ -95,27 +100,35 @@ describe('parseRequest: any decoded frame is a valid request or a protocol error
     const many = Array.from({ length: MAX_CHANNELS_PER_REQUEST + 1 }, (_, i) => `quote:S${i}`);
     expect(parse({ op: 'subscribe', channels: many })).toMatchObject({ ok: false, code: 'LIMIT' });
     fc.assert(
-      fc.property(fc.string({ maxLength: 200 }).filter((s) => !['subscribe', 'unsubscribe', 'ping', 'auth'].includes(s)), (op) => {
-        const r = parse({ op });
-        expect(r).toMatchObject({ ok: false, code: 'UNKNOWN_OP' });
-        if (!r.ok) expect(r.message).toContain(op.slice(0, 32));
-      }),
+      fc.property(
+        fc.string({ maxLength: 200 }).filter((s) => !['subscribe', 'unsubscribe', 'ping', 'auth'].includes(s)),
+        (op) => {
+          const r = parse({ op });
+          expect(r).toMatchObject({ ok: false, code: 'UNKNOWN_OP' });
+          if (!r.ok) expect(r.message).toContain(op.slice(0, 32));
+        },
+      ),
       { numRuns: 2_000 },
     );
   });
 
   it('throttleTier returns a configured tier, never below the request or the minimum unless above the top tier', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.nat({ max: 10_000 }), { minLength: 1, maxLength: 8 }), fc.double({ min: 0, max: 20_000, noNaN: true }), fc.nat({ max: 5000 }), (tiers, req, min) => {
-        const t = throttleTier(req, tiers, min);
-        expect(tiers).toContain(t);
-        const want = Math.max(req, min);
-        if (want <= Math.max(...tiers)) {
-          expect(t).toBeGreaterThanOrEqual(want);
-          // the smallest such tier
-          for (const other of tiers) if (other >= want) expect(other).toBeGreaterThanOrEqual(t);
-        } else expect(t).toBe(Math.max(...tiers));
-      }),
+      fc.property(
+        fc.uniqueArray(fc.nat({ max: 10_000 }), { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0, max: 20_000, noNaN: true }),
+        fc.nat({ max: 5000 }),
+        (tiers, req, min) => {
+          const t = throttleTier(req, tiers, min);
+          expect(tiers).toContain(t);
+          const want = Math.max(req, min);
+          if (want <= Math.max(...tiers)) {
+            expect(t).toBeGreaterThanOrEqual(want);
+            // the smallest such tier
+            for (const other of tiers) if (other >= want) expect(other).toBeGreaterThanOrEqual(t);
+          } else expect(t).toBe(Math.max(...tiers));
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -148,7 +161,30 @@ describe('symbols in subjects', () => {
   const anyString = fc.string({
     unit: fc.oneof(
       fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
-      fc.constantFrom('\uD800', '\uDBFF', '\uDC00', '\uDFFF', '\uFFFD', '%', '.', '*', '>', ' ', '\u0085', '\u009b', '\u007f', '\u0001', '\u3000', 'u', 'D', '8', '0', '2', 'E', '😀'),
+      fc.constantFrom(
+        '\uD800',
+        '\uDBFF',
+        '\uDC00',
+        '\uDFFF',
+        '\uFFFD',
+        '%',
+        '.',
+        '*',
+        '>',
+        ' ',
+        '\u0085',
+        '\u009b',
+        '\u007f',
+        '\u0001',
+        '\u3000',
+        'u',
+        'D',
+        '8',
+        '0',
+        '2',
+        'E',
+        '😀',
+      ),
     ),
     maxLength: 16,
   });
@@ -175,7 +211,12 @@ describe('symbols in subjects', () => {
       }),
       { numRuns: 10_000 },
     );
-    for (const [a, b] of [['x\uD800', 'x\uDC00'], ['x\uD800', 'x\uFFFD'], ['x\uDBFF\uDFFF', 'x\uDFFF\uDBFF'], ['x\u0085', 'x%85']]) {
+    for (const [a, b] of [
+      ['x\uD800', 'x\uDC00'],
+      ['x\uD800', 'x\uFFFD'],
+      ['x\uDBFF\uDFFF', 'x\uDFFF\uDBFF'],
+      ['x\u0085', 'x%85'],
+    ]) {
       expect(Buffer.from(escapeSubjectToken(a!), 'utf8').equals(Buffer.from(escapeSubjectToken(b!), 'utf8')), JSON.stringify([a, b])).toBe(false);
     }
   });
@@ -187,11 +228,20 @@ describe('symbols in subjects', () => {
       }),
       { numRuns: 2_000 },
     );
-    const before: [string, string][] = [['BRK.B', 'BRK%2EB'], ['a.b', 'a%2Eb'], ['a%2Eb', 'a%252Eb'], ['A*B>C D', 'A%2AB%3EC%20D'], ['a\u00a0b', 'a%A0b'], ['A\u3000B', 'A%u3000B'], ['😀', '😀'], ['é', 'é']];
+    const before: [string, string][] = [
+      ['BRK.B', 'BRK%2EB'],
+      ['a.b', 'a%2Eb'],
+      ['a%2Eb', 'a%252Eb'],
+      ['A*B>C D', 'A%2AB%3EC%20D'],
+      ['a\u00a0b', 'a%A0b'],
+      ['A\u3000B', 'A%u3000B'],
+      ['😀', '😀'],
+      ['é', 'é'],
+    ];
     for (const [s, token] of before) expect(escapeSubjectToken(s)).toBe(token);
   });
 
-  it('a token has one reading: only the escaper\'s own spelling parses', () => {
+  it("a token has one reading: only the escaper's own spelling parses", () => {
     expect(parseSubjectToken('a%2Eb')).toBe('a.b');
     for (const t of ['%61', 'a%2eb', 'a%u002E', 'a%uD800%uDC00', 'a%zz']) expect(parseSubjectToken(t), t).toBeUndefined();
     fc.assert(
@@ -206,14 +256,19 @@ describe('symbols in subjects', () => {
   const canonical = fc.stringMatching(/^[A-Z0-9][A-Z0-9.\-_/^=]{0,31}$/);
   it('every canonical symbol makes a valid 4-token literal subject that parses back, for every kind', () => {
     fc.assert(
-      fc.property(canonical, fc.constantFrom(...MARKET_CHANNEL_KINDS), fc.constantFrom('stock' as const, 'crypto' as const, 'forex' as const), (sym, kind, cls) => {
-        expect(isCanonicalSymbol(sym)).toBe(true);
-        const subject = marketSubject(cls, kind, sym);
-        expect(isValidSubject(subject, false)).toBe(true);
-        expect(subject.split('.')).toHaveLength(4);
-        expect(parseMarketSubject(subject)).toEqual({ assetClass: cls, kind, symbol: sym });
-        expect(isPlausibleChannelName(`${kind}:${sym}`)).toBe(true);
-      }),
+      fc.property(
+        canonical,
+        fc.constantFrom(...MARKET_CHANNEL_KINDS),
+        fc.constantFrom('stock' as const, 'crypto' as const, 'forex' as const),
+        (sym, kind, cls) => {
+          expect(isCanonicalSymbol(sym)).toBe(true);
+          const subject = marketSubject(cls, kind, sym);
+          expect(isValidSubject(subject, false)).toBe(true);
+          expect(subject.split('.')).toHaveLength(4);
+          expect(parseMarketSubject(subject)).toEqual({ assetClass: cls, kind, symbol: sym });
+          expect(isPlausibleChannelName(`${kind}:${sym}`)).toBe(true);
+        },
+      ),
       { numRuns: 3_000 },
     );
   });

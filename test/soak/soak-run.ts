@@ -89,12 +89,23 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     for (let i = 0; i < opts.clients; i++) {
       const syms = [SYMBOLS[i % SYMBOLS.length]!, SYMBOLS[(i + 3) % SYMBOLS.length]!];
       const c: SoakClient = {
-        user: `soak-${i}`, gateway: i % 2, channels: syms.flatMap((s) => [`quote:${s}`, `ticker:${s}`, `trade:${s}`]),
+        user: `soak-${i}`,
+        gateway: i % 2,
+        channels: syms.flatMap((s) => [`quote:${s}`, `ticker:${s}`, `trade:${s}`]),
         sdk: new TickwireClient({
-          url: cluster.url(i % 2), token: () => userToken(`soak-${i}`), encoding: i % 3 === 0 ? 'json' : 'msgpack',
-          reconnect: { initialDelayMs: 100, maxDelayMs: 2000 }, heartbeatIntervalMs: 3000, heartbeatTimeoutMs: 5000,
+          url: cluster.url(i % 2),
+          token: () => userToken(`soak-${i}`),
+          encoding: i % 3 === 0 ? 'json' : 'msgpack',
+          reconnect: { initialDelayMs: 100, maxDelayMs: 2000 },
+          heartbeatIntervalMs: 3000,
+          heartbeatTimeoutMs: 5000,
         }),
-        last: new Map(), executions: [], reconnects: 0, gaps: 0, posted: [], postFailures: 0,
+        last: new Map(),
+        executions: [],
+        reconnects: 0,
+        gaps: 0,
+        posted: [],
+        postFailures: 0,
       };
       c.sdk.on('data', (u) => {
         if (u.channel === 'executions') c.executions.push(u);
@@ -129,7 +140,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     let n = 0;
     const posters = clients.map(async (c, idx) => {
       while (posting) {
-        const body: ExecutionBody = { user: c.user, id: `${c.user}-x${++n}`, order: `o${n}`, sym: 'AAPL', side: n % 2 ? 'buy' : 'sell', qty: c.posted.length + 1, p: 100 + (n % 50), t: Date.now() };
+        const body: ExecutionBody = {
+          user: c.user,
+          id: `${c.user}-x${++n}`,
+          order: `o${n}`,
+          sym: 'AAPL',
+          side: n % 2 ? 'buy' : 'sell',
+          qty: c.posted.length + 1,
+          p: 100 + (n % 50),
+          t: Date.now(),
+        };
         let attempt = idx;
         try {
           await postExecution(() => cluster.http(attempt++ % cluster.gateways.length), body, { timeoutMs: 120_000 });
@@ -177,7 +197,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       await waitFor(async () => (await fetch(`${cluster.http(i)}/ready`)).status === 200, { what: `gateway ${i} ready`, timeout: 60_000 });
     }
     try {
-      await waitFor(() => clients.every((c) => c.sdk.state === 'open' && c.executions.length >= c.posted.length), { what: 'every client open and caught up with its executions', timeout: 60_000 });
+      await waitFor(() => clients.every((c) => c.sdk.state === 'open' && c.executions.length >= c.posted.length), {
+        what: 'every client open and caught up with its executions',
+        timeout: 60_000,
+      });
     } catch (err) {
       failures.push(String(err));
     }
@@ -190,7 +213,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       if (!isDeepStrictEqual(got, want)) {
         const dup = got.length - new Set(got).size;
         const missing = want.filter((id) => !got.includes(id)).length;
-        failures.push(`${c.user}: executions delivered ${got.length}, posted ${want.length} (${missing} missing, ${dup} duplicates, order ${isDeepStrictEqual([...got].sort(), [...want].sort()) ? 'differs' : 'n/a'})`);
+        failures.push(
+          `${c.user}: executions delivered ${got.length}, posted ${want.length} (${missing} missing, ${dup} duplicates, order ${isDeepStrictEqual([...got].sort(), [...want].sort()) ? 'differs' : 'n/a'})`,
+        );
       }
       const seqs = c.executions.map((u) => u.seq!);
       for (let i = 1; i < seqs.length; i++) {
@@ -240,7 +265,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       const peak = Math.max(...m.samples.map((s) => s.rss));
       const mb = (b: number): string => `${Math.round(b / 1048576)} MiB`;
       memLines.push(`  ${m.role} pid ${m.pid}: ${mb(warm.rss)} after warm-up, ${mb(end.rss)} at the end, peak ${mb(peak)} (${Math.round(span / 1000)} s)`);
-      if (span >= runMs / 2 && end.rss > warm.rss * 1.5 + 64 * 1048576) failures.push(`${m.role} pid ${m.pid}: memory grew from ${mb(warm.rss)} to ${mb(end.rss)}`);
+      if (span >= runMs / 2 && end.rss > warm.rss * 1.5 + 64 * 1048576)
+        failures.push(`${m.role} pid ${m.pid}: memory grew from ${mb(warm.rss)} to ${mb(end.rss)}`);
     }
 
     const summary = [
@@ -251,7 +277,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       `  last values compared with the feed: ${compared}`,
       `  memory:`,
       ...memLines,
-      failures.length ? `  FAILED:\n${failures.map((f) => `    - ${f}`).join('\n')}` : '  OK: every execution once and in order, every last value matches, memory flat',
+      failures.length
+        ? `  FAILED:\n${failures.map((f) => `    - ${f}`).join('\n')}`
+        : '  OK: every execution once and in order, every last value matches, memory flat',
     ].join('\n');
     log(summary);
     return { ok: failures.length === 0, failures, summary };

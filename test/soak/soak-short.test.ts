@@ -10,8 +10,13 @@ describe('soak (short)', () => {
   it('survives random restarts of NATS, Redis and a gateway with nothing lost, duplicated or stale', async () => {
     const lines: string[] = [];
     const r = await runSoak({
-      durationMs: 35_000, seed: Number(process.env.SOAK_SEED ?? 7), rate: 500, clients: 4,
-      faultGapMs: [2000, 5000], downMs: [500, 2000], executionEveryMs: 200,
+      durationMs: 35_000,
+      seed: Number(process.env.SOAK_SEED ?? 7),
+      rate: 500,
+      clients: 4,
+      faultGapMs: [2000, 5000],
+      downMs: [500, 2000],
+      executionEveryMs: 200,
       log: (l) => lines.push(l),
     });
     console.log(r.summary);

@@ -26,7 +26,10 @@ describe('coalescer semantics', () => {
     const c = createCoalescer<{ id: string }>('ordered', 250);
     c.push({ d: { id: 'a' }, seq: 41 });
     c.push({ d: { id: 'b' }, seq: 42 });
-    expect(c.drain()).toEqual([{ d: { id: 'a' }, coalesced: 1, seq: 41 }, { d: { id: 'b' }, coalesced: 1, seq: 42 }]);
+    expect(c.drain()).toEqual([
+      { d: { id: 'a' }, coalesced: 1, seq: 41 },
+      { d: { id: 'b' }, coalesced: 1, seq: 42 },
+    ]);
   });
 
   it('bar: each closed bar once, latest open state, superseded open not sent', () => {
@@ -42,7 +45,10 @@ describe('coalescer semantics', () => {
     ]);
     c.push({ d: { t: 1, c: 6, closed: true } });
     c.push({ d: { t: 2, c: 7, closed: true } });
-    expect(c.drain().map((e) => e.d)).toEqual([{ t: 1, c: 6, closed: true }, { t: 2, c: 7, closed: true }]);
+    expect(c.drain().map((e) => e.d)).toEqual([
+      { t: 1, c: 6, closed: true },
+      { t: 2, c: 7, closed: true },
+    ]);
   });
 
   it('tier 0 passes everything through for every mode', () => {

@@ -95,10 +95,13 @@ describe('SharedConnectionCounts', () => {
       });`;
     const go = new SharedArrayBuffer(4);
     const workers = [0, 1, 2, 3].map((index) => new Worker(code, { eval: true, workerData: { buf, go, index } }));
-    const results = workers.map((w) => new Promise<number>((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    }));
+    const results = workers.map(
+      (w) =>
+        new Promise<number>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    );
     await new Promise((r) => setTimeout(r, 1500)); // let them load
     Atomics.store(new Int32Array(go), 0, 1);
     Atomics.notify(new Int32Array(go), 0);

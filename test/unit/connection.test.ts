@@ -31,12 +31,23 @@ let counters: GatewayCounters;
 let seq = 0;
 
 const newCounters = (): GatewayCounters => ({
-  connectionsOpened: 0, connectionsClosed: 0, protocolErrors: {}, slowEpisodes: 0, slowDisconnects: 0,
-  resyncs: 0, subscribes: 0, unsubscribes: 0, maxBufferedBytes: 0, lagEpisodes: 0,
+  connectionsOpened: 0,
+  connectionsClosed: 0,
+  protocolErrors: {},
+  slowEpisodes: 0,
+  slowDisconnects: 0,
+  resyncs: 0,
+  subscribes: 0,
+  unsubscribes: 0,
+  maxBufferedBytes: 0,
+  lagEpisodes: 0,
 });
 
 function config(overrides: Record<string, unknown> = {}): Readonly<Config> {
-  return loadConfig({ env: {}, overrides: { slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 0 }, ...overrides } });
+  return loadConfig({
+    env: {},
+    overrides: { slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 0 }, ...overrides },
+  });
 }
 
 function quote(sym: string, bp: number): void {
@@ -89,7 +100,7 @@ describe('Connection over an in-memory transport: protocol handling', () => {
     expect(t.corks).toBe(1);
   });
 
-  it('subscribe: ack with the tier, snapshot then live data through the transport\'s topic', () => {
+  it("subscribe: ack with the tier, snapshot then live data through the transport's topic", () => {
     const { conn, t, send } = open();
     quote('AAPL', 100); // nobody subscribed yet: no upstream, nothing kept
     send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], throttle: 0 });
@@ -137,7 +148,12 @@ describe('Connection over an in-memory transport: protocol handling', () => {
     send({ op: 'subscribe', id: 8, channels: 'quote:AAPL' });
     send({ op: 'subscribe', id: 9, channels: ['quote:AAPL'], throttle: -1 });
     const errors = t.ofOp('error');
-    expect(errors.map((e) => [e.code, e.id])).toEqual([['BAD_FRAME', undefined], ['UNKNOWN_OP', 7], ['BAD_REQUEST', 8], ['BAD_REQUEST', 9]]);
+    expect(errors.map((e) => [e.code, e.id])).toEqual([
+      ['BAD_FRAME', undefined],
+      ['UNKNOWN_OP', 7],
+      ['BAD_REQUEST', 8],
+      ['BAD_REQUEST', 9],
+    ]);
     expect(errors[1]!.message).toMatch(/unknown op "launch"/);
     expect(counters.protocolErrors).toMatchObject({ BAD_FRAME: 1, UNKNOWN_OP: 1, BAD_REQUEST: 2 });
     send({ op: 'ping', id: 10 });
@@ -186,7 +202,8 @@ describe('Connection over an in-memory transport: protocol handling', () => {
   it('in-band auth: a refused token is UNAUTHENTICATED and the principal stays', async () => {
     const authenticator: Authenticator = {
       mode: 'required',
-      authenticate: async (token) => (token === 'good' ? { ok: true, principal: { user: 'alice' }, expiresAt: 5000 } : { ok: false, reason: 'bad signature', code: 'bad_signature' }),
+      authenticate: async (token) =>
+        token === 'good' ? { ok: true, principal: { user: 'alice' }, expiresAt: 5000 } : { ok: false, reason: 'bad signature', code: 'bad_signature' },
     };
     const { conn, t, send } = open({ authenticator });
     send({ op: 'auth', id: 1, token: 'bad' });
@@ -261,7 +278,9 @@ describe('Connection over an in-memory transport: slow consumers', () => {
   });
 
   it('read lag: pings go through the transport; a transport without pings is never paused for lag', () => {
-    const cfg = config({ slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 500, lagCloseMs: 5000, pingMs: 100 } });
+    const cfg = config({
+      slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 16384, stuckMs: 1000, lagMs: 500, lagCloseMs: 5000, pingMs: 100 },
+    });
     const a = open({ cfg });
     a.send({ op: 'subscribe', channels: ['quote:AAPL'] });
     a.conn.checkBackpressure(1000);

@@ -12,7 +12,17 @@ import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 const T0 = Date.UTC(2026, 10, 20, 14, 30, 0); // ms, aligned to the minute
 const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 const trade = (ms: number, p: number, s = 1, id = `${ms}`): TradeTick => ({
-  k: 'trade', sym: 'AAPL', src: 'x', seq: 0, ep: 0, ts: ns(ms), rt: ns(ms), id, p, s, side: 'buy',
+  k: 'trade',
+  sym: 'AAPL',
+  src: 'x',
+  seq: 0,
+  ep: 0,
+  ts: ns(ms),
+  rt: ns(ms),
+  id,
+  p,
+  s,
+  side: 'buy',
 });
 const quote = (ms: number, bp: number, ap: number): QuoteTick => ({ k: 'quote', sym: 'AAPL', src: 'x', seq: 0, ep: 0, ts: ns(ms), rt: ns(ms), bp, ap });
 

@@ -14,7 +14,7 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  * The hub and the trade channel's extra item kinds: `correction` and `cancel` items keep their op
  * at every tier, share the channel's seq, and never become the channel's snapshot.
  */
- 
+
 const registry = defaultRegistry();
 const spec = (name: string) => {
   const r = new MarketChannelResolver(registry).resolve(name);
@@ -43,7 +43,12 @@ describe('hub: correction and cancel items on trade channels', () => {
     pub({ k: 'cancel', ref: '1', applied: true });
     clock.advance(250);
     for (const s of [fast, slow]) {
-      expect(s.frames.map((f) => [f.op, f.seq, f.d.ref ?? f.d.id])).toEqual([['data', 1, '1'], ['data', 2, '2'], ['correction', 3, '2'], ['cancel', 4, '1']]);
+      expect(s.frames.map((f) => [f.op, f.seq, f.d.ref ?? f.d.id])).toEqual([
+        ['data', 1, '1'],
+        ['data', 2, '2'],
+        ['correction', 3, '2'],
+        ['cancel', 4, '1'],
+      ]);
     }
     expect(slow.frames[2]!.d).toMatchObject({ ref: '2', id: '3', p: 12, s: 2, applied: true });
     // a late subscriber's snapshot is the last trade, not the cancel

@@ -11,7 +11,6 @@ import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { FakeSub, FakeUws } from '../helpers/fake-uws.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
 
-
 const registry = defaultRegistry();
 const resolver = new MarketChannelResolver(registry);
 const spec = (name: string): ChannelSpec => {
@@ -31,15 +30,24 @@ const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 
 function quote(sym: string, bp: number): void {
   const cls = registry.get(sym)!.assetClass;
-  bus.publish(marketSubject(cls, 'quote', sym), encodeTick({ k: 'quote', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), bp, ap: bp + 1 }));
+  bus.publish(
+    marketSubject(cls, 'quote', sym),
+    encodeTick({ k: 'quote', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), bp, ap: bp + 1 }),
+  );
 }
 function trade(sym: string, id: string, p = 1): void {
   const cls = registry.get(sym)!.assetClass;
-  bus.publish(marketSubject(cls, 'trade', sym), encodeTick({ k: 'trade', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), id, p, s: 1 }));
+  bus.publish(
+    marketSubject(cls, 'trade', sym),
+    encodeTick({ k: 'trade', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), id, p, s: 1 }),
+  );
 }
 function bar(sym: string, t: number, c: number, closed: boolean): void {
   const cls = registry.get(sym)!.assetClass;
-  bus.publish(marketSubject(cls, 'bar.1s', sym), encodeTick({ k: 'bar', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), iv: '1s', t, o: c, h: c, l: c, c, v: 1, n: 1, closed }));
+  bus.publish(
+    marketSubject(cls, 'bar.1s', sym),
+    encodeTick({ k: 'bar', sym, src: 't', seq: ++seq, ep: 1, ts: ns(clock.now), rt: ns(clock.now), iv: '1s', t, o: c, h: c, l: c, c, v: 1, n: 1, closed }),
+  );
 }
 
 beforeEach(() => {
@@ -102,7 +110,12 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     bar('ETH-USD', 1000, 7, true);
     clock.advance(500);
     const d = s.data().map((f) => [f.d.t, f.d.c, f.d.closed, f.seq]);
-    expect(d).toEqual([[0, 3, true, 1], [1000, 4, false, 2], [1000, 6, false, 3], [1000, 7, true, 4]]);
+    expect(d).toEqual([
+      [0, 3, true, 1],
+      [1000, 4, false, 2],
+      [1000, 6, false, 3],
+      [1000, 7, true, 4],
+    ]);
     expect(s.data().filter((f) => f.d.closed).length).toBe(2);
   });
 
@@ -131,7 +144,10 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     clock.advance(29);
     expect(seen()).toHaveLength(1); // t = 99: still inside the window
     clock.advance(1);
-    expect(seen()).toEqual([[0, 1, 1], [100, 3, 2]]);
+    expect(seen()).toEqual([
+      [0, 1, 1],
+      [100, 3, 2],
+    ]);
     clock.advance(50);
     quote('AAPL', 4); // the window now runs from 100 to 200
     clock.advance(100);
@@ -154,7 +170,12 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     clock.advance(100);
     trade('BTC-USD', 'd');
     clock.advance(140); // t = 250
-    expect(s.data().map((f, i) => [s.at[i], f.d.id, f.seq])).toEqual([[0, 'a', 1], [250, 'b', 2], [250, 'c', 3], [250, 'd', 4]]);
+    expect(s.data().map((f, i) => [s.at[i], f.d.id, f.seq])).toEqual([
+      [0, 'a', 1],
+      [250, 'b', 2],
+      [250, 'c', 3],
+      [250, 'd', 4],
+    ]);
     expect(s.messages).toBe(2); // a alone, then b-d in one batch frame
   });
 
@@ -285,9 +306,16 @@ describe('hub: snapshots', () => {
     trade('SOL-USD', 'c');
     clock.advance(250);
     const bars = late.data('bar.1s:SOL-USD');
-    expect(bars.map((f) => [f.d.t, f.d.closed, f.seq, f.snapshot ?? false])).toEqual([[0, true, 1, true], [1000, false, 2, false]]);
+    expect(bars.map((f) => [f.d.t, f.d.closed, f.seq, f.snapshot ?? false])).toEqual([
+      [0, true, 1, true],
+      [1000, false, 2, false],
+    ]);
     const trades = late.data('trade:SOL-USD');
-    expect(trades.map((f) => [f.d.id, f.seq])).toEqual([['a', 1], ['b', 2], ['c', 3]]);
+    expect(trades.map((f) => [f.d.id, f.seq])).toEqual([
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
     expect(trades[0]!.snapshot).toBe(true);
     expect(early.data('trade:SOL-USD').map((f) => f.d.id)).toEqual(['a', 'b', 'c']);
   });
@@ -324,7 +352,10 @@ describe('hub: durable replays', () => {
   it('a subscriber that leaves while its replay runs gets neither the replay nor live events', async () => {
     let finish: () => void = () => undefined;
     const durable: ChannelSpec = {
-      key: 'executions|u1', name: 'executions', subject: 'exec.live.u1', mode: 'ordered',
+      key: 'executions|u1',
+      name: 'executions',
+      subject: 'exec.live.u1',
+      mode: 'ordered',
       decode: (p) => ({ d: JSON.parse(Buffer.from(p).toString()) as Record<string, unknown> }),
       replay: (_since, deliver) =>
         new Promise<void>((resolve) => {

@@ -2,8 +2,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  authAck, CloseCode, dataItem, ERROR_CODES, errorFrame, itemsFrame, pongFrame, ProtocolError, subscribeAck,
-  Subprotocol, TickwireError, unsubscribeAck,
+  authAck,
+  CloseCode,
+  dataItem,
+  ERROR_CODES,
+  errorFrame,
+  itemsFrame,
+  pongFrame,
+  ProtocolError,
+  subscribeAck,
+  Subprotocol,
+  TickwireError,
+  unsubscribeAck,
 } from '../../src/protocol/index.js';
 import { jsonCodec } from '../../src/codec/frames.js';
 
@@ -41,7 +51,9 @@ describe('src/protocol: the one definition of protocol v1', () => {
   });
 
   it('close codes the gateway sends are exactly those of the docs table', () => {
-    const sent = Object.values(CloseCode).filter((c) => c !== CloseCode.ABNORMAL).map(String);
+    const sent = Object.values(CloseCode)
+      .filter((c) => c !== CloseCode.ABNORMAL)
+      .map(String);
     expect(sent.sort()).toEqual(firstCells('## Close codes').sort());
   });
 
@@ -53,7 +65,9 @@ describe('src/protocol: the one definition of protocol v1', () => {
   it('builders write the documented frames, optional fields left out, keys in wire order', () => {
     const json = (f: object): string => new TextDecoder().decode(jsonCodec.encode(f));
     expect(json(subscribeAck(1, ['quote:AAPL'], [], 250))).toBe('{"op":"ack","id":1,"subscribed":["quote:AAPL"],"rejected":[],"throttle":250}');
-    expect(json(subscribeAck(undefined, [], [{ channel: 'x', code: 'UNKNOWN_CHANNEL', reason: 'r' }], 0))).toBe('{"op":"ack","subscribed":[],"rejected":[{"channel":"x","code":"UNKNOWN_CHANNEL","reason":"r"}],"throttle":0}');
+    expect(json(subscribeAck(undefined, [], [{ channel: 'x', code: 'UNKNOWN_CHANNEL', reason: 'r' }], 0))).toBe(
+      '{"op":"ack","subscribed":[],"rejected":[{"channel":"x","code":"UNKNOWN_CHANNEL","reason":"r"}],"throttle":0}',
+    );
     expect(json(unsubscribeAck('a', ['quote:AAPL']))).toBe('{"op":"ack","id":"a","unsubscribed":["quote:AAPL"],"rejected":[]}');
     expect(json(authAck(4, 1718000000000))).toBe('{"op":"ack","id":4,"subscribed":[],"rejected":[],"expires":1718000000000}');
     expect(json(authAck(undefined, undefined))).toBe('{"op":"ack","subscribed":[],"rejected":[]}');

@@ -72,7 +72,10 @@ describe('provider bars and engine bars (item 4)', () => {
     r.pub.sweepBars(wall + 5_000); // T0+66 s > end + 5 s
     expect(r.closed('1m').map((b) => [b.t, b.v, b.corrected ?? false])).toEqual([[T0, 1, false]]);
     r.pub.publish('alpaca', { k: 'bar', sym: 'AAPL', iv: '1m', t: T0, o: 100, h: 100, l: 100, c: 100, v: 3, n: 2, closed: true, ts: ns(T0 + 60_000) });
-    expect(r.closed('1m').map((b) => [b.t, b.v, b.corrected ?? false])).toEqual([[T0, 1, false], [T0, 3, true]]);
+    expect(r.closed('1m').map((b) => [b.t, b.v, b.corrected ?? false])).toEqual([
+      [T0, 1, false],
+      [T0, 3, true],
+    ]);
     expect(tickToPayload(r.closed('1m')[1]!)).toMatchObject({ closed: true, corrected: true });
   });
 
@@ -82,7 +85,10 @@ describe('provider bars and engine bars (item 4)', () => {
     const bar = (v: number): TickInput => ({ k: 'bar', sym: 'AAPL', iv: '1m', t: T0, o: 1, h: 2, l: 0.5, c: 1.5, v, n: 7, closed: true, ts: ns(T0 + 60_000) });
     r.pub.publish('alpaca', bar(100));
     r.pub.publish('alpaca', bar(110));
-    expect(r.closed('1m').map((b) => [b.v, b.corrected ?? false])).toEqual([[100, false], [110, true]]);
+    expect(r.closed('1m').map((b) => [b.v, b.corrected ?? false])).toEqual([
+      [100, false],
+      [110, true],
+    ]);
   });
 
   it('an open bar state from a source (a replayed bar recording) passes through as open', () => {
@@ -164,7 +170,10 @@ describe('trade corrections and cancels (item 5)', () => {
     const n = r.ticks.length;
     r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'old', ts: ns(T0 + 121_000) });
     r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'never-seen', ts: ns(T0 + 121_000) });
-    expect(r.ticks.slice(n).map((t) => [t.k, (t as { applied?: boolean }).applied])).toEqual([['cancel', false], ['cancel', false]]);
+    expect(r.ticks.slice(n).map((t) => [t.k, (t as { applied?: boolean }).applied])).toEqual([
+      ['cancel', false],
+      ['cancel', false],
+    ]);
     expect(lastTicker(r)).toEqual(before);
   });
 

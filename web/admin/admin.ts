@@ -8,7 +8,16 @@ import { TickwireClient } from '../../src/client/index.js';
  */
 interface Overview {
   at: number;
-  connections: { id: string; user: string | null; ip: string; encoding: string; subscriptions: string[]; bufferedBytes: number; slow: boolean; openedAt: number }[];
+  connections: {
+    id: string;
+    user: string | null;
+    ip: string;
+    encoding: string;
+    subscriptions: string[];
+    bufferedBytes: number;
+    slow: boolean;
+    openedAt: number;
+  }[];
   channels: { channel: string; subscribers: number; tiers: Record<string, number>; updatesPerSec: number }[];
   feeds: { id: string; state: string; lagMs?: number; reporting: boolean; detail?: string }[];
 }
@@ -57,7 +66,16 @@ function render(o: Overview): void {
       tr.dataset.testid = 'connection';
       tr.dataset.conn = c.id;
       if (c.slow) tr.className = 'slow';
-      tr.append(cell(c.id), cell(c.user ?? '(anonymous)'), cell(c.ip), cell(c.encoding), cell(c.subscriptions.join(' ') || '–'), cell(bytes(c.bufferedBytes)), cell(c.slow ? 'slow' : ''), cell(ago(o.at - c.openedAt)));
+      tr.append(
+        cell(c.id),
+        cell(c.user ?? '(anonymous)'),
+        cell(c.ip),
+        cell(c.encoding),
+        cell(c.subscriptions.join(' ') || '–'),
+        cell(bytes(c.bufferedBytes)),
+        cell(c.slow ? 'slow' : ''),
+        cell(ago(o.at - c.openedAt)),
+      );
       const td = document.createElement('td');
       const btn = document.createElement('button');
       btn.textContent = 'close';
@@ -75,7 +93,16 @@ function render(o: Overview): void {
       tr.dataset.testid = 'channel';
       tr.dataset.channel = c.channel;
       tr.dataset.subscribers = String(c.subscribers);
-      tr.append(cell(c.channel), cell(c.subscribers), cell(Object.entries(c.tiers).map(([t, n]) => `${t}: ${n}`).join(', ')), cell(c.updatesPerSec));
+      tr.append(
+        cell(c.channel),
+        cell(c.subscribers),
+        cell(
+          Object.entries(c.tiers)
+            .map(([t, n]) => `${t}: ${n}`)
+            .join(', '),
+        ),
+        cell(c.updatesPerSec),
+      );
       return tr;
     }),
   );
@@ -86,7 +113,13 @@ function render(o: Overview): void {
       tr.dataset.testid = 'feed';
       tr.dataset.feed = f.id;
       tr.dataset.state = f.state;
-      tr.append(cell(f.id), cell(f.state), cell(f.lagMs === undefined ? '–' : `${Math.round(f.lagMs)} ms`), cell(f.reporting ? 'yes' : 'no'), cell(f.detail ?? ''));
+      tr.append(
+        cell(f.id),
+        cell(f.state),
+        cell(f.lagMs === undefined ? '–' : `${Math.round(f.lagMs)} ms`),
+        cell(f.reporting ? 'yes' : 'no'),
+        cell(f.detail ?? ''),
+      );
       return tr;
     }),
   );

@@ -28,7 +28,10 @@ describe('alpaca corrections, cancels and trading status', () => {
   });
 
   async function connected(extra: Record<string, unknown> = {}): Promise<AdapterHarness<AlpacaFakeServer>> {
-    const harness = await startHarness(() => startAlpacaFake({ key: KEY, secret: SECRET, pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url, extra), creds));
+    const harness = await startHarness(
+      () => startAlpacaFake({ key: KEY, secret: SECRET, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new AlpacaFeed('alpaca', options(p.url, extra), creds),
+    );
     await harness.waitFor('connected', () => harness.state === 'connected');
     return harness;
   }
@@ -39,7 +42,18 @@ describe('alpaca corrections, cancels and trading status', () => {
     for (const frame of EVENTS) h.provider.push(frame);
     await h.waitFor('4 event ticks', () => h!.ticks.length >= 4);
     expect(h.ticks).toEqual([
-      { k: 'correction', sym: 'IWM', ref: 'D:79372207866957', id: 'D:79372223926359', p: 208.65, s: 14950, op: 208.65, os: 14950, venue: 'D', ts: 1642699568000760661n },
+      {
+        k: 'correction',
+        sym: 'IWM',
+        ref: 'D:79372207866957',
+        id: 'D:79372223926359',
+        p: 208.65,
+        s: 14950,
+        op: 208.65,
+        os: 14950,
+        venue: 'D',
+        ts: 1642699568000760661n,
+      },
       { k: 'cancel', sym: 'UPS', ref: 'D:79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
       { k: 'status', sym: 'BIIB', status: 'trading', code: 'T', reason: 'Trading Resumption: Volatility Trading Pause', ts: 1614960000000000000n },
       { k: 'status', sym: 'TEST', luld: { up: 4.21, down: 3.22 }, ts: 1614960000000000000n },
@@ -51,7 +65,9 @@ describe('alpaca corrections, cancels and trading status', () => {
     h.provider.push([{ T: 't', S: 'AAPL', i: 7001, x: 'V', p: 100, s: 5, t: '2024-06-10T13:30:01Z', c: ['@'], z: 'C' }]);
     h.provider.push([{ T: 'x', S: 'AAPL', i: 7001, x: 'V', p: 100, s: 5, a: 'C', z: 'C', t: '2024-06-10T13:30:05Z' }]);
     h.provider.push([{ T: 't', S: 'AAPL', i: 7002, x: 'V', p: 101, s: 5, t: '2024-06-10T13:30:06Z', c: ['@'], z: 'C' }]);
-    h.provider.push([{ T: 'c', S: 'AAPL', x: 'V', oi: 7002, op: 101, os: 5, oc: ['@'], ci: 7003, cp: 101.5, cs: 6, cc: ['@'], z: 'C', t: '2024-06-10T13:30:07Z' }]);
+    h.provider.push([
+      { T: 'c', S: 'AAPL', x: 'V', oi: 7002, op: 101, os: 5, oc: ['@'], ci: 7003, cp: 101.5, cs: 6, cc: ['@'], z: 'C', t: '2024-06-10T13:30:07Z' },
+    ]);
     await h.waitFor('4 ticks', () => h!.ticks.length >= 4);
     const [t1, cancel, t2, corr] = h.ticks as Record<string, unknown>[];
     expect(cancel).toMatchObject({ k: 'cancel', ref: t1!.id });
@@ -79,7 +95,10 @@ describe('alpaca corrections, cancels and trading status', () => {
     h.provider.push([{ T: 'b', S: 'AAPL', o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, t: '2024-06-10T13:30:00Z', n: 461, vw: 126.62 }]);
     h.provider.push([{ T: 'u', S: 'AAPL', o: 126.5, h: 127.1, l: 126.4, c: 126.55, v: 49478, t: '2024-06-10T13:30:00Z', n: 462, vw: 126.63 }]);
     await h.waitFor('2 bars', () => h!.ticks.length >= 2);
-    expect(h.ticks.map((t) => [t.k, (t as { t: number }).t, (t as { v: number }).v])).toEqual([['bar', 1718026200000, 49378], ['bar', 1718026200000, 49478]]);
+    expect(h.ticks.map((t) => [t.k, (t as { t: number }).t, (t as { v: number }).v])).toEqual([
+      ['bar', 1718026200000, 49378],
+      ['bar', 1718026200000, 49478],
+    ]);
   });
 
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {

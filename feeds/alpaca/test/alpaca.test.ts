@@ -14,7 +14,10 @@ const SECRET = 'sekret-5678';
 const creds = { key: KEY, secret: SECRET, keyEnv: 'ALPACA_KEY_ID', secretEnv: 'ALPACA_SECRET_KEY' };
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   AlpacaOptionsSchema.parse({ url, symbols: ['AAPL', 'MSFT'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
-const fake = (extra: Partial<AlpacaFakeOptions> = {}) => () => startAlpacaFake({ key: KEY, secret: SECRET, ...extra });
+const fake =
+  (extra: Partial<AlpacaFakeOptions> = {}) =>
+  () =>
+    startAlpacaFake({ key: KEY, secret: SECRET, ...extra });
 
 for (const encoding of ['json', 'msgpack'] as const) {
   runAdapterConformance({
@@ -45,7 +48,20 @@ describe('alpaca adapter', () => {
     expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', ts: 1718026201123456789n });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 3, ap: 126.56, as: 4, ts: 1718026201200000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
-    expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026200000, o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, n: 461, closed: true, ts: 1718026260000000000n });
+    expect(h.ticks[3]).toEqual({
+      k: 'bar',
+      sym: 'AAPL',
+      iv: '1m',
+      t: 1718026200000,
+      o: 126.5,
+      h: 126.9,
+      l: 126.4,
+      c: 126.55,
+      v: 49378,
+      n: 461,
+      closed: true,
+      ts: 1718026260000000000n,
+    });
   });
 
   it('speaks MessagePack when configured: binary requests, times from MessagePack timestamps', async () => {
@@ -61,7 +77,10 @@ describe('alpaca adapter', () => {
   });
 
   it('maps 402 auth failed to state auth_failed with a log line naming the env vars', async () => {
-    h = await startHarness(fake(), (p) => new AlpacaFeed('alpaca', options(p.url, { backoff: { initialMs: 20, maxMs: 60_000 } }), { ...creds, secret: 'wrong' }));
+    h = await startHarness(
+      fake(),
+      (p) => new AlpacaFeed('alpaca', options(p.url, { backoff: { initialMs: 20, maxMs: 60_000 } }), { ...creds, secret: 'wrong' }),
+    );
     await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
     const detail = h.states.at(-1)!.detail!;
     expect(detail).toMatch(/alpaca error 402 "auth failed"/);
@@ -75,7 +94,10 @@ describe('alpaca adapter', () => {
   });
 
   it('maps 409 insufficient subscription to auth_failed and 405 symbol limit to error', async () => {
-    h = await startHarness(fake({ failSubscribeWith: { code: 409, msg: 'insufficient subscription' } }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    h = await startHarness(
+      fake({ failSubscribeWith: { code: 409, msg: 'insufficient subscription' } }),
+      (p) => new AlpacaFeed('alpaca', options(p.url), creds),
+    );
     await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
     expect(h.states.at(-1)!.detail).toMatch(/409 "insufficient subscription".*plan does not include this feed/);
     await h.close();

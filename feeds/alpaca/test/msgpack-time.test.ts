@@ -2,7 +2,8 @@ import { decode, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { NS_TIMESTAMP_CODEC, NsTimestamp } from '../msgpack-time.js';
 
-const roundTrip = (ns: bigint): unknown => decode(encode({ t: new NsTimestamp(ns) }, { extensionCodec: NS_TIMESTAMP_CODEC }), { extensionCodec: NS_TIMESTAMP_CODEC });
+const roundTrip = (ns: bigint): unknown =>
+  decode(encode({ t: new NsTimestamp(ns) }, { extensionCodec: NS_TIMESTAMP_CODEC }), { extensionCodec: NS_TIMESTAMP_CODEC });
 
 describe('MessagePack timestamps to exact nanoseconds', () => {
   it('keeps every nanosecond in the 32-, 64- and 96-bit timestamp formats', () => {

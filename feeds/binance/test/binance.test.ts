@@ -32,7 +32,10 @@ describe('binance adapter', () => {
   });
 
   it('normalizes the recorded trade and bookTicker frames exactly', async () => {
-    h = await startHarness(() => startBinanceFake({ pumpMs: 60_000 }), (p) => new BinanceFeed('binance', options(p.url)));
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000 }),
+      (p) => new BinanceFeed('binance', options(p.url)),
+    );
     await h.waitFor('5 fixture ticks', () => h!.ticks.length >= 5);
     const [t1, t2, q1, t3, q2] = h.ticks;
     expect(t1).toEqual({ k: 'trade', sym: 'BTC-USD', id: '3601234567', p: 67250.12, s: 0.015, side: 'buy', ts: 1718000000120n * 1_000_000n });
@@ -45,7 +48,10 @@ describe('binance adapter', () => {
   });
 
   it('asks for lower-case combined streams in the URL and subscribes live to added symbols', async () => {
-    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'SOL-USD': 'SOLUSDT' } })));
+    h = await startHarness(
+      () => startBinanceFake(),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'SOL-USD': 'SOLUSDT' } })),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     const conn = [...h.provider.conns][0]!;
     expect(conn.url.pathname).toBe('/stream');
@@ -58,19 +64,28 @@ describe('binance adapter', () => {
   });
 
   it('answers server pings and sends its own pings (heartbeats)', async () => {
-    h = await startHarness(() => startBinanceFake({ pingMs: 50 }), (p) => new BinanceFeed('binance', options(p.url, { pingIntervalMs: 50 })));
+    h = await startHarness(
+      () => startBinanceFake({ pingMs: 50 }),
+      (p) => new BinanceFeed('binance', options(p.url, { pingIntervalMs: 50 })),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     await h.waitFor('pongs to server pings', () => h!.provider.pongs() >= 3);
   });
 
   it('reconnects on its own before the connection age limit (24 h on Binance; short here)', async () => {
-    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { maxConnectionAgeMs: 300 })));
+    h = await startHarness(
+      () => startBinanceFake(),
+      (p) => new BinanceFeed('binance', options(p.url, { maxConnectionAgeMs: 300 })),
+    );
     await h.waitFor('three connections', () => h!.provider.totalConnections >= 3);
     expect(h.states.some((s) => s.state === 'reconnecting' && /maximum age/.test(s.detail ?? ''))).toBe(true);
   });
 
   it('detects a silent connection as stale and reconnects', async () => {
-    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url, { staleAfterMs: 200, pingIntervalMs: 0 })));
+    h = await startHarness(
+      () => startBinanceFake(),
+      (p) => new BinanceFeed('binance', options(p.url, { staleAfterMs: 200, pingIntervalMs: 0 })),
+    );
     await h.waitFor('connected with data', () => h!.state === 'connected' && h!.ticks.length > 0);
     h.provider.pause();
     await h.waitFor('stale', () => h!.states.some((s) => s.state === 'stale'));
@@ -82,13 +97,19 @@ describe('binance adapter', () => {
     const fake = await startBinanceFake();
     const port = fake.port;
     await fake.close();
-    h = await startHarness(async () => fake, () => new BinanceFeed('binance', options(`ws://127.0.0.1:${port}`)));
+    h = await startHarness(
+      async () => fake,
+      () => new BinanceFeed('binance', options(`ws://127.0.0.1:${port}`)),
+    );
     await h.waitFor('two failed attempts', () => h!.states.filter((s) => s.state === 'reconnecting').length >= 2);
     expect(h.states.some((s) => s.state === 'connected')).toBe(false);
   });
 
   it('counts a malformed frame as an error and keeps going', async () => {
-    h = await startHarness(() => startBinanceFake(), (p) => new BinanceFeed('binance', options(p.url)));
+    h = await startHarness(
+      () => startBinanceFake(),
+      (p) => new BinanceFeed('binance', options(p.url)),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     const conn = [...h.provider.conns][0]!;
     conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', s: 'BTCUSDT', t: 1, p: 'not-a-price', q: '1', T: Date.now(), m: false } });

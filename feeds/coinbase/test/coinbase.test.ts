@@ -26,7 +26,10 @@ describe('coinbase adapter', () => {
   });
 
   it('subscribes to market_trades, ticker and heartbeats and normalizes the recorded messages', async () => {
-    h = await startHarness(() => startCoinbaseFake({ pumpMs: 60_000 }), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000 }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
     const subs = h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[];
     expect(subs.map((s) => s.channel).sort()).toEqual(['heartbeats', 'market_trades', 'ticker']);
@@ -42,21 +45,35 @@ describe('coinbase adapter', () => {
   });
 
   it('counts a sequence gap and resubscribes the data channels', async () => {
-    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     await h.waitFor('connected with data', () => h!.state === 'connected' && h!.ticks.length > 5);
     const subscribesBefore = (h.provider.receivedJson() as { type: string }[]).filter((m) => m.type === 'subscribe').length;
     h.provider.skip(7);
     await h.waitFor('a gap counted', () => h!.counters.gaps >= 1);
-    await h.waitFor('resubscribed', () => (h!.provider.receivedJson() as { type: string }[]).filter((m) => m.type === 'subscribe').length >= subscribesBefore + 2);
+    await h.waitFor(
+      'resubscribed',
+      () => (h!.provider.receivedJson() as { type: string }[]).filter((m) => m.type === 'subscribe').length >= subscribesBefore + 2,
+    );
     const msgs = h.provider.receivedJson() as { type: string; channel: string }[];
-    expect(msgs.filter((m) => m.type === 'unsubscribe').map((m) => m.channel).sort()).toEqual(['market_trades', 'ticker']);
+    expect(
+      msgs
+        .filter((m) => m.type === 'unsubscribe')
+        .map((m) => m.channel)
+        .sort(),
+    ).toEqual(['market_trades', 'ticker']);
     expect((h.adapter as CoinbaseFeed).resubscribes).toBe(1);
     const n = h.ticks.length;
     await h.waitFor('data continues', () => h!.ticks.length > n + 3);
   });
 
   it('treats heartbeats as liveness: a connection without them goes stale and reconnects', async () => {
-    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url, { staleAfterMs: 1000 })));
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { staleAfterMs: 1000 })),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     const before = h.counters.messages;
     await h.waitFor('heartbeats arriving', () => h!.counters.messages > before + 5);
@@ -68,7 +85,10 @@ describe('coinbase adapter', () => {
   });
 
   it('logs provider error messages and counts them', async () => {
-    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     [...h.provider.conns][0]!.send({ type: 'error', message: 'Failed to subscribe', reason: 'product FOO-USD is not available' });
     await h.waitFor('error counted', () => h!.counters.errors.some((e) => /FOO-USD/.test(e)));
@@ -80,11 +100,15 @@ describe('coinbase adapter', () => {
     expect(aggressorSide('SELL')).toBe('buy');
     expect(aggressorSide('sell')).toBe('buy');
     expect(aggressorSide('UNKNOWN_ORDER_SIDE')).toBeUndefined();
-    h = await startHarness(() => startCoinbaseFake({ pumpMs: 60_000 }), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000 }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     await h.waitFor('fixtures and confirmations', () => h!.ticks.length >= 4 && h!.counters.messages >= 8);
     const conn = [...h.provider.conns][0]!;
     const before = h.ticks.length;
-    for (const k of ['market_trades', 'ticker', 'heartbeats']) conn.send({ ...DOC[k], sequence_num: conn.state.seq + 1 + ['market_trades', 'ticker', 'heartbeats'].indexOf(k) });
+    for (const k of ['market_trades', 'ticker', 'heartbeats'])
+      conn.send({ ...DOC[k], sequence_num: conn.state.seq + 1 + ['market_trades', 'ticker', 'heartbeats'].indexOf(k) });
     await h.waitFor('doc example ticks', () => h!.ticks.length >= before + 2);
     expect(h.ticks[before]).toEqual({ k: 'trade', sym: 'ETH-USD', id: '000000000', p: 1260.01, s: 0.3, side: 'sell', ts: 1565815347265000000n });
     expect(h.ticks[before + 1]).toEqual({ k: 'quote', sym: 'BTC-USD', bp: 21931.98, bs: 8000.21, ap: 21933.98, as: 8038.07770938, ts: 1675974637167359596n });
@@ -92,20 +116,59 @@ describe('coinbase adapter', () => {
   });
 
   it('keeps unseen trades of a late (lower sequence_num) message, drops repeated trade ids and the late ticker', async () => {
-    h = await startHarness(() => startCoinbaseFake({ pumpMs: 60_000 }), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000 }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     await h.waitFor('fixtures and confirmations', () => h!.ticks.length >= 4 && h!.counters.messages >= 8);
     const conn = [...h.provider.conns][0]!;
     const seq = conn.state.seq;
-    const trade = (id: string, px: string, size: string, side: string) => ({ trade_id: id, product_id: 'BTC-USD', price: px, size, side, time: '2024-06-10T06:13:30.123456Z' });
+    const trade = (id: string, px: string, size: string, side: string) => ({
+      trade_id: id,
+      product_id: 'BTC-USD',
+      price: px,
+      size,
+      side,
+      time: '2024-06-10T06:13:30.123456Z',
+    });
     const before = h.ticks.length;
     // several trades in one frame; many decimals; tiny and huge sizes; both sides
-    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:30.200000000Z', sequence_num: seq + 1, events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('900002', '67251.5', '12345.67891234', 'SELL')] }] });
+    conn.send({
+      channel: 'market_trades',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.200000000Z',
+      sequence_num: seq + 1,
+      events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('900002', '67251.5', '12345.67891234', 'SELL')] }],
+    });
     await h.waitFor('2 trades', () => h!.ticks.length >= before + 2);
     // a late message (sequence_num below the last one): one trade already seen, one new; and a late ticker
-    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:30.100000000Z', sequence_num: seq, events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('899999', '67250.99', '0.5', 'SELL')] }] });
-    conn.send({ channel: 'ticker', client_id: '', timestamp: '2024-06-10T06:13:29.000000000Z', sequence_num: seq - 1, events: [{ type: 'update', tickers: [{ type: 'ticker', product_id: 'BTC-USD', price: '1', best_bid: '1', best_bid_quantity: '1', best_ask: '2', best_ask_quantity: '1' }] }] });
+    conn.send({
+      channel: 'market_trades',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.100000000Z',
+      sequence_num: seq,
+      events: [{ type: 'update', trades: [trade('900001', '67251.12345678', '0.00000001', 'BUY'), trade('899999', '67250.99', '0.5', 'SELL')] }],
+    });
+    conn.send({
+      channel: 'ticker',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:29.000000000Z',
+      sequence_num: seq - 1,
+      events: [
+        {
+          type: 'update',
+          tickers: [{ type: 'ticker', product_id: 'BTC-USD', price: '1', best_bid: '1', best_bid_quantity: '1', best_ask: '2', best_ask_quantity: '1' }],
+        },
+      ],
+    });
     // an in-order marker to know both late messages were handled
-    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:31.000000000Z', sequence_num: seq + 2, events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY')] }] });
+    conn.send({
+      channel: 'market_trades',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:31.000000000Z',
+      sequence_num: seq + 2,
+      events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY')] }],
+    });
     await h.waitFor('marker trade', () => h!.ticks.some((t) => t.k === 'trade' && t.id === '900003'));
     const ids = h.ticks.slice(before).map((t) => (t.k === 'trade' ? t.id : t.k));
     expect(ids).toEqual(['900001', '900002', '899999', '900003']);
@@ -114,13 +177,22 @@ describe('coinbase adapter', () => {
     expect(h.ticks[before + 2]).toMatchObject({ id: '899999', p: 67250.99, s: 0.5, side: 'buy' });
     expect(h.counters.gaps).toBe(0);
     // a repeat of an in-order trade id on a later message is dropped too
-    conn.send({ channel: 'market_trades', client_id: '', timestamp: '2024-06-10T06:13:32.000000000Z', sequence_num: seq + 3, events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY'), trade('900004', '67253', '2', 'SELL')] }] });
+    conn.send({
+      channel: 'market_trades',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:32.000000000Z',
+      sequence_num: seq + 3,
+      events: [{ type: 'update', trades: [trade('900003', '67252', '1', 'BUY'), trade('900004', '67253', '2', 'SELL')] }],
+    });
     await h.waitFor('900004', () => h!.ticks.some((t) => t.k === 'trade' && t.id === '900004'));
     expect(h.ticks.filter((t) => t.k === 'trade' && t.id === '900003')).toHaveLength(1);
   });
 
   it('keeps publishing new trades after a reconnect (trade ids seen before the drop stay deduplicated)', async () => {
-    h = await startHarness(() => startCoinbaseFake(), (p) => new CoinbaseFeed('coinbase', options(p.url)));
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
     const trades = () => h!.ticks.filter((t) => t.k === 'trade');
     await h.waitFor('trades', () => h!.state === 'connected' && trades().length > 4);
     h.provider.dropAll();

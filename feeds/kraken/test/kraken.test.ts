@@ -32,7 +32,10 @@ describe('kraken adapter', () => {
     h = undefined;
   });
   const start = async (symbols: string[], fake: KrakenFakeOptions = {}, extra: Record<string, unknown> = {}) => {
-    h = await startHarness(() => startKrakenFake(fake), (p) => new KrakenFeed('kraken', options(p.url, symbols, extra)));
+    h = await startHarness(
+      () => startKrakenFake(fake),
+      (p) => new KrakenFeed('kraken', options(p.url, symbols, extra)),
+    );
     return h;
   };
   const requests = (p: KrakenFakeServer) => p.receivedJson() as Req[];
@@ -44,7 +47,11 @@ describe('kraken adapter', () => {
     const reqs = requests(h.provider);
     expect(reqs).toEqual([
       { method: 'subscribe', params: { channel: 'trade', symbol: ['BTC/USD', 'SHIB/USD', 'ALGO/USD', 'MATIC/USD'], snapshot: false }, req_id: 1 },
-      { method: 'subscribe', params: { channel: 'ticker', symbol: ['BTC/USD', 'SHIB/USD', 'ALGO/USD', 'MATIC/USD'], snapshot: true, event_trigger: 'bbo' }, req_id: 2 },
+      {
+        method: 'subscribe',
+        params: { channel: 'ticker', symbol: ['BTC/USD', 'SHIB/USD', 'ALGO/USD', 'MATIC/USD'], snapshot: true, event_trigger: 'bbo' },
+        req_id: 2,
+      },
     ]);
     expect(h.states.at(-1)!.detail).toBe('subscribed trade+ticker for 4 symbols');
 
@@ -164,7 +171,10 @@ describe('kraken adapter', () => {
     const h = await start(['BTC-USD']);
     await h.waitFor('connected', () => h.state === 'connected');
     await h.adapter.subscribe(['ETH-USD']);
-    await h.waitFor('ETH-USD trades and quotes', () => h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'trade') && h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'quote'));
+    await h.waitFor(
+      'ETH-USD trades and quotes',
+      () => h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'trade') && h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'quote'),
+    );
     expect(h.provider.totalConnections).toBe(1);
     await h.adapter.unsubscribe(['ETH-USD']);
     await h.waitFor('unsubscribe acked', () => [...h.provider.conns].every((c) => !c.state.subs.trade.has('ETH/USD') && !c.state.subs.ticker.has('ETH/USD')));
@@ -183,7 +193,9 @@ describe('kraken adapter', () => {
     await h.adapter.subscribe(['ETH-USD']);
     await h.adapter.unsubscribe(['SOL-USD']);
     await h.waitFor('ETH-USD trades', () => h.ticks.some((t) => t.sym === 'ETH-USD' && t.k === 'trade'));
-    await h.waitFor('SOL/USD unsubscribed at the provider', () => [...h.provider.conns].every((c) => !c.state.subs.trade.has('SOL/USD') && !c.state.subs.ticker.has('SOL/USD')));
+    await h.waitFor('SOL/USD unsubscribed at the provider', () =>
+      [...h.provider.conns].every((c) => !c.state.subs.trade.has('SOL/USD') && !c.state.subs.ticker.has('SOL/USD')),
+    );
     const n = h.ticks.length;
     await h.waitFor('more data', () => h.ticks.length > n + 10);
     expect(h.ticks.slice(n).some((t) => t.sym === 'SOL-USD')).toBe(false);
@@ -195,7 +207,11 @@ describe('kraken adapter', () => {
     await h.waitFor('connected', () => h.state === 'connected');
     await h.adapter.unsubscribe(['ETH-USD']);
     const n = h.ticks.length;
-    h.provider.broadcast({ channel: 'trade', type: 'update', data: [{ symbol: 'ETH/USD', side: 'buy', price: 3550.4, qty: 1, ord_type: 'limit', trade_id: 42, timestamp: '2024-06-10T06:13:21.219873Z' }] });
+    h.provider.broadcast({
+      channel: 'trade',
+      type: 'update',
+      data: [{ symbol: 'ETH/USD', side: 'buy', price: 3550.4, qty: 1, ord_type: 'limit', trade_id: 42, timestamp: '2024-06-10T06:13:21.219873Z' }],
+    });
     h.provider.trade('BTC/USD', 1); // a sentinel after it: once BTC arrives, the ETH frame was handled
     await h.waitFor('the BTC sentinel', () => h.ticks.slice(n).some((t) => t.sym === 'BTC-USD'));
     expect(h.ticks.slice(n).some((t) => t.sym === 'ETH-USD')).toBe(false);
@@ -207,8 +223,18 @@ describe('kraken adapter', () => {
     expect(h.logs.some((l) => l.level === 'warn' && /exchange status maintenance/.test(l.msg))).toBe(true);
     expect(h.states.at(-1)!.detail).toMatch(/exchange status maintenance/);
     h.provider.broadcast('this is not JSON');
-    h.provider.broadcast({ error: 'Exceeded msg rate', method: 'subscribe', success: false, time_in: '2024-06-10T06:13:21.219873Z', time_out: '2024-06-10T06:13:21.219900Z' });
-    h.provider.broadcast({ channel: 'trade', type: 'update', data: [{ symbol: 'BTC/USD', side: 'buy', price: -1, qty: 1, ord_type: 'limit', trade_id: 99_999_999, timestamp: '2024-06-10T06:13:21.219873Z' }] });
+    h.provider.broadcast({
+      error: 'Exceeded msg rate',
+      method: 'subscribe',
+      success: false,
+      time_in: '2024-06-10T06:13:21.219873Z',
+      time_out: '2024-06-10T06:13:21.219900Z',
+    });
+    h.provider.broadcast({
+      channel: 'trade',
+      type: 'update',
+      data: [{ symbol: 'BTC/USD', side: 'buy', price: -1, qty: 1, ord_type: 'limit', trade_id: 99_999_999, timestamp: '2024-06-10T06:13:21.219873Z' }],
+    });
     await h.waitFor('three errors', () => h.counters.errors.length >= 3);
     expect(h.counters.errors.some((e) => /bad message/.test(e))).toBe(true);
     expect(h.counters.errors.some((e) => /Exceeded msg rate/.test(e))).toBe(true);
@@ -245,17 +271,26 @@ describe('kraken adapter', () => {
         const at = section.indexOf(title);
         expect(at, title).toBeGreaterThan(0);
         const body = section.slice(at, section.indexOf('\n\n', section.indexOf('|---', at)));
-        return body.split('\n').filter((l) => l.startsWith('| `')).map((l) => {
-          const [, names = '', canonical = ''] = l.split('|');
-          return { fields: [...names.matchAll(/`(?:data(?:\[\d?\])?\.)?([a-z_]+)`/g)].map((m) => m[1]!), mapped: canonical.trim() !== '—' };
-        });
+        return body
+          .split('\n')
+          .filter((l) => l.startsWith('| `'))
+          .map((l) => {
+            const [, names = '', canonical = ''] = l.split('|');
+            return { fields: [...names.matchAll(/`(?:data(?:\[\d?\])?\.)?([a-z_]+)`/g)].map((m) => m[1]!), mapped: canonical.trim() !== '—' };
+          });
       };
       const documented = [...rows('### Field mapping: `trade` channel'), ...rows('### Field mapping: `ticker` channel')];
       const read = new Set([...source.matchAll(/item\.([a-z_]+)/g)].map((m) => m[1]!));
       expect([...read].filter((f) => !documented.some((r) => r.fields.includes(f)))).toEqual([]);
-      const mappedButUnread = documented.filter((r) => r.mapped).flatMap((r) => r.fields).filter((f) => !read.has(f));
+      const mappedButUnread = documented
+        .filter((r) => r.mapped)
+        .flatMap((r) => r.fields)
+        .filter((f) => !read.has(f));
       expect(mappedButUnread).toEqual([]);
-      const unmappedButRead = documented.filter((r) => !r.mapped).flatMap((r) => r.fields).filter((f) => read.has(f) && f !== 'symbol' && f !== 'timestamp');
+      const unmappedButRead = documented
+        .filter((r) => !r.mapped)
+        .flatMap((r) => r.fields)
+        .filter((f) => read.has(f) && f !== 'symbol' && f !== 'timestamp');
       expect(unmappedButRead).toEqual([]);
     });
   });

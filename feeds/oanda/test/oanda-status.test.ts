@@ -16,7 +16,15 @@ const creds = { token: TOKEN, accountId: ACCOUNT };
 const options = (url: string) => OandaOptionsSchema.parse({ url, symbols: ['EUR-USD'], backoff: { initialMs: 20, maxMs: 200 } });
 
 const price = (time: string, tradeable: boolean, bids: { price: string; liquidity: number }[], asks: { price: string; liquidity: number }[]) => ({
-  type: 'PRICE', time, instrument: 'EUR_USD', status: tradeable ? 'tradeable' : 'non-tradeable', tradeable, bids, asks, closeoutBid: '1.07600', closeoutAsk: '1.07640',
+  type: 'PRICE',
+  time,
+  instrument: 'EUR_USD',
+  status: tradeable ? 'tradeable' : 'non-tradeable',
+  tradeable,
+  bids,
+  asks,
+  closeoutBid: '1.07600',
+  closeoutAsk: '1.07640',
 });
 
 describe('oanda trading status and empty sides', () => {
@@ -27,7 +35,10 @@ describe('oanda trading status and empty sides', () => {
   });
 
   it('tradeable false becomes a halted status; an empty side is absent, never a closeout price', async () => {
-    h = await startHarness(() => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }), (p) => new OandaFeed('oanda', options(p.url), creds));
+    h = await startHarness(
+      () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
+      (p) => new OandaFeed('oanda', options(p.url), creds),
+    );
     await h.waitFor('stream open', () => h!.provider.streams.size > 0);
     const line = (v: unknown) => {
       for (const s of h!.provider.streams) s.line(v);

@@ -7,13 +7,18 @@ import { startOandaFake } from '../fake-server.js';
 import type { OandaFakeServer } from '../fake-server.js';
 import { quietFor } from '../../../test/helpers/wait.js';
 
-const DOC_LINES = readFileSync(new URL('../fixtures/doc-stream-example.jsonl', import.meta.url), 'utf8').split('\n').filter((l) => l.trim());
+const DOC_LINES = readFileSync(new URL('../fixtures/doc-stream-example.jsonl', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim());
 const TOKEN = 'oanda-test-token';
 const ACCOUNT = '101-004-1234567-001';
 const creds = { token: TOKEN, tokenEnv: 'OANDA_API_TOKEN', accountId: ACCOUNT };
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   OandaOptionsSchema.parse({ url, symbols: ['EUR-USD', 'USD-JPY'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
-const fake = (extra: Record<string, unknown> = {}) => () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, ...extra });
+const fake =
+  (extra: Record<string, unknown> = {}) =>
+  () =>
+    startOandaFake({ token: TOKEN, accountId: ACCOUNT, ...extra });
 
 runAdapterConformance({
   name: 'oanda',
@@ -85,7 +90,10 @@ describe('oanda adapter', () => {
   });
 
   it('accepts price lines without a type field, as in the docs stream example', async () => {
-    h = await startHarness(fake({ pumpMs: 60_000, heartbeatMs: 50, replayFixtures: false }), (p) => new OandaFeed('oanda', options(p.url, { symbols: ['EUR-USD', 'USD-CAD'] }), creds));
+    h = await startHarness(
+      fake({ pumpMs: 60_000, heartbeatMs: 50, replayFixtures: false }),
+      (p) => new OandaFeed('oanda', options(p.url, { symbols: ['EUR-USD', 'USD-CAD'] }), creds),
+    );
     await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.streams.size === 1);
     const stream = [...h.provider.streams][0]!;
     for (const l of DOC_LINES) stream.line(l);

@@ -33,7 +33,11 @@ describe('polygon aggregates as provider bars', () => {
     const silent = { info() {}, warn() {}, error() {}, debug() {} };
     const host = new FeedHost(publisher, silent);
     try {
-      await host.start(new PolygonFeed('polygon', PolygonOptionsSchema.parse({ url: fake.url, symbols: ['AAPL', 'BRK.B'], backoff: { initialMs: 20, maxMs: 200 } }), { key: 'pk' }));
+      await host.start(
+        new PolygonFeed('polygon', PolygonOptionsSchema.parse({ url: fake.url, symbols: ['AAPL', 'BRK.B'], backoff: { initialMs: 20, maxMs: 200 } }), {
+          key: 'pk',
+        }),
+      );
       await waitFor(() => bars.some((b) => b.closed), { what: 'a closed bar', timeout: 10_000 }).catch(() => undefined); // asserted below
       // a trade in the next minute ends the engine's 13:30 bar: held for Polygon's AM of 13:30
       const at = (iso: string): bigint => BigInt(Date.parse(iso)) * 1_000_000n;
@@ -41,11 +45,28 @@ describe('polygon aggregates as provider bars', () => {
       publisher.sweepBars(Date.now() + 1_000);
       expect(bars.filter((b) => b.closed).map((b) => b.t)).toEqual([1718026140000]);
       // the AM of 13:30 arrives: it is that minute's closed bar, the engine's is dropped
-      publisher.publish('polygon', { k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026200000, o: 192.31, h: 192.4, l: 192.3, c: 192.35, v: 7000, n: 0, closed: true, ts: at('2024-06-10T13:31:00Z') });
+      publisher.publish('polygon', {
+        k: 'bar',
+        sym: 'AAPL',
+        iv: '1m',
+        t: 1718026200000,
+        o: 192.31,
+        h: 192.4,
+        l: 192.3,
+        c: 192.35,
+        v: 7000,
+        n: 0,
+        closed: true,
+        ts: at('2024-06-10T13:31:00Z'),
+      });
       // much later: the 13:31 minute got no AM within the wait, so the engine's bar closes it
       publisher.sweepBars(Date.now() + 10 * 60_000);
       const closed = bars.filter((b) => b.sym === 'AAPL' && b.closed);
-      expect(closed.map((b) => [b.t, b.v, b.corrected ?? false])).toEqual([[1718026140000, 5400, false], [1718026200000, 7000, false], [1718026260000, 1, false]]);
+      expect(closed.map((b) => [b.t, b.v, b.corrected ?? false])).toEqual([
+        [1718026140000, 5400, false],
+        [1718026200000, 7000, false],
+        [1718026260000, 1, false],
+      ]);
     } finally {
       await host.stopAll();
       publisher.close();

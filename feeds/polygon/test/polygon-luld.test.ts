@@ -19,7 +19,10 @@ describe('polygon LULD as trading status', () => {
 
   it('subscribes LULD.SYM and maps bands, halts and resumptions', async () => {
     const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols: ['AAPL'], channels: ['T', 'LULD'], backoff: { initialMs: 20, maxMs: 200 } });
-    h = await startHarness(() => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }), (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }));
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     const push = (frame: unknown[]): void => {
       for (const c of h!.provider.conns) c.send(frame);

@@ -28,7 +28,10 @@ describe('polygon adapter', () => {
   });
 
   it('authenticates, subscribes T./Q./AM. and normalizes the recorded events', async () => {
-    h = await startHarness(() => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000 }), (p) => new PolygonFeed('polygon', options(p.url), creds));
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000 }),
+      (p) => new PolygonFeed('polygon', options(p.url), creds),
+    );
     await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
     expect(h.provider.receivedJson()).toEqual([
       { action: 'auth', params: API_KEY },
@@ -39,18 +42,37 @@ describe('polygon adapter', () => {
     expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '4:52983525029461', p: 192.31, s: 100, venue: '4', ts: 1718026201234000000n });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ap: 192.32, as: 3, ts: 1718026201240000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'BRK.B', p: 412.05, s: 5 });
-    expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', iv: '1m', t: 1718026140000, o: 192.3, h: 192.34, l: 192.28, c: 192.31, v: 5400, n: 0, closed: true, ts: 1718026200000000000n });
+    expect(h.ticks[3]).toEqual({
+      k: 'bar',
+      sym: 'AAPL',
+      iv: '1m',
+      t: 1718026140000,
+      o: 192.3,
+      h: 192.34,
+      l: 192.28,
+      c: 192.31,
+      v: 5400,
+      n: 0,
+      closed: true,
+      ts: 1718026200000000000n,
+    });
   });
 
   it('reports a wrong key as auth_failed naming the env var', async () => {
-    h = await startHarness(() => startPolygonFake({ apiKey: API_KEY }), (p) => new PolygonFeed('polygon', options(p.url), { key: 'nope', keyEnv: 'POLYGON_API_KEY' }));
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY }),
+      (p) => new PolygonFeed('polygon', options(p.url), { key: 'nope', keyEnv: 'POLYGON_API_KEY' }),
+    );
     await h.waitFor('auth_failed', () => h!.state === 'auth_failed');
     expect(h.states.at(-1)!.detail).toMatch(/authentication failed.*POLYGON_API_KEY/);
     expect(h.ticks).toHaveLength(0);
   });
 
   const docTicks = async (extra: Record<string, unknown> = {}) => {
-    h = await startHarness(() => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }), (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'], ...extra }), creds));
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'], ...extra }), creds),
+    );
     await h.waitFor('connected', () => h!.state === 'connected');
     const conn = [...h.provider.conns][0]!;
     for (const frame of DOC_FRAMES) conn.send(frame);

@@ -44,7 +44,20 @@ describe('replay adapter', () => {
     await h.waitFor('4 ticks', () => h!.ticks.length === 4);
     expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', ts: 1718026201123456789n, id: '96921', p: 126.55, s: 1, side: 'buy' });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', ts: 1718026201200000000n, bp: 126.54, bs: 3, ap: 126.56, as: 4 });
-    expect(h.ticks[3]).toEqual({ k: 'bar', sym: 'AAPL', ts: 1718026260000000000n, iv: '1m', t: 1718026200000, o: 126.5, h: 126.9, l: 126.4, c: 126.55, v: 49378, n: 461, closed: true });
+    expect(h.ticks[3]).toEqual({
+      k: 'bar',
+      sym: 'AAPL',
+      ts: 1718026260000000000n,
+      iv: '1m',
+      t: 1718026200000,
+      o: 126.5,
+      h: 126.9,
+      l: 126.4,
+      c: 126.55,
+      v: 49378,
+      n: 461,
+      closed: true,
+    });
   });
 
   it('keeps the recorded spacing divided by the speed factor when retiming to now', async () => {

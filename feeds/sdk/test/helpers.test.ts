@@ -93,7 +93,10 @@ describe('backoff', () => {
 
 /** A minimal adapter on the runner, to test the runner's own paths. */
 class EchoFeed extends StreamFeed {
-  constructor(private readonly base: string, opts: ConstructorParameters<typeof StreamFeed>[2] = {}) {
+  constructor(
+    private readonly base: string,
+    opts: ConstructorParameters<typeof StreamFeed>[2] = {},
+  ) {
     super('echo', ['AAA'], { backoff: { initialMs: 20, maxMs: 100 }, ...opts });
   }
   url(): string {

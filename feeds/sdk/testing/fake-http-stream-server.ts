@@ -58,14 +58,18 @@ export class FakeHttpStreamServer<S = Record<string, any>> implements FakeProvid
     });
     self.#port = (server.address() as AddressInfo).port;
     if (opts.onPump) {
-      self.#timers.push(setInterval(() => {
-        if (!self!.paused) for (const s of self!.streams) opts.onPump!(s);
-      }, opts.pumpMs ?? 25));
+      self.#timers.push(
+        setInterval(() => {
+          if (!self!.paused) for (const s of self!.streams) opts.onPump!(s);
+        }, opts.pumpMs ?? 25),
+      );
     }
     if (opts.onHeartbeat) {
-      self.#timers.push(setInterval(() => {
-        for (const s of self!.streams) opts.onHeartbeat!(s);
-      }, opts.heartbeatMs ?? 100));
+      self.#timers.push(
+        setInterval(() => {
+          for (const s of self!.streams) opts.onHeartbeat!(s);
+        }, opts.heartbeatMs ?? 100),
+      );
     }
     return self;
   }
@@ -82,7 +86,10 @@ export class FakeHttpStreamServer<S = Record<string, any>> implements FakeProvid
     this.#total++;
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' });
     const stream: FakeHttpStream<S> = {
-      req, res, url, state: opts.initialState(),
+      req,
+      res,
+      url,
+      state: opts.initialState(),
       line(value) {
         if (!res.writableEnded && !res.destroyed) res.write((typeof value === 'string' ? value : JSON.stringify(value)) + '\n');
       },

@@ -40,11 +40,7 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type WebSocketConstructor = new (
-  url: string,
-  protocols?: string | string[],
-  options?: { headers?: Record<string, string> },
-) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
 
 const WS_OPEN = 1;
 
@@ -592,7 +588,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** The socket constructor, URL and options of an attempt over `transport`. */
-  async #socketArgs(transport: TransportKind): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
+  async #socketArgs(
+    transport: TransportKind,
+  ): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
     const http = transport === 'http';
     // the fallback is a chunk of its own: loaded on the first attempt over HTTP, never before
     const ctor = http ? (await import('./http-stream.js')).HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
@@ -703,7 +701,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const headers: Record<string, string> = {};
     // a browser sends the token in the query (no CORS preflight), like on its WebSocket
     if (token) {
-      if ((this.options.tokenIn ?? 'query') === 'query' && this.#wsCtor === (globalThis as { WebSocket?: unknown }).WebSocket) u.searchParams.set('token', token);
+      if ((this.options.tokenIn ?? 'query') === 'query' && this.#wsCtor === (globalThis as { WebSocket?: unknown }).WebSocket)
+        u.searchParams.set('token', token);
       else headers.authorization = `Bearer ${token}`;
     }
     const ctl = new AbortController();
@@ -765,17 +764,23 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
     const remaining = expires - Date.now();
     const delay = Math.max(1000, remaining - lead, remaining / 2);
-    this.#refreshTimer = setTimeout(() => {
-      this.#refreshTimer = undefined;
-      void this.#refreshNow();
-    }, Math.min(delay, 2 ** 31 - 1));
+    this.#refreshTimer = setTimeout(
+      () => {
+        this.#refreshTimer = undefined;
+        void this.#refreshNow();
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
   }
 
   /** Refresh once at a time; a failure is one error, and the connection keeps its token. */
   #refreshNow(): Promise<void> {
     this.#refreshing ??= this.refreshAuth()
       .catch((err: unknown) => {
-        this.emit('error', err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TOKEN, `token refresh failed: ${String(err)}`, { cause: err }));
+        this.emit(
+          'error',
+          err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TOKEN, `token refresh failed: ${String(err)}`, { cause: err }),
+        );
       })
       .finally(() => {
         this.#refreshing = undefined;
@@ -934,7 +939,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     for (const p of outbox) this.#send(p);
     // channels marked off screen while their subscribe waited in the outbox (it carries the flag
     // of when it was made)
-    const off = outbox.flatMap((p) => (p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : []));
+    const off = outbox.flatMap((p) =>
+      p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : [],
+    );
     if (off.length > 0) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false }));
     this.#startHeartbeat();
     for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
@@ -1010,7 +1017,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
       if (this.#state === 'open' && this.#ws) this.#send(p);
       else if (this.#state === 'closed' || this.#state === 'idle') {
-        if (frame.op === 'subscribe') this.#outbox.push(p); // goes out once connect() is called
+        if (frame.op === 'subscribe')
+          this.#outbox.push(p); // goes out once connect() is called
         else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
       } else this.#outbox.push(p);
     });

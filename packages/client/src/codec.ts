@@ -88,9 +88,9 @@ function writeValue(w: ByteWriter, v: unknown): void {
       if (v >= 0 && v < 0x80) return w.u8(v);
       if (v < 0 && v >= -32) return w.u8(v & 0xff);
       if (v >= 0) {
-        if (v <= 0xff) return w.u8(0xcc), w.u8(v);
-        if (v <= 0xffff) return w.u8(0xcd), w.u16(v);
-        return w.u8(0xce), w.u32(v);
+        if (v <= 0xff) return (w.u8(0xcc), w.u8(v));
+        if (v <= 0xffff) return (w.u8(0xcd), w.u16(v));
+        return (w.u8(0xce), w.u32(v));
       }
       w.u8(0xd2);
       w.ensure(4);
@@ -107,15 +107,27 @@ function writeValue(w: ByteWriter, v: unknown): void {
   if (typeof v === 'string') {
     const b = textEncoder.encode(v);
     if (b.length < 32) w.u8(0xa0 | b.length);
-    else if (b.length <= 0xff) { w.u8(0xd9); w.u8(b.length); }
-    else if (b.length <= 0xffff) { w.u8(0xda); w.u16(b.length); }
-    else { w.u8(0xdb); w.u32(b.length); }
+    else if (b.length <= 0xff) {
+      w.u8(0xd9);
+      w.u8(b.length);
+    } else if (b.length <= 0xffff) {
+      w.u8(0xda);
+      w.u16(b.length);
+    } else {
+      w.u8(0xdb);
+      w.u32(b.length);
+    }
     return w.bytes(b);
   }
   if (Array.isArray(v)) {
     if (v.length < 16) w.u8(0x90 | v.length);
-    else if (v.length <= 0xffff) { w.u8(0xdc); w.u16(v.length); }
-    else { w.u8(0xdd); w.u32(v.length); }
+    else if (v.length <= 0xffff) {
+      w.u8(0xdc);
+      w.u16(v.length);
+    } else {
+      w.u8(0xdd);
+      w.u32(v.length);
+    }
     for (const x of v) writeValue(w, x);
     return;
   }
@@ -123,8 +135,13 @@ function writeValue(w: ByteWriter, v: unknown): void {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
     const n = entries.length;
     if (n < 16) w.u8(0x80 | n);
-    else if (n <= 0xffff) { w.u8(0xde); w.u16(n); }
-    else { w.u8(0xdf); w.u32(n); }
+    else if (n <= 0xffff) {
+      w.u8(0xde);
+      w.u16(n);
+    } else {
+      w.u8(0xdf);
+      w.u32(n);
+    }
     for (const [k, x] of entries) {
       writeValue(w, k);
       writeValue(w, x);

@@ -51,11 +51,14 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState
     return () => {
       if (!own) return;
-      closing.set(store, setTimeout(() => {
-        closing.delete(store);
-        store.dispose();
-        void store.client.close();
-      }, 0));
+      closing.set(
+        store,
+        setTimeout(() => {
+          closing.delete(store);
+          store.dispose();
+          void store.client.close();
+        }, 0),
+      );
     };
   }, [store, own]);
 

@@ -26,10 +26,13 @@ export function useOnScreen<E extends Element = Element>(opts: OnScreenOptions =
   const observer = useRef<IntersectionObserver | undefined>(undefined);
   useEffect(() => {
     if (!el || typeof IntersectionObserver !== 'function') return;
-    const io = new IntersectionObserver((entries) => {
-      const last = entries[entries.length - 1];
-      if (last) setVisible(last.isIntersecting);
-    }, { rootMargin: margin });
+    const io = new IntersectionObserver(
+      (entries) => {
+        const last = entries[entries.length - 1];
+        if (last) setVisible(last.isIntersecting);
+      },
+      { rootMargin: margin },
+    );
     observer.current = io;
     io.observe(el);
     return () => {

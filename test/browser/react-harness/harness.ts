@@ -7,7 +7,14 @@
 import { createElement as h, StrictMode, useEffect, useRef } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import {
-  TickwireProvider, useChannelSnapshot, useConnectionState, useOnScreen, useQuote, useTickwire, useTickwireStore, useTrades,
+  TickwireProvider,
+  useChannelSnapshot,
+  useConnectionState,
+  useOnScreen,
+  useQuote,
+  useTickwire,
+  useTickwireStore,
+  useTrades,
   type TickwireStore,
 } from '@tickwire/react';
 
