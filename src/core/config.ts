@@ -82,11 +82,11 @@ export const ConfigSchema = z
         workers: z
           .number()
           .int()
-          .min(1)
+          .min(0)
           .max(256)
           .optional()
           .describe(
-            'uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset = one per core with NATS_URL, 1 embedded; 1 = the gateway runs on the main thread; embedded with more than one worker serves no alerts or notifications, which live in one process)',
+            'uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset or 1 = the gateway runs on the main thread; 0 = one per core; embedded with more than one worker serves no alerts or notifications, which live in one process)',
           ),
       })
       .strict()

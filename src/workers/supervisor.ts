@@ -81,11 +81,14 @@ export interface GatewayWorkers {
 }
 
 /**
- * `gateway.workers`; unset: one per core with NATS, one when embedded (the embedded alert service
- * and notifications log live in one process's memory, so they run only with one worker).
+ * `gateway.workers` (`--workers N`; `--workers auto` or 0 is one per core); unset: one. Workers
+ * are opt-in: a per-user limit can still be overshot by one under racing upgrades across workers
+ * (docs/operations.md#gateway-workers), and embedded engines serve alerts and notifications only
+ * with one worker (they live in one process's memory).
  */
 export function workerCount(config: Readonly<Config>): number {
-  return config.gateway.workers ?? (config.natsUrl ? availableParallelism() : 1);
+  const n = config.gateway.workers;
+  return n === undefined ? 1 : n === 0 ? availableParallelism() : n;
 }
 
 /**
