@@ -29,8 +29,8 @@ async function sh(cmd: string, args: string[], cwd: string): Promise<string> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tickwire-consumer-'));
-  // the tarball is made from a fresh build of the package
-  await sh(process.execPath, [join(root, 'packages', 'client', 'build.mjs'), '--quiet'], root);
+  // the tarball is made from the build of the test command (scripts/test.sh runs `npm run build`,
+  // which builds the packages); rebuilding here would race the other test that packs it
   await sh('npm', ['pack', '--workspace', '@tickwire/client', '--pack-destination', dir, '--silent'], root);
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (!tarball) throw new Error('npm pack made no tarball');
