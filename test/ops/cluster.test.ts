@@ -73,7 +73,14 @@ describe('npm run cluster', () => {
     await c.waitForCount((f) => f.op === 'data' && f.ch === 'quote:AAPL' && !f.snapshot, 3, 30_000);
     // /ready (NATS and Redis) and /health listing the feed it hears on the bus
     expect((await fetch(ready.urls.health!.replace('/health', '/ready'))).status).toBe(200);
-    const health = (await (await fetch(ready.urls.health!)).json()) as { feeds: { id: string; state: string }[] };
+    // a gateway worker learns feeds from their periodic health reports on the bus: wait for one
+    const health = await waitFor(
+      async () => {
+        const h = (await (await fetch(ready.urls.health!)).json()) as { feeds: { id: string; state: string }[] };
+        return h.feeds.some((f) => f.id === 'synthetic' && f.state === 'connected') ? h : undefined;
+      },
+      { what: '/health listing the feed', timeout: 20_000 },
+    );
     expect(health.feeds).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'synthetic', state: 'connected' })]));
     // the portfolio service (its own process) answers positions through the gateway's service API
     const auth = { authorization: `Bearer ${ready.serviceToken}`, 'content-type': 'application/json' };
