@@ -74,9 +74,10 @@ describe('npm run cluster', () => {
     // /ready (NATS and Redis) and /health listing the feed it hears on the bus
     expect((await fetch(ready.urls.health!.replace('/health', '/ready'))).status).toBe(200);
     // a gateway worker learns feeds from their periodic health reports on the bus: wait for one
+    const healthUrl = ready.urls.health!;
     const health = await waitFor(
       async () => {
-        const h = (await (await fetch(ready.urls.health!)).json()) as { feeds: { id: string; state: string }[] };
+        const h = (await (await fetch(healthUrl)).json()) as { feeds: { id: string; state: string }[] };
         return h.feeds.some((f) => f.id === 'synthetic' && f.state === 'connected') ? h : undefined;
       },
       { what: '/health listing the feed', timeout: 20_000 },
