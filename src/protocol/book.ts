@@ -24,39 +24,27 @@ export interface BookPayload {
   delayed?: number;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
+let crcTable: Uint32Array | undefined;
 
 /** CRC-32 (IEEE 802.3, the zlib/PNG one) of an ASCII string, as an unsigned 32-bit integer. */
 export function crc32(text: string): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < text.length; i++) c = CRC_TABLE[(c ^ text.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  const t = (crcTable ??= new Uint32Array(256).map((_, n) => {
+    for (let k = 0; k < 8; k++) n = n & 1 ? 0xedb88320 ^ (n >>> 1) : n >>> 1;
+    return n;
+  }));
+  let c = -1;
+  for (let i = 0; i < text.length; i++) c = t[(c ^ text.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 /**
  * The book checksum: CRC-32 of the text `BIDS;ASKS`, where each side lists its levels best first
- * as `price:size` joined by `,`, numbers written as JavaScript's `String(number)` writes them
- * (shortest round-trip form, e.g. `67250.5:0.015`). Example: bids [[10,1],[9.5,2]], asks
- * [[10.5,3]] give the text `10:1,9.5:2;10.5:3`.
+ * as `price,size` joined by `,`, numbers written as JavaScript's `String(number)` writes them
+ * (shortest round-trip form, e.g. `67250.5,0.015`): what `Array.prototype.join` gives. Example:
+ * bids [[10,1],[9.5,2]], asks [[10.5,3]] give the text `10,1,9.5,2;10.5,3`.
  */
 export function bookChecksum(bids: readonly (readonly [number, number])[], asks: readonly (readonly [number, number])[]): number {
-  return crc32(bookChecksumText(bids, asks));
-}
-
-export function bookChecksumText(bids: readonly (readonly [number, number])[], asks: readonly (readonly [number, number])[]): string {
-  let s = '';
-  for (let i = 0; i < bids.length; i++) s += (i ? ',' : '') + String(bids[i]![0]) + ':' + String(bids[i]![1]);
-  s += ';';
-  for (let i = 0; i < asks.length; i++) s += (i ? ',' : '') + String(asks[i]![0]) + ':' + String(asks[i]![1]);
-  return s;
+  return crc32(bids.join() + ';' + asks.join());
 }
 
 /**
@@ -73,8 +61,9 @@ export class LocalBook {
   depth = 0;
 
   /** Apply one item (`seq`, `d`, and whether it is a snapshot). */
-  apply(item: { seq: number; d: unknown; snapshot?: boolean }): boolean {
+  apply(item: { seq: number | undefined; d: unknown; snapshot?: boolean }): boolean {
     const d = item.d as BookPayload;
+    if (item.seq === undefined) return false;
     if (item.snapshot) {
       this.#bids.clear();
       this.#asks.clear();
@@ -82,12 +71,8 @@ export class LocalBook {
     } else if (this.seq < 0 || item.seq !== this.seq + 1) {
       return false;
     }
-    for (const [p, s] of d.bids)
-      if (s === 0) this.#bids.delete(p);
-      else this.#bids.set(p, s);
-    for (const [p, s] of d.asks)
-      if (s === 0) this.#asks.delete(p);
-      else this.#asks.set(p, s);
+    setLevels(this.#bids, d.bids);
+    setLevels(this.#asks, d.asks);
     this.seq = item.seq;
     return this.checksum() === d.cs;
   }
@@ -111,5 +96,12 @@ export class LocalBook {
     this.#bids.clear();
     this.#asks.clear();
     this.seq = -1;
+  }
+}
+
+function setLevels(side: Map<number, number>, levels: readonly BookLevel[]): void {
+  for (const [p, s] of levels) {
+    if (s === 0) side.delete(p);
+    else side.set(p, s);
   }
 }
