@@ -192,6 +192,13 @@ export class BinanceFeed extends StreamFeed {
     else void run();
   }
 
+  /**
+   * Binance Spot "WebSocket Streams" > "Diff. Depth Stream": `b` / `a` are [price, quantity]
+   * decimal strings where the quantity is the level's new absolute total and 0 removes the level
+   * (as in our BookTick); `E` is the event time in ms. REST "Order book" (GET /api/v3/depth):
+   * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
+   * the first buffered event's time: the snapshot carries none).
+   */
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
     session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: toNs(o.E, 'ms') });
   }

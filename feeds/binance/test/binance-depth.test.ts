@@ -42,7 +42,10 @@ describe('binance depth: the documented local order book procedure', () => {
   });
 
   const start = async (fake: BinanceFakeOptions = {}): Promise<AdapterHarness<BinanceFakeServer>> =>
-    (h = await startHarness(() => startBinanceFake({ replayFixtures: false, depthMs: 10, ...fake }), (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl))));
+    (h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 10, ...fake }),
+      (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl)),
+    ));
 
   /** freeze the exchange, let the last events arrive, then the adapter's book must be the exchange's */
   const expectSameBook = async (hh: AdapterHarness<BinanceFakeServer>): Promise<void> => {
