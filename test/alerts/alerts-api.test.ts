@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, testEngine, token, until, wsUrl } from '../auth/helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
 
@@ -31,7 +32,7 @@ describe('alerts over the service API (embedded engine)', () => {
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({ id: 'aapl-230', user: 'alice', symbol: 'AAPL', level: 230, mode: 'once', delayed: false, state: { phase: 'fresh' } });
     trade(engine, 'AAPL', 229);
-    await until(async () => (await api(engine, 'GET', '/v1/users/alice/alerts/aapl-230')).body.state?.phase === 'armed', 5000, 'armed');
+    await waitFor(async () => (await api(engine, 'GET', '/v1/users/alice/alerts/aapl-230')).body.state?.phase === 'armed', { timeout: 5000, what: 'armed' });
     trade(engine, 'AAPL', 231);
     trade(engine, 'AAPL', 229);
     trade(engine, 'AAPL', 232);
@@ -43,7 +44,7 @@ describe('alerts over the service API (embedded engine)', () => {
       data: { rule: 'aapl-230', firing: 1, symbol: 'AAPL', value: 231, previous: 229, level: 230 },
     });
     expect(got.d.id).toMatch(/^#alert:/);
-    await sleep(200);
+    await quietFor(200, 'a second firing of the once-rule (the trade at 232)');
     expect(alice.frames.filter(isNote)).toHaveLength(1);
     const listed = await api(engine, 'GET', '/v1/users/alice/alerts');
     expect(listed.body.alerts).toEqual([expect.objectContaining({ id: 'aapl-230', state: expect.objectContaining({ phase: 'done', fired: 1 }) })]);
@@ -131,7 +132,10 @@ describe('alerts over the service API (embedded engine)', () => {
     const gina = await connectAs(engine, 'gina');
     await gina.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
     trade(engine, 'NVDA', 490);
-    await until(async () => (await api(engine, 'GET', '/v1/users/gina/alerts/d1')).body.state?.phase === 'armed', 5000, 'armed on delayed data');
+    await waitFor(async () => (await api(engine, 'GET', '/v1/users/gina/alerts/d1')).body.state?.phase === 'armed', {
+      timeout: 5000,
+      what: 'armed on delayed data',
+    });
     const sent = Date.now();
     trade(engine, 'NVDA', 505);
     const got = await gina.waitFor(isNote);
