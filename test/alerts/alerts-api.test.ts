@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertRequestCode, AlertRequestError, ALERT_STATUS } from '../../src/alerts/alert-api.js';
+import { AlertErrorCode, AlertRuleError } from '../../src/alerts/rule.js';
 import type { Engine } from '../../src/app/engine.js';
+import { TickwireError } from '../../src/core/errors.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
@@ -14,6 +17,19 @@ async function connectAs(engine: Engine, sub: string): Promise<TestClient> {
 function trade(engine: Engine, sym: string, p: number, assetClass: 'stock' | 'crypto' = 'stock'): void {
   publishTick(engine, assetClass, { k: 'trade', sym, id: `t${Math.random()}`, p, s: 1 } as never);
 }
+
+describe('AlertRequestError', () => {
+  it('carries a typed upper-case code and the status the service API answers with it', () => {
+    const rule = AlertRequestError.from(new AlertRuleError(AlertErrorCode.LIMIT, 'too many', []));
+    expect(rule).toMatchObject({ status: 429, code: 'ALERT_LIMIT', message: 'too many' });
+    const store = AlertRequestError.from(new TickwireError('ALERT_STORE', 'redis down'));
+    expect(store).toMatchObject({ status: 503, code: AlertRequestCode.STORE });
+    expect(() => AlertRequestError.from(new Error('other'))).toThrow('other');
+    for (const code of Object.values(AlertErrorCode)) expect(ALERT_STATUS[code]).toBeGreaterThanOrEqual(400);
+    // @ts-expect-error a code outside AlertRequestCode (here a message in its place) does not type-check
+    expect(new AlertRequestError(400, 'the rule is bad', 'm').code).toBe('the rule is bad');
+  });
+});
 
 describe('alerts over the service API (embedded engine)', () => {
   let engine: Engine;
