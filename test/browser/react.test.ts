@@ -1,6 +1,6 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
@@ -53,9 +53,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     rig = await bootBrowser({
       web: async (webDir) => {
-        await build({
-          entryPoints: [join(HARNESS, 'harness.ts')],
-          outfile: join(webDir, 'harness.js'),
+        const harnessBuild: BuildOptions = {
           bundle: true,
           format: 'esm',
           platform: 'browser',
@@ -65,22 +63,11 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
           define: { 'process.env.NODE_ENV': '"development"' },
           external: ['ws'],
           logLevel: 'warning',
-        });
+        };
+        await build({ ...harnessBuild, entryPoints: [join(HARNESS, 'harness.ts')], outfile: join(webDir, 'harness.js') });
         copyFileSync(join(HARNESS, 'index.html'), join(webDir, 'index.html'));
         // the React example of docs/client-sdk.md, as a reader would bundle it (JSX, automatic runtime)
-        await build({
-          entryPoints: [join(EXAMPLE, 'board.tsx')],
-          outfile: join(webDir, 'board.js'),
-          bundle: true,
-          format: 'esm',
-          platform: 'browser',
-          target: ['es2022'],
-          jsx: 'automatic',
-          conditions: ['tickwire-source'],
-          define: { 'process.env.NODE_ENV': '"development"' },
-          external: ['ws'],
-          logLevel: 'warning',
-        });
+        await build({ ...harnessBuild, entryPoints: [join(EXAMPLE, 'board.tsx')], outfile: join(webDir, 'board.js'), jsx: 'automatic' });
         copyFileSync(join(EXAMPLE, 'index.html'), join(webDir, 'example.html'));
       },
       engine: {
