@@ -75,6 +75,15 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     return { status: res.status, body: await res.json() };
   }
   const phase = async (port: number): Promise<string | undefined> => (await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state?.phase;
+  /** trades at `price` until the rule reads armed (a trade sent before the service subscribed is not seen) */
+  const armAt = (price: number, phaseNow: () => Promise<string | undefined>, what: string): Promise<unknown> =>
+    waitFor(
+      async () => {
+        trade(price);
+        return (await phaseNow()) === 'armed';
+      },
+      { timeout: 15_000, what },
+    );
 
   it('fires each crossing exactly once across an alert-service kill and a gateway restart', async () => {
     const alerts = await startAlerts();
@@ -107,13 +116,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     });
 
     // 1: arm, cross
-    await waitFor(
-      async () => {
-        trade(99);
-        return (await phase(port)) === 'armed';
-      },
-      { timeout: 15_000, what: 'armed' },
-    );
+    await armAt(99, () => phase(port), 'armed');
     trade(101);
     await zoe.waitForCount(isNote, 1, 15_000);
 
@@ -121,13 +124,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     await alerts.stop('SIGKILL');
     await startAlerts();
     trade(101.5);
-    await waitFor(
-      async () => {
-        trade(98.5);
-        return (await phase(port)) === 'armed';
-      },
-      { timeout: 15_000, what: 're-armed after the restart' },
-    );
+    await armAt(98.5, () => phase(port), 're-armed after the restart');
     trade(102);
     await zoe.waitForCount(isNote, 2, 15_000);
 
@@ -137,13 +134,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     expect(await gateway.stop()).toBe(0);
     // the gateway is down: ask the alert service over alerts.rpc, as a gateway would
     const rule = () => new BusAlertsClient(ticks.requests, 5000).get('zoe', 'aapl-100');
-    await waitFor(
-      async () => {
-        trade(98);
-        return (await rule()).state.phase === 'armed';
-      },
-      { timeout: 15_000, what: 're-armed while the gateway is down' },
-    );
+    await armAt(98, async () => (await rule()).state.phase, 're-armed while the gateway is down');
     trade(103);
     await waitFor(async () => (await rule()).state.fired === 3, { timeout: 15_000, what: 'the third firing' });
     await startGateway(port);
