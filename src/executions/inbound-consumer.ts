@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import type { z } from 'zod';
 import { decodeBusMessage } from '../codec/tick-codec.js';
 import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
@@ -12,15 +13,30 @@ export const INBOUND_DURABLE = 'tickwire-exec-in';
 const INBOUND_HEARTBEAT_MS = 1000;
 const INBOUND_PULL_EXPIRES_MS = 5000;
 
-export interface InboundOptions {
+type InboundLog = { warn(obj: object, msg: string): void };
+
+/** One inbound work queue: where it is, and what to do with each valid message. */
+export interface InboundConsumerOptions<T> {
   jsm: JetStreamManager;
   js: JetStreamClient;
+  /** the work-queue stream */
   stream: string;
-  executions: ExecutionService;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** subject prefix, `<prefix><user>` (escaped as in docs/private-streams.md) */
+  prefix: string;
+  /** durable consumer name, shared by every gateway */
+  durable: string;
+  /** what a message carries, for the log lines (`inbound <what> refused`) */
+  what: string;
+  /** body schema; without it the decoded body is handed on as is (the handler validates it) */
+  schema?: z.ZodType<T>;
+  /**
+   * Store one message of `user`. An EventRequestError with a status below 500 refuses it (logged,
+   * terminated, never redelivered); any other failure redelivers it.
+   */
+  handle(user: string, body: T): Promise<unknown>;
+  log: InboundLog;
 }
 
-const InboundSchema = ExecutionSchema.extend({ user: UserIdSchema.optional() }).strict();
 const decoder = new TextDecoder();
 
 function decodeBody(data: Uint8Array): unknown {
@@ -30,30 +46,32 @@ function decodeBody(data: Uint8Array): unknown {
 }
 
 /**
- * Executions published by order systems on `exec.in.<user>` (JetStream work-queue stream): a
- * durable pull consumer shared by the gateways appends them to the execution log and acks.
- * Invalid messages are terminated (logged, never redelivered); a failed append is redelivered.
+ * Messages published by other systems on `<prefix><user>` (a JetStream work-queue stream): a
+ * durable pull consumer shared by the gateways hands each valid one to `handle` and acks it.
+ * Invalid messages are terminated (logged, never redelivered); a failed `handle` is redelivered
+ * (up to 20 times). Used for `exec.in.<user>` and `notif.in.<user>`.
  */
-export function consumeInbound(opts: InboundOptions): () => void {
+export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
+  const refuse = (subject: string, reason: string): void => opts.log.warn({ subject, reason }, `inbound ${opts.what} refused`);
   const run = async (): Promise<void> => {
     while (!stopped) {
       try {
         try {
-          await opts.jsm.consumers.info(opts.stream, INBOUND_DURABLE);
+          await opts.jsm.consumers.info(opts.stream, opts.durable);
         } catch (err) {
           if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
           await opts.jsm.consumers.add(opts.stream, {
-            durable_name: INBOUND_DURABLE,
+            durable_name: opts.durable,
             ack_policy: AckPolicy.Explicit,
             deliver_policy: DeliverPolicy.All,
             ack_wait: nanos(30_000),
             max_deliver: 20,
-            filter_subject: EXEC_IN_PREFIX + '>',
+            filter_subject: opts.prefix + '>',
           });
         }
-        const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
+        const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
         if (stopped) return;
         // a durable, replicated consumer: the client re-issues its pulls after missed heartbeats and
         // the server moves the consumer to a live node; unacked messages are redelivered. The
@@ -62,40 +80,36 @@ export function consumeInbound(opts: InboundOptions): () => void {
         // every second notice a dead node within about 2 s.
         messages = await consumer.consume({ max_messages: 64, expires: INBOUND_PULL_EXPIRES_MS, idle_heartbeat: INBOUND_HEARTBEAT_MS });
         for await (const m of messages) {
-          const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
+          const subjectUser = userOf(m.subject, opts.prefix);
           // the id in the subject follows the same rules as one in a token or the service API
           const user = subjectUser !== undefined && identityProblem(subjectUser) === undefined ? subjectUser : undefined;
-          let parsed;
+          let body: unknown;
           try {
-            parsed = InboundSchema.safeParse(decodeBody(m.data));
+            body = decodeBody(m.data);
           } catch {
-            parsed = undefined;
+            body = undefined;
           }
-          if (user === undefined || !parsed || !parsed.success) {
-            const why =
+          const parsed = body === undefined || !opts.schema ? undefined : opts.schema.safeParse(body);
+          if (user === undefined || body === undefined || (parsed && !parsed.success)) {
+            refuse(
+              m.subject,
               subjectUser === undefined
-                ? 'subject must be exec.in.<user>, the user escaped as in docs/private-streams.md'
+                ? `subject must be ${opts.prefix}<user>, the user escaped as in docs/private-streams.md`
                 : user === undefined
                   ? `user in the subject ${identityProblem(subjectUser)}`
-                  : !parsed || parsed.success
+                  : body === undefined
                     ? 'body is not JSON'
-                    : describeIssue(parsed.error).message;
-            opts.log.warn({ subject: m.subject, reason: why }, 'inbound execution refused');
-            m.term();
-            continue;
-          }
-          const { user: bodyUser, ...execution } = parsed.data;
-          if (bodyUser !== undefined && bodyUser !== user) {
-            opts.log.warn({ subject: m.subject }, 'inbound execution refused: body user differs from the subject');
+                    : describeIssue(parsed!.error!).message,
+            );
             m.term();
             continue;
           }
           try {
-            await opts.executions.record(user, execution);
+            await opts.handle(user, (parsed ? parsed.data : body) as T);
             m.ack();
           } catch (err) {
-            if (err instanceof EventRequestError) {
-              opts.log.warn({ subject: m.subject, reason: err.message }, 'inbound execution refused');
+            if (err instanceof EventRequestError && err.status < 500) {
+              refuse(m.subject, err.message);
               m.term();
             } else {
               m.nak(1000);
@@ -104,7 +118,7 @@ export function consumeInbound(opts: InboundOptions): () => void {
         }
       } catch (err) {
         if (stopped) return;
-        opts.log.warn({ err }, 'inbound executions consumer failed; retrying');
+        opts.log.warn({ err }, `inbound ${opts.what}s consumer failed; retrying`);
       }
       if (!stopped) await new Promise((r) => setTimeout(r, 250));
     }
@@ -114,4 +128,32 @@ export function consumeInbound(opts: InboundOptions): () => void {
     stopped = true;
     messages?.stop();
   };
+}
+
+const InboundExecutionSchema = ExecutionSchema.extend({ user: UserIdSchema.optional() }).strict();
+
+export interface ExecutionInboundOptions {
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  stream: string;
+  executions: ExecutionService;
+  log: InboundLog;
+}
+
+/**
+ * Executions published by order systems on `exec.in.<user>`: appended to the execution log. A
+ * `user` in the body must match the subject's.
+ */
+export function consumeExecutionInbound(opts: ExecutionInboundOptions): () => void {
+  return consumeInbound({
+    ...opts,
+    prefix: EXEC_IN_PREFIX,
+    durable: INBOUND_DURABLE,
+    what: 'execution',
+    schema: InboundExecutionSchema,
+    handle: async (user, { user: bodyUser, ...execution }) => {
+      if (bodyUser !== undefined && bodyUser !== user) throw new EventRequestError(400, 'BAD_REQUEST', 'body user differs from the subject', 'user');
+      return opts.executions.record(user, execution);
+    },
+  });
 }
