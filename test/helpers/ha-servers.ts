@@ -146,6 +146,24 @@ export class NatsCluster {
     return undefined;
   }
 
+  /** Name of the node leading a durable consumer of a stream (from /jsz of a running node). */
+  async consumerLeader(stream: string, consumer: string): Promise<string | undefined> {
+    for (const n of this.nodes.filter((x) => x.proc.running)) {
+      try {
+        const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?consumers=true`);
+        for (const acc of jsz.account_details ?? []) {
+          for (const s of acc.stream_detail ?? []) {
+            if (s.name !== stream) continue;
+            for (const c of s.consumer_detail ?? []) if (c.name === consumer && c.cluster?.leader) return c.cluster.leader as string;
+          }
+        }
+      } catch {
+        // next node
+      }
+    }
+    return undefined;
+  }
+
   /** A stream has a leader and every replica on a running node is current. */
   async waitStreamHealthy(stream: string, replicas: number, timeoutMs = 30_000): Promise<void> {
     await waitFor(
