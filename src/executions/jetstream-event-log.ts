@@ -180,7 +180,17 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       }
       if (ack.duplicate) {
         const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq }).catch(() => null);
-        if (original && original.subject === subject && parse(original).d.id === d.id) return { seq: parse(original).seq, duplicate: true };
+        if (original && original.subject === subject && parse(original).d.id === d.id) {
+          // Stored before. But it may be a copy that collided and whose removal below failed (the
+          // caller got an error and retried): an earlier message of the subject has its seq or a
+          // later one. Gateways drop an event whose seq they already passed on, so that copy
+          // would reach no client: remove it now and append again after the winner.
+          const own = parse(original).seq;
+          const first = await this.#firstAbove(subject, own - 1, original.seq);
+          if (!first || first.seq >= original.seq) return { seq: own, duplicate: true };
+          await this.#jsm.streams.deleteMessage(this.#opts.stream, original.seq, false);
+          floor = first;
+        }
         // that copy was removed after a collision: the execution is stored under a later generation
         generation++;
         continue;
@@ -205,19 +215,13 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
   }
 
-  async head(user: string): Promise<number> {
-    const last = await this.#last(this.#subject(user));
-    return last ? parse(last).seq : 0;
-  }
-
-  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
-    if (limit <= 0) return [];
-    const subject = this.#subject(user);
-    const last = await this.#last(subject);
-    if (!last || parse(last).seq <= after) return [];
-    // smallest stream sequence whose next message on the subject is past `after` (binary search)
+  /**
+   * The first message of `subject` (from stream sequence 1 to `hi`) whose per-user seq is past
+   * `after`, by binary search over stream sequences (per-user seqs grow with them); it may be at
+   * or below `after` when none is.
+   */
+  async #firstAbove(subject: string, after: number, hi: number): Promise<StoredMsg | null> {
     let lo = 1;
-    let hi = last.seq;
     let first: StoredMsg | null = null;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
@@ -229,6 +233,20 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       } else lo = m.seq + 1;
     }
     if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
+    return first;
+  }
+
+  async head(user: string): Promise<number> {
+    const last = await this.#last(this.#subject(user));
+    return last ? parse(last).seq : 0;
+  }
+
+  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
+    if (limit <= 0) return [];
+    const subject = this.#subject(user);
+    const last = await this.#last(subject);
+    if (!last || parse(last).seq <= after) return [];
+    const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
     const wanted = Math.min(limit, parse(last).seq - after);
     if (wanted > DIRECT_READ_MAX) return this.#readWithConsumer(subject, first.seq, last.seq, after, wanted);
