@@ -12,6 +12,13 @@ import { EXEC_IN_PREFIX, userOf } from '../bus/private-subjects.js';
 export const INBOUND_DURABLE = 'tickwire-exec-in';
 const INBOUND_HEARTBEAT_MS = 1000;
 const INBOUND_PULL_EXPIRES_MS = 5000;
+/**
+ * A message delivered to a gateway that died (or to a pull lost with a node) is redelivered this
+ * long after; a message being handled is kept by a "working" ack every third of it.
+ */
+const INBOUND_ACK_WAIT_MS = 10_000;
+/** a consumer that received nothing this long while messages wait undelivered is started again */
+const INBOUND_WATCHDOG_MS = 3000;
 
 type InboundLog = { warn(obj: object, msg: string): void };
 
@@ -35,6 +42,10 @@ export interface InboundConsumerOptions<T> {
    */
   handle(user: string, body: T): Promise<unknown>;
   log: InboundLog;
+  /** delay before a failed message is redelivered, doubled per delivery up to maxRetryDelayMs (default 1000) */
+  retryDelayMs?: number;
+  /** default 15 000 */
+  maxRetryDelayMs?: number;
 }
 
 const decoder = new TextDecoder();
@@ -49,26 +60,56 @@ function decodeBody(data: Uint8Array): unknown {
  * Messages published by other systems on `<prefix><user>` (a JetStream work-queue stream): a
  * durable pull consumer shared by the gateways hands each valid one to `handle` and acks it.
  * Invalid messages are terminated (logged, never redelivered); a failed `handle` is redelivered
- * (up to 20 times). Used for `exec.in.<user>` and `notif.in.<user>`.
+ * until it succeeds, 1 s later, then twice as long each time up to 15 s. Used for
+ * `exec.in.<user>` and `notif.in.<user>`.
  */
 export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
+  const retryMs = opts.retryDelayMs ?? 1000;
+  const maxRetryMs = opts.maxRetryDelayMs ?? 15_000;
   const refuse = (subject: string, reason: string): void => opts.log.warn({ subject, reason }, `inbound ${opts.what} refused`);
+  // Watchdog: the client library re-issues pulls after missed heartbeats, but a consumer whose
+  // node died at the wrong moment can stay silent. When this gateway received nothing for a
+  // while, messages wait undelivered and no gateway got one since the last check, the consume is
+  // started again (the other gateways' watchdogs do the same).
+  let lastDelivery = Date.now();
+  let deliveredAt = -1;
+  const watchdog = setInterval(() => {
+    if (stopped || !messages || Date.now() - lastDelivery < INBOUND_WATCHDOG_MS) return;
+    opts.jsm.consumers.info(opts.stream, opts.durable).then(
+      (ci) => {
+        const delivered = ci.delivered.stream_seq;
+        if (ci.num_pending > 0 && delivered === deliveredAt && Date.now() - lastDelivery >= INBOUND_WATCHDOG_MS) {
+          deliveredAt = -1;
+          opts.log.warn({ stream: opts.stream, pending: ci.num_pending }, `inbound ${opts.what}s consumer stalled; starting it again`);
+          messages?.stop();
+        } else deliveredAt = delivered;
+      },
+      () => undefined,
+    );
+  }, INBOUND_WATCHDOG_MS);
+  watchdog.unref();
   const run = async (): Promise<void> => {
     while (!stopped) {
       try {
+        // Every delivery is retried until it is stored (no max_deliver: a message that fails
+        // only fails while the log is unreachable, and dropping it would lose it); invalid ones
+        // are terminated. A durable created with older settings is brought to these.
+        const settings = { ack_wait: nanos(INBOUND_ACK_WAIT_MS), max_deliver: -1 };
         try {
-          await opts.jsm.consumers.info(opts.stream, opts.durable);
+          const ci = await opts.jsm.consumers.info(opts.stream, opts.durable);
+          if (ci.config.ack_wait !== settings.ack_wait || (ci.config.max_deliver ?? -1) > 0) {
+            await opts.jsm.consumers.update(opts.stream, opts.durable, settings);
+          }
         } catch (err) {
           if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
           await opts.jsm.consumers.add(opts.stream, {
             durable_name: opts.durable,
             ack_policy: AckPolicy.Explicit,
             deliver_policy: DeliverPolicy.All,
-            ack_wait: nanos(30_000),
-            max_deliver: 20,
             filter_subject: opts.prefix + '>',
+            ...settings,
           });
         }
         const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
@@ -79,7 +120,9 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
         // after a node died (test/faults/nats-cluster.test.ts); pulls of 5 s with a heartbeat
         // every second notice a dead node within about 2 s.
         messages = await consumer.consume({ max_messages: 64, expires: INBOUND_PULL_EXPIRES_MS, idle_heartbeat: INBOUND_HEARTBEAT_MS });
+        lastDelivery = Date.now();
         for await (const m of messages) {
+          lastDelivery = Date.now();
           const subjectUser = userOf(m.subject, opts.prefix);
           // the id in the subject follows the same rules as one in a token or the service API
           const user = subjectUser !== undefined && identityProblem(subjectUser) === undefined ? subjectUser : undefined;
@@ -104,6 +147,8 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
             m.term();
             continue;
           }
+          // a slow append (contention, a leader election) keeps the message
+          const working = setInterval(() => m.working(), INBOUND_ACK_WAIT_MS / 3);
           try {
             await opts.handle(user, (parsed ? parsed.data : body) as T);
             m.ack();
@@ -112,8 +157,10 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
               refuse(m.subject, err.message);
               m.term();
             } else {
-              m.nak(1000);
+              m.nak(Math.min(maxRetryMs, retryMs * 2 ** Math.min(16, m.info.deliveryCount - 1)));
             }
+          } finally {
+            clearInterval(working);
           }
         }
       } catch (err) {
@@ -126,6 +173,7 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   void run();
   return () => {
     stopped = true;
+    clearInterval(watchdog);
     messages?.stop();
   };
 }
