@@ -18,9 +18,10 @@ import { waitFor } from '../helpers/wait.js';
  * execution of test/faults/nats-cluster.test.ts (the odd ones go through exec.in).
  */
 const USER = 'inbound-user';
-const ROUNDS = 6;
+/** one kill of each kind by default; TW_INBOUND_ROUNDS=N for a longer stress run */
+const ROUNDS = Number(process.env.TW_INBOUND_ROUNDS ?? 3);
 /** every message published before a kill and during it is in the log this soon after the node is back */
-const CATCH_UP_MS = Number(process.env.TW_CATCH_UP_MS ?? 20_000);
+const CATCH_UP_MS = Number(process.env.TW_CATCH_UP_MS ?? 25_000);
 
 let cluster: NatsCluster;
 const conns: NatsConnection[] = [];
