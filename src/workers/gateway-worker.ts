@@ -2,7 +2,8 @@
  * One gateway worker thread (started by supervisor.ts): a whole gateway (uWS event loop, hub,
  * connections, limits, private channels) on the port it shares with the other workers through
  * SO_REUSEPORT. In NATS mode it has its own bus (and Redis) connections, like a gateway process;
- * in embedded mode its bus, last values, execution log and portfolio are the main thread's.
+ * in embedded mode its bus, last values, execution and notifications logs, portfolio and alert
+ * services are the main thread's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -15,7 +16,8 @@ import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-c
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
-import { RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import { RemoteAlerts, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import type { NotificationEvent } from '../notifications/schemas.js';
 import { HELD_STRIDE, heldOf } from './held.js';
 import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
 import { sumStats } from './aggregate.js';
@@ -32,6 +34,8 @@ const board = new StatsBoard(init.board);
 const calls = new RemoteCalls(port);
 const bus = init.embedded ? new WorkerBus(port) : undefined;
 const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
+// the main thread's notifications log and alert service (embedded): firings reach every worker
+const notifications = init.embedded && init.hasAlerts ? new RemoteEventLog<NotificationEvent>('memory', calls, port, 'notifications') : undefined;
 let engine: Engine | undefined;
 /** the engine's start, while it runs: a stop waits for it (its sockets must be closed before the thread ends) */
 let starting: Promise<unknown> | undefined;
@@ -53,6 +57,7 @@ const hooks: GatewayWorkerHooks = {
   ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
   ...(events ? { events } : {}),
   ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
+  ...(notifications ? { notifications, alerts: new RemoteAlerts(calls) } : {}),
   limits: {
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
     ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
@@ -120,7 +125,7 @@ port.on('message', (m: ToWorker) => {
       calls.settle(m);
       return;
     case 'event':
-      events?.emit(m.user, m.ev as never, m.position);
+      (m.log === 'notifications' ? notifications : events)?.emit(m.user, m.ev as never, m.position);
       return;
     case 'collect':
       void answer(m.id, m.what, m.arg);

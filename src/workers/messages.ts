@@ -4,7 +4,10 @@
  */
 
 /** What a worker asks of the main thread's shared parts (embedded mode) by name. */
-export type RemoteTarget = 'store' | 'events' | 'portfolio';
+export type RemoteTarget = 'store' | 'events' | 'notifications' | 'portfolio' | 'alerts';
+
+/** The main thread's logs a worker follows: executions, notifications. */
+export type RemoteLog = 'events' | 'notifications';
 
 export type ToMain =
   | { t: 'ready'; port: number }
@@ -12,8 +15,8 @@ export type ToMain =
   | { t: 'unsub'; id: number }
   | { t: 'pub'; subject: string; payload: Uint8Array }
   | { t: 'call'; id: number; target: RemoteTarget; method: string; args: unknown[] }
-  | { t: 'follow' }
-  | { t: 'unfollow' }
+  | { t: 'follow'; log: RemoteLog }
+  | { t: 'unfollow'; log: RemoteLog }
   /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
   | { t: 'gather'; id: number; what: Gather; arg?: string }
   /** this worker's own figures, answering `collect` */
@@ -29,7 +32,7 @@ export type ToWorker =
   | { t: 'msgs'; items: [number, string, Uint8Array][] }
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: RemoteError }
-  | { t: 'event'; user: string; ev: unknown; position: number }
+  | { t: 'event'; log: RemoteLog; user: string; ev: unknown; position: number }
   | { t: 'collect'; id: number; what: Gather; arg?: string }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
@@ -67,4 +70,6 @@ export interface WorkerInit {
   hasStore: boolean;
   /** the main thread runs a portfolio service */
   hasPortfolio: boolean;
+  /** embedded: the main thread runs the alert service and the notifications log */
+  hasAlerts: boolean;
 }

@@ -133,7 +133,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const port = await probePort(config.host, config.port);
 
   const main = runMain
-    ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
+    ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded, alerts: embedded }, argv, log })
     : undefined;
   const registry = main?.metrics?.registry ?? defaultRegistry();
   if (stopRequested) {
@@ -252,6 +252,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         embedded,
         hasStore: main?.store !== undefined && !config.redisUrl,
         hasPortfolio: main?.private?.portfolio !== undefined,
+        hasAlerts: embedded && main?.userAlerts !== undefined,
       };
       const worker = entry.endsWith('.ts')
         ? // from source (tsx): a worker thread's entry module is loaded before the --import hooks
@@ -268,6 +269,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
           ...(main.store ? { store: main.store } : {}),
           ...(main.private ? { events: main.private.events } : {}),
           ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
+          ...(main.userAlerts ? { notifications: main.userAlerts.notifications.service.log } : {}),
+          ...(main.userAlerts?.alerts ? { alerts: main.userAlerts.alerts.api } : {}),
         });
       }
       slots[index] = slot;
