@@ -34,8 +34,11 @@ const board = new StatsBoard(init.board);
 const calls = new RemoteCalls(port);
 const bus = init.embedded ? new WorkerBus(port) : undefined;
 const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
-// the main thread's notifications log and alert service (embedded): firings reach every worker
-const notifications = init.embedded && init.hasAlerts ? new RemoteEventLog<NotificationEvent>('memory', calls, port, 'notifications') : undefined;
+// the main thread's notifications log and alert service (embedded, when it runs them): firings reach every worker
+let notifications: RemoteEventLog<NotificationEvent> | undefined;
+/** the main thread's `begin`: its engine is up (this thread loaded its modules meanwhile) */
+let began: (m: Extract<ToWorker, { t: 'begin' }>) => void = () => undefined;
+const begin = new Promise<Extract<ToWorker, { t: 'begin' }>>((resolve) => (began = resolve));
 let engine: Engine | undefined;
 /** the engine's start, while it runs: a stop waits for it (its sockets must be closed before the thread ends) */
 let starting: Promise<unknown> | undefined;
@@ -52,11 +55,11 @@ function gather<T>(what: Gather, arg?: string): Promise<T> {
   });
 }
 
-const hooks: GatewayWorkerHooks = {
+const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks => ({
   ...(bus ? { bus } : {}),
-  ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
+  ...(init.embedded && main.hasStore ? { store: new RemoteStore(calls) } : {}),
   ...(events ? { events } : {}),
-  ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
+  ...(init.embedded && main.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
   ...(notifications ? { notifications, alerts: new RemoteAlerts(calls) } : {}),
   limits: {
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
@@ -101,7 +104,7 @@ const hooks: GatewayWorkerHooks = {
     contentType: local.contentType,
     render: () => gather<string>('metrics'),
   }),
-};
+});
 
 async function answer(id: number, what: Gather, arg?: string): Promise<void> {
   let value: unknown;
@@ -137,6 +140,9 @@ port.on('message', (m: ToWorker) => {
       else g?.reject(new Error(m.error));
       return;
     }
+    case 'begin':
+      began(m);
+      return;
     case 'stop':
       void stop(0);
       return;
@@ -179,9 +185,11 @@ process.on('uncaughtException', crashed);
 process.on('unhandledRejection', crashed);
 
 try {
+  const main = await begin;
+  if (init.embedded && main.hasAlerts) notifications = new RemoteEventLog<NotificationEvent>('memory', calls, port, 'notifications');
   const start = startEngine(
     { ...init.overrides, port: init.port },
-    { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooks },
+    { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooksFor(main) },
   );
   starting = start;
   engine = await start;

@@ -36,7 +36,13 @@ export type ToWorker =
   | { t: 'collect'; id: number; what: Gather; arg?: string }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
-  | { t: 'stop' };
+  | { t: 'stop' }
+  /**
+   * the main thread's engine is up: start the gateway (a worker loads its modules meanwhile).
+   * Embedded: which of the main thread's parts there are (last values kept in this process,
+   * the portfolio service, the alert service and the notifications log)
+   */
+  | { t: 'begin'; hasStore: boolean; hasPortfolio: boolean; hasAlerts: boolean };
 
 /** An error thrown on the main thread, as the worker rebuilds it (the service API maps `status` and `code`). */
 export interface RemoteError {
@@ -65,11 +71,6 @@ export interface WorkerInit {
   board: SharedArrayBuffer;
   /** Int32 per worker: [open, verifying] (the connection ceiling counts across workers) */
   held: SharedArrayBuffer;
-  /** embedded mode: bus, last values, execution log and portfolio come from the main thread */
+  /** embedded mode: the bus, last values, logs and services come from the main thread (see `begin`) */
   embedded: boolean;
-  hasStore: boolean;
-  /** the main thread runs a portfolio service */
-  hasPortfolio: boolean;
-  /** embedded: the main thread runs the alert service and the notifications log */
-  hasAlerts: boolean;
 }
