@@ -10,6 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { startEngine } from '../app/engine.js';
 import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
@@ -178,7 +179,8 @@ function stop(code: number): Promise<void> {
 /** A crash is reported to the supervisor (which restarts the worker or stops the process). */
 function crashed(err: unknown): void {
   log.error({ err }, 'gateway worker crashed');
-  post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+  if (err instanceof ConfigError) post({ t: 'crash', error: err.message, config: true });
+  else post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
   void stop(1);
 }
 process.on('uncaughtException', crashed);

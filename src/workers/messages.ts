@@ -21,7 +21,8 @@ export type ToMain =
   | { t: 'gather'; id: number; what: Gather; arg?: string }
   /** this worker's own figures, answering `collect` */
   | { t: 'local'; id: number; value: unknown }
-  | { t: 'crash'; error: string }
+  /** `config`: a configuration error (the process exits 2 with it, as a single gateway does) */
+  | { t: 'crash'; error: string; config?: boolean }
   | { t: 'stopped' };
 
 /** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */

@@ -12,7 +12,7 @@ import type { Engine } from '../app/engine.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import type { Config } from '../core/config.js';
 import { loadConfig } from '../core/config.js';
-import { TickwireError } from '../core/errors.js';
+import { ConfigError, TickwireError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
@@ -65,6 +65,8 @@ interface Slot {
   stopping: boolean;
   /** answers of a gather, by the supervisor's request id */
   crashError: string | undefined;
+  /** the worker refused its configuration (ConfigError): start-up fails with it */
+  configError: boolean;
 }
 
 /** The gateway workers of a process and how to stop them (what the CLI's signal handler needs). */
@@ -222,6 +224,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       }
       case 'crash':
         slot.crashError = m.error;
+        slot.configError = m.config === true;
         return;
       default:
         return;
@@ -275,7 +278,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             { eval: true, workerData: init, name: `tickwire-gateway-${index}` },
           )
         : new Worker(new URL(entry), { workerData: init, name: `tickwire-gateway-${index}` });
-      const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined };
+      const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined, configError: false };
       slots[index] = slot;
       if (mainUp) begin(slot);
       let started = false;
@@ -301,6 +304,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         }
         if (slots[index] === slot) slots[index] = undefined;
         if (!started) {
+          if (slot.configError && slot.crashError !== undefined) {
+            reject(new ConfigError(slot.crashError));
+            return;
+          }
           reject(new TickwireError('WORKER', `gateway worker ${index} did not start (exit ${code}): ${slot.crashError ?? 'see the log'}`));
           return;
         }

@@ -335,6 +335,17 @@ describe('tickwire start --workers 2 (CLI)', () => {
       await proc.stop();
     }
   }, 90_000);
+
+  it('exits 2 with the configuration error when a worker refuses its configuration (as one loop does)', async () => {
+    // the uWS fallback check runs where the gateway starts: in each worker
+    const proc = spawnTickwire(['start', '--workers', '2'], { UWS_USE_FALLBACK: '1', PORT: '0', HOST: '127.0.0.1' });
+    try {
+      expect(await proc.exited).toBe(2);
+      expect(proc.output()).toMatch(/configuration error: .*UWS_USE_FALLBACK.*TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true/);
+    } finally {
+      await proc.stop();
+    }
+  }, 90_000);
 });
 
 /** A pino-like logger that keeps its lines (msg and the error text) for assertions. */
