@@ -5,7 +5,7 @@ import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, LogPayload, StoredEvent } from '../executions/event-log.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
 import { AlertRequestError } from '../alerts/alert-api.js';
-import type { AlertsApi, AlertView } from '../alerts/alert-api.js';
+import type { AlertRequestCode, AlertsApi, AlertView } from '../alerts/alert-api.js';
 import type { Access } from '../access/entitlements.js';
 import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import type { PortfolioApi, PositionsView } from '../portfolio/portfolio-api.js';
@@ -55,7 +55,8 @@ export class RemoteCalls {
 function rebuildError(e: RemoteError): Error {
   if (e.name === 'PortfolioRequestError' && e.status !== undefined && e.code !== undefined)
     return new PortfolioRequestError(e.status, e.code as HttpErrorCode, e.message, e.field);
-  if (e.name === 'AlertRequestError' && e.status !== undefined && e.code !== undefined) return new AlertRequestError(e.status, e.code, e.message, e.field);
+  if (e.name === 'AlertRequestError' && e.status !== undefined && e.code !== undefined)
+    return new AlertRequestError(e.status, e.code as AlertRequestCode, e.message, e.field);
   if (e.code !== undefined) return new TickwireError(e.code, e.message);
   return new Error(e.message);
 }
