@@ -146,6 +146,9 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     // let the close frames reach the clients before the bus and the process go away
     await waitUntil(() => gateway.connections.size === 0, 2000);
     await new Promise((r) => setTimeout(r, 50));
+    // then what is left: idle HTTP keep-alive connections would otherwise be answered by a
+    // stopped engine (its store and bus closed) until uWS's idle timeout
+    gateway.closeSockets();
   });
   sources.gateway = gateway;
   sources.limits = access.limits;
