@@ -1,0 +1,179 @@
+import { decimal, price } from '../sdk/decimal.js';
+
+/**
+ * One pair's level 2 order book as Kraken's Spot WebSocket v2 `book` channel describes it, and
+ * the CRC32 checksum that proves it matches the exchange's. Pure (no I/O): the adapter feeds it
+ * the parsed messages and emits what it returns.
+ *
+ * Doc sections (Kraken API reference, "Spot Websockets v2"):
+ * [book] websocket-v2/book (subscribe, snapshot, update),
+ * [checksum] guides "Spot Websockets (v2) Book Checksum" (maintaining the book, checksum calculation),
+ * [instrument] websocket-v2/instrument (price_precision, qty_precision of each pair).
+ */
+
+/** Decimal places Kraken formats a pair's prices and quantities with [instrument: price_precision, qty_precision]. */
+export interface BookPrecision {
+  price: number;
+  qty: number;
+}
+
+/** The subscription depths Kraken accepts [book: Subscribe Request, `depth`: 10, 25, 100, 500, 1000]. */
+export const KRAKEN_BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
+export type KrakenBookDepth = (typeof KRAKEN_BOOK_DEPTHS)[number];
+
+/** [price, qty] levels as the canonical book tick carries them (qty 0 removes the level). */
+export type Level = [number, number];
+
+/** One `data` item of a `book` message, parsed [book: Snapshot / Update]. */
+export interface BookData {
+  symbol: string;
+  bids: Level[];
+  asks: Level[];
+  /** CRC32 of the top 10 levels after the message is applied [book: checksum] */
+  checksum: number;
+  /** RFC 3339 update time; the snapshot has none [book: Update, timestamp] */
+  timestamp?: string;
+}
+
+/** Parse and check one `data` item of a book message; a malformed one throws naming the field. */
+export function parseBookData(item: Record<string, unknown>): BookData {
+  if (typeof item.symbol !== 'string') throw new RangeError(`book.symbol: ${JSON.stringify(item.symbol)} is not a pair`);
+  const checksum = item.checksum;
+  // [book: checksum] "CRC32 checksum of the top 10 bids and asks", an unsigned 32-bit integer
+  if (typeof checksum !== 'number' || !Number.isInteger(checksum) || checksum < 0 || checksum > 0xffffffff)
+    throw new RangeError(`book.checksum: ${JSON.stringify(checksum)} is not an unsigned 32-bit integer`);
+  return {
+    symbol: item.symbol,
+    bids: levels(item.bids, 'book.bids'),
+    asks: levels(item.asks, 'book.asks'),
+    checksum,
+    ...(typeof item.timestamp === 'string' ? { timestamp: item.timestamp } : {}),
+  };
+}
+
+function levels(v: unknown, field: string): Level[] {
+  // an update may carry only one side: the other is an empty array or absent [book: Update example]
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new RangeError(`${field}: not an array of {price, qty}`);
+  return v.map((l: unknown, i) => {
+    const o = (l ?? {}) as Record<string, unknown>;
+    const qty = decimal(o.qty, `${field}[${i}].qty`);
+    if (qty < 0) throw new RangeError(`${field}[${i}].qty: ${JSON.stringify(o.qty)} is negative`);
+    return [price(o.price, `${field}[${i}].price`), qty];
+  });
+}
+
+export class KrakenBook {
+  readonly depth: number;
+  readonly #bids = new Map<number, number>();
+  readonly #asks = new Map<number, number>();
+
+  constructor(depth: number) {
+    this.depth = depth;
+  }
+
+  /**
+   * A snapshot replaces the book [book: Snapshot "contains the specified number of bids and
+   * asks"]. Returns the whole book (best first), for a reset tick.
+   */
+  snapshot(bids: readonly Level[], asks: readonly Level[]): { bids: Level[]; asks: Level[] } {
+    this.#bids.clear();
+    this.#asks.clear();
+    for (const [p, q] of bids) if (q > 0) this.#bids.set(p, q);
+    for (const [p, q] of asks) if (q > 0) this.#asks.set(p, q);
+    this.#truncate();
+    return { bids: this.levels('bids'), asks: this.levels('asks') };
+  }
+
+  /**
+   * Apply an update's levels in order (the same price may appear several times: the last wins
+   * [book: Update "updates should always be processed in sequence"]); qty 0 removes a level
+   * [checksum: Maintaining the book]. Then truncate to the subscribed depth, because Kraken sends
+   * no qty 0 for levels that fall out of scope [checksum: Maintaining the book]. Returns the
+   * changed levels as new totals (0 = removed), including those truncated away, so that a book
+   * built from the returned levels equals this one.
+   */
+  update(bids: readonly Level[], asks: readonly Level[]): { bids: Level[]; asks: Level[] } {
+    const before = { bids: new Map(this.#bids), asks: new Map(this.#asks) };
+    for (const [p, q] of bids) setLevel(this.#bids, p, q);
+    for (const [p, q] of asks) setLevel(this.#asks, p, q);
+    this.#truncate();
+    return { bids: diff(before.bids, this.#bids, bids), asks: diff(before.asks, this.#asks, asks) };
+  }
+
+  /** Levels of one side, best first (bids high to low, asks low to high). */
+  levels(side: 'bids' | 'asks', limit = Infinity): Level[] {
+    const m = side === 'bids' ? this.#bids : this.#asks;
+    const prices = [...m.keys()].sort(side === 'bids' ? (a, b) => b - a : (a, b) => a - b);
+    return prices.slice(0, limit).map((p) => [p, m.get(p)!]);
+  }
+
+  /** [checksum: Checksum calculation] over the top 10 levels of each side. */
+  checksum(precision: BookPrecision): number {
+    return bookChecksum(this.levels('bids', 10), this.levels('asks', 10), precision);
+  }
+
+  #truncate(): void {
+    for (const [m, side] of [
+      [this.#bids, 'bids'],
+      [this.#asks, 'asks'],
+    ] as const) {
+      if (m.size <= this.depth) continue;
+      for (const [p] of this.levels(side).slice(this.depth)) m.delete(p);
+    }
+  }
+}
+
+function setLevel(m: Map<number, number>, p: number, q: number): void {
+  if (q === 0) m.delete(p);
+  else m.set(p, q);
+}
+
+/** Prices touched by the message or dropped by the truncation, with their final size (0 = gone). */
+function diff(before: Map<number, number>, after: Map<number, number>, touched: readonly Level[]): Level[] {
+  const prices = new Set<number>();
+  for (const [p] of touched) prices.add(p);
+  for (const p of before.keys()) if (!after.has(p)) prices.add(p);
+  const out: Level[] = [];
+  for (const p of prices) {
+    const was = before.get(p) ?? 0;
+    const now = after.get(p) ?? 0;
+    if (was !== now) out.push([p, now]);
+  }
+  return out;
+}
+
+/**
+ * [checksum: Checksum calculation] For the top 10 asks (price low to high) and then the top 10
+ * bids (price high to low), each price and qty is written with the pair's precision, its
+ * decimal point removed and its leading zeros stripped, price then qty; the concatenation of
+ * asks then bids goes through CRC32, read as an unsigned 32-bit integer.
+ */
+export function bookChecksum(bids: readonly Level[], asks: readonly Level[], precision: BookPrecision): number {
+  let s = '';
+  for (const [p, q] of asks.slice(0, 10)) s += checksumField(p, precision.price) + checksumField(q, precision.qty);
+  for (const [p, q] of bids.slice(0, 10)) s += checksumField(p, precision.price) + checksumField(q, precision.qty);
+  return crc32(s);
+}
+
+/** "45285.2" → "452852"; "0.00100000" → "100000" [checksum: Algorithm, step 1]. */
+export function checksumField(value: number, decimals: number): string {
+  return value.toFixed(decimals).replace('.', '').replace(/^0+/, '');
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3, the zlib one) of an ASCII string, unsigned. */
+export function crc32(s: string): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < s.length; i++) c = CRC_TABLE[(c ^ s.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
