@@ -88,6 +88,7 @@ const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
   'bar.5m': 'bar',
   'bar.1h': 'bar',
   'bar.1d': 'bar',
+  book: 'latest', // (not resolved here: src/fanout/book-channels.ts)
 };
 const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
 

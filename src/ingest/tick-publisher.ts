@@ -6,6 +6,7 @@ import type {
   AssetClass,
   BarInterval,
   BarTick,
+  BookTick,
   MarketChannelKind,
   StatusTick,
   Tick,
@@ -187,6 +188,12 @@ export class TickPublisher {
       case 'status':
         this.#status(cls, { ...input, ...base } as StatusTick);
         return true;
+      case 'book': {
+        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
+        // never a last value: a book change is not the book
+        this.#send(cls, tick, false);
+        return true;
+      }
       default: {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as Tick;
         this.#send(cls, tick);
