@@ -27,7 +27,7 @@ import type { BookPrecision, Level } from './book.js';
  * sent (byte for byte, so the 64-bit connection_id keeps its digits).
  *
  * Order books (`book` channel, websocket-v2/book and the v2 book checksum guide): one book per
- * pair for the whole server, 40 levels a side around 100.0 (price precision 1, qty precision 8,
+ * pair for the whole server, 40 levels a side around 100.0, 0.2 apart (price precision 1, qty precision 8,
  * as the `instrument` channel reports them). A subscription gets a snapshot of `depth` levels a
  * side with its CRC32 checksum; every pump the book changes (a size, a level removed, a level
  * added) and each subscriber gets the changes inside its depth, as Kraken sends them: a removed
@@ -187,8 +187,9 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     if (!b) {
       b = { bids: new Map(), asks: new Map() };
       for (let i = 0; i < 40; i++) {
-        b.bids.set(Number((99.9 - i * 0.1).toFixed(1)), qty());
-        b.asks.set(Number((100 + i * 0.1).toFixed(1)), qty());
+        // every other tick of the 0.1 grid, so that new levels can appear between existing ones
+        b.bids.set(Number((99.9 - i * 0.2).toFixed(1)), qty());
+        b.asks.set(Number((100 + i * 0.2).toFixed(1)), qty());
       }
       books.set(pair, b);
     }
@@ -209,9 +210,9 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     const i = Math.floor(random() * Math.min(levels.length, 15));
     const r = random();
     if (r < 0.4 || levels.length <= 30) {
-      // a new level near the top: prices on a 0.1 grid, within 5.0 of the best
+      // a new level near the top: prices on a 0.1 grid, within 6.0 of the best
       const best = side === 'bids' ? 99.9 : 100;
-      const step = Math.floor(random() * 50) / 10;
+      const step = Math.floor(random() * 60) / 10;
       const p = Number((side === 'bids' ? best - step : best + step).toFixed(1));
       m.set(p, qty());
     } else if (r < 0.7 && levels.length > 30) {

@@ -52,16 +52,16 @@ export const KrakenOptionsSchema = z
       .default('bbo')
       .describe('ticker `event_trigger`: bbo = a quote on every best bid/offer change, trades = on every trade (Kraken default)'),
     recoverTrades: z.boolean().default(true).describe("after a reconnect, emit trades missed meanwhile from Kraken's trade snapshot"),
-    book: z.boolean().default(false).describe('subscribe to the level 2 `book` channel and emit order book ticks, each message checked against its CRC32 checksum'),
+    book: z
+      .boolean()
+      .default(false)
+      .describe('subscribe to the level 2 `book` channel and emit order book ticks, each message checked against its CRC32 checksum'),
     bookDepth: z
       .union([z.literal(10), z.literal(25), z.literal(100), z.literal(500), z.literal(1000)])
       .default(25)
       .describe('levels per side of the `book` subscription (Kraken accepts 10, 25, 100, 500, 1000)'),
     bookPrecision: z
-      .record(
-        z.string(),
-        z.object({ price: z.number().int().min(0).max(18), qty: z.number().int().min(0).max(18) }).strict(),
-      )
+      .record(z.string(), z.object({ price: z.number().int().min(0).max(18), qty: z.number().int().min(0).max(18) }).strict())
       .optional()
       .describe("decimal places of each symbol's prices and quantities for the book checksum; symbols not listed get them from Kraken's `instrument` channel"),
   })
@@ -188,7 +188,11 @@ export class KrakenFeed extends StreamFeed {
         this.#bookWaiting.delete(s);
       }
       if (subscribed.length > 0)
-        this.#send(session, { method: 'unsubscribe', channel: 'book', symbols: subscribed.map((s) => this.#map.toProvider(s)), initial: false }, { depth: this.#opts.bookDepth });
+        this.#send(
+          session,
+          { method: 'unsubscribe', channel: 'book', symbols: subscribed.map((s) => this.#map.toProvider(s)), initial: false },
+          { depth: this.#opts.bookDepth },
+        );
     }
   }
 
