@@ -94,11 +94,24 @@ export class KrakenBook {
    * built from the returned levels equals this one.
    */
   update(bids: readonly Level[], asks: readonly Level[]): { bids: Level[]; asks: Level[] } {
-    const before = { bids: new Map(this.#bids), asks: new Map(this.#asks) };
-    for (const [p, q] of bids) setLevel(this.#bids, p, q);
-    for (const [p, q] of asks) setLevel(this.#asks, p, q);
-    this.#truncate();
-    return { bids: diff(before.bids, this.#bids, bids), asks: diff(before.asks, this.#asks, asks) };
+    return { bids: this.#apply(this.#bids, 'bids', bids), asks: this.#apply(this.#asks, 'asks', asks) };
+  }
+
+  /** Apply one side's levels, truncate it; the changed levels with their final size (0 = gone). */
+  #apply(m: Map<number, number>, side: 'bids' | 'asks', levels: readonly Level[]): Level[] {
+    const before = new Map<number, number>(); // the size before the message of every price it changes
+    for (const [p, q] of levels) {
+      if (!before.has(p)) before.set(p, m.get(p) ?? 0);
+      if (q === 0) m.delete(p);
+      else m.set(p, q);
+    }
+    for (const [p, q] of this.#truncateSide(m, side)) if (!before.has(p)) before.set(p, q);
+    const out: Level[] = [];
+    for (const [p, was] of before) {
+      const now = m.get(p) ?? 0;
+      if (now !== was) out.push([p, now]);
+    }
+    return out;
   }
 
   /** Levels of one side, best first (bids high to low, asks low to high). */
@@ -114,33 +127,17 @@ export class KrakenBook {
   }
 
   #truncate(): void {
-    for (const [m, side] of [
-      [this.#bids, 'bids'],
-      [this.#asks, 'asks'],
-    ] as const) {
-      if (m.size <= this.depth) continue;
-      for (const [p] of this.levels(side).slice(this.depth)) m.delete(p);
-    }
+    this.#truncateSide(this.#bids, 'bids');
+    this.#truncateSide(this.#asks, 'asks');
   }
-}
 
-function setLevel(m: Map<number, number>, p: number, q: number): void {
-  if (q === 0) m.delete(p);
-  else m.set(p, q);
-}
-
-/** Prices touched by the message or dropped by the truncation, with their final size (0 = gone). */
-function diff(before: Map<number, number>, after: Map<number, number>, touched: readonly Level[]): Level[] {
-  const prices = new Set<number>();
-  for (const [p] of touched) prices.add(p);
-  for (const p of before.keys()) if (!after.has(p)) prices.add(p);
-  const out: Level[] = [];
-  for (const p of prices) {
-    const was = before.get(p) ?? 0;
-    const now = after.get(p) ?? 0;
-    if (was !== now) out.push([p, now]);
+  /** Drop the levels beyond the depth (the worst ones); returns them as they were. */
+  #truncateSide(m: Map<number, number>, side: 'bids' | 'asks'): Level[] {
+    if (m.size <= this.depth) return [];
+    const dropped = this.levels(side).slice(this.depth);
+    for (const [p] of dropped) m.delete(p);
+    return dropped;
   }
-  return out;
 }
 
 /**

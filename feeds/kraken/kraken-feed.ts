@@ -113,6 +113,8 @@ export class KrakenFeed extends StreamFeed {
   #books = new Map<string, BookState>();
   /** canonical symbols whose book subscription waits for their precision from the `instrument` channel */
   #bookWaiting = new Set<string>();
+  /** canonical symbols whose book subscription was sent on this connection */
+  #bookSubscribed = new Set<string>();
   #instrumentRequested = false;
   /** checksum precision per Kraken pair (upper case): from `bookPrecision`, else from the `instrument` channel; kept across connections */
   readonly #precision = new Map<string, BookPrecision>();
@@ -164,6 +166,7 @@ export class KrakenFeed extends StreamFeed {
     // a new connection: every book starts over from the snapshot of its new subscription
     this.#books = new Map();
     this.#bookWaiting = new Set();
+    this.#bookSubscribed = new Set();
     this.#instrumentRequested = false;
     if (symbols.length === 0) {
       session.ready('no symbols to subscribe');
@@ -182,10 +185,11 @@ export class KrakenFeed extends StreamFeed {
     for (const channel of this.#opts.channels)
       this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
     if (this.#opts.book) {
-      const subscribed = symbols.filter((s) => this.#books.has(s));
+      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s));
       for (const s of symbols) {
         this.#books.delete(s);
         this.#bookWaiting.delete(s);
+        this.#bookSubscribed.delete(s);
       }
       if (subscribed.length > 0)
         this.#send(
@@ -240,7 +244,10 @@ export class KrakenFeed extends StreamFeed {
   /** [book: Subscribe Request] `depth` levels per side; the snapshot is what the book is built from. */
   #sendBook(session: StreamSession, symbols: readonly string[]): void {
     if (symbols.length === 0) return;
-    for (const s of symbols) this.#bookWaiting.delete(s);
+    for (const s of symbols) {
+      this.#bookWaiting.delete(s);
+      this.#bookSubscribed.add(s);
+    }
     this.#send(
       session,
       { method: 'subscribe', channel: 'book', symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false },
