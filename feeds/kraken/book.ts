@@ -63,10 +63,71 @@ function levels(v: unknown, field: string): Level[] {
   });
 }
 
+/** One side of a book: sizes by price, and the prices kept sorted best first (no sort per message). */
+class BookSide {
+  readonly #qty = new Map<number, number>();
+  /** best first: descending for bids, ascending for asks */
+  readonly #prices: number[] = [];
+  readonly #desc: boolean;
+
+  constructor(desc: boolean) {
+    this.#desc = desc;
+  }
+
+  get size(): number {
+    return this.#prices.length;
+  }
+
+  get(p: number): number | undefined {
+    return this.#qty.get(p);
+  }
+
+  /** where `p` is or would go in #prices */
+  #index(p: number): number {
+    let lo = 0;
+    let hi = this.#prices.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const x = this.#prices[mid]!;
+      if (this.#desc ? x > p : x < p) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** qty 0 removes the level */
+  set(p: number, q: number): void {
+    if (q === 0) {
+      if (!this.#qty.delete(p)) return;
+      this.#prices.splice(this.#index(p), 1);
+      return;
+    }
+    if (!this.#qty.has(p)) this.#prices.splice(this.#index(p), 0, p);
+    this.#qty.set(p, q);
+  }
+
+  clear(): void {
+    this.#qty.clear();
+    this.#prices.length = 0;
+  }
+
+  /** Drop the levels beyond `depth` (the worst ones); returns them as they were. */
+  truncate(depth: number): Level[] {
+    if (this.#prices.length <= depth) return [];
+    const dropped = this.#prices.splice(depth).map((p): Level => [p, this.#qty.get(p)!]);
+    for (const [p] of dropped) this.#qty.delete(p);
+    return dropped;
+  }
+
+  levels(limit = Infinity): Level[] {
+    return this.#prices.slice(0, limit).map((p) => [p, this.#qty.get(p)!]);
+  }
+}
+
 export class KrakenBook {
   readonly depth: number;
-  readonly #bids = new Map<number, number>();
-  readonly #asks = new Map<number, number>();
+  readonly #bids = new BookSide(true);
+  readonly #asks = new BookSide(false);
 
   constructor(depth: number) {
     this.depth = depth;
@@ -79,9 +140,10 @@ export class KrakenBook {
   snapshot(bids: readonly Level[], asks: readonly Level[]): { bids: Level[]; asks: Level[] } {
     this.#bids.clear();
     this.#asks.clear();
-    for (const [p, q] of bids) if (q > 0) this.#bids.set(p, q);
-    for (const [p, q] of asks) if (q > 0) this.#asks.set(p, q);
-    this.#truncate();
+    for (const [p, q] of bids) this.#bids.set(p, q);
+    for (const [p, q] of asks) this.#asks.set(p, q);
+    this.#bids.truncate(this.depth);
+    this.#asks.truncate(this.depth);
     return { bids: this.levels('bids'), asks: this.levels('asks') };
   }
 
@@ -94,21 +156,20 @@ export class KrakenBook {
    * built from the returned levels equals this one.
    */
   update(bids: readonly Level[], asks: readonly Level[]): { bids: Level[]; asks: Level[] } {
-    return { bids: this.#apply(this.#bids, 'bids', bids), asks: this.#apply(this.#asks, 'asks', asks) };
+    return { bids: this.#apply(this.#bids, bids), asks: this.#apply(this.#asks, asks) };
   }
 
   /** Apply one side's levels, truncate it; the changed levels with their final size (0 = gone). */
-  #apply(m: Map<number, number>, side: 'bids' | 'asks', levels: readonly Level[]): Level[] {
+  #apply(side: BookSide, levels: readonly Level[]): Level[] {
     const before = new Map<number, number>(); // the size before the message of every price it changes
     for (const [p, q] of levels) {
-      if (!before.has(p)) before.set(p, m.get(p) ?? 0);
-      if (q === 0) m.delete(p);
-      else m.set(p, q);
+      if (!before.has(p)) before.set(p, side.get(p) ?? 0);
+      side.set(p, q);
     }
-    for (const [p, q] of this.#truncateSide(m, side)) if (!before.has(p)) before.set(p, q);
+    for (const [p, q] of side.truncate(this.depth)) if (!before.has(p)) before.set(p, q);
     const out: Level[] = [];
     for (const [p, was] of before) {
-      const now = m.get(p) ?? 0;
+      const now = side.get(p) ?? 0;
       if (now !== was) out.push([p, now]);
     }
     return out;
@@ -116,27 +177,12 @@ export class KrakenBook {
 
   /** Levels of one side, best first (bids high to low, asks low to high). */
   levels(side: 'bids' | 'asks', limit = Infinity): Level[] {
-    const m = side === 'bids' ? this.#bids : this.#asks;
-    const prices = [...m.keys()].sort(side === 'bids' ? (a, b) => b - a : (a, b) => a - b);
-    return prices.slice(0, limit).map((p) => [p, m.get(p)!]);
+    return (side === 'bids' ? this.#bids : this.#asks).levels(limit);
   }
 
   /** [checksum: Checksum calculation] over the top 10 levels of each side. */
   checksum(precision: BookPrecision): number {
     return bookChecksum(this.levels('bids', 10), this.levels('asks', 10), precision);
-  }
-
-  #truncate(): void {
-    this.#truncateSide(this.#bids, 'bids');
-    this.#truncateSide(this.#asks, 'asks');
-  }
-
-  /** Drop the levels beyond the depth (the worst ones); returns them as they were. */
-  #truncateSide(m: Map<number, number>, side: 'bids' | 'asks'): Level[] {
-    if (m.size <= this.depth) return [];
-    const dropped = this.levels(side).slice(this.depth);
-    for (const [p] of dropped) m.delete(p);
-    return dropped;
   }
 }
 
