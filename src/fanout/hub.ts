@@ -235,9 +235,15 @@ export class Hub {
   }
 
   /** Latest value and tier seq of a channel, if the hub holds one. */
-  current(key: string, tier: number): { d: Payload; seq: number } | undefined {
+  current(key: string, tier: number): { d: Payload; seq: number; snapshot?: boolean } | undefined {
     const c = this.#channels.get(key);
     const te = c?.tiers.get(tier);
+    if (te?.coalescer.snapshot) {
+      // (order books) not while subscribers wait for the tier's first view: they must get it whole
+      if (te.waiting.size > 0) return undefined;
+      const built = te.coalescer.snapshot();
+      return built ? { d: built, seq: te.seq, snapshot: true } : undefined;
+    }
     if (!c?.last || !te) return undefined;
     return { d: c.last, seq: te.seq };
   }
@@ -298,7 +304,8 @@ export class Hub {
         .then(joinAfterReplay, joinAfterReplay);
       return;
     }
-    if (!opts.snapshot) {
+    if (!opts.snapshot && !te.coalescer.snapshot) {
+      // (channels built up from updates, order books, always start with a snapshot)
       sub.join(topic);
       return;
     }
@@ -336,6 +343,10 @@ export class Hub {
   #serveSnapshot(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry): void {
     const spec = ch.spec;
     const topic = te.topics[sub.codec.encoding];
+    if (te.coalescer.snapshot) {
+      this.#serveBuiltSnapshot(sub, te);
+      return;
+    }
     if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
       // trades or bars are pending in this tier's window: the current value is among them, so
       // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
@@ -369,6 +380,25 @@ export class Hub {
       },
       () => undefined, // store unreachable: the first live value becomes the snapshot
     );
+  }
+
+  /**
+   * Order books: the tier's last emitted view, so its next update continues it; none yet (the
+   * book is still syncing): the tier's first emission, a whole view, is the snapshot.
+   */
+  #serveBuiltSnapshot(sub: HubSubscriber, te: TierEntry): void {
+    const built = te.coalescer.snapshot!();
+    if (!built) {
+      te.waiting.add(sub);
+      return;
+    }
+    // subscribers still waiting take this snapshot too: the tier's emissions continue it now
+    for (const w of [sub, ...te.waiting]) {
+      if (w.closed) continue;
+      this.#sendSnapshot(w, te, built);
+      w.join(te.topics[w.codec.encoding]);
+    }
+    te.waiting.clear();
   }
 
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
@@ -546,7 +576,7 @@ export class Hub {
     te = {
       channel: ch,
       tier,
-      coalescer: createCoalescer<Payload>(ch.spec.mode, tier),
+      coalescer: ch.spec.coalescer?.(tier) ?? createCoalescer<Payload>(ch.spec.mode, tier),
       topics: { msgpack: `${tier}|m|${key}`, json: `${tier}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
       seq: 0,
@@ -566,6 +596,7 @@ export class Hub {
     const ch = te.channel;
     ch.tiers.delete(te.tier);
     this.stats.conflated += te.coalescer.conflated;
+    te.coalescer.close?.();
     this.#immediate.delete(te);
     this.#unslot(te);
     te.dirty = false;
@@ -657,6 +688,7 @@ export class Hub {
     for (const c of this.#channels.values()) {
       c.unsubscribe?.();
       if (c.releaseTimer !== undefined) this.#clock.clearTimeout(c.releaseTimer);
+      for (const te of c.tiers.values()) te.coalescer.close?.();
     }
     this.#channels.clear();
     this.#immediate.clear();
