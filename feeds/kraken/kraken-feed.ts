@@ -6,7 +6,7 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
-import { KrakenBook, parseBookData } from './book.js';
+import { KrakenBook, parseBookData, rawBookNumbers } from './book.js';
 import type { BookPrecision } from './book.js';
 
 /**
@@ -278,7 +278,8 @@ export class KrakenFeed extends StreamFeed {
       case 'ticker':
         return this.#onTicker(msg, session);
       case 'book':
-        return this.#opts.book ? this.#onBook(msg, session) : undefined;
+        // re-read with prices and quantities as their exact text, for the checksum [checksum: Checksum calculation]
+        return this.#opts.book ? this.#onBook(JSON.parse(rawBookNumbers(text)) as Record<string, unknown>, session) : undefined;
       case 'instrument':
         return this.#opts.book ? this.#onInstrument(msg, session) : undefined;
       default:
@@ -457,7 +458,7 @@ export class KrakenFeed extends StreamFeed {
         let st = this.#books.get(sym);
         if (snapshot) {
           const book = new KrakenBook(this.#opts.bookDepth);
-          const levels = book.snapshot(data.bids, data.asks);
+          const levels = book.snapshot(data.bids, data.asks, data.text);
           st = { book, synced: true, snapshotMismatches: st?.snapshotMismatches ?? 0 };
           this.#books.set(sym, st);
           if (!this.#verify(session, sym, st, data.checksum, precision, true)) return undefined;
@@ -467,7 +468,7 @@ export class KrakenFeed extends StreamFeed {
           return true;
         }
         if (!st?.synced) return undefined; // resyncing: the new subscription's snapshot resets the book
-        const changed = st.book.update(data.bids, data.asks);
+        const changed = st.book.update(data.bids, data.asks, data.text);
         if (!this.#verify(session, sym, st, data.checksum, precision, false)) return undefined;
         if (changed.bids.length + changed.asks.length === 0) return true;
         const ts = data.timestamp === undefined ? nowNs() : time(data.timestamp, 'book.timestamp');

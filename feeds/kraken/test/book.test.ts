@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bookChecksum, checksumField, crc32, KrakenBook, parseBookData } from '../book.js';
+import { bookChecksum, checksumField, crc32, KrakenBook, parseBookData, rawBookNumbers } from '../book.js';
 import type { BookPrecision, Level } from '../book.js';
 
 const EXAMPLE = JSON.parse(readFileSync(new URL('../fixtures/book-checksum-example.json', import.meta.url), 'utf8')) as {
@@ -33,6 +33,31 @@ describe('kraken book checksum', () => {
     // any change in the top 10 changes it
     book.update([[45283.5, 0.2]], []);
     expect(book.checksum(EXAMPLE.precision)).not.toBe(3310070434);
+  });
+
+  it('uses the digits Kraken sent, so values a double cannot hold still give the right checksum', () => {
+    // 20 significant digits: the nearest double formats as 250000000000.12344360
+    const big = Number('250000000000.12345678');
+    expect(checksumField(big, 8)).not.toBe('25000000000012345678');
+    expect(checksumField(big, 8, '250000000000.12345678')).toBe('25000000000012345678');
+    expect(checksumField(0.001, 8, '0.001')).toBe('100000'); // padded to the precision
+    expect(checksumField(45281, 1, '45281')).toBe('452810');
+    expect(checksumField(1e-8, 8, '1e-8')).toBe('1'); // not plain digits: the number is formatted
+    const text = JSON.stringify({
+      channel: 'book',
+      type: 'snapshot',
+      data: [{ symbol: 'SHIB/USD', bids: [{ price: 0.00002344, qty: 1 }], asks: [{ price: 0.00002345, qty: 0 }], checksum: 0 }],
+    }).replace('"qty":1}', '"qty":250000000000.12345678}');
+    const data = parseBookData((JSON.parse(rawBookNumbers(text)) as { data: Record<string, unknown>[] }).data[0]!);
+    expect(data.bids).toEqual([[0.00002344, big]]);
+    const book = new KrakenBook(10);
+    book.snapshot(data.bids, data.asks, data.text);
+    expect(book.checksum({ price: 8, qty: 8 })).toBe(crc32('2344' + '25000000000012345678'));
+    // the documented example read the same way still gives the documented checksum
+    const doc = parseBookData((JSON.parse(rawBookNumbers(JSON.stringify(EXAMPLE.frame))) as { data: Record<string, unknown>[] }).data[0]!);
+    const b2 = new KrakenBook(10);
+    b2.snapshot(doc.bids, doc.asks, doc.text);
+    expect(b2.checksum(EXAMPLE.precision)).toBe(3310070434);
   });
 
   it('only the top 10 levels count, whatever the depth', () => {
