@@ -196,6 +196,13 @@ export class CoinbaseFeed extends StreamFeed {
     }
   }
 
+  /** Drop a product's book until the snapshot of a new `level2` subscription resets it. */
+  #resyncBook(session: StreamSession, sym: string): void {
+    if (this.#bookSynced.delete(sym)) this.#bookResyncs++;
+    this.#send(session, 'unsubscribe', [sym], ['level2']);
+    this.#send(session, 'subscribe', [sym], ['level2']);
+  }
+
   /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */
   #onLevel2(msg: Record<string, any>, late: boolean, ts: bigint | undefined, session: StreamSession): void {
     for (const raw of Array.isArray(msg.events) ? (msg.events as Record<string, unknown>[]) : []) {
@@ -206,6 +213,9 @@ export class CoinbaseFeed extends StreamFeed {
         const detail = `coinbase level2: ${(err as Error).message}`;
         session.ctx.metrics?.error(detail);
         session.ctx.log.warn({ feed: this.id, sample: JSON.stringify(raw)?.slice(0, 200) }, `feed: item could not be normalized: ${detail}`);
+        // an update that cannot be applied leaves the book behind Coinbase's: start it over
+        const sym = typeof raw.product_id === 'string' ? this.#map.toCanonical(raw.product_id) : undefined;
+        if (sym && this.#bookSynced.has(sym)) this.#resyncBook(session, sym);
         continue;
       }
       const sym = this.#map.toCanonical(ev.productId);
@@ -218,12 +228,10 @@ export class CoinbaseFeed extends StreamFeed {
       }
       if (late) {
         // an update older than one already applied cannot be put back in order: start this book over
-        if (this.#bookSynced.delete(sym)) this.#bookResyncs++;
         session.ctx.metrics?.error(
           `coinbase level2 ${ev.productId}: a message arrived out of order (sequence_num ${msg.sequence_num}); resubscribing the book`,
         );
-        this.#send(session, 'unsubscribe', [sym], ['level2']);
-        this.#send(session, 'subscribe', [sym], ['level2']);
+        this.#resyncBook(session, sym);
         continue;
       }
       if (ev.type === 'snapshot') {

@@ -449,32 +449,44 @@ export class KrakenFeed extends StreamFeed {
   #onBook(msg: Record<string, any>, session: StreamSession): void {
     const snapshot = msg.type === 'snapshot';
     for (const item of Array.isArray(msg.data) ? (msg.data as Item[]) : []) {
-      this.#guard(session, 'book', item, () => {
-        const data = parseBookData(item);
-        const sym = this.#map.toCanonical(data.symbol);
-        if (!sym || !this.#active.has(sym)) return undefined;
-        const precision = this.#precision.get(data.symbol.toUpperCase());
-        if (!precision) throw new RangeError(`${data.symbol}: no price/qty precision to check the checksum with`);
-        let st = this.#books.get(sym);
-        if (snapshot) {
-          const book = new KrakenBook(this.#opts.bookDepth);
-          const levels = book.snapshot(data.bids, data.asks, data.text);
-          st = { book, synced: true, snapshotMismatches: st?.snapshotMismatches ?? 0 };
-          this.#books.set(sym, st);
-          if (!this.#verify(session, sym, st, data.checksum, precision, true)) return undefined;
-          st.snapshotMismatches = 0;
-          // the snapshot has no timestamp [book: Snapshot]: stamped on receipt
-          session.ctx.emit({ k: 'book', sym, reset: true, bids: levels.bids, asks: levels.asks, ts: nowNs() });
-          return true;
-        }
-        if (!st?.synced) return undefined; // resyncing: the new subscription's snapshot resets the book
-        const changed = st.book.update(data.bids, data.asks, data.text);
-        if (!this.#verify(session, sym, st, data.checksum, precision, false)) return undefined;
-        if (changed.bids.length + changed.asks.length === 0) return true;
-        const ts = data.timestamp === undefined ? nowNs() : time(data.timestamp, 'book.timestamp');
-        session.ctx.emit({ k: 'book', sym, bids: changed.bids, asks: changed.asks, ts });
-        return true;
-      });
+      let data;
+      let ts;
+      try {
+        data = parseBookData(item);
+        ts = !snapshot && data.timestamp !== undefined ? time(data.timestamp, 'book.timestamp') : nowNs();
+      } catch (err) {
+        this.#guard(session, 'book', item, () => {
+          throw err;
+        });
+        // a message that cannot be applied leaves the book behind Kraken's: start it over
+        const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
+        const st = sym ? this.#books.get(sym) : undefined;
+        if (sym && st?.synced && this.#active.has(sym)) this.#resync(session, sym, st);
+        continue;
+      }
+      const sym = this.#map.toCanonical(data.symbol);
+      if (!sym || !this.#active.has(sym)) continue;
+      const precision = this.#precision.get(data.symbol.toUpperCase());
+      if (!precision) {
+        this.#providerError(session, `kraken book ${data.symbol}: no price/qty precision to check the checksum with`);
+        continue;
+      }
+      let st = this.#books.get(sym);
+      if (snapshot) {
+        const book = new KrakenBook(this.#opts.bookDepth);
+        const levels = book.snapshot(data.bids, data.asks, data.text);
+        st = { book, synced: true, snapshotMismatches: st?.snapshotMismatches ?? 0 };
+        this.#books.set(sym, st);
+        if (!this.#verify(session, sym, st, data.checksum, precision, true)) continue;
+        st.snapshotMismatches = 0;
+        // the snapshot has no timestamp [book: Snapshot]: stamped on receipt
+        session.ctx.emit({ k: 'book', sym, reset: true, bids: levels.bids, asks: levels.asks, ts });
+        continue;
+      }
+      if (!st?.synced) continue; // resyncing: the new subscription's snapshot resets the book
+      const changed = st.book.update(data.bids, data.asks, data.text);
+      if (!this.#verify(session, sym, st, data.checksum, precision, false)) continue;
+      if (changed.bids.length + changed.asks.length > 0) session.ctx.emit({ k: 'book', sym, bids: changed.bids, asks: changed.asks, ts });
     }
   }
 
@@ -495,10 +507,16 @@ export class KrakenFeed extends StreamFeed {
       return false;
     }
     session.ctx.log.warn({ feed: this.id, sym, expected, actual }, `${detail}: resubscribing the book`);
-    const req = { channel: 'book' as const, symbols: [pair], initial: false };
+    this.#resync(session, sym, st);
+    return false;
+  }
+
+  /** Drop the pair's book and subscribe it again: the new subscription's snapshot resets it [book: Subscribe Request]. */
+  #resync(session: StreamSession, sym: string, st: BookState): void {
+    st.synced = false;
+    const req = { channel: 'book' as const, symbols: [this.#map.toProvider(sym)], initial: false };
     this.#send(session, { method: 'unsubscribe', ...req }, { depth: this.#opts.bookDepth });
     this.#send(session, { method: 'subscribe', ...req }, { depth: this.#opts.bookDepth, snapshot: true });
-    return false;
   }
 
   /** Run `fn` for one item; a throw is reported (counted, logged with the item) and gives undefined. */

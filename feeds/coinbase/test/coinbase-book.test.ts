@@ -202,6 +202,27 @@ describe('coinbase adapter: order books (level2)', () => {
     );
   });
 
+  it('an update that cannot be read is reported and that book resubscribed (it would fall behind)', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({
+      channel: 'l2_data',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.2Z',
+      sequence_num: conn.state.seq + 1,
+      events: [
+        { type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', event_time: '2024-06-10T06:13:30.1Z', price_level: '99.99', new_quantity: 'lots' }] },
+      ],
+    });
+    conn.state.seq += 1;
+    await h.waitFor('a new BTC-USD snapshot', () => resets(h, 'BTC-USD') === 2);
+    expect(h.counters.errors.some((e) => /coinbase level2: l2_data\.updates\[0\]\.new_quantity: "lots" is not a decimal number/.test(e))).toBe(true);
+    expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(1);
+    h.provider.bookStep('BTC-USD', 5);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
+  });
+
   it('a late level2 message resubscribes that book instead of applying it out of order', async () => {
     const h = await start();
     await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);

@@ -121,6 +121,22 @@ describe('kraken adapter: order books', () => {
     expect(h.provider.totalConnections).toBe(1);
   });
 
+  it('an update that cannot be read is reported and the book resubscribed (it would fall behind)', async () => {
+    const h = await start();
+    await h.waitFor('book snapshot', () => h.ticks.some((t) => t.k === 'book' && t.reset === true));
+    const n = h.ticks.length;
+    h.provider.broadcast({
+      channel: 'book',
+      type: 'update',
+      data: [{ symbol: 'BTC/USD', bids: [{ price: 99.9, qty: -1 }], asks: [], checksum: 1, timestamp: '2024-06-10T06:13:21.219873Z' }],
+    });
+    await h.waitFor('a second snapshot', () => h.ticks.filter((t) => t.k === 'book' && t.reset).length === 2);
+    expect(h.ticks.slice(n).filter((t) => t.k === 'book' && !t.reset)).toEqual([]);
+    expect(h.counters.errors.some((e) => /kraken book: book\.bids\[0\]\.qty: "-1" is negative/.test(e))).toBe(true);
+    h.provider.bookStep('BTC/USD', 5);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD', 'BTC/USD', 25), 3000);
+  });
+
   it('a wrong configured precision fails every snapshot: reported naming bookPrecision, no endless resubscribing', async () => {
     const h = await start({}, { bookPrecision: { 'BTC-USD': { price: 1, qty: 6 } } });
     await h.waitFor('the precision error', () =>
