@@ -3,6 +3,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { LocalBook } from '../../src/protocol/book.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 import type { Frame } from '../helpers/ws-client.js';
 
 let engine: Engine;
@@ -59,6 +60,31 @@ describe('book:SYMBOL through the gateway (synthetic feed)', () => {
     expect(ok.subscribed).toEqual(['book:ETH-USD']);
     const snap = await c.waitFor((f) => book('book:ETH-USD')(f) && f.snapshot === true);
     expect(snap.d.depth).toBe(10); // 7 rounds up to the next configured depth
+    c.close();
+  });
+
+  it('visibility: a hidden page pauses the book, off screen it moves to the slow tier, and each return is a fresh snapshot', async () => {
+    const c = await TestClient.connect(url(), { encoding: 'json' });
+    const st = follow(c, 'book:SOL-USD');
+    await c.request({ op: 'subscribe', id: 1, channels: ['book:SOL-USD'], depth: 10, throttle: 0 });
+    await c.waitForCount(book('book:SOL-USD'), 5, 15_000);
+    await c.request({ op: 'visibility', id: 2, page: 'hidden' });
+    const paused = c.frames.filter(book('book:SOL-USD')).length;
+    await quietFor(400, 'a hidden page gets no book items');
+    expect(c.frames.filter(book('book:SOL-USD')).length).toBe(paused);
+    await c.request({ op: 'visibility', id: 3, page: 'visible' });
+    const back = await c.waitFor((f) => book('book:SOL-USD')(f) && f.snapshot === true, 10_000, c.frames.length);
+    expect(back.d.depth).toBe(10);
+    // off screen: the 1000 ms tier, entered with a snapshot of its own
+    const before = c.frames.length;
+    await c.request({ op: 'visibility', id: 4, channels: ['book:SOL-USD'], visible: false });
+    await c.waitFor((f) => book('book:SOL-USD')(f) && f.snapshot === true, 10_000, before);
+    await c.waitForCount((f) => book('book:SOL-USD')(f) && c.frames.indexOf(f) > before && f.snapshot !== true, 2, 10_000);
+    const slow = c.frames.slice(before).filter((f) => book('book:SOL-USD')(f) && f.snapshot !== true);
+    expect(slow.every((f) => (f.coalesced ?? 1) >= 1)).toBe(true);
+    expect(slow.some((f) => (f.coalesced ?? 1) > 1)).toBe(true); // merged per level over the slow window
+    await waitFor(() => st.items.length === c.frames.filter(book('book:SOL-USD')).length, 'every item applied');
+    expect(st.failures).toEqual([]);
     c.close();
   });
 
