@@ -4,6 +4,7 @@ import type { Engine } from '../../../src/app/engine.js';
 import { LocalBook } from '../../../src/protocol/book.js';
 import { TestClient } from '../../../test/helpers/ws-client.js';
 import type { Frame } from '../../../test/helpers/ws-client.js';
+import { waitFor } from '../../../test/helpers/wait.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
 
@@ -71,8 +72,7 @@ describe('book:BTC-USD from the Coinbase fake', () => {
       return { bids: full.bids.slice(0, d), asks: full.asks.slice(0, d) };
     };
     const same = (st: { book: LocalBook }, d: number): boolean => JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) === JSON.stringify(view(d));
-    const deadline = Date.now() + 5000;
-    while (!(same(sa, 25) && same(sb, 10)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => same(sa, 25) && same(sb, 10), { what: 'both clients hold the exchange book', timeout: 5000 }).catch(() => undefined); // compared below, with the difference shown
     for (const [st, d] of [
       [sa, 25],
       [sb, 10],
