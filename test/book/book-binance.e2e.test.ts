@@ -5,6 +5,7 @@ import { LocalBook } from '../../src/protocol/book.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 import type { Frame } from '../helpers/ws-client.js';
 
 /**
@@ -84,8 +85,12 @@ describe('book:BTC-USD from the Binance fake, throttled', () => {
     fake.pause();
     const truth = (d: number): string => JSON.stringify(fake.depth('BTCUSDT')!.view(d));
     const same = (st: { book: LocalBook }, d: number): boolean => JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) === truth(d);
-    const deadline = Date.now() + 5000;
-    while (!(same(sa, 25) && same(sb, 10) && same(sc, 100)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // (on timeout the assertions below say which book differs)
+    await waitFor(() => same(sa, 25) && same(sb, 10) && same(sc, 100), {
+      what: 'every client book equal to the exchange book',
+      timeout: 5000,
+      interval: 20,
+    }).catch(() => undefined);
     for (const [st, d] of [
       [sa, 25],
       [sb, 10],

@@ -72,8 +72,10 @@ describe('book:SYMBOL through the gateway (synthetic feed)', () => {
     const paused = c.frames.filter(book('book:SOL-USD')).length;
     await quietFor(400, 'a hidden page gets no book items');
     expect(c.frames.filter(book('book:SOL-USD')).length).toBe(paused);
+    // (marked before the request: the ack and the snapshot may arrive in one read)
+    const shown = c.frames.length;
     await c.request({ op: 'visibility', id: 3, page: 'visible' });
-    const back = await c.waitFor((f) => book('book:SOL-USD')(f) && f.snapshot === true, 10_000, c.frames.length);
+    const back = await c.waitFor((f) => book('book:SOL-USD')(f) && f.snapshot === true, 10_000, shown);
     expect(back.d.depth).toBe(10);
     // off screen: the 1000 ms tier, entered with a snapshot of its own
     const before = c.frames.length;
@@ -102,8 +104,12 @@ describe('book:SYMBOL through the gateway (synthetic feed)', () => {
     const pub = engine.publisher!.books.get('BTC-USD')!;
     const settled = async (st: { book: LocalBook }, depth: number): Promise<void> => {
       const want = JSON.stringify(pub.view(depth));
-      const deadline = Date.now() + 5000;
-      while (JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // (on timeout the assertions below show the difference)
+      await waitFor(() => JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) === want, {
+        what: 'the client book settled',
+        timeout: 5000,
+        interval: 20,
+      }).catch(() => undefined);
     };
     await settled(f, 25);
     await settled(s, 10);

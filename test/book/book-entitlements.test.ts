@@ -7,7 +7,8 @@ import { msToNs } from '../../src/core/time.js';
 import { LocalBook } from '../../src/protocol/book.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { SECRET, sleep, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { SECRET, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 /** Entitlements and delayed data on `book:SYM`: FORBIDDEN per item, delayed books built from the delayed stream only. */
 describe('book channels: entitlements and delay', () => {
@@ -57,24 +58,31 @@ describe('book channels: entitlements and delay', () => {
       ],
       asks: [[3002, 2]],
     });
-    await rt.waitForCount(isBook, 1);
-    const rtBook = new LocalBook();
-    await sleep(200);
-    for (const f of rt.frames.filter(isBook)) expect(rtBook.apply(f as never)).toBe(true);
+    // the book of a client: every item must check out
+    const rebuild = (c: TestClient): LocalBook => {
+      const b = new LocalBook();
+      for (const f of c.frames.filter(isBook)) expect(b.apply(f as never), `seq ${f.seq}`).toBe(true);
+      return b;
+    };
+    const rtBook = await waitFor(() => {
+      const b = rebuild(rt);
+      return b.bids().length === 2 ? b : undefined;
+    }, 'the real-time book with both updates');
     expect(rtBook.bids()).toEqual([
       [2999, 2],
       [2998, 4],
     ]);
     expect(rt.frames.filter(isBook).every((f) => f.d.delayed === undefined)).toBe(true);
 
-    await sleep(DELAY / 2);
+    await quietFor(DELAY / 2, 'a delayed entitlement gets no book item before the delay');
     expect(dl.frames.filter(isBook)).toEqual([]);
     const first = await dl.waitFor(isBook, 10_000);
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(DELAY - 50);
     expect(first).toMatchObject({ snapshot: true, d: { delayed: DELAY } });
-    await sleep(200);
-    const dlBook = new LocalBook();
-    for (const f of dl.frames.filter(isBook)) expect(dlBook.apply(f as never)).toBe(true);
+    const dlBook = await waitFor(() => {
+      const b = rebuild(dl);
+      return JSON.stringify([b.bids(), b.asks()]) === JSON.stringify([rtBook.bids(), rtBook.asks()]) ? b : undefined;
+    }, 'the delayed book equal to the real-time one');
     expect({ bids: dlBook.bids(), asks: dlBook.asks() }).toEqual({ bids: rtBook.bids(), asks: rtBook.asks() });
     rt.close();
     dl.close();

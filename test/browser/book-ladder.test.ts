@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/app/engine.js';
 import { bookChecksum } from '../../src/protocol/book.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser } from '../helpers/browser.js';
+import type { BrowserRig } from '../helpers/browser.js';
 
 /**
  * The dashboard's depth ladder (web/book.ts) in headless Chromium: picking a crypto symbol shows
@@ -14,34 +10,20 @@ import { startTestEngine } from '../client/helpers.js';
  * against the server's checksums (no resync needed) and, once the market is stopped, equals the
  * engine's book.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
-
 interface LadderWindow {
   tickwire: { ladder: { stats: { items: number; resyncs: number }; snapshot(): { checksum: number; bids: [number, number][]; asks: [number, number][] } } };
 }
 
-let webDir: string;
-let engine: Engine;
-let browser: Browser;
+let rig: BrowserRig;
 let page: Page;
-const pageErrors: string[] = [];
 
 describe('dashboard depth ladder', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
-    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startTestEngine(undefined, { gateway: { webDir }, synthetic: { seed: 3, rate: 1500 } });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    rig = await bootBrowser({ engine: { synthetic: { seed: 3, rate: 1500 } } });
+    page = await rig.newPage({ width: 1280, height: 1100 });
   }, 120_000);
-
   afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   const ladder = (): Promise<{ items: number; resyncs: number; checksum: number; bids: [number, number][]; asks: [number, number][] }> =>
@@ -51,6 +33,7 @@ describe('dashboard depth ladder', { timeout: 120_000 }, () => {
     });
 
   it("shows the selected crypto symbol's book, live, exactly the server's", async () => {
+    const engine = rig.engine!;
     await page.goto(`http://127.0.0.1:${engine.port}/?throttle=100`);
     await expect.poll(() => page.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
     await expect.poll(() => page.getByTestId('book-symbol').textContent(), { timeout: 10_000 }).toMatch(/no book/); // AAPL: a stock
@@ -73,8 +56,7 @@ describe('dashboard depth ladder', { timeout: 120_000 }, () => {
     expect(asks).toEqual([...asks].sort((a, b) => b - a));
     expect(bids).toEqual([...bids].sort((a, b) => b - a));
     expect(Math.min(...asks)).toBeGreaterThan(Math.max(...bids));
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-book.png') });
+    await rig.screenshot(page, 'dashboard-book.png');
 
     // stop the market: the page's book is the engine's book, and never needed a resync
     await engine.feeds!.stopAll();
@@ -85,6 +67,6 @@ describe('dashboard depth ladder', { timeout: 120_000 }, () => {
     const l = await ladder();
     expect(l.checksum).toBe(bookChecksum(truth.view(10).bids, truth.view(10).asks));
     expect(l.resyncs).toBe(0);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 });
