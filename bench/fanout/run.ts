@@ -178,6 +178,7 @@ function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ??
     args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
     display: [
       ...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []),
+      ...(opts.lanes !== undefined ? [`TICKWIRE_THROTTLE_LANES=${opts.lanes}`] : []),
       'node',
       ...loader,
       main,
@@ -244,6 +245,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
         // explicit: the gateway's default is one worker per core
         TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
+        ...(env.opts.lanes !== undefined ? { TICKWIRE_THROTTLE_LANES: String(env.opts.lanes) } : {}),
       },
     });
     pin(child.pid, env.opts.serverCpus, 'the gateway');

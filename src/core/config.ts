@@ -104,6 +104,15 @@ export const ConfigSchema = z
           .describe(
             'throttled emissions (the leading one of a quiet channel included) go out on an N ms grid: at most one throttled write per socket every N ms; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)',
           ),
+        lanes: z
+          .number()
+          .int()
+          .min(1)
+          .max(16)
+          .default(4)
+          .describe(
+            'with batchMs > 0: subscribers of a throttled tier are dealt into N lanes whose batch grids are shifted by batchMs / N, so each grid point writes to 1/N of the sockets (a smaller burst, written and read sooner); a socket still gets at most one throttled write per batchMs. seq is per lane',
+          ),
         offscreenMs: tier
           .default(1000)
           .describe(
@@ -111,7 +120,7 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 }),
+      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, lanes: 4, offscreenMs: 1000 }),
     slow: z
       .object({
         highWaterBytes: z

@@ -78,6 +78,12 @@ export interface HubStats {
 interface TierEntry {
   readonly channel: ChannelEntry;
   readonly tier: number;
+  /** the subscriber lane (0 when the hub has one lane): see HubOptions.lanes */
+  readonly lane: number;
+  /** key in ChannelEntry.tiers: (tier, lane) */
+  readonly key: number;
+  /** this lane's phase on the batch grid, ms (0 for lane 0 and without a grid) */
+  readonly offset: number;
   readonly coalescer: Coalescer<Payload>;
   readonly topics: Readonly<Record<Encoding, string>>;
   readonly subs: Record<Encoding, number>;
@@ -105,6 +111,7 @@ interface TierEntry {
 interface ChannelEntry {
   readonly spec: ChannelSpec;
   last: Payload | undefined;
+  /** by tierKey(tier, lane) */
   readonly tiers: Map<number, TierEntry>;
   refs: number;
   unsubscribe: Unsubscribe | undefined;
@@ -135,7 +142,19 @@ export interface HubOptions {
    * trailing, goes out on an N ms grid (config `throttle.batchMs`).
    */
   batchMs?: number;
+  /**
+   * 1 (the Hub's default): one coalescer per (channel, tier). L > 1, with batchMs > 0: the
+   * subscribers of a throttled tier are dealt round-robin into L lanes, each with its own
+   * coalescer, seq and topics, on the batch grid shifted by lane * batchMs / L (config
+   * `throttle.lanes`). A socket still gets at most one throttled write per grid step, but each
+   * grid point carries only 1/L of the sockets, so a burst is written and read L times sooner.
+   */
+  lanes?: number;
 }
+
+/** Most lanes (config `throttle.lanes`). */
+export const MAX_LANES = 16;
+const tierKey = (tier: number, lane: number): number => tier * MAX_LANES + lane;
 
 export interface SubscribeOptions {
   snapshot: boolean;
@@ -196,6 +215,10 @@ export class Hub {
   readonly #clock: HubClock;
   readonly #releaseMs: number;
   readonly #batchMs: number;
+  readonly #lanes: number;
+  /** lane of each subscriber of a laned tier, dealt round-robin on its first subscribe */
+  readonly #laneOf = new WeakMap<HubSubscriber, number>();
+  #nextLane = 0;
   /** the grid trailing flushes (and, with batchMs, leading ones) are due on */
   readonly #slotMs: number;
   readonly #channels = new Map<string, ChannelEntry>();
@@ -217,6 +240,22 @@ export class Hub {
     this.#releaseMs = opts.upstreamReleaseMs;
     this.#batchMs = opts.batchMs ?? 0;
     this.#slotMs = this.#batchMs > 0 ? this.#batchMs : FLUSH_SLOT_MS;
+    const lanes = opts.lanes ?? 1;
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`);
+    // lanes are phases of the batch grid: without a grid there is nothing to shift
+    this.#lanes = this.#batchMs > 0 ? lanes : 1;
+  }
+
+  /** The lane `sub` is served in at `tier` (0 for tier 0 and a one-lane hub). */
+  #lane(sub: HubSubscriber, tier: number): number {
+    if (tier === 0 || this.#lanes === 1) return 0;
+    let lane = this.#laneOf.get(sub);
+    if (lane === undefined) {
+      lane = this.#nextLane;
+      this.#nextLane = (this.#nextLane + 1) % this.#lanes;
+      this.#laneOf.set(sub, lane);
+    }
+    return lane;
   }
 
   /** Channels with an upstream subscription, with subscriber counts per tier. */
@@ -224,7 +263,7 @@ export class Hub {
     return [...this.#channels.values()].map((c) => ({
       channel: c.spec.name,
       subscribers: c.refs,
-      tiers: Object.fromEntries([...c.tiers.values()].map((t) => [String(t.tier), t.subs.msgpack + t.subs.json])),
+      tiers: tierCounts(c.tiers.values()),
     }));
   }
 
@@ -234,10 +273,13 @@ export class Hub {
     return n;
   }
 
-  /** Latest value and tier seq of a channel, if the hub holds one. */
-  current(key: string, tier: number): { d: Payload; seq: number } | undefined {
+  /**
+   * Latest value and tier seq of a channel, if the hub holds one. With lanes, seq is per lane:
+   * pass the subscriber to get the seq of its lane (else the first lane's).
+   */
+  current(key: string, tier: number, sub?: HubSubscriber): { d: Payload; seq: number } | undefined {
     const c = this.#channels.get(key);
-    const te = c?.tiers.get(tier);
+    const te = c?.tiers.get(tierKey(tier, sub ? this.#lane(sub, tier) : 0));
     if (!c?.last || !te) return undefined;
     return { d: c.last, seq: te.seq };
   }
@@ -261,7 +303,7 @@ export class Hub {
 
   subscribe(sub: HubSubscriber, spec: ChannelSpec, tier: number, opts: SubscribeOptions): void {
     const ch = this.#ensureChannel(spec);
-    const te = this.#ensureTier(ch, tier);
+    const te = this.#ensureTier(ch, tier, this.#lane(sub, tier));
     const enc = sub.codec.encoding;
     te.subs[enc]++;
     ch.refs++;
@@ -321,7 +363,7 @@ export class Hub {
     const token = {};
     te.historyFetch.set(sub, token);
     const done = (stored: readonly Payload[]): void => {
-      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.tier) !== te) return;
+      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.key) !== te) return;
       te.historyFetch.delete(sub);
       const byT = new Map<number, Payload>();
       for (const b of stored) byT.set(b.t as number, b);
@@ -373,7 +415,7 @@ export class Hub {
 
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
     const ch = this.#channels.get(key);
-    const te = ch?.tiers.get(tier);
+    const te = ch?.tiers.get(tierKey(tier, this.#lane(sub, tier)));
     if (!ch || !te) return;
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
@@ -478,7 +520,7 @@ export class Hub {
       }
       te.dirty = true;
       if (now < due) this.#slot(te, due);
-      else if (this.#batchMs === 0 || now % this.#batchMs === 0) this.#emitThisTurn(te);
+      else if (this.#batchMs === 0 || (now - te.offset) % this.#batchMs === 0) this.#emitThisTurn(te);
       else this.#slot(te, now);
     }
   }
@@ -497,7 +539,7 @@ export class Hub {
    * and not by the number of channels, and every flush of a slot runs in one turn.
    */
   #slot(te: TierEntry, due: number): void {
-    const at = Math.ceil(due / this.#slotMs) * this.#slotMs;
+    const at = Math.ceil((due - te.offset) / this.#slotMs) * this.#slotMs + te.offset;
     te.dueAt = at;
     let slot = this.#slots.get(at);
     if (!slot) {
@@ -539,15 +581,20 @@ export class Hub {
     }
   }
 
-  #ensureTier(ch: ChannelEntry, tier: number): TierEntry {
-    let te = ch.tiers.get(tier);
+  #ensureTier(ch: ChannelEntry, tier: number, lane: number): TierEntry {
+    let te = ch.tiers.get(tierKey(tier, lane));
     if (te) return te;
     const key = ch.spec.key;
+    // lane 0 keeps the plain topic names; the others are told apart by a lane suffix on the tier
+    const t = lane === 0 ? String(tier) : `${tier}.${lane}`;
     te = {
       channel: ch,
       tier,
+      lane,
+      key: tierKey(tier, lane),
+      offset: lane === 0 ? 0 : Math.round((lane * this.#batchMs) / this.#lanes),
       coalescer: createCoalescer<Payload>(ch.spec.mode, tier),
-      topics: { msgpack: `${tier}|m|${key}`, json: `${tier}|j|${key}` },
+      topics: { msgpack: `${t}|m|${key}`, json: `${t}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
       seq: 0,
       dirty: false,
@@ -558,13 +605,13 @@ export class Hub {
       historyFetch: new Map(),
       histories: new Map(),
     };
-    ch.tiers.set(tier, te);
+    ch.tiers.set(te.key, te);
     return te;
   }
 
   #dropTier(te: TierEntry): void {
     const ch = te.channel;
-    ch.tiers.delete(te.tier);
+    ch.tiers.delete(te.key);
     this.stats.conflated += te.coalescer.conflated;
     this.#immediate.delete(te);
     this.#unslot(te);
@@ -592,7 +639,7 @@ export class Hub {
   /** `at`: the emission's time for the throttle window (default: now) */
   #flush(te: TierEntry, at?: number): void {
     te.dirty = false;
-    if (te.channel.tiers.get(te.tier) !== te) return; // dropped meanwhile
+    if (te.channel.tiers.get(te.key) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
     if (emissions.length === 0) return;
     te.lastEmit = at ?? this.#clock.nowMs();
@@ -671,6 +718,13 @@ function keepClosedBar(bars: Payload[], bar: Payload): void {
   if (i > 0 && bars[i - 1]!.t === t) bars[i - 1] = bar;
   else bars.splice(i, 0, bar);
   if (bars.length > HISTORY_RING) bars.shift();
+}
+
+/** Subscribers per tier (its lanes summed). */
+function tierCounts(entries: Iterable<TierEntry>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of entries) out[String(t.tier)] = (out[String(t.tier)] ?? 0) + t.subs.msgpack + t.subs.json;
+  return out;
 }
 
 function countEnc(subs: Set<HubSubscriber>, enc: Encoding): number {
