@@ -275,11 +275,12 @@ export class Hub {
 
   /**
    * Latest value and tier seq of a channel, if the hub holds one. With lanes, seq is per lane:
-   * pass the subscriber to get the seq of its lane (else the first lane's).
+   * pass the subscriber to get the seq of its lane (else that of the first lane in use).
    */
   current(key: string, tier: number, sub?: HubSubscriber): { d: Payload; seq: number } | undefined {
     const c = this.#channels.get(key);
-    const te = c?.tiers.get(tierKey(tier, sub ? this.#lane(sub, tier) : 0));
+    let te = c?.tiers.get(tierKey(tier, sub ? this.#lane(sub, tier) : 0));
+    for (let lane = 1; !te && !sub && lane < this.#lanes; lane++) te = c?.tiers.get(tierKey(tier, lane));
     if (!c?.last || !te) return undefined;
     return { d: c.last, seq: te.seq };
   }

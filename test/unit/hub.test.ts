@@ -328,6 +328,11 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(a.data('quote:AAPL').map((f) => f.d.bp)).toEqual([1, 2, 3, 4, 5]);
     expect(hub.channelStats().find((x) => x.channel === 'quote:AAPL')!.tiers).toEqual({ '0': 1, '100': 2 });
     expect(clock.pendingTimers).toBe(0);
+    // without a subscriber, current() reads the first lane in use (here lane 1 after lane 0 empties)
+    hub.subscribe(b, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.unsubscribe(a, 'quote:AAPL', 100);
+    hub.unsubscribe(c, 'quote:AAPL', 100);
+    expect(hub.current('quote:AAPL', 100)).toEqual({ d: expect.objectContaining({ bp: 5 }), seq: 0 });
   });
 
   it('throttle.lanes without a batch grid: one lane (nothing to shift)', () => {
