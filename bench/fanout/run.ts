@@ -45,6 +45,11 @@ const HOST = '127.0.0.1';
 let serverCount = 0;
 const cores = cpus().length;
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/**
+ * BENCH_GATEWAY_ROOT: run the tickwire gateway from another checkout (e.g. an older commit, for a
+ * before/after comparison with this benchmark's clients and figures); default this one
+ */
+const gatewayRoot = process.env.BENCH_GATEWAY_ROOT ? resolve(process.env.BENCH_GATEWAY_ROOT) : repoRoot;
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
 const log = (msg: string): void => {
@@ -214,7 +219,7 @@ function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ??
       ...(opts.lanes !== undefined ? [`TICKWIRE_THROTTLE_LANES=${opts.lanes}`] : []),
       'node',
       ...loader,
-      main,
+      gatewayRoot === repoRoot ? main : join(gatewayRoot, main),
       'gateway',
       '--workers',
       String(gatewayWorkers),
@@ -265,7 +270,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
   if (kind === 'tickwire') {
     const { cmd, args } = engineCommand(env.opts);
     const child = spawnLogged(cmd, args, {
-      cwd: repoRoot,
+      cwd: gatewayRoot,
       logDir: env.logDir,
       logName: `${tag}-tickwire`,
       match: ' gateway',
@@ -277,8 +282,8 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
         BENCH_LOOP_FILE: loopFile,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
-        // explicit: the gateway's default is one worker per core
-        TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers),
+        // explicit: the gateway's default is one worker per core (an older checkout has no such key)
+        ...(gatewayRoot === repoRoot || gatewayWorkers > 1 ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
         ...(env.opts.lanes !== undefined ? { TICKWIRE_THROTTLE_LANES: String(env.opts.lanes) } : {}),
       },
