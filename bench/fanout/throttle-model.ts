@@ -22,8 +22,29 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5000' },
     throttle: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '10' },
+    // delivery costs in µs (see COSTS below)
+    'server-write': { type: 'string', default: '5' },
+    'server-item': { type: 'string', default: '1.16' },
+    'server-emission': { type: 'string', default: '3' },
+    'client-read': { type: 'string', default: '4.3' },
+    'client-item': { type: 'string', default: '1.76' },
   },
 });
+/**
+ * The delivery model: the gateway writes the sockets of a turn one after another on its core
+ * (per socket write + per item), and the load clients read them in the same order on the other
+ * core (per read + per item), each starting when both the write is done and the client is free.
+ * The defaults are fitted to the quiet-machine figures of docs/benchmarks.md (burst flush: 1.56
+ * µs gateway and 2.1 µs client per update at 12.6 items per write; leading edge: 4.55 and 5.4 µs
+ * at 1.2 items per write); per emission (encode + publish, once per (channel, lane)) is a guess.
+ */
+const COSTS = {
+  serverWrite: Number(values['server-write']) / 1000,
+  serverItem: Number(values['server-item']) / 1000,
+  serverEmission: Number(values['server-emission']) / 1000,
+  clientRead: Number(values['client-read']) / 1000,
+  clientItem: Number(values['client-item']) / 1000,
+};
 const CL = Number(values.clients),
   CH = Number(values.symbols),
   K = Number(values['per-client']);
@@ -41,7 +62,6 @@ interface Policy {
 }
 const POLICIES: Policy[] = [
   { name: 'burst flush (before)', burst: true, slot: 0, batch: 0 },
-  { name: 'leading edge, 1 ms slots', slot: 1, batch: 0 },
   { name: 'leading edge, 5 ms slots (default)', slot: 5, batch: 0 },
   { name: 'leading edge, batchMs 10', slot: 10, batch: 10 },
   { name: 'leading edge, batchMs 20', slot: 20, batch: 20 },
@@ -49,10 +69,28 @@ const POLICIES: Policy[] = [
   { name: 'leading edge, batchMs 50', slot: 50, batch: 50 },
   { name: 'leading edge, batchMs 50, 4 lanes', slot: 50, batch: 50, lanes: 4 },
   { name: 'leading edge, batchMs 100', slot: 100, batch: 100 },
+  { name: 'leading edge, batchMs 50, 2 lanes', slot: 50, batch: 50, lanes: 2 },
+  { name: 'leading edge, batchMs 100, 2 lanes', slot: 100, batch: 100, lanes: 2 },
   { name: 'leading edge, batchMs 100, 4 lanes', slot: 100, batch: 100, lanes: 4 },
+  { name: 'leading edge, batchMs 100, 8 lanes', slot: 100, batch: 100, lanes: 8 },
 ];
 
-function simulate(p: Policy): { writes: number; emissions: number; p50: number; p99: number; max: number; burst: number; burstMax: number } {
+interface Outcome {
+  writes: number;
+  emissions: number;
+  p50: number;
+  p99: number;
+  max: number;
+  burst: number;
+  burstMax: number;
+  /** delivered updates: latency from tick to client read (ms), with the delivery model */
+  lat50: number;
+  lat99: number;
+  /** gateway CPU per delivered update (µs), delivery model */
+  cpu: number;
+}
+
+function simulate(p: Policy): Outcome {
   let seed = 7;
   const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x80000000;
   // one unit per (channel, lane): its own window, coalescer and subscribers
@@ -68,7 +106,7 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
   const last = new Float64Array(U).fill(-1e9);
   const due = new Float64Array(U).fill(-1);
   const pending: number[][] = Array.from({ length: U }, () => []);
-  const turns = new Map<number, Set<number>>(); // ms -> channels emitting in that turn
+  const turns = new Map<number, Map<number, number>>(); // ms -> (channel, lane) units emitting in that turn -> age of the value sent
   const timers = new Map<number, number[]>();
   const waits: number[] = [];
   let emissions = 0;
@@ -82,12 +120,13 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
   const emit = (ch: number, t: number): void => {
     emissions++;
     for (const x of pending[ch]!) waits.push(t - x);
+    const age = t - pending[ch]!.at(-1)!;
     pending[ch] = [];
     last[ch] = t;
     due[ch] = -1;
     let s = turns.get(t);
-    if (!s) turns.set(t, (s = new Set()));
-    s.add(ch);
+    if (!s) turns.set(t, (s = new Map()));
+    s.set(ch, age);
   };
   const perStep = RATE / 1000;
   let carry = 0;
@@ -121,12 +160,36 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
   }
   let writes = 0;
   let burstMax = 0;
-  for (const chs of turns.values()) {
-    const clients = new Set<number>();
-    for (const ch of chs) for (const c of subsOf[ch]!) clients.add(c);
-    writes += clients.size;
-    burstMax = Math.max(burstMax, clients.size);
+  let serverFree = 0;
+  let clientFree = 0;
+  let serverCost = 0;
+  let delivered = 0;
+  const lat: number[] = [];
+  for (const t of [...turns.keys()].sort((a, b) => a - b)) {
+    const chs = turns.get(t)!;
+    const ages = new Map<number, number[]>(); // client -> ages of the items of its write
+    for (const [ch, age] of chs) {
+      for (const c of subsOf[ch]!) {
+        const l = ages.get(c);
+        if (l) l.push(age);
+        else ages.set(c, [age]);
+      }
+    }
+    writes += ages.size;
+    burstMax = Math.max(burstMax, ages.size);
+    serverFree = Math.max(serverFree, t) + chs.size * COSTS.serverEmission;
+    serverCost += chs.size * COSTS.serverEmission;
+    for (const c of [...ages.keys()].sort((a, b) => a - b)) {
+      const items = ages.get(c)!;
+      const w = COSTS.serverWrite + items.length * COSTS.serverItem;
+      serverFree += w;
+      serverCost += w;
+      clientFree = Math.max(clientFree, serverFree) + COSTS.clientRead + items.length * COSTS.clientItem;
+      for (const age of items) lat.push(clientFree - t + age);
+      delivered += items.length;
+    }
   }
+  lat.sort((a, b) => a - b);
   waits.sort((a, b) => a - b);
   const q = (f: number): number => waits[Math.floor(f * (waits.length - 1))] ?? 0;
   return {
@@ -137,17 +200,25 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
     max: waits.at(-1) ?? 0,
     burst: writes / Math.max(1, turns.size),
     burstMax,
+    lat50: lat[Math.floor(0.5 * (lat.length - 1))] ?? 0,
+    lat99: lat[Math.floor(0.99 * (lat.length - 1))] ?? 0,
+    cpu: (serverCost * 1000) / Math.max(1, delivered),
   };
 }
 
 console.log(`Model: ${CL} clients × ${K} of ${CH} symbols, ${RATE} ticks/s in 1 ms steps, throttle ${T} ms, ${DUR / 1000} s\n`);
 console.log(
-  '| policy | socket writes per client per s | emissions per channel per s | sockets written per turn with output (mean / max) | tick wait p50 / p99 / max ms |',
+  '| policy | socket writes per client per s | emissions per channel per s | sockets written per turn with output (mean / max) | tick wait p50 / p99 / max ms | delivery model: latency p50 / p99 ms | delivery model: gateway µs per update (vs burst) |',
 );
-console.log('|---|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+let burstCpu = NaN;
 for (const p of POLICIES) {
   const r = simulate(p);
-  console.log(`| ${p.name} | ${r.writes.toFixed(1)} | ${r.emissions.toFixed(2)} | ${Math.round(r.burst)} / ${r.burstMax} | ${r.p50} / ${r.p99} / ${r.max} |`);
+  if (p.burst) burstCpu = r.cpu;
+  console.log(
+    `| ${p.name} | ${r.writes.toFixed(1)} | ${r.emissions.toFixed(2)} | ${Math.round(r.burst)} / ${r.burstMax} | ${r.p50} / ${r.p99} / ${r.max} | ` +
+      `${r.lat50.toFixed(0)} / ${r.lat99.toFixed(0)} | ${r.cpu.toFixed(2)} (${(r.cpu / burstCpu).toFixed(2)}×) |`,
+  );
 }
 console.log(
   '\nThe wait excludes the time to write and read the frames; the writes count one per (client, turn) with output. ' +

@@ -82,7 +82,12 @@ interface TierEntry {
   readonly lane: number;
   /** key in ChannelEntry.tiers: (tier, lane) */
   readonly key: number;
-  /** this lane's phase on the batch grid, ms (0 for lane 0 and without a grid) */
+  /**
+   * the step of this tier's grid, ms: with batchMs, the largest divisor of the tier not above
+   * batchMs (so that a window's end, last emission + tier, is a grid point); else FLUSH_SLOT_MS
+   */
+  readonly step: number;
+  /** this lane's phase on the grid, ms (0 for lane 0 and without a grid) */
   readonly offset: number;
   readonly coalescer: Coalescer<Payload>;
   readonly topics: Readonly<Record<Encoding, string>>;
@@ -219,8 +224,6 @@ export class Hub {
   /** lane of each subscriber of a laned tier, dealt round-robin on its first subscribe */
   readonly #laneOf = new WeakMap<HubSubscriber, number>();
   #nextLane = 0;
-  /** the grid trailing flushes (and, with batchMs, leading ones) are due on */
-  readonly #slotMs: number;
   readonly #channels = new Map<string, ChannelEntry>();
   /** trailing flushes by due slot (ms): one timer per slot, whatever the number of channels */
   readonly #slots = new Map<number, Slot>();
@@ -239,7 +242,6 @@ export class Hub {
     this.#clock = opts.clock ?? realClock;
     this.#releaseMs = opts.upstreamReleaseMs;
     this.#batchMs = opts.batchMs ?? 0;
-    this.#slotMs = this.#batchMs > 0 ? this.#batchMs : FLUSH_SLOT_MS;
     const lanes = opts.lanes ?? 1;
     if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`);
     // lanes are phases of the batch grid: without a grid there is nothing to shift
@@ -521,7 +523,7 @@ export class Hub {
       }
       te.dirty = true;
       if (now < due) this.#slot(te, due);
-      else if (this.#batchMs === 0 || (now - te.offset) % this.#batchMs === 0) this.#emitThisTurn(te);
+      else if (this.#batchMs === 0 || (now - te.offset) % te.step === 0) this.#emitThisTurn(te);
       else this.#slot(te, now);
     }
   }
@@ -540,7 +542,7 @@ export class Hub {
    * and not by the number of channels, and every flush of a slot runs in one turn.
    */
   #slot(te: TierEntry, due: number): void {
-    const at = Math.ceil((due - te.offset) / this.#slotMs) * this.#slotMs + te.offset;
+    const at = Math.ceil((due - te.offset) / te.step) * te.step + te.offset;
     te.dueAt = at;
     let slot = this.#slots.get(at);
     if (!slot) {
@@ -578,7 +580,7 @@ export class Hub {
       te.dueAt = -1;
       if (now < te.lastEmit + te.tier)
         this.#slot(te, te.lastEmit + te.tier); // (not expected)
-      else this.#flush(te, now - at < this.#slotMs ? at : now);
+      else this.#flush(te, now - at < te.step ? at : now);
     }
   }
 
@@ -588,12 +590,14 @@ export class Hub {
     const key = ch.spec.key;
     // lane 0 keeps the plain topic names; the others are told apart by a lane suffix on the tier
     const t = lane === 0 ? String(tier) : `${tier}.${lane}`;
+    const step = this.#batchMs > 0 ? gridStep(tier, this.#batchMs) : FLUSH_SLOT_MS;
     te = {
       channel: ch,
       tier,
       lane,
       key: tierKey(tier, lane),
-      offset: lane === 0 ? 0 : Math.round((lane * this.#batchMs) / this.#lanes),
+      step,
+      offset: lane === 0 ? 0 : Math.round((lane * step) / this.#lanes),
       coalescer: createCoalescer<Payload>(ch.spec.mode, tier),
       topics: { msgpack: `${t}|m|${key}`, json: `${t}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
@@ -719,6 +723,17 @@ function keepClosedBar(bars: Payload[], bar: Payload): void {
   if (i > 0 && bars[i - 1]!.t === t) bars[i - 1] = bar;
   else bars.splice(i, 0, bar);
   if (bars.length > HISTORY_RING) bars.shift();
+}
+
+/**
+ * The grid step of a throttled tier with `throttle.batchMs`: the largest divisor of the tier not
+ * above batchMs. A window's end (last emission + tier) then falls on the grid, so only leading
+ * emissions wait for it (at most one step); a trailing flush is never pushed later.
+ */
+export function gridStep(tier: number, batchMs: number): number {
+  if (tier <= batchMs) return Math.max(1, tier);
+  for (let k = Math.ceil(tier / batchMs); k <= tier; k++) if (tier % k === 0) return tier / k;
+  return 1;
 }
 
 /** Subscribers per tier (its lanes summed). */

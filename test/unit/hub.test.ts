@@ -5,7 +5,7 @@ import { CODECS } from '../../src/codec/frames.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import type { ChannelSpec } from '../../src/fanout/channels.js';
-import { Hub } from '../../src/fanout/hub.js';
+import { gridStep, Hub } from '../../src/fanout/hub.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { FakeSub, FakeUws } from '../helpers/fake-uws.js';
@@ -333,6 +333,22 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     hub.unsubscribe(a, 'quote:AAPL', 100);
     hub.unsubscribe(c, 'quote:AAPL', 100);
     expect(hub.current('quote:AAPL', 100)).toEqual({ d: expect.objectContaining({ bp: 5 }), seq: 0 });
+  });
+
+  it("throttle.batchMs: a tier's grid step is its largest divisor not above batchMs, so window ends are never pushed later", () => {
+    expect([50, 100, 250, 500, 1000, 5000].map((t) => gridStep(t, 100))).toEqual([50, 100, 50, 100, 100, 100]);
+    expect([50, 100, 250].map((t) => gridStep(t, 50))).toEqual([50, 50, 50]);
+    expect([100, 250, 97].map((t) => gridStep(t, 30))).toEqual([25, 25, 1]);
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 100, lanes: 1 });
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 250, { snapshot: false });
+    clock.advance(10);
+    quote('AAPL', 1); // quiet: the next point of the 50 ms grid
+    clock.advance(40);
+    expect(s.at).toEqual([50]);
+    quote('AAPL', 2); // the window ends at 300, a grid point: not rounded up to 400
+    clock.advance(250);
+    expect(s.at).toEqual([50, 300]);
   });
 
   it('throttle.lanes without a batch grid: one lane (nothing to shift)', () => {
