@@ -142,15 +142,16 @@ export interface HubOptions {
   /** keep an upstream subscription this long after its last subscriber leaves */
   upstreamReleaseMs: number;
   /**
-   * 0 (the Hub's default; the gateway config defaults to 50): a throttled (channel, tier) quiet for its throttle emits in the same turn, and
-   * trailing flushes wait in FLUSH_SLOT_MS slots. N > 0: every throttled emission, leading or
-   * trailing, goes out on an N ms grid (config `throttle.batchMs`).
+   * 0 (the Hub's default; the gateway config defaults to 100): a throttled (channel, tier) quiet
+   * for its throttle emits in the same turn, and trailing flushes wait in FLUSH_SLOT_MS slots.
+   * N > 0: every throttled emission, leading or trailing, goes out on a grid whose step is the
+   * largest divisor of the tier not above N ms (gridStep; config `throttle.batchMs`).
    */
   batchMs?: number;
   /**
    * 1 (the Hub's default): one coalescer per (channel, tier). L > 1, with batchMs > 0: the
    * subscribers of a throttled tier are dealt round-robin into L lanes, each with its own
-   * coalescer, seq and topics, on the batch grid shifted by lane * batchMs / L (config
+   * coalescer, seq and topics, on the tier's grid shifted by lane * step / L (config
    * `throttle.lanes`). A socket still gets at most one throttled write per grid step, but each
    * grid point carries only 1/L of the sockets, so a burst is written and read L times sooner.
    */
@@ -196,6 +197,11 @@ const HISTORY_MARGIN = 64;
  *   emission, so with channels busy at about the throttle rate a socket gets writes at many
  *   points of the interval. `throttle.batchMs` moves every throttled emission to a coarser grid
  *   for deployments that prefer CPU to latency.
+ * - The grid keeps a socket to one throttled write per step, but every socket with output is
+ *   then written in the same turn: the last of them is written and read a burst's time after the
+ *   grid point, which is what p99 pays on top of the window. Lanes (HubOptions.lanes) shift the
+ *   grid per group of connections, so a grid point writes to 1/L of the sockets
+ *   (docs/benchmarks.md#where-p99-past-the-throttle-goes-and-lanes).
  */
 export class Hub {
   readonly stats: HubStats = {
