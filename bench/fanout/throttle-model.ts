@@ -25,7 +25,7 @@ const { values } = parseArgs({
     // delivery costs in µs (see COSTS below)
     'server-write': { type: 'string', default: '5' },
     'server-item': { type: 'string', default: '1.16' },
-    'server-emission': { type: 'string', default: '3' },
+    'server-emission': { type: 'string', default: '3.5' },
     'client-read': { type: 'string', default: '4.3' },
     'client-item': { type: 'string', default: '1.76' },
   },
@@ -36,7 +36,8 @@ const { values } = parseArgs({
  * core (per read + per item), each starting when both the write is done and the client is free.
  * The defaults are fitted to the quiet-machine figures of docs/benchmarks.md (burst flush: 1.56
  * µs gateway and 2.1 µs client per update at 12.6 items per write; leading edge: 4.55 and 5.4 µs
- * at 1.2 items per write); per emission (encode + publish, once per (channel, lane)) is a guess.
+ * at 1.2 items per write); per emission (encode + publish, once per (channel, lane)): 2.4 µs of
+ * hub JavaScript measured by hub-cost.ts plus about 1 µs for uWS publish (an estimate).
  */
 const COSTS = {
   serverWrite: Number(values['server-write']) / 1000,
@@ -71,6 +72,7 @@ const POLICIES: Policy[] = [
   { name: 'leading edge, batchMs 100', slot: 100, batch: 100 },
   { name: 'leading edge, batchMs 50, 2 lanes', slot: 50, batch: 50, lanes: 2 },
   { name: 'leading edge, batchMs 100, 2 lanes', slot: 100, batch: 100, lanes: 2 },
+  { name: 'leading edge, batchMs 100, 3 lanes', slot: 100, batch: 100, lanes: 3 },
   { name: 'leading edge, batchMs 100, 4 lanes', slot: 100, batch: 100, lanes: 4 },
   { name: 'leading edge, batchMs 100, 8 lanes', slot: 100, batch: 100, lanes: 8 },
 ];
