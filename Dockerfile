@@ -22,7 +22,7 @@ COPY src ./src
 COPY feeds ./feeds
 COPY web ./web
 COPY packages ./packages
-COPY scripts/build-web.mjs scripts/check-runtime-deps.mjs ./scripts/
+COPY scripts/build-web.mjs scripts/check-runtime-deps.mjs scripts/build-package.mjs ./scripts/
 # the runtime stage has production dependencies only: fail here, naming the package, when the
 # CLI imports a devDependency at run time
 RUN node scripts/check-runtime-deps.mjs

@@ -26,29 +26,49 @@ export interface AlertsApi {
   remove(user: string, id: string): Promise<void>;
 }
 
+/**
+ * Every code an alert request is refused with: the rule model's (AlertErrorCode), and those of the
+ * API around it. The service API answers it as `error`, in-band ops as `code`, `alerts.rpc` as `code`.
+ */
+export const AlertRequestCode = {
+  ...AlertErrorCode,
+  /** the user may not see the rule's symbol (neither real time nor delayed) */
+  FORBIDDEN: 'ALERT_FORBIDDEN',
+  /** the rule store failed (TickwireError ALERT_STORE) */
+  STORE: 'ALERT_STORE',
+  /** no alert service answered (`tickwire alerts` over NATS) */
+  UNAVAILABLE: 'ALERTS_UNAVAILABLE',
+  /** a malformed request around the rule (user, RPC op) */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** the alert service failed in a way it does not name */
+  INTERNAL: 'INTERNAL',
+} as const;
+export type AlertRequestCode = (typeof AlertRequestCode)[keyof typeof AlertRequestCode];
+
 /** HTTP status of each alert error code (service API) — in-band ops answer with the code. */
-export const ALERT_STATUS: Readonly<Record<string, number>> = {
-  [AlertErrorCode.INVALID]: 400,
-  [AlertErrorCode.UNKNOWN_SYMBOL]: 400,
-  ALERT_FORBIDDEN: 403,
-  [AlertErrorCode.NOT_FOUND]: 404,
-  [AlertErrorCode.DUPLICATE]: 409,
-  [AlertErrorCode.LIMIT]: 429,
-  ALERT_STORE: 503,
-  ALERTS_UNAVAILABLE: 503,
+export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUEST' | 'INTERNAL'>, number>> = {
+  [AlertRequestCode.INVALID]: 400,
+  [AlertRequestCode.UNKNOWN_SYMBOL]: 400,
+  [AlertRequestCode.FORBIDDEN]: 403,
+  [AlertRequestCode.NOT_FOUND]: 404,
+  [AlertRequestCode.DUPLICATE]: 409,
+  [AlertRequestCode.LIMIT]: 429,
+  [AlertRequestCode.STORE]: 503,
+  [AlertRequestCode.UNAVAILABLE]: 503,
 };
 
 /** A refused alert request: `code` is stable, `status` is what the service API answers, `field` the first bad field. */
-export class AlertRequestError extends HttpError<string> {
-  constructor(status: number, code: string, message: string, field?: string) {
-    super(status, code as never, message, field); // codes from the alert rule model and the RPC answer (upper case)
+export class AlertRequestError extends HttpError<AlertRequestCode> {
+  constructor(status: number, code: AlertRequestCode, message: string, field?: string) {
+    super(status, code, message, field);
     this.name = 'AlertRequestError';
   }
 
   static from(err: unknown): AlertRequestError {
     if (err instanceof AlertRequestError) return err;
-    if (err instanceof AlertRuleError) return new AlertRequestError(ALERT_STATUS[err.code] ?? 400, err.code, err.message, err.issues[0]?.path);
-    if (err instanceof TickwireError && err.code === 'ALERT_STORE') return new AlertRequestError(503, err.code, err.message);
+    if (err instanceof AlertRuleError) return new AlertRequestError(ALERT_STATUS[err.code], err.code, err.message, err.issues[0]?.path);
+    if (err instanceof TickwireError && err.code === AlertRequestCode.STORE)
+      return new AlertRequestError(ALERT_STATUS[AlertRequestCode.STORE], AlertRequestCode.STORE, err.message);
     throw err;
   }
 }
@@ -229,7 +249,7 @@ type RpcRequest =
   | { op: 'list'; user: string }
   | { op: 'get'; user: string; id: string }
   | { op: 'remove'; user: string; id: string };
-type RpcResponse = { ok: true; result: unknown } | { ok: false; status: number; code: string; message: string; field?: string };
+type RpcResponse = { ok: true; result: unknown } | { ok: false; status: number; code: AlertRequestCode; message: string; field?: string };
 
 const ACCESS = new Set<Access>(['realtime', 'delayed', 'none']);
 

@@ -9,6 +9,7 @@ import type { AlertChanges, AlertFiring, StoredAlert } from './alert-engine.js';
 import { AlertEngine } from './alert-engine.js';
 import type { AlertStore } from './alert-store.js';
 import type { AlertRule } from './rule.js';
+import { FireLatency } from './alert-metrics.js';
 
 export interface AlertServiceOptions {
   bus: Bus;
@@ -39,7 +40,9 @@ export interface AlertServiceOptions {
  */
 export class AlertService {
   readonly engine: AlertEngine;
-  readonly stats = { ticks: 0, badPayloads: 0, commits: 0, delivered: 0, deliveryErrors: 0, commitErrors: 0 };
+  readonly stats = { ticks: 0, badPayloads: 0, commits: 0, delivered: 0, deliveryErrors: 0, commitErrors: 0, ackErrors: 0 };
+  /** tick-to-notification latency of delivered firings (/metrics) */
+  readonly latency = new FireLatency();
   readonly #o: AlertServiceOptions;
   readonly #now: () => number;
   readonly #subs = new Map<string, Unsubscribe[]>();
@@ -120,6 +123,11 @@ export class AlertService {
     return [...this.#subs.keys()];
   }
 
+  /** Firings whose delivery failed and wait to be tried again. */
+  get outbox(): number {
+    return this.#undelivered.length;
+  }
+
   /** A batch whose commit failed and waits to be retried (its firings are not delivered yet). */
   get pendingRetry(): boolean {
     return this.#retry !== undefined;
@@ -176,6 +184,7 @@ export class AlertService {
         await this.#o.onFire(f);
         acked.push(f.id);
         this.stats.delivered++;
+        this.latency.observeMs(this.#now() - f.at);
       } catch (err) {
         this.stats.deliveryErrors++;
         this.#undelivered.push(f);
@@ -187,6 +196,7 @@ export class AlertService {
       await this.#o.store.ack(acked);
     } catch (err) {
       // delivered but not acknowledged: delivered again after a restart (same ids)
+      this.stats.ackErrors++;
       this.#o.log?.warn({ err }, 'alert outbox ack failed');
     }
   }

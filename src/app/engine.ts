@@ -125,6 +125,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       const ua = await buildUserAlerts({ config, bus, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, alertService: roles.alerts });
       ctx.lifecycle.add('alerts and notifications', () => ua.close());
       userAlerts = ua;
+      if (ua.alerts?.services) obs.sources.alerts = ua.alerts.services;
     }
     let feeds: FeedsParts | undefined;
     if (roles.feeds.length > 0) {

@@ -3,7 +3,7 @@ import { DisabledEventLog, MemoryEventLog } from '../executions/event-log.js';
 import type { EventLog } from '../executions/event-log.js';
 import { ExecutionRouter } from '../executions/execution-router.js';
 import { ExecutionService } from '../executions/execution-service.js';
-import { consumeInbound } from '../executions/inbound-consumer.js';
+import { consumeExecutionInbound } from '../executions/inbound-consumer.js';
 import { JetStreamEventLog } from '../executions/jetstream-event-log.js';
 import { RedisEventLog } from '../executions/redis-event-log.js';
 import { BusPortfolioClient, servePortfolioRpc } from '../portfolio/portfolio-api.js';
@@ -42,7 +42,7 @@ export async function buildExecutions(ctx: EngineContext, bus: Bus): Promise<Exe
     if (events instanceof JetStreamEventLog && config.executions.consumeInbound) {
       lifecycle.add(
         'inbound executions consumer',
-        consumeInbound({ jsm: events.manager, js: events.client, stream: config.executions.inboundStream, executions, log: ctx.log }),
+        consumeExecutionInbound({ jsm: events.manager, js: events.client, stream: config.executions.inboundStream, executions, log: ctx.log }),
       );
     }
   }

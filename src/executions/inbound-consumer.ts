@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import type { z } from 'zod';
 import { decodeBusMessage } from '../codec/tick-codec.js';
 import { identityProblem } from '../core/identity.js';
 import type { ExecutionService } from './execution-service.js';
@@ -11,16 +12,42 @@ import { EXEC_IN_PREFIX, userOf } from '../bus/private-subjects.js';
 export const INBOUND_DURABLE = 'tickwire-exec-in';
 const INBOUND_HEARTBEAT_MS = 1000;
 const INBOUND_PULL_EXPIRES_MS = 5000;
+/**
+ * A message delivered to a gateway that died (or to a pull lost with a node) is redelivered this
+ * long after; a message being handled is kept by a "working" ack every third of it.
+ */
+const INBOUND_ACK_WAIT_MS = 10_000;
+/** a consumer that received nothing this long while messages wait undelivered is started again */
+const INBOUND_WATCHDOG_MS = 3000;
 
-export interface InboundOptions {
+type InboundLog = { warn(obj: object, msg: string): void };
+
+/** One inbound work queue: where it is, and what to do with each valid message. */
+export interface InboundConsumerOptions<T> {
   jsm: JetStreamManager;
   js: JetStreamClient;
+  /** the work-queue stream */
   stream: string;
-  executions: ExecutionService;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** subject prefix, `<prefix><user>` (escaped as in docs/private-streams.md) */
+  prefix: string;
+  /** durable consumer name, shared by every gateway */
+  durable: string;
+  /** what a message carries, for the log lines (`inbound <what> refused`) */
+  what: string;
+  /** body schema; without it the decoded body is handed on as is (the handler validates it) */
+  schema?: z.ZodType<T>;
+  /**
+   * Store one message of `user`. An EventRequestError with a status below 500 refuses it (logged,
+   * terminated, never redelivered); any other failure redelivers it.
+   */
+  handle(user: string, body: T): Promise<unknown>;
+  log: InboundLog;
+  /** delay before a failed message is redelivered, doubled per delivery up to maxRetryDelayMs (default 1000) */
+  retryDelayMs?: number;
+  /** default 15 000 */
+  maxRetryDelayMs?: number;
 }
 
-const InboundSchema = ExecutionSchema.extend({ user: UserIdSchema.optional() }).strict();
 const decoder = new TextDecoder();
 
 function decodeBody(data: Uint8Array): unknown {
@@ -30,30 +57,62 @@ function decodeBody(data: Uint8Array): unknown {
 }
 
 /**
- * Executions published by order systems on `exec.in.<user>` (JetStream work-queue stream): a
- * durable pull consumer shared by the gateways appends them to the execution log and acks.
- * Invalid messages are terminated (logged, never redelivered); a failed append is redelivered.
+ * Messages published by other systems on `<prefix><user>` (a JetStream work-queue stream): a
+ * durable pull consumer shared by the gateways hands each valid one to `handle` and acks it.
+ * Invalid messages are terminated (logged, never redelivered); a failed `handle` is redelivered
+ * until it succeeds, 1 s later, then twice as long each time up to 15 s. Used for
+ * `exec.in.<user>` and `notif.in.<user>`.
  */
-export function consumeInbound(opts: InboundOptions): () => void {
+export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
+  const retryMs = opts.retryDelayMs ?? 1000;
+  const maxRetryMs = opts.maxRetryDelayMs ?? 15_000;
+  const refuse = (subject: string, reason: string): void => opts.log.warn({ subject, reason }, `inbound ${opts.what} refused`);
+  // Watchdog: the client library re-issues pulls after missed heartbeats, but a consumer whose
+  // node died at the wrong moment can stay silent. When this gateway received nothing for a
+  // while, messages wait undelivered and no gateway got one since the last check, the consume is
+  // started again (the other gateways' watchdogs do the same).
+  let lastDelivery = Date.now();
+  let deliveredAt = -1;
+  const watchdog = setInterval(() => {
+    if (stopped || !messages || Date.now() - lastDelivery < INBOUND_WATCHDOG_MS) return;
+    opts.jsm.consumers.info(opts.stream, opts.durable).then(
+      (ci) => {
+        const delivered = ci.delivered.stream_seq;
+        if (ci.num_pending > 0 && delivered === deliveredAt && Date.now() - lastDelivery >= INBOUND_WATCHDOG_MS) {
+          deliveredAt = -1;
+          opts.log.warn({ stream: opts.stream, pending: ci.num_pending }, `inbound ${opts.what}s consumer stalled; starting it again`);
+          messages?.stop();
+        } else deliveredAt = delivered;
+      },
+      () => undefined,
+    );
+  }, INBOUND_WATCHDOG_MS);
+  watchdog.unref();
   const run = async (): Promise<void> => {
     while (!stopped) {
       try {
+        // Every delivery is retried until it is stored (no max_deliver: a message that fails
+        // only fails while the log is unreachable, and dropping it would lose it); invalid ones
+        // are terminated. A durable created with older settings is brought to these.
+        const settings = { ack_wait: nanos(INBOUND_ACK_WAIT_MS), max_deliver: -1 };
         try {
-          await opts.jsm.consumers.info(opts.stream, INBOUND_DURABLE);
+          const ci = await opts.jsm.consumers.info(opts.stream, opts.durable);
+          if (ci.config.ack_wait !== settings.ack_wait || (ci.config.max_deliver ?? -1) > 0) {
+            await opts.jsm.consumers.update(opts.stream, opts.durable, settings);
+          }
         } catch (err) {
           if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
           await opts.jsm.consumers.add(opts.stream, {
-            durable_name: INBOUND_DURABLE,
+            durable_name: opts.durable,
             ack_policy: AckPolicy.Explicit,
             deliver_policy: DeliverPolicy.All,
-            ack_wait: nanos(30_000),
-            max_deliver: 20,
-            filter_subject: EXEC_IN_PREFIX + '>',
+            filter_subject: opts.prefix + '>',
+            ...settings,
           });
         }
-        const consumer = await opts.js.consumers.get(opts.stream, INBOUND_DURABLE);
+        const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
         if (stopped) return;
         // a durable, replicated consumer: the client re-issues its pulls after missed heartbeats and
         // the server moves the consumer to a live node; unacked messages are redelivered. The
@@ -61,50 +120,52 @@ export function consumeInbound(opts: InboundOptions): () => void {
         // after a node died (test/faults/nats-cluster.test.ts); pulls of 5 s with a heartbeat
         // every second notice a dead node within about 2 s.
         messages = await consumer.consume({ max_messages: 64, expires: INBOUND_PULL_EXPIRES_MS, idle_heartbeat: INBOUND_HEARTBEAT_MS });
+        lastDelivery = Date.now();
         for await (const m of messages) {
-          const subjectUser = userOf(m.subject, EXEC_IN_PREFIX);
+          lastDelivery = Date.now();
+          const subjectUser = userOf(m.subject, opts.prefix);
           // the id in the subject follows the same rules as one in a token or the service API
           const user = subjectUser !== undefined && identityProblem(subjectUser) === undefined ? subjectUser : undefined;
-          let parsed;
+          let body: unknown;
           try {
-            parsed = InboundSchema.safeParse(decodeBody(m.data));
+            body = decodeBody(m.data);
           } catch {
-            parsed = undefined;
+            body = undefined;
           }
-          if (user === undefined || !parsed || !parsed.success) {
-            const why =
+          const parsed = body === undefined || !opts.schema ? undefined : opts.schema.safeParse(body);
+          if (user === undefined || body === undefined || (parsed && !parsed.success)) {
+            refuse(
+              m.subject,
               subjectUser === undefined
-                ? 'subject must be exec.in.<user>, the user escaped as in docs/private-streams.md'
+                ? `subject must be ${opts.prefix}<user>, the user escaped as in docs/private-streams.md`
                 : user === undefined
                   ? `user in the subject ${identityProblem(subjectUser)}`
-                  : !parsed || parsed.success
+                  : body === undefined
                     ? 'body is not JSON'
-                    : describeIssue(parsed.error).message;
-            opts.log.warn({ subject: m.subject, reason: why }, 'inbound execution refused');
+                    : describeIssue(parsed!.error!).message,
+            );
             m.term();
             continue;
           }
-          const { user: bodyUser, ...execution } = parsed.data;
-          if (bodyUser !== undefined && bodyUser !== user) {
-            opts.log.warn({ subject: m.subject }, 'inbound execution refused: body user differs from the subject');
-            m.term();
-            continue;
-          }
+          // a slow append (contention, a leader election) keeps the message
+          const working = setInterval(() => m.working(), INBOUND_ACK_WAIT_MS / 3);
           try {
-            await opts.executions.record(user, execution);
+            await opts.handle(user, (parsed ? parsed.data : body) as T);
             m.ack();
           } catch (err) {
-            if (err instanceof EventRequestError) {
-              opts.log.warn({ subject: m.subject, reason: err.message }, 'inbound execution refused');
+            if (err instanceof EventRequestError && err.status < 500) {
+              refuse(m.subject, err.message);
               m.term();
             } else {
-              m.nak(1000);
+              m.nak(Math.min(maxRetryMs, retryMs * 2 ** Math.min(16, m.info.deliveryCount - 1)));
             }
+          } finally {
+            clearInterval(working);
           }
         }
       } catch (err) {
         if (stopped) return;
-        opts.log.warn({ err }, 'inbound executions consumer failed; retrying');
+        opts.log.warn({ err }, `inbound ${opts.what}s consumer failed; retrying`);
       }
       if (!stopped) await new Promise((r) => setTimeout(r, 250));
     }
@@ -112,6 +173,35 @@ export function consumeInbound(opts: InboundOptions): () => void {
   void run();
   return () => {
     stopped = true;
+    clearInterval(watchdog);
     messages?.stop();
   };
+}
+
+const InboundExecutionSchema = ExecutionSchema.extend({ user: UserIdSchema.optional() }).strict();
+
+export interface ExecutionInboundOptions {
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  stream: string;
+  executions: ExecutionService;
+  log: InboundLog;
+}
+
+/**
+ * Executions published by order systems on `exec.in.<user>`: appended to the execution log. A
+ * `user` in the body must match the subject's.
+ */
+export function consumeExecutionInbound(opts: ExecutionInboundOptions): () => void {
+  return consumeInbound({
+    ...opts,
+    prefix: EXEC_IN_PREFIX,
+    durable: INBOUND_DURABLE,
+    what: 'execution',
+    schema: InboundExecutionSchema,
+    handle: async (user, { user: bodyUser, ...execution }) => {
+      if (bodyUser !== undefined && bodyUser !== user) throw new EventRequestError(400, 'BAD_REQUEST', 'body user differs from the subject', 'user');
+      return opts.executions.record(user, execution);
+    },
+  });
 }

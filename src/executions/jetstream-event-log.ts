@@ -26,6 +26,8 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
 /** JetStream API error: wrong last sequence (someone appended first). */
 const WRONG_LAST_SEQUENCE = 10071;
 const MAX_APPEND_ATTEMPTS = 50;
+/** users whose newest message a log instance remembers (the least recently written are forgotten) */
+const MAX_KNOWN_HEADS = 100_000;
 /** Reads up to this many events use one direct get per event; longer ones a consumer. */
 const DIRECT_READ_MAX = 32;
 
@@ -58,6 +60,14 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   readonly #followers = new Set<{ stop(): void }>();
   readonly #logPrefix: string;
   #closed = false;
+  /**
+   * The newest message this instance knows per user (its own appends, what its followers saw):
+   * per-user seq and stream sequence. After a node was killed, the stream leader's per-subject
+   * index can answer an old message as the user's last one (seen with nats-server 2.9 in
+   * test/faults/inbound-cluster.test.ts: seq 2 written after seq 1312), and gateways drop an event
+   * whose seq they already passed on. An append never counts from below what is known here.
+   */
+  readonly #heads = new Map<string, { seq: number; at: number }>();
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventLogOptions) {
     this.#nc = nc;
@@ -161,6 +171,12 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       const msgID = generation === 0 ? baseID : `${baseID}.${generation}`;
       // what the server checks Nats-Expected-Last-Subject-Sequence against
       const indexed = await this.#last(subject);
+      const known = this.#heads.get(user);
+      if (known && (!floor || floor.seq < known.at) && (!indexed || parse(indexed).seq < known.seq)) {
+        // the index lags behind what we know was stored: count from that message (when it is still there)
+        const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: known.at }).catch(() => null);
+        if (m && m.subject === subject) floor = m;
+      }
       let top: StoredMsg | null = indexed;
       if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
       const prev = top ? parse(top).seq : 0;
@@ -180,7 +196,20 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       }
       if (ack.duplicate) {
         const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq }).catch(() => null);
-        if (original && original.subject === subject && parse(original).d.id === d.id) return { seq: parse(original).seq, duplicate: true };
+        if (original && original.subject === subject && parse(original).d.id === d.id) {
+          // Stored before. But it may be a copy that collided and whose removal below failed (the
+          // caller got an error and retried): an earlier message of the subject has its seq or a
+          // later one. Gateways drop an event whose seq they already passed on, so that copy
+          // would reach no client: remove it now and append again after the winner.
+          const own = parse(original).seq;
+          const first = await this.#firstAbove(subject, own - 1, original.seq);
+          if (!first || first.seq >= original.seq || parse(first).seq < own) {
+            this.#remember(user, own, original.seq);
+            return { seq: own, duplicate: true };
+          }
+          await this.#jsm.streams.deleteMessage(this.#opts.stream, original.seq, false);
+          floor = first;
+        }
         // that copy was removed after a collision: the execution is stored under a later generation
         generation++;
         continue;
@@ -200,24 +229,27 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
         generation++;
         continue;
       }
+      this.#remember(user, seq, ack.seq);
       return { seq, duplicate: false };
     }
     throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
   }
 
-  async head(user: string): Promise<number> {
-    const last = await this.#last(this.#subject(user));
-    return last ? parse(last).seq : 0;
+  #remember(user: string, seq: number, at: number): void {
+    const h = this.#heads.get(user);
+    if (h && h.seq >= seq) return;
+    this.#heads.delete(user); // newest last: the oldest entries go first when the map is full
+    this.#heads.set(user, { seq, at });
+    if (this.#heads.size > MAX_KNOWN_HEADS) this.#heads.delete(this.#heads.keys().next().value!);
   }
 
-  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
-    if (limit <= 0) return [];
-    const subject = this.#subject(user);
-    const last = await this.#last(subject);
-    if (!last || parse(last).seq <= after) return [];
-    // smallest stream sequence whose next message on the subject is past `after` (binary search)
+  /**
+   * The first message of `subject` (from stream sequence 1 to `hi`) whose per-user seq is past
+   * `after`, by binary search over stream sequences (per-user seqs grow with them); it may be at
+   * or below `after` when none is.
+   */
+  async #firstAbove(subject: string, after: number, hi: number): Promise<StoredMsg | null> {
     let lo = 1;
-    let hi = last.seq;
     let first: StoredMsg | null = null;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
@@ -229,6 +261,27 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       } else lo = m.seq + 1;
     }
     if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
+    return first;
+  }
+
+  async head(user: string): Promise<number> {
+    const last = await this.#last(this.#subject(user));
+    return last ? parse(last).seq : 0;
+  }
+
+  /**
+   * Events after `after`, oldest first, each seq above the one before. A clustered stream can
+   * store a write late, after a node was killed: a copy of an execution whose append timed out
+   * and was retried (so it is also stored in its place), carrying the seq it was given then
+   * (seen with nats-server 2.9 in test/faults/inbound-cluster.test.ts). Such a copy is skipped here,
+   * as the gateways' routers skip it on the live feed.
+   */
+  async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
+    if (limit <= 0) return [];
+    const subject = this.#subject(user);
+    const last = await this.#last(subject);
+    if (!last || parse(last).seq <= after) return [];
+    const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
     const wanted = Math.min(limit, parse(last).seq - after);
     if (wanted > DIRECT_READ_MAX) return this.#readWithConsumer(subject, first.seq, last.seq, after, wanted);
@@ -236,7 +289,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     let m: StoredMsg | null = first;
     while (m && out.length < limit) {
       const s = parse(m);
-      if (s.seq > after) out.push({ seq: s.seq, d: s.d as P });
+      // a seq not above the one before is a stale copy a clustered stream stored late (below): skipped
+      if (s.seq > (out.at(-1)?.seq ?? after)) out.push({ seq: s.seq, d: s.d as P });
       if (m.seq >= last.seq) break;
       m = await this.#atOrAfter(subject, m.seq + 1);
     }
@@ -255,7 +309,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
         for await (const m of batch) {
           got++;
           const s = parse(m);
-          if (s.seq > after && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
+          if (s.seq > (out.at(-1)?.seq ?? after) && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
           if (m.seq >= toSeq || out.length >= wanted) {
             done = true;
             break;
@@ -332,6 +386,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
             } catch {
               continue;
             }
+            this.#remember(user, s.seq, m.seq);
             try {
               listener(user, { seq: s.seq, d: s.d as P }, m.seq);
             } catch (err) {

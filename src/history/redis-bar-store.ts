@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from '../store/redis-connection.js';
+import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
 import { sliceRange, upsertSorted } from './bar-store.js';
@@ -49,10 +49,7 @@ export class RedisBarStore implements BarStore {
   /** channel -> bars not written yet, sorted by t */
   #pending = new Map<string, StoredBar[]>();
   #pendingCount = 0;
-  /** the batch being written (still served from memory until the write is done) */
-  #flushing: Map<string, StoredBar[]> | undefined;
-  readonly #timer: NodeJS.Timeout;
-  #inFlight: Promise<void> | undefined;
+  readonly #writer: BatchedWriter<Map<string, StoredBar[]>>;
   #closed = false;
 
   constructor(opts: RedisBarStoreOptions) {
@@ -61,13 +58,7 @@ export class RedisBarStore implements BarStore {
     this.#maxPending = opts.maxPendingBars ?? 100_000;
     const log = opts.log;
     let wasReady = false;
-    this.redis = createRedis(opts.url, {
-      connectionName: opts.name ?? 'tickwire-bars',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 5000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    });
+    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-bars');
     this.redis.on('ready', () => {
       wasReady = true;
       log?.info({ store: 'redis-bars' }, 'redis bar store connected');
@@ -78,27 +69,40 @@ export class RedisBarStore implements BarStore {
     this.redis.on('close', () => {
       wasReady = false;
     });
-    this.#timer = setInterval(() => void this.flush(), opts.flushMs ?? 50);
-    this.#timer.unref();
+    this.#writer = new BatchedWriter({
+      redis: this.redis,
+      flushMs: opts.flushMs ?? 50,
+      stats: this.stats,
+      take: () => {
+        if (this.#pending.size === 0) return undefined;
+        const batch = this.#pending;
+        const count = this.#pendingCount;
+        this.#pending = new Map();
+        this.#pendingCount = 0;
+        return { batch, count };
+      },
+      commands: (batch) => {
+        const multi = this.redis.multi();
+        for (const [channel, bars] of batch) {
+          const key = this.keyPrefix + channel;
+          for (const bar of bars) {
+            multi.zremrangebyscore(key, bar.t, bar.t);
+            multi.zadd(key, bar.t, JSON.stringify(bar));
+          }
+          multi.zremrangebyrank(key, 0, -(this.#window + 1));
+        }
+        return multi;
+      },
+    });
   }
 
   get ready(): boolean {
-    return !this.#closed && this.redis.status === 'ready';
+    return this.#writer.ready;
   }
 
   /** Resolve when connected (true) or after `timeoutMs` (false). */
-  async waitReady(timeoutMs: number): Promise<boolean> {
-    if (this.ready) return true;
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => {
-        clearTimeout(timer);
-        this.redis.off('ready', onReady);
-        resolve(ok);
-      };
-      const onReady = (): void => done(true);
-      const timer = setTimeout(() => done(this.ready), timeoutMs);
-      this.redis.on('ready', onReady);
-    });
+  waitReady(timeoutMs: number): Promise<boolean> {
+    return this.#writer.waitReady(timeoutMs);
   }
 
   put(channel: string, bar: StoredBar): void {
@@ -123,40 +127,7 @@ export class RedisBarStore implements BarStore {
 
   /** Write what is pending now (one flush at a time; concurrent callers share it). */
   flush(): Promise<void> {
-    if (this.#inFlight) return this.#inFlight;
-    if (this.#pending.size === 0 || !this.ready) return Promise.resolve();
-    const batch = this.#pending;
-    const count = this.#pendingCount;
-    this.#pending = new Map();
-    this.#pendingCount = 0;
-    this.#flushing = batch;
-    this.#inFlight = this.#write(batch, count).finally(() => {
-      this.#inFlight = undefined;
-      this.#flushing = undefined;
-    });
-    return this.#inFlight;
-  }
-
-  async #write(batch: Map<string, StoredBar[]>, count: number): Promise<void> {
-    const multi = this.redis.multi();
-    for (const [channel, bars] of batch) {
-      const key = this.keyPrefix + channel;
-      for (const bar of bars) {
-        multi.zremrangebyscore(key, bar.t, bar.t);
-        multi.zadd(key, bar.t, JSON.stringify(bar));
-      }
-      multi.zremrangebyrank(key, 0, -(this.#window + 1));
-    }
-    this.stats.flushes++;
-    try {
-      const results = (await multi.exec()) ?? [];
-      const failed = results.find(([err]) => err);
-      if (failed) throw failed[0];
-      this.stats.written += count;
-    } catch {
-      this.stats.errors++;
-      this.stats.dropped += count;
-    }
+    return this.#writer.flush();
   }
 
   async range(channel: string, q: BarRange): Promise<StoredBar[]> {
@@ -175,7 +146,7 @@ export class RedisBarStore implements BarStore {
     const bars: StoredBar[] = [];
     for (let i = members.length - 1; i >= 0; i--) bars.push(JSON.parse(members[i]!) as StoredBar);
     // bars of this process not written yet (or in the flush in flight) replace or join them
-    for (const held of [this.#flushing?.get(channel), this.#pending.get(channel)]) {
+    for (const held of [this.#writer.writing?.get(channel), this.#pending.get(channel)]) {
       if (held) for (const b of sliceRange(held, q)) upsertSorted(bars, b);
     }
     return bars.length > q.limit ? bars.slice(bars.length - q.limit) : bars;
@@ -184,18 +155,13 @@ export class RedisBarStore implements BarStore {
   /** Flush what is pending (when connected), then disconnect. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#timer);
     try {
-      await this.#inFlight;
-      await this.flush();
+      await this.#writer.close();
     } finally {
       this.#closed = true;
       this.stats.dropped += this.#pendingCount;
       this.#pending.clear();
-      if (this.redis.status === 'ready') {
-        await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-      }
-      this.redis.disconnect();
+      await closeStoreRedis(this.redis);
     }
   }
 }

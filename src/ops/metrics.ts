@@ -9,6 +9,8 @@ import type { TickAgeHistogram } from './tick-age.js';
 import type { LimitStats } from '../gateway/limits.js';
 import type { ReplayStats } from '../executions/execution-router.js';
 import type { ReplayBudgetStats } from '../executions/replay-budget.js';
+import type { AlertServiceMetrics } from '../alerts/alert-metrics.js';
+import { FIRE_LATENCY_BUCKETS } from '../alerts/alert-metrics.js';
 
 /**
  * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the
@@ -48,6 +50,8 @@ export interface MetricsSources {
   limits?: { readonly stats: LimitStats };
   /** durable replays of the executions channel (the gateway's ExecutionRouter) */
   replays?: { readonly stats: ReplayStats; readonly budget: { readonly stats: ReplayBudgetStats } };
+  /** the alert services of this process (the alert-service role): real-time and delayed market data */
+  alerts?: { readonly realtime: AlertServiceMetrics; readonly delayed: AlertServiceMetrics };
 }
 
 export interface EngineMetrics {
@@ -311,6 +315,48 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   );
   counter('tickwire_store_errors_total', 'Store writes or reads that failed', (s) => s.store?.stats?.errors);
 
+  // alert service (docs/alerts.md): one series per market data kind its rules watch
+  const alertServices = (s: MetricsSources): [string, AlertServiceMetrics][] =>
+    s.alerts
+      ? [
+          ['realtime', s.alerts.realtime],
+          ['delayed', s.alerts.delayed],
+        ]
+      : [];
+  const alertMetric = (kind: 'gauge' | 'counter', name: string, help: string, read: (a: AlertServiceMetrics) => number): void => {
+    const collect = function (this: Counter<'market'> | Gauge<'market'>): void {
+      this.reset();
+      for (const [market, a] of alertServices(sources)) {
+        if (this instanceof Gauge) this.set({ market }, read(a));
+        else this.inc({ market }, read(a));
+      }
+    };
+    if (kind === 'gauge') new Gauge({ name, help, labelNames: ['market'], registers, collect });
+    else new Counter({ name, help, labelNames: ['market'], registers, collect });
+  };
+  alertMetric('gauge', 'tickwire_alert_rules', 'Alert rules loaded (live, not expired)', (a) => a.engine.stats.rules);
+  alertMetric('counter', 'tickwire_alert_evaluations_total', 'Market ticks the alert service evaluated against its rules', (a) => a.stats.ticks);
+  alertMetric('counter', 'tickwire_alert_firings_total', 'Alert firings (a rule crossed its level outside its cooldown)', (a) => a.engine.stats.fired);
+  alertMetric('counter', 'tickwire_alert_suppressed_total', 'Crossings swallowed by a rule cooldown (not delivered)', (a) => a.engine.stats.suppressed);
+  alertMetric('counter', 'tickwire_alert_expired_total', 'Rules removed because they expired', (a) => a.engine.stats.expired);
+  alertMetric('counter', 'tickwire_alert_deliveries_total', 'Firings appended to the notifications log', (a) => a.stats.delivered);
+  alertMetric(
+    'counter',
+    'tickwire_alert_delivery_errors_total',
+    'Firing appends that failed (kept in the outbox and tried again)',
+    (a) => a.stats.deliveryErrors,
+  );
+  alertMetric('gauge', 'tickwire_alert_outbox', 'Firings whose append failed, waiting to be tried again', (a) => a.outbox);
+  alertMetric('counter', 'tickwire_alert_store_commits_total', 'Alert store commits (rule states and firings)', (a) => a.stats.commits);
+  alertMetric(
+    'counter',
+    'tickwire_alert_store_errors_total',
+    'Alert store commits or outbox acks that failed (commits are retried)',
+    (a) => a.stats.commitErrors + a.stats.ackErrors,
+  );
+  alertMetric('counter', 'tickwire_alert_bad_payloads_total', 'Undecodable bus messages the alert service skipped', (a) => a.stats.badPayloads);
+  registry.registerMetric(fireLatencyMetric(sources) as never);
+
   if (sources.tickAge) registry.registerMetric(sources.tickAge.metric() as never);
 
   return {
@@ -319,4 +365,30 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
+}
+
+/** `tickwire_alert_fire_latency_seconds`: the alert services' plain-number histograms, read when scraped. */
+function fireLatencyMetric(sources: MetricsSources): object {
+  const name = 'tickwire_alert_fire_latency_seconds';
+  const help = 'Alert fire latency: from the tick that crossed the level to the notification appended to the log, seconds';
+  const get = async (): Promise<object> => {
+    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+    for (const [market, a] of sources.alerts
+      ? ([
+          ['realtime', sources.alerts.realtime],
+          ['delayed', sources.alerts.delayed],
+        ] as const)
+      : []) {
+      let cum = 0;
+      FIRE_LATENCY_BUCKETS.forEach((le, i) => {
+        cum += a.latency.counts[i]!;
+        values.push({ metricName: `${name}_bucket`, labels: { market, le }, value: cum });
+      });
+      values.push({ metricName: `${name}_bucket`, labels: { market, le: '+Inf' }, value: a.latency.count });
+      values.push({ metricName: `${name}_sum`, labels: { market }, value: a.latency.sumMs / 1000 });
+      values.push({ metricName: `${name}_count`, labels: { market }, value: a.latency.count });
+    }
+    return { name, help, type: 'histogram', aggregator: 'sum', values };
+  };
+  return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => undefined, collect: () => undefined };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from './redis-connection.js';
+import { BatchedWriter, closeStoreRedis, createStoreRedis } from './batched-writer.js';
 import type { LastValueStore } from './last-value-store.js';
 
 export interface RedisLastValueStoreOptions {
@@ -51,8 +51,7 @@ export class RedisLastValueStore implements LastValueStore {
   #pending = new Map<string, Uint8Array>();
   readonly #maxPending: number;
   readonly #batchKeys: number;
-  readonly #timer: NodeJS.Timeout;
-  #inFlight: Promise<void> | undefined;
+  readonly #writer: BatchedWriter<Map<string, Uint8Array>>;
   #closed = false;
   #wasReady = false;
 
@@ -61,14 +60,7 @@ export class RedisLastValueStore implements LastValueStore {
     this.#maxPending = opts.maxPendingKeys ?? 100_000;
     this.#batchKeys = Math.max(1, opts.batchKeys ?? 1000);
     const log = opts.log;
-    this.redis = createRedis(opts.url, {
-      connectionName: opts.name ?? 'tickwire-last-values',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 5000,
-      // reconnect forever, backing off to 2 s
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    });
+    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-last-values');
     this.redis.on('ready', () => {
       this.#wasReady = true;
       log?.info({ store: 'redis' }, 'redis last-value store connected');
@@ -82,12 +74,34 @@ export class RedisLastValueStore implements LastValueStore {
         log?.warn({ store: 'redis' }, 'redis last-value store disconnected; writes are held (latest per key) until it is back');
       this.#wasReady = false;
     });
-    this.#timer = setInterval(() => void this.flush(), opts.flushMs ?? 50);
-    this.#timer.unref();
+    this.#writer = new BatchedWriter({
+      redis: this.redis,
+      flushMs: opts.flushMs ?? 50,
+      stats: this.stats,
+      take: () => {
+        if (this.#pending.size === 0) return undefined;
+        const batch = this.#pending;
+        this.#pending = new Map();
+        return { batch, count: batch.size };
+      },
+      commands: (batch) => {
+        const pipeline = this.redis.pipeline();
+        let args: (string | Buffer)[] = [];
+        for (const [key, payload] of batch) {
+          args.push(this.keyPrefix + key, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+          if (args.length >= this.#batchKeys * 2) {
+            pipeline.mset(...args);
+            args = [];
+          }
+        }
+        if (args.length > 0) pipeline.mset(...args);
+        return pipeline;
+      },
+    });
   }
 
   get ready(): boolean {
-    return !this.#closed && this.redis.status === 'ready';
+    return this.#writer.ready;
   }
 
   /** Keys waiting to be written. */
@@ -96,18 +110,8 @@ export class RedisLastValueStore implements LastValueStore {
   }
 
   /** Resolve when connected (true) or after `timeoutMs` (false). */
-  async waitReady(timeoutMs: number): Promise<boolean> {
-    if (this.ready) return true;
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => {
-        clearTimeout(timer);
-        this.redis.off('ready', onReady);
-        resolve(ok);
-      };
-      const onReady = (): void => done(true);
-      const timer = setTimeout(() => done(this.ready), timeoutMs);
-      this.redis.on('ready', onReady);
-    });
+  waitReady(timeoutMs: number): Promise<boolean> {
+    return this.#writer.waitReady(timeoutMs);
   }
 
   put(key: string, payload: Uint8Array): void {
@@ -124,36 +128,7 @@ export class RedisLastValueStore implements LastValueStore {
 
   /** Write what is pending now (one flush at a time; concurrent callers share it). */
   flush(): Promise<void> {
-    if (this.#inFlight) return this.#inFlight;
-    if (this.#pending.size === 0 || !this.ready) return Promise.resolve();
-    const batch = this.#pending;
-    this.#pending = new Map();
-    this.#inFlight = this.#write(batch).finally(() => {
-      this.#inFlight = undefined;
-    });
-    return this.#inFlight;
-  }
-
-  async #write(batch: Map<string, Uint8Array>): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    let args: (string | Buffer)[] = [];
-    for (const [key, payload] of batch) {
-      args.push(this.keyPrefix + key, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
-      if (args.length >= this.#batchKeys * 2) {
-        pipeline.mset(...args);
-        args = [];
-      }
-    }
-    if (args.length > 0) pipeline.mset(...args);
-    this.stats.flushes++;
-    try {
-      const results = (await pipeline.exec()) ?? [];
-      if (results.some(([err]) => err)) throw results.find(([err]) => err)![0];
-      this.stats.written += batch.size;
-    } catch {
-      this.stats.errors++;
-      this.stats.dropped += batch.size;
-    }
+    return this.#writer.flush();
   }
 
   async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
@@ -183,18 +158,13 @@ export class RedisLastValueStore implements LastValueStore {
   /** Flush what is pending (when connected), then disconnect. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#timer);
     try {
-      await this.#inFlight;
-      await this.flush();
+      await this.#writer.close();
     } finally {
       this.#closed = true;
       this.stats.dropped += this.#pending.size; // Redis unreachable at shutdown
       this.#pending.clear();
-      if (this.redis.status === 'ready') {
-        await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-      }
-      this.redis.disconnect();
+      await closeStoreRedis(this.redis);
     }
   }
 }

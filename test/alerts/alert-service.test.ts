@@ -261,8 +261,7 @@ describe.each([
     await until(() => got.length === 1, 'the delivery after two failures');
     expect(got).toEqual(['o:1']);
     expect(s.stats).toMatchObject({ deliveryErrors: 2, delivered: 1 });
-    for (let i = 0; i < 100 && (await store.load()).outbox.length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect((await store.load()).outbox).toEqual([]);
+    await waitFor(async () => (await store.load()).outbox.length === 0, { what: 'the delivered firing to leave the outbox', timeout: 5000, interval: 5 });
     await s.close();
     await store.close();
   });

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertRequestCode, AlertRequestError, ALERT_STATUS } from '../../src/alerts/alert-api.js';
+import { AlertErrorCode, AlertRuleError } from '../../src/alerts/rule.js';
 import type { Engine } from '../../src/app/engine.js';
+import { TickwireError } from '../../src/core/errors.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, testEngine, token, until, wsUrl } from '../auth/helpers.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
 
@@ -13,6 +17,19 @@ async function connectAs(engine: Engine, sub: string): Promise<TestClient> {
 function trade(engine: Engine, sym: string, p: number, assetClass: 'stock' | 'crypto' = 'stock'): void {
   publishTick(engine, assetClass, { k: 'trade', sym, id: `t${Math.random()}`, p, s: 1 } as never);
 }
+
+describe('AlertRequestError', () => {
+  it('carries a typed upper-case code and the status the service API answers with it', () => {
+    const rule = AlertRequestError.from(new AlertRuleError(AlertErrorCode.LIMIT, 'too many', []));
+    expect(rule).toMatchObject({ status: 429, code: 'ALERT_LIMIT', message: 'too many' });
+    const store = AlertRequestError.from(new TickwireError('ALERT_STORE', 'redis down'));
+    expect(store).toMatchObject({ status: 503, code: AlertRequestCode.STORE });
+    expect(() => AlertRequestError.from(new Error('other'))).toThrow('other');
+    for (const code of Object.values(AlertErrorCode)) expect(ALERT_STATUS[code]).toBeGreaterThanOrEqual(400);
+    // @ts-expect-error a code outside AlertRequestCode (here a message in its place) does not type-check
+    expect(new AlertRequestError(400, 'the rule is bad', 'm').code).toBe('the rule is bad');
+  });
+});
 
 describe('alerts over the service API (embedded engine)', () => {
   let engine: Engine;
@@ -31,7 +48,7 @@ describe('alerts over the service API (embedded engine)', () => {
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({ id: 'aapl-230', user: 'alice', symbol: 'AAPL', level: 230, mode: 'once', delayed: false, state: { phase: 'fresh' } });
     trade(engine, 'AAPL', 229);
-    await until(async () => (await api(engine, 'GET', '/v1/users/alice/alerts/aapl-230')).body.state?.phase === 'armed', 5000, 'armed');
+    await waitFor(async () => (await api(engine, 'GET', '/v1/users/alice/alerts/aapl-230')).body.state?.phase === 'armed', { timeout: 5000, what: 'armed' });
     trade(engine, 'AAPL', 231);
     trade(engine, 'AAPL', 229);
     trade(engine, 'AAPL', 232);
@@ -43,7 +60,7 @@ describe('alerts over the service API (embedded engine)', () => {
       data: { rule: 'aapl-230', firing: 1, symbol: 'AAPL', value: 231, previous: 229, level: 230 },
     });
     expect(got.d.id).toMatch(/^#alert:/);
-    await sleep(200);
+    await quietFor(200, 'a second firing of the once-rule (the trade at 232)');
     expect(alice.frames.filter(isNote)).toHaveLength(1);
     const listed = await api(engine, 'GET', '/v1/users/alice/alerts');
     expect(listed.body.alerts).toEqual([expect.objectContaining({ id: 'aapl-230', state: expect.objectContaining({ phase: 'done', fired: 1 }) })]);
@@ -131,7 +148,10 @@ describe('alerts over the service API (embedded engine)', () => {
     const gina = await connectAs(engine, 'gina');
     await gina.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
     trade(engine, 'NVDA', 490);
-    await until(async () => (await api(engine, 'GET', '/v1/users/gina/alerts/d1')).body.state?.phase === 'armed', 5000, 'armed on delayed data');
+    await waitFor(async () => (await api(engine, 'GET', '/v1/users/gina/alerts/d1')).body.state?.phase === 'armed', {
+      timeout: 5000,
+      what: 'armed on delayed data',
+    });
     const sent = Date.now();
     trade(engine, 'NVDA', 505);
     const got = await gina.waitFor(isNote);

@@ -10,7 +10,9 @@ import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import type { TickwireProcess } from '../helpers/processes.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, publishTick, SECRET, SERVICE_TOKEN, sleep, testEngine, token, until, wsUrl } from '../auth/helpers.js';
+import { BusAlertsClient } from '../../src/alerts/alert-api.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
@@ -73,6 +75,15 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     return { status: res.status, body: await res.json() };
   }
   const phase = async (port: number): Promise<string | undefined> => (await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state?.phase;
+  /** trades at `price` until the rule reads armed (a trade sent before the service subscribed is not seen) */
+  const armAt = (price: number, phaseNow: () => Promise<string | undefined>, what: string): Promise<unknown> =>
+    waitFor(
+      async () => {
+        trade(price);
+        return (await phaseNow()) === 'armed';
+      },
+      { timeout: 15_000, what },
+    );
 
   it('fires each crossing exactly once across an alert-service kill and a gateway restart', async () => {
     const alerts = await startAlerts();
@@ -105,14 +116,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     });
 
     // 1: arm, cross
-    await until(
-      async () => {
-        trade(99);
-        return (await phase(port)) === 'armed';
-      },
-      15_000,
-      'armed',
-    );
+    await armAt(99, () => phase(port), 'armed');
     trade(101);
     await zoe.waitForCount(isNote, 1, 15_000);
 
@@ -120,14 +124,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     await alerts.stop('SIGKILL');
     await startAlerts();
     trade(101.5);
-    await until(
-      async () => {
-        trade(98.5);
-        return (await phase(port)) === 'armed';
-      },
-      15_000,
-      're-armed after the restart',
-    );
+    await armAt(98.5, () => phase(port), 're-armed after the restart');
     trade(102);
     await zoe.waitForCount(isNote, 2, 15_000);
 
@@ -135,10 +132,11 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     const last = zoe.frames.filter((f) => f.op === 'data' && f.ch === 'notifications').at(-1)!.seq as number;
     zoe.close();
     expect(await gateway.stop()).toBe(0);
-    trade(98);
-    await sleep(300);
+    // the gateway is down: ask the alert service over alerts.rpc, as a gateway would
+    const rule = () => new BusAlertsClient(ticks.requests, 5000).get('zoe', 'aapl-100');
+    await armAt(98, async () => (await rule()).state.phase, 're-armed while the gateway is down');
     trade(103);
-    await sleep(500);
+    await waitFor(async () => (await rule()).state.fired === 3, { timeout: 15_000, what: 'the third firing' });
     await startGateway(port);
     const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, {
       headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` },
@@ -147,7 +145,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     await again.request({ op: 'subscribe', id: 1, channels: ['notifications'], since: last });
     const resumed = await again.waitForCount(isNote, 1, 15_000);
     expect(resumed[0]!.d.data).toMatchObject({ rule: 'aapl-100', firing: 3, value: 103 });
-    await sleep(500);
+    await quietFor(500, 'a firing before `since` sent again on resume');
     expect(again.frames.filter(isNote)).toHaveLength(1);
 
     // the whole log: three firings, each once, in order
@@ -179,16 +177,15 @@ describe('alerts embedded with Redis (one process, restarted)', () => {
       201,
     );
     const e1 = engine;
-    await until(
+    await waitFor(
       async () => {
         trade(e1, 399);
         return (await api(e1, 'GET', '/v1/users/yan/alerts/msft-400')).body.state?.phase === 'armed';
       },
-      10_000,
-      'armed',
+      { timeout: 10_000, what: 'armed' },
     );
     trade(engine, 401);
-    await until(async () => (await api(e1, 'GET', '/v1/users/yan/notifications')).body.items?.length === 1, 10_000, 'fired');
+    await waitFor(async () => (await api(e1, 'GET', '/v1/users/yan/notifications')).body.items?.length === 1, { timeout: 10_000, what: 'fired' });
     await engine.close();
 
     engine = await testEngine(cfg);
@@ -200,7 +197,7 @@ describe('alerts embedded with Redis (one process, restarted)', () => {
     const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'yan' })}` }, encoding: 'json' });
     await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
     await c.waitForCount(isNote, 1);
-    await sleep(300);
+    await quietFor(300, 'a firing of the done rule after the restart (the trade at 402)');
     expect(c.frames.filter(isNote).map((f) => f.d.data.value)).toEqual([401]);
     c.close();
     await engine.close();

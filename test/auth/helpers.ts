@@ -1,4 +1,3 @@
-import { waitFor } from '../helpers/wait.js';
 import { generateKeyPair, exportJWK, exportSPKI, SignJWT, base64url } from 'jose';
 import type { CryptoKey, JWTPayload } from 'jose';
 import { encodeTick } from '../../src/codec/tick-codec.js';
@@ -94,17 +93,4 @@ export function publishTick(engine: Engine, assetClass: AssetClass, tick: Omit<T
   const full = { src: 'test', seq: ++tickSeq, ep: 1, ts: msToNs(now), rt: msToNs(now), ...rest } as unknown as Tick;
   const kind = channelKindOf(full);
   engine.bus.publish(marketSubject(assetClass, kind, full.sym), encodeTick(full));
-}
-
-/**
- * `waitFor` (test/helpers/wait.ts, the one implementation) in the (condition, timeout, what) shape
- * some tests call it with.
- */
-export function until(cond: () => unknown, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  return waitFor(cond, { timeout: timeoutMs, what }).then(() => undefined);
-}
-
-/** A pause where a test lets time pass on purpose (pacing, or "nothing arrives meanwhile"). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -15,36 +11,24 @@ import { TestClient } from '../helpers/ws-client.js';
  * connections, channels with update rates and feeds; an operator posts an announcement that a
  * client receives on `system`, and closes a client's connection.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
 const SECRET = 'admin-test-secret-0123456789abcdefghijkl';
 const SERVICE_TOKEN = 'admin-service-token-0123456789';
 
-let webDir: string;
+let rig: BrowserRig;
 let engine: Engine;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
 const base = (): string => `http://127.0.0.1:${engine.port}`;
 const userToken = (sub: string): Promise<string> =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
 
 describe('operator console', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-admin-web-'));
-    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startTestEngine(undefined, { gateway: { webDir }, auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } } });
+    engine = rig.engine!;
+    page = await rig.newPage({ width: 1280, height: 900 });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   it('the API needs the service token: 401 without it or with a wrong one, 403 with a user token', async () => {
     const get = (auth?: string): Promise<Response> => fetch(`${base()}/admin/api/overview`, auth ? { headers: { authorization: auth } } : {});
@@ -119,13 +103,12 @@ describe('operator console', { timeout: 120_000 }, () => {
     expect(await zoe.waitClose(10_000)).toBe(1008);
     expect(zoe.closeReason).toBe('closed by an operator');
     await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'admin.png'), fullPage: true });
-    expect(pageErrors).toEqual([]);
+    await rig.screenshot(page, 'admin.png', { fullPage: true });
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('the page reports a refused token', async () => {
-    const p2 = await browser.newPage();
+    const p2 = await rig.newPage();
     try {
       await p2.goto(`${base()}/admin`);
       await p2.getByTestId('token').fill(await userToken('mallory'));

@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 import { publishTick } from '../auth/helpers.js';
 
 /**
@@ -14,45 +10,25 @@ import { publishTick } from '../auth/helpers.js';
  * with its synthetic feeds: an alert created from a board row fires (a trade published over its
  * level), a toast shows it, the unread count goes up, and "Mark all read" brings it to 0.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
 const SECRET = 'browser-test-secret-0123456789abcdefghij';
 const SERVICE_TOKEN = 'browser-service-token-0123456789';
 
-let webDir: string;
-let engine: Engine | undefined;
-let browser: Browser;
+let rig: BrowserRig;
+let engine: Engine;
 let page: Page;
-const pageErrors: string[] = [];
 
 describe('dashboard: alerts and notifications', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
-    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startTestEngine(undefined, {
-      gateway: { webDir },
-      auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
-      alerts: { flushMs: 0 },
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, alerts: { flushMs: 0 } } });
+    engine = rig.engine!;
+    page = await rig.newPage({ width: 1280, height: 1100 });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   it('creates an alert from a row, shows a toast when it fires, counts unread and marks read', async () => {
     const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('webby').setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-    await page.goto(`http://127.0.0.1:${engine!.port}/?token=${jwt}&encoding=json`);
+    await page.goto(`http://127.0.0.1:${engine.port}/?token=${jwt}&encoding=json`);
     await expect.poll(() => page.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
     // a row with a price prefills the form
     await expect.poll(() => page.getByTestId('row-AAPL').getAttribute('data-price'), { timeout: 20_000 }).toMatch(/\d/);
@@ -68,7 +44,7 @@ describe('dashboard: alerts and notifications', { timeout: 120_000 }, () => {
     await expect
       .poll(
         async () => {
-          const r = await fetch(`http://127.0.0.1:${engine!.port}/v1/users/webby/alerts`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
+          const r = await fetch(`http://127.0.0.1:${engine.port}/v1/users/webby/alerts`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
           return ((await r.json()) as { alerts: { state: { phase: string } }[] }).alerts[0]?.state.phase;
         },
         { timeout: 20_000 },
@@ -81,20 +57,19 @@ describe('dashboard: alerts and notifications', { timeout: 120_000 }, () => {
     expect(await page.getByTestId('toast').first().textContent()).toContain('AAPL above 1000000');
     await expect.poll(() => page.getByTestId('unread-count').textContent(), { timeout: 10_000 }).toBe('1');
     // a backend's notification lands in the panel too
-    const post = await fetch(`http://127.0.0.1:${engine!.port}/v1/users/webby/notifications`, {
+    const post = await fetch(`http://127.0.0.1:${engine.port}/v1/users/webby/notifications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'dep-1', type: 'deposit.credited', title: 'Deposit credited', body: '1,000.00 USD' }),
     });
     expect(post.status).toBe(201);
     await expect.poll(() => page.getByTestId('unread-count').textContent(), { timeout: 10_000 }).toBe('2');
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-alerts.png') });
+    await rig.screenshot(page, 'dashboard-alerts.png');
     await page.getByTestId('mark-all-read').click();
     await expect.poll(() => page.getByTestId('unread-count').textContent(), { timeout: 10_000 }).toBe('0');
     // persisted: the service API agrees
-    const list = await fetch(`http://127.0.0.1:${engine!.port}/v1/users/webby/notifications`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
+    const list = await fetch(`http://127.0.0.1:${engine.port}/v1/users/webby/notifications`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
     expect(((await list.json()) as { unread: number }).unread).toBe(0);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 });

@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { msToNs } from '../../src/core/time.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 
 /**
  * The dashboard's chart in headless Chromium: it opens with history from the first frame (the
@@ -14,8 +10,6 @@ import { startTestEngine } from '../client/helpers.js';
  * bars through GET /v1/bars. The engine runs the synthetic feed; the older minute bars are
  * provider bars put in through the publisher, as a provider's would be.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
 const MIN = 60_000;
 const HISTORY_BARS = 600;
 
@@ -31,19 +25,15 @@ interface ChartView {
 }
 const view = (page: Page): Promise<ChartView> => page.evaluate(() => (window as unknown as { tickwire: { chart(): ChartView } }).tickwire.chart());
 
-let webDir: string;
+let rig: BrowserRig;
 let engine: Engine;
-let browser: Browser;
-const pageErrors: string[] = [];
 const nowMinute = Math.floor(Date.now() / MIN) * MIN;
 const firstBar = nowMinute - (HISTORY_BARS + 5) * MIN;
 
 describe('dashboard chart with history', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
-    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startTestEngine(undefined, { gateway: { webDir }, synthetic: { rate: 200 } });
+    rig = await bootBrowser({ engine: { synthetic: { rate: 200 } } });
+    engine = rig.engine!;
     // ten hours of closed minute bars for AAPL, as a provider sends them
     for (let i = 0; i < HISTORY_BARS; i++) {
       const t = firstBar + i * MIN;
@@ -63,22 +53,12 @@ describe('dashboard chart with history', { timeout: 120_000 }, () => {
         ts: msToNs(t + MIN),
       } as never);
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   it('opens with history and a time axis, then scrolls back through GET /v1/bars', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    const page = await rig.newPage({ width: 1280, height: 860 });
     const barRequests: string[] = [];
     page.on('request', (r) => {
       if (r.url().includes('/v1/bars')) barRequests.push(r.url());
@@ -90,8 +70,7 @@ describe('dashboard chart with history', { timeout: 120_000 }, () => {
     expect(first.offset).toBe(0);
     expect(barRequests).toEqual([]); // nothing fetched over HTTP yet: history came with the subscribe
     expect(first.newest! - first.from!).toBeGreaterThanOrEqual(89 * MIN); // a full view of 90 candles
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'chart-history.png') });
+    await rig.screenshot(page, 'chart-history.png');
     // the time axis labels are drawn (HH:MM for minute bars)
     const labels = await page.evaluate(() => {
       const seen: string[] = [];
@@ -128,11 +107,11 @@ describe('dashboard chart with history', { timeout: 120_000 }, () => {
     for (let i = 0; i < 80; i++) await page.mouse.wheel(0, 200);
     await expect.poll(async () => (await view(page)).exhausted, { timeout: 20_000 }).toBe(true);
     expect((await view(page)).oldest).toBe(firstBar);
-    await page.screenshot({ path: join(ARTIFACTS, 'chart-scrolled-back.png') });
+    await rig.screenshot(page, 'chart-scrolled-back.png');
     // double-click returns to live
     await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
     await expect.poll(async () => (await view(page)).offset, { timeout: 5000 }).toBe(0);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
     await page.close();
   });
 });

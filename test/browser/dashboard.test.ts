@@ -1,12 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 import { quietFor } from '../helpers/wait.js';
 
 /**
@@ -14,8 +9,6 @@ import { quietFor } from '../helpers/wait.js';
  * served by a real engine: it connects, prices move, the throttle selector changes the update
  * rate, and it reconnects by itself when the engine restarts on the same port.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'test', 'artifacts');
 const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'BRK.B', 'BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'USD-JPY'];
 const TICKERS = SYMBOLS.map((s) => `ticker:${s}`);
 
@@ -24,18 +17,13 @@ interface DashboardWindow {
   tickwire: { stats: { perChannel: Record<string, number>; reconnects: number }; throttle(): number };
 }
 
-let webDir: string;
-let engine: Engine | undefined;
+let rig: BrowserRig;
 let port: number;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
 
 // auth optional: the board works without a token, the private panels with one
 const SECRET = 'browser-test-secret-0123456789abcdefghij';
 const SERVICE_TOKEN = 'browser-service-token-0123456789';
-const startEngine = async (p?: number): Promise<Engine> =>
-  startTestEngine(p, { gateway: { webDir }, auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
 
 async function service(method: string, path: string, body: unknown): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -68,25 +56,12 @@ async function pricesMove(what: string): Promise<void> {
 
 describe('dashboard in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-web-'));
-    execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
-    engine = await startEngine();
-    port = engine.port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } } });
+    port = rig.engine!.port;
+    page = await rig.newPage({ width: 1280, height: 860 });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   it('connects and shows live prices for stocks, crypto and forex', async () => {
     await page.goto(`http://127.0.0.1:${port}/`);
@@ -104,14 +79,13 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
       .toBeGreaterThan(1);
     await expect.poll(async () => page.getByTestId('latency').textContent(), { timeout: 20_000 }).toMatch(/\d+ ms/);
     await expect.poll(async () => Number(await page.getByTestId('update-count').textContent()), { timeout: 10_000 }).toBeGreaterThan(20);
-    mkdirSync(ARTIFACTS, { recursive: true });
     const bars = await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0);
     // the chart has drawn a few more candles
     await expect
       .poll(() => page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.perChannel['bar.1s:AAPL'] ?? 0), { timeout: 20_000 })
       .toBeGreaterThan(bars + 2);
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
-    expect(pageErrors).toEqual([]);
+    await rig.screenshot(page, 'dashboard.png');
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('the throttle selector changes the update rate', async () => {
@@ -164,14 +138,14 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
       (window as unknown as { marker: number }).marker = 42; // proves the page is not reloaded
     });
     const before = sumTickers(await counts());
-    await engine!.close();
-    engine = undefined;
+    await rig.engine!.close();
+    rig.engine = undefined;
     await expect.poll(connState, { timeout: 20_000 }).not.toBe('open');
     await expect.poll(async () => page.getByTestId('event-log').textContent(), { timeout: 20_000 }).toMatch(/reconnect attempt/);
     expect(['reconnecting', 'connecting']).toContain(await connState());
     const during = sumTickers(await counts());
 
-    engine = await startEngine(port);
+    await rig.startEngine(port);
     await expect.poll(connState, { timeout: 30_000 }).toBe('open');
     await expect.poll(async () => sumTickers(await counts()), { timeout: 20_000 }).toBeGreaterThan(during + SYMBOLS.length);
     await pricesMove('prices flow again after the restart');
@@ -179,8 +153,8 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
     expect(await page.evaluate(() => (window as unknown as DashboardWindow).tickwire.stats.reconnects)).toBeGreaterThan(0);
     expect(await page.getByTestId('event-log').textContent()).toMatch(/reconnect attempt/);
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-restart.png') });
-    expect(pageErrors).toEqual([]);
+    await rig.screenshot(page, 'dashboard-after-restart.png');
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('symbol search adds a symbol, shows a rejection inline, and removes a row', async () => {
@@ -209,7 +183,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     const stopped = (await counts())['ticker:AMZN'] ?? 0;
     await pricesMove('the rest of the board keeps moving'); // a condition: other rows change meanwhile
     expect((await counts())['ticker:AMZN'] ?? 0).toBeLessThanOrEqual(stopped + 1);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('shows system announcements', async () => {
@@ -218,20 +192,19 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
     expect(await item.first().textContent()).toContain('Maintenance Feeds restart at 22:00 UTC');
     expect(await item.first().getAttribute('class')).toContain('warning');
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-announcement.png') });
-    expect(pageErrors).toEqual([]);
+    await rig.screenshot(page, 'dashboard-announcement.png');
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('off-screen rows ask for the slow tier and a hidden tab pauses the board', async () => {
     // a short viewport: most rows are below the fold
-    const p3 = await browser.newPage({ viewport: { width: 1280, height: 260 } });
+    const p3 = await rig.newPage({ width: 1280, height: 260 });
     const sent: Record<string, unknown>[] = [];
     p3.on('websocket', (ws) =>
       ws.on('framesent', (f) => {
         if (typeof f.payload === 'string') sent.push(JSON.parse(f.payload) as Record<string, unknown>);
       }),
     );
-    p3.on('pageerror', (err) => pageErrors.push(String(err)));
     try {
       await p3.goto(`http://127.0.0.1:${port}/?encoding=json`);
       await expect.poll(() => p3.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
@@ -258,7 +231,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     } finally {
       await p3.close();
     }
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('with a token shows the live portfolio and new executions', async () => {
@@ -271,8 +244,7 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
       ],
     });
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-    const p2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    p2.on('pageerror', (err) => pageErrors.push(String(err)));
+    const p2 = await rig.newPage({ width: 1280, height: 900 });
     try {
       await p2.goto(`http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`);
       await expect.poll(() => p2.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
@@ -294,10 +266,10 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
       const expected = await p2.evaluate((t) => new Date(t).toLocaleDateString(), old);
       expect(dated).toContain(expected);
       expect(dated).toMatch(/SELL 3 AAPL/);
-      await p2.screenshot({ path: join(ARTIFACTS, 'dashboard-portfolio.png') });
+      await rig.screenshot(p2, 'dashboard-portfolio.png');
     } finally {
       await p2.close();
     }
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 });

@@ -1,18 +1,16 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { build, type BuildOptions } from 'esbuild';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine } from '../client/helpers.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 
 /**
  * @tickwire/react with real React and react-dom in headless Chromium (Debian's chromium driven
  * by playwright-core) against a real engine, which also serves the harness page
  * (test/browser/react-harness/). The harness records every frame the page sends.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HARNESS = join(process.cwd(), 'test', 'browser', 'react-harness');
 const EXAMPLE = join(process.cwd(), 'examples', 'react');
 
@@ -32,11 +30,9 @@ interface Harness {
 }
 type W = { harness: Harness };
 
-let webDir: string;
+let rig: BrowserRig;
 let engine: Engine;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
 
 const sent = (): Promise<Record<string, unknown>[]> => page.evaluate(() => (window as unknown as W).harness.sent.slice());
 const ops = async (op: string): Promise<Record<string, unknown>[]> => (await sent()).filter((f) => f.op === op);
@@ -47,66 +43,42 @@ const connections = async (): Promise<number> =>
 
 async function freshPage(): Promise<void> {
   await page?.close();
-  pageErrors.length = 0;
-  page = await browser.newPage({ viewport: { width: 1000, height: 860 } });
-  page.on('pageerror', (err) => pageErrors.push(String(err)));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') pageErrors.push(`console ${m.type()}: ${m.text()}`);
-  });
+  rig.pageErrors.length = 0;
+  page = await rig.newPage({ width: 1000, height: 860 }, { consoleErrors: true });
   await page.goto(`http://127.0.0.1:${engine.port}/`);
   await page.waitForFunction(() => (window as unknown as Partial<W>).harness !== undefined);
 }
 
 describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-    webDir = mkdtempSync(join(tmpdir(), 'tickwire-react-'));
-    await build({
-      entryPoints: [join(HARNESS, 'harness.ts')],
-      outfile: join(webDir, 'harness.js'),
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: ['es2022'],
-      // the packages from their sources; React's development build (StrictMode double-mounts there)
-      conditions: ['tickwire-source'],
-      define: { 'process.env.NODE_ENV': '"development"' },
-      external: ['ws'],
-      logLevel: 'warning',
+    rig = await bootBrowser({
+      web: async (webDir) => {
+        const harnessBuild: BuildOptions = {
+          bundle: true,
+          format: 'esm',
+          platform: 'browser',
+          target: ['es2022'],
+          // the packages from their sources; React's development build (StrictMode double-mounts there)
+          conditions: ['tickwire-source'],
+          define: { 'process.env.NODE_ENV': '"development"' },
+          external: ['ws'],
+          logLevel: 'warning',
+        };
+        await build({ ...harnessBuild, entryPoints: [join(HARNESS, 'harness.ts')], outfile: join(webDir, 'harness.js') });
+        copyFileSync(join(HARNESS, 'index.html'), join(webDir, 'index.html'));
+        // the React example of docs/client-sdk.md, as a reader would bundle it (JSX, automatic runtime)
+        await build({ ...harnessBuild, entryPoints: [join(EXAMPLE, 'board.tsx')], outfile: join(webDir, 'board.js'), jsx: 'automatic' });
+        copyFileSync(join(EXAMPLE, 'index.html'), join(webDir, 'example.html'));
+      },
+      engine: {
+        synthetic: { seed: 3, rate: 3000 },
+        throttle: { tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 },
+      },
     });
-    copyFileSync(join(HARNESS, 'index.html'), join(webDir, 'index.html'));
-    // the React example of docs/client-sdk.md, as a reader would bundle it (JSX, automatic runtime)
-    await build({
-      entryPoints: [join(EXAMPLE, 'board.tsx')],
-      outfile: join(webDir, 'board.js'),
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: ['es2022'],
-      jsx: 'automatic',
-      conditions: ['tickwire-source'],
-      define: { 'process.env.NODE_ENV': '"development"' },
-      external: ['ws'],
-      logLevel: 'warning',
-    });
-    copyFileSync(join(EXAMPLE, 'index.html'), join(webDir, 'example.html'));
-    engine = await startTestEngine(undefined, {
-      gateway: { webDir },
-      synthetic: { seed: 3, rate: 3000 },
-      throttle: { tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 },
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    engine = rig.engine!;
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await engine?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   it('the example of docs/client-sdk.md runs as written', async () => {
     const doc = readFileSync(join(process.cwd(), 'docs', 'client-sdk.md'), 'utf8');
@@ -118,7 +90,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await expect.poll(() => page.getByTestId('state').textContent(), { timeout: 20_000 }).toBe('open');
     for (const s of ['AAPL', 'BTC-USD', 'EUR-USD']) await expect.poll(() => page.getByTestId(`price-${s}`).textContent(), { timeout: 20_000 }).toMatch(/^\d/);
     await expect.poll(() => page.getByTestId('tape').locator('li').count(), { timeout: 20_000 }).toBe(5);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('ten components on one quote under StrictMode: one connection, one subscribe at the fastest throttle; torn down on unmount', async () => {
@@ -147,7 +119,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await page.evaluate(() => (window as unknown as W).harness.unmount());
     await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
     await expect.poll(connections, { timeout: 10_000 }).toBe(0);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('unmounting the last component of a channel unsubscribes it, once', async () => {
@@ -163,7 +135,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     expect(withChannel(await ops('unsubscribe'), 'trade:SOL-USD')).toHaveLength(1);
     expect(await page.evaluate(() => (window as unknown as W).harness.claims())).toEqual({ 'quote:ETH-USD': 1 });
     await page.evaluate(() => (window as unknown as W).harness.unmount());
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('batches a busy stream per animation frame: far fewer renders than updates, at most one per frame', async () => {
@@ -189,7 +161,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     expect(updates).toBeGreaterThan(renders * 2);
     expect(Number(await page.getByTestId('busy').getAttribute('data-trades'))).toBe(20); // the limit
     await page.evaluate(() => (window as unknown as W).harness.unmount());
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 
   it('visibility: off-screen rows get the slow tier, a hidden page pauses quotes, coming back brings snapshots', async () => {
@@ -252,6 +224,6 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
       .toBeGreaterThan(3);
     expect(await page.evaluate((b) => (window as unknown as W).harness.received['quote:QQQ']![b]!.snapshot, hiddenAt)).toBe(true);
     await page.evaluate(() => (window as unknown as W).harness.unmount());
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   });
 });

@@ -116,6 +116,15 @@ export class NatsCluster {
   /** Every running node has routes to the others and JetStream has a meta leader all of them know. */
   async waitFormed(timeoutMs = 30_000): Promise<void> {
     const up = this.nodes.filter((n) => n.proc.running);
+    const view = async (): Promise<string> => {
+      const rows: string[] = [];
+      for (const n of up) {
+        const routez = await httpJson(`http://127.0.0.1:${n.monitor}/routez`).catch((e: Error) => ({ routes: [], err: e.message }));
+        const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz`).catch(() => ({}));
+        rows.push(`${n.name}: ${routez.routes?.length ?? 0} routes${routez.err ? ` (${routez.err})` : ''}, meta leader ${jsz.meta_cluster?.leader ?? '-'}`);
+      }
+      return rows.join('; ');
+    };
     await waitFor(
       async () => {
         for (const n of up) {
@@ -128,7 +137,9 @@ export class NatsCluster {
         return true;
       },
       { what: 'the NATS cluster to form (routes, JetStream meta leader)', timeout: timeoutMs },
-    );
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${await view()}; last log lines of each node: ${up.map((n) => `${n.name}: ${n.proc.log.slice(-300)}`).join(' | ')}`);
+    });
   }
 
   /** Name of the node leading a stream (from /jsz of a running node). */
@@ -138,6 +149,24 @@ export class NatsCluster {
         const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?streams=true`);
         for (const acc of jsz.account_details ?? []) {
           for (const s of acc.stream_detail ?? []) if (s.name === stream && s.cluster?.leader) return s.cluster.leader as string;
+        }
+      } catch {
+        // next node
+      }
+    }
+    return undefined;
+  }
+
+  /** Name of the node leading a durable consumer of a stream (from /jsz of a running node). */
+  async consumerLeader(stream: string, consumer: string): Promise<string | undefined> {
+    for (const n of this.nodes.filter((x) => x.proc.running)) {
+      try {
+        const jsz = await httpJson(`http://127.0.0.1:${n.monitor}/jsz?consumers=true`);
+        for (const acc of jsz.account_details ?? []) {
+          for (const s of acc.stream_detail ?? []) {
+            if (s.name !== stream) continue;
+            for (const c of s.consumer_detail ?? []) if (c.name === consumer && c.cluster?.leader) return c.cluster.leader as string;
+          }
         }
       } catch {
         // next node

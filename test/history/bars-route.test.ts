@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { startEngine } from '../../src/app/engine.js';
 import { msToNs } from '../../src/core/time.js';
-import { SECRET, token, until } from '../auth/helpers.js';
+import { SECRET, token } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * GET /v1/bars on a real gateway: closed bars from the bar store (fed by the publisher, here
@@ -121,7 +122,7 @@ describe('GET /v1/bars', () => {
   });
 
   it('serves bars the engine built from trades', async () => {
-    await until(async () => (await get('symbol=BTC-USD&interval=1s')).body.bars.length > 0, 15_000, 'a closed 1s bar of BTC-USD');
+    await waitFor(async () => (await get('symbol=BTC-USD&interval=1s')).body.bars.length > 0, { timeout: 15_000, what: 'a closed 1s bar of BTC-USD' });
     const { body } = await get('symbol=BTC-USD&interval=1s');
     for (const b of body.bars) expect(b).toMatchObject({ iv: 1000, closed: true });
   });

@@ -3,7 +3,8 @@ import type { Engine } from '../../src/app/engine.js';
 import { startEngine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { SECRET, token, until } from '../auth/helpers.js';
+import { SECRET, token } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * `history` on subscribe under entitlements: a bar channel outside the token's entitlements is
@@ -45,7 +46,7 @@ describe('history and entitlements', () => {
     const rt = await connect({ classes: ['crypto'] }, 'rt');
     await rt.request({ op: 'subscribe', id: 1, channels: ['bar.1s:ETH-USD'], throttle: 0 });
     const isBar = (f: Frame): boolean => f.op === 'data' && f.ch === 'bar.1s:ETH-USD';
-    await until(() => rt.frames.filter((f) => isBar(f) && f.d.closed === true).length >= 5, 20_000, 'five closed real-time bars');
+    await waitFor(() => rt.frames.filter((f) => isBar(f) && f.d.closed === true).length >= 5, { timeout: 20_000, what: 'five closed real-time bars' });
 
     const dl = await connect({ delayed: ['crypto'] }, 'delayed');
     const subscribedAt = Date.now();

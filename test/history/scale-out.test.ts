@@ -4,6 +4,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Server = Awaited<ReturnType<typeof startNats>>;
 
@@ -51,12 +52,11 @@ describe('bar history over NATS and Redis', { timeout: 90_000 }, () => {
 
   it('every gateway serves the bars the feed process closed, on subscribe and over HTTP', async () => {
     const early = await gateway();
-    // wait, on the condition, for a few closed bars in Redis
-    const deadline = Date.now() + 20_000;
-    while ((await bars(early, 'symbol=BTC-USD&interval=1s')).length < 4) {
-      if (Date.now() > deadline) throw new Error('no closed 1s bars reached the bar store');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => (await bars(early, 'symbol=BTC-USD&interval=1s')).length >= 4, {
+      timeout: 20_000,
+      interval: 100,
+      what: 'four closed 1s bars in Redis',
+    });
     const late = await gateway();
     const viaEarly = await bars(early, 'symbol=BTC-USD&interval=1s&limit=3');
     const viaLate = await bars(late, `symbol=BTC-USD&interval=1s&limit=3&to=${viaEarly.at(-1)!.t + 1}`);

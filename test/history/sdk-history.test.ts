@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TickwireClient, type Bar, type Update } from '../../src/client/index.js';
 import { startTestEngine, streamUrl } from '../client/helpers.js';
-import { until } from '../auth/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The SDK's `history` option: the snapshot update of a bar channel carries the closed bars before
@@ -19,13 +19,12 @@ describe('SDK: subscribe with history', () => {
     const port = engine.port;
     cleanups.push(() => engine.close());
     // a few closed bars first (read back over HTTP: a condition, not a sleep)
-    await until(
+    await waitFor(
       async () => {
         const r = await fetch(`http://127.0.0.1:${port}/v1/bars?symbol=BTC-USD&interval=1s`);
         return ((await r.json()) as { bars: Bar[] }).bars.length >= 3;
       },
-      20_000,
-      'three closed bars',
+      { timeout: 20_000, what: 'three closed bars' },
     );
     const client = new TickwireClient({ url: streamUrl(port), reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
     cleanups.push(() => client.close());
@@ -36,7 +35,7 @@ describe('SDK: subscribe with history', () => {
     await client.connect();
     const ack = await client.subscribe(['bar.1s:BTC-USD'], { history: 3 });
     expect(ack.subscribed).toEqual(['bar.1s:BTC-USD']);
-    await until(() => snapshots.length === 1, 10_000, 'the snapshot');
+    await waitFor(() => snapshots.length === 1, { timeout: 10_000, what: 'the snapshot' });
     const first = snapshots[0]!;
     expect(first.history).toHaveLength(3);
     for (const b of first.history!) {
@@ -47,7 +46,7 @@ describe('SDK: subscribe with history', () => {
     // the engine restarts on the same port: the client reconnects and resubscribes with history
     await engine.close();
     engine = await startTestEngine(port, { synthetic: { seed: 9, rate: 2000 } });
-    await until(() => snapshots.length === 2, 30_000, 'the snapshot after the reconnect');
+    await waitFor(() => snapshots.length === 2, { timeout: 30_000, what: 'the snapshot after the reconnect' });
     expect(Array.isArray(snapshots[1]!.history)).toBe(true); // a fresh engine may hold no closed bar yet
     await expect(client.subscribe(['bar.1s:BTC-USD'], { history: 5000 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });

@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import { startNats } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, SECRET, SERVICE_TOKEN, sleep, token } from '../auth/helpers.js';
+import { NOTIF_INBOUND_DURABLE } from '../../src/notifications/inbound-consumer.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
+import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
 
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
 const isRead = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'read';
@@ -43,7 +45,9 @@ describe('notifications over NATS (JetStream log, two gateways)', () => {
     const a = await client(g1, 'ola.b');
     const b = await client(g2, 'ola.b');
     for (const c of [a, b]) await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
-    await sleep(300);
+    // the gateways consume notif.in through one durable consumer, which they create on start
+    const jsm = await jetstreamManager(nc);
+    await waitFor(() => jsm.consumers.info(g1.config.notifications.inboundStream, NOTIF_INBOUND_DURABLE), 'the notif.in consumer');
     const js = jetstream(nc);
     const subject = 'notif.in.ola%2Eb';
     await js.publish(subject, JSON.stringify({ id: 'bad', type: 'x', title: '' }));
@@ -62,7 +66,7 @@ describe('notifications over NATS (JetStream log, two gateways)', () => {
     // read in-band on gateway 1: the marker reaches the connection on gateway 2
     expect(await a.request({ op: 'notifications.read', id: 2, upTo: 2 })).toMatchObject({ seq: 3, unread: 0 });
     expect((await b.waitFor(isRead, 15_000)).d).toMatchObject({ upTo: 2 });
-    await sleep(300);
+    await quietFor(300, 'a second copy of a notification (the duplicate publish on notif.in)');
     expect(a.frames.filter(isNote)).toHaveLength(2);
     expect((await api(g1, 'GET', '/v1/users/ola.b/notifications')).body).toMatchObject({ unread: 0, head: 3 });
     // a new connection has nothing unread: it gets no old notification

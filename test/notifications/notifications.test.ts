@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
-import { api, SECRET, SERVICE_TOKEN, sleep, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { quietFor } from '../helpers/wait.js';
+import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
 const isItem = (f: Frame) => f.op === 'data' && f.ch === 'notifications';
 const isNote = (f: Frame) => isItem(f) && f.d.kind === 'notification';
@@ -48,9 +49,14 @@ describe('notifications channel (embedded, memory log)', () => {
       data: { order: 'o-77' },
       t: expect.any(Number),
     });
-    await sleep(200);
-    expect(alice.frames.filter(isNote)).toHaveLength(1);
-    expect(bob.frames.filter(isItem)).toHaveLength(0);
+    // nothing more for alice (the duplicate), nothing of hers for bob: a later notification to
+    // each is delivered after anything the posts above published
+    await post(engine, 'alice', note('n-2'));
+    await post(engine, 'bob', note('b-1'));
+    await alice.waitFor((f) => isNote(f) && f.d.id === 'n-2');
+    await bob.waitFor((f) => isNote(f) && f.d.id === 'b-1');
+    expect(alice.frames.filter(isNote).map((f) => f.d.id)).toEqual(['n-1', 'n-2']);
+    expect(bob.frames.filter(isItem).map((f) => f.d.id)).toEqual(['b-1']);
     const ack = await bob.request({ op: 'subscribe', id: 2, channels: ['notifications:alice'] });
     expect(ack.rejected).toEqual([expect.objectContaining({ channel: 'notifications:alice', code: 'FORBIDDEN' })]);
     alice.close();
@@ -94,7 +100,7 @@ describe('notifications channel (embedded, memory log)', () => {
     const c = await connectAs(engine, user);
     await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
     await c.waitForCount(isItem, 4);
-    await sleep(150);
+    await quietFor(150, 'an item read before the connection (d-1, d-2) or a fifth one');
     expect(c.frames.filter(isItem).map((f) => [f.seq, f.d.kind, f.d.id.startsWith('#') ? '#' : f.d.id, f.d.read ?? false])).toEqual([
       [3, 'notification', 'd-3', false],
       [4, 'notification', 'd-4', true],
@@ -112,7 +118,7 @@ describe('notifications channel (embedded, memory log)', () => {
     await d.waitForCount(isItem, 2);
     await post(engine, user, note('d-5'));
     await d.waitForCount(isItem, 3);
-    await sleep(150);
+    await quietFor(150, 'an item at or before seq 4, or a second copy of one');
     expect(d.frames.filter(isItem).map((f) => f.seq)).toEqual([5, 6, 7]);
     // read by id via the in-band op; every connection of the user sees the marker
     const r = await a.request({ op: 'notifications.read', id: 9, ids: ['d-3', 'd-5'] });

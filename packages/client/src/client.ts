@@ -122,7 +122,7 @@ export interface SubscribeOptions {
   throttle?: number;
   /** ask for the current value right after the ack (default true) */
   snapshot?: boolean;
-  /** `executions` only: replay every event after this sequence number */
+  /** `executions` and `notifications` only: replay every event after this sequence number */
   since?: number;
   /**
    * bar channels: this many closed bars (1 to 1000) with the snapshot, in its update's `history`;
@@ -240,9 +240,11 @@ interface ChannelState {
   refreshing: boolean;
 }
 
-const EXECUTIONS = 'executions';
-/** channels where every event matters: a gap is repaired by replay, duplicates are dropped */
-const isResumable = (ch: string): boolean => ch === EXECUTIONS;
+/**
+ * channels where every event matters (durable per-user logs): a gap is repaired by replay,
+ * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
+ */
+const isResumable = (ch: string): boolean => ch === 'executions' || ch === 'notifications';
 
 /** The part of `document` page-visibility tracking uses. */
 interface PageDocument {
@@ -399,7 +401,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return [...this.#desired.keys()];
   }
 
-  /** last seq seen on a channel (for `executions`, the resume point) */
+  /** last seq seen on a channel (for `executions` and `notifications`, the resume point) */
   lastSeq(channel: string): number | undefined {
     return this.#channels.get(channel)?.lastSeq;
   }

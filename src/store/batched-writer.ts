@@ -1,0 +1,138 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import { createRedis } from './redis-connection.js';
+
+/**
+ * A Redis connection for a store that writes in batches: commands are never queued by the client
+ * while Redis is away (enableOfflineQueue off, so an outage cannot grow memory), a command fails
+ * after one retry, and the client reconnects forever, backing off to 2 s.
+ */
+export function createStoreRedis(url: string, connectionName: string): Redis {
+  return createRedis(url, {
+    connectionName,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  });
+}
+
+/** Counters a BatchedWriter adds to (the store's own stats object). */
+export interface BatchedWriterStats {
+  /** items written */
+  written: number;
+  /** items lost in a flush that failed */
+  dropped: number;
+  /** pipelines (or MULTIs) sent */
+  flushes: number;
+  /** flushes that failed */
+  errors: number;
+}
+
+export interface BatchedWriterOptions<B> {
+  redis: Redis;
+  /** how often pending items are written, ms */
+  flushMs: number;
+  /** hands over what is pending (the store starts a new batch), with its item count; undefined when nothing is */
+  take(): { batch: B; count: number } | undefined;
+  /** queues the batch's commands on a pipeline or a MULTI of `redis` */
+  commands(batch: B): ChainableCommander;
+  stats: BatchedWriterStats;
+}
+
+/**
+ * The write side of a store whose writes never wait (style.md §2, "batch writes"): put() adds to a
+ * pending batch in the store, and this writer takes that batch every `flushMs` and sends it in one
+ * round trip, one flush in flight at a time, only while connected. A flush that fails is counted
+ * (`errors`, its items in `dropped`) and not retried. Used by RedisLastValueStore and
+ * RedisBarStore (src/history).
+ */
+export class BatchedWriter<B> {
+  readonly #o: BatchedWriterOptions<B>;
+  readonly #timer: NodeJS.Timeout;
+  #inFlight: Promise<void> | undefined;
+  #writing: B | undefined;
+  #closed = false;
+
+  constructor(opts: BatchedWriterOptions<B>) {
+    this.#o = opts;
+    this.#timer = setInterval(() => void this.flush(), opts.flushMs);
+    this.#timer.unref();
+  }
+
+  get ready(): boolean {
+    return !this.#closed && this.#o.redis.status === 'ready';
+  }
+
+  /** the batch being written: its items are still the store's to serve until the write is done */
+  get writing(): B | undefined {
+    return this.#writing;
+  }
+
+  /** Resolve when connected (true) or after `timeoutMs` (false). */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    const redis = this.#o.redis;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(this.ready), timeoutMs);
+      redis.on('ready', onReady);
+    });
+  }
+
+  /** Write what is pending now (one flush at a time; concurrent callers share it). */
+  flush(): Promise<void> {
+    if (this.#inFlight) return this.#inFlight;
+    if (!this.ready) return Promise.resolve();
+    const taken = this.#o.take();
+    if (!taken) return Promise.resolve();
+    this.#writing = taken.batch;
+    this.#inFlight = this.#write(taken.batch, taken.count).finally(() => {
+      this.#inFlight = undefined;
+      this.#writing = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  async #write(batch: B, count: number): Promise<void> {
+    const commands = this.#o.commands(batch);
+    const stats = this.#o.stats;
+    stats.flushes++;
+    try {
+      const results = (await commands.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0];
+      stats.written += count;
+    } catch {
+      stats.errors++;
+      stats.dropped += count;
+    }
+  }
+
+  /**
+   * Stop the timer, let the flush in flight finish and flush what is pending (when connected);
+   * nothing is written after. What the store still holds then is lost: it counts it in
+   * `dropped` and closes the connection (closeStoreRedis).
+   */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    try {
+      await this.#inFlight;
+      await this.flush();
+    } finally {
+      this.#closed = true;
+    }
+  }
+}
+
+/** QUIT when connected (waiting at most 1 s), then drop the connection. */
+export async function closeStoreRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+  redis.disconnect();
+}

@@ -1,0 +1,187 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeInbound, INBOUND_DURABLE } from '../../src/executions/inbound-consumer.js';
+import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { NatsCluster } from '../helpers/ha-servers.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The inbound work queue (`exec.in.<user>` → the execution log) across node kills, without the
+ * rest of the engine: two "gateways" (each its own connection, log and inbound consumer, on
+ * different nodes) share the durable consumer while an order system publishes steadily. Each
+ * round SIGKILLs one node (the consumer's leader, a gateway's node, the log stream's leader),
+ * starts it again, and requires every message published so far to be in the log within a bound,
+ * and a replay of the log to hold each message once with increasing seq (holes are printed: a
+ * client sees them as a gap). This is the intake path whose stall lost every other
+ * execution of test/faults/nats-cluster.test.ts (the odd ones go through exec.in).
+ */
+const USER = 'inbound-user';
+/** one kill of each kind by default; TW_INBOUND_ROUNDS=N for a longer stress run */
+const ROUNDS = Number(process.env.TW_INBOUND_ROUNDS ?? 3);
+/** every message published before a kill and during it is in the log this soon after the node is back */
+const CATCH_UP_MS = Number(process.env.TW_CATCH_UP_MS ?? 25_000);
+
+let cluster: NatsCluster;
+const conns: NatsConnection[] = [];
+const logs: JetStreamEventLog<{ id: string; n: number }>[] = [];
+const stops: (() => void)[] = [];
+let order: NatsConnection;
+const published: string[] = [];
+const handled = new Map<string, number>();
+const warnings: string[] = [];
+
+beforeAll(async () => {
+  cluster = await NatsCluster.start(3);
+  const urls = cluster.nodes.map((x) => x.url);
+  for (let g = 0; g < 2; g++) {
+    // gateway g starts on node g (the list is rotated; no randomizing)
+    const servers = [...urls.slice(g), ...urls.slice(0, g)];
+    const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: `gateway-${g}` });
+    conns.push(nc);
+    const log = await JetStreamEventLog.open<{ id: string; n: number }>(nc, {
+      stream: 'TW_EXEC',
+      inboundStream: 'TW_EXEC_IN',
+      dedupWindowMs: 120_000,
+      retentionMs: 3_600_000,
+      maxPerUser: 100_000,
+      replicas: 3,
+    });
+    logs.push(log);
+    stops.push(
+      consumeInbound<{ id: string; n: number }>({
+        jsm: log.manager,
+        js: log.client,
+        stream: 'TW_EXEC_IN',
+        prefix: 'exec.in.',
+        durable: INBOUND_DURABLE,
+        what: 'execution',
+        handle: async (user, body) => {
+          // a retry of an append that was stored but not acknowledged comes back as a duplicate
+          await log.append(user, body);
+          handled.set(body.id, (handled.get(body.id) ?? 0) + 1);
+        },
+        log: { warn: (o, msg) => warnings.push(`gateway ${g}: ${msg} ${(o as { err?: Error }).err?.message ?? ''}`) },
+      }),
+    );
+  }
+  await cluster.waitStreamHealthy('TW_EXEC', 3);
+  await cluster.waitStreamHealthy('TW_EXEC_IN', 3);
+  order = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'order-system' });
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of stops) s();
+  await order?.close().catch(() => undefined);
+  for (const l of logs) await l.close();
+  for (const c of conns) await c.close().catch(() => undefined);
+  await cluster?.destroy();
+});
+
+/** The order system: one message at a time, each retried (same msgID) until JetStream acknowledges it. */
+function steadyOrders(): { stop(): Promise<void> } {
+  let stopped = false;
+  const js = jetstream(order, { timeout: 2000 });
+  const run = (async () => {
+    let n = 0;
+    while (!stopped) {
+      const id = `in-${++n}`;
+      for (;;) {
+        try {
+          await js.publish(`exec.in.${USER}`, JSON.stringify({ id, n }), { msgID: id });
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200)); // an order system's retry interval, not a wait
+        }
+      }
+      published.push(id);
+      await new Promise((r) => setTimeout(r, 20)); // pacing the steady orders, not a wait
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await run;
+    },
+  };
+}
+
+async function diagnostics(): Promise<string> {
+  const jsm = await jetstreamManager(order);
+  const ci = await jsm.consumers.info('TW_EXEC_IN', INBOUND_DURABLE).catch((e: Error) => e.message);
+  const si = await jsm.streams.info('TW_EXEC_IN').catch((e: Error) => e.message);
+  const missing = published.filter((id) => !handled.has(id));
+  return [
+    `missing ${missing.length} of ${published.length}: ${missing.slice(0, 20).join(',')}`,
+    `consumer ${JSON.stringify(ci).slice(0, 1200)}`,
+    `stream ${JSON.stringify(typeof si === 'string' ? si : si.state)}`,
+    `warnings ${warnings.slice(-10).join(' | ')}`,
+  ].join('\n');
+}
+
+/** Every message of the log stream: stream seq, per-user seq, id (for a failure's report). */
+async function dumpLog(): Promise<string> {
+  const jsm = await jetstreamManager(order);
+  const info = await jsm.streams.info('TW_EXEC');
+  const rows: string[] = [];
+  for (let q = info.state.first_seq; q <= info.state.last_seq; q++) {
+    const m = await jsm.streams.getMessage('TW_EXEC', { seq: q }).catch(() => null);
+    if (!m) {
+      rows.push(`${q}:-`);
+      continue;
+    }
+    const v = JSON.parse(new TextDecoder().decode(m.data)) as { seq: number; d: { id: string } };
+    rows.push(`${q}:${v.seq}:${v.d.id}`);
+  }
+  return `${JSON.stringify(info.state)} ${rows.join(' ')}`;
+}
+
+describe('the inbound work queue across node kills', () => {
+  it('appends every published message exactly once, each round catching up within a bound', async () => {
+    const orders = steadyOrders();
+    const catchUps: string[] = [];
+    try {
+      await waitFor(() => handled.size >= 20, { what: 'intake before the first kill', timeout: 30_000 });
+      for (let round = 0; round < ROUNDS; round++) {
+        const kind = ['consumer leader', "gateway 0's node", 'log leader'][round % 3]!;
+        const victim =
+          kind === 'consumer leader'
+            ? await cluster.consumerLeader('TW_EXEC_IN', INBOUND_DURABLE)
+            : kind === 'log leader'
+              ? await cluster.streamLeader('TW_EXEC')
+              : cluster.byPort(Number(conns[0]!.getServer().split(':').at(-1))).name;
+        expect(victim, kind).toBeTruthy();
+        const node = cluster.node(victim!);
+        const killedAt = Date.now();
+        await node.proc.kill('SIGKILL');
+        const atKill = published.length;
+        await waitFor(() => published.length >= atKill + 20, { what: 'orders accepted while a node is down', timeout: 30_000 });
+        node.proc.start();
+        await cluster.waitFormed();
+        const want = published.slice();
+        await waitFor(() => want.every((id) => handled.has(id)), { what: `round ${round} (${kind} ${victim}): intake caught up`, timeout: CATCH_UP_MS }).catch(
+          async (err: Error) => {
+            throw new Error(`${err.message}\n${await diagnostics()}`);
+          },
+        );
+        catchUps.push(`${kind} ${victim}: ${Date.now() - killedAt} ms`);
+        await cluster.waitStreamHealthy('TW_EXEC', 3);
+        await cluster.waitStreamHealthy('TW_EXEC_IN', 3);
+      }
+    } finally {
+      await orders.stop();
+    }
+    console.log(`[inbound-cluster] kill to caught up: ${catchUps.join('; ')}`);
+    await waitFor(() => published.every((id) => handled.has(id)), { what: 'the last orders', timeout: CATCH_UP_MS }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await diagnostics()}`);
+    });
+    // the log as a replay reads it: every published message once, seq increasing
+    const stored = await logs[1]!.read(USER, 0, published.length + 100);
+    const holes = stored.filter((e, i) => e.seq !== (i === 0 ? 1 : stored[i - 1]!.seq + 1)).length;
+    console.log(`[inbound-cluster] ${published.length} messages, log read ${stored.length} events, ${holes} seq holes`);
+    if (stored.length !== published.length || holes > 0) console.log(`[inbound-cluster] log ${await dumpLog()}`);
+    expect(stored.map((e) => e.d.id).sort()).toEqual([...published].sort());
+    for (let i = 1; i < stored.length; i++) expect(stored[i]!.seq).toBeGreaterThan(stored[i - 1]!.seq);
+  }, 300_000);
+});

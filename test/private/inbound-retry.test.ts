@@ -1,0 +1,106 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { connect, nanos } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeInbound } from '../../src/executions/inbound-consumer.js';
+import { startNats } from '../helpers/servers.js';
+import type { TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The inbound work queue (exec.in / notif.in) never gives up on a message it could not store: a
+ * log that is unreachable for longer than 20 redeliveries (a leader election under load, a
+ * Redis failover) used to make JetStream stop delivering it (max_deliver 20), and the execution
+ * was lost although the order system had it acknowledged. A durable created with those old
+ * settings is brought to the new ones.
+ */
+let nats: TestServer & { destroy(): Promise<void> };
+let nc: NatsConnection;
+const warnings: string[] = [];
+const log = { warn: (_o: object, msg: string) => warnings.push(msg) };
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await nats?.destroy();
+});
+
+async function workQueue(name: string, prefix: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name, subjects: [prefix + '>'], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
+}
+
+describe('inbound work queue: a failing store', () => {
+  it('is retried past 20 deliveries until the message is stored, once', async () => {
+    await workQueue('RETRY_IN', 'retry.in.');
+    const jsm = await jetstreamManager(nc);
+    const attempts = new Map<string, number>();
+    const stored: string[] = [];
+    const stop = consumeInbound<{ id: string }>({
+      jsm,
+      js: jetstream(nc),
+      stream: 'RETRY_IN',
+      prefix: 'retry.in.',
+      durable: 'retry-in',
+      what: 'test message',
+      retryDelayMs: 10,
+      maxRetryDelayMs: 40,
+      handle: async (_user, body) => {
+        const n = (attempts.get(body.id) ?? 0) + 1;
+        attempts.set(body.id, n);
+        if (n <= 25) throw new Error('log unreachable'); // 25 failed deliveries
+        stored.push(body.id);
+      },
+      log,
+    });
+    try {
+      await jetstream(nc).publish('retry.in.alice', JSON.stringify({ id: 'm1' }), { msgID: 'm1' });
+      await waitFor(() => stored.length === 1, { what: 'the message stored after 25 failures', timeout: 20_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}: ${attempts.get('m1') ?? 0} deliveries`);
+      });
+      expect(stored).toEqual(['m1']);
+      expect(attempts.get('m1')).toBe(26);
+      const ci = await jsm.consumers.info('RETRY_IN', 'retry-in');
+      expect(ci.config.max_deliver ?? -1).toBeLessThanOrEqual(0);
+      await waitFor(async () => (await jsm.streams.info('RETRY_IN')).state.messages === 0, { what: 'the stored message acknowledged', timeout: 5000 });
+    } finally {
+      stop();
+    }
+  });
+
+  it('brings a durable created with max_deliver 20 and a 30 s ack wait to the current settings', async () => {
+    await workQueue('OLD_IN', 'old.in.');
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add('OLD_IN', {
+      durable_name: 'old-in',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(30_000),
+      max_deliver: 20,
+      filter_subject: 'old.in.>',
+    });
+    const stored: string[] = [];
+    const stop = consumeInbound<{ id: string }>({
+      jsm,
+      js: jetstream(nc),
+      stream: 'OLD_IN',
+      prefix: 'old.in.',
+      durable: 'old-in',
+      what: 'test message',
+      handle: async (_user, body) => void stored.push(body.id),
+      log,
+    });
+    try {
+      await jetstream(nc).publish('old.in.bob', JSON.stringify({ id: 'x1' }), { msgID: 'x1' });
+      await waitFor(() => stored.length === 1, { what: 'the message stored', timeout: 10_000 });
+      const ci = await jsm.consumers.info('OLD_IN', 'old-in');
+      expect(ci.config.max_deliver ?? -1).toBeLessThanOrEqual(0);
+      expect(ci.config.ack_wait).toBe(nanos(10_000));
+    } finally {
+      stop();
+    }
+  });
+});
