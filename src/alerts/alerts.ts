@@ -9,7 +9,8 @@ import { TickwireError } from '../core/errors.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { buildNotifications } from '../notifications/notifications.js';
 import type { Notifications } from '../notifications/notifications.js';
-import type { NotificationItem } from '../notifications/schemas.js';
+import type { NotificationEvent, NotificationItem } from '../notifications/schemas.js';
+import type { EventLog } from '../executions/event-log.js';
 import type { AlertsApi } from './alert-api.js';
 import { clientRuleId, firingTitle, LocalAlerts, BusAlertsClient, serveAlertsRpc } from './alert-api.js';
 import type { AlertFiring } from './alert-engine.js';
@@ -165,6 +166,10 @@ export interface UserAlertsContext {
   gateway: boolean;
   /** this process evaluates the rules (embedded default; `tickwire alerts` in NATS mode) */
   alertService: boolean;
+  /** a notifications log kept elsewhere (an embedded gateway worker: the main thread's) */
+  notificationsLog?: EventLog<NotificationEvent>;
+  /** an alert service running elsewhere (an embedded gateway worker: the main thread's) */
+  alertsApi?: AlertsApi;
 }
 
 /** Alerts and notifications for one process, wired by the composition root with a few calls. */
@@ -251,10 +256,17 @@ export function alertExtensions(
  * client; `tickwire alerts` gets the service, writing firings to the same JetStream log.
  */
 export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlerts> {
-  const notifications = await buildNotifications({ config: ctx.config, bus: ctx.bus, log: ctx.log, gateway: ctx.gateway });
+  const notifications = await buildNotifications({
+    config: ctx.config,
+    bus: ctx.bus,
+    log: ctx.log,
+    gateway: ctx.gateway,
+    ...(ctx.notificationsLog ? { eventLog: ctx.notificationsLog } : {}),
+  });
   let alerts: Alerts | undefined;
   try {
-    if (ctx.alertService) alerts = await buildAlerts({ ...ctx, role: 'service', notifications: notifications.service });
+    if (ctx.alertsApi) alerts = { api: ctx.alertsApi, services: undefined, ready: true, close: async () => undefined };
+    else if (ctx.alertService) alerts = await buildAlerts({ ...ctx, role: 'service', notifications: notifications.service });
     else if (ctx.gateway && ctx.bus.requests) alerts = await buildAlerts({ ...ctx, role: 'client' });
   } catch (err) {
     await notifications.close().catch(() => undefined);

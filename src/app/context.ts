@@ -6,6 +6,8 @@ import type { Lifecycle } from './lifecycle.js';
 import type { AdminPeers } from '../admin/admin.js';
 import type { Bus } from '../bus/bus.js';
 import type { EventLog } from '../executions/event-log.js';
+import type { AlertsApi } from '../alerts/alert-api.js';
+import type { NotificationEvent } from '../notifications/schemas.js';
 import type { SharedLimits } from '../gateway/limits.js';
 import type { GatewayOptions } from '../gateway/server.js';
 import type { EngineMetrics } from '../ops/metrics.js';
@@ -14,11 +16,16 @@ import type { LastValueStore } from '../store/last-value-store.js';
 
 /** How a gateway worker thread (src/workers) plugs into the engine: the parts shared with the other workers. */
 export interface GatewayWorkerHooks {
-  /** embedded mode: the main thread's in-process bus, last values, execution log and portfolio service */
+  /**
+   * embedded mode: the main thread's in-process bus, last values, execution log, portfolio
+   * service, notifications log and alert service
+   */
   bus?: Bus;
   store?: LastValueStore;
   events?: EventLog;
   portfolioApi?: PortfolioApi;
+  notifications?: EventLog<NotificationEvent>;
+  alerts?: AlertsApi;
   /** per-user connection counts and per-IP buckets across the workers */
   limits: SharedLimits;
   peers: NonNullable<GatewayOptions['peers']>;

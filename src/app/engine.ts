@@ -119,10 +119,19 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
     }
     let userAlerts: UserAlerts | undefined;
-    // embedded gateway workers share the main thread's logs but not an alert service: with more
-    // than one worker, alerts and notifications need NATS (docs/operations.md#gateway-workers)
-    if ((roles.gateway || roles.alerts) && !(ctx.worker && ctx.mode === 'embedded')) {
-      const ua = await buildUserAlerts({ config, bus, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, alertService: roles.alerts });
+    // an embedded gateway worker uses the main thread's notifications log and alert service (src/workers)
+    const shared = ctx.worker && ctx.mode === 'embedded' ? ctx.worker : undefined;
+    if ((roles.gateway || roles.alerts) && (!shared || shared.notifications)) {
+      const ua = await buildUserAlerts({
+        config,
+        bus,
+        registry: ctx.registry,
+        log: ctx.log,
+        gateway: roles.gateway,
+        alertService: roles.alerts,
+        ...(shared?.notifications ? { notificationsLog: shared.notifications } : {}),
+        ...(shared?.alerts ? { alertsApi: shared.alerts } : {}),
+      });
       ctx.lifecycle.add('alerts and notifications', () => ua.close());
       userAlerts = ua;
       if (ua.alerts?.services) obs.sources.alerts = ua.alerts.services;

@@ -15,7 +15,7 @@ usage:
   tickwire start [--key=value ...]      feeds and gateway in one process (embedded default;
                                         uses NATS when NATS_URL is set)
   tickwire gateway [--key=value ...]    the WebSocket gateway only (needs NATS_URL)
-                                        --workers N: N uWS event loops on the port (default 1; 0 = one per core)
+                                        --workers N: N uWS event loops on the port (default one per core)
   tickwire feed NAME... [--key=value]   run feed adapters and publish to NATS (needs NATS_URL)
   tickwire portfolio [--key=value ...]  portfolio valuation service (needs NATS_URL; REDIS_URL keeps positions)
   tickwire alerts [--key=value ...]     alert service: evaluates alert rules (needs NATS_URL; REDIS_URL keeps rules)

@@ -86,7 +86,7 @@ export const ConfigSchema = z
           .max(256)
           .optional()
           .describe(
-            'uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset or 1 = the gateway runs on the main thread; 0 = one per core; embedded with more than one worker serves no alerts or notifications, which live in one process)',
+            'uWS event loops (worker threads) serving the gateway port in `tickwire gateway` and `tickwire start`; limits, /metrics and /v1/stats count across them (unset or 0 = one per core; 1 = the gateway runs on the main thread)',
           ),
       })
       .strict()

@@ -217,13 +217,17 @@ export class Gateway {
     return conn;
   }
 
-  /** A connection's transport closed (with this protocol close code). */
+  /**
+   * A connection's transport closed (with this protocol close code). The hooks run before the
+   * close is reported to the other gateway workers: once a peer thread sees the connection gone
+   * (/v1/stats, /health, the connection ceiling), its per-user slot is free too.
+   */
   #detach(conn: Connection, code: number): void {
     conn.onClose();
     this.connections.delete(conn);
-    this.#reportHeld();
     this.counters.connectionsClosed++;
     this.#opts.onConnectionClose?.(conn, code);
+    this.#reportHeld();
     this.#opts.log.debug({ conn: conn.id, code }, 'connection closed');
   }
 

@@ -18,6 +18,8 @@ export interface NotificationsContext {
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** this process serves clients: run the router (live feeds, replays) and consume notif.in */
   gateway: boolean;
+  /** a log kept elsewhere, used as it is (an embedded gateway worker: the main thread's, through its port) */
+  eventLog?: EventLog<NotificationEvent>;
 }
 
 /** Everything behind the `notifications` channel for one process. */
@@ -41,10 +43,12 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
   const { config } = ctx;
   const cfg = config.notifications;
   const retention = { maxPerUser: cfg.maxPerUser, retentionMs: cfg.retentionSec * 1000 };
-  const nats = ctx.bus.streams ? await ctx.bus.streams.jetStream() : undefined;
+  const nats = ctx.bus.streams && !ctx.eventLog ? await ctx.bus.streams.jetStream() : undefined;
   let log: EventLog<NotificationEvent>;
   let off: string | undefined;
-  if (ctx.bus.streams && !nats) {
+  if (ctx.eventLog) {
+    log = ctx.eventLog;
+  } else if (ctx.bus.streams && !nats) {
     off = 'notifications are not available here: the NATS server runs without JetStream';
     ctx.log.warn({}, 'notifications are off: the NATS server has no JetStream (start nats-server with -js)');
     log = new DisabledEventLog<NotificationEvent>(off);

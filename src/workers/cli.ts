@@ -18,7 +18,7 @@ export function workersFlag(args: readonly string[]): string[] {
 
 /**
  * `tickwire gateway` and `tickwire start` with more than one worker (`gateway.workers`, default
- * 1; 0 = one per core): start the workers, stop them on SIGTERM/SIGINT. False when one worker is
+ * one per core): start the workers, stop them on SIGTERM/SIGINT. False when one worker is
  * asked for: the caller runs the gateway on the main thread as before.
  */
 export async function runGatewayWorkers(feeds: readonly string[] | undefined, flags: readonly string[]): Promise<boolean> {

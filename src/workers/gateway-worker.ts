@@ -2,20 +2,23 @@
  * One gateway worker thread (started by supervisor.ts): a whole gateway (uWS event loop, hub,
  * connections, limits, private channels) on the port it shares with the other workers through
  * SO_REUSEPORT. In NATS mode it has its own bus (and Redis) connections, like a gateway process;
- * in embedded mode its bus, last values, execution log and portfolio are the main thread's.
+ * in embedded mode its bus, last values, execution and notifications logs, portfolio and alert
+ * services are the main thread's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { startEngine } from '../app/engine.js';
 import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
-import { RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import { RemoteAlerts, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import type { NotificationEvent } from '../notifications/schemas.js';
 import { HELD_STRIDE, heldOf } from './held.js';
 import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
 import { sumStats } from './aggregate.js';
@@ -32,6 +35,11 @@ const board = new StatsBoard(init.board);
 const calls = new RemoteCalls(port);
 const bus = init.embedded ? new WorkerBus(port) : undefined;
 const events = init.embedded ? new RemoteEventLog('memory', calls, port) : undefined;
+// the main thread's notifications log and alert service (embedded, when it runs them): firings reach every worker
+let notifications: RemoteEventLog<NotificationEvent> | undefined;
+/** the main thread's `begin`: its engine is up (this thread loaded its modules meanwhile) */
+let began: (m: Extract<ToWorker, { t: 'begin' }>) => void = () => undefined;
+const begin = new Promise<Extract<ToWorker, { t: 'begin' }>>((resolve) => (began = resolve));
 let engine: Engine | undefined;
 /** the engine's start, while it runs: a stop waits for it (its sockets must be closed before the thread ends) */
 let starting: Promise<unknown> | undefined;
@@ -48,11 +56,12 @@ function gather<T>(what: Gather, arg?: string): Promise<T> {
   });
 }
 
-const hooks: GatewayWorkerHooks = {
+const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks => ({
   ...(bus ? { bus } : {}),
-  ...(init.embedded && init.hasStore ? { store: new RemoteStore(calls) } : {}),
+  ...(init.embedded && main.hasStore ? { store: new RemoteStore(calls) } : {}),
   ...(events ? { events } : {}),
-  ...(init.embedded && init.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
+  ...(init.embedded && main.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
+  ...(notifications ? { notifications, alerts: new RemoteAlerts(calls) } : {}),
   limits: {
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
     ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
@@ -96,7 +105,7 @@ const hooks: GatewayWorkerHooks = {
     contentType: local.contentType,
     render: () => gather<string>('metrics'),
   }),
-};
+});
 
 async function answer(id: number, what: Gather, arg?: string): Promise<void> {
   let value: unknown;
@@ -120,7 +129,7 @@ port.on('message', (m: ToWorker) => {
       calls.settle(m);
       return;
     case 'event':
-      events?.emit(m.user, m.ev as never, m.position);
+      (m.log === 'notifications' ? notifications : events)?.emit(m.user, m.ev as never, m.position);
       return;
     case 'collect':
       void answer(m.id, m.what, m.arg);
@@ -132,6 +141,9 @@ port.on('message', (m: ToWorker) => {
       else g?.reject(new Error(m.error));
       return;
     }
+    case 'begin':
+      began(m);
+      return;
     case 'stop':
       void stop(0);
       return;
@@ -167,16 +179,19 @@ function stop(code: number): Promise<void> {
 /** A crash is reported to the supervisor (which restarts the worker or stops the process). */
 function crashed(err: unknown): void {
   log.error({ err }, 'gateway worker crashed');
-  post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+  if (err instanceof ConfigError) post({ t: 'crash', error: err.message, config: true });
+  else post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
   void stop(1);
 }
 process.on('uncaughtException', crashed);
 process.on('unhandledRejection', crashed);
 
 try {
+  const main = await begin;
+  if (init.embedded && main.hasAlerts) notifications = new RemoteEventLog<NotificationEvent>('memory', calls, port, 'notifications');
   const start = startEngine(
     { ...init.overrides, port: init.port },
-    { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooks },
+    { roles: { gateway: true, feeds: [], portfolio: false, alerts: false }, argv: init.argv, log, worker: hooksFor(main) },
   );
   starting = start;
   engine = await start;

@@ -4,7 +4,10 @@
  */
 
 /** What a worker asks of the main thread's shared parts (embedded mode) by name. */
-export type RemoteTarget = 'store' | 'events' | 'portfolio';
+export type RemoteTarget = 'store' | 'events' | 'notifications' | 'portfolio' | 'alerts';
+
+/** The main thread's logs a worker follows: executions, notifications. */
+export type RemoteLog = 'events' | 'notifications';
 
 export type ToMain =
   | { t: 'ready'; port: number }
@@ -12,13 +15,14 @@ export type ToMain =
   | { t: 'unsub'; id: number }
   | { t: 'pub'; subject: string; payload: Uint8Array }
   | { t: 'call'; id: number; target: RemoteTarget; method: string; args: unknown[] }
-  | { t: 'follow' }
-  | { t: 'unfollow' }
+  | { t: 'follow'; log: RemoteLog }
+  | { t: 'unfollow'; log: RemoteLog }
   /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
   | { t: 'gather'; id: number; what: Gather; arg?: string }
   /** this worker's own figures, answering `collect` */
   | { t: 'local'; id: number; value: unknown }
-  | { t: 'crash'; error: string }
+  /** `config`: a configuration error (the process exits 2 with it, as a single gateway does) */
+  | { t: 'crash'; error: string; config?: boolean }
   | { t: 'stopped' };
 
 /** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */
@@ -29,11 +33,17 @@ export type ToWorker =
   | { t: 'msgs'; items: [number, string, Uint8Array][] }
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: RemoteError }
-  | { t: 'event'; user: string; ev: unknown; position: number }
+  | { t: 'event'; log: RemoteLog; user: string; ev: unknown; position: number }
   | { t: 'collect'; id: number; what: Gather; arg?: string }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
-  | { t: 'stop' };
+  | { t: 'stop' }
+  /**
+   * the main thread's engine is up: start the gateway (a worker loads its modules meanwhile).
+   * Embedded: which of the main thread's parts there are (last values kept in this process,
+   * the portfolio service, the alert service and the notifications log)
+   */
+  | { t: 'begin'; hasStore: boolean; hasPortfolio: boolean; hasAlerts: boolean };
 
 /** An error thrown on the main thread, as the worker rebuilds it (the service API maps `status` and `code`). */
 export interface RemoteError {
@@ -62,9 +72,6 @@ export interface WorkerInit {
   board: SharedArrayBuffer;
   /** Int32 per worker: [open, verifying] (the connection ceiling counts across workers) */
   held: SharedArrayBuffer;
-  /** embedded mode: bus, last values, execution log and portfolio come from the main thread */
+  /** embedded mode: the bus, last values, logs and services come from the main thread (see `begin`) */
   embedded: boolean;
-  hasStore: boolean;
-  /** the main thread runs a portfolio service */
-  hasPortfolio: boolean;
 }

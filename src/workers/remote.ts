@@ -2,17 +2,21 @@ import type { HttpErrorCode } from '../core/errors.js';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
-import type { AppendResult, EventListener, EventLog, StoredEvent } from '../executions/event-log.js';
+import type { AppendResult, EventListener, EventLog, LogPayload, StoredEvent } from '../executions/event-log.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
+import { AlertRequestError } from '../alerts/alert-api.js';
+import type { AlertRequestCode, AlertsApi, AlertView } from '../alerts/alert-api.js';
+import type { Access } from '../access/entitlements.js';
 import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import type { PortfolioApi, PositionsView } from '../portfolio/portfolio-api.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import type { LastValueStore } from '../store/last-value-store.js';
-import type { RemoteError, RemoteTarget, ToMain, ToWorker } from './messages.js';
+import type { RemoteError, RemoteLog, RemoteTarget, ToMain, ToWorker } from './messages.js';
 
 /**
  * Calls from a gateway worker thread to the parts that stay on the main thread in embedded
- * mode (the last values, the execution log, the portfolio service), so that every worker sees
+ * mode (the last values, the execution and notifications logs, the portfolio and alert
+ * services), so that every worker sees
  * the same state. One request, one answer, matched by id.
  */
 export class RemoteCalls {
@@ -51,6 +55,8 @@ export class RemoteCalls {
 function rebuildError(e: RemoteError): Error {
   if (e.name === 'PortfolioRequestError' && e.status !== undefined && e.code !== undefined)
     return new PortfolioRequestError(e.status, e.code as HttpErrorCode, e.message, e.field);
+  if (e.name === 'AlertRequestError' && e.status !== undefined && e.code !== undefined)
+    return new AlertRequestError(e.status, e.code as AlertRequestCode, e.message, e.field);
   if (e.code !== undefined) return new TickwireError(e.code, e.message);
   return new Error(e.message);
 }
@@ -80,53 +86,84 @@ export class RemoteStore implements LastValueStore {
   async close(): Promise<void> {}
 }
 
-/** The main thread's execution log, seen from a worker: reads and appends by call, `follow` by events. */
-export class RemoteEventLog implements EventLog {
+/**
+ * One of the main thread's logs (`events`: executions, `notifications`), seen from a worker:
+ * reads and appends by call, `follow` by events.
+ */
+export class RemoteEventLog<P extends LogPayload = ExecutionPayload> implements EventLog<P> {
   readonly ready = true;
   readonly #calls: RemoteCalls;
   readonly #port: MessagePort;
-  readonly #listeners = new Set<EventListener>();
+  readonly #log: RemoteLog;
+  readonly #listeners = new Set<EventListener<P>>();
 
   constructor(
     readonly kind: EventLog['kind'],
     calls: RemoteCalls,
     port: MessagePort,
+    log: RemoteLog = 'events',
   ) {
     this.#calls = calls;
     this.#port = port;
+    this.#log = log;
   }
 
-  append(user: string, d: ExecutionPayload): Promise<AppendResult> {
-    return this.#calls.call('events', 'append', [user, d]);
+  append(user: string, d: P): Promise<AppendResult> {
+    return this.#calls.call(this.#log, 'append', [user, d]);
   }
 
-  read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
-    return this.#calls.call('events', 'read', [user, after, limit]);
+  read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
+    return this.#calls.call(this.#log, 'read', [user, after, limit]);
   }
 
-  tail(user: string, count: number): Promise<StoredEvent[]> {
-    return this.#calls.call('events', 'tail', [user, count]);
+  tail(user: string, count: number): Promise<StoredEvent<P>[]> {
+    return this.#calls.call(this.#log, 'tail', [user, count]);
   }
 
   head(user: string): Promise<number> {
-    return this.#calls.call('events', 'head', [user]);
+    return this.#calls.call(this.#log, 'head', [user]);
   }
 
-  follow(listener: EventListener): Unsubscribe {
-    if (this.#listeners.size === 0) this.#port.postMessage({ t: 'follow' } satisfies ToMain);
+  follow(listener: EventListener<P>): Unsubscribe {
+    if (this.#listeners.size === 0) this.#port.postMessage({ t: 'follow', log: this.#log } satisfies ToMain);
     this.#listeners.add(listener);
     return () => {
-      if (this.#listeners.delete(listener) && this.#listeners.size === 0) this.#port.postMessage({ t: 'unfollow' } satisfies ToMain);
+      if (this.#listeners.delete(listener) && this.#listeners.size === 0) this.#port.postMessage({ t: 'unfollow', log: this.#log } satisfies ToMain);
     };
   }
 
-  /** Called by the worker for each `event` message. */
-  emit(user: string, ev: StoredEvent, position: number): void {
+  /** Called by the worker for each `event` message of this log. */
+  emit(user: string, ev: StoredEvent<P>, position: number): void {
     for (const l of this.#listeners) l(user, ev, position);
   }
 
   async close(): Promise<void> {
     this.#listeners.clear();
+  }
+}
+
+/** The main thread's alert service, seen from a worker (service API routes, in-band alert ops). */
+export class RemoteAlerts implements AlertsApi {
+  constructor(readonly calls: RemoteCalls) {}
+
+  create(user: string, input: unknown, access: Access): Promise<AlertView> {
+    return this.calls.call('alerts', 'create', [user, input, access]);
+  }
+
+  list(user: string): Promise<AlertView[]> {
+    return this.calls.call('alerts', 'list', [user]);
+  }
+
+  get(user: string, id: string): Promise<AlertView> {
+    return this.calls.call('alerts', 'get', [user, id]);
+  }
+
+  update(user: string, id: string, input: unknown, access: Access): Promise<AlertView> {
+    return this.calls.call('alerts', 'update', [user, id, input, access]);
+  }
+
+  remove(user: string, id: string): Promise<void> {
+    return this.calls.call('alerts', 'remove', [user, id]);
   }
 }
 
@@ -143,20 +180,33 @@ export class RemotePortfolio implements PortfolioApi {
   }
 }
 
-/** The main thread's side: answers a worker's calls and forwards the log's events to it. */
+/** What the main thread shares with its workers in embedded mode. */
+export interface RemoteParts {
+  store?: LastValueStore;
+  events?: EventLog;
+  notifications?: EventLog<LogPayload>;
+  portfolio?: PortfolioApi;
+  alerts?: AlertsApi;
+}
+
+/** The main thread's side: answers a worker's calls and forwards the logs' events to it. */
 export class RemoteServer {
   readonly #worker: Worker;
   readonly #targets: Partial<Record<RemoteTarget, object>>;
-  readonly #events: EventLog | undefined;
-  #unfollow: Unsubscribe | undefined;
+  readonly #logs: Partial<Record<RemoteLog, EventLog<LogPayload>>>;
+  readonly #unfollow = new Map<RemoteLog, Unsubscribe>();
 
-  constructor(worker: Worker, parts: { store?: LastValueStore; events?: EventLog; portfolio?: PortfolioApi }) {
+  constructor(worker: Worker, parts: RemoteParts) {
     this.#worker = worker;
-    this.#events = parts.events;
+    this.#logs = {
+      ...(parts.events ? { events: parts.events as unknown as EventLog<LogPayload> } : {}),
+      ...(parts.notifications ? { notifications: parts.notifications } : {}),
+    };
     this.#targets = {
       ...(parts.store ? { store: parts.store } : {}),
-      ...(parts.events ? { events: parts.events } : {}),
+      ...this.#logs,
       ...(parts.portfolio ? { portfolio: parts.portfolio } : {}),
+      ...(parts.alerts ? { alerts: parts.alerts } : {}),
     };
   }
 
@@ -167,12 +217,19 @@ export class RemoteServer {
       return true;
     }
     if (m.t === 'follow') {
-      this.#unfollow ??= this.#events?.follow((user, ev, position) => this.#worker.postMessage({ t: 'event', user, ev, position } satisfies ToWorker));
+      const log = this.#logs[m.log];
+      if (log && !this.#unfollow.has(m.log)) {
+        const which = m.log;
+        this.#unfollow.set(
+          which,
+          log.follow((user, ev, position) => this.#worker.postMessage({ t: 'event', log: which, user, ev, position } satisfies ToWorker)),
+        );
+      }
       return true;
     }
     if (m.t === 'unfollow') {
-      this.#unfollow?.();
-      this.#unfollow = undefined;
+      this.#unfollow.get(m.log)?.();
+      this.#unfollow.delete(m.log);
       return true;
     }
     return false;
@@ -194,13 +251,15 @@ export class RemoteServer {
   }
 
   close(): void {
-    this.#unfollow?.();
-    this.#unfollow = undefined;
+    for (const u of this.#unfollow.values()) u();
+    this.#unfollow.clear();
   }
 }
 
 const ALLOWED: Readonly<Record<RemoteTarget, readonly string[]>> = {
   store: ['getMany'],
   events: ['append', 'read', 'tail', 'head'],
+  notifications: ['append', 'read', 'tail', 'head'],
   portfolio: ['getPositions', 'putPositions'],
+  alerts: ['create', 'list', 'get', 'update', 'remove'],
 };

@@ -12,7 +12,7 @@ import type { Engine } from '../app/engine.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import type { Config } from '../core/config.js';
 import { loadConfig } from '../core/config.js';
-import { TickwireError } from '../core/errors.js';
+import { ConfigError, TickwireError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
@@ -65,6 +65,8 @@ interface Slot {
   stopping: boolean;
   /** answers of a gather, by the supervisor's request id */
   crashError: string | undefined;
+  /** the worker refused its configuration (ConfigError): start-up fails with it */
+  configError: boolean;
 }
 
 /** The gateway workers of a process and how to stop them (what the CLI's signal handler needs). */
@@ -80,15 +82,10 @@ export interface GatewayWorkers {
   close(): Promise<void>;
 }
 
-/**
- * `gateway.workers` (`--workers N`; `--workers auto` or 0 is one per core); unset: one. Workers
- * are opt-in: a per-user limit can still be overshot by one under racing upgrades across workers
- * (docs/operations.md#gateway-workers), and embedded engines serve alerts and notifications only
- * with one worker (they live in one process's memory).
- */
+/** `gateway.workers` (`--workers N`); unset or 0: one per core (`os.availableParallelism()`). */
 export function workerCount(config: Readonly<Config>): number {
   const n = config.gateway.workers;
-  return n === undefined ? 1 : n === 0 ? availableParallelism() : n;
+  return n === undefined || n === 0 ? availableParallelism() : n;
 }
 
 /**
@@ -132,14 +129,15 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   // worker binds that one (uSockets does not share a port-0 bind)
   const port = await probePort(config.host, config.port);
 
-  const main = runMain
-    ? await startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded }, argv, log })
-    : undefined;
-  const registry = main?.metrics?.registry ?? defaultRegistry();
-  if (stopRequested) {
-    await main?.close();
-    throw new TickwireError('STOPPED', 'stopped while starting');
-  }
+  // the main thread's engine starts while the workers load their modules (most of a worker's
+  // start-up); a worker starts its gateway once the main thread's parts exist (`begin`)
+  const mainStart = runMain
+    ? startEngine(overrides, { roles: { gateway: false, ...(feeds !== undefined ? { feeds } : {}), portfolio: embedded, alerts: embedded }, argv, log })
+    : Promise.resolve(undefined);
+  let main: Engine | undefined;
+  /** set once the main thread's engine is up: workers spawned from then on begin at once */
+  let mainUp = false;
+  let registry: Registry | undefined;
 
   const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
   const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
@@ -193,7 +191,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             const s = sumStats(values as GatewayStats[]);
             return { t: 'gathered', id, ok: true, value: { ...s, workersConfigured: n, workersAnswered: values.length } };
           }
-          const m = await sumMetrics((await registry.getMetricsAsJSON()) as MetricJson[], values as MetricJson[][]);
+          const m = await sumMetrics((await (registry ?? defaultRegistry()).getMetricsAsJSON()) as MetricJson[], values as MetricJson[][]);
           return { t: 'gathered', id, ok: true, value: m.text };
         } catch (err) {
           return { t: 'gathered', id, ok: false, error: (err as Error).message };
@@ -226,10 +224,31 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       }
       case 'crash':
         slot.crashError = m.error;
+        slot.configError = m.config === true;
         return;
       default:
         return;
     }
+  };
+
+  /** The main thread's engine is up: connect the worker to its parts and let it start its gateway. */
+  const begin = (slot: Slot): void => {
+    if (embedded && main) {
+      slot.bridge = new BusBridge(main.bus, slot.worker);
+      slot.remote = new RemoteServer(slot.worker, {
+        ...(main.store ? { store: main.store } : {}),
+        ...(main.private ? { events: main.private.events } : {}),
+        ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
+        ...(main.userAlerts ? { notifications: main.userAlerts.notifications.service.log } : {}),
+        ...(main.userAlerts?.alerts ? { alerts: main.userAlerts.alerts.api } : {}),
+      });
+    }
+    slot.worker.postMessage({
+      t: 'begin',
+      hasStore: main?.store !== undefined && !config.redisUrl,
+      hasPortfolio: main?.private?.portfolio !== undefined,
+      hasAlerts: embedded && main?.userAlerts !== undefined,
+    } satisfies ToWorker);
   };
 
   const spawn = (index: number, bindPort: number): Promise<number> =>
@@ -250,8 +269,6 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         board: boardBuffer,
         held: heldBuffer,
         embedded,
-        hasStore: main?.store !== undefined && !config.redisUrl,
-        hasPortfolio: main?.private?.portfolio !== undefined,
       };
       const worker = entry.endsWith('.ts')
         ? // from source (tsx): a worker thread's entry module is loaded before the --import hooks
@@ -261,16 +278,9 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             { eval: true, workerData: init, name: `tickwire-gateway-${index}` },
           )
         : new Worker(new URL(entry), { workerData: init, name: `tickwire-gateway-${index}` });
-      const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined };
-      if (embedded && main) {
-        slot.bridge = new BusBridge(main.bus, worker);
-        slot.remote = new RemoteServer(worker, {
-          ...(main.store ? { store: main.store } : {}),
-          ...(main.private ? { events: main.private.events } : {}),
-          ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
-        });
-      }
+      const slot: Slot = { index, worker, bridge: undefined, remote: undefined, ready: false, stopping: false, crashError: undefined, configError: false };
       slots[index] = slot;
+      if (mainUp) begin(slot);
       let started = false;
       worker.on('message', (m: ToMain) =>
         onMessage(slot, m, (p) => {
@@ -294,6 +304,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         }
         if (slots[index] === slot) slots[index] = undefined;
         if (!started) {
+          if (slot.configError && slot.crashError !== undefined) {
+            reject(new ConfigError(slot.crashError));
+            return;
+          }
           reject(new TickwireError('WORKER', `gateway worker ${index} did not start (exit ${code}): ${slot.crashError ?? 'see the log'}`));
           return;
         }
@@ -347,11 +361,19 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     await main?.close();
   };
 
+  // all at once, on the port probed above: the last worker is ready soon after the first
+  const spawned = Promise.all(Array.from({ length: n }, (_, i) => spawn(i, port)));
+  spawned.catch(() => undefined); // awaited below, after the main thread's start
   try {
-    // all at once, on the port probed above: the last worker is ready soon after the first
-    await Promise.all(Array.from({ length: n }, (_, i) => spawn(i, port)));
+    main = await mainStart;
+    registry = main?.metrics?.registry ?? defaultRegistry();
+    if (stopRequested) throw new TickwireError('STOPPED', 'stopped while starting');
+    mainUp = true;
+    for (const s of slots) if (s && !s.stopping) begin(s);
+    await spawned;
   } catch (err) {
     await close().catch(() => undefined);
+    // a worker that could not start, or a stop, says more than the worker closed for it
     throw err;
   }
   log.info(

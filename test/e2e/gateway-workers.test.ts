@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
+import type { Frame } from '../helpers/ws-client.js';
+import type { Engine } from '../../src/app/engine.js';
+import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
 import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import { freePort, startNats } from '../helpers/servers.js';
 import { publishTick } from '../auth/helpers.js';
@@ -44,27 +46,30 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs
   return v;
 }
 
+/**
+ * `n` connections (one at a time, from the only user connected) that sit on both workers: the
+ * kernel spreads connections by a hash of their addresses, so a few rounds may be needed.
+ */
+async function connectOnBoth(port: number, to: string, n: number, opts?: Parameters<typeof TestClient.connect>[1]): Promise<TestClient[]> {
+  const stats = async (): Promise<WorkerStats> => (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json() as Promise<WorkerStats>;
+  for (let round = 0; round < 8; round++) {
+    const open: TestClient[] = [];
+    for (let i = 0; i < n; i++) open.push(await TestClient.connect(to, opts));
+    const s = await until(stats, (v) => v.connections === n);
+    if (s.workers.every((w) => w.connections > 0)) return open;
+    for (const c of open) c.close();
+    await until(stats, (v) => v.connections === 0);
+  }
+  throw new Error(`${n} connections never landed on both workers`);
+}
+
 describe('gateway workers (embedded, 2 workers)', () => {
   let gw: GatewayWorkers;
   const http = (path: string): string => `http://127.0.0.1:${gw.port}${path}`;
   const url = (query = ''): string => `ws://127.0.0.1:${gw.port}/v1/stream${query}`;
   const stats = async (): Promise<WorkerStats> => (await fetch(http('/v1/stats'))).json() as Promise<WorkerStats>;
 
-  /**
-   * `n` connections (one at a time, from the only user connected) that sit on both workers: the
-   * kernel spreads connections by a hash of their addresses, so a few rounds may be needed.
-   */
-  const connectSplit = async (to: string, n: number): Promise<TestClient[]> => {
-    for (let round = 0; round < 8; round++) {
-      const open: TestClient[] = [];
-      for (let i = 0; i < n; i++) open.push(await TestClient.connect(to));
-      const s = await until(stats, (v) => v.connections === n);
-      if (s.workers.every((w) => w.connections > 0)) return open;
-      for (const c of open) c.close();
-      await until(stats, (v) => v.connections === 0);
-    }
-    throw new Error(`${n} connections never landed on both workers`);
-  };
+  const connectSplit = (to: string, n: number): Promise<TestClient[]> => connectOnBoth(gw.port, to, n);
 
   beforeAll(async () => {
     gw = await startGatewayWorkers({ overrides: base });
@@ -148,6 +153,50 @@ describe('gateway workers (embedded, 2 workers)', () => {
     for (const c of clients) c.close();
     await until(stats, (v) => v.connections === 0);
   }, 60_000);
+});
+
+describe('gateway workers (embedded): alerts and notifications across workers', () => {
+  it("evaluates a rule created through one worker once, on the main thread, and delivers the firing to the user's connections on every worker", async () => {
+    // only BTC-USD from the synthetic feed: the AAPL trades below are the only ones
+    const gw = await startGatewayWorkers({ overrides: { ...base, synthetic: { rate: 50, symbols: ['BTC-USD'] }, alerts: { flushMs: 0 } } });
+    const engine = { port: gw.port } as Engine;
+    const isNote = (f: Frame): boolean => f.op === 'data' && f.ch === 'notifications' && f.d?.kind === 'notification';
+    try {
+      const t = await token({ sub: 'erin' });
+      const clients = await connectOnBoth(gw.port, `ws://127.0.0.1:${gw.port}/v1/stream`, 4, { headers: { authorization: `Bearer ${t}` }, encoding: 'json' });
+      for (const c of clients) expect((await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] })).subscribed).toEqual(['notifications']);
+      // in band, on whichever worker holds the first connection; listed through every worker
+      expect(
+        await clients[0]!.request({ op: 'alert.create', id: 2, rule: { id: 'aapl-230', symbol: 'AAPL', kind: 'price', direction: 'above', level: 230 } }),
+      ).toMatchObject({ op: 'alert.create', alert: { id: 'aapl-230', user: 'erin' } });
+      for (const c of clients) expect((await c.request({ op: 'alert.list', id: 3 })).alerts).toEqual([expect.objectContaining({ id: 'aapl-230' })]);
+      // a refused rule keeps its code and field across the thread boundary
+      expect(await api(engine, 'POST', '/v1/users/erin/alerts', { id: 'x1', symbol: 'ZZZZ', kind: 'price', direction: 'above', level: 1 })).toMatchObject({
+        status: 400,
+        body: { error: 'ALERT_UNKNOWN_SYMBOL', field: 'symbol' },
+      });
+      const trade = (p: number): void => publishTick(gw.main!, 'stock', { k: 'trade', sym: 'AAPL', id: `t${p}-${Math.random()}`, p, s: 1 } as never);
+      trade(229);
+      await until(
+        async () => (await api(engine, 'GET', '/v1/users/erin/alerts/aapl-230')).body.state?.phase,
+        (phase) => phase === 'armed',
+      );
+      trade(231);
+      // one firing, one notification, on every connection of the user (both workers)
+      const got = await Promise.all(clients.map((c) => c.waitFor(isNote, 15_000)));
+      for (const f of got) expect(f.d).toMatchObject({ type: 'alert', title: 'AAPL above 230', data: { rule: 'aapl-230', firing: 1, value: 231 } });
+      // a notification posted through the service API reaches every worker too
+      expect((await api(engine, 'POST', '/v1/users/erin/notifications', { id: 'n-1', type: 'info', title: 'hello' })).status).toBe(201);
+      await Promise.all(clients.map((c) => c.waitFor((f) => isNote(f) && f.d.id === 'n-1', 15_000)));
+      for (const c of clients) expect(c.frames.filter(isNote)).toHaveLength(2);
+      // read state is the main thread's: marked through one worker, seen through any
+      await clients[0]!.request({ op: 'notifications.read', id: 4, upToId: 'n-1' });
+      for (let i = 0; i < 4; i++) expect((await api(engine, 'GET', '/v1/users/erin/notifications?unread=1')).body).toMatchObject({ unread: 0, items: [] });
+      for (const c of clients) c.close();
+    } finally {
+      await gw.close();
+    }
+  }, 120_000);
 });
 
 describe('gateway workers over NATS (each worker with its own NATS connection)', () => {
@@ -282,6 +331,17 @@ describe('tickwire start --workers 2 (CLI)', () => {
       await c.waitFor((f) => f.op === 'data' && f.ch === 'quote:EUR-USD');
       expect(await proc.stop()).toBe(0);
       expect(proc.output()).toContain('with 2 workers');
+    } finally {
+      await proc.stop();
+    }
+  }, 90_000);
+
+  it('exits 2 with the configuration error when a worker refuses its configuration (as one loop does)', async () => {
+    // the uWS fallback check runs where the gateway starts: in each worker
+    const proc = spawnTickwire(['start', '--workers', '2'], { UWS_USE_FALLBACK: '1', PORT: '0', HOST: '127.0.0.1' });
+    try {
+      expect(await proc.exited).toBe(2);
+      expect(proc.output()).toMatch(/configuration error: .*UWS_USE_FALLBACK.*TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK=true/);
     } finally {
       await proc.stop();
     }

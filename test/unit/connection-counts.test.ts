@@ -112,6 +112,54 @@ describe('SharedConnectionCounts', () => {
   }, 60_000);
 });
 
+describe('SharedConnectionCounts across threads, adds and removes interleaved', () => {
+  it('never lets a connection in over the maximum while others close and open on other threads', async () => {
+    // each thread opens (tryAdd) and closes (remove) one user's connections in a tight loop; an
+    // independent atomic tally, raised after a granted add and lowered before a remove, never
+    // exceeds the maximum if the check and the count are one step across threads
+    const W = 2;
+    const MAX = 3;
+    const buf = SharedConnectionCounts.allocate(64, W);
+    const tally = new SharedArrayBuffer(8);
+    const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
+    const tsx = pathToFileURL(existsSync(cjs.replace(/\.cjs$/, '.mjs')) ? cjs.replace(/\.cjs$/, '.mjs') : cjs).href;
+    const mod = new URL('../../src/gateway/connection-counts.ts', import.meta.url).href;
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(tsx)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(mod)}); }).then(({ SharedConnectionCounts }) => {
+        const c = new SharedConnectionCounts(workerData.buf, ${W}, workerData.index);
+        const tally = new Int32Array(workerData.tally);
+        Atomics.add(tally, 1, 1);
+        while (Atomics.load(tally, 1) < ${W}) {} // start together
+        let mine = 0, over = 0, granted = 0;
+        for (let i = 0; i < 100000; i++) {
+          if (mine > 0 && (i * 7 + workerData.index) % 3 === 0) { Atomics.sub(tally, 0, 1); c.remove('dan'); mine--; continue; }
+          if (c.tryAdd('dan', ${MAX})) { granted++; mine++; if (Atomics.add(tally, 0, 1) + 1 > ${MAX}) over++; }
+        }
+        while (mine-- > 0) { Atomics.sub(tally, 0, 1); c.remove('dan'); }
+        parentPort.postMessage({ over, granted });
+      });`;
+    const workers = Array.from({ length: W }, (_, index) => new Worker(code, { eval: true, workerData: { buf, tally, index } }));
+    const results = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<{ over: number; granted: number }>((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    for (const r of results) {
+      expect(r.over).toBe(0);
+      expect(r.granted).toBeGreaterThan(1000); // they did race
+    }
+    const main = new SharedConnectionCounts(buf, W, -1);
+    expect(main.get('dan')).toBe(0);
+    expect(main.users).toBe(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }, 60_000);
+});
+
 describe('SharedIpBuckets', () => {
   it('gives an address one bucket across workers: the burst, then the rate', () => {
     const buf = SharedIpBuckets.allocate(16);
