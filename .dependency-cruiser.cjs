@@ -15,6 +15,7 @@ const LAYERS = [
   ['bus', '^src/bus/'],
   ['store', '^src/store/'],
   ['derive', '^src/derive/'],
+  ['book', '^src/book/'],
   ['feeds-sdk', '^feeds/sdk/'],
   ['feeds-config', '^feeds/config\\.ts$'],
   ['feeds-adapters', '^feeds/(?!sdk/|config\\.ts$|registry\\.ts$)[^/]+/'],

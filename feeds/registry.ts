@@ -70,7 +70,7 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
           return i;
         })
       : registry.all().filter((i) => i.providers.includes('synthetic'));
-    return new SyntheticFeed({ instruments, seed: config.synthetic.seed, rate: config.synthetic.rate });
+    return new SyntheticFeed({ instruments, seed: config.synthetic.seed, rate: config.synthetic.rate, bookLevels: config.synthetic.bookLevels });
   },
   binance: (ctx) => {
     const { id, opts } = setup(ctx, 'binance', BinanceOptionsSchema);

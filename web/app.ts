@@ -1,5 +1,6 @@
 import { TickwireClient, type Bar, type Execution, type Portfolio, type SystemMessage, type Ticker, type Update } from '@tickwire/client';
 import { BarChart, type ChartView } from './chart.js';
+import { DepthLadder } from './book.js';
 import { mountAlerts, OpsSocket } from './alerts.js';
 import { mountNotifications } from './notifications.js';
 import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, priceDigits, signClass, type AssetClass } from './format.js';
@@ -278,6 +279,7 @@ function selectSymbol(sym: string): void {
   chart.reset(sym, INTERVALS[interval]);
   if (previous !== sym) void client.unsubscribe([barChannel(previous)]).catch(() => undefined);
   subscribeChart();
+  showBook(sym);
 }
 
 function selectInterval(next: string): void {
@@ -288,6 +290,19 @@ function selectInterval(next: string): void {
   chart.reset(selected, INTERVALS[next]);
   void client.unsubscribe([previous]).catch(() => undefined);
   subscribeChart();
+}
+
+// ---- depth ladder (web/book.ts): the selected crypto symbol's order book --------------------
+
+const BOOK_DEPTH = 10;
+const ladder = new DepthLadder($('book-ladder'), (ch) => client.resync([ch]));
+function showBook(sym: string): void {
+  const ch = assetClassOf(sym) === 'crypto' ? `book:${sym}` : undefined;
+  $('book-symbol').textContent = ch ? sym : `${sym} (no book)`;
+  if (ladder.channel === ch) return;
+  if (ladder.channel) void client.unsubscribe([ladder.channel]).catch(() => undefined);
+  ladder.show(ch);
+  if (ch) void client.subscribe([ch], { throttle, depth: BOOK_DEPTH }).catch((err: unknown) => log(`book: ${String(err)}`));
 }
 
 // ---- portfolio and executions --------------------------------------------------------------
@@ -384,6 +399,9 @@ client.on('data', (u) => {
   stats.recent.push(performance.now());
 });
 client.on('ticker', onTicker);
+client.on('data', (u) => {
+  if (u.kind === 'book') ladder.onItem(u);
+});
 client.on('bar', (u) => {
   if (u.channel !== barChannel(selected)) return;
   // the snapshot of a `history` subscribe (also after a reconnect or a gap) brings the closed bars before it
@@ -429,6 +447,8 @@ throttleSelect.addEventListener('change', () => {
   log(`throttle ${next} ms`);
   stats.recent = [];
   void client.setThrottle(marketChannels(), next).catch((err: unknown) => log(`throttle: ${String(err)}`));
+  // (the book on its own: setThrottle keeps the depth of the channels it is given)
+  if (ladder.channel) void client.setThrottle([ladder.channel], next).catch((err: unknown) => log(`book throttle: ${String(err)}`));
 });
 
 setInterval(() => {
@@ -450,6 +470,7 @@ chart.reset(selected, INTERVALS[interval]);
 
 void client.subscribe(symbols.map(tickerOf), { throttle }).catch((err: unknown) => log(`subscribe: ${String(err)}`));
 subscribeChart();
+showBook(selected);
 void client.subscribe(['system']).catch((err: unknown) => log(`system: ${String(err)}`));
 if (token) {
   $('portfolio-panel').hidden = false;
@@ -472,6 +493,7 @@ declare global {
       chart(): ChartView;
       interval(): string;
       symbols(): string[];
+      ladder: DepthLadder;
     };
   }
 }
@@ -481,6 +503,7 @@ window.tickwire = {
   throttle: () => throttle,
   selected: () => selected,
   chart: () => chart.view(),
+  ladder,
   interval: () => interval,
   symbols: () => [...symbols],
 };

@@ -6,6 +6,8 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
+import { DepthSync, parseDepthEvent, parseDepthSnapshot } from './depth-sync.js';
+import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
 
 /**
  * Binance spot market streams (public, no key). One combined-stream connection:
@@ -15,25 +17,34 @@ import { toNs } from '../sdk/time.js';
  * the aggressor sold); `bookTicker` gives best bid/ask (`b`/`B`, `a`/`A`) without a timestamp,
  * so quotes are stamped with the receive time. Symbols added later are sent live with
  * {"method":"SUBSCRIBE"}. The server pings every 20 s (answered by the socket) and closes every
- * connection at 24 h, so we reconnect on our own a little before that.
+ * connection at 24 h, so we reconnect on our own a little before that. With `depth` in
+ * `streams`, each symbol's order book comes from the diff depth stream and REST snapshots,
+ * synchronised by Binance's documented procedure (depth-sync.ts).
  */
 export const BinanceOptionsSchema = z
   .object({
     ...commonFeedFields,
     streams: z
-      .array(z.enum(['trade', 'bookTicker']))
+      .array(z.enum(['trade', 'bookTicker', 'depth']))
       .min(1)
       .default(['trade', 'bookTicker']),
+    restUrl: z.string().url().optional().describe('REST base URL for depth snapshots (default https://api.binance.com)'),
+    depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
+    depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
+    depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
   })
   .strict();
 export type BinanceOptions = z.infer<typeof BinanceOptionsSchema>;
 
 export const BINANCE_DEFAULT_URL = 'wss://stream.binance.com:9443';
+export const BINANCE_DEFAULT_REST_URL = 'https://api.binance.com';
 
 export class BinanceFeed extends StreamFeed {
   readonly #opts: BinanceOptions;
   readonly #map: SymbolMap;
   #requestId = 0;
+  /** order book sync per canonical symbol (streams include `depth`) */
+  readonly #depth = new Map<string, DepthSync>();
 
   constructor(id: string, opts: BinanceOptions) {
     super(
@@ -51,7 +62,8 @@ export class BinanceFeed extends StreamFeed {
   }
 
   #streamNames(symbols: readonly string[]): string[] {
-    return symbols.flatMap((s) => this.#opts.streams.map((k) => `${this.#map.toProvider(s).toLowerCase()}@${k}`));
+    const name = (k: string): string => (k === 'depth' ? (this.#opts.depthSpeed === '100ms' ? 'depth@100ms' : 'depth') : k);
+    return symbols.flatMap((s) => this.#opts.streams.map((k) => `${this.#map.toProvider(s).toLowerCase()}@${name(k)}`));
   }
 
   url(symbols: readonly string[]): string {
@@ -61,6 +73,8 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
+    // a new connection: every book starts over from a snapshot
+    this.#depth.clear();
     // the URL carries the subscription: nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
   }
@@ -70,6 +84,7 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#depth.delete(s);
     session.send(JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
@@ -91,7 +106,9 @@ export class BinanceFeed extends StreamFeed {
     const providerSym = String(payload.s ?? stream.split('@')[0] ?? '');
     const sym = this.#map.toCanonical(providerSym);
     if (!sym) return; // not one of ours (e.g. after an unsubscribe in flight)
-    if (payload.e === 'trade') {
+    if (payload.e === 'depthUpdate') {
+      this.#onDepth(sym, providerSym, parseDepthEvent(payload), session);
+    } else if (payload.e === 'trade') {
       // Binance Spot "WebSocket Streams" > Trade Streams: t trade ID (per symbol), p price and
       // q quantity (decimal strings, quote/base asset), T trade time (ms), m "is the buyer the
       // market maker?" (true: the aggressor sold)
@@ -119,5 +136,70 @@ export class BinanceFeed extends StreamFeed {
         ts: payload.E !== undefined ? toNs(payload.E, 'ms') : nowNs(),
       });
     }
+  }
+
+  #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {
+    let sync = this.#depth.get(sym);
+    if (!sync) this.#depth.set(sym, (sync = new DepthSync()));
+    const r = sync.onEvent(ev);
+    if (r.gap) {
+      session.ctx.metrics?.gap(1, `binance depth ${providerSym}: ${r.gap}`);
+      session.ctx.log.warn({ sym }, `binance: depth stream gap (${r.gap}), syncing the book again`);
+    }
+    if (r.out) this.#emitBook(sym, r.out, session);
+    if (r.fetch) this.#fetchSnapshot(sym, providerSym, sync, session, 0);
+  }
+
+  /** Step 2 of the procedure: GET /api/v3/depth (Binance Spot REST "Order book"), again while stale. */
+  #fetchSnapshot(sym: string, providerSym: string, sync: DepthSync, session: StreamSession, delayMs: number): void {
+    sync.fetching = true;
+    const base = (this.#opts.restUrl ?? BINANCE_DEFAULT_REST_URL).replace(/\/+$/, '');
+    const url = `${base}/api/v3/depth?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=${this.#opts.depthLimit}`;
+    const current = (): boolean => session.open && this.#depth.get(sym) === sync;
+    const again = (): void => {
+      if (current()) this.#fetchSnapshot(sym, providerSym, sync, session, this.#opts.depthRetryMs);
+      else sync.fetching = false;
+    };
+    const run = async (): Promise<void> => {
+      if (!current()) {
+        sync.fetching = false;
+        return;
+      }
+      let snap: DepthSnapshot;
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        snap = parseDepthSnapshot((await res.json()) as Record<string, any>);
+      } catch (err) {
+        session.ctx.metrics?.error(`binance depth snapshot ${providerSym}: ${String(err)}`);
+        again();
+        return;
+      }
+      if (!current()) {
+        sync.fetching = false;
+        return;
+      }
+      const r = sync.onSnapshot(snap);
+      if (r.stale) {
+        // step 3: the snapshot is older than the first buffered event
+        session.ctx.log.debug({ sym, lastUpdateId: snap.lastUpdateId }, 'binance: stale depth snapshot, asking again');
+        again();
+        return;
+      }
+      for (const o of r.out) this.#emitBook(sym, o, session);
+    };
+    if (delayMs > 0) setTimeout(() => void run(), delayMs).unref();
+    else void run();
+  }
+
+  /**
+   * Binance Spot "WebSocket Streams" > "Diff. Depth Stream": `b` / `a` are [price, quantity]
+   * decimal strings where the quantity is the level's new absolute total and 0 removes the level
+   * (as in our BookTick); `E` is the event time in ms. REST "Order book" (GET /api/v3/depth):
+   * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
+   * the first buffered event's time: the snapshot carries none).
+   */
+  #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
+    session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: toNs(o.E, 'ms') });
   }
 }

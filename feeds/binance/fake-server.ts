@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
 
 /**
@@ -22,9 +25,95 @@ export interface BinanceFakeOptions {
   pingMs?: number;
   /** send the recorded fixture frames first on each connection */
   replayFixtures?: boolean;
+  /** diff depth streams: how often each subscribed book changes, ms (default pumpMs) */
+  depthMs?: number;
+  /** answer this many depth snapshot requests with an old snapshot first (stale: step 3 of the procedure) */
+  staleSnapshots?: number;
+  /** hold each depth snapshot answer this long (events buffer meanwhile) */
+  snapshotDelayMs?: number;
 }
 
-export type BinanceFakeServer = FakeWsServer<BinanceConnState> & { pongs(): number };
+/**
+ * Depth of one symbol on the fake exchange: a book with update IDs, changed by events of 1-4
+ * level changes (one update ID each) as Binance's diff depth stream sends them.
+ */
+class FakeDepth {
+  readonly bids = new Map<number, number>();
+  readonly asks = new Map<number, number>();
+  id = 1000;
+  #seed: number;
+  /** the book as it was at start: what a stale snapshot answers */
+  readonly initial: { lastUpdateId: number; bids: [string, string][]; asks: [string, string][] };
+
+  constructor(seed: number) {
+    this.#seed = seed;
+    for (let i = 1; i <= 40; i++) {
+      this.bids.set(round2(100 - i * 0.01), this.#size());
+      this.asks.set(round2(100 + i * 0.01), this.#size());
+    }
+    this.initial = this.snapshot(5000);
+  }
+
+  #rand(): number {
+    this.#seed = (this.#seed * 1103515245 + 12345) & 0x7fffffff;
+    return this.#seed / 0x7fffffff;
+  }
+
+  #size(): number {
+    return Math.round((0.1 + this.#rand() * 5) * 1e4) / 1e4;
+  }
+
+  /** one event's changes: [U, u, bids, asks] */
+  step(): { U: number; u: number; b: [string, string][]; a: [string, string][] } {
+    const n = 1 + Math.floor(this.#rand() * 4);
+    const b: [string, string][] = [];
+    const a: [string, string][] = [];
+    const U = this.id + 1;
+    for (let i = 0; i < n; i++) {
+      const bid = this.#rand() < 0.5;
+      const px = round2(bid ? 100 - (1 + Math.floor(this.#rand() * 60)) * 0.01 : 100 + (1 + Math.floor(this.#rand() * 60)) * 0.01);
+      const q = this.#rand() < 0.25 ? 0 : this.#size();
+      const side = bid ? this.bids : this.asks;
+      if (q === 0) side.delete(px);
+      else side.set(px, q);
+      (bid ? b : a).push([px.toFixed(8), q.toFixed(8)]);
+      this.id++;
+    }
+    return { U, u: this.id, b, a };
+  }
+
+  snapshot(limit: number): { lastUpdateId: number; bids: [string, string][]; asks: [string, string][] } {
+    const fmt = (m: Map<number, number>, desc: boolean): [string, string][] =>
+      [...m]
+        .sort((x, y) => (desc ? y[0] - x[0] : x[0] - y[0]))
+        .slice(0, limit)
+        .map(([p, q]) => [p.toFixed(8), q.toFixed(8)]);
+    return { lastUpdateId: this.id, bids: fmt(this.bids, true), asks: fmt(this.asks, false) };
+  }
+
+  /** the top `depth` levels as numbers (what a correct local book shows) */
+  view(depth: number): { bids: [number, number][]; asks: [number, number][] } {
+    const s = this.snapshot(depth);
+    const num = (l: [string, string][]): [number, number][] => l.map(([p, q]) => [Number(p), Number(q)]);
+    return { bids: num(s.bids), asks: num(s.asks) };
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
+  pongs(): number;
+  /** REST base URL (GET /api/v3/depth) */
+  readonly restUrl: string;
+  /** the exchange's book of a provider symbol (e.g. BTCUSDT), if it has a depth stream */
+  depth(symbol: string): FakeDepth | undefined;
+  /** lose the next `n` update IDs of a symbol's depth stream (they change the book but are not sent) */
+  loseDepthUpdates(symbol: string, n: number): void;
+  /** depth snapshot requests answered so far (stale ones included) */
+  snapshotRequests(): number;
+};
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
   let pongs = 0;
@@ -77,12 +166,76 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       }
     },
   });
+  // depth: one book per symbol on the exchange, whatever the number of connections
+  const books = new Map<string, FakeDepth>();
+  const lose = new Map<string, number>();
+  const bookOf = (sym: string): FakeDepth => {
+    let b = books.get(sym);
+    if (!b) books.set(sym, (b = new FakeDepth(sym.length * 7919 + sym.charCodeAt(0))));
+    return b;
+  };
+  let stale = opts.staleSnapshots ?? 0;
+  let snapshotRequests = 0;
+  const depthTimer = setInterval(
+    () => {
+      if (server.paused) return;
+      const subscribers = new Map<string, { stream: string; send: (v: unknown) => void }[]>();
+      for (const c of server.conns) {
+        for (const stream of c.state.streams) {
+          const [sym, kind] = stream.split('@') as [string, string];
+          if (kind !== 'depth') continue;
+          const S = sym.toUpperCase();
+          let list = subscribers.get(S);
+          if (!list) subscribers.set(S, (list = []));
+          list.push({ stream, send: (v) => c.send(v) });
+        }
+      }
+      for (const [S, list] of subscribers) {
+        const book = bookOf(S);
+        let n = lose.get(S) ?? 0;
+        while (n > 0) {
+          const lost = book.step(); // changes the book, never sent
+          n -= lost.u - lost.U + 1;
+        }
+        lose.delete(S);
+        const ev = book.step();
+        for (const { stream, send } of list) send({ stream, data: { e: 'depthUpdate', E: Date.now(), s: S, ...ev } });
+      }
+    },
+    opts.depthMs ?? opts.pumpMs ?? 25,
+  );
+  const rest: Server = createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname !== '/api/v3/depth') {
+      res.writeHead(404).end();
+      return;
+    }
+    const sym = u.searchParams.get('symbol') ?? '';
+    const limit = Math.min(5000, Number(u.searchParams.get('limit') ?? 100));
+    if (!/^[A-Z0-9]+$/.test(sym)) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: -1121, msg: 'Invalid symbol.' }));
+      return;
+    }
+    snapshotRequests++;
+    const book = bookOf(sym);
+    const body = stale > 0 ? (stale--, book.initial) : book.snapshot(limit);
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)), opts.snapshotDelayMs ?? 0);
+  });
+  await new Promise<void>((r) => rest.listen(0, '127.0.0.1', r));
+  const restUrl = `http://127.0.0.1:${(rest.address() as AddressInfo).port}`;
   const origClose = server.close.bind(server);
   return Object.assign(server, {
     pongs: () => pongs,
+    restUrl,
+    depth: (symbol: string) => books.get(symbol),
+    loseDepthUpdates: (symbol: string, n: number) => lose.set(symbol, (lose.get(symbol) ?? 0) + n),
+    snapshotRequests: () => snapshotRequests,
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();
+      clearInterval(depthTimer);
+      rest.closeAllConnections();
+      await new Promise<void>((r) => rest.close(() => r()));
       await origClose();
     },
   });

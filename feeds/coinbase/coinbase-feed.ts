@@ -6,6 +6,8 @@ import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
 import { RecentIds } from '../sdk/trade-id.js';
+import { nowNs } from '../../src/core/time.js';
+import { parseL2Event } from './level2.js';
 
 /**
  * Coinbase Advanced Trade market data WebSocket (public channels, no key needed).
@@ -20,6 +22,12 @@ import { RecentIds } from '../sdk/trade-id.js';
  * last one is not dropped whole: its trades are checked against the trade ids already emitted
  * (so a trade not seen before still comes through, a repeated one does not), while its ticker
  * is skipped (an older best bid/ask than the one already published).
+ *
+ * With `book: true` the `level2` channel is subscribed too and each product's order book is
+ * published as book ticks: the `snapshot` event as a reset, then every `update` (level2.ts). A
+ * product's book is trusted only from its snapshot on: after a sequence gap, or a level2 message
+ * that arrives late (its `sequence_num` not above the last), its updates are dropped until the
+ * snapshot of the new subscription resets it.
  */
 export const CoinbaseOptionsSchema = z
   .object({
@@ -29,6 +37,7 @@ export const CoinbaseOptionsSchema = z
       .min(1)
       .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
+    book: z.boolean().default(false).describe('subscribe to the `level2` channel and emit order book ticks'),
   })
   .strict();
 export type CoinbaseOptions = z.infer<typeof CoinbaseOptionsSchema>;
@@ -42,6 +51,9 @@ export class CoinbaseFeed extends StreamFeed {
   #resubscribes = 0;
   /** trade ids already emitted, per product: duplicates are dropped by id, not by sequence */
   readonly #seen = new RecentIds();
+  /** canonical symbols whose book has had its snapshot on this subscription */
+  #bookSynced = new Set<string>();
+  #bookResyncs = 0;
 
   constructor(id: string, opts: CoinbaseOptions) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000 }));
@@ -58,8 +70,18 @@ export class CoinbaseFeed extends StreamFeed {
     return this.#opts.url ?? COINBASE_DEFAULT_URL;
   }
 
+  /** how many times a book was dropped and resubscribed (a gap or a late level2 message) */
+  get bookResyncs(): number {
+    return this.#bookResyncs;
+  }
+
+  /** the data channels: `channels`, and `level2` with `book` */
+  #data(): string[] {
+    return this.#opts.book ? [...this.#opts.channels, 'level2'] : [...this.#opts.channels];
+  }
+
   #channels(): string[] {
-    return this.#opts.heartbeats ? [...this.#opts.channels, 'heartbeats'] : [...this.#opts.channels];
+    return this.#opts.heartbeats ? [...this.#data(), 'heartbeats'] : this.#data();
   }
 
   #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
@@ -69,6 +91,7 @@ export class CoinbaseFeed extends StreamFeed {
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
     this.#lastSeq = -1;
+    this.#bookSynced = new Set();
     this.#send(session, 'subscribe', symbols, this.#channels());
   }
 
@@ -77,7 +100,8 @@ export class CoinbaseFeed extends StreamFeed {
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    this.#send(session, 'unsubscribe', symbols, this.#opts.channels);
+    for (const s of symbols) this.#bookSynced.delete(s);
+    this.#send(session, 'unsubscribe', symbols, this.#data());
   }
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
@@ -99,9 +123,12 @@ export class CoinbaseFeed extends StreamFeed {
         const missed = seq - this.#lastSeq - 1;
         session.ctx.metrics?.gap(missed, `sequence_num jumped from ${this.#lastSeq} to ${seq}`);
         this.#resubscribes++;
-        // resubscribe the data channels on this connection: the snapshots that follow resync us
-        this.#send(session, 'unsubscribe', this.runner.symbols, this.#opts.channels);
-        this.#send(session, 'subscribe', this.runner.symbols, this.#opts.channels);
+        // resubscribe the data channels on this connection: the snapshots that follow resync us;
+        // until its snapshot comes, a book's updates are not applied (some may be lost)
+        if (this.#bookSynced.size > 0) this.#bookResyncs++;
+        this.#bookSynced.clear();
+        this.#send(session, 'unsubscribe', this.runner.symbols, this.#data());
+        this.#send(session, 'subscribe', this.runner.symbols, this.#data());
       }
       if (!late) this.#lastSeq = seq;
     }
@@ -111,6 +138,9 @@ export class CoinbaseFeed extends StreamFeed {
         session.ready(`subscribed: ${Object.keys(msg.events?.[0]?.subscriptions ?? {}).join(', ')}`);
         return;
       case 'heartbeats':
+        return;
+      case 'l2_data':
+        if (this.#opts.book) this.#onLevel2(msg, late, ts, session);
         return;
       case 'market_trades':
         // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
@@ -163,6 +193,57 @@ export class CoinbaseFeed extends StreamFeed {
         return;
       default:
         return;
+    }
+  }
+
+  /** Drop a product's book until the snapshot of a new `level2` subscription resets it. */
+  #resyncBook(session: StreamSession, sym: string): void {
+    if (this.#bookSynced.delete(sym)) this.#bookResyncs++;
+    this.#send(session, 'unsubscribe', [sym], ['level2']);
+    this.#send(session, 'subscribe', [sym], ['level2']);
+  }
+
+  /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */
+  #onLevel2(msg: Record<string, any>, late: boolean, ts: bigint | undefined, session: StreamSession): void {
+    for (const raw of Array.isArray(msg.events) ? (msg.events as Record<string, unknown>[]) : []) {
+      let ev;
+      try {
+        ev = parseL2Event(raw, isoToNs);
+      } catch (err) {
+        const detail = `coinbase level2: ${(err as Error).message}`;
+        session.ctx.metrics?.error(detail);
+        session.ctx.log.warn({ feed: this.id, sample: JSON.stringify(raw)?.slice(0, 200) }, `feed: item could not be normalized: ${detail}`);
+        // an update that cannot be applied leaves the book behind Coinbase's: start it over
+        const sym = typeof raw.product_id === 'string' ? this.#map.toCanonical(raw.product_id) : undefined;
+        if (sym && this.#bookSynced.has(sym)) this.#resyncBook(session, sym);
+        continue;
+      }
+      const sym = this.#map.toCanonical(ev.productId);
+      if (!sym) continue;
+      if (ev.unknownSides.length > 0) {
+        // not guessed: the levels are left out and the value reported
+        const detail = `coinbase level2 ${ev.productId}: unknown side ${[...new Set(ev.unknownSides)].map((v) => JSON.stringify(v)).join(', ')} (expected "bid" or "offer"); ${ev.unknownSides.length} level(s) left out`;
+        session.ctx.metrics?.error(detail);
+        session.ctx.log.error({ feed: this.id }, detail);
+      }
+      if (late) {
+        // an update older than one already applied cannot be put back in order: start this book over
+        session.ctx.metrics?.error(
+          `coinbase level2 ${ev.productId}: a message arrived out of order (sequence_num ${msg.sequence_num}); resubscribing the book`,
+        );
+        this.#resyncBook(session, sym);
+        continue;
+      }
+      if (ev.type === 'snapshot') {
+        this.#bookSynced.add(sym);
+        const bids = ev.bids.filter(([, q]) => q > 0);
+        const asks = ev.asks.filter(([, q]) => q > 0);
+        session.ctx.emit({ k: 'book', sym, reset: true, bids, asks, ts: ts ?? nowNs() });
+        continue;
+      }
+      if (!this.#bookSynced.has(sym)) continue; // waiting for the snapshot of a new subscription
+      if (ev.bids.length + ev.asks.length === 0) continue;
+      session.ctx.emit({ k: 'book', sym, bids: ev.bids, asks: ev.asks, ts: ev.eventTime ?? ts ?? nowNs() });
     }
   }
 }

@@ -6,6 +6,12 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * per channel, a `subscriptions` confirmation, `market_trades`, `ticker` and `heartbeats`
  * messages, and a `sequence_num` that rises by one per message on each connection.
  * `skip(n)` makes the next message jump the sequence by n (a lost-message gap).
+ *
+ * `level2` (order books): one book per product for the whole server, 40 levels a side around
+ * 100.00, 0.02 apart. A subscription gets an `l2_data` `snapshot` event of the whole book; every
+ * pump the book changes (a new size, a removed level as new_quantity "0", a new level between
+ * existing ones) and each subscriber gets an `update` event with what changed since it was last
+ * sent. Sides are "bid" and "offer".
  */
 export const COINBASE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8'));
 
@@ -14,14 +20,30 @@ interface CoinbaseConnState {
   channels: Map<string, Set<string>>;
   fixturesSent: boolean;
   heartbeat: number;
+  /** per level2 product: the book this client was last sent */
+  books: Map<string, Book>;
+}
+
+type Level = [number, number];
+interface Book {
+  bids: Map<number, number>;
+  asks: Map<number, number>;
 }
 
 export interface CoinbaseFakeOptions {
   pumpMs?: number;
   replayFixtures?: boolean;
+  /** book changes per pump per level2 product (default 1; 0 = only through `bookStep`) */
+  bookChangesPerPump?: number;
 }
 
-export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & { skip(n: number): void };
+export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
+  skip(n: number): void;
+  /** the server's book of `product`, best first */
+  fullBook(product: string): { bids: Level[]; asks: Level[] };
+  /** change the book of `product` `n` times now and send the changes to its level2 subscribers */
+  bookStep(product: string, n?: number): void;
+};
 
 export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise<CoinbaseFakeServer> {
   let skipNext = 0;
@@ -32,12 +54,81 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     skipNext = 0;
     conn.send({ ...msg, client_id: '', timestamp: new Date().toISOString(), sequence_num: conn.state.seq });
   };
+  // ---- level2 books ----
+  const books = new Map<string, Book>();
+  let rnd = 0x9e3779b9;
+  const random = (): number => {
+    // xorshift32: reproducible books from run to run
+    rnd ^= rnd << 13;
+    rnd ^= rnd >>> 17;
+    rnd ^= rnd << 5;
+    return (rnd >>> 0) / 0x1_0000_0000;
+  };
+  const qty = (): string => (0.001 + random() * 5).toFixed(8);
+  const bookOf = (product: string): Book => {
+    let b = books.get(product);
+    if (!b) {
+      b = { bids: new Map(), asks: new Map() };
+      for (let i = 0; i < 40; i++) {
+        b.bids.set(Number((99.99 - i * 0.02).toFixed(2)), Number(qty()));
+        b.asks.set(Number((100 + i * 0.02).toFixed(2)), Number(qty()));
+      }
+      books.set(product, b);
+    }
+    return b;
+  };
+  const sorted = (m: Map<number, number>, side: 'bids' | 'asks'): Level[] =>
+    [...m.keys()].sort(side === 'bids' ? (a, b) => b - a : (a, b) => a - b).map((p) => [p, m.get(p)!]);
+  const mutate = (product: string): void => {
+    const b = bookOf(product);
+    const side = random() < 0.5 ? 'bids' : 'asks';
+    const levels = sorted(b[side], side);
+    const r = random();
+    if (r < 0.35 || levels.length <= 30) {
+      const step = Math.floor(random() * 60) / 100;
+      b[side].set(Number((side === 'bids' ? 99.99 - step : 100 + step).toFixed(2)), Number(qty()));
+    } else if (r < 0.65) {
+      b[side].delete(levels[Math.floor(random() * Math.min(levels.length, 15))]![0]);
+    } else {
+      b[side].set(levels[Math.floor(random() * Math.min(levels.length, 15))]![0], Number(qty()));
+    }
+  };
+  const wire = (side: 'bids' | 'asks', levels: Level[], time: string) =>
+    levels.map(([p, q]) => ({ side: side === 'bids' ? 'bid' : 'offer', event_time: time, price_level: p.toFixed(2), new_quantity: q.toFixed(8) }));
+  const sendSnapshot = (conn: { state: CoinbaseConnState; send(v: unknown): void }, product: string): void => {
+    const b = bookOf(product);
+    conn.state.books.set(product, { bids: new Map(b.bids), asks: new Map(b.asks) });
+    // the documented snapshot example gives every level event_time 1970-01-01T00:00:00Z
+    const epoch = '1970-01-01T00:00:00Z';
+    stamp(conn, {
+      channel: 'l2_data',
+      events: [
+        { type: 'snapshot', product_id: product, updates: [...wire('bids', sorted(b.bids, 'bids'), epoch), ...wire('asks', sorted(b.asks, 'asks'), epoch)] },
+      ],
+    });
+  };
+  const sendUpdate = (conn: { state: CoinbaseConnState; send(v: unknown): void }, product: string): void => {
+    const view = conn.state.books.get(product);
+    if (!view) return;
+    const b = bookOf(product);
+    const time = new Date().toISOString();
+    const updates: ReturnType<typeof wire> = [];
+    for (const side of ['bids', 'asks'] as const) {
+      const changed: Level[] = [];
+      for (const [p, q] of b[side]) if (view[side].get(p) !== q) changed.push([p, q]);
+      for (const p of view[side].keys()) if (!b[side].has(p)) changed.push([p, 0]);
+      view[side] = new Map(b[side]);
+      updates.push(...wire(side, changed, time));
+    }
+    if (updates.length > 0) stamp(conn, { channel: 'l2_data', events: [{ type: 'update', product_id: product, updates }] });
+  };
+
   const subscriptionsMsg = (state: CoinbaseConnState) => ({
     channel: 'subscriptions',
     events: [{ subscriptions: Object.fromEntries([...state.channels].filter(([, v]) => v.size > 0).map(([k, v]) => [k, [...v]])) }],
   });
   const server = await FakeWsServer.start<CoinbaseConnState>({
-    initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0 }),
+    initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0, books: new Map() }),
     onMessage: (conn, data) => {
       const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
       if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
@@ -49,6 +140,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
         if (req.type === 'subscribe') set.add(p);
         else set.delete(p);
+        if (req.channel === 'level2' && req.type === 'unsubscribe') conn.state.books.delete(p);
       }
       if (req.type === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
         conn.state.fixturesSent = true;
@@ -56,9 +148,8 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
           conn.state.seq = f.sequence_num as number;
           conn.send(f);
         }
-        return;
-      }
-      stamp(conn, subscriptionsMsg(conn.state));
+      } else stamp(conn, subscriptionsMsg(conn.state));
+      if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {
@@ -76,6 +167,10 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
             { type: 'update', trades: [{ trade_id: String(id), product_id: product, price: px, size: '0.25', side: id % 2 ? 'BUY' : 'SELL', time: now }] },
           ],
         });
+      }
+      for (const product of st.channels.get('level2') ?? []) {
+        for (let i = 0; i < (opts.bookChangesPerPump ?? 1); i++) mutate(product);
+        sendUpdate(conn, product);
       }
       for (const product of st.channels.get('ticker') ?? []) {
         const px = 100 + (tradeId % 40) / 10;
@@ -101,5 +196,15 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       }
     },
   });
-  return Object.assign(server, { skip: (n: number) => void (skipNext = n) });
+  return Object.assign(server, {
+    skip: (n: number) => void (skipNext = n),
+    fullBook: (product: string) => {
+      const b = bookOf(product);
+      return { bids: sorted(b.bids, 'bids'), asks: sorted(b.asks, 'asks') };
+    },
+    bookStep: (product: string, count = 1) => {
+      for (let i = 0; i < count; i++) mutate(product);
+      for (const conn of server.conns) sendUpdate(conn, product);
+    },
+  });
 }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
 import type { FakeWsConn } from '../sdk/testing/fake-ws-server.js';
+import { bookChecksum } from './book.js';
+import type { BookPrecision, Level } from './book.js';
 
 /**
  * A local stand-in for Kraken's Spot WebSocket v2 public endpoint, speaking the documented
@@ -23,6 +25,15 @@ import type { FakeWsConn } from '../sdk/testing/fake-ws-server.js';
  * id jump by n (lost trades); `quiet()` stops data but not heartbeats; `pause()` stops both.
  * On the first subscribe of each connection the recorded frames of fixtures/messages.json are
  * sent (byte for byte, so the 64-bit connection_id keeps its digits).
+ *
+ * Order books (`book` channel, websocket-v2/book and the v2 book checksum guide): one book per
+ * pair for the whole server, 40 levels a side around 100.0, 0.2 apart (price precision 1, qty precision 8,
+ * as the `instrument` channel reports them). A subscription gets a snapshot of `depth` levels a
+ * side with its CRC32 checksum; every pump the book changes (a size, a level removed, a level
+ * added) and each subscriber gets the changes inside its depth, as Kraken sends them: a removed
+ * level as qty 0, a level that only falls out of the subscribed depth not at all, a level that
+ * comes into scope as a new level. `corruptChecksum(pair)` sends the next update with a wrong
+ * checksum.
  */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8');
 const FIXTURE_ENTRIES = JSON.parse(FIXTURE_TEXT) as { source: string; frame: Record<string, any> }[];
@@ -39,10 +50,15 @@ if (
 export const KRAKEN_FIXTURES = FIXTURE_ENTRIES;
 
 interface KrakenConnState {
-  subs: Record<'trade' | 'ticker', Set<string>>;
+  subs: Record<'trade' | 'ticker' | 'book' | 'instrument', Set<string>>;
+  /** per subscribed book pair: the depth and the view (levels within depth) this client was last sent */
+  books: Map<string, { depth: number; bids: Map<number, number>; asks: Map<number, number> }>;
   fixturesSent: boolean;
   lastSentAt: number;
 }
+
+/** Precision the fake reports for every pair on the `instrument` channel */
+export const KRAKEN_FAKE_PRECISION: BookPrecision = { price: 1, qty: 8 };
 
 export interface KrakenTrade {
   symbol: string;
@@ -65,6 +81,10 @@ export interface KrakenFakeOptions {
   ackDelayMs?: number;
   /** exchange status in the greeting (default: the fixture's `online`) */
   system?: 'online' | 'maintenance' | 'cancel_only' | 'post_only';
+  /** pairs listed by the `instrument` channel (default: every pair the server has been asked about) */
+  instrumentPairs?: readonly string[];
+  /** book changes per pump per pair (default 1; 0 = books change only through `bookStep`) */
+  bookChangesPerPump?: number;
 }
 
 export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
@@ -78,6 +98,12 @@ export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
   history(pair: string): KrakenTrade[];
   /** send a frame to every open connection */
   broadcast(frame: unknown): void;
+  /** the server's whole book of `pair` (40 levels a side), best first */
+  fullBook(pair: string): { bids: Level[]; asks: Level[] };
+  /** change the book of `pair` `n` times now and send the changes to its subscribers */
+  bookStep(pair: string, n?: number): void;
+  /** the next book update of `pair` carries a wrong checksum */
+  corruptChecksum(pair: string): void;
 };
 
 /** RFC 3339 with microseconds, as Kraken writes it */
@@ -143,9 +169,109 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     };
   };
 
+  // ---- order books ----
+  const books = new Map<string, { bids: Map<number, number>; asks: Map<number, number> }>();
+  const corrupt = new Set<string>();
+  const knownPairs = new Set<string>(['BTC/USD', 'ETH/USD']);
+  let rnd = 0x2545f491;
+  const random = (): number => {
+    // xorshift32: reproducible books from run to run
+    rnd ^= rnd << 13;
+    rnd ^= rnd >>> 17;
+    rnd ^= rnd << 5;
+    return (rnd >>> 0) / 0x1_0000_0000;
+  };
+  const qty = (): number => Number((0.001 + random() * 5).toFixed(8));
+  const bookOf = (pair: string) => {
+    let b = books.get(pair);
+    if (!b) {
+      b = { bids: new Map(), asks: new Map() };
+      for (let i = 0; i < 40; i++) {
+        // every other tick of the 0.1 grid, so that new levels can appear between existing ones
+        b.bids.set(Number((99.9 - i * 0.2).toFixed(1)), qty());
+        b.asks.set(Number((100 + i * 0.2).toFixed(1)), qty());
+      }
+      books.set(pair, b);
+    }
+    return b;
+  };
+  const sorted = (m: Map<number, number>, side: 'bids' | 'asks', limit = Infinity): Level[] =>
+    [...m.keys()]
+      .sort(side === 'bids' ? (a, b) => b - a : (a, b) => a - b)
+      .slice(0, limit)
+      .map((p) => [p, m.get(p)!]);
+  const wire = (levels: Level[]) => levels.map(([price, q]) => ({ price, qty: q }));
+  /** one change: a new size, a removed level, or a new level between the existing ones (the book keeps 30 to 50 levels a side) */
+  const mutate = (pair: string): void => {
+    const b = bookOf(pair);
+    const side = random() < 0.5 ? 'bids' : 'asks';
+    const m = b[side];
+    const levels = sorted(m, side);
+    const i = Math.floor(random() * Math.min(levels.length, 15));
+    const r = random();
+    if (r < 0.4 || levels.length <= 30) {
+      // a new level near the top: prices on a 0.1 grid, within 6.0 of the best
+      const best = side === 'bids' ? 99.9 : 100;
+      const step = Math.floor(random() * 60) / 10;
+      const p = Number((side === 'bids' ? best - step : best + step).toFixed(1));
+      m.set(p, qty());
+    } else if (r < 0.7 && levels.length > 30) {
+      m.delete(levels[i]![0]);
+    } else {
+      m.set(levels[i]![0], qty());
+    }
+    if (m.size > 50) for (const [p] of sorted(m, side).slice(50)) m.delete(p);
+  };
+  const snapshotFor = (conn: FakeWsConn<KrakenConnState>, pair: string, depth: number) => {
+    const b = bookOf(pair);
+    const bids = sorted(b.bids, 'bids', depth);
+    const asks = sorted(b.asks, 'asks', depth);
+    conn.state.books.set(pair, { depth, bids: new Map(bids), asks: new Map(asks) });
+    send(conn, {
+      channel: 'book',
+      type: 'snapshot',
+      data: [{ symbol: pair, bids: wire(bids), asks: wire(asks), checksum: bookChecksum(bids, asks, KRAKEN_FAKE_PRECISION) }],
+    });
+  };
+  /** send `conn` what changed in its view of `pair` since it was last sent */
+  const bookUpdateFor = (conn: FakeWsConn<KrakenConnState>, pair: string): void => {
+    const view = conn.state.books.get(pair);
+    if (!view) return;
+    const b = bookOf(pair);
+    const changes = { bids: [] as Level[], asks: [] as Level[] };
+    for (const side of ['bids', 'asks'] as const) {
+      const now = new Map(sorted(b[side], side, view.depth));
+      for (const [p, q] of now) if (view[side].get(p) !== q) changes[side].push([p, q]);
+      // a level gone from the book is sent as qty 0; one only pushed out of the depth is not sent
+      for (const p of view[side].keys()) if (!now.has(p) && !b[side].has(p)) changes[side].push([p, 0]);
+      view[side] = now;
+    }
+    if (changes.bids.length + changes.asks.length === 0) return;
+    let checksum = bookChecksum(sorted(view.bids, 'bids', 10), sorted(view.asks, 'asks', 10), KRAKEN_FAKE_PRECISION);
+    if (corrupt.delete(pair)) checksum = (checksum + 1) >>> 0;
+    send(conn, {
+      channel: 'book',
+      type: 'update',
+      data: [{ symbol: pair, bids: wire(changes.bids), asks: wire(changes.asks), checksum, timestamp: krakenTime() }],
+    });
+  };
+  const instrumentData = () => ({
+    assets: [],
+    pairs: [...(opts.instrumentPairs ?? knownPairs)].map((symbol) => ({
+      symbol,
+      base: symbol.split('/')[0],
+      quote: symbol.split('/')[1],
+      status: 'online',
+      price_precision: KRAKEN_FAKE_PRECISION.price,
+      qty_precision: KRAKEN_FAKE_PRECISION.qty,
+      price_increment: 0.1,
+      qty_increment: 1e-8,
+    })),
+  });
+
   const answer = (conn: FakeWsConn<KrakenConnState>, data: Buffer): void => {
     const time_in = krakenTime();
-    let req: { method?: string; params?: { channel?: string; symbol?: string[]; snapshot?: boolean }; req_id?: number };
+    let req: { method?: string; params?: { channel?: string; symbol?: string[]; snapshot?: boolean; depth?: number }; req_id?: number };
     try {
       req = JSON.parse(data.toString('utf8'));
     } catch {
@@ -162,11 +288,24 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       return;
     }
     const channel = req.params?.channel;
-    if (channel !== 'trade' && channel !== 'ticker') {
+    if (channel !== 'trade' && channel !== 'ticker' && channel !== 'book' && channel !== 'instrument') {
       send(conn, { error: `Channel not supported: ${String(channel)}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
       return;
     }
     const snapshot = req.params?.snapshot ?? true;
+    if (channel === 'instrument') {
+      // [instrument] no symbol: one ack, then the snapshot of every pair
+      if (req.method === 'unsubscribe') conn.state.subs.instrument.clear();
+      else conn.state.subs.instrument.add('*');
+      send(conn, { method: req.method, result: { channel, snapshot }, success: true, ...reqId, time_in, time_out: krakenTime() });
+      if (req.method === 'subscribe' && snapshot) send(conn, { channel: 'instrument', type: 'snapshot', data: instrumentData() });
+      return;
+    }
+    const depth = req.params?.depth ?? 10;
+    if (channel === 'book' && ![10, 25, 100, 500, 1000].includes(depth)) {
+      send(conn, { error: `Invalid depth ${depth}`, method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
     for (const pair of req.params?.symbol ?? []) {
       if (unsupported.has(pair)) {
         send(conn, {
@@ -180,11 +319,14 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
         });
         continue;
       }
-      if (req.method === 'unsubscribe') conn.state.subs[channel].delete(pair);
-      else conn.state.subs[channel].add(pair);
+      knownPairs.add(pair);
+      if (req.method === 'unsubscribe') {
+        conn.state.subs[channel].delete(pair);
+        if (channel === 'book') conn.state.books.delete(pair);
+      } else conn.state.subs[channel].add(pair);
       send(conn, {
         method: req.method,
-        result: { channel, symbol: pair, ...(req.method === 'subscribe' ? { snapshot } : {}) },
+        result: { channel, symbol: pair, ...(channel === 'book' ? { depth } : {}), ...(req.method === 'subscribe' ? { snapshot } : {}) },
         success: true,
         ...reqId,
         time_in,
@@ -192,6 +334,7 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       });
       if (req.method === 'subscribe' && snapshot) {
         if (channel === 'trade') send(conn, { channel: 'trade', type: 'snapshot', data: (history.get(pair) ?? []).slice(-50) });
+        else if (channel === 'book') snapshotFor(conn, pair, depth);
         else send(conn, { channel: 'ticker', type: 'snapshot', data: [ticker(pair)] });
       }
     }
@@ -202,7 +345,12 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
   };
 
   const server = await FakeWsServer.start<KrakenConnState>({
-    initialState: () => ({ subs: { trade: new Set(), ticker: new Set() }, fixturesSent: false, lastSentAt: Date.now() }),
+    initialState: () => ({
+      subs: { trade: new Set(), ticker: new Set(), book: new Set(), instrument: new Set() },
+      books: new Map(),
+      fixturesSent: false,
+      lastSentAt: Date.now(),
+    }),
     onConnection: (conn) => {
       const greeting = KRAKEN_FIXTURE_FRAMES[0]!;
       conn.state.lastSentAt = Date.now();
@@ -221,8 +369,12 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
           send(conn, { channel: 'trade', type: 'update', data: trades });
         }
         for (const pair of conn.state.subs.ticker) send(conn, { channel: 'ticker', type: 'update', data: [ticker(pair)] });
+        for (const pair of conn.state.books.keys()) {
+          for (let i = 0; i < (opts.bookChangesPerPump ?? 1); i++) mutate(pair);
+          bookUpdateFor(conn, pair);
+        }
       }
-      const subscribed = conn.state.subs.trade.size + conn.state.subs.ticker.size > 0;
+      const subscribed = conn.state.subs.trade.size + conn.state.subs.ticker.size + conn.state.subs.book.size > 0;
       if (subscribed && Date.now() - conn.state.lastSentAt >= heartbeatMs) send(conn, { channel: 'heartbeat' });
     },
   });
@@ -245,6 +397,17 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     },
     broadcast(frame: unknown): void {
       for (const conn of server.conns) send(conn, frame);
+    },
+    fullBook(pair: string) {
+      const b = bookOf(pair);
+      return { bids: sorted(b.bids, 'bids'), asks: sorted(b.asks, 'asks') };
+    },
+    bookStep(pair: string, count = 1): void {
+      for (let i = 0; i < count; i++) mutate(pair);
+      for (const conn of server.conns) bookUpdateFor(conn, pair);
+    },
+    corruptChecksum(pair: string): void {
+      corrupt.add(pair);
     },
   });
 }

@@ -6,6 +6,8 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
+import { KrakenBook, parseBookData, rawBookNumbers } from './book.js';
+import type { BookPrecision } from './book.js';
 
 /**
  * Kraken Spot WebSocket API v2, public market data (no key).
@@ -50,13 +52,35 @@ export const KrakenOptionsSchema = z
       .default('bbo')
       .describe('ticker `event_trigger`: bbo = a quote on every best bid/offer change, trades = on every trade (Kraken default)'),
     recoverTrades: z.boolean().default(true).describe("after a reconnect, emit trades missed meanwhile from Kraken's trade snapshot"),
+    book: z
+      .boolean()
+      .default(false)
+      .describe('subscribe to the level 2 `book` channel and emit order book ticks, each message checked against its CRC32 checksum'),
+    bookDepth: z
+      .union([z.literal(10), z.literal(25), z.literal(100), z.literal(500), z.literal(1000)])
+      .default(25)
+      .describe('levels per side of the `book` subscription (Kraken accepts 10, 25, 100, 500, 1000)'),
+    bookPrecision: z
+      .record(z.string(), z.object({ price: z.number().int().min(0).max(18), qty: z.number().int().min(0).max(18) }).strict())
+      .optional()
+      .describe("decimal places of each symbol's prices and quantities for the book checksum; symbols not listed get them from Kraken's `instrument` channel"),
   })
   .strict();
 export type KrakenOptions = z.infer<typeof KrakenOptionsSchema>;
 
 export const KRAKEN_DEFAULT_URL = 'wss://ws.kraken.com/v2';
 
-type Channel = 'trade' | 'ticker';
+type Channel = 'trade' | 'ticker' | 'book' | 'instrument';
+/** a checksum mismatch right on a fresh snapshot this many times in a row: the precision is wrong, stop resubscribing */
+const MAX_SNAPSHOT_MISMATCHES = 3;
+
+interface BookState {
+  book: KrakenBook;
+  /** false after a checksum mismatch until the snapshot of the new subscription arrives */
+  synced: boolean;
+  /** consecutive snapshots whose checksum did not match */
+  snapshotMismatches: number;
+}
 interface Request {
   method: 'subscribe' | 'unsubscribe';
   channel: Channel;
@@ -85,6 +109,16 @@ export class KrakenFeed extends StreamFeed {
   #rejected: string[] = [];
   #system: string | undefined;
   #opening: readonly string[] = [];
+  /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */
+  #books = new Map<string, BookState>();
+  /** canonical symbols whose book subscription waits for their precision from the `instrument` channel */
+  #bookWaiting = new Set<string>();
+  /** canonical symbols whose book subscription was sent on this connection */
+  #bookSubscribed = new Set<string>();
+  #instrumentRequested = false;
+  /** checksum precision per Kraken pair (upper case): from `bookPrecision`, else from the `instrument` channel; kept across connections */
+  readonly #precision = new Map<string, BookPrecision>();
+  #checksumMismatches = 0;
 
   constructor(id: string, opts: KrakenOptions) {
     // heartbeats come about once a second when nothing else does [heartbeat]: 10 s of silence is a dead connection
@@ -92,6 +126,18 @@ export class KrakenFeed extends StreamFeed {
     this.#opts = opts;
     // v2 spells pairs BASE/QUOTE with BTC, not v1's XBT [intro: Websockets v2, "BTC/USD" format]
     this.#map = new SymbolMap(opts.symbols, pairRule('/'), opts.symbolMap);
+    for (const [sym, p] of Object.entries(opts.bookPrecision ?? {})) this.#precision.set(this.#map.toProvider(sym).toUpperCase(), p);
+  }
+
+  /** Book messages whose checksum did not match the local book (each one resubscribed that pair's book). */
+  get checksumMismatches(): number {
+    return this.#checksumMismatches;
+  }
+
+  /** The local order book of a canonical symbol, best first (for tests and health); undefined without one. */
+  book(symbol: string): { bids: [number, number][]; asks: [number, number][]; synced: boolean } | undefined {
+    const st = this.#books.get(symbol);
+    return st && { bids: st.book.levels('bids'), asks: st.book.levels('asks'), synced: st.synced };
   }
 
   url(): string {
@@ -117,6 +163,11 @@ export class KrakenFeed extends StreamFeed {
     this.#system = undefined;
     this.#opening = [...symbols];
     this.#active = new Set(symbols);
+    // a new connection: every book starts over from the snapshot of its new subscription
+    this.#books = new Map();
+    this.#bookWaiting = new Set();
+    this.#bookSubscribed = new Set();
+    this.#instrumentRequested = false;
     if (symbols.length === 0) {
       session.ready('no symbols to subscribe');
       return;
@@ -133,6 +184,20 @@ export class KrakenFeed extends StreamFeed {
     for (const s of symbols) this.#active.delete(s);
     for (const channel of this.#opts.channels)
       this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
+    if (this.#opts.book) {
+      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s));
+      for (const s of symbols) {
+        this.#books.delete(s);
+        this.#bookWaiting.delete(s);
+        this.#bookSubscribed.delete(s);
+      }
+      if (subscribed.length > 0)
+        this.#send(
+          session,
+          { method: 'unsubscribe', channel: 'book', symbols: subscribed.map((s) => this.#map.toProvider(s)), initial: false },
+          { depth: this.#opts.bookDepth },
+        );
+    }
   }
 
   #subscribe(session: StreamSession, symbols: readonly string[], initial: boolean): void {
@@ -154,6 +219,40 @@ export class KrakenFeed extends StreamFeed {
         );
       }
     }
+    if (this.#opts.book) this.#subscribeBooks(session, symbols);
+  }
+
+  /**
+   * Book subscriptions need each pair's precision to check the checksum [checksum: Checksum
+   * calculation]: pairs without one from `bookPrecision` wait for the `instrument` channel's
+   * snapshot, which lists every pair with its `price_precision` and `qty_precision` [instrument].
+   */
+  #subscribeBooks(session: StreamSession, symbols: readonly string[]): void {
+    const known = symbols.filter((s) => this.#precision.has(this.#map.toProvider(s).toUpperCase()));
+    const waiting = symbols.filter((s) => !known.includes(s));
+    this.#sendBook(session, known);
+    if (waiting.length === 0) return;
+    for (const s of waiting) this.#bookWaiting.add(s);
+    if (this.#instrumentRequested) return;
+    this.#instrumentRequested = true;
+    const reqId = ++this.#reqId;
+    this.#requests.set(reqId, { method: 'subscribe', channel: 'instrument', symbols: [], initial: false, remaining: 0 });
+    // [instrument: Subscribe] no symbol list: the channel covers every pair
+    session.send(JSON.stringify({ method: 'subscribe', params: { channel: 'instrument', snapshot: true }, req_id: reqId }));
+  }
+
+  /** [book: Subscribe Request] `depth` levels per side; the snapshot is what the book is built from. */
+  #sendBook(session: StreamSession, symbols: readonly string[]): void {
+    if (symbols.length === 0) return;
+    for (const s of symbols) {
+      this.#bookWaiting.delete(s);
+      this.#bookSubscribed.add(s);
+    }
+    this.#send(
+      session,
+      { method: 'subscribe', channel: 'book', symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false },
+      { depth: this.#opts.bookDepth, snapshot: true },
+    );
   }
 
   #send(session: StreamSession, req: Request, extra: Record<string, unknown> = {}): void {
@@ -178,6 +277,11 @@ export class KrakenFeed extends StreamFeed {
         return this.#onTrades(msg, session);
       case 'ticker':
         return this.#onTicker(msg, session);
+      case 'book':
+        // re-read with prices and quantities as their exact text, for the checksum [checksum: Checksum calculation]
+        return this.#opts.book ? this.#onBook(JSON.parse(rawBookNumbers(text)) as Record<string, unknown>, session) : undefined;
+      case 'instrument':
+        return this.#opts.book ? this.#onInstrument(msg, session) : undefined;
       default:
         if (typeof msg.error === 'string') this.#providerError(session, `kraken error: ${msg.error}`);
         return; // channels we did not ask for (book, ohlc, ...) are ignored
@@ -309,6 +413,110 @@ export class KrakenFeed extends StreamFeed {
         return true;
       });
     }
+  }
+
+  /**
+   * [instrument: Snapshot / Update] `data.pairs[]` with `symbol`, `price_precision` and
+   * `qty_precision`: the precisions the book checksum formats numbers with. Book subscriptions
+   * waiting for them are sent; a pair the snapshot does not list is reported (set `bookPrecision`).
+   */
+  #onInstrument(msg: Record<string, any>, session: StreamSession): void {
+    const pairs = Array.isArray(msg.data?.pairs) ? (msg.data.pairs as Item[]) : [];
+    for (const pair of pairs) {
+      const { symbol, price_precision: pp, qty_precision: qp } = pair;
+      if (typeof symbol !== 'string' || !Number.isInteger(pp) || !Number.isInteger(qp)) continue;
+      this.#precision.set(symbol.toUpperCase(), { price: pp as number, qty: qp as number });
+    }
+    const ready = [...this.#bookWaiting].filter((s) => this.#precision.has(this.#map.toProvider(s).toUpperCase()));
+    this.#sendBook(session, ready);
+    if (msg.type !== 'snapshot') return;
+    for (const s of [...this.#bookWaiting]) {
+      this.#bookWaiting.delete(s);
+      this.#providerError(
+        session,
+        `kraken book ${this.#map.toProvider(s)}: the instrument channel gives no price/qty precision for it, so its checksum cannot be checked; set feeds.${this.id}.bookPrecision.${s}`,
+      );
+    }
+  }
+
+  /**
+   * [book: Snapshot / Update] one item per pair: `bids`, `asks` ({price, qty}), `checksum`, and
+   * `timestamp` on updates. Every message is applied to the local book, truncated to the
+   * subscribed depth, and checked against its checksum [checksum]. A mismatch means the local
+   * book is not Kraken's: it is counted, the pair's book is resubscribed (a new snapshot resets
+   * it) and nothing more is emitted for that pair until that snapshot arrives.
+   */
+  #onBook(msg: Record<string, any>, session: StreamSession): void {
+    const snapshot = msg.type === 'snapshot';
+    for (const item of Array.isArray(msg.data) ? (msg.data as Item[]) : []) {
+      let data;
+      let ts;
+      try {
+        data = parseBookData(item);
+        ts = !snapshot && data.timestamp !== undefined ? time(data.timestamp, 'book.timestamp') : nowNs();
+      } catch (err) {
+        this.#guard(session, 'book', item, () => {
+          throw err;
+        });
+        // a message that cannot be applied leaves the book behind Kraken's: start it over
+        const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
+        const st = sym ? this.#books.get(sym) : undefined;
+        if (sym && st?.synced && this.#active.has(sym)) this.#resync(session, sym, st);
+        continue;
+      }
+      const sym = this.#map.toCanonical(data.symbol);
+      if (!sym || !this.#active.has(sym)) continue;
+      const precision = this.#precision.get(data.symbol.toUpperCase());
+      if (!precision) {
+        this.#providerError(session, `kraken book ${data.symbol}: no price/qty precision to check the checksum with`);
+        continue;
+      }
+      let st = this.#books.get(sym);
+      if (snapshot) {
+        const book = new KrakenBook(this.#opts.bookDepth);
+        const levels = book.snapshot(data.bids, data.asks, data.text);
+        st = { book, synced: true, snapshotMismatches: st?.snapshotMismatches ?? 0 };
+        this.#books.set(sym, st);
+        if (!this.#verify(session, sym, st, data.checksum, precision, true)) continue;
+        st.snapshotMismatches = 0;
+        // the snapshot has no timestamp [book: Snapshot]: stamped on receipt
+        session.ctx.emit({ k: 'book', sym, reset: true, bids: levels.bids, asks: levels.asks, ts });
+        continue;
+      }
+      if (!st?.synced) continue; // resyncing: the new subscription's snapshot resets the book
+      const changed = st.book.update(data.bids, data.asks, data.text);
+      if (!this.#verify(session, sym, st, data.checksum, precision, false)) continue;
+      if (changed.bids.length + changed.asks.length > 0) session.ctx.emit({ k: 'book', sym, bids: changed.bids, asks: changed.asks, ts });
+    }
+  }
+
+  #verify(session: StreamSession, sym: string, st: BookState, expected: number, precision: BookPrecision, snapshot: boolean): boolean {
+    const actual = st.book.checksum(precision);
+    if (actual === expected) return true;
+    this.#checksumMismatches++;
+    st.synced = false;
+    const pair = this.#map.toProvider(sym);
+    const detail = `kraken book ${pair}: checksum ${actual} does not match Kraken's ${expected}${snapshot ? ' on a snapshot' : ''}`;
+    session.ctx.metrics?.error(detail);
+    if (snapshot && ++st.snapshotMismatches >= MAX_SNAPSHOT_MISMATCHES) {
+      // a fresh snapshot that never matches: the precision is wrong, resubscribing would loop
+      this.#providerError(
+        session,
+        `kraken book ${pair}: ${st.snapshotMismatches} snapshots in a row fail their checksum; the book is not published. Check feeds.${this.id}.bookPrecision.${sym} (price ${precision.price}, qty ${precision.qty} decimals)`,
+      );
+      return false;
+    }
+    session.ctx.log.warn({ feed: this.id, sym, expected, actual }, `${detail}: resubscribing the book`);
+    this.#resync(session, sym, st);
+    return false;
+  }
+
+  /** Drop the pair's book and subscribe it again: the new subscription's snapshot resets it [book: Subscribe Request]. */
+  #resync(session: StreamSession, sym: string, st: BookState): void {
+    st.synced = false;
+    const req = { channel: 'book' as const, symbols: [this.#map.toProvider(sym)], initial: false };
+    this.#send(session, { method: 'unsubscribe', ...req }, { depth: this.#opts.bookDepth });
+    this.#send(session, { method: 'subscribe', ...req }, { depth: this.#opts.bookDepth, snapshot: true });
   }
 
   /** Run `fn` for one item; a throw is reported (counted, logged with the item) and gives undefined. */

@@ -2,6 +2,7 @@ import type { Instrument } from '../../src/core/instruments.js';
 import { nowNs } from '../../src/core/time.js';
 import type { FeedAdapter, FeedContext } from '../sdk/adapter.js';
 import { MarketModel } from './market-model.js';
+import { SyntheticBooks } from './synthetic-book.js';
 
 export interface SyntheticFeedOptions {
   instruments: readonly Instrument[];
@@ -10,6 +11,8 @@ export interface SyntheticFeedOptions {
   rate: number;
   /** scheduling period in ms (events are generated in bursts each period) */
   periodMs?: number;
+  /** order book levels per side around the quotes of crypto symbols (default 0: no books; the engine passes synthetic.bookLevels) */
+  bookLevels?: number;
 }
 
 /**
@@ -23,6 +26,9 @@ export class SyntheticFeed implements FeedAdapter {
   #ctx: FeedContext | undefined;
   #timer: NodeJS.Timeout | undefined;
   #model: MarketModel | undefined;
+  #books: SyntheticBooks | undefined;
+  readonly #precision = new Map<string, number>();
+  readonly #bookSymbols = new Set<string>();
   #active = new Set<string>();
   #emitted = 0;
   #startedAt = 0;
@@ -30,6 +36,10 @@ export class SyntheticFeed implements FeedAdapter {
   constructor(opts: SyntheticFeedOptions) {
     if (!(opts.rate > 0)) throw new RangeError('synthetic.rate must be > 0');
     this.#opts = opts;
+    for (const i of opts.instruments) {
+      this.#precision.set(i.symbol, i.pricePrecision);
+      if (i.assetClass === 'crypto') this.#bookSymbols.add(i.symbol);
+    }
   }
 
   async start(ctx: FeedContext): Promise<void> {
@@ -47,6 +57,8 @@ export class SyntheticFeed implements FeedAdapter {
   #rebuild(): void {
     const list = this.#active.size > 0 ? this.#opts.instruments.filter((i) => this.#active.has(i.symbol)) : this.#opts.instruments;
     this.#model = new MarketModel(list, this.#opts.seed, `${Date.now().toString(36)}`);
+    const levels = this.#opts.bookLevels ?? 0;
+    this.#books = levels > 0 ? new SyntheticBooks({ levels, seed: this.#opts.seed }) : undefined;
   }
 
   #pump(): void {
@@ -60,7 +72,13 @@ export class SyntheticFeed implements FeedAdapter {
     while (this.#emitted < due) {
       this.#emitted++;
       const tick = model.next(ts);
-      if (tick) ctx.emit(tick);
+      if (!tick) continue;
+      ctx.emit(tick);
+      // crypto symbols get a book around each quote (not counted in the tick rate)
+      if (tick.k === 'quote' && this.#books && this.#bookSymbols.has(tick.sym)) {
+        const book = this.#books.onQuote(tick, this.#precision.get(tick.sym) ?? 2);
+        if (book) ctx.emit(book);
+      }
     }
   }
 

@@ -19,7 +19,7 @@ export interface FeedsParts {
 /** The feeds of this process (`roles.feeds`), publishing through one TickPublisher. */
 export async function buildFeeds(ctx: EngineContext, bus: Bus, busTap: BusTap, store: LastValueStore | undefined, bars?: ClosedBarSink): Promise<FeedsParts> {
   const { config, registry, log, lifecycle, roles, feedsFile } = ctx;
-  const publisher = new TickPublisher({ bus: busTap, registry, ...(store ? { lastValues: store } : {}), ...(bars ? { bars } : {}) });
+  const publisher = new TickPublisher({ bus: busTap, registry, books: config.book, ...(store ? { lastValues: store } : {}), ...(bars ? { bars } : {}) });
   lifecycle.add('tick publisher', () => publisher.close());
   const failover = createFailover(feedsFile, roles.feeds, publisher, log);
   if (failover) lifecycle.add('failover', () => failover.stop());

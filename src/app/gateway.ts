@@ -1,4 +1,7 @@
 import { EntitledMarketResolver } from '../access/entitled-resolver.js';
+import { entitlementsOf } from '../access/jwt-authenticator.js';
+import { buildBookChannels } from '../fanout/book-channels.js';
+import type { BookChannels } from '../fanout/book-channels.js';
 import { createGatewayAccess } from '../access/gateway-access.js';
 import type { GatewayAccess } from '../access/gateway-access.js';
 import type { Bus } from '../bus/bus.js';
@@ -51,6 +54,8 @@ export interface GatewayParts {
   readonly access: GatewayAccess;
   readonly delay: MarketDelay;
   readonly feedHealth: FeedHealthView;
+  /** `book:SYM` channels (src/fanout/book-channels.ts) */
+  readonly books: BookChannels;
   /** the operator's console (/admin) */
   readonly admin: AdminView;
 }
@@ -67,7 +72,10 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
 
   const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   lifecycle.add('delay lines', () => delay.close());
+  // order books: one shared book per symbol, with the principal's entitlements (delayed: a delay line)
+  const books = buildBookChannels(config, registry, deps.store, (p, sym, cls) => entitlementsOf(p, config.auth).access(sym, cls));
   const resolvers: ChannelResolver[] = [
+    books,
     ...(userAlerts?.resolvers ?? []),
     new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
@@ -138,6 +146,9 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     // let the close frames reach the clients before the bus and the process go away
     await waitUntil(() => gateway.connections.size === 0, 2000);
     await new Promise((r) => setTimeout(r, 50));
+    // then what is left: idle HTTP keep-alive connections would otherwise be answered by a
+    // stopped engine (its store and bus closed) until uWS's idle timeout
+    gateway.closeSockets();
   });
   sources.gateway = gateway;
   sources.limits = access.limits;
@@ -145,13 +156,14 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   // feed metrics on a gateway: every feed that reports on the bus, in this process or another
   sources.feeds = feedList;
   if (sources.tickAge) gateway.hub.onUpdate = sources.tickAge.onUpdate;
+  books.bind(gateway.hub);
   const stopNotice = bus.onStatus?.(busOutageNotice(gateway.hub));
   if (stopNotice) lifecycle.add('bus outage notice', stopNotice);
 
   lifecycle.add('admin console', () => admin?.stop());
   await gateway.listen(config.host, config.port, { shared: worker !== undefined });
   log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
-  return { gateway, access, delay, feedHealth, admin: admin! };
+  return { gateway, access, delay, feedHealth, books, admin: admin! };
 }
 
 /** Tells `system` subscribers once when market data goes stale, and once when it flows again. */

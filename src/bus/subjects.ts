@@ -5,7 +5,8 @@ import { escapeSubjectToken, unescapeSubjectToken } from '../core/symbols.js';
  * Subject scheme (documented in docs/bus.md):
  *
  *   md.<class>.<kind>.<SYMBOL>   market data; class stock|crypto|forex, kind
- *                                trade|quote|ticker|bar-1s|bar-1m|bar-5m|bar-1h|bar-1d|status, SYMBOL
+ *                                trade|quote|ticker|bar-1s|bar-1m|bar-5m|bar-1h|bar-1d|status|book,
+ *                                SYMBOL
  *                                escaped (trade also carries corrections and cancels)
  *   feed.health.<feedId>         feed health snapshots
  */
@@ -19,6 +20,7 @@ const KIND_TOKEN: Readonly<Record<MarketChannelKind, string>> = {
   'bar.1h': 'bar-1h',
   'bar.1d': 'bar-1d',
   status: 'status',
+  book: 'book',
 };
 const TOKEN_KIND = new Map<string, MarketChannelKind>(Object.entries(KIND_TOKEN).map(([k, v]) => [v, k as MarketChannelKind]));
 

@@ -56,9 +56,16 @@ export const ConfigSchema = z
         seed: z.number().int().default(42).describe('random seed: the same seed gives the same market'),
         rate: z.number().min(1).max(1_000_000).default(400).describe('total ticks per second across all symbols'),
         symbols: z.array(z.string()).optional().describe('symbols to generate; unset = every instrument fed by "synthetic"'),
+        bookLevels: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .default(50)
+          .describe('order book levels per side around the quotes of crypto symbols (book:SYM); 0 = no books. Book ticks come on top of `rate`'),
       })
       .strict()
-      .default({ seed: 42, rate: 400 }),
+      .default({ seed: 42, rate: 400, bookLevels: 50 }),
     gateway: z
       .object({
         maxFrameBytes: z
@@ -402,6 +409,33 @@ export const ConfigSchema = z
       .strict()
       .prefault({})
       .describe('bar history (docs/protocol.md#bar-history)'),
+    book: z
+      .object({
+        depths: z
+          .array(z.number().int().min(1).max(1000))
+          .min(1)
+          .max(16)
+          .default([10, 25, 100])
+          .describe('order book depths a `book:SYM` subscription may ask for (levels per side); a request rounds up to the next, the largest is the maximum'),
+        maxLevels: z.number().int().min(10).max(100_000).default(1000).describe('price levels kept per side of each order book (the worst go first)'),
+        snapshotMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(60_000)
+          .default(500)
+          .describe('how often the ingest stage stores the full book of each changed symbol in the last-value store (gateways start their copy from it)'),
+        syncRetryMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(60_000)
+          .default(200)
+          .describe('a gateway whose stored book is older than the updates it holds asks the store again after this long'),
+      })
+      .strict()
+      .prefault({})
+      .describe('order books (docs/protocol.md#order-books-booksymbol)'),
   })
   .strict();
 

@@ -142,12 +142,29 @@ export interface TickerTick extends TickBase {
   status?: TradingStatus;
 }
 
-export type Tick = TradeTick | QuoteTick | BarTick | TickerTick | TradeCorrectionTick | TradeCancelTick | StatusTick;
+/**
+ * A change of one symbol's order book (channel `book:SYM`). Levels are [price, size] with the
+ * size the level's new total (not a delta); size 0 removes the level. `reset: true` replaces the
+ * whole book (a provider snapshot, or the publisher's stored copy); otherwise the listed levels
+ * change and the others stay.
+ */
+export interface BookTick extends TickBase {
+  k: 'book';
+  reset?: boolean;
+  bids: [number, number][];
+  asks: [number, number][];
+}
+
+export type Tick = TradeTick | QuoteTick | BarTick | TickerTick | TradeCorrectionTick | TradeCancelTick | StatusTick | BookTick;
 export type TickKind = Tick['k'];
 
-/** Market-data channel kinds of protocol v1 (the part before the colon). */
+/**
+ * Market-data channel kinds of protocol v1 (the part before the colon). `book` (order books) has
+ * its own resolver (src/fanout/book-channels.ts), so it is not in MARKET_CHANNEL_KINDS.
+ */
 export type BarChannelKind = `bar.${BarInterval}`;
-export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | BarChannelKind | 'status';
+export type BookChannelKind = 'book';
+export type MarketChannelKind = 'trade' | 'quote' | 'ticker' | BarChannelKind | 'status' | BookChannelKind;
 export const MARKET_CHANNEL_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status'];
 
 /** `bar.5m` -> `5m`; undefined for a kind that is not a bar kind. */

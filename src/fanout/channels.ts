@@ -3,7 +3,7 @@ import type { MarketChannelKind } from '../core/schema.js';
 import { MARKET_CHANNEL_KINDS } from '../core/schema.js';
 import { marketSubject } from '../bus/subjects.js';
 import { decodeTick } from '../codec/tick-codec.js';
-import type { CoalesceMode, Update } from './coalescer.js';
+import type { Coalescer, CoalesceMode, Update } from './coalescer.js';
 import { itemOpOf, tickToPayload } from './payloads.js';
 import type { Payload } from './payloads.js';
 import type { ProtocolErrorCode } from '../core/errors.js';
@@ -41,6 +41,16 @@ export interface ChannelSpec {
    * oldest first, as this channel's subscribers see them (delayed access caps and flags them).
    */
   history?(q: BarRange): Promise<Payload[]>;
+  /**
+   * A coalescer of the channel's own for each throttle tier (order books: a view of a shared
+   * book, src/fanout/book-channels.ts); default createCoalescer(mode, tier).
+   */
+  coalescer?(tier: number): Coalescer<Payload>;
+}
+
+/** Per-subscription options a resolver may use (`depth` of `book:SYM`). */
+export interface ResolveOptions {
+  readonly depth?: number;
 }
 
 /** Which closed bars of a bar channel: `from <= t < to` (bar start, ms), the newest `limit`. */
@@ -75,7 +85,7 @@ export type ResolveResult = { ok: true; spec: ChannelSpec } | { ok: false; code:
 /** Resolves channel names for a principal; private-stream modules register their own. */
 export interface ChannelResolver {
   /** Return undefined when the name is not this resolver's. */
-  resolve(name: string, principal: Principal): ResolveResult | undefined;
+  resolve(name: string, principal: Principal, opts?: ResolveOptions): ResolveResult | undefined;
 }
 
 const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
@@ -88,6 +98,7 @@ const MODE_BY_KIND: Readonly<Record<MarketChannelKind, CoalesceMode>> = {
   'bar.5m': 'bar',
   'bar.1h': 'bar',
   'bar.1d': 'bar',
+  book: 'latest', // (not resolved here: src/fanout/book-channels.ts)
 };
 const KINDS = new Set<string>(MARKET_CHANNEL_KINDS);
 

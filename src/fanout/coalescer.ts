@@ -41,6 +41,15 @@ export interface Coalescer<D = Record<string, unknown>> {
   drain(): Emission<D>[];
   /** Source updates replaced by newer ones so far (for metrics). */
   readonly conflated: number;
+  /**
+   * Channels whose value is built up from updates (order books): the snapshot for a new or
+   * resynced subscriber, consistent with the tier's last emission and seq; undefined while there
+   * is none yet (the first emission then serves as the snapshot). Absent: the hub uses the
+   * channel's last value.
+   */
+  snapshot?(): D | undefined;
+  /** The hub dropped this (channel, tier): release what it holds. */
+  close?(): void;
 }
 
 class LatestCoalescer<D> implements Coalescer<D> {

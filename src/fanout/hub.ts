@@ -285,10 +285,16 @@ export class Hub {
    * Latest value and tier seq of a channel, if the hub holds one. With lanes, seq is per lane:
    * pass the subscriber to get the seq of its lane (else that of the first lane in use).
    */
-  current(key: string, tier: number, sub?: HubSubscriber): { d: Payload; seq: number } | undefined {
+  current(key: string, tier: number, sub?: HubSubscriber): { d: Payload; seq: number; snapshot?: boolean } | undefined {
     const c = this.#channels.get(key);
     let te = c?.tiers.get(tierKey(tier, sub ? this.#lane(sub, tier) : 0));
     for (let lane = 1; !te && !sub && lane < this.#lanes; lane++) te = c?.tiers.get(tierKey(tier, lane));
+    if (te?.coalescer.snapshot) {
+      // (order books) not while subscribers wait for the tier's first view: they must get it whole
+      if (te.waiting.size > 0) return undefined;
+      const built = te.coalescer.snapshot();
+      return built ? { d: built, seq: te.seq, snapshot: true } : undefined;
+    }
     if (!c?.last || !te) return undefined;
     return { d: c.last, seq: te.seq };
   }
@@ -349,7 +355,8 @@ export class Hub {
         .then(joinAfterReplay, joinAfterReplay);
       return;
     }
-    if (!opts.snapshot) {
+    if (!opts.snapshot && !te.coalescer.snapshot) {
+      // (channels built up from updates, order books, always start with a snapshot)
       sub.join(topic);
       return;
     }
@@ -387,6 +394,10 @@ export class Hub {
   #serveSnapshot(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry): void {
     const spec = ch.spec;
     const topic = te.topics[sub.codec.encoding];
+    if (te.coalescer.snapshot) {
+      this.#serveBuiltSnapshot(sub, te);
+      return;
+    }
     if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
       // trades or bars are pending in this tier's window: the current value is among them, so
       // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
@@ -420,6 +431,25 @@ export class Hub {
       },
       () => undefined, // store unreachable: the first live value becomes the snapshot
     );
+  }
+
+  /**
+   * Order books: the tier's last emitted view, so its next update continues it; none yet (the
+   * book is still syncing): the tier's first emission, a whole view, is the snapshot.
+   */
+  #serveBuiltSnapshot(sub: HubSubscriber, te: TierEntry): void {
+    const built = te.coalescer.snapshot!();
+    if (!built) {
+      te.waiting.add(sub);
+      return;
+    }
+    // subscribers still waiting take this snapshot too: the tier's emissions continue it now
+    for (const w of [sub, ...te.waiting]) {
+      if (w.closed) continue;
+      this.#sendSnapshot(w, te, built);
+      w.join(te.topics[w.codec.encoding]);
+    }
+    te.waiting.clear();
   }
 
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
@@ -604,7 +634,7 @@ export class Hub {
       key: tierKey(tier, lane),
       step,
       offset: lane === 0 ? 0 : Math.round((lane * step) / this.#lanes),
-      coalescer: createCoalescer<Payload>(ch.spec.mode, tier),
+      coalescer: ch.spec.coalescer?.(tier) ?? createCoalescer<Payload>(ch.spec.mode, tier),
       topics: { msgpack: `${t}|m|${key}`, json: `${t}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
       seq: 0,
@@ -624,6 +654,7 @@ export class Hub {
     const ch = te.channel;
     ch.tiers.delete(te.key);
     this.stats.conflated += te.coalescer.conflated;
+    te.coalescer.close?.();
     this.#immediate.delete(te);
     this.#unslot(te);
     te.dirty = false;
@@ -715,6 +746,7 @@ export class Hub {
     for (const c of this.#channels.values()) {
       c.unsubscribe?.();
       if (c.releaseTimer !== undefined) this.#clock.clearTimeout(c.releaseTimer);
+      for (const te of c.tiers.values()) te.coalescer.close?.();
     }
     this.#channels.clear();
     this.#immediate.clear();

@@ -88,6 +88,15 @@ export function tickToPayload(tick: Tick): Payload {
       d.ep = tick.ep;
       return d;
     }
+    case 'book': {
+      // the raw change as the bus carries it (tools such as `tickwire tap`); clients of
+      // `book:SYM` get per-subscription views from src/fanout/book-channels.ts instead
+      const d: Payload = { bids: tick.bids, asks: tick.asks };
+      if (tick.reset) d.reset = true;
+      d.t = nsToMs(tick.ts);
+      d.src = tick.src;
+      return d;
+    }
     case 'status': {
       const d: Payload = { status: tick.status ?? 'trading' };
       if (tick.reason) d.reason = tick.reason;

@@ -284,14 +284,14 @@ export class Connection implements HubSubscriber {
       }
       let result;
       for (const r of resolvers) {
-        result = r.resolve(name, this.principal);
+        result = r.resolve(name, this.principal, req.depth === undefined ? undefined : { depth: req.depth });
         if (result) break;
       }
       if (!result) {
         rejected.push({
           channel: name,
           code: ErrorCode.UNKNOWN_CHANNEL,
-          reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status) or portfolio, executions, notifications, system`,
+          reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status, book) or portfolio, executions, notifications, system`,
         });
         continue;
       }
@@ -487,7 +487,8 @@ export class Connection implements HubSubscriber {
     for (const [name, s] of this.#subs) {
       if (s.spec.mode === 'ordered' || s.paused) continue;
       const cur = this.#deps.hub.current(s.spec.key, s.tier, this);
-      if (cur) items.push(dataItem('data', name, cur.seq, cur.d, false));
+      // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book)
+      if (cur) items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));
     }
     this.#transport.cork(() => {
       if (items.length > 0) this.sendFrame(itemsFrame(items));

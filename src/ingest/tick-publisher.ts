@@ -6,6 +6,7 @@ import type {
   AssetClass,
   BarInterval,
   BarTick,
+  BookTick,
   MarketChannelKind,
   StatusTick,
   Tick,
@@ -25,6 +26,8 @@ import { TradeLog } from '../derive/trade-log.js';
 import type { TradeLogOptions } from '../derive/trade-log.js';
 import { Sequencer } from './sequencer.js';
 import type { LastValueStore } from '../store/last-value-store.js';
+import { PublisherBooks, validBookInput } from '../book/publisher-books.js';
+import type { PublisherBooksOptions } from '../book/publisher-books.js';
 
 /** Decides which provider's ticks are accepted for a symbol (failover plugs in here). */
 export interface SourceSelector {
@@ -37,6 +40,8 @@ export interface PublisherStats {
   rejectedUnknownSymbol: number;
   rejectedInactiveSource: number;
   derived: number;
+  /** book ticks with a malformed level (not [price > 0, size >= 0]) */
+  rejectedBadBook: number;
 }
 
 export interface TickPublisherOptions {
@@ -56,6 +61,8 @@ export interface TickPublisherOptions {
    * published instead, ms (default: the interval, at least 5 s)
    */
   providerBarWaitMs?: Partial<Record<BarInterval, number>>;
+  /** order books: levels kept per side, how often full books go to the last-value store */
+  books?: Partial<PublisherBooksOptions>;
   /** closed bars (engine-built and the provider's) for history: the bar store */
   bars?: ClosedBarSink;
 }
@@ -102,7 +109,7 @@ interface SymbolDerivation {
  * (`bars`), which serves `history` on subscribe and `GET /v1/bars`.
  */
 export class TickPublisher {
-  readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0 };
+  readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0, rejectedBadBook: 0 };
   readonly sequencer = new Sequencer();
   readonly #bus: Bus;
   readonly #registry: InstrumentRegistry;
@@ -116,6 +123,8 @@ export class TickPublisher {
   readonly #providerWait: Partial<Record<BarInterval, number>>;
   /** bar intervals each feed sends its own bars for (declared, or learned from its first bar) */
   readonly #providerBars = new Map<string, Set<BarInterval>>();
+  /** each symbol's order book, stored in full for gateways that start theirs (docs/protocol.md#order-books-booksymbol) */
+  readonly books: PublisherBooks;
 
   constructor(opts: TickPublisherOptions) {
     this.#logOptions = opts.tradeLog ?? {};
@@ -125,6 +134,8 @@ export class TickPublisher {
     this.#selector = opts.selector ?? acceptAll;
     this.#onPublished = opts.onPublished;
     this.#lastValues = opts.lastValues;
+    const put = this.#lastValues;
+    this.books = new PublisherBooks(opts.books ?? {}, put ? (key, payload) => put.put(key, payload) : undefined);
     this.#bars = opts.bars;
     const sweep = opts.barSweepMs ?? 250;
     if (sweep > 0) {
@@ -187,6 +198,17 @@ export class TickPublisher {
       case 'status':
         this.#status(cls, { ...input, ...base } as StatusTick);
         return true;
+      case 'book': {
+        if (!validBookInput(input)) {
+          this.stats.rejectedBadBook++;
+          return false;
+        }
+        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
+        this.books.apply(tick);
+        // never a last value: the store gets whole books from this.books, on its own schedule
+        this.#send(cls, tick, false);
+        return true;
+      }
       default: {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as Tick;
         this.#send(cls, tick);
@@ -356,6 +378,7 @@ export class TickPublisher {
   }
 
   close(): void {
+    this.books.close();
     if (this.#timer) clearInterval(this.#timer);
   }
 }

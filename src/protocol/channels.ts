@@ -1,3 +1,4 @@
+import type { BookPayload } from './book.js';
 import type { Bar, Execution, Portfolio, Quote, Status, SystemMessage, Ticker, Trade } from './payloads.js';
 
 /**
@@ -5,7 +6,7 @@ import type { Bar, Execution, Portfolio, Quote, Status, SystemMessage, Ticker, T
  * names for private and public streams.
  */
 
-export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'bar.5m' | 'bar.1h' | 'bar.1d' | 'status';
+export type MarketKind = 'trade' | 'quote' | 'ticker' | 'bar.1s' | 'bar.1m' | 'bar.5m' | 'bar.1h' | 'bar.1d' | 'status' | 'book';
 export type PrivateChannel = 'portfolio' | 'executions' | 'notifications' | 'system';
 export type ChannelKind = MarketKind | PrivateChannel;
 
@@ -23,16 +24,18 @@ export type PayloadOf<C extends string> = C extends `trade:${string}`
         ? Bar
         : C extends `status:${string}`
           ? Status
-          : C extends 'portfolio'
-            ? Portfolio
-            : C extends 'executions'
-              ? Execution
-              : C extends 'system'
-                ? SystemMessage
-                : unknown;
+          : C extends `book:${string}`
+            ? BookPayload
+            : C extends 'portfolio'
+              ? Portfolio
+              : C extends 'executions'
+                ? Execution
+                : C extends 'system'
+                  ? SystemMessage
+                  : unknown;
 
 /** Market channel kinds, in the order docs/protocol.md lists them. */
-export const MARKET_KINDS: readonly MarketKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status'];
+export const MARKET_KINDS: readonly MarketKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status', 'book'];
 /** Channels without a symbol. `portfolio`, `executions` and `notifications` are private (bound to the token's `sub`). */
 export const PLAIN_CHANNELS: readonly PrivateChannel[] = ['portfolio', 'executions', 'notifications', 'system'];
 

@@ -101,6 +101,8 @@ export const ProtocolLimits = {
   MAX_CHANNEL_LENGTH: 128,
   /** closed bars `history` may ask for on subscribe */
   MAX_HISTORY_BARS: 1000,
+  /** largest `depth` (order book levels per side) a subscribe may carry; the deployment's `book.depths` bound it further */
+  MAX_BOOK_DEPTH: 1000,
 } as const;
 
 /**

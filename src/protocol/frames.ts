@@ -26,6 +26,8 @@ export interface SubscribeFrame {
   history?: number;
   /** extension: false subscribes off screen (docs/protocol.md#visibility); default true */
   visible?: boolean;
+  /** `book:*` channels: order book levels per side, 1 to MAX_BOOK_DEPTH (rounded up to a configured depth) */
+  depth?: number;
 }
 
 export interface UnsubscribeFrame {

@@ -10,3 +10,4 @@ export * from './payloads.js';
 export * from './channels.js';
 export * from './frames.js';
 export * from './request.js';
+export * from './book.js';

@@ -12,6 +12,8 @@ const MAX_ID_LENGTH = ProtocolLimits.MAX_ID_LENGTH;
 const MAX_TOKEN_LENGTH = ProtocolLimits.MAX_TOKEN_LENGTH;
 /** Most closed bars `history` may ask for on subscribe (docs/protocol.md#limits). */
 export const MAX_HISTORY_BARS = ProtocolLimits.MAX_HISTORY_BARS;
+/** Largest `depth` a subscribe may carry at all (docs/protocol.md#order-books-booksymbol). */
+export const MAX_BOOK_DEPTH = ProtocolLimits.MAX_BOOK_DEPTH;
 
 /** `id` of a frame if it has a usable one, for echoing in errors. */
 export function requestIdOf(frame: unknown): RequestId | undefined {
@@ -78,6 +80,12 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
       if (o.visible !== undefined) {
         if (typeof o.visible !== 'boolean') bad('subscribe: "visible" must be true or false');
         req.visible = o.visible;
+      }
+      if (o.depth !== undefined) {
+        if (typeof o.depth !== 'number' || !Number.isInteger(o.depth) || o.depth < 1 || o.depth > MAX_BOOK_DEPTH) {
+          bad(`subscribe: "depth" must be an integer from 1 to ${MAX_BOOK_DEPTH} (book levels per side, e.g. 10, 25 or 100)`);
+        }
+        req.depth = o.depth;
       }
       return req;
     }

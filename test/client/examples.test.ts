@@ -58,6 +58,14 @@ describe('docs/client-sdk.md examples', { timeout: 90_000 }, () => {
     expect(out).toMatch(/bars held [1-9]\d* older loaded \d+/);
   });
 
+  it('order book: LocalBook rebuilds book:BTC-USD from its snapshot and updates, every checksum matching', async () => {
+    const out = await example('examples/client/order-book.ts', { TICKWIRE_URL: streamUrl(open.port) });
+    expect(out).toContain("subscribed [ 'book:BTC-USD' ] at 250 ms");
+    expect(out).toMatch(/snapshot seq \d+ checksum ok, depth 10/);
+    expect(out.match(/checksum ok/g)?.length).toBe(5);
+    expect(out).toMatch(/ask +\d+\.\d\d \d/);
+  });
+
   it('errors: rejected channels and a refused request', async () => {
     const out = await example('examples/client/errors.ts', { TICKWIRE_URL: streamUrl(open.port) });
     expect(out).toContain('rejected quote:NOPE: UNKNOWN_CHANNEL');

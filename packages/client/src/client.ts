@@ -134,6 +134,8 @@ export interface SubscribeOptions {
    * `setVisible(..., true)`; docs/protocol.md#visibility). Default true.
    */
   visible?: boolean;
+  /** `book:SYM` channels: levels per side (rounded up to a depth the server offers, e.g. 10, 25, 100) */
+  depth?: number;
 }
 
 export interface SubscribeResult {
@@ -231,6 +233,7 @@ interface Desired {
   history?: number;
   /** on screen (undefined: true) */
   visible?: boolean;
+  depth?: number;
 }
 
 interface ChannelState {
@@ -245,6 +248,8 @@ interface ChannelState {
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
  */
 const isResumable = (ch: string): boolean => ch === 'executions' || ch === 'notifications';
+/** order books (`book:SYM`): updates are deltas, rebuilt from a snapshot (LocalBook) */
+const isBook = (ch: string): boolean => ch.startsWith('book:');
 
 /** The part of `document` page-visibility tracking uses. */
 interface PageDocument {
@@ -407,6 +412,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /**
+   * Ask again for a fresh snapshot of subscribed channels, as the client does by itself after a
+   * gap: e.g. when a LocalBook's checksum does not match (`book:SYM` items after it are held
+   * back until the snapshot comes).
+   */
+  resync(channels: readonly string[]): void {
+    for (const ch of channels) {
+      const st = this.#channels.get(ch);
+      if (st && !st.refreshing) this.#refresh(ch, undefined);
+    }
+  }
+
+  /**
    * Listen to one channel's updates with its payload typed from the channel name.
    * Returns a function that removes the listener. Does not subscribe.
    */
@@ -488,6 +505,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const want: Desired = { throttle: options.throttle, snapshot };
       if (options.history !== undefined) want.history = options.history;
       if (options.visible === false) want.visible = false;
+      if (options.depth !== undefined) want.depth = options.depth;
       this.#desired.set(ch, want);
       const st = this.#chan(ch);
       st.refreshing = false;
@@ -502,23 +520,26 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.since !== undefined) frame.since = options.since;
     if (options.history !== undefined) frame.history = options.history;
     if (options.visible === false) frame.visible = false;
+    if (options.depth !== undefined) frame.depth = options.depth;
     return this.#request(frame, false) as Promise<SubscribeResult>;
   }
 
   /**
    * Change the throttle of channels already subscribed: unsubscribes and subscribes again with
-   * the new setting (a fresh snapshot follows).
+   * the new setting (a fresh snapshot follows). Book channels keep the `depth` of the first
+   * channel given: change books of different depths in separate calls.
    */
   async setThrottle(channels: readonly string[], throttle: number): Promise<SubscribeResult> {
     const list = this.#checkChannels(channels);
     const snapshot = list.every((c) => this.#desired.get(c)?.snapshot ?? true);
     const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
+    const depth = this.#desired.get(list[0]!)?.depth;
     const open = this.#state === 'open';
     if (open) {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    return this.subscribe(list, { throttle, snapshot, visible });
+    return this.subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -960,7 +981,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}`;
+      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}/${want.depth ?? ''}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
@@ -974,6 +995,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (since !== undefined) frame.since = since;
     if (want.history !== undefined) frame.history = want.history;
     if (want.visible === false) frame.visible = false;
+    if (want.depth !== undefined) frame.depth = want.depth;
     return this.#internal(frame);
   }
 
@@ -1189,10 +1211,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
       } else if (snapshot) {
         st.lastSeq = seq;
       } else {
-        if (st.lastSeq !== undefined && seq > st.lastSeq + 1 && !st.refreshing) {
-          this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+        const gap = st.lastSeq !== undefined && seq > st.lastSeq + 1;
+        if (gap && !st.refreshing) {
+          this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
           this.#refresh(ch, undefined);
         }
+        // an order book update only applies on top of the one before it: after a gap, nothing
+        // until the refresh's snapshot
+        if (isBook(ch) && (gap || st.refreshing || st.lastSeq === undefined)) return;
         if (st.lastSeq === undefined || seq > st.lastSeq) st.lastSeq = seq;
       }
     }

@@ -1,0 +1,117 @@
+import { decimal, price } from '../sdk/decimal.js';
+
+/**
+ * Binance's documented procedure for a local order book from the diff depth stream (Binance Spot
+ * API docs, "WebSocket Streams" > "Diff. Depth Stream" and "How to manage a local order book
+ * correctly"):
+ *   1. open the `<symbol>@depth` (or `@depth@100ms`) stream and buffer its events, noting the
+ *      first event's `U` (first update ID);
+ *   2. GET /api/v3/depth?symbol=X&limit=N for a snapshot with `lastUpdateId`;
+ *   3. if `lastUpdateId` < that first `U`, the snapshot is stale: get another;
+ *   4. drop buffered events with `u` (final update ID) <= `lastUpdateId`; the book is the
+ *      snapshot, its update ID `lastUpdateId`;
+ *   5. apply the buffered events, then live ones: an event with `u` <= the book's update ID is
+ *      ignored; one with `U` > update ID + 1 means events were lost: start again from 1;
+ *      otherwise each [price, quantity] sets the level's quantity (0 removes it; removing a
+ *      level that is not in the book is normal), and the update ID becomes `u`.
+ * This class is that state machine for one symbol; the adapter does the I/O.
+ */
+export interface DepthEvent {
+  /** first update ID in the event */
+  U: number;
+  /** final update ID in the event */
+  u: number;
+  /** event time, ms */
+  E: number;
+  b: [number, number][];
+  a: [number, number][];
+}
+
+export interface DepthSnapshot {
+  lastUpdateId: number;
+  bids: [number, number][];
+  asks: [number, number][];
+}
+
+export type DepthOutput =
+  | { kind: 'reset'; bids: [number, number][]; asks: [number, number][]; E: number }
+  | { kind: 'update'; bids: [number, number][]; asks: [number, number][]; E: number };
+
+/** The depthUpdate payload ("Diff. Depth Stream": e, E, s, U, u, b, a) with prices and quantities as numbers. */
+export function parseDepthEvent(p: Record<string, any>): DepthEvent {
+  if (!Number.isInteger(p.U) || !Number.isInteger(p.u)) throw new RangeError('depthUpdate: U and u must be integers');
+  return { U: p.U, u: p.u, E: typeof p.E === 'number' ? p.E : Date.now(), b: levels(p.b, 'depthUpdate.b'), a: levels(p.a, 'depthUpdate.a') };
+}
+
+/** The GET /api/v3/depth answer ("Order book": lastUpdateId, bids, asks). */
+export function parseDepthSnapshot(p: Record<string, any>): DepthSnapshot {
+  if (!Number.isInteger(p.lastUpdateId)) throw new RangeError('depth snapshot: lastUpdateId must be an integer');
+  return { lastUpdateId: p.lastUpdateId, bids: levels(p.bids, 'depth.bids'), asks: levels(p.asks, 'depth.asks') };
+}
+
+function levels(v: unknown, field: string): [number, number][] {
+  if (!Array.isArray(v)) throw new RangeError(`${field}: not an array of [price, quantity]`);
+  return v.map((l: unknown, i) => {
+    if (!Array.isArray(l) || l.length < 2) throw new RangeError(`${field}[${i}]: not a [price, quantity] pair`);
+    return [price(l[0], `${field}[${i}].price`), decimal(l[1], `${field}[${i}].quantity`)] as [number, number];
+  });
+}
+
+export class DepthSync {
+  #buffer: DepthEvent[] = [];
+  /** the book's update ID once synced, else undefined */
+  #updateId: number | undefined;
+  /** a snapshot request is out */
+  fetching = false;
+
+  get synced(): boolean {
+    return this.#updateId !== undefined;
+  }
+
+  /** A stream event. Returns what to emit, and whether a snapshot must be fetched (again). */
+  onEvent(ev: DepthEvent): { out?: DepthOutput; fetch: boolean; gap?: string } {
+    if (this.#updateId === undefined) {
+      this.#buffer.push(ev);
+      return { fetch: !this.fetching };
+    }
+    if (ev.u <= this.#updateId) return { fetch: false };
+    if (ev.U > this.#updateId + 1) {
+      const gap = `update IDs ${this.#updateId + 1}..${ev.U - 1} missing`;
+      this.restart();
+      this.#buffer.push(ev);
+      return { fetch: !this.fetching, gap };
+    }
+    this.#updateId = ev.u;
+    return { out: { kind: 'update', bids: ev.b, asks: ev.a, E: ev.E }, fetch: false };
+  }
+
+  /**
+   * A snapshot arrived. `stale`: it is older than the first buffered event (fetch again); else
+   * the reset and the buffered updates to emit, in order.
+   */
+  onSnapshot(snap: DepthSnapshot): { stale: true } | { stale: false; out: DepthOutput[] } {
+    this.fetching = false;
+    const first = this.#buffer[0];
+    if (!first || snap.lastUpdateId < first.U) return { stale: true };
+    const rest = this.#buffer.filter((e) => e.u > snap.lastUpdateId);
+    this.#buffer = [];
+    this.#updateId = snap.lastUpdateId;
+    const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: first.E }];
+    for (const ev of rest) {
+      const r = this.onEvent(ev);
+      if (r.out) out.push(r.out);
+      if (!this.synced) return { stale: true }; // a gap inside the buffer: start over
+    }
+    return { stale: false, out };
+  }
+
+  /** Forget the book (reconnect, unsubscribe, a gap). */
+  restart(): void {
+    this.#buffer = [];
+    this.#updateId = undefined;
+  }
+
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+}

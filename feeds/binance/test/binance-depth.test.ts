@@ -1,0 +1,128 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { OrderBook } from '../../../src/book/order-book.js';
+import type { TickInput } from '../../sdk/adapter.js';
+import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
+import { DepthSync } from '../depth-sync.js';
+import { startBinanceFake } from '../fake-server.js';
+import type { BinanceFakeOptions, BinanceFakeServer } from '../fake-server.js';
+
+const options = (url: string, restUrl: string, extra: Record<string, unknown> = {}) =>
+  BinanceOptionsSchema.parse({
+    url,
+    restUrl,
+    symbols: ['BTC-USD'],
+    symbolMap: { 'BTC-USD': 'BTCUSDT' },
+    streams: ['depth'],
+    depthRetryMs: 20,
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...extra,
+  });
+
+/** The book the adapter's ticks build (what the publisher will hold). */
+function rebuild(ticks: readonly TickInput[]): { book: OrderBook; resets: number } {
+  const book = new OrderBook(5000);
+  let resets = 0;
+  for (const t of ticks) {
+    if (t.k !== 'book') continue;
+    if (t.reset) {
+      resets++;
+      book.reset(t.bids, t.asks);
+    } else book.apply(t.bids, t.asks);
+  }
+  return { book, resets };
+}
+
+describe('binance depth: the documented local order book procedure', () => {
+  let h: AdapterHarness<BinanceFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  const start = async (fake: BinanceFakeOptions = {}): Promise<AdapterHarness<BinanceFakeServer>> =>
+    (h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 10, ...fake }),
+      (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl)),
+    ));
+
+  /** freeze the exchange, let the last events arrive, then the adapter's book must be the exchange's */
+  const expectSameBook = async (hh: AdapterHarness<BinanceFakeServer>): Promise<void> => {
+    hh.provider.pause();
+    const truth = (): string => JSON.stringify(hh.provider.depth('BTCUSDT')!.view(5000));
+    await hh.waitFor('the adapter book equals the exchange book', () => JSON.stringify(rebuild(hh.ticks).book.view(5000)) === truth(), 5000);
+    expect(rebuild(hh.ticks).book.view(5000)).toEqual(hh.provider.depth('BTCUSDT')!.view(5000));
+  };
+
+  it('subscribes to <symbol>@depth@100ms, starts from a REST snapshot and follows the diff stream', async () => {
+    const hh = await start({ snapshotDelayMs: 60 }); // events buffer while the snapshot is on its way
+    await hh.waitFor('connected', () => hh.provider.conns.size === 1);
+    const conn = [...hh.provider.conns][0]!;
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@depth@100ms');
+    await hh.waitFor('a reset then 30 updates', () => hh.ticks.filter((t) => t.k === 'book').length > 30);
+    const first = hh.ticks.find((t) => t.k === 'book')!;
+    expect(first).toMatchObject({ k: 'book', sym: 'BTC-USD', reset: true });
+    expect(rebuild(hh.ticks).resets).toBe(1);
+    await expectSameBook(hh);
+  });
+
+  it('asks again when the snapshot is stale (lastUpdateId < U of the first buffered event)', async () => {
+    const hh = await start({ staleSnapshots: 2, snapshotDelayMs: 20 });
+    await hh.waitFor('synced after stale snapshots', () => hh.ticks.some((t) => t.k === 'book' && t.reset === true));
+    expect(hh.provider.snapshotRequests()).toBeGreaterThanOrEqual(3);
+    // nothing was emitted from a stale snapshot: the first book tick is the good reset
+    expect(hh.ticks.filter((t) => t.k === 'book')[0]).toMatchObject({ reset: true });
+    await hh.waitFor('live updates', () => hh.ticks.filter((t) => t.k === 'book').length > 10);
+    await expectSameBook(hh);
+  });
+
+  it('detects lost updates (U > update ID + 1), counts a gap and syncs again from a new snapshot', async () => {
+    const hh = await start();
+    await hh.waitFor('synced', () => hh.ticks.filter((t) => t.k === 'book').length > 5);
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    await hh.waitFor('a gap and a second reset', () => hh.counters.gaps >= 1 && rebuild(hh.ticks).resets >= 2);
+    expect(hh.logs.some((l) => /depth stream gap/.test(l.msg))).toBe(true);
+    await expectSameBook(hh);
+  });
+
+  it('starts every book over after a reconnect', async () => {
+    const hh = await start();
+    await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
+    hh.provider.dropAll();
+    await hh.waitFor('a second reset after the reconnect', () => rebuild(hh.ticks).resets >= 2);
+    await expectSameBook(hh);
+  });
+});
+
+describe('DepthSync (the procedure as a state machine)', () => {
+  const ev = (U: number, u: number, b: [number, number][] = [], a: [number, number][] = []) => ({ U, u, E: 1, b, a });
+
+  it('drops buffered events the snapshot covers, applies the one that straddles it, ignores old ones', () => {
+    const s = new DepthSync();
+    expect(s.onEvent(ev(157, 160, [[1, 1]])).fetch).toBe(true);
+    s.fetching = true;
+    expect(s.onEvent(ev(161, 165, [[2, 2]])).fetch).toBe(false);
+    s.onEvent(ev(166, 170, [[3, 3]]));
+    const r = s.onSnapshot({ lastUpdateId: 163, bids: [[9, 9]], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    // the 157-160 event is dropped (u <= 163); 161-165 holds 163 in its range and applies
+    expect(r.out.map((o) => o.kind)).toEqual(['reset', 'update', 'update']);
+    expect(r.out[1]!.bids).toEqual([[2, 2]]);
+    expect(s.onEvent(ev(168, 170)).out).toBeUndefined(); // u <= update ID: ignored
+    expect(s.onEvent(ev(171, 171, [[4, 0]])).out).toMatchObject({ kind: 'update', bids: [[4, 0]] });
+    const gap = s.onEvent(ev(175, 176));
+    expect(gap.gap).toMatch(/172..174 missing/);
+    expect(gap.fetch).toBe(true);
+    expect(s.synced).toBe(false);
+  });
+
+  it('calls a snapshot older than the first buffered event stale', () => {
+    const s = new DepthSync();
+    s.onEvent(ev(500, 505));
+    expect(s.onSnapshot({ lastUpdateId: 499, bids: [], asks: [] })).toEqual({ stale: true });
+    expect(s.synced).toBe(false);
+    expect(s.onSnapshot({ lastUpdateId: 502, bids: [], asks: [] }).stale).toBe(false);
+  });
+});

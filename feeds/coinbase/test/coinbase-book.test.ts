@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TickInput } from '../../sdk/adapter.js';
+import { startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
+import { startCoinbaseFake } from '../fake-server.js';
+import type { CoinbaseFakeOptions, CoinbaseFakeServer } from '../fake-server.js';
+import { bookSide, parseL2Event } from '../level2.js';
+import { isoToNs } from '../../sdk/time.js';
+
+const DOC = JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as Record<string, Record<string, any>>;
+type Book = { bids: Map<number, number>; asks: Map<number, number> };
+
+/** The book a client rebuilds from the emitted book ticks of `sym` (reset replaces, size 0 removes). */
+function rebuild(ticks: readonly TickInput[], sym: string): Book {
+  const book: Book = { bids: new Map(), asks: new Map() };
+  for (const t of ticks) {
+    if (t.k !== 'book' || t.sym !== sym) continue;
+    if (t.reset) {
+      book.bids.clear();
+      book.asks.clear();
+    }
+    for (const [side, levels] of [
+      ['bids', t.bids],
+      ['asks', t.asks],
+    ] as const) {
+      for (const [p, q] of levels) {
+        if (q === 0) book[side].delete(p);
+        else book[side].set(p, q);
+      }
+    }
+  }
+  return book;
+}
+const best = (m: Map<number, number>, side: 'bids' | 'asks') => [...m].sort(([a], [b]) => (side === 'bids' ? b - a : a - b));
+
+describe('coinbase level2 parsing', () => {
+  it('reads the documented snapshot example', () => {
+    const ev = parseL2Event(DOC.level2!.events[0], isoToNs);
+    expect(ev).toEqual({
+      type: 'snapshot',
+      productId: 'BTC-USD',
+      bids: [
+        [21921.73, 0.06317902],
+        [21921.3, 0.02],
+      ],
+      asks: [],
+      unknownSides: [],
+    }); // the 1970 event_time of snapshot levels is not used as a time
+  });
+
+  it('maps bid and offer and guesses no other side', () => {
+    expect(bookSide('bid')).toBe('bids');
+    expect(bookSide('offer')).toBe('asks');
+    expect(bookSide('ask')).toBeUndefined();
+    expect(bookSide('BUY')).toBeUndefined();
+    const ev = parseL2Event(
+      {
+        type: 'update',
+        product_id: 'BTC-USD',
+        updates: [
+          { side: 'offer', event_time: '2024-06-10T06:13:30.123456789Z', price_level: '100.5', new_quantity: '0' },
+          { side: 'sell', event_time: '2024-06-10T06:13:30.1Z', price_level: '100.6', new_quantity: '1' },
+        ],
+      },
+      isoToNs,
+    );
+    expect(ev.asks).toEqual([[100.5, 0]]);
+    expect(ev.unknownSides).toEqual(['sell']);
+    expect(ev.eventTime).toBe(1718000010123456789n);
+  });
+
+  it('rejects malformed events naming the field', () => {
+    expect(() => parseL2Event({ type: 'delta', product_id: 'BTC-USD', updates: [] }, isoToNs)).toThrow(/l2_data\.type/);
+    expect(() => parseL2Event({ type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', price_level: 'x', new_quantity: '1' }] }, isoToNs)).toThrow(
+      /updates\[0\]\.price_level/,
+    );
+    expect(() => parseL2Event({ type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', price_level: '1', new_quantity: '-1' }] }, isoToNs)).toThrow(
+      /updates\[0\]\.new_quantity/,
+    );
+  });
+});
+
+describe('coinbase adapter: order books (level2)', () => {
+  let h: AdapterHarness<CoinbaseFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+  const start = async (fake: CoinbaseFakeOptions = {}, extra: Record<string, unknown> = {}) => {
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000, replayFixtures: false, ...fake }),
+      (p) =>
+        new CoinbaseFeed(
+          'coinbase',
+          CoinbaseOptionsSchema.parse({
+            url: p.url,
+            symbols: ['BTC-USD', 'ETH-USD'],
+            backoff: { initialMs: 20, maxMs: 200 },
+            book: true,
+            staleAfterMs: 60_000,
+            ...extra,
+          }),
+        ),
+    );
+    return h;
+  };
+  const matches = (h: AdapterHarness<CoinbaseFakeServer>, sym: string): boolean => {
+    const mine = rebuild(h.ticks, sym);
+    const theirs = h.provider.fullBook(sym);
+    return JSON.stringify([best(mine.bids, 'bids'), best(mine.asks, 'asks')]) === JSON.stringify([theirs.bids, theirs.asks]);
+  };
+  const resets = (h: AdapterHarness<CoinbaseFakeServer>, sym: string) => h.ticks.filter((t) => t.k === 'book' && t.sym === sym && t.reset).length;
+
+  it('is off by default; with book: true subscribes level2 and publishes the snapshot, then every update', async () => {
+    expect(CoinbaseOptionsSchema.parse({ symbols: ['BTC-USD'] }).book).toBe(false);
+    const h = await start();
+    await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
+    const subs = h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[];
+    expect(subs.filter((s) => s.type === 'subscribe').map((s) => s.channel)).toEqual(['market_trades', 'ticker', 'level2', 'heartbeats']);
+    expect(subs.find((s) => s.channel === 'level2')!.product_ids).toEqual(['BTC-USD', 'ETH-USD']);
+    const snap = h.ticks.find((t) => t.k === 'book' && t.sym === 'BTC-USD')!;
+    expect(snap.k === 'book' && [snap.bids.length, snap.asks.length]).toEqual([40, 40]);
+    expect(matches(h, 'BTC-USD')).toBe(true);
+    for (let i = 0; i < 30; i++) {
+      h.provider.bookStep('BTC-USD', 3);
+      await h.waitFor(`rebuilt book equals the server book after step ${i}`, () => matches(h, 'BTC-USD'), 3000);
+    }
+    const updates = h.ticks.filter((t) => t.k === 'book' && t.sym === 'BTC-USD' && !t.reset);
+    expect(updates.length).toBeGreaterThanOrEqual(30);
+    expect(updates.some((t) => t.k === 'book' && [...t.bids, ...t.asks].some(([, q]) => q === 0))).toBe(true); // removals
+    // update times are the engine's event_time (now), not the 1970 of snapshot levels
+    expect(updates.every((t) => Number(t.ts / 1_000_000n) > Date.now() - 60_000)).toBe(true);
+    expect(resets(h, 'BTC-USD')).toBe(1);
+    expect(h.counters.errors).toEqual([]);
+  });
+
+  it('publishes the documented snapshot example as a reset with the message timestamp', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({ ...DOC.level2, sequence_num: conn.state.seq + 1 });
+    await h.waitFor('the doc snapshot', () => resets(h, 'BTC-USD') === 2);
+    expect(h.ticks.filter((t) => t.k === 'book').at(-1)).toEqual({
+      k: 'book',
+      sym: 'BTC-USD',
+      reset: true,
+      bids: [
+        [21921.73, 0.06317902],
+        [21921.3, 0.02],
+      ],
+      asks: [],
+      ts: 1675974770714964855n,
+    });
+  });
+
+  it('a sequence gap drops the books until the snapshots of the new subscription reset them', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
+    h.provider.bookStep('BTC-USD', 3);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD'));
+    h.provider.skip(5); // the next message jumps sequence_num: 5 messages lost
+    h.provider.bookStep('BTC-USD', 3);
+    await h.waitFor('gap counted', () => h.counters.gaps >= 1);
+    await h.waitFor('new snapshots', () => resets(h, 'BTC-USD') === 2 && resets(h, 'ETH-USD') === 2);
+    expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(1);
+    const msgs = h.provider.receivedJson() as { type: string; channel: string }[];
+    expect(msgs.filter((m) => m.type === 'unsubscribe').map((m) => m.channel)).toEqual(['market_trades', 'ticker', 'level2']);
+    for (let i = 0; i < 10; i++) {
+      h.provider.bookStep('BTC-USD', 2);
+      await h.waitFor(`in sync after step ${i}`, () => matches(h, 'BTC-USD'), 3000);
+    }
+  });
+
+  it('reports an unknown side without guessing and keeps the other levels', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    const n = h.ticks.length;
+    conn.send({
+      channel: 'l2_data',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.2Z',
+      sequence_num: conn.state.seq + 1,
+      events: [
+        {
+          type: 'update',
+          product_id: 'BTC-USD',
+          updates: [
+            { side: 'ask', event_time: '2024-06-10T06:13:30.1Z', price_level: '100.01', new_quantity: '1' },
+            { side: 'bid', event_time: '2024-06-10T06:13:30.1Z', price_level: '99.99', new_quantity: '7' },
+          ],
+        },
+      ],
+    });
+    conn.state.seq += 1;
+    await h.waitFor('the update', () => h.ticks.length > n);
+    expect(h.ticks.at(-1)).toMatchObject({ k: 'book', sym: 'BTC-USD', bids: [[99.99, 7]], asks: [] });
+    expect(h.counters.errors.some((e) => /coinbase level2 BTC-USD: unknown side "ask" \(expected "bid" or "offer"\); 1 level\(s\) left out/.test(e))).toBe(
+      true,
+    );
+  });
+
+  it('an update that cannot be read is reported and that book resubscribed (it would fall behind)', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({
+      channel: 'l2_data',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.2Z',
+      sequence_num: conn.state.seq + 1,
+      events: [
+        { type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', event_time: '2024-06-10T06:13:30.1Z', price_level: '99.99', new_quantity: 'lots' }] },
+      ],
+    });
+    conn.state.seq += 1;
+    await h.waitFor('a new BTC-USD snapshot', () => resets(h, 'BTC-USD') === 2);
+    expect(h.counters.errors.some((e) => /coinbase level2: l2_data\.updates\[0\]\.new_quantity: "lots" is not a decimal number/.test(e))).toBe(true);
+    expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(1);
+    h.provider.bookStep('BTC-USD', 5);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
+  });
+
+  it('a late level2 message resubscribes that book instead of applying it out of order', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({
+      channel: 'l2_data',
+      client_id: '',
+      timestamp: '2024-06-10T06:13:30.2Z',
+      sequence_num: conn.state.seq - 1,
+      events: [
+        { type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', event_time: '2024-06-10T06:13:30.1Z', price_level: '1', new_quantity: '7' }] },
+      ],
+    });
+    await h.waitFor('a new BTC-USD snapshot', () => resets(h, 'BTC-USD') === 2);
+    expect(h.ticks.some((t) => t.k === 'book' && t.bids.some(([p]) => p === 1))).toBe(false);
+    expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(1);
+    expect(h.counters.errors.some((e) => /arrived out of order/.test(e))).toBe(true);
+    h.provider.bookStep('BTC-USD', 5);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
+  });
+});
