@@ -7,7 +7,7 @@
  * per-symbol sequence travels in `bs` and is used to find skipped (missed or conflated) updates.
  */
 import { parentPort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Packr, Unpackr } from 'msgpackr';
 import { RawWsClient, type RawWsHandlers } from './raw-ws-client.js';
 import { LatencyHistogram } from './histogram.js';
@@ -378,8 +378,26 @@ async function connectAll(sp: ConnectSpec): Promise<ConnectResult> {
   return result;
 }
 
-function stats(): LoadStats {
-  return { delivered, received, frames, lastRecvMs, open, closed: closedUnexpectedly };
+/** this thread's event-loop delay, sampled every 2 ms: a busy stretch delays every socket read behind it */
+const loopDelay = monitorEventLoopDelay({ resolution: 2 });
+loopDelay.enable();
+
+function stats(mark = false): LoadStats {
+  let reads = 0;
+  for (const s of sessions) reads += s.ws.reads;
+  const out: LoadStats = {
+    delivered,
+    received,
+    frames,
+    lastRecvMs,
+    open,
+    closed: closedUnexpectedly,
+    reads,
+    loopP99Ms: loopDelay.percentile(99) / 1e6,
+    loopMaxMs: loopDelay.max / 1e6,
+  };
+  if (mark) loopDelay.reset();
+  return out;
 }
 
 function report(finalSeq: readonly number[]): LoadReport {
@@ -437,7 +455,7 @@ port.on('message', (cmd: WorkerCommand) => {
           send({ type: 'connected', result: await connectAll(cmd.spec) });
           return;
         case 'stats':
-          send({ type: 'stats', stats: stats() });
+          send({ type: 'stats', stats: stats(cmd.mark) });
           return;
         case 'report':
           send({ type: 'report', report: report(cmd.finalSeq) });

@@ -67,6 +67,9 @@ function sumStats(list: LoadStats[]): LoadStats {
     lastRecvMs: Math.max(0, ...list.map((s) => s.lastRecvMs)),
     open: list.reduce((n, s) => n + s.open, 0),
     closed: list.reduce((n, s) => n + s.closed, 0),
+    reads: list.reduce((n, s) => n + s.reads, 0),
+    loopP99Ms: Math.max(0, ...list.map((s) => s.loopP99Ms)),
+    loopMaxMs: Math.max(0, ...list.map((s) => s.loopMaxMs)),
   };
 }
 

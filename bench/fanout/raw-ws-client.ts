@@ -57,6 +57,8 @@ export class RawWsClient {
   #fragmentBytes = 0;
   /** bytes received on the socket after the handshake */
   bytesIn = 0;
+  /** socket reads ('data' events): about one per server write when the reader keeps up */
+  reads = 0;
 
   constructor(opts: RawWsOptions, handlers: RawWsHandlers) {
     this.#handlers = handlers;
@@ -135,6 +137,7 @@ export class RawWsClient {
   }
 
   #onData(chunk: Buffer): void {
+    this.reads++;
     if (this.#state === State.Closed) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;

@@ -28,6 +28,13 @@ export interface FanoutResult {
   serverErrors: number;
   frames: number;
   bytes: number;
+  /** socket reads by the load clients in the window (about one per server write when they keep up) */
+  reads: number;
+  /** event-loop delay over the window, ms: the load client threads (worst) and the server */
+  clientLoopP99Ms: number;
+  clientLoopMaxMs: number;
+  serverLoopP99Ms?: number;
+  serverLoopMaxMs?: number;
   /** from the first measured tick to the last update decoded */
   windowMs: number;
   /** time from the last tick published to the last update decoded */
@@ -175,6 +182,13 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
       `load clients ${fix(r.clientCpuMicros / r.cpuWindowMs / 10, 0)}%, publisher + NATS ${fix(r.feedCpuMicros / r.cpuWindowMs / 10, 0)}%, softirq and other processes ${fix(Math.max(0, r.otherCpuMicros) / r.cpuWindowMs / 10, 0)}% of a core`,
     );
     bits.push(`${mb(perSecond(r, r.bytes))} MB/s of frames`);
+    if (r.reads > 0 && r.connected > 0) bits.push(`${fix(perSecond(r, r.reads) / r.connected, 1)} socket reads per client per s`);
+    // where latency beyond the throttle goes: a long server turn (a burst written to many
+    // sockets) or a load client thread busy reading others' frames delays every socket behind it
+    bits.push(
+      `event-loop delay p99 / max: gateway ${r.serverLoopP99Ms === undefined ? 'n/a' : `${fix(r.serverLoopP99Ms, 1)} / ${fix(r.serverLoopMaxMs ?? NaN, 1)}`} ms, ` +
+        `load clients ${fix(r.clientLoopP99Ms, 1)} / ${fix(r.clientLoopMaxMs, 1)} ms`,
+    );
     out.push(`- ${SERVER_LABEL[r.server]}: ${bits.join('; ')}.`);
   }
   return out;

@@ -10,7 +10,7 @@
  * bench/results/ (a timestamped file and latest.md). Every wait is bounded; children are ended by
  * PID on every exit path.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +42,14 @@ import {
 } from './shared.js';
 
 const HOST = '127.0.0.1';
+let serverCount = 0;
 const cores = cpus().length;
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/**
+ * BENCH_GATEWAY_ROOT: run the tickwire gateway from another checkout (e.g. an older commit, for a
+ * before/after comparison with this benchmark's clients and figures); default this one
+ */
+const gatewayRoot = process.env.BENCH_GATEWAY_ROOT ? resolve(process.env.BENCH_GATEWAY_ROOT) : repoRoot;
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
 const log = (msg: string): void => {
@@ -95,9 +101,10 @@ class LoadPool {
     };
   }
 
-  async stats(): Promise<LoadStats> {
+  /** mark: restart the clients' event-loop delay histograms (at the start of the measured window) */
+  async stats(mark = false): Promise<LoadStats> {
     const list = await this.call(
-      this.procs.map(() => ({ type: 'stats' })),
+      this.procs.map(() => ({ type: 'stats', mark })),
       10_000,
       (m) => (m.type === 'stats' ? m.stats : undefined),
       'stats',
@@ -109,6 +116,9 @@ class LoadPool {
       lastRecvMs: Math.max(0, ...list.map((s) => s.lastRecvMs)),
       open: list.reduce((n, s) => n + s.open, 0),
       closed: list.reduce((n, s) => n + s.closed, 0),
+      reads: list.reduce((n, s) => n + s.reads, 0),
+      loopP99Ms: Math.max(0, ...list.map((s) => s.loopP99Ms)),
+      loopMaxMs: Math.max(0, ...list.map((s) => s.loopMaxMs)),
     };
   }
 
@@ -148,6 +158,34 @@ interface RunningServer {
   child: ChildProcess;
   pid: number;
   target: Target;
+  /** where the server's preload writes its event-loop delay on SIGURG (servers/preload.ts) */
+  loopFile: string;
+}
+
+/**
+ * The server's event-loop delay since the previous call (ms): the preload writes it on SIGURG and
+ * restarts its histogram. Long turns of the server (a burst of topic writes) show here.
+ */
+async function loopStats(server: RunningServer): Promise<{ p99Ms: number; maxMs: number } | undefined> {
+  const read = (): { n: number; p99Ms: number; maxMs: number } | undefined => {
+    try {
+      return JSON.parse(readFileSync(server.loopFile, 'utf8')) as { n: number; p99Ms: number; maxMs: number };
+    } catch {
+      return undefined;
+    }
+  };
+  const before = read()?.n ?? 0;
+  try {
+    process.kill(server.pid, 'SIGURG');
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < 40; i++) {
+    await sleep(25);
+    const r = read();
+    if (r && r.n > before) return r;
+  }
+  return undefined;
 }
 
 interface Env {
@@ -178,9 +216,10 @@ function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ??
     args: [...extra, '--expose-gc', '--import', 'tsx', '--import', preload, main, 'gateway'],
     display: [
       ...(opts.batchMs !== undefined ? [`TICKWIRE_THROTTLE_BATCH_MS=${opts.batchMs}`] : []),
+      ...(opts.lanes !== undefined ? [`TICKWIRE_THROTTLE_LANES=${opts.lanes}`] : []),
       'node',
       ...loader,
-      main,
+      gatewayRoot === repoRoot ? main : join(gatewayRoot, main),
       'gateway',
       '--workers',
       String(gatewayWorkers),
@@ -227,10 +266,11 @@ async function waitForGateway(child: ChildProcess, port: number, timeoutMs: numb
 
 async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorkers = env.opts.gatewayWorkers[0] ?? 1): Promise<RunningServer> {
   const port = await freePort();
+  const loopFile = join(env.logDir, `loop-${tag}-${kind}-${++serverCount}.json`);
   if (kind === 'tickwire') {
     const { cmd, args } = engineCommand(env.opts);
     const child = spawnLogged(cmd, args, {
-      cwd: repoRoot,
+      cwd: gatewayRoot,
       logDir: env.logDir,
       logName: `${tag}-tickwire`,
       match: ' gateway',
@@ -239,23 +279,25 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
         PORT: String(port),
         HOST,
         TICKWIRE_INSTRUMENTS: env.instrumentsFile,
+        BENCH_LOOP_FILE: loopFile,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
-        // explicit: the gateway's default is one worker per core
-        TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers),
+        // explicit: the gateway's default is one worker per core (an older checkout has no such key)
+        ...(gatewayRoot === repoRoot || gatewayWorkers > 1 ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
+        ...(env.opts.lanes !== undefined ? { TICKWIRE_THROTTLE_LANES: String(env.opts.lanes) } : {}),
       },
     });
     pin(child.pid, env.opts.serverCpus, 'the gateway');
     await waitForGateway(child, port, 60_000);
     pin(child.pid, env.opts.serverCpus, 'the gateway'); // again: threads started meanwhile
-    return { kind, child, pid: child.pid!, target: { kind, host: HOST, port } };
+    return { kind, child, pid: child.pid!, target: { kind, host: HOST, port }, loopFile };
   }
   const child = forkModule(PEER_MODULE[kind], {
     execArgv: ['--expose-gc', '--import', join(repoRoot, 'bench/fanout/servers/preload.ts')],
     logDir: env.logDir,
     logName: `${tag}-${kind}`,
-    env: { NATS_URL: env.natsUrl, PORT: String(port), HOST },
+    env: { NATS_URL: env.natsUrl, PORT: String(port), HOST, BENCH_LOOP_FILE: loopFile },
   });
   const listening = await waitMessage(
     child,
@@ -264,7 +306,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
     `${kind} server start`,
   );
   pin(child.pid, env.opts.serverCpus, `the ${kind} server`);
-  return { kind, child, pid: child.pid!, target: { kind, host: HOST, port: listening ?? port } };
+  return { kind, child, pid: child.pid!, target: { kind, host: HOST, port: listening ?? port }, loopFile };
 }
 
 // ---- one fan-out run -------------------------------------------------------------------------
@@ -314,7 +356,8 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     ).then(async (at) => {
       start = cpuSnapshot(env, server);
       measureStart = at;
-      atStart = await env.pool.stats();
+      void loopStats(server); // restarts the server's event-loop delay histogram
+      atStart = await env.pool.stats(true);
     });
     const done = waitMessage(env.publisher, (m: PublisherReply) => (m.type === 'done' ? m : undefined), s.warmupMs + s.durationMs * 3 + 60_000, 'publisher');
     env.publisher.send({ type: 'start', rate: s.rate, symbols: s.symbols, warmupMs: s.warmupMs, durationMs: s.durationMs, seed: env.opts.seed });
@@ -376,6 +419,14 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     base.rssPeak = peakRssBytes(server.pid);
     base.received = endStats.received - atStart.received;
     base.frames = endStats.frames - atStart.frames;
+    base.reads = endStats.reads - atStart.reads;
+    base.clientLoopP99Ms = endStats.loopP99Ms;
+    base.clientLoopMaxMs = endStats.loopMaxMs;
+    const serverLoop = await loopStats(server);
+    if (serverLoop) {
+      base.serverLoopP99Ms = serverLoop.p99Ms;
+      base.serverLoopMaxMs = serverLoop.maxMs;
+    }
 
     const reports = await env.pool.report(pub.finalSeq);
     const hist = new LatencyHistogram();
@@ -473,6 +524,9 @@ function emptyFanout(server: ServerKind): FanoutResult {
     expected: 0,
     delivered: 0,
     frames: 0,
+    reads: 0,
+    clientLoopP99Ms: NaN,
+    clientLoopMaxMs: NaN,
     bytes: 0,
     windowMs: NaN,
     drainMs: NaN,

@@ -59,6 +59,8 @@ export interface Options {
   waitQuietMs: number;
   /** the gateway's throttle.batchMs (undefined: its default, 0 = leading edge in the same turn) */
   batchMs: number | undefined;
+  /** the gateway's throttle.lanes (undefined: its default) */
+  lanes: number | undefined;
   /** hard limit for the whole run */
   deadlineMs: number;
   /** gateway.workers of the tickwire gateway (uWS event loops): the first value for the tables, every value for --saturate */
@@ -87,6 +89,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
   --throttle MS           override tickwire's throttle
   --batch-ms N            the gateway's throttle.batchMs: throttled emissions on an N ms grid
                           (default: the gateway's default, 0 = a quiet channel emits at once)
+  --lanes N               the gateway's throttle.lanes: subscribers dealt into N phases of the batch
+                          grid (default: the gateway's default)
   --duration SEC          measured seconds per server
   --warmup SEC            warm-up seconds per server
   --idle N                idle connections in scenario 3
@@ -134,6 +138,7 @@ export function parseOptions(argv: string[]): Options {
       rate: { type: 'string' },
       throttle: { type: 'string' },
       'batch-ms': { type: 'string' },
+      lanes: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       idle: { type: 'string' },
@@ -230,6 +235,7 @@ export function parseOptions(argv: string[]): Options {
     seed: num('seed', values.seed, 0, 2 ** 31) ?? 7,
     repeat: num('repeat', values.repeat, 1, 20) ?? 1,
     batchMs: num('batch-ms', values['batch-ms'], 0, 1000),
+    lanes: num('lanes', values.lanes, 1, 16),
     waitQuietMs: (num('wait-quiet', values['wait-quiet'], 0, 3600) ?? (quick ? 0 : 30)) * 1000,
     gatewayWorkers: (values['gateway-workers'] ?? '1').split(',').map((x) => num('gateway-workers', x.trim(), 1, 64)!),
     saturate: values.saturate ?? false,

@@ -97,6 +97,14 @@ export interface LoadStats {
   lastRecvMs: number;
   open: number;
   closed: number;
+  /** socket reads so far (every connection; a proxy for the server's socket writes) */
+  reads: number;
+  /**
+   * event-loop delay of the load client threads since the last `mark` (ms, the worst thread):
+   * how long a socket with data could wait for its client to read it
+   */
+  loopP99Ms: number;
+  loopMaxMs: number;
 }
 
 export interface LoadReport extends LoadStats {
@@ -124,7 +132,7 @@ export interface LoadReport extends LoadStats {
 }
 
 export type WorkerCommand =
-  { type: 'connect'; spec: ConnectSpec } | { type: 'stats' } | { type: 'report'; finalSeq: number[] } | { type: 'close'; timeoutMs: number };
+  { type: 'connect'; spec: ConnectSpec } | { type: 'stats'; mark?: boolean } | { type: 'report'; finalSeq: number[] } | { type: 'close'; timeoutMs: number };
 
 export type WorkerReply =
   | { type: 'connected'; result: ConnectResult }

@@ -22,8 +22,30 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5000' },
     throttle: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '10' },
+    // delivery costs in µs (see COSTS below)
+    'server-write': { type: 'string', default: '5' },
+    'server-item': { type: 'string', default: '1.16' },
+    'server-emission': { type: 'string', default: '3.5' },
+    'client-read': { type: 'string', default: '4.3' },
+    'client-item': { type: 'string', default: '1.76' },
   },
 });
+/**
+ * The delivery model: the gateway writes the sockets of a turn one after another on its core
+ * (per socket write + per item), and the load clients read them in the same order on the other
+ * core (per read + per item), each starting when both the write is done and the client is free.
+ * The defaults are fitted to the quiet-machine figures of docs/benchmarks.md (burst flush: 1.56
+ * µs gateway and 2.1 µs client per update at 12.6 items per write; leading edge: 4.55 and 5.4 µs
+ * at 1.2 items per write); per emission (encode + publish, once per (channel, lane)): 2.4 µs of
+ * hub JavaScript measured by hub-cost.ts plus about 1 µs for uWS publish (an estimate).
+ */
+const COSTS = {
+  serverWrite: Number(values['server-write']) / 1000,
+  serverItem: Number(values['server-item']) / 1000,
+  serverEmission: Number(values['server-emission']) / 1000,
+  clientRead: Number(values['client-read']) / 1000,
+  clientItem: Number(values['client-item']) / 1000,
+};
 const CL = Number(values.clients),
   CH = Number(values.symbols),
   K = Number(values['per-client']);
@@ -36,33 +58,61 @@ interface Policy {
   burst?: boolean;
   slot: number;
   batch: number;
+  /** throttle.lanes: client c is in lane c % lanes, whose grid is shifted by lane * batch / lanes */
+  lanes?: number;
 }
 const POLICIES: Policy[] = [
   { name: 'burst flush (before)', burst: true, slot: 0, batch: 0 },
-  { name: 'leading edge, 1 ms slots', slot: 1, batch: 0 },
   { name: 'leading edge, 5 ms slots (default)', slot: 5, batch: 0 },
   { name: 'leading edge, batchMs 10', slot: 10, batch: 10 },
   { name: 'leading edge, batchMs 20', slot: 20, batch: 20 },
   { name: 'leading edge, batchMs 25', slot: 25, batch: 25 },
+  { name: 'leading edge, batchMs 50', slot: 50, batch: 50 },
+  { name: 'leading edge, batchMs 50, 4 lanes', slot: 50, batch: 50, lanes: 4 },
+  { name: 'leading edge, batchMs 100', slot: 100, batch: 100 },
+  { name: 'leading edge, batchMs 50, 2 lanes', slot: 50, batch: 50, lanes: 2 },
+  { name: 'leading edge, batchMs 100, 2 lanes', slot: 100, batch: 100, lanes: 2 },
+  { name: 'leading edge, batchMs 100, 3 lanes', slot: 100, batch: 100, lanes: 3 },
+  { name: 'leading edge, batchMs 100, 4 lanes', slot: 100, batch: 100, lanes: 4 },
+  { name: 'leading edge, batchMs 100, 8 lanes', slot: 100, batch: 100, lanes: 8 },
 ];
 
-function simulate(p: Policy): { writes: number; emissions: number; p50: number; p99: number; max: number } {
+interface Outcome {
+  writes: number;
+  emissions: number;
+  p50: number;
+  p99: number;
+  max: number;
+  burst: number;
+  burstMax: number;
+  /** delivered updates: latency from tick to client read (ms), with the delivery model */
+  lat50: number;
+  lat99: number;
+  /** gateway CPU per delivered update (µs), delivery model */
+  cpu: number;
+}
+
+function simulate(p: Policy): Outcome {
   let seed = 7;
   const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x80000000;
-  const subsOf: number[][] = Array.from({ length: CH }, () => []);
+  // one unit per (channel, lane): its own window, coalescer and subscribers
+  const L = p.lanes ?? 1;
+  const U = CH * L;
+  const offset = (u: number): number => Math.round(((u % L) * p.batch) / L);
+  const subsOf: number[][] = Array.from({ length: U }, () => []);
   for (let c = 0; c < CL; c++) {
     const s = new Set<number>();
     while (s.size < Math.min(K, CH)) s.add(Math.floor(rnd() * CH));
-    for (const ch of s) subsOf[ch]!.push(c);
+    for (const ch of s) subsOf[ch * L + (c % L)]!.push(c);
   }
-  const last = new Float64Array(CH).fill(-1e9);
-  const due = new Float64Array(CH).fill(-1);
-  const pending: number[][] = Array.from({ length: CH }, () => []);
-  const turns = new Map<number, Set<number>>(); // ms -> channels emitting in that turn
+  const last = new Float64Array(U).fill(-1e9);
+  const due = new Float64Array(U).fill(-1);
+  const pending: number[][] = Array.from({ length: U }, () => []);
+  const turns = new Map<number, Map<number, number>>(); // ms -> (channel, lane) units emitting in that turn -> age of the value sent
   const timers = new Map<number, number[]>();
   const waits: number[] = [];
   let emissions = 0;
-  const grid = (x: number, q: number): number => (q > 0 ? Math.ceil(x / q) * q : x);
+  const grid = (x: number, q: number, off = 0): number => (q > 0 ? Math.ceil((x - off) / q) * q + off : x);
   const later = (ch: number, at: number): void => {
     due[ch] = at;
     const l = timers.get(at);
@@ -72,18 +122,19 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
   const emit = (ch: number, t: number): void => {
     emissions++;
     for (const x of pending[ch]!) waits.push(t - x);
+    const age = t - pending[ch]!.at(-1)!;
     pending[ch] = [];
     last[ch] = t;
     due[ch] = -1;
     let s = turns.get(t);
-    if (!s) turns.set(t, (s = new Set()));
-    s.add(ch);
+    if (!s) turns.set(t, (s = new Map()));
+    s.set(ch, age);
   };
   const perStep = RATE / 1000;
   let carry = 0;
   for (let t = 0; t < DUR; t++) {
     if (p.burst) {
-      if (t % T === 0) for (let ch = 0; ch < CH; ch++) if (pending[ch]!.length) emit(ch, t);
+      if (t % T === 0) for (let u = 0; u < U; u++) if (pending[u]!.length) emit(u, t);
     } else {
       const l = timers.get(t);
       timers.delete(t);
@@ -92,36 +143,86 @@ function simulate(p: Policy): { writes: number; emissions: number; p50: number; 
     carry += perStep;
     const now: number[] = [];
     for (; carry >= 1; carry--) {
-      const ch = Math.floor(rnd() * CH);
-      pending[ch]!.push(t);
-      if (p.burst || now.includes(ch)) continue;
-      const end = last[ch]! + T;
-      if (due[ch]! >= 0) {
-        if (t >= end && p.batch === 0) now.push(ch); // overdue in its slot: goes in this turn
-        continue;
+      const c0 = Math.floor(rnd() * CH);
+      for (let ch = c0 * L; ch < c0 * L + L; ch++) {
+        if (subsOf[ch]!.length === 0) continue;
+        pending[ch]!.push(t);
+        if (p.burst || now.includes(ch)) continue;
+        const end = last[ch]! + T;
+        if (due[ch]! >= 0) {
+          if (t >= end && p.batch === 0) now.push(ch); // overdue in its slot: goes in this turn
+          continue;
+        }
+        if (t < end) later(ch, grid(end, p.slot, offset(ch)));
+        else if (p.batch === 0 || (t - offset(ch)) % p.batch === 0) now.push(ch);
+        else later(ch, grid(t, p.batch, offset(ch)));
       }
-      if (t < end) later(ch, grid(end, p.slot));
-      else if (p.batch === 0 || t % p.batch === 0) now.push(ch);
-      else later(ch, grid(t, p.batch));
     }
     for (const ch of now) emit(ch, t);
   }
   let writes = 0;
-  for (const chs of turns.values()) {
-    const clients = new Set<number>();
-    for (const ch of chs) for (const c of subsOf[ch]!) clients.add(c);
-    writes += clients.size;
+  let burstMax = 0;
+  let serverFree = 0;
+  let clientFree = 0;
+  let serverCost = 0;
+  let delivered = 0;
+  const lat: number[] = [];
+  for (const t of [...turns.keys()].sort((a, b) => a - b)) {
+    const chs = turns.get(t)!;
+    const ages = new Map<number, number[]>(); // client -> ages of the items of its write
+    for (const [ch, age] of chs) {
+      for (const c of subsOf[ch]!) {
+        const l = ages.get(c);
+        if (l) l.push(age);
+        else ages.set(c, [age]);
+      }
+    }
+    writes += ages.size;
+    burstMax = Math.max(burstMax, ages.size);
+    serverFree = Math.max(serverFree, t) + chs.size * COSTS.serverEmission;
+    serverCost += chs.size * COSTS.serverEmission;
+    for (const c of [...ages.keys()].sort((a, b) => a - b)) {
+      const items = ages.get(c)!;
+      const w = COSTS.serverWrite + items.length * COSTS.serverItem;
+      serverFree += w;
+      serverCost += w;
+      clientFree = Math.max(clientFree, serverFree) + COSTS.clientRead + items.length * COSTS.clientItem;
+      for (const age of items) lat.push(clientFree - t + age);
+      delivered += items.length;
+    }
   }
+  lat.sort((a, b) => a - b);
   waits.sort((a, b) => a - b);
   const q = (f: number): number => waits[Math.floor(f * (waits.length - 1))] ?? 0;
-  return { writes: writes / CL / (DUR / 1000), emissions: emissions / CH / (DUR / 1000), p50: q(0.5), p99: q(0.99), max: waits.at(-1) ?? 0 };
+  return {
+    writes: writes / CL / (DUR / 1000),
+    emissions: emissions / CH / (DUR / 1000),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: waits.at(-1) ?? 0,
+    burst: writes / Math.max(1, turns.size),
+    burstMax,
+    lat50: lat[Math.floor(0.5 * (lat.length - 1))] ?? 0,
+    lat99: lat[Math.floor(0.99 * (lat.length - 1))] ?? 0,
+    cpu: (serverCost * 1000) / Math.max(1, delivered),
+  };
 }
 
 console.log(`Model: ${CL} clients × ${K} of ${CH} symbols, ${RATE} ticks/s in 1 ms steps, throttle ${T} ms, ${DUR / 1000} s\n`);
-console.log('| policy | socket writes per client per s | emissions per channel per s | tick wait p50 / p99 / max ms |');
-console.log('|---|---:|---:|---:|');
+console.log(
+  '| policy | socket writes per client per s | emissions per channel per s | sockets written per turn with output (mean / max) | tick wait p50 / p99 / max ms | delivery model: latency p50 / p99 ms | delivery model: gateway µs per update (vs burst) |',
+);
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+let burstCpu = NaN;
 for (const p of POLICIES) {
   const r = simulate(p);
-  console.log(`| ${p.name} | ${r.writes.toFixed(1)} | ${r.emissions.toFixed(2)} | ${r.p50} / ${r.p99} / ${r.max} |`);
+  if (p.burst) burstCpu = r.cpu;
+  console.log(
+    `| ${p.name} | ${r.writes.toFixed(1)} | ${r.emissions.toFixed(2)} | ${Math.round(r.burst)} / ${r.burstMax} | ${r.p50} / ${r.p99} / ${r.max} | ` +
+      `${r.lat50.toFixed(0)} / ${r.lat99.toFixed(0)} | ${r.cpu.toFixed(2)} (${(r.cpu / burstCpu).toFixed(2)}×) |`,
+  );
 }
-console.log('\nThe wait excludes the time to write and read the frames; the writes count one per (client, turn) with output.');
+console.log(
+  '\nThe wait excludes the time to write and read the frames; the writes count one per (client, turn) with output. ' +
+    'Emissions count one per (channel, lane). Sockets per turn is the size of a burst: the gateway writes them, and the clients read them, before the last one is served.',
+);

@@ -78,6 +78,17 @@ export interface HubStats {
 interface TierEntry {
   readonly channel: ChannelEntry;
   readonly tier: number;
+  /** the subscriber lane (0 when the hub has one lane): see HubOptions.lanes */
+  readonly lane: number;
+  /** key in ChannelEntry.tiers: (tier, lane) */
+  readonly key: number;
+  /**
+   * the step of this tier's grid, ms: with batchMs, the largest divisor of the tier not above
+   * batchMs (so that a window's end, last emission + tier, is a grid point); else FLUSH_SLOT_MS
+   */
+  readonly step: number;
+  /** this lane's phase on the grid, ms (0 for lane 0 and without a grid) */
+  readonly offset: number;
   readonly coalescer: Coalescer<Payload>;
   readonly topics: Readonly<Record<Encoding, string>>;
   readonly subs: Record<Encoding, number>;
@@ -105,6 +116,7 @@ interface TierEntry {
 interface ChannelEntry {
   readonly spec: ChannelSpec;
   last: Payload | undefined;
+  /** by tierKey(tier, lane) */
   readonly tiers: Map<number, TierEntry>;
   refs: number;
   unsubscribe: Unsubscribe | undefined;
@@ -130,12 +142,25 @@ export interface HubOptions {
   /** keep an upstream subscription this long after its last subscriber leaves */
   upstreamReleaseMs: number;
   /**
-   * 0 (the Hub's default; the gateway config defaults to 50): a throttled (channel, tier) quiet for its throttle emits in the same turn, and
-   * trailing flushes wait in FLUSH_SLOT_MS slots. N > 0: every throttled emission, leading or
-   * trailing, goes out on an N ms grid (config `throttle.batchMs`).
+   * 0 (the Hub's default; the gateway config defaults to 100): a throttled (channel, tier) quiet
+   * for its throttle emits in the same turn, and trailing flushes wait in FLUSH_SLOT_MS slots.
+   * N > 0: every throttled emission, leading or trailing, goes out on a grid whose step is the
+   * largest divisor of the tier not above N ms (gridStep; config `throttle.batchMs`).
    */
   batchMs?: number;
+  /**
+   * 1 (the Hub's default): one coalescer per (channel, tier). L > 1, with batchMs > 0: the
+   * subscribers of a throttled tier are dealt round-robin into L lanes, each with its own
+   * coalescer, seq and topics, on the tier's grid shifted by lane * step / L (config
+   * `throttle.lanes`). A socket still gets at most one throttled write per grid step, but each
+   * grid point carries only 1/L of the sockets, so a burst is written and read L times sooner.
+   */
+  lanes?: number;
 }
+
+/** Most lanes (config `throttle.lanes`). */
+export const MAX_LANES = 16;
+const tierKey = (tier: number, lane: number): number => tier * MAX_LANES + lane;
 
 export interface SubscribeOptions {
   snapshot: boolean;
@@ -172,6 +197,11 @@ const HISTORY_MARGIN = 64;
  *   emission, so with channels busy at about the throttle rate a socket gets writes at many
  *   points of the interval. `throttle.batchMs` moves every throttled emission to a coarser grid
  *   for deployments that prefer CPU to latency.
+ * - The grid keeps a socket to one throttled write per step, but every socket with output is
+ *   then written in the same turn: the last of them is written and read a burst's time after the
+ *   grid point, which is what p99 pays on top of the window. Lanes (HubOptions.lanes) shift the
+ *   grid per group of connections, so a grid point writes to 1/L of the sockets
+ *   (docs/benchmarks.md#where-p99-past-the-throttle-goes-and-lanes).
  */
 export class Hub {
   readonly stats: HubStats = {
@@ -196,8 +226,10 @@ export class Hub {
   readonly #clock: HubClock;
   readonly #releaseMs: number;
   readonly #batchMs: number;
-  /** the grid trailing flushes (and, with batchMs, leading ones) are due on */
-  readonly #slotMs: number;
+  readonly #lanes: number;
+  /** lane of each subscriber of a laned tier, dealt round-robin on its first subscribe */
+  readonly #laneOf = new WeakMap<HubSubscriber, number>();
+  #nextLane = 0;
   readonly #channels = new Map<string, ChannelEntry>();
   /** trailing flushes by due slot (ms): one timer per slot, whatever the number of channels */
   readonly #slots = new Map<number, Slot>();
@@ -216,7 +248,22 @@ export class Hub {
     this.#clock = opts.clock ?? realClock;
     this.#releaseMs = opts.upstreamReleaseMs;
     this.#batchMs = opts.batchMs ?? 0;
-    this.#slotMs = this.#batchMs > 0 ? this.#batchMs : FLUSH_SLOT_MS;
+    const lanes = opts.lanes ?? 1;
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`);
+    // lanes are phases of the batch grid: without a grid there is nothing to shift
+    this.#lanes = this.#batchMs > 0 ? lanes : 1;
+  }
+
+  /** The lane `sub` is served in at `tier` (0 for tier 0 and a one-lane hub). */
+  #lane(sub: HubSubscriber, tier: number): number {
+    if (tier === 0 || this.#lanes === 1) return 0;
+    let lane = this.#laneOf.get(sub);
+    if (lane === undefined) {
+      lane = this.#nextLane;
+      this.#nextLane = (this.#nextLane + 1) % this.#lanes;
+      this.#laneOf.set(sub, lane);
+    }
+    return lane;
   }
 
   /** Channels with an upstream subscription, with subscriber counts per tier. */
@@ -224,7 +271,7 @@ export class Hub {
     return [...this.#channels.values()].map((c) => ({
       channel: c.spec.name,
       subscribers: c.refs,
-      tiers: Object.fromEntries([...c.tiers.values()].map((t) => [String(t.tier), t.subs.msgpack + t.subs.json])),
+      tiers: tierCounts(c.tiers.values()),
     }));
   }
 
@@ -234,10 +281,14 @@ export class Hub {
     return n;
   }
 
-  /** Latest value and tier seq of a channel, if the hub holds one. */
-  current(key: string, tier: number): { d: Payload; seq: number; snapshot?: boolean } | undefined {
+  /**
+   * Latest value and tier seq of a channel, if the hub holds one. With lanes, seq is per lane:
+   * pass the subscriber to get the seq of its lane (else that of the first lane in use).
+   */
+  current(key: string, tier: number, sub?: HubSubscriber): { d: Payload; seq: number; snapshot?: boolean } | undefined {
     const c = this.#channels.get(key);
-    const te = c?.tiers.get(tier);
+    let te = c?.tiers.get(tierKey(tier, sub ? this.#lane(sub, tier) : 0));
+    for (let lane = 1; !te && !sub && lane < this.#lanes; lane++) te = c?.tiers.get(tierKey(tier, lane));
     if (te?.coalescer.snapshot) {
       // (order books) not while subscribers wait for the tier's first view: they must get it whole
       if (te.waiting.size > 0) return undefined;
@@ -267,7 +318,7 @@ export class Hub {
 
   subscribe(sub: HubSubscriber, spec: ChannelSpec, tier: number, opts: SubscribeOptions): void {
     const ch = this.#ensureChannel(spec);
-    const te = this.#ensureTier(ch, tier);
+    const te = this.#ensureTier(ch, tier, this.#lane(sub, tier));
     const enc = sub.codec.encoding;
     te.subs[enc]++;
     ch.refs++;
@@ -328,7 +379,7 @@ export class Hub {
     const token = {};
     te.historyFetch.set(sub, token);
     const done = (stored: readonly Payload[]): void => {
-      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.tier) !== te) return;
+      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.key) !== te) return;
       te.historyFetch.delete(sub);
       const byT = new Map<number, Payload>();
       for (const b of stored) byT.set(b.t as number, b);
@@ -403,7 +454,7 @@ export class Hub {
 
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
     const ch = this.#channels.get(key);
-    const te = ch?.tiers.get(tier);
+    const te = ch?.tiers.get(tierKey(tier, this.#lane(sub, tier)));
     if (!ch || !te) return;
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
@@ -508,7 +559,7 @@ export class Hub {
       }
       te.dirty = true;
       if (now < due) this.#slot(te, due);
-      else if (this.#batchMs === 0 || now % this.#batchMs === 0) this.#emitThisTurn(te);
+      else if (this.#batchMs === 0 || (now - te.offset) % te.step === 0) this.#emitThisTurn(te);
       else this.#slot(te, now);
     }
   }
@@ -527,7 +578,7 @@ export class Hub {
    * and not by the number of channels, and every flush of a slot runs in one turn.
    */
   #slot(te: TierEntry, due: number): void {
-    const at = Math.ceil(due / this.#slotMs) * this.#slotMs;
+    const at = Math.ceil((due - te.offset) / te.step) * te.step + te.offset;
     te.dueAt = at;
     let slot = this.#slots.get(at);
     if (!slot) {
@@ -565,19 +616,26 @@ export class Hub {
       te.dueAt = -1;
       if (now < te.lastEmit + te.tier)
         this.#slot(te, te.lastEmit + te.tier); // (not expected)
-      else this.#flush(te, now - at < this.#slotMs ? at : now);
+      else this.#flush(te, now - at < te.step ? at : now);
     }
   }
 
-  #ensureTier(ch: ChannelEntry, tier: number): TierEntry {
-    let te = ch.tiers.get(tier);
+  #ensureTier(ch: ChannelEntry, tier: number, lane: number): TierEntry {
+    let te = ch.tiers.get(tierKey(tier, lane));
     if (te) return te;
     const key = ch.spec.key;
+    // lane 0 keeps the plain topic names; the others are told apart by a lane suffix on the tier
+    const t = lane === 0 ? String(tier) : `${tier}.${lane}`;
+    const step = this.#batchMs > 0 ? gridStep(tier, this.#batchMs) : FLUSH_SLOT_MS;
     te = {
       channel: ch,
       tier,
+      lane,
+      key: tierKey(tier, lane),
+      step,
+      offset: lane === 0 ? 0 : Math.round((lane * step) / this.#lanes),
       coalescer: ch.spec.coalescer?.(tier) ?? createCoalescer<Payload>(ch.spec.mode, tier),
-      topics: { msgpack: `${tier}|m|${key}`, json: `${tier}|j|${key}` },
+      topics: { msgpack: `${t}|m|${key}`, json: `${t}|j|${key}` },
       subs: { msgpack: 0, json: 0 },
       seq: 0,
       dirty: false,
@@ -588,13 +646,13 @@ export class Hub {
       historyFetch: new Map(),
       histories: new Map(),
     };
-    ch.tiers.set(tier, te);
+    ch.tiers.set(te.key, te);
     return te;
   }
 
   #dropTier(te: TierEntry): void {
     const ch = te.channel;
-    ch.tiers.delete(te.tier);
+    ch.tiers.delete(te.key);
     this.stats.conflated += te.coalescer.conflated;
     te.coalescer.close?.();
     this.#immediate.delete(te);
@@ -623,7 +681,7 @@ export class Hub {
   /** `at`: the emission's time for the throttle window (default: now) */
   #flush(te: TierEntry, at?: number): void {
     te.dirty = false;
-    if (te.channel.tiers.get(te.tier) !== te) return; // dropped meanwhile
+    if (te.channel.tiers.get(te.key) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
     if (emissions.length === 0) return;
     te.lastEmit = at ?? this.#clock.nowMs();
@@ -703,6 +761,24 @@ function keepClosedBar(bars: Payload[], bar: Payload): void {
   if (i > 0 && bars[i - 1]!.t === t) bars[i - 1] = bar;
   else bars.splice(i, 0, bar);
   if (bars.length > HISTORY_RING) bars.shift();
+}
+
+/**
+ * The grid step of a throttled tier with `throttle.batchMs`: the largest divisor of the tier not
+ * above batchMs. A window's end (last emission + tier) then falls on the grid, so only leading
+ * emissions wait for it (at most one step); a trailing flush is never pushed later.
+ */
+export function gridStep(tier: number, batchMs: number): number {
+  if (tier <= batchMs) return Math.max(1, tier);
+  for (let k = Math.ceil(tier / batchMs); k <= tier; k++) if (tier % k === 0) return tier / k;
+  return 1;
+}
+
+/** Subscribers per tier (its lanes summed). */
+function tierCounts(entries: Iterable<TierEntry>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of entries) out[String(t.tier)] = (out[String(t.tier)] ?? 0) + t.subs.msgpack + t.subs.json;
+  return out;
 }
 
 function countEnc(subs: Set<HubSubscriber>, enc: Encoding): number {

@@ -486,7 +486,7 @@ export class Connection implements HubSubscriber {
     const items: DataItem[] = [];
     for (const [name, s] of this.#subs) {
       if (s.spec.mode === 'ordered' || s.paused) continue;
-      const cur = this.#deps.hub.current(s.spec.key, s.tier);
+      const cur = this.#deps.hub.current(s.spec.key, s.tier, this);
       // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book)
       if (cur) items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));
     }

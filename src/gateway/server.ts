@@ -171,6 +171,7 @@ export class Gateway {
       ...(opts.store ? { store: opts.store } : {}),
       upstreamReleaseMs: config.gateway.upstreamReleaseMs,
       batchMs: config.throttle.batchMs,
+      lanes: config.throttle.lanes,
     });
     this.#httpStream = new HttpStreamRoutes({
       config,

@@ -9,7 +9,7 @@ import { encodeTick } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import type { ChannelSpec } from '../../src/fanout/channels.js';
-import { Hub } from '../../src/fanout/hub.js';
+import { gridStep, Hub } from '../../src/fanout/hub.js';
 import type { HubSubscriber, TopicPublisher } from '../../src/fanout/hub.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
@@ -54,7 +54,7 @@ class Emissions {
     if (list.some((e) => e.seq === first.seq)) return;
     // the throttle window: at most one emission per `tier` ms
     const prev = list.at(-1);
-    const tier = Number(id.split('|')[0]);
+    const tier = tierOf(id);
     if (prev) expect(this.clock.now - prev.t, `${id}: emissions at ${prev.t} and ${this.clock.now}`).toBeGreaterThanOrEqual(tier);
     list.push({ t: this.clock.now, seq: first.seq as number });
   }
@@ -152,14 +152,30 @@ interface Subscription {
   start: number;
 }
 
-/** batchMs: the hub's `throttle.batchMs` (0: leading edge in the same turn) */
-function run(ops: Op[], withStore: boolean, batchMs = 0): void {
+/** The throttle of an emission id `tier[.lane]|key` (topics of lanes > 0 carry `.lane`). */
+const tierOf = (id: string): number => Number(id.split('|')[0]!.split('.')[0]);
+const laneOf = (id: string): number => Number(id.split('|')[0]!.split('.')[1] ?? 0);
+
+/**
+ * batchMs: the hub's `throttle.batchMs` (0: leading edge in the same turn); lanes: its
+ * `throttle.lanes` (subscribers dealt round-robin into lanes, each on the grid shifted by
+ * lane * batchMs / lanes, with its own window and seq)
+ */
+function run(ops: Op[], withStore: boolean, batchMs = 0, lanes = 1): void {
   const clock = new VirtualClock();
   const bus = new MemoryBus();
   const emissions = new Emissions(clock);
   const topics = new Topics(emissions);
   const store = withStore ? new MemoryLastValueStore() : undefined;
-  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs, ...(store ? { store } : {}) });
+  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs, lanes, ...(store ? { store } : {}) });
+  const L = batchMs > 0 ? lanes : 1;
+  let nextLane = 0;
+  // a tier's grid: the largest divisor of the tier not above batchMs, lane k shifted by k * step / lanes
+  const gridAt = (id: string, t: number): number => {
+    const step = gridStep(tierOf(id), batchMs);
+    const off = Math.round((laneOf(id) * step) / L);
+    return Math.ceil((t - off) / step) * step + off;
+  };
   const published = new Map<string, number[]>(); // channel -> values in publish order
   let n = 0;
   const subs: Subscription[] = [];
@@ -169,7 +185,7 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
   // (a tier left by its last subscriber is dropped; a new one starts a new window and seq)
   const live = new Map<string, number>();
   const incarnation = new Map<string, number>();
-  const idOf = (channel: string, tier: number): string => `${tier}|${spec(channel).key}`;
+  const idOf = (channel: string, tier: number, lane = 0): string => `${tier}${lane > 0 ? `.${lane}` : ''}|${spec(channel).key}`;
   // updates published to a (channel, tier) quiet for at least its throttle: each must be emitted
   // by the end of the turn, at the time it was published (with batchMs: at the next grid point)
   let owedNow: { id: string; inc: number; t: number; after: number }[] = [];
@@ -177,8 +193,8 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
     const keep: typeof owedNow = [];
     for (const o of owedNow) {
       if (incarnation.get(o.id) !== o.inc || !live.get(o.id)) continue; // tier dropped meanwhile
-      const tier = Number(o.id.split('|')[0]);
-      const at = tier > 0 && batchMs > 0 ? Math.ceil(o.t / batchMs) * batchMs : o.t;
+      const tier = tierOf(o.id);
+      const at = tier > 0 && batchMs > 0 ? gridAt(o.id, o.t) : o.t;
       if (clock.now < at && !force) {
         keep.push(o);
         continue;
@@ -192,13 +208,13 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
     owedNow = keep;
   };
   const leadingEdge = (channel: string): void => {
-    for (const tier of TIERS) {
-      const id = idOf(channel, tier);
-      if (!live.get(id)) continue;
-      const list = emissions.list(id);
-      const last = list.at(-1);
-      if (last === undefined || clock.now - last.t >= tier) owedNow.push({ id, inc: incarnation.get(id)!, t: clock.now, after: list.length });
-    }
+    for (const tier of TIERS) for (let lane = 0; lane < (tier > 0 ? L : 1); lane++) owe(idOf(channel, tier, lane), tier);
+  };
+  const owe = (id: string, tier: number): void => {
+    if (!live.get(id)) return;
+    const list = emissions.list(id);
+    const last = list.at(-1);
+    if (last === undefined || clock.now - last.t >= tier) owedNow.push({ id, inc: incarnation.get(id)!, t: clock.now, after: list.length });
   };
 
   const closed = new Set<number>(); // bar values that closed their bar
@@ -244,7 +260,7 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
         const end = clock.now + o.ms;
         for (;;) {
           const next = owedNow
-            .map((w) => Math.ceil(w.t / batchMs) * batchMs)
+            .map((w) => gridAt(w.id, w.t))
             .filter((t) => t <= end)
             .sort((a, b) => a - b)[0];
           if (next === undefined) break;
@@ -262,7 +278,8 @@ function run(ops: Op[], withStore: boolean, batchMs = 0): void {
       case 'sub': {
         if (active.has(o.who)) break;
         const channel = `${o.kind}:${SYMS[o.sym]}`;
-        const id = idOf(channel, o.tier);
+        // the hub deals each new subscriber of a throttled tier into the next lane
+        const id = idOf(channel, o.tier, o.tier > 0 && L > 1 ? nextLane++ % L : 0);
         const sub = new Sub(topics, o.who % 2 ? CODECS.json : CODECS.msgpack, id);
         if (!live.get(id)) {
           incarnation.set(id, (incarnation.get(id) ?? 0) + 1);
@@ -349,7 +366,20 @@ describe('hub properties (virtual clock)', () => {
 
   it('the same holds with throttle.batchMs (leading emissions at the next grid point)', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 120 }), fc.constantFrom(10, 20, 30), (ops, batchMs) => run(ops, false, batchMs)),
+      fc.property(fc.array(opArb, { maxLength: 120 }), fc.constantFrom(10, 20, 30, 100, 120), (ops, batchMs) => run(ops, false, batchMs)),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the same holds per lane with throttle.lanes (each lane on its shifted grid)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 120 }),
+        fc.constantFrom(10, 20, 30, 100, 120),
+        fc.integer({ min: 2, max: 4 }),
+        fc.boolean(),
+        (ops, batchMs, lanes, withStore) => run(ops, withStore, batchMs, lanes),
+      ),
       { numRuns: 500 },
     );
   });

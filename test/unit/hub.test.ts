@@ -5,7 +5,7 @@ import { CODECS } from '../../src/codec/frames.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import type { ChannelSpec } from '../../src/fanout/channels.js';
-import { Hub } from '../../src/fanout/hub.js';
+import { gridStep, Hub } from '../../src/fanout/hub.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
 import { FakeSub, FakeUws } from '../helpers/fake-uws.js';
@@ -261,6 +261,108 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(s.at).toEqual([20, 120, 300]);
     expect(s.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
     expect(fast.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
+  });
+
+  it('throttle.lanes: subscribers are dealt into lanes on shifted grids; each lane keeps the window, seq and every trade', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20, lanes: 2 });
+    const quotesAt = (s: FakeSub): number[] => s.at.filter((_, k) => s.frames[k]!.ch === 'quote:AAPL');
+    const [a, b, c] = [new FakeSub(uws), new FakeSub(uws), new FakeSub(uws)];
+    const fast = new FakeSub(uws);
+    hub.subscribe(fast, spec('quote:AAPL'), 0, { snapshot: false }); // tier 0: no lane taken
+    for (const s of [a, b, c]) {
+      hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+      hub.subscribe(s, spec('trade:AAPL'), 100, { snapshot: false });
+    }
+    // a and c in lane 0 (grid 0, 20, 40, ...), b in lane 1 (grid 10, 30, 50, ...)
+    expect(hub.channelStats().find((x) => x.channel === 'quote:AAPL')!.tiers).toEqual({ '0': 1, '100': 3 });
+    clock.advance(3);
+    quote('AAPL', 1); // quiet: the next point of each lane's grid
+    trade('AAPL', 't1');
+    clock.turn();
+    expect(fast.at).toEqual([3]);
+    clock.advance(7);
+    expect(quotesAt(b)).toEqual([10]);
+    expect(quotesAt(a)).toEqual([]);
+    clock.advance(10);
+    expect(quotesAt(a)).toEqual([20]);
+    clock.advance(10);
+    quote('AAPL', 2); // t = 30: inside both windows (lane 1 until 110, lane 0 until 120)
+    trade('AAPL', 't2');
+    trade('AAPL', 't3');
+    clock.advance(80);
+    expect(quotesAt(b)).toEqual([10, 110]);
+    expect(quotesAt(a)).toEqual([20]);
+    clock.advance(10);
+    expect(quotesAt(a)).toEqual([20, 120]);
+    clock.advance(180);
+    quote('AAPL', 3); // t = 300: quiet and on lane 0's grid: at once there, lane 1 at 310
+    clock.turn();
+    expect(quotesAt(a)).toEqual([20, 120, 300]);
+    clock.advance(10);
+    expect(quotesAt(b)).toEqual([10, 110, 310]);
+    for (const s of [a, b, c]) {
+      expect(s.data('quote:AAPL').map((f) => [f.seq, f.d.bp])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+      expect(s.data('trade:AAPL').map((f) => f.d.id)).toEqual(['t1', 't2', 't3']);
+    }
+    expect(c.at).toEqual(a.at);
+    // a socket is written only at its own lane's grid points
+    expect(a.at.every((t) => t % 20 === 0)).toBe(true);
+    expect(b.at.every((t) => t % 20 === 10)).toBe(true);
+    // seq is per lane: the resync after a slow spell reads the subscriber's own lane
+    quote('AAPL', 4);
+    clock.advance(5); // lane 0 emitted at 300, so bp 4 waits for 400; lane 1 for 410
+    expect(hub.current('quote:AAPL', 100, b)).toEqual({ d: expect.objectContaining({ bp: 4 }), seq: 3 });
+    clock.advance(100);
+    expect(hub.current('quote:AAPL', 100, a)?.seq).toBe(4);
+    expect(hub.current('quote:AAPL', 100, b)?.seq).toBe(4);
+    // the last subscriber of a lane leaving drops that lane's coalescer and timer
+    quote('AAPL', 5);
+    hub.unsubscribe(b, 'quote:AAPL', 100);
+    hub.unsubscribe(b, 'trade:AAPL', 100);
+    clock.advance(200);
+    expect(b.data('quote:AAPL')).toHaveLength(4);
+    expect(a.data('quote:AAPL').map((f) => f.d.bp)).toEqual([1, 2, 3, 4, 5]);
+    expect(hub.channelStats().find((x) => x.channel === 'quote:AAPL')!.tiers).toEqual({ '0': 1, '100': 2 });
+    expect(clock.pendingTimers).toBe(0);
+    // without a subscriber, current() reads the first lane in use (here lane 1 after lane 0 empties)
+    hub.subscribe(b, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.unsubscribe(a, 'quote:AAPL', 100);
+    hub.unsubscribe(c, 'quote:AAPL', 100);
+    expect(hub.current('quote:AAPL', 100)).toEqual({ d: expect.objectContaining({ bp: 5 }), seq: 0 });
+  });
+
+  it("throttle.batchMs: a tier's grid step is its largest divisor not above batchMs, so window ends are never pushed later", () => {
+    expect([50, 100, 250, 500, 1000, 5000].map((t) => gridStep(t, 100))).toEqual([50, 100, 50, 100, 100, 100]);
+    expect([50, 100, 250].map((t) => gridStep(t, 50))).toEqual([50, 50, 50]);
+    expect([100, 250, 97].map((t) => gridStep(t, 30))).toEqual([25, 25, 1]);
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 100, lanes: 1 });
+    const s = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 250, { snapshot: false });
+    clock.advance(10);
+    quote('AAPL', 1); // quiet: the next point of the 50 ms grid
+    clock.advance(40);
+    expect(s.at).toEqual([50]);
+    quote('AAPL', 2); // the window ends at 300, a grid point: not rounded up to 400
+    clock.advance(250);
+    expect(s.at).toEqual([50, 300]);
+  });
+
+  it('throttle.lanes without a batch grid: one lane (nothing to shift)', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 0, lanes: 4 });
+    const [a, b] = [new FakeSub(uws), new FakeSub(uws)];
+    hub.subscribe(a, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.subscribe(b, spec('quote:AAPL'), 100, { snapshot: false });
+    clock.advance(3);
+    quote('AAPL', 1);
+    clock.turn();
+    expect(a.at).toEqual([3]);
+    expect(b.at).toEqual([3]);
+    expect(uws.publishes).toBe(1);
+    expect(() => new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20, lanes: 0 })).toThrow(/lanes must be an integer from 1 to 16/);
   });
 
   it('msgpack and JSON subscribers receive the same objects', () => {
