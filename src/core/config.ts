@@ -107,7 +107,7 @@ export const ConfigSchema = z
           .int()
           .min(0)
           .max(1000)
-          .default(100)
+          .default(50)
           .describe(
             'throttled emissions (the leading one of a quiet channel included) go out on a grid whose step is the largest divisor of the tier not above N ms (tier 100: 100, tiers 50 and 250: 50): at most one throttled write per socket per step, and a quiet channel waits at most one step; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)',
           ),
@@ -116,9 +116,9 @@ export const ConfigSchema = z
           .int()
           .min(1)
           .max(16)
-          .default(4)
+          .default(1)
           .describe(
-            'with batchMs > 0: connections are dealt into N lanes whose grids are shifted by step / N, so each grid point writes to 1/N of the sockets (a smaller burst, written and read sooner); a socket still gets at most one throttled write per step. seq is per lane. Costs gateway CPU per (channel, lane) emission (docs/benchmarks.md)',
+            'with batchMs > 0: connections are dealt into N lanes whose grids are shifted by step / N, so each grid point writes to 1/N of the sockets (a smaller burst, written and read sooner); a socket still gets at most one throttled write per step. seq is per lane. Opt-in: costs gateway CPU per (channel, lane) emission (docs/benchmarks.md)',
           ),
         offscreenMs: tier
           .default(1000)
@@ -127,7 +127,7 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 100, lanes: 4, offscreenMs: 1000 }),
+      .default({ tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, lanes: 1, offscreenMs: 1000 }),
     slow: z
       .object({
         highWaterBytes: z
