@@ -41,7 +41,14 @@ export function mountNotifications(opts: { parent: HTMLElement; client: Tickwire
   const bySeq = new Map<number, Item>();
   let readUpTo = 0;
   const readIds = new Set<string>();
-  let started = false;
+  // Toasts are for alerts that fire while the page is open: a notification stamped (server
+  // clock) at or after the first welcome's server_time. Replays of older ones, on the first
+  // subscribe or after a reconnect, only fill the list. The server's own clock on both sides, so
+  // the browser's clock does not matter, and no timer guesses when the replay is over.
+  let liveFrom = Infinity;
+  opts.client.on('welcome', (w: { server_time: number }) => {
+    if (liveFrom === Infinity) liveFrom = w.server_time;
+  });
   const isRead = (seq: number, n: Item): boolean => n.read === true || seq <= readUpTo || readIds.has(n.id);
 
   const render = (): void => {
@@ -83,18 +90,12 @@ export function mountNotifications(opts: { parent: HTMLElement; client: Tickwire
     if (n.kind === 'read') {
       if (n.upTo !== undefined && n.upTo > readUpTo) readUpTo = n.upTo;
       for (const id of n.ids ?? []) readIds.add(id);
-    } else if (started && n.type === 'alert' && !isRead(u.seq, n)) {
+    } else if (n.type === 'alert' && n.t >= liveFrom && !isRead(u.seq, n)) {
       toast(n);
     }
     render();
   });
-  // what the subscribe replays is history: toasts are for what arrives after it
-  void opts.client.subscribe(['notifications']).then(
-    () => {
-      setTimeout(() => (started = true), 500);
-    },
-    (err: unknown) => opts.log(`notifications: ${String(err)}`),
-  );
+  void opts.client.subscribe(['notifications']).catch((err: unknown) => opts.log(`notifications: ${String(err)}`));
 
   markAll.addEventListener('click', () => {
     const top = Math.max(0, ...bySeq.keys());
