@@ -6,7 +6,7 @@ import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait.js';
-import type { Frame } from '../helpers/ws-client.js';
+import { followBook, isBook } from '../helpers/book-follow.js';
 
 /**
  * End to end against the Binance fake: exchange depth stream + REST snapshot -> adapter (sync
@@ -45,30 +45,13 @@ afterAll(async () => {
   await fake?.close();
 });
 
-const isBook = (f: Frame): boolean => f.op === 'data' && f.ch === 'book:BTC-USD';
-
-function follow(c: TestClient): { book: LocalBook; items: Frame[]; failures: string[] } {
-  const st = { book: new LocalBook(), items: [] as Frame[], failures: [] as string[] };
-  let seen = 0;
-  const pump = (): void => {
-    const all = c.frames.filter(isBook);
-    for (; seen < all.length; seen++) {
-      const f = all[seen]!;
-      st.items.push(f);
-      if (!st.book.apply(f as { seq: number; d: unknown; snapshot?: boolean })) st.failures.push(`seq ${f.seq}: ${st.book.checksum()} != ${f.d.cs}`);
-    }
-  };
-  c.ws.on('message', () => setImmediate(pump));
-  return st;
-}
-
 describe('book:BTC-USD from the Binance fake, throttled', () => {
   it('every client rebuilds the exchange book exactly (throttle 0 and 100 ms, a late joiner, a provider gap)', async () => {
     const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
     const a = await TestClient.connect(url, { encoding: 'msgpack' });
     const b = await TestClient.connect(url, { encoding: 'json' });
-    const sa = follow(a);
-    const sb = follow(b);
+    const sa = followBook(a);
+    const sb = followBook(b);
     await a.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 25, throttle: 0 });
     await b.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 10, throttle: 100 });
     await a.waitForCount(isBook, 50, 15_000);
@@ -76,7 +59,7 @@ describe('book:BTC-USD from the Binance fake, throttled', () => {
     fake.loseDepthUpdates('BTCUSDT', 2);
     // a client joining while updates flow (another tier: a new view of the shared book)
     const c = await TestClient.connect(url, { encoding: 'json' });
-    const sc = follow(c);
+    const sc = followBook(c);
     await c.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 100, throttle: 250 });
     await c.waitForCount(isBook, 5, 15_000);
     await b.waitForCount(isBook, 20, 15_000);

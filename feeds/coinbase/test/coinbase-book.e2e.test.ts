@@ -3,10 +3,10 @@ import { startEngine } from '../../../src/app/engine.js';
 import type { Engine } from '../../../src/app/engine.js';
 import { LocalBook } from '../../../src/protocol/book.js';
 import { TestClient } from '../../../test/helpers/ws-client.js';
-import type { Frame } from '../../../test/helpers/ws-client.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
+import { followBook, isBook } from '../../../test/helpers/book-follow.js';
 
 /**
  * End to end against the Coinbase fake: `level2` snapshot and updates -> adapter -> publisher ->
@@ -34,30 +34,13 @@ afterAll(async () => {
   await fake?.close();
 });
 
-const isBook = (f: Frame): boolean => f.op === 'data' && f.ch === 'book:BTC-USD';
-
-function follow(c: TestClient): { book: LocalBook; items: Frame[]; failures: string[] } {
-  const st = { book: new LocalBook(), items: [] as Frame[], failures: [] as string[] };
-  let seen = 0;
-  const pump = (): void => {
-    const all = c.frames.filter(isBook);
-    for (; seen < all.length; seen++) {
-      const f = all[seen]!;
-      st.items.push(f);
-      if (!st.book.apply(f as { seq: number; d: unknown; snapshot?: boolean })) st.failures.push(`seq ${f.seq}: ${st.book.checksum()} != ${f.d.cs}`);
-    }
-  };
-  c.ws.on('message', () => setImmediate(pump));
-  return st;
-}
-
 describe('book:BTC-USD from the Coinbase fake', () => {
   it('clients rebuild the exchange book exactly, across a sequence gap and its resync', async () => {
     const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
     const a = await TestClient.connect(url, { encoding: 'msgpack' });
     const b = await TestClient.connect(url, { encoding: 'json' });
-    const sa = follow(a);
-    const sb = follow(b);
+    const sa = followBook(a);
+    const sb = followBook(b);
     await a.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 25, throttle: 0 });
     await b.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 10, throttle: 100 });
     await a.waitForCount(isBook, 30, 15_000);
