@@ -237,11 +237,14 @@ class BookViewCoalescer implements Coalescer<Payload> {
     const prev = this.#last ?? EMPTY_VIEW;
     const next = this.shared.book.view(this.depth);
     const delta = diffView(prev, next);
-    this.#last = next;
-    if (delta.bids.length === 0 && delta.asks.length === 0) {
+    if (delta.bids.length === 0 && delta.asks.length === 0 && !(first && this.shared.live)) {
+      // nothing to show (a book still syncing shows nothing): the tier's first emission, the
+      // snapshot of subscribers that are waiting for it, must stay a whole view with its depth
+      if (!first) this.#last = next;
       this.conflated += count;
       return [];
     }
+    this.#last = next;
     this.conflated += Math.max(0, count - 1);
     this.stats.emitted++;
     // the tier's first emission is a whole view: subscribers that waited take it as their snapshot
