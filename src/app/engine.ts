@@ -160,6 +160,11 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       priv = { ...priv!, delay: gw.delay };
     }
     const ops = roles.gateway ? undefined : await buildOpsServer(ctx, obs, feeds);
+    // the subscriptions made while starting (request/reply services, market data, inbound
+    // consumers) are on the bus's server before start resolves: a request sent by another
+    // process right after would otherwise find "no responders". Bounded: a bus that is down now
+    // is reported by its own status, not by a start that never ends.
+    await Promise.race([bus.flush().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     obs.startStatsLog();
     return {
       config,

@@ -189,3 +189,19 @@ describe('portfolio service as its own process role (NATS, Redis positions)', ()
     await again.close();
   });
 });
+
+describe('a service role is reachable when its start resolves', () => {
+  it('answers pf.rpc at once after startEngine: its subscription is on the server by then', async () => {
+    for (let i = 0; i < 8; i++) {
+      const pf = await natsEngine({ gateway: false, feeds: [], portfolio: true }, { redisUrl: redis.url, portfolio: { redisKeyPrefix: `nats-test:pf-${i}:` } });
+      try {
+        // another connection asks at once: "no responders" if the service's subscription was still in flight
+        const reply = await nc.request('pf.rpc', new TextEncoder().encode(JSON.stringify({ op: 'get', user: 'nobody' })), { timeout: 5000 });
+        expect(JSON.parse(new TextDecoder().decode(reply.data))).toEqual({ ok: true, result: null });
+      } finally {
+        await pf.close();
+        engines.splice(engines.indexOf(pf), 1);
+      }
+    }
+  });
+});
