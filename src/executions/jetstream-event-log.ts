@@ -279,7 +279,10 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
     const subject = this.#subject(user);
-    const last = await this.#last(subject);
+    // the subject's last-message index can lag what is stored after a leader change: walk on
+    // from it, or a replay would stop short of the newest events
+    const indexed = await this.#last(subject);
+    const last = indexed ? await this.#latestFrom(subject, indexed) : null;
     if (!last || parse(last).seq <= after) return [];
     const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
