@@ -152,6 +152,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   });
   sources.gateway = gateway;
   sources.limits = access.limits;
+  sources.books = books;
   if (router) sources.replays = router;
   // feed metrics on a gateway: every feed that reports on the bus, in this process or another
   sources.feeds = feedList;

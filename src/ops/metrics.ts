@@ -11,6 +11,7 @@ import type { ReplayStats } from '../executions/execution-router.js';
 import type { ReplayBudgetStats } from '../executions/replay-budget.js';
 import type { AlertServiceMetrics } from '../alerts/alert-metrics.js';
 import { FIRE_LATENCY_BUCKETS } from '../alerts/alert-metrics.js';
+import type { BookChannelStats } from '../fanout/book-channels.js';
 
 /**
  * The feed health fields metrics use: satisfied by the in-process FeedHost's records and by the
@@ -50,6 +51,8 @@ export interface MetricsSources {
   limits?: { readonly stats: LimitStats };
   /** durable replays of the executions channel (the gateway's ExecutionRouter) */
   replays?: { readonly stats: ReplayStats; readonly budget: { readonly stats: ReplayBudgetStats } };
+  /** order book channels of the gateway (src/fanout/book-channels.ts) */
+  books?: { readonly stats: BookChannelStats };
   /** the alert services of this process (the alert-service role): real-time and delayed market data */
   alerts?: { readonly realtime: AlertServiceMetrics; readonly delayed: AlertServiceMetrics };
 }
@@ -172,6 +175,16 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     'Connection ceiling of this gateway (gateway.maxConnections); upgrades beyond it get 503',
     (s) => gw(s)?.capacity.maxConnections,
   );
+
+  // gateway: order books (book:SYM), one shared book per symbol
+  gauge('tickwire_books', 'Order books the gateway holds (one per symbol with subscribers, delayed ones apart)', (s) => s.books?.stats.books);
+  counter('tickwire_book_updates_applied_total', 'Book changes from the bus applied to the gateway books', (s) => s.books?.stats.applied);
+  counter(
+    'tickwire_book_emissions_total',
+    'Book updates emitted to subscribers: one per (channel, depth, tier) window with a change',
+    (s) => s.books?.stats.emitted,
+  );
+  counter('tickwire_book_resyncs_total', 'Times a gateway book lost continuity (seq gap, new epoch) and synchronised again', (s) => s.books?.stats.resyncs);
 
   // gateway: durable replays (executions `since` and snapshots)
   counter('tickwire_replays_total', 'Durable replays started (executions subscribe with since, or its snapshot)', (s) => s.replays?.stats.replays);

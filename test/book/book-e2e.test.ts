@@ -5,6 +5,7 @@ import { LocalBook } from '../../src/protocol/book.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { scrape, series } from '../ops/prom-text.js';
 
 let engine: Engine;
 beforeAll(async () => {
@@ -41,6 +42,23 @@ function follow(c: TestClient, ch: string): { book: LocalBook; items: Frame[]; f
   pump();
   return state;
 }
+
+// (before the suite below: its last test stops the feeds)
+describe('book metrics', () => {
+  it('counts books held, changes applied and updates emitted on /metrics', async () => {
+    const c = await TestClient.connect(url(), { encoding: 'json' });
+    await c.request({ op: 'subscribe', id: 1, channels: ['book:SOL-USD'], depth: 10 });
+    await c.waitForCount(book('book:SOL-USD'), 5, 15_000);
+    const m = await waitFor(async () => {
+      const { metrics } = await scrape(`http://127.0.0.1:${engine.port}/metrics`);
+      return series(metrics, 'tickwire_book_emissions_total') >= 4 ? metrics : undefined;
+    }, 'book emissions on /metrics');
+    expect(series(m, 'tickwire_books')).toBeGreaterThanOrEqual(1);
+    expect(series(m, 'tickwire_book_updates_applied_total')).toBeGreaterThan(0);
+    expect(series(m, 'tickwire_book_resyncs_total')).toBeGreaterThanOrEqual(0);
+    c.close();
+  });
+});
 
 describe('book:SYMBOL through the gateway (synthetic feed)', () => {
   it('refuses bad depths with a protocol error and keeps the connection', async () => {
