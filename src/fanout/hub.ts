@@ -398,11 +398,10 @@ export class Hub {
       this.#serveBuiltSnapshot(sub, te);
       return;
     }
-    if (ch.last && (spec.mode !== 'latest' || te.tier === 0) && te.coalescer.pending) {
-      // trades or bars are pending in this tier's window (or, at tier 0, every quote since the
-      // last turn: it sends each, unconflated): the current value is among them, so take the
-      // whole window at its flush (first item flagged as the snapshot); a snapshot now would be
-      // followed by older items of the same window, out of order
+    if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
+      // trades or bars are pending in this tier's window: the current value is among them, so
+      // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
+      // would be followed by older items of the same window, out of order
       te.waiting.add(sub);
       return;
     }
