@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TickInput } from '../../sdk/adapter.js';
 import { startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
@@ -8,32 +7,9 @@ import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeOptions, CoinbaseFakeServer } from '../fake-server.js';
 import { bookSide, parseL2Event } from '../level2.js';
 import { isoToNs } from '../../sdk/time.js';
+import { best, rebuild } from '../../../test/helpers/book-ticks.js';
 
 const DOC = JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as Record<string, Record<string, any>>;
-type Book = { bids: Map<number, number>; asks: Map<number, number> };
-
-/** The book a client rebuilds from the emitted book ticks of `sym` (reset replaces, size 0 removes). */
-function rebuild(ticks: readonly TickInput[], sym: string): Book {
-  const book: Book = { bids: new Map(), asks: new Map() };
-  for (const t of ticks) {
-    if (t.k !== 'book' || t.sym !== sym) continue;
-    if (t.reset) {
-      book.bids.clear();
-      book.asks.clear();
-    }
-    for (const [side, levels] of [
-      ['bids', t.bids],
-      ['asks', t.asks],
-    ] as const) {
-      for (const [p, q] of levels) {
-        if (q === 0) book[side].delete(p);
-        else book[side].set(p, q);
-      }
-    }
-  }
-  return book;
-}
-const best = (m: Map<number, number>, side: 'bids' | 'asks') => [...m].sort(([a], [b]) => (side === 'bids' ? b - a : a - b));
 
 describe('coinbase level2 parsing', () => {
   it('reads the documented snapshot example', () => {

@@ -1,36 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TickInput } from '../../sdk/adapter.js';
 import { startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { startKrakenFake } from '../fake-server.js';
 import type { KrakenFakeOptions, KrakenFakeServer } from '../fake-server.js';
 import { KrakenFeed, KrakenOptionsSchema } from '../kraken-feed.js';
+import { best, rebuild } from '../../../test/helpers/book-ticks.js';
 
 type Req = { method: string; params: { channel: string; symbol?: string[]; depth?: number; snapshot?: boolean }; req_id: number };
-type Book = { bids: Map<number, number>; asks: Map<number, number> };
-
-/** The book a client rebuilds from the emitted book ticks of `sym` (reset replaces, size 0 removes). */
-function rebuild(ticks: readonly TickInput[], sym: string): Book {
-  const book: Book = { bids: new Map(), asks: new Map() };
-  for (const t of ticks) {
-    if (t.k !== 'book' || t.sym !== sym) continue;
-    if (t.reset) {
-      book.bids.clear();
-      book.asks.clear();
-    }
-    for (const [side, levels] of [
-      ['bids', t.bids],
-      ['asks', t.asks],
-    ] as const) {
-      for (const [p, q] of levels) {
-        if (q === 0) book[side].delete(p);
-        else book[side].set(p, q);
-      }
-    }
-  }
-  return book;
-}
-const best = (m: Map<number, number>, side: 'bids' | 'asks') => [...m].sort(([a], [b]) => (side === 'bids' ? b - a : a - b));
 
 describe('kraken adapter: order books', () => {
   let h: AdapterHarness<KrakenFakeServer> | undefined;
