@@ -447,13 +447,18 @@ export class Gateway {
     const finish = (init: ConnectionInit): void => {
       if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
-      res.cork(() => {
-        if (refusal) {
-          sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message });
-          return;
-        }
-        res.upgrade<ConnectionUserData>({ init }, secKey, negotiated.accept, secExtensions, context as never);
-      });
+      if (refusal) {
+        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }));
+        return;
+      }
+      // never inside res.cork: after its callback, cork uncorks and sets timeouts through the HTTP
+      // response it was called on, and an upgrade frees that (the socket is reallocated as a
+      // WebSocket, HttpResponse::upgrade in uWebSockets v20.30, which uWebSockets.js 20.30 builds
+      // on). After a token check (async) that use after free closed fresh or older connections at
+      // random (1006), whose per-user slots were then free again; uWebSockets fixed it in v20.38
+      // ("Fix async upgrade inside cork"). Uncorked, the upgrade writes the 101 and the open
+      // handler's welcome by itself; inside the upgrade handler uWS has corked the socket already.
+      res.upgrade<ConnectionUserData>({ init }, secKey, negotiated.accept, secExtensions, context as never);
     };
     const base = { id: randomBytes(9).toString('base64url'), codec: negotiated.codec, ip };
     if (mode === 'off' || (mode === 'optional' && token === undefined)) {

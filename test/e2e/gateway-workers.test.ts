@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -69,18 +69,29 @@ describe('gateway workers (embedded, 2 workers)', () => {
   const url = (query = ''): string => `ws://127.0.0.1:${gw.port}/v1/stream${query}`;
   const stats = async (): Promise<WorkerStats> => (await fetch(http('/v1/stats'))).json() as Promise<WorkerStats>;
 
-  const connectSplit = (to: string, n: number): Promise<TestClient[]> => connectOnBoth(gw.port, to, n);
+  /** every client a test opened: closed after it, whatever it asserted, so the next test starts from 0 connections */
+  const opened: TestClient[] = [];
+  const track = <T>(c: T): T => {
+    if (c instanceof TestClient) opened.push(c);
+    return c;
+  };
+  const connectSplit = async (to: string, n: number): Promise<TestClient[]> => (await connectOnBoth(gw.port, to, n)).map(track);
 
   beforeAll(async () => {
     gw = await startGatewayWorkers({ overrides: base });
   }, 60_000);
+  afterEach(async () => {
+    for (const c of opened.splice(0)) c.close();
+    await until(stats, (v) => v.connections === 0);
+  }, 30_000);
   afterAll(async () => {
     await gw?.close();
   }, 30_000);
 
   it('holds the per-user connection limit across workers, also for upgrades racing on both', async () => {
     const t = await token({ sub: 'alice' });
-    const connect = (): Promise<TestClient | number> => TestClient.connect(url(`?token=${t}`)).catch((err: { statusCode?: number }) => err.statusCode ?? -1);
+    const connect = (): Promise<TestClient | number> =>
+      TestClient.connect(url(`?token=${t}`)).then(track, (err: { statusCode?: number }) => err.statusCode ?? -1);
     const open = await connectSplit(url(`?token=${t}`), PER_USER);
     const split = await stats();
     expect(split.workers.map((w) => w.connections).sort()).not.toContain(0);
@@ -99,12 +110,16 @@ describe('gateway workers (embedded, 2 workers)', () => {
     const accepted = results.filter((r): r is TestClient => r instanceof TestClient);
     expect(accepted).toHaveLength(PER_USER);
     expect(results.filter((r) => r === 429)).toHaveLength(PER_USER * 2);
+    // and they stay open: a connection dropped after its welcome frees its slot for one more
+    // (uWS upgrade inside cork, test/e2e/gateway-upgrade-after-auth.test.ts)
+    await until(stats, (v) => v.connections === PER_USER);
+    expect(accepted.filter((c) => c.closeCode !== undefined).map((c) => c.closeCode)).toEqual([]);
     for (const c of accepted) c.close();
     await until(stats, (v) => v.connections === 0);
   }, 60_000);
 
   it('delivers market data to clients on every worker, and sums connections in /v1/stats, /metrics and /health', async () => {
-    const clients = await Promise.all(Array.from({ length: 16 }, () => TestClient.connect(url())));
+    const clients = await Promise.all(Array.from({ length: 16 }, async () => track(await TestClient.connect(url()))));
     const s = await until(stats, (v) => v.connections === 16);
     expect(s.workersAnswered).toBe(2);
     expect(s.workers).toHaveLength(2);
