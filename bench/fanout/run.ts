@@ -15,7 +15,7 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
@@ -318,6 +318,29 @@ async function startServer(
 
 // ---- one fan-out run -------------------------------------------------------------------------
 
+/**
+ * BENCH_COUNT_WRITES=1: count the gateway's socket writes (sendto system calls: uWS writes each
+ * socket with send()) over `ms` with `perf stat`; undefined when perf is missing or not allowed.
+ * perf ends by itself (`-- sleep`), and is bounded by a timeout that ends it by PID.
+ */
+function countWrites(pid: number, ms: number): Promise<{ count: number; ms: number } | undefined> {
+  return new Promise((done) => {
+    const secs = Math.max(1, Math.floor(ms / 1000));
+    execFile(
+      'perf',
+      ['stat', '-x', ',', '-e', 'syscalls:sys_enter_sendto', '-p', String(pid), '--', 'sleep', String(secs)],
+      { timeout: (secs + 10) * 1000, killSignal: 'SIGKILL' },
+      (err, _stdout, stderr) => {
+        const m = /^(\d+),,syscalls:sys_enter_sendto/m.exec(stderr);
+        if (err || !m) {
+          log(`  BENCH_COUNT_WRITES: perf stat gave no count (${err ? err.message : stderr.trim().split('\n').pop()})`);
+          done(undefined);
+        } else done({ count: Number(m[1]), ms: secs * 1000 });
+      },
+    );
+  });
+}
+
 async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayWorkers?: number, root?: string): Promise<FanoutResult> {
   const tag = `s${s.id}`;
   const server = await startServer(kind, env, tag, gatewayWorkers, root);
@@ -355,6 +378,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     let start: CpuSnapshot | undefined;
     let measureStart = NaN;
     let atStart: LoadStats | undefined;
+    let writes: Promise<{ count: number; ms: number } | undefined> = Promise.resolve(undefined);
     const measuring = waitMessage(
       env.publisher,
       (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined),
@@ -363,6 +387,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     ).then(async (at) => {
       start = cpuSnapshot(env, server);
       measureStart = at;
+      if (process.env.BENCH_COUNT_WRITES === '1') writes = countWrites(server.pid, s.durationMs);
       void loopStats(server); // restarts the server's event-loop delay histogram
       atStart = await env.pool.stats(true);
     });
@@ -416,6 +441,11 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
       await sleep(100);
     }
     if (!start || !atStart || !endStats) throw new Error('measurement never started');
+    const w = await writes;
+    if (w) {
+      base.serverWrites = w.count;
+      base.serverWritesMs = w.ms;
+    }
     base.cpuMicros = end.server - start.server;
     base.cpuSystemMicros = end.serverSystem - start.serverSystem;
     base.otherCpuMicros = end.box.busy - start.box.busy - (end.server - start.server) - (end.clients - start.clients) - (end.feed - start.feed);
