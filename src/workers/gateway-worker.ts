@@ -17,7 +17,7 @@ import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-c
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
-import { RemoteAlerts, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import { RemoteAlerts, RemoteBarStore, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
 import type { NotificationEvent } from '../notifications/schemas.js';
 import { HELD_STRIDE, heldOf } from './held.js';
 import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
@@ -59,6 +59,7 @@ function gather<T>(what: Gather, arg?: string): Promise<T> {
 const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks => ({
   ...(bus ? { bus } : {}),
   ...(init.embedded && main.hasStore ? { store: new RemoteStore(calls) } : {}),
+  ...(init.embedded && main.hasBars ? { bars: new RemoteBarStore(calls) } : {}),
   ...(events ? { events } : {}),
   ...(init.embedded && main.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
   ...(notifications ? { notifications, alerts: new RemoteAlerts(calls) } : {}),

@@ -4,7 +4,7 @@
  */
 
 /** What a worker asks of the main thread's shared parts (embedded mode) by name. */
-export type RemoteTarget = 'store' | 'events' | 'notifications' | 'portfolio' | 'alerts';
+export type RemoteTarget = 'store' | 'bars' | 'events' | 'notifications' | 'portfolio' | 'alerts';
 
 /** The main thread's logs a worker follows: executions, notifications. */
 export type RemoteLog = 'events' | 'notifications';
@@ -43,7 +43,7 @@ export type ToWorker =
    * Embedded: which of the main thread's parts there are (last values kept in this process,
    * the portfolio service, the alert service and the notifications log)
    */
-  | { t: 'begin'; hasStore: boolean; hasPortfolio: boolean; hasAlerts: boolean };
+  | { t: 'begin'; hasStore: boolean; hasBars: boolean; hasPortfolio: boolean; hasAlerts: boolean };
 
 /** An error thrown on the main thread, as the worker rebuilds it (the service API maps `status` and `code`). */
 export interface RemoteError {

@@ -237,6 +237,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       slot.bridge = new BusBridge(main.bus, slot.worker);
       slot.remote = new RemoteServer(slot.worker, {
         ...(main.store ? { store: main.store } : {}),
+        ...(main.bars ? { bars: main.bars } : {}),
         ...(main.private ? { events: main.private.events } : {}),
         ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
         ...(main.userAlerts ? { notifications: main.userAlerts.notifications.service.log } : {}),
@@ -246,6 +247,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     slot.worker.postMessage({
       t: 'begin',
       hasStore: main?.store !== undefined && !config.redisUrl,
+      hasBars: embedded && main?.bars !== undefined && !config.redisUrl,
       hasPortfolio: main?.private?.portfolio !== undefined,
       hasAlerts: embedded && main?.userAlerts !== undefined,
     } satisfies ToWorker);
