@@ -32,6 +32,8 @@ export interface GatewayWorkerHooks {
   /** per-user connection counts and per-IP buckets across the workers */
   limits: SharedLimits;
   peers: NonNullable<GatewayOptions['peers']>;
+  /** the HTTP stream's POSTs whose session another worker holds */
+  forwardHttpStream?: GatewayOptions['forwardHttpStream'];
   stats: NonNullable<GatewayOptions['stats']>;
   /** /admin: the lists of every worker, and a close that reaches the worker holding the connection */
   admin?: AdminPeers;

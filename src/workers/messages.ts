@@ -18,15 +18,19 @@ export type ToMain =
   | { t: 'follow'; log: RemoteLog }
   | { t: 'unfollow'; log: RemoteLog }
   /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
-  | { t: 'gather'; id: number; what: Gather; arg?: string }
+  | { t: 'gather'; id: number; what: Gather; arg?: string; data?: Uint8Array }
   /** this worker's own figures, answering `collect` */
   | { t: 'local'; id: number; value: unknown }
   /** `config`: a configuration error (the process exits 2 with it, as a single gateway does) */
   | { t: 'crash'; error: string; config?: boolean }
   | { t: 'stopped' };
 
-/** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */
-export type Gather = 'stats' | 'metrics' | 'admin' | 'close';
+/**
+ * `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin);
+ * `post`: a POST body (`data`) of the HTTP-streaming fallback for session `arg`, to the worker
+ * that holds the session (src/gateway/http-stream.ts)
+ */
+export type Gather = 'stats' | 'metrics' | 'admin' | 'close' | 'post';
 
 export type ToWorker =
   /** bus messages of this turn: [subscription id, subject, payload] */
@@ -34,7 +38,7 @@ export type ToWorker =
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: RemoteError }
   | { t: 'event'; log: RemoteLog; user: string; ev: unknown; position: number }
-  | { t: 'collect'; id: number; what: Gather; arg?: string }
+  | { t: 'collect'; id: number; what: Gather; arg?: string; data?: Uint8Array }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
   | { t: 'stop' }
