@@ -407,13 +407,18 @@ export class Hub {
     this.#store.getMany([key]).then(
       ([bytes]) => {
         if (sub.closed || !te.waiting.has(sub) || ch.tiers.get(te.key) !== te) return; // served live meanwhile, or gone
+        // updates arrived during the read: newer than the stored value, and after the subscribe
+        // (none may be lost): the tier's next flush, already due, serves them whole, the first
+        // flagged as the snapshot
+        if (te.coalescer.pending) return;
         if (!ch.last && bytes) {
           const u = this.#decode(spec, bytes);
           if (u) ch.last = u.d;
         }
         if (!ch.last) return; // nothing stored: the first live value becomes the snapshot
         te.waiting.delete(sub);
-        this.#serveLast(sub, te, ch.last);
+        this.#sendSnapshot(sub, te, ch.last);
+        sub.join(te.topics[sub.codec.encoding]);
       },
       () => undefined, // store unreachable: the first live value becomes the snapshot
     );
