@@ -15,7 +15,7 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
 /**
  * A snapshot subscriber is never followed by an item older than its snapshot, its seq runs on
  * from the snapshot's, and a subscriber the hub makes wait for a flush is always served
- * (docs/protocol.md#snapshots-and-seq). Unit cases on a virtual clock; the property test
+ * (docs/protocol.md#channels, "Ordering guarantee"). Unit cases on a virtual clock; the property test
  * (test/property/hub.property.test.ts) checks the same for any interleaving.
  */
 const registry = defaultRegistry();
