@@ -393,7 +393,8 @@ function run(ops: Op[], withStore: boolean, batchMs = 0, lanes = 1): void {
 const fcSeed = process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {};
 const runs = (n: number): number => (process.env.FC_RUNS ? Number(process.env.FC_RUNS) : n);
 
-describe('hub properties (virtual clock)', () => {
+// a long hunt outlasts vitest's default 30 s per test
+describe('hub properties (virtual clock)', { timeout: process.env.FC_RUNS ? 900_000 : 30_000 }, () => {
   it('trades complete and in order, quotes latest-wins, seq contiguous, for any interleaving', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => run(ops, false)),
