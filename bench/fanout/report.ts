@@ -35,6 +35,12 @@ export interface FanoutResult {
   clientLoopMaxMs: number;
   serverLoopP99Ms?: number;
   serverLoopMaxMs?: number;
+  /**
+   * with BENCH_COUNT_WRITES=1 (needs `perf`): the gateway's sendto() calls, i.e. socket writes,
+   * over `serverWritesMs` of the measured phase
+   */
+  serverWrites?: number;
+  serverWritesMs?: number;
   /** from the first measured tick to the last update decoded */
   windowMs: number;
   /** time from the last tick published to the last update decoded */
@@ -182,6 +188,8 @@ function fanoutNotes(s: FanoutScenario, rows: FanoutResult[]): string[] {
       `load clients ${fix(r.clientCpuMicros / r.cpuWindowMs / 10, 0)}%, publisher + NATS ${fix(r.feedCpuMicros / r.cpuWindowMs / 10, 0)}%, softirq and other processes ${fix(Math.max(0, r.otherCpuMicros) / r.cpuWindowMs / 10, 0)}% of a core`,
     );
     bits.push(`${mb(perSecond(r, r.bytes))} MB/s of frames`);
+    if (r.serverWrites !== undefined && r.serverWritesMs && r.connected > 0)
+      bits.push(`${fix(r.serverWrites / r.connected / (r.serverWritesMs / 1000), 1)} gateway socket writes per client per s (perf)`);
     if (r.reads > 0 && r.connected > 0) bits.push(`${fix(perSecond(r, r.reads) / r.connected, 1)} socket reads per client per s`);
     // where latency beyond the throttle goes: a long server turn (a burst written to many
     // sockets) or a load client thread busy reading others' frames delays every socket behind it

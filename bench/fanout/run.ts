@@ -15,13 +15,14 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { LatencyHistogram } from './histogram.js';
 import { RawWsClient } from './raw-ws-client.js';
 import { cpuMicros, cpuSplit, machineCpu, peakRssBytes, rssBytes } from './proc-stats.js';
 import { forkModule, freePort, killAllSync, spawnLogged, startReaper, stopAll, stopChild, waitMessage } from './children.js';
 import { parseOptions, type FanoutScenario, type IdleScenario, type Options } from './scenarios.js';
 import { renderSaturation, searchSaturation, uptime, type SaturationSearch } from './saturation.js';
+import { describeVariant, renderVariants, type VariantRun } from './variants.js';
 import { renderMarkdown, representativeFanout, representativeIdle, type FanoutResult, type IdleResult, type ScenarioResult } from './report.js';
 import {
   BENCH_ASSET_CLASS,
@@ -205,7 +206,7 @@ const PEER_MODULE: Readonly<Record<Exclude<ServerKind, 'tickwire'>, string>> = {
 };
 
 /** The gateway command, with the same preload as the peers (orphan guard, GC on SIGUSR2). */
-function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ?? 1): { cmd: string; args: string[]; display: string } {
+function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ?? 1, root = gatewayRoot): { cmd: string; args: string[]; display: string } {
   const preload = join(repoRoot, 'bench/fanout/servers/preload.ts');
   const main = opts.engine === 'dist' ? 'dist/src/cli/main.js' : 'src/cli/main.ts';
   const loader = opts.engine === 'dist' ? [] : ['--import', 'tsx'];
@@ -219,7 +220,7 @@ function engineCommand(opts: Options, gatewayWorkers = opts.gatewayWorkers[0] ??
       ...(opts.lanes !== undefined ? [`TICKWIRE_THROTTLE_LANES=${opts.lanes}`] : []),
       'node',
       ...loader,
-      gatewayRoot === repoRoot ? main : join(gatewayRoot, main),
+      root === repoRoot ? main : join(root, main),
       'gateway',
       '--workers',
       String(gatewayWorkers),
@@ -264,13 +265,19 @@ async function waitForGateway(child: ChildProcess, port: number, timeoutMs: numb
   throw new Error(`gateway on port ${port} not ready after ${timeoutMs} ms (${last})`);
 }
 
-async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorkers = env.opts.gatewayWorkers[0] ?? 1): Promise<RunningServer> {
+async function startServer(
+  kind: ServerKind,
+  env: Env,
+  tag: string,
+  gatewayWorkers = env.opts.gatewayWorkers[0] ?? 1,
+  root = gatewayRoot,
+): Promise<RunningServer> {
   const port = await freePort();
   const loopFile = join(env.logDir, `loop-${tag}-${kind}-${++serverCount}.json`);
   if (kind === 'tickwire') {
-    const { cmd, args } = engineCommand(env.opts);
+    const { cmd, args } = engineCommand(env.opts, gatewayWorkers, root);
     const child = spawnLogged(cmd, args, {
-      cwd: gatewayRoot,
+      cwd: root,
       logDir: env.logDir,
       logName: `${tag}-tickwire`,
       match: ' gateway',
@@ -283,7 +290,7 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
         // explicit: the gateway's default is one worker per core (an older checkout has no such key)
-        ...(gatewayRoot === repoRoot || gatewayWorkers > 1 ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
+        ...(root === repoRoot || gatewayWorkers > 1 ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
         ...(env.opts.lanes !== undefined ? { TICKWIRE_THROTTLE_LANES: String(env.opts.lanes) } : {}),
       },
@@ -311,9 +318,32 @@ async function startServer(kind: ServerKind, env: Env, tag: string, gatewayWorke
 
 // ---- one fan-out run -------------------------------------------------------------------------
 
-async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayWorkers?: number): Promise<FanoutResult> {
+/**
+ * BENCH_COUNT_WRITES=1: count the gateway's socket writes (sendto system calls: uWS writes each
+ * socket with send()) over `ms` with `perf stat`; undefined when perf is missing or not allowed.
+ * perf ends by itself (`-- sleep`), and is bounded by a timeout that ends it by PID.
+ */
+function countWrites(pid: number, ms: number): Promise<{ count: number; ms: number } | undefined> {
+  return new Promise((done) => {
+    const secs = Math.max(1, Math.floor(ms / 1000));
+    execFile(
+      'perf',
+      ['stat', '-x', ',', '-e', 'syscalls:sys_enter_sendto', '-p', String(pid), '--', 'sleep', String(secs)],
+      { timeout: (secs + 10) * 1000, killSignal: 'SIGKILL' },
+      (err, _stdout, stderr) => {
+        const m = /^(\d+),,syscalls:sys_enter_sendto/m.exec(stderr);
+        if (err || !m) {
+          log(`  BENCH_COUNT_WRITES: perf stat gave no count (${err ? err.message : stderr.trim().split('\n').pop()})`);
+          done(undefined);
+        } else done({ count: Number(m[1]), ms: secs * 1000 });
+      },
+    );
+  });
+}
+
+async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayWorkers?: number, root?: string): Promise<FanoutResult> {
   const tag = `s${s.id}`;
-  const server = await startServer(kind, env, tag, gatewayWorkers);
+  const server = await startServer(kind, env, tag, gatewayWorkers, root);
   const base: FanoutResult = emptyFanout(kind);
   try {
     const throttle = kind === 'tickwire' ? s.throttle : 0;
@@ -348,6 +378,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     let start: CpuSnapshot | undefined;
     let measureStart = NaN;
     let atStart: LoadStats | undefined;
+    let writes: Promise<{ count: number; ms: number } | undefined> = Promise.resolve(undefined);
     const measuring = waitMessage(
       env.publisher,
       (m: PublisherReply) => (m.type === 'measuring' ? m.atMs : undefined),
@@ -356,6 +387,7 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
     ).then(async (at) => {
       start = cpuSnapshot(env, server);
       measureStart = at;
+      if (process.env.BENCH_COUNT_WRITES === '1') writes = countWrites(server.pid, s.durationMs);
       void loopStats(server); // restarts the server's event-loop delay histogram
       atStart = await env.pool.stats(true);
     });
@@ -409,6 +441,11 @@ async function runFanout(env: Env, s: FanoutScenario, kind: ServerKind, gatewayW
       await sleep(100);
     }
     if (!start || !atStart || !endStats) throw new Error('measurement never started');
+    const w = await writes;
+    if (w) {
+      base.serverWrites = w.count;
+      base.serverWritesMs = w.ms;
+    }
     base.cpuMicros = end.server - start.server;
     base.cpuSystemMicros = end.serverSystem - start.serverSystem;
     base.otherCpuMicros = end.box.busy - start.box.busy - (end.server - start.server) - (end.clients - start.clients) - (end.feed - start.feed);
@@ -705,6 +742,55 @@ async function main(): Promise<number> {
     await stopAll();
     if (!process.env.BENCH_KEEP_LOGS) rmSync(workDir, { recursive: true, force: true });
     return 0;
+  }
+
+  if (opts.variants) {
+    const variants = opts.variants;
+    const label = opts.label ? `-${opts.label}` : '';
+    const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*/, '');
+    let failed = false;
+    for (const s of opts.scenarios) {
+      if (s.kind !== 'fanout') continue;
+      log(`scenario ${s.id}: ${s.title}; variants ${variants.map((v) => v.label).join(', ')}, ${opts.repeat} round(s) interleaved`);
+      const runs: VariantRun[] = [];
+      for (let round = 1; round <= opts.repeat; round++) {
+        for (const v of variants) {
+          const up = uptime();
+          log(` variant ${v.label} (${describeVariant(v)}), round ${round} of ${opts.repeat}; ${up}`);
+          const venv: Env = { ...env, opts: { ...opts, batchMs: v.batchMs, lanes: v.lanes } };
+          const result = await runFanout(venv, s, 'tickwire', undefined, v.root === undefined ? gatewayRoot : resolve(v.root)).catch((err: unknown) => {
+            log(`  ${v.label} failed: ${(err as Error).stack ?? String(err)}`);
+            failed = true;
+            return { ...emptyFanout('tickwire'), error: (err as Error).message };
+          });
+          runs.push({ variant: v, round, uptime: up, result });
+        }
+      }
+      const md = renderVariants(
+        {
+          startedAt,
+          elapsedMs: Date.now() - t0,
+          node: process.versions.node,
+          cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
+          cores: cpus().length,
+          command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
+        },
+        s,
+        variants,
+        runs,
+      );
+      process.stdout.write('\n' + md + '\n');
+      if (opts.write) {
+        const dir = resolve(repoRoot, opts.outDir);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `variants-${stamp}-s${s.id}${label}.md`), md + '\n');
+        log(`wrote ${join(dir, `variants-${stamp}-s${s.id}${label}.md`)}`);
+      }
+    }
+    await stopAll();
+    if (failed) log(`some runs failed: child logs kept in ${logDir}`);
+    else if (!process.env.BENCH_KEEP_LOGS) rmSync(workDir, { recursive: true, force: true });
+    return failed ? 1 : 0;
   }
 
   const results: ScenarioResult[] = [];

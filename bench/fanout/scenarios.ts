@@ -71,6 +71,44 @@ export interface Options {
   p99LimitMs: number;
   /** probes per configuration in the saturation search */
   probes: number;
+  /**
+   * --variants: tickwire gateways to compare in one run (rounds interleaved, --repeat rounds),
+   * instead of the server list; each with its own throttle settings or checkout
+   */
+  variants: GatewayVariant[] | undefined;
+}
+
+/** One gateway configuration of a --variants comparison. */
+export interface GatewayVariant {
+  /** as given on the command line, e.g. `50/1` or `burst@/tmp/tickwire-burst` */
+  label: string;
+  /** throttle.batchMs (undefined: the gateway's default) */
+  batchMs: number | undefined;
+  /** throttle.lanes (undefined: the gateway's default) */
+  lanes: number | undefined;
+  /** run the gateway from this checkout (undefined: BENCH_GATEWAY_ROOT or this tree) */
+  root: string | undefined;
+}
+
+/**
+ * `--variants` items, comma-separated: `[name=]B[/L][@DIR]` (throttle.batchMs B, throttle.lanes
+ * L, gateway from checkout DIR) or `[name=]@DIR` (that checkout with its defaults), e.g.
+ * `burst=@/tmp/tickwire-burst,50/1,100/2`.
+ */
+export function parseVariants(raw: string): GatewayVariant[] {
+  const out: GatewayVariant[] = [];
+  for (const item of raw.split(',').map((x) => x.trim())) {
+    const m = /^(?:([\w.-]+)=)?(?:(\d+)(?:\/(\d+))?)?(?:@(.+))?$/.exec(item);
+    if (!item || !m || (m[2] === undefined && m[4] === undefined))
+      throw new Error(`--variants: "${item}" is not [name=]BATCH_MS[/LANES][@DIR] or [name=]@DIR (e.g. 50/1,100/2,burst=@/tmp/tickwire-burst)`);
+    const batchMs = m[2] === undefined ? undefined : Number(m[2]);
+    const lanes = m[3] === undefined ? undefined : Number(m[3]);
+    if (batchMs !== undefined && batchMs > 1000) throw new Error(`--variants: batchMs must be from 0 to 1000, got ${batchMs} in "${item}"`);
+    if (lanes !== undefined && (lanes < 1 || lanes > 16)) throw new Error(`--variants: lanes must be from 1 to 16, got ${lanes} in "${item}"`);
+    out.push({ label: m[1] ?? item, batchMs, lanes, root: m[4] });
+  }
+  if (new Set(out.map((v) => v.label)).size !== out.length) throw new Error('--variants: two variants have the same name (name them: name=...)');
+  return out;
 }
 
 const HELP = `tickwire fan-out benchmark
@@ -116,6 +154,11 @@ usage: node --import tsx bench/fanout/run.ts [options]
                           and p99 under --p99-limit; starts at --rate, doubles until a probe fails,
                           then bisects (--probes, default 7)
   --p99-limit MS          the saturation search's latency bound (default 50)
+  --variants LIST         compare tickwire gateways in one run, rounds interleaved (--repeat N rounds):
+                          items [name=]BATCH_MS[/LANES][@DIR] or [name=]@DIR (a checkout, e.g. the
+                          burst flush), e.g. burst=@/tmp/tickwire-burst,50/1,100/1,100/2; prints per
+                          round the load average and box busy % next to CPU per update (ratio to
+                          the first variant in the same round), p50, p99 and socket reads per client
 `;
 
 function cpuList(name: string, raw: string | undefined): string | undefined {
@@ -160,6 +203,7 @@ export function parseOptions(argv: string[]): Options {
       saturate: { type: 'boolean', default: false },
       'p99-limit': { type: 'string' },
       probes: { type: 'string' },
+      variants: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -241,6 +285,7 @@ export function parseOptions(argv: string[]): Options {
     saturate: values.saturate ?? false,
     p99LimitMs: num('p99-limit', values['p99-limit'], 1, 60_000) ?? 50,
     probes: num('probes', values.probes, 1, 30) ?? 7,
+    variants: values.variants === undefined ? undefined : parseVariants(values.variants),
     deadlineMs: (num('deadline', values.deadline, 10, 86_400) ?? (quick ? 240 : 1800) * (num('repeat', values.repeat, 1, 20) ?? 1)) * 1000,
   };
 }

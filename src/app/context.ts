@@ -13,6 +13,7 @@ import type { GatewayOptions } from '../gateway/server.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import type { LastValueStore } from '../store/last-value-store.js';
+import type { BarStore } from '../history/bar-store.js';
 
 /** How a gateway worker thread (src/workers) plugs into the engine: the parts shared with the other workers. */
 export interface GatewayWorkerHooks {
@@ -22,6 +23,8 @@ export interface GatewayWorkerHooks {
    */
   bus?: Bus;
   store?: LastValueStore;
+  /** embedded mode: the main thread's bar store, which its feeds write */
+  bars?: BarStore;
   events?: EventLog;
   portfolioApi?: PortfolioApi;
   notifications?: EventLog<NotificationEvent>;
@@ -29,6 +32,8 @@ export interface GatewayWorkerHooks {
   /** per-user connection counts and per-IP buckets across the workers */
   limits: SharedLimits;
   peers: NonNullable<GatewayOptions['peers']>;
+  /** the HTTP stream's POSTs whose session another worker holds */
+  forwardHttpStream?: GatewayOptions['forwardHttpStream'];
   stats: NonNullable<GatewayOptions['stats']>;
   /** /admin: the lists of every worker, and a close that reaches the worker holding the connection */
   admin?: AdminPeers;

@@ -14,6 +14,7 @@ import type { FeedHost } from '../ingest/feed-host.js';
 import type { TickPublisher } from '../ingest/tick-publisher.js';
 import type { Gateway } from '../gateway/server.js';
 import type { LastValueStore } from '../store/last-value-store.js';
+import type { BarStore } from '../history/bar-store.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { OpsServer } from '../ops/ops-server.js';
 import type { Readiness } from '../ops/readiness.js';
@@ -72,6 +73,8 @@ export interface Engine {
   readonly mode: 'embedded' | 'nats';
   /** last values: Redis when REDIS_URL is set, memory when feeds and gateway share this process */
   readonly store: LastValueStore | undefined;
+  /** closed bars for history (src/history): Redis, memory, or none (NATS mode without Redis) */
+  readonly bars: BarStore | undefined;
   /** Prometheus metrics (GET /metrics on the gateway or the ops port); undefined when ops.metrics is off */
   readonly metrics: EngineMetrics | undefined;
   /** the operator's console of this gateway (/admin), when a gateway runs here */
@@ -108,7 +111,14 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
   try {
     const bus = await buildBus(ctx);
     const store = await buildStore(ctx);
-    const bars = buildBarHistory({ config, registry: ctx.registry, log: ctx.log, gateway: roles.gateway, feeds: roles.feeds.length > 0 });
+    const bars = buildBarHistory({
+      config,
+      registry: ctx.registry,
+      log: ctx.log,
+      gateway: roles.gateway,
+      feeds: roles.feeds.length > 0,
+      ...(ctx.worker?.bars ? { shared: ctx.worker.bars } : {}),
+    });
     ctx.lifecycle.add('bar store', () => bars.close());
     const obs = buildObservability(ctx, bus, store);
     let priv: PrivateParts | undefined;
@@ -174,6 +184,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       mode: ctx.mode,
       feedsFile: ctx.feedsFile,
       store,
+      bars: bars.store,
       ops,
       gateway: gw?.gateway,
       access: gw?.access,

@@ -108,6 +108,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     },
     ready: deps.ready,
     ...(worker ? { peers: worker.peers, stats: worker.stats } : {}),
+    ...(worker?.forwardHttpStream ? { forwardHttpStream: worker.forwardHttpStream } : {}),
     routes: (app, gw) => {
       admin = registerAdmin(app, {
         gateway: gw,

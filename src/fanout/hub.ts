@@ -393,44 +393,62 @@ export class Hub {
 
   #serveSnapshot(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry): void {
     const spec = ch.spec;
-    const topic = te.topics[sub.codec.encoding];
     if (te.coalescer.snapshot) {
       this.#serveBuiltSnapshot(sub, te);
       return;
     }
-    if (ch.last && spec.mode !== 'latest' && te.coalescer.pending) {
-      // trades or bars are pending in this tier's window: the current value is among them, so
-      // take the whole window at its flush (first item flagged as the snapshot); a snapshot now
-      // would be followed by older items of the same window, out of order
-      te.waiting.add(sub);
-      return;
-    }
     if (ch.last) {
-      this.#sendSnapshot(sub, te, ch.last);
-      sub.join(topic);
+      this.#serveLast(sub, te, ch.last);
       return;
     }
     const key = spec.lastValueKey;
-    if (!this.#store || !key) {
-      te.waiting.add(sub);
-      return;
-    }
     te.waiting.add(sub);
+    if (!this.#store || !key) return;
     this.#store.getMany([key]).then(
       ([bytes]) => {
-        if (sub.closed || !te.waiting.has(sub)) return; // served live meanwhile, or gone
+        if (sub.closed || !te.waiting.has(sub) || ch.tiers.get(te.key) !== te) return; // served live meanwhile, or gone
+        // updates arrived during the read: newer than the stored value, and after the subscribe
+        // (none may be lost): the tier's next flush, already due, serves them whole, the first
+        // flagged as the snapshot
+        if (te.coalescer.pending) return;
         if (!ch.last && bytes) {
           const u = this.#decode(spec, bytes);
           if (u) ch.last = u.d;
         }
-        if (ch.last) {
-          te.waiting.delete(sub);
-          this.#sendSnapshot(sub, te, ch.last);
-          sub.join(topic);
-        }
+        if (!ch.last) return; // nothing stored: the first live value becomes the snapshot
+        te.waiting.delete(sub);
+        this.#sendSnapshot(sub, te, ch.last);
+        sub.join(te.topics[sub.codec.encoding]);
       },
       () => undefined, // store unreachable: the first live value becomes the snapshot
     );
+  }
+
+  /**
+   * The channel's current value `last` as `sub`'s snapshot, with the tier's seq, then the topic.
+   * Updates may be pending in the tier's coalescer (`last` is the newest of them): sent after the
+   * snapshot they would be older than it, with seq that repeat it. So:
+   * - tier 0 emits what is pending now (its batch is only the event-loop turn's, with no window
+   *   to keep), and the snapshot then has that emission's seq;
+   * - trades and bars at a throttled tier wait in `waiting` for the window's flush and take the
+   *   whole window, its first item flagged as the snapshot (none of it may be lost, and the
+   *   window may not close early);
+   * - latest-value channels at a throttled tier take `last` now: the window's emission is `last`
+   *   again (latest wins), with the next seq.
+   */
+  #serveLast(sub: HubSubscriber, te: TierEntry, last: Payload): void {
+    if (te.coalescer.pending) {
+      if (te.tier === 0) {
+        this.#unslot(te);
+        this.#immediate.delete(te);
+        this.#flush(te);
+      } else if (te.channel.spec.mode !== 'latest') {
+        te.waiting.add(sub);
+        return;
+      }
+    }
+    this.#sendSnapshot(sub, te, last);
+    sub.join(te.topics[sub.codec.encoding]);
   }
 
   /**
@@ -683,7 +701,12 @@ export class Hub {
     te.dirty = false;
     if (te.channel.tiers.get(te.key) !== te) return; // dropped meanwhile
     const emissions = te.coalescer.drain();
-    if (emissions.length === 0) return;
+    if (emissions.length === 0) {
+      // nothing due (a coalescer may hold back what it was given): subscribers waiting for this
+      // flush take the channel's value now, rather than wait for an emission that may not come
+      this.#serveWaitingLast(te);
+      return;
+    }
     te.lastEmit = at ?? this.#clock.nowMs();
     const items = emissions.map((e) => {
       const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
@@ -730,6 +753,19 @@ export class Hub {
         }
         sub.join(te.topics[sub.codec.encoding]);
       }
+    }
+  }
+
+  /** Subscribers waiting at a flush that emitted nothing: the channel's value, if any, as their snapshot. */
+  #serveWaitingLast(te: TierEntry): void {
+    const last = te.channel.last;
+    if (te.waiting.size === 0 || !last || te.coalescer.snapshot) return;
+    const waiting = [...te.waiting];
+    te.waiting.clear();
+    for (const sub of waiting) {
+      if (sub.closed) continue;
+      this.#sendSnapshot(sub, te, last);
+      sub.join(te.topics[sub.codec.encoding]);
     }
   }
 

@@ -18,7 +18,9 @@ import type { LocalTopics, TopicSink, Transport } from './transport.js';
  *   would (`welcome` first), each as one `data:` line; it ends with an `event: close` carrying
  *   the close code and reason a WebSocket would have got.
  * - `POST /v1/stream/sse` with header `X-Tickwire-Session` sends client frames: one JSON frame
- *   per line; an empty body is a keep-alive. 204, replies come on the stream.
+ *   per line; an empty body is a keep-alive. 204, replies come on the stream. With gateway
+ *   workers, a POST that lands on a worker other than the session's is handed to that worker
+ *   (`forward`) before it is answered, so a client's POSTs stay in order.
  *
  * The session is an ordinary `Connection` on an `HttpStreamTransport`: the same auth,
  * entitlements, limits (it counts as a connection of its user), throttling and slow-consumer
@@ -58,6 +60,11 @@ export interface HttpStreamHost {
   admitMessage(conn: Connection): boolean;
   attach(transport: Transport, init: ConnectionInit): Connection;
   detach(conn: Connection, code: number): void;
+  /**
+   * The other gateways of this process (workers sharing the port): a POST whose session is not
+   * here goes to the one holding it; true when one did.
+   */
+  forward?: (session: string, body: Uint8Array) => Promise<boolean>;
 }
 
 /**
@@ -369,9 +376,11 @@ export class HttpStreamRoutes {
           );
           return;
         }
-        const s = this.#sessions.get(id);
-        const conn = s?.conn;
-        if (!s || !conn || conn.closed || s.transport.ended) {
+        const accepted = (): void => {
+          if (!aborted) res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
+        };
+        const unknown = (): void => {
+          if (aborted) return;
           sendJson(
             res,
             404,
@@ -381,11 +390,14 @@ export class HttpStreamRoutes {
             },
             CORS,
           );
-          return;
-        }
-        s.lastSeen = Date.now();
-        this.#deliver(conn, body, maxFrame);
-        res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
+        };
+        if (this.deliver(id, body)) accepted();
+        else if (!host.forward) unknown();
+        else
+          host.forward(id, body).then(
+            (delivered) => (delivered ? accepted() : unknown()),
+            () => unknown(),
+          );
       },
       (err: unknown) => {
         if (aborted) return;
@@ -399,6 +411,19 @@ export class HttpStreamRoutes {
         );
       },
     );
+  }
+
+  /**
+   * A POST's body for session `id`, if this gateway holds it (open): its frames go to the
+   * connection and the session is seen (idle timer). False when the session is not here.
+   */
+  deliver(id: string, body: Uint8Array): boolean {
+    const s = this.#sessions.get(id);
+    const conn = s?.conn;
+    if (!s || !conn || conn.closed || s.transport.ended) return false;
+    s.lastSeen = Date.now();
+    this.#deliver(conn, Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength), this.#host.config.gateway.maxFrameBytes);
+    return true;
   }
 
   /** Hand each line of a POST body to the connection as one client frame. */

@@ -65,6 +65,11 @@ export interface GatewayOptions {
    * against `gateway.maxConnections` here too; `report` publishes this gateway's own.
    */
   peers?: { held(): number; report(open: number, verifying: number): void };
+  /**
+   * The other gateways of this process (src/workers): a POST of the HTTP-streaming fallback
+   * whose session one of them holds goes there (`deliverHttpStream` on that gateway).
+   */
+  forwardHttpStream?: (session: string, body: Uint8Array) => Promise<boolean>;
   /** The answer of GET /v1/stats from this gateway's own figures (workers: the sum over all of them). */
   stats?: (local: GatewayStats) => Promise<object>;
 }
@@ -188,6 +193,7 @@ export class Gateway {
       admitMessage: (conn) => !this.#opts.admitMessage || this.#opts.admitMessage(conn),
       attach: (transport, init) => this.#attach(transport, init),
       detach: (conn, code) => this.#detach(conn, code),
+      ...(opts.forwardHttpStream ? { forward: opts.forwardHttpStream } : {}),
     });
     this.#loadStatic();
     this.#routes();
@@ -373,6 +379,11 @@ export class Gateway {
     this.app.any('/*', (res, req) => {
       sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
     });
+  }
+
+  /** A POST body of the HTTP-streaming fallback for session `id`, if it is open here (from another worker). */
+  deliverHttpStream(id: string, body: Uint8Array): boolean {
+    return this.#httpStream.deliver(id, body);
   }
 
   /** This gateway's own figures (GET /v1/stats answers them, or their sum over the workers). */

@@ -16,13 +16,17 @@ export interface BarHistoryContext {
   /** this process runs a gateway / feeds */
   gateway: boolean;
   feeds: boolean;
+  /** a bar store kept elsewhere: an embedded gateway worker reads the main thread's (src/workers) */
+  shared?: BarStore;
 }
 
 /** Bar history as the composition root wires it (docs/protocol.md#bar-history). */
 export interface BarHistory {
   /**
-   * Redis with `redisUrl` (feed processes write, gateways read); otherwise memory when the feeds
-   * and the gateway share this process; otherwise none (no history in scale-out without Redis).
+   * Redis with `redisUrl` (feed processes write, gateways read); otherwise the main thread's for
+   * an embedded gateway worker; otherwise memory when the feeds and the gateway share this
+   * process (or this is the main thread of embedded workers); otherwise none (no history in
+   * scale-out without Redis).
    * Hand it to the TickPublisher (`bars`) and to the MarketChannelResolver.
    */
   readonly store: BarStore | undefined;
@@ -34,18 +38,20 @@ export interface BarHistory {
 export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
   const { config, log } = ctx;
   const windowBars = config.history.windowBars;
-  const store: BarStore | undefined = config.redisUrl
-    ? new RedisBarStore({
-        url: config.redisUrl,
-        windowBars,
-        keyPrefix: config.history.redisKeyPrefix,
-        flushMs: config.redis.flushMs,
-        log,
-        name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
-      })
-    : !config.natsUrl || (ctx.gateway && ctx.feeds)
-      ? new MemoryBarStore({ windowBars })
-      : undefined;
+  const store: BarStore | undefined = ctx.shared
+    ? ctx.shared
+    : config.redisUrl
+      ? new RedisBarStore({
+          url: config.redisUrl,
+          windowBars,
+          keyPrefix: config.history.redisKeyPrefix,
+          flushMs: config.redis.flushMs,
+          log,
+          name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
+        })
+      : !config.natsUrl || (ctx.gateway && ctx.feeds)
+        ? new MemoryBarStore({ windowBars })
+        : undefined;
   return {
     store,
     routes(app, deps) {

@@ -17,7 +17,7 @@ import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-c
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
-import { RemoteAlerts, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
+import { RemoteAlerts, RemoteBarStore, RemoteCalls, RemoteEventLog, RemotePortfolio, RemoteStore } from './remote.js';
 import type { NotificationEvent } from '../notifications/schemas.js';
 import { HELD_STRIDE, heldOf } from './held.js';
 import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
@@ -48,17 +48,18 @@ let stopping: Promise<void> | undefined;
 /** GET /v1/stats and /metrics: the main thread gathers every worker's figures and sums them. */
 const gathering = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 let nextGather = 1;
-function gather<T>(what: Gather, arg?: string): Promise<T> {
+function gather<T>(what: Gather, arg?: string, data?: Uint8Array): Promise<T> {
   const id = nextGather++;
   return new Promise<T>((resolve, reject) => {
     gathering.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    post({ t: 'gather', id, what, ...(arg !== undefined ? { arg } : {}) });
+    post({ t: 'gather', id, what, ...(arg !== undefined ? { arg } : {}), ...(data !== undefined ? { data } : {}) });
   });
 }
 
 const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks => ({
   ...(bus ? { bus } : {}),
   ...(init.embedded && main.hasStore ? { store: new RemoteStore(calls) } : {}),
+  ...(init.embedded && main.hasBars ? { bars: new RemoteBarStore(calls) } : {}),
   ...(events ? { events } : {}),
   ...(init.embedded && main.hasPortfolio ? { portfolioApi: new RemotePortfolio(calls) } : {}),
   ...(notifications ? { notifications, alerts: new RemoteAlerts(calls) } : {}),
@@ -95,6 +96,7 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
     return { ...sumStats(parts), workersConfigured: init.workers, workersAnswered: parts.length };
   },
   admin: { gather: () => gather('admin'), close: (id) => gather('close', id) },
+  forwardHttpStream: (session, body) => gather<boolean>('post', session, body),
   health: (local) => {
     const h = heldOf(held, init.workers);
     return { ...local, connections: h.open, workers: { configured: init.workers, running: h.running, this: init.index } };
@@ -107,10 +109,11 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
   }),
 });
 
-async function answer(id: number, what: Gather, arg?: string): Promise<void> {
+async function answer(id: number, what: Gather, arg?: string, data?: Uint8Array): Promise<void> {
   let value: unknown;
   try {
-    if (what === 'stats') value = engine?.gateway?.stats();
+    if (what === 'post') value = arg !== undefined && data !== undefined && engine?.gateway?.deliverHttpStream(arg, data) === true;
+    else if (what === 'stats') value = engine?.gateway?.stats();
     else if (what === 'admin') value = engine?.admin?.snapshot();
     else if (what === 'close') value = arg !== undefined && engine?.admin?.close(arg) === true;
     else value = await engine?.metrics?.registry.getMetricsAsJSON();
@@ -132,7 +135,7 @@ port.on('message', (m: ToWorker) => {
       (m.log === 'notifications' ? notifications : events)?.emit(m.user, m.ev as never, m.position);
       return;
     case 'collect':
-      void answer(m.id, m.what, m.arg);
+      void answer(m.id, m.what, m.arg, m.data);
       return;
     case 'gathered': {
       const g = gathering.get(m.id);

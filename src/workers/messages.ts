@@ -4,7 +4,7 @@
  */
 
 /** What a worker asks of the main thread's shared parts (embedded mode) by name. */
-export type RemoteTarget = 'store' | 'events' | 'notifications' | 'portfolio' | 'alerts';
+export type RemoteTarget = 'store' | 'bars' | 'events' | 'notifications' | 'portfolio' | 'alerts';
 
 /** The main thread's logs a worker follows: executions, notifications. */
 export type RemoteLog = 'events' | 'notifications';
@@ -18,15 +18,19 @@ export type ToMain =
   | { t: 'follow'; log: RemoteLog }
   | { t: 'unfollow'; log: RemoteLog }
   /** a request for the figures of every worker (GET /v1/stats, GET /metrics) */
-  | { t: 'gather'; id: number; what: Gather; arg?: string }
+  | { t: 'gather'; id: number; what: Gather; arg?: string; data?: Uint8Array }
   /** this worker's own figures, answering `collect` */
   | { t: 'local'; id: number; value: unknown }
   /** `config`: a configuration error (the process exits 2 with it, as a single gateway does) */
   | { t: 'crash'; error: string; config?: boolean }
   | { t: 'stopped' };
 
-/** `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin) */
-export type Gather = 'stats' | 'metrics' | 'admin' | 'close';
+/**
+ * `admin`: the console's lists; `close`: close connection `arg` wherever it is (src/admin);
+ * `post`: a POST body (`data`) of the HTTP-streaming fallback for session `arg`, to the worker
+ * that holds the session (src/gateway/http-stream.ts)
+ */
+export type Gather = 'stats' | 'metrics' | 'admin' | 'close' | 'post';
 
 export type ToWorker =
   /** bus messages of this turn: [subscription id, subject, payload] */
@@ -34,7 +38,7 @@ export type ToWorker =
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: RemoteError }
   | { t: 'event'; log: RemoteLog; user: string; ev: unknown; position: number }
-  | { t: 'collect'; id: number; what: Gather; arg?: string }
+  | { t: 'collect'; id: number; what: Gather; arg?: string; data?: Uint8Array }
   | { t: 'gathered'; id: number; ok: true; value: unknown }
   | { t: 'gathered'; id: number; ok: false; error: string }
   | { t: 'stop' }
@@ -43,7 +47,7 @@ export type ToWorker =
    * Embedded: which of the main thread's parts there are (last values kept in this process,
    * the portfolio service, the alert service and the notifications log)
    */
-  | { t: 'begin'; hasStore: boolean; hasPortfolio: boolean; hasAlerts: boolean };
+  | { t: 'begin'; hasStore: boolean; hasBars: boolean; hasPortfolio: boolean; hasAlerts: boolean };
 
 /** An error thrown on the main thread, as the worker rebuilds it (the service API maps `status` and `code`). */
 export interface RemoteError {

@@ -11,13 +11,14 @@ import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import type { PortfolioApi, PositionsView } from '../portfolio/portfolio-api.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import type { LastValueStore } from '../store/last-value-store.js';
+import type { BarRange } from '../fanout/channels.js';
+import type { BarStore, StoredBar } from '../history/bar-store.js';
 import type { RemoteError, RemoteLog, RemoteTarget, ToMain, ToWorker } from './messages.js';
 
 /**
  * Calls from a gateway worker thread to the parts that stay on the main thread in embedded
- * mode (the last values, the execution and notifications logs, the portfolio and alert
- * services), so that every worker sees
- * the same state. One request, one answer, matched by id.
+ * mode (the last values, the closed bars, the execution and notifications logs, the portfolio
+ * and alert services), so that every worker sees the same state. One request, one answer, matched by id.
  */
 export class RemoteCalls {
   readonly #port: MessagePort;
@@ -81,6 +82,25 @@ export class RemoteStore implements LastValueStore {
 
   getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     return this.calls.call('store', 'getMany', [keys]);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The main thread's bar store (embedded mode), read from a worker: the feeds on the main thread
+ * close the bars and write them there; a worker serves them (`history` on subscribe, GET /v1/bars).
+ */
+export class RemoteBarStore implements BarStore {
+  readonly ready = true;
+  constructor(readonly calls: RemoteCalls) {}
+
+  put(): void {
+    // the ingest stage on the main thread writes closed bars; a gateway never does
+  }
+
+  range(channel: string, q: BarRange): Promise<StoredBar[]> {
+    return this.calls.call('bars', 'range', [channel, q]);
   }
 
   async close(): Promise<void> {}
@@ -183,6 +203,7 @@ export class RemotePortfolio implements PortfolioApi {
 /** What the main thread shares with its workers in embedded mode. */
 export interface RemoteParts {
   store?: LastValueStore;
+  bars?: BarStore;
   events?: EventLog;
   notifications?: EventLog<LogPayload>;
   portfolio?: PortfolioApi;
@@ -204,6 +225,7 @@ export class RemoteServer {
     };
     this.#targets = {
       ...(parts.store ? { store: parts.store } : {}),
+      ...(parts.bars ? { bars: parts.bars } : {}),
       ...this.#logs,
       ...(parts.portfolio ? { portfolio: parts.portfolio } : {}),
       ...(parts.alerts ? { alerts: parts.alerts } : {}),
@@ -258,6 +280,7 @@ export class RemoteServer {
 
 const ALLOWED: Readonly<Record<RemoteTarget, readonly string[]>> = {
   store: ['getMany'],
+  bars: ['range'],
   events: ['append', 'read', 'tail', 'head'],
   notifications: ['append', 'read', 'tail', 'head'],
   portfolio: ['getPositions', 'putPositions'],

@@ -166,8 +166,9 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     }
   };
 
-  const gather = (from: Slot, id: number, what: Gather, arg?: string): void => {
-    const live = slots.filter((s): s is Slot => s !== undefined && s.ready && !s.stopping);
+  const gather = (from: Slot, id: number, what: Gather, arg?: string, data?: Uint8Array): void => {
+    // a POST of the HTTP stream goes to the other workers: the one asking does not hold its session
+    const live = slots.filter((s): s is Slot => s !== undefined && s.ready && !s.stopping && (what !== 'post' || s !== from));
     const reqId = gatherId++;
     const answers = new Map<number, unknown>();
     const expect = new Set(live.map((s) => s.index));
@@ -185,7 +186,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             .map(([, v]) => v)
             .filter((v) => v !== undefined);
           if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[]) };
-          if (what === 'close') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
+          if (what === 'close' || what === 'post') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
             const s = sumStats(values as GatewayStats[]);
@@ -199,7 +200,14 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       })().then((reply) => from.worker.postMessage(reply));
     };
     gathers.set(reqId, { answers, expect, done });
-    for (const s of live) s.worker.postMessage({ t: 'collect', id: reqId, what, ...(arg !== undefined ? { arg } : {}) } satisfies ToWorker);
+    for (const s of live)
+      s.worker.postMessage({
+        t: 'collect',
+        id: reqId,
+        what,
+        ...(arg !== undefined ? { arg } : {}),
+        ...(data !== undefined ? { data } : {}),
+      } satisfies ToWorker);
     if (expect.size === 0) done();
   };
 
@@ -212,7 +220,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         ready(m.port);
         return;
       case 'gather':
-        gather(slot, m.id, m.what, m.arg);
+        gather(slot, m.id, m.what, m.arg, m.data);
         return;
       case 'local': {
         const g = gathers.get(m.id);
@@ -237,6 +245,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
       slot.bridge = new BusBridge(main.bus, slot.worker);
       slot.remote = new RemoteServer(slot.worker, {
         ...(main.store ? { store: main.store } : {}),
+        ...(main.bars ? { bars: main.bars } : {}),
         ...(main.private ? { events: main.private.events } : {}),
         ...(main.private?.portfolio ? { portfolio: main.private.portfolio } : {}),
         ...(main.userAlerts ? { notifications: main.userAlerts.notifications.service.log } : {}),
@@ -246,6 +255,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     slot.worker.postMessage({
       t: 'begin',
       hasStore: main?.store !== undefined && !config.redisUrl,
+      hasBars: embedded && main?.bars !== undefined && !config.redisUrl,
       hasPortfolio: main?.private?.portfolio !== undefined,
       hasAlerts: embedded && main?.userAlerts !== undefined,
     } satisfies ToWorker);

@@ -95,7 +95,8 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
-describe('faults with real processes', () => {
+// each fault waits on several steps of up to 30 s: a stalled step must fail with its own name, not the test's timeout
+describe('faults with real processes', { timeout: 120_000 }, () => {
   it('NATS killed and restarted: sockets stay open, /ready and /health say the bus is down, data resumes by itself, executions posted during the outage are delivered once, in order', async () => {
     await post(3);
     await waitFor(() => executions.length === 3, { what: 'the first executions', timeout: 30_000 });
