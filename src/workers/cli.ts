@@ -1,6 +1,7 @@
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
+import { probeUws } from '../gateway/uws.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { startGatewayWorkers, workerCount } from './supervisor.js';
 
@@ -19,12 +20,24 @@ export function workersFlag(args: readonly string[]): string[] {
 /**
  * `tickwire gateway` and `tickwire start` with more than one worker (`gateway.workers`, default
  * one per core): start the workers, stop them on SIGTERM/SIGINT. False when one worker is
- * asked for: the caller runs the gateway on the main thread as before.
+ * asked for, or when only the pure-JS fallback of uWebSockets.js loaded (allowed by
+ * `gateway.allowUwsFallback`): it listens through Node's `net`, which cannot share a port
+ * between event loops. The caller then runs the gateway on the main thread as before.
  */
 export async function runGatewayWorkers(feeds: readonly string[] | undefined, flags: readonly string[]): Promise<boolean> {
   const config = loadConfig({ argv: extractFeedsFileFlag(flags).rest });
-  if (workerCount(config) <= 1) return false;
+  const n = workerCount(config);
+  if (n <= 1) return false;
   const log = createLogger(config.log);
+  if (process.env.UWS_USE_FALLBACK || !probeUws().native) {
+    // the main thread's loadUws refuses the fallback unless it is allowed, naming the key
+    if (config.gateway.allowUwsFallback)
+      log.warn(
+        { workers: n },
+        'the pure-JS uWebSockets.js fallback cannot share a port between event loops: one event loop serves the gateway (gateway.workers is ignored until the native binary loads)',
+      );
+    return false;
+  }
   let requestStop: (() => void) | undefined;
   let stopping = false;
   const starting = startGatewayWorkers({ ...(feeds !== undefined ? { feeds } : {}), argv: flags, log, onStarting: (stop) => (requestStop = stop) });

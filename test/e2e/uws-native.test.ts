@@ -28,11 +28,17 @@ describe('uWebSockets.js native binary check', () => {
   it('starts on the fallback only when explicitly allowed', { timeout: 60_000 }, async () => {
     const { proc: p, port } = await spawnListening(
       ['start'],
-      { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', HOST: '127.0.0.1' },
+      // two workers asked for: the pure-JS server cannot share a port between event loops (the
+      // second worker failed to listen and took the process down), so one loop serves it
+      { UWS_USE_FALLBACK: '1', TICKWIRE_GATEWAY_ALLOW_UWS_FALLBACK: 'true', HOST: '127.0.0.1', TICKWIRE_GATEWAY_WORKERS: '2' },
       30_000,
     );
     try {
       await waitHttpOk(`http://127.0.0.1:${port}/health`, 30_000, p);
+      expect(p.output()).toMatch(/pure-JS uWebSockets.js fallback cannot share a port[^\n]*gateway.workers/);
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { status: string; workers?: unknown };
+      expect(health.status).toBe('ok');
+      expect(health.workers).toBeUndefined();
     } finally {
       await p.stop();
     }
