@@ -54,6 +54,12 @@ describe('slow consumers', () => {
     const rawBefore = slow.frames.length;
     const healthyBefore = healthy.frames.length;
     await waitFor(() => healthy.frames.length > healthyBefore, 'frames on the healthy client while the slow one is paused'); // others unaffected
+    // quote:BTC-USD moves on while the slow client is paused (three emissions at the healthy
+    // client's 100 ms tier mean at least three updates), so its resync must skip some: on a
+    // loaded machine the feed's timers run late and the pause could otherwise see only one
+    const btc = (): number => healthy.frames.filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD').length;
+    const btcAtPause = btc();
+    await waitFor(() => btc() >= btcAtPause + 3, { what: 'three quote:BTC-USD updates during the pause', timeout: 30_000 });
 
     slow.resume();
     await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000, interval: 50 });
