@@ -716,12 +716,7 @@ async function main(): Promise<number> {
     }
     const md = renderSaturation(
       {
-        startedAt,
-        elapsedMs: Date.now() - t0,
-        node: process.versions.node,
-        cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
-        cores: cpus().length,
-        command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
+        ...runInfo(startedAt, t0),
         uptimeBefore,
         uptimeAfter: uptime(),
         loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
@@ -768,12 +763,7 @@ async function main(): Promise<number> {
       }
       const md = renderVariants(
         {
-          startedAt,
-          elapsedMs: Date.now() - t0,
-          node: process.versions.node,
-          cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
-          cores: cpus().length,
-          command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
+          ...runInfo(startedAt, t0),
         },
         s,
         variants,
@@ -840,11 +830,7 @@ async function main(): Promise<number> {
 
   const md = renderMarkdown(
     {
-      startedAt,
-      elapsedMs: Date.now() - t0,
-      node: process.versions.node,
-      cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
-      cores: cpus().length,
+      ...runInfo(startedAt, t0),
       memGiB: totalmem() / 2 ** 30,
       loadProcesses: `${loadProcs} process${loadProcs > 1 ? 'es' : ''} × ${opts.workers} worker threads`,
       options: opts,
@@ -903,3 +889,15 @@ main()
     await stopAll(1000);
     process.exitCode = 1;
   });
+
+/** What every report of this run says about it: when, how long, on what, and the command line. */
+function runInfo(startedAt: Date, t0: number): { startedAt: Date; elapsedMs: number; node: string; cpus: string; cores: number; command: string } {
+  return {
+    startedAt,
+    elapsedMs: Date.now() - t0,
+    node: process.versions.node,
+    cpus: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus().length,
+    command: ['node --import tsx bench/fanout/run.ts', ...process.argv.slice(2)].join(' '),
+  };
+}
