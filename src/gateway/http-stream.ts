@@ -28,6 +28,8 @@ import type { LocalTopics, TopicSink, Transport } from './transport.js';
  */
 export const HTTP_STREAM_PATH = '/v1/stream/sse';
 export const SESSION_HEADER = 'x-tickwire-session';
+/** The form of the session ids `#start` issues (18 random bytes, base64url). */
+const SESSION_ID = /^[A-Za-z0-9_-]{24}$/;
 /** An SSE comment line sent this often keeps proxies from closing a quiet stream. */
 export const HEARTBEAT_MS = 15_000;
 /** How often sessions are looked at (heartbeats, uWS's send timer, idle sessions). */
@@ -392,7 +394,8 @@ export class HttpStreamRoutes {
           );
         };
         if (this.deliver(id, body)) accepted();
-        else if (!host.forward) unknown();
+        // only an id this gateway could have issued is worth asking the other workers about
+        else if (!host.forward || !SESSION_ID.test(id)) unknown();
         else
           host.forward(id, body).then(
             (delivered) => (delivered ? accepted() : unknown()),

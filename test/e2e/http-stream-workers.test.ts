@@ -71,10 +71,13 @@ describe('HTTP-streaming fallback through gateway workers (embedded, 2 workers)'
         await s.waitFrame((f) => f.op === 'ack' && f.id === 11, 'the ack');
         await s.waitFrame((f) => f.op === 'data' && f.ch === 'quote:BTC-USD', 'data of the subscription');
       }
-      // a session that does not exist anywhere is still a 404 naming it
-      const unknown = await postFresh(gw.port, 'no-such-session', [{ op: 'ping', id: 1 }]);
-      expect(unknown.status).toBe(404);
-      expect(JSON.parse(unknown.body)).toMatchObject({ error: 'UNKNOWN_SESSION' });
+      // a session that does not exist anywhere is still a 404 naming it, whether or not its id
+      // has the form of one (only such ids are asked about on the other workers)
+      for (const id of ['no-such-session', 'A'.repeat(24)]) {
+        const unknown = await postFresh(gw.port, id, [{ op: 'ping', id: 1 }]);
+        expect(unknown.status, id).toBe(404);
+        expect(JSON.parse(unknown.body)).toMatchObject({ error: 'UNKNOWN_SESSION' });
+      }
     } finally {
       for (const s of sessions) s.close();
     }
