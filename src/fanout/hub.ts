@@ -417,8 +417,7 @@ export class Hub {
         }
         if (!ch.last) return; // nothing stored: the first live value becomes the snapshot
         te.waiting.delete(sub);
-        this.#sendSnapshot(sub, te, ch.last);
-        sub.join(te.topics[sub.codec.encoding]);
+        this.#startWith(sub, te, ch.last);
       },
       () => undefined, // store unreachable: the first live value becomes the snapshot
     );
@@ -447,8 +446,7 @@ export class Hub {
         return;
       }
     }
-    this.#sendSnapshot(sub, te, last);
-    sub.join(te.topics[sub.codec.encoding]);
+    this.#startWith(sub, te, last);
   }
 
   /**
@@ -456,18 +454,10 @@ export class Hub {
    * book is still syncing): the tier's first emission, a whole view, is the snapshot.
    */
   #serveBuiltSnapshot(sub: HubSubscriber, te: TierEntry): void {
+    te.waiting.add(sub);
     const built = te.coalescer.snapshot!();
-    if (!built) {
-      te.waiting.add(sub);
-      return;
-    }
     // subscribers still waiting take this snapshot too: the tier's emissions continue it now
-    for (const w of [sub, ...te.waiting]) {
-      if (w.closed) continue;
-      this.#sendSnapshot(w, te, built);
-      w.join(te.topics[w.codec.encoding]);
-    }
-    te.waiting.clear();
+    if (built) this.#serveWaiting(te, built);
   }
 
   unsubscribe(sub: HubSubscriber, key: string, tier: number): void {
@@ -487,11 +477,20 @@ export class Hub {
     if (ch.refs === 0) this.#scheduleRelease(ch);
   }
 
-  #sendSnapshot(sub: HubSubscriber, te: TierEntry, d: Payload): void {
+  /** `d` as `sub`'s snapshot, with the tier's seq (and its history), then the tier's topic. */
+  #startWith(sub: HubSubscriber, te: TierEntry, d: Payload): void {
     const item = dataItem('data', te.channel.spec.name, te.seq, d, true);
     const history = this.#takeHistory(te, sub, d);
     if (history) item.history = history;
     sub.send(sub.codec.encode(item));
+    sub.join(te.topics[sub.codec.encoding]);
+  }
+
+  /** Every subscriber waiting at the tier takes `d` as its snapshot. */
+  #serveWaiting(te: TierEntry, d: Payload): void {
+    const waiting = [...te.waiting];
+    te.waiting.clear();
+    for (const sub of waiting) if (!sub.closed) this.#startWith(sub, te, d);
   }
 
   /** A `history` subscriber's closed bars before the snapshot's bar `d` (the newest n of them). */
@@ -759,14 +758,7 @@ export class Hub {
   /** Subscribers waiting at a flush that emitted nothing: the channel's value, if any, as their snapshot. */
   #serveWaitingLast(te: TierEntry): void {
     const last = te.channel.last;
-    if (te.waiting.size === 0 || !last || te.coalescer.snapshot) return;
-    const waiting = [...te.waiting];
-    te.waiting.clear();
-    for (const sub of waiting) {
-      if (sub.closed) continue;
-      this.#sendSnapshot(sub, te, last);
-      sub.join(te.topics[sub.codec.encoding]);
-    }
+    if (te.waiting.size > 0 && last && !te.coalescer.snapshot) this.#serveWaiting(te, last);
   }
 
   /** Conflated count including live coalescers (for metrics). */

@@ -38,9 +38,8 @@ export interface BarHistory {
 export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
   const { config, log } = ctx;
   const windowBars = config.history.windowBars;
-  const store: BarStore | undefined = ctx.shared
-    ? ctx.shared
-    : config.redisUrl
+  const own = (): BarStore | undefined =>
+    config.redisUrl
       ? new RedisBarStore({
           url: config.redisUrl,
           windowBars,
@@ -52,6 +51,7 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
       : !config.natsUrl || (ctx.gateway && ctx.feeds)
         ? new MemoryBarStore({ windowBars })
         : undefined;
+  const store = ctx.shared ?? own();
   return {
     store,
     routes(app, deps) {
