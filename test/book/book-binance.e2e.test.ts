@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
-import { LocalBook } from '../../src/protocol/book.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
 import type { BinanceFakeServer } from '../../feeds/binance/fake-server.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { waitFor } from '../helpers/wait.js';
-import { followBook, isBook } from '../helpers/book-follow.js';
+import { expectBooksAre, followBook, isBook, twoBookClients } from '../helpers/book-follow.js';
 
 /**
  * End to end against the Binance fake: exchange depth stream + REST snapshot -> adapter (sync
@@ -47,18 +45,12 @@ afterAll(async () => {
 
 describe('book:BTC-USD from the Binance fake, throttled', () => {
   it('every client rebuilds the exchange book exactly (throttle 0 and 100 ms, a late joiner, a provider gap)', async () => {
-    const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
-    const a = await TestClient.connect(url, { encoding: 'msgpack' });
-    const b = await TestClient.connect(url, { encoding: 'json' });
-    const sa = followBook(a);
-    const sb = followBook(b);
-    await a.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 25, throttle: 0 });
-    await b.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 10, throttle: 100 });
+    const { a, b, sa, sb } = await twoBookClients(engine.port);
     await a.waitForCount(isBook, 50, 15_000);
     // the exchange loses updates: the adapter syncs again from a new snapshot (a reset on the bus)
     fake.loseDepthUpdates('BTCUSDT', 2);
     // a client joining while updates flow (another tier: a new view of the shared book)
-    const c = await TestClient.connect(url, { encoding: 'json' });
+    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
     const sc = followBook(c);
     await c.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 100, throttle: 250 });
     await c.waitForCount(isBook, 5, 15_000);
@@ -66,24 +58,14 @@ describe('book:BTC-USD from the Binance fake, throttled', () => {
     expect(engine.feeds!.health()[0]).toMatchObject({ id: 'binance' });
 
     fake.pause();
-    const truth = (d: number): string => JSON.stringify(fake.depth('BTCUSDT')!.view(d));
-    const same = (st: { book: LocalBook }, d: number): boolean => JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) === truth(d);
-    // (on timeout the assertions below say which book differs)
-    await waitFor(() => same(sa, 25) && same(sb, 10) && same(sc, 100), {
-      what: 'every client book equal to the exchange book',
-      timeout: 5000,
-      interval: 20,
-    }).catch(() => undefined);
-    for (const [st, d] of [
-      [sa, 25],
-      [sb, 10],
-      [sc, 100],
-    ] as const) {
-      expect(st.failures).toEqual([]);
-      expect({ bids: st.book.bids(), asks: st.book.asks() }).toEqual(fake.depth('BTCUSDT')!.view(d));
-      expect(st.items[0]!.snapshot).toBe(true);
-      for (let i = 1; i < st.items.length; i++) expect(st.items[i]!.seq).toBe(st.items[i - 1]!.seq + 1);
-    }
+    await expectBooksAre(
+      [
+        [sa, 25],
+        [sb, 10],
+        [sc, 100],
+      ],
+      (d) => fake.depth('BTCUSDT')!.view(d),
+    );
     // throttled: updates merged per level within each window
     expect(sb.items.slice(1).some((f) => (f.coalesced ?? 1) > 1)).toBe(true);
     expect(sa.book.bids().length).toBe(25);

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../../src/app/engine.js';
 import type { Engine } from '../../../src/app/engine.js';
-import { LocalBook } from '../../../src/protocol/book.js';
-import { TestClient } from '../../../test/helpers/ws-client.js';
-import { waitFor } from '../../../test/helpers/wait.js';
 import { startKrakenFake } from '../fake-server.js';
 import type { KrakenFakeServer } from '../fake-server.js';
-import { followBook, isBook } from '../../../test/helpers/book-follow.js';
+import { expectBooksAre, isBook, twoBookClients } from '../../../test/helpers/book-follow.js';
 
 /**
  * End to end against the Kraken fake: `book` channel (instrument precision, checksum on every
@@ -36,13 +33,7 @@ afterAll(async () => {
 
 describe('book:BTC-USD from the Kraken fake', () => {
   it('clients rebuild the exchange book exactly, across a checksum mismatch and its resync', async () => {
-    const url = `ws://127.0.0.1:${engine.port}/v1/stream`;
-    const a = await TestClient.connect(url, { encoding: 'msgpack' });
-    const b = await TestClient.connect(url, { encoding: 'json' });
-    const sa = followBook(a);
-    const sb = followBook(b);
-    await a.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 25, throttle: 0 });
-    await b.request({ op: 'subscribe', id: 1, channels: ['book:BTC-USD'], depth: 10, throttle: 100 });
+    const { a, b, sa, sb } = await twoBookClients(engine.port);
     await a.waitForCount(isBook, 30, 15_000);
     fake.corruptChecksum('BTC/USD');
     await a.waitForCount(isBook, 80, 15_000);
@@ -51,21 +42,16 @@ describe('book:BTC-USD from the Kraken fake', () => {
     expect(health.lastError ?? '').toMatch(/checksum/);
 
     fake.pause();
-    const view = (d: number) => {
-      const full = fake.fullBook('BTC/USD');
-      return { bids: full.bids.slice(0, d), asks: full.asks.slice(0, d) };
-    };
-    const same = (st: { book: LocalBook }, d: number): boolean => JSON.stringify({ bids: st.book.bids(), asks: st.book.asks() }) === JSON.stringify(view(d));
-    await waitFor(() => same(sa, 25) && same(sb, 10), { what: 'both clients hold the exchange book', timeout: 5000 }).catch(() => undefined); // compared below, with the difference shown
-    for (const [st, d] of [
-      [sa, 25],
-      [sb, 10],
-    ] as const) {
-      expect(st.failures).toEqual([]);
-      expect({ bids: st.book.bids(), asks: st.book.asks() }).toEqual(view(d));
-      expect(st.items[0]!.snapshot).toBe(true);
-      for (let i = 1; i < st.items.length; i++) expect(st.items[i]!.seq).toBe(st.items[i - 1]!.seq + 1);
-    }
+    await expectBooksAre(
+      [
+        [sa, 25],
+        [sb, 10],
+      ],
+      (d) => {
+        const full = fake.fullBook('BTC/USD');
+        return { bids: full.bids.slice(0, d), asks: full.asks.slice(0, d) };
+      },
+    );
     a.close();
     b.close();
   });
