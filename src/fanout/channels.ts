@@ -7,6 +7,7 @@ import type { Coalescer, CoalesceMode, Update } from './coalescer.js';
 import { itemOpOf, tickToPayload } from './payloads.js';
 import type { Payload } from './payloads.js';
 import type { ProtocolErrorCode } from '../core/errors.js';
+import { MARKET_KINDS } from '../protocol/channels.js';
 
 /** Who is on a connection: anonymous (auth off) or a verified token's subject and claims. */
 export interface Principal {
@@ -124,7 +125,7 @@ export class MarketChannelResolver implements ChannelResolver {
     const kind = name.slice(0, colon);
     const symbol = name.slice(colon + 1);
     if (!KINDS.has(kind)) {
-      return { ok: false, code: 'UNKNOWN_CHANNEL', reason: `unknown channel kind "${kind}": use one of ${MARKET_CHANNEL_KINDS.join(', ')}` };
+      return { ok: false, code: 'UNKNOWN_CHANNEL', reason: `unknown channel kind "${kind}": use one of ${MARKET_KINDS.join(', ')}` };
     }
     const inst = this.#registry.get(symbol);
     if (!inst) {

@@ -11,7 +11,9 @@ import {
   ErrorCode,
   errorFrame,
   itemsFrame,
+  MARKET_KINDS,
   parseRequest,
+  PLAIN_CHANNELS,
   pongFrame,
   ProtocolError,
   visibilityAck,
@@ -291,7 +293,7 @@ export class Connection implements HubSubscriber {
         rejected.push({
           channel: name,
           code: ErrorCode.UNKNOWN_CHANNEL,
-          reason: `unknown channel "${name}": use KIND:SYMBOL (trade, quote, ticker, bar.1s, bar.1m, bar.5m, bar.1h, bar.1d, status, book) or portfolio, executions, notifications, system`,
+          reason: `unknown channel "${name}": use KIND:SYMBOL (${MARKET_KINDS.join(', ')}) or ${PLAIN_CHANNELS.join(', ')}`,
         });
         continue;
       }

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/core/config.js';
 import type { Config } from '../../src/core/config.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
+import { MARKET_KINDS, PLAIN_CHANNELS } from '../../src/protocol/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import type { Authenticator } from '../../src/gateway/auth-hook.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
@@ -167,6 +168,12 @@ describe('Connection over an in-memory transport: protocol handling', () => {
     const ack = t.ofOp('ack')[0]!;
     expect(ack.subscribed).toEqual(['quote:AAPL']);
     expect(ack.rejected.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_CHANNEL', 'UNKNOWN_CHANNEL', 'UNKNOWN_CHANNEL']);
+    // the reasons list every kind a client may subscribe to (book included), and the plain channels
+    const kindReason = (ack.rejected as { reason: string }[])[1]!.reason;
+    for (const kind of MARKET_KINDS) expect(kindReason, `'weather:PARIS' reason names ${kind}`).toContain(kind);
+    send({ op: 'subscribe', id: 2, channels: ['weather'] });
+    const nameReason = (t.ofOp('ack')[1]!.rejected as { reason: string }[])[0]!.reason;
+    for (const name of [...MARKET_KINDS, ...PLAIN_CHANNELS]) expect(nameReason, `'weather' reason names ${name}`).toContain(name);
   });
 
   it('limits: at most gateway.maxSubscriptions per connection (LIMIT), at most 1000 channels per request', () => {
