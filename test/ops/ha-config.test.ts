@@ -73,7 +73,10 @@ describe('redis.ackReplicas: an execution counts once a replica has it', () => {
   it('refuses an append no replica confirmed, and announces it once when its retry finds it stored', async () => {
     const primary = await startRedis();
     cleanup.push(() => primary.destroy());
-    const log = new RedisEventLog({ url: primary.url, keyPrefix: 'ack:', maxPerUser: 100, retentionMs: 60_000, ackReplicas: 1, ackTimeoutMs: 500 });
+    // WAIT returns as soon as the replica acknowledges; the bound only matters while none does.
+    // 500 ms was too short for a replica's acknowledgement on a loaded CI machine (a refusal
+    // although the replica was online), so the refusal below waits 2 s
+    const log = new RedisEventLog({ url: primary.url, keyPrefix: 'ack:', maxPerUser: 100, retentionMs: 60_000, ackReplicas: 1, ackTimeoutMs: 2000 });
     cleanup.push(() => log.close());
     const seen: number[] = [];
     log.follow((user, ev) => seen.push(ev.seq));
