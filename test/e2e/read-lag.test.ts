@@ -33,13 +33,19 @@ const FRESH_MS = 3_000;
 
 type Item = { op: string; ch?: string; seq?: number; d?: { t?: number }; snapshot?: boolean };
 
+// the items read so far, parsed once per frame: re-parsing every frame on each poll would keep
+// this process (which also runs the gateway) busy long enough to be measured as read lag itself
+const parsed = new WeakMap<RawWs, { frames: number; items: Item[] }>();
 function items(ws: RawWs): Item[] {
-  return ws.frames
-    .filter((f) => f.opcode === 1)
-    .flatMap((f) => {
-      const o = JSON.parse(f.payload.toString()) as Item & { items?: Item[] };
-      return o.op === 'batch' ? o.items! : [o];
-    });
+  let p = parsed.get(ws);
+  if (!p) parsed.set(ws, (p = { frames: 0, items: [] }));
+  for (; p.frames < ws.frames.length; p.frames++) {
+    const f = ws.frames[p.frames]!;
+    if (f.opcode !== 1) continue;
+    const o = JSON.parse(f.payload.toString()) as Item & { items?: Item[] };
+    p.items.push(...(o.op === 'batch' ? o.items! : [o]));
+  }
+  return p.items;
 }
 
 const quotesOf = (list: readonly Item[], ch: string): Item[] => list.filter((f) => f.op === 'data' && f.ch === ch);
@@ -100,12 +106,20 @@ describe('read lag', () => {
     const prevSeq = firstFresh > 0 ? after[firstFresh - 1]!.seq! : quotesOf(items(reader).slice(0, before), WATCHED).at(-1)!.seq!;
     expect(after[firstFresh]!.seq!).toBeGreaterThan(prevSeq + 1);
 
-    // live again afterwards: contiguous seq from the resync on
+    // live again afterwards: from the resync on, seq rises by one per update; the only gaps allowed
+    // are further pauses, each one a lag episode of its own (a loaded machine can delay this
+    // process's reading past lagMs again), never a duplicate or an older value
     await reader.waitFor(() => quotesOf(items(reader).slice(before), WATCHED).length >= after.length + 5, 20_000);
     const live = quotesOf(items(reader).slice(before), WATCHED).slice(firstFresh);
-    expect(live.slice(1).every((q, i) => q.seq === live[i]!.seq! + 1)).toBe(true);
-
+    const steps = live.slice(1).map((q, i) => q.seq! - live[i]!.seq!);
     const s = await stats(port);
+    const context = { steps: steps.filter((d) => d !== 1), gateway: s.gateway };
+    expect(
+      steps.every((d) => d >= 1),
+      JSON.stringify(context),
+    ).toBe(true);
+    expect(steps.filter((d) => d > 1).length, JSON.stringify(context)).toBeLessThanOrEqual(s.gateway.lagEpisodes - 1);
+
     expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
     expect(s.gateway.resyncs).toBeGreaterThanOrEqual(1);
     expect(s.gateway.slowDisconnects).toBe(0);
