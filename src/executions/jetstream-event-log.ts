@@ -28,8 +28,10 @@ const WRONG_LAST_SEQUENCE = 10071;
 const MAX_APPEND_ATTEMPTS = 50;
 /** users whose newest message a log instance remembers (the least recently written are forgotten) */
 const MAX_KNOWN_HEADS = 100_000;
-/** Reads up to this many events use one direct get per event; longer ones a consumer. */
+/** Reads up to this many events use one direct get per event; longer ones a consumer (checked against the leader). */
 const DIRECT_READ_MAX = 32;
+/** requests to the stream leader in flight while a consumer's read is checked */
+const VERIFY_IN_FLIGHT = 64;
 
 interface Stored {
   seq: number;
@@ -275,6 +277,16 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * and was retried (so it is also stored in its place), carrying the seq it was given then
    * (seen with nats-server 2.9 in test/faults/inbound-cluster.test.ts). Such a copy is skipped here,
    * as the gateways' routers skip it on the live feed.
+   *
+   * What is stored is what the stream leader answers (appends count from it too). Short reads walk
+   * the leader (STREAM.MSG.GET, answered by the leader). Long reads go through a consumer, which
+   * nats-server places on any replica of the stream: after a SIGKILL a replica can lag or hold
+   * other messages than the leader at the same stream sequences (seen with nats-server 2.9 in
+   * test/faults/inbound-cluster.test.ts: a replica without one execution and with another at an
+   * other per-user seq; a replay read there skipped a stored execution). So every message the
+   * consumer delivered is compared with the leader's message at its stream sequence, and the
+   * result must run from the leader's first message after `after` with no hole in seq up to the
+   * limit or the leader's last message; otherwise the range is read again from the leader.
    */
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
@@ -287,12 +299,22 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
     const wanted = Math.min(limit, parse(last).seq - after);
-    if (wanted > DIRECT_READ_MAX) return this.#readWithConsumer(subject, first.seq, last.seq, after, wanted);
+    if (wanted > DIRECT_READ_MAX) {
+      const read = await this.#readWithConsumer(subject, first, last, after, wanted);
+      if (read) return read;
+      // a replica that lags or holds other messages than the leader (logged: operators may want to know)
+      this.#opts.onError?.(new Error(`a consumer read of ${subject} differed from the stream leader; read again from the leader`), 'log read');
+    }
+    return this.#readFromLeader(subject, first, last, after, limit);
+  }
+
+  /** The leader's messages of `subject` from `first` to `last`, one request each. */
+  async #readFromLeader(subject: string, first: StoredMsg, last: StoredMsg, after: number, limit: number): Promise<StoredEvent<P>[]> {
     const out: StoredEvent<P>[] = [];
     let m: StoredMsg | null = first;
     while (m && out.length < limit) {
       const s = parse(m);
-      // a seq not above the one before is a stale copy a clustered stream stored late (below): skipped
+      // a seq not above the one before is a stale copy a clustered stream stored late (above): skipped
       if (s.seq > (out.at(-1)?.seq ?? after)) out.push({ seq: s.seq, d: s.d as P });
       if (m.seq >= last.seq) break;
       m = await this.#atOrAfter(subject, m.seq + 1);
@@ -300,30 +322,58 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     return out;
   }
 
-  /** Long reads: an ordered consumer from the first message, instead of one request per message. */
-  async #readWithConsumer(subject: string, fromSeq: number, toSeq: number, after: number, wanted: number): Promise<StoredEvent<P>[]> {
-    const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: fromSeq });
+  /**
+   * Long reads: an ordered consumer from the first message, instead of one request per message.
+   * Undefined when what it delivered is not what the stream leader holds (see read).
+   */
+  async #readWithConsumer(subject: string, first: StoredMsg, last: StoredMsg, after: number, wanted: number): Promise<StoredEvent<P>[] | undefined> {
+    const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: first.seq });
     const out: StoredEvent<P>[] = [];
+    // every message delivered (stale copies too: the leader may hold an event at that sequence)
+    const delivered: { seq: number; data: Uint8Array }[] = [];
+    let reachedLast = false;
     try {
       while (out.length < wanted) {
-        const batch = await consumer.fetch({ max_messages: Math.min(256, wanted - out.length), expires: 2000 });
+        const asked = Math.min(256, wanted - out.length);
+        const batch = await consumer.fetch({ max_messages: asked, expires: 1000 });
         let got = 0;
         let done = false;
         for await (const m of batch) {
           got++;
+          delivered.push({ seq: m.seq, data: m.data });
           const s = parse(m);
           if (s.seq > (out.at(-1)?.seq ?? after) && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
-          if (m.seq >= toSeq || out.length >= wanted) {
+          if (m.seq >= last.seq) reachedLast = true;
+          if (reachedLast || out.length >= wanted) {
             done = true;
             break;
           }
         }
-        if (done || got === 0) break;
+        // a short batch: the replica serving the consumer has no more (it lags the leader)
+        if (done || got < asked) break;
       }
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    return out;
+    // complete: from the leader's first event after `after`, no hole, up to `wanted` or the leader's last message
+    if (out.length === 0 || out[0]!.seq !== parse(first).seq || (out.length < wanted && !reachedLast)) return undefined;
+    for (let i = 1; i < out.length; i++) if (out[i]!.seq !== out[i - 1]!.seq + 1) return undefined;
+    return (await this.#leaderHolds(subject, delivered)) ? out : undefined;
+  }
+
+  /** Whether the stream leader holds each of these messages of `subject` at its stream sequence (requests in parallel). */
+  async #leaderHolds(subject: string, messages: { seq: number; data: Uint8Array }[]): Promise<boolean> {
+    let next = 0;
+    let same = true;
+    const worker = async (): Promise<void> => {
+      while (same && next < messages.length) {
+        const m = messages[next++]!;
+        const l = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: m.seq });
+        if (!l || l.subject !== subject || !Buffer.from(l.data).equals(m.data)) same = false;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(VERIFY_IN_FLIGHT, messages.length) }, worker));
+    return same;
   }
 
   async tail(user: string, count: number): Promise<StoredEvent<P>[]> {
