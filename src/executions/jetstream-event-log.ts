@@ -283,10 +283,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * nats-server places on any replica of the stream: after a SIGKILL a replica can lag or hold
    * other messages than the leader at the same stream sequences (seen with nats-server 2.9 in
    * test/faults/inbound-cluster.test.ts: a replica without one execution and with another at an
-   * other per-user seq; a replay read there skipped a stored execution). So every message the
-   * consumer delivered is compared with the leader's message at its stream sequence, and the
-   * result must run from the leader's first message after `after` with no hole in seq up to the
-   * limit or the leader's last message; otherwise the range is read again from the leader.
+   * other per-user seq; a replay read there skipped a stored execution). So what the consumer
+   * delivered is checked against the leader, message by message (#leaderChain), and must reach
+   * the limit or the leader's last message; otherwise the range is read again from the leader.
    */
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
@@ -355,21 +354,25 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    // complete: from the leader's first event after `after`, no hole, up to `wanted` or the leader's last message
-    if (out.length === 0 || out[0]!.seq !== parse(first).seq || (out.length < wanted && !reachedLast)) return undefined;
-    for (let i = 1; i < out.length; i++) if (out[i]!.seq !== out[i - 1]!.seq + 1) return undefined;
-    return (await this.#leaderHolds(subject, delivered)) ? out : undefined;
+    if (out.length < wanted && !reachedLast) return undefined;
+    return (await this.#leaderChain(subject, first.seq, delivered)) ? out : undefined;
   }
 
-  /** Whether the stream leader holds each of these messages of `subject` at its stream sequence (requests in parallel). */
-  async #leaderHolds(subject: string, messages: { seq: number; data: Uint8Array }[]): Promise<boolean> {
+  /**
+   * Whether the stream leader holds exactly these messages of `subject` from stream sequence
+   * `from` on: for each, the leader's next message of the subject after the one before (requests
+   * in parallel) is the same message. So nothing the leader holds in between was left out, and
+   * the read is what a walk over the leader returns.
+   */
+  async #leaderChain(subject: string, from: number, messages: { seq: number; data: Uint8Array }[]): Promise<boolean> {
     let next = 0;
     let same = true;
     const worker = async (): Promise<void> => {
       while (same && next < messages.length) {
-        const m = messages[next++]!;
-        const l = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: m.seq });
-        if (!l || l.subject !== subject || !Buffer.from(l.data).equals(m.data)) same = false;
+        const i = next++;
+        const m = messages[i]!;
+        const l = await this.#atOrAfter(subject, i === 0 ? from : messages[i - 1]!.seq + 1);
+        if (!l || l.seq !== m.seq || !Buffer.from(l.data).equals(m.data)) same = false;
       }
     };
     await Promise.all(Array.from({ length: Math.min(VERIFY_IN_FLIGHT, messages.length) }, worker));

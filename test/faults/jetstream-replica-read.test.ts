@@ -35,10 +35,21 @@ afterAll(async () => {
   await nats?.destroy();
 });
 
-const exec = (n: number) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: n });
+const exec = (n: number | string) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: 1 });
+/** one stream message: an execution of `user` (default USER) under a per-user seq */
+interface Msg {
+  user?: string;
+  seq: number;
+  d: ReturnType<typeof exec>;
+}
+/** the leader's messages as the log stores them: e1..eCOUNT under seqs 1..COUNT */
+const stored = (): Msg[] => Array.from({ length: COUNT }, (_, i) => ({ seq: i + 1, d: exec(i + 1) }));
 
-/** A log of COUNT executions of USER on `stream`, and what a replica holds in `${stream}_REPLICA` (its consumers read there). */
-async function setUp(stream: string, replica: (leader: { seq: number; d: unknown }[]) => { seq: number; d: unknown }[]) {
+/**
+ * A log whose stream (the leader) holds `leader`, and a stand-in for the replica serving its
+ * consumers holding `replica`, both published in order (stream sequence i + 1 holds message i).
+ */
+async function setUp(stream: string, leader: Msg[], replica: Msg[]) {
   const problems: string[] = [];
   const log = await JetStreamEventLog.open(nc, {
     stream,
@@ -51,13 +62,11 @@ async function setUp(stream: string, replica: (leader: { seq: number; d: unknown
     inPrefix: `${stream}.in.`,
     onError: (err) => problems.push((err as Error).message),
   });
-  for (let n = 1; n <= COUNT; n++) expect(await log.append(USER, exec(n))).toEqual({ seq: n, duplicate: false });
-  const leader = Array.from({ length: COUNT }, (_, i) => ({ seq: i + 1, d: exec(i + 1) }));
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: `${stream}_REPLICA`, subjects: [`replica.${stream}.>`] });
   const js = jetstream(nc);
-  // published in order: stream sequence i + 1 holds replica[i], as the leader's holds leader[i]
-  for (const m of replica(leader)) await js.publish(`replica.${stream}.log.${USER}`, JSON.stringify(m));
+  for (const m of leader) await js.publish(`${stream}.log.${m.user ?? USER}`, JSON.stringify({ seq: m.seq, d: m.d }));
+  for (const m of replica) await js.publish(`replica.${stream}.log.${m.user ?? USER}`, JSON.stringify({ seq: m.seq, d: m.d }));
   const client = log.client as JetStreamClient;
   const get = client.consumers.get.bind(client.consumers) as (stream: string, opts: { filter_subjects: string; opt_start_seq: number }) => unknown;
   (client.consumers as { get: unknown }).get = (s: string, opts: { filter_subjects: string; opt_start_seq: number }) =>
@@ -72,7 +81,8 @@ describe('JetStream execution log: a long read served by a replica that differs 
   it('returns what the leader holds when the replica holds other messages at the same stream sequences', async () => {
     // the replica's stream sequences 30 to 32: a stale copy of seq 20, the leader's 30th message,
     // the leader's 32nd execution under seq 31; the leader's execution e31 is not there at all
-    const { log, problems } = await setUp('DIVERGED', (leader) => [
+    const leader = stored();
+    const { log, problems } = await setUp('DIVERGED', leader, [
       ...leader.slice(0, 29),
       { seq: 20, d: exec(20) },
       leader[29]!,
@@ -88,14 +98,28 @@ describe('JetStream execution log: a long read served by a replica that differs 
   });
 
   it('returns every stored execution when the replica lags behind the leader', async () => {
-    const { log } = await setUp('LAGGING', (leader) => leader.slice(0, 40));
+    const leader = stored();
+    const { log } = await setUp('LAGGING', leader, leader.slice(0, 40));
     expect(ids(await log.read(USER, 0, 100))).toEqual(expected(1, COUNT));
     expect(ids(await log.read(USER, 20, 35))).toEqual(expected(21, 55));
     await log.close();
   });
 
+  it('returns the first stored copy of a seq when the replica lacks it and holds a later copy', async () => {
+    // two writers stored seq 30 (nats-server #4320); the later copy, eX, is still there (its
+    // writer removes it and appends it again). The replica holds another user's message where
+    // the leader holds e30: read there, every message matches the leader at its stream sequence
+    const leader = [...stored().slice(0, 30), { seq: 30, d: exec('X') }, ...stored().slice(30)];
+    const replica = leader.map((m, i) => (i === 29 ? { user: 'other', seq: 1, d: exec('o1') } : m));
+    const { log } = await setUp('LOSER', leader, replica);
+    expect(ids(await log.read(USER, 0, 100))).toEqual(expected(1, COUNT));
+    expect(ids(await log.read(USER, 25, 30))).toEqual(expected(26, 55));
+    await log.close();
+  });
+
   it('uses the consumer read as it is when the replica holds what the leader holds', async () => {
-    const { log, problems } = await setUp('CURRENT', (leader) => leader);
+    const leader = [...stored().slice(0, 40), { user: 'other', seq: 1, d: exec('o1') }, ...stored().slice(40)];
+    const { log, problems } = await setUp('CURRENT', leader, leader);
     expect(ids(await log.read(USER, 0, 100))).toEqual(expected(1, COUNT));
     expect(ids(await log.read(USER, 5, 50))).toEqual(expected(6, 55));
     expect(problems).toEqual([]);
