@@ -302,7 +302,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       const read = await this.#readWithConsumer(subject, first, last, after, wanted);
       if (read) return read;
       // a replica that lags or holds other messages than the leader (logged: operators may want to know)
-      this.#opts.onError?.(new Error(`a consumer read of ${subject} differed from the stream leader; read again from the leader`), 'log read');
+      this.#opts.onError?.(new Error(`a consumer read of stream ${this.#opts.stream} differed from the stream leader; read again from the leader`), 'log read');
     }
     return this.#readFromLeader(subject, first, last, after, limit);
   }

@@ -161,7 +161,13 @@ async function replicaViews(): Promise<string> {
     }
     await c.delete().catch(() => undefined);
     const differ = [...new Set([...leader.keys(), ...held.keys()])].filter((q) => leader.get(q) !== held.get(q)).sort((x, y) => x - y);
-    views.push(`${node} holds ${held.size}, differs at ${differ.length} stream seqs${differ.length ? ` (first ${differ[0]})` : ''}`);
+    const row = (v: string | undefined): string => {
+      if (v === undefined) return '-';
+      const p = JSON.parse(v) as { seq: number; d: { id: string } };
+      return `${p.seq}:${p.d.id}`;
+    };
+    const rows = differ.slice(0, 12).map((q) => `${q} ${row(leader.get(q))}/${row(held.get(q))}`);
+    views.push(`${node} holds ${held.size}, differs at ${differ.length} stream seqs${rows.length ? ` (seq leader/replica: ${rows.join(', ')})` : ''}`);
   }
   return views.join('; ');
 }
