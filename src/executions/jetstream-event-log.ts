@@ -248,9 +248,12 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   /**
    * The first message of `subject` (from stream sequence 1 to `hi`) whose per-user seq is past
    * `after`, by binary search over stream sequences (per-user seqs grow with them); it may be at
-   * or below `after` when none is.
+   * or below `after` when none is. A stale copy stored late (read) breaks the growth: a probe
+   * landing on one moves the search past the events stored before it. `careful` checks each
+   * probe at or below `after` for that (one request or more each, so reads only do it when
+   * what they read does not start right after `after`).
    */
-  async #firstAbove(subject: string, after: number, hi: number): Promise<StoredMsg | null> {
+  async #firstAbove(subject: string, after: number, hi: number, careful = false): Promise<StoredMsg | null> {
     let lo = 1;
     let first: StoredMsg | null = null;
     while (lo < hi) {
@@ -260,10 +263,25 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (parse(m).seq > after) {
         hi = mid;
         first = m;
+      } else if (careful && (await this.#staleAbove(subject, m, after))) {
+        // a stale copy: events above `after` were stored before it, so before `mid`
+        hi = mid;
       } else lo = m.seq + 1;
     }
     if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
     return first;
+  }
+
+  /**
+   * Whether `m` (seq at or below `after`) is a stale copy stored after the user's events had
+   * passed `after`. The user's seqs are contiguous, so the next message with a higher seq than
+   * m's has m's seq + 1, unless m was stored late: then it continues the newest seq before m.
+   */
+  async #staleAbove(subject: string, m: StoredMsg, after: number): Promise<boolean> {
+    const own = parse(m).seq;
+    let n = await this.#atOrAfter(subject, m.seq + 1);
+    while (n && parse(n).seq <= own) n = await this.#atOrAfter(subject, n.seq + 1);
+    return n !== null && parse(n).seq - 1 > after;
   }
 
   async head(user: string): Promise<number> {
@@ -297,6 +315,15 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     if (!last || parse(last).seq <= after) return [];
     const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
+    const out = await this.#readFrom(subject, first, last, after, limit);
+    if (out[0]?.seq === after + 1) return out;
+    // not right after `after`: retention removed those events, or the search landed on a stale
+    // copy and started past them (#firstAbove); look again, checking each probe
+    const careful = await this.#firstAbove(subject, after, last.seq, true);
+    return careful && careful.seq < first.seq ? this.#readFrom(subject, careful, last, after, limit) : out;
+  }
+
+  async #readFrom(subject: string, first: StoredMsg, last: StoredMsg, after: number, limit: number): Promise<StoredEvent<P>[]> {
     const wanted = Math.min(limit, parse(last).seq - after);
     if (wanted > DIRECT_READ_MAX) {
       const read = await this.#readWithConsumer(subject, first, last, after, wanted);
