@@ -242,7 +242,16 @@ describe('the inbound work queue across node kills', () => {
       console.log(
         `[inbound-cluster] read ${r}: ${published.length} messages, ${stored.length} events in ${Date.now() - readFrom} ms, ${holes} seq holes (${again} reads so far corrected from the leader)`,
       );
-      if (stored.length !== published.length || holes > 0) console.log(`[inbound-cluster] log ${await dumpLog()}`);
+      if (stored.length !== published.length || holes > 0) {
+        // what the read left out: not on the stream leader at all (nats-server lost it there), or
+        // on the leader under a seq not above the one before (a copy that was never repaired)
+        const read = new Set(stored.map((e) => e.d.id));
+        const log = await dumpLog();
+        const missing = published.filter((id) => !read.has(id));
+        const onLeader = missing.filter((id) => new RegExp(`:${id}( |$)`).test(log));
+        console.log(`[inbound-cluster] not read: ${missing.join(',')}; of these the leader holds ${onLeader.join(',') || 'none'}`);
+        console.log(`[inbound-cluster] log ${log}`);
+      }
       expect(stored.map((e) => e.d.id).sort()).toEqual([...published].sort());
       for (let i = 1; i < stored.length; i++) expect(stored[i]!.seq).toBeGreaterThan(stored[i - 1]!.seq);
     }
