@@ -1,0 +1,140 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisEventLog } from '../../src/executions/redis-event-log.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
+import { RedisSentinelSet } from '../helpers/ha-servers.js';
+import { waitFor } from '../helpers/wait.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * The race behind the Sentinel failover flake (test/faults/redis-sentinel.test.ts: every
+ * execution refused with 503 for 30 s after a failover although /ready was 200): a tickwire
+ * Redis client whose primary died is reconnecting, and is waiting for a sentinel's answer to
+ * "which server is the primary?" at the moment the sentinels announce the failover
+ * (`+switch-master`). ioredis's own failover detector (option `failoverDetector`) then aborted
+ * that connection attempt, and an aborted attempt ends the client for good (status `end`):
+ * every later command failed at once with "Connection is closed." Here the answer is held
+ * deterministically by a proxy in front of one sentinel until the announcement is out.
+ */
+let set: RedisSentinelSet;
+let proxy: TcpProxy;
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+
+beforeAll(async () => {
+  set = await RedisSentinelSet.start({ downAfterMs: 1000, failoverTimeoutMs: 10_000 });
+  proxy = await TcpProxy.start(set.sentinels[0]!.port);
+}, 60_000);
+
+afterAll(async () => {
+  for (const f of cleanup.reverse()) await f();
+  await proxy?.close();
+  await set?.destroy();
+});
+
+function execution(i: number): ExecutionPayload {
+  return { id: `fo-${i}`, order: `o-${i}`, sym: 'AAPL', side: 'buy', qty: i, p: 100 + i, t: 1_700_000_000_000 + i };
+}
+
+async function sentinelClient(port: number): Promise<Redis> {
+  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
+  r.on('error', () => undefined);
+  cleanup.push(() => r.disconnect());
+  await r.connect();
+  return r;
+}
+
+describe('a Redis client reconnecting while the sentinels announce a failover', () => {
+  it('reaches the promoted replica and keeps every execution acknowledged before the kill', async () => {
+    const [, s1, s2] = set.sentinels;
+    // the sentinel asked first is behind the proxy; the others are reached directly
+    const url = `redis+sentinel://127.0.0.1:${proxy.port},127.0.0.1:${s1!.port},127.0.0.1:${s2!.port}/${set.masterName}`;
+    const log = new RedisEventLog({ url, keyPrefix: 'fo:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    cleanup.push(() => log.close());
+    await waitFor(() => log.ready, { what: 'the execution log connected through the sentinels', timeout: 15_000 });
+    for (let i = 1; i <= 3; i++) expect(await log.append('ann', execution(i))).toEqual({ seq: i, duplicate: false });
+
+    const old = await set.primary();
+    const replica = set.data.find((d) => d !== old)!;
+    const direct = await sentinelClient(replica.port);
+    await waitFor(async () => (await direct.xlen('fo:exec:ann:log')) === 3, { what: 'the three executions on the replica', timeout: 15_000 });
+
+    // a witness of the announcement on the sentinels reached directly; the client listens there
+    // too (each sentinel lists the witness and the client among its subscribed connections)
+    const announced = new Set<number>();
+    for (const s of [s1!, s2!]) {
+      const w = await sentinelClient(s.port);
+      w.on('message', (channel: string) => {
+        if (channel === '+switch-master') announced.add(s.port);
+      });
+      await w.subscribe('+switch-master');
+      const probe = await sentinelClient(s.port);
+      const subscribers = async (): Promise<number> => ((await probe.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => / sub=[1-9]/.test(l)).length;
+      await waitFor(async () => (await subscribers()) >= 2, {
+        what: `the client subscribed to +switch-master on sentinel ${s.port}`,
+      });
+    }
+
+    // the first reconnection asks the proxied sentinel, whose answer is held until the
+    // failover has been announced by every sentinel the client listens to
+    proxy.mode = 'hold';
+    await old.proc.kill('SIGKILL');
+    await waitFor(() => announced.size === 2, { what: '+switch-master from the sentinels', timeout: 30_000 });
+    await set.waitSentinelsAgree(replica.port, 30_000);
+    expect(log.ready).toBe(false);
+    proxy.release();
+
+    let last = '';
+    await waitFor(
+      async () => {
+        try {
+          return (await log.append('ann', execution(4))).seq === 4;
+        } catch (err) {
+          last = (err as Error).message;
+          return false;
+        }
+      },
+      { what: 'an append accepted by the promoted replica', timeout: 20_000, interval: 250 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last error: ${last}`);
+    });
+    expect(log.ready).toBe(true);
+    expect((await log.read('ann', 0, 10)).map((e) => e.d.id)).toEqual(['fo-1', 'fo-2', 'fo-3', 'fo-4']);
+  }, 90_000);
+});
+
+describe('a Redis client connected to a primary that stops answering', () => {
+  let hung: RedisSentinelSet;
+  beforeAll(async () => {
+    hung = await RedisSentinelSet.start({ downAfterMs: 1000, failoverTimeoutMs: 10_000 });
+  }, 60_000);
+  afterAll(async () => {
+    for (const d of hung?.data ?? []) d.proc.child?.kill('SIGCONT');
+    await hung?.destroy();
+  });
+
+  it('moves to the promoted replica when the sentinels announce it (its connection never closes)', async () => {
+    const log = new RedisEventLog({ url: hung.url, keyPrefix: 'hang:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    cleanup.push(() => log.close());
+    await waitFor(() => log.ready, { what: 'the execution log connected through the sentinels', timeout: 15_000 });
+    expect(await log.append('bob', execution(1))).toEqual({ seq: 1, duplicate: false });
+    const old = await hung.primary();
+    const replica = hung.data.find((d) => d !== old)!;
+    const direct = await sentinelClient(replica.port);
+    await waitFor(async () => (await direct.xlen('hang:exec:bob:log')) === 1, { what: 'the execution on the replica', timeout: 15_000 });
+
+    // SIGSTOP: the primary's sockets stay open but nothing answers, so only the sentinels'
+    // announcement tells the client to leave it; the append sent meanwhile is sent again there
+    old.proc.child!.kill('SIGSTOP');
+    let answer: unknown;
+    const pending = log.append('bob', execution(2)).then(
+      (r) => (answer = r),
+      (err: Error) => (answer = err.message),
+    );
+    await hung.waitSentinelsAgree(replica.port, 30_000);
+    await waitFor(() => answer !== undefined, { what: 'an answer to the append sent to the hung primary', timeout: 20_000 });
+    await pending;
+    expect(answer).toEqual({ seq: 2, duplicate: false });
+    expect(log.ready).toBe(true);
+    expect((await log.read('bob', 0, 10)).map((e) => e.d.id)).toEqual(['fo-1', 'fo-2']);
+  }, 90_000);
+});
