@@ -47,12 +47,14 @@ export function createRedis(url: string, options: ConnectionOptions = {}): Redis
 const SWITCH_MASTER = '+switch-master';
 
 /**
- * Listens for `+switch-master` on every configured sentinel (the Redis Sentinel documentation,
- * "Pub/Sub messages": the event most clients are interested in) and makes `redis` reconnect,
+ * Listens for `+switch-master` on every configured sentinel (redis.io "Sentinel client spec",
+ * section "Subscribe to Sentinel events to improve responsiveness") and makes `redis` reconnect,
  * which asks the sentinels for the new primary, when it is connected to another server than the
- * one announced. A client that is not connected is left alone: it is already on its way through
- * the sentinels, and interrupting ioredis while it asks one would end the client. The listeners
- * start with the client's first connection and close when the client is closed.
+ * one announced: a primary that hangs or is cut off keeps its connections open. (A server the
+ * sentinels demote closes its client connections itself: same spec, "Sentinel failover
+ * disconnection".) A client that is not connected is left alone: it is already on its way
+ * through the sentinels, and interrupting ioredis while it asks one would end the client. The
+ * listeners start with the client's first connection and close when the client is closed.
  */
 function followFailovers(redis: Redis, target: SentinelTarget): void {
   let listeners: Redis[] = [];

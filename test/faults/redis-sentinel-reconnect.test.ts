@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { RedisSentinelSet } from '../helpers/ha-servers.js';
+import { startRedis } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -35,7 +36,7 @@ function execution(i: number): ExecutionPayload {
   return { id: `fo-${i}`, order: `o-${i}`, sym: 'AAPL', side: 'buy', qty: i, p: 100 + i, t: 1_700_000_000_000 + i };
 }
 
-async function sentinelClient(port: number): Promise<Redis> {
+async function directClient(port: number): Promise<Redis> {
   const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
   r.on('error', () => undefined);
   cleanup.push(() => r.disconnect());
@@ -55,19 +56,19 @@ describe('a Redis client reconnecting while the sentinels announce a failover', 
 
     const old = await set.primary();
     const replica = set.data.find((d) => d !== old)!;
-    const direct = await sentinelClient(replica.port);
+    const direct = await directClient(replica.port);
     await waitFor(async () => (await direct.xlen('fo:exec:ann:log')) === 3, { what: 'the three executions on the replica', timeout: 15_000 });
 
     // a witness of the announcement on the sentinels reached directly; the client listens there
     // too (each sentinel lists the witness and the client among its subscribed connections)
     const announced = new Set<number>();
     for (const s of [s1!, s2!]) {
-      const w = await sentinelClient(s.port);
+      const w = await directClient(s.port);
       w.on('message', (channel: string) => {
         if (channel === '+switch-master') announced.add(s.port);
       });
       await w.subscribe('+switch-master');
-      const probe = await sentinelClient(s.port);
+      const probe = await directClient(s.port);
       const subscribers = async (): Promise<number> => ((await probe.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => / sub=[1-9]/.test(l)).length;
       await waitFor(async () => (await subscribers()) >= 2, {
         what: `the client subscribed to +switch-master on sentinel ${s.port}`,
@@ -119,7 +120,7 @@ describe('a Redis client connected to a primary that stops answering', () => {
     expect(await log.append('bob', execution(1))).toEqual({ seq: 1, duplicate: false });
     const old = await hung.primary();
     const replica = hung.data.find((d) => d !== old)!;
-    const direct = await sentinelClient(replica.port);
+    const direct = await directClient(replica.port);
     await waitFor(async () => (await direct.xlen('hang:exec:bob:log')) === 1, { what: 'the execution on the replica', timeout: 15_000 });
 
     // SIGSTOP: the primary's sockets stay open but nothing answers, so only the sentinels'
@@ -137,4 +138,24 @@ describe('a Redis client connected to a primary that stops answering', () => {
     expect(log.ready).toBe(true);
     expect((await log.read('bob', 0, 10)).map((e) => e.d.id)).toEqual(['fo-1', 'fo-2']);
   }, 90_000);
+});
+
+describe('an append refused by a server that is now a replica', () => {
+  it('is an error, not an acknowledged execution, and reaches no follower', async () => {
+    const [a, b] = await Promise.all([startRedis(), startRedis()]);
+    cleanup.push(
+      () => a.destroy(),
+      () => b.destroy(),
+    );
+    const log = new RedisEventLog({ url: a.url, keyPrefix: 'ro:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    cleanup.push(() => log.close());
+    const announced: string[] = [];
+    log.follow((_user, e) => announced.push(e.d.id));
+    expect(await log.append('cy', execution(1))).toEqual({ seq: 1, duplicate: false });
+    // demoted under the live connection (REPLICAOF by hand keeps the clients connected)
+    const admin = await directClient(a.port);
+    await admin.call('REPLICAOF', '127.0.0.1', String(b.port));
+    await expect(log.append('cy', execution(2))).rejects.toThrow(/READONLY/);
+    expect(announced).toEqual(['fo-1']);
+  }, 30_000);
 });
