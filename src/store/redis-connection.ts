@@ -15,6 +15,9 @@ import type { SentinelTarget } from '../core/redis-url.js';
 // parameter, which strict optional property types refuse; tickwire never sets it
 type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
 
+/** how long a client waits for a sentinel's answer to "which server is the primary?" */
+const SENTINEL_ANSWER_TIMEOUT_MS = 5000;
+
 export function createRedis(url: string, options: ConnectionOptions = {}): Redis {
   const target = parseRedisUrl(url);
   if ('error' in target) throw new ConfigError(`redisUrl (REDIS_URL): ${target.error}`);
@@ -38,6 +41,11 @@ export function createRedis(url: string, options: ConnectionOptions = {}): Redis
     failoverDetector: false,
     // keep asking the sentinels (one round is every sentinel once): a failover takes seconds
     sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    // a sentinel that accepts the connection but never answers (hung, stopped) would hold the
+    // client's reconnection forever (ioredis sets no bound by default): give up on it and ask the
+    // next one. A sentinel answers in milliseconds; 5 s keeps a loaded machine from skipping a
+    // healthy one
+    sentinelCommandTimeout: SENTINEL_ANSWER_TIMEOUT_MS,
   });
   followFailovers(redis, target);
   return redis;
