@@ -54,26 +54,31 @@ async function stats(port: number): Promise<Record<string, any>> {
   return (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as Record<string, any>;
 }
 
+/** An engine on the synthetic feed whose buffer limits are far above what a stall produces: only read lag pauses a client. */
+async function lagEngine(seed: number, rate: number, slow: Partial<Record<'lagMs' | 'lagCloseMs', number>> = {}): Promise<Engine> {
+  engine = await startEngine({
+    host: '127.0.0.1',
+    port: 0,
+    log: { level: 'silent' },
+    synthetic: { seed, rate },
+    slow: {
+      highWaterBytes: 32 * 1024 * 1024,
+      lowWaterBytes: 64 * 1024,
+      hardLimitBytes: 64 * 1024 * 1024,
+      stuckMs: 60_000,
+      checkMs: 20,
+      lagMs: 500,
+      lagCloseMs: 60_000,
+      pingMs: 100,
+      ...slow,
+    },
+  });
+  return engine;
+}
+
 describe('read lag', () => {
   it('a stalled reader is paused on read lag, and after the stall gets fresh values and a seq gap instead of the backlog', { timeout: 90_000 }, async () => {
-    engine = await startEngine({
-      host: '127.0.0.1',
-      port: 0,
-      log: { level: 'silent' },
-      synthetic: { seed: 7, rate: 3000 },
-      // high water far above what the stall produces: only the lag can pause this client
-      slow: {
-        highWaterBytes: 32 * 1024 * 1024,
-        lowWaterBytes: 64 * 1024,
-        hardLimitBytes: 64 * 1024 * 1024,
-        stuckMs: 60_000,
-        checkMs: 20,
-        lagMs: 500,
-        lagCloseMs: 60_000,
-        pingMs: 100,
-      },
-    });
-    const port = engine.port;
+    const { port } = await lagEngine(7, 3000);
     const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
     reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     // the feed as a client that keeps reading sees it
@@ -128,23 +133,7 @@ describe('read lag', () => {
   });
 
   it('the SDK in Node (ws) answers the lag pings by itself, and after a stall gets a gap, a refresh and fresh values', { timeout: 90_000 }, async () => {
-    engine = await startEngine({
-      host: '127.0.0.1',
-      port: 0,
-      log: { level: 'silent' },
-      synthetic: { seed: 10, rate: 3000 },
-      slow: {
-        highWaterBytes: 32 * 1024 * 1024,
-        lowWaterBytes: 64 * 1024,
-        hardLimitBytes: 64 * 1024 * 1024,
-        stuckMs: 60_000,
-        checkMs: 20,
-        lagMs: 500,
-        lagCloseMs: 60_000,
-        pingMs: 100,
-      },
-    });
-    const port = engine.port;
+    const { port } = await lagEngine(10, 3000);
     // the SDK's own transport in Node (the ws package), with a handle on its TCP socket to stop reading it
     const sockets: WS[] = [];
     class Transport extends WS {
@@ -195,23 +184,7 @@ describe('read lag', () => {
   });
 
   it('a reader that stays stalled past slow.lagCloseMs is closed with 4009', { timeout: 60_000 }, async () => {
-    engine = await startEngine({
-      host: '127.0.0.1',
-      port: 0,
-      log: { level: 'silent' },
-      synthetic: { seed: 8, rate: 1000 },
-      slow: {
-        highWaterBytes: 32 * 1024 * 1024,
-        lowWaterBytes: 64 * 1024,
-        hardLimitBytes: 64 * 1024 * 1024,
-        stuckMs: 60_000,
-        checkMs: 20,
-        lagMs: 300,
-        lagCloseMs: 1500,
-        pingMs: 100,
-      },
-    });
-    const port = engine.port;
+    const { port } = await lagEngine(8, 1000, { lagMs: 300, lagCloseMs: 1500 });
     const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
     reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     await reader.waitFor(() => reader.pongsSent >= 2 && quotesOf(items(reader), WATCHED).length >= 5, 20_000);
