@@ -9,6 +9,7 @@ import type { ConnectionState, Update } from '../../src/client/index.js';
 import { NoUpgradeProxy } from '../helpers/no-upgrade-proxy.js';
 import { SECRET, token } from '../auth/helpers.js';
 import { filteringWebSocket, type Tap } from './helpers.js';
+import { quietFor } from '../helpers/wait.js';
 
 /** The SDK's HTTP-streaming fallback, in Node, behind a proxy that refuses WebSocket upgrades. */
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -213,6 +214,18 @@ describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 
     expect(welcomes).toEqual(['websocket', 'http', 'websocket']);
     const n = quotes.length;
     await until(() => quotes.slice(n).some((q) => !q.snapshot), 'live quotes over WebSocket');
+  });
+
+  it('outageProbeMs 0: after an outage on the fallback, no sooner probe than retryWebSocketMs', async () => {
+    const { client, tap, welcomes } = await watched({ outageAttempts: 1, outageProbeMs: 0, retryWebSocketMs: 600_000 });
+    tap.block = true;
+    tap.sockets[0]!.terminate();
+    await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect over the fallback');
+    expect(welcomes).toEqual(['websocket', 'http']);
+    const n = tap.sockets.length;
+    await quietFor(1000, 'a WebSocket probe');
+    expect(tap.sockets.length).toBe(n);
+    expect(client.transport).toBe('http');
   });
 
   it('a client never welcomed over WebSocket still falls back after its first failure', async () => {

@@ -123,7 +123,8 @@ export interface FallbackOptions {
   outageAttempts?: number;
   /**
    * When an outage ends on the fallback, the first WebSocket probe comes after this many ms, and
-   * each further one after twice the time before, up to `retryWebSocketMs` (default 5000).
+   * each further one after twice the time before, up to `retryWebSocketMs` (default 5000; 0 =
+   * no sooner than `retryWebSocketMs`).
    */
   outageProbeMs?: number;
 }
@@ -986,7 +987,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#outageReported = false;
     if (this.#transport === 'websocket') this.#wsWelcomed = true;
     // on the fallback after an outage (once welcomed over WebSocket), probe WebSocket soon
-    this.#probeDelay = this.#wsWelcomed ? (this.#fallback?.outageProbeMs ?? 5000) : Infinity;
+    const soon = this.#fallback?.outageProbeMs ?? 5000;
+    this.#probeDelay = this.#wsWelcomed && soon > 0 ? soon : Infinity;
     this.#scheduleProbe();
     this.#backoff?.reset();
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
