@@ -753,7 +753,7 @@ async function main(): Promise<number> {
           const up = uptime();
           log(` variant ${v.label} (${describeVariant(v)}), round ${round} of ${opts.repeat}; ${up}`);
           const venv: Env = { ...env, opts: { ...opts, batchMs: v.batchMs, lanes: v.lanes } };
-          const result = await runFanout(venv, s, 'tickwire', undefined, v.root === undefined ? gatewayRoot : resolve(v.root)).catch((err: unknown) => {
+          const result = await runFanout(venv, s, 'tickwire', v.workers, v.root === undefined ? gatewayRoot : resolve(v.root)).catch((err: unknown) => {
             log(`  ${v.label} failed: ${(err as Error).stack ?? String(err)}`);
             failed = true;
             return { ...emptyFanout('tickwire'), error: (err as Error).message };

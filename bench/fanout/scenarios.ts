@@ -88,24 +88,30 @@ export interface GatewayVariant {
   lanes: number | undefined;
   /** run the gateway from this checkout (undefined: BENCH_GATEWAY_ROOT or this tree) */
   root: string | undefined;
+  /** gateway.workers (undefined: --gateway-workers' first value) */
+  workers: number | undefined;
 }
 
 /**
- * `--variants` items, comma-separated: `[name=]B[/L][@DIR]` (throttle.batchMs B, throttle.lanes
- * L, gateway from checkout DIR) or `[name=]@DIR` (that checkout with its defaults), e.g.
- * `burst=@/tmp/tickwire-burst,50/1,100/2`.
+ * `--variants` items, comma-separated: `[name=]B[/L][xW][@DIR]` (throttle.batchMs B, throttle.lanes
+ * L, gateway.workers W, gateway from checkout DIR) or `[name=]@DIR` (that checkout with its
+ * defaults), e.g. `burst=@/tmp/tickwire-burst,50/1,50/1x2,100/2`.
  */
 export function parseVariants(raw: string): GatewayVariant[] {
   const out: GatewayVariant[] = [];
   for (const item of raw.split(',').map((x) => x.trim())) {
-    const m = /^(?:([\w.-]+)=)?(?:(\d+)(?:\/(\d+))?)?(?:@(.+))?$/.exec(item);
-    if (!item || !m || (m[2] === undefined && m[4] === undefined))
-      throw new Error(`--variants: "${item}" is not [name=]BATCH_MS[/LANES][@DIR] or [name=]@DIR (e.g. 50/1,100/2,burst=@/tmp/tickwire-burst)`);
+    const m = /^(?:([\w.-]+)=)?(?:(\d+)(?:\/(\d+))?(?:x(\d+))?)?(?:@(.+))?$/.exec(item);
+    if (!item || !m || (m[2] === undefined && m[5] === undefined))
+      throw new Error(
+        `--variants: "${item}" is not [name=]BATCH_MS[/LANES][xWORKERS][@DIR] or [name=]@DIR (e.g. 50/1,50/1x2,100/2,burst=@/tmp/tickwire-burst)`,
+      );
     const batchMs = m[2] === undefined ? undefined : Number(m[2]);
     const lanes = m[3] === undefined ? undefined : Number(m[3]);
     if (batchMs !== undefined && batchMs > 1000) throw new Error(`--variants: batchMs must be from 0 to 1000, got ${batchMs} in "${item}"`);
     if (lanes !== undefined && (lanes < 1 || lanes > 16)) throw new Error(`--variants: lanes must be from 1 to 16, got ${lanes} in "${item}"`);
-    out.push({ label: m[1] ?? item, batchMs, lanes, root: m[4] });
+    const workers = m[4] === undefined ? undefined : Number(m[4]);
+    if (workers !== undefined && (workers < 1 || workers > 64)) throw new Error(`--variants: workers must be from 1 to 64, got ${workers} in "${item}"`);
+    out.push({ label: m[1] ?? item, batchMs, lanes, root: m[5], workers });
   }
   if (new Set(out.map((v) => v.label)).size !== out.length) throw new Error('--variants: two variants have the same name (name them: name=...)');
   return out;
@@ -155,8 +161,8 @@ usage: node --import tsx bench/fanout/run.ts [options]
                           then bisects (--probes, default 7)
   --p99-limit MS          the saturation search's latency bound (default 50)
   --variants LIST         compare tickwire gateways in one run, rounds interleaved (--repeat N rounds):
-                          items [name=]BATCH_MS[/LANES][@DIR] or [name=]@DIR (a checkout, e.g. the
-                          burst flush), e.g. burst=@/tmp/tickwire-burst,50/1,100/1,100/2; prints per
+                          items [name=]BATCH_MS[/LANES][xWORKERS][@DIR] or [name=]@DIR (a checkout,
+                          e.g. the burst flush), e.g. burst=@/tmp/tickwire-burst,50/1,50/1x2,100/2; prints per
                           round the load average and box busy % next to CPU per update (ratio to
                           the first variant in the same round), p50, p99 and socket reads per client
 `;

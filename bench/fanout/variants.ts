@@ -35,6 +35,7 @@ export function describeVariant(v: GatewayVariant): string {
   const bits: string[] = [];
   if (v.batchMs !== undefined) bits.push(`batchMs ${v.batchMs}`);
   if (v.lanes !== undefined) bits.push(`${v.lanes} lane${v.lanes > 1 ? 's' : ''}`);
+  if (v.workers !== undefined) bits.push(`${v.workers} gateway worker${v.workers > 1 ? 's' : ''}`);
   if (v.root !== undefined) bits.push(`gateway from ${v.root}`);
   return bits.length ? bits.join(', ') : 'the gateway defaults';
 }

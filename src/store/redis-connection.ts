@@ -2,23 +2,27 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
 import { parseRedisUrl } from '../core/redis-url.js';
+import type { SentinelTarget } from '../core/redis-url.js';
 
 /**
  * The one way tickwire opens a Redis connection: a plain `redis://` URL, or Redis Sentinel with
  * `redis+sentinel://host:port,.../<master name>` (see src/core/redis-url.ts). Under Sentinel the
  * client asks the sentinels for the current primary, checks the role of the server it reached,
- * and listens for `+switch-master` (failoverDetector) so that after a failover it reconnects to the
+ * and listens for `+switch-master` (followFailovers) so that after a failover it reconnects to the
  * promoted replica without waiting for its retry backoff; nothing in tickwire restarts.
  */
 // ioredis declares `replyMapping` as `T | undefined` in RedisOptions but as `T` in its constructor's
 // parameter, which strict optional property types refuse; tickwire never sets it
 type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
 
+/** how long a client waits for a sentinel's answer to "which server is the primary?" */
+const SENTINEL_ANSWER_TIMEOUT_MS = 5000;
+
 export function createRedis(url: string, options: ConnectionOptions = {}): Redis {
   const target = parseRedisUrl(url);
   if ('error' in target) throw new ConfigError(`redisUrl (REDIS_URL): ${target.error}`);
   if (target.kind === 'url') return new Redis(target.url, options);
-  return new Redis({
+  const redis = new Redis({
     ...options,
     sentinels: target.sentinels,
     name: target.name,
@@ -28,8 +32,72 @@ export function createRedis(url: string, options: ConnectionOptions = {}): Redis
     ...(target.password ? { password: target.password } : {}),
     ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
     ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
-    failoverDetector: true,
+    // not ioredis's own failover detector (option failoverDetector): its subscriptions outlive the
+    // connection they were made for, and a `+switch-master` that arrives while the client is
+    // asking a sentinel for the primary (it is reconnecting after the primary died) aborts that
+    // attempt, which ends the client for good: status `end`, every command then fails with
+    // "Connection is closed." (test/faults/redis-sentinel-reconnect.test.ts). followFailovers
+    // only moves a client that is connected.
+    failoverDetector: false,
     // keep asking the sentinels (one round is every sentinel once): a failover takes seconds
     sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    // a sentinel that accepts the connection but never answers (hung, stopped) would hold the
+    // client's reconnection forever (ioredis sets no bound by default): give up on it and ask the
+    // next one. A sentinel answers in milliseconds; 5 s keeps a loaded machine from skipping a
+    // healthy one
+    sentinelCommandTimeout: SENTINEL_ANSWER_TIMEOUT_MS,
+  });
+  followFailovers(redis, target);
+  return redis;
+}
+
+/** a sentinel's `+switch-master` message: `<master name> <old ip> <old port> <new ip> <new port>` */
+const SWITCH_MASTER = '+switch-master';
+
+/**
+ * Listens for `+switch-master` on every configured sentinel (redis.io "Sentinel client spec",
+ * section "Subscribe to Sentinel events to improve responsiveness") and makes `redis` reconnect,
+ * which asks the sentinels for the new primary, when it is connected to another server than the
+ * one announced: a primary that hangs or is cut off keeps its connections open. (A server the
+ * sentinels demote closes its client connections itself: same spec, "Sentinel failover
+ * disconnection".) A client that is not connected is left alone: it is already on its way
+ * through the sentinels, and interrupting ioredis while it asks one would end the client. The
+ * listeners start with the client's first connection and close when the client is closed.
+ */
+function followFailovers(redis: Redis, target: SentinelTarget): void {
+  let listeners: Redis[] = [];
+  const onSwitch = (channel: string, message: string): void => {
+    if (channel !== SWITCH_MASTER) return;
+    const [name, , , host, port] = message.split(' ');
+    if (name !== target.name) return;
+    // 'connect': connected, still checking the server's role; the attempt itself is over
+    if (redis.status !== 'ready' && redis.status !== 'connect') return;
+    const s = redis.stream;
+    if (s.remoteAddress === host && s.remotePort === Number(port)) return; // already on the new primary
+    redis.disconnect(true);
+  };
+  const start = (): void => {
+    if (listeners.length > 0) return;
+    listeners = target.sentinels.map((s) => {
+      const l = new Redis({
+        host: s.host,
+        port: s.port,
+        ...(target.sentinelUsername ? { username: target.sentinelUsername } : {}),
+        ...(target.sentinelPassword ? { password: target.sentinelPassword } : {}),
+        enableReadyCheck: false,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times) => Math.min(100 * times, 2000),
+        ...(redis.options.connectionName ? { connectionName: `${redis.options.connectionName}-failover` } : {}),
+      });
+      l.on('error', () => undefined); // a sentinel that is down is retried; the others still announce
+      l.on('message', onSwitch);
+      l.subscribe(SWITCH_MASTER).catch(() => undefined); // resubscribed on every reconnection
+      return l;
+    });
+  };
+  redis.on('ready', start);
+  redis.on('end', () => {
+    for (const l of listeners) l.disconnect();
+    listeners = [];
   });
 }

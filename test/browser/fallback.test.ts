@@ -12,7 +12,8 @@ import { NoUpgradeProxy } from '../helpers/no-upgrade-proxy.js';
 /**
  * The SDK in headless Chromium behind a loopback proxy that refuses WebSocket upgrades (403), as
  * some corporate proxies do: the client falls back to the HTTP stream by itself, receives
- * quotes, subscribes and unsubscribes; once upgrades pass again it moves back to WebSocket.
+ * quotes, subscribes and unsubscribes; once upgrades pass again it moves back to WebSocket; and
+ * once welcomed over WebSocket, refused upgrades are an outage to it: it stays on WebSocket.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -107,6 +108,20 @@ describe('fallback transport in a browser with WebSocket upgrades refused', { ti
   it('moves back to WebSocket once upgrades pass, keeping its subscriptions', async () => {
     const refused = proxy.refusedUpgrades;
     await expect.poll(() => proxy.refusedUpgrades, { timeout: 20_000 }).toBeGreaterThan(refused); // a retry, refused
+    proxy.allowUpgrades = true;
+    await expect.poll(() => tw((api) => `${api.transport()}/${api.state()}`), { timeout: 20_000 }).toBe('websocket/open');
+    const btc = await tw((api) => api.quotes['quote:BTC-USD'] ?? 0);
+    await expect.poll(() => tw((api) => api.quotes['quote:BTC-USD'] ?? 0), { timeout: 20_000 }).toBeGreaterThan(btc + 2);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('once welcomed over WebSocket, refused WebSockets are an outage: it retries WebSocket, not the stream, and comes back over it', async () => {
+    // the browser sees a refused upgrade exactly as a server that is down: an opaque error
+    proxy.allowUpgrades = false;
+    const refused = proxy.refusedUpgrades;
+    proxy.dropUpgraded();
+    await expect.poll(() => proxy.refusedUpgrades, { timeout: 20_000 }).toBeGreaterThanOrEqual(refused + 2);
+    expect(await tw((api) => `${api.transport()}/${api.state()}`)).toBe('websocket/reconnecting');
     proxy.allowUpgrades = true;
     await expect.poll(() => tw((api) => `${api.transport()}/${api.state()}`), { timeout: 20_000 }).toBe('websocket/open');
     const btc = await tw((api) => api.quotes['quote:BTC-USD'] ?? 0);

@@ -8,6 +8,8 @@ import { httpStreamUrl } from '../../packages/client/src/http-stream.js';
 import type { ConnectionState, Update } from '../../src/client/index.js';
 import { NoUpgradeProxy } from '../helpers/no-upgrade-proxy.js';
 import { SECRET, token } from '../auth/helpers.js';
+import { filteringWebSocket, type Tap } from './helpers.js';
+import { quietFor } from '../helpers/wait.js';
 
 /** The SDK's HTTP-streaming fallback, in Node, behind a proxy that refuses WebSocket upgrades. */
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -139,5 +141,103 @@ describe('client: HTTP-streaming fallback', () => {
     expect(client.transport).toBe('http');
     await client.subscribe(['quote:BTC-USD']);
     await until(() => got.length >= 1, 'a quote');
+  });
+
+  it('rejects a bad outageAttempts or outageProbeMs with a message that names it', () => {
+    const url = 'ws://127.0.0.1:1/v1/stream';
+    expect(() => new TickwireClient({ url, fallback: { outageAttempts: 0 } })).toThrow(/fallback\.outageAttempts >= 1/);
+    expect(() => new TickwireClient({ url, fallback: { outageProbeMs: -1 } })).toThrow(/fallback\.outageProbeMs >= 0/);
+  });
+});
+
+/**
+ * A client once welcomed over WebSocket whose server goes away (a gateway restart, a deploy):
+ * the failures are an outage, not a network that refuses upgrades, so it comes back over
+ * WebSocket and does not spend a minute on the HTTP stream (#alternateTransport). The socket is
+ * the `ws` package behind a tap whose `block` makes new connections fail as if nothing listened
+ * (ECONNREFUSED), while the gateway itself, and so its HTTP stream, stays up: a client that fell
+ * back would connect over HTTP at once.
+ */
+describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 60_000 }, () => {
+  async function watched(fallback: Record<string, number>): Promise<{ client: TickwireClient; tap: Tap; welcomes: string[]; quotes: Update[] }> {
+    const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 5, rate: 800 } }, { env: {} });
+    cleanups.push(() => engine.close());
+    const tap: Tap = { filter: undefined, sockets: [] };
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${engine.port}/v1/stream`,
+      WebSocket: filteringWebSocket(tap),
+      fallback, // given explicitly: with a WebSocket of its own the fallback is off by default
+      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+    });
+    cleanups.push(() => client.close());
+    const welcomes: string[] = [];
+    client.on('welcome', () => welcomes.push(client.transport));
+    const quotes: Update[] = [];
+    client.on('quote', (u) => quotes.push(u));
+    await client.connect();
+    await client.subscribe(['quote:BTC-USD'], { throttle: 100 });
+    await until(() => quotes.length >= 2, 'quotes over WebSocket');
+    expect(welcomes).toEqual(['websocket']);
+    return { client, tap, welcomes, quotes };
+  }
+
+  it('keeps retrying WebSocket through a short outage and comes back over it with one reconnect', async () => {
+    const { client, tap, welcomes, quotes } = await watched({});
+    tap.block = true;
+    tap.sockets[0]!.terminate();
+    await until(() => client.state === 'reconnecting', 'the drop');
+    // two failed WebSocket attempts (a client that falls back is meanwhile open over HTTP)
+    await until(() => tap.sockets.length >= 3 || client.state === 'open', 'two failed WebSocket attempts');
+    tap.block = false;
+    await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect');
+    expect(welcomes).toEqual(['websocket', 'websocket']);
+    expect(client.transport).toBe('websocket');
+    const n = quotes.length;
+    await until(() => quotes.slice(n).some((q) => !q.snapshot), 'live quotes after the reconnect');
+    expect(welcomes).toHaveLength(2);
+  });
+
+  it('after outageAttempts failures it tries the fallback, then probes WebSocket after outageProbeMs, long before retryWebSocketMs', async () => {
+    const { client, tap, welcomes, quotes } = await watched({ outageAttempts: 3, outageProbeMs: 200, retryWebSocketMs: 600_000 });
+    tap.block = true;
+    tap.sockets[0]!.terminate();
+    await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect over the fallback');
+    expect(welcomes).toEqual(['websocket', 'http']);
+    expect(tap.sockets.length).toBe(1 + 3); // the first socket, then three failed attempts before the fallback
+    const m = quotes.length;
+    await until(() => quotes.slice(m).some((q) => q.snapshot), 'the resubscription on the fallback');
+    // probes at 200 ms, 400 ms, ...: WebSocket is still refused
+    await until(() => tap.sockets.length >= 6, 'two WebSocket probes while on the fallback', 10_000);
+    expect(client.transport).toBe('http');
+    tap.block = false;
+    await until(() => client.state === 'open' && welcomes.length === 3, 'the move back to WebSocket', 10_000);
+    expect(welcomes).toEqual(['websocket', 'http', 'websocket']);
+    const n = quotes.length;
+    await until(() => quotes.slice(n).some((q) => !q.snapshot), 'live quotes over WebSocket');
+  });
+
+  it('outageProbeMs 0: after an outage on the fallback, no sooner probe than retryWebSocketMs', async () => {
+    const { client, tap, welcomes } = await watched({ outageAttempts: 1, outageProbeMs: 0, retryWebSocketMs: 600_000 });
+    tap.block = true;
+    tap.sockets[0]!.terminate();
+    await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect over the fallback');
+    expect(welcomes).toEqual(['websocket', 'http']);
+    const n = tap.sockets.length;
+    await quietFor(1000, 'a WebSocket probe');
+    expect(tap.sockets.length).toBe(n);
+    expect(client.transport).toBe('http');
+  });
+
+  it('a client never welcomed over WebSocket still falls back after its first failure', async () => {
+    const { proxy } = await setup();
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${proxy.port}/v1/stream`,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
+      fallback: { outageAttempts: 50 },
+    });
+    cleanups.push(() => client.close());
+    await client.connect();
+    expect(client.transport).toBe('http');
+    expect(proxy.refusedUpgrades).toBe(1);
   });
 });

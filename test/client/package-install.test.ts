@@ -69,9 +69,9 @@ afterAll(async () => {
 });
 
 describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
-  it('is under 15 KiB minified and gzipped, as the README and the SDK docs report', () => {
+  it('is under 15,000 bytes minified and gzipped, as the README and the SDK docs report', () => {
     const size = JSON.parse(readFileSync(join(root, 'packages', 'client', 'dist', 'size.json'), 'utf8')) as { minified: number; gzipped: number };
-    expect(size.gzipped).toBeLessThan(15 * 1024);
+    expect(size.gzipped).toBeLessThan(15_000);
     const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
     const readme = readFileSync(join(root, 'README.md'), 'utf8').replace(/\s+/g, ' ');
     expect(readme).toContain(`${kib(size.minified)} minified, ${kib(size.gzipped)} minified and gzipped`);

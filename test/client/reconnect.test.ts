@@ -172,6 +172,8 @@ describe('client SDK against a real gateway', { timeout: 90_000 }, () => {
     expect(client.subscriptions.sort()).toEqual(['quote:EUR-USD', 'ticker:AAPL']);
     expect(states).toContain('reconnecting');
     expect(states.at(-1)).toBe('open');
+    // welcomed over WebSocket before: the restart was an outage, not a network refusing upgrades
+    expect(client.transport).toBe('websocket');
   });
 
   it('detects a dead connection by heartbeat and replaces it', async () => {

@@ -165,6 +165,10 @@ describe('faults with real processes', { timeout: 120_000 }, () => {
 
     await cluster.gateways[0]!.start();
     await waitFor(() => sdk.state === 'open', { what: 'the SDK is back', timeout: 30_000 });
+    // a restart is an outage, not a network refusing WebSockets: the SDK is back over WebSocket (or,
+    // if a long restart ended on the HTTP fallback, moves back at its first probe, 5 s later), not
+    // a minute later (docs/client-sdk.md#fallback-transport)
+    await waitFor(() => sdk.state === 'open' && sdk.transport === 'websocket', { what: 'the SDK back over WebSocket', timeout: 20_000 });
     await waitFor(() => executions.length >= nextExec, { what: 'the executions made while it was down', timeout: 30_000 });
     const q = quotes;
     await waitFor(() => quotes >= q + 3, { what: 'quotes again', timeout: 30_000 });

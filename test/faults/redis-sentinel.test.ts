@@ -27,6 +27,9 @@ let sdk: TickwireClient;
 const executions: Update<Execution>[] = [];
 const posted: ExecutionBody[] = [];
 let n = 0;
+/** when the last execution was acknowledged, and the longest wait between two (executions refused meanwhile) */
+let lastAckAt = 0;
+let longestGap = 0;
 
 function url(): string {
   return `http://127.0.0.1:${engine.port}`;
@@ -76,6 +79,9 @@ async function recordOne(): Promise<void> {
   const body: ExecutionBody = { user: USER, id: `rx-${i}`, order: `o-${i}`, sym: 'AAPL', side: i % 3 ? 'buy' : 'sell', qty: i, p: 200 + i, t: Date.now() };
   posted.push(body);
   await postExecution(url, body, { timeoutMs: 30_000 });
+  const now = Date.now();
+  if (lastAckAt > 0) longestGap = Math.max(longestGap, now - lastAckAt);
+  lastAckAt = now;
 }
 
 /** a value read straight from the current primary (what a fresh gateway would get) */
@@ -142,7 +148,7 @@ describe('Redis primary killed under Sentinel', () => {
     stopped = true;
     await orders;
     console.log(
-      `[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`,
+      `[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; executions refused for at most ${longestGap} ms (the longest wait between two acknowledgements); last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`,
     );
 
     // last values: served from the new primary to a new subscriber (not from this gateway's memory)

@@ -12,6 +12,8 @@ export class NoUpgradeProxy {
   refusedUpgrades = 0;
   readonly #server: http.Server;
   readonly #sockets = new Set<net.Socket>();
+  /** the client sides of relayed (upgraded) connections */
+  readonly #relayed = new Set<net.Socket>();
 
   private constructor(readonly target: number) {
     this.#server = http.createServer((req, res) => {
@@ -34,6 +36,9 @@ export class NoUpgradeProxy {
         socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
         return;
       }
+      const client = socket as net.Socket;
+      this.#relayed.add(client);
+      client.on('close', () => this.#relayed.delete(client));
       const upstream = net.connect(target, '127.0.0.1', () => {
         const lines = [`${req.method} ${req.url} HTTP/1.1`];
         for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
@@ -61,6 +66,11 @@ export class NoUpgradeProxy {
 
   get port(): number {
     return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Cut every relayed WebSocket connection (no close handshake), as a restarting server would. */
+  dropUpgraded(): void {
+    for (const s of this.#relayed) s.destroy();
   }
 
   async close(): Promise<void> {

@@ -362,21 +362,31 @@ describe('floods', () => {
   });
 
   it('300 idle connections from 30 addresses -> all served, memory bounded, all gone when they close', async () => {
-    const before = (await target.stats()).connections as number;
+    // connections the cases before destroyed may still be closing on the server: `before` can
+    // count them, so what this case opened is told by the opened counter, not by the difference
+    const s0 = await target.stats();
+    const before = s0.connections as number;
     const conns: RawWs[] = [];
     for (let a = 0; a < 30; a++) {
       const ip = freshAddress();
       conns.push(...(await Promise.all(Array.from({ length: 10 }, () => RawWs.connect(target.port, { protocol: 'tickwire.v1.json', localAddress: ip })))));
     }
     await Promise.all(conns.map((c) => c.waitFor(() => c.frames.length >= 1)));
-    expect((await target.stats()).connections).toBe(before + 300);
+    // open connections are counted live across workers; the other workers' counters in
+    // /v1/stats are up to one board interval old (docs/operations.md)
+    const opened = async (): Promise<number> => ((await target.stats()).gateway.connectionsOpened as number) - s0.gateway.connectionsOpened;
+    await waitFor(async () => (await opened()) >= 300, { what: 'the opened counter', interval: 100 }).catch(() => undefined); // asserted below
+    const s1 = await target.stats();
+    expect(s1.gateway.connectionsOpened - s0.gateway.connectionsOpened).toBe(300);
+    expect(s1.connections).toBeGreaterThanOrEqual(300);
+    expect(s1.connections).toBeLessThanOrEqual(before + 300);
     maxRss = Math.max(maxRss, target.rss());
     expect(target.rss() - baselineRss).toBeLessThan(200 * MIB);
     for (const c of conns) c.destroy();
     await waitFor(async () => ((await target.stats()).connections as number) <= before, { what: 'the connections gone from /v1/stats', interval: 100 }).catch(
       () => undefined,
     ); // asserted below
-    expect((await target.stats()).connections).toBe(before);
+    expect((await target.stats()).connections).toBeLessThanOrEqual(before);
     await stillHealthy();
   });
 });

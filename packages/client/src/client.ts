@@ -92,10 +92,13 @@ export interface ClientOptions {
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
   connectTimeoutMs?: number;
   /**
-   * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on): after
-   * a WebSocket attempt that failed before the server's welcome, the next attempt streams over
-   * HTTP (JSON frames), and WebSocket is tried again every `retryWebSocketMs` while on it.
-   * `false` turns it off; it is off by default when `WebSocket` is given.
+   * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on). A
+   * client never welcomed over WebSocket streams over HTTP (JSON frames) from the attempt after a
+   * WebSocket attempt that failed before the server's welcome; one that has been welcomed over
+   * WebSocket takes a failure for an outage (a gateway restart) and tries WebSocket
+   * `outageAttempts` times first. While on the stream it tries WebSocket again every
+   * `retryWebSocketMs` (sooner after an outage: `outageProbeMs`). `false` turns it off; it is off
+   * by default when `WebSocket` is given.
    */
   fallback?: boolean | FallbackOptions;
   /**
@@ -110,6 +113,20 @@ export interface FallbackOptions {
   url?: string;
   /** while on the fallback, try a WebSocket again this often, ms (default 60000; 0 = never) */
   retryWebSocketMs?: number;
+  /**
+   * Once the client has been welcomed over WebSocket, a failed attempt means an outage (a
+   * gateway restart, a deploy), not a network that refuses upgrades: WebSocket is tried this many
+   * times in a row (with the reconnect backoff) before one attempt over the fallback (default 6:
+   * under the default backoff the sixth retry starts about 8 s after the drop on average, at
+   * most 15.75 s). 1 = fall back after the first failure, as a client never welcomed does.
+   */
+  outageAttempts?: number;
+  /**
+   * When an outage ends on the fallback, the first WebSocket probe comes after this many ms, and
+   * each further one after twice the time before, up to `retryWebSocketMs` (default 5000; 0 =
+   * no sooner than `retryWebSocketMs`).
+   */
+  outageProbeMs?: number;
 }
 
 /** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
@@ -308,7 +325,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #wire: ClientCodec;
   #welcomes = 0;
   #welcomesAtAttempt = 0;
+  /** welcomed over WebSocket at least once: a failed attempt is then an outage, not a refusing network */
+  #wsWelcomed = false;
+  /** failed WebSocket attempts in a row (since the last welcome or the last attempt over the fallback) */
+  #wsFailures = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** the delay of the next WebSocket probe while on the fallback (grows after an outage) */
+  #probeDelay = Infinity;
   /** the page is hidden (setPageVisible / document.visibilityState) */
   #pageHidden = false;
   #stopPageTracking: (() => void) | undefined;
@@ -322,6 +345,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
   constructor(options: ClientOptions) {
     super();
     if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
+    const f = options.fallback;
+    if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
+      throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
+    }
     this.options = Object.freeze({ ...options });
     this.codec = codecFor(options.encoding ?? 'msgpack');
     this.#wire = this.codec;
@@ -447,7 +474,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
       this.#backoff?.reset();
-      this.#attempts = 0;
+      this.#attempts = this.#wsFailures = 0;
       void this.#open();
     }
     return p;
@@ -812,14 +839,20 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * An attempt that failed before the welcome, not for its token: a refused upgrade looks like
-   * any other failure to a browser, so the next attempt uses the other transport (WebSocket and
-   * the HTTP-streaming fallback alternate until one gets a welcome).
+   * An attempt that failed before the welcome, not for its token. A browser cannot tell a refused
+   * upgrade from a server that is down, so history decides. Never welcomed over WebSocket: the
+   * next attempt uses the other transport (WebSocket and the HTTP-streaming fallback alternate
+   * until one gets a welcome), so a network that refuses upgrades connects quickly. Welcomed
+   * over WebSocket before: an outage (a gateway restart), so WebSocket is retried
+   * `outageAttempts` times in a row before one attempt over the fallback; a failed attempt over
+   * the fallback goes back to WebSocket.
    */
   #alternateTransport(): void {
-    if (this.#welcomes === this.#welcomesAtAttempt && this.#fallback && !this.#closing) {
-      this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
-    }
+    const f = this.#fallback;
+    if (this.#welcomes !== this.#welcomesAtAttempt || !f || this.#closing) return;
+    if (this.#transport === 'websocket' && this.#wsWelcomed && ++this.#wsFailures < (f.outageAttempts ?? 6)) return;
+    this.#wsFailures = 0;
+    this.#transport = this.#transport === 'websocket' ? 'http' : 'websocket';
   }
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
@@ -849,16 +882,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * While on the fallback: try a WebSocket every `retryWebSocketMs`; when one opens, close it and
-   * move the connection over (a reconnect, with resubscriptions and snapshots).
+   * While on the fallback: try a WebSocket every `retryWebSocketMs` (after an outage: first after
+   * `outageProbeMs`, then twice as long each time, up to `retryWebSocketMs`); when one opens,
+   * close it and move the connection over (a reconnect, with resubscriptions and snapshots).
    */
   #scheduleProbe(): void {
     const every = this.#fallback?.retryWebSocketMs ?? 60_000;
     if (!(every > 0) || this.#transport !== 'http') return;
+    const delay = Math.min(every, this.#probeDelay);
+    this.#probeDelay = delay * 2;
     this.#probeTimer = setTimeout(() => {
       this.#probeTimer = undefined;
       void this.#probe();
-    }, every);
+    }, delay);
   }
 
   async #probe(): Promise<void> {
@@ -947,8 +983,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#connectTimer = undefined;
     this.#welcome = w;
     this.#welcomes++;
-    this.#attempts = 0;
+    this.#attempts = this.#wsFailures = 0;
     this.#outageReported = false;
+    if (this.#transport === 'websocket') this.#wsWelcomed = true;
+    // on the fallback after an outage (once welcomed over WebSocket), probe WebSocket soon
+    const soon = this.#fallback?.outageProbeMs ?? 5000;
+    this.#probeDelay = this.#wsWelcomed && soon > 0 ? soon : Infinity;
     this.#scheduleProbe();
     this.#backoff?.reset();
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));

@@ -21,7 +21,47 @@ import type {
   TradeCorrection,
 } from '../../../src/protocol/index.js';
 
-export * from '../../../src/protocol/index.js';
+// The protocol module as a client uses it: every type, the codes and limits, channel names and
+// the order book. Not the gateway's request parser and frame builders (request.ts: parseRequest,
+// requestIdOf, throttleTier; frames.ts: errorFrame, subscribeAck, dataItem, ...): no client
+// calls them, and in the bundle they were 1.3 KB of 15 gzipped (docs/client-sdk.md#size).
+// test/client/bundle.test.ts checks that every other value of the module is exported here.
+export * from '../../../src/protocol/codes.js';
+export * from '../../../src/protocol/errors.js';
+export * from '../../../src/protocol/payloads.js';
+export * from '../../../src/protocol/channels.js';
+export * from '../../../src/protocol/book.js';
+export {
+  CLIENT_OPS,
+  type AckFrame,
+  type AuthFrame,
+  type AuthRequest,
+  type BatchFrame,
+  type ClientFrame,
+  type ClientOp,
+  type ClientRequest,
+  type DataItem,
+  type ErrorFrame,
+  type ExtensionReply,
+  type ExtensionRequest,
+  type ItemOp,
+  type PingFrame,
+  type PingRequest,
+  type PongFrame,
+  type RejectedChannel,
+  type RequestId,
+  type ServerFrame,
+  type ServerOp,
+  type SubscribeFrame,
+  type SubscribeRequest,
+  type UnsubscribeFrame,
+  type UnsubscribeRequest,
+  type VisibilityFrame,
+  type VisibilityRequest,
+  type WelcomeFrame,
+  type WelcomeLimits,
+} from '../../../src/protocol/frames.js';
+export { MAX_BOOK_DEPTH, MAX_CHANNELS_PER_REQUEST, MAX_HISTORY_BARS } from '../../../src/protocol/request.js';
 
 /** Payload by channel kind, for the per-kind events. */
 export interface PayloadByKind {
