@@ -299,6 +299,11 @@ export class Hub {
     return { d: c.last, seq: te.seq };
   }
 
+  /** The seq of the last emission `sub` could have received on (channel, tier); undefined before any. */
+  emittedSeq(key: string, tier: number, sub: HubSubscriber): number | undefined {
+    return this.#channels.get(key)?.tiers.get(tierKey(tier, this.#lane(sub, tier)))?.seq;
+  }
+
   /**
    * Emit now, on every tier's topics, what this channel's coalescers hold (throttle windows are
    * cut short). Durable replays call it at their seam (ReplayControl.flush): afterwards the live

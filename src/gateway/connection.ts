@@ -108,6 +108,8 @@ interface Subscription {
   visible: boolean;
   /** off the hub while the page is hidden (latest-value channels only) */
   paused: boolean;
+  /** while the connection is paused as a slow consumer: the tier and seq it had been sent up to */
+  sentBeforePause?: { tier: number; seq: number | undefined } | undefined;
 }
 
 /**
@@ -474,6 +476,8 @@ export class Connection implements HubSubscriber {
     this.#slowCause = cause;
     this.#deps.counters.slowEpisodes++;
     for (const t of this.#topics) this.#transport.unsubscribe(t);
+    // what went out before the pause was published while this connection was on its topics
+    for (const s of this.#subs.values()) s.sentBeforePause = { tier: s.tier, seq: this.#deps.hub.emittedSeq(s.spec.key, s.tier, this) };
     if (cause === 'lag') {
       this.#deps.counters.lagEpisodes++;
       this.#transport.ping?.(this.#lag.mark(now));
@@ -487,7 +491,12 @@ export class Connection implements HubSubscriber {
     this.#deps.counters.resyncs++;
     const items: DataItem[] = [];
     for (const [name, s] of this.#subs) {
+      const before = s.sentBeforePause;
+      s.sentBeforePause = undefined;
       if (s.spec.mode === 'ordered' || s.paused) continue;
+      // nothing emitted on its tier during the pause: the client holds the current value already,
+      // and resending it would repeat a seq
+      if (before?.tier === s.tier && before.seq !== undefined && before.seq === this.#deps.hub.emittedSeq(s.spec.key, s.tier, this)) continue;
       const cur = this.#deps.hub.current(s.spec.key, s.tier, this);
       // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book)
       if (cur) items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));

@@ -252,6 +252,31 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     expect(counters).toMatchObject({ slowEpisodes: 1, resyncs: 1, maxBufferedBytes: 5000 });
   });
 
+  it('a pause during which the channel emitted nothing ends without a resync item: no repeated seq', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT'], snapshot: false });
+    quote('AAPL', 1);
+    quote('MSFT', 1);
+    clock.turn();
+    t.buffered = 5000;
+    conn.checkBackpressure(0);
+    quote('MSFT', 2); // only MSFT moves while the client is paused
+    clock.turn();
+    t.buffered = 500;
+    conn.checkBackpressure(100);
+    expect(conn.slow).toBe(false);
+    const items = t.data();
+    // AAPL: its seq 1 was already sent, so nothing to resend; MSFT: the latest value after a gap
+    expect(items.map((f) => [f.ch, f.seq])).toEqual([
+      ['quote:AAPL', 1],
+      ['quote:MSFT', 1],
+      ['quote:MSFT', 2],
+    ]);
+    quote('AAPL', 2);
+    clock.turn();
+    expect(t.data().at(-1)).toMatchObject({ ch: 'quote:AAPL', seq: 2 });
+  });
+
   it('closes 4009 over the hard limit, and when stuck above water for slow.stuckMs', () => {
     const a = open();
     a.send({ op: 'subscribe', channels: ['quote:AAPL'] });
