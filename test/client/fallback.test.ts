@@ -199,12 +199,14 @@ describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 
 
   it('after outageAttempts failures it tries the fallback, then probes WebSocket after outageProbeMs, long before retryWebSocketMs', async () => {
     const { client, tap, welcomes, quotes } = await watched({ outageAttempts: 3, outageProbeMs: 200, retryWebSocketMs: 600_000 });
+    // counted before the drop: the fallback's resubscription snapshot can arrive before the
+    // poll below sees its welcome
+    const m = quotes.length;
     tap.block = true;
     tap.sockets[0]!.terminate();
     await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect over the fallback');
     expect(welcomes).toEqual(['websocket', 'http']);
     expect(tap.sockets.length).toBe(1 + 3); // the first socket, then three failed attempts before the fallback
-    const m = quotes.length;
     await until(() => quotes.slice(m).some((q) => q.snapshot), 'the resubscription on the fallback');
     // probes at 200 ms, 400 ms, ...: WebSocket is still refused
     await until(() => tap.sockets.length >= 6, 'two WebSocket probes while on the fallback', 10_000);
