@@ -181,6 +181,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       }
       let top: StoredMsg | null = indexed;
       if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
+      // counted from the newest event: the last message can be a stale copy with a lower seq
+      if (top) top = await this.#newest(subject, top);
       const prev = top ? parse(top).seq : 0;
       const seq = prev + 1;
       let ack;
@@ -285,8 +287,25 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   }
 
   async head(user: string): Promise<number> {
-    const last = await this.#last(this.#subject(user));
-    return last ? parse(last).seq : 0;
+    const subject = this.#subject(user);
+    const indexed = await this.#last(subject);
+    return indexed ? parse(await this.#newest(subject, await this.#latestFrom(subject, indexed))).seq : 0;
+  }
+
+  /**
+   * The user's newest event, given the subject's last message on the stream. That message is
+   * usually it, but a stale copy stored late (read) can come after it with a lower seq; then the
+   * newest is the message with the highest seq before it (found by binary search, the per-user
+   * seqs growing with the stream sequence up to that copy).
+   */
+  async #newest(subject: string, last: StoredMsg): Promise<StoredMsg> {
+    const above = await this.#firstAbove(subject, parse(last).seq, last.seq);
+    if (!above || above.seq >= last.seq || parse(above).seq <= parse(last).seq) return last;
+    let top = above;
+    for (let m = await this.#atOrAfter(subject, above.seq + 1); m && m.seq < last.seq; m = await this.#atOrAfter(subject, m.seq + 1)) {
+      if (parse(m).seq > parse(top).seq) top = m;
+    }
+    return top;
   }
 
   /**
@@ -312,19 +331,23 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     // from it, or a replay would stop short of the newest events
     const indexed = await this.#last(subject);
     const last = indexed ? await this.#latestFrom(subject, indexed) : null;
-    if (!last || parse(last).seq <= after) return [];
+    if (!last) return [];
+    // the newest seq, which the last message does not carry when it is a stale copy stored late
+    const top = parse(await this.#newest(subject, last)).seq;
+    if (top <= after) return [];
     const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
-    const out = await this.#readFrom(subject, first, last, after, limit);
+    const out = await this.#readFrom(subject, first, last, top, after, limit);
     if (out[0]?.seq === after + 1) return out;
     // not right after `after`: retention removed those events, or the search landed on a stale
     // copy and started past them (#firstAbove); look again, checking each probe
     const careful = await this.#firstAbove(subject, after, last.seq, true);
-    return careful && careful.seq < first.seq ? this.#readFrom(subject, careful, last, after, limit) : out;
+    return careful && careful.seq < first.seq ? this.#readFrom(subject, careful, last, top, after, limit) : out;
   }
 
-  async #readFrom(subject: string, first: StoredMsg, last: StoredMsg, after: number, limit: number): Promise<StoredEvent<P>[]> {
-    const wanted = Math.min(limit, parse(last).seq - after);
+  /** Events of `subject` after `after` (up to `limit`), from message `first` to message `last` on the stream; `top` is the newest seq. */
+  async #readFrom(subject: string, first: StoredMsg, last: StoredMsg, top: number, after: number, limit: number): Promise<StoredEvent<P>[]> {
+    const wanted = Math.min(limit, top - after);
     if (wanted > DIRECT_READ_MAX) {
       const read = await this.#readWithConsumer(subject, first, last, after, wanted);
       if (read) return read;

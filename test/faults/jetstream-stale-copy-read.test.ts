@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,41 @@ describe('JetStream execution log: a read across a stale copy stored late', () =
     // appending goes on after the newest seq
     expect(await log.append(USER, exec(40))).toEqual({ seq: 40, duplicate: false });
     expect(await ids(38, 5)).toEqual(expected(39, 40));
+    await log.close();
+  });
+
+  it('reads to the newest event and knows the head when the stale copy is the newest message on the stream', async () => {
+    // the case above's streams hold the same subjects
+    const jsm = await jetstreamManager(nc);
+    for (const name of ['STALE', 'STALE_IN']) await jsm.streams.delete(name).catch(() => undefined);
+    const log = await JetStreamEventLog.open(nc, {
+      stream: 'STALE_LAST',
+      inboundStream: 'STALE_LAST_IN',
+      dedupWindowMs: 60_000,
+      retentionMs: 3_600_000,
+      maxPerUser: 1000,
+      replicas: 1,
+    });
+    const js = jetstream(nc);
+    const publish = (seq: number, n: number) => js.publish(`exec.log.${USER}`, JSON.stringify({ seq, d: exec(n) }));
+    // stream sequences 1-40: seqs 1-40; 41: a stale copy of seq 39, stored after the newest event
+    for (let n = 1; n <= 40; n++) await publish(n, n);
+    await publish(39, 39);
+    const ids = async (after: number, limit: number) => (await log.read(USER, after, limit)).map((e) => `${e.seq}:${e.d.id}`);
+    expect(await log.head(USER)).toBe(40);
+    expect(await ids(0, 100), 'a long read').toEqual(expected(1, 40));
+    expect(await ids(35, 100), 'a short read').toEqual(expected(36, 40));
+    expect(await ids(39, 5), 'the newest event alone').toEqual(expected(40, 40));
+    // the router's pages: 200 at a time in the gateway, here 20
+    const pages: string[] = [];
+    for (let after = 0; ; ) {
+      const page = await log.read(USER, after, 20);
+      if (page.length === 0) break;
+      pages.push(...page.map((e) => `${e.seq}:${e.d.id}`));
+      after = page.at(-1)!.seq;
+    }
+    expect(pages).toEqual(expected(1, 40));
+    expect(await log.append(USER, exec(41))).toEqual({ seq: 41, duplicate: false });
     await log.close();
   });
 });
