@@ -30,6 +30,8 @@ const MAX_APPEND_ATTEMPTS = 50;
 const MAX_KNOWN_HEADS = 100_000;
 /** Reads up to this many events use one direct get per event; longer ones a consumer (checked against the leader). */
 const DIRECT_READ_MAX = 32;
+/** stale copies in a row looked past when finding a user's newest event */
+const MAX_STALE_RUN = 16;
 /** requests to the stream leader in flight while a consumer's read is checked */
 const VERIFY_IN_FLIGHT = 64;
 
@@ -182,7 +184,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       let top: StoredMsg | null = indexed;
       if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
       // counted from the newest event: the last message can be a stale copy with a lower seq
-      if (top) top = await this.#newest(subject, top);
+      // (not when it is the one this instance appended last)
+      if (top && known?.at !== top.seq) top = await this.#newest(subject, top);
       const prev = top ? parse(top).seq : 0;
       const seq = prev + 1;
       let ack;
@@ -294,18 +297,37 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
 
   /**
    * The user's newest event, given the subject's last message on the stream. That message is
-   * usually it, but a stale copy stored late (read) can come after it with a lower seq; then the
-   * newest is the message with the highest seq before it (found by binary search, the per-user
-   * seqs growing with the stream sequence up to that copy).
+   * usually it, but a stale copy stored late (read) can come after it with a lower seq: a
+   * message whose seq is not above the one before it on the stream is such a copy, and the
+   * newest is found before it (a few copies in a row at most).
    */
   async #newest(subject: string, last: StoredMsg): Promise<StoredMsg> {
-    const above = await this.#firstAbove(subject, parse(last).seq, last.seq);
-    if (!above || above.seq >= last.seq || parse(above).seq <= parse(last).seq) return last;
-    let top = above;
-    for (let m = await this.#atOrAfter(subject, above.seq + 1); m && m.seq < last.seq; m = await this.#atOrAfter(subject, m.seq + 1)) {
-      if (parse(m).seq > parse(top).seq) top = m;
+    let top = last;
+    let m = last;
+    for (let i = 0; i < MAX_STALE_RUN; i++) {
+      const p = await this.#previous(subject, m);
+      if (!p || parse(p).seq < parse(m).seq) break; // m continues p: not a stale copy
+      if (parse(p).seq > parse(top).seq) top = p;
+      m = p;
     }
     return top;
+  }
+
+  /**
+   * The message of `subject` just before `m` on the stream (null when none is). JetStream gets
+   * only the next message of a subject, so the window before `m` doubles until it holds one, and
+   * the last one of that window is walked to.
+   */
+  async #previous(subject: string, m: StoredMsg): Promise<StoredMsg | null> {
+    let found: StoredMsg | null = null;
+    for (let d = 1; !found; d *= 2) {
+      const from = Math.max(1, m.seq - d);
+      const p = await this.#atOrAfter(subject, from);
+      if (p && p.seq < m.seq) found = p;
+      else if (from === 1) return null;
+    }
+    for (let n = await this.#atOrAfter(subject, found.seq + 1); n && n.seq < m.seq; n = await this.#atOrAfter(subject, n.seq + 1)) found = n;
+    return found;
   }
 
   /**
