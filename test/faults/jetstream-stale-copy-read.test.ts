@@ -80,7 +80,7 @@ describe('JetStream execution log: a read across a stale copy stored late', () =
     expect(await ids(39, 5), 'the newest event alone').toEqual(expected(40, 40));
     // the router's pages: 200 at a time in the gateway, here 20
     const pages: string[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await log.read(USER, after, 20);
       if (page.length === 0) break;
       pages.push(...page.map((e) => `${e.seq}:${e.d.id}`));
