@@ -1,11 +1,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { startNats } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
+import { natsClient } from '../helpers/nats-client.js';
 
 /**
  * A long read of the JetStream execution log goes through a consumer, and nats-server places a
@@ -23,17 +20,7 @@ import type { TestServer } from '../helpers/servers.js';
  */
 const USER = 'u1';
 const COUNT = 60;
-let nats: TestServer & { destroy(): Promise<void> };
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.destroy();
-});
+const nats = natsClient();
 
 const exec = (n: number | string) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: 1 });
 /** one stream message: an execution of `user` (default USER) under a per-user seq */
@@ -51,7 +38,7 @@ const stored = (): Msg[] => Array.from({ length: COUNT }, (_, i) => ({ seq: i + 
  */
 async function setUp(stream: string, leader: Msg[], replica: Msg[]) {
   const problems: string[] = [];
-  const log = await JetStreamEventLog.open(nc, {
+  const log = await JetStreamEventLog.open(nats.nc, {
     stream,
     inboundStream: `${stream}_IN`,
     dedupWindowMs: 60_000,
@@ -62,9 +49,9 @@ async function setUp(stream: string, leader: Msg[], replica: Msg[]) {
     inPrefix: `${stream}.in.`,
     onError: (err) => problems.push((err as Error).message),
   });
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nats.nc);
   await jsm.streams.add({ name: `${stream}_REPLICA`, subjects: [`replica.${stream}.>`] });
-  const js = jetstream(nc);
+  const js = jetstream(nats.nc);
   for (const m of leader) await js.publish(`${stream}.log.${m.user ?? USER}`, JSON.stringify({ seq: m.seq, d: m.d }));
   for (const m of replica) await js.publish(`replica.${stream}.log.${m.user ?? USER}`, JSON.stringify({ seq: m.seq, d: m.d }));
   const client = log.client as JetStreamClient;

@@ -1,10 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { startNats } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
+import { natsClient } from '../helpers/nats-client.js';
 
 /**
  * After a SIGKILL a clustered stream can store late a stale copy of an execution, with a per-user
@@ -14,33 +11,28 @@ import type { TestServer } from '../helpers/servers.js';
  * start past events stored before it. The stream's state is written directly on one node.
  */
 const USER = 'u1';
-let nats: TestServer & { destroy(): Promise<void> };
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.destroy();
-});
+const nats = natsClient();
 
 const exec = (n: number) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: n });
 const expected = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}:e${from + i}`);
 
+/** A log on a single-node stream, and a way to write its messages directly (as a cluster may have stored them). */
+async function staleLog(stream: string) {
+  const log = await JetStreamEventLog.open(nats.nc, {
+    stream,
+    inboundStream: `${stream}_IN`,
+    dedupWindowMs: 60_000,
+    retentionMs: 3_600_000,
+    maxPerUser: 1000,
+    replicas: 1,
+  });
+  const js = jetstream(nats.nc);
+  return { log, publish: (seq: number, n: number) => js.publish(`exec.log.${USER}`, JSON.stringify({ seq, d: exec(n) })) };
+}
+
 describe('JetStream execution log: a read across a stale copy stored late', () => {
   it('starts at the first event after `since`, not past it, wherever the copy is', async () => {
-    const log = await JetStreamEventLog.open(nc, {
-      stream: 'STALE',
-      inboundStream: 'STALE_IN',
-      dedupWindowMs: 60_000,
-      retentionMs: 3_600_000,
-      maxPerUser: 1000,
-      replicas: 1,
-    });
-    const js = jetstream(nc);
-    const publish = (seq: number, n: number) => js.publish(`exec.log.${USER}`, JSON.stringify({ seq, d: exec(n) }));
+    const { log, publish } = await staleLog('STALE');
     // stream sequences 1-19: seqs 1-19; 20: a stale copy of seq 3; 21-40: seqs 20-39
     for (let n = 1; n <= 19; n++) await publish(n, n);
     await publish(3, 3);
@@ -58,18 +50,9 @@ describe('JetStream execution log: a read across a stale copy stored late', () =
 
   it('reads to the newest event and knows the head when the stale copy is the newest message on the stream', async () => {
     // the case above's streams hold the same subjects
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     for (const name of ['STALE', 'STALE_IN']) await jsm.streams.delete(name).catch(() => undefined);
-    const log = await JetStreamEventLog.open(nc, {
-      stream: 'STALE_LAST',
-      inboundStream: 'STALE_LAST_IN',
-      dedupWindowMs: 60_000,
-      retentionMs: 3_600_000,
-      maxPerUser: 1000,
-      replicas: 1,
-    });
-    const js = jetstream(nc);
-    const publish = (seq: number, n: number) => js.publish(`exec.log.${USER}`, JSON.stringify({ seq, d: exec(n) }));
+    const { log, publish } = await staleLog('STALE_LAST');
     // stream sequences 1-40: seqs 1-40; 41: a stale copy of seq 39, stored after the newest event
     for (let n = 1; n <= 40; n++) await publish(n, n);
     await publish(39, 39);

@@ -1,11 +1,9 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { connect, nanos } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nanos } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { consumeInbound } from '../../src/executions/inbound-consumer.js';
-import { startNats } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { natsClient } from '../helpers/nats-client.js';
 
 /**
  * The inbound work queue (exec.in / notif.in) never gives up on a message it could not store: a
@@ -14,34 +12,24 @@ import { waitFor } from '../helpers/wait.js';
  * was lost although the order system had it acknowledged. A durable created with those old
  * settings is brought to the new ones.
  */
-let nats: TestServer & { destroy(): Promise<void> };
-let nc: NatsConnection;
+const nats = natsClient();
 const warnings: string[] = [];
 const log = { warn: (_o: object, msg: string) => warnings.push(msg) };
 
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.destroy();
-});
-
 async function workQueue(name: string, prefix: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nats.nc);
   await jsm.streams.add({ name, subjects: [prefix + '>'], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
 }
 
 describe('inbound work queue: a failing store', () => {
   it('is retried past 20 deliveries until the message is stored, once', async () => {
     await workQueue('RETRY_IN', 'retry.in.');
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     const attempts = new Map<string, number>();
     const stored: string[] = [];
     const stop = consumeInbound<{ id: string }>({
       jsm,
-      js: jetstream(nc),
+      js: jetstream(nats.nc),
       stream: 'RETRY_IN',
       prefix: 'retry.in.',
       durable: 'retry-in',
@@ -57,7 +45,7 @@ describe('inbound work queue: a failing store', () => {
       log,
     });
     try {
-      await jetstream(nc).publish('retry.in.alice', JSON.stringify({ id: 'm1' }), { msgID: 'm1' });
+      await jetstream(nats.nc).publish('retry.in.alice', JSON.stringify({ id: 'm1' }), { msgID: 'm1' });
       await waitFor(() => stored.length === 1, { what: 'the message stored after 25 failures', timeout: 20_000 }).catch((err: Error) => {
         throw new Error(`${err.message}: ${attempts.get('m1') ?? 0} deliveries`);
       });
@@ -73,7 +61,7 @@ describe('inbound work queue: a failing store', () => {
 
   it('brings a durable created with max_deliver 20 and a 30 s ack wait to the current settings', async () => {
     await workQueue('OLD_IN', 'old.in.');
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.consumers.add('OLD_IN', {
       durable_name: 'old-in',
       ack_policy: AckPolicy.Explicit,
@@ -85,7 +73,7 @@ describe('inbound work queue: a failing store', () => {
     const stored: string[] = [];
     const stop = consumeInbound<{ id: string }>({
       jsm,
-      js: jetstream(nc),
+      js: jetstream(nats.nc),
       stream: 'OLD_IN',
       prefix: 'old.in.',
       durable: 'old-in',
@@ -94,7 +82,7 @@ describe('inbound work queue: a failing store', () => {
       log,
     });
     try {
-      await jetstream(nc).publish('old.in.bob', JSON.stringify({ id: 'x1' }), { msgID: 'x1' });
+      await jetstream(nats.nc).publish('old.in.bob', JSON.stringify({ id: 'x1' }), { msgID: 'x1' });
       await waitFor(() => stored.length === 1, { what: 'the message stored', timeout: 10_000 });
       const ci = await jsm.consumers.info('OLD_IN', 'old-in');
       expect(ci.config.max_deliver ?? -1).toBeLessThanOrEqual(0);

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { startNats } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
+import { natsClient } from '../helpers/nats-client.js';
 
 /**
  * A clustered stream can store two writers' executions with the same per-user seq (nats-server
@@ -18,24 +15,14 @@ import type { TestServer } from '../helpers/servers.js';
  * The state a failed removal leaves is written here directly on a single node: the winner with
  * seq 2, then the loser's copy with seq 2 and the message id the log gives that execution.
  */
-let nats: TestServer & { destroy(): Promise<void> };
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.destroy();
-});
+const nats = natsClient();
 
 const msgId = (user: string, id: string): string => createHash('sha256').update(user).update('\u0000').update(id).digest('base64url');
 const exec = (id: string) => ({ id, order: `o-${id}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: 1 });
 
 describe('JetStream execution log: a collision left by a failed removal', () => {
   it('is repaired when the execution is appended again, not returned as a duplicate', async () => {
-    const log = await JetStreamEventLog.open(nc, {
+    const log = await JetStreamEventLog.open(nats.nc, {
       stream: 'COLL',
       inboundStream: 'COLL_IN',
       dedupWindowMs: 60_000,
@@ -43,7 +30,7 @@ describe('JetStream execution log: a collision left by a failed removal', () => 
       maxPerUser: 1000,
       replicas: 1,
     });
-    const js = jetstream(nc);
+    const js = jetstream(nats.nc);
     expect(await log.append('u1', exec('a'))).toEqual({ seq: 1, duplicate: false });
     // the winner, then the loser's copy with the same seq, whose removal failed
     await js.publish('exec.log.u1', JSON.stringify({ seq: 2, d: exec('b') }), { msgID: msgId('u1', 'b') });
