@@ -494,12 +494,12 @@ export class Connection implements HubSubscriber {
       const before = s.sentBeforePause;
       s.sentBeforePause = undefined;
       if (s.spec.mode === 'ordered' || s.paused) continue;
+      const cur = this.#deps.hub.current(s.spec.key, s.tier, this);
       // nothing emitted on its tier during the pause: the client holds the current value already,
       // and resending it would repeat a seq
-      if (before?.tier === s.tier && before.seq !== undefined && before.seq === this.#deps.hub.emittedSeq(s.spec.key, s.tier, this)) continue;
-      const cur = this.#deps.hub.current(s.spec.key, s.tier, this);
+      if (!cur || (before?.tier === s.tier && before.seq === cur.seq)) continue;
       // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book)
-      if (cur) items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));
+      items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));
     }
     this.#transport.cork(() => {
       if (items.length > 0) this.sendFrame(itemsFrame(items));
