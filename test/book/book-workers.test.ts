@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { describe, expect, it } from 'vitest';
 import { LocalBook } from '../../src/protocol/book.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 
 /**
  * `book:SYM` with `gateway.workers: 2` (embedded): each worker keeps its own shared book, started
@@ -12,15 +11,7 @@ import { waitFor } from '../helpers/wait.js';
  * the bus; clients on either worker rebuild a book whose every item checks out.
  */
 describe('book:SYMBOL on gateway workers', () => {
-  let gw: GatewayWorkers;
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 2000 }, book: { snapshotMs: 50 }, gateway: { workers: 2 } },
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await gw?.close();
-  }, 30_000);
+  const gw = embeddedWorkers({ synthetic: { rate: 2000 }, book: { snapshotMs: 50 } });
 
   it('serves every client, on both workers, a book that checks out item by item', async () => {
     const clients = await Promise.all(Array.from({ length: 8 }, () => TestClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`, { encoding: 'json' })));

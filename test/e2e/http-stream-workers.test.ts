@@ -1,9 +1,8 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { describe, expect, it } from 'vitest';
 import { SseTestClient } from '../helpers/sse-client.js';
 import type { Frame } from '../helpers/sse-client.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 
 /**
  * The HTTP-streaming fallback through gateway workers (the default on a host with several
@@ -43,15 +42,7 @@ function postFresh(port: number, session: string, frames: object[]): Promise<Pos
 }
 
 describe('HTTP-streaming fallback through gateway workers (embedded, 2 workers)', () => {
-  let gw: GatewayWorkers;
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, auth: { mode: 'off' }, synthetic: { rate: 400, seed: 3 }, gateway: { workers: 2 } },
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await gw?.close();
-  }, 30_000);
+  const gw = embeddedWorkers({ auth: { mode: 'off' }, synthetic: { rate: 400, seed: 3 } });
 
   it('delivers every POST to its session whichever worker takes it, in order', async () => {
     const sessions: SseTestClient[] = [];

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 
 /**
  * Bar history on the embedded engine with gateway workers (the default on a host with several
@@ -15,15 +14,7 @@ interface Bar {
 }
 
 describe('bar history through gateway workers (embedded, 2 workers)', () => {
-  let gw: GatewayWorkers;
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, auth: { mode: 'off' }, synthetic: { rate: 2000, seed: 5 }, gateway: { workers: 2 } },
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await gw?.close();
-  }, 30_000);
+  const gw = embeddedWorkers({ auth: { mode: 'off' }, synthetic: { rate: 2000, seed: 5 } });
 
   it('serves the closed bars of the main thread on every worker, over HTTP and on subscribe', async () => {
     const url = `http://127.0.0.1:${gw.port}/v1/bars?symbol=BTC-USD&interval=1s`;
