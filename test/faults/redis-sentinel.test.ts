@@ -131,9 +131,12 @@ describe('Redis primary killed under Sentinel', () => {
     // the old primary comes back (empty: no persistence in this test) and the Sentinels make it a
     // replica of the new one; until a replica is back, ackReplicas 1 refuses executions (503, retried)
     old.proc.start();
+    // Sentinel's own pace, not tickwire's: it makes the restarted node a replica only after seeing
+    // it report the master role for a while (its INFO polls are 10 s apart), 17-18 s in quiet
+    // runs; CI once needed more than 30 s on a loaded machine
     await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await set.info(old.port, 'replication')), {
       what: 'the old primary back as a replica',
-      timeout: 30_000,
+      timeout: 60_000,
     });
     const rejoinedAt = Date.now();
     await waitFor(() => engine.ready().ready && store.ready && readyAt > 0, { what: 'tickwire ready again', timeout: 30_000 });
