@@ -109,7 +109,7 @@ export const ConfigSchema = z
           .max(1000)
           .default(50)
           .describe(
-            'throttled emissions (the leading one of a quiet channel included) go out on a grid whose step is the largest divisor of the tier not above N ms (tier 100: 100, tiers 50 and 250: 50): at most one throttled write per socket per step, and a quiet channel waits at most one step; 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)',
+            'throttled emissions (the leading one of a quiet channel included) go out on a grid whose step is the largest divisor of the tier not above N ms (tier 100: 100, tiers 50 and 250: 50): at most one throttled write per socket per step, and a quiet channel waits at most one step; when nothing throttled went out for a whole step, the update of a quiet channel goes out at once (docs/protocol.md#throttling); 0: a quiet channel emits in the same turn (about 3x the CPU per update when many channels tick near their throttle)',
           ),
         lanes: z
           .number()

@@ -145,7 +145,8 @@ export interface HubOptions {
    * 0 (the Hub's default; the gateway config defaults to 100): a throttled (channel, tier) quiet
    * for its throttle emits in the same turn, and trailing flushes wait in FLUSH_SLOT_MS slots.
    * N > 0: every throttled emission, leading or trailing, goes out on a grid whose step is the
-   * largest divisor of the tier not above N ms (gridStep; config `throttle.batchMs`).
+   * largest divisor of the tier not above N ms (gridStep; config `throttle.batchMs`), except
+   * when the hub has emitted nothing throttled for a whole step (see #lastThrottled).
    */
   batchMs?: number;
   /**
@@ -197,6 +198,9 @@ const HISTORY_MARGIN = 64;
  *   emission, so with channels busy at about the throttle rate a socket gets writes at many
  *   points of the interval. `throttle.batchMs` moves every throttled emission to a coarser grid
  *   for deployments that prefer CPU to latency.
+ * - The grid is only worth waiting for when other emissions will share the turn: a hub that has
+ *   emitted nothing throttled for a whole step sends a quiet channel's update at once
+ *   (#lastThrottled). Under steady load every grid point has output, so nothing leaves the grid.
  * - The grid keeps a socket to one throttled write per step, but every socket with output is
  *   then written in the same turn: the last of them is written and read a burst's time after the
  *   grid point, which is what p99 pays on top of the window. Lanes (HubOptions.lanes) shift the
@@ -235,6 +239,13 @@ export class Hub {
   readonly #slots = new Map<number, Slot>();
   readonly #immediate = new Set<TierEntry>();
   #immediateScheduled = false;
+  /**
+   * With a grid (batchMs > 0): clock time of the last throttled emission (-Infinity: none yet).
+   * The grid exists so that emissions share turns, and so sockets' writes; a hub that has emitted
+   * nothing throttled for a whole step has nothing to share a turn with, and a quiet channel's
+   * update then goes out at once, off the grid (#offGrid).
+   */
+  #lastThrottled = -Infinity;
   readonly #flushImmediate = (): void => {
     this.#immediateScheduled = false;
     for (const te of this.#immediate) this.#flush(te);
@@ -580,10 +591,33 @@ export class Hub {
         continue;
       }
       te.dirty = true;
-      if (now < due) this.#slot(te, due);
-      else if (this.#batchMs === 0 || (now - te.offset) % te.step === 0) this.#emitThisTurn(te);
+      if (now < due) this.#slotTrailing(te);
+      else if (this.#batchMs === 0 || (now - te.offset) % te.step === 0 || this.#offGrid(te, now)) this.#emitThisTurn(te);
       else this.#slot(te, now);
     }
+  }
+
+  /**
+   * Whether `te` may emit at `now` off its grid: only when the hub has emitted nothing throttled
+   * for at least the grid's step. Every turn with throttled output is then a grid point or
+   * follows a whole step without any, so a socket still gets at most about one throttled write
+   * per step on average, and under steady load (output at every grid point) nothing leaves the
+   * grid. A hub with nothing else to send does not hold a quiet channel's update for the grid.
+   */
+  #offGrid(te: TierEntry, now: number): boolean {
+    return now - this.#lastThrottled >= te.step;
+  }
+
+  /**
+   * Wait for the window that started at te's last emission. On the grid (or without one) that is
+   * #slot. After an emission off the grid (#offGrid) the window ends off the grid too: it gets a
+   * slot of its own at its exact end (1 ms timer resolution), and #fireSlot sends it there only
+   * if the hub is still idle, else moves it to the next grid point.
+   */
+  #slotTrailing(te: TierEntry): void {
+    const due = te.lastEmit + te.tier;
+    if (this.#batchMs > 0 && (te.lastEmit - te.offset) % te.step !== 0) this.#slotAt(te, Math.ceil(due));
+    else this.#slot(te, due);
   }
 
   #emitThisTurn(te: TierEntry): void {
@@ -600,7 +634,10 @@ export class Hub {
    * and not by the number of channels, and every flush of a slot runs in one turn.
    */
   #slot(te: TierEntry, due: number): void {
-    const at = Math.ceil((due - te.offset) / te.step) * te.step + te.offset;
+    this.#slotAt(te, Math.ceil((due - te.offset) / te.step) * te.step + te.offset);
+  }
+
+  #slotAt(te: TierEntry, at: number): void {
     te.dueAt = at;
     let slot = this.#slots.get(at);
     if (!slot) {
@@ -634,10 +671,14 @@ export class Hub {
     // either: it counts from the slot, or every window of a busy channel would round up to one
     // more slot.
     const now = Math.max(this.#clock.nowMs(), at);
+    // (taken before this slot's own flushes: everything in the slot goes out in this one turn)
+    const idleMs = now - this.#lastThrottled;
     for (const te of entries) {
       te.dueAt = -1;
       if (now < te.lastEmit + te.tier)
-        this.#slot(te, te.lastEmit + te.tier); // (not expected)
+        this.#slotTrailing(te); // (not expected)
+      else if (this.#batchMs > 0 && (at - te.offset) % te.step !== 0 && idleMs < te.step)
+        this.#slot(te, at); // a window that ended off the grid, and the hub is busy again: the next grid point
       else this.#flush(te, now - at < te.step ? at : now);
     }
   }
@@ -712,6 +753,7 @@ export class Hub {
       return;
     }
     te.lastEmit = at ?? this.#clock.nowMs();
+    if (te.tier > 0 && te.lastEmit > this.#lastThrottled) this.#lastThrottled = te.lastEmit;
     const items = emissions.map((e) => {
       const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
       if (e.op !== undefined) item.op = e.op;

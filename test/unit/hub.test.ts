@@ -50,6 +50,17 @@ function bar(sym: string, t: number, c: number, closed: boolean): void {
   );
 }
 
+/**
+ * With a grid (batchMs > 0), a quiet channel's update leaves the grid when the hub has emitted
+ * nothing throttled for a whole step. The grid tests make the hub busy first: one throttled
+ * emission on another channel (MSFT, quiet, so at once) at the current time.
+ */
+function pace(tier: number): void {
+  hub.subscribe(new FakeSub(uws), spec('quote:MSFT'), tier, { snapshot: false });
+  quote('MSFT', 1);
+  clock.turn();
+}
+
 beforeEach(() => {
   clock = new VirtualClock();
   bus = new MemoryBus();
@@ -244,6 +255,7 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     const fast = new FakeSub(uws);
     hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
     hub.subscribe(fast, spec('quote:AAPL'), 0, { snapshot: false });
+    pace(100); // a throttled emission at 0: the hub is busy until 20
     clock.advance(3);
     quote('AAPL', 1); // quiet, but off the grid: waits for 20
     clock.turn();
@@ -263,6 +275,58 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(fast.data().map((f) => f.d.bp)).toEqual([1, 2, 3]);
   });
 
+  it('throttle.batchMs: a hub with no throttled emission for a whole step sends a quiet channel at once, off the grid; busy, it keeps to the grid', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 50 });
+    const s = new FakeSub(uws);
+    const slow = new FakeSub(uws);
+    const other = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.subscribe(slow, spec('quote:AAPL'), 1000, { snapshot: false });
+    hub.subscribe(other, spec('quote:MSFT'), 100, { snapshot: false });
+    clock.advance(7);
+    quote('AAPL', 1); // quiet, and nothing else to share a turn with: at once on both tiers
+    clock.turn();
+    expect(s.at).toEqual([7]);
+    expect(slow.at).toEqual([7]);
+    clock.advance(23);
+    quote('AAPL', 2); // t = 30: the window ends at 107, off the grid; the hub is still idle then
+    clock.advance(76);
+    expect(s.at).toEqual([7]);
+    clock.advance(1);
+    expect(s.at).toEqual([7, 107]);
+    clock.advance(13);
+    quote('AAPL', 3); // t = 120: waits for the window, which ends at 207
+    clock.advance(80);
+    quote('MSFT', 1); // t = 200: MSFT is quiet and the hub idle since 107: at once
+    clock.turn();
+    expect(other.at).toEqual([200]);
+    clock.advance(7);
+    expect(s.at).toEqual([7, 107]); // 207: the hub emitted at 200, so the window's end moves to the grid
+    clock.advance(43);
+    expect(s.at).toEqual([7, 107, 250]);
+    clock.advance(105);
+    quote('MSFT', 2); // t = 355: the hub is idle again: at once
+    clock.turn();
+    clock.advance(5);
+    quote('AAPL', 4); // t = 360: AAPL quiet since 250, but the hub emitted at 355: the next grid point
+    clock.turn();
+    expect(s.at).toEqual([7, 107, 250]);
+    clock.advance(40);
+    expect(s.at).toEqual([7, 107, 250, 400]);
+    expect(other.at).toEqual([200, 355]);
+    expect(s.data().map((f) => [f.seq, f.d.bp])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
+    // the 1000 ms tier: one emission at 7, then the window's newest at 1007 (idle again)
+    clock.advance(607);
+    expect(slow.at).toEqual([7, 1007]);
+    expect(slow.data().map((f) => f.d.bp)).toEqual([1, 4]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('throttle.lanes: subscribers are dealt into lanes on shifted grids; each lane keeps the window, seq and every trade', () => {
     hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20, lanes: 2 });
     const quotesAt = (s: FakeSub): number[] => s.at.filter((_, k) => s.frames[k]!.ch === 'quote:AAPL');
@@ -275,6 +339,7 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     }
     // a and c in lane 0 (grid 0, 20, 40, ...), b in lane 1 (grid 10, 30, 50, ...)
     expect(hub.channelStats().find((x) => x.channel === 'quote:AAPL')!.tiers).toEqual({ '0': 1, '100': 3 });
+    pace(100); // (the pacer's subscriber takes lane 1; a throttled emission at 0: busy until 20)
     clock.advance(3);
     quote('AAPL', 1); // quiet: the next point of each lane's grid
     trade('AAPL', 't1');
@@ -294,7 +359,9 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(quotesAt(a)).toEqual([20]);
     clock.advance(10);
     expect(quotesAt(a)).toEqual([20, 120]);
-    clock.advance(180);
+    clock.advance(170);
+    quote('MSFT', 2); // t = 290: the pacer emits, so the hub is busy at 300
+    clock.advance(10);
     quote('AAPL', 3); // t = 300: quiet and on lane 0's grid: at once there, lane 1 at 310
     clock.turn();
     expect(quotesAt(a)).toEqual([20, 120, 300]);
@@ -313,7 +380,7 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(a.at.every((t) => t % 20 === 0)).toBe(true);
     expect(b.at.every((t) => t % 20 === 10)).toBe(true);
     // seq is per lane: the resync after a slow spell reads the subscriber's own lane
-    quote('AAPL', 4);
+    quote('AAPL', 4); // t = 310
     clock.advance(5); // lane 0 emitted at 300, so bp 4 waits for 400; lane 1 for 410
     expect(hub.current('quote:AAPL', 100, b)).toEqual({ d: expect.objectContaining({ bp: 4 }), seq: 3 });
     clock.advance(100);
@@ -342,6 +409,7 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 100, lanes: 1 });
     const s = new FakeSub(uws);
     hub.subscribe(s, spec('quote:AAPL'), 250, { snapshot: false });
+    pace(250); // busy until 50
     clock.advance(10);
     quote('AAPL', 1); // quiet: the next point of the 50 ms grid
     clock.advance(40);
