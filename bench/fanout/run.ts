@@ -265,6 +265,15 @@ async function waitForGateway(child: ChildProcess, port: number, timeoutMs: numb
   throw new Error(`gateway on port ${port} not ready after ${timeoutMs} ms (${last})`);
 }
 
+/** Whether the checkout at `root` has the `gateway.workers` key (issue #17), so that it can be told 1. */
+function knowsWorkers(root: string): boolean {
+  try {
+    return /\bworkers:\s*z\b/.test(readFileSync(join(root, 'src/core/config.ts'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 async function startServer(
   kind: ServerKind,
   env: Env,
@@ -289,8 +298,9 @@ async function startServer(
         BENCH_LOOP_FILE: loopFile,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
-        // explicit: the gateway's default is one worker per core (an older checkout has no such key)
-        ...(root === repoRoot || gatewayWorkers > 1 ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
+        // explicit: the gateway's default is one worker per core (a checkout from before workers
+        // has no such key, and rejects unknown TICKWIRE_ variables)
+        ...(root === repoRoot || gatewayWorkers > 1 || knowsWorkers(root) ? { TICKWIRE_GATEWAY_WORKERS: String(gatewayWorkers) } : {}),
         ...(env.opts.batchMs !== undefined ? { TICKWIRE_THROTTLE_BATCH_MS: String(env.opts.batchMs) } : {}),
         ...(env.opts.lanes !== undefined ? { TICKWIRE_THROTTLE_LANES: String(env.opts.lanes) } : {}),
       },
