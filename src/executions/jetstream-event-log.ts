@@ -202,7 +202,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
         throw err;
       }
       if (ack.duplicate) {
-        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq }).catch(() => null);
+        // null only when the message is gone; an error (a node down) fails the append, to be
+        // retried: taken for "gone", it would store the execution again under a new message id
+        const original = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: ack.seq });
         if (original && original.subject === subject && parse(original).d.id === d.id) {
           // Stored before. But it may be a copy that collided and whose removal below failed (the
           // caller got an error and retried): an earlier message of the subject has its seq or a

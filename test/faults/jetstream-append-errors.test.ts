@@ -1,0 +1,64 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { natsClient } from '../helpers/nats-client.js';
+
+/**
+ * An execution delivered twice (the intake's ack was lost in a node kill, so the inbound queue
+ * redelivers it) is appended twice: JetStream's message-id deduplication answers the second
+ * publish as a duplicate, and the log then reads the original to tell a stored execution from a
+ * copy it removed after a collision. A failed read there (a timeout while a node is down) is not
+ * "the copy is gone": the append must fail, to be retried, and never store the execution again
+ * under a new message id (CI's inbound-cluster run once held `in-103` twice, at seqs 102 and 527).
+ */
+const USER = 'u1';
+const nats = natsClient();
+
+const exec = (n: number) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: n });
+
+/** The test's connection, whose next `failGets` reads of a message by stream sequence time out. */
+function flakyGets(): { nc: NatsConnection; failNext(n: number): void } {
+  let failGets = 0;
+  const target = nats.nc;
+  const nc = new Proxy(target, {
+    get(t, p) {
+      if (p === 'request') {
+        return async (subject: string, data?: Uint8Array | string, opts?: unknown) => {
+          const query = typeof data === 'string' ? data : data ? new TextDecoder().decode(data) : '';
+          if (failGets > 0 && subject.startsWith('$JS.API.STREAM.MSG.GET.') && /^\{"seq":\d+\}$/.test(query)) {
+            failGets--;
+            throw new Error('TIMEOUT (injected: the stream leader did not answer)');
+          }
+          return t.request(subject, data, opts as never);
+        };
+      }
+      const v = Reflect.get(t, p, t) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+  return { nc, failNext: (n) => (failGets = n) };
+}
+
+describe('JetStream execution log: an error while appending', () => {
+  it('a failed read of the duplicate’s original fails the append instead of storing the execution again', async () => {
+    const flaky = flakyGets();
+    const log = await JetStreamEventLog.open(flaky.nc, {
+      stream: 'APPEND_ERR',
+      inboundStream: 'APPEND_ERR_IN',
+      dedupWindowMs: 60_000,
+      retentionMs: 3_600_000,
+      maxPerUser: 1000,
+      replicas: 1,
+    });
+    expect(await log.append(USER, exec(1))).toEqual({ seq: 1, duplicate: false });
+    expect(await log.append(USER, exec(2))).toEqual({ seq: 2, duplicate: false });
+    // e1 again (redelivered), and the read of its original times out
+    flaky.failNext(1);
+    await expect(log.append(USER, exec(1))).rejects.toThrow(/TIMEOUT/);
+    // the retry: the original is read, and the execution is reported as stored before
+    expect(await log.append(USER, exec(1))).toEqual({ seq: 1, duplicate: true });
+    expect((await log.read(USER, 0, 10)).map((e) => `${e.seq}:${e.d.id}`)).toEqual(['1:e1', '2:e2']);
+    expect(await log.append(USER, exec(3))).toEqual({ seq: 3, duplicate: false });
+    await log.close();
+  });
+});
