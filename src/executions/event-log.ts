@@ -18,6 +18,16 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
+export interface AppendOptions {
+  /**
+   * The event may have been appended before, from this time on (ms since the epoch, as the server
+   * stamped the delivery): it is a redelivery (its first append's acknowledgement was lost). A log
+   * whose deduplication is bounded (JetStream's duplicate window, and a cluster node's
+   * deduplication state) looks for the id among the user's events stored since then.
+   */
+  redeliveredSince?: number;
+}
+
 /** Called for each appended event, every user, per-user order; `position` orders the whole log. */
 export type EventListener<P extends LogPayload = ExecutionPayload> = (user: string, ev: StoredEvent<P>, position: number) => void;
 
@@ -38,7 +48,7 @@ export interface FollowOptions {
  */
 export interface EventLog<P extends LogPayload = ExecutionPayload> {
   readonly kind: 'memory' | 'redis' | 'jetstream' | 'disabled';
-  append(user: string, d: P): Promise<AppendResult>;
+  append(user: string, d: P, opts?: AppendOptions): Promise<AppendResult>;
   /** events with seq > after, oldest first, at most `limit` */
   read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]>;
   /** the `count` newest events, oldest first */

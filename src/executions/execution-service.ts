@@ -3,7 +3,7 @@ import { encodeBusMessage } from '../codec/tick-codec.js';
 import { HttpError } from '../core/errors.js';
 import type { HttpErrorCode } from '../core/errors.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
-import type { AppendResult, DisabledEventLog, EventLog } from './event-log.js';
+import type { AppendOptions, AppendResult, DisabledEventLog, EventLog } from './event-log.js';
 import type { Announcement, ExecutionInput } from './schemas.js';
 import { toExecutionPayload } from './schemas.js';
 import { SYSTEM_SUBJECT } from '../bus/private-subjects.js';
@@ -27,12 +27,12 @@ export class ExecutionService {
   ) {}
 
   /** Store one execution for a user; a repeated id is not stored again. */
-  async record(user: string, e: ExecutionInput): Promise<AppendResult> {
+  async record(user: string, e: ExecutionInput, opts?: AppendOptions): Promise<AppendResult> {
     if (!this.registry.has(e.sym)) {
       throw new EventRequestError(400, 'BAD_REQUEST', `field "sym": unknown symbol "${e.sym}" (not in the instrument registry)`, 'sym');
     }
     if (this.log.kind === 'disabled') throw new EventRequestError(503, 'UNAVAILABLE', (this.log as DisabledEventLog).reason);
-    const r = await this.log.append(user, toExecutionPayload(e));
+    const r = await this.log.append(user, toExecutionPayload(e), opts);
     if (r.duplicate) this.stats.duplicates++;
     else this.stats.recorded++;
     return r;

@@ -4,6 +4,7 @@ import { nanos } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { decodeBusMessage } from '../codec/tick-codec.js';
 import { identityProblem } from '../core/identity.js';
+import type { AppendOptions } from './event-log.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
 import { describeIssue, ExecutionSchema, UserIdSchema } from './schemas.js';
@@ -38,9 +39,10 @@ export interface InboundConsumerOptions<T> {
   schema?: z.ZodType<T>;
   /**
    * Store one message of `user`. An EventRequestError with a status below 500 refuses it (logged,
-   * terminated, never redelivered); any other failure redelivers it.
+   * terminated, never redelivered); any other failure redelivers it. A redelivered message has
+   * `redeliveredSince` (its first delivery may have been stored: see AppendOptions).
    */
-  handle(user: string, body: T): Promise<unknown>;
+  handle(user: string, body: T, opts: AppendOptions): Promise<unknown>;
   log: InboundLog;
   /** delay before a failed message is redelivered, doubled per delivery up to maxRetryDelayMs (default 1000) */
   retryDelayMs?: number;
@@ -150,7 +152,8 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
           // a slow append (contention, a leader election) keeps the message
           const working = setInterval(() => m.working(), INBOUND_ACK_WAIT_MS / 3);
           try {
-            await opts.handle(user, (parsed ? parsed.data : body) as T);
+            const redelivered = m.info.deliveryCount > 1 ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) } : {};
+            await opts.handle(user, (parsed ? parsed.data : body) as T, redelivered);
             m.ack();
           } catch (err) {
             if (err instanceof EventRequestError && err.status < 500) {
@@ -199,9 +202,9 @@ export function consumeExecutionInbound(opts: ExecutionInboundOptions): () => vo
     durable: INBOUND_DURABLE,
     what: 'execution',
     schema: InboundExecutionSchema,
-    handle: async (user, { user: bodyUser, ...execution }) => {
+    handle: async (user, { user: bodyUser, ...execution }, append) => {
       if (bodyUser !== undefined && bodyUser !== user) throw new EventRequestError(400, 'BAD_REQUEST', 'body user differs from the subject', 'user');
-      return opts.executions.record(user, execution);
+      return opts.executions.record(user, execution, append);
     },
   });
 }

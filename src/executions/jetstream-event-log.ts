@@ -5,7 +5,7 @@ import { nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
-import type { AppendResult, EventListener, EventLog, FollowOptions, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
+import type { AppendOptions, AppendResult, EventListener, EventLog, FollowOptions, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
 import { escapeSubjectToken } from '../core/symbols.js';
 import { EXEC_IN_PREFIX, EXEC_LOG_PREFIX, userOf } from '../bus/private-subjects.js';
@@ -25,6 +25,8 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
 
 /** JetStream API error: wrong last sequence (someone appended first). */
 const WRONG_LAST_SEQUENCE = 10071;
+/** A redelivery's look-back starts this much before its delivery time (clocks of cluster nodes). */
+const REDELIVERY_CLOCK_MARGIN_MS = 5000;
 const MAX_APPEND_ATTEMPTS = 50;
 /** users whose newest message a log instance remembers (the least recently written are forgotten) */
 const MAX_KNOWN_HEADS = 100_000;
@@ -152,6 +154,28 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     }
   }
 
+  /**
+   * The message of `subject` holding event `id`, among those stored from `sinceMs` on (stream
+   * time): the first of them by binary search over stream sequences (stream time grows with
+   * them), then a walk. Only redeliveries ask, so the walk is over what the user got since.
+   */
+  async #findId(subject: string, id: string, sinceMs: number): Promise<StoredMsg | null> {
+    const last = await this.#last(subject);
+    if (!last) return null;
+    let lo = 1;
+    let hi = last.seq;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const m = await this.#atOrAfter(subject, mid);
+      if (m && m.time.getTime() < sinceMs) lo = m.seq + 1;
+      else hi = mid;
+    }
+    for (let m = await this.#atOrAfter(subject, lo); m; m = await this.#atOrAfter(subject, m.seq + 1)) {
+      if (parse(m).d.id === id) return m;
+    }
+    return null;
+  }
+
   /** A message of `subject` stored after `after` and before `own` whose per-user seq is `seq` or later. */
   async #rival(subject: string, after: number, own: number, seq: number): Promise<StoredMsg | undefined> {
     let m = await this.#atOrAfter(subject, after + 1);
@@ -162,8 +186,22 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     return undefined;
   }
 
-  async append(user: string, d: P): Promise<AppendResult> {
+  async append(user: string, d: P, opts?: AppendOptions): Promise<AppendResult> {
     const subject = this.#subject(user);
+    if (opts?.redeliveredSince !== undefined) {
+      // a redelivery: JetStream deduplicates only within its window, and a node that caught up
+      // from a snapshot may lack the ids of what it caught up on. Look for the id itself.
+      const earlier = await this.#findId(subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
+      if (earlier) {
+        const own = parse(earlier).seq;
+        // (not a copy removed after a collision whose removal failed: the duplicate path below sorts that out)
+        const first = await this.#firstAbove(subject, own - 1, earlier.seq);
+        if (!first || first.seq >= earlier.seq || parse(first).seq < own) {
+          this.#remember(user, own, earlier.seq);
+          return { seq: own, duplicate: true };
+        }
+      }
+    }
     const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
     // generation g of the message id: a copy removed after a collision (below) keeps its id in the
     // server's duplicate window, so the next copy is published as `<id>.<g>`

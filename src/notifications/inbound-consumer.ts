@@ -25,6 +25,6 @@ export function consumeNotificationInbound(opts: NotificationInboundOptions): ()
     prefix: NOTIF_IN_PREFIX,
     durable: NOTIF_INBOUND_DURABLE,
     what: 'notification',
-    handle: (user, body) => opts.notifications.post(user, body),
+    handle: (user, body, append) => opts.notifications.post(user, body, append),
   });
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
+import type { AppendOptions, AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
 import { EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
 import type { MarkRead, NotificationEvent, NotificationInput, NotificationItem, ReadItem } from './schemas.js';
@@ -49,19 +49,19 @@ export class NotificationService {
   }
 
   /** Validate and store a notification for a user; an id already stored is not stored again. */
-  async post(user: string, input: NotificationInput | unknown): Promise<AppendResult & { id: string }> {
+  async post(user: string, input: NotificationInput | unknown, opts?: AppendOptions): Promise<AppendResult & { id: string }> {
     const r = NotificationInputSchema.safeParse(input);
     if (!r.success) {
       const { field, message } = describeIssue(r.error);
       throw new EventRequestError(400, 'BAD_REQUEST', message, field);
     }
-    return this.record(user, toNotificationItem(r.data, (this.opts.now ?? Date.now)()));
+    return this.record(user, toNotificationItem(r.data, (this.opts.now ?? Date.now)()), opts);
   }
 
   /** Store an already built notification (the engine's own, e.g. an alert firing, id starting with `#`). */
-  async record(user: string, item: NotificationItem): Promise<AppendResult & { id: string }> {
+  async record(user: string, item: NotificationItem, opts?: AppendOptions): Promise<AppendResult & { id: string }> {
     this.#assertAvailable();
-    const res = await this.log.append(user, item);
+    const res = await this.log.append(user, item, opts);
     if (res.duplicate) this.stats.duplicates++;
     else this.stats.recorded++;
     return { ...res, id: item.id };

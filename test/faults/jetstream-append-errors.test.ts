@@ -61,4 +61,32 @@ describe('JetStream execution log: an error while appending', () => {
     expect(await log.append(USER, exec(3))).toEqual({ seq: 3, duplicate: false });
     await log.close();
   });
+
+  it('a redelivered execution is found in the log even when JetStream no longer deduplicates its id', async () => {
+    // JetStream's duplicate window is the only deduplication of a plain append: past it (here 200
+    // ms; in a cluster, also a node whose deduplication state missed messages it caught up on)
+    // the same message id is stored again. A redelivery says since when it may have been stored.
+    const log = await JetStreamEventLog.open(nats.nc, {
+      stream: 'REDELIVERED',
+      inboundStream: 'REDELIVERED_IN',
+      // (the first case's streams hold the default subjects)
+      logPrefix: 'rd.log.',
+      inPrefix: 'rd.in.',
+      dedupWindowMs: 200,
+      retentionMs: 3_600_000,
+      maxPerUser: 1000,
+      replicas: 1,
+    });
+    const since = Date.now();
+    for (let n = 1; n <= 30; n++) expect(await log.append('other', exec(n))).toEqual({ seq: n, duplicate: false });
+    expect(await log.append(USER, exec(7))).toEqual({ seq: 1, duplicate: false });
+    expect(await log.append(USER, exec(8))).toEqual({ seq: 2, duplicate: false });
+    await new Promise((r) => setTimeout(r, 400)); // past the duplicate window (the condition under test, not a wait for it)
+    expect(await log.append(USER, exec(7), { redeliveredSince: since })).toEqual({ seq: 1, duplicate: true });
+    expect(await log.append('other', exec(8), { redeliveredSince: since })).toEqual({ seq: 8, duplicate: true });
+    // an id not in the log is appended as usual
+    expect(await log.append(USER, exec(9), { redeliveredSince: since })).toEqual({ seq: 3, duplicate: false });
+    expect((await log.read(USER, 0, 10)).map((e) => `${e.seq}:${e.d.id}`)).toEqual(['1:e7', '2:e8', '3:e9']);
+    await log.close();
+  });
 });

@@ -27,6 +27,7 @@ describe('inbound work queue: a failing store', () => {
     const jsm = await jetstreamManager(nats.nc);
     const attempts = new Map<string, number>();
     const stored: string[] = [];
+    const since: (number | undefined)[] = [];
     const stop = consumeInbound<{ id: string }>({
       jsm,
       js: jetstream(nats.nc),
@@ -36,7 +37,8 @@ describe('inbound work queue: a failing store', () => {
       what: 'test message',
       retryDelayMs: 10,
       maxRetryDelayMs: 40,
-      handle: async (_user, body) => {
+      handle: async (_user, body, append) => {
+        since.push(append.redeliveredSince);
         const n = (attempts.get(body.id) ?? 0) + 1;
         attempts.set(body.id, n);
         if (n <= 25) throw new Error('log unreachable'); // 25 failed deliveries
@@ -45,12 +47,17 @@ describe('inbound work queue: a failing store', () => {
       log,
     });
     try {
+      const published = Date.now();
       await jetstream(nats.nc).publish('retry.in.alice', JSON.stringify({ id: 'm1' }), { msgID: 'm1' });
       await waitFor(() => stored.length === 1, { what: 'the message stored after 25 failures', timeout: 20_000 }).catch((err: Error) => {
         throw new Error(`${err.message}: ${attempts.get('m1') ?? 0} deliveries`);
       });
       expect(stored).toEqual(['m1']);
       expect(attempts.get('m1')).toBe(26);
+      // every redelivery tells the store since when the message may have been stored (the stream's time)
+      expect(since[0]).toBeUndefined();
+      expect(new Set(since.slice(1)).size).toBe(1);
+      expect(Math.abs(since[1]! - published)).toBeLessThan(1000);
       const ci = await jsm.consumers.info('RETRY_IN', 'retry-in');
       expect(ci.config.max_deliver ?? -1).toBeLessThanOrEqual(0);
       await waitFor(async () => (await jsm.streams.info('RETRY_IN')).state.messages === 0, { what: 'the stored message acknowledged', timeout: 5000 });
