@@ -189,8 +189,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   async append(user: string, d: P, opts?: AppendOptions): Promise<AppendResult> {
     const subject = this.#subject(user);
     if (opts?.redeliveredSince !== undefined) {
-      // a redelivery: JetStream deduplicates only within its window, and a node that caught up
-      // from a snapshot may lack the ids of what it caught up on. Look for the id itself.
+      // a redelivery: tickwire repeats this append itself, so it does not rest on JetStream's
+      // message-id deduplication alone (bounded by its window, kept by the node that leads the
+      // stream after a kill). Look for the id among what the user got since.
       const earlier = await this.#findId(subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
       if (earlier) {
         const own = parse(earlier).seq;
