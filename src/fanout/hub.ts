@@ -73,6 +73,8 @@ export interface HubStats {
   upstreamSubscribes: number;
   upstreamReleases: number;
   badPayloads: number;
+  /** throttled emissions sent off the batch grid because the hub had emitted nothing throttled for a step */
+  offGrid: number;
 }
 
 interface TierEntry {
@@ -218,6 +220,7 @@ export class Hub {
     upstreamSubscribes: 0,
     upstreamReleases: 0,
     badPayloads: 0,
+    offGrid: 0,
   };
   /**
    * Observes each decoded upstream update once per channel (not per subscriber): metrics use it
@@ -753,7 +756,10 @@ export class Hub {
       return;
     }
     te.lastEmit = at ?? this.#clock.nowMs();
-    if (te.tier > 0 && te.lastEmit > this.#lastThrottled) this.#lastThrottled = te.lastEmit;
+    if (te.tier > 0) {
+      if (te.lastEmit > this.#lastThrottled) this.#lastThrottled = te.lastEmit;
+      if (this.#batchMs > 0 && (te.lastEmit - te.offset) % te.step !== 0) this.stats.offGrid++;
+    }
     const items = emissions.map((e) => {
       const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
       if (e.op !== undefined) item.op = e.op;

@@ -211,6 +211,11 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     return g ? { bad_payload: g.hub.stats.badPayloads } : undefined;
   });
   counter('tickwire_frames_encoded_total', 'Frames encoded (once per emission and encoding in use)', (s) => gw(s)?.hub.stats.framesPublished);
+  counter(
+    'tickwire_throttle_off_grid_total',
+    'Throttled emissions sent off the throttle.batchMs grid: the gateway had sent nothing throttled for a whole step (or a durable replay flushed its channel)',
+    (s) => gw(s)?.hub.stats.offGrid,
+  );
   counter('tickwire_frames_out_total', 'Frames sent to clients through topics (encoded frames times subscribers)', (s) => gw(s)?.hub.stats.framesOut);
   counter('tickwire_bytes_out_total', 'Bytes sent to clients through topics (frame bytes times subscribers)', (s) => gw(s)?.hub.stats.bytesOut);
 

@@ -324,6 +324,8 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     clock.advance(607);
     expect(slow.at).toEqual([7, 1007]);
     expect(slow.data().map((f) => f.d.bp)).toEqual([1, 4]);
+    // off the grid: 7 (both tiers), 107, 355 (MSFT) and 1007; 200 (MSFT, idle) happens to be a grid point
+    expect(hub.stats.offGrid).toBe(5);
     expect(clock.pendingTimers).toBe(0);
   });
 
