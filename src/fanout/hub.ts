@@ -608,7 +608,17 @@ export class Hub {
    * grid. A hub with nothing else to send does not hold a quiet channel's update for the grid.
    */
   #offGrid(te: TierEntry, now: number): boolean {
-    return now - this.#lastThrottled >= te.step;
+    return now - this.#lastThrottled >= te.step && !this.#slotOverdue(now);
+  }
+
+  /**
+   * Whether a slot is due and has not fired yet: the event loop is late (a long turn), and that
+   * slot's throttled output comes in a moment. The hub is not idle then, though nothing went out
+   * for a step.
+   */
+  #slotOverdue(now: number): boolean {
+    for (const at of this.#slots.keys()) if (at <= now) return true;
+    return false;
   }
 
   /**
@@ -675,7 +685,7 @@ export class Hub {
     // more slot.
     const now = Math.max(this.#clock.nowMs(), at);
     // (taken before this slot's own flushes: everything in the slot goes out in this one turn)
-    const idleMs = now - this.#lastThrottled;
+    const idleMs = this.#slotOverdue(now) ? 0 : now - this.#lastThrottled;
     for (const te of entries) {
       te.dueAt = -1;
       if (now < te.lastEmit + te.tier)
@@ -755,9 +765,11 @@ export class Hub {
       this.#serveWaitingLast(te);
       return;
     }
-    te.lastEmit = at ?? this.#clock.nowMs();
+    const now = this.#clock.nowMs();
+    te.lastEmit = at ?? now;
     if (te.tier > 0) {
-      if (te.lastEmit > this.#lastThrottled) this.#lastThrottled = te.lastEmit;
+      // when it went out: a late slot's emission counts at the slot's time for its window (#fireSlot)
+      if (now > this.#lastThrottled) this.#lastThrottled = now;
       if (this.#batchMs > 0 && (te.lastEmit - te.offset) % te.step !== 0) this.stats.offGrid++;
     }
     const items = emissions.map((e) => {

@@ -329,6 +329,29 @@ describe('hub: throttling and coalescing per (channel, tier)', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('throttle.batchMs: a grid point whose timer is late (a long turn) still counts as output: the hub is not idle then', () => {
+    hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 50 });
+    const s = new FakeSub(uws);
+    const other = new FakeSub(uws);
+    hub.subscribe(s, spec('quote:AAPL'), 100, { snapshot: false });
+    hub.subscribe(other, spec('quote:MSFT'), 100, { snapshot: false });
+    quote('MSFT', 1); // t = 0: at once
+    clock.turn();
+    clock.advance(10);
+    clock.lateMs = 30; // timers fire 30 ms late from now on
+    quote('MSFT', 2); // waits for the window's end at 100, whose timer fires at 130
+    clock.advance(100);
+    expect(other.at).toEqual([0]);
+    quote('AAPL', 1); // t = 110: nothing went out since 0, but the slot at 100 is overdue: not idle
+    clock.turn();
+    expect(s.at).toEqual([]);
+    clock.advance(20);
+    expect(other.at).toEqual([0, 130]);
+    clock.advance(50); // AAPL's grid point, 150, fires at 180
+    expect(s.at).toEqual([180]);
+    expect(hub.stats.offGrid).toBe(0);
+  });
+
   it('throttle.lanes: subscribers are dealt into lanes on shifted grids; each lane keeps the window, seq and every trade', () => {
     hub = new Hub({ bus, publisher: uws, clock, upstreamReleaseMs: 1000, batchMs: 20, lanes: 2 });
     const quotesAt = (s: FakeSub): number[] => s.at.filter((_, k) => s.frames[k]!.ch === 'quote:AAPL');
