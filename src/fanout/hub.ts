@@ -144,7 +144,7 @@ export interface HubOptions {
   /** keep an upstream subscription this long after its last subscriber leaves */
   upstreamReleaseMs: number;
   /**
-   * 0 (the Hub's default; the gateway config defaults to 100): a throttled (channel, tier) quiet
+   * 0 (the Hub's default; the gateway config defaults to 50): a throttled (channel, tier) quiet
    * for its throttle emits in the same turn, and trailing flushes wait in FLUSH_SLOT_MS slots.
    * N > 0: every throttled emission, leading or trailing, goes out on a grid whose step is the
    * largest divisor of the tier not above N ms (gridStep; config `throttle.batchMs`), except
