@@ -125,6 +125,9 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
     let portfolio: PortfolioParts | undefined;
     if (roles.gateway || roles.portfolio) {
       const executions = await buildExecutions(ctx, bus);
+      // (an embedded gateway worker's log is the main thread's: the worker's view reads 1, and
+      // /metrics takes the minimum with the main thread's, src/workers/aggregate.ts)
+      obs.sources.executionsLog = executions.events;
       portfolio = await buildPortfolio(ctx, bus, executions.events, store);
       priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
     }

@@ -67,6 +67,7 @@ async function openEventLog(ctx: EngineContext, bus: Bus): Promise<EventLog> {
       dedupWindowMs: config.executions.dedupWindowSec * 1000,
       replicas: config.executions.replicas,
       onError: (err, what) => log.warn({ err }, `${what} failed; retrying`),
+      connected: () => bus.connected,
     });
   }
   if (config.redisUrl) {

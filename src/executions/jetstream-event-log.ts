@@ -21,6 +21,11 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
   logPrefix?: string;
   /** subject prefix of the inbound work queue (default `exec.in.`) */
   inPrefix?: string;
+  /**
+   * whether the connection is up now (the bus's view of it); without it `ready` is only "not
+   * closed", and a connection that is reconnecting counts as ready
+   */
+  connected?: () => boolean;
 }
 
 /** JetStream API error: wrong last sequence (someone appended first). */
@@ -119,7 +124,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   }
 
   get ready(): boolean {
-    return !this.#nc.isClosed() && !this.#closed;
+    return !this.#nc.isClosed() && !this.#closed && (this.#opts.connected?.() ?? true);
   }
 
   get manager(): JetStreamManager {

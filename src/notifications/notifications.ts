@@ -62,6 +62,7 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
       dedupWindowMs: cfg.dedupWindowSec * 1000,
       replicas: cfg.replicas,
       onError: (err, what) => ctx.log.warn({ err }, `notifications ${what} failed; retrying`),
+      connected: () => ctx.bus.connected,
     });
   } else if (config.redisUrl) {
     log = new RedisEventLog<NotificationEvent>({

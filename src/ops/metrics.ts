@@ -46,6 +46,8 @@ export interface MetricsSources {
   /** feed health per feed: the in-process FeedHost, or a view of feed health from the bus */
   feeds?: () => readonly FeedHealthLike[];
   store?: LastValueStore & { readonly stats?: RedisLastValueStoreStats; readonly pendingKeys?: number };
+  /** the durable execution log (JetStream, Redis or memory; `disabled` when NATS has no JetStream) */
+  executionsLog?: { readonly kind: string; readonly ready: boolean };
   tickAge?: TickAgeHistogram;
   /** limit enforcement counts (src/gateway/limits.ts) */
   limits?: { readonly stats: LimitStats };
@@ -323,6 +325,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
 
   // last-value store
   gauge('tickwire_store_ready', '1 when the last-value store is reachable', (s) => (s.store ? (s.store.ready ? 1 : 0) : undefined));
+  gauge('tickwire_executions_log_ready', '1 when the execution log is reachable (its own connection: JetStream or Redis); 0 when down or off', (s) =>
+    s.executionsLog ? (s.executionsLog.kind !== 'disabled' && s.executionsLog.ready ? 1 : 0) : undefined,
+  );
   gauge('tickwire_store_pending_keys', 'Last values waiting for the next batched write', (s) => s.store?.pendingKeys);
   counter('tickwire_store_writes_total', 'Last values written to the store', (s) => s.store?.stats?.written);
   counter('tickwire_store_writes_coalesced_total', 'Last values replaced by a newer one before they were written', (s) => s.store?.stats?.coalesced);

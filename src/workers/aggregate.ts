@@ -56,7 +56,7 @@ const AGGREGATORS: ReadonlyArray<[RegExp, 'first' | 'min' | 'max']> = [
   [/^tickwire_info$/, 'first'],
   [/^tickwire_connections_max$/, 'first'],
   [/^tickwire_feed_/, 'first'],
-  [/^tickwire_(bus_connected|store_ready)$/, 'min'],
+  [/^tickwire_(bus_connected|store_ready|executions_log_ready)$/, 'min'],
   [/_max_bytes$|^tickwire_max_/, 'max'],
 ];
 

@@ -95,6 +95,13 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
+/** Gateway 0's `tickwire_executions_log_ready` gauge. */
+async function logReady(): Promise<number | undefined> {
+  const text = await (await fetch(`${cluster.http(0)}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('tickwire_executions_log_ready '));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
 // each fault waits on several steps of up to 30 s: a stalled step must fail with its own name, not the test's timeout
 describe('faults with real processes', { timeout: 120_000 }, () => {
   it('NATS killed and restarted: sockets stay open, /ready and /health say the bus is down, data resumes by itself, executions posted during the outage are delivered once, in order', async () => {
@@ -105,6 +112,8 @@ describe('faults with real processes', { timeout: 120_000 }, () => {
     await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 503, { what: '/ready 503', timeout: 30_000 });
     expect((await json(`${cluster.http(0)}/ready`)).body.checks).toMatchObject({ bus: false });
     expect((await json(`${cluster.http(0)}/health`)).body).toMatchObject({ status: 'ok', bus: 'disconnected' });
+    // the execution log is on the same connection: down too, for alerting (not part of /ready)
+    expect(await logReady()).toBe(0);
     // executions posted now cannot be stored yet: the poster retries (same id) until they are
     const during = post(3, 1);
     await quietFor(1500, 'the SDK connection stays open while NATS is away');
@@ -113,6 +122,7 @@ describe('faults with real processes', { timeout: 120_000 }, () => {
 
     await cluster.nats.start();
     await waitFor(async () => (await json(`${cluster.http(0)}/ready`)).status === 200, { what: '/ready 200', timeout: 30_000 });
+    expect(await logReady()).toBe(1);
     const q = quotes;
     const b = bobData('quote:MSFT').length;
     await waitFor(() => quotes >= q + 5 && bobData('quote:MSFT').length >= b + 5, { what: 'data resumed on both clients', timeout: 30_000 });

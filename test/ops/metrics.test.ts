@@ -97,6 +97,7 @@ describe('GET /metrics after real traffic (embedded engine)', () => {
     expect(series(m, 'tickwire_feed_state{feed="synthetic",state="connected"}')).toBe(1);
     expect(series(m, 'tickwire_feed_messages_total{feed="synthetic"}')).toBeGreaterThan(0);
     expect(series(m, 'tickwire_store_ready')).toBe(1);
+    expect(series(m, 'tickwire_executions_log_ready')).toBe(1);
     // tick age: a histogram with cumulative buckets whose +Inf bucket is the count
     const count = series(m, 'tickwire_tick_age_seconds_count');
     expect(count).toBeGreaterThan(0);
