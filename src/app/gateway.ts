@@ -14,6 +14,7 @@ import { MarketDelay } from '../fanout/market-delay.js';
 import type { Hub } from '../fanout/hub.js';
 import { CLOSE_SLOW_CONSUMER } from '../gateway/connection.js';
 import { Gateway } from '../gateway/server.js';
+import type { GatewayOptions } from '../gateway/server.js';
 import { FeedHealthView } from '../ingest/feed-health-view.js';
 import { registerFeedRoutes } from '../ingest/feed-routes.js';
 import type { EngineMetrics, MetricsSources } from '../ops/metrics.js';
@@ -108,7 +109,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     },
     ready: deps.ready,
     ...(worker ? { peers: worker.peers, stats: worker.stats } : {}),
-    ...(worker?.forwardHttpStream ? { forwardHttpStream: worker.forwardHttpStream } : {}),
+    ...httpStreamRouting(bus, worker?.forwardHttpStream),
     routes: (app, gw) => {
       admin = registerAdmin(app, {
         gateway: gw,
@@ -192,4 +193,37 @@ function busOutageNotice(hub: Hub): (state: string) => void {
 async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** Subject on which the gateway holding HTTP-stream session <id> takes POSTs from other gateway processes. */
+export const httpStreamSubject = (session: string): string => `gw.hs.${session}`;
+const HTTP_STREAM_FORWARD_TIMEOUT_MS = 2000;
+const DELIVERED = new Uint8Array([1]);
+const NOT_DELIVERED = new Uint8Array([0]);
+
+/**
+ * Where a POST of the HTTP-streaming fallback goes when its session is not on this event loop:
+ * first the other workers of this process, then, on NATS, whichever gateway process holds it
+ * (each session answers requests on its own subject while it is open, so a load balancer needs
+ * no affinity). Embedded engines have one process: the workers are all there is.
+ */
+function httpStreamRouting(
+  bus: Bus,
+  workers: ((session: string, body: Uint8Array) => Promise<boolean>) | undefined,
+): Pick<GatewayOptions, 'forwardHttpStream' | 'announceHttpStream'> {
+  const requests = bus.streams ? bus.requests : undefined;
+  if (!requests) return workers ? { forwardHttpStream: workers } : {};
+  return {
+    forwardHttpStream: async (session, body) => {
+      if (workers && (await workers(session, body))) return true;
+      try {
+        const reply = await requests.request(httpStreamSubject(session), body, HTTP_STREAM_FORWARD_TIMEOUT_MS);
+        return reply[0] === 1;
+      } catch {
+        return false; // no gateway holds it (no responders), or it did not answer in time
+      }
+    },
+    announceHttpStream: (session, deliver) =>
+      requests.serve(httpStreamSubject(session), 'gw-hs', async (body) => (deliver(body) ? DELIVERED : NOT_DELIVERED)),
+  };
 }

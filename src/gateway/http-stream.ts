@@ -63,10 +63,15 @@ export interface HttpStreamHost {
   attach(transport: Transport, init: ConnectionInit): Connection;
   detach(conn: Connection, code: number): void;
   /**
-   * The other gateways of this process (workers sharing the port): a POST whose session is not
-   * here goes to the one holding it; true when one did.
+   * The other gateways (workers sharing the port, other gateway processes on the bus): a POST
+   * whose session is not here goes to the one holding it; true when one did.
    */
   forward?: (session: string, body: Uint8Array) => Promise<boolean>;
+  /**
+   * A session opened here: make it reachable from the other gateways (`forward` there) until the
+   * returned function is called, when it ends.
+   */
+  announce?: (session: string, deliver: (body: Uint8Array) => boolean) => () => void;
 }
 
 /**
@@ -338,8 +343,10 @@ export class HttpStreamRoutes {
     const transport = new HttpStreamTransport(res, init.ip, host.topics, host.config.slow.hardLimitBytes * 2);
     const session: Session = { id, transport, conn: undefined, lastSeen: Date.now() };
     this.#sessions.set(id, session);
+    const unannounce = host.announce?.(id, (body) => this.deliver(id, body));
     transport.onEnd = (code) => {
       this.#sessions.delete(id);
+      unannounce?.();
       if (session.conn) host.detach(session.conn, code);
     };
     transport.onWritable = () => session.conn?.checkBackpressure(Date.now());

@@ -70,6 +70,8 @@ export interface GatewayOptions {
    * whose session one of them holds goes there (`deliverHttpStream` on that gateway).
    */
   forwardHttpStream?: (session: string, body: Uint8Array) => Promise<boolean>;
+  /** Make a session of this gateway reachable from other gateway processes (the bus): see HttpStreamHost.announce. */
+  announceHttpStream?: (session: string, deliver: (body: Uint8Array) => boolean) => () => void;
   /** The answer of GET /v1/stats from this gateway's own figures (workers: the sum over all of them). */
   stats?: (local: GatewayStats) => Promise<object>;
 }
@@ -194,6 +196,7 @@ export class Gateway {
       attach: (transport, init) => this.#attach(transport, init),
       detach: (conn, code) => this.#detach(conn, code),
       ...(opts.forwardHttpStream ? { forward: opts.forwardHttpStream } : {}),
+      ...(opts.announceHttpStream ? { announce: opts.announceHttpStream } : {}),
     });
     this.#loadStatic();
     this.#routes();

@@ -1,5 +1,8 @@
 import { request } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
+import { startNats } from '../helpers/servers.js';
 import { SseTestClient } from '../helpers/sse-client.js';
 import type { Frame } from '../helpers/sse-client.js';
 import { embeddedWorkers } from '../helpers/gateway-workers.js';
@@ -72,5 +75,51 @@ describe('HTTP-streaming fallback through gateway workers (embedded, 2 workers)'
     } finally {
       for (const s of sessions) s.close();
     }
+  });
+});
+
+describe('HTTP-streaming fallback across gateway processes (NATS)', () => {
+  // two gateway processes behind one load balancer that has no session affinity: a POST may
+  // reach the process that does not hold its session. Before, it was answered 404 and the SDK
+  // opened a new stream (docs/protocol.md told operators to route by client address).
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  let a: Engine;
+  let b: Engine;
+  beforeAll(async () => {
+    nats = await startNats();
+    const gateway = () =>
+      startEngine(
+        { natsUrl: nats.url, host: '127.0.0.1', port: 0, log: { level: 'silent' }, ops: { statsLogSec: 0 }, gateway: { workers: 1 } },
+        { env: {}, roles: { gateway: true, feeds: [] } },
+      );
+    [a, b] = await Promise.all([gateway(), gateway()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await nats?.destroy();
+  });
+
+  it('a POST that reaches the other process is handed to the session there, in order; once the stream ends it is a 404', async () => {
+    const s = await SseTestClient.open(a.port);
+    try {
+      await s.waitFrame((f) => f.op === 'welcome', 'welcome');
+      for (let id = 1; id <= 6; id++) {
+        const r = await postFresh(id % 2 ? b.port : a.port, s.session!, [{ op: 'ping', id }]);
+        expect(r.status, `POST ${id}: ${r.body}`).toBe(204);
+      }
+      await s.waitFor(() => s.frames.filter((f: Frame) => f.op === 'pong').length === 6, 'six pongs');
+      expect(s.frames.filter((f: Frame) => f.op === 'pong').map((f: Frame) => f.id)).toEqual([1, 2, 3, 4, 5, 6]);
+      const ack = await postFresh(b.port, s.session!, [{ op: 'subscribe', id: 7, channels: ['quote:AAPL'] }]);
+      expect(ack.status).toBe(204);
+      await s.waitFrame((f) => f.op === 'ack' && f.id === 7, 'the ack of a subscribe sent through the other process');
+      // an id no process holds: 404 from either
+      const unknown = await postFresh(b.port, 'B'.repeat(24), [{ op: 'ping', id: 1 }]);
+      expect(unknown.status).toBe(404);
+      expect(JSON.parse(unknown.body)).toMatchObject({ error: 'UNKNOWN_SESSION' });
+    } finally {
+      s.close();
+    }
+    // the session ends with its stream: no process takes its POSTs any more
+    await expect.poll(async () => (await postFresh(b.port, s.session!, [{ op: 'ping', id: 9 }])).status, { timeout: 10_000 }).toBe(404);
   });
 });
