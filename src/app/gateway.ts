@@ -223,7 +223,6 @@ function httpStreamRouting(
         return false; // no gateway holds it (no responders), or it did not answer in time
       }
     },
-    announceHttpStream: (session, deliver) =>
-      requests.serve(httpStreamSubject(session), 'gw-hs', async (body) => (deliver(body) ? DELIVERED : NOT_DELIVERED)),
+    announceHttpStream: (session, deliver) => requests.serve(httpStreamSubject(session), 'gw-hs', async (body) => (deliver(body) ? DELIVERED : NOT_DELIVERED)),
   };
 }
