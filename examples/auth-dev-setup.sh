@@ -18,4 +18,5 @@ curl -s "http://127.0.0.1:$PORT/v1/auth/check?token=not-a-jwt"; echo
 curl -s -X POST "http://127.0.0.1:$PORT/v1/executions" \
   -H "Authorization: Bearer $TICKWIRE_SERVICE_TOKEN" -H 'content-type: application/json' \
   -d '{"user":"alice","id":"ex-1","order":"ord-1","sym":"AAPL","side":"buy","qty":10,"p":228.41,"t":1718000000123}'; echo
-node bin/tickwire.js tap executions ticker:BTC-USD --url "ws://127.0.0.1:$PORT/v1/stream" --token "$TOKEN" --json --count 3
+node bin/tickwire.js tap executions --url "ws://127.0.0.1:$PORT/v1/stream" --token "$TOKEN" --json --count 1
+node bin/tickwire.js tap ticker:BTC-USD --url "ws://127.0.0.1:$PORT/v1/stream" --token "$TOKEN" --json --count 2

@@ -75,9 +75,12 @@ describe('tickwire record over NATS', () => {
       print: (l) => lines.push(l),
     });
     // (not created yet: readFileSync throws, which waitFor takes as "not yet")
-    await waitFor(() => readFileSync(out, 'utf8').split('\n').length > 30, { what: 'over 30 recorded lines', timeout: 20_000, interval: 100 }).catch(
-      () => undefined,
-    ); // the assertions below say what is missing
+    // (complete lines: the file ends with a newline, and the empty string after it is not a tick)
+    await waitFor(() => readFileSync(out, 'utf8').split('\n').filter(Boolean).length > 30, {
+      what: 'over 30 recorded lines',
+      timeout: 20_000,
+      interval: 100,
+    }).catch(() => undefined); // the assertions below say what is missing
     abort.abort();
     expect(await done).toBe(0);
     const ticks = readRecording(out);
