@@ -32,6 +32,12 @@ export interface JetStreamEventLogOptions extends RetentionOptions {
 const WRONG_LAST_SEQUENCE = 10071;
 /** A redelivery's look-back starts this much before its delivery time (clocks of cluster nodes). */
 const REDELIVERY_CLOCK_MARGIN_MS = 5000;
+/**
+ * Most of a user's events a redelivery's look-up walks (one direct get each): past it, the append
+ * rests on JetStream's message-id deduplication alone, as any other append does. A user with a
+ * few executions a second has a few dozen events in the window of a redelivery.
+ */
+const REDELIVERY_LOOKUP_MAX = 2000;
 const MAX_APPEND_ATTEMPTS = 50;
 /** users whose newest message a log instance remembers (the least recently written are forgotten) */
 const MAX_KNOWN_HEADS = 100_000;
@@ -162,7 +168,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   /**
    * The message of `subject` holding event `id`, among those stored from `sinceMs` on (stream
    * time): the first of them by binary search over stream sequences (stream time grows with
-   * them), then a walk. Only redeliveries ask, so the walk is over what the user got since.
+   * them), then a walk of at most REDELIVERY_LOOKUP_MAX. Only redeliveries ask, so the walk is
+   * over what the user got since.
    */
   async #findId(subject: string, id: string, sinceMs: number): Promise<StoredMsg | null> {
     const last = await this.#last(subject);
@@ -175,7 +182,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (m && m.time.getTime() < sinceMs) lo = m.seq + 1;
       else hi = mid;
     }
-    for (let m = await this.#atOrAfter(subject, lo); m; m = await this.#atOrAfter(subject, m.seq + 1)) {
+    let walked = 0;
+    for (let m = await this.#atOrAfter(subject, lo); m && walked < REDELIVERY_LOOKUP_MAX; m = await this.#atOrAfter(subject, m.seq + 1), walked++) {
       if (parse(m).d.id === id) return m;
     }
     return null;
