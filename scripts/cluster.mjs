@@ -35,16 +35,29 @@ for (const bin of ['nats-server', 'redis-server']) {
   }
 }
 
-/** A free loopback port: the OS picks one, we give it back and pass it on. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+/** Ports handed out by this script: each is given once. */
+const handedOut = new Set();
+
+/**
+ * A free loopback port, never one this script handed out before. Drawn at random below the
+ * kernel's ephemeral range and checked with an exclusive bind: a port-0 bind lands in that range,
+ * where the kernel may give a port just released to the next bind (a CI run once had n1's
+ * monitor and route ports on the same number) or to another process's outgoing connection.
+ */
+async function freePort() {
+  for (;;) {
+    const port = 15000 + Math.floor(Math.random() * 15000);
+    if (handedOut.has(port)) continue;
+    const ok = await new Promise((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 function portTaken(port) {
