@@ -189,6 +189,16 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     return null;
   }
 
+  /**
+   * An earlier message of `subject` than `copy` with `copy`'s per-user seq or a later one: `copy`
+   * then collided with it and lost (the first stored wins). Undefined when `copy` is the event.
+   */
+  async #collisionWinner(subject: string, copy: StoredMsg): Promise<StoredMsg | undefined> {
+    const own = parse(copy).seq;
+    const first = await this.#firstAbove(subject, own - 1, copy.seq);
+    return first && first.seq < copy.seq && parse(first).seq >= own ? first : undefined;
+  }
+
   /** A message of `subject` stored after `after` and before `own` whose per-user seq is `seq` or later. */
   async #rival(subject: string, after: number, own: number, seq: number): Promise<StoredMsg | undefined> {
     let m = await this.#atOrAfter(subject, after + 1);
@@ -206,14 +216,10 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       // message-id deduplication alone (bounded by its window, kept by the node that leads the
       // stream after a kill). Look for the id among what the user got since.
       const earlier = await this.#findId(subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
-      if (earlier) {
-        const own = parse(earlier).seq;
-        // (not a copy removed after a collision whose removal failed: the duplicate path below sorts that out)
-        const first = await this.#firstAbove(subject, own - 1, earlier.seq);
-        if (!first || first.seq >= earlier.seq || parse(first).seq < own) {
-          this.#remember(user, own, earlier.seq);
-          return { seq: own, duplicate: true };
-        }
+      // (a copy that lost a collision and whose removal failed: the duplicate path below sorts that out)
+      if (earlier && !(await this.#collisionWinner(subject, earlier))) {
+        this.#remember(user, parse(earlier).seq, earlier.seq);
+        return { seq: parse(earlier).seq, duplicate: true };
       }
     }
     const baseID = createHash('sha256').update(user).update('\u0000').update(d.id).digest('base64url');
@@ -262,14 +268,13 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
           // caller got an error and retried): an earlier message of the subject has its seq or a
           // later one. Gateways drop an event whose seq they already passed on, so that copy
           // would reach no client: remove it now and append again after the winner.
-          const own = parse(original).seq;
-          const first = await this.#firstAbove(subject, own - 1, original.seq);
-          if (!first || first.seq >= original.seq || parse(first).seq < own) {
-            this.#remember(user, own, original.seq);
-            return { seq: own, duplicate: true };
+          const winner = await this.#collisionWinner(subject, original);
+          if (!winner) {
+            this.#remember(user, parse(original).seq, original.seq);
+            return { seq: parse(original).seq, duplicate: true };
           }
           await this.#jsm.streams.deleteMessage(this.#opts.stream, original.seq, false);
-          floor = first;
+          floor = winner;
         }
         // that copy was removed after a collision: the execution is stored under a later generation
         generation++;
@@ -344,9 +349,21 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   }
 
   async head(user: string): Promise<number> {
-    const subject = this.#subject(user);
+    const ends = await this.#ends(this.#subject(user));
+    return ends ? parse(ends.newest).seq : 0;
+  }
+
+  /**
+   * The subject's last message on the stream and the user's newest event; null when it has none.
+   * The last-message index can lag what is stored after a leader change (walked on from it, or a
+   * replay would stop short of the newest events), and the last message can be a stale copy
+   * stored late, which does not carry the newest seq (#newest).
+   */
+  async #ends(subject: string): Promise<{ last: StoredMsg; newest: StoredMsg } | null> {
     const indexed = await this.#last(subject);
-    return indexed ? parse(await this.#newest(subject, await this.#latestFrom(subject, indexed))).seq : 0;
+    if (!indexed) return null;
+    const last = await this.#latestFrom(subject, indexed);
+    return { last, newest: await this.#newest(subject, last) };
   }
 
   /**
@@ -403,13 +420,10 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
     const subject = this.#subject(user);
-    // the subject's last-message index can lag what is stored after a leader change: walk on
-    // from it, or a replay would stop short of the newest events
-    const indexed = await this.#last(subject);
-    const last = indexed ? await this.#latestFrom(subject, indexed) : null;
-    if (!last) return [];
-    // the newest seq, which the last message does not carry when it is a stale copy stored late
-    const top = parse(await this.#newest(subject, last)).seq;
+    const ends = await this.#ends(subject);
+    if (!ends) return [];
+    const { last } = ends;
+    const top = parse(ends.newest).seq;
     if (top <= after) return [];
     const first = await this.#firstAbove(subject, after, last.seq);
     if (!first) return [];
