@@ -246,7 +246,7 @@ export class Hub {
    * With a grid (batchMs > 0): clock time of the last throttled emission (-Infinity: none yet).
    * The grid exists so that emissions share turns, and so sockets' writes; a hub that has emitted
    * nothing throttled for a whole step has nothing to share a turn with, and a quiet channel's
-   * update then goes out at once, off the grid (#offGrid).
+   * update then goes out at once, off the grid (#idle).
    */
   #lastThrottled = -Infinity;
   readonly #flushImmediate = (): void => {
@@ -595,9 +595,14 @@ export class Hub {
       }
       te.dirty = true;
       if (now < due) this.#slotTrailing(te);
-      else if (this.#batchMs === 0 || (now - te.offset) % te.step === 0 || this.#offGrid(te, now)) this.#emitThisTurn(te);
+      else if (!this.#offTheGrid(te, now) || this.#idle(te, now)) this.#emitThisTurn(te);
       else this.#slot(te, now);
     }
+  }
+
+  /** Whether time `t` is off te's grid (never without a grid). */
+  #offTheGrid(te: TierEntry, t: number): boolean {
+    return this.#batchMs > 0 && (t - te.offset) % te.step !== 0;
   }
 
   /**
@@ -607,7 +612,7 @@ export class Hub {
    * per step on average, and under steady load (output at every grid point) nothing leaves the
    * grid. A hub with nothing else to send does not hold a quiet channel's update for the grid.
    */
-  #offGrid(te: TierEntry, now: number): boolean {
+  #idle(te: TierEntry, now: number): boolean {
     return now - this.#lastThrottled >= te.step && !this.#slotOverdue(now);
   }
 
@@ -623,13 +628,13 @@ export class Hub {
 
   /**
    * Wait for the window that started at te's last emission. On the grid (or without one) that is
-   * #slot. After an emission off the grid (#offGrid) the window ends off the grid too: it gets a
+   * #slot. After an emission off the grid (#idle) the window ends off the grid too: it gets a
    * slot of its own at its exact end (1 ms timer resolution), and #fireSlot sends it there only
    * if the hub is still idle, else moves it to the next grid point.
    */
   #slotTrailing(te: TierEntry): void {
     const due = te.lastEmit + te.tier;
-    if (this.#batchMs > 0 && (te.lastEmit - te.offset) % te.step !== 0) this.#slotAt(te, Math.ceil(due));
+    if (this.#offTheGrid(te, te.lastEmit)) this.#slotAt(te, Math.ceil(due));
     else this.#slot(te, due);
   }
 
@@ -690,7 +695,7 @@ export class Hub {
       te.dueAt = -1;
       if (now < te.lastEmit + te.tier)
         this.#slotTrailing(te); // (not expected)
-      else if (this.#batchMs > 0 && (at - te.offset) % te.step !== 0 && idleMs < te.step)
+      else if (this.#offTheGrid(te, at) && idleMs < te.step)
         this.#slot(te, at); // a window that ended off the grid, and the hub is busy again: the next grid point
       else this.#flush(te, now - at < te.step ? at : now);
     }
@@ -770,7 +775,7 @@ export class Hub {
     if (te.tier > 0) {
       // when it went out: a late slot's emission counts at the slot's time for its window (#fireSlot)
       if (now > this.#lastThrottled) this.#lastThrottled = now;
-      if (this.#batchMs > 0 && (te.lastEmit - te.offset) % te.step !== 0) this.stats.offGrid++;
+      if (this.#offTheGrid(te, te.lastEmit)) this.stats.offGrid++;
     }
     const items = emissions.map((e) => {
       const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++te.seq };
