@@ -1,7 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, testLog } from '../helpers/nats-client.js';
 
 /**
  * An execution delivered twice (the intake's ack was lost in a node kill, so the inbound queue
@@ -42,14 +41,7 @@ function flakyGets(): { nc: NatsConnection; failNext(n: number): void } {
 describe('JetStream execution log: an error while appending', () => {
   it('a failed read of the duplicate’s original fails the append instead of storing the execution again', async () => {
     const flaky = flakyGets();
-    const log = await JetStreamEventLog.open(flaky.nc, {
-      stream: 'APPEND_ERR',
-      inboundStream: 'APPEND_ERR_IN',
-      dedupWindowMs: 60_000,
-      retentionMs: 3_600_000,
-      maxPerUser: 1000,
-      replicas: 1,
-    });
+    const log = await testLog(flaky.nc, 'APPEND_ERR');
     expect(await log.append(USER, exec(1))).toEqual({ seq: 1, duplicate: false });
     expect(await log.append(USER, exec(2))).toEqual({ seq: 2, duplicate: false });
     // e1 again (redelivered), and the read of its original times out
@@ -66,17 +58,8 @@ describe('JetStream execution log: an error while appending', () => {
     // JetStream's duplicate window is the only deduplication of a plain append: past it (here 200
     // ms; in a cluster, also a node whose deduplication state missed messages it caught up on)
     // the same message id is stored again. A redelivery says since when it may have been stored.
-    const log = await JetStreamEventLog.open(nats.nc, {
-      stream: 'REDELIVERED',
-      inboundStream: 'REDELIVERED_IN',
-      // (the first case's streams hold the default subjects)
-      logPrefix: 'rd.log.',
-      inPrefix: 'rd.in.',
-      dedupWindowMs: 200,
-      retentionMs: 3_600_000,
-      maxPerUser: 1000,
-      replicas: 1,
-    });
+    // (the first case's streams hold the default subjects)
+    const log = await testLog(nats.nc, 'REDELIVERED', { logPrefix: 'rd.log.', inPrefix: 'rd.in.', dedupWindowMs: 200 });
     const since = Date.now();
     for (let n = 1; n <= 30; n++) expect(await log.append('other', exec(n))).toEqual({ seq: n, duplicate: false });
     expect(await log.append(USER, exec(7))).toEqual({ seq: 1, duplicate: false });

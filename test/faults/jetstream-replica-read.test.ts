@@ -1,8 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, testLog } from '../helpers/nats-client.js';
 
 /**
  * A long read of the JetStream execution log goes through a consumer, and nats-server places a
@@ -38,13 +37,7 @@ const stored = (): Msg[] => Array.from({ length: COUNT }, (_, i) => ({ seq: i + 
  */
 async function setUp(stream: string, leader: Msg[], replica: Msg[]) {
   const problems: string[] = [];
-  const log = await JetStreamEventLog.open(nats.nc, {
-    stream,
-    inboundStream: `${stream}_IN`,
-    dedupWindowMs: 60_000,
-    retentionMs: 3_600_000,
-    maxPerUser: 1000,
-    replicas: 1,
+  const log = await testLog(nats.nc, stream, {
     logPrefix: `${stream}.log.`,
     inPrefix: `${stream}.in.`,
     onError: (err) => problems.push((err as Error).message),

@@ -1,7 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, testLog } from '../helpers/nats-client.js';
 
 /**
  * After a SIGKILL a clustered stream can store late a stale copy of an execution, with a per-user
@@ -18,14 +17,7 @@ const expected = (from: number, to: number) => Array.from({ length: to - from + 
 
 /** A log on a single-node stream, and a way to write its messages directly (as a cluster may have stored them). */
 async function staleLog(stream: string) {
-  const log = await JetStreamEventLog.open(nats.nc, {
-    stream,
-    inboundStream: `${stream}_IN`,
-    dedupWindowMs: 60_000,
-    retentionMs: 3_600_000,
-    maxPerUser: 1000,
-    replicas: 1,
-  });
+  const log = await testLog(nats.nc, stream);
   const js = jetstream(nats.nc);
   return { log, publish: (seq: number, n: number) => js.publish(`exec.log.${USER}`, JSON.stringify({ seq, d: exec(n) })) };
 }

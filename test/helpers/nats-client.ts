@@ -1,6 +1,8 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll } from 'vitest';
+import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import type { JetStreamEventLogOptions } from '../../src/executions/jetstream-event-log.js';
 import { startNats } from './servers.js';
 
 /**
@@ -24,4 +26,21 @@ export function natsClient(): { readonly nc: NatsConnection } {
       return conn;
     },
   };
+}
+
+/**
+ * A JetStream execution log on a single-node stream for tests: `stream` with its inbound queue
+ * `<stream>_IN`, a minute's duplicate window, an hour's retention, 1000 events per user; `opts`
+ * override any of these (subject prefixes, when two logs share a server).
+ */
+export function testLog(nc: NatsConnection, stream: string, opts: Partial<JetStreamEventLogOptions> = {}): Promise<JetStreamEventLog> {
+  return JetStreamEventLog.open(nc, {
+    stream,
+    inboundStream: `${stream}_IN`,
+    dedupWindowMs: 60_000,
+    retentionMs: 3_600_000,
+    maxPerUser: 1000,
+    replicas: 1,
+    ...opts,
+  });
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, testLog } from '../helpers/nats-client.js';
 
 /**
  * A clustered stream can store two writers' executions with the same per-user seq (nats-server
@@ -22,14 +21,7 @@ const exec = (id: string) => ({ id, order: `o-${id}`, sym: 'AAPL', side: 'buy' a
 
 describe('JetStream execution log: a collision left by a failed removal', () => {
   it('is repaired when the execution is appended again, not returned as a duplicate', async () => {
-    const log = await JetStreamEventLog.open(nats.nc, {
-      stream: 'COLL',
-      inboundStream: 'COLL_IN',
-      dedupWindowMs: 60_000,
-      retentionMs: 3_600_000,
-      maxPerUser: 1000,
-      replicas: 1,
-    });
+    const log = await testLog(nats.nc, 'COLL');
     const js = jetstream(nats.nc);
     expect(await log.append('u1', exec('a'))).toEqual({ seq: 1, duplicate: false });
     // the winner, then the loser's copy with the same seq, whose removal failed
