@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/app/engine.js';
+import type { Engine } from '../../src/app/engine.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+/**
+ * Promises of docs/protocol.md checked against a running engine over a real WebSocket, one test
+ * per sentence of the doc that a client author relies on and that no other suite pins down.
+ */
+let engine: Engine;
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  // no feeds: only the answers to our own requests arrive; a small subscription limit
+  engine = await startEngine(
+    { host: '127.0.0.1', port: 0, log: { level: 'silent' }, feeds: [], gateway: { maxSubscriptions: 3 }, limits: { messagesPerSec: 0 } },
+    { env: {} },
+  );
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await engine?.close();
+});
+
+async function connect(): Promise<TestClient> {
+  const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
+  clients.push(c);
+  await c.waitFor((f) => f.op === 'welcome');
+  return c;
+}
+
+describe('docs/protocol.md: subscribe', () => {
+  it('subscribing again to a channel the connection has does not count twice against the subscription limit', async () => {
+    const c = await connect();
+    const first = await c.request({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT'] });
+    expect(first).toMatchObject({ subscribed: ['quote:AAPL', 'quote:MSFT'], rejected: [] });
+    // two held, limit 3: the request again holds AAPL and MSFT (replaced, not added) and adds one
+    const again = await c.request({ op: 'subscribe', id: 2, channels: ['quote:AAPL', 'quote:MSFT', 'quote:NVDA'], throttle: 250 });
+    expect(again).toMatchObject({ subscribed: ['quote:AAPL', 'quote:MSFT', 'quote:NVDA'], rejected: [], throttle: 250 });
+    // now at the limit: a fourth channel is refused, a re-subscription of one held is not
+    const over = await c.request({ op: 'subscribe', id: 3, channels: ['quote:NVDA', 'quote:TSLA'] });
+    expect(over.subscribed).toEqual(['quote:NVDA']);
+    expect(over.rejected).toEqual([{ channel: 'quote:TSLA', code: 'LIMIT', reason: 'at most 3 subscriptions per connection' }]);
+  });
+});
