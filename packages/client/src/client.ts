@@ -264,6 +264,8 @@ interface ChannelState {
  * channels where every event matters (durable per-user logs): a gap is repaired by replay,
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
  */
+/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
+const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 const isResumable = (ch: string): boolean => ch === 'executions' || ch === 'notifications';
 /** order books (`book:SYM`): updates are deltas, rebuilt from a snapshot (LocalBook) */
 const isBook = (ch: string): boolean => ch.startsWith('book:');
@@ -528,11 +530,15 @@ export class TickwireClient extends Emitter<ClientEvents> {
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
     const list = this.#checkChannels(channels);
     const snapshot = options.snapshot ?? true;
+    // what each channel was before: a request the server refuses as a whole changes nothing there
+    const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
     for (const ch of list) {
       const want: Desired = { throttle: options.throttle, snapshot };
       if (options.history !== undefined) want.history = options.history;
       if (options.visible === false) want.visible = false;
       if (options.depth !== undefined) want.depth = options.depth;
+      const prev = this.#channels.get(ch);
+      before.set(ch, { set: want, want: this.#desired.get(ch), st: prev, lastSeq: prev?.lastSeq });
       this.#desired.set(ch, want);
       const st = this.#chan(ch);
       st.refreshing = false;
@@ -548,7 +554,27 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.history !== undefined) frame.history = options.history;
     if (options.visible === false) frame.visible = false;
     if (options.depth !== undefined) frame.depth = options.depth;
-    return this.#request(frame, false) as Promise<SubscribeResult>;
+    return (this.#request(frame, false) as Promise<SubscribeResult>).catch((err: unknown) => {
+      if (refusedByServer(err)) this.#restore(before);
+      throw err;
+    });
+  }
+
+  /**
+   * Undo what a subscribe the server refused (an `error` frame) set, for each channel no later
+   * request has set since: the client keeps (and after a reconnect re-establishes) exactly what
+   * the server holds, not the refused settings, and forgets channels the request would have added.
+   */
+  #restore(before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>): void {
+    for (const [ch, b] of before) {
+      if (this.#desired.get(ch) !== b.set) continue;
+      if (b.want) this.#desired.set(ch, b.want);
+      else this.#desired.delete(ch);
+      const st = this.#channels.get(ch);
+      if (!b.st) {
+        if (st && !b.want) this.#channels.delete(ch);
+      } else if (st === b.st && isResumable(ch)) st.lastSeq = b.lastSeq;
+    }
   }
 
   /**
@@ -566,7 +592,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    return this.subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth });
+    try {
+      return await this.subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth });
+    } catch (err) {
+      // refused: the unsubscribe above went through, so join again with the settings kept
+      if (open && refusedByServer(err) && this.#state === 'open') {
+        for (const ch of list) {
+          const want = this.#desired.get(ch);
+          if (want) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+        }
+      }
+      throw err;
+    }
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
