@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
+import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -43,4 +47,44 @@ describe('docs/protocol.md: subscribe', () => {
     expect(over.subscribed).toEqual(['quote:NVDA']);
     expect(over.rejected).toEqual([{ channel: 'quote:TSLA', code: 'LIMIT', reason: 'at most 3 subscriptions per connection' }]);
   });
+});
+
+describe('README.md: the WebSocket snippets run as written', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const blocks = [...readFileSync(join(root, 'README.md'), 'utf8').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  let md: Engine;
+  beforeAll(async () => {
+    // the embedded default: the synthetic feed serves every symbol the snippets ask for
+    md = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {} });
+  });
+  afterAll(async () => {
+    await md?.close();
+  });
+
+  it('README has the JSON and the MessagePack snippet', () => {
+    expect(blocks.length).toBe(2);
+  });
+
+  for (const [i, block] of blocks.entries()) {
+    it(`snippet ${i + 1} connects, subscribes and prints data frames`, async () => {
+      // only the address changes: the snippets name the default endpoint
+      const code = block.replaceAll('ws://localhost:8080/', `ws://127.0.0.1:${md.port}/`);
+      expect(code).not.toBe(block);
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      try {
+        // JSON lines print "op":"data", msgpackr's objects op: 'data'
+        await waitFor(() => /op"?: ?["']data["']/.test(out) || child.exitCode !== null, { what: 'a data frame printed', timeout: 15_000 });
+        expect(err).toBe('');
+        expect(out).toMatch(/op"?: ?["']welcome["']/);
+        expect(out).toMatch(/op"?: ?["']ack["']/);
+        expect(out).toMatch(/op"?: ?["']data["']/);
+      } finally {
+        child.kill();
+      }
+    });
+  }
 });
