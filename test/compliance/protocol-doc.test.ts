@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
+import { describeConfig } from '../../src/core/config.js';
 import type { Engine } from '../../src/app/engine.js';
 import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -87,4 +88,34 @@ describe('README.md: the WebSocket snippets run as written', () => {
       }
     });
   }
+});
+
+describe('docs/protocol.md: limits', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+  const start = doc.indexOf('\n## Limits\n');
+  const limits = doc.slice(start, doc.indexOf('\n## ', start + 1));
+  const defaults = new Map(describeConfig().map((r) => [r.key, r.default]));
+  /** "65,536 bytes", "1 MiB", "10 s", "3000 ms", "[0,50]" as the key's unit (ms for *Ms keys) */
+  const valueOf = (key: string, text: string): unknown => {
+    if (text.startsWith('[')) return JSON.parse(text);
+    const m = /^([\d,.]+)(?: (bytes|KiB|MiB|ms|s))?$/.exec(text);
+    if (!m) return text;
+    const n = Number(m[1]!.replace(/,/g, ''));
+    const scale = { KiB: 1024, MiB: 1024 * 1024, s: key.endsWith('Ms') ? 1000 : 1 }[m[2] as string] ?? 1;
+    return n * scale;
+  };
+
+  it('names config keys that exist, with their defaults', () => {
+    const rows = [...limits.matchAll(/`([a-z]+\.[A-Za-z]+)` \(`?([^)`]*)`?\)/g)];
+    expect(rows.length).toBeGreaterThan(25);
+    for (const [, key, text] of rows) {
+      expect(defaults.has(key!), `${key} is not a config key`).toBe(true);
+      const def = defaults.get(key!);
+      if (key === 'limits.exemptIps') expect(text).toBe('loopback');
+      else if (key === 'gateway.maxConnections') expect(def).toBeUndefined();
+      // "the largest of `book.depths` (100)"
+      else if (Array.isArray(def) && !text!.startsWith('[')) expect(valueOf(key!, text!), key).toBe(Math.max(...(def as number[])));
+      else expect(valueOf(key!, text!), key).toEqual(def);
+    }
+  });
 });
