@@ -91,4 +91,42 @@ describe('client SDK: a refused subscribe request', { timeout: 60_000 }, () => {
     const conn = [...engine.gateway!.connections][0]!;
     expect(conn.subscriptions()).toEqual(['quote:BTC-USD']);
   });
+
+  it('refused while reconnecting: the channel is joined again with the settings it had', async () => {
+    const engine: Engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    const tap: Tap = { filter: undefined, sockets: [] };
+    const client = new TickwireClient({
+      url: streamUrl(engine.port),
+      encoding: 'json',
+      WebSocket: filteringWebSocket(tap),
+      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+    });
+    cleanups.push(() => client.close());
+    await client.connect();
+    await client.subscribe(['quote:BTC-USD'], { throttle: 100 });
+    tap.sockets[0]!.terminate();
+    await new Promise<void>((resolve) => {
+      const off = client.on('state', ({ state }) => {
+        if (state !== 'reconnecting') return;
+        off();
+        resolve();
+      });
+    });
+    // queued for the next connection, whose resubscribe leaves this channel to it
+    const refused = await client.subscribe(['quote:BTC-USD'], { throttle: -1 }).catch((e: unknown) => e);
+    expect((refused as TickwireClientError).code).toBe('BAD_REQUEST');
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('quote:BTC-USD was not joined again after the refused subscribe')), 10_000);
+      const off = client.channel('quote:BTC-USD', (_q, u) => {
+        if (!u.snapshot) return;
+        clearTimeout(t);
+        off();
+        resolve();
+      });
+    });
+    const conn = [...engine.gateway!.connections][0]!;
+    expect(conn.subscriptions()).toEqual(['quote:BTC-USD']);
+    expect(client.subscriptions).toEqual(['quote:BTC-USD']);
+  });
 });

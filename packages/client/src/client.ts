@@ -260,12 +260,12 @@ interface ChannelState {
   refreshing: boolean;
 }
 
+/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
+const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 /**
  * channels where every event matters (durable per-user logs): a gap is repaired by replay,
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
  */
-/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
-const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 const isResumable = (ch: string): boolean => ch === 'executions' || ch === 'notifications';
 /** order books (`book:SYM`): updates are deltas, rebuilt from a snapshot (LocalBook) */
 const isBook = (ch: string): boolean => ch.startsWith('book:');
@@ -528,8 +528,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
-    const list = this.#checkChannels(channels);
+    return this.#subscribe(this.#checkChannels(channels), options, false);
+  }
+
+  /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
+  #subscribe(list: string[], options: SubscribeOptions, left: boolean): Promise<SubscribeResult> {
     const snapshot = options.snapshot ?? true;
+    const welcomes = this.#welcomes;
     // what each channel was before: a request the server refuses as a whole changes nothing there
     const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
     for (const ch of list) {
@@ -555,7 +560,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.visible === false) frame.visible = false;
     if (options.depth !== undefined) frame.depth = options.depth;
     return (this.#request(frame, false) as Promise<SubscribeResult>).catch((err: unknown) => {
-      if (refusedByServer(err)) this.#restore(before);
+      if (!refusedByServer(err)) throw err;
+      const restored = this.#restore(before);
+      // the server does not hold them (left just before, or a new connection's resubscribe
+      // skipped them for this request): join again with the settings kept
+      if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
+        for (const [ch, want] of restored) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+      }
       throw err;
     });
   }
@@ -565,16 +576,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request has set since: the client keeps (and after a reconnect re-establishes) exactly what
    * the server holds, not the refused settings, and forgets channels the request would have added.
    */
-  #restore(before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>): void {
+  #restore(
+    before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>,
+  ): Map<string, Desired> {
+    const restored = new Map<string, Desired>();
     for (const [ch, b] of before) {
       if (this.#desired.get(ch) !== b.set) continue;
-      if (b.want) this.#desired.set(ch, b.want);
-      else this.#desired.delete(ch);
+      if (b.want) {
+        restored.set(ch, b.want);
+        this.#desired.set(ch, b.want);
+      } else this.#desired.delete(ch);
       const st = this.#channels.get(ch);
       if (!b.st) {
         if (st && !b.want) this.#channels.delete(ch);
       } else if (st === b.st && isResumable(ch)) st.lastSeq = b.lastSeq;
     }
+    return restored;
   }
 
   /**
@@ -592,18 +609,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    try {
-      return await this.subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth });
-    } catch (err) {
-      // refused: the unsubscribe above went through, so join again with the settings kept
-      if (open && refusedByServer(err) && this.#state === 'open') {
-        for (const ch of list) {
-          const want = this.#desired.get(ch);
-          if (want) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
-        }
-      }
-      throw err;
-    }
+    // refused, the channels are joined again with the settings they had (see #subscribe)
+    return this.#subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth }, open);
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
