@@ -129,4 +129,33 @@ describe('client SDK: a refused subscribe request', { timeout: 60_000 }, () => {
     expect(conn.subscriptions()).toEqual(['quote:BTC-USD']);
     expect(client.subscriptions).toEqual(['quote:BTC-USD']);
   });
+
+  it('a channel the ack refuses keeps the subscription it had, on the server and in the client', async () => {
+    const engine: Engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json', reconnect: false });
+    cleanups.push(() => client.close());
+    const rejected: string[] = [];
+    client.on('rejected', (r) => rejected.push(`${r.channel} ${r.code}`));
+    await client.connect();
+    expect((await client.subscribe(['book:BTC-USD'], { depth: 10 })).subscribed).toEqual(['book:BTC-USD']);
+    // over the largest configured depth (100): refused in the ack; the depth-10 book stays
+    const ack = await client.subscribe(['book:BTC-USD'], { depth: 101 });
+    expect(ack.subscribed).toEqual([]);
+    expect(rejected).toEqual(['book:BTC-USD BAD_REQUEST']);
+    expect(client.subscriptions).toEqual(['book:BTC-USD']);
+    const conn = [...engine.gateway!.connections][0]!;
+    expect(conn.subscriptions()).toEqual(['book:BTC-USD']);
+    // and its items are still delivered
+    const from = client.lastSeq('book:BTC-USD');
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no book:BTC-USD item after the refused subscribe')), 10_000);
+      const off = client.channel('book:BTC-USD', () => {
+        clearTimeout(t);
+        off();
+        resolve();
+      });
+    });
+    expect(client.lastSeq('book:BTC-USD')).not.toBe(from);
+  });
 });

@@ -242,6 +242,8 @@ interface Pending {
   reject(err: TickwireClientError): void;
   timer?: ReturnType<typeof setTimeout>;
   sentAt?: number;
+  /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
+  keep?: (channel: string) => boolean;
 }
 
 interface Desired {
@@ -559,14 +561,24 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.history !== undefined) frame.history = options.history;
     if (options.visible === false) frame.visible = false;
     if (options.depth !== undefined) frame.depth = options.depth;
-    return (this.#request(frame, false) as Promise<SubscribeResult>).catch((err: unknown) => {
-      if (!refusedByServer(err)) throw err;
-      const restored = this.#restore(before);
+    const undo = (channels: Iterable<string>): void => {
+      const restored = this.#restore(before, channels);
       // the server does not hold them (left just before, or a new connection's resubscribe
       // skipped them for this request): join again with the settings kept
       if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
         for (const [ch, want] of restored) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
       }
+    };
+    // a channel the ack refuses (e.g. a book depth over the largest) keeps, on the server, the
+    // subscription it had: so does the client
+    const keep = (ch: string): boolean => {
+      const b = before.get(ch);
+      if (!b?.want || this.#desired.get(ch) !== b.set) return false;
+      undo([ch]);
+      return true;
+    };
+    return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
+      if (refusedByServer(err)) undo(before.keys());
       throw err;
     });
   }
@@ -578,10 +590,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   #restore(
     before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>,
+    channels: Iterable<string>,
   ): Map<string, Desired> {
     const restored = new Map<string, Desired>();
-    for (const [ch, b] of before) {
-      if (this.#desired.get(ch) !== b.set) continue;
+    for (const ch of channels) {
+      const b = before.get(ch);
+      if (!b || this.#desired.get(ch) !== b.set) continue;
       if (b.want) {
         restored.set(ch, b.want);
         this.#desired.set(ch, b.want);
@@ -1120,9 +1134,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return [...new Set(channels)];
   }
 
-  #request(frame: OutgoingFrame, internal: boolean): Promise<unknown> {
+  #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
+      if (keep) p.keep = keep;
       if (this.#state === 'open' && this.#ws) this.#send(p);
       else if (this.#state === 'closed' || this.#state === 'idle') {
         if (frame.op === 'subscribe')
@@ -1215,8 +1230,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(a.id);
     const rejected = Array.isArray(a.rejected) ? a.rejected : [];
     for (const r of rejected) {
-      this.#desired.delete(r.channel);
-      if (!isResumable(r.channel)) this.#channels.delete(r.channel);
+      if (!p?.keep?.(r.channel)) {
+        this.#desired.delete(r.channel);
+        if (!isResumable(r.channel)) this.#channels.delete(r.channel);
+      }
       this.emit('rejected', r);
     }
     if (!p) return;
