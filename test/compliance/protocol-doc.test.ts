@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import { describeConfig } from '../../src/core/config.js';
@@ -117,5 +117,55 @@ describe('docs/protocol.md: limits', () => {
       else if (Array.isArray(def) && !text!.startsWith('[')) expect(valueOf(key!, text!), key).toBe(Math.max(...(def as number[])));
       else expect(valueOf(key!, text!), key).toEqual(def);
     }
+  });
+});
+
+describe('links in README.md, docs/*.md and packages/*/README.md', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const files = [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+    ...readdirSync(join(root, 'packages'))
+      .map((p) => `packages/${p}/README.md`)
+      .filter((f) => existsSync(join(root, f))),
+  ];
+  /** Heading anchors as GitHub makes them: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+  const anchors = new Map<string, Set<string>>();
+  const anchorsOf = (path: string): Set<string> => {
+    let set = anchors.get(path);
+    if (set) return set;
+    set = new Set();
+    const seen = new Map<string, number>();
+    const text = readFileSync(path, 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const m of text.matchAll(/^#{1,6} (.+)$/gm)) {
+      const slug = m[1]!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+        .replace(/ /g, '-');
+      const n = seen.get(slug) ?? 0;
+      seen.set(slug, n + 1);
+      set.add(n === 0 ? slug : `${slug}-${n}`);
+    }
+    anchors.set(path, set);
+    return set;
+  };
+
+  it('point at files and headings that exist', () => {
+    const broken: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(join(root, f), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const m of text.matchAll(/\]\(([^)\s#]*)(#[^)\s]+)?\)/g)) {
+        const [, target, anchor] = m;
+        if (/^[a-z]+:/.test(target!)) continue; // http:, mailto:
+        const path = target ? normalize(join(root, dirname(f), target)) : join(root, f);
+        if (!existsSync(path)) broken.push(`${f}: ${target} does not exist`);
+        else if (anchor && path.endsWith('.md') && !anchorsOf(path).has(decodeURIComponent(anchor.slice(1))))
+          broken.push(`${f}: ${target}${anchor} names no heading`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
