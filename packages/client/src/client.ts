@@ -260,6 +260,10 @@ interface ChannelState {
   ep: number | undefined;
   /** a refresh (re-subscribe) after a gap is in flight */
   refreshing: boolean;
+  /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
+  replayStart?: boolean;
+  /** durable channels: the resume point a gap was reported and asked again for */
+  holeAt?: number;
 }
 
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
@@ -1240,7 +1244,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (p.frame.op === 'subscribe') {
       for (const c of p.frame.channels) {
         const st = this.#channels.get(c);
-        if (st) st.refreshing = false;
+        if (!st) continue;
+        st.refreshing = false;
+        if (isResumable(c)) st.replayStart = true;
       }
       const result: SubscribeResult = {
         subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
@@ -1302,12 +1308,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
         if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
         if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
-          if (!st.refreshing) {
-            this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          if (st.refreshing) return;
+          const again = st.holeAt === st.lastSeq;
+          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          // a replay asked for again that starts past the resume point once more: the log no
+          // longer holds the events in between (retention), and asking again would bring the
+          // same hole back; carry on from here
+          if (!(again && st.replayStart)) {
+            st.holeAt = st.lastSeq;
             this.#refresh(ch, st.lastSeq);
+            return;
           }
-          return;
         }
+        st.replayStart = false;
         st.lastSeq = seq;
       } else if (snapshot) {
         st.lastSeq = seq;
