@@ -50,6 +50,33 @@ describe('docs/protocol.md: subscribe', () => {
   });
 });
 
+describe("docs/protocol.md: the codes of an ack's rejected items", () => {
+  it('are exactly those of the ack table, each for a case the table names', async () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const start = doc.indexOf('A subscribe with some bad channels is not an error');
+    const table = doc.slice(start, doc.indexOf('\n### ', start));
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!);
+    const c = await connect();
+    const seen = new Set<string>();
+    let id = 100;
+    const rejected = async (req: Record<string, unknown>): Promise<string> => {
+      const ack = await c.request({ op: 'subscribe', id: ++id, ...req });
+      expect(ack.op).toBe('ack');
+      expect(ack.rejected).toHaveLength(1);
+      seen.add(ack.rejected[0].code);
+      return ack.rejected[0].code as string;
+    };
+    expect(await rejected({ channels: ['quote:aapl'] })).toBe('UNKNOWN_CHANNEL');
+    expect(await rejected({ channels: ['nope:AAPL'] })).toBe('UNKNOWN_CHANNEL');
+    expect(await rejected({ channels: ['executions:bob'] })).toBe('FORBIDDEN');
+    expect(await rejected({ channels: ['portfolio'] })).toBe('UNAUTHENTICATED');
+    expect(await rejected({ channels: ['book:BTC-USD'], depth: 101 })).toBe('BAD_REQUEST');
+    await c.request({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT', 'quote:NVDA'] });
+    expect(await rejected({ channels: ['quote:TSLA'] })).toBe('LIMIT');
+    expect([...seen].sort()).toEqual([...documented].sort());
+  });
+});
+
 describe('README.md: the WebSocket snippets run as written', () => {
   const root = join(import.meta.dirname, '..', '..');
   const blocks = [...readFileSync(join(root, 'README.md'), 'utf8').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
