@@ -9,6 +9,7 @@ import {
   ErrorCode,
   eventKindOf,
   parseChannel,
+  ProtocolLimits,
   type AckFrame,
   type AuthCheckResult,
   type AuthFailureReason,
@@ -1088,7 +1089,24 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
     }
-    for (const frame of groups.values()) this.#send(this.#internal(frame));
+    // each within what one request may carry: a gateway may allow more subscriptions per
+    // connection than channels per request, and a frame over its size limit closes the connection
+    const maxBytes = (this.#welcome?.limits?.max_frame_bytes ?? 65_536) - 512;
+    for (const frame of groups.values()) {
+      let chunk: string[] = [];
+      let bytes = 0;
+      const flush = (): void => {
+        this.#send(this.#internal({ ...frame, id: this.#nextId++, channels: chunk }));
+        chunk = [];
+        bytes = 0;
+      };
+      for (const ch of frame.channels) {
+        if (chunk.length > 0 && (chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes)) flush();
+        chunk.push(ch);
+        bytes += ch.length + 3;
+      }
+      flush();
+    }
   }
 
   #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
