@@ -4,9 +4,9 @@ import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
-import { StreamFeed } from '../sdk/stream-feed.js';
+import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { anyTimeToNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -126,7 +126,9 @@ export class AlpacaFeed extends StreamFeed {
   onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void {
     const decoded: unknown = isBinary ? this.#decoder.decode(data) : JSON.parse(data.toString('utf8'));
     const messages = (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[];
-    for (const m of messages) this.#handle(m, session);
+    // data points arrive batched in one array (WebSocket Stream > Message format): one that
+    // cannot be read must not cost the others
+    forEachMessage(messages, session, (m) => this.#handle(m, session));
   }
 
   #handle(m: Record<string, any>, session: StreamSession): void {
@@ -150,16 +152,20 @@ export class AlpacaFeed extends StreamFeed {
       }
       case 'q': {
         // Alpaca "Real-time Stock Data" > Quotes: bp/bs bid price/size, ap/as ask price/size, t.
-        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units).
+        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units). The schema gives no
+        // "no bid"/"no ask" marker; a side whose price is 0 (or absent) holds no order, so it is
+        // published absent (docs/feeds.md, "Empty quote sides"), never as a price of 0 and never
+        // by rejecting the whole quote.
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
+        const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
+        const ask = quoteSide(m.ap, m.as, 'q.ap/as');
+        if (!bid && !ask) return;
         session.ctx.emit({
           k: 'quote',
           sym,
-          bp: price(m.bp, 'q.bp'),
-          bs: decimal(m.bs, 'q.bs'),
-          ap: price(m.ap, 'q.ap'),
-          as: decimal(m.as, 'q.as'),
+          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
+          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
           ts: alpacaTime(m.t),
         });
         return;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
-import { StreamFeed } from '../sdk/stream-feed.js';
+import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -114,7 +114,8 @@ export class PolygonFeed extends StreamFeed {
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const decoded = JSON.parse(data.toString('utf8')) as unknown;
-    for (const ev of (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[]) this.#handle(ev, session);
+    // a frame is an array of events: one that cannot be read must not cost the others
+    forEachMessage((Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[], session, (ev) => this.#handle(ev, session));
   }
 
   #handle(ev: Record<string, any>, session: StreamSession): void {
@@ -171,16 +172,20 @@ export class PolygonFeed extends StreamFeed {
       case 'Q': {
         // Polygon/Massive "WebSocket > Stocks > Quotes" Response Attributes: bp/bs bid price/size,
         // ap/as ask price/size, t SIP timestamp (Unix ms). Size unit: see quoteSizeUnit above.
+        // No attribute is marked required: a side whose price is absent or 0 holds no order and
+        // is published absent (docs/feeds.md, "Empty quote sides"), never as a price of 0 and
+        // never by rejecting the whole quote.
         const lot = this.#opts.quoteSizeUnit === 'round-lots' ? POLYGON_ROUND_LOT : 1;
-        const bs = optionalDecimal(ev.bs, 'Q.bs');
-        const as = optionalDecimal(ev.as, 'Q.as');
+        const bid = quoteSide(ev.bp, ev.bs, 'Q.bp/bs');
+        const ask = quoteSide(ev.ap, ev.as, 'Q.ap/as');
+        if (!bid && !ask) return;
         session.ctx.emit({
           k: 'quote',
           sym,
-          bp: price(ev.bp, 'Q.bp'),
-          ap: price(ev.ap, 'Q.ap'),
-          ...(bs === undefined ? {} : { bs: bs * lot }),
-          ...(as === undefined ? {} : { as: as * lot }),
+          ...(bid ? { bp: bid.p } : {}),
+          ...(ask ? { ap: ask.p } : {}),
+          ...(bid?.s === undefined ? {} : { bs: bid.s * lot }),
+          ...(ask?.s === undefined ? {} : { as: ask.s * lot }),
           ts: toNs(ev.t, 'ms'),
         });
         return;

@@ -101,6 +101,33 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  it('a quote with a zero price on one side (no bid or no ask) is published without that side, and the rest of its frame is kept', async () => {
+    h = await connected({ channels: ['trades', 'quotes'] });
+    // Real-time Stock Data > Quotes: bp/bs and ap/as; a side with price 0 holds no order. Data
+    // points share one array (WebSocket Stream > Message format).
+    h.provider.push([
+      { T: 'q', S: 'AAPL', bx: '', bp: 0, bs: 0, ax: 'V', ap: 192.5, as: 3, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000001Z' },
+      { T: 't', S: 'AAPL', i: 11, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01.000000002Z' },
+      { T: 'q', S: 'AAPL', bx: 'V', bp: 192.3, bs: 2, ax: '', ap: 0, as: 0, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000003Z' },
+    ]);
+    await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
+    expect(h.ticks).toEqual([
+      { k: 'quote', sym: 'AAPL', ap: 192.5, as: 3, ts: 1718026201000000001n },
+      { k: 'trade', sym: 'AAPL', id: 'V:11', p: 192.4, s: 5, venue: 'V', ts: 1718026201000000002n },
+      { k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ts: 1718026201000000003n },
+    ]);
+  });
+
+  it('one message that cannot be read costs only itself: the data points after it in the same frame are published', async () => {
+    h = await connected({ channels: ['trades'] });
+    h.provider.push([
+      { T: 't', S: 'AAPL', i: 21, x: 'V', p: 'not a price', s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01Z' },
+      { T: 't', S: 'AAPL', i: 22, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:02Z' },
+    ]);
+    await h.waitFor('1 tick', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'trade', sym: 'AAPL', id: 'V:22', p: 192.4, s: 5, venue: 'V', ts: 1718026202000000000n }]);
+  });
+
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1'), creds).providesBars).toEqual(['1m']);
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1', { channels: ['trades'] }), creds).providesBars).toEqual([]);

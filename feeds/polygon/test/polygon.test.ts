@@ -95,6 +95,30 @@ describe('polygon adapter', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('a quote with no bid or no ask (price 0 or absent) is published without that side, and the rest of its frame is kept', async () => {
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'] }), creds),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    // Stocks > Quotes Response Attributes (no field is marked required); events share one array
+    conn.send([
+      { ev: 'Q', sym: 'MSFT', bx: 0, bp: 0, bs: 0, ax: 11, ap: 114.13, as: 100, c: 0, t: 1536036818784, q: 1, z: 3 },
+      { ev: 'Q', sym: 'MSFT', ax: 11, ap: 114.14, as: 200, c: 0, t: 1536036818785, q: 2, z: 3 },
+      { ev: 'T', sym: 'MSFT', x: 4, i: '77', z: 3, p: 'bad', s: 100, c: [], t: 1536036818786, q: 3 },
+      { ev: 'T', sym: 'MSFT', x: 4, i: '78', z: 3, p: 114.125, s: 100, c: [], t: 1536036818787, q: 4 },
+      { ev: 'Q', sym: 'MSFT', bx: 4, bp: 114.12, bs: 300, ax: 0, ap: 0, as: 0, c: 0, t: 1536036818788, q: 5, z: 3 },
+    ]);
+    await h.waitFor('4 ticks', () => h!.ticks.length >= 4);
+    expect(h.ticks).toEqual([
+      { k: 'quote', sym: 'MSFT', ap: 114.13, as: 100, ts: 1536036818784000000n },
+      { k: 'quote', sym: 'MSFT', ap: 114.14, as: 200, ts: 1536036818785000000n },
+      { k: 'trade', sym: 'MSFT', id: '4:78', p: 114.125, s: 100, venue: '4', ts: 1536036818787000000n },
+      { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 300, ts: 1536036818788000000n },
+    ]);
+  });
+
   it('passes quote sizes through as shares by default and converts round lots to shares when configured', async () => {
     expect(PolygonOptionsSchema.parse({ symbols: ['MSFT'] }).quoteSizeUnit).toBe('shares');
     expect(() => PolygonOptionsSchema.parse({ symbols: ['MSFT'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
