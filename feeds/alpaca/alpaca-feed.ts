@@ -139,6 +139,7 @@ export class AlpacaFeed extends StreamFeed {
         // Trade ids are per exchange, so the canonical id is venue-qualified: "<x>:<i>".
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
+        // `c` conditions with `z` tape: see alpacaSetsNoPrice.
         session.ctx.emit({
           k: 'trade',
           sym,
@@ -146,6 +147,7 @@ export class AlpacaFeed extends StreamFeed {
           p: price(m.p, 't.p'),
           s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
+          ...(alpacaSetsNoPrice(m.c, m.z) ? { volumeOnly: true as const } : {}),
           ts: alpacaTime(m.t),
         });
         return;
@@ -209,6 +211,8 @@ export class AlpacaFeed extends StreamFeed {
           ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}),
           ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
           ...(m.x ? { venue: String(m.x) } : {}),
+          // cc: the corrected trade's conditions decide whether it sets a price
+          ...(Array.isArray(m.cc) ? { volumeOnly: alpacaSetsNoPrice(m.cc, m.z) } : {}),
           ts: alpacaTime(m.t),
         });
         return;
@@ -320,6 +324,34 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
   Q: 'halted', // UTP: quotation resumption (quotes first, trading not yet)
   T: 'trading', // UTP: trading resumption
 };
+
+/**
+ * SIP sale conditions (Alpaca trade `c`, with tape `z`) after which a trade sets no price (last,
+ * open, high, low, close) but still counts in volume. Source: Alpaca's list of "conditions which
+ * would exclude a trade from being included in a bar" (Alpaca staff on the Alpaca forum, "Unstable
+ * minute bar real time data", following Alpaca Learn "Stock Minute Bars", which derives it from the
+ * CTS and UTP specifications): average price (`B` on CTS tapes A and B, `W` on UTDF tape C), and
+ * on every tape `4` derivatively priced, `7` qualified contingent trade, `9` corrected consolidated
+ * close, `C` cash sale, `G` bunched sold trade, `H` price variation trade, `I` odd lot, `M` market
+ * center official close, `N` next day, `P` prior reference price, `Q` market center official
+ * open, `R` seller. `T` Form T is deliberately not listed (extended-hours trades: without a session
+ * calendar, excluding it would freeze the last price before and after regular hours; see
+ * docs/feeds.md, "Trade conditions").
+ */
+export const ALPACA_NO_PRICE_CONDITIONS: Readonly<{ any: ReadonlySet<string>; byTape: Readonly<Record<string, ReadonlySet<string>>> }> = {
+  any: new Set(['4', '7', '9', 'C', 'G', 'H', 'I', 'M', 'N', 'P', 'Q', 'R']),
+  byTape: { A: new Set(['B']), B: new Set(['B']), C: new Set(['W']) },
+};
+
+/** Whether an Alpaca trade's conditions (on tape `z`) say it sets no price. */
+export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
+  if (!Array.isArray(conditions)) return false;
+  const byTape = ALPACA_NO_PRICE_CONDITIONS.byTape[String(tape)];
+  return conditions.some((c) => {
+    const code = String(c).trim();
+    return ALPACA_NO_PRICE_CONDITIONS.any.has(code) || (byTape?.has(code) ?? false);
+  });
+}
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */
 function alpacaTime(t: unknown): bigint {

@@ -159,6 +159,7 @@ export class PolygonFeed extends StreamFeed {
         // ID, p price, s size (shares), t SIP timestamp (Unix ms), trfi TRF ID. Trade IDs are
         // unique only per (ticker, exchange, TRF) (Trades REST reference, `id`), so the canonical
         // id is "<x>:<i>", or "<x>.<trfi>:<i>" for a trade reported through a TRF.
+        // `c` trade conditions (condition IDs): see polygonSetsNoPrice.
         session.ctx.emit({
           k: 'trade',
           sym,
@@ -166,6 +167,7 @@ export class PolygonFeed extends StreamFeed {
           p: price(ev.p, 'T.p'),
           s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
+          ...(polygonSetsNoPrice(ev.c) ? { volumeOnly: true as const } : {}),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -211,6 +213,25 @@ export class PolygonFeed extends StreamFeed {
         return;
     }
   }
+}
+
+/**
+ * Polygon/Massive trade condition IDs (Stocks > Trades `c`; "Conditions and Indicators") after
+ * which a trade sets no price (last, open, high, low, close) but still counts in volume:
+ * - 2 Average Price Trade: the conditions endpoint gives it consolidated `updates_high_low`
+ *   false, `updates_open_close` false, `updates_volume` true (Knowledge Base, "How does Polygon
+ *   create the open, high, low, close, volume aggregate bars?");
+ * - 37 Odd Lot Trade: "a condition such as Odd Lot that cannot set prices" (Knowledge Base,
+ *   "Does a Form T trade update a pre-market minute bar's high, low, open and close?").
+ * 12 Form T is deliberately not listed: the same article says Massive's pre-market and
+ * after-hours minute bars take their prices from Form T trades (nearly every trade in those
+ * hours carries it), and the engine keeps no session calendar to tell the hours apart.
+ */
+export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 37]);
+
+/** Whether a Polygon trade's conditions say it sets no price (see POLYGON_NO_PRICE_CONDITIONS). */
+export function polygonSetsNoPrice(conditions: unknown): boolean {
+  return Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_PRICE_CONDITIONS.has(Number(c)));
 }
 
 /** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */

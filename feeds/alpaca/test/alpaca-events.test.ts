@@ -52,6 +52,8 @@ describe('alpaca corrections, cancels and trading status', () => {
         op: 208.65,
         os: 14950,
         venue: 'D',
+        // corrected conditions [" ", "7", "Z", "V"]: 7 (qualified contingent trade) sets no price
+        volumeOnly: true,
         ts: 1642699568000760661n,
       },
       { k: 'cancel', sym: 'UPS', ref: 'D:79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
@@ -126,6 +128,36 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
     await h.waitFor('1 tick', () => h!.ticks.length >= 1);
     expect(h.ticks).toEqual([{ k: 'trade', sym: 'AAPL', id: 'V:22', p: 192.4, s: 5, venue: 'V', ts: 1718026202000000000n }]);
+  });
+
+  it('flags trades whose sale conditions set no price as volumeOnly (odd lot I; average price B on tapes A/B, W on tape C), corrections by their corrected conditions', async () => {
+    h = await connected({ channels: ['trades'] });
+    const t = (i: number, c: string[], z: string) => ({ T: 't', S: 'AAPL', i, x: 'V', p: 192.4, s: 5, c, z, t: '2024-06-10T13:30:01Z' });
+    h.provider.push([
+      t(1, ['@', 'I'], 'C'),
+      t(2, ['@', 'B'], 'A'),
+      t(3, ['@', 'B'], 'C'),
+      t(4, ['@', 'W'], 'C'),
+      t(5, ['@', 'T'], 'C'),
+      t(6, ['@', 'F'], 'C'),
+      t(7, [' ', 'P'], 'A'),
+    ]);
+    h.provider.push([
+      { T: 'c', S: 'AAPL', x: 'V', oi: 6, op: 192.4, os: 5, oc: ['@'], ci: 8, cp: 192.4, cs: 5, cc: ['@', 'I'], z: 'C', t: '2024-06-10T13:30:07Z' },
+      { T: 'c', S: 'AAPL', x: 'V', oi: 1, op: 192.4, os: 5, oc: ['@', 'I'], ci: 9, cp: 192.4, cs: 500, cc: ['@'], z: 'C', t: '2024-06-10T13:30:08Z' },
+    ]);
+    await h.waitFor('9 ticks', () => h!.ticks.length >= 9);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly])).toEqual([
+      ['V:1', true],
+      ['V:2', true],
+      ['V:3', undefined],
+      ['V:4', true],
+      ['V:5', undefined],
+      ['V:6', undefined],
+      ['V:7', true],
+      ['V:8', true],
+      ['V:9', false],
+    ]);
   });
 
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
