@@ -79,6 +79,8 @@ export class AlpacaFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** per connection: connected -> authenticated -> subscribed */
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
+  /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
+  #opening: readonly string[] = [];
   /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
@@ -259,7 +261,8 @@ export class AlpacaFeed extends StreamFeed {
           this.#send(session, { action: 'auth', key: this.#creds.key, secret: this.#creds.secret });
         } else if (m.msg === 'authenticated') {
           this.#phase = 'subscribe';
-          this.#send(session, { action: 'subscribe', ...this.#subscription(this.runner.symbols) });
+          this.#opening = [...this.runner.symbols];
+          this.#send(session, { action: 'subscribe', ...this.#subscription(this.#opening) });
         }
         return;
       case 'subscription':
@@ -267,6 +270,7 @@ export class AlpacaFeed extends StreamFeed {
           this.#phase = 'live';
           const counts = this.#opts.channels.map((c) => `${(m[c] as unknown[] | undefined)?.length ?? 0} ${c}`).join(', ');
           session.ready(`subscribed: ${counts} (${this.#opts.encoding})`);
+          this.#reconcile(session);
         }
         return;
       case 'error':
@@ -275,6 +279,18 @@ export class AlpacaFeed extends StreamFeed {
       default:
         return; // imbalances, updated and daily bars: not used
     }
+  }
+
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
+   * ready; changes made while the opening subscribe request was unanswered are sent here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
   }
 
   #error(code: number, msg: string, session: StreamSession): void {

@@ -50,6 +50,8 @@ export class PolygonFeed extends StreamFeed {
   readonly #keyEnv: string | undefined;
   readonly #map: SymbolMap;
   #subscribed = false;
+  /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
+  #opening: readonly string[] = [];
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000 }));
@@ -112,6 +114,18 @@ export class PolygonFeed extends StreamFeed {
     });
   }
 
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
+   * ready; changes made while the opening subscribe request was unanswered are sent here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
+  }
+
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const decoded = JSON.parse(data.toString('utf8')) as unknown;
     // a frame is an array of events: one that cannot be read must not cost the others
@@ -125,7 +139,8 @@ export class PolygonFeed extends StreamFeed {
           session.send(JSON.stringify({ action: 'auth', params: this.#key }));
           return;
         case 'auth_success':
-          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.runner.symbols) }));
+          this.#opening = [...this.runner.symbols];
+          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.#opening) }));
           return;
         case 'auth_failed':
           session.fail('auth_failed', `polygon: authentication failed ("${ev.message ?? ''}"): check the API key in ${this.#keyEnv ?? 'the key variable'}`);
@@ -134,6 +149,7 @@ export class PolygonFeed extends StreamFeed {
           if (!this.#subscribed && /^subscribed to/i.test(String(ev.message ?? ''))) {
             this.#subscribed = true;
             session.ready(String(ev.message));
+            this.#reconcile(session);
           }
           return;
         case 'max_connections':

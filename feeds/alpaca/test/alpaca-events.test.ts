@@ -160,6 +160,31 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
+    let adapter: AlpacaFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startAlpacaFake({
+          key: KEY,
+          secret: SECRET,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.subscribe(['NEWCO']);
+            void adapter!.unsubscribe(['TEST']);
+          },
+        }),
+      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url, { channels: ['trades'] }), creds)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = () => [...h!.provider.conns][0]!;
+    await h.waitFor('NEWCO subscribed and TEST unsubscribed', () => conn().state.subs.trades.has('NEWCO') && !conn().state.subs.trades.has('TEST'));
+    expect([...conn().state.subs.trades].sort()).toEqual(['AAPL', 'BIIB', 'IWM', 'NEWCO', 'UPS']);
+  });
+
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1'), creds).providesBars).toEqual(['1m']);
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1', { channels: ['trades'] }), creds).providesBars).toEqual([]);

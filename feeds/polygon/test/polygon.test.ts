@@ -150,6 +150,30 @@ describe('polygon adapter', () => {
     ]);
   });
 
+  it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
+    let adapter: PolygonFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startPolygonFake({
+          apiKey: API_KEY,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.subscribe(['MSFT']);
+            void adapter!.unsubscribe(['BRK.B']);
+          },
+        }),
+      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = () => [...h!.provider.conns][0]!;
+    await h.waitFor('MSFT subscribed and BRK.B unsubscribed', () => conn().state.subs.has('T.MSFT') && !conn().state.subs.has('T.BRK.B'));
+    expect([...conn().state.subs].sort()).toEqual(['T.AAPL', 'T.MSFT']);
+  });
+
   it('passes quote sizes through as shares by default and converts round lots to shares when configured', async () => {
     expect(PolygonOptionsSchema.parse({ symbols: ['MSFT'] }).quoteSizeUnit).toBe('shares');
     expect(() => PolygonOptionsSchema.parse({ symbols: ['MSFT'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
