@@ -157,9 +157,10 @@ export class AlpacaFeed extends StreamFeed {
       case 'q': {
         // Alpaca "Real-time Stock Data" > Quotes: bp/bs bid price/size, ap/as ask price/size, t.
         // Sizes are passed through as sent (see docs/feeds.md, Alpaca units). The schema gives no
-        // "no bid"/"no ask" marker; a side whose price is 0 (or absent) holds no order, so it is
-        // published absent (docs/feeds.md, "Empty quote sides"), never as a price of 0 and never
-        // by rejecting the whole quote.
+        // "no bid"/"no ask" marker; a side whose price is 0 (or absent) holds no order (the IEX
+        // quotes quoted on the Alpaca forum, "Bid and ask size for IEX data is not as reported by
+        // IEX", show a missing offer as ap 0.00 with size 0), so it is published absent
+        // (docs/feeds.md, "Empty quote sides"), never as a price of 0 nor by rejecting the quote.
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
         const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
