@@ -87,9 +87,11 @@ export class TickerBuilder {
    * The day open is not revised.
    */
   amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
-    if (!this.#hasTrade || Math.floor(ms / DAY_MS) !== this.#day) return undefined;
+    if (Math.floor(ms / DAY_MS) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
+    // the day has only volumeOnly trades so far: their volume is amended, no ticker yet
+    if (!this.#hasTrade) return undefined;
     if (minuteTrades) {
       const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
       if (minuteTrades.length === 0) this.#minutes.delete(m);

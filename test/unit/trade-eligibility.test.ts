@@ -58,6 +58,9 @@ describe('trades that set no price (volumeOnly)', () => {
     r.pub.publish('polygon', trade(T0 + 1_000, 130, 7, '4:1', true));
     expect(r.of('ticker')).toHaveLength(0);
     expect(r.of('bar')).toHaveLength(0);
+    r.pub.publish('polygon', trade(T0 + 1_500, 130, 3, '4:9', true));
+    r.pub.publish('polygon', { k: 'cancel', sym: 'AAPL', ref: '4:9', ts: ns(T0 + 1_600) }); // before any priced trade
+    expect(r.of('ticker')).toHaveLength(0);
     r.pub.publish('polygon', trade(T0 + 2_000, 100, 100, '4:2'));
     expect(r.lastTicker()).toMatchObject({ p: 100, o: 100, h: 100, l: 100, v: 107 });
     expect(r.lastBar('1m')).toMatchObject({ o: 100, h: 100, l: 100, c: 100, v: 100, n: 1 });
