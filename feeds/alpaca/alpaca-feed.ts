@@ -34,11 +34,17 @@ export const AlpacaOptionsSchema = z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)
       .default(['trades', 'quotes', 'bars']),
+    // quote bs/as unit: Alpaca staff on the Alpaca forum say round lots of 100 shares (for SIP and
+    // IEX); the schema gives none, and SIP sizes moved to shares in Nov 2025 (docs/feeds.md)
+    quoteSizeUnit: z.enum(['shares', 'round-lots']).default('shares').describe('unit of q bs/as as sent: shares (passed through) or round-lots (x100 shares)'),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
 
 export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
+
+/** shares per round lot in Alpaca's quote sizes (Alpaca forum: "15 means 15 * 100 = 1500 shares") */
+export const ALPACA_ROUND_LOT = 100;
 
 export interface AlpacaCredentials {
   key: string;
@@ -166,11 +172,12 @@ export class AlpacaFeed extends StreamFeed {
         const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
         const ask = quoteSide(m.ap, m.as, 'q.ap/as');
         if (!bid && !ask) return;
+        const lot = this.#opts.quoteSizeUnit === 'round-lots' ? ALPACA_ROUND_LOT : 1;
         session.ctx.emit({
           k: 'quote',
           sym,
-          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
-          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
+          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s * lot }) } : {}),
+          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s * lot }) } : {}),
           ts: alpacaTime(m.t),
         });
         return;

@@ -185,6 +185,16 @@ describe('alpaca corrections, cancels and trading status', () => {
     expect([...conn().state.subs.trades].sort()).toEqual(['AAPL', 'BIIB', 'IWM', 'NEWCO', 'UPS']);
   });
 
+  it('passes quote sizes through by default and converts round lots to shares with quoteSizeUnit: round-lots', async () => {
+    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('shares');
+    expect(() => AlpacaOptionsSchema.parse({ symbols: ['AAPL'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
+    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'round-lots' });
+    // the Alpaca forum's IEX example: a bid of 300 shares sent as bs 3, no offer
+    h.provider.push([{ T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' }]);
+    await h.waitFor('1 quote', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 300, ts: 1630675801027520534n }]);
+  });
+
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1'), creds).providesBars).toEqual(['1m']);
     expect(new AlpacaFeed('a', options('ws://127.0.0.1:1', { channels: ['trades'] }), creds).providesBars).toEqual([]);
