@@ -1,61 +1,18 @@
 /**
  * Dashboard: price alerts from a board row. Click a row, the form takes its symbol and last
  * price; "Create alert" sends `alert.create` (above when the level is over the last price, below
- * otherwise). The user's rules are listed with a delete button. Alert ops and read marks go over
- * a small JSON socket of the same user (OpsSocket): the in-band ops of docs/protocol.md.
+ * otherwise). The user's rules are listed with a delete button. Alert ops and read marks are the
+ * in-band ops of docs/protocol.md, sent by the dashboard's own client (TickwireClient.request).
  */
 
-type Frame = Record<string, unknown> & { op: string; id?: number };
+/** What the panels need of the client: its in-band extension ops (`TickwireClient.request`). */
+export interface Ops {
+  request(op: string, fields?: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
 
-/** A second WebSocket of the same user for request/answer ops (`alert.*`, `notifications.read`). */
-export class OpsSocket {
-  #ws: WebSocket | undefined;
-  #open: Promise<WebSocket> | undefined;
-  #next = 1;
-  readonly #pending = new Map<number, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
-
-  constructor(
-    readonly url: string,
-    readonly token: string,
-  ) {}
-
-  #connect(): Promise<WebSocket> {
-    if (this.#ws && this.#ws.readyState === WebSocket.OPEN) return Promise.resolve(this.#ws);
-    this.#open ??= new Promise<WebSocket>((resolve, reject) => {
-      const sep = this.url.includes('?') ? '&' : '?';
-      const ws = new WebSocket(`${this.url}${sep}token=${encodeURIComponent(this.token)}`, 'tickwire.v1.json');
-      ws.onopen = () => {
-        this.#ws = ws;
-        this.#open = undefined;
-        resolve(ws);
-      };
-      ws.onerror = () => reject(new Error('alerts: connection failed'));
-      ws.onclose = () => {
-        this.#open = undefined;
-        this.#ws = undefined;
-        for (const p of this.#pending.values()) p.reject(new Error('alerts: connection closed'));
-        this.#pending.clear();
-      };
-      ws.onmessage = (m) => {
-        const f = JSON.parse(String(m.data)) as Frame;
-        const p = typeof f.id === 'number' ? this.#pending.get(f.id) : undefined;
-        if (!p) return;
-        this.#pending.delete(f.id!);
-        if (f.op === 'error') p.reject(new Error(`${String(f.code)}: ${String(f.message)}`));
-        else p.resolve(f);
-      };
-    });
-    return this.#open;
-  }
-
-  async request(op: string, fields: Record<string, unknown> = {}): Promise<Frame> {
-    const ws = await this.#connect();
-    const id = this.#next++;
-    return new Promise<Frame>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ op, id, ...fields }));
-    });
-  }
+/** A refusal as shown in the panel: the server's code and message. */
+export function describeError(err: Error & { code?: string }): string {
+  return err.code ? `${err.code}: ${err.message}` : err.message;
 }
 
 interface AlertView {
@@ -76,7 +33,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 }
 
 /** Mount the alerts panel into `parent`; rows of `board` (tr.row with data-symbol, data-price) prefill it. */
-export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops: OpsSocket; log: (text: string) => void }): void {
+export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops: Ops; log: (text: string) => void }): void {
   const panel = el('section', { class: 'panel alerts-panel', 'data-testid': 'alerts' });
   panel.append(el('h2', {}, 'Alerts'));
   const form = el('form', { class: 'alert-form', 'data-testid': 'alert-form' });
@@ -97,7 +54,7 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
       li.append(el('span', {}, `${what}  ·  ${a.state.phase}${a.state.fired ? ` (${a.state.fired}×)` : ''}${a.delayed ? '  · delayed' : ''}`));
       const del = el('button', { type: 'button', 'data-testid': `alert-delete-${a.id}` }, '✕');
       del.addEventListener('click', () => {
-        opts.ops.request('alert.delete', { rule: a.id }).then(refresh, (err: Error) => (status.textContent = err.message));
+        opts.ops.request('alert.delete', { rule: a.id }).then(refresh, (err: Error) => (status.textContent = describeError(err)));
       });
       li.append(del);
       list.append(li);
@@ -106,7 +63,7 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
   const refresh = (): void => {
     opts.ops.request('alert.list').then(
       (f) => render((f.alerts as AlertView[]) ?? []),
-      (err: Error) => opts.log(`alerts: ${err.message}`),
+      (err: Error) => opts.log(`alerts: ${describeError(err)}`),
     );
   };
 
@@ -131,7 +88,7 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
         status.textContent = `alert: ${sym} ${direction} ${lvl}`;
         refresh();
       },
-      (err: Error) => (status.textContent = err.message),
+      (err: Error) => (status.textContent = describeError(err)),
     );
   });
   refresh();

@@ -1,7 +1,7 @@
 import { TickwireClient, type Bar, type Execution, type Portfolio, type SystemMessage, type Ticker, type Update } from '@tickwire/client';
 import { BarChart, type ChartView } from './chart.js';
 import { DepthLadder } from './book.js';
-import { mountAlerts, OpsSocket } from './alerts.js';
+import { mountAlerts } from './alerts.js';
 import { mountNotifications } from './notifications.js';
 import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, priceDigits, signClass, type AssetClass } from './format.js';
 
@@ -477,9 +477,8 @@ if (token) {
   $('executions-panel').hidden = false;
   void client.subscribe(['portfolio'], { throttle }).catch((err: unknown) => log(`portfolio: ${String(err)}`));
   void client.subscribe(['executions']).catch((err: unknown) => log(`executions: ${String(err)}`));
-  const ops = new OpsSocket(wsUrl, token);
-  mountNotifications({ parent: document.querySelector('main')!, client, ops, log });
-  mountAlerts({ parent: document.querySelector('main')!, board: byTestId('board'), ops, log });
+  mountNotifications({ parent: document.querySelector('main')!, client, ops: client, log });
+  mountAlerts({ parent: document.querySelector('main')!, board: byTestId('board'), ops: client, log });
 }
 void client.connect().catch((err: unknown) => log(`connect: ${String(err)}`));
 

@@ -1,5 +1,5 @@
 import type { TickwireClient, Update } from '../src/client/index.js';
-import type { OpsSocket } from './alerts.js';
+import { describeError, type Ops } from './alerts.js';
 
 /**
  * Dashboard: the `notifications` channel. A panel lists notifications with an unread count and
@@ -20,7 +20,7 @@ interface Item {
   read?: boolean;
 }
 
-export function mountNotifications(opts: { parent: HTMLElement; client: TickwireClient; ops: OpsSocket; log: (text: string) => void }): { unread(): number } {
+export function mountNotifications(opts: { parent: HTMLElement; client: TickwireClient; ops: Ops; log: (text: string) => void }): { unread(): number } {
   const panel = document.createElement('section');
   panel.className = 'panel notifications-panel';
   panel.dataset.testid = 'notifications';
@@ -100,7 +100,7 @@ export function mountNotifications(opts: { parent: HTMLElement; client: Tickwire
   markAll.addEventListener('click', () => {
     const top = Math.max(0, ...bySeq.keys());
     if (top === 0) return;
-    opts.ops.request('notifications.read', { upTo: top }).catch((err: Error) => opts.log(`mark read: ${err.message}`));
+    opts.ops.request('notifications.read', { upTo: top }).catch((err: Error) => opts.log(`mark read: ${describeError(err)}`));
   });
   return { unread: () => unreadNow };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { NotificationPayload, NotificationReadPayload } from '../protocol/payloads.js';
 
 /**
  * Shapes of the notifications channel (docs/private-streams.md#notifications): what a backend
@@ -31,27 +32,11 @@ export const NotificationInputSchema = z
   .strict();
 export type NotificationInput = z.input<typeof NotificationInputSchema>;
 
-/** A notification as stored and delivered (`d` of a `notifications` item with kind "notification"). */
-export interface NotificationItem {
-  kind: 'notification';
-  id: string;
-  type: string;
-  title: string;
-  body: string;
-  priority: NotificationPriority;
-  data?: Record<string, unknown>;
-  /** when it was recorded, ms since the epoch */
-  t: number;
-}
+/** A notification as stored and delivered (`d` of a `notifications` item with kind "notification"): the wire type. */
+export type NotificationItem = NotificationPayload;
 
 /** A read marker (`d` of an item with kind "read"): everything up to `upTo` and/or these ids are read. */
-export interface ReadItem {
-  kind: 'read';
-  id: string;
-  upTo?: number;
-  ids?: string[];
-  t: number;
-}
+export type ReadItem = NotificationReadPayload;
 
 export type NotificationEvent = NotificationItem | ReadItem;
 

@@ -1,5 +1,5 @@
 import type { BookPayload } from './book.js';
-import type { Bar, Execution, Portfolio, Quote, Status, SystemMessage, Ticker, Trade } from './payloads.js';
+import type { Bar, Execution, Notification, Portfolio, Quote, Status, SystemMessage, Ticker, Trade } from './payloads.js';
 
 /**
  * Channel names of protocol v1 (docs/protocol.md#channels): `KIND:SYMBOL` for market data, plain
@@ -32,7 +32,9 @@ export type PayloadOf<C extends string> = C extends `trade:${string}`
                 ? Execution
                 : C extends 'system'
                   ? SystemMessage
-                  : unknown;
+                  : C extends 'notifications'
+                    ? Notification
+                    : unknown;
 
 /** Market channel kinds, in the order docs/protocol.md lists them. */
 export const MARKET_KINDS: readonly MarketKind[] = ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d', 'status', 'book'];

@@ -176,3 +176,73 @@ export interface SystemMessage {
   message: string;
   t: number;
 }
+
+// ---- alert rules, as the in-band ops `alert.*` carry them (docs/alerts.md#rules) -------------
+
+/** Fields every alert rule has; the rule's user is the connection's (the token's `sub`). */
+export interface AlertRuleCommon {
+  /** 1-128 of `A-Z a-z 0-9 . _ : -`, unique among the user's rules */
+  id: string;
+  /** canonical symbol, in the instrument registry */
+  symbol: string;
+  /** default `once` */
+  mode?: 'once' | 'rearm';
+  /** hysteresis, in the unit of the watched value: required with `rearm` */
+  rearmBy?: number;
+  /** default 0 */
+  cooldownMs?: number;
+  /** ms since the epoch */
+  expiresAt?: number;
+}
+
+/** An alert rule as a client sends it (`alert.create`, `alert.update`). */
+export type AlertRuleRequest = AlertRuleCommon &
+  (
+    | { kind: 'price'; direction: 'above' | 'below'; level: number; source?: 'trade' | 'mid' }
+    | { kind: 'change'; direction: 'up' | 'down'; percent: number; windowMs: number; source?: 'trade' | 'mid' }
+    | { kind: 'spread'; threshold: number }
+  );
+
+/** Where a rule is in its evaluation (docs/alerts.md#semantics). */
+export interface AlertState {
+  phase: 'fresh' | 'armed' | 'waiting' | 'done';
+  /** firings so far; the n-th has notification id `<rule id>:<n>` */
+  fired: number;
+  /** crossings swallowed by the cooldown */
+  suppressed: number;
+  /** ms, the last firing's tick receive time */
+  lastFiredAt?: number;
+  /** the watched value at the last state change */
+  seen?: number;
+}
+
+/** A rule as the server answers it: the rule with its defaults, its user, `delayed` and `state`. */
+export type AlertView = AlertRuleRequest & { user: string; mode: 'once' | 'rearm'; cooldownMs: number; delayed: boolean; state: AlertState };
+
+/** What `notifications.read` marks: up to a seq, up to a notification id, or some ids. */
+export type NotificationsReadMark = { upTo: number } | { upToId: string } | { ids: string[] };
+
+/** `notifications`: a notification (`kind` "notification"), as posted by a service or an alert firing. */
+export interface NotificationPayload {
+  kind: 'notification';
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  priority: 'low' | 'normal' | 'high' | 'urgent';
+  data?: Record<string, unknown>;
+  /** when it was recorded, ms since the epoch */
+  t: number;
+}
+
+/** `notifications`: a read marker (`kind` "read"): everything up to `upTo` and/or these ids are read. */
+export interface NotificationReadPayload {
+  kind: 'read';
+  id: string;
+  upTo?: number;
+  ids?: string[];
+  t: number;
+}
+
+/** An item of the `notifications` channel. */
+export type Notification = NotificationPayload | NotificationReadPayload;

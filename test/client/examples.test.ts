@@ -79,6 +79,14 @@ describe('docs/client-sdk.md examples', { timeout: 90_000 }, () => {
     expect(out).toMatch(/snapshot ticker:NVDA seq \d+/);
   });
 
+  it('alerts: creates, lists and deletes a rule over the connection; a bad rule is refused with its code', async () => {
+    const out = await example('examples/client/alerts.ts', { TICKWIRE_URL: streamUrl(secured.port), TICKWIRE_TOKEN: await token({ sub: 'erin' }) });
+    expect(out).toContain('created btc-dip: fresh');
+    expect(out).toContain("rules: [ 'btc-dip (change BTC-USD)' ]");
+    expect(out).toMatch(/refused: ALERT_INVALID: .*level/);
+    expect(out).toContain('deleted btc-dip');
+  });
+
   it('auth: a valid token subscribes private channels; an expired one says why', async () => {
     const url = streamUrl(secured.port);
     const ok = await example('examples/client/auth.ts', { TICKWIRE_URL: url, TICKWIRE_TOKEN: await token({ sub: 'alice' }) });

@@ -10,7 +10,12 @@ import {
   eventKindOf,
   parseChannel,
   ProtocolLimits,
+  CLIENT_OPS,
   type AckFrame,
+  type AlertRuleRequest,
+  type AlertView,
+  type ExtensionReply,
+  type NotificationsReadMark,
   type AuthCheckResult,
   type AuthFailureReason,
   type OutgoingFrame,
@@ -658,6 +663,47 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return this.#request({ op: 'ping', id: this.#nextId++ }, false) as Promise<number>;
   }
 
+  /**
+   * Send an extension op of protocol v1 (`alert.create`, `notifications.read`, ...: docs/protocol.md,
+   * "Alerts and notifications") on this connection. Resolves with the server's answer (a frame
+   * with the same `op` and `id`); rejects with a TickwireClientError carrying the code of the
+   * server's `error` frame (`UNAUTHENTICATED` without a token, `ALERT_INVALID`, ...), or
+   * CONNECTION_LOST when the connection drops before the answer (not sent again: check, then
+   * retry). Before connect() and while the client reconnects, the op waits for the connection.
+   */
+  request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
+    if ((CLIENT_OPS as readonly string[]).includes(op) || typeof op !== 'string' || !op) {
+      return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op (use subscribe, unsubscribe, ping or refreshAuth)`));
+    }
+    return this.#request({ ...fields, op, id: this.#nextId++ } as unknown as OutgoingFrame, false) as Promise<ExtensionReply>;
+  }
+
+  /** Create a price alert of this connection's user (docs/alerts.md); resolves with the rule as stored. */
+  async createAlert(rule: AlertRuleRequest): Promise<AlertView> {
+    return (await this.request('alert.create', { rule })).alert as AlertView;
+  }
+
+  /** The user's alert rules, with their state. */
+  async listAlerts(): Promise<AlertView[]> {
+    return (await this.request('alert.list')).alerts as AlertView[];
+  }
+
+  /** Replace the rule with the same `id` (its state starts fresh). */
+  async updateAlert(rule: AlertRuleRequest): Promise<AlertView> {
+    return (await this.request('alert.update', { rule })).alert as AlertView;
+  }
+
+  /** Delete a rule; resolves with its id. */
+  async deleteAlert(id: string): Promise<string> {
+    return (await this.request('alert.delete', { rule: id })).deleted as string;
+  }
+
+  /** Mark the user's notifications read: up to a seq, up to an id, or by ids. Every connection of the user sees the marker. */
+  async markNotificationsRead(mark: NotificationsReadMark): Promise<{ seq: number; unread: number }> {
+    const r = await this.request('notifications.read', mark as Record<string, unknown>);
+    return { seq: r.seq as number, unread: r.unread as number };
+  }
+
   /** Send a fresh token (from the token function) to replace the connection's token before it expires. */
   async refreshAuth(token?: string): Promise<void> {
     const t = token ?? (await this.#token());
@@ -1162,8 +1208,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (keep) p.keep = keep;
       if (this.#state === 'open' && this.#ws) this.#send(p);
       else if (this.#state === 'closed' || this.#state === 'idle') {
-        if (frame.op === 'subscribe')
-          this.#outbox.push(p); // goes out once connect() is called
+        // subscribes and extension ops go out once connect() is called
+        if (frame.op === 'subscribe' || !(CLIENT_OPS as readonly string[]).includes(frame.op)) this.#outbox.push(p);
         else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
       } else this.#outbox.push(p);
     });
@@ -1243,8 +1289,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
       case 'cancel':
         this.#onData(frame as DataFrame);
         break;
-      default:
-        if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
+      default: {
+        // the answer to an extension op: same op and id as the request
+        const id = (frame as ExtensionReply).id;
+        if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
+        else if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
+      }
     }
   }
 
