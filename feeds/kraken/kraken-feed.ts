@@ -29,7 +29,9 @@ import type { BookPrecision } from './book.js';
  * [intro: Websockets v2]; times are RFC 3339 with microseconds [intro], converted exactly to
  * nanoseconds. `heartbeat` arrives about once a second when nothing else does [heartbeat], so a
  * silent connection goes stale after 10 s. `status` is sent on connect and whenever the trading
- * engine's state changes [status]; anything but `online` is logged.
+ * engine's state changes [status]: `maintenance`, `cancel_only` and `post_only` all mean "no order
+ * matching will occur", so each symbol of the feed is published as `halted` (status tick, code the
+ * `system` value) and as `trading` again once `online`; it is logged too.
  *
  * Trades: `trade_id` is "a sequence number, unique per book" [trade], i.e. per pair, so it is
  * unique per canonical symbol and becomes the tick id as is. The adapter remembers the last
@@ -108,6 +110,8 @@ export class KrakenFeed extends StreamFeed {
   #accepted: string[] = [];
   #rejected: string[] = [];
   #system: string | undefined;
+  /** per canonical symbol: the exchange state last published as its trading status (absent: online, nothing published) */
+  readonly #published = new Map<string, string>();
   #opening: readonly string[] = [];
   /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */
   #books = new Map<string, BookState>();
@@ -177,11 +181,16 @@ export class KrakenFeed extends StreamFeed {
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) this.#active.add(s);
+    // a pair added while the exchange does no matching is halted too [status]
+    if (this.#system !== undefined) this.#publishStatus(session, symbols);
     this.#subscribe(session, symbols, false);
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.delete(s);
+    for (const s of symbols) {
+      this.#active.delete(s);
+      this.#published.delete(s);
+    }
     for (const channel of this.#opts.channels)
       this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
     if (this.#opts.book) {
@@ -353,6 +362,26 @@ export class KrakenFeed extends StreamFeed {
     const fields = { feed: this.id, system: this.#system, api_version: st.api_version, version: st.version, connection_id: connectionId };
     if (this.#system === 'online') session.ctx.log.info(fields, 'kraken: exchange status online');
     else session.ctx.log.warn(fields, `kraken: exchange status ${this.#system ?? 'unknown'}: no matching (no trades) until it is online again`);
+    this.#publishStatus(session, [...this.#active]);
+  }
+
+  /**
+   * The exchange state as each symbol's trading status [status: `system`]. `online`: "order
+   * matching can occur" (trading); `maintenance`, `cancel_only`, `post_only`: "no order matching
+   * will occur" (halted, `code` the state). Kraken sends it on every connection: only changes
+   * are published, and a symbol that never left `online` gets no status tick at all.
+   */
+  #publishStatus(session: StreamSession, symbols: readonly string[]): void {
+    const system = this.#system;
+    // a state the page does not list is not guessed: it stays in the log only
+    if (system === undefined || (system !== 'online' && !(system in KRAKEN_SYSTEM_REASON))) return;
+    const ts = nowNs(); // the status message carries no time [status]
+    for (const sym of symbols) {
+      if (!this.#active.has(sym) || (this.#published.get(sym) ?? 'online') === system) continue;
+      this.#published.set(sym, system);
+      if (system === 'online') session.ctx.emit({ k: 'status', sym, status: 'trading', code: system, ts });
+      else session.ctx.emit({ k: 'status', sym, status: 'halted', code: system, reason: KRAKEN_SYSTEM_REASON[system]!, ts });
+    }
   }
 
   #onTrades(msg: Record<string, any>, session: StreamSession): void {
@@ -536,6 +565,13 @@ export class KrakenFeed extends StreamFeed {
     session.ctx.log.error({ feed: this.id }, detail);
   }
 }
+
+/** [status: `system`] what each state other than `online` means for trading (Kraken's own wording, shortened) */
+const KRAKEN_SYSTEM_REASON: Readonly<Record<string, string>> = {
+  maintenance: 'Kraken maintenance: markets offline, no order matching',
+  cancel_only: 'Kraken cancel only: no new orders, no order matching',
+  post_only: 'Kraken post only: only post-only limit orders, no order matching',
+};
 
 /** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */
 function tradeId(v: unknown): number {
