@@ -17,7 +17,10 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * the aggressor sold); `bookTicker` gives best bid/ask (`b`/`B`, `a`/`A`) without a timestamp,
  * so quotes are stamped with the receive time. Symbols added later are sent live with
  * {"method":"SUBSCRIBE"}. The server pings every 20 s (answered by the socket) and closes every
- * connection at 24 h, so we reconnect on our own a little before that. With `depth` in
+ * connection at 24 h, so we reconnect on our own a little before that. Times: "All time and
+ * timestamp related fields are milliseconds by default"; `timeUnit=MICROSECOND` in the URL gives
+ * microseconds (General WSS information), which the adapter asks for by default (`timeUnit`) so
+ * that trade times keep their sub-millisecond digits. With `depth` in
  * `streams`, each symbol's order book comes from the diff depth stream and REST snapshots,
  * synchronised by Binance's documented procedure (depth-sync.ts).
  */
@@ -32,6 +35,10 @@ export const BinanceOptionsSchema = z
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
     depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
+    timeUnit: z
+      .enum(['MICROSECOND', 'MILLISECOND'])
+      .default('MICROSECOND')
+      .describe("unit Binance sends times in (URL parameter timeUnit): MICROSECOND keeps sub-millisecond trade times; MILLISECOND is Binance's default"),
   })
   .strict();
 export type BinanceOptions = z.infer<typeof BinanceOptionsSchema>;
@@ -69,7 +76,9 @@ export class BinanceFeed extends StreamFeed {
   url(symbols: readonly string[]): string {
     const base = (this.#opts.url ?? BINANCE_DEFAULT_URL).replace(/\/+$/, '');
     const path = /\/stream$/.test(base) ? base : `${base}/stream`;
-    return `${path}?streams=${this.#streamNames(symbols).join('/')}`;
+    // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"; milliseconds are the default
+    const unit = this.#opts.timeUnit === 'MICROSECOND' ? '&timeUnit=MICROSECOND' : '';
+    return `${path}?streams=${this.#streamNames(symbols).join('/')}${unit}`;
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
@@ -119,7 +128,7 @@ export class BinanceFeed extends StreamFeed {
         p: price(payload.p, 'trade.p'),
         s: decimal(payload.q, 'trade.q'),
         side: payload.m ? 'sell' : 'buy',
-        ts: toNs(payload.T ?? payload.E, 'ms'),
+        ts: binanceTime(payload.T ?? payload.E, 'trade.T'),
       });
     } else if (stream.endsWith('@bookTicker') || ('b' in payload && 'a' in payload && 'u' in payload)) {
       // Binance Spot "WebSocket Streams" > Individual Symbol Book Ticker Streams: b/B best bid
@@ -133,7 +142,7 @@ export class BinanceFeed extends StreamFeed {
         ap: price(payload.a, 'bookTicker.a'),
         ...(bs === undefined ? {} : { bs }),
         ...(as === undefined ? {} : { as }),
-        ts: payload.E !== undefined ? toNs(payload.E, 'ms') : nowNs(),
+        ts: payload.E !== undefined ? binanceTime(payload.E, 'bookTicker.E') : nowNs(),
       });
     }
   }
@@ -195,11 +204,22 @@ export class BinanceFeed extends StreamFeed {
   /**
    * Binance Spot "WebSocket Streams" > "Diff. Depth Stream": `b` / `a` are [price, quantity]
    * decimal strings where the quantity is the level's new absolute total and 0 removes the level
-   * (as in our BookTick); `E` is the event time in ms. REST "Order book" (GET /api/v3/depth):
+   * (as in our BookTick); `E` is the event time (ms or µs, see `binanceTime`). REST "Order book" (GET /api/v3/depth):
    * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
    * the first buffered event's time: the snapshot carries none).
    */
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
-    session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: toNs(o.E, 'ms') });
+    session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: binanceTime(o.E, 'depthUpdate.E') });
   }
+}
+
+/**
+ * A Binance time field to nanoseconds. Binance sends milliseconds, or microseconds when the URL
+ * asks for them (General WSS information, `timeUnit`); the unit is read from the magnitude
+ * (below 10^14: ms, a time before 5138; above: µs, after 1973), so a time is right even from an
+ * endpoint that ignores `timeUnit`.
+ */
+export function binanceTime(v: unknown, field: string): bigint {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new RangeError(`${field}: ${JSON.stringify(v)} is not a time in ms or µs`);
+  return toNs(v, v < 1e14 ? 'ms' : 'us');
 }

@@ -9,12 +9,16 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * streams at /stream?streams=a@trade/b@bookTicker, {"stream","data"} frames, live
  * SUBSCRIBE/UNSUBSCRIBE requests answered with {"result":null,"id"}, server ping frames.
  * On connect it first sends the recorded frames of fixtures/combined-stream.json, then generates
- * trades and book tickers for every subscribed stream every `pumpMs`.
+ * trades and book tickers for every subscribed stream every `pumpMs`. Times are milliseconds, or
+ * microseconds (sub-millisecond digits included) on a connection whose URL has
+ * `timeUnit=MICROSECOND` (General WSS information); the recorded frames are converted too.
  */
 export const BINANCE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/combined-stream.json', import.meta.url), 'utf8'));
 
 interface BinanceConnState {
   streams: Set<string>;
+  /** the URL asked for timeUnit=MICROSECOND */
+  micro: boolean;
   pongs: number;
   tradeId: number;
 }
@@ -99,6 +103,18 @@ class FakeDepth {
   }
 }
 
+/** now in ms, or in µs with the sub-millisecond digits */
+function timeFor(micro: boolean): number {
+  return micro ? Math.floor((performance.timeOrigin + performance.now()) * 1000) : Date.now();
+}
+
+/** a recorded frame (times in ms) as a timeUnit=MICROSECOND connection gets it */
+function inMicroseconds(frame: Record<string, any>): Record<string, any> {
+  const data = { ...(frame.data as Record<string, unknown>) };
+  for (const k of ['E', 'T']) if (typeof data[k] === 'number') data[k] = (data[k] as number) * 1000;
+  return { ...frame, data };
+}
+
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -119,10 +135,11 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
   let pongs = 0;
   const pingTimers = new Set<NodeJS.Timeout>();
   const server = await FakeWsServer.start<BinanceConnState>({
-    initialState: () => ({ streams: new Set(), pongs: 0, tradeId: 9_000_000 }),
+    initialState: () => ({ streams: new Set(), micro: false, pongs: 0, tradeId: 9_000_000 }),
     refuse: (req) => (new URL(req.url ?? '/', 'http://x').pathname.startsWith('/stream') ? undefined : 404),
     onConnection: (conn) => {
       for (const s of (conn.url.searchParams.get('streams') ?? '').split('/')) if (s) conn.state.streams.add(s);
+      conn.state.micro = (conn.url.searchParams.get('timeUnit') ?? '').toUpperCase() === 'MICROSECOND';
       conn.ws.on('pong', () => {
         conn.state.pongs++;
         pongs++;
@@ -135,7 +152,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
           pingTimers.delete(t);
         });
       }
-      if (opts.replayFixtures !== false) for (const f of BINANCE_FIXTURES) conn.send(f);
+      if (opts.replayFixtures !== false) for (const f of BINANCE_FIXTURES) conn.send(conn.state.micro ? inMicroseconds(f) : f);
     },
     onMessage: (conn, data) => {
       const req = JSON.parse(data.toString('utf8')) as { method: string; params?: string[]; id: number };
@@ -152,7 +169,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {
-      const now = Date.now();
+      const now = timeFor(conn.state.micro);
       for (const stream of conn.state.streams) {
         const [sym, kind] = stream.split('@') as [string, string];
         const S = sym.toUpperCase();
@@ -179,7 +196,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
   const depthTimer = setInterval(
     () => {
       if (server.paused) return;
-      const subscribers = new Map<string, { stream: string; send: (v: unknown) => void }[]>();
+      const subscribers = new Map<string, { stream: string; micro: boolean; send: (v: unknown) => void }[]>();
       for (const c of server.conns) {
         for (const stream of c.state.streams) {
           const [sym, kind] = stream.split('@') as [string, string];
@@ -187,7 +204,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
           const S = sym.toUpperCase();
           let list = subscribers.get(S);
           if (!list) subscribers.set(S, (list = []));
-          list.push({ stream, send: (v) => c.send(v) });
+          list.push({ stream, micro: c.state.micro, send: (v) => c.send(v) });
         }
       }
       for (const [S, list] of subscribers) {
@@ -199,7 +216,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
         }
         lose.delete(S);
         const ev = book.step();
-        for (const { stream, send } of list) send({ stream, data: { e: 'depthUpdate', E: Date.now(), s: S, ...ev } });
+        for (const { stream, micro, send } of list) send({ stream, data: { e: 'depthUpdate', E: timeFor(micro), s: S, ...ev } });
       }
     },
     opts.depthMs ?? opts.pumpMs ?? 25,

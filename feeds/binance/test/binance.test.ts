@@ -63,6 +63,51 @@ describe('binance adapter', () => {
     await h.waitFor('unsubscribe sent', () => h!.provider.receivedJson().some((m: any) => m.method === 'UNSUBSCRIBE'));
   });
 
+  it('asks for microsecond times (timeUnit=MICROSECOND) and keeps their sub-millisecond digits', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"
+    expect(conn.url.searchParams.get('timeUnit')).toBe('MICROSECOND');
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@trade/btcusdt@bookTicker');
+    // the Trade Streams example, with its times in microseconds as such a connection gets them
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782136123, s: 'BTCUSDT', t: 12345, p: '0.001', q: '100', T: 1672515782136045, m: true, M: true },
+    });
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782137001, s: 'BTCUSDT', t: 12346, p: '0.001', q: '1', T: 1672515782136999, m: false, M: true },
+    });
+    await h.waitFor('2 trades', () => h!.ticks.length >= 2);
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'BTC-USD', id: '12345', p: 0.001, s: 100, side: 'sell', ts: 1672515782136045000n });
+    expect(h.ticks[1]).toMatchObject({ id: '12346', side: 'buy', ts: 1672515782136999000n });
+    // two trades inside one millisecond stay in order and apart
+    expect(h.ticks[1]!.ts - h.ticks[0]!.ts).toBe(954_000n);
+  });
+
+  it('with timeUnit MILLISECOND asks for nothing and reads milliseconds; a time in the other unit is still read right', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'], timeUnit: 'MILLISECOND' })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    expect(conn.url.searchParams.has('timeUnit')).toBe(false);
+    conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', E: 1672515782136, s: 'BTCUSDT', t: 1, p: '1', q: '1', T: 1672515782136, m: true, M: true } });
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782137001, s: 'BTCUSDT', t: 2, p: '1', q: '1', T: 1672515782136999, m: true, M: true },
+    });
+    conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', E: 1, s: 'BTCUSDT', t: 3, p: '1', q: '1', T: 'soon', m: true, M: true } });
+    await h.waitFor('2 trades and an error', () => h!.ticks.length >= 2 && h!.counters.errors.length >= 1);
+    expect(h.ticks.map((t) => t.ts)).toEqual([1672515782136000000n, 1672515782136999000n]);
+    expect(h.counters.errors[0]).toMatch(/trade\.T: "soon" is not a time in ms or µs/);
+  });
+
   it('answers server pings and sends its own pings (heartbeats)', async () => {
     h = await startHarness(
       () => startBinanceFake({ pingMs: 50 }),
