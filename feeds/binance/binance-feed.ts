@@ -45,6 +45,8 @@ export type BinanceOptions = z.infer<typeof BinanceOptionsSchema>;
 
 export const BINANCE_DEFAULT_URL = 'wss://stream.binance.com:9443';
 export const BINANCE_DEFAULT_REST_URL = 'https://api.binance.com';
+/** WebSocket Streams > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams" */
+export const BINANCE_MAX_STREAMS = 1024;
 
 export class BinanceFeed extends StreamFeed {
   readonly #opts: BinanceOptions;

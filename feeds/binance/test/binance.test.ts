@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
+import { loadConfig } from '../../../src/core/config.js';
+import { InstrumentRegistry } from '../../../src/core/instruments.js';
+import { parseFeedsFile } from '../../config.js';
+import { createFeed } from '../../registry.js';
 import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
@@ -106,6 +110,21 @@ describe('binance adapter', () => {
     await h.waitFor('2 trades and an error', () => h!.ticks.length >= 2 && h!.counters.errors.length >= 1);
     expect(h.ticks.map((t) => t.ts)).toEqual([1672515782136000000n, 1672515782136999000n]);
     expect(h.counters.errors[0]).toMatch(/trade\.T: "soon" is not a time in ms or µs/);
+  });
+
+  it('refuses a feed over 1024 streams (the limit of one connection) with a message naming the key', () => {
+    const coins = Array.from({ length: 342 }, (_, i) => `C${i}-USD`);
+    const registry = new InstrumentRegistry(
+      coins.map((symbol) => ({ symbol, assetClass: 'crypto' as const, currency: 'USD', pricePrecision: 2, providers: ['binance'] })),
+    );
+    const make = (entry: Record<string, unknown>) =>
+      createFeed('binance', { config: loadConfig({ env: {} }), registry, env: {}, feedsFile: parseFeedsFile({ feeds: { binance: entry } }, 'feeds.yaml') });
+    // 341 x 3 = 1023 streams fit; 342 x 3 = 1026 do not (symbols from the feeds file or from the instruments)
+    expect(make({ symbols: coins.slice(0, 341), streams: ['trade', 'bookTicker', 'depth'] })).toBeInstanceOf(BinanceFeed);
+    expect(() => make({ streams: ['trade', 'bookTicker', 'depth'] })).toThrow(
+      /^feeds\.binance\.symbols: 342 symbols x 3 streams \(trade, bookTicker, depth\) = 1026 streams, but one Binance connection carries at most 1024: split the symbols/,
+    );
+    expect(make({ streams: ['trade'] })).toBeInstanceOf(BinanceFeed);
   });
 
   it('answers server pings and sends its own pings (heartbeats)', async () => {
