@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import type { TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -23,6 +24,14 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * that trade times keep their sub-millisecond digits. With `depth` in
  * `streams`, each symbol's order book comes from the diff depth stream and REST snapshots,
  * synchronised by Binance's documented procedure (depth-sync.ts).
+ *
+ * Trades made while the adapter is disconnected (a drop, and the reconnect every 24 h) are not
+ * replayed by the stream. Trade IDs are per symbol and consecutive (Trade Streams `t`; REST
+ * "Recent trades list" answers them by `id`), so the first trade of a symbol on a new connection
+ * shows the ones missed: when it is not the last one seen + 1, the adapter holds the live trades
+ * of that symbol, asks REST "Recent trades list" (GET /api/v3/trades, the 1000 most recent) for
+ * the missing ones, emits them in id order, then the held ones (`recoverTrades`). Missing trades
+ * REST no longer has are counted as a gap.
  */
 export const BinanceOptionsSchema = z
   .object({
@@ -31,7 +40,15 @@ export const BinanceOptionsSchema = z
       .array(z.enum(['trade', 'bookTicker', 'depth']))
       .min(1)
       .default(['trade', 'bookTicker']),
-    restUrl: z.string().url().optional().describe('REST base URL for depth snapshots (default https://api.binance.com)'),
+    restUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('REST base URL for depth snapshots and trade recovery (default https://api.binance.com when `url` is not set)'),
+    recoverTrades: z
+      .boolean()
+      .default(true)
+      .describe('after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the most recent 1000 per symbol)'),
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
     depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
@@ -48,12 +65,27 @@ export const BINANCE_DEFAULT_REST_URL = 'https://api.binance.com';
 /** WebSocket Streams > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams" */
 export const BINANCE_MAX_STREAMS = 1024;
 
+type TradeInput = Extract<TickInput, { k: 'trade' }>;
+
+/** the first trade of a symbol on a new connection, checked against the last one emitted before */
+interface Resume {
+  /** the last trade ID emitted before this connection */
+  from: number;
+  /** live trades held while REST is asked for the missing ones */
+  held?: TradeInput[];
+}
+
 export class BinanceFeed extends StreamFeed {
   readonly #opts: BinanceOptions;
   readonly #map: SymbolMap;
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
+  /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
+  readonly #lastTradeId = new Map<string, number>();
+  /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
+  #resume = new Map<string, Resume>();
+  #recovered = 0;
 
   constructor(id: string, opts: BinanceOptions) {
     super(
@@ -83,9 +115,26 @@ export class BinanceFeed extends StreamFeed {
     return `${path}?streams=${this.#streamNames(symbols).join('/')}${unit}`;
   }
 
+  /** trades emitted from REST "Recent trades list" because the stream missed them (a reconnect) */
+  get recoveredTrades(): number {
+    return this.#recovered;
+  }
+
+  /** REST base URL; none with a custom `url` and no `restUrl` (another venue's trades must not be mixed in) */
+  #restBase(): string | undefined {
+    const base = this.#opts.restUrl ?? (this.#opts.url === undefined ? BINANCE_DEFAULT_REST_URL : undefined);
+    return base?.replace(/\/+$/, '');
+  }
+
   onOpen(session: StreamSession, symbols: readonly string[]): void {
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
+    // and the first trade of each symbol seen before shows whether trades were missed meanwhile
+    this.#resume = new Map();
+    for (const s of symbols) {
+      const from = this.#lastTradeId.get(s);
+      if (from !== undefined) this.#resume.set(s, { from });
+    }
     // the URL carries the subscription: nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
   }
@@ -95,7 +144,12 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#depth.delete(s);
+    for (const s of symbols) {
+      this.#depth.delete(s);
+      // trades made while a symbol is not subscribed are not ours to recover later
+      this.#lastTradeId.delete(s);
+      this.#resume.delete(s);
+    }
     session.send(JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
@@ -123,15 +177,20 @@ export class BinanceFeed extends StreamFeed {
       // Binance Spot "WebSocket Streams" > Trade Streams: t trade ID (per symbol), p price and
       // q quantity (decimal strings, quote/base asset), T trade time (ms), m "is the buyer the
       // market maker?" (true: the aggressor sold)
-      session.ctx.emit({
-        k: 'trade',
+      this.#onTrade(
         sym,
-        id: String(payload.t),
-        p: price(payload.p, 'trade.p'),
-        s: decimal(payload.q, 'trade.q'),
-        side: payload.m ? 'sell' : 'buy',
-        ts: binanceTime(payload.T ?? payload.E, 'trade.T'),
-      });
+        providerSym,
+        {
+          k: 'trade',
+          sym,
+          id: String(payload.t),
+          p: price(payload.p, 'trade.p'),
+          s: decimal(payload.q, 'trade.q'),
+          side: payload.m ? 'sell' : 'buy',
+          ts: binanceTime(payload.T ?? payload.E, 'trade.T'),
+        },
+        session,
+      );
     } else if (stream.endsWith('@bookTicker') || ('b' in payload && 'a' in payload && 'u' in payload)) {
       // Binance Spot "WebSocket Streams" > Individual Symbol Book Ticker Streams: b/B best bid
       // price/qty, a/A best ask price/qty (base asset); no event time, so the receive time
@@ -147,6 +206,86 @@ export class BinanceFeed extends StreamFeed {
         ts: payload.E !== undefined ? binanceTime(payload.E, 'bookTicker.E') : nowNs(),
       });
     }
+  }
+
+  /** A live trade: emitted, unless it is the first of its symbol on a new connection and trades are missing before it. */
+  #onTrade(sym: string, providerSym: string, trade: TradeInput, session: StreamSession): void {
+    const id = Number(trade.id);
+    const r = this.#resume.get(sym);
+    if (!r || !Number.isSafeInteger(id)) return this.#emitTrade(trade, session);
+    if (r.held) {
+      r.held.push(trade); // REST is being asked for the missing ones: in order after them
+      return;
+    }
+    if (id <= r.from) return; // already emitted on the previous connection
+    if (id === r.from + 1 || !this.#opts.recoverTrades) {
+      this.#resume.delete(sym);
+      if (id > r.from + 1) this.#gap(sym, providerSym, id - r.from - 1, 'recoverTrades is off', session);
+      return this.#emitTrade(trade, session);
+    }
+    r.held = [trade];
+    void this.#recover(sym, providerSym, r, id, session);
+  }
+
+  #emitTrade(trade: TradeInput, session: StreamSession): void {
+    session.ctx.emit(trade);
+    const id = Number(trade.id);
+    if (Number.isSafeInteger(id) && id > (this.#lastTradeId.get(trade.sym) ?? -1)) this.#lastTradeId.set(trade.sym, id);
+  }
+
+  #gap(sym: string, providerSym: string, missed: number, why: string, session: StreamSession): void {
+    session.ctx.metrics?.gap(missed, `binance ${providerSym}: ${missed} trades made while disconnected were not recovered (${why})`);
+    session.ctx.log.warn({ feed: this.id, sym, missed }, `binance: ${missed} trades of ${sym} made while disconnected were not recovered (${why})`);
+  }
+
+  /**
+   * Binance Spot REST "Recent trades list" (GET /api/v3/trades?symbol&limit, at most 1000, oldest
+   * first): `id`, `price`, `qty` (base asset), `time`, `isBuyerMaker`, the fields of the Trade
+   * Streams' `t`, `p`, `q`, `T`, `m`. The trades with IDs between the last one emitted and the
+   * first held live one are emitted in ID order, then the held ones.
+   */
+  async #recover(sym: string, providerSym: string, r: Resume, firstLive: number, session: StreamSession): Promise<void> {
+    const current = (): boolean => session.open && this.#resume.get(sym) === r;
+    const missing = firstLive - r.from - 1;
+    let got: TradeInput[] = [];
+    let why = '';
+    const base = this.#restBase();
+    if (base === undefined) why = 'no restUrl for the custom url';
+    else {
+      try {
+        const url = `${base}/api/v3/trades?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=1000`;
+        // REST General API information: times in microseconds with the header X-MBX-TIME-UNIT
+        const headers: Record<string, string> = this.#opts.timeUnit === 'MICROSECOND' ? { 'X-MBX-TIME-UNIT': 'MICROSECOND' } : {};
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const list = (await res.json()) as Record<string, any>[];
+        if (!Array.isArray(list)) throw new Error('the answer is not a list of trades');
+        got = list
+          .filter((t) => Number.isSafeInteger(t.id) && t.id > r.from && t.id < firstLive)
+          .sort((a, b) => a.id - b.id)
+          .map((t) => ({
+            k: 'trade' as const,
+            sym,
+            id: String(t.id),
+            p: price(t.price, 'trades.price'),
+            s: decimal(t.qty, 'trades.qty'),
+            side: t.isBuyerMaker ? ('sell' as const) : ('buy' as const),
+            ts: binanceTime(t.time, 'trades.time'),
+          }));
+      } catch (err) {
+        why = `GET /api/v3/trades failed: ${(err as Error).message}`;
+        session.ctx.metrics?.error(`binance trade recovery ${providerSym}: ${(err as Error).message}`);
+      }
+    }
+    // a new connection meanwhile starts over from the last trade emitted (the held ones come again or are recovered then)
+    if (!current()) return;
+    this.#resume.delete(sym);
+    for (const t of got) this.#emitTrade(t, session);
+    this.#recovered += got.length;
+    if (got.length > 0)
+      session.ctx.log.info({ feed: this.id, sym, trades: got.length }, `binance: ${got.length} trades of ${sym} made while disconnected recovered`);
+    if (got.length < missing) this.#gap(sym, providerSym, missing - got.length, why || 'older than the 1000 most recent', session);
+    for (const t of r.held ?? []) if (Number(t.id) > (this.#lastTradeId.get(sym) ?? -1)) this.#emitTrade(t, session);
   }
 
   #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {

@@ -20,7 +20,17 @@ interface BinanceConnState {
   /** the URL asked for timeUnit=MICROSECOND */
   micro: boolean;
   pongs: number;
-  tradeId: number;
+}
+
+/** one trade as REST "Recent trades list" (GET /api/v3/trades) answers it */
+export interface FakeBinanceTrade {
+  id: number;
+  price: string;
+  qty: string;
+  quoteQty: string;
+  time: number;
+  isBuyerMaker: boolean;
+  isBestMatch: boolean;
 }
 
 export interface BinanceFakeOptions {
@@ -129,13 +139,31 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   loseDepthUpdates(symbol: string, n: number): void;
   /** depth snapshot requests answered so far (stale ones included) */
   snapshotRequests(): number;
+  /** every trade the exchange made for a provider symbol (e.g. BTCUSDT), oldest first */
+  trades(symbol: string): FakeBinanceTrade[];
+  /** make `n` trades of a symbol that no connection is sent (as while a client is disconnected) */
+  recordTrades(symbol: string, n: number): void;
+  /** GET /api/v3/trades requests answered so far */
+  tradeRequests(): number;
 };
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
   let pongs = 0;
   const pingTimers = new Set<NodeJS.Timeout>();
+  // trade ids are per symbol and go on across connections, as on Binance (Trade Streams: `t` Trade ID)
+  const tradeLog = new Map<string, FakeBinanceTrade[]>();
+  const makeTrade = (S: string): FakeBinanceTrade => {
+    let log = tradeLog.get(S);
+    if (!log) tradeLog.set(S, (log = []));
+    const id = (log.at(-1)?.id ?? 4_000_000_000) + 1; // above the recorded fixtures' ids
+    const px = (100 + (id % 50) / 10).toFixed(8);
+    const t = { id, price: px, qty: '0.50000000', quoteQty: (Number(px) * 0.5).toFixed(8), time: Date.now(), isBuyerMaker: id % 2 === 0, isBestMatch: true };
+    log.push(t);
+    return t;
+  };
+  let tradeRequests = 0;
   const server = await FakeWsServer.start<BinanceConnState>({
-    initialState: () => ({ streams: new Set(), micro: false, pongs: 0, tradeId: 9_000_000 }),
+    initialState: () => ({ streams: new Set(), micro: false, pongs: 0 }),
     refuse: (req) => (new URL(req.url ?? '/', 'http://x').pathname.startsWith('/stream') ? undefined : 404),
     onConnection: (conn) => {
       for (const s of (conn.url.searchParams.get('streams') ?? '').split('/')) if (s) conn.state.streams.add(s);
@@ -173,10 +201,10 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       for (const stream of conn.state.streams) {
         const [sym, kind] = stream.split('@') as [string, string];
         const S = sym.toUpperCase();
-        const px = 100 + (conn.state.tradeId % 50) / 10;
+        const px = 100 + ((tradeLog.get(S)?.at(-1)?.id ?? 0) % 50) / 10;
         if (kind === 'trade') {
-          const id = ++conn.state.tradeId;
-          conn.send({ stream, data: { e: 'trade', E: now, s: S, t: id, p: px.toFixed(8), q: '0.50000000', T: now, m: id % 2 === 0, M: true } });
+          const t = makeTrade(S);
+          conn.send({ stream, data: { e: 'trade', E: now, s: S, t: t.id, p: t.price, q: t.qty, T: now, m: t.isBuyerMaker, M: true } });
         } else if (kind === 'bookTicker') {
           conn.send({ stream, data: { u: now, s: S, b: (px - 0.01).toFixed(8), B: '2.00000000', a: (px + 0.01).toFixed(8), A: '3.00000000' } });
         }
@@ -223,6 +251,16 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
   );
   const rest: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname === '/api/v3/trades') {
+      // REST "Recent trades list": symbol, limit (default 500, max 1000); oldest first; times in ms,
+      // or µs with the header X-MBX-TIME-UNIT: MICROSECOND
+      tradeRequests++;
+      const micro = String(req.headers['x-mbx-time-unit'] ?? '').toUpperCase() === 'MICROSECOND';
+      const limit = Math.min(1000, Number(u.searchParams.get('limit') ?? 500));
+      const list = (tradeLog.get(u.searchParams.get('symbol') ?? '') ?? []).slice(-limit).map((t) => (micro ? { ...t, time: t.time * 1000 } : t));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
     if (u.pathname !== '/api/v3/depth') {
       res.writeHead(404).end();
       return;
@@ -247,6 +285,11 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     depth: (symbol: string) => books.get(symbol),
     loseDepthUpdates: (symbol: string, n: number) => lose.set(symbol, (lose.get(symbol) ?? 0) + n),
     snapshotRequests: () => snapshotRequests,
+    trades: (symbol: string) => [...(tradeLog.get(symbol) ?? [])],
+    recordTrades: (symbol: string, n: number) => {
+      for (let i = 0; i < n; i++) makeTrade(symbol);
+    },
+    tradeRequests: () => tradeRequests,
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();

@@ -127,6 +127,83 @@ describe('binance adapter', () => {
     expect(make({ streams: ['trade'] })).toBeInstanceOf(BinanceFeed);
   });
 
+  /** every trade the fake made for a symbol up to the newest one published is published once, in id order */
+  const expectEveryTradeOnce = (h: AdapterHarness<BinanceFakeServer>, sym: string, provider: string): void => {
+    const ids = h.ticks.filter((t) => t.k === 'trade' && t.sym === sym && Number(t.id) > 4_000_000_000).map((t) => Number(t.k === 'trade' ? t.id : 0));
+    expect(ids.length).toBeGreaterThan(0);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe(ids[i - 1]! + 1);
+    const made = h.provider.trades(provider).map((t) => t.id);
+    expect(ids).toEqual(made.slice(made.indexOf(ids[0]!), made.indexOf(ids.at(-1)!) + 1));
+    expect(ids[0]).toBe(made[0]);
+  };
+
+  it('after a reconnect, publishes the trades made while it was disconnected (REST Recent trades list), each once and in order', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl })),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 6);
+    h.provider.dropAll();
+    // trades happen on Binance while the adapter is away
+    const at = h.provider.trades('BTCUSDT').length;
+    h.provider.recordTrades('BTCUSDT', 5);
+    const rec = h.provider.trades('BTCUSDT')[at]!;
+    h.provider.recordTrades('ETHUSDT', 3);
+    await h.waitFor('reconnected', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+    const n = trades().length;
+    await h.waitFor('live trades after the reconnect', () => trades().length > n + 16);
+    expectEveryTradeOnce(h, 'BTC-USD', 'BTCUSDT');
+    expectEveryTradeOnce(h, 'ETH-USD', 'ETHUSDT');
+    expect((h.adapter as BinanceFeed).recoveredTrades).toBe(8);
+    expect(h.provider.tradeRequests()).toBe(2);
+    expect(h.counters.gaps).toBe(0);
+    // a recovered trade from the REST fields (id, price, qty, time in µs as asked by X-MBX-TIME-UNIT, isBuyerMaker)
+    expect(h.ticks.find((t) => t.k === 'trade' && t.id === String(rec.id))).toEqual({
+      k: 'trade',
+      sym: 'BTC-USD',
+      id: String(rec.id),
+      p: Number(rec.price),
+      s: 0.5,
+      side: rec.isBuyerMaker ? 'sell' : 'buy',
+      ts: BigInt(rec.time) * 1_000_000n,
+    });
+  });
+
+  it('counts as a gap the trades REST no longer has, and asks nothing from REST without a restUrl for a custom url', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
+    h.provider.dropAll();
+    h.provider.recordTrades('BTCUSDT', 1200);
+    await h.waitFor('reconnected, a gap counted', () => h!.provider.totalConnections >= 2 && h!.counters.gaps >= 1);
+    // REST gives the 1000 most recent, the live trades made since the reconnect among them
+    const recovered = (h.adapter as BinanceFeed).recoveredTrades;
+    expect(recovered).toBeGreaterThan(990);
+    expect(recovered).toBeLessThanOrEqual(1000);
+    const lost = 1200 - recovered;
+    expect(h.logs.some((l) => l.msg.includes(`${lost} trades of BTC-USD made while disconnected were not recovered (older than the 1000 most recent)`))).toBe(
+      true,
+    );
+    const ids = trades().map((t) => Number(t.k === 'trade' ? t.id : 0));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]!);
+    await h.close();
+
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('live trades', () => h!.state === 'connected' && h!.ticks.filter((t) => t.k === 'trade').length > 3);
+    h.provider.dropAll();
+    h.provider.recordTrades('BTCUSDT', 4);
+    await h.waitFor('a gap counted', () => h!.counters.gaps >= 1);
+    expect(h.provider.tradeRequests()).toBe(0);
+    expect(h.logs.some((l) => /4 trades of BTC-USD made while disconnected were not recovered \(no restUrl for the custom url\)/.test(l.msg))).toBe(true);
+  });
+
   it('answers server pings and sends its own pings (heartbeats)', async () => {
     h = await startHarness(
       () => startBinanceFake({ pingMs: 50 }),
