@@ -26,8 +26,9 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * synchronised by Binance's documented procedure (depth-sync.ts).
  *
  * Trades made while the adapter is disconnected (a drop, and the reconnect every 24 h) are not
- * replayed by the stream. Trade IDs are per symbol and consecutive (Trade Streams `t`; REST
- * "Recent trades list" answers them by `id`), so the first trade of a symbol on a new connection
+ * replayed by the stream. Trade IDs are per symbol and consecutive (Trade Streams `t`; the
+ * aggregate trade stream's first..last trade ID ranges and REST "Old trade lookup" `fromId`
+ * paging rely on it; the page itself only says "Trade ID"), so the first trade of a symbol on a new connection
  * shows the ones missed: when it is not the last one seen + 1, the adapter holds the live trades
  * of that symbol, asks REST "Recent trades list" (GET /api/v3/trades, the 1000 most recent) for
  * the missing ones, emits them in id order, then the held ones (`recoverTrades`). Missing trades
