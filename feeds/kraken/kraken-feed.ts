@@ -39,7 +39,8 @@ import type { BookPrecision } from './book.js';
  * trade subscription asks for Kraken's snapshot (its most recent 50 trades [trade]) and emits the
  * ones newer than the last seen, so trades made while we were disconnected are not lost (up to 50
  * per symbol; more is counted as a gap). On a first connection the snapshot is not requested:
- * it is history, not live data.
+ * it is history, not live data. Updates of a resumed pair that arrive before its snapshot wait
+ * for it, so that they do not make the snapshot's trades look already seen.
  */
 export const KrakenOptionsSchema = z
   .object({
@@ -73,6 +74,8 @@ export type KrakenOptions = z.infer<typeof KrakenOptionsSchema>;
 export const KRAKEN_DEFAULT_URL = 'wss://ws.kraken.com/v2';
 
 type Channel = 'trade' | 'ticker' | 'book' | 'instrument';
+/** updates of a resumed pair held waiting for its trade snapshot beyond this many: released without it */
+const MAX_HELD_TRADES = 1000;
 /** a checksum mismatch right on a fresh snapshot this many times in a row: the precision is wrong, stop resubscribing */
 const MAX_SNAPSHOT_MISMATCHES = 3;
 
@@ -101,6 +104,12 @@ export class KrakenFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** last trade_id emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
+  /**
+   * per connection: pairs resumed with a trade snapshot, and the updates that came before it.
+   * The snapshot holds the trades made while we were away; an update applied first would make
+   * them look already seen, so updates wait until the snapshot (or a refusal) arrives.
+   */
+  #awaiting = new Map<string, { sym: string; id: number; item: Item }[]>();
   /** canonical symbols wanted now: messages still in flight for a symbol just unsubscribed are dropped */
   #active = new Set<string>();
   // per connection
@@ -167,6 +176,7 @@ export class KrakenFeed extends StreamFeed {
     this.#system = undefined;
     this.#opening = [...symbols];
     this.#active = new Set(symbols);
+    this.#awaiting = new Map();
     // a new connection: every book starts over from the snapshot of its new subscription
     this.#books = new Map();
     this.#bookWaiting = new Set();
@@ -190,6 +200,7 @@ export class KrakenFeed extends StreamFeed {
     for (const s of symbols) {
       this.#active.delete(s);
       this.#published.delete(s);
+      this.#awaiting.delete(s);
     }
     for (const channel of this.#opts.channels)
       this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
@@ -215,6 +226,7 @@ export class KrakenFeed extends StreamFeed {
         // a snapshot only where we already have trades to continue from (see the class comment)
         const resume = symbols.filter((s) => this.#opts.recoverTrades && this.#lastTradeId.has(s));
         const fresh = symbols.filter((s) => !resume.includes(s));
+        for (const s of resume) this.#awaiting.set(s, []);
         if (resume.length > 0)
           this.#send(session, { method: 'subscribe', channel, symbols: resume.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true });
         if (fresh.length > 0)
@@ -317,6 +329,12 @@ export class KrakenFeed extends StreamFeed {
       const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
       this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
       if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
+      // a refused trade subscription sends no snapshot: what was held goes out now
+      if (msg.method === 'subscribe' && channel === 'trade')
+        for (const s of symbols) {
+          const sym = this.#map.toCanonical(s);
+          if (sym) this.#release(sym, session);
+        }
       return;
     }
     if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, true);
@@ -398,6 +416,30 @@ export class KrakenFeed extends StreamFeed {
       if (r) trades.push(r);
     }
     if (snapshot) trades.sort((a, b) => a.id - b.id);
+    else if (this.#awaiting.size > 0) {
+      // a pair resumed on this connection: its updates wait behind its snapshot (see #awaiting)
+      const live = trades.filter((t) => {
+        const held = this.#awaiting.get(t.sym);
+        if (held) held.push(t);
+        return !held;
+      });
+      for (const [sym, held] of this.#awaiting) if (held.length > MAX_HELD_TRADES) this.#release(sym, session);
+      trades.length = 0;
+      trades.push(...live);
+    }
+    this.#emitTrades(trades, snapshot, session);
+    if (snapshot) for (const sym of new Set(trades.map((t) => t.sym))) this.#release(sym, session);
+  }
+
+  /** The pair's snapshot came (or will not): its held updates go out after it, in order. */
+  #release(sym: string, session: StreamSession): void {
+    const held = this.#awaiting.get(sym);
+    if (!held) return;
+    this.#awaiting.delete(sym);
+    this.#emitTrades(held, false, session);
+  }
+
+  #emitTrades(trades: readonly { sym: string; id: number; item: Item }[], snapshot: boolean, session: StreamSession): void {
     for (const { sym, id, item } of trades) {
       const last = this.#lastTradeId.get(sym);
       if (last !== undefined && id <= last) continue; // already emitted (a snapshot overlapping what we had)

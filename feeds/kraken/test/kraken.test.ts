@@ -153,6 +153,33 @@ describe('kraken adapter', () => {
     expect(h.counters.gaps).toBe(0);
   });
 
+  it('after a reconnect, an update that comes before the trade snapshot waits for it: the missed trades are not lost', async () => {
+    const h = await start(['BTC-USD'], { pumpMs: 20, ackDelayMs: 200 });
+    await h.waitFor('trades', () => h.state === 'connected' && h.ticks.filter((t) => t.k === 'trade').length > 5);
+    h.provider.pause();
+    await quietFor(100, 'trades in flight arrive before the pause is counted');
+    const before = h.ticks.filter((t) => t.k === 'trade').length;
+    h.provider.dropAll();
+    const missed = h.provider.trade('BTC/USD', 3); // made while the adapter is disconnected
+    // on the new connection, an update reaches the adapter before the (delayed) answer with the snapshot
+    const resumed = () =>
+      [...h.provider.conns].find((c) =>
+        c.received.some((m) => {
+          const r = JSON.parse(String(m)) as Req;
+          return r.method === 'subscribe' && r.params.channel === 'trade' && r.params.snapshot === true;
+        }),
+      );
+    await h.waitFor('the trade subscription (with snapshot) of the new connection', () => resumed() !== undefined);
+    const late = h.provider.trade('BTC/USD', 1); // in the history, so in the snapshot too
+    resumed()!.send({ channel: 'trade', type: 'update', data: late });
+    await h.waitFor('connected again', () => h.provider.totalConnections >= 2 && h.state === 'connected');
+    await h.waitFor('4 trades', () => h.ticks.filter((t) => t.k === 'trade').length >= before + 4);
+    await quietFor(100, 'no more trade expected');
+    const ids = h.ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''));
+    expect(ids.slice(before)).toEqual([...missed, ...late].map((m) => String(m.trade_id)));
+    expect(h.counters.gaps).toBe(0);
+  });
+
   it('without recoverTrades, a reconnect does not ask for the snapshot and the missed trades show as a gap', async () => {
     const h = await start(['BTC-USD'], { pumpMs: 20 }, { recoverTrades: false });
     await h.waitFor('trades', () => h.ticks.filter((t) => t.k === 'trade').length > 5);
