@@ -121,10 +121,8 @@ export class BinanceFeed extends StreamFeed {
     return this.#recovered;
   }
 
-  /** REST base URL; none with a custom `url` and no `restUrl` (another venue's trades must not be mixed in) */
   #restBase(): string | undefined {
-    const base = this.#opts.restUrl ?? (this.#opts.url === undefined ? BINANCE_DEFAULT_REST_URL : undefined);
-    return base?.replace(/\/+$/, '');
+    return binanceTradeRestBase(this.#opts);
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
@@ -353,6 +351,17 @@ export class BinanceFeed extends StreamFeed {
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
     session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: binanceTime(o.E, 'depthUpdate.E') });
   }
+}
+
+/**
+ * The REST base URL trade recovery asks: `restUrl`, else Binance's own when `url` is Binance's
+ * public stream host (or not set); none for another `url` (a testnet, a proxy, another venue),
+ * whose trades must not be mixed with Binance's.
+ */
+export function binanceTradeRestBase(opts: Pick<BinanceOptions, 'url' | 'restUrl'>): string | undefined {
+  let base = opts.restUrl;
+  if (base === undefined && (opts.url === undefined || new URL(opts.url).hostname === new URL(BINANCE_DEFAULT_URL).hostname)) base = BINANCE_DEFAULT_REST_URL;
+  return base?.replace(/\/+$/, '');
 }
 
 /**

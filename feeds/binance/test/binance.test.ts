@@ -6,7 +6,7 @@ import { loadConfig } from '../../../src/core/config.js';
 import { InstrumentRegistry } from '../../../src/core/instruments.js';
 import { parseFeedsFile } from '../../config.js';
 import { createFeed } from '../../registry.js';
-import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
+import { BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from '../binance-feed.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
 
@@ -168,6 +168,14 @@ describe('binance adapter', () => {
       side: rec.isBuyerMaker ? 'sell' : 'buy',
       ts: BigInt(rec.time) * 1_000_000n,
     });
+  });
+
+  it('asks trade recovery of Binance REST only for Binance stream URLs, else of restUrl', () => {
+    expect(binanceTradeRestBase({})).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.binance.com:9443' })).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.binance.com:443/stream' })).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.testnet.binance.vision' })).toBeUndefined();
+    expect(binanceTradeRestBase({ url: 'ws://127.0.0.1:1234', restUrl: 'http://127.0.0.1:5678/' })).toBe('http://127.0.0.1:5678');
   });
 
   it('counts as a gap the trades REST no longer has, and asks nothing from REST without a restUrl for a custom url', async () => {
