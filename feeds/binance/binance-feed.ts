@@ -45,7 +45,9 @@ export const BinanceOptionsSchema = z
       .string()
       .url()
       .optional()
-      .describe('REST base URL for depth snapshots and trade recovery (default https://api.binance.com when `url` is not set)'),
+      .describe(
+        'REST base URL for depth snapshots and trade recovery (default https://api.binance.com; trade recovery needs it for a url on another host than stream.binance.com)',
+      ),
     recoverTrades: z
       .boolean()
       .default(true)
@@ -174,7 +176,7 @@ export class BinanceFeed extends StreamFeed {
       this.#onDepth(sym, providerSym, parseDepthEvent(payload), session);
     } else if (payload.e === 'trade') {
       // Binance Spot "WebSocket Streams" > Trade Streams: t trade ID (per symbol), p price and
-      // q quantity (decimal strings, quote/base asset), T trade time (ms), m "is the buyer the
+      // q quantity (decimal strings, quote/base asset), T trade time (ms, or µs: timeUnit), m "is the buyer the
       // market maker?" (true: the aggressor sold)
       this.#onTrade(
         sym,
