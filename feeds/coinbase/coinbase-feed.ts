@@ -25,7 +25,9 @@ import { parseL2Event } from './level2.js';
  * trade reaches clients once. A message whose `sequence_num` is not above the
  * last one is not dropped whole: its trades are checked against the trade ids already emitted
  * (so a trade not seen before still comes through, a repeated one does not), while its ticker
- * is skipped (an older best bid/ask than the one already published).
+ * is skipped (an older best bid/ask than the one already published). Subscribe and unsubscribe
+ * messages go out in order, at most 8 in any 1.1 s (WebSocket Rate Limits: unauthenticated
+ * messages, 8 per second per IP); a burst (a gap's resubscription with products added) waits.
  *
  * With `book: true` the `level2` channel is subscribed too and each product's order book is
  * published as book ticks: the `snapshot` event as a reset, then every `update` (level2.ts). A
@@ -51,6 +53,10 @@ export const CoinbaseOptionsSchema = z
 export type CoinbaseOptions = z.infer<typeof CoinbaseOptionsSchema>;
 
 export const COINBASE_DEFAULT_URL = 'wss://advanced-trade-ws.coinbase.com';
+/** Advanced Trade "WebSocket Rate Limits": "unauthenticated messages are rate-limited at 8 per second per IP address" */
+const MAX_MESSAGES_PER_SECOND = 8;
+/** the window those 8 are counted over: a second plus a margin, so that network jitter cannot put 9 in Coinbase's second */
+const RATE_WINDOW_MS = 1100;
 
 export class CoinbaseFeed extends StreamFeed {
   readonly #opts: CoinbaseOptions;
@@ -67,6 +73,11 @@ export class CoinbaseFeed extends StreamFeed {
    */
   readonly #since = new Map<string, bigint>();
   #recovered = 0;
+  /** subscribe/unsubscribe messages waiting for the rate limit, oldest first */
+  #outbox: { session: StreamSession; text: string }[] = [];
+  /** when the messages of the last second were sent (ms) */
+  #sentAt: number[] = [];
+  #outboxTimer: NodeJS.Timeout | undefined;
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
@@ -107,7 +118,40 @@ export class CoinbaseFeed extends StreamFeed {
 
   #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
     const product_ids = symbols.map((s) => this.#map.toProvider(s));
-    for (const channel of channels) session.send(JSON.stringify({ type, product_ids, channel }));
+    for (const channel of channels) this.#outbox.push({ session, text: JSON.stringify({ type, product_ids, channel }) });
+    this.#drain();
+  }
+
+  /**
+   * Send what the outbox holds, in order, at most MAX_MESSAGES_PER_SECOND in any RATE_WINDOW_MS;
+   * the rest when the oldest send of the window has left it. Messages of a connection that is gone are
+   * dropped with it (the next connection subscribes afresh).
+   */
+  #drain(): void {
+    if (this.#outboxTimer) return;
+    const now = Date.now();
+    this.#sentAt = this.#sentAt.filter((t) => now - t < RATE_WINDOW_MS);
+    while (this.#outbox.length > 0 && this.#sentAt.length < MAX_MESSAGES_PER_SECOND) {
+      const m = this.#outbox.shift()!;
+      if (!m.session.open) continue;
+      m.session.send(m.text);
+      this.#sentAt.push(now);
+    }
+    if (this.#outbox.length === 0) return;
+    this.#outboxTimer = setTimeout(
+      () => {
+        this.#outboxTimer = undefined;
+        this.#drain();
+      },
+      Math.max(1, RATE_WINDOW_MS - (now - this.#sentAt[0]!)),
+    );
+  }
+
+  override async stop(): Promise<void> {
+    if (this.#outboxTimer) clearTimeout(this.#outboxTimer);
+    this.#outboxTimer = undefined;
+    this.#outbox = [];
+    await super.stop();
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {

@@ -51,6 +51,8 @@ export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
   trades(): FakeTrade[];
   /** make `n` trades of `product` now, sent to no one (they only reach the history, i.e. later snapshots) */
   recordTrades(product: string, n: number): void;
+  /** when each client message arrived (ms), oldest first: Coinbase allows 8 a second per IP */
+  requestTimes(): number[];
   /** the server's book of `product`, best first */
   fullBook(product: string): { bids: Level[]; asks: Level[] };
   /** change the book of `product` `n` times now and send the changes to its level2 subscribers */
@@ -75,6 +77,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
   // trade ids are per product and never restart, across connections too (as on Coinbase)
   let tradeId = 700_000;
   const tradeLog: FakeTrade[] = [];
+  const requestTimes: number[] = [];
   const makeTrade = (product: string): FakeTrade => {
     const id = ++tradeId;
     const t = {
@@ -184,6 +187,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
   const server = await FakeWsServer.start<CoinbaseConnState>({
     initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0, books: new Map() }),
     onMessage: (conn, data) => {
+      requestTimes.push(Date.now());
       const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
       if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
         stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
@@ -247,6 +251,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     skip: (n: number) => void (skipNext = n),
     drop: (n: number) => void (dropNext = n),
     trades: () => [...tradeLog],
+    requestTimes: () => [...requestTimes],
     recordTrades: (product: string, n: number) => {
       for (let i = 0; i < n; i++) makeTrade(product);
     },

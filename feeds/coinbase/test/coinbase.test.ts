@@ -267,6 +267,38 @@ describe('coinbase adapter', () => {
     expect((h.adapter as CoinbaseFeed).recoveredTrades).toBe(0);
   });
 
+  it("sends at most 8 messages a second (Coinbase's limit), in order, none dropped, when a gap and new products come together", async () => {
+    const products = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD'];
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: products.slice(0, 3), book: true })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    // a sequence gap (unsubscribe + subscribe of market_trades, ticker, level2) and three products added at once
+    h.provider.skip(4);
+    await h.adapter.subscribe(products.slice(3));
+    const conn = [...h.provider.conns][0]!;
+    // 4 opening subscribes, 4 for the added products, 6 for the gap's resubscription
+    await h.waitFor(
+      'all 14 messages sent, and every channel has every product',
+      () =>
+        h!.provider.requestTimes().length >= 14 &&
+        ['market_trades', 'ticker', 'level2'].every((ch) => products.every((p) => conn.state.channels.get(ch)?.has(p))),
+    );
+    expect((h.adapter as CoinbaseFeed).resubscribes).toBe(1);
+    const times = h.provider.requestTimes();
+    expect(times).toHaveLength(14);
+    // Advanced Trade WebSocket Rate Limits: "unauthenticated messages are rate-limited at 8 per second per IP address"
+    const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest).toBeLessThanOrEqual(8);
+    // the resubscription kept its order: each channel's unsubscribe before its subscribe
+    const msgs = h.provider.receivedJson() as { type: string; channel: string }[];
+    for (const ch of ['market_trades', 'ticker', 'level2']) {
+      const un = msgs.findIndex((m) => m.type === 'unsubscribe' && m.channel === ch);
+      expect(msgs.findIndex((m, i) => i > un && m.type === 'subscribe' && m.channel === ch)).toBeGreaterThan(un);
+    }
+  });
+
   it('keeps publishing new trades after a reconnect (trade ids seen before the drop stay deduplicated)', async () => {
     h = await startHarness(
       () => startCoinbaseFake(),
