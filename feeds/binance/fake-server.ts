@@ -145,6 +145,8 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   recordTrades(symbol: string, n: number): void;
   /** GET /api/v3/trades requests answered so far */
   tradeRequests(): number;
+  /** when each JSON request (SUBSCRIBE, ...) arrived (ms), oldest first */
+  requestTimes(): number[];
 };
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
@@ -162,6 +164,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     return t;
   };
   let tradeRequests = 0;
+  const requestTimes: number[] = [];
   const server = await FakeWsServer.start<BinanceConnState>({
     initialState: () => ({ streams: new Set(), micro: false, pongs: 0 }),
     refuse: (req) => (new URL(req.url ?? '/', 'http://x').pathname.startsWith('/stream') ? undefined : 404),
@@ -183,6 +186,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       if (opts.replayFixtures !== false) for (const f of BINANCE_FIXTURES) conn.send(conn.state.micro ? inMicroseconds(f) : f);
     },
     onMessage: (conn, data) => {
+      requestTimes.push(Date.now());
       const req = JSON.parse(data.toString('utf8')) as { method: string; params?: string[]; id: number };
       if (req.method === 'SUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.add(s);
       else if (req.method === 'UNSUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.delete(s);
@@ -290,6 +294,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       for (let i = 0; i < n; i++) makeTrade(symbol);
     },
     tradeRequests: () => tradeRequests,
+    requestTimes: () => [...requestTimes],
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();

@@ -212,6 +212,32 @@ describe('binance adapter', () => {
     expect(h.logs.some((l) => /4 trades of BTC-USD made while disconnected were not recovered \(no restUrl for the custom url\)/.test(l.msg))).toBe(true);
   });
 
+  it('sends SUBSCRIBE/UNSUBSCRIBE at most 3 a second (Binance closes a connection over 5 messages a second, pings and pongs included)', async () => {
+    const extra = ['SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD', 'LTC-USD', 'BNB-USD'];
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    // symbols added and removed one by one, in one burst
+    for (const s of extra) await h.adapter.subscribe([s]);
+    await h.adapter.unsubscribe(['SOL-USD']);
+    await h.waitFor('all 7 requests', () => h!.provider.requestTimes().length >= 7, 10_000);
+    const times = h.provider.requestTimes();
+    const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest).toBeLessThanOrEqual(3);
+    // in order, none lost: every added symbol but SOL-USD streams, SOL-USD was added then removed
+    const reqs = h.provider.receivedJson() as { method: string; params: string[] }[];
+    expect(reqs.map((r) => `${r.method} ${r.params[0]}`)).toEqual([
+      ...extra.map((s) => `SUBSCRIBE ${s.replace('-USD', 'usd').toLowerCase()}@trade`),
+      'UNSUBSCRIBE solusd@trade',
+    ]);
+    const conn = [...h.provider.conns][0]!;
+    expect(conn.state.streams.has('dotusd@trade')).toBe(true);
+    expect(conn.state.streams.has('solusd@trade')).toBe(false);
+    expect(h.provider.totalConnections).toBe(1);
+  });
+
   it('answers server pings and sends its own pings (heartbeats)', async () => {
     h = await startHarness(
       () => startBinanceFake({ pingMs: 50 }),
