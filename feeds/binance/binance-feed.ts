@@ -4,6 +4,7 @@ import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
 import type { TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
+import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
@@ -67,7 +68,12 @@ export const BINANCE_DEFAULT_URL = 'wss://stream.binance.com:9443';
 export const BINANCE_DEFAULT_REST_URL = 'https://api.binance.com';
 /** WebSocket Streams > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams" */
 export const BINANCE_MAX_STREAMS = 1024;
-/** WebSocket Limits: 5 incoming messages per second, pings and pongs included: 3 requests leave room for both */
+/**
+ * WebSocket Limits: "a limit of 5 incoming messages per second", PING and PONG frames included;
+ * "a connection that goes beyond the limit will be disconnected". SUBSCRIBE/UNSUBSCRIBE requests
+ * go out in order, at most 3 in any RATE_WINDOW_MS, leaving room for the pong to the server's ping
+ * and our own ping; a burst of symbol changes waits instead.
+ */
 const MAX_REQUESTS = 3;
 /** the window those are counted over: a second plus a margin for network jitter */
 const RATE_WINDOW_MS = 1100;
@@ -93,11 +99,8 @@ export class BinanceFeed extends StreamFeed {
   /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
   #resume = new Map<string, Resume>();
   #recovered = 0;
-  /** SUBSCRIBE/UNSUBSCRIBE requests waiting for the rate limit, oldest first */
-  #outbox: { session: StreamSession; text: string }[] = [];
-  /** when the requests of the current window were sent (ms) */
-  #sentAt: number[] = [];
-  #outboxTimer: NodeJS.Timeout | undefined;
+  /** subscribe/unsubscribe messages, paced to the provider's rate limit */
+  readonly #outbox = new PacedSender(MAX_REQUESTS, RATE_WINDOW_MS);
 
   constructor(id: string, opts: BinanceOptions) {
     super(
@@ -150,7 +153,7 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    this.#post(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
+    this.#outbox.send(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
@@ -160,44 +163,11 @@ export class BinanceFeed extends StreamFeed {
       this.#lastTradeId.delete(s);
       this.#resume.delete(s);
     }
-    this.#post(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
-  }
-
-  /**
-   * WebSocket Limits: "a limit of 5 incoming messages per second", PING and PONG frames included;
-   * "a connection that goes beyond the limit will be disconnected". SUBSCRIBE/UNSUBSCRIBE requests
-   * go out in order, at most MAX_REQUESTS in any RATE_WINDOW_MS, leaving room for the pong to the
-   * server's ping and our own ping; a burst of symbol changes waits instead.
-   */
-  #post(session: StreamSession, text: string): void {
-    this.#outbox.push({ session, text });
-    this.#drain();
-  }
-
-  #drain(): void {
-    if (this.#outboxTimer) return;
-    const now = Date.now();
-    this.#sentAt = this.#sentAt.filter((t) => now - t < RATE_WINDOW_MS);
-    while (this.#outbox.length > 0 && this.#sentAt.length < MAX_REQUESTS) {
-      const m = this.#outbox.shift()!;
-      if (!m.session.open) continue; // its connection is gone: the next one's URL carries every symbol
-      m.session.send(m.text);
-      this.#sentAt.push(now);
-    }
-    if (this.#outbox.length === 0) return;
-    this.#outboxTimer = setTimeout(
-      () => {
-        this.#outboxTimer = undefined;
-        this.#drain();
-      },
-      Math.max(1, RATE_WINDOW_MS - (now - this.#sentAt[0]!)),
-    );
+    this.#outbox.send(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
   override async stop(): Promise<void> {
-    if (this.#outboxTimer) clearTimeout(this.#outboxTimer);
-    this.#outboxTimer = undefined;
-    this.#outbox = [];
+    this.#outbox.clear();
     await super.stop();
   }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
+import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
@@ -73,11 +74,8 @@ export class CoinbaseFeed extends StreamFeed {
    */
   readonly #since = new Map<string, bigint>();
   #recovered = 0;
-  /** subscribe/unsubscribe messages waiting for the rate limit, oldest first */
-  #outbox: { session: StreamSession; text: string }[] = [];
-  /** when the messages of the last second were sent (ms) */
-  #sentAt: number[] = [];
-  #outboxTimer: NodeJS.Timeout | undefined;
+  /** subscribe/unsubscribe messages, paced to the provider's rate limit */
+  readonly #outbox = new PacedSender(MAX_MESSAGES_PER_SECOND, RATE_WINDOW_MS);
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
@@ -118,39 +116,11 @@ export class CoinbaseFeed extends StreamFeed {
 
   #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
     const product_ids = symbols.map((s) => this.#map.toProvider(s));
-    for (const channel of channels) this.#outbox.push({ session, text: JSON.stringify({ type, product_ids, channel }) });
-    this.#drain();
-  }
-
-  /**
-   * Send what the outbox holds, in order, at most MAX_MESSAGES_PER_SECOND in any RATE_WINDOW_MS;
-   * the rest when the oldest send of the window has left it. Messages of a connection that is gone are
-   * dropped with it (the next connection subscribes afresh).
-   */
-  #drain(): void {
-    if (this.#outboxTimer) return;
-    const now = Date.now();
-    this.#sentAt = this.#sentAt.filter((t) => now - t < RATE_WINDOW_MS);
-    while (this.#outbox.length > 0 && this.#sentAt.length < MAX_MESSAGES_PER_SECOND) {
-      const m = this.#outbox.shift()!;
-      if (!m.session.open) continue;
-      m.session.send(m.text);
-      this.#sentAt.push(now);
-    }
-    if (this.#outbox.length === 0) return;
-    this.#outboxTimer = setTimeout(
-      () => {
-        this.#outboxTimer = undefined;
-        this.#drain();
-      },
-      Math.max(1, RATE_WINDOW_MS - (now - this.#sentAt[0]!)),
-    );
+    for (const channel of channels) this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }));
   }
 
   override async stop(): Promise<void> {
-    if (this.#outboxTimer) clearTimeout(this.#outboxTimer);
-    this.#outboxTimer = undefined;
-    this.#outbox = [];
+    this.#outbox.clear();
     await super.stop();
   }
 
