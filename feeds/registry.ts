@@ -2,7 +2,7 @@ import type { Config } from '../src/core/config.js';
 import type { InstrumentRegistry } from '../src/core/instruments.js';
 import { ConfigError } from '../src/core/errors.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from './alpaca/alpaca-feed.js';
-import { BinanceFeed, BinanceOptionsSchema } from './binance/binance-feed.js';
+import { BINANCE_MAX_STREAMS, BinanceFeed, BinanceOptionsSchema } from './binance/binance-feed.js';
 import { CoinbaseFeed, CoinbaseOptionsSchema } from './coinbase/coinbase-feed.js';
 import { credentialFromEnv, parseFeedEntry } from './config.js';
 import type { FeedEntry, FeedsFile } from './config.js';
@@ -74,7 +74,14 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
   },
   binance: (ctx) => {
     const { id, opts } = setup(ctx, 'binance', BinanceOptionsSchema);
-    return new BinanceFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'binance', opts.symbols) });
+    const symbols = feedSymbols(ctx, id, 'binance', opts.symbols);
+    // Binance Spot "WebSocket Streams" > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams"
+    const streams = symbols.length * opts.streams.length;
+    if (streams > BINANCE_MAX_STREAMS)
+      throw new ConfigError(
+        `feeds.${id}.symbols: ${symbols.length} symbols x ${opts.streams.length} streams (${opts.streams.join(', ')}) = ${streams} streams, but one Binance connection carries at most ${BINANCE_MAX_STREAMS}: split the symbols over several feeds (e.g. binance-2: {adapter: binance, symbols: [...]}) or list fewer streams`,
+      );
+    return new BinanceFeed(id, { ...opts, symbols });
   },
   coinbase: (ctx) => {
     const { id, opts } = setup(ctx, 'coinbase', CoinbaseOptionsSchema);

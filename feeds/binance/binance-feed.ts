@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import type { TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
+import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
@@ -17,9 +19,21 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * the aggressor sold); `bookTicker` gives best bid/ask (`b`/`B`, `a`/`A`) without a timestamp,
  * so quotes are stamped with the receive time. Symbols added later are sent live with
  * {"method":"SUBSCRIBE"}. The server pings every 20 s (answered by the socket) and closes every
- * connection at 24 h, so we reconnect on our own a little before that. With `depth` in
+ * connection at 24 h, so we reconnect on our own a little before that. Times: "All time and
+ * timestamp related fields are milliseconds by default"; `timeUnit=MICROSECOND` in the URL gives
+ * microseconds (General WSS information), which the adapter asks for by default (`timeUnit`) so
+ * that trade times keep their sub-millisecond digits. With `depth` in
  * `streams`, each symbol's order book comes from the diff depth stream and REST snapshots,
  * synchronised by Binance's documented procedure (depth-sync.ts).
+ *
+ * Trades made while the adapter is disconnected (a drop, and the reconnect every 24 h) are not
+ * replayed by the stream. Trade IDs are per symbol and consecutive (Trade Streams `t`; the
+ * aggregate trade stream's first..last trade ID ranges and REST "Old trade lookup" `fromId`
+ * paging rely on it; the page itself only says "Trade ID"), so the first trade of a symbol on a new connection
+ * shows the ones missed: when it is not the last one seen + 1, the adapter holds the live trades
+ * of that symbol, asks REST "Recent trades list" (GET /api/v3/trades, the 1000 most recent) for
+ * the missing ones, emits them in id order, then the held ones (`recoverTrades`). Missing trades
+ * REST no longer has are counted as a gap.
  */
 export const BinanceOptionsSchema = z
   .object({
@@ -28,16 +42,51 @@ export const BinanceOptionsSchema = z
       .array(z.enum(['trade', 'bookTicker', 'depth']))
       .min(1)
       .default(['trade', 'bookTicker']),
-    restUrl: z.string().url().optional().describe('REST base URL for depth snapshots (default https://api.binance.com)'),
+    restUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe(
+        'REST base URL for depth snapshots and trade recovery (default https://api.binance.com; trade recovery needs it for a url on another host than stream.binance.com)',
+      ),
+    recoverTrades: z
+      .boolean()
+      .default(true)
+      .describe('after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the most recent 1000 per symbol)'),
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
     depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
+    timeUnit: z
+      .enum(['MICROSECOND', 'MILLISECOND'])
+      .default('MICROSECOND')
+      .describe("unit Binance sends times in (URL parameter timeUnit): MICROSECOND keeps sub-millisecond trade times; MILLISECOND is Binance's default"),
   })
   .strict();
 export type BinanceOptions = z.infer<typeof BinanceOptionsSchema>;
 
 export const BINANCE_DEFAULT_URL = 'wss://stream.binance.com:9443';
 export const BINANCE_DEFAULT_REST_URL = 'https://api.binance.com';
+/** WebSocket Streams > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams" */
+export const BINANCE_MAX_STREAMS = 1024;
+/**
+ * WebSocket Limits: "a limit of 5 incoming messages per second", PING and PONG frames included;
+ * "a connection that goes beyond the limit will be disconnected". SUBSCRIBE/UNSUBSCRIBE requests
+ * go out in order, at most 3 in any RATE_WINDOW_MS, leaving room for the pong to the server's ping
+ * and our own ping; a burst of symbol changes waits instead.
+ */
+const MAX_REQUESTS = 3;
+/** the window those are counted over: a second plus a margin for network jitter */
+const RATE_WINDOW_MS = 1100;
+
+type TradeInput = Extract<TickInput, { k: 'trade' }>;
+
+/** the first trade of a symbol on a new connection, checked against the last one emitted before */
+interface Resume {
+  /** the last trade ID emitted before this connection */
+  from: number;
+  /** live trades held while REST is asked for the missing ones */
+  held?: TradeInput[];
+}
 
 export class BinanceFeed extends StreamFeed {
   readonly #opts: BinanceOptions;
@@ -45,6 +94,13 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
+  /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
+  readonly #lastTradeId = new Map<string, number>();
+  /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
+  #resume = new Map<string, Resume>();
+  #recovered = 0;
+  /** subscribe/unsubscribe messages, paced to the provider's rate limit */
+  readonly #outbox = new PacedSender(MAX_REQUESTS, RATE_WINDOW_MS);
 
   constructor(id: string, opts: BinanceOptions) {
     super(
@@ -69,23 +125,50 @@ export class BinanceFeed extends StreamFeed {
   url(symbols: readonly string[]): string {
     const base = (this.#opts.url ?? BINANCE_DEFAULT_URL).replace(/\/+$/, '');
     const path = /\/stream$/.test(base) ? base : `${base}/stream`;
-    return `${path}?streams=${this.#streamNames(symbols).join('/')}`;
+    // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"; milliseconds are the default
+    const unit = this.#opts.timeUnit === 'MICROSECOND' ? '&timeUnit=MICROSECOND' : '';
+    return `${path}?streams=${this.#streamNames(symbols).join('/')}${unit}`;
+  }
+
+  /** trades emitted from REST "Recent trades list" because the stream missed them (a reconnect) */
+  get recoveredTrades(): number {
+    return this.#recovered;
+  }
+
+  #restBase(): string | undefined {
+    return binanceTradeRestBase(this.#opts);
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
+    // and the first trade of each symbol seen before shows whether trades were missed meanwhile
+    this.#resume = new Map();
+    for (const s of symbols) {
+      const from = this.#lastTradeId.get(s);
+      if (from !== undefined) this.#resume.set(s, { from });
+    }
     // the URL carries the subscription: nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    session.send(JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
+    this.#outbox.send(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#depth.delete(s);
-    session.send(JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
+    for (const s of symbols) {
+      this.#depth.delete(s);
+      // trades made while a symbol is not subscribed are not ours to recover later
+      this.#lastTradeId.delete(s);
+      this.#resume.delete(s);
+    }
+    this.#outbox.send(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
+  }
+
+  override async stop(): Promise<void> {
+    this.#outbox.clear();
+    await super.stop();
   }
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
@@ -110,17 +193,22 @@ export class BinanceFeed extends StreamFeed {
       this.#onDepth(sym, providerSym, parseDepthEvent(payload), session);
     } else if (payload.e === 'trade') {
       // Binance Spot "WebSocket Streams" > Trade Streams: t trade ID (per symbol), p price and
-      // q quantity (decimal strings, quote/base asset), T trade time (ms), m "is the buyer the
+      // q quantity (decimal strings, quote/base asset), T trade time (ms, or µs: timeUnit), m "is the buyer the
       // market maker?" (true: the aggressor sold)
-      session.ctx.emit({
-        k: 'trade',
+      this.#onTrade(
         sym,
-        id: String(payload.t),
-        p: price(payload.p, 'trade.p'),
-        s: decimal(payload.q, 'trade.q'),
-        side: payload.m ? 'sell' : 'buy',
-        ts: toNs(payload.T ?? payload.E, 'ms'),
-      });
+        providerSym,
+        {
+          k: 'trade',
+          sym,
+          id: String(payload.t),
+          p: price(payload.p, 'trade.p'),
+          s: decimal(payload.q, 'trade.q'),
+          side: payload.m ? 'sell' : 'buy',
+          ts: binanceTime(payload.T ?? payload.E, 'trade.T'),
+        },
+        session,
+      );
     } else if (stream.endsWith('@bookTicker') || ('b' in payload && 'a' in payload && 'u' in payload)) {
       // Binance Spot "WebSocket Streams" > Individual Symbol Book Ticker Streams: b/B best bid
       // price/qty, a/A best ask price/qty (base asset); no event time, so the receive time
@@ -133,9 +221,89 @@ export class BinanceFeed extends StreamFeed {
         ap: price(payload.a, 'bookTicker.a'),
         ...(bs === undefined ? {} : { bs }),
         ...(as === undefined ? {} : { as }),
-        ts: payload.E !== undefined ? toNs(payload.E, 'ms') : nowNs(),
+        ts: payload.E !== undefined ? binanceTime(payload.E, 'bookTicker.E') : nowNs(),
       });
     }
+  }
+
+  /** A live trade: emitted, unless it is the first of its symbol on a new connection and trades are missing before it. */
+  #onTrade(sym: string, providerSym: string, trade: TradeInput, session: StreamSession): void {
+    const id = Number(trade.id);
+    const r = this.#resume.get(sym);
+    if (!r || !Number.isSafeInteger(id)) return this.#emitTrade(trade, session);
+    if (r.held) {
+      r.held.push(trade); // REST is being asked for the missing ones: in order after them
+      return;
+    }
+    if (id <= r.from) return; // already emitted on the previous connection
+    if (id === r.from + 1 || !this.#opts.recoverTrades) {
+      this.#resume.delete(sym);
+      if (id > r.from + 1) this.#gap(sym, providerSym, id - r.from - 1, 'recoverTrades is off', session);
+      return this.#emitTrade(trade, session);
+    }
+    r.held = [trade];
+    void this.#recover(sym, providerSym, r, id, session);
+  }
+
+  #emitTrade(trade: TradeInput, session: StreamSession): void {
+    session.ctx.emit(trade);
+    const id = Number(trade.id);
+    if (Number.isSafeInteger(id) && id > (this.#lastTradeId.get(trade.sym) ?? -1)) this.#lastTradeId.set(trade.sym, id);
+  }
+
+  #gap(sym: string, providerSym: string, missed: number, why: string, session: StreamSession): void {
+    session.ctx.metrics?.gap(missed, `binance ${providerSym}: ${missed} trades made while disconnected were not recovered (${why})`);
+    session.ctx.log.warn({ feed: this.id, sym, missed }, `binance: ${missed} trades of ${sym} made while disconnected were not recovered (${why})`);
+  }
+
+  /**
+   * Binance Spot REST "Recent trades list" (GET /api/v3/trades?symbol&limit, at most 1000, oldest
+   * first): `id`, `price`, `qty` (base asset), `time`, `isBuyerMaker`, the fields of the Trade
+   * Streams' `t`, `p`, `q`, `T`, `m`. The trades with IDs between the last one emitted and the
+   * first held live one are emitted in ID order, then the held ones.
+   */
+  async #recover(sym: string, providerSym: string, r: Resume, firstLive: number, session: StreamSession): Promise<void> {
+    const current = (): boolean => session.open && this.#resume.get(sym) === r;
+    const missing = firstLive - r.from - 1;
+    let got: TradeInput[] = [];
+    let why = '';
+    const base = this.#restBase();
+    if (base === undefined) why = 'no restUrl for the custom url';
+    else {
+      try {
+        const url = `${base}/api/v3/trades?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=1000`;
+        // REST General API information: times in microseconds with the header X-MBX-TIME-UNIT
+        const headers: Record<string, string> = this.#opts.timeUnit === 'MICROSECOND' ? { 'X-MBX-TIME-UNIT': 'MICROSECOND' } : {};
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const list = (await res.json()) as Record<string, any>[];
+        if (!Array.isArray(list)) throw new Error('the answer is not a list of trades');
+        got = list
+          .filter((t) => Number.isSafeInteger(t.id) && t.id > r.from && t.id < firstLive)
+          .sort((a, b) => a.id - b.id)
+          .map((t) => ({
+            k: 'trade' as const,
+            sym,
+            id: String(t.id),
+            p: price(t.price, 'trades.price'),
+            s: decimal(t.qty, 'trades.qty'),
+            side: t.isBuyerMaker ? ('sell' as const) : ('buy' as const),
+            ts: binanceTime(t.time, 'trades.time'),
+          }));
+      } catch (err) {
+        why = `GET /api/v3/trades failed: ${(err as Error).message}`;
+        session.ctx.metrics?.error(`binance trade recovery ${providerSym}: ${(err as Error).message}`);
+      }
+    }
+    // a new connection meanwhile starts over from the last trade emitted (the held ones come again or are recovered then)
+    if (!current()) return;
+    this.#resume.delete(sym);
+    for (const t of got) this.#emitTrade(t, session);
+    this.#recovered += got.length;
+    if (got.length > 0)
+      session.ctx.log.info({ feed: this.id, sym, trades: got.length }, `binance: ${got.length} trades of ${sym} made while disconnected recovered`);
+    if (got.length < missing) this.#gap(sym, providerSym, missing - got.length, why || 'older than the 1000 most recent', session);
+    for (const t of r.held ?? []) if (Number(t.id) > (this.#lastTradeId.get(sym) ?? -1)) this.#emitTrade(t, session);
   }
 
   #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {
@@ -195,11 +363,33 @@ export class BinanceFeed extends StreamFeed {
   /**
    * Binance Spot "WebSocket Streams" > "Diff. Depth Stream": `b` / `a` are [price, quantity]
    * decimal strings where the quantity is the level's new absolute total and 0 removes the level
-   * (as in our BookTick); `E` is the event time in ms. REST "Order book" (GET /api/v3/depth):
+   * (as in our BookTick); `E` is the event time (ms or µs, see `binanceTime`). REST "Order book" (GET /api/v3/depth):
    * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
    * the first buffered event's time: the snapshot carries none).
    */
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
-    session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: toNs(o.E, 'ms') });
+    session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: binanceTime(o.E, 'depthUpdate.E') });
   }
+}
+
+/**
+ * The REST base URL trade recovery asks: `restUrl`, else Binance's own when `url` is Binance's
+ * public stream host (or not set); none for another `url` (a testnet, a proxy, another venue),
+ * whose trades must not be mixed with Binance's.
+ */
+export function binanceTradeRestBase(opts: Pick<BinanceOptions, 'url' | 'restUrl'>): string | undefined {
+  let base = opts.restUrl;
+  if (base === undefined && (opts.url === undefined || new URL(opts.url).hostname === new URL(BINANCE_DEFAULT_URL).hostname)) base = BINANCE_DEFAULT_REST_URL;
+  return base?.replace(/\/+$/, '');
+}
+
+/**
+ * A Binance time field to nanoseconds. Binance sends milliseconds, or microseconds when the URL
+ * asks for them (General WSS information, `timeUnit`); the unit is read from the magnitude
+ * (below 10^14: ms, a time before 5138; above: µs, after 1973), so a time is right even from an
+ * endpoint that ignores `timeUnit`.
+ */
+export function binanceTime(v: unknown, field: string): bigint {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new RangeError(`${field}: ${JSON.stringify(v)} is not a time in ms or µs`);
+  return toNs(v, v < 1e14 ? 'ms' : 'us');
 }

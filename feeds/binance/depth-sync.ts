@@ -21,7 +21,7 @@ export interface DepthEvent {
   U: number;
   /** final update ID in the event */
   u: number;
-  /** event time, ms */
+  /** event time, in the connection's unit (ms, or µs with timeUnit=MICROSECOND) */
   E: number;
   b: [number, number][];
   a: [number, number][];

@@ -9,14 +9,28 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * streams at /stream?streams=a@trade/b@bookTicker, {"stream","data"} frames, live
  * SUBSCRIBE/UNSUBSCRIBE requests answered with {"result":null,"id"}, server ping frames.
  * On connect it first sends the recorded frames of fixtures/combined-stream.json, then generates
- * trades and book tickers for every subscribed stream every `pumpMs`.
+ * trades and book tickers for every subscribed stream every `pumpMs`. Times are milliseconds, or
+ * microseconds (sub-millisecond digits included) on a connection whose URL has
+ * `timeUnit=MICROSECOND` (General WSS information); the recorded frames are converted too.
  */
 export const BINANCE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/combined-stream.json', import.meta.url), 'utf8'));
 
 interface BinanceConnState {
   streams: Set<string>;
+  /** the URL asked for timeUnit=MICROSECOND */
+  micro: boolean;
   pongs: number;
-  tradeId: number;
+}
+
+/** one trade as REST "Recent trades list" (GET /api/v3/trades) answers it */
+export interface FakeBinanceTrade {
+  id: number;
+  price: string;
+  qty: string;
+  quoteQty: string;
+  time: number;
+  isBuyerMaker: boolean;
+  isBestMatch: boolean;
 }
 
 export interface BinanceFakeOptions {
@@ -99,6 +113,18 @@ class FakeDepth {
   }
 }
 
+/** now in ms, or in µs with the sub-millisecond digits */
+function timeFor(micro: boolean): number {
+  return micro ? Math.floor((performance.timeOrigin + performance.now()) * 1000) : Date.now();
+}
+
+/** a recorded frame (times in ms) as a timeUnit=MICROSECOND connection gets it */
+function inMicroseconds(frame: Record<string, any>): Record<string, any> {
+  const data = { ...(frame.data as Record<string, unknown>) };
+  for (const k of ['E', 'T']) if (typeof data[k] === 'number') data[k] = (data[k] as number) * 1000;
+  return { ...frame, data };
+}
+
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -113,16 +139,38 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   loseDepthUpdates(symbol: string, n: number): void;
   /** depth snapshot requests answered so far (stale ones included) */
   snapshotRequests(): number;
+  /** every trade the exchange made for a provider symbol (e.g. BTCUSDT), oldest first */
+  trades(symbol: string): FakeBinanceTrade[];
+  /** make `n` trades of a symbol that no connection is sent (as while a client is disconnected) */
+  recordTrades(symbol: string, n: number): void;
+  /** GET /api/v3/trades requests answered so far */
+  tradeRequests(): number;
+  /** when each JSON request (SUBSCRIBE, ...) arrived (ms), oldest first */
+  requestTimes(): number[];
 };
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
   let pongs = 0;
   const pingTimers = new Set<NodeJS.Timeout>();
+  // trade ids are per symbol and go on across connections, as on Binance (Trade Streams: `t` Trade ID)
+  const tradeLog = new Map<string, FakeBinanceTrade[]>();
+  const makeTrade = (S: string): FakeBinanceTrade => {
+    let log = tradeLog.get(S);
+    if (!log) tradeLog.set(S, (log = []));
+    const id = (log.at(-1)?.id ?? 4_000_000_000) + 1; // above the recorded fixtures' ids
+    const px = (100 + (id % 50) / 10).toFixed(8);
+    const t = { id, price: px, qty: '0.50000000', quoteQty: (Number(px) * 0.5).toFixed(8), time: Date.now(), isBuyerMaker: id % 2 === 0, isBestMatch: true };
+    log.push(t);
+    return t;
+  };
+  let tradeRequests = 0;
+  const requestTimes: number[] = [];
   const server = await FakeWsServer.start<BinanceConnState>({
-    initialState: () => ({ streams: new Set(), pongs: 0, tradeId: 9_000_000 }),
+    initialState: () => ({ streams: new Set(), micro: false, pongs: 0 }),
     refuse: (req) => (new URL(req.url ?? '/', 'http://x').pathname.startsWith('/stream') ? undefined : 404),
     onConnection: (conn) => {
       for (const s of (conn.url.searchParams.get('streams') ?? '').split('/')) if (s) conn.state.streams.add(s);
+      conn.state.micro = (conn.url.searchParams.get('timeUnit') ?? '').toUpperCase() === 'MICROSECOND';
       conn.ws.on('pong', () => {
         conn.state.pongs++;
         pongs++;
@@ -135,9 +183,10 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
           pingTimers.delete(t);
         });
       }
-      if (opts.replayFixtures !== false) for (const f of BINANCE_FIXTURES) conn.send(f);
+      if (opts.replayFixtures !== false) for (const f of BINANCE_FIXTURES) conn.send(conn.state.micro ? inMicroseconds(f) : f);
     },
     onMessage: (conn, data) => {
+      requestTimes.push(Date.now());
       const req = JSON.parse(data.toString('utf8')) as { method: string; params?: string[]; id: number };
       if (req.method === 'SUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.add(s);
       else if (req.method === 'UNSUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.delete(s);
@@ -152,14 +201,14 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {
-      const now = Date.now();
+      const now = timeFor(conn.state.micro);
       for (const stream of conn.state.streams) {
         const [sym, kind] = stream.split('@') as [string, string];
         const S = sym.toUpperCase();
-        const px = 100 + (conn.state.tradeId % 50) / 10;
+        const px = 100 + ((tradeLog.get(S)?.at(-1)?.id ?? 0) % 50) / 10;
         if (kind === 'trade') {
-          const id = ++conn.state.tradeId;
-          conn.send({ stream, data: { e: 'trade', E: now, s: S, t: id, p: px.toFixed(8), q: '0.50000000', T: now, m: id % 2 === 0, M: true } });
+          const t = makeTrade(S);
+          conn.send({ stream, data: { e: 'trade', E: now, s: S, t: t.id, p: t.price, q: t.qty, T: now, m: t.isBuyerMaker, M: true } });
         } else if (kind === 'bookTicker') {
           conn.send({ stream, data: { u: now, s: S, b: (px - 0.01).toFixed(8), B: '2.00000000', a: (px + 0.01).toFixed(8), A: '3.00000000' } });
         }
@@ -179,7 +228,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
   const depthTimer = setInterval(
     () => {
       if (server.paused) return;
-      const subscribers = new Map<string, { stream: string; send: (v: unknown) => void }[]>();
+      const subscribers = new Map<string, { stream: string; micro: boolean; send: (v: unknown) => void }[]>();
       for (const c of server.conns) {
         for (const stream of c.state.streams) {
           const [sym, kind] = stream.split('@') as [string, string];
@@ -187,7 +236,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
           const S = sym.toUpperCase();
           let list = subscribers.get(S);
           if (!list) subscribers.set(S, (list = []));
-          list.push({ stream, send: (v) => c.send(v) });
+          list.push({ stream, micro: c.state.micro, send: (v) => c.send(v) });
         }
       }
       for (const [S, list] of subscribers) {
@@ -199,13 +248,23 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
         }
         lose.delete(S);
         const ev = book.step();
-        for (const { stream, send } of list) send({ stream, data: { e: 'depthUpdate', E: Date.now(), s: S, ...ev } });
+        for (const { stream, micro, send } of list) send({ stream, data: { e: 'depthUpdate', E: timeFor(micro), s: S, ...ev } });
       }
     },
     opts.depthMs ?? opts.pumpMs ?? 25,
   );
   const rest: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname === '/api/v3/trades') {
+      // REST "Recent trades list": symbol, limit (default 500, max 1000); oldest first; times in ms,
+      // or µs with the header X-MBX-TIME-UNIT: MICROSECOND
+      tradeRequests++;
+      const micro = String(req.headers['x-mbx-time-unit'] ?? '').toUpperCase() === 'MICROSECOND';
+      const limit = Math.min(1000, Number(u.searchParams.get('limit') ?? 500));
+      const list = (tradeLog.get(u.searchParams.get('symbol') ?? '') ?? []).slice(-limit).map((t) => (micro ? { ...t, time: t.time * 1000 } : t));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
     if (u.pathname !== '/api/v3/depth') {
       res.writeHead(404).end();
       return;
@@ -230,6 +289,12 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     depth: (symbol: string) => books.get(symbol),
     loseDepthUpdates: (symbol: string, n: number) => lose.set(symbol, (lose.get(symbol) ?? 0) + n),
     snapshotRequests: () => snapshotRequests,
+    trades: (symbol: string) => [...(tradeLog.get(symbol) ?? [])],
+    recordTrades: (symbol: string, n: number) => {
+      for (let i = 0; i < n; i++) makeTrade(symbol);
+    },
+    tradeRequests: () => tradeRequests,
+    requestTimes: () => [...requestTimes],
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();

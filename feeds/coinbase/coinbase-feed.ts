@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
+import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
@@ -17,11 +18,17 @@ import { parseL2Event } from './level2.js';
  * Every message is {"channel","timestamp","sequence_num","events":[...]}; `sequence_num` rises by
  * one per message on a connection, so a jump means lost messages: the gap is counted and the
  * data channels are resubscribed (fresh snapshots). The `subscriptions` message confirms.
- * `market_trades` snapshot events (recent history, re-sent on every subscribe) are skipped so that
- * a resubscription does not replay old trades. A message whose `sequence_num` is not above the
+ * `market_trades` snapshot events (the product's recent trades, re-sent on every subscribe) are
+ * history on a product's first subscription and are skipped. After a sequence gap or a reconnect
+ * they are how trades lost meanwhile come back (`recoverTrades`): a snapshot trade of a product
+ * already being published is emitted when its trade_id was never emitted and it is not older
+ * than the first trade published for the product on this subscription (oldest first), so every
+ * trade reaches clients once. A message whose `sequence_num` is not above the
  * last one is not dropped whole: its trades are checked against the trade ids already emitted
  * (so a trade not seen before still comes through, a repeated one does not), while its ticker
- * is skipped (an older best bid/ask than the one already published).
+ * is skipped (an older best bid/ask than the one already published). Subscribe and unsubscribe
+ * messages go out in order, at most 8 in any 1.1 s (WebSocket Rate Limits: unauthenticated
+ * messages, 8 per second per IP); a burst (a gap's resubscription with products added) waits.
  *
  * With `book: true` the `level2` channel is subscribed too and each product's order book is
  * published as book ticks: the `snapshot` event as a reset, then every `update` (level2.ts). A
@@ -38,11 +45,19 @@ export const CoinbaseOptionsSchema = z
       .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
     book: z.boolean().default(false).describe('subscribe to the `level2` channel and emit order book ticks'),
+    recoverTrades: z
+      .boolean()
+      .default(true)
+      .describe('after a sequence gap or a reconnect, emit the trades missed meanwhile from the market_trades snapshot of the new subscription'),
   })
   .strict();
 export type CoinbaseOptions = z.infer<typeof CoinbaseOptionsSchema>;
 
 export const COINBASE_DEFAULT_URL = 'wss://advanced-trade-ws.coinbase.com';
+/** Advanced Trade "WebSocket Rate Limits": "unauthenticated messages are rate-limited at 8 per second per IP address" */
+const MAX_MESSAGES_PER_SECOND = 8;
+/** the window those 8 are counted over: a second plus a margin, so that network jitter cannot put 9 in Coinbase's second */
+const RATE_WINDOW_MS = 1100;
 
 export class CoinbaseFeed extends StreamFeed {
   readonly #opts: CoinbaseOptions;
@@ -51,6 +66,16 @@ export class CoinbaseFeed extends StreamFeed {
   #resubscribes = 0;
   /** trade ids already emitted, per product: duplicates are dropped by id, not by sequence */
   readonly #seen = new RecentIds();
+  /**
+   * per canonical symbol: the time of the first trade emitted since it was (last) subscribed.
+   * Snapshot trades not older than it and never emitted were lost (a gap, a reconnect); older
+   * ones are history from before we published the product. Survives reconnects; an unsubscribe
+   * forgets it.
+   */
+  readonly #since = new Map<string, bigint>();
+  #recovered = 0;
+  /** subscribe/unsubscribe messages, paced to the provider's rate limit */
+  readonly #outbox = new PacedSender(MAX_MESSAGES_PER_SECOND, RATE_WINDOW_MS);
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
@@ -59,6 +84,11 @@ export class CoinbaseFeed extends StreamFeed {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000 }));
     this.#opts = opts;
     this.#map = new SymbolMap(opts.symbols, pairRule('-'), opts.symbolMap);
+  }
+
+  /** trades published from a market_trades snapshot because they had been missed (a gap, a reconnect) */
+  get recoveredTrades(): number {
+    return this.#recovered;
   }
 
   /** how many times a sequence gap made us resubscribe */
@@ -86,7 +116,12 @@ export class CoinbaseFeed extends StreamFeed {
 
   #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
     const product_ids = symbols.map((s) => this.#map.toProvider(s));
-    for (const channel of channels) session.send(JSON.stringify({ type, product_ids, channel }));
+    for (const channel of channels) this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }));
+  }
+
+  override async stop(): Promise<void> {
+    this.#outbox.clear();
+    await super.stop();
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
@@ -100,7 +135,11 @@ export class CoinbaseFeed extends StreamFeed {
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#bookSynced.delete(s);
+    for (const s of symbols) {
+      this.#bookSynced.delete(s);
+      // trades made while a product is not subscribed are not ours: a later subscription starts afresh
+      this.#since.delete(s);
+    }
     this.#send(session, 'unsubscribe', symbols, this.#data());
   }
 
@@ -144,27 +183,11 @@ export class CoinbaseFeed extends StreamFeed {
         return;
       case 'market_trades':
         // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
-        // snapshot (recent history, re-sent on every subscribe) or update; each trade has
+        // snapshot (the recent trades, sent on every subscribe) or update; each trade has
         // trade_id, product_id, price, size (base currency), side, time (RFC 3339).
         for (const ev of msg.events ?? []) {
-          if (ev.type === 'snapshot') continue;
-          for (const tr of ev.trades ?? []) {
-            const sym = this.#map.toCanonical(String(tr.product_id));
-            if (!sym) continue;
-            // trade_id is unique per product (one product = one canonical symbol of this feed)
-            const id = String(tr.trade_id);
-            if (!this.#seen.add(sym, id)) continue; // already emitted (late or repeated message)
-            const side = aggressorSide(tr.side);
-            session.ctx.emit({
-              k: 'trade',
-              sym,
-              id,
-              p: price(tr.price, 'market_trades.price'),
-              s: decimal(tr.size, 'market_trades.size'),
-              ...(side ? { side } : {}),
-              ts: tr.time ? isoToNs(String(tr.time)) : ts!,
-            });
-          }
+          if (ev.type === 'snapshot') this.#recover(ev.trades ?? [], ts, session);
+          else for (const tr of ev.trades ?? []) this.#trade(tr, ts, session);
         }
         return;
       case 'ticker':
@@ -194,6 +217,55 @@ export class CoinbaseFeed extends StreamFeed {
       default:
         return;
     }
+  }
+
+  /** One `market_trades` trade: emitted unless its trade_id was emitted already (late or repeated message). */
+  #trade(tr: Record<string, any>, msgTs: bigint | undefined, session: StreamSession): void {
+    const sym = this.#map.toCanonical(String(tr.product_id));
+    if (!sym) return;
+    // trade_id is unique per product (one product = one canonical symbol of this feed)
+    const id = String(tr.trade_id);
+    if (!this.#seen.add(sym, id)) return;
+    const side = aggressorSide(tr.side);
+    const t = tr.time ? isoToNs(String(tr.time)) : msgTs!;
+    session.ctx.emit({
+      k: 'trade',
+      sym,
+      id,
+      p: price(tr.price, 'market_trades.price'),
+      s: decimal(tr.size, 'market_trades.size'),
+      ...(side ? { side } : {}),
+      ts: t,
+    });
+    if (!this.#since.has(sym)) this.#since.set(sym, t);
+  }
+
+  /**
+   * A `market_trades` snapshot: the product's recent trades, sent on every subscribe. For a
+   * product we already publish, the ones never emitted and not older than its first published
+   * trade were lost (in a sequence gap, or while disconnected): emitted oldest first. The rest
+   * is history from before the product was published, and is skipped.
+   */
+  #recover(trades: Record<string, any>[], msgTs: bigint | undefined, session: StreamSession): void {
+    if (!this.#opts.recoverTrades) return;
+    const missed: { tr: Record<string, any>; sym: string; t: bigint }[] = [];
+    for (const tr of trades) {
+      const sym = this.#map.toCanonical(String(tr.product_id));
+      const since = sym ? this.#since.get(sym) : undefined;
+      if (!sym || since === undefined || this.#seen.has(sym, String(tr.trade_id))) continue;
+      const t = tr.time ? isoToNs(String(tr.time)) : msgTs!;
+      if (t >= since) missed.push({ tr, sym, t });
+    }
+    if (missed.length === 0) return;
+    // the snapshot's order is not documented: oldest first, trade ids breaking ties
+    missed.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : compareIds(String(a.tr.trade_id), String(b.tr.trade_id))));
+    for (const { tr } of missed) this.#trade(tr, msgTs, session);
+    this.#recovered += missed.length;
+    const bySym = [...new Set(missed.map((m) => m.sym))].join(', ');
+    session.ctx.log.info(
+      { feed: this.id, trades: missed.length },
+      `coinbase: ${missed.length} missed trade(s) of ${bySym} recovered from the market_trades snapshot`,
+    );
   }
 
   /** Drop a product's book until the snapshot of a new `level2` subscription resets it. */
@@ -246,6 +318,16 @@ export class CoinbaseFeed extends StreamFeed {
       session.ctx.emit({ k: 'book', sym, bids: ev.bids, asks: ev.asks, ts: ev.eventTime ?? ts ?? nowNs() });
     }
   }
+}
+
+/** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
+function compareIds(a: string, b: string): number {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

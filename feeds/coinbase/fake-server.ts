@@ -5,7 +5,13 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * A local stand-in for the Coinbase Advanced Trade market data WebSocket: subscribe/unsubscribe
  * per channel, a `subscriptions` confirmation, `market_trades`, `ticker` and `heartbeats`
  * messages, and a `sequence_num` that rises by one per message on each connection.
- * `skip(n)` makes the next message jump the sequence by n (a lost-message gap).
+ * `skip(n)` makes the next message jump the sequence by n (a lost-message gap); `drop(n)` loses
+ * the next n messages for real (their sequence numbers are used, nothing is sent), as a network
+ * that drops messages does. Every `market_trades` subscription gets a `snapshot` event with the
+ * product's most recent trades (up to 50, newest first), as Coinbase sends one on every subscribe
+ * ("WebSocket Channels" > Market Trades Channel, whose example is a snapshot). `recordTrades`
+ * makes trades happen with no one told (a client that is disconnected); `trades()` lists every
+ * trade the server made.
  *
  * `level2` (order books): one book per product for the whole server, 40 levels a side around
  * 100.00, 0.02 apart. A subscription gets an `l2_data` `snapshot` event of the whole book; every
@@ -39,20 +45,71 @@ export interface CoinbaseFakeOptions {
 
 export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
   skip(n: number): void;
+  /** lose the next `n` messages: sequence numbers used, nothing sent */
+  drop(n: number): void;
+  /** every trade the server made, oldest first */
+  trades(): FakeTrade[];
+  /** make `n` trades of `product` now, sent to no one (they only reach the history, i.e. later snapshots) */
+  recordTrades(product: string, n: number): void;
+  /** when each client message arrived (ms), oldest first: Coinbase allows 8 a second per IP */
+  requestTimes(): number[];
   /** the server's book of `product`, best first */
   fullBook(product: string): { bids: Level[]; asks: Level[] };
   /** change the book of `product` `n` times now and send the changes to its level2 subscribers */
   bookStep(product: string, n?: number): void;
 };
 
+export interface FakeTrade {
+  trade_id: string;
+  product_id: string;
+  price: string;
+  size: string;
+  side: string;
+  time: string;
+}
+
+/** trades per product a `market_trades` snapshot carries */
+const SNAPSHOT_TRADES = 50;
+
 export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise<CoinbaseFakeServer> {
   let skipNext = 0;
+  let dropNext = 0;
   // trade ids are per product and never restart, across connections too (as on Coinbase)
   let tradeId = 700_000;
+  const tradeLog: FakeTrade[] = [];
+  const requestTimes: number[] = [];
+  const makeTrade = (product: string): FakeTrade => {
+    const id = ++tradeId;
+    const t = {
+      trade_id: String(id),
+      product_id: product,
+      price: (100 + (id % 40) / 10).toFixed(2),
+      size: '0.25',
+      side: id % 2 ? 'BUY' : 'SELL',
+      time: new Date().toISOString(),
+    };
+    tradeLog.push(t);
+    return t;
+  };
   const stamp = (conn: { state: CoinbaseConnState; send(v: unknown): void }, msg: Record<string, unknown>): void => {
     conn.state.seq += 1 + skipNext;
     skipNext = 0;
+    if (dropNext > 0) {
+      dropNext--;
+      return;
+    }
     conn.send({ ...msg, client_id: '', timestamp: new Date().toISOString(), sequence_num: conn.state.seq });
+  };
+  const sendTradeSnapshot = (conn: { state: CoinbaseConnState; send(v: unknown): void }, products: readonly string[]): void => {
+    const trades: FakeTrade[] = [];
+    for (const p of products)
+      trades.push(
+        ...tradeLog
+          .filter((t) => t.product_id === p)
+          .slice(-SNAPSHOT_TRADES)
+          .reverse(),
+      );
+    stamp(conn, { channel: 'market_trades', events: [{ type: 'snapshot', trades }] });
   };
   // ---- level2 books ----
   const books = new Map<string, Book>();
@@ -130,6 +187,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
   const server = await FakeWsServer.start<CoinbaseConnState>({
     initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0, books: new Map() }),
     onMessage: (conn, data) => {
+      requestTimes.push(Date.now());
       const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
       if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
         stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
@@ -150,6 +208,7 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
         }
       } else stamp(conn, subscriptionsMsg(conn.state));
       if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
+      if (req.type === 'subscribe' && req.channel === 'market_trades') sendTradeSnapshot(conn, req.product_ids ?? []);
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {
@@ -157,16 +216,8 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
       if (st.channels.get('heartbeats')?.size) {
         stamp(conn, { channel: 'heartbeats', events: [{ current_time: new Date().toISOString(), heartbeat_counter: ++st.heartbeat }] });
       }
-      const now = new Date().toISOString();
       for (const product of st.channels.get('market_trades') ?? []) {
-        const id = ++tradeId;
-        const px = (100 + (id % 40) / 10).toFixed(2);
-        stamp(conn, {
-          channel: 'market_trades',
-          events: [
-            { type: 'update', trades: [{ trade_id: String(id), product_id: product, price: px, size: '0.25', side: id % 2 ? 'BUY' : 'SELL', time: now }] },
-          ],
-        });
+        stamp(conn, { channel: 'market_trades', events: [{ type: 'update', trades: [makeTrade(product)] }] });
       }
       for (const product of st.channels.get('level2') ?? []) {
         for (let i = 0; i < (opts.bookChangesPerPump ?? 1); i++) mutate(product);
@@ -198,6 +249,12 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
   });
   return Object.assign(server, {
     skip: (n: number) => void (skipNext = n),
+    drop: (n: number) => void (dropNext = n),
+    trades: () => [...tradeLog],
+    requestTimes: () => [...requestTimes],
+    recordTrades: (product: string, n: number) => {
+      for (let i = 0; i < n; i++) makeTrade(product);
+    },
     fullBook: (product: string) => {
       const b = bookOf(product);
       return { bids: sorted(b.bids, 'bids'), asks: sorted(b.asks, 'asks') };

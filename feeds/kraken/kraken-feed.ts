@@ -29,7 +29,9 @@ import type { BookPrecision } from './book.js';
  * [intro: Websockets v2]; times are RFC 3339 with microseconds [intro], converted exactly to
  * nanoseconds. `heartbeat` arrives about once a second when nothing else does [heartbeat], so a
  * silent connection goes stale after 10 s. `status` is sent on connect and whenever the trading
- * engine's state changes [status]; anything but `online` is logged.
+ * engine's state changes [status]: `maintenance`, `cancel_only` and `post_only` all mean "no order
+ * matching will occur", so each symbol of the feed is published as `halted` (status tick, code the
+ * `system` value) and as `trading` again once `online`; it is logged too.
  *
  * Trades: `trade_id` is "a sequence number, unique per book" [trade], i.e. per pair, so it is
  * unique per canonical symbol and becomes the tick id as is. The adapter remembers the last
@@ -37,7 +39,8 @@ import type { BookPrecision } from './book.js';
  * trade subscription asks for Kraken's snapshot (its most recent 50 trades [trade]) and emits the
  * ones newer than the last seen, so trades made while we were disconnected are not lost (up to 50
  * per symbol; more is counted as a gap). On a first connection the snapshot is not requested:
- * it is history, not live data.
+ * it is history, not live data. Updates of a resumed pair that arrive before its snapshot wait
+ * for it, so that they do not make the snapshot's trades look already seen.
  */
 export const KrakenOptionsSchema = z
   .object({
@@ -71,6 +74,8 @@ export type KrakenOptions = z.infer<typeof KrakenOptionsSchema>;
 export const KRAKEN_DEFAULT_URL = 'wss://ws.kraken.com/v2';
 
 type Channel = 'trade' | 'ticker' | 'book' | 'instrument';
+/** updates of a resumed pair held waiting for its trade snapshot beyond this many: released without it */
+const MAX_HELD_TRADES = 1000;
 /** a checksum mismatch right on a fresh snapshot this many times in a row: the precision is wrong, stop resubscribing */
 const MAX_SNAPSHOT_MISMATCHES = 3;
 
@@ -99,6 +104,12 @@ export class KrakenFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** last trade_id emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
+  /**
+   * per connection: pairs resumed with a trade snapshot, and the updates that came before it.
+   * The snapshot holds the trades made while we were away; an update applied first would make
+   * them look already seen, so updates wait until the snapshot (or a refusal) arrives.
+   */
+  #awaiting = new Map<string, { sym: string; id: number; item: Item }[]>();
   /** canonical symbols wanted now: messages still in flight for a symbol just unsubscribed are dropped */
   #active = new Set<string>();
   // per connection
@@ -108,6 +119,8 @@ export class KrakenFeed extends StreamFeed {
   #accepted: string[] = [];
   #rejected: string[] = [];
   #system: string | undefined;
+  /** per canonical symbol: the exchange state last published as its trading status (absent: online, nothing published) */
+  readonly #published = new Map<string, string>();
   #opening: readonly string[] = [];
   /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */
   #books = new Map<string, BookState>();
@@ -163,6 +176,7 @@ export class KrakenFeed extends StreamFeed {
     this.#system = undefined;
     this.#opening = [...symbols];
     this.#active = new Set(symbols);
+    this.#awaiting = new Map();
     // a new connection: every book starts over from the snapshot of its new subscription
     this.#books = new Map();
     this.#bookWaiting = new Set();
@@ -177,11 +191,17 @@ export class KrakenFeed extends StreamFeed {
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) this.#active.add(s);
+    // a pair added while the exchange does no matching is halted too [status]
+    if (this.#system !== undefined) this.#publishStatus(session, symbols);
     this.#subscribe(session, symbols, false);
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.delete(s);
+    for (const s of symbols) {
+      this.#active.delete(s);
+      this.#published.delete(s);
+      this.#awaiting.delete(s);
+    }
     for (const channel of this.#opts.channels)
       this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
     if (this.#opts.book) {
@@ -206,6 +226,7 @@ export class KrakenFeed extends StreamFeed {
         // a snapshot only where we already have trades to continue from (see the class comment)
         const resume = symbols.filter((s) => this.#opts.recoverTrades && this.#lastTradeId.has(s));
         const fresh = symbols.filter((s) => !resume.includes(s));
+        for (const s of resume) this.#awaiting.set(s, []);
         if (resume.length > 0)
           this.#send(session, { method: 'subscribe', channel, symbols: resume.map((s) => this.#map.toProvider(s)), initial }, { snapshot: true });
         if (fresh.length > 0)
@@ -308,6 +329,12 @@ export class KrakenFeed extends StreamFeed {
       const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
       this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
       if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
+      // a refused trade subscription sends no snapshot: what was held goes out now
+      if (msg.method === 'subscribe' && channel === 'trade')
+        for (const s of symbols) {
+          const sym = this.#map.toCanonical(s);
+          if (sym) this.#release(sym, session);
+        }
       return;
     }
     if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, true);
@@ -353,6 +380,26 @@ export class KrakenFeed extends StreamFeed {
     const fields = { feed: this.id, system: this.#system, api_version: st.api_version, version: st.version, connection_id: connectionId };
     if (this.#system === 'online') session.ctx.log.info(fields, 'kraken: exchange status online');
     else session.ctx.log.warn(fields, `kraken: exchange status ${this.#system ?? 'unknown'}: no matching (no trades) until it is online again`);
+    this.#publishStatus(session, [...this.#active]);
+  }
+
+  /**
+   * The exchange state as each symbol's trading status [status: `system`]. `online`: "order
+   * matching can occur" (trading); `maintenance`, `cancel_only`, `post_only`: "no order matching
+   * will occur" (halted, `code` the state). Kraken sends it on every connection: only changes
+   * are published, and a symbol that never left `online` gets no status tick at all.
+   */
+  #publishStatus(session: StreamSession, symbols: readonly string[]): void {
+    const system = this.#system;
+    // a state the page does not list is not guessed: it stays in the log only
+    if (system === undefined || (system !== 'online' && !(system in KRAKEN_SYSTEM_REASON))) return;
+    const ts = nowNs(); // the status message carries no time [status]
+    for (const sym of symbols) {
+      if (!this.#active.has(sym) || (this.#published.get(sym) ?? 'online') === system) continue;
+      this.#published.set(sym, system);
+      if (system === 'online') session.ctx.emit({ k: 'status', sym, status: 'trading', code: system, ts });
+      else session.ctx.emit({ k: 'status', sym, status: 'halted', code: system, reason: KRAKEN_SYSTEM_REASON[system]!, ts });
+    }
   }
 
   #onTrades(msg: Record<string, any>, session: StreamSession): void {
@@ -369,6 +416,30 @@ export class KrakenFeed extends StreamFeed {
       if (r) trades.push(r);
     }
     if (snapshot) trades.sort((a, b) => a.id - b.id);
+    else if (this.#awaiting.size > 0) {
+      // a pair resumed on this connection: its updates wait behind its snapshot (see #awaiting)
+      const live = trades.filter((t) => {
+        const held = this.#awaiting.get(t.sym);
+        if (held) held.push(t);
+        return !held;
+      });
+      for (const [sym, held] of this.#awaiting) if (held.length > MAX_HELD_TRADES) this.#release(sym, session);
+      trades.length = 0;
+      trades.push(...live);
+    }
+    this.#emitTrades(trades, snapshot, session);
+    if (snapshot) for (const sym of new Set(trades.map((t) => t.sym))) this.#release(sym, session);
+  }
+
+  /** The pair's snapshot came (or will not): its held updates go out after it, in order. */
+  #release(sym: string, session: StreamSession): void {
+    const held = this.#awaiting.get(sym);
+    if (!held) return;
+    this.#awaiting.delete(sym);
+    this.#emitTrades(held, false, session);
+  }
+
+  #emitTrades(trades: readonly { sym: string; id: number; item: Item }[], snapshot: boolean, session: StreamSession): void {
     for (const { sym, id, item } of trades) {
       const last = this.#lastTradeId.get(sym);
       if (last !== undefined && id <= last) continue; // already emitted (a snapshot overlapping what we had)
@@ -536,6 +607,13 @@ export class KrakenFeed extends StreamFeed {
     session.ctx.log.error({ feed: this.id }, detail);
   }
 }
+
+/** [status: `system`] what each state other than `online` means for trading (Kraken's own wording, shortened) */
+const KRAKEN_SYSTEM_REASON: Readonly<Record<string, string>> = {
+  maintenance: 'Kraken maintenance: markets offline, no order matching',
+  cancel_only: 'Kraken cancel only: no new orders, no order matching',
+  post_only: 'Kraken post only: only post-only limit orders, no order matching',
+};
 
 /** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */
 function tradeId(v: unknown): number {

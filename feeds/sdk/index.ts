@@ -7,6 +7,7 @@ export { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { decimal, isDecimalString, optionalDecimal, price, quoteSide } from './decimal.js';
 export { FeedHealthTracker } from './health.js';
+export { PacedSender } from './paced-sender.js';
 export type { FeedHealthSnapshot } from './health.js';
 export { redact, StreamRunner } from './runner.js';
 export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runner.js';

@@ -38,6 +38,11 @@ export class RecentIds {
     return true;
   }
 
+  /** whether (symbol, id) was seen (without adding it) */
+  has(symbol: string, id: string): boolean {
+    return this.#bySymbol.get(symbol)?.has(id) ?? false;
+  }
+
   clear(): void {
     this.#bySymbol.clear();
   }

@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
-import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
+import { loadConfig } from '../../../src/core/config.js';
+import { InstrumentRegistry } from '../../../src/core/instruments.js';
+import { parseFeedsFile } from '../../config.js';
+import { createFeed } from '../../registry.js';
+import { BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from '../binance-feed.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
 
@@ -61,6 +65,177 @@ describe('binance adapter', () => {
     expect(h.provider.receivedJson()).toContainEqual({ method: 'SUBSCRIBE', params: ['solusdt@trade', 'solusdt@bookTicker'], id: 1 });
     await h.adapter.unsubscribe(['SOL-USD']);
     await h.waitFor('unsubscribe sent', () => h!.provider.receivedJson().some((m: any) => m.method === 'UNSUBSCRIBE'));
+  });
+
+  it('asks for microsecond times (timeUnit=MICROSECOND) and keeps their sub-millisecond digits', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"
+    expect(conn.url.searchParams.get('timeUnit')).toBe('MICROSECOND');
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@trade/btcusdt@bookTicker');
+    // the Trade Streams example, with its times in microseconds as such a connection gets them
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782136123, s: 'BTCUSDT', t: 12345, p: '0.001', q: '100', T: 1672515782136045, m: true, M: true },
+    });
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782137001, s: 'BTCUSDT', t: 12346, p: '0.001', q: '1', T: 1672515782136999, m: false, M: true },
+    });
+    await h.waitFor('2 trades', () => h!.ticks.length >= 2);
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'BTC-USD', id: '12345', p: 0.001, s: 100, side: 'sell', ts: 1672515782136045000n });
+    expect(h.ticks[1]).toMatchObject({ id: '12346', side: 'buy', ts: 1672515782136999000n });
+    // two trades inside one millisecond stay in order and apart
+    expect(h.ticks[1]!.ts - h.ticks[0]!.ts).toBe(954_000n);
+  });
+
+  it('with timeUnit MILLISECOND asks for nothing and reads milliseconds; a time in the other unit is still read right', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'], timeUnit: 'MILLISECOND' })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    expect(conn.url.searchParams.has('timeUnit')).toBe(false);
+    conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', E: 1672515782136, s: 'BTCUSDT', t: 1, p: '1', q: '1', T: 1672515782136, m: true, M: true } });
+    conn.send({
+      stream: 'btcusdt@trade',
+      data: { e: 'trade', E: 1672515782137001, s: 'BTCUSDT', t: 2, p: '1', q: '1', T: 1672515782136999, m: true, M: true },
+    });
+    conn.send({ stream: 'btcusdt@trade', data: { e: 'trade', E: 1, s: 'BTCUSDT', t: 3, p: '1', q: '1', T: 'soon', m: true, M: true } });
+    await h.waitFor('2 trades and an error', () => h!.ticks.length >= 2 && h!.counters.errors.length >= 1);
+    expect(h.ticks.map((t) => t.ts)).toEqual([1672515782136000000n, 1672515782136999000n]);
+    expect(h.counters.errors[0]).toMatch(/trade\.T: "soon" is not a time in ms or µs/);
+  });
+
+  it('refuses a feed over 1024 streams (the limit of one connection) with a message naming the key', () => {
+    const coins = Array.from({ length: 342 }, (_, i) => `C${i}-USD`);
+    const registry = new InstrumentRegistry(
+      coins.map((symbol) => ({ symbol, assetClass: 'crypto' as const, currency: 'USD', pricePrecision: 2, providers: ['binance'] })),
+    );
+    const make = (entry: Record<string, unknown>) =>
+      createFeed('binance', { config: loadConfig({ env: {} }), registry, env: {}, feedsFile: parseFeedsFile({ feeds: { binance: entry } }, 'feeds.yaml') });
+    // 341 x 3 = 1023 streams fit; 342 x 3 = 1026 do not (symbols from the feeds file or from the instruments)
+    expect(make({ symbols: coins.slice(0, 341), streams: ['trade', 'bookTicker', 'depth'] })).toBeInstanceOf(BinanceFeed);
+    expect(() => make({ streams: ['trade', 'bookTicker', 'depth'] })).toThrow(
+      /^feeds\.binance\.symbols: 342 symbols x 3 streams \(trade, bookTicker, depth\) = 1026 streams, but one Binance connection carries at most 1024: split the symbols/,
+    );
+    expect(make({ streams: ['trade'] })).toBeInstanceOf(BinanceFeed);
+  });
+
+  /** every trade the fake made for a symbol up to the newest one published is published once, in id order */
+  const expectEveryTradeOnce = (h: AdapterHarness<BinanceFakeServer>, sym: string, provider: string): void => {
+    const ids = h.ticks.filter((t) => t.k === 'trade' && t.sym === sym && Number(t.id) > 4_000_000_000).map((t) => Number(t.k === 'trade' ? t.id : 0));
+    expect(ids.length).toBeGreaterThan(0);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe(ids[i - 1]! + 1);
+    const made = h.provider.trades(provider).map((t) => t.id);
+    expect(ids).toEqual(made.slice(made.indexOf(ids[0]!), made.indexOf(ids.at(-1)!) + 1));
+    expect(ids[0]).toBe(made[0]);
+  };
+
+  it('after a reconnect, publishes the trades made while it was disconnected (REST Recent trades list), each once and in order', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl })),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 6);
+    h.provider.dropAll();
+    // trades happen on Binance while the adapter is away
+    const at = h.provider.trades('BTCUSDT').length;
+    h.provider.recordTrades('BTCUSDT', 5);
+    const rec = h.provider.trades('BTCUSDT')[at]!;
+    h.provider.recordTrades('ETHUSDT', 3);
+    await h.waitFor('reconnected', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+    const n = trades().length;
+    await h.waitFor('live trades after the reconnect', () => trades().length > n + 16);
+    expectEveryTradeOnce(h, 'BTC-USD', 'BTCUSDT');
+    expectEveryTradeOnce(h, 'ETH-USD', 'ETHUSDT');
+    expect((h.adapter as BinanceFeed).recoveredTrades).toBe(8);
+    expect(h.provider.tradeRequests()).toBe(2);
+    expect(h.counters.gaps).toBe(0);
+    // a recovered trade from the REST fields (id, price, qty, time in µs as asked by X-MBX-TIME-UNIT, isBuyerMaker)
+    expect(h.ticks.find((t) => t.k === 'trade' && t.id === String(rec.id))).toEqual({
+      k: 'trade',
+      sym: 'BTC-USD',
+      id: String(rec.id),
+      p: Number(rec.price),
+      s: 0.5,
+      side: rec.isBuyerMaker ? 'sell' : 'buy',
+      ts: BigInt(rec.time) * 1_000_000n,
+    });
+  });
+
+  it('asks trade recovery of Binance REST only for Binance stream URLs, else of restUrl', () => {
+    expect(binanceTradeRestBase({})).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.binance.com:9443' })).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.binance.com:443/stream' })).toBe('https://api.binance.com');
+    expect(binanceTradeRestBase({ url: 'wss://stream.testnet.binance.vision' })).toBeUndefined();
+    expect(binanceTradeRestBase({ url: 'ws://127.0.0.1:1234', restUrl: 'http://127.0.0.1:5678/' })).toBe('http://127.0.0.1:5678');
+  });
+
+  it('counts as a gap the trades REST no longer has, and asks nothing from REST without a restUrl for a custom url', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
+    h.provider.dropAll();
+    h.provider.recordTrades('BTCUSDT', 1200);
+    await h.waitFor('reconnected, a gap counted', () => h!.provider.totalConnections >= 2 && h!.counters.gaps >= 1);
+    // REST gives the 1000 most recent, the live trades made since the reconnect among them
+    const recovered = (h.adapter as BinanceFeed).recoveredTrades;
+    expect(recovered).toBeGreaterThan(990);
+    expect(recovered).toBeLessThanOrEqual(1000);
+    const lost = 1200 - recovered;
+    expect(h.logs.some((l) => l.msg.includes(`${lost} trades of BTC-USD made while disconnected were not recovered (older than the 1000 most recent)`))).toBe(
+      true,
+    );
+    const ids = trades().map((t) => Number(t.k === 'trade' ? t.id : 0));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]!);
+    await h.close();
+
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('live trades', () => h!.state === 'connected' && h!.ticks.filter((t) => t.k === 'trade').length > 3);
+    h.provider.dropAll();
+    h.provider.recordTrades('BTCUSDT', 4);
+    await h.waitFor('a gap counted', () => h!.counters.gaps >= 1);
+    expect(h.provider.tradeRequests()).toBe(0);
+    expect(h.logs.some((l) => /4 trades of BTC-USD made while disconnected were not recovered \(no restUrl for the custom url\)/.test(l.msg))).toBe(true);
+  });
+
+  it('sends SUBSCRIBE/UNSUBSCRIBE at most 3 a second (Binance closes a connection over 5 messages a second, pings and pongs included)', async () => {
+    const extra = ['SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD', 'LTC-USD', 'BNB-USD'];
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    // symbols added and removed one by one, in one burst
+    for (const s of extra) await h.adapter.subscribe([s]);
+    await h.adapter.unsubscribe(['SOL-USD']);
+    await h.waitFor('all 7 requests', () => h!.provider.requestTimes().length >= 7, 10_000);
+    const times = h.provider.requestTimes();
+    const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest).toBeLessThanOrEqual(3);
+    // in order, none lost: every added symbol but SOL-USD streams, SOL-USD was added then removed
+    const reqs = h.provider.receivedJson() as { method: string; params: string[] }[];
+    expect(reqs.map((r) => `${r.method} ${r.params[0]}`)).toEqual([
+      ...extra.map((s) => `SUBSCRIBE ${s.replace('-USD', 'usd').toLowerCase()}@trade`),
+      'UNSUBSCRIBE solusd@trade',
+    ]);
+    const conn = [...h.provider.conns][0]!;
+    expect(conn.state.streams.has('dotusd@trade')).toBe(true);
+    expect(conn.state.streams.has('solusd@trade')).toBe(false);
+    expect(h.provider.totalConnections).toBe(1);
   });
 
   it('answers server pings and sends its own pings (heartbeats)', async () => {

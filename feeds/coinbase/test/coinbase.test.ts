@@ -188,6 +188,117 @@ describe('coinbase adapter', () => {
     expect(h.ticks.filter((t) => t.k === 'trade' && t.id === '900003')).toHaveLength(1);
   });
 
+  /** every trade the fake made up to the newest one the adapter published is published exactly once */
+  const expectEveryTradeOnce = (h: AdapterHarness<CoinbaseFakeServer>): void => {
+    const published = h.ticks.filter((t) => t.k === 'trade' && Number(t.id) > 700_000).map((t) => `${t.sym}/${t.k === 'trade' ? t.id : ''}`);
+    expect(new Set(published).size).toBe(published.length);
+    const newest = Math.max(...published.map((k) => Number(k.split('/')[1])));
+    const made = h.provider
+      .trades()
+      .filter((t) => Number(t.trade_id) <= newest)
+      .map((t) => `${t.product_id}/${t.trade_id}`);
+    expect(made.filter((k) => !published.includes(k))).toEqual([]);
+  };
+
+  it('recovers the trades lost in a sequence gap from the market_trades snapshot of the resubscription, each once', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 6);
+    // six messages in a row lost: each pump sends a heartbeat, two trades and two tickers, so at least two trades
+    h.provider.drop(6);
+    await h.waitFor('a gap counted', () => h!.counters.gaps >= 1);
+    const n = trades().length;
+    await h.waitFor('trades after the resubscription', () => trades().length > n + 6);
+    expectEveryTradeOnce(h);
+    expect((h.adapter as CoinbaseFeed).recoveredTrades).toBeGreaterThanOrEqual(2);
+  });
+
+  it('after a reconnect, publishes the trades made while it was disconnected (from the snapshot), each once', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake(),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 4);
+    h.provider.dropAll();
+    // trades happen on Coinbase while the adapter is away
+    h.provider.recordTrades('BTC-USD', 3);
+    h.provider.recordTrades('ETH-USD', 2);
+    await h.waitFor('reconnected', () => h!.provider.totalConnections >= 2 && h!.state === 'connected');
+    const n = trades().length;
+    await h.waitFor('new trades after the reconnect', () => trades().length > n + 4);
+    expectEveryTradeOnce(h);
+    expect((h.adapter as CoinbaseFeed).recoveredTrades).toBeGreaterThanOrEqual(5);
+  });
+
+  it('does not publish the snapshot history of a first subscription, nor of a product subscribed again later', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false }),
+      (p) => {
+        return new CoinbaseFeed('coinbase', options(p.url, { symbols: ['BTC-USD'] }));
+      },
+    );
+    // history from before the feed started: in the first snapshot only
+    h.provider.recordTrades('BTC-USD', 5);
+    h.provider.recordTrades('ETH-USD', 5);
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
+    await h.adapter.subscribe(['ETH-USD']);
+    await h.waitFor('ETH-USD live', () => trades().filter((t) => t.sym === 'ETH-USD').length > 2);
+    await h.adapter.unsubscribe(['ETH-USD']);
+    await h.waitFor('ETH-USD unsubscribed', () =>
+      (h!.provider.receivedJson() as { type: string; product_ids?: string[] }[]).some((m) => m.type === 'unsubscribe' && m.product_ids?.includes('ETH-USD')),
+    );
+    // trades of ETH-USD while it is not subscribed are not ours to publish when it comes back
+    h.provider.recordTrades('ETH-USD', 3);
+    const skipped = h.provider
+      .trades()
+      .filter((t) => t.product_id === 'ETH-USD')
+      .slice(-3);
+    await h.adapter.subscribe(['ETH-USD']);
+    const n = trades().filter((t) => t.sym === 'ETH-USD').length;
+    await h.waitFor('ETH-USD live again', () => trades().filter((t) => t.sym === 'ETH-USD').length > n + 2);
+    const ids = trades().map((t) => (t.k === 'trade' ? t.id : ''));
+    for (const t of h.provider.trades().slice(0, 10)) expect(ids).not.toContain(t.trade_id);
+    for (const t of skipped) expect(ids).not.toContain(t.trade_id);
+    expect((h.adapter as CoinbaseFeed).recoveredTrades).toBe(0);
+  });
+
+  it("sends at most 8 messages a second (Coinbase's limit), in order, none dropped, when a gap and new products come together", async () => {
+    const products = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD'];
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: products.slice(0, 3), book: true })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    // a sequence gap (unsubscribe + subscribe of market_trades, ticker, level2) and three products added at once
+    h.provider.skip(4);
+    await h.adapter.subscribe(products.slice(3));
+    const conn = [...h.provider.conns][0]!;
+    // 4 opening subscribes, 4 for the added products, 6 for the gap's resubscription
+    await h.waitFor(
+      'all 14 messages sent, and every channel has every product',
+      () =>
+        h!.provider.requestTimes().length >= 14 &&
+        ['market_trades', 'ticker', 'level2'].every((ch) => products.every((p) => conn.state.channels.get(ch)?.has(p))),
+    );
+    expect((h.adapter as CoinbaseFeed).resubscribes).toBe(1);
+    const times = h.provider.requestTimes();
+    expect(times).toHaveLength(14);
+    // Advanced Trade WebSocket Rate Limits: "unauthenticated messages are rate-limited at 8 per second per IP address"
+    const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest).toBeLessThanOrEqual(8);
+    // the resubscription kept its order: each channel's unsubscribe before its subscribe
+    const msgs = h.provider.receivedJson() as { type: string; channel: string }[];
+    for (const ch of ['market_trades', 'ticker', 'level2']) {
+      const un = msgs.findIndex((m) => m.type === 'unsubscribe' && m.channel === ch);
+      expect(msgs.findIndex((m, i) => i > un && m.type === 'subscribe' && m.channel === ch)).toBeGreaterThan(un);
+    }
+  });
+
   it('keeps publishing new trades after a reconnect (trade ids seen before the drop stay deduplicated)', async () => {
     h = await startHarness(
       () => startCoinbaseFake(),

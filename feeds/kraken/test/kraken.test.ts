@@ -153,6 +153,33 @@ describe('kraken adapter', () => {
     expect(h.counters.gaps).toBe(0);
   });
 
+  it('after a reconnect, an update that comes before the trade snapshot waits for it: the missed trades are not lost', async () => {
+    const h = await start(['BTC-USD'], { pumpMs: 20, ackDelayMs: 200 });
+    await h.waitFor('trades', () => h.state === 'connected' && h.ticks.filter((t) => t.k === 'trade').length > 5);
+    h.provider.pause();
+    await quietFor(100, 'trades in flight arrive before the pause is counted');
+    const before = h.ticks.filter((t) => t.k === 'trade').length;
+    h.provider.dropAll();
+    const missed = h.provider.trade('BTC/USD', 3); // made while the adapter is disconnected
+    // on the new connection, an update reaches the adapter before the (delayed) answer with the snapshot
+    const resumed = () =>
+      [...h.provider.conns].find((c) =>
+        c.received.some((m) => {
+          const r = JSON.parse(String(m)) as Req;
+          return r.method === 'subscribe' && r.params.channel === 'trade' && r.params.snapshot === true;
+        }),
+      );
+    await h.waitFor('the trade subscription (with snapshot) of the new connection', () => resumed() !== undefined);
+    const late = h.provider.trade('BTC/USD', 1); // in the history, so in the snapshot too
+    resumed()!.send({ channel: 'trade', type: 'update', data: late });
+    await h.waitFor('connected again', () => h.provider.totalConnections >= 2 && h.state === 'connected');
+    await h.waitFor('4 trades', () => h.ticks.filter((t) => t.k === 'trade').length >= before + 4);
+    await quietFor(100, 'no more trade expected');
+    const ids = h.ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''));
+    expect(ids.slice(before)).toEqual([...missed, ...late].map((m) => String(m.trade_id)));
+    expect(h.counters.gaps).toBe(0);
+  });
+
   it('without recoverTrades, a reconnect does not ask for the snapshot and the missed trades show as a gap', async () => {
     const h = await start(['BTC-USD'], { pumpMs: 20 }, { recoverTrades: false });
     await h.waitFor('trades', () => h.ticks.filter((t) => t.k === 'trade').length > 5);
@@ -242,6 +269,60 @@ describe('kraken adapter', () => {
     expect(h.provider.totalConnections).toBe(1);
     const n = h.ticks.length;
     await h.waitFor('data continues', () => h.ticks.length > n + 3);
+  });
+
+  it("publishes the exchange status as every symbol's trading status: halted while Kraken does no matching, trading once online", async () => {
+    const h = await start(['BTC-USD', 'ETH-USD'], { system: 'maintenance', pumpMs: 60_000 });
+    const statuses = () => h.ticks.filter((t) => t.k === 'status');
+    const status = (system: string) =>
+      h.provider.broadcast({ channel: 'status', type: 'update', data: [{ api_version: 'v2', connection_id: 1, system, version: '2.0.0' }] });
+    // [status] maintenance: "Markets are offline for scheduled maintenance"
+    await h.waitFor('halted on connect', () => statuses().length >= 2);
+    expect(statuses()).toEqual(
+      ['BTC-USD', 'ETH-USD'].map((sym) => ({
+        k: 'status',
+        sym,
+        status: 'halted',
+        code: 'maintenance',
+        reason: 'Kraken maintenance: markets offline, no order matching',
+        ts: expect.any(BigInt),
+      })),
+    );
+    // cancel_only and post_only: "No order matching will occur"
+    status('cancel_only');
+    await h.waitFor('cancel_only', () => statuses().length >= 4);
+    expect(statuses().slice(2)).toMatchObject([
+      { sym: 'BTC-USD', status: 'halted', code: 'cancel_only' },
+      { sym: 'ETH-USD', status: 'halted', code: 'cancel_only' },
+    ]);
+    // a pair added while no matching occurs is halted at once
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.waitFor('SOL-USD halted', () => statuses().some((t) => t.sym === 'SOL-USD'));
+    expect(statuses().at(-1)).toMatchObject({ sym: 'SOL-USD', status: 'halted', code: 'cancel_only' });
+    status('post_only');
+    await h.waitFor('post_only', () => statuses().length >= 8);
+    expect(
+      statuses()
+        .slice(5)
+        .map((t) => (t.k === 'status' ? `${t.sym} ${t.status} ${t.code}` : '')),
+    ).toEqual(['BTC-USD halted post_only', 'ETH-USD halted post_only', 'SOL-USD halted post_only']);
+    status('online');
+    await h.waitFor('trading again', () => statuses().length >= 11);
+    expect(statuses().slice(8)).toEqual(
+      ['BTC-USD', 'ETH-USD', 'SOL-USD'].map((sym) => ({ k: 'status', sym, status: 'trading', code: 'online', ts: expect.any(BigInt) })),
+    );
+    // the same state again (Kraken sends it on every connection) publishes nothing; nor does a state the page does not list
+    status('online');
+    status('some_new_state');
+    status('online');
+    await quietFor(200, 'no status tick for a repeated or unknown state');
+    expect(statuses()).toHaveLength(11);
+  });
+
+  it('an exchange that stays online gives no status tick', async () => {
+    const h = await start(['BTC-USD'], { pumpMs: 20 });
+    await h.waitFor('trades', () => h.state === 'connected' && h.ticks.filter((t) => t.k === 'trade').length > 3);
+    expect(h.ticks.filter((t) => t.k === 'status')).toEqual([]);
   });
 
   it('rejects unknown option keys naming them', () => {
