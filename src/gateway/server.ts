@@ -15,7 +15,7 @@ import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
-import { framingProblem, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
+import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
@@ -165,8 +165,12 @@ export class Gateway {
       refused: 0,
       perConnection: { receiveBytes, sendBytes, totalBytes: receiveBytes + sendBytes, subscriptions: config.gateway.maxSubscriptions },
     };
-    // every HTTP route, including those registered by `routes`, refuses ambiguous framing first
-    this.app = guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem));
+    // every HTTP route, including those registered by `routes`, refuses ambiguous framing first,
+    // and a route that throws answers 500 instead of taking the process down
+    this.app = guardHandlerErrors(
+      guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+      (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+    );
     this.hub = new Hub({
       bus: opts.bus,
       publisher: {
