@@ -211,7 +211,7 @@ function httpStreamRouting(
   bus: Bus,
   workers: ((session: string, body: Uint8Array) => Promise<boolean>) | undefined,
 ): Pick<GatewayOptions, 'forwardHttpStream' | 'announceHttpStream'> {
-  const requests = bus.streams ? bus.requests : undefined;
+  const requests = bus.requests; // NATS: other gateway processes; the in-process bus has none
   if (!requests) return workers ? { forwardHttpStream: workers } : {};
   return {
     forwardHttpStream: async (session, body) => {

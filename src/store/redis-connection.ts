@@ -8,7 +8,8 @@ import type { SentinelTarget } from '../core/redis-url.js';
  * The one way tickwire opens a Redis connection: a plain `redis://` URL, or Redis Sentinel with
  * `redis+sentinel://host:port,.../<master name>` (see src/core/redis-url.ts). Under Sentinel the
  * client asks the sentinels for the current primary, checks the role of the server it reached,
- * and listens for `+switch-master` (followFailovers) so that after a failover it reconnects to the
+ * and listens for `+switch-master` (followFailovers; one subscription per sentinel for all the clients
+ * of a process) so that after a failover it reconnects to the
  * promoted replica without waiting for its retry backoff; nothing in tickwire restarts.
  */
 // ioredis declares `replyMapping` as `T | undefined` in RedisOptions but as `T` in its constructor's
@@ -62,12 +63,12 @@ const SWITCH_MASTER = '+switch-master';
  * sentinels demote closes its client connections itself: same spec, "Sentinel failover
  * disconnection".) A client that is not connected is left alone: it is already on its way
  * through the sentinels, and interrupting ioredis while it asks one would end the client. The
- * listeners start with the client's first connection and close when the client is closed.
+ * client joins the process's listeners (switchListeners) with its first connection and leaves
+ * them when it is closed.
  */
 function followFailovers(redis: Redis, target: SentinelTarget): void {
-  let listeners: Redis[] = [];
-  const onSwitch = (channel: string, message: string): void => {
-    if (channel !== SWITCH_MASTER) return;
+  let leave: (() => void) | undefined;
+  const onSwitch = (message: string): void => {
     const [name, , , host, port] = message.split(' ');
     if (name !== target.name) return;
     // 'connect': connected, still checking the server's role; the attempt itself is over
@@ -76,9 +77,41 @@ function followFailovers(redis: Redis, target: SentinelTarget): void {
     if (s.remoteAddress === host && s.remotePort === Number(port)) return; // already on the new primary
     redis.disconnect(true);
   };
-  const start = (): void => {
-    if (listeners.length > 0) return;
-    listeners = target.sentinels.map((s) => {
+  redis.on('ready', () => {
+    leave ??= joinSwitchListeners(target, onSwitch);
+  });
+  redis.on('end', () => {
+    leave?.();
+    leave = undefined;
+  });
+}
+
+/** One subscription per sentinel for every client of the process that uses the same sentinels. */
+interface SwitchListeners {
+  readonly connections: Redis[];
+  readonly clients: Set<(message: string) => void>;
+}
+
+/** by sentinel set and credentials (see switchListenersKey) */
+const switchListeners = new Map<string, SwitchListeners>();
+
+function switchListenersKey(target: SentinelTarget): string {
+  const sentinels = target.sentinels.map((s) => `${s.host}:${s.port}`).sort();
+  return JSON.stringify([sentinels, target.sentinelUsername ?? null, target.sentinelPassword ?? null]);
+}
+
+/**
+ * Adds `onSwitch` to the process's listeners for `target`'s sentinels, opening them for the first
+ * client; the returned function removes it and closes them after the last one. A process has
+ * several Redis clients (last values, the execution log, notifications, alerts, bars), and one
+ * connection per sentinel serves all of them, whatever master name each follows.
+ */
+function joinSwitchListeners(target: SentinelTarget, onSwitch: (message: string) => void): () => void {
+  const key = switchListenersKey(target);
+  let shared = switchListeners.get(key);
+  if (!shared) {
+    const clients = new Set<(message: string) => void>();
+    const connections = target.sentinels.map((s) => {
       const l = new Redis({
         host: s.host,
         port: s.port,
@@ -87,17 +120,25 @@ function followFailovers(redis: Redis, target: SentinelTarget): void {
         enableReadyCheck: false,
         maxRetriesPerRequest: null,
         retryStrategy: (times) => Math.min(100 * times, 2000),
-        ...(redis.options.connectionName ? { connectionName: `${redis.options.connectionName}-failover` } : {}),
+        connectionName: 'tickwire-failover',
       });
       l.on('error', () => undefined); // a sentinel that is down is retried; the others still announce
-      l.on('message', onSwitch);
+      l.on('message', (channel: string, message: string) => {
+        if (channel !== SWITCH_MASTER) return;
+        for (const f of [...clients]) f(message);
+      });
       l.subscribe(SWITCH_MASTER).catch(() => undefined); // resubscribed on every reconnection
       return l;
     });
+    shared = { connections, clients };
+    switchListeners.set(key, shared);
+  }
+  const mine = shared;
+  mine.clients.add(onSwitch);
+  return () => {
+    mine.clients.delete(onSwitch);
+    if (mine.clients.size > 0 || switchListeners.get(key) !== mine) return;
+    switchListeners.delete(key);
+    for (const l of mine.connections) l.disconnect();
   };
-  redis.on('ready', start);
-  redis.on('end', () => {
-    for (const l of listeners) l.disconnect();
-    listeners = [];
-  });
 }
