@@ -4,9 +4,9 @@ import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
-import { StreamFeed } from '../sdk/stream-feed.js';
+import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { anyTimeToNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -34,11 +34,17 @@ export const AlpacaOptionsSchema = z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)
       .default(['trades', 'quotes', 'bars']),
+    // quote bs/as unit: Alpaca staff on the Alpaca forum say round lots of 100 shares (for SIP and
+    // IEX); the schema gives none, and SIP sizes moved to shares in Nov 2025 (docs/feeds.md)
+    quoteSizeUnit: z.enum(['shares', 'round-lots']).default('shares').describe('unit of q bs/as as sent: shares (passed through) or round-lots (x100 shares)'),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
 
 export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
+
+/** shares per round lot in Alpaca's quote sizes (Alpaca forum: "15 means 15 * 100 = 1500 shares") */
+export const ALPACA_ROUND_LOT = 100;
 
 export interface AlpacaCredentials {
   key: string;
@@ -79,6 +85,8 @@ export class AlpacaFeed extends StreamFeed {
   readonly #map: SymbolMap;
   /** per connection: connected -> authenticated -> subscribed */
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
+  /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
+  #opening: readonly string[] = [];
   /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
@@ -126,7 +134,9 @@ export class AlpacaFeed extends StreamFeed {
   onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void {
     const decoded: unknown = isBinary ? this.#decoder.decode(data) : JSON.parse(data.toString('utf8'));
     const messages = (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[];
-    for (const m of messages) this.#handle(m, session);
+    // data points arrive batched in one array (WebSocket Stream > Message format): one that
+    // cannot be read must not cost the others
+    forEachMessage(messages, session, (m) => this.#handle(m, session));
   }
 
   #handle(m: Record<string, any>, session: StreamSession): void {
@@ -137,6 +147,7 @@ export class AlpacaFeed extends StreamFeed {
         // Trade ids are per exchange, so the canonical id is venue-qualified: "<x>:<i>".
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
+        // `c` conditions with `z` tape: see alpacaSetsNoPrice.
         session.ctx.emit({
           k: 'trade',
           sym,
@@ -144,22 +155,29 @@ export class AlpacaFeed extends StreamFeed {
           p: price(m.p, 't.p'),
           s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
+          ...(alpacaSetsNoPrice(m.c, m.z) ? { volumeOnly: true as const } : {}),
           ts: alpacaTime(m.t),
         });
         return;
       }
       case 'q': {
         // Alpaca "Real-time Stock Data" > Quotes: bp/bs bid price/size, ap/as ask price/size, t.
-        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units).
+        // Sizes are passed through as sent (see docs/feeds.md, Alpaca units). The schema gives no
+        // "no bid"/"no ask" marker; a side whose price is 0 (or absent) holds no order (the IEX
+        // quotes quoted on the Alpaca forum, "Bid and ask size for IEX data is not as reported by
+        // IEX", show a missing offer as ap 0.00 with size 0), so it is published absent
+        // (docs/feeds.md, "Empty quote sides"), never as a price of 0 nor by rejecting the quote.
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
+        const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
+        const ask = quoteSide(m.ap, m.as, 'q.ap/as');
+        if (!bid && !ask) return;
+        const lot = this.#opts.quoteSizeUnit === 'round-lots' ? ALPACA_ROUND_LOT : 1;
         session.ctx.emit({
           k: 'quote',
           sym,
-          bp: price(m.bp, 'q.bp'),
-          bs: decimal(m.bs, 'q.bs'),
-          ap: price(m.ap, 'q.ap'),
-          as: decimal(m.as, 'q.as'),
+          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s * lot }) } : {}),
+          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s * lot }) } : {}),
           ts: alpacaTime(m.t),
         });
         return;
@@ -203,6 +221,8 @@ export class AlpacaFeed extends StreamFeed {
           ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}),
           ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
           ...(m.x ? { venue: String(m.x) } : {}),
+          // cc: the corrected trade's conditions decide whether it sets a price
+          ...(Array.isArray(m.cc) ? { volumeOnly: alpacaSetsNoPrice(m.cc, m.z) } : {}),
           ts: alpacaTime(m.t),
         });
         return;
@@ -249,7 +269,8 @@ export class AlpacaFeed extends StreamFeed {
           this.#send(session, { action: 'auth', key: this.#creds.key, secret: this.#creds.secret });
         } else if (m.msg === 'authenticated') {
           this.#phase = 'subscribe';
-          this.#send(session, { action: 'subscribe', ...this.#subscription(this.runner.symbols) });
+          this.#opening = [...this.runner.symbols];
+          this.#send(session, { action: 'subscribe', ...this.#subscription(this.#opening) });
         }
         return;
       case 'subscription':
@@ -257,6 +278,7 @@ export class AlpacaFeed extends StreamFeed {
           this.#phase = 'live';
           const counts = this.#opts.channels.map((c) => `${(m[c] as unknown[] | undefined)?.length ?? 0} ${c}`).join(', ');
           session.ready(`subscribed: ${counts} (${this.#opts.encoding})`);
+          this.#reconcile(session);
         }
         return;
       case 'error':
@@ -265,6 +287,18 @@ export class AlpacaFeed extends StreamFeed {
       default:
         return; // imbalances, updated and daily bars: not used
     }
+  }
+
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
+   * ready; changes made while the opening subscribe request was unanswered are sent here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
   }
 
   #error(code: number, msg: string, session: StreamSession): void {
@@ -314,6 +348,34 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
   Q: 'halted', // UTP: quotation resumption (quotes first, trading not yet)
   T: 'trading', // UTP: trading resumption
 };
+
+/**
+ * SIP sale conditions (Alpaca trade `c`, with tape `z`) after which a trade sets no price (last,
+ * open, high, low, close) but still counts in volume. Source: Alpaca's list of "conditions which
+ * would exclude a trade from being included in a bar" (Alpaca staff on the Alpaca forum, "Unstable
+ * minute bar real time data", following Alpaca Learn "Stock Minute Bars", which derives it from the
+ * CTS and UTP specifications): average price (`B` on CTS tapes A and B, `W` on UTDF tape C), and
+ * on every tape `4` derivatively priced, `7` qualified contingent trade, `9` corrected consolidated
+ * close, `C` cash sale, `G` bunched sold trade, `H` price variation trade, `I` odd lot, `M` market
+ * center official close, `N` next day, `P` prior reference price, `Q` market center official
+ * open, `R` seller. `T` Form T is deliberately not listed (extended-hours trades: without a session
+ * calendar, excluding it would freeze the last price before and after regular hours; see
+ * docs/feeds.md, "Trade conditions").
+ */
+export const ALPACA_NO_PRICE_CONDITIONS: Readonly<{ any: ReadonlySet<string>; byTape: Readonly<Record<string, ReadonlySet<string>>> }> = {
+  any: new Set(['4', '7', '9', 'C', 'G', 'H', 'I', 'M', 'N', 'P', 'Q', 'R']),
+  byTape: { A: new Set(['B']), B: new Set(['B']), C: new Set(['W']) },
+};
+
+/** Whether an Alpaca trade's conditions (on tape `z`) say it sets no price. */
+export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
+  if (!Array.isArray(conditions)) return false;
+  const byTape = ALPACA_NO_PRICE_CONDITIONS.byTape[String(tape)];
+  return conditions.some((c) => {
+    const code = String(c).trim();
+    return ALPACA_NO_PRICE_CONDITIONS.any.has(code) || (byTape?.has(code) ?? false);
+  });
+}
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */
 function alpacaTime(t: unknown): bigint {

@@ -36,6 +36,8 @@ export interface AlpacaFakeOptions {
   /** answer subscribe requests with this error instead */
   failSubscribeWith?: { code: number; msg: string };
   replayFixtures?: boolean;
+  /** called with each subscribe/unsubscribe request before it is answered (tests: act while the answer is pending) */
+  beforeAnswer?: (req: Record<string, any>) => void;
 }
 
 export type AlpacaFakeServer = FakeWsServer<AlpacaConnState> & {
@@ -101,6 +103,7 @@ export async function startAlpacaFake(opts: AlpacaFakeOptions): Promise<AlpacaFa
         conn.send([{ T: 'error', ...control.failSubscribeWith }]);
         return;
       }
+      opts.beforeAnswer?.(req);
       for (const ch of ['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds'] as const) {
         for (const s of (req[ch] as string[] | undefined) ?? []) {
           if (req.action === 'subscribe') conn.state.subs[ch].add(s);

@@ -29,6 +29,9 @@ export type OandaOptions = z.infer<typeof OandaOptionsSchema>;
 
 export const OANDA_DEFAULT_URL = 'https://stream-fxtrade.oanda.com';
 
+/** at most two new connections per second (v20 Best Practices > Connection Limits) */
+export const OANDA_MIN_CONNECT_INTERVAL_MS = 500;
+
 export class OandaFeed extends StreamFeed {
   readonly #opts: OandaOptions;
   readonly #token: string;
@@ -39,7 +42,9 @@ export class OandaFeed extends StreamFeed {
   readonly #tradeable = new Map<string, boolean>();
 
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
-    super(id, opts.symbols, runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 15_000 }));
+    // v20 "Best Practices" > Connection Limits: "For new connections, we recommend you limit this
+    // to twice per second (2/s)": attempts start at least 500 ms apart, whatever the reason
+    super(id, opts.symbols, runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 15_000, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }));
     this.#opts = opts;
     this.#token = creds.token;
     this.#tokenEnv = creds.tokenEnv;

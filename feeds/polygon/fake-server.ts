@@ -18,7 +18,13 @@ interface PolygonConnState {
 
 export type PolygonFakeServer = FakeWsServer<PolygonConnState>;
 
-export async function startPolygonFake(opts: { apiKey: string; pumpMs?: number; replayFixtures?: boolean }): Promise<PolygonFakeServer> {
+export async function startPolygonFake(opts: {
+  apiKey: string;
+  pumpMs?: number;
+  replayFixtures?: boolean;
+  /** called with each subscribe/unsubscribe request before it is answered (tests: act while the answer is pending) */
+  beforeAnswer?: (req: { action: string; params: string }) => void;
+}): Promise<PolygonFakeServer> {
   return FakeWsServer.start<PolygonConnState>({
     initialState: () => ({ authed: false, subs: new Set(), fixturesSent: false, n: 0 }),
     onConnection: (conn) => conn.send([{ ev: 'status', status: 'connected', message: 'Connected Successfully' }]),
@@ -38,6 +44,7 @@ export async function startPolygonFake(opts: { apiKey: string; pumpMs?: number; 
         conn.send([{ ev: 'status', status: 'error', message: 'not authorized' }]);
         return;
       }
+      opts.beforeAnswer?.(req);
       const params = req.params.split(',').filter(Boolean);
       for (const p of params) {
         if (req.action === 'subscribe') conn.state.subs.add(p);

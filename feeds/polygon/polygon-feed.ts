@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
-import { StreamFeed } from '../sdk/stream-feed.js';
+import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -50,6 +50,8 @@ export class PolygonFeed extends StreamFeed {
   readonly #keyEnv: string | undefined;
   readonly #map: SymbolMap;
   #subscribed = false;
+  /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
+  #opening: readonly string[] = [];
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000 }));
@@ -112,9 +114,22 @@ export class PolygonFeed extends StreamFeed {
     });
   }
 
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
+   * ready; changes made while the opening subscribe request was unanswered are sent here.
+   */
+  #reconcile(session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !this.#opening.includes(s));
+    const removed = this.#opening.filter((s) => !now.includes(s));
+    if (added.length > 0) this.onSubscribe(added, session);
+    if (removed.length > 0) this.onUnsubscribe(removed, session);
+  }
+
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const decoded = JSON.parse(data.toString('utf8')) as unknown;
-    for (const ev of (Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[]) this.#handle(ev, session);
+    // a frame is an array of events: one that cannot be read must not cost the others
+    forEachMessage((Array.isArray(decoded) ? decoded : [decoded]) as Record<string, any>[], session, (ev) => this.#handle(ev, session));
   }
 
   #handle(ev: Record<string, any>, session: StreamSession): void {
@@ -124,7 +139,8 @@ export class PolygonFeed extends StreamFeed {
           session.send(JSON.stringify({ action: 'auth', params: this.#key }));
           return;
         case 'auth_success':
-          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.runner.symbols) }));
+          this.#opening = [...this.runner.symbols];
+          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.#opening) }));
           return;
         case 'auth_failed':
           session.fail('auth_failed', `polygon: authentication failed ("${ev.message ?? ''}"): check the API key in ${this.#keyEnv ?? 'the key variable'}`);
@@ -133,6 +149,7 @@ export class PolygonFeed extends StreamFeed {
           if (!this.#subscribed && /^subscribed to/i.test(String(ev.message ?? ''))) {
             this.#subscribed = true;
             session.ready(String(ev.message));
+            this.#reconcile(session);
           }
           return;
         case 'max_connections':
@@ -158,6 +175,7 @@ export class PolygonFeed extends StreamFeed {
         // ID, p price, s size (shares), t SIP timestamp (Unix ms), trfi TRF ID. Trade IDs are
         // unique only per (ticker, exchange, TRF) (Trades REST reference, `id`), so the canonical
         // id is "<x>:<i>", or "<x>.<trfi>:<i>" for a trade reported through a TRF.
+        // `c` trade conditions (condition IDs): see polygonSetsNoPrice.
         session.ctx.emit({
           k: 'trade',
           sym,
@@ -165,22 +183,27 @@ export class PolygonFeed extends StreamFeed {
           p: price(ev.p, 'T.p'),
           s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
+          ...(polygonSetsNoPrice(ev.c) ? { volumeOnly: true as const } : {}),
           ts: toNs(ev.t, 'ms'),
         });
         return;
       case 'Q': {
         // Polygon/Massive "WebSocket > Stocks > Quotes" Response Attributes: bp/bs bid price/size,
         // ap/as ask price/size, t SIP timestamp (Unix ms). Size unit: see quoteSizeUnit above.
+        // No attribute is marked required: a side whose price is absent or 0 holds no order and
+        // is published absent (docs/feeds.md, "Empty quote sides"), never as a price of 0 and
+        // never by rejecting the whole quote.
         const lot = this.#opts.quoteSizeUnit === 'round-lots' ? POLYGON_ROUND_LOT : 1;
-        const bs = optionalDecimal(ev.bs, 'Q.bs');
-        const as = optionalDecimal(ev.as, 'Q.as');
+        const bid = quoteSide(ev.bp, ev.bs, 'Q.bp/bs');
+        const ask = quoteSide(ev.ap, ev.as, 'Q.ap/as');
+        if (!bid && !ask) return;
         session.ctx.emit({
           k: 'quote',
           sym,
-          bp: price(ev.bp, 'Q.bp'),
-          ap: price(ev.ap, 'Q.ap'),
-          ...(bs === undefined ? {} : { bs: bs * lot }),
-          ...(as === undefined ? {} : { as: as * lot }),
+          ...(bid ? { bp: bid.p } : {}),
+          ...(ask ? { ap: ask.p } : {}),
+          ...(bid?.s === undefined ? {} : { bs: bid.s * lot }),
+          ...(ask?.s === undefined ? {} : { as: ask.s * lot }),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -206,6 +229,25 @@ export class PolygonFeed extends StreamFeed {
         return;
     }
   }
+}
+
+/**
+ * Polygon/Massive trade condition IDs (Stocks > Trades `c`; "Conditions and Indicators") after
+ * which a trade sets no price (last, open, high, low, close) but still counts in volume:
+ * - 2 Average Price Trade: the conditions endpoint gives it consolidated `updates_high_low`
+ *   false, `updates_open_close` false, `updates_volume` true (Knowledge Base, "How does Polygon
+ *   create the open, high, low, close, volume aggregate bars?");
+ * - 37 Odd Lot Trade: "a condition such as Odd Lot that cannot set prices" (Knowledge Base,
+ *   "Does a Form T trade update a pre-market minute bar's high, low, open and close?").
+ * 12 Form T is deliberately not listed: the same article says Massive's pre-market and
+ * after-hours minute bars take their prices from Form T trades (nearly every trade in those
+ * hours carries it), and the engine keeps no session calendar to tell the hours apart.
+ */
+export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 37]);
+
+/** Whether a Polygon trade's conditions say it sets no price (see POLYGON_NO_PRICE_CONDITIONS). */
+export function polygonSetsNoPrice(conditions: unknown): boolean {
+  return Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_PRICE_CONDITIONS.has(Number(c)));
 }
 
 /** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */

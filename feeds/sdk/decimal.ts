@@ -35,3 +35,15 @@ export function price(value: unknown, field = 'price'): number {
   if (!(n > 0)) throw new RangeError(`${field}: ${JSON.stringify(value)} is not a positive price`);
   return n;
 }
+
+/**
+ * One side of a quote: `{ p, s }`, or undefined when the side is empty. A side is empty when its
+ * price is absent or 0 (no order on that side: a price must be > 0, so 0 can only mean "none");
+ * the size is dropped with it. A negative or unreadable price still throws.
+ */
+export function quoteSide(priceValue: unknown, sizeValue: unknown, field: string): { p: number; s?: number } | undefined {
+  if (priceValue === undefined || priceValue === null || priceValue === '') return undefined;
+  if (decimal(priceValue, `${field} price`) === 0) return undefined;
+  const s = optionalDecimal(sizeValue, `${field} size`);
+  return { p: price(priceValue, `${field} price`), ...(s === undefined ? {} : { s }) };
+}

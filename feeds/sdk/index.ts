@@ -5,12 +5,12 @@
 export type { FeedAdapter, FeedContext, FeedLogger, FeedMetrics, FeedState, TickInput } from './adapter.js';
 export { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
-export { decimal, isDecimalString, optionalDecimal, price } from './decimal.js';
+export { decimal, isDecimalString, optionalDecimal, price, quoteSide } from './decimal.js';
 export { FeedHealthTracker } from './health.js';
 export type { FeedHealthSnapshot } from './health.js';
 export { redact, StreamRunner } from './runner.js';
 export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runner.js';
-export { StreamFeed } from './stream-feed.js';
+export { forEachMessage, StreamFeed } from './stream-feed.js';
 export { identityRule, pairRule, SymbolMap } from './symbol-map.js';
 export type { SymbolRule } from './symbol-map.js';
 export { RecentIds, venueTradeId } from './trade-id.js';

@@ -67,6 +67,11 @@ export interface StreamRunnerOptions {
   readyTimeoutMs?: number;
   /** retry delay after `fail()` (default: backoff max) */
   retryAfterFailMs?: number;
+  /**
+   * at least this long between the starts of two connection attempts, whatever the reason for the
+   * reconnect (backoff, subscription change, ...): for providers that limit new connections (0 = no limit)
+   */
+  minConnectIntervalMs?: number;
   /** largest ws message accepted */
   maxPayloadBytes?: number;
 }
@@ -78,6 +83,7 @@ const DEFAULTS = {
   maxConnectionAgeMs: 0,
   connectTimeoutMs: 10_000,
   readyTimeoutMs: 15_000,
+  minConnectIntervalMs: 0,
   maxPayloadBytes: 16 * 1024 * 1024,
 };
 
@@ -118,6 +124,8 @@ export class StreamRunner {
   #stopped = true;
   #state: FeedState = 'stopped';
   #lastActivity = 0;
+  /** when the last connection attempt started (Date.now()), for minConnectIntervalMs */
+  #lastConnectAt = -Infinity;
   #symbols = new Set<string>();
   #stopping: Promise<void> | undefined;
 
@@ -187,6 +195,7 @@ export class StreamRunner {
 
   #connect(): void {
     if (this.#stopped || !this.#ctx) return;
+    this.#lastConnectAt = Date.now();
     const conn: Conn = { id: ++this.#nextId, timers: new Set(), closed: false, ready: false, openedAt: 0 };
     this.#conn = conn;
     let url: string;
@@ -412,7 +421,7 @@ export class StreamRunner {
       return;
     }
     void this.#close(conn, false);
-    const delay = delayMs ?? this.#backoff.next();
+    const delay = this.#spaced(delayMs ?? this.#backoff.next());
     this.#ctx?.metrics?.reconnect();
     this.#ctx?.log.warn({ reason, retryInMs: delay }, 'feed connection lost; reconnecting');
     this.#setState('reconnecting', `${reason}; next attempt in ${delay} ms`);
@@ -424,7 +433,12 @@ export class StreamRunner {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connect();
-    }, delayMs);
+    }, this.#spaced(delayMs));
+  }
+
+  /** `delayMs`, lengthened so that attempts start at least `minConnectIntervalMs` apart */
+  #spaced(delayMs: number): number {
+    return Math.max(delayMs, Math.ceil(this.#lastConnectAt + this.#opts.minConnectIntervalMs - Date.now()));
   }
 
   /** Close one connection: timers first, then the socket (gracefully when `graceful`). */

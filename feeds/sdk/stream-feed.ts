@@ -40,3 +40,25 @@ export abstract class StreamFeed implements FeedAdapter, StreamProtocol {
     await this.runner.stop();
   }
 }
+
+/**
+ * Handle each message of a provider frame on its own: one that cannot be normalized (a malformed
+ * price, an unreadable time) is counted as an error and logged, and the messages after it in the
+ * same frame are still handled. Providers that batch data points into one array (Alpaca,
+ * Polygon) would otherwise lose a whole batch to one bad item.
+ */
+export function forEachMessage<T>(messages: readonly T[], session: StreamSession, handle: (m: T) => void): void {
+  for (const m of messages) {
+    try {
+      handle(m);
+    } catch (err) {
+      const detail = `bad message: ${(err as Error).message}`;
+      session.ctx.metrics?.error(detail);
+      session.ctx.log.warn({ err: (err as Error).message, sample: JSON.stringify(m, bigintSafe)?.slice(0, 200) }, 'feed: message could not be normalized');
+    }
+  }
+}
+
+function bigintSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

@@ -247,6 +247,8 @@ export class AlertEngine {
   }
 
   #onTrade(idx: SymbolIndex, tick: TradeTick, now: number): void {
+    // a trade whose sale conditions set no price (odd lot, average price) is not a last price
+    if (tick.volumeOnly) return;
     const p = tick.p;
     if (!(p > 0) || !Number.isFinite(p)) return;
     if (idx.trade) this.#update(idx.trade, p, now, tick);

@@ -33,6 +33,12 @@ export interface TradeTick extends TickBase {
   s: number;
   side?: Side;
   venue?: string;
+  /**
+   * The provider's sale conditions say this trade sets no price (an odd lot, an average-price
+   * trade: docs/feeds.md, "Trade conditions"): it counts in volume, but never moves the last
+   * price, the day's open/high/low or a bar's open/high/low/close.
+   */
+  volumeOnly?: true;
 }
 
 export interface QuoteTick extends TickBase {
@@ -61,6 +67,11 @@ export interface TradeCorrectionTick extends TickBase {
   venue?: string;
   op?: number;
   os?: number;
+  /**
+   * whether the corrected trade sets no price (see TradeTick.volumeOnly), from the corrected
+   * conditions; absent when the provider does not say: the original trade's flag is kept
+   */
+  volumeOnly?: boolean;
   /** set by the publisher: the original was found and the derived views were recomputed */
   applied?: boolean;
 }

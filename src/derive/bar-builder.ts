@@ -66,6 +66,8 @@ export class BarBuilder {
     // a late trade for an interval whose closed bar is already out (or held for the provider's
     // bar): it does not open a second bar for that interval
     if (!bar && (this.#recent.has(start) || this.#held.has(start))) return out;
+    // a trade that sets no price does not open a bar (providers build no bar from such trades)
+    if (!bar && t.volumeOnly) return out;
     if (!bar) {
       bar = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: false };
       this.#bar = bar;
@@ -74,10 +76,12 @@ export class BarBuilder {
   }
 
   #apply(bar: BarState, t: TradeTick, out: BarState[]): BarState[] {
-    if (bar.n === 0) bar.o = bar.h = bar.l = t.p; // every trade of it was cancelled: start over
-    if (t.p > bar.h) bar.h = t.p;
-    if (t.p < bar.l) bar.l = t.p;
-    bar.c = t.p;
+    if (!t.volumeOnly) {
+      if (bar.n === 0) bar.o = bar.h = bar.l = t.p; // every trade of it was cancelled: start over
+      if (t.p > bar.h) bar.h = t.p;
+      if (t.p < bar.l) bar.l = t.p;
+      bar.c = t.p;
+    }
     bar.v = roundQty(bar.v + t.s);
     bar.n += 1;
     out.push({ ...bar });
@@ -181,24 +185,29 @@ export class BarBuilder {
   }
 }
 
-/** OHLCV from trades in arrival order; no trades leaves the prices and zeroes v and n. */
+/**
+ * OHLCV from trades in arrival order: volume and count from every trade, prices from the trades
+ * that set one (not `volumeOnly`); with no such trade the prices are left as they were.
+ */
 function fill(bar: BarState, trades: readonly LoggedTrade[]): void {
   bar.n = trades.length;
-  if (trades.length === 0) {
-    bar.v = 0;
-    return;
-  }
-  bar.o = trades[0]!.p;
-  bar.c = trades[trades.length - 1]!.p;
   let h = -Infinity;
   let l = Infinity;
   let v = 0;
+  let first: LoggedTrade | undefined;
+  let last: LoggedTrade | undefined;
   for (const t of trades) {
+    v += t.s;
+    if (t.volumeOnly) continue;
+    first ??= t;
+    last = t;
     if (t.p > h) h = t.p;
     if (t.p < l) l = t.p;
-    v += t.s;
   }
+  bar.v = roundQty(v);
+  if (!first || !last) return;
+  bar.o = first.p;
+  bar.c = last.p;
   bar.h = h;
   bar.l = l;
-  bar.v = roundQty(v);
 }

@@ -26,16 +26,26 @@ export class TickerBuilder {
   /** high and low per minute of the current day, by minute start */
   readonly #minutes = new Map<number, { h: number; l: number }>();
 
-  /** Apply a trade; returns the new ticker state. */
-  onTrade(t: TradeTick): TickerState {
+  /**
+   * Apply a trade; returns the new ticker state, or undefined while the day has no trade that
+   * sets a price yet. A `volumeOnly` trade adds to the volume and sets no price.
+   */
+  onTrade(t: TradeTick): TickerState | undefined {
     const ms = Number(t.ts / 1_000_000n);
     const day = Math.floor(ms / DAY_MS);
     const s = this.#s;
-    if (day !== this.#day || !this.#hasTrade) {
+    if (day !== this.#day) {
       this.#day = day;
-      s.o = s.h = s.l = t.p;
       s.v = 0;
       this.#minutes.clear();
+      this.#hasTrade = false;
+    }
+    if (t.volumeOnly) {
+      s.v = roundQty(s.v + t.s);
+      return this.#hasTrade ? { ...s } : undefined;
+    }
+    if (!this.#hasTrade) {
+      s.o = s.h = s.l = t.p;
       this.#hasTrade = true;
     }
     s.p = t.p;
@@ -77,9 +87,11 @@ export class TickerBuilder {
    * The day open is not revised.
    */
   amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
-    if (!this.#hasTrade || Math.floor(ms / DAY_MS) !== this.#day) return undefined;
+    if (Math.floor(ms / DAY_MS) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
+    // the day has only volumeOnly trades so far: their volume is amended, no ticker yet
+    if (!this.#hasTrade) return undefined;
     if (minuteTrades) {
       const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
       if (minuteTrades.length === 0) this.#minutes.delete(m);
@@ -87,10 +99,12 @@ export class TickerBuilder {
         let h = -Infinity;
         let l = Infinity;
         for (const t of minuteTrades) {
+          if (t.volumeOnly) continue;
           if (t.p > h) h = t.p;
           if (t.p < l) l = t.p;
         }
-        this.#minutes.set(m, { h, l });
+        if (h === -Infinity) this.#minutes.delete(m);
+        else this.#minutes.set(m, { h, l });
       }
       if (this.#minutes.size > 0) {
         let h = -Infinity;

@@ -16,6 +16,8 @@ export interface LoggedTrade {
   s: number;
   /** cancelled trades stay in place (their slot keeps the order) but count for nothing */
   cancelled: boolean;
+  /** counts in volume only: sets no price (TradeTick.volumeOnly) */
+  volumeOnly: boolean;
 }
 
 export interface TradeLogOptions {
@@ -51,8 +53,8 @@ export class TradeLog {
     return this.#items.length - this.#head;
   }
 
-  add(id: string, ms: number, p: number, s: number): void {
-    const t: LoggedTrade = { id, ms, p, s, cancelled: false };
+  add(id: string, ms: number, p: number, s: number, volumeOnly = false): void {
+    const t: LoggedTrade = { id, ms, p, s, cancelled: false, volumeOnly };
     this.#items.push(t);
     this.#byId.set(id, t);
     if (ms > this.#newestMs) this.#newestMs = ms;
@@ -63,14 +65,18 @@ export class TradeLog {
     return this.#byId.get(id);
   }
 
-  /** Replace a trade's id, price and size in place (its time and order stay). */
-  correct(ref: string, id: string, p: number, s: number): LoggedTrade | undefined {
+  /**
+   * Replace a trade's id, price and size in place (its time and order stay); `volumeOnly`
+   * replaces its flag when given.
+   */
+  correct(ref: string, id: string, p: number, s: number, volumeOnly?: boolean): LoggedTrade | undefined {
     const t = this.#byId.get(ref);
     if (!t || t.cancelled) return undefined;
     this.#byId.delete(ref);
     t.id = id;
     t.p = p;
     t.s = s;
+    if (volumeOnly !== undefined) t.volumeOnly = volumeOnly;
     this.#byId.set(id, t);
     return t;
   }
@@ -93,9 +99,12 @@ export class TradeLog {
     return out;
   }
 
-  /** The last live trade in arrival order (the ticker's last price). */
+  /** The last live trade that sets a price, in arrival order (the ticker's last price). */
   last(): LoggedTrade | undefined {
-    for (let i = this.#items.length - 1; i >= this.#head; i--) if (!this.#items[i]!.cancelled) return this.#items[i];
+    for (let i = this.#items.length - 1; i >= this.#head; i--) {
+      const t = this.#items[i]!;
+      if (!t.cancelled && !t.volumeOnly) return t;
+    }
     return undefined;
   }
 

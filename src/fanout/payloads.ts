@@ -26,6 +26,7 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
+      if (tick.volumeOnly) d.volumeOnly = true;
       d.ep = tick.ep;
       return d;
     }
@@ -75,6 +76,7 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
+      if (tick.volumeOnly) d.volumeOnly = true;
       d.applied = tick.applied === true;
       d.ep = tick.ep;
       return d;

@@ -274,6 +274,8 @@ export class Connection implements HubSubscriber {
     const subscribed: string[] = [];
     const rejected: RejectedChannel[] = [];
     const accepted: ChannelSpec[] = [];
+    // channels this request adds: a channel already held is replaced and does not count again
+    let added = 0;
     const seen = new Set<string>();
     for (const name of req.channels) {
       if (seen.has(name)) continue;
@@ -303,9 +305,12 @@ export class Connection implements HubSubscriber {
         rejected.push({ channel: name, code: result.code, reason: result.reason });
         continue;
       }
-      if (!this.#subs.has(name) && this.#subs.size + accepted.length >= config.gateway.maxSubscriptions) {
-        rejected.push({ channel: name, code: ErrorCode.LIMIT, reason: `at most ${config.gateway.maxSubscriptions} subscriptions per connection` });
-        continue;
+      if (!this.#subs.has(name)) {
+        if (this.#subs.size + added >= config.gateway.maxSubscriptions) {
+          rejected.push({ channel: name, code: ErrorCode.LIMIT, reason: `at most ${config.gateway.maxSubscriptions} subscriptions per connection` });
+          continue;
+        }
+        added++;
       }
       accepted.push(result.spec);
       subscribed.push(name);

@@ -240,7 +240,7 @@ export class TickPublisher {
     const d = this.#derivation(tick.sym);
     const orig = d.log.get(tick.ref);
     const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
-    const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s) : d.log.cancel(tick.ref);
+    const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly) : d.log.cancel(tick.ref);
     // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
     const complete = (from: number): boolean => from > d.log.completeAfterMs;
     tick.applied = done !== undefined && before !== undefined && complete(before.ms);
@@ -311,8 +311,9 @@ export class TickPublisher {
 
   #deriveFromTrade(assetClass: Parameters<typeof marketSubject>[0], trade: TradeTick): void {
     const d = this.#derivation(trade.sym);
-    d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s);
-    this.#sendTicker(assetClass, trade, d.ticker.onTrade(trade));
+    d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
+    const ticker = d.ticker.onTrade(trade);
+    if (ticker) this.#sendTicker(assetClass, trade, ticker);
     const provided = this.#providerBars.get(trade.src);
     let now = -1;
     for (const b of d.bars) {

@@ -14,6 +14,8 @@ export interface Trade {
   s: number;
   side?: Side;
   venue?: string;
+  /** extension: the provider's sale conditions say this trade sets no price (odd lot, average price); it counts in volume only */
+  volumeOnly?: true;
   /** exchange time, ms since epoch */
   t: number;
   /** provider id */
@@ -72,6 +74,8 @@ export interface TradeCorrection {
   s: number;
   side?: Side;
   venue?: string;
+  /** extension: the corrected trade sets no price (see Trade.volumeOnly) */
+  volumeOnly?: true;
   t: number;
   src: string;
   applied: boolean;

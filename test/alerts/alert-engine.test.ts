@@ -30,6 +30,16 @@ describe('alert engine: crossing semantics', () => {
     expect(fired.map((f) => f.ruleId)).toEqual(['m']);
   });
 
+  it('a trade that sets no price (volumeOnly: an odd lot, an average-price trade) moves no last-price rule', () => {
+    const { engine, fired, tr, now } = setup();
+    engine.add(above('a', 101));
+    tr(100); // arms
+    engine.onTick({ ...trade('AAPL', 130, now() + 500), volumeOnly: true });
+    expect(fired).toEqual([]);
+    tr(102); // the cross, measured from the last priced trade
+    expect(fired.map((f) => f.ruleId)).toEqual(['a']);
+  });
+
   it('the first observation after creation only arms, even when already past the level', () => {
     const { engine, fired, tr } = setup();
     tr(100);

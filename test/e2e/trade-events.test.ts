@@ -146,6 +146,26 @@ describe.each<Mode>(['embedded', 'nats'])('corrections, cancels, status and prov
     expect(client.frames.some((f) => f.op === 'error')).toBe(false);
   }, 60_000);
 
+  it('an odd lot (condition I) reaches trade:AAPL flagged volumeOnly; the ticker counts its size but keeps the last price and high', async () => {
+    const port = await start(['trades']);
+    client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: mode === 'nats' ? 'msgpack' : 'json' });
+    await client.waitFor((f) => f.op === 'welcome');
+    const ack = await client.request({ op: 'subscribe', id: 1, channels: ['trade:AAPL', 'ticker:AAPL'], throttle: 0, snapshot: false });
+    expect(ack.rejected).toEqual([]);
+    await probe(client, 'AAPL');
+    const from = client.frames.length;
+    const t = new Date().toISOString();
+    fake!.push([
+      { T: 't', S: 'AAPL', i: 21, x: 'V', p: 100, s: 100, t, c: ['@'], z: 'C' },
+      { T: 't', S: 'AAPL', i: 22, x: 'V', p: 140, s: 7, t, c: ['@', 'I'], z: 'C' },
+    ]);
+    const odd = await client.waitFor((f) => f.ch === 'trade:AAPL' && f.op === 'data' && f.d.id === 'V:22', 15_000, from);
+    expect(odd.d).toMatchObject({ id: 'V:22', p: 140, s: 7, volumeOnly: true, src: 'alpaca' });
+    const probes = client.frames.filter((f) => f.ch === 'trade:AAPL' && f.op === 'data' && Number(String(f.d.id).slice(2)) >= 900_000);
+    const ticker = await client.waitFor((f) => f.ch === 'ticker:AAPL' && f.d.v === probes.length + 107, 15_000, from);
+    expect(ticker.d).toMatchObject({ p: 100, h: 100 });
+  }, 60_000);
+
   it('provider minute bars and trades: exactly one closed bar.1m per interval, the provider one', async () => {
     const port = await start(['trades', 'quotes', 'bars']);
     client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });

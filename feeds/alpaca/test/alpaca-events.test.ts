@@ -52,6 +52,8 @@ describe('alpaca corrections, cancels and trading status', () => {
         op: 208.65,
         os: 14950,
         venue: 'D',
+        // corrected conditions [" ", "7", "Z", "V"]: 7 (qualified contingent trade) sets no price
+        volumeOnly: true,
         ts: 1642699568000760661n,
       },
       { k: 'cancel', sym: 'UPS', ref: 'D:79371806259278', op: 214.655, os: 10, ts: 1640708089427742253n },
@@ -99,6 +101,98 @@ describe('alpaca corrections, cancels and trading status', () => {
       ['bar', 1718026200000, 49378],
       ['bar', 1718026200000, 49478],
     ]);
+  });
+
+  it('a quote with a zero price on one side (no bid or no ask) is published without that side, and the rest of its frame is kept', async () => {
+    h = await connected({ channels: ['trades', 'quotes'] });
+    // Real-time Stock Data > Quotes: bp/bs and ap/as; a side with price 0 holds no order. Data
+    // points share one array (WebSocket Stream > Message format).
+    h.provider.push([
+      { T: 'q', S: 'AAPL', bx: '', bp: 0, bs: 0, ax: 'V', ap: 192.5, as: 3, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000001Z' },
+      { T: 't', S: 'AAPL', i: 11, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01.000000002Z' },
+      { T: 'q', S: 'AAPL', bx: 'V', bp: 192.3, bs: 2, ax: '', ap: 0, as: 0, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000003Z' },
+    ]);
+    await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
+    expect(h.ticks).toEqual([
+      { k: 'quote', sym: 'AAPL', ap: 192.5, as: 3, ts: 1718026201000000001n },
+      { k: 'trade', sym: 'AAPL', id: 'V:11', p: 192.4, s: 5, venue: 'V', ts: 1718026201000000002n },
+      { k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ts: 1718026201000000003n },
+    ]);
+  });
+
+  it('one message that cannot be read costs only itself: the data points after it in the same frame are published', async () => {
+    h = await connected({ channels: ['trades'] });
+    h.provider.push([
+      { T: 't', S: 'AAPL', i: 21, x: 'V', p: 'not a price', s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01Z' },
+      { T: 't', S: 'AAPL', i: 22, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:02Z' },
+    ]);
+    await h.waitFor('1 tick', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'trade', sym: 'AAPL', id: 'V:22', p: 192.4, s: 5, venue: 'V', ts: 1718026202000000000n }]);
+  });
+
+  it('flags trades whose sale conditions set no price as volumeOnly (odd lot I; average price B on tapes A/B, W on tape C), corrections by their corrected conditions', async () => {
+    h = await connected({ channels: ['trades'] });
+    const t = (i: number, c: string[], z: string) => ({ T: 't', S: 'AAPL', i, x: 'V', p: 192.4, s: 5, c, z, t: '2024-06-10T13:30:01Z' });
+    h.provider.push([
+      t(1, ['@', 'I'], 'C'),
+      t(2, ['@', 'B'], 'A'),
+      t(3, ['@', 'B'], 'C'),
+      t(4, ['@', 'W'], 'C'),
+      t(5, ['@', 'T'], 'C'),
+      t(6, ['@', 'F'], 'C'),
+      t(7, [' ', 'P'], 'A'),
+    ]);
+    h.provider.push([
+      { T: 'c', S: 'AAPL', x: 'V', oi: 6, op: 192.4, os: 5, oc: ['@'], ci: 8, cp: 192.4, cs: 5, cc: ['@', 'I'], z: 'C', t: '2024-06-10T13:30:07Z' },
+      { T: 'c', S: 'AAPL', x: 'V', oi: 1, op: 192.4, os: 5, oc: ['@', 'I'], ci: 9, cp: 192.4, cs: 500, cc: ['@'], z: 'C', t: '2024-06-10T13:30:08Z' },
+    ]);
+    await h.waitFor('9 ticks', () => h!.ticks.length >= 9);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly])).toEqual([
+      ['V:1', true],
+      ['V:2', true],
+      ['V:3', undefined],
+      ['V:4', true],
+      ['V:5', undefined],
+      ['V:6', undefined],
+      ['V:7', true],
+      ['V:8', true],
+      ['V:9', false],
+    ]);
+  });
+
+  it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
+    let adapter: AlpacaFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startAlpacaFake({
+          key: KEY,
+          secret: SECRET,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.subscribe(['NEWCO']);
+            void adapter!.unsubscribe(['TEST']);
+          },
+        }),
+      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url, { channels: ['trades'] }), creds)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = () => [...h!.provider.conns][0]!;
+    await h.waitFor('NEWCO subscribed and TEST unsubscribed', () => conn().state.subs.trades.has('NEWCO') && !conn().state.subs.trades.has('TEST'));
+    expect([...conn().state.subs.trades].sort()).toEqual(['AAPL', 'BIIB', 'IWM', 'NEWCO', 'UPS']);
+  });
+
+  it('passes quote sizes through by default and converts round lots to shares with quoteSizeUnit: round-lots', async () => {
+    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('shares');
+    expect(() => AlpacaOptionsSchema.parse({ symbols: ['AAPL'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
+    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'round-lots' });
+    // the Alpaca forum's IEX example: a bid of 300 shares sent as bs 3, no offer
+    h.provider.push([{ T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' }]);
+    await h.waitFor('1 quote', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 300, ts: 1630675801027520534n }]);
   });
 
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {

@@ -45,7 +45,8 @@ describe('alpaca adapter', () => {
     ]);
     expect(h.state).toBe('connected');
     // trade ids are per exchange: the canonical id is venue-qualified
-    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', ts: 1718026201123456789n });
+    // conditions ["@", "I"]: an odd lot, which sets no price
+    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', volumeOnly: true, ts: 1718026201123456789n });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 3, ap: 126.56, as: 4, ts: 1718026201200000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
     expect(h.ticks[3]).toEqual({
@@ -147,7 +148,7 @@ describe('alpaca adapter', () => {
     const msgpack = await run('msgpack');
     expect(msgpack).toEqual(json);
     expect(json).toEqual([
-      { k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', ts: 1614009104208000000n },
+      { k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', volumeOnly: true, ts: 1614009104208000000n },
       { k: 'quote', sym: 'AAPL', bp: 87.66, bs: 1, ap: 87.68, as: 4, ts: 1614009105335689322n },
       // one trade id from two exchanges: two distinct canonical ids
       { k: 'trade', sym: 'AAPL', id: 'V:4242', p: 126.5512, s: 1, venue: 'V', ts: 1614009106000000001n },

@@ -39,7 +39,17 @@ describe('polygon adapter', () => {
     ]);
     expect(h.state).toBe('connected');
     // trade ids are unique per (ticker, exchange, TRF): the canonical id is exchange-qualified
-    expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: '4:52983525029461', p: 192.31, s: 100, venue: '4', ts: 1718026201234000000n });
+    // conditions [12, 37]: an odd lot, which sets no price
+    expect(h.ticks[0]).toEqual({
+      k: 'trade',
+      sym: 'AAPL',
+      id: '4:52983525029461',
+      p: 192.31,
+      s: 100,
+      venue: '4',
+      volumeOnly: true,
+      ts: 1718026201234000000n,
+    });
     expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ap: 192.32, as: 3, ts: 1718026201240000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'BRK.B', p: 412.05, s: 5 });
     expect(h.ticks[3]).toEqual({
@@ -87,12 +97,81 @@ describe('polygon adapter', () => {
       { k: 'trade', sym: 'MSFT', id: '4:12345', p: 114.125, s: 100, venue: '4', ts: 1536036818784000000n },
       { k: 'quote', sym: 'MSFT', bp: 114.125, bs: 100, ap: 114.128, as: 160, ts: 1536036818784000000n },
       { k: 'trade', sym: 'MSFT', id: '11:12345', p: 114.1251, s: 1, venue: '11', ts: 1536036818785000000n },
-      { k: 'trade', sym: 'MSFT', id: '4.201:12345', p: 114.12, s: 0.001, venue: '4', ts: 1536036818786000000n },
+      { k: 'trade', sym: 'MSFT', id: '4.201:12345', p: 114.12, s: 0.001, venue: '4', volumeOnly: true, ts: 1536036818786000000n },
       { k: 'trade', sym: 'MSFT', id: '4.202:12345', p: 114.123456, s: 2500000, venue: '4', ts: 1536036818787000000n },
       { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 1, ap: 114.13, as: 987654321, ts: 1536036818788000000n },
     ]);
     const ids = ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''));
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('a quote with no bid or no ask (price 0 or absent) is published without that side, and the rest of its frame is kept', async () => {
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'] }), creds),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    // Stocks > Quotes Response Attributes (no field is marked required); events share one array
+    conn.send([
+      { ev: 'Q', sym: 'MSFT', bx: 0, bp: 0, bs: 0, ax: 11, ap: 114.13, as: 100, c: 0, t: 1536036818784, q: 1, z: 3 },
+      { ev: 'Q', sym: 'MSFT', ax: 11, ap: 114.14, as: 200, c: 0, t: 1536036818785, q: 2, z: 3 },
+      { ev: 'T', sym: 'MSFT', x: 4, i: '77', z: 3, p: 'bad', s: 100, c: [], t: 1536036818786, q: 3 },
+      { ev: 'T', sym: 'MSFT', x: 4, i: '78', z: 3, p: 114.125, s: 100, c: [], t: 1536036818787, q: 4 },
+      { ev: 'Q', sym: 'MSFT', bx: 4, bp: 114.12, bs: 300, ax: 0, ap: 0, as: 0, c: 0, t: 1536036818788, q: 5, z: 3 },
+    ]);
+    await h.waitFor('4 ticks', () => h!.ticks.length >= 4);
+    expect(h.ticks).toEqual([
+      { k: 'quote', sym: 'MSFT', ap: 114.13, as: 100, ts: 1536036818784000000n },
+      { k: 'quote', sym: 'MSFT', ap: 114.14, as: 200, ts: 1536036818785000000n },
+      { k: 'trade', sym: 'MSFT', id: '4:78', p: 114.125, s: 100, venue: '4', ts: 1536036818787000000n },
+      { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 300, ts: 1536036818788000000n },
+    ]);
+  });
+
+  it('flags trades whose sale conditions set no price (2 average price, 37 odd lot) as volumeOnly; Form T and others are not flagged', async () => {
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'] }), creds),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    const t = (i: string, c: number[] | undefined) => ({ ev: 'T', sym: 'MSFT', x: 4, i, z: 3, p: 114.125, s: 10, ...(c ? { c } : {}), t: 1536036818784, q: 1 });
+    conn.send([t('1', [37]), t('2', [2]), t('3', [12, 37]), t('4', [12]), t('5', [14, 41]), t('6', []), t('7', undefined)]);
+    await h.waitFor('7 ticks', () => h!.ticks.length >= 7);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: true }).volumeOnly ?? false])).toEqual([
+      ['4:1', true],
+      ['4:2', true],
+      ['4:3', true],
+      ['4:4', false],
+      ['4:5', false],
+      ['4:6', false],
+      ['4:7', false],
+    ]);
+  });
+
+  it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
+    let adapter: PolygonFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startPolygonFake({
+          apiKey: API_KEY,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.subscribe(['MSFT']);
+            void adapter!.unsubscribe(['BRK.B']);
+          },
+        }),
+      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = () => [...h!.provider.conns][0]!;
+    await h.waitFor('MSFT subscribed and BRK.B unsubscribed', () => conn().state.subs.has('T.MSFT') && !conn().state.subs.has('T.BRK.B'));
+    expect([...conn().state.subs].sort()).toEqual(['T.AAPL', 'T.MSFT']);
   });
 
   it('passes quote sizes through as shares by default and converts round lots to shares when configured', async () => {

@@ -9,6 +9,7 @@ import {
   ErrorCode,
   eventKindOf,
   parseChannel,
+  ProtocolLimits,
   type AckFrame,
   type AuthCheckResult,
   type AuthFailureReason,
@@ -242,6 +243,8 @@ interface Pending {
   reject(err: TickwireClientError): void;
   timer?: ReturnType<typeof setTimeout>;
   sentAt?: number;
+  /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
+  keep?: (channel: string) => boolean;
 }
 
 interface Desired {
@@ -258,8 +261,14 @@ interface ChannelState {
   ep: number | undefined;
   /** a refresh (re-subscribe) after a gap is in flight */
   refreshing: boolean;
+  /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
+  replayStart?: boolean;
+  /** durable channels: the resume point a gap was reported and asked again for */
+  holeAt?: number;
 }
 
+/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
+const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 /**
  * channels where every event matters (durable per-user logs): a gap is repaired by replay,
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
@@ -526,13 +535,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
-    const list = this.#checkChannels(channels);
+    return this.#subscribe(this.#checkChannels(channels), options, false);
+  }
+
+  /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
+  #subscribe(list: string[], options: SubscribeOptions, left: boolean): Promise<SubscribeResult> {
     const snapshot = options.snapshot ?? true;
+    const welcomes = this.#welcomes;
+    // what each channel was before: a request the server refuses as a whole changes nothing there
+    const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
     for (const ch of list) {
       const want: Desired = { throttle: options.throttle, snapshot };
       if (options.history !== undefined) want.history = options.history;
       if (options.visible === false) want.visible = false;
       if (options.depth !== undefined) want.depth = options.depth;
+      const prev = this.#channels.get(ch);
+      before.set(ch, { set: want, want: this.#desired.get(ch), st: prev, lastSeq: prev?.lastSeq });
       this.#desired.set(ch, want);
       const st = this.#chan(ch);
       st.refreshing = false;
@@ -548,7 +566,51 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (options.history !== undefined) frame.history = options.history;
     if (options.visible === false) frame.visible = false;
     if (options.depth !== undefined) frame.depth = options.depth;
-    return this.#request(frame, false) as Promise<SubscribeResult>;
+    const undo = (channels: Iterable<string>): void => {
+      const restored = this.#restore(before, channels);
+      // the server does not hold them (left just before, or a new connection's resubscribe
+      // skipped them for this request): join again with the settings kept
+      if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
+        for (const [ch, want] of restored) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+      }
+    };
+    // a channel the ack refuses (e.g. a book depth over the largest) keeps, on the server, the
+    // subscription it had: so does the client
+    const keep = (ch: string): boolean => {
+      const b = before.get(ch);
+      if (!b?.want || this.#desired.get(ch) !== b.set) return false;
+      undo([ch]);
+      return true;
+    };
+    return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
+      if (refusedByServer(err)) undo(before.keys());
+      throw err;
+    });
+  }
+
+  /**
+   * Undo what a subscribe the server refused (an `error` frame) set, for each channel no later
+   * request has set since: the client keeps (and after a reconnect re-establishes) exactly what
+   * the server holds, not the refused settings, and forgets channels the request would have added.
+   */
+  #restore(
+    before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>,
+    channels: Iterable<string>,
+  ): Map<string, Desired> {
+    const restored = new Map<string, Desired>();
+    for (const ch of channels) {
+      const b = before.get(ch);
+      if (!b || this.#desired.get(ch) !== b.set) continue;
+      if (b.want) {
+        restored.set(ch, b.want);
+        this.#desired.set(ch, b.want);
+      } else this.#desired.delete(ch);
+      const st = this.#channels.get(ch);
+      if (!b.st) {
+        if (st && !b.want) this.#channels.delete(ch);
+      } else if (st === b.st && isResumable(ch)) st.lastSeq = b.lastSeq;
+    }
+    return restored;
   }
 
   /**
@@ -566,7 +628,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
       void this.#request(frame, true).catch(() => undefined);
     }
-    return this.subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth });
+    // refused, the channels are joined again with the settings they had (see #subscribe)
+    return this.#subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth }, open);
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -1026,7 +1089,24 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (g) g.channels.push(ch);
       else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
     }
-    for (const frame of groups.values()) this.#send(this.#internal(frame));
+    // each within what one request may carry: a gateway may allow more subscriptions per
+    // connection than channels per request, and a frame over its size limit closes the connection
+    const maxBytes = (this.#welcome?.limits?.max_frame_bytes ?? 65_536) - 512;
+    for (const frame of groups.values()) {
+      let chunk: string[] = [];
+      let bytes = 0;
+      const flush = (): void => {
+        this.#send(this.#internal({ ...frame, id: this.#nextId++, channels: chunk }));
+        chunk = [];
+        bytes = 0;
+      };
+      for (const ch of frame.channels) {
+        if (chunk.length > 0 && (chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes)) flush();
+        chunk.push(ch);
+        bytes += ch.length + 3;
+      }
+      flush();
+    }
   }
 
   #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
@@ -1076,9 +1156,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return [...new Set(channels)];
   }
 
-  #request(frame: OutgoingFrame, internal: boolean): Promise<unknown> {
+  #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
+      if (keep) p.keep = keep;
       if (this.#state === 'open' && this.#ws) this.#send(p);
       else if (this.#state === 'closed' || this.#state === 'idle') {
         if (frame.op === 'subscribe')
@@ -1171,15 +1252,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(a.id);
     const rejected = Array.isArray(a.rejected) ? a.rejected : [];
     for (const r of rejected) {
-      this.#desired.delete(r.channel);
-      if (!isResumable(r.channel)) this.#channels.delete(r.channel);
+      if (!p?.keep?.(r.channel)) {
+        this.#desired.delete(r.channel);
+        if (!isResumable(r.channel)) this.#channels.delete(r.channel);
+      }
       this.emit('rejected', r);
     }
     if (!p) return;
     if (p.frame.op === 'subscribe') {
       for (const c of p.frame.channels) {
         const st = this.#channels.get(c);
-        if (st) st.refreshing = false;
+        if (!st) continue;
+        st.refreshing = false;
+        if (isResumable(c)) st.replayStart = true;
       }
       const result: SubscribeResult = {
         subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
@@ -1241,12 +1326,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
         if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
         if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
-          if (!st.refreshing) {
-            this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          if (st.refreshing) return;
+          const again = st.holeAt === st.lastSeq;
+          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          // a replay asked for again that starts past the resume point once more: the log no
+          // longer holds the events in between (retention), and asking again would bring the
+          // same hole back; carry on from here
+          if (!(again && st.replayStart)) {
+            st.holeAt = st.lastSeq;
             this.#refresh(ch, st.lastSeq);
+            return;
           }
-          return;
         }
+        st.replayStart = false;
         st.lastSeq = seq;
       } else if (snapshot) {
         st.lastSeq = seq;

@@ -1,0 +1,52 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHarness } from '../../sdk/conformance.js';
+import type { AdapterHarness } from '../../sdk/conformance.js';
+import { FakeHttpStreamServer } from '../../sdk/testing/fake-http-stream-server.js';
+import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
+
+/**
+ * OANDA v20 "Best Practices" > Connection Limits: "For new connections, we recommend you limit
+ * this to twice per second (2/s)". A pricing stream that the server ends as soon as it started
+ * (it sends a price, so the adapter counted it as connected) must not be reopened faster than that,
+ * with the adapter's default settings.
+ */
+const TOKEN = 'oanda-test-token';
+const ACCOUNT = '101-004-1234567-001';
+
+describe('oanda connection rate', () => {
+  let h: AdapterHarness<FakeHttpStreamServer<{ n: number }>> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('opens at most two new connections per second when every stream ends right after it started', async () => {
+    const openedAt: number[] = [];
+    h = await startHarness(
+      () =>
+        FakeHttpStreamServer.start<{ n: number }>({
+          initialState: () => ({ n: 0 }),
+          onStream: (s) => {
+            openedAt.push(Date.now());
+            s.line({
+              type: 'PRICE',
+              instrument: 'EUR_USD',
+              time: new Date().toISOString(),
+              tradeable: true,
+              bids: [{ price: '1.10000', liquidity: 1_000_000 }],
+              asks: [{ price: '1.10010', liquidity: 1_000_000 }],
+            });
+            setImmediate(() => s.res.end());
+          },
+        }),
+      (p) => new OandaFeed('oanda', OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
+    );
+    await h.waitFor('5 connections', () => openedAt.length >= 5, 20_000);
+    // attempts start >= 500 ms apart on the adapter's side; seen from the server each gap also
+    // carries the difference of two requests' latencies, hence the margins (without the limit the
+    // gaps are 125-250 ms: the backoff's first delay after each successful open)
+    const gaps = openedAt.slice(1).map((t, i) => t - openedAt[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(400);
+    expect(openedAt[4]! - openedAt[0]!).toBeGreaterThanOrEqual(1800);
+  });
+});

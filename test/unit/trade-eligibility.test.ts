@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { decodeTick } from '../../src/codec/tick-codec.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import type { Tick } from '../../src/core/schema.js';
+import { tickToPayload } from '../../src/fanout/payloads.js';
+import { TickPublisher } from '../../src/ingest/tick-publisher.js';
+import type { TickInput } from '../../feeds/sdk/adapter.js';
+
+/**
+ * Trades whose sale conditions say they set no price (odd lots, average-price trades: see
+ * docs/feeds.md, "Trade conditions") come from the adapters flagged `volumeOnly`. They are
+ * published on the trade channel like any trade, count in volume, and never move the last price,
+ * the day's open/high/low or a bar's open/high/low/close.
+ */
+const T0 = Date.UTC(2026, 10, 20, 14, 30, 0);
+const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+const trade = (ms: number, p: number, s: number, id: string, volumeOnly = false): TickInput => ({
+  k: 'trade',
+  sym: 'AAPL',
+  id,
+  p,
+  s,
+  ...(volumeOnly ? { volumeOnly: true as const } : {}),
+  ts: ns(ms),
+});
+
+function rig() {
+  const bus = new MemoryBus();
+  const ticks: Tick[] = [];
+  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
+  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+  const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
+  const lastBar = (iv: '1s' | '1m') =>
+    of('bar')
+      .filter((b) => b.iv === iv)
+      .at(-1);
+  return { ticks, pub, of, lastBar, lastTicker: () => of('ticker').at(-1) };
+}
+
+describe('trades that set no price (volumeOnly)', () => {
+  it('count in volume but leave the last price, day high/low and the bar prices alone', () => {
+    const r = rig();
+    r.pub.publish('polygon', trade(T0 + 1_000, 100, 100, '4:1'));
+    r.pub.publish('polygon', trade(T0 + 2_000, 130, 7, '4:2', true)); // odd lot far above the market
+    r.pub.publish('polygon', trade(T0 + 3_000, 80, 50, '4:3', true)); // average-price trade far below
+    expect(r.lastTicker()).toMatchObject({ p: 100, o: 100, h: 100, l: 100, v: 157 });
+    expect(r.lastBar('1m')).toMatchObject({ t: T0, o: 100, h: 100, l: 100, c: 100, v: 157, n: 3, closed: false });
+    // the trade channel carries them, flagged, so a client building its own candles can tell
+    const flagged = r.of('trade').filter((t) => t.volumeOnly);
+    expect(flagged.map((t) => t.id)).toEqual(['4:2', '4:3']);
+    expect(tickToPayload(flagged[0]!)).toMatchObject({ id: '4:2', p: 130, s: 7, volumeOnly: true });
+    expect(tickToPayload(r.of('trade')[0]!)).not.toHaveProperty('volumeOnly');
+  });
+
+  it('before the first priced trade of the day they publish no ticker and open no bar, and their volume is kept for the day', () => {
+    const r = rig();
+    r.pub.publish('polygon', trade(T0 + 1_000, 130, 7, '4:1', true));
+    expect(r.of('ticker')).toHaveLength(0);
+    expect(r.of('bar')).toHaveLength(0);
+    r.pub.publish('polygon', trade(T0 + 1_500, 130, 3, '4:9', true));
+    r.pub.publish('polygon', { k: 'cancel', sym: 'AAPL', ref: '4:9', ts: ns(T0 + 1_600) }); // before any priced trade
+    expect(r.of('ticker')).toHaveLength(0);
+    r.pub.publish('polygon', trade(T0 + 2_000, 100, 100, '4:2'));
+    expect(r.lastTicker()).toMatchObject({ p: 100, o: 100, h: 100, l: 100, v: 107 });
+    expect(r.lastBar('1m')).toMatchObject({ o: 100, h: 100, l: 100, c: 100, v: 100, n: 1 });
+  });
+
+  it('a cancel or correction rebuilds bars and the day high/low from priced trades only', () => {
+    const r = rig();
+    r.pub.publish('polygon', trade(T0 + 1_000, 100, 10, 'a'));
+    r.pub.publish('polygon', trade(T0 + 2_000, 105, 10, 'b'));
+    r.pub.publish('polygon', trade(T0 + 3_000, 150, 5, 'c', true));
+    r.pub.publish('polygon', { k: 'cancel', sym: 'AAPL', ref: 'b', ts: ns(T0 + 4_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, l: 100, v: 15 });
+    expect(r.lastBar('1m')).toMatchObject({ o: 100, h: 100, l: 100, c: 100, v: 15, n: 2 });
+    // a correction of the volume-only trade keeps it volume-only
+    r.pub.publish('polygon', { k: 'correction', sym: 'AAPL', ref: 'c', id: 'c2', p: 160, s: 6, ts: ns(T0 + 5_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, l: 100, v: 16 });
+    expect(r.lastBar('1m')).toMatchObject({ o: 100, h: 100, l: 100, c: 100, v: 16, n: 2 });
+  });
+});
