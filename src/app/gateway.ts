@@ -9,6 +9,8 @@ import { PrivateChannelResolver } from '../executions/private-channels.js';
 import { DisabledEventLog } from '../executions/event-log.js';
 import { MarketChannelResolver } from '../fanout/channels.js';
 import type { ChannelResolver } from '../fanout/channels.js';
+import type { Principal } from '../fanout/channels.js';
+import { ReplayBudget } from '../executions/replay-budget.js';
 import { GatewayBus } from '../fanout/gateway-bus.js';
 import { MarketDelay } from '../fanout/market-delay.js';
 import type { Hub } from '../fanout/hub.js';
@@ -89,6 +91,11 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   // a gateway with its own feeds reports them; one without (scale-out) reports every feed it hears on the bus
   const feedList = deps.feeds ? () => deps.feeds!.host.health() : () => feedHealth.list();
 
+  // bar store reads (history on subscribe, GET /v1/bars) take from a budget per user (anonymous:
+  // per IP; NUL cannot start a user id) and per gateway, and wait when it is spent
+  const barReads = new ReplayBudget({ perUserPerSec: config.history.readBarsPerUserPerSec, perGatewayPerSec: config.history.readBarsPerGatewayPerSec });
+  const barReader = (p: Principal, ip: string): string => p.user ?? `\u0000${ip}`;
+  const readGate = (p: Principal, ip: string, bars: number, signal?: AbortSignal): Promise<unknown> => barReads.acquire(barReader(p, ip), bars, signal);
   const wrap = (b: Bus): Bus => (userAlerts ? userAlerts.wrapBus(b) : b);
   let admin: AdminView | undefined;
   const gateway = new Gateway({
@@ -99,6 +106,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     authenticator: access.authenticator,
     admit: access.admit,
     admitMessage: access.admitMessage,
+    historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,
     ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
@@ -123,7 +131,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
       });
       if (deps.metrics) registerMetricsRoute(app, deps.metrics);
       registerFeedRoutes(app, feedHealth);
-      deps.bars?.routes(app, { resolvers, authenticator: access.authenticator });
+      deps.bars?.routes(app, { resolvers, authenticator: access.authenticator, gate: readGate });
       registerServiceApi(app, {
         ...(userAlerts?.serviceApi ?? {}),
         serviceToken: config.auth.serviceToken,

@@ -405,6 +405,20 @@ export const ConfigSchema = z
           .default(1000)
           .describe('closed bars the bar store keeps per (symbol, interval) for `history` on subscribe and GET /v1/bars (oldest go first)'),
         redisKeyPrefix: z.string().default('tickwire:bars:').describe('prefix of the bar store keys in Redis (one sorted set per bar channel)'),
+        readBarsPerUserPerSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(20_000)
+          .describe(
+            'bars a gateway reads from the bar store per second for one user (`history` on subscribe, GET /v1/bars; anonymous clients: per IP); over it requests wait (0 = off)',
+          ),
+        readBarsPerGatewayPerSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(200_000)
+          .describe('bars a gateway reads from the bar store per second for all clients together; over it requests wait (0 = off)'),
       })
       .strict()
       .prefault({})

@@ -110,7 +110,7 @@ interface TierEntry {
    */
   readonly replaying: Map<HubSubscriber, AbortController>;
   /** `history` subscribers: their store read in flight, by a token a newer subscribe replaces */
-  readonly historyFetch: Map<HubSubscriber, object>;
+  readonly historyFetch: Map<HubSubscriber, AbortController>;
   /** `history` subscribers waiting for their snapshot: the closed bars known, and how many they asked */
   readonly histories: Map<HubSubscriber, { bars: Payload[]; n: number }>;
 }
@@ -159,6 +159,13 @@ export interface HubOptions {
    * grid point carries only 1/L of the sockets, so a burst is written and read L times sooner.
    */
   lanes?: number;
+  /**
+   * Before a `history` subscribe reads the bar store: a promise to wait for (a read budget, see
+   * the gateway's `historyGate`), or undefined to read at once. A request superseded or dropped
+   * while it waits (a newer subscribe of the channel, an unsubscribe) has `signal` aborted, and
+   * never reads.
+   */
+  historyGate?: (sub: HubSubscriber, bars: number, signal: AbortSignal) => Promise<unknown> | undefined;
 }
 
 /** Most lanes (config `throttle.lanes`). */
@@ -255,6 +262,8 @@ export class Hub {
     this.#immediate.clear();
   };
 
+  readonly #historyGate: HubOptions['historyGate'];
+
   constructor(opts: HubOptions) {
     this.#bus = opts.bus;
     this.#publisher = opts.publisher;
@@ -266,6 +275,7 @@ export class Hub {
     if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`);
     // lanes are phases of the batch grid: without a grid there is nothing to shift
     this.#lanes = this.#batchMs > 0 ? lanes : 1;
+    this.#historyGate = opts.historyGate;
   }
 
   /** The lane `sub` is served in at `tier` (0 for tier 0 and a one-lane hub). */
@@ -395,7 +405,8 @@ export class Hub {
    * whatever closed during the read.
    */
   #subscribeWithHistory(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry, n: number): void {
-    const token = {};
+    const token = new AbortController();
+    te.historyFetch.get(sub)?.abort();
     te.historyFetch.set(sub, token);
     const done = (stored: readonly Payload[]): void => {
       if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.key) !== te) return;
@@ -407,7 +418,13 @@ export class Hub {
       te.histories.set(sub, { bars, n });
       this.#serveSnapshot(sub, ch, te);
     };
-    ch.spec.history!({ limit: n + HISTORY_MARGIN }).then(done, () => done([])); // store unreachable: what the hub has seen
+    const read = (): void => {
+      if (sub.closed || te.historyFetch.get(sub) !== token || ch.tiers.get(te.key) !== te) return; // superseded while waiting
+      ch.spec.history!({ limit: n + HISTORY_MARGIN }).then(done, () => done([])); // store unreachable: what the hub has seen
+    };
+    const gate = this.#historyGate?.(sub, n + HISTORY_MARGIN, token.signal);
+    if (gate) gate.then(read, read);
+    else read();
   }
 
   #serveSnapshot(sub: HubSubscriber, ch: ChannelEntry, te: TierEntry): void {
@@ -486,6 +503,7 @@ export class Hub {
     const enc = sub.codec.encoding;
     sub.leave(te.topics[enc]);
     te.waiting.delete(sub);
+    te.historyFetch.get(sub)?.abort();
     te.historyFetch.delete(sub);
     te.histories.delete(sub);
     te.replaying.get(sub)?.abort();

@@ -15,8 +15,9 @@ import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
-import { framingProblem, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
+import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
+import type { HubSubscriber } from '../fanout/hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
 import { HttpStreamRoutes } from './http-stream.js';
@@ -53,6 +54,12 @@ export interface GatewayOptions {
   admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
   /** Called for each client frame before it is handled; false drops it (rate limits). */
   admitMessage?: (conn: Connection) => boolean;
+  /**
+   * Before a `history` subscribe of `conn` reads `bars` closed bars from the bar store: a promise
+   * to wait for (the read budget), or undefined to read at once; `signal` aborts when the request
+   * is superseded or dropped (stop waiting: it will not read).
+   */
+  historyGate?: (conn: Connection, bars: number, signal: AbortSignal) => Promise<unknown> | undefined;
   /** Called after a connection replaced its token with `{"op":"auth"}` (expiry, entitlements). */
   onAuthChanged?: (conn: Connection) => void;
   /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
@@ -165,8 +172,12 @@ export class Gateway {
       refused: 0,
       perConnection: { receiveBytes, sendBytes, totalBytes: receiveBytes + sendBytes, subscriptions: config.gateway.maxSubscriptions },
     };
-    // every HTTP route, including those registered by `routes`, refuses ambiguous framing first
-    this.app = guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem));
+    // every HTTP route, including those registered by `routes`, refuses ambiguous framing first,
+    // and a route that throws answers 500 instead of taking the process down
+    this.app = guardHandlerErrors(
+      guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+      (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+    );
     this.hub = new Hub({
       bus: opts.bus,
       publisher: {
@@ -179,6 +190,9 @@ export class Gateway {
       upstreamReleaseMs: config.gateway.upstreamReleaseMs,
       batchMs: config.throttle.batchMs,
       lanes: config.throttle.lanes,
+      ...(opts.historyGate
+        ? { historyGate: (sub: HubSubscriber, bars: number, signal: AbortSignal) => opts.historyGate!(sub as Connection, bars, signal) }
+        : {}),
     });
     this.#httpStream = new HttpStreamRoutes({
       config,

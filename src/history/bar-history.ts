@@ -7,6 +7,7 @@ import type { Authenticator } from '../gateway/auth-hook.js';
 import type { BarStore } from './bar-store.js';
 import { MemoryBarStore } from './bar-store.js';
 import { registerBarsRoute } from './bars-route.js';
+import type { BarsRouteOptions } from './bars-route.js';
 import { RedisBarStore } from './redis-bar-store.js';
 
 export interface BarHistoryContext {
@@ -31,7 +32,7 @@ export interface BarHistory {
    */
   readonly store: BarStore | undefined;
   /** GET /v1/bars on the gateway's app, with the gateway's resolvers and authenticator */
-  routes(app: TemplatedApp, deps: { resolvers: readonly ChannelResolver[]; authenticator: Authenticator }): void;
+  routes(app: TemplatedApp, deps: { resolvers: readonly ChannelResolver[]; authenticator: Authenticator; gate?: BarsRouteOptions['gate'] }): void;
   close(): Promise<void>;
 }
 
@@ -55,7 +56,13 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
   return {
     store,
     routes(app, deps) {
-      registerBarsRoute(app, { resolvers: deps.resolvers, authenticator: deps.authenticator, registry: ctx.registry, log });
+      registerBarsRoute(app, {
+        resolvers: deps.resolvers,
+        authenticator: deps.authenticator,
+        registry: ctx.registry,
+        log,
+        ...(deps.gate ? { gate: deps.gate } : {}),
+      });
     },
     close: async () => {
       await store?.close();

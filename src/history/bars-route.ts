@@ -18,6 +18,8 @@ export interface BarsRouteOptions {
   authenticator: Authenticator;
   registry: InstrumentRegistry;
   log?: { warn(obj: object, msg?: string): void };
+  /** before the store is read for `principal` (from `ip`): a promise to wait for (the read budget), or undefined */
+  gate?: (principal: Principal, ip: string, bars: number) => Promise<unknown> | undefined;
 }
 
 /** A parameter's problem: answered 400 with the parameter's name. */
@@ -104,7 +106,8 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     const queryToken = get('token');
     const token = bearer ? bearer[1] : queryToken === '' ? undefined : queryToken;
     const msgpack = MSGPACK_TYPES.test(accept);
-    serve(q, token).then(
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    serve(q, token, ip).then(
       (reply) => {
         if (aborted) return;
         if (reply.status === 401) {
@@ -122,7 +125,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     );
   });
 
-  async function serve(q: BarsQuery, token: string | undefined): Promise<{ status: number; body: object }> {
+  async function serve(q: BarsQuery, token: string | undefined, ip: string): Promise<{ status: number; body: object }> {
     const mode = opts.authenticator.mode;
     let principal: Principal = {};
     if (mode !== 'off' && (mode === 'required' || token !== undefined)) {
@@ -146,6 +149,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     const range: { from?: number; to?: number; limit: number } = { limit: q.limit };
     if (q.from !== undefined) range.from = q.from;
     if (q.to !== undefined) range.to = q.to;
+    await opts.gate?.(principal, ip, q.limit);
     const bars = await history(range);
     return { status: 200, body: { symbol: q.symbol, interval: q.interval, bars } };
   }

@@ -107,3 +107,36 @@ export function guardHttpFraming(app: TemplatedApp, onRefused: (problem: string)
   }
   return app;
 }
+
+/** The body of the answer to a request whose route handler threw (nothing of the exception in it). */
+const HANDLER_ERROR_BODY = JSON.stringify({ error: 'INTERNAL', message: 'the request failed on the server (the error is logged)' });
+
+/**
+ * Catch what a route handler on `app` throws synchronously (routes registered later too). uWS
+ * does not catch it: the exception reaches Node as an uncaught exception and the process exits,
+ * so one request with, say, a malformed percent-encoding a handler did not expect would take the
+ * gateway and every connection on it down. Instead the request gets 500 INTERNAL (unless it
+ * was already answered) and `onThrown` logs the error with `METHOD /path`.
+ */
+export function guardHandlerErrors(app: TemplatedApp, onThrown: (err: unknown, where: string) => void): TemplatedApp {
+  const target = app as unknown as Record<(typeof METHODS)[number], (pattern: string, handler: Handler) => TemplatedApp>;
+  for (const m of METHODS) {
+    const register = target[m].bind(app);
+    target[m] = (pattern, handler) =>
+      register(pattern, (res, req) => {
+        try {
+          return handler(res, req);
+        } catch (err) {
+          // still inside uWS's call: the request object is valid until this returns
+          onThrown(err, `${req.getMethod().toUpperCase()} ${req.getUrl()}`);
+          try {
+            res.cork(() => res.writeStatus(statusLine(500)).writeHeader('content-type', 'application/json').end(HANDLER_ERROR_BODY, true));
+          } catch {
+            // the handler had answered (or the client had gone) before it threw
+          }
+          return undefined;
+        }
+      });
+  }
+  return app;
+}

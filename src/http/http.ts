@@ -1,4 +1,5 @@
 import { HttpError } from '../core/errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
 import type { HttpResponse } from 'uWebSockets.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -76,15 +77,21 @@ export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
   });
 }
 
-/** Read and parse a JSON body; 400 with a clear message when it is not JSON. */
+/**
+ * Read and parse a JSON body; 400 BAD_JSON with a clear message when it is not JSON, or when it
+ * nests deeper than MAX_JSON_DEPTH levels (no request needs that; see src/core/json-depth.ts).
+ */
 export async function readJson(res: HttpResponse, limit: number, contentType: string): Promise<unknown> {
   if (contentType && !/^application\/json\b/i.test(contentType)) {
     throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, got "${contentType}"`);
   }
   const body = await readBody(res, limit);
+  let value: unknown;
   try {
-    return JSON.parse(body.toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new HttpError(400, 'BAD_JSON', `body is not valid JSON: ${(err as Error).message}`);
   }
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw new HttpError(400, 'BAD_JSON', `body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
 }

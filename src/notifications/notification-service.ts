@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppendOptions, AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
 import { EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
+import type { ReplayBudget } from '../executions/replay-budget.js';
 import type { MarkRead, NotificationEvent, NotificationInput, NotificationItem, ReadItem } from './schemas.js';
 import { MarkReadSchema, NotificationInputSchema, toNotificationItem } from './schemas.js';
 
@@ -41,7 +42,16 @@ export class NotificationService {
 
   constructor(
     readonly log: EventLog<NotificationEvent>,
-    readonly opts: { maxPerUser: number; now?: () => number },
+    readonly opts: {
+      maxPerUser: number;
+      now?: () => number;
+      /**
+       * The gateway's replay budget (the notifications router's): reading a user's retained log to
+       * derive the read state (a subscribe without `since`, `notifications.read`, a list) takes from
+       * it like a replay page, so repeating those requests cannot read the log faster than replays may.
+       */
+      budget?: ReplayBudget;
+    },
   ) {}
 
   #assertAvailable(): void {
@@ -67,14 +77,25 @@ export class NotificationService {
     return { ...res, id: item.id };
   }
 
-  /** Everything retained for the user, oldest first. */
+  /**
+   * Everything retained for the user, oldest first. With a budget, each page takes from the
+   * user's and the gateway's replay budgets before it is read, as a replay page does (waiting
+   * while they are spent): as many events as the page can hold at most, from the user's head.
+   */
   async #all(user: string): Promise<StoredEvent<NotificationEvent>[]> {
+    const budget = this.opts.budget;
     const out: StoredEvent<NotificationEvent>[] = [];
     let after = 0;
     for (;;) {
-      const page = await this.log.read(user, after, SCAN_PAGE);
+      let limit = SCAN_PAGE;
+      if (budget) {
+        const left = (await this.log.head(user)) - after;
+        if (left <= 0) return out;
+        limit = await budget.acquire(user, Math.min(SCAN_PAGE, left));
+      }
+      const page = await this.log.read(user, after, limit);
       out.push(...page);
-      if (page.length < SCAN_PAGE) return out;
+      if (page.length < limit) return out;
       after = page[page.length - 1]!.seq;
     }
   }

@@ -75,7 +75,6 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
   } else {
     log = new MemoryEventLog<NotificationEvent>(retention);
   }
-  const service = new NotificationService(log, { maxPerUser: cfg.maxPerUser });
   const router = ctx.gateway
     ? new ExecutionRouter<NotificationEvent>({
         log,
@@ -84,6 +83,8 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
         budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },
       })
     : undefined;
+  // read-state scans of a gateway's users pace with their replays (the router's budget)
+  const service = new NotificationService(log, { maxPerUser: cfg.maxPerUser, ...(router ? { budget: router.budget } : {}) });
   const stops: (() => void)[] = [];
   if (log instanceof JetStreamEventLog && ctx.gateway && cfg.consumeInbound) {
     stops.push(consumeNotificationInbound({ jsm: log.manager, js: log.client, stream: cfg.inboundStream, notifications: service, log: ctx.log }));

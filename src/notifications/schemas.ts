@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { NotificationPayload, NotificationReadPayload } from '../protocol/payloads.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
 
 /**
  * Shapes of the notifications channel (docs/private-streams.md#notifications): what a backend
@@ -10,6 +11,20 @@ import type { NotificationPayload, NotificationReadPayload } from '../protocol/p
 /** client-supplied ids: 1-128 of `A-Z a-z 0-9 . _ : -`; ids starting with `#` are the engine's own */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const MAX_DATA_BYTES = 4096;
+/** `data` nests at most this many levels (the object itself is level 1) */
+const MAX_DATA_DEPTH = 16;
+
+/**
+ * Why `data` is refused, or undefined. The depth is checked first, without recursion: a value
+ * from `notif.in` nested 100 000 deep would make JSON.stringify throw a RangeError, which the
+ * inbound consumer takes for a failure to retry, redelivering the message for ever. The size is
+ * UTF-8 bytes, as documented, not UTF-16 code units.
+ */
+function dataProblem(d: Record<string, unknown>): string | undefined {
+  if (nestsDeeperThan(d, MAX_DATA_DEPTH)) return `data must nest at most ${MAX_DATA_DEPTH} levels of objects and arrays`;
+  if (Buffer.byteLength(JSON.stringify(d), 'utf8') > MAX_DATA_BYTES) return `data must be at most ${MAX_DATA_BYTES} bytes of JSON`;
+  return undefined;
+}
 
 export const NotificationPriority = z.enum(['low', 'normal', 'high', 'urgent']);
 export type NotificationPriority = z.infer<typeof NotificationPriority>;
@@ -26,7 +41,10 @@ export const NotificationInputSchema = z
     priority: NotificationPriority.default('normal'),
     data: z
       .record(z.string(), z.unknown())
-      .refine((d) => JSON.stringify(d).length <= MAX_DATA_BYTES, `data must be at most ${MAX_DATA_BYTES} bytes of JSON`)
+      .superRefine((d, ctx) => {
+        const problem = dataProblem(d);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
   })
   .strict();

@@ -77,4 +77,29 @@ describe('notifications over NATS (JetStream log, two gateways)', () => {
     expect(c.frames.filter(isNote)).toHaveLength(1);
     for (const x of [a, b, c]) x.close();
   }, 60_000);
+
+  it('terminates a notif.in message whose data nests 100 000 deep (a poison message), instead of redelivering it for ever', async () => {
+    const g = engines[0] ?? (await gateway());
+    const a = await client(g, 'poison');
+    await a.request({ op: 'subscribe', id: 1, channels: ['notifications'] });
+    const jsm = await jetstreamManager(nc);
+    const stream = g.config.notifications.inboundStream;
+    await waitFor(() => jsm.consumers.info(stream, NOTIF_INBOUND_DURABLE), 'the notif.in consumer');
+    const js = jetstream(nc);
+    const deep = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
+    await js.publish('notif.in.poison', `{"id":"deep","type":"x","title":"t","data":${deep}}`);
+    await js.publish('notif.in.poison', JSON.stringify({ id: 'after', type: 'x', title: 'after the poison' }));
+    expect((await a.waitFor(isNote, 15_000)).d.id).toBe('after');
+    // refused (terminated): nothing waits for an ack or a delivery, and the work queue is empty
+    await waitFor(
+      async () => {
+        const ci = await jsm.consumers.info(stream, NOTIF_INBOUND_DURABLE);
+        const si = await jsm.streams.info(stream);
+        return ci.num_ack_pending === 0 && ci.num_pending === 0 && si.state.messages === 0;
+      },
+      { what: 'the poison message terminated', timeout: 10_000 },
+    );
+    expect(a.frames.filter(isNote).map((f) => f.d.id)).toEqual(['after']);
+    a.close();
+  }, 60_000);
 });

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/app/engine.js';
+import { MAX_JSON_DEPTH } from '../../src/core/json-depth.js';
+import { api, SECRET, SERVICE_TOKEN, testEngine } from '../auth/helpers.js';
+
+/** `{"a":{"a":...1...}}`, `levels` objects deep */
+const nested = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+
+/**
+ * Hostile JSON bodies on the HTTP APIs (service API, admin console): nesting far deeper than any
+ * request needs must be refused as bad input (400), never answered 503 "retry" after a validator
+ * or an encoder ran out of stack; documented byte bounds hold in bytes, not UTF-16 units.
+ */
+describe('hostile JSON bodies (service API, admin console)', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
+  });
+  afterAll(() => engine.close());
+
+  const note = (id: string, data: string): string => `{"id":"${id}","type":"x","title":"t","data":${data}}`;
+
+  it('a notification whose data nests 100 000 deep (600 KB) -> 400, not 503 "retry"; nothing is stored', async () => {
+    const r = await api(engine, 'POST', '/v1/users/alice/notifications', note('deep', nested(100_000)));
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('BAD_JSON');
+    expect(r.body.message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+    const list = await api(engine, 'GET', '/v1/users/alice/notifications');
+    expect(list).toMatchObject({ status: 200, body: { items: [] } });
+  });
+
+  it('notification data: at most 16 levels and 4096 bytes of JSON (UTF-8 bytes, not characters)', async () => {
+    const deepData = await api(engine, 'POST', '/v1/users/bob/notifications', note('d17', nested(17)));
+    expect(deepData).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', field: 'data' } });
+    expect(deepData.body.message).toContain('16 levels');
+    // 1500 euro signs: 1500 characters, 4500 bytes of UTF-8
+    const wide = await api(engine, 'POST', '/v1/users/bob/notifications', note('eur', JSON.stringify({ s: '€'.repeat(1500) })));
+    expect(wide).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', field: 'data' } });
+    // at the bounds: accepted
+    expect(await api(engine, 'POST', '/v1/users/bob/notifications', note('d16', nested(16)))).toMatchObject({ status: 201 });
+    expect(await api(engine, 'POST', '/v1/users/bob/notifications', note('eur2', JSON.stringify({ s: '€'.repeat(1300) })))).toMatchObject({ status: 201 });
+  });
+
+  it(`every JSON route refuses a body nested deeper than ${MAX_JSON_DEPTH} levels with 400 BAD_JSON; ${MAX_JSON_DEPTH} levels parse`, async () => {
+    const routes: [string, string][] = [
+      ['POST', '/v1/executions'],
+      ['PUT', '/v1/users/carol/positions'],
+      ['POST', '/v1/announcements'],
+      ['POST', '/v1/users/carol/alerts'],
+      ['PUT', '/v1/users/carol/alerts/a1'],
+      ['POST', '/v1/users/carol/notifications'],
+      ['POST', '/v1/users/carol/notifications/read'],
+      ['POST', '/admin/api/announcements'],
+    ];
+    for (const [method, path] of routes) {
+      const deep = await api(engine, method, path, `[${nested(MAX_JSON_DEPTH)}]`);
+      expect(deep.status, `${method} ${path}`).toBe(400);
+      expect(deep.body, `${method} ${path}`).toMatchObject({ error: 'BAD_JSON', message: expect.stringContaining(`deeper than ${MAX_JSON_DEPTH} levels`) });
+      // at the bound the body parses, and the route's own validation answers
+      const ok = await api(engine, method, path, nested(MAX_JSON_DEPTH));
+      expect(ok.body.error, `${method} ${path}`).not.toBe('BAD_JSON');
+    }
+    expect((await fetch(`http://127.0.0.1:${engine.port}/health`)).status).toBe(200);
+  });
+});
