@@ -13,18 +13,26 @@ export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 
 
 /**
  * Builds the `ticker:SYM` view from trades and quotes: last price, bid/ask, day open/high/low,
- * day volume and change against the day open. The day is the UTC calendar day of the event time
- * (documented; venue session calendars are a later refinement).
+ * day volume and change against the day open. The day is the instrument's trading day, the one
+ * `bar.1d` is built over: from UTC midnight, or from `dayStartUtcMinutes` after it when the
+ * instrument names another start (docs/protocol.md#ticker).
  *
  * The day's high and low are kept per minute (at most 1,440 buckets), so that a correction or
  * cancel of a trade can rebuild its minute from the trade log and the day from the minutes.
  */
 export class TickerBuilder {
+  /** where the trading day starts, ms after UTC midnight */
+  readonly #dayStartMs: number;
   #day = -1;
   #hasTrade = false;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes = new Map<number, { h: number; l: number }>();
+
+  /** `dayStartMs`: where the instrument's trading day starts, ms after UTC midnight (default 0) */
+  constructor(dayStartMs = 0) {
+    this.#dayStartMs = dayStartMs;
+  }
 
   /**
    * Apply a trade; returns the new ticker state, or undefined while the day has no trade that
@@ -32,7 +40,7 @@ export class TickerBuilder {
    */
   onTrade(t: TradeTick): TickerState | undefined {
     const ms = Number(t.ts / 1_000_000n);
-    const day = Math.floor(ms / DAY_MS);
+    const day = this.#dayOf(ms);
     const s = this.#s;
     if (day !== this.#day) {
       this.#day = day;
@@ -63,6 +71,10 @@ export class TickerBuilder {
     return { ...s };
   }
 
+  #dayOf(ms: number): number {
+    return Math.floor((ms - this.#dayStartMs) / DAY_MS);
+  }
+
   /** Apply a quote; returns the new state once a trade has set the day, else undefined. */
   onQuote(q: QuoteTick): TickerState | undefined {
     // an empty side is shown as absent, never as the previous side's price
@@ -87,7 +99,7 @@ export class TickerBuilder {
    * The day open is not revised.
    */
   amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
-    if (Math.floor(ms / DAY_MS) !== this.#day) return undefined;
+    if (this.#dayOf(ms) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
     // the day has only volumeOnly trades so far: their volume is amended, no ticker yet

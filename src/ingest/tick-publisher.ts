@@ -296,9 +296,11 @@ export class TickPublisher {
     let d = this.#derivations.get(sym);
     if (!d) {
       const w = this.#providerWait;
+      // the instrument's trading day: where bar.1d and the ticker's day start
+      const dayStartMs = (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
       d = {
-        ticker: new TickerBuilder(),
-        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000 : 0)),
+        ticker: new TickerBuilder(dayStartMs),
+        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? dayStartMs : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
         openSent: new Map(),

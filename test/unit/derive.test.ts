@@ -4,7 +4,7 @@ import { TickerBuilder } from '../../src/derive/ticker-builder.js';
 import type { QuoteTick, TradeTick } from '../../src/core/schema.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
-import { defaultRegistry } from '../../src/core/instruments.js';
+import { defaultRegistry, InstrumentRegistry } from '../../src/core/instruments.js';
 import { TickPublisher } from '../../src/ingest/tick-publisher.js';
 import type { Tick } from '../../src/core/schema.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
@@ -79,6 +79,27 @@ describe('TickerBuilder', () => {
 });
 
 describe('TickPublisher', () => {
+  it("starts the ticker's day where the instrument's day starts, as bar.1d does (dayStartUtcMinutes)", () => {
+    const bus = new MemoryBus();
+    const seen: Tick[] = [];
+    bus.subscribe('md.>', (_s, p) => seen.push(decodeTick(p)));
+    const registry = new InstrumentRegistry([
+      { symbol: 'EUR-USD', assetClass: 'forex', currency: 'USD', pricePrecision: 5, providers: ['x'], dayStartUtcMinutes: 1320 },
+    ]);
+    const pub = new TickPublisher({ bus, registry, barSweepMs: 0, lastValues: new MemoryLastValueStore() });
+    const rollover = Date.UTC(2026, 10, 20, 22, 0, 0); // the instrument's day starts at 22:00 UTC
+    pub.publish('x', { k: 'trade', sym: 'EUR-USD', id: 'a', p: 1.1, s: 1000, ts: ns(rollover - 60_000) });
+    pub.publish('x', { k: 'trade', sym: 'EUR-USD', id: 'b', p: 1.2, s: 10, ts: ns(rollover + 60_000) });
+    const ticker = seen.filter((t) => t.k === 'ticker').at(-1)!;
+    const day = seen.filter((t): t is Extract<Tick, { k: 'bar' }> => t.k === 'bar' && t.iv === '1d').at(-1)!;
+    expect(day).toMatchObject({ t: rollover, o: 1.2 });
+    expect(ticker).toMatchObject({ p: 1.2, o: 1.2, h: 1.2, l: 1.2, v: 10, chg: 0 });
+    // and UTC midnight is not a day boundary for it
+    pub.publish('x', { k: 'trade', sym: 'EUR-USD', id: 'c', p: 1.3, s: 1, ts: ns(Date.UTC(2026, 10, 21, 0, 0, 1)) });
+    expect(seen.filter((t) => t.k === 'ticker').at(-1)).toMatchObject({ p: 1.3, o: 1.2, v: 11 });
+    pub.close();
+  });
+
   it('stamps seq/ep/rt, publishes each tick and its derived ticker and bars', () => {
     const bus = new MemoryBus();
     const store = new MemoryLastValueStore();
