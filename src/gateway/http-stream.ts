@@ -331,8 +331,14 @@ export class HttpStreamRoutes {
       (err: unknown) => {
         host.hold(-1);
         if (aborted) return;
+        // not a verdict on the token (GET /v1/auth/check answers the same 503): retry later
         host.log.error({ err }, 'authenticator failed');
-        sendJson(res, 401, { error: 'UNAUTHENTICATED', message: 'token could not be verified' }, { ...CORS, 'www-authenticate': 'Bearer' });
+        sendJson(
+          res,
+          503,
+          { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' },
+          { ...CORS, 'retry-after': '5' },
+        );
       },
     );
   }

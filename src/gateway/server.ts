@@ -513,8 +513,16 @@ export class Gateway {
         this.#verifying--;
         this.#reportHeld();
         if (aborted) return;
+        // not a verdict on the token (GET /v1/auth/check answers the same 503): retry later
         this.#opts.log.error({ err }, 'authenticator failed');
-        res.cork(() => res.writeStatus('401 Unauthorized').end());
+        res.cork(() =>
+          sendJson(
+            res,
+            503,
+            { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' },
+            { 'retry-after': '5' },
+          ),
+        );
       },
     );
   }
