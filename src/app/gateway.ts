@@ -15,6 +15,7 @@ import { GatewayBus } from '../fanout/gateway-bus.js';
 import { MarketDelay } from '../fanout/market-delay.js';
 import type { Hub } from '../fanout/hub.js';
 import { CLOSE_SLOW_CONSUMER } from '../gateway/connection.js';
+import { clientAddressKey } from '../gateway/limits.js';
 import { Gateway } from '../gateway/server.js';
 import type { GatewayOptions } from '../gateway/server.js';
 import { FeedHealthView } from '../ingest/feed-health-view.js';
@@ -94,7 +95,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   // bar store reads (history on subscribe, GET /v1/bars) take from a budget per user (anonymous:
   // per IP; NUL cannot start a user id) and per gateway, and wait when it is spent
   const barReads = new ReplayBudget({ perUserPerSec: config.history.readBarsPerUserPerSec, perGatewayPerSec: config.history.readBarsPerGatewayPerSec });
-  const barReader = (p: Principal, ip: string): string => p.user ?? `\u0000${ip}`;
+  const barReader = (p: Principal, ip: string): string => p.user ?? `\u0000${clientAddressKey(ip)}`;
   const readGate = (p: Principal, ip: string, bars: number, signal?: AbortSignal): Promise<unknown> => barReads.acquire(barReader(p, ip), bars, signal);
   const wrap = (b: Bus): Bus => (userAlerts ? userAlerts.wrapBus(b) : b);
   let admin: AdminView | undefined;

@@ -264,12 +264,16 @@ export const ConfigSchema = z
         messageBurst: z.number().int().min(1).default(200).describe('client frames a connection may send at once above the sustained rate'),
         rateLimitCloseMs: z.number().int().min(0).default(3000).describe('close 4008 when a connection stays over its message rate this long'),
         connectionsPerUser: z.number().int().min(0).default(20).describe('open connections per token subject (0 = unlimited)'),
-        connectionsPerIpPerSec: z.number().min(0).default(20).describe('new connections per second per client IP, sustained; over it 429 (0 = unlimited)'),
+        connectionsPerIpPerSec: z
+          .number()
+          .min(0)
+          .default(20)
+          .describe('new connections per second per client IP (an IPv6 client counts under its /64), sustained; over it 429 (0 = unlimited)'),
         connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
         exemptIps: z
           .array(z.string().min(1))
           .default(['127.0.0.1', '::1'])
-          .describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host)'),
+          .describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host); an IPv6 entry exempts its /64'),
       })
       .strict()
       .prefault({})

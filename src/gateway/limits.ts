@@ -111,7 +111,7 @@ export class GatewayLimits {
     this.#cfg = cfg;
     this.#perUser = shared?.counts ?? new LocalConnectionCounts();
     this.#sharedIp = shared?.ipBuckets;
-    this.#exempt = new Set(cfg.exemptIps.map(normalizeIp));
+    this.#exempt = new Set(cfg.exemptIps.map(clientAddressKey));
     this.#sweeper = setInterval(() => this.#sweep(), 30_000);
     this.#sweeper.unref();
   }
@@ -138,7 +138,7 @@ export class GatewayLimits {
 
   #admitIp(ip: string): { status: number; message: string } | undefined {
     const rate = this.#cfg.connectionsPerIpPerSec;
-    const key = normalizeIp(ip);
+    const key = clientAddressKey(ip);
     if (rate > 0 && !this.#exempt.has(key) && this.#sharedIp) {
       if (this.#sharedIp.take(key, rate, this.#cfg.connectionBurstPerIp)) return undefined;
       this.stats.refusedPerIp++;
@@ -262,8 +262,13 @@ export class GatewayLimits {
   }
 }
 
-/** `::ffff:127.0.0.1` and `127.0.0.1` are the same client. */
-function normalizeIp(ip: string): string {
+/**
+ * The key per-IP limits count a client under. `::ffff:127.0.0.1` and `127.0.0.1` are the same
+ * client. An IPv6 client counts under its /64: one subscriber line or host is routinely given a
+ * whole /64 (RFC 6177 and the usual ISP practice), so keying by the full address would give an
+ * attacker a fresh budget per address it picks from its own prefix. Loopback stays `::1`.
+ */
+export function clientAddressKey(ip: string): string {
   const v4 = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (v4) return v4[1]!;
   // uWS prints IPv4-mapped addresses in full hex: 0000:...:ffff:7f00:0001
@@ -274,7 +279,24 @@ function normalizeIp(ip: string): string {
     return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   }
   if (/^[0:]+:0*1$/.test(ip)) return '::1';
+  const groups = ipv6Groups(ip);
+  if (groups) return `${groups.slice(0, 4).join(':')}::/64`;
   return ip.toLowerCase();
+}
+
+/** The eight 16-bit groups of an IPv6 address (`::` expanded, no zone), or undefined. */
+function ipv6Groups(ip: string): string[] | undefined {
+  const addr = ip.toLowerCase().replace(/%.*$/, '');
+  if (!/^[0-9a-f:]+$/.test(addr) || !addr.includes(':')) return undefined;
+  const halves = addr.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
+  const groups = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...tail];
+  if (groups.some((g) => g.length === 0 || g.length > 4)) return undefined;
+  return groups.map((g) => parseInt(g, 16).toString(16));
 }
 
 /** File descriptors kept back from the connection ceiling for the rest of the process. */
