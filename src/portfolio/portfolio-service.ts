@@ -14,9 +14,9 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
-import { applyExecution, emptyBook, utcDay } from './positions.js';
+import { applyExecution, emptyBook, tradingDay } from './positions.js';
 import type { PortfolioPayload, PriceSource } from './valuation.js';
-import { valuate } from './valuation.js';
+import { clean, valuate } from './valuation.js';
 
 export interface PortfolioServiceOptions {
   bus: Bus;
@@ -33,11 +33,11 @@ export interface PortfolioServiceOptions {
 interface PriceState {
   /** last trade price (ticker) */
   last?: number;
-  /** ticker day open and the UTC day it belongs to */
+  /** ticker day open and the instrument's trading day it belongs to */
   open?: number;
   openDay?: number;
   mid?: number;
-  /** first price seen today, the day open when no ticker says otherwise */
+  /** first price seen in the trading day, the day open when no ticker says otherwise */
   first?: number;
   firstDay?: number;
 }
@@ -82,11 +82,20 @@ export class PortfolioService implements PortfolioApi {
         const s = this.#prices.get(sym);
         const p = s?.last ?? s?.mid;
         if (!s || p === undefined) return undefined;
-        const today = utcDay(Date.now());
+        const today = this.#dayOf(sym, Date.now());
         const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
         return { p, open };
       },
     };
+  }
+
+  /** where a symbol's trading day starts, ms after UTC midnight (its ticker's day) */
+  #dayStartMs(sym: string): number {
+    return (this.#o.registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
+  }
+
+  #dayOf(sym: string, ms: number): number {
+    return tradingDay(ms, this.#dayStartMs(sym));
   }
 
   async start(): Promise<void> {
@@ -117,7 +126,8 @@ export class PortfolioService implements PortfolioApi {
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
     } else {
-      applyExecution(book, ev.d);
+      const sym = ev.d.sym;
+      applyExecution(book, ev.d, Date.now(), this.#dayStartMs(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
       book.seq = ev.seq;
       this.#books.set(user, book);
       await this.#o.store.save(book);
@@ -156,7 +166,8 @@ export class PortfolioService implements PortfolioApi {
     let result: PositionsView | undefined;
     return this.#enqueue(async () => {
       const head = await this.#o.events.head(user);
-      const book = emptyBook(user, input.ccy);
+      const now = Date.now();
+      const book = emptyBook(user, input.ccy, now);
       book.seq = head;
       for (const p of input.positions) {
         const cur = book.positions[p.sym];
@@ -164,7 +175,7 @@ export class PortfolioService implements PortfolioApi {
           cur.qty += p.qty;
           cur.cost += p.cost;
           cur.dayQty0 = cur.qty;
-        } else book.positions[p.sym] = { qty: p.qty, cost: p.cost, dayQty0: p.qty, dayFlow: 0, realized: 0 };
+        } else book.positions[p.sym] = { qty: p.qty, cost: p.cost, dayQty0: p.qty, dayFlow: 0, realized: 0, day: this.#dayOf(p.sym, now) };
       }
       this.#books.set(user, book);
       await this.#o.store.save(book);
@@ -223,6 +234,7 @@ export class PortfolioService implements PortfolioApi {
       want.add(sym);
       ccys.add(inst.currency);
     }
+    for (const c of Object.keys(book.closedRealized ?? {})) ccys.add(c);
     for (const c of ccys) for (const pair of this.#fx.pairsFor(c, book.ccy)) want.add(pair);
     const had = this.#userSymbols.get(book.user) ?? new Set<string>();
     this.#userSymbols.set(book.user, want);
@@ -297,12 +309,13 @@ export class PortfolioService implements PortfolioApi {
     let s = this.#prices.get(t.sym);
     if (!s) this.#prices.set(t.sym, (s = {}));
     const ms = nsToMs(t.ts);
-    const day = utcDay(Date.now());
+    const day = this.#dayOf(t.sym, Date.now());
     let changed = false;
     if (t.k === 'ticker') {
       if (s.last !== t.p) changed = true;
       s.last = t.p;
-      if (utcDay(ms) === day) {
+      // the ticker's day is the instrument's trading day: its open is today's when its time is in today
+      if (this.#dayOf(t.sym, ms) === day) {
         if (s.open !== t.o || s.openDay !== day) changed = true;
         s.open = t.o;
         s.openDay = day;
@@ -344,6 +357,6 @@ function view(b: PositionBook): PositionsView {
     seq: b.seq,
     positions: Object.entries(b.positions)
       .filter(([, p]) => p.qty !== 0)
-      .map(([sym, p]) => ({ sym, qty: p.qty, cost: p.cost })),
+      .map(([sym, p]) => ({ sym, qty: p.qty, cost: clean(p.cost) })),
   };
 }

@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { marketSubject } from '../../src/bus/subjects.js';
+import { encodeTick } from '../../src/codec/tick-codec.js';
+import { DEFAULT_INSTRUMENTS, defaultRegistry, InstrumentRegistry } from '../../src/core/instruments.js';
+import type { Tick } from '../../src/core/schema.js';
+import { msToNs } from '../../src/core/time.js';
+import { MemoryEventLog } from '../../src/executions/event-log.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
+import { FxRates } from '../../src/portfolio/fx.js';
+import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
+import { MemoryPositionStore } from '../../src/portfolio/position-store.js';
+import { applyExecution, emptyBook } from '../../src/portfolio/positions.js';
+import type { PositionBook } from '../../src/portfolio/positions.js';
+import { valuate } from '../../src/portfolio/valuation.js';
+import type { PriceSource } from '../../src/portfolio/valuation.js';
+
+/**
+ * Audit of the portfolio figures against docs/private-streams.md#portfolio: which day an
+ * execution belongs to (its own time `t`, in the instrument's trading day), realized P&L that
+ * survives the end of the day, and quantities free of floating-point drift.
+ */
+
+const H = 3_600_000;
+const D = Date.UTC(2026, 10, 30); // a UTC midnight
+let n = 0;
+const ex = (side: 'buy' | 'sell', qty: number, p: number, t: number, sym = 'AAPL', fee?: number): ExecutionPayload =>
+  ({ id: `x${++n}`, order: 'o', sym, side, qty, p, ...(fee === undefined ? {} : { fee }), t }) as ExecutionPayload;
+
+const usd = new FxRates(defaultRegistry(), () => undefined);
+const source = (p: number, open: number | undefined): PriceSource => ({ price: () => ({ p, open }) });
+
+describe('day P&L: an execution belongs to the day of its own time', () => {
+  const yesterday = D - 9 * H; // 15:00 UTC the day before
+  const morning = D + 10 * H;
+  const noon = D + 12 * H;
+  const fills = (): ExecutionPayload[] => [ex('buy', 10, 100, yesterday), ex('buy', 5, 104, morning)];
+
+  it('a book rebuilt from the log after a restart has the same day P&L as the live one', () => {
+    const live = emptyBook('u', 'USD', yesterday);
+    for (const e of fills()) applyExecution(live, e, e.t);
+    const rebuilt = emptyBook('u', 'USD', noon);
+    for (const e of fills()) applyExecution(rebuilt, e, noon);
+    const a = valuate(live, source(106, 105), usd, defaultRegistry(), noon);
+    const b = valuate(rebuilt, source(106, 105), usd, defaultRegistry(), noon);
+    // held 10 at the day's start (open 105), bought 5 at 104 today: 15 x 106 - 10 x 105 - 5 x 104
+    expect(a.day_pnl).toBe(20);
+    expect(b.day_pnl).toBe(20);
+    expect(b).toEqual(a);
+  });
+
+  it("a late execution of yesterday counts in the day's opening quantity, not in today's trades", () => {
+    const b = emptyBook('u', 'USD', morning);
+    applyExecution(b, ex('buy', 5, 104, morning), morning);
+    applyExecution(b, ex('buy', 10, 100, yesterday), noon); // arrives late
+    expect(valuate(b, source(106, 105), usd, defaultRegistry(), noon).day_pnl).toBe(20);
+  });
+
+  it('an execution stamped in the future (order system clock ahead) counts as today', () => {
+    const b = emptyBook('u', 'USD', morning);
+    applyExecution(b, ex('buy', 10, 100, D + 40 * H), morning);
+    // bought today at 100, now 106: +60 today (and the day is not moved into tomorrow)
+    expect(valuate(b, source(106, 105), usd, defaultRegistry(), noon).day_pnl).toBe(60);
+  });
+});
+
+describe("day P&L follows the instrument's trading day (dayStartUtcMinutes)", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("uses the ticker's day: a fill before the 22:00 UTC day start is yesterday's", async () => {
+    const registry = new InstrumentRegistry([
+      ...DEFAULT_INSTRUMENTS,
+      { symbol: 'FUT', assetClass: 'stock', currency: 'USD', pricePrecision: 2, providers: ['synthetic'], dayStartUtcMinutes: 22 * 60 },
+    ]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(D + 21 * H);
+    const bus = new MemoryBus();
+    const events = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 });
+    const svc = new PortfolioService({
+      bus,
+      registry,
+      store: new MemoryPositionStore(),
+      events,
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    await svc.start();
+    try {
+      await svc.putPositions('u', { ccy: 'USD', positions: [{ sym: 'FUT', qty: 10, cost: 1000 }] });
+      await events.append('u', ex('buy', 5, 100, D + 21.5 * H, 'FUT'));
+      await svc.settled();
+      // 23:00 UTC: FUT's trading day started at 22:00, its ticker's open (104) is of that day
+      vi.setSystemTime(D + 23 * H);
+      const ts = msToNs(D + 23 * H);
+      const tick = { k: 'ticker', sym: 'FUT', src: 't', seq: 1, ep: 1, ts, rt: ts, p: 106, bp: 0, ap: 0, o: 104, h: 106, l: 104, v: 1, chg: 2, chgp: 1 };
+      bus.publish(marketSubject('stock', 'ticker', 'FUT'), encodeTick(tick as unknown as Tick));
+      const v = svc.valuation('u', D + 23 * H);
+      // 15 held when the day started at 22:00: 15 x (106 - 104)
+      expect(v.positions[0]).toMatchObject({ sym: 'FUT', qty: 15, p: 106, day_pnl: 30 });
+      expect(v.day_pnl).toBe(30);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('realized P&L', () => {
+  it('is kept when a position closed yesterday is removed at the day change', () => {
+    const b = emptyBook('u', 'USD', D + 10 * H);
+    applyExecution(b, ex('buy', 10, 100, D + 10 * H), D + 10 * H);
+    applyExecution(b, ex('buy', 2, 50, D + 10 * H, 'MSFT'), D + 10 * H);
+    applyExecution(b, ex('sell', 10, 110, D + 11 * H), D + 11 * H);
+    applyExecution(b, ex('sell', 1, 60, D + 11 * H, 'MSFT'), D + 11 * H);
+    expect(valuate(b, source(110, 100), usd, defaultRegistry(), D + 12 * H).realized).toBe(110);
+    const next = valuate(b, source(110, 110), usd, defaultRegistry(), D + 36 * H);
+    expect(next.positions.map((p) => p.sym)).toEqual(['MSFT']);
+    // AAPL's +100 and MSFT's +10 are both still realized the day after
+    expect(next.realized).toBe(110);
+  });
+});
+
+describe('quantities without floating-point drift', () => {
+  it('three fills of 100000.1 closed by one of 300000.3 leave no position', () => {
+    const b: PositionBook = emptyBook('u', 'USD', D);
+    for (let i = 0; i < 3; i++) applyExecution(b, ex('buy', 100000.1, 10, D + H), D + H);
+    expect(b.positions.AAPL!.qty).toBe(300000.3);
+    applyExecution(b, ex('sell', 300000.3, 11, D + 2 * H), D + 2 * H);
+    expect(b.positions.AAPL!.qty).toBe(0);
+    expect(valuate(b, source(11, 10), usd, defaultRegistry(), D + 3 * H).positions).toEqual([]);
+  });
+
+  it('the positions API shows 0.3 for three fills of 0.1, not 0.30000000000000004', async () => {
+    const events = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 });
+    const svc = new PortfolioService({
+      bus: new MemoryBus(),
+      registry: defaultRegistry(),
+      store: new MemoryPositionStore(),
+      events,
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    await svc.start();
+    try {
+      for (let i = 0; i < 3; i++) await events.append('u', ex('buy', 0.1, 0.1, Date.now(), 'BTC-USD'));
+      expect(await svc.getPositions('u')).toMatchObject({ positions: [{ sym: 'BTC-USD', qty: 0.3, cost: 0.03 }] });
+    } finally {
+      await svc.close();
+    }
+  });
+});
