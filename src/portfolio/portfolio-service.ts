@@ -14,7 +14,7 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
-import { applyExecution, emptyBook, tradingDay } from './positions.js';
+import { applyExecution, emptyBook, roundQty, tradingDay } from './positions.js';
 import type { PortfolioPayload, PriceSource } from './valuation.js';
 import { clean, valuate } from './valuation.js';
 
@@ -150,18 +150,28 @@ export class PortfolioService implements PortfolioApi {
   }
 
   putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
+    const refuse = (i: number, key: string, message: string): Promise<never> =>
+      Promise.reject(new PortfolioRequestError(400, 'BAD_REQUEST', `field "positions.${i}.${key}": ${message}`, `positions.${i}.${key}`));
+    // lines of one symbol add up; a cost basis is quantity x average price (prices are >= 0):
+    // none without a quantity, never of the other sign (it would count in the totals unlisted)
+    const merged = new Map<string, { qty: number; cost: number }>();
     for (let i = 0; i < input.positions.length; i++) {
-      const sym = input.positions[i]!.sym;
-      if (!this.#o.registry.has(sym)) {
-        return Promise.reject(
-          new PortfolioRequestError(
-            400,
-            'BAD_REQUEST',
-            `field "positions.${i}.sym": unknown symbol "${sym}" (not in the instrument registry)`,
-            `positions.${i}.sym`,
-          ),
+      const { sym, qty, cost } = input.positions[i]!;
+      if (!this.#o.registry.has(sym)) return refuse(i, 'sym', `unknown symbol "${sym}" (not in the instrument registry)`);
+      if (qty === 0 ? cost !== 0 : cost * Math.sign(qty) < 0) {
+        return refuse(
+          i,
+          'cost',
+          `a cost basis is quantity x average price: ${qty === 0 ? '0 for quantity 0' : qty > 0 ? '>= 0 for a long' : '<= 0 for a short'}`,
         );
       }
+      const cur = merged.get(sym) ?? { qty: 0, cost: 0 };
+      cur.qty = roundQty(cur.qty + qty);
+      cur.cost += cost;
+      if (cur.cost * Math.sign(cur.qty) < 0) {
+        return refuse(i, 'cost', `the lines of "${sym}" add up to a cost basis of the other sign than their quantity`);
+      }
+      merged.set(sym, cur);
     }
     let result: PositionsView | undefined;
     return this.#enqueue(async () => {
@@ -169,13 +179,9 @@ export class PortfolioService implements PortfolioApi {
       const now = Date.now();
       const book = emptyBook(user, input.ccy, now);
       book.seq = head;
-      for (const p of input.positions) {
-        const cur = book.positions[p.sym];
-        if (cur) {
-          cur.qty += p.qty;
-          cur.cost += p.cost;
-          cur.dayQty0 = cur.qty;
-        } else book.positions[p.sym] = { qty: p.qty, cost: p.cost, dayQty0: p.qty, dayFlow: 0, realized: 0, day: this.#dayOf(p.sym, now) };
+      for (const [sym, { qty, cost }] of merged) {
+        // lines that cancel out: flat, nothing held
+        if (qty !== 0) book.positions[sym] = { qty, cost, dayQty0: qty, dayFlow: 0, realized: 0, day: this.#dayOf(sym, now) };
       }
       this.#books.set(user, book);
       await this.#o.store.save(book);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { BusRequests } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { marketSubject } from '../../src/bus/subjects.js';
 import { encodeTick } from '../../src/codec/tick-codec.js';
@@ -8,6 +9,7 @@ import { msToNs } from '../../src/core/time.js';
 import { MemoryEventLog } from '../../src/executions/event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { FxRates } from '../../src/portfolio/fx.js';
+import { BusPortfolioClient, servePortfolioRpc } from '../../src/portfolio/portfolio-api.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { MemoryPositionStore } from '../../src/portfolio/position-store.js';
 import { applyExecution, emptyBook } from '../../src/portfolio/positions.js';
@@ -142,6 +144,106 @@ describe('quantities without floating-point drift', () => {
       for (let i = 0; i < 3; i++) await events.append('u', ex('buy', 0.1, 0.1, Date.now(), 'BTC-USD'));
       expect(await svc.getPositions('u')).toMatchObject({ positions: [{ sym: 'BTC-USD', qty: 0.3, cost: 0.03 }] });
     } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('PUT positions: a cost that contradicts the quantity is refused', () => {
+  const make = async (): Promise<{ svc: PortfolioService; bus: MemoryBus; close(): Promise<void> }> => {
+    const bus = new MemoryBus();
+    const svc = new PortfolioService({
+      bus,
+      registry: defaultRegistry(),
+      store: new MemoryPositionStore(),
+      events: new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 }),
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    await svc.start();
+    return { svc, bus, close: () => svc.close() };
+  };
+
+  it('answers 400 naming the field for a cost without quantity or of the other sign', async () => {
+    const { svc, close } = await make();
+    try {
+      for (const [positions, field] of [
+        [[{ sym: 'AAPL', qty: 0, cost: 500 }], 'positions.0.cost'],
+        [
+          [
+            { sym: 'AAPL', qty: 10, cost: 1000 },
+            { sym: 'MSFT', qty: 10, cost: -2000 },
+          ],
+          'positions.1.cost',
+        ],
+        [[{ sym: 'AAPL', qty: -10, cost: 1500 }], 'positions.0.cost'],
+      ] as const) {
+        const err = await svc.putPositions('u', { ccy: 'USD', positions: [...positions] }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ status: 400, code: 'BAD_REQUEST', field });
+      }
+      expect(await svc.getPositions('u')).toBeUndefined();
+    } finally {
+      await close();
+    }
+  });
+
+  it('a symbol listed twice whose quantities cancel out leaves no position and no cost in the totals', async () => {
+    const { svc, bus, close } = await make();
+    try {
+      await svc.putPositions('u', {
+        ccy: 'USD',
+        positions: [
+          { sym: 'AAPL', qty: 10, cost: 1000 },
+          { sym: 'AAPL', qty: -10, cost: -1200 },
+          { sym: 'MSFT', qty: 2, cost: 0 },
+        ],
+      });
+      for (const sym of ['AAPL', 'MSFT']) {
+        const ts = msToNs(Date.now());
+        const tick = { k: 'ticker', sym, src: 't', seq: 1, ep: 1, ts, rt: ts, p: 100, bp: 0, ap: 0, o: 100, h: 100, l: 100, v: 1, chg: 0, chgp: 0 };
+        bus.publish(marketSubject('stock', 'ticker', sym), encodeTick(tick as unknown as Tick));
+      }
+      expect((await svc.getPositions('u'))!.positions).toEqual([{ sym: 'MSFT', qty: 2, cost: 0 }]);
+      expect(svc.valuation('u').value).toBe(200);
+      expect(svc.valuation('u').cost).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('pf.rpc: a put body is checked like the service API checks it', () => {
+  it('answers 400 naming the field (not 500, not a book in currency "usd")', async () => {
+    const handlers = new Map<string, (p: Uint8Array) => Promise<Uint8Array>>();
+    const requests: BusRequests = {
+      serve: (subject, _queue, handler) => {
+        handlers.set(subject, handler);
+        return () => handlers.delete(subject);
+      },
+      request: (subject, payload) => handlers.get(subject)!(payload),
+    };
+    const svc = new PortfolioService({
+      bus: new MemoryBus(),
+      registry: defaultRegistry(),
+      store: new MemoryPositionStore(),
+      events: new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 }),
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    await svc.start();
+    const stop = servePortfolioRpc(requests, svc);
+    const client = new BusPortfolioClient(requests, 1000);
+    try {
+      for (const [body, field] of [
+        [{ ccy: 'USD', positions: 'all of them' }, 'positions'],
+        [{ ccy: 'usd', positions: [] }, 'ccy'],
+        [{ ccy: 'USD', positions: [{ sym: 'AAPL', qty: '10', cost: 1 }] }, 'positions.0.qty'],
+      ] as const) {
+        const err = await client.putPositions('u', body as never).catch((e: unknown) => e);
+        expect(err).toMatchObject({ status: 400, code: 'BAD_REQUEST', field });
+      }
+      expect(await svc.getPositions('u')).toBeUndefined();
+      expect(await client.putPositions('u', { ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 1, cost: 200 }] })).toMatchObject({ ccy: 'EUR' });
+    } finally {
+      stop();
       await svc.close();
     }
   });
