@@ -97,8 +97,12 @@ export function rollDay(book: PositionBook, sym: string, day: number, ccy: strin
 }
 
 /**
- * Apply one execution (average-cost method). Buying adds to a long or covers a short; selling the
- * reverse; a trade through zero closes the position and opens the other side at the trade price.
+ * Apply one execution (average-cost method: adding buys at a new average price, reducing leaves
+ * the average price as it is and realizes (exit price - average price) x closed quantity; see
+ * e.g. moomoo's "average cost" help, https://moomoo.com/my/support/topic9_100). Buying adds to a
+ * long or covers a short; selling the reverse; a trade through zero closes the position and opens
+ * the other side at the trade price, its fee split pro rata between the two parts. Fees of
+ * opening trades are in the cost, fees of reducing trades in the realized P&L.
  * The execution belongs to the trading day of its own time `t` (`dayStartMs` after UTC midnight),
  * not to the day it is applied on: a late or replayed execution of an earlier day changes the
  * day's opening quantity, not today's cash flow, so a book rebuilt from the log equals the live one.
@@ -121,13 +125,15 @@ export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Da
     const closing = Math.min(Math.abs(s), Math.abs(p.qty));
     const avg = p.cost / p.qty;
     const dir = Math.sign(p.qty);
-    p.realized += (e.p - avg) * closing * dir - fee;
+    const rest = roundQty(Math.abs(s) - closing);
+    // a trade through zero: the fee is split pro rata between the closed and the opened quantity
+    const openFee = rest > EPS ? (fee * rest) / Math.abs(s) : 0;
+    p.realized += (e.p - avg) * closing * dir - (fee - openFee);
     p.cost -= avg * closing * dir;
     p.qty = roundQty(p.qty - closing * dir);
-    const rest = roundQty(Math.abs(s) - closing);
     if (rest > EPS) {
       p.qty = Math.sign(s) * rest;
-      p.cost = p.qty * e.p;
+      p.cost = p.qty * e.p + openFee;
     }
   }
   if (Math.abs(p.qty) < EPS) {

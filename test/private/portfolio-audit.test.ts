@@ -248,3 +248,20 @@ describe('pf.rpc: a put body is checked like the service API checks it', () => {
     }
   });
 });
+
+describe('average cost through zero', () => {
+  it("splits a flip's fee pro rata: the closed part is realized, the opened part is in the new side's cost", () => {
+    const b = emptyBook('u', 'USD', D + H);
+    applyExecution(b, ex('buy', 10, 100, D + H), D + H);
+    // sell 15 at 90 with a fee of 3: 10 close the long (fee 2), 5 open a short (fee 1)
+    applyExecution(b, ex('sell', 15, 90, D + 2 * H, 'AAPL', 3), D + 2 * H);
+    const p = b.positions.AAPL!;
+    expect(p.qty).toBe(-5);
+    expect(p.realized).toBeCloseTo(-100 - 2, 9);
+    // short 5 at 90 receives 450 less the fee 1: cost -449, an average short price of 89.8
+    expect(p.cost).toBeCloseTo(-449, 9);
+    // the same total as before: covering at 90 realizes -1 more (the opening fee)
+    applyExecution(b, ex('buy', 5, 90, D + 3 * H), D + 3 * H);
+    expect(b.positions.AAPL!.realized).toBeCloseTo(-103, 9);
+  });
+});
