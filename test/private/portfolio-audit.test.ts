@@ -265,3 +265,33 @@ describe('average cost through zero', () => {
     expect(b.positions.AAPL!.realized).toBeCloseTo(-103, 9);
   });
 });
+
+describe('books across day changes', () => {
+  it('a position closed yesterday and reopened today keeps the old realized P&L in the total', () => {
+    const b = emptyBook('u', 'USD', D + H);
+    applyExecution(b, ex('buy', 10, 100, D + H), D + H);
+    applyExecution(b, ex('sell', 10, 105, D + 2 * H), D + 2 * H);
+    applyExecution(b, ex('buy', 4, 110, D + 26 * H), D + 26 * H);
+    expect(b.positions.AAPL).toMatchObject({ qty: 4, cost: 440, realized: 0, dayQty0: 0 });
+    const v = valuate(b, source(112, 111), usd, defaultRegistry(), D + 27 * H);
+    expect(v.realized).toBe(50);
+    expect(v.day_pnl).toBe(8); // bought 4 at 110 today, now 112
+  });
+
+  it('reads a book saved by an earlier version (positions without their own day)', () => {
+    const legacy = JSON.parse(
+      JSON.stringify({
+        user: 'u',
+        ccy: 'USD',
+        seq: 3,
+        day: Math.floor((D + H) / 86_400_000),
+        positions: { AAPL: { qty: 10, cost: 1000, dayQty0: 6, dayFlow: 410, realized: 5 } },
+        updatedAt: D + H,
+      }),
+    ) as PositionBook;
+    // the same day: its day fields still count
+    expect(valuate(legacy, source(110, 100), usd, defaultRegistry(), D + 2 * H)).toMatchObject({ day_pnl: 1100 - 600 - 410, realized: 5 });
+    // the next day: rolled
+    expect(valuate(legacy, source(110, 108), usd, defaultRegistry(), D + 26 * H)).toMatchObject({ day_pnl: 20, realized: 5 });
+  });
+});
