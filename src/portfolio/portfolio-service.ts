@@ -30,6 +30,9 @@ export interface PortfolioServiceOptions {
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
+/** events read per request when catching up at start */
+const CATCH_UP_BATCH = 500;
+
 interface PriceState {
   /** last trade price (ticker) */
   last?: number;
@@ -105,6 +108,13 @@ export class PortfolioService implements PortfolioApi {
     }
     this.#checkpoint = await this.#o.store.checkpoint();
     this.#checkpointSaved = this.#checkpoint;
+    // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now. Their
+    // events stored after a book's last save (a crash between the append and the save) are read
+    // here, first in the queue: live events queue behind them, and one seen twice is skipped by seq.
+    if (this.#o.events.kind !== 'jetstream') {
+      const books = [...this.#books.values()];
+      this.#enqueue(() => this.#catchUp(books)).catch(() => undefined); // logged by #enqueue
+    }
     this.#unfollow = this.#o.events.follow((user, ev, pos) => this.#enqueue(() => this.#apply(user, ev, pos)), { after: this.#checkpoint ?? 0 });
     this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject) => {
       const user = userOf(subject, PF_KICK_PREFIX);
@@ -112,6 +122,20 @@ export class PortfolioService implements PortfolioApi {
     });
     this.#timer = setInterval(() => this.#publishDue(), this.#o.config.publishMs);
     this.#timer.unref();
+  }
+
+  async #catchUp(books: PositionBook[]): Promise<void> {
+    for (const b of books) {
+      try {
+        for (;;) {
+          const evs = await this.#o.events.read(b.user, b.seq, CATCH_UP_BATCH);
+          for (const ev of evs) await this.#apply(b.user, ev, this.#checkpoint ?? 0);
+          if (evs.length < CATCH_UP_BATCH || this.#closed) break;
+        }
+      } catch (err) {
+        this.#o.log?.warn({ err, user: b.user }, 'portfolio catch-up from the execution log failed');
+      }
+    }
   }
 
   #enqueue(fn: () => Promise<void>): Promise<void> {

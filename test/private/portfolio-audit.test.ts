@@ -295,3 +295,29 @@ describe('books across day changes', () => {
     expect(valuate(legacy, source(110, 108), usd, defaultRegistry(), D + 26 * H)).toMatchObject({ day_pnl: 20, realized: 5 });
   });
 });
+
+describe('restart with a log that only follows from now (Redis, memory)', () => {
+  it('applies the executions a book has not seen yet (appended before a crash) at start', async () => {
+    const events = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 });
+    const store = new MemoryPositionStore();
+    const config = { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' };
+    const a = new PortfolioService({ bus: new MemoryBus(), registry: defaultRegistry(), store, events, config });
+    await a.start();
+    await events.append('u', ex('buy', 10, 100, Date.now()));
+    await a.settled();
+    await a.close();
+    // stored in the log, but the service stopped before applying them
+    await events.append('u', ex('buy', 5, 110, Date.now()));
+    await events.append('u', ex('sell', 3, 120, Date.now()));
+    const b = new PortfolioService({ bus: new MemoryBus(), registry: defaultRegistry(), store, events, config });
+    await b.start();
+    try {
+      await events.append('u', ex('buy', 1, 130, Date.now()));
+      await b.settled();
+      expect(await b.getPositions('u')).toMatchObject({ seq: 4, positions: [{ sym: 'AAPL', qty: 13 }] });
+      expect((await b.getPositions('u'))!.positions[0]!.cost).toBeCloseTo((1550 * 12) / 15 + 130, 9);
+    } finally {
+      await b.close();
+    }
+  });
+});
