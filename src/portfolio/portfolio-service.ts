@@ -146,13 +146,17 @@ export class PortfolioService implements PortfolioApi {
 
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
-    const book = this.#books.get(user) ?? emptyBook(user, this.#o.config.baseCurrency);
+    let book = this.#books.get(user);
+    if (!book) {
+      book = emptyBook(user, this.#o.config.baseCurrency);
+      // a user's first event seen is not their first one: the earlier ones were stored but never
+      // applied (a crash before the first save), or this log replay starts late: read them first
+      if (ev.seq > 1) await this.#readEarlier(book, ev.seq);
+    }
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
     } else {
-      const sym = ev.d.sym;
-      applyExecution(book, ev.d, Date.now(), this.#dayStartMs(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
-      book.seq = ev.seq;
+      this.#applyOne(book, ev);
       this.#books.set(user, book);
       await this.#o.store.save(book);
       await this.#track(book);
@@ -160,6 +164,25 @@ export class PortfolioService implements PortfolioApi {
       this.stats.applied++;
     }
     this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  #applyOne(book: PositionBook, ev: StoredEvent): void {
+    const sym = ev.d.sym;
+    applyExecution(book, ev.d, Date.now(), this.#dayStartMs(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
+    book.seq = ev.seq;
+  }
+
+  /** Apply a new book's events before `seq` from the log (those retained). */
+  async #readEarlier(book: PositionBook, seq: number): Promise<void> {
+    for (;;) {
+      const evs = await this.#o.events.read(book.user, book.seq, CATCH_UP_BATCH);
+      for (const e of evs) {
+        if (e.seq >= seq) return;
+        this.#applyOne(book, e);
+        this.stats.applied++;
+      }
+      if (evs.length < CATCH_UP_BATCH) return;
+    }
   }
 
   /** Wait until every update queued so far has been applied (tests, shutdown). */

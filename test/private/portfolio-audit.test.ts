@@ -321,3 +321,22 @@ describe('restart with a log that only follows from now (Redis, memory)', () => 
     }
   });
 });
+
+describe('a user whose first executions were stored but never applied', () => {
+  it('gets them applied with the first one the service sees', async () => {
+    const events = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 86_400_000 });
+    const config = { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' };
+    // stored while no portfolio service ran (or before a crash, before its first save)
+    await events.append('v', ex('buy', 10, 100, Date.now()));
+    await events.append('v', ex('buy', 10, 110, Date.now()));
+    const svc = new PortfolioService({ bus: new MemoryBus(), registry: defaultRegistry(), store: new MemoryPositionStore(), events, config });
+    await svc.start();
+    try {
+      await events.append('v', ex('sell', 5, 120, Date.now()));
+      await svc.settled();
+      expect(await svc.getPositions('v')).toMatchObject({ seq: 3, positions: [{ sym: 'AAPL', qty: 15, cost: 1575 }] });
+    } finally {
+      await svc.close();
+    }
+  });
+});
