@@ -70,6 +70,8 @@ export class PortfolioService implements PortfolioApi {
   #checkpoint: number | undefined;
   #checkpointSaved: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** when #publishDue last looked for trading days that started (once a minute) */
+  #dayCheckAt = Date.now();
   #unfollow: Unsubscribe | undefined;
   #unkick: Unsubscribe | undefined;
   #closed = false;
@@ -250,7 +252,22 @@ export class PortfolioService implements PortfolioApi {
     return valuate(b, this.#priceSource, this.#fx, this.#o.registry, now);
   }
 
+  /**
+   * A held symbol's trading day started since the last look: its users' day P&L starts again from
+   * zero, to be published even when no price moves (a market closed at the day change).
+   */
+  #markNewDays(now: number): void {
+    const from = this.#dayCheckAt;
+    if (Math.floor(now / 60_000) === Math.floor(from / 60_000)) return; // days start on a minute
+    this.#dayCheckAt = now;
+    for (const [sym, users] of this.#needs) {
+      if (this.#dayOf(sym, from) === this.#dayOf(sym, now)) continue;
+      for (const u of users) this.#dirty.add(u);
+    }
+  }
+
   #publishDue(): void {
+    this.#markNewDays(Date.now());
     if (this.#dirty.size > 0) {
       const now = Date.now();
       for (const user of this.#dirty) {

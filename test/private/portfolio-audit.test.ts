@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BusRequests } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { portfolioSubject } from '../../src/bus/private-subjects.js';
 import { marketSubject } from '../../src/bus/subjects.js';
-import { encodeTick } from '../../src/codec/tick-codec.js';
+import { decodeBusMessage, encodeTick } from '../../src/codec/tick-codec.js';
 import { DEFAULT_INSTRUMENTS, defaultRegistry, InstrumentRegistry } from '../../src/core/instruments.js';
 import type { Tick } from '../../src/core/schema.js';
 import { msToNs } from '../../src/core/time.js';
@@ -16,6 +17,7 @@ import { applyExecution, emptyBook } from '../../src/portfolio/positions.js';
 import type { PositionBook } from '../../src/portfolio/positions.js';
 import { valuate } from '../../src/portfolio/valuation.js';
 import type { PriceSource } from '../../src/portfolio/valuation.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Audit of the portfolio figures against docs/private-streams.md#portfolio: which day an
@@ -335,6 +337,38 @@ describe('a user whose first executions were stored but never applied', () => {
       await events.append('v', ex('sell', 5, 120, Date.now()));
       await svc.settled();
       expect(await svc.getPositions('v')).toMatchObject({ seq: 3, positions: [{ sym: 'AAPL', qty: 15, cost: 1575 }] });
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('the day change is published', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('a quiet market: the valuation after the day start has the new day P&L without waiting for a price', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    vi.setSystemTime(D + 24 * H - 2000);
+    const bus = new MemoryBus();
+    const seen: { day_pnl: number }[] = [];
+    bus.subscribe(portfolioSubject('u'), (_s, payload) => seen.push(decodeBusMessage(payload)));
+    const config = { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' };
+    const svc = new PortfolioService({
+      bus,
+      registry: defaultRegistry(),
+      store: new MemoryPositionStore(),
+      events: new MemoryEventLog({ maxPerUser: 10, retentionMs: H }),
+      config,
+    });
+    await svc.start();
+    try {
+      await svc.putPositions('u', { ccy: 'USD', positions: [{ sym: 'AAPL', qty: 10, cost: 1000 }] });
+      const ts = msToNs(Date.now());
+      const tick = { k: 'ticker', sym: 'AAPL', src: 't', seq: 1, ep: 1, ts, rt: ts, p: 110, bp: 0, ap: 0, o: 100, h: 110, l: 100, v: 1, chg: 10, chgp: 10 };
+      bus.publish(marketSubject('stock', 'ticker', 'AAPL'), encodeTick(tick as unknown as Tick));
+      await waitFor(() => seen.some((v) => v.day_pnl === 100), "yesterday's day P&L");
+      vi.setSystemTime(D + 24 * H + 1000); // the next UTC day, no tick since
+      await waitFor(() => seen.at(-1)!.day_pnl === 0, { what: 'a valuation with the new day P&L', timeout: 3000 });
     } finally {
       await svc.close();
     }
