@@ -6,14 +6,19 @@
 export { TickwireProvider, useTickwire, useTickwireStore, type TickwireProviderProps } from './provider.js';
 export {
   useBars,
+  useBook,
   useChannel,
   useChannelSnapshot,
+  useConnectionError,
   useConnectionState,
   useExecutions,
   usePortfolio,
   useQuote,
   useTicker,
   useTrades,
+  type BarInterval,
+  type BarOptions,
+  type BookOptions,
   type ChannelOptions,
   type ListOptions,
 } from './hooks.js';

@@ -1,0 +1,254 @@
+import { createElement as h } from 'react';
+import { renderToString } from 'react-dom/server';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { bookChecksum, TickwireClient, type Bar, type BookLevel, type BookPayload, type Trade } from '@tickwire/client';
+// the package from this checkout's sources (node_modules may link another checkout's)
+import {
+  TickwireProvider,
+  TickwireStore,
+  useBars,
+  useBook,
+  useChannelSnapshot,
+  useConnectionError,
+  useConnectionState,
+  useOnScreen,
+  useQuote,
+  useTrades,
+} from '../../packages/react/src/index.js';
+import { freePort } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * @tickwire/react's store (what every hook reads) in Node, against a scripted server on a loopback
+ * port that speaks the frames the gateway sends: trade corrections and cancels applied to the
+ * trade list, bars of every interval with their `history`, order books rebuilt from snapshot and
+ * updates, refused channels and connection errors exposed, and server-side rendering that opens
+ * nothing. The hooks in a browser are in react.test.ts.
+ */
+
+type Frame = { op: string; id: number; channels?: string[]; history?: number; depth?: number; throttle?: number };
+const T0 = 1_718_026_200_000;
+const bar = (n: number, closed: boolean, c = 100 + n): Bar => ({ t: T0 + n * 300_000, iv: 300_000, o: 100, h: 110, l: 90, c, v: 10, n: 3, closed });
+const book = (bids: BookLevel[], asks: BookLevel[], full: { bids: BookLevel[]; asks: BookLevel[] }, depth?: number): BookPayload => ({
+  bids,
+  asks,
+  cs: bookChecksum(full.bids, full.asks),
+  ...(depth ? { depth } : {}),
+  t: T0,
+  src: 'sim',
+});
+
+/** What the scripted server answers to a subscribe of each channel. */
+function script(ws: WebSocket, req: Frame): void {
+  const send = (f: unknown): void => ws.send(JSON.stringify(f));
+  const chans = req.channels ?? [];
+  const rejected = chans.filter((c) => c === 'quote:NOPE').map((channel) => ({ channel, code: 'UNKNOWN_CHANNEL', reason: 'no such symbol' }));
+  send({ op: 'ack', id: req.id, subscribed: chans.filter((c) => c !== 'quote:NOPE'), rejected, throttle: req.throttle ?? 0 });
+  for (const ch of chans) {
+    if (ch === 'trade:AAPL') {
+      const t = T0;
+      send({
+        op: 'batch',
+        items: [
+          { op: 'data', ch, seq: 1, d: { id: '11', p: 100, s: 1, t, src: 'alpaca' } },
+          { op: 'data', ch, seq: 2, d: { id: '12', p: 105, s: 10, t, src: 'alpaca' } },
+          { op: 'correction', ch, seq: 3, d: { ref: '11', id: '14', p: 102, s: 20, t, src: 'alpaca', applied: true } },
+          { op: 'data', ch, seq: 4, d: { id: '15', p: 101, s: 1, t, src: 'alpaca' } },
+          { op: 'cancel', ch, seq: 5, d: { ref: '12', t, src: 'alpaca', applied: true } },
+        ],
+      });
+    } else if (ch === 'trade:MSFT') {
+      // the latest trade cancelled, then the one before it corrected
+      send({ op: 'data', ch, seq: 1, d: { id: '1', p: 50, s: 1, t: T0, src: 'alpaca' } });
+      send({ op: 'data', ch, seq: 2, d: { id: '2', p: 51, s: 1, t: T0, src: 'alpaca' } });
+      send({ op: 'cancel', ch, seq: 3, d: { ref: '2', t: T0, src: 'alpaca', applied: true } });
+      send({ op: 'correction', ch, seq: 4, d: { ref: '1', id: '3', p: 49, s: 2, t: T0, src: 'alpaca', applied: true } });
+    } else if (ch === 'bar.5m:AAPL') {
+      const history = req.history ? [bar(1, true), bar(2, true), bar(3, true)].slice(-req.history) : undefined;
+      send({ op: 'data', ch, seq: 7, snapshot: true, d: bar(4, false), ...(history ? { history } : {}) });
+      send({ op: 'data', ch, seq: 8, d: bar(4, false, 120) });
+    } else if (ch === 'book:AAPL') {
+      let full = {
+        bids: [
+          [10, 1],
+          [9, 2],
+        ] as BookLevel[],
+        asks: [
+          [11, 1],
+          [12, 3],
+        ] as BookLevel[],
+      };
+      send({ op: 'data', ch, seq: 1, snapshot: true, d: book(full.bids, full.asks, full, req.depth) });
+      full = {
+        bids: [
+          [9.5, 4],
+          [9, 2],
+        ],
+        asks: full.asks,
+      };
+      send({
+        op: 'data',
+        ch,
+        seq: 2,
+        d: book(
+          [
+            [10, 0],
+            [9.5, 4],
+          ],
+          [],
+          full,
+        ),
+      });
+      full = {
+        bids: full.bids,
+        asks: [
+          [11, 2],
+          [12, 3],
+        ],
+      };
+      send({ op: 'data', ch, seq: 3, d: book([], [[11, 2]], full) });
+    }
+  }
+}
+
+async function scriptedServer(port = 0): Promise<{ wss: WebSocketServer; port: number; frames: Frame[]; connections: () => number }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols: () => 'tickwire.v1.json' });
+  await new Promise((r) => wss.once('listening', r));
+  const frames: Frame[] = [];
+  let connections = 0;
+  wss.on('connection', (ws: WebSocket) => {
+    connections++;
+    ws.send(JSON.stringify({ op: 'welcome', conn: `c${connections}`, protocol: 1, server_time: Date.now() }));
+    ws.on('message', (raw) => {
+      const req = JSON.parse(String(raw)) as Frame;
+      frames.push(req);
+      if (req.op === 'subscribe') script(ws, req);
+      else if (req.op === 'unsubscribe') ws.send(JSON.stringify({ op: 'ack', id: req.id, unsubscribed: req.channels }));
+    });
+  });
+  return { wss, port: (wss.address() as { port: number }).port, frames, connections: () => connections };
+}
+
+describe('@tickwire/react store: what the hooks show', () => {
+  let wss: WebSocketServer | undefined;
+  let client: TickwireClient | undefined;
+  afterEach(async () => {
+    await client?.close();
+    await new Promise<void>((r) => (wss ? wss.close(() => r()) : r()));
+    client = undefined;
+    wss = undefined;
+  });
+
+  async function connect(): Promise<{ store: TickwireStore; frames: Frame[]; errors: unknown[] }> {
+    const s = await scriptedServer();
+    wss = s.wss;
+    client = new TickwireClient({ url: `ws://127.0.0.1:${s.port}/v1/stream`, encoding: 'json', reconnect: false });
+    const errors: unknown[] = [];
+    const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0), onError: (e) => errors.push(e) });
+    await client.connect();
+    return { store, frames: s.frames, errors };
+  }
+
+  it('a trade correction replaces the trade it refers to, a cancel removes it (list and latest value)', async () => {
+    const { store } = await connect();
+    store.acquire('trade:AAPL', { limit: 10 });
+    store.acquire('trade:MSFT'); // no list: the latest trade only
+    const ids = (): string[] => (store.snapshot('trade:AAPL').items as Trade[]).map((t) => t.id);
+    await waitFor(() => ids().includes('15'), 'the trades of AAPL');
+    expect(ids()).toEqual(['14', '15']);
+    expect((store.snapshot('trade:AAPL').items[0] as Trade).p).toBe(102);
+    expect((store.snapshot('trade:AAPL').value as Trade).id).toBe('15');
+    // MSFT: 2 is cancelled while it is the latest, then 1 (not the latest any more) is corrected
+    await waitFor(() => store.snapshot('trade:MSFT').received === 4, 'the updates of MSFT');
+    expect(store.snapshot('trade:MSFT').value).toBeUndefined(); // no list kept: nothing else to show
+  });
+
+  it('the latest value follows a correction of the latest trade', async () => {
+    const { store } = await connect();
+    store.acquire('trade:MSFT', { limit: 5 });
+    await waitFor(() => store.snapshot('trade:MSFT').received === 4, 'the updates of MSFT');
+    expect(store.snapshot('trade:MSFT').items).toEqual([{ id: '3', p: 49, s: 2, t: T0, src: 'alpaca' }]);
+    expect(store.snapshot('trade:MSFT').value).toEqual({ id: '3', p: 49, s: 2, t: T0, src: 'alpaca' });
+  });
+
+  it('bars of every interval make a list, with the closed bars of `history` before the snapshot', async () => {
+    const { store, frames } = await connect();
+    store.acquire('bar.5m:AAPL', { limit: 10, history: 3 });
+    await waitFor(() => store.snapshot('bar.5m:AAPL').received === 2, 'the bars');
+    expect(frames.find((f) => f.op === 'subscribe')).toMatchObject({ channels: ['bar.5m:AAPL'], history: 3 });
+    const bars = store.snapshot('bar.5m:AAPL').items as Bar[];
+    expect(bars.map((b) => b.t)).toEqual([1, 2, 3, 4].map((n) => T0 + n * 300_000));
+    expect(bars[3]).toMatchObject({ c: 120, closed: false }); // the open bar's newer state replaced the older
+  });
+
+  it('an order book is the whole book (snapshot plus every update), not the last delta', async () => {
+    const { store, frames } = await connect();
+    store.acquire('book:AAPL', { depth: 10 });
+    await waitFor(() => store.snapshot('book:AAPL').received === 3, 'the book');
+    expect(frames.find((f) => f.op === 'subscribe')).toMatchObject({ channels: ['book:AAPL'], depth: 10 });
+    const b = store.snapshot('book:AAPL').value as BookPayload;
+    expect(b.bids).toEqual([
+      [9.5, 4],
+      [9, 2],
+    ]);
+    expect(b.asks).toEqual([
+      [11, 2],
+      [12, 3],
+    ]);
+    expect(b.cs).toBe(bookChecksum(b.bids, b.asks));
+  });
+
+  it('a channel the server refuses: its snapshot says why, and onError hears it once', async () => {
+    const { store, errors } = await connect();
+    store.acquire('quote:NOPE');
+    store.acquire('quote:NOPE');
+    await waitFor(() => store.snapshot('quote:NOPE').error, 'the refusal');
+    expect(store.snapshot('quote:NOPE').error).toEqual({ channel: 'quote:NOPE', code: 'UNKNOWN_CHANNEL', reason: 'no such symbol' });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'UNKNOWN_CHANNEL' });
+  });
+
+  it('the connection error is exposed while there is no connection, and cleared when it opens', async () => {
+    const port = await freePort();
+    client = new TickwireClient({
+      url: `ws://127.0.0.1:${port}/v1/stream`,
+      encoding: 'json',
+      reconnect: { initialDelayMs: 50, maxDelayMs: 100 },
+      fallback: false,
+    });
+    const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0) });
+    const stop = store.trackConnection();
+    let changes = 0;
+    store.listenConnectionError(() => changes++);
+    client.connect().catch(() => undefined);
+    const err = await waitFor(() => store.connectionError(), 'an error while nothing listens');
+    expect(err.code).toBe('TRANSPORT');
+    const s = await scriptedServer(port);
+    wss = s.wss;
+    await waitFor(() => client!.state === 'open', { what: 'the connection', timeout: 15_000 });
+    expect(store.connectionError()).toBeUndefined();
+    expect(changes).toBe(2);
+    stop();
+  });
+
+  it('server-side rendering: the hooks render their empty state and nothing connects', async () => {
+    const s = await scriptedServer();
+    wss = s.wss;
+    function Page(): ReturnType<typeof h> {
+      const state = useConnectionState();
+      const error = useConnectionError();
+      const q = useQuote('AAPL');
+      const trades = useTrades('AAPL');
+      const bars = useBars('AAPL', '1h', { history: 100 });
+      const b = useBook('AAPL');
+      const snap = useChannelSnapshot('ticker:AAPL');
+      const { ref, visible } = useOnScreen<HTMLDivElement>();
+      return h('div', { ref }, `${state}|${String(error)}|${String(q)}|${trades.length}|${bars.length}|${String(b)}|${snap.received}|${visible}`);
+    }
+    const html = renderToString(h(TickwireProvider, { url: `ws://127.0.0.1:${s.port}/v1/stream`, options: { encoding: 'json' } }, h(Page)));
+    expect(html).toBe('<div>idle|undefined|undefined|0|0|undefined|0|true</div>');
+    // nothing to wait for: rendering on the server starts no timer that could connect later
+    expect(s.connections()).toBe(0);
+  });
+});
