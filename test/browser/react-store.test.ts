@@ -1,3 +1,4 @@
+import { SignJWT } from 'jose';
 import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,15 +8,18 @@ import { bookChecksum, TickwireClient, type Bar, type BookLevel, type BookPayloa
 import {
   TickwireProvider,
   TickwireStore,
+  type UserNotification,
   useBars,
   useBook,
   useChannelSnapshot,
   useConnectionError,
   useConnectionState,
+  useNotifications,
   useOnScreen,
   useQuote,
   useTrades,
 } from '../../packages/react/src/index.js';
+import { startTestEngine, streamUrl } from '../client/helpers.js';
 import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -244,11 +248,70 @@ describe('@tickwire/react store: what the hooks show', () => {
       const b = useBook('AAPL');
       const snap = useChannelSnapshot('ticker:AAPL');
       const { ref, visible } = useOnScreen<HTMLDivElement>();
-      return h('div', { ref }, `${state}|${String(error)}|${String(q)}|${trades.length}|${bars.length}|${String(b)}|${snap.received}|${visible}`);
+      const n = useNotifications();
+      return h(
+        'div',
+        { ref },
+        `${state}|${String(error)}|${String(q)}|${trades.length}|${bars.length}|${String(b)}|${snap.received}|${visible}|${n.notifications.length}/${n.unread}`,
+      );
     }
     const html = renderToString(h(TickwireProvider, { url: `ws://127.0.0.1:${s.port}/v1/stream`, options: { encoding: 'json' } }, h(Page)));
-    expect(html).toBe('<div>idle|undefined|undefined|0|0|undefined|0|true</div>');
+    expect(html).toBe('<div>idle|undefined|undefined|0|0|undefined|0|true|0/0</div>');
     // nothing to wait for: rendering on the server starts no timer that could connect later
     expect(s.connections()).toBe(0);
+  });
+});
+
+describe('@tickwire/react store: notifications with their read state, against the engine', () => {
+  const SECRET = 'test-secret-for-react-notifications-0123456789';
+  const SERVICE_TOKEN = 'service-token-for-react-notifications-0123';
+
+  it("lists the user's notifications, applies read markers (by id and by ids), and a new subscription starts with the unread ones", async () => {
+    const engine = await startTestEngine(undefined, { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
+    const token = (): Promise<string> =>
+      new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('rhea').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json', token });
+    try {
+      const post = async (id: string): Promise<void> => {
+        const res = await fetch(`http://127.0.0.1:${engine.port}/v1/users/rhea/notifications`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id, type: 'note', title: id }),
+        });
+        expect(res.status).toBeLessThan(300);
+      };
+      const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0) });
+      await client.connect();
+      const claim = store.acquire('notifications', { limit: 10 });
+      const list = (): UserNotification[] => store.snapshot('notifications').items as UserNotification[];
+      const read = (): string =>
+        list()
+          .map((n) => `${n.id}:${n.read ? 'r' : 'u'}`)
+          .join(' ');
+      await waitFor(() => client.subscriptions.includes('notifications') && client.state === 'open', 'the subscription');
+      for (const id of ['n-1', 'n-2', 'n-3']) await post(id);
+      await waitFor(() => list().length === 3, 'three notifications');
+      expect(read()).toBe('n-1:u n-2:u n-3:u');
+      expect(list().map((n) => n.seq)).toEqual([...list().map((n) => n.seq)].sort((a, b) => a! - b!));
+      expect(await client.markNotificationsRead({ upToId: 'n-2' })).toMatchObject({ unread: 1 });
+      await waitFor(() => read() === 'n-1:r n-2:r n-3:u', 'the read marker up to n-2');
+      expect(await client.markNotificationsRead({ ids: ['n-3'] })).toMatchObject({ unread: 0 });
+      await waitFor(() => read() === 'n-1:r n-2:r n-3:r', 'the read marker of n-3');
+      expect(list().every((n) => n.kind === 'notification')).toBe(true); // markers are not items
+      // every claim gone, then a new one: the subscription starts after the read cursor (nothing unread)
+      store.release('notifications', claim);
+      await waitFor(() => !client.subscriptions.includes('notifications'), 'the unsubscribe');
+      store.acquire('notifications', { limit: 10 });
+      await post('n-4');
+      await waitFor(() => list().some((n) => n.id === 'n-4'), 'n-4');
+      expect(
+        list()
+          .filter((n) => !n.read)
+          .map((n) => n.id),
+      ).toEqual(['n-4']);
+    } finally {
+      await client.close();
+      await engine.close();
+    }
   });
 });

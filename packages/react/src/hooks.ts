@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
-import type { BookPayload, ConnectionState, PayloadOf, TickwireClientError } from '@tickwire/client';
+import type { BookPayload, ConnectionState, NotificationsReadMark, PayloadOf, TickwireClientError } from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
-import type { ChannelSnapshot, ClaimOptions } from './store.js';
+import type { ChannelSnapshot, ClaimOptions, UserNotification } from './store.js';
 
 export interface ChannelOptions {
   /**
@@ -131,6 +131,29 @@ export function useExecutions(opts: ListOptions = {}): readonly Execution[] {
   const limit = opts.limit ?? 100;
   const snap = useChannelSnapshot<Execution>('executions', { ...opts, limit });
   return useTail(snap.items, limit);
+}
+
+export interface Notifications {
+  /** the user's notifications, oldest first (at most `limit`), each with `seq` and `read` (read markers applied) */
+  notifications: readonly UserNotification[];
+  /** how many of them are unread */
+  unread: number;
+  /** mark read (up to a seq, up to an id, or by ids): every connection of the user gets the marker, this list included */
+  markRead: (mark: NotificationsReadMark) => Promise<{ seq: number; unread: number }>;
+}
+
+/**
+ * The signed-in user's notifications (alert firings, posts from backends), with their read state
+ * (needs a token). The subscription brings every unread one, then live ones; reconnects resume
+ * after the last seen.
+ */
+export function useNotifications(opts: ListOptions = {}): Notifications {
+  const limit = opts.limit ?? 100;
+  const client = useTickwire();
+  const snap = useChannelSnapshot<UserNotification>('notifications', { ...opts, limit });
+  const notifications = useTail(snap.items, limit);
+  const markRead = useCallback((mark: NotificationsReadMark) => client.markNotificationsRead(mark), [client]);
+  return useMemo(() => ({ notifications, unread: notifications.filter((n) => !n.read).length, markRead }), [notifications, markRead]);
 }
 
 /** The connection state: `idle`, `connecting`, `open`, `reconnecting` or `closed`. */

@@ -12,6 +12,7 @@ export {
   useConnectionError,
   useConnectionState,
   useExecutions,
+  useNotifications,
   usePortfolio,
   useQuote,
   useTicker,
@@ -21,6 +22,7 @@ export {
   type BookOptions,
   type ChannelOptions,
   type ListOptions,
+  type Notifications,
 } from './hooks.js';
 export { useOnScreen, type OnScreen, type OnScreenOptions } from './visibility.js';
-export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions } from './store.js';
+export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions, type UserNotification } from './store.js';

@@ -2,6 +2,8 @@ import {
   LocalBook,
   TickwireClientError,
   type BookPayload,
+  type Notification,
+  type NotificationPayload,
   type RejectedChannel,
   type SubscribeOptions,
   type TickwireClient,
@@ -396,6 +398,7 @@ export class TickwireStore {
 
   #fold(e: Entry, updates: readonly Update[]): ChannelSnapshot {
     if (e.book) return this.#foldBook(e, e.book, updates);
+    if (e.channel === 'notifications') return foldNotifications(e, updates);
     return fold(e, updates);
   }
 
@@ -481,6 +484,36 @@ function fold(e: Entry, updates: readonly Update[]): ChannelSnapshot {
     update = u;
   }
   return { value, update, items, received: prev.received + updates.length, error: prev.error };
+}
+
+/** A notification as the list shows it: with its `seq` and whether it is read (read markers applied). */
+export type UserNotification = Omit<NotificationPayload, 'kind'> & { readonly kind: 'notification'; readonly seq: number | undefined; readonly read: boolean };
+
+/**
+ * `notifications`: the list holds the notifications (by id, newest last); a read marker is not an
+ * item, it marks the ones it covers read (`upTo`: every seq up to it; `ids`: these).
+ */
+function foldNotifications(e: Entry, updates: readonly Update[]): ChannelSnapshot {
+  const prev = e.snapshot;
+  let limit = 0;
+  for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
+  let next = (prev.items as UserNotification[]).slice();
+  for (const u of updates) {
+    const d = u.d as Notification & { read?: boolean };
+    if (d.kind === 'read') {
+      const ids = new Set(d.ids ?? []);
+      const upTo = d.upTo;
+      next = next.map((n) => (!n.read && ((upTo !== undefined && n.seq !== undefined && n.seq <= upTo) || ids.has(n.id)) ? { ...n, read: true } : n));
+    } else if (d.kind === 'notification') {
+      const item: UserNotification = { ...d, seq: u.seq, read: d.read === true };
+      const at = lastIndexWhere(next, (n) => n.id === d.id);
+      if (at >= 0) next[at] = item;
+      else next.push(item);
+    }
+  }
+  const items = limit > 0 ? (next.length > limit ? next.slice(next.length - limit) : next) : [];
+  const last = updates[updates.length - 1]!;
+  return { value: last.d, update: last, items, received: prev.received + updates.length, error: prev.error };
 }
 
 /** The trade a correction describes (it replaces the one with id `ref`). */
