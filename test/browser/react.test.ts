@@ -28,6 +28,7 @@ interface Harness {
   unmount(): void;
   setPageHidden(hidden: boolean): void;
   tokenCalls: number[];
+  errorCalls: { version: number; code: string }[];
   pageListeners: number;
   unstableTapes: number;
   tapeRenders: number;
@@ -147,7 +148,7 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     expect(rig.pageErrors).toEqual([]);
   });
 
-  it("getToken: a reconnect calls the newest function passed, not the first render's", async () => {
+  it('getToken and onError: the newest functions passed are called (a reconnect, a refused channel)', async () => {
     await freshPage();
     await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'token', version: 1 }));
     await expect.poll(() => page.getByTestId('quote-0').textContent(), { timeout: 20_000 }).toMatch(/\d/);
@@ -158,7 +159,30 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.tokenCalls.length), { timeout: 20_000 }).toBeGreaterThan(before);
     expect((await page.evaluate(() => (window as unknown as W).harness.tokenCalls)).slice(before)).toEqual([2]);
     await expect.poll(() => page.getByTestId('conn').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+    // a refused channel after the re-render: the newest onError hears it, once
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.errorCalls.length), { timeout: 20_000 }).toBeGreaterThan(0);
+    expect(await page.evaluate(() => (window as unknown as W).harness.errorCalls)).toEqual([{ version: 2, code: 'UNKNOWN_CHANNEL' }]);
     await page.evaluate(() => (window as unknown as W).harness.unmount());
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('a new symbol or throttle: the old channel is left, the new one joined, and the old value is never shown for the new symbol', async () => {
+    await freshPage();
+    await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'symbol', symbol: 'AAPL', throttle: 0 }));
+    await expect.poll(() => page.getByTestId('shown').getAttribute('data-channel'), { timeout: 20_000 }).toBe('quote:AAPL');
+    await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'symbol', symbol: 'MSFT', throttle: 0 }));
+    // from the first render after the change, either nothing yet or MSFT
+    expect(['', 'quote:MSFT']).toContain(await page.getByTestId('shown').getAttribute('data-channel'));
+    await expect.poll(() => page.getByTestId('shown').getAttribute('data-channel'), { timeout: 20_000 }).toBe('quote:MSFT');
+    await expect.poll(async () => withChannel(await ops('unsubscribe'), 'quote:AAPL').length, { timeout: 10_000 }).toBe(1);
+    expect(withChannel(await ops('subscribe'), 'quote:MSFT')).toHaveLength(1);
+    expect(await page.evaluate(() => (window as unknown as W).harness.claims())).toEqual({ 'quote:MSFT': 2 });
+    // a slower throttle: re-subscribed at it
+    await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'symbol', symbol: 'MSFT', throttle: 500 }));
+    // the Channel component still asks for every update (throttle 0): the fastest wins, nothing changes
+    expect(withChannel(await ops('subscribe'), 'quote:MSFT')).toHaveLength(1);
+    await page.evaluate(() => (window as unknown as W).harness.unmount());
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
     expect(rig.pageErrors).toEqual([]);
   });
 

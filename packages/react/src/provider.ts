@@ -18,7 +18,7 @@ export interface TickwireProviderProps {
   options?: Omit<ClientOptions, 'url' | 'token'>;
   /** bring your own client: the provider neither connects nor closes it */
   client?: TickwireClient;
-  /** a subscribe or visibility request the hooks made failed (default: console.warn) */
+  /** a subscribe or visibility request the hooks made failed, or the server refused a channel (default: console.warn); the newest function passed is called */
   onError?: (err: unknown) => void;
   /** how to wait for the next frame (default requestAnimationFrame); for tests */
   schedule?: FrameScheduler;
@@ -38,6 +38,8 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   // the newest getToken: the client, made once, calls this one (not the closure of the first render)
   const latestGetToken = useRef(getToken);
   latestGetToken.current = getToken;
+  const latestOnError = useRef(onError);
+  latestOnError.current = onError;
   const [store] = useState(() => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
     // render must not leave anything behind (StrictMode and concurrent rendering call this and
@@ -52,8 +54,8 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         ...(token !== undefined ? { token } : {}),
         ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : {}),
       });
-    const opts: { onError?: (err: unknown) => void; schedule?: FrameScheduler } = {};
-    if (onError) opts.onError = onError;
+    // the newest onError, as for getToken
+    const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
     if (schedule) opts.schedule = schedule;
     return new TickwireStore(c, opts);
   });
@@ -95,11 +97,13 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   const [firstToken] = useState(token);
   useEffect(() => {
     if (!own || getToken || token === undefined || token === firstToken) return;
-    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? ((e: unknown) => console.warn('tickwire:', e)))(err));
+    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? warn)(err));
   }, [store, own, token, firstToken, getToken, onError]);
 
   return createElement(StoreContext.Provider, { value: store }, children);
 }
+
+const warn = (err: unknown): void => console.warn('tickwire:', err);
 
 /** The store of the nearest provider; a clear error outside one. */
 export function useTickwireStore(): TickwireStore {

@@ -105,13 +105,22 @@ function Tape({ symbol, limit }: { symbol: string; limit: number }): ReturnType<
 
 /** the getToken versions the client called, in order */
 const tokenCalls: number[] = [];
+/** the onError versions called, with the error's code */
+const errorCalls: { version: number; code: string }[] = [];
+
+/** which channel's snapshot a component shows (it must follow a symbol change at once) */
+function Channel({ symbol }: { symbol: string }): ReturnType<typeof h> {
+  const snap = useChannelSnapshot(`quote:${symbol}`);
+  return h('div', { 'data-testid': 'shown', 'data-channel': snap.update?.channel ?? '' }, snap.update?.channel ?? '…');
+}
 
 type Scenario =
   | { kind: 'quotes'; symbol: string; throttles: number[] }
   | { kind: 'busy'; symbol: string }
   | { kind: 'rows'; symbols: string[] }
   | { kind: 'tapes'; symbol: string; bump: number }
-  | { kind: 'token'; version: number };
+  | { kind: 'token'; version: number }
+  | { kind: 'symbol'; symbol: string; throttle: number };
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
@@ -119,11 +128,17 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   else if (scenario.kind === 'busy') body = [h(Busy, { key: 'b', symbol: scenario.symbol })];
   else if (scenario.kind === 'tapes')
     body = [h(Tape, { key: 'wide', symbol: scenario.symbol, limit: 50 }), h(Tape, { key: 'narrow', symbol: scenario.symbol, limit: 5 })];
-  else if (scenario.kind === 'token') body = [h(QuoteBox, { key: 'q', symbol: 'AAPL', throttle: 0, n: 0 })];
+  else if (scenario.kind === 'token') {
+    body = [h(QuoteBox, { key: 'q', symbol: 'AAPL', throttle: 0, n: 0 })];
+    // from version 2 on, a symbol the engine does not know: its refusal goes to the newest onError
+    if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
+  } else if (scenario.kind === 'symbol')
+    body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
   if (scenario.kind === 'token') {
     const version = scenario.version;
+    props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
     // a new function each render, as an inline arrow is: the newest one must be the one called
     props.getToken = () => {
       tokenCalls.push(version);
@@ -147,6 +162,7 @@ const harness = {
     return [...sockets].filter((s) => s.readyState === WebSocket.OPEN).length;
   },
   tokenCalls,
+  errorCalls,
   get pageListeners(): number {
     return pageListeners.size;
   },
