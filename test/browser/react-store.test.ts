@@ -68,6 +68,15 @@ function script(ws: WebSocket, req: Frame): void {
       send({ op: 'data', ch, seq: 2, d: { id: '2', p: 51, s: 1, t: T0, src: 'alpaca' } });
       send({ op: 'cancel', ch, seq: 3, d: { ref: '2', t: T0, src: 'alpaca', applied: true } });
       send({ op: 'correction', ch, seq: 4, d: { ref: '1', id: '3', p: 49, s: 2, t: T0, src: 'alpaca', applied: true } });
+    } else if (ch === 'trade:BUSY') {
+      // 5000 trades, as a busy symbol sends them in a few seconds
+      for (let b = 0; b < 10; b++) {
+        const items = Array.from({ length: 500 }, (_, i) => {
+          const n = b * 500 + i + 1;
+          return { op: 'data', ch, seq: n, d: { id: String(n), p: 100 + (n % 7), s: 1, t: T0 + n, src: 'sim' } };
+        });
+        send({ op: 'batch', items });
+      }
     } else if (ch === 'bar.5m:AAPL') {
       const history = req.history ? [bar(1, true), bar(2, true), bar(3, true)].slice(-req.history) : undefined;
       send({ op: 'data', ch, seq: 7, snapshot: true, d: bar(4, false), ...(history ? { history } : {}) });
@@ -174,6 +183,27 @@ describe('@tickwire/react store: what the hooks show', () => {
     await waitFor(() => store.snapshot('trade:MSFT').received === 4, 'the updates of MSFT');
     expect(store.snapshot('trade:MSFT').items).toEqual([{ id: '3', p: 49, s: 2, t: T0, src: 'alpaca' }]);
     expect(store.snapshot('trade:MSFT').value).toEqual({ id: '3', p: 49, s: 2, t: T0, src: 'alpaca' });
+  });
+
+  it('without frames (a hidden tab has none) the updates held stay bounded, and the next frame shows the newest', async () => {
+    const s = await scriptedServer();
+    wss = s.wss;
+    client = new TickwireClient({ url: `ws://127.0.0.1:${s.port}/v1/stream`, encoding: 'json', reconnect: false });
+    const frames: (() => void)[] = [];
+    const store = new TickwireStore(client, { schedule: (fn) => void frames.push(fn) }); // frames that never come by themselves
+    await client.connect();
+    let delivered = 0;
+    client.channel('trade:BUSY', () => delivered++);
+    store.acquire('trade:BUSY', { limit: 20 });
+    await waitFor(() => delivered === 5000, 'the 5000 trades');
+    expect(store.pendingUpdates()).toBeLessThanOrEqual(512);
+    expect(frames).toHaveLength(1); // one frame asked for, however many updates
+    frames.shift()!();
+    const snap = store.snapshot('trade:BUSY');
+    expect(snap.received).toBe(5000);
+    expect((snap.items as Trade[]).map((t) => t.id)).toEqual(Array.from({ length: 20 }, (_, i) => String(4981 + i)));
+    expect((snap.value as Trade).id).toBe('5000');
+    expect(store.pendingUpdates()).toBe(0);
   });
 
   it('bars of every interval make a list, with the closed bars of `history` before the snapshot', async () => {

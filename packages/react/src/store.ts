@@ -83,6 +83,8 @@ interface Entry {
   snapshot: ChannelSnapshot;
   /** updates arrived since the last frame, not yet shown */
   pending: Update[];
+  /** pending updates already folded (when a frame is long in coming), not yet shown */
+  staged: ChannelSnapshot | undefined;
   readonly listeners: Set<() => void>;
   /** what the server has been asked for (undefined: not subscribed) */
   sent: Sent | undefined;
@@ -117,6 +119,7 @@ function newEntry(channel: string): Entry {
     key: keyOf(channel),
     snapshot: EMPTY,
     pending: [],
+    staged: undefined,
     listeners: new Set(),
     sent: undefined,
     stopListening: undefined,
@@ -125,6 +128,9 @@ function newEntry(channel: string): Entry {
 }
 
 export type FrameScheduler = (fn: () => void) => void;
+
+/** Updates a channel holds unfolded while it waits for a frame. */
+const MAX_PENDING = 512;
 
 export interface StoreOptions {
   /** how to wait for the next frame (default requestAnimationFrame, else a 16 ms timer) */
@@ -147,6 +153,13 @@ export class TickwireStore {
   readonly #dirty = new Set<Entry>();
   /** renders handed to React (frames with at least one changed channel), for tests and devtools */
   framesFlushed = 0;
+
+  /** updates received and not yet folded, over all channels (at most MAX_PENDING a channel), for tests and devtools */
+  pendingUpdates(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.pending.length;
+    return n;
+  }
 
   constructor(client: TickwireClient, opts: StoreOptions = {}) {
     this.client = client;
@@ -276,6 +289,7 @@ export class TickwireStore {
         e.stopListening = undefined;
         e.sent = undefined;
         e.pending = [];
+        e.staged = undefined;
         e.book?.reset();
         this.#dirty.delete(e);
         if (e.listeners.size === 0) this.#entries.delete(e.channel);
@@ -357,12 +371,19 @@ export class TickwireStore {
     const e = this.#entries.get(channel);
     if (!e || e.snapshot.error === error) return;
     e.snapshot = { ...e.snapshot, error };
+    if (e.staged) e.staged = { ...e.staged, error };
     for (const l of [...e.listeners]) l();
   }
 
   #listenTo(e: Entry): () => void {
     const onUpdate = (_d: unknown, u: Update<unknown>): void => {
       e.pending.push(u);
+      // no frame for a while (a hidden tab has none, and trades and executions keep coming): fold
+      // what is pending now, so memory stays bounded by the lists' limits, not by the time hidden
+      if (e.pending.length >= MAX_PENDING) {
+        e.staged = this.#fold(e, e.staged ?? e.snapshot, e.pending);
+        e.pending = [];
+      }
       this.#dirty.add(e);
       if (!this.#frameScheduled) {
         this.#frameScheduled = true;
@@ -390,21 +411,24 @@ export class TickwireStore {
     if (this.#dirty.size === 0) return;
     const changed = [...this.#dirty];
     this.#dirty.clear();
-    for (const e of changed) e.snapshot = this.#fold(e, e.pending);
-    for (const e of changed) e.pending = [];
+    for (const e of changed) {
+      const base = e.staged ?? e.snapshot;
+      e.snapshot = e.pending.length > 0 ? this.#fold(e, base, e.pending) : base;
+      e.staged = undefined;
+      e.pending = [];
+    }
     this.framesFlushed++;
     for (const e of changed) for (const l of [...e.listeners]) l();
   }
 
-  #fold(e: Entry, updates: readonly Update[]): ChannelSnapshot {
-    if (e.book) return this.#foldBook(e, e.book, updates);
-    if (e.channel === 'notifications') return foldNotifications(e, updates);
-    return fold(e, updates);
+  #fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
+    if (e.book) return this.#foldBook(e, prev, e.book, updates);
+    if (e.channel === 'notifications') return foldNotifications(e, prev, updates);
+    return fold(e, prev, updates);
   }
 
   /** Each item applied to the book in order; a mismatch (checksum) asks the client for a fresh snapshot. */
-  #foldBook(e: Entry, book: LocalBook, updates: readonly Update[]): ChannelSnapshot {
-    const prev = e.snapshot;
+  #foldBook(e: Entry, prev: ChannelSnapshot, book: LocalBook, updates: readonly Update[]): ChannelSnapshot {
     let last: Update | undefined;
     let broken = false;
     for (const u of updates) {
@@ -438,8 +462,7 @@ function sameClaim(a: Claim, b: Claim): boolean {
   return a.throttle === b.throttle && a.visible === b.visible && a.limit === b.limit && a.history === b.history && a.depth === b.depth;
 }
 
-function fold(e: Entry, updates: readonly Update[]): ChannelSnapshot {
-  const prev = e.snapshot;
+function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
   let value = prev.value;
   let update = prev.update;
   let items = prev.items;
@@ -493,8 +516,7 @@ export type UserNotification = Omit<NotificationPayload, 'kind'> & { readonly ki
  * `notifications`: the list holds the notifications (by id, newest last); a read marker is not an
  * item, it marks the ones it covers read (`upTo`: every seq up to it; `ids`: these).
  */
-function foldNotifications(e: Entry, updates: readonly Update[]): ChannelSnapshot {
-  const prev = e.snapshot;
+function foldNotifications(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
   let limit = 0;
   for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
   let next = (prev.items as UserNotification[]).slice();
