@@ -43,6 +43,8 @@ const book = (bids: BookLevel[], asks: BookLevel[], full: { bids: BookLevel[]; a
   src: 'sim',
 });
 
+let badBookSubscribes = 0;
+
 /** What the scripted server answers to a subscribe of each channel. */
 function script(ws: WebSocket, req: Frame): void {
   const send = (f: unknown): void => ws.send(JSON.stringify(f));
@@ -77,6 +79,12 @@ function script(ws: WebSocket, req: Frame): void {
         });
         send({ op: 'batch', items });
       }
+    } else if (ch === 'book:BAD') {
+      // the first time, an update whose checksum does not match; then a good snapshot
+      badBookSubscribes++;
+      const full = { bids: [[10, 1]] as BookLevel[], asks: [[11, 1]] as BookLevel[] };
+      send({ op: 'data', ch, seq: 1, snapshot: true, d: book(full.bids, full.asks, full) });
+      if (badBookSubscribes === 1) send({ op: 'data', ch, seq: 2, d: { ...book([[10, 2]], [], full) } });
     } else if (ch === 'bar.5m:AAPL') {
       const history = req.history ? [bar(1, true), bar(2, true), bar(3, true)].slice(-req.history) : undefined;
       send({ op: 'data', ch, seq: 7, snapshot: true, d: bar(4, false), ...(history ? { history } : {}) });
@@ -233,6 +241,17 @@ describe('@tickwire/react store: what the hooks show', () => {
     expect(b.cs).toBe(bookChecksum(b.bids, b.asks));
   });
 
+  it('a book item that does not check out asks for a fresh snapshot, and the book is rebuilt from it', async () => {
+    badBookSubscribes = 0;
+    const { store, frames } = await connect();
+    store.acquire('book:BAD');
+    await waitFor(() => badBookSubscribes === 2 && store.snapshot('book:BAD').received === 3, 'the second snapshot');
+    expect(frames.filter((f) => f.op === 'unsubscribe' && f.channels?.includes('book:BAD'))).toHaveLength(1);
+    const b = store.snapshot('book:BAD').value as BookPayload;
+    expect(b.bids).toEqual([[10, 1]]); // the snapshot's, not the mismatched update's size 2
+    expect(b.cs).toBe(bookChecksum(b.bids, b.asks));
+  });
+
   it('a channel the server refuses: its snapshot says why, and onError hears it once', async () => {
     const { store, errors } = await connect();
     store.acquire('quote:NOPE');
@@ -339,6 +358,40 @@ describe('@tickwire/react store: notifications with their read state, against th
           .filter((n) => !n.read)
           .map((n) => n.id),
       ).toEqual(['n-4']);
+    } finally {
+      await client.close();
+      await engine.close();
+    }
+  });
+});
+
+describe('@tickwire/react store: an order book against the engine', () => {
+  it('the book the store rebuilds from the synthetic feed checks out against every checksum, with no resync', async () => {
+    const engine = await startTestEngine(undefined, { synthetic: { seed: 3, rate: 1500 } });
+    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json' });
+    try {
+      const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0) });
+      let gaps = 0;
+      client.on('gap', () => gaps++);
+      // the store asks for a fresh snapshot when an item does not check out: count those
+      let resyncs = 0;
+      const resync = client.resync.bind(client);
+      client.resync = (channels) => {
+        resyncs++;
+        resync(channels);
+      };
+      await client.connect();
+      store.acquire('book:BTC-USD', { depth: 10 });
+      const snap = (): ReturnType<TickwireStore['snapshot']> => store.snapshot('book:BTC-USD');
+      await waitFor(() => snap().received >= 30 && snap().update && !snap().update!.snapshot, { what: '30 book items', timeout: 20_000 });
+      const b = snap().value as BookPayload;
+      expect(b.bids.length).toBeGreaterThan(0);
+      expect(b.asks.length).toBeGreaterThan(0);
+      expect(b.bids[0]![0]).toBeLessThan(b.asks[0]![0]); // best bid below best ask
+      expect(bookChecksum(b.bids, b.asks)).toBe(b.cs); // the whole book, as the server computed it
+      expect(gaps).toBe(0);
+      expect(resyncs).toBe(0);
+      expect(client.subscriptions).toEqual(['book:BTC-USD']);
     } finally {
       await client.close();
       await engine.close();
