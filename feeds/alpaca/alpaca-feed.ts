@@ -278,7 +278,7 @@ export class AlpacaFeed extends StreamFeed {
           this.#phase = 'live';
           const counts = this.#opts.channels.map((c) => `${(m[c] as unknown[] | undefined)?.length ?? 0} ${c}`).join(', ');
           session.ready(`subscribed: ${counts} (${this.#opts.encoding})`);
-          this.#reconcile(session);
+          this.reconcileSymbols(this.#opening, session);
         }
         return;
       case 'error':
@@ -287,18 +287,6 @@ export class AlpacaFeed extends StreamFeed {
       default:
         return; // imbalances, updated and daily bars: not used
     }
-  }
-
-  /**
-   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
-   * ready; changes made while the opening subscribe request was unanswered are sent here.
-   */
-  #reconcile(session: StreamSession): void {
-    const now = this.runner.symbols;
-    const added = now.filter((s) => !this.#opening.includes(s));
-    const removed = this.#opening.filter((s) => !now.includes(s));
-    if (added.length > 0) this.onSubscribe(added, session);
-    if (removed.length > 0) this.onUnsubscribe(removed, session);
   }
 
   #error(code: number, msg: string, session: StreamSession): void {

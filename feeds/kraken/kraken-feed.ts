@@ -355,19 +355,7 @@ export class KrakenFeed extends StreamFeed {
     const system = this.#system && this.#system !== 'online' ? `; exchange status ${this.#system}` : '';
     const rejected = this.#rejected.length > 0 ? `; refused: ${this.#rejected.join('; ')}` : '';
     session.ready(`subscribed ${this.#opts.channels.join('+')} for ${this.#opening.length} symbols${rejected}${system}`);
-    this.#reconcile(session);
-  }
-
-  /**
-   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once a connection is
-   * ready; changes made while the opening subscription was pending are applied here.
-   */
-  #reconcile(session: StreamSession): void {
-    const now = this.runner.symbols;
-    const added = now.filter((s) => !this.#opening.includes(s));
-    const removed = this.#opening.filter((s) => !now.includes(s));
-    if (added.length > 0) this.onSubscribe(added, session);
-    if (removed.length > 0) this.onUnsubscribe(removed, session);
+    this.reconcileSymbols(this.#opening, session);
   }
 
   /** [status] `system`: online, maintenance, cancel_only or post_only; sent on connect and on change. */

@@ -114,18 +114,6 @@ export class PolygonFeed extends StreamFeed {
     });
   }
 
-  /**
-   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
-   * ready; changes made while the opening subscribe request was unanswered are sent here.
-   */
-  #reconcile(session: StreamSession): void {
-    const now = this.runner.symbols;
-    const added = now.filter((s) => !this.#opening.includes(s));
-    const removed = this.#opening.filter((s) => !now.includes(s));
-    if (added.length > 0) this.onSubscribe(added, session);
-    if (removed.length > 0) this.onUnsubscribe(removed, session);
-  }
-
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
     const decoded = JSON.parse(data.toString('utf8')) as unknown;
     // a frame is an array of events: one that cannot be read must not cost the others
@@ -149,7 +137,7 @@ export class PolygonFeed extends StreamFeed {
           if (!this.#subscribed && /^subscribed to/i.test(String(ev.message ?? ''))) {
             this.#subscribed = true;
             session.ready(String(ev.message));
-            this.#reconcile(session);
+            this.reconcileSymbols(this.#opening, session);
           }
           return;
         case 'max_connections':

@@ -39,6 +39,20 @@ export abstract class StreamFeed implements FeedAdapter, StreamProtocol {
   async stop(): Promise<void> {
     await this.runner.stop();
   }
+
+  /**
+   * The runner hands symbol changes to `onSubscribe`/`onUnsubscribe` only once the connection is
+   * ready. An adapter that subscribes with a request the provider answers calls this with the
+   * symbols that request named (`opening`) once it is answered: the changes made meanwhile are sent.
+   */
+  protected reconcileSymbols(opening: readonly string[], session: StreamSession): void {
+    const now = this.runner.symbols;
+    const added = now.filter((s) => !opening.includes(s));
+    const removed = opening.filter((s) => !now.includes(s));
+    const live = this as Partial<Pick<StreamProtocol, 'onSubscribe' | 'onUnsubscribe'>>;
+    if (added.length > 0) live.onSubscribe?.(added, session);
+    if (removed.length > 0) live.onUnsubscribe?.(removed, session);
+  }
 }
 
 /**
