@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'r
 import type { BookPayload, ConnectionState, NotificationsReadMark, PayloadOf, TickwireClientError } from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
+import { EMPTY } from './store.js';
 import type { ChannelSnapshot, ClaimOptions, UserNotification } from './store.js';
 
 export interface ChannelOptions {
@@ -34,14 +35,6 @@ export interface BookOptions extends ChannelOptions {
 
 /** Bar intervals (`bar.5m`, `bar.1h` and `bar.1d` are a protocol extension). */
 export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
-
-const EMPTY: ChannelSnapshot = Object.freeze({
-  value: undefined,
-  update: undefined,
-  items: Object.freeze([]) as readonly unknown[],
-  received: 0,
-  error: undefined,
-});
 
 /**
  * The shared state of a channel: latest value, latest update, recent items. Re-renders at most

@@ -93,7 +93,8 @@ interface Entry {
   book: LocalBook | undefined;
 }
 
-const EMPTY: ChannelSnapshot = Object.freeze({
+/** A channel with nothing yet (also what server rendering shows). */
+export const EMPTY: ChannelSnapshot = Object.freeze({
   value: undefined,
   update: undefined,
   items: Object.freeze([]) as readonly unknown[],
