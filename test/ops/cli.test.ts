@@ -1,0 +1,77 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/servers.js';
+
+/** The environment of the test run without tickwire's own variables. */
+function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)),
+  );
+  return { ...clean, ...env };
+}
+
+/** Run the real CLI from source. */
+function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run the real CLI from source until it exits on its own (or fail after `ms`). */
+function cliUntilExit(args: string[], env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tickwire ${args.join(' ')} still running after ${ms} ms:\n${out}`));
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** A stack trace, plain (`    at f (file:1:2)`) or inside a JSON log line (`"stack":`). */
+const STACK = /^\s+at .+[:(]|"stack":/m;
+
+describe('tickwire CLI: help', () => {
+  it.each(['start', 'gateway', 'feed', 'portfolio', 'alerts', 'config', 'check-uws', 'tap', 'token', 'record'])(
+    '`tickwire %s --help` prints its usage and exits 0',
+    (command) => {
+      const r = cli([command, '--help']);
+      expect(r.stderr).toBe('');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`tickwire ${command}`);
+      expect(r.stdout).not.toMatch(/unknown flag/);
+    },
+  );
+
+  it('`-h` works like --help for the roles', () => {
+    const r = cli(['gateway', '-h']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('tickwire gateway');
+    expect(r.stdout).toContain('NATS_URL');
+  });
+});
+
+describe('tickwire CLI: unreachable servers at start', () => {
+  it('Redis not reachable: one line naming REDIS_URL and the fix, exit 1, no stack trace', { timeout: 90_000 }, async () => {
+    const port = await freePort(); // nothing listens there
+    const r = await cliUntilExit(['start', '--workers', '1'], { HOST: '127.0.0.1', PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(new RegExp(`tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\)`));
+    expect(r.out).toMatch(/start redis-server|fix REDIS_URL/);
+    expect(r.out).not.toMatch(STACK);
+  });
+
+  it('NATS not reachable with several gateway workers: the reason once, exit 1, no stack trace', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    const r = await cliUntilExit(['gateway', '--workers', '2'], { HOST: '127.0.0.1', PORT: '0', NATS_URL: `nats://127.0.0.1:${port}` });
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toContain(`cannot connect to NATS at nats://127.0.0.1:${port} (NATS_URL)`);
+    expect(r.out).not.toMatch(STACK);
+  });
+});
