@@ -57,6 +57,22 @@ describe('tickwire CLI: help', () => {
   });
 });
 
+describe('tickwire CLI: a flag without its value', () => {
+  it('--workers at the end names the flag and what it takes', () => {
+    const r = cli(['start', '--workers']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--workers needs a number/);
+    expect(r.stderr).not.toMatch(/unknown flag/);
+  });
+
+  it('--config without a path says so instead of reading a file named "true"', () => {
+    const r = cli(['config', '--config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--config needs a path/);
+    expect(r.stderr).not.toMatch(/true/);
+  });
+});
+
 describe('tickwire CLI: unreachable servers at start', () => {
   it('Redis not reachable: one line naming REDIS_URL and the fix, exit 1, no stack trace', { timeout: 90_000 }, async () => {
     const port = await freePort(); // nothing listens there
