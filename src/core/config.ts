@@ -605,6 +605,8 @@ function parseFlags(argv: readonly string[]): { values: Record<string, any>; con
     }
     const info = PATH_TO_LEAF.get(key);
     if (!info) throw new ConfigError(`unknown flag --${key}: run \`tickwire config --help\` to list the keys`);
+    if (bare && (info.leaf as any).def.type !== 'boolean')
+      throw new ConfigError(`--${key} needs a value: --${key}=VALUE (tickwire config --help describes it)`);
     setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`));
   }
   return configPath === undefined ? { values } : { values, configPath };

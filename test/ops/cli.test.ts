@@ -65,6 +65,18 @@ describe('tickwire CLI: a flag without its value', () => {
     expect(r.stderr).not.toMatch(/unknown flag/);
   });
 
+  it('a configuration flag that takes a value, given none, names the flag (not its value "true")', () => {
+    for (const flag of ['--host', '--port', '--log.level']) {
+      const r = cli(['config', flag]);
+      expect(r.code, `${flag}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toContain(`${flag} needs a value`);
+    }
+    // a boolean flag alone still means true
+    const b = cli(['config', '--gateway.allowUwsFallback']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout).gateway.allowUwsFallback).toBe(true);
+  });
+
   it('--config without a path says so instead of reading a file named "true"', () => {
     const r = cli(['config', '--config']);
     expect(r.code).toBe(2);
