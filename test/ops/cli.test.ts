@@ -85,6 +85,16 @@ describe('tickwire CLI: a flag without its value', () => {
   });
 });
 
+describe('tickwire record: an output file it cannot write', () => {
+  it('is refused before anything is recorded, naming --out and the reason (was: "recorded 0 ticks", exit 0)', async () => {
+    const port = await freePort(); // checked before the bus: no NATS needed
+    const r = cli(['record', '--out', '/nonexistent-dir/ticks.jsonl', '--duration', '1'], { NATS_URL: `nats://127.0.0.1:${port}` });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/record --out \/nonexistent-dir\/ticks\.jsonl: cannot write the file: ENOENT/);
+    expect(r.stderr).not.toMatch(STACK);
+  });
+});
+
 describe('tickwire CLI: unreachable servers at start', () => {
   it('Redis not reachable: one line naming REDIS_URL and the fix, exit 1, no stack trace', { timeout: 90_000 }, async () => {
     const port = await freePort(); // nothing listens there
