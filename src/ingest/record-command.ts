@@ -61,10 +61,11 @@ export async function runRecord(
       'tickwire record reads the bus over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) and run the feeds with `tickwire feed NAME` or `tickwire start`',
     );
   }
-  // the recorder opens it with 'w' too: find out now, before connecting, that it cannot be written
-  // (a missing directory, no permission) instead of recording into nothing and reporting success
+  // find out now, before connecting, that the file cannot be written (a missing directory, no
+  // permission) instead of recording into nothing and reporting success. Opened for appending:
+  // an existing recording is only replaced once the bus is connected (the recorder opens it 'w')
   try {
-    await (await open(out, 'w')).close();
+    await (await open(out, 'a')).close();
   } catch (err) {
     throw new ConfigError(`record --out ${out}: cannot write the file: ${(err as Error).message}`);
   }
