@@ -131,6 +131,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const { positional, flags } = splitArgs(workersFlag(rest));
   configFlags = extractFeedsFileFlag(flags).rest;
+  if (['start', 'gateway', 'portfolio', 'alerts', 'config'].includes(command) && positional.length > 0)
+    throw new ConfigError(
+      `tickwire ${command} takes no argument "${positional[0]}": configuration goes in --key=value flags (\`tickwire ${command} --help\`); feeds are chosen with --feeds=a,b or a feeds file's run list`,
+    );
   switch (command) {
     case 'start':
       return runRole({}, flags, false);

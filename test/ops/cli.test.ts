@@ -77,6 +77,14 @@ describe('tickwire CLI: a flag without its value', () => {
     expect(JSON.parse(b.stdout).gateway.allowUwsFallback).toBe(true);
   });
 
+  it('a stray argument is refused, not ignored (`tickwire start binance` used to run the synthetic feed)', () => {
+    for (const command of ['start', 'gateway', 'portfolio', 'alerts', 'config']) {
+      const r = cli([command, 'binance', '--port=0']);
+      expect(r.code, `${command}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toContain(`tickwire ${command} takes no argument "binance"`);
+    }
+  });
+
   it('--config without a path says so instead of reading a file named "true"', () => {
     const r = cli(['config', '--config']);
     expect(r.code).toBe(2);
