@@ -42,7 +42,9 @@ export class TickerBuilder {
     const ms = Number(t.ts / 1_000_000n);
     const day = this.#dayOf(ms);
     const s = this.#s;
-    if (day !== this.#day) {
+    // a late trade of an earlier day: today's figures are not its day's
+    if (day < this.#day) return undefined;
+    if (day > this.#day) {
       this.#day = day;
       s.v = 0;
       this.#minutes.clear();
@@ -75,20 +77,29 @@ export class TickerBuilder {
     return Math.floor((ms - this.#dayStartMs) / DAY_MS);
   }
 
-  /** Apply a quote; returns the new state once a trade has set the day, else undefined. */
+  /**
+   * Apply a quote; returns the new state once a trade has set the day, else undefined: before the
+   * first trade, and from the start of a new day until its first trade (the day figures held are
+   * the day before's).
+   */
   onQuote(q: QuoteTick): TickerState | undefined {
     // an empty side is shown as absent, never as the previous side's price
     if (q.bp === undefined) delete this.#s.bp;
     else this.#s.bp = q.bp;
     if (q.ap === undefined) delete this.#s.ap;
     else this.#s.ap = q.ap;
-    return this.#hasTrade ? { ...this.#s } : undefined;
+    return this.#current(Number(q.ts / 1_000_000n));
   }
 
-  /** Trading status from the provider; returns the new state once a trade has set the day. */
-  onStatus(status: TradingStatus): TickerState | undefined {
+  /** Trading status from the provider at `ms`; returns the new state as onQuote does. */
+  onStatus(status: TradingStatus, ms: number): TickerState | undefined {
     this.#s.status = status;
-    return this.#hasTrade ? { ...this.#s } : undefined;
+    return this.#current(ms);
+  }
+
+  /** The state, when a trade has set the day and `ms` is still in it. */
+  #current(ms: number): TickerState | undefined {
+    return this.#hasTrade && this.#dayOf(ms) <= this.#day ? { ...this.#s } : undefined;
   }
 
   /**

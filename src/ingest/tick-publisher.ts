@@ -278,7 +278,7 @@ export class TickPublisher {
     const tick: StatusTick = { k: 'status', sym: input.sym, src: input.src, ts: input.ts, rt: input.rt, ...this.sequencer.next(input.sym, 'status'), ...next };
     this.#send(cls, tick);
     if (prev?.status !== next.status) {
-      const state = d.ticker.onStatus(next.status);
+      const state = d.ticker.onStatus(next.status, Number(tick.ts / 1_000_000n));
       if (state) this.#sendTicker(cls, tick, state);
     }
   }

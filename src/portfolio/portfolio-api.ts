@@ -3,6 +3,7 @@ import { HttpError } from '../core/errors.js';
 import type { HttpErrorCode } from '../core/errors.js';
 import { identityProblem } from '../core/identity.js';
 import type { PositionsInput } from '../executions/schemas.js';
+import { describeIssue, PositionsSchema } from '../executions/schemas.js';
 import { PF_RPC_SUBJECT } from '../bus/private-subjects.js';
 
 /** A user's positions as the service API shows them. */
@@ -41,7 +42,15 @@ export function servePortfolioRpc(requests: BusRequests, api: PortfolioApi): Uns
         const problem = typeof req.user === 'string' ? identityProblem(req.user) : 'must be a string';
         if (problem !== undefined) return { ok: false, status: 400, code: 'BAD_REQUEST', message: `user ${problem}`, field: 'user' };
         if (req.op === 'get') return { ok: true, result: (await api.getPositions(req.user)) ?? null };
-        if (req.op === 'put') return { ok: true, result: await api.putPositions(req.user, req.body) };
+        if (req.op === 'put') {
+          // the body too: the same checks as the service API (a bad one is a 400 naming the field)
+          const body = PositionsSchema.safeParse(req.body);
+          if (!body.success) {
+            const { field, message } = describeIssue(body.error);
+            return { ok: false, status: 400, code: 'BAD_REQUEST', message, field };
+          }
+          return { ok: true, result: await api.putPositions(req.user, body.data) };
+        }
         return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown portfolio rpc op' };
       } catch (e) {
         if (e instanceof PortfolioRequestError) {

@@ -14,9 +14,9 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
-import { applyExecution, emptyBook, utcDay } from './positions.js';
+import { applyExecution, emptyBook, roundQty, tradingDay } from './positions.js';
 import type { PortfolioPayload, PriceSource } from './valuation.js';
-import { valuate } from './valuation.js';
+import { clean, valuate } from './valuation.js';
 
 export interface PortfolioServiceOptions {
   bus: Bus;
@@ -30,14 +30,17 @@ export interface PortfolioServiceOptions {
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
+/** events read per request when catching up at start */
+const CATCH_UP_BATCH = 500;
+
 interface PriceState {
   /** last trade price (ticker) */
   last?: number;
-  /** ticker day open and the UTC day it belongs to */
+  /** ticker day open and the instrument's trading day it belongs to */
   open?: number;
   openDay?: number;
   mid?: number;
-  /** first price seen today, the day open when no ticker says otherwise */
+  /** first price seen in the trading day, the day open when no ticker says otherwise */
   first?: number;
   firstDay?: number;
 }
@@ -67,6 +70,8 @@ export class PortfolioService implements PortfolioApi {
   #checkpoint: number | undefined;
   #checkpointSaved: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** when #publishDue last looked for trading days that started (once a minute) */
+  #dayCheckAt = Date.now();
   #unfollow: Unsubscribe | undefined;
   #unkick: Unsubscribe | undefined;
   #closed = false;
@@ -82,11 +87,20 @@ export class PortfolioService implements PortfolioApi {
         const s = this.#prices.get(sym);
         const p = s?.last ?? s?.mid;
         if (!s || p === undefined) return undefined;
-        const today = utcDay(Date.now());
+        const today = this.#dayOf(sym, Date.now());
         const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
         return { p, open };
       },
     };
+  }
+
+  /** where a symbol's trading day starts, ms after UTC midnight (its ticker's day) */
+  #dayStartMs(sym: string): number {
+    return (this.#o.registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
+  }
+
+  #dayOf(sym: string, ms: number): number {
+    return tradingDay(ms, this.#dayStartMs(sym));
   }
 
   async start(): Promise<void> {
@@ -96,6 +110,13 @@ export class PortfolioService implements PortfolioApi {
     }
     this.#checkpoint = await this.#o.store.checkpoint();
     this.#checkpointSaved = this.#checkpoint;
+    // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now. Their
+    // events stored after a book's last save (a crash between the append and the save) are read
+    // here, first in the queue: live events queue behind them, and one seen twice is skipped by seq.
+    if (this.#o.events.kind !== 'jetstream') {
+      const books = [...this.#books.values()];
+      this.#enqueue(() => this.#catchUp(books)).catch(() => undefined); // logged by #enqueue
+    }
     this.#unfollow = this.#o.events.follow((user, ev, pos) => this.#enqueue(() => this.#apply(user, ev, pos)), { after: this.#checkpoint ?? 0 });
     this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject) => {
       const user = userOf(subject, PF_KICK_PREFIX);
@@ -103,6 +124,20 @@ export class PortfolioService implements PortfolioApi {
     });
     this.#timer = setInterval(() => this.#publishDue(), this.#o.config.publishMs);
     this.#timer.unref();
+  }
+
+  async #catchUp(books: PositionBook[]): Promise<void> {
+    for (const b of books) {
+      try {
+        for (;;) {
+          const evs = await this.#o.events.read(b.user, b.seq, CATCH_UP_BATCH);
+          for (const ev of evs) await this.#apply(b.user, ev, this.#checkpoint ?? 0);
+          if (evs.length < CATCH_UP_BATCH || this.#closed) break;
+        }
+      } catch (err) {
+        this.#o.log?.warn({ err, user: b.user }, 'portfolio catch-up from the execution log failed');
+      }
+    }
   }
 
   #enqueue(fn: () => Promise<void>): Promise<void> {
@@ -113,12 +148,17 @@ export class PortfolioService implements PortfolioApi {
 
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
-    const book = this.#books.get(user) ?? emptyBook(user, this.#o.config.baseCurrency);
+    let book = this.#books.get(user);
+    if (!book) {
+      book = emptyBook(user, this.#o.config.baseCurrency);
+      // a user's first event seen is not their first one: the earlier ones were stored but never
+      // applied (a crash before the first save), or this log replay starts late: read them first
+      if (ev.seq > 1) await this.#readEarlier(book, ev.seq);
+    }
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
     } else {
-      applyExecution(book, ev.d);
-      book.seq = ev.seq;
+      this.#applyOne(book, ev);
       this.#books.set(user, book);
       await this.#o.store.save(book);
       await this.#track(book);
@@ -126,6 +166,25 @@ export class PortfolioService implements PortfolioApi {
       this.stats.applied++;
     }
     this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  #applyOne(book: PositionBook, ev: StoredEvent): void {
+    const sym = ev.d.sym;
+    applyExecution(book, ev.d, Date.now(), this.#dayStartMs(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
+    book.seq = ev.seq;
+  }
+
+  /** Apply a new book's events before `seq` from the log (those retained). */
+  async #readEarlier(book: PositionBook, seq: number): Promise<void> {
+    for (;;) {
+      const evs = await this.#o.events.read(book.user, book.seq, CATCH_UP_BATCH);
+      for (const e of evs) {
+        if (e.seq >= seq) return;
+        this.#applyOne(book, e);
+        this.stats.applied++;
+      }
+      if (evs.length < CATCH_UP_BATCH) return;
+    }
   }
 
   /** Wait until every update queued so far has been applied (tests, shutdown). */
@@ -140,31 +199,38 @@ export class PortfolioService implements PortfolioApi {
   }
 
   putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
+    const refuse = (i: number, key: string, message: string): Promise<never> =>
+      Promise.reject(new PortfolioRequestError(400, 'BAD_REQUEST', `field "positions.${i}.${key}": ${message}`, `positions.${i}.${key}`));
+    // lines of one symbol add up; a cost basis is quantity x average price (prices are >= 0):
+    // none without a quantity, never of the other sign (it would count in the totals unlisted)
+    const merged = new Map<string, { qty: number; cost: number }>();
     for (let i = 0; i < input.positions.length; i++) {
-      const sym = input.positions[i]!.sym;
-      if (!this.#o.registry.has(sym)) {
-        return Promise.reject(
-          new PortfolioRequestError(
-            400,
-            'BAD_REQUEST',
-            `field "positions.${i}.sym": unknown symbol "${sym}" (not in the instrument registry)`,
-            `positions.${i}.sym`,
-          ),
+      const { sym, qty, cost } = input.positions[i]!;
+      if (!this.#o.registry.has(sym)) return refuse(i, 'sym', `unknown symbol "${sym}" (not in the instrument registry)`);
+      if (qty === 0 ? cost !== 0 : cost * Math.sign(qty) < 0) {
+        return refuse(
+          i,
+          'cost',
+          `a cost basis is quantity x average price: ${qty === 0 ? '0 for quantity 0' : qty > 0 ? '>= 0 for a long' : '<= 0 for a short'}`,
         );
       }
+      const cur = merged.get(sym) ?? { qty: 0, cost: 0 };
+      cur.qty = roundQty(cur.qty + qty);
+      cur.cost += cost;
+      if (cur.cost * Math.sign(cur.qty) < 0) {
+        return refuse(i, 'cost', `the lines of "${sym}" add up to a cost basis of the other sign than their quantity`);
+      }
+      merged.set(sym, cur);
     }
     let result: PositionsView | undefined;
     return this.#enqueue(async () => {
       const head = await this.#o.events.head(user);
-      const book = emptyBook(user, input.ccy);
+      const now = Date.now();
+      const book = emptyBook(user, input.ccy, now);
       book.seq = head;
-      for (const p of input.positions) {
-        const cur = book.positions[p.sym];
-        if (cur) {
-          cur.qty += p.qty;
-          cur.cost += p.cost;
-          cur.dayQty0 = cur.qty;
-        } else book.positions[p.sym] = { qty: p.qty, cost: p.cost, dayQty0: p.qty, dayFlow: 0, realized: 0 };
+      for (const [sym, { qty, cost }] of merged) {
+        // lines that cancel out: flat, nothing held
+        if (qty !== 0) book.positions[sym] = { qty, cost, dayQty0: qty, dayFlow: 0, realized: 0, day: this.#dayOf(sym, now) };
       }
       this.#books.set(user, book);
       await this.#o.store.save(book);
@@ -186,7 +252,22 @@ export class PortfolioService implements PortfolioApi {
     return valuate(b, this.#priceSource, this.#fx, this.#o.registry, now);
   }
 
+  /**
+   * A held symbol's trading day started since the last look: its users' day P&L starts again from
+   * zero, to be published even when no price moves (a market closed at the day change).
+   */
+  #markNewDays(now: number): void {
+    const from = this.#dayCheckAt;
+    if (Math.floor(now / 60_000) === Math.floor(from / 60_000)) return; // days start on a minute
+    this.#dayCheckAt = now;
+    for (const [sym, users] of this.#needs) {
+      if (this.#dayOf(sym, from) === this.#dayOf(sym, now)) continue;
+      for (const u of users) this.#dirty.add(u);
+    }
+  }
+
   #publishDue(): void {
+    this.#markNewDays(Date.now());
     if (this.#dirty.size > 0) {
       const now = Date.now();
       for (const user of this.#dirty) {
@@ -223,6 +304,7 @@ export class PortfolioService implements PortfolioApi {
       want.add(sym);
       ccys.add(inst.currency);
     }
+    for (const c of Object.keys(book.closedRealized ?? {})) ccys.add(c);
     for (const c of ccys) for (const pair of this.#fx.pairsFor(c, book.ccy)) want.add(pair);
     const had = this.#userSymbols.get(book.user) ?? new Set<string>();
     this.#userSymbols.set(book.user, want);
@@ -297,12 +379,13 @@ export class PortfolioService implements PortfolioApi {
     let s = this.#prices.get(t.sym);
     if (!s) this.#prices.set(t.sym, (s = {}));
     const ms = nsToMs(t.ts);
-    const day = utcDay(Date.now());
+    const day = this.#dayOf(t.sym, Date.now());
     let changed = false;
     if (t.k === 'ticker') {
       if (s.last !== t.p) changed = true;
       s.last = t.p;
-      if (utcDay(ms) === day) {
+      // the ticker's day is the instrument's trading day: its open is today's when its time is in today
+      if (this.#dayOf(t.sym, ms) === day) {
         if (s.open !== t.o || s.openDay !== day) changed = true;
         s.open = t.o;
         s.openDay = day;
@@ -344,6 +427,6 @@ function view(b: PositionBook): PositionsView {
     seq: b.seq,
     positions: Object.entries(b.positions)
       .filter(([, p]) => p.qty !== 0)
-      .map(([sym, p]) => ({ sym, qty: p.qty, cost: p.cost })),
+      .map(([sym, p]) => ({ sym, qty: p.qty, cost: clean(p.cost) })),
   };
 }

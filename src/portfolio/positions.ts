@@ -8,12 +8,17 @@ import type { ExecutionPayload } from '../executions/schemas.js';
 export interface Position {
   qty: number;
   cost: number;
-  /** quantity held when the (UTC) day started */
+  /** quantity held when the instrument's trading day `day` started */
   dayQty0: number;
-  /** cash put in today: signed qty x price of today's executions, plus their fees */
+  /** cash put in during `day`: signed qty x price of that day's executions, plus their fees */
   dayFlow: number;
   /** realized P&L of reducing trades, fees included */
   realized: number;
+  /**
+   * the instrument's trading day the day fields refer to (see tradingDay). Books saved by
+   * earlier versions have none: their fields refer to the book's `day` (a UTC day).
+   */
+  day?: number;
 }
 
 /** A user's positions, base currency and the last execution sequence applied to them. */
@@ -22,9 +27,14 @@ export interface PositionBook {
   ccy: string;
   /** last execution `seq` applied (executions at or below it are ignored: idempotent) */
   seq: number;
-  /** UTC day number the day fields refer to */
+  /** UTC day the book was created on; the day of positions without their own `day` (older books) */
   day: number;
   positions: Record<string, Position>;
+  /**
+   * realized P&L of positions closed on an earlier day (and removed), per instrument currency:
+   * `realized` is kept until the next PUT
+   */
+  closedRealized?: Record<string, number>;
   updatedAt: number;
 }
 
@@ -35,48 +45,95 @@ export function utcDay(ms: number): number {
   return Math.floor(ms / DAY_MS);
 }
 
+/**
+ * The trading day of an instrument at `ms`: days start `dayStartMs` after UTC midnight
+ * (`dayStartUtcMinutes` of the instrument), like its ticker and `bar.1d` (src/derive/ticker-builder.ts).
+ */
+export function tradingDay(ms: number, dayStartMs = 0): number {
+  return Math.floor((ms - dayStartMs) / DAY_MS);
+}
+
+/**
+ * Quantities are sums of decimals: round each result to 15 significant digits and at most 10
+ * decimals, so that 3 x 100000.1 is 300000.3 (not 300000.30000000005) and closes to exactly 0.
+ */
+export function roundQty(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const digits = Math.min(10, 15 - (Math.floor(Math.log10(Math.abs(x))) + 1));
+  const r = digits >= 0 ? Number(x.toFixed(digits)) : Number(x.toPrecision(15));
+  return r === 0 ? 0 : r; // no -0
+}
+
 export function emptyBook(user: string, ccy: string, now = Date.now()): PositionBook {
   return { user, ccy, seq: 0, day: utcDay(now), positions: {}, updatedAt: now };
 }
 
-/** Start a new day: today's opening quantity is the current one; closed positions go. */
-export function rollDay(book: PositionBook, day: number): void {
-  if (book.day === day) return;
-  for (const [sym, p] of Object.entries(book.positions)) {
-    if (Math.abs(p.qty) < EPS) {
-      delete book.positions[sym];
-      continue;
-    }
+/** Bring a position's day fields to trading day `day` (never back): the opening quantity is the current one. */
+export function rollPosition(p: Position, day: number, bookDay: number): void {
+  const cur = p.day ?? bookDay;
+  if (cur < day) {
     p.dayQty0 = p.qty;
     p.dayFlow = 0;
-  }
-  book.day = day;
+    p.day = day;
+  } else p.day = cur;
 }
 
 /**
- * Apply one execution (average-cost method). Buying adds to a long or covers a short; selling the
- * reverse; a trade through zero closes the position and opens the other side at the trade price.
+ * A new trading day for position `sym`: roll its day fields; a position closed before that day
+ * goes, its realized P&L moving to the book's `closedRealized` (in the instrument currency `ccy`).
  */
-export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Date.now()): void {
-  rollDay(book, utcDay(now));
-  const p = (book.positions[e.sym] ??= { qty: 0, cost: 0, dayQty0: 0, dayFlow: 0, realized: 0 });
+export function rollDay(book: PositionBook, sym: string, day: number, ccy: string): void {
+  const p = book.positions[sym];
+  if (!p || (p.day ?? book.day) >= day) return;
+  if (Math.abs(p.qty) < EPS) {
+    if (p.realized !== 0) {
+      const closed = (book.closedRealized ??= {});
+      closed[ccy] = (closed[ccy] ?? 0) + p.realized;
+    }
+    delete book.positions[sym];
+    return;
+  }
+  rollPosition(p, day, book.day);
+}
+
+/**
+ * Apply one execution (average-cost method: adding buys at a new average price, reducing leaves
+ * the average price as it is and realizes (exit price - average price) x closed quantity; see
+ * e.g. moomoo's "average cost" help, https://moomoo.com/my/support/topic9_100). Buying adds to a
+ * long or covers a short; selling the reverse; a trade through zero closes the position and opens
+ * the other side at the trade price, its fee split pro rata between the two parts. Fees of
+ * opening trades are in the cost, fees of reducing trades in the realized P&L.
+ * The execution belongs to the trading day of its own time `t` (`dayStartMs` after UTC midnight),
+ * not to the day it is applied on: a late or replayed execution of an earlier day changes the
+ * day's opening quantity, not today's cash flow, so a book rebuilt from the log equals the live one.
+ * `ccy` is the instrument's currency (for the realized P&L of a position removed at a day change).
+ */
+export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Date.now(), dayStartMs = 0, ccy = book.ccy): void {
+  const today = tradingDay(now, dayStartMs);
+  rollDay(book, e.sym, today, ccy);
+  const p = (book.positions[e.sym] ??= { qty: 0, cost: 0, dayQty0: 0, dayFlow: 0, realized: 0, day: today });
+  rollPosition(p, today, book.day);
   const s = e.side === 'buy' ? e.qty : -e.qty;
   const fee = e.fee ?? 0;
-  p.dayFlow += s * e.p + fee;
+  // stamped later than now (a clock ahead): counted as today, never moving the day forward
+  if (tradingDay(e.t, dayStartMs) >= p.day!) p.dayFlow += s * e.p + fee;
+  else p.dayQty0 = roundQty(p.dayQty0 + s);
   if (Math.abs(p.qty) < EPS || Math.sign(p.qty) === Math.sign(s)) {
-    p.qty += s;
+    p.qty = roundQty(p.qty + s);
     p.cost += s * e.p + fee;
   } else {
     const closing = Math.min(Math.abs(s), Math.abs(p.qty));
     const avg = p.cost / p.qty;
     const dir = Math.sign(p.qty);
-    p.realized += (e.p - avg) * closing * dir - fee;
+    const rest = roundQty(Math.abs(s) - closing);
+    // a trade through zero: the fee is split pro rata between the closed and the opened quantity
+    const openFee = rest > EPS ? (fee * rest) / Math.abs(s) : 0;
+    p.realized += (e.p - avg) * closing * dir - (fee - openFee);
     p.cost -= avg * closing * dir;
-    p.qty -= closing * dir;
-    const rest = Math.abs(s) - closing;
+    p.qty = roundQty(p.qty - closing * dir);
     if (rest > EPS) {
       p.qty = Math.sign(s) * rest;
-      p.cost = p.qty * e.p;
+      p.cost = p.qty * e.p + openFee;
     }
   }
   if (Math.abs(p.qty) < EPS) {

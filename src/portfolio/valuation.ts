@@ -1,7 +1,7 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { FxRates } from './fx.js';
 import type { PositionBook } from './positions.js';
-import { rollDay, utcDay } from './positions.js';
+import { rollDay, tradingDay } from './positions.js';
 
 /** A position line of the `portfolio` payload: amounts in the instrument's currency (`ccy`). */
 export interface PositionValue {
@@ -32,7 +32,7 @@ export interface PortfolioPayload {
 }
 
 export interface PriceSource {
-  /** last price of a symbol and the open of the current UTC day, when known */
+  /** last price of a symbol and the open of its current trading day, when known */
   price(sym: string): { p: number; open: number | undefined } | undefined;
 }
 
@@ -44,12 +44,12 @@ export function clean(x: number): number {
 
 /**
  * Value a book at live prices: per position value = qty x p, pnl = value - cost,
- * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow (in the instrument's currency); totals are
+ * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow (in the instrument's currency, over the
+ * instrument's trading day: `dayStartUtcMinutes` after UTC midnight, like its ticker); totals are
  * converted to the base currency at the live rate. A position without a price or rate is listed
  * with `priced: false` and left out of the totals.
  */
 export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, registry: InstrumentRegistry, now = Date.now()): PortfolioPayload {
-  rollDay(book, utcDay(now));
   const base = book.ccy;
   let value = 0;
   let cost = 0;
@@ -57,8 +57,11 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
   let realized = 0;
   const positions: PositionValue[] = [];
   for (const sym of Object.keys(book.positions).sort()) {
-    const pos = book.positions[sym]!;
-    const ccy = registry.get(sym)?.currency ?? base;
+    const inst = registry.get(sym);
+    const ccy = inst?.currency ?? base;
+    rollDay(book, sym, tradingDay(now, (inst?.dayStartUtcMinutes ?? 0) * 60_000), ccy);
+    const pos = book.positions[sym];
+    if (!pos) continue; // closed before this trading day: only its realized P&L stays
     const px = prices.price(sym);
     const rate = fx.rate(ccy, base);
     if (rate !== undefined) realized += pos.realized * rate;
@@ -87,6 +90,10 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     dayPnl += dp * rate;
     if (pos.qty === 0) continue; // closed today: only its day P&L and realized count
     positions.push({ sym, qty: clean(pos.qty), p: px.p, value: clean(v), pnl: clean(pnl), ccy, cost: clean(pos.cost), day_pnl: clean(dp) });
+  }
+  for (const [ccy, r] of Object.entries(book.closedRealized ?? {})) {
+    const rate = fx.rate(ccy, base);
+    if (rate !== undefined) realized += r * rate;
   }
   return {
     ccy: base,

@@ -99,7 +99,8 @@ describe('valuation arithmetic', () => {
     b.day = utcDay(now);
     // held 10 since the day started (open 190), bought 5 more today at 195
     b.positions.AAPL = { qty: 10, cost: 1800, dayQty0: 10, dayFlow: 0, realized: 0 };
-    applyExecution(b, e('buy', 5, 195, 1), now);
+    // (an execution belongs to the day of its own time `t`: this one is today's)
+    applyExecution(b, { ...e('buy', 5, 195, 1), t: now }, now);
     b.positions.MSFT = { qty: 3, cost: 1200, dayQty0: 3, dayFlow: 0, realized: 0 };
     const v = valuate(b, source, fx, registry, now);
     const aapl = v.positions.find((p) => p.sym === 'AAPL')!;

@@ -69,6 +69,22 @@ describe('TickerBuilder', () => {
     expect(s).toEqual({ p: 98, bp: 97.9, ap: 98.1, o: 100, h: 104, l: 98, v: 16, chg: -2, chgp: -2 });
   });
 
+  it('does not carry the day before into a new day that has had no trade yet', () => {
+    const tb = new TickerBuilder();
+    const day2 = Date.UTC(2026, 10, 21, 0, 0, 1);
+    tb.onTrade(trade(day2 - 5000, 50, 100));
+    expect(tb.onQuote(quote(day2 - 4000, 49, 51))).toMatchObject({ o: 50, v: 100 });
+    // quotes of the new day before its first trade: yesterday's open, high, low, volume and
+    // change are not today's, so no ticker is made of them
+    expect(tb.onQuote(quote(day2, 54, 56))).toBeUndefined();
+    expect(tb.onStatus('halted', day2 + 500)).toBeUndefined();
+    // the day's first trade starts it, with the latest quote
+    expect(tb.onTrade(trade(day2 + 1000, 55, 1))).toMatchObject({ p: 55, bp: 54, ap: 56, o: 55, h: 55, l: 55, v: 1, chg: 0, status: 'halted' });
+    // a late trade of the day before changes nothing of today's figures
+    expect(tb.onTrade(trade(day2 - 3000, 40, 7))).toBeUndefined();
+    expect(tb.onTrade(trade(day2 + 2000, 56, 2))).toMatchObject({ p: 56, o: 55, h: 56, l: 55, v: 3, chg: 1 });
+  });
+
   it('starts a new day at UTC midnight', () => {
     const tb = new TickerBuilder();
     const day2 = Date.UTC(2026, 10, 21, 0, 0, 1);
