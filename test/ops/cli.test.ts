@@ -121,3 +121,53 @@ describe('tickwire CLI: unreachable servers at start', () => {
     expect(r.out).not.toMatch(STACK);
   });
 });
+
+describe('npm run cluster (scripts/cluster.mjs): arguments are checked before anything starts', () => {
+  const cluster = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, ['scripts/cluster.mjs', ...args], { env: cleanEnv({}), encoding: 'utf8', timeout: 20_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it('--help prints the usage and exits 0 (it used to start the whole cluster)', () => {
+    const r = cluster(['--help']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/usage: npm run cluster/);
+    expect(r.stdout).not.toMatch(/cluster ready/);
+  });
+
+  it.each([
+    [['--port', 'abc'], /--port: "abc" is not a port/],
+    [['--workers', '-1'], /--workers: "-1" is not a number of workers/],
+    [['--bogus'], /unknown option --bogus/],
+  ])('%j is refused with exit 2, naming it', (args, message) => {
+    const r = cluster(args);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).not.toMatch(/cluster ready/);
+  });
+
+  it('a gateway port in use is refused before NATS and Redis are started', async () => {
+    const { createServer } = await import('node:net');
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['scripts/cluster.mjs', '--port', String(port)], { env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const t = setTimeout(() => child.kill('SIGTERM'), 30_000);
+        child.on('exit', (code) => {
+          clearTimeout(t);
+          resolve({ code, out });
+        });
+      });
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toContain(`port ${port} is in use: pass --port N (0 picks a free one)`);
+      expect(r.out).not.toMatch(/stopped \d+ processes \(nats/); // nothing was started
+    } finally {
+      srv.close();
+    }
+  });
+});
