@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const USAGE = `usage: npm run cluster [-- --port N] [-- --workers N] [-- --source]
+const USAGE = `usage: npm run cluster -- [--port N] [--workers N] [--source]
        node scripts/cluster.mjs [--port N] [--workers N] [--source]
 
 Starts on loopback: three nats-server nodes (JetStream), redis-server, tickwire feed synthetic,
