@@ -27,6 +27,13 @@ interface Harness {
   keepQuotes(symbol: string, throttles: number[]): void;
   unmount(): void;
   setPageHidden(hidden: boolean): void;
+  tokenCalls: number[];
+  errorCalls: { version: number; code: string }[];
+  pageListeners: number;
+  unstableTapes: number;
+  tapeRenders: number;
+  rerender(scenario: unknown): void;
+  dropSocket(): void;
 }
 type W = { harness: Harness };
 
@@ -60,6 +67,8 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
           target: ['es2022'],
           // the packages from their sources; React's development build (StrictMode double-mounts there)
           conditions: ['tickwire-source'],
+          // this checkout's package (node_modules may link another checkout's)
+          alias: { '@tickwire/react': join(process.cwd(), 'packages', 'react', 'src', 'index.ts') },
           define: { 'process.env.NODE_ENV': '"development"' },
           external: ['ws'],
           logLevel: 'warning',
@@ -119,6 +128,73 @@ describe('@tickwire/react in a browser', { timeout: 120_000 }, () => {
     await page.evaluate(() => (window as unknown as W).harness.unmount());
     await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
     await expect.poll(connections, { timeout: 10_000 }).toBe(0);
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('StrictMode and unmount leave no page-visibility listener behind; the page state still reaches the server', async () => {
+    await freshPage();
+    const listeners = (): Promise<number> => page.evaluate(() => (window as unknown as W).harness.pageListeners);
+    expect(await listeners()).toBe(0);
+    await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'quotes', symbol: 'AAPL', throttles: [0] }));
+    await expect.poll(() => page.getByTestId('conn').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+    expect(await listeners()).toBe(1); // one provider, one listener (StrictMode rendered it twice)
+    await page.evaluate(() => (window as unknown as W).harness.setPageHidden(true));
+    await expect.poll(async () => (await ops('visibility')).some((f) => f.page === 'hidden'), { timeout: 10_000 }).toBe(true);
+    await page.evaluate(() => (window as unknown as W).harness.setPageHidden(false));
+    await expect.poll(async () => (await ops('visibility')).some((f) => f.page === 'visible'), { timeout: 10_000 }).toBe(true);
+    await page.evaluate(() => (window as unknown as W).harness.unmount());
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
+    expect(await listeners()).toBe(0);
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('getToken and onError: the newest functions passed are called (a reconnect, a refused channel)', async () => {
+    await freshPage();
+    await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'token', version: 1 }));
+    await expect.poll(() => page.getByTestId('quote-0').textContent(), { timeout: 20_000 }).toMatch(/\d/);
+    expect(await page.evaluate(() => (window as unknown as W).harness.tokenCalls)).toContain(1);
+    await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'token', version: 2 }));
+    const before = await page.evaluate(() => (window as unknown as W).harness.tokenCalls.length);
+    await page.evaluate(() => (window as unknown as W).harness.dropSocket());
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.tokenCalls.length), { timeout: 20_000 }).toBeGreaterThan(before);
+    expect((await page.evaluate(() => (window as unknown as W).harness.tokenCalls)).slice(before)).toEqual([2]);
+    await expect.poll(() => page.getByTestId('conn').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+    // a refused channel after the re-render: the newest onError hears it, once
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.errorCalls.length), { timeout: 20_000 }).toBeGreaterThan(0);
+    expect(await page.evaluate(() => (window as unknown as W).harness.errorCalls)).toEqual([{ version: 2, code: 'UNKNOWN_CHANNEL' }]);
+    await page.evaluate(() => (window as unknown as W).harness.unmount());
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('a new symbol or throttle: the old channel is left, the new one joined, and the old value is never shown for the new symbol', async () => {
+    await freshPage();
+    await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'symbol', symbol: 'AAPL', throttle: 0 }));
+    await expect.poll(() => page.getByTestId('shown').getAttribute('data-channel'), { timeout: 20_000 }).toBe('quote:AAPL');
+    await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'symbol', symbol: 'MSFT', throttle: 0 }));
+    // from the first render after the change, either nothing yet or MSFT
+    expect(['', 'quote:MSFT']).toContain(await page.getByTestId('shown').getAttribute('data-channel'));
+    await expect.poll(() => page.getByTestId('shown').getAttribute('data-channel'), { timeout: 20_000 }).toBe('quote:MSFT');
+    await expect.poll(async () => withChannel(await ops('unsubscribe'), 'quote:AAPL').length, { timeout: 10_000 }).toBe(1);
+    expect(withChannel(await ops('subscribe'), 'quote:MSFT')).toHaveLength(1);
+    expect(await page.evaluate(() => (window as unknown as W).harness.claims())).toEqual({ 'quote:MSFT': 2 });
+    // a slower throttle: re-subscribed at it
+    await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'symbol', symbol: 'MSFT', throttle: 500 }));
+    // the Channel component still asks for every update (throttle 0): the fastest wins, nothing changes
+    expect(withChannel(await ops('subscribe'), 'quote:MSFT')).toHaveLength(1);
+    await page.evaluate(() => (window as unknown as W).harness.unmount());
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('list hooks keep their array while the items are unchanged, even when another component keeps more', async () => {
+    await freshPage();
+    await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'tapes', symbol: 'BTC-USD', bump: 0 }));
+    await expect.poll(async () => Number(await page.getByTestId('tape-50').getAttribute('data-trades')), { timeout: 20_000 }).toBeGreaterThan(5);
+    // re-renders from the parent, between and within frames: the list of 5 is a slice of 50
+    for (let n = 1; n <= 30; n++) await page.evaluate((b) => (window as unknown as W).harness.rerender({ kind: 'tapes', symbol: 'BTC-USD', bump: b }), n);
+    expect(await page.evaluate(() => (window as unknown as W).harness.tapeRenders)).toBeGreaterThan(60);
+    expect(await page.evaluate(() => (window as unknown as W).harness.unstableTapes)).toBe(0);
+    await page.evaluate(() => (window as unknown as W).harness.unmount());
     expect(rig.pageErrors).toEqual([]);
   });
 

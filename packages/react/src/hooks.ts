@@ -1,8 +1,8 @@
-import { useCallback, useEffect, useRef, useSyncExternalStore } from 'react';
-import type { ConnectionState, PayloadOf } from '@tickwire/client';
+import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
+import type { BookPayload, ConnectionState, NotificationsReadMark, PayloadOf, TickwireClientError } from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
-import type { ChannelSnapshot, ClaimOptions } from './store.js';
+import type { ChannelSnapshot, ClaimOptions, UserNotification } from './store.js';
 
 export interface ChannelOptions {
   /**
@@ -22,7 +22,26 @@ export interface ListOptions extends ChannelOptions {
   limit?: number;
 }
 
-const EMPTY: ChannelSnapshot = Object.freeze({ value: undefined, update: undefined, items: Object.freeze([]) as readonly unknown[], received: 0 });
+export interface BarOptions extends ListOptions {
+  /** closed bars to load with the snapshot (1 to 1000), so a chart starts full; asked again after each reconnect */
+  history?: number;
+}
+
+export interface BookOptions extends ChannelOptions {
+  /** levels per side (the server rounds up to a depth it offers, e.g. 10, 25, 100) */
+  depth?: number;
+}
+
+/** Bar intervals (`bar.5m`, `bar.1h` and `bar.1d` are a protocol extension). */
+export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
+
+const EMPTY: ChannelSnapshot = Object.freeze({
+  value: undefined,
+  update: undefined,
+  items: Object.freeze([]) as readonly unknown[],
+  received: 0,
+  error: undefined,
+});
 
 /**
  * The shared state of a channel: latest value, latest update, recent items. Re-renders at most
@@ -31,9 +50,9 @@ const EMPTY: ChannelSnapshot = Object.freeze({ value: undefined, update: undefin
 export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOptions = {}): ChannelSnapshot<T> {
   const store = useTickwireStore();
   const claim = useRef<number | undefined>(undefined);
-  const { throttle, visible, limit } = opts;
+  const { throttle, visible, limit, history, depth } = opts;
   useEffect(() => {
-    const id = store.acquire(channel, { throttle, visible, limit });
+    const id = store.acquire(channel, { throttle, visible, limit, history, depth });
     claim.current = id;
     return () => {
       claim.current = undefined;
@@ -42,8 +61,8 @@ export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOpti
     // options changes go through update() below, without giving the claim back
   }, [store, channel]);
   useEffect(() => {
-    if (claim.current !== undefined) store.update(channel, claim.current, { throttle, visible, limit });
-  }, [store, channel, throttle, visible, limit]);
+    if (claim.current !== undefined) store.update(channel, claim.current, { throttle, visible, limit, history, depth });
+  }, [store, channel, throttle, visible, limit, history, depth]);
   // stable functions: React re-subscribes only when the channel changes
   const listen = useCallback((onChange: () => void) => store.listen(channel, onChange), [store, channel]);
   const get = useCallback(() => store.snapshot(channel) as ChannelSnapshot<T>, [store, channel]);
@@ -71,18 +90,35 @@ function tail<T>(items: readonly T[], limit: number): readonly T[] {
   return items.length > limit ? items.slice(items.length - limit) : items;
 }
 
+/** The last `limit` items, the same array until the items change (another component may keep more). */
+function useTail<T>(items: readonly T[], limit: number): readonly T[] {
+  return useMemo(() => tail(items, limit), [items, limit]);
+}
+
 /** The most recent trades of a symbol, oldest first (every trade: trades are never dropped). */
 export function useTrades(symbol: string, opts: ListOptions = {}): readonly Trade[] {
   const limit = opts.limit ?? 50;
   const snap = useChannelSnapshot<Trade>(`trade:${symbol}`, { ...opts, limit });
-  return tail(snap.items, limit);
+  return useTail(snap.items, limit);
 }
 
-/** The most recent bars of a symbol, oldest first; the last one may still be open (`closed: false`). */
-export function useBars(symbol: string, interval: '1s' | '1m', opts: ListOptions = {}): readonly Bar[] {
-  const limit = opts.limit ?? 60;
+/**
+ * The most recent bars of a symbol, oldest first; the last one may still be open (`closed: false`).
+ * With `history`, the closed bars before it come with the snapshot (and again after a reconnect).
+ */
+export function useBars(symbol: string, interval: BarInterval, opts: BarOptions = {}): readonly Bar[] {
+  const limit = opts.limit ?? Math.max(60, opts.history ?? 0);
   const snap = useChannelSnapshot<Bar>(`bar.${interval}:${symbol}`, { ...opts, limit });
-  return tail(snap.items, limit);
+  return useTail(snap.items, limit);
+}
+
+/**
+ * The order book of a symbol (`book:SYM`): the whole book, rebuilt from the snapshot and every
+ * update (a checksum mismatch asks for a fresh snapshot), bids and asks best first. Undefined
+ * before the snapshot.
+ */
+export function useBook(symbol: string, opts: BookOptions = {}): BookPayload | undefined {
+  return useChannelSnapshot<BookPayload>(`book:${symbol}`, opts).value;
 }
 
 /** The signed-in user's portfolio valuation (needs a token). */
@@ -94,7 +130,30 @@ export function usePortfolio(opts: ChannelOptions = {}): Portfolio | undefined {
 export function useExecutions(opts: ListOptions = {}): readonly Execution[] {
   const limit = opts.limit ?? 100;
   const snap = useChannelSnapshot<Execution>('executions', { ...opts, limit });
-  return tail(snap.items, limit);
+  return useTail(snap.items, limit);
+}
+
+export interface Notifications {
+  /** the user's notifications, oldest first (at most `limit`), each with `seq` and `read` (read markers applied) */
+  notifications: readonly UserNotification[];
+  /** how many of them are unread */
+  unread: number;
+  /** mark read (up to a seq, up to an id, or by ids): every connection of the user gets the marker, this list included */
+  markRead: (mark: NotificationsReadMark) => Promise<{ seq: number; unread: number }>;
+}
+
+/**
+ * The signed-in user's notifications (alert firings, posts from backends), with their read state
+ * (needs a token). The subscription brings every unread one, then live ones; reconnects resume
+ * after the last seen.
+ */
+export function useNotifications(opts: ListOptions = {}): Notifications {
+  const limit = opts.limit ?? 100;
+  const client = useTickwire();
+  const snap = useChannelSnapshot<UserNotification>('notifications', { ...opts, limit });
+  const notifications = useTail(snap.items, limit);
+  const markRead = useCallback((mark: NotificationsReadMark) => client.markNotificationsRead(mark), [client]);
+  return useMemo(() => ({ notifications, unread: notifications.filter((n) => !n.read).length, markRead }), [notifications, markRead]);
 }
 
 /** The connection state: `idle`, `connecting`, `open`, `reconnecting` or `closed`. */
@@ -106,3 +165,17 @@ export function useConnectionState(): ConnectionState {
 }
 
 const idle = (): ConnectionState => 'idle';
+
+/**
+ * The last error of the connection (`TRANSPORT` during an outage, `UNAUTHENTICATED` for a refused
+ * token, with its `reason`), undefined again once the connection is open. Use it with
+ * useConnectionState to tell the user why there is no data.
+ */
+export function useConnectionError(): TickwireClientError | undefined {
+  const store = useTickwireStore();
+  const listen = useCallback((onChange: () => void) => store.listenConnectionError(onChange), [store]);
+  const get = useCallback(() => store.connectionError(), [store]);
+  return useSyncExternalStore(listen, get, noError);
+}
+
+const noError = (): undefined => undefined;

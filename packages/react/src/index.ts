@@ -6,16 +6,23 @@
 export { TickwireProvider, useTickwire, useTickwireStore, type TickwireProviderProps } from './provider.js';
 export {
   useBars,
+  useBook,
   useChannel,
   useChannelSnapshot,
+  useConnectionError,
   useConnectionState,
   useExecutions,
+  useNotifications,
   usePortfolio,
   useQuote,
   useTicker,
   useTrades,
+  type BarInterval,
+  type BarOptions,
+  type BookOptions,
   type ChannelOptions,
   type ListOptions,
+  type Notifications,
 } from './hooks.js';
 export { useOnScreen, type OnScreen, type OnScreenOptions } from './visibility.js';
-export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions } from './store.js';
+export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions, type UserNotification } from './store.js';

@@ -1,21 +1,24 @@
-import { createContext, createElement, useContext, useEffect, useState, type ReactNode } from 'react';
+import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { TickwireClient, type ClientOptions } from '@tickwire/client';
 import { TickwireStore, type FrameScheduler } from './store.js';
 
 const StoreContext = createContext<TickwireStore | undefined>(undefined);
 
 export interface TickwireProviderProps {
-  /** `ws://host:port/v1/stream` (or `wss://`); not needed with `client` */
+  /** `ws://host:port/v1/stream` (or `wss://`); not needed with `client`. Read once: to connect elsewhere, give the provider a new `key` */
   url?: string;
   /** a JWT */
   token?: string;
-  /** called for a fresh token: before connecting, before expiry, after a refusal (wins over `token`) */
+  /**
+   * called for a fresh token: before connecting, before expiry, after a refusal (wins over
+   * `token`). The newest function passed is the one called; whether there is one is read once.
+   */
   getToken?: () => string | undefined | Promise<string | undefined>;
   /** more client options (encoding, reconnect, heartbeat, ...) */
   options?: Omit<ClientOptions, 'url' | 'token'>;
   /** bring your own client: the provider neither connects nor closes it */
   client?: TickwireClient;
-  /** a subscribe or visibility request the hooks made failed (default: console.warn) */
+  /** a subscribe or visibility request the hooks made failed, or the server refused a channel (default: console.warn); the newest function passed is called */
   onError?: (err: unknown) => void;
   /** how to wait for the next frame (default requestAnimationFrame); for tests */
   schedule?: FrameScheduler;
@@ -32,15 +35,32 @@ const closing = new WeakMap<TickwireStore, ReturnType<typeof setTimeout>>();
  */
 export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   const { url, token, getToken, options, client, onError, schedule, children } = props;
+  // the newest getToken: the client, made once, calls this one (not the closure of the first render)
+  const latestGetToken = useRef(getToken);
+  latestGetToken.current = getToken;
+  const latestOnError = useRef(onError);
+  latestOnError.current = onError;
   const [store] = useState(() => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
-    const c = client ?? new TickwireClient({ ...options, url: url!, ...(token !== undefined ? { token } : {}), ...(getToken ? { getToken } : {}) });
-    const opts: { onError?: (err: unknown) => void; schedule?: FrameScheduler } = {};
-    if (onError) opts.onError = onError;
+    // render must not leave anything behind (StrictMode and concurrent rendering call this and
+    // may drop the result): the client follows the page's visibility from the effect below, not
+    // from a document listener of its constructor
+    const c =
+      client ??
+      new TickwireClient({
+        ...options,
+        url: url!,
+        trackPageVisibility: false,
+        ...(token !== undefined ? { token } : {}),
+        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : {}),
+      });
+    // the newest onError, as for getToken
+    const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
     if (schedule) opts.schedule = schedule;
     return new TickwireStore(c, opts);
   });
   const own = !client;
+  const trackPage = own && options?.trackPageVisibility !== false;
 
   useEffect(() => {
     const t = closing.get(store);
@@ -48,8 +68,19 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
       clearTimeout(t);
       closing.delete(store);
     }
-    if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState
+    const stopTracking = store.trackConnection();
+    const doc = typeof document === 'object' ? document : undefined;
+    let stopPage: (() => void) | undefined;
+    if (trackPage && doc && typeof doc.addEventListener === 'function') {
+      const follow = (): void => void store.client.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
+      follow();
+      doc.addEventListener('visibilitychange', follow);
+      stopPage = () => doc.removeEventListener('visibilitychange', follow);
+    }
+    if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState and useConnectionError
     return () => {
+      stopTracking();
+      stopPage?.();
       if (!own) return;
       closing.set(
         store,
@@ -60,17 +91,19 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         }, 0),
       );
     };
-  }, [store, own]);
+  }, [store, own, trackPage]);
 
   // a new `token` prop replaces the connection's token in-band (no reconnect)
   const [firstToken] = useState(token);
   useEffect(() => {
     if (!own || getToken || token === undefined || token === firstToken) return;
-    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? ((e: unknown) => console.warn('tickwire:', e)))(err));
+    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? warn)(err));
   }, [store, own, token, firstToken, getToken, onError]);
 
   return createElement(StoreContext.Provider, { value: store }, children);
 }
+
+const warn = (err: unknown): void => console.warn('tickwire:', err);
 
 /** The store of the nearest provider; a clear error outside one. */
 export function useTickwireStore(): TickwireStore {

@@ -1,4 +1,17 @@
-import { TickwireClientError, type TickwireClient, type Update } from '@tickwire/client';
+import {
+  LocalBook,
+  TickwireClientError,
+  type BookPayload,
+  type Notification,
+  type NotificationPayload,
+  type RejectedChannel,
+  type SubscribeOptions,
+  type TickwireClient,
+  type Trade,
+  type TradeCancel,
+  type TradeCorrection,
+  type Update,
+} from '@tickwire/client';
 
 /**
  * What the hooks of one provider share: one entry per channel, however many components use it.
@@ -11,6 +24,10 @@ import { TickwireClientError, type TickwireClient, type Update } from '@tickwire
  *   StrictMode's mount → unmount → mount costs nothing on the wire.
  * - **Frame-batched.** Updates are collected as they arrive and handed to React once per
  *   animation frame: components re-render at most at the screen's rate whatever the stream's.
+ * - **Folded by kind.** Trades and executions append (a trade `correction` replaces the trade it
+ *   refers to, a `cancel` removes it); bars of every interval replace by start time and take the
+ *   `history` of their snapshot; an order book applies each update to its snapshot (LocalBook),
+ *   so its value is the whole book, never a delta.
  */
 
 /** What a hook sees of a channel: the latest value and, for ordered channels, the recent items. */
@@ -23,6 +40,8 @@ export interface ChannelSnapshot<T = unknown> {
   readonly items: readonly T[];
   /** updates received since the channel was subscribed (frames batch several into one render) */
   readonly received: number;
+  /** the server refused the subscription (code, reason); cleared by the next subscribe that is not refused */
+  readonly error?: RejectedChannel | undefined;
 }
 
 export interface ClaimOptions {
@@ -32,6 +51,10 @@ export interface ClaimOptions {
   visible?: boolean | undefined;
   /** items to keep for list channels (trades, executions, bars) */
   limit?: number | undefined;
+  /** bar channels: closed bars to load with the snapshot (1 to 1000; the largest any claim asks) */
+  history?: number | undefined;
+  /** `book:SYM` channels: levels per side (the largest any claim asks) */
+  depth?: number | undefined;
 }
 
 type Keyed = (d: unknown) => string | number | undefined;
@@ -40,6 +63,16 @@ interface Claim {
   throttle: number;
   visible: boolean;
   limit: number;
+  history: number;
+  depth: number;
+}
+
+/** What the server has been asked for a channel. */
+interface Sent {
+  throttle: number;
+  visible: boolean;
+  history: number;
+  depth: number;
 }
 
 interface Entry {
@@ -50,23 +83,54 @@ interface Entry {
   snapshot: ChannelSnapshot;
   /** updates arrived since the last frame, not yet shown */
   pending: Update[];
+  /** pending updates already folded (when a frame is long in coming), not yet shown */
+  staged: ChannelSnapshot | undefined;
   readonly listeners: Set<() => void>;
   /** what the server has been asked for (undefined: not subscribed) */
-  sent: { throttle: number; visible: boolean } | undefined;
+  sent: Sent | undefined;
   stopListening: (() => void) | undefined;
+  /** `book:SYM`: the book rebuilt from the snapshot and its updates */
+  book: LocalBook | undefined;
 }
 
-const EMPTY: ChannelSnapshot = Object.freeze({ value: undefined, update: undefined, items: Object.freeze([]) as readonly unknown[], received: 0 });
+const EMPTY: ChannelSnapshot = Object.freeze({
+  value: undefined,
+  update: undefined,
+  items: Object.freeze([]) as readonly unknown[],
+  received: 0,
+  error: undefined,
+});
 
-/** How updates of a channel kind become a list: trades and executions append, bars replace by start time. */
+const kindOf = (channel: string): string => (channel.includes(':') ? channel.slice(0, channel.indexOf(':')) : channel);
+const isBarKind = (kind: string): boolean => kind.startsWith('bar.');
+
+/** How updates of a channel kind become a list: trades and executions append, bars (every interval) replace by start time. */
 function keyOf(channel: string): Keyed | undefined {
-  const kind = channel.includes(':') ? channel.slice(0, channel.indexOf(':')) : channel;
+  const kind = kindOf(channel);
   if (kind === 'trade' || kind === 'executions') return (d) => (d as { id?: string }).id;
-  if (kind === 'bar.1s' || kind === 'bar.1m') return (d) => (d as { t?: number }).t;
+  if (isBarKind(kind)) return (d) => (d as { t?: number }).t;
   return undefined;
 }
 
+function newEntry(channel: string): Entry {
+  return {
+    channel,
+    claims: new Map(),
+    key: keyOf(channel),
+    snapshot: EMPTY,
+    pending: [],
+    staged: undefined,
+    listeners: new Set(),
+    sent: undefined,
+    stopListening: undefined,
+    book: kindOf(channel) === 'book' ? new LocalBook() : undefined,
+  };
+}
+
 export type FrameScheduler = (fn: () => void) => void;
+
+/** Updates a channel holds unfolded while it waits for a frame. */
+const MAX_PENDING = 512;
 
 export interface StoreOptions {
   /** how to wait for the next frame (default requestAnimationFrame, else a 16 ms timer) */
@@ -90,6 +154,13 @@ export class TickwireStore {
   /** renders handed to React (frames with at least one changed channel), for tests and devtools */
   framesFlushed = 0;
 
+  /** updates received and not yet folded, over all channels (at most MAX_PENDING a channel), for tests and devtools */
+  pendingUpdates(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.pending.length;
+    return n;
+  }
+
   constructor(client: TickwireClient, opts: StoreOptions = {}) {
     this.client = client;
     this.#schedule = opts.schedule ?? defaultScheduler;
@@ -97,6 +168,37 @@ export class TickwireStore {
     this.#onError = (err) => {
       if (err instanceof TickwireClientError && err.code === 'CLOSED') return; // unmounted meanwhile
       onError(err);
+    };
+  }
+
+  #connectionError: TickwireClientError | undefined;
+  readonly #connectionListeners = new Set<() => void>();
+
+  /** The last error the connection reported (an outage, a refused token); undefined again once it is open. */
+  connectionError(): TickwireClientError | undefined {
+    return this.#connectionError;
+  }
+
+  /** For useSyncExternalStore: be told when `connectionError()` changes. */
+  listenConnectionError(onChange: () => void): () => void {
+    this.#connectionListeners.add(onChange);
+    return () => void this.#connectionListeners.delete(onChange);
+  }
+
+  /** Follow the client's errors for `connectionError()` until the returned function is called (the provider does this while mounted). */
+  trackConnection(): () => void {
+    const set = (err: TickwireClientError | undefined): void => {
+      if (this.#connectionError === err) return;
+      this.#connectionError = err;
+      for (const l of [...this.#connectionListeners]) l();
+    };
+    const stopErrors = this.client.on('error', (err) => set(err));
+    const stopState = this.client.on('state', ({ state }) => {
+      if (state === 'open') set(undefined);
+    });
+    return () => {
+      stopErrors();
+      stopState();
     };
   }
 
@@ -109,7 +211,7 @@ export class TickwireStore {
   acquire(channel: string, opts: ClaimOptions = {}): number {
     let e = this.#entries.get(channel);
     if (!e) {
-      e = { channel, claims: new Map(), key: keyOf(channel), snapshot: EMPTY, pending: [], listeners: new Set(), sent: undefined, stopListening: undefined };
+      e = newEntry(channel);
       this.#entries.set(channel, e);
     }
     const id = this.#nextClaim++;
@@ -124,7 +226,7 @@ export class TickwireStore {
     if (!e?.claims.has(id)) return;
     const next = claimOf(opts);
     const prev = e.claims.get(id)!;
-    if (prev.throttle === next.throttle && prev.visible === next.visible && prev.limit === next.limit) return;
+    if (sameClaim(prev, next)) return;
     e.claims.set(id, next);
     this.#scheduleSync();
   }
@@ -144,7 +246,7 @@ export class TickwireStore {
   listen(channel: string, onChange: () => void): () => void {
     let e = this.#entries.get(channel);
     if (!e) {
-      e = { channel, claims: new Map(), key: keyOf(channel), snapshot: EMPTY, pending: [], listeners: new Set(), sent: undefined, stopListening: undefined };
+      e = newEntry(channel);
       this.#entries.set(channel, e);
       this.#scheduleSync(); // dropped again at the sync if nobody claims it
     }
@@ -177,7 +279,7 @@ export class TickwireStore {
   }
 
   #sync(): void {
-    const subscribe = new Map<string, { throttle: number; visible: boolean; channels: string[] }>();
+    const subscribe = new Map<string, Sent & { channels: string[] }>();
     const unsubscribe: string[] = [];
     const visibility = new Map<boolean, string[]>();
     for (const e of [...this.#entries.values()]) {
@@ -187,30 +289,34 @@ export class TickwireStore {
         e.stopListening = undefined;
         e.sent = undefined;
         e.pending = [];
+        e.staged = undefined;
+        e.book?.reset();
         this.#dirty.delete(e);
         if (e.listeners.size === 0) this.#entries.delete(e.channel);
         else e.snapshot = EMPTY;
         continue;
       }
-      let throttle = Infinity;
-      let visible = false;
+      const want: Sent = { throttle: Infinity, visible: false, history: 0, depth: 0 };
       for (const c of e.claims.values()) {
-        throttle = Math.min(throttle, c.throttle);
-        visible ||= c.visible;
+        want.throttle = Math.min(want.throttle, c.throttle);
+        want.visible ||= c.visible;
+        want.history = Math.max(want.history, c.history);
+        want.depth = Math.max(want.depth, c.depth);
       }
-      if (!e.sent || e.sent.throttle !== throttle) {
-        // new, or the fastest claim changed: (re)subscribe with the current visibility
+      const s = e.sent;
+      if (!s || s.throttle !== want.throttle || s.history !== want.history || s.depth !== want.depth) {
+        // new, or the fastest claim, the history or the depth changed: (re)subscribe with the current visibility
         if (!e.stopListening) e.stopListening = this.#listenTo(e);
-        e.sent = { throttle, visible };
-        const k = `${throttle}/${visible}`;
+        e.sent = want;
+        const k = `${want.throttle}/${want.visible}/${want.history}/${want.depth}`;
         const g = subscribe.get(k);
         if (g) g.channels.push(e.channel);
-        else subscribe.set(k, { throttle, visible, channels: [e.channel] });
-      } else if (e.sent.visible !== visible) {
-        e.sent.visible = visible;
-        const list = visibility.get(visible);
+        else subscribe.set(k, { ...want, channels: [e.channel] });
+      } else if (s.visible !== want.visible) {
+        s.visible = want.visible;
+        const list = visibility.get(want.visible);
         if (list) list.push(e.channel);
-        else visibility.set(visible, [e.channel]);
+        else visibility.set(want.visible, [e.channel]);
       }
     }
     const c = this.client;
@@ -219,27 +325,84 @@ export class TickwireStore {
     for (const g of subscribe.values()) {
       const current = new Set(c.subscriptions);
       const wasSubscribed = g.channels.filter((ch) => current.has(ch));
-      if (wasSubscribed.length > 0) {
-        // the flag first (it is kept by the client and carried by the re-subscribe)
+      const opts: SubscribeOptions = { throttle: g.throttle, visible: g.visible };
+      if (g.history > 0) opts.history = g.history;
+      if (g.depth > 0) opts.depth = g.depth;
+      if (wasSubscribed.length > 0 && g.history === 0) {
+        // the flag first (it is kept by the client and carried by the re-subscribe); setThrottle
+        // keeps the book depth the client holds, so a changed depth is subscribed again below
         c.setVisible(wasSubscribed, g.visible).catch(report);
-        c.setThrottle(wasSubscribed, g.throttle).catch(report);
+        const same = wasSubscribed.filter((ch) => (this.#entries.get(ch)?.book ? false : true));
+        if (same.length > 0) c.setThrottle(same, g.throttle).then((r) => this.#rejected(r.rejected), report);
+        const books = wasSubscribed.filter((ch) => !same.includes(ch));
+        if (books.length > 0) {
+          c.unsubscribe(books).catch(report);
+          this.#subscribe(books, opts);
+        }
+      } else if (wasSubscribed.length > 0) {
+        // bars with history: setThrottle would drop the history (and a larger one needs a new snapshot)
+        c.unsubscribe(wasSubscribed).catch(report);
+        this.#subscribe(wasSubscribed, opts);
       }
       const fresh = g.channels.filter((ch) => !wasSubscribed.includes(ch));
-      if (fresh.length > 0) c.subscribe(fresh, { throttle: g.throttle, visible: g.visible }).catch(report);
+      if (fresh.length > 0) this.#subscribe(fresh, opts);
     }
     for (const [visible, channels] of visibility) c.setVisible(channels, visible).catch(report);
+  }
+
+  #subscribe(channels: string[], opts: SubscribeOptions): void {
+    for (const ch of channels) this.#entries.get(ch)?.book?.reset();
+    this.client.subscribe(channels, opts).then((r) => {
+      for (const ch of r.subscribed) this.#setError(ch, undefined);
+      this.#rejected(r.rejected);
+    }, this.#onError);
+  }
+
+  /** Channels the server refused: their snapshot says why, and `onError` hears of each. */
+  #rejected(list: readonly RejectedChannel[]): void {
+    for (const r of list) {
+      if (!this.#entries.get(r.channel)?.claims.size) continue;
+      this.#setError(r.channel, r);
+      this.#onError(new TickwireClientError(r.code, `${r.channel}: ${r.reason}`));
+    }
+  }
+
+  #setError(channel: string, error: RejectedChannel | undefined): void {
+    const e = this.#entries.get(channel);
+    if (!e || e.snapshot.error === error) return;
+    e.snapshot = { ...e.snapshot, error };
+    if (e.staged) e.staged = { ...e.staged, error };
+    for (const l of [...e.listeners]) l();
   }
 
   #listenTo(e: Entry): () => void {
     const onUpdate = (_d: unknown, u: Update<unknown>): void => {
       e.pending.push(u);
+      // no frame for a while (a hidden tab has none, and trades and executions keep coming): fold
+      // what is pending now, so memory stays bounded by the lists' limits, not by the time hidden
+      if (e.pending.length >= MAX_PENDING) {
+        e.staged = this.#fold(e, e.staged ?? e.snapshot, e.pending);
+        e.pending = [];
+      }
       this.#dirty.add(e);
       if (!this.#frameScheduled) {
         this.#frameScheduled = true;
         this.#schedule(() => this.#flush());
       }
     };
-    return this.client.channel(e.channel, onUpdate as never);
+    const stop = this.client.channel(e.channel, onUpdate as never);
+    if (kindOf(e.channel) !== 'trade') return stop;
+    // corrections and cancels are not trades: the client emits them apart, the list applies them
+    const onFix = (u: Update<unknown>): void => {
+      if (u.channel === e.channel) onUpdate(u.d, u);
+    };
+    const stopCorrections = this.client.on('correction', onFix);
+    const stopCancels = this.client.on('cancel', onFix);
+    return () => {
+      stop();
+      stopCorrections();
+      stopCancels();
+    };
   }
 
   /** One animation frame: fold each changed channel's pending updates into a new snapshot, then notify. */
@@ -248,41 +411,146 @@ export class TickwireStore {
     if (this.#dirty.size === 0) return;
     const changed = [...this.#dirty];
     this.#dirty.clear();
-    for (const e of changed) e.snapshot = fold(e, e.pending);
-    for (const e of changed) e.pending = [];
+    for (const e of changed) {
+      const base = e.staged ?? e.snapshot;
+      e.snapshot = e.pending.length > 0 ? this.#fold(e, base, e.pending) : base;
+      e.staged = undefined;
+      e.pending = [];
+    }
     this.framesFlushed++;
     for (const e of changed) for (const l of [...e.listeners]) l();
+  }
+
+  #fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
+    if (e.book) return this.#foldBook(e, prev, e.book, updates);
+    if (e.channel === 'notifications') return foldNotifications(e, prev, updates);
+    return fold(e, prev, updates);
+  }
+
+  /** Each item applied to the book in order; a mismatch (checksum) asks the client for a fresh snapshot. */
+  #foldBook(e: Entry, prev: ChannelSnapshot, book: LocalBook, updates: readonly Update[]): ChannelSnapshot {
+    let last: Update | undefined;
+    let broken = false;
+    for (const u of updates) {
+      // before the snapshot (a re-subscribe's updates still in flight) or after a mismatch: wait for the snapshot
+      if (book.seq < 0 && !u.snapshot) continue;
+      if (book.apply(u)) {
+        broken = false;
+        last = u;
+      } else {
+        broken = true;
+        book.reset();
+      }
+    }
+    if (broken) this.client.resync([e.channel]);
+    if (!last) return { ...prev, value: broken ? undefined : prev.value, received: prev.received + updates.length };
+    const d = last.d as BookPayload;
+    const value: BookPayload = { ...d, bids: book.bids(), asks: book.asks(), depth: book.depth };
+    return { value, update: last, items: prev.items, received: prev.received + updates.length, error: prev.error };
   }
 }
 
 function claimOf(opts: ClaimOptions): Claim {
   const throttle = typeof opts.throttle === 'number' && opts.throttle >= 0 ? opts.throttle : 0;
   const limit = typeof opts.limit === 'number' && opts.limit > 0 ? Math.floor(opts.limit) : 0;
-  return { throttle, visible: opts.visible ?? true, limit };
+  const history = typeof opts.history === 'number' && opts.history > 0 ? Math.min(1000, Math.floor(opts.history)) : 0;
+  const depth = typeof opts.depth === 'number' && opts.depth > 0 ? Math.floor(opts.depth) : 0;
+  return { throttle, visible: opts.visible ?? true, limit, history, depth };
 }
 
-function fold(e: Entry, updates: readonly Update[]): ChannelSnapshot {
-  const prev = e.snapshot;
-  const last = updates[updates.length - 1]!;
+function sameClaim(a: Claim, b: Claim): boolean {
+  return a.throttle === b.throttle && a.visible === b.visible && a.limit === b.limit && a.history === b.history && a.depth === b.depth;
+}
+
+function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
+  let value = prev.value;
+  let update = prev.update;
   let items = prev.items;
   const key = e.key;
-  if (key) {
-    let limit = 0;
-    for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
-    if (limit > 0) {
-      const next = items.slice();
-      for (const u of updates) {
-        const k = key(u.d);
-        // a re-sent item (a snapshot after a reconnect or a tier change) replaces, never repeats;
-        // an open bar's newer state replaces the older one
-        const at = k === undefined ? -1 : lastIndexWhere(next, (d) => key(d) === k);
-        if (at >= 0) next[at] = u.d;
-        else next.push(u.d);
+  let limit = 0;
+  for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
+  if (key && limit > 0) {
+    const next = items.slice();
+    const put = (d: unknown): void => {
+      const k = key(d);
+      // a re-sent item (a snapshot after a reconnect or a tier change) replaces, never repeats;
+      // an open bar's newer state replaces the older one
+      const at = k === undefined ? -1 : lastIndexWhere(next, (x) => key(x) === k);
+      if (at >= 0) next[at] = d;
+      else next.push(d);
+    };
+    for (const u of updates) {
+      if (u.op === 'correction' || u.op === 'cancel') {
+        const fix = u.d as TradeCorrection | TradeCancel;
+        const at = lastIndexWhere(next, (x) => key(x) === fix.ref);
+        if (at >= 0) {
+          if (u.op === 'cancel') next.splice(at, 1);
+          else next[at] = corrected(fix as TradeCorrection);
+        }
+        continue;
       }
-      items = next.length > limit ? next.slice(next.length - limit) : next;
-    } else if (items.length > 0) items = [];
+      for (const h of u.history ?? []) put(h);
+      put(u.d);
+    }
+    if (isBarKind(kindOf(e.channel))) sortByTime(next);
+    items = next.length > limit ? next.slice(next.length - limit) : next;
+  } else if (items.length > 0) items = [];
+  for (const u of updates) {
+    if (u.op === 'correction' || u.op === 'cancel') {
+      // the latest trade itself corrected or cancelled: the value follows (the newest kept trade after a cancel)
+      const fix = u.d as TradeCorrection | TradeCancel;
+      if ((value as Trade | undefined)?.id !== fix.ref) continue;
+      value = u.op === 'correction' ? corrected(fix as TradeCorrection) : items[items.length - 1];
+      continue;
+    }
+    value = u.d;
+    update = u;
   }
-  return { value: last.d, update: last, items, received: prev.received + updates.length };
+  return { value, update, items, received: prev.received + updates.length, error: prev.error };
+}
+
+/** A notification as the list shows it: with its `seq` and whether it is read (read markers applied). */
+export type UserNotification = Omit<NotificationPayload, 'kind'> & { readonly kind: 'notification'; readonly seq: number | undefined; readonly read: boolean };
+
+/**
+ * `notifications`: the list holds the notifications (by id, newest last); a read marker is not an
+ * item, it marks the ones it covers read (`upTo`: every seq up to it; `ids`: these).
+ */
+function foldNotifications(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): ChannelSnapshot {
+  let limit = 0;
+  for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
+  let next = (prev.items as UserNotification[]).slice();
+  for (const u of updates) {
+    const d = u.d as Notification & { read?: boolean };
+    if (d.kind === 'read') {
+      const ids = new Set(d.ids ?? []);
+      const upTo = d.upTo;
+      next = next.map((n) => (!n.read && ((upTo !== undefined && n.seq !== undefined && n.seq <= upTo) || ids.has(n.id)) ? { ...n, read: true } : n));
+    } else if (d.kind === 'notification') {
+      const item: UserNotification = { ...d, seq: u.seq, read: d.read === true };
+      const at = lastIndexWhere(next, (n) => n.id === d.id);
+      if (at >= 0) next[at] = item;
+      else next.push(item);
+    }
+  }
+  const items = limit > 0 ? (next.length > limit ? next.slice(next.length - limit) : next) : [];
+  const last = updates[updates.length - 1]!;
+  return { value: last.d, update: last, items, received: prev.received + updates.length, error: prev.error };
+}
+
+/** The trade a correction describes (it replaces the one with id `ref`). */
+function corrected(c: TradeCorrection): Trade {
+  const { ref: _ref, applied: _applied, ...trade } = c;
+  return trade;
+}
+
+function sortByTime(list: unknown[]): void {
+  for (let i = 1; i < list.length; i++) {
+    if ((list[i - 1] as { t: number }).t > (list[i] as { t: number }).t) {
+      list.sort((a, b) => (a as { t: number }).t - (b as { t: number }).t);
+      return;
+    }
+  }
 }
 
 /** Search from the end: a repeat is nearly always among the newest items. */

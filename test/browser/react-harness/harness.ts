@@ -27,6 +27,19 @@ WebSocket.prototype.send = function (this: WebSocket, data: string | ArrayBuffer
   return origSend.call(this, data);
 };
 
+// visibilitychange listeners on the document: added minus removed (a provider must leave none behind)
+const pageListeners = new Set<unknown>();
+const origAdd = document.addEventListener.bind(document);
+const origRemove = document.removeEventListener.bind(document);
+document.addEventListener = function (type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions) {
+  if (type === 'visibilitychange') pageListeners.add(listener);
+  return origAdd(type, listener, options);
+} as typeof document.addEventListener;
+document.removeEventListener = function (type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions) {
+  if (type === 'visibilitychange') pageListeners.delete(listener);
+  return origRemove(type, listener, options);
+} as typeof document.removeEventListener;
+
 const renders: Record<string, number> = {};
 const received: Record<string, { snapshot: boolean; at: number }[]> = {};
 let frames = 0;
@@ -76,14 +89,63 @@ function Row({ symbol }: { symbol: string }): ReturnType<typeof h> {
   return h('div', { ref, className: 'row', 'data-testid': `row-${symbol}`, 'data-visible': String(visible) }, `${symbol} ${q?.bp ?? ''}`);
 }
 
-type Scenario = { kind: 'quotes'; symbol: string; throttles: number[] } | { kind: 'busy'; symbol: string } | { kind: 'rows'; symbols: string[] };
+/** renders of Tape whose trade list was a new array although the channel's items were the same */
+let unstableTapes = 0;
+let tapeRenders = 0;
+
+function Tape({ symbol, limit }: { symbol: string; limit: number }): ReturnType<typeof h> {
+  const trades = useTrades(symbol, { limit });
+  const items = useChannelSnapshot(`trade:${symbol}`, { limit }).items;
+  const prev = useRef<{ trades: readonly unknown[]; items: readonly unknown[] } | undefined>(undefined);
+  if (prev.current && prev.current.items === items && prev.current.trades !== trades) unstableTapes++;
+  prev.current = { trades, items };
+  tapeRenders++;
+  return h('div', { 'data-testid': `tape-${limit}`, 'data-trades': trades.length }, `${trades.length} trades`);
+}
+
+/** the getToken versions the client called, in order */
+const tokenCalls: number[] = [];
+/** the onError versions called, with the error's code */
+const errorCalls: { version: number; code: string }[] = [];
+
+/** which channel's snapshot a component shows (it must follow a symbol change at once) */
+function Channel({ symbol }: { symbol: string }): ReturnType<typeof h> {
+  const snap = useChannelSnapshot(`quote:${symbol}`);
+  return h('div', { 'data-testid': 'shown', 'data-channel': snap.update?.channel ?? '' }, snap.update?.channel ?? '…');
+}
+
+type Scenario =
+  | { kind: 'quotes'; symbol: string; throttles: number[] }
+  | { kind: 'busy'; symbol: string }
+  | { kind: 'rows'; symbols: string[] }
+  | { kind: 'tapes'; symbol: string; bump: number }
+  | { kind: 'token'; version: number }
+  | { kind: 'symbol'; symbol: string; throttle: number };
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
   if (scenario.kind === 'quotes') body = scenario.throttles.map((t, n) => h(QuoteBox, { key: n, symbol: scenario.symbol, throttle: t, n }));
   else if (scenario.kind === 'busy') body = [h(Busy, { key: 'b', symbol: scenario.symbol })];
+  else if (scenario.kind === 'tapes')
+    body = [h(Tape, { key: 'wide', symbol: scenario.symbol, limit: 50 }), h(Tape, { key: 'narrow', symbol: scenario.symbol, limit: 5 })];
+  else if (scenario.kind === 'token') {
+    body = [h(QuoteBox, { key: 'q', symbol: 'AAPL', throttle: 0, n: 0 })];
+    // from version 2 on, a symbol the engine does not know: its refusal goes to the newest onError
+    if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
+  } else if (scenario.kind === 'symbol')
+    body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
-  return h(TickwireProvider, { url, options: { encoding: 'json' } }, h(StoreProbe), h(ConnState), ...body);
+  const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
+  if (scenario.kind === 'token') {
+    const version = scenario.version;
+    props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
+    // a new function each render, as an inline arrow is: the newest one must be the one called
+    props.getToken = () => {
+      tokenCalls.push(version);
+      return undefined; // the engine runs without auth: no token
+    };
+  }
+  return h(TickwireProvider, props, h(StoreProbe), h(ConnState), ...body);
 }
 
 const harness = {
@@ -98,6 +160,25 @@ const harness = {
   },
   get openSockets(): number {
     return [...sockets].filter((s) => s.readyState === WebSocket.OPEN).length;
+  },
+  tokenCalls,
+  errorCalls,
+  get pageListeners(): number {
+    return pageListeners.size;
+  },
+  get unstableTapes(): number {
+    return unstableTapes;
+  },
+  get tapeRenders(): number {
+    return tapeRenders;
+  },
+  /** re-render the same scenario with new props (StrictMode kept) */
+  rerender(scenario: Scenario): void {
+    root!.render(h(StrictMode, null, h(App, { scenario })));
+  },
+  /** drop the connection from the page's side: the client reconnects */
+  dropSocket(): void {
+    for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close();
   },
   claims: (): Record<string, number> => store?.claims() ?? {},
   framesFlushed: (): number => store?.framesFlushed ?? 0,
