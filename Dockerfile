@@ -12,8 +12,10 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# workspace packages (@tickwire/client): manifests first so that npm ci links them
+# workspace packages (@tickwire/client, @tickwire/react): every manifest first, so that npm ci links
+# them and installs their dependencies (`npm run build` builds each; test/ops/docker.test.ts)
 COPY packages/client/package.json ./packages/client/package.json
+COPY packages/react/package.json ./packages/react/package.json
 COPY scripts/prepare-packages.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./

@@ -19,14 +19,41 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const USAGE = `usage: npm run cluster -- [--port N] [--workers N] [--source]
+       node scripts/cluster.mjs [--port N] [--workers N] [--source]
+
+Starts on loopback: three nats-server nodes (JetStream), redis-server, tickwire feed synthetic,
+tickwire gateway with N workers on one port, tickwire portfolio; prints the URLs; Ctrl-C stops all.
+
+  --port N     gateway port (default $PORT or 8080; 0 picks a free one)
+  --workers N  gateway workers (default 2)
+  --source     run tickwire from src/ with tsx instead of dist/ (no build needed)`;
+
+/** Arguments are checked before anything starts: a mistake exits 2 naming it, with the usage. */
+function usageError(message) {
+  console.error(`cluster: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
 const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
-};
-const fromSource = argv.includes('--source');
-const workers = Number(opt('--workers', '2'));
-const wantPort = Number(opt('--port', process.env.PORT ?? '8080'));
+const given = {};
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--help' || a === '-h') {
+    console.log(USAGE);
+    process.exit(0);
+  } else if (a === '--source') given.source = true;
+  else if (a === '--port' || a === '--workers') {
+    if (argv[i + 1] === undefined) usageError(`${a} needs a value`);
+    given[a.slice(2)] = argv[++i];
+  } else usageError(`unknown option ${a}`);
+}
+const fromSource = given.source === true;
+const rawPort = given.port ?? process.env.PORT ?? '8080';
+const wantPort = Number(rawPort);
+if (!/^\d+$/.test(rawPort) || wantPort > 65535) usageError(`--port: "${rawPort}" is not a port (0 to 65535; 0 picks a free one)`);
+const rawWorkers = given.workers ?? '2';
+const workers = Number(rawWorkers);
+if (!/^\d+$/.test(rawWorkers) || workers < 1 || workers > 256) usageError(`--workers: "${rawWorkers}" is not a number of workers (1 to 256)`);
 
 for (const bin of ['nats-server', 'redis-server']) {
   if (spawnSync(bin, ['--version'], { stdio: 'ignore' }).error) {
@@ -133,6 +160,11 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
 async function main() {
+  // a gateway port in use is found before any server is started (checked again when it is bound)
+  if (wantPort !== 0 && (await portTaken(wantPort))) {
+    console.error(`cluster: port ${wantPort} is in use: pass --port N (0 picks a free one)`);
+    process.exit(2);
+  }
   // NATS: three nodes, each with a client, a route and a monitoring port; JetStream on each
   const nats = [];
   for (let i = 1; i <= 3; i++) nats.push({ name: `n${i}`, port: await freePort(), cluster: await freePort(), monitor: await freePort() });

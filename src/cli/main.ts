@@ -4,7 +4,7 @@ import { describeConfig, ENV_ALIASES, loadConfig } from '../core/config.js';
 import { startEngine } from '../app/engine.js';
 import type { EngineRoles } from '../app/engine.js';
 import { probeUws } from '../gateway/uws.js';
-import { isSecretKey, REDACTED, redactConfig } from '../ops/redact.js';
+import { isSecretKey, REDACTED, redactConfig, redactUrl } from '../ops/redact.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { runGatewayWorkers, workersFlag } from '../workers/cli.js';
@@ -31,7 +31,71 @@ Feeds (adapters, URLs, symbols, credentials' env names, failover): --feeds-file 
 TICKWIRE_FEEDS_FILE (docs/feeds.md).
 
 Configuration: defaults < config file (--config / TICKWIRE_CONFIG) < TICKWIRE_* env < --flags.
+\`tickwire COMMAND --help\` describes one command.
 `;
+
+const FLAGS = `  --key=value        any configuration key, e.g. --port=8080 --log.level=debug (tickwire config --help
+                     lists every key with its environment variable)
+  --config PATH      a YAML or JSON config file (TICKWIRE_CONFIG)`;
+const FEEDS_FILE = `  --feeds-file PATH  adapters, URLs, symbols and failover of the feeds (TICKWIRE_FEEDS_FILE, docs/feeds.md)`;
+const WORKERS = `  --workers N        N uWS event loops share the port (gateway.workers; default one per core)`;
+
+/** `tickwire COMMAND --help` for the commands that take configuration flags (tap, token and record have their own). */
+const COMMAND_HELP: Record<string, string> = {
+  start: `usage: tickwire start [--key=value ...]
+
+Feeds and gateway in one process: the embedded mode (in-process bus, memory store) unless NATS_URL
+is set. Serves ws://HOST:PORT/v1/stream and the dashboard at / (default 0.0.0.0:8080).
+
+${FLAGS}
+${FEEDS_FILE}
+${WORKERS}
+env: PORT, HOST, NATS_URL (optional), REDIS_URL (optional: last values, positions, alert rules), LOG_LEVEL`,
+  gateway: `usage: tickwire gateway [--key=value ...]
+
+The WebSocket gateway alone: reads market data and private streams from NATS (NATS_URL required,
+several URLs separated by commas for a cluster). Feeds run in \`tickwire feed\` processes.
+
+${FLAGS}
+${WORKERS}
+env: NATS_URL (required), REDIS_URL (snapshots for channels this gateway does not carry yet), PORT, HOST`,
+  feed: `usage: tickwire feed NAME... [--key=value ...]
+
+Runs feed adapters (synthetic, replay, or the names of a feeds file) and publishes their ticks to
+NATS (NATS_URL required), e.g. \`tickwire feed synthetic\` or \`tickwire feed binance --feeds-file f.yaml\`.
+
+${FLAGS}
+${FEEDS_FILE}
+env: NATS_URL (required), REDIS_URL (writes last values and bars for the gateways)`,
+  portfolio: `usage: tickwire portfolio [--key=value ...]
+
+The portfolio valuation service: values users' positions from the market data on NATS and answers
+the gateways over NATS (run one per deployment).
+
+${FLAGS}
+env: NATS_URL (required), REDIS_URL (keeps positions across restarts; memory otherwise)`,
+  alerts: `usage: tickwire alerts [--key=value ...]
+
+The alert service: evaluates users' alert rules on the market data on NATS and records firings as
+notifications.
+
+${FLAGS}
+env: NATS_URL (required), REDIS_URL (keeps rules across restarts; memory otherwise)`,
+  config: `usage: tickwire config [--key=value ...]   print the resolved configuration as JSON (secrets redacted)
+       tickwire config --help            this text, then every key: environment variable, default, description
+
+Sources, later wins: defaults < config file (--config / TICKWIRE_CONFIG) < TICKWIRE_* env < --flags.
+`,
+  'check-uws': `usage: tickwire check-uws
+
+Loads the uWebSockets.js native binary and prints which one; exits 1 when only the pure-JS
+fallback loads (the gateway refuses it unless gateway.allowUwsFallback is set).`,
+};
+
+/** the configuration flags of this run, for naming a server in a failure message */
+let configFlags: string[] = [];
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
 
 function splitArgs(argv: string[]): { positional: string[]; flags: string[] } {
   const positional: string[] = [];
@@ -60,7 +124,17 @@ async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
+  const help = COMMAND_HELP[command];
+  if (help !== undefined && wantsHelp(rest) && command !== 'config') {
+    console.log(help);
+    return 0;
+  }
   const { positional, flags } = splitArgs(workersFlag(rest));
+  configFlags = extractFeedsFileFlag(flags).rest;
+  if (['start', 'gateway', 'portfolio', 'alerts', 'config'].includes(command) && positional.length > 0)
+    throw new ConfigError(
+      `tickwire ${command} takes no argument "${positional[0]}": configuration goes in --key=value flags (\`tickwire ${command} --help\`); feeds are chosen with --feeds=a,b or a feeds file's run list`,
+    );
   switch (command) {
     case 'start':
       return runRole({}, flags, false);
@@ -74,7 +148,8 @@ async function main(argv: string[]): Promise<number> {
     case 'alerts':
       return runRole({ gateway: false, feeds: [], alerts: true }, flags, true);
     case 'config': {
-      if (flags.includes('--help')) {
+      if (wantsHelp(rest)) {
+        console.log(COMMAND_HELP.config);
         const aliases: Record<string, string[]> = {};
         for (const [env, key] of Object.entries(ENV_ALIASES)) (aliases[key] ??= []).push(env);
         for (const row of describeConfig()) {
@@ -127,7 +202,30 @@ main(process.argv.slice(2)).then(
       console.error(`tickwire: ${err.message}`);
       process.exit(1);
     }
-    console.error(err);
+    console.error(`tickwire: ${unexpectedFailure(err)}`);
     process.exit(1);
   },
 );
+
+/**
+ * One line for an error no tickwire code turned into a TickwireError: an operator gets the cause
+ * and what to do, not a stack trace (LOG_LEVEL=debug or trace prints it too). ioredis fails a
+ * command with MaxRetriesPerRequestError when it cannot reach the server: a Redis-backed store
+ * (positions, alert rules, executions) loading its state at start.
+ */
+function unexpectedFailure(err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const level = process.env.TICKWIRE_LOG_LEVEL ?? process.env.LOG_LEVEL;
+  const stack = level === 'debug' || level === 'trace' ? `\n${e.stack ?? ''}` : '';
+  if (e.name === 'MaxRetriesPerRequestError') {
+    let url = 'the configured server';
+    try {
+      const redisUrl = loadConfig({ argv: configFlags }).redisUrl;
+      if (redisUrl) url = redactUrl(redisUrl);
+    } catch {
+      // the configuration was valid when the engine started; keep the generic wording
+    }
+    return `cannot reach Redis at ${url} (REDIS_URL) to load the state kept there (positions, alert rules, executions).\nStart redis-server there or fix REDIS_URL (unset it to keep that state in memory).${stack}`;
+  }
+  return `unexpected failure: ${e.name}: ${e.message}${stack || ' (set LOG_LEVEL=debug for the stack trace)'}`;
+}

@@ -587,19 +587,26 @@ function parseFlags(argv: readonly string[]): { values: Record<string, any>; con
     if (!a.startsWith('--')) continue;
     let key = a.slice(2);
     let raw: string | undefined;
+    let bare = false; // no value: a boolean flag
     const eq = key.indexOf('=');
     if (eq >= 0) {
       raw = key.slice(eq + 1);
       key = key.slice(0, eq);
     } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) {
       raw = argv[++i];
-    } else raw = 'true';
+    } else {
+      raw = 'true';
+      bare = true;
+    }
     if (key === 'config') {
+      if (bare) throw new ConfigError('--config needs a path, e.g. --config tickwire.yaml (or set TICKWIRE_CONFIG)');
       configPath = raw;
       continue;
     }
     const info = PATH_TO_LEAF.get(key);
     if (!info) throw new ConfigError(`unknown flag --${key}: run \`tickwire config --help\` to list the keys`);
+    if (bare && (info.leaf as any).def.type !== 'boolean')
+      throw new ConfigError(`--${key} needs a value: --${key}=VALUE (tickwire config --help describes it)`);
     setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`));
   }
   return configPath === undefined ? { values } : { values, configPath };

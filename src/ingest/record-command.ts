@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { NatsBus } from '../bus/nats-bus.js';
 import { loadConfig } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
@@ -59,6 +60,14 @@ export async function runRecord(
     throw new ConfigError(
       'tickwire record reads the bus over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) and run the feeds with `tickwire feed NAME` or `tickwire start`',
     );
+  }
+  // find out now, before connecting, that the file cannot be written (a missing directory, no
+  // permission) instead of recording into nothing and reporting success. Opened for appending:
+  // an existing recording is only replaced once the bus is connected (the recorder opens it 'w')
+  try {
+    await (await open(out, 'a')).close();
+  } catch (err) {
+    throw new ConfigError(`record --out ${out}: cannot write the file: ${(err as Error).message}`);
   }
   const bus = await NatsBus.connect({ servers: config.natsUrl, name: 'tickwire-record' });
   const recorder = new Recorder({ bus, out, format, ...(channels.length > 0 ? { channels } : {}) });

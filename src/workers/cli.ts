@@ -1,5 +1,6 @@
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { probeUws } from '../gateway/uws.js';
 import { installShutdown } from '../ops/shutdown.js';
@@ -10,8 +11,13 @@ export function workersFlag(args: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--workers' && i + 1 < args.length) out.push(`--gateway.workers=${args[++i]!}`);
-    else if (a.startsWith('--workers=')) out.push(`--gateway.workers=${a.slice('--workers='.length)}`);
+    if (a === '--workers') {
+      const n = args[i + 1];
+      if (n === undefined || n.startsWith('--'))
+        throw new ConfigError('--workers needs a number of uWS event loops, e.g. --workers 2 (gateway.workers; 0 = one per core)');
+      out.push(`--gateway.workers=${n}`);
+      i++;
+    } else if (a.startsWith('--workers=')) out.push(`--gateway.workers=${a.slice('--workers='.length)}`);
     else out.push(a);
   }
   return out;

@@ -10,7 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { startEngine } from '../app/engine.js';
 import type { Engine, GatewayWorkerHooks } from '../app/engine.js';
 import { loadConfig } from '../core/config.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, TickwireError } from '../core/errors.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
@@ -181,8 +181,13 @@ function stop(code: number): Promise<void> {
 
 /** A crash is reported to the supervisor (which restarts the worker or stops the process). */
 function crashed(err: unknown): void {
-  log.error({ err }, 'gateway worker crashed');
+  // a worker that fails to start with a TickwireError (bus unreachable, port in use, bad
+  // configuration) is reported by the main thread in one line (the supervisor rejects with it):
+  // no stack trace for a reason the operator must act on. Anything else is logged in full.
+  const expected = engine === undefined && err instanceof TickwireError;
+  if (!expected) log.error({ err }, 'gateway worker crashed');
   if (err instanceof ConfigError) post({ t: 'crash', error: err.message, config: true });
+  else if (expected) post({ t: 'crash', error: err.message });
   else post({ t: 'crash', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
   void stop(1);
 }

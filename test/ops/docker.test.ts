@@ -112,6 +112,22 @@ describe('Dockerfile', () => {
     expect(existsSync('src/ops/healthcheck.ts')).toBe(true);
   });
 
+  it('copies every workspace package manifest before `npm ci`, so each package builds with its dependencies', async () => {
+    // `npm run build` builds every workspace (packages/*): a package whose package.json was not
+    // there at `npm ci` has none of its dependencies (@tickwire/react without react: tsc fails)
+    const { readdirSync, existsSync } = await import('node:fs');
+    const build = text.slice(0, text.search(/^FROM .* AS runtime/m));
+    const ci = build.search(/^RUN npm ci\b/m);
+    expect(ci).toBeGreaterThan(0);
+    const packages = readdirSync('packages').filter((p) => existsSync(`packages/${p}/package.json`));
+    expect(packages.length).toBeGreaterThanOrEqual(2);
+    for (const p of packages) {
+      const at = build.search(new RegExp(`^COPY packages/${p}/package\\.json \\./packages/${p}/package\\.json$`, 'm'));
+      expect(at, `Dockerfile: COPY packages/${p}/package.json ./packages/${p}/package.json before RUN npm ci`).toBeGreaterThan(0);
+      expect(at).toBeLessThan(ci);
+    }
+  });
+
   it('.dockerignore keeps local state out of the build context but not what the build copies', () => {
     const ignored = readFileSync('.dockerignore', 'utf8')
       .split('\n')

@@ -1,0 +1,173 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/servers.js';
+
+/** The environment of the test run without tickwire's own variables. */
+function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)),
+  );
+  return { ...clean, ...env };
+}
+
+/** Run the real CLI from source. */
+function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run the real CLI from source until it exits on its own (or fail after `ms`). */
+function cliUntilExit(args: string[], env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tickwire ${args.join(' ')} still running after ${ms} ms:\n${out}`));
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** A stack trace, plain (`    at f (file:1:2)`) or inside a JSON log line (`"stack":`). */
+const STACK = /^\s+at .+[:(]|"stack":/m;
+
+describe('tickwire CLI: help', () => {
+  it.each(['start', 'gateway', 'feed', 'portfolio', 'alerts', 'config', 'check-uws', 'tap', 'token', 'record'])(
+    '`tickwire %s --help` prints its usage and exits 0',
+    (command) => {
+      const r = cli([command, '--help']);
+      expect(r.stderr).toBe('');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`tickwire ${command}`);
+      expect(r.stdout).not.toMatch(/unknown flag/);
+    },
+  );
+
+  it('`-h` works like --help for the roles', () => {
+    const r = cli(['gateway', '-h']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('tickwire gateway');
+    expect(r.stdout).toContain('NATS_URL');
+  });
+});
+
+describe('tickwire CLI: a flag without its value', () => {
+  it('--workers at the end names the flag and what it takes', () => {
+    const r = cli(['start', '--workers']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--workers needs a number/);
+    expect(r.stderr).not.toMatch(/unknown flag/);
+  });
+
+  it('a configuration flag that takes a value, given none, names the flag (not its value "true")', () => {
+    for (const flag of ['--host', '--port', '--log.level']) {
+      const r = cli(['config', flag]);
+      expect(r.code, `${flag}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toContain(`${flag} needs a value`);
+    }
+    // a boolean flag alone still means true
+    const b = cli(['config', '--gateway.allowUwsFallback']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout).gateway.allowUwsFallback).toBe(true);
+  });
+
+  it('a stray argument is refused, not ignored (`tickwire start binance` used to run the synthetic feed)', () => {
+    for (const command of ['start', 'gateway', 'portfolio', 'alerts', 'config']) {
+      const r = cli([command, 'binance', '--port=0']);
+      expect(r.code, `${command}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toContain(`tickwire ${command} takes no argument "binance"`);
+    }
+  });
+
+  it('--config without a path says so instead of reading a file named "true"', () => {
+    const r = cli(['config', '--config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--config needs a path/);
+    expect(r.stderr).not.toMatch(/true/);
+  });
+});
+
+describe('tickwire record: an output file it cannot write', () => {
+  it('is refused before anything is recorded, naming --out and the reason (was: "recorded 0 ticks", exit 0)', async () => {
+    const port = await freePort(); // checked before the bus: no NATS needed
+    const r = cli(['record', '--out', '/nonexistent-dir/ticks.jsonl', '--duration', '1'], { NATS_URL: `nats://127.0.0.1:${port}` });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/record --out \/nonexistent-dir\/ticks\.jsonl: cannot write the file: ENOENT/);
+    expect(r.stderr).not.toMatch(STACK);
+  });
+});
+
+describe('tickwire CLI: unreachable servers at start', () => {
+  it('Redis not reachable: one line naming REDIS_URL and the fix, exit 1, no stack trace', { timeout: 90_000 }, async () => {
+    const port = await freePort(); // nothing listens there
+    const r = await cliUntilExit(['start', '--workers', '1'], { HOST: '127.0.0.1', PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(new RegExp(`tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\)`));
+    expect(r.out).toMatch(/start redis-server|fix REDIS_URL/);
+    expect(r.out).not.toMatch(STACK);
+  });
+
+  it('NATS not reachable with several gateway workers: the reason once, exit 1, no stack trace', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    const r = await cliUntilExit(['gateway', '--workers', '2'], { HOST: '127.0.0.1', PORT: '0', NATS_URL: `nats://127.0.0.1:${port}` });
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toContain(`cannot connect to NATS at nats://127.0.0.1:${port} (NATS_URL)`);
+    expect(r.out).not.toMatch(STACK);
+  });
+});
+
+describe('npm run cluster (scripts/cluster.mjs): arguments are checked before anything starts', () => {
+  const cluster = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, ['scripts/cluster.mjs', ...args], { env: cleanEnv({}), encoding: 'utf8', timeout: 20_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it('--help prints the usage and exits 0 (it used to start the whole cluster)', () => {
+    const r = cluster(['--help']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/usage: npm run cluster/);
+    expect(r.stdout).not.toMatch(/cluster ready/);
+  });
+
+  it.each([
+    [['--port', 'abc'], /--port: "abc" is not a port/],
+    [['--workers', '-1'], /--workers: "-1" is not a number of workers/],
+    [['--bogus'], /unknown option --bogus/],
+  ])('%j is refused with exit 2, naming it', (args, message) => {
+    const r = cluster(args);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).not.toMatch(/cluster ready/);
+  });
+
+  it('a gateway port in use is refused before NATS and Redis are started', async () => {
+    const { createServer } = await import('node:net');
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['scripts/cluster.mjs', '--port', String(port)], { env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const t = setTimeout(() => child.kill('SIGTERM'), 30_000);
+        child.on('exit', (code) => {
+          clearTimeout(t);
+          resolve({ code, out });
+        });
+      });
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toContain(`port ${port} is in use: pass --port N (0 picks a free one)`);
+      expect(r.out).not.toMatch(/stopped \d+ processes \(nats/); // nothing was started
+    } finally {
+      srv.close();
+    }
+  });
+});
