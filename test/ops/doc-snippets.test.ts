@@ -44,7 +44,17 @@ describe('docs/feeds.md snippets', () => {
 });
 
 /** Files whose shell snippets operators copy (README and the operations-facing docs). */
-const DOCS = ['README.md', 'docs/operations.md', 'docs/feeds.md', 'docs/auth.md', 'docs/private-streams.md', 'docs/benchmarks.md'];
+const DOCS = [
+  'README.md',
+  'docs/operations.md',
+  'docs/feeds.md',
+  'docs/auth.md',
+  'docs/private-streams.md',
+  'docs/benchmarks.md',
+  'docs/adding-a-provider.md',
+  'docs/alerts.md',
+  'docs/client-sdk.md',
+];
 
 /** Every `tickwire COMMAND ...` invocation in the shell snippets of DOCS, up to a comment, `&`, `|`, `;` or `)`. */
 function invocations(): { where: string; launcher: string; command: string; args: string[] }[] {
