@@ -7,7 +7,7 @@ import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AlertFiring, RuleState, StoredAlert } from './alert-engine.js';
 import type { AlertService } from './alert-service.js';
 import type { AlertRule } from './rule.js';
-import { AlertErrorCode, AlertRuleError, parseAlertRule } from './rule.js';
+import { AlertErrorCode, AlertRuleError } from './rule.js';
 
 /** NATS subject of gateway → alert service requests (`tickwire alerts`, queue group). */
 export const ALERTS_RPC_SUBJECT = 'alerts.rpc';
@@ -219,15 +219,17 @@ export class LocalAlerts implements AlertsApi {
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
       const { rule, svc, delayed } = this.#prepare(user, input, access, id);
-      // validate before the old rule goes: a bad replacement leaves the old one in place
-      parseAlertRule(rule, { registry: this.#o.registry, nowMs: (this.#o.now ?? Date.now)() });
+      // validate (with the limits of the service that will hold it) before the old rule goes:
+      // a bad replacement leaves the old one in place
+      svc.validate(rule);
       await hit.svc.remove(hit.a.rule.id, user);
       try {
         const added = await svc.add(rule);
         return view({ rule: added, state: { phase: 'fresh', fired: 0, suppressed: 0 } }, delayed);
       } catch (err) {
-        // the store refused the new rule: put the old one back (fresh) rather than lose it
-        await hit.svc.add(hit.a.rule).catch(() => undefined);
+        // the store refused the new rule: put the old one back as it was (state and firing count,
+        // so its firing ids go on) rather than lose it or restart it fresh
+        await hit.svc.reinstate(hit.a);
         throw err;
       }
     });

@@ -201,6 +201,16 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * Put back a rule taken out by `remove` with the state it had (a replacement that could not be
+   * applied): its firing count goes on, so its next firing never repeats an earlier firing's id.
+   * Marked changed, so the next commit stores it again. Limits are not re-applied.
+   */
+  reinstate(a: StoredAlert): void {
+    if (this.#byId.has(a.rule.id)) return;
+    this.#dirty.add(this.#attach(a.rule, { ...a.state }));
+  }
+
   /** Delete a rule; false when there is none with this id (or it belongs to another user). */
   remove(id: string, user?: string): boolean {
     const slot = this.#byId.get(id);

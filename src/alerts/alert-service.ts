@@ -9,6 +9,7 @@ import type { AlertChanges, AlertFiring, StoredAlert } from './alert-engine.js';
 import { AlertEngine } from './alert-engine.js';
 import type { AlertStore } from './alert-store.js';
 import type { AlertRule } from './rule.js';
+import { parseAlertRule } from './rule.js';
 import { FireLatency } from './alert-metrics.js';
 
 export interface AlertServiceOptions {
@@ -98,6 +99,23 @@ export class AlertService {
       throw new TickwireError('ALERT_STORE', `alert rule "${rule.id}" was not stored: the alert store is unavailable, try again`);
     }
     return rule;
+  }
+
+  /** Validate a rule as `add` would (registry, `alerts.*` limits, expiry), without adding it. Throws AlertRuleError. */
+  validate(input: unknown): AlertRule {
+    return parseAlertRule(input, { registry: this.#o.registry, limits: this.#o.config, nowMs: this.#now() });
+  }
+
+  /**
+   * Put back a rule removed by a replacement that could not be applied, with its state (its
+   * firing count goes on). Resolves after the commit is tried: when the store is down the rule is
+   * evaluated meanwhile and its commit retried with the next batch.
+   */
+  async reinstate(a: StoredAlert): Promise<void> {
+    this.#assertOpen();
+    this.engine.reinstate(a);
+    this.#reconcile();
+    await this.flush();
   }
 
   /**

@@ -54,6 +54,16 @@ export class ThresholdStream {
         this.waitUp.takeRange(v, true, Infinity, true, rearmed);
         for (let i = from; i < rearmed.length; i++) this.armedUp.insert(rearmedLevel(rearmed[i]!), rearmed[i]!);
       }
+    } else if (last === undefined) {
+      // the first value of a stream that has waiting rules (put back without the stream's last
+      // value): nothing fires (no move was seen), but a rule the value is already back far enough
+      // for re-arms, as it would have on the way there
+      let from = rearmed.length;
+      this.waitUp.takeRange(v, true, Infinity, true, rearmed);
+      for (let i = from; i < rearmed.length; i++) this.armedUp.insert(rearmedLevel(rearmed[i]!), rearmed[i]!);
+      from = rearmed.length;
+      this.waitDown.takeRange(-Infinity, true, v, true, rearmed);
+      for (let i = from; i < rearmed.length; i++) this.armedDown.insert(rearmedLevel(rearmed[i]!), rearmed[i]!);
     }
     this.last = v;
   }
