@@ -20,9 +20,12 @@ export interface AlertServiceOptions {
   /**
    * Called once per firing, after the firing and the state change it caused are committed. A
    * throw (or rejection) leaves the firing in the store's outbox: it is delivered again, with the
-   * same id, when the service next starts.
+   * same id, when the service next starts. `redelivery` is true when the firing may have been
+   * delivered before (from the outbox at start, or a retry after a failed delivery: a delivery
+   * that failed may still have been stored), so a consumer whose deduplication is bounded looks
+   * for its id (e.g. the notifications log's `redeliveredSince`).
    */
-  onFire: (firing: AlertFiring) => void | Promise<void>;
+  onFire: (firing: AlertFiring, info: { redelivery: boolean }) => void | Promise<void>;
   log?: { warn(obj: object, msg: string): void };
   /** clock for rule creation and expiry sweeps (ms); tick evaluation uses the tick's receive time */
   now?: () => number;
@@ -72,7 +75,10 @@ export class AlertService {
     const snap = await this.#o.store.load();
     this.engine.restore(snap.alerts, snap.marks, this.#now());
     // rules that expired while stopped are deleted from the store by the first commit
-    await this.#deliver(snap.outbox.sort((a, b) => a.at - b.at));
+    await this.#deliver(
+      snap.outbox.sort((a, b) => a.at - b.at),
+      true,
+    );
     this.#reconcile();
     this.#sweepTimer = setInterval(() => {
       if (this.engine.sweep(this.#now()) > 0) {
@@ -183,7 +189,7 @@ export class AlertService {
         return false;
       }
       this.stats.commits++;
-      await this.#deliver(changes.firings);
+      await this.#deliver(changes.firings, false);
       return true;
     };
     const next = this.#chain.then(run, run);
@@ -194,12 +200,12 @@ export class AlertService {
     return next;
   }
 
-  async #deliver(firings: AlertFiring[]): Promise<void> {
+  async #deliver(firings: AlertFiring[], redelivery: boolean): Promise<void> {
     if (firings.length === 0) return;
     const acked: string[] = [];
     for (const f of firings) {
       try {
-        await this.#o.onFire(f);
+        await this.#o.onFire(f, { redelivery });
         acked.push(f.id);
         this.stats.delivered++;
         this.latency.observeMs(this.#now() - f.at);
@@ -226,7 +232,7 @@ export class AlertService {
       this.#redeliverTimer = undefined;
       const run = async (): Promise<void> => {
         if (this.#closed) return;
-        await this.#deliver(this.#undelivered.splice(0));
+        await this.#deliver(this.#undelivered.splice(0), true);
       };
       this.#chain = this.#chain.then(run, run).then(
         () => undefined,

@@ -118,8 +118,15 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
       store: stores[which],
       config: config.alerts,
       log: ctx.log,
-      onFire: async (f) => {
-        await notifications.record(f.user, firingNotification(f, svc.engine.get(f.ruleId)?.rule, which === 'delayed'));
+      onFire: async (f, { redelivery }) => {
+        // a redelivered firing may be in the log already: a log whose id deduplication is bounded
+        // (JetStream's duplicate window, a new stream leader after a node kill) looks for it since
+        // the firing's time, so the user still sees it once
+        await notifications.record(
+          f.user,
+          firingNotification(f, svc.engine.get(f.ruleId)?.rule, which === 'delayed'),
+          redelivery ? { redeliveredSince: f.at } : undefined,
+        );
       },
     });
     return svc;
