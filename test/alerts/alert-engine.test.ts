@@ -40,6 +40,20 @@ describe('alert engine: crossing semantics', () => {
     expect(fired.map((f) => f.ruleId)).toEqual(['a']);
   });
 
+  it('a correction or cancel of an earlier trade fires nothing and moves no value (docs/alerts.md, Semantics)', () => {
+    const { engine, fired, tr, now } = setup();
+    engine.add(above('a', 101));
+    tr(100); // arms
+    const base = trade('AAPL', 130, now() + 500);
+    const { id: _id, p: _p, s: _s, k: _k, ...rest } = base;
+    engine.onTick({ ...rest, k: 'correction', ref: 'x', id: 'y', p: 130, s: 1 });
+    engine.onTick({ ...rest, k: 'cancel', ref: 'y', op: 130 });
+    expect(fired).toEqual([]);
+    expect(engine.get('a')!.state).toMatchObject({ phase: 'armed', seen: 100 });
+    tr(102); // compared with the last trade evaluated (100)
+    expect(fired.map((f) => f.previous)).toEqual([100]);
+  });
+
   it('the first observation after creation only arms, even when already past the level', () => {
     const { engine, fired, tr } = setup();
     tr(100);
