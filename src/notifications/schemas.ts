@@ -59,13 +59,20 @@ export type ReadItem = NotificationReadPayload;
 export type NotificationEvent = NotificationItem | ReadItem;
 
 const seq = z.number().int().min(1, 'upTo must be a sequence number >= 1');
+/**
+ * Longest id a read request names: a posted id has at most 128 characters, but the engine's own are
+ * longer: an alert firing's `#alert:<16 hex>-<time>:<rule id up to 96>:<n>` reaches about 150.
+ * Every stored notification must be markable read by its id.
+ */
+const MAX_READ_ID = 256;
+const readId = z.string().min(1).max(MAX_READ_ID);
 
 /** `POST .../notifications/read` and the in-band `notifications.read` op. */
 export const MarkReadSchema = z
   .object({
     upTo: seq.optional().describe('mark every notification with seq <= upTo read'),
-    upToId: z.string().min(1).max(128).optional().describe('mark every notification up to and including this one read'),
-    ids: z.array(z.string().min(1).max(128)).min(1).max(1000).optional().describe('mark these notifications read'),
+    upToId: readId.optional().describe('mark every notification up to and including this one read'),
+    ids: z.array(readId).min(1).max(1000).optional().describe('mark these notifications read'),
   })
   .strict()
   .refine((r) => r.upTo !== undefined || r.upToId !== undefined || r.ids !== undefined, { message: 'give upTo (a seq), upToId or ids' });
