@@ -54,6 +54,26 @@ describe('alert engine: crossing semantics', () => {
     expect(fired.map((f) => f.previous)).toEqual([100]);
   });
 
+  it("a waiting rule put back without its stream's last value re-arms on a first value that is back far enough", () => {
+    const { engine, fired, tr } = setup();
+    // rules validated by add, then stored as "fired once, waiting to re-arm", and restored without stream marks
+    const a = engine.add(above('a', 230, { mode: 'rearm', rearmBy: 2 }));
+    const b = engine.add({ ...below('b', 100, { mode: 'rearm', rearmBy: 5 }), symbol: 'MSFT' });
+    engine.remove('a');
+    engine.remove('b');
+    engine.restore([
+      { rule: a, state: { phase: 'waiting', fired: 1, suppressed: 0, seen: 231 } },
+      { rule: b, state: { phase: 'waiting', fired: 1, suppressed: 0, seen: 99 } },
+    ]);
+    tr(227); // first value, already <= 228: re-arms, fires nothing
+    expect(fired).toEqual([]);
+    expect(engine.get('a')!.state.phase).toBe('armed');
+    tr(231);
+    tr(110, 'MSFT'); // first value, already >= 105: re-arms
+    tr(99, 'MSFT');
+    expect(fired.map((f) => f.id)).toEqual(['a:2', 'b:2']);
+  });
+
   it('the first observation after creation only arms, even when already past the level', () => {
     const { engine, fired, tr } = setup();
     tr(100);
