@@ -132,6 +132,9 @@ class SharedBook {
     const rest = this.#buffer;
     this.#buffer = [];
     for (const b of rest) this.onTickAfterBase(b);
+    // a gap among the buffered updates: ask again now, not only when the next update comes (a
+    // quiet symbol would keep its book out of sync, and a new tier's subscribers without a snapshot)
+    if (!this.live) this.#fetch();
     this.owner.changed(this);
   }
 

@@ -87,4 +87,32 @@ describe('book channels: ticks the base book already holds', () => {
       hub.close();
     });
   }
+  it('a gap among the updates buffered behind the stored book starts the sync again by itself, with no further update', async () => {
+    const { bus, store, hub, books, subject, tick, subscribe } = setup(false, 0);
+    const stored = (seq: number, asks: BookTick['asks']): void =>
+      store.put(bookStoreKey('BTC-USD'), encodeTick(tick({ seq, reset: true, bids: [[100, 1]], asks })));
+    stored(5, [[101, 1]]);
+    subscribe();
+    // before the stored book is read: 6 comes, 7 is lost on the bus, 8 comes; then the symbol is quiet
+    bus.publish(subject, encodeTick(tick({ seq: 6, asks: [[102, 2]] })));
+    bus.publish(subject, encodeTick(tick({ seq: 8, asks: [[104, 4]] })));
+    await waitFor(() => (books.stats.resyncs === 1 ? true : undefined), 'the gap between 6 and 8 found');
+    // the ingest stage stores its book, which includes 7 and 8
+    stored(8, [
+      [101, 1],
+      [102, 2],
+      [103, 3],
+      [104, 4],
+    ]);
+    const book = books.bookOf(subject)!;
+    await waitFor(() => (book.asks.length === 4 ? true : undefined), 'the book synced again from the stored book');
+    // and it is live: the next update applies at once
+    bus.publish(subject, encodeTick(tick({ seq: 9, asks: [[101, 0]] })));
+    expect(book.asks.all()).toEqual([
+      [102, 2],
+      [103, 3],
+      [104, 4],
+    ]);
+    hub.close();
+  });
 });
