@@ -327,7 +327,17 @@ export class Connection implements HubSubscriber {
       const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
       if (req.history !== undefined && spec.history) opts.history = req.history;
       hub.subscribe(this, spec, sub.tier, opts);
+      this.#notePausedSnapshot(sub);
     }
+  }
+
+  /**
+   * A subscription (re)started while this connection is paused as a slow consumer was sent its
+   * snapshot directly, at its tier's current seq: the resync must not send that value again
+   * under the same seq, only what its tier emits after it.
+   */
+  #notePausedSnapshot(s: Subscription): void {
+    if (this.#slowSince !== undefined && !s.paused) s.sentBeforePause = { tier: s.tier, seq: this.#deps.hub.emittedSeq(s.spec.key, s.tier, this) };
   }
 
   /**
@@ -359,6 +369,7 @@ export class Connection implements HubSubscriber {
     s.paused = next.paused;
     if (!next.paused) hub.subscribe(this, s.spec, next.tier, { snapshot: true });
     if (wasLive) hub.unsubscribe(this, s.spec.key, oldTier);
+    this.#notePausedSnapshot(s);
   }
 
   #visibility(req: VisibilityRequest): void {
