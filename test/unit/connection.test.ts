@@ -289,6 +289,9 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     // while paused: AAPL goes off screen (a new tier: a snapshot at its seq), MSFT is subscribed again
     send({ op: 'visibility', id: 2, channels: ['quote:AAPL'], visible: false });
     send({ op: 'subscribe', id: 3, channels: ['quote:MSFT'] });
+    // MSFT's channel was released and has no value yet: its first live value is its snapshot, sent now
+    quote('MSFT', 2);
+    clock.turn();
     t.buffered = 500;
     conn.checkBackpressure(100);
     expect(conn.slow).toBe(false);
@@ -307,9 +310,9 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     ).toMatchObject({ snapshot: true, d: { bp: 1 } });
     check('quote:AAPL');
     check('quote:MSFT');
-    quote('MSFT', 2);
+    quote('MSFT', 3);
     clock.turn();
-    expect(t.data().at(-1)).toMatchObject({ ch: 'quote:MSFT', d: { bp: 2 } });
+    expect(t.data().at(-1)).toMatchObject({ ch: 'quote:MSFT', d: { bp: 3 } });
     check('quote:MSFT');
   });
 
