@@ -664,6 +664,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   if (cfg.slow.lagMs > 0 && cfg.slow.lagCloseMs <= cfg.slow.lagMs) {
     throw new ConfigError('slow.lagCloseMs must be above slow.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS');
   }
+  const deepest = Math.max(...cfg.book.depths);
+  if (deepest > cfg.book.maxLevels) {
+    // a depth no book can fill (docs/protocol.md#order-books-booksymbol)
+    throw new ConfigError(
+      `book.depths (${deepest}) must not exceed book.maxLevels (${cfg.book.maxLevels}): raise TICKWIRE_BOOK_MAX_LEVELS or lower TICKWIRE_BOOK_DEPTHS`,
+    );
+  }
   if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {
     throw new ConfigError(
       `auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`,

@@ -100,6 +100,10 @@ class SharedBook {
         this.#apply(t);
         return;
       }
+      // already in the book: a tick in flight while the stored base was read, or a delayed tick
+      // arriving just after the base's hold ended; not a gap (restarting would freeze a delayed
+      // book for a whole delay)
+      if (this.#holds(t)) return;
       // lost continuity: keep showing the book until a new base is in
       this.live = false;
       this.owner.stats.resyncs++;
@@ -128,17 +132,30 @@ class SharedBook {
     const rest = this.#buffer;
     this.#buffer = [];
     for (const b of rest) this.onTickAfterBase(b);
+    // a gap among the buffered updates: ask again now, not only when the next update comes (a
+    // quiet symbol would keep its book out of sync, and a new tier's subscribers without a snapshot)
+    if (!this.live) this.#fetch();
     this.owner.changed(this);
   }
 
   /** a buffered tick, replayed after a base: contiguous ones apply, anything else restarts */
   private onTickAfterBase(t: BookTick): void {
     if (this.live && t.ep === this.#ep && t.seq === this.#seq + 1) this.#apply(t);
+    else if (this.live && this.#holds(t)) return;
     else {
       if (this.live) this.owner.stats.resyncs++;
       this.live = false;
       this.#buffer.push(t);
     }
+  }
+
+  /**
+   * the live book already includes `t`: same epoch, seq not after the book's. (A tick of another
+   * epoch is never skipped: a publisher restarted on a clock set back has a lower epoch, and its
+   * ticks must restart the sync, not be ignored.)
+   */
+  #holds(t: BookTick): boolean {
+    return t.ep === this.#ep && t.seq <= this.#seq;
   }
 
   /** Ask the store for the whole book; a stored book older than the buffered updates waits and asks again. */

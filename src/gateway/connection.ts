@@ -109,7 +109,7 @@ interface Subscription {
   /** off the hub while the page is hidden (latest-value channels only) */
   paused: boolean;
   /** while the connection is paused as a slow consumer: the tier and seq it had been sent up to */
-  sentBeforePause?: { tier: number; seq: number | undefined } | undefined;
+  sentBeforePause?: { tier: number; seq: number | undefined; started?: boolean } | undefined;
 }
 
 /**
@@ -327,6 +327,18 @@ export class Connection implements HubSubscriber {
       const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
       if (req.history !== undefined && spec.history) opts.history = req.history;
       hub.subscribe(this, spec, sub.tier, opts);
+      this.#notePausedSnapshot(sub);
+    }
+  }
+
+  /**
+   * A subscription (re)started while this connection is paused as a slow consumer was sent its
+   * snapshot directly, at its tier's current seq: the resync must not send that value again
+   * under the same seq, only what its tier emits after it.
+   */
+  #notePausedSnapshot(s: Subscription): void {
+    if (this.#slowSince !== undefined && !s.paused) {
+      s.sentBeforePause = { tier: s.tier, seq: this.#deps.hub.emittedSeq(s.spec.key, s.tier, this), started: true };
     }
   }
 
@@ -359,6 +371,7 @@ export class Connection implements HubSubscriber {
     s.paused = next.paused;
     if (!next.paused) hub.subscribe(this, s.spec, next.tier, { snapshot: true });
     if (wasLive) hub.unsubscribe(this, s.spec.key, oldTier);
+    this.#notePausedSnapshot(s);
   }
 
   #visibility(req: VisibilityRequest): void {
@@ -503,8 +516,9 @@ export class Connection implements HubSubscriber {
       // nothing emitted on its tier during the pause: the client holds the current value already,
       // and resending it would repeat a seq
       if (!cur || (before?.tier === s.tier && before.seq === cur.seq)) continue;
-      // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book)
-      items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true));
+      // (an order book's current value is a whole view: flagged as a snapshot, it replaces the client's book;
+      // so is the value of a subscription started in the pause, whose own snapshot may have come with this seq)
+      items.push(dataItem('data', name, cur.seq, cur.d, cur.snapshot === true || before?.started === true));
     }
     this.#transport.cork(() => {
       if (items.length > 0) this.sendFrame(itemsFrame(items));

@@ -277,6 +277,45 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     expect(t.data().at(-1)).toMatchObject({ ch: 'quote:AAPL', seq: 2 });
   });
 
+  it('a subscription moved or started while paused gets its snapshot once: the resync does not repeat its seq', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL', 'quote:MSFT'], snapshot: false });
+    quote('AAPL', 1);
+    quote('MSFT', 1);
+    clock.turn();
+    t.buffered = 5000;
+    conn.checkBackpressure(0);
+    expect(conn.slow).toBe(true);
+    // while paused: AAPL goes off screen (a new tier: a snapshot at its seq), MSFT is subscribed again
+    send({ op: 'visibility', id: 2, channels: ['quote:AAPL'], visible: false });
+    send({ op: 'subscribe', id: 3, channels: ['quote:MSFT'] });
+    // MSFT's channel was released and has no value yet: its first live value is its snapshot, sent now
+    quote('MSFT', 2);
+    clock.turn();
+    t.buffered = 500;
+    conn.checkBackpressure(100);
+    expect(conn.slow).toBe(false);
+    // per channel: a snapshot may restart seq; any other item has a higher seq than the one before
+    const check = (ch: string): void => {
+      const items = t.data().filter((f) => f.ch === ch);
+      for (let i = 1; i < items.length; i++) {
+        if (!items[i]!.snapshot) expect(items[i]!.seq, `${ch}: item ${i} after seq ${items[i - 1]!.seq}`).toBeGreaterThan(items[i - 1]!.seq);
+      }
+    };
+    expect(
+      t
+        .data()
+        .filter((f) => f.ch === 'quote:AAPL')
+        .at(-1),
+    ).toMatchObject({ snapshot: true, d: { bp: 1 } });
+    check('quote:AAPL');
+    check('quote:MSFT');
+    quote('MSFT', 3);
+    clock.turn();
+    expect(t.data().at(-1)).toMatchObject({ ch: 'quote:MSFT', d: { bp: 3 } });
+    check('quote:MSFT');
+  });
+
   it('closes 4009 over the hard limit, and when stuck above water for slow.stuckMs', () => {
     const a = open();
     a.send({ op: 'subscribe', channels: ['quote:AAPL'] });
