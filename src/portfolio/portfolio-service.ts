@@ -129,10 +129,9 @@ export class PortfolioService implements PortfolioApi {
   async #catchUp(books: PositionBook[]): Promise<void> {
     for (const b of books) {
       try {
-        for (;;) {
-          const evs = await this.#o.events.read(b.user, b.seq, CATCH_UP_BATCH);
-          for (const ev of evs) await this.#apply(b.user, ev, this.#checkpoint ?? 0);
-          if (evs.length < CATCH_UP_BATCH || this.#closed) break;
+        for await (const ev of this.#eventsAfter(b.user, b.seq)) {
+          if (this.#closed) break;
+          await this.#apply(b.user, ev, this.#checkpoint ?? 0);
         }
       } catch (err) {
         this.#o.log?.warn({ err, user: b.user }, 'portfolio catch-up from the execution log failed');
@@ -176,14 +175,20 @@ export class PortfolioService implements PortfolioApi {
 
   /** Apply a new book's events before `seq` from the log (those retained). */
   async #readEarlier(book: PositionBook, seq: number): Promise<void> {
-    for (;;) {
-      const evs = await this.#o.events.read(book.user, book.seq, CATCH_UP_BATCH);
-      for (const e of evs) {
-        if (e.seq >= seq) return;
-        this.#applyOne(book, e);
-        this.stats.applied++;
-      }
+    for await (const e of this.#eventsAfter(book.user, book.seq)) {
+      if (e.seq >= seq) return;
+      this.#applyOne(book, e);
+      this.stats.applied++;
+    }
+  }
+
+  /** The user's events after `seq` in the log, oldest first, read CATCH_UP_BATCH at a time. */
+  async *#eventsAfter(user: string, seq: number): AsyncGenerator<StoredEvent> {
+    for (let after = seq; ;) {
+      const evs = await this.#o.events.read(user, after, CATCH_UP_BATCH);
+      yield* evs;
       if (evs.length < CATCH_UP_BATCH) return;
+      after = evs[evs.length - 1]!.seq;
     }
   }
 
