@@ -17,6 +17,18 @@ import type { Authenticator } from './auth-hook.js';
 const CORS = { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
 
 /** The token of a request: `Authorization: Bearer` wins over `?token=` (as at the upgrade). */
+/** Why a token could not be checked at all (the verifier failed): not a verdict on the token. */
+const VERIFIER_FAILED = 'the token could not be checked now: retry later';
+
+/**
+ * The answer of the WebSocket upgrade and the HTTP-stream open when the verifier failed (threw):
+ * 503 with `Retry-After`, as GET /v1/auth/check answers 503 then; never 401, which clients take
+ * as "this token will never do".
+ */
+export function answerVerifierFailed(res: HttpResponse, headers: Record<string, string> = {}): void {
+  sendJson(res, 503, { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: VERIFIER_FAILED }, { ...headers, 'retry-after': '5' });
+}
+
 export function tokenOf(authorization: string, queryToken: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (bearer) return bearer[1];
@@ -63,8 +75,7 @@ export function registerAuthCheck(app: TemplatedApp, authenticator: Authenticato
         }
       },
       () => {
-        if (!aborted)
-          answer(res, 503, { ok: false, error: 'UNAUTHENTICATED', reason: 'jwks_unavailable', message: 'the token could not be checked now: retry later' });
+        if (!aborted) answer(res, 503, { ok: false, error: 'UNAUTHENTICATED', reason: 'jwks_unavailable', message: VERIFIER_FAILED });
       },
     );
   });

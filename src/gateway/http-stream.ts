@@ -4,6 +4,7 @@ import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { HttpError, readBody, sendJson, statusLine } from '../http/http.js';
 import { CloseCode } from '../protocol/index.js';
+import { answerVerifierFailed } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
 import type { LocalTopics, TopicSink, Transport } from './transport.js';
@@ -331,14 +332,8 @@ export class HttpStreamRoutes {
       (err: unknown) => {
         host.hold(-1);
         if (aborted) return;
-        // not a verdict on the token (GET /v1/auth/check answers the same 503): retry later
         host.log.error({ err }, 'authenticator failed');
-        sendJson(
-          res,
-          503,
-          { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' },
-          { ...CORS, 'retry-after': '5' },
-        );
+        answerVerifierFailed(res, CORS);
       },
     );
   }

@@ -9,7 +9,7 @@ import { TickwireError } from '../core/errors.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
-import { registerAuthCheck } from './auth-check.js';
+import { answerVerifierFailed, registerAuthCheck } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
@@ -513,16 +513,8 @@ export class Gateway {
         this.#verifying--;
         this.#reportHeld();
         if (aborted) return;
-        // not a verdict on the token (GET /v1/auth/check answers the same 503): retry later
         this.#opts.log.error({ err }, 'authenticator failed');
-        res.cork(() =>
-          sendJson(
-            res,
-            503,
-            { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' },
-            { 'retry-after': '5' },
-          ),
-        );
+        answerVerifierFailed(res);
       },
     );
   }
