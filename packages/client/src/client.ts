@@ -31,6 +31,9 @@ import {
   type WelcomeFrame,
 } from './types.js';
 
+/** An op of an extension (`alert.create`, ...), not one of protocol v1's core ops. */
+const isExtensionOp = (op: unknown): op is string => typeof op === 'string' && op !== '' && !(CLIENT_OPS as readonly string[]).includes(op);
+
 // ---- transport -----------------------------------------------------------------------------
 
 /** The part of the WHATWG WebSocket API the client uses; the `ws` package implements it too. */
@@ -672,7 +675,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * retry). Before connect() and while the client reconnects, the op waits for the connection.
    */
   request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
-    if ((CLIENT_OPS as readonly string[]).includes(op) || typeof op !== 'string' || !op) {
+    if (!isExtensionOp(op)) {
       return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op (use subscribe, unsubscribe, ping or refreshAuth)`));
     }
     return this.#request({ ...fields, op, id: this.#nextId++ } as unknown as OutgoingFrame, false) as Promise<ExtensionReply>;
@@ -1209,7 +1212,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#state === 'open' && this.#ws) this.#send(p);
       else if (this.#state === 'closed' || this.#state === 'idle') {
         // subscribes and extension ops go out once connect() is called
-        if (frame.op === 'subscribe' || !(CLIENT_OPS as readonly string[]).includes(frame.op)) this.#outbox.push(p);
+        if (frame.op === 'subscribe' || isExtensionOp(frame.op)) this.#outbox.push(p);
         else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
       } else this.#outbox.push(p);
     });
