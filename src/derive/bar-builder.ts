@@ -1,5 +1,6 @@
 import type { BarInterval, BarTick, TradeTick } from '../core/schema.js';
 import { BAR_INTERVAL_MS } from '../core/schema.js';
+import type { TradingCalendar } from '../core/trading-day.js';
 import { roundQty } from './ticker-builder.js';
 import type { LoggedTrade } from './trade-log.js';
 
@@ -11,8 +12,9 @@ const MAX_RECENT_CLOSED = 1000;
 
 /**
  * OHLCV bars from trades for one (symbol, interval). Bars are aligned to the interval on the
- * trade's event time (on the Unix epoch: UTC minutes, hours and days; day bars may be shifted to
- * the instrument's day start). A bar closes when a trade lands in a later interval, or when the source
+ * trade's event time (on the Unix epoch: UTC seconds, minutes and hours); day bars follow the
+ * instrument's trading calendar (src/core/trading-day.ts: its day start in its time zone, so a
+ * day bar is 23 or 25 hours long across a daylight-saving change). A bar closes when a trade lands in a later interval, or when the source
  * clock (estimated as the last event time plus the wall time since it) passes its end plus a
  * grace period, so quiet symbols still close their bars. Intervals without trades produce no bar.
  *
@@ -28,6 +30,8 @@ export class BarBuilder {
   readonly #ms: number;
   /** bar starts are `offset + k * interval` ms since the epoch (a day start other than UTC midnight) */
   readonly #offset: number;
+  /** day bars: the instrument's trading days (instead of the fixed grid) */
+  readonly #calendar: TradingCalendar | undefined;
   #bar: BarState | undefined;
   #lastEventMs = 0;
   #lastEventWallMs = 0;
@@ -39,10 +43,15 @@ export class BarBuilder {
   /** closed bars already published, by start (bounded) */
   readonly #recent = new Map<number, BarState>();
 
-  /** `alignOffsetMs`: bars start this many ms after the epoch-aligned grid (0 to interval − 1) */
-  constructor(iv: BarInterval, providerWaitMs?: number, alignOffsetMs = 0) {
+  /**
+   * `align`: bars start this many ms after the epoch-aligned grid (0 to interval − 1), or, for
+   * day bars, on the days of this trading calendar
+   */
+  constructor(iv: BarInterval, providerWaitMs?: number, align: number | TradingCalendar = 0) {
     this.iv = iv;
     this.#ms = BAR_INTERVAL_MS[iv];
+    const alignOffsetMs = typeof align === 'number' ? align : 0;
+    this.#calendar = typeof align === 'number' ? undefined : align;
     this.#offset = ((alignOffsetMs % this.#ms) + this.#ms) % this.#ms;
     this.#providerWaitMs = providerWaitMs ?? Math.max(this.#ms, 5000);
   }
@@ -111,7 +120,7 @@ export class BarBuilder {
    */
   closeIfDue(wallMs = Date.now(), graceMs = 250): BarState | undefined {
     const bar = this.#bar;
-    if (!bar || this.#sourceNow(wallMs) < bar.t + this.#ms + graceMs) return undefined;
+    if (!bar || this.#sourceNow(wallMs) < this.endOf(bar.t) + graceMs) return undefined;
     const out: BarState[] = [];
     this.#end(bar, out);
     return out[0];
@@ -123,7 +132,7 @@ export class BarBuilder {
     const now = this.#sourceNow(wallMs);
     const out: BarState[] = [];
     for (const [t, held] of [...this.#held].sort((a, b) => a[0] - b[0])) {
-      if (now < t + this.#ms + this.#providerWaitMs) continue;
+      if (now < this.endOf(t) + this.#providerWaitMs) continue;
       this.#held.delete(t);
       this.#remember(held);
       out.push({ ...held });
@@ -177,7 +186,14 @@ export class BarBuilder {
 
   /** Start of the interval that holds `ms`. */
   startOf(ms: number): number {
+    if (this.#calendar) return this.#calendar.startOf(ms);
     return Math.floor((ms - this.#offset) / this.#ms) * this.#ms + this.#offset;
+  }
+
+  /** End (exclusive) of the interval that starts at `start`: the next interval's start. */
+  endOf(start: number): number {
+    if (this.#calendar) return this.#calendar.endOf(start);
+    return start + this.#ms;
   }
 
   get intervalMs(): number {

@@ -1,7 +1,7 @@
 import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
+import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
 
-const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 
 /** Sums of sizes are kept to 10 decimals so float noise (0.1 + 0.2) never reaches the wire. */
@@ -14,24 +14,26 @@ export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 
 /**
  * Builds the `ticker:SYM` view from trades and quotes: last price, bid/ask, day open/high/low,
  * day volume and change against the day open. The day is the instrument's trading day, the one
- * `bar.1d` is built over: from UTC midnight, or from `dayStartUtcMinutes` after it when the
- * instrument names another start (docs/protocol.md#ticker).
+ * `bar.1d` is built over: its TradingCalendar (src/core/trading-day.ts, docs/protocol.md#ticker).
  *
  * The day's high and low are kept per minute (at most 1,440 buckets), so that a correction or
  * cancel of a trade can rebuild its minute from the trade log and the day from the minutes.
  */
 export class TickerBuilder {
-  /** where the trading day starts, ms after UTC midnight */
-  readonly #dayStartMs: number;
+  /** the instrument's trading days */
+  readonly #calendar: TradingCalendar;
   #day = -1;
   #hasTrade = false;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes = new Map<number, { h: number; l: number }>();
 
-  /** `dayStartMs`: where the instrument's trading day starts, ms after UTC midnight (default 0) */
-  constructor(dayStartMs = 0) {
-    this.#dayStartMs = dayStartMs;
+  /**
+   * `day`: the instrument's trading calendar, or (legacy) where its day starts in ms after UTC
+   * midnight (default: UTC midnight)
+   */
+  constructor(day: TradingCalendar | number = 0) {
+    this.#calendar = typeof day === 'number' ? new TradingCalendar(day / MINUTE_MS, 'UTC') : day;
   }
 
   /**
@@ -74,7 +76,7 @@ export class TickerBuilder {
   }
 
   #dayOf(ms: number): number {
-    return Math.floor((ms - this.#dayStartMs) / DAY_MS);
+    return this.#calendar.dayOf(ms);
   }
 
   /**
@@ -140,7 +142,7 @@ export class TickerBuilder {
         s.l = l;
       }
     }
-    if (last && Math.floor(last.ms / DAY_MS) === this.#day) s.p = last.p;
+    if (last && this.#dayOf(last.ms) === this.#day) s.p = last.p;
     this.#change();
     return { ...s };
   }

@@ -17,6 +17,7 @@ import type {
 } from '../core/schema.js';
 import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
+import { calendarOf } from '../core/trading-day.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
 import type { BarState } from '../derive/bar-builder.js';
@@ -254,7 +255,7 @@ export class TickPublisher {
     for (const b of d.bars) {
       const start = b.startOf(before.ms);
       if (!complete(start)) continue;
-      const bar = b.rebuild(start, d.log.range(start, start + b.intervalMs));
+      const bar = b.rebuild(start, d.log.range(start, b.endOf(start)));
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }
@@ -297,10 +298,10 @@ export class TickPublisher {
     if (!d) {
       const w = this.#providerWait;
       // the instrument's trading day: where bar.1d and the ticker's day start
-      const dayStartMs = (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
+      const day = calendarOf(this.#registry.get(sym));
       d = {
-        ticker: new TickerBuilder(dayStartMs),
-        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? dayStartMs : 0)),
+        ticker: new TickerBuilder(day),
+        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? day : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
         openSent: new Map(),
