@@ -99,6 +99,8 @@ interface SymbolDerivation {
   openSent: Map<BarInterval, { at: number; t: number }>;
   /** throttled intervals: the newest open-bar state not sent yet */
   openPending: Map<BarInterval, PendingOpenBar>;
+  /** bar intervals: the start of the newest bar published (the channel's last value) */
+  newestBar: Map<BarInterval, number>;
   /** merged trading status as last published */
   status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
 }
@@ -306,6 +308,7 @@ export class TickPublisher {
         status: undefined,
         openSent: new Map(),
         openPending: new Map(),
+        newestBar: new Map(),
       };
       this.#derivations.set(sym, d);
     }
@@ -348,15 +351,21 @@ export class TickPublisher {
     const { seq, ep } = this.sequencer.next(from.sym, kind);
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
-    const pending = this.#derivations.get(from.sym)?.openPending;
+    const d = this.#derivations.get(from.sym);
+    const pending = d?.openPending;
     const held = pending?.get(bar.iv);
     if (held && held.bar.t <= bar.t) pending!.delete(bar.iv); // superseded by this state or its close
+    // a closed bar sent again for an earlier interval (corrected) is not the channel's value:
+    // snapshots stay the newest bar (docs/protocol.md#bar-history)
+    const newest = d?.newestBar.get(bar.iv);
+    const current = newest === undefined || bar.t >= newest;
+    if (current) d?.newestBar.set(bar.iv, bar.t);
     if (bar.closed && this.#bars) {
       // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
-      const d = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
-      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...d, corrected: true } : d);
+      const p = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
+      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
     }
-    this.#send(assetClass, t);
+    this.#send(assetClass, t, current);
   }
 
   /** Close bars whose interval has passed on quiet symbols. */
