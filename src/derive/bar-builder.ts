@@ -18,6 +18,13 @@ const MAX_RECENT_CLOSED = 1000;
  * clock (estimated as the last event time plus the wall time since it) passes its end plus a
  * grace period, so quiet symbols still close their bars. Intervals without trades produce no bar.
  *
+ * A trade counts in the bar of its own event time; within a bar, open and close are the trades
+ * first and last in event time (ties: in arrival order). A late trade, for an interval whose bar
+ * has closed, corrects that bar: it is sent again with `corrected: true` (an interval that had no
+ * bar gets its first closed bar). A trade older than every bar this builder knows (before it
+ * started, or past the bars it remembers) changes no bar: the stored one may hold trades this
+ * builder never saw.
+ *
  * Provider bars (docs/protocol.md, "Bars"): while `providerBars` is on (the symbol's source sends
  * its own bars for this interval), the builder still publishes the open bar from trades, but a
  * bar that ends is held instead of published: the provider's bar for that interval is the closed
@@ -42,6 +49,12 @@ export class BarBuilder {
   readonly #held = new Map<number, BarState>();
   /** closed bars already published, by start (bounded) */
   readonly #recent = new Map<number, BarState>();
+  /** event times of the first and last priced trade of a bar (open and close by event time) */
+  readonly #span = new WeakMap<BarState, { first: number; last: number }>();
+  /** every bar from this start on is known here (open, held or recent); NaN before the first trade */
+  #knownFrom = Number.NaN;
+  /** start of the newest bar opened or closed here */
+  #newest = -Infinity;
 
   /**
    * `align`: bars start this many ms after the epoch-aligned grid (0 to interval − 1), or, for
@@ -63,38 +76,73 @@ export class BarBuilder {
     this.#lastEventWallMs = wallMs;
     const start = this.startOf(ms);
     const out: BarState[] = [];
+    if (Number.isNaN(this.#knownFrom)) this.#knownFrom = start;
     let bar = this.#bar;
-    if (bar && start < bar.t) {
-      // a late trade for an already closed bar: count it in the current bar's interval rather than rewrite history
-      return this.#apply(bar, t, out);
-    }
+    // a late trade: its interval's bar has closed (or is held for the provider's bar), or it had none
+    if (start < (bar?.t ?? this.#newest) || (!bar && (this.#recent.has(start) || this.#held.has(start)))) return this.#late(start, t, ms, out);
     if (bar && start > bar.t) {
       this.#end(bar, out);
       bar = undefined;
     }
-    // a late trade for an interval whose closed bar is already out (or held for the provider's
-    // bar): it does not open a second bar for that interval
-    if (!bar && (this.#recent.has(start) || this.#held.has(start))) return out;
     // a trade that sets no price does not open a bar (providers build no bar from such trades)
     if (!bar && t.volumeOnly) return out;
     if (!bar) {
       bar = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: false };
       this.#bar = bar;
+      this.#newest = start;
     }
-    return this.#apply(bar, t, out);
+    this.#apply(bar, t, ms);
+    out.push({ ...bar });
+    return out;
   }
 
-  #apply(bar: BarState, t: TradeTick, out: BarState[]): BarState[] {
+  /** A trade for the interval at `start`, which has ended. */
+  #late(start: number, t: TradeTick, ms: number, out: BarState[]): BarState[] {
+    if (start < this.#knownFrom) return out; // older than what this builder knows
+    const held = this.#held.get(start);
+    if (held) {
+      this.#apply(held, t, ms); // not published yet: it goes out with this trade in it
+      return out;
+    }
+    if (this.providerBars) return out; // the provider's closed bar is the one that counts
+    const closed = this.#recent.get(start);
+    if (closed) {
+      this.#apply(closed, t, ms);
+      closed.corrected = true;
+      out.push({ ...closed });
+      return out;
+    }
+    if (t.volumeOnly) return out; // no price to open the interval's bar with
+    // an interval that had no trade until now: its first and only closed bar
+    const bar: BarState = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: true };
+    this.#apply(bar, t, ms);
+    this.#remember(bar);
+    out.push({ ...bar });
+    return out;
+  }
+
+  #apply(bar: BarState, t: TradeTick, ms: number): void {
     if (!t.volumeOnly) {
-      if (bar.n === 0) bar.o = bar.h = bar.l = t.p; // every trade of it was cancelled: start over
-      if (t.p > bar.h) bar.h = t.p;
-      if (t.p < bar.l) bar.l = t.p;
-      bar.c = t.p;
+      const span = this.#span.get(bar);
+      if (bar.n === 0 || !span) {
+        // the bar's first priced trade (or every trade of it was cancelled: start over)
+        bar.o = bar.h = bar.l = bar.c = t.p;
+        this.#span.set(bar, { first: ms, last: ms });
+      } else {
+        if (ms < span.first) {
+          span.first = ms;
+          bar.o = t.p;
+        }
+        if (ms >= span.last) {
+          span.last = ms;
+          bar.c = t.p;
+        }
+        if (t.p > bar.h) bar.h = t.p;
+        if (t.p < bar.l) bar.l = t.p;
+      }
     }
     bar.v = roundQty(bar.v + t.s);
     bar.n += 1;
-    out.push({ ...bar });
-    return out;
   }
 
   /** The open bar ended: publish it, or hold it for the provider's bar. */
@@ -111,7 +159,13 @@ export class BarBuilder {
 
   #remember(bar: BarState): void {
     this.#recent.set(bar.t, bar);
-    if (this.#recent.size > MAX_RECENT_CLOSED) this.#recent.delete(this.#recent.keys().next().value!);
+    if (this.#recent.size > MAX_RECENT_CLOSED) {
+      // the first remembered (in start order but for late bars of empty intervals)
+      const first = this.#recent.keys().next().value!;
+      this.#recent.delete(first);
+      // bars up to it are no longer all known
+      if (first + 1 > this.#knownFrom) this.#knownFrom = first + 1;
+    }
   }
 
   /**
@@ -154,6 +208,7 @@ export class BarBuilder {
     if (open && open.t <= bar.t) this.#bar = undefined; // the provider closed this interval
     this.#held.delete(bar.t);
     const out: BarState = { ...bar, closed: true };
+    if (bar.t > this.#newest) this.#newest = bar.t;
     if (this.#recent.has(bar.t)) out.corrected = true;
     else delete out.corrected;
     this.#remember({ ...out });
@@ -168,20 +223,26 @@ export class BarBuilder {
   rebuild(start: number, trades: readonly LoggedTrade[]): BarState | undefined {
     const open = this.#bar;
     if (open && open.t === start) {
-      fill(open, trades);
+      this.#fill(open, trades);
       return { ...open };
     }
     const held = this.#held.get(start);
     if (held) {
-      fill(held, trades); // not published yet: it is published corrected in place
+      this.#fill(held, trades); // not published yet: it is published corrected in place
       return undefined;
     }
     if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
     const closed = this.#recent.get(start);
     if (!closed) return undefined;
-    fill(closed, trades);
+    this.#fill(closed, trades);
     closed.corrected = true;
     return { ...closed };
+  }
+
+  #fill(bar: BarState, trades: readonly LoggedTrade[]): void {
+    const span = fill(bar, trades);
+    if (span) this.#span.set(bar, span);
+    else this.#span.delete(bar);
   }
 
   /** Start of the interval that holds `ms`. */
@@ -202,10 +263,12 @@ export class BarBuilder {
 }
 
 /**
- * OHLCV from trades in arrival order: volume and count from every trade, prices from the trades
- * that set one (not `volumeOnly`); with no such trade the prices are left as they were.
+ * OHLCV from trades (in arrival order): volume and count from every trade, prices from the trades
+ * that set one (not `volumeOnly`), open and close the first and last in event time (ties: in
+ * arrival order); with no such trade the prices are left as they were. Returns the event times
+ * of the open and close.
  */
-function fill(bar: BarState, trades: readonly LoggedTrade[]): void {
+function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; last: number } | undefined {
   bar.n = trades.length;
   let h = -Infinity;
   let l = Infinity;
@@ -215,15 +278,16 @@ function fill(bar: BarState, trades: readonly LoggedTrade[]): void {
   for (const t of trades) {
     v += t.s;
     if (t.volumeOnly) continue;
-    first ??= t;
-    last = t;
+    if (!first || t.ms < first.ms) first = t;
+    if (!last || t.ms >= last.ms) last = t;
     if (t.p > h) h = t.p;
     if (t.p < l) l = t.p;
   }
   bar.v = roundQty(v);
-  if (!first || !last) return;
+  if (!first || !last) return undefined;
   bar.o = first.p;
   bar.c = last.p;
   bar.h = h;
   bar.l = l;
+  return { first: first.ms, last: last.ms };
 }
