@@ -169,6 +169,27 @@ export class BarBuilder {
   }
 
   /**
+   * Take up the bar a previous process published last (the last-value store's), before the first
+   * trade: an open bar goes on collecting trades (and closes when its interval has passed on the
+   * source clock: `eventMs` its last trade's time, seen at wall time `wallMs`), a closed one can
+   * still be corrected by a late trade. A bar not on this builder's grid (the day start changed)
+   * is not taken. Returns whether it was taken.
+   */
+  restore(bar: BarState, eventMs: number, wallMs: number): boolean {
+    if (!Number.isNaN(this.#knownFrom) || bar.iv !== this.iv || this.startOf(bar.t) !== bar.t) return false;
+    const state: BarState = { iv: bar.iv, t: bar.t, o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: bar.closed };
+    if (bar.corrected) state.corrected = true;
+    this.#knownFrom = bar.t;
+    this.#newest = bar.t;
+    this.#lastEventMs = eventMs;
+    this.#lastEventWallMs = wallMs;
+    if (bar.n > 0) this.#span.set(state, { first: bar.t, last: Math.min(eventMs, this.endOf(bar.t) - 1) });
+    if (bar.closed) this.#remember(state);
+    else this.#bar = state;
+    return true;
+  }
+
+  /**
    * Close the open bar if the source clock has passed its end by `graceMs`. Returns it, or
    * undefined when it is not due or is held for the provider's bar.
    */

@@ -3,6 +3,8 @@ import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
 
 const MINUTE_MS = 60_000;
+/** the minute bucket holding a restored day's high and low (no real minute starts there) */
+const RESTORED_BUCKET = -1;
 
 /** Sums of sizes are kept to 10 decimals so float noise (0.1 + 0.2) never reaches the wire. */
 export function roundQty(x: number): number {
@@ -77,6 +79,32 @@ export class TickerBuilder {
 
   #dayOf(ms: number): number {
     return this.#calendar.dayOf(ms);
+  }
+
+  /**
+   * Take up a ticker published before a restart (the last-value store's): its day's figures go on
+   * from it. Only before the first trade; returns whether it was taken. Its high and low stay in
+   * the day's high/low (a correction rebuilds the minutes after the restart around them).
+   */
+  restore(t: Omit<TickerState, 'status'> & { ts: bigint; status?: TickerState['status'] }): boolean {
+    if (this.#day !== -1) return false;
+    const ms = Number(t.ts / 1_000_000n);
+    this.#day = this.#dayOf(ms);
+    this.#hasTrade = true;
+    const s = this.#s;
+    s.p = t.p;
+    s.o = t.o;
+    s.h = t.h;
+    s.l = t.l;
+    s.v = t.v;
+    if (t.bp === undefined) delete s.bp;
+    else s.bp = t.bp;
+    if (t.ap === undefined) delete s.ap;
+    else s.ap = t.ap;
+    if (t.status !== undefined) s.status = t.status;
+    this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
+    this.#change();
+    return true;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Bus } from '../bus/bus.js';
 import { marketSubject } from '../bus/subjects.js';
-import { encodeTick } from '../codec/tick-codec.js';
+import { decodeTick, encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type {
   AssetClass,
@@ -366,6 +366,48 @@ export class TickPublisher {
       this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
     }
     this.#send(assetClass, t, current);
+  }
+
+  /**
+   * After a restart: take up each symbol's ticker day and bars from the last-value store (Redis in
+   * scale-out), so the day's open, high, low and volume and the open bars go on from where the
+   * previous process left them, instead of starting again from the first trade after the restart.
+   * A ticker of an earlier day, or a bar of an earlier interval, is replaced by the next trade as
+   * usual. Call before the first tick (buildFeeds does); returns how many values were taken. A
+   * store that cannot be read leaves the state empty (logged by the caller).
+   */
+  async restore(): Promise<number> {
+    const store = this.#lastValues;
+    if (!store) return 0;
+    const kinds = ['ticker', ...BAR_INTERVALS.map((iv) => `bar.${iv}`)];
+    const syms = this.#registry.all().map((i) => i.symbol);
+    const values = await store.getMany(syms.flatMap((s) => kinds.map((k) => `${k}:${s}`)));
+    let taken = 0;
+    syms.forEach((sym, i) => {
+      const d = this.#derivation(sym);
+      kinds.forEach((_k, j) => {
+        const bytes = values[i * kinds.length + j];
+        if (!bytes) return;
+        let tick: Tick;
+        try {
+          tick = decodeTick(bytes);
+        } catch {
+          return; // not a tick of this version: start afresh
+        }
+        if (tick.sym !== sym) return;
+        if (j === 0 && tick.k === 'ticker') {
+          if (d.ticker.restore(tick)) taken++;
+        } else if (tick.k === 'bar') {
+          const b = d.bars.find((x) => x.iv === tick.iv);
+          const { k: _k2, sym: _s, src: _src, seq: _seq, ep: _ep, ts, rt, ...state } = tick;
+          if (b?.restore(state, Number(ts / 1_000_000n), Number(rt / 1_000_000n))) {
+            d.newestBar.set(tick.iv, tick.t);
+            taken++;
+          }
+        }
+      });
+    });
+    return taken;
   }
 
   /** Close bars whose interval has passed on quiet symbols. */
