@@ -9,6 +9,9 @@ export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 
 
 /** Closed bars remembered for corrections (and to tell a late provider bar from a first one). */
 const MAX_RECENT_CLOSED = 1000;
+const MINUTE_MS = 60_000;
+/** the minute bucket holding a restored bar's high and low (no real minute starts there) */
+const RESTORED_BUCKET = -1;
 
 /**
  * OHLCV bars from trades for one (symbol, interval). Bars are aligned to the interval on the
@@ -55,6 +58,13 @@ export class BarBuilder {
   #knownFrom = Number.NaN;
   /** start of the newest bar opened or closed here */
   #newest = -Infinity;
+  /**
+   * intervals longer than a minute: high and low per minute of the open and held bars and the
+   * last closed one, so that a correction can rebuild them when the trade log no longer holds
+   * all their trades (as the ticker does for its day)
+   */
+  readonly #minutes = new WeakMap<BarState, Map<number, { h: number; l: number }>>();
+  #lastRemembered: BarState | undefined;
 
   /**
    * `align`: bars start this many ms after the epoch-aligned grid (0 to interval − 1), or, for
@@ -128,6 +138,7 @@ export class BarBuilder {
         // the bar's first priced trade (or every trade of it was cancelled: start over)
         bar.o = bar.h = bar.l = bar.c = t.p;
         this.#span.set(bar, { first: ms, last: ms });
+        if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
       } else {
         if (ms < span.first) {
           span.first = ms;
@@ -140,9 +151,80 @@ export class BarBuilder {
         if (t.p > bar.h) bar.h = t.p;
         if (t.p < bar.l) bar.l = t.p;
       }
+      const buckets = this.#minutes.get(bar);
+      if (buckets) {
+        const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+        const b = buckets.get(m);
+        if (!b) buckets.set(m, { h: t.p, l: t.p });
+        else {
+          if (t.p > b.h) b.h = t.p;
+          if (t.p < b.l) b.l = t.p;
+        }
+      }
     }
     bar.v = roundQty(bar.v + t.s);
     bar.n += 1;
+  }
+
+  /**
+   * A trade at `ms` of the bar at `start` was corrected or cancelled, and the trade log no longer
+   * holds every trade of that bar (so `rebuild` cannot): volume and count change by `dv` and
+   * `dn`, the trade's minute is rebuilt from `minuteTrades` (its remaining trades, when the log
+   * holds that whole minute; undefined: high and low are left) and the high and low from the
+   * minutes, and when the trade was the bar's close, the close is the newest remaining trade in
+   * event time of `inLog` (the bar's trades the log holds). The open is not revised. Returns what
+   * `rebuild` returns.
+   */
+  amend(
+    start: number,
+    ms: number,
+    dv: number,
+    dn: number,
+    minuteTrades: readonly LoggedTrade[] | undefined,
+    inLog: readonly LoggedTrade[],
+  ): BarState | undefined {
+    let bar = this.#bar?.t === start ? this.#bar : this.#held.get(start);
+    const held = bar !== undefined && bar !== this.#bar;
+    if (!bar) {
+      if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
+      bar = this.#recent.get(start);
+      if (!bar) return undefined;
+    }
+    bar.v = roundQty(Math.max(0, bar.v + dv));
+    bar.n = Math.max(0, bar.n + dn);
+    const buckets = this.#minutes.get(bar);
+    if (buckets && minuteTrades) {
+      const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+      let h = -Infinity;
+      let l = Infinity;
+      for (const t of minuteTrades) {
+        if (t.volumeOnly) continue;
+        if (t.p > h) h = t.p;
+        if (t.p < l) l = t.p;
+      }
+      if (h === -Infinity) buckets.delete(m);
+      else buckets.set(m, { h, l });
+      if (buckets.size > 0) {
+        bar.h = -Infinity;
+        bar.l = Infinity;
+        for (const b of buckets.values()) {
+          if (b.h > bar.h) bar.h = b.h;
+          if (b.l < bar.l) bar.l = b.l;
+        }
+      }
+    }
+    const span = this.#span.get(bar);
+    if (span && ms >= span.last) {
+      let last: LoggedTrade | undefined;
+      for (const t of inLog) if (!t.volumeOnly && (!last || t.ms >= last.ms)) last = t;
+      if (last) {
+        bar.c = last.p;
+        span.last = last.ms;
+      }
+    }
+    if (held) return undefined; // not published yet: it is published corrected in place
+    if (bar.closed) bar.corrected = true;
+    return { ...bar };
   }
 
   /** The open bar ended: publish it, or hold it for the provider's bar. */
@@ -158,6 +240,9 @@ export class BarBuilder {
   }
 
   #remember(bar: BarState): void {
+    // only the newest closed bar keeps its minutes (a late correction of it is the likely one)
+    if (this.#lastRemembered && this.#lastRemembered !== bar) this.#minutes.delete(this.#lastRemembered);
+    this.#lastRemembered = bar;
     this.#recent.set(bar.t, bar);
     if (this.#recent.size > MAX_RECENT_CLOSED) {
       // the first remembered (in start order but for late bars of empty intervals)
@@ -184,6 +269,7 @@ export class BarBuilder {
     this.#lastEventMs = eventMs;
     this.#lastEventWallMs = wallMs;
     if (bar.n > 0) this.#span.set(state, { first: bar.t, last: Math.min(eventMs, this.endOf(bar.t) - 1) });
+    if (this.#ms > MINUTE_MS && bar.n > 0) this.#minutes.set(state, new Map([[RESTORED_BUCKET, { h: bar.h, l: bar.l }]]));
     if (bar.closed) this.#remember(state);
     else this.#bar = state;
     return true;
@@ -264,6 +350,20 @@ export class BarBuilder {
     const span = fill(bar, trades);
     if (span) this.#span.set(bar, span);
     else this.#span.delete(bar);
+    if (this.#ms > MINUTE_MS && this.#minutes.has(bar)) {
+      const buckets = new Map<number, { h: number; l: number }>();
+      for (const t of trades) {
+        if (t.volumeOnly) continue;
+        const m = Math.floor(t.ms / MINUTE_MS) * MINUTE_MS;
+        const b = buckets.get(m);
+        if (!b) buckets.set(m, { h: t.p, l: t.p });
+        else {
+          if (t.p > b.h) b.h = t.p;
+          if (t.p < b.l) b.l = t.p;
+        }
+      }
+      this.#minutes.set(bar, buckets);
+    }
   }
 
   /** Start of the interval that holds `ms`. */

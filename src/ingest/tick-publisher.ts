@@ -254,10 +254,12 @@ export class TickPublisher {
     const minute = Math.floor(before.ms / 60_000) * 60_000;
     const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
     if (ticker) this.#sendTicker(cls, tick, ticker);
+    const minuteTrades = complete(minute) ? d.log.range(minute, minute + 60_000) : undefined;
     for (const b of d.bars) {
       const start = b.startOf(before.ms);
-      if (!complete(start)) continue;
-      const bar = b.rebuild(start, d.log.range(start, b.endOf(start)));
+      const inLog = d.log.range(start, b.endOf(start));
+      // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
+      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, inLog);
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }
@@ -395,6 +397,8 @@ export class TickPublisher {
           return; // not a tick of this version: start afresh
         }
         if (tick.sym !== sym) return;
+        // the log does not hold the trades behind what is taken up
+        if (tick.k === 'ticker' || tick.k === 'bar') d.log.forgetUntil(Number(tick.ts / 1_000_000n));
         if (j === 0 && tick.k === 'ticker') {
           if (d.ticker.restore(tick)) taken++;
         } else if (tick.k === 'bar') {

@@ -98,3 +98,33 @@ describe('TickPublisher: late trades keep bars, ticker and history in agreement'
     pub.close();
   });
 });
+
+describe('corrections and cancels of a long bar the trade log no longer holds whole', () => {
+  function rig() {
+    const bus = new MemoryBus();
+    const seen: Tick[] = [];
+    bus.subscribe('md.>', (_s, p) => seen.push(decodeTick(p)));
+    const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, tradeLog: { retainMs: 60_000 } });
+    const tr = (id: string, ms: number, p: number, s: number): void => void pub.publish('synthetic', { k: 'trade', sym: 'AAPL', id, p, s, ts: ns(ms) });
+    const last = <K extends Tick['k']>(k: K, iv?: string): Extract<Tick, { k: K }> =>
+      seen.filter((t) => t.k === k && (iv === undefined || (t as BarTick).iv === iv)).at(-1) as Extract<Tick, { k: K }>;
+    return { pub, tr, last };
+  }
+
+  it('bar.1d and bar.1h follow the ticker: volume, count, high and low', () => {
+    const r = rig();
+    r.tr('a', T0 + 1_000, 100, 10); // pruned from the log (kept: 1 minute)
+    r.tr('b', T0 + 600_000, 130, 5); // the day's high
+    r.tr('c', T0 + 610_000, 110, 1);
+    r.pub.publish('synthetic', { k: 'cancel', sym: 'AAPL', ref: 'b', ts: ns(T0 + 620_000) });
+    r.pub.sweepBars(Date.now());
+    const ticker = r.last('ticker');
+    expect(ticker).toMatchObject({ v: 11, h: 110, l: 100, p: 110 });
+    for (const iv of ['1h', '1d']) expect(r.last('bar', iv)).toMatchObject({ v: 11, n: 2, h: 110, l: 100, o: 100, c: 110, closed: false });
+    r.pub.publish('synthetic', { k: 'correction', sym: 'AAPL', ref: 'c', id: 'c2', p: 90, s: 3, ts: ns(T0 + 630_000) });
+    r.pub.sweepBars(Date.now());
+    expect(r.last('ticker')).toMatchObject({ v: 13, h: 100, l: 90, p: 90 });
+    for (const iv of ['1h', '1d']) expect(r.last('bar', iv)).toMatchObject({ v: 13, n: 2, h: 100, l: 90, o: 100, c: 90 });
+    r.pub.close();
+  });
+});
