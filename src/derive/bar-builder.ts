@@ -1,7 +1,7 @@
 import type { BarInterval, BarTick, TradeTick } from '../core/schema.js';
 import { BAR_INTERVAL_MS } from '../core/schema.js';
 import type { TradingCalendar } from '../core/trading-day.js';
-import { roundQty } from './ticker-builder.js';
+import { roundQty } from '../core/numbers.js';
 import type { LoggedTrade } from './trade-log.js';
 
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
