@@ -268,7 +268,9 @@ export class BarBuilder {
     this.#newest = bar.t;
     this.#lastEventMs = eventMs;
     this.#lastEventWallMs = wallMs;
-    if (bar.n > 0) this.#span.set(state, { first: bar.t, last: Math.min(eventMs, this.endOf(bar.t) - 1) });
+    // the bar's stamp is its last trade's time while open; a closed bar's is the time that closed
+    // it (a later trade, the sweep), which says nothing of its own trades' times
+    if (bar.n > 0) this.#span.set(state, { first: bar.t, last: eventMs < this.endOf(bar.t) ? eventMs : bar.t });
     if (this.#ms > MINUTE_MS && bar.n > 0) this.#minutes.set(state, new Map([[RESTORED_BUCKET, { h: bar.h, l: bar.l }]]));
     if (bar.closed) this.#remember(state);
     else this.#bar = state;
