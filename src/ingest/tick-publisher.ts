@@ -420,10 +420,7 @@ export class TickPublisher {
       const inst = this.#registry.get(sym);
       if (!inst) continue;
       // open-bar states held back by the throttle go first: a close in this sweep supersedes them
-      for (const { from, bar } of [...d.openPending.values()]) {
-        d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
-        this.#sendBar(inst.assetClass, from, bar);
-      }
+      this.#sendPending(inst.assetClass, d, wallMs);
       for (const b of d.bars) {
         const closed = b.closeIfDue(wallMs);
         const due = b.releaseHeld(wallMs);
@@ -436,7 +433,24 @@ export class TickPublisher {
     }
   }
 
+  #sendPending(cls: AssetClass, d: SymbolDerivation, wallMs: number): void {
+    for (const { from, bar } of [...d.openPending.values()]) {
+      d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
+      this.#sendBar(cls, from, bar);
+    }
+  }
+
   close(): void {
+    // the open-bar states held back by the throttle go out (and to the last-value store, which a
+    // restarted process takes them up from)
+    try {
+      for (const [sym, d] of this.#derivations) {
+        const inst = this.#registry.get(sym);
+        if (inst) this.#sendPending(inst.assetClass, d, Date.now());
+      }
+    } catch {
+      // the bus is already closed: nothing more can go out
+    }
     this.books.close();
     if (this.#timer) clearInterval(this.#timer);
   }

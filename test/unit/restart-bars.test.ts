@@ -34,8 +34,7 @@ describe('after a restart of the feed process', () => {
     a.trade('2', T0 + 2_000, 120, 5);
     a.trade('3', T0 + 3_000, 90, 5);
     a.trade('4', T0 + 61_000, 110, 1); // minute 1 opens
-    a.pub.sweepBars(Date.now()); // open 5m/1h/1d states held by the throttle go out
-    a.pub.close(); // the process ends
+    a.pub.close(); // the process ends (the open 5m/1h/1d states the throttle held go out)
 
     const b = process(lastValues, a.bars);
     expect(await b.pub.restore()).toBeGreaterThan(0);
