@@ -97,6 +97,8 @@ export class CoinbaseFeed extends StreamFeed {
    * product is published after it was unsubscribed, and its snapshot state is not re-armed.
    */
   #active = new Set<string>();
+  /** per connection: the products of the opening subscription, until its first `subscriptions` confirmation */
+  #opening: readonly string[] | undefined;
   /** per canonical symbol: the product `status` last published as its trading status (absent: online, nothing published) */
   readonly #published = new Map<string, string>();
 
@@ -146,6 +148,7 @@ export class CoinbaseFeed extends StreamFeed {
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
     this.#active = new Set(symbols);
+    this.#opening = [...symbols];
     this.#lastSeq = -1;
     this.#bookSynced = new Set();
     this.#send(session, 'subscribe', symbols, this.#channels());
@@ -197,9 +200,14 @@ export class CoinbaseFeed extends StreamFeed {
     }
     const ts = typeof msg.timestamp === 'string' ? isoToNs(msg.timestamp) : undefined;
     switch (msg.channel) {
-      case 'subscriptions':
+      case 'subscriptions': {
         session.ready(`subscribed: ${Object.keys(msg.events?.[0]?.subscriptions ?? {}).join(', ')}`);
+        // products added or removed before this confirmation were not sent (the runner waits for ready): send them now
+        const opening = this.#opening;
+        this.#opening = undefined;
+        if (opening) this.reconcileSymbols(opening, session);
         return;
+      }
       case 'heartbeats':
         return;
       case 'status':

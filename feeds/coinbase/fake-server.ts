@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
+import type { FakeWsConn } from '../sdk/testing/fake-ws-server.js';
 
 /**
  * A local stand-in for the Coinbase Advanced Trade market data WebSocket: subscribe/unsubscribe
@@ -49,6 +50,8 @@ export interface CoinbaseFakeOptions {
   bookChangesPerPump?: number;
   /** `status` of products on the status channel (default `online`) */
   productStatus?: Readonly<Record<string, string>>;
+  /** handle each client message only after this long (a slow confirmation) */
+  ackDelayMs?: number;
 }
 
 export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
@@ -221,32 +224,39 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     channel: 'subscriptions',
     events: [{ subscriptions: Object.fromEntries([...state.channels].filter(([, v]) => v.size > 0).map(([k, v]) => [k, [...v]])) }],
   });
+  const handle = (conn: FakeWsConn<CoinbaseConnState>, data: Buffer): void => {
+    const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
+    if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
+      stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
+      return;
+    }
+    const set = conn.state.channels.get(req.channel) ?? new Set<string>();
+    conn.state.channels.set(req.channel, set);
+    for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
+      if (req.type === 'subscribe') set.add(p);
+      else set.delete(p);
+      if (req.channel === 'level2' && req.type === 'unsubscribe') conn.state.books.delete(p);
+    }
+    if (req.type === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
+      conn.state.fixturesSent = true;
+      for (const f of COINBASE_FIXTURES) {
+        conn.state.seq = f.sequence_num as number;
+        conn.send(f);
+      }
+    } else stamp(conn, subscriptionsMsg(conn.state));
+    if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
+    if (req.type === 'subscribe' && req.channel === 'market_trades') sendTradeSnapshot(conn, req.product_ids ?? []);
+    if (req.type === 'subscribe' && req.channel === 'status') sendStatus(conn, 'snapshot', req.product_ids ?? []);
+  };
   const server = await FakeWsServer.start<CoinbaseConnState>({
     initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0, books: new Map() }),
     onMessage: (conn, data) => {
       requestTimes.push(Date.now());
-      const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
-      if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
-        stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
+      if (opts.ackDelayMs) {
+        setTimeout(() => conn.ws.readyState === 1 && handle(conn, data), opts.ackDelayMs);
         return;
       }
-      const set = conn.state.channels.get(req.channel) ?? new Set<string>();
-      conn.state.channels.set(req.channel, set);
-      for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
-        if (req.type === 'subscribe') set.add(p);
-        else set.delete(p);
-        if (req.channel === 'level2' && req.type === 'unsubscribe') conn.state.books.delete(p);
-      }
-      if (req.type === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
-        conn.state.fixturesSent = true;
-        for (const f of COINBASE_FIXTURES) {
-          conn.state.seq = f.sequence_num as number;
-          conn.send(f);
-        }
-      } else stamp(conn, subscriptionsMsg(conn.state));
-      if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
-      if (req.type === 'subscribe' && req.channel === 'market_trades') sendTradeSnapshot(conn, req.product_ids ?? []);
-      if (req.type === 'subscribe' && req.channel === 'status') sendStatus(conn, 'snapshot', req.product_ids ?? []);
+      handle(conn, data);
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { aggressorSide, CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
 
@@ -265,6 +266,25 @@ describe('coinbase adapter', () => {
     for (const t of h.provider.trades().slice(0, 10)) expect(ids).not.toContain(t.trade_id);
     for (const t of skipped) expect(ids).not.toContain(t.trade_id);
     expect((h.adapter as CoinbaseFeed).recoveredTrades).toBe(0);
+  });
+
+  it('subscribes and unsubscribes products changed before the opening subscription is confirmed', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false, ackDelayMs: 300 }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: ['BTC-USD', 'ETH-USD'] })),
+    );
+    await h.waitFor('the opening subscribe sent', () => h!.provider.requestTimes().length >= 1);
+    // the socket is open, the subscriptions confirmation is not there yet
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.adapter.unsubscribe(['ETH-USD']);
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const of = (sym: string) => h!.ticks.filter((t) => t.k === 'trade' && t.sym === sym).length;
+    await h.waitFor('SOL-USD trades', () => of('SOL-USD') > 2);
+    const conn = [...h.provider.conns][0]!;
+    await h.waitFor('ETH-USD unsubscribed at Coinbase', () => !conn.state.channels.get('market_trades')?.has('ETH-USD'));
+    const eth = of('ETH-USD');
+    await quietFor(200, 'no more ETH-USD');
+    expect(of('ETH-USD')).toBe(eth);
   });
 
   it('publishes nothing more of a product once it is unsubscribed, while its unsubscribe waits for the rate limit', async () => {
