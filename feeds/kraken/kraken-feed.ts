@@ -32,7 +32,10 @@ import type { BookPrecision } from './book.js';
  * silent connection goes stale after 10 s. `status` is sent on connect and whenever the trading
  * engine's state changes [status]: `maintenance`, `cancel_only` and `post_only` all mean "no order
  * matching will occur", so each symbol of the feed is published as `halted` (status tick, code the
- * `system` value) and as `trading` again once `online`; it is logged too.
+ * `system` value) and as `trading` again once `online`; it is logged too. With `pairStatus` (the
+ * default) the `instrument` channel [instrument] is subscribed once per connection: its
+ * `pairs[].status` is each pair's own state (KRAKEN_PAIR_STATUS), and a pair is trading only
+ * while both the exchange and the pair allow it.
  *
  * Trades: `trade_id` is "a sequence number, unique per book" [trade], i.e. per pair, so it is
  * unique per canonical symbol and becomes the tick id as is. The adapter remembers the last
