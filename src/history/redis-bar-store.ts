@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
-import { sliceRange, upsertSorted } from './bar-store.js';
+import { lowerBound, sliceRange, upsertSorted } from './bar-store.js';
 
 /** How long a read waits for a connection that is not ready before it fails. */
 const READ_WAIT_MS = 2000;
@@ -26,7 +26,7 @@ export interface RedisBarStoreOptions {
 export interface RedisBarStoreStats {
   puts: number;
   written: number;
-  /** bars lost: too many pending while Redis was unreachable, or in a failed flush */
+  /** bars lost: too many pending while Redis was unreachable, or pending when the store closed */
   dropped: number;
   flushes: number;
   errors: number;
@@ -38,7 +38,10 @@ export interface RedisBarStoreStats {
  * collected and written every `flushMs` in one MULTI per flush (remove any bar with the same
  * `t`, add the new one, trim the set to `windowBars`), so a reader never sees two bars for one
  * start. Reads merge the bars this process has not flushed yet (read-your-writes). Commands are
- * not queued while Redis is away (enableOfflineQueue off); pending bars are bounded.
+ * not queued while Redis is away (enableOfflineQueue off); pending bars are bounded. A flush that
+ * fails is written again with the next one (a closed bar is put once: a lost write would be a hole
+ * in the history for good). Bars are not kept once written: a Redis restarted without persistence
+ * has lost them (docs/operations.md, "Bar history store").
  */
 export class RedisBarStore implements BarStore {
   readonly stats: RedisBarStoreStats = { puts: 0, written: 0, dropped: 0, flushes: 0, errors: 0 };
@@ -92,6 +95,24 @@ export class RedisBarStore implements BarStore {
           multi.zremrangebyrank(key, 0, -(this.#window + 1));
         }
         return multi;
+      },
+      failed: (batch) => {
+        // written again with the next flush; a bar put since for the same start is newer and stays
+        for (const [channel, bars] of batch) {
+          let held = this.#pending.get(channel);
+          if (!held) this.#pending.set(channel, (held = []));
+          for (const bar of bars) {
+            const i = lowerBound(held, bar.t);
+            if (held[i]?.t === bar.t) continue;
+            held.splice(i, 0, bar);
+            this.#pendingCount++;
+          }
+          if (held.length > this.#window) {
+            this.#pendingCount -= held.length - this.#window;
+            held.splice(0, held.length - this.#window);
+          }
+        }
+        return 0;
       },
     });
   }

@@ -2,9 +2,19 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { createRedis } from './redis-connection.js';
 
 /**
+ * How long a store's command waits for Redis's answer, and how long its connection may go without
+ * a byte from Redis while commands wait, before the command fails and the connection is dropped
+ * and opened again. A Redis that stops answering (hung, paused, or behind a dead network path,
+ * where the socket stays open for the kernel's retransmission timeout: about 15 minutes) must not
+ * hold a snapshot or `history` read, nor the store's writes, forever.
+ */
+export const STORE_COMMAND_TIMEOUT_MS = 5000;
+
+/**
  * A Redis connection for a store that writes in batches: commands are never queued by the client
  * while Redis is away (enableOfflineQueue off, so an outage cannot grow memory), a command fails
- * after one retry, and the client reconnects forever, backing off to 2 s.
+ * after one retry or STORE_COMMAND_TIMEOUT_MS, a connection that has not answered for as long is
+ * dropped, and the client reconnects forever, backing off to 2 s.
  */
 export function createStoreRedis(url: string, connectionName: string): Redis {
   return createRedis(url, {
@@ -12,6 +22,8 @@ export function createStoreRedis(url: string, connectionName: string): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
+    commandTimeout: STORE_COMMAND_TIMEOUT_MS,
+    socketTimeout: STORE_COMMAND_TIMEOUT_MS,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   });
 }
@@ -20,7 +32,7 @@ export function createStoreRedis(url: string, connectionName: string): Redis {
 export interface BatchedWriterStats {
   /** items written */
   written: number;
-  /** items lost in a flush that failed */
+  /** items lost: in a flush that failed (when the store does not take them back), or held at close */
   dropped: number;
   /** pipelines (or MULTIs) sent */
   flushes: number;
@@ -36,6 +48,12 @@ export interface BatchedWriterOptions<B> {
   take(): { batch: B; count: number } | undefined;
   /** queues the batch's commands on a pipeline or a MULTI of `redis` */
   commands(batch: B): ChainableCommander;
+  /**
+   * A flush failed: the store takes the batch back to write it with the next flush (items it
+   * holds a newer version of stay newer) and answers how many items it gave up (counted in
+   * `dropped`). Without it the batch is dropped.
+   */
+  failed?(batch: B): number;
   stats: BatchedWriterStats;
 }
 
@@ -43,8 +61,9 @@ export interface BatchedWriterOptions<B> {
  * The write side of a store whose writes never wait (style.md §2, "batch writes"): put() adds to a
  * pending batch in the store, and this writer takes that batch every `flushMs` and sends it in one
  * round trip, one flush in flight at a time, only while connected. A flush that fails is counted
- * (`errors`, its items in `dropped`) and not retried. Used by RedisLastValueStore and
- * RedisBarStore (src/history).
+ * (`errors`) and handed back to the store (`failed`), which writes it again with the next flush:
+ * a value is never lost to a failed write while its process runs. Used by RedisLastValueStore
+ * and RedisBarStore (src/history).
  */
 export class BatchedWriter<B> {
   readonly #o: BatchedWriterOptions<B>;
@@ -109,7 +128,7 @@ export class BatchedWriter<B> {
       stats.written += count;
     } catch {
       stats.errors++;
-      stats.dropped += count;
+      stats.dropped += this.#o.failed ? this.#o.failed(batch) : count;
     }
   }
 
