@@ -1,19 +1,10 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { createRedis } from './redis-connection.js';
-
-/**
- * How long a store's command waits for Redis's answer, and how long its connection may go without
- * a byte from Redis while commands wait, before the command fails and the connection is dropped
- * and opened again. A Redis that stops answering (hung, paused, or behind a dead network path,
- * where the socket stays open for the kernel's retransmission timeout: about 15 minutes) must not
- * hold a snapshot or `history` read, nor the store's writes, forever.
- */
-export const STORE_COMMAND_TIMEOUT_MS = 5000;
+import { ANSWER_TIMEOUTS, createRedis } from './redis-connection.js';
 
 /**
  * A Redis connection for a store that writes in batches: commands are never queued by the client
  * while Redis is away (enableOfflineQueue off, so an outage cannot grow memory), a command fails
- * after one retry or STORE_COMMAND_TIMEOUT_MS, a connection that has not answered for as long is
+ * after one retry or when Redis has not answered it in time (ANSWER_TIMEOUTS), a connection that has not answered for as long is
  * dropped, and the client reconnects forever, backing off to 2 s.
  */
 export function createStoreRedis(url: string, connectionName: string): Redis {
@@ -22,8 +13,7 @@ export function createStoreRedis(url: string, connectionName: string): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
-    commandTimeout: STORE_COMMAND_TIMEOUT_MS,
-    socketTimeout: STORE_COMMAND_TIMEOUT_MS,
+    ...ANSWER_TIMEOUTS,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   });
 }

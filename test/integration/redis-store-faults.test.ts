@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisAlertStore } from '../../src/alerts/alert-store.js';
 import { RedisBarStore } from '../../src/history/redis-bar-store.js';
+import { RedisPositionStore } from '../../src/portfolio/position-store.js';
 import type { StoredBar } from '../../src/history/bar-store.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
@@ -29,14 +31,14 @@ afterAll(async () => {
 const prefix = (): string => `f:${randomBytes(4).toString('hex')}:`;
 const bar = (t: number): StoredBar => ({ t, iv: 60_000, o: 1, h: 2, l: 0.5, c: 1.5, v: 10, n: 3, closed: true });
 
-/** settles with 'pending' if `p` has not settled when `cond` is next true (or after the wait) */
+/** how `p` settled; fails when it has not settled in 20 s (a command waiting on a Redis that does not answer) */
 async function outcome(p: Promise<unknown>): Promise<'resolved' | 'rejected'> {
   let state: 'pending' | 'resolved' | 'rejected' = 'pending';
   p.then(
     () => (state = 'resolved'),
     () => (state = 'rejected'),
   );
-  await waitFor(() => state !== 'pending', { what: 'the read to settle (it must not wait forever on a Redis that does not answer)', timeout: 20_000 });
+  await waitFor(() => state !== 'pending', { what: 'the command to settle (it must not wait forever on a Redis that does not answer)', timeout: 20_000 });
   return state as 'resolved' | 'rejected';
 }
 
@@ -85,6 +87,40 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
     proxy.mode = 'stall';
     expect(await outcome(store.range('bar.1m:A', { limit: 5 }))).toBe('rejected');
     await waitFor(() => !store.ready, { what: 'the bar store to report not ready', timeout: 20_000 });
+  });
+
+  it('alert rules: a commit fails instead of waiting forever (the alert service keeps the batch and retries it), and the store reports not ready', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the alert store to connect', timeout: 5000 });
+    await store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 1 }], firings: [] });
+    proxy.mode = 'stall';
+    expect(await outcome(store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 2 }], firings: [] }))).toBe('rejected');
+    await waitFor(() => !store.ready, { what: 'the alert store to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the alert store to reconnect', timeout: 20_000 });
+    await store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 3 }], firings: [] });
+    expect((await store.load()).marks).toEqual([{ stream: 'A|trade', value: 3 }]);
+  });
+
+  it('positions: a save fails instead of waiting forever (the portfolio queue would stall for every user)', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    const book = { user: 'u', ccy: 'USD', seq: 1, day: 0, positions: {}, updatedAt: 0 };
+    await store.save(book);
+    proxy.mode = 'stall';
+    expect(await outcome(store.save({ ...book, seq: 2 }))).toBe('rejected');
+    await waitFor(() => !store.ready, { what: 'the position store to report not ready', timeout: 20_000 });
   });
 });
 
