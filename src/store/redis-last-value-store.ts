@@ -57,7 +57,7 @@ export class RedisLastValueStore implements LastValueStore {
   readonly redis: Redis;
   readonly keyPrefix: string;
   #pending = new Map<string, Uint8Array>();
-  /** the latest value put for every key (what Redis must hold), written again after a reconnection */
+  /** the latest value sent for every key (what Redis must hold), written again after a reconnection; newer ones are pending */
   readonly #held = new Map<string, Uint8Array>();
   #connectedOnce = false;
   readonly #maxPending: number;
@@ -101,7 +101,11 @@ export class RedisLastValueStore implements LastValueStore {
         const pipeline = this.redis.pipeline();
         let args: (string | Buffer)[] = [];
         for (const [key, payload] of batch) {
-          args.push(this.keyPrefix + key, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+          // a copy of its own: a bus payload is a view into the encoder's shared 8 KiB buffer, which
+          // a value held for days (a status, a daily bar) would otherwise keep alive whole
+          const own = payload.slice();
+          this.#held.set(key, own);
+          args.push(this.keyPrefix + key, Buffer.from(own.buffer, own.byteOffset, own.byteLength));
           if (args.length >= this.#batchKeys * 2) {
             pipeline.mset(...args);
             args = [];
@@ -148,7 +152,6 @@ export class RedisLastValueStore implements LastValueStore {
       return;
     }
     pending.set(key, payload);
-    this.#held.set(key, payload);
   }
 
   /** Write what is pending now (one flush at a time; concurrent callers share it). */
