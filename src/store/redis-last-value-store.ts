@@ -103,7 +103,7 @@ export class RedisLastValueStore implements LastValueStore {
         for (const [key, payload] of batch) {
           // a copy of its own: a bus payload is a view into the encoder's shared 8 KiB buffer, which
           // a value held for days (a status, a daily bar) would otherwise keep alive whole
-          const own = payload.slice();
+          const own = new Uint8Array(payload); // (Buffer#slice would be a view)
           this.#held.set(key, own);
           args.push(this.keyPrefix + key, Buffer.from(own.buffer, own.byteOffset, own.byteLength));
           if (args.length >= this.#batchKeys * 2) {
