@@ -55,9 +55,17 @@ export interface BatchedWriterOptions<B> {
  * a value is never lost to a failed write while its process runs. Used by RedisLastValueStore
  * and RedisBarStore (src/history).
  */
+/**
+ * How often an idle store connection (a gateway's, which only reads on a subscribe) sends a PING:
+ * a Redis that stops answering is only noticed while a command waits (ANSWER_TIMEOUTS), and
+ * `/ready` must not say the store is fine meanwhile.
+ */
+const HEARTBEAT_MS = 2000;
+
 export class BatchedWriter<B> {
   readonly #o: BatchedWriterOptions<B>;
   readonly #timer: NodeJS.Timeout;
+  readonly #heartbeat: NodeJS.Timeout;
   #inFlight: Promise<void> | undefined;
   #writing: B | undefined;
   #closed = false;
@@ -66,6 +74,10 @@ export class BatchedWriter<B> {
     this.#o = opts;
     this.#timer = setInterval(() => void this.flush(), opts.flushMs);
     this.#timer.unref();
+    this.#heartbeat = setInterval(() => {
+      if (this.ready && !this.#inFlight) opts.redis.ping().catch(() => undefined); // a failure drops the connection
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
   }
 
   get ready(): boolean {
@@ -129,6 +141,7 @@ export class BatchedWriter<B> {
    */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#heartbeat);
     try {
       await this.#inFlight;
       await this.flush();

@@ -74,6 +74,21 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
     expect([...v]).toEqual([2]);
   });
 
+  it('last values read by a gateway only (no writes, no reads): the store still notices and reports not ready (/ready)', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20 });
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    expect(await store.waitReady(5000)).toBe(true);
+    proxy.mode = 'stall';
+    await waitFor(() => !store.ready, { what: 'the idle store to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the store to reconnect', timeout: 20_000 });
+  });
+
   it('bars: a `history` read fails instead of waiting forever (the subscriber then gets what the hub has seen)', async () => {
     const proxy = await TcpProxy.start(redis.port);
     const store = new RedisBarStore({ url: `redis://127.0.0.1:${proxy.port}`, windowBars: 10, keyPrefix: prefix(), flushMs: 20 });
