@@ -16,7 +16,7 @@ export interface RedisBarStoreOptions {
   keyPrefix?: string;
   /** how often pending bars are written, ms */
   flushMs?: number;
-  /** bars waiting for a flush; beyond it new bars are dropped (counted) while Redis is away */
+  /** bars waiting for a flush, across all channels; beyond it new bars are dropped (counted) while Redis is away */
   maxPendingBars?: number;
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
   /** client name shown by CLIENT LIST */
@@ -98,21 +98,27 @@ export class RedisBarStore implements BarStore {
       },
       failed: (batch) => {
         // written again with the next flush; a bar put since for the same start is newer and stays
+        let lost = 0;
         for (const [channel, bars] of batch) {
           let held = this.#pending.get(channel);
           if (!held) this.#pending.set(channel, (held = []));
           for (const bar of bars) {
             const i = lowerBound(held, bar.t);
             if (held[i]?.t === bar.t) continue;
+            if (this.#pendingCount >= this.#maxPending) {
+              lost++;
+              continue;
+            }
             held.splice(i, 0, bar);
             this.#pendingCount++;
           }
+          if (held.length === 0) this.#pending.delete(channel);
           if (held.length > this.#window) {
             this.#pendingCount -= held.length - this.#window;
             held.splice(0, held.length - this.#window);
           }
         }
-        return 0;
+        return lost;
       },
     });
   }
@@ -130,13 +136,13 @@ export class RedisBarStore implements BarStore {
     if (this.#closed) return;
     this.stats.puts++;
     let bars = this.#pending.get(channel);
-    if (!bars) {
-      if (this.#pendingCount >= this.#maxPending) {
-        this.stats.dropped++;
-        return;
-      }
-      this.#pending.set(channel, (bars = []));
+    // over the bound, only a bar that replaces a held one (same start) is taken: the bound is on
+    // bars across every channel (a busy channel holds up to windowBars, and an outage is long)
+    if (this.#pendingCount >= this.#maxPending && !(bars && bars[lowerBound(bars, bar.t)]?.t === bar.t)) {
+      this.stats.dropped++;
+      return;
     }
+    if (!bars) this.#pending.set(channel, (bars = []));
     const before = bars.length;
     upsertSorted(bars, bar);
     if (bars.length > before) this.#pendingCount++;

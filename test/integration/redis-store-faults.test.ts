@@ -223,3 +223,24 @@ describe('a write Redis refuses (OOM at maxmemory, READONLY, ...)', { timeout: 6
     expect(store.stats.dropped).toBe(0);
   });
 });
+
+describe('bars waiting for a flush', { timeout: 60_000 }, () => {
+  it('pending bars are bounded by maxPendingBars across all channels, the new ones over it dropped and counted', async () => {
+    const store = new RedisBarStore({ url: redis.url, windowBars: 1000, keyPrefix: prefix(), flushMs: 60_000, maxPendingBars: 5 });
+    cleanups.push(() => store.close());
+    expect(await store.waitReady(5000)).toBe(true);
+    // one busy channel (a 1 s bar per second for the whole outage) and a second one
+    for (let i = 1; i <= 20; i++) store.put('bar.1s:A', bar(i * 1000));
+    store.put('bar.1s:B', bar(1000));
+    store.put('bar.1s:A', { ...bar(3000), c: 7, corrected: true }); // replaces a held bar: always taken
+    expect(store.stats.dropped).toBe(16);
+    const held = await store.range('bar.1s:A', { limit: 100 });
+    expect(held.map((b) => [b.t, b.c])).toEqual([
+      [1000, 1.5],
+      [2000, 1.5],
+      [3000, 7],
+      [4000, 1.5],
+      [5000, 1.5],
+    ]);
+  });
+});
