@@ -168,6 +168,8 @@ describe('Redis restarted empty (no persistence, as docker-compose.yml runs it)'
       { what: 'every key written again to the restarted Redis', timeout: 15_000 },
     );
     expect(got.map((x) => [...x!])).toEqual([[1], [2], [4]]);
+    expect(store.stats.rewrites).toBeGreaterThanOrEqual(1);
+    expect(store.stats.dropped).toBe(0);
   });
 });
 
