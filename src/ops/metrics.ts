@@ -337,7 +337,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   counter('tickwire_store_writes_coalesced_total', 'Last values replaced by a newer one before they were written', (s) => s.store?.stats?.coalesced);
   counter(
     'tickwire_store_writes_dropped_total',
-    'Last values lost (store unreachable during a write, or too many pending keys)',
+    'Last values lost (new keys over redis.maxPendingKeys while the store is unreachable, or pending at shutdown)',
     (s) => s.store?.stats?.dropped,
   );
   counter('tickwire_store_errors_total', 'Store writes or reads that failed', (s) => s.store?.stats?.errors);
