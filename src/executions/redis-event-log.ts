@@ -102,7 +102,6 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
     const floor = this.#heads.get(user) ?? 0;
     const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl, floor)) as [number, number];
     const seq = Number(r[0]);
-    this.#remember(user, seq);
     const duplicate = Number(r[1]) === 1;
     // asynchronous replication: a write the primary acknowledged can be lost in a failover; with
     // ackReplicas the append only counts (and reaches followers) once replicas have it. A duplicate
@@ -118,6 +117,9 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
       }
     }
     this.#unconfirmed.delete(mark);
+    // only a confirmed seq counts as given out: one whose replication failed reached no one and
+    // may be given again after a failover that lost it (no hole in what clients see)
+    this.#remember(user, seq);
     if (!duplicate || retried) this.#listeners.emit(user, { seq, d });
     return { seq, duplicate };
   }

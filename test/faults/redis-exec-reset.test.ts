@@ -100,4 +100,41 @@ describe('the Redis execution log after Redis lost its data under a running engi
     expect((await log.read('bo', 0, 10)).map((e) => e.seq)).toEqual([1, 2, 3]);
     expect(await log.head('bo')).toBe(3);
   }, 30_000);
+
+  it('gives a seq whose replication was not confirmed (redis.ackReplicas) again after it was lost: no hole', async () => {
+    const replica = await startRedis();
+    cleanup.push(() => replica.destroy());
+    const attach = async (): Promise<void> => {
+      const r = new Redis(replica.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      await r.connect();
+      await r.replicaof('127.0.0.1', redis.port);
+      await waitFor(async () => /master_link_status:up/.test(await r.info('replication')), { what: 'the replica linked', timeout: 10_000 });
+      r.disconnect();
+    };
+    await attach();
+    const log = new RedisEventLog({ url: redis.url, keyPrefix: 'ack:exec:', maxPerUser: 1000, retentionMs: 3_600_000, ackReplicas: 1, ackTimeoutMs: 2000 });
+    cleanup.push(() => log.close());
+    const live: number[] = [];
+    cleanup.push(log.follow((_u, ev) => live.push(ev.seq)));
+    await waitFor(() => log.ready, { what: 'the execution log connected', timeout: 10_000 });
+    for (let i = 1; i <= 3; i++) expect(await log.append('cy', execution(i))).toEqual({ seq: i, duplicate: false });
+    // the replica goes away: seq 4 is stored on the primary only, and refused (503 to the caller)
+    await replica.stop();
+    await expect(log.append('cy', execution(4))).rejects.toThrow(/replicas confirmed/);
+    // a failover to a replica that never had it: the primary's state as of seq 3
+    const direct = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    cleanup.push(() => direct.disconnect());
+    await direct.connect();
+    // (rebuilt: XDEL would keep the stream's last id at 4, which a replica that never had it does not)
+    const kept = (await direct.xrange('ack:exec:cy:log', '-', '+')).filter(([id]) => id !== '4-0');
+    await direct.del('ack:exec:cy:log');
+    for (const [id, fields] of kept) await direct.xadd('ack:exec:cy:log', id, ...fields);
+    await direct.set('ack:exec:cy:seq', 3);
+    await direct.zrem('ack:exec:cy:ids', 'rs-4');
+    await replica.start();
+    await attach();
+    // the order system's retry: seq 4 was never delivered, so it is given again, without a hole
+    expect(await appendAccepted(log, 'cy', execution(4))).toEqual({ seq: 4, duplicate: false });
+    expect(live).toEqual([1, 2, 3, 4]);
+  }, 60_000);
 });
