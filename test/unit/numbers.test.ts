@@ -28,7 +28,7 @@ describe('roundQty', () => {
     expect(roundQty(-300000.30000000005)).toBe(-300000.3);
     expect(roundQty(1.23456789012345e-11)).toBe(0);
     expect(Object.is(roundQty(-1e-12), 0)).toBe(true);
-    expect(roundQty(123456789.123456789)).toBe(123456789.123457);
+    expect(roundQty(123456789 + 0.123456789)).toBe(123456789.123457);
     expect(roundQty(2e20 + 12345)).toBe(2e20);
     expect(roundQty(Number.NaN)).toBeNaN();
     expect(roundQty(Infinity)).toBe(Infinity);
