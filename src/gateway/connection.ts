@@ -178,6 +178,15 @@ export class Connection implements HubSubscriber {
     if (this.#slowSince === undefined) this.#transport.unsubscribe(topic);
   }
 
+  /**
+   * The hub sent a snapshot itself (e.g. the first value a subscription waited for): while this
+   * connection is paused as a slow consumer, the resync must not repeat that seq.
+   */
+  servedSnapshot(key: string, tier: number): void {
+    if (this.#slowSince === undefined) return;
+    for (const s of this.#subs.values()) if (s.spec.key === key && s.tier === tier) this.#notePausedSnapshot(s);
+  }
+
   send(bytes: Uint8Array): void {
     if (this.closed) return;
     this.#transport.send(bytes, this.codec.binary);
@@ -315,20 +324,53 @@ export class Connection implements HubSubscriber {
       accepted.push(result.spec);
       subscribed.push(name);
     }
-    this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
+    // Subscribing again replaces a subscription (docs/protocol.md#subscribe). The old one ends
+    // before the ack with what its throttle window owed it (Hub.handOff), so that no trade or
+    // closed bar published while subscribed is lost and a latest-value channel is not left on an
+    // older value; the new one starts after the ack as a new subscribe does. One that stays where
+    // it is without a new snapshot (same channel and tier, snapshot:false) simply continues.
+    const next = new Map<string, Subscription>();
+    const kept = new Set<string>();
     for (const spec of accepted) {
-      const prev = this.#subs.get(spec.name);
-      if (prev && !prev.paused) hub.unsubscribe(this, prev.spec.key, prev.tier);
       const sub: Subscription = { spec, tier, requested: tier, visible: req.visible ?? true, paused: false };
       Object.assign(sub, this.#effective(sub));
-      this.#subs.set(spec.name, sub);
-      this.#deps.counters.subscribes++;
-      if (sub.paused) continue;
-      const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
-      if (req.history !== undefined && spec.history) opts.history = req.history;
-      hub.subscribe(this, spec, sub.tier, opts);
-      this.#notePausedSnapshot(sub);
+      next.set(spec.name, sub);
+      const prev = this.#subs.get(spec.name);
+      if (!prev || prev.paused) continue;
+      if (this.#continues(prev, sub, req)) kept.add(spec.name);
+      else if (this.#slowSince === undefined) hub.handOff(this, prev.spec.key, prev.tier);
     }
+    this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
+    for (const [name, sub] of next) {
+      const { spec } = sub;
+      const prev = this.#subs.get(name);
+      this.#subs.set(name, sub);
+      this.#deps.counters.subscribes++;
+      if (kept.has(name)) continue;
+      // the same (channel, tier) is left before it is joined again (one topic); another is joined
+      // first, so that the channel's upstream and last value are never released in between
+      const old = prev && !prev.paused ? prev : undefined;
+      const sameTier = old !== undefined && !sub.paused && old.spec.key === spec.key && old.tier === sub.tier;
+      if (old && (sameTier || sub.paused)) hub.unsubscribe(this, old.spec.key, old.tier);
+      if (!sub.paused) {
+        const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
+        if (req.history !== undefined && spec.history) opts.history = req.history;
+        hub.subscribe(this, spec, sub.tier, opts);
+        this.#notePausedSnapshot(sub);
+      }
+      if (old && !sameTier && !sub.paused) hub.unsubscribe(this, old.spec.key, old.tier);
+    }
+  }
+
+  /**
+   * Whether a subscribe of a channel already held leaves its hub subscription as it is: the same
+   * channel and tier, live, and no snapshot, `since` or `history` asked. Order books and durable
+   * streams always start again as asked.
+   */
+  #continues(prev: Subscription, sub: Subscription, req: SubscribeRequest): boolean {
+    const { spec } = sub;
+    if (spec.replay || spec.coalescer || req.snapshot || req.since !== undefined || req.history !== undefined) return false;
+    return !sub.paused && prev.spec.key === spec.key && prev.tier === sub.tier;
   }
 
   /**

@@ -382,3 +382,95 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     expect(hub.upstreamCount).toBe(0);
   });
 });
+
+function trade(sym: string, p: number): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'trade', sym), encodeTick({ k: 'trade', sym, src: 't', seq: ++seq, ep: 1, ts: 1n, rt: 1n, id: `t${p}`, p, s: 1 }));
+}
+
+describe('Connection: subscribing again to a channel it has (docs/protocol.md#subscribe)', () => {
+  it('trades pending in the old subscription are sent before the ack, whatever the new throttle', () => {
+    for (const [from, to] of [
+      [0, 0],
+      [0, 250],
+      [250, 100],
+      [250, 250],
+    ] as const) {
+      for (const snapshot of [false, true]) {
+        const what = `throttle ${from} -> ${to}, snapshot ${snapshot}`;
+        clock = new VirtualClock();
+        bus = new MemoryBus();
+        topics = new LocalTopics();
+        hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 0 });
+        const { t, send } = open();
+        send({ op: 'subscribe', id: 1, channels: ['trade:AAPL'], throttle: from, snapshot: false });
+        trade('AAPL', 1);
+        clock.advance(1000);
+        trade('AAPL', 2); // a throttled tier holds these for its window; tier 0 for the turn's batch
+        trade('AAPL', 3);
+        send({ op: 'subscribe', id: 2, channels: ['trade:AAPL'], throttle: to, snapshot });
+        clock.advance(1000);
+        trade('AAPL', 4);
+        clock.advance(1000);
+        // every trade published while subscribed reaches the client (a new snapshot may repeat the last one)
+        expect([...new Set(t.data('trade:AAPL').map((f) => f.d.p as number))], what).toEqual([1, 2, 3, 4]);
+        const items = t.data('trade:AAPL');
+        if (from === to && !snapshot) {
+          // the same channel and tier without a snapshot: the subscription simply continues
+          expect(
+            items.map((f) => [f.d.p, f.seq - items[0]!.seq]),
+            what,
+          ).toEqual([
+            [1, 0],
+            [2, 1],
+            [3, 2],
+            [4, 3],
+          ]);
+          continue;
+        }
+        // the old subscription's items come before the ack, with contiguous seq; the new one's after it
+        const ackAt = t.messages.findIndex((m) => m.op === 'ack' && m.id === 2);
+        const before = t.messages.slice(0, ackAt).flatMap((m) => (m.op === 'batch' ? (m.items as typeof t.messages) : m.op === 'data' ? [m] : []));
+        expect(
+          before.map((f) => [f.d.p, f.seq - before[0]!.seq]),
+          what,
+        ).toEqual([
+          [1, 0],
+          [2, 1],
+          [3, 2],
+        ]);
+      }
+    }
+  });
+
+  it('a latest-value channel subscribed again without a snapshot is not left on an older value', () => {
+    const { t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], snapshot: false });
+    quote('AAPL', 1);
+    clock.turn();
+    quote('AAPL', 2); // pending for the turn's batch
+    send({ op: 'subscribe', id: 2, channels: ['quote:AAPL', 'quote:MSFT'], snapshot: false });
+    clock.advance(1000);
+    expect(t.data('quote:AAPL').map((f) => f.d.bp)).toEqual([1, 2]);
+    const items = t.data('quote:AAPL');
+    expect(items[1]!.seq).toBe(items[0]!.seq + 1); // the same channel and tier: the subscription simply continues
+  });
+
+  it('a snapshot the hub serves while the connection is paused is not repeated by the resync', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'] }); // no value yet: the first live one is the snapshot
+    quote('AAPL', 1);
+    t.buffered = 5000; // the client stops reading before the turn's flush
+    conn.checkBackpressure(0);
+    expect(conn.slow).toBe(true);
+    clock.turn(); // the waiting subscriber is sent its snapshot
+    t.buffered = 0;
+    conn.checkBackpressure(100);
+    expect(conn.slow).toBe(false);
+    const items = t.data('quote:AAPL');
+    expect(items.map((f) => [f.seq, f.snapshot])).toEqual([[1, true]]);
+    quote('AAPL', 2);
+    clock.turn();
+    expect(t.data('quote:AAPL').map((f) => f.seq)).toEqual([1, 2]);
+  });
+});
