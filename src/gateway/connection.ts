@@ -15,6 +15,7 @@ import {
   parseRequest,
   PLAIN_CHANNELS,
   pongFrame,
+  ProtocolLimits,
   ProtocolError,
   visibilityAck,
   requestIdOf,
@@ -137,6 +138,12 @@ export class Connection implements HubSubscriber {
   readonly #lag = new ReadLagProbe();
   /** the client said its page is hidden (op visibility): latest-value channels are paused */
   #pageHidden = false;
+  /**
+   * Client frames that came while an `auth` was being verified: processed after its answer, in
+   * order, so that a request sent after an `auth` runs with the identity that `auth` set (and its
+   * answer follows the auth's). Undefined while no auth is pending.
+   */
+  #heldByAuth: { data: ArrayBuffer; isBinary: boolean }[] | undefined;
 
   constructor(transport: Transport, init: ConnectionInit, deps: ConnectionDeps) {
     this.#transport = transport;
@@ -227,6 +234,21 @@ export class Connection implements HubSubscriber {
   }
 
   onMessage(data: ArrayBuffer, isBinary: boolean): void {
+    if (this.#heldByAuth) {
+      if (this.#heldByAuth.length >= ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH) {
+        let id: RequestId | undefined;
+        try {
+          id = requestIdOf(this.codec.decode(data, isBinary));
+        } catch {
+          // not decodable: no id to echo
+        }
+        this.sendError(ErrorCode.LIMIT, `at most ${ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH} frames wait for the answer to an auth: wait for it`, id);
+        return;
+      }
+      // (uWS lends the message's memory for the callback only)
+      this.#heldByAuth.push({ data: data.slice(0), isBinary });
+      return;
+    }
     let frame: unknown;
     try {
       frame = this.codec.decode(data, isBinary);
@@ -455,7 +477,37 @@ export class Connection implements HubSubscriber {
   }
 
   async #auth(req: AuthRequest): Promise<void> {
-    const result = await this.#deps.authenticator.authenticate(req.token);
+    this.#heldByAuth = [];
+    try {
+      await this.#authenticate(req);
+    } finally {
+      this.#releaseHeld();
+    }
+  }
+
+  /** The frames held while an auth was verified, in order (another auth among them holds the rest again). */
+  #releaseHeld(): void {
+    const held = this.#heldByAuth ?? [];
+    this.#heldByAuth = undefined;
+    for (let i = 0; i < held.length && !this.closed; i++) {
+      if (this.#heldByAuth) {
+        (this.#heldByAuth as { data: ArrayBuffer; isBinary: boolean }[]).push(...held.slice(i));
+        return;
+      }
+      this.onMessage(held[i]!.data, held[i]!.isBinary);
+    }
+  }
+
+  async #authenticate(req: AuthRequest): Promise<void> {
+    let result;
+    try {
+      result = await this.#deps.authenticator.authenticate(req.token);
+    } catch {
+      // the verifier failed (a custom authenticator's backend down): not a verdict on the token,
+      // as the upgrade's 503 says; the connection keeps its identity
+      if (!this.closed) this.sendError(ErrorCode.UNAUTHENTICATED, 'token refused: the token could not be checked now: retry later', req.id);
+      return;
+    }
     if (this.closed) return;
     if (!result.ok) {
       this.sendError(ErrorCode.UNAUTHENTICATED, `token refused: ${result.reason}`, req.id);

@@ -474,3 +474,86 @@ describe('Connection: subscribing again to a channel it has (docs/protocol.md#su
     expect(t.data('quote:AAPL').map((f) => f.seq)).toEqual([1, 2]);
   });
 });
+
+describe('Connection: frames after an auth wait for its answer', () => {
+  it('a request sent right after an auth runs with the new identity, and is answered after it', async () => {
+    let verify: ((ok: boolean) => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: (token) =>
+        new Promise((resolve) => {
+          verify = (ok) => resolve(ok ? { ok: true, principal: { user: token! } } : { ok: false, reason: 'bad signature', code: 'bad_signature' });
+        }),
+    };
+    // a private channel: only for a user
+    const mine = {
+      resolve: (name: string, principal: { user?: string }) =>
+        name !== 'mine'
+          ? undefined
+          : principal.user
+            ? { ok: true as const, spec: { ...(new MarketChannelResolver(registry).resolve('quote:AAPL') as { spec: object }).spec, name: 'mine' } }
+            : { ok: false as const, code: 'UNAUTHENTICATED' as const, reason: 'log in first' },
+    };
+    const { conn, t, send } = open({ authenticator, deps: { resolvers: [mine as never, new MarketChannelResolver(registry)] } });
+    send({ op: 'auth', id: 1, token: 'alice' });
+    send({ op: 'subscribe', id: 2, channels: ['mine'] });
+    send({ op: 'ping', id: 3 });
+    send({ op: 'auth', id: 4, token: 'alice' });
+    send({ op: 'ping', id: 5 });
+    expect(t.frames).toEqual([]); // nothing is answered before the auth is
+    verify!(true);
+    await new Promise((r) => setImmediate(r));
+    verify!(false);
+    await new Promise((r) => setImmediate(r));
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['ack', 1, undefined],
+      ['ack', 2, undefined],
+      ['pong', 3, undefined],
+      ['error', 4, 'UNAUTHENTICATED'],
+      ['pong', 5, undefined],
+    ]);
+    expect(t.ofOp('ack')[1]!.rejected).toEqual([]);
+    expect(conn.principal.user).toBe('alice');
+  });
+
+  it(`at most ${256} frames wait; more are refused with LIMIT, with their id`, async () => {
+    let verify: (() => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () =>
+        new Promise((resolve) => {
+          verify = () => resolve({ ok: true, principal: { user: 'bob' } });
+        }),
+    };
+    const { t, send } = open({ authenticator });
+    send({ op: 'auth', id: 'a', token: 'x' });
+    for (let i = 0; i < 258; i++) send({ op: 'ping', id: i });
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['error', 256, 'LIMIT'],
+      ['error', 257, 'LIMIT'],
+    ]);
+    verify!();
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('pong').map((f) => f.id)).toEqual([...Array(256).keys()]);
+  });
+});
+
+describe('Connection: an auth whose verifier fails', () => {
+  it('is answered UNAUTHENTICATED (retry later), keeps the identity, and the frames after it are served', async () => {
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () => Promise.reject(new Error('identity provider down')),
+    };
+    const { conn, t, send } = open({ authenticator });
+    send({ op: 'auth', id: 1, token: 'x' });
+    send({ op: 'ping', id: 2 });
+    await new Promise((r) => setImmediate(r));
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['error', 1, 'UNAUTHENTICATED'],
+      ['pong', 2, undefined],
+    ]);
+    expect(t.frames[0]!.message).toMatch(/could not be checked.*retry/);
+    expect(conn.principal.user).toBeUndefined();
+    expect(conn.closed).toBe(false);
+  });
+});
