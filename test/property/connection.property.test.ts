@@ -29,7 +29,7 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  *   change that moves a latest-value channel to another tier, or back from a hidden page) is
  *   followed by a snapshot before any other item of the channel, and `seq` then rises by one per
  *   item (a slow-consumer resync may skip forward, never back);
- * - trades are never dropped: each trade published while the client is subscribed reaches it
+ * - trades and closed bars are never dropped: each one published while the client is subscribed reaches it
  *   (a re-subscribe with another throttle included), unless a slow-consumer pause intervened;
  * - latest-value channels end on the feed's last value.
  * test/property/hub.property.test.ts checks the hub's emission timing; this file the contract
@@ -120,12 +120,12 @@ type Pending =
   | { op: 'visibility'; id: number; channels: string[] | undefined; visible: boolean; page: 'visible' | 'hidden' | undefined }
   | { op: 'ping'; id: number };
 
-function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
+function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): void {
   const config = loadConfig({
     env: {},
     overrides: {
       slow: { highWaterBytes: 4096, lowWaterBytes: 1024, hardLimitBytes: 1 << 30, stuckMs: 1 << 30, lagMs: 0 },
-      throttle: { batchMs },
+      throttle: { batchMs, lanes },
     },
   });
   const { tiers, minMs, offscreenMs } = config.throttle;
@@ -133,7 +133,7 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
   const clock = new VirtualClock();
   const bus = new MemoryBus();
   const topics = new LocalTopics();
-  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs });
+  const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs, lanes });
   const t = new MemoryTransport(topics);
   const conn = new Connection(
     t,
@@ -152,7 +152,7 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
   const barStart = new Map<string, number>();
   /** requests in the order sent */
   const requests: Pending[] = [];
-  /** trades by channel: [id, index of the next message when published] */
+  /** trades (by id) and closed bars (`c` + close), with the index of the next message when published */
   const trades: { ch: string; id: string; at: number }[] = [];
   /** message indices at which a slow-consumer pause began, and where resyncs happened */
   const pauses: number[] = [];
@@ -213,7 +213,10 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
         else {
           const start = barStart.get(sym) ?? 0;
           bytes = encodeTick({ ...base, k: 'bar', iv: '1s', t: start, o: v, h: v, l: v, c: v, v: 1, n: 1, closed: o.close });
-          if (o.close) barStart.set(sym, start + 1000);
+          if (o.close) {
+            barStart.set(sym, start + 1000);
+            trades.push({ ch, id: `c${v}`, at: t.messages.length });
+          }
         }
         lastPublished.set(ch, v);
         bus.publish(marketSubject(cls, o.kind, sym), bytes);
@@ -331,16 +334,17 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
       s!.wantSnapshot = false;
       s!.gapAllowed = false;
       s!.seq = it.seq;
-      if (ch.startsWith('trade:') && it.op === 'data') {
+      const key = ch.startsWith('trade:') && it.op === 'data' ? (it.d.id as string) : ch.startsWith('bar') && it.d.closed === true ? `c${it.d.c}` : undefined;
+      if (key !== undefined) {
         let set = delivered.get(ch);
         if (!set) delivered.set(ch, (set = new Set()));
-        set.add(it.d.id as string);
+        set.add(key);
       }
     }
   }
   expect(req, 'every request was answered').toBe(requests.length);
 
-  // ---- trades are never dropped while subscribed ----
+  // ---- trades and closed bars are never dropped while subscribed ----
   // when each channel was subscribed, by message index: from a subscribe ack to an unsubscribe ack
   const spans = new Map<string, [number, number][]>();
   {
@@ -367,7 +371,7 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack'): void {
     // subscribed when it was published, still subscribed at the end, and no pause from then on
     const covered = (spans.get(tr.ch) ?? []).some(([from, to]) => from < tr.at && to === Infinity);
     if (!covered || pauses.some((p) => p >= tr.at) || resyncs.some((p) => p >= tr.at)) continue;
-    expect(delivered.get(tr.ch)?.has(tr.id) ?? false, `${tr.ch}: trade ${tr.id} published at message ${tr.at} while subscribed was never delivered`).toBe(true);
+    expect(delivered.get(tr.ch)?.has(tr.id) ?? false, `${tr.ch}: ${tr.id} published at message ${tr.at} while subscribed was never delivered`).toBe(true);
   }
 
   // ---- latest wins: a quote channel shown at the end holds the feed's last value ----
@@ -387,8 +391,12 @@ const runs = (n: number): number => (process.env.FC_RUNS ? Number(process.env.FC
 describe('one connection, any request sequence: the contract of docs/protocol.md', { timeout: process.env.FC_RUNS ? 900_000 : 60_000 }, () => {
   it('acks in order by id; items only while subscribed; snapshot first; seq contiguous; trades never dropped; latest wins', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 80 }), fc.constantFrom(0, 50), fc.constantFrom('json' as const, 'msgpack' as const), (ops, batchMs, codec) =>
-        run(ops, batchMs, codec),
+      fc.property(
+        fc.array(opArb, { maxLength: 80 }),
+        fc.constantFrom(0, 50),
+        fc.constantFrom('json' as const, 'msgpack' as const),
+        fc.constantFrom(1, 1, 3),
+        (ops, batchMs, codec, lanes) => run(ops, batchMs, codec, lanes),
       ),
       {
         ...fcSeed,
@@ -404,6 +412,7 @@ describe('one connection, any request sequence: the contract of docs/protocol.md
             ] as Op[],
             0,
             'json',
+            1,
           ],
           // ... and left a quote channel on an older value
           [
@@ -416,6 +425,7 @@ describe('one connection, any request sequence: the contract of docs/protocol.md
             ] as Op[],
             0,
             'json',
+            1,
           ],
           // a snapshot served while the connection was paused came again, same seq, in the resync
           [
@@ -427,6 +437,7 @@ describe('one connection, any request sequence: the contract of docs/protocol.md
             ] as Op[],
             0,
             'json',
+            1,
           ],
         ],
       },
