@@ -126,3 +126,70 @@ describe('JSON, MessagePack and the HTTP stream answer any frame sequence alike'
     expect(sse.closeEvent).toBeUndefined();
   });
 });
+
+describe('the same live data on every transport (synthetic feed)', { timeout: 60_000 }, () => {
+  let live: Engine;
+  beforeAll(async () => {
+    live = await startEngine(
+      { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 7, rate: 400 }, limits: { messagesPerSec: 0 } },
+      { env: {} },
+    );
+  });
+  afterAll(() => live?.close());
+
+  it('each transport: snapshot first, then seq + 1 per item; the same seq carries the same item everywhere', async () => {
+    const url = `ws://127.0.0.1:${live.port}/v1/stream`;
+    const j = await TestClient.connect(url, { encoding: 'json' });
+    const m = await TestClient.connect(url, { encoding: 'msgpack' });
+    const s = await SseTestClient.open(live.port);
+    try {
+      const channels = ['trade:BTC-USD', 'quote:BTC-USD', 'bar.1s:BTC-USD', 'trade:ETH-USD'];
+      for (const throttle of [0, 100]) {
+        const sub = { op: 'subscribe', id: `t${throttle}`, channels, throttle };
+        const from = [j.frames.length, m.frames.length, s.frames.length];
+        j.send(sub);
+        m.send(sub);
+        await s.post([sub]);
+        const lists = (): Frame[][] => [j.frames.slice(from[0]), m.frames.slice(from[1]), s.frames.slice(from[2])];
+        // every transport has seen at least 20 items of each channel (checked on each event of the stream, which keeps coming)
+        await s.waitFor(() => lists().every((l) => channels.every((ch) => l.filter((f) => f.ch === ch && f.op === 'data').length >= 20)), 'items', 30_000);
+        const seen = lists().map((l) => {
+          const ack = l.findIndex((f) => f.op === 'ack' && f.id === sub.id);
+          expect(ack).toBeGreaterThanOrEqual(0);
+          const bySeq = new Map<string, Frame>();
+          for (const ch of channels) {
+            const items = l.slice(ack + 1).filter((f) => f.ch === ch && f.op !== 'batch');
+            expect(items[0]!.snapshot, ch).toBe(true);
+            for (let i = 1; i < items.length; i++) {
+              expect(items[i]!.snapshot, `${ch}: one snapshot`).toBeUndefined();
+              expect(items[i]!.seq, `${ch} seq`).toBe(items[i - 1]!.seq + 1);
+            }
+            for (const it of items.slice(1)) bySeq.set(`${ch}#${it.seq}`, it);
+          }
+          return bySeq;
+        });
+        let compared = 0;
+        for (const [key, item] of seen[0]!) {
+          for (const other of [seen[1]!, seen[2]!]) {
+            const o = other.get(key);
+            if (!o) continue;
+            expect(o, key).toEqual(item);
+            compared++;
+          }
+        }
+        expect(compared).toBeGreaterThan(40);
+        const unsub = { op: 'unsubscribe', id: `u${throttle}`, channels };
+        j.send(unsub);
+        m.send(unsub);
+        await s.post([unsub]);
+        await j.waitFor((f) => f.id === unsub.id);
+        await m.waitFor((f) => f.id === unsub.id);
+        await s.waitFrame((f) => f.id === unsub.id, 'unsubscribe ack');
+      }
+    } finally {
+      j.close();
+      m.close();
+      s.close();
+    }
+  });
+});
