@@ -1,3 +1,4 @@
+import { encodeWellFormed } from '../codec/frames.js';
 import type { FrameCodec } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
@@ -218,8 +219,9 @@ export class Connection implements HubSubscriber {
     for (const w of this.#writableWaiters.splice(0)) w();
   }
 
+  /** The gateway's own frames (acks, errors, pongs, extension replies): they may quote client text, cut anywhere. */
   sendFrame(frame: ServerFrame | ExtensionReply): void {
-    this.send(this.codec.encode(frame));
+    this.send(encodeWellFormed(this.codec, frame));
   }
 
   sendError(code: ErrorCode, message: string, id?: RequestId): void {

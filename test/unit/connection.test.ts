@@ -557,3 +557,22 @@ describe('Connection: an auth whose verifier fails', () => {
     expect(conn.closed).toBe(false);
   });
 });
+
+describe('Connection: answers quoting client text are well-formed Unicode', () => {
+  it('an op or channel name cut in the middle of an emoji is sent with U+FFFD, in MessagePack as in JSON', () => {
+    const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const codec of [CODECS.msgpack, CODECS.json]) {
+      const { t, send } = open({ codec });
+      send({ op: `x${'😀'.repeat(40)}`, id: 1 });
+      send({ op: 'subscribe', id: 2, channels: [`x${'😀'.repeat(100)}`] });
+      send({ op: 'visibility', id: 3, channels: [`x${'😀'.repeat(100)}`], visible: false });
+      const [error, ack, vis] = t.frames;
+      expect(error).toMatchObject({ op: 'error', id: 1, code: 'UNKNOWN_OP' });
+      expect(error!.message).not.toMatch(loneSurrogate);
+      expect(error!.message).toContain('\ufffd');
+      expect(ack!.rejected[0].channel).not.toMatch(loneSurrogate);
+      expect(vis!.rejected[0].channel).not.toMatch(loneSurrogate);
+      expect(vis!.rejected[0].reason).not.toMatch(loneSurrogate);
+    }
+  });
+});
