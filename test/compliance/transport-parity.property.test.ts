@@ -127,6 +127,42 @@ describe('JSON, MessagePack and the HTTP stream answer any frame sequence alike'
   });
 });
 
+describe('size limits, the same on both transports (docs/protocol.md#limits)', { timeout: 60_000 }, () => {
+  it('a frame over gateway.maxFrameBytes: BAD_FRAME naming the size, then 1009; a POST body over 16 times it: 413, the session stays', async () => {
+    const max = 65_536;
+    const big = { op: 'ping', id: 'big', pad: 'x'.repeat(max) };
+    const ws = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
+    const stream = await SseTestClient.open(engine.port);
+    try {
+      // exactly at the limit is a frame like any other
+      const atLimit = JSON.stringify({ op: 'ping', id: 'at', pad: '' }).length;
+      const fits = { op: 'ping', id: 'at', pad: 'x'.repeat(max - atLimit) };
+      expect(JSON.stringify(fits).length).toBe(max);
+      ws.send(fits);
+      await ws.waitFor((f) => f.op === 'pong' && f.id === 'at');
+      expect((await stream.request(fits as Frame)).op).toBe('pong');
+      // a body too large for the POST: 413, nothing delivered, the session goes on
+      const tooLarge = await stream.post([{ op: 'ping', id: 'lost', pad: 'y'.repeat(16 * max) }]);
+      expect(tooLarge).toMatchObject({ status: 413, body: { error: 'TOO_LARGE' } });
+      expect((await stream.request({ op: 'ping', id: 'after' })).op).toBe('pong');
+      expect(stream.frames.some((f) => f.id === 'lost')).toBe(false);
+      // one byte over: BAD_FRAME naming the size, then close 1009, on both
+      ws.send(big);
+      const wsError = await ws.waitFor((f) => f.op === 'error');
+      expect(await ws.waitClose()).toBe(1009);
+      await stream.post([big]);
+      await stream.waitFor(() => stream.closeEvent !== undefined, 'the close event');
+      const sseError = stream.frames.find((f) => f.op === 'error')!;
+      expect(sseError).toEqual(wsError);
+      expect(wsError).toMatchObject({ code: 'BAD_FRAME', message: expect.stringContaining(String(JSON.stringify(big).length)) });
+      expect(stream.closeEvent).toMatchObject({ code: 1009 });
+    } finally {
+      ws.close();
+      stream.close();
+    }
+  });
+});
+
 describe('the same live data on every transport (synthetic feed)', { timeout: 60_000 }, () => {
   let live: Engine;
   beforeAll(async () => {
