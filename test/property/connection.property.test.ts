@@ -31,7 +31,8 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
  *   item (a slow-consumer resync may skip forward, never back);
  * - trades and closed bars are never dropped: each one published while the client is subscribed reaches it
  *   (a re-subscribe with another throttle included), unless a slow-consumer pause intervened;
- * - latest-value channels end on the feed's last value.
+ * - latest-value channels end on the feed's last value, and get at most one live item per
+ *   interval of the tier their throttle and visibility put them on;
  * test/property/hub.property.test.ts checks the hub's emission timing; this file the contract
  * one connection sees.
  */
@@ -111,6 +112,8 @@ interface ChannelState {
   seq: number | undefined;
   /** a slow-consumer resync came since the last item: seq may skip forward once */
   gapAllowed: boolean;
+  /** virtual time of the last live (not snapshot) item at the current tier, for the throttle */
+  lastLive: number | undefined;
 }
 
 /** A request sent, waiting for its answer (requests are answered in order). */
@@ -135,6 +138,13 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
   const topics = new LocalTopics();
   const hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 300, batchMs, lanes });
   const t = new MemoryTransport(topics);
+  // when each message reached the client (virtual time), for the throttle check
+  const arrivedAt: number[] = [];
+  const receive = t.send.bind(t);
+  t.send = (bytes: Uint8Array, binary: boolean): void => {
+    arrivedAt.push(clock.now);
+    receive(bytes, binary);
+  };
   const conn = new Connection(
     t,
     { id: 'c1', codec: CODECS[codec], principal: {}, expiresAt: undefined, ip: '127.0.0.1' },
@@ -266,7 +276,11 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
   const messages = t.messages;
   for (let i = 0; i <= messages.length; i++) {
     // slow-consumer events are marked at message indices: a resync may skip seq forward
-    if (resyncs.includes(i)) for (const s of subs.values()) s.gapAllowed = true;
+    if (resyncs.includes(i))
+      for (const s of subs.values()) {
+        s.gapAllowed = true;
+        s.lastLive = undefined;
+      }
     if (i === messages.length) break;
     const m = messages[i]!;
     const where = `message ${i} ${JSON.stringify(m).slice(0, 200)}`;
@@ -288,7 +302,7 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
         ).toEqual(names.includes('quote:NOPE') ? [['quote:NOPE', 'UNKNOWN_CHANNEL']] : []);
         expect(m.throttle, where).toBe(r.tier);
         for (const ch of m.subscribed as string[]) {
-          subs.set(ch, { requested: r.tier, visible: r.visible, wantSnapshot: r.snapshot, seq: undefined, gapAllowed: false });
+          subs.set(ch, { requested: r.tier, visible: r.visible, wantSnapshot: r.snapshot, seq: undefined, gapAllowed: false, lastLive: undefined });
         }
       } else if (r.op === 'unsubscribe') {
         expect(m.unsubscribed, where).toEqual([...new Set(r.channels)]);
@@ -315,6 +329,7 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
           if (now !== was && now !== 'paused') {
             s.wantSnapshot = true;
             s.seq = undefined;
+            s.lastLive = undefined;
           }
         }
       }
@@ -331,6 +346,16 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
         if (s!.gapAllowed) expect(it.seq, `seq after a resync: ${where}`).toBeGreaterThan(s!.seq);
         else expect(it.seq, `seq contiguous: ${where}`).toBe(s!.seq + 1);
       }
+      // throttling: a latest-value channel gets at most one live item per interval of its tier
+      const tier = placement(ch, s!) as number;
+      if (ch.startsWith('quote:') && it.snapshot !== true && tier > 0) {
+        if (s!.lastLive !== undefined && !s!.gapAllowed) {
+          expect(arrivedAt[i]! - s!.lastLive, `${ch} at tier ${tier}: live items ${s!.lastLive} and ${arrivedAt[i]} ms: ${where}`).toBeGreaterThanOrEqual(tier);
+        }
+        // (a resync item is the tier's last emission, sent late: not an emission of its own)
+        s!.lastLive = s!.gapAllowed ? undefined : arrivedAt[i]!;
+      }
+      if (it.snapshot === true) s!.lastLive = undefined;
       s!.wantSnapshot = false;
       s!.gapAllowed = false;
       s!.seq = it.seq;
@@ -400,7 +425,7 @@ describe('one connection, any request sequence: the contract of docs/protocol.md
       ),
       {
         ...fcSeed,
-        numRuns: runs(400),
+        numRuns: runs(1000),
         examples: [
           // found by this property: subscribing again (same tier, no snapshot) dropped the trade
           // pending in the old subscription's batch
