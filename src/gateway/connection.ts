@@ -145,6 +145,7 @@ export class Connection implements HubSubscriber {
    * answer follows the auth's). Undefined while no auth is pending.
    */
   #heldByAuth: { data: ArrayBuffer; isBinary: boolean }[] | undefined;
+  #heldBytes = 0;
 
   constructor(transport: Transport, init: ConnectionInit, deps: ConnectionDeps) {
     this.#transport = transport;
@@ -237,18 +238,25 @@ export class Connection implements HubSubscriber {
 
   onMessage(data: ArrayBuffer, isBinary: boolean): void {
     if (this.#heldByAuth) {
-      if (this.#heldByAuth.length >= ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH) {
+      // bounded in frames and in bytes (as much as one HTTP-stream POST may carry)
+      const maxBytes = this.#deps.config.gateway.maxFrameBytes * 16;
+      if (this.#heldByAuth.length >= ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH || this.#heldBytes + data.byteLength > maxBytes) {
         let id: RequestId | undefined;
         try {
           id = requestIdOf(this.codec.decode(data, isBinary));
         } catch {
           // not decodable: no id to echo
         }
-        this.sendError(ErrorCode.LIMIT, `at most ${ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH} frames wait for the answer to an auth: wait for it`, id);
+        this.sendError(
+          ErrorCode.LIMIT,
+          `at most ${ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH} frames (${maxBytes} bytes) wait for the answer to an auth: wait for it`,
+          id,
+        );
         return;
       }
       // (uWS lends the message's memory for the callback only)
       this.#heldByAuth.push({ data: data.slice(0), isBinary });
+      this.#heldBytes += data.byteLength;
       return;
     }
     let frame: unknown;
@@ -491,6 +499,7 @@ export class Connection implements HubSubscriber {
   #releaseHeld(): void {
     const held = this.#heldByAuth ?? [];
     this.#heldByAuth = undefined;
+    this.#heldBytes = 0;
     for (let i = 0; i < held.length && !this.closed; i++) {
       if (this.#heldByAuth) {
         (this.#heldByAuth as { data: ArrayBuffer; isBinary: boolean }[]).push(...held.slice(i));

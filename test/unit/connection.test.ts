@@ -536,6 +536,25 @@ describe('Connection: frames after an auth wait for its answer', () => {
     await new Promise((r) => setImmediate(r));
     expect(t.ofOp('pong').map((f) => f.id)).toEqual([...Array(256).keys()]);
   });
+
+  it('and at most 16 times gateway.maxFrameBytes bytes', async () => {
+    let verify: (() => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () =>
+        new Promise((resolve) => {
+          verify = () => resolve({ ok: true, principal: { user: 'bob' } });
+        }),
+    };
+    const { t, send } = open({ authenticator, cfg: config({ gateway: { maxFrameBytes: 1024 } }) });
+    send({ op: 'auth', id: 'a', token: 'x' });
+    // 20 frames of about 1000 bytes: 16 of them fit in 16 KiB
+    for (let i = 0; i < 20; i++) send({ op: 'ping', id: i, pad: 'x'.repeat(960) });
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([16, 17, 18, 19].map((i) => ['error', i, 'LIMIT']));
+    verify!();
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('pong').map((f) => f.id)).toEqual([...Array(16).keys()]);
+  });
 });
 
 describe('Connection: an auth whose verifier fails', () => {
