@@ -212,6 +212,19 @@ export interface EpochEvent {
   current: number;
 }
 
+/**
+ * `executions` / `notifications`: the server's log started again below the resume point (an
+ * embedded engine's memory log after a restart, a store that lost its data). The replay sends
+ * what the new log holds, numbered from 1 again; the client follows the new numbering from here.
+ */
+export interface ResetEvent {
+  channel: string;
+  /** the resume point sent (the last seq seen) */
+  since: number;
+  /** the seq that came, at or below it */
+  received: number;
+}
+
 export interface ClientEvents {
   state: { state: ConnectionState; previous: ConnectionState };
   welcome: WelcomeFrame;
@@ -235,6 +248,8 @@ export interface ClientEvents {
   gap: GapEvent;
   /** the feed epoch (`ep`) of a trade/quote channel changed: the source restarted or switched */
   epoch: EpochEvent;
+  /** a durable channel's log started again below the resume point (see ResetEvent) */
+  reset: ResetEvent;
   rejected: RejectedChannel;
   latency: LatencySample;
   error: TickwireClientError;
@@ -271,6 +286,8 @@ interface ChannelState {
   refreshing: boolean;
   /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
   replayStart?: boolean;
+  /** durable channels: the `since` of that subscribe (undefined when it had none) */
+  replaySince?: number | undefined;
   /** durable channels: the resume point a gap was reported and asked again for */
   holeAt?: number;
 }
@@ -1317,7 +1334,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
         const st = this.#channels.get(c);
         if (!st) continue;
         st.refreshing = false;
-        if (isResumable(c)) st.replayStart = true;
+        if (isResumable(c)) {
+          st.replayStart = true;
+          st.replaySince = (p.frame as OutgoingSubscribe).since;
+        }
       }
       const result: SubscribeResult = {
         subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
@@ -1377,6 +1397,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (seq !== undefined) {
       if (isResumable(ch)) {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
+        if (st.replayStart && st.replaySince !== undefined && seq <= st.replaySince) {
+          // the first item of a replay after `since` is above it, unless the server's log
+          // started again below it: follow the new numbering (docs/client-sdk.md#reconnect)
+          this.emit('reset', { channel: ch, since: st.replaySince, received: seq });
+          st.lastSeq = undefined;
+          delete st.holeAt;
+        }
         if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
         if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
           if (st.refreshing) return;
