@@ -201,6 +201,40 @@ function readU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
 
+/** Half of a UTF-16 surrogate pair without its other half: not Unicode text, not encodable as UTF-8. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * `v` with every lone surrogate in its strings and keys replaced by U+FFFD, as a UTF-8 encoder
+ * does. Server frames can carry text that is not well formed: a client's text cut in the middle
+ * of a pair (an `op` or a channel name quoted in an error), or a string from a JSON body
+ * ("\ud800" is valid JSON). JSON.stringify would send it as an escape, and msgpackr would write
+ * it as CESU-8 bytes, which a strict MessagePack decoder refuses (a str is UTF-8). Both encodings
+ * send U+FFFD instead, so that they carry the same objects, and valid UTF-8.
+ */
+function wellFormed(v: unknown): unknown {
+  if (typeof v === 'string') return v.replace(LONE_SURROGATE, '\ufffd');
+  if (Array.isArray(v)) return v.map(wellFormed);
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  const out: Record<string, unknown> = {};
+  // (defineProperty: a `__proto__` key stays an own key, as JSON.parse made it)
+  for (const [k, x] of Object.entries(v))
+    Object.defineProperty(out, wellFormed(k) as string, { value: wellFormed(x), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/**
+ * Whether encoded bytes may hold a string that is not valid UTF-8: msgpackr writes a lone
+ * surrogate as ED A0..BF xx, which valid UTF-8 never contains. 0xED is rare (and found by memchr);
+ * when it is there, the strings are checked precisely.
+ */
+function mayHoldBadUtf8(b: Uint8Array): boolean {
+  for (let i = b.indexOf(0xed); i >= 0 && i < b.length - 1; i = b.indexOf(0xed, i + 1)) {
+    if (b[i + 1]! >= 0xa0 && b[i + 1]! <= 0xbf) return !msgpackStringsAreUtf8(b);
+  }
+  return false;
+}
+
 export const msgpackCodec: FrameCodec = {
   encoding: 'msgpack',
   subprotocol: SUBPROTOCOL_MSGPACK,
@@ -246,6 +280,22 @@ export const jsonCodec: FrameCodec = {
 };
 
 export const CODECS: Readonly<Record<Encoding, FrameCodec>> = { msgpack: msgpackCodec, json: jsonCodec };
+
+/**
+ * Encode a frame whose strings may not be well formed: the gateway's own answers (`ack`,
+ * `error`, extension replies), which quote client text. Lone surrogates become U+FFFD in both
+ * encodings (see `wellFormed`); the check costs a scan of the encoded bytes. Hub emissions use
+ * `codec.encode` directly: their payloads come from the feeds.
+ */
+export function encodeWellFormed(codec: FrameCodec, frame: object): Uint8Array {
+  if (codec.binary) {
+    const bytes = codec.encode(frame);
+    return mayHoldBadUtf8(bytes) ? codec.encode(wellFormed(frame) as object) : bytes;
+  }
+  const text = JSON.stringify(frame);
+  // JSON.stringify escapes a lone surrogate as \udXXX (and nothing else as \ud...)
+  return Buffer.from(text.includes('\\ud') ? JSON.stringify(wellFormed(frame)) : text);
+}
 
 /**
  * Pick the encoding from the client's offered subprotocols (Sec-WebSocket-Protocol, comma

@@ -39,6 +39,12 @@ export interface Coalescer<D = Record<string, unknown>> {
   readonly pending: boolean;
   /** Take what is due this window, in emission order. */
   drain(): Emission<D>[];
+  /**
+   * What `drain` would return now, without taking it: the hub hands a re-subscribing subscriber
+   * the window its old subscription was owed (Hub.handOff). Absent: no hand-off (order books,
+   * whose subscribers always start again from a snapshot).
+   */
+  peek?(): Emission<D>[];
   /** Source updates replaced by newer ones so far (for metrics). */
   readonly conflated: number;
   /**
@@ -66,12 +72,16 @@ class LatestCoalescer<D> implements Coalescer<D> {
     return this.#last !== undefined;
   }
   drain(): Emission<D>[] {
+    const out = this.peek();
+    this.#last = undefined;
+    this.#count = 0;
+    return out;
+  }
+  peek(): Emission<D>[] {
     const u = this.#last;
     if (!u) return [];
     const e: Emission<D> = { d: u.d, coalesced: this.#count };
     if (u.seq !== undefined) e.seq = u.seq;
-    this.#last = undefined;
-    this.#count = 0;
     return [e];
   }
 }
@@ -87,10 +97,12 @@ class OrderedCoalescer<D> implements Coalescer<D> {
     return this.#queue.length > 0;
   }
   drain(): Emission<D>[] {
-    const q = this.#queue;
-    if (q.length === 0) return [];
+    const out = this.peek();
     this.#queue = [];
-    return q.map((u) => {
+    return out;
+  }
+  peek(): Emission<D>[] {
+    return this.#queue.map((u) => {
       const e: Emission<D> = u.seq !== undefined ? { d: u.d, coalesced: 1, seq: u.seq } : { d: u.d, coalesced: 1 };
       if (u.op !== undefined) e.op = u.op;
       return e;
@@ -131,13 +143,15 @@ class BarCoalescer<D extends BarLike> implements Coalescer<D> {
     return this.#closed.length > 0 || this.#open !== undefined;
   }
   drain(): Emission<D>[] {
-    const out = this.#closed;
+    const out = this.peek();
     this.#closed = [];
-    if (this.#open) {
-      out.push({ d: this.#open, coalesced: this.#openCount });
-      this.#open = undefined;
-      this.#openCount = 0;
-    }
+    this.#open = undefined;
+    this.#openCount = 0;
+    return out;
+  }
+  peek(): Emission<D>[] {
+    const out = [...this.#closed];
+    if (this.#open) out.push({ d: this.#open, coalesced: this.#openCount });
     return out;
   }
 }

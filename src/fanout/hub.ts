@@ -31,6 +31,12 @@ export interface HubSubscriber {
    * it can again (or closed): durable replays wait on it between pages
    */
   whenWritable?(): Promise<void> | undefined;
+  /**
+   * The hub just sent this subscriber its snapshot of (channel key, tier) itself, carrying the
+   * tier's current seq (a waiting subscriber may get it long after its subscribe): a subscriber
+   * that resyncs from the tier's seq later must not send that seq again.
+   */
+  servedSnapshot?(key: string, tier: number): void;
 }
 
 /** Time and timers, injectable so coalescing can be tested on a virtual clock. */
@@ -520,6 +526,7 @@ export class Hub {
     const history = this.#takeHistory(te, sub, d);
     if (history) item.history = history;
     sub.send(sub.codec.encode(item));
+    sub.servedSnapshot?.(te.channel.spec.key, te.tier);
     sub.join(te.topics[sub.codec.encoding]);
   }
 
@@ -822,27 +829,58 @@ export class Hub {
       // subscribers waiting for a first value get this whole window (the first item flagged as
       // their snapshot): sending only the last item would lose the window's other trades and
       // closed bars, which arrived after they subscribed
-      const name = te.channel.spec.name;
       const waiting = [...te.waiting];
       te.waiting.clear();
       for (const sub of waiting) {
         if (sub.closed) continue;
-        for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
-          const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
-            // the window's first data item is this subscriber's snapshot (flagged, never with coalesced)
-            const first = i + j === 0 && e.op === undefined;
-            const item = dataItem(e.op ?? 'data', name, e.seq, e.d, first, first ? 1 : e.coalesced);
-            if (first) {
-              const history = this.#takeHistory(te, sub, e.d);
-              if (history) item.history = history;
-            }
-            return item;
-          });
-          sub.send(sub.codec.encode(itemsFrame(chunk)));
-        }
+        this.#sendWindow(te, sub, items, true);
+        sub.servedSnapshot?.(te.channel.spec.key, te.tier);
         sub.join(te.topics[sub.codec.encoding]);
       }
     }
+  }
+
+  /** A window's items to one subscriber; `asSnapshot`: its first data item is the subscriber's snapshot. */
+  #sendWindow(te: TierEntry, sub: HubSubscriber, items: { d: Payload; coalesced: number; seq: number; op?: ItemOp }[], asSnapshot: boolean): void {
+    const name = te.channel.spec.name;
+    for (let i = 0; i < items.length; i += MAX_BATCH_ITEMS) {
+      const chunk = items.slice(i, i + MAX_BATCH_ITEMS).map((e, j) => {
+        // the window's first data item is this subscriber's snapshot (flagged, never with coalesced)
+        const first = asSnapshot && i + j === 0 && e.op === undefined;
+        const item = dataItem(e.op ?? 'data', name, e.seq, e.d, first, first ? 1 : e.coalesced);
+        if (first) {
+          const history = this.#takeHistory(te, sub, e.d);
+          if (history) item.history = history;
+        }
+        return item;
+      });
+      sub.send(sub.codec.encode(itemsFrame(chunk)));
+    }
+  }
+
+  /**
+   * `sub` replaces its subscription of (key, tier) (a subscribe again, docs/protocol.md#subscribe):
+   * it is sent now what the tier's current window holds, numbered as the tier will emit it (the
+   * tier's other subscribers get the same items, with the same seq, at the window's end), so that
+   * leaving the tier loses nothing its old subscription was owed: no trade or closed bar is
+   * dropped, and a latest-value channel ends on its newest value. A subscriber still waiting for
+   * its snapshot gets the window as it would have (the first item flagged). Not for durable
+   * replays (they resume with `since`) nor order books (a new subscription starts from a snapshot).
+   */
+  handOff(sub: HubSubscriber, key: string, tier: number): void {
+    const ch = this.#channels.get(key);
+    const te = ch?.tiers.get(tierKey(tier, this.#lane(sub, tier)));
+    if (!ch || !te || ch.spec.replay || !te.coalescer.peek || !te.coalescer.pending) return;
+    // a history read still in flight: nothing was sent on this subscription, and none is owed yet
+    if (te.historyFetch.has(sub) || sub.closed) return;
+    let seq = te.seq;
+    const items = te.coalescer.peek().map((e) => {
+      const item: { d: Payload; coalesced: number; seq: number; op?: ItemOp } = { d: e.d, coalesced: e.coalesced, seq: e.seq ?? ++seq };
+      if (e.op !== undefined) item.op = e.op;
+      return item;
+    });
+    const waiting = te.waiting.delete(sub);
+    this.#sendWindow(te, sub, items, waiting);
   }
 
   /** Subscribers waiting at a flush that emitted nothing: the channel's value, if any, as their snapshot. */

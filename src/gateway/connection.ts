@@ -1,3 +1,4 @@
+import { encodeWellFormed } from '../codec/frames.js';
 import type { FrameCodec } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
@@ -15,6 +16,7 @@ import {
   parseRequest,
   PLAIN_CHANNELS,
   pongFrame,
+  ProtocolLimits,
   ProtocolError,
   visibilityAck,
   requestIdOf,
@@ -137,6 +139,13 @@ export class Connection implements HubSubscriber {
   readonly #lag = new ReadLagProbe();
   /** the client said its page is hidden (op visibility): latest-value channels are paused */
   #pageHidden = false;
+  /**
+   * Client frames that came while an `auth` was being verified: processed after its answer, in
+   * order, so that a request sent after an `auth` runs with the identity that `auth` set (and its
+   * answer follows the auth's). Undefined while no auth is pending.
+   */
+  #heldByAuth: { data: ArrayBuffer; isBinary: boolean }[] | undefined;
+  #heldBytes = 0;
 
   constructor(transport: Transport, init: ConnectionInit, deps: ConnectionDeps) {
     this.#transport = transport;
@@ -178,6 +187,15 @@ export class Connection implements HubSubscriber {
     if (this.#slowSince === undefined) this.#transport.unsubscribe(topic);
   }
 
+  /**
+   * The hub sent a snapshot itself (e.g. the first value a subscription waited for): while this
+   * connection is paused as a slow consumer, the resync must not repeat that seq.
+   */
+  servedSnapshot(key: string, tier: number): void {
+    if (this.#slowSince === undefined) return;
+    for (const s of this.#subs.values()) if (s.spec.key === key && s.tier === tier) this.#notePausedSnapshot(s);
+  }
+
   send(bytes: Uint8Array): void {
     if (this.closed) return;
     this.#transport.send(bytes, this.codec.binary);
@@ -202,8 +220,9 @@ export class Connection implements HubSubscriber {
     for (const w of this.#writableWaiters.splice(0)) w();
   }
 
+  /** The gateway's own frames (acks, errors, pongs, extension replies): they may quote client text, cut anywhere. */
   sendFrame(frame: ServerFrame | ExtensionReply): void {
-    this.send(this.codec.encode(frame));
+    this.send(encodeWellFormed(this.codec, frame));
   }
 
   sendError(code: ErrorCode, message: string, id?: RequestId): void {
@@ -218,6 +237,28 @@ export class Connection implements HubSubscriber {
   }
 
   onMessage(data: ArrayBuffer, isBinary: boolean): void {
+    if (this.#heldByAuth) {
+      // bounded in frames and in bytes (as much as one HTTP-stream POST may carry)
+      const maxBytes = this.#deps.config.gateway.maxFrameBytes * 16;
+      if (this.#heldByAuth.length >= ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH || this.#heldBytes + data.byteLength > maxBytes) {
+        let id: RequestId | undefined;
+        try {
+          id = requestIdOf(this.codec.decode(data, isBinary));
+        } catch {
+          // not decodable: no id to echo
+        }
+        this.sendError(
+          ErrorCode.LIMIT,
+          `at most ${ProtocolLimits.MAX_FRAMES_HELD_BY_AUTH} frames (${maxBytes} bytes) wait for the answer to an auth: wait for it`,
+          id,
+        );
+        return;
+      }
+      // (uWS lends the message's memory for the callback only)
+      this.#heldByAuth.push({ data: data.slice(0), isBinary });
+      this.#heldBytes += data.byteLength;
+      return;
+    }
     let frame: unknown;
     try {
       frame = this.codec.decode(data, isBinary);
@@ -315,20 +356,53 @@ export class Connection implements HubSubscriber {
       accepted.push(result.spec);
       subscribed.push(name);
     }
-    this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
+    // Subscribing again replaces a subscription (docs/protocol.md#subscribe). The old one ends
+    // before the ack with what its throttle window owed it (Hub.handOff), so that no trade or
+    // closed bar published while subscribed is lost and a latest-value channel is not left on an
+    // older value; the new one starts after the ack as a new subscribe does. One that stays where
+    // it is without a new snapshot (same channel and tier, snapshot:false) simply continues.
+    const next = new Map<string, Subscription>();
+    const kept = new Set<string>();
     for (const spec of accepted) {
-      const prev = this.#subs.get(spec.name);
-      if (prev && !prev.paused) hub.unsubscribe(this, prev.spec.key, prev.tier);
       const sub: Subscription = { spec, tier, requested: tier, visible: req.visible ?? true, paused: false };
       Object.assign(sub, this.#effective(sub));
-      this.#subs.set(spec.name, sub);
-      this.#deps.counters.subscribes++;
-      if (sub.paused) continue;
-      const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
-      if (req.history !== undefined && spec.history) opts.history = req.history;
-      hub.subscribe(this, spec, sub.tier, opts);
-      this.#notePausedSnapshot(sub);
+      next.set(spec.name, sub);
+      const prev = this.#subs.get(spec.name);
+      if (!prev || prev.paused) continue;
+      if (this.#continues(prev, sub, req)) kept.add(spec.name);
+      else if (this.#slowSince === undefined) hub.handOff(this, prev.spec.key, prev.tier);
     }
+    this.sendFrame(subscribeAck(req.id, subscribed, rejected, tier));
+    for (const [name, sub] of next) {
+      const { spec } = sub;
+      const prev = this.#subs.get(name);
+      this.#subs.set(name, sub);
+      this.#deps.counters.subscribes++;
+      if (kept.has(name)) continue;
+      // the same (channel, tier) is left before it is joined again (one topic); another is joined
+      // first, so that the channel's upstream and last value are never released in between
+      const old = prev && !prev.paused ? prev : undefined;
+      const sameTier = old !== undefined && !sub.paused && old.spec.key === spec.key && old.tier === sub.tier;
+      if (old && (sameTier || sub.paused)) hub.unsubscribe(this, old.spec.key, old.tier);
+      if (!sub.paused) {
+        const opts: SubscribeOptions = req.since === undefined ? { snapshot: req.snapshot } : { snapshot: req.snapshot, since: req.since };
+        if (req.history !== undefined && spec.history) opts.history = req.history;
+        hub.subscribe(this, spec, sub.tier, opts);
+        this.#notePausedSnapshot(sub);
+      }
+      if (old && !sameTier && !sub.paused) hub.unsubscribe(this, old.spec.key, old.tier);
+    }
+  }
+
+  /**
+   * Whether a subscribe of a channel already held leaves its hub subscription as it is: the same
+   * channel and tier, live, and no snapshot, `since` or `history` asked. Order books and durable
+   * streams always start again as asked.
+   */
+  #continues(prev: Subscription, sub: Subscription, req: SubscribeRequest): boolean {
+    const { spec } = sub;
+    if (spec.replay || spec.coalescer || req.snapshot || req.since !== undefined || req.history !== undefined) return false;
+    return !sub.paused && prev.spec.key === spec.key && prev.tier === sub.tier;
   }
 
   /**
@@ -413,7 +487,38 @@ export class Connection implements HubSubscriber {
   }
 
   async #auth(req: AuthRequest): Promise<void> {
-    const result = await this.#deps.authenticator.authenticate(req.token);
+    this.#heldByAuth = [];
+    try {
+      await this.#authenticate(req);
+    } finally {
+      this.#releaseHeld();
+    }
+  }
+
+  /** The frames held while an auth was verified, in order (another auth among them holds the rest again). */
+  #releaseHeld(): void {
+    const held = this.#heldByAuth ?? [];
+    this.#heldByAuth = undefined;
+    this.#heldBytes = 0;
+    for (let i = 0; i < held.length && !this.closed; i++) {
+      if (this.#heldByAuth) {
+        (this.#heldByAuth as { data: ArrayBuffer; isBinary: boolean }[]).push(...held.slice(i));
+        return;
+      }
+      this.onMessage(held[i]!.data, held[i]!.isBinary);
+    }
+  }
+
+  async #authenticate(req: AuthRequest): Promise<void> {
+    let result;
+    try {
+      result = await this.#deps.authenticator.authenticate(req.token);
+    } catch {
+      // the verifier failed (a custom authenticator's backend down): not a verdict on the token,
+      // as the upgrade's 503 says; the connection keeps its identity
+      if (!this.closed) this.sendError(ErrorCode.UNAUTHENTICATED, 'token refused: the token could not be checked now: retry later', req.id);
+      return;
+    }
     if (this.closed) return;
     if (!result.ok) {
       this.sendError(ErrorCode.UNAUTHENTICATED, `token refused: ${result.reason}`, req.id);

@@ -103,6 +103,8 @@ export const ProtocolLimits = {
   MAX_HISTORY_BARS: 1000,
   /** largest `depth` (order book levels per side) a subscribe may carry; the deployment's `book.depths` bound it further */
   MAX_BOOK_DEPTH: 1000,
+  /** client frames that wait, in order, while an `auth` is being verified */
+  MAX_FRAMES_HELD_BY_AUTH: 256,
 } as const;
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decode as referenceDecode, encode as referenceEncode } from '@msgpack/msgpack';
-import { jsonCodec, MAX_FRAME_DEPTH, msgpackCodec } from '../../src/codec/frames.js';
+import { encodeWellFormed, jsonCodec, MAX_FRAME_DEPTH, msgpackCodec } from '../../src/codec/frames.js';
 import type { FrameCodec } from '../../src/codec/frames.js';
 import { ProtocolError } from '../../src/core/errors.js';
 
@@ -258,5 +258,56 @@ describe('frame codecs agree with a standard MessagePack implementation', () => 
       ),
       { numRuns: 1_500 },
     );
+  });
+});
+
+describe("the gateway's own frames carry well-formed Unicode in both encodings (encodeWellFormed)", () => {
+  const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+  /** every string (value or key) of a decoded value, with a path */
+  const strings = (v: unknown, at = '$'): [string, string][] =>
+    typeof v === 'string'
+      ? [[at, v]]
+      : Array.isArray(v)
+        ? v.flatMap((x, i) => strings(x, `${at}[${i}]`))
+        : v && typeof v === 'object'
+          ? Object.entries(v).flatMap(([k, x]) => [[`${at} key`, k] as [string, string], ...strings(x, `${at}.${k}`)])
+          : [];
+  /** text with lone surrogates among ordinary characters and pairs */
+  const text = (min: number, max: number): fc.Arbitrary<string> =>
+    fc.string({ unit: fc.constantFrom('\ud83d', '\ude00', '😀', 'a', 'é', '"', '\\', '\n', '€'), minLength: min, maxLength: max });
+  const wellFormed = (s: string): boolean => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+  it('any UTF-16 string (lone surrogates included, e.g. a client text cut in the middle of an emoji) is sent as valid UTF-8, the same in JSON and MessagePack', () => {
+    // a strict decoder (Python's msgpack, Go, Rust) refuses a MessagePack str that is not UTF-8
+    fc.assert(
+      fc.property(fc.dictionary(text(0, 8), fc.oneof(text(0, 40), text(60, 200)), { maxKeys: 4 }), text(0, 70), (d, message) => {
+        const frame = { op: 'error', code: 'UNKNOWN_OP', message, d };
+        const bytes = encodeWellFormed(msgpackCodec, frame);
+        const fromMsgpack = referenceDecode(bytes, { useBigInt64: false });
+        for (const [at, s] of strings(fromMsgpack)) {
+          expect(wellFormed(s), `${at}: ${JSON.stringify(s)}`).toBe(true);
+          expect(() => strictUtf8.decode(Buffer.from(s, 'utf8')), at).not.toThrow();
+        }
+        // no CESU-8 / WTF-8 surrogate in the bytes (ED A0..BF starts one; valid UTF-8 never has it)
+        for (let i = bytes.indexOf(0xed); i >= 0 && i < bytes.length - 1; i = bytes.indexOf(0xed, i + 1)) {
+          const next = bytes[i + 1]!;
+          // (an 0xED inside a number's bytes is not a string: the decode above checks those)
+          if (next >= 0xa0 && next <= 0xbf) expect(strings(fromMsgpack).some(([, s]) => s.includes('\ufffd') || !wellFormed(s))).toBe(true);
+        }
+        const fromJson = JSON.parse(Buffer.from(encodeWellFormed(jsonCodec, frame)).toString('utf8')) as unknown;
+        expect(fromMsgpack).toEqual(fromJson);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('an op of emoji cut at 32 characters in the UNKNOWN_OP message is sent well formed', () => {
+    const op = '😀'.repeat(40); // 80 UTF-16 units: a cut at 32 falls... on a pair boundary; 33 does not
+    for (const o of [op, `x${op}`]) {
+      const frame = { op: 'error', code: 'UNKNOWN_OP', message: `unknown op "${o.slice(0, 32)}"` };
+      const s = referenceDecode(encodeWellFormed(msgpackCodec, frame)) as { message: string };
+      expect(wellFormed(s.message)).toBe(true);
+      expect(JSON.parse(Buffer.from(encodeWellFormed(jsonCodec, frame)).toString()).message).toBe(s.message);
+    }
   });
 });

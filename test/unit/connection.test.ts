@@ -382,3 +382,216 @@ describe('Connection over an in-memory transport: slow consumers', () => {
     expect(hub.upstreamCount).toBe(0);
   });
 });
+
+function trade(sym: string, p: number): void {
+  const cls = registry.get(sym)!.assetClass;
+  bus.publish(marketSubject(cls, 'trade', sym), encodeTick({ k: 'trade', sym, src: 't', seq: ++seq, ep: 1, ts: 1n, rt: 1n, id: `t${p}`, p, s: 1 }));
+}
+
+describe('Connection: subscribing again to a channel it has (docs/protocol.md#subscribe)', () => {
+  it('trades pending in the old subscription are sent before the ack, whatever the new throttle', () => {
+    for (const [from, to] of [
+      [0, 0],
+      [0, 250],
+      [250, 100],
+      [250, 250],
+    ] as const) {
+      for (const snapshot of [false, true]) {
+        const what = `throttle ${from} -> ${to}, snapshot ${snapshot}`;
+        clock = new VirtualClock();
+        bus = new MemoryBus();
+        topics = new LocalTopics();
+        hub = new Hub({ bus, publisher: topics, clock, upstreamReleaseMs: 0 });
+        const { t, send } = open();
+        send({ op: 'subscribe', id: 1, channels: ['trade:AAPL'], throttle: from, snapshot: false });
+        trade('AAPL', 1);
+        clock.advance(1000);
+        trade('AAPL', 2); // a throttled tier holds these for its window; tier 0 for the turn's batch
+        trade('AAPL', 3);
+        send({ op: 'subscribe', id: 2, channels: ['trade:AAPL'], throttle: to, snapshot });
+        clock.advance(1000);
+        trade('AAPL', 4);
+        clock.advance(1000);
+        // every trade published while subscribed reaches the client (a new snapshot may repeat the last one)
+        expect([...new Set(t.data('trade:AAPL').map((f) => f.d.p as number))], what).toEqual([1, 2, 3, 4]);
+        const items = t.data('trade:AAPL');
+        if (from === to && !snapshot) {
+          // the same channel and tier without a snapshot: the subscription simply continues
+          expect(
+            items.map((f) => [f.d.p, f.seq - items[0]!.seq]),
+            what,
+          ).toEqual([
+            [1, 0],
+            [2, 1],
+            [3, 2],
+            [4, 3],
+          ]);
+          continue;
+        }
+        // the old subscription's items come before the ack, with contiguous seq; the new one's after it
+        const ackAt = t.messages.findIndex((m) => m.op === 'ack' && m.id === 2);
+        const before = t.messages.slice(0, ackAt).flatMap((m) => (m.op === 'batch' ? (m.items as typeof t.messages) : m.op === 'data' ? [m] : []));
+        expect(
+          before.map((f) => [f.d.p, f.seq - before[0]!.seq]),
+          what,
+        ).toEqual([
+          [1, 0],
+          [2, 1],
+          [3, 2],
+        ]);
+      }
+    }
+  });
+
+  it('a latest-value channel subscribed again without a snapshot is not left on an older value', () => {
+    const { t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'], snapshot: false });
+    quote('AAPL', 1);
+    clock.turn();
+    quote('AAPL', 2); // pending for the turn's batch
+    send({ op: 'subscribe', id: 2, channels: ['quote:AAPL', 'quote:MSFT'], snapshot: false });
+    clock.advance(1000);
+    expect(t.data('quote:AAPL').map((f) => f.d.bp)).toEqual([1, 2]);
+    const items = t.data('quote:AAPL');
+    expect(items[1]!.seq).toBe(items[0]!.seq + 1); // the same channel and tier: the subscription simply continues
+  });
+
+  it('a snapshot the hub serves while the connection is paused is not repeated by the resync', () => {
+    const { conn, t, send } = open();
+    send({ op: 'subscribe', id: 1, channels: ['quote:AAPL'] }); // no value yet: the first live one is the snapshot
+    quote('AAPL', 1);
+    t.buffered = 5000; // the client stops reading before the turn's flush
+    conn.checkBackpressure(0);
+    expect(conn.slow).toBe(true);
+    clock.turn(); // the waiting subscriber is sent its snapshot
+    t.buffered = 0;
+    conn.checkBackpressure(100);
+    expect(conn.slow).toBe(false);
+    const items = t.data('quote:AAPL');
+    expect(items.map((f) => [f.seq, f.snapshot])).toEqual([[1, true]]);
+    quote('AAPL', 2);
+    clock.turn();
+    expect(t.data('quote:AAPL').map((f) => f.seq)).toEqual([1, 2]);
+  });
+});
+
+describe('Connection: frames after an auth wait for its answer', () => {
+  it('a request sent right after an auth runs with the new identity, and is answered after it', async () => {
+    let verify: ((ok: boolean) => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: (token) =>
+        new Promise((resolve) => {
+          verify = (ok) => resolve(ok ? { ok: true, principal: { user: token! } } : { ok: false, reason: 'bad signature', code: 'bad_signature' });
+        }),
+    };
+    // a private channel: only for a user
+    const mine = {
+      resolve: (name: string, principal: { user?: string }) =>
+        name !== 'mine'
+          ? undefined
+          : principal.user
+            ? { ok: true as const, spec: { ...(new MarketChannelResolver(registry).resolve('quote:AAPL') as { spec: object }).spec, name: 'mine' } }
+            : { ok: false as const, code: 'UNAUTHENTICATED' as const, reason: 'log in first' },
+    };
+    const { conn, t, send } = open({ authenticator, deps: { resolvers: [mine as never, new MarketChannelResolver(registry)] } });
+    send({ op: 'auth', id: 1, token: 'alice' });
+    send({ op: 'subscribe', id: 2, channels: ['mine'] });
+    send({ op: 'ping', id: 3 });
+    send({ op: 'auth', id: 4, token: 'alice' });
+    send({ op: 'ping', id: 5 });
+    expect(t.frames).toEqual([]); // nothing is answered before the auth is
+    verify!(true);
+    await new Promise((r) => setImmediate(r));
+    verify!(false);
+    await new Promise((r) => setImmediate(r));
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['ack', 1, undefined],
+      ['ack', 2, undefined],
+      ['pong', 3, undefined],
+      ['error', 4, 'UNAUTHENTICATED'],
+      ['pong', 5, undefined],
+    ]);
+    expect(t.ofOp('ack')[1]!.rejected).toEqual([]);
+    expect(conn.principal.user).toBe('alice');
+  });
+
+  it(`at most ${256} frames wait; more are refused with LIMIT, with their id`, async () => {
+    let verify: (() => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () =>
+        new Promise((resolve) => {
+          verify = () => resolve({ ok: true, principal: { user: 'bob' } });
+        }),
+    };
+    const { t, send } = open({ authenticator });
+    send({ op: 'auth', id: 'a', token: 'x' });
+    for (let i = 0; i < 258; i++) send({ op: 'ping', id: i });
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['error', 256, 'LIMIT'],
+      ['error', 257, 'LIMIT'],
+    ]);
+    verify!();
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('pong').map((f) => f.id)).toEqual([...Array(256).keys()]);
+  });
+
+  it('and at most 16 times gateway.maxFrameBytes bytes', async () => {
+    let verify: (() => void) | undefined;
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () =>
+        new Promise((resolve) => {
+          verify = () => resolve({ ok: true, principal: { user: 'bob' } });
+        }),
+    };
+    const { t, send } = open({ authenticator, cfg: config({ gateway: { maxFrameBytes: 1024 } }) });
+    send({ op: 'auth', id: 'a', token: 'x' });
+    // 20 frames of about 1000 bytes: 16 of them fit in 16 KiB
+    for (let i = 0; i < 20; i++) send({ op: 'ping', id: i, pad: 'x'.repeat(960) });
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([16, 17, 18, 19].map((i) => ['error', i, 'LIMIT']));
+    verify!();
+    await new Promise((r) => setImmediate(r));
+    expect(t.ofOp('pong').map((f) => f.id)).toEqual([...Array(16).keys()]);
+  });
+});
+
+describe('Connection: an auth whose verifier fails', () => {
+  it('is answered UNAUTHENTICATED (retry later), keeps the identity, and the frames after it are served', async () => {
+    const authenticator: Authenticator = {
+      mode: 'optional',
+      authenticate: () => Promise.reject(new Error('identity provider down')),
+    };
+    const { conn, t, send } = open({ authenticator });
+    send({ op: 'auth', id: 1, token: 'x' });
+    send({ op: 'ping', id: 2 });
+    await new Promise((r) => setImmediate(r));
+    expect(t.frames.map((f) => [f.op, f.id, f.code])).toEqual([
+      ['error', 1, 'UNAUTHENTICATED'],
+      ['pong', 2, undefined],
+    ]);
+    expect(t.frames[0]!.message).toMatch(/could not be checked.*retry/);
+    expect(conn.principal.user).toBeUndefined();
+    expect(conn.closed).toBe(false);
+  });
+});
+
+describe('Connection: answers quoting client text are well-formed Unicode', () => {
+  it('an op or channel name cut in the middle of an emoji is sent with U+FFFD, in MessagePack as in JSON', () => {
+    const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const codec of [CODECS.msgpack, CODECS.json]) {
+      const { t, send } = open({ codec });
+      send({ op: `x${'😀'.repeat(40)}`, id: 1 });
+      send({ op: 'subscribe', id: 2, channels: [`x${'😀'.repeat(100)}`] });
+      send({ op: 'visibility', id: 3, channels: [`x${'😀'.repeat(100)}`], visible: false });
+      const [error, ack, vis] = t.frames;
+      expect(error).toMatchObject({ op: 'error', id: 1, code: 'UNKNOWN_OP' });
+      expect(error!.message).not.toMatch(loneSurrogate);
+      expect(error!.message).toContain('\ufffd');
+      expect(ack!.rejected[0].channel).not.toMatch(loneSurrogate);
+      expect(vis!.rejected[0].channel).not.toMatch(loneSurrogate);
+      expect(vis!.rejected[0].reason).not.toMatch(loneSurrogate);
+    }
+  });
+});
