@@ -4,7 +4,7 @@
  * against the engine that serves this page. It records every frame the page sends (JSON
  * encoding) and exposes scenarios on `window.harness`.
  */
-import { createElement as h, StrictMode, useEffect, useRef } from 'react';
+import { createElement as h, StrictMode, useEffect, useLayoutEffect, useRef, version as reactVersion } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import {
   TickwireProvider,
@@ -97,9 +97,13 @@ function Tape({ symbol, limit }: { symbol: string; limit: number }): ReturnType<
   const trades = useTrades(symbol, { limit });
   const items = useChannelSnapshot(`trade:${symbol}`, { limit }).items;
   const prev = useRef<{ trades: readonly unknown[]; items: readonly unknown[] } | undefined>(undefined);
-  if (prev.current && prev.current.items === items && prev.current.trades !== trades) unstableTapes++;
-  prev.current = { trades, items };
-  tapeRenders++;
+  // compared at each commit (what an effect depending on the list sees): React 18's StrictMode
+  // renders twice and recomputes useMemo in the second render, which is never committed
+  useLayoutEffect(() => {
+    if (prev.current && prev.current.items === items && prev.current.trades !== trades) unstableTapes++;
+    prev.current = { trades, items };
+    tapeRenders++;
+  });
   return h('div', { 'data-testid': `tape-${limit}`, 'data-trades': trades.length }, `${trades.length} trades`);
 }
 
@@ -177,6 +181,8 @@ const harness = {
     root!.render(h(StrictMode, null, h(App, { scenario })));
   },
   /** drop the connection from the page's side: the client reconnects */
+  /** the React the page runs (react.test.ts: 19, react18.test.ts: 18) */
+  reactVersion,
   dropSocket(): void {
     for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close();
   },
