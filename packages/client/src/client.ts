@@ -477,7 +477,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const l = listener as (d: never, u: Update<never>) => void;
     set.add(l);
     return () => {
-      set.delete(l);
+      // the channel's entry goes with its last listener: a long session looks at many channels
+      if (set.delete(l) && !set.size && this.#listeners.get(channel) === set) this.#listeners.delete(channel);
     };
   }
 
