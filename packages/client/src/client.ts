@@ -371,8 +371,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
+    this.#trackPage();
+  }
+
+  /** Follow `document.visibilityState` (from construction, and again on a connect() after close()). */
+  #trackPage(): void {
     const doc = (globalThis as { document?: PageDocument }).document;
-    if (doc && (options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
+    if (!this.#stopPageTracking && doc && (this.options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
       const onChange = (): void => void this.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
       doc.addEventListener('visibilitychange', onChange);
       this.#pageHidden = doc.visibilityState === 'hidden';
@@ -491,6 +496,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
+      this.#trackPage();
       this.#backoff?.reset();
       this.#attempts = this.#wsFailures = 0;
       void this.#open();
