@@ -1,10 +1,12 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
+import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
+import { publishTick } from '../auth/helpers.js';
 
 /**
  * The browser suite of @tickwire/react (test/browser/react.test.ts runs it with React 19,
@@ -12,6 +14,7 @@ import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
  * by playwright-core) against a real engine, which also serves the harness page
  * (test/browser/react-harness/). The harness records every frame the page sends.
  */
+const SECRET = 'react-suite-secret-0123456789abcdefghijkl';
 const HARNESS = join(process.cwd(), 'test', 'browser', 'react-harness');
 const EXAMPLE = join(process.cwd(), 'examples', 'react');
 
@@ -36,6 +39,7 @@ interface Harness {
   /** commits of the tapes */
   tapeRenders: number;
   rerender(scenario: unknown): void;
+  alerts: { create(rule: unknown): Promise<unknown>; remove(id: string): Promise<string>; refresh(): Promise<void> } | undefined;
   dropSocket(): void;
 }
 type W = { harness: Harness };
@@ -92,6 +96,9 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
           copyFileSync(join(EXAMPLE, 'index.html'), join(webDir, 'example.html'));
         },
         engine: {
+          // optional auth: anonymous pages as before, and a signed-in user for useAlerts
+          auth: { mode: 'optional', jwtSecret: SECRET },
+          alerts: { flushMs: 0 },
           synthetic: { seed: 3, rate: 3000 },
           throttle: { tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 },
         },
@@ -253,6 +260,61 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       expect(renders).toBeLessThanOrEqual(frames + 1);
       expect(updates).toBeGreaterThan(renders * 2);
       expect(Number(await page.getByTestId('busy').getAttribute('data-trades'))).toBe(20); // the limit
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors).toEqual([]);
+    });
+
+    it("useAlerts: lists, creates and deletes the user's rules, follows a firing and a reconnect; without a token says why", async () => {
+      await freshPage();
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('reacty')
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(SECRET));
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'alerts', token: t }), token);
+      const alerts = page.getByTestId('alerts');
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 20_000 }).toBe('0');
+      // created: in the list at once, as stored (state and defaults from the server)
+      await page.evaluate(() =>
+        (window as unknown as W).harness.alerts!.create({ id: 'aapl-high', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1_000_000 }),
+      );
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 10_000 }).toBe('1');
+      expect(await page.getByTestId('alert-aapl-high').getAttribute('data-fired')).toBe('0');
+      // a refused rule rejects with the server's code and changes nothing
+      const refused = await page.evaluate(() =>
+        (window as unknown as W).harness.alerts!.create({ id: 'bad', symbol: 'AAPL', kind: 'price', direction: 'above', level: -1 }).then(
+          () => 'created',
+          (e: { code: string }) => e.code,
+        ),
+      );
+      expect(refused).toBe('ALERT_INVALID');
+      expect(await alerts.getAttribute('data-count')).toBe('1');
+      // armed by the synthetic feed's trades (refresh() shows the state now), then crossed by ours
+      await expect
+        .poll(
+          async () => {
+            await page.evaluate(() => (window as unknown as W).harness.alerts!.refresh());
+            return page.getByTestId('alert-aapl-high').getAttribute('data-phase');
+          },
+          { timeout: 20_000 },
+        )
+        .toBe('armed');
+      const listsBefore = (await ops('alert.list')).length;
+      publishTick(engine, 'stock', { k: 'trade', sym: 'AAPL', id: 'react-big-1', p: 1_000_500, s: 1 } as never);
+      // the firing's notification makes the hook list again: the rule's state shows it
+      await expect.poll(() => page.getByTestId('alert-aapl-high').getAttribute('data-fired'), { timeout: 20_000 }).toBe('1');
+      expect((await ops('alert.list')).length).toBeGreaterThan(listsBefore);
+      // a reconnect lists again
+      const beforeDrop = (await ops('alert.list')).length;
+      await page.evaluate(() => (window as unknown as W).harness.dropSocket());
+      await expect.poll(async () => (await ops('alert.list')).length, { timeout: 20_000 }).toBeGreaterThan(beforeDrop);
+      // deleted: gone from the list
+      expect(await page.evaluate(() => (window as unknown as W).harness.alerts!.remove('aapl-high'))).toBe('aapl-high');
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 10_000 }).toBe('0');
+      // no token: no list, and why
+      await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'alerts' }));
+      await expect.poll(() => alerts.getAttribute('data-error'), { timeout: 20_000 }).toBe('UNAUTHENTICATED');
+      expect(await alerts.getAttribute('data-count')).toBe('none');
       await page.evaluate(() => (window as unknown as W).harness.unmount());
       expect(rig.pageErrors).toEqual([]);
     });
