@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WS from 'ws';
 import type { Engine } from '../../src/app/engine.js';
 // this checkout's sources (node_modules may link another checkout's package)
@@ -7,7 +7,7 @@ import { startTestEngine, streamUrl } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * Page visibility (issue #11) follows `document.visibilityState` for the client's whole life: also
+ * Browser events the client follows. Page visibility (issue #11) follows `document.visibilityState` for the client's whole life: also
  * after `close()` and a new `connect()` (a page that disconnects while a view is closed and
  * connects again when it opens). A document of our own stands in for the browser's.
  */
@@ -23,6 +23,9 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   delete (globalThis as { document?: unknown }).document;
+  delete (globalThis as { addEventListener?: unknown }).addEventListener;
+  delete (globalThis as { removeEventListener?: unknown }).removeEventListener;
+  vi.restoreAllMocks();
 });
 
 describe('page visibility across close() and connect()', { timeout: 60_000 }, () => {
@@ -73,6 +76,43 @@ describe('page visibility across close() and connect()', { timeout: 60_000 }, ()
     await client.connect();
     expect(listeners).toBe(1);
     expect(client.pageVisible).toBe(false);
+    await client.close();
+    expect(listeners).toBe(0);
+  });
+});
+
+describe('network back online', { timeout: 60_000 }, () => {
+  it("the browser's `online` event ends the backoff wait: the client reconnects at once, and close() stops listening", async () => {
+    // a browser's window: `online` and `offline` events on the global object
+    const win = new EventTarget();
+    let listeners = 0;
+    Object.assign(globalThis, {
+      addEventListener: (t: string, l: () => void) => (t === 'online' && listeners++, win.addEventListener(t, l)),
+      removeEventListener: (t: string, l: () => void) => (t === 'online' && listeners--, win.removeEventListener(t, l)),
+    });
+    let engine: Engine | undefined = await startTestEngine();
+    const port = engine.port;
+    cleanups.push(() => engine?.close());
+    // a long backoff (the middle of a 10-minute window): only the event can bring the client back soon
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const client = new TickwireClient({
+      url: streamUrl(port),
+      WebSocket: WS as unknown as WebSocketConstructor,
+      reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
+    });
+    cleanups.push(() => client.close());
+    const delays: number[] = [];
+    client.on('reconnecting', (r) => delays.push(r.delayMs));
+    client.on('error', () => undefined); // the outage's TRANSPORT error
+    await client.connect();
+    expect(listeners).toBe(1);
+    await engine.close();
+    engine = undefined;
+    await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
+    expect(delays[0]).toBe(300_000);
+    engine = await startTestEngine(port);
+    win.dispatchEvent(new Event('online'));
+    await waitFor(() => client.state === 'open', { what: 'reconnected after the online event', timeout: 20_000 });
     await client.close();
     expect(listeners).toBe(0);
   });

@@ -352,6 +352,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** the page is hidden (setPageVisible / document.visibilityState) */
   #pageHidden = false;
   #stopPageTracking: (() => void) | undefined;
+  #stopOnline: (() => void) | undefined;
   /** a transport error was emitted for the current outage: one error per outage, not per retry */
   #outageReported = false;
   /** the token of the current connection (or attempt) */
@@ -497,6 +498,21 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
       this.#trackPage();
+      // the network is back (a browser's `online` event): retry now, not at the end of a backoff delay
+      const g = globalThis as {
+        addEventListener?: (type: 'online', listener: () => void) => void;
+        removeEventListener?: (type: 'online', listener: () => void) => void;
+      };
+      if (!this.#stopOnline && typeof g.addEventListener === 'function') {
+        const onOnline = (): void => {
+          if (!this.#reconnectTimer) return;
+          clearTimeout(this.#reconnectTimer);
+          this.#reconnectTimer = undefined;
+          void this.#open();
+        };
+        g.addEventListener('online', onOnline);
+        this.#stopOnline = () => g.removeEventListener?.('online', onOnline);
+      }
       this.#backoff?.reset();
       this.#attempts = this.#wsFailures = 0;
       void this.#open();
@@ -508,7 +524,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   close(): Promise<void> {
     this.#closing = true;
     this.#stopPageTracking?.();
-    this.#stopPageTracking = undefined;
+    this.#stopOnline?.();
+    this.#stopPageTracking = this.#stopOnline = undefined;
     this.#clearTimers();
     const ws = this.#ws;
     this.#ws = undefined;
