@@ -1,9 +1,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient } from '../../packages/client/src/index.js';
 import { TickwireStore } from '../../packages/react/src/store.js';
+import type { Engine } from '../../src/app/engine.js';
+import { startTestEngine, streamUrl } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A dashboard open for weeks: thousands of channels looked at once each (a symbol search, a
@@ -21,6 +24,7 @@ const heapAfterGc = (): number => {
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  vi.restoreAllMocks();
 });
 
 describe('long sessions', { timeout: 60_000 }, () => {
@@ -61,5 +65,38 @@ describe('long sessions', { timeout: 60_000 }, () => {
     expect(store.claims()).toEqual({});
     expect(client.subscriptions).toEqual([]);
     expect(grown).toBeLessThan(256 * 1024);
+  });
+
+  it('close() leaves no timer behind: heartbeat, request timeouts, token refresh and reconnect timers all go', async () => {
+    const engine: Engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    // the client's timers: those created from its sources, not yet fired nor cleared (the engine runs in this process too)
+    const live = new Set<NodeJS.Timeout>();
+    for (const name of ['setTimeout', 'setInterval'] as const) {
+      const orig = globalThis[name];
+      vi.spyOn(globalThis, name).mockImplementation(((fn: () => void, ms?: number, ...args: unknown[]) => {
+        const t = (orig as (...a: unknown[]) => NodeJS.Timeout)(fn, ms, ...args);
+        if (new Error().stack?.includes('packages/client/src')) live.add(t);
+        return t;
+      }) as never);
+    }
+    const timers = (): number => [...live].filter((t) => !(t as unknown as { _destroyed: boolean })._destroyed).length;
+    const before = 0;
+    const client = new TickwireClient({ url: streamUrl(engine.port), heartbeatIntervalMs: 1000, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    cleanups.push(() => client.close());
+    await client.connect();
+    await client.subscribe(['quote:BTC-USD', 'trade:BTC-USD']);
+    const pending = client.request('alert.list').catch(() => undefined); // in flight when closed (a request timer)
+    expect(timers()).toBeGreaterThan(before);
+    await client.close();
+    await pending;
+    await waitFor(() => timers() === before, 'no timer of the client left');
+    // the same after a drop: the reconnect timer goes with close()
+    await client.connect();
+    client.on('error', () => undefined);
+    await engine.close();
+    await waitFor(() => client.state === 'reconnecting', 'the drop noticed');
+    await client.close();
+    await waitFor(() => timers() === before, 'no timer of the client left after a drop');
   });
 });
