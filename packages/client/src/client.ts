@@ -1105,7 +1105,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#setState('closed');
       return;
     }
-    const delayMs = delayOverride ?? b.next();
+    // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
+    // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
+    // kept flooding would come back every few seconds)
+    const delayMs = delayOverride ?? Math.max(b.next(), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
