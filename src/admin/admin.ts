@@ -44,7 +44,7 @@ export interface AdminOptions {
   peers?: AdminPeers | undefined;
   /** sampling period of the channel update rates, ms (default 1000) */
   sampleMs?: number;
-  log?: { info(obj: object, msg: string): void };
+  log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 export interface AdminSnapshot {
@@ -260,7 +260,9 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
               const field = (err as HttpError & { field?: string }).field;
               sendJson(res, err.status, { error: err.code, ...(field !== undefined ? { field } : {}), message: err.message });
             } else {
-              sendJson(res, 500, { error: 'INTERNAL', message: String(err) });
+              // the error can carry hosts, connection strings or paths: the log has it, the reply does not
+              opts.log?.error({ err, path: pattern }, 'admin API request failed');
+              sendJson(res, 500, { error: 'INTERNAL', message: 'the request failed inside the gateway; the gateway log has the error' });
             }
           },
         );

@@ -20,10 +20,12 @@ options:
   --encoding E       msgpack (default) or json on the wire
   --count N          exit after N updates
   --since SEQ        executions: replay events after SEQ first
+  --retries N        failed connection attempts in a row before giving up (default 8,
+                     about half a minute of backoff); counted again after each success
   -h, --help         this text
 
 Exit status: 0 after Ctrl-C or --count updates, 1 when nothing could be subscribed or the
-connection failed for good, 2 on bad usage.`;
+gateway could not be reached (--retries), 2 on bad usage.`;
 
 export const DEFAULT_TAP_URL = 'ws://127.0.0.1:8080/v1/stream';
 
@@ -36,8 +38,13 @@ export interface TapArgs {
   encoding: Encoding;
   count: number | undefined;
   since: number | undefined;
+  /** failed connection attempts in a row before giving up (the SDK's reconnect maxRetries) */
+  retries: number;
   help: boolean;
 }
+
+/** `--retries` default: with the SDK's backoff (250 ms doubling, 15 s cap) about half a minute. */
+export const DEFAULT_TAP_RETRIES = 8;
 
 export class TapUsageError extends TickwireError<'USAGE'> {
   constructor(message: string) {
@@ -57,6 +64,7 @@ export function parseTapArgs(argv: readonly string[], env: Record<string, string
     encoding: 'msgpack',
     count: undefined,
     since: undefined,
+    retries: DEFAULT_TAP_RETRIES,
     help: false,
   };
   const nonNegInt = (flag: string, v: string): number => {
@@ -104,6 +112,9 @@ export function parseTapArgs(argv: readonly string[], env: Record<string, string
         break;
       case '--since':
         out.since = nonNegInt('--since', value());
+        break;
+      case '--retries':
+        out.retries = nonNegInt('--retries', value());
         break;
       case '--encoding': {
         const v = value();
@@ -233,7 +244,9 @@ export async function runTap(argv: string[]): Promise<number> {
     ...(args.token !== undefined ? { token: args.token } : {}),
     encoding: args.encoding,
     heartbeatIntervalMs: 5000,
+    reconnect: { maxRetries: args.retries },
   });
+  let opened = false;
   const rows = new Map<string, RowState>(args.channels.map((c) => [c, { update: undefined, count: 0, at: 0, dir: 0 }]));
   const note = (text: string): void => {
     if (!tty) process.stderr.write(`tickwire tap: ${text}\n`);
@@ -306,9 +319,18 @@ export async function runTap(argv: string[]): Promise<number> {
     });
     client.on('state', ({ state }) => {
       dirty = true;
-      if (state === 'open') status = `subscribed to ${rows.size} channel(s); Ctrl-C to quit`;
+      if (state === 'open') {
+        opened = true;
+        status = `subscribed to ${rows.size} channel(s); Ctrl-C to quit`;
+      }
     });
-    client.on('reconnecting', ({ attempt, delayMs }) => note(`connection lost; reconnect attempt ${attempt} in ${delayMs} ms`));
+    client.on('reconnecting', ({ attempt, delayMs }) =>
+      note(
+        opened
+          ? `connection lost; reconnect attempt ${attempt} of ${args.retries} in ${delayMs} ms`
+          : `cannot connect to ${args.url}; retry ${attempt} of ${args.retries} in ${delayMs} ms`,
+      ),
+    );
     client.on('gap', (g) => note(`gap on ${g.channel}: missed ${g.missed} update(s), refreshing`));
     client.on('rejected', (r) => {
       const row = rows.get(r.channel);
@@ -318,26 +340,27 @@ export async function runTap(argv: string[]): Promise<number> {
       if ([...rows.values()].every((x) => x.rejected)) finish(1);
     });
     client.on('error', (e) => note(`${e.code}: ${e.message}`));
+    /** connect() or a subscribe rejected: the connection is gone for good, or the request was refused */
+    const failed = (what: string, err: unknown): void => {
+      if (finished) return;
+      if ((err as { code?: unknown })?.code === 'RETRIES_EXHAUSTED')
+        note(`${opened ? 'lost the connection to' : 'cannot connect to'} ${args.url}: gave up after ${args.retries + 1} attempts (--retries ${args.retries})`);
+      else note(`${what}: ${String(err)}`);
+      finish(1);
+    };
 
     const opts: { throttle?: number; since?: number } = {};
     if (args.throttle !== undefined) opts.throttle = args.throttle;
     const market = args.channels.filter((c) => c !== 'executions');
     if (market.length) {
-      client.subscribe(market, opts).catch((err: unknown) => {
-        note(`subscribe failed: ${String(err)}`);
-        finish(1);
-      });
+      client.subscribe(market, opts).catch((err: unknown) => failed('subscribe failed', err));
     }
     if (args.channels.includes('executions')) {
-      client.subscribe(['executions'], args.since !== undefined ? { ...opts, since: args.since } : opts).catch((err: unknown) => {
-        note(`subscribe failed: ${String(err)}`);
-        finish(1);
-      });
+      client
+        .subscribe(['executions'], args.since !== undefined ? { ...opts, since: args.since } : opts)
+        .catch((err: unknown) => failed('subscribe failed', err));
     }
-    client.connect().catch((err: unknown) => {
-      note(`cannot connect: ${String(err)}`);
-      finish(1);
-    });
+    client.connect().catch((err: unknown) => failed('cannot connect', err));
     if (!args.json) timer = setInterval(draw, tty ? 100 : 1000);
   });
 }

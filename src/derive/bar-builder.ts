@@ -1,6 +1,6 @@
 import type { BarInterval, BarTick, TradeTick } from '../core/schema.js';
 import { BAR_INTERVAL_MS } from '../core/schema.js';
-import { roundQty } from './ticker-builder.js';
+import { roundQty } from '../core/numbers.js';
 import type { LoggedTrade } from './trade-log.js';
 
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */

@@ -1,13 +1,9 @@
 import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
 import type { LoggedTrade } from './trade-log.js';
+import { roundQty } from '../core/numbers.js';
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
-
-/** Sums of sizes are kept to 10 decimals so float noise (0.1 + 0.2) never reaches the wire. */
-export function roundQty(x: number): number {
-  return Math.round(x * 1e10) / 1e10;
-}
 
 export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'rt' | 'ts'>;
 

@@ -14,7 +14,8 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
-import { applyExecution, emptyBook, roundQty, tradingDay } from './positions.js';
+import { roundQty } from '../core/numbers.js';
+import { applyExecution, emptyBook, tradingDay } from './positions.js';
 import type { PortfolioPayload, PriceSource } from './valuation.js';
 import { clean, valuate } from './valuation.js';
 

@@ -1,3 +1,4 @@
+import { roundQty } from '../core/numbers.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
 
 /**
@@ -51,17 +52,6 @@ export function utcDay(ms: number): number {
  */
 export function tradingDay(ms: number, dayStartMs = 0): number {
   return Math.floor((ms - dayStartMs) / DAY_MS);
-}
-
-/**
- * Quantities are sums of decimals: round each result to 15 significant digits and at most 10
- * decimals, so that 3 x 100000.1 is 300000.3 (not 300000.30000000005) and closes to exactly 0.
- */
-export function roundQty(x: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const digits = Math.min(10, 15 - (Math.floor(Math.log10(Math.abs(x))) + 1));
-  const r = digits >= 0 ? Number(x.toFixed(digits)) : Number(x.toPrecision(15));
-  return r === 0 ? 0 : r; // no -0
 }
 
 export function emptyBook(user: string, ccy: string, now = Date.now()): PositionBook {

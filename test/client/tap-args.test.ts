@@ -17,6 +17,9 @@ describe('tickwire tap arguments', () => {
     expect(a.token).toBe('envtok');
     expect(a.json).toBe(false);
     expect(a.encoding).toBe('msgpack');
+    expect(a.retries).toBe(8);
+    expect(parseTapArgs(['trade:ETH-USD', '--retries', '0']).retries).toBe(0);
+    expect(() => parseTapArgs(['trade:ETH-USD', '--retries', '-1'])).toThrow(/--retries takes a whole number/);
   });
 
   it('refuses bad usage with a message that says what to do', () => {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
+import { freePort } from '../helpers/servers.js';
 import { startTestEngine, streamUrl } from './helpers.js';
 
 const RUNNER = join(import.meta.dirname, 'fixtures', 'run-tap.ts');
@@ -137,5 +138,15 @@ describe('tickwire tap', { timeout: 120_000 }, () => {
     const r = await run;
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/reconnect attempt/);
+  });
+
+  it('gives up on a gateway it cannot reach after --retries attempts: exit 1, naming the URL', async () => {
+    const url = `ws://127.0.0.1:${await freePort()}/v1/stream`; // nothing listens there
+    const r = await tap(['ticker:AAPL', '--json', '--retries', '2', '--url', url], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot connect to ${url}`);
+    expect(r.stderr).toMatch(/gave up after 3 attempts/);
+    // it never connected: no "connection lost"
+    expect(r.stderr).not.toMatch(/connection lost/);
   });
 });

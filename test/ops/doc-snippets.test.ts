@@ -90,7 +90,7 @@ describe('tickwire commands in the docs', () => {
     expect(found.filter((f) => f.launcher === 'tickwire').map((f) => f.where)).toEqual([]);
   });
 
-  it('name existing commands and only flags those commands take', () => {
+  it('name existing commands and only flags those commands take', { timeout: 180_000 }, () => {
     const problems: string[] = [];
     for (const f of found) {
       const help = helpOf(f.command);

@@ -94,6 +94,34 @@ describe('TickerBuilder', () => {
   });
 });
 
+describe('volume sums have no float noise, whatever their size', () => {
+  // 3 x 100000.1 is 300000.30000000005 in floats; rounding to 10 decimals by scaling by 1e10
+  // left 300000.3000000001 (and 3000000.9000000004, 75000000.30000001) on the wire
+  const cases: [number, number, number][] = [
+    [100000.1, 3, 300000.3],
+    [1000000.3, 3, 3000000.9],
+    [25000000.1, 3, 75000000.3],
+    [99999.07, 9, 899991.63],
+    [0.1, 3, 0.3],
+  ];
+  it('the ticker day volume', () => {
+    for (const [size, n, want] of cases) {
+      const tb = new TickerBuilder();
+      let last: ReturnType<TickerBuilder['onTrade']>;
+      for (let i = 0; i < n; i++) last = tb.onTrade(trade(T0 + i, 10, size));
+      expect(last!.v, `${n} x ${size}`).toBe(want);
+    }
+  });
+  it('the bar volume', () => {
+    for (const [size, n, want] of cases) {
+      const b = new BarBuilder('1m');
+      let out: ReturnType<BarBuilder['onTrade']> = [];
+      for (let i = 0; i < n; i++) out = b.onTrade(trade(T0 + i, 10, size), T0 + i);
+      expect(out.at(-1)!.v, `${n} x ${size}`).toBe(want);
+    }
+  });
+});
+
 describe('TickPublisher', () => {
   it("starts the ticker's day where the instrument's day starts, as bar.1d does (dayStartUtcMinutes)", () => {
     const bus = new MemoryBus();
