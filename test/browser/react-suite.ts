@@ -15,6 +15,7 @@ import { publishTick } from '../auth/helpers.js';
  * (test/browser/react-harness/). The harness records every frame the page sends.
  */
 const SECRET = 'react-suite-secret-0123456789abcdefghijkl';
+const SERVICE_TOKEN = 'react-suite-service-token-0123456789';
 const HARNESS = join(process.cwd(), 'test', 'browser', 'react-harness');
 const EXAMPLE = join(process.cwd(), 'examples', 'react');
 
@@ -97,7 +98,7 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
         },
         engine: {
           // optional auth: anonymous pages as before, and a signed-in user for useAlerts
-          auth: { mode: 'optional', jwtSecret: SECRET },
+          auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
           alerts: { flushMs: 0 },
           synthetic: { seed: 3, rate: 3000 },
           throttle: { tiers: [0, 50, 100, 250, 500, 1000, 5000], minMs: 0, batchMs: 50, offscreenMs: 1000 },
@@ -315,6 +316,31 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'alerts' }));
       await expect.poll(() => alerts.getAttribute('data-error'), { timeout: 20_000 }).toBe('UNAUTHENTICATED');
       expect(await alerts.getAttribute('data-count')).toBe('none');
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors).toEqual([]);
+    });
+
+    it('useAlerts: a burst of alert notifications (300 unread replayed at subscribe) asks for the list a few times, not once each', async () => {
+      await freshPage();
+      for (let n = 0; n < 300; n++) {
+        const r = await fetch(`http://127.0.0.1:${engine.port}/v1/users/bursty/notifications`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id: `fired-${n}`, type: 'alert', title: `alert ${n}`, body: 'crossed' }),
+        });
+        expect(r.status).toBe(201);
+      }
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('bursty')
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(SECRET));
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'alerts', token: t }), token);
+      await expect.poll(() => page.getByTestId('notification-count').textContent(), { timeout: 20_000 }).toBe('100'); // the hook's default limit
+      await expect.poll(() => page.getByTestId('alerts').getAttribute('data-count'), { timeout: 20_000 }).toBe('0');
+      const lists = (await ops('alert.list')).length;
+      expect(lists).toBeGreaterThan(0);
+      expect(lists).toBeLessThanOrEqual(6); // mount (twice under StrictMode), the open, and one or two for the burst
       await page.evaluate(() => (window as unknown as W).harness.unmount());
       expect(rig.pageErrors).toEqual([]);
     });

@@ -209,18 +209,36 @@ export function useAlerts(): Alerts {
   // a list asked for before a change made here may miss it: `changes` counts them
   const changes = useRef(0);
   const mounted = useRef(false);
-  const refresh = useCallback(async (): Promise<void> => {
-    const at = changes.current;
-    try {
-      const list = await client.listAlerts();
-      if (!mounted.current) return;
-      if (at !== changes.current) return await refresh(); // changed meanwhile: this list may miss it
-      setAlerts(list);
-      setError(undefined);
-    } catch (err) {
-      if (mounted.current && !(err instanceof TickwireClientError && err.code === 'CLOSED'))
-        setError(err instanceof TickwireClientError ? err : new TickwireClientError('ERROR', String(err)));
+  // one list in flight at a time: asked again meanwhile (a burst of firings, the unread ones
+  // replayed at subscribe), one more list follows it, not one per call
+  const listing = useRef<Promise<void> | undefined>(undefined);
+  const again = useRef(false);
+  const refresh = useCallback((): Promise<void> => {
+    if (listing.current) {
+      again.current = true;
+      return listing.current;
     }
+    const run = async (): Promise<void> => {
+      do {
+        again.current = false;
+        const at = changes.current;
+        try {
+          const list = await client.listAlerts();
+          if (!mounted.current) break;
+          // changed here meanwhile: this list may miss it, ask again
+          if (at !== changes.current) again.current = true;
+          else {
+            setAlerts(list);
+            setError(undefined);
+          }
+        } catch (err) {
+          if (mounted.current && !(err instanceof TickwireClientError && err.code === 'CLOSED'))
+            setError(err instanceof TickwireClientError ? err : new TickwireClientError('ERROR', String(err)));
+        }
+      } while (again.current && mounted.current);
+      listing.current = undefined; // in the same turn as the last check: no call falls in between
+    };
+    return (listing.current = run());
   }, [client]);
   useEffect(() => {
     mounted.current = true;
