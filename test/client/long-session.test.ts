@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TickwireClient } from '../../packages/client/src/index.js';
 import { TickwireStore } from '../../packages/react/src/store.js';
 import type { Engine } from '../../src/app/engine.js';
-import { startTestEngine, streamUrl } from './helpers.js';
+import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -98,5 +98,33 @@ describe('long sessions', { timeout: 60_000 }, () => {
     await waitFor(() => client.state === 'reconnecting', 'the drop noticed');
     await client.close();
     await waitFor(() => timers() === before, 'no timer of the client left after a drop');
+  });
+
+  it('450 reconnects with subscriptions: the heap does not grow with them (no socket, timer or request kept)', async () => {
+    const engine: Engine = await startTestEngine(undefined, { synthetic: { seed: 1, rate: 200 } });
+    cleanups.push(() => engine.close());
+    const tap: Tap = { filter: undefined, sockets: [] };
+    const client = new TickwireClient({ url: streamUrl(engine.port), WebSocket: filteringWebSocket(tap), reconnect: { initialDelayMs: 1, maxDelayMs: 5 } });
+    cleanups.push(() => client.close());
+    let welcomes = 0;
+    client.on('welcome', () => welcomes++);
+    client.on('error', () => undefined); // one TRANSPORT error per outage
+    await client.connect();
+    await client.subscribe(['quote:BTC-USD', 'trade:BTC-USD', 'ticker:AAPL']);
+    const reconnects = async (n: number): Promise<void> => {
+      for (let k = 0; k < n; k++) {
+        const w = welcomes;
+        tap.sockets.at(-1)!.terminate(); // a dropped network connection
+        await waitFor(() => welcomes > w, { what: 'the reconnect', interval: 2 });
+        tap.sockets.splice(0, tap.sockets.length - 1); // the test keeps only the live socket
+      }
+    };
+    await reconnects(150); // warm up: the engine in this process grows its own structures too
+    const before = heapAfterGc();
+    await reconnects(450);
+    const grown = heapAfterGc() - before;
+    expect(client.subscriptions.sort()).toEqual(['quote:BTC-USD', 'ticker:AAPL', 'trade:BTC-USD']);
+    // a socket, its handlers or a request kept per reconnect would be several KB each
+    expect(grown).toBeLessThan(2 * 1024 * 1024);
   });
 });
