@@ -362,7 +362,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   constructor(options: ClientOptions) {
     super();
-    if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
+    // a URL that is not one would fail every attempt, retried for ever: say so now
+    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url))
+      throw new TypeError(`TickwireClient: options.url must be a ws:// or wss:// URL, got ${JSON.stringify(options?.url)}`);
     const f = options.fallback;
     if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
       throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
