@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from '../store/redis-connection.js';
+import { ANSWER_TIMEOUTS, createRedis } from '../store/redis-connection.js';
 import type { AlertChanges, AlertFiring, StoredAlert, StreamMark } from './alert-engine.js';
 
 /** Everything an alert service needs to resume after a restart. */
@@ -73,7 +73,7 @@ export class RedisAlertStore implements AlertStore {
   constructor(url: string, prefix: string) {
     this.#prefix = prefix;
     // through the one Redis factory, so a redis+sentinel:// URL follows a failover here too
-    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts' });
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts', ...ANSWER_TIMEOUTS });
     this.#redis.on('error', () => undefined);
   }
 

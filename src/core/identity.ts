@@ -18,12 +18,23 @@ export const MAX_IDENTITY_LENGTH = 256;
 const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * Why `s` is not well-formed Unicode (a lone surrogate: no UTF-8 form, so Redis, NATS and hashes
+ * of its bytes see U+FFFD and merge it with other strings), or undefined when it is.
+ */
+export function wellFormedProblem(s: string): string | undefined {
+  const surrogate = LONE_SURROGATE.exec(s);
+  return surrogate
+    ? `is not well-formed Unicode: lone surrogate U+${surrogate[0].charCodeAt(0).toString(16).toUpperCase()} at index ${surrogate.index}`
+    : undefined;
+}
+
 /** Why `s` is not a valid identity string, or undefined when it is. */
 export function identityProblem(s: string): string | undefined {
   if (s.length === 0) return 'must not be empty';
   if (s.length > MAX_IDENTITY_LENGTH) return `must be at most ${MAX_IDENTITY_LENGTH} characters`;
-  const surrogate = LONE_SURROGATE.exec(s);
-  if (surrogate) return `is not well-formed Unicode: lone surrogate U+${surrogate[0].charCodeAt(0).toString(16).toUpperCase()} at index ${surrogate.index}`;
+  const malformed = wellFormedProblem(s);
+  if (malformed) return malformed;
   const ctl = NOT_PRINTABLE.exec(s);
   if (ctl) {
     const code = ctl[0].charCodeAt(0);

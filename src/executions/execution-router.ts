@@ -50,6 +50,8 @@ export interface ReplayStats {
   active: number;
   /** times a replay paused because its subscriber was over its high-water mark */
   paused: number;
+  /** replays whose `since` was past the log's newest event (the log started again): sent from the start */
+  restarts: number;
 }
 
 /**
@@ -144,7 +146,7 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
   readonly #feeds = new Map<string, UserFeed<P>>();
   readonly #unfollow: Unsubscribe;
   readonly #reconciler: NodeJS.Timeout | undefined;
-  readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0 };
+  readonly stats: ReplayStats = { handedOff: 0, dropped: 0, filled: 0, replays: 0, replayed: 0, aborted: 0, active: 0, paused: 0, restarts: 0 };
   readonly budget: ReplayBudget;
   readonly #turns: TurnGate;
 
@@ -328,13 +330,22 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
 
   async #replay(user: string, since: number | undefined, deliver: (events: StoredEvent<P>[]) => void, ctl: ReplayControl): Promise<void> {
     const f = this.#feeds.get(user);
+    if (f) await f.ready;
+    // A resume point past the log's newest event: the log started again below it (a memory log
+    // after a restart, a Redis that lost its data), and what it holds now is numbered from 1
+    // again. The replay sends all of it; the client takes an item at or below its `since` as
+    // that restart (docs/private-streams.md, "Subscribing"). A point at or below what the feed
+    // passed on is in the log: no look-up then.
+    if (since !== undefined && since > 0 && (!f || since > f.last) && since > (await this.#opts.log.head(user))) {
+      this.stats.restarts++;
+      since = 0;
+    }
     if (!f) {
       // no live feed: nothing to join, serve from the log alone
       if (since === undefined) await this.#deliverTail(user, Number.MAX_SAFE_INTEGER, deliver, ctl, false);
       else await this.#deliverRange(user, since, Number.MAX_SAFE_INTEGER, deliver, ctl, false);
       return;
     }
-    await f.ready;
     let after = since;
     // the bulk: catch up to the live feed's position without holding it (it moves meanwhile)
     while (after !== undefined && f.last - after > this.#opts.pageSize) {

@@ -8,12 +8,28 @@ import type { ExecutionPayload } from './schemas.js';
 
 /**
  * Atomic append: dedup by id, next sequence, stream entry `<seq>-0`, trim to maxPerUser.
- * KEYS: seq counter, stream, ids (sorted set id -> seq). ARGV: id, payload, maxPerUser, ttl s.
+ * KEYS: seq counter, stream, ids (sorted set id -> seq). ARGV: id, payload, maxPerUser, ttl s,
+ * floor (the highest seq this process knows was stored for the user).
+ *
+ * The next sequence is above the counter, above the stream's newest entry and above the floor:
+ * a Redis that lost data (restarted without persistence or from an older snapshot, a failover
+ * that lost the last writes) has a counter below what was delivered, and a seq given out again
+ * is dropped by gateways and clients that already passed it (docs/private-streams.md, "The log").
  */
 const APPEND_LUA = `
 local ex = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if ex then return {tonumber(ex), 1} end
 local seq = redis.call('INCR', KEYS[1])
+local low = tonumber(ARGV[5])
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if top then
+  local topSeq = tonumber(string.match(top[1], '^(%d+)-'))
+  if topSeq > low then low = topSeq end
+end
+if seq <= low then
+  seq = low + 1
+  redis.call('SET', KEYS[1], seq)
+end
 local max = tonumber(ARGV[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', max, tostring(seq) .. '-0', 'd', ARGV[2])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
@@ -25,6 +41,8 @@ return {seq, 0}
 
 /** failed appends remembered for their retry (oldest forgotten first) */
 const MAX_UNCONFIRMED = 10_000;
+/** users whose highest stored seq a log instance remembers (the least recently seen are forgotten) */
+const MAX_KNOWN_HEADS = 100_000;
 
 export interface RedisEventLogOptions extends RetentionOptions {
   url: string;
@@ -49,6 +67,13 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
   readonly #listeners = new Listeners<P>();
   /** appends stored on the primary whose replication was not confirmed (not yet announced) */
   readonly #unconfirmed = new Set<string>();
+  /**
+   * The highest seq this instance saw stored per user (its appends, reads and heads). Redis can
+   * lose the counter and the stream together (a restart without persistence): the next append
+   * still counts from here, so no seq is given out twice while this process runs. Lost with the
+   * process (docs/private-streams.md, "The log").
+   */
+  readonly #heads = new Map<string, number>();
 
   constructor(opts: RedisEventLogOptions) {
     this.#opts = opts;
@@ -74,7 +99,8 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
     const retried = this.#unconfirmed.has(mark);
     this.#unconfirmed.add(mark);
     if (this.#unconfirmed.size > MAX_UNCONFIRMED) this.#unconfirmed.delete(this.#unconfirmed.values().next().value!);
-    const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl)) as [number, number];
+    const floor = this.#heads.get(user) ?? 0;
+    const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl, floor)) as [number, number];
     const seq = Number(r[0]);
     const duplicate = Number(r[1]) === 1;
     // asynchronous replication: a write the primary acknowledged can be lost in a failover; with
@@ -91,6 +117,9 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
       }
     }
     this.#unconfirmed.delete(mark);
+    // only a confirmed seq counts as given out: one whose replication failed reached no one and
+    // may be given again after a failover that lost it (no hole in what clients see)
+    this.#remember(user, seq);
     if (!duplicate || retried) this.#listeners.emit(user, { seq, d });
     return { seq, duplicate };
   }
@@ -98,20 +127,39 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     const [, logKey] = this.#keys(user);
     const rows = await this.#redis.xrange(logKey, `${after + 1}-0`, '+', 'COUNT', limit);
-    return rows.map((r) => parseRow<P>(r));
+    return this.#seen(
+      user,
+      rows.map((r) => parseRow<P>(r)),
+    );
   }
 
   async tail(user: string, count: number): Promise<StoredEvent<P>[]> {
     if (count <= 0) return [];
     const [, logKey] = this.#keys(user);
     const rows = await this.#redis.xrevrange(logKey, '+', '-', 'COUNT', count);
-    return rows.map((r) => parseRow<P>(r)).reverse();
+    return this.#seen(user, rows.map((r) => parseRow<P>(r)).reverse());
   }
 
+  /** The user's last seq: the counter, or what this instance saw stored when Redis lost it since. */
   async head(user: string): Promise<number> {
     const [seqKey] = this.#keys(user);
     const v = await this.#redis.get(seqKey);
-    return v === null ? 0 : Number(v);
+    const head = Math.max(v === null ? 0 : Number(v), this.#heads.get(user) ?? 0);
+    if (head > 0) this.#remember(user, head);
+    return head;
+  }
+
+  #remember(user: string, seq: number): void {
+    const known = this.#heads.get(user) ?? 0;
+    this.#heads.delete(user);
+    this.#heads.set(user, Math.max(known, seq));
+    if (this.#heads.size > MAX_KNOWN_HEADS) this.#heads.delete(this.#heads.keys().next().value!);
+  }
+
+  #seen(user: string, evs: StoredEvent<P>[]): StoredEvent<P>[] {
+    const last = evs.at(-1);
+    if (last) this.#remember(user, last.seq);
+    return evs;
   }
 
   follow(listener: EventListener<P>): Unsubscribe {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identityProblem } from '../core/identity.js';
+import { identityProblem, wellFormedProblem } from '../core/identity.js';
 import { isCanonicalSymbol } from '../core/symbols.js';
 
 /** Shapes accepted by the service API and the exec.in NATS subjects (one definition for both). */
@@ -12,11 +12,24 @@ export const UserIdSchema = z.string().superRefine((s, ctx) => {
 
 const symbol = z.string().refine(isCanonicalSymbol, 'a canonical symbol such as AAPL, BRK.B or BTC-USD (upper case)');
 const finite = z.number().finite();
+/**
+ * 1-128 characters of well-formed Unicode: an id is the log's deduplication key, and Redis and
+ * JetStream's message id (a hash of its UTF-8 bytes) would take two ids that differ in a lone
+ * surrogate for one (test/private/execution-ids.test.ts).
+ */
+const storedId = z
+  .string()
+  .min(1)
+  .max(128)
+  .superRefine((s, ctx) => {
+    const problem = wellFormedProblem(s);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const ExecutionSchema = z
   .object({
-    id: z.string().min(1).max(128).describe('unique execution id: a repeated id is stored and delivered once'),
-    order: z.string().min(1).max(128),
+    id: storedId.describe('unique execution id: a repeated id is stored and delivered once'),
+    order: storedId,
     sym: symbol,
     side: z.enum(['buy', 'sell']),
     qty: finite.positive(),

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
-import { sliceRange, upsertSorted } from './bar-store.js';
+import { lowerBound, sliceRange, upsertSorted } from './bar-store.js';
 
 /** How long a read waits for a connection that is not ready before it fails. */
 const READ_WAIT_MS = 2000;
@@ -16,7 +16,7 @@ export interface RedisBarStoreOptions {
   keyPrefix?: string;
   /** how often pending bars are written, ms */
   flushMs?: number;
-  /** bars waiting for a flush; beyond it new bars are dropped (counted) while Redis is away */
+  /** bars waiting for a flush, across all channels; beyond it new bars are dropped (counted) while Redis is away */
   maxPendingBars?: number;
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
   /** client name shown by CLIENT LIST */
@@ -26,7 +26,7 @@ export interface RedisBarStoreOptions {
 export interface RedisBarStoreStats {
   puts: number;
   written: number;
-  /** bars lost: too many pending while Redis was unreachable, or in a failed flush */
+  /** bars lost: too many pending while Redis was unreachable, or pending when the store closed */
   dropped: number;
   flushes: number;
   errors: number;
@@ -38,7 +38,10 @@ export interface RedisBarStoreStats {
  * collected and written every `flushMs` in one MULTI per flush (remove any bar with the same
  * `t`, add the new one, trim the set to `windowBars`), so a reader never sees two bars for one
  * start. Reads merge the bars this process has not flushed yet (read-your-writes). Commands are
- * not queued while Redis is away (enableOfflineQueue off); pending bars are bounded.
+ * not queued while Redis is away (enableOfflineQueue off); pending bars are bounded. A flush that
+ * fails is written again with the next one (a closed bar is put once: a lost write would be a hole
+ * in the history for good). Bars are not kept once written: a Redis restarted without persistence
+ * has lost them (docs/operations.md, "Bar history store").
  */
 export class RedisBarStore implements BarStore {
   readonly stats: RedisBarStoreStats = { puts: 0, written: 0, dropped: 0, flushes: 0, errors: 0 };
@@ -93,6 +96,30 @@ export class RedisBarStore implements BarStore {
         }
         return multi;
       },
+      failed: (batch) => {
+        // written again with the next flush; a bar put since for the same start is newer and stays
+        let lost = 0;
+        for (const [channel, bars] of batch) {
+          let held = this.#pending.get(channel);
+          if (!held) this.#pending.set(channel, (held = []));
+          for (const bar of bars) {
+            const i = lowerBound(held, bar.t);
+            if (held[i]?.t === bar.t) continue;
+            if (this.#pendingCount >= this.#maxPending) {
+              lost++;
+              continue;
+            }
+            held.splice(i, 0, bar);
+            this.#pendingCount++;
+          }
+          if (held.length === 0) this.#pending.delete(channel);
+          if (held.length > this.#window) {
+            this.#pendingCount -= held.length - this.#window;
+            held.splice(0, held.length - this.#window);
+          }
+        }
+        return lost;
+      },
     });
   }
 
@@ -109,13 +136,13 @@ export class RedisBarStore implements BarStore {
     if (this.#closed) return;
     this.stats.puts++;
     let bars = this.#pending.get(channel);
-    if (!bars) {
-      if (this.#pendingCount >= this.#maxPending) {
-        this.stats.dropped++;
-        return;
-      }
-      this.#pending.set(channel, (bars = []));
+    // over the bound, only a bar that replaces a held one (same start) is taken: the bound is on
+    // bars across every channel (a busy channel holds up to windowBars, and an outage is long)
+    if (this.#pendingCount >= this.#maxPending && !(bars && bars[lowerBound(bars, bar.t)]?.t === bar.t)) {
+      this.stats.dropped++;
+      return;
     }
+    if (!bars) this.#pending.set(channel, (bars = []));
     const before = bars.length;
     upsertSorted(bars, bar);
     if (bars.length > before) this.#pendingCount++;

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { freshFlight } from '../core/fresh-flight.js';
 import type { FeedState } from '../../feeds/sdk/adapter.js';
 import type { Gateway } from '../gateway/server.js';
 import type { TickPublisher } from '../ingest/tick-publisher.js';
@@ -58,6 +59,9 @@ export interface MetricsSources {
   /** the alert services of this process (the alert-service role): real-time and delayed market data */
   alerts?: { readonly realtime: AlertServiceMetrics; readonly delayed: AlertServiceMetrics };
 }
+
+/** Renders of /metrics start at least this far apart, however many scrapes arrive (src/core/fresh-flight.ts). */
+export const RENDER_MIN_GAP_MS = 100;
 
 export interface EngineMetrics {
   readonly registry: Registry;
@@ -333,7 +337,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   counter('tickwire_store_writes_coalesced_total', 'Last values replaced by a newer one before they were written', (s) => s.store?.stats?.coalesced);
   counter(
     'tickwire_store_writes_dropped_total',
-    'Last values lost (store unreachable during a write, or too many pending keys)',
+    'Last values lost (new keys over redis.maxPendingKeys while the store is unreachable, or pending at shutdown)',
     (s) => s.store?.stats?.dropped,
   );
   counter('tickwire_store_errors_total', 'Store writes or reads that failed', (s) => s.store?.stats?.errors);
@@ -386,7 +390,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     registry,
     sources,
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    // unauthenticated on the gateway port: a flood of scrapes shares renders (at most one per
+    // RENDER_MIN_GAP_MS), and an answer is never from a render older than its request
+    render: freshFlight(() => registry.metrics(), RENDER_MIN_GAP_MS),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from '../store/redis-connection.js';
+import { ANSWER_TIMEOUTS, createRedis } from '../store/redis-connection.js';
 import type { PositionBook } from './positions.js';
 
 /**
@@ -48,7 +48,7 @@ export class RedisPositionStore implements PositionStore {
 
   constructor(url: string, prefix: string) {
     this.#prefix = prefix;
-    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio' });
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio', ...ANSWER_TIMEOUTS });
     this.#redis.on('error', () => undefined);
   }
 

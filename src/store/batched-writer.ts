@@ -1,10 +1,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { createRedis } from './redis-connection.js';
+import { ANSWER_TIMEOUTS, createRedis } from './redis-connection.js';
 
 /**
  * A Redis connection for a store that writes in batches: commands are never queued by the client
  * while Redis is away (enableOfflineQueue off, so an outage cannot grow memory), a command fails
- * after one retry, and the client reconnects forever, backing off to 2 s.
+ * after one retry or when Redis has not answered it in time (ANSWER_TIMEOUTS), a connection that has not answered for as long is
+ * dropped, and the client reconnects forever, backing off to 2 s.
  */
 export function createStoreRedis(url: string, connectionName: string): Redis {
   return createRedis(url, {
@@ -12,6 +13,7 @@ export function createStoreRedis(url: string, connectionName: string): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
+    ...ANSWER_TIMEOUTS,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   });
 }
@@ -20,7 +22,7 @@ export function createStoreRedis(url: string, connectionName: string): Redis {
 export interface BatchedWriterStats {
   /** items written */
   written: number;
-  /** items lost in a flush that failed */
+  /** items lost: in a flush that failed (when the store does not take them back), or held at close */
   dropped: number;
   /** pipelines (or MULTIs) sent */
   flushes: number;
@@ -36,6 +38,12 @@ export interface BatchedWriterOptions<B> {
   take(): { batch: B; count: number } | undefined;
   /** queues the batch's commands on a pipeline or a MULTI of `redis` */
   commands(batch: B): ChainableCommander;
+  /**
+   * A flush failed: the store takes the batch back to write it with the next flush (items it
+   * holds a newer version of stay newer) and answers how many items it gave up (counted in
+   * `dropped`). Without it the batch is dropped.
+   */
+  failed?(batch: B): number;
   stats: BatchedWriterStats;
 }
 
@@ -43,12 +51,21 @@ export interface BatchedWriterOptions<B> {
  * The write side of a store whose writes never wait (style.md §2, "batch writes"): put() adds to a
  * pending batch in the store, and this writer takes that batch every `flushMs` and sends it in one
  * round trip, one flush in flight at a time, only while connected. A flush that fails is counted
- * (`errors`, its items in `dropped`) and not retried. Used by RedisLastValueStore and
- * RedisBarStore (src/history).
+ * (`errors`) and handed back to the store (`failed`), which writes it again with the next flush:
+ * a value is never lost to a failed write while its process runs. Used by RedisLastValueStore
+ * and RedisBarStore (src/history).
  */
+/**
+ * How often an idle store connection (a gateway's, which only reads on a subscribe) sends a PING:
+ * a Redis that stops answering is only noticed while a command waits (ANSWER_TIMEOUTS), and
+ * `/ready` must not say the store is fine meanwhile.
+ */
+const HEARTBEAT_MS = 2000;
+
 export class BatchedWriter<B> {
   readonly #o: BatchedWriterOptions<B>;
   readonly #timer: NodeJS.Timeout;
+  readonly #heartbeat: NodeJS.Timeout;
   #inFlight: Promise<void> | undefined;
   #writing: B | undefined;
   #closed = false;
@@ -57,6 +74,10 @@ export class BatchedWriter<B> {
     this.#o = opts;
     this.#timer = setInterval(() => void this.flush(), opts.flushMs);
     this.#timer.unref();
+    this.#heartbeat = setInterval(() => {
+      if (this.ready && !this.#inFlight) opts.redis.ping().catch(() => undefined); // a failure drops the connection
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
   }
 
   get ready(): boolean {
@@ -109,7 +130,7 @@ export class BatchedWriter<B> {
       stats.written += count;
     } catch {
       stats.errors++;
-      stats.dropped += count;
+      stats.dropped += this.#o.failed ? this.#o.failed(batch) : count;
     }
   }
 
@@ -120,6 +141,7 @@ export class BatchedWriter<B> {
    */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#heartbeat);
     try {
       await this.#inFlight;
       await this.flush();

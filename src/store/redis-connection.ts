@@ -16,6 +16,16 @@ import type { SentinelTarget } from '../core/redis-url.js';
 // parameter, which strict optional property types refuse; tickwire never sets it
 type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
 
+/**
+ * For the clients of the stores (last values, bars, alert rules, positions), which never send a
+ * blocking command: how long a command waits for Redis's answer before it fails, and how long a
+ * connection may go without a byte from Redis while commands wait before it is dropped and opened
+ * again. A Redis that stops answering (hung, paused, or behind a dead network path, where the
+ * socket stays open for the kernel's retransmission timeout: about 15 minutes) must not hold a
+ * read, a write or a commit forever, nor look ready meanwhile.
+ */
+export const ANSWER_TIMEOUTS = { commandTimeout: 5000, socketTimeout: 5000 } as const;
+
 /** how long a client waits for a sentinel's answer to "which server is the primary?" */
 const SENTINEL_ANSWER_TIMEOUT_MS = 5000;
 

@@ -26,12 +26,14 @@ export interface RedisLastValueStoreStats {
   written: number;
   /** values replaced by a newer put for the same key before they were flushed */
   coalesced: number;
-  /** values lost: rejected because too many keys were pending, or in a flush that failed */
+  /** values lost: rejected because too many keys were pending, or pending when the store closed */
   dropped: number;
   /** MSET pipelines sent */
   flushes: number;
-  /** flushes or reads that failed */
+  /** flushes or reads that failed (a failed flush is written again) */
   errors: number;
+  /** reconnections after which every held key was written again */
+  rewrites: number;
 }
 
 /**
@@ -40,15 +42,24 @@ export interface RedisLastValueStoreStats {
  * Writes never wait: put() records the latest payload per key and a timer flushes them every
  * `flushMs` with MSET in one pipeline, one flush in flight at a time. While Redis is unreachable
  * the pending map keeps only the latest value per key (bounded by `maxPendingKeys`) and is
- * written when the connection is back; a flush that fails mid-way is counted in `dropped` and not
- * retried (the next tick for that key supersedes it anyway). Commands are never queued by the
- * client while disconnected (enableOfflineQueue off), so an outage cannot grow memory.
+ * written when the connection is back. Commands are never queued by the client while
+ * disconnected (enableOfflineQueue off), so an outage cannot grow memory.
+ *
+ * The store keeps the latest value of every key it was given (one per channel this process
+ * publishes, as the memory store does) so that Redis never stays behind it: a flush that fails is
+ * written again with the next one, and after every reconnection every key is written again,
+ * because the Redis it reaches may have lost them (restarted without persistence, or a replica
+ * promoted by Sentinel before the last writes reached it). A status or a daily bar, which tick
+ * rarely, would otherwise be missing or stale in snapshots until they change.
  */
 export class RedisLastValueStore implements LastValueStore {
-  readonly stats: RedisLastValueStoreStats = { puts: 0, written: 0, coalesced: 0, dropped: 0, flushes: 0, errors: 0 };
+  readonly stats: RedisLastValueStoreStats = { puts: 0, written: 0, coalesced: 0, dropped: 0, flushes: 0, errors: 0, rewrites: 0 };
   readonly redis: Redis;
   readonly keyPrefix: string;
   #pending = new Map<string, Uint8Array>();
+  /** the latest value sent for every key (what Redis must hold), written again after a reconnection; newer ones are pending */
+  readonly #held = new Map<string, Uint8Array>();
+  #connectedOnce = false;
   readonly #maxPending: number;
   readonly #batchKeys: number;
   readonly #writer: BatchedWriter<Map<string, Uint8Array>>;
@@ -63,6 +74,8 @@ export class RedisLastValueStore implements LastValueStore {
     this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-last-values');
     this.redis.on('ready', () => {
       this.#wasReady = true;
+      if (this.#connectedOnce) this.#rewriteHeld();
+      this.#connectedOnce = true;
       log?.info({ store: 'redis' }, 'redis last-value store connected');
     });
     this.redis.on('error', (err: Error) => {
@@ -88,7 +101,11 @@ export class RedisLastValueStore implements LastValueStore {
         const pipeline = this.redis.pipeline();
         let args: (string | Buffer)[] = [];
         for (const [key, payload] of batch) {
-          args.push(this.keyPrefix + key, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+          // a copy of its own: a bus payload is a view into the encoder's shared 8 KiB buffer, which
+          // a value held for days (a status, a daily bar) would otherwise keep alive whole
+          const own = new Uint8Array(payload); // (Buffer#slice would be a view)
+          this.#held.set(key, own);
+          args.push(this.keyPrefix + key, Buffer.from(own.buffer, own.byteOffset, own.byteLength));
           if (args.length >= this.#batchKeys * 2) {
             pipeline.mset(...args);
             args = [];
@@ -97,7 +114,18 @@ export class RedisLastValueStore implements LastValueStore {
         if (args.length > 0) pipeline.mset(...args);
         return pipeline;
       },
+      failed: (batch) => {
+        // written again with the next flush, unless a newer value is pending already
+        for (const [key, payload] of batch) if (!this.#pending.has(key)) this.#pending.set(key, payload);
+        return 0;
+      },
     });
+  }
+
+  /** After a reconnection: every key to be written again (the values pending stay the newest). */
+  #rewriteHeld(): void {
+    this.stats.rewrites++;
+    for (const [key, payload] of this.#held) if (!this.#pending.has(key)) this.#pending.set(key, payload);
   }
 
   get ready(): boolean {
@@ -164,6 +192,7 @@ export class RedisLastValueStore implements LastValueStore {
       this.#closed = true;
       this.stats.dropped += this.#pending.size; // Redis unreachable at shutdown
       this.#pending.clear();
+      this.#held.clear();
       await closeStoreRedis(this.redis);
     }
   }

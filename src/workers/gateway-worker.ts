@@ -13,7 +13,9 @@ import { loadConfig } from '../core/config.js';
 import { ConfigError, TickwireError } from '../core/errors.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
+import { freshFlight } from '../core/fresh-flight.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
+import { RENDER_MIN_GAP_MS } from '../ops/metrics.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { WorkerBus } from './port-bus.js';
@@ -105,7 +107,8 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
     registry: local.registry,
     sources: local.sources,
     contentType: local.contentType,
-    render: () => gather<string>('metrics'),
+    // a gather from every worker and a merge on the main thread: shared by concurrent scrapes
+    render: freshFlight(() => gather<string>('metrics'), RENDER_MIN_GAP_MS),
   }),
 });
 

@@ -112,7 +112,8 @@ export interface ClientOptions {
   fallback?: boolean | FallbackOptions;
   /**
    * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
-   * latest-value channels (docs/protocol.md#visibility). Default: true where `document` exists.
+   * latest-value channels (docs/protocol.md#visibility), from connect() until close(). Default:
+   * true where `document` exists.
    */
   trackPageVisibility?: boolean;
 }
@@ -212,6 +213,19 @@ export interface EpochEvent {
   current: number;
 }
 
+/**
+ * `executions` / `notifications`: the server's log started again below the resume point (an
+ * embedded engine's memory log after a restart, a store that lost its data). The replay sends
+ * what the new log holds, numbered from 1 again; the client follows the new numbering from here.
+ */
+export interface ResetEvent {
+  channel: string;
+  /** the resume point sent (the last seq seen) */
+  since: number;
+  /** the seq that came, at or below it */
+  received: number;
+}
+
 export interface ClientEvents {
   state: { state: ConnectionState; previous: ConnectionState };
   welcome: WelcomeFrame;
@@ -235,6 +249,8 @@ export interface ClientEvents {
   gap: GapEvent;
   /** the feed epoch (`ep`) of a trade/quote channel changed: the source restarted or switched */
   epoch: EpochEvent;
+  /** a durable channel's log started again below the resume point (see ResetEvent) */
+  reset: ResetEvent;
   rejected: RejectedChannel;
   latency: LatencySample;
   error: TickwireClientError;
@@ -271,6 +287,8 @@ interface ChannelState {
   refreshing: boolean;
   /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
   replayStart?: boolean;
+  /** durable channels: the `since` of that subscribe (undefined when it had none) */
+  replaySince?: number | undefined;
   /** durable channels: the resume point a gap was reported and asked again for */
   holeAt?: number;
 }
@@ -352,7 +370,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** the page is hidden (setPageVisible / document.visibilityState) */
   #pageHidden = false;
   #stopPageTracking: (() => void) | undefined;
-  #stopOnline: (() => void) | undefined;
   /** a transport error was emitted for the current outage: one error per outage, not per retry */
   #outageReported = false;
   /** the token of the current connection (or attempt) */
@@ -363,8 +380,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   constructor(options: ClientOptions) {
     super();
     // a URL that is not one would fail every attempt, retried for ever: say so now
-    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url))
-      throw new TypeError(`TickwireClient: options.url must be a ws:// or wss:// URL, got ${JSON.stringify(options?.url)}`);
+    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) throw new TypeError(`TickwireClient: options.url is not a ws(s):// URL: "${options?.url}"`);
     const f = options.fallback;
     if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
       throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
@@ -374,18 +390,36 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
-    this.#trackPage();
   }
 
-  /** Follow `document.visibilityState` (from construction, and again on a connect() after close()). */
+  /**
+   * Follow `document.visibilityState`, and the `online` event (the network is back: retry now,
+   * not at the end of a backoff delay), from connect() until close(): a client made and never
+   * connected (a render React throws away) leaves no listener behind.
+   */
   #trackPage(): void {
-    const doc = (globalThis as { document?: PageDocument }).document;
-    if (!this.#stopPageTracking && doc && (this.options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
-      const onChange = (): void => void this.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
-      doc.addEventListener('visibilitychange', onChange);
-      this.#pageHidden = doc.visibilityState === 'hidden';
-      this.#stopPageTracking = () => doc.removeEventListener('visibilitychange', onChange);
-    }
+    if (this.#stopPageTracking) return;
+    const g = globalThis as {
+      document?: PageDocument;
+      addEventListener?: (type: 'online', listener: () => void) => void;
+      removeEventListener?: (type: 'online', listener: () => void) => void;
+    };
+    const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
+    const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
+    const onOnline = (): void => {
+      if (this.#reconnectTimer) {
+        clearTimeout(this.#reconnectTimer);
+        this.#reconnectTimer = undefined;
+        void this.#open();
+      }
+    };
+    doc?.addEventListener('visibilitychange', onChange);
+    if (doc) this.#pageHidden = doc.visibilityState === 'hidden';
+    g.addEventListener?.('online', onOnline);
+    this.#stopPageTracking = () => {
+      doc?.removeEventListener('visibilitychange', onChange);
+      g.removeEventListener?.('online', onOnline);
+    };
   }
 
   /** false while the page is hidden (as last told by setPageVisible or the document) */
@@ -500,21 +534,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
       this.#trackPage();
-      // the network is back (a browser's `online` event): retry now, not at the end of a backoff delay
-      const g = globalThis as {
-        addEventListener?: (type: 'online', listener: () => void) => void;
-        removeEventListener?: (type: 'online', listener: () => void) => void;
-      };
-      if (!this.#stopOnline && typeof g.addEventListener === 'function') {
-        const onOnline = (): void => {
-          if (!this.#reconnectTimer) return;
-          clearTimeout(this.#reconnectTimer);
-          this.#reconnectTimer = undefined;
-          void this.#open();
-        };
-        g.addEventListener('online', onOnline);
-        this.#stopOnline = () => g.removeEventListener?.('online', onOnline);
-      }
       this.#backoff?.reset();
       this.#attempts = this.#wsFailures = 0;
       void this.#open();
@@ -526,8 +545,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   close(): Promise<void> {
     this.#closing = true;
     this.#stopPageTracking?.();
-    this.#stopOnline?.();
-    this.#stopPageTracking = this.#stopOnline = undefined;
+    this.#stopPageTracking = undefined;
     this.#clearTimers();
     const ws = this.#ws;
     this.#ws = undefined;
@@ -1346,7 +1364,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
         const st = this.#channels.get(c);
         if (!st) continue;
         st.refreshing = false;
-        if (isResumable(c)) st.replayStart = true;
+        if (isResumable(c)) {
+          st.replayStart = true;
+          st.replaySince = (p.frame as OutgoingSubscribe).since;
+        }
       }
       const result: SubscribeResult = {
         subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
@@ -1406,6 +1427,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (seq !== undefined) {
       if (isResumable(ch)) {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
+        if (st.replayStart && st.replaySince !== undefined && seq <= st.replaySince) {
+          // the first item of a replay after `since` is above it, unless the server's log
+          // started again below it: follow the new numbering (docs/client-sdk.md#reconnect)
+          this.emit('reset', { channel: ch, since: st.replaySince, received: seq });
+          st.lastSeq = undefined;
+          delete st.holeAt;
+        }
         if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
         if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
           if (st.refreshing) return;

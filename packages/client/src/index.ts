@@ -15,6 +15,7 @@ export {
   type GapEvent,
   type LatencySample,
   type ReconnectEvent,
+  type ResetEvent,
   type SubscribeOptions,
   type SubscribeResult,
   type TokenSource,

@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisAlertStore } from '../../src/alerts/alert-store.js';
+import { RedisBarStore } from '../../src/history/redis-bar-store.js';
+import { RedisPositionStore } from '../../src/portfolio/position-store.js';
+import type { StoredBar } from '../../src/history/bar-store.js';
+import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
+import { TcpProxy } from '../faults/tcp-proxy.js';
+import { startRedis } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The Redis stores of last values and bars against a Redis that misbehaves: one that stops
+ * answering (hung, or a dead network path: the socket stays open) and one restarted empty (the
+ * documented deployment runs Redis without persistence).
+ */
+type RedisServer = Awaited<ReturnType<typeof startRedis>>;
+
+let redis: RedisServer;
+const cleanups: (() => Promise<unknown>)[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(async () => {
+  await Promise.allSettled(cleanups.splice(0).map((f) => f()));
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+const prefix = (): string => `f:${randomBytes(4).toString('hex')}:`;
+const bar = (t: number): StoredBar => ({ t, iv: 60_000, o: 1, h: 2, l: 0.5, c: 1.5, v: 10, n: 3, closed: true });
+
+/** how `p` settled; fails when it has not settled in 20 s (a command waiting on a Redis that does not answer) */
+async function outcome(p: Promise<unknown>): Promise<'resolved' | 'rejected'> {
+  let state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  p.then(
+    () => (state = 'resolved'),
+    () => (state = 'rejected'),
+  );
+  await waitFor(() => state !== 'pending', { what: 'the command to settle (it must not wait forever on a Redis that does not answer)', timeout: 20_000 });
+  return state as 'resolved' | 'rejected';
+}
+
+describe('a Redis that stops answering (socket open, no replies)', { timeout: 60_000 }, () => {
+  it('last values: a snapshot read fails instead of waiting forever, the store reports not ready, and resumes when Redis answers again', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20 });
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    expect(await store.waitReady(5000)).toBe(true);
+    store.put('quote:A', Uint8Array.of(1));
+    await store.flush();
+    expect(store.stats.written).toBe(1);
+
+    proxy.mode = 'stall';
+    expect(await outcome(store.getMany(['quote:A']))).toBe('rejected');
+    // the dead connection is given up (and retried): /ready must not say the store is fine
+    await waitFor(() => !store.ready, { what: 'the store to report not ready', timeout: 20_000 });
+
+    store.put('quote:A', Uint8Array.of(2));
+    proxy.mode = 'pass';
+    proxy.drop(); // the stalled connections are dead; new ones pass
+    await waitFor(() => store.ready, { what: 'the store to reconnect', timeout: 20_000 });
+    const v = await waitFor(
+      async () => {
+        const [x] = await store.redis.mgetBuffer(store.keyPrefix + 'quote:A');
+        return x?.[0] === 2 ? x : undefined;
+      },
+      { what: 'the value put while Redis hung to be written', timeout: 20_000 },
+    );
+    expect([...v]).toEqual([2]);
+  });
+
+  it('last values read by a gateway only (no writes, no reads): the store still notices and reports not ready (/ready)', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20 });
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    expect(await store.waitReady(5000)).toBe(true);
+    proxy.mode = 'stall';
+    await waitFor(() => !store.ready, { what: 'the idle store to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the store to reconnect', timeout: 20_000 });
+  });
+
+  it('bars: a `history` read fails instead of waiting forever (the subscriber then gets what the hub has seen)', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisBarStore({ url: `redis://127.0.0.1:${proxy.port}`, windowBars: 10, keyPrefix: prefix(), flushMs: 20 });
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    expect(await store.waitReady(5000)).toBe(true);
+    store.put('bar.1m:A', bar(60_000));
+    await store.flush();
+    proxy.mode = 'stall';
+    expect(await outcome(store.range('bar.1m:A', { limit: 5 }))).toBe('rejected');
+    await waitFor(() => !store.ready, { what: 'the bar store to report not ready', timeout: 20_000 });
+  });
+
+  it('alert rules: a commit fails instead of waiting forever (the alert service keeps the batch and retries it), and the store reports not ready', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the alert store to connect', timeout: 5000 });
+    await store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 1 }], firings: [] });
+    proxy.mode = 'stall';
+    expect(await outcome(store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 2 }], firings: [] }))).toBe('rejected');
+    await waitFor(() => !store.ready, { what: 'the alert store to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the alert store to reconnect', timeout: 20_000 });
+    await store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 3 }], firings: [] });
+    expect((await store.load()).marks).toEqual([{ stream: 'A|trade', value: 3 }]);
+  });
+
+  it('positions: a save fails instead of waiting forever (the portfolio queue would stall for every user)', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    const book = { user: 'u', ccy: 'USD', seq: 1, day: 0, positions: {}, updatedAt: 0 };
+    await store.save(book);
+    proxy.mode = 'stall';
+    expect(await outcome(store.save({ ...book, seq: 2 }))).toBe('rejected');
+    await waitFor(() => !store.ready, { what: 'the position store to report not ready', timeout: 20_000 });
+  });
+});
+
+describe('Redis restarted empty (no persistence, as docker-compose.yml runs it)', { timeout: 60_000 }, () => {
+  it('every last value this process wrote is written again once Redis is back, not only the keys that tick again', async () => {
+    const store = new RedisLastValueStore({ url: redis.url, keyPrefix: prefix(), flushMs: 20 });
+    cleanups.push(() => store.close());
+    expect(await store.waitReady(5000)).toBe(true);
+    // a status changes rarely (once a session), a daily bar once a day
+    store.put('status:A', Uint8Array.of(1));
+    store.put('bar.1d:A', Uint8Array.of(2));
+    store.put('quote:A', Uint8Array.of(3));
+    await store.flush();
+    expect(store.stats.written).toBe(3);
+
+    await redis.stop();
+    await waitFor(() => !store.ready, { timeout: 15_000 });
+    await redis.start(); // empty
+    await waitFor(() => store.ready, { timeout: 15_000 });
+    store.put('quote:A', Uint8Array.of(4)); // only the quote ticks again
+
+    const reader = new RedisLastValueStore({ url: redis.url, keyPrefix: store.keyPrefix });
+    cleanups.push(() => reader.close());
+    expect(await reader.waitReady(5000)).toBe(true);
+    const got = await waitFor(
+      async () => {
+        const v = await reader.getMany(['status:A', 'bar.1d:A', 'quote:A']);
+        return v.every((x) => x !== undefined) && v[2]![0] === 4 ? v : undefined;
+      },
+      { what: 'every key written again to the restarted Redis', timeout: 15_000 },
+    );
+    expect(got.map((x) => [...x!])).toEqual([[1], [2], [4]]);
+    expect(store.stats.rewrites).toBeGreaterThanOrEqual(1);
+    expect(store.stats.dropped).toBe(0);
+  });
+});
+
+describe('a write Redis refuses (OOM at maxmemory, READONLY, ...)', { timeout: 60_000 }, () => {
+  /** Redis refuses writes while this runs: maxmemory below what it uses, policy noeviction */
+  async function refusingWrites<T>(store: { redis: RedisLastValueStore['redis'] }, during: () => Promise<T>): Promise<T> {
+    await store.redis.config('SET', 'maxmemory-policy', 'noeviction');
+    await store.redis.config('SET', 'maxmemory', '1');
+    try {
+      return await during();
+    } finally {
+      await store.redis.config('SET', 'maxmemory', '0');
+    }
+  }
+
+  it('last values: the failed batch is written with the next flush, and a newer value put meanwhile wins', async () => {
+    const store = new RedisLastValueStore({ url: redis.url, keyPrefix: prefix(), flushMs: 60_000 });
+    cleanups.push(() => store.close());
+    expect(await store.waitReady(5000)).toBe(true);
+    store.put('status:A', Uint8Array.of(1));
+    store.put('quote:A', Uint8Array.of(1));
+    await refusingWrites(store, async () => {
+      await store.flush();
+      expect(store.stats.errors).toBe(1);
+      store.put('quote:A', Uint8Array.of(2)); // newer than the failed batch's
+    });
+    await store.flush();
+    const [status, quote] = await store.redis.mgetBuffer(store.keyPrefix + 'status:A', store.keyPrefix + 'quote:A');
+    expect([status?.[0], quote?.[0]]).toEqual([1, 2]);
+    expect(store.stats.dropped).toBe(0);
+  });
+
+  it('bars: the failed batch is written with the next flush (a closed bar is put only once), a corrected bar put meanwhile wins', async () => {
+    const store = new RedisBarStore({ url: redis.url, windowBars: 10, keyPrefix: prefix(), flushMs: 60_000 });
+    cleanups.push(() => store.close());
+    expect(await store.waitReady(5000)).toBe(true);
+    store.put('bar.1m:A', bar(60_000));
+    store.put('bar.1m:A', bar(120_000));
+    await refusingWrites(store, async () => {
+      await store.flush();
+      expect(store.stats.errors).toBe(1);
+      store.put('bar.1m:A', { ...bar(120_000), c: 9, corrected: true });
+    });
+    await store.flush();
+    const reader = new RedisBarStore({ url: redis.url, windowBars: 10, keyPrefix: store.keyPrefix });
+    cleanups.push(() => reader.close());
+    expect(await reader.waitReady(5000)).toBe(true);
+    const bars = await reader.range('bar.1m:A', { limit: 10 });
+    expect(bars.map((b) => [b.t, b.c])).toEqual([
+      [60_000, 1.5],
+      [120_000, 9],
+    ]);
+    expect(store.stats.dropped).toBe(0);
+  });
+});
+
+describe('bars waiting for a flush', { timeout: 60_000 }, () => {
+  it('pending bars are bounded by maxPendingBars across all channels, the new ones over it dropped and counted', async () => {
+    const store = new RedisBarStore({ url: redis.url, windowBars: 1000, keyPrefix: prefix(), flushMs: 60_000, maxPendingBars: 5 });
+    cleanups.push(() => store.close());
+    expect(await store.waitReady(5000)).toBe(true);
+    // one busy channel (a 1 s bar per second for the whole outage) and a second one
+    for (let i = 1; i <= 20; i++) store.put('bar.1s:A', bar(i * 1000));
+    store.put('bar.1s:B', bar(1000));
+    store.put('bar.1s:A', { ...bar(3000), c: 7, corrected: true }); // replaces a held bar: always taken
+    expect(store.stats.dropped).toBe(16);
+    const held = await store.range('bar.1s:A', { limit: 100 });
+    expect(held.map((b) => [b.t, b.c])).toEqual([
+      [1000, 1.5],
+      [2000, 1.5],
+      [3000, 7],
+      [4000, 1.5],
+      [5000, 1.5],
+    ]);
+  });
+});
