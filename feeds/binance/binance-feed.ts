@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
-import type { TickInput } from '../sdk/adapter.js';
+import type { FeedContext, TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
@@ -35,6 +35,13 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * the missing ones, emits them in id order, then the held ones (`recoverTrades`). Missing trades
  * REST no longer has are counted as a gap.
  */
+/**
+ * The shortest statusPollMs: one exchangeInfo request (weight 20, REST "Exchange information")
+ * every 5 s is 240 weight a minute, 4 % of the documented REQUEST_WEIGHT limit of 6000 a minute
+ * per IP (ENUM definitions, Rate limiters: REQUEST_WEIGHT, MINUTE, 6000). The default, one a
+ * minute, is 20.
+ */
+const MIN_STATUS_POLL_MS = 5000;
 export const BinanceOptionsSchema = z
   .object({
     ...commonFeedFields,
@@ -56,6 +63,14 @@ export const BinanceOptionsSchema = z
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
     depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
+    statusPollMs: z
+      .number()
+      .int()
+      .refine((v) => v === 0 || v >= MIN_STATUS_POLL_MS, `0 (off) or at least ${MIN_STATUS_POLL_MS} ms`)
+      .default(60_000)
+      .describe(
+        "how often each symbol's trading status is read from REST GET /api/v3/exchangeInfo (weight 20 a request, all the feed's symbols in one); 0 = never",
+      ),
     timeUnit: z
       .enum(['MICROSECOND', 'MILLISECOND'])
       .default('MICROSECOND')
@@ -101,6 +116,16 @@ export class BinanceFeed extends StreamFeed {
   #recovered = 0;
   /** subscribe/unsubscribe messages, paced to the provider's rate limit */
   readonly #outbox = new PacedSender(MAX_REQUESTS, RATE_WINDOW_MS);
+  // trading status from REST exchangeInfo (see #pollStatus)
+  #statusTimer: NodeJS.Timeout | undefined;
+  #statusDueAt = 0;
+  #statusRunning = false;
+  #statusStopped = true;
+  #lastStatusPoll = -Infinity;
+  /** per canonical symbol: the exchangeInfo `status` last published (absent: TRADING, nothing published) */
+  readonly #statusPublished = new Map<string, string>();
+  /** provider symbols (upper case) exchangeInfo does not know: left out of later requests */
+  readonly #unknownSymbols = new Set<string>();
 
   constructor(id: string, opts: BinanceOptions) {
     super(
@@ -153,6 +178,8 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    // a symbol added gets its trading status soon, not only at the next regular poll
+    this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
     this.#outbox.send(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
@@ -161,12 +188,29 @@ export class BinanceFeed extends StreamFeed {
       this.#depth.delete(s);
       // trades made while a symbol is not subscribed are not ours to recover later
       this.#lastTradeId.delete(s);
+      this.#statusPublished.delete(s);
       this.#resume.delete(s);
     }
     this.#outbox.send(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
   }
 
+  override async start(ctx: FeedContext): Promise<void> {
+    await super.start(ctx);
+    this.#statusStopped = false;
+    ctx.signal.addEventListener('abort', () => this.#stopStatus(), { once: true });
+    if (this.#opts.statusPollMs === 0) return;
+    if (this.#restBase() === undefined) {
+      ctx.log.info(
+        { feed: this.id },
+        'binance: no restUrl for the custom url: trading status is not read (set restUrl to read it from GET /api/v3/exchangeInfo)',
+      );
+      return;
+    }
+    this.#scheduleStatus(0);
+  }
+
   override async stop(): Promise<void> {
+    this.#stopStatus();
     this.#outbox.clear();
     await super.stop();
   }
@@ -304,6 +348,116 @@ export class BinanceFeed extends StreamFeed {
       session.ctx.log.info({ feed: this.id, sym, trades: got.length }, `binance: ${got.length} trades of ${sym} made while disconnected recovered`);
     if (got.length < missing) this.#gap(sym, providerSym, missing - got.length, why || 'older than the 1000 most recent', session);
     for (const t of r.held ?? []) if (Number(t.id) > (this.#lastTradeId.get(sym) ?? -1)) this.#emitTrade(t, session);
+  }
+
+  /** Read the trading status now, whatever the schedule (for tests); resolves when it is applied. */
+  async pollStatusNow(): Promise<void> {
+    if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    this.#statusTimer = undefined;
+    await this.#pollStatus();
+  }
+
+  #stopStatus(): void {
+    this.#statusStopped = true;
+    if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    this.#statusTimer = undefined;
+  }
+
+  /** The next status poll in `delayMs`; `sooner` only moves an already planned one earlier. */
+  #scheduleStatus(delayMs: number, sooner = false): void {
+    if (this.#statusStopped || this.#opts.statusPollMs === 0 || this.#restBase() === undefined) return;
+    if (this.#statusRunning) return; // the poll under way schedules the next one
+    if (this.#statusTimer) {
+      if (!sooner || this.#statusDueAt <= Date.now() + delayMs) return;
+      clearTimeout(this.#statusTimer);
+    }
+    this.#statusDueAt = Date.now() + delayMs;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      void this.#pollStatus();
+    }, delayMs);
+    this.#statusTimer.unref();
+  }
+
+  /**
+   * Each symbol's trading status. Binance's WebSocket Streams have no status stream, so it is read
+   * from REST "Exchange information" (GET /api/v3/exchangeInfo, weight 20), every `statusPollMs`,
+   * for the feed's symbols only (`symbols`, a JSON array): `symbols[].status`, one of the values
+   * of ENUM definitions "Symbol status": TRADING, END_OF_DAY, HALT, BREAK, CANCEL_ONLY. The pages
+   * do not say what each does to matching: only TRADING is published as trading, every other
+   * value (and one added later) as halted, `code` the value. Only changes are published.
+   */
+  async #pollStatus(): Promise<void> {
+    const ctx = this.ctx;
+    const base = this.#restBase();
+    if (!ctx || base === undefined || this.#statusStopped) return;
+    this.#statusRunning = true;
+    this.#lastStatusPoll = Date.now();
+    let nextMs = this.#opts.statusPollMs;
+    try {
+      const wanted = new Map<string, string>();
+      for (const sym of this.runner.symbols) {
+        const S = this.#map.toProvider(sym).toUpperCase();
+        if (!this.#unknownSymbols.has(S)) wanted.set(S, sym);
+      }
+      for (const sym of this.#statusPublished.keys()) if (!this.runner.symbols.includes(sym)) this.#statusPublished.delete(sym);
+      if (wanted.size === 0) return;
+      let info = await this.#exchangeInfo(base, [...wanted.keys()]);
+      if (info === 'invalid symbol') {
+        // "If the value provided to symbol or symbols do not exist, the endpoint will throw an error": find which
+        info = await this.#exchangeInfo(base, undefined);
+        if (info === 'invalid symbol') throw new Error('exchangeInfo refused a request without symbols');
+        const listed = new Set(info.symbols.map((x) => String((x as Record<string, unknown>).symbol).toUpperCase()));
+        const missing = [...wanted.keys()].filter((S) => !listed.has(S));
+        for (const S of missing) this.#unknownSymbols.add(S);
+        if (missing.length > 0) {
+          const detail = `binance exchangeInfo does not know ${missing.join(', ')}: no trading status for ${missing.length === 1 ? 'it' : 'them'}; check feeds.${this.id}.symbols and symbolMap`;
+          ctx.metrics?.error(detail);
+          ctx.log.error({ feed: this.id }, detail);
+        }
+      }
+      this.#applyStatus(info, wanted, ctx);
+    } catch (err) {
+      const e = err as Error & { retryAfterMs?: number };
+      // 429/418: "back off and not spam the API" (LIMITS > IP Limits); Retry-After says how long
+      if (e.retryAfterMs !== undefined) nextMs = Math.max(nextMs, e.retryAfterMs);
+      const detail = `binance exchangeInfo: ${e.message}`;
+      ctx.metrics?.error(detail);
+      ctx.log.warn({ feed: this.id }, `${detail}; trading status read again in ${Math.round(nextMs / 1000)} s`);
+    } finally {
+      this.#statusRunning = false;
+      this.#scheduleStatus(nextMs);
+    }
+  }
+
+  async #exchangeInfo(base: string, symbols: string[] | undefined): Promise<{ serverTime: unknown; symbols: unknown[] } | 'invalid symbol'> {
+    // showPermissionSets=false: permissions are not read, so Binance need not send them [Exchange information]
+    const query = symbols ? `symbols=${encodeURIComponent(JSON.stringify(symbols))}&showPermissionSets=false` : 'showPermissionSets=false';
+    const res = await fetch(`${base}/api/v3/exchangeInfo?${query}`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    if (!res.ok) {
+      // Error Codes: -1121 "Invalid symbol."
+      if (res.status === 400 && body?.code === -1121) return 'invalid symbol';
+      const err = new Error(`HTTP ${res.status}${body?.msg ? ` (${String(body.msg)})` : ''}`) as Error & { retryAfterMs?: number };
+      if (res.status === 429 || res.status === 418) err.retryAfterMs = Math.max(1, Number(res.headers.get('retry-after')) || 60) * 1000;
+      throw err;
+    }
+    if (!body || !Array.isArray(body.symbols)) throw new Error('the answer has no symbols list');
+    return { serverTime: body.serverTime, symbols: body.symbols };
+  }
+
+  #applyStatus(info: { serverTime: unknown; symbols: unknown[] }, wanted: Map<string, string>, ctx: FeedContext): void {
+    // serverTime: ms [Exchange information, Response]; the status has no time of its own
+    const ts = typeof info.serverTime === 'number' && Number.isSafeInteger(info.serverTime) && info.serverTime > 0 ? toNs(info.serverTime, 'ms') : nowNs();
+    const current = new Set(this.runner.symbols);
+    for (const x of info.symbols as Record<string, unknown>[]) {
+      const sym = typeof x?.symbol === 'string' ? wanted.get(x.symbol.toUpperCase()) : undefined;
+      if (!sym || !current.has(sym) || typeof x.status !== 'string' || x.status === '') continue;
+      if ((this.#statusPublished.get(sym) ?? 'TRADING') === x.status) continue;
+      this.#statusPublished.set(sym, x.status);
+      if (x.status === 'TRADING') ctx.emit({ k: 'status', sym, status: 'trading', code: 'TRADING', ts });
+      else ctx.emit({ k: 'status', sym, status: 'halted', code: x.status, reason: `Binance symbol status ${x.status}`, ts });
+    }
   }
 
   #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {

@@ -12,6 +12,12 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * trades and book tickers for every subscribed stream every `pumpMs`. Times are milliseconds, or
  * microseconds (sub-millisecond digits included) on a connection whose URL has
  * `timeUnit=MICROSECOND` (General WSS information); the recorded frames are converted too.
+ *
+ * REST "Exchange information" (GET /api/v3/exchangeInfo): with `symbols` (a JSON array) it lists
+ * those symbols, each with its `status` (`symbolStatus`, default TRADING; `setSymbolStatus`
+ * changes one), shaped as the documented response; a symbol in `invalidSymbols` makes the whole
+ * request fail with 400 {"code": -1121, "msg": "Invalid symbol."}, as the page says it does.
+ * Without `symbols` it lists every symbol it knows (those asked about, minus the invalid ones).
  */
 export const BINANCE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/combined-stream.json', import.meta.url), 'utf8'));
 
@@ -45,6 +51,12 @@ export interface BinanceFakeOptions {
   staleSnapshots?: number;
   /** hold each depth snapshot answer this long (events buffer meanwhile) */
   snapshotDelayMs?: number;
+  /** `status` of symbols in exchangeInfo (default TRADING), e.g. `{BTCUSDT: 'HALT'}` */
+  symbolStatus?: Readonly<Record<string, string>>;
+  /** symbols exchangeInfo does not know: asking for one fails the request (-1121 Invalid symbol) */
+  invalidSymbols?: readonly string[];
+  /** answer every exchangeInfo request with this body as it is (a documented example) */
+  exchangeInfoBody?: unknown;
 }
 
 /**
@@ -147,6 +159,12 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   tradeRequests(): number;
   /** when each JSON request (SUBSCRIBE, ...) arrived (ms), oldest first */
   requestTimes(): number[];
+  /** change a symbol's `status` in exchangeInfo */
+  setSymbolStatus(symbol: string, status: string): void;
+  /** GET /api/v3/exchangeInfo requests answered so far: when (ms) and the `symbols` asked (undefined: all) */
+  exchangeInfoRequests(): { at: number; symbols: string[] | undefined }[];
+  /** answer the next `n` exchangeInfo requests with HTTP `status` (429: too many requests) and a Retry-After of `retryAfterS` */
+  failExchangeInfo(n: number, status: number, retryAfterS?: number): void;
 };
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
@@ -253,8 +271,61 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     },
     opts.depthMs ?? opts.pumpMs ?? 25,
   );
+  const symbolStatus = new Map(Object.entries(opts.symbolStatus ?? {}));
+  const invalid = new Set(opts.invalidSymbols ?? []);
+  const knownSymbols = new Set<string>();
+  const infoRequests: { at: number; symbols: string[] | undefined }[] = [];
+  const infoFailures = { n: 0, status: 429, retryAfterS: 0 };
+  // the documented exchangeInfo symbol, with this symbol's name and status
+  const infoSymbol = (symbol: string) => ({
+    symbol,
+    status: symbolStatus.get(symbol) ?? 'TRADING',
+    baseAsset: symbol.slice(0, 3),
+    baseAssetPrecision: 8,
+    quoteAsset: symbol.slice(3),
+    quotePrecision: 8,
+    quoteAssetPrecision: 8,
+    orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET'],
+    icebergAllowed: true,
+    ocoAllowed: true,
+    isSpotTradingAllowed: true,
+    isMarginTradingAllowed: true,
+    filters: [],
+    permissions: [],
+  });
   const rest: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname === '/api/v3/exchangeInfo') {
+      const raw = u.searchParams.get('symbols');
+      let asked: string[] | undefined;
+      try {
+        asked = raw === null ? undefined : (JSON.parse(raw) as string[]);
+        if (asked !== undefined && (!Array.isArray(asked) || asked.some((x) => typeof x !== 'string'))) throw new Error('not a list');
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: -1100, msg: 'Illegal characters found in parameter symbols.' }));
+        return;
+      }
+      infoRequests.push({ at: Date.now(), symbols: asked });
+      if (infoFailures.n > 0) {
+        infoFailures.n--;
+        const headers = { 'content-type': 'application/json', ...(infoFailures.retryAfterS ? { 'retry-after': String(infoFailures.retryAfterS) } : {}) };
+        res.writeHead(infoFailures.status, headers).end(JSON.stringify({ code: -1003, msg: 'Too many requests.' }));
+        return;
+      }
+      if (asked?.some((x) => invalid.has(x))) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: -1121, msg: 'Invalid symbol.' }));
+        return;
+      }
+      if (opts.exchangeInfoBody !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.exchangeInfoBody));
+        return;
+      }
+      for (const x of asked ?? []) knownSymbols.add(x);
+      const list = asked ?? [...new Set([...knownSymbols, ...symbolStatus.keys(), ...tradeLog.keys()])].filter((x) => !invalid.has(x));
+      const body = { timezone: 'UTC', serverTime: Date.now(), rateLimits: [], exchangeFilters: [], symbols: list.map(infoSymbol) };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      return;
+    }
     if (u.pathname === '/api/v3/trades') {
       // REST "Recent trades list": symbol, limit (default 500, max 1000); oldest first; times in ms,
       // or µs with the header X-MBX-TIME-UNIT: MICROSECOND
@@ -295,6 +366,9 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     },
     tradeRequests: () => tradeRequests,
     requestTimes: () => [...requestTimes],
+    setSymbolStatus: (symbol: string, status: string) => void symbolStatus.set(symbol, status),
+    exchangeInfoRequests: () => [...infoRequests],
+    failExchangeInfo: (n: number, status: number, retryAfterS = 0) => Object.assign(infoFailures, { n, status, retryAfterS }),
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();

@@ -35,6 +35,14 @@ import { parseL2Event } from './level2.js';
  * product's book is trusted only from its snapshot on: after a sequence gap, or a level2 message
  * that arrives late (its `sequence_num` not above the last), its updates are dropped until the
  * snapshot of the new subscription resets it.
+ *
+ * With `status` (the default) the `status` channel is subscribed for the feed's products: Coinbase
+ * "sends all products and currencies on a preset interval" ("WebSocket Channels" > Status
+ * Channel), each product with `id`, `status` and `status_message`. A product's trading status
+ * follows its `status`: `online` is trading; the page shows no other value and says nothing of
+ * them, so any other (`offline`, `delisted`, ...) is published as halted, `code` the value and
+ * `reason` its `status_message`. Only changes are published: a product that stays online gets
+ * no status tick.
  */
 export const CoinbaseOptionsSchema = z
   .object({
@@ -45,6 +53,10 @@ export const CoinbaseOptionsSchema = z
       .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
     book: z.boolean().default(false).describe('subscribe to the `level2` channel and emit order book ticks'),
+    status: z
+      .boolean()
+      .default(true)
+      .describe("subscribe to the `status` channel and publish each product's status (anything but `online` is halted) as its trading status"),
     recoverTrades: z
       .boolean()
       .default(true)
@@ -79,6 +91,16 @@ export class CoinbaseFeed extends StreamFeed {
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
+  /**
+   * canonical symbols wanted now. An unsubscribe can wait behind the rate limit (PacedSender) and
+   * Coinbase sends the product until it arrives: those messages are dropped, so nothing of a
+   * product is published after it was unsubscribed, and its snapshot state is not re-armed.
+   */
+  #active = new Set<string>();
+  /** per connection: the products of the opening subscription, until its first `subscriptions` confirmation */
+  #opening: readonly string[] | undefined;
+  /** per canonical symbol: the product `status` last published as its trading status (absent: online, nothing published) */
+  readonly #published = new Map<string, string>();
 
   constructor(id: string, opts: CoinbaseOptions) {
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000 }));
@@ -105,9 +127,9 @@ export class CoinbaseFeed extends StreamFeed {
     return this.#bookResyncs;
   }
 
-  /** the data channels: `channels`, and `level2` with `book` */
+  /** the data channels: `channels`, `level2` with `book`, `status` with `status` (resubscribed after a gap: its snapshot resyncs too) */
   #data(): string[] {
-    return this.#opts.book ? [...this.#opts.channels, 'level2'] : [...this.#opts.channels];
+    return [...this.#opts.channels, ...(this.#opts.book ? ['level2'] : []), ...(this.#opts.status ? ['status'] : [])];
   }
 
   #channels(): string[] {
@@ -125,18 +147,23 @@ export class CoinbaseFeed extends StreamFeed {
   }
 
   onOpen(session: StreamSession, symbols: readonly string[]): void {
+    this.#active = new Set(symbols);
+    this.#opening = [...symbols];
     this.#lastSeq = -1;
     this.#bookSynced = new Set();
     this.#send(session, 'subscribe', symbols, this.#channels());
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
     this.#send(session, 'subscribe', symbols, this.#channels());
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) {
+      this.#active.delete(s);
       this.#bookSynced.delete(s);
+      this.#published.delete(s);
       // trades made while a product is not subscribed are not ours: a later subscription starts afresh
       this.#since.delete(s);
     }
@@ -173,10 +200,19 @@ export class CoinbaseFeed extends StreamFeed {
     }
     const ts = typeof msg.timestamp === 'string' ? isoToNs(msg.timestamp) : undefined;
     switch (msg.channel) {
-      case 'subscriptions':
+      case 'subscriptions': {
         session.ready(`subscribed: ${Object.keys(msg.events?.[0]?.subscriptions ?? {}).join(', ')}`);
+        // products added or removed before this confirmation were not sent (the runner waits for ready): send them now
+        const opening = this.#opening;
+        this.#opening = undefined;
+        if (opening) this.reconcileSymbols(opening, session);
         return;
+      }
       case 'heartbeats':
+        return;
+      case 'status':
+        // a late status message is older than one already applied: skip it, as a late ticker
+        if (this.#opts.status && !late) this.#onStatus(msg, ts, session);
         return;
       case 'l2_data':
         if (this.#opts.book) this.#onLevel2(msg, late, ts, session);
@@ -198,7 +234,7 @@ export class CoinbaseFeed extends StreamFeed {
         // best_bid_quantity/best_ask_quantity (base currency); the message timestamp is the time.
         for (const ev of msg.events ?? []) {
           for (const tk of ev.tickers ?? []) {
-            const sym = this.#map.toCanonical(String(tk.product_id));
+            const sym = this.#ours(tk.product_id);
             if (!sym || tk.best_bid === undefined || tk.best_ask === undefined) continue;
             const bs = optionalDecimal(tk.best_bid_quantity, 'ticker.best_bid_quantity');
             const as = optionalDecimal(tk.best_ask_quantity, 'ticker.best_ask_quantity');
@@ -219,9 +255,35 @@ export class CoinbaseFeed extends StreamFeed {
     }
   }
 
+  /**
+   * "WebSocket Channels" > Status Channel: events of `products`, each with `id` (the product id),
+   * `status` and `status_message`. `online` is trading; any other value halted (see the class
+   * comment). A product without a `status` string is reported and left as it was.
+   */
+  #onStatus(msg: Record<string, any>, ts: bigint | undefined, session: StreamSession): void {
+    for (const ev of Array.isArray(msg.events) ? (msg.events as Record<string, any>[]) : []) {
+      for (const p of Array.isArray(ev.products) ? (ev.products as Record<string, unknown>[]) : []) {
+        const sym = this.#ours(p.id);
+        if (!sym) continue;
+        if (typeof p.status !== 'string' || p.status === '') {
+          const detail = `coinbase status ${String(p.id)}: no status (${JSON.stringify(p.status)}); its trading status is left as it was`;
+          session.ctx.metrics?.error(detail);
+          session.ctx.log.warn({ feed: this.id }, detail);
+          continue;
+        }
+        if ((this.#published.get(sym) ?? 'online') === p.status) continue;
+        this.#published.set(sym, p.status);
+        const message = typeof p.status_message === 'string' && p.status_message !== '' ? p.status_message : undefined;
+        const t = ts ?? nowNs();
+        if (p.status === 'online') session.ctx.emit({ k: 'status', sym, status: 'trading', code: 'online', ...(message ? { reason: message } : {}), ts: t });
+        else session.ctx.emit({ k: 'status', sym, status: 'halted', code: p.status, reason: message ?? `Coinbase product status ${p.status}`, ts: t });
+      }
+    }
+  }
+
   /** One `market_trades` trade: emitted unless its trade_id was emitted already (late or repeated message). */
   #trade(tr: Record<string, any>, msgTs: bigint | undefined, session: StreamSession): void {
-    const sym = this.#map.toCanonical(String(tr.product_id));
+    const sym = this.#ours(tr.product_id);
     if (!sym) return;
     // trade_id is unique per product (one product = one canonical symbol of this feed)
     const id = String(tr.trade_id);
@@ -250,7 +312,7 @@ export class CoinbaseFeed extends StreamFeed {
     if (!this.#opts.recoverTrades) return;
     const missed: { tr: Record<string, any>; sym: string; t: bigint }[] = [];
     for (const tr of trades) {
-      const sym = this.#map.toCanonical(String(tr.product_id));
+      const sym = this.#ours(tr.product_id);
       const since = sym ? this.#since.get(sym) : undefined;
       if (!sym || since === undefined || this.#seen.has(sym, String(tr.trade_id))) continue;
       const t = tr.time ? isoToNs(String(tr.time)) : msgTs!;
@@ -266,6 +328,12 @@ export class CoinbaseFeed extends StreamFeed {
       { feed: this.id, trades: missed.length },
       `coinbase: ${missed.length} missed trade(s) of ${bySym} recovered from the market_trades snapshot`,
     );
+  }
+
+  /** The canonical symbol of a product this feed wants now; undefined for another one, or one unsubscribed. */
+  #ours(productId: unknown): string | undefined {
+    const sym = this.#map.toCanonical(String(productId));
+    return sym !== undefined && this.#active.has(sym) ? sym : undefined;
   }
 
   /** Drop a product's book until the snapshot of a new `level2` subscription resets it. */
@@ -290,7 +358,7 @@ export class CoinbaseFeed extends StreamFeed {
         if (sym && this.#bookSynced.has(sym)) this.#resyncBook(session, sym);
         continue;
       }
-      const sym = this.#map.toCanonical(ev.productId);
+      const sym = this.#ours(ev.productId);
       if (!sym) continue;
       if (ev.unknownSides.length > 0) {
         // not guessed: the levels are left out and the value reported

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
+import type { FakeWsConn } from '../sdk/testing/fake-ws-server.js';
 
 /**
  * A local stand-in for the Coinbase Advanced Trade market data WebSocket: subscribe/unsubscribe
@@ -18,6 +19,12 @@ import { FakeWsServer } from '../sdk/testing/fake-ws-server.js';
  * pump the book changes (a new size, a removed level as new_quantity "0", a new level between
  * existing ones) and each subscriber gets an `update` event with what changed since it was last
  * sent. Sides are "bid" and "offer".
+ *
+ * `status`: a subscription gets a `snapshot` event listing its products, each with `id`,
+ * `status` (`productStatus`, default `online`) and `status_message`, shaped as the documented
+ * Status Channel example; `setProductStatus` changes one and sends an `update` event for it to
+ * its `status` subscribers, `resendStatus` sends the snapshot again (Coinbase repeats it "on a
+ * preset interval").
  */
 export const COINBASE_FIXTURES: Record<string, any>[] = JSON.parse(readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8'));
 
@@ -41,6 +48,10 @@ export interface CoinbaseFakeOptions {
   replayFixtures?: boolean;
   /** book changes per pump per level2 product (default 1; 0 = only through `bookStep`) */
   bookChangesPerPump?: number;
+  /** `status` of products on the status channel (default `online`) */
+  productStatus?: Readonly<Record<string, string>>;
+  /** handle each client message only after this long (a slow confirmation) */
+  ackDelayMs?: number;
 }
 
 export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
@@ -57,6 +68,10 @@ export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
   fullBook(product: string): { bids: Level[]; asks: Level[] };
   /** change the book of `product` `n` times now and send the changes to its level2 subscribers */
   bookStep(product: string, n?: number): void;
+  /** change a product's `status` (and `status_message`) and send an update to its status subscribers */
+  setProductStatus(product: string, status: string, message?: string): void;
+  /** send every status subscriber the snapshot of its products again */
+  resendStatus(): void;
 };
 
 export interface FakeTrade {
@@ -180,35 +195,68 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     if (updates.length > 0) stamp(conn, { channel: 'l2_data', events: [{ type: 'update', product_id: product, updates }] });
   };
 
+  // ---- status channel ----
+  const productStatus = new Map<string, { status: string; message: string }>(
+    Object.entries(opts.productStatus ?? {}).map(([p, status]) => [p, { status, message: '' }]),
+  );
+  // the documented Status Channel product, with this product's id, currencies and status
+  const statusProduct = (product: string) => {
+    const [base, quote] = product.split('-');
+    const st = productStatus.get(product) ?? { status: 'online', message: '' };
+    return {
+      product_type: 'SPOT',
+      id: product,
+      base_currency: base,
+      quote_currency: quote,
+      base_increment: '0.00000001',
+      quote_increment: '0.01',
+      display_name: `${base}/${quote}`,
+      status: st.status,
+      status_message: st.message,
+      min_market_funds: '1',
+    };
+  };
+  const sendStatus = (conn: { state: CoinbaseConnState; send(v: unknown): void }, type: 'snapshot' | 'update', products: readonly string[]): void => {
+    if (products.length > 0) stamp(conn, { channel: 'status', events: [{ type, products: products.map(statusProduct) }] });
+  };
+
   const subscriptionsMsg = (state: CoinbaseConnState) => ({
     channel: 'subscriptions',
     events: [{ subscriptions: Object.fromEntries([...state.channels].filter(([, v]) => v.size > 0).map(([k, v]) => [k, [...v]])) }],
   });
+  const handle = (conn: FakeWsConn<CoinbaseConnState>, data: Buffer): void => {
+    const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
+    if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
+      stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
+      return;
+    }
+    const set = conn.state.channels.get(req.channel) ?? new Set<string>();
+    conn.state.channels.set(req.channel, set);
+    for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
+      if (req.type === 'subscribe') set.add(p);
+      else set.delete(p);
+      if (req.channel === 'level2' && req.type === 'unsubscribe') conn.state.books.delete(p);
+    }
+    if (req.type === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
+      conn.state.fixturesSent = true;
+      for (const f of COINBASE_FIXTURES) {
+        conn.state.seq = f.sequence_num as number;
+        conn.send(f);
+      }
+    } else stamp(conn, subscriptionsMsg(conn.state));
+    if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
+    if (req.type === 'subscribe' && req.channel === 'market_trades') sendTradeSnapshot(conn, req.product_ids ?? []);
+    if (req.type === 'subscribe' && req.channel === 'status') sendStatus(conn, 'snapshot', req.product_ids ?? []);
+  };
   const server = await FakeWsServer.start<CoinbaseConnState>({
     initialState: () => ({ seq: -1, channels: new Map(), fixturesSent: false, heartbeat: 0, books: new Map() }),
     onMessage: (conn, data) => {
       requestTimes.push(Date.now());
-      const req = JSON.parse(data.toString('utf8')) as { type: string; channel: string; product_ids?: string[] };
-      if (req.type !== 'subscribe' && req.type !== 'unsubscribe') {
-        stamp(conn, { type: 'error', message: 'Failed to subscribe', reason: `unknown type ${req.type}` } as never);
+      if (opts.ackDelayMs) {
+        setTimeout(() => conn.ws.readyState === 1 && handle(conn, data), opts.ackDelayMs);
         return;
       }
-      const set = conn.state.channels.get(req.channel) ?? new Set<string>();
-      conn.state.channels.set(req.channel, set);
-      for (const p of req.channel === 'heartbeats' ? ['heartbeats'] : (req.product_ids ?? [])) {
-        if (req.type === 'subscribe') set.add(p);
-        else set.delete(p);
-        if (req.channel === 'level2' && req.type === 'unsubscribe') conn.state.books.delete(p);
-      }
-      if (req.type === 'subscribe' && !conn.state.fixturesSent && opts.replayFixtures !== false) {
-        conn.state.fixturesSent = true;
-        for (const f of COINBASE_FIXTURES) {
-          conn.state.seq = f.sequence_num as number;
-          conn.send(f);
-        }
-      } else stamp(conn, subscriptionsMsg(conn.state));
-      if (req.type === 'subscribe' && req.channel === 'level2') for (const p of req.product_ids ?? []) sendSnapshot(conn, p);
-      if (req.type === 'subscribe' && req.channel === 'market_trades') sendTradeSnapshot(conn, req.product_ids ?? []);
+      handle(conn, data);
     },
     pumpMs: opts.pumpMs ?? 25,
     onPump: (conn) => {
@@ -262,6 +310,13 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     bookStep: (product: string, count = 1) => {
       for (let i = 0; i < count; i++) mutate(product);
       for (const conn of server.conns) sendUpdate(conn, product);
+    },
+    setProductStatus: (product: string, status: string, message = '') => {
+      productStatus.set(product, { status, message });
+      for (const conn of server.conns) if (conn.state.channels.get('status')?.has(product)) sendStatus(conn, 'update', [product]);
+    },
+    resendStatus: () => {
+      for (const conn of server.conns) sendStatus(conn, 'snapshot', [...(conn.state.channels.get('status') ?? [])]);
     },
   });
 }

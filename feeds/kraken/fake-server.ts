@@ -34,6 +34,9 @@ import type { BookPrecision, Level } from './book.js';
  * level as qty 0, a level that only falls out of the subscribed depth not at all, a level that
  * comes into scope as a new level. `corruptChecksum(pair)` sends the next update with a wrong
  * checksum.
+ *
+ * Pair states (`instrument` channel, `pairs[].status`): `pairStatus` sets them for the snapshot,
+ * `setPairStatus(pair, status)` changes one and sends an `instrument` update listing that pair.
  */
 const FIXTURE_TEXT = readFileSync(new URL('./fixtures/messages.json', import.meta.url), 'utf8');
 const FIXTURE_ENTRIES = JSON.parse(FIXTURE_TEXT) as { source: string; frame: Record<string, any> }[];
@@ -83,6 +86,8 @@ export interface KrakenFakeOptions {
   system?: 'online' | 'maintenance' | 'cancel_only' | 'post_only';
   /** pairs listed by the `instrument` channel (default: every pair the server has been asked about) */
   instrumentPairs?: readonly string[];
+  /** each pair's `status` on the `instrument` channel (default `online`), e.g. `{'BTC/USD': 'cancel_only'}` */
+  pairStatus?: Readonly<Record<string, string>>;
   /** book changes per pump per pair (default 1; 0 = books change only through `bookStep`) */
   bookChangesPerPump?: number;
 }
@@ -104,6 +109,8 @@ export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
   bookStep(pair: string, n?: number): void;
   /** the next book update of `pair` carries a wrong checksum */
   corruptChecksum(pair: string): void;
+  /** change the pair's `status` and send an `instrument` update listing that pair to its subscribers */
+  setPairStatus(pair: string, status: string): void;
 };
 
 /** RFC 3339 with microseconds, as Kraken writes it */
@@ -255,13 +262,14 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       data: [{ symbol: pair, bids: wire(changes.bids), asks: wire(changes.asks), checksum, timestamp: krakenTime() }],
     });
   };
-  const instrumentData = () => ({
+  const pairStatus = new Map(Object.entries(opts.pairStatus ?? {}));
+  const instrumentData = (only?: readonly string[]) => ({
     assets: [],
-    pairs: [...(opts.instrumentPairs ?? knownPairs)].map((symbol) => ({
+    pairs: [...(only ?? opts.instrumentPairs ?? knownPairs)].map((symbol) => ({
       symbol,
       base: symbol.split('/')[0],
       quote: symbol.split('/')[1],
-      status: 'online',
+      status: pairStatus.get(symbol) ?? 'online',
       price_precision: KRAKEN_FAKE_PRECISION.price,
       qty_precision: KRAKEN_FAKE_PRECISION.qty,
       price_increment: 0.1,
@@ -408,6 +416,12 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
     },
     corruptChecksum(pair: string): void {
       corrupt.add(pair);
+    },
+    setPairStatus(pair: string, status: string): void {
+      pairStatus.set(pair, status);
+      // [instrument] an update has the snapshot's structure and lists the pairs that changed
+      for (const conn of server.conns)
+        if (conn.state.subs.instrument.size > 0) send(conn, { channel: 'instrument', type: 'update', data: instrumentData([pair]) });
     },
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TradingStatus } from '../../src/core/schema.js';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price } from '../sdk/decimal.js';
@@ -31,7 +32,10 @@ import type { BookPrecision } from './book.js';
  * silent connection goes stale after 10 s. `status` is sent on connect and whenever the trading
  * engine's state changes [status]: `maintenance`, `cancel_only` and `post_only` all mean "no order
  * matching will occur", so each symbol of the feed is published as `halted` (status tick, code the
- * `system` value) and as `trading` again once `online`; it is logged too.
+ * `system` value) and as `trading` again once `online`; it is logged too. With `pairStatus` (the
+ * default) the `instrument` channel [instrument] is subscribed once per connection: its
+ * `pairs[].status` is each pair's own state (KRAKEN_PAIR_STATUS), and a pair is trading only
+ * while both the exchange and the pair allow it.
  *
  * Trades: `trade_id` is "a sequence number, unique per book" [trade], i.e. per pair, so it is
  * unique per canonical symbol and becomes the tick id as is. The adapter remembers the last
@@ -63,6 +67,10 @@ export const KrakenOptionsSchema = z
       .union([z.literal(10), z.literal(25), z.literal(100), z.literal(500), z.literal(1000)])
       .default(25)
       .describe('levels per side of the `book` subscription (Kraken accepts 10, 25, 100, 500, 1000)'),
+    pairStatus: z
+      .boolean()
+      .default(true)
+      .describe("subscribe to the `instrument` channel and publish each pair's own state (cancel_only, delisted, ...) as its trading status"),
     bookPrecision: z
       .record(z.string(), z.object({ price: z.number().int().min(0).max(18), qty: z.number().int().min(0).max(18) }).strict())
       .optional()
@@ -119,7 +127,13 @@ export class KrakenFeed extends StreamFeed {
   #accepted: string[] = [];
   #rejected: string[] = [];
   #system: string | undefined;
-  /** per canonical symbol: the exchange state last published as its trading status (absent: online, nothing published) */
+  /** the last exchange state the status page lists (kept across connections: a state it does not list changes nothing) */
+  #systemState: string | undefined;
+  /** per Kraken pair (upper case): its own state from the `instrument` channel; kept across connections, replaced by each snapshot */
+  readonly #pairStatus = new Map<string, string>();
+  /** pair states the instrument page does not list, already logged */
+  readonly #unknownPairStates = new Set<string>();
+  /** per canonical symbol: the `code` of the trading status last published (absent: online, nothing published) */
   readonly #published = new Map<string, string>();
   #opening: readonly string[] = [];
   /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */
@@ -131,6 +145,8 @@ export class KrakenFeed extends StreamFeed {
   #instrumentRequested = false;
   /** checksum precision per Kraken pair (upper case): from `bookPrecision`, else from the `instrument` channel; kept across connections */
   readonly #precision = new Map<string, BookPrecision>();
+  /** Kraken pairs (upper case) whose precision comes from `bookPrecision`: the instrument channel does not replace it */
+  readonly #configured = new Set<string>();
   #checksumMismatches = 0;
 
   constructor(id: string, opts: KrakenOptions) {
@@ -139,7 +155,11 @@ export class KrakenFeed extends StreamFeed {
     this.#opts = opts;
     // v2 spells pairs BASE/QUOTE with BTC, not v1's XBT [intro: Websockets v2, "BTC/USD" format]
     this.#map = new SymbolMap(opts.symbols, pairRule('/'), opts.symbolMap);
-    for (const [sym, p] of Object.entries(opts.bookPrecision ?? {})) this.#precision.set(this.#map.toProvider(sym).toUpperCase(), p);
+    for (const [sym, p] of Object.entries(opts.bookPrecision ?? {})) {
+      const pair = this.#map.toProvider(sym).toUpperCase();
+      this.#precision.set(pair, p);
+      this.#configured.add(pair);
+    }
   }
 
   /** Book messages whose checksum did not match the local book (each one resubscribed that pair's book). */
@@ -191,8 +211,8 @@ export class KrakenFeed extends StreamFeed {
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) this.#active.add(s);
-    // a pair added while the exchange does no matching is halted too [status]
-    if (this.#system !== undefined) this.#publishStatus(session, symbols);
+    // a pair added while the exchange does no matching, or whose own state stops matching, is halted at once [status; instrument]
+    this.#publishStatus(session, symbols);
     this.#subscribe(session, symbols, false);
   }
 
@@ -241,6 +261,8 @@ export class KrakenFeed extends StreamFeed {
       }
     }
     if (this.#opts.book) this.#subscribeBooks(session, symbols);
+    // the instrument snapshot lists every pair with its state, so one subscription per connection covers pairs added later
+    if (this.#opts.pairStatus) this.#requestInstrument(session);
   }
 
   /**
@@ -254,11 +276,15 @@ export class KrakenFeed extends StreamFeed {
     this.#sendBook(session, known);
     if (waiting.length === 0) return;
     for (const s of waiting) this.#bookWaiting.add(s);
+    this.#requestInstrument(session);
+  }
+
+  /** [instrument: Subscribe] once per connection, with no symbol list: the channel covers every pair. */
+  #requestInstrument(session: StreamSession): void {
     if (this.#instrumentRequested) return;
     this.#instrumentRequested = true;
     const reqId = ++this.#reqId;
     this.#requests.set(reqId, { method: 'subscribe', channel: 'instrument', symbols: [], initial: false, remaining: 0 });
-    // [instrument: Subscribe] no symbol list: the channel covers every pair
     session.send(JSON.stringify({ method: 'subscribe', params: { channel: 'instrument', snapshot: true }, req_id: reqId }));
   }
 
@@ -302,7 +328,7 @@ export class KrakenFeed extends StreamFeed {
         // re-read with prices and quantities as their exact text, for the checksum [checksum: Checksum calculation]
         return this.#opts.book ? this.#onBook(JSON.parse(rawBookNumbers(text)) as Record<string, unknown>, session) : undefined;
       case 'instrument':
-        return this.#opts.book ? this.#onInstrument(msg, session) : undefined;
+        return this.#opts.book || this.#opts.pairStatus ? this.#onInstrument(msg, session) : undefined;
       default:
         if (typeof msg.error === 'string') this.#providerError(session, `kraken error: ${msg.error}`);
         return; // channels we did not ask for (book, ohlc, ...) are ignored
@@ -363,6 +389,8 @@ export class KrakenFeed extends StreamFeed {
     const st = Array.isArray(msg.data) ? (msg.data[0] as Record<string, unknown> | undefined) : undefined;
     if (!st) return;
     this.#system = typeof st.system === 'string' ? st.system : undefined;
+    // a state the page does not list is not guessed: it stays in the log only, and the last listed one stands
+    if (this.#system === 'online' || (this.#system !== undefined && Object.hasOwn(KRAKEN_SYSTEM_REASON, this.#system))) this.#systemState = this.#system;
     // connection_id is a 64-bit integer (above 2^53): keep its digits from the text, not the parsed double
     const connectionId = /"connection_id"\s*:\s*(\d+)/.exec(text)?.[1];
     const fields = { feed: this.id, system: this.#system, api_version: st.api_version, version: st.version, connection_id: connectionId };
@@ -372,22 +400,37 @@ export class KrakenFeed extends StreamFeed {
   }
 
   /**
-   * The exchange state as each symbol's trading status [status: `system`]. `online`: "order
-   * matching can occur" (trading); `maintenance`, `cancel_only`, `post_only`: "no order matching
-   * will occur" (halted, `code` the state). Kraken sends it on every connection: only changes
-   * are published, and a symbol that never left `online` gets no status tick at all.
+   * Each symbol's trading status: the exchange state [status: `system`] and the pair's own state
+   * [instrument: `pairs[].status`] together; a pair trades only if both let it (`#tradingStatus`).
+   * Kraken sends both on every connection: only changes are published, and a symbol that never
+   * left `online` gets no status tick at all.
    */
   #publishStatus(session: StreamSession, symbols: readonly string[]): void {
-    const system = this.#system;
-    // a state the page does not list is not guessed: it stays in the log only
-    if (system === undefined || (system !== 'online' && !(system in KRAKEN_SYSTEM_REASON))) return;
-    const ts = nowNs(); // the status message carries no time [status]
+    let ts: bigint | undefined; // neither message carries a time [status; instrument]
     for (const sym of symbols) {
-      if (!this.#active.has(sym) || (this.#published.get(sym) ?? 'online') === system) continue;
-      this.#published.set(sym, system);
-      if (system === 'online') session.ctx.emit({ k: 'status', sym, status: 'trading', code: system, ts });
-      else session.ctx.emit({ k: 'status', sym, status: 'halted', code: system, reason: KRAKEN_SYSTEM_REASON[system]!, ts });
+      if (!this.#active.has(sym)) continue;
+      const st = this.#tradingStatus(sym);
+      if ((this.#published.get(sym) ?? 'online') === st.code) continue;
+      this.#published.set(sym, st.code);
+      ts ??= nowNs();
+      session.ctx.emit({ k: 'status', sym, ...st, ts });
     }
+  }
+
+  /**
+   * The exchange first: any listed state but `online` stops matching for every pair [status]. Then
+   * the pair's own state (KRAKEN_PAIR_STATUS); a pair without one (none received yet, or not in the
+   * instrument snapshot) is trading, as protocol v1 has it for a symbol with no status report.
+   */
+  #tradingStatus(sym: string): { status: TradingStatus; code: string; reason?: string } {
+    const system = this.#systemState;
+    if (system !== undefined && system !== 'online') return { status: 'halted', code: system, reason: KRAKEN_SYSTEM_REASON[system]! };
+    const pair = this.#opts.pairStatus ? this.#pairStatus.get(this.#map.toProvider(sym).toUpperCase()) : undefined;
+    if (pair === undefined || pair === 'online') return { status: 'trading', code: 'online' };
+    const known = Object.hasOwn(KRAKEN_PAIR_STATUS, pair) ? KRAKEN_PAIR_STATUS[pair] : undefined;
+    if (known) return { code: pair, ...known };
+    // a state the instrument page does not list: not shown as trading (the conservative reading)
+    return { status: 'halted', code: pair, reason: `Kraken pair state ${pair} (not documented): not shown as trading` };
   }
 
   #onTrades(msg: Record<string, any>, session: StreamSession): void {
@@ -481,14 +524,17 @@ export class KrakenFeed extends StreamFeed {
    */
   #onInstrument(msg: Record<string, any>, session: StreamSession): void {
     const pairs = Array.isArray(msg.data?.pairs) ? (msg.data.pairs as Item[]) : [];
+    const snapshot = msg.type === 'snapshot';
+    if (this.#opts.pairStatus) this.#readPairStates(pairs, snapshot, session);
+    if (!this.#opts.book) return;
     for (const pair of pairs) {
       const { symbol, price_precision: pp, qty_precision: qp } = pair;
-      if (typeof symbol !== 'string' || !Number.isInteger(pp) || !Number.isInteger(qp)) continue;
+      if (typeof symbol !== 'string' || !Number.isInteger(pp) || !Number.isInteger(qp) || this.#configured.has(symbol.toUpperCase())) continue;
       this.#precision.set(symbol.toUpperCase(), { price: pp as number, qty: qp as number });
     }
     const ready = [...this.#bookWaiting].filter((s) => this.#precision.has(this.#map.toProvider(s).toUpperCase()));
     this.#sendBook(session, ready);
-    if (msg.type !== 'snapshot') return;
+    if (!snapshot) return;
     for (const s of [...this.#bookWaiting]) {
       this.#bookWaiting.delete(s);
       this.#providerError(
@@ -496,6 +542,23 @@ export class KrakenFeed extends StreamFeed {
         `kraken book ${this.#map.toProvider(s)}: the instrument channel gives no price/qty precision for it, so its checksum cannot be checked; set feeds.${this.id}.bookPrecision.${s}`,
       );
     }
+  }
+
+  /**
+   * [instrument: Snapshot / Update] `pairs[].status`, the pair's own state. "The snapshot and
+   * update responses share the same structure": a snapshot lists every pair (it replaces what we
+   * had), an update the pairs that changed. The trading status of our symbols follows.
+   */
+  #readPairStates(pairs: readonly Item[], snapshot: boolean, session: StreamSession): void {
+    if (snapshot) this.#pairStatus.clear();
+    for (const { symbol, status } of pairs) {
+      if (typeof symbol !== 'string' || typeof status !== 'string') continue;
+      this.#pairStatus.set(symbol.toUpperCase(), status);
+      if (status === 'online' || Object.hasOwn(KRAKEN_PAIR_STATUS, status) || this.#unknownPairStates.has(status)) continue;
+      this.#unknownPairStates.add(status);
+      session.ctx.log.warn({ feed: this.id, pair: symbol, status }, `kraken: pair state ${status} is not documented; its pairs are published as halted`);
+    }
+    this.#publishStatus(session, [...this.#active]);
   }
 
   /**
@@ -601,6 +664,26 @@ const KRAKEN_SYSTEM_REASON: Readonly<Record<string, string>> = {
   maintenance: 'Kraken maintenance: markets offline, no order matching',
   cancel_only: 'Kraken cancel only: no new orders, no order matching',
   post_only: 'Kraken post only: only post-only limit orders, no order matching',
+};
+
+/**
+ * [instrument: `pairs[].status`] the pair's own state. Kraken's instrument page lists the values
+ * (online, cancel_only, delisted, limit_only, maintenance, post_only, reduce_only,
+ * work_in_progress) without saying what each does to matching; where another Kraken page does,
+ * it is cited. `online` is trading and is not listed here.
+ */
+const KRAKEN_PAIR_STATUS: Readonly<Record<string, { status: TradingStatus; reason: string }>> = {
+  // [status] and Kraken Support "What are the possible trading modes?": "No order matching (trades) will occur"
+  maintenance: { status: 'halted', reason: 'Kraken pair in maintenance: no order matching' },
+  cancel_only: { status: 'halted', reason: 'Kraken pair cancel only: no new orders, no order matching' },
+  post_only: { status: 'halted', reason: 'Kraken pair post only: only post-only limit orders, no order matching' },
+  // trading modes, Limit Only: "Only limit orders can be submitted ... No order matching (trades) will occur"
+  limit_only: { status: 'halted', reason: 'Kraken pair limit only: only limit orders, no order matching' },
+  // not described: a delisted pair is not traded, and a pair being set up is not open yet (conservative)
+  delisted: { status: 'halted', reason: 'Kraken pair delisted' },
+  work_in_progress: { status: 'halted', reason: 'Kraken pair not open yet (work in progress)' },
+  // not described either; orders that reduce a position are still accepted and matched, so trades go on
+  reduce_only: { status: 'trading', reason: 'Kraken pair reduce only: only orders that reduce a position' },
 };
 
 /** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */

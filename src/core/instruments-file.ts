@@ -3,6 +3,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
 import { DEFAULT_INSTRUMENTS, InstrumentRegistry } from './instruments.js';
+import { isTimeZone, parseDayStartTime } from './trading-day.js';
 import type { Instrument } from './instruments.js';
 
 const InstrumentSchema = z
@@ -14,8 +15,17 @@ const InstrumentSchema = z
     providers: z.array(z.string().min(1)).min(1).default(['synthetic']),
     refPrice: z.number().positive().optional(),
     dayStartUtcMinutes: z.number().int().min(0).max(1439).optional(),
+    dayStartTime: z
+      .string()
+      .refine((s) => parseDayStartTime(s) !== undefined, 'a local time "HH:MM" from 00:00 to 23:59')
+      .optional(),
+    timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as America/New_York').optional(),
   })
-  .strict();
+  .strict()
+  .refine((i) => i.dayStartUtcMinutes === undefined || (i.dayStartTime === undefined && i.timeZone === undefined), {
+    message: 'set either dayStartUtcMinutes (a fixed UTC minute) or dayStartTime/timeZone, not both',
+    path: ['dayStartUtcMinutes'],
+  });
 
 /** Registry from the instruments file (JSON or YAML list), or the built-in universe. */
 export function loadRegistry(path: string | undefined): InstrumentRegistry {
@@ -36,11 +46,13 @@ export function loadRegistry(path: string | undefined): InstrumentRegistry {
       const iss = r.error.issues[0]!;
       throw new ConfigError(`instrumentsFile ${path}: instruments[${i}].${iss.path.join('.') || '?'}: ${iss.message}`);
     }
-    const { refPrice, dayStartUtcMinutes, ...rest } = r.data;
+    const { refPrice, dayStartUtcMinutes, dayStartTime, timeZone, ...rest } = r.data;
     const inst: Instrument = {
       ...rest,
       ...(refPrice === undefined ? {} : { refPrice }),
       ...(dayStartUtcMinutes === undefined ? {} : { dayStartUtcMinutes }),
+      ...(dayStartTime === undefined ? {} : { dayStartTime }),
+      ...(timeZone === undefined ? {} : { timeZone }),
     } as Instrument;
     registry.add(inst);
   });

@@ -1,6 +1,7 @@
 import type { AssetClass } from './schema.js';
 import { isCanonicalSymbol } from './symbols.js';
 import { ConfigError } from './errors.js';
+import { isTimeZone, parseDayStartTime } from './trading-day.js';
 
 /** One tradable instrument as tickwire knows it. */
 export interface Instrument {
@@ -16,10 +17,17 @@ export interface Instrument {
   /** reference price used to seed synthetic markets */
   readonly refPrice?: number;
   /**
-   * where this instrument's trading day starts, in minutes after UTC midnight (0-1439): day bars
-   * (`bar.1d`) start there instead of at UTC midnight (a fixed offset: no daylight-saving shifts)
+   * legacy: where this instrument's trading day starts, in minutes after UTC midnight (0-1439), a
+   * fixed offset with no daylight-saving shift. When set it wins over `dayStartTime`/`timeZone`.
    */
   readonly dayStartUtcMinutes?: number;
+  /**
+   * local time ("HH:MM") in `timeZone` where the trading day (the ticker's day, `bar.1d`, day
+   * P&L) starts; default by asset class (DEFAULT_DAY_START in src/core/trading-day.ts)
+   */
+  readonly dayStartTime?: string;
+  /** IANA time zone of `dayStartTime` (e.g. America/New_York); default by asset class */
+  readonly timeZone?: string;
 }
 
 /**
@@ -39,6 +47,10 @@ export class InstrumentRegistry {
         `instrument symbol "${instrument.symbol}" is not canonical: use upper case letters, digits and . - _ / (e.g. AAPL, BRK.B, BTC-USD)`,
       );
     }
+    if (instrument.timeZone !== undefined && !isTimeZone(instrument.timeZone))
+      throw new ConfigError(`instrument ${instrument.symbol}: timeZone "${instrument.timeZone}" is not an IANA time zone (e.g. America/New_York)`);
+    if (instrument.dayStartTime !== undefined && parseDayStartTime(instrument.dayStartTime) === undefined)
+      throw new ConfigError(`instrument ${instrument.symbol}: dayStartTime "${instrument.dayStartTime}" is not a local time "HH:MM"`);
     this.#bySymbol.set(instrument.symbol, Object.freeze({ ...instrument, providers: [...instrument.providers] }));
   }
 

@@ -1,5 +1,6 @@
 import type { BarInterval, BarTick, TradeTick } from '../core/schema.js';
 import { BAR_INTERVAL_MS } from '../core/schema.js';
+import type { TradingCalendar } from '../core/trading-day.js';
 import { roundQty } from '../core/numbers.js';
 import type { LoggedTrade } from './trade-log.js';
 
@@ -8,13 +9,24 @@ export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 
 
 /** Closed bars remembered for corrections (and to tell a late provider bar from a first one). */
 const MAX_RECENT_CLOSED = 1000;
+const MINUTE_MS = 60_000;
+/** the minute bucket holding a restored bar's high and low (no real minute starts there) */
+const RESTORED_BUCKET = -1;
 
 /**
  * OHLCV bars from trades for one (symbol, interval). Bars are aligned to the interval on the
- * trade's event time (on the Unix epoch: UTC minutes, hours and days; day bars may be shifted to
- * the instrument's day start). A bar closes when a trade lands in a later interval, or when the source
+ * trade's event time (on the Unix epoch: UTC seconds, minutes and hours); day bars follow the
+ * instrument's trading calendar (src/core/trading-day.ts: its day start in its time zone, so a
+ * day bar is 23 or 25 hours long across a daylight-saving change). A bar closes when a trade lands in a later interval, or when the source
  * clock (estimated as the last event time plus the wall time since it) passes its end plus a
  * grace period, so quiet symbols still close their bars. Intervals without trades produce no bar.
+ *
+ * A trade counts in the bar of its own event time; within a bar, open and close are the trades
+ * first and last in event time (ties: in arrival order). A late trade, for an interval whose bar
+ * has closed, corrects that bar: it is sent again with `corrected: true` (an interval that had no
+ * bar gets its first closed bar). A trade older than every bar this builder knows (before it
+ * started, or past the bars it remembers) changes no bar: the stored one may hold trades this
+ * builder never saw.
  *
  * Provider bars (docs/protocol.md, "Bars"): while `providerBars` is on (the symbol's source sends
  * its own bars for this interval), the builder still publishes the open bar from trades, but a
@@ -28,6 +40,8 @@ export class BarBuilder {
   readonly #ms: number;
   /** bar starts are `offset + k * interval` ms since the epoch (a day start other than UTC midnight) */
   readonly #offset: number;
+  /** day bars: the instrument's trading days (instead of the fixed grid) */
+  readonly #calendar: TradingCalendar | undefined;
   #bar: BarState | undefined;
   #lastEventMs = 0;
   #lastEventWallMs = 0;
@@ -38,11 +52,29 @@ export class BarBuilder {
   readonly #held = new Map<number, BarState>();
   /** closed bars already published, by start (bounded) */
   readonly #recent = new Map<number, BarState>();
+  /** event times of the first and last priced trade of a bar (open and close by event time) */
+  readonly #span = new WeakMap<BarState, { first: number; last: number }>();
+  /** every bar from this start on is known here (open, held or recent); NaN before the first trade */
+  #knownFrom = Number.NaN;
+  /** start of the newest bar opened or closed here */
+  #newest = -Infinity;
+  /**
+   * intervals longer than a minute: high and low per minute of the open and held bars and the
+   * last closed one, so that a correction can rebuild them when the trade log no longer holds
+   * all their trades (as the ticker does for its day)
+   */
+  readonly #minutes = new WeakMap<BarState, Map<number, { h: number; l: number }>>();
+  #lastRemembered: BarState | undefined;
 
-  /** `alignOffsetMs`: bars start this many ms after the epoch-aligned grid (0 to interval − 1) */
-  constructor(iv: BarInterval, providerWaitMs?: number, alignOffsetMs = 0) {
+  /**
+   * `align`: bars start this many ms after the epoch-aligned grid (0 to interval − 1), or, for
+   * day bars, on the days of this trading calendar
+   */
+  constructor(iv: BarInterval, providerWaitMs?: number, align: number | TradingCalendar = 0) {
     this.iv = iv;
     this.#ms = BAR_INTERVAL_MS[iv];
+    const alignOffsetMs = typeof align === 'number' ? align : 0;
+    this.#calendar = typeof align === 'number' ? undefined : align;
     this.#offset = ((alignOffsetMs % this.#ms) + this.#ms) % this.#ms;
     this.#providerWaitMs = providerWaitMs ?? Math.max(this.#ms, 5000);
   }
@@ -54,38 +86,145 @@ export class BarBuilder {
     this.#lastEventWallMs = wallMs;
     const start = this.startOf(ms);
     const out: BarState[] = [];
+    if (Number.isNaN(this.#knownFrom)) this.#knownFrom = start;
     let bar = this.#bar;
-    if (bar && start < bar.t) {
-      // a late trade for an already closed bar: count it in the current bar's interval rather than rewrite history
-      return this.#apply(bar, t, out);
-    }
+    // a late trade: its interval's bar has closed (or is held for the provider's bar), or it had none
+    if (start < (bar?.t ?? this.#newest) || (!bar && (this.#recent.has(start) || this.#held.has(start)))) return this.#late(start, t, ms, out);
     if (bar && start > bar.t) {
       this.#end(bar, out);
       bar = undefined;
     }
-    // a late trade for an interval whose closed bar is already out (or held for the provider's
-    // bar): it does not open a second bar for that interval
-    if (!bar && (this.#recent.has(start) || this.#held.has(start))) return out;
     // a trade that sets no price does not open a bar (providers build no bar from such trades)
     if (!bar && t.volumeOnly) return out;
     if (!bar) {
       bar = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: false };
       this.#bar = bar;
+      this.#newest = start;
     }
-    return this.#apply(bar, t, out);
+    this.#apply(bar, t, ms);
+    out.push({ ...bar });
+    return out;
   }
 
-  #apply(bar: BarState, t: TradeTick, out: BarState[]): BarState[] {
+  /** A trade for the interval at `start`, which has ended. */
+  #late(start: number, t: TradeTick, ms: number, out: BarState[]): BarState[] {
+    if (start < this.#knownFrom) return out; // older than what this builder knows
+    const held = this.#held.get(start);
+    if (held) {
+      this.#apply(held, t, ms); // not published yet: it goes out with this trade in it
+      return out;
+    }
+    if (this.providerBars) return out; // the provider's closed bar is the one that counts
+    const closed = this.#recent.get(start);
+    if (closed) {
+      this.#apply(closed, t, ms);
+      closed.corrected = true;
+      out.push({ ...closed });
+      return out;
+    }
+    if (t.volumeOnly) return out; // no price to open the interval's bar with
+    // an interval that had no trade until now: its first and only closed bar
+    const bar: BarState = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: true };
+    this.#apply(bar, t, ms);
+    this.#remember(bar);
+    out.push({ ...bar });
+    return out;
+  }
+
+  #apply(bar: BarState, t: TradeTick, ms: number): void {
     if (!t.volumeOnly) {
-      if (bar.n === 0) bar.o = bar.h = bar.l = t.p; // every trade of it was cancelled: start over
-      if (t.p > bar.h) bar.h = t.p;
-      if (t.p < bar.l) bar.l = t.p;
-      bar.c = t.p;
+      const span = this.#span.get(bar);
+      if (bar.n === 0 || !span) {
+        // the bar's first priced trade (or every trade of it was cancelled: start over)
+        bar.o = bar.h = bar.l = bar.c = t.p;
+        this.#span.set(bar, { first: ms, last: ms });
+        if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
+      } else {
+        if (ms < span.first) {
+          span.first = ms;
+          bar.o = t.p;
+        }
+        if (ms >= span.last) {
+          span.last = ms;
+          bar.c = t.p;
+        }
+        if (t.p > bar.h) bar.h = t.p;
+        if (t.p < bar.l) bar.l = t.p;
+      }
+      const buckets = this.#minutes.get(bar);
+      if (buckets) {
+        const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+        const b = buckets.get(m);
+        if (!b) buckets.set(m, { h: t.p, l: t.p });
+        else {
+          if (t.p > b.h) b.h = t.p;
+          if (t.p < b.l) b.l = t.p;
+        }
+      }
     }
     bar.v = roundQty(bar.v + t.s);
     bar.n += 1;
-    out.push({ ...bar });
-    return out;
+  }
+
+  /**
+   * A trade at `ms` of the bar at `start` was corrected or cancelled, and the trade log no longer
+   * holds every trade of that bar (so `rebuild` cannot): volume and count change by `dv` and
+   * `dn`, the trade's minute is rebuilt from `minuteTrades` (its remaining trades, when the log
+   * holds that whole minute; undefined: high and low are left) and the high and low from the
+   * minutes, and when the trade was the bar's close, the close is the newest remaining trade in
+   * event time of `inLog` (the bar's trades the log holds). The open is not revised. Returns what
+   * `rebuild` returns.
+   */
+  amend(
+    start: number,
+    ms: number,
+    dv: number,
+    dn: number,
+    minuteTrades: readonly LoggedTrade[] | undefined,
+    inLog: readonly LoggedTrade[],
+  ): BarState | undefined {
+    let bar = this.#bar?.t === start ? this.#bar : this.#held.get(start);
+    const held = bar !== undefined && bar !== this.#bar;
+    if (!bar) {
+      if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
+      bar = this.#recent.get(start);
+      if (!bar) return undefined;
+    }
+    bar.v = roundQty(Math.max(0, bar.v + dv));
+    bar.n = Math.max(0, bar.n + dn);
+    const buckets = this.#minutes.get(bar);
+    if (buckets && minuteTrades) {
+      const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+      let h = -Infinity;
+      let l = Infinity;
+      for (const t of minuteTrades) {
+        if (t.volumeOnly) continue;
+        if (t.p > h) h = t.p;
+        if (t.p < l) l = t.p;
+      }
+      if (h === -Infinity) buckets.delete(m);
+      else buckets.set(m, { h, l });
+      if (buckets.size > 0) {
+        bar.h = -Infinity;
+        bar.l = Infinity;
+        for (const b of buckets.values()) {
+          if (b.h > bar.h) bar.h = b.h;
+          if (b.l < bar.l) bar.l = b.l;
+        }
+      }
+    }
+    const span = this.#span.get(bar);
+    if (span && ms >= span.last) {
+      let last: LoggedTrade | undefined;
+      for (const t of inLog) if (!t.volumeOnly && (!last || t.ms >= last.ms)) last = t;
+      if (last) {
+        bar.c = last.p;
+        span.last = last.ms;
+      }
+    }
+    if (held) return undefined; // not published yet: it is published corrected in place
+    if (bar.closed) bar.corrected = true;
+    return { ...bar };
   }
 
   /** The open bar ended: publish it, or hold it for the provider's bar. */
@@ -101,8 +240,41 @@ export class BarBuilder {
   }
 
   #remember(bar: BarState): void {
+    // only the newest closed bar keeps its minutes (a late correction of it is the likely one)
+    if (this.#lastRemembered && this.#lastRemembered !== bar) this.#minutes.delete(this.#lastRemembered);
+    this.#lastRemembered = bar;
     this.#recent.set(bar.t, bar);
-    if (this.#recent.size > MAX_RECENT_CLOSED) this.#recent.delete(this.#recent.keys().next().value!);
+    if (this.#recent.size > MAX_RECENT_CLOSED) {
+      // the first remembered (in start order but for late bars of empty intervals)
+      const first = this.#recent.keys().next().value!;
+      this.#recent.delete(first);
+      // bars up to it are no longer all known
+      if (first + 1 > this.#knownFrom) this.#knownFrom = first + 1;
+    }
+  }
+
+  /**
+   * Take up the bar a previous process published last (the last-value store's), before the first
+   * trade: an open bar goes on collecting trades (and closes when its interval has passed on the
+   * source clock: `eventMs` its last trade's time, seen at wall time `wallMs`), a closed one can
+   * still be corrected by a late trade. A bar not on this builder's grid (the day start changed)
+   * is not taken. Returns whether it was taken.
+   */
+  restore(bar: BarState, eventMs: number, wallMs: number): boolean {
+    if (!Number.isNaN(this.#knownFrom) || bar.iv !== this.iv || this.startOf(bar.t) !== bar.t) return false;
+    const state: BarState = { iv: bar.iv, t: bar.t, o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: bar.closed };
+    if (bar.corrected) state.corrected = true;
+    this.#knownFrom = bar.t;
+    this.#newest = bar.t;
+    this.#lastEventMs = eventMs;
+    this.#lastEventWallMs = wallMs;
+    // the bar's stamp is its last trade's time while open; a closed bar's is the time that closed
+    // it (a later trade, the sweep), which says nothing of its own trades' times
+    if (bar.n > 0) this.#span.set(state, { first: bar.t, last: eventMs < this.endOf(bar.t) ? eventMs : bar.t });
+    if (this.#ms > MINUTE_MS && bar.n > 0) this.#minutes.set(state, new Map([[RESTORED_BUCKET, { h: bar.h, l: bar.l }]]));
+    if (bar.closed) this.#remember(state);
+    else this.#bar = state;
+    return true;
   }
 
   /**
@@ -111,7 +283,7 @@ export class BarBuilder {
    */
   closeIfDue(wallMs = Date.now(), graceMs = 250): BarState | undefined {
     const bar = this.#bar;
-    if (!bar || this.#sourceNow(wallMs) < bar.t + this.#ms + graceMs) return undefined;
+    if (!bar || this.#sourceNow(wallMs) < this.endOf(bar.t) + graceMs) return undefined;
     const out: BarState[] = [];
     this.#end(bar, out);
     return out[0];
@@ -123,7 +295,7 @@ export class BarBuilder {
     const now = this.#sourceNow(wallMs);
     const out: BarState[] = [];
     for (const [t, held] of [...this.#held].sort((a, b) => a[0] - b[0])) {
-      if (now < t + this.#ms + this.#providerWaitMs) continue;
+      if (now < this.endOf(t) + this.#providerWaitMs) continue;
       this.#held.delete(t);
       this.#remember(held);
       out.push({ ...held });
@@ -145,6 +317,7 @@ export class BarBuilder {
     if (open && open.t <= bar.t) this.#bar = undefined; // the provider closed this interval
     this.#held.delete(bar.t);
     const out: BarState = { ...bar, closed: true };
+    if (bar.t > this.#newest) this.#newest = bar.t;
     if (this.#recent.has(bar.t)) out.corrected = true;
     else delete out.corrected;
     this.#remember({ ...out });
@@ -159,25 +332,52 @@ export class BarBuilder {
   rebuild(start: number, trades: readonly LoggedTrade[]): BarState | undefined {
     const open = this.#bar;
     if (open && open.t === start) {
-      fill(open, trades);
+      this.#fill(open, trades);
       return { ...open };
     }
     const held = this.#held.get(start);
     if (held) {
-      fill(held, trades); // not published yet: it is published corrected in place
+      this.#fill(held, trades); // not published yet: it is published corrected in place
       return undefined;
     }
     if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
     const closed = this.#recent.get(start);
     if (!closed) return undefined;
-    fill(closed, trades);
+    this.#fill(closed, trades);
     closed.corrected = true;
     return { ...closed };
   }
 
+  #fill(bar: BarState, trades: readonly LoggedTrade[]): void {
+    const span = fill(bar, trades);
+    if (span) this.#span.set(bar, span);
+    else this.#span.delete(bar);
+    if (this.#ms > MINUTE_MS && this.#minutes.has(bar)) {
+      const buckets = new Map<number, { h: number; l: number }>();
+      for (const t of trades) {
+        if (t.volumeOnly) continue;
+        const m = Math.floor(t.ms / MINUTE_MS) * MINUTE_MS;
+        const b = buckets.get(m);
+        if (!b) buckets.set(m, { h: t.p, l: t.p });
+        else {
+          if (t.p > b.h) b.h = t.p;
+          if (t.p < b.l) b.l = t.p;
+        }
+      }
+      this.#minutes.set(bar, buckets);
+    }
+  }
+
   /** Start of the interval that holds `ms`. */
   startOf(ms: number): number {
+    if (this.#calendar) return this.#calendar.startOf(ms);
     return Math.floor((ms - this.#offset) / this.#ms) * this.#ms + this.#offset;
+  }
+
+  /** End (exclusive) of the interval that starts at `start`: the next interval's start. */
+  endOf(start: number): number {
+    if (this.#calendar) return this.#calendar.endOf(start);
+    return start + this.#ms;
   }
 
   get intervalMs(): number {
@@ -186,10 +386,12 @@ export class BarBuilder {
 }
 
 /**
- * OHLCV from trades in arrival order: volume and count from every trade, prices from the trades
- * that set one (not `volumeOnly`); with no such trade the prices are left as they were.
+ * OHLCV from trades (in arrival order): volume and count from every trade, prices from the trades
+ * that set one (not `volumeOnly`), open and close the first and last in event time (ties: in
+ * arrival order); with no such trade the prices are left as they were. Returns the event times
+ * of the open and close.
  */
-function fill(bar: BarState, trades: readonly LoggedTrade[]): void {
+function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; last: number } | undefined {
   bar.n = trades.length;
   let h = -Infinity;
   let l = Infinity;
@@ -199,15 +401,16 @@ function fill(bar: BarState, trades: readonly LoggedTrade[]): void {
   for (const t of trades) {
     v += t.s;
     if (t.volumeOnly) continue;
-    first ??= t;
-    last = t;
+    if (!first || t.ms < first.ms) first = t;
+    if (!last || t.ms >= last.ms) last = t;
     if (t.p > h) h = t.p;
     if (t.p < l) l = t.p;
   }
   bar.v = roundQty(v);
-  if (!first || !last) return;
+  if (!first || !last) return undefined;
   bar.o = first.p;
   bar.c = last.p;
   bar.h = h;
   bar.l = l;
+  return { first: first.ms, last: last.ms };
 }

@@ -1,33 +1,37 @@
 import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
+import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
 import { roundQty } from '../core/numbers.js';
 
-const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
+/** the minute bucket holding a restored day's high and low (no real minute starts there) */
+const RESTORED_BUCKET = -1;
 
 export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'rt' | 'ts'>;
 
 /**
  * Builds the `ticker:SYM` view from trades and quotes: last price, bid/ask, day open/high/low,
  * day volume and change against the day open. The day is the instrument's trading day, the one
- * `bar.1d` is built over: from UTC midnight, or from `dayStartUtcMinutes` after it when the
- * instrument names another start (docs/protocol.md#ticker).
+ * `bar.1d` is built over: its TradingCalendar (src/core/trading-day.ts, docs/protocol.md#ticker).
  *
  * The day's high and low are kept per minute (at most 1,440 buckets), so that a correction or
  * cancel of a trade can rebuild its minute from the trade log and the day from the minutes.
  */
 export class TickerBuilder {
-  /** where the trading day starts, ms after UTC midnight */
-  readonly #dayStartMs: number;
+  /** the instrument's trading days */
+  readonly #calendar: TradingCalendar;
   #day = -1;
   #hasTrade = false;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes = new Map<number, { h: number; l: number }>();
 
-  /** `dayStartMs`: where the instrument's trading day starts, ms after UTC midnight (default 0) */
-  constructor(dayStartMs = 0) {
-    this.#dayStartMs = dayStartMs;
+  /**
+   * `day`: the instrument's trading calendar, or (legacy) where its day starts in ms after UTC
+   * midnight (default: UTC midnight)
+   */
+  constructor(day: TradingCalendar | number = 0) {
+    this.#calendar = typeof day === 'number' ? new TradingCalendar(day / MINUTE_MS, 'UTC') : day;
   }
 
   /**
@@ -70,7 +74,33 @@ export class TickerBuilder {
   }
 
   #dayOf(ms: number): number {
-    return Math.floor((ms - this.#dayStartMs) / DAY_MS);
+    return this.#calendar.dayOf(ms);
+  }
+
+  /**
+   * Take up a ticker published before a restart (the last-value store's): its day's figures go on
+   * from it. Only before the first trade; returns whether it was taken. Its high and low stay in
+   * the day's high/low (a correction rebuilds the minutes after the restart around them).
+   */
+  restore(t: Omit<TickerState, 'status'> & { ts: bigint; status?: TickerState['status'] }): boolean {
+    if (this.#day !== -1) return false;
+    const ms = Number(t.ts / 1_000_000n);
+    this.#day = this.#dayOf(ms);
+    this.#hasTrade = true;
+    const s = this.#s;
+    s.p = t.p;
+    s.o = t.o;
+    s.h = t.h;
+    s.l = t.l;
+    s.v = t.v;
+    if (t.bp === undefined) delete s.bp;
+    else s.bp = t.bp;
+    if (t.ap === undefined) delete s.ap;
+    else s.ap = t.ap;
+    if (t.status !== undefined) s.status = t.status;
+    this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
+    this.#change();
+    return true;
   }
 
   /**
@@ -136,7 +166,7 @@ export class TickerBuilder {
         s.l = l;
       }
     }
-    if (last && Math.floor(last.ms / DAY_MS) === this.#day) s.p = last.p;
+    if (last && this.#dayOf(last.ms) === this.#day) s.p = last.p;
     this.#change();
     return { ...s };
   }

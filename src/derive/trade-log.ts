@@ -49,6 +49,14 @@ export class TradeLog {
     return this.#completeAfterMs;
   }
 
+  /**
+   * Trades up to `ms` are not all here (a restart: the derived state taken up from before it
+   * holds trades this log never saw), so nothing that starts before is rebuilt from the log.
+   */
+  forgetUntil(ms: number): void {
+    if (ms > this.#completeAfterMs) this.#completeAfterMs = ms;
+  }
+
   get size(): number {
     return this.#items.length - this.#head;
   }

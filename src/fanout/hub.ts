@@ -584,8 +584,10 @@ export class Hub {
 
   #push(ch: ChannelEntry, u: Update<Payload>): void {
     this.stats.updatesIn++;
-    // a correction or cancel is not the channel's value: snapshots stay the last trade
-    if (u.op === undefined) ch.last = u.d;
+    // a correction or cancel is not the channel's value: snapshots stay the last trade; nor is a
+    // closed bar sent again for an earlier interval (`corrected`): the snapshot stays the newest
+    // bar, or a `history` subscriber would miss the bars between the two
+    if (u.op === undefined && !(ch.spec.mode === 'bar' && ch.last && (u.d.t as number) < (ch.last.t as number))) ch.last = u.d;
     if (ch.closedBars && u.d.closed === true) keepClosedBar(ch.closedBars, u.d);
     this.onUpdate?.(ch.spec, u.d);
     let now = -1;

@@ -1,6 +1,6 @@
 import type { Bus } from '../bus/bus.js';
 import { marketSubject } from '../bus/subjects.js';
-import { encodeTick } from '../codec/tick-codec.js';
+import { decodeTick, encodeTick } from '../codec/tick-codec.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type {
   AssetClass,
@@ -17,6 +17,7 @@ import type {
 } from '../core/schema.js';
 import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
+import { calendarOf } from '../core/trading-day.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
 import type { BarState } from '../derive/bar-builder.js';
@@ -98,6 +99,8 @@ interface SymbolDerivation {
   openSent: Map<BarInterval, { at: number; t: number }>;
   /** throttled intervals: the newest open-bar state not sent yet */
   openPending: Map<BarInterval, PendingOpenBar>;
+  /** bar intervals: the start of the newest bar published (the channel's last value) */
+  newestBar: Map<BarInterval, number>;
   /** merged trading status as last published */
   status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
 }
@@ -251,10 +254,12 @@ export class TickPublisher {
     const minute = Math.floor(before.ms / 60_000) * 60_000;
     const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
     if (ticker) this.#sendTicker(cls, tick, ticker);
+    const minuteTrades = complete(minute) ? d.log.range(minute, minute + 60_000) : undefined;
     for (const b of d.bars) {
       const start = b.startOf(before.ms);
-      if (!complete(start)) continue;
-      const bar = b.rebuild(start, d.log.range(start, start + b.intervalMs));
+      const inLog = d.log.range(start, b.endOf(start));
+      // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
+      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, inLog);
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }
@@ -297,14 +302,15 @@ export class TickPublisher {
     if (!d) {
       const w = this.#providerWait;
       // the instrument's trading day: where bar.1d and the ticker's day start
-      const dayStartMs = (this.#registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
+      const day = calendarOf(this.#registry.get(sym));
       d = {
-        ticker: new TickerBuilder(dayStartMs),
-        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? dayStartMs : 0)),
+        ticker: new TickerBuilder(day),
+        bars: BAR_INTERVALS.map((iv) => new BarBuilder(iv, w[iv], iv === '1d' ? day : 0)),
         log: new TradeLog(this.#logOptions),
         status: undefined,
         openSent: new Map(),
         openPending: new Map(),
+        newestBar: new Map(),
       };
       this.#derivations.set(sym, d);
     }
@@ -347,15 +353,65 @@ export class TickPublisher {
     const { seq, ep } = this.sequencer.next(from.sym, kind);
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
-    const pending = this.#derivations.get(from.sym)?.openPending;
+    const d = this.#derivations.get(from.sym);
+    const pending = d?.openPending;
     const held = pending?.get(bar.iv);
     if (held && held.bar.t <= bar.t) pending!.delete(bar.iv); // superseded by this state or its close
+    // a closed bar sent again for an earlier interval (corrected) is not the channel's value:
+    // snapshots stay the newest bar (docs/protocol.md#bar-history)
+    const newest = d?.newestBar.get(bar.iv);
+    const current = newest === undefined || bar.t >= newest;
+    if (current) d?.newestBar.set(bar.iv, bar.t);
     if (bar.closed && this.#bars) {
       // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
-      const d = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
-      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...d, corrected: true } : d);
+      const p = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
+      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
     }
-    this.#send(assetClass, t);
+    this.#send(assetClass, t, current);
+  }
+
+  /**
+   * After a restart: take up each symbol's ticker day and bars from the last-value store (Redis in
+   * scale-out), so the day's open, high, low and volume and the open bars go on from where the
+   * previous process left them, instead of starting again from the first trade after the restart.
+   * A ticker of an earlier day, or a bar of an earlier interval, is replaced by the next trade as
+   * usual. Call before the first tick (buildFeeds does); returns how many values were taken. A
+   * store that cannot be read leaves the state empty (logged by the caller).
+   */
+  async restore(): Promise<number> {
+    const store = this.#lastValues;
+    if (!store) return 0;
+    const kinds = ['ticker', ...BAR_INTERVALS.map((iv) => `bar.${iv}`)];
+    const syms = this.#registry.all().map((i) => i.symbol);
+    const values = await store.getMany(syms.flatMap((s) => kinds.map((k) => `${k}:${s}`)));
+    let taken = 0;
+    syms.forEach((sym, i) => {
+      const d = this.#derivation(sym);
+      kinds.forEach((_k, j) => {
+        const bytes = values[i * kinds.length + j];
+        if (!bytes) return;
+        let tick: Tick;
+        try {
+          tick = decodeTick(bytes);
+        } catch {
+          return; // not a tick of this version: start afresh
+        }
+        if (tick.sym !== sym) return;
+        // the log does not hold the trades behind what is taken up
+        if (tick.k === 'ticker' || tick.k === 'bar') d.log.forgetUntil(Number(tick.ts / 1_000_000n));
+        if (j === 0 && tick.k === 'ticker') {
+          if (d.ticker.restore(tick)) taken++;
+        } else if (tick.k === 'bar') {
+          const b = d.bars.find((x) => x.iv === tick.iv);
+          const { k: _k2, sym: _s, src: _src, seq: _seq, ep: _ep, ts, rt, ...state } = tick;
+          if (b?.restore(state, Number(ts / 1_000_000n), Number(rt / 1_000_000n))) {
+            d.newestBar.set(tick.iv, tick.t);
+            taken++;
+          }
+        }
+      });
+    });
+    return taken;
   }
 
   /** Close bars whose interval has passed on quiet symbols. */
@@ -364,10 +420,7 @@ export class TickPublisher {
       const inst = this.#registry.get(sym);
       if (!inst) continue;
       // open-bar states held back by the throttle go first: a close in this sweep supersedes them
-      for (const { from, bar } of [...d.openPending.values()]) {
-        d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
-        this.#sendBar(inst.assetClass, from, bar);
-      }
+      this.#sendPending(inst.assetClass, d, wallMs);
       for (const b of d.bars) {
         const closed = b.closeIfDue(wallMs);
         const due = b.releaseHeld(wallMs);
@@ -380,7 +433,24 @@ export class TickPublisher {
     }
   }
 
+  #sendPending(cls: AssetClass, d: SymbolDerivation, wallMs: number): void {
+    for (const { from, bar } of [...d.openPending.values()]) {
+      d.openSent.set(bar.iv, { at: wallMs, t: bar.t });
+      this.#sendBar(cls, from, bar);
+    }
+  }
+
   close(): void {
+    // the open-bar states held back by the throttle go out (and to the last-value store, which a
+    // restarted process takes them up from)
+    try {
+      for (const [sym, d] of this.#derivations) {
+        const inst = this.#registry.get(sym);
+        if (inst) this.#sendPending(inst.assetClass, d, Date.now());
+      }
+    } catch {
+      // the bus is already closed: nothing more can go out
+    }
     this.books.close();
     if (this.#timer) clearInterval(this.#timer);
   }

@@ -5,6 +5,8 @@ import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { Tick } from '../core/schema.js';
 import { nsToMs } from '../core/time.js';
+import { calendarOf } from '../core/trading-day.js';
+import type { TradingCalendar } from '../core/trading-day.js';
 import type { EventLog, StoredEvent } from '../executions/event-log.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import { PF_KICK_PREFIX, portfolioSubject, userOf } from '../bus/private-subjects.js';
@@ -95,13 +97,13 @@ export class PortfolioService implements PortfolioApi {
     };
   }
 
-  /** where a symbol's trading day starts, ms after UTC midnight (its ticker's day) */
-  #dayStartMs(sym: string): number {
-    return (this.#o.registry.get(sym)?.dayStartUtcMinutes ?? 0) * 60_000;
+  /** a symbol's trading days (its ticker's day) */
+  #calendar(sym: string): TradingCalendar {
+    return calendarOf(this.#o.registry.get(sym));
   }
 
   #dayOf(sym: string, ms: number): number {
-    return tradingDay(ms, this.#dayStartMs(sym));
+    return tradingDay(ms, this.#calendar(sym));
   }
 
   async start(): Promise<void> {
@@ -170,7 +172,7 @@ export class PortfolioService implements PortfolioApi {
 
   #applyOne(book: PositionBook, ev: StoredEvent): void {
     const sym = ev.d.sym;
-    applyExecution(book, ev.d, Date.now(), this.#dayStartMs(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
+    applyExecution(book, ev.d, Date.now(), this.#calendar(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
     book.seq = ev.seq;
   }
 

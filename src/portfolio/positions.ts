@@ -1,4 +1,5 @@
 import { roundQty } from '../core/numbers.js';
+import type { TradingCalendar } from '../core/trading-day.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
 
 /**
@@ -47,11 +48,12 @@ export function utcDay(ms: number): number {
 }
 
 /**
- * The trading day of an instrument at `ms`: days start `dayStartMs` after UTC midnight
- * (`dayStartUtcMinutes` of the instrument), like its ticker and `bar.1d` (src/derive/ticker-builder.ts).
+ * The trading day of an instrument at `ms`: on its trading calendar (`calendarOf` the instrument,
+ * src/core/trading-day.ts), like its ticker and `bar.1d`; a number is a fixed day start in ms
+ * after UTC midnight.
  */
-export function tradingDay(ms: number, dayStartMs = 0): number {
-  return Math.floor((ms - dayStartMs) / DAY_MS);
+export function tradingDay(ms: number, day: TradingCalendar | number = 0): number {
+  return typeof day === 'number' ? Math.floor((ms - day) / DAY_MS) : day.dayOf(ms);
 }
 
 export function emptyBook(user: string, ccy: string, now = Date.now()): PositionBook {
@@ -93,20 +95,20 @@ export function rollDay(book: PositionBook, sym: string, day: number, ccy: strin
  * long or covers a short; selling the reverse; a trade through zero closes the position and opens
  * the other side at the trade price, its fee split pro rata between the two parts. Fees of
  * opening trades are in the cost, fees of reducing trades in the realized P&L.
- * The execution belongs to the trading day of its own time `t` (`dayStartMs` after UTC midnight),
+ * The execution belongs to the trading day of its own time `t` (on the instrument's calendar `day`),
  * not to the day it is applied on: a late or replayed execution of an earlier day changes the
  * day's opening quantity, not today's cash flow, so a book rebuilt from the log equals the live one.
  * `ccy` is the instrument's currency (for the realized P&L of a position removed at a day change).
  */
-export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Date.now(), dayStartMs = 0, ccy = book.ccy): void {
-  const today = tradingDay(now, dayStartMs);
+export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Date.now(), day: TradingCalendar | number = 0, ccy = book.ccy): void {
+  const today = tradingDay(now, day);
   rollDay(book, e.sym, today, ccy);
   const p = (book.positions[e.sym] ??= { qty: 0, cost: 0, dayQty0: 0, dayFlow: 0, realized: 0, day: today });
   rollPosition(p, today, book.day);
   const s = e.side === 'buy' ? e.qty : -e.qty;
   const fee = e.fee ?? 0;
   // stamped later than now (a clock ahead): counted as today, never moving the day forward
-  if (tradingDay(e.t, dayStartMs) >= p.day!) p.dayFlow += s * e.p + fee;
+  if (tradingDay(e.t, day) >= p.day!) p.dayFlow += s * e.p + fee;
   else p.dayQty0 = roundQty(p.dayQty0 + s);
   if (Math.abs(p.qty) < EPS || Math.sign(p.qty) === Math.sign(s)) {
     p.qty = roundQty(p.qty + s);

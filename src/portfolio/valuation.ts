@@ -1,4 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { calendarOf } from '../core/trading-day.js';
 import type { FxRates } from './fx.js';
 import type { PositionBook } from './positions.js';
 import { rollDay, tradingDay } from './positions.js';
@@ -45,7 +46,7 @@ export function clean(x: number): number {
 /**
  * Value a book at live prices: per position value = qty x p, pnl = value - cost,
  * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow (in the instrument's currency, over the
- * instrument's trading day: `dayStartUtcMinutes` after UTC midnight, like its ticker); totals are
+ * instrument's trading day, `calendarOf` it like its ticker); totals are
  * converted to the base currency at the live rate. A position without a price or rate is listed
  * with `priced: false` and left out of the totals.
  */
@@ -59,7 +60,7 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
   for (const sym of Object.keys(book.positions).sort()) {
     const inst = registry.get(sym);
     const ccy = inst?.currency ?? base;
-    rollDay(book, sym, tradingDay(now, (inst?.dayStartUtcMinutes ?? 0) * 60_000), ccy);
+    rollDay(book, sym, tradingDay(now, calendarOf(inst)), ccy);
     const pos = book.positions[sym];
     if (!pos) continue; // closed before this trading day: only its realized P&L stays
     const px = prices.price(sym);

@@ -291,10 +291,10 @@ describe('books across day changes', () => {
         updatedAt: D + H,
       }),
     ) as PositionBook;
-    // the same day: its day fields still count
-    expect(valuate(legacy, source(110, 100), usd, defaultRegistry(), D + 2 * H)).toMatchObject({ day_pnl: 1100 - 600 - 410, realized: 5 });
+    // the same day (AAPL's day is the New York day: D + 6 H is 01:00 EST of the same date): its day fields still count
+    expect(valuate(legacy, source(110, 100), usd, defaultRegistry(), D + 6 * H)).toMatchObject({ day_pnl: 1100 - 600 - 410, realized: 5 });
     // the next day: rolled
-    expect(valuate(legacy, source(110, 108), usd, defaultRegistry(), D + 26 * H)).toMatchObject({ day_pnl: 20, realized: 5 });
+    expect(valuate(legacy, source(110, 108), usd, defaultRegistry(), D + 30 * H)).toMatchObject({ day_pnl: 20, realized: 5 });
   });
 });
 
@@ -348,7 +348,8 @@ describe('the day change is published', () => {
 
   it('a quiet market: the valuation after the day start has the new day P&L without waiting for a price', async () => {
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-    vi.setSystemTime(D + 24 * H - 2000);
+    const nextDay = D + 29 * H; // AAPL's next trading day starts at midnight New York (05:00 UTC in winter)
+    vi.setSystemTime(nextDay - 2000);
     const bus = new MemoryBus();
     const seen: { day_pnl: number }[] = [];
     bus.subscribe(portfolioSubject('u'), (_s, payload) => seen.push(decodeBusMessage(payload)));
@@ -367,7 +368,7 @@ describe('the day change is published', () => {
       const tick = { k: 'ticker', sym: 'AAPL', src: 't', seq: 1, ep: 1, ts, rt: ts, p: 110, bp: 0, ap: 0, o: 100, h: 110, l: 100, v: 1, chg: 10, chgp: 10 };
       bus.publish(marketSubject('stock', 'ticker', 'AAPL'), encodeTick(tick as unknown as Tick));
       await waitFor(() => seen.some((v) => v.day_pnl === 100), "yesterday's day P&L");
-      vi.setSystemTime(D + 24 * H + 1000); // the next UTC day, no tick since
+      vi.setSystemTime(nextDay + 1000); // the next New York day, no tick since
       await waitFor(() => seen.at(-1)!.day_pnl === 0, { what: 'a valuation with the new day P&L', timeout: 3000 });
     } finally {
       await svc.close();

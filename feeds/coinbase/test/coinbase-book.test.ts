@@ -94,7 +94,7 @@ describe('coinbase adapter: order books (level2)', () => {
     const h = await start();
     await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
     const subs = h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[];
-    expect(subs.filter((s) => s.type === 'subscribe').map((s) => s.channel)).toEqual(['market_trades', 'ticker', 'level2', 'heartbeats']);
+    expect(subs.filter((s) => s.type === 'subscribe').map((s) => s.channel)).toEqual(['market_trades', 'ticker', 'level2', 'status', 'heartbeats']);
     expect(subs.find((s) => s.channel === 'level2')!.product_ids).toEqual(['BTC-USD', 'ETH-USD']);
     const snap = h.ticks.find((t) => t.k === 'book' && t.sym === 'BTC-USD')!;
     expect(snap.k === 'book' && [snap.bids.length, snap.asks.length]).toEqual([40, 40]);
@@ -142,7 +142,7 @@ describe('coinbase adapter: order books (level2)', () => {
     await h.waitFor('new snapshots', () => resets(h, 'BTC-USD') === 2 && resets(h, 'ETH-USD') === 2);
     expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(1);
     const msgs = h.provider.receivedJson() as { type: string; channel: string }[];
-    expect(msgs.filter((m) => m.type === 'unsubscribe').map((m) => m.channel)).toEqual(['market_trades', 'ticker', 'level2']);
+    expect(msgs.filter((m) => m.type === 'unsubscribe').map((m) => m.channel)).toEqual(['market_trades', 'ticker', 'level2', 'status']);
     for (let i = 0; i < 10; i++) {
       h.provider.bookStep('BTC-USD', 2);
       await h.waitFor(`in sync after step ${i}`, () => matches(h, 'BTC-USD'), 3000);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { aggressorSide, CoinbaseFeed, CoinbaseOptionsSchema } from '../coinbase-feed.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
 
@@ -32,7 +33,7 @@ describe('coinbase adapter', () => {
     );
     await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
     const subs = h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[];
-    expect(subs.map((s) => s.channel).sort()).toEqual(['heartbeats', 'market_trades', 'ticker']);
+    expect(subs.map((s) => s.channel).sort()).toEqual(['heartbeats', 'market_trades', 'status', 'ticker']);
     expect(subs.every((s) => s.type === 'subscribe' && s.product_ids.join() === 'BTC-USD,ETH-USD')).toBe(true);
     expect(h.state).toBe('connected');
     // the snapshot trade (history) is skipped; updates come through in order. Coinbase's `side`
@@ -63,7 +64,7 @@ describe('coinbase adapter', () => {
         .filter((m) => m.type === 'unsubscribe')
         .map((m) => m.channel)
         .sort(),
-    ).toEqual(['market_trades', 'ticker']);
+    ).toEqual(['market_trades', 'status', 'ticker']);
     expect((h.adapter as CoinbaseFeed).resubscribes).toBe(1);
     const n = h.ticks.length;
     await h.waitFor('data continues', () => h!.ticks.length > n + 3);
@@ -267,6 +268,45 @@ describe('coinbase adapter', () => {
     expect((h.adapter as CoinbaseFeed).recoveredTrades).toBe(0);
   });
 
+  it('subscribes and unsubscribes products changed before the opening subscription is confirmed', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false, ackDelayMs: 300 }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: ['BTC-USD', 'ETH-USD'] })),
+    );
+    await h.waitFor('the opening subscribe sent', () => h!.provider.requestTimes().length >= 1);
+    // the socket is open, the subscriptions confirmation is not there yet
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.adapter.unsubscribe(['ETH-USD']);
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const of = (sym: string) => h!.ticks.filter((t) => t.k === 'trade' && t.sym === sym).length;
+    await h.waitFor('SOL-USD trades', () => of('SOL-USD') > 2);
+    const conn = [...h.provider.conns][0]!;
+    await h.waitFor('ETH-USD unsubscribed at Coinbase', () => !conn.state.channels.get('market_trades')?.has('ETH-USD'));
+    const eth = of('ETH-USD');
+    await quietFor(200, 'no more ETH-USD');
+    expect(of('ETH-USD')).toBe(eth);
+  });
+
+  it('publishes nothing more of a product once it is unsubscribed, while its unsubscribe waits for the rate limit', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: ['BTC-USD', 'ETH-USD'] })),
+    );
+    const ethTrades = () => h!.ticks.filter((t) => t.k === 'trade' && t.sym === 'ETH-USD').length;
+    await h.waitFor('ETH-USD live', () => h!.state === 'connected' && ethTrades() > 2);
+    // a burst of new products fills the 8-a-second budget: the unsubscribe of ETH-USD goes out after them
+    for (const p of ['SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD']) await h.adapter.subscribe([p]);
+    await h.adapter.unsubscribe(['ETH-USD']);
+    const atUnsubscribe = ethTrades();
+    await h.waitFor('the unsubscribe reached Coinbase', () =>
+      (h!.provider.receivedJson() as { type: string; channel: string; product_ids?: string[] }[]).some(
+        (m) => m.type === 'unsubscribe' && m.channel === 'market_trades' && m.product_ids?.includes('ETH-USD'),
+      ),
+    );
+    // Coinbase kept sending ETH-USD meanwhile (the subscription was still open): none of it is ours any more
+    expect(ethTrades()).toBe(atUnsubscribe);
+  });
+
   it("sends at most 8 messages a second (Coinbase's limit), in order, none dropped, when a gap and new products come together", async () => {
     const products = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'ADA-USD', 'XRP-USD', 'DOT-USD'];
     h = await startHarness(
@@ -274,20 +314,20 @@ describe('coinbase adapter', () => {
       (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: products.slice(0, 3), book: true })),
     );
     await h.waitFor('connected', () => h!.state === 'connected');
-    // a sequence gap (unsubscribe + subscribe of market_trades, ticker, level2) and three products added at once
+    // a sequence gap (unsubscribe + subscribe of market_trades, ticker, level2, status) and three products added at once
     h.provider.skip(4);
     await h.adapter.subscribe(products.slice(3));
     const conn = [...h.provider.conns][0]!;
-    // 4 opening subscribes, 4 for the added products, 6 for the gap's resubscription
+    // 5 opening subscribes, 5 for the added products, 8 for the gap's resubscription
     await h.waitFor(
-      'all 14 messages sent, and every channel has every product',
+      'all 18 messages sent, and every channel has every product',
       () =>
-        h!.provider.requestTimes().length >= 14 &&
+        h!.provider.requestTimes().length >= 18 &&
         ['market_trades', 'ticker', 'level2'].every((ch) => products.every((p) => conn.state.channels.get(ch)?.has(p))),
     );
     expect((h.adapter as CoinbaseFeed).resubscribes).toBe(1);
     const times = h.provider.requestTimes();
-    expect(times).toHaveLength(14);
+    expect(times).toHaveLength(18);
     // Advanced Trade WebSocket Rate Limits: "unauthenticated messages are rate-limited at 8 per second per IP address"
     const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
     expect(busiest).toBeLessThanOrEqual(8);

@@ -69,8 +69,8 @@ describe('kraken adapter: order books', () => {
     expect(h.provider.totalConnections).toBe(1);
   });
 
-  it('with bookPrecision configured it does not need the instrument channel', async () => {
-    const h = await start({}, { bookPrecision: { 'BTC-USD': { price: 1, qty: 8 } }, bookDepth: 10 });
+  it('with bookPrecision configured (and pairStatus off) it does not need the instrument channel', async () => {
+    const h = await start({}, { bookPrecision: { 'BTC-USD': { price: 1, qty: 8 } }, bookDepth: 10, pairStatus: false });
     await h.waitFor('book snapshot', () => h.ticks.some((t) => t.k === 'book' && t.reset === true));
     h.provider.bookStep('BTC/USD', 20);
     await h.waitFor('rebuilt book equals the server book', () => matches(h, 'BTC-USD', 'BTC/USD', 10));

@@ -52,6 +52,8 @@ describe('kraken adapter', () => {
         params: { channel: 'ticker', symbol: ['BTC/USD', 'SHIB/USD', 'ALGO/USD', 'MATIC/USD'], snapshot: true, event_trigger: 'bbo' },
         req_id: 2,
       },
+      // every pair's own state (pairStatus, on by default) [instrument]
+      { method: 'subscribe', params: { channel: 'instrument', snapshot: true }, req_id: 3 },
     ]);
     expect(h.states.at(-1)!.detail).toBe('subscribed trade+ticker for 4 symbols');
 
