@@ -60,11 +60,28 @@ export function mountAlerts(opts: { parent: HTMLElement; board: HTMLElement; ops
       list.append(li);
     }
   };
+  // one list in flight at a time: while the connection is down the client queues requests until
+  // it is back, and a list every 5 s would arrive as a burst (hundreds after an hour); asked again
+  // meanwhile (the timer, a rule created or deleted), one more list follows
+  let listing = false;
+  let again = false;
   const refresh = (): void => {
-    opts.ops.request('alert.list').then(
-      (f) => render((f.alerts as AlertView[]) ?? []),
-      (err: Error) => opts.log(`alerts: ${describeError(err)}`),
-    );
+    if (listing) {
+      again = true;
+      return;
+    }
+    listing = true;
+    again = false;
+    opts.ops
+      .request('alert.list')
+      .then(
+        (f) => render((f.alerts as AlertView[]) ?? []),
+        (err: Error) => opts.log(`alerts: ${describeError(err)}`),
+      )
+      .finally(() => {
+        listing = false;
+        if (again) refresh();
+      });
   };
 
   // a row click prefills the form with the row's symbol and last price

@@ -112,7 +112,8 @@ export interface ClientOptions {
   fallback?: boolean | FallbackOptions;
   /**
    * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
-   * latest-value channels (docs/protocol.md#visibility). Default: true where `document` exists.
+   * latest-value channels (docs/protocol.md#visibility), from connect() until close(). Default:
+   * true where `document` exists.
    */
   trackPageVisibility?: boolean;
 }
@@ -378,7 +379,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   constructor(options: ClientOptions) {
     super();
-    if (!options || typeof options.url !== 'string') throw new TypeError('TickwireClient: options.url is required');
+    // a URL that is not one would fail every attempt, retried for ever: say so now
+    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) throw new TypeError(`TickwireClient: options.url is not a ws(s):// URL: "${options?.url}"`);
     const f = options.fallback;
     if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
       throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
@@ -388,13 +390,36 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
-    const doc = (globalThis as { document?: PageDocument }).document;
-    if (doc && (options.trackPageVisibility ?? true) && typeof doc.addEventListener === 'function') {
-      const onChange = (): void => void this.setPageVisible(doc.visibilityState !== 'hidden').catch(() => undefined);
-      doc.addEventListener('visibilitychange', onChange);
-      this.#pageHidden = doc.visibilityState === 'hidden';
-      this.#stopPageTracking = () => doc.removeEventListener('visibilitychange', onChange);
-    }
+  }
+
+  /**
+   * Follow `document.visibilityState`, and the `online` event (the network is back: retry now,
+   * not at the end of a backoff delay), from connect() until close(): a client made and never
+   * connected (a render React throws away) leaves no listener behind.
+   */
+  #trackPage(): void {
+    if (this.#stopPageTracking) return;
+    const g = globalThis as {
+      document?: PageDocument;
+      addEventListener?: (type: 'online', listener: () => void) => void;
+      removeEventListener?: (type: 'online', listener: () => void) => void;
+    };
+    const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
+    const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
+    const onOnline = (): void => {
+      if (this.#reconnectTimer) {
+        clearTimeout(this.#reconnectTimer);
+        this.#reconnectTimer = undefined;
+        void this.#open();
+      }
+    };
+    doc?.addEventListener('visibilitychange', onChange);
+    if (doc) this.#pageHidden = doc.visibilityState === 'hidden';
+    g.addEventListener?.('online', onOnline);
+    this.#stopPageTracking = () => {
+      doc?.removeEventListener('visibilitychange', onChange);
+      g.removeEventListener?.('online', onOnline);
+    };
   }
 
   /** false while the page is hidden (as last told by setPageVisible or the document) */
@@ -494,7 +519,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const l = listener as (d: never, u: Update<never>) => void;
     set.add(l);
     return () => {
-      set.delete(l);
+      // the channel's entry goes with its last listener: a long session looks at many channels
+      if (set.delete(l) && !set.size && this.#listeners.get(channel) === set) this.#listeners.delete(channel);
     };
   }
 
@@ -507,6 +533,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
+      this.#trackPage();
       this.#backoff?.reset();
       this.#attempts = this.#wsFailures = 0;
       void this.#open();
@@ -1098,7 +1125,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#setState('closed');
       return;
     }
-    const delayMs = delayOverride ?? b.next();
+    // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
+    // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
+    // kept flooding would come back every few seconds)
+    const delayMs = delayOverride ?? Math.max(b.next(), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {

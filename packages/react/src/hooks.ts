@@ -1,5 +1,13 @@
-import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
-import type { BookPayload, ConnectionState, NotificationsReadMark, PayloadOf, TickwireClientError } from '@tickwire/client';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import {
+  TickwireClientError,
+  type AlertRuleRequest,
+  type AlertView,
+  type BookPayload,
+  type ConnectionState,
+  type NotificationsReadMark,
+  type PayloadOf,
+} from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
 import { EMPTY } from './store.js';
@@ -172,3 +180,92 @@ export function useConnectionError(): TickwireClientError | undefined {
 }
 
 const noError = (): undefined => undefined;
+
+export interface Alerts {
+  /** the user's alert rules with their state (`state.phase`, `state.fired`), in the server's order; undefined until the first list arrives */
+  alerts: readonly AlertView[] | undefined;
+  /** why the rules could not be listed (`UNAUTHENTICATED` without a token, `ALERTS_UNAVAILABLE`, `UNKNOWN_OP` from a server without alerts); undefined once a list arrives */
+  error: TickwireClientError | undefined;
+  /** create a rule; resolves with it as stored (it is in `alerts` from then on), rejects with the server's code (`ALERT_INVALID`, `ALERT_DUPLICATE`, ...) */
+  create: (rule: AlertRuleRequest) => Promise<AlertView>;
+  /** replace the rule with the same `id` (its state starts fresh) */
+  update: (rule: AlertRuleRequest) => Promise<AlertView>;
+  /** delete a rule; resolves with its id */
+  remove: (id: string) => Promise<string>;
+  /** list the rules again now */
+  refresh: () => Promise<void>;
+}
+
+/**
+ * The signed-in user's price alerts (needs a token; docs/alerts.md): the rules with their state,
+ * and functions to create, update and delete them. The list is asked for on mount, again after
+ * every reconnect, and when one of the user's alerts fires while `notifications` is subscribed
+ * (`useNotifications` mounted), so `state` follows firings. Each component using it holds its own list.
+ */
+export function useAlerts(): Alerts {
+  const client = useTickwire();
+  const [alerts, setAlerts] = useState<readonly AlertView[] | undefined>(undefined);
+  const [error, setError] = useState<TickwireClientError | undefined>(undefined);
+  // a list asked for before a change made here may miss it: `changes` counts them
+  const changes = useRef(0);
+  const mounted = useRef(false);
+  // one list in flight at a time: asked again meanwhile (a burst of firings, the unread ones
+  // replayed at subscribe), one more list follows it, not one per call
+  const listing = useRef<Promise<void> | undefined>(undefined);
+  const again = useRef(false);
+  const refresh = useCallback((): Promise<void> => {
+    if (listing.current) {
+      again.current = true;
+      return listing.current;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        again.current = false;
+        const at = changes.current;
+        try {
+          const list = await client.listAlerts();
+          if (!mounted.current) break;
+          // changed here meanwhile: this list may miss it, ask again
+          if (at !== changes.current) again.current = true;
+          else {
+            setAlerts(list);
+            setError(undefined);
+          }
+        } catch (err) {
+          if (mounted.current && !(err instanceof TickwireClientError && err.code === 'CLOSED'))
+            setError(err instanceof TickwireClientError ? err : new TickwireClientError('ERROR', String(err)));
+        }
+      } while (again.current && mounted.current);
+      listing.current = undefined; // in the same turn as the last check: no call falls in between
+    };
+    return (listing.current = run());
+  }, [client]);
+  useEffect(() => {
+    mounted.current = true;
+    // a list asked for while the connection is down waits for it: ask when it opens instead
+    if (client.state === 'open') void refresh();
+    const offState = client.on('state', ({ state }) => {
+      if (state === 'open') void refresh();
+    });
+    const offFired = client.channel('notifications', (n) => {
+      if (n.kind === 'notification' && n.type === 'alert') void refresh();
+    });
+    return () => {
+      mounted.current = false;
+      offState();
+      offFired();
+    };
+  }, [client, refresh]);
+  const change = useCallback(async <T>(request: Promise<T>, apply: (list: readonly AlertView[], result: T) => readonly AlertView[]): Promise<T> => {
+    changes.current++;
+    const result = await request;
+    if (mounted.current) setAlerts((list) => (list ? apply(list, result) : list));
+    return result;
+  }, []);
+  const put = (list: readonly AlertView[], rule: AlertView): readonly AlertView[] =>
+    list.some((a) => a.id === rule.id) ? list.map((a) => (a.id === rule.id ? rule : a)) : [...list, rule];
+  const create = useCallback((rule: AlertRuleRequest) => change(client.createAlert(rule), put), [client, change]);
+  const update = useCallback((rule: AlertRuleRequest) => change(client.updateAlert(rule), put), [client, change]);
+  const remove = useCallback((id: string) => change(client.deleteAlert(id), (list, gone) => list.filter((a) => a.id !== gone)), [client, change]);
+  return useMemo(() => ({ alerts, error, create, update, remove, refresh }), [alerts, error, create, update, remove, refresh]);
+}

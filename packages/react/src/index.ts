@@ -5,6 +5,7 @@
  */
 export { TickwireProvider, useTickwire, useTickwireStore, type TickwireProviderProps } from './provider.js';
 export {
+  useAlerts,
   useBars,
   useBook,
   useChannel,
@@ -17,6 +18,7 @@ export {
   useQuote,
   useTicker,
   useTrades,
+  type Alerts,
   type BarInterval,
   type BarOptions,
   type BookOptions,

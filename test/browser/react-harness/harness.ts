@@ -4,19 +4,22 @@
  * against the engine that serves this page. It records every frame the page sends (JSON
  * encoding) and exposes scenarios on `window.harness`.
  */
-import { createElement as h, StrictMode, useEffect, useRef } from 'react';
+import { createElement as h, StrictMode, useEffect, useLayoutEffect, useRef, version as reactVersion } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import {
   TickwireProvider,
+  useAlerts,
   useChannelSnapshot,
+  useNotifications,
   useConnectionState,
   useOnScreen,
   useQuote,
   useTickwire,
   useTickwireStore,
   useTrades,
+  type Alerts,
   type TickwireStore,
-} from '@tickwire/react';
+} from '../../../packages/react/src/index.js';
 
 const sent: Record<string, unknown>[] = [];
 const sockets = new Set<WebSocket>();
@@ -97,9 +100,13 @@ function Tape({ symbol, limit }: { symbol: string; limit: number }): ReturnType<
   const trades = useTrades(symbol, { limit });
   const items = useChannelSnapshot(`trade:${symbol}`, { limit }).items;
   const prev = useRef<{ trades: readonly unknown[]; items: readonly unknown[] } | undefined>(undefined);
-  if (prev.current && prev.current.items === items && prev.current.trades !== trades) unstableTapes++;
-  prev.current = { trades, items };
-  tapeRenders++;
+  // compared at each commit (what an effect depending on the list sees): React 18's StrictMode
+  // renders twice and recomputes useMemo in the second render, which is never committed
+  useLayoutEffect(() => {
+    if (prev.current && prev.current.items === items && prev.current.trades !== trades) unstableTapes++;
+    prev.current = { trades, items };
+    tapeRenders++;
+  });
   return h('div', { 'data-testid': `tape-${limit}`, 'data-trades': trades.length }, `${trades.length} trades`);
 }
 
@@ -114,13 +121,33 @@ function Channel({ symbol }: { symbol: string }): ReturnType<typeof h> {
   return h('div', { 'data-testid': 'shown', 'data-channel': snap.update?.channel ?? '' }, snap.update?.channel ?? '…');
 }
 
+/** the newest useAlerts() result of the alerts scenario, for the test to call */
+let alertsApi: Alerts | undefined;
+
+function AlertsPanel(): ReturnType<typeof h> {
+  const a = useAlerts();
+  alertsApi = a;
+  return h(
+    'div',
+    { 'data-testid': 'alerts', 'data-count': a.alerts?.length ?? 'none', 'data-error': a.error?.code ?? '' },
+    ...(a.alerts ?? []).map((r) => h('div', { key: r.id, 'data-testid': `alert-${r.id}`, 'data-phase': r.state.phase, 'data-fired': r.state.fired }, r.id)),
+  );
+}
+
+/** subscribes `notifications` (signed in only): firings then refresh the rules' state */
+function NotificationCount(): ReturnType<typeof h> {
+  const { notifications } = useNotifications();
+  return h('div', { 'data-testid': 'notification-count' }, notifications.length);
+}
+
 type Scenario =
   | { kind: 'quotes'; symbol: string; throttles: number[] }
   | { kind: 'busy'; symbol: string }
   | { kind: 'rows'; symbols: string[] }
   | { kind: 'tapes'; symbol: string; bump: number }
   | { kind: 'token'; version: number }
-  | { kind: 'symbol'; symbol: string; throttle: number };
+  | { kind: 'symbol'; symbol: string; throttle: number }
+  | { kind: 'alerts'; token?: string };
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
@@ -134,8 +161,10 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
     if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
   } else if (scenario.kind === 'symbol')
     body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
+  else if (scenario.kind === 'alerts') body = [h(AlertsPanel, { key: 'a' }), ...(scenario.token ? [h(NotificationCount, { key: 'n' })] : [])];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
+  if (scenario.kind === 'alerts' && scenario.token) props.token = scenario.token;
   if (scenario.kind === 'token') {
     const version = scenario.version;
     props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
@@ -177,6 +206,11 @@ const harness = {
     root!.render(h(StrictMode, null, h(App, { scenario })));
   },
   /** drop the connection from the page's side: the client reconnects */
+  get alerts(): Alerts | undefined {
+    return alertsApi;
+  },
+  /** the React the page runs (react.test.ts: 19, react18.test.ts: 18) */
+  reactVersion,
   dropSocket(): void {
     for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close();
   },

@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WS from 'ws';
+import type { Engine } from '../../src/app/engine.js';
+// this checkout's sources (node_modules may link another checkout's package)
+import { TickwireClient, type WebSocketConstructor } from '../../packages/client/src/index.js';
+import { startTestEngine, streamUrl } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Browser events the client follows. Page visibility (issue #11) follows `document.visibilityState` for the client's whole life: also
+ * after `close()` and a new `connect()` (a page that disconnects while a view is closed and
+ * connects again when it opens). A document of our own stands in for the browser's.
+ */
+class FakeDocument extends EventTarget {
+  visibilityState: 'visible' | 'hidden' = 'visible';
+  set(state: 'visible' | 'hidden'): void {
+    this.visibilityState = state;
+    this.dispatchEvent(new Event('visibilitychange'));
+  }
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  delete (globalThis as { document?: unknown }).document;
+  delete (globalThis as { addEventListener?: unknown }).addEventListener;
+  delete (globalThis as { removeEventListener?: unknown }).removeEventListener;
+  vi.restoreAllMocks();
+});
+
+describe('page visibility across close() and connect()', { timeout: 60_000 }, () => {
+  it('a client closed and connected again still tells the server when the page hides and shows', async () => {
+    const engine: Engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    const doc = new FakeDocument();
+    (globalThis as { document?: unknown }).document = doc;
+    const sent: Record<string, unknown>[] = [];
+    class Recording extends WS {
+      override send(data: unknown): void {
+        sent.push(JSON.parse(String(data)) as Record<string, unknown>);
+        super.send(data as string);
+      }
+    }
+    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json', WebSocket: Recording as unknown as WebSocketConstructor });
+    cleanups.push(() => client.close());
+    await client.connect();
+    await client.subscribe(['quote:BTC-USD']);
+    await client.close();
+    await client.connect();
+
+    doc.set('hidden');
+    expect(client.pageVisible).toBe(false);
+    await waitFor(() => sent.some((f) => f.op === 'visibility' && f.page === 'hidden'), 'the hidden page told to the server');
+    doc.set('visible');
+    expect(client.pageVisible).toBe(true);
+    await waitFor(() => sent.some((f) => f.op === 'visibility' && f.page === 'visible'), 'the shown page told to the server');
+  });
+
+  it('the page hidden while the client was closed: the next connection starts hidden; close() leaves no listener', async () => {
+    const engine: Engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    const doc = new FakeDocument();
+    let listeners = 0;
+    const add = doc.addEventListener.bind(doc);
+    const remove = doc.removeEventListener.bind(doc);
+    doc.addEventListener = (...args: Parameters<EventTarget['addEventListener']>) => (listeners++, add(...args));
+    doc.removeEventListener = (...args: Parameters<EventTarget['removeEventListener']>) => (listeners--, remove(...args));
+    (globalThis as { document?: unknown }).document = doc;
+    const client = new TickwireClient({ url: streamUrl(engine.port) });
+    cleanups.push(() => client.close());
+    await client.connect();
+    expect(listeners).toBe(1);
+    await client.close();
+    expect(listeners).toBe(0);
+    doc.set('hidden');
+    await client.connect();
+    expect(listeners).toBe(1);
+    expect(client.pageVisible).toBe(false);
+    await client.close();
+    expect(listeners).toBe(0);
+  });
+});
+
+describe('network back online', { timeout: 60_000 }, () => {
+  it("the browser's `online` event ends the backoff wait: the client reconnects at once, and close() stops listening", async () => {
+    // a browser's window: `online` and `offline` events on the global object
+    const win = new EventTarget();
+    let listeners = 0;
+    Object.assign(globalThis, {
+      addEventListener: (t: string, l: () => void) => (t === 'online' && listeners++, win.addEventListener(t, l)),
+      removeEventListener: (t: string, l: () => void) => (t === 'online' && listeners--, win.removeEventListener(t, l)),
+    });
+    let engine: Engine | undefined = await startTestEngine();
+    const port = engine.port;
+    cleanups.push(() => engine?.close());
+    // a long backoff (the middle of a 10-minute window): only the event can bring the client back soon
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const client = new TickwireClient({
+      url: streamUrl(port),
+      WebSocket: WS as unknown as WebSocketConstructor,
+      reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
+    });
+    cleanups.push(() => client.close());
+    const delays: number[] = [];
+    client.on('reconnecting', (r) => delays.push(r.delayMs));
+    client.on('error', () => undefined); // the outage's TRANSPORT error
+    await client.connect();
+    expect(listeners).toBe(1);
+    await engine.close();
+    engine = undefined;
+    await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
+    expect(delays[0]).toBe(300_000);
+    engine = await startTestEngine(port);
+    win.dispatchEvent(new Event('online'));
+    await waitFor(() => client.state === 'open', { what: 'reconnected after the online event', timeout: 20_000 });
+    await client.close();
+    expect(listeners).toBe(0);
+  });
+});
