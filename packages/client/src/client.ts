@@ -720,7 +720,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
     if (!isExtensionOp(op)) {
-      return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op (use subscribe, unsubscribe, ping or refreshAuth)`));
+      return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op`));
     }
     return this.#request({ ...fields, op, id: this.#nextId++ } as unknown as OutgoingFrame, false) as Promise<ExtensionReply>;
   }
