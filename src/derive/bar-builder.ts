@@ -3,6 +3,8 @@ import { BAR_INTERVAL_MS } from '../core/schema.js';
 import type { TradingCalendar } from '../core/trading-day.js';
 import { roundQty } from '../core/numbers.js';
 import type { LoggedTrade } from './trade-log.js';
+import { amendMinute } from './minute-range.js';
+import type { MinuteBuckets } from './minute-range.js';
 
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
 export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'closed'> & { corrected?: boolean };
@@ -63,7 +65,7 @@ export class BarBuilder {
    * last closed one, so that a correction can rebuild them when the trade log no longer holds
    * all their trades (as the ticker does for its day)
    */
-  readonly #minutes = new WeakMap<BarState, Map<number, { h: number; l: number }>>();
+  readonly #minutes = new WeakMap<BarState, MinuteBuckets>();
   #lastRemembered: BarState | undefined;
 
   /**
@@ -194,23 +196,10 @@ export class BarBuilder {
     bar.n = Math.max(0, bar.n + dn);
     const buckets = this.#minutes.get(bar);
     if (buckets && minuteTrades) {
-      const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
-      let h = -Infinity;
-      let l = Infinity;
-      for (const t of minuteTrades) {
-        if (t.volumeOnly) continue;
-        if (t.p > h) h = t.p;
-        if (t.p < l) l = t.p;
-      }
-      if (h === -Infinity) buckets.delete(m);
-      else buckets.set(m, { h, l });
-      if (buckets.size > 0) {
-        bar.h = -Infinity;
-        bar.l = Infinity;
-        for (const b of buckets.values()) {
-          if (b.h > bar.h) bar.h = b.h;
-          if (b.l < bar.l) bar.l = b.l;
-        }
+      const range = amendMinute(buckets, ms, minuteTrades);
+      if (range) {
+        bar.h = range.h;
+        bar.l = range.l;
       }
     }
     const span = this.#span.get(bar);

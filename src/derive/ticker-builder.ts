@@ -1,6 +1,8 @@
 import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
 import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
+import { amendMinute } from './minute-range.js';
+import type { MinuteBuckets } from './minute-range.js';
 import { roundQty } from '../core/numbers.js';
 
 const MINUTE_MS = 60_000;
@@ -24,7 +26,7 @@ export class TickerBuilder {
   #hasTrade = false;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
-  readonly #minutes = new Map<number, { h: number; l: number }>();
+  readonly #minutes: MinuteBuckets = new Map();
 
   /**
    * `day`: the instrument's trading calendar, or (legacy) where its day starts in ms after UTC
@@ -142,28 +144,10 @@ export class TickerBuilder {
     // the day has only volumeOnly trades so far: their volume is amended, no ticker yet
     if (!this.#hasTrade) return undefined;
     if (minuteTrades) {
-      const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
-      if (minuteTrades.length === 0) this.#minutes.delete(m);
-      else {
-        let h = -Infinity;
-        let l = Infinity;
-        for (const t of minuteTrades) {
-          if (t.volumeOnly) continue;
-          if (t.p > h) h = t.p;
-          if (t.p < l) l = t.p;
-        }
-        if (h === -Infinity) this.#minutes.delete(m);
-        else this.#minutes.set(m, { h, l });
-      }
-      if (this.#minutes.size > 0) {
-        let h = -Infinity;
-        let l = Infinity;
-        for (const b of this.#minutes.values()) {
-          if (b.h > h) h = b.h;
-          if (b.l < l) l = b.l;
-        }
-        s.h = h;
-        s.l = l;
+      const range = amendMinute(this.#minutes, ms, minuteTrades);
+      if (range) {
+        s.h = range.h;
+        s.l = range.l;
       }
     }
     if (last && this.#dayOf(last.ms) === this.#day) s.p = last.p;
