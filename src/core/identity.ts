@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 /**
  * Identity strings: the user of `portfolio` and `executions`, from a token's `sub` or a service
  * API request. One rule wherever an id enters (JWT, service API body and path, exec.in subjects,
@@ -28,6 +29,39 @@ export function wellFormedProblem(s: string): string | undefined {
     ? `is not well-formed Unicode: lone surrogate U+${surrogate[0].charCodeAt(0).toString(16).toUpperCase()} at index ${surrogate.index}`
     : undefined;
 }
+
+/**
+ * The first string in `v` (a value or an object key, at any depth) that is not well-formed
+ * Unicode, with why; undefined when every one is. For JSON-like data whose depth is already
+ * bounded (the caller checks it first).
+ */
+export function wellFormedDeepProblem(v: unknown): string | undefined {
+  if (typeof v === 'string') return wellFormedProblem(v);
+  if (typeof v !== 'object' || v === null) return undefined;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const p = wellFormedDeepProblem(x);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    const p = wellFormedProblem(k) ?? wellFormedDeepProblem(x);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+/**
+ * A string schema that also refuses text that is not well-formed Unicode: for text sent to clients
+ * as it is (MessagePack strings are UTF-8, and a lone surrogate has no UTF-8 form: strict decoders
+ * refuse the bytes it would become).
+ */
+export const wellFormedText = (s: z.ZodString) =>
+  s.superRefine((v, ctx) => {
+    const problem = wellFormedProblem(v);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** Why `s` is not a valid identity string, or undefined when it is. */
 export function identityProblem(s: string): string | undefined {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identityProblem, wellFormedProblem } from '../core/identity.js';
+import { identityProblem, wellFormedProblem, wellFormedText } from '../core/identity.js';
 import { isCanonicalSymbol } from '../core/symbols.js';
 
 /** Shapes accepted by the service API and the exec.in NATS subjects (one definition for both). */
@@ -64,8 +64,8 @@ export function toExecutionPayload(e: ExecutionInput): ExecutionPayload {
 export const AnnouncementSchema = z
   .object({
     level: z.enum(['info', 'warning', 'critical']),
-    title: z.string().min(1).max(200),
-    message: z.string().min(1).max(4000),
+    title: wellFormedText(z.string().min(1).max(200)),
+    message: wellFormedText(z.string().min(1).max(4000)),
   })
   .strict();
 export type Announcement = z.infer<typeof AnnouncementSchema>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { NotificationPayload, NotificationReadPayload } from '../protocol/payloads.js';
 import { nestsDeeperThan } from '../core/json-depth.js';
+import { wellFormedDeepProblem, wellFormedText } from '../core/identity.js';
 
 /**
  * Shapes of the notifications channel (docs/private-streams.md#notifications): what a backend
@@ -23,6 +24,8 @@ const MAX_DATA_DEPTH = 16;
 function dataProblem(d: Record<string, unknown>): string | undefined {
   if (nestsDeeperThan(d, MAX_DATA_DEPTH)) return `data must nest at most ${MAX_DATA_DEPTH} levels of objects and arrays`;
   if (Buffer.byteLength(JSON.stringify(d), 'utf8') > MAX_DATA_BYTES) return `data must be at most ${MAX_DATA_BYTES} bytes of JSON`;
+  const malformed = wellFormedDeepProblem(d);
+  if (malformed) return `a string in data ${malformed}`;
   return undefined;
 }
 
@@ -36,8 +39,8 @@ export const NotificationInputSchema = z
       .regex(ID, 'id must be 1-128 characters: letters, digits and . _ : - (not starting with a punctuation mark)')
       .describe('client-supplied id, unique per user: a repeated id is stored and delivered once'),
     type: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'type must be 1-64 lower-case letters, digits and . _ - (e.g. "order.filled")'),
-    title: z.string().min(1).max(200),
-    body: z.string().max(4000).default(''),
+    title: wellFormedText(z.string().min(1).max(200)),
+    body: wellFormedText(z.string().max(4000)).default(''),
     priority: NotificationPriority.default('normal'),
     data: z
       .record(z.string(), z.unknown())
