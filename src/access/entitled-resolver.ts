@@ -4,6 +4,7 @@ import type { ChannelResolver, ChannelSpec, Principal, ResolveResult } from '../
 import type { Payload } from '../fanout/payloads.js';
 import { DELAYED_PREFIX } from '../bus/private-subjects.js';
 import { BAR_INTERVAL_MS, barIntervalOf } from '../core/schema.js';
+import { calendarOf } from '../core/trading-day.js';
 import { entitlementsOf } from './jwt-authenticator.js';
 
 /**
@@ -56,11 +57,16 @@ export class EntitledMarketResolver implements ChannelResolver {
       },
     };
     const history = spec.history;
-    const iv = spec.mode === 'bar' ? BAR_INTERVAL_MS[barIntervalOf(spec.name.slice(0, spec.name.indexOf(':'))) ?? '1s'] : 0;
+    const interval = spec.mode === 'bar' ? (barIntervalOf(spec.name.slice(0, spec.name.indexOf(':'))) ?? '1s') : undefined;
+    const iv = interval ? BAR_INTERVAL_MS[interval] : 0;
+    // a day bar lasts the instrument's trading day, which is 23 or 25 hours when its time zone
+    // changes clocks: it ended when the day that holds `at` started
+    const calendar = interval === '1d' ? calendarOf(this.#registry.get(spec.name.slice(spec.name.indexOf(':') + 1))) : undefined;
+    const endedBefore = (at: number): number => (calendar ? calendar.startOf(at) : at - iv + 1);
     if (history) {
       // delayed bar history: only bars that ended delayMs ago, flagged like the delayed live bars
       d.history = async (q) => {
-        const cap = Date.now() - delayMs - iv + 1;
+        const cap = endedBefore(Date.now() - delayMs);
         const bars = await history({ ...q, to: Math.min(q.to ?? cap, cap) });
         return bars.map((b) => ({ ...b, delayed: delayMs }));
       };
