@@ -83,6 +83,10 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
   // the other workers' figures from the board (at most STATS_EVERY_MS old); the main thread only
   // when some worker's figures did not fit there
   stats: async (local) => {
+    // this worker's figures go on the board before it reads the others': whichever worker answers
+    // next reads them there, so no later answer counts less than this one (a counter that went
+    // backwards between two answers from different workers would read as a reset)
+    board.write(init.index, local);
     const parts: GatewayStats[] = [];
     for (let w = 0; w < init.workers; w++) {
       if (w === init.index) {

@@ -36,7 +36,8 @@ export class StatsBoard {
   /** The worker's last figures; undefined when none yet, 'too-big' when they did not fit. */
   read(worker: number): unknown {
     const head = new Int32Array(this.#buf, worker * REGION_BYTES, 2);
-    for (let attempt = 0; attempt < 100; attempt++) {
+    // a write takes microseconds: spin through it rather than give up on the worker's figures
+    for (let attempt = 0; attempt < 100_000; attempt++) {
       const seq = Atomics.load(head, 0);
       if (seq % 2 === 1) continue;
       if (seq === 0) return undefined;
