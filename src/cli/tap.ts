@@ -97,6 +97,13 @@ export function parseTapArgs(argv: readonly string[], env: Record<string, string
       case '--url': {
         const v = value();
         if (!/^wss?:\/\//.test(v)) throw new TapUsageError(`--url must start with ws:// or wss://, got "${v}"`);
+        let host = '';
+        try {
+          host = new URL(v).hostname;
+        } catch {
+          // not a URL at all: refused below, like one without a host
+        }
+        if (!host) throw new TapUsageError(`--url must be a ws:// or wss:// URL with a host, e.g. ${DEFAULT_TAP_URL}, got "${v}"`);
         out.url = v;
         break;
       }

@@ -26,6 +26,10 @@ describe('tickwire tap arguments', () => {
     expect(() => parseTapArgs([])).toThrow(/at least one channel/);
     expect(() => parseTapArgs(['ticker:AAPL', '--throttle', 'fast'])).toThrow(/whole number/);
     expect(() => parseTapArgs(['ticker:AAPL', '--url', 'http://x'])).toThrow(/ws:\/\//);
+    // no host: the SDK refused it at construction (an "unexpected failure"), or retried a URL that can never connect
+    expect(() => parseTapArgs(['ticker:AAPL', '--url', 'ws://'])).toThrow(TapUsageError);
+    expect(() => parseTapArgs(['ticker:AAPL', '--url', 'ws://:80/v1/stream'])).toThrow(/with a host/);
+    expect(parseTapArgs(['ticker:AAPL', '--url', 'wss://md.example.com/v1/stream']).url).toBe('wss://md.example.com/v1/stream');
     expect(() => parseTapArgs(['ticker:AAPL', '--bogus'])).toThrow(TapUsageError);
     expect(() => parseTapArgs(['ticker:AAPL', '--token'])).toThrow(/needs a value/);
     expect(parseTapArgs(['--help']).help).toBe(true);
