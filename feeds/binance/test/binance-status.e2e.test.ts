@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startEngine } from '../../../src/app/engine.js';
 import type { Engine } from '../../../src/app/engine.js';
-import { TestClient } from '../../../test/helpers/ws-client.js';
-import type { Frame } from '../../../test/helpers/ws-client.js';
+import { expectStatusRoundTrip } from '../../../test/helpers/status-e2e.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
 
@@ -39,33 +38,13 @@ afterAll(async () => {
   await fake?.close();
 });
 
-const on = (ch: string, pred: (d: Record<string, any>) => boolean) => (f: Frame) => f.op === 'data' && f.ch === ch && pred(f.d);
-
 describe('Binance symbol status end to end', () => {
   it('HALT is halted on status:BTC-USD and on its ticker; TRADING at the next poll makes it trading again', async () => {
-    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
-    await c.request({ op: 'subscribe', id: 1, channels: ['ticker:BTC-USD', 'status:BTC-USD'], throttle: 0 });
-    const halted = await c.waitFor(
-      on('status:BTC-USD', (d) => d.status === 'halted'),
-      15_000,
-    );
-    expect(halted.d).toMatchObject({ status: 'halted', code: 'HALT', reason: 'Binance symbol status HALT', src: 'binance' });
-    await c.waitFor(
-      on('ticker:BTC-USD', (d) => d.status === 'halted'),
-      15_000,
-    );
-    const from = c.frames.length;
-    fake.setSymbolStatus('BTCUSDT', 'TRADING');
-    await c.waitFor(
-      on('status:BTC-USD', (d) => d.status === 'trading' && d.code === 'TRADING'),
-      15_000,
-      from,
-    );
-    await c.waitFor(
-      on('ticker:BTC-USD', (d) => d.status === 'trading'),
-      15_000,
-      from,
-    );
-    c.close();
+    // the fake starts with BTCUSDT in HALT
+    await expectStatusRoundTrip(engine.port, 'BTC-USD', {
+      halted: { code: 'HALT', reason: 'Binance symbol status HALT', src: 'binance' },
+      resume: () => fake.setSymbolStatus('BTCUSDT', 'TRADING'),
+      tradingCode: 'TRADING',
+    });
   });
 });

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startEngine } from '../../../src/app/engine.js';
 import type { Engine } from '../../../src/app/engine.js';
-import { TestClient } from '../../../test/helpers/ws-client.js';
-import type { Frame } from '../../../test/helpers/ws-client.js';
+import { expectStatusRoundTrip } from '../../../test/helpers/status-e2e.js';
 import { startCoinbaseFake } from '../fake-server.js';
 import type { CoinbaseFakeServer } from '../fake-server.js';
 
@@ -24,38 +23,13 @@ afterAll(async () => {
   await fake?.close();
 });
 
-const on = (ch: string, pred: (d: Record<string, any>) => boolean) => (f: Frame) => f.op === 'data' && f.ch === ch && pred(f.d);
-
 describe('Coinbase product status end to end', () => {
   it('a product going offline is halted on status:BTC-USD and on its ticker; online makes it trading again', async () => {
-    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
-    await c.request({ op: 'subscribe', id: 1, channels: ['ticker:BTC-USD', 'status:BTC-USD'], throttle: 0 });
-    await c.waitFor(
-      on('ticker:BTC-USD', () => true),
-      15_000,
-    );
-    fake.setProductStatus('BTC-USD', 'offline', 'Trading is temporarily disabled');
-    const halted = await c.waitFor(
-      on('status:BTC-USD', (d) => d.status === 'halted'),
-      15_000,
-    );
-    expect(halted.d).toMatchObject({ status: 'halted', code: 'offline', reason: 'Trading is temporarily disabled', src: 'coinbase' });
-    await c.waitFor(
-      on('ticker:BTC-USD', (d) => d.status === 'halted'),
-      15_000,
-    );
-    const from = c.frames.length;
-    fake.setProductStatus('BTC-USD', 'online');
-    await c.waitFor(
-      on('status:BTC-USD', (d) => d.status === 'trading' && d.code === 'online'),
-      15_000,
-      from,
-    );
-    await c.waitFor(
-      on('ticker:BTC-USD', (d) => d.status === 'trading'),
-      15_000,
-      from,
-    );
-    c.close();
+    await expectStatusRoundTrip(engine.port, 'BTC-USD', {
+      halt: () => fake.setProductStatus('BTC-USD', 'offline', 'Trading is temporarily disabled'),
+      halted: { code: 'offline', reason: 'Trading is temporarily disabled', src: 'coinbase' },
+      resume: () => fake.setProductStatus('BTC-USD', 'online'),
+      tradingCode: 'online',
+    });
   });
 });
