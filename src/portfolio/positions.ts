@@ -1,4 +1,5 @@
 import { roundQty } from '../core/numbers.js';
+import { tradingCalendar } from '../core/trading-day.js';
 import type { TradingCalendar } from '../core/trading-day.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
 
@@ -49,11 +50,10 @@ export function utcDay(ms: number): number {
 
 /**
  * The trading day of an instrument at `ms`: on its trading calendar (`calendarOf` the instrument,
- * src/core/trading-day.ts), like its ticker and `bar.1d`; a number is a fixed day start in ms
- * after UTC midnight.
+ * src/core/trading-day.ts), like its ticker and `bar.1d`; UTC days by default.
  */
-export function tradingDay(ms: number, day: TradingCalendar | number = 0): number {
-  return typeof day === 'number' ? Math.floor((ms - day) / DAY_MS) : day.dayOf(ms);
+export function tradingDay(ms: number, day: TradingCalendar = tradingCalendar(0, 'UTC')): number {
+  return day.dayOf(ms);
 }
 
 export function emptyBook(user: string, ccy: string, now = Date.now()): PositionBook {
@@ -100,7 +100,13 @@ export function rollDay(book: PositionBook, sym: string, day: number, ccy: strin
  * day's opening quantity, not today's cash flow, so a book rebuilt from the log equals the live one.
  * `ccy` is the instrument's currency (for the realized P&L of a position removed at a day change).
  */
-export function applyExecution(book: PositionBook, e: ExecutionPayload, now = Date.now(), day: TradingCalendar | number = 0, ccy = book.ccy): void {
+export function applyExecution(
+  book: PositionBook,
+  e: ExecutionPayload,
+  now = Date.now(),
+  day: TradingCalendar = tradingCalendar(0, 'UTC'),
+  ccy = book.ccy,
+): void {
   const today = tradingDay(now, day);
   rollDay(book, e.sym, today, ccy);
   const p = (book.positions[e.sym] ??= { qty: 0, cost: 0, dayQty0: 0, dayFlow: 0, realized: 0, day: today });
