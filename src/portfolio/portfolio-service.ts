@@ -35,6 +35,10 @@ export interface PortfolioServiceOptions {
 
 /** events read per request when catching up at start */
 const CATCH_UP_BATCH = 500;
+/** books saved at once (ioredis pipelines them) */
+const SAVE_BATCH = 200;
+/** after a failed save, the next attempt (the store's own command timeout bounds each one) */
+const SAVE_RETRY_MS = 1000;
 
 interface PriceState {
   /** last trade price (ticker) */
@@ -56,7 +60,7 @@ interface PriceState {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0 };
   readonly #o: PortfolioServiceOptions;
   readonly #books = new Map<string, PositionBook>();
   readonly #prices = new Map<string, PriceState>();
@@ -70,6 +74,19 @@ export class PortfolioService implements PortfolioApi {
   readonly #forced = new Set<string>();
   readonly #lastSent = new Map<string, string>();
   #queue: Promise<void> = Promise.resolve();
+  /**
+   * Users whose book in memory is ahead of the store -> the log position of the first execution
+   * applied since its last save. Executions are applied in memory and saved behind (never
+   * awaited by the next one): while the store is down the valuation keeps up, and the checkpoint
+   * stays below every unsaved execution, so a restart replays (JetStream) or reads (Redis log
+   * catch-up) what was never saved, each execution once (a book skips seqs it has).
+   */
+  readonly #unsaved = new Map<string, number>();
+  /** the same for the books being saved now (the checkpoint waits for them too) */
+  readonly #saving = new Map<string, number>();
+  #saveRetry: NodeJS.Timeout | undefined;
+  /** the last save failed (a PUT, which has no log to be rebuilt from, is refused meanwhile) */
+  #storeDown = false;
   #checkpoint: number | undefined;
   #checkpointSaved: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -162,12 +179,93 @@ export class PortfolioService implements PortfolioApi {
     } else {
       this.#applyOne(book, ev);
       this.#books.set(user, book);
-      await this.#o.store.save(book);
+      this.#markUnsaved(user, position);
       await this.#track(book);
       this.#dirty.add(user);
       this.stats.applied++;
     }
     this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  /** Users whose book is not saved yet (the store is down, or the save is under way). */
+  get unsavedUsers(): number {
+    let n = this.#unsaved.size;
+    for (const user of this.#saving.keys()) if (!this.#unsaved.has(user)) n++;
+    return n;
+  }
+
+  #markUnsaved(user: string, position: number): void {
+    const first = this.#unsaved.get(user);
+    if (first === undefined || position < first) this.#unsaved.set(user, position);
+    this.#scheduleSave(0);
+  }
+
+  #scheduleSave(delayMs: number): void {
+    if (this.#saving.size > 0 || this.#saveRetry || this.#closed) return;
+    this.#saveRetry = setTimeout(() => {
+      this.#saveRetry = undefined;
+      void this.#saveUnsaved();
+    }, delayMs);
+    this.#saveRetry.unref();
+  }
+
+  /**
+   * Save the unsaved books, SAVE_BATCH at a time, each as it is now (a store takes the book's state
+   * at the call); a book changed during its save is marked again by that change. A failed save
+   * keeps its user unsaved and is tried again SAVE_RETRY_MS later.
+   */
+  async #saveUnsaved(): Promise<void> {
+    if (this.#saving.size > 0) return;
+    let failed = false;
+    try {
+      while (this.#unsaved.size > 0 && !failed) {
+        const batch: [string, number][] = [];
+        for (const entry of this.#unsaved) {
+          batch.push(entry);
+          if (batch.length >= SAVE_BATCH) break;
+        }
+        for (const [user, position] of batch) {
+          this.#unsaved.delete(user);
+          this.#saving.set(user, position);
+        }
+        const results = await Promise.allSettled(
+          batch.map(([user]) => {
+            const book = this.#books.get(user);
+            return book ? this.#o.store.save(book) : Promise.resolve();
+          }),
+        );
+        for (const [user] of batch) this.#saving.delete(user);
+        results.forEach((r, i) => {
+          if (r.status === 'fulfilled') return;
+          const [user, position] = batch[i]!;
+          const later = this.#unsaved.get(user);
+          this.#unsaved.set(user, later === undefined ? position : Math.min(position, later));
+          this.stats.saveFailures++;
+          if (!failed && !this.#storeDown) {
+            this.#o.log?.warn({ err: r.reason, user }, 'portfolio: position store unavailable; executions are applied in memory and saved when it is back');
+          }
+          failed = true;
+        });
+      }
+    } finally {
+      this.#saving.clear();
+    }
+    if (failed) {
+      this.#storeDown = true;
+      this.#scheduleSave(SAVE_RETRY_MS);
+    } else if (this.#storeDown) {
+      this.#storeDown = false;
+      this.#o.log?.info({}, 'portfolio: position store available again, books saved');
+    }
+    if (this.#unsaved.size > 0) this.#scheduleSave(failed ? SAVE_RETRY_MS : 0);
+  }
+
+  /** The checkpoint to store: the log position read, held below the first unsaved execution. */
+  #safeCheckpoint(): number | undefined {
+    let cp = this.#checkpoint;
+    if (cp === undefined) return undefined;
+    for (const m of [this.#unsaved, this.#saving]) for (const first of m.values()) if (first - 1 < cp) cp = Math.max(0, first - 1);
+    return cp;
   }
 
   #applyOne(book: PositionBook, ev: StoredEvent): void {
@@ -231,7 +329,11 @@ export class PortfolioService implements PortfolioApi {
       merged.set(sym, cur);
     }
     let result: PositionsView | undefined;
+    const unavailable = (err?: unknown): PortfolioRequestError =>
+      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: positions not set, retry later'), { cause: err });
     return this.#enqueue(async () => {
+      // positions set by a PUT have no log to be rebuilt from: applied only once saved
+      if (this.#storeDown) throw unavailable();
       const head = await this.#o.events.head(user);
       const now = Date.now();
       const book = emptyBook(user, input.ccy, now);
@@ -240,8 +342,16 @@ export class PortfolioService implements PortfolioApi {
         // lines that cancel out: flat, nothing held
         if (qty !== 0) book.positions[sym] = { qty, cost, dayQty0: qty, dayFlow: 0, realized: 0, day: this.#dayOf(sym, now) };
       }
+      try {
+        await this.#o.store.save(book);
+      } catch (err) {
+        this.#storeDown = true;
+        this.#scheduleSave(SAVE_RETRY_MS);
+        throw unavailable(err);
+      }
       this.#books.set(user, book);
-      await this.#o.store.save(book);
+      // saved as it is now: an older unsaved state of this user was sent to the store before it
+      this.#unsaved.delete(user);
       await this.#track(book);
       this.#dirty.add(user);
       result = view(book);
@@ -293,7 +403,7 @@ export class PortfolioService implements PortfolioApi {
       }
       this.#dirty.clear();
     }
-    const cp = this.#checkpoint;
+    const cp = this.#safeCheckpoint();
     if (cp !== undefined && cp !== this.#checkpointSaved) {
       this.#checkpointSaved = cp;
       this.#o.store.setCheckpoint(cp).catch(() => {
@@ -422,8 +532,14 @@ export class PortfolioService implements PortfolioApi {
     for (const us of this.#subs.values()) for (const u of us) u();
     this.#subs.clear();
     await this.#queue.catch(() => undefined);
-    if (this.#checkpoint !== undefined && this.#checkpoint !== this.#checkpointSaved) {
-      await this.#o.store.setCheckpoint(this.#checkpoint).catch(() => undefined);
+    clearTimeout(this.#saveRetry);
+    this.#saveRetry = undefined;
+    // a last save of what is unsaved, unless the store is known down or a save hangs on it (what
+    // stays unsaved is below the checkpoint: read again at the next start)
+    if (this.#saving.size === 0 && !this.#storeDown) await this.#saveUnsaved();
+    const cp = this.#safeCheckpoint();
+    if (cp !== undefined && cp !== this.#checkpointSaved) {
+      await this.#o.store.setCheckpoint(cp).catch(() => undefined);
     }
   }
 }
