@@ -9,6 +9,8 @@ import { escapeSubjectToken, parseSubjectToken } from '../core/symbols.js';
  *   exec.live.<user>   gateway-local: the contiguous live feed of one user (never on NATS)
  *   pf.val.<user>      portfolio valuations (payload of the `portfolio` channel)
  *   pf.kick.<user>     a gateway has a new portfolio subscriber: publish the current valuation
+ *                      (empty payload); or still serves one (payload [PF_KICK_RENEW], every
+ *                      PF_KICK_RENEW_MS): keep the user's book in memory
  *   pf.rpc             positions get/put requests to the portfolio service (request/reply)
  *   sys.announce       operator announcements (`system` channel)
  *   delayed.<md...>    gateway-local: a market subject delayed by auth.delayMs (never on NATS)
@@ -19,6 +21,10 @@ export const EXEC_LIVE_PREFIX = 'exec.live.';
 export const PF_VALUE_PREFIX = 'pf.val.';
 export const PF_KICK_PREFIX = 'pf.kick.';
 export const PF_RPC_SUBJECT = 'pf.rpc';
+/** payload byte of a `pf.kick.<user>` that renews interest (an older service takes it as a kick) */
+export const PF_KICK_RENEW = 1;
+/** how often a gateway renews its portfolio subscribers' interest (below portfolio.idleMs' minimum) */
+export const PF_KICK_RENEW_MS = 300_000;
 export const SYSTEM_SUBJECT = 'sys.announce';
 export const DELAYED_PREFIX = 'delayed.';
 

@@ -335,6 +335,14 @@ export const ConfigSchema = z
         publishMs: z.number().int().min(50).default(250).describe('a user portfolio is published at most this often (and only on change)'),
         requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to portfolio service request timeout (NATS mode)'),
         redisKeyPrefix: z.string().default('tickwire:pf:').describe('prefix of position keys in Redis'),
+        idleMs: z
+          .number()
+          .int()
+          .min(600_000)
+          .default(3_600_000)
+          .describe(
+            'a book unused this long (no execution, request or gateway serving the user) leaves memory, read back from the store on use; at least 600000 (gateways renew every 300 s)',
+          ),
       })
       .strict()
       .prefault({})

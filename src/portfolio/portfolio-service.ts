@@ -9,7 +9,7 @@ import { calendarOf } from '../core/trading-day.js';
 import type { TradingCalendar } from '../core/trading-day.js';
 import type { EventLog, StoredEvent } from '../executions/event-log.js';
 import type { PositionsInput } from '../executions/schemas.js';
-import { PF_KICK_PREFIX, portfolioSubject, userOf } from '../bus/private-subjects.js';
+import { PF_KICK_PREFIX, PF_KICK_RENEW, portfolioSubject, userOf } from '../bus/private-subjects.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { FxRates } from './fx.js';
 import type { PortfolioApi, PositionsView } from './portfolio-api.js';
@@ -27,7 +27,8 @@ export interface PortfolioServiceOptions {
   store: PositionStore;
   /** the executions log: followed for position updates, asked for heads on PUT */
   events: EventLog;
-  config: Config['portfolio'];
+  /** `idleMs` (evict idle books) defaults to DEFAULT_IDLE_MS */
+  config: Omit<Config['portfolio'], 'idleMs'> & { idleMs?: number };
   /** snapshots to price symbols before their first live tick */
   lastValues?: LastValueStore;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
@@ -39,6 +40,20 @@ const CATCH_UP_BATCH = 500;
 const SAVE_BATCH = 200;
 /** after a failed save, the next attempt (the store's own command timeout bounds each one) */
 const SAVE_RETRY_MS = 1000;
+/** a book nobody used for this long leaves memory (portfolio.idleMs) */
+const DEFAULT_IDLE_MS = 3_600_000;
+
+interface Parked {
+  /** log position of the first execution waiting (Infinity: none) */
+  first: number;
+  events: [StoredEvent, number][];
+  /** a gateway asked for the valuation: published once the book is read */
+  kick: boolean;
+  /** the read under way */
+  loaded: Promise<void> | undefined;
+  failed?: boolean;
+  retry?: NodeJS.Timeout | undefined;
+}
 
 interface PriceState {
   /** last trade price (ticker) */
@@ -60,9 +75,21 @@ interface PriceState {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0 };
   readonly #o: PortfolioServiceOptions;
   readonly #books = new Map<string, PositionBook>();
+  /**
+   * user -> when the book was last used (an execution, a PUT or GET, a gateway's kick or renewal
+   * of a watched portfolio), oldest first: books idle for `idleMs` leave memory (see #evictIdle)
+   */
+  readonly #used = new Map<string, number>();
+  /**
+   * Users whose book is being read back from the store (evicted, or not seen yet), or could not
+   * be (the store is down): their executions wait here in order, applied once the book is read;
+   * `first` holds the checkpoint below them.
+   */
+  readonly #parked = new Map<string, Parked>();
+  #evictTimer: NodeJS.Timeout | undefined;
   readonly #prices = new Map<string, PriceState>();
   readonly #fx: FxRates;
   readonly #priceSource: PriceSource;
@@ -126,6 +153,7 @@ export class PortfolioService implements PortfolioApi {
   async start(): Promise<void> {
     for (const b of await this.#o.store.load()) {
       this.#books.set(b.user, b);
+      this.#touch(b.user);
       await this.#track(b);
     }
     this.#checkpoint = await this.#o.store.checkpoint();
@@ -138,12 +166,19 @@ export class PortfolioService implements PortfolioApi {
       this.#enqueue(() => this.#catchUp(books)).catch(() => undefined); // logged by #enqueue
     }
     this.#unfollow = this.#o.events.follow((user, ev, pos) => this.#enqueue(() => this.#apply(user, ev, pos)), { after: this.#checkpoint ?? 0 });
-    this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject) => {
+    this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject, payload) => {
       const user = userOf(subject, PF_KICK_PREFIX);
-      if (user !== undefined) this.kick(user);
+      if (user === undefined) return;
+      if (payload.length === 1 && payload[0] === PF_KICK_RENEW) this.#renew(user);
+      else this.kick(user);
     });
     this.#timer = setInterval(() => this.#publishDue(), this.#o.config.publishMs);
     this.#timer.unref();
+    const idle = this.#idleMs;
+    if (idle > 0) {
+      this.#evictTimer = setInterval(() => void this.#enqueue(async () => this.#evictIdle(Date.now())), Math.max(20, Math.min(60_000, idle / 4)));
+      this.#evictTimer.unref();
+    }
   }
 
   async #catchUp(books: PositionBook[]): Promise<void> {
@@ -165,15 +200,90 @@ export class PortfolioService implements PortfolioApi {
     return next;
   }
 
+  get #idleMs(): number {
+    return this.#o.config.idleMs ?? DEFAULT_IDLE_MS;
+  }
+
+  /** Books held in memory now (the rest are in the store, read back on use). */
+  get heldBooks(): number {
+    return this.#books.size;
+  }
+
+  #touch(user: string): void {
+    this.#used.delete(user);
+    this.#used.set(user, Date.now());
+  }
+
+  /**
+   * Bring a book not in memory back from the store (an evicted user, or one never seen: the store
+   * has none), outside the queue: a store that hangs never holds up another user's executions.
+   * The user's executions meanwhile wait in `#parked`, in order, applied once the book is read.
+   */
+  #bring(user: string): Parked {
+    let p = this.#parked.get(user);
+    if (!p) {
+      this.#parked.set(user, (p = { first: Infinity, events: [], kick: false, loaded: undefined }));
+      p.loaded = this.#load(user, p);
+    }
+    return p;
+  }
+
+  async #load(user: string, p: Parked): Promise<void> {
+    let stored: PositionBook | undefined;
+    try {
+      stored = await this.#o.store.get(user);
+    } catch (err) {
+      if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: a book could not be read back from the position store; its executions wait');
+      p.failed = true;
+      if (this.#closed) return;
+      p.retry = setTimeout(() => {
+        p.retry = undefined;
+        if (this.#parked.get(user) === p) p.loaded = this.#load(user, p);
+      }, SAVE_RETRY_MS);
+      p.retry.unref();
+      return;
+    }
+    await this.#enqueue(async () => {
+      if (this.#parked.get(user) !== p || this.#closed) return; // a PUT set the book meanwhile
+      this.#parked.delete(user);
+      let fresh = false;
+      if (!this.#books.has(user) && stored) {
+        this.#books.set(user, stored);
+        await this.#track(stored);
+        fresh = true;
+      }
+      this.#touch(user);
+      for (const [ev, position] of p.events) {
+        await this.#applyHeld(user, ev, position, fresh);
+        fresh = false;
+      }
+      if (p.kick) {
+        this.#forced.add(user);
+        this.#dirty.add(user);
+      }
+    }).catch(() => undefined); // logged by #enqueue
+  }
+
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
+    if (this.#books.has(user)) return this.#applyHeld(user, ev, position, false);
+    // never applied to an empty book in place of the stored one: waits for the book
+    const p = this.#bring(user);
+    p.events.push([ev, position]);
+    p.first = Math.min(p.first, position);
+    this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  /** `fresh`: the book was just brought into memory (or has none yet) */
+  async #applyHeld(user: string, ev: StoredEvent, position: number, fresh: boolean): Promise<void> {
     let book = this.#books.get(user);
-    if (!book) {
-      book = emptyBook(user, this.#o.config.baseCurrency);
-      // a user's first event seen is not their first one: the earlier ones were stored but never
+    if (!book || fresh) {
+      book ??= emptyBook(user, this.#o.config.baseCurrency);
+      // the first event seen is not the one after the book's: the earlier ones were stored but never
       // applied (a crash before the first save), or this log replay starts late: read them first
-      if (ev.seq > 1) await this.#readEarlier(book, ev.seq);
+      if (ev.seq > book.seq + 1) await this.#readEarlier(book, ev.seq);
     }
+    this.#touch(user);
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
     } else {
@@ -185,6 +295,39 @@ export class PortfolioService implements PortfolioApi {
       this.stats.applied++;
     }
     this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  /**
+   * Evict the books nobody used for `idleMs` (oldest first, stops at the first recent one), unless
+   * not saved yet: the book, its price needs and its last published value leave memory.
+   */
+  #evictIdle(now: number): void {
+    const before = now - this.#idleMs;
+    const keep: string[] = [];
+    for (const [user, at] of this.#used) {
+      if (at > before) break;
+      if (this.#unsaved.has(user) || this.#saving.has(user)) {
+        keep.push(user);
+        continue;
+      }
+      this.#used.delete(user);
+      const book = this.#books.get(user);
+      this.#books.delete(user);
+      if (book) this.#untrack(user);
+      this.#lastSent.delete(user);
+      this.#dirty.delete(user);
+      this.#forced.delete(user);
+      this.stats.evicted++;
+    }
+    // unsaved ones are looked at again at the next sweep
+    for (const user of keep) this.#touch(user);
+  }
+
+  /** A gateway still serves this user's portfolio: keep the book (read it back if evicted). */
+  #renew(user: string): void {
+    this.#touch(user);
+    if (this.#books.has(user)) return;
+    this.kick(user);
   }
 
   /** Users whose book is not saved yet (the store is down, or the save is under way). */
@@ -265,6 +408,7 @@ export class PortfolioService implements PortfolioApi {
     let cp = this.#checkpoint;
     if (cp === undefined) return undefined;
     for (const m of [this.#unsaved, this.#saving]) for (const first of m.values()) if (first - 1 < cp) cp = Math.max(0, first - 1);
+    for (const { first } of this.#parked.values()) if (first - 1 < cp) cp = Math.max(0, first - 1);
     return cp;
   }
 
@@ -296,12 +440,41 @@ export class PortfolioService implements PortfolioApi {
   /** Wait until every update queued so far has been applied (tests, shutdown). */
   async settled(): Promise<void> {
     await this.#queue;
+    // books being read back, then what they queued (not those waiting for the store to answer)
+    for (;;) {
+      const loading = [...this.#parked.values()].filter((p) => !p.failed).map((p) => p.loaded);
+      if (loading.length === 0) return;
+      await Promise.all(loading);
+      await this.#queue;
+    }
   }
 
   async getPositions(user: string): Promise<PositionsView | undefined> {
     await this.#queue;
-    const b = this.#books.get(user);
-    return b ? view(b) : undefined;
+    const held = this.#books.get(user);
+    if (held) {
+      this.#touch(user);
+      return view(held);
+    }
+    const unavailable = (err?: unknown): PortfolioRequestError =>
+      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: retry later'), { cause: err });
+    const p = this.#parked.get(user);
+    if (p) {
+      // being read back: answered once its waiting executions are applied
+      if (p.failed) throw unavailable();
+      await p.loaded;
+      await this.#queue;
+      const b = this.#books.get(user);
+      if (this.#parked.has(user)) throw unavailable();
+      return b ? view(b) : undefined;
+    }
+    // not in memory: read from the store, not kept (a read does not make a user active)
+    try {
+      const stored = await this.#o.store.get(user);
+      return stored ? view(this.#books.get(user) ?? stored) : undefined;
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
@@ -350,8 +523,12 @@ export class PortfolioService implements PortfolioApi {
         throw unavailable(err);
       }
       this.#books.set(user, book);
-      // saved as it is now: an older unsaved state of this user was sent to the store before it
+      this.#touch(user);
+      // saved as it is now: an older unsaved state of this user was sent to the store before it;
+      // executions waiting for the old book are all at or below `head`
       this.#unsaved.delete(user);
+      clearTimeout(this.#parked.get(user)?.retry);
+      this.#parked.delete(user);
       await this.#track(book);
       this.#dirty.add(user);
       result = view(book);
@@ -360,8 +537,14 @@ export class PortfolioService implements PortfolioApi {
 
   /** A gateway has a new subscriber for this user: publish the valuation at the next tick. */
   kick(user: string): void {
-    this.#forced.add(user);
-    this.#dirty.add(user);
+    this.#touch(user);
+    if (this.#books.has(user)) {
+      this.#forced.add(user);
+      this.#dirty.add(user);
+      return;
+    }
+    // an evicted (or unknown) user: the book read back first, never an empty valuation in its place
+    this.#bring(user).kick = true;
   }
 
   /** The current valuation of a user (an empty portfolio when the user has no positions). */
@@ -437,18 +620,25 @@ export class PortfolioService implements PortfolioApi {
       }
       users.add(book.user);
     }
-    for (const sym of had) {
-      if (want.has(sym)) continue;
-      const users = this.#needs.get(sym);
-      users?.delete(book.user);
-      if (users && users.size === 0) {
-        this.#needs.delete(sym);
-        for (const u of this.#subs.get(sym) ?? []) u();
-        this.#subs.delete(sym);
-        this.#prices.delete(sym);
-      }
-    }
+    for (const sym of had) if (!want.has(sym)) this.#release(book.user, sym);
     if (added.length > 0 && this.#o.lastValues) await this.#prime(added);
+  }
+
+  /** An evicted book: its prices are no longer needed for it. */
+  #untrack(user: string): void {
+    for (const sym of this.#userSymbols.get(user) ?? []) this.#release(user, sym);
+    this.#userSymbols.delete(user);
+  }
+
+  #release(user: string, sym: string): void {
+    const users = this.#needs.get(sym);
+    users?.delete(user);
+    if (users && users.size === 0) {
+      this.#needs.delete(sym);
+      for (const u of this.#subs.get(sym) ?? []) u();
+      this.#subs.delete(sym);
+      this.#prices.delete(sym);
+    }
   }
 
   #subscribePrice(sym: string): void {
@@ -534,6 +724,8 @@ export class PortfolioService implements PortfolioApi {
     await this.#queue.catch(() => undefined);
     clearTimeout(this.#saveRetry);
     this.#saveRetry = undefined;
+    for (const p of this.#parked.values()) clearTimeout(p.retry);
+    if (this.#evictTimer) clearInterval(this.#evictTimer);
     // a last save of what is unsaved, unless the store is known down or a save hangs on it (what
     // stays unsaved is below the checkpoint: read again at the next start)
     if (this.#saving.size === 0 && !this.#storeDown) await this.#saveUnsaved();

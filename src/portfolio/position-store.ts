@@ -10,6 +10,9 @@ import type { PositionBook } from './positions.js';
 export interface PositionStore {
   readonly kind: 'memory' | 'redis';
   load(): Promise<PositionBook[]>;
+  /** one user's book (an evicted one read back), undefined when there is none */
+  get(user: string): Promise<PositionBook | undefined>;
+  /** stores the book as it is at the call (later changes are saved by a later call) */
   save(book: PositionBook): Promise<void>;
   checkpoint(): Promise<number | undefined>;
   setCheckpoint(position: number): Promise<void>;
@@ -23,6 +26,11 @@ export class MemoryPositionStore implements PositionStore {
 
   async load(): Promise<PositionBook[]> {
     return [...this.#books.values()].map((s) => JSON.parse(s) as PositionBook);
+  }
+
+  async get(user: string): Promise<PositionBook | undefined> {
+    const s = this.#books.get(user);
+    return s === undefined ? undefined : (JSON.parse(s) as PositionBook);
   }
 
   async save(book: PositionBook): Promise<void> {
@@ -59,6 +67,11 @@ export class RedisPositionStore implements PositionStore {
   async load(): Promise<PositionBook[]> {
     const all = await this.#redis.hgetall(this.#prefix + 'books');
     return Object.values(all).map((s) => JSON.parse(s) as PositionBook);
+  }
+
+  async get(user: string): Promise<PositionBook | undefined> {
+    const s = await this.#redis.hget(this.#prefix + 'books', user);
+    return s === null ? undefined : (JSON.parse(s) as PositionBook);
   }
 
   async save(book: PositionBook): Promise<void> {

@@ -74,6 +74,17 @@ describe.each(impls)('PositionStore contract: $name', (impl) => {
     expect(byUser(await s.load())).toEqual([book('alice', 2), book('bob', 1, { ccy: 'EUR', closedRealized: { USD: -3.5 } })]);
   });
 
+  it('reads one user back (an evicted book): the latest saved, undefined for a user without one', async () => {
+    const s = await impl.create();
+    await s.save(book('erin', 1));
+    await s.save(book('erin', 4));
+    await s.save(book('a:b', 2));
+    expect(await s.get('erin')).toEqual(book('erin', 4));
+    expect(await s.get('a:b')).toEqual(book('a:b', 2));
+    expect(await s.get('a')).toBeUndefined();
+    expect(await s.get('checkpoint')).toBeUndefined();
+  });
+
   it('a saved book is a copy: changing the object afterwards changes nothing stored', async () => {
     const s = await impl.create();
     const b = book('carol', 1);

@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Unsubscribe } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MemoryEventLog } from '../../src/executions/event-log.js';
-import type { AppendResult, EventListener, EventLog, FollowOptions, StoredEvent } from '../../src/executions/event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
-import { MemoryPositionStore } from '../../src/portfolio/position-store.js';
-import type { PositionStore } from '../../src/portfolio/position-store.js';
-import type { PositionBook } from '../../src/portfolio/positions.js';
+import { OutageStore, ReplayLog } from './portfolio-seams.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -20,77 +16,6 @@ import { waitFor } from '../helpers/wait.js';
 let n = 0;
 const buy = (qty: number, p = 100): ExecutionPayload => ({ id: `x${++n}`, order: 'o', sym: 'AAPL', side: 'buy', qty, p, t: Date.now() }) as ExecutionPayload;
 const config = { baseCurrency: 'USD', publishMs: 20, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' };
-
-/**
- * A store whose commands, while it is down, wait for the client's command timeout (here: until the
- * outage ends) and then fail, as ioredis does with an unreachable Redis. `failing` picks which
- * commands are down.
- */
-class OutageStore implements PositionStore {
-  readonly kind = 'redis' as const;
-  readonly inner = new MemoryPositionStore();
-  failing = new Set<'save' | 'checkpoint'>();
-  readonly #waiting: (() => void)[] = [];
-
-  down(...what: ('save' | 'checkpoint')[]): void {
-    this.failing = new Set(what.length > 0 ? what : ['save', 'checkpoint']);
-  }
-
-  up(): void {
-    this.failing.clear();
-    for (const fail of this.#waiting.splice(0)) fail();
-  }
-
-  #call<T>(what: 'save' | 'checkpoint', fn: () => Promise<T>): Promise<T> {
-    if (!this.failing.has(what)) return fn();
-    return new Promise<T>((_, reject) => this.#waiting.push(() => reject(new Error('Command timed out'))));
-  }
-
-  load(): Promise<PositionBook[]> {
-    return this.inner.load();
-  }
-  save(book: PositionBook): Promise<void> {
-    const copy = structuredClone(book); // the store takes the book as it is at the call
-    return this.#call('save', () => this.inner.save(copy));
-  }
-  checkpoint(): Promise<number | undefined> {
-    return this.inner.checkpoint();
-  }
-  setCheckpoint(position: number): Promise<void> {
-    return this.#call('checkpoint', () => this.inner.setCheckpoint(position));
-  }
-  async close(): Promise<void> {}
-}
-
-/** A log that replays from a position like JetStream (every event kept, positions 1, 2, 3, ...). */
-class ReplayLog implements EventLog {
-  readonly kind = 'jetstream' as const;
-  readonly ready = true;
-  readonly #log = new MemoryEventLog({ maxPerUser: 100_000, retentionMs: 86_400_000 });
-  readonly #all: [string, StoredEvent, number][] = [];
-  constructor() {
-    this.#log.follow((u, e, p) => void this.#all.push([u, e, p]));
-  }
-  append(user: string, d: ExecutionPayload): Promise<AppendResult> {
-    return this.#log.append(user, d);
-  }
-  read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
-    return this.#log.read(user, after, limit);
-  }
-  tail(user: string, count: number): Promise<StoredEvent[]> {
-    return this.#log.tail(user, count);
-  }
-  head(user: string): Promise<number> {
-    return this.#log.head(user);
-  }
-  follow(listener: EventListener, opts?: FollowOptions): Unsubscribe {
-    for (const [u, e, p] of this.#all) if (p > (opts?.after ?? 0)) listener(u, e, p);
-    return this.#log.follow(listener);
-  }
-  close(): Promise<void> {
-    return this.#log.close();
-  }
-}
 
 const qtyOf = (svc: PortfolioService, user: string): number => svc.valuation(user).positions.find((p) => p.sym === 'AAPL')?.qty ?? 0;
 
@@ -107,15 +32,19 @@ describe('portfolio while the position store is down', () => {
 
       store.down();
       for (let i = 0; i < 20; i++) await events.append('u', buy(1));
+      // a user not in memory: whether the store has a book for them cannot be known yet, their
+      // executions wait for it (and hold up nobody else's)
       await events.append('w', buy(5));
-      // every execution applied in memory, none waiting for the store
-      await waitFor(() => qtyOf(a, 'u') === 30 && qtyOf(a, 'w') === 5, { what: 'the executions applied while the store is down', timeout: 3000 });
-      expect(a.unsavedUsers).toBe(2);
-      expect(await a.getPositions('u')).toMatchObject({ seq: 21, positions: [{ sym: 'AAPL', qty: 30 }] });
+      for (let i = 0; i < 2; i++) await events.append('u', buy(1));
+      await waitFor(() => qtyOf(a, 'u') === 32, { what: 'the executions applied while the store is down', timeout: 3000 });
+      expect(qtyOf(a, 'w')).toBe(0);
+      expect(a.unsavedUsers).toBe(1);
+      expect(await a.getPositions('u')).toMatchObject({ seq: 23, positions: [{ sym: 'AAPL', qty: 32 }] });
       expect((await store.inner.load()).find((b) => b.user === 'u')).toMatchObject({ seq: 1 });
 
       store.up();
-      await waitFor(async () => (await store.inner.load()).find((b) => b.user === 'u')?.seq === 21, 'the book saved when the store is back');
+      await waitFor(async () => (await store.inner.load()).find((b) => b.user === 'u')?.seq === 23, 'the book saved when the store is back');
+      await waitFor(() => qtyOf(a, 'w') === 5, "the new user's execution applied once the store answers");
       await waitFor(() => a.unsavedUsers === 0, 'nothing left unsaved');
       expect((await store.inner.load()).find((b) => b.user === 'w')).toMatchObject({ seq: 1, positions: { AAPL: { qty: 5 } } });
       await a.close();
@@ -127,7 +56,7 @@ describe('portfolio while the position store is down', () => {
       try {
         await events.append('u', buy(1));
         await b.settled();
-        expect(await b.getPositions('u')).toMatchObject({ seq: 23, positions: [{ sym: 'AAPL', qty: 32, cost: 3200 }] });
+        expect(await b.getPositions('u')).toMatchObject({ seq: 25, positions: [{ sym: 'AAPL', qty: 34, cost: 3400 }] });
         expect(await b.getPositions('w')).toMatchObject({ seq: 1, positions: [{ sym: 'AAPL', qty: 5 }] });
       } finally {
         await b.close();
