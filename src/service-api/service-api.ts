@@ -9,6 +9,7 @@ import { HttpError, readJson, sendJson } from '../http/http.js';
 import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { Entitlements } from '../access/entitlements.js';
+import { AlertRequestCode, AlertRequestError } from '../alerts/alert-api.js';
 import type { AlertsApi } from '../alerts/alert-api.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 
@@ -188,7 +189,8 @@ type Route = (
  */
 function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: number): void {
   const alerts = (): AlertsApi => {
-    if (!opts.alerts) throw new HttpError(503, 'UNAVAILABLE', 'no alert service is configured here');
+    // the one code of an absent alert service, as the in-band ops and a NATS gateway answer it
+    if (!opts.alerts) throw new AlertRequestError(503, AlertRequestCode.UNAVAILABLE, 'no alert service is configured here');
     return opts.alerts;
   };
   const notifications = (): NotificationService => {
