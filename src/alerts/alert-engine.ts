@@ -3,6 +3,7 @@ import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
 import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
 import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, parseAlertRule } from './rule.js';
 import { RollingMinMax } from './rolling-window.js';
+import type { WindowState } from './rolling-window.js';
 import type { Side } from './threshold-stream.js';
 import { ThresholdStream } from './threshold-stream.js';
 
@@ -40,6 +41,15 @@ export interface StreamMark {
   value: number;
 }
 
+/**
+ * A percent-change window as committed: `<symbol>|change:<source>:<windowMs>`, and its prices
+ * (null: the window has no rule left, delete it).
+ */
+export interface WindowMark {
+  window: string;
+  state: WindowState | null;
+}
+
 export interface AlertFiring {
   /** `<ruleId>:<n>`: unique per firing, stable across a restart (consumers dedupe on it) */
   id: string;
@@ -65,6 +75,8 @@ export interface AlertChanges {
   deletes: string[];
   marks: StreamMark[];
   firings: AlertFiring[];
+  /** the percent-change windows that moved (or lost their last rule) */
+  windows?: WindowMark[];
 }
 
 export interface AlertEngineStats {
@@ -92,9 +104,10 @@ interface Slot {
 }
 
 interface ChangeGroup {
+  readonly key: string;
   readonly source: PriceSource;
   readonly windowMs: number;
-  readonly window: RollingMinMax;
+  window: RollingMinMax;
   readonly rise: ThresholdStream;
   readonly fall: ThresholdStream;
 }
@@ -139,6 +152,8 @@ export class AlertEngine {
   #dirty = new Set<Slot>();
   #deletes = new Set<string>();
   #dirtyStreams = new Set<ThresholdStream>();
+  #dirtyWindows = new Set<ChangeGroup>();
+  #droppedWindows = new Set<string>();
   #firings: AlertFiring[] = [];
   // scratch arrays reused per update
   readonly #crossed: number[] = [];
@@ -179,7 +194,7 @@ export class AlertEngine {
    * so a rule that fired is not fired again and one that was armed fires on the first crossing
    * from its stream's stored last value. Limits are not re-applied: accepted rules are kept.
    */
-  restore(records: Iterable<StoredAlert>, marks: Iterable<StreamMark> = [], nowMs: number = Date.now()): void {
+  restore(records: Iterable<StoredAlert>, marks: Iterable<StreamMark> = [], nowMs: number = Date.now(), windows: Iterable<WindowMark> = []): void {
     for (const r of records) {
       if (this.#byId.has(r.rule.id)) continue;
       if (r.rule.expiresAt !== undefined && r.rule.expiresAt <= nowMs) {
@@ -198,6 +213,14 @@ export class AlertEngine {
     for (const m of marks) {
       const s = byKey.get(m.stream);
       if (s && Number.isFinite(m.value)) s.last = m.value;
+    }
+    // percent-change windows hold the prices they had at the last commit: a restart does not
+    // start them empty (which fired a rise or a fall late, or never)
+    const groups = new Map<string, ChangeGroup>();
+    for (const idx of this.#symbols.values()) for (const g of idx.changes) groups.set(g.key, g);
+    for (const w of windows) {
+      const g = groups.get(w.window);
+      if (g && w.state) g.window = RollingMinMax.fromState(g.windowMs, w.state);
     }
   }
 
@@ -278,6 +301,7 @@ export class AlertEngine {
 
   #updateChange(g: ChangeGroup, p: number, now: number, tick: TradeTick | QuoteTick): void {
     g.window.push(now, p);
+    this.#dirtyWindows.add(g);
     const min = g.window.min!;
     const max = g.window.max!;
     if (g.rise.rules > 0) this.#update(g.rise, ((p - min) / min) * 100, now, tick);
@@ -377,17 +401,32 @@ export class AlertEngine {
     for (const s of this.#dirty) if (s.live) upserts.push({ rule: s.rule, state: { ...s.state } });
     const marks: StreamMark[] = [];
     for (const st of this.#dirtyStreams) if (st.last !== undefined) marks.push({ stream: st.key, value: st.last });
-    const out: AlertChanges = { upserts, deletes: [...this.#deletes], marks, firings: this.#firings };
+    const windows: WindowMark[] = [];
+    for (const g of this.#dirtyWindows) {
+      this.#droppedWindows.delete(g.key);
+      windows.push({ window: g.key, state: g.window.state() });
+    }
+    for (const key of this.#droppedWindows) windows.push({ window: key, state: null });
+    const out: AlertChanges = { upserts, deletes: [...this.#deletes], marks, firings: this.#firings, windows };
     this.#dirty = new Set();
     this.#deletes = new Set();
     this.#dirtyStreams = new Set();
+    this.#dirtyWindows = new Set();
+    this.#droppedWindows = new Set();
     this.#firings = [];
     return out;
   }
 
   /** Whether anything is waiting for takeChanges(). */
   get hasChanges(): boolean {
-    return this.#dirty.size > 0 || this.#deletes.size > 0 || this.#firings.length > 0 || this.#dirtyStreams.size > 0;
+    return (
+      this.#dirty.size > 0 ||
+      this.#deletes.size > 0 ||
+      this.#firings.length > 0 ||
+      this.#dirtyStreams.size > 0 ||
+      this.#dirtyWindows.size > 0 ||
+      this.#droppedWindows.size > 0
+    );
   }
 
   get size(): number {
@@ -432,6 +471,7 @@ export class AlertEngine {
       if (!g) {
         const base = `${rule.symbol}|change:${rule.source}:${rule.windowMs}`;
         g = {
+          key: base,
           source: rule.source,
           windowMs: rule.windowMs,
           window: new RollingMinMax(rule.windowMs),
@@ -539,7 +579,12 @@ export class AlertEngine {
     if (idx.trade?.rules === 0) idx.trade = undefined;
     if (idx.mid?.rules === 0) idx.mid = undefined;
     if (idx.spread?.rules === 0) idx.spread = undefined;
-    idx.changes = idx.changes.filter((g) => g.rise.rules + g.fall.rules > 0);
+    idx.changes = idx.changes.filter((g) => {
+      if (g.rise.rules + g.fall.rules > 0) return true;
+      this.#dirtyWindows.delete(g);
+      this.#droppedWindows.add(g.key);
+      return false;
+    });
     const empty = !idx.trade && !idx.mid && !idx.spread && idx.changes.length === 0;
     if (empty && this.#symbols.get(idx.symbol) === idx) {
       this.#symbols.delete(idx.symbol);

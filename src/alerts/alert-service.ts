@@ -73,7 +73,7 @@ export class AlertService {
     if (this.#started) throw new Error('AlertService already started');
     this.#started = true;
     const snap = await this.#o.store.load();
-    this.engine.restore(snap.alerts, snap.marks, this.#now());
+    this.engine.restore(snap.alerts, snap.marks, this.#now(), snap.windows ?? []);
     // rules that expired while stopped are deleted from the store by the first commit
     await this.#deliver(
       snap.outbox.sort((a, b) => a.at - b.at),
@@ -312,11 +312,15 @@ function mergeChanges(a: AlertChanges, b: AlertChanges): AlertChanges {
   for (const u of b.upserts) upserts.set(u.rule.id, u);
   const marks = new Map(a.marks.map((m) => [m.stream, m]));
   for (const m of b.marks) marks.set(m.stream, m);
+  // a window's newer state (or its deletion) replaces the older one
+  const windows = new Map((a.windows ?? []).map((w) => [w.window, w]));
+  for (const w of b.windows ?? []) windows.set(w.window, w);
   return {
     upserts: [...upserts.values()],
     // deletes apply before upserts in a commit: a rule deleted then re-created ends up upserted
     deletes: [...new Set([...a.deletes, ...b.deletes])],
     marks: [...marks.values()],
     firings: [...a.firings, ...b.firings],
+    windows: [...windows.values()],
   };
 }

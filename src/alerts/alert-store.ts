@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ANSWER_TIMEOUTS, createRedis } from '../store/redis-connection.js';
-import type { AlertChanges, AlertFiring, StoredAlert, StreamMark } from './alert-engine.js';
+import type { AlertChanges, AlertFiring, StoredAlert, StreamMark, WindowMark } from './alert-engine.js';
+import type { WindowState } from './rolling-window.js';
 
 /** Everything an alert service needs to resume after a restart. */
 export interface AlertSnapshot {
@@ -10,6 +11,8 @@ export interface AlertSnapshot {
   marks: StreamMark[];
   /** firings committed but not acknowledged as delivered: deliver them again (same ids) */
   outbox: AlertFiring[];
+  /** the percent-change windows' prices at the last commit */
+  windows?: WindowMark[];
 }
 
 /**
@@ -37,12 +40,14 @@ export class MemoryAlertStore implements AlertStore {
   readonly #rules = new Map<string, string>();
   readonly #marks = new Map<string, string>();
   readonly #outbox = new Map<string, string>();
+  readonly #windows = new Map<string, string>();
 
   async load(): Promise<AlertSnapshot> {
     return {
       alerts: [...this.#rules.values()].map((s) => JSON.parse(s) as StoredAlert),
       marks: [...this.#marks].map(([stream, v]) => ({ stream, value: Number(v) })),
       outbox: [...this.#outbox.values()].map((s) => JSON.parse(s) as AlertFiring),
+      windows: [...this.#windows].map(([window, st]) => ({ window, state: JSON.parse(st) as WindowState })),
     };
   }
 
@@ -51,6 +56,10 @@ export class MemoryAlertStore implements AlertStore {
     for (const a of c.upserts) this.#rules.set(a.rule.id, JSON.stringify(a));
     for (const m of c.marks) this.#marks.set(m.stream, String(m.value));
     for (const f of c.firings) this.#outbox.set(f.id, JSON.stringify(f));
+    for (const w of c.windows ?? []) {
+      if (w.state) this.#windows.set(w.window, JSON.stringify(w.state));
+      else this.#windows.delete(w.window);
+    }
   }
 
   async ack(ids: readonly string[]): Promise<void> {
@@ -61,9 +70,10 @@ export class MemoryAlertStore implements AlertStore {
 }
 
 /**
- * Three hashes: `<prefix>rules` (field = rule id, value = {rule, state} as JSON), `<prefix>marks`
- * (field = stream, value = number as text: JS number text round-trips exactly) and
- * `<prefix>outbox` (field = firing id). A commit is one MULTI/EXEC transaction.
+ * Four hashes: `<prefix>rules` (field = rule id, value = {rule, state} as JSON), `<prefix>marks`
+ * (field = stream, value = number as text: JS number text round-trips exactly),
+ * `<prefix>outbox` (field = firing id) and `<prefix>windows` (field = percent-change window,
+ * value = its WindowState as JSON). A commit is one MULTI/EXEC transaction.
  */
 export class RedisAlertStore implements AlertStore {
   readonly kind = 'redis' as const;
@@ -82,25 +92,32 @@ export class RedisAlertStore implements AlertStore {
   }
 
   async load(): Promise<AlertSnapshot> {
-    const [rules, marks, outbox] = await Promise.all([
+    const [rules, marks, outbox, windows] = await Promise.all([
       this.#redis.hgetall(this.#prefix + 'rules'),
       this.#redis.hgetall(this.#prefix + 'marks'),
       this.#redis.hgetall(this.#prefix + 'outbox'),
+      this.#redis.hgetall(this.#prefix + 'windows'),
     ]);
     return {
       alerts: Object.values(rules).map((s) => JSON.parse(s) as StoredAlert),
       marks: Object.entries(marks).map(([stream, v]) => ({ stream, value: Number(v) })),
       outbox: Object.values(outbox).map((s) => JSON.parse(s) as AlertFiring),
+      windows: Object.entries(windows).map(([window, st]) => ({ window, state: JSON.parse(st) as WindowState })),
     };
   }
 
   async commit(c: AlertChanges): Promise<void> {
-    if (c.deletes.length + c.upserts.length + c.marks.length + c.firings.length === 0) return;
+    const windows = c.windows ?? [];
+    if (c.deletes.length + c.upserts.length + c.marks.length + c.firings.length + windows.length === 0) return;
     const m = this.#redis.multi();
     if (c.deletes.length > 0) m.hdel(this.#prefix + 'rules', ...c.deletes);
     if (c.upserts.length > 0) m.hset(this.#prefix + 'rules', Object.fromEntries(c.upserts.map((a) => [a.rule.id, JSON.stringify(a)])));
     if (c.marks.length > 0) m.hset(this.#prefix + 'marks', Object.fromEntries(c.marks.map((x) => [x.stream, String(x.value)])));
     if (c.firings.length > 0) m.hset(this.#prefix + 'outbox', Object.fromEntries(c.firings.map((f) => [f.id, JSON.stringify(f)])));
+    const kept = windows.filter((w) => w.state);
+    const dropped = windows.filter((w) => !w.state).map((w) => w.window);
+    if (kept.length > 0) m.hset(this.#prefix + 'windows', Object.fromEntries(kept.map((w) => [w.window, JSON.stringify(w.state)])));
+    if (dropped.length > 0) m.hdel(this.#prefix + 'windows', ...dropped);
     const res = await m.exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw new Error(`alert store commit failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);

@@ -8,6 +8,19 @@
  *
  * Deques are ring-free arrays with a moving head, compacted when the head passes half.
  */
+/**
+ * A window as stored (docs/alerts.md, State and restarts): the deque entries, times and values
+ * interleaved (`[t0, v0, t1, v1, ...]`), oldest first, and the latest time pushed.
+ */
+export interface WindowState {
+  min: number[];
+  max: number[];
+  lastT: number;
+}
+
+/** entries per deque a stored window keeps exactly; longer deques are merged down to this many */
+export const WINDOW_STATE_MAX_ENTRIES = 1024;
+
 export class RollingMinMax {
   readonly windowMs: number;
   #minV: number[] = [];
@@ -64,8 +77,48 @@ export class RollingMinMax {
     return this.#maxV[this.#maxHead];
   }
 
+  /**
+   * The window as stored. A deque of more than WINDOW_STATE_MAX_ENTRIES entries (a monotone run)
+   * is merged in groups of consecutive entries, each kept as its group's newest time with its
+   * oldest value (the group's lowest in the min deque, highest in the max deque): restored, the
+   * window holds each of those values until the group's last time, at most one group's time span
+   * longer than the live window would have (a rise or a fall measured from an extreme kept a little
+   * longer), never shorter.
+   */
+  state(): WindowState {
+    return { min: pack(this.#minT, this.#minV, this.#minHead), max: pack(this.#maxT, this.#maxV, this.#maxHead), lastT: this.#lastT };
+  }
+
+  /** A window from its stored state (entries already past the window drop out at the next push). */
+  static fromState(windowMs: number, st: WindowState): RollingMinMax {
+    const w = new RollingMinMax(windowMs);
+    const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length % 2 === 0 && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (!ok(st.min) || !ok(st.max) || typeof st.lastT !== 'number') return w;
+    for (let i = 0; i < st.min.length; i += 2) {
+      w.#minT.push(st.min[i]!);
+      w.#minV.push(st.min[i + 1]!);
+    }
+    for (let i = 0; i < st.max.length; i += 2) {
+      w.#maxT.push(st.max[i]!);
+      w.#maxV.push(st.max[i + 1]!);
+    }
+    if (Number.isFinite(st.lastT)) w.#lastT = st.lastT;
+    return w;
+  }
+
   /** entries held in both deques (memory figure) */
   get held(): number {
     return this.#minV.length - this.#minHead + this.#maxV.length - this.#maxHead;
   }
+}
+
+function pack(ts: readonly number[], vs: readonly number[], head: number): number[] {
+  const n = ts.length - head;
+  const group = Math.max(1, Math.ceil(n / WINDOW_STATE_MAX_ENTRIES));
+  const out: number[] = [];
+  for (let i = head; i < ts.length; i += group) {
+    const last = Math.min(i + group, ts.length) - 1;
+    out.push(ts[last]!, vs[i]!);
+  }
+  return out;
 }

@@ -25,7 +25,7 @@ const impls: [string, () => AlertStore][] = [
 describe.each(impls)('AlertStore contract: %s', (_name, make) => {
   it('starts empty', async () => {
     const s = make();
-    expect(await s.load()).toEqual({ alerts: [], marks: [], outbox: [] });
+    expect(await s.load()).toEqual({ alerts: [], marks: [], outbox: [], windows: [] });
     await s.close();
   });
 
@@ -60,6 +60,28 @@ describe.each(impls)('AlertStore contract: %s', (_name, make) => {
     await s.ack(['x:1', 'nope:1']);
     expect((await s.load()).outbox.map((f) => f.id)).toEqual(['y:1']);
     await s.ack([]);
+    await s.close();
+  });
+
+  it('keeps the latest state of each percent-change window, exact, and drops a window without rules', async () => {
+    const s = make();
+    const e = new AlertEngine({ registry });
+    e.add({ id: 'c', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'up', percent: 5, windowMs: 60_000 }, 0);
+    e.add({ id: 'm', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'down', percent: 5, windowMs: 1000, source: 'mid' }, 0);
+    e.onTick(trade('AAPL', 100.1, 1));
+    await s.commit(e.takeChanges());
+    e.onTick(trade('AAPL', 0.1 + 0.2, 2));
+    await s.commit(e.takeChanges());
+    expect((await s.load()).windows).toEqual([{ window: 'AAPL|change:trade:60000', state: { min: [2, 0.1 + 0.2], max: [1, 100.1, 2, 0.1 + 0.2], lastT: 2 } }]);
+    // restored: the window holds what it held
+    const again = new AlertEngine({ registry });
+    const snap = await s.load();
+    again.restore(snap.alerts, snap.marks, 3, snap.windows);
+    expect(again.takeChanges().windows).toEqual([]);
+    e.remove('c');
+    e.onTick(trade('AAPL', 1, 3)); // the cleanup after the last rule of the window left
+    await s.commit(e.takeChanges());
+    expect((await s.load()).windows).toEqual([]);
     await s.close();
   });
 
