@@ -244,7 +244,11 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       // counted from the newest event: the last message can be a stale copy with a lower seq
       // (not when it is the one this instance appended last)
       if (top && known?.at !== top.seq) top = await this.#newest(subject, top);
-      const prev = top ? parse(top).seq : 0;
+      // never below what this instance knows was stored (its appends, what its followers saw): a
+      // stream lost and created again (a single server restarted without its store) holds nothing
+      // of the user, and counting from 1 again would give new events seqs clients already passed
+      // (dropped as seen); the lost ones show as a hole instead, as with the Redis log's floor
+      const prev = Math.max(top ? parse(top).seq : 0, known?.seq ?? 0);
       const seq = prev + 1;
       let ack;
       try {
