@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { FeedAdapter, FeedContext, TickInput } from '../../feeds/sdk/adapter.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { decodeTick } from '../../src/codec/tick-codec.js';
 import { wellFormedProblem } from '../../src/core/identity.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import type { Tick } from '../../src/core/schema.js';
+import { FeedHealthTracker } from '../../feeds/sdk/health.js';
+import { decodeBusMessage, decodeTick, encodeBusMessage } from '../../src/codec/tick-codec.js';
 import { FeedHost } from '../../src/ingest/feed-host.js';
 import { TickPublisher } from '../../src/ingest/tick-publisher.js';
 import { repairText } from '../../src/ingest/well-formed-tick.js';
@@ -93,5 +94,21 @@ describe('provider text is well-formed Unicode when it leaves the ingest path', 
     const r = repairText({ k: 'trade', sym: 'BTC-USD', id: '\uDC00\uD800', p: 1, s: 1, ts })!;
     expect((r.tick as { id: string }).id).toBe('\uFFFD\uFFFD');
     expect(r.detail).toBe('trade "BTC-USD": field "id" is not well-formed Unicode: lone surrogate U+DC00 at index 0; sent with U+FFFD in its place');
+  });
+
+  it('feed health quotes provider messages (state detail, lastError) as well-formed text, even when cut at 500', () => {
+    const h = new FeedHealthTracker('prov');
+    h.setState('error', 'provider error 406 "connection limit \uD800 exceeded"');
+    h.error('x'.repeat(499) + '\uD83D\uDE00 and more'); // the cut at 500 falls between the halves of the emoji
+    let snap = h.snapshot();
+    expect(snap.detail).toBe('provider error 406 "connection limit \uFFFD exceeded"');
+    expect(snap.lastError).toBe('x'.repeat(499));
+    h.error('bad \uDC00 message');
+    snap = h.snapshot();
+    expect(snap.lastError).toBe('bad \uFFFD message');
+    // published on the bus as MessagePack (gateways serve it at /v1/feeds): valid UTF-8
+    const bytes = encodeBusMessage(snap);
+    expect(hasCesuSurrogate(bytes)).toBe(false);
+    expect(decodeBusMessage<typeof snap>(bytes).detail).toBe(snap.detail);
   });
 });
