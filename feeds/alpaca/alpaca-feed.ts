@@ -5,6 +5,7 @@ import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -91,7 +92,10 @@ export class AlpacaFeed extends StreamFeed {
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
   constructor(id: string, opts: AlpacaOptions, creds: AlpacaCredentials) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000, readyTimeoutMs: 15_000 }));
+    // Alpaca's stream documents no heartbeat, and a quiet symbol sends nothing: our pings (every
+    // 20 s) are answered with pongs, and three unanswered ones mean a dead connection
+    const pingIntervalMs = opts.pingIntervalMs ?? 20_000;
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: staleAfterUnansweredPings(pingIntervalMs), pingIntervalMs, readyTimeoutMs: 15_000 }));
     this.#opts = opts;
     this.#creds = creds;
     this.#map = new SymbolMap(opts.symbols, identityRule, opts.symbolMap);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -54,7 +55,10 @@ export class PolygonFeed extends StreamFeed {
   #opening: readonly string[] = [];
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000 }));
+    // Polygon/Massive documents no heartbeat and sends nothing in a quiet market: our pings
+    // (every 20 s) are answered with pongs, and three unanswered ones mean a dead connection
+    const pingIntervalMs = opts.pingIntervalMs ?? 20_000;
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: staleAfterUnansweredPings(pingIntervalMs), pingIntervalMs }));
     this.#opts = opts;
     this.#key = creds.key;
     this.#keyEnv = creds.keyEnv;
