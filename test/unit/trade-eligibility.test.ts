@@ -87,8 +87,9 @@ describe('prints that count in nothing (excluded: official open/close re-reports
     r.pub.publish('polygon', trade(T0 + 1_000, 100, 100, '4:1'));
     const before = r.of('ticker').length;
     // the official close re-reports the closing auction's 5,000 shares, already counted
-    r.pub.publish('polygon', { ...trade(T0 + 2_000, 101, 5_000, '4:2'), volumeOnly: true, excluded: true });
-    r.pub.publish('alpaca', { ...trade(T0 + 2_500, 102, 4_000, 'V:3'), excluded: true }); // the flag alone implies volumeOnly
+    const print = (ms: number, p: number, s: number, id: string): Extract<TickInput, { k: 'trade' }> => ({ k: 'trade', sym: 'AAPL', id, p, s, ts: ns(ms) });
+    r.pub.publish('polygon', { ...print(T0 + 2_000, 101, 5_000, '4:2'), volumeOnly: true, excluded: true });
+    r.pub.publish('alpaca', { ...print(T0 + 2_500, 102, 4_000, 'V:3'), excluded: true }); // the flag alone implies volumeOnly
     expect(r.of('ticker')).toHaveLength(before);
     expect(r.lastTicker()).toMatchObject({ p: 100, v: 100 });
     expect(r.lastBar('1m')).toMatchObject({ v: 100, n: 1, c: 100 });
