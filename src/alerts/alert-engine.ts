@@ -43,7 +43,8 @@ export interface StreamMark {
 
 /**
  * A percent-change window as committed: `<symbol>|change:<source>:<windowMs>`, and its prices
- * (null: the window has no rule left, delete it).
+ * (null: the window has no rule left, delete it). From takeChanges, `state` is read from the live
+ * window when accessed: a store commits it before the engine sees another tick.
  */
 export interface WindowMark {
   window: string;
@@ -404,7 +405,14 @@ export class AlertEngine {
     const windows: WindowMark[] = [];
     for (const g of this.#dirtyWindows) {
       this.#droppedWindows.delete(g.key);
-      windows.push({ window: g.key, state: g.window.state() });
+      // read when the store writes it (a commit writes at once, before the next tick): built only
+      // for the changes a store takes, not on every takeChanges
+      windows.push({
+        window: g.key,
+        get state(): WindowState {
+          return g.window.state();
+        },
+      });
     }
     for (const key of this.#droppedWindows) windows.push({ window: key, state: null });
     const out: AlertChanges = { upserts, deletes: [...this.#deletes], marks, firings: this.#firings, windows };

@@ -57,7 +57,8 @@ export class MemoryAlertStore implements AlertStore {
     for (const m of c.marks) this.#marks.set(m.stream, String(m.value));
     for (const f of c.firings) this.#outbox.set(f.id, JSON.stringify(f));
     for (const w of c.windows ?? []) {
-      if (w.state) this.#windows.set(w.window, JSON.stringify(w.state));
+      const st = w.state;
+      if (st) this.#windows.set(w.window, JSON.stringify(st));
       else this.#windows.delete(w.window);
     }
   }
@@ -114,9 +115,10 @@ export class RedisAlertStore implements AlertStore {
     if (c.upserts.length > 0) m.hset(this.#prefix + 'rules', Object.fromEntries(c.upserts.map((a) => [a.rule.id, JSON.stringify(a)])));
     if (c.marks.length > 0) m.hset(this.#prefix + 'marks', Object.fromEntries(c.marks.map((x) => [x.stream, String(x.value)])));
     if (c.firings.length > 0) m.hset(this.#prefix + 'outbox', Object.fromEntries(c.firings.map((f) => [f.id, JSON.stringify(f)])));
-    const kept = windows.filter((w) => w.state);
-    const dropped = windows.filter((w) => !w.state).map((w) => w.window);
-    if (kept.length > 0) m.hset(this.#prefix + 'windows', Object.fromEntries(kept.map((w) => [w.window, JSON.stringify(w.state)])));
+    const states = windows.map((w) => [w.window, w.state] as const); // each state read once, now
+    const kept = states.filter(([, st]) => st);
+    const dropped = states.filter(([, st]) => !st).map(([key]) => key);
+    if (kept.length > 0) m.hset(this.#prefix + 'windows', Object.fromEntries(kept.map(([key, st]) => [key, JSON.stringify(st)])));
     if (dropped.length > 0) m.hdel(this.#prefix + 'windows', ...dropped);
     const res = await m.exec();
     const failed = res?.find(([err]) => err);
