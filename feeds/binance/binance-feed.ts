@@ -8,7 +8,7 @@ import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
-import { DepthSync, parseDepthEvent, parseDepthSnapshot } from './depth-sync.js';
+import { DepthSync, parseDepthEvent, parseDepthSnapshot, rateLimitWaitMs, snapshotRetryMs } from './depth-sync.js';
 import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
 
 /**
@@ -109,6 +109,8 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
+  /** no depth snapshot request before this time (ms): a 429/418's Retry-After, for every symbol (the limits are per IP) */
+  #depthPauseUntil = 0;
   /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
   /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
@@ -472,14 +474,18 @@ export class BinanceFeed extends StreamFeed {
     if (r.fetch) this.#fetchSnapshot(sym, providerSym, sync, session, 0);
   }
 
-  /** Step 2 of the procedure: GET /api/v3/depth (Binance Spot REST "Order book"), again while stale. */
+  /**
+   * Step 2 of the procedure: GET /api/v3/depth (Binance Spot REST "Order book"), again while
+   * stale or failing, backing off (snapshotRetryMs); a 429/418 holds every symbol's requests for
+   * its Retry-After (rateLimitWaitMs).
+   */
   #fetchSnapshot(sym: string, providerSym: string, sync: DepthSync, session: StreamSession, delayMs: number): void {
     sync.fetching = true;
     const base = (this.#opts.restUrl ?? BINANCE_DEFAULT_REST_URL).replace(/\/+$/, '');
     const url = `${base}/api/v3/depth?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=${this.#opts.depthLimit}`;
     const current = (): boolean => session.open && this.#depth.get(sym) === sync;
     const again = (): void => {
-      if (current()) this.#fetchSnapshot(sym, providerSym, sync, session, this.#opts.depthRetryMs);
+      if (current()) this.#fetchSnapshot(sym, providerSym, sync, session, snapshotRetryMs(++sync.failures, this.#opts.depthRetryMs));
       else sync.fetching = false;
     };
     const run = async (): Promise<void> => {
@@ -487,9 +493,22 @@ export class BinanceFeed extends StreamFeed {
         sync.fetching = false;
         return;
       }
+      const paused = this.#depthPauseUntil - Date.now();
+      if (paused > 0) {
+        setTimeout(() => void run(), paused).unref();
+        return;
+      }
       let snap: DepthSnapshot;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        const waitMs = rateLimitWaitMs(res.status, res.headers.get('retry-after'));
+        if (waitMs !== undefined) {
+          this.#depthPauseUntil = Math.max(this.#depthPauseUntil, Date.now() + waitMs);
+          session.ctx.log.warn(
+            { sym, status: res.status, waitMs },
+            `binance: depth snapshot refused (HTTP ${res.status}), waiting ${waitMs} ms as Retry-After says`,
+          );
+        }
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         snap = parseDepthSnapshot((await res.json()) as Record<string, any>);
       } catch (err) {

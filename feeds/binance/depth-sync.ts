@@ -57,12 +57,41 @@ function levels(v: unknown, field: string): [number, number][] {
   });
 }
 
+/** the longest wait between two depth snapshot requests of one book while they keep failing or coming back stale */
+export const MAX_SNAPSHOT_RETRY_MS = 30_000;
+
+/**
+ * The wait before the `failures`-th consecutive snapshot request of a book that failed or was
+ * stale: `baseMs`, doubling with each further one, at most MAX_SNAPSHOT_RETRY_MS. A snapshot
+ * costs request weight (REST "Order book": 5 for limit 1-100 up to 250 for 1001-5000, against the
+ * IP's REQUEST_WEIGHT limit per minute, General API Information > LIMITS), so a book that cannot
+ * sync must not ask at a steady fast pace.
+ */
+export function snapshotRetryMs(failures: number, baseMs: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, Math.min(failures - 1, 20)), Math.max(baseMs, MAX_SNAPSHOT_RETRY_MS));
+}
+
+/**
+ * How long a refused REST request says to wait, ms; undefined for a status that is no rate limit.
+ * General API Information > LIMITS > IP Limits: 429 when a request rate limit is broken, 418 when
+ * the IP is banned for not backing off after 429s; "A Retry-After header is sent with a 418 or
+ * 429 response and will give the number of seconds required to wait, in the case of a 429, to
+ * prevent a ban, or, in the case of a 418, until the ban is over." Without a readable header: 60 s.
+ */
+export function rateLimitWaitMs(status: number, retryAfter: string | null | undefined): number | undefined {
+  if (status !== 429 && status !== 418) return undefined;
+  const s = Number(retryAfter);
+  return (retryAfter != null && retryAfter.trim() !== '' && Number.isFinite(s) && s > 0 ? s : 60) * 1000;
+}
+
 export class DepthSync {
   #buffer: DepthEvent[] = [];
   /** the book's update ID once synced, else undefined */
   #updateId: number | undefined;
   /** a snapshot request is out */
   fetching = false;
+  /** snapshot requests in a row that failed or were stale (0 once synced): the retry backs off with it */
+  failures = 0;
 
   get synced(): boolean {
     return this.#updateId !== undefined;
@@ -96,6 +125,7 @@ export class DepthSync {
     const rest = this.#buffer.filter((e) => e.u > snap.lastUpdateId);
     this.#buffer = [];
     this.#updateId = snap.lastUpdateId;
+    this.failures = 0;
     const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: first.E }];
     for (const ev of rest) {
       const r = this.onEvent(ev);

@@ -4,7 +4,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { OrderBook } from '../../../src/book/order-book.js';
 import type { TickInput } from '../../sdk/adapter.js';
 import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
-import { DepthSync } from '../depth-sync.js';
+import { DepthSync, MAX_SNAPSHOT_RETRY_MS, rateLimitWaitMs, snapshotRetryMs } from '../depth-sync.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeOptions, BinanceFakeServer } from '../fake-server.js';
 
@@ -86,6 +86,49 @@ describe('binance depth: the documented local order book procedure', () => {
     await expectSameBook(hh);
   });
 
+  // REST "LIMITS" > IP Limits: "When a 429 is received, it's your obligation as an API to back off
+  // and not spam the API"; failing to back off brings an IP ban (418). "A Retry-After header is sent
+  // with a 418 or 429 response": the seconds to wait to avoid the ban, or until it is over.
+  for (const status of [429, 418]) {
+    it(`waits the Retry-After of a ${status} before asking for the depth snapshot again`, async () => {
+      const hh = await start();
+      await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
+      hh.provider.failDepth(1, status, 1);
+      const before = hh.provider.depthRequestTimes().length;
+      hh.provider.loseDepthUpdates('BTCUSDT', 3); // a gap: the book needs a new snapshot
+      await hh.waitFor('synced again after the refusal', () => rebuild(hh.ticks).resets >= 2, 10_000);
+      const times = hh.provider.depthRequestTimes().slice(before);
+      expect(times.length).toBe(2); // the refused request, then one after the wait: no retries meanwhile
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1000);
+      expect(hh.counters.errors.some((e) => e.includes(`HTTP ${status}`))).toBe(true);
+      await expectSameBook(hh);
+    });
+  }
+
+  it("holds every symbol's snapshot request back for a Retry-After (the limit is per IP)", async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 10 }),
+      (p) =>
+        new BinanceFeed(
+          'binance',
+          options(p.url, (p as BinanceFakeServer).restUrl, { symbols: ['BTC-USD', 'ETH-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT' } }),
+        ),
+    );
+    const hh = h;
+    const resets = (): number => hh.ticks.filter((t) => t.k === 'book' && t.reset).length;
+    await hh.waitFor('both synced', () => new Set(hh.ticks.filter((t) => t.k === 'book' && t.reset).map((t) => t.sym)).size === 2);
+    hh.provider.failDepth(1, 429, 1);
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    await hh.waitFor("BTCUSDT's request refused", () => hh.provider.depthRequestTimes().length === before + 1);
+    const refusedAt = hh.provider.depthRequestTimes()[before]!;
+    hh.provider.loseDepthUpdates('ETHUSDT', 3); // ETHUSDT needs a snapshot while the IP must wait
+    await hh.waitFor('both synced again', () => resets() >= 4, 10_000);
+    const later = hh.provider.depthRequestTimes().slice(before + 1);
+    expect(later.length).toBe(2);
+    for (const t of later) expect(t - refusedAt).toBeGreaterThanOrEqual(1000);
+  });
+
   it('starts every book over after a reconnect', async () => {
     const hh = await start();
     await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
@@ -124,5 +167,21 @@ describe('DepthSync (the procedure as a state machine)', () => {
     expect(s.onSnapshot({ lastUpdateId: 499, bids: [], asks: [] })).toEqual({ stale: true });
     expect(s.synced).toBe(false);
     expect(s.onSnapshot({ lastUpdateId: 502, bids: [], asks: [] }).stale).toBe(false);
+  });
+
+  it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
+    expect([1, 2, 3, 4].map((n) => snapshotRetryMs(n, 250))).toEqual([250, 500, 1000, 2000]);
+    expect(snapshotRetryMs(12, 250)).toBe(MAX_SNAPSHOT_RETRY_MS);
+    expect(snapshotRetryMs(1000, 250)).toBe(MAX_SNAPSHOT_RETRY_MS);
+    expect(snapshotRetryMs(3, 60_000)).toBe(60_000); // a base above the cap is kept as it is
+  });
+
+  it('reads the Retry-After of a 429 or 418 (seconds), 60 s when it is missing or unreadable', () => {
+    expect(rateLimitWaitMs(429, '3')).toBe(3000);
+    expect(rateLimitWaitMs(418, '120')).toBe(120_000);
+    expect(rateLimitWaitMs(429, null)).toBe(60_000);
+    expect(rateLimitWaitMs(429, 'soon')).toBe(60_000);
+    expect(rateLimitWaitMs(500, '3')).toBeUndefined();
+    expect(rateLimitWaitMs(200, null)).toBeUndefined();
   });
 });
