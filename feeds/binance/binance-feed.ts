@@ -464,7 +464,7 @@ export class BinanceFeed extends StreamFeed {
 
   #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {
     let sync = this.#depth.get(sym);
-    if (!sync) this.#depth.set(sym, (sync = new DepthSync()));
+    if (!sync) this.#depth.set(sym, (sync = new DepthSync(this.#opts.depthLimit)));
     const r = sync.onEvent(ev);
     if (r.gap) {
       session.ctx.metrics?.gap(1, `binance depth ${providerSym}: ${r.gap}`);

@@ -15,6 +15,15 @@ import { decimal, price } from '../sdk/decimal.js';
  *      otherwise each [price, quantity] sets the level's quantity (0 removes it; removing a
  *      level that is not in the book is normal), and the update ID becomes `u`.
  * This class is that state machine for one symbol; the adapter does the I/O.
+ *
+ * The page's note on snapshot depth: "Since depth snapshots retrieved from the API have a limit on
+ * the number of price levels (5000 on each side maximum), you won't learn the quantities for the
+ * levels outside of the initial snapshot unless they change." A level beyond the snapshot's worst
+ * price that an event happens to change is one of many the book does not know there: shown, it
+ * would sit next to holes (levels that exist but never changed). So when a side of the snapshot
+ * is full (`limit` levels), the book keeps to the snapshot's range on that side: levels worse than
+ * its worst price are left out of every update (the book shows fewer levels, never a wrong one).
+ * A side with fewer levels than `limit` is the whole side: nothing is left out.
  */
 export interface DepthEvent {
   /** first update ID in the event */
@@ -86,12 +95,18 @@ export function rateLimitWaitMs(status: number, retryAfter: string | null | unde
 
 export class DepthSync {
   #buffer: DepthEvent[] = [];
+  /** the worst bid / ask price the snapshot covers when that side was cut at `limit` levels (levels beyond are unknown) */
+  #bidFloor: number | undefined;
+  #askCeiling: number | undefined;
   /** the book's update ID once synced, else undefined */
   #updateId: number | undefined;
   /** a snapshot request is out */
   fetching = false;
   /** snapshot requests in a row that failed or were stale (0 once synced): the retry backs off with it */
   failures = 0;
+
+  /** @param limit levels per side asked of each snapshot (GET /api/v3/depth `limit`); undefined: snapshots are whole books */
+  constructor(readonly limit?: number) {}
 
   get synced(): boolean {
     return this.#updateId !== undefined;
@@ -111,7 +126,12 @@ export class DepthSync {
       return { fetch: !this.fetching, gap };
     }
     this.#updateId = ev.u;
-    return { out: { kind: 'update', bids: ev.b, asks: ev.a, E: ev.E }, fetch: false };
+    const floor = this.#bidFloor;
+    const ceiling = this.#askCeiling;
+    const bids = floor === undefined ? ev.b : ev.b.filter(([p]) => p >= floor);
+    const asks = ceiling === undefined ? ev.a : ev.a.filter(([p]) => p <= ceiling);
+    if (bids.length === 0 && asks.length === 0 && (ev.b.length > 0 || ev.a.length > 0)) return { fetch: false }; // all outside the snapshot's range
+    return { out: { kind: 'update', bids, asks, E: ev.E }, fetch: false };
   }
 
   /**
@@ -126,11 +146,19 @@ export class DepthSync {
     this.#buffer = [];
     this.#updateId = snap.lastUpdateId;
     this.failures = 0;
+    // the note on snapshot depth (above): a side cut at `limit` levels is known down to its worst price only
+    const full = (side: [number, number][]): boolean => this.limit !== undefined && side.length >= this.limit;
+    this.#bidFloor = full(snap.bids) ? worst(snap.bids, true) : undefined;
+    this.#askCeiling = full(snap.asks) ? worst(snap.asks, false) : undefined;
     const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: first.E }];
-    for (const ev of rest) {
-      const r = this.onEvent(ev);
+    for (let i = 0; i < rest.length; i++) {
+      const r = this.onEvent(rest[i]!);
       if (r.out) out.push(r.out);
-      if (!this.synced) return { stale: true }; // a gap inside the buffer: start over
+      if (!this.synced) {
+        // a gap inside the buffer: start over, keeping the events after it for the next snapshot
+        this.#buffer.push(...rest.slice(i + 1));
+        return { stale: true };
+      }
     }
     return { stale: false, out };
   }
@@ -144,4 +172,11 @@ export class DepthSync {
   get buffered(): number {
     return this.#buffer.length;
   }
+}
+
+/** the worst price of a snapshot side: the lowest bid, the highest ask */
+function worst(levels: readonly [number, number][], bids: boolean): number {
+  let w = levels[0]![0];
+  for (const [p] of levels) if (bids ? p < w : p > w) w = p;
+  return w;
 }

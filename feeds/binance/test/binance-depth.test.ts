@@ -129,6 +129,34 @@ describe('binance depth: the documented local order book procedure', () => {
     for (const t of later) expect(t - refusedAt).toBeGreaterThanOrEqual(1000);
   });
 
+  // "How to manage a local order book correctly", the note: "Since depth snapshots retrieved from the
+  // API have a limit on the number of price levels (5000 on each side maximum), you won't learn the
+  // quantities for the levels outside of the initial snapshot unless they change."
+  it('never shows a level beyond the snapshot: the book is always an exact top of the exchange book', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 5 }),
+      (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl, { depthLimit: 10 })),
+    );
+    const hh = h;
+    await hh.waitFor('synced and 200 updates', () => rebuild(hh.ticks).resets === 1 && hh.ticks.filter((t) => t.k === 'book').length > 200);
+    hh.provider.pause();
+    const truth = hh.provider.depth('BTCUSDT')!.view(5000);
+    const prefix = (): boolean => {
+      const b = rebuild(hh.ticks).book.view(5000);
+      return (
+        JSON.stringify(b.bids) === JSON.stringify(truth.bids.slice(0, b.bids.length)) &&
+        JSON.stringify(b.asks) === JSON.stringify(truth.asks.slice(0, b.asks.length))
+      );
+    };
+    await hh.waitFor('the last events in', () => prefix(), 2000).catch(() => undefined);
+    const mine = rebuild(hh.ticks).book.view(5000);
+    // every level shown is the exchange's, in its place: no hole where a level outside the snapshot was never learned
+    expect(mine.bids).toEqual(truth.bids.slice(0, mine.bids.length));
+    expect(mine.asks).toEqual(truth.asks.slice(0, mine.asks.length));
+    expect(mine.bids.length).toBeGreaterThan(0);
+    expect(mine.asks.length).toBeGreaterThan(0);
+  });
+
   it('starts every book over after a reconnect', async () => {
     const hh = await start();
     await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
@@ -167,6 +195,62 @@ describe('DepthSync (the procedure as a state machine)', () => {
     expect(s.onSnapshot({ lastUpdateId: 499, bids: [], asks: [] })).toEqual({ stale: true });
     expect(s.synced).toBe(false);
     expect(s.onSnapshot({ lastUpdateId: 502, bids: [], asks: [] }).stale).toBe(false);
+  });
+
+  it('keeps the events after a gap inside the buffer for the next snapshot', () => {
+    const s = new DepthSync();
+    s.onEvent(ev(10, 12, [[1, 1]]));
+    s.onEvent(ev(15, 16, [[2, 2]])); // 13-14 were lost before the book was ever synced
+    s.onEvent(ev(17, 18, [[3, 3]]));
+    expect(s.onSnapshot({ lastUpdateId: 11, bids: [], asks: [] })).toEqual({ stale: true });
+    // the next snapshot straddles the 17-18 event: it is still buffered and applies
+    const r = s.onSnapshot({ lastUpdateId: 17, bids: [[9, 9]], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(r.out[1]!.bids).toEqual([[3, 3]]);
+    expect(s.onEvent(ev(19, 19)).gap).toBeUndefined();
+  });
+
+  it('leaves out the levels beyond a snapshot cut at its limit, on that side only', () => {
+    const s = new DepthSync(3);
+    s.onEvent(ev(1, 1));
+    const r = s.onSnapshot({
+      lastUpdateId: 1,
+      bids: [
+        [10, 1],
+        [9, 1],
+        [8, 1],
+      ],
+      asks: [
+        [11, 1],
+        [12, 1],
+      ],
+    });
+    expect(r.stale).toBe(false);
+    // bids: 3 levels = the limit, known down to 8; asks: 2 < 3 levels, the whole side
+    expect(
+      s.onEvent(
+        ev(
+          2,
+          2,
+          [
+            [7.5, 1],
+            [8, 2],
+            [9.5, 1],
+          ],
+          [[50, 1]],
+        ),
+      ).out,
+    ).toMatchObject({
+      bids: [
+        [8, 2],
+        [9.5, 1],
+      ],
+      asks: [[50, 1]],
+    });
+    expect(s.onEvent(ev(3, 3, [[7, 1]])).out).toBeUndefined(); // nothing inside the known range
+    expect(s.onEvent(ev(4, 4, [], [[13, 0]])).out).toMatchObject({ bids: [], asks: [[13, 0]] });
   });
 
   it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
