@@ -470,6 +470,7 @@ export class BinanceFeed extends StreamFeed {
       session.ctx.metrics?.gap(1, `binance depth ${providerSym}: ${r.gap}`);
       session.ctx.log.warn({ sym }, `binance: depth stream gap (${r.gap}), syncing the book again`);
     }
+    if (r.refresh) session.ctx.log.info({ sym }, `binance: depth of ${providerSym} ${r.refresh}, syncing the book again`);
     if (r.out) this.#emitBook(sym, r.out, session);
     if (r.fetch) this.#fetchSnapshot(sym, providerSym, sync, session, 0);
   }

@@ -23,7 +23,10 @@ import { decimal, price } from '../sdk/decimal.js';
  * would sit next to holes (levels that exist but never changed). So when a side of the snapshot
  * is full (`limit` levels), the book keeps to the snapshot's range on that side: levels worse than
  * its worst price are left out of every update (the book shows fewer levels, never a wrong one).
- * A side with fewer levels than `limit` is the whole side: nothing is left out.
+ * A side with fewer levels than `limit` is the whole side: nothing is left out. As the price moves
+ * beyond the snapshot's range, a cut side knows fewer and fewer levels: once it knows fewer than
+ * half of `limit`, the book is synced again from a new snapshot (the procedure from step 1), so
+ * the side does not run empty while the exchange's book is full.
  */
 export interface DepthEvent {
   /** first update ID in the event */
@@ -98,6 +101,8 @@ export class DepthSync {
   /** the worst bid / ask price the snapshot covers when that side was cut at `limit` levels (levels beyond are unknown) */
   #bidFloor: number | undefined;
   #askCeiling: number | undefined;
+  /** the prices a cut side knows (those of the snapshot and of later changes inside its range) */
+  #known = { bids: new Set<number>(), asks: new Set<number>() };
   /** the book's update ID once synced, else undefined */
   #updateId: number | undefined;
   /** a snapshot request is out */
@@ -112,8 +117,11 @@ export class DepthSync {
     return this.#updateId !== undefined;
   }
 
-  /** A stream event. Returns what to emit, and whether a snapshot must be fetched (again). */
-  onEvent(ev: DepthEvent): { out?: DepthOutput; fetch: boolean; gap?: string } {
+  /**
+   * A stream event. Returns what to emit, and whether a snapshot must be fetched (again): after a
+   * `gap`, or to `refresh` a cut side that knows too few levels (see above).
+   */
+  onEvent(ev: DepthEvent): { out?: DepthOutput; fetch: boolean; gap?: string; refresh?: string } {
     if (this.#updateId === undefined) {
       this.#buffer.push(ev);
       return { fetch: !this.fetching };
@@ -131,7 +139,22 @@ export class DepthSync {
     const bids = floor === undefined ? ev.b : ev.b.filter(([p]) => p >= floor);
     const asks = ceiling === undefined ? ev.a : ev.a.filter(([p]) => p <= ceiling);
     if (bids.length === 0 && asks.length === 0 && (ev.b.length > 0 || ev.a.length > 0)) return { fetch: false }; // all outside the snapshot's range
-    return { out: { kind: 'update', bids, asks, E: ev.E }, fetch: false };
+    const out: DepthOutput = { kind: 'update', bids, asks, E: ev.E };
+    const refresh = (floor === undefined ? undefined : this.#track('bids', bids)) ?? (ceiling === undefined ? undefined : this.#track('asks', asks));
+    if (refresh === undefined) return { out, fetch: false };
+    this.restart();
+    return { out, fetch: !this.fetching, refresh };
+  }
+
+  /** Follow a cut side's known prices; a reason to sync again when fewer than half of `limit` are left. */
+  #track(side: 'bids' | 'asks', levels: readonly [number, number][]): string | undefined {
+    const known = this.#known[side];
+    for (const [p, q] of levels) {
+      if (q === 0) known.delete(p);
+      else known.add(p);
+    }
+    const limit = this.limit ?? 0;
+    return known.size * 2 < limit ? `${side} known to ${known.size} of ${limit} levels (the price moved beyond the snapshot)` : undefined;
   }
 
   /**
@@ -150,12 +173,14 @@ export class DepthSync {
     const full = (side: [number, number][]): boolean => this.limit !== undefined && side.length >= this.limit;
     this.#bidFloor = full(snap.bids) ? worst(snap.bids, true) : undefined;
     this.#askCeiling = full(snap.asks) ? worst(snap.asks, false) : undefined;
+    this.#known.bids = new Set(this.#bidFloor === undefined ? [] : snap.bids.filter(([, q]) => q > 0).map(([p]) => p));
+    this.#known.asks = new Set(this.#askCeiling === undefined ? [] : snap.asks.filter(([, q]) => q > 0).map(([p]) => p));
     const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: first.E }];
     for (let i = 0; i < rest.length; i++) {
       const r = this.onEvent(rest[i]!);
       if (r.out) out.push(r.out);
       if (!this.synced) {
-        // a gap inside the buffer: start over, keeping the events after it for the next snapshot
+        // a gap (or a refresh) inside the buffer: start over, keeping the events after it for the next snapshot
         this.#buffer.push(...rest.slice(i + 1));
         return { stale: true };
       }

@@ -138,7 +138,7 @@ describe('binance depth: the documented local order book procedure', () => {
       (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl, { depthLimit: 10 })),
     );
     const hh = h;
-    await hh.waitFor('synced and 200 updates', () => rebuild(hh.ticks).resets === 1 && hh.ticks.filter((t) => t.k === 'book').length > 200);
+    await hh.waitFor('synced and 200 updates', () => rebuild(hh.ticks).resets >= 1 && hh.ticks.filter((t) => t.k === 'book').length > 200);
     hh.provider.pause();
     const truth = hh.provider.depth('BTCUSDT')!.view(5000);
     const prefix = (): boolean => {
@@ -251,6 +251,64 @@ describe('DepthSync (the procedure as a state machine)', () => {
     });
     expect(s.onEvent(ev(3, 3, [[7, 1]])).out).toBeUndefined(); // nothing inside the known range
     expect(s.onEvent(ev(4, 4, [], [[13, 0]])).out).toMatchObject({ bids: [], asks: [[13, 0]] });
+  });
+
+  it('asks for a new snapshot when a side cut at the limit has lost half of the levels it knows', () => {
+    const s = new DepthSync(4);
+    s.onEvent(ev(1, 1));
+    s.onSnapshot({
+      lastUpdateId: 1,
+      bids: [
+        [10, 1],
+        [9, 1],
+        [8, 1],
+        [7, 1],
+      ],
+      asks: [[11, 1]],
+    });
+    // the price falls: better bids go, new ones beyond 7 are unknown levels and left out
+    expect(
+      s.onEvent(
+        ev(2, 2, [
+          [10, 0],
+          [6, 1],
+        ]),
+      ).fetch,
+    ).toBe(false); // 3 of 4 known
+    const r = s.onEvent(
+      ev(3, 3, [
+        [9, 0],
+        [8, 0],
+      ]),
+    ); // 1 of 4, fewer than half: the book would soon show only a part of the side
+    expect(r.out).toMatchObject({
+      kind: 'update',
+      bids: [
+        [9, 0],
+        [8, 0],
+      ],
+    }); // this event still applies
+    expect(r.fetch).toBe(true);
+    expect(r.refresh).toMatch(/bids known to 1 of 4/);
+    expect(s.synced).toBe(false); // later events buffer for the new snapshot
+    expect(s.onEvent(ev(4, 4, [[5, 1]])).out).toBeUndefined();
+    s.onEvent(ev(5, 5, [[6, 2]]));
+    const again = s.onSnapshot({
+      lastUpdateId: 4,
+      bids: [
+        [7, 1],
+        [6, 1],
+        [5.5, 1],
+        [5, 1],
+      ],
+      asks: [[11, 1]],
+    });
+    expect(again.stale).toBe(false);
+    if (again.stale) return;
+    expect(again.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(again.out[1]!.bids).toEqual([[6, 2]]);
+    // a side the snapshot gave whole (fewer levels than the limit) never asks
+    expect(s.onEvent(ev(6, 6, [], [[11, 0]])).fetch).toBe(false);
   });
 
   it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
