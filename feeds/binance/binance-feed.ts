@@ -62,7 +62,14 @@ export const BinanceOptionsSchema = z
       .describe('after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the most recent 1000 per symbol)'),
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
-    depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
+    depthRetryMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(250)
+      .describe(
+        'wait before asking again for a depth snapshot that was stale or failed; doubles with each further one in a row, up to 30 s (a 429/418 waits its Retry-After)',
+      ),
     statusPollMs: z
       .number()
       .int()
