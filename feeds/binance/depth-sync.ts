@@ -69,6 +69,14 @@ function levels(v: unknown, field: string): [number, number][] {
   });
 }
 
+/**
+ * Events held per book while it waits for a snapshot: the newest are kept. Dropping the oldest
+ * is safe (the procedure needs the events from the snapshot's `lastUpdateId` on, and a snapshot
+ * older than the first one held is stale and asked again); without a bound, a book waiting out a
+ * long Retry-After (a 418 ban lasts from minutes to days) would grow without end.
+ */
+export const MAX_BUFFERED_EVENTS = 10_000;
+
 /** the longest wait between two depth snapshot requests of one book while they keep failing or coming back stale */
 export const MAX_SNAPSHOT_RETRY_MS = 30_000;
 
@@ -124,6 +132,7 @@ export class DepthSync {
   onEvent(ev: DepthEvent): { out?: DepthOutput; fetch: boolean; gap?: string; refresh?: string } {
     if (this.#updateId === undefined) {
       this.#buffer.push(ev);
+      if (this.#buffer.length > MAX_BUFFERED_EVENTS) this.#buffer.splice(0, this.#buffer.length - MAX_BUFFERED_EVENTS);
       return { fetch: !this.fetching };
     }
     if (ev.u <= this.#updateId) return { fetch: false };

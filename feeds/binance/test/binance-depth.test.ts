@@ -4,7 +4,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { OrderBook } from '../../../src/book/order-book.js';
 import type { TickInput } from '../../sdk/adapter.js';
 import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
-import { DepthSync, MAX_SNAPSHOT_RETRY_MS, rateLimitWaitMs, snapshotRetryMs } from '../depth-sync.js';
+import { DepthSync, MAX_BUFFERED_EVENTS, MAX_SNAPSHOT_RETRY_MS, rateLimitWaitMs, snapshotRetryMs } from '../depth-sync.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeOptions, BinanceFakeServer } from '../fake-server.js';
 
@@ -309,6 +309,19 @@ describe('DepthSync (the procedure as a state machine)', () => {
     expect(again.out[1]!.bids).toEqual([[6, 2]]);
     // a side the snapshot gave whole (fewer levels than the limit) never asks
     expect(s.onEvent(ev(6, 6, [], [[11, 0]])).fetch).toBe(false);
+  });
+
+  it('holds a bounded buffer while no snapshot comes (a 418 ban can last for hours): the newest events', () => {
+    const s = new DepthSync();
+    for (let i = 1; i <= MAX_BUFFERED_EVENTS + 5000; i++) s.onEvent(ev(i, i, [[i, 1]]));
+    expect(s.buffered).toBe(MAX_BUFFERED_EVENTS);
+    // a snapshot older than what is held is stale; a newer one applies the events after it
+    expect(s.onSnapshot({ lastUpdateId: 4000, bids: [], asks: [] }).stale).toBe(true);
+    const r = s.onSnapshot({ lastUpdateId: MAX_BUFFERED_EVENTS + 4999, bids: [], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(r.out[1]!.bids).toEqual([[MAX_BUFFERED_EVENTS + 5000, 1]]);
   });
 
   it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
