@@ -535,7 +535,13 @@ export class BinanceFeed extends StreamFeed {
         again();
         return;
       }
-      for (const o of r.out) this.#emitBook(sym, o, session);
+      try {
+        for (const o of r.out) this.#emitBook(sym, o, session);
+      } catch (err) {
+        // outside the message handler's guard: report it and sync the book again, never an unhandled rejection
+        session.ctx.metrics?.error(`binance depth ${providerSym}: ${(err as Error).message}`);
+        sync.restart();
+      }
     };
     if (delayMs > 0) setTimeout(() => void run(), delayMs).unref();
     else void run();

@@ -52,7 +52,11 @@ export type DepthOutput =
 /** The depthUpdate payload ("Diff. Depth Stream": e, E, s, U, u, b, a) with prices and quantities as numbers. */
 export function parseDepthEvent(p: Record<string, any>): DepthEvent {
   if (!Number.isInteger(p.U) || !Number.isInteger(p.u)) throw new RangeError('depthUpdate: U and u must be integers');
-  return { U: p.U, u: p.u, E: typeof p.E === 'number' ? p.E : Date.now(), b: levels(p.b, 'depthUpdate.b'), a: levels(p.a, 'depthUpdate.a') };
+  // E, the event time (ms, or µs with timeUnit=MICROSECOND): refused here when it is not one, so an
+  // event that cannot be emitted never reaches the book (it would count as applied, or stamp a reset)
+  if (p.E !== undefined && (typeof p.E !== 'number' || !Number.isSafeInteger(p.E) || p.E <= 0))
+    throw new RangeError(`depthUpdate.E: ${JSON.stringify(p.E)} is not a time in ms or µs`);
+  return { U: p.U, u: p.u, E: p.E ?? Date.now(), b: levels(p.b, 'depthUpdate.b'), a: levels(p.a, 'depthUpdate.a') };
 }
 
 /** The GET /api/v3/depth answer ("Order book": lastUpdateId, bids, asks). */

@@ -157,6 +157,21 @@ describe('binance depth: the documented local order book procedure', () => {
     expect(mine.asks.length).toBeGreaterThan(0);
   });
 
+  it('refuses a depthUpdate whose event time is not a time, before it reaches the book (no crash, no silent loss)', async () => {
+    // no generated depth events: the test sends its own (the fake's book is at update ID 1000)
+    const hh = await start({ depthMs: 3_600_000 });
+    await hh.waitFor('connected', () => hh.provider.conns.size === 1);
+    const conn = [...hh.provider.conns][0]!;
+    const frame = (E: unknown) => ({ stream: 'btcusdt@depth@100ms', data: { e: 'depthUpdate', E, s: 'BTCUSDT', U: 999, u: 1001, b: [], a: [] } });
+    // as the first buffered event its time stamps the snapshot's reset: read after the REST answer,
+    // outside the message handler's guard, it was an unhandled rejection (a crash of the process)
+    conn.send(frame(1.5));
+    await hh.waitFor('the event refused', () => hh.counters.errors.some((e) => /depthUpdate\.E/.test(e)));
+    conn.send(frame(Date.now()));
+    await hh.waitFor('synced from the good event', () => rebuild(hh.ticks).resets === 1);
+    expect(hh.provider.snapshotRequests()).toBe(1);
+  });
+
   it('starts every book over after a reconnect', async () => {
     const hh = await start();
     await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
