@@ -120,7 +120,11 @@ describe('binance depth: the documented local order book procedure', () => {
     hh.provider.failDepth(1, 429, 1);
     const before = hh.provider.depthRequestTimes().length;
     hh.provider.loseDepthUpdates('BTCUSDT', 3);
-    await hh.waitFor("BTCUSDT's request refused", () => hh.provider.depthRequestTimes().length === before + 1);
+    // the adapter has read the refusal (not only the fake its request): from now on every request waits
+    await hh.waitFor(
+      "BTCUSDT's request refused",
+      () => hh.provider.depthRequestTimes().length === before + 1 && hh.counters.errors.some((e) => e.includes('HTTP 429')),
+    );
     const refusedAt = hh.provider.depthRequestTimes()[before]!;
     hh.provider.loseDepthUpdates('ETHUSDT', 3); // ETHUSDT needs a snapshot while the IP must wait
     await hh.waitFor('both synced again', () => resets() >= 4, 10_000);
