@@ -552,7 +552,7 @@ export class BinanceFeed extends StreamFeed {
    * decimal strings where the quantity is the level's new absolute total and 0 removes the level
    * (as in our BookTick); `E` is the event time (ms or µs, see `binanceTime`). REST "Order book" (GET /api/v3/depth):
    * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
-   * the first buffered event's time: the snapshot carries none).
+   * the time of the buffered event its lastUpdateId falls in: the snapshot carries none).
    */
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
     session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: binanceTime(o.E, 'depthUpdate.E') });

@@ -179,6 +179,10 @@ export class DepthSync {
     const first = this.#buffer[0];
     if (!first || snap.lastUpdateId < first.U) return { stale: true };
     const rest = this.#buffer.filter((e) => e.u > snap.lastUpdateId);
+    // the snapshot carries no time: it is the book at lastUpdateId, so it takes the time of the last
+    // buffered event that update ID falls in or follows (U <= lastUpdateId), not the first one held
+    let at = first;
+    for (const e of this.#buffer) if (e.U <= snap.lastUpdateId) at = e;
     this.#buffer = [];
     this.#updateId = snap.lastUpdateId;
     this.failures = 0;
@@ -188,7 +192,7 @@ export class DepthSync {
     this.#askCeiling = full(snap.asks) ? worst(snap.asks, false) : undefined;
     this.#known.bids = new Set(this.#bidFloor === undefined ? [] : snap.bids.filter(([, q]) => q > 0).map(([p]) => p));
     this.#known.asks = new Set(this.#askCeiling === undefined ? [] : snap.asks.filter(([, q]) => q > 0).map(([p]) => p));
-    const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: first.E }];
+    const out: DepthOutput[] = [{ kind: 'reset', bids: snap.bids.filter(([, q]) => q > 0), asks: snap.asks.filter(([, q]) => q > 0), E: at.E }];
     for (let i = 0; i < rest.length; i++) {
       const r = this.onEvent(rest[i]!);
       if (r.out) out.push(r.out);

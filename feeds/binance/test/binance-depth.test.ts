@@ -343,6 +343,18 @@ describe('DepthSync (the procedure as a state machine)', () => {
     expect(r.out[1]!.bids).toEqual([[MAX_BUFFERED_EVENTS + 5000, 1]]);
   });
 
+  it("stamps the snapshot's reset with the time of the event its lastUpdateId falls in, not the first buffered one", () => {
+    const s = new DepthSync();
+    s.onEvent({ ...ev(10, 12), E: 1000 });
+    s.onEvent({ ...ev(13, 15), E: 61_000 }); // a minute later: the snapshot waited out a Retry-After
+    s.onEvent({ ...ev(16, 18), E: 61_100 });
+    const r = s.onSnapshot({ lastUpdateId: 14, bids: [[9, 9]], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out[0]).toMatchObject({ kind: 'reset', E: 61_000 });
+    expect(r.out.slice(1).map((o) => o.E)).toEqual([61_000, 61_100]);
+  });
+
   it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
     expect([1, 2, 3, 4].map((n) => snapshotRetryMs(n, 250))).toEqual([250, 500, 1000, 2000]);
     expect(snapshotRetryMs(12, 250)).toBe(MAX_SNAPSHOT_RETRY_MS);
