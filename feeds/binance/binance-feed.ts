@@ -503,7 +503,8 @@ export class BinanceFeed extends StreamFeed {
       }
       const paused = this.#depthPauseUntil - Date.now();
       if (paused > 0) {
-        setTimeout(() => void run(), paused).unref();
+        // a timer holds at most 2^31-1 ms (about 24.8 days; a longer one fires at once): wait in steps
+        setTimeout(() => void run(), Math.min(paused, 2 ** 31 - 1)).unref();
         return;
       }
       let snap: DepthSnapshot;

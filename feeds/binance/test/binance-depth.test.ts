@@ -4,6 +4,7 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { OrderBook } from '../../../src/book/order-book.js';
 import type { TickInput } from '../../sdk/adapter.js';
 import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
+import { quietFor } from '../../../test/helpers/wait.js';
 import { DepthSync, MAX_BUFFERED_EVENTS, MAX_SNAPSHOT_RETRY_MS, rateLimitWaitMs, snapshotRetryMs } from '../depth-sync.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeOptions, BinanceFakeServer } from '../fake-server.js';
@@ -104,6 +105,26 @@ describe('binance depth: the documented local order book procedure', () => {
       await expectSameBook(hh);
     });
   }
+
+  it('a Retry-After longer than a timer can hold (over 24.8 days) still waits, it does not ask at once', async () => {
+    const hh = await start();
+    await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
+    hh.provider.failDepth(1, 418, 30 * 86_400);
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    await hh.waitFor('refused', () => hh.counters.errors.some((e) => e.includes('HTTP 418')));
+    // a timer over 2^31-1 ms fires at once (Node: TimeoutOverflowWarning): the wait was a 1 ms spin
+    let overflows = 0;
+    const onWarning = (w: Error): void => void (w.name === 'TimeoutOverflowWarning' && overflows++);
+    process.on('warning', onWarning);
+    try {
+      await quietFor(500, 'a second snapshot request, or a timer that overflows');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(hh.provider.depthRequestTimes().length).toBe(before + 1);
+    expect(overflows).toBe(0);
+  });
 
   it("holds every symbol's snapshot request back for a Retry-After (the limit is per IP)", async () => {
     h = await startHarness(
