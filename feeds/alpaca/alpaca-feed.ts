@@ -159,7 +159,7 @@ export class AlpacaFeed extends StreamFeed {
           p: price(m.p, 't.p'),
           s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
-          ...(alpacaSetsNoPrice(m.c, m.z) ? { volumeOnly: true as const } : {}),
+          ...conditionFlags(alpacaTradeEffect(m.c, m.z)),
           ts: alpacaTime(m.t),
         });
         return;
@@ -342,7 +342,8 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
 };
 
 /** What a sale condition does to the price: `price` sets last, open, high, low, close; `volume` counts in volume only. */
-type ConditionEffect = 'price' | 'volume';
+/** what a sale condition lets a trade count in: price and volume, volume only, or nothing */
+type ConditionEffect = 'price' | 'volume' | 'none';
 
 /**
  * Every SIP sale condition Alpaca documents for stock trades (Alpaca Market Data docs,
@@ -362,7 +363,9 @@ type ConditionEffect = 'price' | 'volume';
  *   late or at an earlier price, so not the last sale (the SIPs let some of them set the day's
  *   high or low; with one `volumeOnly` flag they set no price at all, the conservative side);
  * - re-reports of a price already printed: market center official open (`Q`) and close (`M`),
- *   corrected consolidated close (`9`), volume only (see docs/feeds.md for their volume);
+ *   corrected consolidated close (`9`): they count in nothing, neither price nor volume (Alpaca
+ *   Market Data FAQ, "How are bars aggregated?", whose table marks them as updating no value:
+ *   the shares were counted with the trades they repeat), flagged `excluded`;
  * - everything else is a regular sale that sets the price, including `T` Form T (extended-hours
  *   trades: without a session calendar, flagging it would freeze the last price before and after
  *   regular hours; docs/feeds.md, "Trade conditions") and `L` sold last (reported late but still
@@ -381,11 +384,11 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     I: { name: 'Odd Lot Trade', effect: 'volume' },
     K: { name: 'Rule 127 (NYSE only) or Rule 155 (NYSE MKT only)', effect: 'price' },
     L: { name: 'Sold Last (Late Reporting)', effect: 'price' },
-    M: { name: 'Market Center Official Close', effect: 'volume' },
+    M: { name: 'Market Center Official Close', effect: 'none' },
     N: { name: 'Next Day Trade (Next Day Clearing)', effect: 'volume' },
     O: { name: 'Market Center Opening Trade', effect: 'price' },
     P: { name: 'Prior Reference Price', effect: 'volume' },
-    Q: { name: 'Market Center Official Open', effect: 'volume' },
+    Q: { name: 'Market Center Official Open', effect: 'none' },
     R: { name: 'Seller', effect: 'volume' },
     T: { name: 'Extended Hours Trade', effect: 'price' },
     U: { name: 'Extended Hours Sold (Out Of Sequence)', effect: 'volume' },
@@ -396,7 +399,7 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     '5': { name: 'Market Center Reopening Trade', effect: 'price' },
     '6': { name: 'Market Center Closing Trade', effect: 'price' },
     '7': { name: 'Qualified Contingent Trade', effect: 'volume' },
-    '9': { name: 'Corrected Consolidated Close Price as per Listing Market', effect: 'volume' },
+    '9': { name: 'Corrected Consolidated Close Price as per Listing Market', effect: 'none' },
   },
   UTDF: {
     '@': { name: 'Regular Sale', effect: 'price' },
@@ -411,11 +414,11 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     I: { name: 'Odd Lot Trade', effect: 'volume' },
     K: { name: 'Rule 155 Trade (AMEX)', effect: 'price' },
     L: { name: 'Sold Last', effect: 'price' },
-    M: { name: 'Market Center Official Close', effect: 'volume' },
+    M: { name: 'Market Center Official Close', effect: 'none' },
     N: { name: 'Next Day', effect: 'volume' },
     O: { name: 'Opening Prints', effect: 'price' },
     P: { name: 'Prior Reference Price', effect: 'volume' },
-    Q: { name: 'Market Center Official Open', effect: 'volume' },
+    Q: { name: 'Market Center Official Open', effect: 'none' },
     R: { name: 'Seller', effect: 'volume' },
     S: { name: 'Split Trade', effect: 'price' },
     T: { name: 'Form T', effect: 'price' },
@@ -430,7 +433,7 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     '5': { name: 'Re-Opening Prints', effect: 'price' },
     '6': { name: 'Closing Prints', effect: 'price' },
     '7': { name: 'Qualified Contingent Trade (QCT)', effect: 'volume' },
-    '9': { name: 'Corrected Consolidated Close (per listing market)', effect: 'volume' },
+    '9': { name: 'Corrected Consolidated Close (per listing market)', effect: 'none' },
   },
 };
 
@@ -440,21 +443,44 @@ function conditionTable(tape: unknown): Readonly<Record<string, { effect: Condit
   return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
 }
 
+const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, volume: 1, none: 2 };
+
 /**
- * Whether an Alpaca trade's conditions (`c`, on tape `z`) say it sets no price: any one of them
- * volume only (ALPACA_TRADE_CONDITIONS). Without a known tape, a code counts only when both
- * tables agree it is volume only (`B` is an average price on CTS but a bunched trade on UTDF).
+ * What an Alpaca trade's conditions (`c`, on tape `z`) let it count in: the strictest of its
+ * codes (ALPACA_TRADE_CONDITIONS; Alpaca Market Data FAQ, "How are bars aggregated?": "the
+ * strictest rule is applied"). Without a known tape, a code counts only as far as both tables
+ * agree (`B` is an average price on CTS but a bunched trade on UTDF).
  */
-export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
-  if (!Array.isArray(conditions)) return false;
+export function alpacaTradeEffect(conditions: unknown, tape: unknown): ConditionEffect {
+  if (!Array.isArray(conditions)) return 'price';
   const table = conditionTable(tape);
-  return conditions.some((c) => {
+  let effect: ConditionEffect = 'price';
+  for (const c of conditions) {
     const raw = String(c);
     const code = raw.trim() === '' ? ' ' : raw.trim();
-    if (table) return Object.hasOwn(table, code) && table[code]!.effect === 'volume';
-    const { CTS, UTDF } = ALPACA_TRADE_CONDITIONS;
-    return Object.hasOwn(CTS, code) && Object.hasOwn(UTDF, code) && CTS[code]!.effect === 'volume' && UTDF[code]!.effect === 'volume';
-  });
+    let e: ConditionEffect = 'price';
+    if (table) e = Object.hasOwn(table, code) ? table[code]!.effect : 'price';
+    else {
+      const { CTS, UTDF } = ALPACA_TRADE_CONDITIONS;
+      if (Object.hasOwn(CTS, code) && Object.hasOwn(UTDF, code)) {
+        const a = CTS[code]!.effect;
+        const b = UTDF[code]!.effect;
+        e = STRICTNESS[a] <= STRICTNESS[b] ? a : b;
+      }
+    }
+    if (STRICTNESS[e] > STRICTNESS[effect]) effect = e;
+  }
+  return effect;
+}
+
+/** Whether an Alpaca trade's conditions say it sets no price (volume only, or counts in nothing). */
+export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
+  return alpacaTradeEffect(conditions, tape) !== 'price';
+}
+
+/** The trade flags of an effect (docs/protocol.md#trade: `excluded` trades carry `volumeOnly` too). */
+export function conditionFlags(effect: ConditionEffect): { volumeOnly?: true; excluded?: true } {
+  return effect === 'price' ? {} : effect === 'volume' ? { volumeOnly: true } : { volumeOnly: true, excluded: true };
 }
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */

@@ -175,7 +175,7 @@ export class PolygonFeed extends StreamFeed {
           p: price(ev.p, 'T.p'),
           s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
-          ...(polygonSetsNoPrice(ev.c) ? { volumeOnly: true as const } : {}),
+          ...polygonTradeFlags(ev.c),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -238,10 +238,9 @@ export class PolygonFeed extends StreamFeed {
  *   Sequence), 22 Prior Reference Price, 32 Sold (Out Of Sequence), 33 Sold (Out Of Sequence)
  *   and Stopped Stock: late or at an earlier price, not the last sale (some may set the day's
  *   high or low; with one `volumeOnly` flag they set no price, the conservative side);
- * - 15 Market Center Official Close, 16 Market Center Official Open (`updates_volume` false
- *   too: re-reports of a price already printed) and 38 Corrected Consolidated Close (per
- *   listing market), a re-report as well, which Alpaca's list (`9`) also excludes from the
- *   close: flagged so that both providers handle it alike (docs/feeds.md).
+ * - 15 Market Center Official Close, 16 Market Center Official Open and 38 Corrected
+ *   Consolidated Close (per listing market): re-reports of a price already printed, which count
+ *   in no volume either (POLYGON_NO_VOLUME_CONDITIONS: flagged `excluded` too).
  * 12 Form T is deliberately not listed: the Knowledge Base article "Does a Form T trade update a
  * pre-market minute bar's high, low, open and close?" says Massive's pre-market and after-hours
  * minute bars take their prices from Form T trades (nearly every trade in those hours carries
@@ -252,6 +251,22 @@ export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 5, 7
 /** Whether a Polygon trade's conditions say it sets no price (see POLYGON_NO_PRICE_CONDITIONS). */
 export function polygonSetsNoPrice(conditions: unknown): boolean {
   return Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_PRICE_CONDITIONS.has(Number(c)));
+}
+
+/**
+ * Condition IDs after which a trade counts in nothing, volume included: 15 Market Center
+ * Official Close, 16 Market Center Official Open, 38 Corrected Consolidated Close. The REST
+ * Conditions reference gives them `update_rules.consolidated.updates_volume` false (re-reports of
+ * prices already printed: the shares were counted with the trades they repeat), as Alpaca's
+ * Market Data FAQ ("How are bars aggregated?") does for the same SIP codes `M`, `Q`, `9`.
+ */
+export const POLYGON_NO_VOLUME_CONDITIONS: ReadonlySet<number> = new Set([15, 16, 38]);
+
+/** The trade flags of a Polygon trade's conditions (docs/protocol.md#trade, `volumeOnly` and `excluded`). */
+export function polygonTradeFlags(conditions: unknown): { volumeOnly?: true; excluded?: true } {
+  if (!polygonSetsNoPrice(conditions)) return {};
+  const none = Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_VOLUME_CONDITIONS.has(Number(c)));
+  return none ? { volumeOnly: true, excluded: true } : { volumeOnly: true };
 }
 
 /** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */

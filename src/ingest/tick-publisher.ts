@@ -193,8 +193,11 @@ export class TickPublisher {
     switch (input.k) {
       case 'trade': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
+        if (tick.excluded) tick.volumeOnly = true;
         this.#send(cls, tick);
-        this.#deriveFromTrade(cls, tick);
+        // a print that counts in nothing (docs/protocol.md#trade, `excluded`) is delivered, and
+        // changes no ticker, bar or volume
+        if (!tick.excluded) this.#deriveFromTrade(cls, tick);
         return true;
       }
       case 'quote': {

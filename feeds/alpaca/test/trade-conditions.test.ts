@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ALPACA_TRADE_CONDITIONS, alpacaSetsNoPrice } from '../alpaca-feed.js';
-import { polygonSetsNoPrice } from '../../polygon/polygon-feed.js';
+import { ALPACA_TRADE_CONDITIONS, alpacaSetsNoPrice, alpacaTradeEffect, conditionFlags } from '../alpaca-feed.js';
+import { polygonSetsNoPrice, polygonTradeFlags } from '../../polygon/polygon-feed.js';
 
 /**
  * US stock sale conditions: which trades set the last price and which count in volume only.
@@ -61,5 +61,28 @@ describe('trade conditions', () => {
     expect(alpacaSetsNoPrice(undefined, 'A')).toBe(false);
     expect(polygonSetsNoPrice([12, 37])).toBe(true); // Form T with odd lot: the odd lot decides
     expect(polygonSetsNoPrice(undefined)).toBe(false);
+  });
+
+  it('the official open and close and the corrected close count in nothing, not even volume, alike from both providers', () => {
+    // Alpaca Market Data FAQ, "How are bars aggregated?": M, Q and 9 update no value; Polygon's
+    // Conditions reference: 15, 16 and 38 have updates_volume false
+    for (const [code, id] of [
+      ['M', 15],
+      ['Q', 16],
+      ['9', 38],
+    ] as const) {
+      for (const tape of ['A', 'C', undefined]) expect(alpacaTradeEffect(['@', code], tape)).toBe('none');
+      expect(conditionFlags(alpacaTradeEffect([code], 'B'))).toEqual({ volumeOnly: true, excluded: true });
+      expect(polygonTradeFlags([id])).toEqual({ volumeOnly: true, excluded: true });
+    }
+    // the strictest condition decides: an odd lot with an official close counts in nothing
+    expect(alpacaTradeEffect(['I', 'M'], 'A')).toBe('none');
+    expect(polygonTradeFlags([37, 15])).toEqual({ volumeOnly: true, excluded: true });
+    // volume only and regular sales are unchanged
+    expect(conditionFlags(alpacaTradeEffect(['I'], 'A'))).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([37])).toEqual({ volumeOnly: true });
+    expect(conditionFlags(alpacaTradeEffect(['@'], 'C'))).toEqual({});
+    expect(polygonTradeFlags([14])).toEqual({});
+    expect(alpacaTradeEffect(undefined, 'A')).toBe('price');
   });
 });
