@@ -15,6 +15,7 @@ import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
+import { staticFileHeaders } from '../http/security-headers.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
@@ -387,8 +388,9 @@ export class Gateway {
       );
     });
     const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
-      const file = this.#static.get(req.getUrl());
-      if (file) sendText(res, 200, file.body, file.type, { 'cache-control': 'no-cache' }, head);
+      const path = req.getUrl();
+      const file = this.#static.get(path);
+      if (file) sendText(res, 200, file.body, file.type, staticFileHeaders(path), head);
       else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${head ? 'HEAD' : 'GET'} ${req.getUrl()}` }, {}, head);
     };
     this.app.get('/*', (res, req) => staticFile(res, req, false));

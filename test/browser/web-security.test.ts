@@ -1,0 +1,207 @@
+import { SignJWT } from 'jose';
+import type { Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import type { Engine } from '../../src/app/engine.js';
+import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
+import { waitFor } from '../helpers/wait.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+/**
+ * The browser-facing surfaces as a web attacker sees them (docs/operations.md#browser-security),
+ * in headless Chromium against a real engine: response headers (nosniff everywhere; CSP,
+ * frame-ancestors, X-Frame-Options and Referrer-Policy on the pages; no-store on admin data),
+ * framing by another origin, hostile strings in the console, the console's WebSocket target, the
+ * dashboard's token in the address bar and in Referer headers, and methods a route does not take.
+ */
+const SECRET = 'web-security-secret-0123456789abcdefghij';
+const SERVICE_TOKEN = 'web-security-service-token-0123456789';
+
+let rig: BrowserRig;
+let engine: Engine;
+const base = (): string => `http://127.0.0.1:${engine.port}`;
+const userToken = (sub: string): Promise<string> =>
+  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+const operator = { authorization: `Bearer ${SERVICE_TOKEN}` };
+
+/** A page of its own; `strict`: console errors count as page errors (a CSP violation is one). */
+async function withPage<T>(fn: (page: Page) => Promise<T>, strict = false): Promise<T> {
+  const page = await rig.newPage({ width: 1280, height: 900 }, { consoleErrors: strict });
+  try {
+    return await fn(page);
+  } finally {
+    await page.close();
+  }
+}
+
+describe('browser-facing security', { timeout: 120_000 }, () => {
+  beforeAll(async () => {
+    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } } });
+    engine = rig.engine!;
+  }, 120_000);
+
+  afterAll(() => rig?.close());
+
+  it('every answer says nosniff; the pages carry a CSP, frame and referrer policies; admin data is never stored', async () => {
+    const answers = {
+      dashboard: await fetch(`${base()}/`),
+      index: await fetch(`${base()}/index.html`),
+      script: await fetch(`${base()}/app.js`),
+      styles: await fetch(`${base()}/styles.css`),
+      console: await fetch(`${base()}/admin`),
+      consoleFile: await fetch(`${base()}/admin.html`),
+      health: await fetch(`${base()}/health`),
+      missing: await fetch(`${base()}/nope.html`),
+      adminRefused: await fetch(`${base()}/admin/api/overview`),
+      adminData: await fetch(`${base()}/admin/api/overview`, { headers: operator }),
+      adminMissing: await fetch(`${base()}/admin/api/nope`, { headers: operator }),
+    };
+    for (const [name, res] of Object.entries(answers)) expect(res.headers.get('x-content-type-options'), name).toBe('nosniff');
+    expect(answers.script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(answers.styles.headers.get('content-type')).toBe('text/css; charset=utf-8');
+
+    for (const name of ['dashboard', 'index', 'console', 'consoleFile'] as const) {
+      const h = answers[name].headers;
+      expect(h.get('content-type'), name).toBe('text/html; charset=utf-8');
+      const csp = h.get('content-security-policy') ?? '';
+      expect(csp, name).toMatch(/(^|; )script-src 'self'(;|$)/);
+      expect(csp, name).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+      expect(csp, name).toMatch(/(^|; )object-src 'none'(;|$)/);
+      expect(csp, name).toMatch(/(^|; )base-uri 'none'(;|$)/);
+      expect(h.get('x-frame-options'), name).toBe('DENY');
+      expect(h.get('referrer-policy'), name).toBe('no-referrer');
+    }
+    // the console talks to its own gateway only
+    expect(answers.console.headers.get('content-security-policy')).toMatch(/(^|; )connect-src 'self'(;|$)/);
+    expect(answers.consoleFile.headers.get('content-security-policy')).toBe(answers.console.headers.get('content-security-policy'));
+
+    // operator data (and the page that shows it) stays out of every cache
+    for (const name of ['console', 'consoleFile', 'adminRefused', 'adminData', 'adminMissing'] as const)
+      expect(answers[name].headers.get('cache-control'), name).toBe('no-store');
+    expect(answers.adminRefused.status).toBe(401);
+    expect(answers.adminData.status).toBe(200);
+  });
+
+  it('HEAD /admin answers like GET without a body; a method an admin route does not take is 405 with Allow', async () => {
+    const get = await fetch(`${base()}/admin`);
+    const head = await fetch(`${base()}/admin`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(head.headers.get('content-length')).toBe(String((await get.arrayBuffer()).byteLength));
+    expect(head.headers.get('content-security-policy')).toBe(get.headers.get('content-security-policy'));
+    expect(await head.text()).toBe('');
+
+    const wrong = await fetch(`${base()}/admin/api/overview`, { method: 'DELETE', headers: operator });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(await wrong.json()).toMatchObject({ error: 'METHOD_NOT_ALLOWED' });
+    const getPost = await fetch(`${base()}/admin/api/announcements`, { headers: operator });
+    expect(getPost.status).toBe(405);
+    expect(getPost.headers.get('allow')).toBe('POST');
+    const closeGet = await fetch(`${base()}/admin/api/connections/abc/close`, { headers: operator });
+    expect(closeGet.status).toBe(405);
+    expect(closeGet.headers.get('allow')).toBe('POST');
+    // a path no admin route has stays 404
+    expect((await fetch(`${base()}/admin/api/nope`, { method: 'DELETE', headers: operator })).status).toBe(404);
+  });
+
+  it('another origin cannot frame the console or the dashboard (clickjacking)', async () => {
+    await withPage(async (page) => {
+      await page.setContent(`<iframe name="console" src="${base()}/admin"></iframe><iframe name="board" src="${base()}/"></iframe>`);
+      const framed = async (name: string): Promise<Frame> => waitFor(() => page.frame({ name }), `frame ${name}`);
+      for (const [name, testId] of [
+        ['console', 'token'],
+        ['board', 'board'],
+      ] as const) {
+        const frame = await framed(name);
+        // a refused frame ends on Chromium's error page; a framed page would show its elements
+        await expect.poll(() => frame.url(), { timeout: 10_000 }).not.toBe('about:blank');
+        await frame.waitForLoadState('load').catch(() => undefined);
+        expect(await frame.locator(`[data-testid="${testId}"]`).count(), `${name} rendered inside a foreign frame`).toBe(0);
+      }
+    });
+  });
+
+  it('the console renders hostile strings (user, announcement) as text, and runs under its CSP without a violation', async () => {
+    rig.pageErrors.length = 0;
+    const sub = '<img src=x onerror="window.__pwned=1">';
+    const victim = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken(sub)}`, 'user-agent': '<script>window.__pwned=4</script>' },
+    });
+    try {
+      const welcome = await victim.waitFor((f) => f.op === 'welcome');
+      await withPage(async (page) => {
+        await page.goto(`${base()}/admin`);
+        await page.getByTestId('token').fill(SERVICE_TOKEN);
+        await page.getByTestId('sign-in').click();
+        const row = page.locator(`tr[data-conn="${welcome.conn}"]`);
+        await expect.poll(() => row.count(), { timeout: 20_000 }).toBe(1);
+        expect(await row.locator('td').nth(1).textContent()).toBe(sub);
+        // the console's own client is subscribed to `system` before the announcement goes out
+        await waitFor(() => [...engine.gateway!.connections].some((c) => c.subscriptions().includes('system')), 'the console on system');
+        const title = '<script>window.__pwned=2</script>';
+        const message = '<img src=x onerror="window.__pwned=3"><a href="javascript:window.__pwned=5">x</a>';
+        const res = await fetch(`${base()}/admin/api/announcements`, {
+          method: 'POST',
+          headers: { ...operator, 'content-type': 'application/json' },
+          body: JSON.stringify({ level: 'info', title, message }),
+        });
+        expect(res.status).toBe(202);
+        await expect.poll(() => page.getByTestId('system-message').first().textContent(), { timeout: 10_000 }).toContain(`${title}: ${message}`);
+        expect(await page.locator('main img, main script, main a').count()).toBe(0);
+        expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      }, true);
+    } finally {
+      victim.close();
+    }
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('the console streams from its own gateway only: ?ws= cannot point it at another server', async () => {
+    const attacker = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    let dialled = 0;
+    attacker.on('connection', (ws) => {
+      dialled++;
+      ws.close();
+    });
+    await new Promise((r) => attacker.once('listening', r));
+    const port = (attacker.address() as { port: number }).port;
+    try {
+      await withPage(async (page) => {
+        await page.goto(`${base()}/admin?ws=ws://127.0.0.1:${port}/v1/stream`);
+        // either the console reached for the other server, or it is on its own gateway's system channel
+        await waitFor(() => dialled > 0 || [...engine.gateway!.connections].some((c) => c.subscriptions().includes('system')), {
+          what: 'the console to open its stream',
+          timeout: 20_000,
+        });
+        expect(dialled).toBe(0);
+      });
+    } finally {
+      await new Promise((r) => attacker.close(r));
+    }
+  });
+
+  it('the dashboard takes its token out of the address bar and never sends it in a Referer', async () => {
+    rig.pageErrors.length = 0;
+    const jwt = await userToken('ann');
+    for (const url of [`${base()}/?symbols=AAPL&token=${jwt}`, `${base()}/?symbols=AAPL#token=${jwt}`]) {
+      await withPage(async (page) => {
+        const referers: string[] = [];
+        page.on('request', (r) => {
+          void r.headerValue('referer').then((v) => v && referers.push(v));
+        });
+        await page.goto(url);
+        await expect.poll(() => page.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+        // the token was taken: the panels that need one are shown, and the user's channels are open
+        expect(await page.locator('#portfolio-panel').isVisible()).toBe(true);
+        await waitFor(() => [...engine.gateway!.connections].some((c) => c.principal.user === 'ann'), 'ann connected');
+        expect(page.url()).not.toContain(jwt);
+        expect(page.url()).toBe(`${base()}/?symbols=AAPL`);
+        expect(referers.filter((r) => r.includes(jwt))).toEqual([]);
+      }, true);
+    }
+    // the dashboard runs under its CSP without a violation (styles, scripts, the stream, the chart)
+    expect(rig.pageErrors).toEqual([]);
+  });
+});
