@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { SignJWT } from 'jose';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +81,35 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
       expect(answers[name].headers.get('cache-control'), name).toBe('no-store');
     expect(answers.adminRefused.status).toBe(401);
     expect(answers.adminData.status).toBe(200);
+  });
+
+  it('static files are served by exact path: traversal and encoded-path tricks find nothing', async () => {
+    // raw request targets (fetch would normalize the dots away)
+    const raw = (path: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: engine.port, path, method: 'GET' }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [
+      '/../../../../etc/passwd',
+      '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+      '/..%2f..%2f..%2fetc%2fpasswd',
+      '/%2E%2E%5C%2E%2E%5Cpackage.json',
+      '/../package.json',
+      '/index.html%00.js',
+      '//etc/passwd',
+      '/admin.html/..',
+    ]) {
+      const r = await raw(path);
+      expect(r.status, path).toBe(404);
+      expect(r.body, path).not.toMatch(/root:|"name"|<html/i);
+    }
   });
 
   it('HEAD /admin answers like GET without a body; a method an admin route does not take is 405 with Allow', async () => {
