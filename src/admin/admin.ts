@@ -8,6 +8,7 @@ import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
+import { answerUnrouted, RouteTable } from '../http/route-table.js';
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
 import { bearerMatches, digest } from '../service-api/service-api.js';
@@ -237,13 +238,13 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   };
 
   /** the API's routes, for the 405 of a method a path does not take */
-  const routes: { method: string; path: RegExp }[] = [];
+  const routes = new RouteTable();
   const route = (
     method: 'get' | 'post',
     pattern: string,
     handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
-    routes.push({ method: method.toUpperCase(), path: new RegExp(`^${pattern.replace(/:[a-z]+/g, '[^/]+')}/?$`) });
+    routes.add(method, pattern);
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');
@@ -310,18 +311,10 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     app.get(path, (res) => page(res, false));
     app.head(path, (res) => page(res, true));
   }
+  // 404, or 405 with Allow for a method a route does not take (OPTIONS: 204 with Allow, no CORS)
   app.any('/admin/api/*', (res, req) => {
-    const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const allow = [...new Set(routes.filter((r) => r.path.test(url)).map((r) => r.method))].join(', ');
-    if (!allow) {
-      sendJson(res, 404, { error: 'NOT_FOUND', message: `no admin route for ${method} ${url}` }, ADMIN_API_HEADERS);
-    } else if (method === 'OPTIONS') {
-      // no CORS headers: a preflight from another origin fails, as it should
-      sendText(res, 204, '', 'text/plain; charset=utf-8', { ...ADMIN_API_HEADERS, allow });
-    } else {
-      sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: `${method} ${url}: this admin route takes ${allow}` }, { ...ADMIN_API_HEADERS, allow });
-    }
+    answerUnrouted(res, req.getMethod().toUpperCase(), url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
   });
   return view;
 }

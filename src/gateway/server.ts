@@ -16,6 +16,7 @@ import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
+import { answerUnrouted, recordRoutes, RouteTable } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
@@ -160,6 +161,7 @@ export class Gateway {
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
   readonly #static = new Map<string, { body: Buffer; type: string }>();
+  readonly #routeTable = new RouteTable();
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -175,9 +177,13 @@ export class Gateway {
     };
     // every HTTP route, including those registered by `routes`, refuses ambiguous framing first,
     // and a route that throws answers 500 instead of taking the process down
-    this.app = guardHandlerErrors(
-      guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
-      (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+    // and every route is recorded, so that a method a path does not take gets 405 with Allow
+    this.app = recordRoutes(
+      guardHandlerErrors(
+        guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+        (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+      ),
+      this.#routeTable,
     );
     this.hub = new Hub({
       bus: opts.bus,
@@ -391,13 +397,19 @@ export class Gateway {
       const path = req.getUrl();
       const file = this.#static.get(path);
       if (file) sendText(res, 200, file.body, file.type, staticFileHeaders(path), head);
-      else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${head ? 'HEAD' : 'GET'} ${req.getUrl()}` }, {}, head);
+      else answerUnrouted(res, head ? 'HEAD' : 'GET', path, this.#allowed(path));
     };
     this.app.get('/*', (res, req) => staticFile(res, req, false));
     this.app.head('/*', (res, req) => staticFile(res, req, true));
     this.app.any('/*', (res, req) => {
-      sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+      const path = req.getUrl();
+      answerUnrouted(res, req.getMethod().toUpperCase(), path, this.#allowed(path));
     });
+  }
+
+  /** The methods with a route for `path` (a static file: GET and HEAD), for 405 and OPTIONS. */
+  #allowed(path: string): string[] {
+    return this.#static.has(path) ? ['GET', 'HEAD'] : this.#routeTable.allowed(path);
   }
 
   /** A POST body of the HTTP-streaming fallback for session `id`, if it is open here (from another worker). */

@@ -135,6 +135,34 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
     expect((await fetch(`${base()}/admin/api/nope`, { method: 'DELETE', headers: operator })).status).toBe(404);
   });
 
+  it('a method a gateway route does not take is 405 with Allow; OPTIONS lists the methods; an unknown path stays 404', async () => {
+    const call = (method: string, path: string): Promise<Response> => fetch(`${base()}${path}`, { method });
+    for (const [method, path, allow] of [
+      ['POST', '/health', 'GET, HEAD'],
+      ['DELETE', '/ready', 'GET, HEAD'],
+      ['PUT', '/v1/stats', 'GET'],
+      ['POST', '/v1/feeds/synthetic', 'GET'],
+      ['DELETE', '/', 'GET, HEAD'],
+      ['PATCH', '/app.js', 'GET, HEAD'],
+      ['POST', '/v1/stream', 'GET'],
+    ] as const) {
+      const res = await call(method, path);
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(await res.json()).toMatchObject({ error: 'METHOD_NOT_ALLOWED' });
+    }
+    const head = await call('HEAD', '/v1/stats');
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('GET');
+    expect(await head.text()).toBe('');
+    const options = await fetch(`${base()}/health`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'GET' } });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe('GET, HEAD');
+    expect(options.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await call('POST', '/no/such/route')).status).toBe(404);
+    expect((await call('HEAD', '/no/such/route')).status).toBe(404);
+  });
+
   it('another origin cannot frame the console or the dashboard (clickjacking)', async () => {
     await withPage(async (page) => {
       await page.setContent(`<iframe name="console" src="${base()}/admin"></iframe><iframe name="board" src="${base()}/"></iframe>`);
