@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { Engine } from '../../src/app/engine.js';
+import { startTestEngine } from '../client/helpers.js';
 import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -214,6 +218,48 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
       victim.close();
     }
     expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('the dashboard renders hostile strings (symbols, a rejection reason, an announcement) as text', async () => {
+    rig.pageErrors.length = 0;
+    const evil = '<img src=x onerror="window.__pwned=1">';
+    await withPage(async (page) => {
+      await page.goto(`${base()}/?symbols=${encodeURIComponent(`AAPL,${evil}`)}`);
+      await expect.poll(() => page.getByTestId('conn-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('open');
+      // the page waits for `system` before the announcement goes out
+      await waitFor(() => [...engine.gateway!.connections].some((c) => c.subscriptions().includes('system')), 'the dashboard on system');
+      const res = await fetch(`${base()}/admin/api/announcements`, {
+        method: 'POST',
+        headers: { ...operator, 'content-type': 'application/json' },
+        body: JSON.stringify({ level: 'warning', title: '<script>window.__pwned=2</script>', message: evil }),
+      });
+      expect(res.status).toBe(202);
+      const item = page.getByTestId('announcement').first();
+      await expect.poll(() => item.textContent(), { timeout: 10_000 }).toContain(`<script>window.__pwned=2</script> ${evil}`);
+      // a symbol the gateway refuses: its reason (which quotes the symbol) is shown as text
+      await page.getByTestId('symbol-input').fill('<svg onload=window.__pwned=3>');
+      await page.getByTestId('symbol-input').press('Enter');
+      await expect.poll(() => page.getByTestId('symbol-error').textContent(), { timeout: 10_000 }).toContain('<SVG ONLOAD=WINDOW.__PWNED=3>');
+      expect(await page.locator('main img, main svg, main script, header img').count()).toBe(0);
+      expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    }, true);
+    expect(rig.pageErrors).toEqual([]);
+  });
+
+  it("an unbuilt console says so without naming the gateway host's paths", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tickwire-unbuilt-'));
+    const bare = await startTestEngine(undefined, { auth: { serviceToken: SERVICE_TOKEN }, gateway: { webDir: dir } });
+    try {
+      const res = await fetch(`http://127.0.0.1:${bare.port}/admin`);
+      expect(res.status).toBe(404);
+      const body = await res.text();
+      expect(body).toMatch(/not built/);
+      expect(body).not.toContain(dir);
+      expect(body).not.toContain(process.cwd());
+    } finally {
+      await bare.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the console streams from its own gateway only: ?ws= cannot point it at another server', async () => {
