@@ -85,6 +85,20 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
       expect(answers[name].headers.get('cache-control'), name).toBe('no-store');
     expect(answers.adminRefused.status).toBe(401);
     expect(answers.adminData.status).toBe(200);
+
+    // the HTTP-stream transport (docs/protocol.md), which writes its own headers: the stream and a refused POST
+    const stream = new AbortController();
+    const sse = await fetch(`${base()}/v1/stream/sse`, { signal: stream.signal });
+    expect(sse.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(sse.headers.get('x-content-type-options')).toBe('nosniff');
+    const tooLarge = await fetch(`${base()}/v1/stream/sse`, {
+      method: 'POST',
+      headers: { 'x-tickwire-session': sse.headers.get('x-tickwire-session')!, 'content-type': 'application/json' },
+      body: 'x'.repeat(64 * 1024 * 16 + 1),
+    }).catch(() => undefined);
+    stream.abort();
+    expect(tooLarge?.status).toBe(413);
+    expect(tooLarge?.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('static files are served by exact path: traversal and encoded-path tricks find nothing', async () => {
