@@ -276,6 +276,19 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
     }
   });
 
+  it('the console works at /admin/ as at /admin (its script and styles load from either)', async () => {
+    rig.pageErrors.length = 0;
+    await withPage(async (page) => {
+      await page.goto(`${base()}/admin/`);
+      await page.getByTestId('token').fill(SERVICE_TOKEN);
+      await page.getByTestId('sign-in').click();
+      await expect.poll(() => page.getByTestId('api-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('ok');
+      // the console's styles applied (web/styles.css: .admin main is a block)
+      expect(await page.locator('main').evaluate((m) => getComputedStyle(m).display)).toBe('block');
+    }, true);
+    expect(rig.pageErrors).toEqual([]);
+  });
+
   it('the console streams from its own gateway only: ?ws= cannot point it at another server', async () => {
     const attacker = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     let dialled = 0;
