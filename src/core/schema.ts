@@ -149,6 +149,8 @@ export interface TickerTick extends TickBase {
   v: number;
   chg: number;
   chgp: number;
+  /** the previous trading day's close (its last trade price), once the engine has seen one */
+  pc?: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;
 }

@@ -51,6 +51,7 @@ export function tickToPayload(tick: Tick): Payload {
       d.v = tick.v;
       d.chg = round(tick.chg, 10);
       d.chgp = round(tick.chgp, 6);
+      if (tick.pc !== undefined) d.pc = tick.pc;
       d.t = nsToMs(tick.ts);
       if (tick.status) d.status = tick.status;
       return d;

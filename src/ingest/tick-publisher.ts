@@ -341,7 +341,7 @@ export class TickPublisher {
     }
   }
 
-  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: Tick, state: TickerState): void {
+  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, state: TickerState): void {
     const { seq, ep } = this.sequencer.next(from.sym, 'ticker');
     const t: TickerTick = { k: 'ticker', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...state };
     this.stats.derived++;
@@ -368,6 +368,9 @@ export class TickPublisher {
       this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
     }
     this.#send(assetClass, t, current);
+    // the ticker's previous close `pc` is its day's bar.1d close, corrections included
+    const prevClose = bar.iv === '1d' && bar.closed ? d?.ticker.dayBarClosed(bar.t, bar.c) : undefined;
+    if (prevClose) this.#sendTicker(assetClass, from, prevClose);
   }
 
   /**

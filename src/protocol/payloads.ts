@@ -55,6 +55,8 @@ export interface Ticker {
   chg: number;
   /** change in percent */
   chgp: number;
+  /** extension: the previous trading day's close, once the server has seen one */
+  pc?: number;
   t: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;
