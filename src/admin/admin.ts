@@ -182,11 +182,15 @@ export class AdminView {
       .sort((a, b) => a.openedAt - b.openedAt);
   }
 
+  /**
+   * One row per channel name: a private channel (`portfolio`, `executions`, ...) is one hub
+   * channel per user, summed here as the rows of several workers are.
+   */
   channels(): AdminChannel[] {
-    return this.opts.gateway.hub
+    const rows = this.opts.gateway.hub
       .channelStats()
-      .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }))
-      .sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel));
+      .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }));
+    return mergeSnapshots([{ connections: [], channels: rows }]).channels;
   }
 
   feeds(): AdminFeed[] {
