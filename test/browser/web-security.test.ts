@@ -149,6 +149,15 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
     const closeGet = await fetch(`${base()}/admin/api/connections/abc/close`, { headers: operator });
     expect(closeGet.status).toBe(405);
     expect(closeGet.headers.get('allow')).toBe('POST');
+    // a cross-origin preflight learns the methods and gets no CORS grant: the browser sends nothing
+    const preflight = await fetch(`${base()}/admin/api/announcements`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('allow')).toBe('POST');
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(preflight.headers.get('access-control-allow-headers')).toBeNull();
     // a path no admin route has stays 404
     expect((await fetch(`${base()}/admin/api/nope`, { method: 'DELETE', headers: operator })).status).toBe(404);
   });
