@@ -160,7 +160,7 @@ export class Gateway {
   readonly #httpStream: HttpStreamRoutes;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
-  readonly #static = new Map<string, { body: Buffer; type: string }>();
+  readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
 
   constructor(opts: GatewayOptions) {
@@ -290,7 +290,8 @@ export class Gateway {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (!statSync(path).isFile()) continue;
-      this.#static.set('/' + name, { body: readFileSync(path), type: MIME[extname(name)] ?? 'application/octet-stream' });
+      const body = readFileSync(path);
+      this.#static.set('/' + name, { body, type: MIME[extname(name)] ?? 'application/octet-stream', headers: staticFileHeaders(name, body) });
     }
     const index = this.#static.get('/index.html');
     if (index) this.#static.set('/', index);
@@ -396,7 +397,7 @@ export class Gateway {
     const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
       const path = req.getUrl();
       const file = this.#static.get(path);
-      if (file) sendText(res, 200, file.body, file.type, staticFileHeaders(path), head);
+      if (file) sendText(res, 200, file.body, file.type, file.headers, head);
       else answerUnrouted(res, head ? 'HEAD' : 'GET', path, this.#allowed(path));
     };
     this.app.get('/*', (res, req) => staticFile(res, req, false));

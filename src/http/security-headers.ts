@@ -13,7 +13,8 @@
  * - `Referrer-Policy: no-referrer`: the page's address, which may hold `?token=`, is never sent
  *   to another server, nor to the gateway's own access logs, as a Referer.
  *
- * The dashboard may stream from another gateway (`?ws=`), so it may connect to any ws/wss/http/https
+ * Both pages carry `<meta name="tickwire-page">`, which is how the gateway knows them among the
+ * files of its web folder (staticFileHeaders). The dashboard may stream from another gateway (`?ws=`), so it may connect to any ws/wss/http/https
  * host; the console talks to its own gateway only (`connect-src 'self'`) and is never stored
  * (`no-store`: the page belongs to an operator's session).
  */
@@ -54,9 +55,20 @@ export const ADMIN_API_HEADERS: Readonly<Record<string, string>> = { 'cache-cont
 /** The console's page file, also reachable as a static file. */
 export const ADMIN_PAGE_FILE = 'admin.html';
 
-/** Headers of a static file of the web folder, by its URL path (`/`, `/index.html`, `/app.js`). */
-export function staticFileHeaders(urlPath: string): Readonly<Record<string, string>> {
-  if (urlPath === `/${ADMIN_PAGE_FILE}`) return ADMIN_PAGE_HEADERS;
-  if (urlPath === '/' || urlPath.endsWith('.html')) return DASHBOARD_PAGE_HEADERS;
+/**
+ * How tickwire's own pages say which they are: `<meta name="tickwire-page" content="dashboard">`
+ * (web/index.html) or `content="console"` (web/admin/admin.html). The policies are written for
+ * those pages; other pages an operator serves from `gateway.webDir` (with inline scripts or
+ * styles, meant to be framed) keep their own ways and get only nosniff and no-cache.
+ */
+const PAGE_MARKER = /<meta\s+name="tickwire-page"\s+content="(dashboard|console)"\s*\/?>/;
+
+/** Headers of a static file of the web folder, from its name and content. */
+export function staticFileHeaders(name: string, body: Uint8Array): Readonly<Record<string, string>> {
+  if (name.endsWith('.html')) {
+    const page = PAGE_MARKER.exec(Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 4096)).toString('utf8'))?.[1];
+    if (page === 'console') return ADMIN_PAGE_HEADERS;
+    if (page === 'dashboard') return DASHBOARD_PAGE_HEADERS;
+  }
   return { 'cache-control': 'no-cache' };
 }

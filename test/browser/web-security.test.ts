@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -269,8 +269,10 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
     expect(rig.pageErrors).toEqual([]);
   });
 
-  it("an unbuilt console says so without naming the gateway host's paths", async () => {
+  it("an unbuilt console says so without naming the gateway host's paths; an operator's own page keeps its ways", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tickwire-unbuilt-'));
+    // a page of the operator's own in gateway.webDir, with inline script and style: not one of tickwire's pages
+    writeFileSync(join(dir, 'mine.html'), '<!doctype html><style>b{color:red}</style><script>document.title="mine"</script><b>mine</b>');
     const bare = await startTestEngine(undefined, { auth: { serviceToken: SERVICE_TOKEN }, gateway: { webDir: dir } });
     try {
       const res = await fetch(`http://127.0.0.1:${bare.port}/admin`);
@@ -279,6 +281,11 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
       expect(body).toMatch(/not built/);
       expect(body).not.toContain(dir);
       expect(body).not.toContain(process.cwd());
+      const mine = await fetch(`http://127.0.0.1:${bare.port}/mine.html`);
+      expect(mine.status).toBe(200);
+      expect(mine.headers.get('content-security-policy')).toBeNull();
+      expect(mine.headers.get('x-frame-options')).toBeNull();
+      expect(mine.headers.get('x-content-type-options')).toBe('nosniff');
     } finally {
       await bare.close();
       rmSync(dir, { recursive: true, force: true });
