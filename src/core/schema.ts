@@ -39,6 +39,12 @@ export interface TradeTick extends TickBase {
    * price, the day's open/high/low or a bar's open/high/low/close.
    */
   volumeOnly?: true;
+  /**
+   * The provider's sale conditions say this print counts in nothing (an official open or close,
+   * a corrected consolidated close: re-reports of prices already printed): no price, no volume,
+   * no trade count. Always with `volumeOnly`, so a reader that knows only that takes no price.
+   */
+  excluded?: true;
 }
 
 export interface QuoteTick extends TickBase {
