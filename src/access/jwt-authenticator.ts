@@ -123,6 +123,12 @@ export class JwtAuthenticator implements Authenticator {
       return classify(err);
     }
 
+    // jose checks iat only against a maximum age; a token issued in the future (beyond the
+    // leeway) comes from a clock that is wrong, or was minted ahead to outlive a revocation
+    // (RFC 7519 4.1.6; the leeway is documented for exp, nbf and iat alike)
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + this.#cfg.clockToleranceSec) {
+      return fail('not_yet_valid', 'token is issued in the future ("iat")');
+    }
     const sub = payload.sub;
     if (typeof sub !== 'string') return fail('bad_subject', '"sub" must be a string of 1-256 printable characters');
     const problem = identityProblem(sub);
