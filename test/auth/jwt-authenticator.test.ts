@@ -61,7 +61,7 @@ describe('JwtAuthenticator: HMAC', () => {
 
   it('refuses a token issued in the future (iat beyond the clock tolerance), as the docs promise leeway on iat', async () => {
     const at = (iatIn: number | string) =>
-      new SignJWT({ iat: typeof iatIn === 'number' ? Math.floor(Date.now() / 1000) + iatIn : iatIn })
+      new SignJWT({ iat: (typeof iatIn === 'number' ? Math.floor(Date.now() / 1000) + iatIn : iatIn) as number })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('alice')
         .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
