@@ -68,7 +68,7 @@ function authConfig(over: Partial<Config['auth']> = {}): Config['auth'] {
 }
 
 describe('JWKS endpoint failing', () => {
-  it('answers the upgrade and the auth check 503 jwks_unavailable, not 401, while no key set could be fetched', async () => {
+  it('answers the upgrade, the HTTP stream, GET /v1/bars and the auth check 503 jwks_unavailable, not 401, while no key set could be fetched', async () => {
     mode = 'error';
     const engine = await testEngine({ auth: { mode: 'required', jwksUrl: url } });
     try {
@@ -80,6 +80,9 @@ describe('JWKS endpoint failing', () => {
       expect(sse.status).toBe(503);
       expect(await sse.json()).toMatchObject({ code: 'jwks_unavailable' });
       expect(sse.headers.get('retry-after')).toBe('5');
+      const bars = await fetch(`http://127.0.0.1:${engine.port}/v1/bars?symbol=AAPL&interval=1m`, { headers: { authorization: `Bearer ${t}` } });
+      expect(bars.status).toBe(503);
+      expect(await bars.json()).toMatchObject({ code: 'jwks_unavailable' });
       await expect(TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { headers: { authorization: `Bearer ${t}` } })).rejects.toMatchObject({
         statusCode: 503,
       });
