@@ -28,7 +28,8 @@ export function entitlementsOf(principal: Principal, cfg: Pick<AuthConfig, 'enti
   const cached = entitlementCache.get(principal);
   if (cached) return cached;
   let ent: Entitlements;
-  if (principal.user === undefined) ent = Entitlements.of(cfg.anonymousEntitlement);
+  // (loadConfig always sets anonymousEntitlement; a hand-made config without it gets the token default)
+  if (principal.user === undefined) ent = Entitlements.of(cfg.anonymousEntitlement ?? cfg.defaultEntitlement);
   else {
     const claim = principal.claims?.[cfg.entitlementsClaim];
     const parsed = claim === undefined ? Entitlements.of(cfg.defaultEntitlement) : Entitlements.parse(claim, cfg.entitlementsClaim);
