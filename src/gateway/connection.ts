@@ -174,6 +174,11 @@ export class Connection implements HubSubscriber {
     return [...this.#subs.keys()];
   }
 
+  /** The channel key a subscription is served under (`delayed:quote:AAPL` for delayed access), if held. */
+  subscribedKey(name: string): string | undefined {
+    return this.#subs.get(name)?.spec.key;
+  }
+
   // HubSubscriber
   join(topic: string): void {
     if (this.closed) return;
