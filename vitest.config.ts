@@ -10,6 +10,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'feeds/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**'],
+    // dist/ fresh or not: whether spawned processes and gateway workers run compiled code
+    globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,
