@@ -5,6 +5,7 @@ import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -91,7 +92,10 @@ export class AlpacaFeed extends StreamFeed {
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
   constructor(id: string, opts: AlpacaOptions, creds: AlpacaCredentials) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000, readyTimeoutMs: 15_000 }));
+    // Alpaca's stream documents no heartbeat, and a quiet symbol sends nothing: our pings (every
+    // 20 s) are answered with pongs, and three unanswered ones mean a dead connection
+    const pingIntervalMs = opts.pingIntervalMs ?? 20_000;
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: staleAfterUnansweredPings(pingIntervalMs), pingIntervalMs, readyTimeoutMs: 15_000 }));
     this.#opts = opts;
     this.#creds = creds;
     this.#map = new SymbolMap(opts.symbols, identityRule, opts.symbolMap);
@@ -155,7 +159,7 @@ export class AlpacaFeed extends StreamFeed {
           p: price(m.p, 't.p'),
           s: decimal(m.s, 't.s'),
           ...(m.x ? { venue: String(m.x) } : {}),
-          ...(alpacaSetsNoPrice(m.c, m.z) ? { volumeOnly: true as const } : {}),
+          ...conditionFlags(alpacaTradeEffect(m.c, m.z)),
           ts: alpacaTime(m.t),
         });
         return;
@@ -337,32 +341,146 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
   T: 'trading', // UTP: trading resumption
 };
 
+/** What a sale condition does to the price: `price` sets last, open, high, low, close; `volume` counts in volume only. */
+/** what a sale condition lets a trade count in: price and volume, volume only, or nothing */
+type ConditionEffect = 'price' | 'volume' | 'none';
+
 /**
- * SIP sale conditions (Alpaca trade `c`, with tape `z`) after which a trade sets no price (last,
- * open, high, low, close) but still counts in volume. Source: Alpaca's list of "conditions which
- * would exclude a trade from being included in a bar" (Alpaca staff on the Alpaca forum, "Unstable
- * minute bar real time data", following Alpaca Learn "Stock Minute Bars", which derives it from the
- * CTS and UTP specifications): average price (`B` on CTS tapes A and B, `W` on UTDF tape C), and
- * on every tape `4` derivatively priced, `7` qualified contingent trade, `9` corrected consolidated
- * close, `C` cash sale, `G` bunched sold trade, `H` price variation trade, `I` odd lot, `M` market
- * center official close, `N` next day, `P` prior reference price, `Q` market center official
- * open, `R` seller. `T` Form T is deliberately not listed (extended-hours trades: without a session
- * calendar, excluding it would freeze the last price before and after regular hours; see
- * docs/feeds.md, "Trade conditions").
+ * Every SIP sale condition Alpaca documents for stock trades (Alpaca Market Data docs,
+ * "Conditions" > Trade conditions: the CTS table for tapes A and B, the UTDF table for tape C),
+ * with what it does to the consolidated last price. Alpaca's docs give the codes and names and
+ * point to the SIPs for their processing ("page 64 of the CTS Specification", "page 43 of the
+ * UTP Specification"); Alpaca Learn "Stock Minute Bars" says Alpaca's bars follow that SIP
+ * guidance and lists the conditions that exclude a trade from a close price. The effect of each
+ * code below is that guidance, as Polygon/Massive also publishes it per SIP code (REST
+ * Conditions, `sip_mapping` CTA/UTP and `update_rules.consolidated.updates_open_close`), so a
+ * condition is handled the same way from both stock providers (POLYGON_NO_PRICE_CONDITIONS):
+ * - average price (CTS `B`, UTDF `W`), cash (`C`), price variation (`H`), odd lot (`I`), next
+ *   day (`N`), seller (`R`), contingent (`V`), qualified contingent (`7`): special settlement
+ *   or pricing, volume only;
+ * - out of sequence: sold out of sequence (`Z`), extended hours sold out of sequence (`U`),
+ *   prior reference price (`P`), bunched sold (UTDF `G`), derivatively priced (`4`): reported
+ *   late or at an earlier price, so not the last sale (the SIPs let some of them set the day's
+ *   high or low; with one `volumeOnly` flag they set no price at all, the conservative side);
+ * - re-reports of a price already printed: market center official open (`Q`) and close (`M`),
+ *   corrected consolidated close (`9`): they count in nothing, neither price nor volume (Alpaca
+ *   Market Data FAQ, "How are bars aggregated?", whose table marks them as updating no value:
+ *   the shares were counted with the trades they repeat), flagged `excluded`;
+ * - everything else is a regular sale that sets the price, including `T` Form T (extended-hours
+ *   trades: without a session calendar, flagging it would freeze the last price before and after
+ *   regular hours; docs/feeds.md, "Trade conditions") and `L` sold last (reported late but still
+ *   the last sale). The placeholders (UTDF `E`, `8`, CTS `8` reserved) carry no trades.
+ * A code that is not in these tables is treated as a regular sale.
  */
-export const ALPACA_NO_PRICE_CONDITIONS: Readonly<{ any: ReadonlySet<string>; byTape: Readonly<Record<string, ReadonlySet<string>>> }> = {
-  any: new Set(['4', '7', '9', 'C', 'G', 'H', 'I', 'M', 'N', 'P', 'Q', 'R']),
-  byTape: { A: new Set(['B']), B: new Set(['B']), C: new Set(['W']) },
+export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<Record<string, { name: string; effect: ConditionEffect }>>>> = {
+  CTS: {
+    ' ': { name: 'Regular Sale', effect: 'price' },
+    '@': { name: 'Regular Sale', effect: 'price' },
+    B: { name: 'Average Price Trade', effect: 'volume' },
+    C: { name: 'Cash Trade (Same Day Clearing)', effect: 'volume' },
+    E: { name: 'Automatic Execution', effect: 'price' },
+    F: { name: 'Inter-market Sweep Order', effect: 'price' },
+    H: { name: 'Price Variation Trade', effect: 'volume' },
+    I: { name: 'Odd Lot Trade', effect: 'volume' },
+    K: { name: 'Rule 127 (NYSE only) or Rule 155 (NYSE MKT only)', effect: 'price' },
+    L: { name: 'Sold Last (Late Reporting)', effect: 'price' },
+    M: { name: 'Market Center Official Close', effect: 'none' },
+    N: { name: 'Next Day Trade (Next Day Clearing)', effect: 'volume' },
+    O: { name: 'Market Center Opening Trade', effect: 'price' },
+    P: { name: 'Prior Reference Price', effect: 'volume' },
+    Q: { name: 'Market Center Official Open', effect: 'none' },
+    R: { name: 'Seller', effect: 'volume' },
+    T: { name: 'Extended Hours Trade', effect: 'price' },
+    U: { name: 'Extended Hours Sold (Out Of Sequence)', effect: 'volume' },
+    V: { name: 'Contingent Trade', effect: 'volume' },
+    X: { name: 'Cross Trade', effect: 'price' },
+    Z: { name: 'Sold (Out Of Sequence)', effect: 'volume' },
+    '4': { name: 'Derivatively Priced', effect: 'volume' },
+    '5': { name: 'Market Center Reopening Trade', effect: 'price' },
+    '6': { name: 'Market Center Closing Trade', effect: 'price' },
+    '7': { name: 'Qualified Contingent Trade', effect: 'volume' },
+    '9': { name: 'Corrected Consolidated Close Price as per Listing Market', effect: 'none' },
+  },
+  UTDF: {
+    '@': { name: 'Regular Sale', effect: 'price' },
+    ' ': { name: 'Regular Sale', effect: 'price' },
+    A: { name: 'Acquisition', effect: 'price' },
+    B: { name: 'Bunched Trade', effect: 'price' },
+    C: { name: 'Cash Sale', effect: 'volume' },
+    D: { name: 'Distribution', effect: 'price' },
+    F: { name: 'Intermarket Sweep', effect: 'price' },
+    G: { name: 'Bunched Sold Trade', effect: 'volume' },
+    H: { name: 'Price Variation Trade', effect: 'volume' },
+    I: { name: 'Odd Lot Trade', effect: 'volume' },
+    K: { name: 'Rule 155 Trade (AMEX)', effect: 'price' },
+    L: { name: 'Sold Last', effect: 'price' },
+    M: { name: 'Market Center Official Close', effect: 'none' },
+    N: { name: 'Next Day', effect: 'volume' },
+    O: { name: 'Opening Prints', effect: 'price' },
+    P: { name: 'Prior Reference Price', effect: 'volume' },
+    Q: { name: 'Market Center Official Open', effect: 'none' },
+    R: { name: 'Seller', effect: 'volume' },
+    S: { name: 'Split Trade', effect: 'price' },
+    T: { name: 'Form T', effect: 'price' },
+    U: { name: 'Extended trading hours (Sold Out of Sequence)', effect: 'volume' },
+    V: { name: 'Contingent Trade', effect: 'volume' },
+    W: { name: 'Average Price Trade', effect: 'volume' },
+    X: { name: 'Cross Trade', effect: 'price' },
+    Y: { name: 'Yellow Flag Regular Trade', effect: 'price' },
+    Z: { name: 'Sold (out of sequence)', effect: 'volume' },
+    '1': { name: 'Stopped Stock (Regular Trade)', effect: 'price' },
+    '4': { name: 'Derivatively priced', effect: 'volume' },
+    '5': { name: 'Re-Opening Prints', effect: 'price' },
+    '6': { name: 'Closing Prints', effect: 'price' },
+    '7': { name: 'Qualified Contingent Trade (QCT)', effect: 'volume' },
+    '9': { name: 'Corrected Consolidated Close (per listing market)', effect: 'none' },
+  },
 };
 
-/** Whether an Alpaca trade's conditions (on tape `z`) say it sets no price. */
+/** The condition table of a tape: CTS for tapes A and B, UTDF for tape C (Alpaca Market Data docs, "Conditions"). */
+function conditionTable(tape: unknown): Readonly<Record<string, { effect: ConditionEffect }>> | undefined {
+  const z = String(tape).toUpperCase();
+  return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
+}
+
+const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, volume: 1, none: 2 };
+
+/**
+ * What an Alpaca trade's conditions (`c`, on tape `z`) let it count in: the strictest of its
+ * codes (ALPACA_TRADE_CONDITIONS; Alpaca Market Data FAQ, "How are bars aggregated?": "the
+ * strictest rule is applied"). Without a known tape, a code counts only as far as both tables
+ * agree (`B` is an average price on CTS but a bunched trade on UTDF).
+ */
+export function alpacaTradeEffect(conditions: unknown, tape: unknown): ConditionEffect {
+  if (!Array.isArray(conditions)) return 'price';
+  const table = conditionTable(tape);
+  let effect: ConditionEffect = 'price';
+  for (const c of conditions) {
+    const raw = String(c);
+    const code = raw.trim() === '' ? ' ' : raw.trim();
+    let e: ConditionEffect = 'price';
+    if (table) e = Object.hasOwn(table, code) ? table[code]!.effect : 'price';
+    else {
+      const { CTS, UTDF } = ALPACA_TRADE_CONDITIONS;
+      if (Object.hasOwn(CTS, code) && Object.hasOwn(UTDF, code)) {
+        const a = CTS[code]!.effect;
+        const b = UTDF[code]!.effect;
+        e = STRICTNESS[a] <= STRICTNESS[b] ? a : b;
+      }
+    }
+    if (STRICTNESS[e] > STRICTNESS[effect]) effect = e;
+  }
+  return effect;
+}
+
+/** Whether an Alpaca trade's conditions say it sets no price (volume only, or counts in nothing). */
 export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
-  if (!Array.isArray(conditions)) return false;
-  const byTape = ALPACA_NO_PRICE_CONDITIONS.byTape[String(tape)];
-  return conditions.some((c) => {
-    const code = String(c).trim();
-    return ALPACA_NO_PRICE_CONDITIONS.any.has(code) || (byTape?.has(code) ?? false);
-  });
+  return alpacaTradeEffect(conditions, tape) !== 'price';
+}
+
+/** The trade flags of an effect (docs/protocol.md#trade: `excluded` trades carry `volumeOnly` too). */
+export function conditionFlags(effect: ConditionEffect): { volumeOnly?: true; excluded?: true } {
+  return effect === 'price' ? {} : effect === 'volume' ? { volumeOnly: true } : { volumeOnly: true, excluded: true };
 }
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */

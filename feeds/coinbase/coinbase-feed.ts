@@ -399,10 +399,13 @@ function compareIds(a: string, b: string): number {
 }
 
 /**
- * The aggressor (taker) side from a Coinbase `market_trades` side. Coinbase documents `side` as
- * the MAKER's side (Advanced Trade / Exchange "Trade" schema: "side: maker side"; a BUY maker
- * means the resting buy order was hit by a seller), while protocol v1's `side` is the aggressor's.
- * So BUY maps to `sell` and SELL to `buy`; anything else leaves the side out.
+ * The aggressor (taker) side from a Coinbase `market_trades` side. The Advanced Trade pages
+ * ("Market trades" AsyncAPI, "WebSocket Channels" > Market Trades Channel) and Coinbase's
+ * own SDK (coinbase-advanced-py) type `side` as BUY/SELL without saying whose it is; Coinbase documents it for the same engine's Exchange feed: "The side field
+ * indicates the maker order side" (Exchange WebSocket, `match`). So it is read as the MAKER's
+ * side (a BUY maker means the resting buy order was hit by a seller), while protocol v1's `side`
+ * is the aggressor's: BUY maps to `sell` and SELL to `buy`; anything else leaves the side out
+ * (docs/feeds.md, "The trade side is not stated").
  */
 export function aggressorSide(makerSide: unknown): 'buy' | 'sell' | undefined {
   const s = String(makerSide).toUpperCase();

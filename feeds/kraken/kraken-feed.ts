@@ -682,8 +682,15 @@ const KRAKEN_PAIR_STATUS: Readonly<Record<string, { status: TradingStatus; reaso
   // not described: a delisted pair is not traded, and a pair being set up is not open yet (conservative)
   delisted: { status: 'halted', reason: 'Kraken pair delisted' },
   work_in_progress: { status: 'halted', reason: 'Kraken pair not open yet (work in progress)' },
-  // not described either; orders that reduce a position are still accepted and matched, so trades go on
-  reduce_only: { status: 'trading', reason: 'Kraken pair reduce only: only orders that reduce a position' },
+  // not described either: the instrument page, the FIX Instrument List (AssetPairStatus 7
+  // ReduceOnly) and the trading modes page say nothing of matching in it. Kraken Support "Other
+  // order options" > Reduce only describes only the order flag (an order that "will only reduce a
+  // currently open position"; "If there is no existing position, the reduce-only order will be
+  // rejected"), so in a reduce_only pair an order that opens or adds to a position is refused:
+  // the pair is not open to ordinary trading. Conservative, like the other undescribed states:
+  // halted, with the code, so a client can show "reduce only". Trades that still print are
+  // published (trade:SYM and the ticker follow them whatever the status).
+  reduce_only: { status: 'halted', reason: 'Kraken pair reduce only: only orders that reduce a position are accepted' },
 };
 
 /** [trade: trade_id] an integer; anything else, or one past 2^53 that a JSON number cannot hold exactly, is refused. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
 import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -54,7 +55,10 @@ export class PolygonFeed extends StreamFeed {
   #opening: readonly string[] = [];
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 0, pingIntervalMs: 20_000 }));
+    // Polygon/Massive documents no heartbeat and sends nothing in a quiet market: our pings
+    // (every 20 s) are answered with pongs, and three unanswered ones mean a dead connection
+    const pingIntervalMs = opts.pingIntervalMs ?? 20_000;
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: staleAfterUnansweredPings(pingIntervalMs), pingIntervalMs }));
     this.#opts = opts;
     this.#key = creds.key;
     this.#keyEnv = creds.keyEnv;
@@ -171,7 +175,7 @@ export class PolygonFeed extends StreamFeed {
           p: price(ev.p, 'T.p'),
           s: decimal(ev.s, 'T.s'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
-          ...(polygonSetsNoPrice(ev.c) ? { volumeOnly: true as const } : {}),
+          ...polygonTradeFlags(ev.c),
           ts: toNs(ev.t, 'ms'),
         });
         return;
@@ -221,21 +225,48 @@ export class PolygonFeed extends StreamFeed {
 
 /**
  * Polygon/Massive trade condition IDs (Stocks > Trades `c`; "Conditions and Indicators") after
- * which a trade sets no price (last, open, high, low, close) but still counts in volume:
- * - 2 Average Price Trade: the conditions endpoint gives it consolidated `updates_high_low`
- *   false, `updates_open_close` false, `updates_volume` true (Knowledge Base, "How does Polygon
- *   create the open, high, low, close, volume aggregate bars?");
- * - 37 Odd Lot Trade: "a condition such as Odd Lot that cannot set prices" (Knowledge Base,
- *   "Does a Form T trade update a pre-market minute bar's high, low, open and close?").
- * 12 Form T is deliberately not listed: the same article says Massive's pre-market and
- * after-hours minute bars take their prices from Form T trades (nearly every trade in those
- * hours carries it), and the engine keeps no session calendar to tell the hours apart.
+ * which a trade sets no price (last, open, high, low, close) but still counts in volume. Source:
+ * the REST Conditions reference (`/v3/reference/conditions`, asset class stocks, data type
+ * trade), whose `update_rules.consolidated.updates_open_close` is false for each of them (it
+ * carries the SIPs' sale-condition processing, with each condition's CTA and UTP code in
+ * `sip_mapping`, so these are the same conditions as ALPACA_TRADE_CONDITIONS marks volume only):
+ * - 2 Average Price Trade, 7 Cash Sale, 20 Next Day, 21 Price Variation Trade, 29 Seller,
+ *   37 Odd Lot Trade, 52 Contingent Trade, 53 Qualified Contingent Trade: special settlement or
+ *   pricing (for 2: Knowledge Base, "How does Polygon create the open, high, low, close, volume
+ *   aggregate bars?"; for 37: "a condition such as Odd Lot that cannot set prices");
+ * - 5 Bunched Sold Trade, 10 Derivatively Priced, 13 Extended Trading Hours (Sold Out Of
+ *   Sequence), 22 Prior Reference Price, 32 Sold (Out Of Sequence), 33 Sold (Out Of Sequence)
+ *   and Stopped Stock: late or at an earlier price, not the last sale (some may set the day's
+ *   high or low; with one `volumeOnly` flag they set no price, the conservative side);
+ * - 15 Market Center Official Close, 16 Market Center Official Open and 38 Corrected
+ *   Consolidated Close (per listing market): re-reports of a price already printed, which count
+ *   in no volume either (POLYGON_NO_VOLUME_CONDITIONS: flagged `excluded` too).
+ * 12 Form T is deliberately not listed: the Knowledge Base article "Does a Form T trade update a
+ * pre-market minute bar's high, low, open and close?" says Massive's pre-market and after-hours
+ * minute bars take their prices from Form T trades (nearly every trade in those hours carries
+ * it), and the engine keeps no session calendar to tell the hours apart.
  */
-export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 37]);
+export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 5, 7, 10, 13, 15, 16, 20, 21, 22, 29, 32, 33, 37, 38, 52, 53]);
 
 /** Whether a Polygon trade's conditions say it sets no price (see POLYGON_NO_PRICE_CONDITIONS). */
 export function polygonSetsNoPrice(conditions: unknown): boolean {
   return Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_PRICE_CONDITIONS.has(Number(c)));
+}
+
+/**
+ * Condition IDs after which a trade counts in nothing, volume included: 15 Market Center
+ * Official Close, 16 Market Center Official Open, 38 Corrected Consolidated Close. The REST
+ * Conditions reference gives them `update_rules.consolidated.updates_volume` false (re-reports of
+ * prices already printed: the shares were counted with the trades they repeat), as Alpaca's
+ * Market Data FAQ ("How are bars aggregated?") does for the same SIP codes `M`, `Q`, `9`.
+ */
+export const POLYGON_NO_VOLUME_CONDITIONS: ReadonlySet<number> = new Set([15, 16, 38]);
+
+/** The trade flags of a Polygon trade's conditions (docs/protocol.md#trade, `volumeOnly` and `excluded`). */
+export function polygonTradeFlags(conditions: unknown): { volumeOnly?: true; excluded?: true } {
+  if (!polygonSetsNoPrice(conditions)) return {};
+  const none = Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_VOLUME_CONDITIONS.has(Number(c)));
+  return none ? { volumeOnly: true, excluded: true } : { volumeOnly: true };
 }
 
 /** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */

@@ -76,7 +76,7 @@ export class FeedHealthTracker {
     const changed = state !== this.#state;
     if (changed) this.#since = Date.now();
     this.#state = state;
-    this.#detail = detail;
+    this.#detail = detail === undefined ? undefined : healthText(detail);
     return changed;
   }
 
@@ -108,7 +108,7 @@ export class FeedHealthTracker {
 
   error(detail: string): void {
     this.#errors++;
-    this.#lastError = detail.slice(0, 500);
+    this.#lastError = healthText(detail, 500);
     this.#lastErrorAt = Date.now();
   }
 
@@ -149,4 +149,20 @@ export class FeedHealthTracker {
     if (this.#lastErrorAt !== undefined) s.lastErrorAt = this.#lastErrorAt;
     return s;
   }
+}
+
+/** Half of a surrogate pair without its other half: text with no UTF-8 form. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Health text (`detail`, `lastError`) quotes provider messages, which may hold a lone surrogate;
+ * health travels as MessagePack on the bus and as JSON at /v1/feeds, so such text is made
+ * well-formed (U+FFFD, as src/ingest/well-formed-tick.ts does for ticks). Cut to `max` code
+ * units without splitting a surrogate pair.
+ */
+export function healthText(s: string, max = Infinity): string {
+  let out = s.length > max ? s.slice(0, max) : s;
+  // a cut between the halves of a pair leaves a lone high surrogate at the end: drop it
+  if (out.length < s.length && /[\uD800-\uDBFF]$/.test(out)) out = out.slice(0, -1);
+  return out.replace(LONE_SURROGATE, '\uFFFD');
 }

@@ -9,7 +9,7 @@ export { decimal, isDecimalString, optionalDecimal, price, quoteSide } from './d
 export { FeedHealthTracker } from './health.js';
 export { PacedSender } from './paced-sender.js';
 export type { FeedHealthSnapshot } from './health.js';
-export { redact, StreamRunner } from './runner.js';
+export { redact, staleAfterUnansweredPings, StreamRunner } from './runner.js';
 export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runner.js';
 export { forEachMessage, StreamFeed } from './stream-feed.js';
 export { identityRule, pairRule, SymbolMap } from './symbol-map.js';

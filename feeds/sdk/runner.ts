@@ -496,6 +496,16 @@ function toBuffer(data: WebSocket.RawData): Buffer {
 }
 
 /** URLs may carry tokens in the query string (some providers): never log them. */
+/**
+ * `staleAfterMs` for a provider that sends no heartbeat of its own: the connection is taken as
+ * dead after this many of our pings went unanswered. A WebSocket server answers every Ping with
+ * a Pong (RFC 6455, 5.5.2) and a pong counts as activity, so a quiet market never trips it, while
+ * a half-open connection (the path died without a close) no longer looks connected forever.
+ */
+export function staleAfterUnansweredPings(pingIntervalMs: number, pings = 3): number {
+  return pingIntervalMs > 0 ? pings * pingIntervalMs : 0;
+}
+
 export function redact(url: string): string {
   return url.replace(/([?&](?:token|apiKey|apikey|key|secret|jwt)=)[^&]*/gi, '$1***');
 }

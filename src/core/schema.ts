@@ -39,6 +39,12 @@ export interface TradeTick extends TickBase {
    * price, the day's open/high/low or a bar's open/high/low/close.
    */
   volumeOnly?: true;
+  /**
+   * The provider's sale conditions say this print counts in nothing (an official open or close,
+   * a corrected consolidated close: re-reports of prices already printed): no price, no volume,
+   * no trade count. Always with `volumeOnly`, so a reader that knows only that takes no price.
+   */
+  excluded?: true;
 }
 
 export interface QuoteTick extends TickBase {
@@ -149,6 +155,8 @@ export interface TickerTick extends TickBase {
   v: number;
   chg: number;
   chgp: number;
+  /** the previous trading day's close (its last trade price), once the engine has seen one */
+  pc?: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;
 }

@@ -13,8 +13,9 @@ export type TickerState = Omit<TickerTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 
 
 /**
  * Builds the `ticker:SYM` view from trades and quotes: last price, bid/ask, day open/high/low,
- * day volume and change against the day open. The day is the instrument's trading day, the one
- * `bar.1d` is built over: its TradingCalendar (src/core/trading-day.ts, docs/protocol.md#ticker).
+ * day volume and change against the day open, and the previous trading day's close (`pc`). The day
+ * is the instrument's trading day, the one `bar.1d` is built over: its TradingCalendar
+ * (src/core/trading-day.ts, docs/protocol.md#ticker).
  *
  * The day's high and low are kept per minute (at most 1,440 buckets), so that a correction or
  * cancel of a trade can rebuild its minute from the trade log and the day from the minutes.
@@ -24,6 +25,10 @@ export class TickerBuilder {
   readonly #calendar: TradingCalendar;
   #day = -1;
   #hasTrade = false;
+  /** the trading day whose last trade price `pc` is; -1 when not known (a restored `pc`) */
+  #pcDay = -1;
+  /** the current day's close, once its bar.1d closed (the sweep closes a quiet day's bar) */
+  #dayClose: number | undefined;
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes: MinuteBuckets = new Map();
@@ -47,6 +52,13 @@ export class TickerBuilder {
     // a late trade of an earlier day: today's figures are not its day's
     if (day < this.#day) return undefined;
     if (day > this.#day) {
+      // the day that ends had a trade: its close (its bar.1d's, else the last price) is the new day's
+      // previous close (a day without one leaves `pc` at the last day that traded)
+      if (this.#hasTrade) {
+        s.pc = this.#dayClose ?? s.p;
+        this.#pcDay = this.#day;
+      }
+      this.#dayClose = undefined;
       this.#day = day;
       s.v = 0;
       this.#minutes.clear();
@@ -100,6 +112,7 @@ export class TickerBuilder {
     if (t.ap === undefined) delete s.ap;
     else s.ap = t.ap;
     if (t.status !== undefined) s.status = t.status;
+    if (t.pc !== undefined) s.pc = t.pc;
     this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
     this.#change();
     return true;
@@ -153,6 +166,23 @@ export class TickerBuilder {
     if (last && this.#dayOf(last.ms) === this.#day) s.p = last.p;
     this.#change();
     return { ...s };
+  }
+
+  /**
+   * The `bar.1d` starting at `dayStartMs` closed, or was corrected after it closed, with close
+   * `c`. The current day's close becomes `pc` when the next day starts; the day `pc` was taken
+   * from changes `pc`. Returns the new state as onQuote does (undefined when nothing changed, and
+   * before today's first trade: the corrected `pc` goes out with it).
+   */
+  dayBarClosed(dayStartMs: number, c: number): TickerState | undefined {
+    const day = this.#dayOf(dayStartMs);
+    if (day === this.#day) {
+      this.#dayClose = c;
+      return undefined;
+    }
+    if (this.#pcDay === -1 || day !== this.#pcDay || this.#s.pc === c) return undefined;
+    this.#s.pc = c;
+    return this.#hasTrade ? { ...this.#s } : undefined;
   }
 
   #change(): void {

@@ -26,7 +26,8 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
-      if (tick.volumeOnly) d.volumeOnly = true;
+      if (tick.volumeOnly || tick.excluded) d.volumeOnly = true;
+      if (tick.excluded) d.excluded = true;
       d.ep = tick.ep;
       return d;
     }
@@ -51,6 +52,7 @@ export function tickToPayload(tick: Tick): Payload {
       d.v = tick.v;
       d.chg = round(tick.chg, 10);
       d.chgp = round(tick.chgp, 6);
+      if (tick.pc !== undefined) d.pc = tick.pc;
       d.t = nsToMs(tick.ts);
       if (tick.status) d.status = tick.status;
       return d;

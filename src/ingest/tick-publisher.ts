@@ -26,6 +26,7 @@ import type { TickerState } from '../derive/ticker-builder.js';
 import { TradeLog } from '../derive/trade-log.js';
 import type { TradeLogOptions } from '../derive/trade-log.js';
 import { Sequencer } from './sequencer.js';
+import { repairText } from './well-formed-tick.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { PublisherBooks, validBookInput } from '../book/publisher-books.js';
 import type { PublisherBooksOptions } from '../book/publisher-books.js';
@@ -43,6 +44,8 @@ export interface PublisherStats {
   derived: number;
   /** book ticks with a malformed level (not [price > 0, size >= 0]) */
   rejectedBadBook: number;
+  /** ticks published with provider text made well-formed (a lone surrogate replaced by U+FFFD; see repairText) */
+  repairedText: number;
 }
 
 export interface TickPublisherOptions {
@@ -112,7 +115,7 @@ interface SymbolDerivation {
  * (`bars`), which serves `history` on subscribe and `GET /v1/bars`.
  */
 export class TickPublisher {
-  readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0, rejectedBadBook: 0 };
+  readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0, rejectedBadBook: 0, repairedText: 0 };
   readonly sequencer = new Sequencer();
   readonly #bus: Bus;
   readonly #registry: InstrumentRegistry;
@@ -162,8 +165,18 @@ export class TickPublisher {
     for (const iv of intervals) set.add(iv);
   }
 
-  /** Accept one tick from adapter `feedId`. Returns false when it was rejected. */
-  publish(feedId: string, input: TickInput): boolean {
+  /**
+   * Accept one tick from adapter `feedId`. Returns false when it was rejected. Provider text that
+   * is not well-formed Unicode is repaired first, for every adapter (repairText); `onRepair`
+   * hears why (the feed host counts it as a feed error).
+   */
+  publish(feedId: string, tick: TickInput, onRepair?: (detail: string) => void): boolean {
+    const repair = repairText(tick);
+    if (repair) {
+      this.stats.repairedText++;
+      onRepair?.(repair.detail);
+    }
+    const input = repair ? repair.tick : tick;
     const inst = this.#registry.get(input.sym);
     if (!inst) {
       this.stats.rejectedUnknownSymbol++;
@@ -180,8 +193,11 @@ export class TickPublisher {
     switch (input.k) {
       case 'trade': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
+        if (tick.excluded) tick.volumeOnly = true;
         this.#send(cls, tick);
-        this.#deriveFromTrade(cls, tick);
+        // a print that counts in nothing (docs/protocol.md#trade, `excluded`) is delivered, and
+        // changes no ticker, bar or volume
+        if (!tick.excluded) this.#deriveFromTrade(cls, tick);
         return true;
       }
       case 'quote': {
@@ -341,7 +357,7 @@ export class TickPublisher {
     }
   }
 
-  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: Tick, state: TickerState): void {
+  #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, state: TickerState): void {
     const { seq, ep } = this.sequencer.next(from.sym, 'ticker');
     const t: TickerTick = { k: 'ticker', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...state };
     this.stats.derived++;
@@ -368,6 +384,9 @@ export class TickPublisher {
       this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
     }
     this.#send(assetClass, t, current);
+    // the ticker's previous close `pc` is its day's bar.1d close, corrections included
+    const prevClose = bar.iv === '1d' && bar.closed ? d?.ticker.dayBarClosed(bar.t, bar.c) : undefined;
+    if (prevClose) this.#sendTicker(assetClass, from, prevClose);
   }
 
   /**

@@ -46,6 +46,9 @@ interface PriceState {
   /** first price seen in the trading day, the day open when no ticker says otherwise */
   first?: number;
   firstDay?: number;
+  /** the latest ticker's trading day and its previous close `pc` */
+  tickerDay?: number;
+  prevClose?: number;
 }
 
 /**
@@ -92,7 +95,10 @@ export class PortfolioService implements PortfolioApi {
         if (!s || p === undefined) return undefined;
         const today = this.#dayOf(sym, Date.now());
         const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
-        return { p, open };
+        // today's previous close: today's ticker carries it; a ticker of an earlier day (no trade
+        // today yet) closed that day at its last price
+        const prevClose = s.tickerDay === today ? s.prevClose : s.tickerDay !== undefined && s.tickerDay < today ? s.last : undefined;
+        return prevClose === undefined ? { p, open } : { p, open, prevClose };
       },
     };
   }
@@ -393,11 +399,16 @@ export class PortfolioService implements PortfolioApi {
       if (s.last !== t.p) changed = true;
       s.last = t.p;
       // the ticker's day is the instrument's trading day: its open is today's when its time is in today
-      if (this.#dayOf(t.sym, ms) === day) {
+      const tickerDay = this.#dayOf(t.sym, ms);
+      if (tickerDay === day) {
         if (s.open !== t.o || s.openDay !== day) changed = true;
         s.open = t.o;
         s.openDay = day;
       }
+      if (s.prevClose !== t.pc || s.tickerDay !== tickerDay) changed = true;
+      s.tickerDay = tickerDay;
+      if (t.pc === undefined) delete s.prevClose;
+      else s.prevClose = t.pc;
     } else if (t.k === 'quote') {
       // a quote with an empty side has no mid
       if (t.bp === undefined || t.ap === undefined || !(t.bp > 0 && t.ap > 0)) return false;

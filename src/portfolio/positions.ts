@@ -6,7 +6,7 @@ import type { ExecutionPayload } from '../executions/schemas.js';
 /**
  * One holding. `cost` is the signed cost basis in the instrument's currency (qty x average price,
  * fees of opening trades included; negative for shorts). Day fields give day P&L:
- * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow.
+ * day_pnl = qty x p - dayQty0 x dayStart - dayFlow (dayStart: the previous close, else the day's open).
  */
 export interface Position {
   qty: number;

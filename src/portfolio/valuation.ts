@@ -33,8 +33,11 @@ export interface PortfolioPayload {
 }
 
 export interface PriceSource {
-  /** last price of a symbol and the open of its current trading day, when known */
-  price(sym: string): { p: number; open: number | undefined } | undefined;
+  /**
+   * last price of a symbol, the open of its current trading day and the previous trading day's
+   * close (the ticker's `pc`), when known
+   */
+  price(sym: string): { p: number; open: number | undefined; prevClose?: number } | undefined;
 }
 
 /** 12 significant digits: no float noise (0.1 + 0.2) on the wire, at any magnitude. */
@@ -45,7 +48,8 @@ export function clean(x: number): number {
 
 /**
  * Value a book at live prices: per position value = qty x p, pnl = value - cost,
- * day_pnl = qty x p - dayQty0 x dayOpen - dayFlow (in the instrument's currency, over the
+ * day_pnl = qty x p - dayQty0 x dayStart - dayFlow, dayStart the previous close (else the day's
+ * open while no previous close is known) (in the instrument's currency, over the
  * instrument's trading day, `calendarOf` it like its ticker); totals are
  * converted to the base currency at the live rate. A position without a price or rate is listed
  * with `priced: false` and left out of the totals.
@@ -82,10 +86,12 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
       }
       continue;
     }
-    const open = px.open ?? px.p;
+    // the day starts from the previous close, as brokers count it (an overnight gap is the day's);
+    // from the day's open while no previous close is known (the first day the engine sees)
+    const start = px.prevClose ?? px.open ?? px.p;
     const v = pos.qty * px.p;
     const pnl = v - pos.cost;
-    const dp = v - pos.dayQty0 * open - pos.dayFlow;
+    const dp = v - pos.dayQty0 * start - pos.dayFlow;
     value += v * rate;
     cost += pos.cost * rate;
     dayPnl += dp * rate;

@@ -16,6 +16,8 @@ export interface Trade {
   venue?: string;
   /** extension: the provider's sale conditions say this trade sets no price (odd lot, average price); it counts in volume only */
   volumeOnly?: true;
+  /** extension: the print counts in nothing, not even volume (an official open or close re-reported); always with `volumeOnly` */
+  excluded?: true;
   /** exchange time, ms since epoch */
   t: number;
   /** provider id */
@@ -55,6 +57,8 @@ export interface Ticker {
   chg: number;
   /** change in percent */
   chgp: number;
+  /** extension: the previous trading day's close, once the server has seen one */
+  pc?: number;
   t: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;

@@ -80,3 +80,24 @@ describe('trades that set no price (volumeOnly)', () => {
     expect(r.lastBar('1m')).toMatchObject({ o: 100, h: 100, l: 100, c: 100, v: 16, n: 2 });
   });
 });
+
+describe('prints that count in nothing (excluded: official open/close re-reports)', () => {
+  it('are delivered flagged, and change no ticker volume, bar volume or trade count', () => {
+    const r = rig();
+    r.pub.publish('polygon', trade(T0 + 1_000, 100, 100, '4:1'));
+    const before = r.of('ticker').length;
+    // the official close re-reports the closing auction's 5,000 shares, already counted
+    const print = (ms: number, p: number, s: number, id: string): Extract<TickInput, { k: 'trade' }> => ({ k: 'trade', sym: 'AAPL', id, p, s, ts: ns(ms) });
+    r.pub.publish('polygon', { ...print(T0 + 2_000, 101, 5_000, '4:2'), volumeOnly: true, excluded: true });
+    r.pub.publish('alpaca', { ...print(T0 + 2_500, 102, 4_000, 'V:3'), excluded: true }); // the flag alone implies volumeOnly
+    expect(r.of('ticker')).toHaveLength(before);
+    expect(r.lastTicker()).toMatchObject({ p: 100, v: 100 });
+    expect(r.lastBar('1m')).toMatchObject({ v: 100, n: 1, c: 100 });
+    const [a, b] = r.of('trade').slice(1);
+    expect(tickToPayload(a!)).toMatchObject({ id: '4:2', s: 5_000, volumeOnly: true, excluded: true });
+    expect(tickToPayload(b!)).toMatchObject({ id: 'V:3', volumeOnly: true, excluded: true });
+    r.pub.publish('polygon', trade(T0 + 3_000, 99, 10, '4:4'));
+    expect(r.lastTicker()).toMatchObject({ p: 99, v: 110 });
+    expect(r.lastBar('1m')).toMatchObject({ v: 110, n: 2 });
+  });
+});

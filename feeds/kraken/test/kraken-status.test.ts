@@ -74,7 +74,7 @@ describe('kraken per-pair trading status', () => {
     expect(statuses(h)).toHaveLength(2);
   });
 
-  it('maps every state the instrument page lists: no matching is halted, reduce_only still trades', async () => {
+  it('maps every state the instrument page lists: no matching is halted, and so are the undescribed ones (reduce_only included)', async () => {
     const h = await start(['BTC-USD']);
     await h.waitFor('instrument subscription', () => h.state === 'connected' && instrumentAsked(h));
     const expected: [string, string][] = [
@@ -82,7 +82,7 @@ describe('kraken per-pair trading status', () => {
       ['online', 'trading'],
       ['post_only', 'halted'],
       ['limit_only', 'halted'],
-      ['reduce_only', 'trading'],
+      ['reduce_only', 'halted'],
       ['delisted', 'halted'],
       ['work_in_progress', 'halted'],
       ['cancel_only', 'halted'],
@@ -94,7 +94,7 @@ describe('kraken per-pair trading status', () => {
       await h.waitFor(state, () => statuses(h).length > n);
       expect(statuses(h).at(-1)).toMatchObject({ sym: 'BTC-USD', status, code: state });
     }
-    expect(statuses(h).find((t) => t.code === 'reduce_only')!.reason).toMatch(/reduce a position/);
+    expect(statuses(h).find((t) => t.code === 'reduce_only')!.reason).toMatch(/only orders that reduce a position/);
     expect(statuses(h).find((t) => t.code === 'delisted')!.reason).toBe('Kraken pair delisted');
   });
 

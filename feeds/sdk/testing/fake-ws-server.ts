@@ -37,6 +37,11 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
   /** every frame any client sent, in order (text as string, binary as Buffer) */
   readonly allReceived: (string | Buffer)[] = [];
   paused = false;
+  /**
+   * answer WebSocket pings with pongs (RFC 6455 5.5.2, what every provider's server does); false
+   * plays a half-open connection: nothing arrives, not even a pong, and no close either
+   */
+  answersPings = true;
   #total = 0;
   readonly #wss: WebSocketServer;
   readonly #opts: FakeWsServerOptions<S>;
@@ -53,6 +58,8 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
       host: '127.0.0.1',
       port: 0,
       perMessageDeflate: false,
+      // pongs are sent by #accept, so that a test can stop them (answersPings)
+      autoPong: false,
       verifyClient: opts.refuse
         ? (info, cb) => {
             const status = opts.refuse!(info.req);
@@ -113,6 +120,9 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
       conn.received.push(item);
       this.allReceived.push(item);
       this.#opts.onMessage?.(conn, data, isBinary);
+    });
+    ws.on('ping', (data: Buffer) => {
+      if (this.answersPings && ws.readyState === WebSocket.OPEN) ws.pong(data);
     });
     ws.on('close', () => this.conns.delete(conn));
     ws.on('error', () => undefined);

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { ALPACA_TRADE_CONDITIONS, alpacaSetsNoPrice, alpacaTradeEffect, conditionFlags } from '../alpaca-feed.js';
+import { polygonSetsNoPrice, polygonTradeFlags } from '../../polygon/polygon-feed.js';
+
+/**
+ * US stock sale conditions: which trades set the last price and which count in volume only.
+ * Alpaca sends the SIP codes (CTS on tapes A and B, UTDF on tape C); Polygon sends its own
+ * condition IDs for the same SIP conditions. The adapter once read Alpaca's list only up to `T`,
+ * so out-of-sequence (`U`, `Z`) and contingent (`V`) trades set the last price, and Polygon's
+ * list held only average price and odd lot, so cash sales, prior-reference-price and
+ * out-of-sequence prints and the official open/close re-reports moved the price too.
+ */
+describe('trade conditions', () => {
+  // [Alpaca CTS code (tape A/B), Alpaca UTDF code (tape C), Polygon ID, sets no price]
+  const SAME: [string | undefined, string | undefined, number, boolean][] = [
+    [' ', '@', 0, false], // regular sale (0: no Polygon ID checked on this row)
+    ['B', 'W', 2, true], // average price trade
+    ['C', 'C', 7, true], // cash sale
+    [undefined, 'G', 5, true], // bunched sold trade
+    ['H', 'H', 21, true], // price variation trade
+    ['I', 'I', 37, true], // odd lot trade
+    ['M', 'M', 15, true], // market center official close
+    ['N', 'N', 20, true], // next day
+    ['P', 'P', 22, true], // prior reference price
+    ['Q', 'Q', 16, true], // market center official open
+    ['R', 'R', 29, true], // seller
+    ['U', 'U', 13, true], // extended hours sold (out of sequence)
+    ['V', 'V', 52, true], // contingent trade
+    ['Z', 'Z', 32, true], // sold (out of sequence)
+    ['4', '4', 10, true], // derivatively priced
+    ['7', '7', 53, true], // qualified contingent trade
+    ['9', '9', 38, true], // corrected consolidated close
+    ['T', 'T', 12, false], // Form T / extended hours: deliberately sets the price (docs/feeds.md)
+    ['F', 'F', 14, false], // intermarket sweep
+    ['L', 'L', 0, false], // sold last
+    ['X', 'X', 9, false], // cross trade
+    ['O', 'O', 0, false], // opening trade / opening prints
+    ['6', '6', 8, false], // closing trade / closing prints
+    ['5', '5', 0, false], // reopening
+    [undefined, 'B', 4, false], // bunched trade (UTDF B, not CTS B)
+    ['E', undefined, 3, false], // automatic execution
+  ];
+
+  it.each(SAME)('CTS %s / UTDF %s / Polygon %i: sets no price = %s, alike from both providers', (cts, utdf, polygon, noPrice) => {
+    if (cts !== undefined) {
+      expect(alpacaSetsNoPrice([cts], 'A')).toBe(noPrice);
+      expect(alpacaSetsNoPrice(['@', cts], 'B')).toBe(noPrice);
+    }
+    if (utdf !== undefined) expect(alpacaSetsNoPrice(['@', utdf], 'C')).toBe(noPrice);
+    if (polygon !== 0) expect(polygonSetsNoPrice([polygon])).toBe(noPrice);
+  });
+
+  it('every code of both tables Alpaca documents is mapped, and the tape decides B', () => {
+    expect(Object.keys(ALPACA_TRADE_CONDITIONS.CTS).sort().join('')).toBe(' 45679@BCEFHIKLMNOPQRTUVXZ'.split('').sort().join(''));
+    expect(Object.keys(ALPACA_TRADE_CONDITIONS.UTDF).sort().join('')).toBe(' 145679@ABCDFGHIKLMNOPQRSTUVWXYZ'.split('').sort().join(''));
+    expect(alpacaSetsNoPrice(['B'], 'A')).toBe(true); // CTS: average price trade
+    expect(alpacaSetsNoPrice(['B'], 'C')).toBe(false); // UTDF: bunched trade
+    expect(alpacaSetsNoPrice(['B'], undefined)).toBe(false); // no tape: only codes both tables call volume only
+    expect(alpacaSetsNoPrice(['Z'], undefined)).toBe(true);
+    expect(alpacaSetsNoPrice(['?'], 'A')).toBe(false); // an unknown code is a regular sale
+    expect(alpacaSetsNoPrice(undefined, 'A')).toBe(false);
+    expect(polygonSetsNoPrice([12, 37])).toBe(true); // Form T with odd lot: the odd lot decides
+    expect(polygonSetsNoPrice(undefined)).toBe(false);
+  });
+
+  it('the official open and close and the corrected close count in nothing, not even volume, alike from both providers', () => {
+    // Alpaca Market Data FAQ, "How are bars aggregated?": M, Q and 9 update no value; Polygon's
+    // Conditions reference: 15, 16 and 38 have updates_volume false
+    for (const [code, id] of [
+      ['M', 15],
+      ['Q', 16],
+      ['9', 38],
+    ] as const) {
+      for (const tape of ['A', 'C', undefined]) expect(alpacaTradeEffect(['@', code], tape)).toBe('none');
+      expect(conditionFlags(alpacaTradeEffect([code], 'B'))).toEqual({ volumeOnly: true, excluded: true });
+      expect(polygonTradeFlags([id])).toEqual({ volumeOnly: true, excluded: true });
+    }
+    // the strictest condition decides: an odd lot with an official close counts in nothing
+    expect(alpacaTradeEffect(['I', 'M'], 'A')).toBe('none');
+    expect(polygonTradeFlags([37, 15])).toEqual({ volumeOnly: true, excluded: true });
+    // volume only and regular sales are unchanged
+    expect(conditionFlags(alpacaTradeEffect(['I'], 'A'))).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([37])).toEqual({ volumeOnly: true });
+    expect(conditionFlags(alpacaTradeEffect(['@'], 'C'))).toEqual({});
+    expect(polygonTradeFlags([14])).toEqual({});
+    expect(alpacaTradeEffect(undefined, 'A')).toBe('price');
+  });
+});
