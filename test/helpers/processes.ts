@@ -2,16 +2,22 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { inject } from 'vitest';
 import { waitFor, WaitAborted } from './wait.js';
 
 /**
+ * Whether dist/ is built from the current sources: test/global-setup.ts sets TW_TEST_DIST=1 for
+ * the test workers after checking. Unset outside vitest (scripts/soak.ts runs test/soak from
+ * source): the sources, through tsx.
+ */
+const distFresh = (): boolean => process.env.TW_TEST_DIST === '1';
+
+/**
  * Node arguments that run the `tickwire` CLI: the compiled dist/src/cli/main.js when dist/ is built
- * from the current sources (test/global-setup.ts checks), else src/cli/main.ts through tsx. Append
- * the CLI's own arguments; run with process.execPath from the repository root.
+ * from the current sources, else src/cli/main.ts through tsx. Append the CLI's own arguments; run
+ * with process.execPath from the repository root.
  */
 export function tickwireCli(): string[] {
-  return inject('tickwireDist') ? [join(process.cwd(), 'dist', 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'];
+  return distFresh() ? [join(process.cwd(), 'dist', 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'];
 }
 
 /**
@@ -20,7 +26,7 @@ export function tickwireCli(): string[] {
  * undefined (the supervisor's own choice, the sources).
  */
 export function gatewayWorkerEntry(): { entry?: URL } {
-  return inject('tickwireDist') ? { entry: pathToFileURL(join(process.cwd(), 'dist', 'src', 'workers', 'gateway-worker.js')) } : {};
+  return distFresh() ? { entry: pathToFileURL(join(process.cwd(), 'dist', 'src', 'workers', 'gateway-worker.js')) } : {};
 }
 
 /** A `tickwire` CLI process (see tickwireCli), for multi-process tests. */
