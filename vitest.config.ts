@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './test/sequencer.js';
 
 // workspace packages (packages/*) resolve to their TypeScript sources in tests: their `tickwire-source`
 // export condition; built code (dist/) is what plain Node and the packed tarballs use
@@ -10,6 +11,10 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'feeds/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**'],
+    // dist/ fresh or not: whether spawned processes and gateway workers run compiled code
+    globalSetup: ['test/global-setup.ts'],
+    // longest files first (test/durations.json): no slow file left alone at the end of a run
+    sequence: { sequencer: SlowFirstSequencer },
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,

@@ -8,7 +8,8 @@ import { assetClassOf, formatMoney, formatPrice, formatSigned, formatVolume, pri
 /**
  * The tickwire dashboard. Page parameters:
  *   ?symbols=AAPL,BTC-USD   board symbols (default: a mix of stocks, crypto and forex)
- *   ?token=JWT              enables the portfolio, executions, notifications and alerts panels
+ *   #token=JWT              enables the portfolio, executions, notifications and alerts panels
+ *                           (?token=JWT too); taken out of the address bar at once, see takeToken
  *   ?throttle=250           initial throttle in ms (0, 100, 250, 1000)
  *   ?ws=ws://host/v1/stream gateway (default: the page's own host)
  *   ?encoding=json          wire encoding (default msgpack)
@@ -27,7 +28,26 @@ const symbols = (params.get('symbols') ?? DEFAULT_SYMBOLS.join(','))
   .split(',')
   .map((s) => s.trim().toUpperCase())
   .filter(Boolean);
-const token = params.get('token') || undefined;
+
+/**
+ * The user's token, from the fragment (`#token=`, never sent to any server) or the query
+ * (`?token=`). It is then taken out of the address bar (history.replaceState), so that it is not
+ * kept in the history, shown on screen, copied with a shared link, or sent in a Referer; the
+ * page's `Referrer-Policy: no-referrer` covers the requests made before this runs.
+ */
+function takeToken(): string | undefined {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const found = fragment.get('token') || params.get('token') || undefined;
+  if (fragment.has('token') || params.has('token')) {
+    fragment.delete('token');
+    params.delete('token');
+    const query = params.toString();
+    const hash = fragment.toString();
+    history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${hash ? `#${hash}` : ''}`);
+  }
+  return found;
+}
+const token = takeToken();
 const wsUrl = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
 let throttle = Number(params.get('throttle') ?? 250);
 if (!THROTTLES.includes(throttle)) throttle = 250;

@@ -8,7 +8,7 @@ import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
-import { DepthSync, parseDepthEvent, parseDepthSnapshot } from './depth-sync.js';
+import { DepthSync, parseDepthEvent, parseDepthSnapshot, rateLimitWaitMs, snapshotRetryMs } from './depth-sync.js';
 import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
 
 /**
@@ -62,7 +62,14 @@ export const BinanceOptionsSchema = z
       .describe('after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the most recent 1000 per symbol)'),
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
-    depthRetryMs: z.number().int().min(1).default(250).describe('wait before asking again for a depth snapshot that was stale or failed'),
+    depthRetryMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(250)
+      .describe(
+        'wait before asking again for a depth snapshot that was stale or failed; doubles with each further one in a row, up to 30 s (a 429/418 waits its Retry-After)',
+      ),
     statusPollMs: z
       .number()
       .int()
@@ -109,6 +116,8 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
+  /** no depth snapshot request before this time (ms): a 429/418's Retry-After, for every symbol (the limits are per IP) */
+  #depthPauseUntil = 0;
   /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
   /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
@@ -462,24 +471,29 @@ export class BinanceFeed extends StreamFeed {
 
   #onDepth(sym: string, providerSym: string, ev: DepthEvent, session: StreamSession): void {
     let sync = this.#depth.get(sym);
-    if (!sync) this.#depth.set(sym, (sync = new DepthSync()));
+    if (!sync) this.#depth.set(sym, (sync = new DepthSync(this.#opts.depthLimit)));
     const r = sync.onEvent(ev);
     if (r.gap) {
       session.ctx.metrics?.gap(1, `binance depth ${providerSym}: ${r.gap}`);
       session.ctx.log.warn({ sym }, `binance: depth stream gap (${r.gap}), syncing the book again`);
     }
+    if (r.refresh) session.ctx.log.info({ sym }, `binance: depth of ${providerSym} ${r.refresh}, syncing the book again`);
     if (r.out) this.#emitBook(sym, r.out, session);
     if (r.fetch) this.#fetchSnapshot(sym, providerSym, sync, session, 0);
   }
 
-  /** Step 2 of the procedure: GET /api/v3/depth (Binance Spot REST "Order book"), again while stale. */
+  /**
+   * Step 2 of the procedure: GET /api/v3/depth (Binance Spot REST "Order book"), again while
+   * stale or failing, backing off (snapshotRetryMs); a 429/418 holds every symbol's requests for
+   * its Retry-After (rateLimitWaitMs).
+   */
   #fetchSnapshot(sym: string, providerSym: string, sync: DepthSync, session: StreamSession, delayMs: number): void {
     sync.fetching = true;
     const base = (this.#opts.restUrl ?? BINANCE_DEFAULT_REST_URL).replace(/\/+$/, '');
     const url = `${base}/api/v3/depth?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=${this.#opts.depthLimit}`;
     const current = (): boolean => session.open && this.#depth.get(sym) === sync;
     const again = (): void => {
-      if (current()) this.#fetchSnapshot(sym, providerSym, sync, session, this.#opts.depthRetryMs);
+      if (current()) this.#fetchSnapshot(sym, providerSym, sync, session, snapshotRetryMs(++sync.failures, this.#opts.depthRetryMs));
       else sync.fetching = false;
     };
     const run = async (): Promise<void> => {
@@ -487,9 +501,23 @@ export class BinanceFeed extends StreamFeed {
         sync.fetching = false;
         return;
       }
+      const paused = this.#depthPauseUntil - Date.now();
+      if (paused > 0) {
+        // a timer holds at most 2^31-1 ms (about 24.8 days; a longer one fires at once): wait in steps
+        setTimeout(() => void run(), Math.min(paused, 2 ** 31 - 1)).unref();
+        return;
+      }
       let snap: DepthSnapshot;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        const waitMs = rateLimitWaitMs(res.status, res.headers.get('retry-after'));
+        if (waitMs !== undefined) {
+          this.#depthPauseUntil = Math.max(this.#depthPauseUntil, Date.now() + waitMs);
+          session.ctx.log.warn(
+            { sym, status: res.status, waitMs },
+            `binance: depth snapshot refused (HTTP ${res.status}), waiting ${waitMs} ms as Retry-After says`,
+          );
+        }
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         snap = parseDepthSnapshot((await res.json()) as Record<string, any>);
       } catch (err) {
@@ -508,7 +536,13 @@ export class BinanceFeed extends StreamFeed {
         again();
         return;
       }
-      for (const o of r.out) this.#emitBook(sym, o, session);
+      try {
+        for (const o of r.out) this.#emitBook(sym, o, session);
+      } catch (err) {
+        // outside the message handler's guard: report it and sync the book again, never an unhandled rejection
+        session.ctx.metrics?.error(`binance depth ${providerSym}: ${(err as Error).message}`);
+        sync.restart();
+      }
     };
     if (delayMs > 0) setTimeout(() => void run(), delayMs).unref();
     else void run();
@@ -519,7 +553,7 @@ export class BinanceFeed extends StreamFeed {
    * decimal strings where the quantity is the level's new absolute total and 0 removes the level
    * (as in our BookTick); `E` is the event time (ms or µs, see `binanceTime`). REST "Order book" (GET /api/v3/depth):
    * `bids` / `asks` the same pairs, the whole book up to `limit` (our `reset` tick, stamped with
-   * the first buffered event's time: the snapshot carries none).
+   * the time of the buffered event its lastUpdateId falls in: the snapshot carries none).
    */
   #emitBook(sym: string, o: DepthOutput, session: StreamSession): void {
     session.ctx.emit({ k: 'book', sym, ...(o.kind === 'reset' ? { reset: true } : {}), bids: o.bids, asks: o.asks, ts: binanceTime(o.E, 'depthUpdate.E') });

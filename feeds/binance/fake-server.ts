@@ -165,6 +165,10 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   exchangeInfoRequests(): { at: number; symbols: string[] | undefined }[];
   /** answer the next `n` exchangeInfo requests with HTTP `status` (429: too many requests) and a Retry-After of `retryAfterS` */
   failExchangeInfo(n: number, status: number, retryAfterS?: number): void;
+  /** answer the next `n` depth snapshot requests with HTTP `status` (429, 418: IP banned) and a Retry-After of `retryAfterS` */
+  failDepth(n: number, status: number, retryAfterS?: number): void;
+  /** when each depth snapshot request arrived (ms), failed ones included, oldest first */
+  depthRequestTimes(): number[];
 };
 
 export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<BinanceFakeServer> {
@@ -276,6 +280,8 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
   const knownSymbols = new Set<string>();
   const infoRequests: { at: number; symbols: string[] | undefined }[] = [];
   const infoFailures = { n: 0, status: 429, retryAfterS: 0 };
+  const depthFailures = { n: 0, status: 429, retryAfterS: 0 };
+  const depthTimes: number[] = [];
   // the documented exchangeInfo symbol, with this symbol's name and status
   const infoSymbol = (symbol: string) => ({
     symbol,
@@ -346,6 +352,14 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: -1121, msg: 'Invalid symbol.' }));
       return;
     }
+    depthTimes.push(Date.now());
+    if (depthFailures.n > 0) {
+      // LIMITS > IP Limits: 429 over the request weight limit, 418 an IP ban; Retry-After in seconds
+      depthFailures.n--;
+      const headers = { 'content-type': 'application/json', ...(depthFailures.retryAfterS ? { 'retry-after': String(depthFailures.retryAfterS) } : {}) };
+      res.writeHead(depthFailures.status, headers).end(JSON.stringify({ code: -1003, msg: 'Too many requests.' }));
+      return;
+    }
     snapshotRequests++;
     const book = bookOf(sym);
     const body = stale > 0 ? (stale--, book.initial) : book.snapshot(limit);
@@ -369,6 +383,8 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     setSymbolStatus: (symbol: string, status: string) => void symbolStatus.set(symbol, status),
     exchangeInfoRequests: () => [...infoRequests],
     failExchangeInfo: (n: number, status: number, retryAfterS = 0) => Object.assign(infoFailures, { n, status, retryAfterS }),
+    failDepth: (n: number, status: number, retryAfterS = 0) => void Object.assign(depthFailures, { n, status, retryAfterS }),
+    depthRequestTimes: () => [...depthTimes],
     close: async () => {
       for (const t of pingTimers) clearInterval(t);
       pingTimers.clear();

@@ -198,7 +198,8 @@ export class CoinbaseFeed extends StreamFeed {
       }
       if (!late) this.#lastSeq = seq;
     }
-    const ts = typeof msg.timestamp === 'string' ? isoToNs(msg.timestamp) : undefined;
+    // level2 reads its own (below): a message it drops after its sequence_num counted would leave the book behind
+    const ts = typeof msg.timestamp === 'string' && msg.channel !== 'l2_data' ? isoToNs(msg.timestamp) : undefined;
     switch (msg.channel) {
       case 'subscriptions': {
         session.ready(`subscribed: ${Object.keys(msg.events?.[0]?.subscriptions ?? {}).join(', ')}`);
@@ -215,7 +216,7 @@ export class CoinbaseFeed extends StreamFeed {
         if (this.#opts.status && !late) this.#onStatus(msg, ts, session);
         return;
       case 'l2_data':
-        if (this.#opts.book) this.#onLevel2(msg, late, ts, session);
+        if (this.#opts.book) this.#onLevel2(msg, late, this.#level2Time(msg, session), session);
         return;
       case 'market_trades':
         // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
@@ -341,6 +342,22 @@ export class CoinbaseFeed extends StreamFeed {
     if (this.#bookSynced.delete(sym)) this.#bookResyncs++;
     this.#send(session, 'unsubscribe', [sym], ['level2']);
     this.#send(session, 'subscribe', [sym], ['level2']);
+  }
+
+  /**
+   * The message `timestamp` of an `l2_data` message; one that cannot be read is reported and left
+   * out (updates take their levels' `event_time`, a snapshot the receive time), because the
+   * message's levels must still apply: its `sequence_num` is counted, so nothing would resync a
+   * book that skipped them.
+   */
+  #level2Time(msg: Record<string, any>, session: StreamSession): bigint | undefined {
+    if (typeof msg.timestamp !== 'string') return undefined;
+    try {
+      return isoToNs(msg.timestamp);
+    } catch (err) {
+      session.ctx.metrics?.error(`coinbase level2: message timestamp: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyOptions } from 'jose';
 import type { Config } from '../core/config.js';
 import { identityProblem } from '../core/identity.js';
@@ -6,6 +6,7 @@ import { anonymousAuthenticator } from '../gateway/auth-hook.js';
 import type { Authenticator, AuthMode, AuthResult } from '../gateway/auth-hook.js';
 import type { Principal } from '../fanout/channels.js';
 import { Entitlements } from './entitlements.js';
+import { JwksCache, JwksUnavailableError } from './jwks.js';
 import { ASYMMETRIC_ALGORITHMS, hmacKey, isHmac, publicKey } from './keys.js';
 import type { JwsAlgorithm, VerificationKey } from './keys.js';
 
@@ -13,6 +14,11 @@ type AuthConfig = Config['auth'];
 
 /** Longest token accepted (header, query or `auth` op). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
+
+/** A token whose kid is not in the JWKS refetches it at most this often. */
+export const JWKS_UNKNOWN_KID_MS = 30_000;
+/** After a failed JWKS fetch, none for this long (requests never drive fetches). */
+export const JWKS_RETRY_MS = 5000;
 
 /** Parsed entitlements of principals made by the authenticator, so they are parsed once per token. */
 const entitlementCache = new WeakMap<Principal, Entitlements>();
@@ -22,7 +28,8 @@ export function entitlementsOf(principal: Principal, cfg: Pick<AuthConfig, 'enti
   const cached = entitlementCache.get(principal);
   if (cached) return cached;
   let ent: Entitlements;
-  if (principal.user === undefined) ent = Entitlements.of(cfg.anonymousEntitlement);
+  // (loadConfig always sets anonymousEntitlement; a hand-made config without it gets the token default)
+  if (principal.user === undefined) ent = Entitlements.of(cfg.anonymousEntitlement ?? cfg.defaultEntitlement);
   else {
     const claim = principal.claims?.[cfg.entitlementsClaim];
     const parsed = claim === undefined ? Entitlements.of(cfg.defaultEntitlement) : Entitlements.parse(claim, cfg.entitlementsClaim);
@@ -49,7 +56,7 @@ export class JwtAuthenticator implements Authenticator {
   readonly #cfg: AuthConfig;
   readonly #hmac: VerificationKey | undefined;
   readonly #public: VerificationKey | undefined;
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  readonly #jwks: JwksCache | undefined;
   readonly #allowed: ReadonlySet<string>;
 
   constructor(cfg: AuthConfig) {
@@ -59,7 +66,14 @@ export class JwtAuthenticator implements Authenticator {
     this.#hmac = cfg.jwtSecret ? hmacKey(cfg.jwtSecret) : undefined;
     this.#public = cfg.jwtPublicKey ? publicKey(cfg.jwtPublicKey) : undefined;
     this.#jwks = cfg.jwksUrl
-      ? createRemoteJWKSet(new URL(cfg.jwksUrl), { cacheMaxAge: cfg.jwksCacheSec * 1000, cooldownDuration: 30_000, timeoutDuration: 5000 })
+      ? new JwksCache({
+          url: new URL(cfg.jwksUrl),
+          cacheMs: cfg.jwksCacheSec * 1000,
+          unknownKidMs: JWKS_UNKNOWN_KID_MS,
+          retryMs: JWKS_RETRY_MS,
+          timeoutMs: 5000,
+          maxBytes: 1024 * 1024,
+        })
       : undefined;
   }
 
@@ -100,14 +114,22 @@ export class JwtAuthenticator implements Authenticator {
       } else if (this.#public && (this.#public.algorithms as readonly string[]).includes(alg)) {
         ({ payload } = await jwtVerify(token, this.#public.key, options));
       } else if (this.#jwks && (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
-        ({ payload } = await jwtVerify(token, this.#jwks, options));
+        ({ payload } = await jwtVerify(token, this.#jwks.getKey, options));
       } else {
         return fail('alg_not_allowed', `alg ${alg} does not match the configured key`);
       }
     } catch (err) {
+      // no key set to check against: not a verdict on the token (the callers answer 503)
+      if (err instanceof JwksUnavailableError) throw err;
       return classify(err);
     }
 
+    // jose checks iat only against a maximum age; a token issued in the future (beyond the
+    // leeway) comes from a clock that is wrong, or was minted ahead to outlive a revocation
+    // (RFC 7519 4.1.6; the leeway is documented for exp, nbf and iat alike)
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + this.#cfg.clockToleranceSec) {
+      return fail('not_yet_valid', 'token is issued in the future ("iat")');
+    }
     const sub = payload.sub;
     if (typeof sub !== 'string') return fail('bad_subject', '"sub" must be a string of 1-256 printable characters');
     const problem = identityProblem(sub);
@@ -123,6 +145,7 @@ export class JwtAuthenticator implements Authenticator {
   }
 }
 
+/** The refusal for a verification error; rethrows what is not a verdict on the token. */
 function classify(err: unknown): AuthResult {
   if (err instanceof errors.JWTExpired) return fail('expired', 'token expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
@@ -140,13 +163,13 @@ function classify(err: unknown): AuthResult {
   if (err instanceof errors.JWSSignatureVerificationFailed) return fail('bad_signature', 'signature does not verify');
   if (err instanceof errors.JOSEAlgNotAllowed) return fail('alg_not_allowed', 'algorithm not accepted');
   if (err instanceof errors.JWKSNoMatchingKey) return fail('unknown_key', 'no key in the JWKS matches the token (kid/alg)');
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return fail('jwks_unavailable', 'the JWKS endpoint could not be used');
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JWTClaimValidationFailed) {
     return fail('malformed', 'token is malformed');
   }
   if (err instanceof errors.JOSEError) return fail('invalid', `token refused (${err.code})`);
   if (err instanceof TypeError) return fail('invalid', 'token refused (key does not fit the algorithm)');
-  return fail('jwks_unavailable', `token could not be verified: ${(err as Error)?.message ?? String(err)}`.slice(0, 200));
+  // not about the token: the verifier failed (the callers answer 503 jwks_unavailable)
+  throw err;
 }
 
 /** The authenticator for a configuration: anonymous when auth is off. */

@@ -3,7 +3,7 @@ import type { Connection } from '../gateway/connection.js';
 import { CloseCode, ErrorCode, errorFrame } from '../protocol/index.js';
 
 /** What the policy needs of a connection (the gateway's Connection satisfies it). */
-export type SessionConnection = Pick<Connection, 'principal' | 'expiresAt' | 'closed' | 'sendFrame' | 'end' | 'subscriptions'>;
+export type SessionConnection = Pick<Connection, 'principal' | 'expiresAt' | 'closed' | 'sendFrame' | 'end' | 'subscriptions' | 'subscribedKey'>;
 
 export interface SessionPolicyOptions {
   /** warn this long before expiry (0 = no warning) */
@@ -38,7 +38,6 @@ function resolve(resolvers: readonly ChannelResolver[], name: string, principal:
 export class SessionPolicy {
   readonly #opts: SessionPolicyOptions;
   readonly #timers = new Map<SessionConnection, Timers>();
-  readonly #principals = new WeakMap<SessionConnection, Principal>();
   /** counters for metrics and tests */
   readonly stats = { warned: 0, expired: 0, refreshed: 0, withdrawn: 0 };
 
@@ -47,7 +46,6 @@ export class SessionPolicy {
   }
 
   onOpen(conn: SessionConnection): void {
-    this.#principals.set(conn, conn.principal);
     this.#schedule(conn);
   }
 
@@ -56,15 +54,14 @@ export class SessionPolicy {
   }
 
   onAuthChanged(conn: SessionConnection): void {
-    const before = this.#principals.get(conn) ?? {};
-    this.#principals.set(conn, conn.principal);
     this.stats.refreshed++;
     for (const name of conn.subscriptions()) {
-      const was = resolve(this.#opts.resolvers, name, before);
+      const held = conn.subscribedKey(name);
       const now = resolve(this.#opts.resolvers, name, conn.principal);
-      // refused now, or real time before and only delayed now (an upgrade to real time keeps the
-      // delayed subscription until the client subscribes again)
-      const downgraded = was?.ok === true && now?.ok === true && was.spec.key !== now.spec.key && now.spec.key.startsWith('delayed:');
+      // refused now, or held in real time and only delayed now. Compared with the subscription as
+      // held, not with the previous token: an upgrade to real time keeps a delayed subscription
+      // until the client subscribes again, and a token delayed again withdraws nothing from it
+      const downgraded = now?.ok === true && held !== undefined && !held.startsWith('delayed:') && now.spec.key.startsWith('delayed:');
       if (!now || !now.ok || downgraded) {
         this.stats.withdrawn++;
         this.#clear(conn);

@@ -8,6 +8,8 @@ import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
+import { answerUnrouted, RouteTable } from '../http/route-table.js';
+import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
 import { bearerMatches, digest } from '../service-api/service-api.js';
 
@@ -23,7 +25,11 @@ import { bearerMatches, digest } from '../service-api/service-api.js';
  *
  * Every API request needs `Authorization: Bearer <TICKWIRE_SERVICE_TOKEN>`: 401 without a valid
  * token, 403 for a user's token (a user is not an operator). The page itself holds no data: it
- * asks for the token and sends it with each request.
+ * asks for the token and sends it with each request. The token travels only in that header, which
+ * a browser never adds by itself, so another site cannot make an operator's browser post or close
+ * (no CSRF), and no API answer carries CORS headers. Every answer is `Cache-Control: no-store`;
+ * the page carries the console's CSP and framing policy (src/http/security-headers.ts). A method
+ * a route does not take gets 405 with `Allow`.
  */
 export interface AdminOptions {
   gateway: Gateway;
@@ -176,11 +182,15 @@ export class AdminView {
       .sort((a, b) => a.openedAt - b.openedAt);
   }
 
+  /**
+   * One row per channel name: a private channel (`portfolio`, `executions`, ...) is one hub
+   * channel per user, summed here as the rows of several workers are.
+   */
   channels(): AdminChannel[] {
-    return this.opts.gateway.hub
+    const rows = this.opts.gateway.hub
       .channelStats()
-      .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }))
-      .sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel));
+      .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }));
+    return mergeSnapshots([{ connections: [], channels: rows }]).channels;
   }
 
   feeds(): AdminFeed[] {
@@ -231,11 +241,14 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     return { status: 401, message: 'admin console: send Authorization: Bearer <service token>' };
   };
 
+  /** the API's routes, for the 405 of a method a path does not take */
+  const routes = new RouteTable();
   const route = (
     method: 'get' | 'post',
     pattern: string,
     handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
+    routes.add(method, pattern);
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');
@@ -252,17 +265,17 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
         .then(
           (reply) => {
             if (aborted) return;
-            sendJson(res, reply.status, reply.body, reply.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+            sendJson(res, reply.status, reply.body, reply.status === 401 ? { ...ADMIN_API_HEADERS, 'www-authenticate': 'Bearer' } : ADMIN_API_HEADERS);
           },
           (err: unknown) => {
             if (aborted) return;
             if (err instanceof HttpError) {
               const field = (err as HttpError & { field?: string }).field;
-              sendJson(res, err.status, { error: err.code, ...(field !== undefined ? { field } : {}), message: err.message });
+              sendJson(res, err.status, { error: err.code, ...(field !== undefined ? { field } : {}), message: err.message }, ADMIN_API_HEADERS);
             } else {
               // the error can carry hosts, connection strings or paths: the log has it, the reply does not
               opts.log?.error({ err, path: pattern }, 'admin API request failed');
-              sendJson(res, 500, { error: 'INTERNAL', message: 'the request failed inside the gateway; the gateway log has the error' });
+              sendJson(res, 500, { error: 'INTERNAL', message: 'the request failed inside the gateway; the gateway log has the error' }, ADMIN_API_HEADERS);
             }
           },
         );
@@ -289,19 +302,23 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     return { status: 202, body: { id, closed: true } };
   });
 
-  // the page: static, no data in it (the data comes from the API with the token)
-  const page = (res: HttpResponse): void => {
-    const file = join(opts.webDir ?? join(process.cwd(), 'dist', 'web'), 'admin.html');
+  // the page: static, no data in it (the data comes from the API with the token); HEAD answers like GET
+  const page = (res: HttpResponse, head: boolean): void => {
+    const file = join(opts.webDir ?? join(process.cwd(), 'dist', 'web'), ADMIN_PAGE_FILE);
     if (!existsSync(file)) {
-      sendJson(res, 404, { error: 'NOT_FOUND', message: `the admin page is not built: run npm run build (looked for ${file})` });
+      sendJson(res, 404, { error: 'NOT_FOUND', message: 'the admin page is not built: run npm run build on the gateway host' }, {}, head);
       return;
     }
-    sendText(res, 200, readFileSync(file), 'text/html; charset=utf-8', { 'cache-control': 'no-cache' });
+    sendText(res, 200, readFileSync(file), 'text/html; charset=utf-8', ADMIN_PAGE_HEADERS, head);
   };
-  app.get('/admin', page);
-  app.get('/admin/', page);
+  for (const path of ['/admin', '/admin/']) {
+    app.get(path, (res) => page(res, false));
+    app.head(path, (res) => page(res, true));
+  }
+  // 404, or 405 with Allow for a method a route does not take (OPTIONS: 204 with Allow, no CORS)
   app.any('/admin/api/*', (res, req) => {
-    sendJson(res, 404, { error: 'NOT_FOUND', message: `no admin route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+    const url = req.getUrl();
+    answerUnrouted(res, req.getMethod().toUpperCase(), url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
   });
   return view;
 }

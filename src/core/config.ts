@@ -240,8 +240,10 @@ export const ConfigSchema = z
         defaultEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for tokens without the entitlements claim'),
         anonymousEntitlement: z
           .enum(['realtime', 'delayed', 'none'])
-          .default('realtime')
-          .describe('market data for connections without a token (auth off or optional)'),
+          .optional()
+          .describe(
+            'market data for connections without a token (auth off or optional); unset: realtime with auth off, else auth.defaultEntitlement (no token never sees more than a token)',
+          ),
         delayMs: z
           .number()
           .int()
@@ -684,6 +686,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
       `auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`,
     );
   }
+  // without a token, never more than a token without the claim (docs/auth.md#entitlements)
+  cfg.auth.anonymousEntitlement ??= cfg.auth.mode === 'off' ? 'realtime' : cfg.auth.defaultEntitlement;
   return deepFreeze(cfg);
 }
 

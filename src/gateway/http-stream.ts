@@ -3,6 +3,7 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { HttpError, readBody, sendJson, statusLine } from '../http/http.js';
+import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
@@ -355,6 +356,7 @@ export class HttpStreamRoutes {
       res
         .writeStatus(statusLine(200))
         .writeHeader('content-type', 'text/event-stream; charset=utf-8')
+        .writeHeader('x-content-type-options', NOSNIFF['x-content-type-options'])
         .writeHeader('cache-control', 'no-cache, no-transform')
         // nginx and similar proxies buffer responses unless told not to
         .writeHeader('x-accel-buffering', 'no')
@@ -418,6 +420,7 @@ export class HttpStreamRoutes {
             .writeStatus(statusLine(e.status))
             .writeHeader('access-control-allow-origin', '*')
             .writeHeader('content-type', 'application/json')
+            .writeHeader('x-content-type-options', NOSNIFF['x-content-type-options'])
             .end(JSON.stringify({ error: e.code, message: e.message }), true),
         );
       },

@@ -15,6 +15,8 @@ import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
+import { staticFileHeaders } from '../http/security-headers.js';
+import { answerUnrouted, recordRoutes, RouteTable } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
@@ -158,7 +160,8 @@ export class Gateway {
   readonly #httpStream: HttpStreamRoutes;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
-  readonly #static = new Map<string, { body: Buffer; type: string }>();
+  readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
+  readonly #routeTable = new RouteTable();
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -174,9 +177,13 @@ export class Gateway {
     };
     // every HTTP route, including those registered by `routes`, refuses ambiguous framing first,
     // and a route that throws answers 500 instead of taking the process down
-    this.app = guardHandlerErrors(
-      guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
-      (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+    // and every route is recorded, so that a method a path does not take gets 405 with Allow
+    this.app = recordRoutes(
+      guardHandlerErrors(
+        guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+        (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
+      ),
+      this.#routeTable,
     );
     this.hub = new Hub({
       bus: opts.bus,
@@ -283,7 +290,8 @@ export class Gateway {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (!statSync(path).isFile()) continue;
-      this.#static.set('/' + name, { body: readFileSync(path), type: MIME[extname(name)] ?? 'application/octet-stream' });
+      const body = readFileSync(path);
+      this.#static.set('/' + name, { body, type: MIME[extname(name)] ?? 'application/octet-stream', headers: staticFileHeaders(name, body) });
     }
     const index = this.#static.get('/index.html');
     if (index) this.#static.set('/', index);
@@ -387,15 +395,22 @@ export class Gateway {
       );
     });
     const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
-      const file = this.#static.get(req.getUrl());
-      if (file) sendText(res, 200, file.body, file.type, { 'cache-control': 'no-cache' }, head);
-      else sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${head ? 'HEAD' : 'GET'} ${req.getUrl()}` }, {}, head);
+      const path = req.getUrl();
+      const file = this.#static.get(path);
+      if (file) sendText(res, 200, file.body, file.type, file.headers, head);
+      else answerUnrouted(res, head ? 'HEAD' : 'GET', path, this.#allowed(path));
     };
     this.app.get('/*', (res, req) => staticFile(res, req, false));
     this.app.head('/*', (res, req) => staticFile(res, req, true));
     this.app.any('/*', (res, req) => {
-      sendJson(res, 404, { error: 'NOT_FOUND', message: `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+      const path = req.getUrl();
+      answerUnrouted(res, req.getMethod().toUpperCase(), path, this.#allowed(path));
     });
+  }
+
+  /** The methods with a route for `path` (a static file: GET and HEAD), for 405 and OPTIONS. */
+  #allowed(path: string): string[] {
+    return this.#static.has(path) ? ['GET', 'HEAD'] : this.#routeTable.allowed(path);
   }
 
   /** A POST body of the HTTP-streaming fallback for session `id`, if it is open here (from another worker). */

@@ -129,7 +129,13 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     const mode = opts.authenticator.mode;
     let principal: Principal = {};
     if (mode !== 'off' && (mode === 'required' || token !== undefined)) {
-      const r = await opts.authenticator.authenticate(token);
+      let r;
+      try {
+        r = await opts.authenticator.authenticate(token);
+      } catch {
+        // the verifier failed (no JWKS could be fetched): not a verdict on the token, as at the upgrade
+        return { status: 503, body: { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' } };
+      }
       if (!r.ok) return { status: 401, body: {} };
       principal = r.principal;
     }

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { statusLine } from './http.js';
+import { NOSNIFF } from './security-headers.js';
 
 /** RFC 9110 5.1: a field name is a token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i;
@@ -80,7 +81,13 @@ export function refuseFraming(res: HttpResponse, problem: string): void {
   setImmediate(() => {
     if (aborted) return;
     // end(body, true) writes `Connection: close` and closes once the response is flushed
-    res.cork(() => res.writeStatus(statusLine(400)).writeHeader('content-type', 'application/json').end(body, true));
+    res.cork(() =>
+      res
+        .writeStatus(statusLine(400))
+        .writeHeader('content-type', 'application/json')
+        .writeHeader('x-content-type-options', NOSNIFF['x-content-type-options'])
+        .end(body, true),
+    );
   });
 }
 
@@ -130,7 +137,13 @@ export function guardHandlerErrors(app: TemplatedApp, onThrown: (err: unknown, w
           // still inside uWS's call: the request object is valid until this returns
           onThrown(err, `${req.getMethod().toUpperCase()} ${req.getUrl()}`);
           try {
-            res.cork(() => res.writeStatus(statusLine(500)).writeHeader('content-type', 'application/json').end(HANDLER_ERROR_BODY, true));
+            res.cork(() =>
+              res
+                .writeStatus(statusLine(500))
+                .writeHeader('content-type', 'application/json')
+                .writeHeader('x-content-type-options', NOSNIFF['x-content-type-options'])
+                .end(HANDLER_ERROR_BODY, true),
+            );
           } catch {
             // the handler had answered (or the client had gone) before it threw
           }

@@ -1,6 +1,7 @@
 import { HttpError } from '../core/errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../core/json-depth.js';
 import type { HttpResponse } from 'uWebSockets.js';
+import { NOSNIFF } from './security-headers.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
@@ -28,7 +29,8 @@ export function statusLine(code: number): string {
 }
 
 /**
- * Send a JSON response (corked). Safe to call after the request was aborted. `head`: answer a
+ * Send a JSON response (corked), with `X-Content-Type-Options: nosniff` like every answer of
+ * sendText (src/http/security-headers.ts). Safe to call after the request was aborted. `head`: answer a
  * HEAD request, with the same status and headers (Content-Length of the body) but no body.
  */
 export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}, head = false): void {
@@ -44,7 +46,7 @@ export function sendText(
   head = false,
 ): void {
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
+    res.writeStatus(statusLine(status)).writeHeader('content-type', contentType).writeHeader('x-content-type-options', NOSNIFF['x-content-type-options']);
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
     // endWithoutBody(length) aborts the process in uWS 20.30: the header is written by hand
     if (head) res.writeHeader('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)).endWithoutBody();

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { TickwireError } from '../core/errors.js';
 import { framingProblemOf, framingRefusalBody } from '../http/http-framing.js';
 import { statusLine } from '../http/http.js';
+import { NOSNIFF } from '../http/security-headers.js';
 import type { EngineMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 
@@ -37,9 +38,11 @@ export class OpsServer {
     const server = createServer((req, res) => {
       if (refused.has(req.socket)) return;
       const path = (req.url ?? '/').split('?')[0];
-      const json = (status: number, body: unknown): void => {
+      // every answer says nosniff, like the gateway's (src/http/security-headers.ts)
+      res.setHeader('x-content-type-options', NOSNIFF['x-content-type-options']);
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
         const text = JSON.stringify(body);
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
       };
       // Node's parser already refuses duplicate Content-Length, Content-Length with
       // Transfer-Encoding, obs-fold and malformed lines (see clientError); the same rules as
@@ -56,7 +59,9 @@ export class OpsServer {
           .end(text, () => req.socket.destroy());
         return;
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'METHOD_NOT_ALLOWED', message: 'use GET' });
+      // RFC 9110 15.5.6: a 405 names the methods in Allow; OPTIONS lists them
+      if (req.method === 'OPTIONS') return void res.writeHead(204, { allow: 'GET, HEAD' }).end();
+      if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'METHOD_NOT_ALLOWED', message: 'use GET' }, { allow: 'GET, HEAD' });
       if (path === '/health') {
         return json(200, { status: 'ok', uptime_s: Math.round((Date.now() - ops!.startedAt) / 1000), ...opts.health?.() });
       }

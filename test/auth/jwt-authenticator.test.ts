@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { generateKeyPair } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, entitlementsOf, JwtAuthenticator } from '../../src/access/jwt-authenticator.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -57,6 +57,30 @@ describe('JwtAuthenticator: HMAC', () => {
 
   it('refuses a token that is not valid yet (nbf)', async () => {
     expect(await hs().authenticate(await token({ nbfIn: 120 }))).toMatchObject({ ok: false, code: 'not_yet_valid' });
+  });
+
+  it('refuses a token issued in the future (iat beyond the clock tolerance), as the docs promise leeway on iat', async () => {
+    const at = (iatIn: number | string) =>
+      new SignJWT({ iat: (typeof iatIn === 'number' ? Math.floor(Date.now() / 1000) + iatIn : iatIn) as number })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
+        .sign(new TextEncoder().encode(SECRET));
+    expect(await hs().authenticate(await at(3600))).toMatchObject({ ok: false, code: 'not_yet_valid', reason: expect.stringMatching(/"iat"/) });
+    expect(await hs().authenticate(await at(120))).toMatchObject({ ok: false, code: 'not_yet_valid' });
+    // within auth.clockToleranceSec (5 s): a clock a little ahead at the issuer
+    expect((await hs().authenticate(await at(3))).ok).toBe(true);
+    expect((await hs().authenticate(await at(-60))).ok).toBe(true);
+    expect(await hs().authenticate(await at('soon'))).toMatchObject({ ok: false, code: 'bad_claim' });
+  });
+
+  it('takes aud as a string or an array (RFC 7519 4.1.3), iss only as one string', async () => {
+    const a = new JwtAuthenticator(authConfig({ jwtSecret: SECRET, issuer: ['https://idp.example'], audience: ['tickwire'] }));
+    const sign = (claims: Record<string, unknown>) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().sign(new TextEncoder().encode(SECRET));
+    expect((await a.authenticate(await sign({ iss: 'https://idp.example', aud: ['other', 'tickwire'] }))).ok).toBe(true);
+    expect(await a.authenticate(await sign({ iss: 'https://idp.example', aud: ['other'] }))).toMatchObject({ ok: false, code: 'bad_audience' });
+    expect(await a.authenticate(await sign({ iss: ['https://idp.example'], aud: 'tickwire' }))).toMatchObject({ ok: false, code: 'bad_issuer' });
   });
 
   it('requires sub, and exp when configured', async () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient } from '../../src/client/index.js';
 import { entitlementsClaim, parseTtl } from '../../src/cli/token.js';
 import { errorOf } from '../helpers/config-error.js';
+import { tickwireCli } from '../helpers/processes.js';
 import { startTestEngine, streamUrl } from './helpers.js';
 
 const run = promisify(execFile);
@@ -17,7 +18,7 @@ afterEach(async () => {
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'token', ...args], {
+    const r = await run(process.execPath, [...tickwireCli(), 'token', ...args], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', ...env },
     });

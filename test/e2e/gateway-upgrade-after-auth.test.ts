@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { gatewayWorkerEntry } from '../helpers/processes.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
 import { SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
@@ -61,7 +62,7 @@ describe('upgrades answered after the token check (gateway workers)', () => {
     let upgraded = 0;
     for (let generation = 0; generation < GENERATIONS; generation++) {
       await Promise.all(gateways.splice(0).map((g) => g.close()));
-      gateways.push(...(await Promise.all(Array.from({ length: GATEWAYS }, () => startGatewayWorkers({ overrides })))));
+      gateways.push(...(await Promise.all(Array.from({ length: GATEWAYS }, () => startGatewayWorkers({ overrides, ...gatewayWorkerEntry() })))));
       for (let i = 0; i < ROUNDS; i++) {
         const round = `${generation}.${i}`;
         const results = await Promise.all(

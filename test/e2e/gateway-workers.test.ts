@@ -8,7 +8,7 @@ import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import type { Engine } from '../../src/app/engine.js';
 import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
+import { gatewayWorkerEntry, spawnTickwire, waitHttpOk } from '../helpers/processes.js';
 import { freePort, startNats } from '../helpers/servers.js';
 import { publishTick } from '../auth/helpers.js';
 import { startEngine } from '../../src/app/engine.js';
@@ -78,7 +78,7 @@ describe('gateway workers (embedded, 2 workers)', () => {
   const connectSplit = async (to: string, n: number): Promise<TestClient[]> => (await connectOnBoth(gw.port, to, n)).map(track);
 
   beforeAll(async () => {
-    gw = await startGatewayWorkers({ overrides: base });
+    gw = await startGatewayWorkers({ overrides: base, ...gatewayWorkerEntry() });
   }, 60_000);
   afterEach(async () => {
     for (const c of opened.splice(0)) c.close();
@@ -173,7 +173,10 @@ describe('gateway workers (embedded, 2 workers)', () => {
 describe('gateway workers (embedded): alerts and notifications across workers', () => {
   it("evaluates a rule created through one worker once, on the main thread, and delivers the firing to the user's connections on every worker", async () => {
     // only BTC-USD from the synthetic feed: the AAPL trades below are the only ones
-    const gw = await startGatewayWorkers({ overrides: { ...base, synthetic: { rate: 50, symbols: ['BTC-USD'] }, alerts: { flushMs: 0 } } });
+    const gw = await startGatewayWorkers({
+      overrides: { ...base, synthetic: { rate: 50, symbols: ['BTC-USD'] }, alerts: { flushMs: 0 } },
+      ...gatewayWorkerEntry(),
+    });
     const engine = { port: gw.port } as Engine;
     const isNote = (f: Frame): boolean => f.op === 'data' && f.ch === 'notifications' && f.d?.kind === 'notification';
     try {
@@ -217,7 +220,7 @@ describe('gateway workers (embedded): alerts and notifications across workers', 
 describe('gateway workers over NATS (each worker with its own NATS connection)', () => {
   it('serves clients on both workers from the bus, with the per-user limit held across them', async () => {
     const nats = await startNats({ jetstream: false });
-    const gw = await startGatewayWorkers({ feeds: [], overrides: { ...base, natsUrl: nats.url } });
+    const gw = await startGatewayWorkers({ feeds: [], overrides: { ...base, natsUrl: nats.url }, ...gatewayWorkerEntry() });
     const feed = await startEngine({ natsUrl: nats.url, log: { level: 'silent' } }, { roles: { gateway: false, feeds: [], portfolio: false }, env: {} });
     try {
       const url = `ws://127.0.0.1:${gw.port}/v1/stream`;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
+import { gatewayWorkerEntry } from '../helpers/processes.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -14,7 +15,10 @@ import { TestClient } from '../helpers/ws-client.js';
 describe('/v1/stats counters never go backwards across gateway workers', () => {
   let gw: GatewayWorkers;
   beforeAll(async () => {
-    gw = await startGatewayWorkers({ overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 50 }, gateway: { workers: 2 } } });
+    gw = await startGatewayWorkers({
+      overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { rate: 50 }, gateway: { workers: 2 } },
+      ...gatewayWorkerEntry(),
+    });
   }, 60_000);
   afterAll(() => gw?.close());
 

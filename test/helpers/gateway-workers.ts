@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { gatewayWorkerEntry } from './processes.js';
 
 /**
  * An embedded engine whose gateway runs on 2 worker threads, for the enclosing describe block
@@ -9,7 +10,10 @@ import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 export function embeddedWorkers(overrides: Record<string, unknown>): { readonly port: number } {
   let gw: GatewayWorkers | undefined;
   beforeAll(async () => {
-    gw = await startGatewayWorkers({ overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, gateway: { workers: 2 }, ...overrides } });
+    gw = await startGatewayWorkers({
+      overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent' }, gateway: { workers: 2 }, ...overrides },
+      ...gatewayWorkerEntry(),
+    });
   }, 60_000);
   afterAll(async () => {
     await gw?.close();

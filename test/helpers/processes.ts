@@ -1,8 +1,35 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { waitFor, WaitAborted } from './wait.js';
 
-/** A `tickwire` CLI process (run from source with tsx), for multi-process tests. */
+/**
+ * Whether dist/ is built from the current sources: test/global-setup.ts sets TW_TEST_DIST=1 for
+ * the test workers after checking. Unset outside vitest (scripts/soak.ts runs test/soak from
+ * source): the sources, through tsx.
+ */
+const distFresh = (): boolean => process.env.TW_TEST_DIST === '1';
+
+/**
+ * Node arguments that run the `tickwire` CLI: the compiled dist/src/cli/main.js when dist/ is built
+ * from the current sources, else src/cli/main.ts through tsx. Append the CLI's own arguments; run
+ * with process.execPath from the repository root.
+ */
+export function tickwireCli(): string[] {
+  return distFresh() ? [join(process.cwd(), 'dist', 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'];
+}
+
+/**
+ * The `entry` of startGatewayWorkers for tests: the compiled gateway worker when dist/ is fresh
+ * (a worker thread from source loads the whole tree through tsx: twice the start-up), else
+ * undefined (the supervisor's own choice, the sources).
+ */
+export function gatewayWorkerEntry(): { entry?: URL } {
+  return distFresh() ? { entry: pathToFileURL(join(process.cwd(), 'dist', 'src', 'workers', 'gateway-worker.js')) } : {};
+}
+
+/** A `tickwire` CLI process (see tickwireCli), for multi-process tests. */
 export interface TickwireProcess {
   readonly child: ChildProcess;
   readonly output: () => string;
@@ -12,7 +39,7 @@ export interface TickwireProcess {
 }
 
 export function spawnTickwire(args: string[], env: Record<string, string>): TickwireProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...tickwireCli(), ...args], {
     cwd: process.cwd(),
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

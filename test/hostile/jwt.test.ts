@@ -118,6 +118,21 @@ const attacks: [string, string, () => Promise<string>][] = [
   ['ES256 with the right kid, signed by another key', 'bad_signature', async () => sign(claims(), ecOther.privateKey, { alg: 'ES256', kid: 'ec1' })],
   ['expired (beyond the 5 s tolerance)', 'expired', async () => sign(claims({ iat: now() - 3600, exp: now() - 60 }), rsa.privateKey, { alg: 'RS256' })],
   ['not yet valid (nbf in an hour)', 'not_yet_valid', async () => sign(claims({ nbf: now() + 3600 }), rsa.privateKey, { alg: 'RS256' })],
+  ['issued in an hour (iat in the future)', 'not_yet_valid', async () => sign(claims({ iat: now() + 3600 }), rsa.privateKey, { alg: 'RS256' })],
+  [
+    'a crit header the gateway does not understand (RFC 7515 4.1.11)',
+    'invalid',
+    async () =>
+      new SignJWT(claims())
+        .setProtectedHeader({ alg: 'RS256', crit: ['x-must-check'], 'x-must-check': true })
+        .sign(rsa.privateKey, { crit: { 'x-must-check': true } }),
+  ],
+  [
+    'self-signed with its own key embedded in the header (jwk), and a jku pointing elsewhere',
+    'bad_signature',
+    async () => sign(claims(), other.privateKey, { alg: 'RS256', jwk: await exportJWK(other.publicKey), jku: 'http://127.0.0.1:1/evil.json' }),
+  ],
+  ['a numeric sub', 'bad_subject', async () => sign(claims({ sub: 42 as unknown as string }), rsa.privateKey, { alg: 'RS256' })],
   ['wrong audience', 'bad_audience', async () => sign(claims({ aud: 'someone-else' }), rsa.privateKey, { alg: 'RS256' })],
   ['wrong issuer', 'bad_issuer', async () => sign(claims({ iss: 'https://evil.test' }), rsa.privateKey, { alg: 'RS256' })],
   ['no exp (required here)', 'bad_claim', async () => sign({ sub: 'mallory', iss: ISS, aud: AUD }, rsa.privateKey, { alg: 'RS256' })],

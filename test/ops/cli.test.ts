@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { tickwireCli } from '../helpers/processes.js';
 import { freePort } from '../helpers/servers.js';
 
 /** The environment of the test run without tickwire's own variables. */
@@ -10,16 +11,16 @@ function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...clean, ...env };
 }
 
-/** Run the real CLI from source. */
+/** Run the real CLI (compiled, or from source when dist/ is stale: tickwireCli). */
 function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...tickwireCli(), ...args], { env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Run the real CLI from source until it exits on its own (or fail after `ms`). */
+/** Run the real CLI until it exits on its own (or fail after `ms`). */
 function cliUntilExit(args: string[], env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...tickwireCli(), ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

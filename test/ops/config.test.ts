@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from '../../src/core/config.js';
 import { errorOf } from '../helpers/config-error.js';
+import { tickwireCli } from '../helpers/processes.js';
 import { REDACTED, redactConfig, redactUrl } from '../../src/ops/redact.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-config-'));
@@ -16,12 +17,12 @@ function file(name: string, text: string): string {
   return p;
 }
 
-/** Run the real CLI from source. */
+/** Run the real CLI (compiled, or from source when dist/ is stale: tickwireCli). */
 function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(k)),
   );
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const r = spawnSync(process.execPath, [...tickwireCli(), ...args], {
     cwd: process.cwd(),
     env: { ...clean, ...env },
     encoding: 'utf8',

@@ -6,6 +6,7 @@ import { parseFeedsFile } from '../../feeds/config.js';
 import { createFeed } from '../../feeds/registry.js';
 import { describeConfig, loadConfig } from '../../src/core/config.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
+import { tickwireCli } from '../helpers/processes.js';
 
 /** The fenced blocks of a language in a markdown file, with their line numbers. */
 function blocks(file: string, lang: string): { line: number; text: string }[] {
@@ -75,7 +76,7 @@ describe('tickwire commands in the docs', () => {
   const helps = new Map<string, string>();
   const helpOf = (command: string): { code: number | null; text: string } => {
     if (!helps.has(command)) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command, '--help'], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [...tickwireCli(), command, '--help'], { encoding: 'utf8', timeout: 60_000 });
       helps.set(command, r.status === 0 ? r.stdout : '');
     }
     const text = helps.get(command)!;

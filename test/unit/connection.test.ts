@@ -207,10 +207,12 @@ describe('Connection over an in-memory transport: protocol handling', () => {
   });
 
   it('in-band auth: a refused token is UNAUTHENTICATED and the principal stays', async () => {
+    // (a token that expired already is refused too: test/auth/session-expiry.test.ts)
+    const exp = Date.now() + 3_600_000;
     const authenticator: Authenticator = {
       mode: 'required',
       authenticate: async (token) =>
-        token === 'good' ? { ok: true, principal: { user: 'alice' }, expiresAt: 5000 } : { ok: false, reason: 'bad signature', code: 'bad_signature' },
+        token === 'good' ? { ok: true, principal: { user: 'alice' }, expiresAt: exp } : { ok: false, reason: 'bad signature', code: 'bad_signature' },
     };
     const { conn, t, send } = open({ authenticator });
     send({ op: 'auth', id: 1, token: 'bad' });
@@ -219,7 +221,7 @@ describe('Connection over an in-memory transport: protocol handling', () => {
     expect(conn.principal.user).toBeUndefined();
     send({ op: 'auth', id: 2, token: 'good' });
     await new Promise((r) => setImmediate(r));
-    expect(t.ofOp('ack')[0]).toEqual({ op: 'ack', id: 2, subscribed: [], rejected: [], expires: 5000 });
+    expect(t.ofOp('ack')[0]).toEqual({ op: 'ack', id: 2, subscribed: [], rejected: [], expires: exp });
     expect(conn.principal.user).toBe('alice');
   });
 });

@@ -4,7 +4,9 @@ import { TickwireClient } from '../../src/client/index.js';
  * The operator's console (served at /admin). It polls the admin API (/admin/api/overview) with the
  * service token the operator types in (kept in sessionStorage for this tab only), and watches the
  * `system` channel through the same client SDK as the dashboard, so that a posted announcement is
- * seen arriving as clients see it. Page parameter: ?ws=ws://host/v1/stream (default: this host).
+ * seen arriving as clients see it. It streams from the gateway that served it and from no other:
+ * a link such as /admin?ws=wss://elsewhere cannot feed an operator a forged `system` channel
+ * (the page's CSP, connect-src 'self', says the same; docs/operations.md#browser-security).
  */
 interface Overview {
   at: number;
@@ -23,8 +25,7 @@ interface Overview {
 }
 
 const POLL_MS = 1000;
-const params = new URLSearchParams(location.search);
-const wsUrl = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
+const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
 
 const byTestId = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.querySelector<T>(`[data-testid="${id}"]`);

@@ -4,7 +4,8 @@ import type { AdapterHarness } from '../../sdk/conformance.js';
 import { OrderBook } from '../../../src/book/order-book.js';
 import type { TickInput } from '../../sdk/adapter.js';
 import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
-import { DepthSync } from '../depth-sync.js';
+import { quietFor } from '../../../test/helpers/wait.js';
+import { DepthSync, MAX_BUFFERED_EVENTS, MAX_SNAPSHOT_RETRY_MS, rateLimitWaitMs, snapshotRetryMs } from '../depth-sync.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeOptions, BinanceFakeServer } from '../fake-server.js';
 
@@ -86,6 +87,116 @@ describe('binance depth: the documented local order book procedure', () => {
     await expectSameBook(hh);
   });
 
+  // REST "LIMITS" > IP Limits: "When a 429 is received, it's your obligation as an API to back off
+  // and not spam the API"; failing to back off brings an IP ban (418). "A Retry-After header is sent
+  // with a 418 or 429 response": the seconds to wait to avoid the ban, or until it is over.
+  for (const status of [429, 418]) {
+    it(`waits the Retry-After of a ${status} before asking for the depth snapshot again`, async () => {
+      const hh = await start();
+      await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
+      hh.provider.failDepth(1, status, 1);
+      const before = hh.provider.depthRequestTimes().length;
+      hh.provider.loseDepthUpdates('BTCUSDT', 3); // a gap: the book needs a new snapshot
+      await hh.waitFor('synced again after the refusal', () => rebuild(hh.ticks).resets >= 2, 10_000);
+      const times = hh.provider.depthRequestTimes().slice(before);
+      expect(times.length).toBe(2); // the refused request, then one after the wait: no retries meanwhile
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1000);
+      expect(hh.counters.errors.some((e) => e.includes(`HTTP ${status}`))).toBe(true);
+      await expectSameBook(hh);
+    });
+  }
+
+  it('a Retry-After longer than a timer can hold (over 24.8 days) still waits, it does not ask at once', async () => {
+    const hh = await start();
+    await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
+    hh.provider.failDepth(1, 418, 30 * 86_400);
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    await hh.waitFor('refused', () => hh.counters.errors.some((e) => e.includes('HTTP 418')));
+    // a timer over 2^31-1 ms fires at once (Node: TimeoutOverflowWarning): the wait was a 1 ms spin
+    let overflows = 0;
+    const onWarning = (w: Error): void => void (w.name === 'TimeoutOverflowWarning' && overflows++);
+    process.on('warning', onWarning);
+    try {
+      await quietFor(500, 'a second snapshot request, or a timer that overflows');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(hh.provider.depthRequestTimes().length).toBe(before + 1);
+    expect(overflows).toBe(0);
+  });
+
+  it("holds every symbol's snapshot request back for a Retry-After (the limit is per IP)", async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 10 }),
+      (p) =>
+        new BinanceFeed(
+          'binance',
+          options(p.url, (p as BinanceFakeServer).restUrl, { symbols: ['BTC-USD', 'ETH-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT' } }),
+        ),
+    );
+    const hh = h;
+    const resets = (): number => hh.ticks.filter((t) => t.k === 'book' && t.reset).length;
+    await hh.waitFor('both synced', () => new Set(hh.ticks.filter((t) => t.k === 'book' && t.reset).map((t) => t.sym)).size === 2);
+    hh.provider.failDepth(1, 429, 1);
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    // the adapter has read the refusal (not only the fake its request): from now on every request waits
+    await hh.waitFor(
+      "BTCUSDT's request refused",
+      () => hh.provider.depthRequestTimes().length === before + 1 && hh.counters.errors.some((e) => e.includes('HTTP 429')),
+    );
+    const refusedAt = hh.provider.depthRequestTimes()[before]!;
+    hh.provider.loseDepthUpdates('ETHUSDT', 3); // ETHUSDT needs a snapshot while the IP must wait
+    await hh.waitFor('both synced again', () => resets() >= 4, 10_000);
+    const later = hh.provider.depthRequestTimes().slice(before + 1);
+    expect(later.length).toBe(2);
+    for (const t of later) expect(t - refusedAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  // "How to manage a local order book correctly", the note: "Since depth snapshots retrieved from the
+  // API have a limit on the number of price levels (5000 on each side maximum), you won't learn the
+  // quantities for the levels outside of the initial snapshot unless they change."
+  it('never shows a level beyond the snapshot: the book is always an exact top of the exchange book', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 5 }),
+      (p) => new BinanceFeed('binance', options(p.url, (p as BinanceFakeServer).restUrl, { depthLimit: 10 })),
+    );
+    const hh = h;
+    await hh.waitFor('synced and 200 updates', () => rebuild(hh.ticks).resets >= 1 && hh.ticks.filter((t) => t.k === 'book').length > 200);
+    hh.provider.pause();
+    const truth = hh.provider.depth('BTCUSDT')!.view(5000);
+    const prefix = (): boolean => {
+      const b = rebuild(hh.ticks).book.view(5000);
+      return (
+        JSON.stringify(b.bids) === JSON.stringify(truth.bids.slice(0, b.bids.length)) &&
+        JSON.stringify(b.asks) === JSON.stringify(truth.asks.slice(0, b.asks.length))
+      );
+    };
+    await hh.waitFor('the last events in', () => prefix(), 2000).catch(() => undefined);
+    const mine = rebuild(hh.ticks).book.view(5000);
+    // every level shown is the exchange's, in its place: no hole where a level outside the snapshot was never learned
+    expect(mine.bids).toEqual(truth.bids.slice(0, mine.bids.length));
+    expect(mine.asks).toEqual(truth.asks.slice(0, mine.asks.length));
+    expect(mine.bids.length).toBeGreaterThan(0);
+    expect(mine.asks.length).toBeGreaterThan(0);
+  });
+
+  it('refuses a depthUpdate whose event time is not a time, before it reaches the book (no crash, no silent loss)', async () => {
+    // no generated depth events: the test sends its own (the fake's book is at update ID 1000)
+    const hh = await start({ depthMs: 3_600_000 });
+    await hh.waitFor('connected', () => hh.provider.conns.size === 1);
+    const conn = [...hh.provider.conns][0]!;
+    const frame = (E: unknown) => ({ stream: 'btcusdt@depth@100ms', data: { e: 'depthUpdate', E, s: 'BTCUSDT', U: 999, u: 1001, b: [], a: [] } });
+    // as the first buffered event its time stamps the snapshot's reset: read after the REST answer,
+    // outside the message handler's guard, it was an unhandled rejection (a crash of the process)
+    conn.send(frame(1.5));
+    await hh.waitFor('the event refused', () => hh.counters.errors.some((e) => /depthUpdate\.E/.test(e)));
+    conn.send(frame(Date.now()));
+    await hh.waitFor('synced from the good event', () => rebuild(hh.ticks).resets === 1);
+    expect(hh.provider.snapshotRequests()).toBe(1);
+  });
+
   it('starts every book over after a reconnect', async () => {
     const hh = await start();
     await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);
@@ -124,5 +235,160 @@ describe('DepthSync (the procedure as a state machine)', () => {
     expect(s.onSnapshot({ lastUpdateId: 499, bids: [], asks: [] })).toEqual({ stale: true });
     expect(s.synced).toBe(false);
     expect(s.onSnapshot({ lastUpdateId: 502, bids: [], asks: [] }).stale).toBe(false);
+  });
+
+  it('keeps the events after a gap inside the buffer for the next snapshot', () => {
+    const s = new DepthSync();
+    s.onEvent(ev(10, 12, [[1, 1]]));
+    s.onEvent(ev(15, 16, [[2, 2]])); // 13-14 were lost before the book was ever synced
+    s.onEvent(ev(17, 18, [[3, 3]]));
+    expect(s.onSnapshot({ lastUpdateId: 11, bids: [], asks: [] })).toEqual({ stale: true });
+    // the next snapshot straddles the 17-18 event: it is still buffered and applies
+    const r = s.onSnapshot({ lastUpdateId: 17, bids: [[9, 9]], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(r.out[1]!.bids).toEqual([[3, 3]]);
+    expect(s.onEvent(ev(19, 19)).gap).toBeUndefined();
+  });
+
+  it('leaves out the levels beyond a snapshot cut at its limit, on that side only', () => {
+    const s = new DepthSync(3);
+    s.onEvent(ev(1, 1));
+    const r = s.onSnapshot({
+      lastUpdateId: 1,
+      bids: [
+        [10, 1],
+        [9, 1],
+        [8, 1],
+      ],
+      asks: [
+        [11, 1],
+        [12, 1],
+      ],
+    });
+    expect(r.stale).toBe(false);
+    // bids: 3 levels = the limit, known down to 8; asks: 2 < 3 levels, the whole side
+    expect(
+      s.onEvent(
+        ev(
+          2,
+          2,
+          [
+            [7.5, 1],
+            [8, 2],
+            [9.5, 1],
+          ],
+          [[50, 1]],
+        ),
+      ).out,
+    ).toMatchObject({
+      bids: [
+        [8, 2],
+        [9.5, 1],
+      ],
+      asks: [[50, 1]],
+    });
+    expect(s.onEvent(ev(3, 3, [[7, 1]])).out).toBeUndefined(); // nothing inside the known range
+    expect(s.onEvent(ev(4, 4, [], [[13, 0]])).out).toMatchObject({ bids: [], asks: [[13, 0]] });
+  });
+
+  it('asks for a new snapshot when a side cut at the limit has lost half of the levels it knows', () => {
+    const s = new DepthSync(4);
+    s.onEvent(ev(1, 1));
+    s.onSnapshot({
+      lastUpdateId: 1,
+      bids: [
+        [10, 1],
+        [9, 1],
+        [8, 1],
+        [7, 1],
+      ],
+      asks: [[11, 1]],
+    });
+    // the price falls: better bids go, new ones beyond 7 are unknown levels and left out
+    expect(
+      s.onEvent(
+        ev(2, 2, [
+          [10, 0],
+          [6, 1],
+        ]),
+      ).fetch,
+    ).toBe(false); // 3 of 4 known
+    const r = s.onEvent(
+      ev(3, 3, [
+        [9, 0],
+        [8, 0],
+      ]),
+    ); // 1 of 4, fewer than half: the book would soon show only a part of the side
+    expect(r.out).toMatchObject({
+      kind: 'update',
+      bids: [
+        [9, 0],
+        [8, 0],
+      ],
+    }); // this event still applies
+    expect(r.fetch).toBe(true);
+    expect(r.refresh).toMatch(/bids known to 1 of 4/);
+    expect(s.synced).toBe(false); // later events buffer for the new snapshot
+    expect(s.onEvent(ev(4, 4, [[5, 1]])).out).toBeUndefined();
+    s.onEvent(ev(5, 5, [[6, 2]]));
+    const again = s.onSnapshot({
+      lastUpdateId: 4,
+      bids: [
+        [7, 1],
+        [6, 1],
+        [5.5, 1],
+        [5, 1],
+      ],
+      asks: [[11, 1]],
+    });
+    expect(again.stale).toBe(false);
+    if (again.stale) return;
+    expect(again.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(again.out[1]!.bids).toEqual([[6, 2]]);
+    // a side the snapshot gave whole (fewer levels than the limit) never asks
+    expect(s.onEvent(ev(6, 6, [], [[11, 0]])).fetch).toBe(false);
+  });
+
+  it('holds a bounded buffer while no snapshot comes (a 418 ban can last for hours): the newest events', () => {
+    const s = new DepthSync();
+    for (let i = 1; i <= MAX_BUFFERED_EVENTS + 5000; i++) s.onEvent(ev(i, i, [[i, 1]]));
+    expect(s.buffered).toBe(MAX_BUFFERED_EVENTS);
+    // a snapshot older than what is held is stale; a newer one applies the events after it
+    expect(s.onSnapshot({ lastUpdateId: 4000, bids: [], asks: [] }).stale).toBe(true);
+    const r = s.onSnapshot({ lastUpdateId: MAX_BUFFERED_EVENTS + 4999, bids: [], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out.map((o) => o.kind)).toEqual(['reset', 'update']);
+    expect(r.out[1]!.bids).toEqual([[MAX_BUFFERED_EVENTS + 5000, 1]]);
+  });
+
+  it("stamps the snapshot's reset with the time of the event its lastUpdateId falls in, not the first buffered one", () => {
+    const s = new DepthSync();
+    s.onEvent({ ...ev(10, 12), E: 1000 });
+    s.onEvent({ ...ev(13, 15), E: 61_000 }); // a minute later: the snapshot waited out a Retry-After
+    s.onEvent({ ...ev(16, 18), E: 61_100 });
+    const r = s.onSnapshot({ lastUpdateId: 14, bids: [[9, 9]], asks: [] });
+    expect(r.stale).toBe(false);
+    if (r.stale) return;
+    expect(r.out[0]).toMatchObject({ kind: 'reset', E: 61_000 });
+    expect(r.out.slice(1).map((o) => o.E)).toEqual([61_000, 61_100]);
+  });
+
+  it('backs off while snapshots keep failing: the base wait, doubling, at most 30 s', () => {
+    expect([1, 2, 3, 4].map((n) => snapshotRetryMs(n, 250))).toEqual([250, 500, 1000, 2000]);
+    expect(snapshotRetryMs(12, 250)).toBe(MAX_SNAPSHOT_RETRY_MS);
+    expect(snapshotRetryMs(1000, 250)).toBe(MAX_SNAPSHOT_RETRY_MS);
+    expect(snapshotRetryMs(3, 60_000)).toBe(60_000); // a base above the cap is kept as it is
+  });
+
+  it('reads the Retry-After of a 429 or 418 (seconds), 60 s when it is missing or unreadable', () => {
+    expect(rateLimitWaitMs(429, '3')).toBe(3000);
+    expect(rateLimitWaitMs(418, '120')).toBe(120_000);
+    expect(rateLimitWaitMs(429, null)).toBe(60_000);
+    expect(rateLimitWaitMs(429, 'soon')).toBe(60_000);
+    expect(rateLimitWaitMs(500, '3')).toBeUndefined();
+    expect(rateLimitWaitMs(200, null)).toBeUndefined();
   });
 });

@@ -199,6 +199,27 @@ describe('coinbase adapter: order books (level2)', () => {
     await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
   });
 
+  it('a level2 update whose message timestamp cannot be read still applies (its levels were lost, the book left behind)', async () => {
+    const h = await start();
+    await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({
+      channel: 'l2_data',
+      client_id: '',
+      timestamp: 'yesterday',
+      sequence_num: conn.state.seq + 1,
+      events: [
+        { type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', event_time: '2024-06-10T06:13:30.1Z', price_level: '1', new_quantity: '7' }] },
+      ],
+    });
+    conn.state.seq += 1;
+    await h.waitFor('the update applied', () => h.ticks.some((t) => t.k === 'book' && t.bids.some(([p, q]) => p === 1 && q === 7)));
+    // its time is the levels' event_time; the unreadable envelope time is reported
+    expect(h.ticks.find((t) => t.k === 'book' && t.bids.some(([p]) => p === 1))!.ts).toBe(1718000010100000000n);
+    expect(h.counters.errors.some((e) => /timestamp.*yesterday/.test(e))).toBe(true);
+    expect((h.adapter as CoinbaseFeed).bookResyncs).toBe(0);
+  });
+
   it('a late level2 message resubscribes that book instead of applying it out of order', async () => {
     const h = await start();
     await h.waitFor('snapshots', () => resets(h, 'BTC-USD') === 1);
