@@ -8,11 +8,7 @@
  *
  *   node --expose-gc --import tsx bench/portfolio-evict.ts [waves=8] [usersPerWave=10000]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { MemoryBus } from '../src/bus/memory-bus.js';
 import { defaultRegistry } from '../src/core/instruments.js';
 import { Listeners } from '../src/executions/event-log.js';
@@ -20,6 +16,8 @@ import type { AppendResult, EventListener, EventLog, StoredEvent } from '../src/
 import type { ExecutionPayload } from '../src/executions/schemas.js';
 import { PortfolioService } from '../src/portfolio/portfolio-service.js';
 import { RedisPositionStore } from '../src/portfolio/position-store.js';
+import { startRedis } from '../test/helpers/servers.js';
+import { waitFor } from '../test/helpers/wait.js';
 
 const WAVES = Number(process.argv[2] ?? 8);
 const PER_WAVE = Number(process.argv[3] ?? 10_000);
@@ -56,23 +54,8 @@ class PassThroughLog implements EventLog {
   async close(): Promise<void> {}
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** the helpers' waitFor, with this bench's longer default timeout */
+const until = (cond: () => boolean | Promise<boolean>, what: string, timeout = 120_000): Promise<unknown> => waitFor(cond, { what, timeout, interval: 20 });
 
 const heapMiB = (): number => {
   globalThis.gc?.();
@@ -117,11 +100,9 @@ async function run(url: string, label: string, idleMs: number): Promise<Row[]> {
   return rows;
 }
 
-const port = await freePort();
-const dir = mkdtempSync(join(tmpdir(), 'tw-bench-redis-'));
-const redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+const redis = await startRedis();
 try {
-  const url = `redis://127.0.0.1:${port}`;
+  const url = redis.url;
   const evicting = await run(url, 'evict', 400);
   const keeping = await run(url, 'keep', 86_400_000);
   const load = loadavg().map((x) => x.toFixed(2));
@@ -136,7 +117,5 @@ try {
     console.log(`| ${a.wave} | ${a.seen} | ${a.held} | ${a.heap.toFixed(1)} MiB | ${b.held} | ${b.heap.toFixed(1)} MiB |`);
   }
 } finally {
-  redis.kill('SIGTERM');
-  await new Promise((r) => redis.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
+  await redis.destroy();
 }
