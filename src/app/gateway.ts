@@ -81,7 +81,13 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const resolvers: ChannelResolver[] = [
     books,
     ...(userAlerts?.resolvers ?? []),
-    new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined),
+    new PrivateChannelResolver(router, events instanceof DisabledEventLog ? events.reason : undefined, {
+      access: (p) => {
+        const ents = entitlementsOf(p, config.auth);
+        return (sym, cls) => ents.access(sym, cls);
+      },
+      classOf: (sym) => registry.get(sym)?.assetClass,
+    }),
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];
   const { worker } = ctx;

@@ -4,6 +4,15 @@ import type { Payload } from '../fanout/payloads.js';
 import type { ExecutionRouter } from './execution-router.js';
 import { decodeLiveExecution, executionsKey } from './execution-router.js';
 import { execLiveSubject, portfolioSubject, SYSTEM_SUBJECT } from '../bus/private-subjects.js';
+import type { AssetClass } from '../core/schema.js';
+import type { SymbolAccess } from '../fanout/portfolio-view.js';
+import { entitledPortfolio, seesAllRealtime } from '../fanout/portfolio-view.js';
+
+/** The connection's entitlements, for the `portfolio` channel (default: everyone real time). */
+export interface PortfolioEntitlements {
+  access(principal: Principal): SymbolAccess;
+  classOf(sym: string): AssetClass | undefined;
+}
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
 
@@ -29,11 +38,18 @@ const PRIVATE = new Set(['executions', 'portfolio']);
 export class PrivateChannelResolver implements ChannelResolver {
   readonly #router: ExecutionRouter | undefined;
   readonly #executionsOff: string | undefined;
+  readonly #entitlements: PortfolioEntitlements | undefined;
+  /** restricted `portfolio` subscriptions resolved (each its own upstream key) */
+  #restricted = 0;
 
-  /** `executionsOff`: why the executions channel is not served here (no durable log) */
-  constructor(router: ExecutionRouter | undefined, executionsOff?: string) {
+  /**
+   * `executionsOff`: why the executions channel is not served here (no durable log);
+   * `entitlements`: what each connection may see of the portfolio's prices
+   */
+  constructor(router: ExecutionRouter | undefined, executionsOff?: string, entitlements?: PortfolioEntitlements) {
     this.#router = router;
     this.#executionsOff = executionsOff;
+    this.#entitlements = entitlements;
   }
 
   resolve(name: string, principal: Principal): ResolveResult | undefined {
@@ -53,7 +69,17 @@ export class PrivateChannelResolver implements ChannelResolver {
       return { ok: false, code: 'UNAUTHENTICATED', reason: `"${name}" is a private channel: connect with a token (auth is off or no token was sent)` };
     }
     if (base === 'portfolio') {
-      return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodePayload } };
+      const ents = this.#entitlements;
+      const access = ents?.access(principal);
+      // real time for everything: the service's payload as is, one upstream key per user
+      if (!ents || !access || seesAllRealtime(access)) {
+        return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodePayload } };
+      }
+      // otherwise a key of this subscription's own: its entitlements decide what each valuation shows
+      const decode = (payload: Uint8Array): { d: Payload } => ({
+        d: entitledPortfolio(decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload), access, ents.classOf) as unknown as Payload,
+      });
+      return { ok: true, spec: { key: `portfolio@${user}#${++this.#restricted}`, name, subject: portfolioSubject(user), mode: 'latest', decode } };
     }
     if (this.#executionsOff !== undefined) return { ok: false, code: 'UNKNOWN_CHANNEL', reason: this.#executionsOff };
     const router = this.#router;

@@ -30,6 +30,11 @@ export interface PortfolioPayload {
   t: number;
   /** extension: realized P&L (closed quantity, fees) in the base currency */
   realized: number;
+  /**
+   * extension: the rate of each listed priced position's currency to `ccy`, present only when a
+   * position is in another currency (a gateway sums the lines a connection may see with it)
+   */
+  fx?: Record<string, number>;
 }
 
 export interface PriceSource {
@@ -61,6 +66,7 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
   let dayPnl = 0;
   let realized = 0;
   const positions: PositionValue[] = [];
+  let rates: Record<string, number> | undefined;
   for (const sym of Object.keys(book.positions).sort()) {
     const inst = registry.get(sym);
     const ccy = inst?.currency ?? base;
@@ -96,6 +102,7 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     cost += pos.cost * rate;
     dayPnl += dp * rate;
     if (pos.qty === 0) continue; // closed today: only its day P&L and realized count
+    if (ccy !== base) (rates ??= {})[ccy] = rate;
     positions.push({ sym, qty: clean(pos.qty), p: px.p, value: clean(v), pnl: clean(pnl), ccy, cost: clean(pos.cost), day_pnl: clean(dp) });
   }
   for (const [ccy, r] of Object.entries(book.closedRealized ?? {})) {
@@ -111,5 +118,6 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     positions,
     t: now,
     realized: clean(realized),
+    ...(rates ? { fx: rates } : {}),
   };
 }

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/app/engine.js';
+import { TestClient } from '../helpers/ws-client.js';
+import type { Frame } from '../helpers/ws-client.js';
+import { entitledPortfolio, seesAllRealtime } from '../../src/fanout/portfolio-view.js';
+import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const isPf = (f: Frame): f is Frame & { d: any } => f.ch === 'portfolio' && f.d !== undefined;
+
+const ticker = (sym: string, p: number) =>
+  ({ k: 'ticker', sym, p, bp: p - 1, ap: p + 1, o: p - 10, h: p + 5, l: p - 20, v: 10, chg: 10, chgp: 1, pc: p - 10 }) as never;
+
+/** The portfolio channel enforces the connection's entitlements: no live price of a symbol it may not see live. */
+describe('portfolio channel: entitlements per connection', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, portfolio: { publishMs: 50 } });
+    publishTick(engine, 'stock', ticker('AAPL', 200));
+    publishTick(engine, 'crypto', ticker('BTC-USD', 66_000));
+    const put = await api(engine, 'PUT', '/v1/users/vera/positions', {
+      ccy: 'USD',
+      positions: [
+        { sym: 'AAPL', qty: 10, cost: 1500 },
+        { sym: 'BTC-USD', qty: 1, cost: 60_000 },
+      ],
+    });
+    expect(put.status).toBe(200);
+    publishTick(engine, 'stock', ticker('AAPL', 200));
+    publishTick(engine, 'crypto', ticker('BTC-USD', 66_000));
+  });
+  afterAll(() => engine.close());
+
+  const connect = async (ent?: unknown): Promise<TestClient> => {
+    const jwt = await token(ent === undefined ? { sub: 'vera' } : { sub: 'vera', claims: { ent } });
+    const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${jwt}` }, encoding: 'json' });
+    await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'], throttle: 0 });
+    return c;
+  };
+  const priced = (c: TestClient) =>
+    c.waitFor((f) => isPf(f) && f.d.positions.length === 2 && f.d.positions.some((p: { sym: string; p: number }) => p.sym === 'BTC-USD' && p.p === 66_000));
+
+  it('a real-time user sees every position at its live price, as before', async () => {
+    const c = await connect();
+    const f = await c.waitFor((x) => isPf(x) && x.d.value === 68_000);
+    expect(f.d).toMatchObject({ ccy: 'USD', value: 68_000, cost: 61_500, pnl: 6500 });
+    expect(f.d.positions.find((p: { sym: string }) => p.sym === 'AAPL')).toEqual({
+      sym: 'AAPL',
+      qty: 10,
+      p: 200,
+      value: 2000,
+      pnl: 500,
+      ccy: 'USD',
+      cost: 1500,
+      day_pnl: 100,
+    });
+    c.close();
+  });
+
+  for (const [what, ent] of [
+    ['delayed', { classes: ['crypto'], delayed: ['stock'] }],
+    ['not entitled to', { classes: ['crypto'] }],
+  ] as const) {
+    it(`a user ${what} stocks never sees AAPL's live price; totals hold only what the connection sees`, async () => {
+      const c = await connect(ent);
+      const f = await priced(c);
+      const aapl = () => c.frames.filter(isPf).map((x) => x.d.positions.find((p: { sym: string }) => p.sym === 'AAPL'));
+      expect(aapl().every((p: { p: number; value: number }) => p.p === 150 && p.value === 1500)).toBe(true);
+      expect(f.d.positions.find((p: { sym: string }) => p.sym === 'AAPL')).toEqual({
+        sym: 'AAPL',
+        qty: 10,
+        p: 150,
+        value: 1500,
+        pnl: 0,
+        ccy: 'USD',
+        cost: 1500,
+        day_pnl: 0,
+        priced: false,
+      });
+      expect(f.d).toMatchObject({ ccy: 'USD', value: 66_000, cost: 60_000, pnl: 6000, day_pnl: 10 });
+      // a new live price of AAPL: still not shown
+      publishTick(engine, 'stock', ticker('AAPL', 321));
+      publishTick(engine, 'crypto', ticker('BTC-USD', 66_001));
+      await c.waitFor((x) => isPf(x) && x.d.value === 66_001);
+      expect(aapl().every((p: { p: number; value: number; priced?: boolean }) => p.p === 150 && p.value === 1500 && p.priced === false)).toBe(true);
+      publishTick(engine, 'crypto', ticker('BTC-USD', 66_000));
+      c.close();
+    });
+  }
+
+  it('two connections of one user with different tokens each see their own view', async () => {
+    const rt = await connect();
+    const dl = await connect({ classes: ['crypto'], delayed: ['stock'] });
+    publishTick(engine, 'stock', ticker('AAPL', 222));
+    await rt.waitFor((x) => isPf(x) && x.d.positions.some((p: { p: number }) => p.p === 222));
+    publishTick(engine, 'crypto', ticker('BTC-USD', 66_002));
+    const f = await dl.waitFor((x) => isPf(x) && x.d.positions.some((p: { p: number }) => p.p === 66_002));
+    expect(f.d.value).toBe(66_002);
+    expect(dl.frames.filter(isPf).every((x) => x.d.positions.every((p: { p: number }) => p.p !== 222))).toBe(true);
+    await rt.waitFor((x) => isPf(x) && x.d.value === 66_002 + 2220);
+    rt.close();
+    dl.close();
+  });
+});
+
+describe('entitledPortfolio: totals with FX', () => {
+  it('sums the lines the connection sees at the service rates, and hides the others', () => {
+    const payload = {
+      ccy: 'USD',
+      value: 2000 + 120 * 20 * 1.25,
+      cost: 1500 + 2600 * 1.25,
+      pnl: 500 + (2400 - 2600) * 1.25,
+      day_pnl: 100 + -100 * 1.25,
+      positions: [
+        { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
+        { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
+      ],
+      t: 1,
+      realized: 7,
+      fx: { EUR: 1.25 },
+    };
+    const classOf = () => 'stock' as const;
+    const sapOnly = entitledPortfolio(payload, (sym) => (sym === 'SAP' ? 'realtime' : 'delayed'), classOf);
+    expect(sapOnly).toEqual({
+      ccy: 'USD',
+      value: 3000,
+      cost: 3250,
+      pnl: -250,
+      day_pnl: -125,
+      positions: [{ sym: 'AAPL', qty: 10, p: 150, value: 1500, pnl: 0, ccy: 'USD', cost: 1500, day_pnl: 0, priced: false }, payload.positions[1]],
+      t: 1,
+      realized: 7,
+    });
+    // a symbol the registry does not know is never shown priced
+    expect(
+      entitledPortfolio(
+        payload,
+        () => 'realtime',
+        () => undefined,
+      ).value,
+    ).toBe(0);
+    expect(seesAllRealtime(() => 'realtime')).toBe(true);
+    expect(seesAllRealtime((_s, c) => (c === 'stock' ? 'delayed' : 'realtime'))).toBe(false);
+  });
+});
