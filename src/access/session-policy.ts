@@ -61,7 +61,12 @@ export class SessionPolicy {
       // refused now, or held in real time and only delayed now. Compared with the subscription as
       // held, not with the previous token: an upgrade to real time keeps a delayed subscription
       // until the client subscribes again, and a token delayed again withdraws nothing from it
-      const downgraded = now?.ok === true && held !== undefined && !held.startsWith('delayed:') && now.spec.key.startsWith('delayed:');
+      // (a restricted portfolio's key names its entitlements: other entitlements, another key)
+      const downgraded =
+        now?.ok === true &&
+        held !== undefined &&
+        now.spec.key.startsWith('delayed:') &&
+        (!held.startsWith('delayed:') || (held.startsWith('delayed:portfolio@') && held !== now.spec.key));
       if (!now || !now.ok || downgraded) {
         this.stats.withdrawn++;
         this.#clear(conn);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EntitledMarketResolver } from '../access/entitled-resolver.js';
 import { entitlementsOf } from '../access/jwt-authenticator.js';
 import { buildBookChannels } from '../fanout/book-channels.js';
@@ -86,6 +87,10 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
         const ents = entitlementsOf(p, config.auth);
         return (sym, cls) => ents.access(sym, cls);
       },
+      id: (p) =>
+        createHash('sha256')
+          .update(JSON.stringify(p.claims?.[config.auth.entitlementsClaim] ?? null))
+          .digest('base64url'),
       classOf: (sym) => registry.get(sym)?.assetClass,
     }),
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),

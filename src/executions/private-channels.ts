@@ -11,6 +11,8 @@ import { entitledPortfolio, seesAllRealtime } from '../fanout/portfolio-view.js'
 /** The connection's entitlements, for the `portfolio` channel (default: everyone real time). */
 export interface PortfolioEntitlements {
   access(principal: Principal): SymbolAccess;
+  /** a name of the principal's entitlements: equal for tokens with the same entitlements claim */
+  id(principal: Principal): string;
   classOf(sym: string): AssetClass | undefined;
 }
 
@@ -39,8 +41,6 @@ export class PrivateChannelResolver implements ChannelResolver {
   readonly #router: ExecutionRouter | undefined;
   readonly #executionsOff: string | undefined;
   readonly #entitlements: PortfolioEntitlements | undefined;
-  /** restricted `portfolio` subscriptions resolved (each its own upstream key) */
-  #restricted = 0;
 
   /**
    * `executionsOff`: why the executions channel is not served here (no durable log);
@@ -75,11 +75,13 @@ export class PrivateChannelResolver implements ChannelResolver {
       if (!ents || !access || seesAllRealtime(access)) {
         return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodePayload } };
       }
-      // otherwise a key of this subscription's own: its entitlements decide what each valuation shows
+      // otherwise a key of these entitlements (`delayed:` like other restricted channels, so a token
+      // refresh that changes them withdraws the subscription: src/access/session-policy.ts): they
+      // decide what each valuation shows
       const decode = (payload: Uint8Array): { d: Payload } => ({
         d: entitledPortfolio(decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload), access, ents.classOf) as unknown as Payload,
       });
-      return { ok: true, spec: { key: `portfolio@${user}#${++this.#restricted}`, name, subject: portfolioSubject(user), mode: 'latest', decode } };
+      return { ok: true, spec: { key: `delayed:portfolio@${user}~${ents.id(principal)}`, name, subject: portfolioSubject(user), mode: 'latest', decode } };
     }
     if (this.#executionsOff !== undefined) return { ok: false, code: 'UNKNOWN_CHANNEL', reason: this.#executionsOff };
     const router = this.#router;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
+import { quietFor } from '../helpers/wait.js';
 import { entitledPortfolio, seesAllRealtime } from '../../src/fanout/portfolio-view.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
@@ -100,6 +101,38 @@ describe('portfolio channel: entitlements per connection', () => {
     await rt.waitFor((x) => isPf(x) && x.d.value === 66_002 + 2220);
     rt.close();
     dl.close();
+  });
+});
+
+describe('portfolio channel: a token refresh that changes entitlements', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, portfolio: { publishMs: 50 } });
+  });
+  afterAll(() => engine.close());
+  const jwt = (ent?: unknown) => token(ent === undefined ? { sub: 'walt' } : { sub: 'walt', claims: { ent } });
+  const open = async (ent?: unknown): Promise<TestClient> => {
+    const c = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await jwt(ent)}` }, encoding: 'json' });
+    await c.request({ op: 'subscribe', id: 1, channels: ['portfolio'] });
+    await c.waitFor(isPf);
+    return c;
+  };
+
+  it('closes 1008 when a real-time portfolio would now be restricted', async () => {
+    const c = await open();
+    await c.request({ op: 'auth', id: 2, token: await jwt({ classes: ['crypto'], delayed: ['stock'] }) });
+    expect(await c.waitClose(10_000)).toBe(1008);
+  });
+
+  it('closes 1008 when a restricted portfolio would now be restricted otherwise, keeps it for the same entitlements', async () => {
+    const same = await open({ classes: ['crypto'], delayed: ['stock'] });
+    expect((await same.request({ op: 'auth', id: 2, token: await jwt({ classes: ['crypto'], delayed: ['stock'] }) })).op).toBe('ack');
+    await quietFor(200, 'no close for a refresh with the same entitlements');
+    expect(same.closeCode).toBeUndefined();
+    same.close();
+    const other = await open({ classes: ['crypto'], delayed: ['stock'] });
+    await other.request({ op: 'auth', id: 2, token: await jwt({ classes: ['stock'] }) });
+    expect(await other.waitClose(10_000)).toBe(1008);
   });
 });
 
