@@ -11,7 +11,9 @@ import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
 import { answerUnrouted, RouteTable } from '../http/route-table.js';
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
-import { bearerMatches, digest } from '../service-api/service-api.js';
+import { ServiceTokens } from '../access/service-tokens.js';
+import type { ServiceTokenSpec } from '../access/service-tokens.js';
+import type { ServiceScope } from '../core/config.js';
 
 /**
  * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
@@ -23,8 +25,9 @@ import { bearerMatches, digest } from '../service-api/service-api.js';
  *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
  *   POST /admin/api/connections/{id}/close   closes that connection (1008, "closed by an operator")
  *
- * Every API request needs `Authorization: Bearer <TICKWIRE_SERVICE_TOKEN>`: 401 without a valid
- * token, 403 for a user's token (a user is not an operator). The page itself holds no data: it
+ * Every API request needs `Authorization: Bearer <service token>`: the GETs the scope admin:read,
+ * the POSTs admin:write (docs/auth.md#service-tokens-and-scopes). 401 without a valid token, 403
+ * for a service token without the scope or a user's token (a user is not an operator). The page itself holds no data: it
  * asks for the token and sends it with each request. The token travels only in that header, which
  * a browser never adds by itself, so another site cannot make an operator's browser post or close
  * (no CSRF), and no API answer carries CORS headers. Every answer is `Cache-Control: no-store`;
@@ -33,8 +36,10 @@ import { bearerMatches, digest } from '../service-api/service-api.js';
  */
 export interface AdminOptions {
   gateway: Gateway;
-  /** TICKWIRE_SERVICE_TOKEN; unset: the API answers 401 to everything */
+  /** TICKWIRE_SERVICE_TOKEN, every scope; with serviceTokens unset too, the API answers 401 to everything */
   serviceToken: string | undefined;
+  /** auth.serviceTokens: named tokens, each with its scopes */
+  serviceTokens?: readonly ServiceTokenSpec[] | undefined;
   /** tells a user's token (403) from no valid token (401) */
   authenticator: Authenticator;
   /** feed health as this gateway hears it on the bus */
@@ -226,12 +231,12 @@ export class AdminView {
 /** Register /admin (the page) and /admin/api/* on the gateway; returns the view and its stop. */
 export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView {
   const view = new AdminView(opts);
-  const expected = opts.serviceToken ? digest(opts.serviceToken) : undefined;
+  const tokens = new ServiceTokens(opts);
 
-  /** 401 without a valid token, 403 for a token that authenticates a user; undefined: an operator. */
-  const refusal = async (authorization: string): Promise<{ status: number; message: string } | undefined> => {
-    if (bearerMatches(authorization, expected)) return undefined;
-    if (!expected) return { status: 401, message: 'the admin console is disabled: set TICKWIRE_SERVICE_TOKEN on the gateway' };
+  /** 401 without a valid token, 403 for a service token without `scope` or a token that authenticates a user; undefined: an operator. */
+  const refusal = async (authorization: string, scope: ServiceScope): Promise<{ status: number; message: string; scope?: ServiceScope } | undefined> => {
+    const refused = tokens.check(authorization, scope, 'admin console');
+    if (!refused || refused.status === 403 || !tokens.enabled) return refused;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (m && opts.authenticator.mode !== 'off') {
       const r = await opts.authenticator.authenticate(m[1]).catch(() => undefined);
@@ -248,6 +253,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     pattern: string,
     handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
+    const scope: ServiceScope = method === 'get' ? 'admin:read' : 'admin:write';
     routes.add(method, pattern);
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const authorization = req.getHeader('authorization');
@@ -257,9 +263,12 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
       res.onAborted(() => {
         aborted = true;
       });
-      refusal(authorization)
+      refusal(authorization, scope)
         .then(async (refused) => {
-          if (refused) return { status: refused.status, body: { error: refused.status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', message: refused.message } };
+          if (refused) {
+            const { status, ...rest } = refused;
+            return { status, body: { error: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', ...rest } };
+          }
           return handler(res, params, contentType);
         })
         .then(

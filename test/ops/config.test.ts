@@ -149,6 +149,10 @@ describe('tickwire config (CLI)', () => {
     expect(secretKeys.map((row) => row.key)).toEqual(expect.arrayContaining(['auth.jwtSecret', 'auth.serviceToken']));
     const env: Record<string, string> = { REDIS_URL: 'redis://default:topsecret@127.0.0.1:6380', TICKWIRE_SYNTHETIC_RATE: '123' };
     for (const row of secretKeys) env[row.env] = `value-of-${row.env}-0123456789abcdef0123456789abcdef`;
+    // auth.serviceTokens is a list of named tokens, given as JSON: the whole list is redacted
+    env.TICKWIRE_AUTH_SERVICE_TOKENS = JSON.stringify([
+      { name: 'oms', token: 'value-of-TICKWIRE_AUTH_SERVICE_TOKENS-0123456789abcdef', scopes: ['executions:write'] },
+    ]);
     const r = cli(['config', '--port=9999'], env);
     expect(r.code, r.stderr).toBe(0);
     const cfg = JSON.parse(r.stdout);
