@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { loadConfig, SERVICE_SCOPES } from '../../src/core/config.js';
@@ -184,5 +187,48 @@ describe('ServiceTokens', () => {
       status: 401,
       message: expect.stringMatching(/disabled/),
     });
+  });
+});
+
+describe('docs/auth.md#service-tokens-and-scopes', () => {
+  const doc = readFileSync(new URL('../../docs/auth.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Service tokens and scopes'), doc.indexOf('## Keys and algorithms'));
+
+  it('the YAML example loads as written (its tokenEnv variables set)', () => {
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'scopes-'));
+    const file = join(dir, 'tickwire.yaml');
+    writeFileSync(file, yaml);
+    try {
+      const cfg = loadConfig({
+        env: { TICKWIRE_CONFIG: file, OMS_SERVICE_TOKEN: OMS, NOTIFIER_SERVICE_TOKEN: FROM_ENV, OPS_SERVICE_TOKEN: OPS_READ },
+      });
+      expect(cfg.auth.serviceTokens.map((t) => [t.name, t.token])).toEqual([
+        ['oms', OMS],
+        ['notifier', FROM_ENV],
+        ['ops', OPS_READ],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the scopes table lists exactly SERVICE_SCOPES; the 403 example is the real answer', () => {
+    const rows = [...section.matchAll(/^\| `([a-z]+:[a-z]+)` \|/gm)].map((m) => m[1]);
+    expect(rows).toEqual([...SERVICE_SCOPES]);
+    const json = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!);
+    const { status, ...body } = new ServiceTokens({ serviceTokens: [{ name: 'oms', token: OMS, scopes: ['executions:write'] }] }).check(
+      `Bearer ${OMS}`,
+      'positions:write',
+      'service API',
+    )!;
+    expect(status).toBe(403);
+    expect(json).toEqual(body);
+  });
+
+  it('the env example is a valid TICKWIRE_AUTH_SERVICE_TOKENS', () => {
+    const value = /TICKWIRE_AUTH_SERVICE_TOKENS='([^']+)'/.exec(section)![1]!;
+    const cfg = loadConfig({ env: { TICKWIRE_AUTH_SERVICE_TOKENS: value, OMS_SERVICE_TOKEN: OMS } });
+    expect(cfg.auth.serviceTokens[0]).toMatchObject({ name: 'oms', token: OMS, scopes: ['executions:write'] });
   });
 });
