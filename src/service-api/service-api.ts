@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { ExecutionService } from '../executions/execution-service.js';
@@ -52,16 +51,6 @@ interface RequestInfo {
   params: string[];
   contentType: string;
   query: string;
-}
-
-export const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time check of `Authorization: Bearer <token>` (hashing first hides the length too). */
-export function bearerMatches(header: string, expected: Buffer | undefined): boolean {
-  if (!expected) return false;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  const given = digest(m?.[1] ?? '');
-  return timingSafeEqual(given, expected) && m !== null;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
