@@ -9,7 +9,8 @@ export interface ServiceTokenSpec {
   scopes: readonly ServiceScope[];
 }
 
-export type ServiceRefusal = { status: 401 | 403; error: 'UNAUTHENTICATED' | 'FORBIDDEN'; message: string; scope?: ServiceScope };
+/** `token`: the name of the configured token refused for its scopes (for the log, not the answer) */
+export type ServiceRefusal = { status: 401 | 403; error: 'UNAUTHENTICATED' | 'FORBIDDEN'; message: string; scope?: ServiceScope; token?: string };
 
 interface Entry {
   name: string;
@@ -70,6 +71,7 @@ export class ServiceTokens {
         status: 403,
         error: 'FORBIDDEN',
         scope,
+        token: who.name,
         message: `service token "${who.name}" lacks the scope "${scope}" this request needs: add it to its scopes in auth.serviceTokens`,
       };
     return {

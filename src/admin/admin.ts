@@ -234,7 +234,10 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   const tokens = new ServiceTokens(opts);
 
   /** 401 without a valid token, 403 for a service token without `scope` or a token that authenticates a user; undefined: an operator. */
-  const refusal = async (authorization: string, scope: ServiceScope): Promise<{ status: number; message: string; scope?: ServiceScope } | undefined> => {
+  const refusal = async (
+    authorization: string,
+    scope: ServiceScope,
+  ): Promise<{ status: number; message: string; scope?: ServiceScope; token?: string } | undefined> => {
     const refused = tokens.check(authorization, scope, 'admin console');
     if (!refused || refused.status === 403 || !tokens.enabled) return refused;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
@@ -266,7 +269,9 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
       refusal(authorization, scope)
         .then(async (refused) => {
           if (refused) {
-            const { status, ...rest } = refused;
+            const { status, token, ...rest } = refused;
+            // a known token used beyond its scopes: the operator hears of it (the name, never the token)
+            if (token !== undefined) opts.log?.info({ tokenName: token, scope, route: `${method.toUpperCase()} ${pattern}` }, 'service token lacks the scope');
             return { status, body: { error: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', ...rest } };
           }
           return handler(res, params, contentType);

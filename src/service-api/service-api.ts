@@ -108,7 +108,13 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
       });
       const refused = tokens.check(authorization, scope, 'service API');
       if (refused) {
-        const { status, ...body } = refused;
+        const { status, token, ...body } = refused;
+        // a known token used beyond its scopes: the operator hears of it (the name, never the token)
+        if (token !== undefined)
+          opts.log?.warn(
+            { tokenName: token, scope, route: `${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern}` },
+            'service token lacks the scope',
+          );
         sendJson(res, status, body, status === 401 ? { 'www-authenticate': 'Bearer' } : {});
         return;
       }

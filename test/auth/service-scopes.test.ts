@@ -1,7 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type * as UWS from 'uWebSockets.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExecutionService } from '../../src/executions/execution-service.js';
+import { registerServiceApi } from '../../src/service-api/service-api.js';
 import type { Engine } from '../../src/app/engine.js';
 import { loadConfig, SERVICE_SCOPES } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -12,6 +16,8 @@ import { api, SECRET, SERVICE_TOKEN, testEngine, token } from './helpers.js';
  * Scoped service tokens (docs/auth.md#service-tokens-and-scopes): each auth.serviceTokens entry
  * reaches only the routes of its scopes; auth.serviceToken keeps every scope.
  */
+const uws = createRequire(import.meta.url)('uWebSockets.js') as typeof UWS;
+
 const OMS = 'oms-token-0123456789abcdef';
 const OPS_READ = 'ops-read-token-0123456789abcdef';
 const FROM_ENV = 'notifier-token-from-env-0123456789';
@@ -217,12 +223,16 @@ describe('docs/auth.md#service-tokens-and-scopes', () => {
     const rows = [...section.matchAll(/^\| `([a-z]+:[a-z]+)` \|/gm)].map((m) => m[1]);
     expect(rows).toEqual([...SERVICE_SCOPES]);
     const json = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!);
-    const { status, ...body } = new ServiceTokens({ serviceTokens: [{ name: 'oms', token: OMS, scopes: ['executions:write'] }] }).check(
+    const {
+      status,
+      token: name,
+      ...body
+    } = new ServiceTokens({ serviceTokens: [{ name: 'oms', token: OMS, scopes: ['executions:write'] }] }).check(
       `Bearer ${OMS}`,
       'positions:write',
       'service API',
     )!;
-    expect(status).toBe(403);
+    expect([status, name]).toEqual([403, 'oms']); // the name goes to the log; the answer is the rest
     expect(json).toEqual(body);
   });
 
@@ -230,5 +240,46 @@ describe('docs/auth.md#service-tokens-and-scopes', () => {
     const value = /TICKWIRE_AUTH_SERVICE_TOKENS='([^']+)'/.exec(section)![1]!;
     const cfg = loadConfig({ env: { TICKWIRE_AUTH_SERVICE_TOKENS: value, OMS_SERVICE_TOKEN: OMS } });
     expect(cfg.auth.serviceTokens[0]).toMatchObject({ name: 'oms', token: OMS, scopes: ['executions:write'] });
+  });
+});
+
+describe('a token used beyond its scopes is logged by name, never by value', () => {
+  let app: UWS.TemplatedApp;
+  let socket: UWS.us_listen_socket;
+  let port = 0;
+  const logged: { obj: Record<string, unknown>; msg: string }[] = [];
+
+  beforeAll(async () => {
+    app = uws.App();
+    // the refused request never reaches the execution log or the portfolio: neither is needed here
+    registerServiceApi(app, {
+      serviceToken: undefined,
+      serviceTokens: [{ name: 'oms', token: OMS, scopes: ['executions:write'] }],
+      executions: {} as ExecutionService,
+      portfolio: undefined,
+      log: { warn: (obj, msg) => logged.push({ obj: obj as Record<string, unknown>, msg }) },
+    });
+    await new Promise<void>((resolve) =>
+      app.listen('127.0.0.1', 0, (s) => {
+        socket = s as UWS.us_listen_socket;
+        port = uws.us_socket_local_port(s as never);
+        resolve();
+      }),
+    );
+  });
+  afterAll(() => uws.us_listen_socket_close(socket));
+
+  it('403 and one warning naming the token, the scope and the route', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/users/alice/positions`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${OMS}`, 'content-type': 'application/json' },
+      body: JSON.stringify(positions),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ error: 'FORBIDDEN', scope: 'positions:write', message: expect.stringContaining('"oms"') });
+    expect(logged).toEqual([
+      { obj: { tokenName: 'oms', scope: 'positions:write', route: 'PUT /v1/users/:user/positions' }, msg: 'service token lacks the scope' },
+    ]);
+    expect(JSON.stringify(logged)).not.toContain(OMS);
   });
 });
