@@ -532,6 +532,8 @@ export class Gateway {
         this.#reportHeld();
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
+        // counted with its reason like a 401 (tickwire_auth_failures_total{reason="jwks_unavailable"})
+        this.counters.protocolErrors['auth:jwks_unavailable'] = (this.counters.protocolErrors['auth:jwks_unavailable'] ?? 0) + 1;
         answerVerifierFailed(res);
       },
     );
