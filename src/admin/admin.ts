@@ -8,7 +8,7 @@ import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
-import { answerUnrouted, RouteTable } from '../http/route-table.js';
+import { answerUnrouted, headResponse, RouteTable, withParameters } from '../http/route-table.js';
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
 import { ServiceTokens } from '../access/service-tokens.js';
@@ -257,8 +257,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
     const scope: ServiceScope = method === 'get' ? 'admin:read' : 'admin:write';
-    routes.add(method, pattern);
-    app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+    const serve = (res: HttpResponse, req: HttpRequest): void => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');
       const params = [req.getParameter(0) ?? ''];
@@ -293,7 +292,9 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
             }
           },
         );
-    });
+    };
+    routes.add(method, pattern, method === 'get' ? serve : undefined);
+    app[method](pattern, serve);
   };
 
   route('get', '/admin/api/overview', async () => ({
@@ -332,7 +333,11 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   // 404, or 405 with Allow for a method a route does not take (OPTIONS: 204 with Allow, no CORS)
   app.any('/admin/api/*', (res, req) => {
     const url = req.getUrl();
-    answerUnrouted(res, req.getMethod().toUpperCase(), url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
+    const method = req.getMethod().toUpperCase();
+    // HEAD on a GET route: its answer without the body (RFC 9110 9.3.2)
+    const get = method === 'HEAD' ? routes.getRoute(url) : undefined;
+    if (get) return void get.handler(headResponse(res), withParameters(req, get.params));
+    answerUnrouted(res, method, url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
   });
   return view;
 }

@@ -229,9 +229,33 @@ export const ConfigSchema = z
           .max(60_000)
           .default(1000)
           .describe('how long an execution waits for redis.ackReplicas; short of them it is refused with 503 (the order system retries, deduplicated by id)'),
+        commandTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(5000)
+          .describe(
+            'last-value and bar stores: how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
+          ),
+        pingIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(2000)
+          .describe('last-value and bar stores: how often an idle connection sends a PING, so a Redis that stopped answering shows in /ready'),
       })
       .strict()
-      .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000, ackReplicas: 0, ackTimeoutMs: 1000 }),
+      .default({
+        keyPrefix: 'tickwire:lv:',
+        flushMs: 50,
+        maxPendingKeys: 100_000,
+        ackReplicas: 0,
+        ackTimeoutMs: 1000,
+        commandTimeoutMs: 5000,
+        pingIntervalMs: 2000,
+      }),
     ops: z
       .object({
         port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),

@@ -117,6 +117,16 @@ describe('config validation errors name the key and the fix', () => {
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--port=abc'] }))).toMatch(/--port="abc" is not a number/);
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.flushMs=0'] }))).toMatch(/redis\.flushMs/);
   });
+
+  it('the store Redis times: production defaults, settable, validated naming the key', () => {
+    expect(loadConfig({ env: {} }).redis).toMatchObject({ commandTimeoutMs: 5000, pingIntervalMs: 2000 });
+    expect(loadConfig({ env: {}, argv: ['--redis.commandTimeoutMs=500', '--redis.pingIntervalMs=200'] }).redis).toMatchObject({
+      commandTimeoutMs: 500,
+      pingIntervalMs: 200,
+    });
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.commandTimeoutMs=0'] }))).toMatch(/redis\.commandTimeoutMs/);
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.pingIntervalMs=10'] }))).toMatch(/redis\.pingIntervalMs/);
+  });
 });
 
 describe('secrets are redacted', () => {
