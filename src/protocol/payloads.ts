@@ -144,7 +144,10 @@ export interface Position {
   cost?: number;
   /** extension: P&L of the UTC day, in `ccy` */
   day_pnl?: number;
-  /** extension: `false` while no price or rate is known (then `p` is the average cost) */
+  /**
+   * extension: `false` while no price or rate is known, or when the connection's token does not
+   * get the symbol in real time (then `p` is the average cost and the line is out of the totals)
+   */
   priced?: boolean;
 }
 
@@ -159,6 +162,8 @@ export interface Portfolio {
   t: number;
   /** extension: realized P&L (closed quantity, fees), base currency */
   realized?: number;
+  /** extension: rate of each position currency other than `ccy` to `ccy` (real-time views only) */
+  fx?: Record<string, number>;
 }
 
 /** `executions`: one fill of the caller. Never dropped, in order, resumable by `seq`. */
