@@ -116,8 +116,12 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
-  /** no depth snapshot request before this time (ms): a 429/418's Retry-After, for every symbol (the limits are per IP) */
-  #depthPauseUntil = 0;
+  /**
+   * No REST request (depth snapshot, exchangeInfo status poll, trade recovery) before this time (ms):
+   * the Retry-After of a 429/418 on any of them, since the request limits are per IP (General API
+   * Information > LIMITS > IP Limits).
+   */
+  #restPauseUntil = 0;
   /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
   /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
@@ -322,12 +326,14 @@ export class BinanceFeed extends StreamFeed {
     let why = '';
     const base = this.#restBase();
     if (base === undefined) why = 'no restUrl for the custom url';
+    else if (this.#restPauseUntil > Date.now()) why = 'REST requests paused by a 429/418 Retry-After';
     else {
       try {
         const url = `${base}/api/v3/trades?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=1000`;
         // REST General API information: times in microseconds with the header X-MBX-TIME-UNIT
         const headers: Record<string, string> = this.#opts.timeUnit === 'MICROSECOND' ? { 'X-MBX-TIME-UNIT': 'MICROSECOND' } : {};
         const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+        this.#restRefused(res, 'GET /api/v3/trades', session.ctx);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const list = (await res.json()) as Record<string, any>[];
         if (!Array.isArray(list)) throw new Error('the answer is not a list of trades');
@@ -359,7 +365,19 @@ export class BinanceFeed extends StreamFeed {
     for (const t of r.held ?? []) if (Number(t.id) > (this.#lastTradeId.get(sym) ?? -1)) this.#emitTrade(t, session);
   }
 
-  /** Read the trading status now, whatever the schedule (for tests); resolves when it is applied. */
+  /** A 429/418 answer pauses every REST request of the adapter for its Retry-After (rateLimitWaitMs). */
+  #restRefused(res: Response, what: string, ctx: FeedContext): number | undefined {
+    const waitMs = rateLimitWaitMs(res.status, res.headers.get('retry-after'));
+    if (waitMs === undefined) return undefined;
+    this.#restPauseUntil = Math.max(this.#restPauseUntil, Date.now() + waitMs);
+    ctx.log.warn(
+      { feed: this.id, status: res.status, waitMs },
+      `binance: ${what} refused (HTTP ${res.status}), no REST request for ${waitMs} ms as Retry-After says`,
+    );
+    return waitMs;
+  }
+
+  /** Read the trading status now, whatever the schedule (for tests); resolves when it is applied (not during a REST pause). */
   async pollStatusNow(): Promise<void> {
     if (this.#statusTimer) clearTimeout(this.#statusTimer);
     this.#statusTimer = undefined;
@@ -400,6 +418,12 @@ export class BinanceFeed extends StreamFeed {
     const ctx = this.ctx;
     const base = this.#restBase();
     if (!ctx || base === undefined || this.#statusStopped) return;
+    const paused = this.#restPauseUntil - Date.now();
+    if (paused > 0) {
+      // a 429/418 on any REST request holds this one too (the limits are per IP); timers hold at most 2^31-1 ms
+      this.#scheduleStatus(Math.min(paused, 2 ** 31 - 1));
+      return;
+    }
     this.#statusRunning = true;
     this.#lastStatusPoll = Date.now();
     let nextMs = this.#opts.statusPollMs;
@@ -411,10 +435,10 @@ export class BinanceFeed extends StreamFeed {
       }
       for (const sym of this.#statusPublished.keys()) if (!this.runner.symbols.includes(sym)) this.#statusPublished.delete(sym);
       if (wanted.size === 0) return;
-      let info = await this.#exchangeInfo(base, [...wanted.keys()]);
+      let info = await this.#exchangeInfo(base, [...wanted.keys()], ctx);
       if (info === 'invalid symbol') {
         // "If the value provided to symbol or symbols do not exist, the endpoint will throw an error": find which
-        info = await this.#exchangeInfo(base, undefined);
+        info = await this.#exchangeInfo(base, undefined, ctx);
         if (info === 'invalid symbol') throw new Error('exchangeInfo refused a request without symbols');
         const listed = new Set(info.symbols.map((x) => String((x as Record<string, unknown>).symbol).toUpperCase()));
         const missing = [...wanted.keys()].filter((S) => !listed.has(S));
@@ -439,7 +463,7 @@ export class BinanceFeed extends StreamFeed {
     }
   }
 
-  async #exchangeInfo(base: string, symbols: string[] | undefined): Promise<{ serverTime: unknown; symbols: unknown[] } | 'invalid symbol'> {
+  async #exchangeInfo(base: string, symbols: string[] | undefined, ctx: FeedContext): Promise<{ serverTime: unknown; symbols: unknown[] } | 'invalid symbol'> {
     // showPermissionSets=false: permissions are not read, so Binance need not send them [Exchange information]
     const query = symbols ? `symbols=${encodeURIComponent(JSON.stringify(symbols))}&showPermissionSets=false` : 'showPermissionSets=false';
     const res = await fetch(`${base}/api/v3/exchangeInfo?${query}`, { signal: AbortSignal.timeout(10_000) });
@@ -448,7 +472,8 @@ export class BinanceFeed extends StreamFeed {
       // Error Codes: -1121 "Invalid symbol."
       if (res.status === 400 && body?.code === -1121) return 'invalid symbol';
       const err = new Error(`HTTP ${res.status}${body?.msg ? ` (${String(body.msg)})` : ''}`) as Error & { retryAfterMs?: number };
-      if (res.status === 429 || res.status === 418) err.retryAfterMs = Math.max(1, Number(res.headers.get('retry-after')) || 60) * 1000;
+      const waitMs = this.#restRefused(res, 'exchangeInfo', ctx);
+      if (waitMs !== undefined) err.retryAfterMs = waitMs;
       throw err;
     }
     if (!body || !Array.isArray(body.symbols)) throw new Error('the answer has no symbols list');
@@ -501,7 +526,7 @@ export class BinanceFeed extends StreamFeed {
         sync.fetching = false;
         return;
       }
-      const paused = this.#depthPauseUntil - Date.now();
+      const paused = this.#restPauseUntil - Date.now();
       if (paused > 0) {
         // a timer holds at most 2^31-1 ms (about 24.8 days; a longer one fires at once): wait in steps
         setTimeout(() => void run(), Math.min(paused, 2 ** 31 - 1)).unref();
@@ -510,14 +535,7 @@ export class BinanceFeed extends StreamFeed {
       let snap: DepthSnapshot;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-        const waitMs = rateLimitWaitMs(res.status, res.headers.get('retry-after'));
-        if (waitMs !== undefined) {
-          this.#depthPauseUntil = Math.max(this.#depthPauseUntil, Date.now() + waitMs);
-          session.ctx.log.warn(
-            { sym, status: res.status, waitMs },
-            `binance: depth snapshot refused (HTTP ${res.status}), waiting ${waitMs} ms as Retry-After says`,
-          );
-        }
+        this.#restRefused(res, `depth snapshot of ${providerSym}`, session.ctx);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         snap = parseDepthSnapshot((await res.json()) as Record<string, any>);
       } catch (err) {

@@ -8,10 +8,12 @@ import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
-import { answerUnrouted, RouteTable } from '../http/route-table.js';
+import { answerUnrouted, headResponse, RouteTable, withParameters } from '../http/route-table.js';
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
-import { bearerMatches, digest } from '../service-api/service-api.js';
+import { ServiceTokens } from '../access/service-tokens.js';
+import type { ServiceTokenSpec } from '../access/service-tokens.js';
+import type { ServiceScope } from '../core/config.js';
 
 /**
  * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
@@ -23,8 +25,9 @@ import { bearerMatches, digest } from '../service-api/service-api.js';
  *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
  *   POST /admin/api/connections/{id}/close   closes that connection (1008, "closed by an operator")
  *
- * Every API request needs `Authorization: Bearer <TICKWIRE_SERVICE_TOKEN>`: 401 without a valid
- * token, 403 for a user's token (a user is not an operator). The page itself holds no data: it
+ * Every API request needs `Authorization: Bearer <service token>`: the GETs the scope admin:read,
+ * the POSTs admin:write (docs/auth.md#service-tokens-and-scopes). 401 without a valid token, 403
+ * for a service token without the scope or a user's token (a user is not an operator). The page itself holds no data: it
  * asks for the token and sends it with each request. The token travels only in that header, which
  * a browser never adds by itself, so another site cannot make an operator's browser post or close
  * (no CSRF), and no API answer carries CORS headers. Every answer is `Cache-Control: no-store`;
@@ -33,8 +36,10 @@ import { bearerMatches, digest } from '../service-api/service-api.js';
  */
 export interface AdminOptions {
   gateway: Gateway;
-  /** TICKWIRE_SERVICE_TOKEN; unset: the API answers 401 to everything */
+  /** TICKWIRE_SERVICE_TOKEN, every scope; with serviceTokens unset too, the API answers 401 to everything */
   serviceToken: string | undefined;
+  /** auth.serviceTokens: named tokens, each with its scopes */
+  serviceTokens?: readonly ServiceTokenSpec[] | undefined;
   /** tells a user's token (403) from no valid token (401) */
   authenticator: Authenticator;
   /** feed health as this gateway hears it on the bus */
@@ -226,12 +231,15 @@ export class AdminView {
 /** Register /admin (the page) and /admin/api/* on the gateway; returns the view and its stop. */
 export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView {
   const view = new AdminView(opts);
-  const expected = opts.serviceToken ? digest(opts.serviceToken) : undefined;
+  const tokens = new ServiceTokens(opts);
 
-  /** 401 without a valid token, 403 for a token that authenticates a user; undefined: an operator. */
-  const refusal = async (authorization: string): Promise<{ status: number; message: string } | undefined> => {
-    if (bearerMatches(authorization, expected)) return undefined;
-    if (!expected) return { status: 401, message: 'the admin console is disabled: set TICKWIRE_SERVICE_TOKEN on the gateway' };
+  /** 401 without a valid token, 403 for a service token without `scope` or a token that authenticates a user; undefined: an operator. */
+  const refusal = async (
+    authorization: string,
+    scope: ServiceScope,
+  ): Promise<{ status: number; message: string; scope?: ServiceScope; token?: string } | undefined> => {
+    const refused = tokens.check(authorization, scope, 'admin console');
+    if (!refused || refused.status === 403 || !tokens.enabled) return refused;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (m && opts.authenticator.mode !== 'off') {
       const r = await opts.authenticator.authenticate(m[1]).catch(() => undefined);
@@ -248,8 +256,8 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     pattern: string,
     handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
-    routes.add(method, pattern);
-    app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+    const scope: ServiceScope = method === 'get' ? 'admin:read' : 'admin:write';
+    const serve = (res: HttpResponse, req: HttpRequest): void => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');
       const params = [req.getParameter(0) ?? ''];
@@ -257,9 +265,14 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
       res.onAborted(() => {
         aborted = true;
       });
-      refusal(authorization)
+      refusal(authorization, scope)
         .then(async (refused) => {
-          if (refused) return { status: refused.status, body: { error: refused.status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', message: refused.message } };
+          if (refused) {
+            const { status, token, ...rest } = refused;
+            // a known token used beyond its scopes: the operator hears of it (the name, never the token)
+            if (token !== undefined) opts.log?.info({ tokenName: token, scope, route: `${method.toUpperCase()} ${pattern}` }, 'service token lacks the scope');
+            return { status, body: { error: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', ...rest } };
+          }
           return handler(res, params, contentType);
         })
         .then(
@@ -279,7 +292,9 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
             }
           },
         );
-    });
+    };
+    routes.add(method, pattern, method === 'get' ? serve : undefined);
+    app[method](pattern, serve);
   };
 
   route('get', '/admin/api/overview', async () => ({
@@ -318,7 +333,11 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   // 404, or 405 with Allow for a method a route does not take (OPTIONS: 204 with Allow, no CORS)
   app.any('/admin/api/*', (res, req) => {
     const url = req.getUrl();
-    answerUnrouted(res, req.getMethod().toUpperCase(), url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
+    const method = req.getMethod().toUpperCase();
+    // HEAD on a GET route: its answer without the body (RFC 9110 9.3.2)
+    const get = method === 'HEAD' ? routes.getRoute(url) : undefined;
+    if (get) return void get.handler(headResponse(res), withParameters(req, get.params));
+    answerUnrouted(res, method, url, routes.allowed(url), ADMIN_API_HEADERS, 'admin route');
   });
   return view;
 }

@@ -123,6 +123,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
       admin = registerAdmin(app, {
         gateway: gw,
         serviceToken: config.auth.serviceToken,
+        serviceTokens: config.auth.serviceTokens,
         authenticator: access.authenticator,
         feeds: () => feedHealth.list(),
         announce: (a) => executions.executions.announce(a),
@@ -136,6 +137,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
       registerServiceApi(app, {
         ...(userAlerts?.serviceApi ?? {}),
         serviceToken: config.auth.serviceToken,
+        serviceTokens: config.auth.serviceTokens,
         executions: executions.executions,
         portfolio: deps.portfolio.api,
         log,

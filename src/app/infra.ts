@@ -43,6 +43,8 @@ export async function buildStore(ctx: EngineContext): Promise<LastValueStore | u
       keyPrefix: config.redis.keyPrefix,
       flushMs: config.redis.flushMs,
       maxPendingKeys: config.redis.maxPendingKeys,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+      pingIntervalMs: config.redis.pingIntervalMs,
       log,
       name: roles.gateway ? 'tickwire-gateway' : 'tickwire-feed',
     });

@@ -17,6 +17,43 @@ const tier = z.number().int().min(0).max(60_000);
 /** largest replay page (a page goes out as batch frames of at most 256 items) */
 const MAX_REPLAY_PAGE = 1000;
 
+/**
+ * The closed set of service token scopes (docs/auth.md#service-tokens-and-scopes): one per
+ * service API and admin route family, read and write apart where it matters.
+ */
+export const SERVICE_SCOPES = [
+  'executions:write',
+  'positions:read',
+  'positions:write',
+  'announcements:write',
+  'alerts:read',
+  'alerts:write',
+  'notifications:read',
+  'notifications:write',
+  'admin:read',
+  'admin:write',
+] as const;
+export type ServiceScope = (typeof SERVICE_SCOPES)[number];
+
+const ServiceTokenSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of 1 to 64 letters, digits, ".", "_" or "-" (it appears in logs and 403 answers)'),
+    token: z.string().min(16, 'a service token of at least 16 characters').optional(),
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable holding the token')
+      .refine((v) => !v.startsWith('TICKWIRE_'), 'use a variable name without the TICKWIRE_ prefix (those are config keys), e.g. OMS_SERVICE_TOKEN')
+      .optional(),
+    scopes: z
+      .array(z.enum(SERVICE_SCOPES, { message: `unknown scope: use one of ${SERVICE_SCOPES.join(', ')}` }))
+      .min(1, `at least one scope: ${SERVICE_SCOPES.join(', ')}`),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if ((t.token === undefined) === (t.tokenEnv === undefined))
+      ctx.addIssue({ code: 'custom', path: ['token'], message: `token "${t.name}": set exactly one of token and tokenEnv` });
+  });
+
 export const ConfigSchema = z
   .object({
     host: z.string().min(1).default('0.0.0.0').describe('address the gateway listens on'),
@@ -192,9 +229,33 @@ export const ConfigSchema = z
           .max(60_000)
           .default(1000)
           .describe('how long an execution waits for redis.ackReplicas; short of them it is refused with 503 (the order system retries, deduplicated by id)'),
+        commandTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(5000)
+          .describe(
+            'last-value and bar stores: how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
+          ),
+        pingIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(2000)
+          .describe('last-value and bar stores: how often an idle connection sends a PING, so a Redis that stopped answering shows in /ready'),
       })
       .strict()
-      .default({ keyPrefix: 'tickwire:lv:', flushMs: 50, maxPendingKeys: 100_000, ackReplicas: 0, ackTimeoutMs: 1000 }),
+      .default({
+        keyPrefix: 'tickwire:lv:',
+        flushMs: 50,
+        maxPendingKeys: 100_000,
+        ackReplicas: 0,
+        ackTimeoutMs: 1000,
+        commandTimeoutMs: 5000,
+        pingIntervalMs: 2000,
+      }),
     ops: z
       .object({
         port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),
@@ -235,7 +296,27 @@ export const ConfigSchema = z
           .string()
           .min(16, 'a service token of at least 16 characters')
           .optional()
-          .describe('bearer token of the service API (/v1/executions, positions, announcements) (TICKWIRE_SERVICE_TOKEN)'),
+          .describe('bearer token of the service API and the admin console, with every scope (TICKWIRE_SERVICE_TOKEN); see auth.serviceTokens'),
+        serviceTokens: z
+          .array(ServiceTokenSchema)
+          .default([])
+          .superRefine((list, ctx) => {
+            const names = new Set<string>();
+            const tokens = new Set<string>();
+            list.forEach((t, i) => {
+              if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate name "${t.name}": give every token its own name` });
+              names.add(t.name);
+              if (t.token !== undefined) {
+                // the message names the entry, never the token
+                if (tokens.has(t.token))
+                  ctx.addIssue({ code: 'custom', path: [i, 'token'], message: `token of "${t.name}" is also another entry's: give each its own token` });
+                tokens.add(t.token);
+              }
+            });
+          })
+          .describe(
+            'named service tokens, each limited to its scopes: [{name, token | tokenEnv, scopes}] (docs/auth.md#service-tokens-and-scopes; env: a JSON array)',
+          ),
         entitlementsClaim: z.string().min(1).default('ent').describe('token claim holding market-data entitlements'),
         defaultEntitlement: z.enum(['realtime', 'delayed', 'none']).default('realtime').describe('market data for tokens without the entitlements claim'),
         anonymousEntitlement: z
@@ -686,9 +767,32 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
       `auth.mode is "${cfg.auth.mode}" but no key is configured: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY or TICKWIRE_JWT_JWKS_URL`,
     );
   }
+  resolveServiceTokens(cfg.auth, env);
   // without a token, never more than a token without the claim (docs/auth.md#entitlements)
   cfg.auth.anonymousEntitlement ??= cfg.auth.mode === 'off' ? 'realtime' : cfg.auth.defaultEntitlement;
   return deepFreeze(cfg);
+}
+
+/**
+ * Read the `tokenEnv` of every auth.serviceTokens entry into its `token`, and refuse a token that
+ * is another entry's or auth.serviceToken (the messages name the entry, never the token).
+ */
+function resolveServiceTokens(auth: Config['auth'], env: NodeJS.ProcessEnv): void {
+  const seen = new Map<string, string>();
+  if (auth.serviceToken !== undefined) seen.set(auth.serviceToken, 'auth.serviceToken');
+  auth.serviceTokens.forEach((t, i) => {
+    const key = `auth.serviceTokens.${i}`;
+    if (t.tokenEnv !== undefined) {
+      const v = env[t.tokenEnv];
+      if (v === undefined || v === '')
+        throw new ConfigError(`${key}.tokenEnv: environment variable ${t.tokenEnv} of service token "${t.name}" is not set: set it to the token`);
+      if (v.length < 16) throw new ConfigError(`${key}.tokenEnv: ${t.tokenEnv} of service token "${t.name}" is shorter than 16 characters: use a longer token`);
+      t.token = v;
+    }
+    const other = seen.get(t.token!);
+    if (other !== undefined) throw new ConfigError(`${key}: the token of "${t.name}" is also the one of ${other}: give each its own token`);
+    seen.set(t.token!, `auth.serviceTokens "${t.name}"`);
+  });
 }
 
 /** Env names owned by other modules (auth, service API, feeds) that share the prefix. */

@@ -13,7 +13,6 @@ export function freshFlight<T>(run: () => Promise<T>, minGapMs: number, now: () 
   let lastStart = -Infinity;
 
   const start = (): void => {
-    timer = undefined;
     const batch = waiting;
     if (!batch) return;
     waiting = undefined;
@@ -34,7 +33,13 @@ export function freshFlight<T>(run: () => Promise<T>, minGapMs: number, now: () 
     if (running || timer !== undefined || !waiting) return;
     const wait = lastStart + minGapMs - now();
     if (wait <= 0) start();
-    else timer = setTimeout(start, wait);
+    // a timer may fire a little early by this clock (whole milliseconds, the loop's cached time):
+    // it checks the gap again rather than starting early
+    else
+      timer = setTimeout(() => {
+        timer = undefined;
+        schedule();
+      }, Math.ceil(wait));
   };
 
   return () => {

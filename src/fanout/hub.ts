@@ -296,13 +296,23 @@ export class Hub {
     return lane;
   }
 
-  /** Channels with an upstream subscription, with subscriber counts per tier. */
+  /**
+   * Channels with an upstream subscription, with subscriber counts per tier: one row per channel
+   * name. A private channel (`portfolio`, `executions`, ...) is one hub channel per user; its
+   * users' rows are summed into one, which names no user.
+   */
   channelStats(): { channel: string; subscribers: number; tiers: Record<string, number> }[] {
-    return [...this.#channels.values()].map((c) => ({
-      channel: c.spec.name,
-      subscribers: c.refs,
-      tiers: tierCounts(c.tiers.values()),
-    }));
+    const rows = new Map<string, { channel: string; subscribers: number; tiers: Record<string, number> }>();
+    for (const c of this.#channels.values()) {
+      const row = rows.get(c.spec.name);
+      if (!row) {
+        rows.set(c.spec.name, { channel: c.spec.name, subscribers: c.refs, tiers: tierCounts(c.tiers.values()) });
+        continue;
+      }
+      row.subscribers += c.refs;
+      for (const [tier, n] of Object.entries(tierCounts(c.tiers.values()))) row.tiers[tier] = (row.tiers[tier] ?? 0) + n;
+    }
+    return [...rows.values()];
   }
 
   get upstreamCount(): number {

@@ -334,6 +334,7 @@ export class HttpStreamRoutes {
         host.hold(-1);
         if (aborted) return;
         host.log.error({ err }, 'authenticator failed');
+        host.counters.protocolErrors['auth:jwks_unavailable'] = (host.counters.protocolErrors['auth:jwks_unavailable'] ?? 0) + 1;
         answerVerifierFailed(res, CORS);
       },
     );

@@ -16,7 +16,7 @@ import { Connection } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
-import { answerUnrouted, recordRoutes, RouteTable } from '../http/route-table.js';
+import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
@@ -397,8 +397,11 @@ export class Gateway {
     const staticFile = (res: HttpResponse, req: HttpRequest, head: boolean): void => {
       const path = req.getUrl();
       const file = this.#static.get(path);
-      if (file) sendText(res, 200, file.body, file.type, file.headers, head);
-      else answerUnrouted(res, head ? 'HEAD' : 'GET', path, this.#allowed(path));
+      if (file) return void sendText(res, 200, file.body, file.type, file.headers, head);
+      // a GET route without a HEAD route of its own answers HEAD too, without its body (RFC 9110 9.3.2)
+      const get = head ? this.#routeTable.getRoute(path) : undefined;
+      if (get) return void get.handler(headResponse(res), withParameters(req, get.params));
+      answerUnrouted(res, head ? 'HEAD' : 'GET', path, this.#allowed(path));
     };
     this.app.get('/*', (res, req) => staticFile(res, req, false));
     this.app.head('/*', (res, req) => staticFile(res, req, true));
@@ -529,6 +532,8 @@ export class Gateway {
         this.#reportHeld();
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
+        // counted with its reason like a 401 (tickwire_auth_failures_total{reason="jwks_unavailable"})
+        this.counters.protocolErrors['auth:jwks_unavailable'] = (this.counters.protocolErrors['auth:jwks_unavailable'] ?? 0) + 1;
         answerVerifierFailed(res);
       },
     );

@@ -46,6 +46,8 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
           windowBars,
           keyPrefix: config.history.redisKeyPrefix,
           flushMs: config.redis.flushMs,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          pingIntervalMs: config.redis.pingIntervalMs,
           log,
           name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
         })

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batched-writer.js';
+import type { StoreRedisTimes } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
 import { lowerBound, sliceRange, upsertSorted } from './bar-store.js';
@@ -7,7 +8,7 @@ import { lowerBound, sliceRange, upsertSorted } from './bar-store.js';
 /** How long a read waits for a connection that is not ready before it fails. */
 const READ_WAIT_MS = 2000;
 
-export interface RedisBarStoreOptions {
+export interface RedisBarStoreOptions extends StoreRedisTimes {
   /** redis://… or redis+sentinel://… (src/core/redis-url.ts) */
   url: string;
   /** bars kept per channel */
@@ -61,7 +62,7 @@ export class RedisBarStore implements BarStore {
     this.#maxPending = opts.maxPendingBars ?? 100_000;
     const log = opts.log;
     let wasReady = false;
-    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-bars');
+    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-bars', opts.commandTimeoutMs);
     this.redis.on('ready', () => {
       wasReady = true;
       log?.info({ store: 'redis-bars' }, 'redis bar store connected');
@@ -74,6 +75,7 @@ export class RedisBarStore implements BarStore {
     });
     this.#writer = new BatchedWriter({
       redis: this.redis,
+      ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
       flushMs: opts.flushMs ?? 50,
       stats: this.stats,
       take: () => {

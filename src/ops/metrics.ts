@@ -234,13 +234,18 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     (s) => gw(s)?.counters.lagEpisodes,
   );
   counter('tickwire_slow_consumer_closes_total', 'Connections closed with 4009 (slow consumer)', (s) => gw(s)?.counters.slowDisconnects);
-  counterBy('tickwire_auth_failures_total', 'Upgrades refused because the token was refused, by reason', 'reason', (s) => {
-    const errors = gw(s)?.counters.protocolErrors;
-    if (!errors) return undefined;
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(errors)) if (k.startsWith('auth:')) out[k.slice(5)] = v;
-    return out;
-  });
+  counterBy(
+    'tickwire_auth_failures_total',
+    'Upgrades and HTTP-stream opens refused for their token, by reason (401; 503 jwks_unavailable when it could not be checked)',
+    'reason',
+    (s) => {
+      const errors = gw(s)?.counters.protocolErrors;
+      if (!errors) return undefined;
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(errors)) if (k.startsWith('auth:')) out[k.slice(5)] = v;
+      return out;
+    },
+  );
   counterBy('tickwire_protocol_errors_total', 'Error frames sent to clients, by code', 'code', (s) => {
     const errors = gw(s)?.counters.protocolErrors;
     if (!errors) return undefined;

@@ -73,7 +73,8 @@ export class OpsServer {
       if (path === '/metrics' && opts.metrics) {
         const m = opts.metrics;
         m.render().then(
-          (text) => res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' }).end(text),
+          // Content-Length written here: Node leaves it out of a HEAD answer otherwise (RFC 9110 9.3.2: HEAD sends GET's headers)
+          (text) => res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text),
           (err: unknown) => json(500, { error: 'METRICS', message: (err as Error).message }),
         );
         return;

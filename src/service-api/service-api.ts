@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { ExecutionService } from '../executions/execution-service.js';
@@ -12,10 +11,15 @@ import { Entitlements } from '../access/entitlements.js';
 import { AlertRequestCode, AlertRequestError } from '../alerts/alert-api.js';
 import type { AlertsApi } from '../alerts/alert-api.js';
 import type { NotificationService } from '../notifications/notification-service.js';
+import { ServiceTokens } from '../access/service-tokens.js';
+import type { ServiceTokenSpec } from '../access/service-tokens.js';
+import type { ServiceScope } from '../core/config.js';
 
 export interface ServiceApiOptions {
-  /** TICKWIRE_SERVICE_TOKEN; unset: every request is refused with 401 */
+  /** TICKWIRE_SERVICE_TOKEN, every scope; with serviceTokens unset too, every request is refused with 401 */
   serviceToken: string | undefined;
+  /** auth.serviceTokens: named tokens, each with its scopes (docs/auth.md#service-tokens-and-scopes) */
+  serviceTokens?: readonly ServiceTokenSpec[] | undefined;
   executions: ExecutionService;
   /** positions (in process or over NATS); unset: 503 */
   portfolio: PortfolioApi | undefined;
@@ -49,16 +53,6 @@ interface RequestInfo {
   query: string;
 }
 
-export const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time check of `Authorization: Bearer <token>` (hashing first hides the length too). */
-export function bearerMatches(header: string, expected: Buffer | undefined): boolean {
-  if (!expected) return false;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  const given = digest(m?.[1] ?? '');
-  return timingSafeEqual(given, expected) && m !== null;
-}
-
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
@@ -86,16 +80,18 @@ function userParam(raw: string): string {
  *   GET  /v1/users/{user}/positions
  *   POST /v1/announcements              {level, title, message}
  *
- * Every request needs `Authorization: Bearer <TICKWIRE_SERVICE_TOKEN>` (401 otherwise). Bodies
+ * Every request needs `Authorization: Bearer <service token>`: 401 without a configured token,
+ * 403 FORBIDDEN (naming the scope) for a token without the route's scope (docs/auth.md#service-tokens-and-scopes). Bodies
  * are JSON, validated; a 400 names the field: {"error":"BAD_REQUEST","field":"qty","message":...}.
  */
 export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): void {
-  const expected = opts.serviceToken ? digest(opts.serviceToken) : undefined;
+  const tokens = new ServiceTokens(opts);
   const limit = opts.bodyLimit ?? 1024 * 1024;
 
   const route = (
     method: 'get' | 'post' | 'put' | 'del',
     pattern: string,
+    scope: ServiceScope,
     params: number,
     handler: (res: HttpResponse, info: RequestInfo) => Promise<Reply>,
   ): void => {
@@ -110,11 +106,16 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
       res.onAborted(() => {
         aborted = true;
       });
-      if (!bearerMatches(authorization, expected)) {
-        const message = expected
-          ? 'service API: send Authorization: Bearer <service token>'
-          : 'service API is disabled: set TICKWIRE_SERVICE_TOKEN on the gateway';
-        sendJson(res, 401, { error: 'UNAUTHENTICATED', message }, { 'www-authenticate': 'Bearer' });
+      const refused = tokens.check(authorization, scope, 'service API');
+      if (refused) {
+        const { status, token, ...body } = refused;
+        // a known token used beyond its scopes: the operator hears of it (the name, never the token)
+        if (token !== undefined)
+          opts.log?.warn(
+            { tokenName: token, scope, route: `${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern}` },
+            'service token lacks the scope',
+          );
+        sendJson(res, status, body, status === 401 ? { 'www-authenticate': 'Bearer' } : {});
         return;
       }
       handler(res, info).then(
@@ -137,21 +138,21 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
     });
   };
 
-  route('post', '/v1/executions', 0, async (res, { contentType }) => {
+  route('post', '/v1/executions', 'executions:write', 0, async (res, { contentType }) => {
     const body = parse(ExecutionRequestSchema, await readJson(res, limit, contentType));
     const { user, ...execution } = body;
     const r = await opts.executions.record(user, execution);
     return { status: r.duplicate ? 200 : 201, body: { user, id: execution.id, seq: r.seq, duplicate: r.duplicate } };
   });
 
-  route('put', '/v1/users/:user/positions', 1, async (res, { params, contentType }) => {
+  route('put', '/v1/users/:user/positions', 'positions:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const body = parse(PositionsSchema, await readJson(res, limit, contentType));
     if (!opts.portfolio) throw new HttpError(503, 'UNAVAILABLE', 'no portfolio service is configured');
     return { status: 200, body: await opts.portfolio.putPositions(user, body) };
   });
 
-  route('get', '/v1/users/:user/positions', 1, async (_res, { params }) => {
+  route('get', '/v1/users/:user/positions', 'positions:read', 1, async (_res, { params }) => {
     const user = userParam(params[0]!);
     if (!opts.portfolio) throw new HttpError(503, 'UNAVAILABLE', 'no portfolio service is configured');
     const v = await opts.portfolio.getPositions(user);
@@ -159,7 +160,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
     return { status: 200, body: v };
   });
 
-  route('post', '/v1/announcements', 0, async (res, { contentType }) => {
+  route('post', '/v1/announcements', 'announcements:write', 0, async (res, { contentType }) => {
     const body = parse(AnnouncementSchema, await readJson(res, limit, contentType));
     const t = opts.executions.announce(body);
     return { status: 202, body: { ...body, t } };
@@ -171,6 +172,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
 type Route = (
   method: 'get' | 'post' | 'put' | 'del',
   pattern: string,
+  scope: ServiceScope,
   params: number,
   handler: (res: HttpResponse, info: RequestInfo) => Promise<Reply>,
 ) => void;
@@ -218,44 +220,44 @@ function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: numbe
     return { rule, access: (symbol) => accessFor(ent, symbol, opts.registry) };
   };
 
-  route('get', '/v1/users/:user/alerts', 1, async (_res, { params }) => {
+  route('get', '/v1/users/:user/alerts', 'alerts:read', 1, async (_res, { params }) => {
     const user = userParam(params[0]!);
     return { status: 200, body: { user, alerts: await alerts().list(user) } };
   });
-  route('post', '/v1/users/:user/alerts', 1, async (res, { params, contentType }) => {
+  route('post', '/v1/users/:user/alerts', 'alerts:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const { rule, access } = accessOf(await readJson(res, limit, contentType));
     const symbol = rule !== null && typeof rule === 'object' ? (rule as Record<string, unknown>).symbol : undefined;
     return { status: 201, body: await alerts().create(user, rule, access(symbol)) };
   });
-  route('get', '/v1/users/:user/alerts/:id', 2, async (_res, { params }) => {
+  route('get', '/v1/users/:user/alerts/:id', 'alerts:read', 2, async (_res, { params }) => {
     const user = userParam(params[0]!);
     return { status: 200, body: await alerts().get(user, idParam(params[1]!)) };
   });
-  route('put', '/v1/users/:user/alerts/:id', 2, async (res, { params, contentType }) => {
+  route('put', '/v1/users/:user/alerts/:id', 'alerts:write', 2, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const { rule, access } = accessOf(await readJson(res, limit, contentType));
     const symbol = rule !== null && typeof rule === 'object' ? (rule as Record<string, unknown>).symbol : undefined;
     return { status: 200, body: await alerts().update(user, idParam(params[1]!), rule, access(symbol)) };
   });
-  route('del', '/v1/users/:user/alerts/:id', 2, async (_res, { params }) => {
+  route('del', '/v1/users/:user/alerts/:id', 'alerts:write', 2, async (_res, { params }) => {
     const user = userParam(params[0]!);
     const id = idParam(params[1]!);
     await alerts().remove(user, id);
     return { status: 200, body: { user, id, deleted: true } };
   });
 
-  route('post', '/v1/users/:user/notifications', 1, async (res, { params, contentType }) => {
+  route('post', '/v1/users/:user/notifications', 'notifications:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const r = await notifications().post(user, await readJson(res, limit, contentType));
     return { status: r.duplicate ? 200 : 201, body: { user, id: r.id, seq: r.seq, duplicate: r.duplicate } };
   });
-  route('get', '/v1/users/:user/notifications', 1, async (_res, { params, query }) => {
+  route('get', '/v1/users/:user/notifications', 'notifications:read', 1, async (_res, { params, query }) => {
     const user = userParam(params[0]!);
     const unreadOnly = new URLSearchParams(query).get('unread');
     return { status: 200, body: { user, ...(await notifications().list(user, { unreadOnly: unreadOnly === '1' || unreadOnly === 'true' })) } };
   });
-  route('post', '/v1/users/:user/notifications/read', 1, async (res, { params, contentType }) => {
+  route('post', '/v1/users/:user/notifications/read', 'notifications:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
     const r = await notifications().markRead(user, await readJson(res, limit, contentType));
     return { status: 200, body: { user, ...r } };

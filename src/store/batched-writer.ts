@@ -1,19 +1,27 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { ANSWER_TIMEOUTS, createRedis } from './redis-connection.js';
+import { answerTimeouts, createRedis } from './redis-connection.js';
+
+/** The store connection's times (config `redis.commandTimeoutMs`, `redis.pingIntervalMs`); unset: 5 s and 2 s. */
+export interface StoreRedisTimes {
+  /** how long a command waits for Redis's answer, and a connection with commands waiting for a byte (ANSWER_TIMEOUTS) */
+  commandTimeoutMs?: number;
+  /** how often an idle connection sends a PING (HEARTBEAT_MS) */
+  pingIntervalMs?: number;
+}
 
 /**
  * A Redis connection for a store that writes in batches: commands are never queued by the client
  * while Redis is away (enableOfflineQueue off, so an outage cannot grow memory), a command fails
- * after one retry or when Redis has not answered it in time (ANSWER_TIMEOUTS), a connection that has not answered for as long is
+ * after one retry or when Redis has not answered it in time (ANSWER_TIMEOUTS, or `commandTimeoutMs`), a connection that has not answered for as long is
  * dropped, and the client reconnects forever, backing off to 2 s.
  */
-export function createStoreRedis(url: string, connectionName: string): Redis {
+export function createStoreRedis(url: string, connectionName: string, commandTimeoutMs?: number): Redis {
   return createRedis(url, {
     connectionName,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
-    ...ANSWER_TIMEOUTS,
+    ...answerTimeouts(commandTimeoutMs),
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   });
 }
@@ -45,6 +53,8 @@ export interface BatchedWriterOptions<B> {
    */
   failed?(batch: B): number;
   stats: BatchedWriterStats;
+  /** how often an idle connection sends a PING, ms (default HEARTBEAT_MS) */
+  pingIntervalMs?: number;
 }
 
 /**
@@ -60,7 +70,7 @@ export interface BatchedWriterOptions<B> {
  * a Redis that stops answering is only noticed while a command waits (ANSWER_TIMEOUTS), and
  * `/ready` must not say the store is fine meanwhile.
  */
-const HEARTBEAT_MS = 2000;
+export const HEARTBEAT_MS = 2000;
 
 export class BatchedWriter<B> {
   readonly #o: BatchedWriterOptions<B>;
@@ -76,7 +86,7 @@ export class BatchedWriter<B> {
     this.#timer.unref();
     this.#heartbeat = setInterval(() => {
       if (this.ready && !this.#inFlight) opts.redis.ping().catch(() => undefined); // a failure drops the connection
-    }, HEARTBEAT_MS);
+    }, opts.pingIntervalMs ?? HEARTBEAT_MS);
     this.#heartbeat.unref();
   }
 

@@ -26,6 +26,11 @@ type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
  */
 export const ANSWER_TIMEOUTS = { commandTimeout: 5000, socketTimeout: 5000 } as const;
 
+/** ANSWER_TIMEOUTS with another time (`redis.commandTimeoutMs`). */
+export function answerTimeouts(ms: number = ANSWER_TIMEOUTS.commandTimeout): { commandTimeout: number; socketTimeout: number } {
+  return { commandTimeout: ms, socketTimeout: ms };
+}
+
 /** how long a client waits for a sentinel's answer to "which server is the primary?" */
 const SENTINEL_ANSWER_TIMEOUT_MS = 5000;
 

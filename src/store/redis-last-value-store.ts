@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { BatchedWriter, closeStoreRedis, createStoreRedis } from './batched-writer.js';
+import type { StoreRedisTimes } from './batched-writer.js';
 import type { LastValueStore } from './last-value-store.js';
 
-export interface RedisLastValueStoreOptions {
+export interface RedisLastValueStoreOptions extends StoreRedisTimes {
   /** redis://[user:password@]host:port[/db], or redis+sentinel://host:port,.../<master> (src/core/redis-url.ts) */
   url: string;
   /** prepended to every channel key, e.g. `tickwire:lv:` -> `tickwire:lv:quote:AAPL` */
@@ -71,7 +72,7 @@ export class RedisLastValueStore implements LastValueStore {
     this.#maxPending = opts.maxPendingKeys ?? 100_000;
     this.#batchKeys = Math.max(1, opts.batchKeys ?? 1000);
     const log = opts.log;
-    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-last-values');
+    this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-last-values', opts.commandTimeoutMs);
     this.redis.on('ready', () => {
       this.#wasReady = true;
       if (this.#connectedOnce) this.#rewriteHeld();
@@ -89,6 +90,7 @@ export class RedisLastValueStore implements LastValueStore {
     });
     this.#writer = new BatchedWriter({
       redis: this.redis,
+      ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
       flushMs: opts.flushMs ?? 50,
       stats: this.stats,
       take: () => {

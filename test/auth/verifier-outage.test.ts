@@ -4,6 +4,8 @@ import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Gateway } from '../../src/gateway/server.js';
+import { createMetrics } from '../../src/ops/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -72,5 +74,19 @@ describe('a verifier that fails', () => {
     const check = await fetch(`http://127.0.0.1:${port}/v1/auth/check`, { headers: { authorization: 'Bearer some.jwt.token' } });
     expect(check.status).toBe(503);
     expect(await check.json()).toMatchObject({ reason: 'jwks_unavailable' });
+  });
+
+  it('counts each 503 in tickwire_auth_failures_total with the reason jwks_unavailable (upgrade and HTTP stream)', async () => {
+    const metrics = createMetrics({ gateway }, { defaultMetrics: false });
+    const count = async (): Promise<number> => {
+      const line = (await metrics.render()).split('\n').find((l) => l.startsWith('tickwire_auth_failures_total{reason="jwks_unavailable"}'));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const before = await count();
+    expect((await upgradeRequest({ authorization: 'Bearer some.jwt.token' })).status).toBe(503);
+    // (renders are at least RENDER_MIN_GAP_MS apart: a scrape right after another may be the same)
+    await waitFor(async () => (await count()) === before + 1, 'one jwks_unavailable counted');
+    expect((await fetch(`http://127.0.0.1:${port}/v1/stream/sse`, { headers: { authorization: 'Bearer some.jwt.token' } })).status).toBe(503);
+    await waitFor(async () => (await count()) === before + 2, 'two jwks_unavailable counted');
   });
 });

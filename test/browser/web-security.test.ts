@@ -141,7 +141,13 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
 
     const wrong = await fetch(`${base()}/admin/api/overview`, { method: 'DELETE', headers: operator });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+    const headApi = await fetch(`${base()}/admin/api/overview`, { method: 'HEAD', headers: operator });
+    expect(headApi.status).toBe(200);
+    expect(headApi.headers.get('cache-control')).toBe('no-store');
+    expect(Number(headApi.headers.get('content-length'))).toBeGreaterThan(0);
+    expect(await headApi.text()).toBe('');
+    expect((await fetch(`${base()}/admin/api/overview`, { method: 'HEAD' })).status).toBe(401);
     expect(await wrong.json()).toMatchObject({ error: 'METHOD_NOT_ALLOWED' });
     const getPost = await fetch(`${base()}/admin/api/announcements`, { headers: operator });
     expect(getPost.status).toBe(405);
@@ -167,20 +173,22 @@ describe('browser-facing security', { timeout: 120_000 }, () => {
     for (const [method, path, allow] of [
       ['POST', '/health', 'GET, HEAD'],
       ['DELETE', '/ready', 'GET, HEAD'],
-      ['PUT', '/v1/stats', 'GET'],
-      ['POST', '/v1/feeds/synthetic', 'GET'],
+      ['PUT', '/v1/stats', 'GET, HEAD'],
+      ['POST', '/v1/feeds/synthetic', 'GET, HEAD'],
       ['DELETE', '/', 'GET, HEAD'],
       ['PATCH', '/app.js', 'GET, HEAD'],
-      ['POST', '/v1/stream', 'GET'],
+      ['POST', '/v1/stream', 'GET, HEAD'],
     ] as const) {
       const res = await call(method, path);
       expect(res.status, `${method} ${path}`).toBe(405);
       expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
       expect(await res.json()).toMatchObject({ error: 'METHOD_NOT_ALLOWED' });
     }
+    // a GET route answers HEAD like GET without the body (RFC 9110 9.3.2)
     const head = await call('HEAD', '/v1/stats');
-    expect(head.status).toBe(405);
-    expect(head.headers.get('allow')).toBe('GET');
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('application/json');
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
     expect(await head.text()).toBe('');
     const options = await fetch(`${base()}/health`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'GET' } });
     expect(options.status).toBe(204);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { OpsServer } from '../../src/ops/ops-server.js';
 import { metricValue } from './kit.js';
 
@@ -55,6 +56,22 @@ const SMUGGLED = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
 const BODY = '{"level":"info","title":"t","message":"m"}';
 const AUTH = `Authorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n`;
 const head = (method: string, path: string, lines: string[]): string => [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...lines].join('\r\n') + '\r\n\r\n';
+
+/**
+ * RFC 9110 9.3.2: HEAD is GET without the content; the status and header fields (Content-Length
+ * included) are those GET would send. `path`'s GET and HEAD on `port`, the HEAD pipelined with a
+ * GET that answers 404 right after it: no body in between.
+ */
+async function expectHeadLikeGet(port: number, path: string): Promise<void> {
+  const get = await fetch(`http://127.0.0.1:${port}${path}`);
+  const getBody = Buffer.from(await get.arrayBuffer());
+  const r = await exchange(port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000);
+  expect(r.statuses, path).toEqual([get.status, 404]);
+  const headers = r.text.slice(0, r.text.indexOf('\r\n\r\n'));
+  expect(headers, path).toMatch(new RegExp(`\\r\\ncontent-length: ${getBody.byteLength}\\r\\n`, 'i'));
+  expect(headers.toLowerCase(), path).toContain(`content-type: ${get.headers.get('content-type')}`.toLowerCase());
+  expect(r.text.slice(r.text.indexOf('\r\n\r\n') + 4), path).toMatch(/^HTTP\/1\.1 404 /);
+}
 
 /** Ambiguous requests: [name, headers]; the body (if any) and the smuggled request follow. */
 const AMBIGUOUS: [string, string, string[]][] = [
@@ -193,6 +210,21 @@ describe('HTTP framing on the gateway port', () => {
       expect(r.text).toContain(`content-type: ${get.headers.get('content-type')}`);
     }
   });
+  it('HEAD on every GET-only JSON route answers like its GET (status, Content-Length), without a body', async () => {
+    // /v1/stats and /metrics carry counters that may move between two calls: same length asked, so they are read twice when they do
+    for (const path of ['/v1/feeds', '/v1/feeds/synthetic', '/v1/feeds/nope', '/v1/bars', '/v1/bars?sym=BTC-USD&tf=1m', '/v1/auth/check']) {
+      await expectHeadLikeGet(engine.port, path);
+    }
+    for (const path of ['/v1/stats', '/metrics']) {
+      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000);
+      expect(r.statuses, path).toEqual([200, 404]);
+      expect(r.text, path).toMatch(/^HTTP\/1\.1 200 [^\r]*\r\n(?:[^\r]+\r\n)*content-length: [1-9]\d*\r\n(?:[^\r]+\r\n)*\r\nHTTP\/1\.1 404/i);
+    }
+    // OPTIONS and 405 name HEAD with GET
+    const post = await fetch(`http://127.0.0.1:${engine.port}/v1/stats`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
 });
 
 describe('HTTP framing on the ops port (processes without a gateway)', () => {
@@ -226,6 +258,19 @@ describe('HTTP framing on the ops port (processes without a gateway)', () => {
       expect(r.text).toMatch(
         new RegExp(`^HTTP/1\\.1 ${get.status} [^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*content-length: [1-9]\\d*\\r\\n(?:[^\\r]+\\r\\n)*\\r\\nHTTP/1\\.1 404`, 'i'),
       );
+    }
+  });
+  it('HEAD on /metrics answers like GET (status, Content-Length), without a body', async () => {
+    const withMetrics = await OpsServer.listen({
+      host: '127.0.0.1',
+      port: 0,
+      ready: () => ({ ready: true, checks: { bus: true } }),
+      metrics: createMetrics({ info: { mode: 'feed', roles: 'feed', version: 'test' } }, { defaultMetrics: false }),
+    });
+    try {
+      await expectHeadLikeGet(withMetrics.port, '/metrics');
+    } finally {
+      await withMetrics.close();
     }
   });
 });

@@ -28,6 +28,9 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
+/** short store times (config redis.commandTimeoutMs, redis.pingIntervalMs; production 5 s and 2 s), so a hang is noticed quickly */
+const TIMES = { commandTimeoutMs: 500, pingIntervalMs: 200 };
+
 const prefix = (): string => `f:${randomBytes(4).toString('hex')}:`;
 const bar = (t: number): StoredBar => ({ t, iv: 60_000, o: 1, h: 2, l: 0.5, c: 1.5, v: 10, n: 3, closed: true });
 
@@ -45,7 +48,7 @@ async function outcome(p: Promise<unknown>): Promise<'resolved' | 'rejected'> {
 describe('a Redis that stops answering (socket open, no replies)', { timeout: 60_000 }, () => {
   it('last values: a snapshot read fails instead of waiting forever, the store reports not ready, and resumes when Redis answers again', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20 });
+    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20, ...TIMES });
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -74,9 +77,22 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
     expect([...v]).toEqual([2]);
   });
 
+  it('the stores take their Redis times from their options (config redis.commandTimeoutMs); unset, the production 5 s', async () => {
+    const lv = new RedisLastValueStore({ url: redis.url, keyPrefix: prefix(), ...TIMES });
+    const bars = new RedisBarStore({ url: redis.url, windowBars: 10, keyPrefix: prefix(), ...TIMES });
+    const plain = new RedisLastValueStore({ url: redis.url, keyPrefix: prefix() });
+    cleanups.push(
+      () => lv.close(),
+      () => bars.close(),
+      () => plain.close(),
+    );
+    for (const r of [lv.redis, bars.redis]) expect(r.options).toMatchObject({ commandTimeout: 500, socketTimeout: 500 });
+    expect(plain.redis.options).toMatchObject({ commandTimeout: 5000, socketTimeout: 5000 });
+  });
+
   it('last values read by a gateway only (no writes, no reads): the store still notices and reports not ready (/ready)', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20 });
+    const store = new RedisLastValueStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), flushMs: 20, ...TIMES });
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -91,7 +107,7 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
 
   it('bars: a `history` read fails instead of waiting forever (the subscriber then gets what the hub has seen)', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisBarStore({ url: `redis://127.0.0.1:${proxy.port}`, windowBars: 10, keyPrefix: prefix(), flushMs: 20 });
+    const store = new RedisBarStore({ url: `redis://127.0.0.1:${proxy.port}`, windowBars: 10, keyPrefix: prefix(), flushMs: 20, ...TIMES });
     cleanups.push(
       () => store.close(),
       () => proxy.close(),

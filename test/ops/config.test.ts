@@ -117,6 +117,16 @@ describe('config validation errors name the key and the fix', () => {
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--port=abc'] }))).toMatch(/--port="abc" is not a number/);
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.flushMs=0'] }))).toMatch(/redis\.flushMs/);
   });
+
+  it('the store Redis times: production defaults, settable, validated naming the key', () => {
+    expect(loadConfig({ env: {} }).redis).toMatchObject({ commandTimeoutMs: 5000, pingIntervalMs: 2000 });
+    expect(loadConfig({ env: {}, argv: ['--redis.commandTimeoutMs=500', '--redis.pingIntervalMs=200'] }).redis).toMatchObject({
+      commandTimeoutMs: 500,
+      pingIntervalMs: 200,
+    });
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.commandTimeoutMs=0'] }))).toMatch(/redis\.commandTimeoutMs/);
+    expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.pingIntervalMs=10'] }))).toMatch(/redis\.pingIntervalMs/);
+  });
 });
 
 describe('secrets are redacted', () => {
@@ -149,6 +159,10 @@ describe('tickwire config (CLI)', () => {
     expect(secretKeys.map((row) => row.key)).toEqual(expect.arrayContaining(['auth.jwtSecret', 'auth.serviceToken']));
     const env: Record<string, string> = { REDIS_URL: 'redis://default:topsecret@127.0.0.1:6380', TICKWIRE_SYNTHETIC_RATE: '123' };
     for (const row of secretKeys) env[row.env] = `value-of-${row.env}-0123456789abcdef0123456789abcdef`;
+    // auth.serviceTokens is a list of named tokens, given as JSON: the whole list is redacted
+    env.TICKWIRE_AUTH_SERVICE_TOKENS = JSON.stringify([
+      { name: 'oms', token: 'value-of-TICKWIRE_AUTH_SERVICE_TOKENS-0123456789abcdef', scopes: ['executions:write'] },
+    ]);
     const r = cli(['config', '--port=9999'], env);
     expect(r.code, r.stderr).toBe(0);
     const cfg = JSON.parse(r.stdout);

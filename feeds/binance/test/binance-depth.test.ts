@@ -154,6 +154,37 @@ describe('binance depth: the documented local order book procedure', () => {
     for (const t of later) expect(t - refusedAt).toBeGreaterThanOrEqual(1000);
   });
 
+  // LIMITS > IP Limits: the request limits are per IP, so every REST request of the adapter (the
+  // exchangeInfo status poll, the depth snapshots) waits once either side was told to back off
+  it('a 429 on the exchangeInfo status poll holds the depth snapshot requests for its Retry-After', async () => {
+    const hh = await start();
+    await hh.waitFor('synced, status read', () => rebuild(hh.ticks).resets === 1 && hh.provider.exchangeInfoRequests().length >= 1);
+    hh.provider.failExchangeInfo(1, 429, 1);
+    await (hh.adapter as BinanceFeed).pollStatusNow();
+    const refusedAt = hh.provider.exchangeInfoRequests().at(-1)!.at;
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3); // the book needs a snapshot while the IP must wait
+    await hh.waitFor('synced again', () => rebuild(hh.ticks).resets >= 2, 10_000);
+    const later = hh.provider.depthRequestTimes().slice(before);
+    expect(later.length).toBe(1);
+    expect(later[0]! - refusedAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('a 429 on a depth snapshot holds the exchangeInfo status poll for its Retry-After', async () => {
+    const hh = await start();
+    await hh.waitFor('synced, status read', () => rebuild(hh.ticks).resets === 1 && hh.provider.exchangeInfoRequests().length >= 1);
+    hh.provider.failDepth(1, 429, 1);
+    const before = hh.provider.depthRequestTimes().length;
+    hh.provider.loseDepthUpdates('BTCUSDT', 3);
+    await hh.waitFor('depth refused', () => hh.provider.depthRequestTimes().length === before + 1 && hh.counters.errors.some((e) => e.includes('HTTP 429')));
+    const refusedAt = hh.provider.depthRequestTimes()[before]!;
+    const polls = hh.provider.exchangeInfoRequests().length;
+    await (hh.adapter as BinanceFeed).pollStatusNow(); // asked now: it waits for the end of the pause instead
+    expect(hh.provider.exchangeInfoRequests().length).toBe(polls);
+    await hh.waitFor('status read after the pause', () => hh.provider.exchangeInfoRequests().length > polls, 10_000);
+    expect(hh.provider.exchangeInfoRequests()[polls]!.at - refusedAt).toBeGreaterThanOrEqual(1000);
+  });
+
   // "How to manage a local order book correctly", the note: "Since depth snapshots retrieved from the
   // API have a limit on the number of price levels (5000 on each side maximum), you won't learn the
   // quantities for the levels outside of the initial snapshot unless they change."
