@@ -8,6 +8,7 @@ import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
 import { RecentIds } from '../sdk/trade-id.js';
 import { nowNs } from '../../src/core/time.js';
+import { OrderBook } from '../../src/book/order-book.js';
 import { parseL2Event } from './level2.js';
 
 /**
@@ -53,6 +54,15 @@ export const CoinbaseOptionsSchema = z
       .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
     book: z.boolean().default(false).describe('subscribe to the `level2` channel and emit order book ticks'),
+    bookLevels: z
+      .number()
+      .int()
+      .min(10)
+      .max(100_000)
+      .default(1000)
+      .describe(
+        'levels per side the adapter follows (set it to book.maxLevels): a side that dropped levels past it and is down to a quarter of it is refreshed (level2 resubscribed)',
+      ),
     status: z
       .boolean()
       .default(true)
@@ -91,6 +101,14 @@ export class CoinbaseFeed extends StreamFeed {
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
+  /**
+   * per canonical symbol: the book as the engine keeps it (at most `bookLevels` a side, src/book).
+   * A side that dropped levels past the limit knows nothing beyond its worst kept price (BookSide
+   * `bound`); once it is down to REFRESH_FRACTION of the limit the product's level2 is resubscribed,
+   * and the new snapshot (a reset) gives clients the whole top again.
+   */
+  readonly #mirror = new Map<string, OrderBook>();
+  #bookRefreshes = 0;
   /**
    * canonical symbols wanted now. An unsubscribe can wait behind the rate limit (PacedSender) and
    * Coinbase sends the product until it arrives: those messages are dropped, so nothing of a
@@ -163,6 +181,7 @@ export class CoinbaseFeed extends StreamFeed {
     for (const s of symbols) {
       this.#active.delete(s);
       this.#bookSynced.delete(s);
+      this.#mirror.delete(s);
       this.#published.delete(s);
       // trades made while a product is not subscribed are not ours: a later subscription starts afresh
       this.#since.delete(s);
@@ -337,6 +356,18 @@ export class CoinbaseFeed extends StreamFeed {
     return sym !== undefined && this.#active.has(sym) ? sym : undefined;
   }
 
+  /** how many times a book side ran short past the kept levels and was refreshed (level2 resubscribed) */
+  get bookRefreshes(): number {
+    return this.#bookRefreshes;
+  }
+
+  /** Apply an update's levels to a mirror side; true when the side dropped levels and is now short. */
+  #short(mirror: OrderBook, levels: readonly [number, number][], side: 'bids' | 'asks'): boolean {
+    const s = mirror[side];
+    for (const [p, q] of levels) s.set(p, q);
+    return s.bound !== undefined && s.prices.length < Math.ceil(this.#opts.bookLevels * REFRESH_FRACTION);
+  }
+
   /** Drop a product's book until the snapshot of a new `level2` subscription resets it. */
   #resyncBook(session: StreamSession, sym: string): void {
     if (this.#bookSynced.delete(sym)) this.#bookResyncs++;
@@ -395,15 +426,26 @@ export class CoinbaseFeed extends StreamFeed {
         this.#bookSynced.add(sym);
         const bids = ev.bids.filter(([, q]) => q > 0);
         const asks = ev.asks.filter(([, q]) => q > 0);
+        let mirror = this.#mirror.get(sym);
+        if (!mirror) this.#mirror.set(sym, (mirror = new OrderBook(this.#opts.bookLevels)));
+        mirror.reset(bids, asks);
         session.ctx.emit({ k: 'book', sym, reset: true, bids, asks, ts: ts ?? nowNs() });
         continue;
       }
       if (!this.#bookSynced.has(sym)) continue; // waiting for the snapshot of a new subscription
       if (ev.bids.length + ev.asks.length === 0) continue;
       session.ctx.emit({ k: 'book', sym, bids: ev.bids, asks: ev.asks, ts: ev.eventTime ?? ts ?? nowNs() });
+      const mirror = this.#mirror.get(sym);
+      if (mirror && (this.#short(mirror, ev.bids, 'bids') || this.#short(mirror, ev.asks, 'asks'))) {
+        this.#bookRefreshes++;
+        this.#resyncBook(session, sym);
+      }
     }
   }
 }
+
+/** a side that dropped levels is refreshed once it keeps fewer than this fraction of `bookLevels` */
+export const REFRESH_FRACTION = 0.25;
 
 /** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
 function compareIds(a: string, b: string): number {

@@ -66,6 +66,8 @@ export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
   requestTimes(): number[];
   /** the server's book of `product`, best first */
   fullBook(product: string): { bids: Level[]; asks: Level[] };
+  /** remove the best `n` levels of a side (a large price move) and send the update now */
+  sweep(product: string, side: 'bids' | 'asks', n: number): void;
   /** change the book of `product` `n` times now and send the changes to its level2 subscribers */
   bookStep(product: string, n?: number): void;
   /** change a product's `status` (and `status_message`) and send an update to its status subscribers */
@@ -306,6 +308,11 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     fullBook: (product: string) => {
       const b = bookOf(product);
       return { bids: sorted(b.bids, 'bids'), asks: sorted(b.asks, 'asks') };
+    },
+    sweep: (product: string, side: 'bids' | 'asks', n: number) => {
+      const b = bookOf(product);
+      for (const [p] of sorted(b[side], side).slice(0, n)) b[side].delete(p);
+      for (const conn of server.conns) sendUpdate(conn, product);
     },
     bookStep: (product: string, count = 1) => {
       for (let i = 0; i < count; i++) mutate(product);

@@ -5,10 +5,18 @@ import type { BookLevel } from '../protocol/book.js';
  * highest first, asks lowest first), so the top N is a prefix and a change is a binary search
  * plus, for a new or removed level, one array move. At most `maxLevels` levels are kept: the
  * worst go first (they are far outside any view a client can ask for).
+ *
+ * A level dropped that way is forgotten, and so is every level beyond it that does not change
+ * again: sources send a level only when it changes. From then on the side is known only down to
+ * its worst kept price (`bound`), and levels beyond it are ignored; otherwise, once better levels
+ * go away, a level beyond that happened to change would show up next to holes (levels that exist
+ * but were forgotten). The side shows fewer levels instead, never a wrong one, until a reset.
  */
 export class BookSide {
   readonly prices: number[] = [];
   readonly sizes: number[] = [];
+  /** the worst price this side still knows once it has dropped levels (beyond it: unknown), else undefined */
+  bound: number | undefined;
   constructor(
     readonly descending: boolean,
     readonly maxLevels: number,
@@ -33,8 +41,14 @@ export class BookSide {
     return lo;
   }
 
-  /** Set a level's size; 0 removes it (removing a level that is not there is fine). */
-  set(price: number, size: number): void {
+  /**
+   * Set a level's size; 0 removes it (removing a level that is not there is fine). Returns false
+   * when the level is beyond what the side knows (`bound`, or a new level past a full side): it
+   * is not kept, and a copy of this book must not take it either.
+   */
+  set(price: number, size: number): boolean {
+    const b = this.bound;
+    if (b !== undefined && (this.descending ? price < b : price > b)) return false;
     const i = this.#search(price);
     const found = i < this.prices.length && this.prices[i] === price;
     if (size === 0) {
@@ -42,19 +56,25 @@ export class BookSide {
         this.prices.splice(i, 1);
         this.sizes.splice(i, 1);
       }
-      return;
+      return true;
     }
     if (found) {
       this.sizes[i] = size;
-      return;
+      return true;
     }
-    if (i >= this.maxLevels) return; // beyond the kept depth
+    if (i >= this.maxLevels) {
+      // beyond the kept depth of a full side: from here on the side is known down to its worst level
+      this.bound = this.prices[this.prices.length - 1];
+      return false;
+    }
     this.prices.splice(i, 0, price);
     this.sizes.splice(i, 0, size);
     if (this.prices.length > this.maxLevels) {
       this.prices.length = this.maxLevels;
       this.sizes.length = this.maxLevels;
+      this.bound = this.prices[this.maxLevels - 1];
     }
+    return true;
   }
 
   get(price: number): number | undefined {
@@ -65,6 +85,7 @@ export class BookSide {
   clear(): void {
     this.prices.length = 0;
     this.sizes.length = 0;
+    this.bound = undefined;
   }
 
   /** The best `n` levels. */
@@ -116,6 +137,15 @@ export class OrderBook {
   apply(bids: readonly BookLevel[], asks: readonly BookLevel[]): void {
     for (const [p, s] of bids) this.bids.set(p, s);
     for (const [p, s] of asks) this.asks.set(p, s);
+  }
+
+  /**
+   * Like `apply`, and returns the levels the book took: those beyond what a side knows (see
+   * BookSide) are left out, so a copy of this book that applies only the returned levels stays
+   * equal to it, whatever it knows itself.
+   */
+  applyKnown(bids: readonly BookLevel[], asks: readonly BookLevel[]): BookView {
+    return { bids: bids.filter(([p, s]) => this.bids.set(p, s)), asks: asks.filter(([p, s]) => this.asks.set(p, s)) };
   }
 
   /** Replace the whole book. */

@@ -48,7 +48,12 @@ export class PublisherBooks {
     }
   }
 
-  /** Apply a sequenced book tick (validated by validBookInput). */
+  /**
+   * Apply a sequenced book tick (validated by validBookInput), before it goes on the bus. An
+   * update's levels beyond what the book knows (a side that dropped levels past `maxLevels`, see
+   * BookSide) are taken out of `tick.bids` / `tick.asks`: gateways apply exactly the levels this
+   * book took, so a gateway that started from a stored copy of it stays equal to it.
+   */
   apply(tick: BookTick): void {
     let e = this.#books.get(tick.sym);
     if (!e) {
@@ -56,7 +61,11 @@ export class PublisherBooks {
       this.#books.set(tick.sym, e);
     }
     if (tick.reset) e.book.reset(tick.bids, tick.asks);
-    else e.book.apply(tick.bids, tick.asks);
+    else {
+      const kept = e.book.applyKnown(tick.bids, tick.asks);
+      if (kept.bids.length !== tick.bids.length) tick.bids = kept.bids;
+      if (kept.asks.length !== tick.asks.length) tick.asks = kept.asks;
+    }
     e.book.t = nsToMs(tick.ts);
     e.last = tick;
     e.dirty = true;

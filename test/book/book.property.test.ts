@@ -129,21 +129,29 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-async function run(ops: Op[], tiers: readonly number[]): Promise<void> {
+async function run(ops: Op[], tiers: readonly number[], maxLevels = 30): Promise<void> {
   const registry = defaultRegistry();
   const clock = new VirtualClock();
   const mem = new MemoryBus();
   const bus = new LossyBus(mem);
   const store = new MemoryLastValueStore();
-  const publisher = new TickPublisher({ bus, registry, lastValues: store, barSweepMs: 0, books: { maxLevels: 30, snapshotMs: 0 } });
+  const publisher = new TickPublisher({ bus, registry, lastValues: store, barSweepMs: 0, books: { maxLevels, snapshotMs: 0 } });
   const topics = new Topics();
   const hub = new Hub({ bus: mem, publisher: topics, clock, upstreamReleaseMs: 0 });
-  const books = new BookChannels({ registry, store, depths: DEPTHS, maxLevels: 30, syncRetryMs: 5 });
+  const books = new BookChannels({ registry, store, depths: DEPTHS, maxLevels, syncRetryMs: 5 });
+  // the provider's whole book (no level limit): the publisher's book must always be an exact top of it
+  const whole = new OrderBook(1_000_000);
   books.bind(hub);
   const subs = new Map<number, { sub: Sub; key: string; tier: number; depth: number }>();
   let t = 1_700_000_000_000n * 1_000_000n;
   const publish = (reset: boolean, bids: [number, number][], asks: [number, number][]): void => {
     t += 1_000_000n;
+    if (reset)
+      whole.reset(
+        bids.filter(([, s]) => s > 0),
+        asks.filter(([, s]) => s > 0),
+      );
+    else whole.apply(bids, asks);
     publisher.publish('test', {
       k: 'book',
       sym: SYM,
@@ -208,6 +216,11 @@ async function run(ops: Op[], tiers: readonly number[]): Promise<void> {
       clock.advance(300);
     }
     const truth = publisher.books.get(SYM)!;
+    // fewer levels than the provider's book when levels were dropped past maxLevels, but never a hole
+    for (const side of ['bids', 'asks'] as const) {
+      const mine = truth[side].all();
+      expect(mine, side).toEqual(whole[side].all().slice(0, mine.length));
+    }
     for (const [who, { sub, depth }] of subs) {
       expect(sub.failures, `subscriber ${who}`).toEqual([]);
       if (sub.items === 0) continue; // still waiting for a first value
@@ -243,6 +256,15 @@ describe('order book property: a client rebuilds exactly the server book', () =>
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 80 }), (ops) => run(ops, [0])),
       { numRuns: 100, examples: [[waitingThenSnapshot]] },
+    );
+  });
+
+  it('books kept to fewer levels than the provider sends (maxLevels 4, depths up to 10)', async () => {
+    // levels dropped past maxLevels are unknown from then on: no client may see a level beyond them
+    // (next to holes), and a gateway that restarts its book from the store must stay equal to the publisher's
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 80 }), (ops) => run(ops, [0, 100], 4)),
+      { numRuns: 100 },
     );
   });
 

@@ -240,4 +240,36 @@ describe('coinbase adapter: order books (level2)', () => {
     h.provider.bookStep('BTC-USD', 5);
     await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
   });
+  it('refreshes a side that dropped levels past bookLevels once it is down to a quarter of them, never a whole thin side', async () => {
+    expect(CoinbaseOptionsSchema.parse({ symbols: ['BTC-USD'] }).bookLevels).toBe(1000);
+    expect(() => CoinbaseOptionsSchema.parse({ symbols: ['BTC-USD'], bookLevels: 5 })).toThrow(/bookLevels/);
+    const h = await start({}, { bookLevels: 10 });
+    await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
+    const feed = h.adapter as CoinbaseFeed;
+    // 40 levels a side: 10 kept, 5 bids removed leaves 5 (at least a quarter): no refresh
+    h.provider.sweep('BTC-USD', 'bids', 5);
+    await h.waitFor('the update', () => h.ticks.some((t) => t.k === 'book' && t.sym === 'BTC-USD' && !t.reset));
+    expect(feed.bookRefreshes).toBe(0);
+    const sent = h.provider.receivedJson().length;
+    // 3 more: 2 kept of 10, fewer than a quarter: level2 resubscribed for BTC-USD only, a new snapshot resets it
+    h.provider.sweep('BTC-USD', 'bids', 3);
+    await h.waitFor('a new BTC-USD snapshot', () => resets(h, 'BTC-USD') === 2);
+    expect(feed.bookRefreshes).toBe(1);
+    const again = (h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[]).slice(sent);
+    expect(again.map((m) => [m.type, m.channel, m.product_ids])).toEqual([
+      ['unsubscribe', 'level2', ['BTC-USD']],
+      ['subscribe', 'level2', ['BTC-USD']],
+    ]);
+    expect(resets(h, 'ETH-USD')).toBe(1);
+    expect(matches(h, 'BTC-USD')).toBe(true);
+  });
+
+  it('a thin side (fewer levels than bookLevels, none dropped) is the whole side: never refreshed', async () => {
+    const h = await start();
+    await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
+    h.provider.sweep('BTC-USD', 'bids', 38);
+    await h.waitFor('in sync', () => matches(h, 'BTC-USD'), 3000);
+    expect((h.adapter as CoinbaseFeed).bookRefreshes).toBe(0);
+    expect(resets(h, 'BTC-USD')).toBe(1);
+  });
 });
