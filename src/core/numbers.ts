@@ -19,3 +19,13 @@ export function roundQty(x: number): number {
   const r = Math.round(ax * p) / p;
   return r === 0 ? 0 : x < 0 ? -r : r; // no -0
 }
+
+/**
+ * A money amount for the wire: 12 significant digits, so no float noise (0.1 + 0.2) at any
+ * magnitude; 0 for anything not finite. The portfolio's valuations and the gateway's restricted
+ * portfolio views both use it.
+ */
+export function clean(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return 0;
+  return Number(x.toPrecision(12));
+}

@@ -1,5 +1,6 @@
 import type { AssetClass } from '../core/schema.js';
 import { ASSET_CLASSES } from '../core/schema.js';
+import { clean } from '../core/numbers.js';
 
 /** What a connection may see of a symbol's price (its entitlements: src/access/entitlements.ts). */
 export type SymbolAccess = (symbol: string, assetClass: AssetClass) => 'realtime' | 'delayed' | 'none';
@@ -28,8 +29,6 @@ interface PortfolioLike {
   fx?: Record<string, number>;
   [k: string]: unknown;
 }
-
-const clean = (x: number): number => (!Number.isFinite(x) || x === 0 ? 0 : Number(x.toPrecision(12)));
 
 /** True when the connection sees every symbol of every asset class in real time (its payload is passed as is). */
 export function seesAllRealtime(access: SymbolAccess): boolean {

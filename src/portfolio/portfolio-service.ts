@@ -19,7 +19,8 @@ import type { PositionBook } from './positions.js';
 import { roundQty } from '../core/numbers.js';
 import { applyExecution, emptyBook, tradingDay } from './positions.js';
 import type { PortfolioPayload, PriceSource } from './valuation.js';
-import { clean, valuate } from './valuation.js';
+import { valuate } from './valuation.js';
+import { clean } from '../core/numbers.js';
 
 export interface PortfolioServiceOptions {
   bus: Bus;

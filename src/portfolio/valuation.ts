@@ -1,4 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { clean } from '../core/numbers.js';
 import { calendarOf } from '../core/trading-day.js';
 import type { FxRates } from './fx.js';
 import type { PositionBook } from './positions.js';
@@ -43,12 +44,6 @@ export interface PriceSource {
    * close (the ticker's `pc`), when known
    */
   price(sym: string): { p: number; open: number | undefined; prevClose?: number } | undefined;
-}
-
-/** 12 significant digits: no float noise (0.1 + 0.2) on the wire, at any magnitude. */
-export function clean(x: number): number {
-  if (!Number.isFinite(x) || x === 0) return 0;
-  return Number(x.toPrecision(12));
 }
 
 /**
