@@ -84,8 +84,17 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     return new BinanceFeed(id, { ...opts, symbols });
   },
   coinbase: (ctx) => {
-    const { id, opts } = setup(ctx, 'coinbase', CoinbaseOptionsSchema);
-    return new CoinbaseFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'coinbase', opts.symbols) });
+    const { id, where, opts } = setup(ctx, 'coinbase', CoinbaseOptionsSchema);
+    // the adapter follows each book as the engine keeps it (docs/feeds.md, Coinbase order books):
+    // bookLevels is book.maxLevels unless set, and never more (a side the engine cut would then
+    // never look short to the adapter, and would not be refreshed)
+    const maxLevels = ctx.config.book.maxLevels;
+    const set = (ctx.entry as { bookLevels?: unknown } | undefined)?.bookLevels !== undefined;
+    if (set && opts.bookLevels > maxLevels)
+      throw new ConfigError(
+        `${where}.bookLevels (${opts.bookLevels}) must not exceed book.maxLevels (${maxLevels}): leave it out (it follows book.maxLevels) or lower it`,
+      );
+    return new CoinbaseFeed(id, { ...opts, bookLevels: set ? opts.bookLevels : maxLevels, symbols: feedSymbols(ctx, id, 'coinbase', opts.symbols) });
   },
   kraken: (ctx) => {
     const { id, opts } = setup(ctx, 'kraken', KrakenOptionsSchema);

@@ -131,6 +131,11 @@ export class CoinbaseFeed extends StreamFeed {
     return this.#recovered;
   }
 
+  /** levels per side this adapter follows a book to (`bookLevels`; the engine's `book.maxLevels` unless set) */
+  get bookLevels(): number {
+    return this.#opts.bookLevels;
+  }
+
   /** how many times a sequence gap made us resubscribe */
   get resubscribes(): number {
     return this.#resubscribes;

@@ -11,6 +11,7 @@ import { defaultRegistry } from '../../src/core/instruments.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
+import type { CoinbaseFeed } from '../../feeds/coinbase/coinbase-feed.js';
 import { waitFor } from '../helpers/wait.js';
 
 const config = loadConfig({ env: {} });
@@ -40,6 +41,16 @@ describe('feeds file', () => {
     expect(build(doc, 'alpaca', { ALPACA_KEY_ID: 'k', ALPACA_SECRET_KEY: 's' }).id).toBe('alpaca');
     const noKey = { feeds: { polygon: { symbols: ['AAPL'] } } };
     expect(() => build(noKey, 'polygon')).toThrow(/feeds\.polygon\.keyEnv is required: name the environment variable that holds the Polygon/);
+  });
+
+  it("follows each Coinbase book to the engine's book.maxLevels unless bookLevels is set, and never beyond it", () => {
+    const doc = (entry: Record<string, unknown>) => ({ feeds: { coinbase: { symbols: ['BTC-USD'], book: true, ...entry } } });
+    const small = loadConfig({ env: { TICKWIRE_BOOK_MAX_LEVELS: '100', TICKWIRE_BOOK_DEPTHS: '10,50' } });
+    const buildWith = (entry: Record<string, unknown>) =>
+      createFeed('coinbase', { config: small, registry, env: {}, feedsFile: parseFeedsFile(doc(entry), 'feeds.yaml') });
+    expect((buildWith({}) as CoinbaseFeed).bookLevels).toBe(100);
+    expect((buildWith({ bookLevels: 40 }) as CoinbaseFeed).bookLevels).toBe(40);
+    expect(() => buildWith({ bookLevels: 1000 })).toThrow(/feeds\.coinbase\.bookLevels \(1000\) must not exceed book\.maxLevels \(100\): leave it out/);
   });
 
   it('rejects an unknown or misspelled key, naming it', () => {
