@@ -71,6 +71,22 @@ export interface GatewayCounters {
   maxBufferedBytes: number;
 }
 
+/** Counters of a gateway that has seen nothing yet. */
+export function newGatewayCounters(): GatewayCounters {
+  return {
+    connectionsOpened: 0,
+    connectionsClosed: 0,
+    protocolErrors: {},
+    slowEpisodes: 0,
+    slowDisconnects: 0,
+    resyncs: 0,
+    subscribes: 0,
+    unsubscribes: 0,
+    maxBufferedBytes: 0,
+    lagEpisodes: 0,
+  };
+}
+
 export interface ConnectionDeps {
   hub: Hub;
   resolvers: readonly ChannelResolver[];

@@ -12,7 +12,7 @@ import { anonymousAuthenticator } from './auth-hook.js';
 import { answerVerifierFailed, registerAuthCheck } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
-import { Connection } from './connection.js';
+import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { sendJson, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
@@ -122,18 +122,7 @@ const MIME: Readonly<Record<string, string>> = {
  */
 export class Gateway {
   readonly hub: Hub;
-  readonly counters: GatewayCounters = {
-    connectionsOpened: 0,
-    connectionsClosed: 0,
-    protocolErrors: {},
-    slowEpisodes: 0,
-    slowDisconnects: 0,
-    resyncs: 0,
-    subscribes: 0,
-    unsubscribes: 0,
-    maxBufferedBytes: 0,
-    lagEpisodes: 0,
-  };
+  readonly counters: GatewayCounters = newGatewayCounters();
   readonly connections = new Set<Connection>();
   /**
    * The connection ceiling (`gateway.maxConnections`, 503 beyond it) and the most memory one

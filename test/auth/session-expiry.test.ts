@@ -7,8 +7,7 @@ import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
-import { Connection } from '../../src/gateway/connection.js';
-import type { GatewayCounters } from '../../src/gateway/connection.js';
+import { Connection, newGatewayCounters } from '../../src/gateway/connection.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
 import { CloseCode } from '../../src/protocol/index.js';
 import { MemoryTransport } from '../helpers/memory-transport.js';
@@ -21,18 +20,7 @@ import { publishTick, SECRET, testEngine, token, wsUrl } from './helpers.js';
  * read in the same turn (a busy gateway, or frames held while an `auth` was verified) were
  * handled with the lapsed identity first, subscriptions acked and snapshots sent.
  */
-const counters = (): GatewayCounters => ({
-  connectionsOpened: 0,
-  connectionsClosed: 0,
-  protocolErrors: {},
-  slowEpisodes: 0,
-  slowDisconnects: 0,
-  resyncs: 0,
-  subscribes: 0,
-  unsubscribes: 0,
-  maxBufferedBytes: 0,
-  lagEpisodes: 0,
-});
+const counters = newGatewayCounters;
 
 describe('a frame handled after the token expired, before the expiry timer ran', () => {
   it('is not handled: the connection is closed 1008 "token expired" instead', () => {

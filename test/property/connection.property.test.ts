@@ -9,8 +9,7 @@ import { defaultRegistry } from '../../src/core/instruments.js';
 import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
-import { Connection } from '../../src/gateway/connection.js';
-import type { GatewayCounters } from '../../src/gateway/connection.js';
+import { Connection, newGatewayCounters } from '../../src/gateway/connection.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
 import { throttleTier } from '../../src/protocol/index.js';
 import type { Frame } from '../helpers/memory-transport.js';
@@ -88,18 +87,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'drain' as const }) },
 );
 
-const newCounters = (): GatewayCounters => ({
-  connectionsOpened: 0,
-  connectionsClosed: 0,
-  protocolErrors: {},
-  slowEpisodes: 0,
-  slowDisconnects: 0,
-  lagEpisodes: 0,
-  resyncs: 0,
-  subscribes: 0,
-  unsubscribes: 0,
-  maxBufferedBytes: 0,
-});
+const newCounters = newGatewayCounters;
 
 /** What the client knows of one channel, from the frames it has read. */
 interface ChannelState {

@@ -12,7 +12,7 @@ import { MARKET_KINDS, PLAIN_CHANNELS } from '../../src/protocol/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import type { Authenticator } from '../../src/gateway/auth-hook.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
-import { CLOSE_SLOW_CONSUMER, Connection } from '../../src/gateway/connection.js';
+import { CLOSE_SLOW_CONSUMER, Connection, newGatewayCounters } from '../../src/gateway/connection.js';
 import type { ConnectionDeps, GatewayCounters } from '../../src/gateway/connection.js';
 import { GatewayLimits } from '../../src/gateway/limits.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
@@ -31,18 +31,7 @@ let hub: Hub;
 let counters: GatewayCounters;
 let seq = 0;
 
-const newCounters = (): GatewayCounters => ({
-  connectionsOpened: 0,
-  connectionsClosed: 0,
-  protocolErrors: {},
-  slowEpisodes: 0,
-  slowDisconnects: 0,
-  resyncs: 0,
-  subscribes: 0,
-  unsubscribes: 0,
-  maxBufferedBytes: 0,
-  lagEpisodes: 0,
-});
+const newCounters = newGatewayCounters;
 
 function config(overrides: Record<string, unknown> = {}): Readonly<Config> {
   return loadConfig({
