@@ -322,6 +322,37 @@ export class RedisSentinelSet {
     );
   }
 
+  /** Whether any running sentinel is in TILT mode (it takes no action then: 30 s by default). */
+  async inTilt(): Promise<boolean> {
+    for (const s of this.sentinels.filter((x) => x.proc.running)) {
+      if (/sentinel_tilt:1/.test(await this.info(s.port, 'sentinel').catch(() => ''))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits until the data node on `port` is a replica with its link up: the sentinels turn a
+   * restarted old primary into a replica at their own pace (INFO every 10 s, then 8 s of it
+   * reporting the master role). A sentinel that sees its timer late by 2 s (a loaded host) enters
+   * TILT and takes no action for 30 s: the time spent in TILT is added to `timeoutMs`. On a
+   * timeout, the sentinels' own logs say what they were doing.
+   */
+  async waitReplica(port: number, timeoutMs: number): Promise<void> {
+    const start = Date.now();
+    let tiltMs = 0;
+    let lastPoll = start;
+    for (;;) {
+      if (/role:slave[\s\S]*master_link_status:up/.test(await this.info(port, 'replication').catch(() => ''))) return;
+      const now = Date.now();
+      if (await this.inTilt()) tiltMs += now - lastPoll;
+      lastPoll = now;
+      if (now - start > timeoutMs + tiltMs) break;
+      await new Promise((r) => setTimeout(r, 250)); // poll interval of the condition above
+    }
+    const logs = this.sentinels.map((x) => `${x.proc.name}:\n${x.proc.log.split('\n').slice(-15).join('\n')}`).join('\n');
+    throw new Error(`timed out after ${Date.now() - start} ms (${tiltMs} ms of it in TILT) waiting for 127.0.0.1:${port} to be a replica\n${logs}`);
+  }
+
   /** The data node that currently reports role:master. */
   async primary(): Promise<RedisNode> {
     for (const n of this.data.filter((x) => x.proc.running)) {
