@@ -195,7 +195,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    */
   async #collisionWinner(subject: string, copy: StoredMsg): Promise<StoredMsg | undefined> {
     const own = parse(copy).seq;
-    const first = await this.#firstAbove(subject, own - 1, copy.seq);
+    const first = await this.#firstAbove(subject, own - 1, copy.seq, true);
     return first && first.seq < copy.seq && parse(first).seq >= own ? first : undefined;
   }
 
@@ -317,39 +317,48 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * The first message of `subject` (from stream sequence 1 to `hi`) whose per-user seq is past
    * `after`, by binary search over stream sequences (per-user seqs grow with them); it may be at
    * or below `after` when none is. A stale copy stored late (read) breaks the growth: a probe
-   * landing on one moves the search past the events stored before it. `careful` checks each
-   * probe at or below `after` for that (one request or more each, so reads only do it when
-   * what they read does not start right after `after`).
+   * landing on one can move the search past the events stored before it. `exact` tests each
+   * probe at or below `after` by the newest seq stored up to it (#reach), which does grow with the
+   * stream sequence: the answer is then the first event past `after` itself, never a copy (a few
+   * dozen requests a probe, so reads only search this way when the quick search's answer does not
+   * read on from `after`).
    */
-  async #firstAbove(subject: string, after: number, hi: number, careful = false): Promise<StoredMsg | null> {
+  async #firstAbove(subject: string, after: number, end: number, exact = false): Promise<StoredMsg | null> {
     let lo = 1;
+    let hi = end;
     let first: StoredMsg | null = null;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const m = await this.#atOrAfter(subject, mid);
       if (!m) break;
-      if (parse(m).seq > after) {
+      if (parse(m).seq > after || (exact && (await this.#reach(subject, m, after)) > after)) {
         hi = mid;
         first = m;
-      } else if (careful && (await this.#staleAbove(subject, m, after))) {
-        // a stale copy: events above `after` were stored before it, so before `mid`
-        hi = mid;
       } else lo = m.seq + 1;
     }
     if (!first || first.seq > lo) first = await this.#atOrAfter(subject, lo);
+    if (exact && first && parse(first).seq <= after) {
+      // a stale copy stored before the first event past `after`: walk on to that event
+      while (first && first.seq <= end && parse(first).seq <= after) first = await this.#atOrAfter(subject, first.seq + 1);
+    }
     return first;
   }
 
   /**
-   * Whether `m` (seq at or below `after`) is a stale copy stored after the user's events had
-   * passed `after`. The user's seqs are contiguous, so the next message with a higher seq than
-   * m's has m's seq + 1, unless m was stored late: then it continues the newest seq before m.
+   * The newest per-user seq stored up to message `m` of `subject`: the highest among `m` and the
+   * MAX_STALE_RUN messages of the subject before it. Stale copies come at most MAX_STALE_RUN in a
+   * row, each below an event stored before it, so the newest event is among them. Stops early once
+   * it has seen a seq past `enough`.
    */
-  async #staleAbove(subject: string, m: StoredMsg, after: number): Promise<boolean> {
-    const own = parse(m).seq;
-    let n = await this.#atOrAfter(subject, m.seq + 1);
-    while (n && parse(n).seq <= own) n = await this.#atOrAfter(subject, n.seq + 1);
-    return n !== null && parse(n).seq - 1 > after;
+  async #reach(subject: string, m: StoredMsg, enough = Number.MAX_SAFE_INTEGER): Promise<number> {
+    let top = parse(m).seq;
+    let cur: StoredMsg | null = m;
+    for (let i = 0; i < MAX_STALE_RUN && top <= enough; i++) {
+      cur = await this.#previous(subject, cur);
+      if (!cur) break;
+      top = Math.max(top, parse(cur).seq);
+    }
+    return top;
   }
 
   async head(user: string): Promise<number> {
@@ -364,26 +373,30 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * stored late, which does not carry the newest seq (#newest).
    */
   async #ends(subject: string): Promise<{ last: StoredMsg; newest: StoredMsg } | null> {
-    const indexed = await this.#last(subject);
-    if (!indexed) return null;
-    const last = await this.#latestFrom(subject, indexed);
+    const last = await this.#lastStored(subject);
+    if (!last) return null;
     return { last, newest: await this.#newest(subject, last) };
+  }
+
+  /** The subject's last message on the stream, walked on from the index (which can lag). */
+  async #lastStored(subject: string): Promise<StoredMsg | null> {
+    const indexed = await this.#last(subject);
+    return indexed ? this.#latestFrom(subject, indexed) : null;
   }
 
   /**
    * The user's newest event, given the subject's last message on the stream. That message is
-   * usually it, but a stale copy stored late (read) can come after it with a lower seq: a
-   * message whose seq is not above the one before it on the stream is such a copy, and the
-   * newest is found before it (a few copies in a row at most).
+   * usually it, but stale copies stored late (read) can come after it, each with a lower seq
+   * than the event before it, and several in a row with rising seqs (appends in flight together
+   * when a node was killed): the newest is the highest among the last MAX_STALE_RUN + 1 messages.
    */
   async #newest(subject: string, last: StoredMsg): Promise<StoredMsg> {
     let top = last;
-    let m = last;
+    let m: StoredMsg | null = last;
     for (let i = 0; i < MAX_STALE_RUN; i++) {
-      const p = await this.#previous(subject, m);
-      if (!p || parse(p).seq < parse(m).seq) break; // m continues p: not a stale copy
-      if (parse(p).seq > parse(top).seq) top = p;
-      m = p;
+      m = await this.#previous(subject, m);
+      if (!m) break;
+      if (parse(m).seq > parse(top).seq) top = m;
     }
     return top;
   }
@@ -424,26 +437,27 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   async read(user: string, after: number, limit: number): Promise<StoredEvent<P>[]> {
     if (limit <= 0) return [];
     const subject = this.#subject(user);
-    const ends = await this.#ends(subject);
-    if (!ends) return [];
-    const { last } = ends;
-    const top = parse(ends.newest).seq;
-    if (top <= after) return [];
+    const last = await this.#lastStored(subject);
+    if (!last) return [];
     const first = await this.#firstAbove(subject, after, last.seq);
-    if (!first) return [];
-    const out = await this.#readFrom(subject, first, last, top, after, limit);
-    if (out[0]?.seq === after + 1) return out;
-    // not right after `after`: retention removed those events, or the search landed on a stale
-    // copy and started past them (#firstAbove); look again, checking each probe
-    const careful = await this.#firstAbove(subject, after, last.seq, true);
-    return careful && careful.seq < first.seq ? this.#readFrom(subject, careful, last, top, after, limit) : out;
+    if (first && parse(first).seq > after) {
+      const out = await this.#readFrom(subject, first, last, after, limit);
+      // right after `after` and without a hole: nothing was passed over (the seqs are contiguous)
+      if (out[0]?.seq === after + 1 && out.every((e, i) => i === 0 || e.seq === out[i - 1]!.seq + 1)) return out;
+    }
+    // Not right after `after`: retention removed those events, or the quick search landed past a
+    // stale copy (#firstAbove), or found none past `after` while stale copies end the subject.
+    // The exact search settles it.
+    const exact = await this.#firstAbove(subject, after, last.seq, true);
+    return exact && parse(exact).seq > after ? this.#readFrom(subject, exact, last, after, limit) : [];
   }
 
-  /** Events of `subject` after `after` (up to `limit`), from message `first` to message `last` on the stream; `top` is the newest seq. */
-  async #readFrom(subject: string, first: StoredMsg, last: StoredMsg, top: number, after: number, limit: number): Promise<StoredEvent<P>[]> {
-    const wanted = Math.min(limit, top - after);
-    if (wanted > DIRECT_READ_MAX) {
-      const read = await this.#readWithConsumer(subject, first, last, after, wanted);
+  /** Events of `subject` after `after` (up to `limit`), from message `first` (an event past `after`) to message `last` on the stream. */
+  async #readFrom(subject: string, first: StoredMsg, last: StoredMsg, after: number, limit: number): Promise<StoredEvent<P>[]> {
+    // how many there are, as far as the last message tells (a stale copy there tells fewer: then
+    // the leader is walked, which reads them all too)
+    if (Math.min(limit, parse(last).seq - after) > DIRECT_READ_MAX) {
+      const read = await this.#readWithConsumer(subject, first, last, after, limit);
       if (read) return read;
       // a replica that lags or holds other messages than the leader (logged: operators may want to know)
       this.#opts.onError?.(new Error(`a consumer read of stream ${this.#opts.stream} differed from the stream leader; read again from the leader`), 'log read');

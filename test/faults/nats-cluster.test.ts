@@ -253,7 +253,19 @@ describe('a three-node NATS cluster with one node killed', () => {
       headers: { authorization: `Bearer ${await userToken(USER)}` },
     });
     await replay.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
-    const log = await replay.waitForCount(isExec, total, 15_000);
+    const replayStart = Date.now();
+    const log = await replay.waitForCount(isExec, total, 30_000).catch(async (err: Error) => {
+      // slow or short? what arrived, and whether the rest comes later
+      const seqs = () => replay.frames.filter(isExec).map((f) => f.seq as number);
+      const first = seqs();
+      await quietFor(10_000, 'the replay to finish').catch(() => undefined);
+      const later = seqs();
+      const missing = Array.from({ length: total }, (_, i) => i + 1).filter((q) => !later.includes(q));
+      throw new Error(
+        `${err.message}; ${first.length} at the timeout, ${later.length} 10 s later; missing seqs ${missing.join(',')}; replay frames ${JSON.stringify(replay.frames.filter((f) => !isExec(f))).slice(0, 600)}`,
+      );
+    });
+    console.log(`[nats-cluster] replay of ${total} executions took ${Date.now() - replayStart} ms`);
     replay.close();
     expect(log.map((f) => f.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(new Set(log.map((f) => f.d.id))).toEqual(new Set(posted.map((b) => b.id))); // none lost, none twice
