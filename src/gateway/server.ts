@@ -9,7 +9,7 @@ import { TickwireError } from '../core/errors.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
-import { answerVerifierFailed, registerAuthCheck } from './auth-check.js';
+import { answerVerifierFailed, registerAuthCheck, tokenOf } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
@@ -463,17 +463,15 @@ export class Gateway {
       return;
     }
     const negotiated = negotiateSubprotocol(secProtocol);
-    if (!negotiated) {
+    if ('offered' in negotiated) {
       sendJson(res, 400, {
         error: 'BAD_SUBPROTOCOL',
-        message: `unsupported subprotocol "${secProtocol.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
+        message: `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
       });
       return;
     }
-    let token: string | undefined;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (bearer) token = bearer[1];
-    else if (queryToken) token = queryToken;
+    // the header wins, then the token subprotocol (browsers), then ?token= (v1's browser way)
+    const token = tokenOf(authorization, negotiated.token ?? queryToken);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
