@@ -142,7 +142,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
         peers: worker?.admin,
         log,
       });
-      if (deps.metrics) registerMetricsRoute(app, deps.metrics);
+      if (deps.metrics) registerMetricsRoute(app, deps.metrics, log);
       registerFeedRoutes(app, feedHealth);
       deps.bars?.routes(app, { resolvers, authenticator: access.authenticator, gate: readGate });
       registerServiceApi(app, {

@@ -368,7 +368,10 @@ export class Gateway {
           if (!aborted) res.cork(() => sendJson(res, 200, body));
         },
         (err: unknown) => {
-          if (!aborted) res.cork(() => sendJson(res, 503, { error: 'STATS', message: `collecting stats failed: ${(err as Error).message}` }));
+          // the error (a worker's, a store's) goes to the log, never to the client
+          this.#opts.log.warn({ err }, 'collecting /v1/stats failed: answered 503');
+          if (!aborted)
+            res.cork(() => sendJson(res, 503, { error: 'STATS', message: 'collecting stats failed (the error is logged): retry' }, { 'retry-after': '5' }));
         },
       );
     });

@@ -125,6 +125,8 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
         (err: unknown) => {
           if (aborted) return;
           if (err instanceof HttpError) {
+            // a 5xx of a backend (portfolio, alerts): its cause is for the operator, not the caller
+            if (err.status >= 500) opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);
             sendJson(res, err.status, { error: err.code, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });
           } else {
             opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);
