@@ -122,6 +122,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     authenticator: access.authenticator,
     admit: access.admit,
     admitMessage: access.admitMessage,
+    admitHttp: access.admitHttp,
     historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,

@@ -174,6 +174,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             rate_limit_closes: st.rateLimitCloses,
             connections_per_user: st.refusedPerUser,
             new_connections_per_ip: st.refusedPerIp,
+            http_requests_per_ip: st.refusedHttpPerIp,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),
