@@ -14,6 +14,8 @@ export interface GatewayAccess {
   readonly limits: GatewayLimits;
   admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
   admitMessage(conn: Connection): boolean;
+  /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
+  admitHttp(ip: string): { retryAfter: number; message: string } | undefined;
   /** before an in-band auth takes effect: a message refuses it (LIMIT) */
   admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
@@ -32,6 +34,7 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     limits,
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
+    admitHttp: (ip) => limits.admitHttp(ip),
     admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);

@@ -25,6 +25,26 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
+ * Requests refused 403 because a known service token lacked the scope, by token name and scope
+ * (`tickwire_service_scope_refusals_total`): a client misconfigured, or a token used for what it
+ * was not given. One per gateway, shared by the service API and the admin console.
+ */
+export class ScopeRefusalCounts {
+  readonly #counts = new Map<string, { token: string; scope: ServiceScope; count: number }>();
+
+  add(token: string, scope: ServiceScope): void {
+    const key = `${token}\n${scope}`;
+    const e = this.#counts.get(key);
+    if (e) e.count++;
+    else this.#counts.set(key, { token, scope, count: 1 });
+  }
+
+  entries(): IterableIterator<{ readonly token: string; readonly scope: ServiceScope; readonly count: number }> {
+    return this.#counts.values();
+  }
+}
+
+/**
  * The service tokens of a gateway (docs/auth.md#service-tokens-and-scopes): auth.serviceToken
  * holds every scope, each auth.serviceTokens entry only its own. A presented token is compared
  * with every configured one in constant time (SHA-256 first, so the length does not show either),
@@ -32,9 +52,16 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  */
 export class ServiceTokens {
   readonly #entries: Entry[];
+  readonly #refusals: ScopeRefusalCounts | undefined;
 
-  constructor(auth: { serviceToken?: string | undefined; serviceTokens?: readonly ServiceTokenSpec[] | undefined }) {
+  constructor(auth: {
+    serviceToken?: string | undefined;
+    serviceTokens?: readonly ServiceTokenSpec[] | undefined;
+    /** where 403 scope refusals are counted */
+    scopeRefusals?: ScopeRefusalCounts | undefined;
+  }) {
     this.#entries = [];
+    this.#refusals = auth.scopeRefusals;
     if (auth.serviceToken) this.#entries.push({ name: LEGACY_SERVICE_TOKEN_NAME, digest: sha256(auth.serviceToken), scopes: new Set(SERVICE_SCOPES) });
     for (const t of auth.serviceTokens ?? []) {
       if (!t.token) continue; // tokenEnv not read: loadConfig does that, a bare spec has no secret
@@ -66,6 +93,7 @@ export class ServiceTokens {
   check(authorization: string, scope: ServiceScope, what: string): ServiceRefusal | undefined {
     const who = this.identify(authorization);
     if (who?.scopes.has(scope)) return undefined;
+    if (who) this.#refusals?.add(who.name, scope);
     if (who)
       return {
         status: 403,

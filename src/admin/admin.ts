@@ -12,6 +12,7 @@ import { answerUnrouted, headResponse, RouteTable, withParameters } from '../htt
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
 import { ServiceTokens } from '../access/service-tokens.js';
+import type { ScopeRefusalCounts } from '../access/service-tokens.js';
 import type { ServiceTokenSpec } from '../access/service-tokens.js';
 import type { ServiceScope } from '../core/config.js';
 
@@ -19,6 +20,7 @@ import type { ServiceScope } from '../core/config.js';
  * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
  *
  *   GET  /admin/api/overview                 connections, channels, feeds in one answer
+ *   GET  /admin/api/session                  {token, scopes}: the presented token's name and scopes
  *   GET  /admin/api/connections              [{id, user, ip, encoding, subscriptions, bufferedBytes, slow, openedAt}]
  *   GET  /admin/api/channels                 [{channel, subscribers, tiers, updatesPerSec}]
  *   GET  /admin/api/feeds                    [{id, state, lagMs, reporting, ...the feed's health report}]
@@ -42,6 +44,8 @@ export interface AdminOptions {
   serviceTokens?: readonly ServiceTokenSpec[] | undefined;
   /** tells a user's token (403) from no valid token (401) */
   authenticator: Authenticator;
+  /** where 403 scope refusals are counted (the gateway's, shared with the service API) */
+  scopeRefusals?: ScopeRefusalCounts | undefined;
   /** feed health as this gateway hears it on the bus */
   feeds: () => FeedHealthEntry[];
   /** publish an announcement on every gateway's `system` channel; returns its time */
@@ -254,7 +258,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   const route = (
     method: 'get' | 'post',
     pattern: string,
-    handler: (res: HttpResponse, params: string[], contentType: string) => Promise<{ status: number; body: unknown }>,
+    handler: (res: HttpResponse, params: string[], contentType: string, authorization: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
     const scope: ServiceScope = method === 'get' ? 'admin:read' : 'admin:write';
     const serve = (res: HttpResponse, req: HttpRequest): void => {
@@ -273,7 +277,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
             if (token !== undefined) opts.log?.info({ tokenName: token, scope, route: `${method.toUpperCase()} ${pattern}` }, 'service token lacks the scope');
             return { status, body: { error: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', ...rest } };
           }
-          return handler(res, params, contentType);
+          return handler(res, params, contentType, authorization);
         })
         .then(
           (reply) => {
@@ -301,6 +305,11 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     status: 200,
     body: { at: Date.now(), ...(await view.gathered()), feeds: view.feeds() },
   }));
+  // what the console may offer: the token's name and scopes (a read-only token sees no buttons)
+  route('get', '/admin/api/session', async (_res, _params, _contentType, authorization) => {
+    const who = tokens.identify(authorization)!;
+    return { status: 200, body: { token: who.name, scopes: [...who.scopes].sort() } };
+  });
   route('get', '/admin/api/connections', async () => ({ status: 200, body: (await view.gathered()).connections }));
   route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered()).channels }));
   route('get', '/admin/api/feeds', async () => ({ status: 200, body: view.feeds() }));

@@ -59,8 +59,8 @@ export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUES
 
 /** A refused alert request: `code` is stable, `status` is what the service API answers, `field` the first bad field. */
 export class AlertRequestError extends HttpError<AlertRequestCode> {
-  constructor(status: number, code: AlertRequestCode, message: string, field?: string) {
-    super(status, code, message, field);
+  constructor(status: number, code: AlertRequestCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(status, code, message, field, options);
     this.name = 'AlertRequestError';
   }
 
@@ -299,7 +299,8 @@ export class BusAlertsClient implements AlertsApi {
     try {
       data = await this.requests.request(ALERTS_RPC_SUBJECT, new TextEncoder().encode(JSON.stringify(req)), this.timeoutMs);
     } catch (err) {
-      throw new AlertRequestError(503, 'ALERTS_UNAVAILABLE', `the alert service did not answer (is \`tickwire alerts\` running?): ${(err as Error).message}`);
+      // the bus error stays out of the answer (it can name servers): routes log the cause
+      throw new AlertRequestError(503, 'ALERTS_UNAVAILABLE', 'the alert service did not answer (is `tickwire alerts` running?)', undefined, { cause: err });
     }
     const res = JSON.parse(new TextDecoder().decode(data)) as RpcResponse;
     if (!res.ok) throw new AlertRequestError(res.status, res.code, res.message, res.field);

@@ -1,3 +1,4 @@
+import { ScopeRefusalCounts } from '../access/service-tokens.js';
 import { createHash } from 'node:crypto';
 import { EntitledMarketResolver } from '../access/entitled-resolver.js';
 import { entitlementsOf } from '../access/jwt-authenticator.js';
@@ -97,6 +98,9 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   ];
   const { worker } = ctx;
   const access = createGatewayAccess(config, resolvers, worker?.limits);
+  /** 403s of service tokens without the route's scope, service API and console together (metrics) */
+  const scopeRefusals = new ScopeRefusalCounts();
+  sources.scopeRefusals = scopeRefusals;
   lifecycle.add('gateway access', () => access.close());
   const feedHealth = new FeedHealthView(bus);
   lifecycle.add('feed health view', () => feedHealth.close());
@@ -118,6 +122,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     authenticator: access.authenticator,
     admit: access.admit,
     admitMessage: access.admitMessage,
+    admitHttp: access.admitHttp,
     historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,
@@ -135,6 +140,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
         gateway: gw,
         serviceToken: config.auth.serviceToken,
         serviceTokens: config.auth.serviceTokens,
+        scopeRefusals,
         authenticator: access.authenticator,
         feeds: () => feedHealth.list(),
         announce: (a) => executions.executions.announce(a),
@@ -142,13 +148,14 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
         peers: worker?.admin,
         log,
       });
-      if (deps.metrics) registerMetricsRoute(app, deps.metrics);
+      if (deps.metrics) registerMetricsRoute(app, deps.metrics, log);
       registerFeedRoutes(app, feedHealth);
       deps.bars?.routes(app, { resolvers, authenticator: access.authenticator, gate: readGate });
       registerServiceApi(app, {
         ...(userAlerts?.serviceApi ?? {}),
         serviceToken: config.auth.serviceToken,
         serviceTokens: config.auth.serviceTokens,
+        scopeRefusals,
         executions: executions.executions,
         portfolio: deps.portfolio.api,
         log,

@@ -59,6 +59,7 @@ export async function buildOpsServer(ctx: EngineContext, obs: Observability, fee
     host: config.host,
     port: config.ops.port,
     ready: obs.ready,
+    log,
     health: () => ({ mode, bus: bus() ? 'connected' : 'disconnected', feeds: feeds?.host.health() ?? [] }),
     ...(obs.metrics ? { metrics: obs.metrics } : {}),
   });

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol } from '../protocol/index.js';
+import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
 import type { Encoding } from '../protocol/index.js';
 
 /**
@@ -299,17 +299,22 @@ export function encodeWellFormed(codec: FrameCodec, frame: object): Uint8Array {
 
 /**
  * Pick the encoding from the client's offered subprotocols (Sec-WebSocket-Protocol, comma
- * separated). msgpack is the default when none is offered; an offer with none of ours is refused.
+ * separated). msgpack is the default when none is offered; an offer with none of ours is refused
+ * (`offered`: the encodings offered, for the refusal). A `tickwire.bearer.<token>` entry is the
+ * token (TOKEN_SUBPROTOCOL_PREFIX), never an encoding and never selected.
  */
-export function negotiateSubprotocol(header: string): { codec: FrameCodec; accept: string } | null {
-  const offered = header
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (offered.length === 0) return { codec: msgpackCodec, accept: '' };
-  for (const p of offered) {
-    if (p === SUBPROTOCOL_MSGPACK) return { codec: msgpackCodec, accept: p };
-    if (p === SUBPROTOCOL_JSON) return { codec: jsonCodec, accept: p };
+export function negotiateSubprotocol(header: string): { codec: FrameCodec; accept: string; token: string | undefined } | { offered: string } {
+  let token: string | undefined;
+  const offered: string[] = [];
+  for (const raw of header.split(',')) {
+    const p = raw.trim();
+    if (p.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) token ??= p.slice(TOKEN_SUBPROTOCOL_PREFIX.length) || undefined;
+    else if (p) offered.push(p);
   }
-  return null;
+  if (offered.length === 0) return { codec: msgpackCodec, accept: '', token };
+  for (const p of offered) {
+    if (p === SUBPROTOCOL_MSGPACK) return { codec: msgpackCodec, accept: p, token };
+    if (p === SUBPROTOCOL_JSON) return { codec: jsonCodec, accept: p, token };
+  }
+  return { offered: offered.join(', ') };
 }

@@ -353,6 +353,14 @@ export const ConfigSchema = z
           .default(20)
           .describe('new connections per second per client IP (an IPv6 client counts under its /64), sustained; over it 429 (0 = unlimited)'),
         connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
+        httpRequestsPerIpPerSec: z
+          .number()
+          .min(0)
+          .default(10)
+          .describe(
+            'costly HTTP requests per second per client IP (GET /v1/bars, /v1/auth/check, /v1/stats, /metrics, HTTP-stream opens; an IPv6 client counts under its /64), sustained; over it 429 with Retry-After (0 = unlimited)',
+          ),
+        httpBurstPerIp: z.number().int().min(1).default(30).describe('costly HTTP requests an IP may make at once'),
         exemptIps: z
           .array(z.string().min(1))
           .default(['127.0.0.1', '::1'])

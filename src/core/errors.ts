@@ -66,8 +66,10 @@ export class HttpError<C extends string = HttpErrorCode> extends TickwireError<C
     code: C extends Uppercase<C> ? C : never,
     message: string,
     readonly field?: string,
+    /** `cause`: what failed inside, for the log; never part of the answer */
+    options?: { cause?: unknown },
   ) {
-    super(code, message);
+    super(code, message, options);
     this.name = 'HttpError';
   }
 }

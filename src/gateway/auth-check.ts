@@ -16,7 +16,6 @@ import type { Authenticator } from './auth-hook.js';
  */
 const CORS = { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
 
-/** The token of a request: `Authorization: Bearer` wins over `?token=` (as at the upgrade). */
 /** Why a token could not be checked at all (the verifier failed): not a verdict on the token. */
 const VERIFIER_FAILED = 'the token could not be checked now: retry later';
 
@@ -29,10 +28,11 @@ export function answerVerifierFailed(res: HttpResponse, headers: Record<string, 
   sendJson(res, 503, { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: VERIFIER_FAILED }, { ...headers, 'retry-after': '5' });
 }
 
-export function tokenOf(authorization: string, queryToken: string | undefined): string | undefined {
+/** The token of a request: `Authorization: Bearer` wins over `fallback` (`?token=`, or at the upgrade the token subprotocol first). */
+export function tokenOf(authorization: string, fallback: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (bearer) return bearer[1];
-  return queryToken ? queryToken : undefined;
+  return fallback ? fallback : undefined;
 }
 
 export function registerAuthCheck(app: TemplatedApp, authenticator: Authenticator): void {

@@ -41,6 +41,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** How long until one token is there (0 when one is). */
+  waitMs(now = Date.now()): number {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : ((1 - this.#tokens) / this.rate) * 1000;
+  }
+
   /** Whether the bucket is full again (nothing to remember about this key). */
   full(now = Date.now()): boolean {
     this.#refill(now);
@@ -71,6 +77,8 @@ export interface LimitStats {
   rateLimitCloses: number;
   refusedPerUser: number;
   refusedPerIp: number;
+  /** costly HTTP requests refused 429 (limits.httpRequestsPerIpPerSec) */
+  refusedHttpPerIp: number;
 }
 
 /** How long without a refused frame ends an over-limit episode. */
@@ -89,7 +97,7 @@ const MAX_IP_ENTRIES = 100_000;
  * Subscriptions per connection (LIMIT) are enforced by the connection itself.
  */
 export class GatewayLimits {
-  readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0 };
+  readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0, refusedHttpPerIp: 0 };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
   /** open connections per user: this gateway's, or shared by the worker threads of the process */
@@ -102,6 +110,8 @@ export class GatewayLimits {
    */
   readonly #reserved = new WeakMap<object, string>();
   readonly #perIp = new Map<string, TokenBucket>();
+  /** costly HTTP requests per IP (this gateway's: see admitHttp) */
+  readonly #httpPerIp = new Map<string, TokenBucket>();
   /** shared per-IP buckets (gateway workers), used instead of #perIp */
   readonly #sharedIp: IpBuckets | undefined;
   readonly #exempt: ReadonlySet<string>;
@@ -157,6 +167,30 @@ export class GatewayLimits {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The `admitHttp` hook: a costly HTTP request (a bar store read, a token verification, stats
+   * gathered from every worker) from `ip`. Refused, the seconds after which one more would pass
+   * (Retry-After) and the message of the 429. Buckets are this gateway's: with gateway workers,
+   * whose threads each hold their keep-alive connections, an address gets the rate per worker.
+   */
+  admitHttp(ip: string, now = Date.now()): { retryAfter: number; message: string } | undefined {
+    const rate = this.#cfg.httpRequestsPerIpPerSec;
+    const key = clientAddressKey(ip);
+    if (rate <= 0 || this.#exempt.has(key)) return undefined;
+    let b = this.#httpPerIp.get(key);
+    if (!b) {
+      if (this.#httpPerIp.size >= MAX_IP_ENTRIES) this.#httpPerIp.delete(this.#httpPerIp.keys().next().value!);
+      b = new TokenBucket(rate, this.#cfg.httpBurstPerIp, now);
+      this.#httpPerIp.set(key, b);
+    }
+    if (b.take(now)) return undefined;
+    this.stats.refusedHttpPerIp++;
+    return {
+      retryAfter: Math.max(1, Math.ceil(b.waitMs(now) / 1000)),
+      message: `too many requests from this address: at most ${rate} per second (limits.httpRequestsPerIpPerSec)`,
+    };
   }
 
   onOpen(conn: LimitedConnection): void {
@@ -258,6 +292,7 @@ export class GatewayLimits {
   #sweep(): void {
     const now = Date.now();
     for (const [ip, b] of this.#perIp) if (b.full(now)) this.#perIp.delete(ip);
+    for (const [ip, b] of this.#httpPerIp) if (b.full(now)) this.#httpPerIp.delete(ip);
     if (this.#sharedIp && this.#cfg.connectionsPerIpPerSec > 0) this.#sharedIp.sweep(this.#cfg.connectionsPerIpPerSec, this.#cfg.connectionBurstPerIp);
   }
 }

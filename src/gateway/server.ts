@@ -6,10 +6,10 @@ import type { Bus } from '../bus/bus.js';
 import { negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
-import { CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
+import { AUTH_CHECK_PATH, CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator } from './auth-hook.js';
-import { answerVerifierFailed, registerAuthCheck } from './auth-check.js';
+import { answerVerifierFailed, registerAuthCheck, tokenOf } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
@@ -22,7 +22,7 @@ import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
 import { defaultMaxConnections } from './limits.js';
 import { loadUws } from './uws.js';
-import { HttpStreamRoutes } from './http-stream.js';
+import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
 import { LocalTopics, UwsTransport } from './transport.js';
 import type { Transport } from './transport.js';
 
@@ -54,6 +54,11 @@ export interface GatewayOptions {
    * (e.g. 429 for connection floods), or undefined to accept.
    */
   admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
+  /**
+   * Called before a costly HTTP request (COSTLY_HTTP_ROUTES) is served: a refusal is answered 429
+   * RATE_LIMIT with `Retry-After` (per-IP limit), undefined serves it.
+   */
+  admitHttp?: (ip: string) => { retryAfter: number; message: string } | undefined;
   /** Called for each client frame before it is handled; false drops it (rate limits). */
   admitMessage?: (conn: Connection) => boolean;
   /**
@@ -100,6 +105,35 @@ export interface GatewayStats {
  */
 export function uwsPayloadLimit(maxFrameBytes: number): number {
   return Math.min(Math.max(maxFrameBytes * 4, 1024 * 1024), 64 * 1024 * 1024);
+}
+
+/**
+ * The GET routes whose every request costs the gateway something beyond a constant answer: a bar
+ * store read (/v1/bars), a token verification, perhaps a JWKS fetch (/v1/auth/check, opening the
+ * HTTP stream), figures gathered from every worker (/v1/stats, /metrics). They are subject to
+ * `admitHttp` (limits.httpRequestsPerIpPerSec), HEAD too. Not: /health and /ready (probes), the
+ * pages (in memory), the service API and /admin/api (service tokens; a backend may post at
+ * volume), the HTTP stream's POSTs (frames of a session, under limits.messagesPerSec).
+ */
+export const COSTLY_HTTP_ROUTES: ReadonlySet<string> = new Set(['/v1/bars', AUTH_CHECK_PATH, HTTP_STREAM_PATH, '/v1/stats', '/metrics']);
+
+/** Route GET handlers of `pattern`s in `costly` through `admit` first (a refusal: 429 with Retry-After). */
+function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit: NonNullable<GatewayOptions['admitHttp']>): TemplatedApp {
+  const target = app as unknown as { get: (pattern: string, handler: Parameters<TemplatedApp['get']>[1]) => TemplatedApp };
+  const register = target.get.bind(app);
+  target.get = (pattern, handler) =>
+    register(
+      pattern,
+      !costly.has(pattern)
+        ? handler
+        : (res, req) => {
+            const refusal = admit(Buffer.from(res.getRemoteAddressAsText()).toString());
+            if (!refusal) return handler(res, req);
+            sendJson(res, 429, { error: 'RATE_LIMIT', message: refusal.message }, { 'retry-after': String(refusal.retryAfter) });
+            return undefined;
+          },
+    );
+  return app;
 }
 
 /** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
@@ -167,13 +201,16 @@ export class Gateway {
     // every HTTP route, including those registered by `routes`, refuses ambiguous framing first,
     // and a route that throws answers 500 instead of taking the process down
     // and every route is recorded, so that a method a path does not take gets 405 with Allow
-    this.app = recordRoutes(
+    // and the costly routes take their per-IP budget first (outermost: HEAD, answered through the
+    // recorded GET handler, is limited too)
+    const app = recordRoutes(
       guardHandlerErrors(
         guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
         (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
       ),
       this.#routeTable,
     );
+    this.app = opts.admitHttp ? limitCostlyRoutes(app, COSTLY_HTTP_ROUTES, opts.admitHttp) : app;
     this.hub = new Hub({
       bus: opts.bus,
       publisher: {
@@ -368,7 +405,10 @@ export class Gateway {
           if (!aborted) res.cork(() => sendJson(res, 200, body));
         },
         (err: unknown) => {
-          if (!aborted) res.cork(() => sendJson(res, 503, { error: 'STATS', message: `collecting stats failed: ${(err as Error).message}` }));
+          // the error (a worker's, a store's) goes to the log, never to the client
+          this.#opts.log.warn({ err }, 'collecting /v1/stats failed: answered 503');
+          if (!aborted)
+            res.cork(() => sendJson(res, 503, { error: 'STATS', message: 'collecting stats failed (the error is logged): retry' }, { 'retry-after': '5' }));
         },
       );
     });
@@ -463,17 +503,15 @@ export class Gateway {
       return;
     }
     const negotiated = negotiateSubprotocol(secProtocol);
-    if (!negotiated) {
+    if ('offered' in negotiated) {
       sendJson(res, 400, {
         error: 'BAD_SUBPROTOCOL',
-        message: `unsupported subprotocol "${secProtocol.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
+        message: `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
       });
       return;
     }
-    let token: string | undefined;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (bearer) token = bearer[1];
-    else if (queryToken) token = queryToken;
+    // the header wins, then the token subprotocol (browsers), then ?token= (v1's browser way)
+    const token = tokenOf(authorization, negotiated.token ?? queryToken);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;

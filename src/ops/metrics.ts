@@ -1,3 +1,4 @@
+import type { ScopeRefusalCounts } from '../access/service-tokens.js';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { freshFlight } from '../core/fresh-flight.js';
 import type { FeedState } from '../../feeds/sdk/adapter.js';
@@ -50,6 +51,8 @@ export interface MetricsSources {
   /** the durable execution log (JetStream, Redis or memory; `disabled` when NATS has no JetStream) */
   executionsLog?: { readonly kind: string; readonly ready: boolean };
   tickAge?: TickAgeHistogram;
+  /** 403s of service tokens without a route's scope (src/access/service-tokens.ts) */
+  scopeRefusals?: ScopeRefusalCounts;
   /** limit enforcement counts (src/gateway/limits.ts) */
   limits?: { readonly stats: LimitStats };
   /** durable replays of the executions channel (the gateway's ExecutionRouter) */
@@ -171,6 +174,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             rate_limit_closes: st.rateLimitCloses,
             connections_per_user: st.refusedPerUser,
             new_connections_per_ip: st.refusedPerIp,
+            http_requests_per_ip: st.refusedHttpPerIp,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),
@@ -246,6 +250,16 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
       return out;
     },
   );
+  new Counter({
+    name: 'tickwire_service_scope_refusals_total',
+    help: 'Service API and admin console requests refused 403 because the service token lacks the scope, by token name and scope',
+    labelNames: ['token', 'scope'],
+    registers,
+    collect() {
+      this.reset();
+      for (const e of sources.scopeRefusals?.entries() ?? []) this.inc({ token: e.token, scope: e.scope }, e.count);
+    },
+  });
   counterBy('tickwire_protocol_errors_total', 'Error frames sent to clients, by code', 'code', (s) => {
     const errors = gw(s)?.counters.protocolErrors;
     if (!errors) return undefined;

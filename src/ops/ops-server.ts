@@ -7,6 +7,7 @@ import { statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import type { EngineMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
+import { METRICS_FAILED } from './routes.js';
 
 export interface OpsServerOptions {
   host: string;
@@ -15,6 +16,8 @@ export interface OpsServerOptions {
   health?: () => Record<string, unknown>;
   ready: () => Readiness;
   metrics?: EngineMetrics;
+  /** where a failed metrics collection is logged (the scraper gets a fixed message) */
+  log?: { error(obj: object, msg?: string): void };
 }
 
 /**
@@ -75,7 +78,10 @@ export class OpsServer {
         m.render().then(
           // Content-Length written here: Node leaves it out of a HEAD answer otherwise (RFC 9110 9.3.2: HEAD sends GET's headers)
           (text) => res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text),
-          (err: unknown) => json(500, { error: 'METRICS', message: (err as Error).message }),
+          (err: unknown) => {
+            opts.log?.error({ err }, 'collecting metrics failed: answered 500');
+            json(500, METRICS_FAILED);
+          },
         );
         return;
       }

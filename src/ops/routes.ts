@@ -2,8 +2,15 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { sendJson, sendText } from '../http/http.js';
 import type { EngineMetrics } from './metrics.js';
 
-/** GET /metrics on the gateway's uWS app (registered through `GatewayOptions.routes`). */
-export function registerMetricsRoute(app: TemplatedApp, metrics: EngineMetrics): void {
+/** What a failed HTTP request tells the client: a stable code; what failed goes to the log. */
+export const METRICS_FAILED = { error: 'METRICS', message: 'collecting metrics failed (the error is logged): retry' } as const;
+
+/**
+ * GET /metrics on the gateway's uWS app (registered through `GatewayOptions.routes`). A failed
+ * collection answers 500 METRICS with a fixed message: the error (a store's connection string, a
+ * file path) goes to `log`, never to the scraper.
+ */
+export function registerMetricsRoute(app: TemplatedApp, metrics: EngineMetrics, log?: { error(obj: object, msg?: string): void }): void {
   app.get('/metrics', (res) => {
     let aborted = false;
     res.onAborted(() => {
@@ -14,7 +21,8 @@ export function registerMetricsRoute(app: TemplatedApp, metrics: EngineMetrics):
         if (!aborted) sendText(res, 200, text, metrics.contentType, { 'cache-control': 'no-store' });
       },
       (err: unknown) => {
-        if (!aborted) sendJson(res, 500, { error: 'METRICS', message: `collecting metrics failed: ${(err as Error).message}` });
+        log?.error({ err }, 'collecting metrics failed: answered 500');
+        if (!aborted) sendJson(res, 500, METRICS_FAILED);
       },
     );
   });

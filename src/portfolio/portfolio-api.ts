@@ -23,8 +23,8 @@ export interface PortfolioApi {
 
 /** A refused portfolio request, with the HTTP status the service API answers. */
 export class PortfolioRequestError extends HttpError {
-  constructor(status: number, code: HttpErrorCode, message: string, field?: string) {
-    super(status, code, message, field);
+  constructor(status: number, code: HttpErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(status, code, message, field, options);
     this.name = 'PortfolioRequestError';
   }
 }
@@ -75,11 +75,10 @@ export class BusPortfolioClient implements PortfolioApi {
     try {
       data = await this.requests.request(PF_RPC_SUBJECT, new TextEncoder().encode(JSON.stringify(req)), this.timeoutMs);
     } catch (err) {
-      throw new PortfolioRequestError(
-        503,
-        'PORTFOLIO_UNAVAILABLE',
-        `the portfolio service did not answer (is \`tickwire portfolio\` running?): ${(err as Error).message}`,
-      );
+      // the bus error stays out of the answer (it can name servers): the service API logs the cause
+      throw new PortfolioRequestError(503, 'PORTFOLIO_UNAVAILABLE', 'the portfolio service did not answer (is `tickwire portfolio` running?)', undefined, {
+        cause: err,
+      });
     }
     const res = JSON.parse(new TextDecoder().decode(data)) as RpcResponse;
     if (!res.ok) throw new PortfolioRequestError(res.status, res.code, res.message, res.field);

@@ -23,6 +23,14 @@ export const Subprotocol = {
 } as const;
 export type Subprotocol = (typeof Subprotocol)[keyof typeof Subprotocol];
 
+/**
+ * Extension: a browser, which cannot set headers on a WebSocket, may carry its token as one more
+ * offered subprotocol, `tickwire.bearer.<jwt>`, beside the encoding's, instead of `?token=` in the
+ * URL (URLs end up in access logs and browser history). The server never selects it (the answer
+ * names the encoding's subprotocol only). docs/protocol.md#connecting
+ */
+export const TOKEN_SUBPROTOCOL_PREFIX = 'tickwire.bearer.';
+
 /** Frame encodings, by subprotocol. */
 export type Encoding = 'msgpack' | 'json';
 export const SUBPROTOCOL_BY_ENCODING: Readonly<Record<Encoding, Subprotocol>> = {

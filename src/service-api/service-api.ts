@@ -12,7 +12,7 @@ import { AlertRequestCode, AlertRequestError } from '../alerts/alert-api.js';
 import type { AlertsApi } from '../alerts/alert-api.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { ServiceTokens } from '../access/service-tokens.js';
-import type { ServiceTokenSpec } from '../access/service-tokens.js';
+import type { ScopeRefusalCounts, ServiceTokenSpec } from '../access/service-tokens.js';
 import type { ServiceScope } from '../core/config.js';
 
 export interface ServiceApiOptions {
@@ -20,6 +20,8 @@ export interface ServiceApiOptions {
   serviceToken: string | undefined;
   /** auth.serviceTokens: named tokens, each with its scopes (docs/auth.md#service-tokens-and-scopes) */
   serviceTokens?: readonly ServiceTokenSpec[] | undefined;
+  /** where 403 scope refusals are counted (the gateway's, shared with the admin console) */
+  scopeRefusals?: ScopeRefusalCounts | undefined;
   executions: ExecutionService;
   /** positions (in process or over NATS); unset: 503 */
   portfolio: PortfolioApi | undefined;
@@ -125,6 +127,8 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
         (err: unknown) => {
           if (aborted) return;
           if (err instanceof HttpError) {
+            // a 5xx of a backend (portfolio, alerts): its cause is for the operator, not the caller
+            if (err.status >= 500) opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);
             sendJson(res, err.status, { error: err.code, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });
           } else {
             opts.log?.warn({ err }, `service API ${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern} failed`);

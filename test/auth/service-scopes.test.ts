@@ -11,6 +11,7 @@ import { loadConfig, SERVICE_SCOPES } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { ServiceTokens } from '../../src/access/service-tokens.js';
 import { api, SECRET, SERVICE_TOKEN, testEngine, token } from './helpers.js';
+import { parseProm } from '../ops/prom-text.js';
 
 /**
  * Scoped service tokens (docs/auth.md#service-tokens-and-scopes): each auth.serviceTokens entry
@@ -81,6 +82,30 @@ describe('scoped service tokens over HTTP (embedded engine)', () => {
     const close = await api(engine, 'POST', '/admin/api/connections/x/close', undefined, OPS_READ);
     expect(close).toMatchObject({ status: 403, body: { error: 'FORBIDDEN', scope: 'admin:write' } });
     expect((await api(engine, 'POST', '/admin/api/announcements', announcement, OPS_READ)).body).toMatchObject({ error: 'FORBIDDEN', scope: 'admin:write' });
+  });
+
+  it('counts each 403 scope refusal by token name and scope (tickwire_service_scope_refusals_total)', async () => {
+    const before = parseProm((await api(engine, 'GET', '/metrics', undefined, null)).body as string);
+    const key = (name: string, scope: string): string => `tickwire_service_scope_refusals_total{token="${name}",scope="${scope}"}`;
+    expect((await api(engine, 'POST', '/admin/api/announcements', announcement, OPS_READ)).status).toBe(403);
+    expect((await api(engine, 'POST', '/admin/api/announcements', announcement, OPS_READ)).status).toBe(403);
+    expect((await api(engine, 'PUT', '/v1/users/alice/positions', positions, OPS_READ)).status).toBe(403);
+    // a 401 (no token, an unknown one) is not a scope refusal
+    expect((await api(engine, 'POST', '/v1/executions', execution('e9'), 'not-a-configured-token-0123456789')).status).toBe(401);
+    const after = parseProm((await api(engine, 'GET', '/metrics', undefined, null)).body as string);
+    const delta = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta(key('ops', 'admin:write'))).toBe(2);
+    expect(delta(key('ops', 'positions:write'))).toBe(1);
+    const text = JSON.stringify([...after.keys()]);
+    expect(text).not.toContain(OPS_READ);
+  });
+
+  it("GET /admin/api/session tells the console the token's name and scopes (never the token)", async () => {
+    const r = await api(engine, 'GET', '/admin/api/session', undefined, OPS_READ);
+    expect(r).toMatchObject({ status: 200, body: { token: 'ops', scopes: ['admin:read', 'positions:read'] } });
+    expect(JSON.stringify(r.body)).not.toContain(OPS_READ);
+    expect((await api(engine, 'GET', '/admin/api/session')).body).toMatchObject({ token: 'serviceToken', scopes: [...SERVICE_SCOPES].sort() });
+    expect((await api(engine, 'GET', '/admin/api/session', undefined, OMS)).status).toBe(403);
   });
 
   it('the legacy auth.serviceToken still reaches every route', async () => {

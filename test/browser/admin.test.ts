@@ -13,6 +13,8 @@ import { TestClient } from '../helpers/ws-client.js';
  */
 const SECRET = 'admin-test-secret-0123456789abcdefghijkl';
 const SERVICE_TOKEN = 'admin-service-token-0123456789';
+/** auth.serviceTokens entry with admin:read only: the console may show, not act */
+const READ_ONLY_TOKEN = 'admin-read-only-token-0123456789';
 
 let rig: BrowserRig;
 let engine: Engine;
@@ -23,7 +25,16 @@ const userToken = (sub: string): Promise<string> =>
 
 describe('operator console', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } } });
+    rig = await bootBrowser({
+      engine: {
+        auth: {
+          mode: 'optional',
+          jwtSecret: SECRET,
+          serviceToken: SERVICE_TOKEN,
+          serviceTokens: [{ name: 'viewer', token: READ_ONLY_TOKEN, scopes: ['admin:read'] }],
+        },
+      },
+    });
     engine = rig.engine!;
     page = await rig.newPage({ width: 1280, height: 900 });
   }, 120_000);
@@ -105,6 +116,39 @@ describe('operator console', { timeout: 120_000 }, () => {
     await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
     await rig.screenshot(page, 'admin.png', { fullPage: true });
     expect(rig.pageErrors).toEqual([]);
+  });
+
+  it('a read-only token (admin:read) sees the lists but no close buttons and no announcement form', async () => {
+    const zoe = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken('zoe')}` },
+    });
+    const welcome = await zoe.waitFor((f) => f.op === 'welcome');
+    const p2 = await rig.newPage({ width: 1280, height: 900 });
+    try {
+      await p2.goto(`${base()}/admin`);
+      await p2.getByTestId('token').fill(READ_ONLY_TOKEN);
+      await p2.getByTestId('sign-in').click();
+      await expect.poll(() => p2.getByTestId('api-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('ok');
+      const row = p2.locator(`tr[data-conn="${welcome.conn}"]`);
+      await expect.poll(() => row.count(), { timeout: 20_000 }).toBe(1);
+      expect(await row.textContent()).toContain('zoe');
+      expect(await p2.getByTestId(`close-${welcome.conn}`).count()).toBe(0);
+      expect(await p2.locator('button', { hasText: 'close' }).count()).toBe(0);
+      expect(await p2.getByTestId('announce').isVisible()).toBe(false);
+      expect(await p2.getByTestId('read-only').isVisible()).toBe(true);
+      expect(await p2.getByTestId('read-only').textContent()).toContain('admin:write');
+      // signing in again with a token that may act brings the actions back
+      await p2.getByTestId('token').fill(SERVICE_TOKEN);
+      await p2.getByTestId('sign-in').click();
+      await expect.poll(() => p2.getByTestId(`close-${welcome.conn}`).count(), { timeout: 20_000 }).toBe(1);
+      expect(await p2.getByTestId('announce').isVisible()).toBe(true);
+      expect(await p2.getByTestId('read-only').isVisible()).toBe(false);
+      await rig.screenshot(p2, 'admin-read-only.png', { fullPage: true });
+    } finally {
+      await p2.close();
+      zoe.close();
+    }
   });
 
   it('the page reports a refused token', async () => {

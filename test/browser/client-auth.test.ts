@@ -93,4 +93,29 @@ describe('@tickwire/client in Chromium, cross-origin', { timeout: 60_000 }, () =
     expect(out.connected).toBe(true);
     expect(out.errors).toEqual([]);
   });
+
+  it('the token never appears in a URL: the WebSocket carries it as a subprotocol, the auth check in a header', async () => {
+    const urls: string[] = [];
+    const onSocket = (ws: { url(): string }): void => void urls.push(ws.url());
+    const onRequest = (req: { url(): string }): void => void urls.push(req.url());
+    page.on('websocket', onSocket);
+    page.on('request', onRequest);
+    try {
+      const good = await token({ sub: 'alice' });
+      expect((await attempt(good)).connected).toBe(true);
+      const expired = await token({ expIn: -60 });
+      expect(await attempt(expired)).toMatchObject({ connected: false, reason: 'expired' });
+      // the attempts and the auth check that judged the refused one
+      expect(urls.filter((u) => u.includes('/v1/stream')).length).toBeGreaterThanOrEqual(2);
+      expect(urls.some((u) => u.includes('/v1/auth/check'))).toBe(true);
+      for (const u of urls) {
+        expect(u).not.toContain('token=');
+        expect(u).not.toContain(good.split('.')[2]!);
+        expect(u).not.toContain(expired.split('.')[2]!);
+      }
+    } finally {
+      page.off('websocket', onSocket);
+      page.off('request', onRequest);
+    }
+  });
 });

@@ -44,6 +44,26 @@ const ago = (ms: number): string => (ms < 60_000 ? `${Math.round(ms / 1000)} s` 
 
 let token = sessionStorage.getItem('tickwire.admin.token') ?? '';
 let timer: ReturnType<typeof setTimeout> | undefined;
+/**
+ * Whether the token may act (scope admin:write): without it the page shows no close buttons and
+ * no announcement form. The gateway refuses such requests anyway (403); this keeps the page from
+ * offering what the token cannot do. Learned from GET /admin/api/session at sign-in.
+ */
+let canWrite = false;
+
+/** Ask the gateway what the token may do, and show the actions it allows. */
+async function learnScopes(): Promise<void> {
+  canWrite = false;
+  try {
+    const res = await api('GET', '/admin/api/session');
+    // a gateway without /session (older): offer everything, the API still decides
+    canWrite = res.status === 404 || (res.ok && ((await res.json()) as { scopes: string[] }).scopes.includes('admin:write'));
+  } catch {
+    canWrite = false;
+  }
+  byTestId('announce').hidden = !canWrite;
+  byTestId('read-only').hidden = canWrite;
+}
 
 function setState(state: 'idle' | 'ok' | 'refused' | 'error', text?: string): void {
   const el = byTestId('api-state');
@@ -78,11 +98,13 @@ function render(o: Overview): void {
         cell(ago(o.at - c.openedAt)),
       );
       const td = document.createElement('td');
-      const btn = document.createElement('button');
-      btn.textContent = 'close';
-      btn.dataset.testid = `close-${c.id}`;
-      btn.addEventListener('click', () => void closeConnection(c.id));
-      td.append(btn);
+      if (canWrite) {
+        const btn = document.createElement('button');
+        btn.textContent = 'close';
+        btn.dataset.testid = `close-${c.id}`;
+        btn.addEventListener('click', () => void closeConnection(c.id));
+        td.append(btn);
+      }
       tr.append(td);
       return tr;
     }),
@@ -158,7 +180,7 @@ byTestId<HTMLFormElement>('login').addEventListener('submit', (ev) => {
   ev.preventDefault();
   token = byTestId<HTMLInputElement>('token').value.trim();
   sessionStorage.setItem('tickwire.admin.token', token);
-  void poll();
+  void learnScopes().then(poll);
 });
 
 byTestId<HTMLFormElement>('announce').addEventListener('submit', (ev) => {
@@ -194,5 +216,5 @@ declare global {
 window.tickwireAdmin = { client, poll };
 if (token) {
   byTestId<HTMLInputElement>('token').value = token;
-  void poll();
+  void learnScopes().then(poll);
 }

@@ -11,6 +11,7 @@ import {
   parseChannel,
   ProtocolLimits,
   CLIENT_OPS,
+  TOKEN_SUBPROTOCOL_PREFIX,
   type AckFrame,
   type AlertRuleRequest,
   type AlertView,
@@ -51,6 +52,15 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
 
+/** The socket constructor, URL and options of a connection attempt; `bearer`: the token as a subprotocol. */
+interface SocketArgs {
+  ctor: WebSocketConstructor;
+  url: string;
+  init: { headers?: Record<string, string> } | undefined;
+  token: string | undefined;
+  bearer?: string | undefined;
+}
+
 const WS_OPEN = 1;
 
 /** A token, or a function called before every (re)connect that returns a fresh one. */
@@ -78,11 +88,13 @@ export interface ClientOptions {
    */
   authCheckUrl?: string | false;
   /**
-   * How the token travels: `query` (`?token=`, what browsers can do) or `header`
-   * (`Authorization: Bearer`, needs the `ws` package). Default: `query` with the global
-   * WebSocket, `header` otherwise.
+   * How the token travels on a WebSocket: `protocol` (one more offered subprotocol,
+   * `tickwire.bearer.<jwt>`: kept out of URLs, logs and history; a token with characters a
+   * subprotocol cannot hold goes as `query`), `query` (`?token=`, for gateways older than the token subprotocol) or
+   * `header` (`Authorization: Bearer`, needs the `ws` package). Default: `protocol` with the
+   * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback).
    */
-  tokenIn?: 'query' | 'header';
+  tokenIn?: 'protocol' | 'query' | 'header';
   /** wire encoding (default `msgpack`) */
   encoding?: Encoding;
   /**
@@ -794,9 +806,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** The socket constructor, URL and options of an attempt over `transport`. */
-  async #socketArgs(
-    transport: TransportKind,
-  ): Promise<{ ctor: WebSocketConstructor; url: string; init: { headers?: Record<string, string> } | undefined; token: string | undefined }> {
+  async #socketArgs(transport: TransportKind): Promise<SocketArgs> {
     const http = transport === 'http';
     // the fallback is a chunk of its own: loaded on the first attempt over HTTP, never before
     const ctor = http ? (await import('./http-stream.js')).HttpStreamSocket : (this.#wsCtor ??= this.options.WebSocket ?? (await defaultWebSocket()));
@@ -804,19 +814,27 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'query' : 'header');
+    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
     let url = http ? (this.#fallback?.url ?? this.options.url) : this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
+    let bearer: string | undefined;
     if (token) {
-      if (tokenIn === 'query') {
+      if (tokenIn === 'header' || (http && tokenIn === 'protocol')) init = { headers: { Authorization: `Bearer ${token}` } };
+      // a subprotocol is an RFC 9110 token: a JWT is one (base64url and dots)
+      else if (tokenIn === 'protocol' && /^[\w!#$%&'*+.^`|~-]+$/.test(token)) bearer = TOKEN_SUBPROTOCOL_PREFIX + token;
+      else {
         const u = new URL(url);
         u.searchParams.set('token', token);
         url = u.toString();
-      } else {
-        init = { headers: { Authorization: `Bearer ${token}` } };
       }
     }
-    return { ctor, url, init, token };
+    return { ctor, url, init, token, bearer };
+  }
+
+  /** A socket of an attempt, offering `subprotocol` (the encoding) and the token's, if it goes as one. */
+  #newSocket(a: SocketArgs, subprotocol: string): WebSocketLike {
+    const p = a.bearer ? [subprotocol, a.bearer] : [subprotocol];
+    return a.init ? new a.ctor(a.url, p, a.init) : new a.ctor(a.url, p);
   }
 
   async #open(): Promise<void> {
@@ -832,8 +850,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
-      const protocols = [this.#wire.subprotocol];
-      ws = args.init ? new args.ctor(args.url, protocols, args.init) : new args.ctor(args.url, protocols);
+      ws = this.#newSocket(args, this.#wire.subprotocol);
     } catch (err) {
       this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
       this.#alternateTransport();
@@ -903,25 +920,15 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const url = this.#authCheckUrl();
     const f = (globalThis as { fetch?: typeof fetch }).fetch;
     if (!url || !f) return undefined;
-    const u = new URL(url);
-    const headers: Record<string, string> = {};
-    // a browser sends the token in the query (no CORS preflight), like on its WebSocket
-    if (token) {
-      if ((this.options.tokenIn ?? 'query') === 'query' && this.#wsCtor === (globalThis as { WebSocket?: unknown }).WebSocket)
-        u.searchParams.set('token', token);
-      else headers.authorization = `Bearer ${token}`;
-    }
-    const ctl = new AbortController();
-    const t = setTimeout(() => ctl.abort(), this.options.connectTimeoutMs ?? 10_000);
+    // in the header, never the URL (a cross-origin check costs a preflight, answered by the gateway)
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     try {
-      const res = await f(u.toString(), { headers, signal: ctl.signal, cache: 'no-store' });
+      const res = await f(url, { headers, signal: AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000), cache: 'no-store' });
       if (res.status !== 200 && res.status !== 401) return undefined;
       const body = (await res.json()) as AuthCheckResult;
       return body && typeof body === 'object' && typeof body.ok === 'boolean' ? body : undefined;
     } catch {
       return undefined;
-    } finally {
-      clearTimeout(t);
     }
   }
 
@@ -1057,9 +1064,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const current = this.#ws;
     let probe: WebSocketLike;
     try {
-      const { ctor, url, init } = await this.#socketArgs('websocket');
+      const args = await this.#socketArgs('websocket');
       if (this.#ws !== current || this.#closing) return;
-      probe = init ? new ctor(url, [this.codec.subprotocol], init) : new ctor(url, [this.codec.subprotocol]);
+      probe = this.#newSocket(args, this.codec.subprotocol);
     } catch {
       this.#scheduleProbe();
       return;

@@ -1,8 +1,9 @@
 /**
  * tickwire client SDK (protocol v1), for browsers and Node.
  *
- * In browsers the global WebSocket is used and the token travels as `?token=`; in Node 20 the
- * `ws` package is imported on demand and the token goes in the `Authorization` header.
+ * In browsers the global WebSocket is used and the token travels as a subprotocol
+ * (`tickwire.bearer.<jwt>`, never in the URL); in Node 20 the `ws` package is imported on demand
+ * and the token goes in the `Authorization` header.
  */
 export {
   TickwireClient,
