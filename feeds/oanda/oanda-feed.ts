@@ -29,6 +29,14 @@ export type OandaOptions = z.infer<typeof OandaOptionsSchema>;
 
 export const OANDA_DEFAULT_URL = 'https://stream-fxtrade.oanda.com';
 
+/**
+ * OANDA writes a HEARTBEAT to the pricing stream every 5 seconds (Pricing Endpoints > Price
+ * Stream; PricingHeartbeat "is injected into the Pricing stream to ensure that the HTTP connection
+ * remains active"): the adapter's default staleAfterMs is three of them, and the feeds file may not
+ * set it below two (feeds/registry.ts), or a quiet market reconnects for ever.
+ */
+export const OANDA_HEARTBEAT_MS = 5000;
+
 /** at most two new connections per second (v20 Best Practices > Connection Limits) */
 export const OANDA_MIN_CONNECT_INTERVAL_MS = 500;
 
@@ -44,7 +52,11 @@ export class OandaFeed extends StreamFeed {
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
     // v20 "Best Practices" > Connection Limits: "For new connections, we recommend you limit this
     // to twice per second (2/s)": attempts start at least 500 ms apart, whatever the reason
-    super(id, opts.symbols, runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 15_000, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }));
+    super(
+      id,
+      opts.symbols,
+      runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 3 * OANDA_HEARTBEAT_MS, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }),
+    );
     this.#opts = opts;
     this.#token = creds.token;
     this.#tokenEnv = creds.tokenEnv;
