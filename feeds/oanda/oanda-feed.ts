@@ -79,12 +79,7 @@ export class OandaFeed extends StreamFeed {
   }
 
   onHttpError(status: number, body: string, session: StreamSession): void {
-    let message = body;
-    try {
-      message = (JSON.parse(body) as { errorMessage?: string }).errorMessage ?? body;
-    } catch {
-      // not JSON: keep the text
-    }
+    const message = errorText(body);
     if (status === 401 || status === 403) {
       session.fail(
         'auth_failed',
@@ -133,21 +128,55 @@ export class OandaFeed extends StreamFeed {
     // liquidity currently available"; closeoutBid/closeoutAsk are the prices used to close out a
     // position and "never used to open a new position", so they never stand in for an empty side:
     // that side is published absent
-    const bid = m.bids?.[0];
-    const ask = m.asks?.[0];
-    if (bid?.price === undefined && ask?.price === undefined) return;
-    const bs = optionalDecimal(bid?.liquidity, 'bids[0].liquidity');
-    const as = optionalDecimal(ask?.liquidity, 'asks[0].liquidity');
+    const bid = bestBucket(m.bids, 'bids', true);
+    const ask = bestBucket(m.asks, 'asks', false);
+    if (!bid && !ask) return;
     session.ctx.emit({
       k: 'quote',
       sym,
-      ...(bid?.price === undefined ? {} : { bp: price(bid.price, 'bids[0].price') }),
-      ...(ask?.price === undefined ? {} : { ap: price(ask.price, 'asks[0].price') }),
-      ...(bid?.price === undefined || bs === undefined ? {} : { bs }),
-      ...(ask?.price === undefined || as === undefined ? {} : { as }),
+      ...(bid ? { bp: bid.p } : {}),
+      ...(ask ? { ap: ask.p } : {}),
+      ...(bid?.size === undefined ? {} : { bs: bid.size }),
+      ...(ask?.size === undefined ? {} : { as: ask.size }),
       ts,
     });
   }
+}
+
+/**
+ * The best PriceBucket of a side: the highest bid or the lowest ask. OANDA v20 Pricing
+ * Definitions, ClientPrice `bids`/`asks` ("The list of prices and liquidity available on the
+ * Instrument's bid side") and PriceBucket ("A Price Bucket represents a price available for an
+ * amount of liquidity"): the order of the list is not documented (streams seen so far put the
+ * best first), so the best is chosen by price. The other buckets are not published: the pages do
+ * not say whether a bucket's liquidity is in addition to the better buckets' or the size an order
+ * may have at that price (tiered pricing), so they are not order book levels.
+ */
+function bestBucket(list: unknown, side: 'bids' | 'asks', highest: boolean): { p: number; size: number | undefined } | undefined {
+  if (!Array.isArray(list)) return undefined;
+  let best: { p: number; size: number | undefined } | undefined;
+  list.forEach((b: Record<string, unknown> | undefined, i) => {
+    if (b?.price === undefined) return;
+    const p = price(b.price, `${side}[${i}].price`);
+    if (best && (highest ? p <= best.p : p >= best.p)) return;
+    best = { p, size: optionalDecimal(b.liquidity, `${side}[${i}].liquidity`) };
+  });
+  return best;
+}
+
+/**
+ * An HTTP error body for health and logs: OANDA's `errorMessage` when the body is its JSON, else
+ * the text (an HTML page from a proxy or load balancer) on one line, cut at 200 characters.
+ */
+function errorText(body: string): string {
+  try {
+    const m = (JSON.parse(body) as { errorMessage?: unknown } | null)?.errorMessage;
+    if (typeof m === 'string') return m;
+  } catch {
+    // not JSON: the text, shortened
+  }
+  const line = body.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
 /**
