@@ -39,6 +39,8 @@ export const CSV_COLUMNS = [
   'closed',
   'ref',
   'error',
+  'volumeOnly',
+  'excluded',
 ] as const;
 
 const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
@@ -82,6 +84,14 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
     if (!Number.isFinite(n)) fail(`field "${key}" is not a number: ${JSON.stringify(v)}`);
     return n;
   };
+  /** a flag: true/false (JSON) or "true"/"false" (CSV); absent when missing */
+  const flag = (key: string): boolean | undefined => {
+    const v = r[key];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (v === true || v === 'true') return true;
+    if (v === false || v === 'false') return false;
+    return fail(`field "${key}" must be true or false, got ${JSON.stringify(v)}`);
+  };
   const sym = typeof r.sym === 'string' && r.sym ? r.sym : fail('field "sym" is missing');
   let ts: bigint;
   try {
@@ -101,6 +111,9 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
+        // the sale-condition flags (docs/feeds.md, "Trade conditions"); excluded implies volumeOnly
+        ...(flag('volumeOnly') || flag('excluded') ? { volumeOnly: true as const } : {}),
+        ...(flag('excluded') ? { excluded: true as const } : {}),
       };
     }
     case 'quote': {
@@ -132,6 +145,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
+        // absent: the provider did not say, and the original trade's flag stays (CorrectionTick)
+        ...(flag('volumeOnly') === undefined ? {} : { volumeOnly: flag('volumeOnly')! }),
       };
     }
     case 'cancel':
