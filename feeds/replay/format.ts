@@ -41,9 +41,14 @@ export const CSV_COLUMNS = [
   'error',
   'volumeOnly',
   'excluded',
+  'status',
+  'reason',
+  'code',
+  'luldUp',
+  'luldDown',
 ] as const;
 
-const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
+const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'luldUp', 'luldDown']);
 
 /** A tick (from the bus or an adapter) as a JSON-ready record. */
 export function tickToRecord(tick: Tick | TickInput): Record<string, unknown> {
@@ -66,7 +71,55 @@ export function csvHeader(): string {
 
 export function tickToCsvRow(tick: Tick | TickInput): string {
   const r = tickToRecord(tick);
-  return CSV_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(',');
+  // a status's band is two columns in CSV
+  const luld = r.luld as { up: number; down: number } | undefined;
+  if (luld) {
+    r.luldUp = luld.up;
+    r.luldDown = luld.down;
+  }
+  return CSV_COLUMNS.map((c) => (r[c] === undefined ? '' : csvCell(String(r[c])))).join(',');
+}
+
+/** A CSV cell, quoted (RFC 4180) when it holds a comma, a quote or a line break (a status reason can). */
+function csvCell(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+/** The cells of one CSV line (RFC 4180 quoting: "a,b" and "" inside quotes). */
+function csvCells(line: string): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let v = '';
+      i++;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q < 0) {
+          v += line.slice(i);
+          i = line.length;
+          break;
+        }
+        v += line.slice(i, q);
+        if (line[q + 1] === '"') {
+          v += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      const comma = line.indexOf(',', i);
+      cells.push(v);
+      if (comma < 0) return cells;
+      i = comma + 1;
+    } else {
+      const comma = line.indexOf(',', i);
+      cells.push((comma < 0 ? line.slice(i) : line.slice(i, comma)).trim());
+      if (comma < 0) return cells;
+      i = comma + 1;
+    }
+  }
 }
 
 /** One record (parsed JSON or CSV row) to a tick; `where` names it in errors (file:line). */
@@ -174,8 +227,34 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         closed: r.closed === undefined || r.closed === '' ? true : r.closed === true || r.closed === 'true',
       };
     }
+    case 'status': {
+      // the symbol's trading status as published (status:SYM): the whole state, so a replay shows
+      // the halts and bands of the recording (docs/feeds.md, "Recording and replay")
+      const status =
+        r.status === undefined || r.status === ''
+          ? undefined
+          : r.status === 'trading' || r.status === 'halted'
+            ? r.status
+            : fail('field "status" must be trading or halted');
+      const band = r.luld as { up?: unknown; down?: unknown } | undefined;
+      const up = band !== undefined && typeof band === 'object' ? band.up : r.luldUp;
+      const down = band !== undefined && typeof band === 'object' ? band.down : r.luldDown;
+      if ((up === undefined || up === '') !== (down === undefined || down === '')) fail('a LULD band needs both up and down');
+      const luld = up === undefined || up === '' ? undefined : { up: Number(up), down: Number(down) };
+      if (luld && !(Number.isFinite(luld.up) && Number.isFinite(luld.down))) fail('the LULD band is not two numbers');
+      if (status === undefined && !luld) fail('field "status" or "luld" is missing');
+      return {
+        k: 'status',
+        sym,
+        ts,
+        ...(status ? { status } : {}),
+        ...(r.reason ? { reason: String(r.reason) } : {}),
+        ...(r.code ? { code: String(r.code) } : {}),
+        ...(luld ? { luld } : {}),
+      };
+    }
     default:
-      return fail(`field "k" must be trade, quote, bar, correction or cancel, got ${JSON.stringify(r.k)}`);
+      return fail(`field "k" must be trade, quote, bar, correction, cancel or status, got ${JSON.stringify(r.k)}`);
   }
 }
 
@@ -188,7 +267,7 @@ function parseCsv(text: string, path: string): TickInput[] {
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (!line || line.startsWith('#')) continue;
-    const cells = line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+    const cells = csvCells(line);
     const r: Record<string, unknown> = {};
     header.forEach((h, j) => {
       const v = cells[j];
