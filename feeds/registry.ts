@@ -6,8 +6,8 @@ import { BINANCE_MAX_STREAMS, BinanceFeed, BinanceOptionsSchema } from './binanc
 import { CoinbaseFeed, CoinbaseOptionsSchema } from './coinbase/coinbase-feed.js';
 import { credentialFromEnv, parseFeedEntry } from './config.js';
 import type { FeedEntry, FeedsFile } from './config.js';
-import { KrakenFeed, KrakenOptionsSchema } from './kraken/kraken-feed.js';
-import { OandaFeed, OandaOptionsSchema } from './oanda/oanda-feed.js';
+import { KRAKEN_BOOK_DEPTHS, KrakenFeed, KrakenOptionsSchema } from './kraken/kraken-feed.js';
+import { OANDA_HEARTBEAT_MS, OandaFeed, OandaOptionsSchema } from './oanda/oanda-feed.js';
 import { PolygonFeed, PolygonOptionsSchema } from './polygon/polygon-feed.js';
 import { ReplayFeed, ReplayOptionsSchema } from './replay/replay-feed.js';
 import type { FeedAdapter } from './sdk/adapter.js';
@@ -59,6 +59,48 @@ function setup<S extends Parameters<typeof parseFeedEntry>[0]>(ctx: FeedFactoryC
   return { id, where, opts, env: ctx.env ?? process.env };
 }
 
+/** Whether the feeds file itself sets `key` for this feed (not a schema default). */
+function isSet(ctx: FeedFactoryContext, key: string): boolean {
+  return (ctx.entry as Record<string, unknown> | undefined)?.[key] !== undefined;
+}
+
+/**
+ * Options that only act with a feature left off do nothing, silently: the user believes the
+ * feature is configured. Each one set while `on` is false is a config error naming both keys.
+ */
+function unusedOptions(ctx: FeedFactoryContext, where: string, on: boolean, keys: readonly string[], offText: string, fix: string): void {
+  if (on) return;
+  for (const key of keys) if (isSet(ctx, key)) throw new ConfigError(`${where}.${key} is set but ${offText}: ${fix}, or remove ${key}`);
+}
+
+/**
+ * The engine keeps `book.maxLevels` levels a side (src/book/order-book.ts): levels an adapter
+ * follows past that are cut, and a cut side is known only down to its worst level from then on,
+ * so it only shrinks until the next reset. An adapter that follows more levels than the engine
+ * keeps therefore showed fewer and fewer of them, silently.
+ */
+function bookLevelsOver(where: string, key: string, value: number, maxLevels: number, fix: string): ConfigError {
+  return new ConfigError(`${where}.${key} (${value}) must not exceed book.maxLevels (${maxLevels}): ${fix}`);
+}
+
+/**
+ * Providers without a heartbeat of their own (Alpaca, Polygon): only the pong to our ping shows that
+ * a quiet connection is alive (docs/feeds.md, Provider notes). A staleAfterMs of under two ping
+ * intervals reconnects every quiet connection; pings off with the default staleAfterMs (three ping
+ * intervals, so 0) leaves a half-open connection `connected` for ever.
+ */
+function checkPingLiveness(ctx: FeedFactoryContext, where: string, opts: { pingIntervalMs?: number | undefined; staleAfterMs?: number | undefined }): void {
+  const ping = opts.pingIntervalMs ?? 20_000;
+  if (opts.staleAfterMs !== undefined && opts.staleAfterMs > 0 && ping > 0 && opts.staleAfterMs < 2 * ping)
+    throw new ConfigError(
+      `${where}.staleAfterMs (${opts.staleAfterMs}) must be 0 (never) or at least twice pingIntervalMs (${ping}): the provider sends no heartbeat, so a quiet connection shows it is alive only by answering our ping; leave staleAfterMs out (it is three ping intervals) or raise it`,
+    );
+  if (ping === 0 && !isSet(ctx, 'staleAfterMs'))
+    throw new ConfigError(
+      `${where}.pingIntervalMs: 0 turns off the only check that a quiet connection is alive (the provider sends no heartbeat), and staleAfterMs (three ping intervals) with it: a half-open connection would stay connected for ever. Leave pingIntervalMs out (20000), or set staleAfterMs too (0 to accept that)`,
+    );
+}
+
 /** Adapters known to `tickwire feed <name>` and the embedded engine, by adapter type. */
 export const FEED_FACTORIES: Record<string, FeedFactory> = {
   synthetic: ({ config, registry }) => {
@@ -73,15 +115,22 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     return new SyntheticFeed({ instruments, seed: config.synthetic.seed, rate: config.synthetic.rate, bookLevels: config.synthetic.bookLevels });
   },
   binance: (ctx) => {
-    const { id, opts } = setup(ctx, 'binance', BinanceOptionsSchema);
+    const { id, where, opts } = setup(ctx, 'binance', BinanceOptionsSchema);
     const symbols = feedSymbols(ctx, id, 'binance', opts.symbols);
+    unusedOptions(ctx, where, opts.streams.includes('depth'), ['depthLimit', 'depthSpeed', 'depthRetryMs'], 'streams has no depth', 'add depth to streams');
+    // depthLimit is book.maxLevels unless set (Binance takes any limit up to 5000: Spot REST API,
+    // Market data endpoints > Order book), and never more
+    const maxLevels = ctx.config.book.maxLevels;
+    if (isSet(ctx, 'depthLimit') && opts.depthLimit > maxLevels)
+      throw bookLevelsOver(where, 'depthLimit', opts.depthLimit, maxLevels, 'leave it out (it follows book.maxLevels) or lower it');
+    const depthLimit = isSet(ctx, 'depthLimit') ? opts.depthLimit : Math.min(opts.depthLimit, maxLevels);
     // Binance Spot "WebSocket Streams" > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams"
     const streams = symbols.length * opts.streams.length;
     if (streams > BINANCE_MAX_STREAMS)
       throw new ConfigError(
         `feeds.${id}.symbols: ${symbols.length} symbols x ${opts.streams.length} streams (${opts.streams.join(', ')}) = ${streams} streams, but one Binance connection carries at most ${BINANCE_MAX_STREAMS}: split the symbols over several feeds (e.g. binance-2: {adapter: binance, symbols: [...]}) or list fewer streams`,
       );
-    return new BinanceFeed(id, { ...opts, symbols });
+    return new BinanceFeed(id, { ...opts, depthLimit, symbols });
   },
   coinbase: (ctx) => {
     const { id, where, opts } = setup(ctx, 'coinbase', CoinbaseOptionsSchema);
@@ -89,19 +138,27 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     // bookLevels is book.maxLevels unless set, and never more (a side the engine cut would then
     // never look short to the adapter, and would not be refreshed)
     const maxLevels = ctx.config.book.maxLevels;
-    const set = (ctx.entry as { bookLevels?: unknown } | undefined)?.bookLevels !== undefined;
+    const set = isSet(ctx, 'bookLevels');
+    unusedOptions(ctx, where, opts.book, ['bookLevels'], 'book is off', 'set book: true');
     if (set && opts.bookLevels > maxLevels)
-      throw new ConfigError(
-        `${where}.bookLevels (${opts.bookLevels}) must not exceed book.maxLevels (${maxLevels}): leave it out (it follows book.maxLevels) or lower it`,
-      );
+      throw bookLevelsOver(where, 'bookLevels', opts.bookLevels, maxLevels, 'leave it out (it follows book.maxLevels) or lower it');
     return new CoinbaseFeed(id, { ...opts, bookLevels: set ? opts.bookLevels : maxLevels, symbols: feedSymbols(ctx, id, 'coinbase', opts.symbols) });
   },
   kraken: (ctx) => {
-    const { id, opts } = setup(ctx, 'kraken', KrakenOptionsSchema);
-    return new KrakenFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'kraken', opts.symbols) });
+    const { id, where, opts } = setup(ctx, 'kraken', KrakenOptionsSchema);
+    unusedOptions(ctx, where, opts.book, ['bookDepth', 'bookPrecision'], 'book is off', 'set book: true');
+    // Kraken subscribes books only at its listed depths (book: Subscribe Request, `depth`); unset,
+    // the default (25) or, under a smaller book.maxLevels, the largest listed depth within it
+    const maxLevels = ctx.config.book.maxLevels;
+    const within = KRAKEN_BOOK_DEPTHS.filter((d) => d <= maxLevels).at(-1) ?? KRAKEN_BOOK_DEPTHS[0];
+    if (opts.book && isSet(ctx, 'bookDepth') && opts.bookDepth > maxLevels)
+      throw bookLevelsOver(where, 'bookDepth', opts.bookDepth, maxLevels, `set bookDepth: ${within}, or raise book.maxLevels (TICKWIRE_BOOK_MAX_LEVELS)`);
+    const bookDepth = isSet(ctx, 'bookDepth') ? opts.bookDepth : (Math.min(opts.bookDepth, within) as typeof opts.bookDepth);
+    return new KrakenFeed(id, { ...opts, bookDepth, symbols: feedSymbols(ctx, id, 'kraken', opts.symbols) });
   },
   alpaca: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'alpaca', AlpacaOptionsSchema);
+    checkPingLiveness(ctx, where, opts);
     const key = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the Alpaca API key id');
     const secret = credentialFromEnv(env, where, 'secretEnv', opts.secretEnv, 'the Alpaca API secret key');
     return new AlpacaFeed(
@@ -117,11 +174,16 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
   },
   polygon: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'polygon', PolygonOptionsSchema);
+    checkPingLiveness(ctx, where, opts);
     const key = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the Polygon (Massive) API key');
     return new PolygonFeed(id, { ...opts, symbols: feedSymbols(ctx, id, 'polygon', opts.symbols) }, { key, ...(opts.keyEnv ? { keyEnv: opts.keyEnv } : {}) });
   },
   oanda: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'oanda', OandaOptionsSchema);
+    if (opts.staleAfterMs !== undefined && opts.staleAfterMs > 0 && opts.staleAfterMs < 2 * OANDA_HEARTBEAT_MS)
+      throw new ConfigError(
+        `${where}.staleAfterMs (${opts.staleAfterMs}) must be 0 (never) or at least ${2 * OANDA_HEARTBEAT_MS}: OANDA sends a HEARTBEAT every ${OANDA_HEARTBEAT_MS} ms, so a shorter wait reconnects a quiet stream over and over; leave it out (${3 * OANDA_HEARTBEAT_MS}) or raise it`,
+      );
     const token = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the OANDA v20 API token');
     const accountId =
       opts.accountId ?? (opts.accountIdEnv ? credentialFromEnv(env, where, 'accountIdEnv', opts.accountIdEnv, 'the OANDA account id') : undefined);

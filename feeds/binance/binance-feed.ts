@@ -169,6 +169,11 @@ export class BinanceFeed extends StreamFeed {
   }
 
   /** trades emitted from REST "Recent trades list" because the stream missed them (a reconnect) */
+  /** levels per side of each depth snapshot (`depthLimit`; the engine's `book.maxLevels` unless set, see feeds/registry.ts) */
+  get depthLimit(): number {
+    return this.#opts.depthLimit;
+  }
+
   get recoveredTrades(): number {
     return this.#recovered;
   }

@@ -46,6 +46,9 @@ import type { BookPrecision } from './book.js';
  * it is history, not live data. Updates of a resumed pair that arrive before its snapshot wait
  * for it, so that they do not make the snapshot's trades look already seen.
  */
+/** the depths Kraken accepts for a `book` subscription (book: Subscribe Request, `depth`) */
+export const KRAKEN_BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
+
 export const KrakenOptionsSchema = z
   .object({
     ...commonFeedFields,
@@ -64,7 +67,15 @@ export const KrakenOptionsSchema = z
       .default(false)
       .describe('subscribe to the level 2 `book` channel and emit order book ticks, each message checked against its CRC32 checksum'),
     bookDepth: z
-      .union([z.literal(10), z.literal(25), z.literal(100), z.literal(500), z.literal(1000)])
+      .union(
+        KRAKEN_BOOK_DEPTHS.map((d) => z.literal(d)) as unknown as [
+          z.ZodLiteral<10>,
+          z.ZodLiteral<25>,
+          z.ZodLiteral<100>,
+          z.ZodLiteral<500>,
+          z.ZodLiteral<1000>,
+        ],
+      )
       .default(25)
       .describe('levels per side of the `book` subscription (Kraken accepts 10, 25, 100, 500, 1000)'),
     pairStatus: z
@@ -163,6 +174,11 @@ export class KrakenFeed extends StreamFeed {
   }
 
   /** Book messages whose checksum did not match the local book (each one resubscribed that pair's book). */
+  /** levels per side of the `book` subscription (`bookDepth`; kept within the engine's `book.maxLevels`, see feeds/registry.ts) */
+  get bookDepth(): number {
+    return this.#opts.bookDepth;
+  }
+
   get checksumMismatches(): number {
     return this.#checksumMismatches;
   }

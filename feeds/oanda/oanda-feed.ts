@@ -29,6 +29,14 @@ export type OandaOptions = z.infer<typeof OandaOptionsSchema>;
 
 export const OANDA_DEFAULT_URL = 'https://stream-fxtrade.oanda.com';
 
+/**
+ * OANDA writes a HEARTBEAT to the pricing stream every 5 seconds (Pricing Endpoints > Price
+ * Stream; PricingHeartbeat "is injected into the Pricing stream to ensure that the HTTP connection
+ * remains active"): the adapter's default staleAfterMs is three of them, and the feeds file may not
+ * set it below two (feeds/registry.ts), or a quiet market reconnects for ever.
+ */
+export const OANDA_HEARTBEAT_MS = 5000;
+
 /** at most two new connections per second (v20 Best Practices > Connection Limits) */
 export const OANDA_MIN_CONNECT_INTERVAL_MS = 500;
 
@@ -44,7 +52,11 @@ export class OandaFeed extends StreamFeed {
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
     // v20 "Best Practices" > Connection Limits: "For new connections, we recommend you limit this
     // to twice per second (2/s)": attempts start at least 500 ms apart, whatever the reason
-    super(id, opts.symbols, runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 15_000, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }));
+    super(
+      id,
+      opts.symbols,
+      runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 3 * OANDA_HEARTBEAT_MS, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }),
+    );
     this.#opts = opts;
     this.#token = creds.token;
     this.#tokenEnv = creds.tokenEnv;
@@ -67,12 +79,7 @@ export class OandaFeed extends StreamFeed {
   }
 
   onHttpError(status: number, body: string, session: StreamSession): void {
-    let message = body;
-    try {
-      message = (JSON.parse(body) as { errorMessage?: string }).errorMessage ?? body;
-    } catch {
-      // not JSON: keep the text
-    }
+    const message = errorText(body);
     if (status === 401 || status === 403) {
       session.fail(
         'auth_failed',
@@ -121,21 +128,55 @@ export class OandaFeed extends StreamFeed {
     // liquidity currently available"; closeoutBid/closeoutAsk are the prices used to close out a
     // position and "never used to open a new position", so they never stand in for an empty side:
     // that side is published absent
-    const bid = m.bids?.[0];
-    const ask = m.asks?.[0];
-    if (bid?.price === undefined && ask?.price === undefined) return;
-    const bs = optionalDecimal(bid?.liquidity, 'bids[0].liquidity');
-    const as = optionalDecimal(ask?.liquidity, 'asks[0].liquidity');
+    const bid = bestBucket(m.bids, 'bids', true);
+    const ask = bestBucket(m.asks, 'asks', false);
+    if (!bid && !ask) return;
     session.ctx.emit({
       k: 'quote',
       sym,
-      ...(bid?.price === undefined ? {} : { bp: price(bid.price, 'bids[0].price') }),
-      ...(ask?.price === undefined ? {} : { ap: price(ask.price, 'asks[0].price') }),
-      ...(bid?.price === undefined || bs === undefined ? {} : { bs }),
-      ...(ask?.price === undefined || as === undefined ? {} : { as }),
+      ...(bid ? { bp: bid.p } : {}),
+      ...(ask ? { ap: ask.p } : {}),
+      ...(bid?.size === undefined ? {} : { bs: bid.size }),
+      ...(ask?.size === undefined ? {} : { as: ask.size }),
       ts,
     });
   }
+}
+
+/**
+ * The best PriceBucket of a side: the highest bid or the lowest ask. OANDA v20 Pricing
+ * Definitions, ClientPrice `bids`/`asks` ("The list of prices and liquidity available on the
+ * Instrument's bid side") and PriceBucket ("A Price Bucket represents a price available for an
+ * amount of liquidity"): the order of the list is not documented (streams seen so far put the
+ * best first), so the best is chosen by price. The other buckets are not published: the pages do
+ * not say whether a bucket's liquidity is in addition to the better buckets' or the size an order
+ * may have at that price (tiered pricing), so they are not order book levels.
+ */
+function bestBucket(list: unknown, side: 'bids' | 'asks', highest: boolean): { p: number; size: number | undefined } | undefined {
+  if (!Array.isArray(list)) return undefined;
+  let best: { p: number; size: number | undefined } | undefined;
+  list.forEach((b: Record<string, unknown> | undefined, i) => {
+    if (b?.price === undefined) return;
+    const p = price(b.price, `${side}[${i}].price`);
+    if (best && (highest ? p <= best.p : p >= best.p)) return;
+    best = { p, size: optionalDecimal(b.liquidity, `${side}[${i}].liquidity`) };
+  });
+  return best;
+}
+
+/**
+ * An HTTP error body for health and logs: OANDA's `errorMessage` when the body is its JSON, else
+ * the text (an HTML page from a proxy or load balancer) on one line, cut at 200 characters.
+ */
+function errorText(body: string): string {
+  try {
+    const m = (JSON.parse(body) as { errorMessage?: unknown } | null)?.errorMessage;
+    if (typeof m === 'string') return m;
+  } catch {
+    // not JSON: the text, shortened
+  }
+  const line = body.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
 /**

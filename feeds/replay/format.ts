@@ -39,9 +39,16 @@ export const CSV_COLUMNS = [
   'closed',
   'ref',
   'error',
+  'volumeOnly',
+  'excluded',
+  'status',
+  'reason',
+  'code',
+  'luldUp',
+  'luldDown',
 ] as const;
 
-const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n']);
+const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'luldUp', 'luldDown']);
 
 /** A tick (from the bus or an adapter) as a JSON-ready record. */
 export function tickToRecord(tick: Tick | TickInput): Record<string, unknown> {
@@ -64,7 +71,55 @@ export function csvHeader(): string {
 
 export function tickToCsvRow(tick: Tick | TickInput): string {
   const r = tickToRecord(tick);
-  return CSV_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(',');
+  // a status's band is two columns in CSV
+  const luld = r.luld as { up: number; down: number } | undefined;
+  if (luld) {
+    r.luldUp = luld.up;
+    r.luldDown = luld.down;
+  }
+  return CSV_COLUMNS.map((c) => (r[c] === undefined ? '' : csvCell(String(r[c])))).join(',');
+}
+
+/** A CSV cell, quoted (RFC 4180) when it holds a comma, a quote or a line break (a status reason can). */
+function csvCell(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+/** The cells of one CSV line (RFC 4180 quoting: "a,b" and "" inside quotes). */
+function csvCells(line: string): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let v = '';
+      i++;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q < 0) {
+          v += line.slice(i);
+          i = line.length;
+          break;
+        }
+        v += line.slice(i, q);
+        if (line[q + 1] === '"') {
+          v += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      const comma = line.indexOf(',', i);
+      cells.push(v);
+      if (comma < 0) return cells;
+      i = comma + 1;
+    } else {
+      const comma = line.indexOf(',', i);
+      cells.push((comma < 0 ? line.slice(i) : line.slice(i, comma)).trim());
+      if (comma < 0) return cells;
+      i = comma + 1;
+    }
+  }
 }
 
 /** One record (parsed JSON or CSV row) to a tick; `where` names it in errors (file:line). */
@@ -81,6 +136,14 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
     const n = typeof v === 'number' ? v : Number(v);
     if (!Number.isFinite(n)) fail(`field "${key}" is not a number: ${JSON.stringify(v)}`);
     return n;
+  };
+  /** a flag: true/false (JSON) or "true"/"false" (CSV); absent when missing */
+  const flag = (key: string): boolean | undefined => {
+    const v = r[key];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (v === true || v === 'true') return true;
+    if (v === false || v === 'false') return false;
+    return fail(`field "${key}" must be true or false, got ${JSON.stringify(v)}`);
   };
   const sym = typeof r.sym === 'string' && r.sym ? r.sym : fail('field "sym" is missing');
   let ts: bigint;
@@ -101,6 +164,9 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
+        // the sale-condition flags (docs/feeds.md, "Trade conditions"); excluded implies volumeOnly
+        ...(flag('volumeOnly') || flag('excluded') ? { volumeOnly: true as const } : {}),
+        ...(flag('excluded') ? { excluded: true as const } : {}),
       };
     }
     case 'quote': {
@@ -132,6 +198,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
+        // absent: the provider did not say, and the original trade's flag stays (CorrectionTick)
+        ...(flag('volumeOnly') === undefined ? {} : { volumeOnly: flag('volumeOnly')! }),
       };
     }
     case 'cancel':
@@ -159,8 +227,34 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         closed: r.closed === undefined || r.closed === '' ? true : r.closed === true || r.closed === 'true',
       };
     }
+    case 'status': {
+      // the symbol's trading status as published (status:SYM): the whole state, so a replay shows
+      // the halts and bands of the recording (docs/feeds.md, "Recording and replay")
+      const status =
+        r.status === undefined || r.status === ''
+          ? undefined
+          : r.status === 'trading' || r.status === 'halted'
+            ? r.status
+            : fail('field "status" must be trading or halted');
+      const band = r.luld as { up?: unknown; down?: unknown } | undefined;
+      const up = band !== undefined && typeof band === 'object' ? band.up : r.luldUp;
+      const down = band !== undefined && typeof band === 'object' ? band.down : r.luldDown;
+      if ((up === undefined || up === '') !== (down === undefined || down === '')) fail('a LULD band needs both up and down');
+      const luld = up === undefined || up === '' ? undefined : { up: Number(up), down: Number(down) };
+      if (luld && !(Number.isFinite(luld.up) && Number.isFinite(luld.down))) fail('the LULD band is not two numbers');
+      if (status === undefined && !luld) fail('field "status" or "luld" is missing');
+      return {
+        k: 'status',
+        sym,
+        ts,
+        ...(status ? { status } : {}),
+        ...(r.reason ? { reason: String(r.reason) } : {}),
+        ...(r.code ? { code: String(r.code) } : {}),
+        ...(luld ? { luld } : {}),
+      };
+    }
     default:
-      return fail(`field "k" must be trade, quote, bar, correction or cancel, got ${JSON.stringify(r.k)}`);
+      return fail(`field "k" must be trade, quote, bar, correction, cancel or status, got ${JSON.stringify(r.k)}`);
   }
 }
 
@@ -173,7 +267,7 @@ function parseCsv(text: string, path: string): TickInput[] {
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (!line || line.startsWith('#')) continue;
-    const cells = line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+    const cells = csvCells(line);
     const r: Record<string, unknown> = {};
     header.forEach((h, j) => {
       const v = cells[j];

@@ -32,6 +32,14 @@ export class TickerBuilder {
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes: MinuteBuckets = new Map();
+  /**
+   * event times (ms) of the trades that set the day open and the last price: like a bar's open
+   * and close, they are the day's first and last trade in event time (ties in arrival order), so
+   * a late trade sets neither unless it is the earliest (open) or is not older (last). -Infinity /
+   * Infinity after a restore: the first trade after it sets the last price, none revises the open.
+   */
+  #openMs = Infinity;
+  #lastMs = -Infinity;
 
   /**
    * `day`: the instrument's trading calendar, or (legacy) where its day starts in ms after UTC
@@ -71,8 +79,18 @@ export class TickerBuilder {
     if (!this.#hasTrade) {
       s.o = s.h = s.l = t.p;
       this.#hasTrade = true;
+      this.#openMs = ms;
+      this.#lastMs = ms;
     }
-    s.p = t.p;
+    // the last price and the day open follow event time, as a bar's close and open do (docs/protocol.md#ticker)
+    if (ms >= this.#lastMs) {
+      s.p = t.p;
+      this.#lastMs = ms;
+    }
+    if (ms < this.#openMs) {
+      s.o = t.p;
+      this.#openMs = ms;
+    }
     if (t.p > s.h) s.h = t.p;
     if (t.p < s.l) s.l = t.p;
     s.v = roundQty(s.v + t.s);
@@ -114,6 +132,9 @@ export class TickerBuilder {
     if (t.status !== undefined) s.status = t.status;
     if (t.pc !== undefined) s.pc = t.pc;
     this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
+    // the times of the restored open and last trade are not known: the open stays, and the next trade is the last
+    this.#openMs = -Infinity;
+    this.#lastMs = -Infinity;
     this.#change();
     return true;
   }
@@ -146,8 +167,8 @@ export class TickerBuilder {
   /**
    * A trade at `ms` was corrected or cancelled: `dv` is the change in volume, `minuteTrades`
    * the remaining trades of its minute when the trade log still holds that whole minute
-   * (undefined: high/low are left as they are), `last` the newest remaining trade (the last
-   * price). Returns the new state, or undefined when the trade is not from the current day.
+   * (undefined: high/low are left as they are), `last` the newest remaining trade in event time
+   * (the last price; TradeLog.last). Returns the new state, or undefined when the trade is not from the current day.
    * The day open is not revised.
    */
   amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
@@ -163,7 +184,10 @@ export class TickerBuilder {
         s.l = range.l;
       }
     }
-    if (last && this.#dayOf(last.ms) === this.#day) s.p = last.p;
+    if (last && this.#dayOf(last.ms) === this.#day) {
+      s.p = last.p;
+      this.#lastMs = last.ms;
+    }
     this.#change();
     return { ...s };
   }

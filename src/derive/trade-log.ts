@@ -107,13 +107,17 @@ export class TradeLog {
     return out;
   }
 
-  /** The last live trade that sets a price, in arrival order (the ticker's last price). */
+  /**
+   * The newest live trade that sets a price, in event time (ties: the last to arrive): the
+   * ticker's last price, as a bar's close (docs/protocol.md#ticker).
+   */
   last(): LoggedTrade | undefined {
+    let last: LoggedTrade | undefined;
     for (let i = this.#items.length - 1; i >= this.#head; i--) {
       const t = this.#items[i]!;
-      if (!t.cancelled && !t.volumeOnly) return t;
+      if (!t.cancelled && !t.volumeOnly && (!last || t.ms > last.ms)) last = t;
     }
-    return undefined;
+    return last;
   }
 
   #prune(): void {

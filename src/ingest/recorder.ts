@@ -14,11 +14,12 @@ import type { RecordingFormat } from '../../feeds/replay/format.js';
  * plays back. It listens like a gateway does, so it records any feed running anywhere on the bus.
  *
  * Channels are protocol channel names with `*` allowed for the symbol: `trade:BTC-USD`,
- * `quote:*`, `bar.1m:AAPL`. By default trades and quotes of every symbol are recorded (tickers
+ * `quote:*`, `bar.1m:AAPL`, `status:*`. By default trades, quotes and trading status of every symbol are recorded (tickers
  * and engine-built bars are derived again when the recording is replayed).
  */
-export const RECORDABLE_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'bar.1s', 'bar.1m'];
-export const DEFAULT_RECORD_CHANNELS = ['trade:*', 'quote:*'];
+export const RECORDABLE_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'bar.1s', 'bar.1m', 'status'];
+/** trading status too: a replay without it would show a halted symbol as trading */
+export const DEFAULT_RECORD_CHANNELS = ['trade:*', 'quote:*', 'status:*'];
 
 export interface RecorderOptions {
   bus: Bus;

@@ -11,7 +11,9 @@ import { defaultRegistry } from '../../src/core/instruments.js';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { startBinanceFake } from '../../feeds/binance/fake-server.js';
+import type { BinanceFeed } from '../../feeds/binance/binance-feed.js';
 import type { CoinbaseFeed } from '../../feeds/coinbase/coinbase-feed.js';
+import type { KrakenFeed } from '../../feeds/kraken/kraken-feed.js';
 import { waitFor } from '../helpers/wait.js';
 
 const config = loadConfig({ env: {} });
@@ -51,6 +53,69 @@ describe('feeds file', () => {
     expect((buildWith({}) as CoinbaseFeed).bookLevels).toBe(100);
     expect((buildWith({ bookLevels: 40 }) as CoinbaseFeed).bookLevels).toBe(40);
     expect(() => buildWith({ bookLevels: 1000 })).toThrow(/feeds\.coinbase\.bookLevels \(1000\) must not exceed book\.maxLevels \(100\): leave it out/);
+  });
+
+  it('keeps Binance depthLimit and Kraken bookDepth within book.maxLevels: unset they follow it, set above it they fail naming the key', () => {
+    // the engine keeps book.maxLevels a side; levels the adapter follows past it are cut, and a
+    // cut side only shrinks (src/book/order-book.ts): the book showed fewer levels, silently
+    const small = loadConfig({ env: { TICKWIRE_BOOK_MAX_LEVELS: '20', TICKWIRE_BOOK_DEPTHS: '10,20' } });
+    const buildWith = (name: string, entry: Record<string, unknown>) =>
+      createFeed(name, {
+        config: small,
+        registry,
+        env: {},
+        feedsFile: parseFeedsFile({ feeds: { [name]: { symbols: ['BTC-USD'], ...entry } } }, 'feeds.yaml'),
+      });
+    const depth = { streams: ['trade', 'depth'] };
+    expect((buildWith('binance', depth) as BinanceFeed).depthLimit).toBe(20);
+    expect((buildWith('binance', { ...depth, depthLimit: 15 }) as BinanceFeed).depthLimit).toBe(15);
+    expect(() => buildWith('binance', { ...depth, depthLimit: 1000 })).toThrow(
+      /feeds\.binance\.depthLimit \(1000\) must not exceed book\.maxLevels \(20\): leave it out \(it follows book\.maxLevels\) or lower it/,
+    );
+    expect((buildWith('binance', {}) as BinanceFeed).depthLimit).toBe(20);
+    // Kraken's depths are 10, 25, 100, 500, 1000: unset, the largest within book.maxLevels
+    expect((buildWith('kraken', { book: true }) as KrakenFeed).bookDepth).toBe(10);
+    expect((build({ feeds: { kraken: { symbols: ['BTC-USD'], book: true } } }, 'kraken') as KrakenFeed).bookDepth).toBe(25);
+    expect(() => buildWith('kraken', { book: true, bookDepth: 25 })).toThrow(
+      /feeds\.kraken\.bookDepth \(25\) must not exceed book\.maxLevels \(20\): set bookDepth: 10, or raise book\.maxLevels \(TICKWIRE_BOOK_MAX_LEVELS\)/,
+    );
+  });
+
+  it('refuses book options of a feed whose book is off, and liveness settings that can never hold', () => {
+    const one = (name: string, entry: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+      build(
+        { feeds: { [name]: { symbols: [name === 'oanda' ? 'EUR-USD' : name === 'alpaca' || name === 'polygon' ? 'AAPL' : 'BTC-USD'], ...entry } } },
+        name,
+        env,
+      );
+    expect(() => one('binance', { depthLimit: 500 })).toThrow(
+      /feeds\.binance\.depthLimit is set but streams has no depth: add depth to streams, or remove depthLimit/,
+    );
+    expect(() => one('binance', { depthSpeed: '1000ms' })).toThrow(/feeds\.binance\.depthSpeed is set but streams has no depth/);
+    expect(() => one('kraken', { bookDepth: 100 })).toThrow(/feeds\.kraken\.bookDepth is set but book is off: set book: true, or remove bookDepth/);
+    expect(() => one('kraken', { bookPrecision: { 'BTC-USD': { price: 1, qty: 8 } } })).toThrow(/feeds\.kraken\.bookPrecision is set but book is off/);
+    expect(() => one('coinbase', { bookLevels: 100 })).toThrow(/feeds\.coinbase\.bookLevels is set but book is off: set book: true, or remove bookLevels/);
+    // OANDA sends a HEARTBEAT every 5 s: a shorter staleAfterMs reconnects a quiet stream for ever
+    const oanda = { keyEnv: 'T', accountId: '101-1' };
+    expect(() => one('oanda', { ...oanda, staleAfterMs: 4000 }, { T: 't' })).toThrow(
+      /feeds\.oanda\.staleAfterMs \(4000\) must be 0 \(never\) or at least 10000: OANDA sends a HEARTBEAT every 5000 ms/,
+    );
+    expect(() => one('oanda', { ...oanda, staleAfterMs: 10_000 }, { T: 't' })).not.toThrow();
+    expect(() => one('oanda', { ...oanda, staleAfterMs: 0 }, { T: 't' })).not.toThrow();
+    // Alpaca and Polygon send no heartbeat: only the answer to our ping shows a quiet connection is alive
+    const alpaca = { keyEnv: 'K', secretEnv: 'S' };
+    const creds = { K: 'k', S: 's' };
+    expect(() => one('alpaca', { ...alpaca, staleAfterMs: 20_000 }, creds)).toThrow(
+      /feeds\.alpaca\.staleAfterMs \(20000\) must be 0 \(never\) or at least twice pingIntervalMs \(20000\)/,
+    );
+    expect(() => one('polygon', { keyEnv: 'K', pingIntervalMs: 30_000, staleAfterMs: 45_000 }, creds)).toThrow(
+      /feeds\.polygon\.staleAfterMs \(45000\) must be 0/,
+    );
+    expect(() => one('polygon', { keyEnv: 'K', pingIntervalMs: 0 }, creds)).toThrow(
+      /feeds\.polygon\.pingIntervalMs: 0 turns off the only check that a quiet connection is alive/,
+    );
+    expect(() => one('polygon', { keyEnv: 'K', pingIntervalMs: 0, staleAfterMs: 0 }, creds)).not.toThrow();
+    expect(() => one('alpaca', { ...alpaca, pingIntervalMs: 10_000 }, creds)).not.toThrow();
   });
 
   it('rejects an unknown or misspelled key, naming it', () => {

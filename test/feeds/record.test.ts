@@ -45,6 +45,46 @@ describe('recording ticks from the bus', () => {
   }
 });
 
+describe('recording trading status', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-record-status-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const ext of ['jsonl', 'csv'] as const) {
+    it(`records status:SYM by default and reads it back for a replay (${ext})`, async () => {
+      const bus = new MemoryBus();
+      const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+      const out = join(dir, `status.${ext}`);
+      const recorder = new Recorder({ bus, out });
+      publisher.publish('alpaca', {
+        k: 'status',
+        sym: 'AAPL',
+        status: 'halted',
+        code: 'H',
+        reason: 'Trading Halt: News "pending", T1',
+        ts: 1718026201000000000n,
+      });
+      publisher.publish('alpaca', { k: 'status', sym: 'AAPL', luld: { up: 105.5, down: 95.25 }, ts: 1718026202000000000n });
+      publisher.publish('alpaca', { k: 'status', sym: 'AAPL', status: 'trading', code: 'T', ts: 1718026203000000000n });
+      await recorder.close();
+      publisher.close();
+      // what status:AAPL carried: the whole state after each report (the band stays, the reason goes)
+      expect(readRecording(out)).toEqual([
+        { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt: News "pending", T1', ts: 1718026201000000000n },
+        {
+          k: 'status',
+          sym: 'AAPL',
+          status: 'halted',
+          code: 'H',
+          reason: 'Trading Halt: News "pending", T1',
+          luld: { up: 105.5, down: 95.25 },
+          ts: 1718026202000000000n,
+        },
+        { k: 'status', sym: 'AAPL', status: 'trading', code: 'T', luld: { up: 105.5, down: 95.25 }, ts: 1718026203000000000n },
+      ]);
+    });
+  }
+});
+
 describe('tickwire record over NATS', () => {
   let nats: Awaited<ReturnType<typeof startNats>> | undefined;
   let engine: Engine | undefined;

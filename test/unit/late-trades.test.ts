@@ -128,3 +128,36 @@ describe('corrections and cancels of a long bar the trade log no longer holds wh
     r.pub.close();
   });
 });
+
+describe('the ticker follows event time as the bars do (docs/protocol.md#ticker)', () => {
+  it('a late trade sets neither the last price nor, unless earliest, the open: p and o equal bar.1d c and o', () => {
+    const bus = new MemoryBus();
+    const seen: Tick[] = [];
+    bus.subscribe('md.>', (_s, p) => seen.push(decodeTick(p)));
+    const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+    const tr = (id: string, ms: number, p: number, s: number): void => void pub.publish('synthetic', { k: 'trade', sym: 'AAPL', id, p, s, ts: ns(ms) });
+    const last = <K extends Tick['k']>(k: K, iv?: string): Extract<Tick, { k: K }> =>
+      seen.filter((t) => t.k === k && (iv === undefined || (t as BarTick).iv === iv)).at(-1) as Extract<Tick, { k: K }>;
+    tr('a', T0 + 1_000, 100, 1);
+    tr('b', T0 + 61_000, 101, 2);
+    tr('c', T0 + 30_000, 99, 4); // reported late: older than the last price
+    expect(last('ticker')).toMatchObject({ p: 101, o: 100, h: 101, l: 99, v: 7 });
+    pub.sweepBars(Date.now());
+    expect(last('bar', '1d')).toMatchObject({ c: 101, o: 100 });
+    tr('d', T0 + 500, 98, 1); // late, and the day's earliest trade
+    expect(last('ticker')).toMatchObject({ p: 101, o: 98, l: 98, v: 8, chg: 3 });
+    pub.sweepBars(Date.now());
+    expect(last('bar', '1d')).toMatchObject({ c: 101, o: 98 });
+    // the last price is cancelled: the newest remaining trade in event time, not the last to arrive
+    pub.publish('synthetic', { k: 'cancel', sym: 'AAPL', ref: 'b', ts: ns(T0 + 62_000) });
+    expect(last('ticker')).toMatchObject({ p: 99, v: 6 });
+    pub.sweepBars(Date.now());
+    expect(last('bar', '1d')).toMatchObject({ c: 99 });
+    // same millisecond as the last price: ties go in arrival order, as in a bar
+    tr('e', T0 + 30_000, 97, 1);
+    expect(last('ticker')).toMatchObject({ p: 97 });
+    pub.sweepBars(Date.now());
+    expect(last('bar', '1d')).toMatchObject({ c: 97 });
+    pub.close();
+  });
+});

@@ -33,3 +33,35 @@ describe('recording format: corrections, cancels, one-sided quotes', () => {
     expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "ref" is missing/);
   });
 });
+
+/**
+ * A trade's sale-condition flags decide what it counts in (docs/feeds.md, "Trade conditions"):
+ * `volumeOnly` sets no price, `excluded` counts in nothing. A recording keeps them, or a replay
+ * would move the last price with an odd lot and count the closing auction's re-report twice.
+ */
+describe('recording format: trade condition flags', () => {
+  const ticks: TickInput[] = [
+    { k: 'trade', sym: 'AAPL', id: 'V:1', p: 101, s: 100, venue: 'V', ts: 1718026201000000000n },
+    { k: 'trade', sym: 'AAPL', id: 'V:2', p: 99, s: 7, venue: 'V', volumeOnly: true, ts: 1718026202000000000n },
+    { k: 'trade', sym: 'AAPL', id: 'N:3', p: 100, s: 50_000, venue: 'N', volumeOnly: true, excluded: true, ts: 1718026203000000000n },
+    { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:4', p: 99.5, s: 7, venue: 'V', volumeOnly: false, ts: 1718026204000000000n },
+    { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:5', p: 101, s: 100, venue: 'V', volumeOnly: true, ts: 1718026205000000000n },
+  ];
+
+  it('round-trips volumeOnly and excluded through JSON lines and CSV', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
+    const jsonl = join(dir, 'r.jsonl');
+    const csv = join(dir, 'r.csv');
+    writeFileSync(jsonl, ticks.map(tickToJsonLine).join('\n'));
+    writeFileSync(csv, [csvHeader(), ...ticks.map(tickToCsvRow)].join('\n'));
+    expect(readRecording(jsonl)).toEqual(ticks);
+    expect(readRecording(csv)).toEqual(ticks);
+  });
+
+  it('refuses a flag that is not a boolean, naming the line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"k":"trade","sym":"AAPL","ts":"1718026204000000000","id":"1","p":1,"s":1,"volumeOnly":"yes"}\n');
+    expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "volumeOnly" must be true or false/);
+  });
+});

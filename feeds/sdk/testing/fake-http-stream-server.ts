@@ -15,7 +15,7 @@ export interface FakeHttpStream<S = Record<string, any>> {
 
 export interface FakeHttpStreamOptions<S> {
   initialState: () => S;
-  /** answer the request: return a status other than 200 (with an optional body) to refuse it */
+  /** answer the request: return a status other than 200 (with an optional body: a string is sent as it is, else as JSON) to refuse it */
   check?: (req: IncomingMessage, url: URL) => { status: number; body?: unknown } | undefined;
   onStream?: (stream: FakeHttpStream<S>) => void;
   /** called every `pumpMs` per open stream unless paused */
@@ -79,8 +79,10 @@ export class FakeHttpStreamServer<S = Record<string, any>> implements FakeProvid
     this.requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
     const refusal = opts.check?.(req, url);
     if (refusal) {
-      res.writeHead(refusal.status, { 'content-type': 'application/json' });
-      res.end(refusal.body === undefined ? '' : JSON.stringify(refusal.body));
+      // a string body goes out as it is (an HTML error page of a proxy), anything else as JSON
+      const raw = typeof refusal.body === 'string';
+      res.writeHead(refusal.status, { 'content-type': raw ? 'text/html' : 'application/json' });
+      res.end(refusal.body === undefined ? '' : raw ? refusal.body : JSON.stringify(refusal.body));
       return;
     }
     this.#total++;
