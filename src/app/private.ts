@@ -96,7 +96,12 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
     const api = ctx.worker?.portfolioApi ?? (bus.requests ? new BusPortfolioClient(bus.requests, config.portfolio.requestTimeoutMs) : undefined);
     return { service: undefined, api };
   }
-  const positions = config.redisUrl ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix) : new MemoryPositionStore();
+  const positions = config.redisUrl
+    ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix, {
+        commandTimeoutMs: config.redis.commandTimeoutMs,
+        pingIntervalMs: config.redis.pingIntervalMs,
+      })
+    : new MemoryPositionStore();
   lifecycle.add('position store', () => positions.close());
   const service = new PortfolioService({
     bus,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisAlertStore } from '../../src/alerts/alert-store.js';
 import { RedisBarStore } from '../../src/history/redis-bar-store.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
@@ -122,7 +122,7 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
 
   it('alert rules: a commit fails instead of waiting forever (the alert service keeps the batch and retries it), and the store reports not ready', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), TIMES);
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -141,7 +141,7 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
 
   it('positions: a save fails instead of waiting forever (the portfolio queue would stall for every user)', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), TIMES);
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -152,6 +152,82 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
     proxy.mode = 'stall';
     expect(await outcome(store.save({ ...book, seq: 2 }))).toBe('rejected');
     await waitFor(() => !store.ready, { what: 'the position store to report not ready', timeout: 20_000 });
+  });
+});
+
+/**
+ * Issues `send()` against a stalled Redis with the command timers under a fake clock, and answers
+ * whether it was still waiting 1 ms before `ms` and how it had settled at `ms`: the store's
+ * commands fail at the configured time, to the millisecond, with no wall-clock assertion.
+ */
+async function settledAt(ms: number, send: () => Promise<unknown>): Promise<{ before: string; at: string }> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    let state = 'pending';
+    send().then(
+      () => (state = 'resolved'),
+      (err: unknown) => (state = `rejected: ${err instanceof Error ? err.message : String(err)}`),
+    );
+    // the command is written (and its timer armed) once the client's own promises have run
+    for (let i = 0; i < 50 && vi.getTimerCount() === 0; i++) await new Promise((r) => setImmediate(r));
+    await vi.advanceTimersByTimeAsync(ms - 1);
+    const before = state;
+    await vi.advanceTimersByTimeAsync(1);
+    const at = state;
+    await vi.advanceTimersByTimeAsync(10_000); // lets a command of a store that ignored its time settle too
+    return { before, at };
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+describe('the alert and position stores follow redis.commandTimeoutMs', { timeout: 60_000 }, () => {
+  const times = { commandTimeoutMs: 300, pingIntervalMs: 60_000 };
+
+  it('alert rules: a commit to a stalled Redis fails at commandTimeoutMs, not at a fixed 5 s', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), times);
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the alert store to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 2 }], firings: [] }));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('positions: a save to a stalled Redis fails at commandTimeoutMs, not at a fixed 5 s', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), times);
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => store.save({ user: 'u', ccy: 'USD', seq: 1, day: 0, positions: {}, updatedAt: 0 }));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('an idle alert or position store notices a stalled Redis by its PING (redis.pingIntervalMs) and reports not ready', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const quick = { commandTimeoutMs: 300, pingIntervalMs: 100 };
+    const alerts = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), quick);
+    const positions = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), quick);
+    cleanups.push(
+      () => alerts.close(),
+      () => positions.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => alerts.ready && positions.ready, { what: 'the stores to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    await waitFor(() => !alerts.ready && !positions.ready, { what: 'the idle stores to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => alerts.ready && positions.ready, { what: 'the stores to reconnect', timeout: 20_000 });
   });
 });
 
