@@ -512,8 +512,10 @@ export class PortfolioService implements PortfolioApi {
     const unavailable = (err?: unknown): PortfolioRequestError =>
       Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: positions not set, retry later'), { cause: err });
     return this.#enqueue(async () => {
-      // positions set by a PUT have no log to be rebuilt from: applied only once saved
-      if (this.#storeDown) throw unavailable();
+      // positions set by a PUT have no log to be rebuilt from: applied only once saved. A store
+      // known to be unreachable (its connection lost, or a PING unanswered: redis.pingIntervalMs)
+      // refuses at once rather than after a command timeout
+      if (this.#storeDown || this.#o.store.ready === false) throw unavailable();
       const head = await this.#o.events.head(user);
       const now = Date.now();
       const book = emptyBook(user, input.ccy, now);

@@ -11,6 +11,8 @@ import type { PositionBook } from './positions.js';
  */
 export interface PositionStore {
   readonly kind: 'memory' | 'redis';
+  /** false while the store is known to be unreachable (its connection is down); unset: always reachable */
+  readonly ready?: boolean;
   load(): Promise<PositionBook[]>;
   /** one user's book (an evicted one read back), undefined when there is none */
   get(user: string): Promise<PositionBook | undefined>;

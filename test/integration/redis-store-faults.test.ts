@@ -5,6 +5,10 @@ import { RedisBarStore } from '../../src/history/redis-bar-store.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
 import type { StoredBar } from '../../src/history/bar-store.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { MemoryEventLog } from '../../src/executions/event-log.js';
+import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
 import { startRedis } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -228,6 +232,53 @@ describe('the alert and position stores follow redis.commandTimeoutMs', { timeou
     proxy.mode = 'pass';
     proxy.drop();
     await waitFor(() => alerts.ready && positions.ready, { what: 'the stores to reconnect', timeout: 20_000 });
+  });
+});
+
+describe('portfolio PUT while the position store has lost Redis', { timeout: 60_000 }, () => {
+  it('is refused with 503 at once (no wait for a command timeout), and accepted again once Redis is back', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), { commandTimeoutMs: 1000, pingIntervalMs: 100 });
+    const svc = new PortfolioService({
+      bus: new MemoryBus(),
+      registry: defaultRegistry(),
+      store,
+      events: new MemoryEventLog({ maxPerUser: 100, retentionMs: 86_400_000 }),
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    cleanups.push(
+      () => svc.close(),
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    await svc.start();
+    const input = { ccy: 'USD', positions: [{ sym: 'AAPL', qty: 1, cost: 100 }] };
+    expect((await svc.putPositions('u', input)).positions).toHaveLength(1);
+
+    // Redis stops answering: the idle store's PING notices (pingIntervalMs + its answer time) and
+    // drops the connection; the new ones are stalled too
+    proxy.mode = 'stall';
+    await waitFor(() => !store.ready, { what: 'the store to see Redis gone', timeout: 20_000 });
+    // the clock of the client's timers stands still: a PUT that waited for a command timeout (or a
+    // reconnection) would stay pending
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    let state = 'pending';
+    try {
+      svc.putPositions('u', { ...input, positions: [{ sym: 'AAPL', qty: 2, cost: 200 }] }).then(
+        () => (state = 'resolved'),
+        (err: { status?: number }) => (state = `rejected ${err.status}`),
+      );
+      for (let i = 0; i < 100 && state === 'pending'; i++) await new Promise((r) => setImmediate(r));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(state).toBe('rejected 503');
+
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the store to reconnect', timeout: 20_000 });
+    expect((await svc.putPositions('u', { ...input, positions: [{ sym: 'AAPL', qty: 3, cost: 300 }] })).positions).toMatchObject([{ sym: 'AAPL', qty: 3 }]);
   });
 });
 
