@@ -77,6 +77,7 @@ async function openEventLog(ctx: EngineContext, bus: Bus): Promise<EventLog> {
       keyPrefix: config.executions.redisKeyPrefix,
       ackReplicas: config.redis.ackReplicas,
       ackTimeoutMs: config.redis.ackTimeoutMs,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
     });
   }
   return new MemoryEventLog(retention);

@@ -236,7 +236,7 @@ export const ConfigSchema = z
           .max(600_000)
           .default(5000)
           .describe(
-            'every Redis store (last values, bars, alert rules, positions): how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
+            'every Redis store (last values, bars, alert rules, positions; the executions and notifications logs with redis.ackTimeoutMs on top when ackReplicas > 0): how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
           ),
         pingIntervalMs: z
           .number()

@@ -8,6 +8,8 @@ import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { MemoryEventLog } from '../../src/executions/event-log.js';
+import { RedisEventLog } from '../../src/executions/redis-event-log.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
 import { startRedis } from '../helpers/servers.js';
@@ -212,6 +214,22 @@ describe('the alert and position stores follow redis.commandTimeoutMs', { timeou
     await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
     proxy.mode = 'stall';
     const r = await settledAt(300, () => store.save({ user: 'u', ccy: 'USD', seq: 1, day: 0, positions: {}, updatedAt: 0 }));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('executions (and notifications) log: an append to a stalled Redis fails at commandTimeoutMs instead of waiting forever', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const log = new RedisEventLog({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), maxPerUser: 100, retentionMs: 60_000, ...times });
+    cleanups.push(
+      () => log.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => log.ready, { what: 'the log to connect', timeout: 5000 });
+    const exec = (id: string) => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 100, t: 1 }) as ExecutionPayload;
+    expect((await log.append('u', exec('e1'))).seq).toBe(1);
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => log.append('u', exec('e2')));
     expect(r.before).toBe('pending');
     expect(r.at).toMatch(/^rejected: .*timed out/i);
   });
