@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
-import { ANSWER_TIMEOUTS, createRedis } from '../store/redis-connection.js';
+import { HEARTBEAT_MS } from '../store/batched-writer.js';
+import type { StoreRedisTimes } from '../store/batched-writer.js';
+import { answerTimeouts, createRedis, keepAlive } from '../store/redis-connection.js';
 import type { AlertChanges, AlertFiring, StoredAlert, StreamMark, WindowMark } from './alert-engine.js';
 import type { WindowState } from './rolling-window.js';
 
@@ -81,11 +83,15 @@ export class RedisAlertStore implements AlertStore {
   readonly #redis: Redis;
   readonly #prefix: string;
 
-  constructor(url: string, prefix: string) {
+  readonly #stopKeepAlive: () => void;
+
+  /** `times`: config `redis.commandTimeoutMs` and `redis.pingIntervalMs` (unset: 5 s and 2 s) */
+  constructor(url: string, prefix: string, times: StoreRedisTimes = {}) {
     this.#prefix = prefix;
     // through the one Redis factory, so a redis+sentinel:// URL follows a failover here too
-    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts', ...ANSWER_TIMEOUTS });
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-alerts', ...answerTimeouts(times.commandTimeoutMs) });
     this.#redis.on('error', () => undefined);
+    this.#stopKeepAlive = keepAlive(this.#redis, times.pingIntervalMs ?? HEARTBEAT_MS);
   }
 
   get ready(): boolean {
@@ -130,6 +136,7 @@ export class RedisAlertStore implements AlertStore {
   }
 
   async close(): Promise<void> {
+    this.#stopKeepAlive();
     try {
       await this.#redis.quit();
     } catch {

@@ -106,7 +106,12 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
   const notifications = ctx.notifications;
   if (!notifications) throw new Error('buildAlerts: the service role needs the notifications service');
   const store = (suffix: string): AlertStore =>
-    config.redisUrl ? new RedisAlertStore(config.redisUrl, config.alerts.redisKeyPrefix + suffix) : new MemoryAlertStore();
+    config.redisUrl
+      ? new RedisAlertStore(config.redisUrl, config.alerts.redisKeyPrefix + suffix, {
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          pingIntervalMs: config.redis.pingIntervalMs,
+        })
+      : new MemoryAlertStore();
   const delay = new MarketDelay(ctx.bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   const delayedBus = new DelayedBus(ctx.bus, delay);
   const stores = { realtime: store(''), delayed: store('delayed:') };

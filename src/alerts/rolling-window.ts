@@ -82,8 +82,9 @@ export class RollingMinMax {
    * is merged in groups of consecutive entries, each kept as its group's newest time with its
    * oldest value (the group's lowest in the min deque, highest in the max deque): restored, the
    * window holds each of those values until the group's last time, at most one group's time span
-   * longer than the live window would have (a rise or a fall measured from an extreme kept a little
-   * longer), never shorter.
+   * longer than the live window would have, never shorter: for that span a rise or a fall is
+   * measured from an extreme the live window no longer holds, so a `change` rule can fire where an
+   * uninterrupted run would not (docs/alerts.md, "State and restarts").
    */
   state(): WindowState {
     return { min: pack(this.#minT, this.#minV, this.#minHead), max: pack(this.#maxT, this.#maxV, this.#maxHead), lastT: this.#lastT };

@@ -77,6 +77,7 @@ async function openEventLog(ctx: EngineContext, bus: Bus): Promise<EventLog> {
       keyPrefix: config.executions.redisKeyPrefix,
       ackReplicas: config.redis.ackReplicas,
       ackTimeoutMs: config.redis.ackTimeoutMs,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
     });
   }
   return new MemoryEventLog(retention);
@@ -96,7 +97,12 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
     const api = ctx.worker?.portfolioApi ?? (bus.requests ? new BusPortfolioClient(bus.requests, config.portfolio.requestTimeoutMs) : undefined);
     return { service: undefined, api };
   }
-  const positions = config.redisUrl ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix) : new MemoryPositionStore();
+  const positions = config.redisUrl
+    ? new RedisPositionStore(config.redisUrl, config.portfolio.redisKeyPrefix, {
+        commandTimeoutMs: config.redis.commandTimeoutMs,
+        pingIntervalMs: config.redis.pingIntervalMs,
+      })
+    : new MemoryPositionStore();
   lifecycle.add('position store', () => positions.close());
   const service = new PortfolioService({
     bus,

@@ -236,7 +236,7 @@ export const ConfigSchema = z
           .max(600_000)
           .default(5000)
           .describe(
-            'last-value and bar stores: how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
+            'every Redis store (last values, bars, alert rules, positions; the executions and notifications logs with redis.ackTimeoutMs on top when ackReplicas > 0): how long a command waits for Redis to answer before it fails, and a connection with commands waiting goes without a byte before it is dropped and opened again',
           ),
         pingIntervalMs: z
           .number()
@@ -244,7 +244,9 @@ export const ConfigSchema = z
           .min(100)
           .max(600_000)
           .default(2000)
-          .describe('last-value and bar stores: how often an idle connection sends a PING, so a Redis that stopped answering shows in /ready'),
+          .describe(
+            'every Redis store (last values, bars, alert rules, positions): how often an idle connection sends a PING, so a Redis that stopped answering shows in /ready',
+          ),
       })
       .strict()
       .default({

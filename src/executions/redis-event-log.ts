@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from '../store/redis-connection.js';
+import { answerTimeouts, createRedis } from '../store/redis-connection.js';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
@@ -51,6 +51,12 @@ export interface RedisEventLogOptions extends RetentionOptions {
   ackReplicas?: number;
   /** how long to wait for them before the append fails (it may still be kept: a retry deduplicates) */
   ackTimeoutMs?: number;
+  /**
+   * how long a command waits for Redis's answer before it fails (config `redis.commandTimeoutMs`;
+   * a WAIT for replicas gets `ackTimeoutMs` on top), and a connection with commands waiting for a
+   * byte before it is dropped; unset: no limit
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -77,7 +83,17 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
 
   constructor(opts: RedisEventLogOptions) {
     this.#opts = opts;
-    this.#redis = createRedis(opts.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, connectionName: 'tickwire-exec-log' });
+    // a Redis that stops answering fails an append (the order system retries it, deduplicated by
+    // id) instead of holding it, and every append behind it, forever
+    const timeouts =
+      opts.commandTimeoutMs === undefined ? {} : answerTimeouts(opts.commandTimeoutMs + ((opts.ackReplicas ?? 0) > 0 ? (opts.ackTimeoutMs ?? 1000) : 0));
+    this.#redis = createRedis(opts.url, {
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      lazyConnect: false,
+      connectionName: 'tickwire-exec-log',
+      ...timeouts,
+    });
     this.#redis.on('error', () => undefined); // reconnects; `ready` reports it
   }
 

@@ -30,6 +30,19 @@ interface PortfolioLike {
   [k: string]: unknown;
 }
 
+/** the pivot currency of cross rates (src/portfolio/fx.ts) */
+const FX_PIVOT = 'USD';
+
+/**
+ * The forex pairs the portfolio service may read to convert `from` to `to` (FxRates.pairsFor,
+ * src/portfolio/fx.ts: the direct pair, its inverse, or both legs through USD). Those the registry
+ * does not list as forex are skipped by the caller.
+ */
+function fxPairs(from: string, to: string): string[] {
+  const legs = (a: string, b: string): string[] => [`${a}-${b}`, `${b}-${a}`];
+  return from === FX_PIVOT || to === FX_PIVOT ? legs(from, to) : [...legs(from, to), ...legs(from, FX_PIVOT), ...legs(FX_PIVOT, to)];
+}
+
 /** True when the connection sees every symbol of every asset class in real time (its payload is passed as is). */
 export function seesAllRealtime(access: SymbolAccess): boolean {
   // a class rule matches any symbol of the class; the empty symbol matches no symbol pattern but `*`
@@ -42,11 +55,23 @@ export function seesAllRealtime(access: SymbolAccess): boolean {
  * (`priced: false`, `p` = average cost, value = cost, pnl and day_pnl 0, as a symbol without a
  * price) and left out of the totals; value, cost, pnl and day_pnl are the sums of the priced lines
  * it sees (converted with the service's `fx` rates), so no total carries a price it may not see.
+ * A line in another currency than `ccy` is summed only when the connection sees every forex pair
+ * the rate may come from in real time (else it is listed unpriced too: the total would give the
+ * rate away).
  * Positions closed today (no longer listed) are left out of day_pnl here. `realized` (the user's
  * own fills) is kept. `classOf` gives a symbol's asset class (unknown: not entitled).
  */
 export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: SymbolAccess, classOf: (sym: string) => AssetClass | undefined): T {
   const { fx, ...rest } = payload;
+  // a rate is a price too: a total holding a line converted at a rate the connection may not see
+  // live gives the rate away (total / line), so such a line is left out like a delayed symbol
+  const rateAccess = new Map<string, boolean>();
+  const liveRate = (ccy: string): boolean => {
+    let ok = rateAccess.get(ccy);
+    if (ok === undefined)
+      rateAccess.set(ccy, (ok = fxPairs(ccy, payload.ccy).every((pair) => classOf(pair) !== 'forex' || access(pair, 'forex') === 'realtime')));
+    return ok;
+  };
   let value = 0;
   let cost = 0;
   let dayPnl = 0;
@@ -54,7 +79,7 @@ export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: S
     const cls = classOf(pos.sym);
     const live = cls !== undefined && access(pos.sym, cls) === 'realtime';
     if (live && pos.priced !== false) {
-      const rate = pos.ccy === payload.ccy ? 1 : fx?.[pos.ccy];
+      const rate = pos.ccy === payload.ccy ? 1 : liveRate(pos.ccy) ? fx?.[pos.ccy] : undefined;
       if (rate !== undefined) {
         value += pos.value * rate;
         cost += pos.cost * rate;

@@ -71,6 +71,7 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
       keyPrefix: cfg.redisKeyPrefix,
       ackReplicas: config.redis.ackReplicas,
       ackTimeoutMs: config.redis.ackTimeoutMs,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
     });
   } else {
     log = new MemoryEventLog<NotificationEvent>(retention);

@@ -157,21 +157,14 @@ export class PortfolioService implements PortfolioApi {
     return tradingDay(ms, this.#calendar(sym));
   }
 
+  /**
+   * Books are not read here: each is read from the store when first needed (an execution, a
+   * request, a gateway's subscriber: #bring), so a start costs the same whatever the number of
+   * users ever stored (bench/portfolio-start.ts).
+   */
   async start(): Promise<void> {
-    for (const b of await this.#o.store.load()) {
-      this.#books.set(b.user, b);
-      this.#touch(b.user);
-      await this.#track(b);
-    }
     this.#checkpoint = await this.#o.store.checkpoint();
     this.#checkpointSaved = this.#checkpoint;
-    // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now. Their
-    // events stored after a book's last save (a crash between the append and the save) are read
-    // here, first in the queue: live events queue behind them, and one seen twice is skipped by seq.
-    if (this.#o.events.kind !== 'jetstream') {
-      const books = [...this.#books.values()];
-      this.#enqueue(() => this.#catchUp(books)).catch(() => undefined); // logged by #enqueue
-    }
     this.#unfollow = this.#o.events.follow((user, ev, pos) => this.#enqueue(() => this.#apply(user, ev, pos)), { after: this.#checkpoint ?? 0 });
     this.#unkick = this.#o.bus.subscribe(PF_KICK_PREFIX + '*', (subject, payload) => {
       const user = userOf(subject, PF_KICK_PREFIX);
@@ -185,19 +178,6 @@ export class PortfolioService implements PortfolioApi {
     if (idle > 0) {
       this.#evictTimer = setInterval(() => void this.#enqueue(async () => this.#evictIdle(Date.now())), Math.max(20, Math.min(60_000, idle / 4)));
       this.#evictTimer.unref();
-    }
-  }
-
-  async #catchUp(books: PositionBook[]): Promise<void> {
-    for (const b of books) {
-      try {
-        for await (const ev of this.#eventsAfter(b.user, b.seq)) {
-          if (this.#closed) break;
-          await this.#apply(b.user, ev, this.#checkpoint ?? 0);
-        }
-      } catch (err) {
-        this.#o.log?.warn({ err, user: b.user }, 'portfolio catch-up from the execution log failed');
-      }
     }
   }
 
@@ -258,6 +238,19 @@ export class PortfolioService implements PortfolioApi {
         this.#books.set(user, stored);
         await this.#track(stored);
         fresh = true;
+        // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now.
+        // Their events stored after the book's last save (a crash between an append and its save)
+        // are read first: the waiting ones, and any seen twice, are skipped by seq
+        if (this.#o.events.kind !== 'jetstream') {
+          try {
+            for await (const ev of this.#eventsAfter(user, stored.seq)) {
+              if (this.#closed) break;
+              await this.#applyHeld(user, ev, this.#checkpoint ?? 0, false);
+            }
+          } catch (err) {
+            this.#o.log?.warn({ err, user }, 'portfolio catch-up from the execution log failed');
+          }
+        }
       }
       this.#touch(user);
       for (const [ev, position] of p.events) {
@@ -475,10 +468,14 @@ export class PortfolioService implements PortfolioApi {
       if (this.#parked.has(user)) throw unavailable();
       return b ? view(b) : undefined;
     }
-    // not in memory: read from the store, not kept (a read does not make a user active)
+    // not in memory: read from the store, not kept (a read does not make a user active), with the
+    // events a Redis or memory log holds past its last save (as #load applies them)
     try {
       const stored = await this.#o.store.get(user);
-      return stored ? view(this.#books.get(user) ?? stored) : undefined;
+      const held = this.#books.get(user);
+      if (held || !stored) return held ? view(held) : undefined;
+      if (this.#o.events.kind !== 'jetstream') for await (const ev of this.#eventsAfter(user, stored.seq)) this.#applyOne(stored, ev);
+      return view(stored);
     } catch (err) {
       throw unavailable(err);
     }
@@ -512,8 +509,10 @@ export class PortfolioService implements PortfolioApi {
     const unavailable = (err?: unknown): PortfolioRequestError =>
       Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: positions not set, retry later'), { cause: err });
     return this.#enqueue(async () => {
-      // positions set by a PUT have no log to be rebuilt from: applied only once saved
-      if (this.#storeDown) throw unavailable();
+      // positions set by a PUT have no log to be rebuilt from: applied only once saved. A store
+      // known to be unreachable (its connection lost, or a PING unanswered: redis.pingIntervalMs)
+      // refuses at once rather than after a command timeout
+      if (this.#storeDown || this.#o.store.ready === false) throw unavailable();
       const head = await this.#o.events.head(user);
       const now = Date.now();
       const book = emptyBook(user, input.ccy, now);

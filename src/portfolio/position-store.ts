@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
-import { ANSWER_TIMEOUTS, createRedis } from '../store/redis-connection.js';
+import { HEARTBEAT_MS } from '../store/batched-writer.js';
+import type { StoreRedisTimes } from '../store/batched-writer.js';
+import { answerTimeouts, createRedis, keepAlive } from '../store/redis-connection.js';
 import type { PositionBook } from './positions.js';
 
 /**
@@ -9,6 +11,8 @@ import type { PositionBook } from './positions.js';
  */
 export interface PositionStore {
   readonly kind: 'memory' | 'redis';
+  /** false while the store is known to be unreachable (its connection is down); unset: always reachable */
+  readonly ready?: boolean;
   load(): Promise<PositionBook[]>;
   /** one user's book (an evicted one read back), undefined when there is none */
   get(user: string): Promise<PositionBook | undefined>;
@@ -54,10 +58,14 @@ export class RedisPositionStore implements PositionStore {
   readonly #redis: Redis;
   readonly #prefix: string;
 
-  constructor(url: string, prefix: string) {
+  readonly #stopKeepAlive: () => void;
+
+  /** `times`: config `redis.commandTimeoutMs` and `redis.pingIntervalMs` (unset: 5 s and 2 s) */
+  constructor(url: string, prefix: string, times: StoreRedisTimes = {}) {
     this.#prefix = prefix;
-    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio', ...ANSWER_TIMEOUTS });
+    this.#redis = createRedis(url, { maxRetriesPerRequest: 3, connectionName: 'tickwire-portfolio', ...answerTimeouts(times.commandTimeoutMs) });
     this.#redis.on('error', () => undefined);
+    this.#stopKeepAlive = keepAlive(this.#redis, times.pingIntervalMs ?? HEARTBEAT_MS);
   }
 
   get ready(): boolean {
@@ -88,6 +96,7 @@ export class RedisPositionStore implements PositionStore {
   }
 
   async close(): Promise<void> {
+    this.#stopKeepAlive();
     try {
       await this.#redis.quit();
     } catch {

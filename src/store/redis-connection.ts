@@ -31,6 +31,19 @@ export function answerTimeouts(ms: number = ANSWER_TIMEOUTS.commandTimeout): { c
   return { commandTimeout: ms, socketTimeout: ms };
 }
 
+/**
+ * Sends a PING every `ms` while `redis` is connected, so a Redis that stops answering is noticed
+ * (the PING fails after the connection's socketTimeout, which drops the connection: its status
+ * leaves `ready`) while no command of the store's own is waiting. Returns the function that stops it.
+ */
+export function keepAlive(redis: Redis, ms: number): () => void {
+  const timer = setInterval(() => {
+    if (redis.status === 'ready') redis.ping().catch(() => undefined); // a failure drops the connection
+  }, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** how long a client waits for a sentinel's answer to "which server is the primary?" */
 const SENTINEL_ANSWER_TIMEOUT_MS = 5000;
 

@@ -144,4 +144,16 @@ describe('a stored window', () => {
       }
     }
   });
+
+  it('past WINDOW_STATE_MAX_ENTRIES, a restored window can measure a rise an uninterrupted run does not (the bound in docs/alerts.md)', () => {
+    const windowMs = 10_000;
+    const live = new RollingMinMax(windowMs);
+    for (let i = 0; i < 2048; i++) live.push(i, 100 + i * 0.001); // a steady rise, 1 ms apart: groups of 2
+    const restored = RollingMinMax.fromState(windowMs, JSON.parse(JSON.stringify(live.state())));
+    // the first tick (100 at 0) has left the live window; the restored one holds it until 1 ms
+    for (const w of [live, restored]) w.push(windowMs, 105);
+    const rise = (w: RollingMinMax) => ((105 - w.min!) / w.min!) * 100;
+    expect(rise(restored)).toBeGreaterThanOrEqual(5); // an `up 5 %` rule fires here after the restart
+    expect(rise(live)).toBeLessThan(5); // and not without it
+  });
 });

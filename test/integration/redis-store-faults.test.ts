@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisAlertStore } from '../../src/alerts/alert-store.js';
 import { RedisBarStore } from '../../src/history/redis-bar-store.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
 import type { StoredBar } from '../../src/history/bar-store.js';
 import { RedisLastValueStore } from '../../src/store/redis-last-value-store.js';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import { MemoryEventLog } from '../../src/executions/event-log.js';
+import { RedisEventLog } from '../../src/executions/redis-event-log.js';
+import type { ExecutionPayload } from '../../src/executions/schemas.js';
+import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { TcpProxy } from '../faults/tcp-proxy.js';
 import { startRedis } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -122,7 +128,7 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
 
   it('alert rules: a commit fails instead of waiting forever (the alert service keeps the batch and retries it), and the store reports not ready', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), TIMES);
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -141,7 +147,7 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
 
   it('positions: a save fails instead of waiting forever (the portfolio queue would stall for every user)', async () => {
     const proxy = await TcpProxy.start(redis.port);
-    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix());
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), TIMES);
     cleanups.push(
       () => store.close(),
       () => proxy.close(),
@@ -152,6 +158,145 @@ describe('a Redis that stops answering (socket open, no replies)', { timeout: 60
     proxy.mode = 'stall';
     expect(await outcome(store.save({ ...book, seq: 2 }))).toBe('rejected');
     await waitFor(() => !store.ready, { what: 'the position store to report not ready', timeout: 20_000 });
+  });
+});
+
+/**
+ * Issues `send()` against a stalled Redis with the command timers under a fake clock, and answers
+ * whether it was still waiting 1 ms before `ms` and how it had settled at `ms`: the store's
+ * commands fail at the configured time, to the millisecond, with no wall-clock assertion.
+ */
+async function settledAt(ms: number, send: () => Promise<unknown>): Promise<{ before: string; at: string }> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    let state = 'pending';
+    send().then(
+      () => (state = 'resolved'),
+      (err: unknown) => (state = `rejected: ${err instanceof Error ? err.message : String(err)}`),
+    );
+    // the command is written (and its timer armed) once the client's own promises have run
+    for (let i = 0; i < 50 && vi.getTimerCount() === 0; i++) await new Promise((r) => setImmediate(r));
+    await vi.advanceTimersByTimeAsync(ms - 1);
+    const before = state;
+    await vi.advanceTimersByTimeAsync(1);
+    const at = state;
+    await vi.advanceTimersByTimeAsync(10_000); // lets a command of a store that ignored its time settle too
+    return { before, at };
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+describe('the alert and position stores follow redis.commandTimeoutMs', { timeout: 60_000 }, () => {
+  const times = { commandTimeoutMs: 300, pingIntervalMs: 60_000 };
+
+  it('alert rules: a commit to a stalled Redis fails at commandTimeoutMs, not at a fixed 5 s', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), times);
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the alert store to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => store.commit({ deletes: [], upserts: [], marks: [{ stream: 'A|trade', value: 2 }], firings: [] }));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('positions: a save to a stalled Redis fails at commandTimeoutMs, not at a fixed 5 s', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), times);
+    cleanups.push(
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => store.save({ user: 'u', ccy: 'USD', seq: 1, day: 0, positions: {}, updatedAt: 0 }));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('executions (and notifications) log: an append to a stalled Redis fails at commandTimeoutMs instead of waiting forever', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const log = new RedisEventLog({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix(), maxPerUser: 100, retentionMs: 60_000, ...times });
+    cleanups.push(
+      () => log.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => log.ready, { what: 'the log to connect', timeout: 5000 });
+    const exec = (id: string) => ({ id, order: 'o', sym: 'AAPL', side: 'buy', qty: 1, p: 100, t: 1 }) as ExecutionPayload;
+    expect((await log.append('u', exec('e1'))).seq).toBe(1);
+    proxy.mode = 'stall';
+    const r = await settledAt(300, () => log.append('u', exec('e2')));
+    expect(r.before).toBe('pending');
+    expect(r.at).toMatch(/^rejected: .*timed out/i);
+  });
+
+  it('an idle alert or position store notices a stalled Redis by its PING (redis.pingIntervalMs) and reports not ready', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const quick = { commandTimeoutMs: 300, pingIntervalMs: 100 };
+    const alerts = new RedisAlertStore(`redis://127.0.0.1:${proxy.port}`, prefix(), quick);
+    const positions = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), quick);
+    cleanups.push(
+      () => alerts.close(),
+      () => positions.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => alerts.ready && positions.ready, { what: 'the stores to connect', timeout: 5000 });
+    proxy.mode = 'stall';
+    await waitFor(() => !alerts.ready && !positions.ready, { what: 'the idle stores to report not ready', timeout: 20_000 });
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => alerts.ready && positions.ready, { what: 'the stores to reconnect', timeout: 20_000 });
+  });
+});
+
+describe('portfolio PUT while the position store has lost Redis', { timeout: 60_000 }, () => {
+  it('is refused with 503 at once (no wait for a command timeout), and accepted again once Redis is back', async () => {
+    const proxy = await TcpProxy.start(redis.port);
+    const store = new RedisPositionStore(`redis://127.0.0.1:${proxy.port}`, prefix(), { commandTimeoutMs: 1000, pingIntervalMs: 100 });
+    const svc = new PortfolioService({
+      bus: new MemoryBus(),
+      registry: defaultRegistry(),
+      store,
+      events: new MemoryEventLog({ maxPerUser: 100, retentionMs: 86_400_000 }),
+      config: { baseCurrency: 'USD', publishMs: 50, requestTimeoutMs: 1000, redisKeyPrefix: 'pf.' },
+    });
+    cleanups.push(
+      () => svc.close(),
+      () => store.close(),
+      () => proxy.close(),
+    );
+    await waitFor(() => store.ready, { what: 'the position store to connect', timeout: 5000 });
+    await svc.start();
+    const input = { ccy: 'USD', positions: [{ sym: 'AAPL', qty: 1, cost: 100 }] };
+    expect((await svc.putPositions('u', input)).positions).toHaveLength(1);
+
+    // Redis stops answering: the idle store's PING notices (pingIntervalMs + its answer time) and
+    // drops the connection; the new ones are stalled too
+    proxy.mode = 'stall';
+    await waitFor(() => !store.ready, { what: 'the store to see Redis gone', timeout: 20_000 });
+    // the clock of the client's timers stands still: a PUT that waited for a command timeout (or a
+    // reconnection) would stay pending
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    let state = 'pending';
+    try {
+      svc.putPositions('u', { ...input, positions: [{ sym: 'AAPL', qty: 2, cost: 200 }] }).then(
+        () => (state = 'resolved'),
+        (err: { status?: number }) => (state = `rejected ${err.status}`),
+      );
+      for (let i = 0; i < 100 && state === 'pending'; i++) await new Promise((r) => setImmediate(r));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(state).toBe('rejected 503');
+
+    proxy.mode = 'pass';
+    proxy.drop();
+    await waitFor(() => store.ready, { what: 'the store to reconnect', timeout: 20_000 });
+    expect((await svc.putPositions('u', { ...input, positions: [{ sym: 'AAPL', qty: 3, cost: 300 }] })).positions).toMatchObject([{ sym: 'AAPL', qty: 3 }]);
   });
 });
 

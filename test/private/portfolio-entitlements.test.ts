@@ -176,3 +176,41 @@ describe('entitledPortfolio: totals with FX', () => {
     expect(seesAllRealtime((_s, c) => (c === 'stock' ? 'delayed' : 'realtime'))).toBe(false);
   });
 });
+
+describe('entitledPortfolio: the FX rate is a price too', () => {
+  const payload = {
+    ccy: 'USD',
+    value: 2000 + 2400 * 1.25,
+    cost: 1500 + 2600 * 1.25,
+    pnl: 500 + (2400 - 2600) * 1.25,
+    day_pnl: 100 + -100 * 1.25,
+    positions: [
+      { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
+      { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
+    ],
+    t: 1,
+    realized: 7,
+    fx: { EUR: 1.25 },
+  };
+  const classOf = (sym: string) => (sym.includes('-') ? ('forex' as const) : ('stock' as const));
+
+  for (const fxAccess of ['delayed', 'none'] as const) {
+    it(`stocks real time, forex ${fxAccess}: a line in another currency is not summed at the live rate (the totals would give it away)`, () => {
+      const view = entitledPortfolio(payload, (_sym, cls) => (cls === 'stock' ? 'realtime' : fxAccess), classOf);
+      // value / the line's value would be the live EUR-USD rate: only the USD line is summed
+      expect(view).toMatchObject({ value: 2000, cost: 1500, pnl: 500, day_pnl: 100 });
+      expect(view.positions[1]).toEqual({ sym: 'SAP', qty: 20, p: 130, value: 2600, pnl: 0, ccy: 'EUR', cost: 2600, day_pnl: 0, priced: false });
+      expect(view).not.toHaveProperty('fx');
+    });
+  }
+
+  it('a cross rate (EUR to JPY through USD) counts only when every pair it may use is real time', () => {
+    const jpy = { ...payload, ccy: 'JPY', fx: { EUR: 160 } };
+    const cross = (sym: string) => (sym === 'EUR-JPY' || sym === 'JPY-EUR' ? undefined : classOf(sym));
+    const usdJpyDelayed = entitledPortfolio(jpy, (sym) => (sym === 'USD-JPY' ? 'delayed' : 'realtime'), cross);
+    expect(usdJpyDelayed.positions[1]).toMatchObject({ sym: 'SAP', priced: false });
+    const allLive = entitledPortfolio(jpy, (sym) => (sym === 'AAPL' ? 'delayed' : 'realtime'), cross);
+    expect(allLive.positions[1]).toEqual(payload.positions[1]);
+    expect(allLive.value).toBe(2400 * 160);
+  });
+});
