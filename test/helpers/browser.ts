@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Engine } from '../../src/app/engine.js';
 import { startTestEngine } from '../client/helpers.js';
+import { distFresh } from './processes.js';
 
 /**
  * The one way browser tests (test/browser) boot: pages built into a temporary folder, a real
@@ -38,7 +39,17 @@ export interface BrowserRig {
   close(): Promise<void>;
 }
 
+/**
+ * The dashboard pages: a copy of dist/web when dist/ is built from the current sources (distFresh,
+ * test/global-setup.ts: scripts/test.sh has just built it with scripts/build-web.mjs), else built
+ * into `webDir` by the same script. Each browser file used to run esbuild again for the same bytes.
+ */
 const buildDashboard = (webDir: string): void => {
+  const built = join(process.cwd(), 'dist', 'web');
+  if (distFresh() && existsSync(join(built, 'app.js'))) {
+    cpSync(built, webDir, { recursive: true });
+    return;
+  }
   execFileSync(process.execPath, ['scripts/build-web.mjs', '--outdir', webDir], { stdio: 'pipe' });
 };
 

@@ -9,7 +9,7 @@ import { waitFor, WaitAborted } from './wait.js';
  * the test workers after checking. Unset outside vitest (scripts/soak.ts runs test/soak from
  * source): the sources, through tsx.
  */
-const distFresh = (): boolean => process.env.TW_TEST_DIST === '1';
+export const distFresh = (): boolean => process.env.TW_TEST_DIST === '1';
 
 /**
  * Node arguments that run the `tickwire` CLI: the compiled dist/src/cli/main.js when dist/ is built
