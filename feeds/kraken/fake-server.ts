@@ -90,6 +90,10 @@ export interface KrakenFakeOptions {
   pairStatus?: Readonly<Record<string, string>>;
   /** book changes per pump per pair (default 1; 0 = books change only through `bookStep`) */
   bookChangesPerPump?: number;
+  /** hold the `instrument` snapshot until `sendInstrumentSnapshot()` (the order of the channels' first messages is not promised) */
+  holdInstrumentSnapshot?: boolean;
+  /** refuse `instrument` subscriptions (success: false) */
+  refuseInstrument?: boolean;
 }
 
 export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
@@ -111,6 +115,8 @@ export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
   corruptChecksum(pair: string): void;
   /** change the pair's `status` and send an `instrument` update listing that pair to its subscribers */
   setPairStatus(pair: string, status: string): void;
+  /** send the `instrument` snapshot held by `holdInstrumentSnapshot` to every subscriber */
+  sendInstrumentSnapshot(): void;
 };
 
 /** RFC 3339 with microseconds, as Kraken writes it */
@@ -301,12 +307,17 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       return;
     }
     const snapshot = req.params?.snapshot ?? true;
+    if (channel === 'instrument' && opts.refuseInstrument) {
+      send(conn, { error: 'Subscription refused', method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
     if (channel === 'instrument') {
       // [instrument] no symbol: one ack, then the snapshot of every pair
       if (req.method === 'unsubscribe') conn.state.subs.instrument.clear();
       else conn.state.subs.instrument.add('*');
       send(conn, { method: req.method, result: { channel, snapshot }, success: true, ...reqId, time_in, time_out: krakenTime() });
-      if (req.method === 'subscribe' && snapshot) send(conn, { channel: 'instrument', type: 'snapshot', data: instrumentData() });
+      if (req.method === 'subscribe' && snapshot && !opts.holdInstrumentSnapshot)
+        send(conn, { channel: 'instrument', type: 'snapshot', data: instrumentData() });
       return;
     }
     const depth = req.params?.depth ?? 10;
@@ -422,6 +433,9 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       // [instrument] an update has the snapshot's structure and lists the pairs that changed
       for (const conn of server.conns)
         if (conn.state.subs.instrument.size > 0) send(conn, { channel: 'instrument', type: 'update', data: instrumentData([pair]) });
+    },
+    sendInstrumentSnapshot(): void {
+      for (const conn of server.conns) if (conn.state.subs.instrument.size > 0) send(conn, { channel: 'instrument', type: 'snapshot', data: instrumentData() });
     },
   });
 }

@@ -142,6 +142,13 @@ export class KrakenFeed extends StreamFeed {
   #systemState: string | undefined;
   /** per Kraken pair (upper case): its own state from the `instrument` channel; kept across connections, replaced by each snapshot */
   readonly #pairStatus = new Map<string, string>();
+  /**
+   * Whether the pairs' own states are known: an `instrument` snapshot was read (on any
+   * connection), or the subscription was refused. Until then a halted symbol is not reopened on
+   * the exchange state alone (#publishStatus): Kraken does not promise which channel's first
+   * message comes first.
+   */
+  #pairStatesKnown = false;
   /** pair states the instrument page does not list, already logged */
   readonly #unknownPairStates = new Set<string>();
   /** per canonical symbol: the `code` of the trading status last published (absent: online, nothing published) */
@@ -371,6 +378,11 @@ export class KrakenFeed extends StreamFeed {
       const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
       this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
       if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
+      if (msg.method === 'subscribe' && channel === 'instrument' && !this.#pairStatesKnown) {
+        // no pair states will come: the exchange state alone decides
+        this.#pairStatesKnown = true;
+        this.#publishStatus(session, [...this.#active]);
+      }
       // a refused trade subscription sends no snapshot: what was held goes out now
       if (msg.method === 'subscribe' && channel === 'trade')
         for (const s of symbols) {
@@ -427,6 +439,7 @@ export class KrakenFeed extends StreamFeed {
       if (!this.#active.has(sym)) continue;
       const st = this.#tradingStatus(sym);
       if ((this.#published.get(sym) ?? 'online') === st.code) continue;
+      if (st.status === 'trading' && this.#opts.pairStatus && !this.#pairStatesKnown) continue; // its own state may still hold it
       this.#published.set(sym, st.code);
       ts ??= nowNs();
       session.ctx.emit({ k: 'status', sym, ...st, ts });
@@ -566,7 +579,10 @@ export class KrakenFeed extends StreamFeed {
    * had), an update the pairs that changed. The trading status of our symbols follows.
    */
   #readPairStates(pairs: readonly Item[], snapshot: boolean, session: StreamSession): void {
-    if (snapshot) this.#pairStatus.clear();
+    if (snapshot) {
+      this.#pairStatus.clear();
+      this.#pairStatesKnown = true;
+    }
     for (const { symbol, status } of pairs) {
       if (typeof symbol !== 'string' || typeof status !== 'string') continue;
       this.#pairStatus.set(symbol.toUpperCase(), status);

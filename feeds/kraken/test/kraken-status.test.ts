@@ -125,6 +125,27 @@ describe('kraken per-pair trading status', () => {
     expect(statuses(h).slice(6).map(brief)).toEqual(['BTC-USD trading online', 'ETH-USD trading online']);
   });
 
+  it('the exchange back online before the instrument snapshot is read: a pair is not shown trading until its own state is known', async () => {
+    const h = await start(['BTC-USD', 'ETH-USD'], { system: 'maintenance', pairStatus: { 'BTC/USD': 'cancel_only' }, holdInstrumentSnapshot: true });
+    await h.waitFor('both halted by maintenance', () => statuses(h).length >= 2);
+    await h.waitFor('instrument subscription', () => instrumentAsked(h));
+    systemIs(h, 'online');
+    await quietFor(200, 'no pair reopens on the exchange state alone while the pair states are unknown');
+    expect(statuses(h).slice(2).map(brief)).toEqual([]);
+    h.provider.sendInstrumentSnapshot();
+    await h.waitFor('the snapshot read', () => statuses(h).length >= 4);
+    expect(statuses(h).slice(2).map(brief)).toEqual(['BTC-USD halted cancel_only', 'ETH-USD trading online']);
+  });
+
+  it('an instrument subscription refused: the exchange state alone decides', async () => {
+    const h = await start(['BTC-USD'], { system: 'maintenance', refuseInstrument: true });
+    await h.waitFor('halted by maintenance', () => statuses(h).length >= 1);
+    await h.waitFor('the refusal read', () => h.counters.errors.length > 0);
+    systemIs(h, 'online');
+    await h.waitFor('trading again', () => statuses(h).length >= 2);
+    expect(statuses(h).map(brief)).toEqual(['BTC-USD halted maintenance', 'BTC-USD trading online']);
+  });
+
   it('a pair subscribed later gets its state from the snapshot already read; an unsubscribed one gets none', async () => {
     const h = await start(['BTC-USD'], { pairStatus: { 'SOL/USD': 'delisted', 'ETH/USD': 'post_only' }, instrumentPairs: ['BTC/USD', 'ETH/USD', 'SOL/USD'] });
     await h.waitFor('instrument subscription', () => h.state === 'connected' && instrumentAsked(h));
