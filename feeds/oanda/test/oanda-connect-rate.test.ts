@@ -22,6 +22,14 @@ describe('oanda connection rate', () => {
 
   it('opens at most two new connections per second when every stream ends right after it started', async () => {
     const openedAt: number[] = [];
+    // when the adapter starts each attempt: the runner asks for the URL first thing
+    const attemptAt: number[] = [];
+    class TimedOanda extends OandaFeed {
+      override url(symbols: readonly string[]): string {
+        attemptAt.push(Date.now());
+        return super.url(symbols);
+      }
+    }
     h = await startHarness(
       () =>
         FakeHttpStreamServer.start<{ n: number }>({
@@ -39,14 +47,15 @@ describe('oanda connection rate', () => {
             setImmediate(() => s.res.end());
           },
         }),
-      (p) => new OandaFeed('oanda', OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
+      (p) => new TimedOanda('oanda', OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
     );
     await h.waitFor('5 connections', () => openedAt.length >= 5, 20_000);
-    // attempts start >= 500 ms apart on the adapter's side; seen from the server each gap also
-    // carries the difference of two requests' latencies, hence the margins (without the limit the
-    // gaps are 125-250 ms: the backoff's first delay after each successful open)
-    const gaps = openedAt.slice(1).map((t, i) => t - openedAt[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(400);
-    expect(openedAt[4]! - openedAt[0]!).toBeGreaterThanOrEqual(1800);
+    // read on the adapter's side: seen from the server, each gap also carries the difference of
+    // two requests' latencies, which a loaded machine makes larger than any margin (a CI run saw
+    // 344 ms). Without the limit the gaps are 125-250 ms, the backoff's first delay after each open.
+    const gaps = attemptAt.slice(1, 5).map((t, i) => t - attemptAt[i]!);
+    expect(gaps.length).toBe(4);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(500);
+    expect(openedAt.length).toBeLessThanOrEqual(attemptAt.length); // every stream the server saw was an attempt counted here
   });
 });
