@@ -432,7 +432,9 @@ export class StreamRunner {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#connect();
+      // a timer can fire a millisecond early by Date.now() (it runs on another clock): wait out the rest
+      if (this.#spaced(0) > 0) this.#scheduleConnect(0);
+      else this.#connect();
     }, this.#spaced(delayMs));
   }
 
