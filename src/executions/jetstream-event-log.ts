@@ -318,7 +318,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * `after`, by binary search over stream sequences (per-user seqs grow with them); it may be at
    * or below `after` when none is. A stale copy stored late (read) breaks the growth: a probe
    * landing on one can move the search past the events stored before it. `exact` tests each
-   * probe at or below `after` by the newest seq stored up to it (#reach), which does grow with the
+   * probe at or below `after` by the newest seq stored up to it (#newest), which does grow with the
    * stream sequence: the answer is then the first event past `after` itself, never a copy (a few
    * dozen requests a probe, so reads only search this way when the quick search's answer does not
    * read on from `after`).
@@ -331,7 +331,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       const mid = Math.floor((lo + hi) / 2);
       const m = await this.#atOrAfter(subject, mid);
       if (!m) break;
-      if (parse(m).seq > after || (exact && (await this.#reach(subject, m, after)) > after)) {
+      if (parse(m).seq > after || (exact && parse(await this.#newest(subject, m, after)).seq > after)) {
         hi = mid;
         first = m;
       } else lo = m.seq + 1;
@@ -345,18 +345,20 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   }
 
   /**
-   * The newest per-user seq stored up to message `m` of `subject`: the highest among `m` and the
-   * MAX_STALE_RUN messages of the subject before it. Stale copies come at most MAX_STALE_RUN in a
-   * row, each below an event stored before it, so the newest event is among them. Stops early once
-   * it has seen a seq past `enough`.
+   * The user's newest event stored up to message `m` of `subject`: the highest seq among `m` and
+   * the MAX_STALE_RUN messages of the subject before it. `m` is usually it, but stale copies
+   * stored late (read) can come after it, each with a lower seq than the event before it, and
+   * several in a row with rising seqs (appends in flight together when a node was killed); they
+   * come at most MAX_STALE_RUN in a row, so the newest event is among those messages. Stops early
+   * once it has seen a seq past `enough`.
    */
-  async #reach(subject: string, m: StoredMsg, enough = Number.MAX_SAFE_INTEGER): Promise<number> {
-    let top = parse(m).seq;
+  async #newest(subject: string, m: StoredMsg, enough = Number.MAX_SAFE_INTEGER): Promise<StoredMsg> {
+    let top = m;
     let cur: StoredMsg | null = m;
-    for (let i = 0; i < MAX_STALE_RUN && top <= enough; i++) {
+    for (let i = 0; i < MAX_STALE_RUN && parse(top).seq <= enough; i++) {
       cur = await this.#previous(subject, cur);
       if (!cur) break;
-      top = Math.max(top, parse(cur).seq);
+      if (parse(cur).seq > parse(top).seq) top = cur;
     }
     return top;
   }
@@ -382,23 +384,6 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   async #lastStored(subject: string): Promise<StoredMsg | null> {
     const indexed = await this.#last(subject);
     return indexed ? this.#latestFrom(subject, indexed) : null;
-  }
-
-  /**
-   * The user's newest event, given the subject's last message on the stream. That message is
-   * usually it, but stale copies stored late (read) can come after it, each with a lower seq
-   * than the event before it, and several in a row with rising seqs (appends in flight together
-   * when a node was killed): the newest is the highest among the last MAX_STALE_RUN + 1 messages.
-   */
-  async #newest(subject: string, last: StoredMsg): Promise<StoredMsg> {
-    let top = last;
-    let m: StoredMsg | null = last;
-    for (let i = 0; i < MAX_STALE_RUN; i++) {
-      m = await this.#previous(subject, m);
-      if (!m) break;
-      if (parse(m).seq > parse(top).seq) top = m;
-    }
-    return top;
   }
 
   /**
