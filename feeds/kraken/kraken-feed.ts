@@ -10,6 +10,9 @@ import { isoToNs } from '../sdk/time.js';
 import { KrakenBook, parseBookData, rawBookNumbers } from './book.js';
 import type { BookPrecision } from './book.js';
 
+/** the depths Kraken accepts for a `book` subscription (book: Subscribe Request, `depth`) */
+export const KRAKEN_BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
+
 /**
  * Kraken Spot WebSocket API v2, public market data (no key).
  *
@@ -46,9 +49,6 @@ import type { BookPrecision } from './book.js';
  * it is history, not live data. Updates of a resumed pair that arrive before its snapshot wait
  * for it, so that they do not make the snapshot's trades look already seen.
  */
-/** the depths Kraken accepts for a `book` subscription (book: Subscribe Request, `depth`) */
-export const KRAKEN_BOOK_DEPTHS = [10, 25, 100, 500, 1000] as const;
-
 export const KrakenOptionsSchema = z
   .object({
     ...commonFeedFields,
@@ -180,12 +180,12 @@ export class KrakenFeed extends StreamFeed {
     }
   }
 
-  /** Book messages whose checksum did not match the local book (each one resubscribed that pair's book). */
   /** levels per side of the `book` subscription (`bookDepth`; kept within the engine's `book.maxLevels`, see feeds/registry.ts) */
   get bookDepth(): number {
     return this.#opts.bookDepth;
   }
 
+  /** Book messages whose checksum did not match the local book (each one resubscribed that pair's book). */
   get checksumMismatches(): number {
     return this.#checksumMismatches;
   }

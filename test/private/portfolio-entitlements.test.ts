@@ -136,22 +136,25 @@ describe('portfolio channel: a token refresh that changes entitlements', () => {
   });
 });
 
+/** A USD book with a EUR line (SAP, 2400 EUR at 1.25 USD), as the service publishes it. */
+const FX_PAYLOAD = {
+  ccy: 'USD',
+  value: 2000 + 2400 * 1.25,
+  cost: 1500 + 2600 * 1.25,
+  pnl: 500 + (2400 - 2600) * 1.25,
+  day_pnl: 100 + -100 * 1.25,
+  positions: [
+    { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
+    { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
+  ],
+  t: 1,
+  realized: 7,
+  fx: { EUR: 1.25 },
+};
+
 describe('entitledPortfolio: totals with FX', () => {
   it('sums the lines the connection sees at the service rates, and hides the others', () => {
-    const payload = {
-      ccy: 'USD',
-      value: 2000 + 120 * 20 * 1.25,
-      cost: 1500 + 2600 * 1.25,
-      pnl: 500 + (2400 - 2600) * 1.25,
-      day_pnl: 100 + -100 * 1.25,
-      positions: [
-        { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
-        { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
-      ],
-      t: 1,
-      realized: 7,
-      fx: { EUR: 1.25 },
-    };
+    const payload = FX_PAYLOAD;
     const classOf = () => 'stock' as const;
     const sapOnly = entitledPortfolio(payload, (sym) => (sym === 'SAP' ? 'realtime' : 'delayed'), classOf);
     expect(sapOnly).toEqual({
@@ -178,20 +181,7 @@ describe('entitledPortfolio: totals with FX', () => {
 });
 
 describe('entitledPortfolio: the FX rate is a price too', () => {
-  const payload = {
-    ccy: 'USD',
-    value: 2000 + 2400 * 1.25,
-    cost: 1500 + 2600 * 1.25,
-    pnl: 500 + (2400 - 2600) * 1.25,
-    day_pnl: 100 + -100 * 1.25,
-    positions: [
-      { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
-      { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
-    ],
-    t: 1,
-    realized: 7,
-    fx: { EUR: 1.25 },
-  };
+  const payload = FX_PAYLOAD;
   const classOf = (sym: string) => (sym.includes('-') ? ('forex' as const) : ('stock' as const));
 
   for (const fxAccess of ['delayed', 'none'] as const) {

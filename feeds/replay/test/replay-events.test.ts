@@ -5,6 +5,17 @@ import { describe, expect, it } from 'vitest';
 import type { TickInput } from '../../sdk/adapter.js';
 import { csvHeader, readRecording, tickToCsvRow, tickToJsonLine } from '../format.js';
 
+/** Written as JSON lines and as CSV, `ticks` read back the same. */
+function expectRoundTrip(ticks: TickInput[]): void {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
+  const jsonl = join(dir, 'r.jsonl');
+  const csv = join(dir, 'r.csv');
+  writeFileSync(jsonl, ticks.map(tickToJsonLine).join('\n'));
+  writeFileSync(csv, [csvHeader(), ...ticks.map(tickToCsvRow)].join('\n'));
+  expect(readRecording(jsonl)).toEqual(ticks);
+  expect(readRecording(csv)).toEqual(ticks);
+}
+
 /** Recordings keep corrections, cancels and one-sided quotes, so a replay has them too. */
 describe('recording format: corrections, cancels, one-sided quotes', () => {
   const ticks: TickInput[] = [
@@ -15,13 +26,7 @@ describe('recording format: corrections, cancels, one-sided quotes', () => {
   ];
 
   it('round-trips through JSON lines and CSV', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
-    const jsonl = join(dir, 'r.jsonl');
-    const csv = join(dir, 'r.csv');
-    writeFileSync(jsonl, ticks.map(tickToJsonLine).join('\n'));
-    writeFileSync(csv, [csvHeader(), ...ticks.map(tickToCsvRow)].join('\n'));
-    expect(readRecording(jsonl)).toEqual(ticks);
-    expect(readRecording(csv)).toEqual(ticks);
+    expectRoundTrip(ticks);
   });
 
   it('refuses a quote with no side and a correction without ref, naming the line', () => {
@@ -49,13 +54,7 @@ describe('recording format: trade condition flags', () => {
   ];
 
   it('round-trips volumeOnly and excluded through JSON lines and CSV', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
-    const jsonl = join(dir, 'r.jsonl');
-    const csv = join(dir, 'r.csv');
-    writeFileSync(jsonl, ticks.map(tickToJsonLine).join('\n'));
-    writeFileSync(csv, [csvHeader(), ...ticks.map(tickToCsvRow)].join('\n'));
-    expect(readRecording(jsonl)).toEqual(ticks);
-    expect(readRecording(csv)).toEqual(ticks);
+    expectRoundTrip(ticks);
   });
 
   it('refuses a flag that is not a boolean, naming the line', () => {
