@@ -85,6 +85,14 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * whose seq they already passed on. An append never counts from below what is known here.
    */
   readonly #heads = new Map<string, { seq: number; at: number }>();
+  /**
+   * Per user, a message whose place this instance has checked itself: `seq` is the newest event
+   * stored up to stream sequence `at` (its own appends after their collision check, its duplicate
+   * look-ups, a walk over the last MAX_STALE_RUN + 1 messages). Unlike #heads, never what a
+   * follower saw (a follower's first message of a user can be a stale copy). The next append counts
+   * from it by walking forward over the few messages other writers stored since (#newestUpTo).
+   */
+  readonly #checked = new Map<string, { seq: number; at: number }>();
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventLogOptions) {
     this.#nc = nc;
@@ -218,7 +226,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       const earlier = await this.#findId(subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
       // (a copy that lost a collision and whose removal failed: the duplicate path below sorts that out)
       if (earlier && !(await this.#collisionWinner(subject, earlier))) {
-        this.#remember(user, parse(earlier).seq, earlier.seq);
+        this.#remember(user, parse(earlier).seq, earlier.seq, true);
         return { seq: parse(earlier).seq, duplicate: true };
       }
     }
@@ -243,7 +251,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
       // counted from the newest event: the last message can be a stale copy with a lower seq
       // (not when it is the one this instance appended last)
-      if (top && known?.at !== top.seq) top = await this.#newest(subject, top);
+      if (top) top = await this.#newestUpTo(user, subject, top);
       // never below what this instance knows was stored (its appends, what its followers saw): a
       // stream lost and created again (a single server restarted without its store) holds nothing
       // of the user, and counting from 1 again would give new events seqs clients already passed
@@ -274,7 +282,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
           // would reach no client: remove it now and append again after the winner.
           const winner = await this.#collisionWinner(subject, original);
           if (!winner) {
-            this.#remember(user, parse(original).seq, original.seq);
+            this.#remember(user, parse(original).seq, original.seq, true);
             return { seq: parse(original).seq, duplicate: true };
           }
           await this.#jsm.streams.deleteMessage(this.#opts.stream, original.seq, false);
@@ -299,18 +307,58 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
         generation++;
         continue;
       }
-      this.#remember(user, seq, ack.seq);
+      this.#remember(user, seq, ack.seq, true);
       return { seq, duplicate: false };
     }
     throw new TickwireError('EXEC_APPEND', `could not append an execution for a user after ${MAX_APPEND_ATTEMPTS} attempts (contention)`);
   }
 
-  #remember(user: string, seq: number, at: number): void {
+  /** `checked`: `seq` is the newest event stored up to `at` (#checked), not only one seen. */
+  #remember(user: string, seq: number, at: number, checked = false): void {
+    if (checked) this.#check(user, seq, at);
     const h = this.#heads.get(user);
     if (h && h.seq >= seq) return;
     this.#heads.delete(user); // newest last: the oldest entries go first when the map is full
     this.#heads.set(user, { seq, at });
     if (this.#heads.size > MAX_KNOWN_HEADS) this.#heads.delete(this.#heads.keys().next().value!);
+  }
+
+  #check(user: string, seq: number, at: number): void {
+    const c = this.#checked.get(user);
+    if (c && c.at >= at) return;
+    this.#checked.delete(user);
+    this.#checked.set(user, { seq, at });
+    if (this.#checked.size > MAX_KNOWN_HEADS) this.#checked.delete(this.#checked.keys().next().value!);
+  }
+
+  /**
+   * The user's newest event stored up to message `m` (#newest). From the place this instance
+   * checked last (#checked), when that is at most MAX_STALE_RUN + 1 messages of the subject
+   * before `m` and still holds what it did: a walk forward over what other writers stored since,
+   * one request each (when gateways take turns appending for a user, one or two). Otherwise the
+   * walk back from `m`, about twice that many requests.
+   */
+  async #newestUpTo(user: string, subject: string, m: StoredMsg): Promise<StoredMsg> {
+    const c = this.#checked.get(user);
+    if (c && c.at <= m.seq) {
+      const from = c.at === m.seq ? m : await this.#atOrAfter(subject, c.at);
+      // the message there is the one checked (a stream lost and created again, or trimmed, holds another)
+      if (from && from.seq === c.at && parse(from).seq === c.seq) {
+        let best = from;
+        let cur: StoredMsg | null = from;
+        for (let i = 0; i <= MAX_STALE_RUN && cur && cur.seq < m.seq; i++) {
+          cur = await this.#atOrAfter(subject, cur.seq + 1);
+          if (cur && cur.seq <= m.seq && parse(cur).seq > parse(best).seq) best = cur;
+        }
+        if (cur && cur.seq === m.seq) {
+          this.#check(user, parse(best).seq, m.seq);
+          return best;
+        }
+      }
+    }
+    const newest = await this.#newest(subject, m);
+    this.#check(user, parse(newest).seq, m.seq);
+    return newest;
   }
 
   /**

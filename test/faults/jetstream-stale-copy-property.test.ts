@@ -96,4 +96,45 @@ describe('JetStream execution log: reads across stale copies stored late (proper
       },
     );
   }, 300_000);
+  it('an instance counts its next append from the newest event across what others stored since its last', async () => {
+    // An instance that appended counts its next append by walking forward from its own last
+    // message over what other writers stored since (gateways take turns on the inbound queue), and
+    // walks back from the last message when that is further. Other writers' events and stale
+    // copies of earlier events are stored between its appends, in random rounds.
+    const jsm = await jetstreamManager(nats.nc);
+    const js = jetstream(nats.nc);
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        // per round: what others store before this instance's next append (true: an event, false: a stale copy)
+        fc.array(fc.array(fc.tuple(fc.boolean(), fc.nat()), { maxLength: 30 }), { minLength: 1, maxLength: 4 }),
+        async (rounds) => {
+          const stream = `NEXT${round++}`;
+          const user = `n${round}`;
+          const subject = `next${round}.log.${user}`;
+          const log = await testLog(nats.nc, stream, { logPrefix: `next${round}.log.`, inPrefix: `next${round}.in.` } as never);
+          try {
+            let newest = 0;
+            const order: number[] = [];
+            expect(await log.append(user, exec(++newest))).toEqual({ seq: newest, duplicate: false });
+            order.push(newest);
+            for (const others of rounds) {
+              for (const [event, which] of others) {
+                const seq = event ? ++newest : (which % newest) + 1;
+                await js.publish(subject, JSON.stringify({ seq, d: exec(seq) }));
+                order.push(seq);
+              }
+              expect(await log.append(user, exec(newest + 1)), `stream order ${order.join(',')}`).toEqual({ seq: newest + 1, duplicate: false });
+              order.push(++newest);
+            }
+          } finally {
+            await log.close();
+            await jsm.streams.delete(stream).catch(() => undefined);
+            await jsm.streams.delete(`${stream}_IN`).catch(() => undefined);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 300_000);
 });
