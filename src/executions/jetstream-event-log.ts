@@ -176,8 +176,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   /**
    * The message of `subject` holding event `id`, among those stored from `sinceMs` on (stream
    * time): the first of them by binary search over stream sequences (stream time grows with
-   * them), then a walk of at most REDELIVERY_LOOKUP_MAX. Only redeliveries ask, so the walk is
-   * over what the user got since.
+   * them), then a look at most REDELIVERY_LOOKUP_MAX of the user's events on. Only redeliveries
+   * ask, so the look is over what the user got since: the first DIRECT_READ_MAX one request each,
+   * the rest through a consumer checked against the leader (as long reads are), else walked.
    */
   async #findId(subject: string, id: string, sinceMs: number): Promise<StoredMsg | null> {
     const last = await this.#last(subject);
@@ -191,8 +192,31 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       else hi = mid;
     }
     let walked = 0;
-    for (let m = await this.#atOrAfter(subject, lo); m && walked < REDELIVERY_LOOKUP_MAX; m = await this.#atOrAfter(subject, m.seq + 1), walked++) {
+    let m = await this.#atOrAfter(subject, lo);
+    for (; m && walked < REDELIVERY_LOOKUP_MAX; m = await this.#atOrAfter(subject, m.seq + 1), walked++) {
       if (parse(m).d.id === id) return m;
+      if (walked === DIRECT_READ_MAX) {
+        // A user with many events since: one request per event made a redelivery cost seconds
+        // under load, and the queue's other messages outlived their ack wait behind it (each
+        // then a redelivery too: test/faults/inbound-cluster.test.ts). The rest in bulk.
+        const end = await this.#lastStored(subject);
+        if (!end || end.seq <= m.seq) return null;
+        const budget = REDELIVERY_LOOKUP_MAX - walked - 1;
+        let hit: number | undefined;
+        let left = budget;
+        const range = await this.#consumerRange(subject, m.seq + 1, end.seq, budget, (x) => {
+          if (parse(x).d.id === id) {
+            hit = x.seq;
+            return 0;
+          }
+          return --left;
+        });
+        const complete = hit !== undefined || range.reachedLast || range.delivered.length >= budget;
+        if (complete && (await this.#leaderChain(subject, m.seq + 1, range.delivered))) {
+          return hit === undefined ? null : this.#jsm.streams.getMessage(this.#opts.stream, { seq: hit });
+        }
+        // a replica that lags or holds other messages than the leader: walk the leader
+      }
     }
     return null;
   }
@@ -517,36 +541,53 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * Undefined when what it delivered is not what the stream leader holds (see read).
    */
   async #readWithConsumer(subject: string, first: StoredMsg, last: StoredMsg, after: number, wanted: number): Promise<StoredEvent<P>[] | undefined> {
-    const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: first.seq });
     const out: StoredEvent<P>[] = [];
-    // every message delivered (stale copies too: the leader may hold an event at that sequence)
+    const { delivered, reachedLast } = await this.#consumerRange(subject, first.seq, last.seq, wanted, (m) => {
+      const s = parse(m);
+      if (s.seq > (out.at(-1)?.seq ?? after) && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
+      return wanted - out.length;
+    });
+    if (out.length < wanted && !reachedLast) return undefined;
+    return (await this.#leaderChain(subject, first.seq, delivered)) ? out : undefined;
+  }
+
+  /**
+   * Messages of `subject` from stream sequence `from` to `lastSeq`, through an ordered consumer
+   * (nats-server places it on any replica: check what it delivered with #leaderChain). `take`
+   * sees each and answers how many more are wanted (`room` at first); 0 stops. `reachedLast`: the
+   * message at `lastSeq` was delivered. Every message delivered is returned (stale copies too:
+   * the leader may hold an event at that sequence).
+   */
+  async #consumerRange(
+    subject: string,
+    from: number,
+    lastSeq: number,
+    room: number,
+    take: (m: { seq: number; data: Uint8Array }) => number,
+  ): Promise<{ delivered: { seq: number; data: Uint8Array }[]; reachedLast: boolean }> {
+    const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: from });
     const delivered: { seq: number; data: Uint8Array }[] = [];
     let reachedLast = false;
     try {
-      while (out.length < wanted) {
-        const asked = Math.min(256, wanted - out.length);
+      let left = room;
+      while (left > 0) {
+        const asked = Math.min(256, left);
         const batch = await consumer.fetch({ max_messages: asked, expires: 1000 });
         let got = 0;
-        let done = false;
         for await (const m of batch) {
           got++;
           delivered.push({ seq: m.seq, data: m.data });
-          const s = parse(m);
-          if (s.seq > (out.at(-1)?.seq ?? after) && out.length < wanted) out.push({ seq: s.seq, d: s.d as P });
-          if (m.seq >= last.seq) reachedLast = true;
-          if (reachedLast || out.length >= wanted) {
-            done = true;
-            break;
-          }
+          left = take(m);
+          if (m.seq >= lastSeq) reachedLast = true;
+          if (reachedLast || left <= 0) break;
         }
         // a short batch: the replica serving the consumer has no more (it lags the leader)
-        if (done || got < asked) break;
+        if (reachedLast || got < asked) break;
       }
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    if (out.length < wanted && !reachedLast) return undefined;
-    return (await this.#leaderChain(subject, first.seq, delivered)) ? out : undefined;
+    return { delivered, reachedLast };
   }
 
   /**

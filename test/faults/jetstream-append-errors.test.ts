@@ -72,4 +72,23 @@ describe('JetStream execution log: an error while appending', () => {
     expect((await log.read(USER, 0, 10)).map((e) => `${e.seq}:${e.d.id}`)).toEqual(['1:e7', '2:e8', '3:e9']);
     await log.close();
   });
+  it('a redelivery of a user with many events since is looked up in bulk, found or not', async () => {
+    // One request per event made a redelivery cost seconds under load, and the inbound queue's
+    // other messages outlived their ack wait behind it (test/faults/inbound-cluster.test.ts): past
+    // the first 32 the look-up reads through a consumer checked against the leader.
+    const log = await testLog(nats.nc, 'REDELIVERED_MANY', { logPrefix: 'rm.log.', inPrefix: 'rm.in.', dedupWindowMs: 200 });
+    const since = Date.now();
+    const N = 400;
+    for (let n = 1; n <= N; n++) expect(await log.append(USER, exec(n))).toEqual({ seq: n, duplicate: false });
+    await new Promise((r) => setTimeout(r, 400)); // past the duplicate window (the condition under test, not a wait for it)
+    const started = Date.now();
+    // within the first 32, past them, the last one
+    for (const n of [5, 33, 34, 250, N]) expect(await log.append(USER, exec(n), { redeliveredSince: since }), `e${n}`).toEqual({ seq: n, duplicate: true });
+    // not in the log: looked for among all N, then appended
+    expect(await log.append(USER, exec(N + 1), { redeliveredSince: since })).toEqual({ seq: N + 1, duplicate: false });
+    console.log(`[append-errors] six redelivery look-ups over ${N} events: ${Date.now() - started} ms`);
+    const stored = await log.read(USER, 0, N + 10);
+    expect(stored.map((e) => e.d.id)).toEqual(Array.from({ length: N + 1 }, (_, i) => `e${i + 1}`));
+    await log.close();
+  });
 });
