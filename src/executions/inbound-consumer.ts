@@ -20,6 +20,17 @@ const INBOUND_PULL_EXPIRES_MS = 5000;
 const INBOUND_ACK_WAIT_MS = 10_000;
 /** a consumer that received nothing this long while messages wait undelivered is started again */
 const INBOUND_WATCHDOG_MS = 3000;
+/**
+ * Messages a gateway holds delivered and not yet handled (it pulls more when 4 are left). Each is
+ * handled in turn, and the ack wait runs for all of them: a batch that takes longer than the ack
+ * wait to work through is delivered again to the other gateways, which then look each up before
+ * appending it. With 64, two gateways under load (appends of ~100 ms, a node just killed) spent
+ * most of their time on such redeliveries and fell further behind (test/faults/inbound-cluster.test.ts:
+ * 1,247 of 2,263 orders not in the log, 1,000 redeliveries). Messages not yet delivered wait on
+ * the server, without an ack wait.
+ */
+const INBOUND_BATCH = 16;
+const INBOUND_REFILL_AT = 4;
 
 type InboundLog = { warn(obj: object, msg: string): void };
 
@@ -48,6 +59,8 @@ export interface InboundConsumerOptions<T> {
   retryDelayMs?: number;
   /** default 15 000 */
   maxRetryDelayMs?: number;
+  /** how long a consumer may stay silent while messages wait undelivered before it is started again (default 3000) */
+  watchdogMs?: number;
 }
 
 const decoder = new TextDecoder();
@@ -77,12 +90,15 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   // started again (the other gateways' watchdogs do the same).
   let lastDelivery = Date.now();
   let deliveredAt = -1;
+  // a message being handled is not a silent consumer (an append can wait on a timeout)
+  let handling = false;
+  const watchdogMs = opts.watchdogMs ?? INBOUND_WATCHDOG_MS;
   const watchdog = setInterval(() => {
-    if (stopped || !messages || Date.now() - lastDelivery < INBOUND_WATCHDOG_MS) return;
+    if (stopped || !messages || handling || Date.now() - lastDelivery < watchdogMs) return;
     opts.jsm.consumers.info(opts.stream, opts.durable).then(
       (ci) => {
         const delivered = ci.delivered.stream_seq;
-        if (ci.num_pending > 0 && delivered === deliveredAt && Date.now() - lastDelivery >= INBOUND_WATCHDOG_MS) {
+        if (ci.num_pending > 0 && delivered === deliveredAt && !handling && Date.now() - lastDelivery >= watchdogMs) {
           deliveredAt = -1;
           opts.log.warn({ stream: opts.stream, pending: ci.num_pending }, `inbound ${opts.what}s consumer stalled; starting it again`);
           messages?.stop();
@@ -90,7 +106,7 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
       },
       () => undefined,
     );
-  }, INBOUND_WATCHDOG_MS);
+  }, watchdogMs);
   watchdog.unref();
   const run = async (): Promise<void> => {
     while (!stopped) {
@@ -121,7 +137,12 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
         // client's defaults (30 s pulls, heartbeats every 15 s) left intake stalled for over 30 s
         // after a node died (test/faults/nats-cluster.test.ts); pulls of 5 s with a heartbeat
         // every second notice a dead node within about 2 s.
-        messages = await consumer.consume({ max_messages: 64, expires: INBOUND_PULL_EXPIRES_MS, idle_heartbeat: INBOUND_HEARTBEAT_MS });
+        messages = await consumer.consume({
+          max_messages: INBOUND_BATCH,
+          threshold_messages: INBOUND_REFILL_AT,
+          expires: INBOUND_PULL_EXPIRES_MS,
+          idle_heartbeat: INBOUND_HEARTBEAT_MS,
+        });
         lastDelivery = Date.now();
         for await (const m of messages) {
           lastDelivery = Date.now();
@@ -151,6 +172,7 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
           }
           // a slow append (contention, a leader election) keeps the message
           const working = setInterval(() => m.working(), INBOUND_ACK_WAIT_MS / 3);
+          handling = true;
           try {
             const redelivered = m.info.deliveryCount > 1 ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) } : {};
             await opts.handle(user, (parsed ? parsed.data : body) as T, redelivered);
@@ -164,6 +186,8 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
             }
           } finally {
             clearInterval(working);
+            handling = false;
+            lastDelivery = Date.now();
           }
         }
       } catch (err) {

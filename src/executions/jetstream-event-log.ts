@@ -198,7 +198,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (walked === DIRECT_READ_MAX) {
         // A user with many events since: one request per event made a redelivery cost seconds
         // under load, and the queue's other messages outlived their ack wait behind it (each
-        // then a redelivery too: test/faults/inbound-cluster.test.ts). The rest in bulk.
+        // then a redelivery too, looked up in turn). The rest in bulk.
         const end = await this.#lastStored(subject);
         if (!end || end.seq <= m.seq) return null;
         const budget = REDELIVERY_LOOKUP_MAX - walked - 1;

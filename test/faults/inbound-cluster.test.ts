@@ -34,6 +34,10 @@ const stops: (() => void)[] = [];
 let order: NatsConnection;
 const published: string[] = [];
 const handled = new Map<string, number>();
+/** per gateway: the message its handler is on and since when (a failure's report tells a stuck append from lost deliveries) */
+const handling: ({ id: string; since: number; deliveries: number } | undefined)[] = [];
+/** per gateway: messages delivered to it and when it last got one */
+const deliveries: { count: number; last: number; failures: number; lastError?: string }[] = [];
 const warnings: string[] = [];
 
 beforeAll(async () => {
@@ -62,9 +66,23 @@ beforeAll(async () => {
         prefix: 'exec.in.',
         durable: INBOUND_DURABLE,
         what: 'execution',
-        handle: async (user, body) => {
-          // a retry of an append that was stored but not acknowledged comes back as a duplicate
-          await log.append(user, body);
+        handle: async (user, body, opts) => {
+          const seen = (deliveries[g] ??= { count: 0, last: 0, failures: 0 });
+          seen.count++;
+          seen.last = Date.now();
+          handling[g] = { id: body.id, since: Date.now(), deliveries: seen.count };
+          try {
+            // as the engine's intake does: a redelivery carries its first delivery's time, and the
+            // log looks for its id among what was stored since (a retry of an append that was
+            // stored but not acknowledged comes back as a duplicate)
+            await log.append(user, body, opts);
+          } catch (err) {
+            seen.failures++;
+            seen.lastError = (err as Error).message;
+            throw err;
+          } finally {
+            handling[g] = undefined;
+          }
           handled.set(body.id, (handled.get(body.id) ?? 0) + 1);
         },
         log: { warn: (o, msg) => warnings.push(`gateway ${g}: ${msg} ${(o as { err?: Error }).err?.message ?? ''}`) },
@@ -122,6 +140,11 @@ async function diagnostics(): Promise<string> {
     `consumer ${JSON.stringify(ci).slice(0, 1200)}`,
     `stream ${JSON.stringify(typeof si === 'string' ? si : si.state)}`,
     `warnings ${warnings.slice(-10).join(' | ')}`,
+    ...[0, 1].map((g) => {
+      const h = handling[g];
+      const d = deliveries[g];
+      return `gateway ${g}: ${d?.count ?? 0} deliveries (${d?.failures ?? 0} failed${d?.lastError ? `, last: ${d.lastError}` : ''}), the last ${d ? Date.now() - d.last : '-'} ms ago; ${h ? `handling ${h.id} for ${Date.now() - h.since} ms` : 'idle'}`;
+    }),
   ].join('\n');
 }
 

@@ -99,3 +99,47 @@ describe('inbound work queue: a failing store', () => {
     }
   });
 });
+
+describe('inbound work queue: a slow store', () => {
+  it('is not taken for a stalled consumer: the batch behind it is handled, once, with no restart', async () => {
+    // A store that takes longer than the watchdog's interval (3 s; 300 ms here) (an append waiting on a timeout while a
+    // node is down) while messages wait on the server used to look like a silent consumer: the
+    // consume was started again, and what the old one had pulled meanwhile waited out the ack wait.
+    await workQueue('SLOW_IN', 'slow.in.');
+    const jsm = await jetstreamManager(nats.nc);
+    const js = jetstream(nats.nc);
+    const stored: string[] = [];
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const seen: string[] = [];
+    const mine: string[] = [];
+    const stop = consumeInbound<{ id: string }>({
+      jsm,
+      js,
+      stream: 'SLOW_IN',
+      prefix: 'slow.in.',
+      durable: 'slow-in',
+      what: 'test message',
+      watchdogMs: 300,
+      handle: async (_user, body) => {
+        seen.push(body.id);
+        if (body.id === 's1') await slow;
+        stored.push(body.id);
+      },
+      log: { warn: (_o: object, msg: string) => mine.push(msg) },
+    });
+    try {
+      // more than a pull's batch (64 before, 16 now), so that some wait on the server while the first is handled
+      for (let n = 1; n <= 100; n++) await js.publish('slow.in.alice', JSON.stringify({ id: `s${n}` }), { msgID: `s${n}` });
+      await waitFor(() => seen.includes('s1'), { what: 's1 delivered', timeout: 5000 });
+      // five of the watchdog's checks while s1 is handled (the condition under test, not a wait for it)
+      await new Promise((r) => setTimeout(r, 1500));
+      release();
+      await waitFor(() => stored.length >= 100, { what: 'all 100 stored', timeout: 15_000 });
+      expect(mine.filter((w) => w.includes('stalled'))).toEqual([]);
+      expect(stored).toEqual(Array.from({ length: 100 }, (_, i) => `s${i + 1}`));
+    } finally {
+      stop();
+    }
+  }, 30_000);
+});
