@@ -1,4 +1,4 @@
-import type { SharedLimits } from '../gateway/limits.js';
+import type { AddressAdmission, SharedLimits } from '../gateway/limits.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
@@ -12,6 +12,8 @@ export interface GatewayAccess {
   readonly authenticator: Authenticator;
   readonly session: SessionPolicy;
   readonly limits: GatewayLimits;
+  /** a new connection from `ip`, before its token is verified (see GatewayLimits.admitAddress) */
+  admitAddress(ip: string, verifying: boolean): AddressAdmission;
   admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
   admitMessage(conn: Connection): boolean;
   /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
@@ -32,6 +34,7 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     authenticator,
     session,
     limits,
+    admitAddress: (ip, verifying) => limits.admitAddress(ip, verifying),
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
     admitHttp: (ip) => limits.admitHttp(ip),

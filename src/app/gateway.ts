@@ -120,6 +120,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     ...(deps.store ? { store: deps.store } : {}),
     resolvers,
     authenticator: access.authenticator,
+    admitAddress: access.admitAddress,
     admit: access.admit,
     admitMessage: access.admitMessage,
     admitHttp: access.admitHttp,

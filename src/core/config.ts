@@ -355,6 +355,14 @@ export const ConfigSchema = z
           .default(20)
           .describe('new connections per second per client IP (an IPv6 client counts under its /64), sustained; over it 429 (0 = unlimited)'),
         connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
+        verifyingPerIp: z
+          .number()
+          .int()
+          .min(0)
+          .default(20)
+          .describe(
+            'new connections (WebSocket upgrades, HTTP-stream opens) of one client IP whose token is being verified at once (an IPv6 client counts under its /64); beyond it 429 with Retry-After before the token is looked at (0 = unlimited)',
+          ),
         httpRequestsPerIpPerSec: z
           .number()
           .min(0)

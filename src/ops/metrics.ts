@@ -175,6 +175,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             connections_per_user: st.refusedPerUser,
             new_connections_per_ip: st.refusedPerIp,
             http_requests_per_ip: st.refusedHttpPerIp,
+            verifying_per_ip: st.refusedVerifyingPerIp,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),
