@@ -143,6 +143,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
         serviceTokens: config.auth.serviceTokens,
         scopeRefusals,
         authenticator: access.authenticator,
+        admitHttp: access.admitHttp,
         feeds: () => feedHealth.list(),
         announce: (a) => executions.executions.announce(a),
         webDir: config.gateway.webDir,

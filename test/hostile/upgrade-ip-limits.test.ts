@@ -5,7 +5,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Engine } from '../../src/app/engine.js';
-import { SECRET, testEngine } from '../auth/helpers.js';
+import { SECRET, SERVICE_TOKEN, testEngine } from '../auth/helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -139,5 +139,29 @@ describe('tokens whose verification stalls (the JWKS endpoint does not answer)',
     const done = await Promise.all(attempts);
     expect(done.map((r) => r.status).sort()).toEqual([101, 101, 429, 429]);
     for (const r of [...done, bystander]) r.ws?.close();
+  });
+});
+
+describe('other paths that verify a token', () => {
+  let engine: Engine;
+  let verifier: { calls: number };
+  beforeAll(async () => {
+    engine = await testEngine({
+      auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
+      limits: { httpRequestsPerIpPerSec: 0.01, httpBurstPerIp: 2, exemptIps: [] },
+    });
+    verifier = countVerifications(engine);
+  });
+  afterAll(() => engine.close());
+
+  it("the operator's console verifies a token that is not a service token only within the address's HTTP budget", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++)
+      statuses.push((await fetch(`http://127.0.0.1:${engine.port}/admin/api/overview`, { headers: { authorization: 'Bearer abc.def.ghi' } })).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401]);
+    expect(verifier.calls).toBe(2);
+    // the service token itself is never limited
+    const ok = await fetch(`http://127.0.0.1:${engine.port}/admin/api/overview`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
+    expect(ok.status).toBe(200);
   });
 });
