@@ -18,6 +18,8 @@ export interface GatewayAccess {
   admitMessage(conn: Connection): boolean;
   /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
   admitHttp(ip: string): { retryAfter: number; message: string } | undefined;
+  /** before an in-band auth's token is verified: a message refuses it (RATE_LIMIT) */
+  admitAuthAttempt(conn: Connection): string | undefined;
   /** before an in-band auth takes effect: a message refuses it (LIMIT) */
   admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
@@ -38,6 +40,7 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
     admitHttp: (ip) => limits.admitHttp(ip),
+    admitAuthAttempt: (conn) => limits.admitAuthAttempt(conn),
     admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);

@@ -127,6 +127,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
     onAuthChanged: access.onAuthChanged,
     admitAuth: access.admitAuth,
+    admitAuthAttempt: access.admitAuthAttempt,
     ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
     log,
     health: () => {

@@ -96,6 +96,8 @@ export interface LimitStats {
   refusedHttpPerIp: number;
   /** new connections refused 429 while their address had limits.verifyingPerIp tokens being verified */
   refusedVerifyingPerIp: number;
+  /** in-band auth frames refused RATE_LIMIT before verification (limits.authsPerConnectionPerMin) */
+  refusedAuthsPerConnection: number;
 }
 
 /** How long without a refused frame ends an over-limit episode. */
@@ -122,9 +124,19 @@ const VERIFYING_KEY = '\u0000verifying:';
  * Subscriptions per connection (LIMIT) are enforced by the connection itself.
  */
 export class GatewayLimits {
-  readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0, refusedHttpPerIp: 0, refusedVerifyingPerIp: 0 };
+  readonly stats: LimitStats = {
+    rateLimitedFrames: 0,
+    rateLimitCloses: 0,
+    refusedPerUser: 0,
+    refusedPerIp: 0,
+    refusedHttpPerIp: 0,
+    refusedVerifyingPerIp: 0,
+    refusedAuthsPerConnection: 0,
+  };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
+  /** in-band auth frames per connection (limits.authsPerConnectionPerMin) */
+  readonly #auths = new WeakMap<LimitedConnection, TokenBucket>();
   /** open connections per user: this gateway's, or shared by the worker threads of the process */
   readonly #perUser: ConnectionCounts;
   /** the user each open connection was counted under */
@@ -267,6 +279,25 @@ export class GatewayLimits {
   #count(conn: LimitedConnection, user: string): void {
     this.#counted.set(conn, user);
     this.#perUser.tryAdd(user, 0);
+  }
+
+  /**
+   * The `admitAuthAttempt` hook: an open connection's `{"op":"auth"}`, before its token is
+   * verified. Each costs a verification (a signature, perhaps a JWKS fetch) and the frame rate
+   * alone let one connection ask for 50 a second; a client needs one per token it gets (a refresh
+   * before expiry). Refused: the message of a RATE_LIMIT error.
+   */
+  admitAuthAttempt(conn: LimitedConnection, now = Date.now()): string | undefined {
+    const perMin = this.#cfg.authsPerConnectionPerMin;
+    if (perMin <= 0) return undefined;
+    let b = this.#auths.get(conn);
+    if (!b) {
+      b = new TokenBucket(perMin / 60, perMin, now);
+      this.#auths.set(conn, b);
+    }
+    if (b.take(now)) return undefined;
+    this.stats.refusedAuthsPerConnection++;
+    return `too many auth frames on this connection: at most ${perMin} per minute (limits.authsPerConnectionPerMin); the next in ${Math.ceil(b.waitMs(now) / 1000)} s, the connection stays as it was`;
   }
 
   /**

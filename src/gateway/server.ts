@@ -79,6 +79,8 @@ export interface GatewayOptions {
   onAuthChanged?: (conn: Connection) => void;
   /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
   admitAuth?: ConnectionDeps['admitAuth'];
+  /** Called before an in-band `{"op":"auth"}`'s token is verified; a message refuses it with RATE_LIMIT. */
+  admitAuthAttempt?: ConnectionDeps['admitAuthAttempt'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
   /**
@@ -307,6 +309,7 @@ export class Gateway {
       authenticator: this.#authenticator,
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
+      ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),
       ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     });
   }

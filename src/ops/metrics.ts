@@ -176,6 +176,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             new_connections_per_ip: st.refusedPerIp,
             http_requests_per_ip: st.refusedHttpPerIp,
             verifying_per_ip: st.refusedVerifyingPerIp,
+            auths_per_connection: st.refusedAuthsPerConnection,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import type { Engine } from '../../src/app/engine.js';
 import { SECRET, SERVICE_TOKEN, testEngine } from '../auth/helpers.js';
 import { waitFor } from '../helpers/wait.js';
+import { TestClient } from '../helpers/ws-client.js';
 
 /**
  * The per-IP checks of a new connection (WebSocket upgrade, HTTP-stream open) run before its
@@ -163,5 +164,35 @@ describe('other paths that verify a token', () => {
     // the service token itself is never limited
     const ok = await fetch(`http://127.0.0.1:${engine.port}/admin/api/overview`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
     expect(ok.status).toBe(200);
+  });
+});
+
+describe('in-band auth frames with junk tokens', () => {
+  let engine: Engine;
+  let verifier: { calls: number };
+  beforeAll(async () => {
+    engine = await testEngine({
+      auth: { mode: 'optional', jwtSecret: SECRET },
+      // the frame rate would let 200 through at once: the in-band auth budget is what holds them
+      limits: { messageBurst: 200, authsPerConnectionPerMin: 3 },
+    });
+    verifier = countVerifications(engine);
+  });
+  afterAll(() => engine.close());
+
+  it('one connection reaches the verifier only limits.authsPerConnectionPerMin times; the rest get RATE_LIMIT with their id', async () => {
+    const c = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' });
+    await c.waitFor((f) => f.op === 'welcome');
+    for (let i = 0; i < 30; i++) c.send({ op: 'auth', id: i, token: `junk.${i}.token` });
+    await c.waitFor((f) => f.op === 'error' && f.id === 29);
+    const answers = c.frames.filter((f) => f.op === 'error');
+    expect(verifier.calls).toBe(3);
+    expect(answers.filter((f) => f.code === 'UNAUTHENTICATED').map((f) => f.id)).toEqual([0, 1, 2]);
+    const limited = answers.filter((f) => f.code === 'RATE_LIMIT');
+    expect(limited).toHaveLength(27);
+    expect(limited[0]!.message).toContain('limits.authsPerConnectionPerMin');
+    // the connection stays open and served
+    expect((await c.request({ op: 'ping', id: 'after' })).op).toBe('pong');
+    c.close();
   });
 });
