@@ -31,7 +31,8 @@ export interface SharedLimits {
  */
 export type AddressAdmission = { ok: true; release(): void } | { ok: false; retryAfter: number; message: string };
 
-const ADMITTED: AddressAdmission = { ok: true, release: () => undefined };
+/** An admission with nothing to release (an exempt address, no token to verify, no limits). */
+export const ADMITTED: AddressAdmission = { ok: true, release: () => undefined };
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
 export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;

@@ -20,7 +20,7 @@ import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters 
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
-import { defaultMaxConnections } from './limits.js';
+import { ADMITTED, defaultMaxConnections } from './limits.js';
 import type { AddressAdmission } from './limits.js';
 import { loadUws } from './uws.js';
 import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
@@ -145,8 +145,6 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
     );
   return app;
 }
-
-const ADMITTED: AddressAdmission = { ok: true, release: () => undefined };
 
 /** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
 const LISTEN_EXCLUSIVE_PORT = 1;
