@@ -14,7 +14,7 @@ export interface GatewayAccess {
   readonly limits: GatewayLimits;
   /** a new connection from `ip`, before its token is verified (see GatewayLimits.admitAddress) */
   admitAddress(ip: string, verifying: boolean): AddressAdmission;
-  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
   /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
   admitHttp(ip: string): { retryAfter: number; message: string } | undefined;

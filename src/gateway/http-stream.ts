@@ -63,7 +63,7 @@ export interface HttpStreamHost {
   hold(delta: number): void;
   /** the per-IP limits of a new connection, before its token is verified (see GatewayOptions.admitAddress) */
   admitAddress(ip: string, verifying: boolean): AddressAdmission;
-  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
   attach(transport: Transport, init: ConnectionInit): Connection;
   detach(conn: Connection, code: number): void;
@@ -305,7 +305,8 @@ export class HttpStreamRoutes {
       if (aborted || host.refuseAtCapacity(res)) return;
       const refusal = host.admit(ip, init);
       if (refusal) {
-        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, CORS);
+        const headers = refusal.retryAfter !== undefined ? { ...CORS, 'retry-after': String(refusal.retryAfter) } : CORS;
+        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers);
         return;
       }
       session = this.#start(res, init);

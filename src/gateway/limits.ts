@@ -234,13 +234,18 @@ export class GatewayLimits {
    * once, and `onOpen` takes the count over), so that concurrent upgrades on other worker
    * threads see it.
    */
-  admit(_ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string } | undefined {
+  admit(_ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string; retryAfter?: number } | undefined {
     const user = init.principal.user;
     if (user === undefined) return undefined;
     const maxUser = this.#cfg.connectionsPerUser;
     if (!this.#perUser.tryAdd(user, maxUser)) {
       this.stats.refusedPerUser++;
-      return { status: 429, message: `too many connections for this user: at most ${maxUser} at a time (limits.connectionsPerUser)` };
+      // a slot frees when one of the user's connections closes: 5-10 s, spread as at capacity
+      return {
+        status: 429,
+        message: `too many connections for this user: at most ${maxUser} at a time (limits.connectionsPerUser)`,
+        retryAfter: 5 + Math.floor(Math.random() * 6),
+      };
     }
     this.#reserved.set(init.principal, user);
     return undefined;

@@ -59,9 +59,10 @@ export interface GatewayOptions {
   admitAddress?: (ip: string, verifying: boolean) => AddressAdmission;
   /**
    * Called at upgrade after authentication; return an HTTP status and message to refuse
-   * (e.g. 429 for a user's connection limit), or undefined to accept.
+   * (e.g. 429 for a user's connection limit; `retryAfter`: seconds, sent as Retry-After), or
+   * undefined to accept.
    */
-  admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
+  admit?: (ip: string, init: ConnectionInit) => { status: number; message: string; retryAfter?: number } | undefined;
   /**
    * Called before a costly HTTP request (COSTLY_HTTP_ROUTES) is served: a refusal is answered 429
    * RATE_LIMIT with `Retry-After` (per-IP limit), undefined serves it.
@@ -541,7 +542,8 @@ export class Gateway {
       if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       if (refusal) {
-        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }));
+        const headers = refusal.retryAfter !== undefined ? { 'retry-after': String(refusal.retryAfter) } : {};
+        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers));
         return;
       }
       // never inside res.cork: after its callback, cork uncorks and sets timeouts through the HTTP

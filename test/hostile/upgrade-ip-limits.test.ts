@@ -5,7 +5,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Engine } from '../../src/app/engine.js';
-import { SECRET, SERVICE_TOKEN, testEngine } from '../auth/helpers.js';
+import { SECRET, SERVICE_TOKEN, testEngine, token } from '../auth/helpers.js';
 import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -194,5 +194,27 @@ describe('in-band auth frames with junk tokens', () => {
     // the connection stays open and served
     expect((await c.request({ op: 'ping', id: 'after' })).op).toBe('pong');
     c.close();
+  });
+});
+
+describe("a user's connection limit", () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET }, limits: { connectionsPerUser: 1 } });
+  });
+  afterAll(() => engine.close());
+
+  it('answers 429 RATE_LIMIT with Retry-After, after the token was verified, like the per-IP refusals', async () => {
+    const headers = { authorization: `Bearer ${await token({ sub: 'trent' })}` };
+    const first = await upgrade(engine.port, { headers });
+    expect(first.status).toBe(101);
+    const second = await upgrade(engine.port, { headers });
+    expect(second.status).toBe(429);
+    expect(Number(second.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(second.body)).toMatchObject({ error: 'RATE_LIMIT', message: expect.stringContaining('limits.connectionsPerUser') });
+    const sse = await fetch(`http://127.0.0.1:${engine.port}/v1/stream/sse`, { headers });
+    expect(sse.status).toBe(429);
+    expect(Number(sse.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    first.ws?.close();
   });
 });
