@@ -1,4 +1,4 @@
-import type { SharedLimits } from '../gateway/limits.js';
+import type { AddressAdmission, SharedLimits } from '../gateway/limits.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
@@ -12,10 +12,14 @@ export interface GatewayAccess {
   readonly authenticator: Authenticator;
   readonly session: SessionPolicy;
   readonly limits: GatewayLimits;
-  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  /** a new connection from `ip`, before its token is verified (see GatewayLimits.admitAddress) */
+  admitAddress(ip: string, verifying: boolean): AddressAdmission;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
   /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
   admitHttp(ip: string): { retryAfter: number; message: string } | undefined;
+  /** before an in-band auth's token is verified: a message refuses it (RATE_LIMIT) */
+  admitAuthAttempt(conn: Connection): string | undefined;
   /** before an in-band auth takes effect: a message refuses it (LIMIT) */
   admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
@@ -32,9 +36,11 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     authenticator,
     session,
     limits,
+    admitAddress: (ip, verifying) => limits.admitAddress(ip, verifying),
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
     admitHttp: (ip) => limits.admitHttp(ip),
+    admitAuthAttempt: (conn) => limits.admitAuthAttempt(conn),
     admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);

@@ -44,6 +44,11 @@ export interface AdminOptions {
   serviceTokens?: readonly ServiceTokenSpec[] | undefined;
   /** tells a user's token (403) from no valid token (401) */
   authenticator: Authenticator;
+  /**
+   * The per-IP budget of costly HTTP requests (limits.httpRequestsPerIpPerSec): a bearer token
+   * that is not a service token is verified as a user's only within it (beyond it: the 401).
+   */
+  admitHttp?: ((ip: string) => unknown) | undefined;
   /** where 403 scope refusals are counted (the gateway's, shared with the service API) */
   scopeRefusals?: ScopeRefusalCounts | undefined;
   /** feed health as this gateway hears it on the bus */
@@ -241,11 +246,14 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   const refusal = async (
     authorization: string,
     scope: ServiceScope,
+    ip: string,
   ): Promise<{ status: number; message: string; scope?: ServiceScope; token?: string } | undefined> => {
     const refused = tokens.check(authorization, scope, 'admin console');
     if (!refused || refused.status === 403 || !tokens.enabled) return refused;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (m && opts.authenticator.mode !== 'off') {
+    // verifying it costs a signature check (perhaps a JWKS fetch) for a nicer answer: only within
+    // the address's budget, or anyone could make the gateway verify tokens at will
+    if (m && opts.authenticator.mode !== 'off' && !opts.admitHttp?.(ip)) {
       const r = await opts.authenticator.authenticate(m[1]).catch(() => undefined);
       if (r?.ok && r.principal.user)
         return { status: 403, message: `user "${r.principal.user}" is not an operator: the admin console needs the service token` };
@@ -269,7 +277,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
       res.onAborted(() => {
         aborted = true;
       });
-      refusal(authorization, scope)
+      refusal(authorization, scope, Buffer.from(res.getRemoteAddressAsText()).toString())
         .then(async (refused) => {
           if (refused) {
             const { status, token, ...rest } = refused;

@@ -355,6 +355,14 @@ export const ConfigSchema = z
           .default(20)
           .describe('new connections per second per client IP (an IPv6 client counts under its /64), sustained; over it 429 (0 = unlimited)'),
         connectionBurstPerIp: z.number().int().min(1).default(50).describe('new connections an IP may open at once'),
+        verifyingPerIp: z
+          .number()
+          .int()
+          .min(0)
+          .default(20)
+          .describe(
+            'new connections (WebSocket upgrades, HTTP-stream opens) of one client IP whose token is being verified at once (an IPv6 client counts under its /64); beyond it 429 with Retry-After before the token is looked at (0 = unlimited)',
+          ),
         httpRequestsPerIpPerSec: z
           .number()
           .min(0)
@@ -363,6 +371,14 @@ export const ConfigSchema = z
             'costly HTTP requests per second per client IP (GET /v1/bars, /v1/auth/check, /v1/stats, /metrics, HTTP-stream opens; an IPv6 client counts under its /64), sustained; over it 429 with Retry-After (0 = unlimited)',
           ),
         httpBurstPerIp: z.number().int().min(1).default(30).describe('costly HTTP requests an IP may make at once'),
+        authsPerConnectionPerMin: z
+          .number()
+          .int()
+          .min(0)
+          .default(12)
+          .describe(
+            'in-band {"op":"auth"} frames a connection may send per minute (all at once too); beyond it RATE_LIMIT with the request id, before the token is verified (0 = unlimited)',
+          ),
         exemptIps: z
           .array(z.string().min(1))
           .default(['127.0.0.1', '::1'])

@@ -251,10 +251,12 @@ export class SharedConnectionCounts implements ConnectionCounts {
 }
 
 /**
- * Per-IP token buckets (`limits.connectionsPerIpPerSec`, `limits.connectionBurstPerIp`) shared by
- * the gateway worker threads of one process, so that an address gets one budget whichever worker
- * the kernel hands its connections to. Tokens are kept in thousandths, the refill time in ms
- * since the table was created (two words).
+ * Per-IP token buckets shared by the gateway worker threads of one process, so that an address
+ * gets one budget whichever worker the kernel hands its connections to: one table for new
+ * connections (`limits.connectionsPerIpPerSec`, `limits.connectionBurstPerIp`), one for costly
+ * HTTP requests (`limits.httpRequestsPerIpPerSec`, `limits.httpBurstPerIp`); a table holds
+ * buckets of one rate, which its sweep needs. Tokens are kept in thousandths, the refill time in
+ * ms since the table was created (two words).
  */
 export class SharedIpBuckets {
   readonly #table: SharedKeyTable;
@@ -274,25 +276,28 @@ export class SharedIpBuckets {
     return this.#table.used;
   }
 
-  /** Take one token for `ip` (false: none left). A full table lets the connection through. */
-  take(ip: string, rate: number, burst: number, now = Date.now()): boolean {
+  /**
+   * Take one token for `ip`: 0 when taken, else the ms until one is there (none left). A full
+   * table lets the request through.
+   */
+  take(ip: string, rate: number, burst: number, now = Date.now()): number {
     const key = keyOf(`ip:${ip}`);
     const t = this.#table;
     return t.locked(() => {
       let slot = t.find(key);
       if (slot < 0) {
         slot = t.insert(key);
-        if (slot < 0) return true;
+        if (slot < 0) return 0;
         this.#store(t.values(slot), burst * 1000, now);
       }
       const at = t.values(slot);
       const tokens = this.#refilled(at, rate, burst, now);
       if (tokens < 1000) {
         this.#store(at, tokens, now);
-        return false;
+        return Math.max(1, Math.ceil((1000 - tokens) / rate));
       }
       this.#store(at, tokens - 1000, now);
-      return true;
+      return 0;
     });
   }
 

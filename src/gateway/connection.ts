@@ -100,6 +100,11 @@ export interface ConnectionDeps {
    * connection limit) and the connection keeps its identity; undefined admits it.
    */
   admitAuth?: (conn: Connection, principal: Principal) => string | undefined;
+  /**
+   * Before an in-band `auth`'s token is verified: a message refuses it with RATE_LIMIT (the
+   * connection's budget of auth frames) and the token is not looked at; undefined goes on.
+   */
+  admitAuthAttempt?: (conn: Connection) => string | undefined;
   /** additive ops served by engine modules (alerts, notifications), by op name */
   extensions?: ReadonlyMap<string, ExtensionOp>;
   /** the names of `extensions` (what parseRequest accepts besides the core ops) */
@@ -543,6 +548,11 @@ export class Connection implements HubSubscriber {
   }
 
   async #authenticate(req: AuthRequest): Promise<void> {
+    const limited = this.#deps.admitAuthAttempt?.(this);
+    if (limited !== undefined) {
+      this.sendError(ErrorCode.RATE_LIMIT, limited, req.id);
+      return;
+    }
     let result;
     try {
       result = await this.#deps.authenticator.authenticate(req.token);

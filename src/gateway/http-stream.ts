@@ -7,6 +7,7 @@ import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
+import type { AddressAdmission } from './limits.js';
 import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
 import type { LocalTopics, TopicSink, Transport } from './transport.js';
 
@@ -60,7 +61,9 @@ export interface HttpStreamHost {
   refuseAtCapacity(res: HttpResponse): boolean;
   /** hold (+1) or release (-1) a connection slot while a token is verified */
   hold(delta: number): void;
-  admit(ip: string, init: ConnectionInit): { status: number; message: string } | undefined;
+  /** the per-IP limits of a new connection, before its token is verified (see GatewayOptions.admitAddress) */
+  admitAddress(ip: string, verifying: boolean): AddressAdmission;
+  admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
   attach(transport: Transport, init: ConnectionInit): Connection;
   detach(conn: Connection, code: number): void;
@@ -302,13 +305,22 @@ export class HttpStreamRoutes {
       if (aborted || host.refuseAtCapacity(res)) return;
       const refusal = host.admit(ip, init);
       if (refusal) {
-        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, CORS);
+        const headers = refusal.retryAfter !== undefined ? { ...CORS, 'retry-after': String(refusal.retryAfter) } : CORS;
+        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers);
         return;
       }
       session = this.#start(res, init);
     };
     const mode = host.authenticator.mode;
-    if (mode === 'off' || (mode === 'optional' && token === undefined)) {
+    const verify = !(mode === 'off' || (mode === 'optional' && token === undefined));
+    // as at the WebSocket upgrade: the per-IP limits before the token is looked at
+    const admission = host.admitAddress(ip, verify);
+    if (!admission.ok) {
+      sendJson(res, 429, { error: 'RATE_LIMIT', message: admission.message }, { ...CORS, 'retry-after': String(admission.retryAfter) });
+      return;
+    }
+    if (!verify) {
+      admission.release();
       finish({ ...base, principal: {}, expiresAt: undefined });
       return;
     }
@@ -316,6 +328,7 @@ export class HttpStreamRoutes {
     host.authenticator.authenticate(token).then(
       (result) => {
         host.hold(-1);
+        admission.release();
         if (aborted) return;
         if (!result.ok) {
           host.log.info({ ip, reason: result.code }, 'HTTP stream refused: authentication failed');
@@ -332,6 +345,7 @@ export class HttpStreamRoutes {
       },
       (err: unknown) => {
         host.hold(-1);
+        admission.release();
         if (aborted) return;
         host.log.error({ err }, 'authenticator failed');
         host.counters.protocolErrors['auth:jwks_unavailable'] = (host.counters.protocolErrors['auth:jwks_unavailable'] ?? 0) + 1;

@@ -8,15 +8,31 @@ import type { ConnectionCounts } from './connection-counts.js';
 
 /** Per-IP token buckets kept outside this gateway (shared by the worker threads of a process). */
 export interface IpBuckets {
-  take(ip: string, rate: number, burst: number): boolean;
+  /** 0: a token was taken; else the ms until one is there */
+  take(ip: string, rate: number, burst: number): number;
   sweep(rate: number, burst: number): void;
 }
 
-/** Limit state shared with the other gateway workers of the process (src/workers). */
+/**
+ * Limit state shared with the other gateway workers of the process (src/workers): the per-user
+ * counts (which also hold the per-IP counts of upgrades verifying a token), the per-IP buckets of
+ * new connections and those of costly HTTP requests.
+ */
 export interface SharedLimits {
   counts: ConnectionCounts;
   ipBuckets?: IpBuckets;
+  httpIpBuckets?: IpBuckets;
 }
+
+/**
+ * The per-address check of a new connection, before its token is verified (`admitAddress`):
+ * refused (429 with Retry-After), or admitted with `release`, to be called once its token was
+ * verified (or at once when there is none): it frees the address's verifying slot.
+ */
+export type AddressAdmission = { ok: true; release(): void } | { ok: false; retryAfter: number; message: string };
+
+/** An admission with nothing to release (an exempt address, no token to verify, no limits). */
+export const ADMITTED: AddressAdmission = { ok: true, release: () => undefined };
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
 export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
@@ -79,6 +95,10 @@ export interface LimitStats {
   refusedPerIp: number;
   /** costly HTTP requests refused 429 (limits.httpRequestsPerIpPerSec) */
   refusedHttpPerIp: number;
+  /** new connections refused 429 while their address had limits.verifyingPerIp tokens being verified */
+  refusedVerifyingPerIp: number;
+  /** in-band auth frames refused RATE_LIMIT before verification (limits.authsPerConnectionPerMin) */
+  refusedAuthsPerConnection: number;
 }
 
 /** How long without a refused frame ends an over-limit episode. */
@@ -87,19 +107,37 @@ const EPISODE_GAP_MS = 1000;
 const ERROR_INTERVAL_MS = 1000;
 /** Per-IP buckets kept at most (full buckets are swept; beyond this the oldest go). */
 const MAX_IP_ENTRIES = 100_000;
+/**
+ * The per-user count table also counts each address's upgrades verifying a token, under this
+ * prefix and the address key: a NUL never starts a token's `sub` an identity provider issues.
+ */
+const VERIFYING_KEY = '\u0000verifying:';
 
 /**
  * Gateway limits (protocol codes in brackets):
  * - client frames per second per connection: excess frames are dropped with a RATE_LIMIT error
  *   (at most one per second); a connection over its rate for `rateLimitCloseMs` is closed 4008;
- * - open connections per token subject: 429 at the upgrade, LIMIT for an in-band `auth`;
- * - new connections per second per client IP: 429 at the upgrade.
+ * - new connections per second per client IP, and upgrades of one IP verifying a token at once:
+ *   429 before the token is verified (`admitAddress`);
+ * - open connections per token subject: 429 at the upgrade after the token was verified
+ *   (`admit`), LIMIT for an in-band `auth`;
+ * - costly HTTP requests per second per client IP: 429 (`admitHttp`).
  * Subscriptions per connection (LIMIT) are enforced by the connection itself.
  */
 export class GatewayLimits {
-  readonly stats: LimitStats = { rateLimitedFrames: 0, rateLimitCloses: 0, refusedPerUser: 0, refusedPerIp: 0, refusedHttpPerIp: 0 };
+  readonly stats: LimitStats = {
+    rateLimitedFrames: 0,
+    rateLimitCloses: 0,
+    refusedPerUser: 0,
+    refusedPerIp: 0,
+    refusedHttpPerIp: 0,
+    refusedVerifyingPerIp: 0,
+    refusedAuthsPerConnection: 0,
+  };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
+  /** in-band auth frames per connection (limits.authsPerConnectionPerMin) */
+  readonly #auths = new WeakMap<LimitedConnection, TokenBucket>();
   /** open connections per user: this gateway's, or shared by the worker threads of the process */
   readonly #perUser: ConnectionCounts;
   /** the user each open connection was counted under */
@@ -110,10 +148,13 @@ export class GatewayLimits {
    */
   readonly #reserved = new WeakMap<object, string>();
   readonly #perIp = new Map<string, TokenBucket>();
-  /** costly HTTP requests per IP (this gateway's: see admitHttp) */
+  /** costly HTTP requests per IP (see admitHttp) */
   readonly #httpPerIp = new Map<string, TokenBucket>();
-  /** shared per-IP buckets (gateway workers), used instead of #perIp */
+  /** shared per-IP buckets (gateway workers), used instead of #perIp and #httpPerIp */
   readonly #sharedIp: IpBuckets | undefined;
+  readonly #sharedHttpIp: IpBuckets | undefined;
+  /** upgrades verifying a token per address (VERIFYING_KEY + address key) */
+  readonly #verifying: ConnectionCounts;
   readonly #exempt: ReadonlySet<string>;
   readonly #sweeper: NodeJS.Timeout;
 
@@ -121,74 +162,111 @@ export class GatewayLimits {
     this.#cfg = cfg;
     this.#perUser = shared?.counts ?? new LocalConnectionCounts();
     this.#sharedIp = shared?.ipBuckets;
+    this.#sharedHttpIp = shared?.httpIpBuckets;
+    this.#verifying = shared?.counts ?? new LocalConnectionCounts();
     this.#exempt = new Set(cfg.exemptIps.map(clientAddressKey));
     this.#sweeper = setInterval(() => this.#sweep(), 30_000);
     this.#sweeper.unref();
   }
 
   /**
-   * The `admit` hook of the gateway: refuse before the upgrade. An admitted upgrade of a user is
-   * counted here, in the same step as the check (the gateway upgrades at once, and `onOpen` takes
-   * the count over), so that concurrent upgrades on other worker threads see it.
+   * The `admitAddress` hook of the gateway: a new connection (WebSocket upgrade, HTTP-stream open)
+   * from `ip`, before its token is verified (`verifying`: it has one to verify), so that one
+   * address reaches the verifier (signature checks, JWKS fetches) only at its connection rate:
+   * - at most `limits.verifyingPerIp` of its upgrades wait for their tokens at once (each holds
+   *   a socket and a slot of `gateway.maxConnections`; a stalled JWKS fetch holds them 5 s);
+   * - one token of its bucket per new connection (`limits.connectionsPerIpPerSec`), verified or not.
+   * Both are shared by the worker threads of the process. Exempt addresses pass.
    */
-  admit(ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string } | undefined {
-    const user = init.principal.user;
-    const maxUser = this.#cfg.connectionsPerUser;
-    if (user !== undefined && !this.#perUser.tryAdd(user, maxUser)) {
-      this.stats.refusedPerUser++;
-      return { status: 429, message: `too many connections for this user: at most ${maxUser} at a time` };
+  admitAddress(ip: string, verifying: boolean, now = Date.now()): AddressAdmission {
+    const key = clientAddressKey(ip);
+    if (this.#exempt.has(key)) return ADMITTED;
+    const maxVerifying = this.#cfg.verifyingPerIp;
+    const held = verifying && maxVerifying > 0 ? VERIFYING_KEY + key : undefined;
+    if (held !== undefined && !this.#verifying.tryAdd(held, maxVerifying)) {
+      this.stats.refusedVerifyingPerIp++;
+      return {
+        ok: false,
+        retryAfter: 1,
+        message: `too many connections from this address waiting for their token to be checked: at most ${maxVerifying} at a time (limits.verifyingPerIp)`,
+      };
     }
-    const refusal = this.#admitIp(ip);
-    if (user !== undefined) {
-      if (refusal) this.#perUser.remove(user);
-      else this.#reserved.set(init.principal, user);
+    const waitMs = this.#takeConnection(key, now);
+    if (waitMs > 0) {
+      if (held !== undefined) this.#verifying.remove(held);
+      this.stats.refusedPerIp++;
+      return {
+        ok: false,
+        retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
+        message: `too many new connections from this address: at most ${this.#cfg.connectionsPerIpPerSec} per second (limits.connectionsPerIpPerSec)`,
+      };
     }
-    return refusal;
+    if (held === undefined) return ADMITTED;
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#verifying.remove(held);
+      },
+    };
   }
 
-  #admitIp(ip: string): { status: number; message: string } | undefined {
+  /** One token of the address's new-connection bucket: 0 when taken, else the ms until one is there. */
+  #takeConnection(key: string, now: number): number {
     const rate = this.#cfg.connectionsPerIpPerSec;
-    const key = clientAddressKey(ip);
-    if (rate > 0 && !this.#exempt.has(key) && this.#sharedIp) {
-      if (this.#sharedIp.take(key, rate, this.#cfg.connectionBurstPerIp)) return undefined;
-      this.stats.refusedPerIp++;
-      return { status: 429, message: `too many new connections from this address: at most ${rate} per second` };
+    if (rate <= 0) return 0;
+    const burst = this.#cfg.connectionBurstPerIp;
+    if (this.#sharedIp) return this.#sharedIp.take(key, rate, burst);
+    return takeLocal(this.#perIp, key, rate, burst, now);
+  }
+
+  /** Upgrades of the address `ip` whose token is being verified now (tests, metrics). */
+  verifyingOf(ip: string): number {
+    return this.#verifying.get(VERIFYING_KEY + clientAddressKey(ip));
+  }
+
+  /**
+   * The `admit` hook of the gateway: a new connection whose token was verified (after
+   * `admitAddress`), refused when its user has `limits.connectionsPerUser` open. An admitted
+   * upgrade of a user is counted here, in the same step as the check (the gateway upgrades at
+   * once, and `onOpen` takes the count over), so that concurrent upgrades on other worker
+   * threads see it.
+   */
+  admit(_ip: string, init: Pick<ConnectionInit, 'principal'>): { status: number; message: string; retryAfter?: number } | undefined {
+    const user = init.principal.user;
+    if (user === undefined) return undefined;
+    const maxUser = this.#cfg.connectionsPerUser;
+    if (!this.#perUser.tryAdd(user, maxUser)) {
+      this.stats.refusedPerUser++;
+      // a slot frees when one of the user's connections closes: 5-10 s, spread as at capacity
+      return {
+        status: 429,
+        message: `too many connections for this user: at most ${maxUser} at a time (limits.connectionsPerUser)`,
+        retryAfter: 5 + Math.floor(Math.random() * 6),
+      };
     }
-    if (rate > 0 && !this.#exempt.has(key)) {
-      let b = this.#perIp.get(key);
-      if (!b) {
-        if (this.#perIp.size >= MAX_IP_ENTRIES) this.#perIp.delete(this.#perIp.keys().next().value!);
-        b = new TokenBucket(rate, this.#cfg.connectionBurstPerIp);
-        this.#perIp.set(key, b);
-      }
-      if (!b.take()) {
-        this.stats.refusedPerIp++;
-        return { status: 429, message: `too many new connections from this address: at most ${rate} per second` };
-      }
-    }
+    this.#reserved.set(init.principal, user);
     return undefined;
   }
 
   /**
    * The `admitHttp` hook: a costly HTTP request (a bar store read, a token verification, stats
    * gathered from every worker) from `ip`. Refused, the seconds after which one more would pass
-   * (Retry-After) and the message of the 429. Buckets are this gateway's: with gateway workers,
-   * whose threads each hold their keep-alive connections, an address gets the rate per worker.
+   * (Retry-After) and the message of the 429. With gateway workers the buckets are shared, so an
+   * address gets the rate once, whichever workers its connections reach.
    */
   admitHttp(ip: string, now = Date.now()): { retryAfter: number; message: string } | undefined {
     const rate = this.#cfg.httpRequestsPerIpPerSec;
     const key = clientAddressKey(ip);
     if (rate <= 0 || this.#exempt.has(key)) return undefined;
-    let b = this.#httpPerIp.get(key);
-    if (!b) {
-      if (this.#httpPerIp.size >= MAX_IP_ENTRIES) this.#httpPerIp.delete(this.#httpPerIp.keys().next().value!);
-      b = new TokenBucket(rate, this.#cfg.httpBurstPerIp, now);
-      this.#httpPerIp.set(key, b);
-    }
-    if (b.take(now)) return undefined;
+    const burst = this.#cfg.httpBurstPerIp;
+    const waitMs = this.#sharedHttpIp ? this.#sharedHttpIp.take(key, rate, burst) : takeLocal(this.#httpPerIp, key, rate, burst, now);
+    if (waitMs === 0) return undefined;
     this.stats.refusedHttpPerIp++;
     return {
-      retryAfter: Math.max(1, Math.ceil(b.waitMs(now) / 1000)),
+      retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
       message: `too many requests from this address: at most ${rate} per second (limits.httpRequestsPerIpPerSec)`,
     };
   }
@@ -207,6 +285,25 @@ export class GatewayLimits {
   #count(conn: LimitedConnection, user: string): void {
     this.#counted.set(conn, user);
     this.#perUser.tryAdd(user, 0);
+  }
+
+  /**
+   * The `admitAuthAttempt` hook: an open connection's `{"op":"auth"}`, before its token is
+   * verified. Each costs a verification (a signature, perhaps a JWKS fetch) and the frame rate
+   * alone let one connection ask for 50 a second; a client needs one per token it gets (a refresh
+   * before expiry). Refused: the message of a RATE_LIMIT error.
+   */
+  admitAuthAttempt(conn: LimitedConnection, now = Date.now()): string | undefined {
+    const perMin = this.#cfg.authsPerConnectionPerMin;
+    if (perMin <= 0) return undefined;
+    let b = this.#auths.get(conn);
+    if (!b) {
+      b = new TokenBucket(perMin / 60, perMin, now);
+      this.#auths.set(conn, b);
+    }
+    if (b.take(now)) return undefined;
+    this.stats.refusedAuthsPerConnection++;
+    return `too many auth frames on this connection: at most ${perMin} per minute (limits.authsPerConnectionPerMin); the next in ${Math.ceil(b.waitMs(now) / 1000)} s, the connection stays as it was`;
   }
 
   /**
@@ -294,7 +391,19 @@ export class GatewayLimits {
     for (const [ip, b] of this.#perIp) if (b.full(now)) this.#perIp.delete(ip);
     for (const [ip, b] of this.#httpPerIp) if (b.full(now)) this.#httpPerIp.delete(ip);
     if (this.#sharedIp && this.#cfg.connectionsPerIpPerSec > 0) this.#sharedIp.sweep(this.#cfg.connectionsPerIpPerSec, this.#cfg.connectionBurstPerIp);
+    if (this.#sharedHttpIp && this.#cfg.httpRequestsPerIpPerSec > 0) this.#sharedHttpIp.sweep(this.#cfg.httpRequestsPerIpPerSec, this.#cfg.httpBurstPerIp);
   }
+}
+
+/** One token of `key`'s bucket in `buckets` (this gateway's): 0 when taken, else the ms until one is there. */
+function takeLocal(buckets: Map<string, TokenBucket>, key: string, rate: number, burst: number, now: number): number {
+  let b = buckets.get(key);
+  if (!b) {
+    if (buckets.size >= MAX_IP_ENTRIES) buckets.delete(buckets.keys().next().value!);
+    b = new TokenBucket(rate, burst, now);
+    buckets.set(key, b);
+  }
+  return b.take(now) ? 0 : Math.max(1, Math.ceil(b.waitMs(now)));
 }
 
 /**

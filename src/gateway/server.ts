@@ -20,7 +20,8 @@ import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters 
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
-import { defaultMaxConnections } from './limits.js';
+import { ADMITTED, defaultMaxConnections } from './limits.js';
+import type { AddressAdmission } from './limits.js';
 import { loadUws } from './uws.js';
 import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
 import { LocalTopics, UwsTransport } from './transport.js';
@@ -50,10 +51,18 @@ export interface GatewayOptions {
   /** after a connection closed, with its WebSocket close code */
   onConnectionClose?: (conn: Connection, code: number) => void;
   /**
-   * Called at upgrade after authentication; return an HTTP status and message to refuse
-   * (e.g. 429 for connection floods), or undefined to accept.
+   * Called for a new connection (WebSocket upgrade, HTTP-stream open) before its token is
+   * verified (`verifying`: there is one to verify): a refusal is answered 429 RATE_LIMIT with
+   * `Retry-After` (per-IP limits), so that one address reaches the verifier only at its
+   * connection rate. Admitted, `release` is called once the token was verified (at once without one).
    */
-  admit?: (ip: string, init: ConnectionInit) => { status: number; message: string } | undefined;
+  admitAddress?: (ip: string, verifying: boolean) => AddressAdmission;
+  /**
+   * Called at upgrade after authentication; return an HTTP status and message to refuse
+   * (e.g. 429 for a user's connection limit; `retryAfter`: seconds, sent as Retry-After), or
+   * undefined to accept.
+   */
+  admit?: (ip: string, init: ConnectionInit) => { status: number; message: string; retryAfter?: number } | undefined;
   /**
    * Called before a costly HTTP request (COSTLY_HTTP_ROUTES) is served: a refusal is answered 429
    * RATE_LIMIT with `Retry-After` (per-IP limit), undefined serves it.
@@ -71,6 +80,8 @@ export interface GatewayOptions {
   onAuthChanged?: (conn: Connection) => void;
   /** Called before an in-band `{"op":"auth"}` takes effect; a message refuses it with LIMIT. */
   admitAuth?: ConnectionDeps['admitAuth'];
+  /** Called before an in-band `{"op":"auth"}`'s token is verified; a message refuses it with RATE_LIMIT. */
+  admitAuthAttempt?: ConnectionDeps['admitAuthAttempt'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
   /**
@@ -238,6 +249,7 @@ export class Gateway {
       hold: (delta) => {
         this.#verifying += delta;
       },
+      admitAddress: (ip, verifying) => this.#admitAddress(ip, verifying),
       admit: (ip, init) => this.#opts.admit?.(ip, init),
       admitMessage: (conn) => !this.#opts.admitMessage || this.#opts.admitMessage(conn),
       attach: (transport, init) => this.#attach(transport, init),
@@ -296,6 +308,7 @@ export class Gateway {
       authenticator: this.#authenticator,
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
+      ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),
       ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     });
   }
@@ -512,16 +525,25 @@ export class Gateway {
     }
     // the header wins, then the token subprotocol (browsers), then ?token= (v1's browser way)
     const token = tokenOf(authorization, negotiated.token ?? queryToken);
+    const mode = this.#authenticator.mode;
+    const verify = !(mode === 'off' || (mode === 'optional' && token === undefined));
+    // the per-IP limits come before the token is looked at: one address reaches the verifier
+    // only at its connection rate, with at most limits.verifyingPerIp tokens in it at once
+    const admission = this.#admitAddress(ip, verify);
+    if (!admission.ok) {
+      sendJson(res, 429, { error: 'RATE_LIMIT', message: admission.message }, { 'retry-after': String(admission.retryAfter) });
+      return;
+    }
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    const mode = this.#authenticator.mode;
     const finish = (init: ConnectionInit): void => {
       if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       if (refusal) {
-        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }));
+        const headers = refusal.retryAfter !== undefined ? { 'retry-after': String(refusal.retryAfter) } : {};
+        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers));
         return;
       }
       // never inside res.cork: after its callback, cork uncorks and sets timeouts through the HTTP
@@ -534,7 +556,8 @@ export class Gateway {
       res.upgrade<ConnectionUserData>({ init }, secKey, negotiated.accept, secExtensions, context as never);
     };
     const base = { id: randomBytes(9).toString('base64url'), codec: negotiated.codec, ip };
-    if (mode === 'off' || (mode === 'optional' && token === undefined)) {
+    if (!verify) {
+      admission.release();
       finish({ ...base, principal: {}, expiresAt: undefined });
       return;
     }
@@ -545,6 +568,7 @@ export class Gateway {
       (result) => {
         this.#verifying--;
         this.#reportHeld();
+        admission.release();
         if (aborted) return;
         if (!result.ok) {
           this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
@@ -557,6 +581,7 @@ export class Gateway {
       (err: unknown) => {
         this.#verifying--;
         this.#reportHeld();
+        admission.release();
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
         // counted with its reason like a 401 (tickwire_auth_failures_total{reason="jwks_unavailable"})
@@ -564,6 +589,10 @@ export class Gateway {
         answerVerifierFailed(res);
       },
     );
+  }
+
+  #admitAddress(ip: string, verifying: boolean): AddressAdmission {
+    return this.#opts.admitAddress?.(ip, verifying) ?? ADMITTED;
   }
 
   /**

@@ -175,6 +175,8 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             connections_per_user: st.refusedPerUser,
             new_connections_per_ip: st.refusedPerIp,
             http_requests_per_ip: st.refusedHttpPerIp,
+            verifying_per_ip: st.refusedVerifyingPerIp,
+            auths_per_connection: st.refusedAuthsPerConnection,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),

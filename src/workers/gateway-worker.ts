@@ -68,6 +68,7 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
   limits: {
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
     ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
+    httpIpBuckets: new SharedIpBuckets(init.httpIpBuckets, init.index, init.epoch),
   },
   peers: {
     held: () => {

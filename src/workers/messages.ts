@@ -69,8 +69,9 @@ export interface WorkerInit {
   overrides: Record<string, unknown>;
   /** SharedConnectionCounts buffer */
   counts: SharedArrayBuffer;
-  /** SharedIpBuckets buffer, and the time origin of its refill times */
+  /** SharedIpBuckets buffers (new connections, costly HTTP requests), and the time origin of their refill times */
   ipBuckets: SharedArrayBuffer;
+  httpIpBuckets: SharedArrayBuffer;
   epoch: number;
   /** StatsBoard buffer: each worker's /v1/stats figures */
   board: SharedArrayBuffer;

@@ -144,6 +144,10 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   const counts = new SharedConnectionCounts(countsBuffer, n, -1);
   const ipBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
   const ipBuckets = new SharedIpBuckets(ipBuffer, -1, Date.now());
+  // the costly HTTP requests' buckets (limits.httpRequestsPerIpPerSec): a table of their own,
+  // since a table's sweep knows one rate
+  const httpIpBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
+  const httpIpBuckets = new SharedIpBuckets(httpIpBuffer, -1, Date.now());
   const epoch = Date.now();
   const heldBuffer = allocateHeld(n);
   const boardBuffer = allocateBoard(n);
@@ -275,6 +279,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         overrides,
         counts: countsBuffer,
         ipBuckets: ipBuffer,
+        httpIpBuckets: httpIpBuffer,
         epoch,
         board: boardBuffer,
         held: heldBuffer,
@@ -306,6 +311,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         slot.remote?.close();
         counts.clearWorker(index);
         ipBuckets.breakLock(index);
+        httpIpBuckets.breakLock(index);
         board.clear(index);
         setRunning(held, index, false);
         for (const g of gathers.values()) {

@@ -14,6 +14,11 @@ describe('docs/auth.md development setup', { timeout: 120_000 }, () => {
     const script = readFileSync(join(root, 'examples', 'auth-dev-setup.sh'), 'utf8');
     const doc = readFileSync(join(root, 'docs', 'auth.md'), 'utf8');
     expect(doc).toContain(`<!-- example: examples/auth-dev-setup.sh -->\n\`\`\`sh\n${script}\`\`\``);
+    // the recommended way: the token in a header (or, from a browser, the token subprotocol),
+    // never in a URL, which proxies log; ?token= stays documented as accepted
+    expect(script, 'a token in a URL').not.toMatch(/(?:https?|wss?):\/\/[^\s"']*[?&]token=/);
+    expect(script).toMatch(/-H "Authorization: Bearer \$TOKEN"/);
+    expect(doc).toMatch(/`\?token=` keeps working/);
     const port = await freePort();
     const { stdout } = await run('bash', ['examples/auth-dev-setup.sh'], {
       cwd: root,

@@ -57,6 +57,9 @@ beforeAll(async () => {
         requireExp: true,
         clockToleranceSec: 5,
       },
+      // one connection sends every forged token in band, to read each verdict: more than the
+      // default budget of auth frames (test/hostile/upgrade-ip-limits.test.ts tests that)
+      limits: { authsPerConnectionPerMin: 100 },
     },
     { env: {} },
   );

@@ -37,12 +37,11 @@ describe('the per-IP connection rate', () => {
   it('counts the addresses of one IPv6 /64 together', () => {
     const cfg = loadConfig({ env: {}, overrides: { limits: { connectionsPerIpPerSec: 0.001, connectionBurstPerIp: 2 } } });
     limits = new GatewayLimits(cfg.limits);
-    const anonymous = { principal: {} };
-    expect(limits.admit('2001:db8:1:2::1', anonymous)).toBeUndefined();
-    expect(limits.admit('2001:0db8:0001:0002:0000:0000:0000:0002', anonymous)).toBeUndefined();
-    expect(limits.admit('2001:db8:1:2::3', anonymous)).toMatchObject({ status: 429 });
+    expect(limits.admitAddress('2001:db8:1:2::1', false)).toMatchObject({ ok: true });
+    expect(limits.admitAddress('2001:0db8:0001:0002:0000:0000:0000:0002', false)).toMatchObject({ ok: true });
+    expect(limits.admitAddress('2001:db8:1:2::3', false)).toMatchObject({ ok: false });
     // another /64 has its own budget
-    expect(limits.admit('2001:db8:1:3::1', anonymous)).toBeUndefined();
+    expect(limits.admitAddress('2001:db8:1:3::1', false)).toMatchObject({ ok: true });
     expect(limits.stats.refusedPerIp).toBe(1);
   });
 });

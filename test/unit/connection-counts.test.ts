@@ -168,12 +168,12 @@ describe('SharedIpBuckets', () => {
     const b = new SharedIpBuckets(buf, 1, epoch);
     const t0 = epoch + 5000;
     let ok = 0;
-    for (let i = 0; i < 20; i++) if ((i % 2 ? a : b).take('10.0.0.1', 5, 10, t0)) ok++;
+    for (let i = 0; i < 20; i++) if ((i % 2 ? a : b).take('10.0.0.1', 5, 10, t0) === 0) ok++;
     expect(ok).toBe(10);
-    expect(a.take('10.0.0.2', 5, 10, t0)).toBe(true); // another address has its own
-    expect(b.take('10.0.0.1', 5, 10, t0 + 100)).toBe(false); // 0.5 token
-    expect(a.take('10.0.0.1', 5, 10, t0 + 200)).toBe(true); // 1 token after 200 ms at 5/s
-    expect(b.take('10.0.0.1', 5, 10, t0 + 200)).toBe(false);
+    expect(a.take('10.0.0.2', 5, 10, t0)).toBe(0); // another address has its own
+    expect(b.take('10.0.0.1', 5, 10, t0 + 100)).toBe(100); // 0.5 token: the next in 100 ms
+    expect(a.take('10.0.0.1', 5, 10, t0 + 200)).toBe(0); // 1 token after 200 ms at 5/s
+    expect(b.take('10.0.0.1', 5, 10, t0 + 200)).toBe(200);
     // full buckets are forgotten by the sweep, the others kept
     a.sweep(5, 10, t0 + 300);
     expect(a.size).toBe(1); // 10.0.0.2 refilled its one token; 10.0.0.1 is still short

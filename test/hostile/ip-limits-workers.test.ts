@@ -1,0 +1,90 @@
+import { Agent, request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startGatewayWorkers } from '../../src/workers/supervisor.js';
+import type { GatewayWorkers } from '../../src/workers/supervisor.js';
+import { SECRET } from '../auth/helpers.js';
+import { gatewayWorkerEntry } from '../helpers/processes.js';
+
+/**
+ * With `gateway.workers` N, one address gets each per-IP budget once, whichever worker threads
+ * its connections reach (the kernel spreads them by a hash of their addresses): the costly HTTP
+ * routes' (`limits.httpRequestsPerIpPerSec`) and the new connections' (checked before the token
+ * is verified). Before, each worker kept its own HTTP buckets: N times the burst and the rate.
+ */
+describe('per-IP limits across 2 gateway workers', () => {
+  let gw: GatewayWorkers;
+  const agents: Agent[] = [];
+
+  /** GET `path` over `agent` (keep-alive: the same connection, so the same worker, every time). */
+  const get = (agent: Agent, path: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, path, agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  beforeAll(async () => {
+    gw = await startGatewayWorkers({
+      overrides: {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        gateway: { workers: 2 },
+        auth: { mode: 'required', jwtSecret: SECRET },
+        // a refill of one per 100 s keeps the counts exact on a loaded machine; loopback is the attacker
+        limits: { httpRequestsPerIpPerSec: 0.01, httpBurstPerIp: 3, connectionsPerIpPerSec: 0.01, connectionBurstPerIp: 3, exemptIps: [] },
+      },
+      ...gatewayWorkerEntry(),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    for (const a of agents) a.destroy();
+    await gw?.close();
+  }, 30_000);
+
+  it('costly HTTP requests: one burst for the address, over keep-alive connections held by both workers', async () => {
+    // one keep-alive connection on each worker (/health, not limited, says which worker answered)
+    const byWorker = new Map<number, Agent>();
+    for (let i = 0; i < 40 && byWorker.size < 2; i++) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      const worker = (JSON.parse((await get(agent, '/health')).body) as { workers: { this: number } }).workers.this;
+      if (!byWorker.has(worker)) byWorker.set(worker, agent);
+      else agent.destroy();
+    }
+    expect([...byWorker.keys()].sort()).toEqual([0, 1]);
+    const pinned = [...byWorker.values()];
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await get(pinned[i % 2]!, '/v1/auth/check?token=abc.def.ghi')).status);
+    expect(statuses.filter((s) => s !== 429)).toHaveLength(3);
+    expect(statuses.slice(3)).toEqual([429, 429, 429, 429, 429]);
+  });
+
+  it('new connections: one burst for the address, and junk tokens beyond it are refused before they are verified', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      // a fresh TCP connection each: the kernel hands them to either worker
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, ['tickwire.v1.json'], { headers: { authorization: 'Bearer abc.def.ghi' } });
+      statuses.push(
+        await new Promise<number>((resolve, reject) => {
+          ws.once('unexpected-response', (_req, res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          ws.once('open', () => {
+            ws.close();
+            resolve(101);
+          });
+          ws.once('error', reject);
+        }),
+      );
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+  });
+});
