@@ -36,6 +36,19 @@ export interface PortfolioPayload {
    * position is in another currency (a gateway sums the lines a connection may see with it)
    */
   fx?: Record<string, number>;
+  /**
+   * on the bus only for delayed views (a real-time view passes it on as is): the positions valued
+   * at the prices of `ms` ago (`auth.delayMs`), and the rates of that time; a gateway shows these
+   * lines to a connection that gets the symbol delayed (src/fanout/portfolio-view.ts)
+   */
+  dv?: DelayedValuation;
+}
+
+/** The `dv` of a `pf.val` message: the same book valued at delayed prices. */
+export interface DelayedValuation {
+  ms: number;
+  positions: PositionValue[];
+  fx?: Record<string, number>;
 }
 
 export interface PriceSource {
