@@ -123,7 +123,8 @@ export class PortfolioService implements PortfolioApi {
     const dayOf = (sym: string, ms: number): number => this.#dayOf(sym, ms);
     this.#prices = new PriceBook(opts.registry, dayOf);
     const delayMs = opts.delayMs ?? 0;
-    if (delayMs > 0) this.#delayed = { prices: new PriceBook(opts.registry, dayOf), ticks: new TickDelay(delayMs, opts.config.publishMs) };
+    // delayed prices move in steps of a publish interval, at least a second (bounds the held slots)
+    if (delayMs > 0) this.#delayed = { prices: new PriceBook(opts.registry, dayOf), ticks: new TickDelay(delayMs, Math.max(1000, opts.config.publishMs)) };
   }
 
   /** a symbol's trading days (its ticker's day) */
