@@ -29,8 +29,8 @@ interface PortfolioLike {
   positions: PositionLine[];
   /** extension: rate of each position currency to `ccy` (set by the service when a position is in another currency) */
   fx?: Record<string, number>;
-  /** bus only: the positions valued at the delayed prices (src/portfolio/valuation.ts) */
-  dv?: { ms: number; positions: PositionLine[]; fx?: Record<string, number> };
+  /** the positions valued at the delayed prices: `[p, value, pnl, day_pnl]` or 0 per position (src/portfolio/valuation.ts) */
+  dv?: { ms: number; lines: ([number, number, number, number] | 0)[]; fx?: Record<string, number> };
   [k: string]: unknown;
 }
 
@@ -85,11 +85,12 @@ export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: S
     }
     return a;
   };
-  const delayedLines = new Map((dv?.positions ?? []).map((l) => [l.sym, l]));
+  // aligned with positions (one book at one time); anything else is not trusted
+  const delayedLines = dv && Array.isArray(dv.lines) && dv.lines.length === payload.positions.length ? dv.lines : undefined;
   let value = 0;
   let cost = 0;
   let dayPnl = 0;
-  const positions = payload.positions.map((pos): PositionLine => {
+  const positions = payload.positions.map((pos, i): PositionLine => {
     const cls = classOf(pos.sym);
     const sees = cls === undefined ? 'none' : access(pos.sym, cls);
     const rateSeen = pos.ccy === payload.ccy ? 'realtime' : seeRate(pos.ccy);
@@ -102,14 +103,15 @@ export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: S
         return pos;
       }
     }
-    const d = delayedLines.get(pos.sym);
-    if (dv && d && d.priced !== false && sees !== 'none' && rateSeen !== 'none' && d.qty === pos.qty && d.ccy === pos.ccy) {
-      const rate = d.ccy === payload.ccy ? 1 : dv.fx?.[d.ccy];
+    const d = delayedLines?.[i];
+    if (dv && Array.isArray(d) && sees !== 'none' && rateSeen !== 'none') {
+      const rate = pos.ccy === payload.ccy ? 1 : dv.fx?.[pos.ccy];
       if (rate !== undefined) {
-        value += d.value * rate;
-        cost += d.cost * rate;
-        dayPnl += d.day_pnl * rate;
-        return { sym: d.sym, qty: d.qty, p: d.p, value: d.value, pnl: d.pnl, ccy: d.ccy, cost: d.cost, day_pnl: d.day_pnl, delayed: dv.ms };
+        const [p, v, pnl, dp] = d;
+        value += v * rate;
+        cost += pos.cost * rate;
+        dayPnl += dp * rate;
+        return { sym: pos.sym, qty: pos.qty, p, value: v, pnl, ccy: pos.ccy, cost: pos.cost, day_pnl: dp, delayed: dv.ms };
       }
     }
     if (pos.priced === false) return pos;

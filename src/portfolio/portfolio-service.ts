@@ -18,7 +18,7 @@ import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
 import { roundQty } from '../core/numbers.js';
 import { applyExecution, emptyBook, tradingDay } from './positions.js';
-import type { PortfolioPayload } from './valuation.js';
+import type { DelayedLine, PortfolioPayload } from './valuation.js';
 import { valuate } from './valuation.js';
 import { clean } from '../core/numbers.js';
 
@@ -549,7 +549,11 @@ export class PortfolioService implements PortfolioApi {
     const b = this.#books.get(user);
     if (!delayed || !b || payload.positions.length === 0) return payload;
     const d = valuate(b, delayed.prices.source, delayed.prices.fx, this.#o.registry, now);
-    return { ...payload, dv: { ms: delayed.ticks.delayMs, positions: d.positions, ...(d.fx ? { fx: d.fx } : {}) } };
+    if (d.positions.length !== payload.positions.length) return payload; // never: one book, one time
+    const lines = d.positions.map((l, i): DelayedLine | 0 =>
+      l.priced === false || l.sym !== payload.positions[i]!.sym ? 0 : [l.p, l.value, l.pnl, l.day_pnl],
+    );
+    return { ...payload, dv: { ms: delayed.ticks.delayMs, lines, ...(d.fx ? { fx: d.fx } : {}) } };
   }
 
   /**

@@ -44,12 +44,18 @@ export interface PortfolioPayload {
   dv?: DelayedValuation;
 }
 
-/** The `dv` of a `pf.val` message: the same book valued at delayed prices. */
+/**
+ * The `dv` of a `pf.val` message: the same book valued at delayed prices, compact (a real-time
+ * view receives it too): `lines[i]` is `[p, value, pnl, day_pnl]` of `positions[i]` (the same
+ * book at the same time lists the same positions in the same order), or 0 while that position has
+ * no delayed price or rate; `fx` the delayed rates.
+ */
 export interface DelayedValuation {
   ms: number;
-  positions: PositionValue[];
+  lines: (DelayedLine | 0)[];
   fx?: Record<string, number>;
 }
+export type DelayedLine = [p: number, value: number, pnl: number, dayPnl: number];
 
 export interface PriceSource {
   /**

@@ -104,22 +104,21 @@ const PAYLOAD = {
   fx: { EUR: 1.25 },
   dv: {
     ms: 900_000,
-    positions: [
-      { sym: 'AAPL', qty: 10, p: 190, value: 1900, pnl: 400, ccy: 'USD', cost: 1500, day_pnl: 0 },
-      { sym: 'SAP', qty: 20, p: 110, value: 2200, pnl: -400, ccy: 'EUR', cost: 2600, day_pnl: -300 },
-    ],
+    lines: [
+      [190, 1900, 400, 0],
+      [110, 2200, -400, -300],
+    ] as ([number, number, number, number] | 0)[],
     fx: { EUR: 1.2 },
   },
 };
+const AAPL_DELAYED = { sym: 'AAPL', qty: 10, p: 190, value: 1900, pnl: 400, ccy: 'USD', cost: 1500, day_pnl: 0, delayed: 900_000 };
+const SAP_DELAYED = { sym: 'SAP', qty: 20, p: 110, value: 2200, pnl: -400, ccy: 'EUR', cost: 2600, day_pnl: -300, delayed: 900_000 };
 const classOf = (sym: string) => (sym.includes('-') ? ('forex' as const) : ('stock' as const));
 
 describe('entitledPortfolio: delayed lines', () => {
   it('stocks delayed: every stock line at its delayed price and rate, marked; totals of what is shown', () => {
     const view = entitledPortfolio(PAYLOAD, (_s, cls) => (cls === 'stock' ? 'delayed' : 'realtime'), classOf);
-    expect(view.positions).toEqual([
-      { ...PAYLOAD.dv.positions[0], delayed: 900_000 },
-      { ...PAYLOAD.dv.positions[1], delayed: 900_000 },
-    ]);
+    expect(view.positions).toEqual([AAPL_DELAYED, SAP_DELAYED]);
     expect(view).toMatchObject({ value: 1900 + 2200 * 1.2, cost: 1500 + 2600 * 1.2, day_pnl: -300 * 1.2, realized: 7 });
     expect(view).not.toHaveProperty('dv');
     expect(view).not.toHaveProperty('fx');
@@ -131,7 +130,7 @@ describe('entitledPortfolio: delayed lines', () => {
 
   it('stocks real time, forex delayed: the EUR line at the delayed price and rate (the live rate would show in the total)', () => {
     const view = entitledPortfolio(PAYLOAD, (_s, cls) => (cls === 'stock' ? 'realtime' : 'delayed'), classOf);
-    expect(view.positions).toEqual([PAYLOAD.positions[0], { ...PAYLOAD.dv.positions[1], delayed: 900_000 }]);
+    expect(view.positions).toEqual([PAYLOAD.positions[0], SAP_DELAYED]);
     expect(view.value).toBe(2000 + 2200 * 1.2);
   });
 
@@ -143,8 +142,14 @@ describe('entitledPortfolio: delayed lines', () => {
     const unpriced = entitledPortfolio(withoutDv, () => 'delayed', classOf);
     expect(unpriced.positions.every((p) => (p as { priced?: false }).priced === false)).toBe(true);
     expect(unpriced.value).toBe(0);
-    const dvUnpriced = { ...PAYLOAD, dv: { ...PAYLOAD.dv, positions: [{ ...PAYLOAD.dv.positions[0]!, priced: false as const }] } };
-    expect(entitledPortfolio(dvUnpriced, () => 'delayed', classOf).positions[0]).toMatchObject({ sym: 'AAPL', priced: false, p: 150 });
+    const dvUnpriced = { ...PAYLOAD, dv: { ...PAYLOAD.dv, lines: [0 as const, PAYLOAD.dv.lines[1]!] } };
+    expect(entitledPortfolio(dvUnpriced, () => 'delayed', classOf).positions).toEqual([
+      { sym: 'AAPL', qty: 10, p: 150, value: 1500, pnl: 0, ccy: 'USD', cost: 1500, day_pnl: 0, priced: false },
+      SAP_DELAYED,
+    ]);
+    // lines that do not align with the positions are not trusted
+    const misaligned = { ...PAYLOAD, dv: { ...PAYLOAD.dv, lines: [PAYLOAD.dv.lines[0]!] } };
+    expect(entitledPortfolio(misaligned, () => 'delayed', classOf).value).toBe(0);
   });
 });
 
