@@ -1,7 +1,9 @@
 /**
  * Cost of a restricted portfolio view at the gateway (docs/private-streams.md "Entitlements"):
- * per `pf.val.<user>` message, the real-time decode (unchanged) against the restricted one
- * (decode + entitledPortfolio), for a book of N positions, half of them delayed.
+ * per `pf.val.<user>` message, the real-time decode against the restricted one (decode +
+ * entitledPortfolio), for a book of N positions, half of them delayed; the message carries the
+ * service's delayed valuation (`dv`, every position at a delayed price), as it does since delayed
+ * lines are shown at their delayed price, and, for comparison, the message without it.
  *
  *   node --import tsx bench/portfolio-entitled.ts [positions=20] [messages=200000]
  */
@@ -21,7 +23,10 @@ const positions = Array.from({ length: n }, (_, i) => ({
   cost: (10 + i) * (100 + i) - 5 * i,
   day_pnl: i,
 }));
-const payload = encodeBusMessage({ ccy: 'USD', value: 1, cost: 1, pnl: 0, day_pnl: 0, positions, t: Date.now(), realized: 0, fx: { EUR: 1.08 } });
+const base = { ccy: 'USD', value: 1, cost: 1, pnl: 0, day_pnl: 0, positions, t: Date.now(), realized: 0, fx: { EUR: 1.08 } };
+const dv = { ms: 900_000, lines: positions.map((x) => [x.p - 1, x.value - x.qty, x.pnl - x.qty, x.day_pnl - x.qty]), fx: { EUR: 1.07 } };
+const payload = encodeBusMessage({ ...base, dv });
+const withoutDv = encodeBusMessage(base);
 const access = (sym: string) => (Number(sym.slice(1)) % 2 === 0 ? ('realtime' as const) : ('delayed' as const));
 const classOf = () => 'stock' as const;
 
@@ -37,6 +42,10 @@ function run(label: string, fn: () => unknown): number {
 
 console.log(`load: ${execSync('uptime').toString().trim()}`);
 console.log(`positions: ${n}, messages: ${messages}`);
-const rt = run('real-time decode (unchanged)', () => decodeBusMessage(payload));
-const rs = run('restricted decode + view', () => entitledPortfolio(decodeBusMessage(payload), access, classOf));
-console.log(`restricted / real-time: ${(rs / rt).toFixed(2)}x (once per message per distinct entitlements claim per gateway)`);
+console.log(`message bytes: ${payload.length} with dv, ${withoutDv.length} without`);
+const before = run('real-time decode, no dv (before)', () => decodeBusMessage(withoutDv));
+const rt = run('real-time decode, with dv', () => decodeBusMessage(payload));
+const rs = run('restricted decode + view, with dv', () => entitledPortfolio(decodeBusMessage(payload), access, classOf));
+console.log(
+  `real-time with dv / before: ${(rt / before).toFixed(2)}x; restricted / real-time: ${(rs / rt).toFixed(2)}x (once per message per distinct entitlements claim per gateway)`,
+);

@@ -3,7 +3,7 @@ import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
 import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
 import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, parseAlertRule } from './rule.js';
 import { RollingMinMax } from './rolling-window.js';
-import type { WindowState } from './rolling-window.js';
+import type { StoredWindow, WindowSince } from './rolling-window.js';
 import type { Side } from './threshold-stream.js';
 import { ThresholdStream } from './threshold-stream.js';
 
@@ -42,13 +42,14 @@ export interface StreamMark {
 }
 
 /**
- * A percent-change window as committed: `<symbol>|change:<source>:<windowMs>`, and its prices
- * (null: the window has no rule left, delete it). From takeChanges, `state` is read from the live
- * window when accessed: a store commits it before the engine sees another tick.
+ * A percent-change window as committed: `<symbol>|change:<source>:<windowMs>`, the live window and
+ * what changed in it since the last handover (null: the window has no rule left, delete it). A
+ * store writes `source.window.delta(source.since)`, read at commit time: a store commits before
+ * the engine sees another tick (a batch whose commit failed is merged with the next: mergeSince).
  */
 export interface WindowMark {
   window: string;
-  state: WindowState | null;
+  source: { window: RollingMinMax; since: WindowSince } | null;
 }
 
 export interface AlertFiring {
@@ -195,7 +196,7 @@ export class AlertEngine {
    * so a rule that fired is not fired again and one that was armed fires on the first crossing
    * from its stream's stored last value. Limits are not re-applied: accepted rules are kept.
    */
-  restore(records: Iterable<StoredAlert>, marks: Iterable<StreamMark> = [], nowMs: number = Date.now(), windows: Iterable<WindowMark> = []): void {
+  restore(records: Iterable<StoredAlert>, marks: Iterable<StreamMark> = [], nowMs: number = Date.now(), windows: Iterable<StoredWindow> = []): void {
     for (const r of records) {
       if (this.#byId.has(r.rule.id)) continue;
       if (r.rule.expiresAt !== undefined && r.rule.expiresAt <= nowMs) {
@@ -215,13 +216,14 @@ export class AlertEngine {
       const s = byKey.get(m.stream);
       if (s && Number.isFinite(m.value)) s.last = m.value;
     }
-    // percent-change windows hold the prices they had at the last commit: a restart does not
-    // start them empty (which fired a rise or a fall late, or never)
+    // percent-change windows hold the prices they had at the last commit, every one (segments): a
+    // restart neither starts them empty (a rise or a fall fired late, or never) nor coarsens them
+    // (one fired early: docs/alerts.md, State and restarts)
     const groups = new Map<string, ChangeGroup>();
     for (const idx of this.#symbols.values()) for (const g of idx.changes) groups.set(g.key, g);
     for (const w of windows) {
       const g = groups.get(w.window);
-      if (g && w.state) g.window = RollingMinMax.fromState(g.windowMs, w.state);
+      if (g) g.window = RollingMinMax.fromStored(g.windowMs, w);
     }
   }
 
@@ -405,16 +407,9 @@ export class AlertEngine {
     const windows: WindowMark[] = [];
     for (const g of this.#dirtyWindows) {
       this.#droppedWindows.delete(g.key);
-      // read when the store writes it (a commit writes at once, before the next tick): built only
-      // for the changes a store takes, not on every takeChanges
-      windows.push({
-        window: g.key,
-        get state(): WindowState {
-          return g.window.state();
-        },
-      });
+      windows.push({ window: g.key, source: { window: g.window, since: g.window.take() } });
     }
-    for (const key of this.#droppedWindows) windows.push({ window: key, state: null });
+    for (const key of this.#droppedWindows) windows.push({ window: key, source: null });
     const out: AlertChanges = { upserts, deletes: [...this.#deletes], marks, firings: this.#firings, windows };
     this.#dirty = new Set();
     this.#deletes = new Set();

@@ -11,6 +11,7 @@ import type { AlertStore } from './alert-store.js';
 import type { AlertRule } from './rule.js';
 import { parseAlertRule } from './rule.js';
 import { FireLatency } from './alert-metrics.js';
+import { mergeSince } from './rolling-window.js';
 
 export interface AlertServiceOptions {
   bus: Bus;
@@ -312,9 +313,17 @@ function mergeChanges(a: AlertChanges, b: AlertChanges): AlertChanges {
   for (const u of b.upserts) upserts.set(u.rule.id, u);
   const marks = new Map(a.marks.map((m) => [m.stream, m]));
   for (const m of b.marks) marks.set(m.stream, m);
-  // a window's newer state (or its deletion) replaces the older one
+  // a window's newer handover (or its deletion) replaces the older one; two handovers of the same
+  // window are merged, so the segments written cover the changes of both
   const windows = new Map((a.windows ?? []).map((w) => [w.window, w]));
-  for (const w of b.windows ?? []) windows.set(w.window, w);
+  for (const w of b.windows ?? []) {
+    const old = windows.get(w.window)?.source;
+    const cur = w.source;
+    windows.set(
+      w.window,
+      old && cur && old.window === cur.window ? { window: w.window, source: { window: cur.window, since: mergeSince(old.since, cur.since) } } : w,
+    );
+  }
   return {
     upserts: [...upserts.values()],
     // deletes apply before upserts in a commit: a rule deleted then re-created ends up upserted

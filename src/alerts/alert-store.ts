@@ -3,7 +3,7 @@ import { HEARTBEAT_MS } from '../store/batched-writer.js';
 import type { StoreRedisTimes } from '../store/batched-writer.js';
 import { answerTimeouts, createRedis, keepAlive } from '../store/redis-connection.js';
 import type { AlertChanges, AlertFiring, StoredAlert, StreamMark, WindowMark } from './alert-engine.js';
-import type { WindowState } from './rolling-window.js';
+import type { StoredWindow, WindowDelta } from './rolling-window.js';
 
 /** Everything an alert service needs to resume after a restart. */
 export interface AlertSnapshot {
@@ -13,8 +13,8 @@ export interface AlertSnapshot {
   marks: StreamMark[];
   /** firings committed but not acknowledged as delivered: deliver them again (same ids) */
   outbox: AlertFiring[];
-  /** the percent-change windows' prices at the last commit */
-  windows?: WindowMark[];
+  /** the percent-change windows' prices at the last commit (every entry, in segments) */
+  windows?: StoredWindow[];
 }
 
 /**
@@ -43,13 +43,18 @@ export class MemoryAlertStore implements AlertStore {
   readonly #marks = new Map<string, string>();
   readonly #outbox = new Map<string, string>();
   readonly #windows = new Map<string, string>();
+  readonly #segments = new Map<string, Map<string, string>>();
 
   async load(): Promise<AlertSnapshot> {
     return {
       alerts: [...this.#rules.values()].map((s) => JSON.parse(s) as StoredAlert),
       marks: [...this.#marks].map(([stream, v]) => ({ stream, value: Number(v) })),
       outbox: [...this.#outbox.values()].map((s) => JSON.parse(s) as AlertFiring),
-      windows: [...this.#windows].map(([window, st]) => ({ window, state: JSON.parse(st) as WindowState })),
+      windows: [...this.#windows].map(([window, head]) => ({
+        window,
+        head: JSON.parse(head) as StoredWindow['head'],
+        segments: Object.fromEntries([...(this.#segments.get(window) ?? [])].map(([f, v]) => [f, JSON.parse(v) as number[]])),
+      })),
     };
   }
 
@@ -58,10 +63,17 @@ export class MemoryAlertStore implements AlertStore {
     for (const a of c.upserts) this.#rules.set(a.rule.id, JSON.stringify(a));
     for (const m of c.marks) this.#marks.set(m.stream, String(m.value));
     for (const f of c.firings) this.#outbox.set(f.id, JSON.stringify(f));
-    for (const w of c.windows ?? []) {
-      const st = w.state;
-      if (st) this.#windows.set(w.window, JSON.stringify(st));
-      else this.#windows.delete(w.window);
+    for (const [key, d] of windowDeltas(c.windows)) {
+      if (!d || d.reset) this.#segments.delete(key);
+      if (!d) {
+        this.#windows.delete(key);
+        continue;
+      }
+      this.#windows.set(key, JSON.stringify(d.head));
+      let segs = this.#segments.get(key);
+      if (!segs) this.#segments.set(key, (segs = new Map()));
+      for (const f of d.drop) segs.delete(f);
+      for (const [f, e] of d.put) segs.set(f, JSON.stringify(e));
     }
   }
 
@@ -72,11 +84,17 @@ export class MemoryAlertStore implements AlertStore {
   async close(): Promise<void> {}
 }
 
+/** each window's delta, read once, now (a commit reads them before the engine sees another tick) */
+function windowDeltas(marks: readonly WindowMark[] | undefined): [string, WindowDelta | null][] {
+  return (marks ?? []).map((w) => [w.window, w.source ? w.source.window.delta(w.source.since) : null]);
+}
+
 /**
  * Four hashes: `<prefix>rules` (field = rule id, value = {rule, state} as JSON), `<prefix>marks`
  * (field = stream, value = number as text: JS number text round-trips exactly),
  * `<prefix>outbox` (field = firing id) and `<prefix>windows` (field = percent-change window,
- * value = its WindowState as JSON). A commit is one MULTI/EXEC transaction.
+ * value = its WindowHead as JSON), and one hash per window, `<prefix>window:<window>`, of its
+ * segments (field `min:<n>` or `max:<n>`, value JSON). A commit is one MULTI/EXEC transaction.
  */
 export class RedisAlertStore implements AlertStore {
   readonly kind = 'redis' as const;
@@ -105,30 +123,49 @@ export class RedisAlertStore implements AlertStore {
       this.#redis.hgetall(this.#prefix + 'outbox'),
       this.#redis.hgetall(this.#prefix + 'windows'),
     ]);
+    const keys = Object.keys(windows);
+    const segs = keys.length > 0 ? await this.#redis.pipeline(keys.map((k) => ['hgetall', this.#segmentsKey(k)])).exec() : [];
     return {
       alerts: Object.values(rules).map((s) => JSON.parse(s) as StoredAlert),
       marks: Object.entries(marks).map(([stream, v]) => ({ stream, value: Number(v) })),
       outbox: Object.values(outbox).map((s) => JSON.parse(s) as AlertFiring),
-      windows: Object.entries(windows).map(([window, st]) => ({ window, state: JSON.parse(st) as WindowState })),
+      windows: keys.map((window, i) => {
+        const [err, fields] = segs?.[i] ?? [new Error('no answer')];
+        if (err) throw new Error(`alert store load failed: segments of window ${window}: ${err.message}`);
+        return {
+          window,
+          head: JSON.parse(windows[window]!) as StoredWindow['head'],
+          segments: Object.fromEntries(Object.entries(fields as Record<string, string>).map(([f, v]) => [f, JSON.parse(v) as number[]])),
+        };
+      }),
     };
   }
 
   async commit(c: AlertChanges): Promise<void> {
-    const windows = c.windows ?? [];
+    const windows = windowDeltas(c.windows);
     if (c.deletes.length + c.upserts.length + c.marks.length + c.firings.length + windows.length === 0) return;
     const m = this.#redis.multi();
     if (c.deletes.length > 0) m.hdel(this.#prefix + 'rules', ...c.deletes);
     if (c.upserts.length > 0) m.hset(this.#prefix + 'rules', Object.fromEntries(c.upserts.map((a) => [a.rule.id, JSON.stringify(a)])));
     if (c.marks.length > 0) m.hset(this.#prefix + 'marks', Object.fromEntries(c.marks.map((x) => [x.stream, String(x.value)])));
     if (c.firings.length > 0) m.hset(this.#prefix + 'outbox', Object.fromEntries(c.firings.map((f) => [f.id, JSON.stringify(f)])));
-    const states = windows.map((w) => [w.window, w.state] as const); // each state read once, now
-    const kept = states.filter(([, st]) => st);
-    const dropped = states.filter(([, st]) => !st).map(([key]) => key);
-    if (kept.length > 0) m.hset(this.#prefix + 'windows', Object.fromEntries(kept.map(([key, st]) => [key, JSON.stringify(st)])));
-    if (dropped.length > 0) m.hdel(this.#prefix + 'windows', ...dropped);
+    for (const [key, d] of windows) {
+      if (!d || d.reset) m.del(this.#segmentsKey(key));
+      if (!d) {
+        m.hdel(this.#prefix + 'windows', key);
+        continue;
+      }
+      if (!d.reset && d.drop.length > 0) m.hdel(this.#segmentsKey(key), ...d.drop);
+      if (d.put.length > 0) m.hset(this.#segmentsKey(key), Object.fromEntries(d.put.map(([f, e]) => [f, JSON.stringify(e)])));
+      m.hset(this.#prefix + 'windows', key, JSON.stringify(d.head));
+    }
     const res = await m.exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw new Error(`alert store commit failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+  }
+
+  #segmentsKey(window: string): string {
+    return `${this.#prefix}window:${window}`;
   }
 
   async ack(ids: readonly string[]): Promise<void> {

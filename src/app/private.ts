@@ -111,6 +111,8 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
     events,
     config: config.portfolio,
     log: ctx.log,
+    // delayed views value delayed symbols at the prices their market channels show (docs/private-streams.md)
+    delayMs: config.auth.delayMs,
     ...(lastValues ? { lastValues } : {}),
   });
   lifecycle.add('portfolio service', () => service.close());

@@ -16,6 +16,8 @@ interface PositionLine {
   cost: number;
   day_pnl: number;
   priced?: false;
+  /** extension, restricted views only: valued at the price of this many ms ago */
+  delayed?: number;
 }
 
 interface PortfolioLike {
@@ -27,6 +29,8 @@ interface PortfolioLike {
   positions: PositionLine[];
   /** extension: rate of each position currency to `ccy` (set by the service when a position is in another currency) */
   fx?: Record<string, number>;
+  /** the positions valued at the delayed prices: `[p, value, pnl, day_pnl]` or 0 per position (src/portfolio/valuation.ts) */
+  dv?: { ms: number; lines: ([number, number, number, number] | 0)[]; fx?: Record<string, number> };
   [k: string]: unknown;
 }
 
@@ -50,41 +54,64 @@ export function seesAllRealtime(access: SymbolAccess): boolean {
 }
 
 /**
- * The `portfolio` payload as a connection that does NOT see every symbol in real time may see it:
- * a position whose symbol is not real time for it (delayed or not entitled) is listed unpriced
- * (`priced: false`, `p` = average cost, value = cost, pnl and day_pnl 0, as a symbol without a
- * price) and left out of the totals; value, cost, pnl and day_pnl are the sums of the priced lines
- * it sees (converted with the service's `fx` rates), so no total carries a price it may not see.
- * A line in another currency than `ccy` is summed only when the connection sees every forex pair
- * the rate may come from in real time (else it is listed unpriced too: the total would give the
- * rate away).
+ * The `portfolio` payload as a connection that does NOT see every symbol in real time may see it.
+ * Each position is shown at the best price the connection may see:
+ * - real time for the symbol and for every forex pair its rate may come from: the line as is;
+ * - otherwise, when it may see the symbol and those pairs at least delayed: the line of the
+ *   service's delayed valuation (`dv`: same quantity and cost, the price and rate of
+ *   `auth.delayMs` ago), marked `delayed: <ms>`, summed at the delayed rate;
+ * - otherwise (not entitled, or no delayed price yet): unpriced (`priced: false`, `p` = average
+ *   cost, value = cost, pnl and day_pnl 0) and left out of the totals.
+ * value, cost, pnl and day_pnl are the sums of the lines it sees priced, so no total carries a
+ * price (or rate: total / line would give it away) it may not see live. `fx`, `dv` are not sent.
  * Positions closed today (no longer listed) are left out of day_pnl here. `realized` (the user's
  * own fills) is kept. `classOf` gives a symbol's asset class (unknown: not entitled).
  */
 export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: SymbolAccess, classOf: (sym: string) => AssetClass | undefined): T {
-  const { fx, ...rest } = payload;
-  // a rate is a price too: a total holding a line converted at a rate the connection may not see
-  // live gives the rate away (total / line), so such a line is left out like a delayed symbol
-  const rateAccess = new Map<string, boolean>();
-  const liveRate = (ccy: string): boolean => {
-    let ok = rateAccess.get(ccy);
-    if (ok === undefined)
-      rateAccess.set(ccy, (ok = fxPairs(ccy, payload.ccy).every((pair) => classOf(pair) !== 'forex' || access(pair, 'forex') === 'realtime')));
-    return ok;
+  const { fx, dv, ...rest } = payload;
+  // what the connection sees of the pairs a currency's rate may come from: the worst of them
+  const rateAccess = new Map<string, 'realtime' | 'delayed' | 'none'>();
+  const seeRate = (ccy: string): 'realtime' | 'delayed' | 'none' => {
+    let a = rateAccess.get(ccy);
+    if (a === undefined) {
+      a = 'realtime';
+      for (const pair of fxPairs(ccy, payload.ccy)) {
+        if (classOf(pair) !== 'forex') continue;
+        const p = access(pair, 'forex');
+        if (p === 'none') a = 'none';
+        else if (p === 'delayed' && a === 'realtime') a = 'delayed';
+      }
+      rateAccess.set(ccy, a);
+    }
+    return a;
   };
+  // aligned with positions (one book at one time); anything else is not trusted
+  const delayedLines = dv && Array.isArray(dv.lines) && dv.lines.length === payload.positions.length ? dv.lines : undefined;
   let value = 0;
   let cost = 0;
   let dayPnl = 0;
-  const positions = payload.positions.map((pos): PositionLine => {
+  const positions = payload.positions.map((pos, i): PositionLine => {
     const cls = classOf(pos.sym);
-    const live = cls !== undefined && access(pos.sym, cls) === 'realtime';
-    if (live && pos.priced !== false) {
-      const rate = pos.ccy === payload.ccy ? 1 : liveRate(pos.ccy) ? fx?.[pos.ccy] : undefined;
+    const sees = cls === undefined ? 'none' : access(pos.sym, cls);
+    const rateSeen = pos.ccy === payload.ccy ? 'realtime' : seeRate(pos.ccy);
+    if (sees === 'realtime' && rateSeen === 'realtime' && pos.priced !== false) {
+      const rate = pos.ccy === payload.ccy ? 1 : fx?.[pos.ccy];
       if (rate !== undefined) {
         value += pos.value * rate;
         cost += pos.cost * rate;
         dayPnl += pos.day_pnl * rate;
         return pos;
+      }
+    }
+    const d = delayedLines?.[i];
+    if (dv && Array.isArray(d) && sees !== 'none' && rateSeen !== 'none') {
+      const rate = pos.ccy === payload.ccy ? 1 : dv.fx?.[pos.ccy];
+      if (rate !== undefined) {
+        const [p, v, pnl, dp] = d;
+        value += v * rate;
+        cost += pos.cost * rate;
+        dayPnl += dp * rate;
+        return { sym: pos.sym, qty: pos.qty, p, value: v, pnl, ccy: pos.ccy, cost: pos.cost, day_pnl: dp, delayed: dv.ms };
       }
     }
     if (pos.priced === false) return pos;

@@ -11,14 +11,14 @@ import type { EventLog, StoredEvent } from '../executions/event-log.js';
 import type { PositionsInput } from '../executions/schemas.js';
 import { PF_KICK_PREFIX, PF_KICK_RENEW, portfolioSubject, userOf } from '../bus/private-subjects.js';
 import type { LastValueStore } from '../store/last-value-store.js';
-import { FxRates } from './fx.js';
+import { PriceBook, TickDelay } from './price-book.js';
 import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
 import { roundQty } from '../core/numbers.js';
 import { applyExecution, emptyBook, tradingDay } from './positions.js';
-import type { PortfolioPayload, PriceSource } from './valuation.js';
+import type { DelayedLine, PortfolioPayload } from './valuation.js';
 import { valuate } from './valuation.js';
 import { clean } from '../core/numbers.js';
 
@@ -32,6 +32,12 @@ export interface PortfolioServiceOptions {
   config: Omit<Config['portfolio'], 'idleMs'> & { idleMs?: number };
   /** snapshots to price symbols before their first live tick */
   lastValues?: LastValueStore;
+  /**
+   * `auth.delayMs`: each valuation also carries the positions valued at the prices of this long
+   * ago (`dv`), which a gateway shows to a connection entitled to delayed data only
+   * (src/fanout/portfolio-view.ts); 0 or unset: no `dv`
+   */
+  delayMs?: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
@@ -54,21 +60,6 @@ interface Parked {
   loaded: Promise<void> | undefined;
   failed?: boolean;
   retry?: NodeJS.Timeout | undefined;
-}
-
-interface PriceState {
-  /** last trade price (ticker) */
-  last?: number;
-  /** ticker day open and the instrument's trading day it belongs to */
-  open?: number;
-  openDay?: number;
-  mid?: number;
-  /** first price seen in the trading day, the day open when no ticker says otherwise */
-  first?: number;
-  firstDay?: number;
-  /** the latest ticker's trading day and its previous close `pc` */
-  tickerDay?: number;
-  prevClose?: number;
 }
 
 /**
@@ -94,9 +85,9 @@ export class PortfolioService implements PortfolioApi {
    */
   readonly #parked = new Map<string, Parked>();
   #evictTimer: NodeJS.Timeout | undefined;
-  readonly #prices = new Map<string, PriceState>();
-  readonly #fx: FxRates;
-  readonly #priceSource: PriceSource;
+  readonly #prices: PriceBook;
+  /** the same prices `delayMs` later, for delayed views (undefined: delayMs 0) */
+  readonly #delayed: { prices: PriceBook; ticks: TickDelay } | undefined;
   /** symbol -> users who need its price; symbol -> bus subscriptions */
   readonly #needs = new Map<string, Set<string>>();
   readonly #userSymbols = new Map<string, Set<string>>();
@@ -129,23 +120,11 @@ export class PortfolioService implements PortfolioApi {
 
   constructor(opts: PortfolioServiceOptions) {
     this.#o = opts;
-    this.#fx = new FxRates(opts.registry, (pair) => {
-      const s = this.#prices.get(pair);
-      return s?.mid ?? s?.last;
-    });
-    this.#priceSource = {
-      price: (sym) => {
-        const s = this.#prices.get(sym);
-        const p = s?.last ?? s?.mid;
-        if (!s || p === undefined) return undefined;
-        const today = this.#dayOf(sym, Date.now());
-        const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
-        // today's previous close: today's ticker carries it; a ticker of an earlier day (no trade
-        // today yet) closed that day at its last price
-        const prevClose = s.tickerDay === today ? s.prevClose : s.tickerDay !== undefined && s.tickerDay < today ? s.last : undefined;
-        return prevClose === undefined ? { p, open } : { p, open, prevClose };
-      },
-    };
+    const dayOf = (sym: string, ms: number): number => this.#dayOf(sym, ms);
+    this.#prices = new PriceBook(opts.registry, dayOf);
+    const delayMs = opts.delayMs ?? 0;
+    // delayed prices move in steps of a publish interval, at least a second (bounds the held slots)
+    if (delayMs > 0) this.#delayed = { prices: new PriceBook(opts.registry, dayOf), ticks: new TickDelay(delayMs, Math.max(1000, opts.config.publishMs)) };
   }
 
   /** a symbol's trading days (its ticker's day) */
@@ -556,7 +535,25 @@ export class PortfolioService implements PortfolioApi {
   /** The current valuation of a user (an empty portfolio when the user has no positions). */
   valuation(user: string, now = Date.now()): PortfolioPayload {
     const b = this.#books.get(user) ?? emptyBook(user, this.#o.config.baseCurrency, now);
-    return valuate(b, this.#priceSource, this.#fx, this.#o.registry, now);
+    return valuate(b, this.#prices.source, this.#prices.fx, this.#o.registry, now);
+  }
+
+  /**
+   * The valuation as published: with `dv`, the same book valued at the delayed prices (every
+   * position line, and the rates of its currencies), for the gateways' delayed views
+   * (src/fanout/portfolio-view.ts). Quantities, cost and the day's flows are the book's now: only
+   * prices are delayed. A symbol whose delayed price is not known yet is unpriced there.
+   */
+  #withDelayed(user: string, payload: PortfolioPayload, now: number): PortfolioPayload {
+    const delayed = this.#delayed;
+    const b = this.#books.get(user);
+    if (!delayed || !b || payload.positions.length === 0) return payload;
+    const d = valuate(b, delayed.prices.source, delayed.prices.fx, this.#o.registry, now);
+    if (d.positions.length !== payload.positions.length) return payload; // never: one book, one time
+    const lines = d.positions.map((l, i): DelayedLine | 0 =>
+      l.priced === false || l.sym !== payload.positions[i]!.sym ? 0 : [l.p, l.value, l.pnl, l.day_pnl],
+    );
+    return { ...payload, dv: { ms: delayed.ticks.delayMs, lines, ...(d.fx ? { fx: d.fx } : {}) } };
   }
 
   /**
@@ -575,10 +572,14 @@ export class PortfolioService implements PortfolioApi {
 
   #publishDue(): void {
     this.#markNewDays(Date.now());
+    const delayed = this.#delayed;
+    delayed?.ticks.drain(Date.now(), (t) => {
+      if (delayed.prices.apply(t)) for (const u of this.#needs.get(t.sym) ?? []) this.#dirty.add(u);
+    });
     if (this.#dirty.size > 0) {
       const now = Date.now();
       for (const user of this.#dirty) {
-        const payload = this.valuation(user, now);
+        const payload = this.#withDelayed(user, this.valuation(user, now), now);
         const { t: _t, ...rest } = payload;
         const key = JSON.stringify(rest);
         const forced = this.#forced.delete(user);
@@ -612,7 +613,7 @@ export class PortfolioService implements PortfolioApi {
       ccys.add(inst.currency);
     }
     for (const c of Object.keys(book.closedRealized ?? {})) ccys.add(c);
-    for (const c of ccys) for (const pair of this.#fx.pairsFor(c, book.ccy)) want.add(pair);
+    for (const c of ccys) for (const pair of this.#prices.fx.pairsFor(c, book.ccy)) want.add(pair);
     const had = this.#userSymbols.get(book.user) ?? new Set<string>();
     this.#userSymbols.set(book.user, want);
     const added: string[] = [];
@@ -644,6 +645,8 @@ export class PortfolioService implements PortfolioApi {
       for (const u of this.#subs.get(sym) ?? []) u();
       this.#subs.delete(sym);
       this.#prices.delete(sym);
+      this.#delayed?.prices.delete(sym);
+      this.#delayed?.ticks.delete(sym);
     }
   }
 
@@ -657,7 +660,8 @@ export class PortfolioService implements PortfolioApi {
       } catch {
         return;
       }
-      if (this.#onTick(t)) for (const u of this.#needs.get(sym) ?? []) this.#dirty.add(u);
+      this.#delayed?.ticks.push(t, Date.now());
+      if (this.#prices.apply(t)) for (const u of this.#needs.get(sym) ?? []) this.#dirty.add(u);
     };
     this.#subs.set(sym, [
       this.#o.bus.subscribe(marketSubject(inst.assetClass, 'ticker', sym), onTick),
@@ -677,52 +681,15 @@ export class PortfolioService implements PortfolioApi {
       if (!v) continue;
       try {
         const t = decodeTick(v);
-        const s = this.#prices.get(t.sym);
         // a live tick may have arrived meanwhile: never overwrite it with the stored one
-        if (t.k === 'ticker' && s?.last !== undefined) continue;
-        if (t.k === 'quote' && s?.mid !== undefined) continue;
-        if (this.#onTick(t)) for (const u of this.#needs.get(t.sym) ?? []) this.#dirty.add(u);
+        if ((t.k === 'ticker' || t.k === 'quote') && this.#prices.has(t.sym, t.k)) continue;
+        // delayed views see it `delayMs` after it was received (at once if that is past)
+        this.#delayed?.ticks.push(t, nsToMs(t.rt));
+        if (this.#prices.apply(t)) for (const u of this.#needs.get(t.sym) ?? []) this.#dirty.add(u);
       } catch {
         // not a tick
       }
     }
-  }
-
-  /** Update the price state; true when something changed. */
-  #onTick(t: Tick): boolean {
-    let s = this.#prices.get(t.sym);
-    if (!s) this.#prices.set(t.sym, (s = {}));
-    const ms = nsToMs(t.ts);
-    const day = this.#dayOf(t.sym, Date.now());
-    let changed = false;
-    if (t.k === 'ticker') {
-      if (s.last !== t.p) changed = true;
-      s.last = t.p;
-      // the ticker's day is the instrument's trading day: its open is today's when its time is in today
-      const tickerDay = this.#dayOf(t.sym, ms);
-      if (tickerDay === day) {
-        if (s.open !== t.o || s.openDay !== day) changed = true;
-        s.open = t.o;
-        s.openDay = day;
-      }
-      if (s.prevClose !== t.pc || s.tickerDay !== tickerDay) changed = true;
-      s.tickerDay = tickerDay;
-      if (t.pc === undefined) delete s.prevClose;
-      else s.prevClose = t.pc;
-    } else if (t.k === 'quote') {
-      // a quote with an empty side has no mid
-      if (t.bp === undefined || t.ap === undefined || !(t.bp > 0 && t.ap > 0)) return false;
-      const mid = (t.bp + t.ap) / 2;
-      if (s.mid !== mid) changed = true;
-      s.mid = mid;
-    } else return false;
-    if (s.firstDay !== day) {
-      const first = s.last ?? s.mid;
-      if (first !== undefined) s.first = first;
-      else delete s.first;
-      s.firstDay = day;
-    }
-    return changed;
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import { AlertEngine } from '../../src/alerts/alert-engine.js';
@@ -72,16 +73,33 @@ describe.each(impls)('AlertStore contract: %s', (_name, make) => {
     await s.commit(e.takeChanges());
     e.onTick(trade('AAPL', 0.1 + 0.2, 2));
     await s.commit(e.takeChanges());
-    expect((await s.load()).windows).toEqual([{ window: 'AAPL|change:trade:60000', state: { min: [2, 0.1 + 0.2], max: [1, 100.1, 2, 0.1 + 0.2], lastT: 2 } }]);
+    // segments: each `[position of the first entry, t, v, ...]`; the min side's 100.1 (position 0)
+    // was popped by 0.3, which took its position
+    expect((await s.load()).windows).toEqual([
+      {
+        window: 'AAPL|change:trade:60000',
+        head: { v: 2, lastT: 2, min: [0, 0], max: [0, 0] },
+        segments: { 'min:0': [0, 2, 0.1 + 0.2], 'max:0': [0, 1, 100.1, 2, 0.1 + 0.2] },
+      },
+    ]);
     // restored: the window holds what it held
     const again = new AlertEngine({ registry });
     const snap = await s.load();
     again.restore(snap.alerts, snap.marks, 3, snap.windows);
     expect(again.takeChanges().windows).toEqual([]);
+    const segmentHashes = async (): Promise<number> => {
+      const raw = new Redis(redis.url);
+      const keys = await raw.keys(`test:alerts:${process.pid}:${n}:window:*`);
+      raw.disconnect();
+      return keys.length;
+    };
+    const held = s instanceof RedisAlertStore ? await segmentHashes() : 1;
+    expect(held).toBeGreaterThan(0);
     e.remove('c');
     e.onTick(trade('AAPL', 1, 3)); // the cleanup after the last rule of the window left
     await s.commit(e.takeChanges());
     expect((await s.load()).windows).toEqual([]);
+    if (s instanceof RedisAlertStore) expect(await segmentHashes()).toBe(held - 1); // the window's segment hash went with it
     await s.close();
   });
 

@@ -1,0 +1,173 @@
+import type { InstrumentRegistry } from '../core/instruments.js';
+import { nsToMs } from '../core/time.js';
+import type { Tick } from '../core/schema.js';
+import { FxRates } from './fx.js';
+import type { PriceSource } from './valuation.js';
+
+interface PriceState {
+  /** last trade price (ticker) */
+  last?: number;
+  /** ticker day open and the instrument's trading day it belongs to */
+  open?: number;
+  openDay?: number;
+  mid?: number;
+  /** first price seen in the trading day, the day open when no ticker says otherwise */
+  first?: number;
+  firstDay?: number;
+  /** the latest ticker's trading day and its previous close `pc` */
+  tickerDay?: number;
+  prevClose?: number;
+}
+
+/**
+ * The prices a portfolio service values books at: per symbol the last trade (ticker), its day's
+ * open and previous close, and the mid quote; forex rates from the same mids. The service keeps
+ * one fed live, and one fed the same ticks `auth.delayMs` later (TickDelay) for delayed views.
+ */
+export class PriceBook {
+  readonly #prices = new Map<string, PriceState>();
+  readonly #dayOf: (sym: string, ms: number) => number;
+  readonly source: PriceSource;
+  readonly fx: FxRates;
+
+  /** `dayOf`: a symbol's trading day at a time (its ticker's day) */
+  constructor(registry: InstrumentRegistry, dayOf: (sym: string, ms: number) => number) {
+    this.#dayOf = dayOf;
+    this.fx = new FxRates(registry, (pair) => {
+      const s = this.#prices.get(pair);
+      return s?.mid ?? s?.last;
+    });
+    this.source = {
+      price: (sym) => {
+        const s = this.#prices.get(sym);
+        const p = s?.last ?? s?.mid;
+        if (!s || p === undefined) return undefined;
+        const today = this.#dayOf(sym, Date.now());
+        const open = s.openDay === today ? s.open : s.firstDay === today ? s.first : undefined;
+        // today's previous close: today's ticker carries it; a ticker of an earlier day (no trade
+        // today yet) closed that day at its last price
+        const prevClose = s.tickerDay === today ? s.prevClose : s.tickerDay !== undefined && s.tickerDay < today ? s.last : undefined;
+        return prevClose === undefined ? { p, open } : { p, open, prevClose };
+      },
+    };
+  }
+
+  /** whether a ticker (last) or a quote (mid) of the symbol is held */
+  has(sym: string, kind: 'ticker' | 'quote'): boolean {
+    const s = this.#prices.get(sym);
+    return kind === 'ticker' ? s?.last !== undefined : s?.mid !== undefined;
+  }
+
+  delete(sym: string): void {
+    this.#prices.delete(sym);
+  }
+
+  /** Update the price state; true when something changed. */
+  apply(t: Tick): boolean {
+    let s = this.#prices.get(t.sym);
+    if (!s) this.#prices.set(t.sym, (s = {}));
+    const ms = nsToMs(t.ts);
+    const day = this.#dayOf(t.sym, Date.now());
+    let changed = false;
+    if (t.k === 'ticker') {
+      if (s.last !== t.p) changed = true;
+      s.last = t.p;
+      // the ticker's day is the instrument's trading day: its open is today's when its time is in today
+      const tickerDay = this.#dayOf(t.sym, ms);
+      if (tickerDay === day) {
+        if (s.open !== t.o || s.openDay !== day) changed = true;
+        s.open = t.o;
+        s.openDay = day;
+      }
+      if (s.prevClose !== t.pc || s.tickerDay !== tickerDay) changed = true;
+      s.tickerDay = tickerDay;
+      if (t.pc === undefined) delete s.prevClose;
+      else s.prevClose = t.pc;
+    } else if (t.k === 'quote') {
+      // a quote with an empty side has no mid
+      if (t.bp === undefined || t.ap === undefined || !(t.bp > 0 && t.ap > 0)) return false;
+      const mid = (t.bp + t.ap) / 2;
+      if (s.mid !== mid) changed = true;
+      s.mid = mid;
+    } else return false;
+    if (s.firstDay !== day) {
+      const first = s.last ?? s.mid;
+      if (first !== undefined) s.first = first;
+      else delete s.first;
+      s.firstDay = day;
+    }
+    return changed;
+  }
+}
+
+interface Slot {
+  due: number;
+  ticker?: Tick;
+  quote?: Tick;
+}
+
+/**
+ * Ticks held back until `delayMs` after they arrived, like the gateway's delay lines
+ * (src/fanout/market-delay.ts), per symbol. Within one slot of `slotMs` only a symbol's latest
+ * ticker and latest quote are kept (each replaces the whole price state of its kind), with only
+ * the fields a PriceBook reads, so a symbol holds at most `delayMs / slotMs` slots whatever its
+ * tick rate (900 of about 200 bytes for 15 minutes in 1 s slots).
+ */
+export class TickDelay {
+  readonly #q = new Map<string, Slot[]>();
+  readonly delayMs: number;
+  readonly #slotMs: number;
+
+  constructor(delayMs: number, slotMs: number) {
+    this.delayMs = delayMs;
+    this.#slotMs = Math.max(1, slotMs);
+  }
+
+  /** a tick that arrived at `arrivedMs` (a stored last value: when it was received) */
+  push(tick: Tick, arrivedMs: number): void {
+    let t: Tick;
+    if (tick.k === 'ticker') t = { k: 'ticker', sym: tick.sym, ts: tick.ts, p: tick.p, o: tick.o, pc: tick.pc } as Tick;
+    else if (tick.k === 'quote') t = { k: 'quote', sym: tick.sym, ts: tick.ts, bp: tick.bp, ap: tick.ap } as Tick;
+    else return;
+    const due = arrivedMs + this.delayMs;
+    let q = this.#q.get(t.sym);
+    if (!q) this.#q.set(t.sym, (q = []));
+    const last = q[q.length - 1];
+    if (last && due >= last.due && Math.floor(last.due / this.#slotMs) === Math.floor(due / this.#slotMs)) {
+      last.due = due;
+      if (t.k === 'ticker') last.ticker = t;
+      else last.quote = t;
+      return;
+    }
+    const entry: Slot = t.k === 'ticker' ? { due, ticker: t } : { due, quote: t };
+    // a stored value older than a tick already held (read at start) goes in its place in time
+    let i = q.length;
+    while (i > 0 && q[i - 1]!.due > due) i--;
+    q.splice(i, 0, entry);
+  }
+
+  /** Hand each tick due at `now` to `apply`, oldest first per symbol. */
+  drain(now: number, apply: (t: Tick) => void): void {
+    for (const [sym, q] of this.#q) {
+      let n = 0;
+      while (n < q.length && q[n]!.due <= now) {
+        const s = q[n++]!;
+        if (s.ticker) apply(s.ticker);
+        if (s.quote) apply(s.quote);
+      }
+      if (n === q.length) this.#q.delete(sym);
+      else if (n > 0) q.splice(0, n);
+    }
+  }
+
+  delete(sym: string): void {
+    this.#q.delete(sym);
+  }
+
+  /** slots held, all symbols (memory figure) */
+  get held(): number {
+    let n = 0;
+    for (const q of this.#q.values()) n += q.length;
+    return n;
+  }
+}
