@@ -17,6 +17,14 @@ export interface PortfolioEntitlements {
 }
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
+/**
+ * A real-time portfolio view: the service's valuation without its delayed part (`dv`, which only
+ * restricted views are made from: src/fanout/portfolio-view.ts), so that no client receives it.
+ */
+const decodeRealtimePortfolio = (payload: Uint8Array): { d: Payload } => {
+  const { dv: _delayed, ...d } = decodeBusMessage<Payload>(payload);
+  return { d };
+};
 
 /** `system`: announcements, public, never dropped (ordered), no history on subscribe. */
 export const SYSTEM_CHANNEL: ChannelSpec = Object.freeze({
@@ -73,7 +81,7 @@ export class PrivateChannelResolver implements ChannelResolver {
       const access = ents?.access(principal);
       // real time for everything: the service's payload as is, one upstream key per user
       if (!ents || !access || seesAllRealtime(access)) {
-        return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodePayload } };
+        return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodeRealtimePortfolio } };
       }
       // otherwise a key of these entitlements (`delayed:` like other restricted channels, so a token
       // refresh that changes them withdraws the subscription: src/access/session-policy.ts): they

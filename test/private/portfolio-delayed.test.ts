@@ -48,7 +48,7 @@ describe('portfolio channel: delayed symbols valued at their delayed price, over
   };
 
   it('a user delayed on stocks sees AAPL at the delayed price, marked, and counted; never the live price', async () => {
-    const { c: live } = await connect();
+    const { c: live, raw: liveRaw } = await connect();
     const { c, raw } = await connect({ classes: ['crypto'], delayed: ['stock'] });
     const t0 = Date.now();
     publishTick(engine, 'stock', ticker('AAPL', 200));
@@ -73,6 +73,9 @@ describe('portfolio channel: delayed symbols valued at their delayed price, over
       expect(m.text).not.toContain('"dv"');
       expect(m.text).not.toContain('"fx"');
     }
+    // the real-time connection gets the valuation without its delayed part (made for restricted views)
+    expect(liveRaw.some((m) => m.text.includes('"portfolio"'))).toBe(true);
+    for (const m of liveRaw) expect(m.text).not.toContain('"dv"');
     live.close();
     c.close();
   });
