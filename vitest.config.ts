@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { SlowFirstSequencer } from './test/sequencer.js';
 
@@ -5,20 +7,124 @@ import { SlowFirstSequencer } from './test/sequencer.js';
 // export condition; built code (dist/) is what plain Node and the packed tarballs use
 const conditions = ['tickwire-source', 'import', 'module', 'node', 'default'];
 
+/**
+ * Two projects. `shared`: test files that run in-process only (no server or child process started,
+ * no heap measured) share a worker process, one file after another (`isolate: false`): no process
+ * start-up and no re-import of the engine's modules per file. test/shared-process-guard.ts fails a
+ * file that leaves the process changed (fake timers, env, cwd, listeners, open sockets, timers,
+ * children). `isolated`: every other file in a process of its own, as before: the ones that start
+ * nats-server, redis-server, chromium, the CLI or gateway workers, kill them (test/faults), or
+ * measure the heap. A new file in a SHARED_DIRS folder that starts servers or processes or measures
+ * the heap goes in ISOLATED.
+ */
+const SHARED_DIRS = [
+  'feeds',
+  'test/alerts',
+  'test/auth',
+  'test/book',
+  'test/client',
+  'test/compliance',
+  'test/feeds',
+  'test/history',
+  'test/notifications',
+  'test/private',
+  'test/property',
+  'test/unit',
+];
+const ISOLATED = new Set([
+  // a REST pause (HTTP 429/418) leaves an unref'd timer that outlives the adapter's stop() until it
+  // fires (shared-process-guard: feeds/binance/binance-feed.ts #fetchSnapshot's `paused` timer)
+  'feeds/binance/test/binance-depth.test.ts',
+  'feeds/binance/test/binance-status.e2e.test.ts',
+  // timing-sensitive under load: a subscribe while a status poll is in flight is dropped (onSubscribe's
+  // sooner poll returns on #statusRunning), so the symbol waits for the regular poll; failed twice in
+  // the shared project under load 10-17, never seen isolated. Isolated until the adapter is fixed
+  'feeds/binance/test/binance-status.test.ts',
+  'feeds/coinbase/test/coinbase-status.e2e.test.ts',
+  'feeds/kraken/test/kraken-status.e2e.test.ts',
+  'test/alerts/alert-metrics.test.ts',
+  'test/alerts/alert-service.nats.test.ts',
+  'test/alerts/alert-service.test.ts',
+  'test/alerts/alert-store.contract.test.ts',
+  'test/alerts/alert-window-restart.test.ts',
+  'test/alerts/alerts-api.test.ts',
+  'test/alerts/alerts-doc.test.ts',
+  'test/alerts/alerts-process.test.ts',
+  'test/alerts/alerts-unavailable.nats.test.ts',
+  'test/alerts/alerts-unconfigured.test.ts',
+  // a fetch() keep-alive connection to the closed gateway stays open (uWS's HTTP idle timeout)
+  'test/auth/verifier-outage.test.ts',
+  'test/book/book-entitlements.test.ts',
+  'test/book/book-workers.test.ts',
+  'test/client/auth-dev-setup.test.ts',
+  'test/client/auth.test.ts',
+  // esbuild's service: a child process kept for the next build
+  'test/client/bundle.test.ts',
+  'test/client/examples.test.ts',
+  'test/client/fallback.test.ts',
+  'test/client/long-session.test.ts',
+  'test/client/notifications-resume.test.ts',
+  'test/client/package-install.test.ts',
+  'test/client/tap.test.ts',
+  'test/client/token-cli.test.ts',
+  'test/compliance/protocol-doc.test.ts',
+  'test/feeds/feed-health.test.ts',
+  'test/feeds/kraken.e2e.test.ts',
+  'test/feeds/record.test.ts',
+  'test/history/bar-store.contract.test.ts',
+  'test/history/bars-route.test.ts',
+  'test/history/history-entitlements.test.ts',
+  'test/history/history-read-budget.test.ts',
+  'test/history/history-workers.test.ts',
+  'test/history/scale-out.test.ts',
+  'test/history/sdk-history.test.ts',
+  'test/notifications/notifications-nats.test.ts',
+  'test/notifications/notifications.test.ts',
+  'test/notifications/read-state-budget.test.ts',
+  'test/private/event-log-contract.test.ts',
+  'test/private/execution-ids.test.ts',
+  'test/private/executions.test.ts',
+  'test/private/identity.test.ts',
+  'test/private/inbound-retry.test.ts',
+  'test/private/jetstream-collision.test.ts',
+  'test/private/log-reset-resume.test.ts',
+  'test/private/nats-mode.test.ts',
+  'test/private/portfolio-entitlements.test.ts',
+  'test/private/portfolio-process.test.ts',
+  'test/private/portfolio.test.ts',
+  'test/private/replay-limits.test.ts',
+  'test/property/frames.property.test.ts',
+  'test/unit/connection-counts.test.ts',
+]);
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.test.ts') && !e.parentPath.includes('node_modules'))
+    .map((e) => join(e.parentPath, e.name));
+}
+const shared = SHARED_DIRS.flatMap(testFiles).filter((f) => !ISOLATED.has(f));
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['tickwire-source'] } },
   test: {
-    include: ['test/**/*.test.ts', 'feeds/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**'],
     // dist/ fresh or not: whether spawned processes and gateway workers run compiled code
     globalSetup: ['test/global-setup.ts'],
-    // longest files first (test/durations.json): no slow file left alone at the end of a run
+    // shared files first, then the longest files first (test/durations.json): no slow file left
+    // alone at the end of a run
     sequence: { sequencer: SlowFirstSequencer },
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default', ['json', { outputFile: 'test/artifacts/vitest-results.json' }]],
+    projects: [
+      { extends: true, test: { name: 'shared', include: shared, isolate: false, setupFiles: ['test/shared-process-guard.ts'] } },
+      {
+        extends: true,
+        test: { name: 'isolated', include: ['test/**/*.test.ts', 'feeds/**/*.test.ts'], exclude: ['**/node_modules/**', 'dist/**', ...shared] },
+      },
+    ],
   },
 });

@@ -9,6 +9,11 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * which are short (soak-short, react18), ran last. The estimate of a file is its duration in this
  * machine's cache, else the one of test/durations.json (scripts/test-durations.mjs writes it from a
  * whole run); files in neither are new and run first, as vitest does.
+ *
+ * Files of a project that does not isolate them (`shared` in vitest.config.ts) come before all
+ * others, one after another: vitest hands a worker process on to the next file only when that file
+ * is of the same non-isolated project, so interleaved with isolated files each would start a
+ * process of its own again. They are short; the isolated files, longest first, then fill the end.
  */
 export class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -26,7 +31,10 @@ export class SlowFirstSequencer extends BaseSequencer {
       return cached ?? (known[file] === undefined ? undefined : known[file] * 1000);
     };
     const withEstimates = files.map((spec) => ({ spec, ms: estimate(spec) }));
-    withEstimates.sort((a, b) => (a.ms === undefined ? (b.ms === undefined ? 0 : -1) : b.ms === undefined ? 1 : b.ms - a.ms));
+    const byEstimate = (a: { ms: number | undefined }, b: { ms: number | undefined }): number =>
+      a.ms === undefined ? (b.ms === undefined ? 0 : -1) : b.ms === undefined ? 1 : b.ms - a.ms;
+    const shared = (spec: TestSpecification): number => (spec.project.config.isolate === false ? 0 : 1);
+    withEstimates.sort((a, b) => shared(a.spec) - shared(b.spec) || byEstimate(a, b));
     return withEstimates.map((x) => x.spec);
   }
 }

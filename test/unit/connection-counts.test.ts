@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { LocalConnectionCounts, SharedConnectionCounts, SharedIpBuckets } from '../../src/gateway/connection-counts.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A deterministic PRNG (mulberry32) for the random sequences. */
 function rng(seed: number): () => number {
@@ -88,6 +89,7 @@ describe('SharedConnectionCounts', () => {
       const { workerData, parentPort } = require('node:worker_threads');
       import(${JSON.stringify(tsx)}).then((api) => { (api.register ?? api.default.register)(); return import(${JSON.stringify(mod)}); }).then(({ SharedConnectionCounts }) => {
         const c = new SharedConnectionCounts(workerData.buf, 4, workerData.index);
+        parentPort.postMessage('ready');
         Atomics.wait(new Int32Array(workerData.go), 0, 0); // start together
         let ok = 0;
         for (let i = 0; i < 20000; i++) if (c.tryAdd('carol', 1000)) ok++;
@@ -95,14 +97,16 @@ describe('SharedConnectionCounts', () => {
       });`;
     const go = new SharedArrayBuffer(4);
     const workers = [0, 1, 2, 3].map((index) => new Worker(code, { eval: true, workerData: { buf, go, index } }));
+    // each worker says 'ready' once loaded, just before it blocks on `go`, then sends its count
+    let ready = 0;
     const results = workers.map(
       (w) =>
         new Promise<number>((resolve, reject) => {
-          w.once('message', resolve);
+          w.on('message', (m: unknown) => (m === 'ready' ? ready++ : resolve(m as number)));
           w.once('error', reject);
         }),
     );
-    await new Promise((r) => setTimeout(r, 1500)); // let them load
+    await waitFor(() => ready === workers.length, { what: 'the 4 workers to load', timeout: 30_000, interval: 10 });
     Atomics.store(new Int32Array(go), 0, 1);
     Atomics.notify(new Int32Array(go), 0);
     const counts = await Promise.all(results);

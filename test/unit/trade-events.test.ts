@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
@@ -16,12 +16,19 @@ const T0 = Date.UTC(2026, 10, 20, 14, 30, 0);
 const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 const trade = (ms: number, p: number, s: number, id: string): TickInput => ({ k: 'trade', sym: 'AAPL', id, p, s, ts: ns(ms) });
 
+// each rig's publisher holds an (unref'd) book interval: closed after each test
+const publishers: TickPublisher[] = [];
+afterEach(() => {
+  for (const pub of publishers.splice(0)) pub.close();
+});
+
 function rig(opts: ConstructorParameters<typeof TickPublisher>[0] extends infer O ? Partial<O> : never = {}) {
   const bus = new MemoryBus();
   const ticks: Tick[] = [];
   bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
   const lastValues = new MemoryLastValueStore();
   const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues, ...opts });
+  publishers.push(pub);
   const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
   const bars = (iv: '1s' | '1m') => of('bar').filter((b) => b.iv === iv);
   const closed = (iv: '1s' | '1m') => bars(iv).filter((b) => b.closed);
