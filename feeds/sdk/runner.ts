@@ -195,7 +195,6 @@ export class StreamRunner {
 
   #connect(): void {
     if (this.#stopped || !this.#ctx) return;
-    this.#lastConnectAt = Date.now();
     const conn: Conn = { id: ++this.#nextId, timers: new Set(), closed: false, ready: false, openedAt: 0 };
     this.#conn = conn;
     let url: string;
@@ -205,6 +204,12 @@ export class StreamRunner {
       this.#failConn(conn, 'error', `cannot build the provider URL: ${(err as Error).message}`, { retry: false });
       return;
     }
+    // stamped as the connection is opened, after the adapter built its URL (which can take a
+    // moment under load): the next attempt's timer counts from here, so opens, not the steps
+    // before them, are minConnectIntervalMs apart (stamped before url(), two url() calls could be
+    // a millisecond less apart; feeds/oanda/test/oanda-connect-rate.test.ts reads url() times and
+    // failed once in the shared test process at load ~8)
+    this.#lastConnectAt = Date.now();
     this.#lastActivity = Date.now();
     this.#timer(conn, this.#opts.connectTimeoutMs, () => {
       if (!conn.openedAt) this.#drop(conn, `connect timeout after ${this.#opts.connectTimeoutMs} ms (${redact(url)})`);
