@@ -133,6 +133,8 @@ export class BinanceFeed extends StreamFeed {
   #statusTimer: NodeJS.Timeout | undefined;
   #statusDueAt = 0;
   #statusRunning = false;
+  /** an earlier poll was asked for while one ran (a symbol subscribed meanwhile) */
+  #statusSooner = false;
   #statusStopped = true;
   #lastStatusPoll = -Infinity;
   /** per canonical symbol: the exchangeInfo `status` last published (absent: TRADING, nothing published) */
@@ -398,7 +400,12 @@ export class BinanceFeed extends StreamFeed {
   /** The next status poll in `delayMs`; `sooner` only moves an already planned one earlier. */
   #scheduleStatus(delayMs: number, sooner = false): void {
     if (this.#statusStopped || this.#opts.statusPollMs === 0 || this.#restBase() === undefined) return;
-    if (this.#statusRunning) return; // the poll under way schedules the next one
+    if (this.#statusRunning) {
+      // the poll under way schedules the next one; it asked for the symbols it had, so a sooner
+      // one (a symbol subscribed meanwhile) is remembered
+      if (sooner) this.#statusSooner = true;
+      return;
+    }
     if (this.#statusTimer) {
       if (!sooner || this.#statusDueAt <= Date.now() + delayMs) return;
       clearTimeout(this.#statusTimer);
@@ -432,6 +439,7 @@ export class BinanceFeed extends StreamFeed {
     this.#statusRunning = true;
     this.#lastStatusPoll = Date.now();
     let nextMs = this.#opts.statusPollMs;
+    this.#statusSooner = false;
     try {
       const wanted = new Map<string, string>();
       for (const sym of this.runner.symbols) {
@@ -464,7 +472,10 @@ export class BinanceFeed extends StreamFeed {
       ctx.log.warn({ feed: this.id }, `${detail}; trading status read again in ${Math.round(nextMs / 1000)} s`);
     } finally {
       this.#statusRunning = false;
-      this.#scheduleStatus(nextMs);
+      // a symbol subscribed while it ran: the next poll at the earliest the spacing allows (unless told to back off)
+      const sooner = this.#statusSooner && nextMs === this.#opts.statusPollMs;
+      this.#statusSooner = false;
+      this.#scheduleStatus(sooner ? Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()) : nextMs);
     }
   }
 

@@ -55,6 +55,8 @@ export interface BinanceFakeOptions {
   symbolStatus?: Readonly<Record<string, string>>;
   /** symbols exchangeInfo does not know: asking for one fails the request (-1121 Invalid symbol) */
   invalidSymbols?: readonly string[];
+  /** hold each exchangeInfo answer this long (a poll in flight) */
+  exchangeInfoDelayMs?: number;
   /** answer every exchangeInfo request with this body as it is (a documented example) */
   exchangeInfoBody?: unknown;
 }
@@ -329,7 +331,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       for (const x of asked ?? []) knownSymbols.add(x);
       const list = asked ?? [...new Set([...knownSymbols, ...symbolStatus.keys(), ...tradeLog.keys()])].filter((x) => !invalid.has(x));
       const body = { timezone: 'UTC', serverTime: Date.now(), rateLimits: [], exchangeFilters: [], symbols: list.map(infoSymbol) };
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)), opts.exchangeInfoDelayMs ?? 0);
       return;
     }
     if (u.pathname === '/api/v3/trades') {

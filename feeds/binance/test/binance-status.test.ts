@@ -129,6 +129,22 @@ describe('binance per-symbol trading status', () => {
     expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT']);
   });
 
+  it('a symbol subscribed while a poll is in flight is read soon too, not at the next regular poll', async () => {
+    // the poll under way asked for the symbols it had; the subscribe's request for an earlier poll
+    // was dropped while it ran, so the new symbol waited a whole statusPollMs
+    const h = await start(
+      { symbolStatus: { SOLUSDT: 'HALT' }, exchangeInfoDelayMs: 500 },
+      { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } },
+    );
+    await h.waitFor('a poll in flight', () => h.provider.exchangeInfoRequests().length >= 1);
+    await h.adapter.subscribe(['SOL-USD']);
+    expect(h.provider.exchangeInfoRequests()).toHaveLength(1); // still the one in flight
+    // at most MIN_STATUS_POLL_MS (5 s) after that poll
+    await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
+    expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
+    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
+  });
+
   it('reads nothing with statusPollMs: 0, nor for a custom url without restUrl; refuses a too short interval naming the key', async () => {
     const h = await start({ symbolStatus: { BTCUSDT: 'HALT' } }, { statusPollMs: 0 });
     await h.waitFor('connected', () => h.state === 'connected');
