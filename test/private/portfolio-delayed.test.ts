@@ -1,3 +1,4 @@
+import { FX_PAYLOAD } from './portfolio-seams.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { entitledPortfolio } from '../../src/fanout/portfolio-view.js';
@@ -93,18 +94,7 @@ describe('portfolio channel: delayed symbols valued at their delayed price, over
 
 /** A USD book with a EUR line, as the service publishes it, with its delayed valuation (`dv`). */
 const PAYLOAD = {
-  ccy: 'USD',
-  value: 2000 + 2400 * 1.25,
-  cost: 1500 + 2600 * 1.25,
-  pnl: 500 + (2400 - 2600) * 1.25,
-  day_pnl: 100 + -100 * 1.25,
-  positions: [
-    { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
-    { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
-  ],
-  t: 1,
-  realized: 7,
-  fx: { EUR: 1.25 },
+  ...FX_PAYLOAD,
   dv: {
     ms: 900_000,
     lines: [

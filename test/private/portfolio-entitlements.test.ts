@@ -1,3 +1,4 @@
+import { FX_PAYLOAD } from './portfolio-seams.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -135,22 +136,6 @@ describe('portfolio channel: a token refresh that changes entitlements', () => {
     expect(await other.waitClose(10_000)).toBe(1008);
   });
 });
-
-/** A USD book with a EUR line (SAP, 2400 EUR at 1.25 USD), as the service publishes it. */
-const FX_PAYLOAD = {
-  ccy: 'USD',
-  value: 2000 + 2400 * 1.25,
-  cost: 1500 + 2600 * 1.25,
-  pnl: 500 + (2400 - 2600) * 1.25,
-  day_pnl: 100 + -100 * 1.25,
-  positions: [
-    { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
-    { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
-  ],
-  t: 1,
-  realized: 7,
-  fx: { EUR: 1.25 },
-};
 
 describe('entitledPortfolio: totals with FX', () => {
   it('sums the lines the connection sees at the service rates, and hides the others', () => {

@@ -83,3 +83,19 @@ export class ReplayLog implements EventLog {
     return this.#log.close();
   }
 }
+
+/** A USD book with a EUR line (SAP, 2400 EUR at 1.25 USD), as the service publishes it. */
+export const FX_PAYLOAD = {
+  ccy: 'USD',
+  value: 2000 + 2400 * 1.25,
+  cost: 1500 + 2600 * 1.25,
+  pnl: 500 + (2400 - 2600) * 1.25,
+  day_pnl: 100 + -100 * 1.25,
+  positions: [
+    { sym: 'AAPL', qty: 10, p: 200, value: 2000, pnl: 500, ccy: 'USD', cost: 1500, day_pnl: 100 },
+    { sym: 'SAP', qty: 20, p: 120, value: 2400, pnl: -200, ccy: 'EUR', cost: 2600, day_pnl: -100 },
+  ],
+  t: 1,
+  realized: 7,
+  fx: { EUR: 1.25 },
+};
