@@ -53,6 +53,13 @@ interface Stored {
   d: LogPayload;
 }
 
+/** Set a user's entry, newest last: the least recently written go first when the map is full. */
+function setKnown(map: Map<string, { seq: number; at: number }>, user: string, v: { seq: number; at: number }): void {
+  map.delete(user);
+  map.set(user, v);
+  if (map.size > MAX_KNOWN_HEADS) map.delete(map.keys().next().value!);
+}
+
 const decoder = new TextDecoder();
 function parse(m: StoredMsg | { data: Uint8Array }): Stored {
   return JSON.parse(decoder.decode(m.data)) as Stored;
@@ -342,17 +349,13 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     if (checked) this.#check(user, seq, at);
     const h = this.#heads.get(user);
     if (h && h.seq >= seq) return;
-    this.#heads.delete(user); // newest last: the oldest entries go first when the map is full
-    this.#heads.set(user, { seq, at });
-    if (this.#heads.size > MAX_KNOWN_HEADS) this.#heads.delete(this.#heads.keys().next().value!);
+    setKnown(this.#heads, user, { seq, at });
   }
 
   #check(user: string, seq: number, at: number): void {
     const c = this.#checked.get(user);
     if (c && c.at >= at) return;
-    this.#checked.delete(user);
-    this.#checked.set(user, { seq, at });
-    if (this.#checked.size > MAX_KNOWN_HEADS) this.#checked.delete(this.#checked.keys().next().value!);
+    setKnown(this.#checked, user, { seq, at });
   }
 
   /**
