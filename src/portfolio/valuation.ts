@@ -37,18 +37,20 @@ export interface PortfolioPayload {
    */
   fx?: Record<string, number>;
   /**
-   * on the bus only for delayed views (a real-time view passes it on as is): the positions valued
-   * at the prices of `ms` ago (`auth.delayMs`), and the rates of that time; a gateway shows these
-   * lines to a connection that gets the symbol delayed (src/fanout/portfolio-view.ts)
+   * on the bus only for delayed views (a real-time view drops it: no client receives it): the
+   * positions valued at the prices of `ms` ago (`auth.delayMs`), and the rates of that time; a
+   * gateway shows these lines to a connection that gets the symbol delayed
+   * (src/fanout/portfolio-view.ts)
    */
   dv?: DelayedValuation;
 }
 
 /**
- * The `dv` of a `pf.val` message: the same book valued at delayed prices, compact (a real-time
- * view receives it too): `lines[i]` is `[p, value, pnl, day_pnl]` of `positions[i]` (the same
- * book at the same time lists the same positions in the same order), or 0 while that position has
- * no delayed price or rate; `fx` the delayed rates.
+ * The `dv` of a `pf.val` message: the same book valued at delayed prices, compact (a gateway
+ * decodes it for every view, real-time ones too, which drop it): `lines[i]` is
+ * `[p, value, pnl, day_pnl]` of `positions[i]` (the same book at the same time lists the same
+ * positions in the same order), or 0 while that position has no delayed price or rate; `fx` the
+ * delayed rates.
  */
 export interface DelayedValuation {
   ms: number;
