@@ -1,4 +1,3 @@
-import { FX_PAYLOAD } from './portfolio-seams.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { entitledPortfolio } from '../../src/fanout/portfolio-view.js';
@@ -6,6 +5,7 @@ import { TickDelay } from '../../src/portfolio/price-book.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { FX_PAYLOAD, isPf, ticker } from './portfolio-seams.js';
 
 /**
  * A position in a symbol the connection gets delayed only is valued at the delayed price (the
@@ -15,12 +15,7 @@ import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } fro
  */
 
 type Line = { sym: string; p: number; value: number; priced?: false; delayed?: number };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const isPf = (f: Frame): f is Frame & { d: any } => f.ch === 'portfolio' && f.d !== undefined;
 const line = (f: Frame, sym: string): Line | undefined => (f.d as { positions: Line[] }).positions.find((p) => p.sym === sym);
-
-const ticker = (sym: string, p: number) =>
-  ({ k: 'ticker', sym, p, bp: p - 1, ap: p + 1, o: p - 10, h: p + 5, l: p - 20, v: 10, chg: 10, chgp: 1, pc: p - 10 }) as never;
 
 const DELAY_MS = 400;
 

@@ -1,17 +1,10 @@
-import { FX_PAYLOAD } from './portfolio-seams.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
-import type { Frame } from '../helpers/ws-client.js';
 import { quietFor } from '../helpers/wait.js';
 import { entitledPortfolio, seesAllRealtime } from '../../src/fanout/portfolio-view.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const isPf = (f: Frame): f is Frame & { d: any } => f.ch === 'portfolio' && f.d !== undefined;
-
-const ticker = (sym: string, p: number) =>
-  ({ k: 'ticker', sym, p, bp: p - 1, ap: p + 1, o: p - 10, h: p + 5, l: p - 20, v: 10, chg: 10, chgp: 1, pc: p - 10 }) as never;
+import { FX_PAYLOAD, isPf, ticker } from './portfolio-seams.js';
 
 /** The portfolio channel enforces the connection's entitlements: no live price of a symbol it may not see live. */
 describe('portfolio channel: entitlements per connection', () => {

@@ -5,6 +5,7 @@ import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { MemoryPositionStore } from '../../src/portfolio/position-store.js';
 import type { PositionStore } from '../../src/portfolio/position-store.js';
 import type { PositionBook } from '../../src/portfolio/positions.js';
+import type { Frame } from '../helpers/ws-client.js';
 
 /** Test seams of the portfolio service: a position store that goes down, a log that replays from a position. */
 
@@ -99,3 +100,11 @@ export const FX_PAYLOAD = {
   realized: 7,
   fx: { EUR: 1.25 },
 };
+
+/** A `portfolio` data frame (its payload untyped, as the tests read it). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const isPf = (f: Frame): f is Frame & { d: any } => f.ch === 'portfolio' && f.d !== undefined;
+
+/** A ticker of `sym` at `p` (open 10 below, previous close 10 below), for publishTick. */
+export const ticker = (sym: string, p: number) =>
+  ({ k: 'ticker', sym, p, bp: p - 1, ap: p + 1, o: p - 10, h: p + 5, l: p - 20, v: 10, chg: 10, chgp: 1, pc: p - 10 }) as never;
