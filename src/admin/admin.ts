@@ -7,7 +7,7 @@ import { AnnouncementSchema, describeIssue } from '../executions/schemas.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
-import { HttpError, readJson, sendJson, sendText } from '../http/http.js';
+import { HttpError, readJson, remoteAddress, sendJson, sendText } from '../http/http.js';
 import { answerUnrouted, headResponse, RouteTable, withParameters } from '../http/route-table.js';
 import { ADMIN_API_HEADERS, ADMIN_PAGE_FILE, ADMIN_PAGE_HEADERS } from '../http/security-headers.js';
 import type { FeedHealthEntry } from '../ingest/feed-health-view.js';
@@ -277,7 +277,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
       res.onAborted(() => {
         aborted = true;
       });
-      refusal(authorization, scope, Buffer.from(res.getRemoteAddressAsText()).toString())
+      refusal(authorization, scope, remoteAddress(res))
         .then(async (refused) => {
           if (refused) {
             const { status, token, ...rest } = refused;

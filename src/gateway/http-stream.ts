@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
-import { HttpError, readBody, sendJson, statusLine } from '../http/http.js';
+import { HttpError, readBody, remoteAddress, sendJson, statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
@@ -242,7 +242,7 @@ export class HttpStreamRoutes {
     app.get(HTTP_STREAM_PATH, (res, req) => {
       const authorization = req.getHeader('authorization');
       const queryToken = req.getQuery('token');
-      this.#open(res, authorization, queryToken, Buffer.from(res.getRemoteAddressAsText()).toString());
+      this.#open(res, authorization, queryToken, remoteAddress(res));
     });
     app.post(HTTP_STREAM_PATH, (res, req) => this.#post(res, req.getHeader(SESSION_HEADER)));
     // the preflight of a cross-origin GET with Authorization, or POST with the session header

@@ -14,7 +14,7 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
-import { sendJson, sendText } from '../http/http.js';
+import { remoteAddress, sendJson, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
@@ -138,7 +138,7 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
       !costly.has(pattern)
         ? handler
         : (res, req) => {
-            const refusal = admit(Buffer.from(res.getRemoteAddressAsText()).toString());
+            const refusal = admit(remoteAddress(res));
             if (!refusal) return handler(res, req);
             sendJson(res, 429, { error: 'RATE_LIMIT', message: refusal.message }, { 'retry-after': String(refusal.retryAfter) });
             return undefined;
@@ -496,7 +496,7 @@ export class Gateway {
     const secVersion = req.getHeader('sec-websocket-version');
     const authorization = req.getHeader('authorization');
     const queryToken = req.getQuery('token');
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = remoteAddress(res);
     if (!this.#accepting) {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
       return;

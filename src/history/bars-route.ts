@@ -6,7 +6,7 @@ import type { BarInterval } from '../core/schema.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { MAX_HISTORY_BARS } from '../protocol/index.js';
-import { sendJson, sendText } from '../http/http.js';
+import { remoteAddress, sendJson, sendText } from '../http/http.js';
 
 /** Bars answered when the request names no `limit`. */
 export const DEFAULT_BARS_LIMIT = 500;
@@ -106,7 +106,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     const queryToken = get('token');
     const token = bearer ? bearer[1] : queryToken === '' ? undefined : queryToken;
     const msgpack = MSGPACK_TYPES.test(accept);
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = remoteAddress(res);
     serve(q, token, ip).then(
       (reply) => {
         if (aborted) return;

@@ -28,6 +28,11 @@ export function statusLine(code: number): string {
   return `${code} ${STATUS_TEXT[code] ?? 'Status'}`;
 }
 
+/** The peer's address as text (IPv4 or IPv6; uWS answers it as bytes). */
+export function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString();
+}
+
 /**
  * Send a JSON response (corked), with `X-Content-Type-Options: nosniff` like every answer of
  * sendText (src/http/security-headers.ts). Safe to call after the request was aborted. `head`: answer a
