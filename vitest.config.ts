@@ -85,6 +85,7 @@ const ISOLATED = new Set([
   'test/private/execution-ids.test.ts',
   'test/private/executions.test.ts',
   'test/private/identity.test.ts',
+  'test/private/inbound-concurrency.test.ts',
   'test/private/inbound-retry.test.ts',
   'test/private/jetstream-append-cost.test.ts',
   'test/private/jetstream-collision.test.ts',

@@ -21,16 +21,21 @@ const INBOUND_ACK_WAIT_MS = 10_000;
 /** a consumer that received nothing this long while messages wait undelivered is started again */
 const INBOUND_WATCHDOG_MS = 3000;
 /**
- * Messages a gateway holds delivered and not yet handled (it pulls more when 4 are left). Each is
- * handled in turn, and the ack wait runs for all of them: a batch that takes longer than the ack
- * wait to work through is delivered again to the other gateways, which then look each up before
- * appending it. With 64, two gateways under load (appends of ~100 ms, a node just killed) spent
- * most of their time on such redeliveries and fell further behind (test/faults/inbound-cluster.test.ts:
- * 1,247 of 2,263 orders not in the log, 1,000 redeliveries). Messages not yet delivered wait on
- * the server, without an ack wait.
+ * Messages a gateway holds at once (delivered, not yet stored): each user's in the order they came,
+ * one after another, different users' side by side. A held message gets a "working" ack every
+ * third of the ack wait, so it is not delivered again to another gateway while it waits behind
+ * the user's earlier ones. Before, messages waited unseen in the client's queue: a batch that took
+ * longer than the ack wait to work through was delivered again to the other gateways, which then
+ * looked each up before appending it (test/faults/inbound-cluster.test.ts, two gateways under
+ * load: 1,247 of 2,263 orders not in the log, 1,000 redeliveries).
  */
-const INBOUND_BATCH = 16;
-const INBOUND_REFILL_AT = 4;
+const INBOUND_HELD = 32;
+/**
+ * What a pull asks for (the client pulls again when 2 are left): messages received and not yet
+ * taken by the loop are not kept alive, so few.
+ */
+const INBOUND_PULL = 8;
+const INBOUND_REFILL_AT = 2;
 
 type InboundLog = { warn(obj: object, msg: string): void };
 
@@ -61,6 +66,8 @@ export interface InboundConsumerOptions<T> {
   maxRetryDelayMs?: number;
   /** how long a consumer may stay silent while messages wait undelivered before it is started again (default 3000) */
   watchdogMs?: number;
+  /** the durable's ack wait: a message delivered to a gateway that died is redelivered this long after (default 10 000) */
+  ackWaitMs?: number;
 }
 
 const decoder = new TextDecoder();
@@ -90,15 +97,22 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   // started again (the other gateways' watchdogs do the same).
   let lastDelivery = Date.now();
   let deliveredAt = -1;
-  // a message being handled is not a silent consumer (an append can wait on a timeout)
-  let handling = false;
+  // messages held (delivered, not yet stored or refused): a consumer holding some is not silent
+  // (an append can wait on a timeout)
+  let held = 0;
+  // per user, the handling of the last message taken (the next one of the user waits for it)
+  const chains = new Map<string, Promise<void>>();
+  // wakes the loop when a held message is done
+  let room: (() => void) | undefined;
+  const retryDelay = (deliveries: number): number => retryMs * 2 ** Math.min(16, deliveries - 1);
   const watchdogMs = opts.watchdogMs ?? INBOUND_WATCHDOG_MS;
+  const ackWaitMs = opts.ackWaitMs ?? INBOUND_ACK_WAIT_MS;
   const watchdog = setInterval(() => {
-    if (stopped || !messages || handling || Date.now() - lastDelivery < watchdogMs) return;
+    if (stopped || !messages || held > 0 || Date.now() - lastDelivery < watchdogMs) return;
     opts.jsm.consumers.info(opts.stream, opts.durable).then(
       (ci) => {
         const delivered = ci.delivered.stream_seq;
-        if (ci.num_pending > 0 && delivered === deliveredAt && !handling && Date.now() - lastDelivery >= watchdogMs) {
+        if (ci.num_pending > 0 && delivered === deliveredAt && held === 0 && Date.now() - lastDelivery >= watchdogMs) {
           deliveredAt = -1;
           opts.log.warn({ stream: opts.stream, pending: ci.num_pending }, `inbound ${opts.what}s consumer stalled; starting it again`);
           messages?.stop();
@@ -114,7 +128,7 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
         // Every delivery is retried until it is stored (no max_deliver: a message that fails
         // only fails while the log is unreachable, and dropping it would lose it); invalid ones
         // are terminated. A durable created with older settings is brought to these.
-        const settings = { ack_wait: nanos(INBOUND_ACK_WAIT_MS), max_deliver: -1 };
+        const settings = { ack_wait: nanos(ackWaitMs), max_deliver: -1 };
         try {
           const ci = await opts.jsm.consumers.info(opts.stream, opts.durable);
           if (ci.config.ack_wait !== settings.ack_wait || (ci.config.max_deliver ?? -1) > 0) {
@@ -138,7 +152,7 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
         // after a node died (test/faults/nats-cluster.test.ts); pulls of 5 s with a heartbeat
         // every second notice a dead node within about 2 s.
         messages = await consumer.consume({
-          max_messages: INBOUND_BATCH,
+          max_messages: INBOUND_PULL,
           threshold_messages: INBOUND_REFILL_AT,
           expires: INBOUND_PULL_EXPIRES_MS,
           idle_heartbeat: INBOUND_HEARTBEAT_MS,
@@ -170,25 +184,41 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
             m.term();
             continue;
           }
-          // a slow append (contention, a leader election) keeps the message
-          const working = setInterval(() => m.working(), INBOUND_ACK_WAIT_MS / 3);
-          handling = true;
-          try {
-            const redelivered = m.info.deliveryCount > 1 ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) } : {};
-            await opts.handle(user, (parsed ? parsed.data : body) as T, redelivered);
-            m.ack();
-          } catch (err) {
-            if (err instanceof EventRequestError && err.status < 500) {
-              refuse(m.subject, err.message);
-              m.term();
-            } else {
-              m.nak(Math.min(maxRetryMs, retryMs * 2 ** Math.min(16, m.info.deliveryCount - 1)));
+          // Held from here until stored: "working" acks keep it from being redelivered to another
+          // gateway while it waits behind the user's earlier messages or its append is slow.
+          const working = setInterval(() => m.working(), ackWaitMs / 3);
+          held++;
+          // One user's messages are stored in the order they came, one after another; other
+          // users' messages do not wait for them (a slow append, a contended user).
+          const previous = chains.get(user);
+          // (assigned before the handling below can end: it starts with an await)
+          let done: Promise<void> | undefined = undefined;
+          done = (async () => {
+            await previous;
+            try {
+              const redelivered = m.info.deliveryCount > 1 ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) } : {};
+              await opts.handle(user, (parsed ? parsed.data : body) as T, redelivered);
+              m.ack();
+            } catch (err) {
+              if (err instanceof EventRequestError && err.status < 500) {
+                refuse(m.subject, err.message);
+                m.term();
+              } else {
+                m.nak(Math.min(maxRetryMs, retryDelay(m.info.deliveryCount)));
+              }
+            } finally {
+              clearInterval(working);
+              held--;
+              lastDelivery = Date.now();
+              if (chains.get(user) === done) chains.delete(user);
+              room?.();
             }
-          } finally {
-            clearInterval(working);
-            handling = false;
-            lastDelivery = Date.now();
-          }
+          })();
+          chains.set(user, done);
+          // at most INBOUND_HELD held: the next pull waits (the client pulls again as this loop
+          // takes messages from it)
+          while (held >= INBOUND_HELD) await new Promise<void>((r) => (room = r));
+          room = undefined;
         }
       } catch (err) {
         if (stopped) return;

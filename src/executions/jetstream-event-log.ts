@@ -268,32 +268,54 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     // a message known to be on the subject (found by a collision check); the next attempt counts
     // from it, or from anything after it, when the subject's last-message index lags behind
     let floor: StoredMsg | undefined;
+    // The first attempt counts from the place this instance checked last (#checked: usually its own
+    // previous append for the user) without asking: the server refuses the publish when anything
+    // of the user was stored after it (wrong last sequence), and the collision check below catches
+    // what that check lets through (a replicated stream's in-flight proposals, a lagging index).
+    // One gateway appending a user's executions one after another then costs two requests each
+    // (the publish and the collision check) instead of three or more
+    // (test/private/jetstream-append-cost.test.ts).
+    const checked = this.#checked.get(user);
+    const knownAtStart = this.#heads.get(user);
+    let hint = checked && (!knownAtStart || knownAtStart.seq <= checked.seq) ? checked : undefined;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       const msgID = generation === 0 ? baseID : `${baseID}.${generation}`;
-      // what the server checks Nats-Expected-Last-Subject-Sequence against
-      const indexed = await this.#last(subject);
-      const known = this.#heads.get(user);
-      if (known && (!floor || floor.seq < known.at) && (!indexed || parse(indexed).seq < known.seq)) {
-        // the index lags behind what we know was stored: count from that message (when it is still there)
-        const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: known.at }).catch(() => null);
-        if (m && m.subject === subject) floor = m;
+      // what the server checks Nats-Expected-Last-Subject-Sequence against, the stream sequence
+      // counted from, and the user's newest seq there
+      let expectLast: number;
+      let from: number;
+      let prev: number;
+      if (hint) {
+        expectLast = from = hint.at;
+        prev = hint.seq;
+        hint = undefined;
+      } else {
+        const indexed = await this.#last(subject);
+        const known = this.#heads.get(user);
+        if (known && (!floor || floor.seq < known.at) && (!indexed || parse(indexed).seq < known.seq)) {
+          // the index lags behind what we know was stored: count from that message (when it is still there)
+          const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: known.at }).catch(() => null);
+          if (m && m.subject === subject) floor = m;
+        }
+        let top: StoredMsg | null = indexed;
+        if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
+        // counted from the newest event: the last message can be a stale copy with a lower seq
+        // (not when it is the one this instance appended last)
+        if (top) top = await this.#newestUpTo(user, subject, top);
+        // never below what this instance knows was stored (its appends, what its followers saw): a
+        // stream lost and created again (a single server restarted without its store) holds nothing
+        // of the user, and counting from 1 again would give new events seqs clients already passed
+        // (dropped as seen); the lost ones show as a hole instead, as with the Redis log's floor
+        prev = Math.max(top ? parse(top).seq : 0, known?.seq ?? 0);
+        expectLast = indexed?.seq ?? 0;
+        from = top?.seq ?? 0;
       }
-      let top: StoredMsg | null = indexed;
-      if (floor && (!top || floor.seq > top.seq)) top = await this.#latestFrom(subject, floor);
-      // counted from the newest event: the last message can be a stale copy with a lower seq
-      // (not when it is the one this instance appended last)
-      if (top) top = await this.#newestUpTo(user, subject, top);
-      // never below what this instance knows was stored (its appends, what its followers saw): a
-      // stream lost and created again (a single server restarted without its store) holds nothing
-      // of the user, and counting from 1 again would give new events seqs clients already passed
-      // (dropped as seen); the lost ones show as a hole instead, as with the Redis log's floor
-      const prev = Math.max(top ? parse(top).seq : 0, known?.seq ?? 0);
       const seq = prev + 1;
       let ack;
       try {
         ack = await this.#js.publish(subject, JSON.stringify({ seq, d }), {
           msgID,
-          expect: { streamName: this.#opts.stream, lastSubjectSequence: indexed?.seq ?? 0 },
+          expect: { streamName: this.#opts.stream, lastSubjectSequence: expectLast },
         });
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
@@ -330,7 +352,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       // between what we counted from and our copy whose per-user seq is ours or later; the first
       // one stored wins, ours is removed and appended again counting from the winner (followers
       // drop a repeated seq: they never go back).
-      const rival = await this.#rival(subject, top?.seq ?? 0, ack.seq, seq);
+      const rival = await this.#rival(subject, from, ack.seq, seq);
       if (rival) {
         // if this fails the caller gets an error and retries: the copy is then found as a duplicate
         await this.#jsm.streams.deleteMessage(this.#opts.stream, ack.seq, false);

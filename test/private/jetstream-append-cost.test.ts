@@ -30,6 +30,35 @@ afterAll(async () => {
 const exec = (n: number) => ({ id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy' as const, qty: 1, p: 100, t: n });
 
 describe('JetStream execution log: the cost of an append', () => {
+  it("one writer appending a user's events one after another: the publish and the collision check, nothing more", async () => {
+    const log = await testLog(conns[0]!, 'COST');
+    try {
+      const user = 'steady';
+      for (let n = 1; n <= 5; n++) await log.append(user, exec(n));
+      const before = conns[0]!.stats().outMsgs;
+      const N = 40;
+      for (let n = 6; n < 6 + N; n++) expect(await log.append(user, exec(n))).toEqual({ seq: n, duplicate: false });
+      const perAppend = (conns[0]!.stats().outMsgs - before) / N;
+      console.log(`[append-cost] one writer: ${perAppend.toFixed(1)} messages sent per append`);
+      // counting from its own previous append without asking (the server refuses the publish if
+      // anything was stored after it): before, each append also asked for the user's last message
+      expect(perAppend).toBeLessThanOrEqual(2);
+      // and a second writer in between is noticed: the first writer's next append is refused by
+      // the server, counts again, and stays contiguous
+      const other = await testLog(conns[1]!, 'COST');
+      try {
+        expect(await other.append(user, exec(100))).toEqual({ seq: 6 + N, duplicate: false });
+        expect(await log.append(user, exec(101))).toEqual({ seq: 7 + N, duplicate: false });
+      } finally {
+        await other.close();
+      }
+      const stored = await log.read(user, 0, 100);
+      expect(stored.map((e) => e.seq)).toEqual(Array.from({ length: 7 + N }, (_, i) => i + 1));
+    } finally {
+      await log.close();
+    }
+  });
+
   it('two writers appending for one user in turn: each append counts from the newest in a few requests', async () => {
     const logs: JetStreamEventLog[] = [];
     // one stream, two instances (as two gateways), each on its own connection
