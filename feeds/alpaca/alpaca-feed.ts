@@ -329,8 +329,13 @@ export function alpacaTradeId(exchange: unknown, id: unknown): string {
 }
 
 /**
- * Status codes that change whether a symbol trades (Real-time Stock Data, "Trading status",
- * status codes of the CTA and UTP plans). Any other code leaves the status as it was.
+ * Status codes that change whether a symbol trades (Alpaca Market Data docs, Real-time Stock Data >
+ * Trading Status > Status Codes: "Tape A & B (CTA)" 2 Trading Halt, 3 Resume; "Tape C & O (UTP)"
+ * H Trading Halt, Q Quotation Resumption, T Trading Resumption, P Volatility Trading Pause). The
+ * other CTA codes the table lists (5-9, A, C-F: price and trading range indications, imbalances,
+ * short sale restriction, limit up-limit down) leave the status as it was; so does any code not
+ * listed. A halt's cause is in the reason code (`rc`, e.g. CTA M "LULD Trading Pause", UTP T1
+ * "Halt News Pending"), carried as `reason`.
  */
 export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>> = {
   '2': 'halted', // CTA: trading halt

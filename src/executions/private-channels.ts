@@ -17,13 +17,34 @@ export interface PortfolioEntitlements {
 }
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
+
+/**
+ * The decode of one portfolio channel: `view` makes what the channel's connections see of a
+ * valuation; one that shows them nothing new (only its time differs from the last one) is
+ * skipped. The service publishes when anything of a book changed, its delayed part (`dv`) too,
+ * which a real-time view drops and a restricted view may not show: those used to reach clients
+ * as a frame like the one before it. A channel's decode is made once per hub channel (its first
+ * subscriber's spec), so what it compares with is what the channel last sent.
+ */
+function portfolioDecoder(view: (payload: Uint8Array) => Payload): (payload: Uint8Array) => { d: Payload } | undefined {
+  let last: string | undefined;
+  return (payload) => {
+    const d = view(payload);
+    const { t: _t, ...rest } = d as Record<string, unknown>;
+    const key = JSON.stringify(rest);
+    if (key === last) return undefined;
+    last = key;
+    return { d };
+  };
+}
+
 /**
  * A real-time portfolio view: the service's valuation without its delayed part (`dv`, which only
  * restricted views are made from: src/fanout/portfolio-view.ts), so that no client receives it.
  */
-const decodeRealtimePortfolio = (payload: Uint8Array): { d: Payload } => {
+const realtimePortfolio = (payload: Uint8Array): Payload => {
   const { dv: _delayed, ...d } = decodeBusMessage<Payload>(payload);
-  return { d };
+  return d;
 };
 
 /** `system`: announcements, public, never dropped (ordered), no history on subscribe. */
@@ -81,14 +102,17 @@ export class PrivateChannelResolver implements ChannelResolver {
       const access = ents?.access(principal);
       // real time for everything: the service's payload as is, one upstream key per user
       if (!ents || !access || seesAllRealtime(access)) {
-        return { ok: true, spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: decodeRealtimePortfolio } };
+        return {
+          ok: true,
+          spec: { key: `portfolio@${user}`, name, subject: portfolioSubject(user), mode: 'latest', decode: portfolioDecoder(realtimePortfolio) },
+        };
       }
       // otherwise a key of these entitlements (`delayed:` like other restricted channels, so a token
       // refresh that changes them withdraws the subscription: src/access/session-policy.ts): they
       // decide what each valuation shows
-      const decode = (payload: Uint8Array): { d: Payload } => ({
-        d: entitledPortfolio(decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload), access, ents.classOf) as unknown as Payload,
-      });
+      const decode = portfolioDecoder(
+        (payload) => entitledPortfolio(decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload), access, ents.classOf) as unknown as Payload,
+      );
       return { ok: true, spec: { key: `delayed:portfolio@${user}~${ents.id(principal)}`, name, subject: portfolioSubject(user), mode: 'latest', decode } };
     }
     if (this.#executionsOff !== undefined) return { ok: false, code: 'UNKNOWN_CHANNEL', reason: this.#executionsOff };

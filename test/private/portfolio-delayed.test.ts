@@ -6,6 +6,7 @@ import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 import { FX_PAYLOAD, isPf, ticker } from './portfolio-seams.js';
+import { quietFor } from '../helpers/wait.js';
 
 /**
  * A position in a symbol the connection gets delayed only is valued at the delayed price (the
@@ -72,6 +73,18 @@ describe('portfolio channel: delayed symbols valued at their delayed price, over
     // the real-time connection gets the valuation without its delayed part (made for restricted views)
     expect(liveRaw.some((m) => m.text.includes('"portfolio"'))).toBe(true);
     for (const m of liveRaw) expect(m.text).not.toContain('"dv"');
+    // and not again when only that part changed: the service published when AAPL's delayed price
+    // reached 321 (for the delayed view), which the real-time view already showed; it used to get a
+    // frame like the one before it (only `t` differed)
+    await quietFor(300, 'a real-time portfolio frame repeating the one before it');
+    const liveValuations = liveRaw
+      .map((m) => JSON.parse(m.text) as Frame)
+      .filter(isPf)
+      .map((f) => {
+        const { t: _t, ...rest } = f.d as Record<string, unknown>;
+        return JSON.stringify(rest);
+      });
+    for (let i = 1; i < liveValuations.length; i++) expect(liveValuations[i], `frame ${i} repeats frame ${i - 1}`).not.toBe(liveValuations[i - 1]);
     live.close();
     c.close();
   });
