@@ -32,14 +32,7 @@ const SHARED_DIRS = [
   'test/unit',
 ];
 const ISOLATED = new Set([
-  // a REST pause (HTTP 429/418) leaves an unref'd timer that outlives the adapter's stop() until it
-  // fires (shared-process-guard: feeds/binance/binance-feed.ts #fetchSnapshot's `paused` timer)
-  'feeds/binance/test/binance-depth.test.ts',
   'feeds/binance/test/binance-status.e2e.test.ts',
-  // timing-sensitive under load: a subscribe while a status poll is in flight is dropped (onSubscribe's
-  // sooner poll returns on #statusRunning), so the symbol waits for the regular poll; failed twice in
-  // the shared project under load 10-17, never seen isolated. Isolated until the adapter is fixed
-  'feeds/binance/test/binance-status.test.ts',
   'feeds/coinbase/test/coinbase-status.e2e.test.ts',
   'feeds/kraken/test/kraken-status.e2e.test.ts',
   'test/alerts/alert-metrics.test.ts',

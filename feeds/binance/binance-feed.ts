@@ -122,6 +122,7 @@ export class BinanceFeed extends StreamFeed {
    * Information > LIMITS > IP Limits).
    */
   #restPauseUntil = 0;
+  readonly #snapshotTimers = new Set<NodeJS.Timeout>();
   /** the last trade ID emitted per canonical symbol; survives reconnects (that is its purpose) */
   readonly #lastTradeId = new Map<string, number>();
   /** per connection: symbols whose first trade on it is still to be checked against #lastTradeId */
@@ -135,6 +136,8 @@ export class BinanceFeed extends StreamFeed {
   #statusRunning = false;
   /** an earlier poll was asked for while one ran (a symbol subscribed meanwhile) */
   #statusSooner = false;
+  /** the provider symbols the last poll that answered asked for */
+  #polledSymbols = new Set<string>();
   #statusStopped = true;
   #lastStatusPoll = -Infinity;
   /** per canonical symbol: the exchangeInfo `status` last published (absent: TRADING, nothing published) */
@@ -195,6 +198,17 @@ export class BinanceFeed extends StreamFeed {
     }
     // the URL carries the subscription: nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
+    // a symbol added while there was no connection (no SUBSCRIBE, no onSubscribe) gets its trading
+    // status soon too
+    if (this.#unpolled()) this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
+  }
+
+  /** Whether a symbol of the feed was not in the last poll that answered (and is not unknown to Binance). */
+  #unpolled(): boolean {
+    return this.runner.symbols.some((sym) => {
+      const S = this.#map.toProvider(sym).toUpperCase();
+      return !this.#polledSymbols.has(S) && !this.#unknownSymbols.has(S);
+    });
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
@@ -231,6 +245,10 @@ export class BinanceFeed extends StreamFeed {
 
   override async stop(): Promise<void> {
     this.#stopStatus();
+    // a snapshot request waiting out a back-off or a Retry-After would find its session closed
+    // and do nothing; its timer went on after the feed stopped
+    for (const t of this.#snapshotTimers) clearTimeout(t);
+    this.#snapshotTimers.clear();
     this.#outbox.clear();
     await super.stop();
   }
@@ -463,6 +481,7 @@ export class BinanceFeed extends StreamFeed {
         }
       }
       this.#applyStatus(info, wanted, ctx);
+      this.#polledSymbols = new Set(wanted.keys());
     } catch (err) {
       const e = err as Error & { retryAfterMs?: number };
       // 429/418: "back off and not spam the API" (LIMITS > IP Limits); Retry-After says how long
@@ -472,8 +491,9 @@ export class BinanceFeed extends StreamFeed {
       ctx.log.warn({ feed: this.id }, `${detail}; trading status read again in ${Math.round(nextMs / 1000)} s`);
     } finally {
       this.#statusRunning = false;
-      // a symbol subscribed while it ran: the next poll at the earliest the spacing allows (unless told to back off)
-      const sooner = this.#statusSooner && nextMs === this.#opts.statusPollMs;
+      // a symbol subscribed while it ran, or added any other way since the poll took its list: the
+      // next poll at the earliest the spacing allows (unless told to back off)
+      const sooner = (this.#statusSooner || this.#unpolled()) && nextMs === this.#opts.statusPollMs;
       this.#statusSooner = false;
       this.#scheduleStatus(sooner ? Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()) : nextMs);
     }
@@ -545,7 +565,7 @@ export class BinanceFeed extends StreamFeed {
       const paused = this.#restPauseUntil - Date.now();
       if (paused > 0) {
         // a timer holds at most 2^31-1 ms (about 24.8 days; a longer one fires at once): wait in steps
-        setTimeout(() => void run(), Math.min(paused, 2 ** 31 - 1)).unref();
+        this.#later(run, Math.min(paused, 2 ** 31 - 1));
         return;
       }
       let snap: DepthSnapshot;
@@ -578,8 +598,18 @@ export class BinanceFeed extends StreamFeed {
         sync.restart();
       }
     };
-    if (delayMs > 0) setTimeout(() => void run(), delayMs).unref();
+    if (delayMs > 0) this.#later(run, delayMs);
     else void run();
+  }
+
+  /** A snapshot request's wait (a retry's back-off, a Retry-After pause), cleared by stop(). */
+  #later(run: () => Promise<void>, ms: number): void {
+    const t = setTimeout(() => {
+      this.#snapshotTimers.delete(t);
+      void run();
+    }, ms);
+    t.unref();
+    this.#snapshotTimers.add(t);
   }
 
   /**

@@ -145,6 +145,23 @@ describe('binance per-symbol trading status', () => {
     expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
   });
 
+  it("a symbol added while disconnected (the next connection's URL carries it) is read soon too, not at the next regular poll", async () => {
+    // no SUBSCRIBE is sent for it (onSubscribe is not called while there is no connection): the
+    // sooner poll used to come only from onSubscribe, and under load the symbol waited a whole
+    // statusPollMs (seen in the shared test process with the test above)
+    const h = await start(
+      { symbolStatus: { SOLUSDT: 'HALT' } },
+      { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' }, backoff: { initialMs: 1500, maxMs: 1500 } },
+    );
+    await h.waitFor('connected, first poll done', () => h.state === 'connected' && h.provider.exchangeInfoRequests().length >= 1);
+    h.provider.dropAll();
+    await h.waitFor('disconnected', () => h.state !== 'connected');
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
+    expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
+    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
+  });
+
   it('reads nothing with statusPollMs: 0, nor for a custom url without restUrl; refuses a too short interval naming the key', async () => {
     const h = await start({ symbolStatus: { BTCUSDT: 'HALT' } }, { statusPollMs: 0 });
     await h.waitFor('connected', () => h.state === 'connected');
