@@ -41,6 +41,10 @@ const REDELIVERY_LOOKUP_MAX = 2000;
 const MAX_APPEND_ATTEMPTS = 50;
 /** users whose newest message a log instance remembers (the least recently written are forgotten) */
 const MAX_KNOWN_HEADS = 100_000;
+/** users whose recent messages a log instance keeps from redelivery look-ups (the least recently looked up are forgotten) */
+const MAX_RECENT_USERS = 128;
+/** messages kept per user for redelivery look-ups (the oldest are forgotten) */
+const MAX_RECENT_IDS = 2048;
 /** Reads up to this many events use one direct get per event; longer ones a consumer (checked against the leader). */
 const DIRECT_READ_MAX = 32;
 /** stale copies in a row looked past when finding a user's newest event */
@@ -100,6 +104,15 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * from it by walking forward over the few messages other writers stored since (#newestUpTo).
    */
   readonly #checked = new Map<string, { seq: number; at: number }>();
+  /**
+   * Per user, what redelivery look-ups read (#findId): every message of the user from the first
+   * one stored at `sinceMs` or later to stream sequence `to`, by id (stream sequences), and in
+   * stream order with their time (the oldest are forgotten first).
+   */
+  readonly #recent = new Map<
+    string,
+    { sinceMs: number; to: number; ids: Map<string, number[]>; order: { seq: number; time: number; id: string; useq: number }[] }
+  >();
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventLogOptions) {
     this.#nc = nc;
@@ -182,14 +195,59 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
 
   /**
    * The message of `subject` holding event `id`, among those stored from `sinceMs` on (stream
-   * time): the first of them by binary search over stream sequences (stream time grows with
-   * them), then a look at most REDELIVERY_LOOKUP_MAX of the user's events on. Only redeliveries
-   * ask, so the look is over what the user got since: the first DIRECT_READ_MAX one request each,
-   * the rest through a consumer checked against the leader (as long reads are), else walked.
+   * time), or earlier ones this instance read. Only redeliveries ask, and after a node was killed
+   * they come by the dozen for the same user: each used to search the stream and walk the user's
+   * events since its first delivery (on CI, 302 redeliveries at ~200 ms each made the intake fall
+   * behind). What a look-up reads is kept per user (#recent): every message of the user from the
+   * first one stored since `sinceMs` up to the last one read, by id. The next look-up of that user
+   * (since then or later) reads only the messages stored after it, and a message found there is
+   * read again from the leader before it is trusted (a copy removed after a collision, a stream
+   * created again).
    */
-  async #findId(subject: string, id: string, sinceMs: number): Promise<StoredMsg | null> {
+  async #findId(user: string, subject: string, id: string, sinceMs: number, again = true): Promise<StoredMsg | null> {
+    let known = this.#recent.get(user);
+    if (!known || known.sinceMs > sinceMs) {
+      const lo = await this.#firstSince(subject, sinceMs);
+      if (lo === undefined) return null;
+      known = { sinceMs, to: lo - 1, ids: new Map(), order: [] };
+    }
+    this.#recent.delete(user);
+    this.#recent.set(user, known);
+    if (this.#recent.size > MAX_RECENT_USERS) this.#recent.delete(this.#recent.keys().next().value!);
+    const read = await this.#leaderMessagesAfter(subject, known.to, REDELIVERY_LOOKUP_MAX);
+    for (const m of read) {
+      const s = parse(m);
+      const at = known.ids.get(s.d.id);
+      if (at) at.push(m.seq);
+      else known.ids.set(s.d.id, [m.seq]);
+      known.order.push({ seq: m.seq, time: m.time, id: s.d.id, useq: s.seq });
+      known.to = m.seq;
+    }
+    // the oldest go first: what is kept is then every message from the first one left on
+    while (known.order.length > MAX_RECENT_IDS) {
+      const old = known.order.shift()!;
+      const seqs = known.ids.get(old.id)!.filter((q) => q !== old.seq);
+      if (seqs.length > 0) known.ids.set(old.id, seqs);
+      else known.ids.delete(old.id);
+      known.sinceMs = old.time + 1;
+    }
+    for (const seq of known.ids.get(id) ?? []) {
+      const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq }).catch(() => null);
+      if (m && m.subject === subject && parse(m).d.id === id) return m;
+    }
+    if (known.ids.has(id)) {
+      // what was read is no longer there (removed after a collision, the stream created again):
+      // forget it and read the user's messages again (once)
+      this.#recent.delete(user);
+      if (again) return this.#findId(user, subject, id, sinceMs, false);
+    }
+    return null;
+  }
+
+  /** The stream sequence of the first message of `subject` stored at `sinceMs` or later (undefined: none), by binary search (stream time grows with it). */
+  async #firstSince(subject: string, sinceMs: number): Promise<number | undefined> {
     const last = await this.#last(subject);
-    if (!last) return null;
+    if (!last) return undefined;
     let lo = 1;
     let hi = last.seq;
     while (lo < hi) {
@@ -198,42 +256,58 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (m && m.time.getTime() < sinceMs) lo = m.seq + 1;
       else hi = mid;
     }
-    let walked = 0;
-    let m = await this.#atOrAfter(subject, lo);
-    for (; m && walked < REDELIVERY_LOOKUP_MAX; m = await this.#atOrAfter(subject, m.seq + 1), walked++) {
-      if (parse(m).d.id === id) return m;
-      if (walked === DIRECT_READ_MAX) {
+    return lo;
+  }
+
+  /**
+   * The messages of `subject` after stream sequence `after`, as the stream leader holds them, up
+   * to `max`: the first DIRECT_READ_MAX one request each, the rest through a consumer checked
+   * against the leader (as long reads are), else walked one by one.
+   */
+  async #leaderMessagesAfter(subject: string, after: number, max: number): Promise<{ seq: number; data: Uint8Array; time: number }[]> {
+    const out: { seq: number; data: Uint8Array; time: number }[] = [];
+    let m = await this.#atOrAfter(subject, after + 1);
+    for (; m && out.length < max; m = await this.#atOrAfter(subject, m.seq + 1)) {
+      out.push({ seq: m.seq, data: m.data, time: m.time.getTime() });
+      if (out.length === DIRECT_READ_MAX) {
         // A user with many events since: one request per event made a redelivery cost seconds
         // under load, and the queue's other messages outlived their ack wait behind it (each
         // then a redelivery too, looked up in turn). The rest in bulk.
         const end = await this.#lastStored(subject);
-        if (!end || end.seq <= m.seq) return null;
-        const budget = REDELIVERY_LOOKUP_MAX - walked - 1;
-        let hit: number | undefined;
-        let left = budget;
-        const range = await this.#consumerRange(subject, m.seq + 1, end.seq, budget, (x) => {
-          if (parse(x).d.id === id) {
-            hit = x.seq;
-            return 0;
-          }
-          return --left;
-        });
-        const complete = hit !== undefined || range.reachedLast || range.delivered.length >= budget;
-        if (complete && (await this.#leaderChain(subject, m.seq + 1, range.delivered))) {
-          return hit === undefined ? null : this.#jsm.streams.getMessage(this.#opts.stream, { seq: hit });
+        if (!end || end.seq <= m.seq) return out;
+        const from = m.seq + 1;
+        let left = max - out.length;
+        const range = await this.#consumerRange(subject, from, end.seq, left, () => --left);
+        const complete = range.reachedLast || range.delivered.length >= max - out.length;
+        if (complete && (await this.#leaderChain(subject, from, range.delivered))) {
+          for (const x of range.delivered) out.push({ seq: x.seq, data: x.data, time: x.time });
+          return out;
         }
         // a replica that lags or holds other messages than the leader: walk the leader
       }
     }
-    return null;
+    return out;
   }
 
   /**
    * An earlier message of `subject` than `copy` with `copy`'s per-user seq or a later one: `copy`
    * then collided with it and lost (the first stored wins). Undefined when `copy` is the event.
    */
-  async #collisionWinner(subject: string, copy: StoredMsg): Promise<StoredMsg | undefined> {
+  async #collisionWinner(subject: string, copy: StoredMsg, user?: string): Promise<StoredMsg | undefined> {
     const own = parse(copy).seq;
+    // What a redelivery look-up read (#recent) answers it when it holds the MAX_STALE_RUN + 1
+    // messages of the user before the copy: the newest event stored before the copy is among them
+    // (#newest). A search of the stream costs a few hundred requests.
+    const known = user === undefined ? undefined : this.#recent.get(user);
+    const at = known ? known.order.findIndex((e) => e.seq === copy.seq) : -1;
+    if (known && at > MAX_STALE_RUN) {
+      const before = known.order.slice(at - MAX_STALE_RUN - 1, at);
+      const top = before.reduce((a, b) => (b.useq > a.useq ? b : a));
+      if (top.useq < own) return undefined;
+      // a winner: read it from the leader (it may have been removed since: then search)
+      const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: top.seq }).catch(() => null);
+      if (m && m.subject === subject && parse(m).seq >= own) return m;
+    }
     const first = await this.#firstAbove(subject, own - 1, copy.seq, true);
     return first && first.seq < copy.seq && parse(first).seq >= own ? first : undefined;
   }
@@ -254,9 +328,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       // a redelivery: tickwire repeats this append itself, so it does not rest on JetStream's
       // message-id deduplication alone (bounded by its window, kept by the node that leads the
       // stream after a kill). Look for the id among what the user got since.
-      const earlier = await this.#findId(subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
+      const earlier = await this.#findId(user, subject, d.id, opts.redeliveredSince - REDELIVERY_CLOCK_MARGIN_MS);
       // (a copy that lost a collision and whose removal failed: the duplicate path below sorts that out)
-      if (earlier && !(await this.#collisionWinner(subject, earlier))) {
+      if (earlier && !(await this.#collisionWinner(subject, earlier, user))) {
         this.#remember(user, parse(earlier).seq, earlier.seq, true);
         return { seq: parse(earlier).seq, duplicate: true };
       }
@@ -589,9 +663,9 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     lastSeq: number,
     room: number,
     take: (m: { seq: number; data: Uint8Array }) => number,
-  ): Promise<{ delivered: { seq: number; data: Uint8Array }[]; reachedLast: boolean }> {
+  ): Promise<{ delivered: { seq: number; data: Uint8Array; time: number }[]; reachedLast: boolean }> {
     const consumer = await this.#js.consumers.get(this.#opts.stream, { filter_subjects: subject, opt_start_seq: from });
-    const delivered: { seq: number; data: Uint8Array }[] = [];
+    const delivered: { seq: number; data: Uint8Array; time: number }[] = [];
     let reachedLast = false;
     try {
       let left = room;
@@ -601,7 +675,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
         let got = 0;
         for await (const m of batch) {
           got++;
-          delivered.push({ seq: m.seq, data: m.data });
+          delivered.push({ seq: m.seq, data: m.data, time: Math.floor(m.info.timestampNanos / 1e6) });
           left = take(m);
           if (m.seq >= lastSeq) reachedLast = true;
           if (reachedLast || left <= 0) break;
