@@ -343,6 +343,16 @@ function onPortfolio(pf: Portfolio): void {
     const cells = [p.sym, String(p.qty), formatPrice(p.sym, p.p), formatMoney(p.value, p.ccy), formatMoney(p.pnl, p.ccy)];
     for (const text of cells) tr.insertCell().textContent = text;
     tr.cells[4]!.className = signClass(p.pnl);
+    // a line valued at a delayed price (the token gets the symbol delayed), or not priced at all
+    if (p.delayed !== undefined) {
+      tr.dataset.delayed = String(p.delayed);
+      const ago = p.delayed >= 60_000 ? `${Math.round(p.delayed / 60_000)} min` : p.delayed >= 1000 ? `${Math.round(p.delayed / 1000)} s` : `${p.delayed} ms`;
+      tr.title = `valued at the price of ${ago} ago (delayed data)`;
+      tr.cells[2]!.textContent += ' (delayed)';
+    } else if (p.priced === false) {
+      tr.title = 'not priced: no price you may see yet (valued at cost, out of the totals)';
+      tr.cells[2]!.textContent += ' (at cost)';
+    }
   }
 }
 

@@ -146,9 +146,15 @@ export interface Position {
   day_pnl?: number;
   /**
    * extension: `false` while no price or rate is known, or when the connection's token does not
-   * get the symbol in real time (then `p` is the average cost and the line is out of the totals)
+   * get the symbol (or its rate) at all, or gets it delayed and no delayed price is known yet
+   * (then `p` is the average cost and the line is out of the totals)
    */
   priced?: boolean;
+  /**
+   * extension: the token gets the symbol (or its rate) delayed only: the line is valued at the
+   * price and rate of this many ms ago (`auth.delayMs`), and counted in the totals so
+   */
+  delayed?: number;
 }
 
 /** `portfolio`: the caller's portfolio valuation. */

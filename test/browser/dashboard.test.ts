@@ -56,7 +56,9 @@ async function pricesMove(what: string): Promise<void> {
 
 describe('dashboard in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } } });
+    // delayed data half a second old (for a token that gets stocks delayed only), so that the
+    // portfolio test sees such a line valued within the test
+    rig = await bootBrowser({ engine: { auth: { mode: 'optional', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN, delayMs: 500 } } });
     port = rig.engine!.port;
     page = await rig.newPage({ width: 1280, height: 860 });
   }, 120_000);
@@ -269,6 +271,24 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
       await rig.screenshot(p2, 'dashboard-portfolio.png');
     } finally {
       await p2.close();
+    }
+    // a token that gets stocks delayed only: the AAPL line is valued at the delayed price and
+    // marked so; BTC-USD (crypto, real time) is not
+    const restricted = await new SignJWT({ ent: { classes: ['crypto'], delayed: ['stock'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user)
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+    const p3 = await rig.newPage({ width: 1280, height: 900 });
+    try {
+      await p3.goto(`http://127.0.0.1:${port}/?token=${encodeURIComponent(restricted)}`);
+      await expect.poll(() => p3.getByTestId('position-AAPL').getAttribute('data-delayed'), { timeout: 20_000 }).toBe('500');
+      expect(await p3.getByTestId('position-AAPL').getAttribute('title')).toBe('valued at the price of 500 ms ago (delayed data)');
+      expect(await p3.getByTestId('position-AAPL').textContent()).toContain('(delayed)');
+      expect(await p3.getByTestId('position-BTC-USD').getAttribute('data-delayed')).toBeNull();
+      await rig.screenshot(p3, 'dashboard-portfolio-delayed.png');
+    } finally {
+      await p3.close();
     }
     expect(rig.pageErrors).toEqual([]);
   });
