@@ -1,3 +1,4 @@
+import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll } from 'vitest';
@@ -43,4 +44,10 @@ export function testLog(nc: NatsConnection, stream: string, opts: Partial<JetStr
     replicas: 1,
     ...opts,
   });
+}
+
+/** A work-queue stream `name` over `<prefix>>` in memory, as an inbound queue (exec.in, notif.in) for consumeInbound tests. */
+export async function workQueue(nc: NatsConnection, name: string, prefix: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name, subjects: [prefix + '>'], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
 }

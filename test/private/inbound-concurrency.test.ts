@@ -1,7 +1,7 @@
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { consumeInbound } from '../../src/executions/inbound-consumer.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, workQueue } from '../helpers/nats-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -13,14 +13,9 @@ import { waitFor } from '../helpers/wait.js';
  */
 const nats = natsClient();
 
-async function workQueue(name: string, prefix: string): Promise<void> {
-  const jsm = await jetstreamManager(nats.nc);
-  await jsm.streams.add({ name, subjects: [prefix + '>'], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
-}
-
 describe('inbound work queue: several messages held at once', () => {
   it("one user's slow append does not hold other users' messages; each user's stay in order, one at a time", async () => {
-    await workQueue('CONC_IN', 'conc.in.');
+    await workQueue(nats.nc, 'CONC_IN', 'conc.in.');
     const jsm = await jetstreamManager(nats.nc);
     const js = jetstream(nats.nc);
     let release: () => void = () => undefined;
@@ -66,7 +61,7 @@ describe('inbound work queue: several messages held at once', () => {
   });
 
   it('messages waiting behind a slow one are kept: each delivered once, none redelivered after the ack wait', async () => {
-    await workQueue('HOLD_IN', 'hold.in.');
+    await workQueue(nats.nc, 'HOLD_IN', 'hold.in.');
     const jsm = await jetstreamManager(nats.nc);
     const js = jetstream(nats.nc);
     const deliveries: { id: string; redelivered: boolean }[] = [];

@@ -1,9 +1,9 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { consumeInbound } from '../../src/executions/inbound-consumer.js';
 import { waitFor } from '../helpers/wait.js';
-import { natsClient } from '../helpers/nats-client.js';
+import { natsClient, workQueue } from '../helpers/nats-client.js';
 
 /**
  * The inbound work queue (exec.in / notif.in) never gives up on a message it could not store: a
@@ -16,14 +16,9 @@ const nats = natsClient();
 const warnings: string[] = [];
 const log = { warn: (_o: object, msg: string) => warnings.push(msg) };
 
-async function workQueue(name: string, prefix: string): Promise<void> {
-  const jsm = await jetstreamManager(nats.nc);
-  await jsm.streams.add({ name, subjects: [prefix + '>'], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
-}
-
 describe('inbound work queue: a failing store', () => {
   it('is retried past 20 deliveries until the message is stored, once', async () => {
-    await workQueue('RETRY_IN', 'retry.in.');
+    await workQueue(nats.nc, 'RETRY_IN', 'retry.in.');
     const jsm = await jetstreamManager(nats.nc);
     const attempts = new Map<string, number>();
     const stored: string[] = [];
@@ -67,7 +62,7 @@ describe('inbound work queue: a failing store', () => {
   });
 
   it('brings a durable created with max_deliver 20 and a 30 s ack wait to the current settings', async () => {
-    await workQueue('OLD_IN', 'old.in.');
+    await workQueue(nats.nc, 'OLD_IN', 'old.in.');
     const jsm = await jetstreamManager(nats.nc);
     await jsm.consumers.add('OLD_IN', {
       durable_name: 'old-in',
@@ -105,7 +100,7 @@ describe('inbound work queue: a slow store', () => {
     // A store that takes longer than the watchdog's interval (3 s; 300 ms here) (an append waiting on a timeout while a
     // node is down) while messages wait on the server used to look like a silent consumer: the
     // consume was started again, and what the old one had pulled meanwhile waited out the ack wait.
-    await workQueue('SLOW_IN', 'slow.in.');
+    await workQueue(nats.nc, 'SLOW_IN', 'slow.in.');
     const jsm = await jetstreamManager(nats.nc);
     const js = jetstream(nats.nc);
     const stored: string[] = [];
