@@ -74,7 +74,7 @@ describe('inbound work queue: several messages held at once', () => {
       prefix: 'hold.in.',
       durable: 'hold-in',
       what: 'test message',
-      ackWaitMs: 1000,
+      ackWaitMs: 1500,
       handle: async (_user, body, opts) => {
         deliveries.push({ id: body.id, redelivered: opts.redeliveredSince !== undefined });
         if (body.id === 'h1') await slow;
@@ -84,7 +84,7 @@ describe('inbound work queue: several messages held at once', () => {
     try {
       for (let n = 1; n <= 10; n++) await js.publish('hold.in.dave', JSON.stringify({ id: `h${n}` }), { msgID: `h${n}` });
       await waitFor(() => deliveries.length > 0, { what: 'h1 delivered', timeout: 5000 });
-      // three ack waits while h1 is stored and h2..h10 wait behind it (the condition under test, not a wait for it)
+      // two ack waits while h1 is stored and h2..h10 wait behind it (the condition under test, not a wait for it)
       await new Promise((r) => setTimeout(r, 3000));
       release();
       await waitFor(async () => (await jsm.streams.info('HOLD_IN')).state.messages === 0, { what: 'every message acknowledged', timeout: 10_000 });
