@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
-import { HttpError, readBody, remoteAddress, sendJson, statusLine } from '../http/http.js';
+import { HttpError, readBody, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
@@ -305,8 +305,7 @@ export class HttpStreamRoutes {
       if (aborted || host.refuseAtCapacity(res)) return;
       const refusal = host.admit(ip, init);
       if (refusal) {
-        const headers = refusal.retryAfter !== undefined ? { ...CORS, 'retry-after': String(refusal.retryAfter) } : CORS;
-        sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers);
+        sendRefusal(res, refusal, CORS);
         return;
       }
       session = this.#start(res, init);
@@ -316,7 +315,7 @@ export class HttpStreamRoutes {
     // as at the WebSocket upgrade: the per-IP limits before the token is looked at
     const admission = host.admitAddress(ip, verify);
     if (!admission.ok) {
-      sendJson(res, 429, { error: 'RATE_LIMIT', message: admission.message }, { ...CORS, 'retry-after': String(admission.retryAfter) });
+      sendRefusal(res, { status: 429, message: admission.message, retryAfter: admission.retryAfter }, CORS);
       return;
     }
     if (!verify) {

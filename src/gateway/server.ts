@@ -14,7 +14,7 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
-import { remoteAddress, sendJson, sendText } from '../http/http.js';
+import { remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
@@ -140,7 +140,7 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
         : (res, req) => {
             const refusal = admit(remoteAddress(res));
             if (!refusal) return handler(res, req);
-            sendJson(res, 429, { error: 'RATE_LIMIT', message: refusal.message }, { 'retry-after': String(refusal.retryAfter) });
+            sendRefusal(res, { status: 429, message: refusal.message, retryAfter: refusal.retryAfter });
             return undefined;
           },
     );
@@ -531,7 +531,7 @@ export class Gateway {
     // only at its connection rate, with at most limits.verifyingPerIp tokens in it at once
     const admission = this.#admitAddress(ip, verify);
     if (!admission.ok) {
-      sendJson(res, 429, { error: 'RATE_LIMIT', message: admission.message }, { 'retry-after': String(admission.retryAfter) });
+      sendRefusal(res, { status: 429, message: admission.message, retryAfter: admission.retryAfter });
       return;
     }
     let aborted = false;
@@ -542,8 +542,7 @@ export class Gateway {
       if (this.#atCapacity(res)) return;
       const refusal = this.#opts.admit?.(ip, init);
       if (refusal) {
-        const headers = refusal.retryAfter !== undefined ? { 'retry-after': String(refusal.retryAfter) } : {};
-        res.cork(() => sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, headers));
+        res.cork(() => sendRefusal(res, refusal));
         return;
       }
       // never inside res.cork: after its callback, cork uncorks and sets timeouts through the HTTP

@@ -42,6 +42,15 @@ export function sendJson(res: HttpResponse, status: number, body: unknown, heade
   sendText(res, status, JSON.stringify(body), 'application/json', headers, head);
 }
 
+/**
+ * A refused request as JSON: `RATE_LIMIT` for a 429, `REFUSED` otherwise, with `Retry-After`
+ * (seconds) when the refusal gives one; `headers` are sent too (CORS).
+ */
+export function sendRefusal(res: HttpResponse, refusal: { status: number; message: string; retryAfter?: number }, headers: Record<string, string> = {}): void {
+  const all = refusal.retryAfter !== undefined ? { ...headers, 'retry-after': String(refusal.retryAfter) } : headers;
+  sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, all);
+}
+
 export function sendText(
   res: HttpResponse,
   status: number,
