@@ -14,9 +14,9 @@ import { parseArgs } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { consumeInbound, INBOUND_DURABLE } from '../../src/executions/inbound-consumer.js';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import type { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
 import { NatsCluster } from '../../test/helpers/ha-servers.js';
+import { startIntakeGateway } from '../../test/helpers/intake-gateway.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
 const { values } = parseArgs({
@@ -39,30 +39,15 @@ async function run(gateways: number, users: number): Promise<void> {
     for (let g = 0; g < gateways; g++) {
       const nc = await connect({ servers: [...urls.slice(g % 3), ...urls.slice(0, g % 3)], noRandomize: true });
       conns.push(nc);
-      const log = await JetStreamEventLog.open<{ id: string }>(nc, {
-        stream: 'TW_EXEC',
-        inboundStream: 'TW_EXEC_IN',
-        dedupWindowMs: 120_000,
-        retentionMs: 3_600_000,
-        maxPerUser: 100_000,
-        replicas: 3,
+      const { log, stop } = await startIntakeGateway<{ id: string }>(nc, {
+        warn: (_o, msg) => console.log(`  warn: ${msg}`),
+        handle: (log) => async (user, body, opts) => {
+          await log.append(user, body, opts);
+          handled++;
+        },
       });
       logs.push(log);
-      stops.push(
-        consumeInbound<{ id: string }>({
-          jsm: log.manager,
-          js: log.client,
-          stream: 'TW_EXEC_IN',
-          prefix: 'exec.in.',
-          durable: INBOUND_DURABLE,
-          what: 'execution',
-          handle: async (user, body, opts) => {
-            await log.append(user, body, opts);
-            handled++;
-          },
-          log: { warn: (o, msg) => console.log(`  warn: ${msg}`) },
-        }),
-      );
+      stops.push(stop);
     }
     await cluster.waitStreamHealthy('TW_EXEC_IN', 3);
     const js = jetstream(conns[0]!);

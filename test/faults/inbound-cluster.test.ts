@@ -2,9 +2,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumeInbound, INBOUND_DURABLE } from '../../src/executions/inbound-consumer.js';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { INBOUND_DURABLE } from '../../src/executions/inbound-consumer.js';
+import type { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
 import { NatsCluster } from '../helpers/ha-servers.js';
+import { startIntakeGateway } from '../helpers/intake-gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -71,49 +72,34 @@ beforeAll(async () => {
     const servers = [...urls.slice(g), ...urls.slice(0, g)];
     const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: `gateway-${g}` });
     conns.push(nc);
-    const log = await JetStreamEventLog.open<{ id: string; n: number }>(nc, {
-      stream: 'TW_EXEC',
-      inboundStream: 'TW_EXEC_IN',
-      dedupWindowMs: 120_000,
-      retentionMs: 3_600_000,
-      maxPerUser: 100_000,
-      replicas: 3,
+    const { log, stop } = await startIntakeGateway<{ id: string; n: number }>(nc, {
       onError: (err, what) => warnings.push(`gateway ${g}: ${what}: ${(err as Error).message}`),
+      warn: (o, msg) => warnings.push(`gateway ${g}: ${msg} ${(o as { err?: Error }).err?.message ?? ''}`),
+      handle: (log) => async (user, body, opts) => {
+        const seen = (deliveries[g] ??= { count: 0, last: 0, failures: 0 });
+        seen.count++;
+        seen.last = Date.now();
+        handling[g] = { id: body.id, since: Date.now(), deliveries: seen.count };
+        try {
+          // as the engine's intake does: a redelivery carries its first delivery's time, and the
+          // log looks for its id among what was stored since (a retry of an append that was
+          // stored but not acknowledged comes back as a duplicate)
+          const began = performance.now();
+          await log.append(user, body, opts);
+          const t = (timings[g] ??= { first: [], again: [] });
+          (opts.redeliveredSince === undefined ? t.first : t.again).push(performance.now() - began);
+        } catch (err) {
+          seen.failures++;
+          seen.lastError = (err as Error).message;
+          throw err;
+        } finally {
+          handling[g] = undefined;
+        }
+        handled.set(body.id, (handled.get(body.id) ?? 0) + 1);
+      },
     });
     logs.push(log);
-    stops.push(
-      consumeInbound<{ id: string; n: number }>({
-        jsm: log.manager,
-        js: log.client,
-        stream: 'TW_EXEC_IN',
-        prefix: 'exec.in.',
-        durable: INBOUND_DURABLE,
-        what: 'execution',
-        handle: async (user, body, opts) => {
-          const seen = (deliveries[g] ??= { count: 0, last: 0, failures: 0 });
-          seen.count++;
-          seen.last = Date.now();
-          handling[g] = { id: body.id, since: Date.now(), deliveries: seen.count };
-          try {
-            // as the engine's intake does: a redelivery carries its first delivery's time, and the
-            // log looks for its id among what was stored since (a retry of an append that was
-            // stored but not acknowledged comes back as a duplicate)
-            const began = performance.now();
-            await log.append(user, body, opts);
-            const t = (timings[g] ??= { first: [], again: [] });
-            (opts.redeliveredSince === undefined ? t.first : t.again).push(performance.now() - began);
-          } catch (err) {
-            seen.failures++;
-            seen.lastError = (err as Error).message;
-            throw err;
-          } finally {
-            handling[g] = undefined;
-          }
-          handled.set(body.id, (handled.get(body.id) ?? 0) + 1);
-        },
-        log: { warn: (o, msg) => warnings.push(`gateway ${g}: ${msg} ${(o as { err?: Error }).err?.message ?? ''}`) },
-      }),
-    );
+    stops.push(stop);
   }
   await cluster.waitStreamHealthy('TW_EXEC', 3);
   await cluster.waitStreamHealthy('TW_EXEC_IN', 3);
