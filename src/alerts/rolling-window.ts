@@ -90,6 +90,26 @@ interface Deque {
 
 const newDeque = (): Deque => ({ v: [], t: [], head: 0, base: 0, from: Infinity, lo: 0, hi: -1 });
 
+/**
+ * One side's push: the entries `v` makes useless leave from the tail (for the min side those not
+ * below it, for the max side those not above it), `v` is appended at `t`, and the entries at or
+ * before `cutoff` leave from the head. The lowest position written since the last handover is
+ * kept (`from`), and a deque whose dead head outgrew its live part is compacted.
+ */
+function pushSide(d: Deque, t: number, v: number, cutoff: number, min: boolean): void {
+  const vs = d.v;
+  while (vs.length > d.head && (min ? vs[vs.length - 1]! >= v : vs[vs.length - 1]! <= v)) {
+    vs.pop();
+    d.t.pop();
+  }
+  const at = d.base + vs.length;
+  if (at < d.from) d.from = at;
+  vs.push(v);
+  d.t.push(t);
+  while (d.t[d.head]! <= cutoff) d.head++;
+  if (d.head > 1024 && d.head * 2 > vs.length) compact(d);
+}
+
 export class RollingMinMax {
   readonly windowMs: number;
   #min: Deque = newDeque();
@@ -107,30 +127,8 @@ export class RollingMinMax {
     if (t < this.#lastT) t = this.#lastT;
     this.#lastT = t;
     const cutoff = t - this.windowMs;
-    const mn = this.#min;
-    const minV = mn.v;
-    while (minV.length > mn.head && minV[minV.length - 1]! >= v) {
-      minV.pop();
-      mn.t.pop();
-    }
-    const minAt = mn.base + minV.length;
-    if (minAt < mn.from) mn.from = minAt;
-    minV.push(v);
-    mn.t.push(t);
-    while (mn.t[mn.head]! <= cutoff) mn.head++;
-    if (mn.head > 1024 && mn.head * 2 > minV.length) compact(mn);
-    const mx = this.#max;
-    const maxV = mx.v;
-    while (maxV.length > mx.head && maxV[maxV.length - 1]! <= v) {
-      maxV.pop();
-      mx.t.pop();
-    }
-    const maxAt = mx.base + maxV.length;
-    if (maxAt < mx.from) mx.from = maxAt;
-    maxV.push(v);
-    mx.t.push(t);
-    while (mx.t[mx.head]! <= cutoff) mx.head++;
-    if (mx.head > 1024 && mx.head * 2 > maxV.length) compact(mx);
+    pushSide(this.#min, t, v, cutoff, true);
+    pushSide(this.#max, t, v, cutoff, false);
   }
 
   /** smallest value in the window (undefined before the first push) */
