@@ -57,11 +57,11 @@ interface Stored {
   d: LogPayload;
 }
 
-/** Set a user's entry, newest last: the least recently written go first when the map is full. */
-function setKnown(map: Map<string, { seq: number; at: number }>, user: string, v: { seq: number; at: number }): void {
+/** Set a user's entry, newest last: the least recently written go first past `max` entries. */
+function setKnown<V>(map: Map<string, V>, user: string, v: V, max = MAX_KNOWN_HEADS): void {
   map.delete(user);
   map.set(user, v);
-  if (map.size > MAX_KNOWN_HEADS) map.delete(map.keys().next().value!);
+  if (map.size > max) map.delete(map.keys().next().value!);
 }
 
 const decoder = new TextDecoder();
@@ -211,9 +211,7 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       if (lo === undefined) return null;
       known = { sinceMs, to: lo - 1, ids: new Map(), order: [] };
     }
-    this.#recent.delete(user);
-    this.#recent.set(user, known);
-    if (this.#recent.size > MAX_RECENT_USERS) this.#recent.delete(this.#recent.keys().next().value!);
+    setKnown(this.#recent, user, known, MAX_RECENT_USERS);
     const read = await this.#leaderMessagesAfter(subject, known.to, REDELIVERY_LOOKUP_MAX);
     for (const m of read) {
       const s = parse(m);
