@@ -76,6 +76,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const { bus, executions, sources, userAlerts } = deps;
   const { router, events } = executions;
 
+  const shortDelays = new Set<number>();
   const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   lifecycle.add('delay lines', () => delay.close());
   // order books: one shared book per symbol, with the principal's entitlements (delayed: a delay line)
@@ -93,6 +94,16 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
           .update(JSON.stringify(p.claims?.[config.auth.entitlementsClaim] ?? null))
           .digest('base64url'),
       classOf: (sym) => registry.get(sym)?.assetClass,
+      delayMs: config.auth.delayMs,
+      onShortDelay: (serviceMs) => {
+        // once per delay seen: every valuation of every restricted view would repeat it
+        if (shortDelays.has(serviceMs) || shortDelays.size >= 16) return;
+        shortDelays.add(serviceMs);
+        log.error(
+          { serviceDelayMs: serviceMs, delayMs: config.auth.delayMs },
+          "portfolio: the portfolio service values delayed lines at a shorter delay than this gateway's auth.delayMs; those lines are shown unpriced. Run the portfolio service and the gateways with the same auth.delayMs (TICKWIRE_AUTH_DELAY_MS)",
+        );
+      },
     }),
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];

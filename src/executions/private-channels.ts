@@ -14,6 +14,10 @@ export interface PortfolioEntitlements {
   /** a name of the principal's entitlements: equal for tokens with the same entitlements claim */
   id(principal: Principal): string;
   classOf(sym: string): AssetClass | undefined;
+  /** this gateway's auth.delayMs: a valuation's delayed part must be at least this old */
+  delayMs: number;
+  /** the portfolio service's delayed part was younger than delayMs (it was not shown) */
+  onShortDelay?: (serviceDelayMs: number) => void;
 }
 
 const decodePayload = (payload: Uint8Array): { d: Payload } => ({ d: decodeBusMessage<Payload>(payload) });
@@ -111,7 +115,14 @@ export class PrivateChannelResolver implements ChannelResolver {
       // refresh that changes them withdraws the subscription: src/access/session-policy.ts): they
       // decide what each valuation shows
       const decode = portfolioDecoder(
-        (payload) => entitledPortfolio(decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload), access, ents.classOf) as unknown as Payload,
+        (payload) =>
+          entitledPortfolio(
+            decodeBusMessage<Parameters<typeof entitledPortfolio>[0]>(payload),
+            access,
+            ents.classOf,
+            ents.delayMs,
+            ents.onShortDelay,
+          ) as unknown as Payload,
       );
       return { ok: true, spec: { key: `delayed:portfolio@${user}~${ents.id(principal)}`, name, subject: portfolioSubject(user), mode: 'latest', decode } };
     }

@@ -66,9 +66,24 @@ export function seesAllRealtime(access: SymbolAccess): boolean {
  * price (or rate: total / line would give it away) it may not see live. `fx`, `dv` are not sent.
  * Positions closed today (no longer listed) are left out of day_pnl here. `realized` (the user's
  * own fills) is kept. `classOf` gives a symbol's asset class (unknown: not entitled).
+ * `minDelayMs` is this gateway's `auth.delayMs`: a `dv` valued at prices younger than that (the
+ * portfolio service runs with a shorter delay) is not shown, its lines stay unpriced, and
+ * `onShortDelay` is told the service's delay, so a misconfiguration never shows a delayed
+ * connection a fresher price than its entitlement allows.
  */
-export function entitledPortfolio<T extends PortfolioLike>(payload: T, access: SymbolAccess, classOf: (sym: string) => AssetClass | undefined): T {
-  const { fx, dv, ...rest } = payload;
+export function entitledPortfolio<T extends PortfolioLike>(
+  payload: T,
+  access: SymbolAccess,
+  classOf: (sym: string) => AssetClass | undefined,
+  minDelayMs = 0,
+  onShortDelay?: (serviceDelayMs: number) => void,
+): T {
+  const { fx, dv: sent, ...rest } = payload;
+  let dv = sent;
+  if (dv && !(typeof dv.ms === 'number' && dv.ms >= minDelayMs)) {
+    onShortDelay?.(dv.ms);
+    dv = undefined;
+  }
   // what the connection sees of the pairs a currency's rate may come from: the worst of them
   const rateAccess = new Map<string, 'realtime' | 'delayed' | 'none'>();
   const seeRate = (ccy: string): 'realtime' | 'delayed' | 'none' => {

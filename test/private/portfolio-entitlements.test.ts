@@ -182,3 +182,29 @@ describe('entitledPortfolio: the FX rate is a price too', () => {
     expect(allLive.value).toBe(2400 * 160);
   });
 });
+
+describe('entitledPortfolio: the delayed part is only as fresh as this gateway allows', () => {
+  // the service valued AAPL at the price of 1 s ago; a gateway whose auth.delayMs is 15 min must
+  // not show that price to a connection entitled to AAPL delayed (the two processes' settings
+  // differ: a misconfiguration, which must not turn into a fresher price than the contract)
+  const payload = { ...FX_PAYLOAD, dv: { ms: 1000, lines: [[190, 1900, 400, 90], 0] as ([number, number, number, number] | 0)[], fx: { EUR: 1.25 } } };
+  const classOf = () => 'stock' as const;
+  const delayedAapl = (sym: string) => (sym === 'AAPL' ? ('delayed' as const) : ('realtime' as const));
+
+  it('uses dv when it is at least the gateway delay', () => {
+    const view = entitledPortfolio(payload, delayedAapl, classOf, 1000);
+    expect(view.positions[0]).toEqual({ sym: 'AAPL', qty: 10, p: 190, value: 1900, pnl: 400, ccy: 'USD', cost: 1500, day_pnl: 90, delayed: 1000 });
+    expect(entitledPortfolio(payload, delayedAapl, classOf, 500).positions[0]).toMatchObject({ p: 190, delayed: 1000 });
+  });
+
+  it('shows the line unpriced, and reports the shorter delay, when dv is fresher than the gateway delay', () => {
+    const seen: number[] = [];
+    const view = entitledPortfolio(payload, delayedAapl, classOf, 900_000, (ms) => seen.push(ms));
+    expect(view.positions[0]).toEqual({ sym: 'AAPL', qty: 10, p: 150, value: 1500, pnl: 0, ccy: 'USD', cost: 1500, day_pnl: 0, priced: false });
+    expect(view.value).toBe(3000);
+    expect(seen).toEqual([1000]);
+    // a dv without a numeric delay is not trusted either
+    const noMs = { ...payload, dv: { ...payload.dv, ms: undefined as unknown as number } };
+    expect(entitledPortfolio(noMs, delayedAapl, classOf, 0).positions[0]).toMatchObject({ priced: false });
+  });
+});
