@@ -15,14 +15,23 @@ export const ALERTS_RPC_SUBJECT = 'alerts.rpc';
 /** A rule as the API shows it: the user's own id, the rule, whether it runs on delayed data, its state. */
 export type AlertView = Omit<AlertRule, 'id' | 'user'> & { id: string; user: string; delayed: boolean; state: RuleState };
 
+/**
+ * What the caller of create/update asks beyond the rule. `minDelayMs`: the delay, in ms, that a
+ * delayed rule's data must have at least: the `auth.delayMs` of the gateway the request came
+ * through (the delayed data its users are entitled to). Unset in process: one configuration.
+ */
+export interface AlertRequestContext {
+  minDelayMs?: number;
+}
+
 /** What the service API and the in-band ops need of the alert service (in process or over NATS). */
 export interface AlertsApi {
   /** `access`: the user's entitlement to the rule's symbol (realtime, delayed, none) */
-  create(user: string, input: unknown, access: Access): Promise<AlertView>;
+  create(user: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView>;
   list(user: string): Promise<AlertView[]>;
   get(user: string, id: string): Promise<AlertView>;
   /** replace a rule (same id): validated like a new one, its state starts fresh */
-  update(user: string, id: string, input: unknown, access: Access): Promise<AlertView>;
+  update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView>;
   remove(user: string, id: string): Promise<void>;
 }
 
@@ -118,6 +127,13 @@ export interface LocalAlertsOptions {
   /** evaluates rules of users entitled to delayed data only, on the delayed stream */
   delayed: AlertService;
   maxRulesPerUser: number;
+  /** the delay line of the delayed service (this process's auth.delayMs) */
+  delayMs: number;
+  /**
+   * A delayed rule was refused: the requesting gateway's delay (`minDelayMs`) is longer than this
+   * service's. The process logs it: an operator has two delays configured where one is meant.
+   */
+  onShortDelay?: (requestedMs: number, ownMs: number) => void;
   now?: () => number;
 }
 
@@ -156,7 +172,13 @@ export class LocalAlerts implements AlertsApi {
     return undefined;
   }
 
-  #prepare(user: string, input: unknown, access: Access, id: string | undefined): { rule: Record<string, unknown>; svc: AlertService; delayed: boolean } {
+  #prepare(
+    user: string,
+    input: unknown,
+    access: Access,
+    id: string | undefined,
+    ctx: AlertRequestContext | undefined,
+  ): { rule: Record<string, unknown>; svc: AlertService; delayed: boolean } {
     checkUser(user);
     if (input === null || typeof input !== 'object' || Array.isArray(input))
       throw new AlertRequestError(400, AlertErrorCode.INVALID, 'invalid alert rule: the body must be a JSON object');
@@ -175,6 +197,17 @@ export class LocalAlerts implements AlertsApi {
       );
     }
     const delayed = access === 'delayed';
+    const wanted = ctx?.minDelayMs;
+    if (delayed && typeof wanted === 'number' && wanted > this.#o.delayMs) {
+      // the rule would fire on data fresher than the user may see through that gateway
+      this.#o.onShortDelay?.(wanted, this.#o.delayMs);
+      throw new AlertRequestError(
+        503,
+        'ALERTS_UNAVAILABLE',
+        `delayed alerts are unavailable: the alert service delays data by ${this.#o.delayMs} ms (auth.delayMs), less than this gateway's ${wanted} ms; ` +
+          `the operator must run \`tickwire alerts\` with TICKWIRE_AUTH_DELAY_MS=${wanted} (the gateways' value)`,
+      );
+    }
     const now = (this.#o.now ?? Date.now)();
     return { rule: { ...body, user, id: engineRuleId(user, clientId, now) }, svc: delayed ? this.#o.delayed : this.#o.realtime, delayed };
   }
@@ -183,9 +216,9 @@ export class LocalAlerts implements AlertsApi {
     return this.#o.realtime.list(user).length + this.#o.delayed.list(user).length;
   }
 
-  create(user: string, input: unknown, access: Access): Promise<AlertView> {
+  create(user: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
     return this.#serial(async () => {
-      const { rule, svc, delayed } = this.#prepare(user, input, access, undefined);
+      const { rule, svc, delayed } = this.#prepare(user, input, access, undefined, ctx);
       const clientId = clientRuleId(rule.id as string);
       if (this.#find(user, clientId))
         throw new AlertRequestError(409, AlertErrorCode.DUPLICATE, `alert rule "${clientId}" exists: delete it or update it`, 'id');
@@ -214,11 +247,11 @@ export class LocalAlerts implements AlertsApi {
     return view(hit.a, hit.delayed);
   }
 
-  update(user: string, id: string, input: unknown, access: Access): Promise<AlertView> {
+  update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
     return this.#serial(async () => {
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
-      const { rule, svc, delayed } = this.#prepare(user, input, access, id);
+      const { rule, svc, delayed } = this.#prepare(user, input, access, id, ctx);
       // validate (with the limits of the service that will hold it) before the old rule goes:
       // a bad replacement leaves the old one in place
       svc.validate(rule);
@@ -245,9 +278,10 @@ export class LocalAlerts implements AlertsApi {
   }
 }
 
+/** `delayMs`: the requesting gateway's auth.delayMs (AlertRequestContext.minDelayMs); older gateways leave it out */
 type RpcRequest =
-  | { op: 'create'; user: string; body: unknown; access: Access }
-  | { op: 'update'; user: string; id: string; body: unknown; access: Access }
+  | { op: 'create'; user: string; body: unknown; access: Access; delayMs?: number }
+  | { op: 'update'; user: string; id: string; body: unknown; access: Access; delayMs?: number }
   | { op: 'list'; user: string }
   | { op: 'get'; user: string; id: string }
   | { op: 'remove'; user: string; id: string };
@@ -263,11 +297,13 @@ export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscri
         const req = JSON.parse(new TextDecoder().decode(data)) as RpcRequest;
         if (typeof req.user !== 'string') return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'user must be a string', field: 'user' };
         const access = (r: { access: unknown }): Access => (ACCESS.has(r.access as Access) ? (r.access as Access) : 'none');
+        const ctx = (r: { delayMs?: unknown }): AlertRequestContext =>
+          typeof r.delayMs === 'number' && Number.isFinite(r.delayMs) && r.delayMs >= 0 ? { minDelayMs: r.delayMs } : {};
         switch (req.op) {
           case 'create':
-            return { ok: true, result: await api.create(req.user, req.body, access(req)) };
+            return { ok: true, result: await api.create(req.user, req.body, access(req), ctx(req)) };
           case 'update':
-            return { ok: true, result: await api.update(req.user, String(req.id), req.body, access(req)) };
+            return { ok: true, result: await api.update(req.user, String(req.id), req.body, access(req), ctx(req)) };
           case 'list':
             return { ok: true, result: await api.list(req.user) };
           case 'get':
@@ -287,11 +323,15 @@ export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscri
   });
 }
 
-/** AlertsApi over bus request/reply to `tickwire alerts`. */
+/**
+ * AlertsApi over bus request/reply to `tickwire alerts`. `delayMs`: this gateway's auth.delayMs,
+ * sent with each rule so that the service refuses a delayed rule it would evaluate on fresher data.
+ */
 export class BusAlertsClient implements AlertsApi {
   constructor(
     readonly requests: BusRequests,
     readonly timeoutMs: number,
+    readonly delayMs?: number,
   ) {}
 
   async #call<T>(req: RpcRequest): Promise<T> {
@@ -308,7 +348,7 @@ export class BusAlertsClient implements AlertsApi {
   }
 
   create(user: string, body: unknown, access: Access): Promise<AlertView> {
-    return this.#call({ op: 'create', user, body, access });
+    return this.#call({ op: 'create', user, body, access, ...this.#delay() });
   }
   list(user: string): Promise<AlertView[]> {
     return this.#call({ op: 'list', user });
@@ -317,7 +357,10 @@ export class BusAlertsClient implements AlertsApi {
     return this.#call({ op: 'get', user, id });
   }
   update(user: string, id: string, body: unknown, access: Access): Promise<AlertView> {
-    return this.#call({ op: 'update', user, id, body, access });
+    return this.#call({ op: 'update', user, id, body, access, ...this.#delay() });
+  }
+  #delay(): { delayMs?: number } {
+    return this.delayMs === undefined ? {} : { delayMs: this.delayMs };
   }
   async remove(user: string, id: string): Promise<void> {
     await this.#call({ op: 'remove', user, id });

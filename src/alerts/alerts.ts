@@ -23,7 +23,7 @@ export interface AlertsContext {
   /** the real bus */
   bus: Bus;
   registry: InstrumentRegistry;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /**
    * `service`: evaluate rules here (embedded default, or the `tickwire alerts` process, which then
    * also answers `alerts.rpc`); `client`: a gateway in NATS mode that reaches the service over NATS
@@ -64,8 +64,12 @@ class DelayedBus implements Bus {
   }
 }
 
-/** The notification of one alert firing: id `#alert:<firing id>` so a redelivered firing is stored once. */
-export function firingNotification(f: AlertFiring, rule: Parameters<typeof firingTitle>[1], delayed: boolean): NotificationItem {
+/**
+ * The notification of one alert firing: id `#alert:<firing id>` so a redelivered firing is stored
+ * once. `delayedMs`: the rule runs on delayed data, this many ms behind the market (`data.delayed`
+ * and `data.delayMs`).
+ */
+export function firingNotification(f: AlertFiring, rule: Parameters<typeof firingTitle>[1], delayedMs: number | undefined): NotificationItem {
   const ruleId = clientRuleId(f.ruleId);
   const n = f.id.slice(f.id.lastIndexOf(':') + 1);
   return {
@@ -84,7 +88,7 @@ export function firingNotification(f: AlertFiring, rule: Parameters<typeof firin
       previous: f.previous,
       level: f.level,
       at: f.at,
-      ...(delayed ? { delayed: true } : {}),
+      ...(delayedMs !== undefined ? { delayed: true, delayMs: delayedMs } : {}),
     },
     t: f.at,
   };
@@ -101,7 +105,12 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
   const requests = ctx.bus.requests;
   if (ctx.role === 'client') {
     if (!requests) throw new Error('buildAlerts: the client role needs a bus with request/reply (NATS)');
-    return { api: new BusAlertsClient(requests, config.alerts.requestTimeoutMs), services: undefined, ready: true, close: async () => undefined };
+    return {
+      api: new BusAlertsClient(requests, config.alerts.requestTimeoutMs, config.auth.delayMs),
+      services: undefined,
+      ready: true,
+      close: async () => undefined,
+    };
   }
   const notifications = ctx.notifications;
   if (!notifications) throw new Error('buildAlerts: the service role needs the notifications service');
@@ -129,7 +138,7 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
         // the firing's time, so the user still sees it once
         await notifications.record(
           f.user,
-          firingNotification(f, svc.engine.get(f.ruleId)?.rule, which === 'delayed'),
+          firingNotification(f, svc.engine.get(f.ruleId)?.rule, which === 'delayed' ? delay.delayMs : undefined),
           redelivery ? { redeliveredSince: f.at } : undefined,
         );
       },
@@ -151,7 +160,22 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
     throw err;
   }
   const svcs = { realtime: services.realtime, delayed: services.delayed };
-  const api = new LocalAlerts({ registry: ctx.registry, ...svcs, maxRulesPerUser: config.alerts.maxRulesPerUser });
+  const refusedDelays = new Set<number>();
+  const api = new LocalAlerts({
+    registry: ctx.registry,
+    ...svcs,
+    maxRulesPerUser: config.alerts.maxRulesPerUser,
+    delayMs: delay.delayMs,
+    onShortDelay: (requestedMs, ownMs) => {
+      // once per gateway delay seen (a bounded set): every refused request would repeat it
+      if (refusedDelays.has(requestedMs) || refusedDelays.size >= 16) return;
+      refusedDelays.add(requestedMs);
+      ctx.log.error(
+        { gatewayDelayMs: requestedMs, delayMs: ownMs },
+        `delayed alert rules refused: a gateway runs auth.delayMs ${requestedMs} ms, this alert service ${ownMs} ms; start it with TICKWIRE_AUTH_DELAY_MS=${requestedMs}`,
+      );
+    },
+  });
   if (requests) stops.push(serveAlertsRpc(requests, api));
   ctx.log.info({ store: stores.realtime.kind, rules: svcs.realtime.engine.stats.rules + svcs.delayed.engine.stats.rules }, 'alert service started');
   return {
@@ -173,7 +197,7 @@ export interface UserAlertsContext {
   config: Readonly<Config>;
   bus: Bus;
   registry: InstrumentRegistry;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** this process serves clients (notifications router, channel, service API) */
   gateway: boolean;
   /** this process evaluates the rules (embedded default; `tickwire alerts` in NATS mode) */

@@ -88,7 +88,7 @@ describe('alert firings delivered again are marked as redeliveries', () => {
     const notifications = new NotificationService(log, { maxPerUser: 100 });
     const bus = new MemoryBus();
     const config = loadConfig({ env: {}, overrides: { alerts: { flushMs: 0 } } });
-    const quiet = { warn: () => undefined, info: () => undefined };
+    const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined };
     const alerts = await buildAlerts({ config, bus, registry, log: quiet, role: 'service', notifications });
     try {
       await alerts.api.create('u', { id: 'r1', symbol: 'AAPL', kind: 'price', direction: 'above', level: 230 }, 'realtime');

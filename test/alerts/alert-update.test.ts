@@ -44,7 +44,7 @@ async function setup(alerts: { maxWindowMs?: number } = {}) {
   await realtime.start();
   await delayed.start();
   open.push(realtime, delayed);
-  const api = new LocalAlerts({ registry, realtime, delayed, maxRulesPerUser: config.maxRulesPerUser, now: () => T });
+  const api = new LocalAlerts({ registry, realtime, delayed, maxRulesPerUser: config.maxRulesPerUser, delayMs: 900_000, now: () => T });
   const pub = (p: number, ms: number) => bus.publish(marketSubject('stock', 'trade', 'AAPL'), encodeTick(trade('AAPL', p, ms)));
   return { api, realtime, store, fired, pub };
 }

@@ -156,7 +156,7 @@ describe('alerts over the service API (embedded engine)', () => {
     trade(engine, 'NVDA', 505);
     const got = await gina.waitFor(isNote);
     expect(Date.now() - sent).toBeGreaterThanOrEqual(380);
-    expect(got.d.data).toMatchObject({ rule: 'd1', delayed: true, value: 505 });
+    expect(got.d.data).toMatchObject({ rule: 'd1', delayed: true, delayMs: 400, value: 505 });
     gina.close();
   });
 

@@ -20,7 +20,7 @@ describe('marking alert notifications read by id', () => {
       firingNotification(
         { id: `${ruleId}:${n}`, ruleId, user, symbol: 'AAPL', kind: 'price', value: 231, previous: 229, level: 230, at, tick: { k: 'trade', seq: n, ep: 1 } },
         undefined,
-        false,
+        undefined,
       );
     const a = note(1);
     const b = note(2);
