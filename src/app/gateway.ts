@@ -241,6 +241,8 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> 
 /** Subject on which the gateway holding HTTP-stream session <id> takes POSTs from other gateway processes. */
 export const httpStreamSubject = (session: string): string => `gw.hs.${session}`;
 const HTTP_STREAM_FORWARD_TIMEOUT_MS = 2000;
+/** How long a new session waits for its subscription to reach NATS before its stream starts anyway. */
+const HTTP_STREAM_ANNOUNCE_TIMEOUT_MS = 2000;
 const DELIVERED = new Uint8Array([1]);
 const NOT_DELIVERED = new Uint8Array([0]);
 
@@ -266,6 +268,20 @@ function httpStreamRouting(
         return false; // no gateway holds it (no responders), or it did not answer in time
       }
     },
-    announceHttpStream: (session, deliver) => requests.serve(httpStreamSubject(session), 'gw-hs', async (body) => (deliver(body) ? DELIVERED : NOT_DELIVERED)),
+    announceHttpStream: (session, deliver) => {
+      const stop = requests.serve(httpStreamSubject(session), 'gw-hs', async (body) => (deliver(body) ? DELIVERED : NOT_DELIVERED));
+      // the subscription reaches the server with the next write; a flush (PING/PONG) returns once
+      // the server has it, so a POST through another gateway finds it. Bounded: with NATS away
+      // the session still starts (reachable through this gateway), and no one waits for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const ready = Promise.race([
+        bus.flush().then(
+          () => undefined,
+          () => undefined,
+        ),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, HTTP_STREAM_ANNOUNCE_TIMEOUT_MS))),
+      ]).finally(() => clearTimeout(timer));
+      return { ready, stop };
+    },
   };
 }

@@ -73,10 +73,11 @@ export interface HttpStreamHost {
    */
   forward?: (session: string, body: Uint8Array) => Promise<boolean>;
   /**
-   * A session opened here: make it reachable from the other gateways (`forward` there) until the
-   * returned function is called, when it ends.
+   * A session opened here: make it reachable from the other gateways (`forward` there) until
+   * `stop` is called, when it ends. `ready` settles once the others can reach it: the session's id
+   * goes to the client only then, since the client may POST through any of them at once.
    */
-  announce?: (session: string, deliver: (body: Uint8Array) => boolean) => () => void;
+  announce?: (session: string, deliver: (body: Uint8Array) => boolean) => { ready: Promise<void>; stop: () => void };
 }
 
 /**
@@ -303,12 +304,24 @@ export class HttpStreamRoutes {
     const base = { id: randomBytes(9).toString('base64url'), codec: CODECS.json, ip };
     const finish = (init: ConnectionInit): void => {
       if (aborted || host.refuseAtCapacity(res)) return;
-      const refusal = host.admit(ip, init);
-      if (refusal) {
-        sendRefusal(res, refusal, CORS);
-        return;
-      }
-      session = this.#start(res, init);
+      const id = randomBytes(18).toString('base64url');
+      const announced = host.announce?.(id, (body) => this.deliver(id, body));
+      // the admission and the start stay in one turn (no other stream of the user in between)
+      const start = (): void => {
+        if (aborted || host.refuseAtCapacity(res)) {
+          announced?.stop();
+          return;
+        }
+        const refusal = host.admit(ip, init);
+        if (refusal) {
+          announced?.stop();
+          res.cork(() => sendRefusal(res, refusal, CORS));
+          return;
+        }
+        session = this.#start(res, init, id, announced?.stop);
+      };
+      if (announced) void announced.ready.then(start);
+      else start();
     };
     const mode = host.authenticator.mode;
     const verify = !(mode === 'off' || (mode === 'optional' && token === undefined));
@@ -353,13 +366,12 @@ export class HttpStreamRoutes {
     );
   }
 
-  #start(res: HttpResponse, init: ConnectionInit): Session {
+  /** `unannounce`: ends what HttpStreamHost.announce started for `id`, when the session ends. */
+  #start(res: HttpResponse, init: ConnectionInit, id: string, unannounce: (() => void) | undefined): Session {
     const host = this.#host;
-    const id = randomBytes(18).toString('base64url');
     const transport = new HttpStreamTransport(res, init.ip, host.topics, host.config.slow.hardLimitBytes * 2);
     const session: Session = { id, transport, conn: undefined, lastSeen: Date.now() };
     this.#sessions.set(id, session);
-    const unannounce = host.announce?.(id, (body) => this.deliver(id, body));
     transport.onEnd = (code) => {
       this.#sessions.delete(id);
       unannounce?.();

@@ -24,6 +24,7 @@ import { ADMITTED, defaultMaxConnections } from './limits.js';
 import type { AddressAdmission } from './limits.js';
 import { loadUws } from './uws.js';
 import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
+import type { HttpStreamHost } from './http-stream.js';
 import { LocalTopics, UwsTransport } from './transport.js';
 import type { Transport } from './transport.js';
 
@@ -96,7 +97,7 @@ export interface GatewayOptions {
    */
   forwardHttpStream?: (session: string, body: Uint8Array) => Promise<boolean>;
   /** Make a session of this gateway reachable from other gateway processes (the bus): see HttpStreamHost.announce. */
-  announceHttpStream?: (session: string, deliver: (body: Uint8Array) => boolean) => () => void;
+  announceHttpStream?: HttpStreamHost['announce'];
   /** The answer of GET /v1/stats from this gateway's own figures (workers: the sum over all of them). */
   stats?: (local: GatewayStats) => Promise<object>;
 }

@@ -1,4 +1,6 @@
 import { request } from 'node:http';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
@@ -121,5 +123,56 @@ describe('HTTP-streaming fallback across gateway processes (NATS)', () => {
     }
     // the session ends with its stream: no process takes its POSTs any more
     await expect.poll(async () => (await postFresh(b.port, s.session!, [{ op: 'ping', id: 9 }])).status, { timeout: 10_000 }).toBe(404);
+  });
+});
+
+describe('HTTP-streaming fallback across gateway processes, one of them on a slow link to NATS', () => {
+  // Gateway `a` reaches NATS through a proxy that holds what `a` sends for LINK_DELAY_MS (a NATS
+  // server in another zone): the subscription that makes a session reachable arrives that much
+  // later. A client that gets its session id and POSTs through `b` at once must still reach it:
+  // before, `b` found no responder and answered 404 UNKNOWN_SESSION.
+  const LINK_DELAY_MS = 300;
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  let proxy: Server;
+  let a: Engine;
+  let b: Engine;
+  beforeAll(async () => {
+    nats = await startNats();
+    const natsPort = Number(new URL(nats.url).port);
+    proxy = createServer((inbound) => {
+      const outbound = connect(natsPort, '127.0.0.1');
+      inbound.on('data', (d) => setTimeout(() => outbound.write(d), LINK_DELAY_MS));
+      outbound.on('data', (d) => inbound.write(d));
+      const end = (): void => {
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('close', end).on('error', end);
+      outbound.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const slowUrl = `nats://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const gateway = (natsUrl: string) =>
+      startEngine(
+        { natsUrl, host: '127.0.0.1', port: 0, log: { level: 'silent' }, ops: { statsLogSec: 0 }, gateway: { workers: 1 } },
+        { env: {}, roles: { gateway: true, feeds: [] } },
+      );
+    [a, b] = await Promise.all([gateway(slowUrl), gateway(nats.url)]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await new Promise((resolve) => proxy?.close(resolve));
+    await nats?.destroy();
+  });
+
+  it('a session is reachable from the other process as soon as its id is on the stream', async () => {
+    const sessions = await Promise.all(Array.from({ length: 5 }, () => SseTestClient.open(a.port)));
+    try {
+      const posts = await Promise.all(sessions.map((s, i) => postFresh(b.port, s.session!, [{ op: 'ping', id: i + 1 }])));
+      expect(posts.map((p) => `${p.status} ${p.body}`)).toEqual(sessions.map(() => '204 '));
+      for (const [i, s] of sessions.entries()) await s.waitFrame((f) => f.op === 'pong' && f.id === i + 1, `the pong of session ${i}`);
+    } finally {
+      for (const s of sessions) s.close();
+    }
   });
 });
