@@ -1,6 +1,4 @@
 import { request } from 'node:http';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
@@ -8,6 +6,7 @@ import { startNats } from '../helpers/servers.js';
 import { SseTestClient } from '../helpers/sse-client.js';
 import type { Frame } from '../helpers/sse-client.js';
 import { embeddedWorkers } from '../helpers/gateway-workers.js';
+import { slowLink } from '../helpers/slow-link.js';
 
 /**
  * The HTTP-streaming fallback through gateway workers (the default on a host with several
@@ -133,25 +132,13 @@ describe('HTTP-streaming fallback across gateway processes, one of them on a slo
   // before, `b` found no responder and answered 404 UNKNOWN_SESSION.
   const LINK_DELAY_MS = 300;
   let nats: Awaited<ReturnType<typeof startNats>>;
-  let proxy: Server;
+  let proxy: Awaited<ReturnType<typeof slowLink>>;
   let a: Engine;
   let b: Engine;
   beforeAll(async () => {
     nats = await startNats();
-    const natsPort = Number(new URL(nats.url).port);
-    proxy = createServer((inbound) => {
-      const outbound = connect(natsPort, '127.0.0.1');
-      inbound.on('data', (d) => setTimeout(() => outbound.write(d), LINK_DELAY_MS));
-      outbound.on('data', (d) => inbound.write(d));
-      const end = (): void => {
-        inbound.destroy();
-        outbound.destroy();
-      };
-      inbound.on('close', end).on('error', end);
-      outbound.on('close', end).on('error', end);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const slowUrl = `nats://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    proxy = await slowLink(Number(new URL(nats.url).port), LINK_DELAY_MS);
+    const slowUrl = `nats://127.0.0.1:${proxy.port}`;
     const gateway = (natsUrl: string) =>
       startEngine(
         { natsUrl, host: '127.0.0.1', port: 0, log: { level: 'silent' }, ops: { statsLogSec: 0 }, gateway: { workers: 1 } },
@@ -161,7 +148,7 @@ describe('HTTP-streaming fallback across gateway processes, one of them on a slo
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await new Promise((resolve) => proxy?.close(resolve));
+    await proxy?.close();
     await nats?.destroy();
   });
 
