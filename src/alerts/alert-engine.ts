@@ -121,6 +121,12 @@ interface SymbolIndex {
   spread: ThresholdStream | undefined;
   changes: ChangeGroup[];
   needsCleanup: boolean;
+  /**
+   * Event time (ns) of the last trade taken as the last price. A later-arriving trade with an
+   * earlier event time is not the last price (the ticker's `p`: the latest trade in event time,
+   * ties in arrival order), so it moves no last-price or change rule.
+   */
+  lastTradeTs: bigint | undefined;
 }
 
 export interface AlertEngineOptions {
@@ -287,6 +293,9 @@ export class AlertEngine {
     if (tick.volumeOnly) return;
     const p = tick.p;
     if (!(p > 0) || !Number.isFinite(p)) return;
+    // a late trade, printed before one already seen: not the last price (docs/alerts.md, Semantics)
+    if (idx.lastTradeTs !== undefined && tick.ts < idx.lastTradeTs) return;
+    idx.lastTradeTs = tick.ts;
     if (idx.trade) this.#update(idx.trade, p, now, tick);
     for (const g of idx.changes) if (g.source === 'trade') this.#updateChange(g, p, now, tick);
   }
@@ -560,7 +569,10 @@ export class AlertEngine {
   #indexFor(symbol: string): SymbolIndex {
     let idx = this.#symbols.get(symbol);
     if (!idx) {
-      this.#symbols.set(symbol, (idx = { symbol, trade: undefined, mid: undefined, spread: undefined, changes: [], needsCleanup: false }));
+      this.#symbols.set(
+        symbol,
+        (idx = { symbol, trade: undefined, mid: undefined, spread: undefined, changes: [], needsCleanup: false, lastTradeTs: undefined }),
+      );
       this.#symbolVersion++;
     }
     return idx;

@@ -40,6 +40,22 @@ describe('alert engine: crossing semantics', () => {
     expect(fired.map((f) => f.ruleId)).toEqual(['a']);
   });
 
+  it("a late trade (older in event time than a trade already seen) is not the last price, as for the ticker's p: it crosses nothing", () => {
+    const { engine, fired, tr, now } = setup();
+    engine.add(above('a', 101));
+    engine.add({ id: 'c', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'up', percent: 10, windowMs: 60_000 });
+    tr(100); // arms both
+    const late = trade('AAPL', 130, now() + 500);
+    engine.onTick({ ...late, ts: late.ts - 2_000_000_000n }); // printed 1.5 s before the last trade, reported now
+    expect(fired).toEqual([]);
+    expect(engine.get('a')!.state).toMatchObject({ phase: 'armed', seen: 100 });
+    // a trade at the same event time as the last one is in order (ties in arrival order)
+    const tie = trade('AAPL', 100.5, now() + 600);
+    engine.onTick({ ...tie, ts: BigInt(now()) * 1_000_000n });
+    tr(102); // the cross, from the last trade in event time
+    expect(fired.map((f) => [f.ruleId, f.previous])).toEqual([['a', 100.5]]);
+  });
+
   it('a correction or cancel of an earlier trade fires nothing and moves no value (docs/alerts.md, Semantics)', () => {
     const { engine, fired, tr, now } = setup();
     engine.add(above('a', 101));
