@@ -3,6 +3,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
+import { originEntryProblem } from './origins.js';
 
 /**
  * The one configuration schema. Sources, later ones winning:
@@ -123,6 +124,17 @@ export const ConfigSchema = z
           .min(1)
           .optional()
           .describe('WebSocket connections open at once; beyond it the upgrade gets 503 with Retry-After (unset = the open-file limit less 256, at least 64)'),
+        allowedOrigins: z
+          .array(
+            z.string().superRefine((v, ctx) => {
+              const problem = originEntryProblem(v);
+              if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+            }),
+          )
+          .default([])
+          .describe(
+            "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming): exact origins, https://*.example.com or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED",
+          ),
         workers: z
           .number()
           .int()
@@ -134,7 +146,7 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000 }),
+      .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000, allowedOrigins: [] }),
     throttle: z
       .object({
         tiers: z.array(tier).min(1).default([0, 50, 100, 250, 500, 1000, 5000]).describe('throttle tiers in ms; requests round up to the next tier'),

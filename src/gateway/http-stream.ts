@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
-import { HttpError, readBody, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
+import { HttpError, readBody, refuseOrigin, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
+import { originCheck } from '../core/origins.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
@@ -229,9 +230,19 @@ export class HttpStreamRoutes {
   readonly #host: HttpStreamHost;
   readonly #sessions = new Map<string, Session>();
   #timer: NodeJS.Timeout | undefined;
+  readonly #originAllowed: (origin: string, host: string) => boolean;
 
   constructor(host: HttpStreamHost) {
     this.#host = host;
+    this.#originAllowed = originCheck(host.config.gateway.allowedOrigins);
+  }
+
+  /** gateway.allowedOrigins: true when the request was refused (403 ORIGIN_NOT_ALLOWED, readable cross-origin). */
+  #refusedOrigin(res: HttpResponse, req: HttpRequest): boolean {
+    const origin = req.getHeader('origin');
+    if (this.#originAllowed(origin, req.getHeader('host'))) return false;
+    refuseOrigin(res, origin, this.#host.counters.protocolErrors, CORS);
+    return true;
   }
 
   /** open sessions */
@@ -241,13 +252,17 @@ export class HttpStreamRoutes {
 
   install(app: TemplatedApp): void {
     app.get(HTTP_STREAM_PATH, (res, req) => {
+      if (this.#refusedOrigin(res, req)) return;
       const authorization = req.getHeader('authorization');
       const queryToken = req.getQuery('token');
       this.#open(res, authorization, queryToken, remoteAddress(res));
     });
-    app.post(HTTP_STREAM_PATH, (res, req) => this.#post(res, req.getHeader(SESSION_HEADER)));
+    app.post(HTTP_STREAM_PATH, (res, req) => {
+      if (!this.#refusedOrigin(res, req)) this.#post(res, req.getHeader(SESSION_HEADER));
+    });
     // the preflight of a cross-origin GET with Authorization, or POST with the session header
-    app.options(HTTP_STREAM_PATH, (res) => {
+    app.options(HTTP_STREAM_PATH, (res, req) => {
+      if (this.#refusedOrigin(res, req)) return;
       res.cork(() => {
         res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*');
         res

@@ -14,7 +14,7 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
-import { remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
+import { refuseOrigin, remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
 import { staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
@@ -24,6 +24,7 @@ import { ADMITTED, defaultMaxConnections } from './limits.js';
 import type { AddressAdmission } from './limits.js';
 import { loadUws } from './uws.js';
 import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
+import { originCheck } from '../core/origins.js';
 import type { HttpStreamHost } from './http-stream.js';
 import { LocalTopics, UwsTransport } from './transport.js';
 import type { Transport } from './transport.js';
@@ -195,6 +196,8 @@ export class Gateway {
   readonly #httpStream: HttpStreamRoutes;
   readonly #uws: ReturnType<typeof loadUws>;
   readonly #authenticator: Authenticator;
+  /** gateway.allowedOrigins: whether a request's Origin may open a stream here */
+  readonly #originAllowed: (origin: string, host: string) => boolean;
   readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
 
@@ -203,6 +206,7 @@ export class Gateway {
     const { config } = opts;
     this.#uws = loadUws(config.gateway.allowUwsFallback);
     this.#authenticator = opts.authenticator ?? anonymousAuthenticator;
+    this.#originAllowed = originCheck(config.gateway.allowedOrigins);
     const receiveBytes = uwsPayloadLimit(config.gateway.maxFrameBytes);
     const sendBytes = config.slow.hardLimitBytes * 2;
     this.capacity = {
@@ -500,6 +504,11 @@ export class Gateway {
     const ip = remoteAddress(res);
     if (!this.#accepting) {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
+      return;
+    }
+    const origin = req.getHeader('origin');
+    if (!this.#originAllowed(origin, req.getHeader('host'))) {
+      refuseOrigin(res, origin, this.counters.protocolErrors);
       return;
     }
     if (this.#atCapacity(res)) return;

@@ -51,6 +51,20 @@ export function sendRefusal(res: HttpResponse, refusal: { status: number; messag
   sendJson(res, refusal.status, { error: refusal.status === 429 ? 'RATE_LIMIT' : 'REFUSED', message: refusal.message }, all);
 }
 
+/**
+ * 403 ORIGIN_NOT_ALLOWED: a web page whose origin gateway.allowedOrigins does not list asked to
+ * open a stream. Counted with the protocol errors (`tickwire_protocol_errors_total`).
+ */
+export function refuseOrigin(res: HttpResponse, origin: string, counts: Record<string, number>, headers: Record<string, string> = {}): void {
+  counts.ORIGIN_NOT_ALLOWED = (counts.ORIGIN_NOT_ALLOWED ?? 0) + 1;
+  sendJson(
+    res,
+    403,
+    { error: 'ORIGIN_NOT_ALLOWED', message: `pages from ${JSON.stringify(origin.slice(0, 200))} may not open a stream here (gateway.allowedOrigins)` },
+    headers,
+  );
+}
+
 export function sendText(
   res: HttpResponse,
   status: number,
