@@ -44,8 +44,12 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   return { status: res.status, body: await res.json() };
 }
 
+const DOWN_AFTER_MS = 2000;
+
 beforeAll(async () => {
-  set = await RedisSentinelSet.start({ downAfterMs: 1000, failoverTimeoutMs: 10_000 });
+  // down-after 2000 ms, not 1000: with 1000 a CI run next to two Chromium tests saw the newly
+  // promoted replica as down too and failed over again, to the restarted (empty) old primary
+  set = await RedisSentinelSet.start({ downAfterMs: DOWN_AFTER_MS, failoverTimeoutMs: 10_000 });
   engine = await startEngine(
     {
       host: '127.0.0.1',
@@ -148,7 +152,7 @@ describe('Redis primary killed under Sentinel', () => {
     stopped = true;
     await orders;
     console.log(
-      `[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after 1000 ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; executions refused for at most ${longestGap} ms (the longest wait between two acknowledgements); last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`,
+      `[redis-sentinel] primary killed; replica promoted after ${promotedAt - killedAt} ms (down-after ${DOWN_AFTER_MS} ms), tickwire ready after ${readyAt - killedAt} ms, old primary back as a replica after ${rejoinedAt - killedAt} ms; executions refused for at most ${longestGap} ms (the longest wait between two acknowledgements); last-value writes dropped meanwhile: ${store.stats.dropped} (${droppedBefore} at ready); ${n} executions recorded`,
     );
 
     // last values: served from the new primary to a new subscriber (not from this gateway's memory)
