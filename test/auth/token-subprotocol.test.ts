@@ -1,7 +1,7 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { TOKEN_SUBPROTOCOL_PREFIX } from '../../src/protocol/index.js';
+import { rawUpgrade } from '../helpers/raw-upgrade.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { SECRET, testEngine, token, wsUrl } from './helpers.js';
 
@@ -12,35 +12,6 @@ async function attempt(url: string, opts: Parameters<typeof TestClient.connect>[
   } catch (err) {
     return (err as { statusCode?: number }).statusCode ?? -1;
   }
-}
-
-/** A WebSocket upgrade by hand: its status, headers and body (a 101 is not read further). */
-function rawUpgrade(port: number, protocols: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      path: '/v1/stream',
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        'sec-websocket-protocol': protocols,
-      },
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: body }));
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, text: '' });
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('the token as a subprotocol (browsers: no token in the URL)', () => {
@@ -73,7 +44,7 @@ describe('the token as a subprotocol (browsers: no token in the URL)', () => {
 
   it('with the token entry alone, the encoding is the default (msgpack)', async () => {
     // (the ws package fails an answer without a subprotocol when it offered some; browsers do not)
-    const up = await rawUpgrade(engine.port, `${TOKEN_SUBPROTOCOL_PREFIX}${await token()}`);
+    const up = await rawUpgrade(engine.port, { 'sec-websocket-protocol': `${TOKEN_SUBPROTOCOL_PREFIX}${await token()}` });
     expect(up.status).toBe(101);
     expect(up.headers['sec-websocket-protocol']).toBeUndefined();
   });
@@ -95,7 +66,7 @@ describe('the token as a subprotocol (browsers: no token in the URL)', () => {
 
   it('an offer of the token and unknown encodings is refused 400 without echoing the token', async () => {
     const jwt = await token();
-    const { status, text } = await rawUpgrade(engine.port, `chat, ${TOKEN_SUBPROTOCOL_PREFIX}${jwt}`);
+    const { status, text } = await rawUpgrade(engine.port, { 'sec-websocket-protocol': `chat, ${TOKEN_SUBPROTOCOL_PREFIX}${jwt}` });
     expect(status).toBe(400);
     expect(JSON.parse(text).error).toBe('BAD_SUBPROTOCOL');
     expect(text).not.toContain(jwt.slice(0, 20));

@@ -1,9 +1,9 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { loadConfig } from '../../src/core/config.js';
 import { originCheck } from '../../src/core/origins.js';
+import { rawUpgrade } from '../helpers/raw-upgrade.js';
 
 /**
  * gateway.allowedOrigins (docs/protocol.md#refusals-at-the-upgrade, docs/operations.md): web
@@ -13,34 +13,9 @@ import { originCheck } from '../../src/core/origins.js';
  */
 
 /** A WebSocket upgrade with these headers: the status, and the JSON body of a refusal. */
-function upgrade(port: number, headers: Record<string, string>): Promise<{ status: number; body?: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      path: '/v1/stream',
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        'sec-websocket-protocol': 'tickwire.v1.json',
-        ...headers,
-      },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0 });
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+async function upgrade(port: number, headers: Record<string, string>): Promise<{ status: number; body?: any }> {
+  const r = await rawUpgrade(port, headers);
+  return r.text ? { status: r.status, body: JSON.parse(r.text) } : { status: r.status };
 }
 
 async function http(port: number, method: string, headers: Record<string, string>, body?: string) {
