@@ -335,8 +335,21 @@ export class HttpStreamRoutes {
         }
         session = this.#start(res, init, id, announced?.stop);
       };
-      if (announced) void announced.ready.then(start);
-      else start();
+      if (!announced) {
+        start();
+        return;
+      }
+      announced.ready.then(start).catch((err: unknown) => {
+        // outside uWS's handler nothing else would catch it: answer as a route that throws does
+        announced.stop();
+        host.log.error({ err }, 'HTTP stream open failed');
+        if (aborted || session !== undefined) return;
+        try {
+          res.cork(() => sendJson(res, 500, { error: 'INTERNAL', message: 'the stream could not be opened (the error is logged)' }, CORS));
+        } catch {
+          // the response had started or ended: nothing more can be said on it
+        }
+      });
     };
     const mode = host.authenticator.mode;
     const verify = !(mode === 'off' || (mode === 'optional' && token === undefined));
