@@ -101,6 +101,10 @@ export class NotificationService {
   }
 
   async state(user: string): Promise<ReadState & { events: StoredEvent<NotificationEvent>[] }> {
+    // the head before the scan: a notification stored during it is in the scan or after this
+    // head, so a subscriber whose cursor this gives gets it either way (read after the scan, the
+    // head could pass over a notification the scan missed)
+    const headBefore = await this.log.head(user);
     const events = await this.#all(user);
     let readUpTo = 0;
     const readIds = new Set<string>();
@@ -113,7 +117,7 @@ export class NotificationService {
     for (const e of events) {
       if (e.d.kind === 'notification' && e.seq > readUpTo && !readIds.has(e.d.id)) unread.push(e as StoredEvent<NotificationItem>);
     }
-    const head = events.length > 0 ? events[events.length - 1]!.seq : await this.log.head(user);
+    const head = events.length > 0 ? events[events.length - 1]!.seq : headBefore;
     const cursor = unread.length > 0 ? unread[0]!.seq - 1 : head;
     return { head, cursor, readUpTo, readIds, unread, events };
   }
