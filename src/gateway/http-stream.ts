@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
-import { HttpError, readBody, refuseOrigin, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
-import { originCheck } from '../core/origins.js';
+import { HttpError, readBody, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed } from './auth-check.js';
@@ -60,6 +59,8 @@ export interface HttpStreamHost {
   accepting(): boolean;
   /** answers 503 and returns true at the connection ceiling */
   refuseAtCapacity(res: HttpResponse): boolean;
+  /** answers 403 (with `headers`) and returns true when gateway.allowedOrigins does not allow the page */
+  refuseOrigin(res: HttpResponse, req: HttpRequest, headers: Record<string, string>): boolean;
   /** hold (+1) or release (-1) a connection slot while a token is verified */
   hold(delta: number): void;
   /** the per-IP limits of a new connection, before its token is verified (see GatewayOptions.admitAddress) */
@@ -230,19 +231,14 @@ export class HttpStreamRoutes {
   readonly #host: HttpStreamHost;
   readonly #sessions = new Map<string, Session>();
   #timer: NodeJS.Timeout | undefined;
-  readonly #originAllowed: (origin: string, host: string) => boolean;
 
   constructor(host: HttpStreamHost) {
     this.#host = host;
-    this.#originAllowed = originCheck(host.config.gateway.allowedOrigins);
   }
 
   /** gateway.allowedOrigins: true when the request was refused (403 ORIGIN_NOT_ALLOWED, readable cross-origin). */
   #refusedOrigin(res: HttpResponse, req: HttpRequest): boolean {
-    const origin = req.getHeader('origin');
-    if (this.#originAllowed(origin, req.getHeader('host'))) return false;
-    refuseOrigin(res, origin, this.#host.counters.protocolErrors, CORS);
-    return true;
+    return this.#host.refuseOrigin(res, req, CORS);
   }
 
   /** open sessions */

@@ -251,6 +251,7 @@ export class Gateway {
       authenticator: this.#authenticator,
       accepting: () => this.#accepting,
       refuseAtCapacity: (res) => this.#atCapacity(res),
+      refuseOrigin: (res, req, headers) => this.#refusedOrigin(res, req, headers),
       hold: (delta) => {
         this.#verifying += delta;
       },
@@ -483,6 +484,14 @@ export class Gateway {
     this.#opts.peers?.report(this.connections.size, this.#verifying);
   }
 
+  /** gateway.allowedOrigins: answers 403 ORIGIN_NOT_ALLOWED and returns true for a page it does not allow. */
+  #refusedOrigin(res: HttpResponse, req: HttpRequest, headers: Record<string, string> = {}): boolean {
+    const origin = req.getHeader('origin');
+    if (this.#originAllowed(origin, req.getHeader('host'))) return false;
+    refuseOrigin(res, origin, this.counters.protocolErrors, headers);
+    return true;
+  }
+
   #refusedFraming(problem: string): void {
     this.counters.protocolErrors.BAD_HTTP_FRAMING = (this.counters.protocolErrors.BAD_HTTP_FRAMING ?? 0) + 1;
     this.#opts.log.info({ problem }, 'HTTP request refused: ambiguous framing');
@@ -506,11 +515,7 @@ export class Gateway {
       sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' });
       return;
     }
-    const origin = req.getHeader('origin');
-    if (!this.#originAllowed(origin, req.getHeader('host'))) {
-      refuseOrigin(res, origin, this.counters.protocolErrors);
-      return;
-    }
+    if (this.#refusedOrigin(res, req)) return;
     if (this.#atCapacity(res)) return;
     // uWS upgrades whatever version the client names; RFC 6455 4.2.2 wants a 426 naming ours
     if (secVersion !== '13') {
