@@ -17,6 +17,7 @@ import type { AlertFiring } from './alert-engine.js';
 import { AlertService } from './alert-service.js';
 import { MemoryAlertStore, RedisAlertStore } from './alert-store.js';
 import type { AlertStore } from './alert-store.js';
+import { firstSight } from '../core/first-sight.js';
 
 export interface AlertsContext {
   config: Readonly<Config>;
@@ -160,16 +161,15 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
     throw err;
   }
   const svcs = { realtime: services.realtime, delayed: services.delayed };
-  const refusedDelays = new Set<number>();
+  // once per gateway delay seen: every refused request would repeat it
+  const firstRefusedDelay = firstSight<number>(16);
   const api = new LocalAlerts({
     registry: ctx.registry,
     ...svcs,
     maxRulesPerUser: config.alerts.maxRulesPerUser,
     delayMs: delay.delayMs,
     onShortDelay: (requestedMs, ownMs) => {
-      // once per gateway delay seen (a bounded set): every refused request would repeat it
-      if (refusedDelays.has(requestedMs) || refusedDelays.size >= 16) return;
-      refusedDelays.add(requestedMs);
+      if (!firstRefusedDelay(requestedMs)) return;
       ctx.log.error(
         { gatewayDelayMs: requestedMs, delayMs: ownMs },
         `delayed alert rules refused: a gateway runs auth.delayMs ${requestedMs} ms, this alert service ${ownMs} ms; start it with TICKWIRE_AUTH_DELAY_MS=${requestedMs}`,

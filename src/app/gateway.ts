@@ -35,6 +35,7 @@ import type { ExecutionsParts, PortfolioParts } from './private.js';
 import type { UserAlerts } from '../alerts/alerts.js';
 import { registerAdmin } from '../admin/admin.js';
 import type { AdminView } from '../admin/admin.js';
+import { firstSight } from '../core/first-sight.js';
 
 export interface GatewayDeps {
   /** the real bus (delay lines and the outage notice use it) */
@@ -76,7 +77,8 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
   const { bus, executions, sources, userAlerts } = deps;
   const { router, events } = executions;
 
-  const shortDelays = new Set<number>();
+  // once per delay seen: every valuation of every restricted view would repeat it
+  const firstShortDelay = firstSight<number>(16);
   const delay = new MarketDelay(bus, { delayMs: config.auth.delayMs, maxBuffered: config.auth.delayMaxBuffered });
   lifecycle.add('delay lines', () => delay.close());
   // order books: one shared book per symbol, with the principal's entitlements (delayed: a delay line)
@@ -96,9 +98,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
       classOf: (sym) => registry.get(sym)?.assetClass,
       delayMs: config.auth.delayMs,
       onShortDelay: (serviceMs) => {
-        // once per delay seen: every valuation of every restricted view would repeat it
-        if (shortDelays.has(serviceMs) || shortDelays.size >= 16) return;
-        shortDelays.add(serviceMs);
+        if (!firstShortDelay(serviceMs)) return;
         log.error(
           { serviceDelayMs: serviceMs, delayMs: config.auth.delayMs },
           "portfolio: the portfolio service values delayed lines at a shorter delay than this gateway's auth.delayMs; those lines are shown unpriced. Run the portfolio service and the gateways with the same auth.delayMs (TICKWIRE_AUTH_DELAY_MS)",
