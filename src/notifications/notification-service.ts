@@ -81,15 +81,17 @@ export class NotificationService {
    * Everything retained for the user, oldest first. With a budget, each page takes from the
    * user's and the gateway's replay budgets before it is read, as a replay page does (waiting
    * while they are spent): as many events as the page can hold at most, from the user's head.
+   * `head` is the user's head read just before the scan (the first page's bound).
    */
-  async #all(user: string): Promise<StoredEvent<NotificationEvent>[]> {
+  async #all(user: string, head: number): Promise<StoredEvent<NotificationEvent>[]> {
     const budget = this.opts.budget;
     const out: StoredEvent<NotificationEvent>[] = [];
     let after = 0;
+    let top = head;
     for (;;) {
       let limit = SCAN_PAGE;
       if (budget) {
-        const left = (await this.log.head(user)) - after;
+        const left = top - after;
         if (left <= 0) return out;
         limit = await budget.acquire(user, Math.min(SCAN_PAGE, left));
       }
@@ -97,6 +99,7 @@ export class NotificationService {
       out.push(...page);
       if (page.length < limit) return out;
       after = page[page.length - 1]!.seq;
+      if (budget) top = await this.log.head(user);
     }
   }
 
@@ -105,7 +108,7 @@ export class NotificationService {
     // head, so a subscriber whose cursor this gives gets it either way (read after the scan, the
     // head could pass over a notification the scan missed)
     const headBefore = await this.log.head(user);
-    const events = await this.#all(user);
+    const events = await this.#all(user, headBefore);
     let readUpTo = 0;
     const readIds = new Set<string>();
     for (const e of events) {
