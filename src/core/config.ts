@@ -741,6 +741,18 @@ function parseFlags(argv: readonly string[]): { values: Record<string, any>; con
   return configPath === undefined ? { values } : { values, configPath };
 }
 
+/**
+ * The environment variable that sets the key at `path`, or of the nearest key above it: an entry
+ * of a list (`gateway.allowedOrigins.1`) is set by the list's variable.
+ */
+function envNameOf(path: readonly PropertyKey[]): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const name = 'TICKWIRE_' + path.slice(0, n).map(String).map(camelToSnake).join('_');
+    if (ENV_KEYS.has(name)) return name;
+  }
+  return undefined;
+}
+
 export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   const env = opts.env ?? process.env;
   const flags = parseFlags(opts.argv ?? []);
@@ -776,10 +788,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
         return `unknown key ${iss.keys.map((k) => `"${where}${k}"`).join(', ')}: remove it (tickwire config --help lists the keys)`;
       }
       const key = iss.path.join('.');
-      const envName = ENV_KEYS.has('TICKWIRE_' + iss.path.map(String).map(camelToSnake).join('_'))
-        ? ' (env TICKWIRE_' + iss.path.map(String).map(camelToSnake).join('_') + ')'
-        : '';
-      return `${key}${envName}: ${iss.message}`;
+      const env = envNameOf(iss.path);
+      return `${key}${env ? ` (env ${env})` : ''}: ${iss.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }

@@ -81,6 +81,12 @@ describe('config validation errors name the key and the fix', () => {
     expect(loadConfig({ env: { TICKWIRE_SLOW_LAG_MS: '0' } }).slow.lagMs).toBe(0); // read lag off
   });
 
+  it("a bad entry of a list names the entry and the list's environment variable", () => {
+    const msg = errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_ALLOWED_ORIGINS: 'https://ok.example,app.example.com' } }));
+    expect(msg).toMatch(/gateway\.allowedOrigins\.1 \(env TICKWIRE_GATEWAY_ALLOWED_ORIGINS\): "app\.example\.com" is not an origin/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_THROTTLE_TIERS: '0,100,-5' } }))).toMatch(/throttle\.tiers\.2 \(env TICKWIRE_THROTTLE_TIERS\)/);
+  });
+
   it('unknown TICKWIRE_* environment variable', () => {
     const msg = errorOf(() => loadConfig({ env: { TICKWIRE_GATEWAY_MAX_FRAMES: '10' } }));
     expect(msg).toMatch(/unknown environment variable TICKWIRE_GATEWAY_MAX_FRAMES/);
