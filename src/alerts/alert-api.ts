@@ -6,6 +6,7 @@ import { identityProblem } from '../core/identity.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { AlertFiring, RuleState, StoredAlert } from './alert-engine.js';
 import type { AlertService } from './alert-service.js';
+import type { DelayFloor } from './delay-floor.js';
 import type { AlertRule } from './rule.js';
 import { AlertErrorCode, AlertRuleError } from './rule.js';
 
@@ -13,7 +14,14 @@ import { AlertErrorCode, AlertRuleError } from './rule.js';
 export const ALERTS_RPC_SUBJECT = 'alerts.rpc';
 
 /** A rule as the API shows it: the user's own id, the rule, whether it runs on delayed data, its state. */
-export type AlertView = Omit<AlertRule, 'id' | 'user'> & { id: string; user: string; delayed: boolean; state: RuleState };
+export type AlertView = Omit<AlertRule, 'id' | 'user'> & {
+  id: string;
+  user: string;
+  delayed: boolean;
+  state: RuleState;
+  /** a delayed rule that is not evaluated meanwhile: the alert service runs a shorter delay than it was accepted under */
+  held?: true;
+};
 
 /**
  * What the caller of create/update asks beyond the rule. `minDelayMs`: the delay, in ms, that a
@@ -99,8 +107,8 @@ export function clientRuleId(engineId: string): string {
   return engineId.slice(engineId.indexOf(':') + 1);
 }
 
-function view(a: StoredAlert, delayed: boolean): AlertView {
-  return { ...a.rule, id: clientRuleId(a.rule.id), user: a.rule.user, delayed, state: a.state };
+function view(a: StoredAlert, delayed: boolean, held = false): AlertView {
+  return { ...a.rule, id: clientRuleId(a.rule.id), user: a.rule.user, delayed, state: a.state, ...(delayed && held ? { held: true as const } : {}) };
 }
 
 function checkUser(user: string): void {
@@ -134,6 +142,14 @@ export interface LocalAlertsOptions {
    * service's. The process logs it: an operator has two delays configured where one is meant.
    */
   onShortDelay?: (requestedMs: number, ownMs: number) => void;
+  /**
+   * NATS mode: the gateways' delay the delayed rules were accepted under (delay-floor.ts). Every
+   * create and update reports its gateway's delay to it (in process: this service's own), and
+   * while it holds the delayed rules a new delayed rule is refused.
+   */
+  floor?: DelayFloor;
+  /** the hold was lifted by a gateway running `gatewayMs` */
+  onReleased?: (gatewayMs: number) => void;
   now?: () => number;
 }
 
@@ -212,6 +228,25 @@ export class LocalAlerts implements AlertsApi {
     return { rule: { ...body, user, id: engineRuleId(user, clientId, now) }, svc: delayed ? this.#o.delayed : this.#o.realtime, delayed };
   }
 
+  /**
+   * Report the request's gateway delay to the floor (in process, without a context: this
+   * service's own delay), then refuse a delayed rule while the delayed rules are held.
+   */
+  async #checkFloor(delayed: boolean, ctx: AlertRequestContext | undefined): Promise<void> {
+    const floor = this.#o.floor;
+    if (!floor) return;
+    const gatewayMs = ctx === undefined ? this.#o.delayMs : ctx.minDelayMs;
+    if (gatewayMs !== undefined && (await floor.observe(gatewayMs))) this.#o.onReleased?.(gatewayMs);
+    if (delayed && floor.held) {
+      throw new AlertRequestError(
+        503,
+        'ALERTS_UNAVAILABLE',
+        `delayed alerts are held: their rules were accepted through gateways delaying data by ${floor.storedMs} ms, the alert service delays it by ${this.#o.delayMs} ms (auth.delayMs); ` +
+          `the operator must run \`tickwire alerts\` with TICKWIRE_AUTH_DELAY_MS=${floor.storedMs} (the gateways' value)`,
+      );
+    }
+  }
+
   #held(user: string): number {
     return this.#o.realtime.list(user).length + this.#o.delayed.list(user).length;
   }
@@ -219,6 +254,7 @@ export class LocalAlerts implements AlertsApi {
   create(user: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
     return this.#serial(async () => {
       const { rule, svc, delayed } = this.#prepare(user, input, access, undefined, ctx);
+      await this.#checkFloor(delayed, ctx);
       const clientId = clientRuleId(rule.id as string);
       if (this.#find(user, clientId))
         throw new AlertRequestError(409, AlertErrorCode.DUPLICATE, `alert rule "${clientId}" exists: delete it or update it`, 'id');
@@ -237,14 +273,15 @@ export class LocalAlerts implements AlertsApi {
 
   async list(user: string): Promise<AlertView[]> {
     checkUser(user);
-    return [...this.#o.realtime.list(user).map((a) => view(a, false)), ...this.#o.delayed.list(user).map((a) => view(a, true))];
+    const held = this.#o.floor?.held === true;
+    return [...this.#o.realtime.list(user).map((a) => view(a, false)), ...this.#o.delayed.list(user).map((a) => view(a, true, held))];
   }
 
   async get(user: string, id: string): Promise<AlertView> {
     checkUser(user);
     const hit = this.#find(user, checkId(id));
     if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
-    return view(hit.a, hit.delayed);
+    return view(hit.a, hit.delayed, this.#o.floor?.held === true);
   }
 
   update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
@@ -252,6 +289,7 @@ export class LocalAlerts implements AlertsApi {
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
       const { rule, svc, delayed } = this.#prepare(user, input, access, id, ctx);
+      await this.#checkFloor(delayed, ctx);
       // validate (with the limits of the service that will hold it) before the old rule goes:
       // a bad replacement leaves the old one in place
       svc.validate(rule);

@@ -33,6 +33,12 @@ export interface AlertStore {
   commit(changes: AlertChanges): Promise<void>;
   /** Firings delivered: drop them from the outbox. */
   ack(firingIds: readonly string[]): Promise<void>;
+  /**
+   * The gateways' `auth.delayMs` that the rules of this store were accepted under (the delayed
+   * store's only: docs/alerts.md, Entitlements), or undefined when none was recorded.
+   */
+  readDelay(): Promise<number | undefined>;
+  writeDelay(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -81,6 +87,15 @@ export class MemoryAlertStore implements AlertStore {
     for (const id of ids) this.#outbox.delete(id);
   }
 
+  #delay: number | undefined;
+  async readDelay(): Promise<number | undefined> {
+    return this.#delay;
+  }
+
+  async writeDelay(ms: number): Promise<void> {
+    this.#delay = ms;
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -95,6 +110,7 @@ function windowDeltas(marks: readonly WindowMark[] | undefined): [string, Window
  * `<prefix>outbox` (field = firing id) and `<prefix>windows` (field = percent-change window,
  * value = its WindowHead as JSON), and one hash per window, `<prefix>window:<window>`, of its
  * segments (field `min:<n>` or `max:<n>`, value JSON). A commit is one MULTI/EXEC transaction.
+ * `<prefix>delay`: the gateways' delay the rules were accepted under (readDelay), ms as text.
  */
 export class RedisAlertStore implements AlertStore {
   readonly kind = 'redis' as const;
@@ -170,6 +186,16 @@ export class RedisAlertStore implements AlertStore {
 
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.#redis.hdel(this.#prefix + 'outbox', ...ids);
+  }
+
+  async readDelay(): Promise<number | undefined> {
+    const v = await this.#redis.get(this.#prefix + 'delay');
+    const ms = v === null ? NaN : Number(v);
+    return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  }
+
+  async writeDelay(ms: number): Promise<void> {
+    await this.#redis.set(this.#prefix + 'delay', String(ms));
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import type { AlertFiring } from './alert-engine.js';
 import { AlertService } from './alert-service.js';
 import { MemoryAlertStore, RedisAlertStore } from './alert-store.js';
 import type { AlertStore } from './alert-store.js';
+import { DelayFloor } from './delay-floor.js';
 import { firstSight } from '../core/first-sight.js';
 
 export interface AlertsContext {
@@ -44,6 +45,8 @@ export interface Alerts {
 
 /** The market bus seen through a delay line: rules of delayed users evaluate on delayed ticks. */
 class DelayedBus implements Bus {
+  /** while true, ticks are not passed on: the delayed rules are held (delay-floor.ts) */
+  held: () => boolean = () => false;
   constructor(
     readonly inner: Bus,
     readonly delay: MarketDelay,
@@ -55,7 +58,9 @@ class DelayedBus implements Bus {
     this.inner.publish(subject, payload);
   }
   subscribe(pattern: string, onMessage: BusHandler): Unsubscribe {
-    return this.delay.subscribe(pattern, onMessage);
+    return this.delay.subscribe(pattern, (subject, payload) => {
+      if (!this.held()) onMessage(subject, payload);
+    });
   }
   flush(): Promise<void> {
     return this.inner.flush();
@@ -147,11 +152,29 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
     return svc;
   };
   const stops: (() => void)[] = [];
+  // NATS mode: gateways elsewhere may run another auth.delayMs than this process (delay-floor.ts)
+  let floor: DelayFloor | undefined;
   try {
+    if (requests) {
+      const stored = stores.delayed;
+      const f = new DelayFloor({ ownMs: delay.delayMs, storedMs: await stored.readDelay(), write: (ms) => stored.writeDelay(ms) });
+      delayedBus.held = () => f.held;
+      floor = f;
+    }
     services.realtime = make('realtime');
     services.delayed = make('delayed');
     await services.realtime.start();
     await services.delayed.start();
+    if (floor?.held) {
+      const rules = services.delayed.engine.stats.rules;
+      if (rules === 0) floor.release();
+      else
+        ctx.log.error(
+          { rules, acceptedDelayMs: floor.storedMs, delayMs: delay.delayMs },
+          `${rules} delayed alert rules are held, not evaluated: they were accepted through gateways delaying data by ${floor.storedMs} ms, this alert service delays it by ${delay.delayMs} ms; ` +
+            `start it with TICKWIRE_AUTH_DELAY_MS=${floor.storedMs}, or, if the gateways were lowered too, the first rule forwarded by one of them lifts the hold`,
+        );
+    }
   } catch (err) {
     await services.realtime?.close().catch(() => undefined);
     await services.delayed?.close().catch(() => undefined);
@@ -168,6 +191,16 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
     ...svcs,
     maxRulesPerUser: config.alerts.maxRulesPerUser,
     delayMs: delay.delayMs,
+    ...(floor
+      ? {
+          floor,
+          onReleased: (gatewayMs: number) =>
+            ctx.log.info(
+              { gatewayDelayMs: gatewayMs, delayMs: delay.delayMs },
+              "delayed alert rules evaluated again: a gateway runs an auth.delayMs within this service's",
+            ),
+        }
+      : {}),
     onShortDelay: (requestedMs, ownMs) => {
       if (!firstRefusedDelay(requestedMs)) return;
       ctx.log.error(

@@ -139,6 +139,8 @@ describe('AlertService over the memory bus', () => {
         await inner.commit(c);
       },
       ack: (ids) => inner.ack(ids),
+      readDelay: () => inner.readDelay(),
+      writeDelay: (ms) => inner.writeDelay(ms),
       close: () => inner.close(),
     };
     const bus = new MemoryBus();

@@ -27,6 +27,16 @@ describe.each(impls)('AlertStore contract: %s', (_name, make) => {
   it('starts empty', async () => {
     const s = make();
     expect(await s.load()).toEqual({ alerts: [], marks: [], outbox: [], windows: [] });
+    expect(await s.readDelay()).toBeUndefined();
+    await s.close();
+  });
+
+  it('keeps the delay its rules were accepted under', async () => {
+    const s = make();
+    await s.writeDelay(900_000);
+    expect(await s.readDelay()).toBe(900_000);
+    await s.writeDelay(0);
+    expect(await s.readDelay()).toBe(0);
     await s.close();
   });
 
