@@ -236,7 +236,15 @@ export class LocalAlerts implements AlertsApi {
     const floor = this.#o.floor;
     if (!floor) return;
     const gatewayMs = ctx === undefined ? this.#o.delayMs : ctx.minDelayMs;
-    if (gatewayMs !== undefined && (await floor.observe(gatewayMs))) this.#o.onReleased?.(gatewayMs);
+    if (gatewayMs !== undefined) {
+      let released: boolean;
+      try {
+        released = await floor.observe(gatewayMs);
+      } catch {
+        throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the delay this rule is accepted under failed): try again');
+      }
+      if (released) this.#o.onReleased?.(gatewayMs);
+    }
     if (delayed && floor.held) {
       throw new AlertRequestError(
         503,
