@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AppendOptions, AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
 import { EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
@@ -152,7 +152,25 @@ export class NotificationService {
       throw new EventRequestError(400, 'BAD_REQUEST', message, field);
     }
     this.#assertAvailable();
-    const req = r.data;
+    // one at a time per user in this process: each reads the state the one before it wrote, so
+    // a repeated or overlapping request finds its notifications read (no marker, seq 0)
+    const prev = this.#reading.get(user) ?? Promise.resolve();
+    const run = prev.then(() => this.#markRead(user, r.data));
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#reading.set(user, tail);
+    void tail.then(() => {
+      if (this.#reading.get(user) === tail) this.#reading.delete(user);
+    });
+    return run;
+  }
+
+  /** markRead chains per user (their tails; a user's entry goes when their last request is done) */
+  readonly #reading = new Map<string, Promise<void>>();
+
+  async #markRead(user: string, req: MarkRead): Promise<MarkReadResult> {
     const s = await this.state(user);
     let upTo = req.upTo;
     if (req.upToId !== undefined) {
@@ -166,14 +184,19 @@ export class NotificationService {
     const wanted = new Set(req.ids ?? []);
     const newlyRead = s.unread.filter((e) => (upTo !== undefined && e.seq <= upTo) || wanted.has(e.d.id));
     if (newlyRead.length === 0) return { seq: 0, unread: s.unread.length };
-    const marker: ReadItem = { kind: 'read', id: `#read:${randomUUID()}`, t: (this.opts.now ?? Date.now)() };
+    const marker: ReadItem = { kind: 'read', id: '', t: (this.opts.now ?? Date.now)() };
     // only what moves the state: an upTo above the old one, ids above it that were not read yet
     if (upTo !== undefined && upTo > s.readUpTo) marker.upTo = upTo;
     const ids = [...wanted].filter(
       (id) => newlyRead.some((e) => e.d.id === id) && !(marker.upTo !== undefined && s.unread.find((e) => e.d.id === id)!.seq <= marker.upTo),
     );
     if (ids.length > 0) marker.ids = ids;
+    // the id is the change and the state it was computed on: the same read sent through two
+    // gateway processes at once is one marker (the log keeps one event per id), a later one is new
+    const change = JSON.stringify([s.head, marker.upTo ?? null, [...ids].sort()]);
+    marker.id = `#read:${createHash('sha256').update(change).digest('base64url').slice(0, 32)}`;
     const res = await this.log.append(user, marker);
+    if (res.duplicate) return { seq: 0, unread: s.unread.length - newlyRead.length };
     this.stats.markers++;
     return { seq: res.seq, unread: s.unread.length - newlyRead.length };
   }
