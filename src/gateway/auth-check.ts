@@ -28,12 +28,22 @@ export function answerVerifierFailed(res: HttpResponse, headers: Record<string, 
   sendJson(res, 503, { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: VERIFIER_FAILED }, { ...headers, 'retry-after': '5' });
 }
 
-/** The token of a request: `Authorization: Bearer` wins over `fallback` (`?token=`, or at the upgrade the token subprotocol first). */
+/**
+ * The token of a request: `Authorization: Bearer` wins over `fallback` (`?token=`, or at the
+ * upgrade the token subprotocol first). A header of the Bearer scheme that is not one token
+ * (`Bearer`, `Bearer a b`) is a malformed token, refused as one, not a request without a token:
+ * in `optional` mode it would otherwise go on anonymously. Other schemes (`Basic`, a proxy's
+ * own) are not ours and are passed over.
+ */
 export function tokenOf(authorization: string, fallback: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (bearer) return bearer[1];
+  if (/^Bearer(\s|$)/i.test(authorization)) return MALFORMED_BEARER;
   return fallback ? fallback : undefined;
 }
+
+/** what a malformed Bearer header is verified as: not a JWT, so refused as malformed */
+const MALFORMED_BEARER = 'malformed-bearer-header';
 
 export function registerAuthCheck(app: TemplatedApp, authenticator: Authenticator): void {
   app.options(AUTH_CHECK_PATH, (res) => {
