@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import { HttpError, readBody, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
-import { answerVerifierFailed } from './auth-check.js';
+import { answerVerifierFailed, tokenOf } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { AddressAdmission } from './limits.js';
 import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
@@ -308,10 +308,7 @@ export class HttpStreamRoutes {
       return;
     }
     if (host.refuseAtCapacity(res)) return;
-    let token: string | undefined;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (bearer) token = bearer[1];
-    else if (queryToken) token = queryToken;
+    const token = tokenOf(authorization, queryToken);
     const base = { id: randomBytes(9).toString('base64url'), codec: CODECS.json, ip };
     const finish = (init: ConnectionInit): void => {
       if (aborted || host.refuseAtCapacity(res)) return;

@@ -5,6 +5,7 @@ import { BAR_INTERVALS, barIntervalOf } from '../core/schema.js';
 import type { BarInterval } from '../core/schema.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
+import { tokenOf } from '../gateway/auth-check.js';
 import { MAX_HISTORY_BARS } from '../protocol/index.js';
 import { remoteAddress, sendJson, sendText } from '../http/http.js';
 
@@ -102,9 +103,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message });
       return;
     }
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    const queryToken = get('token');
-    const token = bearer ? bearer[1] : queryToken === '' ? undefined : queryToken;
+    const token = tokenOf(authorization, get('token'));
     const msgpack = MSGPACK_TYPES.test(accept);
     const ip = remoteAddress(res);
     serve(q, token, ip).then(
@@ -115,17 +114,19 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
         } else if (reply.status === 200 && msgpack) {
           sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { 'cache-control': 'no-store', vary: 'accept' });
         } else {
-          sendJson(res, reply.status, reply.body, reply.status === 200 ? { 'cache-control': 'no-store', vary: 'accept' } : {});
+          const headers: Record<string, string> =
+            reply.status === 200 ? { 'cache-control': 'no-store', vary: 'accept' } : reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {};
+          sendJson(res, reply.status, reply.body, headers);
         }
       },
       (err: unknown) => {
         opts.log?.warn({ err }, 'GET /v1/bars failed');
-        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' });
+        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' }, { 'retry-after': '5' });
       },
     );
   });
 
-  async function serve(q: BarsQuery, token: string | undefined, ip: string): Promise<{ status: number; body: object }> {
+  async function serve(q: BarsQuery, token: string | undefined, ip: string): Promise<{ status: number; body: object; retryAfter?: number }> {
     const mode = opts.authenticator.mode;
     let principal: Principal = {};
     if (mode !== 'off' && (mode === 'required' || token !== undefined)) {
@@ -134,7 +135,11 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
         r = await opts.authenticator.authenticate(token);
       } catch {
         // the verifier failed (no JWKS could be fetched): not a verdict on the token, as at the upgrade
-        return { status: 503, body: { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' } };
+        return {
+          status: 503,
+          body: { error: 'UNAUTHENTICATED', code: 'jwks_unavailable', message: 'the token could not be checked now: retry later' },
+          retryAfter: 5,
+        };
       }
       if (!r.ok) return { status: 401, body: {} };
       principal = r.principal;
