@@ -20,25 +20,33 @@ export function originEntryProblem(entry: string): string | undefined {
   return undefined;
 }
 
+const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443' };
+
+/** the port of an origin as compared: '' for none or the scheme's default (`https://a:443` is `https://a`) */
+const portOf = (scheme: string, port: string | undefined): string => (port === undefined || port === DEFAULT_PORT[scheme] ? '' : String(Number(port)));
+
 /** A check of a request's `Origin` and `Host` headers against the entries (validated beforehand). */
 export function originCheck(entries: readonly string[]): (origin: string, host: string) => boolean {
   if (entries.length === 0 || entries.includes('*')) return () => true;
   const exact = new Set<string>();
   const suffixes: { scheme: string; suffix: string; port: string }[] = [];
+  const key = (scheme: string, host: string, port: string): string => `${scheme}://${host}${port ? ':' + port : ''}`;
   for (const entry of entries) {
-    const e = entry.toLowerCase();
-    const m = ENTRY.exec(e)!;
-    if (m[2]) suffixes.push({ scheme: m[1]!, suffix: '.' + m[3]!, port: m[4] ?? '' });
-    else exact.add(e);
+    const m = ENTRY.exec(entry.toLowerCase())!;
+    const port = portOf(m[1]!, m[4]);
+    if (m[2]) suffixes.push({ scheme: m[1]!, suffix: '.' + m[3]!, port });
+    else exact.add(key(m[1]!, m[3]!, port));
   }
   return (origin, host) => {
     if (origin === '') return true;
-    const o = origin.toLowerCase();
-    if (exact.has(o)) return true;
-    const m = ENTRY.exec(o);
+    const m = ENTRY.exec(origin.toLowerCase());
     if (!m || m[2]) return false;
+    const scheme = m[1]!;
+    const port = portOf(scheme, m[4]);
+    if (exact.has(key(scheme, m[3]!, port))) return true;
     // the gateway's own pages (the dashboard): the origin names the host the request was sent to
-    if (host !== '' && `${m[3]}${m[4] !== undefined ? ':' + m[4] : ''}` === host.toLowerCase()) return true;
-    return suffixes.some((s) => s.scheme === m[1] && s.port === (m[4] ?? '') && m[3]!.endsWith(s.suffix));
+    const h = host.toLowerCase();
+    if (h !== '' && (`${m[3]}${m[4] !== undefined ? ':' + m[4] : ''}` === h || `${m[3]}${port ? ':' + port : ''}` === h)) return true;
+    return suffixes.some((s) => s.scheme === scheme && s.port === port && m[3]!.endsWith(s.suffix));
   };
 }

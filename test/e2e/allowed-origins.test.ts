@@ -106,4 +106,16 @@ describe('gateway.allowedOrigins', () => {
     expect(allowed('', 'gw:8080')).toBe(true);
     expect(originCheck(['*'])('https://any.test', 'gw')).toBe(true);
   });
+
+  it("a scheme's default port is the same origin written without it (RFC 6454 serializes it away)", () => {
+    const allowed = originCheck(['https://app.example.com', 'http://localhost:80', 'https://*.example.org:443']);
+    expect(allowed('https://app.example.com:443', 'gw')).toBe(true);
+    expect(allowed('https://app.example.com:8443', 'gw')).toBe(false);
+    expect(allowed('http://app.example.com:443', 'gw')).toBe(false);
+    expect(allowed('http://localhost', 'gw')).toBe(true);
+    expect(allowed('https://a.example.org', 'gw')).toBe(true);
+    expect(allowed('https://a.example.org:443', 'gw')).toBe(true);
+    // the gateway's own page behind TLS on 443: Host carries no port
+    expect(allowed('https://gw.example.net:443', 'gw.example.net')).toBe(true);
+  });
 });
