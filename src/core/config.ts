@@ -133,7 +133,7 @@ export const ConfigSchema = z
           )
           .default([])
           .describe(
-            "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming): exact origins, https://*.example.com or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED",
+            "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming), e.g. https://app.example.com,https://*.example.com, or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED (docs/protocol.md, Allowed origins)",
           ),
         workers: z
           .number()

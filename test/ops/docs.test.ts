@@ -31,6 +31,11 @@ describe('docs/operations.md', () => {
     for (const k of rows) expect(keys.has(k), `docs list "${k}" which is not a config key: regenerate with scripts/config-table.mjs --write`).toBe(true);
   });
 
+  it('has the config table scripts/config-table.mjs generates (no row edited by hand)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/config-table.mjs', '--check'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, `${r.stderr}: edit the schema's describe() in src/core/config.ts, then run npm run docs:config`).toBe(0);
+  });
+
   it('scripts/config-table.mjs prints a row for every config key', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/config-table.mjs'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
