@@ -11,7 +11,8 @@ export const TAP_USAGE = `usage: tickwire tap CHANNEL... [options]
 Subscribe to channels and print their updates.
 
   CHANNEL            ticker:AAPL, quote:BTC-USD, trade:EUR-USD, bar.1s:NVDA, bar.1m:SYM,
-                     bar.5m:SYM, bar.1h:SYM, bar.1d:SYM, portfolio, executions, system
+                     bar.5m:SYM, bar.1h:SYM, bar.1d:SYM, book:SYM, status:SYM, portfolio,
+                     executions, notifications, system
 options:
   --url URL          gateway stream (default ws://127.0.0.1:8080/v1/stream)
   --token T          JWT (default: $TICKWIRE_TOKEN)
