@@ -442,10 +442,16 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
   },
 };
 
-/** The condition table of a tape: CTS for tapes A and B, UTDF for tape C (Alpaca Market Data docs, "Conditions"). */
+/**
+ * The condition table of a tape: CTS for tapes A and B, UTDF for tapes C and O (Alpaca Market
+ * Data docs, "Conditions"). Tape O (OTC) takes the UTDF codes: Alpaca's Market Data FAQ
+ * (docs.alpaca.markets/docs/market-data-faq, "How are bars aggregated?") lists tape O with tape C
+ * for `@` and `W` and gives every tape O code (`@` `C` `I` `N` `P` `R` `T` `U` `W`) the rule UTDF
+ * has here; Real-time Stock Data heads its UTP tables "Tape C & O (UTP)".
+ */
 function conditionTable(tape: unknown): Readonly<Record<string, { effect: ConditionEffect }>> | undefined {
   const z = String(tape).toUpperCase();
-  return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
+  return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' || z === 'O' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
 }
 
 const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, volume: 1, none: 2 };

@@ -160,6 +160,17 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  it('reads a tape O (OTC) trade with the UTDF codes: average price W sets no price, a regular sale does', async () => {
+    h = await connected({ channels: ['trades'] });
+    const t = (i: number, c: string[]) => ({ T: 't', S: 'AAPL', i, x: 'D', p: 1.23, s: 500, c, z: 'O', t: '2024-06-10T13:30:01Z' });
+    h.provider.push([t(1, ['@', 'W']), t(2, ['@'])]);
+    await h.waitFor('2 ticks', () => h!.ticks.length >= 2);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly])).toEqual([
+      ['D:1', true],
+      ['D:2', undefined],
+    ]);
+  });
+
   it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
     let adapter: AlpacaFeed | undefined;
     let acted = false;

@@ -4,7 +4,7 @@ import { polygonSetsNoPrice, polygonTradeFlags } from '../../polygon/polygon-fee
 
 /**
  * US stock sale conditions: which trades set the last price and which count in volume only.
- * Alpaca sends the SIP codes (CTS on tapes A and B, UTDF on tape C); Polygon sends its own
+ * Alpaca sends the SIP codes (CTS on tapes A and B, UTDF on tapes C and O); Polygon sends its own
  * condition IDs for the same SIP conditions. The adapter once read Alpaca's list only up to `T`,
  * so out-of-sequence (`U`, `Z`) and contingent (`V`) trades set the last price, and Polygon's
  * list held only average price and odd lot, so cash sales, prior-reference-price and
@@ -61,6 +61,15 @@ describe('trade conditions', () => {
     expect(alpacaSetsNoPrice(undefined, 'A')).toBe(false);
     expect(polygonSetsNoPrice([12, 37])).toBe(true); // Form T with odd lot: the odd lot decides
     expect(polygonSetsNoPrice(undefined)).toBe(false);
+  });
+
+  it('tape O (OTC) reads the UTDF codes: an average price trade W sets no price', () => {
+    // Alpaca Market Data FAQ, "How are bars aggregated?": tape O rows are `@` (regular sale) and
+    // `T` (minute bars) updating every value, `C` `I` `N` `P` `R` `U` `W` updating volume only
+    expect(conditionFlags(alpacaTradeEffect(['@', 'W'], 'O'))).toEqual({ volumeOnly: true });
+    expect(alpacaSetsNoPrice(['W'], 'o')).toBe(true);
+    for (const code of ['C', 'I', 'N', 'P', 'R', 'U', 'W']) expect(alpacaSetsNoPrice(['@', code], 'O')).toBe(true);
+    for (const code of ['@', 'T']) expect(alpacaSetsNoPrice([code], 'O')).toBe(false);
   });
 
   it('Polygon 32 "Sold Out" sets a price: no Polygon document says otherwise (33 is the out-of-sequence sale)', () => {
