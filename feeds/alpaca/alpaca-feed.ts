@@ -289,7 +289,7 @@ export class AlpacaFeed extends StreamFeed {
         this.#error(Number(m.code), String(m.msg ?? ''), session);
         return;
       default:
-        return; // imbalances, updated and daily bars: not used
+        return; // imbalances and daily bars: not used (updated bars, `u`, are read above)
     }
   }
 
