@@ -35,16 +35,23 @@ export const AlpacaOptionsSchema = z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)
       .default(['trades', 'quotes', 'bars']),
-    // quote bs/as unit: Alpaca staff on the Alpaca forum say round lots of 100 shares (for SIP and
-    // IEX); the schema gives none, and SIP sizes moved to shares in Nov 2025 (docs/feeds.md)
-    quoteSizeUnit: z.enum(['shares', 'round-lots']).default('shares').describe('unit of q bs/as as sent: shares (passed through) or round-lots (x100 shares)'),
+    // quote bs/as unit: Alpaca's Real-time Stock Data page
+    // (docs.alpaca.markets/docs/real-time-stock-pricing-data, Channels > Quotes > Schema) gives
+    // bs "bid size in round lots" and as "ask size in round lots", so sizes are multiplied by
+    // ALPACA_ROUND_LOT by default. Since the SEC round-lot change SIP quote sizes are reported in
+    // shares (from 2025-11-03) and x100 may not hold for SIP data: `shares` passes them through
+    // (docs/feeds.md, Alpaca quote size unit)
+    quoteSizeUnit: z
+      .enum(['shares', 'round-lots'])
+      .default('round-lots')
+      .describe('unit of q bs/as as sent: round-lots (x100 shares, the default) or shares (passed through)'),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
 
 export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
 
-/** shares per round lot in Alpaca's quote sizes (Alpaca forum: "15 means 15 * 100 = 1500 shares") */
+/** shares per round lot in Alpaca's quote sizes (Real-time Stock Data > Quotes > Schema: "size in round lots"; Alpaca forum: "15 means 15 * 100 = 1500 shares") */
 export const ALPACA_ROUND_LOT = 100;
 
 export interface AlpacaCredentials {
