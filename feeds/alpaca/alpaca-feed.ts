@@ -35,16 +35,23 @@ export const AlpacaOptionsSchema = z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)
       .default(['trades', 'quotes', 'bars']),
-    // quote bs/as unit: Alpaca staff on the Alpaca forum say round lots of 100 shares (for SIP and
-    // IEX); the schema gives none, and SIP sizes moved to shares in Nov 2025 (docs/feeds.md)
-    quoteSizeUnit: z.enum(['shares', 'round-lots']).default('shares').describe('unit of q bs/as as sent: shares (passed through) or round-lots (x100 shares)'),
+    // quote bs/as unit: Alpaca's Real-time Stock Data page
+    // (docs.alpaca.markets/docs/real-time-stock-pricing-data, Channels > Quotes > Schema) gives
+    // bs "bid size in round lots" and as "ask size in round lots", so sizes are multiplied by
+    // ALPACA_ROUND_LOT by default. Since the SEC round-lot change SIP quote sizes are reported in
+    // shares (from 2025-11-03) and x100 may not hold for SIP data: `shares` passes them through
+    // (docs/feeds.md, Alpaca quote size unit)
+    quoteSizeUnit: z
+      .enum(['shares', 'round-lots'])
+      .default('round-lots')
+      .describe('unit of q bs/as as sent: round-lots (x100 shares, the default) or shares (passed through)'),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
 
 export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
 
-/** shares per round lot in Alpaca's quote sizes (Alpaca forum: "15 means 15 * 100 = 1500 shares") */
+/** shares per round lot in Alpaca's quote sizes (Real-time Stock Data > Quotes > Schema: "size in round lots"; Alpaca forum: "15 means 15 * 100 = 1500 shares") */
 export const ALPACA_ROUND_LOT = 100;
 
 export interface AlpacaCredentials {
@@ -289,7 +296,7 @@ export class AlpacaFeed extends StreamFeed {
         this.#error(Number(m.code), String(m.msg ?? ''), session);
         return;
       default:
-        return; // imbalances, updated and daily bars: not used
+        return; // imbalances and daily bars: not used (updated bars, `u`, are read above)
     }
   }
 
@@ -442,10 +449,16 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
   },
 };
 
-/** The condition table of a tape: CTS for tapes A and B, UTDF for tape C (Alpaca Market Data docs, "Conditions"). */
+/**
+ * The condition table of a tape: CTS for tapes A and B, UTDF for tapes C and O (Alpaca Market
+ * Data docs, "Conditions"). Tape O (OTC) takes the UTDF codes: Alpaca's Market Data FAQ
+ * (docs.alpaca.markets/docs/market-data-faq, "How are bars aggregated?") lists tape O with tape C
+ * for `@` and `W` and gives every tape O code (`@` `C` `I` `N` `P` `R` `T` `U` `W`) the rule UTDF
+ * has here; Real-time Stock Data heads its UTP tables "Tape C & O (UTP)".
+ */
 function conditionTable(tape: unknown): Readonly<Record<string, { effect: ConditionEffect }>> | undefined {
   const z = String(tape).toUpperCase();
-  return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
+  return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' || z === 'O' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
 }
 
 const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, volume: 1, none: 2 };

@@ -235,18 +235,21 @@ export class PolygonFeed extends StreamFeed {
  *   pricing (for 2: Knowledge Base, "How does Polygon create the open, high, low, close, volume
  *   aggregate bars?"; for 37: "a condition such as Odd Lot that cannot set prices");
  * - 5 Bunched Sold Trade, 10 Derivatively Priced, 13 Extended Trading Hours (Sold Out Of
- *   Sequence), 22 Prior Reference Price, 32 Sold (Out Of Sequence), 33 Sold (Out Of Sequence)
- *   and Stopped Stock: late or at an earlier price, not the last sale (some may set the day's
- *   high or low; with one `volumeOnly` flag they set no price, the conservative side);
+ *   Sequence), 22 Prior Reference Price, 33 Sold (Out of Sequence) (SIP `Z`): late or at an
+ *   earlier price, not the last sale (some may set the day's high or low; with one `volumeOnly`
+ *   flag they set no price, the conservative side);
  * - 15 Market Center Official Close, 16 Market Center Official Open and 38 Corrected
  *   Consolidated Close (per listing market): re-reports of a price already printed, which count
  *   in no volume either (POLYGON_NO_VOLUME_CONDITIONS: flagged `excluded` too).
+ * 32 Sold Out is not listed: Polygon's glossary (polygon.io/glossary/us/stocks/conditions-indicators,
+ * Trade Conditions) gives it no SIP code and no "No" under Update High/Low or Update Last, and no
+ * other Polygon page says it sets no price.
  * 12 Form T is deliberately not listed: the Knowledge Base article "Does a Form T trade update a
  * pre-market minute bar's high, low, open and close?" says Massive's pre-market and after-hours
  * minute bars take their prices from Form T trades (nearly every trade in those hours carries
  * it), and the engine keeps no session calendar to tell the hours apart.
  */
-export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 5, 7, 10, 13, 15, 16, 20, 21, 22, 29, 32, 33, 37, 38, 52, 53]);
+export const POLYGON_NO_PRICE_CONDITIONS: ReadonlySet<number> = new Set([2, 5, 7, 10, 13, 15, 16, 20, 21, 22, 29, 33, 37, 38, 52, 53]);
 
 /** Whether a Polygon trade's conditions say it sets no price (see POLYGON_NO_PRICE_CONDITIONS). */
 export function polygonSetsNoPrice(conditions: unknown): boolean {

@@ -105,8 +105,8 @@ describe('alpaca corrections, cancels and trading status', () => {
 
   it('a quote with a zero price on one side (no bid or no ask) is published without that side, and the rest of its frame is kept', async () => {
     h = await connected({ channels: ['trades', 'quotes'] });
-    // Real-time Stock Data > Quotes: bp/bs and ap/as; a side with price 0 holds no order. Data
-    // points share one array (WebSocket Stream > Message format).
+    // Real-time Stock Data > Quotes: bp/bs and ap/as (sizes in round lots); a side with price 0
+    // holds no order. Data points share one array (WebSocket Stream > Message format).
     h.provider.push([
       { T: 'q', S: 'AAPL', bx: '', bp: 0, bs: 0, ax: 'V', ap: 192.5, as: 3, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000001Z' },
       { T: 't', S: 'AAPL', i: 11, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01.000000002Z' },
@@ -114,9 +114,9 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
     await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
     expect(h.ticks).toEqual([
-      { k: 'quote', sym: 'AAPL', ap: 192.5, as: 3, ts: 1718026201000000001n },
+      { k: 'quote', sym: 'AAPL', ap: 192.5, as: 300, ts: 1718026201000000001n },
       { k: 'trade', sym: 'AAPL', id: 'V:11', p: 192.4, s: 5, venue: 'V', ts: 1718026201000000002n },
-      { k: 'quote', sym: 'AAPL', bp: 192.3, bs: 2, ts: 1718026201000000003n },
+      { k: 'quote', sym: 'AAPL', bp: 192.3, bs: 200, ts: 1718026201000000003n },
     ]);
   });
 
@@ -160,6 +160,17 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  it('reads a tape O (OTC) trade with the UTDF codes: average price W sets no price, a regular sale does', async () => {
+    h = await connected({ channels: ['trades'] });
+    const t = (i: number, c: string[]) => ({ T: 't', S: 'AAPL', i, x: 'D', p: 1.23, s: 500, c, z: 'O', t: '2024-06-10T13:30:01Z' });
+    h.provider.push([t(1, ['@', 'W']), t(2, ['@'])]);
+    await h.waitFor('2 ticks', () => h!.ticks.length >= 2);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly])).toEqual([
+      ['D:1', true],
+      ['D:2', undefined],
+    ]);
+  });
+
   it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
     let adapter: AlpacaFeed | undefined;
     let acted = false;
@@ -185,14 +196,21 @@ describe('alpaca corrections, cancels and trading status', () => {
     expect([...conn().state.subs.trades].sort()).toEqual(['AAPL', 'BIIB', 'IWM', 'NEWCO', 'UPS']);
   });
 
-  it('passes quote sizes through by default and converts round lots to shares with quoteSizeUnit: round-lots', async () => {
-    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('shares');
+  it('reads quote sizes as round lots by default (x100 shares), and passes them through with quoteSizeUnit: shares', async () => {
+    // Real-time Stock Data > Quotes > Schema: bs "bid size in round lots", as "ask size in round lots"
+    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('round-lots');
     expect(() => AlpacaOptionsSchema.parse({ symbols: ['AAPL'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
-    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'round-lots' });
+    h = await connected({ channels: ['quotes'] });
     // the Alpaca forum's IEX example: a bid of 300 shares sent as bs 3, no offer
-    h.provider.push([{ T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' }]);
+    const q = { T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' };
+    h.provider.push([q]);
     await h.waitFor('1 quote', () => h!.ticks.length >= 1);
     expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 300, ts: 1630675801027520534n }]);
+    await h.close();
+    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'shares' });
+    h.provider.push([q]);
+    await h.waitFor('1 quote', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 3, ts: 1630675801027520534n }]);
   });
 
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {

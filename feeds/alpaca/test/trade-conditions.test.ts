@@ -4,7 +4,7 @@ import { polygonSetsNoPrice, polygonTradeFlags } from '../../polygon/polygon-fee
 
 /**
  * US stock sale conditions: which trades set the last price and which count in volume only.
- * Alpaca sends the SIP codes (CTS on tapes A and B, UTDF on tape C); Polygon sends its own
+ * Alpaca sends the SIP codes (CTS on tapes A and B, UTDF on tapes C and O); Polygon sends its own
  * condition IDs for the same SIP conditions. The adapter once read Alpaca's list only up to `T`,
  * so out-of-sequence (`U`, `Z`) and contingent (`V`) trades set the last price, and Polygon's
  * list held only average price and odd lot, so cash sales, prior-reference-price and
@@ -26,7 +26,7 @@ describe('trade conditions', () => {
     ['R', 'R', 29, true], // seller
     ['U', 'U', 13, true], // extended hours sold (out of sequence)
     ['V', 'V', 52, true], // contingent trade
-    ['Z', 'Z', 32, true], // sold (out of sequence)
+    ['Z', 'Z', 33, true], // sold (out of sequence): Polygon 33, SIP Z (Polygon glossary)
     ['4', '4', 10, true], // derivatively priced
     ['7', '7', 53, true], // qualified contingent trade
     ['9', '9', 38, true], // corrected consolidated close
@@ -61,6 +61,25 @@ describe('trade conditions', () => {
     expect(alpacaSetsNoPrice(undefined, 'A')).toBe(false);
     expect(polygonSetsNoPrice([12, 37])).toBe(true); // Form T with odd lot: the odd lot decides
     expect(polygonSetsNoPrice(undefined)).toBe(false);
+  });
+
+  it('tape O (OTC) reads the UTDF codes: an average price trade W sets no price', () => {
+    // Alpaca Market Data FAQ, "How are bars aggregated?": tape O rows are `@` (regular sale) and
+    // `T` (minute bars) updating every value, `C` `I` `N` `P` `R` `U` `W` updating volume only
+    expect(conditionFlags(alpacaTradeEffect(['@', 'W'], 'O'))).toEqual({ volumeOnly: true });
+    expect(alpacaSetsNoPrice(['W'], 'o')).toBe(true);
+    for (const code of ['C', 'I', 'N', 'P', 'R', 'U', 'W']) expect(alpacaSetsNoPrice(['@', code], 'O')).toBe(true);
+    for (const code of ['@', 'T']) expect(alpacaSetsNoPrice([code], 'O')).toBe(false);
+  });
+
+  it('Polygon 32 "Sold Out" sets a price: no Polygon document says otherwise (33 is the out-of-sequence sale)', () => {
+    // polygon.io/glossary/us/stocks/conditions-indicators, Trade Conditions: 32 Sold Out has no SIP
+    // code and no "No" under Update High/Low or Update Last; 33 Sold (out of Sequence), SIP Z,
+    // has Update Last "No"
+    expect(polygonSetsNoPrice([32])).toBe(false);
+    expect(polygonTradeFlags([32])).toEqual({});
+    expect(polygonTradeFlags([33])).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([32, 33])).toEqual({ volumeOnly: true });
   });
 
   it('the official open and close and the corrected close count in nothing, not even volume, alike from both providers', () => {
