@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
@@ -257,19 +257,21 @@ export class CoinbaseFeed extends StreamFeed {
         if (late) return;
         // Coinbase Advanced Trade "WebSocket Channels" > Ticker Channel: best_bid/best_ask with
         // best_bid_quantity/best_ask_quantity (base currency); the message timestamp is the time.
+        // The page gives no "no bid"/"no ask" marker; a side with no order comes as an empty
+        // string (or 0), so it is published absent with its quantity (docs/feeds.md, "Empty quote
+        // sides"), never by rejecting the whole quote; a ticker with neither side gives no quote.
         for (const ev of msg.events ?? []) {
           for (const tk of ev.tickers ?? []) {
             const sym = this.#ours(tk.product_id);
-            if (!sym || tk.best_bid === undefined || tk.best_ask === undefined) continue;
-            const bs = optionalDecimal(tk.best_bid_quantity, 'ticker.best_bid_quantity');
-            const as = optionalDecimal(tk.best_ask_quantity, 'ticker.best_ask_quantity');
+            if (!sym) continue;
+            const bid = quoteSide(tk.best_bid, tk.best_bid_quantity, 'ticker.best_bid/best_bid_quantity');
+            const ask = quoteSide(tk.best_ask, tk.best_ask_quantity, 'ticker.best_ask/best_ask_quantity');
+            if (!bid && !ask) continue;
             session.ctx.emit({
               k: 'quote',
               sym,
-              bp: price(tk.best_bid, 'ticker.best_bid'),
-              ap: price(tk.best_ask, 'ticker.best_ask'),
-              ...(bs === undefined ? {} : { bs }),
-              ...(as === undefined ? {} : { as }),
+              ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
+              ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
               ts: ts!,
             });
           }
