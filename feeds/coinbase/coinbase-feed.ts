@@ -245,10 +245,13 @@ export class CoinbaseFeed extends StreamFeed {
       case 'market_trades':
         // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
         // snapshot (the recent trades, sent on every subscribe) or update; each trade has
-        // trade_id, product_id, price, size (base currency), side, time (RFC 3339).
+        // trade_id, product_id, price, size (base currency), side, time (RFC 3339). An update's
+        // trades are "collected over the last 250 ms and sent together" (API reference "Market
+        // trades"), in an order neither page gives: emitted oldest first (time, then numeric trade_id), as the snapshot's
+        // are, so the last price and the bars never take an older print as the latest.
         for (const ev of msg.events ?? []) {
           if (ev.type === 'snapshot') this.#recover(ev.trades ?? [], ts, session);
-          else for (const tr of ev.trades ?? []) this.#trade(tr, ts, session);
+          else for (const tr of oldestFirst(ev.trades ?? [], ts)) this.#trade(tr, ts, session);
         }
         return;
       case 'ticker':
@@ -455,6 +458,28 @@ export class CoinbaseFeed extends StreamFeed {
 export const REFRESH_FRACTION = 0.25;
 
 /** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
+/**
+ * A `market_trades` update's trades oldest first: by `time` (the message time when absent), then
+ * by trade_id (numeric when both are digits). The sort is stable; a trade whose time cannot be
+ * read goes last, where `#trade` reports it, so it does not stop the others.
+ */
+function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | undefined): Record<string, any>[] {
+  const keyed = trades.map((tr) => {
+    let t: bigint | undefined;
+    try {
+      t = tr.time ? isoToNs(String(tr.time)) : msgTs;
+    } catch {
+      t = undefined;
+    }
+    return { tr, t };
+  });
+  keyed.sort((a, b) => {
+    if (a.t === undefined || b.t === undefined) return a.t === b.t ? 0 : a.t === undefined ? 1 : -1;
+    return a.t < b.t ? -1 : a.t > b.t ? 1 : compareIds(String(a.tr.trade_id), String(b.tr.trade_id));
+  });
+  return keyed.map((k) => k.tr);
+}
+
 function compareIds(a: string, b: string): number {
   if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
     const x = BigInt(a);
