@@ -247,8 +247,9 @@ export class CoinbaseFeed extends StreamFeed {
         // snapshot (the recent trades, sent on every subscribe) or update; each trade has
         // trade_id, product_id, price, size (base currency), side, time (RFC 3339). An update's
         // trades are "collected over the last 250 ms and sent together" (API reference "Market
-        // trades"), in an order neither page gives: emitted oldest first (time, then numeric trade_id), as the snapshot's
-        // are, so the last price and the bars never take an older print as the latest.
+        // trades"), in an order neither page gives: emitted oldest first (time, then numeric
+        // trade_id), as the snapshot's are, so the last price and the bars never take an older
+        // print as the latest.
         for (const ev of msg.events ?? []) {
           if (ev.type === 'snapshot') this.#recover(ev.trades ?? [], ts, session);
           else for (const tr of oldestFirst(ev.trades ?? [], ts)) this.#trade(tr, ts, session);
@@ -457,11 +458,10 @@ export class CoinbaseFeed extends StreamFeed {
 /** a side that dropped levels is refreshed once it keeps fewer than this fraction of `bookLevels` */
 export const REFRESH_FRACTION = 0.25;
 
-/** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
 /**
  * A `market_trades` update's trades oldest first: by `time` (the message time when absent), then
- * by trade_id (numeric when both are digits). The sort is stable; a trade whose time cannot be
- * read goes last, where `#trade` reports it, so it does not stop the others.
+ * by trade_id (numeric when both are digits). The sort is stable. A trade whose time cannot be
+ * read goes last, where `#trade` reports it, so the trades that can be read go out before it.
  */
 function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | undefined): Record<string, any>[] {
   const keyed = trades.map((tr) => {
@@ -480,6 +480,7 @@ function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | und
   return keyed.map((k) => k.tr);
 }
 
+/** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
 function compareIds(a: string, b: string): number {
   if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
     const x = BigInt(a);
