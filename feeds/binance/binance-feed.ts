@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { FeedContext, TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
@@ -293,16 +293,18 @@ export class BinanceFeed extends StreamFeed {
       );
     } else if (stream.endsWith('@bookTicker') || ('b' in payload && 'a' in payload && 'u' in payload)) {
       // Binance Spot "WebSocket Streams" > Individual Symbol Book Ticker Streams: b/B best bid
-      // price/qty, a/A best ask price/qty (base asset); no event time, so the receive time
-      const bs = optionalDecimal(payload.B, 'bookTicker.B');
-      const as = optionalDecimal(payload.A, 'bookTicker.A');
+      // price/qty, a/A best ask price/qty (base asset); no event time, so the receive time.
+      // The page gives no "no bid"/"no ask" marker; a side with no order comes as price
+      // "0.00000000", so it is published absent with its qty (docs/feeds.md, "Empty quote
+      // sides"), never by rejecting the whole quote; with neither side there is no quote.
+      const bid = quoteSide(payload.b, payload.B, 'bookTicker.b/B');
+      const ask = quoteSide(payload.a, payload.A, 'bookTicker.a/A');
+      if (!bid && !ask) return;
       session.ctx.emit({
         k: 'quote',
         sym,
-        bp: price(payload.b, 'bookTicker.b'),
-        ap: price(payload.a, 'bookTicker.a'),
-        ...(bs === undefined ? {} : { bs }),
-        ...(as === undefined ? {} : { as }),
+        ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
+        ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
         ts: payload.E !== undefined ? binanceTime(payload.E, 'bookTicker.E') : nowNs(),
       });
     }

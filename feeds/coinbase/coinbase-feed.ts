@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, optionalDecimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
@@ -245,10 +245,14 @@ export class CoinbaseFeed extends StreamFeed {
       case 'market_trades':
         // Coinbase Advanced Trade "WebSocket Channels" > Market Trades Channel: events of type
         // snapshot (the recent trades, sent on every subscribe) or update; each trade has
-        // trade_id, product_id, price, size (base currency), side, time (RFC 3339).
+        // trade_id, product_id, price, size (base currency), side, time (RFC 3339). An update's
+        // trades are "collected over the last 250 ms and sent together" (API reference "Market
+        // trades"), in an order neither page gives: emitted oldest first (time, then numeric
+        // trade_id), as the snapshot's are, so the last price and the bars never take an older
+        // print as the latest.
         for (const ev of msg.events ?? []) {
           if (ev.type === 'snapshot') this.#recover(ev.trades ?? [], ts, session);
-          else for (const tr of ev.trades ?? []) this.#trade(tr, ts, session);
+          else for (const tr of oldestFirst(ev.trades ?? [], ts)) this.#trade(tr, ts, session);
         }
         return;
       case 'ticker':
@@ -257,19 +261,21 @@ export class CoinbaseFeed extends StreamFeed {
         if (late) return;
         // Coinbase Advanced Trade "WebSocket Channels" > Ticker Channel: best_bid/best_ask with
         // best_bid_quantity/best_ask_quantity (base currency); the message timestamp is the time.
+        // The page gives no "no bid"/"no ask" marker; a side with no order comes as an empty
+        // string (or 0), so it is published absent with its quantity (docs/feeds.md, "Empty quote
+        // sides"), never by rejecting the whole quote; a ticker with neither side gives no quote.
         for (const ev of msg.events ?? []) {
           for (const tk of ev.tickers ?? []) {
             const sym = this.#ours(tk.product_id);
-            if (!sym || tk.best_bid === undefined || tk.best_ask === undefined) continue;
-            const bs = optionalDecimal(tk.best_bid_quantity, 'ticker.best_bid_quantity');
-            const as = optionalDecimal(tk.best_ask_quantity, 'ticker.best_ask_quantity');
+            if (!sym) continue;
+            const bid = quoteSide(tk.best_bid, tk.best_bid_quantity, 'ticker.best_bid/best_bid_quantity');
+            const ask = quoteSide(tk.best_ask, tk.best_ask_quantity, 'ticker.best_ask/best_ask_quantity');
+            if (!bid && !ask) continue;
             session.ctx.emit({
               k: 'quote',
               sym,
-              bp: price(tk.best_bid, 'ticker.best_bid'),
-              ap: price(tk.best_ask, 'ticker.best_ask'),
-              ...(bs === undefined ? {} : { bs }),
-              ...(as === undefined ? {} : { as }),
+              ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
+              ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
               ts: ts!,
             });
           }
@@ -451,6 +457,28 @@ export class CoinbaseFeed extends StreamFeed {
 
 /** a side that dropped levels is refreshed once it keeps fewer than this fraction of `bookLevels` */
 export const REFRESH_FRACTION = 0.25;
+
+/**
+ * A `market_trades` update's trades oldest first: by `time` (the message time when absent), then
+ * by trade_id (numeric when both are digits). The sort is stable. A trade whose time cannot be
+ * read goes last, where `#trade` reports it, so the trades that can be read go out before it.
+ */
+function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | undefined): Record<string, any>[] {
+  const keyed = trades.map((tr) => {
+    let t: bigint | undefined;
+    try {
+      t = tr.time ? isoToNs(String(tr.time)) : msgTs;
+    } catch {
+      t = undefined;
+    }
+    return { tr, t };
+  });
+  keyed.sort((a, b) => {
+    if (a.t === undefined || b.t === undefined) return a.t === b.t ? 0 : a.t === undefined ? 1 : -1;
+    return a.t < b.t ? -1 : a.t > b.t ? 1 : compareIds(String(a.tr.trade_id), String(b.tr.trade_id));
+  });
+  return keyed.map((k) => k.tr);
+}
 
 /** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */
 function compareIds(a: string, b: string): number {

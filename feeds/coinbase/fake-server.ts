@@ -74,6 +74,11 @@ export type CoinbaseFakeServer = FakeWsServer<CoinbaseConnState> & {
   setProductStatus(product: string, status: string, message?: string): void;
   /** send every status subscriber the snapshot of its products again */
   resendStatus(): void;
+  /**
+   * send `msg` (a `{channel, events}` message) to every connection with the next `sequence_num`;
+   * `timestamp` is now unless `msg` has one
+   */
+  push(msg: Record<string, unknown>): void;
 };
 
 export interface FakeTrade {
@@ -324,6 +329,12 @@ export async function startCoinbaseFake(opts: CoinbaseFakeOptions = {}): Promise
     },
     resendStatus: () => {
       for (const conn of server.conns) sendStatus(conn, 'snapshot', [...(conn.state.channels.get('status') ?? [])]);
+    },
+    push: (msg: Record<string, unknown>) => {
+      for (const conn of server.conns) {
+        conn.state.seq += 1;
+        conn.send({ client_id: '', timestamp: new Date().toISOString(), ...msg, sequence_num: conn.state.seq });
+      }
     },
   });
 }

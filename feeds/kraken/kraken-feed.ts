@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { TradingStatus } from '../../src/core/schema.js';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price } from '../sdk/decimal.js';
+import { decimal, price, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -531,13 +531,17 @@ export class KrakenFeed extends StreamFeed {
       this.#guard(session, 'ticker', item, () => {
         const sym = typeof item.symbol === 'string' ? this.#map.toCanonical(item.symbol) : undefined;
         if (!sym || !this.#active.has(sym)) return undefined;
+        // [ticker] gives no "no bid"/"no ask" marker; a side with no order comes as price 0, so it
+        // is published absent with its quantity (docs/feeds.md, "Empty quote sides"), never by
+        // rejecting the whole quote; a ticker with neither side gives no quote
+        const bid = tickerSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty'); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
+        const ask = tickerSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty'); // [ticker: ask, ask_qty] best ask price, quantity
+        if (!bid && !ask) return undefined;
         session.ctx.emit({
           k: 'quote',
           sym,
-          bp: price(item.bid, 'ticker.bid'), // [ticker: bid] best bid price
-          bs: size(item.bid_qty, 'ticker.bid_qty'), // [ticker: bid_qty] best bid quantity, base currency
-          ap: price(item.ask, 'ticker.ask'), // [ticker: ask] best ask price
-          as: size(item.ask_qty, 'ticker.ask_qty'), // [ticker: ask_qty]
+          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
+          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
           // newer revisions of the page document `timestamp` (RFC 3339); without it the quote is stamped on receipt
           ts: item.timestamp === undefined ? nowNs() : time(item.timestamp, 'ticker.timestamp'),
         });
@@ -737,6 +741,13 @@ function size(v: unknown, field: string): number {
   const n = decimal(v, field);
   if (n < 0) throw new RangeError(`${field}: ${JSON.stringify(v)} is negative`);
   return n;
+}
+
+/** One side of a ticker (`quoteSide`: absent when its price is 0 or absent); a negative quantity is refused, as `size` does. */
+function tickerSide(p: unknown, qty: unknown, field: string): { p: number; s?: number } | undefined {
+  const side = quoteSide(p, qty, field);
+  if (side?.s !== undefined && side.s < 0) throw new RangeError(`${field} size: ${JSON.stringify(qty)} is negative`);
+  return side;
 }
 
 function time(v: unknown, field: string): bigint {

@@ -310,3 +310,34 @@ describe('binance adapter', () => {
     expect(t3).toMatchObject({ id: '12347', p: 0.00123457, s: 92233720.36854775, side: 'sell' });
   });
 });
+
+describe('binance bookTicker with an empty side', () => {
+  let h: AdapterHarness<BinanceFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('publishes a bookTicker whose b or a is "0.00000000" without that side, and none when both are; no error', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    // Individual Symbol Book Ticker Streams: u, s, b/B best bid price/qty, a/A best ask price/qty
+    const bookTicker = (u: number, b: string, B: string, a: string, A: string) =>
+      conn.send({ stream: 'btcusdt@bookTicker', data: { u, s: 'BTCUSDT', b, B, a, A } });
+    bookTicker(1, '0.00000000', '0.00000000', '25.36520000', '40.66000000');
+    bookTicker(2, '25.35190000', '31.21000000', '0.00000000', '0.00000000');
+    bookTicker(3, '0.00000000', '0.00000000', '0.00000000', '0.00000000');
+    bookTicker(4, '25.35190000', '1.00000000', '25.36520000', '2.00000000'); // a sentinel
+    await h.waitFor('the sentinel quote', () => h!.ticks.some((t) => t.k === 'quote' && t.bs === 1));
+    expect(h.ticks.map(({ ts: _ts, ...q }) => q)).toEqual([
+      { k: 'quote', sym: 'BTC-USD', ap: 25.3652, as: 40.66 },
+      { k: 'quote', sym: 'BTC-USD', bp: 25.3519, bs: 31.21 },
+      { k: 'quote', sym: 'BTC-USD', bp: 25.3519, bs: 1, ap: 25.3652, as: 2 },
+    ]);
+    expect(h.counters.errors).toEqual([]);
+  });
+});

@@ -369,3 +369,76 @@ describe('coinbase adapter', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 });
+
+describe('coinbase ticker with an empty side', () => {
+  let h: AdapterHarness<CoinbaseFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('publishes a ticker whose best_bid or best_ask is "" without that side, and none when both are empty; no error', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const quotes = () => h!.ticks.filter((t) => t.k === 'quote');
+    // "WebSocket Channels" > Ticker Channel: best_bid/best_bid_quantity, best_ask/best_ask_quantity
+    const ticker = (tk: Record<string, string>, timestamp: string) =>
+      h!.provider.push({
+        channel: 'ticker',
+        timestamp,
+        events: [{ type: 'update', tickers: [{ type: 'ticker', product_id: 'BTC-USD', price: '100.5', ...tk }] }],
+      });
+    ticker({ best_bid: '', best_bid_quantity: '', best_ask: '100.6', best_ask_quantity: '0.5' }, '2024-06-10T06:13:21.000000001Z');
+    ticker({ best_bid: '100.4', best_bid_quantity: '1.5', best_ask: '', best_ask_quantity: '0' }, '2024-06-10T06:13:21.000000002Z');
+    ticker({ best_bid: '', best_bid_quantity: '', best_ask: '', best_ask_quantity: '' }, '2024-06-10T06:13:21.000000003Z');
+    ticker({ best_bid: '100.4', best_bid_quantity: '1', best_ask: '100.6', best_ask_quantity: '2' }, '2024-06-10T06:13:21.000000004Z'); // a sentinel
+    await h.waitFor('the sentinel quote', () => quotes().some((q) => q.ts === 1718000001000000004n));
+    expect(quotes()).toEqual([
+      { k: 'quote', sym: 'BTC-USD', ap: 100.6, as: 0.5, ts: 1718000001000000001n },
+      { k: 'quote', sym: 'BTC-USD', bp: 100.4, bs: 1.5, ts: 1718000001000000002n },
+      { k: 'quote', sym: 'BTC-USD', bp: 100.4, bs: 1, ap: 100.6, as: 2, ts: 1718000001000000004n },
+    ]);
+    expect(h.counters.errors).toEqual([]);
+  });
+});
+
+describe('coinbase market_trades update order', () => {
+  let h: AdapterHarness<CoinbaseFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('emits the trades of an update oldest first (by time, then numeric trade_id), whatever their order in the batch', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    // "WebSocket Channels" > Market Trades Channel: updates are collected over 250 ms and sent
+    // together; the page does not give their order. Here newest first, two in one microsecond.
+    const trade = (trade_id: string, time: string) => ({ trade_id, product_id: 'BTC-USD', price: '67000.5', size: '0.1', side: 'BUY', time });
+    h.provider.push({
+      channel: 'market_trades',
+      events: [
+        {
+          type: 'update',
+          trades: [
+            trade('1001', '2024-06-10T06:13:21.200000Z'),
+            trade('1000', '2024-06-10T06:13:21.100000Z'),
+            trade('999', '2024-06-10T06:13:21.100000Z'),
+            trade('998', '2024-06-10T06:13:21.000001Z'),
+          ],
+        },
+      ],
+    });
+    await h.waitFor('4 trades', () => h!.ticks.filter((t) => t.k === 'trade').length >= 4);
+    const trades = h.ticks.filter((t) => t.k === 'trade');
+    expect(trades.map((t) => (t.k === 'trade' ? t.id : ''))).toEqual(['998', '999', '1000', '1001']);
+    expect(trades.map((t) => t.ts)).toEqual([1718000001000001000n, 1718000001100000000n, 1718000001100000000n, 1718000001200000000n]);
+    expect(h.counters.errors).toEqual([]);
+  });
+});

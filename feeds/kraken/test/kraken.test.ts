@@ -378,3 +378,41 @@ describe('kraken adapter', () => {
     });
   });
 });
+
+describe('kraken ticker with an empty side', () => {
+  let h: AdapterHarness<KrakenFakeServer> | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('publishes a ticker whose bid or ask is 0 without that side, and none when both are; no error', async () => {
+    h = await startHarness(
+      () => startKrakenFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new KrakenFeed('kraken', options(p.url, ['BTC-USD'])),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    await quietFor(100, 'the subscription snapshots');
+    const n = h.ticks.length;
+    // [ticker: Snapshot / Update] bid/bid_qty best bid, ask/ask_qty best ask, timestamp
+    const ticker = (bid: number, bid_qty: number, ask: number, ask_qty: number, timestamp: string) =>
+      h!.provider.broadcast({
+        channel: 'ticker',
+        type: 'update',
+        data: [
+          { symbol: 'BTC/USD', bid, bid_qty, ask, ask_qty, last: 67000, volume: 1, vwap: 67000, low: 66000, high: 68000, change: 0, change_pct: 0, timestamp },
+        ],
+      });
+    ticker(0, 0, 67001.5, 0.25, '2024-06-10T06:13:21.000001Z');
+    ticker(67000.5, 1.5, 0, 0, '2024-06-10T06:13:21.000002Z');
+    ticker(0, 0, 0, 0, '2024-06-10T06:13:21.000003Z');
+    ticker(67000.5, 1, 67001.5, 2, '2024-06-10T06:13:21.000004Z'); // a sentinel
+    await h.waitFor('the sentinel quote', () => h!.ticks.some((t) => t.k === 'quote' && t.ts === 1718000001000004000n));
+    expect(h.ticks.slice(n)).toEqual([
+      { k: 'quote', sym: 'BTC-USD', ap: 67001.5, as: 0.25, ts: 1718000001000001000n },
+      { k: 'quote', sym: 'BTC-USD', bp: 67000.5, bs: 1.5, ts: 1718000001000002000n },
+      { k: 'quote', sym: 'BTC-USD', bp: 67000.5, bs: 1, ap: 67001.5, as: 2, ts: 1718000001000004000n },
+    ]);
+    expect(h.counters.errors).toEqual([]);
+  });
+});
