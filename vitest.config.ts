@@ -40,6 +40,7 @@ const ISOLATED = new Set([
   'test/alerts/alert-service.test.ts',
   'test/alerts/alert-store.contract.test.ts',
   'test/alerts/alert-window-restart.test.ts',
+  'test/alerts/alerts-delay-floor.nats.test.ts',
   'test/alerts/alerts-delay-floor.test.ts',
   'test/alerts/alerts-delay-mismatch.nats.test.ts',
   'test/alerts/alerts-api.test.ts',
