@@ -33,6 +33,32 @@ class BadParam extends Error {
   }
 }
 
+/**
+ * The query's parameters, decoded strictly: a malformed percent-escape (`%ZZ`, a lone `%`, bytes
+ * that are not UTF-8) is a 400 naming the parameter, where uWS's own decoding would turn it into
+ * other characters (`symbol=%ZZ` answered `unknown symbol "3"`). `+` is a space, as in forms;
+ * the first of repeated parameters counts.
+ */
+function strictQuery(raw: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
+    const decode = (text: string, what: string): string => {
+      try {
+        return decodeURIComponent(text.replace(/\+/g, ' '));
+      } catch {
+        throw new BadParam(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
+      }
+    };
+    const name = decode(k, k.slice(0, 40));
+    const value = decode(v, name);
+    if (!out.has(name)) out.set(name, value);
+  }
+  return out;
+}
+
 export interface BarsQuery {
   symbol: string;
   interval: BarInterval;
@@ -91,19 +117,16 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     });
     const accept = req.getHeader('accept');
     const authorization = req.getHeader('authorization');
-    const get = (name: string): string => {
-      const v = req.getQuery(name);
-      return v === undefined ? '' : v;
-    };
     let q: BarsQuery;
     try {
-      q = parseBarsQuery(get, opts.registry);
+      const params = strictQuery(req.getQuery() ?? '');
+      q = parseBarsQuery((name) => params.get(name) ?? '', opts.registry);
     } catch (err) {
       const e = err as BadParam;
       sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message });
       return;
     }
-    const token = tokenOf(authorization, get('token'));
+    const token = tokenOf(authorization, req.getQuery('token'));
     const msgpack = MSGPACK_TYPES.test(accept);
     const ip = remoteAddress(res);
     serve(q, token, ip).then(

@@ -94,6 +94,25 @@ describe('GET /v1/bars', () => {
     }
   });
 
+  it('refuses a malformed percent-escape with 400 saying so (uWS alone decoded symbol=%ZZ as another symbol)', async () => {
+    for (const [q, param] of [
+      ['symbol=%ZZ&interval=1d', 'symbol'],
+      ['symbol=AAPL&interval=1%', 'interval'],
+      ['symbol=%C3%28&interval=1d', 'symbol'],
+    ] as const) {
+      const r = await get(q);
+      expect(r, q).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', param } });
+      expect(r.body.message, q).toMatch(/not a well-formed query parameter/);
+    }
+  });
+
+  it('decodes escapes strictly but correctly: %2E and + are what they stand for', async () => {
+    expect((await get('symbol=BRK%2EB&interval=1d')).status).not.toBe(400);
+    const spaced = await get('symbol=A+B&interval=1d');
+    expect(spaced).toMatchObject({ status: 400, body: { param: 'symbol' } });
+    expect(spaced.body.message).toContain('"A B"');
+  });
+
   it('applies entitlements like the WebSocket: 403 when not entitled, 401 for a bad token', async () => {
     const onlyCrypto = await token({ sub: 'carol', claims: { ent: { classes: ['crypto'] } } });
     const r = await get('symbol=AAPL&interval=1d', { authorization: `Bearer ${onlyCrypto}` });
