@@ -362,6 +362,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #pingOutstanding: { id: number; sentAt: number } | undefined;
   #closing = false;
+  /** counts close() calls: an attempt started before one does not go on after it */
+  #run = 0;
   #connectWaiters: { resolve(w: WelcomeFrame): void; reject(e: unknown): void }[] = [];
   #welcome: WelcomeFrame | undefined;
   #latency: LatencySample | undefined;
@@ -556,6 +558,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
     this.#closing = true;
+    // an attempt still waiting for its token or socket belongs to this run: a connect() right
+    // after (React StrictMode mounts twice) must not find it going on
+    this.#run++;
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
     this.#clearTimers();
@@ -841,17 +846,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#setState(this.#attempts === 0 && !this.#welcome ? 'connecting' : 'reconnecting');
     this.#attempts++;
     this.#welcomesAtAttempt = this.#welcomes;
+    const run = this.#run;
     let ws: WebSocketLike;
     let token: string | undefined;
     try {
       const args = await this.#socketArgs(this.#transport);
-      if (this.#closing) return;
+      if (this.#closing || run !== this.#run) return;
       token = args.token;
       this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
       ws = this.#newSocket(args, this.#wire.subprotocol);
     } catch (err) {
+      if (this.#closing || run !== this.#run) return;
       this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
       this.#alternateTransport();
       this.#afterClose(1006, 'connect failed', false);
