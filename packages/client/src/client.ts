@@ -557,25 +557,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
-    this.#closing = true;
-    // an attempt still waiting for its token or socket belongs to this run: a connect() right
-    // after (React StrictMode mounts twice) must not find it going on
-    this.#run++;
+    this.#stop(new TickwireClientError(ClientErrorCode.CLOSED, 'client closed'));
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
-    this.#clearTimers();
     const ws = this.#ws;
     this.#ws = undefined;
-    const err = new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
-    for (const p of [...this.#pending.values(), ...this.#outbox]) {
-      if (p.timer) clearTimeout(p.timer);
-      if (!p.internal) p.reject(err);
-    }
-    this.#pending.clear();
-    this.#outbox = [];
     this.#pingOutstanding = undefined;
-    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
-    if (this.#state !== 'closed') this.#setState('closed');
+    this.#setState('closed');
     if (!ws) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
@@ -701,6 +689,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return this.#subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth }, open);
   }
 
+  /** Queued subscribes lose the channels unsubscribed since they were made; one left with none resolves now. */
+  #pruneQueued(): void {
+    this.#outbox = this.#outbox.filter((p) => {
+      if (p.frame.op !== 'subscribe') return true;
+      p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
+      if (p.frame.channels.length) return true;
+      p.resolve({ subscribed: [], rejected: [] });
+    });
+  }
+
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
   unsubscribe(channels: readonly string[]): Promise<UnsubscribeResult> {
     const list = this.#checkChannels(channels);
@@ -708,13 +706,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#desired.delete(ch);
       if (!isResumable(ch)) this.#channels.delete(ch);
     }
-    // queued subscribes for these channels need not reach the server
-    for (const p of this.#outbox) {
-      if (p.frame.op === 'subscribe') p.frame.channels = p.frame.channels.filter((c) => !list.includes(c));
-    }
-    const dropped = this.#outbox.filter((p) => p.frame.op === 'subscribe' && p.frame.channels.length === 0);
-    this.#outbox = this.#outbox.filter((p) => !dropped.includes(p));
-    for (const p of dropped) p.resolve({ subscribed: [], rejected: [] });
+    this.#pruneQueued();
     if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
     return this.#request({ op: 'unsubscribe', id: this.#nextId++, channels: list }, false) as Promise<UnsubscribeResult>;
   }
@@ -963,17 +955,27 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Give up for good: one error, one state change to `closed`; pending requests are rejected. */
   #fail(err: TickwireClientError): void {
-    this.#clearTimers();
+    this.#stop(err);
+    this.emit('error', err);
+    this.#setState('closed');
+  }
+
+  /**
+   * Stop for good (close() or #fail): timers cleared, requests and connect() waiters rejected. An
+   * attempt still waiting for its token belongs to this run: a connect() right after (React
+   * StrictMode mounts twice) must not find it going on.
+   */
+  #stop(err: TickwireClientError): void {
     this.#closing = true;
+    this.#run++;
+    this.#clearTimers();
     for (const p of [...this.#pending.values(), ...this.#outbox]) {
       if (p.timer) clearTimeout(p.timer);
       if (!p.internal) p.reject(err);
     }
+    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
     this.#pending.clear();
     this.#outbox = [];
-    this.emit('error', err);
-    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
-    this.#setState('closed');
   }
 
   /** With a token function: get a new token before this one expires and send it in band. */
@@ -1116,6 +1118,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     this.#pending.clear();
     this.#outbox = [...requeue.sort((a, b) => a.id - b.id), ...this.#outbox];
+    // (an unsubscribe sent after one of them took its channels back: the new connection must not join them)
+    this.#pruneQueued();
     for (const [ch, st] of this.#channels) {
       st.refreshing = false;
       if (!isResumable(ch)) st.lastSeq = undefined;
