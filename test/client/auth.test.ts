@@ -4,7 +4,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { SECRET, token } from '../auth/helpers.js';
 import { startTestEngine, streamUrl } from './helpers.js';
 import { freePort } from '../helpers/servers.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 /**
  * #14 item 3: a refused token ends in one clear error (the reason, read from the auth check a
@@ -88,6 +88,25 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     expect(w.errors).toEqual([]);
     const ack = await w.client.subscribe(['portfolio']);
     expect(ack.subscribed).toEqual(['portfolio']); // authenticated as alice
+  });
+
+  it('a token function that keeps yielding new tokens the gateway refuses is asked at the backoff pace, not in a loop', async () => {
+    const engine = await authEngine();
+    let calls = 0;
+    // each one different (its own jti) and already expired: a token backend whose clock is behind
+    const w = watch({
+      url: streamUrl(engine.port),
+      reconnect: { initialDelayMs: 200, maxDelayMs: 400 },
+      getToken: () => token({ expIn: -60, claims: { jti: String(++calls) } }),
+    });
+    w.client.connect().catch(() => undefined);
+    await quietFor(1500, 'token requests faster than the backoff');
+    // the attempt and one retry at once, then one attempt per backoff delay (at most 200-400 ms,
+    // jittered), two token requests each: a few dozen at most, where retrying each new token at
+    // once asked hundreds of times (807 in this test before)
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(calls).toBeLessThan(50);
+    expect(w.client.state).toBe('reconnecting');
   });
 
   it('no token where one is required: UNAUTHENTICATED/missing', async () => {

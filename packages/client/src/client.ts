@@ -843,14 +843,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     let token: string | undefined;
     try {
       const args = await this.#socketArgs(this.#transport);
-      if (this.#closing || run !== this.#run) return;
+      if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
       token = args.token;
       this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
       ws = this.#newSocket(args, this.#wire.subprotocol);
     } catch (err) {
-      if (this.#closing || run !== this.#run) return;
+      if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
       this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
       this.#alternateTransport();
       this.#afterClose(1006, 'connect failed', false);
@@ -898,16 +898,15 @@ export class TickwireClient extends Emitter<ClientEvents> {
         : await this.#checkAuth(token);
     if (this.#closing || this.#ws) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
+      const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
       let next: string | undefined;
       if (this.#tokenIsRenewable) next = await this.#token().catch(() => undefined);
       if (this.#closing || this.#ws) return;
-      if (next === undefined || next === token) {
-        this.#fail(new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason }));
-        return;
-      }
-      // the token function had a new token: try it at once (not an outage)
-      this.#afterClose(code, reason, false, 0);
-      return;
+      if (next === undefined || next === token) return this.#fail(err);
+      // the token function had a new token: try it at once (not an outage). Refused again in a
+      // row, the next one waits for the backoff, and the refusal is reported once: a token source
+      // that hands out tokens the gateway refuses (expired: a clock behind) is not asked in a loop
+      return this.#afterClose(code, reason, false, this.#attempts > 1 ? undefined : 0);
     }
     this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
     this.#alternateTransport();
