@@ -904,8 +904,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#closing || this.#ws) return;
       if (next === undefined || next === token) return this.#fail(err);
       // the token function had a new token: try it at once (not an outage). Refused again in a
-      // row, the next one waits for the backoff, and the refusal is reported once: a token source
-      // that hands out tokens the gateway refuses (expired: a clock behind) is not asked in a loop
+      // row, the next one waits for the backoff: a token source that hands out tokens the gateway
+      // refuses (expired: a clock behind) is not asked in a loop
       return this.#afterClose(code, reason, false, this.#attempts > 1 ? undefined : 0);
     }
     this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
