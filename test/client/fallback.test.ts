@@ -99,6 +99,29 @@ describe('client: HTTP-streaming fallback', () => {
     expect(client.state).toBe('closed');
   });
 
+  it('a page refused by gateway.allowedOrigins (403 ORIGIN_NOT_ALLOWED) on the fallback is an outage saying so, not a refused token', async () => {
+    const { proxy } = await setup({ gateway: { allowedOrigins: ['https://app.example.com'] } });
+    // the stream's GET as a page from another origin sends it (Node's fetch sends no Origin by itself)
+    const plain = globalThis.fetch;
+    globalThis.fetch = (url, init) => plain(url, { ...init, headers: { ...(init?.headers as Record<string, string>), origin: 'https://evil.example' } });
+    cleanups.push(() => {
+      globalThis.fetch = plain;
+    });
+    const client = new TickwireClient({
+      url: `ws://127.0.0.1:${proxy.port}/v1/stream`,
+      authCheckUrl: false,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+    });
+    cleanups.push(() => client.close());
+    const errors: { code: string; message: string }[] = [];
+    client.on('error', (e) => errors.push({ code: e.code, message: e.message }));
+    client.connect().catch(() => undefined);
+    await until(() => client.transport === 'http' && errors.length > 0, 'a failed attempt on the fallback');
+    await quietFor(300, 'a terminal close');
+    expect(client.state).not.toBe('closed');
+    expect(errors.map((e) => e.code)).not.toContain('UNAUTHENTICATED');
+  });
+
   it("without the auth check, the fallback's own 401 ends in one clear error", async () => {
     const { proxy } = await setup({ auth: { mode: 'required', jwtSecret: SECRET } });
     const bad = await token({ secret: 'another-secret-0123456789-abcdefghijkl' });

@@ -65,9 +65,11 @@ export class HttpStreamSocket {
       const res = await this.#fetch(this.url, { headers: { accept: 'text/event-stream', ...headers }, signal: this.#ctl.signal, cache: 'no-store' });
       if (res.status !== 200 || !res.body) {
         const { message, code } = await errorBody(res);
-        // a refused token is a policy close, as on a WebSocket; an unavailable key set
-        // (jwks_unavailable) is an outage, not a verdict on the token
-        const policy = (res.status === 401 || res.status === 403) && code !== 'jwks_unavailable';
+        // a refused token (401) is a policy close, as on a WebSocket; anything else is an outage,
+        // retried: an unavailable key set (503 jwks_unavailable), and a page whose origin the
+        // gateway does not allow (403 ORIGIN_NOT_ALLOWED: not about the token, and over
+        // WebSocket the same refusal is an outage too, as a browser cannot read it there)
+        const policy = res.status === 401 && code !== 'jwks_unavailable';
         this.#fail(policy ? 1008 : 1006, `HTTP stream refused: ${res.status}${code ? ` (${code})` : ''} ${message}`);
         return;
       }
@@ -164,8 +166,8 @@ export class HttpStreamSocket {
 /** `message` and `code` of a JSON error body, empty when there is none. */
 async function errorBody(res: Response): Promise<{ message: string; code: string }> {
   try {
-    const b = (await res.json()) as { message?: string; code?: string };
-    return { message: b.message ?? '', code: b.code ?? '' };
+    const b = (await res.json()) as { message?: string; code?: string; error?: string };
+    return { message: b.message ?? '', code: b.code ?? b.error ?? '' };
   } catch {
     return { message: '', code: '' };
   }
