@@ -101,7 +101,10 @@ export class SessionPolicy {
     const timers: Timers = {};
     this.#timers.set(conn, timers);
     const now = Date.now();
-    const warnAt = exp - this.#opts.warnMs;
+    // a token that comes inside the warning window is warned about half way to its expiry, not at
+    // once: a client that answers each warning with a token as short (a token service issuing
+    // 20 s tokens) would otherwise be warned and refresh in a loop, into the auth rate limit
+    const warnAt = exp - this.#opts.warnMs > now ? exp - this.#opts.warnMs : now + (exp - now) / 2;
     if (this.#opts.warnMs > 0 && exp > now) {
       this.#at(timers, 'warn', warnAt, () => this.#warn(conn, exp));
     }
