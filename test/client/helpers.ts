@@ -1,5 +1,6 @@
 import WS from 'ws';
 import { startEngine, type Engine } from '../../src/app/engine.js';
+import { TickwireClient } from '../../src/client/index.js';
 import type { WebSocketConstructor, WebSocketLike } from '../../src/client/index.js';
 import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -82,4 +83,25 @@ export function filteringWebSocket(tap: Tap): WebSocketConstructor {
     }
   }
   return Filtering as unknown as WebSocketConstructor;
+}
+
+/**
+ * A JSON client of the engine at `port` whose sockets go through a tap (frames filtered,
+ * connections cut), reconnecting quickly; closed by the caller's cleanups.
+ */
+export function tappedClient(
+  port: number,
+  cleanups: (() => unknown)[],
+  extra: Partial<ConstructorParameters<typeof TickwireClient>[0]> = {},
+): { client: TickwireClient; tap: Tap } {
+  const tap: Tap = { filter: undefined, sockets: [] };
+  const client = new TickwireClient({
+    url: streamUrl(port),
+    encoding: 'json',
+    WebSocket: filteringWebSocket(tap),
+    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+    ...extra,
+  });
+  cleanups.push(() => client.close());
+  return { client, tap };
 }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 // the SDK of this checkout, by path (`@tickwire/client` may resolve to another checkout's package)
 import { TickwireClient, TickwireClientError, type Update } from '../../packages/client/src/index.js';
 import type { Engine } from '../../src/app/engine.js';
-import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { startTestEngine, streamUrl, tappedClient } from './helpers.js';
 
 /**
  * A subscribe the server refuses as a whole (an `error` frame: BAD_REQUEST, LIMIT) changes
@@ -19,14 +19,7 @@ describe('client SDK: a refused subscribe request', { timeout: 60_000 }, () => {
   it('leaves the client subscribed as before, across a reconnect', async () => {
     const engine: Engine = await startTestEngine();
     cleanups.push(() => engine.close());
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const client = new TickwireClient({
-      url: streamUrl(engine.port),
-      encoding: 'json',
-      WebSocket: filteringWebSocket(tap),
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-    });
-    cleanups.push(() => client.close());
+    const { client, tap } = tappedClient(engine.port, cleanups);
     const errors: TickwireClientError[] = [];
     client.on('error', (e) => errors.push(e));
     const quotes: Update[] = [];
@@ -95,14 +88,7 @@ describe('client SDK: a refused subscribe request', { timeout: 60_000 }, () => {
   it('refused while reconnecting: the channel is joined again with the settings it had', async () => {
     const engine: Engine = await startTestEngine();
     cleanups.push(() => engine.close());
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const client = new TickwireClient({
-      url: streamUrl(engine.port),
-      encoding: 'json',
-      WebSocket: filteringWebSocket(tap),
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-    });
-    cleanups.push(() => client.close());
+    const { client, tap } = tappedClient(engine.port, cleanups);
     await client.connect();
     await client.subscribe(['quote:BTC-USD'], { throttle: 100 });
     tap.sockets[0]!.terminate();

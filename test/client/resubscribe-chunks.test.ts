@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // the SDK of this checkout, by path (`@tickwire/client` may resolve to another checkout's package)
-import { TickwireClient, type TickwireClientError } from '../../packages/client/src/index.js';
+import type { TickwireClientError } from '../../packages/client/src/index.js';
 import type { Engine } from '../../src/app/engine.js';
 import { waitFor } from '../helpers/wait.js';
-import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { startTestEngine, tappedClient } from './helpers.js';
 
 /**
  * A gateway may allow more subscriptions per connection (`gateway.maxSubscriptions`) than one
@@ -30,14 +30,7 @@ describe('client SDK: resubscribing more than 1000 channels', { timeout: 60_000 
     const channels = symbols.flatMap((s) => ['trade', 'quote', 'ticker', 'bar.1s', 'bar.1m', 'bar.5m', 'bar.1h', 'bar.1d'].map((k) => `${k}:${s}`));
     expect(channels.length).toBe(1200);
 
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const client = new TickwireClient({
-      url: streamUrl(engine.port),
-      encoding: 'json',
-      WebSocket: filteringWebSocket(tap),
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-    });
-    cleanups.push(() => client.close());
+    const { client, tap } = tappedClient(engine.port, cleanups);
     const errors: TickwireClientError[] = [];
     client.on('error', (e) => errors.push(e));
     await client.connect();

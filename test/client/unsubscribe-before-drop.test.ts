@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TickwireClient } from '../../src/client/index.js';
-import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { startTestEngine, tappedClient } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -18,14 +17,7 @@ describe('unsubscribe, then a drop before the acks', () => {
   it('the subscribe sent again leaves out the unsubscribed channel', async () => {
     const engine = await startTestEngine();
     cleanups.push(() => engine.close());
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const client = new TickwireClient({
-      url: streamUrl(engine.port),
-      encoding: 'json',
-      WebSocket: filteringWebSocket(tap),
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-    });
-    cleanups.push(() => client.close());
+    const { client, tap } = tappedClient(engine.port, cleanups);
     await client.connect();
     // the first connection answers nothing more: the acks never arrive on it
     tap.filter = (data, socket) => (socket === 0 ? undefined : data);
