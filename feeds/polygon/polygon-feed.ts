@@ -53,6 +53,8 @@ export class PolygonFeed extends StreamFeed {
   #subscribed = false;
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
+  /** start (ms) of the newest aggregate bar published, per `<sym>|<interval>` */
+  readonly #newestBar = new Map<string, number>();
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
     // Polygon/Massive documents no heartbeat and sends nothing in a quiet market: our pings
@@ -201,12 +203,23 @@ export class PolygonFeed extends StreamFeed {
         return;
       }
       case 'AM':
-      case 'A':
+      case 'A': {
+        // Knowledge Base, "Why am I receiving a late aggregate bar through Polygon's WebSockets?"
+        // (and the blog post "Understanding Aggregate Bar Delays"): a minute bar is recalculated
+        // and sent out again when later trades affect it (for up to 15 minutes), and a second bar
+        // is held 15 minutes for them. A bar whose start is not after the newest one published is
+        // such a bar sent again: it is published as a correction (`corrected`), as Alpaca's
+        // updated bars are, so a chart replaces the bar it has instead of adding one
+        const iv = ev.ev === 'AM' ? '1m' : '1s';
+        const t = Number(ev.s);
+        const key = `${sym}|${iv}`;
+        const newest = this.#newestBar.get(key);
+        if (newest === undefined || t > newest) this.#newestBar.set(key, t);
         session.ctx.emit({
           k: 'bar',
           sym,
-          iv: ev.ev === 'AM' ? '1m' : '1s',
-          t: Number(ev.s),
+          iv,
+          t,
           o: price(ev.o, `${ev.ev}.o`),
           h: price(ev.h, `${ev.ev}.h`),
           l: price(ev.l, `${ev.ev}.l`),
@@ -214,9 +227,11 @@ export class PolygonFeed extends StreamFeed {
           v: decimal(ev.v, `${ev.ev}.v`),
           n: Number.isInteger(ev.n) ? ev.n : 0,
           closed: true,
+          ...(newest !== undefined && t <= newest ? { corrected: true } : {}),
           ts: toNs(ev.e ?? ev.s, 'ms'),
         });
         return;
+      }
       default:
         return;
     }

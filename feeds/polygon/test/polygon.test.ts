@@ -129,6 +129,42 @@ describe('polygon adapter', () => {
     ]);
   });
 
+  it('a minute bar sent again (recalculated after late trades) is published as a correction of the one sent before', async () => {
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'] }), creds),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const conn = [...h.provider.conns][0]!;
+    // Knowledge Base, "Why am I receiving a late aggregate bar through Polygon's WebSockets?": a
+    // minute bar is recalculated and sent out again when later trades arrive (up to 15 minutes)
+    const bar = (s: number, c: number, v: number) => ({
+      ev: 'AM',
+      sym: 'MSFT',
+      v,
+      av: v,
+      op: 100,
+      vw: c,
+      o: 100,
+      c,
+      h: 101,
+      l: 99,
+      a: c,
+      z: 10,
+      s,
+      e: s + 60_000,
+    });
+    const t0 = 1718026200000;
+    conn.send([bar(t0, 100.5, 1000), bar(t0 + 60_000, 100.6, 500), bar(t0, 100.4, 1200), bar(t0 + 120_000, 100.7, 300)]);
+    await h.waitFor('4 bars', () => h!.ticks.length >= 4);
+    expect(h.ticks.map((t) => (t.k === 'bar' ? [t.t, t.c, t.v, t.corrected === true] : []))).toEqual([
+      [t0, 100.5, 1000, false],
+      [t0 + 60_000, 100.6, 500, false],
+      [t0, 100.4, 1200, true],
+      [t0 + 120_000, 100.7, 300, false],
+    ]);
+  });
+
   it('flags trades whose sale conditions set no price (2 average price, 37 odd lot) as volumeOnly; Form T and others are not flagged', async () => {
     h = await startHarness(
       () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
