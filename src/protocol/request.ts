@@ -15,11 +15,18 @@ export const MAX_HISTORY_BARS = ProtocolLimits.MAX_HISTORY_BARS;
 /** Largest `depth` a subscribe may carry at all (docs/protocol.md#order-books-booksymbol). */
 export const MAX_BOOK_DEPTH = ProtocolLimits.MAX_BOOK_DEPTH;
 
-/** `id` of a frame if it has a usable one, for echoing in errors. */
+/** a UTF-16 surrogate without its pair: text that has no UTF-8 form */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * `id` of a frame if it has a usable one, for echoing in errors. A string id must be well-formed
+ * Unicode: one with a lone surrogate could not be echoed as sent (frames carry well-formed text),
+ * so the client could not match the answer to its request.
+ */
 export function requestIdOf(frame: unknown): RequestId | undefined {
   if (frame && typeof frame === 'object' && !Array.isArray(frame)) {
     const id = (frame as Record<string, unknown>).id;
-    if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length <= MAX_ID_LENGTH)) return id;
+    if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length <= MAX_ID_LENGTH && !LONE_SURROGATE.test(id))) return id;
   }
   return undefined;
 }
@@ -47,7 +54,7 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
   let id: RequestId | undefined;
   if (o.id !== undefined) {
     id = requestIdOf(o);
-    if (id === undefined) bad(`"id" must be a finite number or a string of at most ${MAX_ID_LENGTH} characters`);
+    if (id === undefined) bad(`"id" must be a finite number or a string of at most ${MAX_ID_LENGTH} characters (well-formed Unicode: no lone surrogate)`);
   }
   const withId = <T extends object>(r: T): T & { id?: RequestId } => (id === undefined ? r : { ...r, id });
   switch (o.op) {

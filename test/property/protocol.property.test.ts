@@ -74,6 +74,15 @@ describe('parseRequest: any decoded frame is a valid request or a protocol error
     );
   });
 
+  it('an id with a lone surrogate is refused, not echoed altered (frames carry well-formed text)', () => {
+    for (const id of ['\ud800', 'a\udc00b', 'x\ud83d']) {
+      const r = parse({ op: 'ping', id });
+      expect(r.ok, JSON.stringify(id)).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(/well-formed Unicode/);
+    }
+    expect(parse({ op: 'ping', id: 'ok-\ud83d\ude00' })).toMatchObject({ ok: true, req: { id: 'ok-\ud83d\ude00' } });
+  });
+
   it('well-formed subscribes parse to exactly what was sent (defaults: throttle 0, snapshot true)', () => {
     fc.assert(
       fc.property(
