@@ -1,4 +1,5 @@
 import type { FeedState } from './adapter.js';
+import { toWellFormed } from '../../src/protocol/text.js';
 
 /**
  * Per-feed health as published on the bus (`feed.health.<feedId>`, MessagePack) by the process
@@ -151,9 +152,6 @@ export class FeedHealthTracker {
   }
 }
 
-/** Half of a surrogate pair without its other half: text with no UTF-8 form. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /**
  * Health text (`detail`, `lastError`) quotes provider messages, which may hold a lone surrogate;
  * health travels as MessagePack on the bus and as JSON at /v1/feeds, so such text is made
@@ -164,5 +162,5 @@ export function healthText(s: string, max = Infinity): string {
   let out = s.length > max ? s.slice(0, max) : s;
   // a cut between the halves of a pair leaves a lone high surrogate at the end: drop it
   if (out.length < s.length && /[\uD800-\uDBFF]$/.test(out)) out = out.slice(0, -1);
-  return out.replace(LONE_SURROGATE, '\uFFFD');
+  return toWellFormed(out);
 }

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
+import { toWellFormed } from '../protocol/text.js';
 import type { Encoding } from '../protocol/index.js';
 
 /**
@@ -201,9 +202,6 @@ function readU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
 
-/** Half of a UTF-16 surrogate pair without its other half: not Unicode text, not encodable as UTF-8. */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /**
  * `v` with every lone surrogate in its strings and keys replaced by U+FFFD, as a UTF-8 encoder
  * does. Server frames can carry text that is not well formed: a client's text cut in the middle
@@ -213,7 +211,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * send U+FFFD instead, so that they carry the same objects, and valid UTF-8.
  */
 function wellFormed(v: unknown): unknown {
-  if (typeof v === 'string') return v.replace(LONE_SURROGATE, '\ufffd');
+  if (typeof v === 'string') return toWellFormed(v);
   if (Array.isArray(v)) return v.map(wellFormed);
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
   const out: Record<string, unknown> = {};

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { LONE_SURROGATE } from '../protocol/text.js';
 /**
  * Identity strings: the user of `portfolio` and `executions`, from a token's `sub` or a service
  * API request. One rule wherever an id enters (JWT, service API body and path, exec.in subjects,
@@ -17,7 +18,6 @@ export const MAX_IDENTITY_LENGTH = 256;
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rule refuses
 const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Why `s` is not well-formed Unicode (a lone surrogate: no UTF-8 form, so Redis, NATS and hashes

@@ -1,10 +1,9 @@
 import { wellFormedProblem } from '../core/identity.js';
+import { toWellFormed } from '../protocol/text.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 
 /** Any surrogate code unit: a cheap first test (provider strings are nearly always ASCII). */
 const SURROGATE = /[\uD800-\uDFFF]/;
-/** Half of a surrogate pair without its other half: text with no UTF-8 form. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** A tick whose strings were repaired, and why (for feed health and logs). */
 export interface TextRepair {
@@ -36,7 +35,7 @@ export function repairText(input: TickInput): TextRepair | undefined {
     const problem = wellFormedProblem(v);
     if (problem === undefined) continue;
     fixed ??= { ...src };
-    fixed[key] = v.replace(LONE_SURROGATE, '\uFFFD');
+    fixed[key] = toWellFormed(v);
     detail ??= `${input.k} ${JSON.stringify(src.sym)}: field "${key}" ${problem}; sent with U+FFFD in its place`;
   }
   return fixed ? { tick: fixed as unknown as TickInput, detail: detail! } : undefined;

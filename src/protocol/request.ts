@@ -1,6 +1,7 @@
 import { ErrorCode, ProtocolLimits } from './codes.js';
 import { ProtocolError } from './errors.js';
 import type { ClientRequest, RequestId, SubscribeRequest, VisibilityRequest } from './frames.js';
+import { LONE_SURROGATE } from './text.js';
 
 /**
  * The client-request parser of protocol v1: validates a decoded client frame
@@ -14,9 +15,6 @@ const MAX_TOKEN_LENGTH = ProtocolLimits.MAX_TOKEN_LENGTH;
 export const MAX_HISTORY_BARS = ProtocolLimits.MAX_HISTORY_BARS;
 /** Largest `depth` a subscribe may carry at all (docs/protocol.md#order-books-booksymbol). */
 export const MAX_BOOK_DEPTH = ProtocolLimits.MAX_BOOK_DEPTH;
-
-/** a UTF-16 surrogate without its pair: text that has no UTF-8 form */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * `id` of a frame if it has a usable one, for echoing in errors. A string id must be well-formed
