@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import type { FeedState } from '../sdk/adapter.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
@@ -182,13 +182,12 @@ export class AlpacaFeed extends StreamFeed {
         if (!sym) return;
         const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
         const ask = quoteSide(m.ap, m.as, 'q.ap/as');
-        if (!bid && !ask) return;
-        const lot = this.#opts.quoteSizeUnit === 'round-lots' ? ALPACA_ROUND_LOT : 1;
+        const sides = quoteFields(bid, ask, this.#opts.quoteSizeUnit === 'round-lots' ? ALPACA_ROUND_LOT : 1);
+        if (!sides) return;
         session.ctx.emit({
           k: 'quote',
           sym,
-          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s * lot }) } : {}),
-          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s * lot }) } : {}),
+          ...sides,
           ts: alpacaTime(m.t),
         });
         return;

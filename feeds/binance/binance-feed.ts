@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import type { FeedContext, TickInput } from '../sdk/adapter.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
@@ -299,12 +299,12 @@ export class BinanceFeed extends StreamFeed {
       // sides"), never by rejecting the whole quote; with neither side there is no quote.
       const bid = quoteSide(payload.b, payload.B, 'bookTicker.b/B');
       const ask = quoteSide(payload.a, payload.A, 'bookTicker.a/A');
-      if (!bid && !ask) return;
+      const sides = quoteFields(bid, ask);
+      if (!sides) return;
       session.ctx.emit({
         k: 'quote',
         sym,
-        ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
-        ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
+        ...sides,
         ts: payload.E !== undefined ? binanceTime(payload.E, 'bookTicker.E') : nowNs(),
       });
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
@@ -270,12 +270,12 @@ export class CoinbaseFeed extends StreamFeed {
             if (!sym) continue;
             const bid = quoteSide(tk.best_bid, tk.best_bid_quantity, 'ticker.best_bid/best_bid_quantity');
             const ask = quoteSide(tk.best_ask, tk.best_ask_quantity, 'ticker.best_ask/best_ask_quantity');
-            if (!bid && !ask) continue;
+            const sides = quoteFields(bid, ask);
+            if (!sides) continue;
             session.ctx.emit({
               k: 'quote',
               sym,
-              ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
-              ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
+              ...sides,
               ts: ts!,
             });
           }

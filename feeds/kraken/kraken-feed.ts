@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { TradingStatus } from '../../src/core/schema.js';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
@@ -536,12 +536,12 @@ export class KrakenFeed extends StreamFeed {
         // rejecting the whole quote; a ticker with neither side gives no quote
         const bid = tickerSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty'); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
         const ask = tickerSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty'); // [ticker: ask, ask_qty] best ask price, quantity
-        if (!bid && !ask) return undefined;
+        const sides = quoteFields(bid, ask);
+        if (!sides) return undefined;
         session.ctx.emit({
           k: 'quote',
           sym,
-          ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s }) } : {}),
-          ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s }) } : {}),
+          ...sides,
           // newer revisions of the page document `timestamp` (RFC 3339); without it the quote is stamped on receipt
           ts: item.timestamp === undefined ? nowNs() : time(item.timestamp, 'ticker.timestamp'),
         });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BarInterval } from '../../src/core/schema.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
-import { decimal, price, quoteSide } from '../sdk/decimal.js';
+import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
@@ -188,16 +188,12 @@ export class PolygonFeed extends StreamFeed {
         // is published absent (docs/feeds.md, "Empty quote sides"), never as a price of 0 and
         // never by rejecting the whole quote.
         const lot = this.#opts.quoteSizeUnit === 'round-lots' ? POLYGON_ROUND_LOT : 1;
-        const bid = quoteSide(ev.bp, ev.bs, 'Q.bp/bs');
-        const ask = quoteSide(ev.ap, ev.as, 'Q.ap/as');
-        if (!bid && !ask) return;
+        const sides = quoteFields(quoteSide(ev.bp, ev.bs, 'Q.bp/bs'), quoteSide(ev.ap, ev.as, 'Q.ap/as'), lot);
+        if (!sides) return;
         session.ctx.emit({
           k: 'quote',
           sym,
-          ...(bid ? { bp: bid.p } : {}),
-          ...(ask ? { ap: ask.p } : {}),
-          ...(bid?.s === undefined ? {} : { bs: bid.s * lot }),
-          ...(ask?.s === undefined ? {} : { as: ask.s * lot }),
+          ...sides,
           ts: toNs(ev.t, 'ms'),
         });
         return;

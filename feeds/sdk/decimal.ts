@@ -37,6 +37,22 @@ export function price(value: unknown, field = 'price'): number {
 }
 
 /**
+ * The price and size fields of a quote from its two sides (`quoteSide`), sizes times `lot` (a
+ * provider's round lot): an empty side is left out; undefined when both are (no quote).
+ */
+export function quoteFields(
+  bid: { p: number; s?: number } | undefined,
+  ask: { p: number; s?: number } | undefined,
+  lot = 1,
+): { bp?: number; bs?: number; ap?: number; as?: number } | undefined {
+  if (!bid && !ask) return undefined;
+  return {
+    ...(bid ? { bp: bid.p, ...(bid.s === undefined ? {} : { bs: bid.s * lot }) } : {}),
+    ...(ask ? { ap: ask.p, ...(ask.s === undefined ? {} : { as: ask.s * lot }) } : {}),
+  };
+}
+
+/**
  * One side of a quote: `{ p, s }`, or undefined when the side is empty. A side is empty when its
  * price is absent or 0 (no order on that side: a price must be > 0, so 0 can only mean "none");
  * the size is dropped with it. A negative or unreadable price still throws.
