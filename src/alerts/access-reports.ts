@@ -23,6 +23,8 @@ export class AccessReports {
   readonly #now: () => number;
   readonly #log: { warn(obj: object, msg: string): void } | undefined;
   readonly stats = { sent: 0, skipped: 0, failed: 0 };
+  /** when a failure was last logged: one warning a minute, not one per connect while the service is down */
+  #loggedAt = -Infinity;
 
   constructor(opts: { api: AlertsApi; ttlMs?: number; maxUsers?: number; now?: () => number; log?: { warn(obj: object, msg: string): void } }) {
     this.#api = opts.api;
@@ -50,7 +52,13 @@ export class AccessReports {
     this.#api.entitle(user, grant).catch((err: unknown) => {
       this.stats.failed++;
       if (this.#sent.get(user) === entry) this.#sent.delete(user);
-      this.#log?.warn({ err, user }, "alerts: reporting a user's entitlements to the alert service failed; sent again at their next connect");
+      const at = this.#now();
+      if (at - this.#loggedAt < this.#ttlMs) return;
+      this.#loggedAt = at;
+      this.#log?.warn(
+        { err, user, failed: this.stats.failed },
+        "alerts: reporting a user's entitlements to the alert service failed (logged once a minute); sent again at the user's next connect",
+      );
     });
   }
 }
