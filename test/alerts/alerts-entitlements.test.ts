@@ -109,7 +109,10 @@ describe('alerts: a rule follows its user’s current entitlements (embedded)', 
     expect(mine.state).not.toHaveProperty('seen');
 
     // live: a rule the service evaluates (created over the service API, which takes the body's
-    // entitlements) fires while this connection's token does not entitle the symbol
+    // entitlements) fires while this connection's token does not entitle the symbol; a connection
+    // of the same user, open at the same time with the symbol, sees it whole (its own channel key)
+    const full = await connect(engine, 'carol', REALTIME);
+    await full.request({ op: 'subscribe', id: 5, channels: ['notifications'], since: 0 });
     expect((await api(engine, 'POST', '/v1/users/carol/alerts', { ...rule, id: 'msft-410', level: 410, entitlements: REALTIME })).status).toBe(201);
     trade(engine, 'MSFT', 405);
     await waitFor(async () => (await state('carol', 'msft-410')).state?.phase === 'armed', { timeout: 5000, what: 'armed' });
@@ -117,14 +120,11 @@ describe('alerts: a rule follows its user’s current entitlements (embedded)', 
     const live = await lost.waitFor((f) => isNote(f) && f.d.data?.rule === 'msft-410');
     expect(live.d).toMatchObject({ redacted: true, data: { symbol: 'MSFT', level: 410 } });
     expect(live.d.data).not.toHaveProperty('value');
+    const whole = await full.waitFor((f) => isNote(f) && f.d.data?.rule === 'msft-410');
+    expect(whole.d).toMatchObject({ data: { value: 411, previous: 405 } });
+    expect(whole.d.redacted).toBeUndefined();
+    expect(full.frames.filter(isNote).every((f) => f.d.redacted === undefined)).toBe(true);
     lost.close();
-
-    // a connection of the same user with the symbol sees it whole (its own channel key)
-    const full = await connect(engine, 'carol', REALTIME);
-    await full.request({ op: 'subscribe', id: 5, channels: ['notifications'], since: 0 });
-    const notes = await full.waitForCount((f) => isNote(f) && f.d.data?.rule === 'msft-410', 1);
-    expect(notes[0]!.d).toMatchObject({ data: { value: 411, previous: 405 } });
-    expect(notes[0]!.d.redacted).toBeUndefined();
     full.close();
   }, 30_000);
 
