@@ -3,6 +3,7 @@ import type { Engine } from '../../src/app/engine.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
+import { scrape, series } from '../ops/prom-text.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 
 /**
@@ -52,6 +53,8 @@ describe('alerts: a rule follows its user’s current entitlements (embedded)', 
     const lost = await connect(engine, 'alice', NO_STOCK);
     await waitFor(async () => (await listed(lost, 2))[0]?.held === true, { timeout: 5000, what: 'the rule held' });
     expect((await listed(lost, 3))[0]).toMatchObject({ id: 'aapl-230', held: true, heldReason: 'not-entitled' });
+    const held = async () => series((await scrape(`http://127.0.0.1:${engine.port}/metrics`)).metrics, 'tickwire_alert_rules_held{market="realtime"}');
+    expect(await held()).toBe(1);
     trade(engine, 'AAPL', 229);
     trade(engine, 'AAPL', 231);
     await waitFor(async () => (await state('bob', 'control')).state?.fired === 1, { timeout: 5000, what: 'the control rule fired' });
@@ -66,6 +69,7 @@ describe('alerts: a rule follows its user’s current entitlements (embedded)', 
     const back = await connect(engine, 'alice', REALTIME);
     expect((await back.request({ op: 'subscribe', id: 5, channels: ['notifications'] })).subscribed).toEqual(['notifications']);
     await waitFor(async () => (await listed(back, 6))[0]?.held === undefined, { timeout: 5000, what: 'the hold lifted' });
+    expect(await held()).toBe(0);
     // it starts fresh: the next value (above the level, as while it was held) only arms it
     expect((await state('alice', 'aapl-230')).state).toMatchObject({ phase: 'fresh', fired: 0 });
     trade(engine, 'AAPL', 232);
