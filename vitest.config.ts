@@ -45,6 +45,8 @@ const ISOLATED = new Set([
   'test/alerts/alerts-delay-mismatch.nats.test.ts',
   'test/alerts/alerts-api.test.ts',
   'test/alerts/alerts-doc.test.ts',
+  'test/alerts/alerts-entitlements.nats.test.ts',
+  'test/alerts/alerts-entitlements.test.ts',
   'test/alerts/alerts-process.test.ts',
   'test/alerts/alerts-unavailable.nats.test.ts',
   'test/alerts/alerts-unconfigured.test.ts',

@@ -14,6 +14,15 @@ import { ASSET_CLASSES } from '../core/schema.js';
  */
 export type Access = 'realtime' | 'delayed' | 'none';
 
+/**
+ * A principal's entitlements as plain JSON, to tell another process (the alert service) what a
+ * user may see: the token's claim as it came, or, for a token without one, the access that
+ * `auth.defaultEntitlement` gives (resolved by the gateway, whose configuration it is).
+ */
+export type EntitlementGrant = Access | { classes?: string[]; symbols?: string[]; delayed?: string[] };
+
+const ACCESS_VALUES = new Set<unknown>(['realtime', 'delayed', 'none']);
+
 const MAX_ENTRIES = 1000;
 const PATTERN_RE = /^[A-Z0-9.\-_/^=*]{1,32}$/;
 const CLASSES = new Set<string>(ASSET_CLASSES);
@@ -56,6 +65,12 @@ export class Entitlements {
     if (matches(this.realtime, symbol, assetClass)) return 'realtime';
     if (matches(this.delayed, symbol, assetClass)) return 'delayed';
     return 'none';
+  }
+
+  /** Entitlements of a grant (another process's EntitlementGrant); an error message when it is malformed. */
+  static fromGrant(grant: unknown): Entitlements | string {
+    if (ACCESS_VALUES.has(grant)) return Entitlements.of(grant as Access);
+    return Entitlements.parse(grant, 'entitlements');
   }
 
   /** Parse a claim value; returns an error message (naming the field) when it is malformed. */

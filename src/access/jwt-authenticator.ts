@@ -6,6 +6,7 @@ import { anonymousAuthenticator } from '../gateway/auth-hook.js';
 import type { Authenticator, AuthMode, AuthResult } from '../gateway/auth-hook.js';
 import type { Principal } from '../fanout/channels.js';
 import { Entitlements } from './entitlements.js';
+import type { EntitlementGrant } from './entitlements.js';
 import { JwksCache, JwksUnavailableError } from './jwks.js';
 import { ASYMMETRIC_ALGORITHMS, hmacKey, isHmac, publicKey } from './keys.js';
 import type { JwsAlgorithm, VerificationKey } from './keys.js';
@@ -37,6 +38,18 @@ export function entitlementsOf(principal: Principal, cfg: Pick<AuthConfig, 'enti
   }
   entitlementCache.set(principal, ent);
   return ent;
+}
+
+/**
+ * What `entitlementsOf` reads, as JSON another process can apply (Entitlements.fromGrant): the
+ * token's claim, the default entitlement for a token without one, `none` for a malformed claim.
+ * Undefined without a user (anonymous).
+ */
+export function entitlementGrant(principal: Principal, cfg: Pick<AuthConfig, 'entitlementsClaim' | 'defaultEntitlement'>): EntitlementGrant | undefined {
+  if (principal.user === undefined) return undefined;
+  const claim = principal.claims?.[cfg.entitlementsClaim];
+  if (claim === undefined) return cfg.defaultEntitlement;
+  return typeof Entitlements.parse(claim, cfg.entitlementsClaim) === 'string' ? 'none' : (claim as EntitlementGrant);
 }
 
 function fail(code: string, reason: string): AuthResult {

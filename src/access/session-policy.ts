@@ -12,6 +12,13 @@ export interface SessionPolicyOptions {
   resolvers: readonly ChannelResolver[];
 }
 
+/**
+ * Restricted private channels whose key names the token's entitlements (`~<id>`): what they show
+ * depends on them (the portfolio's prices, the alerts' prices in notifications), so other
+ * entitlements are another key and withdraw the subscription.
+ */
+const KEYED_BY_ENTITLEMENTS = ['delayed:portfolio@', 'delayed:notifications@'];
+
 /** setTimeout cannot wait longer than this; longer waits are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -66,7 +73,7 @@ export class SessionPolicy {
         now?.ok === true &&
         held !== undefined &&
         now.spec.key.startsWith('delayed:') &&
-        (!held.startsWith('delayed:') || (held.startsWith('delayed:portfolio@') && held !== now.spec.key));
+        (!held.startsWith('delayed:') || (KEYED_BY_ENTITLEMENTS.some((k) => held.startsWith(k)) && held !== now.spec.key));
       if (!now || !now.ok || downgraded) {
         this.stats.withdrawn++;
         this.#clear(conn);

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { BusRequests, Unsubscribe } from '../bus/bus.js';
-import type { Access } from '../access/entitlements.js';
+import type { Access, EntitlementGrant } from '../access/entitlements.js';
+import { Entitlements } from '../access/entitlements.js';
 import { HttpError, TickwireError } from '../core/errors.js';
 import { identityProblem } from '../core/identity.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
-import type { AlertFiring, RuleState, StoredAlert } from './alert-engine.js';
+import type { AlertFiring, HoldReason, RuleState, StoredAlert } from './alert-engine.js';
 import type { AlertService } from './alert-service.js';
 import type { DelayFloor } from './delay-floor.js';
 import type { AlertRule } from './rule.js';
@@ -18,10 +19,30 @@ export type AlertView = Omit<AlertRule, 'id' | 'user'> & {
   id: string;
   user: string;
   delayed: boolean;
-  state: RuleState;
-  /** a delayed rule that is not evaluated meanwhile: the alert service runs a shorter delay than it was accepted under */
+  state: Omit<RuleState, 'held'>;
+  /** the rule is kept but not evaluated (it cannot fire) for the reason in `heldReason` */
   held?: true;
+  /**
+   * `not-entitled`: the user's current token gives the symbol neither in real time nor delayed;
+   * `delayed-only`: a real-time rule, the token gives the symbol delayed only (alert.update places
+   * it on delayed data); `service-delay`: a delayed rule, the alert service runs a shorter delay
+   * than it was accepted under (delay-floor.ts)
+   */
+  heldReason?: HoldReason | 'service-delay';
+  /**
+   * Set by the gateway that answers `alert.list`: the connection's token does not entitle the
+   * symbol at the rule's level, so `state.seen` (a price) is left out.
+   */
+  redacted?: true;
 };
+
+/** What applying a user's current entitlements to their rules changed. */
+export interface EntitleResult {
+  /** rules held now that were evaluated before (or held for another reason) */
+  held: number;
+  /** held rules evaluated again */
+  released: number;
+}
 
 /**
  * What the caller of create/update asks beyond the rule. `minDelayMs`: the delay, in ms, that a
@@ -41,6 +62,13 @@ export interface AlertsApi {
   /** replace a rule (same id): validated like a new one, its state starts fresh */
   update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView>;
   remove(user: string, id: string): Promise<void>;
+  /**
+   * The user's current entitlements, as a gateway learnt them from a token (connect, in-band
+   * `auth`). Each rule of the user is checked against them: one no longer entitled at its level
+   * is held (kept, listed with `held`, not evaluated), a held one entitled again is evaluated
+   * from its next value. Stored, so the alert service knows them after a restart.
+   */
+  entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult>;
 }
 
 /**
@@ -107,8 +135,10 @@ export function clientRuleId(engineId: string): string {
   return engineId.slice(engineId.indexOf(':') + 1);
 }
 
-function view(a: StoredAlert, delayed: boolean, held = false): AlertView {
-  return { ...a.rule, id: clientRuleId(a.rule.id), user: a.rule.user, delayed, state: a.state, ...(delayed && held ? { held: true as const } : {}) };
+function view(a: StoredAlert, delayed: boolean, floorHeld = false): AlertView {
+  const { held, ...state } = a.state;
+  const reason = held ?? (delayed && floorHeld ? 'service-delay' : undefined);
+  return { ...a.rule, id: clientRuleId(a.rule.id), user: a.rule.user, delayed, state, ...(reason ? { held: true as const, heldReason: reason } : {}) };
 }
 
 function checkUser(user: string): void {
@@ -150,6 +180,10 @@ export interface LocalAlertsOptions {
   floor?: DelayFloor;
   /** the hold was lifted by a gateway running `gatewayMs` */
   onReleased?: (gatewayMs: number) => void;
+  /** where each user's last reported entitlements are kept (the real-time store: Redis with REDIS_URL) */
+  access?: { readAccess(user: string): Promise<string | undefined>; writeAccess(user: string, grant: string): Promise<void> };
+  /** `entitle` held or released some of a user's rules */
+  onEntitled?: (user: string, result: EntitleResult) => void;
   now?: () => number;
 }
 
@@ -322,6 +356,45 @@ export class LocalAlerts implements AlertsApi {
       await hit.svc.remove(hit.a.rule.id, user);
     });
   }
+
+  entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
+    return this.#serial(async () => {
+      checkUser(user);
+      const ents = Entitlements.fromGrant(grant);
+      if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
+      const result: EntitleResult = { held: 0, released: 0 };
+      for (const [svc, delayed] of [
+        [this.#o.realtime, false],
+        [this.#o.delayed, true],
+      ] as const) {
+        const changes: [string, HoldReason | undefined][] = [];
+        for (const a of svc.list(user)) {
+          const inst = this.#o.registry.get(a.rule.symbol);
+          // an instrument that left the registry is not evaluated anyway
+          if (!inst) continue;
+          const access = ents.access(inst.symbol, inst.assetClass);
+          // a delayed rule stays delayed when real time is given back (as a delayed subscription
+          // does: alert.update moves it); a real-time rule is held when only delayed is left, rather
+          // than moved to delayed data behind the user's back (docs/alerts.md, Entitlements)
+          const want: HoldReason | undefined = access === 'none' ? 'not-entitled' : access === 'delayed' && !delayed ? 'delayed-only' : undefined;
+          if (want !== a.state.held) changes.push([a.rule.id, want]);
+        }
+        for (const [, want] of changes) result[want === undefined ? 'released' : 'held']++;
+        await svc.setHeld(changes);
+      }
+      const store = this.#o.access;
+      if (store) {
+        const text = JSON.stringify(grant);
+        try {
+          if ((await store.readAccess(user)) !== text) await store.writeAccess(user, text);
+        } catch {
+          throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the entitlements failed): try again');
+        }
+      }
+      if (result.held + result.released > 0) this.#o.onEntitled?.(user, result);
+      return result;
+    });
+  }
 }
 
 /** `delayMs`: the requesting gateway's auth.delayMs (AlertRequestContext.minDelayMs); older gateways leave it out */
@@ -330,7 +403,8 @@ type RpcRequest =
   | { op: 'update'; user: string; id: string; body: unknown; access: Access; delayMs?: number }
   | { op: 'list'; user: string }
   | { op: 'get'; user: string; id: string }
-  | { op: 'remove'; user: string; id: string };
+  | { op: 'remove'; user: string; id: string }
+  | { op: 'entitle'; user: string; grant: EntitlementGrant };
 type RpcResponse = { ok: true; result: unknown } | { ok: false; status: number; code: AlertRequestCode; message: string; field?: string };
 
 const ACCESS = new Set<Access>(['realtime', 'delayed', 'none']);
@@ -357,6 +431,8 @@ export function serveAlertsRpc(requests: BusRequests, api: AlertsApi): Unsubscri
           case 'remove':
             await api.remove(req.user, String(req.id));
             return { ok: true, result: null };
+          case 'entitle':
+            return { ok: true, result: await api.entitle(req.user, req.grant) };
           default:
             return { ok: false, status: 400, code: 'BAD_REQUEST', message: 'unknown alerts rpc op' };
         }
@@ -410,6 +486,9 @@ export class BusAlertsClient implements AlertsApi {
   }
   async remove(user: string, id: string): Promise<void> {
     await this.#call({ op: 'remove', user, id });
+  }
+  entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
+    return this.#call({ op: 'entitle', user, grant });
   }
 }
 

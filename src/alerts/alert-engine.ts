@@ -17,6 +17,14 @@ import { ThresholdStream } from './threshold-stream.js';
  */
 export type RulePhase = 'fresh' | 'armed' | 'waiting' | 'done';
 
+/**
+ * Why a rule is held (kept and listed, not evaluated, so it cannot fire): its user's current
+ * entitlements, as the gateways last reported them, give its symbol
+ *   not-entitled   neither in real time nor delayed
+ *   delayed-only   delayed only, and the rule runs on real-time data
+ */
+export type HoldReason = 'not-entitled' | 'delayed-only';
+
 /** The evaluation state of one rule: plain JSON, stored with the rule (AlertStore). */
 export interface RuleState {
   phase: RulePhase;
@@ -28,6 +36,8 @@ export interface RuleState {
   lastFiredAt?: number;
   /** the watched value at the last state change (arm, fire, re-arm) */
   seen?: number;
+  /** set while the rule is held: not evaluated (its user's entitlements no longer cover it) */
+  held?: HoldReason;
 }
 
 export interface StoredAlert {
@@ -90,6 +100,8 @@ export interface AlertEngineStats {
   rearmed: number;
   expired: number;
   ticks: number;
+  /** rules held for their user's entitlements (not evaluated) */
+  held: number;
 }
 
 interface Slot {
@@ -167,7 +179,7 @@ export class AlertEngine {
   readonly #crossed: number[] = [];
   readonly #rearmed: number[] = [];
   readonly #armed: number[] = [];
-  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0 };
+  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0, held: 0 };
 
   constructor(opts: AlertEngineOptions) {
     this.#registry = opts.registry;
@@ -249,6 +261,43 @@ export class AlertEngine {
     if (!slot || (user !== undefined && slot.rule.user !== user)) return false;
     this.#detach(slot);
     this.#deletes.add(id);
+    return true;
+  }
+
+  /**
+   * Stop evaluating a rule, keeping it (listed, stored with `state.held`): its user's entitlements
+   * no longer cover its symbol at its level. False when it is held for this reason already (or
+   * there is no such rule). Its state stays as it was until `release`.
+   */
+  hold(id: string, reason: HoldReason): boolean {
+    const slot = this.#byId.get(id);
+    if (!slot || slot.state.held === reason) return false;
+    if (slot.state.held === undefined) {
+      this.#unlink(slot);
+      const idx = this.#symbols.get(slot.rule.symbol);
+      if (idx?.needsCleanup) this.#cleanup(idx);
+      this.stats.held++;
+    }
+    slot.state.held = reason;
+    this.#dirty.add(slot);
+    return true;
+  }
+
+  /**
+   * Evaluate a held rule again. It starts `fresh` (a `once` rule that fired stays `done`): its
+   * next value only arms it, so a crossing that happened while it was held never fires it. Its
+   * firing count goes on. False when it is not held.
+   */
+  release(id: string): boolean {
+    const slot = this.#byId.get(id);
+    if (!slot || slot.state.held === undefined) return false;
+    delete slot.state.held;
+    this.stats.held--;
+    this.#dirty.add(slot);
+    if (slot.state.phase === 'done') return true;
+    slot.state.phase = 'fresh';
+    slot.stream = this.#streamFor(this.#indexFor(slot.rule.symbol), slot.rule);
+    this.#link(slot);
     return true;
   }
 
@@ -467,32 +516,16 @@ export class AlertEngine {
 
   #attach(rule: AlertRule, state: RuleState): Slot {
     const idx = this.#indexFor(rule.symbol);
-    let stream: ThresholdStream;
+    const stream = this.#streamFor(idx, rule);
     let side: Side;
     let level: number;
     if (rule.kind === 'price') {
-      stream = rule.source === 'trade' ? (idx.trade ??= new ThresholdStream(`${rule.symbol}|trade`)) : (idx.mid ??= new ThresholdStream(`${rule.symbol}|mid`));
       side = rule.direction === 'above' ? 'up' : 'down';
       level = rule.level;
     } else if (rule.kind === 'spread') {
-      stream = idx.spread ??= new ThresholdStream(`${rule.symbol}|spread`);
       side = 'up';
       level = rule.threshold;
     } else {
-      let g = idx.changes.find((c) => c.source === rule.source && c.windowMs === rule.windowMs);
-      if (!g) {
-        const base = `${rule.symbol}|change:${rule.source}:${rule.windowMs}`;
-        g = {
-          key: base,
-          source: rule.source,
-          windowMs: rule.windowMs,
-          window: new RollingMinMax(rule.windowMs),
-          rise: new ThresholdStream(`${base}:up`),
-          fall: new ThresholdStream(`${base}:down`),
-        };
-        idx.changes.push(g);
-      }
-      stream = rule.direction === 'up' ? g.rise : g.fall;
       side = 'up';
       level = rule.percent;
     }
@@ -505,49 +538,83 @@ export class AlertEngine {
     if (!mine) this.#byUser.set(rule.user, (mine = new Set()));
     mine.add(slot);
     this.stats.rules++;
+    if (state.held !== undefined) this.stats.held++;
     if (rule.expiresAt !== undefined) this.#heapPush(rule.expiresAt, slot);
-    switch (state.phase) {
-      case 'fresh':
-        stream.rules++;
-        stream.addFresh(n, side, level);
-        break;
-      case 'armed':
-        stream.rules++;
-        (side === 'up' ? stream.armedUp : stream.armedDown).insert(level, n);
-        break;
-      case 'waiting':
-        stream.rules++;
-        (side === 'up' ? stream.waitUp : stream.waitDown).insert(slot.waitKey, n);
-        break;
-      case 'done':
-        slot.stream = undefined;
-        idx.needsCleanup = true;
-        this.#cleanup(idx);
-        break;
+    if (state.held !== undefined || state.phase === 'done') {
+      // not evaluated: held (its user's entitlements no longer cover it), or a `once` rule that fired
+      slot.stream = undefined;
+      idx.needsCleanup = true;
+      this.#cleanup(idx);
+      return slot;
     }
+    this.#link(slot);
     return slot;
   }
 
-  #detach(s: Slot): void {
-    const stream = s.stream;
-    if (stream) {
-      let found: boolean;
-      switch (s.state.phase) {
-        case 'fresh':
-          found = stream.removeFresh(s.n);
-          break;
-        case 'armed':
-          found = (s.side === 'up' ? stream.armedUp : stream.armedDown).delete(s.level, s.n);
-          break;
-        case 'waiting':
-          found = (s.side === 'up' ? stream.waitUp : stream.waitDown).delete(s.waitKey, s.n);
-          break;
-        default:
-          found = false;
-      }
-      if (!found) throw new Error(`alert index corrupt: rule ${s.rule.id} (${s.state.phase}) not in its set`);
-      this.#leaveStream(s);
+  /** The stream a rule watches (created when it is the first). */
+  #streamFor(idx: SymbolIndex, rule: AlertRule): ThresholdStream {
+    if (rule.kind === 'price')
+      return rule.source === 'trade' ? (idx.trade ??= new ThresholdStream(`${rule.symbol}|trade`)) : (idx.mid ??= new ThresholdStream(`${rule.symbol}|mid`));
+    if (rule.kind === 'spread') return (idx.spread ??= new ThresholdStream(`${rule.symbol}|spread`));
+    let g = idx.changes.find((c) => c.source === rule.source && c.windowMs === rule.windowMs);
+    if (!g) {
+      const base = `${rule.symbol}|change:${rule.source}:${rule.windowMs}`;
+      g = {
+        key: base,
+        source: rule.source,
+        windowMs: rule.windowMs,
+        window: new RollingMinMax(rule.windowMs),
+        rise: new ThresholdStream(`${base}:up`),
+        fall: new ThresholdStream(`${base}:down`),
+      };
+      idx.changes.push(g);
     }
+    return rule.direction === 'up' ? g.rise : g.fall;
+  }
+
+  /** Put a slot with a stream into the set of its phase (fresh, armed or waiting). */
+  #link(s: Slot): void {
+    const stream = s.stream!;
+    stream.rules++;
+    switch (s.state.phase) {
+      case 'fresh':
+        stream.addFresh(s.n, s.side, s.level);
+        break;
+      case 'armed':
+        (s.side === 'up' ? stream.armedUp : stream.armedDown).insert(s.level, s.n);
+        break;
+      case 'waiting':
+        (s.side === 'up' ? stream.waitUp : stream.waitDown).insert(s.waitKey, s.n);
+        break;
+      case 'done':
+        break;
+    }
+  }
+
+  /** Take a slot out of its stream's set (it is no longer evaluated). */
+  #unlink(s: Slot): void {
+    const stream = s.stream;
+    if (!stream) return;
+    let found: boolean;
+    switch (s.state.phase) {
+      case 'fresh':
+        found = stream.removeFresh(s.n);
+        break;
+      case 'armed':
+        found = (s.side === 'up' ? stream.armedUp : stream.armedDown).delete(s.level, s.n);
+        break;
+      case 'waiting':
+        found = (s.side === 'up' ? stream.waitUp : stream.waitDown).delete(s.waitKey, s.n);
+        break;
+      default:
+        found = false;
+    }
+    if (!found) throw new Error(`alert index corrupt: rule ${s.rule.id} (${s.state.phase}) not in its set`);
+    this.#leaveStream(s);
+  }
+
+  #detach(s: Slot): void {
+    this.#unlink(s);
     const idx = this.#symbols.get(s.rule.symbol);
     if (idx?.needsCleanup) this.#cleanup(idx);
     s.live = false;
@@ -558,6 +625,7 @@ export class AlertEngine {
     this.#slots[s.n] = undefined;
     this.#free.push(s.n);
     this.stats.rules--;
+    if (s.state.held !== undefined) this.stats.held--;
   }
 
   #leaveStream(s: Slot): void {

@@ -35,7 +35,9 @@ export interface AlertServiceMetrics {
     readonly commitErrors: number;
     readonly ackErrors: number;
   };
-  readonly engine: { readonly stats: { readonly rules: number; readonly fired: number; readonly suppressed: number; readonly expired: number } };
+  readonly engine: {
+    readonly stats: { readonly rules: number; readonly fired: number; readonly suppressed: number; readonly expired: number; readonly held: number };
+  };
   readonly outbox: number;
   readonly latency: FireLatency;
 }

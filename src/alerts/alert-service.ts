@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { TickwireError } from '../core/errors.js';
 import type { Tick } from '../core/schema.js';
-import type { AlertChanges, AlertFiring, StoredAlert } from './alert-engine.js';
+import type { AlertChanges, AlertFiring, HoldReason, StoredAlert } from './alert-engine.js';
 import { AlertEngine } from './alert-engine.js';
 import type { AlertStore } from './alert-store.js';
 import type { AlertRule } from './rule.js';
@@ -141,6 +141,23 @@ export class AlertService {
 
   list(user: string): StoredAlert[] {
     return this.engine.list(user);
+  }
+
+  /**
+   * Hold rules (a reason: not evaluated, kept and listed) or release them (undefined: evaluated
+   * again from their next value, which only arms them). Resolves after the commit of what
+   * changed (a commit that fails is retried with the next batch; the rules are held meanwhile).
+   * Returns how many rules changed.
+   */
+  async setHeld(changes: Iterable<readonly [id: string, reason: HoldReason | undefined]>): Promise<number> {
+    this.#assertOpen();
+    let n = 0;
+    for (const [id, reason] of changes) if (reason === undefined ? this.engine.release(id) : this.engine.hold(id, reason)) n++;
+    if (n > 0) {
+      this.#reconcile();
+      await this.flush();
+    }
+    return n;
   }
 
   /** Symbols whose trade and quote subjects the service listens to. */

@@ -39,6 +39,13 @@ export interface AlertStore {
    */
   readDelay(): Promise<number | undefined>;
   writeDelay(ms: number): Promise<void>;
+  /**
+   * The entitlements a user last connected with, as the gateways reported them (an
+   * EntitlementGrant as JSON text; the real-time store's only: docs/alerts.md, Entitlements), or
+   * undefined when none was reported.
+   */
+  readAccess(user: string): Promise<string | undefined>;
+  writeAccess(user: string, grant: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,6 +103,15 @@ export class MemoryAlertStore implements AlertStore {
     this.#delay = ms;
   }
 
+  readonly #access = new Map<string, string>();
+  async readAccess(user: string): Promise<string | undefined> {
+    return this.#access.get(user);
+  }
+
+  async writeAccess(user: string, grant: string): Promise<void> {
+    this.#access.set(user, grant);
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -111,6 +127,7 @@ function windowDeltas(marks: readonly WindowMark[] | undefined): [string, Window
  * value = its WindowHead as JSON), and one hash per window, `<prefix>window:<window>`, of its
  * segments (field `min:<n>` or `max:<n>`, value JSON). A commit is one MULTI/EXEC transaction.
  * `<prefix>delay`: the gateways' delay the rules were accepted under (readDelay), ms as text.
+ * `<prefix>access`: hash of each user's last reported entitlements (field = user, value = JSON).
  */
 export class RedisAlertStore implements AlertStore {
   readonly kind = 'redis' as const;
@@ -196,6 +213,14 @@ export class RedisAlertStore implements AlertStore {
 
   async writeDelay(ms: number): Promise<void> {
     await this.#redis.set(this.#prefix + 'delay', String(ms));
+  }
+
+  async readAccess(user: string): Promise<string | undefined> {
+    return (await this.#redis.hget(this.#prefix + 'access', user)) ?? undefined;
+  }
+
+  async writeAccess(user: string, grant: string): Promise<void> {
+    await this.#redis.hset(this.#prefix + 'access', user, grant);
   }
 
   async close(): Promise<void> {

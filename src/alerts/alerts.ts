@@ -4,7 +4,11 @@ import type { InstrumentRegistry } from '../core/instruments.js';
 import { MarketDelay } from '../fanout/market-delay.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { ExtensionOp } from '../gateway/connection.js';
-import { entitlementsOf } from '../access/jwt-authenticator.js';
+import { entitlementGrant, entitlementsOf } from '../access/jwt-authenticator.js';
+import { createHash } from 'node:crypto';
+import type { NotificationEntitlements } from '../notifications/alert-redaction.js';
+import { seesAllRealtime } from '../fanout/portfolio-view.js';
+import { AccessReports } from './access-reports.js';
 import { TickwireError } from '../core/errors.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { buildNotifications } from '../notifications/notifications.js';
@@ -201,6 +205,15 @@ export async function buildAlerts(ctx: AlertsContext): Promise<Alerts> {
             ),
         }
       : {}),
+    // each user's last reported entitlements (rules held for them keep `state.held` in their own store)
+    access: stores.realtime,
+    onEntitled: (user, r) =>
+      ctx.log.info(
+        { user, held: r.held, released: r.released },
+        r.held > 0
+          ? "alert rules held: the user's current token no longer entitles their symbols at the rules' level (not evaluated until it does)"
+          : "alert rules evaluated again: the user's current token entitles their symbols",
+      ),
     onShortDelay: (requestedMs, ownMs) => {
       if (!firstRefusedDelay(requestedMs)) return;
       ctx.log.error(
@@ -252,6 +265,11 @@ export interface UserAlerts {
   wrapBus(inner: Bus): Bus;
   /** in-band ops for the user's own connection: alert.create/list/update/delete, notifications.read */
   readonly extensions: ReadonlyMap<string, ExtensionOp>;
+  /**
+   * A gateway learnt a connection's current token (authenticated connect, in-band `auth`): tell
+   * the alert service the user's entitlements, in the background (AccessReports).
+   */
+  reportAccess(principal: Principal): void;
   close(): Promise<void>;
 }
 
@@ -293,7 +311,24 @@ export function alertExtensions(
         return { alert: await alerts().create(userOf(p, 'alert.create'), rule, accessOf(p, rule)) };
       },
     ],
-    ['alert.list', async (p) => ({ alerts: await alerts().list(userOf(p, 'alert.list')) })],
+    [
+      'alert.list',
+      async (p) => {
+        const listed = await alerts().list(userOf(p, 'alert.list'));
+        // the service holds rules its user lost, but may not have heard of this token yet: a rule
+        // this token does not entitle at its level shows no price (state.seen)
+        const ents = entitlementsOf(p, auth);
+        return {
+          alerts: listed.map((a) => {
+            const inst = registry.get(a.symbol);
+            const access = inst ? ents.access(inst.symbol, inst.assetClass) : 'none';
+            if (access === 'realtime' || (access === 'delayed' && a.delayed)) return a;
+            const { seen: _seen, ...state } = a.state;
+            return { ...a, state, redacted: true as const };
+          }),
+        };
+      },
+    ],
     [
       'alert.update',
       async (p, f) => {
@@ -325,11 +360,32 @@ export function alertExtensions(
  * client; `tickwire alerts` gets the service, writing firings to the same JetStream log.
  */
 export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlerts> {
+  const auth = ctx.config.auth;
+  const registry = ctx.registry;
+  const entitlements: NotificationEntitlements = {
+    access: (p) => {
+      const ents = entitlementsOf(p, auth);
+      return (sym) => {
+        const inst = registry.get(sym);
+        return inst ? ents.access(inst.symbol, inst.assetClass) : 'none';
+      };
+    },
+    seesAll: (p) => {
+      const ents = entitlementsOf(p, auth);
+      return seesAllRealtime((sym, cls) => ents.access(sym, cls));
+    },
+    id: (p) =>
+      createHash('sha256')
+        .update(JSON.stringify(p.claims?.[auth.entitlementsClaim] ?? null))
+        .digest('base64url'),
+    delayMs: auth.delayMs,
+  };
   const notifications = await buildNotifications({
     config: ctx.config,
     bus: ctx.bus,
     log: ctx.log,
     gateway: ctx.gateway,
+    entitlements,
     ...(ctx.notificationsLog ? { eventLog: ctx.notificationsLog } : {}),
   });
   let alerts: Alerts | undefined;
@@ -341,6 +397,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     await notifications.close().catch(() => undefined);
     throw err;
   }
+  const reports = ctx.gateway && alerts ? new AccessReports({ api: alerts.api, log: ctx.log }) : undefined;
   return {
     notifications,
     alerts,
@@ -348,6 +405,11 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     serviceApi: { ...(alerts ? { alerts: alerts.api } : {}), notifications: notifications.service, auth: ctx.config.auth, registry: ctx.registry },
     wrapBus: (inner) => notifications.wrapBus(inner),
     extensions: alertExtensions(alerts?.api, notifications.service, ctx.registry, ctx.config.auth),
+    reportAccess: (p) => {
+      if (!reports || p.user === undefined) return;
+      const grant = entitlementGrant(p, auth);
+      if (grant !== undefined) reports.report(p.user, grant);
+    },
     async close() {
       // the alert service flushes its last firings into the log before the log closes
       await alerts?.close().catch((err: unknown) => ctx.log.warn({ err }, 'alert service close failed'));

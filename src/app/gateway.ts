@@ -136,7 +136,12 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     admitMessage: access.admitMessage,
     admitHttp: access.admitHttp,
     historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
-    onAuthChanged: access.onAuthChanged,
+    onAuthChanged: (conn) => {
+      access.onAuthChanged(conn);
+      // the alert service holds the rules this token no longer entitles (docs/alerts.md,
+      // Entitlements), also when the refresh just withdrew a subscription and closes the connection
+      userAlerts?.reportAccess(conn.principal);
+    },
     admitAuth: access.admitAuth,
     admitAuthAttempt: access.admitAuthAttempt,
     ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
@@ -177,6 +182,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     },
     onConnectionOpen: (conn) => {
       access.onOpen(conn);
+      userAlerts?.reportAccess(conn.principal);
       log.info({ conn: conn.id, ip: conn.ip, user: conn.principal.user, enc: conn.codec.encoding }, 'connection open');
     },
     onConnectionClose: (conn, code) => {

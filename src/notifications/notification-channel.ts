@@ -9,6 +9,8 @@ import type { ExecutionRouter } from '../executions/execution-router.js';
 import { decodeLiveExecution } from '../executions/execution-router.js';
 import type { NotificationEvent } from './schemas.js';
 import type { NotificationService, ReadState } from './notification-service.js';
+import type { NotificationEntitlements } from './alert-redaction.js';
+import { redactAlert } from './alert-redaction.js';
 
 /**
  * Subjects of the notifications channel (docs/private-streams.md#notifications):
@@ -27,9 +29,10 @@ export const notifInSubject = (user: string): string => NOTIF_IN_PREFIX + escape
 export const notifLiveSubject = (user: string): string => NOTIF_LIVE_PREFIX + escapeSubjectToken(user);
 
 /** Items of a replay without `since`: unread notifications and what followed; ones read by id carry `read: true`. */
-function annotate(evs: StoredEvent<NotificationEvent>[], s: ReadState): Update<Payload>[] {
+function annotate(evs: StoredEvent<NotificationEvent>[], s: ReadState, view: (d: NotificationEvent) => NotificationEvent): Update<Payload>[] {
   return evs.map((e) => {
-    const d = e.d.kind === 'notification' && (e.seq <= s.readUpTo || s.readIds.has(e.d.id)) ? { ...e.d, read: true } : e.d;
+    const v = view(e.d);
+    const d = v.kind === 'notification' && (e.seq <= s.readUpTo || s.readIds.has(v.id)) ? { ...v, read: true } : v;
     return { d: d as unknown as Payload, seq: e.seq };
   });
 }
@@ -39,12 +42,19 @@ function annotate(evs: StoredEvent<NotificationEvent>[], s: ReadState): Update<P
  * `since` like `executions`. Without `since` a subscriber gets every event after its read cursor:
  * all unread notifications (and the read markers and read notifications in between, so that the
  * sequence has no hole), then live events.
+ *
+ * With `entitlements`, a connection whose token does not see every symbol in real time gets the
+ * alerts it is not entitled to redacted (alert-redaction.ts), live and replayed alike, on a key
+ * of its own (`delayed:notifications@<user>~<entitlements>`, so connections of one user with other
+ * tokens never share its frames, and a token refresh that changes them withdraws it:
+ * src/access/session-policy.ts).
  */
 export class NotificationChannelResolver implements ChannelResolver {
   constructor(
     readonly router: ExecutionRouter<NotificationEvent> | undefined,
     readonly service: NotificationService,
     readonly off?: string,
+    readonly entitlements?: NotificationEntitlements,
   ) {}
 
   resolve(name: string, principal: Principal): ResolveResult | undefined {
@@ -65,17 +75,26 @@ export class NotificationChannelResolver implements ChannelResolver {
     if (this.off !== undefined || !this.router) return { ok: false, code: 'UNKNOWN_CHANNEL', reason: this.off ?? 'notifications are not served here' };
     const router = this.router;
     const service = this.service;
-    const toUpdates = (evs: StoredEvent<NotificationEvent>[]): Update<Payload>[] => evs.map((e) => ({ d: e.d as unknown as Payload, seq: e.seq }));
+    const ents = this.entitlements;
+    const restricted = ents !== undefined && !ents.seesAll(principal);
+    const access = restricted ? ents.access(principal) : undefined;
+    const view = (d: NotificationEvent): NotificationEvent => (access ? redactAlert(d, access, ents!.delayMs) : d);
+    const toUpdates = (evs: StoredEvent<NotificationEvent>[]): Update<Payload>[] => evs.map((e) => ({ d: view(e.d) as unknown as Payload, seq: e.seq }));
     const spec: ChannelSpec = {
-      key: notificationsKey(user),
+      key: restricted ? `delayed:${notificationsKey(user)}~${ents.id(principal)}` : notificationsKey(user),
       name,
       subject: notifLiveSubject(user),
       mode: 'ordered',
-      decode: decodeLiveExecution,
+      decode: access
+        ? (payload) => {
+            const u = decodeLiveExecution(payload);
+            return u && { ...u, d: view(u.d as unknown as NotificationEvent) as unknown as Payload };
+          }
+        : decodeLiveExecution,
       replay: async (since, deliver, ctl) => {
         if (since !== undefined) return router.replay(user, since, (evs) => deliver(toUpdates(evs)), ctl);
         const s = await service.state(user);
-        return router.replay(user, s.cursor, (evs) => deliver(annotate(evs, s)), ctl);
+        return router.replay(user, s.cursor, (evs) => deliver(annotate(evs, s, view)), ctl);
       },
     };
     return { ok: true, spec };

@@ -10,6 +10,7 @@ import { consumeNotificationInbound } from './inbound-consumer.js';
 import { NOTIF_IN_PREFIX, NOTIF_LOG_PREFIX, NotificationChannelResolver, NotificationsBus } from './notification-channel.js';
 import { NotificationService } from './notification-service.js';
 import type { NotificationEvent } from './schemas.js';
+import type { NotificationEntitlements } from './alert-redaction.js';
 
 export interface NotificationsContext {
   config: Readonly<Config>;
@@ -20,6 +21,8 @@ export interface NotificationsContext {
   gateway: boolean;
   /** a log kept elsewhere, used as it is (an embedded gateway worker: the main thread's, through its port) */
   eventLog?: EventLog<NotificationEvent>;
+  /** connections' entitlements: alerts on symbols a connection may not see are redacted (alert-redaction.ts) */
+  entitlements?: NotificationEntitlements;
 }
 
 /** Everything behind the `notifications` channel for one process. */
@@ -90,7 +93,7 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
   if (log instanceof JetStreamEventLog && ctx.gateway && cfg.consumeInbound) {
     stops.push(consumeNotificationInbound({ jsm: log.manager, js: log.client, stream: cfg.inboundStream, notifications: service, log: ctx.log }));
   }
-  const resolver = new NotificationChannelResolver(router, service, off);
+  const resolver = new NotificationChannelResolver(router, service, off, ctx.entitlements);
   return {
     service,
     router,

@@ -383,6 +383,12 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     else new Counter({ name, help, labelNames: ['market'], registers, collect });
   };
   alertMetric('gauge', 'tickwire_alert_rules', 'Alert rules loaded (live, not expired)', (a) => a.engine.stats.rules);
+  alertMetric(
+    'gauge',
+    'tickwire_alert_rules_held',
+    "Alert rules held, not evaluated: their user's current token no longer entitles the symbol at the rule's level",
+    (a) => a.engine.stats.held,
+  );
   alertMetric('counter', 'tickwire_alert_evaluations_total', 'Market ticks the alert service evaluated against its rules', (a) => a.stats.ticks);
   alertMetric('counter', 'tickwire_alert_firings_total', 'Alert firings (a rule crossed its level outside its cooldown)', (a) => a.engine.stats.fired);
   alertMetric('counter', 'tickwire_alert_suppressed_total', 'Crossings swallowed by a rule cooldown (not delivered)', (a) => a.engine.stats.suppressed);

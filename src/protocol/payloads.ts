@@ -248,6 +248,11 @@ export interface NotificationPayload {
   data?: Record<string, unknown>;
   /** when it was recorded, ms since the epoch */
   t: number;
+  /**
+   * An alert (`type` "alert") on a symbol the connection's token does not entitle at the alert's
+   * level: its prices (`data.value`, `data.previous`, the figures in `body`) are left out.
+   */
+  redacted?: true;
 }
 
 /** `notifications`: a read marker (`kind` "read"): everything up to `upTo` and/or these ids are read. */

@@ -5,8 +5,8 @@ import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, LogPayload, StoredEvent } from '../executions/event-log.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
 import { AlertRequestError } from '../alerts/alert-api.js';
-import type { AlertRequestCode, AlertsApi, AlertView } from '../alerts/alert-api.js';
-import type { Access } from '../access/entitlements.js';
+import type { AlertRequestCode, AlertsApi, AlertView, EntitleResult } from '../alerts/alert-api.js';
+import type { Access, EntitlementGrant } from '../access/entitlements.js';
 import { PortfolioRequestError } from '../portfolio/portfolio-api.js';
 import type { PortfolioApi, PositionsView } from '../portfolio/portfolio-api.js';
 import type { PositionsInput } from '../executions/schemas.js';
@@ -185,6 +185,10 @@ export class RemoteAlerts implements AlertsApi {
   remove(user: string, id: string): Promise<void> {
     return this.calls.call('alerts', 'remove', [user, id]);
   }
+
+  entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
+    return this.calls.call('alerts', 'entitle', [user, grant]);
+  }
 }
 
 /** The main thread's portfolio service, seen from a worker (service API: GET/PUT positions). */
@@ -284,5 +288,5 @@ const ALLOWED: Readonly<Record<RemoteTarget, readonly string[]>> = {
   events: ['append', 'read', 'tail', 'head'],
   notifications: ['append', 'read', 'tail', 'head'],
   portfolio: ['getPositions', 'putPositions'],
-  alerts: ['create', 'list', 'get', 'update', 'remove'],
+  alerts: ['create', 'list', 'get', 'update', 'remove', 'entitle'],
 };

@@ -61,11 +61,13 @@ const tickGen = fc.record({
   dt: fc.integer({ min: 0, max: 2500 }),
 });
 type TickOp = { sym: string; quote: boolean; p: number; spread: number; dt: number };
-type Op = { op: 'tick'; t: TickOp } | { op: 'add'; g: Gen } | { op: 'remove'; i: number };
+type Op = { op: 'tick'; t: TickOp } | { op: 'add'; g: Gen } | { op: 'remove'; i: number } | { op: 'hold'; i: number };
 const opGen: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: tickGen.map((t) => ({ op: 'tick' as const, t })) },
   { weight: 2, arbitrary: fc.oneof(priceRule, spreadRule).map((g) => ({ op: 'add' as const, g: g as Gen })) },
   { weight: 1, arbitrary: fc.nat(50).map((i) => ({ op: 'remove' as const, i })) },
+  // held for its user's entitlements, or released (docs/alerts.md, Entitlements)
+  { weight: 1, arbitrary: fc.nat(50).map((i) => ({ op: 'hold' as const, i })) },
 );
 
 let totalFired = 0;
@@ -107,6 +109,18 @@ async function run(initial: Gen[], ops: Op[], restartAt?: number, reference = tr
         engine.remove(id);
         ref.remove(id);
       }
+    } else if (o.op === 'hold') {
+      const id = ids[o.i % Math.max(1, ids.length)];
+      const a = id === undefined ? undefined : engine.get(id);
+      if (id !== undefined && a) {
+        if (a.state.held) {
+          engine.release(id);
+          ref.release(id);
+        } else {
+          engine.hold(id, 'not-entitled');
+          ref.hold(id);
+        }
+      }
     } else {
       t += o.t.dt;
       const tick = o.t.quote ? quote(o.t.sym, o.t.p - o.t.spread / 2, o.t.p + o.t.spread / 2, t) : trade(o.t.sym, o.t.p, t);
@@ -130,7 +144,7 @@ async function run(initial: Gen[], ops: Op[], restartAt?: number, reference = tr
 }
 
 describe('alert index vs brute-force reference', () => {
-  it('fires exactly what a rule-by-rule evaluator fires (price, spread, change; adds and removes between ticks)', async () => {
+  it('fires exactly what a rule-by-rule evaluator fires (price, spread, change; adds, removes, holds and releases between ticks)', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.oneof(priceRule, spreadRule, changeRule), { minLength: 1, maxLength: 40 }),

@@ -141,6 +141,8 @@ describe('AlertService over the memory bus', () => {
       ack: (ids) => inner.ack(ids),
       readDelay: () => inner.readDelay(),
       writeDelay: (ms) => inner.writeDelay(ms),
+      readAccess: (user) => inner.readAccess(user),
+      writeAccess: (user, grant) => inner.writeAccess(user, grant),
       close: () => inner.close(),
     };
     const bus = new MemoryBus();

@@ -12,6 +12,8 @@ interface RefRule {
   prev: number | undefined;
   fired: number;
   lastFiredAt: number | undefined;
+  /** held for its user's entitlements: not evaluated */
+  held?: boolean;
 }
 
 export interface RefFiring {
@@ -37,6 +39,30 @@ export class ReferenceEvaluator {
     this.rules.delete(id);
   }
 
+  /** Held: skipped by every tick until released. */
+  hold(id: string): void {
+    const r = this.rules.get(id);
+    if (r) r.held = true;
+  }
+
+  /** Released: starts fresh (its next value only arms it), unless it is done. */
+  release(id: string): void {
+    const r = this.rules.get(id);
+    if (!r?.held) return;
+    r.held = false;
+    if (r.phase === 'done') return;
+    r.phase = 'fresh';
+    // a percent-change window lives while a rule evaluates on it: with none left (held, done or
+    // removed) it was dropped, and a released rule starts a new one, as a new rule would
+    const rule = r.rule;
+    if (rule.kind !== 'change') return;
+    const k = `${rule.symbol}|${rule.source}|${rule.windowMs}`;
+    const alive = [...this.rules.values()].some(
+      (o) => o !== r && !o.held && o.phase !== 'done' && o.rule.kind === 'change' && `${o.rule.symbol}|${o.rule.source}|${o.rule.windowMs}` === k,
+    );
+    if (!alive) this.history.set(k, []);
+  }
+
   onTick(tick: TradeTick | QuoteTick, now: number): RefFiring[] {
     for (const [id, r] of this.rules) if (r.rule.expiresAt !== undefined && r.rule.expiresAt <= now) this.rules.delete(id);
     const out: RefFiring[] = [];
@@ -56,7 +82,7 @@ export class ReferenceEvaluator {
     }
     for (const r of this.rules.values()) {
       const rule = r.rule;
-      if (rule.symbol !== tick.sym || r.phase === 'done') continue;
+      if (rule.symbol !== tick.sym || r.phase === 'done' || r.held) continue;
       let v: number | undefined;
       let up = true;
       let level: number;
