@@ -1,6 +1,6 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
-import { Emitter, type Listener } from './emitter.js';
+import { callAll, Emitter } from './emitter.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
   AUTH_CHECK_PATH,
@@ -283,13 +283,14 @@ interface Pending {
   keep?: (channel: string) => boolean;
 }
 
+/** A channel's subscribe settings (what its subscribe frames carry; undefined: not sent). */
 interface Desired {
   throttle: number | undefined;
   snapshot: boolean;
-  history?: number;
+  history?: number | undefined;
   /** on screen (undefined: true) */
-  visible?: boolean;
-  depth?: number;
+  visible?: boolean | undefined;
+  depth?: number | undefined;
 }
 
 interface ChannelState {
@@ -571,7 +572,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         resolve();
       };
       const t = setTimeout(done, 2000);
-      ws.onclose = () => done();
+      ws.onclose = done;
       // closing a socket that is still connecting makes the Node `ws` package emit an error:
       // keep a handler so it is not thrown as an uncaught exception
       ws.onerror = () => undefined;
@@ -601,11 +602,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const welcomes = this.#welcomes;
     // what each channel was before: a request the server refuses as a whole changes nothing there
     const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
+    // one object per channel: setVisible changes a channel's own, and #restore tells them apart
+    const desired = (): Desired => ({
+      throttle: options.throttle,
+      snapshot,
+      history: options.history,
+      visible: options.visible === false ? false : undefined,
+      depth: options.depth,
+    });
     for (const ch of list) {
-      const want: Desired = { throttle: options.throttle, snapshot };
-      if (options.history !== undefined) want.history = options.history;
-      if (options.visible === false) want.visible = false;
-      if (options.depth !== undefined) want.depth = options.depth;
+      const want = desired();
       const prev = this.#channels.get(ch);
       before.set(ch, { set: want, want: this.#desired.get(ch), st: prev, lastSeq: prev?.lastSeq });
       this.#desired.set(ch, want);
@@ -617,18 +623,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
-    if (options.throttle !== undefined) frame.throttle = options.throttle;
-    if (options.since !== undefined) frame.since = options.since;
-    if (options.history !== undefined) frame.history = options.history;
-    if (options.visible === false) frame.visible = false;
-    if (options.depth !== undefined) frame.depth = options.depth;
+    const frame = this.#subFrame(list, desired(), options.since);
     const undo = (channels: Iterable<string>): void => {
       const restored = this.#restore(before, channels);
       // the server does not hold them (left just before, or a new connection's resubscribe
       // skipped them for this request): join again with the settings kept
       if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
-        for (const [ch, want] of restored) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+        for (const [ch, want] of restored) this.#sendInternal(this.#subFrame([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
       }
     };
     // a channel the ack refuses (e.g. a book depth over the largest) keeps, on the server, the
@@ -686,7 +687,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       void this.#request(frame, true).catch(() => undefined);
     }
     // refused, the channels are joined again with the settings they had (see #subscribe)
-    return this.#subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth }, open);
+    return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
 
   /** Queued subscribes lose the channels unsubscribed since they were made; one left with none resolves now. */
@@ -936,8 +937,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (typeof o === 'string') return o;
     try {
       const u = new URL(this.options.url);
-      u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
-      u.pathname = /\/v1\/stream\/?$/.test(u.pathname) ? u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH) : AUTH_CHECK_PATH;
+      // ws: -> http:, wss: -> https: (http(s) stays)
+      u.protocol = u.protocol.replace('ws', 'http');
+      const path = u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH);
+      u.pathname = path === u.pathname ? AUTH_CHECK_PATH : path;
       u.search = '';
       return u.toString();
     } catch {
@@ -969,7 +972,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#run++;
     this.#clearTimers();
     for (const p of [...this.#pending.values(), ...this.#outbox]) {
-      if (p.timer) clearTimeout(p.timer);
+      clearTimeout(p.timer);
       if (!p.internal) p.reject(err);
     }
     for (const w of this.#connectWaiters.splice(0)) w.reject(err);
@@ -979,7 +982,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** With a token function: get a new token before this one expires and send it in band. */
   #scheduleRefresh(expires: number | undefined): void {
-    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
     const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
     if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
@@ -1044,11 +1047,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #clearTimers(): void {
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
-    if (this.#connectTimer) clearTimeout(this.#connectTimer);
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
-    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#connectTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#probeTimer);
     this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
   }
 
@@ -1108,7 +1111,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // the rest are settled now (the server forgets a connection's subscriptions with it).
     const requeue: Pending[] = [];
     for (const p of this.#pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
+      clearTimeout(p.timer);
       delete p.timer;
       const op = p.frame.op;
       if (op === 'subscribe' && !p.internal) requeue.push(p);
@@ -1155,7 +1158,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onWelcome(w: WelcomeFrame): void {
-    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#welcome = w;
     this.#welcomes++;
@@ -1171,7 +1174,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#setState('open');
     this.emit('welcome', w);
     // before the subscribes: a hidden page's latest-value channels then start paused
-    if (this.#pageHidden) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, page: 'hidden' }));
+    if (this.#pageHidden) this.#sendInternal({ op: 'visibility', id: this.#nextId++, page: 'hidden' });
     this.#resubscribe();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -1181,7 +1184,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const off = outbox.flatMap((p) =>
       p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : [],
     );
-    if (off.length > 0) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false }));
+    if (off.length > 0) this.#sendInternal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false });
     this.#startHeartbeat();
     for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
   }
@@ -1194,13 +1197,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     for (const [ch, want] of this.#desired) {
       if (queued.has(ch)) continue;
       if (isResumable(ch)) {
-        this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
+        this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
       const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}/${want.depth ?? ''}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
-      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
+      else groups.set(key, this.#subFrame([ch], want));
     }
     // each within what one request may carry: a gateway may allow more subscriptions per
     // connection than channels per request, and a frame over its size limit closes the connection
@@ -1209,7 +1212,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       let chunk: string[] = [];
       let bytes = 0;
       const flush = (): void => {
-        this.#send(this.#internal({ ...frame, id: this.#nextId++, channels: chunk }));
+        this.#sendInternal({ ...frame, id: this.#nextId++, channels: chunk });
         chunk = [];
         bytes = 0;
       };
@@ -1222,18 +1225,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
-    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
-    if (want.throttle !== undefined) frame.throttle = want.throttle;
-    if (since !== undefined) frame.since = since;
-    if (want.history !== undefined) frame.history = want.history;
-    if (want.visible === false) frame.visible = false;
-    if (want.depth !== undefined) frame.depth = want.depth;
-    return this.#internal(frame);
+  /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
+  #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
+    const { throttle, snapshot, history, depth } = w;
+    return {
+      op: 'subscribe',
+      id: this.#nextId++,
+      channels,
+      snapshot,
+      throttle,
+      since,
+      history,
+      visible: w.visible === false ? false : undefined,
+      depth,
+    } as OutgoingSubscribe;
   }
 
-  #internal(frame: OutgoingFrame): Pending {
-    return { id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined };
+  /** Send a request of the client's own (resubscribe, refresh, ping): nobody awaits it. */
+  #sendInternal(frame: OutgoingFrame): void {
+    this.#send({ id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined });
   }
 
   #startHeartbeat(): void {
@@ -1254,7 +1264,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       lastPing = now;
       const id = this.#nextId++;
       this.#pingOutstanding = { id, sentAt: now };
-      this.#send(this.#internal({ op: 'ping', id }));
+      this.#sendInternal({ op: 'ping', id });
     };
     // check often enough to notice a dead peer on time; ping once at once for a first latency
     this.#heartbeatTimer = setInterval(beat, Math.max(50, Math.min(every, deadAfter) / 2));
@@ -1311,7 +1321,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
-    if (p.timer) clearTimeout(p.timer);
+    clearTimeout(p.timer);
     return p;
   }
 
@@ -1329,6 +1339,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'data':
+      case 'correction':
+      case 'cancel':
         this.#onData(frame as DataFrame);
         break;
       case 'batch': {
@@ -1351,10 +1363,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
         break;
       case 'error':
         this.#onError(frame as ErrorFrame);
-        break;
-      case 'correction':
-      case 'cancel':
-        this.#onData(frame as DataFrame);
         break;
       default: {
         // the answer to an extension op: same op and id as the request
@@ -1508,18 +1516,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.emit('data', update);
     const ev = eventKindOf(kind);
     if (ev) this.emit(ev, update as never);
-    const set = this.#listeners.get(ch);
-    if (set) {
-      for (const l of [...set]) {
-        try {
-          (l as Listener<unknown> as (d: unknown, u: Update) => void)(update.d, update);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
-    }
+    callAll(this.#listeners.get(ch), update.d, update);
   }
 
   /**
@@ -1532,9 +1529,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const st = this.#chan(ch);
     if (!want || this.#state !== 'open') return;
     st.refreshing = true;
-    this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
-    if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
-    else this.#send(this.#makeInternalSubscribe([ch], { ...want, snapshot: true }, undefined));
+    this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] });
+    this.#sendInternal(this.#subFrame([ch], isResumable(ch) ? want : { ...want, snapshot: true }, since));
   }
 }
 
@@ -1543,11 +1539,9 @@ export function tokenExpiry(token: string): number | undefined {
   const part = token.split('.')[1];
   if (!part) return undefined;
   try {
-    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-    const json = decodeURIComponent(
-      Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''),
-    );
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    // base64url (atob needs no padding) of UTF-8 JSON; text that is not UTF-8 throws, as the gateway refuses it
+    const bytes = Uint8Array.from(atob(part.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    const exp = (JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as { exp?: unknown }).exp;
     return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
   } catch {
     return undefined;
