@@ -56,6 +56,8 @@ const ISOLATED = new Set([
   'test/client/auth.test.ts',
   // esbuild's service: a child process kept for the next build
   'test/client/bundle.test.ts',
+  // an auth check server of its own
+  'test/client/connect-close-connect.test.ts',
   'test/client/examples.test.ts',
   'test/client/fallback.test.ts',
   'test/client/long-session.test.ts',

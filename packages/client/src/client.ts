@@ -892,17 +892,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * function yields another one; anything else is an outage, retried with backoff.
    */
   async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
+    // an attempt of this run: a close() (and connect()) while it waits for the check ends it
+    const run = this.#run;
     // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
     const verdict: AuthCheckResult | undefined =
       code === CloseCode.POLICY
         ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
         : await this.#checkAuth(token);
-    if (this.#closing || this.#ws) return;
+    if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
       let next: string | undefined;
       if (this.#tokenIsRenewable) next = await this.#token().catch(() => undefined);
-      if (this.#closing || this.#ws) return;
+      if (run !== this.#run) return;
       if (next === undefined || next === token) return this.#fail(err);
       // the token function had a new token: try it at once (not an outage). Refused again in a
       // row, the next one waits for the backoff: a token source that hands out tokens the gateway
