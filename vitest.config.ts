@@ -56,6 +56,7 @@ const ISOLATED = new Set([
   'test/client/auth.test.ts',
   // esbuild's service: a child process kept for the next build
   'test/client/bundle.test.ts',
+  'test/client/calls-after-close.test.ts',
   // an auth check server of its own
   'test/client/connect-close-connect.test.ts',
   'test/client/examples.test.ts',

@@ -306,6 +306,8 @@ interface ChannelState {
   holeAt?: number;
 }
 
+const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
+
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
 const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 /**
@@ -558,7 +560,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
-    this.#stop(new TickwireClientError(ClientErrorCode.CLOSED, 'client closed'));
+    this.#stop(closedError());
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
     const ws = this.#ws;
@@ -598,6 +600,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
   #subscribe(list: string[], options: SubscribeOptions, left: boolean): Promise<SubscribeResult> {
+    // closed (close(), a refused token, reconnecting given up): nothing would send it; change nothing
+    if (this.#state === 'closed') return Promise.reject(closedError());
     const snapshot = options.snapshot ?? true;
     const welcomes = this.#welcomes;
     // what each channel was before: a request the server refuses as a whole changes nothing there
@@ -1286,11 +1290,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
       if (keep) p.keep = keep;
       if (this.#state === 'open' && this.#ws) this.#send(p);
-      else if (this.#state === 'closed' || this.#state === 'idle') {
-        // subscribes and extension ops go out once connect() is called
-        if (frame.op === 'subscribe' || isExtensionOp(frame.op)) this.#outbox.push(p);
-        else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
-      } else this.#outbox.push(p);
+      // closed: no connect() is coming (a component calling after its provider unmounted); the
+      // other ops that reach here (subscribes, extension ops: the rest return before unless
+      // open) wait for the connection, from before the first connect() too
+      else if (this.#state === 'closed') reject(closedError());
+      else this.#outbox.push(p);
     });
   }
 
