@@ -1141,10 +1141,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const willReconnect = !!b && !b.exhausted && !fatal;
     if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
     if (!willReconnect) {
-      const err = new TickwireClientError(
-        b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST,
-        `connection closed (${code}${reason ? ' ' + reason : ''}) and not reconnecting`,
-      );
+      const why = `connection closed (${code}${reason ? ' ' + reason : ''}) and not reconnecting`;
+      // 1008 with a token that cannot be renewed: say why, as for a refused token. The reasons are
+      // docs/protocol.md#close-codes': `token expired`, else an entitlement withdrawn or an operator
+      const expired = reason === 'token expired';
+      const err = fatal
+        ? new TickwireClientError(
+            expired ? ErrorCode.UNAUTHENTICATED : ErrorCode.FORBIDDEN,
+            `${why}: the token cannot be renewed`,
+            expired ? { reason: 'expired' } : {},
+          )
+        : new TickwireClientError(b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
+      if (fatal) this.emit('error', err);
       for (const p of this.#outbox) if (!p.internal) p.reject(err);
       this.#outbox = [];
       for (const w of this.#connectWaiters.splice(0)) w.reject(err);
