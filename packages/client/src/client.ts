@@ -44,7 +44,8 @@ export interface WebSocketLike {
   binaryType: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null;
+  /** `retryAfter`: the Retry-After header of a refused attempt, where the transport can read it (the HTTP fallback) */
+  onclose: ((ev: { code: number; reason: string; wasClean?: boolean; retryAfter?: string | null | undefined }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -62,6 +63,14 @@ interface SocketArgs {
 }
 
 const WS_OPEN = 1;
+
+/** What the `ws` package adds that the client reads: a refused upgrade's response. */
+interface NodeWebSocket {
+  on?(
+    event: 'unexpected-response',
+    listener: (req: { destroy(err: Error): void }, res: { statusCode?: number; headers: Record<string, string | undefined> }) => void,
+  ): void;
+}
 
 /** A token, or a function called before every (re)connect that returns a fresh one. */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -307,6 +316,9 @@ interface ChannelState {
 }
 
 const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
+
+/** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
+const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
 
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
 const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
@@ -864,6 +876,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#ws = ws;
     let opened = false;
     let transportMessage: string | undefined;
+    let retryAfter: string | undefined;
+    // the `ws` package (Node): the status and Retry-After of a refused upgrade, which a browser's
+    // WebSocket hides; refused the way `ws` refuses by itself (an error, then a 1006 close)
+    (ws as NodeWebSocket).on?.('unexpected-response', (req, res) => {
+      retryAfter = res.headers['retry-after'];
+      req.destroy(new Error(`Unexpected server response: ${res.statusCode}`));
+    });
     ws.onopen = () => {
       opened = true;
     };
@@ -886,7 +905,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       if (opened || this.#closing) this.#afterClose(ev.code, ev.reason, opened);
-      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage);
+      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage, retryAfter ?? ev.retryAfter);
     };
   }
 
@@ -895,7 +914,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * server is unreachable. The auth check tells which. A refused token is final unless the token
    * function yields another one; anything else is an outage, retried with backoff.
    */
-  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
+  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined, retryAfter?: string | null): Promise<void> {
     // an attempt of this run: a close() (and connect()) while it waits for the check ends it
     const run = this.#run;
     // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
@@ -917,7 +936,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
     this.#alternateTransport();
-    this.#afterClose(code, reason, false);
+    this.#afterClose(code, reason, false, undefined, retryAfter);
   }
 
   /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
@@ -1108,9 +1127,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /**
    * `wasOpen`: a connection that had opened closed (else a failed attempt, already reported).
-   * `delayMs`: reconnect after this long instead of the backoff's next delay.
+   * `delayMs`: reconnect after this long instead of the backoff's next delay. `retryAfter`: the
+   * refusal's Retry-After: the next attempt waits at least that long.
    */
-  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number): void {
+  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number, retryAfter?: string | null): void {
     this.#clearTimers();
     this.#pingOutstanding = undefined;
     // Requests in flight on the dead socket: subscribes go out again on the next connection,
@@ -1162,7 +1182,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
     // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
     // kept flooding would come back every few seconds)
-    const delayMs = delayOverride ?? Math.max(b.next(), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    const delayMs = delayOverride ?? Math.max(b.next(), retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
