@@ -64,6 +64,7 @@ const ISOLATED = new Set([
   'test/client/long-session.test.ts',
   'test/client/notifications-resume.test.ts',
   'test/client/package-install.test.ts',
+  'test/client/rate-limited-subscribe.test.ts',
   'test/client/retry-after.test.ts',
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',

@@ -288,6 +288,8 @@ interface Pending {
   reject(err: TickwireClientError): void;
   timer?: ReturnType<typeof setTimeout>;
   sentAt?: number;
+  /** sends on this connection (a subscribe without a reply goes out again, see #send) */
+  tries?: number;
   /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
   keep?: (channel: string) => boolean;
 }
@@ -657,7 +659,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return true;
     };
     return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
-      if (refusedByServer(err)) undo(before.keys());
+      // refused, or never answered: the client keeps what it had, not what the request asked
+      if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(before.keys());
       throw err;
     });
   }
@@ -1139,6 +1142,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       delete p.timer;
+      p.tries = 0; // a subscribe sent again on the next connection has its three sends there
       const op = p.frame.op;
       if (op === 'subscribe' && !p.internal) requeue.push(p);
       else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame.channels });
@@ -1335,12 +1339,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     p.sentAt = Date.now();
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
+    const tries = (p.tries = (p.tries ?? 0) + 1);
     if (!p.internal && timeout > 0) {
-      p.timer = setTimeout(() => {
-        if (this.#pending.get(p.id) !== p) return;
-        this.#pending.delete(p.id);
-        p.reject(new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${timeout} ms`, { requestId: p.id }));
-      }, timeout);
+      // A subscribe without a reply goes out again (same id), after twice the wait each time, up
+      // to three sends: a gateway over its message rate drops frames unanswered (a RATE_LIMIT
+      // notice without id says so). Then TIMEOUT, and #subscribe undoes what it set.
+      p.timer = setTimeout(
+        () => {
+          if (this.#pending.get(p.id) !== p) return;
+          this.#pending.delete(p.id);
+          if (p.frame.op === 'subscribe' && tries < 3) this.#send(p);
+          else
+            p.reject(
+              new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${(2 ** tries - 1) * timeout} ms`, {
+                requestId: p.id,
+              }),
+            );
+        },
+        timeout * 2 ** (tries - 1),
+      );
     }
     try {
       ws.send(this.#wire.encode(p.frame));
