@@ -58,11 +58,16 @@ const ISOLATED = new Set([
   'test/client/auth.test.ts',
   // esbuild's service: a child process kept for the next build
   'test/client/bundle.test.ts',
+  'test/client/calls-after-close.test.ts',
+  // an auth check server of its own
+  'test/client/connect-close-connect.test.ts',
   'test/client/examples.test.ts',
   'test/client/fallback.test.ts',
   'test/client/long-session.test.ts',
   'test/client/notifications-resume.test.ts',
   'test/client/package-install.test.ts',
+  'test/client/rate-limited-subscribe.test.ts',
+  'test/client/retry-after.test.ts',
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',
   'test/compliance/protocol-doc.test.ts',

@@ -9,8 +9,6 @@ import { LONE_SURROGATE } from './text.js';
  */
 
 export const MAX_CHANNELS_PER_REQUEST = ProtocolLimits.MAX_CHANNELS_PER_REQUEST;
-const MAX_ID_LENGTH = ProtocolLimits.MAX_ID_LENGTH;
-const MAX_TOKEN_LENGTH = ProtocolLimits.MAX_TOKEN_LENGTH;
 /** Most closed bars `history` may ask for on subscribe (docs/protocol.md#limits). */
 export const MAX_HISTORY_BARS = ProtocolLimits.MAX_HISTORY_BARS;
 /** Largest `depth` a subscribe may carry at all (docs/protocol.md#order-books-booksymbol). */
@@ -24,7 +22,8 @@ export const MAX_BOOK_DEPTH = ProtocolLimits.MAX_BOOK_DEPTH;
 export function requestIdOf(frame: unknown): RequestId | undefined {
   if (frame && typeof frame === 'object' && !Array.isArray(frame)) {
     const id = (frame as Record<string, unknown>).id;
-    if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length <= MAX_ID_LENGTH && !LONE_SURROGATE.test(id))) return id;
+    if ((typeof id === 'number' && Number.isFinite(id)) || (typeof id === 'string' && id.length <= ProtocolLimits.MAX_ID_LENGTH && !LONE_SURROGATE.test(id)))
+      return id;
   }
   return undefined;
 }
@@ -52,7 +51,8 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
   let id: RequestId | undefined;
   if (o.id !== undefined) {
     id = requestIdOf(o);
-    if (id === undefined) bad(`"id" must be a finite number or a string of at most ${MAX_ID_LENGTH} characters (well-formed Unicode: no lone surrogate)`);
+    if (id === undefined)
+      bad(`"id" must be a finite number or a string of at most ${ProtocolLimits.MAX_ID_LENGTH} characters (well-formed Unicode: no lone surrogate)`);
   }
   const withId = <T extends object>(r: T): T & { id?: RequestId } => (id === undefined ? r : { ...r, id });
   switch (o.op) {
@@ -100,7 +100,7 @@ export function parseRequest(frame: unknown, extensions?: ReadonlySet<string>): 
       return withId({ op: 'ping' as const });
     case 'auth': {
       if (typeof o.token !== 'string' || o.token.length === 0) bad('auth: "token" must be a non-empty string (a JWT)');
-      if (o.token.length > MAX_TOKEN_LENGTH) bad(`auth: "token" is longer than ${MAX_TOKEN_LENGTH} characters`);
+      if (o.token.length > ProtocolLimits.MAX_TOKEN_LENGTH) bad(`auth: "token" is longer than ${ProtocolLimits.MAX_TOKEN_LENGTH} characters`);
       return withId({ op: 'auth' as const, token: o.token });
     }
     case 'visibility': {

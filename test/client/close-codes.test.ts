@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 // this checkout's sources (node_modules may link another checkout's package)
-import { CloseCode, TickwireClient, type CloseEvent, type ReconnectEvent } from '../../packages/client/src/index.js';
+import { CloseCode, TickwireClient, type CloseEvent, type ReconnectEvent, type TickwireClientError } from '../../packages/client/src/index.js';
+import { SECRET, token } from '../auth/helpers.js';
 import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
  * What the client does after the server's close codes, as docs/protocol.md#close-codes says a
- * client should: reconnect after 4008 (rate limit) only after a pause.
+ * client should: reconnect after 4008 (rate limit) only after a pause; after 1008 only with a
+ * fresh token, and without one an error says why.
  */
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -47,5 +49,23 @@ describe('close codes', { timeout: 60_000 }, () => {
     expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(2000);
     expect(retries[0]!.delayMs).toBeLessThanOrEqual(4000);
     await waitFor(() => client.state === 'open', { what: 'back after the pause', timeout: 10_000 });
+  });
+
+  it('1008 with a fixed token: no reconnect, and an error says why (token expired: UNAUTHENTICATED, reason expired)', async () => {
+    // no expiry warning: the 1008 close at `exp` is all the gateway says
+    const engine: Engine = await startTestEngine(undefined, { auth: { mode: 'required', jwtSecret: SECRET, clockToleranceSec: 0, expiryWarningSec: 0 } });
+    cleanups.push(() => engine.close());
+    const client = new TickwireClient({ url: streamUrl(engine.port), token: await token({ expIn: 2 }), heartbeatIntervalMs: 0 });
+    cleanups.push(() => client.close());
+    const closes: CloseEvent[] = [];
+    const errors: TickwireClientError[] = [];
+    client.on('close', (c) => closes.push(c));
+    client.on('error', (e) => errors.push(e));
+    await client.connect();
+    await waitFor(() => closes.length > 0, { what: 'the 1008 close at exp', timeout: 10_000 });
+    expect(closes[0]).toMatchObject({ code: CloseCode.POLICY, reason: 'token expired', willReconnect: false });
+    expect(errors.map((e) => [e.code, e.reason])).toEqual([['UNAUTHENTICATED', 'expired']]);
+    expect(errors[0]!.message).toContain('token expired');
+    expect(client.state).toBe('closed');
   });
 });

@@ -1,6 +1,8 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TickwireClient } from '../../src/client/index.js';
-import { startTestEngine, streamUrl } from './helpers.js';
+import { TickwireClient, type ReconnectEvent, type TickwireClientError } from '../../src/client/index.js';
+import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -36,5 +38,51 @@ describe('connect, close, connect in a row', () => {
     await waitFor(() => engine.gateway!.connections.size === 0, { what: 'no connection left', timeout: 5000 });
     await quietFor(200, 'a connection opened after the close');
     expect(engine.gateway!.connections.size).toBe(0);
+  });
+
+  it('an attempt that failed before close() does not act after connect(): no error, no retry, no second connection', async () => {
+    const engine = await startTestEngine();
+    cleanups.push(() => engine.close());
+    // the auth check a failed attempt asks, answered when the test says so
+    const held: ServerResponse[] = [];
+    const check = createServer((_req, res) => void held.push(res));
+    await new Promise<void>((r) => check.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => (check.closeAllConnections(), check.close(r))));
+    const tap: Tap = { filter: undefined, sockets: [], block: true };
+    let tokenGate: Promise<void> = Promise.resolve();
+    const client = new TickwireClient({
+      url: streamUrl(engine.port),
+      WebSocket: filteringWebSocket(tap),
+      authCheckUrl: `http://127.0.0.1:${(check.address() as AddressInfo).port}/v1/auth/check`,
+      // a token from the app's backend, which takes a moment
+      getToken: async () => {
+        await tokenGate;
+        return undefined;
+      },
+      heartbeatIntervalMs: 0,
+      reconnect: { initialDelayMs: 20, maxDelayMs: 50 },
+    });
+    cleanups.push(() => client.close());
+    // the first attempt fails (the network is down) and asks the auth check why
+    client.connect().catch(() => undefined);
+    await waitFor(() => held.length === 1, 'the failed attempt asking the auth check');
+    await client.close();
+    const errors: TickwireClientError[] = [];
+    const retries: ReconnectEvent[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.on('reconnecting', (r) => retries.push(r));
+    tap.block = false;
+    let release!: () => void;
+    tokenGate = new Promise((r) => (release = r));
+    const second = client.connect();
+    // the old attempt's verdict ("the token is fine": an outage) comes while the new attempt waits for its token
+    held[0]!.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, mode: 'off' }));
+    await quietFor(300, 'the old attempt reporting an outage and scheduling a retry');
+    release();
+    await second;
+    await quietFor(300, 'a second connection opened by the old attempt');
+    expect(errors).toEqual([]);
+    expect(retries).toEqual([]);
+    expect(engine.gateway!.connections.size).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
-import { Emitter, type Listener } from './emitter.js';
+import { callAll, Emitter } from './emitter.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
 import {
   AUTH_CHECK_PATH,
@@ -44,7 +44,8 @@ export interface WebSocketLike {
   binaryType: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null;
+  /** `retryAfter`: the Retry-After header of a refused attempt, where the transport can read it (the HTTP fallback) */
+  onclose: ((ev: { code: number; reason: string; wasClean?: boolean; retryAfter?: string | null | undefined }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -62,6 +63,14 @@ interface SocketArgs {
 }
 
 const WS_OPEN = 1;
+
+/** What the `ws` package adds that the client reads: a refused upgrade's response. */
+interface NodeWebSocket {
+  on?(
+    event: 'unexpected-response',
+    listener: (req: { destroy(err: Error): void }, res: { statusCode?: number; headers: Record<string, string | undefined> }) => void,
+  ): void;
+}
 
 /** A token, or a function called before every (re)connect that returns a fresh one. */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -279,17 +288,20 @@ interface Pending {
   reject(err: TickwireClientError): void;
   timer?: ReturnType<typeof setTimeout>;
   sentAt?: number;
+  /** sends on this connection (a subscribe without a reply goes out again, see #send) */
+  tries?: number;
   /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
   keep?: (channel: string) => boolean;
 }
 
+/** A channel's subscribe settings (what its subscribe frames carry; undefined: not sent). */
 interface Desired {
   throttle: number | undefined;
   snapshot: boolean;
-  history?: number;
+  history?: number | undefined;
   /** on screen (undefined: true) */
-  visible?: boolean;
-  depth?: number;
+  visible?: boolean | undefined;
+  depth?: number | undefined;
 }
 
 interface ChannelState {
@@ -304,6 +316,11 @@ interface ChannelState {
   /** durable channels: the resume point a gap was reported and asked again for */
   holeAt?: number;
 }
+
+const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
+
+/** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
+const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
 
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
 const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
@@ -557,7 +574,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
   close(): Promise<void> {
-    this.#stop(new TickwireClientError(ClientErrorCode.CLOSED, 'client closed'));
+    this.#stop(closedError());
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
     const ws = this.#ws;
@@ -571,7 +588,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         resolve();
       };
       const t = setTimeout(done, 2000);
-      ws.onclose = () => done();
+      ws.onclose = done;
       // closing a socket that is still connecting makes the Node `ws` package emit an error:
       // keep a handler so it is not thrown as an uncaught exception
       ws.onerror = () => undefined;
@@ -597,15 +614,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
   #subscribe(list: string[], options: SubscribeOptions, left: boolean): Promise<SubscribeResult> {
+    // closed (close(), a refused token, reconnecting given up): nothing would send it; change nothing
+    if (this.#state === 'closed') return Promise.reject(closedError());
     const snapshot = options.snapshot ?? true;
     const welcomes = this.#welcomes;
     // what each channel was before: a request the server refuses as a whole changes nothing there
     const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
+    // one object per channel: setVisible changes a channel's own, and #restore tells them apart
+    const desired = (): Desired => ({
+      throttle: options.throttle,
+      snapshot,
+      history: options.history,
+      visible: options.visible === false ? false : undefined,
+      depth: options.depth,
+    });
     for (const ch of list) {
-      const want: Desired = { throttle: options.throttle, snapshot };
-      if (options.history !== undefined) want.history = options.history;
-      if (options.visible === false) want.visible = false;
-      if (options.depth !== undefined) want.depth = options.depth;
+      const want = desired();
       const prev = this.#channels.get(ch);
       before.set(ch, { set: want, want: this.#desired.get(ch), st: prev, lastSeq: prev?.lastSeq });
       this.#desired.set(ch, want);
@@ -617,18 +641,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels: list, snapshot };
-    if (options.throttle !== undefined) frame.throttle = options.throttle;
-    if (options.since !== undefined) frame.since = options.since;
-    if (options.history !== undefined) frame.history = options.history;
-    if (options.visible === false) frame.visible = false;
-    if (options.depth !== undefined) frame.depth = options.depth;
+    const frame = this.#subFrame(list, desired(), options.since);
     const undo = (channels: Iterable<string>): void => {
       const restored = this.#restore(before, channels);
       // the server does not hold them (left just before, or a new connection's resubscribe
       // skipped them for this request): join again with the settings kept
       if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
-        for (const [ch, want] of restored) this.#send(this.#makeInternalSubscribe([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+        for (const [ch, want] of restored) this.#sendInternal(this.#subFrame([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
       }
     };
     // a channel the ack refuses (e.g. a book depth over the largest) keeps, on the server, the
@@ -640,7 +659,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return true;
     };
     return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
-      if (refusedByServer(err)) undo(before.keys());
+      // refused, or never answered: the client keeps what it had, not what the request asked
+      if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(before.keys());
       throw err;
     });
   }
@@ -686,7 +706,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       void this.#request(frame, true).catch(() => undefined);
     }
     // refused, the channels are joined again with the settings they had (see #subscribe)
-    return this.#subscribe(list, depth === undefined ? { throttle, snapshot, visible } : { throttle, snapshot, visible, depth }, open);
+    return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
 
   /** Queued subscribes lose the channels unsubscribed since they were made; one left with none resolves now. */
@@ -859,6 +879,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#ws = ws;
     let opened = false;
     let transportMessage: string | undefined;
+    let retryAfter: string | undefined;
+    // the `ws` package (Node): the status and Retry-After of a refused upgrade, which a browser's
+    // WebSocket hides; refused the way `ws` refuses by itself (an error, then a 1006 close)
+    (ws as NodeWebSocket).on?.('unexpected-response', (req, res) => {
+      retryAfter = res.headers['retry-after'];
+      req.destroy(new Error(`Unexpected server response: ${res.statusCode}`));
+    });
     ws.onopen = () => {
       opened = true;
     };
@@ -881,7 +908,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       if (opened || this.#closing) this.#afterClose(ev.code, ev.reason, opened);
-      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage);
+      else void this.#afterFailedAttempt(ev.code, ev.reason, token, transportMessage, retryAfter ?? ev.retryAfter);
     };
   }
 
@@ -890,18 +917,20 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * server is unreachable. The auth check tells which. A refused token is final unless the token
    * function yields another one; anything else is an outage, retried with backoff.
    */
-  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined): Promise<void> {
+  async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined, retryAfter?: string | null): Promise<void> {
+    // an attempt of this run: a close() (and connect()) while it waits for the check ends it
+    const run = this.#run;
     // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
     const verdict: AuthCheckResult | undefined =
       code === CloseCode.POLICY
         ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
         : await this.#checkAuth(token);
-    if (this.#closing || this.#ws) return;
+    if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
       let next: string | undefined;
       if (this.#tokenIsRenewable) next = await this.#token().catch(() => undefined);
-      if (this.#closing || this.#ws) return;
+      if (run !== this.#run) return;
       if (next === undefined || next === token) return this.#fail(err);
       // the token function had a new token: try it at once (not an outage). Refused again in a
       // row, the next one waits for the backoff: a token source that hands out tokens the gateway
@@ -910,7 +939,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
     this.#alternateTransport();
-    this.#afterClose(code, reason, false);
+    this.#afterClose(code, reason, false, undefined, retryAfter);
   }
 
   /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
@@ -936,8 +965,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (typeof o === 'string') return o;
     try {
       const u = new URL(this.options.url);
-      u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
-      u.pathname = /\/v1\/stream\/?$/.test(u.pathname) ? u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH) : AUTH_CHECK_PATH;
+      // ws: -> http:, wss: -> https: (http(s) stays)
+      u.protocol = u.protocol.replace('ws', 'http');
+      const path = u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH);
+      u.pathname = path === u.pathname ? AUTH_CHECK_PATH : path;
       u.search = '';
       return u.toString();
     } catch {
@@ -969,7 +1000,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#run++;
     this.#clearTimers();
     for (const p of [...this.#pending.values(), ...this.#outbox]) {
-      if (p.timer) clearTimeout(p.timer);
+      clearTimeout(p.timer);
       if (!p.internal) p.reject(err);
     }
     for (const w of this.#connectWaiters.splice(0)) w.reject(err);
@@ -979,7 +1010,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** With a token function: get a new token before this one expires and send it in band. */
   #scheduleRefresh(expires: number | undefined): void {
-    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
     const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
     if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
@@ -1044,11 +1075,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #clearTimers(): void {
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
-    if (this.#connectTimer) clearTimeout(this.#connectTimer);
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
-    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#connectTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#probeTimer);
     this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
   }
 
@@ -1099,17 +1130,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /**
    * `wasOpen`: a connection that had opened closed (else a failed attempt, already reported).
-   * `delayMs`: reconnect after this long instead of the backoff's next delay.
+   * `delayMs`: reconnect after this long instead of the backoff's next delay. `retryAfter`: the
+   * refusal's Retry-After: the next attempt waits at least that long.
    */
-  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number): void {
+  #afterClose(code: number, reason: string, wasOpen = true, delayOverride?: number, retryAfter?: string | null): void {
     this.#clearTimers();
     this.#pingOutstanding = undefined;
     // Requests in flight on the dead socket: subscribes go out again on the next connection,
     // the rest are settled now (the server forgets a connection's subscriptions with it).
     const requeue: Pending[] = [];
     for (const p of this.#pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
+      clearTimeout(p.timer);
       delete p.timer;
+      p.tries = 0; // a subscribe sent again on the next connection has its three sends there
       const op = p.frame.op;
       if (op === 'subscribe' && !p.internal) requeue.push(p);
       else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame.channels });
@@ -1132,10 +1165,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const willReconnect = !!b && !b.exhausted && !fatal;
     if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
     if (!willReconnect) {
-      const err = new TickwireClientError(
-        b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST,
-        `connection closed (${code}${reason ? ' ' + reason : ''}) and not reconnecting`,
-      );
+      const why = `connection closed (${code}${reason ? ' ' + reason : ''}) and not reconnecting`;
+      // 1008 with a token that cannot be renewed: say why, as for a refused token. The reasons are
+      // docs/protocol.md#close-codes': `token expired`, else an entitlement withdrawn or an operator
+      const expired = reason === 'token expired';
+      const err = fatal
+        ? new TickwireClientError(
+            expired ? ErrorCode.UNAUTHENTICATED : ErrorCode.FORBIDDEN,
+            `${why}: the token cannot be renewed`,
+            expired ? { reason: 'expired' } : {},
+          )
+        : new TickwireClientError(b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
+      if (fatal) this.emit('error', err);
       for (const p of this.#outbox) if (!p.internal) p.reject(err);
       this.#outbox = [];
       for (const w of this.#connectWaiters.splice(0)) w.reject(err);
@@ -1145,7 +1186,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
     // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
     // kept flooding would come back every few seconds)
-    const delayMs = delayOverride ?? Math.max(b.next(), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    const delayMs = delayOverride ?? Math.max(b.next(), retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
@@ -1155,7 +1196,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #onWelcome(w: WelcomeFrame): void {
-    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#welcome = w;
     this.#welcomes++;
@@ -1171,7 +1212,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#setState('open');
     this.emit('welcome', w);
     // before the subscribes: a hidden page's latest-value channels then start paused
-    if (this.#pageHidden) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, page: 'hidden' }));
+    if (this.#pageHidden) this.#sendInternal({ op: 'visibility', id: this.#nextId++, page: 'hidden' });
     this.#resubscribe();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -1181,7 +1222,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const off = outbox.flatMap((p) =>
       p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : [],
     );
-    if (off.length > 0) this.#send(this.#internal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false }));
+    if (off.length > 0) this.#sendInternal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false });
     this.#startHeartbeat();
     for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
   }
@@ -1194,13 +1235,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
     for (const [ch, want] of this.#desired) {
       if (queued.has(ch)) continue;
       if (isResumable(ch)) {
-        this.#send(this.#makeInternalSubscribe([ch], want, this.#channels.get(ch)?.lastSeq));
+        this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
       const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}/${want.depth ?? ''}`;
       const g = groups.get(key);
       if (g) g.channels.push(ch);
-      else groups.set(key, this.#makeInternalSubscribe([ch], want, undefined).frame as OutgoingSubscribe);
+      else groups.set(key, this.#subFrame([ch], want));
     }
     // each within what one request may carry: a gateway may allow more subscriptions per
     // connection than channels per request, and a frame over its size limit closes the connection
@@ -1209,7 +1250,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       let chunk: string[] = [];
       let bytes = 0;
       const flush = (): void => {
-        this.#send(this.#internal({ ...frame, id: this.#nextId++, channels: chunk }));
+        this.#sendInternal({ ...frame, id: this.#nextId++, channels: chunk });
         chunk = [];
         bytes = 0;
       };
@@ -1222,18 +1263,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  #makeInternalSubscribe(channels: string[], want: Desired, since: number | undefined): Pending {
-    const frame: OutgoingSubscribe = { op: 'subscribe', id: this.#nextId++, channels, snapshot: want.snapshot };
-    if (want.throttle !== undefined) frame.throttle = want.throttle;
-    if (since !== undefined) frame.since = since;
-    if (want.history !== undefined) frame.history = want.history;
-    if (want.visible === false) frame.visible = false;
-    if (want.depth !== undefined) frame.depth = want.depth;
-    return this.#internal(frame);
+  /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
+  #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
+    const { throttle, snapshot, history, depth } = w;
+    return {
+      op: 'subscribe',
+      id: this.#nextId++,
+      channels,
+      snapshot,
+      throttle,
+      since,
+      history,
+      visible: w.visible === false ? false : undefined,
+      depth,
+    } as OutgoingSubscribe;
   }
 
-  #internal(frame: OutgoingFrame): Pending {
-    return { id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined };
+  /** Send a request of the client's own (resubscribe, refresh, ping): nobody awaits it. */
+  #sendInternal(frame: OutgoingFrame): void {
+    this.#send({ id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined });
   }
 
   #startHeartbeat(): void {
@@ -1254,7 +1302,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       lastPing = now;
       const id = this.#nextId++;
       this.#pingOutstanding = { id, sentAt: now };
-      this.#send(this.#internal({ op: 'ping', id }));
+      this.#sendInternal({ op: 'ping', id });
     };
     // check often enough to notice a dead peer on time; ping once at once for a first latency
     this.#heartbeatTimer = setInterval(beat, Math.max(50, Math.min(every, deadAfter) / 2));
@@ -1274,11 +1322,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject };
       if (keep) p.keep = keep;
       if (this.#state === 'open' && this.#ws) this.#send(p);
-      else if (this.#state === 'closed' || this.#state === 'idle') {
-        // subscribes and extension ops go out once connect() is called
-        if (frame.op === 'subscribe' || isExtensionOp(frame.op)) this.#outbox.push(p);
-        else reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
-      } else this.#outbox.push(p);
+      // closed: no connect() is coming (a component calling after its provider unmounted); the
+      // other ops that reach here (subscribes, extension ops: the rest return before unless
+      // open) wait for the connection, from before the first connect() too
+      else if (this.#state === 'closed') reject(closedError());
+      else this.#outbox.push(p);
     });
   }
 
@@ -1291,12 +1339,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     p.sentAt = Date.now();
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
+    const tries = (p.tries = (p.tries ?? 0) + 1);
     if (!p.internal && timeout > 0) {
-      p.timer = setTimeout(() => {
-        if (this.#pending.get(p.id) !== p) return;
-        this.#pending.delete(p.id);
-        p.reject(new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${timeout} ms`, { requestId: p.id }));
-      }, timeout);
+      // A subscribe without a reply goes out again (same id), after twice the wait each time, up
+      // to three sends: a gateway over its message rate drops frames unanswered (a RATE_LIMIT
+      // notice without id says so). Then TIMEOUT, and #subscribe undoes what it set.
+      p.timer = setTimeout(
+        () => {
+          if (this.#pending.get(p.id) !== p) return;
+          this.#pending.delete(p.id);
+          if (p.frame.op === 'subscribe' && tries < 3) this.#send(p);
+          else
+            p.reject(
+              new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${(2 ** tries - 1) * timeout} ms`, {
+                requestId: p.id,
+              }),
+            );
+        },
+        timeout * 2 ** (tries - 1),
+      );
     }
     try {
       ws.send(this.#wire.encode(p.frame));
@@ -1311,7 +1372,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
-    if (p.timer) clearTimeout(p.timer);
+    clearTimeout(p.timer);
     return p;
   }
 
@@ -1329,6 +1390,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'data':
+      case 'correction':
+      case 'cancel':
         this.#onData(frame as DataFrame);
         break;
       case 'batch': {
@@ -1351,10 +1414,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
         break;
       case 'error':
         this.#onError(frame as ErrorFrame);
-        break;
-      case 'correction':
-      case 'cancel':
-        this.#onData(frame as DataFrame);
         break;
       default: {
         // the answer to an extension op: same op and id as the request
@@ -1508,18 +1567,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.emit('data', update);
     const ev = eventKindOf(kind);
     if (ev) this.emit(ev, update as never);
-    const set = this.#listeners.get(ch);
-    if (set) {
-      for (const l of [...set]) {
-        try {
-          (l as Listener<unknown> as (d: unknown, u: Update) => void)(update.d, update);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
-    }
+    callAll(this.#listeners.get(ch), update.d, update);
   }
 
   /**
@@ -1532,9 +1580,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const st = this.#chan(ch);
     if (!want || this.#state !== 'open') return;
     st.refreshing = true;
-    this.#send(this.#internal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] }));
-    if (isResumable(ch)) this.#send(this.#makeInternalSubscribe([ch], want, since));
-    else this.#send(this.#makeInternalSubscribe([ch], { ...want, snapshot: true }, undefined));
+    this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] });
+    this.#sendInternal(this.#subFrame([ch], isResumable(ch) ? want : { ...want, snapshot: true }, since));
   }
 }
 
@@ -1543,11 +1590,9 @@ export function tokenExpiry(token: string): number | undefined {
   const part = token.split('.')[1];
   if (!part) return undefined;
   try {
-    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-    const json = decodeURIComponent(
-      Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''),
-    );
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    // base64url (atob needs no padding) of UTF-8 JSON; text that is not UTF-8 throws, as the gateway refuses it
+    const bytes = Uint8Array.from(atob(part.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    const exp = (JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as { exp?: unknown }).exp;
     return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
   } catch {
     return undefined;

@@ -45,117 +45,46 @@ function toBytes(data: unknown): Uint8Array {
 
 // ---- minimal MessagePack encoder (plain types only) ----------------------------------------
 
-class ByteWriter {
-  buf = new Uint8Array(128);
-  view = new DataView(this.buf.buffer);
-  len = 0;
-  ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-  u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.len++] = v;
-  }
-  u16(v: number): void {
-    this.ensure(2);
-    this.view.setUint16(this.len, v);
-    this.len += 2;
-  }
-  u32(v: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.len, v);
-    this.len += 4;
-  }
-  bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
-  }
-}
-
-function writeValue(w: ByteWriter, v: unknown): void {
-  if (v === null || v === undefined) return w.u8(0xc0);
-  if (v === false) return w.u8(0xc2);
-  if (v === true) return w.u8(0xc3);
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff) {
-      if (v >= 0 && v < 0x80) return w.u8(v);
-      if (v < 0 && v >= -32) return w.u8(v & 0xff);
-      if (v >= 0) {
-        if (v <= 0xff) return (w.u8(0xcc), w.u8(v));
-        if (v <= 0xffff) return (w.u8(0xcd), w.u16(v));
-        return (w.u8(0xce), w.u32(v));
-      }
-      w.u8(0xd2);
-      w.ensure(4);
-      w.view.setInt32(w.len, v);
-      w.len += 4;
-      return;
-    }
-    w.u8(0xcb);
-    w.ensure(8);
-    w.view.setFloat64(w.len, v);
-    w.len += 8;
-    return;
-  }
-  if (typeof v === 'string') {
-    const b = textEncoder.encode(v);
-    if (b.length < 32) w.u8(0xa0 | b.length);
-    else if (b.length <= 0xff) {
-      w.u8(0xd9);
-      w.u8(b.length);
-    } else if (b.length <= 0xffff) {
-      w.u8(0xda);
-      w.u16(b.length);
-    } else {
-      w.u8(0xdb);
-      w.u32(b.length);
-    }
-    return w.bytes(b);
-  }
-  if (Array.isArray(v)) {
-    if (v.length < 16) w.u8(0x90 | v.length);
-    else if (v.length <= 0xffff) {
-      w.u8(0xdc);
-      w.u16(v.length);
-    } else {
-      w.u8(0xdd);
-      w.u32(v.length);
-    }
-    for (const x of v) writeValue(w, x);
-    return;
-  }
-  if (typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    const n = entries.length;
-    if (n < 16) w.u8(0x80 | n);
-    else if (n <= 0xffff) {
-      w.u8(0xde);
-      w.u16(n);
-    } else {
-      w.u8(0xdf);
-      w.u32(n);
-    }
-    for (const [k, x] of entries) {
-      writeValue(w, k);
-      writeValue(w, x);
-    }
-    return;
-  }
-  throw new TypeError(`cannot encode a ${typeof v} as MessagePack`);
-}
+/** The four bytes of `n` (an unsigned or signed 32-bit integer), big-endian. */
+const be32 = (n: number): number[] => [n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+const f64 = new DataView(new ArrayBuffer(8));
 
 /** Encode a plain value (null, boolean, number, string, array, object) as standard MessagePack. */
 export function encodeMsgpack(value: unknown): Uint8Array {
-  const w = new ByteWriter();
-  writeValue(w, value);
-  return w.buf.slice(0, w.len);
+  const out: number[] = [];
+  // A length or an unsigned integer `n` takes the smallest form: the fix form (`fix | n` below
+  // `max`), else the 8-bit one (`c16 - 1`, when `has8`), the 16-bit one (`c16`) or the 32-bit one
+  // (`c16 + 1`): uint cc/cd/ce, str d9/da/db, array dc/dd, map de/df.
+  const head = (n: number, fix: number, max: number, c16: number, has8?: boolean): unknown =>
+    n < max ? out.push(fix | n) : has8 && n <= 0xff ? out.push(c16 - 1, n) : n <= 0xffff ? out.push(c16, n >> 8, n & 0xff) : out.push(c16 + 1, ...be32(n));
+  const write = (v: unknown): void => {
+    if (v === null || v === undefined) out.push(0xc0);
+    else if (typeof v === 'boolean') out.push(v ? 0xc3 : 0xc2);
+    else if (typeof v === 'number') {
+      if (!Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) {
+        f64.setFloat64(0, v);
+        out.push(0xcb, ...new Uint8Array(f64.buffer));
+      } else if (v >= 0) head(v, 0, 0x80, 0xcd, true);
+      else if (v >= -32) out.push(v & 0xff);
+      else out.push(0xd2, ...be32(v));
+    } else if (typeof v === 'string') {
+      const b = textEncoder.encode(v);
+      head(b.length, 0xa0, 32, 0xda, true);
+      for (const x of b) out.push(x);
+    } else if (Array.isArray(v)) {
+      head(v.length, 0x90, 16, 0xdc);
+      for (const x of v) write(x);
+    } else if (typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+      head(entries.length, 0x80, 16, 0xde);
+      for (const [k, x] of entries) {
+        write(k);
+        write(x);
+      }
+    } else throw new TypeError(`cannot encode a ${typeof v} as MessagePack`);
+  };
+  write(value);
+  return new Uint8Array(out);
 }
 
 export const msgpackClientCodec: ClientCodec = {

@@ -1,21 +1,29 @@
 /**
  * A small typed event emitter that works the same in browsers and Node. A listener that throws
- * does not stop the others: the error is reported through `onListenerError`.
+ * does not stop the others: its error is thrown again asynchronously (callAll).
  */
 export type Listener<T> = (value: T) => void;
 
+/**
+ * Call every listener of a set (a copy: a listener may remove itself) with `args`. One that
+ * throws does not stop the others; its error is thrown again in a microtask, where the runtime
+ * reports it as uncaught.
+ */
+export function callAll(set: ReadonlySet<(...args: never[]) => void> | undefined, ...args: unknown[]): void {
+  if (set)
+    for (const l of [...set]) {
+      try {
+        (l as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+}
+
 export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
-  #onListenerError: (err: unknown) => void = (err) => {
-    queueMicrotask(() => {
-      throw err;
-    });
-  };
-
-  /** Route errors thrown by listeners (default: rethrow asynchronously). */
-  protected setListenerErrorHandler(handler: (err: unknown) => void): void {
-    this.#onListenerError = handler;
-  }
 
   /** Add a listener; returns a function that removes it. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
@@ -39,18 +47,6 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   }
 
   protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    const set = this.#listeners.get(event);
-    if (!set || set.size === 0) return;
-    for (const l of [...set]) {
-      try {
-        (l as Listener<Events[K]>)(value);
-      } catch (err) {
-        this.#onListenerError(err);
-      }
-    }
-  }
-
-  protected listenerCount<K extends keyof Events>(event: K): number {
-    return this.#listeners.get(event)?.size ?? 0;
+    callAll(this.#listeners.get(event), value);
   }
 }

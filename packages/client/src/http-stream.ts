@@ -32,7 +32,8 @@ export class HttpStreamSocket {
   binaryType = 'arraybuffer';
   onopen: ((ev: unknown) => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null = null;
+  /** `retryAfter`: the Retry-After header of a refused stream (429, 503), for the client's next delay */
+  onclose: ((ev: { code: number; reason: string; wasClean?: boolean; retryAfter?: string | null | undefined }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
   readonly url: string;
   readonly #fetch: FetchLike;
@@ -70,7 +71,7 @@ export class HttpStreamSocket {
         // gateway does not allow (403 ORIGIN_NOT_ALLOWED: not about the token, and over
         // WebSocket the same refusal is an outage too, as a browser cannot read it there)
         const policy = res.status === 401 && code !== 'jwks_unavailable';
-        this.#fail(policy ? 1008 : 1006, `HTTP stream refused: ${res.status}${code ? ` (${code})` : ''} ${message}`);
+        this.#fail(policy ? 1008 : 1006, `HTTP stream refused: ${res.status}${code ? ` (${code})` : ''} ${message}`, res.headers.get('retry-after'));
         return;
       }
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -146,20 +147,20 @@ export class HttpStreamSocket {
     this.#posting = false;
   }
 
-  #fail(code: number, message: string): void {
+  #fail(code: number, message: string, retryAfter?: string | null): void {
     if (this.readyState === 3) return;
     this.onerror?.({ message });
-    this.#finish(code, message.slice(0, 120));
+    this.#finish(code, message.slice(0, 120), retryAfter);
   }
 
-  #finish(code: number, reason: string): void {
+  #finish(code: number, reason: string, retryAfter?: string | null): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
     clearInterval(this.#keepAlive);
     this.#queue = [];
     this.#ctl.abort();
     // like a WebSocket, the close event comes asynchronously
-    setTimeout(() => this.onclose?.({ code, reason, wasClean: code === 1000 }), 0);
+    setTimeout(() => this.onclose?.({ code, reason, wasClean: code === 1000, retryAfter }), 0);
   }
 }
 
