@@ -275,7 +275,9 @@ export class TickPublisher {
       const start = b.startOf(before.ms);
       const inLog = d.log.range(start, b.endOf(start));
       // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
-      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, inLog);
+      const bar = complete(start)
+        ? b.rebuild(start, inLog)
+        : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, d.log.last(start, b.endOf(start)));
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }
