@@ -124,6 +124,8 @@ export class BinanceFeed extends StreamFeed {
    * behind the WebSocket Limits pacing) for the feed's own.
    */
   #active = new Set<string>();
+  /** the symbols of the URL of the connection being made (url() is called before each attempt) */
+  #urlSymbols: readonly string[] = [];
   /**
    * No REST request (depth snapshot, exchangeInfo status poll, trade recovery) before this time (ms):
    * the Retry-After of a 429/418 on any of them, since the request limits are per IP (General API
@@ -174,6 +176,7 @@ export class BinanceFeed extends StreamFeed {
   }
 
   url(symbols: readonly string[]): string {
+    this.#urlSymbols = [...symbols];
     const base = (this.#opts.url ?? BINANCE_DEFAULT_URL).replace(/\/+$/, '');
     const path = /\/stream$/.test(base) ? base : `${base}/stream`;
     // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"; milliseconds are the default
@@ -195,7 +198,11 @@ export class BinanceFeed extends StreamFeed {
     return binanceTradeRestBase(this.#opts);
   }
 
-  onOpen(session: StreamSession, symbols: readonly string[]): void {
+  onOpen(session: StreamSession): void {
+    // the URL carries the subscription: its symbols are the ones this connection streams. Symbols
+    // added or removed while it was being made are not in it (the runner sends live changes only
+    // on a ready connection): they are subscribed or unsubscribed below, once it is ready
+    const symbols = this.#urlSymbols;
     this.#active = new Set(symbols);
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
@@ -205,8 +212,9 @@ export class BinanceFeed extends StreamFeed {
       const from = this.#lastTradeId.get(s);
       if (from !== undefined) this.#resume.set(s, { from });
     }
-    // the URL carries the subscription: nothing to confirm
+    // nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
+    this.reconcileSymbols(symbols, session);
     // a symbol added while there was no connection (no SUBSCRIBE, no onSubscribe) gets its trading
     // status soon too
     if (this.#unpolled()) this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
