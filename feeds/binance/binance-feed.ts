@@ -241,7 +241,8 @@ export class BinanceFeed extends StreamFeed {
       this.#depth.delete(s);
       // trades made while a symbol is not subscribed are not ours to recover later
       this.#lastTradeId.delete(s);
-      this.#statusPublished.delete(s);
+      // #statusPublished stays: the engine keeps the symbol's last status, so a later subscription
+      // must publish a change from it (a symbol halted when it left, TRADING when it comes back)
       this.#resume.delete(s);
     }
     this.#outbox.send(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
@@ -486,7 +487,6 @@ export class BinanceFeed extends StreamFeed {
         const S = this.#map.toProvider(sym).toUpperCase();
         if (!this.#unknownSymbols.has(S)) wanted.set(S, sym);
       }
-      for (const sym of this.#statusPublished.keys()) if (!this.runner.symbols.includes(sym)) this.#statusPublished.delete(sym);
       if (wanted.size === 0) return;
       let info = await this.#exchangeInfo(base, [...wanted.keys()], ctx);
       if (info === 'invalid symbol') {
