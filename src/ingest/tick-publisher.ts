@@ -259,14 +259,18 @@ export class TickPublisher {
     const d = this.#derivation(tick.sym);
     const orig = d.log.get(tick.ref);
     const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
-    const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly) : d.log.cancel(tick.ref);
+    // a trade corrected into a print that counts in nothing (`excluded`, docs/protocol.md#trade)
+    // leaves everything derived, as a cancelled one does
+    const removed = tick.k === 'cancel' || tick.excluded === true;
+    if (tick.k === 'correction' && tick.excluded) tick.volumeOnly = true;
+    const done = removed ? d.log.cancel(tick.ref) : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly);
     // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
     const complete = (from: number): boolean => from > d.log.completeAfterMs;
     tick.applied = done !== undefined && before !== undefined && complete(before.ms);
     Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
     this.#send(cls, tick, false);
     if (!done || !before) return;
-    const dv = tick.k === 'correction' ? tick.s - before.s : -before.s;
+    const dv = removed ? -before.s : tick.s - before.s;
     const minute = Math.floor(before.ms / 60_000) * 60_000;
     const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
     if (ticker) this.#sendTicker(cls, tick, ticker);
@@ -275,9 +279,7 @@ export class TickPublisher {
       const start = b.startOf(before.ms);
       const inLog = d.log.range(start, b.endOf(start));
       // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
-      const bar = complete(start)
-        ? b.rebuild(start, inLog)
-        : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, d.log.last(start, b.endOf(start)));
+      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, b.endOf(start)));
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }

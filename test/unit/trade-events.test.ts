@@ -213,6 +213,18 @@ describe('trade corrections and cancels (item 5)', () => {
     expect(lastTicker(q)).toMatchObject({ p: 10 });
   });
 
+  // docs/protocol.md#trade: an `excluded` print counts in nothing. A correction that makes a trade
+  // one (Alpaca: corrected conditions M, Q or 9) takes it out of the volume, the trade count, the
+  // high/low and the last price, as a cancel does; the correction item itself is still published.
+  it('a correction to a print that counts in nothing takes the trade out of everything derived', () => {
+    const r = trading();
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'D-3', id: 'D-9', p: 12, s: 1, volumeOnly: true, excluded: true, ts: ns(T0 + 6_000) });
+    expect(r.of('correction').at(-1)).toMatchObject({ ref: 'D-3', id: 'D-9', volumeOnly: true, excluded: true, applied: true });
+    expect(tickToPayload(r.of('correction').at(-1)!)).toMatchObject({ ref: 'D-3', id: 'D-9', volumeOnly: true, excluded: true, applied: true });
+    expect(lastTicker(r)).toMatchObject({ p: 15, v: 3, h: 15, l: 10 });
+    expect(lastBar(r, '1m')).toMatchObject({ t: T0, o: 10, h: 15, l: 10, c: 15, v: 3, n: 2, closed: false });
+  });
+
   it('the trade log is bounded by count as well as by time', () => {
     const r = rig({ tradeLog: { retainMs: 3_600_000, maxTrades: 3 } });
     for (let i = 0; i < 5; i++) r.pub.publish('alpaca', trade(T0 + i, 10 + i, 1, `t${i}`));
