@@ -572,7 +572,13 @@ export class BinanceFeed extends StreamFeed {
    */
   #fetchSnapshot(sym: string, providerSym: string, sync: DepthSync, session: StreamSession, delayMs: number): void {
     sync.fetching = true;
-    const base = (this.#opts.restUrl ?? BINANCE_DEFAULT_REST_URL).replace(/\/+$/, '');
+    // the venue of the stream (binanceTradeRestBase): another host's snapshot would not fit its update IDs
+    const base = this.#restBase();
+    if (base === undefined) {
+      // refused at start by feeds/registry.ts; an adapter built directly reports it once per book and stays without it
+      session.ctx.metrics?.error(`binance depth ${providerSym}: no restUrl for the custom url: no depth snapshot, no book`);
+      return;
+    }
     const url = `${base}/api/v3/depth?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=${this.#opts.depthLimit}`;
     const current = (): boolean => session.open && this.#depth.get(sym) === sync;
     const again = (): void => {
@@ -647,9 +653,9 @@ export class BinanceFeed extends StreamFeed {
 }
 
 /**
- * The REST base URL trade recovery asks: `restUrl`, else Binance's own when `url` is Binance's
- * public stream host (or not set); none for another `url` (a testnet, a proxy, another venue),
- * whose trades must not be mixed with Binance's.
+ * The REST base URL trade recovery, depth snapshots and the status poll ask: `restUrl`, else
+ * Binance's own when `url` is Binance's public stream host (or not set); none for another `url`
+ * (a testnet, a proxy, another venue), whose trades, update IDs and statuses are not Binance's.
  */
 export function binanceTradeRestBase(opts: Pick<BinanceOptions, 'url' | 'restUrl'>): string | undefined {
   let base = opts.restUrl;
