@@ -184,6 +184,8 @@ export class TickPublisher {
     }
     if (!this.#selector.accept(feedId, input.sym)) {
       this.stats.rejectedInactiveSource++;
+      // a standby feed's book is followed, not published: whole when the feed takes over (PublisherBooks.switchTo)
+      if (input.k === 'book' && validBookInput(input)) this.books.follow(feedId, input);
       return false;
     }
     // (corrections, cancels, bars and statuses take their seq in their own handlers below)
@@ -222,7 +224,10 @@ export class TickPublisher {
           this.stats.rejectedBadBook++;
           return false;
         }
-        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
+        // the first tick of a feed that took the symbol over: its whole book, or nothing until it is known
+        const switched = this.books.switchTo(feedId, input, this.sequencer.epoch(input.sym));
+        if (switched === false) return false;
+        const tick = { ...(switched ?? input), k: 'book', ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
         this.books.apply(tick);
         // never a last value: the store gets whole books from this.books, on its own schedule
         this.#send(cls, tick, false);
