@@ -128,3 +128,66 @@ describe('order books across a failover switch', () => {
     expect(r.rebuilt()).toEqual({ bids: [[200, 2]], asks: [[201, 1]] });
   });
 });
+
+/**
+ * The trading status is the venue's too (Binance `HALT`, Coinbase `offline`, ...), and adapters
+ * publish only its changes. Before, after a switch the replaced feed's status stayed: a symbol
+ * halted on the venue that went quiet was shown halted while the venue that took over traded it,
+ * and a status the standby feed reported meanwhile was lost.
+ */
+describe('trading status across a failover switch', () => {
+  function statusRig() {
+    let active = 'a';
+    const bus = new MemoryBus();
+    const statuses: { src: string; status?: string | undefined; code?: string | undefined; luld?: unknown }[] = [];
+    bus.subscribe('md.>', (_s, payload) => {
+      const t = decodeTick(payload);
+      if (t.k === 'status') statuses.push({ src: t.src, status: t.status, code: t.code, ...(t.luld ? { luld: t.luld } : {}) });
+    });
+    const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, selector: { accept: (feed) => feed === active } });
+    pubs.push(pub);
+    let id = 0;
+    const trade = (feed: string) => pub.publish(feed, { k: 'trade', sym: 'BTC-USD', id: String(++id), p: 100, s: 1, ts: T });
+    const status = (feed: string, s: 'trading' | 'halted', code: string) => pub.publish(feed, { k: 'status', sym: 'BTC-USD', status: s, code, ts: T });
+    const switchTo = (feed: string) => {
+      active = feed;
+      pub.sequencer.bumpEpoch('BTC-USD');
+    };
+    return { trade, status, switchTo, statuses };
+  }
+
+  it('publishes the status of the feed that takes over: trading without a report of its own, else its report', () => {
+    const r = statusRig();
+    r.trade('a');
+    r.status('a', 'halted', 'HALT'); // the primary's venue halts the symbol
+    r.trade('b'); // standby: not published
+    r.switchTo('b');
+    r.trade('b');
+    expect(r.statuses).toEqual([
+      { src: 'a', status: 'halted', code: 'HALT' },
+      { src: 'b', status: 'trading' },
+    ]);
+    // the primary reports meanwhile (on standby): published when it takes the symbol back
+    r.status('a', 'trading', 'TRADING');
+    r.status('b', 'halted', 'offline');
+    r.switchTo('a');
+    r.trade('a');
+    expect(r.statuses.slice(2)).toEqual([
+      { src: 'b', status: 'halted', code: 'offline' },
+      { src: 'a', status: 'trading', code: 'TRADING' },
+    ]);
+    // and to b again: the status b reported last
+    r.switchTo('b');
+    r.trade('b');
+    expect(r.statuses.at(-1)).toEqual({ src: 'b', status: 'halted', code: 'offline' });
+  });
+
+  it('changes nothing without a switch: one feed, or a new epoch of the same feed', () => {
+    const r = statusRig();
+    r.trade('a');
+    r.status('a', 'halted', 'HALT');
+    r.switchTo('a');
+    r.trade('a');
+    expect(r.statuses).toEqual([{ src: 'a', status: 'halted', code: 'HALT' }]);
+  });
+});
