@@ -2,7 +2,7 @@ import type { Config } from '../src/core/config.js';
 import type { InstrumentRegistry } from '../src/core/instruments.js';
 import { ConfigError } from '../src/core/errors.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from './alpaca/alpaca-feed.js';
-import { BINANCE_MAX_STREAMS, BinanceFeed, BinanceOptionsSchema } from './binance/binance-feed.js';
+import { BINANCE_MAX_STREAMS, BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from './binance/binance-feed.js';
 import { CoinbaseFeed, CoinbaseOptionsSchema } from './coinbase/coinbase-feed.js';
 import { credentialFromEnv, parseFeedEntry } from './config.js';
 import type { FeedEntry, FeedsFile } from './config.js';
@@ -124,6 +124,13 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     if (isSet(ctx, 'depthLimit') && opts.depthLimit > maxLevels)
       throw bookLevelsOver(where, 'depthLimit', opts.depthLimit, maxLevels, 'leave it out (it follows book.maxLevels) or lower it');
     const depthLimit = isSet(ctx, 'depthLimit') ? opts.depthLimit : Math.min(opts.depthLimit, maxLevels);
+    // "How to manage a local order book correctly": the REST snapshot and the diff stream are one
+    // venue's, their update IDs one sequence. Another host's stream (a testnet, Binance.US, a proxy)
+    // with api.binance.com's snapshots gave a production book that never changed, or stale snapshots for ever
+    if (opts.streams.includes('depth') && binanceTradeRestBase(opts) === undefined)
+      throw new ConfigError(
+        `${where}.restUrl is required with depth in streams and a url on another host than stream.binance.com (${new URL(opts.url!).hostname}): depth snapshots must come from the same venue as the stream (e.g. https://testnet.binance.vision for the testnet; https://api.binance.com if the url is a proxy of Binance's own stream)`,
+      );
     // Binance Spot "WebSocket Streams" > WebSocket Limits: "A single connection can listen to a maximum of 1024 streams"
     const streams = symbols.length * opts.streams.length;
     if (streams > BINANCE_MAX_STREAMS)

@@ -221,6 +221,9 @@ export class AlpacaFeed extends StreamFeed {
         // exchange, oi/op/os/oc original id, price, size, conditions, ci/cp/cs/cc corrected ones
         const sym = this.#map.toCanonical(String(m.S));
         if (!sym) return;
+        // cc: the corrected trade's conditions decide what it counts in, as a trade's do (Market
+        // Data FAQ, "How are bars aggregated?": M, Q and 9 update nothing, "the strictest rule is applied")
+        const effect = Array.isArray(m.cc) ? alpacaTradeEffect(m.cc, m.z) : undefined;
         session.ctx.emit({
           k: 'correction',
           sym,
@@ -231,8 +234,8 @@ export class AlpacaFeed extends StreamFeed {
           ...(m.op !== undefined ? { op: price(m.op, 'c.op') } : {}),
           ...(m.os !== undefined ? { os: decimal(m.os, 'c.os') } : {}),
           ...(m.x ? { venue: String(m.x) } : {}),
-          // cc: the corrected trade's conditions decide whether it sets a price
-          ...(Array.isArray(m.cc) ? { volumeOnly: alpacaSetsNoPrice(m.cc, m.z) } : {}),
+          ...(effect === undefined ? {} : { volumeOnly: effect !== 'price' }),
+          ...(effect === 'none' ? { excluded: true as const } : {}),
           ts: alpacaTime(m.t),
         });
         return;

@@ -117,6 +117,16 @@ export class BinanceFeed extends StreamFeed {
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
   /**
+   * The symbols this connection streams for the feed: those of its URL and of later SUBSCRIBEs,
+   * minus those unsubscribed. The symbol map remembers every symbol ever asked for, so it alone
+   * would take the events still in flight after an UNSUBSCRIBE (WebSocket Streams, Live
+   * Subscribing/Unsubscribing: a stream stops once Binance has read the request, which waits
+   * behind the WebSocket Limits pacing) for the feed's own.
+   */
+  #active = new Set<string>();
+  /** the symbols of the URL of the connection being made (url() is called before each attempt) */
+  #urlSymbols: readonly string[] = [];
+  /**
    * No REST request (depth snapshot, exchangeInfo status poll, trade recovery) before this time (ms):
    * the Retry-After of a 429/418 on any of them, since the request limits are per IP (General API
    * Information > LIMITS > IP Limits).
@@ -166,6 +176,7 @@ export class BinanceFeed extends StreamFeed {
   }
 
   url(symbols: readonly string[]): string {
+    this.#urlSymbols = [...symbols];
     const base = (this.#opts.url ?? BINANCE_DEFAULT_URL).replace(/\/+$/, '');
     const path = /\/stream$/.test(base) ? base : `${base}/stream`;
     // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"; milliseconds are the default
@@ -187,7 +198,12 @@ export class BinanceFeed extends StreamFeed {
     return binanceTradeRestBase(this.#opts);
   }
 
-  onOpen(session: StreamSession, symbols: readonly string[]): void {
+  onOpen(session: StreamSession): void {
+    // the URL carries the subscription: its symbols are the ones this connection streams. Symbols
+    // added or removed while it was being made are not in it (the runner sends live changes only
+    // on a ready connection): they are subscribed or unsubscribed below, once it is ready
+    const symbols = this.#urlSymbols;
+    this.#active = new Set(symbols);
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
     // and the first trade of each symbol seen before shows whether trades were missed meanwhile
@@ -196,8 +212,9 @@ export class BinanceFeed extends StreamFeed {
       const from = this.#lastTradeId.get(s);
       if (from !== undefined) this.#resume.set(s, { from });
     }
-    // the URL carries the subscription: nothing to confirm
+    // nothing to confirm
     session.ready(`${symbols.length} symbols, streams ${this.#opts.streams.join('+')}`);
+    this.reconcileSymbols(symbols, session);
     // a symbol added while there was no connection (no SUBSCRIBE, no onSubscribe) gets its trading
     // status soon too
     if (this.#unpolled()) this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
@@ -212,6 +229,7 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
     // a symbol added gets its trading status soon, not only at the next regular poll
     this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
     this.#outbox.send(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
@@ -219,10 +237,12 @@ export class BinanceFeed extends StreamFeed {
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) {
+      this.#active.delete(s);
       this.#depth.delete(s);
       // trades made while a symbol is not subscribed are not ours to recover later
       this.#lastTradeId.delete(s);
-      this.#statusPublished.delete(s);
+      // #statusPublished stays: the engine keeps the symbol's last status, so a later subscription
+      // must publish a change from it (a symbol halted when it left, TRADING when it comes back)
       this.#resume.delete(s);
     }
     this.#outbox.send(session, JSON.stringify({ method: 'UNSUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
@@ -270,7 +290,8 @@ export class BinanceFeed extends StreamFeed {
     const stream = typeof msg.stream === 'string' ? msg.stream : '';
     const providerSym = String(payload.s ?? stream.split('@')[0] ?? '');
     const sym = this.#map.toCanonical(providerSym);
-    if (!sym) return; // not one of ours (e.g. after an unsubscribe in flight)
+    // not one of ours, or no longer: an event still in flight after its UNSUBSCRIBE (see #active)
+    if (!sym || !this.#active.has(sym)) return;
     if (payload.e === 'depthUpdate') {
       this.#onDepth(sym, providerSym, parseDepthEvent(payload), session);
     } else if (payload.e === 'trade') {
@@ -466,7 +487,6 @@ export class BinanceFeed extends StreamFeed {
         const S = this.#map.toProvider(sym).toUpperCase();
         if (!this.#unknownSymbols.has(S)) wanted.set(S, sym);
       }
-      for (const sym of this.#statusPublished.keys()) if (!this.runner.symbols.includes(sym)) this.#statusPublished.delete(sym);
       if (wanted.size === 0) return;
       let info = await this.#exchangeInfo(base, [...wanted.keys()], ctx);
       if (info === 'invalid symbol') {
@@ -552,7 +572,13 @@ export class BinanceFeed extends StreamFeed {
    */
   #fetchSnapshot(sym: string, providerSym: string, sync: DepthSync, session: StreamSession, delayMs: number): void {
     sync.fetching = true;
-    const base = (this.#opts.restUrl ?? BINANCE_DEFAULT_REST_URL).replace(/\/+$/, '');
+    // the venue of the stream (binanceTradeRestBase): another host's snapshot would not fit its update IDs
+    const base = this.#restBase();
+    if (base === undefined) {
+      // refused at start by feeds/registry.ts; an adapter built directly reports it once per book and stays without it
+      session.ctx.metrics?.error(`binance depth ${providerSym}: no restUrl for the custom url: no depth snapshot, no book`);
+      return;
+    }
     const url = `${base}/api/v3/depth?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=${this.#opts.depthLimit}`;
     const current = (): boolean => session.open && this.#depth.get(sym) === sync;
     const again = (): void => {
@@ -627,9 +653,9 @@ export class BinanceFeed extends StreamFeed {
 }
 
 /**
- * The REST base URL trade recovery asks: `restUrl`, else Binance's own when `url` is Binance's
- * public stream host (or not set); none for another `url` (a testnet, a proxy, another venue),
- * whose trades must not be mixed with Binance's.
+ * The REST base URL trade recovery, depth snapshots and the status poll ask: `restUrl`, else
+ * Binance's own when `url` is Binance's public stream host (or not set); none for another `url`
+ * (a testnet, a proxy, another venue), whose trades, update IDs and statuses are not Binance's.
  */
 export function binanceTradeRestBase(opts: Pick<BinanceOptions, 'url' | 'restUrl'>): string | undefined {
   let base = opts.restUrl;

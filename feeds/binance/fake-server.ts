@@ -59,6 +59,11 @@ export interface BinanceFakeOptions {
   exchangeInfoDelayMs?: number;
   /** answer every exchangeInfo request with this body as it is (a documented example) */
   exchangeInfoBody?: unknown;
+  /**
+   * apply each UNSUBSCRIBE this long after it arrives (ms): the streams go on meanwhile, as the
+   * events already on their way (or sent before Binance reads the request) still reach a client
+   */
+  unsubscribeDelayMs?: number;
 }
 
 /**
@@ -213,8 +218,15 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       requestTimes.push(Date.now());
       const req = JSON.parse(data.toString('utf8')) as { method: string; params?: string[]; id: number };
       if (req.method === 'SUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.add(s);
-      else if (req.method === 'UNSUBSCRIBE') for (const s of req.params ?? []) conn.state.streams.delete(s);
-      else if (req.method === 'LIST_SUBSCRIPTIONS') {
+      else if (req.method === 'UNSUBSCRIBE') {
+        const drop = (): void => {
+          for (const s of req.params ?? []) conn.state.streams.delete(s);
+          conn.send({ result: null, id: req.id });
+        };
+        if (opts.unsubscribeDelayMs) setTimeout(drop, opts.unsubscribeDelayMs).unref();
+        else drop();
+        return;
+      } else if (req.method === 'LIST_SUBSCRIPTIONS') {
         conn.send({ result: [...conn.state.streams], id: req.id });
         return;
       } else {

@@ -187,7 +187,8 @@ export class CoinbaseFeed extends StreamFeed {
       this.#active.delete(s);
       this.#bookSynced.delete(s);
       this.#mirror.delete(s);
-      this.#published.delete(s);
+      // #published stays: the engine keeps the symbol's last status, so a later subscription must
+      // publish a change from it (a product halted when it left, online when it comes back)
       // trades made while a product is not subscribed are not ours: a later subscription starts afresh
       this.#since.delete(s);
     }

@@ -242,7 +242,8 @@ export class KrakenFeed extends StreamFeed {
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) {
       this.#active.delete(s);
-      this.#published.delete(s);
+      // #published stays: the engine keeps the symbol's last status, so a later subscription must
+      // publish a change from it (a pair halted when it left, online when it comes back)
       this.#awaiting.delete(s);
     }
     for (const channel of this.#opts.channels)

@@ -200,6 +200,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         ...(r.venue ? { venue: String(r.venue) } : {}),
         // absent: the provider did not say, and the original trade's flag stays (CorrectionTick)
         ...(flag('volumeOnly') === undefined ? {} : { volumeOnly: flag('volumeOnly')! }),
+        // counts in nothing: implies volumeOnly, as on a trade
+        ...(flag('excluded') ? { volumeOnly: true, excluded: true as const } : {}),
       };
     }
     case 'cancel':

@@ -21,10 +21,20 @@ export function validBookInput(t: { bids?: unknown; asks?: unknown }): boolean {
 }
 
 interface Entry {
-  readonly book: OrderBook;
+  book: OrderBook;
   last: BookTick;
   dirty: boolean;
 }
+
+/** The book one feed is sending for a symbol while another feed's is the one published (failover). */
+interface Standby {
+  readonly book: OrderBook;
+  /** a whole book (a reset) has been applied: the book is the feed's */
+  synced: boolean;
+}
+
+/** A book tick as a feed hands it in (before sequencing). */
+type BookInput = Pick<BookTick, 'sym' | 'reset' | 'bids' | 'asks' | 'ts'>;
 
 /**
  * The ingest stage's copy of every symbol's order book. Each book tick the publisher sends on the
@@ -35,6 +45,8 @@ interface Entry {
  */
 export class PublisherBooks {
   readonly #books = new Map<string, Entry>();
+  /** per symbol, per feed: the books of feeds that send one but are not the symbol's source now */
+  readonly #standby = new Map<string, Map<string, Standby>>();
   readonly #opts: PublisherBooksOptions;
   readonly #put: ((key: string, payload: Uint8Array) => void) | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
@@ -71,6 +83,54 @@ export class PublisherBooks {
     e.dirty = true;
   }
 
+  /**
+   * A book tick of a feed that does not serve the symbol now (a failover standby): it is not
+   * published, but followed, so that the feed's whole book is known when it takes the symbol over
+   * (`switchTo`). The feed that was published until now starts from the book as published.
+   */
+  follow(src: string, t: BookInput): void {
+    let m = this.#standby.get(t.sym);
+    if (!m) this.#standby.set(t.sym, (m = new Map()));
+    let s = m.get(src);
+    if (!s) {
+      const e = this.#books.get(t.sym);
+      s = e && e.last.src === src ? { book: copyOf(e.book), synced: true } : { book: new OrderBook(this.#opts.maxLevels), synced: false };
+      m.set(src, s);
+    }
+    if (t.reset) {
+      s.book.reset(t.bids, t.asks);
+      s.synced = true;
+    } else s.book.apply(t.bids, t.asks);
+  }
+
+  /**
+   * Before a book tick of `src` is sequenced: whether it starts a new source for its symbol (the
+   * failover selector switched it, in a new epoch `ep`). Book ticks are changes to the book of the
+   * feed that sends them, so the first one of the new source is published as that feed's whole
+   * book (a reset, from what `follow` kept), never as changes to the book of the feed it replaces.
+   * Returns the tick to publish instead (a reset), `false` when the new source's whole book is not
+   * known yet (nothing is published until its next reset), or undefined for no switch.
+   */
+  switchTo(src: string, t: BookInput, ep: number): BookInput | false | undefined {
+    const e = this.#books.get(t.sym);
+    if (!e || e.last.src === src || e.last.ep === ep) return undefined;
+    let m = this.#standby.get(t.sym);
+    if (!m) this.#standby.set(t.sym, (m = new Map()));
+    let s = m.get(src);
+    if (!s) m.set(src, (s = { book: new OrderBook(this.#opts.maxLevels), synced: false }));
+    if (t.reset) {
+      s.book.reset(t.bids, t.asks);
+      s.synced = true;
+    } else s.book.apply(t.bids, t.asks);
+    if (!s.synced) return false;
+    // the feed replaced goes on standby with the book it had (its later ticks go there)
+    const old = e.last.src;
+    if (old !== undefined && !m.has(old)) m.set(old, { book: e.book, synced: true });
+    m.delete(src);
+    e.book = s.book;
+    return { sym: t.sym, reset: true, bids: s.book.bids.all(), asks: s.book.asks.all(), ts: t.ts };
+  }
+
   get(sym: string): OrderBook | undefined {
     return this.#books.get(sym)?.book;
   }
@@ -96,4 +156,14 @@ export class PublisherBooks {
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
   }
+}
+
+/** A copy of a book, with what each side knows (its bound). */
+function copyOf(b: OrderBook): OrderBook {
+  const c = new OrderBook(b.maxLevels);
+  c.reset(b.bids.all(), b.asks.all());
+  c.bids.bound = b.bids.bound;
+  c.asks.bound = b.asks.bound;
+  c.t = b.t;
+  return c;
 }

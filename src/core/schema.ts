@@ -78,6 +78,12 @@ export interface TradeCorrectionTick extends TickBase {
    * conditions; absent when the provider does not say: the original trade's flag is kept
    */
   volumeOnly?: boolean;
+  /**
+   * the corrected trade counts in nothing (see TradeTick.excluded: an official open or close
+   * re-reported), from the corrected conditions; always with `volumeOnly: true`. The publisher
+   * then takes the original out of everything derived, as a cancel does
+   */
+  excluded?: true;
   /** set by the publisher: the original was found and the derived views were recomputed */
   applied?: boolean;
 }

@@ -173,8 +173,9 @@ export class BarBuilder {
    * holds every trade of that bar (so `rebuild` cannot): volume and count change by `dv` and
    * `dn`, the trade's minute is rebuilt from `minuteTrades` (its remaining trades, when the log
    * holds that whole minute; undefined: high and low are left) and the high and low from the
-   * minutes, and when the trade was the bar's close, the close is the newest remaining trade in
-   * event time of `inLog` (the bar's trades the log holds). The open is not revised. Returns what
+   * minutes, and when the trade was the bar's close, the close is `close`: the newest remaining
+   * trade of the bar that sets a price, in event time (TradeLog.last over the bar, which knows the
+   * newest trade pruned from the log too; undefined: the close is left). The open is not revised. Returns what
    * `rebuild` returns.
    */
   amend(
@@ -183,7 +184,7 @@ export class BarBuilder {
     dv: number,
     dn: number,
     minuteTrades: readonly LoggedTrade[] | undefined,
-    inLog: readonly LoggedTrade[],
+    close: LoggedTrade | undefined,
   ): BarState | undefined {
     let bar = this.#bar?.t === start ? this.#bar : this.#held.get(start);
     const held = bar !== undefined && bar !== this.#bar;
@@ -203,13 +204,9 @@ export class BarBuilder {
       }
     }
     const span = this.#span.get(bar);
-    if (span && ms >= span.last) {
-      let last: LoggedTrade | undefined;
-      for (const t of inLog) if (!t.volumeOnly && (!last || t.ms >= last.ms)) last = t;
-      if (last) {
-        bar.c = last.p;
-        span.last = last.ms;
-      }
+    if (span && ms >= span.last && close) {
+      bar.c = close.p;
+      span.last = close.ms;
     }
     if (held) return undefined; // not published yet: it is published corrected in place
     if (bar.closed) bar.corrected = true;

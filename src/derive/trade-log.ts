@@ -38,6 +38,12 @@ export class TradeLog {
   readonly #byId = new Map<string, LoggedTrade>();
   #newestMs = -Infinity;
   #completeAfterMs = -Infinity;
+  /**
+   * The newest trade that sets a price among those pruned (event time; ties: the last to arrive).
+   * When every trade after it is cancelled or corrected to volume only, it is the last price again:
+   * without it a cancel of the only trade still here left the cancelled price as the last price.
+   */
+  #prunedLast: LoggedTrade | undefined;
 
   constructor(opts: TradeLogOptions = {}) {
     this.#retainMs = opts.retainMs ?? TRADE_LOG_DEFAULTS.retainMs;
@@ -108,15 +114,19 @@ export class TradeLog {
   }
 
   /**
-   * The newest live trade that sets a price, in event time (ties: the last to arrive): the
-   * ticker's last price, as a bar's close (docs/protocol.md#ticker).
+   * The newest live trade that sets a price, in event time (ties: the last to arrive), with
+   * fromMs <= ms < toMs: the ticker's last price, as a bar's close (docs/protocol.md#ticker).
+   * The newest one pruned from the log counts too (it arrived before every trade still here, so
+   * it loses a tie): it is the last price once the trades after it are cancelled.
    */
-  last(): LoggedTrade | undefined {
+  last(fromMs = -Infinity, toMs = Infinity): LoggedTrade | undefined {
     let last: LoggedTrade | undefined;
     for (let i = this.#items.length - 1; i >= this.#head; i--) {
       const t = this.#items[i]!;
-      if (!t.cancelled && !t.volumeOnly && (!last || t.ms > last.ms)) last = t;
+      if (!t.cancelled && !t.volumeOnly && t.ms >= fromMs && t.ms < toMs && (!last || t.ms > last.ms)) last = t;
     }
+    const p = this.#prunedLast;
+    if (p && p.ms >= fromMs && p.ms < toMs && (!last || p.ms > last.ms)) last = p;
     return last;
   }
 
@@ -127,6 +137,8 @@ export class TradeLog {
       if (t.ms >= cutoff && this.size <= this.#max) break;
       this.#head++;
       if (this.#byId.get(t.id) === t) this.#byId.delete(t.id);
+      // pruned in arrival order, so a later one wins a tie in event time
+      if (!t.cancelled && !t.volumeOnly && (!this.#prunedLast || t.ms >= this.#prunedLast.ms)) this.#prunedLast = { ...t };
       if (t.ms > this.#completeAfterMs) this.#completeAfterMs = t.ms;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {

@@ -78,7 +78,8 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
-      if (tick.volumeOnly) d.volumeOnly = true;
+      if (tick.volumeOnly || tick.excluded) d.volumeOnly = true;
+      if (tick.excluded) d.excluded = true;
       d.applied = tick.applied === true;
       d.ep = tick.ep;
       return d;

@@ -105,7 +105,31 @@ interface SymbolDerivation {
   /** bar intervals: the start of the newest bar published (the channel's last value) */
   newestBar: Map<BarInterval, number>;
   /** merged trading status as last published */
-  status: Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt'> | undefined;
+  status: StatusState | undefined;
+  /** the feed whose report `status` is */
+  statusFrom?: string;
+  /** the feed of the symbol's last accepted tick and the epoch it had: another feed in a new epoch is a failover switch */
+  source?: string;
+  sourceEp?: number;
+  /** per feed that does not serve the symbol now: its trading status as it reported it, published when it takes over */
+  standbyStatus?: Map<string, StatusState>;
+}
+
+/** a symbol's whole trading status (a report may carry only part of it) */
+type StatusState = Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt' | 'status'> & { status: NonNullable<StatusTick['status']> };
+
+/** A (partial) status report merged into the state before it: a new status replaces reason and code; a band is kept until replaced. */
+function mergeStatus(prev: StatusState | undefined, input: StatusTick | Extract<TickInput, { k: 'status' }>): StatusState {
+  const next: Omit<StatusState, 'status'> & { status?: StatusState['status'] } = { ...prev };
+  if (input.status !== undefined) {
+    next.status = input.status;
+    if (input.reason !== undefined) next.reason = input.reason;
+    else delete next.reason;
+    if (input.code !== undefined) next.code = input.code;
+    else delete next.code;
+  }
+  if (input.luld !== undefined) next.luld = input.luld;
+  return { ...next, status: next.status ?? 'trading' };
 }
 
 /**
@@ -184,12 +208,21 @@ export class TickPublisher {
     }
     if (!this.#selector.accept(feedId, input.sym)) {
       this.stats.rejectedInactiveSource++;
+      // a standby feed's book is followed, not published: whole when the feed takes over (PublisherBooks.switchTo)
+      if (input.k === 'book' && validBookInput(input)) this.books.follow(feedId, input);
+      // and so is its trading status: its venue's, published when it takes over (#onSource)
+      if (input.k === 'status') {
+        const d = this.#derivation(input.sym);
+        const m = (d.standbyStatus ??= new Map());
+        m.set(feedId, mergeStatus(m.get(feedId), input));
+      }
       return false;
     }
     // (corrections, cancels, bars and statuses take their seq in their own handlers below)
     const kind = input.k === 'bar' ? `bar.${input.iv}` : input.k;
     const base = { src: feedId, rt: input.rt ?? nowNs() };
     const cls = inst.assetClass;
+    this.#onSource(cls, feedId, input.sym, input.ts, base.rt);
     switch (input.k) {
       case 'trade': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
@@ -222,7 +255,10 @@ export class TickPublisher {
           this.stats.rejectedBadBook++;
           return false;
         }
-        const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
+        // the first tick of a feed that took the symbol over: its whole book, or nothing until it is known
+        const switched = this.books.switchTo(feedId, input, this.sequencer.epoch(input.sym));
+        if (switched === false) return false;
+        const tick = { ...(switched ?? input), k: 'book', ...base, ...this.sequencer.next(input.sym, kind) } as BookTick;
         this.books.apply(tick);
         // never a last value: the store gets whole books from this.books, on its own schedule
         this.#send(cls, tick, false);
@@ -259,14 +295,18 @@ export class TickPublisher {
     const d = this.#derivation(tick.sym);
     const orig = d.log.get(tick.ref);
     const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
-    const done = tick.k === 'correction' ? d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly) : d.log.cancel(tick.ref);
+    // a trade corrected into a print that counts in nothing (`excluded`, docs/protocol.md#trade)
+    // leaves everything derived, as a cancelled one does
+    const removed = tick.k === 'cancel' || tick.excluded === true;
+    if (tick.k === 'correction' && tick.excluded) tick.volumeOnly = true;
+    const done = removed ? d.log.cancel(tick.ref) : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly);
     // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
     const complete = (from: number): boolean => from > d.log.completeAfterMs;
     tick.applied = done !== undefined && before !== undefined && complete(before.ms);
     Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
     this.#send(cls, tick, false);
     if (!done || !before) return;
-    const dv = tick.k === 'correction' ? tick.s - before.s : -before.s;
+    const dv = removed ? -before.s : tick.s - before.s;
     const minute = Math.floor(before.ms / 60_000) * 60_000;
     const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
     if (ticker) this.#sendTicker(cls, tick, ticker);
@@ -275,28 +315,48 @@ export class TickPublisher {
       const start = b.startOf(before.ms);
       const inLog = d.log.range(start, b.endOf(start));
       // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
-      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, tick.k === 'cancel' ? -1 : 0, minuteTrades, inLog);
+      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, b.endOf(start)));
       if (bar) this.#sendBar(cls, tick, bar);
     }
+  }
+
+  /**
+   * A tick accepted from `feedId`. When the symbol's feed changed in a new epoch (the failover
+   * selector switched it, docs/feeds.md#failover-per-symbol), the trading status published is the
+   * new feed's: the one it reported while on standby, or, without a report, `trading` (protocol v1:
+   * a symbol with no status report is trading). Before, the replaced feed's status stayed (a
+   * symbol shown halted while the venue that took over traded it), and the new feed, which
+   * publishes only changes, never corrected it. The replaced feed's status is kept for its return.
+   */
+  #onSource(cls: AssetClass, feedId: string, sym: string, ts: bigint, rt: bigint): void {
+    const d = this.#derivation(sym);
+    const ep = this.sequencer.epoch(sym);
+    const switched = d.source !== undefined && d.source !== feedId && d.sourceEp !== ep;
+    d.source = feedId;
+    d.sourceEp = ep;
+    if (!switched) return;
+    const standby = d.standbyStatus?.get(feedId);
+    if (standby === undefined && (d.status === undefined || d.statusFrom === feedId)) return;
+    const m = (d.standbyStatus ??= new Map());
+    if (d.status !== undefined && d.statusFrom !== undefined) m.set(d.statusFrom, d.status);
+    m.delete(feedId);
+    const { luld } = d.status ?? {};
+    // without a report of its own, the band stays: limit up / limit down is the security's, not the venue's
+    this.#publishStatus(cls, sym, feedId, ts, rt, standby ?? { status: 'trading', ...(luld ? { luld } : {}) });
   }
 
   /** Merge a (partial) status report into the symbol's status and publish the full state. */
   #status(cls: AssetClass, input: StatusTick): void {
     const d = this.#derivation(input.sym);
+    this.#publishStatus(cls, input.sym, input.src, input.ts, input.rt, mergeStatus(d.status, input));
+  }
+
+  #publishStatus(cls: AssetClass, sym: string, src: string, ts: bigint, rt: bigint, next: StatusState): void {
+    const d = this.#derivation(sym);
     const prev = d.status;
-    const next: NonNullable<SymbolDerivation['status']> = { ...prev };
-    if (input.status !== undefined) {
-      next.status = input.status;
-      // a new status replaces the previous reason and code
-      if (input.reason !== undefined) next.reason = input.reason;
-      else delete next.reason;
-      if (input.code !== undefined) next.code = input.code;
-      else delete next.code;
-    }
-    if (input.luld !== undefined) next.luld = input.luld;
-    if (next.status === undefined) next.status = 'trading';
     d.status = next;
-    const tick: StatusTick = { k: 'status', sym: input.sym, src: input.src, ts: input.ts, rt: input.rt, ...this.sequencer.next(input.sym, 'status'), ...next };
+    d.statusFrom = src;
+    const tick: StatusTick = { k: 'status', sym, src, ts, rt, ...this.sequencer.next(sym, 'status'), ...next };
     this.#send(cls, tick);
     if (prev?.status !== next.status) {
       const state = d.ticker.onStatus(next.status, Number(tick.ts / 1_000_000n));

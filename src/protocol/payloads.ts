@@ -80,6 +80,8 @@ export interface TradeCorrection {
   venue?: string;
   /** extension: the corrected trade sets no price (see Trade.volumeOnly) */
   volumeOnly?: true;
+  /** extension: the corrected trade counts in nothing (see Trade.excluded); always with `volumeOnly` */
+  excluded?: true;
   t: number;
   src: string;
   applied: boolean;

@@ -81,6 +81,25 @@ describe('feeds file', () => {
     );
   });
 
+  // Binance "How to manage a local order book correctly": the snapshot (REST GET /api/v3/depth) and
+  // the diff stream must be the same venue's, their update IDs one sequence. With a `url` on another
+  // host (a testnet, Binance.US, a proxy) and no restUrl, snapshots came from api.binance.com: its
+  // lastUpdateId is past every testnet event, so the production book was published for the testnet
+  // symbol and never changed again (every event "older" than it), or, the other way round, every
+  // snapshot was stale for ever.
+  it('refuses Binance depth with a url on another host and no restUrl, naming restUrl', () => {
+    const one = (entry: Record<string, unknown>) => build({ feeds: { binance: { symbols: ['BTC-USD'], ...entry } } }, 'binance');
+    const testnet = { url: 'wss://stream.testnet.binance.vision', streams: ['trade', 'depth'] };
+    expect(() => one(testnet)).toThrow(ConfigError);
+    expect(() => one(testnet)).toThrow(
+      /feeds\.binance\.restUrl is required with depth in streams and a url on another host than stream\.binance\.com \(stream\.testnet\.binance\.vision\)/,
+    );
+    expect(one({ ...testnet, restUrl: 'https://testnet.binance.vision' }).id).toBe('binance');
+    expect(one({ streams: ['trade', 'depth'] }).id).toBe('binance');
+    expect(one({ url: 'wss://stream.binance.com:443', streams: ['depth'] }).id).toBe('binance');
+    expect(one({ url: 'wss://stream.testnet.binance.vision' }).id).toBe('binance'); // no depth: no snapshot to mix
+  });
+
   it('refuses book options of a feed whose book is off, and liveness settings that can never hold', () => {
     const one = (name: string, entry: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
       build(

@@ -186,6 +186,45 @@ describe('trade corrections and cancels (item 5)', () => {
     expect(lastTicker(r)).toEqual(before);
   });
 
+  // docs/protocol.md "Trade corrections and cancels": applied, the cancel recomputes the ticker's
+  // last price and the close of a longer bar. When the trade before it had already left the trade
+  // log (an illiquid symbol: minutes between trades), nothing was left to take the last price from,
+  // so the cancelled trade's price stayed the last price and the close of bar.5m/1h/1d.
+  it('a cancel of the newest trade falls back to the trade before it, also when that one has left the log', () => {
+    const r = rig({ tradeLog: { retainMs: 60_000, maxTrades: 100 } });
+    r.pub.publish('alpaca', trade(T0, 10, 1, 'old'));
+    r.pub.publish('alpaca', trade(T0 + 120_000, 11, 1, 'new')); // 'old' leaves the 60 s log
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'new', ts: ns(T0 + 121_000) });
+    expect(r.of('cancel').at(-1)).toMatchObject({ ref: 'new', applied: true });
+    expect(lastTicker(r)).toMatchObject({ p: 10, h: 10, l: 10, v: 1 });
+    for (const iv of ['5m', '1h', '1d'] as const) {
+      expect(
+        r
+          .of('bar')
+          .filter((b) => b.iv === iv)
+          .at(-1),
+      ).toMatchObject({ c: 10, v: 1, n: 1 });
+    }
+    // a correction of the newest trade to volume only falls back the same way
+    const q = rig({ tradeLog: { retainMs: 60_000, maxTrades: 100 } });
+    q.pub.publish('alpaca', trade(T0, 10, 1, 'old'));
+    q.pub.publish('alpaca', trade(T0 + 120_000, 11, 1, 'new'));
+    q.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'new', id: 'new2', p: 11, s: 1, volumeOnly: true, ts: ns(T0 + 121_000) });
+    expect(lastTicker(q)).toMatchObject({ p: 10 });
+  });
+
+  // docs/protocol.md#trade: an `excluded` print counts in nothing. A correction that makes a trade
+  // one (Alpaca: corrected conditions M, Q or 9) takes it out of the volume, the trade count, the
+  // high/low and the last price, as a cancel does; the correction item itself is still published.
+  it('a correction to a print that counts in nothing takes the trade out of everything derived', () => {
+    const r = trading();
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'D-3', id: 'D-9', p: 12, s: 1, volumeOnly: true, excluded: true, ts: ns(T0 + 6_000) });
+    expect(r.of('correction').at(-1)).toMatchObject({ ref: 'D-3', id: 'D-9', volumeOnly: true, excluded: true, applied: true });
+    expect(tickToPayload(r.of('correction').at(-1)!)).toMatchObject({ ref: 'D-3', id: 'D-9', volumeOnly: true, excluded: true, applied: true });
+    expect(lastTicker(r)).toMatchObject({ p: 15, v: 3, h: 15, l: 10 });
+    expect(lastBar(r, '1m')).toMatchObject({ t: T0, o: 10, h: 15, l: 10, c: 15, v: 3, n: 2, closed: false });
+  });
+
   it('the trade log is bounded by count as well as by time', () => {
     const r = rig({ tradeLog: { retainMs: 3_600_000, maxTrades: 3 } });
     for (let i = 0; i < 5; i++) r.pub.publish('alpaca', trade(T0 + i, 10 + i, 1, `t${i}`));

@@ -160,6 +160,39 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  // Market Data FAQ, "How are bars aggregated?": `M` (official close), `Q` (official open) and `9`
+  // (corrected consolidated close) update no value, volume and trade count included, and "the
+  // strictest rule is applied". A correction whose corrected conditions `cc` hold one of them makes
+  // the trade count in nothing: flagged `excluded` (with `volumeOnly`), as such a trade is. Before,
+  // it carried `volumeOnly` only, so its size stayed in the day volume and the bars.
+  it('flags a correction whose corrected conditions count in nothing (M, Q, 9) as excluded', async () => {
+    h = await connected({ channels: ['trades'] });
+    const c = (oi: number, ci: number, cc: string[], z: string) => ({
+      T: 'c',
+      S: 'AAPL',
+      x: 'N',
+      oi,
+      op: 192.4,
+      os: 500,
+      oc: ['@'],
+      ci,
+      cp: 192.4,
+      cs: 500,
+      cc,
+      z,
+      t: '2024-06-10T20:00:07Z',
+    });
+    h.provider.push([c(1, 2, ['M'], 'A'), c(3, 4, ['@', '9'], 'C'), c(5, 6, ['Q'], 'B'), c(7, 8, ['@', 'I'], 'A'), c(9, 10, ['@'], 'A')]);
+    await h.waitFor('5 corrections', () => h!.ticks.length >= 5);
+    expect(h.ticks.map((x) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly, (x as { excluded?: boolean }).excluded])).toEqual([
+      ['N:2', true, true],
+      ['N:4', true, true],
+      ['N:6', true, true],
+      ['N:8', true, undefined],
+      ['N:10', false, undefined],
+    ]);
+  });
+
   it('reads a tape O (OTC) trade with the UTDF codes: average price W sets no price, a regular sale does', async () => {
     h = await connected({ channels: ['trades'] });
     const t = (i: number, c: string[]) => ({ T: 't', S: 'AAPL', i, x: 'D', p: 1.23, s: 500, c, z: 'O', t: '2024-06-10T13:30:01Z' });

@@ -228,6 +228,41 @@ describe('binance depth: the documented local order book procedure', () => {
     expect(hh.provider.snapshotRequests()).toBe(1);
   });
 
+  // WebSocket Streams > Live Subscribing/Unsubscribing to streams: the UNSUBSCRIBE goes out paced
+  // (WebSocket Limits) and Binance stops a stream only once it has read the request, so events of
+  // the stream still arrive after the symbol left the feed. They are not the feed's any more: before,
+  // they started a new book (a REST snapshot of weight 50, a reset published for a symbol no longer
+  // served), left synced at an old update ID, so subscribing the symbol again counted a false gap.
+  it('ignores the depth (and trade) events of a symbol still in flight after its unsubscribe', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, depthMs: 10, unsubscribeDelayMs: 400 }),
+      (p) =>
+        new BinanceFeed(
+          'binance',
+          options(p.url, (p as BinanceFakeServer).restUrl, {
+            symbols: ['BTC-USD', 'ETH-USD'],
+            symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT' },
+            streams: ['depth', 'trade'],
+          }),
+        ),
+    );
+    const hh = h;
+    const resets = (sym: string): number => hh.ticks.filter((t) => t.k === 'book' && t.sym === sym && t.reset === true).length;
+    await hh.waitFor('both books synced', () => resets('BTC-USD') === 1 && resets('ETH-USD') === 1);
+    const snapshotsBefore = hh.provider.snapshotRequests();
+    await hh.adapter.unsubscribe(['ETH-USD']);
+    const after = hh.ticks.length;
+    const conn = [...hh.provider.conns][0]!;
+    await hh.waitFor('Binance applied the UNSUBSCRIBE', () => ![...conn.state.streams].some((s) => s.startsWith('ethusdt@')), 5000);
+    await quietFor(100, 'the events sent before Binance applied the UNSUBSCRIBE arriving');
+    expect(hh.ticks.slice(after).filter((t) => t.sym === 'ETH-USD')).toEqual([]);
+    expect(hh.provider.snapshotRequests()).toBe(snapshotsBefore); // no snapshot asked for a symbol the feed left
+    // subscribed again: a new book from a new snapshot, and no gap
+    await hh.adapter.subscribe(['ETH-USD']);
+    await hh.waitFor('ETH-USD synced again', () => resets('ETH-USD') === 2, 5000);
+    expect(hh.counters.gaps).toBe(0);
+  });
+
   it('starts every book over after a reconnect', async () => {
     const hh = await start();
     await hh.waitFor('synced', () => rebuild(hh.ticks).resets === 1 && hh.ticks.length > 5);

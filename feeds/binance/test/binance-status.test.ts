@@ -127,6 +127,11 @@ describe('binance per-symbol trading status', () => {
     await feed(h).pollStatusNow();
     expect(statuses(h)).toHaveLength(1);
     expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT']);
+    // the engine still shows SOL-USD halted (its last status): subscribed again, now TRADING, it is
+    // published trading. Before, the adapter forgot what it had published and took TRADING for no change
+    await h.adapter.subscribe(['SOL-USD']);
+    await feed(h).pollStatusNow();
+    expect(statuses(h).map((t) => `${t.sym} ${t.status} ${t.code}`)).toEqual(['SOL-USD halted HALT', 'SOL-USD trading TRADING']);
   });
 
   it('a symbol subscribed while a poll is in flight is read soon too, not at the next regular poll', async () => {

@@ -67,6 +67,34 @@ describe('binance adapter', () => {
     await h.waitFor('unsubscribe sent', () => h!.provider.receivedJson().some((m: any) => m.method === 'UNSUBSCRIBE'));
   });
 
+  // The URL carries the subscription (WebSocket Streams > General WSS information, combined
+  // streams): a symbol added while a connection is being made is not in that connection's URL,
+  // and no SUBSCRIBE was sent for it (the runner sends live changes only on a ready connection).
+  // It got no trades, quotes or book until the next reconnect (Binance ends connections at 24 h).
+  it('subscribes a symbol added while the connection was being made, and unsubscribes one removed meanwhile', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false }),
+      (p) =>
+        new BinanceFeed(
+          'binance',
+          options(p.url, { symbols: ['BTC-USD', 'ETH-USD'], symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } }),
+        ),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected' && hh.provider.conns.size === 1);
+    hh.provider.upgradeDelayMs = 300;
+    hh.provider.dropAll();
+    await hh.waitFor('the next connection is being made', () => hh.provider.upgradesHeld === 1);
+    await hh.adapter.subscribe(['SOL-USD']);
+    await hh.adapter.unsubscribe(['ETH-USD']);
+    await hh.waitFor('connected again', () => hh.provider.conns.size === 1);
+    const conn = [...hh.provider.conns][0]!;
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@trade/btcusdt@bookTicker/ethusdt@trade/ethusdt@bookTicker');
+    const n = hh.ticks.length;
+    await hh.waitFor('SOL-USD ticks', () => hh.ticks.slice(n).some((t) => t.sym === 'SOL-USD'), 5000);
+    await hh.waitFor('ETH-USD streams stopped', () => ![...conn.state.streams].some((s) => s.startsWith('ethusdt@')), 5000);
+  });
+
   it('asks for microsecond times (timeUnit=MICROSECOND) and keeps their sub-millisecond digits', async () => {
     h = await startHarness(
       () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),

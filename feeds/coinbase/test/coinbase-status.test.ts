@@ -114,6 +114,19 @@ describe('coinbase per-product trading status', () => {
     expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['BTC-USD halted', 'BTC-USD trading']);
   });
 
+  // The engine keeps a symbol's last published status (status:SYM, the ticker's `status`) after the
+  // feed lets the symbol go. The adapter forgot it, so when the product came back online and was
+  // subscribed again, the snapshot's `online` looked like no change: the symbol stayed halted.
+  it('a product halted, unsubscribed, then subscribed again while online is published trading again', async () => {
+    const h = await start({ productStatus: { 'ETH-USD': 'offline' } });
+    await h.waitFor('ETH-USD halted', () => statuses(h).length >= 1);
+    await h.adapter.unsubscribe(['ETH-USD']);
+    h.provider.setProductStatus('ETH-USD', 'online');
+    await h.adapter.subscribe(['ETH-USD']);
+    await h.waitFor('ETH-USD trading again', () => statuses(h).length >= 2);
+    expect(statuses(h).map((t) => `${t.sym} ${t.status} ${t.code}`)).toEqual(['ETH-USD halted offline', 'ETH-USD trading online']);
+  });
+
   it('an unsubscribed product gets no status; with status: false the channel is not subscribed', async () => {
     const h = await start({ productStatus: { 'ETH-USD': 'offline' } });
     await h.waitFor('ETH-USD halted', () => statuses(h).length >= 1);

@@ -158,6 +158,11 @@ describe('kraken per-pair trading status', () => {
     h.provider.setPairStatus('SOL/USD', 'online');
     await quietFor(200, 'no status for a pair no longer subscribed');
     expect(statuses(h).map(brief)).toEqual(['SOL-USD halted delisted']);
+    // the engine still shows SOL-USD halted (its last status): subscribed again, now online, it is
+    // published trading. Before, the adapter forgot what it had published and took online for no change
+    await h.adapter.subscribe(['SOL-USD']);
+    await h.waitFor('SOL-USD trading again', () => statuses(h).length >= 2);
+    expect(statuses(h).map(brief)).toEqual(['SOL-USD halted delisted', 'SOL-USD trading online']);
   });
 
   it('survives a reconnect: the new snapshot republishes only what changed', async () => {

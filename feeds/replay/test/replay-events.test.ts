@@ -51,6 +51,7 @@ describe('recording format: trade condition flags', () => {
     { k: 'trade', sym: 'AAPL', id: 'N:3', p: 100, s: 50_000, venue: 'N', volumeOnly: true, excluded: true, ts: 1718026203000000000n },
     { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:4', p: 99.5, s: 7, venue: 'V', volumeOnly: false, ts: 1718026204000000000n },
     { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:5', p: 101, s: 100, venue: 'V', volumeOnly: true, ts: 1718026205000000000n },
+    { k: 'correction', sym: 'AAPL', ref: 'V:5', id: 'V:6', p: 101, s: 100, venue: 'V', volumeOnly: true, excluded: true, ts: 1718026206000000000n },
   ];
 
   it('round-trips volumeOnly and excluded through JSON lines and CSV', () => {

@@ -42,6 +42,10 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
    * plays a half-open connection: nothing arrives, not even a pong, and no close either
    */
   answersPings = true;
+  /** hold each WebSocket upgrade this long before accepting it (ms): a client stays connecting meanwhile */
+  upgradeDelayMs = 0;
+  /** upgrades being held now (see upgradeDelayMs) */
+  upgradesHeld = 0;
   #total = 0;
   readonly #wss: WebSocketServer;
   readonly #opts: FakeWsServerOptions<S>;
@@ -54,25 +58,33 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
   }
 
   static async start<S>(opts: FakeWsServerOptions<S>): Promise<FakeWsServer<S>> {
+    // the server, once built: upgrades arrive only after start() returns it
+    const ref: { server?: FakeWsServer<S> } = {};
     const wss = new WebSocketServer({
       host: '127.0.0.1',
       port: 0,
       perMessageDeflate: false,
       // pongs are sent by #accept, so that a test can stop them (answersPings)
       autoPong: false,
-      verifyClient: opts.refuse
-        ? (info, cb) => {
-            const status = opts.refuse!(info.req);
-            if (status) cb(false, status, status === 401 ? 'Unauthorized' : 'Refused');
-            else cb(true);
-          }
-        : undefined,
+      verifyClient: (info, cb) => {
+        const status = opts.refuse?.(info.req);
+        if (status) cb(false, status, status === 401 ? 'Unauthorized' : 'Refused');
+        else if (ref.server && ref.server.upgradeDelayMs > 0) {
+          const s = ref.server;
+          s.upgradesHeld++;
+          setTimeout(() => {
+            s.upgradesHeld--;
+            cb(true);
+          }, s.upgradeDelayMs).unref();
+        } else cb(true);
+      },
     });
     await new Promise<void>((resolve, reject) => {
       wss.once('listening', () => resolve());
       wss.once('error', reject);
     });
     const server = new FakeWsServer(wss, opts);
+    ref.server = server;
     server.#port = (wss.address() as AddressInfo).port;
     wss.on('connection', (ws, req) => server.#accept(ws, req));
     if (opts.onPump) {
