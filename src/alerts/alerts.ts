@@ -8,7 +8,7 @@ import { entitlementsOf } from '../access/jwt-authenticator.js';
 import { TickwireError } from '../core/errors.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { buildNotifications } from '../notifications/notifications.js';
-import type { Notifications } from '../notifications/notifications.js';
+import type { Notifications, NotificationsContext } from '../notifications/notifications.js';
 import type { NotificationEvent, NotificationItem } from '../notifications/schemas.js';
 import type { EventLog } from '../executions/event-log.js';
 import type { AlertsApi } from './alert-api.js';
@@ -239,6 +239,8 @@ export interface UserAlertsContext {
   notificationsLog?: EventLog<NotificationEvent>;
   /** an alert service running elsewhere (an embedded gateway worker: the main thread's) */
   alertsApi?: AlertsApi;
+  /** where the notifications replay budget lives (a gateway worker: the process's, see NotificationsContext) */
+  replayLedger?: NotificationsContext['replayLedger'];
 }
 
 /** Alerts and notifications for one process, wired by the composition root with a few calls. */
@@ -331,6 +333,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     log: ctx.log,
     gateway: ctx.gateway,
     ...(ctx.notificationsLog ? { eventLog: ctx.notificationsLog } : {}),
+    ...(ctx.replayLedger ? { replayLedger: ctx.replayLedger } : {}),
   });
   let alerts: Alerts | undefined;
   try {

@@ -1,3 +1,4 @@
+import type { BudgetLedger, ReplayBudgetOptions } from '../executions/replay-budget.js';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../core/config.js';
 import type { ChannelResolver } from '../fanout/channels.js';
@@ -20,6 +21,8 @@ export interface NotificationsContext {
   gateway: boolean;
   /** a log kept elsewhere, used as it is (an embedded gateway worker: the main thread's, through its port) */
   eventLog?: EventLog<NotificationEvent>;
+  /** the ledger of the replay budget, for its rates (a gateway worker: the process's SharedBudgetLedger, shared with the other workers) */
+  replayLedger?: (opts: ReplayBudgetOptions) => BudgetLedger;
 }
 
 /** Everything behind the `notifications` channel for one process. */
@@ -76,12 +79,14 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
   } else {
     log = new MemoryEventLog<NotificationEvent>(retention);
   }
+  const budget = { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec };
   const router = ctx.gateway
     ? new ExecutionRouter<NotificationEvent>({
         log,
         snapshotEvents: 0,
         pageSize: config.executions.replayPageSize,
-        budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },
+        budget,
+        ...(ctx.replayLedger ? { budgetLedger: ctx.replayLedger(budget) } : {}),
       })
     : undefined;
   // read-state scans of a gateway's users pace with their replays (the router's budget)
