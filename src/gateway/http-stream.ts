@@ -485,7 +485,15 @@ export class HttpStreamRoutes {
         done();
         if (aborted) return;
         const e = err instanceof HttpError ? err : new HttpError(400, 'BAD_REQUEST', String(err));
-        answer(e.status, { error: e.code, message: e.message });
+        // and the connection is closed: the rest of a body over the limit is not read
+        res.cork(() =>
+          res
+            .writeStatus(statusLine(e.status))
+            .writeHeader('access-control-allow-origin', '*')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('x-content-type-options', NOSNIFF['x-content-type-options'])
+            .end(JSON.stringify({ error: e.code, message: e.message }), true),
+        );
       },
     );
     if (here) {

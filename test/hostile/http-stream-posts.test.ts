@@ -115,6 +115,22 @@ describe("HTTP-stream POSTs of one session (one event loop, auth off: anyone's s
     }
   }, 30_000);
 
+  it('a body over 16 × gateway.maxFrameBytes: 413 and the connection closed; the session goes on', async () => {
+    const ctl = new AbortController();
+    const stream = await fetch(`http://127.0.0.1:${target.port}/v1/stream/sse`, { signal: ctl.signal });
+    const session = stream.headers.get('x-tickwire-session')!;
+    try {
+      const big = await post(target.port, session, 2 * MiB, MiB + 4096);
+      const closed = new Promise<void>((resolve) => big.on('close', () => resolve()));
+      expect(await statusOf(big, 10_000)).toBe(413);
+      await closed;
+      const next = await fetch(`http://127.0.0.1:${target.port}/v1/stream/sse`, { method: 'POST', headers: { 'x-tickwire-session': session }, body: '' });
+      expect(next.status).toBe(204);
+    } finally {
+      ctl.abort();
+    }
+  }, 30_000);
+
   it('an aborted POST frees its turn: the next one is read', async () => {
     const ctl = new AbortController();
     const stream = await fetch(`http://127.0.0.1:${target.port}/v1/stream/sse`, { signal: ctl.signal });
