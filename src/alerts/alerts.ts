@@ -12,7 +12,7 @@ import { AccessReports } from './access-reports.js';
 import { TickwireError } from '../core/errors.js';
 import type { NotificationService } from '../notifications/notification-service.js';
 import { buildNotifications } from '../notifications/notifications.js';
-import type { Notifications } from '../notifications/notifications.js';
+import type { Notifications, NotificationsContext } from '../notifications/notifications.js';
 import type { NotificationEvent, NotificationItem } from '../notifications/schemas.js';
 import type { EventLog } from '../executions/event-log.js';
 import type { AlertsApi } from './alert-api.js';
@@ -252,6 +252,8 @@ export interface UserAlertsContext {
   notificationsLog?: EventLog<NotificationEvent>;
   /** an alert service running elsewhere (an embedded gateway worker: the main thread's) */
   alertsApi?: AlertsApi;
+  /** where the notifications replay budget lives (a gateway worker: the process's, see NotificationsContext) */
+  replayLedger?: NotificationsContext['replayLedger'];
 }
 
 /** Alerts and notifications for one process, wired by the composition root with a few calls. */
@@ -387,6 +389,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     gateway: ctx.gateway,
     entitlements,
     ...(ctx.notificationsLog ? { eventLog: ctx.notificationsLog } : {}),
+    ...(ctx.replayLedger ? { replayLedger: ctx.replayLedger } : {}),
   });
   let alerts: Alerts | undefined;
   try {

@@ -9,6 +9,7 @@ import type { EventLog } from '../executions/event-log.js';
 import type { AlertsApi } from '../alerts/alert-api.js';
 import type { NotificationEvent } from '../notifications/schemas.js';
 import type { SharedLimits } from '../gateway/limits.js';
+import type { BudgetLedger, ReplayBudgetOptions, SharedBudgetName } from '../executions/replay-budget.js';
 import type { GatewayOptions } from '../gateway/server.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
@@ -31,6 +32,8 @@ export interface GatewayWorkerHooks {
   alerts?: AlertsApi;
   /** per-user connection counts and per-IP buckets across the workers */
   limits: SharedLimits;
+  /** the process's bar-read and replay budgets, one ledger each, with the rates this gateway configures */
+  budgets?: Record<SharedBudgetName, (opts: ReplayBudgetOptions) => BudgetLedger>;
   peers: NonNullable<GatewayOptions['peers']>;
   /** the HTTP stream's POSTs whose session another worker holds */
   forwardHttpStream?: GatewayOptions['forwardHttpStream'];

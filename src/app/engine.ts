@@ -144,6 +144,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
         alertService: roles.alerts,
         ...(shared?.notifications ? { notificationsLog: shared.notifications } : {}),
         ...(shared?.alerts ? { alertsApi: shared.alerts } : {}),
+        ...(ctx.worker?.budgets ? { replayLedger: ctx.worker.budgets.notificationReplays } : {}),
       });
       ctx.lifecycle.add('alerts and notifications', () => ua.close());
       userAlerts = ua;

@@ -12,7 +12,7 @@ import { DisabledEventLog } from '../executions/event-log.js';
 import { MarketChannelResolver } from '../fanout/channels.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import type { Principal } from '../fanout/channels.js';
-import { ReplayBudget } from '../executions/replay-budget.js';
+import { ReplayBudget, realBudgetClock } from '../executions/replay-budget.js';
 import { GatewayBus } from '../fanout/gateway-bus.js';
 import { MarketDelay } from '../fanout/market-delay.js';
 import type { Hub } from '../fanout/hub.js';
@@ -120,7 +120,9 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
 
   // bar store reads (history on subscribe, GET /v1/bars) take from a budget per user (anonymous:
   // per IP; NUL cannot start a user id) and per gateway, and wait when it is spent
-  const barReads = new ReplayBudget({ perUserPerSec: config.history.readBarsPerUserPerSec, perGatewayPerSec: config.history.readBarsPerGatewayPerSec });
+  // per-user key (anonymous: per IP) and per gateway; with gateway workers, the process's buckets
+  const barBudget = { perUserPerSec: config.history.readBarsPerUserPerSec, perGatewayPerSec: config.history.readBarsPerGatewayPerSec };
+  const barReads = new ReplayBudget(barBudget, realBudgetClock, worker?.budgets?.barReads(barBudget));
   const barReader = (p: Principal, ip: string): string => p.user ?? `\u0000${clientAddressKey(ip)}`;
   const readGate = (p: Principal, ip: string, bars: number, signal?: AbortSignal): Promise<unknown> => barReads.acquire(barReader(p, ip), bars, signal);
   const wrap = (b: Bus): Bus => (userAlerts ? userAlerts.wrapBus(b) : b);

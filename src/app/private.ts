@@ -31,11 +31,14 @@ export async function buildExecutions(ctx: EngineContext, bus: Bus): Promise<Exe
   const executions = new ExecutionService(events, bus, ctx.registry);
   let router: ExecutionRouter | undefined;
   if (roles.gateway) {
+    const budget = { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec };
     const r = new ExecutionRouter({
       log: events,
       snapshotEvents: config.executions.snapshotEvents,
       pageSize: config.executions.replayPageSize,
-      budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },
+      budget,
+      // with gateway workers, the process's buckets: a user's replays on every worker share them
+      ...(ctx.worker?.budgets ? { budgetLedger: ctx.worker.budgets.executionReplays(budget) } : {}),
     });
     lifecycle.add('executions router', () => r.close());
     router = r;

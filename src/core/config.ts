@@ -551,7 +551,7 @@ export const ConfigSchema = z
           .int()
           .min(0)
           .default(200_000)
-          .describe('bars a gateway reads from the bar store per second for all clients together; over it requests wait (0 = off)'),
+          .describe('bars a gateway process (all its workers) reads from the bar store per second for all clients together; over it requests wait (0 = off)'),
       })
       .strict()
       .prefault({})

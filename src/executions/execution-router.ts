@@ -4,8 +4,8 @@ import type { Update } from '../fanout/coalescer.js';
 import type { Payload } from '../fanout/payloads.js';
 import type { EventLog, LogPayload, StoredEvent } from './event-log.js';
 import type { ExecutionPayload } from './schemas.js';
-import { ReplayBudget } from './replay-budget.js';
-import type { BudgetClock, ReplayBudgetOptions } from './replay-budget.js';
+import { ReplayBudget, realBudgetClock } from './replay-budget.js';
+import type { BudgetClock, BudgetLedger, ReplayBudgetOptions } from './replay-budget.js';
 
 export interface ExecutionRouterOptions<P extends LogPayload = ExecutionPayload> {
   log: EventLog<P>;
@@ -19,6 +19,8 @@ export interface ExecutionRouterOptions<P extends LogPayload = ExecutionPayload>
   budget?: ReplayBudgetOptions;
   /** clock of the budget (tests) */
   budgetClock?: BudgetClock;
+  /** where the budget's buckets live (gateway workers: the process's SharedBudgetLedger); default this router's own */
+  budgetLedger?: BudgetLedger;
 }
 
 /** What a replay needs of the subscriber it serves (all optional: a bare callback works too). */
@@ -142,7 +144,7 @@ export function decodeLiveExecution(payload: Uint8Array): Update<Payload> {
  * Nothing is sent twice and nothing is skipped, and no step waits on a timer.
  */
 export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
-  readonly #opts: Required<Omit<ExecutionRouterOptions<P>, 'budgetClock'>>;
+  readonly #opts: Required<Omit<ExecutionRouterOptions<P>, 'budgetClock' | 'budgetLedger'>>;
   readonly #feeds = new Map<string, UserFeed<P>>();
   readonly #unfollow: Unsubscribe;
   readonly #reconciler: NodeJS.Timeout | undefined;
@@ -158,7 +160,7 @@ export class ExecutionRouter<P extends LogPayload = ExecutionPayload> {
       ...opts,
     };
     this.#turns = new TurnGate(this.#opts.pageSize);
-    this.budget = new ReplayBudget(this.#opts.budget, ...(opts.budgetClock ? [opts.budgetClock] : []));
+    this.budget = new ReplayBudget(this.#opts.budget, opts.budgetClock ?? realBudgetClock, opts.budgetLedger);
     this.#unfollow = opts.log.follow((user, ev) => this.#onEvent(user, ev));
     if (this.#opts.reconcileMs > 0) {
       this.#reconciler = setInterval(() => this.#reconcile(), this.#opts.reconcileMs);

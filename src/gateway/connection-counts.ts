@@ -193,7 +193,7 @@ export class SharedConnectionCounts implements ConnectionCounts {
   }
 
   tryAdd(user: string, max: number): boolean {
-    const key = keyOf(user);
+    const key = tableKey(user);
     const t = this.#table;
     return t.locked(() => {
       let slot = t.find(key);
@@ -208,7 +208,7 @@ export class SharedConnectionCounts implements ConnectionCounts {
   }
 
   remove(user: string): void {
-    const key = keyOf(user);
+    const key = tableKey(user);
     const t = this.#table;
     t.locked(() => {
       const slot = t.find(key);
@@ -220,7 +220,7 @@ export class SharedConnectionCounts implements ConnectionCounts {
   }
 
   get(user: string): number {
-    const key = keyOf(user);
+    const key = tableKey(user);
     const t = this.#table;
     return t.locked(() => {
       const slot = t.find(key);
@@ -281,7 +281,7 @@ export class SharedIpBuckets {
    * table lets the request through.
    */
   take(ip: string, rate: number, burst: number, now = Date.now()): number {
-    const key = keyOf(`ip:${ip}`);
+    const key = tableKey(`ip:${ip}`);
     const t = this.#table;
     return t.locked(() => {
       let slot = t.find(key);
@@ -328,7 +328,8 @@ export class SharedIpBuckets {
   }
 }
 
-function keyOf(user: string): Int32Array {
-  const digest = createHash('sha256').update(user).digest();
+/** The key of `key` in a SharedKeyTable: the first 128 bits of its SHA-256. */
+export function tableKey(key: string): Int32Array {
+  const digest = createHash('sha256').update(key).digest();
   return new Int32Array(digest.buffer.slice(digest.byteOffset, digest.byteOffset + 16));
 }

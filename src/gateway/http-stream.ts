@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { CODECS } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
-import { HttpError, readBody, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
+import { bodyCollector, HttpError, remoteAddress, sendJson, sendRefusal, statusLine } from '../http/http.js';
 import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed, tokenOf } from './auth-check.js';
@@ -49,6 +49,8 @@ const SSE_DATA = Buffer.from('data: ');
 const SSE_END = Buffer.from('\n\n');
 /** an SSE comment: ignored by readers, used for heartbeats and to flush uWS's buffer */
 const SSE_COMMENT = Buffer.from(':\n\n');
+/** the body of a keep-alive POST */
+const EMPTY = new Uint8Array(0);
 
 export interface HttpStreamHost {
   config: Readonly<Config>;
@@ -230,6 +232,8 @@ interface Session {
 export class HttpStreamRoutes {
   readonly #host: HttpStreamHost;
   readonly #sessions = new Map<string, Session>();
+  /** sessions with a POST body being read here (one at a time) */
+  readonly #reading = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(host: HttpStreamHost) {
@@ -415,53 +419,73 @@ export class HttpStreamRoutes {
     return session;
   }
 
+  /**
+   * A POST carries no token: its session id is the credential. So nothing of its body is read
+   * (up to 16 frames' worth, 1 MiB at the defaults) until a gateway is known to hold the session,
+   * here or, with workers or NATS, elsewhere (asked with a keep-alive, an empty body); and a
+   * session's bodies are read one at a time on each gateway (the SDK sends one POST at a time).
+   * Before, every POST was read whole first: anyone could make the gateway hold 1 MiB per open
+   * request (test/hostile/http-stream-posts.test.ts).
+   */
   #post(res: HttpResponse, id: string): void {
     const host = this.#host;
     const maxFrame = host.config.gateway.maxFrameBytes;
     let aborted = false;
+    let reading = false;
+    const done = (): void => {
+      if (reading) this.#reading.delete(id);
+      reading = false;
+    };
     res.onAborted(() => {
       aborted = true;
+      done();
     });
+    const answer = (status: number, body: object, headers: Record<string, string> = {}): void => {
+      if (!aborted) sendJson(res, status, body, { ...CORS, ...headers });
+    };
+    if (!id) {
+      answer(400, {
+        error: 'NO_SESSION',
+        message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event`,
+      });
+      return;
+    }
+    const unknown = (): void =>
+      answer(404, {
+        error: 'UNKNOWN_SESSION',
+        message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}`,
+      });
+    const here = this.#holds(id);
+    // only an id this gateway could have issued is worth asking the other gateways about
+    if (!here && (!host.forward || !SESSION_ID.test(id))) return unknown();
+    if (this.#reading.has(id)) {
+      answer(429, { error: 'RATE_LIMIT', message: `one POST at a time per session: send the next when the previous one is answered` }, { 'retry-after': '1' });
+      return;
+    }
+    reading = true;
+    this.#reading.add(id);
+    const accepted = (): void => {
+      if (!aborted) res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
+    };
     // a body holds up to 16 frames' worth: the client batches what it has queued
-    readBody(res, maxFrame * 16).then(
-      (body) => {
+    const body = bodyCollector(maxFrame * 16);
+    body.done.then(
+      (bytes) => {
+        done();
         if (aborted) return;
-        if (!id) {
-          sendJson(
-            res,
-            400,
-            { error: 'NO_SESSION', message: `POST ${HTTP_STREAM_PATH} needs the ${SESSION_HEADER} header: the session id from the stream's "session" event` },
-            CORS,
-          );
-          return;
-        }
-        const accepted = (): void => {
-          if (!aborted) res.cork(() => res.writeStatus(statusLine(204)).writeHeader('access-control-allow-origin', '*').end());
-        };
-        const unknown = (): void => {
-          if (aborted) return;
-          sendJson(
-            res,
-            404,
-            {
-              error: 'UNKNOWN_SESSION',
-              message: `no open session "${id.slice(0, 40)}": it expired or its stream ended; open a new stream with GET ${HTTP_STREAM_PATH}`,
-            },
-            CORS,
-          );
-        };
-        if (this.deliver(id, body)) accepted();
-        // only an id this gateway could have issued is worth asking the other workers about
-        else if (!host.forward || !SESSION_ID.test(id)) unknown();
+        if (this.deliver(id, bytes)) accepted();
+        else if (!host.forward) unknown();
         else
-          host.forward(id, body).then(
+          host.forward(id, bytes).then(
             (delivered) => (delivered ? accepted() : unknown()),
             () => unknown(),
           );
       },
       (err: unknown) => {
+        done();
         if (aborted) return;
         const e = err instanceof HttpError ? err : new HttpError(400, 'BAD_REQUEST', String(err));
+        // and the connection is closed: the rest of a body over the limit is not read
         res.cork(() =>
           res
             .writeStatus(statusLine(e.status))
@@ -472,6 +496,49 @@ export class HttpStreamRoutes {
         );
       },
     );
+    if (here) {
+      res.onData(body.add);
+      return;
+    }
+    // Another gateway's session, if any: its holder must say so (asked with an empty body, a
+    // keep-alive there as the client's own would be) before the body is taken. uWS hands the body
+    // only to an onData set now: the socket is paused meanwhile, so what is held is at most what
+    // uWS had read with the headers, for the time of the question
+    let verdict: 'pending' | 'read' | 'refused' = 'pending';
+    const early: [ArrayBuffer, boolean][] = [];
+    res.onData((chunk, isLast) => {
+      if (verdict === 'read') body.add(chunk, isLast);
+      else if (verdict === 'pending') early.push([chunk.slice(0), isLast]);
+    });
+    res.pause();
+    const refuse = (): void => {
+      verdict = 'refused';
+      early.length = 0;
+      done();
+      // the rest of the body is read and dropped, so the connection can carry the next request
+      // (resumed before the answer: an ended response must not be touched)
+      res.resume();
+      unknown();
+    };
+    host.forward!(id, EMPTY).then(
+      (held) => {
+        if (aborted) return;
+        if (!held) return refuse();
+        // resumed first: the last chunk may complete the body, and its answer end the response
+        res.resume();
+        verdict = 'read';
+        for (const [chunk, isLast] of early.splice(0)) body.add(chunk, isLast);
+      },
+      () => {
+        if (!aborted) refuse();
+      },
+    );
+  }
+
+  /** True when this gateway holds the open session `id`. */
+  #holds(id: string): boolean {
+    const s = this.#sessions.get(id);
+    return s !== undefined && s.conn !== undefined && !s.conn.closed && !s.transport.ended;
   }
 
   /**

@@ -89,22 +89,33 @@ export { HttpError } from '../core/errors.js';
  * caller before awaiting (uWS requires it); `aborted()` tells whether it fired.
  */
 export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    res.onData((chunk, isLast) => {
-      if (failed) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        failed = true;
-        reject(new HttpError(413, 'TOO_LARGE', `request body larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) resolve(Buffer.concat(chunks));
-    });
-  });
+  const body = bodyCollector(limit);
+  res.onData(body.add);
+  return body.done;
+}
+
+/**
+ * A request body gathered from the chunks `add` is given (uWS's onData: it lends each chunk for
+ * the call only, so they are copied), up to `limit` bytes: `done` is the body, or a 413 error.
+ */
+export function bodyCollector(limit: number): { add: (chunk: ArrayBuffer, isLast: boolean) => void; done: Promise<Buffer> } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let failed = false;
+  let settle: { resolve(b: Buffer): void; reject(e: Error): void } | undefined;
+  const done = new Promise<Buffer>((resolve, reject) => (settle = { resolve, reject }));
+  const add = (chunk: ArrayBuffer, isLast: boolean): void => {
+    if (failed) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      failed = true;
+      settle!.reject(new HttpError(413, 'TOO_LARGE', `request body larger than ${limit} bytes`));
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) settle!.resolve(Buffer.concat(chunks));
+  };
+  return { add, done };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { BudgetLedger, ReplayBudgetOptions } from '../executions/replay-budget.js';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../core/config.js';
 import type { ChannelResolver } from '../fanout/channels.js';
@@ -23,6 +24,8 @@ export interface NotificationsContext {
   eventLog?: EventLog<NotificationEvent>;
   /** connections' entitlements: alerts on symbols a connection may not see are redacted (alert-redaction.ts) */
   entitlements?: NotificationEntitlements;
+  /** the ledger of the replay budget, for its rates (a gateway worker: the process's SharedBudgetLedger, shared with the other workers) */
+  replayLedger?: (opts: ReplayBudgetOptions) => BudgetLedger;
 }
 
 /** Everything behind the `notifications` channel for one process. */
@@ -79,12 +82,14 @@ export async function buildNotifications(ctx: NotificationsContext): Promise<Not
   } else {
     log = new MemoryEventLog<NotificationEvent>(retention);
   }
+  const budget = { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec };
   const router = ctx.gateway
     ? new ExecutionRouter<NotificationEvent>({
         log,
         snapshotEvents: 0,
         pageSize: config.executions.replayPageSize,
-        budget: { perUserPerSec: config.executions.replayPerUserPerSec, perGatewayPerSec: config.executions.replayPerGatewayPerSec },
+        budget,
+        ...(ctx.replayLedger ? { budgetLedger: ctx.replayLedger(budget) } : {}),
       })
     : undefined;
   // read-state scans of a gateway's users pace with their replays (the router's budget)

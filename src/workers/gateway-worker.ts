@@ -15,6 +15,8 @@ import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { createLogger } from '../core/logger.js';
 import { freshFlight } from '../core/fresh-flight.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
+import { SharedBudgetLedger } from '../executions/replay-budget.js';
+import type { ReplayBudgetOptions } from '../executions/replay-budget.js';
 import { RENDER_MIN_GAP_MS } from '../ops/metrics.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
@@ -69,6 +71,11 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
     ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
     httpIpBuckets: new SharedIpBuckets(init.httpIpBuckets, init.index, init.epoch),
+  },
+  budgets: {
+    barReads: (o: ReplayBudgetOptions) => new SharedBudgetLedger(init.budgets.barReads, o, init.index, init.epoch),
+    executionReplays: (o: ReplayBudgetOptions) => new SharedBudgetLedger(init.budgets.executionReplays, o, init.index, init.epoch),
+    notificationReplays: (o: ReplayBudgetOptions) => new SharedBudgetLedger(init.budgets.notificationReplays, o, init.index, init.epoch),
   },
   peers: {
     held: () => {

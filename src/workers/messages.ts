@@ -3,6 +3,8 @@
  * each worker's `parentPort`. Structured clone copies them; bus payloads are small (one tick).
  */
 
+import type { SharedBudgetName } from '../executions/replay-budget.js';
+
 /** What a worker asks of the main thread's shared parts (embedded mode) by name. */
 export type RemoteTarget = 'store' | 'bars' | 'events' | 'notifications' | 'portfolio' | 'alerts';
 
@@ -72,6 +74,8 @@ export interface WorkerInit {
   /** SharedIpBuckets buffers (new connections, costly HTTP requests), and the time origin of their refill times */
   ipBuckets: SharedArrayBuffer;
   httpIpBuckets: SharedArrayBuffer;
+  /** SharedBudgetLedger buffers: bar reads, executions replays, notifications replays (refill times from `epoch`) */
+  budgets: Record<SharedBudgetName, SharedArrayBuffer>;
   epoch: number;
   /** StatsBoard buffer: each worker's /v1/stats figures */
   board: SharedArrayBuffer;

@@ -18,6 +18,8 @@ import type { Logger } from '../core/logger.js';
 import { SharedConnectionCounts, SharedIpBuckets } from '../gateway/connection-counts.js';
 import type { GatewayStats } from '../gateway/server.js';
 import { defaultMaxConnections } from '../gateway/limits.js';
+import { SHARED_BUDGETS, SharedBudgetLedger } from '../executions/replay-budget.js';
+import type { SharedBudgetName } from '../executions/replay-budget.js';
 import { sumMetrics, sumStats } from './aggregate.js';
 import { allocateHeld, setRunning } from './held.js';
 import { allocateBoard, StatsBoard } from './stats-board.js';
@@ -148,6 +150,8 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   // since a table's sweep knows one rate
   const httpIpBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
   const httpIpBuckets = new SharedIpBuckets(httpIpBuffer, -1, Date.now());
+  // the bar-read and replay budgets (history.readBars*, executions.replay*): the process's, not a worker's
+  const budgetBuffers = Object.fromEntries(SHARED_BUDGETS.map((b) => [b, SharedBudgetLedger.allocate()])) as Record<SharedBudgetName, SharedArrayBuffer>;
   const epoch = Date.now();
   const heldBuffer = allocateHeld(n);
   const boardBuffer = allocateBoard(n);
@@ -280,6 +284,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         counts: countsBuffer,
         ipBuckets: ipBuffer,
         httpIpBuckets: httpIpBuffer,
+        budgets: budgetBuffers,
         epoch,
         board: boardBuffer,
         held: heldBuffer,
@@ -312,6 +317,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         counts.clearWorker(index);
         ipBuckets.breakLock(index);
         httpIpBuckets.breakLock(index);
+        for (const b of SHARED_BUDGETS) SharedBudgetLedger.breakLock(budgetBuffers[b], index);
         board.clear(index);
         setRunning(held, index, false);
         for (const g of gathers.values()) {
