@@ -1,10 +1,12 @@
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { SECRET } from '../auth/helpers.js';
 import { gatewayWorkerEntry } from '../helpers/processes.js';
+import { agentsOnBothWorkers, keepAliveGet } from '../helpers/worker-agents.js';
+import type { Got } from '../helpers/worker-agents.js';
 
 /**
  * With `gateway.workers` N, one address gets each per-IP budget once, whichever worker threads
@@ -16,18 +18,7 @@ describe('per-IP limits across 2 gateway workers', () => {
   let gw: GatewayWorkers;
   const agents: Agent[] = [];
 
-  /** GET `path` over `agent` (keep-alive: the same connection, so the same worker, every time). */
-  const get = (agent: Agent, path: string): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: gw.port, path, agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = (agent: Agent, path: string): Promise<Got> => keepAliveGet(gw.port, agent, path);
 
   beforeAll(async () => {
     gw = await startGatewayWorkers({
@@ -49,17 +40,8 @@ describe('per-IP limits across 2 gateway workers', () => {
   }, 30_000);
 
   it('costly HTTP requests: one burst for the address, over keep-alive connections held by both workers', async () => {
-    // one keep-alive connection on each worker (/health, not limited, says which worker answered)
-    const byWorker = new Map<number, Agent>();
-    for (let i = 0; i < 40 && byWorker.size < 2; i++) {
-      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      agents.push(agent);
-      const worker = (JSON.parse((await get(agent, '/health')).body) as { workers: { this: number } }).workers.this;
-      if (!byWorker.has(worker)) byWorker.set(worker, agent);
-      else agent.destroy();
-    }
-    expect([...byWorker.keys()].sort()).toEqual([0, 1]);
-    const pinned = [...byWorker.values()];
+    // one keep-alive connection on each worker
+    const pinned = await agentsOnBothWorkers(gw.port, agents);
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await get(pinned[i % 2]!, '/v1/auth/check?token=abc.def.ghi')).status);
     expect(statuses.filter((s) => s !== 429)).toHaveLength(3);

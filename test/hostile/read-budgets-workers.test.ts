@@ -1,9 +1,11 @@
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayWorkers } from '../../src/workers/supervisor.js';
 import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { SECRET, token } from '../auth/helpers.js';
 import { gatewayWorkerEntry } from '../helpers/processes.js';
+import { agentsOnBothWorkers, keepAliveGet } from '../helpers/worker-agents.js';
+import type { Got } from '../helpers/worker-agents.js';
 
 /**
  * With `gateway.workers` N, the bar-read budgets (`history.readBarsPerUserPerSec`,
@@ -17,32 +19,9 @@ describe('bar-read budgets across 2 gateway workers', () => {
   let gw: GatewayWorkers;
   const agents: Agent[] = [];
 
-  /** GET `path` over `agent` (keep-alive: the same connection, so the same worker, every time). */
-  const get = (agent: Agent, path: string, bearer?: string): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: gw.port, path, agent, headers: bearer ? { authorization: `Bearer ${bearer}` } : {} }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-
-  /** Two keep-alive connections, one held by each worker (/health says which answered). */
-  const pinned = async (): Promise<[Agent, Agent]> => {
-    const byWorker = new Map<number, Agent>();
-    for (let i = 0; i < 40 && byWorker.size < 2; i++) {
-      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      agents.push(agent);
-      const worker = (JSON.parse((await get(agent, '/health')).body) as { workers: { this: number } }).workers.this;
-      if (!byWorker.has(worker)) byWorker.set(worker, agent);
-      else agent.destroy();
-    }
-    expect([...byWorker.keys()].sort()).toEqual([0, 1]);
-    return [byWorker.get(0)!, byWorker.get(1)!];
-  };
+  const get = (agent: Agent, path: string, bearer?: string): Promise<Got> => keepAliveGet(gw.port, agent, path, bearer);
+  /** Two keep-alive connections, one held by each worker. */
+  const pinned = (): Promise<[Agent, Agent]> => agentsOnBothWorkers(gw.port, agents);
 
   /** `n` requests of 10 bars one after the other on `agent`: the ms each one was answered at, from `t0`. */
   const chain = async (agent: Agent, bearer: string, n: number, t0: number): Promise<number[]> => {
