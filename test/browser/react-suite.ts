@@ -191,6 +191,61 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       expect(rig.pageErrors).toEqual([]);
     });
 
+    it("a new `token` prop: the same user's goes in band and is the one a reconnect uses; another user's, or none, gets a connection of its own without the old user's data", async () => {
+      await freshPage();
+      const sign = (sub: string, exp: number | string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const notify = async (user: string, id: string): Promise<void> => {
+        const r = await fetch(`http://127.0.0.1:${engine.port}/v1/users/${user}/notifications`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id, type: 'post', title: id }),
+        });
+        expect(r.status).toBe(201);
+      };
+      const shown = async (): Promise<string[]> => ((await page.getByTestId('signed-in').getAttribute('data-notifications')) ?? '').split(',').filter(Boolean);
+      const conn = (): Promise<string | null> => page.getByTestId('conn').getAttribute('data-state');
+      const sockets = (): Promise<number> => page.evaluate(() => (window as unknown as W).harness.sockets);
+      const expiresAt = Math.floor(Date.now() / 1000) + 3;
+      const [aliceShort, aliceLong, bob] = await Promise.all([sign('tok-alice', expiresAt), sign('tok-alice', '1h'), sign('tok-bob', '1h')]);
+      await notify('tok-alice', 'alice-1');
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'signin', token: t }), aliceShort);
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['alice-1']);
+      expect(await sockets()).toBe(1);
+
+      // the same user's fresh token: sent in band on the open connection
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), aliceLong);
+      await expect.poll(async () => (await ops('auth')).length, { timeout: 10_000 }).toBe(1);
+      expect(await sockets()).toBe(1);
+      // the first token expires, then the connection drops: the reconnect uses the newest token, not the expired first one
+      await expect.poll(() => Date.now() > expiresAt * 1000 + 1000, { timeout: 10_000 }).toBe(true);
+      await page.evaluate(() => (window as unknown as W).harness.dropSocket());
+      await expect.poll(sockets, { timeout: 20_000 }).toBe(2);
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      await page.waitForTimeout(500); // a refused token is closed right after the open
+      expect(await conn()).toBe('open');
+      expect(await page.getByTestId('signed-in').getAttribute('data-error')).toBe('');
+      expect(await shown()).toEqual(['alice-1']);
+
+      // another user's token: a connection of bob's own, alice's notifications gone from the page
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), bob);
+      await notify('tok-alice', 'alice-2');
+      await notify('tok-bob', 'bob-1');
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['bob-1']); // and alice-2, sent before it, never shows
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+
+      // signed out: an anonymous connection, no user data left on the page
+      await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'signin' }));
+      await expect.poll(shown, { timeout: 20_000 }).toEqual([]);
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      // the anonymous connection is refused the private channel (onError's default warning): the server holds no user for it
+      const privateRefusals = rig.pageErrors.filter((e) => e.includes('"notifications" is a private channel'));
+      expect(privateRefusals).toHaveLength(1);
+      expect(rig.pageErrors.filter((e) => !privateRefusals.includes(e))).toEqual([]);
+    });
+
     it('a new symbol or throttle: the old channel is left, the new one joined, and the old value is never shown for the new symbol', async () => {
       await freshPage();
       await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'symbol', symbol: 'AAPL', throttle: 0 }));

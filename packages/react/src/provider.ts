@@ -1,5 +1,5 @@
 import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { TickwireClient, type ClientOptions } from '@tickwire/client';
+import { TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
 import { TickwireStore, type FrameScheduler } from './store.js';
 
 const StoreContext = createContext<TickwireStore | undefined>(undefined);
@@ -25,6 +25,12 @@ export interface TickwireProviderProps {
   children?: ReactNode;
 }
 
+/** One connection's store, and the token it holds (changed when the server accepts a new one in band). */
+interface Connection {
+  readonly store: TickwireStore;
+  readonly auth: { token: string | undefined };
+}
+
 /** Stores whose provider unmounted: closed after the turn unless mounted again (StrictMode). */
 const closing = new WeakMap<TickwireStore, ReturnType<typeof setTimeout>>();
 
@@ -40,8 +46,13 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   latestGetToken.current = getToken;
   const latestOnError = useRef(onError);
   latestOnError.current = onError;
-  const [store] = useState(() => {
+  // the connection of one identity (a user, or anonymous): a `token` prop for another user, or
+  // none after one, gets a new store and client (the old user's data goes with the old store)
+  const make = (t: string | undefined): Connection => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
+    // the token the connection holds: the first, then each the server accepted in band. A function
+    // (not the first string) so that a reconnect presents the newest accepted one, not an expired one
+    const auth = { token: t };
     // render must not leave anything behind (StrictMode and concurrent rendering call this and
     // may drop the result): the client follows the page's visibility from the effect below, not
     // from a document listener of its constructor
@@ -51,14 +62,15 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         ...options,
         url: url!,
         trackPageVisibility: false,
-        ...(token !== undefined ? { token } : {}),
-        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : {}),
+        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : t !== undefined ? { token: () => auth.token } : {}),
       });
     // the newest onError, as for getToken
     const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
     if (schedule) opts.schedule = schedule;
-    return new TickwireStore(c, opts);
-  });
+    return { store: new TickwireStore(c, opts), auth };
+  };
+  const [connection, setConnection] = useState(() => make(token));
+  const { store, auth } = connection;
   const own = !client;
   const trackPage = own && options?.trackPageVisibility !== false;
 
@@ -93,12 +105,35 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     };
   }, [store, own, trackPage]);
 
-  // a new `token` prop replaces the connection's token in-band (no reconnect)
-  const [firstToken] = useState(token);
+  // a new `token` prop: the same user's is sent in band (no reconnect) and from then on is the one
+  // a reconnect presents; another user's (the server answers FORBIDDEN), a first one, or none
+  // (signed out) gets a connection of its own. With `getToken` the function is asked instead
+  const [withGetToken] = useState(getToken !== undefined);
   useEffect(() => {
-    if (!own || getToken || token === undefined || token === firstToken) return;
-    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? warn)(err));
-  }, [store, own, token, firstToken, getToken, onError]);
+    if (!own || withGetToken || token === auth.token) return;
+    let current = true;
+    const renew = (): void => {
+      if (current) setConnection(make(token));
+    };
+    if (token === undefined || auth.token === undefined || store.client.state !== 'open') return renew();
+    store.client.refreshAuth(token).then(
+      () => {
+        auth.token = token;
+      },
+      (err: unknown) => {
+        // refused, the connection keeps its token and user: say why. FORBIDDEN (another user's
+        // token), or no answer (the connection dropped meanwhile): a connection of its own
+        const code = err instanceof TickwireClientError ? err.code : undefined;
+        if (code === 'UNAUTHENTICATED' || code === 'RATE_LIMIT') {
+          if (current) (latestOnError.current ?? warn)(err);
+        } else renew();
+      },
+    );
+    return () => {
+      current = false;
+    };
+    // (make() reads the props of this render: url, options, schedule are read once anyway)
+  }, [store, auth, own, withGetToken, token]);
 
   return createElement(StoreContext.Provider, { value: store }, children);
 }

@@ -10,6 +10,7 @@ import {
   TickwireProvider,
   useAlerts,
   useChannelSnapshot,
+  useConnectionError,
   useNotifications,
   useConnectionState,
   useOnScreen,
@@ -140,6 +141,17 @@ function NotificationCount(): ReturnType<typeof h> {
   return h('div', { 'data-testid': 'notification-count' }, notifications.length);
 }
 
+/** the signed-in scenario: the connection's state and error, and the user's notifications by id */
+function SignedIn(): ReturnType<typeof h> {
+  const error = useConnectionError();
+  const { notifications } = useNotifications();
+  return h(
+    'div',
+    { 'data-testid': 'signed-in', 'data-error': error?.code ?? '', 'data-notifications': notifications.map((n) => n.id).join(',') },
+    notifications.map((n) => n.title).join(', '),
+  );
+}
+
 type Scenario =
   | { kind: 'quotes'; symbol: string; throttles: number[] }
   | { kind: 'busy'; symbol: string }
@@ -147,7 +159,8 @@ type Scenario =
   | { kind: 'tapes'; symbol: string; bump: number }
   | { kind: 'token'; version: number }
   | { kind: 'symbol'; symbol: string; throttle: number }
-  | { kind: 'alerts'; token?: string };
+  | { kind: 'alerts'; token?: string }
+  | { kind: 'signin'; token?: string };
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
@@ -161,10 +174,11 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
     if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
   } else if (scenario.kind === 'symbol')
     body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
+  else if (scenario.kind === 'signin') body = [h(SignedIn, { key: 's' })];
   else if (scenario.kind === 'alerts') body = [h(AlertsPanel, { key: 'a' }), ...(scenario.token ? [h(NotificationCount, { key: 'n' })] : [])];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
-  if (scenario.kind === 'alerts' && scenario.token) props.token = scenario.token;
+  if ((scenario.kind === 'alerts' || scenario.kind === 'signin') && scenario.token) props.token = scenario.token;
   if (scenario.kind === 'token') {
     const version = scenario.version;
     props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
