@@ -285,6 +285,28 @@ describe('@tickwire/react store: what the hooks show', () => {
     stop();
   });
 
+  it('a connection the server ends for good says why: a 1008 for an expired token, a close the client does not come back from', async () => {
+    const s = await scriptedServer();
+    wss = s.wss;
+    for (const [code, reason, expected] of [
+      [1008, 'token expired', { code: 'UNAUTHENTICATED', reason: 'expired', message: 'connection closed (1008 token expired) and not reconnecting' }],
+      [1008, 'closed by an operator', { code: 'CONNECTION_LOST', message: 'connection closed (1008 closed by an operator) and not reconnecting' }],
+      [1001, 'shutting down', { code: 'CONNECTION_LOST', message: 'connection closed (1001 shutting down) and not reconnecting' }],
+    ] as const) {
+      // reconnect off: the client reports the close as a `close` event (no `error`) and ends `closed`
+      client = new TickwireClient({ url: `ws://127.0.0.1:${s.port}/v1/stream`, encoding: 'json', reconnect: false, fallback: false });
+      const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0) });
+      const stop = store.trackConnection();
+      await client.connect();
+      expect(store.connectionError()).toBeUndefined();
+      for (const ws of s.wss.clients) ws.close(code, reason);
+      await waitFor(() => client!.state === 'closed', 'the close');
+      expect(store.connectionError()).toMatchObject(expected);
+      stop();
+      await client.close();
+    }
+  });
+
   it('server-side rendering: the hooks render their empty state and nothing connects', async () => {
     const s = await scriptedServer();
     wss = s.wss;

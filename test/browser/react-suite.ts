@@ -246,6 +246,31 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       expect(rig.pageErrors.filter((e) => !privateRefusals.includes(e))).toEqual([]);
     });
 
+    it('a `token` prop that expires: the connection ends closed and says why, without a reconnect per second; a new token connects again', async () => {
+      await freshPage();
+      const sign = (exp: number | string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tok-carol').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const conn = (): Promise<string | null> => page.getByTestId('conn').getAttribute('data-state');
+      const error = (): Promise<string | null> => page.getByTestId('signed-in').getAttribute('data-error');
+      const sockets = (): Promise<number> => page.evaluate(() => (window as unknown as W).harness.sockets);
+      const expiresAt = Math.floor(Date.now() / 1000) + 2;
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'signin', token: t }), await sign(expiresAt));
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      // the gateway ends the connection at `exp` (1008): a reconnect needs a fresh token (protocol.md#close-codes), and there is none
+      await expect.poll(conn, { timeout: 20_000 }).toBe('closed');
+      expect(await error()).toBe('UNAUTHENTICATED');
+      // within the gateway's clock leeway an expired token still passes the upgrade and is closed at once: not tried again and again
+      await page.waitForTimeout(3000); // a window in which a reconnect loop would show
+      expect(await sockets()).toBeLessThanOrEqual(2);
+      expect(await conn()).toBe('closed');
+      // the app signs in again: a connection with the new token
+      await page.evaluate(async (t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), await sign('1h'));
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      expect(await error()).toBe('');
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors.filter((e) => !/401|Authentication failed/.test(e))).toEqual([]);
+    });
+
     it('a new symbol or throttle: the old channel is left, the new one joined, and the old value is never shown for the new symbol', async () => {
       await freshPage();
       await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'symbol', symbol: 'AAPL', throttle: 0 }));

@@ -1,5 +1,5 @@
 import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
+import { CloseCode, ErrorCode, TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
 import { TickwireStore, type FrameScheduler } from './store.js';
 
 const StoreContext = createContext<TickwireStore | undefined>(undefined);
@@ -28,7 +28,13 @@ export interface TickwireProviderProps {
 /** One connection's store, and the token it holds (changed when the server accepts a new one in band). */
 interface Connection {
   readonly store: TickwireStore;
-  readonly auth: { token: string | undefined };
+  readonly auth: Auth;
+}
+
+interface Auth {
+  token: string | undefined;
+  /** the client asks the provider for `token` (no getToken, no client of the app's) */
+  readonly fromProp: boolean;
 }
 
 /** Stores whose provider unmounted: closed after the turn unless mounted again (StrictMode). */
@@ -52,7 +58,7 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
     // the token the connection holds: the first, then each the server accepted in band. A function
     // (not the first string) so that a reconnect presents the newest accepted one, not an expired one
-    const auth = { token: t };
+    const auth: Auth = { token: t, fromProp: !client && !getToken && t !== undefined };
     // render must not leave anything behind (StrictMode and concurrent rendering call this and
     // may drop the result): the client follows the page's visibility from the effect below, not
     // from a document listener of its constructor
@@ -89,9 +95,18 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
       doc.addEventListener('visibilitychange', follow);
       stopPage = () => doc.removeEventListener('visibilitychange', follow);
     }
+    // after a 1008 (the token expired, ...) a reconnect needs a fresh token (docs/protocol.md#close-codes), and the
+    // token function would hand the same one again: end here (closed, useConnectionError says why); a new
+    // `token` prop connects again. After the queued reconnect is set up, so that close() clears it
+    const stopSpent = auth.fromProp
+      ? store.client.on('close', ({ code }) => {
+          if (code === CloseCode.POLICY) queueMicrotask(() => void store.client.close());
+        })
+      : undefined;
     if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState and useConnectionError
     return () => {
       stopTracking();
+      stopSpent?.();
       stopPage?.();
       if (!own) return;
       closing.set(
@@ -103,7 +118,7 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         }, 0),
       );
     };
-  }, [store, own, trackPage]);
+  }, [store, auth, own, trackPage]);
 
   // a new `token` prop: the same user's is sent in band (no reconnect) and from then on is the one
   // a reconnect presents; another user's (the server answers FORBIDDEN), a first one, or none
@@ -124,7 +139,7 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         // refused, the connection keeps its token and user: say why. FORBIDDEN (another user's
         // token), or no answer (the connection dropped meanwhile): a connection of its own
         const code = err instanceof TickwireClientError ? err.code : undefined;
-        if (code === 'UNAUTHENTICATED' || code === 'RATE_LIMIT') {
+        if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.RATE_LIMIT) {
           if (current) (latestOnError.current ?? warn)(err);
         } else renew();
       },
