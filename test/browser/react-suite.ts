@@ -239,6 +239,10 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       await expect.poll(shown, { timeout: 20_000 }).toEqual([]);
       await expect.poll(conn, { timeout: 20_000 }).toBe('open');
       await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+      // signed in again from anonymous: a connection with the token, whose private channels the anonymous one was refused
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), bob);
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['bob-1']);
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
       await page.evaluate(() => (window as unknown as W).harness.unmount());
       // the anonymous connection is refused the private channel (onError's default warning): the server holds no user for it
       const privateRefusals = rig.pageErrors.filter((e) => e.includes('"notifications" is a private channel'));
