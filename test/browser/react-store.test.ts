@@ -262,6 +262,20 @@ describe('@tickwire/react store: what the hooks show', () => {
     expect(errors[0]).toMatchObject({ code: 'UNKNOWN_CHANNEL' });
   });
 
+  it('an empty channel name (a hook given a symbol not chosen yet) is refused on its own; the channels claimed with it are subscribed', async () => {
+    const { store, frames, errors } = await connect();
+    store.acquire('quote:AAPL');
+    store.acquire('');
+    store.acquire('ticker:AAPL');
+    await waitFor(() => store.snapshot('').error, 'the refusal');
+    expect(store.snapshot('').error).toEqual({ channel: '', code: 'BAD_REQUEST', reason: 'a channel name is a non-empty string' });
+    await waitFor(() => frames.filter((f) => f.op === 'subscribe').length > 0, 'the subscribe');
+    expect(frames.filter((f) => f.op === 'subscribe').flatMap((f) => f.channels)).toEqual(['quote:AAPL', 'ticker:AAPL']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(store.claims()).toEqual({ 'quote:AAPL': 1, '': 1, 'ticker:AAPL': 1 });
+  });
+
   it('the connection error is exposed while there is no connection, and cleared when it opens', async () => {
     const port = await freePort();
     client = new TickwireClient({

@@ -310,6 +310,12 @@ export class TickwireStore {
         else e.snapshot = EMPTY;
         continue;
       }
+      if (e.channel === '') {
+        // `useChannel(selected)` before anything is selected: the client throws on an empty name,
+        // which would take the channels subscribed with it down too. Refused here, on its own, once
+        if (!e.snapshot.error) this.#rejected([{ channel: '', code: ErrorCode.BAD_REQUEST, reason: 'a channel name is a non-empty string' }]);
+        continue;
+      }
       const want: Sent = { throttle: Infinity, visible: false, history: 0, depth: 0 };
       for (const c of e.claims.values()) {
         want.throttle = Math.min(want.throttle, c.throttle);
