@@ -31,6 +31,17 @@ WebSocket.prototype.send = function (this: WebSocket, data: string | ArrayBuffer
   return origSend.call(this, data);
 };
 
+// the token each new socket offered (its bearer subprotocol; '' for none), in order
+const offered: string[] = [];
+const PageWebSocket = WebSocket;
+window.WebSocket = class extends PageWebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols);
+    const bearer = [protocols ?? []].flat().find((p) => p.startsWith('tickwire.bearer.'));
+    offered.push(bearer ? bearer.slice('tickwire.bearer.'.length) : '');
+  }
+};
+
 // visibilitychange listeners on the document: added minus removed (a provider must leave none behind)
 const pageListeners = new Set<unknown>();
 const origAdd = document.addEventListener.bind(document);
@@ -174,7 +185,7 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
     if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
   } else if (scenario.kind === 'symbol')
     body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
-  else if (scenario.kind === 'signin') body = [h(SignedIn, { key: 's' })];
+  else if (scenario.kind === 'signin') body = [h(SignedIn, { key: 's' }), h(AlertsPanel, { key: 'a' })];
   else if (scenario.kind === 'alerts') body = [h(AlertsPanel, { key: 'a' }), ...(scenario.token ? [h(NotificationCount, { key: 'n' })] : [])];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
@@ -204,6 +215,7 @@ const harness = {
   get openSockets(): number {
     return [...sockets].filter((s) => s.readyState === WebSocket.OPEN).length;
   },
+  offered,
   tokenCalls,
   errorCalls,
   get pageListeners(): number {
