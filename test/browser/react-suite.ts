@@ -29,6 +29,7 @@ interface Harness {
   claims(): Record<string, number>;
   framesFlushed(): number;
   mount(scenario: unknown, strict?: boolean): void;
+  mountThenToken(first: string, second: string): void;
   keepQuotes(symbol: string, throttles: number[]): void;
   unmount(): void;
   setPageHidden(hidden: boolean): void;
@@ -261,6 +262,19 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       const privateRefusals = rig.pageErrors.filter((e) => e.includes('"notifications" is a private channel'));
       expect(privateRefusals).toHaveLength(1);
       expect(rig.pageErrors.filter((e) => !privateRefusals.includes(e))).toEqual([]);
+    });
+
+    it('a `token` prop changed while the connection is still opening waits for it: one connection, the new token in band', async () => {
+      await freshPage();
+      const sign = (exp: string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tok-frank').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const [first, second] = await Promise.all([sign('1h'), sign('2h')]);
+      await page.evaluate(([a, b]) => (window as unknown as W).harness.mountThenToken(a!, b!), [first, second]);
+      await expect.poll(async () => (await ops('auth')).map((f) => f.token), { timeout: 20_000 }).toEqual([second]);
+      expect(await page.getByTestId('conn').getAttribute('data-state')).toBe('open');
+      expect(await page.evaluate(() => (window as unknown as W).harness.offered.slice())).toEqual([first]);
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors).toEqual([]);
     });
 
     it('a `token` prop that expires: the connection ends closed and says why, without a reconnect per second; a new token connects again', async () => {

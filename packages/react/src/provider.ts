@@ -130,22 +130,39 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     const renew = (): void => {
       if (current) setConnection(make(token));
     };
-    if (token === undefined || auth.token === undefined || store.client.state !== 'open') return renew();
-    store.client.refreshAuth(token).then(
-      () => {
-        auth.token = token;
-      },
-      (err: unknown) => {
-        // refused, the connection keeps its token and user: say why. FORBIDDEN (another user's
-        // token), or no answer (the connection dropped meanwhile): a connection of its own
-        const code = err instanceof TickwireClientError ? err.code : undefined;
-        if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.RATE_LIMIT) {
-          if (current) (latestOnError.current ?? warn)(err);
-        } else renew();
-      },
-    );
+    if (token === undefined || auth.token === undefined) return renew();
+    const c = store.client;
+    const inBand = (): void => {
+      c.refreshAuth(token).then(
+        () => {
+          auth.token = token;
+        },
+        (err: unknown) => {
+          // refused, the connection keeps its token and user: say why. FORBIDDEN (another user's
+          // token), or no answer (the connection dropped meanwhile): a connection of its own
+          const code = err instanceof TickwireClientError ? err.code : undefined;
+          if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.RATE_LIMIT) {
+            if (current) (latestOnError.current ?? warn)(err);
+          } else renew();
+        },
+      );
+    };
+    // connecting: wait for it (a token changed at every render must not make a connection each);
+    // closed (the token expired): a connection of its own
+    let stopWaiting: (() => void) | undefined;
+    if (c.state === 'open') inBand();
+    else if (c.state === 'connecting' || c.state === 'reconnecting')
+      stopWaiting = c.on('state', ({ state }) => {
+        if (state !== 'open' && state !== 'closed') return;
+        stopWaiting?.();
+        stopWaiting = undefined;
+        if (state === 'open') inBand();
+        else renew();
+      });
+    else renew();
     return () => {
       current = false;
+      stopWaiting?.();
     };
     // (make() reads the props of this render: url, options, schedule are read once anyway)
   }, [store, auth, own, withGetToken, token]);

@@ -5,6 +5,7 @@
  * encoding) and exposes scenarios on `window.harness`.
  */
 import { createElement as h, StrictMode, useEffect, useLayoutEffect, useRef, version as reactVersion } from 'react';
+import { flushSync } from 'react-dom';
 import { createRoot, type Root } from 'react-dom/client';
 import {
   TickwireProvider,
@@ -247,6 +248,15 @@ const harness = {
     root = createRoot(document.getElementById('root')!);
     const app = h(App, { scenario });
     root.render(strict ? h(StrictMode, null, app) : app);
+  },
+  /** mount with one token and, before the connection can open (the same task), re-render with another */
+  mountThenToken(first: string, second: string): void {
+    root?.unmount();
+    root = createRoot(document.getElementById('root')!);
+    const r = root;
+    // committed at once, effects included: the provider has started connecting when the second render comes
+    flushSync(() => r.render(h(StrictMode, null, h(App, { scenario: { kind: 'signin', token: first } }))));
+    flushSync(() => r.render(h(StrictMode, null, h(App, { scenario: { kind: 'signin', token: second } }))));
   },
   /** re-render with fewer quote boxes (the first `keep` stay mounted) */
   keepQuotes(symbol: string, throttles: number[]): void {
