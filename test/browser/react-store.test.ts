@@ -304,7 +304,7 @@ describe('@tickwire/react store: what the hooks show', () => {
     wss = s.wss;
     for (const [code, reason, expected] of [
       [1008, 'token expired', { code: 'UNAUTHENTICATED', reason: 'expired', message: 'connection closed (1008 token expired) and not reconnecting' }],
-      [1008, 'closed by an operator', { code: 'CONNECTION_LOST', message: 'connection closed (1008 closed by an operator) and not reconnecting' }],
+      [1008, 'closed by an operator', { code: 'FORBIDDEN', message: 'connection closed (1008 closed by an operator) and not reconnecting' }],
       [1001, 'shutting down', { code: 'CONNECTION_LOST', message: 'connection closed (1001 shutting down) and not reconnecting' }],
     ] as const) {
       // reconnect off: the client reports the close as a `close` event (no `error`) and ends `closed`
@@ -315,7 +315,10 @@ describe('@tickwire/react store: what the hooks show', () => {
       expect(store.connectionError()).toBeUndefined();
       for (const ws of s.wss.clients) ws.close(code, reason);
       await waitFor(() => client!.state === 'closed', 'the close');
-      expect(store.connectionError()).toMatchObject(expected);
+      // (a client that reports a 1008 itself may add to the message: `...: the token cannot be renewed`)
+      const { message, ...rest } = expected;
+      expect(store.connectionError()).toMatchObject(rest);
+      expect(store.connectionError()?.message.startsWith(message)).toBe(true);
       stop();
       await client.close();
     }

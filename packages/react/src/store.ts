@@ -206,8 +206,9 @@ export class TickwireStore {
     const stopClose = this.client.on('close', ({ code, reason, willReconnect }) => {
       if (willReconnect && code !== CloseCode.POLICY) return;
       const why = `connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '' : ' and not reconnecting'}`;
+      // (the codes a client that reports the 1008 itself gives: an `error` right after this replaces it)
       if (code === CloseCode.POLICY && reason === 'token expired') set(new TickwireClientError(ErrorCode.UNAUTHENTICATED, why, { reason: 'expired' }));
-      else set(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, why));
+      else set(new TickwireClientError(code === CloseCode.POLICY ? ErrorCode.FORBIDDEN : ClientErrorCode.CONNECTION_LOST, why));
     });
     return () => {
       stopErrors();
