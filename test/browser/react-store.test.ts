@@ -262,6 +262,20 @@ describe('@tickwire/react store: what the hooks show', () => {
     expect(errors[0]).toMatchObject({ code: 'UNKNOWN_CHANNEL' });
   });
 
+  it('an empty channel name (a hook given a symbol not chosen yet) is refused on its own; the channels claimed with it are subscribed', async () => {
+    const { store, frames, errors } = await connect();
+    store.acquire('quote:AAPL');
+    store.acquire('');
+    store.acquire('ticker:AAPL');
+    await waitFor(() => store.snapshot('').error, 'the refusal');
+    expect(store.snapshot('').error).toEqual({ channel: '', code: 'BAD_REQUEST', reason: 'a channel name is a non-empty string' });
+    await waitFor(() => frames.filter((f) => f.op === 'subscribe').length > 0, 'the subscribe');
+    expect(frames.filter((f) => f.op === 'subscribe').flatMap((f) => f.channels)).toEqual(['quote:AAPL', 'ticker:AAPL']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(store.claims()).toEqual({ 'quote:AAPL': 1, '': 1, 'ticker:AAPL': 1 });
+  });
+
   it('the connection error is exposed while there is no connection, and cleared when it opens', async () => {
     const port = await freePort();
     client = new TickwireClient({
@@ -283,6 +297,31 @@ describe('@tickwire/react store: what the hooks show', () => {
     expect(store.connectionError()).toBeUndefined();
     expect(changes).toBe(2);
     stop();
+  });
+
+  it('a connection the server ends for good says why: a 1008 for an expired token, a close the client does not come back from', async () => {
+    const s = await scriptedServer();
+    wss = s.wss;
+    for (const [code, reason, expected] of [
+      [1008, 'token expired', { code: 'UNAUTHENTICATED', reason: 'expired', message: 'connection closed (1008 token expired) and not reconnecting' }],
+      [1008, 'closed by an operator', { code: 'FORBIDDEN', message: 'connection closed (1008 closed by an operator) and not reconnecting' }],
+      [1001, 'shutting down', { code: 'CONNECTION_LOST', message: 'connection closed (1001 shutting down) and not reconnecting' }],
+    ] as const) {
+      // reconnect off: the client reports the close as a `close` event (no `error`) and ends `closed`
+      client = new TickwireClient({ url: `ws://127.0.0.1:${s.port}/v1/stream`, encoding: 'json', reconnect: false, fallback: false });
+      const store = new TickwireStore(client, { schedule: (fn) => void setTimeout(fn, 0) });
+      const stop = store.trackConnection();
+      await client.connect();
+      expect(store.connectionError()).toBeUndefined();
+      for (const ws of s.wss.clients) ws.close(code, reason);
+      await waitFor(() => client!.state === 'closed', 'the close');
+      // (a client that reports a 1008 itself may add to the message: `...: the token cannot be renewed`)
+      const { message, ...rest } = expected;
+      expect(store.connectionError()).toMatchObject(rest);
+      expect(store.connectionError()?.message.startsWith(message)).toBe(true);
+      stop();
+      await client.close();
+    }
   });
 
   it('server-side rendering: the hooks render their empty state and nothing connects', async () => {

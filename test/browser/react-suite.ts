@@ -29,10 +29,12 @@ interface Harness {
   claims(): Record<string, number>;
   framesFlushed(): number;
   mount(scenario: unknown, strict?: boolean): void;
+  mountThenToken(first: string, second: string): void;
   keepQuotes(symbol: string, throttles: number[]): void;
   unmount(): void;
   setPageHidden(hidden: boolean): void;
   reactVersion: string;
+  offered: string[];
   tokenCalls: number[];
   errorCalls: { version: number; code: string }[];
   pageListeners: number;
@@ -189,6 +191,115 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       expect(await page.evaluate(() => (window as unknown as W).harness.errorCalls)).toEqual([{ version: 2, code: 'UNKNOWN_CHANNEL' }]);
       await page.evaluate(() => (window as unknown as W).harness.unmount());
       expect(rig.pageErrors).toEqual([]);
+    });
+
+    it("a new `token` prop: the same user's goes in band and is the one a reconnect uses; another user's, or none, gets a connection of its own without the old user's data", async () => {
+      await freshPage();
+      const sign = (sub: string, exp: number | string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const notify = async (user: string, id: string): Promise<void> => {
+        const r = await fetch(`http://127.0.0.1:${engine.port}/v1/users/${user}/notifications`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id, type: 'post', title: id }),
+        });
+        expect(r.status).toBe(201);
+      };
+      const shown = async (): Promise<string[]> => ((await page.getByTestId('signed-in').getAttribute('data-notifications')) ?? '').split(',').filter(Boolean);
+      const conn = (): Promise<string | null> => page.getByTestId('conn').getAttribute('data-state');
+      const sockets = (): Promise<number> => page.evaluate(() => (window as unknown as W).harness.sockets);
+      const [alice1, alice2, bob] = await Promise.all([sign('tok-alice', '1h'), sign('tok-alice', '2h'), sign('tok-bob', '1h')]);
+      const offered = (): Promise<string[]> => page.evaluate(() => (window as unknown as W).harness.offered.slice());
+      await notify('tok-alice', 'alice-1');
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'signin', token: t }), alice1);
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['alice-1']);
+      expect(await offered()).toEqual([alice1]);
+      const alerts = page.getByTestId('alerts');
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 20_000 }).toBe('0');
+      await page.evaluate(() =>
+        (window as unknown as W).harness.alerts!.create({ id: 'alice-rule', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1_000_000 }),
+      );
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 10_000 }).toBe('1');
+
+      // the same user's fresh token: sent in band on the open connection
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), alice2);
+      await expect.poll(async () => (await ops('auth')).map((f) => f.token), { timeout: 10_000 }).toEqual([alice2]);
+      expect(await sockets()).toBe(1);
+      // the connection drops: the reconnect presents the newest token, not the first (which may have expired by then)
+      await page.evaluate(() => (window as unknown as W).harness.dropSocket());
+      await expect.poll(offered, { timeout: 20_000 }).toEqual([alice1, alice2]);
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      expect(await page.getByTestId('signed-in').getAttribute('data-error')).toBe('');
+      expect(await shown()).toEqual(['alice-1']);
+
+      // another user's token: a connection of bob's own, alice's notifications gone from the page
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), bob);
+      await notify('tok-alice', 'alice-2');
+      await notify('tok-bob', 'bob-1');
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['bob-1']); // and alice-2, sent before it, never shows
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+      // bob's alert rules, not alice's
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 20_000 }).toBe('0');
+      await page.evaluate(() =>
+        (window as unknown as W).harness.alerts!.create({ id: 'bob-rule', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1_000_000 }),
+      );
+      await expect.poll(() => alerts.getAttribute('data-count'), { timeout: 10_000 }).toBe('1');
+
+      // signed out: an anonymous connection, no user data left on the page
+      await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'signin' }));
+      await expect.poll(shown, { timeout: 20_000 }).toEqual([]);
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      // no rules listed for nobody, and why: bob's are not left on the page
+      await expect.poll(() => alerts.getAttribute('data-error'), { timeout: 20_000 }).toBe('UNAUTHENTICATED');
+      expect(await alerts.getAttribute('data-count')).toBe('none');
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+      // signed in again from anonymous: a connection with the token, whose private channels the anonymous one was refused
+      await page.evaluate((t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), bob);
+      await expect.poll(shown, { timeout: 20_000 }).toEqual(['bob-1']);
+      await expect.poll(connections, { timeout: 10_000 }).toBe(1);
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      // the anonymous connection is refused the private channel (onError's default warning): the server holds no user for it
+      const privateRefusals = rig.pageErrors.filter((e) => e.includes('"notifications" is a private channel'));
+      expect(privateRefusals).toHaveLength(1);
+      expect(rig.pageErrors.filter((e) => !privateRefusals.includes(e))).toEqual([]);
+    });
+
+    it('a `token` prop changed while the connection is still opening waits for it: one connection, the new token in band', async () => {
+      await freshPage();
+      const sign = (exp: string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tok-frank').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const [first, second] = await Promise.all([sign('1h'), sign('2h')]);
+      await page.evaluate(([a, b]) => (window as unknown as W).harness.mountThenToken(a!, b!), [first, second]);
+      await expect.poll(async () => (await ops('auth')).map((f) => f.token), { timeout: 20_000 }).toEqual([second]);
+      expect(await page.getByTestId('conn').getAttribute('data-state')).toBe('open');
+      expect(await page.evaluate(() => (window as unknown as W).harness.offered.slice())).toEqual([first]);
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors).toEqual([]);
+    });
+
+    it('a `token` prop that expires: the connection ends closed and says why, without a reconnect per second; a new token connects again', async () => {
+      await freshPage();
+      const sign = (exp: number | string): Promise<string> =>
+        new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tok-carol').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+      const conn = (): Promise<string | null> => page.getByTestId('conn').getAttribute('data-state');
+      const error = (): Promise<string | null> => page.getByTestId('signed-in').getAttribute('data-error');
+      const sockets = (): Promise<number> => page.evaluate(() => (window as unknown as W).harness.sockets);
+      const expiresAt = Math.floor(Date.now() / 1000) + 3;
+      await page.evaluate((t) => (window as unknown as W).harness.mount({ kind: 'signin', token: t }), await sign(expiresAt));
+      await expect.poll(sockets, { timeout: 20_000 }).toBe(1); // (how long it stays open depends on the machine's load)
+      // the gateway ends the connection at `exp` (1008): a reconnect needs a fresh token (protocol.md#close-codes), and there is none
+      await expect.poll(conn, { timeout: 20_000 }).toBe('closed');
+      expect(await error()).toBe('UNAUTHENTICATED');
+      // within the gateway's clock leeway an expired token still passes the upgrade and is closed at once: not tried again and again
+      await page.waitForTimeout(3000); // a window in which a reconnect loop would show
+      expect(await sockets()).toBeLessThanOrEqual(2);
+      expect(await conn()).toBe('closed');
+      // the app signs in again: a connection with the new token
+      await page.evaluate(async (t) => (window as unknown as W).harness.rerender({ kind: 'signin', token: t }), await sign('1h'));
+      await expect.poll(conn, { timeout: 20_000 }).toBe('open');
+      expect(await error()).toBe('');
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      expect(rig.pageErrors.filter((e) => !/401|Authentication failed/.test(e))).toEqual([]);
     });
 
     it('a new symbol or throttle: the old channel is left, the new one joined, and the old value is never shown for the new symbol', async () => {

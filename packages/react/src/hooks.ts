@@ -7,6 +7,7 @@ import {
   type ConnectionState,
   type NotificationsReadMark,
   type PayloadOf,
+  type TickwireClient,
 } from '@tickwire/client';
 import type { Bar, Execution, Portfolio, Quote, Ticker, Trade } from '@tickwire/client';
 import { useTickwireStore, useTickwire } from './provider.js';
@@ -204,42 +205,47 @@ export interface Alerts {
  */
 export function useAlerts(): Alerts {
   const client = useTickwire();
-  const [alerts, setAlerts] = useState<readonly AlertView[] | undefined>(undefined);
-  const [error, setError] = useState<TickwireClientError | undefined>(undefined);
-  // a list asked for before a change made here may miss it: `changes` counts them
-  const changes = useRef(0);
+  // what was listed, and why not, for the client it came from: the provider moves to a client of
+  // its own when the user changes (another token, signed out), and the previous user's rules
+  // must not show on the next one's page, not even for the render before an effect could clear them
+  const [listed, setListed] = useState<{ client: TickwireClient; alerts: readonly AlertView[] | undefined; error: TickwireClientError | undefined }>(() => ({
+    client,
+    alerts: undefined,
+    error: undefined,
+  }));
+  const alerts = listed.client === client ? listed.alerts : undefined;
+  const error = listed.client === client ? listed.error : undefined;
+  // per client: changes made here since a list was asked for (a list asked for before may miss
+  // them), and one list in flight at a time (asked again meanwhile, by a burst of firings or the
+  // unread ones replayed at subscribe, one more list follows it, not one per call)
+  const session = useMemo(() => ({ changes: 0, listing: undefined as Promise<void> | undefined, again: false }), [client]);
   const mounted = useRef(false);
-  // one list in flight at a time: asked again meanwhile (a burst of firings, the unread ones
-  // replayed at subscribe), one more list follows it, not one per call
-  const listing = useRef<Promise<void> | undefined>(undefined);
-  const again = useRef(false);
   const refresh = useCallback((): Promise<void> => {
-    if (listing.current) {
-      again.current = true;
-      return listing.current;
+    if (session.listing) {
+      session.again = true;
+      return session.listing;
     }
     const run = async (): Promise<void> => {
       do {
-        again.current = false;
-        const at = changes.current;
+        session.again = false;
+        const at = session.changes;
         try {
           const list = await client.listAlerts();
           if (!mounted.current) break;
           // changed here meanwhile: this list may miss it, ask again
-          if (at !== changes.current) again.current = true;
-          else {
-            setAlerts(list);
-            setError(undefined);
-          }
+          if (at !== session.changes) session.again = true;
+          else setListed({ client, alerts: list, error: undefined });
         } catch (err) {
-          if (mounted.current && !(err instanceof TickwireClientError && err.code === 'CLOSED'))
-            setError(err instanceof TickwireClientError ? err : new TickwireClientError('ERROR', String(err)));
+          if (mounted.current && !(err instanceof TickwireClientError && err.code === 'CLOSED')) {
+            const e = err instanceof TickwireClientError ? err : new TickwireClientError('ERROR', String(err));
+            setListed((l) => (l.client === client ? { ...l, error: e } : { client, alerts: undefined, error: e }));
+          }
         }
-      } while (again.current && mounted.current);
-      listing.current = undefined; // in the same turn as the last check: no call falls in between
+      } while (session.again && mounted.current);
+      session.listing = undefined; // in the same turn as the last check: no call falls in between
     };
-    return (listing.current = run());
-  }, [client]);
+    return (session.listing = run());
+  }, [client, session]);
   useEffect(() => {
     mounted.current = true;
     // a list asked for while the connection is down waits for it: ask when it opens instead
@@ -256,12 +262,15 @@ export function useAlerts(): Alerts {
       offFired();
     };
   }, [client, refresh]);
-  const change = useCallback(async <T>(request: Promise<T>, apply: (list: readonly AlertView[], result: T) => readonly AlertView[]): Promise<T> => {
-    changes.current++;
-    const result = await request;
-    if (mounted.current) setAlerts((list) => (list ? apply(list, result) : list));
-    return result;
-  }, []);
+  const change = useCallback(
+    async <T>(request: Promise<T>, apply: (list: readonly AlertView[], result: T) => readonly AlertView[]): Promise<T> => {
+      session.changes++;
+      const result = await request;
+      if (mounted.current) setListed((l) => (l.client === client && l.alerts ? { ...l, alerts: apply(l.alerts, result) } : l));
+      return result;
+    },
+    [client, session],
+  );
   const put = (list: readonly AlertView[], rule: AlertView): readonly AlertView[] =>
     list.some((a) => a.id === rule.id) ? list.map((a) => (a.id === rule.id ? rule : a)) : [...list, rule];
   const create = useCallback((rule: AlertRuleRequest) => change(client.createAlert(rule), put), [client, change]);

@@ -1,5 +1,5 @@
 import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { TickwireClient, type ClientOptions } from '@tickwire/client';
+import { CloseCode, ErrorCode, TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
 import { TickwireStore, type FrameScheduler } from './store.js';
 
 const StoreContext = createContext<TickwireStore | undefined>(undefined);
@@ -25,6 +25,18 @@ export interface TickwireProviderProps {
   children?: ReactNode;
 }
 
+/** One connection's store, and the token it holds (changed when the server accepts a new one in band). */
+interface Connection {
+  readonly store: TickwireStore;
+  readonly auth: Auth;
+}
+
+interface Auth {
+  token: string | undefined;
+  /** the client asks the provider for `token` (no getToken, no client of the app's) */
+  readonly fromProp: boolean;
+}
+
 /** Stores whose provider unmounted: closed after the turn unless mounted again (StrictMode). */
 const closing = new WeakMap<TickwireStore, ReturnType<typeof setTimeout>>();
 
@@ -40,8 +52,13 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   latestGetToken.current = getToken;
   const latestOnError = useRef(onError);
   latestOnError.current = onError;
-  const [store] = useState(() => {
+  // the connection of one identity (a user, or anonymous): a `token` prop for another user, or
+  // none after one, gets a new store and client (the old user's data goes with the old store)
+  const make = (t: string | undefined): Connection => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
+    // the token the connection holds: the first, then each the server accepted in band. A function
+    // (not the first string) so that a reconnect presents the newest accepted one, not an expired one
+    const auth: Auth = { token: t, fromProp: !client && !getToken && t !== undefined };
     // render must not leave anything behind (StrictMode and concurrent rendering call this and
     // may drop the result): the client follows the page's visibility from the effect below, not
     // from a document listener of its constructor
@@ -51,14 +68,15 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         ...options,
         url: url!,
         trackPageVisibility: false,
-        ...(token !== undefined ? { token } : {}),
-        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : {}),
+        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : t !== undefined ? { token: () => auth.token } : {}),
       });
     // the newest onError, as for getToken
     const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
     if (schedule) opts.schedule = schedule;
-    return new TickwireStore(c, opts);
-  });
+    return { store: new TickwireStore(c, opts), auth };
+  };
+  const [connection, setConnection] = useState(() => make(token));
+  const { store, auth } = connection;
   const own = !client;
   const trackPage = own && options?.trackPageVisibility !== false;
 
@@ -77,9 +95,18 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
       doc.addEventListener('visibilitychange', follow);
       stopPage = () => doc.removeEventListener('visibilitychange', follow);
     }
+    // after a 1008 (the token expired, ...) a reconnect needs a fresh token (docs/protocol.md#close-codes), and the
+    // token function would hand the same one again: end here (closed, useConnectionError says why); a new
+    // `token` prop connects again. After the queued reconnect is set up, so that close() clears it
+    const stopSpent = auth.fromProp
+      ? store.client.on('close', ({ code }) => {
+          if (code === CloseCode.POLICY) queueMicrotask(() => void store.client.close());
+        })
+      : undefined;
     if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState and useConnectionError
     return () => {
       stopTracking();
+      stopSpent?.();
       stopPage?.();
       if (!own) return;
       closing.set(
@@ -91,14 +118,54 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         }, 0),
       );
     };
-  }, [store, own, trackPage]);
+  }, [store, auth, own, trackPage]);
 
-  // a new `token` prop replaces the connection's token in-band (no reconnect)
-  const [firstToken] = useState(token);
+  // a new `token` prop: the same user's is sent in band (no reconnect) and from then on is the one
+  // a reconnect presents; another user's (the server answers FORBIDDEN), a first one, or none
+  // (signed out) gets a connection of its own. With `getToken` the function is asked instead
+  const [withGetToken] = useState(getToken !== undefined);
   useEffect(() => {
-    if (!own || getToken || token === undefined || token === firstToken) return;
-    store.client.refreshAuth(token).catch((err: unknown) => (onError ?? warn)(err));
-  }, [store, own, token, firstToken, getToken, onError]);
+    if (!own || withGetToken || token === auth.token) return;
+    let current = true;
+    const renew = (): void => {
+      if (current) setConnection(make(token));
+    };
+    if (token === undefined || auth.token === undefined) return renew();
+    const c = store.client;
+    const inBand = (): void => {
+      c.refreshAuth(token).then(
+        () => {
+          auth.token = token;
+        },
+        (err: unknown) => {
+          // refused, the connection keeps its token and user: say why. FORBIDDEN (another user's
+          // token), or no answer (the connection dropped meanwhile): a connection of its own
+          const code = err instanceof TickwireClientError ? err.code : undefined;
+          if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.RATE_LIMIT) {
+            if (current) (latestOnError.current ?? warn)(err);
+          } else renew();
+        },
+      );
+    };
+    // connecting: wait for it (a token changed at every render must not make a connection each);
+    // closed (the token expired): a connection of its own
+    let stopWaiting: (() => void) | undefined;
+    if (c.state === 'open') inBand();
+    else if (c.state === 'connecting' || c.state === 'reconnecting')
+      stopWaiting = c.on('state', ({ state }) => {
+        if (state !== 'open' && state !== 'closed') return;
+        stopWaiting?.();
+        stopWaiting = undefined;
+        if (state === 'open') inBand();
+        else renew();
+      });
+    else renew();
+    return () => {
+      current = false;
+      stopWaiting?.();
+    };
+    // (make() reads the props of this render: url, options, schedule are read once anyway)
+  }, [store, auth, own, withGetToken, token]);
 
   return createElement(StoreContext.Provider, { value: store }, children);
 }

@@ -1,4 +1,7 @@
 import {
+  ClientErrorCode,
+  CloseCode,
+  ErrorCode,
   LocalBook,
   TickwireClientError,
   type BookPayload,
@@ -175,7 +178,7 @@ export class TickwireStore {
   #connectionError: TickwireClientError | undefined;
   readonly #connectionListeners = new Set<() => void>();
 
-  /** The last error the connection reported (an outage, a refused token); undefined again once it is open. */
+  /** The last error the connection reported (an outage, a refused or expired token, a close for good); undefined again once it is open. */
   connectionError(): TickwireClientError | undefined {
     return this.#connectionError;
   }
@@ -197,9 +200,20 @@ export class TickwireStore {
     const stopState = this.client.on('state', ({ state }) => {
       if (state === 'open') set(undefined);
     });
+    // a close that ends the connection for good, or a 1008 (the token expired, an entitlement was
+    // withdrawn, an operator closed it: docs/protocol.md#close-codes) says why here too: the
+    // client reports it as a `close` event, not as an `error`
+    const stopClose = this.client.on('close', ({ code, reason, willReconnect }) => {
+      if (willReconnect && code !== CloseCode.POLICY) return;
+      const why = `connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '' : ' and not reconnecting'}`;
+      // (the codes a client that reports the 1008 itself gives: an `error` right after this replaces it)
+      if (code === CloseCode.POLICY && reason === 'token expired') set(new TickwireClientError(ErrorCode.UNAUTHENTICATED, why, { reason: 'expired' }));
+      else set(new TickwireClientError(code === CloseCode.POLICY ? ErrorCode.FORBIDDEN : ClientErrorCode.CONNECTION_LOST, why));
+    });
     return () => {
       stopErrors();
       stopState();
+      stopClose();
     };
   }
 
@@ -295,6 +309,12 @@ export class TickwireStore {
         this.#dirty.delete(e);
         if (e.listeners.size === 0) this.#entries.delete(e.channel);
         else e.snapshot = EMPTY;
+        continue;
+      }
+      if (e.channel === '') {
+        // `useChannel(selected)` before anything is selected: the client throws on an empty name,
+        // which would take the channels subscribed with it down too. Refused here, on its own, once
+        if (!e.snapshot.error) this.#rejected([{ channel: '', code: ErrorCode.BAD_REQUEST, reason: 'a channel name is a non-empty string' }]);
         continue;
       }
       const want: Sent = { throttle: Infinity, visible: false, history: 0, depth: 0 };

@@ -5,11 +5,13 @@
  * encoding) and exposes scenarios on `window.harness`.
  */
 import { createElement as h, StrictMode, useEffect, useLayoutEffect, useRef, version as reactVersion } from 'react';
+import { flushSync } from 'react-dom';
 import { createRoot, type Root } from 'react-dom/client';
 import {
   TickwireProvider,
   useAlerts,
   useChannelSnapshot,
+  useConnectionError,
   useNotifications,
   useConnectionState,
   useOnScreen,
@@ -28,6 +30,17 @@ WebSocket.prototype.send = function (this: WebSocket, data: string | ArrayBuffer
   sockets.add(this);
   if (typeof data === 'string') sent.push(JSON.parse(data) as Record<string, unknown>);
   return origSend.call(this, data);
+};
+
+// the token each new socket offered (its bearer subprotocol; '' for none), in order
+const offered: string[] = [];
+const PageWebSocket = WebSocket;
+window.WebSocket = class extends PageWebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols);
+    const bearer = [protocols ?? []].flat().find((p) => p.startsWith('tickwire.bearer.'));
+    offered.push(bearer ? bearer.slice('tickwire.bearer.'.length) : '');
+  }
 };
 
 // visibilitychange listeners on the document: added minus removed (a provider must leave none behind)
@@ -140,6 +153,17 @@ function NotificationCount(): ReturnType<typeof h> {
   return h('div', { 'data-testid': 'notification-count' }, notifications.length);
 }
 
+/** the signed-in scenario: the connection's state and error, and the user's notifications by id */
+function SignedIn(): ReturnType<typeof h> {
+  const error = useConnectionError();
+  const { notifications } = useNotifications();
+  return h(
+    'div',
+    { 'data-testid': 'signed-in', 'data-error': error?.code ?? '', 'data-notifications': notifications.map((n) => n.id).join(',') },
+    notifications.map((n) => n.title).join(', '),
+  );
+}
+
 type Scenario =
   | { kind: 'quotes'; symbol: string; throttles: number[] }
   | { kind: 'busy'; symbol: string }
@@ -147,7 +171,8 @@ type Scenario =
   | { kind: 'tapes'; symbol: string; bump: number }
   | { kind: 'token'; version: number }
   | { kind: 'symbol'; symbol: string; throttle: number }
-  | { kind: 'alerts'; token?: string };
+  | { kind: 'alerts'; token?: string }
+  | { kind: 'signin'; token?: string };
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
@@ -161,10 +186,11 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
     if (scenario.version >= 2) body.push(h(QuoteBox, { key: 'nope', symbol: 'NOPE-NOT-LISTED', throttle: 0, n: 1 }));
   } else if (scenario.kind === 'symbol')
     body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
+  else if (scenario.kind === 'signin') body = [h(SignedIn, { key: 's' }), h(AlertsPanel, { key: 'a' })];
   else if (scenario.kind === 'alerts') body = [h(AlertsPanel, { key: 'a' }), ...(scenario.token ? [h(NotificationCount, { key: 'n' })] : [])];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
-  if (scenario.kind === 'alerts' && scenario.token) props.token = scenario.token;
+  if ((scenario.kind === 'alerts' || scenario.kind === 'signin') && scenario.token) props.token = scenario.token;
   if (scenario.kind === 'token') {
     const version = scenario.version;
     props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
@@ -190,6 +216,7 @@ const harness = {
   get openSockets(): number {
     return [...sockets].filter((s) => s.readyState === WebSocket.OPEN).length;
   },
+  offered,
   tokenCalls,
   errorCalls,
   get pageListeners(): number {
@@ -221,6 +248,15 @@ const harness = {
     root = createRoot(document.getElementById('root')!);
     const app = h(App, { scenario });
     root.render(strict ? h(StrictMode, null, app) : app);
+  },
+  /** mount with one token and, before the connection can open (the same task), re-render with another */
+  mountThenToken(first: string, second: string): void {
+    root?.unmount();
+    root = createRoot(document.getElementById('root')!);
+    const r = root;
+    // committed at once, effects included: the provider has started connecting when the second render comes
+    flushSync(() => r.render(h(StrictMode, null, h(App, { scenario: { kind: 'signin', token: first } }))));
+    flushSync(() => r.render(h(StrictMode, null, h(App, { scenario: { kind: 'signin', token: second } }))));
   },
   /** re-render with fewer quote boxes (the first `keep` stay mounted) */
   keepQuotes(symbol: string, throttles: number[]): void {
