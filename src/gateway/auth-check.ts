@@ -3,6 +3,7 @@ import { sendJson } from '../http/http.js';
 import { AUTH_CHECK_PATH } from '../protocol/index.js';
 import type { AuthCheckResult, AuthFailureReason } from '../protocol/index.js';
 import type { Authenticator } from './auth-hook.js';
+import { sessionVerdict } from './auth-hook.js';
 
 /**
  * `GET /v1/auth/check` (protocol extension, docs/protocol.md#auth-check): the verdict the
@@ -68,7 +69,9 @@ export function registerAuthCheck(app: TemplatedApp, authenticator: Authenticato
       return;
     }
     authenticator.authenticate(token).then(
-      (r) => {
+      (verified) => {
+        // the check answers for a session: a token past its exp would be refused there
+        const r = sessionVerdict(verified);
         if (aborted) return;
         if (r.ok) {
           const body: AuthCheckResult = { ok: true, mode };

@@ -2,6 +2,7 @@ import { encodeWellFormed } from '../codec/frames.js';
 import type { FrameCodec } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import type { Authenticator } from './auth-hook.js';
+import { sessionVerdict } from './auth-hook.js';
 import type { ChannelResolver, ChannelSpec, Principal } from '../fanout/channels.js';
 import { isPlausibleChannelName } from '../fanout/channels.js';
 import type { Hub, HubSubscriber, SubscribeOptions } from '../fanout/hub.js';
@@ -555,7 +556,9 @@ export class Connection implements HubSubscriber {
     }
     let result;
     try {
-      result = await this.#deps.authenticator.authenticate(req.token);
+      // past its exp (accepted within the clock tolerance) it is refused as expired: it cannot
+      // carry a session, which ends at exp; the connection keeps the identity and expiry it has
+      result = sessionVerdict(await this.#deps.authenticator.authenticate(req.token));
     } catch {
       // the verifier failed (a custom authenticator's backend down): not a verdict on the token,
       // as the upgrade's 503 says; the connection keeps its identity
@@ -565,12 +568,6 @@ export class Connection implements HubSubscriber {
     if (this.closed) return;
     if (!result.ok) {
       this.sendError(ErrorCode.UNAUTHENTICATED, `token refused: ${result.reason}`, req.id);
-      return;
-    }
-    // past its exp (accepted within the clock tolerance): it cannot carry a session, which ends at
-    // exp; the connection keeps the identity and expiry it has
-    if (result.expiresAt !== undefined && result.expiresAt <= Date.now()) {
-      this.sendError(ErrorCode.UNAUTHENTICATED, 'token refused: token expired', req.id);
       return;
     }
     if (this.principal.user !== undefined && result.principal.user !== this.principal.user) {

@@ -7,6 +7,7 @@ import { NOSNIFF } from '../http/security-headers.js';
 import { CloseCode } from '../protocol/index.js';
 import { answerVerifierFailed, tokenOf } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
+import { sessionVerdict } from './auth-hook.js';
 import type { AddressAdmission } from './limits.js';
 import type { Connection, ConnectionInit, GatewayCounters } from './connection.js';
 import type { LocalTopics, TopicSink, Transport } from './transport.js';
@@ -363,7 +364,8 @@ export class HttpStreamRoutes {
     }
     host.hold(1);
     host.authenticator.authenticate(token).then(
-      (result) => {
+      (verified) => {
+        const result = sessionVerdict(verified);
         host.hold(-1);
         admission.release();
         if (aborted) return;

@@ -8,7 +8,7 @@ import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
 import { AUTH_CHECK_PATH, CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
-import { anonymousAuthenticator } from './auth-hook.js';
+import { anonymousAuthenticator, sessionVerdict } from './auth-hook.js';
 import { answerVerifierFailed, registerAuthCheck, tokenOf } from './auth-check.js';
 import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
@@ -579,7 +579,8 @@ export class Gateway {
     this.#verifying++;
     this.#reportHeld();
     this.#authenticator.authenticate(token).then(
-      (result) => {
+      (verified) => {
+        const result = sessionVerdict(verified);
         this.#verifying--;
         this.#reportHeld();
         admission.release();
