@@ -37,6 +37,16 @@ import { parseL2Event } from './level2.js';
  * that arrives late (its `sequence_num` not above the last), its updates are dropped until the
  * snapshot of the new subscription resets it.
  *
+ * Quotes with `book: true` come from the book. The ticker is sent "every time a match happens"
+ * ("WebSocket Channels", channel table), so its best_bid/best_ask is stale between trades; level2
+ * has "all updates" ("WebSocket Channels" > Level2 Channel: it "guarantees delivery of all updates
+ * and is the easiest way to keep a snapshot of the order book"; API reference "Level 2 order
+ * book"). So while a product's book is synced, its quote is the mirrored book's best bid and ask:
+ * one after each snapshot, then one after each update that changes the best price or size of a
+ * side (the level2 event time, as the book tick), and its tickers publish no quote. While the
+ * book is not synced (before its snapshot, after a gap or a late message until the new snapshot)
+ * the ticker's quotes are published, so the quote stream never stops.
+ *
  * With `status` (the default) the `status` channel is subscribed for the feed's products: Coinbase
  * "sends all products and currencies on a preset interval" ("WebSocket Channels" > Status
  * Channel), each product with `id`, `status` and `status_message`. A product's trading status
@@ -53,7 +63,12 @@ export const CoinbaseOptionsSchema = z
       .min(1)
       .default(['market_trades', 'ticker']),
     heartbeats: z.boolean().default(true),
-    book: z.boolean().default(false).describe('subscribe to the `level2` channel and emit order book ticks'),
+    book: z
+      .boolean()
+      .default(false)
+      .describe(
+        "subscribe to the `level2` channel and emit order book ticks; quotes then follow the book's best bid and ask (the ticker's only while a book is not in sync)",
+      ),
     bookLevels: z
       .number()
       .int()
@@ -108,6 +123,8 @@ export class CoinbaseFeed extends StreamFeed {
    * and the new snapshot (a reset) gives clients the whole top again.
    */
   readonly #mirror = new Map<string, OrderBook>();
+  /** per canonical symbol with a synced book: the top last published from it as a quote (undefined: both sides empty) */
+  readonly #bookTop = new Map<string, QuoteSides | undefined>();
   #bookRefreshes = 0;
   /**
    * canonical symbols wanted now. An unsubscribe can wait behind the rate limit (PacedSender) and
@@ -187,6 +204,7 @@ export class CoinbaseFeed extends StreamFeed {
       this.#active.delete(s);
       this.#bookSynced.delete(s);
       this.#mirror.delete(s);
+      this.#bookTop.delete(s);
       // #published stays: the engine keeps the symbol's last status, so a later subscription must
       // publish a change from it (a product halted when it left, online when it comes back)
       // trades made while a product is not subscribed are not ours: a later subscription starts afresh
@@ -269,6 +287,10 @@ export class CoinbaseFeed extends StreamFeed {
           for (const tk of ev.tickers ?? []) {
             const sym = this.#ours(tk.product_id);
             if (!sym) continue;
+            // a synced book gives the quote (#bookQuote): a ticker's top is as old as the last
+            // match, and would move the quote back. Before the snapshot, or after a gap until the
+            // new one, the ticker's quote is published, so quotes never stop.
+            if (this.#bookSynced.has(sym)) continue;
             const bid = quoteSide(tk.best_bid, tk.best_bid_quantity, 'ticker.best_bid/best_bid_quantity');
             const ask = quoteSide(tk.best_ask, tk.best_ask_quantity, 'ticker.best_ask/best_ask_quantity');
             const sides = quoteFields(bid, ask);
@@ -403,6 +425,21 @@ export class CoinbaseFeed extends StreamFeed {
     }
   }
 
+  /**
+   * Publish the book's best bid and ask as the product's quote, when it differs from the last one
+   * published from the book (price or size of either side), or always (`fresh`, after a snapshot).
+   * An empty side is left out, as a ticker's (`quoteFields`); an empty book gives no quote. A
+   * level beyond the kept ones (`bookLevels`) is not in the mirror and cannot be its best.
+   */
+  #bookQuote(session: StreamSession, sym: string, mirror: OrderBook, ts: bigint, fresh: boolean): void {
+    const bid = mirror.bids.length > 0 ? { p: mirror.bids.prices[0]!, s: mirror.bids.sizes[0]! } : undefined;
+    const ask = mirror.asks.length > 0 ? { p: mirror.asks.prices[0]!, s: mirror.asks.sizes[0]! } : undefined;
+    const sides = quoteFields(bid, ask);
+    if (!fresh && this.#bookTop.has(sym) && sameSides(this.#bookTop.get(sym), sides)) return;
+    this.#bookTop.set(sym, sides);
+    if (sides) session.ctx.emit({ k: 'quote', sym, ...sides, ts });
+  }
+
   /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */
   #onLevel2(msg: Record<string, any>, late: boolean, ts: bigint | undefined, session: StreamSession): void {
     for (const raw of Array.isArray(msg.events) ? (msg.events as Record<string, unknown>[]) : []) {
@@ -441,19 +478,35 @@ export class CoinbaseFeed extends StreamFeed {
         let mirror = this.#mirror.get(sym);
         if (!mirror) this.#mirror.set(sym, (mirror = new OrderBook(this.#opts.bookLevels)));
         mirror.reset(bids, asks);
-        session.ctx.emit({ k: 'book', sym, reset: true, bids, asks, ts: ts ?? nowNs() });
+        const t = ts ?? nowNs();
+        session.ctx.emit({ k: 'book', sym, reset: true, bids, asks, ts: t });
+        // the quote published meanwhile may be a ticker's: the first one from the book always goes out
+        this.#bookQuote(session, sym, mirror, t, true);
         continue;
       }
       if (!this.#bookSynced.has(sym)) continue; // waiting for the snapshot of a new subscription
       if (ev.bids.length + ev.asks.length === 0) continue;
-      session.ctx.emit({ k: 'book', sym, bids: ev.bids, asks: ev.asks, ts: ev.eventTime ?? ts ?? nowNs() });
+      const t = ev.eventTime ?? ts ?? nowNs();
+      session.ctx.emit({ k: 'book', sym, bids: ev.bids, asks: ev.asks, ts: t });
       const mirror = this.#mirror.get(sym);
-      if (mirror && (this.#short(mirror, ev.bids, 'bids') || this.#short(mirror, ev.asks, 'asks'))) {
+      if (!mirror) continue;
+      // both sides applied before either is checked: the quote needs the whole update
+      const shortBids = this.#short(mirror, ev.bids, 'bids');
+      const shortAsks = this.#short(mirror, ev.asks, 'asks');
+      // a short side still holds the exact best levels (it lost only its worst): its top is right
+      this.#bookQuote(session, sym, mirror, t, false);
+      if (shortBids || shortAsks) {
         this.#bookRefreshes++;
         this.#resyncBook(session, sym);
       }
     }
   }
+}
+
+type QuoteSides = NonNullable<ReturnType<typeof quoteFields>>;
+
+function sameSides(a: QuoteSides | undefined, b: QuoteSides | undefined): boolean {
+  return a?.bp === b?.bp && a?.bs === b?.bs && a?.ap === b?.ap && a?.as === b?.as;
 }
 
 /** a side that dropped levels is refreshed once it keeps fewer than this fraction of `bookLevels` */

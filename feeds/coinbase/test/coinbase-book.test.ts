@@ -172,7 +172,7 @@ describe('coinbase adapter: order books (level2)', () => {
     });
     conn.state.seq += 1;
     await h.waitFor('the update', () => h.ticks.length > n);
-    expect(h.ticks.at(-1)).toMatchObject({ k: 'book', sym: 'BTC-USD', bids: [[99.99, 7]], asks: [] });
+    expect(h.ticks.filter((t) => t.k === 'book').at(-1)).toMatchObject({ k: 'book', sym: 'BTC-USD', bids: [[99.99, 7]], asks: [] });
     expect(h.counters.errors.some((e) => /coinbase level2 BTC-USD: unknown side "ask" \(expected "bid" or "offer"\); 1 level\(s\) left out/.test(e))).toBe(
       true,
     );
@@ -262,6 +262,109 @@ describe('coinbase adapter: order books (level2)', () => {
     ]);
     expect(resets(h, 'ETH-USD')).toBe(1);
     expect(matches(h, 'BTC-USD')).toBe(true);
+  });
+
+  // quotes from the book: the ticker is sent only "every time a match happens" (WebSocket Channels,
+  // channel table), level2 with every change of the book ("guarantees delivery of all updates")
+  const quotes = (h: AdapterHarness<CoinbaseFakeServer>, sym = 'BTC-USD') => h.ticks.filter((t) => t.k === 'quote' && t.sym === sym);
+  const topQuote = (h: AdapterHarness<CoinbaseFakeServer>, sym = 'BTC-USD') => {
+    const { bids, asks } = h.provider.fullBook(sym);
+    return { bp: bids[0]![0], bs: bids[0]![1], ap: asks[0]![0], as: asks[0]![1] };
+  };
+  const ticker = (product: string, bid: string, ask: string) => ({
+    channel: 'ticker',
+    events: [
+      {
+        type: 'update',
+        tickers: [{ type: 'ticker', product_id: product, price: bid, best_bid: bid, best_bid_quantity: '9', best_ask: ask, best_ask_quantity: '9' }],
+      },
+    ],
+  });
+
+  it('with book on, the quote follows the book: its snapshot, then a change of the best ask with no trade', async () => {
+    const h = await start();
+    await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
+    // the first quote after a snapshot is the snapshot's top, at the snapshot's time
+    await h.waitFor('the snapshot quote', () => quotes(h).length === 1);
+    const snap = h.ticks.find((t) => t.k === 'book' && t.sym === 'BTC-USD' && t.reset)!;
+    expect(quotes(h)[0]).toEqual({ k: 'quote', sym: 'BTC-USD', ...topQuote(h), ts: snap.ts });
+    // the best ask is taken away (no trade, no ticker): the quote shows the next ask at once
+    h.provider.sweep('BTC-USD', 'asks', 1);
+    await h.waitFor('a quote with the new ask', () => quotes(h).length === 2);
+    const update = h.ticks.filter((t) => t.k === 'book' && t.sym === 'BTC-USD' && !t.reset).at(-1)!;
+    expect(quotes(h)[1]).toEqual({ k: 'quote', sym: 'BTC-USD', ...topQuote(h), ts: update.ts });
+    expect(h.ticks.some((t) => t.k === 'trade')).toBe(false);
+    expect(h.counters.errors).toEqual([]);
+  });
+
+  it('a change below the best levels gives no quote; every change of the top does', async () => {
+    const h = await start();
+    await h.waitFor('snapshots and their quotes', () => quotes(h).length === 1 && quotes(h, 'ETH-USD').length === 1);
+    const conn = [...h.provider.conns][0]!;
+    const [deepPrice, deepQty] = h.provider.fullBook('BTC-USD').bids[10]!;
+    const setDeep = (q: number) => {
+      const now = new Date().toISOString();
+      conn.send({
+        channel: 'l2_data',
+        client_id: '',
+        timestamp: now,
+        sequence_num: conn.state.seq + 1,
+        events: [
+          { type: 'update', product_id: 'BTC-USD', updates: [{ side: 'bid', event_time: now, price_level: deepPrice.toFixed(2), new_quantity: q.toFixed(8) }] },
+        ],
+      });
+      conn.state.seq += 1;
+    };
+    // the 11th bid changes and changes back (so the book is the fake's again): the top stays
+    setDeep(42);
+    setDeep(deepQty);
+    await h.waitFor('the deep updates', () => h.ticks.some((t) => t.k === 'book' && t.bids.some(([p, q]) => p === deepPrice && q === deepQty)));
+    // a sentinel: a change of the top after it
+    h.provider.sweep('BTC-USD', 'bids', 1);
+    await h.waitFor('the sentinel quote', () => quotes(h).some((q) => q.k === 'quote' && q.bp === topQuote(h).bp));
+    expect(quotes(h)).toHaveLength(2); // the snapshot's and the sentinel's: none for the deep level
+    for (let i = 0; i < 20; i++) {
+      h.provider.bookStep('BTC-USD', 3);
+      await h.waitFor(`book in sync after step ${i}`, () => matches(h, 'BTC-USD'), 3000);
+      expect(quotes(h).at(-1)).toMatchObject(topQuote(h));
+    }
+  });
+
+  it('a ticker while the book is synced publishes no quote (it would put back a stale top)', async () => {
+    const h = await start();
+    await h.waitFor('snapshots and their quotes', () => quotes(h).length === 1 && quotes(h, 'ETH-USD').length === 1);
+    h.provider.push(ticker('BTC-USD', '99.50', '100.50'));
+    h.provider.sweep('BTC-USD', 'asks', 1); // sentinel: a quote from the book, sent after the ticker
+    await h.waitFor('the sentinel quote', () => quotes(h).length === 2);
+    expect(quotes(h).map((q) => q.k === 'quote' && [q.bp, q.ap])).toEqual([
+      [topQuote(h).bp, 100],
+      [topQuote(h).bp, topQuote(h).ap],
+    ]);
+    expect(h.counters.errors).toEqual([]);
+  });
+
+  it("after a sequence gap the ticker's quotes are published until the new snapshot, then the book's again", async () => {
+    // subscriptions are answered 1 s late: the resubscription's snapshot comes well after the gap
+    const h = await start({ ackDelayMs: 1000 });
+    await h.waitFor('snapshots and their quotes', () => quotes(h).length === 1 && quotes(h, 'ETH-USD').length === 1, 10_000);
+    h.provider.skip(5);
+    h.provider.bookStep('BTC-USD', 1);
+    await h.waitFor('gap counted', () => h.counters.gaps >= 1);
+    h.provider.push(ticker('BTC-USD', '99.50', '100.50'));
+    await h.waitFor("the ticker's quote", () => quotes(h).length === 2);
+    expect(quotes(h)[1]).toMatchObject({ bp: 99.5, bs: 9, ap: 100.5, as: 9 });
+    expect(resets(h, 'BTC-USD')).toBe(1); // still waiting for the new snapshot
+    await h.waitFor('the new snapshot', () => resets(h, 'BTC-USD') === 2, 10_000);
+    // the first quote after the snapshot is the book's top, whether or not it changed meanwhile
+    await h.waitFor("the new snapshot's quote", () => quotes(h).length === 3);
+    const snap = h.ticks.filter((t) => t.k === 'book' && t.sym === 'BTC-USD' && t.reset).at(-1)!;
+    expect(quotes(h)[2]).toEqual({ k: 'quote', sym: 'BTC-USD', ...topQuote(h), ts: snap.ts });
+    // synced again: a ticker is not published
+    h.provider.push(ticker('BTC-USD', '99.40', '100.60'));
+    h.provider.sweep('BTC-USD', 'bids', 1);
+    await h.waitFor('the sentinel quote', () => quotes(h).length === 4);
+    expect(quotes(h)[3]).toMatchObject(topQuote(h));
+    expect(quotes(h).some((q) => q.k === 'quote' && q.bp === 99.4)).toBe(false);
   });
 
   it('a thin side (fewer levels than bookLevels, none dropped) is the whole side: never refreshed', async () => {
