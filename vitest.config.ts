@@ -94,6 +94,7 @@ const ISOLATED = new Set([
   'test/private/jetstream-collision.test.ts',
   'test/private/log-reset-resume.test.ts',
   'test/private/nats-mode.test.ts',
+  'test/private/portfolio-bounds.test.ts',
   'test/private/portfolio-delayed.test.ts',
   'test/private/portfolio-entitlements.test.ts',
   'test/private/portfolio-process.test.ts',

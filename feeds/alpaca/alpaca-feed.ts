@@ -95,6 +95,16 @@ export class AlpacaFeed extends StreamFeed {
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
+  /**
+   * The symbols this connection streams for the feed: those of the opening subscribe request and
+   * of later ones, minus those unsubscribed (at once, when `unsubscribe()` is called). Alpaca
+   * stops a symbol's data only once it has processed the unsubscribe request (Alpaca Data API v2,
+   * Real-time data, "Unsubscribe": it then answers with the subscription as it stands), and what it
+   * sent before is still on the wire: those trades, quotes, bars, statuses, corrections and cancels
+   * are dropped here, as Binance's are. The symbol map alone remembers every symbol ever asked for
+   * and would take them for the feed's own.
+   */
+  #active = new Set<string>();
   /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
@@ -127,6 +137,19 @@ export class AlpacaFeed extends StreamFeed {
 
   onOpen(): void {
     this.#phase = 'greeting';
+    this.#active = new Set();
+  }
+
+  override async unsubscribe(symbols: readonly string[]): Promise<void> {
+    // dropped from now on, even while the opening subscription (which named them) is unanswered
+    for (const s of symbols) this.#active.delete(s);
+    await super.unsubscribe(symbols);
+  }
+
+  /** the canonical symbol of a data message, when the connection streams it for the feed (see #active) */
+  #ours(providerSym: unknown): string | undefined {
+    const sym = this.#map.toCanonical(String(providerSym));
+    return sym !== undefined && this.#active.has(sym) ? sym : undefined;
   }
 
   /** Alpaca's `b` minute bars are the closed 1m bars of this feed's symbols. */
@@ -135,10 +158,12 @@ export class AlpacaFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
     this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.delete(s);
     this.#send(session, { action: 'unsubscribe', ...this.#subscription(symbols) });
   }
 
@@ -156,7 +181,7 @@ export class AlpacaFeed extends StreamFeed {
         // Alpaca "Real-time Stock Data" > Trades: i trade ID, x exchange code, p price, s size
         // (shares), t RFC 3339 time with nanoseconds (a MessagePack timestamp in msgpack mode).
         // Trade ids are per exchange, so the canonical id is venue-qualified: "<x>:<i>".
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         // `c` conditions with `z` tape: see alpacaSetsNoPrice.
         session.ctx.emit({
@@ -178,7 +203,7 @@ export class AlpacaFeed extends StreamFeed {
         // quotes quoted on the Alpaca forum, "Bid and ask size for IEX data is not as reported by
         // IEX", show a missing offer as ap 0.00 with size 0), so it is published absent
         // (docs/feeds.md, "Empty quote sides"), never as a price of 0 nor by rejecting the quote.
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         const bid = quoteSide(m.bp, m.bs, 'q.bp/bs');
         const ask = quoteSide(m.ap, m.as, 'q.ap/as');
@@ -196,7 +221,7 @@ export class AlpacaFeed extends StreamFeed {
       // start time of the bar it replaces; the engine publishes it flagged `corrected`
       case 'u':
       case 'b': {
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         const start = alpacaTime(m.t);
         session.ctx.emit({
@@ -219,7 +244,7 @@ export class AlpacaFeed extends StreamFeed {
       case 'c': {
         // Trade correction (Real-time Stock Data, "Corrections"; sent to trade subscribers): x
         // exchange, oi/op/os/oc original id, price, size, conditions, ci/cp/cs/cc corrected ones
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         // cc: the corrected trade's conditions decide what it counts in, as a trade's do (Market
         // Data FAQ, "How are bars aggregated?": M, Q and 9 update nothing, "the strictest rule is applied")
@@ -243,7 +268,7 @@ export class AlpacaFeed extends StreamFeed {
       case 'x': {
         // Trade cancel/error (Real-time Stock Data, "Cancel errors"): i id, x exchange, p, s of the
         // original trade; a "C" cancel, "E" error
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         session.ctx.emit({
           k: 'cancel',
@@ -260,7 +285,7 @@ export class AlpacaFeed extends StreamFeed {
         // Trading status (Real-time Stock Data, "Trading status"; channel `statuses`): sc status
         // code, sm status message, rc/rm reason code and message. Only codes that start or end
         // a halt change the status; the others (imbalances, price indications, ...) do not.
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         const status = ALPACA_STATUS_CODES[String(m.sc)];
         if (!status) return;
@@ -271,7 +296,7 @@ export class AlpacaFeed extends StreamFeed {
       case 'l': {
         // Limit up - limit down (Real-time Stock Data, "LULDs"; channel `lulds`): u limit-up and
         // d limit-down price, i indicator
-        const sym = this.#map.toCanonical(String(m.S));
+        const sym = this.#ours(m.S);
         if (!sym) return;
         session.ctx.emit({ k: 'status', sym, luld: { up: price(m.u, 'l.u'), down: price(m.d, 'l.d') }, ts: alpacaTime(m.t) });
         return;
@@ -283,6 +308,7 @@ export class AlpacaFeed extends StreamFeed {
         } else if (m.msg === 'authenticated') {
           this.#phase = 'subscribe';
           this.#opening = [...this.runner.symbols];
+          this.#active = new Set(this.#opening);
           this.#send(session, { action: 'subscribe', ...this.#subscription(this.#opening) });
         }
         return;

@@ -53,6 +53,15 @@ export class PolygonFeed extends StreamFeed {
   #subscribed = false;
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
+  /**
+   * The symbols this connection streams for the feed: those of the opening subscribe request and
+   * of later ones, minus those unsubscribed (at once, when `unsubscribe()` is called). Polygon
+   * stops a symbol's events only once it has read the `unsubscribe` request, and what it sent
+   * before is still on the wire: those trades, quotes, aggregates and LULD events are dropped here,
+   * as Binance's are. The symbol map alone remembers every symbol ever asked for and would take
+   * them for the feed's own.
+   */
+  #active = new Set<string>();
   /** start (ms) of the newest aggregate bar published, per `<sym>|<interval>` */
   readonly #newestBar = new Map<string, number>();
 
@@ -77,6 +86,19 @@ export class PolygonFeed extends StreamFeed {
 
   onOpen(): void {
     this.#subscribed = false;
+    this.#active = new Set();
+  }
+
+  override async unsubscribe(symbols: readonly string[]): Promise<void> {
+    // dropped from now on, even while the opening subscription (which named them) is unanswered
+    for (const s of symbols) this.#active.delete(s);
+    await super.unsubscribe(symbols);
+  }
+
+  /** the canonical symbol of an event, when the connection streams it for the feed (see #active) */
+  #ours(providerSym: unknown): string | undefined {
+    const sym = typeof providerSym === 'string' ? this.#map.toCanonical(providerSym) : undefined;
+    return sym !== undefined && this.#active.has(sym) ? sym : undefined;
   }
 
   /**
@@ -92,10 +114,12 @@ export class PolygonFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.add(s);
     session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    for (const s of symbols) this.#active.delete(s);
     session.send(JSON.stringify({ action: 'unsubscribe', params: this.#params(symbols) }));
   }
 
@@ -105,7 +129,7 @@ export class PolygonFeed extends StreamFeed {
    * only available for NASDAQ listed securities": 17 becomes `halted`, 18 `trading`.
    */
   #luld(ev: Record<string, any>, session: StreamSession): void {
-    const sym = typeof ev.T === 'string' ? this.#map.toCanonical(ev.T) : undefined;
+    const sym = this.#ours(ev.T);
     if (!sym) return;
     const indicators = Array.isArray(ev.i) ? (ev.i as unknown[]) : [];
     const status = indicators.includes(17) ? 'halted' : indicators.includes(18) ? 'trading' : undefined;
@@ -134,6 +158,7 @@ export class PolygonFeed extends StreamFeed {
           return;
         case 'auth_success':
           this.#opening = [...this.runner.symbols];
+          this.#active = new Set(this.#opening);
           session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.#opening) }));
           return;
         case 'auth_failed':
@@ -161,7 +186,7 @@ export class PolygonFeed extends StreamFeed {
       this.#luld(ev, session);
       return;
     }
-    const sym = typeof ev.sym === 'string' ? this.#map.toCanonical(ev.sym) : undefined;
+    const sym = this.#ours(ev.sym);
     if (!sym) return;
     switch (ev.ev) {
       case 'T':

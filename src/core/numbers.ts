@@ -29,3 +29,23 @@ export function clean(x: number): number {
   if (!Number.isFinite(x) || x === 0) return 0;
   return Number(x.toPrecision(12));
 }
+
+/**
+ * Bounds of the numbers a user's book is made of, so that no valuation overflows to a
+ * non-finite amount (which the wire would carry as 0: a portfolio silently worth nothing).
+ * - MAX_QTY: the largest |quantity| of a position line or an execution. roundQty keeps a
+ *   quantity exact to 15 significant digits, all of them integer digits from 1e15 on, and
+ *   doubles hold every integer only up to 2^53 (about 9e15). The largest real holdings are far
+ *   below: a meme coin's whole supply is under 1e15 units.
+ * - MAX_PRICE: the highest execution price and the highest price a position is valued at (a
+ *   feed's price above it is an error, not taken). BRK.A trades near 7e5 USD, a bitcoin near 1e10
+ *   in the weakest currencies. Forex rates are taken only within [1 / MAX_PRICE, MAX_PRICE].
+ * - MAX_AMOUNT: the largest |amount| (a cost basis, a fee): MAX_QTY x MAX_PRICE.
+ * A line is then at most 1e30 in its currency, 1e60 in the base currency (two rate legs of at
+ * most 1e15), and a book's totals stay finite for any number of lines a book can hold (doubles
+ * reach 1.8e308); executions add up to more than MAX_QTY only after as many of them as there are
+ * nanoseconds in an age of the universe.
+ */
+export const MAX_QTY = 1e15;
+export const MAX_PRICE = 1e15;
+export const MAX_AMOUNT = 1e30;

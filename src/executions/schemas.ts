@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { identityProblem, wellFormedProblem, wellFormedText } from '../core/identity.js';
+import { MAX_AMOUNT, MAX_PRICE, MAX_QTY } from '../core/numbers.js';
 import { isCanonicalSymbol } from '../core/symbols.js';
 
 /** Shapes accepted by the service API and the exec.in NATS subjects (one definition for both). */
@@ -12,6 +13,19 @@ export const UserIdSchema = z.string().superRefine((s, ctx) => {
 
 const symbol = z.string().refine(isCanonicalSymbol, 'a canonical symbol such as AAPL, BRK.B or BTC-USD (upper case)');
 const finite = z.number().finite();
+/**
+ * A finite number from `min` to `max`: the bounds of src/core/numbers.ts, which keep every
+ * valuation finite (docs/private-streams.md#service-api). The message names them, for any
+ * number out of range and for Infinity (JSON `1e309`) and NaN; anything else that is not a
+ * number keeps zod's message ("expected number, received string").
+ */
+const bounded = (min: number, max: number, range: string) => {
+  const message = `must be a finite number ${range}`;
+  return z
+    .number({ error: (iss) => (typeof iss.input === 'number' ? message : undefined) })
+    .min(min, message)
+    .max(max, message);
+};
 /**
  * 1-128 characters of well-formed Unicode: an id is the log's deduplication key, and Redis and
  * JetStream's message id (a hash of its UTF-8 bytes) would take two ids that differ in a lone
@@ -32,9 +46,9 @@ export const ExecutionSchema = z
     order: storedId,
     sym: symbol,
     side: z.enum(['buy', 'sell']),
-    qty: finite.positive(),
-    p: finite.nonnegative(),
-    fee: finite.nonnegative().optional(),
+    qty: bounded(0, MAX_QTY, 'above 0, at most 1e15').positive('must be a finite number above 0, at most 1e15'),
+    p: bounded(0, MAX_PRICE, 'from 0 to 1e15'),
+    fee: bounded(0, MAX_AMOUNT, 'from 0 to 1e30').optional(),
     t: finite.positive().describe('execution time, ms since the epoch'),
   })
   .strict();
@@ -78,8 +92,8 @@ export const PositionsSchema = z
         z
           .object({
             sym: symbol,
-            qty: finite,
-            cost: finite.describe('total cost basis in the instrument currency (qty x average price)'),
+            qty: bounded(-MAX_QTY, MAX_QTY, 'from -1e15 to 1e15'),
+            cost: bounded(-MAX_AMOUNT, MAX_AMOUNT, 'from -1e30 to 1e30').describe('total cost basis in the instrument currency (qty x average price)'),
           })
           .strict(),
       )

@@ -1,4 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { MAX_PRICE } from '../core/numbers.js';
 
 /** Pivot currency for conversions without a direct pair (EUR -> JPY goes EUR-USD, USD-JPY). */
 const PIVOT = 'USD';
@@ -17,19 +18,23 @@ export class FxRates {
     this.#mid = mid;
   }
 
+  /**
+   * A pair's mid, when it is a rate a market has: within [1 / MAX_PRICE, MAX_PRICE] (src/core/numbers.ts).
+   * Its inverse is then within the same range, and a conversion through USD within 1e-30 to 1e30:
+   * a feed's 1e-300 would have made the totals overflow to a non-finite amount (sent as 0).
+   */
+  #rateOf(pair: string): number | undefined {
+    if (this.#registry.get(pair)?.assetClass !== 'forex') return undefined;
+    const m = this.#mid(pair);
+    return m !== undefined && m >= 1 / MAX_PRICE && m <= MAX_PRICE ? m : undefined;
+  }
+
   #direct(from: string, to: string): number | undefined {
     if (from === to) return 1;
-    const fwd = `${from}-${to}`;
-    if (this.#registry.get(fwd)?.assetClass === 'forex') {
-      const m = this.#mid(fwd);
-      if (m !== undefined && m > 0) return m;
-    }
-    const inv = `${to}-${from}`;
-    if (this.#registry.get(inv)?.assetClass === 'forex') {
-      const m = this.#mid(inv);
-      if (m !== undefined && m > 0) return 1 / m;
-    }
-    return undefined;
+    const m = this.#rateOf(`${from}-${to}`);
+    if (m !== undefined) return m;
+    const inv = this.#rateOf(`${to}-${from}`);
+    return inv !== undefined ? 1 / inv : undefined;
   }
 
   /** Units of `to` per unit of `from`. */

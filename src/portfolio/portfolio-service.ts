@@ -16,7 +16,7 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
-import { roundQty } from '../core/numbers.js';
+import { MAX_AMOUNT, MAX_QTY, roundQty } from '../core/numbers.js';
 import { applyExecution, emptyBook, tradingDay } from './positions.js';
 import type { DelayedLine, PortfolioPayload } from './valuation.js';
 import { valuate } from './valuation.js';
@@ -482,6 +482,9 @@ export class PortfolioService implements PortfolioApi {
       if (cur.cost * Math.sign(cur.qty) < 0) {
         return refuse(i, 'cost', `the lines of "${sym}" add up to a cost basis of the other sign than their quantity`);
       }
+      // each line is within the bounds (the schema), and so is a symbol's sum (src/core/numbers.ts)
+      if (Math.abs(cur.qty) > MAX_QTY) return refuse(i, 'qty', `the lines of "${sym}" add up to a quantity beyond -1e15 to 1e15`);
+      if (Math.abs(cur.cost) > MAX_AMOUNT) return refuse(i, 'cost', `the lines of "${sym}" add up to a cost basis beyond -1e30 to 1e30`);
       merged.set(sym, cur);
     }
     let result: PositionsView | undefined;

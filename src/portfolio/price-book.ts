@@ -1,8 +1,18 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { MAX_PRICE } from '../core/numbers.js';
 import { nsToMs } from '../core/time.js';
 import type { Tick } from '../core/schema.js';
 import { FxRates } from './fx.js';
 import type { PriceSource } from './valuation.js';
+
+/**
+ * A price a position may be valued at: positive, finite, at most MAX_PRICE (src/core/numbers.ts).
+ * A feed's price beyond it is an error no market makes; valued at it, a position at the quantity
+ * bound overflowed to a non-finite amount, sent as 0.
+ */
+function valuable(p: number | undefined): p is number {
+  return p !== undefined && p > 0 && p <= MAX_PRICE;
+}
 
 interface PriceState {
   /** last trade price (ticker) */
@@ -70,22 +80,28 @@ export class PriceBook {
     const day = this.#dayOf(t.sym, Date.now());
     let changed = false;
     if (t.k === 'ticker') {
+      // a last price out of range: the whole ticker is not taken (the last good price stays)
+      if (!valuable(t.p)) return false;
       if (s.last !== t.p) changed = true;
       s.last = t.p;
       // the ticker's day is the instrument's trading day: its open is today's when its time is in today
       const tickerDay = this.#dayOf(t.sym, ms);
+      // an open or previous close out of range counts as unknown (the day starts from another price)
+      const open = valuable(t.o) ? t.o : undefined;
+      const pc = valuable(t.pc) ? t.pc : undefined;
       if (tickerDay === day) {
-        if (s.open !== t.o || s.openDay !== day) changed = true;
-        s.open = t.o;
+        if (s.open !== open || s.openDay !== day) changed = true;
+        if (open === undefined) delete s.open;
+        else s.open = open;
         s.openDay = day;
       }
-      if (s.prevClose !== t.pc || s.tickerDay !== tickerDay) changed = true;
+      if (s.prevClose !== pc || s.tickerDay !== tickerDay) changed = true;
       s.tickerDay = tickerDay;
-      if (t.pc === undefined) delete s.prevClose;
-      else s.prevClose = t.pc;
+      if (pc === undefined) delete s.prevClose;
+      else s.prevClose = pc;
     } else if (t.k === 'quote') {
       // a quote with an empty side has no mid
-      if (t.bp === undefined || t.ap === undefined || !(t.bp > 0 && t.ap > 0)) return false;
+      if (!valuable(t.bp) || !valuable(t.ap)) return false;
       const mid = (t.bp + t.ap) / 2;
       if (s.mid !== mid) changed = true;
       s.mid = mid;

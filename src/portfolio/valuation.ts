@@ -92,7 +92,7 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     const px = prices.price(sym);
     const rate = fx.rate(ccy, base);
     if (rate !== undefined) realized += pos.realized * rate;
-    if (!px || rate === undefined) {
+    const unpriced = (): void => {
       if (pos.qty !== 0) {
         positions.push({
           sym,
@@ -106,6 +106,9 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
           priced: false,
         });
       }
+    };
+    if (!px || rate === undefined) {
+      unpriced();
       continue;
     }
     // the day starts from the previous close, as brokers count it (an overnight gap is the day's);
@@ -114,6 +117,12 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     const v = pos.qty * px.p;
     const pnl = v - pos.cost;
     const dp = v - pos.dayQty0 * start - pos.dayFlow;
+    // never with the inputs the service API and the price book accept (src/core/numbers.ts); a
+    // book stored before those bounds could still overflow: unpriced, never a value of 0
+    if (!Number.isFinite(v * rate) || !Number.isFinite(dp * rate) || !Number.isFinite(pos.cost * rate) || !Number.isFinite(pnl)) {
+      unpriced();
+      continue;
+    }
     value += v * rate;
     cost += pos.cost * rate;
     dayPnl += dp * rate;

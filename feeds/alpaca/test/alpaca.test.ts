@@ -131,6 +131,67 @@ describe('alpaca adapter', () => {
     await h.waitFor('unsubscribe sent', () => h!.provider.requests().some((r) => r.action === 'unsubscribe' && r.trades?.[0] === 'MSFT'));
   });
 
+  // Real-time Stock Data > "Subscribe" / "Unsubscribe": the answer to an unsubscribe is the new
+  // subscription, sent once Alpaca has processed the request; data sent before that is still on
+  // the wire. Those trades, quotes and bars are no longer the feed's: the engine left the symbol
+  // (no subscriber), so they must not be published (as Binance's are dropped)
+  it('drops the trades, quotes and bars of a symbol still in flight after its unsubscribe, keeps the other symbols, and publishes it again once re-subscribed', async () => {
+    h = await startHarness(fake({ pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url), creds));
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = new Date().toISOString();
+    const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000).toISOString();
+    const frame = (S: string, i: number): Record<string, any>[] => [
+      { T: 't', S, i, x: 'V', p: 100, s: 10, t, c: ['@'], z: 'C' },
+      { T: 'q', S, bx: 'V', bp: 99.99, bs: 2, ax: 'V', ap: 100.01, as: 3, t, c: ['R'], z: 'C' },
+      { T: 'b', S, o: 100, h: 100.5, l: 99.5, c: 100, v: 1000, t: minute, n: 12, vw: 100 },
+    ];
+    hh.provider.push([...frame('MSFT', 1), ...frame('AAPL', 1)]);
+    await hh.waitFor(
+      'both symbols published',
+      () => hh.ticks.filter((x) => x.sym === 'MSFT').length === 3 && hh.ticks.filter((x) => x.sym === 'AAPL').length === 3,
+    );
+    await hh.adapter.unsubscribe(['MSFT']);
+    const after = hh.ticks.length;
+    // sent by Alpaca before it read the unsubscribe: the same frame with AAPL, which stays
+    hh.provider.push([...frame('MSFT', 2), ...frame('AAPL', 2)]);
+    await hh.waitFor('AAPL of the frame published', () => hh.ticks.slice(after).filter((x) => x.sym === 'AAPL').length === 3);
+    expect(hh.ticks.slice(after).filter((x) => x.sym === 'MSFT')).toEqual([]);
+    // subscribed again: its data is published again
+    await hh.adapter.subscribe(['MSFT']);
+    await hh.waitFor('MSFT subscribed again', () => hh.provider.requests().filter((r) => r.action === 'subscribe' && r.trades?.includes('MSFT')).length === 2);
+    hh.provider.push(frame('MSFT', 3));
+    await hh.waitFor('MSFT published again', () => hh.ticks.slice(after).filter((x) => x.sym === 'MSFT').length === 3);
+  });
+
+  it('drops the data of a symbol unsubscribed while the opening subscription is unanswered', async () => {
+    let adapter: AlpacaFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      fake({
+        pumpMs: 60_000,
+        replayFixtures: false,
+        beforeAnswer: () => {
+          if (acted) return;
+          acted = true;
+          void adapter!.unsubscribe(['MSFT']);
+        },
+      }),
+      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url), creds)),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = new Date().toISOString();
+    // MSFT was in the opening request, which Alpaca answered with it: its data flows until the
+    // unsubscribe sent after that answer is processed
+    hh.provider.push([
+      { T: 't', S: 'MSFT', i: 1, x: 'V', p: 100, s: 10, t, c: ['@'], z: 'C' },
+      { T: 't', S: 'AAPL', i: 1, x: 'V', p: 100, s: 10, t, c: ['@'], z: 'C' },
+    ]);
+    await hh.waitFor('the AAPL trade', () => hh.ticks.some((x) => x.sym === 'AAPL'));
+    expect(hh.ticks.filter((x) => x.sym === 'MSFT')).toEqual([]);
+  });
+
   it('gives the same canonical ticks in JSON and MessagePack, nanoseconds included (docs examples and edge cases)', async () => {
     const run = async (encoding: 'json' | 'msgpack') => {
       const hh = await startHarness(fake({ pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url, { encoding }), creds));

@@ -210,6 +210,70 @@ describe('polygon adapter', () => {
     expect([...conn().state.subs].sort()).toEqual(['T.AAPL', 'T.MSFT']);
   });
 
+  // Stocks WebSocket, "Unsubscribe": Polygon answers with a status once it has processed the
+  // request; events sent before that are still on the wire. They are no longer the feed's (the
+  // engine left the symbol), so they must not be published (as Binance's are dropped)
+  it('drops the trades, quotes and aggregates of a symbol still in flight after its unsubscribe, keeps the other symbols, and publishes it again once re-subscribed', async () => {
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', options(p.url, { channels: ['T', 'Q', 'AM', 'LULD'] }), creds),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = Date.now();
+    const s = Math.floor(t / 60_000) * 60_000 - 60_000;
+    const frame = (sym: string, n: number): Record<string, any>[] => [
+      { ev: 'T', sym, x: 4, i: String(n), z: 3, p: 100, s: 10, c: [], t },
+      { ev: 'Q', sym, bx: 11, bp: 99.99, bs: 2, ax: 12, ap: 100.01, as: 3, t, z: 3 },
+      { ev: 'AM', sym, v: 1000, o: 100, c: 100, h: 100.5, l: 99.5, s: s + n * 60_000, e: s + (n + 1) * 60_000 },
+      { ev: 'LULD', T: sym, h: 105, l: 95, i: [], z: 3, t },
+    ];
+    const send = (f: Record<string, any>[]): void => [...hh.provider.conns][0]!.send(f);
+    send([...frame('BRK.B', 1), ...frame('AAPL', 1)]);
+    await hh.waitFor(
+      'both symbols published',
+      () => hh.ticks.filter((x) => x.sym === 'BRK.B').length === 4 && hh.ticks.filter((x) => x.sym === 'AAPL').length === 4,
+    );
+    await hh.adapter.unsubscribe(['BRK.B']);
+    const after = hh.ticks.length;
+    // sent by Polygon before it read the unsubscribe: the same frame with AAPL, which stays
+    send([...frame('BRK.B', 2), ...frame('AAPL', 2)]);
+    await hh.waitFor('AAPL of the frame published', () => hh.ticks.slice(after).filter((x) => x.sym === 'AAPL').length === 4);
+    expect(hh.ticks.slice(after).filter((x) => x.sym === 'BRK.B')).toEqual([]);
+    await hh.adapter.subscribe(['BRK.B']);
+    await hh.waitFor('BRK.B subscribed again', () => [...hh.provider.conns][0]!.state.subs.has('T.BRK.B'));
+    send(frame('BRK.B', 3));
+    await hh.waitFor('BRK.B published again', () => hh.ticks.slice(after).filter((x) => x.sym === 'BRK.B').length === 4);
+  });
+
+  it('drops the events of a symbol unsubscribed while the opening subscription is unanswered', async () => {
+    let adapter: PolygonFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startPolygonFake({
+          apiKey: API_KEY,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.unsubscribe(['BRK.B']);
+          },
+        }),
+      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = Date.now();
+    [...hh.provider.conns][0]!.send([
+      { ev: 'T', sym: 'BRK.B', x: 4, i: '1', z: 1, p: 400, s: 10, c: [], t },
+      { ev: 'T', sym: 'AAPL', x: 4, i: '2', z: 3, p: 100, s: 10, c: [], t },
+    ]);
+    await hh.waitFor('the AAPL trade', () => hh.ticks.some((x) => x.sym === 'AAPL'));
+    expect(hh.ticks.filter((x) => x.sym === 'BRK.B')).toEqual([]);
+  });
+
   it('passes quote sizes through as shares by default and converts round lots to shares when configured', async () => {
     expect(PolygonOptionsSchema.parse({ symbols: ['MSFT'] }).quoteSizeUnit).toBe('shares');
     expect(() => PolygonOptionsSchema.parse({ symbols: ['MSFT'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
