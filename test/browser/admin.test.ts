@@ -151,6 +151,42 @@ describe('operator console', { timeout: 120_000 }, () => {
     }
   });
 
+  it('the system list keeps the newest 200 announcements, so a tab left open does not grow without bound', async () => {
+    const p2 = await rig.newPage();
+    try {
+      await p2.goto(`${base()}/admin`);
+      const headers = { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' };
+      const announce = async (i: number): Promise<void> => {
+        const res = await fetch(`${base()}/admin/api/announcements`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ level: 'info', title: `cap-${i}`, message: `announcement ${i}` }),
+        });
+        expect(res.status).toBe(202);
+      };
+      const items = p2.getByTestId('system-message');
+      // once the page's subscription to `system` is in place (an announcement shows), 230 more
+      await expect
+        .poll(
+          async () => {
+            await announce(0);
+            return items.count();
+          },
+          { timeout: 20_000 },
+        )
+        .toBeGreaterThan(0);
+      const total = 230;
+      for (let i = 1; i <= total; i++) await announce(i);
+      // the newest arrived (at the top) and the list holds the newest 200, no more
+      await expect.poll(() => items.first().textContent(), { timeout: 20_000 }).toContain(`cap-${total}: announcement ${total}`);
+      expect(await items.count()).toBe(200);
+      expect(await items.last().textContent()).toContain(`cap-${total - 199}: announcement ${total - 199}`);
+      expect(rig.pageErrors).toEqual([]);
+    } finally {
+      await p2.close();
+    }
+  });
+
   it('the page reports a refused token', async () => {
     const p2 = await rig.newPage();
     try {

@@ -197,6 +197,9 @@ byTestId<HTMLFormElement>('announce').addEventListener('submit', (ev) => {
   });
 });
 
+/** the system list keeps the newest this many announcements: a tab left open must not grow without bound */
+const SYSTEM_FEED_MAX = 200;
+
 // the system channel through the SDK, as every client gets it
 const client = new TickwireClient({ url: wsUrl, encoding: 'json' });
 client.on('system', (u) => {
@@ -204,7 +207,9 @@ client.on('system', (u) => {
   li.dataset.testid = 'system-message';
   li.dataset.level = u.d.level;
   li.textContent = `${new Date(u.d.t).toLocaleTimeString()} [${u.d.level}] ${u.d.title}: ${u.d.message}`;
-  byTestId('system-feed').prepend(li);
+  const feed = byTestId('system-feed');
+  feed.prepend(li);
+  while (feed.childElementCount > SYSTEM_FEED_MAX) feed.lastElementChild!.remove();
 });
 void client.connect().then(() => client.subscribe(['system']));
 
