@@ -90,6 +90,29 @@ describe("the client's own subscribes dropped under the rate limit", { timeout: 
     expect(gaps).toEqual(['book:BTC-USD']);
   });
 
+  it('a resubscribe sent again leaves out a channel unsubscribed meanwhile', async () => {
+    const { client, tap } = await setup(400, { messagesPerSec: 2, messageBurst: 2, rateLimitCloseMs: 60_000 });
+    await client.subscribe(['ticker:BTC-USD']);
+    // what the gateway sends on the new connection, before the client's filtering
+    const raw: string[] = [];
+    tap.filter = (data, socket) => {
+      const f = parse(data);
+      if (socket === 1 && f.op === 'welcome') spend(tap, 1, 2); // the resubscribe is dropped
+      if (socket === 1 && f.ch) raw.push(f.ch);
+      return data;
+    };
+    tap.sockets[0]!.terminate();
+    await waitFor(() => tap.sockets.length === 2 && client.state === 'open', 'the new connection');
+    void client.unsubscribe(['ticker:BTC-USD']).catch(() => undefined); // dropped too: the gateway never held it
+    // a channel asked for after it: by the time it streams, the resubscribe's sends are over
+    const eth: Update[] = [];
+    client.channel('ticker:ETH-USD', (_d, u) => eth.push(u));
+    await client.subscribe(['ticker:ETH-USD']);
+    await waitFor(() => eth.filter((u) => !u.snapshot).length >= 3, { what: 'live ETH-USD tickers', timeout: 10_000 });
+    expect(raw.filter((ch) => ch === 'ticker:BTC-USD')).toEqual([]);
+    expect(client.subscriptions).toEqual(['ticker:ETH-USD']);
+  });
+
   it('a resubscribe never answered ends in an error event that names its channel; the channel is kept', async () => {
     const { client, tap, errors } = await setup(150);
     await client.subscribe(['ticker:BTC-USD']);

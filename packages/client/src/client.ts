@@ -709,14 +709,20 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
 
-  /** Queued subscribes lose the channels unsubscribed since they were made; one left with none resolves now. */
+  /** Queued subscribes lose the channels unsubscribed since they were made (see #prune). */
   #pruneQueued(): void {
-    this.#outbox = this.#outbox.filter((p) => {
-      if (p.frame.op !== 'subscribe') return true;
-      p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
-      if (p.frame.channels.length) return true;
-      p.resolve({ subscribed: [], rejected: [] });
-    });
+    this.#outbox = this.#outbox.filter((p) => this.#prune(p));
+  }
+
+  /**
+   * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
+   * since it was made; one left with none resolves now (false: not to be sent).
+   */
+  #prune(p: Pending): boolean | undefined {
+    if (p.frame.op !== 'subscribe') return true;
+    p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
+    if (p.frame.channels.length) return true;
+    p.resolve({ subscribed: [], rejected: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -1362,8 +1368,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
         () => {
           if (this.#pending.get(p.id) !== p) return;
           this.#pending.delete(p.id);
-          if (channels && tries < 3) this.#send(p);
-          else
+          if (channels && tries < 3) {
+            if (this.#prune(p)) this.#send(p);
+          } else
             p.reject(
               new TickwireClientError(
                 ClientErrorCode.TIMEOUT,
