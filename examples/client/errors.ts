@@ -1,8 +1,13 @@
-import { CloseCode, ErrorCode, TickwireClient, TickwireClientError } from '@tickwire/client';
+import { ClientErrorCode, CloseCode, ErrorCode, TickwireClient, TickwireClientError } from '@tickwire/client';
 
 const client = new TickwireClient({
   url: process.env.TICKWIRE_URL ?? 'ws://127.0.0.1:8080/v1/stream',
   reconnect: { initialDelayMs: 250, maxDelayMs: 15_000 }, // or false
+});
+client.on('error', (err) => {
+  // a resubscribe or gap refresh the gateway never answered (over its message rate): ask again
+  if (err.code === ClientErrorCode.TIMEOUT && err.channels) client.resync(err.channels);
+  else console.log('error', err.code, err.message);
 });
 client.on('rejected', (r) => console.log(`rejected ${r.channel}: ${r.code} (${r.reason})`));
 client.on('close', (c) => console.log(`closed ${c.code}${c.code === CloseCode.SLOW_CONSUMER ? ' (slow consumer)' : ''}, reconnecting: ${c.willReconnect}`));

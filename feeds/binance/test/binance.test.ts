@@ -95,6 +95,30 @@ describe('binance adapter', () => {
     await hh.waitFor('ETH-USD streams stopped', () => ![...conn.state.streams].some((s) => s.startsWith('ethusdt@')), 5000);
   });
 
+  // The same opening window, for a symbol removed: unsubscribe() while the connection is being
+  // made (its URL named the symbol). Binance streams it from the start and stops only once it has
+  // read the UNSUBSCRIBE (WebSocket Streams > Live Subscribing/Unsubscribing to streams): what it
+  // sent before is not the feed's any more and must not be published.
+  it('publishes nothing of a symbol unsubscribed while the connection was being made', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ replayFixtures: false, pumpMs: 10, unsubscribeDelayMs: 300 }),
+      (p) => new BinanceFeed('binance', options(p.url)),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected' && hh.provider.conns.size === 1);
+    hh.provider.upgradeDelayMs = 300;
+    hh.provider.dropAll();
+    await hh.waitFor('the next connection is being made', () => hh.provider.upgradesHeld === 1);
+    await hh.adapter.unsubscribe(['ETH-USD']);
+    const after = hh.ticks.length;
+    await hh.waitFor('connected again', () => hh.provider.conns.size === 1);
+    const conn = [...hh.provider.conns][0]!;
+    expect(conn.url.searchParams.get('streams')).toBe('btcusdt@trade/btcusdt@bookTicker/ethusdt@trade/ethusdt@bookTicker');
+    await hh.waitFor('Binance applied the UNSUBSCRIBE', () => ![...conn.state.streams].some((s) => s.startsWith('ethusdt@')), 5000);
+    await hh.waitFor('BTC-USD ticks on the new connection', () => hh.ticks.slice(after).filter((t) => t.sym === 'BTC-USD').length >= 5, 5000);
+    expect(hh.ticks.slice(after).filter((t) => t.sym === 'ETH-USD')).toEqual([]);
+  });
+
   it('asks for microsecond times (timeUnit=MICROSECOND) and keeps their sub-millisecond digits', async () => {
     h = await startHarness(
       () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),

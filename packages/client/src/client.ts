@@ -709,14 +709,20 @@ export class TickwireClient extends Emitter<ClientEvents> {
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
 
-  /** Queued subscribes lose the channels unsubscribed since they were made; one left with none resolves now. */
+  /** Queued subscribes lose the channels unsubscribed since they were made (see #prune). */
   #pruneQueued(): void {
-    this.#outbox = this.#outbox.filter((p) => {
-      if (p.frame.op !== 'subscribe') return true;
-      p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
-      if (p.frame.channels.length) return true;
-      p.resolve({ subscribed: [], rejected: [] });
-    });
+    this.#outbox = this.#outbox.filter((p) => this.#prune(p));
+  }
+
+  /**
+   * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
+   * since it was made; one left with none resolves now (false: not to be sent).
+   */
+  #prune(p: Pending): boolean | undefined {
+    if (p.frame.op !== 'subscribe') return true;
+    p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
+    if (p.frame.channels.length) return true;
+    p.resolve({ subscribed: [], rejected: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -1279,9 +1285,21 @@ export class TickwireClient extends Emitter<ClientEvents> {
     } as OutgoingSubscribe;
   }
 
-  /** Send a request of the client's own (resubscribe, refresh, ping): nobody awaits it. */
+  /**
+   * Send a request of the client's own (resubscribe, refresh, ping): nobody awaits it. Only a
+   * subscribe's three sends unanswered reject it (#send): its channels stay wanted (and are joined
+   * again after the next reconnect), a book no longer waits for that refresh, and an `error`
+   * event names them.
+   */
   #sendInternal(frame: OutgoingFrame): void {
-    this.#send({ id: frame.id, frame, internal: true, resolve: () => undefined, reject: () => undefined });
+    const reject = (err: TickwireClientError): void => {
+      for (const c of err.channels!) {
+        const st = this.#channels.get(c);
+        if (st) st.refreshing = false;
+      }
+      this.emit('error', err);
+    };
+    this.#send({ id: frame.id, frame, internal: true, resolve: () => undefined, reject });
   }
 
   #startHeartbeat(): void {
@@ -1340,20 +1358,25 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
     const tries = (p.tries = (p.tries ?? 0) + 1);
-    if (!p.internal && timeout > 0) {
+    const channels = p.frame.op === 'subscribe' ? p.frame.channels : undefined;
+    if (timeout > 0 && (channels || !p.internal)) {
       // A subscribe without a reply goes out again (same id), after twice the wait each time, up
       // to three sends: a gateway over its message rate drops frames unanswered (a RATE_LIMIT
-      // notice without id says so). Then TIMEOUT, and #subscribe undoes what it set.
+      // notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the client's own
+      // (resubscribe, gap refresh) report it (#sendInternal).
       p.timer = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
           this.#pending.delete(p.id);
-          if (p.frame.op === 'subscribe' && tries < 3) this.#send(p);
-          else
+          if (channels && tries < 3) {
+            if (this.#prune(p)) this.#send(p);
+          } else
             p.reject(
-              new TickwireClientError(ClientErrorCode.TIMEOUT, `no reply to ${p.frame.op} #${p.id} within ${(2 ** tries - 1) * timeout} ms`, {
-                requestId: p.id,
-              }),
+              new TickwireClientError(
+                ClientErrorCode.TIMEOUT,
+                `no reply to ${p.frame.op} #${p.id}${channels ? ` (${channels})` : ''} within ${(2 ** tries - 1) * timeout} ms`,
+                { requestId: p.id, channels },
+              ),
             );
         },
         timeout * 2 ** (tries - 1),

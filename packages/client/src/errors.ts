@@ -30,10 +30,13 @@ export class TickwireClientError extends TickwireError {
   readonly requestId: number | undefined;
   /** `UNAUTHENTICATED` at connect: why the token was refused (`expired`, `bad_signature`, ...) */
   readonly reason: string | undefined;
-  constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number; reason?: string }) {
+  /** `TIMEOUT` of a subscribe (the client's own too): its channels */
+  readonly channels: string[] | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number; reason?: string; channels?: string[] | undefined }) {
     super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TickwireClientError';
     this.requestId = options?.requestId;
     this.reason = options?.reason;
+    this.channels = options?.channels;
   }
 }
