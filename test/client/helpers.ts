@@ -105,3 +105,8 @@ export function tappedClient(
   cleanups.push(() => client.close());
   return { client, tap };
 }
+
+/** Frames of the application's own on socket `i` of the tap: they take the connection's message burst. */
+export function spendBurst(tap: Tap, i: number, n: number): void {
+  for (let k = 0; k < n; k++) tap.sockets[i]!.send(JSON.stringify({ op: 'ping', id: `app-${Math.random()}` }));
+}

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type TickwireClientError, type Update } from '../../packages/client/src/index.js';
-import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { spendBurst, startTestEngine, tappedClient, type Tap } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -23,16 +23,7 @@ async function setup(
 ): Promise<{ client: TickwireClient; tap: Tap; errors: TickwireClientError[] }> {
   const engine = await startTestEngine(undefined, { limits });
   cleanups.push(() => engine.close());
-  const tap: Tap = { filter: undefined, sockets: [] };
-  const client = new TickwireClient({
-    url: streamUrl(engine.port),
-    encoding: 'json',
-    WebSocket: filteringWebSocket(tap),
-    heartbeatIntervalMs: 0,
-    requestTimeoutMs,
-    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-  });
-  cleanups.push(() => client.close());
+  const { client, tap } = tappedClient(engine.port, cleanups, { heartbeatIntervalMs: 0, requestTimeoutMs });
   const errors: TickwireClientError[] = [];
   client.on('error', (e) => errors.push(e)); // and the gateway's RATE_LIMIT notices
   await client.connect();
@@ -40,9 +31,7 @@ async function setup(
 }
 
 /** Frames of the application's own on socket `i`: they take the connection's burst. */
-const spend = (tap: Tap, i: number, n: number): void => {
-  for (let k = 0; k < n; k++) tap.sockets[i]!.send(JSON.stringify({ op: 'ping', id: `app-${Math.random()}` }));
-};
+const spend = spendBurst;
 
 const parse = (data: unknown): { op?: string; ch?: string; seq?: number; snapshot?: boolean; subscribed?: string[] } => JSON.parse(String(data)) as never;
 

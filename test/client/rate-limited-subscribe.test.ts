@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type TickwireClientError } from '../../packages/client/src/index.js';
-import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
+import { spendBurst, startTestEngine, tappedClient, type Tap } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -18,25 +18,14 @@ afterEach(async () => {
 async function setup(requestTimeoutMs: number, limits: Record<string, number> = {}): Promise<{ client: TickwireClient; tap: Tap }> {
   const engine = await startTestEngine(undefined, { limits });
   cleanups.push(() => engine.close());
-  const tap: Tap = { filter: undefined, sockets: [] };
-  const client = new TickwireClient({
-    url: streamUrl(engine.port),
-    encoding: 'json',
-    WebSocket: filteringWebSocket(tap),
-    heartbeatIntervalMs: 0,
-    requestTimeoutMs,
-    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-  });
-  cleanups.push(() => client.close());
+  const { client, tap } = tappedClient(engine.port, cleanups, { heartbeatIntervalMs: 0, requestTimeoutMs });
   client.on('error', () => undefined); // the gateway's RATE_LIMIT notice
   await client.connect();
   return { client, tap };
 }
 
 /** Frames of the application's own on the same connection: they take the burst. */
-const spend = (tap: Tap, n: number): void => {
-  for (let i = 0; i < n; i++) tap.sockets[0]!.send(JSON.stringify({ op: 'ping', id: `app-${Math.random()}` }));
-};
+const spend = (tap: Tap, n: number): void => spendBurst(tap, 0, n);
 
 describe('a subscribe dropped under the rate limit', { timeout: 30_000 }, () => {
   it('is sent again and resolves with the ack; the channel then gets its data', async () => {
