@@ -215,6 +215,34 @@ describe('gateway workers (embedded): alerts and notifications across workers', 
       await gw.close();
     }
   }, 120_000);
+
+  it("holds a rule when a connection through a worker shows that the user's token lost the symbol, and lets it go with the symbol back (docs/alerts.md, Entitlements)", async () => {
+    const gw = await startGatewayWorkers({
+      overrides: { ...base, synthetic: { rate: 50, symbols: ['BTC-USD'] }, alerts: { flushMs: 0 } },
+      ...gatewayWorkerEntry(),
+    });
+    const engine = { port: gw.port } as Engine;
+    const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+    const rule = async (): Promise<{ held?: boolean; heldReason?: string; state?: { phase?: string } }> =>
+      (await api(engine, 'GET', '/v1/users/frank/alerts/aapl-230')).body as never;
+    try {
+      expect(
+        (await api(engine, 'POST', '/v1/users/frank/alerts', { id: 'aapl-230', symbol: 'AAPL', kind: 'price', direction: 'above', level: 230 })).status,
+      ).toBe(201);
+      // tokens without stocks, on both workers: the report goes through the worker to the main thread's alert service
+      const noStock = await token({ sub: 'frank', claims: { ent: { classes: ['crypto'] } } });
+      const restricted = await connectOnBoth(gw.port, url, 2, { headers: { authorization: `Bearer ${noStock}` }, encoding: 'json' });
+      expect(await until(rule, (r) => r.held === true)).toMatchObject({ held: true, heldReason: 'not-entitled' });
+      for (const c of restricted) c.close();
+      // the symbol back, through a worker: released, and it evaluates again
+      const full = await TestClient.connect(url, { headers: { authorization: `Bearer ${await token({ sub: 'frank' })}` }, encoding: 'json' });
+      const released = await until(rule, (r) => r.held !== true);
+      expect(released.held ?? false).toBe(false);
+      full.close();
+    } finally {
+      await gw.close();
+    }
+  }, 120_000);
 });
 
 describe('gateway workers over NATS (each worker with its own NATS connection)', () => {
