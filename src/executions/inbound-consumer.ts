@@ -4,6 +4,7 @@ import { nanos } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { decodeBusMessage } from '../codec/tick-codec.js';
 import { identityProblem } from '../core/identity.js';
+import { KeyedSerial } from '../core/keyed-serial.js';
 import type { AppendOptions } from './event-log.js';
 import type { ExecutionService } from './execution-service.js';
 import { EventRequestError } from './execution-service.js';
@@ -100,8 +101,8 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
   // messages held (delivered, not yet stored or refused): a consumer holding some is not silent
   // (an append can wait on a timeout)
   let held = 0;
-  // per user, the handling of the last message taken (the next one of the user waits for it)
-  const chains = new Map<string, Promise<void>>();
+  // per user, messages handled one after another (the next one of the user waits for the last)
+  const perUser = new KeyedSerial();
   // wakes the loop when a held message is done
   let room: (() => void) | undefined;
   const retryDelay = (deliveries: number): number => retryMs * 2 ** Math.min(16, deliveries - 1);
@@ -190,11 +191,8 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
           held++;
           // One user's messages are stored in the order they came, one after another; other
           // users' messages do not wait for them (a slow append, a contended user).
-          const previous = chains.get(user);
-          // (assigned before the handling below can end: it starts with an await)
-          let done: Promise<void> | undefined = undefined;
-          done = (async () => {
-            await previous;
+          // (queued at once, before the handling below can end)
+          void perUser.run(user, async () => {
             try {
               const redelivered = m.info.deliveryCount > 1 ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) } : {};
               await opts.handle(user, (parsed ? parsed.data : body) as T, redelivered);
@@ -210,11 +208,9 @@ export function consumeInbound<T>(opts: InboundConsumerOptions<T>): () => void {
               clearInterval(working);
               held--;
               lastDelivery = Date.now();
-              if (chains.get(user) === done) chains.delete(user);
               room?.();
             }
-          })();
-          chains.set(user, done);
+          });
           // at most INBOUND_HELD held: the next pull waits (the client pulls again as this loop
           // takes messages from it)
           while (held >= INBOUND_HELD) await new Promise<void>((r) => (room = r));

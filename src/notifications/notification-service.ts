@@ -3,6 +3,7 @@ import type { AppendOptions, AppendResult, DisabledEventLog, EventLog, StoredEve
 import { EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
 import type { ReplayBudget } from '../executions/replay-budget.js';
+import { KeyedSerial } from '../core/keyed-serial.js';
 import type { MarkRead, NotificationEvent, NotificationInput, NotificationItem, ReadItem } from './schemas.js';
 import { MarkReadSchema, NotificationInputSchema, toNotificationItem } from './schemas.js';
 
@@ -154,21 +155,11 @@ export class NotificationService {
     this.#assertAvailable();
     // one at a time per user in this process: each reads the state the one before it wrote, so
     // a repeated or overlapping request finds its notifications read (no marker, seq 0)
-    const prev = this.#reading.get(user) ?? Promise.resolve();
-    const run = prev.then(() => this.#markRead(user, r.data));
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#reading.set(user, tail);
-    void tail.then(() => {
-      if (this.#reading.get(user) === tail) this.#reading.delete(user);
-    });
-    return run;
+    return this.#reads.run(user, () => this.#markRead(user, r.data));
   }
 
-  /** markRead chains per user (their tails; a user's entry goes when their last request is done) */
-  readonly #reading = new Map<string, Promise<void>>();
+  /** markRead, one request at a time per user */
+  readonly #reads = new KeyedSerial();
 
   async #markRead(user: string, req: MarkRead): Promise<MarkReadResult> {
     const s = await this.state(user);
