@@ -179,9 +179,13 @@ export class Entitlements {
       addPattern(rt, s);
     }
     for (const s of delayed as string[]) {
-      if (CLASSES.has(s)) (dl.classes as Set<AssetClass>).add(s as AssetClass);
-      else if (patternProblem(s) === undefined) addPattern(dl, s);
-      else if (s.length > MAX_PATTERN_LENGTH) return `"${claimName}.delayed": "${s.slice(0, 32)}" ${patternProblem(s)!}`;
+      if (CLASSES.has(s)) {
+        (dl.classes as Set<AssetClass>).add(s as AssetClass);
+        continue;
+      }
+      const problem = patternProblem(s);
+      if (problem === undefined) addPattern(dl, s);
+      else if (s.length > MAX_PATTERN_LENGTH) return `"${claimName}.delayed": "${s.slice(0, 32)}" ${problem}`;
       else return `"${claimName}.delayed": "${s.slice(0, 32)}" is neither an asset class nor a symbol pattern`;
     }
     return new Entitlements(rt, dl);

@@ -45,11 +45,16 @@ export function entitlementsOf(principal: Principal, cfg: Pick<AuthConfig, 'enti
  * token's claim, the default entitlement for a token without one, `none` for a malformed claim.
  * Undefined without a user (anonymous).
  */
-export function entitlementGrant(principal: Principal, cfg: Pick<AuthConfig, 'entitlementsClaim' | 'defaultEntitlement'>): EntitlementGrant | undefined {
+export function entitlementGrant(
+  principal: Principal,
+  cfg: Pick<AuthConfig, 'entitlementsClaim' | 'defaultEntitlement' | 'anonymousEntitlement'>,
+): EntitlementGrant | undefined {
   if (principal.user === undefined) return undefined;
   const claim = principal.claims?.[cfg.entitlementsClaim];
   if (claim === undefined) return cfg.defaultEntitlement;
-  return typeof Entitlements.parse(claim, cfg.entitlementsClaim) === 'string' ? 'none' : (claim as EntitlementGrant);
+  // the claim as entitlementsOf parsed it (once per token): a malformed one is NONE there, and a
+  // well-formed one is never that shared instance
+  return entitlementsOf(principal, cfg) === Entitlements.NONE ? 'none' : (claim as EntitlementGrant);
 }
 
 function fail(code: string, reason: string): AuthResult {

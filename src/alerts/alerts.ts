@@ -5,6 +5,7 @@ import { MarketDelay } from '../fanout/market-delay.js';
 import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { ExtensionOp } from '../gateway/connection.js';
 import { entitlementGrant, entitlementsOf } from '../access/jwt-authenticator.js';
+import type { Access } from '../access/entitlements.js';
 import { createHash } from 'node:crypto';
 import type { NotificationEntitlements } from '../notifications/alert-redaction.js';
 import { seesAllRealtime } from '../fanout/portfolio-view.js';
@@ -256,6 +257,18 @@ export interface UserAlertsContext {
   replayLedger?: NotificationsContext['replayLedger'];
 }
 
+/**
+ * A principal's access to each symbol, for what alerts show: through the instrument registry, a
+ * symbol it does not know is `none` (the alert.list and notification redaction's reading).
+ */
+function symbolAccess(p: Principal, auth: Config['auth'], registry: InstrumentRegistry): (symbol: string) => Access {
+  const ents = entitlementsOf(p, auth);
+  return (sym) => {
+    const inst = registry.get(sym);
+    return inst ? ents.access(inst.symbol, inst.assetClass) : 'none';
+  };
+}
+
 /** Alerts and notifications for one process, wired by the composition root with a few calls. */
 export interface UserAlerts {
   readonly notifications: Notifications;
@@ -319,11 +332,10 @@ export function alertExtensions(
         const listed = await alerts().list(userOf(p, 'alert.list'));
         // the service holds rules its user lost, but may not have heard of this token yet: a rule
         // this token does not entitle at its level shows no price (state.seen)
-        const ents = entitlementsOf(p, auth);
+        const accessTo = symbolAccess(p, auth, registry);
         return {
           alerts: listed.map((a) => {
-            const inst = registry.get(a.symbol);
-            const access = inst ? ents.access(inst.symbol, inst.assetClass) : 'none';
+            const access = accessTo(a.symbol);
             if (access === 'realtime' || (access === 'delayed' && a.delayed)) return a;
             const { seen: _seen, ...state } = a.state;
             return { ...a, state, redacted: true as const };
@@ -365,13 +377,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
   const auth = ctx.config.auth;
   const registry = ctx.registry;
   const entitlements: NotificationEntitlements = {
-    access: (p) => {
-      const ents = entitlementsOf(p, auth);
-      return (sym) => {
-        const inst = registry.get(sym);
-        return inst ? ents.access(inst.symbol, inst.assetClass) : 'none';
-      };
-    },
+    access: (p) => symbolAccess(p, auth, registry),
     seesAll: (p) => {
       const ents = entitlementsOf(p, auth);
       return seesAllRealtime((sym, cls) => ents.access(sym, cls));
