@@ -95,16 +95,6 @@ export class AlpacaFeed extends StreamFeed {
   #phase: 'greeting' | 'auth' | 'subscribe' | 'live' = 'greeting';
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
-  /**
-   * The symbols this connection streams for the feed: those of the opening subscribe request and
-   * of later ones, minus those unsubscribed (at once, when `unsubscribe()` is called). Alpaca
-   * stops a symbol's data only once it has processed the unsubscribe request (Alpaca Data API v2,
-   * Real-time data, "Unsubscribe": it then answers with the subscription as it stands), and what it
-   * sent before is still on the wire: those trades, quotes, bars, statuses, corrections and cancels
-   * are dropped here, as Binance's are. The symbol map alone remembers every symbol ever asked for
-   * and would take them for the feed's own.
-   */
-  #active = new Set<string>();
   /** MessagePack decoder that keeps timestamps exact (ns) instead of turning them into Dates */
   readonly #decoder = new Decoder({ extensionCodec: NS_TIMESTAMP_CODEC });
 
@@ -137,19 +127,19 @@ export class AlpacaFeed extends StreamFeed {
 
   onOpen(): void {
     this.#phase = 'greeting';
-    this.#active = new Set();
   }
 
-  override async unsubscribe(symbols: readonly string[]): Promise<void> {
-    // dropped from now on, even while the opening subscription (which named them) is unanswered
-    for (const s of symbols) this.#active.delete(s);
-    await super.unsubscribe(symbols);
-  }
-
-  /** the canonical symbol of a data message, when the connection streams it for the feed (see #active) */
+  /**
+   * The canonical symbol of a data message, when it is one of the feed's symbols now
+   * (StreamRunner.has). Alpaca stops a symbol's data only once it has processed the unsubscribe
+   * request (Alpaca Data API v2, Real-time data, "Unsubscribe": it then answers with the
+   * subscription as it stands), and what it sent before is still on the wire: those trades,
+   * quotes, bars, statuses, corrections and cancels are dropped here, as Binance's are. The
+   * symbol map alone remembers every symbol ever asked for and would take them for the feed's own.
+   */
   #ours(providerSym: unknown): string | undefined {
     const sym = this.#map.toCanonical(String(providerSym));
-    return sym !== undefined && this.#active.has(sym) ? sym : undefined;
+    return sym !== undefined && this.runner.has(sym) ? sym : undefined;
   }
 
   /** Alpaca's `b` minute bars are the closed 1m bars of this feed's symbols. */
@@ -158,12 +148,10 @@ export class AlpacaFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.add(s);
     this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.delete(s);
     this.#send(session, { action: 'unsubscribe', ...this.#subscription(symbols) });
   }
 
@@ -308,7 +296,6 @@ export class AlpacaFeed extends StreamFeed {
         } else if (m.msg === 'authenticated') {
           this.#phase = 'subscribe';
           this.#opening = [...this.runner.symbols];
-          this.#active = new Set(this.#opening);
           this.#send(session, { action: 'subscribe', ...this.#subscription(this.#opening) });
         }
         return;

@@ -116,14 +116,6 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
-  /**
-   * The symbols this connection streams for the feed: those of its URL and of later SUBSCRIBEs,
-   * minus those unsubscribed. The symbol map remembers every symbol ever asked for, so it alone
-   * would take the events still in flight after an UNSUBSCRIBE (WebSocket Streams, Live
-   * Subscribing/Unsubscribing: a stream stops once Binance has read the request, which waits
-   * behind the WebSocket Limits pacing) for the feed's own.
-   */
-  #active = new Set<string>();
   /** the symbols of the URL of the connection being made (url() is called before each attempt) */
   #urlSymbols: readonly string[] = [];
   /**
@@ -203,7 +195,6 @@ export class BinanceFeed extends StreamFeed {
     // added or removed while it was being made are not in it (the runner sends live changes only
     // on a ready connection): they are subscribed or unsubscribed below, once it is ready
     const symbols = this.#urlSymbols;
-    this.#active = new Set(symbols);
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
     // and the first trade of each symbol seen before shows whether trades were missed meanwhile
@@ -229,7 +220,6 @@ export class BinanceFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.add(s);
     // a symbol added gets its trading status soon, not only at the next regular poll
     this.#scheduleStatus(Math.max(0, this.#lastStatusPoll + MIN_STATUS_POLL_MS - Date.now()), true);
     this.#outbox.send(session, JSON.stringify({ method: 'SUBSCRIBE', params: this.#streamNames(symbols), id: ++this.#requestId }));
@@ -237,7 +227,6 @@ export class BinanceFeed extends StreamFeed {
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) {
-      this.#active.delete(s);
       this.#depth.delete(s);
       // trades made while a symbol is not subscribed are not ours to recover later
       this.#lastTradeId.delete(s);
@@ -290,8 +279,11 @@ export class BinanceFeed extends StreamFeed {
     const stream = typeof msg.stream === 'string' ? msg.stream : '';
     const providerSym = String(payload.s ?? stream.split('@')[0] ?? '');
     const sym = this.#map.toCanonical(providerSym);
-    // not one of ours, or no longer: an event still in flight after its UNSUBSCRIBE (see #active)
-    if (!sym || !this.#active.has(sym)) return;
+    // not one of ours, or no longer (StreamRunner.has): an event still in flight after its
+    // UNSUBSCRIBE (WebSocket Streams, Live Subscribing/Unsubscribing: a stream stops once Binance
+    // has read the request, which waits behind the WebSocket Limits pacing). The symbol map
+    // remembers every symbol ever asked for, so it alone would take it for the feed's own.
+    if (!sym || !this.runner.has(sym)) return;
     if (payload.e === 'depthUpdate') {
       this.#onDepth(sym, providerSym, parseDepthEvent(payload), session);
     } else if (payload.e === 'trade') {

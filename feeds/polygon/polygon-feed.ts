@@ -53,15 +53,6 @@ export class PolygonFeed extends StreamFeed {
   #subscribed = false;
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
-  /**
-   * The symbols this connection streams for the feed: those of the opening subscribe request and
-   * of later ones, minus those unsubscribed (at once, when `unsubscribe()` is called). Polygon
-   * stops a symbol's events only once it has read the `unsubscribe` request, and what it sent
-   * before is still on the wire: those trades, quotes, aggregates and LULD events are dropped here,
-   * as Binance's are. The symbol map alone remembers every symbol ever asked for and would take
-   * them for the feed's own.
-   */
-  #active = new Set<string>();
   /** start (ms) of the newest aggregate bar published, per `<sym>|<interval>` */
   readonly #newestBar = new Map<string, number>();
 
@@ -86,19 +77,18 @@ export class PolygonFeed extends StreamFeed {
 
   onOpen(): void {
     this.#subscribed = false;
-    this.#active = new Set();
   }
 
-  override async unsubscribe(symbols: readonly string[]): Promise<void> {
-    // dropped from now on, even while the opening subscription (which named them) is unanswered
-    for (const s of symbols) this.#active.delete(s);
-    await super.unsubscribe(symbols);
-  }
-
-  /** the canonical symbol of an event, when the connection streams it for the feed (see #active) */
+  /**
+   * The canonical symbol of an event, when it is one of the feed's symbols now
+   * (StreamRunner.has). Polygon stops a symbol's events only once it has read the `unsubscribe`
+   * request, and what it sent before is still on the wire: those trades, quotes, aggregates and
+   * LULD events are dropped here, as Binance's are. The symbol map alone remembers every symbol
+   * ever asked for and would take them for the feed's own.
+   */
   #ours(providerSym: unknown): string | undefined {
     const sym = typeof providerSym === 'string' ? this.#map.toCanonical(providerSym) : undefined;
-    return sym !== undefined && this.#active.has(sym) ? sym : undefined;
+    return sym !== undefined && this.runner.has(sym) ? sym : undefined;
   }
 
   /**
@@ -114,12 +104,10 @@ export class PolygonFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.add(s);
     session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    for (const s of symbols) this.#active.delete(s);
     session.send(JSON.stringify({ action: 'unsubscribe', params: this.#params(symbols) }));
   }
 
@@ -158,7 +146,6 @@ export class PolygonFeed extends StreamFeed {
           return;
         case 'auth_success':
           this.#opening = [...this.runner.symbols];
-          this.#active = new Set(this.#opening);
           session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.#opening) }));
           return;
         case 'auth_failed':

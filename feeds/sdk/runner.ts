@@ -144,6 +144,15 @@ export class StreamRunner {
     return [...this.#symbols];
   }
 
+  /**
+   * Whether `symbol` is one of the feed's symbols now: subscribed, and not unsubscribed since (a
+   * change counts from the call, before the provider has read the request). Data of any other
+   * symbol still on the wire (in flight after an unsubscribe) is not the feed's.
+   */
+  has(symbol: string): boolean {
+    return this.#symbols.has(symbol);
+  }
+
   /** Start connecting; resolves at once (the connection is made in the background). */
   async start(ctx: FeedContext, symbols: readonly string[] = []): Promise<void> {
     if (!this.#stopped) throw new Error('runner already started');

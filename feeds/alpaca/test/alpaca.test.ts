@@ -192,6 +192,33 @@ describe('alpaca adapter', () => {
     expect(hh.ticks.filter((x) => x.sym === 'MSFT')).toEqual([]);
   });
 
+  it('publishes a symbol unsubscribed and subscribed again while the opening subscription is unanswered', async () => {
+    let adapter: AlpacaFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      fake({
+        pumpMs: 60_000,
+        replayFixtures: false,
+        beforeAnswer: () => {
+          if (acted) return;
+          acted = true;
+          void adapter!.unsubscribe(['MSFT']);
+          void adapter!.subscribe(['MSFT']);
+        },
+      }),
+      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url), creds)),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = new Date().toISOString();
+    // wanted again before the opening answer came: the connection streams it as it did
+    hh.provider.push([
+      { T: 't', S: 'AAPL', i: 1, x: 'V', p: 100, s: 10, t, c: ['@'], z: 'C' },
+      { T: 't', S: 'MSFT', i: 1, x: 'V', p: 100, s: 10, t, c: ['@'], z: 'C' },
+    ]);
+    await hh.waitFor('the MSFT trade', () => hh.ticks.some((x) => x.sym === 'MSFT'));
+  });
+
   it('gives the same canonical ticks in JSON and MessagePack, nanoseconds included (docs examples and edge cases)', async () => {
     const run = async (encoding: 'json' | 'msgpack') => {
       const hh = await startHarness(fake({ pumpMs: 60_000, replayFixtures: false }), (p) => new AlpacaFeed('alpaca', options(p.url, { encoding }), creds));

@@ -246,6 +246,32 @@ describe('polygon adapter', () => {
     await hh.waitFor('BRK.B published again', () => hh.ticks.slice(after).filter((x) => x.sym === 'BRK.B').length === 4);
   });
 
+  it('publishes a symbol unsubscribed and subscribed again while the opening subscription is unanswered', async () => {
+    let adapter: PolygonFeed | undefined;
+    let acted = false;
+    h = await startHarness(
+      () =>
+        startPolygonFake({
+          apiKey: API_KEY,
+          pumpMs: 60_000,
+          replayFixtures: false,
+          beforeAnswer: () => {
+            if (acted) return;
+            acted = true;
+            void adapter!.unsubscribe(['BRK.B']);
+            void adapter!.subscribe(['BRK.B']);
+          },
+        }),
+      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
+    );
+    const hh = h;
+    await hh.waitFor('connected', () => hh.state === 'connected');
+    const t = Date.now();
+    // wanted again before the opening answer came: the connection streams it as it did
+    [...hh.provider.conns][0]!.send([{ ev: 'T', sym: 'BRK.B', x: 4, i: '1', z: 1, p: 400, s: 10, c: [], t }]);
+    await hh.waitFor('the BRK.B trade', () => hh.ticks.some((x) => x.sym === 'BRK.B'));
+  });
+
   it('drops the events of a symbol unsubscribed while the opening subscription is unanswered', async () => {
     let adapter: PolygonFeed | undefined;
     let acted = false;
