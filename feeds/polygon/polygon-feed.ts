@@ -53,8 +53,6 @@ export class PolygonFeed extends StreamFeed {
   #subscribed = false;
   /** the symbols of the opening subscribe request, to reconcile changes made while it was unanswered */
   #opening: readonly string[] = [];
-  /** start (ms) of the newest aggregate bar published, per `<sym>|<interval>` */
-  readonly #newestBar = new Map<string, number>();
 
   constructor(id: string, opts: PolygonOptions, creds: { key: string; keyEnv?: string }) {
     // Polygon/Massive documents no heartbeat and sends nothing in a quiet market: our pings
@@ -216,13 +214,12 @@ export class PolygonFeed extends StreamFeed {
         // (and the blog post "Understanding Aggregate Bar Delays"): a minute bar is recalculated
         // and sent out again when later trades affect it (for up to 15 minutes), and a second bar
         // is held 15 minutes for them. A bar whose start is not after the newest one published is
-        // such a bar sent again: it is published as a correction (`corrected`), as Alpaca's
-        // updated bars are, so a chart replaces the bar it has instead of adding one
+        // such a bar sent again, with the start of the bar it replaces: the engine publishes a
+        // provider bar for an interval it published already as a correction (`corrected`,
+        // BarBuilder.onProviderBar), as it does Alpaca's updated bars, so a chart replaces the bar
+        // it has instead of adding one
         const iv = ev.ev === 'AM' ? '1m' : '1s';
         const t = Number(ev.s);
-        const key = `${sym}|${iv}`;
-        const newest = this.#newestBar.get(key);
-        if (newest === undefined || t > newest) this.#newestBar.set(key, t);
         session.ctx.emit({
           k: 'bar',
           sym,
@@ -235,7 +232,6 @@ export class PolygonFeed extends StreamFeed {
           v: decimal(ev.v, `${ev.ev}.v`),
           n: Number.isInteger(ev.n) ? ev.n : 0,
           closed: true,
-          ...(newest !== undefined && t <= newest ? { corrected: true } : {}),
           ts: toNs(ev.e ?? ev.s, 'ms'),
         });
         return;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAdapterConformance, startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
+import { BarBuilder } from '../../../src/derive/bar-builder.js';
 import { PolygonFeed, PolygonOptionsSchema } from '../polygon-feed.js';
 import { startPolygonFake } from '../fake-server.js';
 import type { PolygonFakeServer } from '../fake-server.js';
@@ -129,7 +130,7 @@ describe('polygon adapter', () => {
     ]);
   });
 
-  it('a minute bar sent again (recalculated after late trades) is published as a correction of the one sent before', async () => {
+  it('a minute bar sent again (recalculated after late trades) comes out with the start of the bar it replaces (the engine flags it corrected)', async () => {
     h = await startHarness(
       () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
       (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'] }), creds),
@@ -157,12 +158,18 @@ describe('polygon adapter', () => {
     const t0 = 1718026200000;
     conn.send([bar(t0, 100.5, 1000), bar(t0 + 60_000, 100.6, 500), bar(t0, 100.4, 1200), bar(t0 + 120_000, 100.7, 300)]);
     await h.waitFor('4 bars', () => h!.ticks.length >= 4);
-    expect(h.ticks.map((t) => (t.k === 'bar' ? [t.t, t.c, t.v, t.corrected === true] : []))).toEqual([
-      [t0, 100.5, 1000, false],
-      [t0 + 60_000, 100.6, 500, false],
+    // the engine publishes the third as a correction of the first (BarBuilder.onProviderBar:
+    // test/unit/trade-events.test.ts, "a provider bar sent again for the same minute")
+    expect(h.ticks.map((t) => (t.k === 'bar' ? [t.t, t.c, t.v, t.closed] : []))).toEqual([
+      [t0, 100.5, 1000, true],
+      [t0 + 60_000, 100.6, 500, true],
       [t0, 100.4, 1200, true],
-      [t0 + 120_000, 100.7, 300, false],
+      [t0 + 120_000, 100.7, 300, true],
     ]);
+    // and published (as the engine's tick publisher hands provider bars to its bar builder) as a
+    // correction of the first
+    const builder = new BarBuilder('1m');
+    expect(h.ticks.map((t) => (t.k === 'bar' ? builder.onProviderBar({ ...t, iv: '1m' }).corrected === true : undefined))).toEqual([false, false, true, false]);
   });
 
   it('flags trades whose sale conditions set no price (2 average price, 37 odd lot) as volumeOnly; Form T and others are not flagged', async () => {
