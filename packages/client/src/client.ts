@@ -1183,9 +1183,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
           )
         : new TickwireClientError(b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
       if (fatal) this.emit('error', err);
-      for (const p of this.#outbox) if (!p.internal) p.reject(err);
-      this.#outbox = [];
-      for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+      this.#stop(err);
       this.#setState('closed');
       return;
     }
