@@ -308,14 +308,16 @@ export class TickPublisher {
     if (!done || !before) return;
     const dv = removed ? -before.s : tick.s - before.s;
     const minute = Math.floor(before.ms / 60_000) * 60_000;
-    const ticker = d.ticker.amend(before.ms, dv, complete(minute) ? d.log.range(minute, minute + 60_000) : undefined, d.log.last());
-    if (ticker) this.#sendTicker(cls, tick, ticker);
     const minuteTrades = complete(minute) ? d.log.range(minute, minute + 60_000) : undefined;
+    const ticker = d.ticker.amend(before.ms, dv, minuteTrades, d.log.last());
+    if (ticker) this.#sendTicker(cls, tick, ticker);
     for (const b of d.bars) {
       const start = b.startOf(before.ms);
-      const inLog = d.log.range(start, b.endOf(start));
+      const end = b.endOf(start);
       // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
-      const bar = complete(start) ? b.rebuild(start, inLog) : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, b.endOf(start)));
+      const bar = complete(start)
+        ? b.rebuild(start, d.log.range(start, end))
+        : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, end));
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }
