@@ -114,14 +114,10 @@ export class PublisherBooks {
   switchTo(src: string, t: BookInput, ep: number): BookInput | false | undefined {
     const e = this.#books.get(t.sym);
     if (!e || e.last.src === src || e.last.ep === ep) return undefined;
-    let m = this.#standby.get(t.sym);
-    if (!m) this.#standby.set(t.sym, (m = new Map()));
-    let s = m.get(src);
-    if (!s) m.set(src, (s = { book: new OrderBook(this.#opts.maxLevels), synced: false }));
-    if (t.reset) {
-      s.book.reset(t.bids, t.asks);
-      s.synced = true;
-    } else s.book.apply(t.bids, t.asks);
+    // the new source's book as followed, with this tick in it (a source first seen here starts empty)
+    this.follow(src, t);
+    const m = this.#standby.get(t.sym)!;
+    const s = m.get(src)!;
     if (!s.synced) return false;
     // the feed replaced goes on standby with the book it had (its later ticks go there)
     const old = e.last.src;
