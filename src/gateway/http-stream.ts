@@ -505,7 +505,8 @@ export class HttpStreamRoutes {
     // Another gateway's session, if any: its holder must say so (asked with an empty body, a
     // keep-alive there as the client's own would be) before the body is taken. uWS hands the body
     // only to an onData set now: the socket is paused meanwhile, so what is held is at most what
-    // uWS had read with the headers, for the time of the question
+    // uWS had read with the headers, for the time of the question. Those chunks are copied once
+    // (uWS lends them for the call only) and handed to the collector as they are
     let verdict: 'pending' | 'read' | 'refused' = 'pending';
     const early: [ArrayBuffer, boolean][] = [];
     res.onData((chunk, isLast) => {
@@ -529,7 +530,7 @@ export class HttpStreamRoutes {
         // resumed first: the last chunk may complete the body, and its answer end the response
         res.resume();
         verdict = 'read';
-        for (const [chunk, isLast] of early.splice(0)) body.add(chunk, isLast);
+        for (const [chunk, isLast] of early.splice(0)) body.adopt(chunk, isLast);
       },
       () => {
         if (!aborted) refuse();

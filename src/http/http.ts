@@ -97,14 +97,20 @@ export function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
 /**
  * A request body gathered from the chunks `add` is given (uWS's onData: it lends each chunk for
  * the call only, so they are copied), up to `limit` bytes: `done` is the body, or a 413 error.
+ * `adopt` takes a chunk the caller owns already (a copy it made while it held the body back),
+ * without copying it again; the caller must not touch it afterwards.
  */
-export function bodyCollector(limit: number): { add: (chunk: ArrayBuffer, isLast: boolean) => void; done: Promise<Buffer> } {
+export function bodyCollector(limit: number): {
+  add: (chunk: ArrayBuffer, isLast: boolean) => void;
+  adopt: (chunk: ArrayBuffer, isLast: boolean) => void;
+  done: Promise<Buffer>;
+} {
   const chunks: Buffer[] = [];
   let size = 0;
   let failed = false;
   let settle: { resolve(b: Buffer): void; reject(e: Error): void } | undefined;
   const done = new Promise<Buffer>((resolve, reject) => (settle = { resolve, reject }));
-  const add = (chunk: ArrayBuffer, isLast: boolean): void => {
+  const adopt = (chunk: ArrayBuffer, isLast: boolean): void => {
     if (failed) return;
     size += chunk.byteLength;
     if (size > limit) {
@@ -112,10 +118,13 @@ export function bodyCollector(limit: number): { add: (chunk: ArrayBuffer, isLast
       settle!.reject(new HttpError(413, 'TOO_LARGE', `request body larger than ${limit} bytes`));
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0)));
+    chunks.push(Buffer.from(chunk));
     if (isLast) settle!.resolve(Buffer.concat(chunks));
   };
-  return { add, done };
+  const add = (chunk: ArrayBuffer, isLast: boolean): void => {
+    if (!failed) adopt(chunk.slice(0), isLast);
+  };
+  return { add, adopt, done };
 }
 
 /**
