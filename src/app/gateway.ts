@@ -195,13 +195,10 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     },
   });
   lifecycle.add('gateway', async () => {
-    gateway.close(1001, 'server shutting down');
-    // let the close frames reach the clients before the bus and the process go away
-    await waitUntil(() => gateway.connections.size === 0, 2000);
-    await new Promise((r) => setTimeout(r, 50));
-    // then what is left: idle HTTP keep-alive connections would otherwise be answered by a
-    // stopped engine (its store and bus closed) until uWS's idle timeout
-    gateway.closeSockets();
+    // the close frames go out, then every socket left is closed: idle HTTP keep-alive
+    // connections would otherwise be answered by a stopped engine (its store and bus closed)
+    // until uWS's idle timeout
+    await gateway.close(1001, 'server shutting down');
   });
   sources.gateway = gateway;
   sources.limits = access.limits;
@@ -239,11 +236,6 @@ function busOutageNotice(hub: Hub): (state: string) => void {
       hub.inject('system', { d: { level: 'info', title: 'Market data resumed', message: 'The message bus is back: live prices flow again.', t: Date.now() } });
     }
   };
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Subject on which the gateway holding HTTP-stream session <id> takes POSTs from other gateway processes. */

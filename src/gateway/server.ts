@@ -149,6 +149,12 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
   return app;
 }
 
+/**
+ * How long `Gateway.close()` lets the close frames of its connections go out before it closes
+ * every socket left (ms).
+ */
+export const CLOSE_GRACE_MS = 50;
+
 /** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
 const LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -200,6 +206,8 @@ export class Gateway {
   readonly #originAllowed: (origin: string, host: string) => boolean;
   readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
+  #closing: Promise<void> | undefined;
+  #socketsClosed = false;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -672,20 +680,40 @@ export class Gateway {
 
   /**
    * Close every socket of the app at once, without a close handshake: idle HTTP keep-alive
-   * connections too, which nothing else closes before uWS's idle timeout. A gateway worker
-   * thread (src/workers) calls it last: a thread that ends with uWS sockets open aborts the process.
+   * connections too, which nothing else closes before uWS's idle timeout (about 10 s). `close`
+   * ends with it; a gateway worker thread (src/workers) calls it last: a thread that ends with uWS
+   * sockets open aborts the process.
    */
   closeSockets(): void {
     this.stopAccepting();
+    if (this.#socketsClosed) return;
+    this.#socketsClosed = true;
+    // uWebSockets.js 20.30 has App.close() in its native build (not in its index.d.ts): it closes
+    // every socket of the app (us_socket_context_close), listen socket included
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
-  /** Close every client with `code` (1001 on shutdown) and stop. */
-  close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
+  /**
+   * Close every client with `code` (1001 on shutdown) and stop; then, `graceMs` later (so that
+   * the close frames and HTTP-stream close events are on their way), close every socket left:
+   * HTTP keep-alive connections, connections that never sent a request, WebSocket clients that
+   * did not answer the close frame. Resolves when no socket of the gateway is open; called again,
+   * the same promise.
+   */
+  close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down', graceMs = CLOSE_GRACE_MS): Promise<void> {
+    return (this.#closing ??= this.#close(code, reason, graceMs));
+  }
+
+  async #close(code: number, reason: string, graceMs: number): Promise<void> {
     this.stopAccepting();
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#httpStream.close();
+    const ended = this.connections.size;
     for (const c of [...this.connections]) c.end(code, reason);
     this.hub.close();
+    // uWS calls a WebSocket's close handler inside end() and keeps the socket to send the close
+    // frame and wait for the answer: there is no event for "sent", only this short wait
+    if (ended > 0 && graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
+    this.closeSockets();
   }
 }

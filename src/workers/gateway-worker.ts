@@ -182,9 +182,9 @@ function stop(code: number): Promise<void> {
     } catch (err) {
       log.warn({ err }, 'worker close failed');
     }
-    engine?.gateway?.close();
-    // what is left (HTTP keep-alive connections, clients that did not answer the close frame)
-    engine?.gateway?.closeSockets();
+    // the engine closed its gateway, unless it did not get that far in time: close ends every
+    // socket left (HTTP keep-alive connections, clients that did not answer the close frame)
+    await engine?.gateway?.close();
     calls.failAll('the gateway worker is stopping');
     for (const g of gathering.values()) g.reject(new Error('the gateway worker is stopping'));
     gathering.clear();
