@@ -375,6 +375,14 @@ export const ConfigSchema = z
           .describe(
             'new connections (WebSocket upgrades, HTTP-stream opens) of one client IP whose token is being verified at once (an IPv6 client counts under its /64); beyond it 429 with Retry-After before the token is looked at (0 = unlimited)',
           ),
+        connectionsPerIp: z
+          .number()
+          .int()
+          .min(0)
+          .default(256)
+          .describe(
+            'open connections (WebSocket, HTTP stream, and upgrades in progress) of one client IP at once (an IPv6 client counts under its /64); beyond it 429 with Retry-After before the token is looked at; raise it for addresses many users share, or list a proxy in exemptIps (0 = unlimited)',
+          ),
         httpRequestsPerIpPerSec: z
           .number()
           .min(0)

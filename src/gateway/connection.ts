@@ -45,6 +45,8 @@ export interface ConnectionUserData {
   conn?: Connection;
   /** set at upgrade */
   init: ConnectionInit;
+  /** frees the address's slot (limits.connectionsPerIp) once the connection closed */
+  closed?: () => void;
 }
 
 export interface ConnectionInit {

@@ -70,7 +70,8 @@ export interface HttpStreamHost {
   admitAddress(ip: string, verifying: boolean): AddressAdmission;
   admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
-  attach(transport: Transport, init: ConnectionInit): Connection;
+  /** `closed`: called once the connection closed (frees the address's slot, see AddressAdmission.close) */
+  attach(transport: Transport, init: ConnectionInit, closed?: () => void): Connection;
   detach(conn: Connection, code: number): void;
   /**
    * The other gateways (workers sharing the port, other gateway processes on the bus): a POST
@@ -315,23 +316,26 @@ export class HttpStreamRoutes {
     if (host.refuseAtCapacity(res)) return;
     const token = tokenOf(authorization, queryToken);
     const base = { id: randomBytes(9).toString('base64url'), codec: CODECS.json, ip };
-    const finish = (init: ConnectionInit): void => {
-      if (aborted || host.refuseAtCapacity(res)) return;
+    // every way out but a started session frees the address's slot (limits.connectionsPerIp)
+    const finish = (init: ConnectionInit, closed: () => void): void => {
+      if (aborted || host.refuseAtCapacity(res)) return closed();
       const id = randomBytes(18).toString('base64url');
       const announced = host.announce?.(id, (body) => this.deliver(id, body));
       // the admission and the start stay in one turn (no other stream of the user in between)
       const start = (): void => {
         if (aborted || host.refuseAtCapacity(res)) {
           announced?.stop();
+          closed();
           return;
         }
         const refusal = host.admit(ip, init);
         if (refusal) {
           announced?.stop();
+          closed();
           res.cork(() => sendRefusal(res, refusal, CORS));
           return;
         }
-        session = this.#start(res, init, id, announced?.stop);
+        session = this.#start(res, init, id, announced?.stop, closed);
       };
       if (!announced) {
         start();
@@ -341,6 +345,7 @@ export class HttpStreamRoutes {
         // outside uWS's handler nothing else would catch it: answer as a route that throws does
         announced.stop();
         host.log.error({ err }, 'HTTP stream open failed');
+        if (session === undefined) closed();
         if (aborted || session !== undefined) return;
         try {
           res.cork(() => sendJson(res, 500, { error: 'INTERNAL', message: 'the stream could not be opened (the error is logged)' }, CORS));
@@ -359,7 +364,7 @@ export class HttpStreamRoutes {
     }
     if (!verify) {
       admission.release();
-      finish({ ...base, principal: {}, expiresAt: undefined });
+      finish({ ...base, principal: {}, expiresAt: undefined }, admission.close);
       return;
     }
     host.hold(1);
@@ -368,8 +373,9 @@ export class HttpStreamRoutes {
         const result = sessionVerdict(verified);
         host.hold(-1);
         admission.release();
-        if (aborted) return;
+        if (aborted) return admission.close();
         if (!result.ok) {
+          admission.close();
           host.log.info({ ip, reason: result.code }, 'HTTP stream refused: authentication failed');
           host.counters.protocolErrors[`auth:${result.code}`] = (host.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
           sendJson(
@@ -380,11 +386,11 @@ export class HttpStreamRoutes {
           );
           return;
         }
-        finish({ ...base, principal: result.principal, expiresAt: result.expiresAt });
+        finish({ ...base, principal: result.principal, expiresAt: result.expiresAt }, admission.close);
       },
       (err: unknown) => {
         host.hold(-1);
-        admission.release();
+        admission.close();
         if (aborted) return;
         host.log.error({ err }, 'authenticator failed');
         host.counters.protocolErrors['auth:jwks_unavailable'] = (host.counters.protocolErrors['auth:jwks_unavailable'] ?? 0) + 1;
@@ -393,8 +399,11 @@ export class HttpStreamRoutes {
     );
   }
 
-  /** `unannounce`: ends what HttpStreamHost.announce started for `id`, when the session ends. */
-  #start(res: HttpResponse, init: ConnectionInit, id: string, unannounce: (() => void) | undefined): Session {
+  /**
+   * `unannounce`: ends what HttpStreamHost.announce started for `id`, when the session ends;
+   * `closed`: frees the address's slot then.
+   */
+  #start(res: HttpResponse, init: ConnectionInit, id: string, unannounce: (() => void) | undefined, closed: () => void): Session {
     const host = this.#host;
     const transport = new HttpStreamTransport(res, init.ip, host.topics, host.config.slow.hardLimitBytes * 2);
     const session: Session = { id, transport, conn: undefined, lastSeen: Date.now() };
@@ -416,7 +425,7 @@ export class HttpStreamRoutes {
         .writeHeader(SESSION_HEADER, id);
       for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
       transport.event('session', { session: id, post: HTTP_STREAM_PATH, idle_timeout_ms: host.config.gateway.idleTimeoutSec * 1000 });
-      session.conn = host.attach(transport, init);
+      session.conn = host.attach(transport, init, closed);
     });
     return session;
   }

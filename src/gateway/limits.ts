@@ -27,12 +27,15 @@ export interface SharedLimits {
 /**
  * The per-address check of a new connection, before its token is verified (`admitAddress`):
  * refused (429 with Retry-After), or admitted with `release`, to be called once its token was
- * verified (or at once when there is none): it frees the address's verifying slot.
+ * verified (or at once when there is none): it frees the address's verifying slot; and `close`,
+ * to be called once the connection closed or was refused after all: it frees the address's open
+ * connection slot (limits.connectionsPerIp), and the verifying slot if still held. Both may be
+ * called more than once.
  */
-export type AddressAdmission = { ok: true; release(): void } | { ok: false; retryAfter: number; message: string };
+export type AddressAdmission = { ok: true; release(): void; close(): void } | { ok: false; retryAfter: number; message: string };
 
 /** An admission with nothing to release (an exempt address, no token to verify, no limits). */
-export const ADMITTED: AddressAdmission = { ok: true, release: () => undefined };
+export const ADMITTED: AddressAdmission = { ok: true, release: () => undefined, close: () => undefined };
 
 /** Close code for a connection that stays over its message rate (protocol v1). */
 export const CLOSE_RATE_LIMIT = CloseCode.RATE_LIMIT;
@@ -97,6 +100,8 @@ export interface LimitStats {
   refusedHttpPerIp: number;
   /** new connections refused 429 while their address had limits.verifyingPerIp tokens being verified */
   refusedVerifyingPerIp: number;
+  /** new connections refused 429 while their address held limits.connectionsPerIp open connections */
+  refusedOpenPerIp: number;
   /** in-band auth frames refused RATE_LIMIT before verification (limits.authsPerConnectionPerMin) */
   refusedAuthsPerConnection: number;
 }
@@ -112,13 +117,15 @@ const MAX_IP_ENTRIES = 100_000;
  * prefix and the address key: a NUL never starts a token's `sub` an identity provider issues.
  */
 const VERIFYING_KEY = '\u0000verifying:';
+/** ...and each address's open connections (WebSocket, HTTP stream) and upgrades in progress. */
+const OPEN_KEY = '\u0000open:';
 
 /**
  * Gateway limits (protocol codes in brackets):
  * - client frames per second per connection: excess frames are dropped with a RATE_LIMIT error
  *   (at most one per second); a connection over its rate for `rateLimitCloseMs` is closed 4008;
- * - new connections per second per client IP, and upgrades of one IP verifying a token at once:
- *   429 before the token is verified (`admitAddress`);
+ * - new connections per second per client IP, upgrades of one IP verifying a token at once, and
+ *   open connections per client IP: 429 before the token is verified (`admitAddress`);
  * - open connections per token subject: 429 at the upgrade after the token was verified
  *   (`admit`), LIMIT for an in-band `auth`;
  * - costly HTTP requests per second per client IP: 429 (`admitHttp`).
@@ -132,6 +139,7 @@ export class GatewayLimits {
     refusedPerIp: 0,
     refusedHttpPerIp: 0,
     refusedVerifyingPerIp: 0,
+    refusedOpenPerIp: 0,
     refusedAuthsPerConnection: 0,
   };
   readonly #cfg: Config['limits'];
@@ -173,17 +181,32 @@ export class GatewayLimits {
    * The `admitAddress` hook of the gateway: a new connection (WebSocket upgrade, HTTP-stream open)
    * from `ip`, before its token is verified (`verifying`: it has one to verify), so that one
    * address reaches the verifier (signature checks, JWKS fetches) only at its connection rate:
+   * - at most `limits.connectionsPerIp` of its connections are open (or being opened) at once:
+   *   each is a file descriptor of the process, and the per-user limit does not bind an address
+   *   without tokens (auth off or optional) or with many of them; held until `close`;
    * - at most `limits.verifyingPerIp` of its upgrades wait for their tokens at once (each holds
    *   a socket and a slot of `gateway.maxConnections`; a stalled JWKS fetch holds them 5 s);
    * - one token of its bucket per new connection (`limits.connectionsPerIpPerSec`), verified or not.
-   * Both are shared by the worker threads of the process. Exempt addresses pass.
+   * All are shared by the worker threads of the process. Exempt addresses pass.
    */
   admitAddress(ip: string, verifying: boolean, now = Date.now()): AddressAdmission {
     const key = clientAddressKey(ip);
     if (this.#exempt.has(key)) return ADMITTED;
+    const maxOpen = this.#cfg.connectionsPerIp;
+    const open = maxOpen > 0 ? OPEN_KEY + key : undefined;
+    if (open !== undefined && !this.#verifying.tryAdd(open, maxOpen)) {
+      this.stats.refusedOpenPerIp++;
+      // a slot frees when one of the address's connections closes: 5-10 s, spread as at capacity
+      return {
+        ok: false,
+        retryAfter: 5 + Math.floor(Math.random() * 6),
+        message: `too many open connections from this address: at most ${maxOpen} at a time (limits.connectionsPerIp)`,
+      };
+    }
     const maxVerifying = this.#cfg.verifyingPerIp;
     const held = verifying && maxVerifying > 0 ? VERIFYING_KEY + key : undefined;
     if (held !== undefined && !this.#verifying.tryAdd(held, maxVerifying)) {
+      if (open !== undefined) this.#verifying.remove(open);
       this.stats.refusedVerifyingPerIp++;
       return {
         ok: false,
@@ -194,6 +217,7 @@ export class GatewayLimits {
     const waitMs = this.#takeConnection(key, now);
     if (waitMs > 0) {
       if (held !== undefined) this.#verifying.remove(held);
+      if (open !== undefined) this.#verifying.remove(open);
       this.stats.refusedPerIp++;
       return {
         ok: false,
@@ -201,14 +225,22 @@ export class GatewayLimits {
         message: `too many new connections from this address: at most ${this.#cfg.connectionsPerIpPerSec} per second (limits.connectionsPerIpPerSec)`,
       };
     }
-    if (held === undefined) return ADMITTED;
-    let released = false;
+    if (held === undefined && open === undefined) return ADMITTED;
+    let released = held === undefined;
+    let closed = open === undefined;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#verifying.remove(held!);
+    };
     return {
       ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#verifying.remove(held);
+      release,
+      close: () => {
+        release();
+        if (closed) return;
+        closed = true;
+        this.#verifying.remove(open!);
       },
     };
   }
@@ -220,6 +252,11 @@ export class GatewayLimits {
     const burst = this.#cfg.connectionBurstPerIp;
     if (this.#sharedIp) return this.#sharedIp.take(key, rate, burst);
     return takeLocal(this.#perIp, key, rate, burst, now);
+  }
+
+  /** Open connections (and upgrades in progress) of the address `ip`, as limits.connectionsPerIp counts them (tests, metrics). */
+  openOf(ip: string): number {
+    return this.#verifying.get(OPEN_KEY + clientAddressKey(ip));
   }
 
   /** Upgrades of the address `ip` whose token is being verified now (tests, metrics). */

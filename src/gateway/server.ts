@@ -207,6 +207,8 @@ export class Gateway {
   readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
   #closing: Promise<void> | undefined;
+  /** per open connection: frees its address's slot of limits.connectionsPerIp (admitAddress) */
+  readonly #addressSlots = new Map<Connection, () => void>();
   #socketsClosed = false;
 
   constructor(opts: GatewayOptions) {
@@ -266,7 +268,7 @@ export class Gateway {
       admitAddress: (ip, verifying) => this.#admitAddress(ip, verifying),
       admit: (ip, init) => this.#opts.admit?.(ip, init),
       admitMessage: (conn) => !this.#opts.admitMessage || this.#opts.admitMessage(conn),
-      attach: (transport, init) => this.#attach(transport, init),
+      attach: (transport, init, closed) => this.#attach(transport, init, closed),
       detach: (conn, code) => this.#detach(conn, code),
       ...(opts.forwardHttpStream ? { forward: opts.forwardHttpStream } : {}),
       ...(opts.announceHttpStream ? { announce: opts.announceHttpStream } : {}),
@@ -275,11 +277,15 @@ export class Gateway {
     this.#routes();
   }
 
-  /** A transport's connection is open: count it, welcome it, and tell the hooks. */
-  #attach(transport: Transport, init: ConnectionInit): Connection {
+  /**
+   * A transport's connection is open: count it, welcome it, and tell the hooks. `closed` is called
+   * once it closed (it frees the address's slot of limits.connectionsPerIp).
+   */
+  #attach(transport: Transport, init: ConnectionInit, closed?: () => void): Connection {
     const { config } = this.#opts;
     const conn = new Connection(transport, init, this.#deps);
     this.connections.add(conn);
+    if (closed) this.#addressSlots.set(conn, closed);
     this.#reportHeld();
     this.counters.connectionsOpened++;
     conn.sendFrame({
@@ -307,6 +313,8 @@ export class Gateway {
   #detach(conn: Connection, code: number): void {
     conn.onClose();
     this.connections.delete(conn);
+    this.#addressSlots.get(conn)?.();
+    this.#addressSlots.delete(conn);
     this.counters.connectionsClosed++;
     this.#opts.onConnectionClose?.(conn, code);
     this.#reportHeld();
@@ -367,7 +375,7 @@ export class Gateway {
       upgrade: (res, req, context) => this.#upgrade(res, req, context),
       open: (ws) => {
         const data = ws.getUserData();
-        data.conn = this.#attach(new UwsTransport(ws, data.init.ip), data.init);
+        data.conn = this.#attach(new UwsTransport(ws, data.init.ip), data.init, data.closed);
       },
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
@@ -561,10 +569,12 @@ export class Gateway {
     res.onAborted(() => {
       aborted = true;
     });
+    // every way out but the upgrade frees the address's slot (limits.connectionsPerIp)
     const finish = (init: ConnectionInit): void => {
-      if (this.#atCapacity(res)) return;
+      if (this.#atCapacity(res)) return admission.close();
       const refusal = this.#opts.admit?.(ip, init);
       if (refusal) {
+        admission.close();
         res.cork(() => sendRefusal(res, refusal));
         return;
       }
@@ -575,7 +585,7 @@ export class Gateway {
       // random (1006), whose per-user slots were then free again; uWebSockets fixed it in v20.38
       // ("Fix async upgrade inside cork"). Uncorked, the upgrade writes the 101 and the open
       // handler's welcome by itself; inside the upgrade handler uWS has corked the socket already.
-      res.upgrade<ConnectionUserData>({ init }, secKey, negotiated.accept, secExtensions, context as never);
+      res.upgrade<ConnectionUserData>({ init, closed: admission.close }, secKey, negotiated.accept, secExtensions, context as never);
     };
     const base = { id: randomBytes(9).toString('base64url'), codec: negotiated.codec, ip };
     if (!verify) {
@@ -592,8 +602,9 @@ export class Gateway {
         this.#verifying--;
         this.#reportHeld();
         admission.release();
-        if (aborted) return;
+        if (aborted) return admission.close();
         if (!result.ok) {
+          admission.close();
           this.#opts.log.info({ ip, reason: result.code }, 'upgrade refused: authentication failed');
           this.counters.protocolErrors[`auth:${result.code}`] = (this.counters.protocolErrors[`auth:${result.code}`] ?? 0) + 1;
           res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer').end());
@@ -604,7 +615,7 @@ export class Gateway {
       (err: unknown) => {
         this.#verifying--;
         this.#reportHeld();
-        admission.release();
+        admission.close();
         if (aborted) return;
         this.#opts.log.error({ err }, 'authenticator failed');
         // counted with its reason like a 401 (tickwire_auth_failures_total{reason="jwks_unavailable"})

@@ -176,6 +176,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             new_connections_per_ip: st.refusedPerIp,
             http_requests_per_ip: st.refusedHttpPerIp,
             verifying_per_ip: st.refusedVerifyingPerIp,
+            open_per_ip: st.refusedOpenPerIp,
             auths_per_connection: st.refusedAuthsPerConnection,
           }
         : {}),

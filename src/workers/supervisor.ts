@@ -142,7 +142,9 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   let registry: Registry | undefined;
 
   const maxConnections = config.gateway.maxConnections ?? defaultMaxConnections();
-  const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections + n) * 4) / 3), n);
+  // a connection is counted under its user, under its address (limits.connectionsPerIp) and,
+  // while its token is verified, under its address again: at most three keys each
+  const countsBuffer = SharedConnectionCounts.allocate(Math.ceil(((maxConnections * 3 + n) * 4) / 3), n);
   const counts = new SharedConnectionCounts(countsBuffer, n, -1);
   const ipBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
   const ipBuckets = new SharedIpBuckets(ipBuffer, -1, Date.now());
