@@ -1,7 +1,7 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
 import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
-import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, parseAlertRule } from './rule.js';
+import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, DEFAULT_MAX_WINDOWS_PER_SYMBOL, parseAlertRule } from './rule.js';
 import { RollingMinMax } from './rolling-window.js';
 import type { StoredWindow, WindowSince } from './rolling-window.js';
 import type { Side } from './threshold-stream.js';
@@ -204,9 +204,34 @@ export class AlertEngine {
         `user "${rule.user}" holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#limits.maxRulesPerUser}: delete some first`,
       );
     }
+    if (rule.kind === 'change') this.#checkWindows(rule);
     const slot = this.#attach(rule, { phase: 'fresh', fired: 0, suppressed: 0 });
     this.#dirty.add(slot);
     return rule;
+  }
+
+  /**
+   * A percent-change rule on a window (source, length) its user's rules on the symbol do not use
+   * yet: refused beyond `alerts.maxWindowsPerSymbol` of them. Each window is a rolling min/max that
+   * every tick of the symbol is pushed into (and committed), holding every tick of its length in a
+   * steady rise or fall: one user with a thousand rules of a thousand lengths made each tick cost
+   * a thousand pushes. Rules on a window the user has cost one ordered-set update per tick, as
+   * other rules do. Counted over all the user's rules (held and fired ones too, as maxRulesPerUser).
+   */
+  #checkWindows(rule: Extract<AlertRule, { kind: 'change' }>): void {
+    const max = this.#limits.maxWindowsPerSymbol ?? DEFAULT_MAX_WINDOWS_PER_SYMBOL;
+    const windows = new Set<string>();
+    for (const s of this.#byUser.get(rule.user) ?? []) {
+      const r = s.rule;
+      if (r.kind === 'change' && r.symbol === rule.symbol) windows.add(`${r.source}:${r.windowMs}`);
+    }
+    if (windows.has(`${rule.source}:${rule.windowMs}`) || windows.size < max) return;
+    throw new AlertRuleError(
+      AlertErrorCode.LIMIT,
+      `user "${rule.user}" has percent-change rules on ${windows.size} windows of ${rule.symbol}, the limit (alerts.maxWindowsPerSymbol) is ${max}: ` +
+        `use a windowMs (and source) one of them has, or delete those rules first`,
+      [{ path: 'windowMs', message: `a new window on ${rule.symbol}: at most ${max} per symbol (alerts.maxWindowsPerSymbol)` }],
+    );
   }
 
   /**

@@ -483,6 +483,15 @@ export const ConfigSchema = z
           .max(7 * 86_400_000)
           .default(86_400_000)
           .describe('longest rolling window of a percent-change alert, ms'),
+        maxWindowsPerSymbol: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(8)
+          .describe(
+            'distinct percent-change windows (source and windowMs) one user may have rules on per symbol; each costs the alert service a push per tick of the symbol; beyond it ALERT_LIMIT',
+          ),
         flushMs: z
           .number()
           .int()
