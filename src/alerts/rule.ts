@@ -65,6 +65,11 @@ export interface AlertLimits {
    * rolling min/max each tick of the symbol is pushed into and committed
    */
   maxWindowsPerSymbol?: number;
+  /**
+   * firings one user's rules may have per minute, a minute's worth at once (alerts.firingsPerUserPerMin;
+   * unset or 0: no bound): crossings beyond it are swallowed as a cooldown swallows them
+   */
+  firingsPerUserPerMin?: number;
 }
 
 /** alerts.maxWindowsPerSymbol when unset. */

@@ -492,6 +492,14 @@ export const ConfigSchema = z
           .describe(
             'distinct percent-change windows (source and windowMs) one user may have rules on per symbol; each costs the alert service a push per tick of the symbol; beyond it ALERT_LIMIT',
           ),
+        firingsPerUserPerMin: z
+          .number()
+          .int()
+          .min(0)
+          .default(600)
+          .describe(
+            "alert firings one user's rules may have per minute, a minute's worth at once; each is a notification in the durable log; crossings beyond it are swallowed like a cooldown's (counted in suppressed); 0 = no bound",
+          ),
         flushMs: z
           .number()
           .int()

@@ -69,14 +69,20 @@ describe('hostile: percent-change windows of one user on one symbol', () => {
     const svc = engine.userAlerts!.alerts!.services!.realtime;
     publishTick(engine, 'stock', { k: 'trade', sym: 'AAPL', id: 'x1', p: 100, s: 1 } as never);
     await waitFor(() => svc.engine.stats.ticks > 0, { timeout: 5000, what: 'the tick evaluated' });
-    const windows = new Set(svc.engine.marks().map((m) => /\|change:(\w+:\d+):/.exec(m.stream)?.[1]).filter((w) => w !== undefined));
+    const windows = new Set(
+      svc.engine
+        .marks()
+        .map((m) => /\|change:(\w+:\d+):/.exec(m.stream)?.[1])
+        .filter((w) => w !== undefined),
+    );
     expect(windows.size).toBe(8);
     mallory.close();
   });
 
   it('another user has a budget of its own', async () => {
     const trent = await TestClient.connect(wsUrl(engine), { headers: { authorization: `Bearer ${await token({ sub: 'trent' })}` }, encoding: 'json' });
-    for (let i = 0; i < 8; i++) expect(await trent.request({ op: 'alert.create', id: i, rule: change(`t${i}`, 120_000 + i) })).toMatchObject({ op: 'alert.create' });
+    for (let i = 0; i < 8; i++)
+      expect(await trent.request({ op: 'alert.create', id: i, rule: change(`t${i}`, 120_000 + i) })).toMatchObject({ op: 'alert.create' });
     expect(await trent.request({ op: 'alert.create', id: 9, rule: change('t9', 120_009) })).toMatchObject({ op: 'error', code: 'ALERT_LIMIT' });
     trent.close();
   });
