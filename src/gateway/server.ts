@@ -84,6 +84,8 @@ export interface GatewayOptions {
   admitAuth?: ConnectionDeps['admitAuth'];
   /** Called before an in-band `{"op":"auth"}`'s token is verified; a message refuses it with RATE_LIMIT. */
   admitAuthAttempt?: ConnectionDeps['admitAuthAttempt'];
+  /** Called before a frame naming many channels is handled; a message refuses it with RATE_LIMIT. */
+  admitChannels?: ConnectionDeps['admitChannels'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
   /**
@@ -315,6 +317,7 @@ export class Gateway {
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
       ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),
+      ...(this.#opts.admitChannels ? { admitChannels: this.#opts.admitChannels } : {}),
       ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     });
   }
