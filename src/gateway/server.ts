@@ -6,6 +6,7 @@ import type { Bus } from '../bus/bus.js';
 import { negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
+import { LogSampler } from '../core/log-sampler.js';
 import { AUTH_CHECK_PATH, CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator, sessionVerdict } from './auth-hook.js';
@@ -151,6 +152,9 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
   return app;
 }
 
+/** At most one log line per this many ms for requests refused for their framing (the rest: `suppressed`). */
+export const FRAMING_LOG_INTERVAL_MS = 10_000;
+
 /** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
 const LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -202,6 +206,8 @@ export class Gateway {
   readonly #originAllowed: (origin: string, host: string) => boolean;
   readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
+  /** log lines of requests refused for their framing: one per FRAMING_LOG_INTERVAL_MS */
+  readonly #framingLog = new LogSampler(FRAMING_LOG_INTERVAL_MS);
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -497,7 +503,10 @@ export class Gateway {
 
   #refusedFraming(problem: string): void {
     this.counters.protocolErrors.BAD_HTTP_FRAMING = (this.counters.protocolErrors.BAD_HTTP_FRAMING ?? 0) + 1;
-    this.#opts.log.info({ problem }, 'HTTP request refused: ambiguous framing');
+    // any client can send these as fast as it connects, before any limit: counted each, logged
+    // at most once per FRAMING_LOG_INTERVAL_MS (a line per request was 1.4 MB of log a second)
+    const line = this.#framingLog.take(Date.now());
+    if (line) this.#opts.log.info({ problem, ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}) }, 'HTTP request refused: ambiguous framing');
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
