@@ -20,6 +20,8 @@ export interface GatewayAccess {
   admitHttp(ip: string): { retryAfter: number; message: string } | undefined;
   /** before an in-band auth's token is verified: a message refuses it (RATE_LIMIT) */
   admitAuthAttempt(conn: Connection): string | undefined;
+  /** before a frame naming `channels` channels is handled: a message refuses it (RATE_LIMIT) */
+  admitChannels(conn: Connection, channels: number): string | undefined;
   /** before an in-band auth takes effect: a message refuses it (LIMIT) */
   admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
@@ -41,6 +43,7 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     admitMessage: (conn) => limits.admitMessage(conn),
     admitHttp: (ip) => limits.admitHttp(ip),
     admitAuthAttempt: (conn) => limits.admitAuthAttempt(conn),
+    admitChannels: (conn, channels) => limits.admitChannels(conn, channels),
     admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);

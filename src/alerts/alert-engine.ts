@@ -1,7 +1,7 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
 import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
-import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, parseAlertRule } from './rule.js';
+import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, DEFAULT_MAX_WINDOWS_PER_SYMBOL, parseAlertRule } from './rule.js';
 import { RollingMinMax } from './rolling-window.js';
 import type { StoredWindow, WindowSince } from './rolling-window.js';
 import type { Side } from './threshold-stream.js';
@@ -163,6 +163,8 @@ export class AlertEngine {
   readonly #free: number[] = [];
   readonly #byId = new Map<string, Slot>();
   readonly #byUser = new Map<string, Set<Slot>>();
+  /** firings each user may still have now (alerts.firingsPerUserPerMin), refilled with tick time */
+  readonly #budgets = new Map<string, { tokens: number; at: number }>();
   readonly #symbols = new Map<string, SymbolIndex>();
   #symbolVersion = 0;
   // expiry min-heap of (time, slot object)
@@ -204,9 +206,34 @@ export class AlertEngine {
         `user "${rule.user}" holds ${held} alert rules, the limit (alerts.maxRulesPerUser) is ${this.#limits.maxRulesPerUser}: delete some first`,
       );
     }
+    if (rule.kind === 'change') this.#checkWindows(rule);
     const slot = this.#attach(rule, { phase: 'fresh', fired: 0, suppressed: 0 });
     this.#dirty.add(slot);
     return rule;
+  }
+
+  /**
+   * A percent-change rule on a window (source, length) its user's rules on the symbol do not use
+   * yet: refused beyond `alerts.maxWindowsPerSymbol` of them. Each window is a rolling min/max that
+   * every tick of the symbol is pushed into (and committed), holding every tick of its length in a
+   * steady rise or fall: one user with a thousand rules of a thousand lengths made each tick cost
+   * a thousand pushes. Rules on a window the user has cost one ordered-set update per tick, as
+   * other rules do. Counted over all the user's rules (held and fired ones too, as maxRulesPerUser).
+   */
+  #checkWindows(rule: Extract<AlertRule, { kind: 'change' }>): void {
+    const max = this.#limits.maxWindowsPerSymbol ?? DEFAULT_MAX_WINDOWS_PER_SYMBOL;
+    const windows = new Set<string>();
+    for (const s of this.#byUser.get(rule.user) ?? []) {
+      const r = s.rule;
+      if (r.kind === 'change' && r.symbol === rule.symbol) windows.add(`${r.source}:${r.windowMs}`);
+    }
+    if (windows.has(`${rule.source}:${rule.windowMs}`) || windows.size < max) return;
+    throw new AlertRuleError(
+      AlertErrorCode.LIMIT,
+      `user "${rule.user}" has percent-change rules on ${windows.size} windows of ${rule.symbol}, the limit (alerts.maxWindowsPerSymbol) is ${max}: ` +
+        `use a windowMs (and source) one of them has, or delete those rules first`,
+      [{ path: 'windowMs', message: `a new window on ${rule.symbol}: at most ${max} per symbol (alerts.maxWindowsPerSymbol)` }],
+    );
   }
 
   /**
@@ -406,8 +433,9 @@ export class AlertEngine {
     const st = s.state;
     this.#dirty.add(s);
     st.seen = v;
-    if (st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs) {
-      // swallowed: counts as a firing for re-arming (the value must go back first), not delivered
+    if ((st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs) || !this.#takeFiring(rule.user, now)) {
+      // swallowed (cooldown, or the user's firing budget): counts as a firing for re-arming (the
+      // value must go back first), not delivered
       st.suppressed++;
       this.stats.suppressed++;
     } else {
@@ -438,6 +466,42 @@ export class AlertEngine {
     const stream = s.stream!;
     if (s.side === 'up') stream.waitUp.insert(s.waitKey, s.n);
     else stream.waitDown.insert(s.waitKey, s.n);
+  }
+
+  /**
+   * One firing of `user`'s budget (alerts.firingsPerUserPerMin), false when it is spent. Every
+   * firing is a notification appended to the durable log: `rearm` rules without a cooldown at one
+   * level of a symbol that goes back and forth over it fired each rule on each crossing (200 rules,
+   * 20 crossings: 4000 appends). The budget refills with the ticks' time (deterministic for a tick
+   * sequence); it is not stored, so it starts full after a restart.
+   */
+  #takeFiring(user: string, now: number): boolean {
+    const perMin = this.#limits.firingsPerUserPerMin;
+    if (!perMin) return true;
+    let b = this.#budgets.get(user);
+    if (!b) this.#budgets.set(user, (b = { tokens: perMin, at: now }));
+    else if (now > b.at) {
+      b.tokens = Math.min(perMin, b.tokens + ((now - b.at) / 60_000) * perMin);
+      b.at = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens--;
+    return true;
+  }
+
+  /**
+   * Forget the firing budgets full again by `nowMs` (as good as none). A spent one is kept, also
+   * for a user who deleted every rule: deleting and creating rules again does not refill it.
+   */
+  forgetFullBudgets(nowMs: number = Date.now()): void {
+    const perMin = this.#limits.firingsPerUserPerMin;
+    if (!perMin) return;
+    for (const [user, b] of this.#budgets) if (b.tokens + ((nowMs - b.at) / 60_000) * perMin >= perMin) this.#budgets.delete(user);
+  }
+
+  /** Users whose firing budget is held (spent, not yet full again): tests. */
+  get budgetsHeld(): number {
+    return this.#budgets.size;
   }
 
   /** Remove every rule whose expiry is <= now (also done before each tick). Returns how many. */

@@ -82,6 +82,7 @@ export class AlertService {
     );
     this.#reconcile();
     this.#sweepTimer = setInterval(() => {
+      this.engine.forgetFullBudgets(this.#now());
       if (this.engine.sweep(this.#now()) > 0) {
         this.#reconcile();
         this.#schedule();

@@ -26,7 +26,10 @@ export const AlertErrorCode = {
   INVALID: 'ALERT_INVALID',
   /** the symbol is not in the instrument registry */
   UNKNOWN_SYMBOL: 'ALERT_UNKNOWN_SYMBOL',
-  /** the user already holds `alerts.maxRulesPerUser` rules */
+  /**
+   * the user already holds `alerts.maxRulesPerUser` rules, or a new percent-change window would put
+   * the user's rules on the symbol over `alerts.maxWindowsPerSymbol` windows
+   */
   LIMIT: 'ALERT_LIMIT',
   /** a rule with this id exists */
   DUPLICATE: 'ALERT_DUPLICATE',
@@ -56,9 +59,27 @@ export interface AlertLimits {
   maxRulesPerUser: number;
   /** longest percent-change window in ms (alerts.maxWindowMs) */
   maxWindowMs: number;
+  /**
+   * distinct percent-change windows (source and `windowMs`) one user's rules may use per symbol
+   * (alerts.maxWindowsPerSymbol; default DEFAULT_MAX_WINDOWS_PER_SYMBOL): every window is a
+   * rolling min/max each tick of the symbol is pushed into and committed
+   */
+  maxWindowsPerSymbol?: number;
+  /**
+   * firings one user's rules may have per minute, a minute's worth at once (alerts.firingsPerUserPerMin;
+   * unset or 0: no bound): crossings beyond it are swallowed as a cooldown swallows them
+   */
+  firingsPerUserPerMin?: number;
 }
 
-export const DEFAULT_ALERT_LIMITS: Readonly<AlertLimits> = Object.freeze({ maxRulesPerUser: 1000, maxWindowMs: 86_400_000 });
+/** alerts.maxWindowsPerSymbol when unset. */
+export const DEFAULT_MAX_WINDOWS_PER_SYMBOL = 8;
+
+export const DEFAULT_ALERT_LIMITS: Readonly<AlertLimits> = Object.freeze({
+  maxRulesPerUser: 1000,
+  maxWindowMs: 86_400_000,
+  maxWindowsPerSymbol: DEFAULT_MAX_WINDOWS_PER_SYMBOL,
+});
 
 const finite = (what: string) =>
   z

@@ -146,6 +146,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     },
     admitAuth: access.admitAuth,
     admitAuthAttempt: access.admitAuthAttempt,
+    admitChannels: access.admitChannels,
     ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
     log,
     health: () => {

@@ -491,6 +491,23 @@ export const ConfigSchema = z
           .max(7 * 86_400_000)
           .default(86_400_000)
           .describe('longest rolling window of a percent-change alert, ms'),
+        maxWindowsPerSymbol: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(8)
+          .describe(
+            'distinct percent-change windows (source and windowMs) one user may have rules on per symbol; each costs the alert service a push per tick of the symbol; beyond it ALERT_LIMIT',
+          ),
+        firingsPerUserPerMin: z
+          .number()
+          .int()
+          .min(0)
+          .default(600)
+          .describe(
+            "alert firings one user's rules may have per minute, a minute's worth at once; each is a notification in the durable log; crossings beyond it are swallowed like a cooldown's (counted in suppressed); 0 = no bound",
+          ),
         flushMs: z
           .number()
           .int()

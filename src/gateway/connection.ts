@@ -108,6 +108,12 @@ export interface ConnectionDeps {
    * connection's budget of auth frames) and the token is not looked at; undefined goes on.
    */
   admitAuthAttempt?: (conn: Connection) => string | undefined;
+  /**
+   * Before a subscribe, unsubscribe or visibility naming `channels` channels is handled: a message
+   * refuses it with RATE_LIMIT (the frames it counts as, see GatewayLimits.admitChannels) and
+   * nothing of it is done; undefined goes on.
+   */
+  admitChannels?: (conn: Connection, channels: number) => string | undefined;
   /** additive ops served by engine modules (alerts, notifications), by op name */
   extensions?: ReadonlyMap<string, ExtensionOp>;
   /** the names of `extensions` (what parseRequest accepts besides the core ops) */
@@ -303,6 +309,12 @@ export class Connection implements HubSubscriber {
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BAD_REQUEST, String(err));
       this.sendError(e.code, e.message, requestIdOf(frame));
+      return;
+    }
+    const named = req.op === 'subscribe' || req.op === 'unsubscribe' || req.op === 'visibility' ? (req.channels?.length ?? 0) : 0;
+    const limited = named > 0 ? this.#deps.admitChannels?.(this, named) : undefined;
+    if (limited !== undefined) {
+      this.sendError(ErrorCode.RATE_LIMIT, limited, req.id);
       return;
     }
     this.#transport.cork(() => {

@@ -106,6 +106,13 @@ export interface LimitStats {
   refusedAuthsPerConnection: number;
 }
 
+/**
+ * A subscribe, unsubscribe or visibility frame counts as one frame of `limits.messagesPerSec` per
+ * started this many channels it names (docs/protocol.md#limits): the gateway resolves, subscribes
+ * and acknowledges each of them, so a frame of 1000 channels costs about what 1000 pings cost.
+ */
+export const CHANNELS_PER_FRAME = 100;
+
 /** How long without a refused frame ends an over-limit episode. */
 const EPISODE_GAP_MS = 1000;
 /** At most one RATE_LIMIT error frame per connection this often. */
@@ -412,6 +419,25 @@ export class GatewayLimits {
       );
     }
     return false;
+  }
+
+  /**
+   * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels; it
+   * counts as one frame per started CHANNELS_PER_FRAME of them, and takes the frames beyond the
+   * first from the same bucket. Refused (they are not all there: none is taken), the message of a
+   * RATE_LIMIT error answering the request: nothing of it is done.
+   */
+  admitChannels(conn: LimitedConnection, channels: number, now = Date.now()): string | undefined {
+    const rate = this.#cfg.messagesPerSec;
+    const extra = Math.ceil(channels / CHANNELS_PER_FRAME) - 1;
+    if (rate <= 0 || extra <= 0) return undefined;
+    const st = this.#messages.get(conn);
+    if (!st || st.bucket.take(now, extra)) return undefined;
+    this.stats.rateLimitedFrames++;
+    return (
+      `a frame of ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
+      `(limits.messagesPerSec ${rate}, limits.messageBurst ${this.#cfg.messageBurst}): nothing of it was done; send it again in ${Math.ceil((extra + 1) / rate)} s or in smaller frames`
+    );
   }
 
   /** Open connections of a user (tests, metrics). */

@@ -6,6 +6,7 @@ import type { Bus } from '../bus/bus.js';
 import { negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
+import { LogSampler } from '../core/log-sampler.js';
 import { AUTH_CHECK_PATH, CloseCode, PROTOCOL_VERSION } from '../protocol/index.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { anonymousAuthenticator, sessionVerdict } from './auth-hook.js';
@@ -84,6 +85,8 @@ export interface GatewayOptions {
   admitAuth?: ConnectionDeps['admitAuth'];
   /** Called before an in-band `{"op":"auth"}`'s token is verified; a message refuses it with RATE_LIMIT. */
   admitAuthAttempt?: ConnectionDeps['admitAuthAttempt'];
+  /** Called before a frame naming many channels is handled; a message refuses it with RATE_LIMIT. */
+  admitChannels?: ConnectionDeps['admitChannels'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
   /**
@@ -154,6 +157,8 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
  * every socket left (ms).
  */
 export const CLOSE_GRACE_MS = 50;
+/** At most one log line per this many ms for requests refused for their framing (the rest: `suppressed`). */
+export const FRAMING_LOG_INTERVAL_MS = 10_000;
 
 /** uSockets LIBUS_LISTEN_EXCLUSIVE_PORT: fail instead of sharing a port that is in use. */
 const LISTEN_EXCLUSIVE_PORT = 1;
@@ -210,6 +215,8 @@ export class Gateway {
   /** per open connection: frees its address's slot of limits.connectionsPerIp (admitAddress) */
   readonly #addressSlots = new Map<Connection, () => void>();
   #socketsClosed = false;
+  /** log lines of requests refused for their framing: one per FRAMING_LOG_INTERVAL_MS */
+  readonly #framingLog = new LogSampler(FRAMING_LOG_INTERVAL_MS);
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -331,6 +338,7 @@ export class Gateway {
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
       ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),
+      ...(this.#opts.admitChannels ? { admitChannels: this.#opts.admitChannels } : {}),
       ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     });
   }
@@ -510,7 +518,10 @@ export class Gateway {
 
   #refusedFraming(problem: string): void {
     this.counters.protocolErrors.BAD_HTTP_FRAMING = (this.counters.protocolErrors.BAD_HTTP_FRAMING ?? 0) + 1;
-    this.#opts.log.info({ problem }, 'HTTP request refused: ambiguous framing');
+    // any client can send these as fast as it connects, before any limit: counted each, logged
+    // at most once per FRAMING_LOG_INTERVAL_MS (a line per request was 1.4 MB of log a second)
+    const line = this.#framingLog.take(Date.now());
+    if (line) this.#opts.log.info({ problem, ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}) }, 'HTTP request refused: ambiguous framing');
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {

@@ -20,12 +20,13 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export async function startTarget(config: Record<string, unknown>): Promise<Target> {
+/** `env`: more environment for the process (e.g. LOG_LEVEL, which the spawn sets to warn). */
+export async function startTarget(config: Record<string, unknown>, env: Record<string, string> = {}): Promise<Target> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tw-hostile-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port, log: { level: 'warn' }, ops: { statsLogSec: 0 }, ...config }));
-  const proc = spawnTickwire(['start'], { TICKWIRE_CONFIG: file });
+  const proc = spawnTickwire(['start'], { TICKWIRE_CONFIG: file, ...env });
   try {
     await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, proc);
   } catch (err) {
