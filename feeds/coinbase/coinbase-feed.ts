@@ -428,8 +428,10 @@ export class CoinbaseFeed extends StreamFeed {
   /**
    * Publish the book's best bid and ask as the product's quote, when it differs from the last one
    * published from the book (price or size of either side), or always (`fresh`, after a snapshot).
-   * An empty side is left out, as a ticker's (`quoteFields`); an empty book gives no quote. A
-   * level beyond the kept ones (`bookLevels`) is not in the mirror and cannot be its best.
+   * An empty side is left out, as a ticker's (`quoteFields`). A synced book is the whole book
+   * (Level2 Channel: it "guarantees delivery of all updates"), so an empty one is quoted with
+   * neither side (docs/feeds.md, "Empty quote sides"): the last top is gone. A level beyond the
+   * kept ones (`bookLevels`) is not in the mirror and cannot be its best.
    */
   #bookQuote(session: StreamSession, sym: string, mirror: OrderBook, ts: bigint, fresh: boolean): void {
     const bid = mirror.bids.length > 0 ? { p: mirror.bids.prices[0]!, s: mirror.bids.sizes[0]! } : undefined;
@@ -437,7 +439,7 @@ export class CoinbaseFeed extends StreamFeed {
     const sides = quoteFields(bid, ask);
     if (!fresh && this.#bookTop.has(sym) && sameSides(this.#bookTop.get(sym), sides)) return;
     this.#bookTop.set(sym, sides);
-    if (sides) session.ctx.emit({ k: 'quote', sym, ...sides, ts });
+    session.ctx.emit({ k: 'quote', sym, ...sides, ts });
   }
 
   /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */
