@@ -105,6 +105,25 @@ describe('a day or bar left with no trade that sets a price', () => {
     expect(r.lastTicker()).not.toHaveProperty('empty');
   });
 
+  it('an empty day is taken up empty after a restart (the last-value store), and its next trade opens it', async () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 5_000) });
+    r.pub.close();
+    const bus = new MemoryBus();
+    const ticks: Tick[] = [];
+    bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
+    const next = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: r.lastValues });
+    publishers.push(next);
+    expect(await next.restore()).toBeGreaterThan(0);
+    next.publish('alpaca', { k: 'quote', sym: 'AAPL', bp: 99, ap: 101, ts: ns(T0 + 6_000) });
+    expect(ticks.filter((t) => t.k === 'ticker').at(-1)).toMatchObject({ empty: true, v: 0, bp: 99, ap: 101 });
+    next.publish('alpaca', trade(T0 + 7_000, 104, 3, 'V:2'));
+    const after = ticks.filter((t) => t.k === 'ticker').at(-1)!;
+    expect(after).toMatchObject({ p: 104, o: 104, h: 104, l: 104, v: 3 });
+    expect(after).not.toHaveProperty('empty');
+  });
+
   it('a day with only volume-only trades left is empty, with their volume', () => {
     const r = rig();
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
