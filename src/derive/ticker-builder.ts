@@ -83,14 +83,7 @@ export class TickerBuilder {
       s.v = roundQty(s.v + t.s);
       return this.#published ? { ...s } : undefined;
     }
-    if (!this.#hasTrade) {
-      s.o = s.h = s.l = t.p;
-      delete s.empty;
-      this.#hasTrade = true;
-      this.#published = true;
-      this.#openMs = ms;
-      this.#lastMs = ms;
-    }
+    if (!this.#hasTrade) this.#first(t.p, ms);
     // the last price and the day open follow event time, as a bar's close and open do (docs/protocol.md#ticker)
     if (ms >= this.#lastMs) {
       s.p = t.p;
@@ -188,9 +181,17 @@ export class TickerBuilder {
     if (this.#dayOf(ms) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
-    // the day has only volumeOnly trades so far: their volume is amended, no ticker yet
-    if (!this.#published) return undefined;
-    if (!this.#hasTrade) return { ...s }; // empty already: its volume changed
+    if (!this.#hasTrade) {
+      // no trade of the day set a price (only volumeOnly ones, or the day was emptied): a
+      // correction that makes one set a price makes it the day's first, which it is (the only one)
+      if (last && this.#dayOf(last.ms) === this.#day) {
+        this.#first(last.p, last.ms);
+        this.#change();
+        return { ...s };
+      }
+      // else its volume is amended: no ticker yet, or the empty day's again
+      return this.#published ? { ...s } : undefined;
+    }
     if (minuteTrades) {
       const range = amendMinute(this.#minutes, ms, minuteTrades);
       if (range) {
@@ -224,6 +225,19 @@ export class TickerBuilder {
     if (this.#pcDay === -1 || day !== this.#pcDay || this.#s.pc === c) return undefined;
     this.#s.pc = c;
     return this.#hasTrade ? { ...this.#s } : undefined;
+  }
+
+  /** The day's first trade that sets a price, at `ms`: the day open, high, low and last price. */
+  #first(p: number, ms: number): void {
+    const s = this.#s;
+    s.o = s.h = s.l = s.p = p;
+    delete s.empty;
+    this.#hasTrade = true;
+    this.#published = true;
+    this.#openMs = ms;
+    this.#lastMs = ms;
+    const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+    this.#minutes.set(m, { h: p, l: p });
   }
 
   /**

@@ -124,6 +124,23 @@ describe('a day or bar left with no trade that sets a price', () => {
     expect(after).not.toHaveProperty('empty');
   });
 
+  it("a correction that makes a day's only trade set a price (volume-only to regular) sets the day", () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1', { volumeOnly: true }));
+    expect(r.of('ticker')).toHaveLength(0);
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:2', p: 101, s: 10, volumeOnly: false, ts: ns(T0 + 5_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 101, o: 101, h: 101, l: 101, v: 10 });
+    // (a bar is not opened by such a correction: an interval whose trades set no price has none; left as is)
+    // and after the day was emptied by a cancel
+    r.pub.publish('alpaca', trade(T0 + 6_000, 100, 5, 'V:3', { volumeOnly: true }));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:2', ts: ns(T0 + 7_000) });
+    expect(r.lastTicker()).toMatchObject({ empty: true, v: 5 });
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 102, s: 5, volumeOnly: false, ts: ns(T0 + 8_000) });
+    const t = r.lastTicker()!;
+    expect(t).toMatchObject({ p: 102, o: 102, h: 102, l: 102, v: 5 });
+    expect(t).not.toHaveProperty('empty');
+  });
+
   it('a day with only volume-only trades left is empty, with their volume', () => {
     const r = rig();
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
