@@ -116,8 +116,6 @@ export class BinanceFeed extends StreamFeed {
   #requestId = 0;
   /** order book sync per canonical symbol (streams include `depth`) */
   readonly #depth = new Map<string, DepthSync>();
-  /** the symbols of the URL of the connection being made (url() is called before each attempt) */
-  #urlSymbols: readonly string[] = [];
   /**
    * No REST request (depth snapshot, exchangeInfo status poll, trade recovery) before this time (ms):
    * the Retry-After of a 429/418 on any of them, since the request limits are per IP (General API
@@ -168,7 +166,6 @@ export class BinanceFeed extends StreamFeed {
   }
 
   url(symbols: readonly string[]): string {
-    this.#urlSymbols = [...symbols];
     const base = (this.#opts.url ?? BINANCE_DEFAULT_URL).replace(/\/+$/, '');
     const path = /\/stream$/.test(base) ? base : `${base}/stream`;
     // General WSS information: "add the parameter timeUnit=MICROSECOND ... in the URL"; milliseconds are the default
@@ -194,7 +191,7 @@ export class BinanceFeed extends StreamFeed {
     // the URL carries the subscription: its symbols are the ones this connection streams. Symbols
     // added or removed while it was being made are not in it (the runner sends live changes only
     // on a ready connection): they are subscribed or unsubscribed below, once it is ready
-    const symbols = this.#urlSymbols;
+    const symbols = session.urlSymbols;
     // a new connection: every book starts over from a snapshot
     this.#depth.clear();
     // and the first trade of each symbol seen before shows whether trades were missed meanwhile

@@ -271,7 +271,7 @@ export class CoinbaseFeed extends StreamFeed {
         // print as the latest.
         for (const ev of msg.events ?? []) {
           if (ev.type === 'snapshot') this.#recover(ev.trades ?? [], ts, session);
-          else for (const tr of oldestFirst(ev.trades ?? [], ts)) this.#trade(tr, ts, session);
+          else for (const timed of oldestFirst(ev.trades ?? [], ts)) this.#trade(timed, session);
         }
         return;
       case 'ticker':
@@ -336,14 +336,15 @@ export class CoinbaseFeed extends StreamFeed {
   }
 
   /** One `market_trades` trade: emitted unless its trade_id was emitted already (late or repeated message). */
-  #trade(tr: Record<string, any>, msgTs: bigint | undefined, session: StreamSession): void {
+  /** One `market_trades` trade, its time read once by the caller (`bad`: why it could not be, reported here). */
+  #trade({ tr, t, bad }: TimedTrade, session: StreamSession): void {
     const sym = this.#ours(tr.product_id);
     if (!sym) return;
     // trade_id is unique per product (one product = one canonical symbol of this feed)
     const id = String(tr.trade_id);
     if (!this.#seen.add(sym, id)) return;
     const side = aggressorSide(tr.side);
-    const t = tr.time ? isoToNs(String(tr.time)) : msgTs!;
+    if (bad !== undefined) throw bad;
     session.ctx.emit({
       k: 'trade',
       sym,
@@ -351,9 +352,9 @@ export class CoinbaseFeed extends StreamFeed {
       p: price(tr.price, 'market_trades.price'),
       s: decimal(tr.size, 'market_trades.size'),
       ...(side ? { side } : {}),
-      ts: t,
+      ts: t!,
     });
-    if (!this.#since.has(sym)) this.#since.set(sym, t);
+    if (!this.#since.has(sym)) this.#since.set(sym, t!);
   }
 
   /**
@@ -369,13 +370,13 @@ export class CoinbaseFeed extends StreamFeed {
       const sym = this.#ours(tr.product_id);
       const since = sym ? this.#since.get(sym) : undefined;
       if (!sym || since === undefined || this.#seen.has(sym, String(tr.trade_id))) continue;
-      const t = tr.time ? isoToNs(String(tr.time)) : msgTs!;
+      const t = tradeTime(tr, msgTs);
       if (t >= since) missed.push({ tr, sym, t });
     }
     if (missed.length === 0) return;
     // the snapshot's order is not documented: oldest first, trade ids breaking ties
     missed.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : compareIds(String(a.tr.trade_id), String(b.tr.trade_id))));
-    for (const { tr } of missed) this.#trade(tr, msgTs, session);
+    for (const m of missed) this.#trade(m, session);
     this.#recovered += missed.length;
     const bySym = [...new Set(missed.map((m) => m.sym))].join(', ');
     session.ctx.log.info(
@@ -428,8 +429,10 @@ export class CoinbaseFeed extends StreamFeed {
   /**
    * Publish the book's best bid and ask as the product's quote, when it differs from the last one
    * published from the book (price or size of either side), or always (`fresh`, after a snapshot).
-   * An empty side is left out, as a ticker's (`quoteFields`); an empty book gives no quote. A
-   * level beyond the kept ones (`bookLevels`) is not in the mirror and cannot be its best.
+   * An empty side is left out, as a ticker's (`quoteFields`). A synced book is the whole book
+   * (Level2 Channel: it "guarantees delivery of all updates"), so an empty one is quoted with
+   * neither side (docs/feeds.md, "Empty quote sides"): the last top is gone. A level beyond the
+   * kept ones (`bookLevels`) is not in the mirror and cannot be its best.
    */
   #bookQuote(session: StreamSession, sym: string, mirror: OrderBook, ts: bigint, fresh: boolean): void {
     const bid = mirror.bids.length > 0 ? { p: mirror.bids.prices[0]!, s: mirror.bids.sizes[0]! } : undefined;
@@ -437,7 +440,7 @@ export class CoinbaseFeed extends StreamFeed {
     const sides = quoteFields(bid, ask);
     if (!fresh && this.#bookTop.has(sym) && sameSides(this.#bookTop.get(sym), sides)) return;
     this.#bookTop.set(sym, sides);
-    if (sides) session.ctx.emit({ k: 'quote', sym, ...sides, ts });
+    session.ctx.emit({ k: 'quote', sym, ...sides, ts });
   }
 
   /** `l2_data` events (level2.ts): a snapshot resets the product's book, updates change levels. */
@@ -512,26 +515,37 @@ function sameSides(a: QuoteSides | undefined, b: QuoteSides | undefined): boolea
 /** a side that dropped levels is refreshed once it keeps fewer than this fraction of `bookLevels` */
 export const REFRESH_FRACTION = 0.25;
 
+/** A `market_trades` trade with its time (ns) read once; `bad`: the error reading it (then `t` is undefined). */
+interface TimedTrade {
+  tr: Record<string, any>;
+  t: bigint | undefined;
+  bad?: unknown;
+}
+
+/** A trade's `time` (RFC 3339), or the message time when it has none; throws when it cannot be read. */
+function tradeTime(tr: Record<string, any>, msgTs: bigint | undefined): bigint {
+  return tr.time ? isoToNs(String(tr.time)) : msgTs!;
+}
+
 /**
- * A `market_trades` update's trades oldest first: by `time` (the message time when absent), then
- * by trade_id (numeric when both are digits). The sort is stable. A trade whose time cannot be
- * read goes last, where `#trade` reports it, so the trades that can be read go out before it.
+ * A `market_trades` update's trades oldest first, each with its time read once: by `time` (the
+ * message time when absent), then by trade_id (numeric when both are digits). The sort is stable.
+ * A trade whose time cannot be read goes last, where `#trade` reports it, so the trades that can
+ * be read go out before it.
  */
-function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | undefined): Record<string, any>[] {
-  const keyed = trades.map((tr) => {
-    let t: bigint | undefined;
+function oldestFirst(trades: readonly Record<string, any>[], msgTs: bigint | undefined): TimedTrade[] {
+  const keyed = trades.map((tr): TimedTrade => {
     try {
-      t = tr.time ? isoToNs(String(tr.time)) : msgTs;
-    } catch {
-      t = undefined;
+      return { tr, t: tradeTime(tr, msgTs) };
+    } catch (bad) {
+      return { tr, t: undefined, bad };
     }
-    return { tr, t };
   });
   keyed.sort((a, b) => {
     if (a.t === undefined || b.t === undefined) return a.t === b.t ? 0 : a.t === undefined ? 1 : -1;
     return a.t < b.t ? -1 : a.t > b.t ? 1 : compareIds(String(a.tr.trade_id), String(b.tr.trade_id));
   });
-  return keyed.map((k) => k.tr);
+  return keyed;
 }
 
 /** Trade ids as numbers when both are decimal integers (Coinbase's are), else as text. */

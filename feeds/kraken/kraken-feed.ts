@@ -535,8 +535,9 @@ export class KrakenFeed extends StreamFeed {
         // [ticker] gives no "no bid"/"no ask" marker; a side with no order comes as price 0, so it
         // is published absent with its quantity (docs/feeds.md, "Empty quote sides"), never by
         // rejecting the whole quote; a ticker with neither side gives no quote
-        const bid = tickerSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty'); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
-        const ask = tickerSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty'); // [ticker: ask, ask_qty] best ask price, quantity
+        // a negative quantity is refused, as a trade's `size` is
+        const bid = quoteSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty', { refuseNegativeSize: true }); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
+        const ask = quoteSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty', { refuseNegativeSize: true }); // [ticker: ask, ask_qty] best ask price, quantity
         const sides = quoteFields(bid, ask);
         if (!sides) return undefined;
         session.ctx.emit({
@@ -742,13 +743,6 @@ function size(v: unknown, field: string): number {
   const n = decimal(v, field);
   if (n < 0) throw new RangeError(`${field}: ${JSON.stringify(v)} is negative`);
   return n;
-}
-
-/** One side of a ticker (`quoteSide`: absent when its price is 0 or absent); a negative quantity is refused, as `size` does. */
-function tickerSide(p: unknown, qty: unknown, field: string): { p: number; s?: number } | undefined {
-  const side = quoteSide(p, qty, field);
-  if (side?.s !== undefined && side.s < 0) throw new RangeError(`${field} size: ${JSON.stringify(qty)} is negative`);
-  return side;
 }
 
 function time(v: unknown, field: string): bigint {

@@ -170,10 +170,10 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
       };
     }
     case 'quote': {
-      // a side the provider reported empty is absent; a quote has at least one
+      // a side the provider reported empty is absent; both, when its whole book was (docs/feeds.md,
+      // "Empty quote sides": a synced Coinbase level2 book that ran empty)
       const bp = num('bp', false);
       const ap = num('ap', false);
-      if (bp === undefined && ap === undefined) fail('field "bp" or "ap" is missing');
       const bs = num('bs', false);
       const as = num('as', false);
       return {

@@ -150,8 +150,8 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
       if (tick.side !== undefined && tick.side !== 'buy' && tick.side !== 'sell') p.push(`trade side ${String(tick.side)} must be buy, sell or absent`);
       break;
     case 'quote':
-      // a side may be absent (the provider reports it empty), never both
-      if (tick.bp === undefined && tick.ap === undefined) p.push('quote must have bp or ap');
+      // a side may be absent (the provider reports it empty); both when the provider's whole book
+      // is empty (docs/feeds.md, "Empty quote sides")
       if (tick.bp !== undefined && !finitePositive(tick.bp)) p.push(`quote bp ${tick.bp} must be a positive number`);
       if (tick.ap !== undefined && !finitePositive(tick.ap)) p.push(`quote ap ${tick.ap} must be a positive number`);
       if (tick.bs !== undefined && !finiteNonNeg(tick.bs)) p.push(`quote bs ${tick.bs} must be a non-negative number`);

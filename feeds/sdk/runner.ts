@@ -34,6 +34,12 @@ export interface StreamSession {
   fail(state: Extract<FeedState, 'auth_failed' | 'error'>, detail: string, opts?: { retry?: boolean }): void;
   /** whether this connection is still the current, open one */
   readonly open: boolean;
+  /**
+   * The symbols `url()` was given for this connection. Where the URL carries the subscription
+   * (Binance), these are the ones the connection streams; `onOpen`'s `symbols` are the current
+   * ones, which can differ when symbols were added or removed while it was being made.
+   */
+  readonly urlSymbols: readonly string[];
 }
 
 export interface StreamProtocol {
@@ -41,7 +47,10 @@ export interface StreamProtocol {
   url(symbols: readonly string[]): string;
   /** request headers (credentials in headers, content negotiation) */
   headers?(): Record<string, string>;
-  /** The transport is open: authenticate and subscribe; call `session.ready()` when confirmed. */
+  /**
+   * The transport is open: authenticate and subscribe; call `session.ready()` when confirmed.
+   * `symbols` are the current symbols (`session.urlSymbols` the URL's).
+   */
   onOpen(session: StreamSession, symbols: readonly string[]): void;
   /** One provider message (a ws frame, or one line of an HTTP stream). Throwing counts an error. */
   onMessage(data: Buffer, isBinary: boolean, session: StreamSession): void;
@@ -111,6 +120,8 @@ interface Conn {
   closed: boolean;
   ready: boolean;
   openedAt: number;
+  /** the symbols url() was built from */
+  urlSymbols: readonly string[];
 }
 
 export class StreamRunner {
@@ -204,11 +215,11 @@ export class StreamRunner {
 
   #connect(): void {
     if (this.#stopped || !this.#ctx) return;
-    const conn: Conn = { id: ++this.#nextId, timers: new Set(), closed: false, ready: false, openedAt: 0 };
+    const conn: Conn = { id: ++this.#nextId, timers: new Set(), closed: false, ready: false, openedAt: 0, urlSymbols: this.symbols };
     this.#conn = conn;
     let url: string;
     try {
-      url = this.#protocol.url(this.symbols);
+      url = this.#protocol.url(conn.urlSymbols);
     } catch (err) {
       this.#failConn(conn, 'error', `cannot build the provider URL: ${(err as Error).message}`, { retry: false });
       return;
@@ -396,6 +407,7 @@ export class StreamRunner {
     return {
       connection: conn.id,
       ctx: this.#ctx!,
+      urlSymbols: conn.urlSymbols,
       get open() {
         return !conn.closed && runner.#conn === conn;
       },

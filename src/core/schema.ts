@@ -147,6 +147,11 @@ export interface BarTick extends TickBase {
   closed: boolean;
   /** a closed bar published again after a trade correction or cancel changed it */
   corrected?: boolean;
+  /**
+   * no trade that sets a price is left in the bar (its trades were cancelled, or corrected into
+   * prints that set none): `o h l c` are not prices of the interval (docs/protocol.md#bar)
+   */
+  empty?: boolean;
 }
 
 export interface TickerTick extends TickBase {
@@ -165,6 +170,11 @@ export interface TickerTick extends TickBase {
   pc?: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;
+  /**
+   * the day's trades that set a price were all cancelled (or corrected into prints that set
+   * none): the day has no last price; `p o h l` are the previous close `pc`, or 0 without one
+   */
+  empty?: boolean;
 }
 
 /**

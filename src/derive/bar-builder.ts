@@ -7,7 +7,7 @@ import { amendMinute } from './minute-range.js';
 import type { MinuteBuckets } from './minute-range.js';
 
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
-export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'closed'> & { corrected?: boolean };
+export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'closed'> & { corrected?: boolean; empty?: boolean };
 
 /** Closed bars remembered for corrections (and to tell a late provider bar from a first one). */
 const MAX_RECENT_CLOSED = 1000;
@@ -139,6 +139,7 @@ export class BarBuilder {
       if (bar.n === 0 || !span) {
         // the bar's first priced trade (or every trade of it was cancelled: start over)
         bar.o = bar.h = bar.l = bar.c = t.p;
+        delete bar.empty;
         this.#span.set(bar, { first: ms, last: ms });
         if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
       } else {
@@ -201,6 +202,10 @@ export class BarBuilder {
       if (range) {
         bar.h = range.h;
         bar.l = range.l;
+      } else {
+        // no minute of the bar has a trade that sets a price left: its prices are not the interval's
+        bar.empty = true;
+        this.#span.delete(bar);
       }
     }
     const span = this.#span.get(bar);
@@ -250,14 +255,15 @@ export class BarBuilder {
     if (!Number.isNaN(this.#knownFrom) || bar.iv !== this.iv || this.startOf(bar.t) !== bar.t) return false;
     const state: BarState = { iv: bar.iv, t: bar.t, o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: bar.closed };
     if (bar.corrected) state.corrected = true;
+    if (bar.empty) state.empty = true;
     this.#knownFrom = bar.t;
     this.#newest = bar.t;
     this.#lastEventMs = eventMs;
     this.#lastEventWallMs = wallMs;
     // the bar's stamp is its last trade's time while open; a closed bar's is the time that closed
     // it (a later trade, the sweep), which says nothing of its own trades' times
-    if (bar.n > 0) this.#span.set(state, { first: bar.t, last: eventMs < this.endOf(bar.t) ? eventMs : bar.t });
-    if (this.#ms > MINUTE_MS && bar.n > 0) this.#minutes.set(state, new Map([[RESTORED_BUCKET, { h: bar.h, l: bar.l }]]));
+    if (bar.n > 0 && !bar.empty) this.#span.set(state, { first: bar.t, last: eventMs < this.endOf(bar.t) ? eventMs : bar.t });
+    if (this.#ms > MINUTE_MS && bar.n > 0 && !bar.empty) this.#minutes.set(state, new Map([[RESTORED_BUCKET, { h: bar.h, l: bar.l }]]));
     if (bar.closed) this.#remember(state);
     else this.#bar = state;
     return true;
@@ -374,8 +380,8 @@ export class BarBuilder {
 /**
  * OHLCV from trades (in arrival order): volume and count from every trade, prices from the trades
  * that set one (not `volumeOnly`), open and close the first and last in event time (ties: in
- * arrival order); with no such trade the prices are left as they were. Returns the event times
- * of the open and close.
+ * arrival order); with no such trade the prices are left as they were and the bar is `empty`.
+ * Returns the event times of the open and close.
  */
 function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; last: number } | undefined {
   bar.n = trades.length;
@@ -393,7 +399,11 @@ function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; l
     if (t.p < l) l = t.p;
   }
   bar.v = roundQty(v);
-  if (!first || !last) return undefined;
+  if (!first || !last) {
+    bar.empty = true;
+    return undefined;
+  }
+  delete bar.empty;
   bar.o = first.p;
   bar.c = last.p;
   bar.h = h;

@@ -24,7 +24,13 @@ export class TickerBuilder {
   /** the instrument's trading days */
   readonly #calendar: TradingCalendar;
   #day = -1;
+  /** the day has a trade that sets a price */
   #hasTrade = false;
+  /**
+   * a ticker of the current day was published: after its trades that set a price were all
+   * cancelled, the day's ticker is `empty` and quotes and volume still update it
+   */
+  #published = false;
   /** the trading day whose last trade price `pc` is; -1 when not known (a restored `pc`) */
   #pcDay = -1;
   /** the current day's close, once its bar.1d closed (the sweep closes a quiet day's bar) */
@@ -71,17 +77,13 @@ export class TickerBuilder {
       s.v = 0;
       this.#minutes.clear();
       this.#hasTrade = false;
+      this.#published = false;
     }
     if (t.volumeOnly) {
       s.v = roundQty(s.v + t.s);
-      return this.#hasTrade ? { ...s } : undefined;
+      return this.#published ? { ...s } : undefined;
     }
-    if (!this.#hasTrade) {
-      s.o = s.h = s.l = t.p;
-      this.#hasTrade = true;
-      this.#openMs = ms;
-      this.#lastMs = ms;
-    }
+    if (!this.#hasTrade) this.#first(t.p, ms);
     // the last price and the day open follow event time, as a bar's close and open do (docs/protocol.md#ticker)
     if (ms >= this.#lastMs) {
       s.p = t.p;
@@ -118,7 +120,8 @@ export class TickerBuilder {
     if (this.#day !== -1) return false;
     const ms = Number(t.ts / 1_000_000n);
     this.#day = this.#dayOf(ms);
-    this.#hasTrade = true;
+    this.#hasTrade = t.empty !== true;
+    this.#published = true;
     const s = this.#s;
     s.p = t.p;
     s.o = t.o;
@@ -131,7 +134,8 @@ export class TickerBuilder {
     else s.ap = t.ap;
     if (t.status !== undefined) s.status = t.status;
     if (t.pc !== undefined) s.pc = t.pc;
-    this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
+    if (t.empty) s.empty = true;
+    else this.#minutes.set(RESTORED_BUCKET, { h: t.h, l: t.l });
     // the times of the restored open and last trade are not known: the open stays, and the next trade is the last
     this.#openMs = -Infinity;
     this.#lastMs = -Infinity;
@@ -161,7 +165,7 @@ export class TickerBuilder {
 
   /** The state, when a trade has set the day and `ms` is still in it. */
   #current(ms: number): TickerState | undefined {
-    return this.#hasTrade && this.#dayOf(ms) <= this.#day ? { ...this.#s } : undefined;
+    return this.#published && this.#dayOf(ms) <= this.#day ? { ...this.#s } : undefined;
   }
 
   /**
@@ -169,19 +173,33 @@ export class TickerBuilder {
    * the remaining trades of its minute when the trade log still holds that whole minute
    * (undefined: high/low are left as they are), `last` the newest remaining trade in event time
    * (the last price; TradeLog.last). Returns the new state, or undefined when the trade is not from the current day.
-   * The day open is not revised.
+   * The day open is not revised. When no trade that sets a price is left in the day (every minute
+   * of it rebuilt empty), the day is `empty`: no last price, as before its first trade, but its
+   * ticker was published, so it is published again saying so (docs/protocol.md#ticker).
    */
   amend(ms: number, dv: number, minuteTrades: readonly LoggedTrade[] | undefined, last: LoggedTrade | undefined): TickerState | undefined {
     if (this.#dayOf(ms) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
-    // the day has only volumeOnly trades so far: their volume is amended, no ticker yet
-    if (!this.#hasTrade) return undefined;
+    if (!this.#hasTrade) {
+      // no trade of the day set a price (only volumeOnly ones, or the day was emptied): a
+      // correction that makes one set a price makes it the day's first, which it is (the only one)
+      if (last && this.#dayOf(last.ms) === this.#day) {
+        this.#first(last.p, last.ms);
+        this.#change();
+        return { ...s };
+      }
+      // else its volume is amended: no ticker yet, or the empty day's again
+      return this.#published ? { ...s } : undefined;
+    }
     if (minuteTrades) {
       const range = amendMinute(this.#minutes, ms, minuteTrades);
       if (range) {
         s.h = range.h;
         s.l = range.l;
+      } else {
+        this.#empty();
+        return { ...s };
       }
     }
     if (last && this.#dayOf(last.ms) === this.#day) {
@@ -207,6 +225,35 @@ export class TickerBuilder {
     if (this.#pcDay === -1 || day !== this.#pcDay || this.#s.pc === c) return undefined;
     this.#s.pc = c;
     return this.#hasTrade ? { ...this.#s } : undefined;
+  }
+
+  /** The day's first trade that sets a price, at `ms`: the day open, high, low and last price. */
+  #first(p: number, ms: number): void {
+    const s = this.#s;
+    s.o = s.h = s.l = s.p = p;
+    delete s.empty;
+    this.#hasTrade = true;
+    this.#published = true;
+    this.#openMs = ms;
+    this.#lastMs = ms;
+    const m = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
+    this.#minutes.set(m, { h: p, l: p });
+  }
+
+  /**
+   * No trade of the day sets a price any more. The price fields are required numbers in protocol
+   * v1: they carry the previous close (no change against it), or 0 when none is known, and
+   * `empty` says the day has no last price.
+   */
+  #empty(): void {
+    const s = this.#s;
+    this.#hasTrade = false;
+    this.#openMs = Infinity;
+    this.#lastMs = -Infinity;
+    s.p = s.o = s.h = s.l = s.pc ?? 0;
+    s.chg = 0;
+    s.chgp = 0;
+    s.empty = true;
   }
 
   #change(): void {

@@ -18,6 +18,11 @@ export interface LoggedTrade {
   cancelled: boolean;
   /** counts in volume only: sets no price (TradeTick.volumeOnly) */
   volumeOnly: boolean;
+  /**
+   * counts in nothing (TradeTick.excluded): kept only so that a correction into a condition that
+   * counts can add it then; no range or last price holds it
+   */
+  excluded?: boolean;
 }
 
 export interface TradeLogOptions {
@@ -67,8 +72,9 @@ export class TradeLog {
     return this.#items.length - this.#head;
   }
 
-  add(id: string, ms: number, p: number, s: number, volumeOnly = false): void {
+  add(id: string, ms: number, p: number, s: number, volumeOnly = false, excluded = false): void {
     const t: LoggedTrade = { id, ms, p, s, cancelled: false, volumeOnly };
+    if (excluded) t.excluded = true;
     this.#items.push(t);
     this.#byId.set(id, t);
     if (ms > this.#newestMs) this.#newestMs = ms;
@@ -80,10 +86,10 @@ export class TradeLog {
   }
 
   /**
-   * Replace a trade's id, price and size in place (its time and order stay); `volumeOnly`
-   * replaces its flag when given.
+   * Replace a trade's id, price and size in place (its time and order stay); `volumeOnly` and
+   * `excluded` replace its flags when given.
    */
-  correct(ref: string, id: string, p: number, s: number, volumeOnly?: boolean): LoggedTrade | undefined {
+  correct(ref: string, id: string, p: number, s: number, volumeOnly?: boolean, excluded?: boolean): LoggedTrade | undefined {
     const t = this.#byId.get(ref);
     if (!t || t.cancelled) return undefined;
     this.#byId.delete(ref);
@@ -91,6 +97,8 @@ export class TradeLog {
     t.p = p;
     t.s = s;
     if (volumeOnly !== undefined) t.volumeOnly = volumeOnly;
+    if (excluded) t.excluded = true;
+    else if (excluded === false) delete t.excluded;
     this.#byId.set(id, t);
     return t;
   }
@@ -108,7 +116,7 @@ export class TradeLog {
     const out: LoggedTrade[] = [];
     for (let i = this.#head; i < this.#items.length; i++) {
       const t = this.#items[i]!;
-      if (!t.cancelled && t.ms >= fromMs && t.ms < toMs) out.push(t);
+      if (!t.cancelled && !t.excluded && t.ms >= fromMs && t.ms < toMs) out.push(t);
     }
     return out;
   }
@@ -123,7 +131,7 @@ export class TradeLog {
     let last: LoggedTrade | undefined;
     for (let i = this.#items.length - 1; i >= this.#head; i--) {
       const t = this.#items[i]!;
-      if (!t.cancelled && !t.volumeOnly && t.ms >= fromMs && t.ms < toMs && (!last || t.ms > last.ms)) last = t;
+      if (!t.cancelled && !t.volumeOnly && !t.excluded && t.ms >= fromMs && t.ms < toMs && (!last || t.ms > last.ms)) last = t;
     }
     const p = this.#prunedLast;
     if (p && p.ms >= fromMs && p.ms < toMs && (!last || p.ms > last.ms)) last = p;
@@ -138,7 +146,7 @@ export class TradeLog {
       this.#head++;
       if (this.#byId.get(t.id) === t) this.#byId.delete(t.id);
       // pruned in arrival order, so a later one wins a tie in event time
-      if (!t.cancelled && !t.volumeOnly && (!this.#prunedLast || t.ms >= this.#prunedLast.ms)) this.#prunedLast = { ...t };
+      if (!t.cancelled && !t.volumeOnly && !t.excluded && (!this.#prunedLast || t.ms >= this.#prunedLast.ms)) this.#prunedLast = { ...t };
       if (t.ms > this.#completeAfterMs) this.#completeAfterMs = t.ms;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {

@@ -55,6 +55,7 @@ export function tickToPayload(tick: Tick): Payload {
       if (tick.pc !== undefined) d.pc = tick.pc;
       d.t = nsToMs(tick.ts);
       if (tick.status) d.status = tick.status;
+      if (tick.empty) d.empty = true;
       return d;
     }
     case 'bar': {
@@ -70,6 +71,7 @@ export function tickToPayload(tick: Tick): Payload {
         closed: tick.closed,
       };
       if (tick.corrected) d.corrected = true;
+      if (tick.empty) d.empty = true;
       return d;
     }
     case 'correction': {

@@ -229,8 +229,9 @@ export class TickPublisher {
         if (tick.excluded) tick.volumeOnly = true;
         this.#send(cls, tick);
         // a print that counts in nothing (docs/protocol.md#trade, `excluded`) is delivered, and
-        // changes no ticker, bar or volume
+        // changes no ticker, bar or volume; it is logged, flagged, for a correction that makes it count
         if (!tick.excluded) this.#deriveFromTrade(cls, tick);
+        else this.#derivation(tick.sym).log.add(tick.id, Number(tick.ts / 1_000_000n), tick.p, tick.s, true, true);
         return true;
       }
       case 'quote': {
@@ -294,6 +295,10 @@ export class TickPublisher {
   #amend(cls: AssetClass, tick: TradeCorrectionTick | TradeCancelTick): void {
     const d = this.#derivation(tick.sym);
     const orig = d.log.get(tick.ref);
+    if (orig?.excluded) {
+      this.#amendExcluded(cls, d, orig.ms, tick);
+      return;
+    }
     const before = orig ? { ms: orig.ms, s: orig.s } : undefined;
     // a trade corrected into a print that counts in nothing (`excluded`, docs/protocol.md#trade)
     // leaves everything derived, as a cancelled one does
@@ -320,6 +325,29 @@ export class TickPublisher {
         : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, end));
       if (bar) this.#sendBar(cls, tick, bar);
     }
+  }
+
+  /**
+   * A correction or cancel of a print that counts in nothing (`excluded`, traded at `ms`): nothing
+   * derived holds it. Corrected into a condition that counts (Alpaca: a correction out of `M`,
+   * `Q` or `9`), it is applied as a new trade at its own time would be (volume, prices when it
+   * sets one, its bars; a late trade's rules) and `applied`; otherwise only the log changes and
+   * the item is not `applied` (docs/protocol.md#trade).
+   */
+  #amendExcluded(cls: AssetClass, d: SymbolDerivation, ms: number, tick: TradeCorrectionTick | TradeCancelTick): void {
+    const counts = tick.k === 'correction' && tick.excluded !== true;
+    if (tick.k === 'cancel') d.log.cancel(tick.ref);
+    else {
+      if (tick.excluded) tick.volumeOnly = true;
+      d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly === true, !counts);
+    }
+    tick.applied = counts;
+    Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
+    this.#send(cls, tick, false);
+    if (tick.k !== 'correction' || !counts) return;
+    const { sym, src, id, p, s, seq, ep, rt, volumeOnly } = tick;
+    const trade: TradeTick = { k: 'trade', sym, src, id, p, s, seq, ep, rt, ts: BigInt(ms) * 1_000_000n, ...(volumeOnly ? { volumeOnly } : {}) };
+    this.#deriveFromTrade(cls, trade, tick, false);
   }
 
   /**
@@ -395,11 +423,21 @@ export class TickPublisher {
     return d;
   }
 
-  #deriveFromTrade(assetClass: Parameters<typeof marketSubject>[0], trade: TradeTick): void {
+  /**
+   * A trade's ticker and bars. `from` is the tick they are published for (the trade, or the
+   * correction that made a print count); `log`: add the trade to the trade log (a corrected
+   * print is there already).
+   */
+  #deriveFromTrade(
+    assetClass: Parameters<typeof marketSubject>[0],
+    trade: TradeTick,
+    from: { sym: string; src: string; ts: bigint; rt: bigint } = trade,
+    log = true,
+  ): void {
     const d = this.#derivation(trade.sym);
-    d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
+    if (log) d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
     const ticker = d.ticker.onTrade(trade);
-    if (ticker) this.#sendTicker(assetClass, trade, ticker);
+    if (ticker) this.#sendTicker(assetClass, from, ticker);
     const provided = this.#providerBars.get(trade.src);
     let now = -1;
     for (const b of d.bars) {
@@ -409,12 +447,12 @@ export class TickPublisher {
           if (now < 0) now = Date.now();
           const sent = d.openSent.get(b.iv);
           if (sent && sent.t === bar.t && now - sent.at < OPEN_BAR_MS) {
-            d.openPending.set(b.iv, { from: trade, bar });
+            d.openPending.set(b.iv, { from, bar });
             continue;
           }
           d.openSent.set(b.iv, { at: now, t: bar.t });
         }
-        this.#sendBar(assetClass, trade, bar);
+        this.#sendBar(assetClass, from, bar);
       }
     }
   }
@@ -442,12 +480,25 @@ export class TickPublisher {
     if (current) d?.newestBar.set(bar.iv, bar.t);
     if (bar.closed && this.#bars) {
       // the bar payload of docs/protocol.md (fanout/payloads.ts builds the same for the wire)
-      const p = { t: bar.t, iv: BAR_INTERVAL_MS[bar.iv], o: bar.o, h: bar.h, l: bar.l, c: bar.c, v: bar.v, n: bar.n, closed: true as const };
-      this.#bars.put(`${kind}:${from.sym}`, bar.corrected ? { ...p, corrected: true } : p);
+      const p: Record<string, unknown> & { t: number; iv: number; closed: true } = {
+        t: bar.t,
+        iv: BAR_INTERVAL_MS[bar.iv],
+        o: bar.o,
+        h: bar.h,
+        l: bar.l,
+        c: bar.c,
+        v: bar.v,
+        n: bar.n,
+        closed: true as const,
+      };
+      if (bar.corrected) p.corrected = true;
+      if (bar.empty) p.empty = true;
+      this.#bars.put(`${kind}:${from.sym}`, p);
     }
     this.#send(assetClass, t, current);
     // the ticker's previous close `pc` is its day's bar.1d close, corrections included
-    const prevClose = bar.iv === '1d' && bar.closed ? d?.ticker.dayBarClosed(bar.t, bar.c) : undefined;
+    // (an empty day bar has no close)
+    const prevClose = bar.iv === '1d' && bar.closed && !bar.empty ? d?.ticker.dayBarClosed(bar.t, bar.c) : undefined;
     if (prevClose) this.#sendTicker(assetClass, from, prevClose);
   }
 

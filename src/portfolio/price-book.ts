@@ -80,10 +80,17 @@ export class PriceBook {
     const day = this.#dayOf(t.sym, Date.now());
     let changed = false;
     if (t.k === 'ticker') {
-      // a last price out of range: the whole ticker is not taken (the last good price stays)
-      if (!valuable(t.p)) return false;
-      if (s.last !== t.p) changed = true;
-      s.last = t.p;
+      if (t.empty === true && !valuable(t.p)) {
+        // the day's trades were all cancelled and no previous close is known (docs/protocol.md#ticker,
+        // `empty`: p is 0): no last price, so the cancelled one is not kept (the mid, if any, values)
+        if (s.last !== undefined) changed = true;
+        delete s.last;
+      } else {
+        // a last price out of range: the whole ticker is not taken (the last good price stays)
+        if (!valuable(t.p)) return false;
+        if (s.last !== t.p) changed = true;
+        s.last = t.p;
+      }
       // the ticker's day is the instrument's trading day: its open is today's when its time is in today
       const tickerDay = this.#dayOf(t.sym, ms);
       // an open or previous close out of range counts as unknown (the day starts from another price)
@@ -142,7 +149,7 @@ export class TickDelay {
   /** a tick that arrived at `arrivedMs` (a stored last value: when it was received) */
   push(tick: Tick, arrivedMs: number): void {
     let t: Tick;
-    if (tick.k === 'ticker') t = { k: 'ticker', sym: tick.sym, ts: tick.ts, p: tick.p, o: tick.o, pc: tick.pc } as Tick;
+    if (tick.k === 'ticker') t = { k: 'ticker', sym: tick.sym, ts: tick.ts, p: tick.p, o: tick.o, pc: tick.pc, ...(tick.empty ? { empty: true } : {}) } as Tick;
     else if (tick.k === 'quote') t = { k: 'quote', sym: tick.sym, ts: tick.ts, bp: tick.bp, ap: tick.ap } as Tick;
     else return;
     const due = arrivedMs + this.delayMs;

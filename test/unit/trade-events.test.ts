@@ -257,5 +257,13 @@ describe('trading status (item 7)', () => {
     r.pub.publish('oanda', { k: 'quote', sym: 'EUR-USD', bp: 1.1, bs: 5, ap: 1.2, as: 5, ts: ns(T0) });
     r.pub.publish('oanda', { k: 'quote', sym: 'EUR-USD', ap: 1.3, as: 2, ts: ns(T0 + 1) });
     expect(tickToPayload(r.of('quote').at(-1)!)).toEqual({ ap: 1.3, as: 2, t: T0 + 1, src: 'oanda', ep: expect.any(Number) });
+    // a whole book empty (a synced Coinbase level2 book): neither side, and the ticker shows none
+    r.pub.publish('coinbase', trade(T0 + 2, 100, 1, 'c1'));
+    r.pub.publish('coinbase', { k: 'quote', sym: 'AAPL', bp: 99, ap: 101, ts: ns(T0 + 3) });
+    expect(r.of('ticker').at(-1)).toMatchObject({ bp: 99, ap: 101 });
+    r.pub.publish('coinbase', { k: 'quote', sym: 'AAPL', ts: ns(T0 + 4) });
+    expect(tickToPayload(r.of('quote').at(-1)!)).toEqual({ t: T0 + 4, src: 'coinbase', ep: expect.any(Number) });
+    expect(r.of('ticker').at(-1)).not.toHaveProperty('bp');
+    expect(r.of('ticker').at(-1)).not.toHaveProperty('ap');
   });
 });

@@ -330,6 +330,26 @@ describe('coinbase adapter: order books (level2)', () => {
     }
   });
 
+  // docs/feeds.md "Empty quote sides": a side with no order is published absent. A synced level2
+  // book is the whole book ("guarantees delivery of all updates"), so when it runs empty the quote
+  // says so, with both sides absent; before, no quote went out and the last top stayed.
+  it('a side taken empty is quoted without it, and an emptied book with neither side', async () => {
+    const h = await start();
+    await h.waitFor('snapshots and their quotes', () => quotes(h).length === 1 && quotes(h, 'ETH-USD').length === 1);
+    const depth = (side: 'bids' | 'asks') => h.provider.fullBook('BTC-USD')[side].length;
+    h.provider.sweep('BTC-USD', 'asks', depth('asks'));
+    await h.waitFor('a quote without the ask', () => quotes(h).some((q) => q.k === 'quote' && q.ap === undefined));
+    const bidOnly = quotes(h).at(-1)!;
+    expect(bidOnly).toMatchObject({ bp: h.provider.fullBook('BTC-USD').bids[0]![0] });
+    expect(bidOnly).not.toHaveProperty('as');
+    h.provider.sweep('BTC-USD', 'bids', depth('bids'));
+    await h.waitFor('a quote with neither side', () => quotes(h).some((q) => q.k === 'quote' && q.bp === undefined && q.ap === undefined), 3000);
+    const none = quotes(h).at(-1)!;
+    const update = h.ticks.filter((t) => t.k === 'book' && t.sym === 'BTC-USD' && !t.reset).at(-1)!;
+    expect(none).toEqual({ k: 'quote', sym: 'BTC-USD', ts: update.ts });
+    expect(h.counters.errors).toEqual([]);
+  });
+
   it('a ticker while the book is synced publishes no quote (it would put back a stale top)', async () => {
     const h = await start();
     await h.waitFor('snapshots and their quotes', () => quotes(h).length === 1 && quotes(h, 'ETH-USD').length === 1);

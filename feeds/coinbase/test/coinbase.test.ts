@@ -441,4 +441,22 @@ describe('coinbase market_trades update order', () => {
     expect(trades.map((t) => t.ts)).toEqual([1718000001000001000n, 1718000001100000000n, 1718000001100000000n, 1718000001200000000n]);
     expect(h.counters.errors).toEqual([]);
   });
+
+  it('a trade whose time cannot be read goes last and is reported; the others of its update go out first', async () => {
+    h = await startHarness(
+      () => startCoinbaseFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new CoinbaseFeed('coinbase', options(p.url)),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const trade = (trade_id: string, time: string) => ({ trade_id, product_id: 'BTC-USD', price: '67000.5', size: '0.1', side: 'BUY', time });
+    h.provider.push({
+      channel: 'market_trades',
+      events: [
+        { type: 'update', trades: [trade('2001', 'not a time'), trade('2003', '2024-06-10T06:13:21.200000Z'), trade('2002', '2024-06-10T06:13:21.100000Z')] },
+      ],
+    });
+    await h.waitFor('the error', () => h!.counters.errors.length > 0);
+    expect(h.ticks.filter((t) => t.k === 'trade').map((t) => (t.k === 'trade' ? t.id : ''))).toEqual(['2002', '2003']);
+    expect(h.counters.errors.join(' ')).toMatch(/not a time/);
+  });
 });

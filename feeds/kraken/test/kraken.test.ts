@@ -415,4 +415,43 @@ describe('kraken ticker with an empty side', () => {
     ]);
     expect(h.counters.errors).toEqual([]);
   });
+
+  it('refuses a ticker with a negative quantity, naming the field (other tickers go on)', async () => {
+    h = await startHarness(
+      () => startKrakenFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new KrakenFeed('kraken', options(p.url, ['BTC-USD'])),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    await quietFor(100, 'the subscription snapshots');
+    const n = h.ticks.length;
+    const ticker = (bid_qty: number, ask_qty: number, timestamp: string) =>
+      h!.provider.broadcast({
+        channel: 'ticker',
+        type: 'update',
+        data: [
+          {
+            symbol: 'BTC/USD',
+            bid: 67000.5,
+            bid_qty,
+            ask: 67001.5,
+            ask_qty,
+            last: 67000,
+            volume: 1,
+            vwap: 67000,
+            low: 66000,
+            high: 68000,
+            change: 0,
+            change_pct: 0,
+            timestamp,
+          },
+        ],
+      });
+    ticker(-1, 2, '2024-06-10T06:13:21.000001Z');
+    ticker(1, -2, '2024-06-10T06:13:21.000002Z');
+    ticker(1, 2, '2024-06-10T06:13:21.000003Z'); // a sentinel
+    await h.waitFor('the sentinel quote', () => h!.ticks.some((t) => t.k === 'quote' && t.ts === 1718000001000003000n));
+    expect(h.ticks.slice(n)).toEqual([{ k: 'quote', sym: 'BTC-USD', bp: 67000.5, bs: 1, ap: 67001.5, as: 2, ts: 1718000001000003000n }]);
+    expect(h.counters.errors.join('\n')).toMatch(/ticker\.bid\/bid_qty size: -1 is negative/);
+    expect(h.counters.errors.join('\n')).toMatch(/ticker\.ask\/ask_qty size: -2 is negative/);
+  });
 });

@@ -29,11 +29,12 @@ describe('recording format: corrections, cancels, one-sided quotes', () => {
     expectRoundTrip(ticks);
   });
 
-  it('refuses a quote with no side and a correction without ref, naming the line', () => {
+  it('reads a quote with neither side (an empty book), and refuses a correction without ref, naming the line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tw-rec-'));
     const bad = join(dir, 'bad.jsonl');
     writeFileSync(bad, '{"k":"quote","sym":"EUR-USD","ts":"1718026204000000000"}\n');
-    expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "bp" or "ap" is missing/);
+    expect(readRecording(bad)).toEqual([{ k: 'quote', sym: 'EUR-USD', ts: 1718026204000000000n }]);
+    expectRoundTrip([{ k: 'quote', sym: 'BTC-USD', ts: 1718026204000000000n }]);
     writeFileSync(bad, '{"k":"correction","sym":"AAPL","ts":"1718026204000000000","id":"1","p":1,"s":1}\n');
     expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "ref" is missing/);
   });

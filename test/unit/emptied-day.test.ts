@@ -1,0 +1,185 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { decodeTick } from '../../src/codec/tick-codec.js';
+import { defaultRegistry } from '../../src/core/instruments.js';
+import type { BarInterval, Tick } from '../../src/core/schema.js';
+import { tickToPayload } from '../../src/fanout/payloads.js';
+import { TickPublisher } from '../../src/ingest/tick-publisher.js';
+import type { StoredBar } from '../../src/history/bar-store.js';
+import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
+import type { TickInput } from '../../feeds/sdk/adapter.js';
+
+/**
+ * docs/protocol.md, "Trade corrections and cancels": when a cancel (or a correction into a print
+ * that counts in nothing) leaves a day or a bar with no trade that sets a price, the ticker and
+ * the bar say so (`empty: true`) instead of showing the cancelled trade's price; and a correction
+ * that turns an `excluded` print into a counting trade adds it as a new trade would be.
+ */
+const T0 = Date.UTC(2026, 10, 20, 14, 30, 0); // 09:30 New York: AAPL's trading day started at 05:00 UTC
+const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+const trade = (ms: number, p: number, s: number, id: string, extra: Partial<Extract<TickInput, { k: 'trade' }>> = {}): TickInput => ({
+  k: 'trade',
+  sym: 'AAPL',
+  id,
+  p,
+  s,
+  ts: ns(ms),
+  ...extra,
+});
+
+const publishers: TickPublisher[] = [];
+afterEach(() => {
+  for (const pub of publishers.splice(0)) pub.close();
+});
+
+function rig() {
+  const bus = new MemoryBus();
+  const ticks: Tick[] = [];
+  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
+  const lastValues = new MemoryLastValueStore();
+  const stored: StoredBar[] = [];
+  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues, bars: { put: (_ch, bar) => stored.push(bar as StoredBar) } });
+  publishers.push(pub);
+  const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
+  const lastBar = (iv: BarInterval) =>
+    of('bar')
+      .filter((b) => b.iv === iv)
+      .at(-1);
+  return { ticks, pub, of, lastBar, lastValues, stored, lastTicker: () => of('ticker').at(-1) };
+}
+
+describe('a day or bar left with no trade that sets a price', () => {
+  it("cancelling the day's only trade publishes an empty ticker (no last price, volume 0) and empty bars", async () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 5_000) });
+    const ticker = r.lastTicker()!;
+    expect(ticker).toMatchObject({ v: 0, empty: true });
+    // no previous close known: no price to show
+    expect(ticker).toMatchObject({ p: 0, o: 0, h: 0, l: 0, chg: 0, chgp: 0 });
+    expect(tickToPayload(ticker)).toMatchObject({ v: 0, empty: true });
+    for (const iv of ['1s', '1m', '5m', '1h', '1d'] as const) {
+      expect(r.lastBar(iv), iv).toMatchObject({ v: 0, n: 0, empty: true, closed: false });
+    }
+    expect(tickToPayload(r.lastBar('1m')!)).toMatchObject({ n: 0, empty: true });
+    // the snapshot a new subscriber gets is the empty ticker, not the cancelled price
+    const [lv] = await r.lastValues.getMany(['ticker:AAPL']);
+    expect(decodeTick(lv!)).toMatchObject({ k: 'ticker', empty: true, v: 0 });
+    // quotes still update the day's ticker
+    r.pub.publish('alpaca', { k: 'quote', sym: 'AAPL', bp: 99, ap: 101, ts: ns(T0 + 6_000) });
+    expect(r.lastTicker()).toMatchObject({ bp: 99, ap: 101, empty: true });
+    // the next trade sets the day again, as the day's first trade
+    r.pub.publish('alpaca', trade(T0 + 7_000, 104, 3, 'V:2'));
+    const next = r.lastTicker()!;
+    expect(next).toMatchObject({ p: 104, o: 104, h: 104, l: 104, v: 3, chg: 0 });
+    expect(next).not.toHaveProperty('empty');
+    expect(r.lastBar('1m')).toMatchObject({ o: 104, h: 104, l: 104, c: 104, v: 3, n: 1 });
+    expect(r.lastBar('1m')).not.toHaveProperty('empty');
+    r.pub.sweepBars(); // open bar.1d states go out at most every 250 ms: the held one now
+    expect(r.lastBar('1d')).toMatchObject({ o: 104, c: 104, v: 3, n: 1 });
+    expect(r.lastBar('1d')).not.toHaveProperty('empty');
+  });
+
+  it('with a previous close, the emptied day shows it as the price with no change; the day keeps pc', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 - 86_400_000, 90, 5, 'V:0')); // the day before
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    expect(r.lastTicker()).toMatchObject({ p: 100, pc: 90 });
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:1b', p: 100, s: 10, volumeOnly: true, excluded: true, ts: ns(T0 + 5_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 90, o: 90, h: 90, l: 90, chg: 0, chgp: 0, pc: 90, v: 0, empty: true });
+  });
+
+  it('an emptied closed bar is published again corrected and empty, and stored so', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(T0 + 61_000, 101, 1, 'V:2')); // closes minute T0
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 62_000) });
+    const bar = r
+      .of('bar')
+      .filter((b) => b.iv === '1m' && b.t === T0)
+      .at(-1);
+    expect(bar).toMatchObject({ closed: true, corrected: true, n: 0, v: 0, empty: true });
+    expect(r.stored.filter((b) => b.t === T0 && b.iv === 60_000).at(-1)).toMatchObject({ n: 0, v: 0, empty: true, corrected: true });
+    // the day still has V:2: not empty
+    expect(r.lastTicker()).toMatchObject({ p: 101, h: 101, l: 101, v: 1 });
+    expect(r.lastTicker()).not.toHaveProperty('empty');
+  });
+
+  it('an empty day is taken up empty after a restart (the last-value store), and its next trade opens it', async () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 5_000) });
+    r.pub.close();
+    const bus = new MemoryBus();
+    const ticks: Tick[] = [];
+    bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
+    const next = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: r.lastValues });
+    publishers.push(next);
+    expect(await next.restore()).toBeGreaterThan(0);
+    next.publish('alpaca', { k: 'quote', sym: 'AAPL', bp: 99, ap: 101, ts: ns(T0 + 6_000) });
+    expect(ticks.filter((t) => t.k === 'ticker').at(-1)).toMatchObject({ empty: true, v: 0, bp: 99, ap: 101 });
+    next.publish('alpaca', trade(T0 + 7_000, 104, 3, 'V:2'));
+    const after = ticks.filter((t) => t.k === 'ticker').at(-1)!;
+    expect(after).toMatchObject({ p: 104, o: 104, h: 104, l: 104, v: 3 });
+    expect(after).not.toHaveProperty('empty');
+  });
+
+  it("a correction that makes a day's only trade set a price (volume-only to regular) sets the day", () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1', { volumeOnly: true }));
+    expect(r.of('ticker')).toHaveLength(0);
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:2', p: 101, s: 10, volumeOnly: false, ts: ns(T0 + 5_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 101, o: 101, h: 101, l: 101, v: 10 });
+    // (a bar is not opened by such a correction: an interval whose trades set no price has none; left as is)
+    // and after the day was emptied by a cancel
+    r.pub.publish('alpaca', trade(T0 + 6_000, 100, 5, 'V:3', { volumeOnly: true }));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:2', ts: ns(T0 + 7_000) });
+    expect(r.lastTicker()).toMatchObject({ empty: true, v: 5 });
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 102, s: 5, volumeOnly: false, ts: ns(T0 + 8_000) });
+    const t = r.lastTicker()!;
+    expect(t).toMatchObject({ p: 102, o: 102, h: 102, l: 102, v: 5 });
+    expect(t).not.toHaveProperty('empty');
+  });
+
+  it('a day with only volume-only trades left is empty, with their volume', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(T0 + 2_000, 130, 7, 'V:2', { volumeOnly: true }));
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 5_000) });
+    expect(r.lastTicker()).toMatchObject({ v: 7, empty: true, p: 0 });
+    expect(r.lastBar('1m')).toMatchObject({ v: 7, n: 1, empty: true });
+  });
+});
+
+describe('a correction that turns a print counting in nothing into a regular trade', () => {
+  it('adds it to volume, prices and bars as a new trade would be', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(T0 + 2_000, 105, 20, 'V:2', { volumeOnly: true, excluded: true }));
+    expect(r.lastTicker()).toMatchObject({ p: 100, v: 10 });
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 106, s: 20, ts: ns(T0 + 9_000) });
+    expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:2', id: 'V:3', applied: true });
+    expect(r.lastTicker()).toMatchObject({ p: 106, h: 106, l: 100, v: 30, o: 100 });
+    expect(r.lastBar('1m')).toMatchObject({ t: T0, o: 100, h: 106, l: 100, c: 106, v: 30, n: 2 });
+    r.pub.sweepBars(); // open bar.1d states go out at most every 250 ms: the held one now
+    expect(r.lastBar('1d')).toMatchObject({ c: 106, v: 30, n: 2 });
+    // it is a trade of the log now: it can be cancelled like one
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:3', ts: ns(T0 + 10_000) });
+    expect(r.of('cancel').at(-1)).toMatchObject({ applied: true });
+    expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, v: 10 });
+  });
+
+  it('corrected into a volume-only condition it counts in volume only; a cancel of an excluded print changes nothing', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(T0 + 2_000, 105, 20, 'V:2', { volumeOnly: true, excluded: true }));
+    r.pub.publish('alpaca', trade(T0 + 2_500, 107, 5, 'V:4', { volumeOnly: true, excluded: true }));
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 106, s: 20, volumeOnly: true, ts: ns(T0 + 9_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, v: 30 });
+    expect(r.lastBar('1m')).toMatchObject({ c: 100, h: 100, v: 30, n: 2 });
+    const n = r.of('ticker').length;
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:4', ts: ns(T0 + 10_000) });
+    expect(r.of('cancel').at(-1)).toMatchObject({ ref: 'V:4', applied: false });
+    expect(r.of('ticker')).toHaveLength(n);
+  });
+});
