@@ -536,8 +536,8 @@ export class KrakenFeed extends StreamFeed {
         // is published absent with its quantity (docs/feeds.md, "Empty quote sides"), never by
         // rejecting the whole quote; a ticker with neither side gives no quote
         // a negative quantity is refused, as a trade's `size` is
-        const bid = quoteSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty', { refuseNegativeSize: true }); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
-        const ask = quoteSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty', { refuseNegativeSize: true }); // [ticker: ask, ask_qty] best ask price, quantity
+        const bid = quoteSide(item.bid, item.bid_qty, 'ticker.bid/bid_qty'); // [ticker: bid, bid_qty] best bid price, quantity (base currency)
+        const ask = quoteSide(item.ask, item.ask_qty, 'ticker.ask/ask_qty'); // [ticker: ask, ask_qty] best ask price, quantity
         const sides = quoteFields(bid, ask);
         if (!sides) return undefined;
         session.ctx.emit({

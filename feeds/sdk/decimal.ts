@@ -55,19 +55,13 @@ export function quoteFields(
 /**
  * One side of a quote: `{ p, s }`, or undefined when the side is empty. A side is empty when its
  * price is absent or 0 (no order on that side: a price must be > 0, so 0 can only mean "none");
- * the size is dropped with it. A negative or unreadable price still throws. With
- * `refuseNegativeSize` a negative size throws too (Kraken); the other adapters pass a negative
- * size on as sent, which the conformance kit reports (docs/feeds.md, "Empty quote sides").
+ * the size is dropped with it. A negative or unreadable price still throws, and so does a negative
+ * size: every provider documents sizes as quantities (docs/feeds.md, "Empty quote sides").
  */
-export function quoteSide(
-  priceValue: unknown,
-  sizeValue: unknown,
-  field: string,
-  opts: { refuseNegativeSize?: boolean } = {},
-): { p: number; s?: number } | undefined {
+export function quoteSide(priceValue: unknown, sizeValue: unknown, field: string): { p: number; s?: number } | undefined {
   if (priceValue === undefined || priceValue === null || priceValue === '') return undefined;
   if (decimal(priceValue, `${field} price`) === 0) return undefined;
   const s = optionalDecimal(sizeValue, `${field} size`);
-  if (opts.refuseNegativeSize && s !== undefined && s < 0) throw new RangeError(`${field} size: ${JSON.stringify(sizeValue)} is negative`);
+  if (s !== undefined && s < 0) throw new RangeError(`${field} size: ${JSON.stringify(sizeValue)} is negative`);
   return { p: price(priceValue, `${field} price`), ...(s === undefined ? {} : { s }) };
 }

@@ -57,19 +57,20 @@ export class FeedHost {
     if (adapter.providesBars?.length) publisher.declareProviderBars(adapter.id, adapter.providesBars);
     const log = this.#log;
     const failover = this.#opts.failover;
-    // provider text repaired by the publisher (a lone surrogate) counts as a feed error, with
-    // why (lastError); the log says it once per feed, not once per tick
-    let repairsLogged = false;
-    const onRepair = (detail: string): void => {
-      health.error(`feed text is not well-formed Unicode: ${detail}`);
-      if (repairsLogged) return;
-      repairsLogged = true;
-      log.warn({ feed: adapter.id }, `feed text is not well-formed Unicode (repaired; later ones are counted in errors): ${detail}`);
+    // provider text repaired by the publisher (a lone surrogate), or a tick it refused for its
+    // numbers, counts as a feed error, with why (lastError); the log says it once per feed, not
+    // once per tick
+    let problemLogged = false;
+    const onProblem = (detail: string): void => {
+      health.error(detail);
+      if (problemLogged) return;
+      problemLogged = true;
+      log.warn({ feed: adapter.id }, `${detail} (later ones are counted in the feed's errors)`);
     };
     const ctx: FeedContext = {
       emit(tick) {
         health.tick();
-        publisher.publish(adapter.id, tick, onRepair);
+        publisher.publish(adapter.id, tick, onProblem);
       },
       status: (state, detail) => {
         const changed = health.setState(state, detail);

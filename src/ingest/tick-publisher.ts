@@ -27,6 +27,7 @@ import { TradeLog } from '../derive/trade-log.js';
 import type { TradeLogOptions } from '../derive/trade-log.js';
 import { Sequencer } from './sequencer.js';
 import { repairText } from './well-formed-tick.js';
+import { tickValueProblems } from '../../feeds/sdk/tick-values.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import { PublisherBooks, validBookInput } from '../book/publisher-books.js';
 import type { PublisherBooksOptions } from '../book/publisher-books.js';
@@ -44,6 +45,8 @@ export interface PublisherStats {
   derived: number;
   /** book ticks with a malformed level (not [price > 0, size >= 0]) */
   rejectedBadBook: number;
+  /** ticks refused for their numbers: a negative size, a price that is not positive and finite, a bar whose high/low do not bound it (tickValueProblems) */
+  rejectedBadValue: number;
   /** ticks published with provider text made well-formed (a lone surrogate replaced by U+FFFD; see repairText) */
   repairedText: number;
 }
@@ -139,7 +142,15 @@ function mergeStatus(prev: StatusState | undefined, input: StatusTick | Extract<
  * (`bars`), which serves `history` on subscribe and `GET /v1/bars`.
  */
 export class TickPublisher {
-  readonly stats: PublisherStats = { published: 0, rejectedUnknownSymbol: 0, rejectedInactiveSource: 0, derived: 0, rejectedBadBook: 0, repairedText: 0 };
+  readonly stats: PublisherStats = {
+    published: 0,
+    rejectedUnknownSymbol: 0,
+    rejectedInactiveSource: 0,
+    derived: 0,
+    rejectedBadBook: 0,
+    rejectedBadValue: 0,
+    repairedText: 0,
+  };
   readonly sequencer = new Sequencer();
   readonly #bus: Bus;
   readonly #registry: InstrumentRegistry;
@@ -191,16 +202,26 @@ export class TickPublisher {
 
   /**
    * Accept one tick from adapter `feedId`. Returns false when it was rejected. Provider text that
-   * is not well-formed Unicode is repaired first, for every adapter (repairText); `onRepair`
-   * hears why (the feed host counts it as a feed error).
+   * is not well-formed Unicode is repaired first, for every adapter (repairText); a tick whose
+   * numbers no provider documents (tickValueProblems: a negative size, a price that is not a
+   * positive finite number, ...) is refused. `onProblem` hears either, as a sentence (the feed
+   * host counts it as a feed error).
    */
-  publish(feedId: string, tick: TickInput, onRepair?: (detail: string) => void): boolean {
+  publish(feedId: string, tick: TickInput, onProblem?: (detail: string) => void): boolean {
     const repair = repairText(tick);
     if (repair) {
       this.stats.repairedText++;
-      onRepair?.(repair.detail);
+      onProblem?.(`feed text is not well-formed Unicode: ${repair.detail}`);
     }
     const input = repair ? repair.tick : tick;
+    if (input.k !== 'book') {
+      const problems = tickValueProblems(input);
+      if (problems.length > 0) {
+        this.stats.rejectedBadValue++;
+        onProblem?.(`tick refused: ${input.k} ${JSON.stringify(input.sym)} ${problems.join('; ')}`);
+        return false;
+      }
+    }
     const inst = this.#registry.get(input.sym);
     if (!inst) {
       this.stats.rejectedUnknownSymbol++;

@@ -346,7 +346,9 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   counter('tickwire_ticks_derived_total', 'Derived ticks (tickers, bars) published', (s) => s.publisher?.stats.derived);
   counterBy('tickwire_ticks_rejected_total', 'Ticks from feeds that were not published, by reason', 'reason', (s) => {
     const st = s.publisher?.stats;
-    return st ? { unknown_symbol: st.rejectedUnknownSymbol, inactive_source: st.rejectedInactiveSource, bad_book: st.rejectedBadBook } : undefined;
+    return st
+      ? { unknown_symbol: st.rejectedUnknownSymbol, inactive_source: st.rejectedInactiveSource, bad_book: st.rejectedBadBook, bad_value: st.rejectedBadValue }
+      : undefined;
   });
 
   // last-value store

@@ -332,6 +332,23 @@ describe('binance adapter', () => {
     expect(h.states.some((s) => s.state === 'connected')).toBe(false);
   });
 
+  it('refuses a bookTicker with a negative quantity, naming the field (quantities are never negative; other quotes go on)', async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 60_000, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected' && h!.provider.conns.size === 1);
+    const conn = [...h.provider.conns][0]!;
+    conn.send({ stream: 'btcusdt@bookTicker', data: { u: 1, s: 'BTCUSDT', b: '100.0', B: '-1.5', a: '100.1', A: '2' } });
+    conn.send({ stream: 'btcusdt@bookTicker', data: { u: 2, s: 'BTCUSDT', b: '100.0', B: '1.5', a: '100.1', A: '-2' } });
+    conn.send({ stream: 'btcusdt@bookTicker', data: { u: 3, s: 'BTCUSDT', b: '100.0', B: '1.5', a: '100.1', A: '2' } });
+    await h.waitFor('a quote and two errors', () => h!.ticks.length >= 1 && h!.counters.errors.length >= 2);
+    expect(h.ticks).toHaveLength(1);
+    expect(h.ticks[0]).toMatchObject({ k: 'quote', sym: 'BTC-USD', bp: 100, bs: 1.5, ap: 100.1, as: 2 });
+    expect(h.counters.errors.join('\n')).toMatch(/size: "-1\.5" is negative/);
+    expect(h.counters.errors.join('\n')).toMatch(/size: "-2" is negative/);
+  });
+
   it('counts a malformed frame as an error and keeps going', async () => {
     h = await startHarness(
       () => startBinanceFake(),
