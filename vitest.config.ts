@@ -61,6 +61,7 @@ const ISOLATED = new Set([
   'test/client/calls-after-close.test.ts',
   // an auth check server of its own
   'test/client/connect-close-connect.test.ts',
+  'test/client/connect-timeout.test.ts',
   'test/client/examples.test.ts',
   'test/client/fallback.test.ts',
   'test/client/long-session.test.ts',
@@ -71,6 +72,7 @@ const ISOLATED = new Set([
   'test/client/retry-after.test.ts',
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',
+  'test/client/unsubscribe-retry.test.ts',
   'test/compliance/protocol-doc.test.ts',
   'test/feeds/feed-health.test.ts',
   'test/feeds/kraken.e2e.test.ts',

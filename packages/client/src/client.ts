@@ -322,6 +322,22 @@ const closedError = (): TickwireClientError => new TickwireClientError(ClientErr
 /** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
 const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
 
+/**
+ * Detach a socket and close it; `done` (if given) runs when it has closed, or at once if it cannot
+ * be closed. Its error handler stays: the Node `ws` package emits an error when a socket still
+ * connecting is closed, thrown as an uncaught exception where nothing listens.
+ */
+const shut = (ws: WebSocketLike, code: number, reason: string, done?: () => void): void => {
+  ws.onclose = done ?? null;
+  ws.onmessage = null;
+  ws.onerror = () => undefined;
+  try {
+    ws.close(code, reason);
+  } catch {
+    done?.();
+  }
+};
+
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
 const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
 /**
@@ -407,6 +423,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #currentToken: string | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshing: Promise<void> | undefined;
+  /** no attempt before this time (ms): the pause a refusal's Retry-After or a 4008 asked for */
+  #holdUntil = 0;
 
   constructor(options: ClientOptions) {
     super();
@@ -438,7 +456,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
     const onOnline = (): void => {
-      if (this.#reconnectTimer) {
+      // not within a pause the server asked for (Retry-After, 4008): the network being back does not end it
+      if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
         clearTimeout(this.#reconnectTimer);
         this.#reconnectTimer = undefined;
         void this.#open();
@@ -588,16 +607,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         resolve();
       };
       const t = setTimeout(done, 2000);
-      ws.onclose = done;
-      // closing a socket that is still connecting makes the Node `ws` package emit an error:
-      // keep a handler so it is not thrown as an uncaught exception
-      ws.onerror = () => undefined;
-      ws.onmessage = null;
-      try {
-        ws.close(CloseCode.NORMAL, 'client closed');
-      } catch {
-        done();
-      }
+      shut(ws, CloseCode.NORMAL, 'client closed', done);
       if (ws.readyState === 3) done();
     });
   }
@@ -716,13 +726,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /**
    * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
-   * since it was made; one left with none resolves now (false: not to be sent).
+   * since it was made, an unsubscribe those subscribed again (that subscribe went after it: it
+   * wins); one left with none resolves now (false: not to be sent).
    */
   #prune(p: Pending): boolean | undefined {
-    if (p.frame.op !== 'subscribe') return true;
-    p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
-    if (p.frame.channels.length) return true;
-    p.resolve({ subscribed: [], rejected: [] });
+    const f = p.frame;
+    const sub = f.op === 'subscribe';
+    if (!sub && f.op !== 'unsubscribe') return true;
+    f.channels = f.channels.filter((c) => this.#desired.has(c) === sub);
+    if (f.channels.length) return true;
+    p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -877,7 +890,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       ws = this.#newSocket(args, this.#wire.subprotocol);
     } catch (err) {
       if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
-      this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#reportOutage(err);
       this.#alternateTransport();
       this.#afterClose(1006, 'connect failed', false);
       return;
@@ -908,7 +921,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const msg = (ev as { message?: string; error?: { message?: string } })?.message ?? (ev as { error?: { message?: string } })?.error?.message;
       transportMessage = msg ? `WebSocket error: ${msg}` : 'WebSocket error';
       // an attempt that never opened is judged at its close (refused token or outage)
-      if (opened) this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, transportMessage));
+      if (opened) this.#reportOutage(transportMessage);
     };
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return;
@@ -943,7 +956,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       // refuses (expired: a clock behind) is not asked in a loop
       return this.#afterClose(code, reason, false, this.#attempts > 1 ? undefined : 0);
     }
-    this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
+    this.#reportOutage(message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`);
     this.#alternateTransport();
     this.#afterClose(code, reason, false, undefined, retryAfter);
   }
@@ -982,11 +995,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** One transport error per outage: the first failure reports it, retries do not. */
-  #reportOutage(err: TickwireClientError): void {
+  /**
+   * One transport error per outage: the first failure reports it, retries do not. `err`: the
+   * client's error, or what failed (a message, or the cause of a TRANSPORT error).
+   */
+  #reportOutage(err: unknown): void {
     if (this.#outageReported) return;
     this.#outageReported = true;
-    this.emit('error', err);
+    this.emit(
+      'error',
+      err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), typeof err === 'string' ? {} : { cause: err }),
+    );
   }
 
   /** Give up for good: one error, one state change to `closed`; pending requests are rejected. */
@@ -1065,14 +1084,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
   #drop(ws: WebSocketLike, code: number, reason: string): void {
-    ws.onclose = null;
-    ws.onmessage = null;
-    ws.onerror = null;
-    try {
-      ws.close(code, reason);
-    } catch {
-      /* already closing */
-    }
+    shut(ws, code, reason);
     if (this.#ws === ws) {
       this.#ws = undefined;
       this.#alternateTransport(); // a connect timeout
@@ -1122,12 +1134,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#ws === current && !this.#closing) this.#scheduleProbe();
     };
     probe.onopen = () => {
-      probe.onclose = null;
-      try {
-        probe.close(CloseCode.NORMAL, 'probe');
-      } catch {
-        /* closing */
-      }
+      shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
       this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
@@ -1190,7 +1197,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
     // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
     // kept flooding would come back every few seconds)
-    const delayMs = delayOverride ?? Math.max(b.next(), retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    const hold = Math.max(retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    this.#holdUntil = Date.now() + hold;
+    const delayMs = delayOverride ?? Math.max(b.next(), hold);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
@@ -1356,12 +1365,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
     const tries = (p.tries = (p.tries ?? 0) + 1);
-    const channels = p.frame.op === 'subscribe' ? p.frame.channels : undefined;
+    const op = p.frame.op;
+    const channels = op === 'subscribe' || op === 'unsubscribe' ? p.frame.channels : undefined;
     if (timeout > 0 && (channels || !p.internal)) {
-      // A subscribe without a reply goes out again (same id), after twice the wait each time, up
-      // to three sends: a gateway over its message rate drops frames unanswered (a RATE_LIMIT
-      // notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the client's own
-      // (resubscribe, gap refresh) report it (#sendInternal).
+      // A subscribe or unsubscribe without a reply (or an unsubscribe refused: #onError) goes out
+      // again (same id, the channels wanted or unwanted since left out: #prune), after twice the
+      // wait each time, up to three sends: a gateway over its message rate drops frames unanswered
+      // (a RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
+      // client's own (resubscribe, gap refresh) report it (#sendInternal).
       p.timer = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
@@ -1481,12 +1492,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #onPong(pong: PongFrame): void {
     const p = this.#settle(pong.id);
-    const now = Date.now();
-    const out = this.#pingOutstanding;
-    const sentAt = p?.sentAt ?? (out && out.id === pong.id ? out.sentAt : undefined);
-    if (out && out.id === pong.id) this.#pingOutstanding = undefined;
-    if (sentAt === undefined) return;
-    const rttMs = now - sentAt;
+    if (this.#pingOutstanding?.id === pong.id) this.#pingOutstanding = undefined;
+    // (the heartbeat's ping is a request of the client's own: #send set its sentAt)
+    if (!p) return;
+    const sentAt = p.sentAt!;
+    const rttMs = Date.now() - sentAt;
     const sample: LatencySample = {
       rttMs,
       serverTime: pong.server_time,
@@ -1494,7 +1504,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     this.#latency = sample;
     this.emit('latency', sample);
-    if (p && !p.internal) p.resolve(rttMs);
+    if (!p.internal) p.resolve(rttMs);
   }
 
   #onError(e: ErrorFrame): void {
@@ -1503,6 +1513,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       void this.#refreshNow();
       return;
     }
+    // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
+    // sends its channels; its timer sends it again (#send). One refused for what it is is final
+    const u = this.#pending.get(e.id as number);
+    if (u?.frame.op === 'unsubscribe' && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
