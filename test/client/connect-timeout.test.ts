@@ -10,7 +10,9 @@ import { waitFor } from '../helpers/wait.js';
  * connection and never answers the upgrade (a proxy or gateway that hangs). The attempt is given
  * up and retried. Before: the client closed the `ws` package's socket, still connecting, after
  * taking its error handler away, and `ws` threw "WebSocket was closed before the connection was
- * established" as an uncaught exception: a Node process without a handler for those died.
+ * established" as an uncaught exception: a Node process without a handler for those died. And
+ * the outage was reported as a `close` event per attempt (for connections that never opened)
+ * and no `error`: useConnectionError said nothing while the client went round.
  */
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -43,11 +45,17 @@ describe('a connection attempt the server never answers', { timeout: 20_000 }, (
     const errors: TickwireClientError[] = [];
     client.on('reconnecting', (r) => retries.push(r));
     client.on('error', (e) => errors.push(e));
+    const closes: number[] = [];
+    client.on('close', (e) => closes.push(e.code));
     client.connect().catch(() => undefined);
     await waitFor(() => retries.length >= 3 && sockets.length >= 3, { what: 'three attempts given up', timeout: 10_000 });
     // the `ws` package reports a socket closed while connecting on the next tick
     await new Promise((r) => setImmediate(r));
     expect(uncaught).toEqual([]);
     expect(client.state).not.toBe('closed');
+    // one outage: one TRANSPORT error, and no close event (no connection had opened)
+    expect(errors.map((e) => e.code)).toEqual(['TRANSPORT']);
+    expect(errors[0]!.message).toBe('connect timeout');
+    expect(closes).toEqual([]);
   });
 });

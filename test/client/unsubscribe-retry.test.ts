@@ -149,4 +149,21 @@ describe('an unsubscribe the gateway did not carry out', { timeout: 30_000 }, ()
     ).toEqual([]);
     expect(client.subscriptions).toEqual([ETH]);
   });
+
+  it('over 1000 channels, it goes in requests of at most 1000 (the gateway refuses more with LIMIT) and resolves with all of them', async () => {
+    const { client, raw } = await setup(200);
+    // channels the gateway does not know are rejected at the subscribe; BTC-USD streams
+    const many = Array.from({ length: 1499 }, (_, i) => `ticker:S${i}-USD`);
+    await client.subscribe(many.slice(0, 999));
+    await client.subscribe([...many.slice(999), BTC]);
+    await waitFor(() => dataOf(raw, BTC).some((f) => !f.snapshot), { what: 'live BTC-USD tickers', timeout: 10_000 });
+    const result = await client.unsubscribe([...many, BTC]);
+    expect(result.unsubscribed.sort()).toEqual([...many, BTC].sort());
+    const acks = raw.filter(({ f }) => f.op === 'ack' && f.unsubscribed);
+    expect(acks.map(({ f }) => f.unsubscribed!.length)).toEqual([1000, 500]);
+    const ackAt = raw.indexOf(acks[1]!);
+    await client.subscribe([ETH]);
+    await waitFor(() => dataOf(raw.slice(ackAt), ETH).filter((f) => !f.snapshot).length >= 3, { what: 'live ETH-USD tickers', timeout: 10_000 });
+    expect(dataOf(raw.slice(ackAt), BTC)).toEqual([]);
+  });
 });

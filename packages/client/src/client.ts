@@ -291,7 +291,7 @@ interface Pending {
   /** sends on this connection (a subscribe without a reply goes out again, see #send) */
   tries?: number;
   /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
-  keep?: (channel: string) => boolean;
+  keep?: ((channel: string) => boolean) | undefined;
 }
 
 /** A channel's subscribe settings (what its subscribe frames carry; undefined: not sent). */
@@ -511,9 +511,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     try {
       await this.#request(frame, false);
     } catch (err) {
-      // an older server: visibility is an optimisation, everything keeps flowing
-      if (err instanceof TickwireClientError && err.code === 'UNKNOWN_OP') return;
-      throw err;
+      // an older server: visibility is an optimisation, everything keeps flowing (a request
+      // rejects with TickwireClientErrors only)
+      if ((err as TickwireClientError).code !== 'UNKNOWN_OP') throw err;
     }
   }
 
@@ -592,7 +592,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#stop(closedError());
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
@@ -600,7 +600,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#ws = undefined;
     this.#pingOutstanding = undefined;
     this.#setState('closed');
-    if (!ws) return Promise.resolve();
+    if (!ws) return;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(t);
@@ -711,10 +711,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const depth = this.#desired.get(list[0]!)?.depth;
     const open = this.#state === 'open';
-    if (open) {
-      const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
-      void this.#request(frame, true).catch(() => undefined);
-    }
+    if (open) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: list });
     // refused, the channels are joined again with the settings they had (see #subscribe)
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
@@ -747,14 +744,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     this.#pruneQueued();
     if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
-    return this.#request({ op: 'unsubscribe', id: this.#nextId++, channels: list }, false) as Promise<UnsubscribeResult>;
+    return Promise.all(this.#chunks(list).map((channels) => this.#request({ op: 'unsubscribe', id: this.#nextId++, channels }, false))).then((rs) => ({
+      unsubscribed: (rs as UnsubscribeResult[]).flatMap((r) => r.unsubscribed),
+    }));
   }
 
   /** Measure the round trip now; resolves with it in ms. */
-  ping(): Promise<number> {
-    if (this.#state !== 'open') {
-      return Promise.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
-    }
+  async ping(): Promise<number> {
+    if (this.#state !== 'open') throw new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected');
     return this.#request({ op: 'ping', id: this.#nextId++ }, false) as Promise<number>;
   }
 
@@ -766,10 +763,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * CONNECTION_LOST when the connection drops before the answer (not sent again: check, then
    * retry). Before connect() and while the client reconnects, the op waits for the connection.
    */
-  request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
-    if (!isExtensionOp(op)) {
-      return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op`));
-    }
+  async request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
+    if (!isExtensionOp(op)) throw new TypeError(`request: "${String(op)}" is not an extension op`);
     return this.#request({ ...fields, op, id: this.#nextId++ } as unknown as OutgoingFrame, false) as Promise<ExtensionReply>;
   }
 
@@ -911,7 +906,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     ws.binaryType = 'arraybuffer';
     const timeout = this.options.connectTimeoutMs ?? 10_000;
     this.#connectTimer = setTimeout(() => {
-      if (this.#ws === ws && this.#state !== 'open') this.#drop(ws, 4000, 'connect timeout');
+      if (this.#ws !== ws || this.#state === 'open') return;
+      // an outage (a gateway or proxy that hangs): one error, and a close event only for a socket that opened
+      this.#reportOutage('connect timeout');
+      this.#drop(ws, 4000, 'connect timeout', opened);
     }, timeout);
     ws.onmessage = (ev) => {
       if (this.#ws === ws) this.#onMessage(ev.data);
@@ -1083,12 +1081,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
-  #drop(ws: WebSocketLike, code: number, reason: string): void {
+  #drop(ws: WebSocketLike, code: number, reason: string, wasOpen?: boolean): void {
     shut(ws, code, reason);
     if (this.#ws === ws) {
       this.#ws = undefined;
       this.#alternateTransport(); // a connect timeout
-      this.#afterClose(code, reason);
+      this.#afterClose(code, reason, wasOpen);
     }
   }
 
@@ -1256,40 +1254,34 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));
     }
-    // each within what one request may carry: a gateway may allow more subscriptions per
-    // connection than channels per request, and a frame over its size limit closes the connection
+    for (const frame of groups.values()) for (const channels of this.#chunks(frame.channels)) this.#sendInternal({ ...frame, id: this.#nextId++, channels });
+  }
+
+  /**
+   * `channels` in runs one request may carry: a gateway may allow more subscriptions per
+   * connection than channels per request (more are refused with LIMIT), and a frame over its
+   * size limit closes the connection.
+   */
+  #chunks(channels: string[]): string[][] {
     const maxBytes = (this.#welcome?.limits?.max_frame_bytes ?? 65_536) - 512;
-    for (const frame of groups.values()) {
-      let chunk: string[] = [];
-      let bytes = 0;
-      const flush = (): void => {
-        this.#sendInternal({ ...frame, id: this.#nextId++, channels: chunk });
-        chunk = [];
+    const out: string[][] = [];
+    let chunk: string[] = [];
+    let bytes = 0;
+    for (const ch of channels) {
+      if (!chunk.length || chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
+        out.push((chunk = []));
         bytes = 0;
-      };
-      for (const ch of frame.channels) {
-        if (chunk.length > 0 && (chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes)) flush();
-        chunk.push(ch);
-        bytes += ch.length + 3;
       }
-      flush();
+      chunk.push(ch);
+      bytes += ch.length + 3;
     }
+    return out;
   }
 
   /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
   #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
-    const { throttle, snapshot, history, depth } = w;
-    return {
-      op: 'subscribe',
-      id: this.#nextId++,
-      channels,
-      snapshot,
-      throttle,
-      since,
-      history,
-      visible: w.visible === false ? false : undefined,
-      depth,
-    } as OutgoingSubscribe;
+    // (a Desired holds the fields of a subscribe only; `visible` goes only when false)
+    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible === false ? false : undefined } as OutgoingSubscribe;
   }
 
   /**
@@ -1344,8 +1336,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: frame.id, frame, internal, resolve, reject };
-      if (keep) p.keep = keep;
+      const p: Pending = { id: frame.id, frame, internal, resolve, reject, keep };
       if (this.#state === 'open' && this.#ws) this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
       // other ops that reach here (subscribes, extension ops: the rest return before unless
@@ -1421,18 +1412,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (frame === null || typeof frame !== 'object') return;
     const f = frame as { op?: unknown };
     switch (f.op) {
-      case 'data':
-      case 'correction':
-      case 'cancel':
-        this.#onData(frame as DataFrame);
-        break;
       case 'batch': {
         const items = (frame as { items?: unknown }).items;
-        if (!Array.isArray(items)) break;
-        for (const it of items) {
-          if (this.#closing) break; // a listener closed the client mid-batch
-          if (it && typeof it === 'object') this.#onData(it as DataFrame);
-        }
+        // (#onData delivers nothing once a listener has closed the client mid-batch)
+        if (Array.isArray(items)) for (const it of items) if (it) this.#onData(it as DataFrame);
         break;
       }
       case 'welcome':
@@ -1448,7 +1431,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#onError(frame as ErrorFrame);
         break;
       default: {
-        // the answer to an extension op: same op and id as the request
+        // a data item (`data`, `correction`, `cancel`, a kind this client does not know), or the
+        // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
         if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
         else if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
@@ -1628,7 +1612,7 @@ export function tokenExpiry(token: string): number | undefined {
     // base64url (atob needs no padding) of UTF-8 JSON; text that is not UTF-8 throws, as the gateway refuses it
     const bytes = Uint8Array.from(atob(part.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
     const exp = (JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as { exp?: unknown }).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+    return Number.isFinite(exp) ? (exp as number) * 1000 : undefined; // (false for anything but a finite number)
   } catch {
     return undefined;
   }
