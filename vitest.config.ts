@@ -65,6 +65,7 @@ const ISOLATED = new Set([
   'test/client/examples.test.ts',
   'test/client/fallback.test.ts',
   'test/client/long-session.test.ts',
+  'test/client/many-channels.test.ts',
   'test/client/notifications-resume.test.ts',
   'test/client/package-install.test.ts',
   'test/client/rate-limited-subscribe.test.ts',

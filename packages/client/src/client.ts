@@ -492,7 +492,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return true;
     });
     if (list.length === 0 || this.#state !== 'open') return; // sent with the subscribe after (re)connect
-    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels: list, visible });
+    await Promise.all(this.#chunks(list).map((channels) => this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels, visible })));
   }
 
   /**
