@@ -91,6 +91,17 @@ describe('an unsubscribe the gateway did not carry out', { timeout: 30_000 }, ()
     expect(raw.filter(({ f }) => f.op === 'ack' && f.unsubscribed?.includes(BTC))).toHaveLength(2);
   });
 
+  it('refused with requestTimeoutMs 0 (no timer to send it again): it rejects with the refusal at once', async () => {
+    const { client } = await setup(0);
+    await client.subscribe([BTC]);
+    rewrite = (f, data) => (f.op === 'ack' && f.unsubscribed ? JSON.stringify({ op: 'error', id: f.id, code: 'LIMIT', message: 'wait for the auth' }) : data);
+    const err = await client.unsubscribe([BTC]).then(
+      () => undefined,
+      (e: TickwireClientError) => e,
+    );
+    expect(err?.code).toBe('LIMIT');
+  });
+
   it('never answered, it rejects with TIMEOUT after three sends, naming its channels', async () => {
     const { client, raw } = await setup(150);
     await client.subscribe([BTC]);

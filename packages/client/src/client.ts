@@ -1390,12 +1390,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #settle(id: RequestId | undefined): Pending | undefined {
-    // this client sends numeric ids only: anything else is not an answer to one of its requests
-    if (typeof id !== 'number') return undefined;
-    const p = this.#pending.get(id);
-    if (!p) return undefined;
-    this.#pending.delete(id);
-    clearTimeout(p.timer);
+    // this client sends numeric ids only: anything else (a string "5" too: map keys compare
+    // without conversion) is not an answer to one of its requests
+    const p = this.#pending.get(id as number);
+    if (p) {
+      this.#pending.delete(p.id);
+      clearTimeout(p.timer);
+    }
     return p;
   }
 
@@ -1498,9 +1499,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
-    // sends its channels; its timer sends it again (#send). One refused for what it is is final
+    // sends its channels; its timer sends it again (#send). One refused for what it is, or
+    // without a timer (requestTimeoutMs 0), is final
     const u = this.#pending.get(e.id as number);
-    if (u?.frame.op === 'unsubscribe' && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST) return;
+    if (u?.frame.op === 'unsubscribe' && u.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
