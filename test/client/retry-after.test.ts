@@ -3,7 +3,7 @@ import type { Engine } from '../../src/app/engine.js';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type ReconnectEvent, type TickwireClientError } from '../../packages/client/src/index.js';
 import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
-import { waitFor } from '../helpers/wait.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 /**
  * A gateway at its connection ceiling refuses with 503 and `Retry-After` (5 to 10 s,
@@ -14,6 +14,8 @@ import { waitFor } from '../helpers/wait.js';
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  delete (globalThis as { addEventListener?: unknown }).addEventListener;
+  delete (globalThis as { removeEventListener?: unknown }).removeEventListener;
 });
 
 /** An engine holding its only connection slot: the next upgrade or stream gets 503 AT_CAPACITY. */
@@ -54,5 +56,21 @@ describe('Retry-After', { timeout: 30_000 }, () => {
     await waitFor(() => w.retries.length > 1, 'the retry after the refused stream');
     expect(w.retries[0]!.delayMs).toBeLessThanOrEqual(50);
     expect(w.retries[1]!.delayMs).toBeGreaterThanOrEqual(5000);
+  });
+
+  it("is kept when the browser's `online` event comes during the wait (the network being back does not make the server ready)", async () => {
+    // a browser's window: `online` events on the global object
+    const win = new EventTarget();
+    Object.assign(globalThis, { addEventListener: win.addEventListener.bind(win), removeEventListener: win.removeEventListener.bind(win) });
+    const engine = await fullEngine();
+    const w = refused({ url: streamUrl(engine.port), fallback: false });
+    await waitFor(() => w.retries.length > 0, 'the retry after the refusal');
+    expect(w.retries[0]!.delayMs).toBeGreaterThanOrEqual(5000);
+    const refusals = w.errors.length;
+    win.dispatchEvent(new Event('online'));
+    // (a negative check: well within the 5 s the server asked for, no attempt is made)
+    await quietFor(1000, 'an attempt the online event would start at once');
+    expect(w.retries).toHaveLength(1);
+    expect(w.errors).toHaveLength(refusals);
   });
 });

@@ -291,7 +291,7 @@ interface Pending {
   /** sends on this connection (a subscribe without a reply goes out again, see #send) */
   tries?: number;
   /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
-  keep?: (channel: string) => boolean;
+  keep?: ((channel: string) => boolean) | undefined;
 }
 
 /** A channel's subscribe settings (what its subscribe frames carry; undefined: not sent). */
@@ -321,6 +321,22 @@ const closedError = (): TickwireClientError => new TickwireClientError(ClientErr
 
 /** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
 const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
+
+/**
+ * Detach a socket and close it; `done` (if given) runs when it has closed, or at once if it cannot
+ * be closed. Its error handler stays: the Node `ws` package emits an error when a socket still
+ * connecting is closed, thrown as an uncaught exception where nothing listens.
+ */
+const shut = (ws: WebSocketLike, code: number, reason: string, done?: () => void): void => {
+  ws.onclose = done ?? null;
+  ws.onmessage = null;
+  ws.onerror = () => undefined;
+  try {
+    ws.close(code, reason);
+  } catch {
+    done?.();
+  }
+};
 
 /** an `error` frame answered the request: the server refused it as a whole and changed nothing */
 const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
@@ -407,6 +423,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #currentToken: string | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshing: Promise<void> | undefined;
+  /** no attempt before this time (ms): the pause a refusal's Retry-After or a 4008 asked for */
+  #holdUntil = 0;
 
   constructor(options: ClientOptions) {
     super();
@@ -438,7 +456,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
     const onOnline = (): void => {
-      if (this.#reconnectTimer) {
+      // not within a pause the server asked for (Retry-After, 4008): the network being back does not end it
+      if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
         clearTimeout(this.#reconnectTimer);
         this.#reconnectTimer = undefined;
         void this.#open();
@@ -473,7 +492,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return true;
     });
     if (list.length === 0 || this.#state !== 'open') return; // sent with the subscribe after (re)connect
-    await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels: list, visible });
+    await Promise.all(this.#chunks(list).map((channels) => this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, channels, visible })));
   }
 
   /**
@@ -492,9 +511,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     try {
       await this.#request(frame, false);
     } catch (err) {
-      // an older server: visibility is an optimisation, everything keeps flowing
-      if (err instanceof TickwireClientError && err.code === 'UNKNOWN_OP') return;
-      throw err;
+      // an older server: visibility is an optimisation, everything keeps flowing (a request
+      // rejects with TickwireClientErrors only)
+      if ((err as TickwireClientError).code !== 'UNKNOWN_OP') throw err;
     }
   }
 
@@ -573,7 +592,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** Close for good (code 1000). Pending requests are rejected with CLOSED. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#stop(closedError());
     this.#stopPageTracking?.();
     this.#stopPageTracking = undefined;
@@ -581,23 +600,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#ws = undefined;
     this.#pingOutstanding = undefined;
     this.#setState('closed');
-    if (!ws) return Promise.resolve();
+    if (!ws) return;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(t);
         resolve();
       };
       const t = setTimeout(done, 2000);
-      ws.onclose = done;
-      // closing a socket that is still connecting makes the Node `ws` package emit an error:
-      // keep a handler so it is not thrown as an uncaught exception
-      ws.onerror = () => undefined;
-      ws.onmessage = null;
-      try {
-        ws.close(CloseCode.NORMAL, 'client closed');
-      } catch {
-        done();
-      }
+      shut(ws, CloseCode.NORMAL, 'client closed', done);
       if (ws.readyState === 3) done();
     });
   }
@@ -701,10 +711,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const depth = this.#desired.get(list[0]!)?.depth;
     const open = this.#state === 'open';
-    if (open) {
-      const frame: OutgoingFrame = { op: 'unsubscribe', id: this.#nextId++, channels: list };
-      void this.#request(frame, true).catch(() => undefined);
-    }
+    if (open) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: list });
     // refused, the channels are joined again with the settings they had (see #subscribe)
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
@@ -716,13 +723,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /**
    * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
-   * since it was made; one left with none resolves now (false: not to be sent).
+   * since it was made, an unsubscribe those subscribed again (that subscribe went after it: it
+   * wins); one left with none resolves now (false: not to be sent).
    */
   #prune(p: Pending): boolean | undefined {
-    if (p.frame.op !== 'subscribe') return true;
-    p.frame.channels = p.frame.channels.filter((c) => this.#desired.has(c));
-    if (p.frame.channels.length) return true;
-    p.resolve({ subscribed: [], rejected: [] });
+    const f = p.frame;
+    const sub = f.op === 'subscribe';
+    if (!sub && f.op !== 'unsubscribe') return true;
+    f.channels = f.channels.filter((c) => this.#desired.has(c) === sub);
+    if (f.channels.length) return true;
+    p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -734,14 +744,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     this.#pruneQueued();
     if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
-    return this.#request({ op: 'unsubscribe', id: this.#nextId++, channels: list }, false) as Promise<UnsubscribeResult>;
+    return Promise.all(this.#chunks(list).map((channels) => this.#request({ op: 'unsubscribe', id: this.#nextId++, channels }, false))).then((rs) => ({
+      unsubscribed: (rs as UnsubscribeResult[]).flatMap((r) => r.unsubscribed),
+    }));
   }
 
   /** Measure the round trip now; resolves with it in ms. */
-  ping(): Promise<number> {
-    if (this.#state !== 'open') {
-      return Promise.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected'));
-    }
+  async ping(): Promise<number> {
+    if (this.#state !== 'open') throw new TickwireClientError(ClientErrorCode.CONNECTION_LOST, 'not connected');
     return this.#request({ op: 'ping', id: this.#nextId++ }, false) as Promise<number>;
   }
 
@@ -753,10 +763,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * CONNECTION_LOST when the connection drops before the answer (not sent again: check, then
    * retry). Before connect() and while the client reconnects, the op waits for the connection.
    */
-  request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
-    if (!isExtensionOp(op)) {
-      return Promise.reject(new TypeError(`request: "${String(op)}" is not an extension op`));
-    }
+  async request(op: string, fields: Record<string, unknown> = {}): Promise<ExtensionReply> {
+    if (!isExtensionOp(op)) throw new TypeError(`request: "${String(op)}" is not an extension op`);
     return this.#request({ ...fields, op, id: this.#nextId++ } as unknown as OutgoingFrame, false) as Promise<ExtensionReply>;
   }
 
@@ -877,7 +885,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       ws = this.#newSocket(args, this.#wire.subprotocol);
     } catch (err) {
       if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
-      this.#reportOutage(err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), { cause: err }));
+      this.#reportOutage(err);
       this.#alternateTransport();
       this.#afterClose(1006, 'connect failed', false);
       return;
@@ -898,7 +906,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     ws.binaryType = 'arraybuffer';
     const timeout = this.options.connectTimeoutMs ?? 10_000;
     this.#connectTimer = setTimeout(() => {
-      if (this.#ws === ws && this.#state !== 'open') this.#drop(ws, 4000, 'connect timeout');
+      if (this.#ws !== ws || this.#state === 'open') return;
+      // an outage (a gateway or proxy that hangs): one error, and a close event only for a socket that opened
+      this.#reportOutage('connect timeout');
+      this.#drop(ws, 4000, 'connect timeout', opened);
     }, timeout);
     ws.onmessage = (ev) => {
       if (this.#ws === ws) this.#onMessage(ev.data);
@@ -908,7 +919,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const msg = (ev as { message?: string; error?: { message?: string } })?.message ?? (ev as { error?: { message?: string } })?.error?.message;
       transportMessage = msg ? `WebSocket error: ${msg}` : 'WebSocket error';
       // an attempt that never opened is judged at its close (refused token or outage)
-      if (opened) this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, transportMessage));
+      if (opened) this.#reportOutage(transportMessage);
     };
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return;
@@ -943,7 +954,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       // refuses (expired: a clock behind) is not asked in a loop
       return this.#afterClose(code, reason, false, this.#attempts > 1 ? undefined : 0);
     }
-    this.#reportOutage(new TickwireClientError(ClientErrorCode.TRANSPORT, message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`));
+    this.#reportOutage(message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`);
     this.#alternateTransport();
     this.#afterClose(code, reason, false, undefined, retryAfter);
   }
@@ -982,11 +993,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** One transport error per outage: the first failure reports it, retries do not. */
-  #reportOutage(err: TickwireClientError): void {
+  /**
+   * One transport error per outage: the first failure reports it, retries do not. `err`: the
+   * client's error, or what failed (a message, or the cause of a TRANSPORT error).
+   */
+  #reportOutage(err: unknown): void {
     if (this.#outageReported) return;
     this.#outageReported = true;
-    this.emit('error', err);
+    this.emit(
+      'error',
+      err instanceof TickwireClientError ? err : new TickwireClientError(ClientErrorCode.TRANSPORT, String(err), typeof err === 'string' ? {} : { cause: err }),
+    );
   }
 
   /** Give up for good: one error, one state change to `closed`; pending requests are rejected. */
@@ -1064,19 +1081,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   /** Abandon a socket now (dead peer, timeout): detach, close, and go through the close path. */
-  #drop(ws: WebSocketLike, code: number, reason: string): void {
-    ws.onclose = null;
-    ws.onmessage = null;
-    ws.onerror = null;
-    try {
-      ws.close(code, reason);
-    } catch {
-      /* already closing */
-    }
+  #drop(ws: WebSocketLike, code: number, reason: string, wasOpen?: boolean): void {
+    shut(ws, code, reason);
     if (this.#ws === ws) {
       this.#ws = undefined;
       this.#alternateTransport(); // a connect timeout
-      this.#afterClose(code, reason);
+      this.#afterClose(code, reason, wasOpen);
     }
   }
 
@@ -1122,12 +1132,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (this.#ws === current && !this.#closing) this.#scheduleProbe();
     };
     probe.onopen = () => {
-      probe.onclose = null;
-      try {
-        probe.close(CloseCode.NORMAL, 'probe');
-      } catch {
-        /* closing */
-      }
+      shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
       this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
@@ -1190,7 +1195,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // closed for flooding (4008): reconnect after a pause (docs/protocol.md#close-codes), between
     // half and all of maxDelayMs, not at once (each welcome resets the backoff, so a client that
     // kept flooding would come back every few seconds)
-    const delayMs = delayOverride ?? Math.max(b.next(), retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    const hold = Math.max(retryAfterMs(retryAfter), code === CloseCode.RATE_LIMIT ? (b.maxDelayMs / 2) * (1 + Math.random()) : 0);
+    this.#holdUntil = Date.now() + hold;
+    const delayMs = delayOverride ?? Math.max(b.next(), hold);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: b.attempt, delayMs });
     this.#reconnectTimer = setTimeout(() => {
@@ -1247,40 +1254,34 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));
     }
-    // each within what one request may carry: a gateway may allow more subscriptions per
-    // connection than channels per request, and a frame over its size limit closes the connection
+    for (const frame of groups.values()) for (const channels of this.#chunks(frame.channels)) this.#sendInternal({ ...frame, id: this.#nextId++, channels });
+  }
+
+  /**
+   * `channels` in runs one request may carry: a gateway may allow more subscriptions per
+   * connection than channels per request (more are refused with LIMIT), and a frame over its
+   * size limit closes the connection.
+   */
+  #chunks(channels: string[]): string[][] {
     const maxBytes = (this.#welcome?.limits?.max_frame_bytes ?? 65_536) - 512;
-    for (const frame of groups.values()) {
-      let chunk: string[] = [];
-      let bytes = 0;
-      const flush = (): void => {
-        this.#sendInternal({ ...frame, id: this.#nextId++, channels: chunk });
-        chunk = [];
+    const out: string[][] = [];
+    let chunk: string[] = [];
+    let bytes = 0;
+    for (const ch of channels) {
+      if (!chunk.length || chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
+        out.push((chunk = []));
         bytes = 0;
-      };
-      for (const ch of frame.channels) {
-        if (chunk.length > 0 && (chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes)) flush();
-        chunk.push(ch);
-        bytes += ch.length + 3;
       }
-      flush();
+      chunk.push(ch);
+      bytes += ch.length + 3;
     }
+    return out;
   }
 
   /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
   #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
-    const { throttle, snapshot, history, depth } = w;
-    return {
-      op: 'subscribe',
-      id: this.#nextId++,
-      channels,
-      snapshot,
-      throttle,
-      since,
-      history,
-      visible: w.visible === false ? false : undefined,
-      depth,
-    } as OutgoingSubscribe;
+    // (a Desired holds the fields of a subscribe only; `visible` goes only when false)
+    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible === false ? false : undefined } as OutgoingSubscribe;
   }
 
   /**
@@ -1335,8 +1336,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: frame.id, frame, internal, resolve, reject };
-      if (keep) p.keep = keep;
+      const p: Pending = { id: frame.id, frame, internal, resolve, reject, keep };
       if (this.#state === 'open' && this.#ws) this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
       // other ops that reach here (subscribes, extension ops: the rest return before unless
@@ -1356,12 +1356,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
     const tries = (p.tries = (p.tries ?? 0) + 1);
-    const channels = p.frame.op === 'subscribe' ? p.frame.channels : undefined;
+    const op = p.frame.op;
+    const channels = op === 'subscribe' || op === 'unsubscribe' ? p.frame.channels : undefined;
     if (timeout > 0 && (channels || !p.internal)) {
-      // A subscribe without a reply goes out again (same id), after twice the wait each time, up
-      // to three sends: a gateway over its message rate drops frames unanswered (a RATE_LIMIT
-      // notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the client's own
-      // (resubscribe, gap refresh) report it (#sendInternal).
+      // A subscribe or unsubscribe without a reply (or an unsubscribe refused: #onError) goes out
+      // again (same id, the channels wanted or unwanted since left out: #prune), after twice the
+      // wait each time, up to three sends: a gateway over its message rate drops frames unanswered
+      // (a RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
+      // client's own (resubscribe, gap refresh) report it (#sendInternal).
       p.timer = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
@@ -1388,12 +1390,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #settle(id: RequestId | undefined): Pending | undefined {
-    // this client sends numeric ids only: anything else is not an answer to one of its requests
-    if (typeof id !== 'number') return undefined;
-    const p = this.#pending.get(id);
-    if (!p) return undefined;
-    this.#pending.delete(id);
-    clearTimeout(p.timer);
+    // this client sends numeric ids only: anything else (a string "5" too: map keys compare
+    // without conversion) is not an answer to one of its requests
+    const p = this.#pending.get(id as number);
+    if (p) {
+      this.#pending.delete(p.id);
+      clearTimeout(p.timer);
+    }
     return p;
   }
 
@@ -1410,18 +1413,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (frame === null || typeof frame !== 'object') return;
     const f = frame as { op?: unknown };
     switch (f.op) {
-      case 'data':
-      case 'correction':
-      case 'cancel':
-        this.#onData(frame as DataFrame);
-        break;
       case 'batch': {
         const items = (frame as { items?: unknown }).items;
-        if (!Array.isArray(items)) break;
-        for (const it of items) {
-          if (this.#closing) break; // a listener closed the client mid-batch
-          if (it && typeof it === 'object') this.#onData(it as DataFrame);
-        }
+        // (#onData delivers nothing once a listener has closed the client mid-batch)
+        if (Array.isArray(items)) for (const it of items) if (it) this.#onData(it as DataFrame);
         break;
       }
       case 'welcome':
@@ -1437,7 +1432,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#onError(frame as ErrorFrame);
         break;
       default: {
-        // the answer to an extension op: same op and id as the request
+        // a data item (`data`, `correction`, `cancel`, a kind this client does not know), or the
+        // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
         if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
         else if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
@@ -1481,12 +1477,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #onPong(pong: PongFrame): void {
     const p = this.#settle(pong.id);
-    const now = Date.now();
-    const out = this.#pingOutstanding;
-    const sentAt = p?.sentAt ?? (out && out.id === pong.id ? out.sentAt : undefined);
-    if (out && out.id === pong.id) this.#pingOutstanding = undefined;
-    if (sentAt === undefined) return;
-    const rttMs = now - sentAt;
+    if (this.#pingOutstanding?.id === pong.id) this.#pingOutstanding = undefined;
+    // (the heartbeat's ping is a request of the client's own: #send set its sentAt)
+    if (!p) return;
+    const sentAt = p.sentAt!;
+    const rttMs = Date.now() - sentAt;
     const sample: LatencySample = {
       rttMs,
       serverTime: pong.server_time,
@@ -1494,7 +1489,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     this.#latency = sample;
     this.emit('latency', sample);
-    if (p && !p.internal) p.resolve(rttMs);
+    if (!p.internal) p.resolve(rttMs);
   }
 
   #onError(e: ErrorFrame): void {
@@ -1503,6 +1498,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
       void this.#refreshNow();
       return;
     }
+    // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
+    // sends its channels; its timer sends it again (#send). One refused for what it is, or
+    // without a timer (requestTimeoutMs 0), is final
+    const u = this.#pending.get(e.id as number);
+    if (u?.frame.op === 'unsubscribe' && u.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
@@ -1614,7 +1614,7 @@ export function tokenExpiry(token: string): number | undefined {
     // base64url (atob needs no padding) of UTF-8 JSON; text that is not UTF-8 throws, as the gateway refuses it
     const bytes = Uint8Array.from(atob(part.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
     const exp = (JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as { exp?: unknown }).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+    return Number.isFinite(exp) ? (exp as number) * 1000 : undefined; // (false for anything but a finite number)
   } catch {
     return undefined;
   }

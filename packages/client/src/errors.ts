@@ -33,7 +33,7 @@ export class TickwireClientError extends TickwireError {
   /** `TIMEOUT` of a subscribe (the client's own too): its channels */
   readonly channels: string[] | undefined;
   constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number; reason?: string; channels?: string[] | undefined }) {
-    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options); // (TickwireError passes on a cause only when there is one)
     this.name = 'TickwireClientError';
     this.requestId = options?.requestId;
     this.reason = options?.reason;

@@ -111,23 +111,11 @@ export type DataFrame = Omit<DataItem, 'op' | 'seq'> & { op?: string; seq?: numb
 
 /** The per-kind event an update of this channel kind is emitted as. */
 export function eventKindOf(kind: string): EventKind | undefined {
-  switch (kind) {
-    case 'trade':
-    case 'quote':
-    case 'ticker':
-    case 'portfolio':
-    case 'system':
-    case 'status':
-      return kind;
-    case 'bar.1s':
-    case 'bar.1m':
-    case 'bar.5m':
-    case 'bar.1h':
-    case 'bar.1d':
-      return 'bar';
-    case 'executions':
-      return 'execution';
-    default:
-      return undefined;
-  }
+  return /^(trade|quote|ticker|portfolio|system|status)$/.test(kind)
+    ? (kind as EventKind)
+    : /^bar\.(1[smhd]|5m)$/.test(kind)
+      ? 'bar'
+      : kind === 'executions'
+        ? 'execution'
+        : undefined;
 }

@@ -97,7 +97,11 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     }
     // after a 1008 (the token expired, ...) a reconnect needs a fresh token (docs/protocol.md#close-codes), and the
     // token function would hand the same one again: end here (closed, useConnectionError says why); a new
-    // `token` prop connects again. After the queued reconnect is set up, so that close() clears it
+    // `token` prop connects again. After the queued reconnect is set up, so that close() clears it.
+    // Not the client's own 1008 handling of a fixed token: `token` must stay a function (a reconnect
+    // presents the newest token accepted in band, not the first), and a fixed token's stop differs in
+    // what the app sees (no `reconnecting` first, queued requests rejected UNAUTHENTICATED or FORBIDDEN
+    // rather than CLOSED, `willReconnect: false`)
     const stopSpent = auth.fromProp
       ? store.client.on('close', ({ code }) => {
           if (code === CloseCode.POLICY) queueMicrotask(() => void store.client.close());

@@ -3,6 +3,7 @@ import {
   CloseCode,
   ErrorCode,
   LocalBook,
+  MAX_CHANNELS_PER_REQUEST,
   TickwireClientError,
   type BookPayload,
   type Notification,
@@ -135,6 +136,16 @@ export type FrameScheduler = (fn: () => void) => void;
 
 /** Updates a channel holds unfolded while it waits for a frame. */
 const MAX_PENDING = 512;
+
+/**
+ * `channels` in parts one request may carry (docs/protocol.md#subscribe: at most 1000; the
+ * gateway refuses more with LIMIT, the whole request): a page may claim more in one turn.
+ */
+function parts(channels: string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < channels.length; i += MAX_CHANNELS_PER_REQUEST) out.push(channels.slice(i, i + MAX_CHANNELS_PER_REQUEST));
+  return out;
+}
 
 export interface StoreOptions {
   /** how to wait for the next frame (default requestAnimationFrame, else a 16 ms timer) */
@@ -352,9 +363,9 @@ export class TickwireStore {
       if (wasSubscribed.length > 0 && g.history === 0) {
         // the flag first (it is kept by the client and carried by the re-subscribe); setThrottle
         // keeps the book depth the client holds, so a changed depth is subscribed again below
-        c.setVisible(wasSubscribed, g.visible).catch(report);
+        for (const p of parts(wasSubscribed)) c.setVisible(p, g.visible).catch(report);
         const same = wasSubscribed.filter((ch) => (this.#entries.get(ch)?.book ? false : true));
-        if (same.length > 0) c.setThrottle(same, g.throttle).then((r) => this.#rejected(r.rejected), report);
+        for (const p of parts(same)) c.setThrottle(p, g.throttle).then((r) => this.#rejected(r.rejected), report);
         const books = wasSubscribed.filter((ch) => !same.includes(ch));
         if (books.length > 0) {
           c.unsubscribe(books).catch(report);
@@ -368,15 +379,17 @@ export class TickwireStore {
       const fresh = g.channels.filter((ch) => !wasSubscribed.includes(ch));
       if (fresh.length > 0) this.#subscribe(fresh, opts);
     }
-    for (const [visible, channels] of visibility) c.setVisible(channels, visible).catch(report);
+    for (const [visible, channels] of visibility) for (const p of parts(channels)) c.setVisible(p, visible).catch(report);
   }
 
   #subscribe(channels: string[], opts: SubscribeOptions): void {
     for (const ch of channels) this.#entries.get(ch)?.book?.reset();
-    this.client.subscribe(channels, opts).then((r) => {
-      for (const ch of r.subscribed) this.#setError(ch, undefined);
-      this.#rejected(r.rejected);
-    }, this.#onError);
+    for (const p of parts(channels)) {
+      this.client.subscribe(p, opts).then((r) => {
+        for (const ch of r.subscribed) this.#setError(ch, undefined);
+        this.#rejected(r.rejected);
+      }, this.#onError);
+    }
   }
 
   /** Channels the server refused: their snapshot says why, and `onError` hears of each. */
