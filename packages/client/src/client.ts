@@ -1499,10 +1499,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
-    // sends its channels; its timer sends it again (#send). One refused for what it is, or
+    // sends its channels; so is a subscribe of more channels than the message rate has left
+    // (RATE_LIMIT): their timer sends them again (#send). One refused for what it is, or
     // without a timer (requestTimeoutMs 0), is final
     const u = this.#pending.get(e.id as number);
-    if (u?.frame.op === 'unsubscribe' && u.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST) return;
+    if (
+      u?.timer &&
+      u.tries! < 3 &&
+      e.code !== ErrorCode.BAD_REQUEST &&
+      (u.frame.op === 'unsubscribe' || (u.frame.op === 'subscribe' && e.code === ErrorCode.RATE_LIMIT))
+    )
+      return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
