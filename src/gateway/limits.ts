@@ -423,13 +423,15 @@ export class GatewayLimits {
 
   /**
    * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels; it
-   * counts as one frame per started CHANNELS_PER_FRAME of them, and takes the frames beyond the
-   * first from the same bucket. Refused (they are not all there: none is taken), the message of a
+   * counts as one frame per started CHANNELS_PER_FRAME of them (at most `limits.messageBurst`),
+   * and takes the frames beyond the first from the same bucket. Refused (they are not all there: none is taken), the message of a
    * RATE_LIMIT error answering the request: nothing of it is done.
    */
   admitChannels(conn: LimitedConnection, channels: number, now = Date.now()): string | undefined {
     const rate = this.#cfg.messagesPerSec;
-    const extra = Math.ceil(channels / CHANNELS_PER_FRAME) - 1;
+    // never more than the whole burst: a frame the protocol allows (1000 channels) must be
+    // admitted by a full bucket whatever limits.messageBurst is
+    const extra = Math.min(Math.ceil(channels / CHANNELS_PER_FRAME), this.#cfg.messageBurst) - 1;
     if (rate <= 0 || extra <= 0) return undefined;
     const st = this.#messages.get(conn);
     if (!st || st.bucket.take(now, extra)) return undefined;

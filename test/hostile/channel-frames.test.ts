@@ -62,4 +62,26 @@ describe('hostile: frames naming many channels', () => {
     expect(answered(c, 4)).toMatchObject({ op: 'error', code: 'RATE_LIMIT', id: 4 });
     c.close();
   });
+
+  it('a frame never costs more than the whole burst: with limits.messageBurst below 10, a full bucket admits 1000 channels', async () => {
+    // a subscribe of 1000 channels is what the protocol allows in one request (and what the SDK
+    // sends on a reconnect): a burst below its cost must not refuse it for ever
+    const small = await startEngine(
+      { host: '127.0.0.1', port: 0, log: { level: 'silent' }, limits: { messagesPerSec: 2, messageBurst: 4, rateLimitCloseMs: 60_000 } },
+      { roles: { feeds: [] }, env: {} },
+    );
+    try {
+      const c = await TestClient.connect(`ws://127.0.0.1:${small.port}/v1/stream`, { encoding: 'json' });
+      c.send({ op: 'subscribe', id: 1, channels: names('S', 1000), snapshot: false });
+      await waitFor(() => answered(c, 1) !== undefined, { timeout: 5000, what: 'the answer' });
+      expect(answered(c, 1)).toMatchObject({ op: 'ack', id: 1 });
+      // the bucket is empty now: the next one waits for it to fill again
+      c.send({ op: 'subscribe', id: 2, channels: names('T', 1000), snapshot: false });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered(c, 2)?.op).not.toBe('ack');
+      c.close();
+    } finally {
+      await small.close();
+    }
+  });
 });
