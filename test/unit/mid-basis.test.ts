@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tickToPayload } from '../../src/fanout/payloads.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
 import { defaultRegistry, DEFAULT_INSTRUMENTS } from '../../src/core/instruments.js';
@@ -206,5 +209,44 @@ describe("the default engine's EUR-USD (synthetic feed, which sends trades)", ()
     }
     expect(tickers(ticks).every((t) => t.basis === undefined && t.v > 0)).toBe(true);
     expect(bars(ticks, '1s').every((b) => b.basis === undefined && b.v > 0)).toBe(true);
+  });
+});
+
+/** The field names of the markdown table after `heading` in docs/protocol.md (`o` `h` `l` is three, `pc`? is pc). */
+function documentedFields(heading: string): Set<string> {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+  const at = doc.indexOf(`\n${heading}\n`);
+  expect(at, heading).toBeGreaterThanOrEqual(0);
+  const fields = new Set<string>();
+  for (const line of doc.slice(at).split('\n').slice(2)) {
+    if (!line.startsWith('|')) {
+      if (fields.size) break;
+      continue;
+    }
+    for (const m of line.split('|')[1]!.matchAll(/`(\w+)`/g)) fields.add(m[1]!);
+  }
+  return fields;
+}
+
+describe('docs/protocol.md: the mid-basis ticker and bar are documented', () => {
+  it('every field of their payloads is a row of the ticker and bar tables, basis among them', () => {
+    const bus = new MemoryBus();
+    const ticks = collect(bus);
+    const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+    try {
+      publisher.declareQuotesOnly('oanda');
+      publisher.publish('oanda', { k: 'quote', sym: 'EUR-USD', bp: 1.1, ap: 1.1002, ts: ns(T0) });
+      publisher.publish('oanda', { k: 'quote', sym: 'EUR-USD', bp: 1.1004, ap: 1.1006, ts: ns(T0 + 1_500) });
+    } finally {
+      publisher.close();
+    }
+    const ticker = tickToPayload(tickers(ticks).at(-1)!);
+    const bar = tickToPayload(bars(ticks, '1s').find((b) => b.closed)!);
+    expect(ticker.basis).toBe('mid');
+    expect(bar.basis).toBe('mid');
+    const tickerFields = documentedFields('### ticker');
+    const barFields = documentedFields('### bar (`bar.1s`, `bar.1m`, `bar.5m`, `bar.1h`, `bar.1d`)');
+    for (const k of Object.keys(ticker)) expect(tickerFields, `ticker field ${k}`).toContain(k);
+    for (const k of Object.keys(bar)) expect(barFields, `bar field ${k}`).toContain(k);
   });
 });
