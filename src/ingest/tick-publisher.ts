@@ -262,10 +262,9 @@ export class TickPublisher {
         // bars (the ticker goes out once, with the quote's bid and ask); a one-sided or empty
         // quote sets no price and only updates the bid/ask of a ticker already published
         const mid = this.#quotesOnly.has(feedId) ? midPoint(tick) : undefined;
-        if (mid) {
-          d.basis = 'mid';
-          this.#deriveFromTrade(cls, mid, tick, false);
-        } else if (state) this.#sendTicker(cls, tick, state);
+        // (a quote of an earlier trading day moves no price: its bid and ask still go out)
+        const sent = mid !== undefined && this.#deriveFromTrade(cls, mid, tick, false, 'mid');
+        if (!sent && state) this.#sendTicker(cls, tick, state);
         return true;
       }
       case 'bar':
@@ -453,17 +452,20 @@ export class TickPublisher {
   /**
    * A trade's ticker and bars. `from` is the tick they are published for (the trade, or the
    * correction that made a print count); `log`: add the trade to the trade log (a corrected
-   * print is there already).
+   * print is there already); `basis`: `mid` for a quote-only source's mid price (midPoint), absent
+   * for a trade. Returns whether a ticker was published.
    */
   #deriveFromTrade(
     assetClass: Parameters<typeof marketSubject>[0],
     trade: TradeTick,
     from: { sym: string; src: string; ts: bigint; rt: bigint } = trade,
     log = true,
-  ): void {
+    basis?: PriceBasis,
+  ): boolean {
     const d = this.#derivation(trade.sym);
-    // a trade (from a source that sends them) is what the prices are built from again
-    if (log) delete d.basis;
+    // what the prices are built from follows the source: a trade's, or a quote-only source's mid
+    if (basis) d.basis = basis;
+    else delete d.basis;
     if (log) d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
     const ticker = d.ticker.onTrade(trade);
     if (ticker) this.#sendTicker(assetClass, from, ticker);
@@ -484,6 +486,7 @@ export class TickPublisher {
         this.#sendBar(assetClass, from, bar);
       }
     }
+    return ticker !== undefined;
   }
 
   #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, state: TickerState): void {

@@ -133,6 +133,16 @@ describe('TickPublisher: a quote-only feed', () => {
     expect(bars(ticks, '1s')).toHaveLength(1);
   });
 
+  it('a quote of an earlier trading day moves no price and still shows its bid and ask', () => {
+    const { publisher, ticks } = make();
+    publisher.declareQuotesOnly('oanda');
+    publisher.publish('oanda', quote(NEXT_DAY + 1_000, 1.1, 1.1002));
+    publisher.publish('oanda', quote(NEXT_DAY - 1_000, 1.2, 1.2002)); // reported late, of the day before
+    const last = tickers(ticks).at(-1)!;
+    expect(last).toMatchObject({ p: 1.1001, o: 1.1001, h: 1.1001, bp: 1.2, ap: 1.2002, basis: 'mid' });
+    expect(tickers(ticks)).toHaveLength(2);
+  });
+
   it('a feed that sends trades is unchanged: quotes set no price, trades do, no basis', () => {
     const { publisher, ticks } = make();
     publisher.declareQuotesOnly('oanda'); // another feed
