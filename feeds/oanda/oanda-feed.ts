@@ -41,6 +41,14 @@ export const OANDA_HEARTBEAT_MS = 5000;
 export const OANDA_MIN_CONNECT_INTERVAL_MS = 500;
 
 export class OandaFeed extends StreamFeed {
+  /**
+   * OANDA publishes prices (bid/ask), never trades: the v20 pricing stream carries ClientPrice and
+   * PricingHeartbeat objects only (Pricing Endpoints > Price Stream). So the engine builds the
+   * ticker and bars from mid prices, as OANDA builds its own candles (Instrument Endpoints > Get
+   * Candlesticks: `price` M, midpoint candles, by default; Instrument Definitions > Candlestick:
+   * `volume` is "the number of prices created"; docs/feeds.md#oanda-v20-pricing-stream).
+   */
+  readonly quotesOnly = true;
   readonly #opts: OandaOptions;
   readonly #token: string;
   readonly #tokenEnv: string | undefined;

@@ -57,6 +57,14 @@ export interface FeedAdapter {
    * that interval only shows the open bar (docs/protocol.md, "Bars"). Omit when none.
    */
   readonly providesBars?: readonly BarInterval[];
+  /**
+   * The provider publishes quotes and no trades for the symbols it serves (forex is quoted, not
+   * printed on a tape: OANDA). For the symbols this feed is the source of, the engine builds the
+   * `ticker` and the bars from the mid price of each two-sided quote, marked `"basis":"mid"`
+   * (docs/protocol.md#ticker). Declared, never guessed from trades that did not come: a trade
+   * feed on a quiet symbol has no trades either. Omit (or false) for a feed that sends trades.
+   */
+  readonly quotesOnly?: boolean;
   start(ctx: FeedContext): Promise<void>;
   subscribe(symbols: readonly string[]): Promise<void>;
   unsubscribe(symbols: readonly string[]): Promise<void>;

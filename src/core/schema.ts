@@ -152,7 +152,16 @@ export interface BarTick extends TickBase {
    * prints that set none): `o h l c` are not prices of the interval (docs/protocol.md#bar)
    */
   empty?: boolean;
+  /** what the prices are: absent for trade prices; `mid` for mid prices of quotes (a quote-only source, docs/protocol.md#bar) */
+  basis?: PriceBasis;
 }
+
+/**
+ * What the prices of a ticker or bar are when they are not trade prices: `mid`, the mid price
+ * (bid + ask) / 2 of each two-sided quote, for a symbol whose source publishes quotes and no
+ * trades (FeedAdapter.quotesOnly; docs/protocol.md#ticker).
+ */
+export type PriceBasis = 'mid';
 
 export interface TickerTick extends TickBase {
   k: 'ticker';
@@ -175,6 +184,8 @@ export interface TickerTick extends TickBase {
    * none): the day has no last price; `p o h l` are the previous close `pc`, or 0 without one
    */
   empty?: boolean;
+  /** `mid`: `p o h l` are mid prices of quotes, not trade prices (a quote-only source) */
+  basis?: PriceBasis;
 }
 
 /**

@@ -56,6 +56,7 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       if (tick.status) d.status = tick.status;
       if (tick.empty) d.empty = true;
+      if (tick.basis) d.basis = tick.basis;
       return d;
     }
     case 'bar': {
@@ -72,6 +73,7 @@ export function tickToPayload(tick: Tick): Payload {
       };
       if (tick.corrected) d.corrected = true;
       if (tick.empty) d.empty = true;
+      if (tick.basis) d.basis = tick.basis;
       return d;
     }
     case 'correction': {

@@ -55,6 +55,7 @@ export class FeedHost {
     this.#feeds.set(adapter.id, feed);
     const publisher = this.#publisher;
     if (adapter.providesBars?.length) publisher.declareProviderBars(adapter.id, adapter.providesBars);
+    if (adapter.quotesOnly) publisher.declareQuotesOnly(adapter.id);
     const log = this.#log;
     const failover = this.#opts.failover;
     // provider text repaired by the publisher (a lone surrogate), or a tick it refused for its

@@ -8,6 +8,7 @@ import type {
   BarTick,
   BookTick,
   MarketChannelKind,
+  PriceBasis,
   StatusTick,
   Tick,
   TickerTick,
@@ -24,6 +25,7 @@ import type { BarState } from '../derive/bar-builder.js';
 import { TickerBuilder } from '../derive/ticker-builder.js';
 import type { TickerState } from '../derive/ticker-builder.js';
 import { TradeLog } from '../derive/trade-log.js';
+import { midPoint } from '../derive/mid-price.js';
 import type { TradeLogOptions } from '../derive/trade-log.js';
 import { Sequencer } from './sequencer.js';
 import { repairText } from './well-formed-tick.js';
@@ -116,6 +118,11 @@ interface SymbolDerivation {
   sourceEp?: number;
   /** per feed that does not serve the symbol now: its trading status as it reported it, published when it takes over */
   standbyStatus?: Map<string, StatusState>;
+  /**
+   * what the ticker and bars were last built from: `mid` (quotes of a quote-only source), or
+   * undefined (trades). Set by each update that moves a price, so it follows the source.
+   */
+  basis?: PriceBasis;
 }
 
 /** a symbol's whole trading status (a report may carry only part of it) */
@@ -164,6 +171,8 @@ export class TickPublisher {
   readonly #providerWait: Partial<Record<BarInterval, number>>;
   /** bar intervals each feed sends its own bars for (declared, or learned from its first bar) */
   readonly #providerBars = new Map<string, Set<BarInterval>>();
+  /** feeds that publish quotes and no trades (FeedAdapter.quotesOnly): their symbols' ticker and bars come from mids */
+  readonly #quotesOnly = new Set<string>();
   /** each symbol's order book, stored in full for gateways that start theirs (docs/protocol.md#order-books-booksymbol) */
   readonly books: PublisherBooks;
 
@@ -198,6 +207,16 @@ export class TickPublisher {
     let set = this.#providerBars.get(feedId);
     if (!set) this.#providerBars.set(feedId, (set = new Set()));
     for (const iv of intervals) set.add(iv);
+  }
+
+  /**
+   * Feed `feedId` publishes quotes and no trades (FeedAdapter.quotesOnly, e.g. OANDA): for the
+   * symbols it is the source of, the ticker and the bars are built from the mid price of each
+   * two-sided quote, marked `basis: 'mid'` (docs/protocol.md#ticker). Feeds that send trades are
+   * not affected.
+   */
+  declareQuotesOnly(feedId: string): void {
+    this.#quotesOnly.add(feedId);
   }
 
   /**
@@ -258,8 +277,15 @@ export class TickPublisher {
       case 'quote': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as Tick & { k: 'quote' };
         this.#send(cls, tick);
-        const state = this.#derivation(tick.sym).ticker.onQuote(tick);
-        if (state) this.#sendTicker(cls, tick, state);
+        const d = this.#derivation(tick.sym);
+        const state = d.ticker.onQuote(tick);
+        // a quote-only source: a two-sided quote's mid is the price point of the ticker and the
+        // bars (the ticker goes out once, with the quote's bid and ask); a one-sided or empty
+        // quote sets no price and only updates the bid/ask of a ticker already published
+        const mid = this.#quotesOnly.has(feedId) ? midPoint(tick) : undefined;
+        // (a quote of an earlier trading day moves no price: its bid and ask still go out)
+        const sent = mid !== undefined && this.#deriveFromTrade(cls, mid, tick, false, 'mid');
+        if (!sent && state) this.#sendTicker(cls, tick, state);
         return true;
       }
       case 'bar':
@@ -447,15 +473,20 @@ export class TickPublisher {
   /**
    * A trade's ticker and bars. `from` is the tick they are published for (the trade, or the
    * correction that made a print count); `log`: add the trade to the trade log (a corrected
-   * print is there already).
+   * print is there already); `basis`: `mid` for a quote-only source's mid price (midPoint), absent
+   * for a trade. Returns whether a ticker was published.
    */
   #deriveFromTrade(
     assetClass: Parameters<typeof marketSubject>[0],
     trade: TradeTick,
     from: { sym: string; src: string; ts: bigint; rt: bigint } = trade,
     log = true,
-  ): void {
+    basis?: PriceBasis,
+  ): boolean {
     const d = this.#derivation(trade.sym);
+    // what the prices are built from follows the source: a trade's, or a quote-only source's mid
+    if (basis) d.basis = basis;
+    else delete d.basis;
     if (log) d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
     const ticker = d.ticker.onTrade(trade);
     if (ticker) this.#sendTicker(assetClass, from, ticker);
@@ -476,11 +507,15 @@ export class TickPublisher {
         this.#sendBar(assetClass, from, bar);
       }
     }
+    return ticker !== undefined;
   }
 
   #sendTicker(assetClass: Parameters<typeof marketSubject>[0], from: { sym: string; src: string; ts: bigint; rt: bigint }, state: TickerState): void {
     const { seq, ep } = this.sequencer.next(from.sym, 'ticker');
     const t: TickerTick = { k: 'ticker', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...state };
+    const basis = this.#derivations.get(from.sym)?.basis;
+    if (basis) t.basis = basis;
+    else delete t.basis;
     this.stats.derived++;
     this.#send(assetClass, t);
   }
@@ -491,6 +526,7 @@ export class TickPublisher {
     const t: BarTick = { k: 'bar', sym: from.sym, src: from.src, seq, ep, ts: from.ts, rt: from.rt, ...bar };
     this.stats.derived++;
     const d = this.#derivations.get(from.sym);
+    if (d?.basis) t.basis = d.basis;
     const pending = d?.openPending;
     const held = pending?.get(bar.iv);
     if (held && held.bar.t <= bar.t) pending!.delete(bar.iv); // superseded by this state or its close
@@ -514,6 +550,7 @@ export class TickPublisher {
       };
       if (bar.corrected) p.corrected = true;
       if (bar.empty) p.empty = true;
+      if (t.basis) p.basis = t.basis;
       this.#bars.put(`${kind}:${from.sym}`, p);
     }
     this.#send(assetClass, t, current);
@@ -552,6 +589,8 @@ export class TickPublisher {
         if (tick.sym !== sym) return;
         // the log does not hold the trades behind what is taken up
         if (tick.k === 'ticker' || tick.k === 'bar') d.log.forgetUntil(Number(tick.ts / 1_000_000n));
+        // built from mids before the restart: bars closed by the sweep before the next quote keep the marker
+        if (j === 0 && tick.k === 'ticker' && tick.basis) d.basis = tick.basis;
         if (j === 0 && tick.k === 'ticker') {
           if (d.ticker.restore(tick)) taken++;
         } else if (tick.k === 'bar') {

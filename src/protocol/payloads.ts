@@ -62,6 +62,8 @@ export interface Ticker {
   t: number;
   /** the symbol's trading status, once its provider reported one */
   status?: TradingStatus;
+  /** extension: `mid` when `p o h l` are mid prices of quotes (a source that publishes no trades); absent for trade prices */
+  basis?: 'mid';
   /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
   delayed?: number;
 }
@@ -131,6 +133,8 @@ export interface Bar {
   closed: boolean;
   /** a closed bar sent again after a trade correction or cancel (or a late provider bar) changed it */
   corrected?: boolean;
+  /** extension: `mid` when `o h l c` are mid prices of quotes and `n` the number of prices (a source that publishes no trades) */
+  basis?: 'mid';
   /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
   delayed?: number;
 }
