@@ -252,17 +252,31 @@ function onTicker(u: Update<Ticker>): void {
   const t = u.d;
   const sym = u.symbol!;
   const c = row.cells;
-  if (row.last !== undefined && t.p !== row.last) flash(c.p, t.p > row.last ? 'up' : 'down');
-  row.last = t.p;
-  row.tr.dataset.price = String(t.p);
-  c.p.textContent = formatPrice(sym, t.p);
-  c.chg.textContent = formatSigned(t.chg, priceDigits(sym, t.p));
-  c.chgp.textContent = formatSigned(t.chgp, 2, '%');
-  c.chg.className = c.chgp.className = signClass(t.chg);
+  if (t.empty) {
+    // the day's priced trades were all cancelled (docs/protocol.md#ticker): p, o, h and l carry the
+    // previous close (or 0), which is no last price, no change and no day range
+    row.last = undefined;
+    delete row.tr.dataset.price;
+    row.tr.dataset.empty = 'true';
+    c.p.textContent = '—';
+    c.p.title = `no trade left today (cancelled)${t.pc !== undefined ? `; previous close ${formatPrice(sym, t.pc)}` : ''}`;
+    c.chg.textContent = c.chgp.textContent = c.h.textContent = c.l.textContent = '–';
+    c.chg.className = c.chgp.className = '';
+  } else {
+    if (row.last !== undefined && t.p !== row.last) flash(c.p, t.p > row.last ? 'up' : 'down');
+    row.last = t.p;
+    row.tr.dataset.price = String(t.p);
+    delete row.tr.dataset.empty;
+    c.p.textContent = formatPrice(sym, t.p);
+    c.p.title = '';
+    c.chg.textContent = formatSigned(t.chg, priceDigits(sym, t.p));
+    c.chgp.textContent = formatSigned(t.chgp, 2, '%');
+    c.chg.className = c.chgp.className = signClass(t.chg);
+    c.h.textContent = formatPrice(sym, t.h);
+    c.l.textContent = formatPrice(sym, t.l);
+  }
   c.bp.textContent = formatPrice(sym, t.bp);
   c.ap.textContent = formatPrice(sym, t.ap);
-  c.h.textContent = formatPrice(sym, t.h);
-  c.l.textContent = formatPrice(sym, t.l);
   c.v.textContent = formatVolume(t.v);
   // a halted symbol (trading status from its provider) is greyed out
   row.tr.classList.toggle('halted', t.status === 'halted');

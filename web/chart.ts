@@ -35,7 +35,8 @@ const TIME_H = 18;
 
 /**
  * A candlestick chart on a canvas, with a price axis and a time axis. Bars are keyed by start
- * time, so an open bar's updates (and a corrected closed bar) replace the earlier state. It opens
+ * time, so an open bar's updates (and a corrected closed bar) replace the earlier state; a bar
+ * sent `empty` (its trades were cancelled: the interval has no bar) removes the candle. It opens
  * with history (`load`, from the subscribe's `history`), follows the live bars at the right edge,
  * and scrolls back with the mouse wheel, a drag or the arrow keys; when the view nears the oldest
  * bar it asks `loadOlder` for the page before it. Drawing happens at most once per frame.
@@ -57,6 +58,8 @@ export class BarChart {
   #loading = false;
   #exhausted = false;
   #pages = 0;
+  /** start of the oldest bar a scroll-back page brought, empty ones included: the next page ends there */
+  #pagedTo: number | undefined;
   /** bumped by reset: a page that arrives for the previous symbol or interval is dropped */
   #generation = 0;
   #dragX: number | undefined;
@@ -117,6 +120,7 @@ export class BarChart {
     this.#loading = false;
     this.#exhausted = false;
     this.#pages = 0;
+    this.#pagedTo = undefined;
     this.#generation++;
     this.#schedule();
   }
@@ -127,7 +131,11 @@ export class BarChart {
 
   /** Many bars at once: the history of a subscribe, or a page loaded while scrolling back. */
   load(bars: readonly Bar[]): void {
-    for (const b of bars) this.#bars.set(b.t, b);
+    for (const b of bars) {
+      // an emptied bar is kept flagged by the bar store (history, GET /v1/bars): no candle there
+      if (b.empty) this.#bars.delete(b.t);
+      else this.#bars.set(b.t, b);
+    }
     this.#sorted = undefined;
     this.#trim(true);
     this.#schedule();
@@ -135,12 +143,26 @@ export class BarChart {
 
   /** A live bar update (an open bar's new state, or a closed bar). */
   push(bar: Bar): void {
+    if (bar.empty) {
+      this.#remove(bar.t);
+      return;
+    }
     const isNew = !this.#bars.has(bar.t);
     this.#bars.set(bar.t, bar);
     this.#sorted = undefined;
     // scrolled back: keep the view on the same bars while new ones arrive on the right
     if (isNew && this.#offset > 0 && bar.t > (this.#sortedBars().at(-2)?.t ?? -Infinity)) this.#offset++;
     this.#trim(false);
+    this.#schedule();
+  }
+
+  /** An emptied bar: its candle goes; scrolled back, the view stays on the same bars. */
+  #remove(t: number): void {
+    if (!this.#bars.has(t)) return;
+    const bars = this.#sortedBars();
+    if (this.#offset > 0 && bars.findIndex((b) => b.t === t) > this.#window(bars).last) this.#offset--;
+    this.#bars.delete(t);
+    this.#sorted = undefined;
     this.#schedule();
   }
 
@@ -185,7 +207,11 @@ export class BarChart {
     const bars = this.#sortedBars();
     const drop = keepOld && this.#offset > this.#max / 2 ? bars.slice(bars.length - over) : bars.slice(0, over);
     for (const b of drop) this.#bars.delete(b.t);
-    if (drop[0] === bars[0]) this.#exhausted = false; // older bars were let go: they can be loaded again
+    if (drop[0] === bars[0]) {
+      // older bars were let go: they can be loaded again
+      this.#exhausted = false;
+      this.#pagedTo = undefined;
+    }
     this.#sorted = undefined;
     this.#offset = Math.min(this.#offset, Math.max(0, this.#bars.size - this.#visible));
   }
@@ -197,7 +223,7 @@ export class BarChart {
     const { first } = this.#window(bars);
     if (first > this.#visible / 2) return; // enough loaded to the left of the view
     const generation = this.#generation;
-    const before = bars[0]!.t;
+    const before = Math.min(bars[0]!.t, this.#pagedTo ?? Infinity);
     this.#loading = true;
     this.#loadOlder(before, this.#pageBars).then(
       (older) => {
@@ -206,6 +232,8 @@ export class BarChart {
         this.#pages++;
         const fresh = older.filter((b) => b.t < before && !this.#bars.has(b.t));
         if (fresh.length === 0) this.#exhausted = true;
+        // a page of only emptied bars adds no candle: the next one is asked before it, not again
+        for (const b of fresh) this.#pagedTo = Math.min(this.#pagedTo ?? Infinity, b.t);
         this.load(fresh);
         this.#maybeLoadOlder();
       },

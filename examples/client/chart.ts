@@ -3,11 +3,13 @@ import { TickwireClient, type Bar } from '@tickwire/client';
 const url = process.env.TICKWIRE_URL ?? 'ws://127.0.0.1:8080/v1/stream';
 const http = url.replace(/^ws/, 'http').replace(/\/v1\/stream$/, '');
 const bars = new Map<number, Bar>(); // by bar start: updates replace, never duplicate
+// a bar sent `empty` (its trades were cancelled): the interval has no bar, drop the one held
+const put = (b: Bar): void => void (b.empty ? bars.delete(b.t) : bars.set(b.t, b));
 
 const client = new TickwireClient({ url });
 client.channel('bar.1m:BTC-USD', (bar, u) => {
-  for (const b of u.history ?? []) bars.set(b.t, b); // only on the snapshot: the closed bars before it
-  bars.set(bar.t, bar);
+  for (const b of u.history ?? []) put(b); // only on the snapshot: the closed bars before it
+  put(bar);
 });
 await client.connect();
 // the last 120 closed minute bars and the open one, then live; asked again after a reconnect or a gap
@@ -19,7 +21,7 @@ async function loadOlder(limit = 500): Promise<number> {
   const res = await fetch(`${http}/v1/bars?symbol=BTC-USD&interval=1m&to=${oldest}&limit=${limit}`);
   if (!res.ok) throw new Error(`GET /v1/bars: ${res.status} ${await res.text()}`);
   const { bars: older } = (await res.json()) as { bars: Bar[] };
-  for (const b of older) bars.set(b.t, b);
+  for (const b of older) put(b);
   return older.length; // 0: nothing older is kept
 }
 

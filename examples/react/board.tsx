@@ -8,8 +8,9 @@ function Row({ symbol }: { symbol: string }) {
   return (
     <tr ref={ref} data-testid={`row-${symbol}`}>
       <td>{symbol}</td>
-      <td data-testid={`price-${symbol}`}>{t?.p ?? '…'}</td>
-      <td>{t ? `${t.chgp.toFixed(2)}%` : ''}</td>
+      {/* `empty`: the day's trades were all cancelled, so `p` is no last price */}
+      <td data-testid={`price-${symbol}`}>{t ? (t.empty ? '—' : t.p) : '…'}</td>
+      <td>{t && !t.empty ? `${t.chgp.toFixed(2)}%` : ''}</td>
     </tr>
   );
 }

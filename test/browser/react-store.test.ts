@@ -89,6 +89,20 @@ function script(ws: WebSocket, req: Frame): void {
       const history = req.history ? [bar(1, true), bar(2, true), bar(3, true)].slice(-req.history) : undefined;
       send({ op: 'data', ch, seq: 7, snapshot: true, d: bar(4, false), ...(history ? { history } : {}) });
       send({ op: 'data', ch, seq: 8, d: bar(4, false, 120) });
+    } else if (ch === 'bar.5m:EMPTY') {
+      // docs/protocol.md, "Trade corrections and cancels": an emptied bar carries `empty: true`
+      // (also in `history`, where the bar store keeps it flagged), a changed one `corrected: true`
+      const emptied = (n: number, closed: boolean): Bar => ({ ...bar(n, closed), v: 0, n: 0, empty: true, ...(closed ? { corrected: true } : {}) });
+      send({ op: 'data', ch, seq: 1, snapshot: true, d: bar(5, false), history: [bar(1, true), emptied(2, true), bar(3, true), bar(4, true)] });
+      send({ op: 'data', ch, seq: 2, d: { ...bar(3, true, 130), corrected: true } }); // a corrected bar replaces
+      send({ op: 'data', ch, seq: 3, d: emptied(1, true) }); // a closed bar emptied: removed
+      send({ op: 'data', ch, seq: 4, d: emptied(5, false) }); // the open bar emptied: removed
+      send({ op: 'data', ch, seq: 5, d: emptied(6, false) }); // emptied before it was seen: never shown
+      send({ op: 'data', ch, seq: 6, d: bar(5, false, 140) }); // a trade opens bar 5 again
+    } else if (ch === 'ticker:EMPTY') {
+      send({ op: 'data', ch, seq: 1, snapshot: true, d: { p: 101, o: 100, h: 102, l: 99, v: 30, chg: 1, chgp: 1, pc: 98, t: T0 } });
+      // the day's trades all cancelled: the previous close in p/o/h/l, no change
+      send({ op: 'data', ch, seq: 2, d: { p: 98, o: 98, h: 98, l: 98, v: 0, chg: 0, chgp: 0, pc: 98, t: T0 + 1, empty: true } });
     } else if (ch === 'book:AAPL') {
       let full = {
         bids: [
@@ -222,6 +236,21 @@ describe('@tickwire/react store: what the hooks show', () => {
     const bars = store.snapshot('bar.5m:AAPL').items as Bar[];
     expect(bars.map((b) => b.t)).toEqual([1, 2, 3, 4].map((n) => T0 + n * 300_000));
     expect(bars[3]).toMatchObject({ c: 120, closed: false }); // the open bar's newer state replaced the older
+  });
+
+  it('an emptied bar (`empty: true`, live or in `history`) is removed from the list; a corrected bar replaces; an emptied ticker comes with its flag', async () => {
+    const { store } = await connect();
+    store.acquire('bar.5m:EMPTY', { limit: 10, history: 4 });
+    store.acquire('ticker:EMPTY');
+    await waitFor(() => store.snapshot('bar.5m:EMPTY').received === 6 && store.snapshot('ticker:EMPTY').received === 2, 'the bars and tickers');
+    const bars = store.snapshot('bar.5m:EMPTY').items as Bar[];
+    expect(bars.map((b) => b.t)).toEqual([3, 4, 5].map((n) => T0 + n * 300_000));
+    expect(bars.some((b) => b.empty)).toBe(false);
+    expect(bars[0]).toMatchObject({ c: 130, corrected: true });
+    expect(bars[2]).toMatchObject({ c: 140, closed: false });
+    // the latest value is the latest payload as sent, flag included (useChannel shows it as is)
+    expect(store.snapshot('bar.5m:EMPTY').value).toMatchObject({ c: 140 });
+    expect(store.snapshot('ticker:EMPTY').value).toMatchObject({ p: 98, pc: 98, empty: true }); // what useTicker returns
   });
 
   it('an order book is the whole book (snapshot plus every update), not the last delta', async () => {

@@ -83,7 +83,11 @@ export function useQuote(symbol: string, opts: ChannelOptions = {}): Quote | und
   return useChannelSnapshot<Quote>(`quote:${symbol}`, opts).value;
 }
 
-/** Last price, day open/high/low, change and volume of a symbol. */
+/**
+ * Last price, day open/high/low, change and volume of a symbol. With `empty: true` the day has no
+ * last price (its priced trades were cancelled): `p`, `o`, `h`, `l` are then the previous close (or
+ * 0), not prices to show as the last one.
+ */
 export function useTicker(symbol: string, opts: ChannelOptions = {}): Ticker | undefined {
   return useChannelSnapshot<Ticker>(`ticker:${symbol}`, opts).value;
 }
@@ -107,6 +111,8 @@ export function useTrades(symbol: string, opts: ListOptions = {}): readonly Trad
 /**
  * The most recent bars of a symbol, oldest first; the last one may still be open (`closed: false`).
  * With `history`, the closed bars before it come with the snapshot (and again after a reconnect).
+ * A bar sent again `corrected` replaces the one with its `t`; a bar sent `empty` (its trades were
+ * cancelled) removes it, and an `empty` bar is never in the list.
  */
 export function useBars(symbol: string, interval: BarInterval, opts: BarOptions = {}): readonly Bar[] {
   const limit = opts.limit ?? Math.max(60, opts.history ?? 0);

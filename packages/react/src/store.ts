@@ -5,6 +5,7 @@ import {
   LocalBook,
   MAX_CHANNELS_PER_REQUEST,
   TickwireClientError,
+  type Bar,
   type BookPayload,
   type Notification,
   type NotificationPayload,
@@ -29,8 +30,8 @@ import {
  * - **Frame-batched.** Updates are collected as they arrive and handed to React once per
  *   animation frame: components re-render at most at the screen's rate whatever the stream's.
  * - **Folded by kind.** Trades and executions append (a trade `correction` replaces the trade it
- *   refers to, a `cancel` removes it); bars of every interval replace by start time and take the
- *   `history` of their snapshot; an order book applies each update to its snapshot (LocalBook),
+ *   refers to, a `cancel` removes it); bars of every interval replace by start time (an `empty`
+ *   bar removes the one with its start time) and take the `history` of their snapshot; an order book applies each update to its snapshot (LocalBook),
  *   so its value is the whole book, never a delta.
  */
 
@@ -505,12 +506,17 @@ function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): Chan
   for (const c of e.claims.values()) limit = Math.max(limit, c.limit);
   if (key && limit > 0) {
     const next = items.slice();
+    const bars = isBarKind(kindOf(e.channel));
     const put = (d: unknown): void => {
       const k = key(d);
       // a re-sent item (a snapshot after a reconnect or a tier change) replaces, never repeats;
-      // an open bar's newer state replaces the older one
+      // an open bar's newer state (or a `corrected` closed bar) replaces the older one
       const at = k === undefined ? -1 : lastIndexWhere(next, (x) => key(x) === k);
-      if (at >= 0) next[at] = d;
+      // an `empty` bar: no trade that sets a price is left in its interval, so there is no bar
+      // (its o h l c are the cancelled trades'): the one with its `t` goes, none takes its place
+      if (bars && (d as Bar).empty === true) {
+        if (at >= 0) next.splice(at, 1);
+      } else if (at >= 0) next[at] = d;
       else next.push(d);
     };
     for (const u of updates) {
@@ -526,7 +532,7 @@ function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): Chan
       for (const h of u.history ?? []) put(h);
       put(u.d);
     }
-    if (isBarKind(kindOf(e.channel))) sortByTime(next);
+    if (bars) sortByTime(next);
     items = next.length > limit ? next.slice(next.length - limit) : next;
   } else if (items.length > 0) items = [];
   for (const u of updates) {
