@@ -64,6 +64,13 @@ export interface Ticker {
   status?: TradingStatus;
   /** extension: `mid` when `p o h l` are mid prices of quotes (a source that publishes no trades); absent for trade prices */
   basis?: 'mid';
+  /**
+   * extension: the day has no last price: every trade of it that set a price was cancelled, or
+   * corrected into a print that sets none. `p`, `o`, `h` and `l` then carry the previous close
+   * `pc` (0 when none is known) and `chg`/`chgp` are 0: do not show them as a last price or a
+   * day range. The day's next trade that sets a price sends the ticker again without the flag.
+   */
+  empty?: true;
   /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
   delayed?: number;
 }
@@ -135,6 +142,12 @@ export interface Bar {
   corrected?: boolean;
   /** extension: `mid` when `o h l c` are mid prices of quotes and `n` the number of prices (a source that publishes no trades) */
   basis?: 'mid';
+  /**
+   * extension: no trade of the bar that sets a price is left (cancelled, or corrected into prints
+   * that set none): the interval has no bar. `o h l c` are the cancelled trades' and must not be
+   * drawn; remove the bar with the same `t` (live, in `history` and in GET /v1/bars alike).
+   */
+  empty?: true;
   /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */
   delayed?: number;
 }

@@ -4,7 +4,7 @@
  * the SDK has: the per-kind events and the update handed to listeners.
  */
 import type {
-  Bar as ProtocolBar,
+  Bar,
   ChannelKind,
   ClientFrame,
   DataItem,
@@ -14,9 +14,8 @@ import type {
   Portfolio,
   Quote,
   Status,
-  PayloadOf as ProtocolPayloadOf,
   SystemMessage,
-  Ticker as ProtocolTicker,
+  Ticker,
   Trade,
   TradeCancel,
   TradeCorrection,
@@ -63,37 +62,6 @@ export {
   type WelcomeLimits,
 } from '../../../src/protocol/frames.js';
 export { MAX_BOOK_DEPTH, MAX_CHANNELS_PER_REQUEST, MAX_HISTORY_BARS } from '../../../src/protocol/request.js';
-
-/**
- * `ticker:SYM`: last price and day statistics, latest value wins (docs/protocol.md#ticker).
- * The protocol module's Ticker with the `empty` extension.
- */
-export interface Ticker extends ProtocolTicker {
-  /**
-   * extension: the day has no last price: every trade of it that set a price was cancelled, or
-   * corrected into a print that sets none. `p`, `o`, `h` and `l` then carry the previous close
-   * `pc` (0 when none is known) and `chg`/`chgp` are 0: do not show them as a last price or a
-   * day range. The day's next trade that sets a price sends the ticker again without the flag.
-   */
-  empty?: true;
-}
-
-/**
- * `bar.1s:SYM` ... `bar.1d:SYM`: OHLCV bar; open bars update, each closed bar arrives once
- * (docs/protocol.md#bar-bar1s-bar1m-bar5m-bar1h-bar1d). The protocol module's Bar with the
- * `empty` extension.
- */
-export interface Bar extends ProtocolBar {
-  /**
-   * extension: no trade of the bar that sets a price is left (cancelled, or corrected into prints
-   * that set none): the interval has no bar. `o h l c` are the cancelled trades' and must not be
-   * drawn; remove the bar with the same `t` (live, in `history` and in GET /v1/bars alike).
-   */
-  empty?: true;
-}
-
-/** The payload type carried by a channel, derived from its name (with this SDK's Ticker and Bar). */
-export type PayloadOf<C extends string> = C extends `ticker:${string}` ? Ticker : C extends `bar.${string}:${string}` ? Bar : ProtocolPayloadOf<C>;
 
 /** Payload by channel kind, for the per-kind events. */
 export interface PayloadByKind {
