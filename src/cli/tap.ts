@@ -166,13 +166,24 @@ export function describeUpdate(u: Update): [string, string, string, string, stri
     case 'quote':
       return ['', num(d.bp), num(d.ap), '', `${num(d.bs)} x ${num(d.as)}`];
     case 'ticker':
-      return [num(d.p), num(d.bp), num(d.ap), num(d.chgp, 2), `vol ${num(d.v, 0)}`];
+      // an `empty` day has no last price (p is the previous close); `mid`: prices are quote mids
+      return d.empty === true
+        ? ['', num(d.bp), num(d.ap), '', `no trade today (prev close ${num(d.pc)})`]
+        : [num(d.p), num(d.bp), num(d.ap), num(d.chgp, 2), d.basis === 'mid' ? 'mid prices' : `vol ${num(d.v, 0)}`];
     case 'bar.1s':
     case 'bar.1m':
     case 'bar.5m':
     case 'bar.1h':
     case 'bar.1d':
-      return [num(d.c), '', '', '', `o ${num(d.o)} h ${num(d.h)} l ${num(d.l)} n ${String(d.n ?? '')}${d.closed ? ' closed' : ''}`];
+      // an `empty` bar has no prices of its interval (its trades were cancelled)
+      if (d.empty === true) return ['', '', '', '', `empty: no trade left${d.closed ? ' closed' : ''}`];
+      return [
+        num(d.c),
+        '',
+        '',
+        '',
+        `o ${num(d.o)} h ${num(d.h)} l ${num(d.l)} n ${String(d.n ?? '')}${d.basis === 'mid' ? ' mid' : ''}${d.closed ? ' closed' : ''}`,
+      ];
     case 'portfolio':
       return [num(d.value, 2), '', '', '', `pnl ${num(d.pnl, 2)} day ${num(d.day_pnl, 2)} ${String(d.ccy ?? '')}`];
     case 'executions':
