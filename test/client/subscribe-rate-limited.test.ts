@@ -32,15 +32,18 @@ describe('a subscribe refused for the message rate', () => {
   });
 
   it('fails with RATE_LIMIT after the third refusal', async () => {
-    // a burst below the frame's cost: the budget never covers it
-    const engine = await startTestEngine(undefined, { limits: { messagesPerSec: 10, messageBurst: 2 } });
+    // one frame a second: a first subscribe of 1000 channels spends the whole burst of 10, and the
+    // next one of 1000 finds 1 or 2 frames where it needs 10 at each of its later sends
+    const engine = await startTestEngine(undefined, { limits: { messagesPerSec: 1, messageBurst: 10, rateLimitCloseMs: 60_000 } });
     cleanups.push(() => engine.close());
-    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json', heartbeatIntervalMs: 0, requestTimeoutMs: 200 });
+    const client = new TickwireClient({ url: streamUrl(engine.port), encoding: 'json', heartbeatIntervalMs: 0, requestTimeoutMs: 1000 });
     cleanups.push(() => client.close());
     await client.connect();
+    await client.subscribe(channels('A', 1000));
     const started = Date.now();
-    await expect(client.subscribe(channels('Z', 500))).rejects.toMatchObject({ code: 'RATE_LIMIT' });
-    // sent three times: after 200 and 400 ms more
-    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    // the first send finds no frame left (dropped unanswered), the second and third are refused
+    await expect(client.subscribe(channels('Z', 1000))).rejects.toMatchObject({ code: 'RATE_LIMIT' });
+    // sent three times: after 1000 and 2000 ms more
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
   });
 });
