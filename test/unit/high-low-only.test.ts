@@ -33,11 +33,11 @@ afterEach(() => {
   for (const pub of publishers.splice(0)) pub.close();
 });
 
-function rig() {
+function rig(tradeLog?: { retainMs: number }) {
   const bus = new MemoryBus();
   const ticks: Tick[] = [];
   bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
-  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, ...(tradeLog ? { tradeLog } : {}) });
   publishers.push(pub);
   const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
   const lastBar = (iv: BarInterval) => {
@@ -124,5 +124,19 @@ describe('prints that update the high and low, not the last price (highLowOnly)'
     r.pub.publish('alpaca', trade(T0 + 4_000, 101, 1, 'b'));
     expect(r.lastTicker()).toMatchObject({ p: 101, o: 101, h: 110, l: 101, v: 6 });
     expect(r.lastTicker()).not.toHaveProperty('empty');
+  });
+
+  it('a cancel when the trade log no longer holds the whole day amends the day from its minutes', () => {
+    // the log keeps 1 minute: the day's first trades are pruned, so bar.1d is amended, not rebuilt
+    const r = rig({ retainMs: 60_000 });
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'a'));
+    r.pub.publish('alpaca', trade(T0 + 120_000, 99, 10, 'b'));
+    r.pub.publish('alpaca', trade(T0 + 121_000, 115, 5, 'z', HL));
+    r.pub.publish('alpaca', trade(T0 + 122_000, 101, 10, 'c'));
+    expect(r.lastTicker()).toMatchObject({ p: 101, o: 100, h: 115, l: 99, v: 35 });
+    expect(r.lastBar('1d')).toMatchObject({ o: 100, h: 115, l: 99, c: 101, v: 35, n: 4 });
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'z', ts: ns(T0 + 123_000) });
+    expect(r.lastTicker()).toMatchObject({ p: 101, o: 100, h: 101, l: 99, v: 30 });
+    expect(r.lastBar('1d')).toMatchObject({ o: 100, h: 101, l: 99, c: 101, v: 30, n: 3 });
   });
 });
