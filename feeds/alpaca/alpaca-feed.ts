@@ -249,6 +249,7 @@ export class AlpacaFeed extends StreamFeed {
           ...(m.x ? { venue: String(m.x) } : {}),
           ...(effect === undefined ? {} : { volumeOnly: effect !== 'price' }),
           ...(effect === 'none' ? { excluded: true as const } : {}),
+          ...(effect === 'highlow' ? { highLowOnly: true as const } : {}),
           ts: alpacaTime(m.t),
         });
         return;
@@ -368,9 +369,12 @@ export const ALPACA_STATUS_CODES: Readonly<Record<string, 'trading' | 'halted'>>
   T: 'trading', // UTP: trading resumption
 };
 
-/** What a sale condition does to the price: `price` sets last, open, high, low, close; `volume` counts in volume only. */
-/** what a sale condition lets a trade count in: price and volume, volume only, or nothing */
-type ConditionEffect = 'price' | 'volume' | 'none';
+/**
+ * What a sale condition lets a trade count in: `price` sets last, open, high, low, close and
+ * counts in volume; `highlow` sets the day's high and low and counts in volume (a late print);
+ * `volume` counts in volume only; `none` counts in nothing.
+ */
+type ConditionEffect = 'price' | 'highlow' | 'volume' | 'none';
 
 /**
  * Every SIP sale condition Alpaca documents for stock trades (Alpaca Market Data docs,
@@ -387,8 +391,12 @@ type ConditionEffect = 'price' | 'volume' | 'none';
  *   or pricing, volume only;
  * - out of sequence: sold out of sequence (`Z`), extended hours sold out of sequence (`U`),
  *   prior reference price (`P`), bunched sold (UTDF `G`), derivatively priced (`4`): reported
- *   late or at an earlier price, so not the last sale (the SIPs let some of them set the day's
- *   high or low; with one `volumeOnly` flag they set no price at all, the conservative side);
+ *   late or at an earlier price, so not the last sale, open or close. `Z`, `P`, `G` and `4`
+ *   still set the day's high and low (`highlow`, flagged `highLowOnly`): Alpaca Market Data FAQ,
+ *   "How are bars aggregated?", rows `G` (tape C), `P` (tapes A B C O), `Z` and `4` (tapes A B
+ *   C): daily bar "Update high / low" green, minute bar red ("that price possibly happened in
+ *   another minute"); open / close yellow on a daily bar (only as the bar's first trade), which
+ *   tickwire leaves out. `U` updates no high / low there (volume only);
  * - re-reports of a price already printed: market center official open (`Q`) and close (`M`),
  *   corrected consolidated close (`9`): they count in nothing, neither price nor volume (Alpaca
  *   Market Data FAQ, "How are bars aggregated?", whose table marks them as updating no value:
@@ -414,15 +422,15 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     M: { name: 'Market Center Official Close', effect: 'none' },
     N: { name: 'Next Day Trade (Next Day Clearing)', effect: 'volume' },
     O: { name: 'Market Center Opening Trade', effect: 'price' },
-    P: { name: 'Prior Reference Price', effect: 'volume' },
+    P: { name: 'Prior Reference Price', effect: 'highlow' },
     Q: { name: 'Market Center Official Open', effect: 'none' },
     R: { name: 'Seller', effect: 'volume' },
     T: { name: 'Extended Hours Trade', effect: 'price' },
     U: { name: 'Extended Hours Sold (Out Of Sequence)', effect: 'volume' },
     V: { name: 'Contingent Trade', effect: 'volume' },
     X: { name: 'Cross Trade', effect: 'price' },
-    Z: { name: 'Sold (Out Of Sequence)', effect: 'volume' },
-    '4': { name: 'Derivatively Priced', effect: 'volume' },
+    Z: { name: 'Sold (Out Of Sequence)', effect: 'highlow' },
+    '4': { name: 'Derivatively Priced', effect: 'highlow' },
     '5': { name: 'Market Center Reopening Trade', effect: 'price' },
     '6': { name: 'Market Center Closing Trade', effect: 'price' },
     '7': { name: 'Qualified Contingent Trade', effect: 'volume' },
@@ -436,7 +444,7 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     C: { name: 'Cash Sale', effect: 'volume' },
     D: { name: 'Distribution', effect: 'price' },
     F: { name: 'Intermarket Sweep', effect: 'price' },
-    G: { name: 'Bunched Sold Trade', effect: 'volume' },
+    G: { name: 'Bunched Sold Trade', effect: 'highlow' },
     H: { name: 'Price Variation Trade', effect: 'volume' },
     I: { name: 'Odd Lot Trade', effect: 'volume' },
     K: { name: 'Rule 155 Trade (AMEX)', effect: 'price' },
@@ -444,7 +452,7 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     M: { name: 'Market Center Official Close', effect: 'none' },
     N: { name: 'Next Day', effect: 'volume' },
     O: { name: 'Opening Prints', effect: 'price' },
-    P: { name: 'Prior Reference Price', effect: 'volume' },
+    P: { name: 'Prior Reference Price', effect: 'highlow' },
     Q: { name: 'Market Center Official Open', effect: 'none' },
     R: { name: 'Seller', effect: 'volume' },
     S: { name: 'Split Trade', effect: 'price' },
@@ -454,9 +462,9 @@ export const ALPACA_TRADE_CONDITIONS: Readonly<Record<'CTS' | 'UTDF', Readonly<R
     W: { name: 'Average Price Trade', effect: 'volume' },
     X: { name: 'Cross Trade', effect: 'price' },
     Y: { name: 'Yellow Flag Regular Trade', effect: 'price' },
-    Z: { name: 'Sold (out of sequence)', effect: 'volume' },
+    Z: { name: 'Sold (out of sequence)', effect: 'highlow' },
     '1': { name: 'Stopped Stock (Regular Trade)', effect: 'price' },
-    '4': { name: 'Derivatively priced', effect: 'volume' },
+    '4': { name: 'Derivatively priced', effect: 'highlow' },
     '5': { name: 'Re-Opening Prints', effect: 'price' },
     '6': { name: 'Closing Prints', effect: 'price' },
     '7': { name: 'Qualified Contingent Trade (QCT)', effect: 'volume' },
@@ -476,7 +484,7 @@ function conditionTable(tape: unknown): Readonly<Record<string, { effect: Condit
   return z === 'A' || z === 'B' ? ALPACA_TRADE_CONDITIONS.CTS : z === 'C' || z === 'O' ? ALPACA_TRADE_CONDITIONS.UTDF : undefined;
 }
 
-const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, volume: 1, none: 2 };
+const STRICTNESS: Readonly<Record<ConditionEffect, number>> = { price: 0, highlow: 1, volume: 2, none: 3 };
 
 /**
  * What an Alpaca trade's conditions (`c`, on tape `z`) let it count in: the strictest of its
@@ -511,9 +519,11 @@ export function alpacaSetsNoPrice(conditions: unknown, tape: unknown): boolean {
   return alpacaTradeEffect(conditions, tape) !== 'price';
 }
 
-/** The trade flags of an effect (docs/protocol.md#trade: `excluded` trades carry `volumeOnly` too). */
-export function conditionFlags(effect: ConditionEffect): { volumeOnly?: true; excluded?: true } {
-  return effect === 'price' ? {} : effect === 'volume' ? { volumeOnly: true } : { volumeOnly: true, excluded: true };
+/** The trade flags of an effect (docs/protocol.md#trade: `excluded` and `highLowOnly` trades carry `volumeOnly` too). */
+export function conditionFlags(effect: ConditionEffect): { volumeOnly?: true; excluded?: true; highLowOnly?: true } {
+  if (effect === 'price') return {};
+  if (effect === 'highlow') return { volumeOnly: true, highLowOnly: true };
+  return effect === 'volume' ? { volumeOnly: true } : { volumeOnly: true, excluded: true };
 }
 
 /** Alpaca times: RFC 3339 strings with nanoseconds (JSON) or MessagePack timestamps (exact ns). */

@@ -255,8 +255,8 @@ export class PolygonFeed extends StreamFeed {
  *   aggregate bars?"; for 37: "a condition such as Odd Lot that cannot set prices");
  * - 5 Bunched Sold Trade, 10 Derivatively Priced, 13 Extended Trading Hours (Sold Out Of
  *   Sequence), 22 Prior Reference Price, 33 Sold (Out of Sequence) (SIP `Z`): late or at an
- *   earlier price, not the last sale (some may set the day's high or low; with one `volumeOnly`
- *   flag they set no price, the conservative side);
+ *   earlier price, not the last sale; 5, 10, 22 and 33 still set the day's high and low
+ *   (POLYGON_HIGH_LOW_CONDITIONS: flagged `highLowOnly` too);
  * - 15 Market Center Official Close, 16 Market Center Official Open and 38 Corrected
  *   Consolidated Close (per listing market): re-reports of a price already printed, which count
  *   in no volume either (POLYGON_NO_VOLUME_CONDITIONS: flagged `excluded` too).
@@ -284,11 +284,30 @@ export function polygonSetsNoPrice(conditions: unknown): boolean {
  */
 export const POLYGON_NO_VOLUME_CONDITIONS: ReadonlySet<number> = new Set([15, 16, 38]);
 
-/** The trade flags of a Polygon trade's conditions (docs/protocol.md#trade, `volumeOnly` and `excluded`). */
-export function polygonTradeFlags(conditions: unknown): { volumeOnly?: true; excluded?: true } {
-  if (!polygonSetsNoPrice(conditions)) return {};
-  const none = Array.isArray(conditions) && conditions.some((c) => POLYGON_NO_VOLUME_CONDITIONS.has(Number(c)));
-  return none ? { volumeOnly: true, excluded: true } : { volumeOnly: true };
+/**
+ * Condition IDs after which a trade sets no last price, open or close but still sets the day's
+ * high and low (and counts in volume): 5 Bunched Sold Trade, 10 Derivatively Priced, 22 Prior
+ * Reference Price, 33 Sold (Out of Sequence). Polygon's glossary (Conditions & Indicators, Trade
+ * Conditions, consolidated processing: Update High/Low "Yes", Update Last "No"; as
+ * `update_rules.consolidated` `updates_high_low` true, `updates_open_close` false in the REST
+ * Conditions reference) and Alpaca's Market Data FAQ ("How are bars aggregated?": SIP `G`, `P`,
+ * `Z`, `4` update a daily bar's high / low, not a minute bar's) agree on these four. 29 Seller is
+ * not listed: Polygon's glossary gives it Update High/Low "Yes", Alpaca's FAQ gives its `R` no
+ * high / low on any bar; the conservative reading (volume only) is kept for both providers.
+ */
+export const POLYGON_HIGH_LOW_CONDITIONS: ReadonlySet<number> = new Set([5, 10, 22, 33]);
+
+/**
+ * The trade flags of a Polygon trade's conditions (docs/protocol.md#trade, `volumeOnly`,
+ * `excluded`, `highLowOnly`): the strictest condition decides, so `highLowOnly` only when every
+ * condition that sets no price is one of POLYGON_HIGH_LOW_CONDITIONS.
+ */
+export function polygonTradeFlags(conditions: unknown): { volumeOnly?: true; excluded?: true; highLowOnly?: true } {
+  if (!polygonSetsNoPrice(conditions) || !Array.isArray(conditions)) return {};
+  const ids = conditions.map(Number);
+  if (ids.some((c) => POLYGON_NO_VOLUME_CONDITIONS.has(c))) return { volumeOnly: true, excluded: true };
+  const late = ids.filter((c) => POLYGON_NO_PRICE_CONDITIONS.has(c)).every((c) => POLYGON_HIGH_LOW_CONDITIONS.has(c));
+  return late ? { volumeOnly: true, highLowOnly: true } : { volumeOnly: true };
 }
 
 /** The part of a Polygon trade that scopes its id: exchange, plus the TRF when there is one. */

@@ -41,6 +41,7 @@ export const CSV_COLUMNS = [
   'error',
   'volumeOnly',
   'excluded',
+  'highLowOnly',
   'status',
   'reason',
   'code',
@@ -164,9 +165,10 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         s: num('s', true)!,
         ...(side ? { side } : {}),
         ...(r.venue ? { venue: String(r.venue) } : {}),
-        // the sale-condition flags (docs/feeds.md, "Trade conditions"); excluded implies volumeOnly
-        ...(flag('volumeOnly') || flag('excluded') ? { volumeOnly: true as const } : {}),
-        ...(flag('excluded') ? { excluded: true as const } : {}),
+        // the sale-condition flags (docs/feeds.md, "Trade conditions"); excluded and highLowOnly
+        // imply volumeOnly, and excluded (the stricter) wins over highLowOnly
+        ...(flag('volumeOnly') || flag('excluded') || flag('highLowOnly') ? { volumeOnly: true as const } : {}),
+        ...(flag('excluded') ? { excluded: true as const } : flag('highLowOnly') ? { highLowOnly: true as const } : {}),
       };
     }
     case 'quote': {
@@ -202,6 +204,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         ...(flag('volumeOnly') === undefined ? {} : { volumeOnly: flag('volumeOnly')! }),
         // counts in nothing: implies volumeOnly, as on a trade
         ...(flag('excluded') ? { volumeOnly: true, excluded: true as const } : {}),
+        // the day's high and low only: implies volumeOnly, as on a trade
+        ...(flag('highLowOnly') && !flag('excluded') ? { volumeOnly: true, highLowOnly: true as const } : {}),
       };
     }
     case 'cancel':

@@ -45,6 +45,14 @@ export interface TradeTick extends TickBase {
    * no trade count. Always with `volumeOnly`, so a reader that knows only that takes no price.
    */
   excluded?: true;
+  /**
+   * The provider's sale conditions say this print counts in the volume and the day's high and
+   * low, but sets no last price, open or close (a late or prior-reference print: SIP `Z`, `P`,
+   * `4`, UTDF `G`; docs/feeds.md, "Trade conditions"): the ticker's day high/low and `bar.1d`
+   * take its price, an intraday bar only its size. Always with `volumeOnly`, so a reader that
+   * knows only that takes no price (the conservative side).
+   */
+  highLowOnly?: true;
 }
 
 export interface QuoteTick extends TickBase {
@@ -84,6 +92,13 @@ export interface TradeCorrectionTick extends TickBase {
    * then takes the original out of everything derived, as a cancel does
    */
   excluded?: true;
+  /**
+   * the corrected trade counts in the volume and the day's high and low only (see
+   * TradeTick.highLowOnly), from the corrected conditions; always with `volumeOnly: true`. A
+   * correction that says `volumeOnly` without it is not `highLowOnly`; one that says neither
+   * keeps the original trade's flags
+   */
+  highLowOnly?: true;
   /** set by the publisher: the original was found and the derived views were recomputed */
   applied?: boolean;
 }

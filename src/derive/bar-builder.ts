@@ -3,7 +3,7 @@ import { BAR_INTERVAL_MS } from '../core/schema.js';
 import type { TradingCalendar } from '../core/trading-day.js';
 import { roundQty } from '../core/numbers.js';
 import type { LoggedTrade } from './trade-log.js';
-import { amendMinute } from './minute-range.js';
+import { addToMinute, amendMinute, rangeOf, setsHighLowOnly } from './minute-range.js';
 import type { MinuteBuckets } from './minute-range.js';
 
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
@@ -66,6 +66,11 @@ export class BarBuilder {
    * all their trades (as the ticker does for its day)
    */
   readonly #minutes = new WeakMap<BarState, MinuteBuckets>();
+  /**
+   * day bars: high and low per minute of the bar's `highLowOnly` prints (late prints count in a
+   * day's high and low, not in an intraday bar's: docs/feeds.md, "Trade conditions")
+   */
+  readonly #lateMinutes = new WeakMap<BarState, MinuteBuckets>();
   #lastRemembered: BarState | undefined;
 
   /**
@@ -134,11 +139,27 @@ export class BarBuilder {
   }
 
   #apply(bar: BarState, t: TradeTick, ms: number): void {
+    if (t.volumeOnly && t.highLowOnly && this.#calendar) {
+      // a late print: in the day bar's high and low (once a trade set its prices), never its open or close
+      let late = this.#lateMinutes.get(bar);
+      if (!late) this.#lateMinutes.set(bar, (late = new Map()));
+      addToMinute(late, ms, t.p);
+      if (bar.n > 0 && this.#span.has(bar)) {
+        if (t.p > bar.h) bar.h = t.p;
+        if (t.p < bar.l) bar.l = t.p;
+      }
+    }
     if (!t.volumeOnly) {
       const span = this.#span.get(bar);
       if (bar.n === 0 || !span) {
         // the bar's first priced trade (or every trade of it was cancelled: start over)
         bar.o = bar.h = bar.l = bar.c = t.p;
+        const late = this.#lateMinutes.get(bar);
+        const lr = late && rangeOf(late);
+        if (lr) {
+          if (lr.h > bar.h) bar.h = lr.h;
+          if (lr.l < bar.l) bar.l = lr.l;
+        }
         delete bar.empty;
         this.#span.set(bar, { first: ms, last: ms });
         if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
@@ -197,11 +218,13 @@ export class BarBuilder {
     bar.v = roundQty(Math.max(0, bar.v + dv));
     bar.n = Math.max(0, bar.n + dn);
     const buckets = this.#minutes.get(bar);
+    const lateBuckets = this.#lateMinutes.get(bar);
+    const late = lateBuckets && (minuteTrades ? amendMinute(lateBuckets, ms, minuteTrades, setsHighLowOnly) : rangeOf(lateBuckets));
     if (buckets && minuteTrades) {
       const range = amendMinute(buckets, ms, minuteTrades);
       if (range) {
-        bar.h = range.h;
-        bar.l = range.l;
+        bar.h = late ? Math.max(range.h, late.h) : range.h;
+        bar.l = late ? Math.min(range.l, late.l) : range.l;
       } else {
         // no minute of the bar has a trade that sets a price left: its prices are not the interval's
         bar.empty = true;
@@ -341,7 +364,12 @@ export class BarBuilder {
   }
 
   #fill(bar: BarState, trades: readonly LoggedTrade[]): void {
-    const span = fill(bar, trades);
+    const span = fill(bar, trades, this.#calendar !== undefined);
+    if (this.#calendar) {
+      const late = new Map<number, { h: number; l: number }>();
+      for (const t of trades) if (t.highLowOnly) addToMinute(late, t.ms, t.p);
+      this.#lateMinutes.set(bar, late);
+    }
     if (span) this.#span.set(bar, span);
     else this.#span.delete(bar);
     if (this.#ms > MINUTE_MS && this.#minutes.has(bar)) {
@@ -381,17 +409,24 @@ export class BarBuilder {
  * OHLCV from trades (in arrival order): volume and count from every trade, prices from the trades
  * that set one (not `volumeOnly`), open and close the first and last in event time (ties: in
  * arrival order); with no such trade the prices are left as they were and the bar is `empty`.
- * Returns the event times of the open and close.
+ * `lateInRange` (day bars): the `highLowOnly` trades count in the high and low too. Returns the
+ * event times of the open and close.
  */
-function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; last: number } | undefined {
+function fill(bar: BarState, trades: readonly LoggedTrade[], lateInRange = false): { first: number; last: number } | undefined {
   bar.n = trades.length;
   let h = -Infinity;
   let l = Infinity;
   let v = 0;
   let first: LoggedTrade | undefined;
   let last: LoggedTrade | undefined;
+  let lateH = -Infinity;
+  let lateL = Infinity;
   for (const t of trades) {
     v += t.s;
+    if (lateInRange && t.highLowOnly) {
+      if (t.p > lateH) lateH = t.p;
+      if (t.p < lateL) lateL = t.p;
+    }
     if (t.volumeOnly) continue;
     if (!first || t.ms < first.ms) first = t;
     if (!last || t.ms >= last.ms) last = t;
@@ -406,7 +441,7 @@ function fill(bar: BarState, trades: readonly LoggedTrade[]): { first: number; l
   delete bar.empty;
   bar.o = first.p;
   bar.c = last.p;
-  bar.h = h;
-  bar.l = l;
+  bar.h = Math.max(h, lateH);
+  bar.l = Math.min(l, lateL);
   return { first: first.ms, last: last.ms };
 }

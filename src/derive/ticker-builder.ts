@@ -1,7 +1,7 @@
 import type { QuoteTick, TickerTick, TradeTick, TradingStatus } from '../core/schema.js';
 import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
-import { amendMinute } from './minute-range.js';
+import { addToMinute, amendMinute, rangeOf, setsHighLowOnly } from './minute-range.js';
 import type { MinuteBuckets } from './minute-range.js';
 import { roundQty } from '../core/numbers.js';
 
@@ -38,6 +38,11 @@ export class TickerBuilder {
   readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes: MinuteBuckets = new Map();
+  /**
+   * high and low per minute of the day's `highLowOnly` prints (late prints: the day's high and
+   * low take them, once a trade sets a price; the last price and open never do)
+   */
+  readonly #lateMinutes: MinuteBuckets = new Map();
   /**
    * event times (ms) of the trades that set the day open and the last price: like a bar's open
    * and close, they are the day's first and last trade in event time (ties in arrival order), so
@@ -76,11 +81,20 @@ export class TickerBuilder {
       this.#day = day;
       s.v = 0;
       this.#minutes.clear();
+      this.#lateMinutes.clear();
       this.#hasTrade = false;
       this.#published = false;
     }
     if (t.volumeOnly) {
       s.v = roundQty(s.v + t.s);
+      if (t.highLowOnly) {
+        // a late print: in the day's high and low (once a trade sets a price), never the last price or open
+        addToMinute(this.#lateMinutes, ms, t.p);
+        if (this.#hasTrade) {
+          if (t.p > s.h) s.h = t.p;
+          if (t.p < s.l) s.l = t.p;
+        }
+      }
       return this.#published ? { ...s } : undefined;
     }
     if (!this.#hasTrade) this.#first(t.p, ms);
@@ -181,6 +195,7 @@ export class TickerBuilder {
     if (this.#dayOf(ms) !== this.#day) return undefined;
     const s = this.#s;
     s.v = roundQty(Math.max(0, s.v + dv));
+    const late = minuteTrades ? amendMinute(this.#lateMinutes, ms, minuteTrades, setsHighLowOnly) : rangeOf(this.#lateMinutes);
     if (!this.#hasTrade) {
       // no trade of the day set a price (only volumeOnly ones, or the day was emptied): a
       // correction that makes one set a price makes it the day's first, which it is (the only one)
@@ -195,8 +210,8 @@ export class TickerBuilder {
     if (minuteTrades) {
       const range = amendMinute(this.#minutes, ms, minuteTrades);
       if (range) {
-        s.h = range.h;
-        s.l = range.l;
+        s.h = late ? Math.max(range.h, late.h) : range.h;
+        s.l = late ? Math.min(range.l, late.l) : range.l;
       } else {
         this.#empty();
         return { ...s };
@@ -231,6 +246,12 @@ export class TickerBuilder {
   #first(p: number, ms: number): void {
     const s = this.#s;
     s.o = s.h = s.l = s.p = p;
+    // the day's late prints before it (highLowOnly) are in its high and low
+    const late = rangeOf(this.#lateMinutes);
+    if (late) {
+      if (late.h > s.h) s.h = late.h;
+      if (late.l < s.l) s.l = late.l;
+    }
     delete s.empty;
     this.#hasTrade = true;
     this.#published = true;

@@ -23,6 +23,11 @@ export interface LoggedTrade {
    * counts can add it then; no range or last price holds it
    */
   excluded?: boolean;
+  /**
+   * counts in the volume and the day's high and low, not in the last price, an open or a close
+   * (TradeTick.highLowOnly); always with `volumeOnly`
+   */
+  highLowOnly?: boolean;
 }
 
 export interface TradeLogOptions {
@@ -72,9 +77,10 @@ export class TradeLog {
     return this.#items.length - this.#head;
   }
 
-  add(id: string, ms: number, p: number, s: number, volumeOnly = false, excluded = false): void {
-    const t: LoggedTrade = { id, ms, p, s, cancelled: false, volumeOnly };
+  add(id: string, ms: number, p: number, s: number, volumeOnly = false, excluded = false, highLowOnly = false): void {
+    const t: LoggedTrade = { id, ms, p, s, cancelled: false, volumeOnly: volumeOnly || highLowOnly };
     if (excluded) t.excluded = true;
+    else if (highLowOnly) t.highLowOnly = true;
     this.#items.push(t);
     this.#byId.set(id, t);
     if (ms > this.#newestMs) this.#newestMs = ms;
@@ -87,18 +93,25 @@ export class TradeLog {
 
   /**
    * Replace a trade's id, price and size in place (its time and order stay); `volumeOnly` and
-   * `excluded` replace its flags when given.
+   * `excluded` replace its flags when given; `highLowOnly` too, and a `volumeOnly` given without
+   * it clears it (the corrected conditions said what the trade counts in).
    */
-  correct(ref: string, id: string, p: number, s: number, volumeOnly?: boolean, excluded?: boolean): LoggedTrade | undefined {
+  correct(ref: string, id: string, p: number, s: number, volumeOnly?: boolean, excluded?: boolean, highLowOnly?: boolean): LoggedTrade | undefined {
     const t = this.#byId.get(ref);
     if (!t || t.cancelled) return undefined;
     this.#byId.delete(ref);
     t.id = id;
     t.p = p;
     t.s = s;
-    if (volumeOnly !== undefined) t.volumeOnly = volumeOnly;
-    if (excluded) t.excluded = true;
-    else if (excluded === false) delete t.excluded;
+    if (highLowOnly) {
+      t.volumeOnly = true;
+      t.highLowOnly = true;
+    } else if (volumeOnly !== undefined || highLowOnly === false) delete t.highLowOnly;
+    if (volumeOnly !== undefined && !highLowOnly) t.volumeOnly = volumeOnly;
+    if (excluded) {
+      t.excluded = true;
+      delete t.highLowOnly;
+    } else if (excluded === false) delete t.excluded;
     this.#byId.set(id, t);
     return t;
   }

@@ -26,8 +26,9 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
-      if (tick.volumeOnly || tick.excluded) d.volumeOnly = true;
+      if (tick.volumeOnly || tick.excluded || tick.highLowOnly) d.volumeOnly = true;
       if (tick.excluded) d.excluded = true;
+      else if (tick.highLowOnly) d.highLowOnly = true;
       d.ep = tick.ep;
       return d;
     }
@@ -82,8 +83,9 @@ export function tickToPayload(tick: Tick): Payload {
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       if (tick.venue) d.venue = tick.venue;
-      if (tick.volumeOnly || tick.excluded) d.volumeOnly = true;
+      if (tick.volumeOnly || tick.excluded || tick.highLowOnly) d.volumeOnly = true;
       if (tick.excluded) d.excluded = true;
+      else if (tick.highLowOnly) d.highLowOnly = true;
       d.applied = tick.applied === true;
       d.ep = tick.ep;
       return d;

@@ -266,7 +266,8 @@ export class TickPublisher {
     switch (input.k) {
       case 'trade': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
-        if (tick.excluded) tick.volumeOnly = true;
+        if (tick.excluded) delete tick.highLowOnly; // counts in nothing: the stricter flag wins
+        if (tick.excluded || tick.highLowOnly) tick.volumeOnly = true;
         this.#send(cls, tick);
         // a print that counts in nothing (docs/protocol.md#trade, `excluded`) is delivered, and
         // changes no ticker, bar or volume; it is logged, flagged, for a correction that makes it count
@@ -350,8 +351,8 @@ export class TickPublisher {
     // a trade corrected into a print that counts in nothing (`excluded`, docs/protocol.md#trade)
     // leaves everything derived, as a cancelled one does
     const removed = tick.k === 'cancel' || tick.excluded === true;
-    if (tick.k === 'correction' && tick.excluded) tick.volumeOnly = true;
-    const done = removed ? d.log.cancel(tick.ref) : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly);
+    if (tick.k === 'correction') normalizeCorrection(tick);
+    const done = removed ? d.log.cancel(tick.ref) : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly, undefined, tick.highLowOnly);
     // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
     const complete = (from: number): boolean => from > d.log.completeAfterMs;
     tick.applied = done !== undefined && before !== undefined && complete(before.ms);
@@ -385,15 +386,28 @@ export class TickPublisher {
     const counts = tick.k === 'correction' && tick.excluded !== true;
     if (tick.k === 'cancel') d.log.cancel(tick.ref);
     else {
-      if (tick.excluded) tick.volumeOnly = true;
-      d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly === true, !counts);
+      normalizeCorrection(tick);
+      d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly === true, !counts, tick.highLowOnly === true);
     }
     tick.applied = counts;
     Object.assign(tick, this.sequencer.next(tick.sym, 'trade'));
     this.#send(cls, tick, false);
     if (tick.k !== 'correction' || !counts) return;
-    const { sym, src, id, p, s, seq, ep, rt, volumeOnly } = tick;
-    const trade: TradeTick = { k: 'trade', sym, src, id, p, s, seq, ep, rt, ts: BigInt(ms) * 1_000_000n, ...(volumeOnly ? { volumeOnly } : {}) };
+    const { sym, src, id, p, s, seq, ep, rt, volumeOnly, highLowOnly } = tick;
+    const trade: TradeTick = {
+      k: 'trade',
+      sym,
+      src,
+      id,
+      p,
+      s,
+      seq,
+      ep,
+      rt,
+      ts: BigInt(ms) * 1_000_000n,
+      ...(volumeOnly ? { volumeOnly } : {}),
+      ...(highLowOnly ? { highLowOnly } : {}),
+    };
     this.#deriveFromTrade(cls, trade, tick, false);
   }
 
@@ -487,7 +501,7 @@ export class TickPublisher {
     // what the prices are built from follows the source: a trade's, or a quote-only source's mid
     if (basis) d.basis = basis;
     else delete d.basis;
-    if (log) d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true);
+    if (log) d.log.add(trade.id, Number(trade.ts / 1_000_000n), trade.p, trade.s, trade.volumeOnly === true, false, trade.highLowOnly === true);
     const ticker = d.ticker.onTrade(trade);
     if (ticker) this.#sendTicker(assetClass, from, ticker);
     const provided = this.#providerBars.get(trade.src);
@@ -646,4 +660,13 @@ export class TickPublisher {
     this.books.close();
     if (this.#timer) clearInterval(this.#timer);
   }
+}
+
+/**
+ * A correction's flags as the wire carries them (docs/protocol.md#trade): `excluded` and
+ * `highLowOnly` always with `volumeOnly`; `excluded`, the stricter, wins over `highLowOnly`.
+ */
+function normalizeCorrection(tick: TradeCorrectionTick): void {
+  if (tick.excluded) delete tick.highLowOnly;
+  if (tick.excluded || tick.highLowOnly) tick.volumeOnly = true;
 }

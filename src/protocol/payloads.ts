@@ -18,6 +18,8 @@ export interface Trade {
   volumeOnly?: true;
   /** extension: the print counts in nothing, not even volume (an official open or close re-reported); always with `volumeOnly` */
   excluded?: true;
+  /** extension: the print counts in the volume and the day's high and low, never in the last price, open or close (a late print); always with `volumeOnly` */
+  highLowOnly?: true;
   /** exchange time, ms since epoch */
   t: number;
   /** provider id */
@@ -91,6 +93,8 @@ export interface TradeCorrection {
   volumeOnly?: true;
   /** extension: the corrected trade counts in nothing (see Trade.excluded); always with `volumeOnly` */
   excluded?: true;
+  /** extension: the corrected trade counts in the volume and the day's high and low only (see Trade.highLowOnly); always with `volumeOnly` */
+  highLowOnly?: true;
   t: number;
   src: string;
   applied: boolean;

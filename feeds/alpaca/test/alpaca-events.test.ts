@@ -193,6 +193,28 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  // Market Data FAQ, "How are bars aggregated?": `Z`, `P`, `4` (and UTDF `G`) update a daily bar's
+  // high / low, not its close or a minute bar's range: flagged `highLowOnly` (with `volumeOnly`),
+  // on trades and on corrections by their corrected conditions; the strictest condition decides
+  it('flags late prints (Z, P, 4, UTDF G) highLowOnly, on trades and on corrections', async () => {
+    h = await connected({ channels: ['trades'] });
+    const t = (i: number, c: string[], z: string) => ({ T: 't', S: 'AAPL', i, x: 'V', p: 192.4, s: 5, c, z, t: '2024-06-10T13:30:01Z' });
+    h.provider.push([t(1, ['@', 'Z'], 'A'), t(2, ['@', 'G'], 'C'), t(3, ['@', 'Z', 'I'], 'C')]);
+    h.provider.push([
+      { T: 'c', S: 'AAPL', x: 'V', oi: 4, op: 192.4, os: 5, oc: ['@'], ci: 5, cp: 192.4, cs: 5, cc: ['@', '4'], z: 'B', t: '2024-06-10T13:30:07Z' },
+      { T: 'c', S: 'AAPL', x: 'V', oi: 1, op: 192.4, os: 5, oc: ['@', 'Z'], ci: 6, cp: 192.4, cs: 5, cc: ['@'], z: 'A', t: '2024-06-10T13:30:08Z' },
+    ]);
+    await h.waitFor('5 ticks', () => h!.ticks.length >= 5);
+    const flags = (x: unknown) => [(x as { id: string }).id, (x as { volumeOnly?: boolean }).volumeOnly, (x as { highLowOnly?: boolean }).highLowOnly];
+    expect(h.ticks.map(flags)).toEqual([
+      ['V:1', true, true],
+      ['V:2', true, true],
+      ['V:3', true, undefined],
+      ['V:5', true, true],
+      ['V:6', false, undefined],
+    ]);
+  });
+
   it('reads a tape O (OTC) trade with the UTDF codes: average price W sets no price, a regular sale does', async () => {
     h = await connected({ channels: ['trades'] });
     const t = (i: number, c: string[]) => ({ T: 't', S: 'AAPL', i, x: 'D', p: 1.23, s: 500, c, z: 'O', t: '2024-06-10T13:30:01Z' });

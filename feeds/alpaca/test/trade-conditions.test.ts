@@ -78,8 +78,8 @@ describe('trade conditions', () => {
     // has Update Last "No"
     expect(polygonSetsNoPrice([32])).toBe(false);
     expect(polygonTradeFlags([32])).toEqual({});
-    expect(polygonTradeFlags([33])).toEqual({ volumeOnly: true });
-    expect(polygonTradeFlags([32, 33])).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([33])).toEqual({ volumeOnly: true, highLowOnly: true });
+    expect(polygonTradeFlags([32, 33])).toEqual({ volumeOnly: true, highLowOnly: true });
   });
 
   it('the official open and close and the corrected close count in nothing, not even volume, alike from both providers', () => {
@@ -103,5 +103,38 @@ describe('trade conditions', () => {
     expect(conditionFlags(alpacaTradeEffect(['@'], 'C'))).toEqual({});
     expect(polygonTradeFlags([14])).toEqual({});
     expect(alpacaTradeEffect(undefined, 'A')).toBe('price');
+  });
+
+  it('late prints set the day high/low but not the last price (highLowOnly), alike from both providers, per tape', () => {
+    // Alpaca Market Data FAQ, "How are bars aggregated?": G (tape C), P (A B C O), Z and 4 (A B C)
+    // update a daily bar's high / low and volume, not its close (yellow: first trade only) nor a
+    // minute bar's high / low. Polygon's glossary, consolidated processing: 5 Bunched Sold, 10
+    // Derivatively Priced, 22 Prior Reference Price, 33 Sold (out of Sequence) Update High/Low
+    // "Yes", Update Last "No"
+    const HL = { volumeOnly: true, highLowOnly: true };
+    for (const [code, tapes, id] of [
+      ['G', ['C'], 5],
+      ['4', ['A', 'B', 'C'], 10],
+      ['P', ['A', 'B', 'C', 'O'], 22],
+      ['Z', ['A', 'B', 'C'], 33],
+    ] as const) {
+      for (const tape of tapes) expect(conditionFlags(alpacaTradeEffect(['@', code], tape))).toEqual(HL);
+      expect(polygonTradeFlags([id])).toEqual(HL);
+      expect(polygonTradeFlags([0, 14, id])).toEqual(HL); // with conditions that set a price
+    }
+    expect(conditionFlags(alpacaTradeEffect(['Z'], undefined))).toEqual(HL); // both tables agree
+    expect(conditionFlags(alpacaTradeEffect(['G'], 'A'))).toEqual({}); // no G on CTS: a regular sale
+    // Seller: Polygon's glossary gives 29 Update High/Low "Yes", Alpaca's FAQ gives R none on any
+    // bar: kept volume only from both; U (Polygon 13) updates no high / low in either
+    expect(conditionFlags(alpacaTradeEffect(['R'], 'A'))).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([29])).toEqual({ volumeOnly: true });
+    expect(conditionFlags(alpacaTradeEffect(['U'], 'C'))).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([13])).toEqual({ volumeOnly: true });
+    // the strictest condition decides: an odd lot sold out of sequence is volume only, an
+    // official close sold out of sequence counts in nothing
+    expect(conditionFlags(alpacaTradeEffect(['Z', 'I'], 'A'))).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([33, 37])).toEqual({ volumeOnly: true });
+    expect(conditionFlags(alpacaTradeEffect(['Z', 'M'], 'A'))).toEqual({ volumeOnly: true, excluded: true });
+    expect(polygonTradeFlags([33, 15])).toEqual({ volumeOnly: true, excluded: true });
   });
 });

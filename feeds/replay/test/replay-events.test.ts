@@ -42,7 +42,8 @@ describe('recording format: corrections, cancels, one-sided quotes', () => {
 
 /**
  * A trade's sale-condition flags decide what it counts in (docs/feeds.md, "Trade conditions"):
- * `volumeOnly` sets no price, `excluded` counts in nothing. A recording keeps them, or a replay
+ * `volumeOnly` sets no price, `excluded` counts in nothing, `highLowOnly` only in volume and the
+ * day's high and low. A recording keeps them, or a replay
  * would move the last price with an odd lot and count the closing auction's re-report twice.
  */
 describe('recording format: trade condition flags', () => {
@@ -53,9 +54,12 @@ describe('recording format: trade condition flags', () => {
     { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:4', p: 99.5, s: 7, venue: 'V', volumeOnly: false, ts: 1718026204000000000n },
     { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:5', p: 101, s: 100, venue: 'V', volumeOnly: true, ts: 1718026205000000000n },
     { k: 'correction', sym: 'AAPL', ref: 'V:5', id: 'V:6', p: 101, s: 100, venue: 'V', volumeOnly: true, excluded: true, ts: 1718026206000000000n },
+    // a late print (SIP `Z`): the day's high and low, not the last price
+    { k: 'trade', sym: 'AAPL', id: 'V:7', p: 102, s: 10, venue: 'V', volumeOnly: true, highLowOnly: true, ts: 1718026207000000000n },
+    { k: 'correction', sym: 'AAPL', ref: 'V:7', id: 'V:8', p: 102.5, s: 10, venue: 'V', volumeOnly: true, highLowOnly: true, ts: 1718026208000000000n },
   ];
 
-  it('round-trips volumeOnly and excluded through JSON lines and CSV', () => {
+  it('round-trips volumeOnly, excluded and highLowOnly through JSON lines and CSV', () => {
     expectRoundTrip(ticks);
   });
 
