@@ -141,6 +141,27 @@ describe('a day or bar left with no trade that sets a price', () => {
     expect(t).not.toHaveProperty('empty');
   });
 
+  it("an empty day's prices follow its previous close when a correction of the day before changes it", () => {
+    const r = rig();
+    const day = Date.UTC(2026, 10, 20, 5, 0, 0); // the start of AAPL's trading day of T0
+    // the day before's last trade, a second before the day ends (still in the trade log)
+    r.pub.publish('alpaca', trade(day - 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(day + 1_000, 105, 3, 'V:2'));
+    expect(r.lastTicker()).toMatchObject({ p: 105, pc: 100 });
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:2', ts: ns(day + 2_000) });
+    expect(r.lastTicker()).toMatchObject({ empty: true, p: 100, o: 100, h: 100, l: 100, pc: 100, chg: 0 });
+    // the day before's last trade corrected: its close, today's previous close, is 99
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:3', p: 99, s: 10, ts: ns(day + 3_000) });
+    expect(
+      r
+        .of('bar')
+        .filter((b) => b.iv === '1d' && b.t < day)
+        .at(-1),
+    ).toMatchObject({ c: 99, closed: true, corrected: true });
+    // the empty day's ticker goes out again, its prices the new previous close (docs/protocol.md#ticker)
+    expect(r.lastTicker()).toMatchObject({ empty: true, p: 99, o: 99, h: 99, l: 99, pc: 99, chg: 0, chgp: 0 });
+  });
+
   it('a day with only volume-only trades left is empty, with their volume', () => {
     const r = rig();
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
