@@ -165,6 +165,8 @@ export class AlertEngine {
   readonly #byUser = new Map<string, Set<Slot>>();
   /** firings each user may still have now (alerts.firingsPerUserPerMin), refilled with tick time */
   readonly #budgets = new Map<string, { tokens: number; at: number }>();
+  /** the latest tick time evaluated (ms): the clock the firing budgets refill with */
+  #tickMs = -Infinity;
   readonly #symbols = new Map<string, SymbolIndex>();
   #symbolVersion = 0;
   // expiry min-heap of (time, slot object)
@@ -354,6 +356,7 @@ export class AlertEngine {
     const idx = this.#symbols.get(tick.sym);
     if (idx === undefined) return 0;
     const now = nowMs ?? Number(tick.rt / 1_000_000n);
+    if (now > this.#tickMs) this.#tickMs = now;
     if (this.#heapT.length > 0 && this.#heapT[0]! <= now) this.sweep(now);
     const before = this.stats.fired;
     this.stats.ticks++;
@@ -492,8 +495,11 @@ export class AlertEngine {
   /**
    * Forget the firing budgets full again by `nowMs` (as good as none). A spent one is kept, also
    * for a user who deleted every rule: deleting and creating rules again does not refill it.
+   * `nowMs` is tick time, the clock the budgets refill with: by default the latest tick evaluated.
+   * Not the wall clock: the delayed rules' ticks are auth.delayMs behind it, and their budgets
+   * would all look full again at every sweep.
    */
-  forgetFullBudgets(nowMs: number = Date.now()): void {
+  forgetFullBudgets(nowMs: number = this.#tickMs): void {
     const perMin = this.#limits.firingsPerUserPerMin;
     if (!perMin) return;
     for (const [user, b] of this.#budgets) if (b.tokens + ((nowMs - b.at) / 60_000) * perMin >= perMin) this.#budgets.delete(user);

@@ -82,7 +82,8 @@ export class AlertService {
     );
     this.#reconcile();
     this.#sweepTimer = setInterval(() => {
-      this.engine.forgetFullBudgets(this.#now());
+      // on the ticks' clock, not #now(): a delayed service's ticks are auth.delayMs behind it
+      this.engine.forgetFullBudgets();
       if (this.engine.sweep(this.#now()) > 0) {
         this.#reconcile();
         this.#schedule();

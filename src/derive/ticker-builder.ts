@@ -229,7 +229,8 @@ export class TickerBuilder {
    * The `bar.1d` starting at `dayStartMs` closed, or was corrected after it closed, with close
    * `c`. The current day's close becomes `pc` when the next day starts; the day `pc` was taken
    * from changes `pc`. Returns the new state as onQuote does (undefined when nothing changed, and
-   * before today's first trade: the corrected `pc` goes out with it).
+   * before today's first trade: the corrected `pc` goes out with it; an emptied day's prices
+   * follow it).
    */
   dayBarClosed(dayStartMs: number, c: number): TickerState | undefined {
     const day = this.#dayOf(dayStartMs);
@@ -239,7 +240,12 @@ export class TickerBuilder {
     }
     if (this.#pcDay === -1 || day !== this.#pcDay || this.#s.pc === c) return undefined;
     this.#s.pc = c;
-    return this.#hasTrade ? { ...this.#s } : undefined;
+    if (this.#hasTrade) return { ...this.#s };
+    if (!this.#published) return undefined;
+    // an emptied day's ticker (published, no trade that sets a price left): its prices are the
+    // previous close, which changed (docs/protocol.md#ticker, `empty`)
+    this.#empty();
+    return { ...this.#s };
   }
 
   /** The day's first trade that sets a price, at `ms`: the day open, high, low and last price. */

@@ -317,13 +317,20 @@ export class HttpStreamRoutes {
     const token = tokenOf(authorization, queryToken);
     const base = { id: randomBytes(9).toString('base64url'), codec: CODECS.json, ip };
     // every way out but a started session frees the address's slot (limits.connectionsPerIp)
+    // the gateway began to close while the token was checked (or the session announced): no
+    // session starts on it (Gateway.close() would cut it without its close event)
+    const refuseClosing = (): boolean => {
+      if (host.accepting()) return false;
+      res.cork(() => sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' }, CORS));
+      return true;
+    };
     const finish = (init: ConnectionInit, closed: () => void): void => {
-      if (aborted || host.refuseAtCapacity(res)) return closed();
+      if (aborted || refuseClosing() || host.refuseAtCapacity(res)) return closed();
       const id = randomBytes(18).toString('base64url');
       const announced = host.announce?.(id, (body) => this.deliver(id, body));
       // the admission and the start stay in one turn (no other stream of the user in between)
       const start = (): void => {
-        if (aborted || host.refuseAtCapacity(res)) {
+        if (aborted || refuseClosing() || host.refuseAtCapacity(res)) {
           announced?.stop();
           closed();
           return;

@@ -582,6 +582,13 @@ export class Gateway {
     });
     // every way out but the upgrade frees the address's slot (limits.connectionsPerIp)
     const finish = (init: ConnectionInit): void => {
+      // close() began while the token was checked: no connection opens on a closing gateway (it
+      // would be welcomed, then cut without a close frame when close() closes every socket)
+      if (!this.#accepting) {
+        admission.close();
+        res.cork(() => sendJson(res, 503, { error: 'SHUTTING_DOWN', message: 'gateway is shutting down' }));
+        return;
+      }
       if (this.#atCapacity(res)) return admission.close();
       const refusal = this.#opts.admit?.(ip, init);
       if (refusal) {

@@ -352,7 +352,12 @@ export class TickPublisher {
     // leaves everything derived, as a cancelled one does
     const removed = tick.k === 'cancel' || tick.excluded === true;
     if (tick.k === 'correction') normalizeCorrection(tick);
-    const done = removed ? d.log.cancel(tick.ref) : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly, undefined, tick.highLowOnly);
+    // (corrected into `excluded`, it stays in the log as an excluded print, under its new id: a
+    // later correction that makes it count adds it again, as for a print that came excluded)
+    const done =
+      tick.k === 'cancel'
+        ? d.log.cancel(tick.ref)
+        : d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly, tick.excluded === true ? true : undefined, tick.highLowOnly);
     // the log holds every trade after completeAfterMs: a period from then on can be rebuilt
     const complete = (from: number): boolean => from > d.log.completeAfterMs;
     tick.applied = done !== undefined && before !== undefined && complete(before.ms);

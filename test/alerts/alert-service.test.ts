@@ -183,6 +183,37 @@ describe('AlertService over the memory bus', () => {
     expect((await store.load()).alerts).toEqual([]);
     await svc.close();
   });
+
+  it('keeps a firing budget spent on delayed ticks across its sweeps (the budget runs on tick time, not the wall clock)', async () => {
+    // the delayed service evaluates ticks auth.delayMs (15 min) after they were received: their
+    // time, the budget's clock, is 15 min behind the wall clock its sweep runs on
+    const bus = new CountingBus();
+    const fired: AlertFiring[] = [];
+    const svc = new AlertService({
+      bus,
+      registry,
+      store: new MemoryAlertStore(),
+      config: { ...config, firingsPerUserPerMin: 2 },
+      onFire: (f) => void fired.push(f),
+      now: () => T + 15 * 60_000,
+      sweepMs: 5,
+    });
+    await svc.start();
+    await svc.add({ id: 'r', user: 'mallory', symbol: 'AAPL', kind: 'price', direction: 'above', level: 100, mode: 'rearm', rearmBy: 0.5, cooldownMs: 0 });
+    let ms = T;
+    const crossing = async (): Promise<void> => {
+      pubTrade(bus, 'AAPL', 99, ++ms); // back under: re-arms
+      pubTrade(bus, 'AAPL', 101, ++ms); // over: fires, if the budget allows
+      await until(() => svc.engine.stats.ticks >= ms - T, 'the trades evaluated');
+      // a few sweeps of the service in between
+      await new Promise((r) => setTimeout(r, 40));
+    };
+    for (let i = 0; i < 6; i++) await crossing();
+    // six crossings within 12 ms of tick time: a budget of 2 a minute
+    expect(fired).toHaveLength(2);
+    expect(svc.list('mallory')[0]!.state).toMatchObject({ fired: 2, suppressed: 4 });
+    await svc.close();
+  });
 });
 
 let redis: Awaited<ReturnType<typeof startRedis>>;

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
+import type { Authenticator, AuthResult } from '../../src/gateway/auth-hook.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -24,9 +25,15 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-async function start(): Promise<number> {
+async function start(authenticator?: Authenticator): Promise<number> {
   const config = loadConfig({ env: {}, overrides: { host: '127.0.0.1', port: 0 } });
-  gateway = new Gateway({ config, bus: new MemoryBus(), resolvers: [], log: createLogger({ level: 'silent', format: 'json' }) });
+  gateway = new Gateway({
+    config,
+    bus: new MemoryBus(),
+    resolvers: [],
+    log: createLogger({ level: 'silent', format: 'json' }),
+    ...(authenticator ? { authenticator } : {}),
+  });
   return gateway.listen('127.0.0.1', 0);
 }
 
@@ -97,6 +104,61 @@ describe('Gateway.close()', () => {
     await gateway!.close(1001, 'server shutting down');
     await waitFor(() => s.closed, { timeout: 3000 });
     expect(s.text).toContain('event: close\ndata: {"code":1001');
+  });
+
+  it('refuses (503) an upgrade whose token check ends while it closes, instead of opening it and cutting it', async () => {
+    // the first token check passes at once, the second waits until the test lets it go
+    let release: ((r: AuthResult) => void) | undefined;
+    let checks = 0;
+    const authenticator: Authenticator = {
+      mode: 'required',
+      authenticate: () => (++checks === 1 ? Promise.resolve({ ok: true, principal: { user: 'a' } }) : new Promise((r) => (release = r))),
+    };
+    const port = await start(authenticator);
+    const headers = { authorization: 'Bearer t' };
+    const first = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, ['tickwire.v1.json'], { headers });
+    await new Promise((resolve, reject) => {
+      first.once('message', resolve);
+      first.once('error', reject);
+    });
+    first.on('error', () => undefined);
+    const late = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, ['tickwire.v1.json'], { headers });
+    const outcome = new Promise<string>((resolve) => {
+      late.once('open', () => resolve('open'));
+      late.once('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+      late.once('error', () => resolve('error'));
+    });
+    await waitFor(() => release !== undefined);
+    // close() lets the first connection's close frame go out (its grace): the token check ends meanwhile
+    const closing = gateway!.close(1001, 'server shutting down');
+    release!({ ok: true, principal: { user: 'b' } });
+    expect(await outcome).toBe('status 503');
+    await closing;
+  });
+
+  it('refuses (503) an HTTP stream whose token check ends while it closes', async () => {
+    let release: ((r: AuthResult) => void) | undefined;
+    let checks = 0;
+    const authenticator: Authenticator = {
+      mode: 'required',
+      authenticate: () => (++checks === 1 ? Promise.resolve({ ok: true, principal: { user: 'a' } }) : new Promise((r) => (release = r))),
+    };
+    const port = await start(authenticator);
+    const open = async (): Promise<Raw> => {
+      const s = await raw(port);
+      s.socket.write('GET /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer t\r\n\r\n');
+      return s;
+    };
+    const first = await open();
+    await waitFor(() => first.text.includes('"op":"welcome"'));
+    const late = await open();
+    await waitFor(() => release !== undefined);
+    const closing = gateway!.close(1001, 'server shutting down');
+    release!({ ok: true, principal: { user: 'b' } });
+    await closing;
+    await waitFor(() => late.closed, { timeout: 3000 });
+    expect(late.text).toMatch(/^HTTP\/1\.1 503/);
+    expect(late.text).toContain('SHUTTING_DOWN');
   });
 
   it('resolves once, for every caller, with nothing listening any more', async () => {

@@ -141,6 +141,27 @@ describe('a day or bar left with no trade that sets a price', () => {
     expect(t).not.toHaveProperty('empty');
   });
 
+  it("an empty day's prices follow its previous close when a correction of the day before changes it", () => {
+    const r = rig();
+    const day = Date.UTC(2026, 10, 20, 5, 0, 0); // the start of AAPL's trading day of T0
+    // the day before's last trade, a second before the day ends (still in the trade log)
+    r.pub.publish('alpaca', trade(day - 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(day + 1_000, 105, 3, 'V:2'));
+    expect(r.lastTicker()).toMatchObject({ p: 105, pc: 100 });
+    r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:2', ts: ns(day + 2_000) });
+    expect(r.lastTicker()).toMatchObject({ empty: true, p: 100, o: 100, h: 100, l: 100, pc: 100, chg: 0 });
+    // the day before's last trade corrected: its close, today's previous close, is 99
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:3', p: 99, s: 10, ts: ns(day + 3_000) });
+    expect(
+      r
+        .of('bar')
+        .filter((b) => b.iv === '1d' && b.t < day)
+        .at(-1),
+    ).toMatchObject({ c: 99, closed: true, corrected: true });
+    // the empty day's ticker goes out again, its prices the new previous close (docs/protocol.md#ticker)
+    expect(r.lastTicker()).toMatchObject({ empty: true, p: 99, o: 99, h: 99, l: 99, pc: 99, chg: 0, chgp: 0 });
+  });
+
   it('a day with only volume-only trades left is empty, with their volume', () => {
     const r = rig();
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
@@ -167,6 +188,21 @@ describe('a correction that turns a print counting in nothing into a regular tra
     r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:3', ts: ns(T0 + 10_000) });
     expect(r.of('cancel').at(-1)).toMatchObject({ applied: true });
     expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, v: 10 });
+  });
+
+  it('a trade corrected into one that counts in nothing, and corrected again into a regular trade, counts again', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
+    r.pub.publish('alpaca', trade(T0 + 2_000, 105, 20, 'V:2'));
+    // corrected into a print that counts in nothing: taken out as a cancel would be
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 105, s: 20, volumeOnly: true, excluded: true, ts: ns(T0 + 5_000) });
+    expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:2', id: 'V:3', applied: true });
+    expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, v: 10 });
+    // it is an excluded print now: a correction that makes it count adds it again (docs/protocol.md#trade)
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 106, s: 20, ts: ns(T0 + 9_000) });
+    expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:3', id: 'V:4', applied: true });
+    expect(r.lastTicker()).toMatchObject({ p: 106, h: 106, l: 100, v: 30 });
+    expect(r.lastBar('1m')).toMatchObject({ t: T0, o: 100, h: 106, c: 106, v: 30, n: 2 });
   });
 
   it('corrected into a volume-only condition it counts in volume only; a cancel of an excluded print changes nothing', () => {
