@@ -97,6 +97,8 @@ export interface AlertEngineStats {
   armed: number;
   fired: number;
   suppressed: number;
+  /** of `suppressed`: crossings swallowed because the user's firing budget was spent (alerts.firingsPerUserPerMin) */
+  overBudget: number;
   rearmed: number;
   expired: number;
   ticks: number;
@@ -183,7 +185,7 @@ export class AlertEngine {
   readonly #crossed: number[] = [];
   readonly #rearmed: number[] = [];
   readonly #armed: number[] = [];
-  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, rearmed: 0, expired: 0, ticks: 0, held: 0 };
+  readonly stats: AlertEngineStats = { rules: 0, armed: 0, fired: 0, suppressed: 0, overBudget: 0, rearmed: 0, expired: 0, ticks: 0, held: 0 };
 
   constructor(opts: AlertEngineOptions) {
     this.#registry = opts.registry;
@@ -436,11 +438,13 @@ export class AlertEngine {
     const st = s.state;
     this.#dirty.add(s);
     st.seen = v;
-    if ((st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs) || !this.#takeFiring(rule.user, now)) {
+    const cooling = st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs;
+    if (cooling || !this.#takeFiring(rule.user, now)) {
       // swallowed (cooldown, or the user's firing budget): counts as a firing for re-arming (the
       // value must go back first), not delivered
       st.suppressed++;
       this.stats.suppressed++;
+      if (!cooling) this.stats.overBudget++;
     } else {
       st.fired++;
       st.lastFiredAt = now;

@@ -36,7 +36,14 @@ export interface AlertServiceMetrics {
     readonly ackErrors: number;
   };
   readonly engine: {
-    readonly stats: { readonly rules: number; readonly fired: number; readonly suppressed: number; readonly expired: number; readonly held: number };
+    readonly stats: {
+      readonly rules: number;
+      readonly fired: number;
+      readonly suppressed: number;
+      readonly overBudget: number;
+      readonly expired: number;
+      readonly held: number;
+    };
   };
   readonly outbox: number;
   readonly latency: FireLatency;

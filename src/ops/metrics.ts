@@ -394,7 +394,18 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   );
   alertMetric('counter', 'tickwire_alert_evaluations_total', 'Market ticks the alert service evaluated against its rules', (a) => a.stats.ticks);
   alertMetric('counter', 'tickwire_alert_firings_total', 'Alert firings (a rule crossed its level outside its cooldown)', (a) => a.engine.stats.fired);
-  alertMetric('counter', 'tickwire_alert_suppressed_total', 'Crossings swallowed by a rule cooldown (not delivered)', (a) => a.engine.stats.suppressed);
+  alertMetric(
+    'counter',
+    'tickwire_alert_suppressed_total',
+    "Crossings swallowed by a rule's cooldown or its user's firing budget (not delivered)",
+    (a) => a.engine.stats.suppressed,
+  );
+  alertMetric(
+    'counter',
+    'tickwire_alert_over_budget_total',
+    'Of the swallowed crossings: those of users whose rules had fired alerts.firingsPerUserPerMin times in the last minute',
+    (a) => a.engine.stats.overBudget,
+  );
   alertMetric('counter', 'tickwire_alert_expired_total', 'Rules removed because they expired', (a) => a.engine.stats.expired);
   alertMetric('counter', 'tickwire_alert_deliveries_total', 'Firings appended to the notifications log', (a) => a.stats.delivered);
   alertMetric(

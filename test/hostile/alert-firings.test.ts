@@ -56,6 +56,10 @@ describe('hostile: alert firings of one user', () => {
     // 200 rules x 20 crossings: a minute's budget is delivered, the rest swallowed
     expect(fired).toBe(100);
     expect(fired + suppressed).toBe(200 * 20);
+    // the swallowed crossings are the budget's (no rule has a cooldown): operators see them apart
+    expect(svc.engine.stats.overBudget).toBe(suppressed);
+    const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } })).text();
+    expect(metrics).toMatch(new RegExp(`^tickwire_alert_over_budget_total\\{market="realtime"\\} ${suppressed}$`, 'm'));
     // bob's rule is another user's budget: it fired on the first crossing
     expect((await api(engine, 'GET', '/v1/users/bob/alerts/bob-1')).body.state).toMatchObject({ phase: 'done', fired: 1 });
     expect(svc.stats.delivered).toBe(101);
