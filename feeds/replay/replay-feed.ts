@@ -22,6 +22,12 @@ export const ReplayOptionsSchema = z
       .describe('1 = recorded pace, 10 = ten times faster, "max" = as fast as possible'),
     loop: z.boolean().default(false),
     retime: z.boolean().default(true).describe('shift event times to now (keeps the recorded spacing / speed)'),
+    quotesOnly: z
+      .boolean()
+      .default(false)
+      .describe(
+        'the recording is of a source that publishes quotes and no trades (OANDA): its symbols get the ticker and bars from mids (FeedAdapter.quotesOnly); a recording does not say it',
+      ),
   })
   .strict();
 export type ReplayOptions = z.infer<typeof ReplayOptionsSchema>;
@@ -44,7 +50,15 @@ export class ReplayFeed implements FeedAdapter {
   #firstTs = 0n;
   #running = false;
 
+  /**
+   * Declared by the `quotesOnly` option: a recording holds ticks, not what their source is (`src`
+   * is informational, one file may hold several sources, and a trade feed's quiet hours hold no
+   * trades either), and the host reads this before the file is read.
+   */
+  readonly quotesOnly: boolean;
+
   constructor(id: string, opts: ReplayOptions) {
+    this.quotesOnly = opts.quotesOnly;
     this.id = id;
     this.#opts = opts;
     if (opts.symbols.length > 0) this.#active = new Set(opts.symbols);

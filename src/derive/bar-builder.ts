@@ -363,6 +363,33 @@ export class BarBuilder {
     return { ...closed };
   }
 
+  /**
+   * A correction made a trade of the interval at `start` set a price, and this builder has no bar
+   * for it (its trades so far were all volume-only, which open none): its bar opens as for a new
+   * trade, from `trades` (the interval's remaining trades when the log holds them all, else the
+   * corrected one). The current interval's bar opens; an ended one is published closed, as a late
+   * trade's first bar (`#late`). Returns it, or undefined when a bar exists (`rebuild` and
+   * `amend` revise that one), the interval is older than what this builder knows, the provider's
+   * bar counts, or no trade sets a price.
+   */
+  open(start: number, trades: readonly LoggedTrade[]): BarState | undefined {
+    if (this.#bar?.t === start || this.#held.has(start) || this.#recent.has(start)) return undefined;
+    if (this.providerBars || start < this.#knownFrom) return undefined;
+    const first = trades.find((t) => !t.volumeOnly);
+    if (!first) return undefined;
+    const current = !this.#bar && start >= this.#newest;
+    // an open bar of an earlier interval would have closed at a trade of this one (publish)
+    if (!current && this.#bar && this.#bar.t < start) return undefined;
+    const bar: BarState = { iv: this.iv, t: start, o: first.p, h: first.p, l: first.p, c: first.p, v: 0, n: 0, closed: !current };
+    if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
+    this.#fill(bar, trades);
+    if (current) {
+      this.#bar = bar;
+      this.#newest = start;
+    } else this.#remember(bar);
+    return { ...bar };
+  }
+
   #fill(bar: BarState, trades: readonly LoggedTrade[]): void {
     const span = fill(bar, trades, this.#calendar !== undefined);
     if (this.#calendar) {

@@ -271,6 +271,9 @@ export class Gateway {
       refuseOrigin: (res, req, headers) => this.#refusedOrigin(res, req, headers),
       hold: (delta) => {
         this.#verifying += delta;
+        // the other gateway workers count it too (gateway.maxConnections binds across them), as
+        // for a WebSocket upgrade being verified
+        this.#reportHeld();
       },
       admitAddress: (ip, verifying) => this.#admitAddress(ip, verifying),
       admit: (ip, init) => this.#opts.admit?.(ip, init),

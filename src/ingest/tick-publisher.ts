@@ -373,9 +373,11 @@ export class TickPublisher {
       const start = b.startOf(before.ms);
       const end = b.endOf(start);
       // a bar the log holds whole is rebuilt from it; a longer one (hours, a day) is amended
-      const bar = complete(start)
-        ? b.rebuild(start, d.log.range(start, end))
-        : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, end));
+      const trades = complete(start) ? d.log.range(start, end) : undefined;
+      let bar = trades ? b.rebuild(start, trades) : b.amend(start, before.ms, dv, removed ? -1 : 0, minuteTrades, d.log.last(start, end));
+      // a correction that made a trade of an interval with no bar (only volume-only trades) set a
+      // price: the interval's bar opens as for a new trade (from the log, else from the trade)
+      if (!bar && !removed && !done.volumeOnly) bar = b.open(start, trades ?? [done]);
       if (bar) this.#sendBar(cls, tick, bar);
     }
   }

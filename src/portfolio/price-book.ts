@@ -21,6 +21,8 @@ interface PriceState {
   open?: number;
   openDay?: number;
   mid?: number;
+  /** a quote was seen (its mid may be absent: the latest quote had an empty side) */
+  quoted?: boolean;
   /** first price seen in the trading day, the day open when no ticker says otherwise */
   first?: number;
   firstDay?: number;
@@ -62,10 +64,10 @@ export class PriceBook {
     };
   }
 
-  /** whether a ticker (last) or a quote (mid) of the symbol is held */
+  /** whether a ticker (last) or a quote of the symbol is held (a quote with an empty side, no mid, counts) */
   has(sym: string, kind: 'ticker' | 'quote'): boolean {
     const s = this.#prices.get(sym);
-    return kind === 'ticker' ? s?.last !== undefined : s?.mid !== undefined;
+    return kind === 'ticker' ? s?.last !== undefined : s?.quoted === true;
   }
 
   delete(sym: string): void {
@@ -107,11 +109,19 @@ export class PriceBook {
       if (pc === undefined) delete s.prevClose;
       else s.prevClose = pc;
     } else if (t.k === 'quote') {
-      // a quote with an empty side has no mid
-      if (!valuable(t.bp) || !valuable(t.ap)) return false;
-      const mid = (t.bp + t.ap) / 2;
-      if (s.mid !== mid) changed = true;
-      s.mid = mid;
+      // a side present but out of range: the whole quote is not taken (the last good mid stays)
+      if ((t.bp !== undefined && !valuable(t.bp)) || (t.ap !== undefined && !valuable(t.ap))) return false;
+      s.quoted = true;
+      if (t.bp === undefined || t.ap === undefined) {
+        // a side reported empty, or both (an empty book: docs/protocol.md#quote): there is no mid
+        // now, so the last one is not kept (the last price, if any, values; else nothing does)
+        if (s.mid !== undefined) changed = true;
+        delete s.mid;
+      } else {
+        const mid = (t.bp + t.ap) / 2;
+        if (s.mid !== mid) changed = true;
+        s.mid = mid;
+      }
     } else return false;
     if (s.firstDay !== day) {
       const first = s.last ?? s.mid;

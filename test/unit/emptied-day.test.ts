@@ -130,7 +130,8 @@ describe('a day or bar left with no trade that sets a price', () => {
     expect(r.of('ticker')).toHaveLength(0);
     r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:1', id: 'V:2', p: 101, s: 10, volumeOnly: false, ts: ns(T0 + 5_000) });
     expect(r.lastTicker()).toMatchObject({ p: 101, o: 101, h: 101, l: 101, v: 10 });
-    // (a bar is not opened by such a correction: an interval whose trades set no price has none; left as is)
+    // the interval's bar opens too (test/unit/volume-only-corrected.test.ts)
+    expect(r.lastBar('1m')).toMatchObject({ o: 101, c: 101, v: 10, n: 1 });
     // and after the day was emptied by a cancel
     r.pub.publish('alpaca', trade(T0 + 6_000, 100, 5, 'V:3', { volumeOnly: true }));
     r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:2', ts: ns(T0 + 7_000) });
