@@ -1,13 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { closePublishers, ns, publisherRig, T0, trade } from '../helpers/publisher-rig.js';
 import { decodeTick } from '../../src/codec/tick-codec.js';
-import { defaultRegistry } from '../../src/core/instruments.js';
-import type { BarInterval, Tick } from '../../src/core/schema.js';
 import { tickToPayload } from '../../src/fanout/payloads.js';
-import { TickPublisher } from '../../src/ingest/tick-publisher.js';
 import type { StoredBar } from '../../src/history/bar-store.js';
 import { MemoryLastValueStore } from '../../src/store/last-value-store.js';
-import type { TickInput } from '../../feeds/sdk/adapter.js';
 
 /**
  * docs/protocol.md, "Trade corrections and cancels": when a cancel (or a correction into a print
@@ -15,37 +11,14 @@ import type { TickInput } from '../../feeds/sdk/adapter.js';
  * the bar say so (`empty: true`) instead of showing the cancelled trade's price; and a correction
  * that turns an `excluded` print into a counting trade adds it as a new trade would be.
  */
-const T0 = Date.UTC(2026, 10, 20, 14, 30, 0); // 09:30 New York: AAPL's trading day started at 05:00 UTC
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
-const trade = (ms: number, p: number, s: number, id: string, extra: Partial<Extract<TickInput, { k: 'trade' }>> = {}): TickInput => ({
-  k: 'trade',
-  sym: 'AAPL',
-  id,
-  p,
-  s,
-  ts: ns(ms),
-  ...extra,
-});
 
-const publishers: TickPublisher[] = [];
-afterEach(() => {
-  for (const pub of publishers.splice(0)) pub.close();
-});
+afterEach(closePublishers);
 
 function rig() {
-  const bus = new MemoryBus();
-  const ticks: Tick[] = [];
-  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
   const lastValues = new MemoryLastValueStore();
   const stored: StoredBar[] = [];
-  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues, bars: { put: (_ch, bar) => stored.push(bar as StoredBar) } });
-  publishers.push(pub);
-  const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
-  const lastBar = (iv: BarInterval) =>
-    of('bar')
-      .filter((b) => b.iv === iv)
-      .at(-1);
-  return { ticks, pub, of, lastBar, lastValues, stored, lastTicker: () => of('ticker').at(-1) };
+  const r = publisherRig({ lastValues, bars: { put: (_ch, bar) => stored.push(bar as StoredBar) } });
+  return { ...r, lastValues, stored };
 }
 
 describe('a day or bar left with no trade that sets a price', () => {
@@ -110,11 +83,7 @@ describe('a day or bar left with no trade that sets a price', () => {
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
     r.pub.publish('alpaca', { k: 'cancel', sym: 'AAPL', ref: 'V:1', ts: ns(T0 + 5_000) });
     r.pub.close();
-    const bus = new MemoryBus();
-    const ticks: Tick[] = [];
-    bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
-    const next = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: r.lastValues });
-    publishers.push(next);
+    const { pub: next, ticks } = publisherRig({ lastValues: r.lastValues });
     expect(await next.restore()).toBeGreaterThan(0);
     next.publish('alpaca', { k: 'quote', sym: 'AAPL', bp: 99, ap: 101, ts: ns(T0 + 6_000) });
     expect(ticks.filter((t) => t.k === 'ticker').at(-1)).toMatchObject({ empty: true, v: 0, bp: 99, ap: 101 });

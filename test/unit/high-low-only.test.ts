@@ -1,11 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { decodeTick } from '../../src/codec/tick-codec.js';
-import { defaultRegistry } from '../../src/core/instruments.js';
-import type { BarInterval, Tick } from '../../src/core/schema.js';
+import { closePublishers, ns, publisherRig, T0, trade } from '../helpers/publisher-rig.js';
 import { tickToPayload } from '../../src/fanout/payloads.js';
-import { TickPublisher } from '../../src/ingest/tick-publisher.js';
-import type { TickInput } from '../../feeds/sdk/adapter.js';
 
 /**
  * docs/protocol.md#trade, `highLowOnly`: a late or prior-reference print (SIP `Z`, `P`, `4`, UTDF
@@ -15,40 +10,11 @@ import type { TickInput } from '../../feeds/sdk/adapter.js';
  * low, not a minute bar's, "because that price possibly happened in another minute"). Before,
  * these prints were `volumeOnly`, and the day's high and low left them out.
  */
-const T0 = Date.UTC(2026, 10, 20, 14, 30, 0); // 09:30 New York
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
-const trade = (ms: number, p: number, s: number, id: string, extra: Partial<Extract<TickInput, { k: 'trade' }>> = {}): TickInput => ({
-  k: 'trade',
-  sym: 'AAPL',
-  id,
-  p,
-  s,
-  ts: ns(ms),
-  ...extra,
-});
 const HL = { volumeOnly: true, highLowOnly: true } as const;
 
-const publishers: TickPublisher[] = [];
-afterEach(() => {
-  for (const pub of publishers.splice(0)) pub.close();
-});
+afterEach(closePublishers);
 
-function rig(tradeLog?: { retainMs: number }) {
-  const bus = new MemoryBus();
-  const ticks: Tick[] = [];
-  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
-  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, ...(tradeLog ? { tradeLog } : {}) });
-  publishers.push(pub);
-  const of = <K extends Tick['k']>(k: K) => ticks.filter((t): t is Extract<Tick, { k: K }> => t.k === k);
-  const lastBar = (iv: BarInterval) => {
-    // open bar.1h and bar.1d states go out at most every 250 ms: the held one now
-    if (iv === '1h' || iv === '1d') pub.sweepBars();
-    return of('bar')
-      .filter((b) => b.iv === iv)
-      .at(-1);
-  };
-  return { pub, of, lastBar, lastTicker: () => of('ticker').at(-1) };
-}
+const rig = (tradeLog?: { retainMs: number }) => publisherRig({ sweep: true, ...(tradeLog ? { tradeLog } : {}) });
 
 describe('prints that update the high and low, not the last price (highLowOnly)', () => {
   it("count in the volume and the day's high/low (ticker, bar.1d), not in the last price, open, close or a minute bar's range", () => {

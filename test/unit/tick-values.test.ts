@@ -1,9 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { decodeTick } from '../../src/codec/tick-codec.js';
-import { defaultRegistry } from '../../src/core/instruments.js';
-import type { Tick } from '../../src/core/schema.js';
-import { TickPublisher } from '../../src/ingest/tick-publisher.js';
+import { closePublishers, ns, publisherRig, T0 } from '../helpers/publisher-rig.js';
 import type { TickInput } from '../../feeds/sdk/adapter.js';
 
 /**
@@ -12,24 +8,14 @@ import type { TickInput } from '../../feeds/sdk/adapter.js';
  * not a positive finite number, a bar whose high is below its low) is refused there, counted, and
  * reported to the feed's health, instead of reaching clients and the derived ticker and bars.
  */
-const T0 = Date.UTC(2026, 10, 20, 14, 30, 0);
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 
-const publishers: TickPublisher[] = [];
-afterEach(() => {
-  for (const pub of publishers.splice(0)) pub.close();
-});
+afterEach(closePublishers);
 
 function rig() {
-  const bus = new MemoryBus();
-  const ticks: Tick[] = [];
-  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
-  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
-  publishers.push(pub);
+  const r = publisherRig();
   const problems: string[] = [];
-  const publish = (t: TickInput) => pub.publish('feed-a', t, (detail) => problems.push(detail));
-  const tickers = () => ticks.filter((t): t is Extract<Tick, { k: 'ticker' }> => t.k === 'ticker');
-  return { ticks, pub, publish, problems, tickers };
+  const publish = (t: TickInput) => r.pub.publish('feed-a', t, (detail) => problems.push(detail));
+  return { ...r, publish, problems, tickers: () => r.of('ticker') };
 }
 
 describe('ticks with values no provider documents', () => {

@@ -1,10 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { decodeTick } from '../../src/codec/tick-codec.js';
-import { defaultRegistry } from '../../src/core/instruments.js';
-import type { BarInterval, Tick } from '../../src/core/schema.js';
-import { TickPublisher } from '../../src/ingest/tick-publisher.js';
-import type { TickInput } from '../../feeds/sdk/adapter.js';
+import { closePublishers, ns, publisherRig, T0, trade } from '../helpers/publisher-rig.js';
 
 /**
  * docs/protocol.md, "Trade corrections and cancels": a trade that sets no price (`volumeOnly`)
@@ -13,36 +8,11 @@ import type { TickInput } from '../../feeds/sdk/adapter.js';
  * interval that has ended, is published closed) as it would for a new trade, from the interval's
  * remaining trades (the volume-only ones count in its volume and count). Before, no bar opened.
  */
-const T0 = Date.UTC(2026, 10, 20, 14, 30, 0); // 09:30 New York
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
-const trade = (ms: number, p: number, s: number, id: string, extra: Partial<Extract<TickInput, { k: 'trade' }>> = {}): TickInput => ({
-  k: 'trade',
-  sym: 'AAPL',
-  id,
-  p,
-  s,
-  ts: ns(ms),
-  ...extra,
-});
 const VO = { volumeOnly: true } as const;
 
-const publishers: TickPublisher[] = [];
-afterEach(() => {
-  for (const pub of publishers.splice(0)) pub.close();
-});
+afterEach(closePublishers);
 
-function rig(tradeLog?: { retainMs: number }) {
-  const bus = new MemoryBus();
-  const ticks: Tick[] = [];
-  bus.subscribe('md.>', (_s, payload) => ticks.push(decodeTick(payload)));
-  const pub = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, ...(tradeLog ? { tradeLog } : {}) });
-  publishers.push(pub);
-  const bars = (iv: BarInterval) => {
-    if (iv === '1h' || iv === '1d') pub.sweepBars();
-    return ticks.filter((t): t is Extract<Tick, { k: 'bar' }> => t.k === 'bar' && t.iv === iv);
-  };
-  return { pub, bars, lastBar: (iv: BarInterval) => bars(iv).at(-1) };
-}
+const rig = (tradeLog?: { retainMs: number }) => publisherRig({ sweep: true, ...(tradeLog ? { tradeLog } : {}) });
 
 describe('a correction that makes a volume-only interval priced', () => {
   it('opens the interval bar from its trades, as a new trade would (1m, 1h, 1d)', () => {
