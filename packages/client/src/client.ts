@@ -305,10 +305,10 @@ interface Desired {
 }
 
 interface ChannelState {
-  lastSeq: number | undefined;
-  ep: number | undefined;
+  lastSeq?: number | undefined;
+  ep?: number | undefined;
   /** a refresh (re-subscribe) after a gap is in flight */
-  refreshing: boolean;
+  refreshing?: boolean;
   /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
   replayStart?: boolean;
   /** durable channels: the `since` of that subscribe (undefined when it had none) */
@@ -940,7 +940,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
     const verdict: AuthCheckResult | undefined =
       code === CloseCode.POLICY
-        ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
+        ? ({ ok: false, reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason } as AuthCheckResult)
         : await this.#checkAuth(token);
     if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
@@ -1186,7 +1186,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
             `${why}: the token cannot be renewed`,
             expired ? { reason: 'expired' } : {},
           )
-        : new TickwireClientError(b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
+        : new TickwireClientError(b?.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
       if (fatal) this.emit('error', err);
       this.#stop(err);
       this.#setState('closed');
@@ -1249,7 +1249,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}/${want.depth ?? ''}`;
+      // (numbers and booleans: join() writes undefined as '')
+      const key = [want.throttle, want.snapshot, want.history, want.visible ?? true, want.depth].join();
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));
@@ -1410,7 +1411,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;
     }
-    if (frame === null || typeof frame !== 'object') return;
+    if (!frame || typeof frame !== 'object') return;
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'batch': {
@@ -1436,7 +1437,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
         if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
-        else if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
+        else this.#onData(frame as DataFrame);
       }
     }
   }
@@ -1518,36 +1519,37 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #chan(ch: string): ChannelState {
     let st = this.#channels.get(ch);
-    if (!st) this.#channels.set(ch, (st = { lastSeq: undefined, ep: undefined, refreshing: false }));
+    if (!st) this.#channels.set(ch, (st = {}));
     return st;
   }
 
   #onData(item: DataFrame): void {
     const ch = item.ch;
-    if (this.#closing || typeof ch !== 'string' || !this.#desired.has(ch)) return; // closed or unsubscribed meanwhile
+    if (this.#closing || !this.#desired.has(ch)) return; // closed, unsubscribed meanwhile, or not a channel name
     const st = this.#chan(ch);
     const seq = typeof item.seq === 'number' ? item.seq : undefined;
     const snapshot = item.snapshot === true;
     if (seq !== undefined) {
       if (isResumable(ch)) {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
-        if (st.replayStart && st.replaySince !== undefined && seq <= st.replaySince) {
+        // (comparisons with an undefined lastSeq or replaySince are false)
+        if (st.replayStart && seq <= st.replaySince!) {
           // the first item of a replay after `since` is above it, unless the server's log
           // started again below it: follow the new numbering (docs/client-sdk.md#reconnect)
-          this.emit('reset', { channel: ch, since: st.replaySince, received: seq });
+          this.emit('reset', { channel: ch, since: st.replaySince!, received: seq });
           st.lastSeq = undefined;
           delete st.holeAt;
         }
-        if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
-        if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
+        if (seq <= st.lastSeq!) return;
+        if (seq > st.lastSeq! + 1) {
           if (st.refreshing) return;
           const again = st.holeAt === st.lastSeq;
-          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
           // a replay asked for again that starts past the resume point once more: the log no
           // longer holds the events in between (retention), and asking again would bring the
           // same hole back; carry on from here
           if (!(again && st.replayStart)) {
-            st.holeAt = st.lastSeq;
+            st.holeAt = st.lastSeq!;
             this.#refresh(ch, st.lastSeq);
             return;
           }
@@ -1557,7 +1559,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       } else if (snapshot) {
         st.lastSeq = seq;
       } else {
-        const gap = st.lastSeq !== undefined && seq > st.lastSeq + 1;
+        const gap = seq > st.lastSeq! + 1;
         if (gap && !st.refreshing) {
           this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
           this.#refresh(ch, undefined);
