@@ -724,14 +724,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /**
    * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
    * since it was made, an unsubscribe those subscribed again (that subscribe went after it: it
-   * wins); one left with none resolves now (false: not to be sent).
+   * wins), a visibility frame the channels no longer subscribed or since marked the other way
+   * (its page state: sent only if the page still is so); one left with nothing resolves now
+   * (false: not to be sent).
    */
   #prune(p: Pending): boolean | undefined {
     const f = p.frame;
     const sub = f.op === 'subscribe';
-    if (!sub && f.op !== 'unsubscribe') return true;
-    f.channels = f.channels.filter((c) => this.#desired.has(c) === sub);
-    if (f.channels.length) return true;
+    if (f.op === 'visibility') {
+      if (
+        f.page
+          ? this.#pageHidden === (f.page === 'hidden')
+          : (f.channels = f.channels!.filter((c) => this.#desired.has(c) && (this.#desired.get(c)!.visible ?? true) === f.visible)).length
+      )
+        return true;
+    } else if (!sub && f.op !== 'unsubscribe') return true;
+    else if ((f.channels = f.channels.filter((c) => this.#desired.has(c) === sub)).length) return true;
     p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
@@ -1293,7 +1301,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   #sendInternal(frame: OutgoingFrame): void {
     const reject = (err: TickwireClientError): void => {
-      for (const c of err.channels!) {
+      for (const c of err.channels ?? []) {
         const st = this.#channels.get(c);
         if (st) st.refreshing = false;
       }
@@ -1356,20 +1364,23 @@ export class TickwireClient extends Emitter<ClientEvents> {
     p.sentAt = Date.now();
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
-    const tries = (p.tries = (p.tries ?? 0) + 1);
     const op = p.frame.op;
-    const channels = op === 'subscribe' || op === 'unsubscribe' ? p.frame.channels : undefined;
-    if (timeout > 0 && (channels || !p.internal)) {
-      // A subscribe or unsubscribe without a reply (or an unsubscribe refused: #onError) goes out
-      // again (same id, the channels wanted or unwanted since left out: #prune), after twice the
-      // wait each time, up to three sends: a gateway over its message rate drops frames unanswered
-      // (a RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
-      // client's own (resubscribe, gap refresh) report it (#sendInternal).
+    // (sends are counted for these only: #onError refuses the rest for good)
+    const again = op === 'subscribe' || op === 'unsubscribe' || op === 'visibility';
+    const tries = again ? (p.tries = (p.tries ?? 0) + 1) : 1;
+    const channels = again ? (p.frame as { channels?: string[] }).channels : undefined;
+    if (timeout > 0 && (again || !p.internal)) {
+      // A subscribe, unsubscribe or visibility frame without a reply (or refused for now: #onError)
+      // goes out again (same id, pruned to what is still wanted: #prune), after twice the wait
+      // each time, up to three sends: a gateway over its message rate drops frames unanswered (a
+      // RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
+      // client's own (resubscribe, gap refresh, the welcome's visibility frames) report it
+      // (#sendInternal).
       p.timer = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
           this.#pending.delete(p.id);
-          if (channels && tries < 3) {
+          if (again && tries < 3) {
             if (this.#prune(p)) this.#send(p);
           } else
             p.reject(
@@ -1500,17 +1511,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
-    // sends its channels; so is a subscribe of more channels than the message rate has left
-    // (RATE_LIMIT): their timer sends them again (#send). One refused for what it is, or
-    // without a timer (requestTimeoutMs 0), is final
+    // sends its channels; so is a subscribe or visibility frame of more channels than the
+    // message rate has left (RATE_LIMIT): their timer sends them again (#send; only these three
+    // ops count tries). One refused for what it is, or without a timer (requestTimeoutMs 0), is final
     const u = this.#pending.get(e.id as number);
-    if (
-      u?.timer &&
-      u.tries! < 3 &&
-      e.code !== ErrorCode.BAD_REQUEST &&
-      (u.frame.op === 'unsubscribe' || (u.frame.op === 'subscribe' && e.code === ErrorCode.RATE_LIMIT))
-    )
-      return;
+    if (u?.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST && (u.frame.op === 'unsubscribe' || e.code === ErrorCode.RATE_LIMIT)) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
