@@ -74,6 +74,7 @@ const ISOLATED = new Set([
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',
   'test/client/unsubscribe-retry.test.ts',
+  'test/client/visibility-retry.test.ts',
   'test/compliance/protocol-doc.test.ts',
   'test/feeds/feed-health.test.ts',
   'test/feeds/kraken.e2e.test.ts',

@@ -305,10 +305,10 @@ interface Desired {
 }
 
 interface ChannelState {
-  lastSeq: number | undefined;
-  ep: number | undefined;
+  lastSeq?: number | undefined;
+  ep?: number | undefined;
   /** a refresh (re-subscribe) after a gap is in flight */
-  refreshing: boolean;
+  refreshing?: boolean;
   /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
   replayStart?: boolean;
   /** durable channels: the `since` of that subscribe (undefined when it had none) */
@@ -724,14 +724,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /**
    * A subscribe about to go out (queued, or sent again: #send) loses the channels unsubscribed
    * since it was made, an unsubscribe those subscribed again (that subscribe went after it: it
-   * wins); one left with none resolves now (false: not to be sent).
+   * wins), a visibility frame the channels no longer subscribed or since marked the other way
+   * (its page state: sent only if the page still is so); one left with nothing resolves now
+   * (false: not to be sent).
    */
   #prune(p: Pending): boolean | undefined {
     const f = p.frame;
     const sub = f.op === 'subscribe';
-    if (!sub && f.op !== 'unsubscribe') return true;
-    f.channels = f.channels.filter((c) => this.#desired.has(c) === sub);
-    if (f.channels.length) return true;
+    if (f.op === 'visibility') {
+      if (
+        f.page
+          ? this.#pageHidden === (f.page === 'hidden')
+          : (f.channels = f.channels!.filter((c) => this.#desired.has(c) && (this.#desired.get(c)!.visible ?? true) === f.visible)).length
+      )
+        return true;
+    } else if (!sub && f.op !== 'unsubscribe') return true;
+    else if ((f.channels = f.channels.filter((c) => this.#desired.has(c) === sub)).length) return true;
     p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
@@ -940,7 +948,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
     const verdict: AuthCheckResult | undefined =
       code === CloseCode.POLICY
-        ? { ok: false, error: 'UNAUTHENTICATED', reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason }
+        ? ({ ok: false, reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason } as AuthCheckResult)
         : await this.#checkAuth(token);
     if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
@@ -1186,7 +1194,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
             `${why}: the token cannot be renewed`,
             expired ? { reason: 'expired' } : {},
           )
-        : new TickwireClientError(b && b.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
+        : new TickwireClientError(b?.exhausted ? ClientErrorCode.RETRIES_EXHAUSTED : ClientErrorCode.CONNECTION_LOST, why);
       if (fatal) this.emit('error', err);
       this.#stop(err);
       this.#setState('closed');
@@ -1249,7 +1257,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      const key = `${want.throttle ?? ''}/${want.snapshot}/${want.history ?? ''}/${want.visible ?? true}/${want.depth ?? ''}`;
+      // (numbers and booleans: join() writes undefined as '')
+      const key = [want.throttle, want.snapshot, want.history, want.visible ?? true, want.depth].join();
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));
@@ -1292,7 +1301,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   #sendInternal(frame: OutgoingFrame): void {
     const reject = (err: TickwireClientError): void => {
-      for (const c of err.channels!) {
+      for (const c of err.channels ?? []) {
         const st = this.#channels.get(c);
         if (st) st.refreshing = false;
       }
@@ -1355,20 +1364,23 @@ export class TickwireClient extends Emitter<ClientEvents> {
     p.sentAt = Date.now();
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
-    const tries = (p.tries = (p.tries ?? 0) + 1);
     const op = p.frame.op;
-    const channels = op === 'subscribe' || op === 'unsubscribe' ? p.frame.channels : undefined;
-    if (timeout > 0 && (channels || !p.internal)) {
-      // A subscribe or unsubscribe without a reply (or an unsubscribe refused: #onError) goes out
-      // again (same id, the channels wanted or unwanted since left out: #prune), after twice the
-      // wait each time, up to three sends: a gateway over its message rate drops frames unanswered
-      // (a RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
-      // client's own (resubscribe, gap refresh) report it (#sendInternal).
+    // (sends are counted for these only: #onError refuses the rest for good)
+    const again = op === 'subscribe' || op === 'unsubscribe' || op === 'visibility';
+    const tries = again ? (p.tries = (p.tries ?? 0) + 1) : 1;
+    const channels = again ? (p.frame as { channels?: string[] }).channels : undefined;
+    if (timeout > 0 && (again || !p.internal)) {
+      // A subscribe, unsubscribe or visibility frame without a reply (or refused for now: #onError)
+      // goes out again (same id, pruned to what is still wanted: #prune), after twice the wait
+      // each time, up to three sends: a gateway over its message rate drops frames unanswered (a
+      // RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
+      // client's own (resubscribe, gap refresh, the welcome's visibility frames) report it
+      // (#sendInternal).
       p.timer = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
           this.#pending.delete(p.id);
-          if (channels && tries < 3) {
+          if (again && tries < 3) {
             if (this.#prune(p)) this.#send(p);
           } else
             p.reject(
@@ -1410,7 +1422,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;
     }
-    if (frame === null || typeof frame !== 'object') return;
+    if (!frame || typeof frame !== 'object') return;
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'batch': {
@@ -1436,7 +1448,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
         if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
-        else if ((frame as DataFrame).ch !== undefined) this.#onData(frame as DataFrame);
+        else this.#onData(frame as DataFrame);
       }
     }
   }
@@ -1499,17 +1511,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     // an unsubscribe refused for now (LIMIT while an auth is verified, ...): the gateway still
-    // sends its channels; so is a subscribe of more channels than the message rate has left
-    // (RATE_LIMIT): their timer sends them again (#send). One refused for what it is, or
-    // without a timer (requestTimeoutMs 0), is final
+    // sends its channels; so is a subscribe or visibility frame of more channels than the
+    // message rate has left (RATE_LIMIT): their timer sends them again (#send; only these three
+    // ops count tries). One refused for what it is, or without a timer (requestTimeoutMs 0), is final
     const u = this.#pending.get(e.id as number);
-    if (
-      u?.timer &&
-      u.tries! < 3 &&
-      e.code !== ErrorCode.BAD_REQUEST &&
-      (u.frame.op === 'unsubscribe' || (u.frame.op === 'subscribe' && e.code === ErrorCode.RATE_LIMIT))
-    )
-      return;
+    if (u?.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST && (u.frame.op === 'unsubscribe' || e.code === ErrorCode.RATE_LIMIT)) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
@@ -1518,36 +1524,37 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #chan(ch: string): ChannelState {
     let st = this.#channels.get(ch);
-    if (!st) this.#channels.set(ch, (st = { lastSeq: undefined, ep: undefined, refreshing: false }));
+    if (!st) this.#channels.set(ch, (st = {}));
     return st;
   }
 
   #onData(item: DataFrame): void {
     const ch = item.ch;
-    if (this.#closing || typeof ch !== 'string' || !this.#desired.has(ch)) return; // closed or unsubscribed meanwhile
+    if (this.#closing || !this.#desired.has(ch)) return; // closed, unsubscribed meanwhile, or not a channel name
     const st = this.#chan(ch);
     const seq = typeof item.seq === 'number' ? item.seq : undefined;
     const snapshot = item.snapshot === true;
     if (seq !== undefined) {
       if (isResumable(ch)) {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
-        if (st.replayStart && st.replaySince !== undefined && seq <= st.replaySince) {
+        // (comparisons with an undefined lastSeq or replaySince are false)
+        if (st.replayStart && seq <= st.replaySince!) {
           // the first item of a replay after `since` is above it, unless the server's log
           // started again below it: follow the new numbering (docs/client-sdk.md#reconnect)
-          this.emit('reset', { channel: ch, since: st.replaySince, received: seq });
+          this.emit('reset', { channel: ch, since: st.replaySince!, received: seq });
           st.lastSeq = undefined;
           delete st.holeAt;
         }
-        if (st.lastSeq !== undefined && seq <= st.lastSeq) return;
-        if (st.lastSeq !== undefined && seq > st.lastSeq + 1) {
+        if (seq <= st.lastSeq!) return;
+        if (seq > st.lastSeq! + 1) {
           if (st.refreshing) return;
           const again = st.holeAt === st.lastSeq;
-          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq + 1, received: seq, missed: seq - st.lastSeq - 1 });
+          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
           // a replay asked for again that starts past the resume point once more: the log no
           // longer holds the events in between (retention), and asking again would bring the
           // same hole back; carry on from here
           if (!(again && st.replayStart)) {
-            st.holeAt = st.lastSeq;
+            st.holeAt = st.lastSeq!;
             this.#refresh(ch, st.lastSeq);
             return;
           }
@@ -1557,7 +1564,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       } else if (snapshot) {
         st.lastSeq = seq;
       } else {
-        const gap = st.lastSeq !== undefined && seq > st.lastSeq + 1;
+        const gap = seq > st.lastSeq! + 1;
         if (gap && !st.refreshing) {
           this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
           this.#refresh(ch, undefined);
