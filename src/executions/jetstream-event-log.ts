@@ -122,12 +122,31 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     this.#logPrefix = opts.logPrefix ?? EXEC_LOG_PREFIX;
   }
 
-  /** Connect to JetStream and create or update the log's streams. */
+  /**
+   * Connect to JetStream and create or update the log's streams. A request that times out, or
+   * finds JetStream temporarily unavailable (a cluster electing its JetStream leader, a server
+   * stalled under load), is tried again, with backoff, for up to OPEN_RETRY_MS; a server without
+   * JetStream fails at once.
+   */
   static async open<P extends LogPayload = ExecutionPayload>(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog<P>> {
+    const deadline = Date.now() + OPEN_RETRY_MS;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await JetStreamEventLog.#open<P>(nc, opts);
+      } catch (err) {
+        if (!transientJetStreamError(err) || Date.now() + delay > deadline || nc.isClosed()) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  static async #open<P extends LogPayload>(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog<P>> {
     let jsm: JetStreamManager;
     try {
       jsm = await jetstreamManager(nc);
     } catch (err) {
+      // a request that timed out says nothing of whether the server has JetStream
+      if (transientJetStreamError(err)) throw err;
       throw new TickwireError('JETSTREAM', `JetStream is not available on the NATS server (start nats-server with -js): ${(err as Error).message}`, {
         cause: err,
       });
@@ -838,6 +857,20 @@ export async function consume(nc: NatsConnection, consumer: Consumer, maxMessage
     }
   })().catch(() => undefined);
   return messages;
+}
+
+/** How long JetStreamEventLog.open tries again requests that time out or find JetStream not ready (ms). */
+export const OPEN_RETRY_MS = 30_000;
+
+/**
+ * A JetStream request that may pass when made again: it timed out (the server or its JetStream
+ * leader did not answer in time), or JetStream answered that it is temporarily unavailable (API
+ * error 10008, a cluster without a meta leader yet).
+ */
+function transientJetStreamError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'TimeoutError') return true;
+  return err instanceof JetStreamApiError && (err.code === 10008 || /temporarily unavailable/i.test(err.message));
 }
 
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
