@@ -29,6 +29,27 @@ for (const encoding of ['json', 'msgpack'] as const) {
   });
 }
 
+/**
+ * A feed whose fake Alpaca runs `act` on the adapter once, just before it answers the opening
+ * subscription: symbols added or removed while that subscription is unanswered.
+ */
+const startActingBeforeOpeningAnswer = (act: (adapter: AlpacaFeed) => void): Promise<AdapterHarness<AlpacaFakeServer>> => {
+  let adapter: AlpacaFeed | undefined;
+  let acted = false;
+  return startHarness(
+    fake({
+      pumpMs: 60_000,
+      replayFixtures: false,
+      beforeAnswer: () => {
+        if (acted) return;
+        acted = true;
+        act(adapter!);
+      },
+    }),
+    (p) => (adapter = new AlpacaFeed('alpaca', options(p.url), creds)),
+  );
+};
+
 describe('alpaca adapter', () => {
   let h: AdapterHarness<AlpacaFakeServer> | undefined;
   afterEach(async () => {
@@ -165,20 +186,9 @@ describe('alpaca adapter', () => {
   });
 
   it('drops the data of a symbol unsubscribed while the opening subscription is unanswered', async () => {
-    let adapter: AlpacaFeed | undefined;
-    let acted = false;
-    h = await startHarness(
-      fake({
-        pumpMs: 60_000,
-        replayFixtures: false,
-        beforeAnswer: () => {
-          if (acted) return;
-          acted = true;
-          void adapter!.unsubscribe(['MSFT']);
-        },
-      }),
-      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url), creds)),
-    );
+    h = await startActingBeforeOpeningAnswer((a) => {
+      void a.unsubscribe(['MSFT']);
+    });
     const hh = h;
     await hh.waitFor('connected', () => hh.state === 'connected');
     const t = new Date().toISOString();
@@ -193,21 +203,10 @@ describe('alpaca adapter', () => {
   });
 
   it('publishes a symbol unsubscribed and subscribed again while the opening subscription is unanswered', async () => {
-    let adapter: AlpacaFeed | undefined;
-    let acted = false;
-    h = await startHarness(
-      fake({
-        pumpMs: 60_000,
-        replayFixtures: false,
-        beforeAnswer: () => {
-          if (acted) return;
-          acted = true;
-          void adapter!.unsubscribe(['MSFT']);
-          void adapter!.subscribe(['MSFT']);
-        },
-      }),
-      (p) => (adapter = new AlpacaFeed('alpaca', options(p.url), creds)),
-    );
+    h = await startActingBeforeOpeningAnswer((a) => {
+      void a.unsubscribe(['MSFT']);
+      void a.subscribe(['MSFT']);
+    });
     const hh = h;
     await hh.waitFor('connected', () => hh.state === 'connected');
     const t = new Date().toISOString();

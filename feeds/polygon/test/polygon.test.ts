@@ -21,6 +21,29 @@ runAdapterConformance({
   kinds: ['trade', 'quote', 'bar'],
 });
 
+/**
+ * A T-channel feed whose fake Polygon runs `act` on the adapter once, just before it answers the
+ * opening subscription: symbols added or removed while that subscription is unanswered.
+ */
+const startActingBeforeOpeningAnswer = (act: (adapter: PolygonFeed) => void): Promise<AdapterHarness<PolygonFakeServer>> => {
+  let adapter: PolygonFeed | undefined;
+  let acted = false;
+  return startHarness(
+    () =>
+      startPolygonFake({
+        apiKey: API_KEY,
+        pumpMs: 60_000,
+        replayFixtures: false,
+        beforeAnswer: () => {
+          if (acted) return;
+          acted = true;
+          act(adapter!);
+        },
+      }),
+    (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
+  );
+};
+
 describe('polygon adapter', () => {
   let h: AdapterHarness<PolygonFakeServer> | undefined;
   afterEach(async () => {
@@ -194,23 +217,10 @@ describe('polygon adapter', () => {
   });
 
   it('a symbol added or removed while the opening subscription is unanswered is subscribed or unsubscribed once it is answered', async () => {
-    let adapter: PolygonFeed | undefined;
-    let acted = false;
-    h = await startHarness(
-      () =>
-        startPolygonFake({
-          apiKey: API_KEY,
-          pumpMs: 60_000,
-          replayFixtures: false,
-          beforeAnswer: () => {
-            if (acted) return;
-            acted = true;
-            void adapter!.subscribe(['MSFT']);
-            void adapter!.unsubscribe(['BRK.B']);
-          },
-        }),
-      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
-    );
+    h = await startActingBeforeOpeningAnswer((a) => {
+      void a.subscribe(['MSFT']);
+      void a.unsubscribe(['BRK.B']);
+    });
     await h.waitFor('connected', () => h!.state === 'connected');
     const conn = () => [...h!.provider.conns][0]!;
     await h.waitFor('MSFT subscribed and BRK.B unsubscribed', () => conn().state.subs.has('T.MSFT') && !conn().state.subs.has('T.BRK.B'));
@@ -254,23 +264,10 @@ describe('polygon adapter', () => {
   });
 
   it('publishes a symbol unsubscribed and subscribed again while the opening subscription is unanswered', async () => {
-    let adapter: PolygonFeed | undefined;
-    let acted = false;
-    h = await startHarness(
-      () =>
-        startPolygonFake({
-          apiKey: API_KEY,
-          pumpMs: 60_000,
-          replayFixtures: false,
-          beforeAnswer: () => {
-            if (acted) return;
-            acted = true;
-            void adapter!.unsubscribe(['BRK.B']);
-            void adapter!.subscribe(['BRK.B']);
-          },
-        }),
-      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
-    );
+    h = await startActingBeforeOpeningAnswer((a) => {
+      void a.unsubscribe(['BRK.B']);
+      void a.subscribe(['BRK.B']);
+    });
     const hh = h;
     await hh.waitFor('connected', () => hh.state === 'connected');
     const t = Date.now();
@@ -280,22 +277,9 @@ describe('polygon adapter', () => {
   });
 
   it('drops the events of a symbol unsubscribed while the opening subscription is unanswered', async () => {
-    let adapter: PolygonFeed | undefined;
-    let acted = false;
-    h = await startHarness(
-      () =>
-        startPolygonFake({
-          apiKey: API_KEY,
-          pumpMs: 60_000,
-          replayFixtures: false,
-          beforeAnswer: () => {
-            if (acted) return;
-            acted = true;
-            void adapter!.unsubscribe(['BRK.B']);
-          },
-        }),
-      (p) => (adapter = new PolygonFeed('polygon', options(p.url, { channels: ['T'] }), creds)),
-    );
+    h = await startActingBeforeOpeningAnswer((a) => {
+      void a.unsubscribe(['BRK.B']);
+    });
     const hh = h;
     await hh.waitFor('connected', () => hh.state === 'connected');
     const t = Date.now();
