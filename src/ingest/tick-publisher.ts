@@ -266,8 +266,7 @@ export class TickPublisher {
     switch (input.k) {
       case 'trade': {
         const tick = { ...input, ...base, ...this.sequencer.next(input.sym, kind) } as TradeTick;
-        if (tick.excluded) delete tick.highLowOnly; // counts in nothing: the stricter flag wins
-        if (tick.excluded || tick.highLowOnly) tick.volumeOnly = true;
+        normalizeFlags(tick);
         this.#send(cls, tick);
         // a print that counts in nothing (docs/protocol.md#trade, `excluded`) is delivered, and
         // changes no ticker, bar or volume; it is logged, flagged, for a correction that makes it count
@@ -351,7 +350,7 @@ export class TickPublisher {
     // a trade corrected into a print that counts in nothing (`excluded`, docs/protocol.md#trade)
     // leaves everything derived, as a cancelled one does
     const removed = tick.k === 'cancel' || tick.excluded === true;
-    if (tick.k === 'correction') normalizeCorrection(tick);
+    if (tick.k === 'correction') normalizeFlags(tick);
     // (corrected into `excluded`, it stays in the log as an excluded print, under its new id: a
     // later correction that makes it count adds it again, as for a print that came excluded)
     const done =
@@ -393,7 +392,7 @@ export class TickPublisher {
     const counts = tick.k === 'correction' && tick.excluded !== true;
     if (tick.k === 'cancel') d.log.cancel(tick.ref);
     else {
-      normalizeCorrection(tick);
+      normalizeFlags(tick);
       d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly === true, !counts, tick.highLowOnly === true);
     }
     tick.applied = counts;
@@ -670,10 +669,10 @@ export class TickPublisher {
 }
 
 /**
- * A correction's flags as the wire carries them (docs/protocol.md#trade): `excluded` and
- * `highLowOnly` always with `volumeOnly`; `excluded`, the stricter, wins over `highLowOnly`.
+ * A trade's or correction's flags as the wire carries them (docs/protocol.md#trade): `excluded`
+ * and `highLowOnly` always with `volumeOnly`; `excluded`, the stricter, wins over `highLowOnly`.
  */
-function normalizeCorrection(tick: TradeCorrectionTick): void {
+function normalizeFlags(tick: TradeTick | TradeCorrectionTick): void {
   if (tick.excluded) delete tick.highLowOnly;
   if (tick.excluded || tick.highLowOnly) tick.volumeOnly = true;
 }
