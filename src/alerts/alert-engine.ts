@@ -1,4 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
+import { midOf, percentOf, priceDiff } from '../core/numbers.js';
 import type { QuoteTick, Tick, TradeTick } from '../core/schema.js';
 import type { AlertLimits, AlertRule, PriceSource } from './rule.js';
 import { AlertErrorCode, AlertRuleError, DEFAULT_ALERT_LIMITS, DEFAULT_MAX_WINDOWS_PER_SYMBOL, parseAlertRule } from './rule.js';
@@ -386,9 +387,10 @@ export class AlertEngine {
     // a one-sided quote (an empty book side is published without it) has no mid and no spread
     if (bp === undefined || ap === undefined) return;
     if (!(bp > 0) || !(ap > 0) || !Number.isFinite(bp) || !Number.isFinite(ap)) return;
-    const mid = (bp + ap) / 2;
+    // as quoted, not as doubles: the mid of 3.3 and 3.4 is 3.35, the spread of 1.1 and 1.3 is 0.2
+    const mid = midOf(bp, ap);
     if (idx.mid) this.#update(idx.mid, mid, now, tick);
-    if (idx.spread) this.#update(idx.spread, ap - bp, now, tick);
+    if (idx.spread) this.#update(idx.spread, priceDiff(ap, bp), now, tick);
     for (const g of idx.changes) if (g.source === 'mid') this.#updateChange(g, mid, now, tick);
   }
 
@@ -397,8 +399,8 @@ export class AlertEngine {
     this.#dirtyWindows.add(g);
     const min = g.window.min!;
     const max = g.window.max!;
-    if (g.rise.rules > 0) this.#update(g.rise, ((p - min) / min) * 100, now, tick);
-    if (g.fall.rules > 0) this.#update(g.fall, ((max - p) / max) * 100, now, tick);
+    if (g.rise.rules > 0) this.#update(g.rise, percentOf(priceDiff(p, min), min), now, tick);
+    if (g.fall.rules > 0) this.#update(g.fall, percentOf(priceDiff(max, p), max), now, tick);
   }
 
   #update(stream: ThresholdStream, v: number, now: number, tick: TradeTick | QuoteTick): void {

@@ -1,10 +1,11 @@
+import { midOf } from '../core/numbers.js';
 import type { QuoteTick, TradeTick } from '../core/schema.js';
 
 /**
  * The mid price of a two-sided quote, (bid + ask) / 2, or undefined when a side is empty (or not a
  * positive price): a one-sided or empty quote has no mid and sets no price. Rounded to 15
- * significant digits, so float noise of the sum never reaches the wire: 1.07612 and 1.07626 give
- * 1.07619.
+ * significant digits (`midOf`), so float noise of the sum never reaches the wire: 1.07612 and
+ * 1.07626 give 1.07619.
  *
  * OANDA builds its candles the same way from its prices: v20 Instrument Endpoints, Get
  * Candlesticks, `price` "M" (midpoint candles, the default); Instrument Definitions, Candlestick
@@ -13,7 +14,7 @@ import type { QuoteTick, TradeTick } from '../core/schema.js';
 export function midPrice(q: Pick<QuoteTick, 'bp' | 'ap'>): number | undefined {
   const { bp, ap } = q;
   if (bp === undefined || ap === undefined || !(bp > 0) || !(ap > 0) || !Number.isFinite(bp) || !Number.isFinite(ap)) return undefined;
-  return Number(((bp + ap) / 2).toPrecision(15));
+  return midOf(bp, ap);
 }
 
 /**

@@ -3,7 +3,7 @@ import { TradingCalendar } from '../core/trading-day.js';
 import type { LoggedTrade } from './trade-log.js';
 import { addToMinute, amendMinute, rangeOf, setsHighLowOnly } from './minute-range.js';
 import type { MinuteBuckets } from './minute-range.js';
-import { roundQty } from '../core/numbers.js';
+import { percentOf, priceDiff, roundQty } from '../core/numbers.js';
 
 const MINUTE_MS = 60_000;
 /** the minute bucket holding a restored day's high and low (no real minute starts there) */
@@ -285,7 +285,8 @@ export class TickerBuilder {
 
   #change(): void {
     const s = this.#s;
-    s.chg = s.p - s.o;
-    s.chgp = s.o !== 0 ? (s.chg / s.o) * 100 : 0;
+    // as quoted: 100.3 against an open of 100 is a change of 0.3 and 0.3 %, not 0.29999999999999716
+    s.chg = priceDiff(s.p, s.o);
+    s.chgp = s.o !== 0 ? percentOf(s.chg, s.o) : 0;
   }
 }

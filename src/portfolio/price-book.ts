@@ -1,5 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
-import { MAX_PRICE } from '../core/numbers.js';
+import { MAX_PRICE, midOf } from '../core/numbers.js';
 import { nsToMs } from '../core/time.js';
 import type { Tick } from '../core/schema.js';
 import { FxRates } from './fx.js';
@@ -118,7 +118,7 @@ export class PriceBook {
         if (s.mid !== undefined) changed = true;
         delete s.mid;
       } else {
-        const mid = (t.bp + t.ap) / 2;
+        const mid = midOf(t.bp, t.ap); // the mid the ticker and alerts see
         if (s.mid !== mid) changed = true;
         s.mid = mid;
       }

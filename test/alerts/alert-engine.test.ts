@@ -322,3 +322,39 @@ describe('alert engine: crossing semantics', () => {
     expect(engine.takeChanges().marks).toEqual([{ stream: 'AAPL|trade', value: 110 }]);
   });
 });
+
+describe('alert engine: values as quoted, not as the doubles of their arithmetic', () => {
+  it('a spread quoted exactly at the threshold fires (1.3 - 1.1 is 0.19999999999999996 as a double)', () => {
+    const { engine, fired, q } = setup();
+    engine.add({ id: 's', user: 'u', symbol: 'AAPL', kind: 'spread', threshold: 0.2 });
+    q(1.1, 1.2); // spread 0.1: arms
+    q(1.1, 1.3); // spread 0.2: the threshold
+    q(100.1, 100.2); // 0.1: back under, then 0.2 again in other doubles (0.20000000000000284)
+    q(100.1, 100.3);
+    expect(fired.map((f) => [f.ruleId, f.value])).toEqual([['s', 0.2]]);
+  });
+
+  it("a spread of a large price keeps the quote's decimals (12345.67 - 12345.66 is 0.010000000000218 as a double)", () => {
+    const { engine, fired, q } = setup();
+    engine.add({ id: 's', user: 'u', symbol: 'AAPL', kind: 'spread', threshold: 0.01 });
+    q(12345.665, 12345.67);
+    q(12345.66, 12345.67);
+    expect(fired.map((f) => [f.ruleId, f.value, f.previous])).toEqual([['s', 0.01, 0.005]]);
+  });
+
+  it('a mid is the one the ticker of a quote-only symbol shows (3.3 + 3.4 over 2 is 3.3499999999999996 as a double)', () => {
+    const { engine, fired, q } = setup();
+    engine.add({ id: 'm', user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level: 3.35, source: 'mid' });
+    q(3.2, 3.3); // mid 3.25: arms
+    q(3.3, 3.4); // mid 3.35: at the level
+    expect(fired.map((f) => [f.ruleId, f.value])).toEqual([['m', 3.35]]);
+  });
+
+  it("a percent change quoted exactly at the rule's percent fires (100 to 100.3 is 0.29999999999999716 % as doubles)", () => {
+    const { engine, fired, tr } = setup();
+    engine.add({ id: 'up', user: 'u', symbol: 'AAPL', kind: 'change', direction: 'up', percent: 0.3, windowMs: 60_000 });
+    tr(100);
+    tr(100.3);
+    expect(fired.map((f) => [f.ruleId, f.value])).toEqual([['up', 0.3]]);
+  });
+});

@@ -1,4 +1,5 @@
 import type { AlertRule } from '../../src/alerts/rule.js';
+import { midOf, percentOf, priceDiff } from '../../src/core/numbers.js';
 import type { QuoteTick, TradeTick } from '../../src/core/schema.js';
 
 /**
@@ -71,8 +72,10 @@ export class ReferenceEvaluator {
     let spread: number | undefined;
     if (tick.k === 'trade') trade = tick.p;
     else if (tick.bp !== undefined && tick.ap !== undefined) {
-      mid = (tick.bp + tick.ap) / 2;
-      spread = tick.ap - tick.bp;
+      // values as quoted (docs/alerts.md, Floating point; the functions' own property test checks
+      // them against exact decimals)
+      mid = midOf(tick.bp, tick.ap);
+      spread = priceDiff(tick.ap, tick.bp);
     }
     for (const [k, h] of this.history) {
       const [sym, source, w] = k.split('|') as [string, string, string];
@@ -100,7 +103,7 @@ export class ReferenceEvaluator {
           const h = this.history.get(`${rule.symbol}|${rule.source}|${rule.windowMs}`)!;
           const min = Math.min(...h.map((e) => e.p));
           const max = Math.max(...h.map((e) => e.p));
-          v = rule.direction === 'up' ? ((p - min) / min) * 100 : ((max - p) / max) * 100;
+          v = rule.direction === 'up' ? percentOf(priceDiff(p, min), min) : percentOf(priceDiff(max, p), max);
         }
       }
       if (v === undefined) continue;

@@ -69,6 +69,13 @@ describe('TickerBuilder', () => {
     expect(s).toEqual({ p: 98, bp: 97.9, ap: 98.1, o: 100, h: 104, l: 98, v: 16, chg: -2, chgp: -2 });
   });
 
+  it('the change is as quoted, not the double of the subtraction (100.3 against 100 is 0.3, not 0.29999999999999716)', () => {
+    const tb = new TickerBuilder();
+    tb.onTrade(trade(T0 + 1, 100, 10));
+    expect(tb.onTrade(trade(T0 + 2, 100.3, 5))).toMatchObject({ chg: 0.3, chgp: 0.3 });
+    expect(tb.onTrade(trade(T0 + 3, 99.9, 5))).toMatchObject({ chg: -0.1, chgp: -0.1 });
+  });
+
   it('does not carry the day before into a new day that has had no trade yet', () => {
     const tb = new TickerBuilder();
     const day2 = Date.UTC(2026, 10, 21, 0, 0, 1);

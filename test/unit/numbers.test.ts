@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { roundQty } from '../../src/core/numbers.js';
+import { midOf, percentOf, priceDiff, roundQty } from '../../src/core/numbers.js';
 
 describe('roundQty', () => {
   it('a running sum of sizes is the exact decimal sum (no float noise), at any size', () => {
@@ -32,5 +32,34 @@ describe('roundQty', () => {
     expect(roundQty(2e20 + 12345)).toBe(2e20);
     expect(roundQty(Number.NaN)).toBeNaN();
     expect(roundQty(Infinity)).toBe(Infinity);
+  });
+});
+
+describe('midOf, priceDiff, percentOf: values as quoted', () => {
+  // prices of up to 13 significant digits with 0-8 decimals, as providers quote them
+  const quoted = fc.tuple(fc.integer({ min: 1, max: 9_999_999_999_999 }), fc.integer({ min: 1, max: 9_999_999_999_999 }), fc.integer({ min: 0, max: 8 }));
+
+  it('the mid and the difference of two quoted prices are the exact decimals, at any magnitude', () => {
+    fc.assert(
+      fc.property(quoted, ([ia, ib, decimals]) => {
+        const scale = 10 ** decimals;
+        const a = ia / scale;
+        const b = ib / scale;
+        expect(priceDiff(a, b)).toBe((ia - ib) / scale);
+        // (ia + ib) / 2 may end in .5: one more decimal, still within 15 significant digits
+        expect(midOf(a, b)).toBe((ia + ib) / (2 * scale));
+      }),
+    );
+  });
+
+  it('examples, and no -0', () => {
+    expect(midOf(3.3, 3.4)).toBe(3.35);
+    expect(priceDiff(1.3, 1.1)).toBe(0.2);
+    expect(priceDiff(12345.67, 12345.66)).toBe(0.01);
+    expect(priceDiff(0.00001234, 0.0000123)).toBe(4e-8);
+    expect(Object.is(priceDiff(1.1, 1.1), 0)).toBe(true);
+    expect(percentOf(priceDiff(100.3, 100), 100)).toBe(0.3);
+    expect(percentOf(priceDiff(100, 100.3), 100.3)).toBe(-0.299102691924227);
+    expect(Object.is(percentOf(-0, 5), 0)).toBe(true);
   });
 });
