@@ -34,6 +34,8 @@ export interface RecorderOptions {
   out: string;
   format?: RecordingFormat | 'auto';
   channels?: readonly string[];
+  /** a feed was noted in the recording as quote-only (a `#source` line written) */
+  onQuotesOnlySource?: (feedId: string) => void;
 }
 
 /** Bus subject patterns for recording channels (`KIND:SYMBOL`, SYMBOL may be `*`). */
@@ -63,11 +65,13 @@ export class Recorder {
   readonly #unsubs: Unsubscribe[] = [];
   /** the feeds noted in the file as quote-only */
   readonly #quotesOnlySources = new Set<string>();
+  readonly #onQuotesOnlySource: ((feedId: string) => void) | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(opts: RecorderOptions) {
     this.out = opts.out;
     this.format = formatOf(opts.out, opts.format ?? 'auto');
+    this.#onQuotesOnlySource = opts.onQuotesOnlySource;
     const patterns = recordPatterns(opts.channels && opts.channels.length > 0 ? opts.channels : DEFAULT_RECORD_CHANNELS);
     this.#stream = createWriteStream(opts.out, { flags: 'w' });
     this.#stream.on('error', () => this.#errors++);
@@ -91,6 +95,7 @@ export class Recorder {
     if (snap?.quotesOnly !== true || typeof snap.id !== 'string' || !snap.id || this.#quotesOnlySources.has(snap.id)) return;
     this.#quotesOnlySources.add(snap.id);
     this.#stream.write(sourceLine({ src: snap.id, quotesOnly: true }) + '\n');
+    this.#onQuotesOnlySource?.(snap.id);
   }
 
   /** ticks written so far */

@@ -226,13 +226,15 @@ describe('tickwire record over NATS', () => {
     );
     const out = join(dir, 'fx.jsonl');
     const abort = new AbortController();
-    const done = runRecord(['--out', out, '--channels', 'quote:*'], { env: { NATS_URL: nats!.url }, signal: abort.signal, print: () => {} });
+    const lines: string[] = [];
+    const done = runRecord(['--out', out, '--channels', 'quote:*'], { env: { NATS_URL: nats!.url }, signal: abort.signal, print: (l) => lines.push(l) });
     await waitFor(() => readFileSync(out, 'utf8').includes('#source'), { what: 'a #source line', timeout: 20_000, interval: 100 }).catch(() => undefined);
     abort.abort();
     expect(await done).toBe(0);
     const rec = readRecordingFile(out);
     expect([...rec.sources.values()]).toEqual([{ src: 'fx', quotesOnly: true }]);
     expect(readFileSync(out, 'utf8')).toContain('#source {"src":"fx","quotesOnly":true}\n');
+    expect(lines.filter((l) => l.startsWith('feed fx publishes quotes and no trades: noted in'))).toHaveLength(1);
   }, 60_000);
 
   it('needs --out and NATS_URL', async () => {
