@@ -388,7 +388,11 @@ type ConditionEffect = 'price' | 'highlow' | 'volume' | 'none';
  * condition is handled the same way from both stock providers (POLYGON_NO_PRICE_CONDITIONS):
  * - average price (CTS `B`, UTDF `W`), cash (`C`), price variation (`H`), odd lot (`I`), next
  *   day (`N`), seller (`R`), contingent (`V`), qualified contingent (`7`): special settlement
- *   or pricing, volume only;
+ *   or pricing, volume only. For `R` this is Alpaca's own rule (Market Data FAQ, "How are bars
+ *   aggregated?", row `R` Seller, tapes A B C O: open / close and high / low red on minute and
+ *   daily bars; its VWAP paragraph names `R` as a trade that updates "the volume but not the
+ *   high / low price"). Polygon's rule for the same SIP code differs (its 29 Seller sets the
+ *   high and low: POLYGON_HIGH_LOW_CONDITIONS); each adapter follows its own provider;
  * - out of sequence: sold out of sequence (`Z`), extended hours sold out of sequence (`U`),
  *   prior reference price (`P`), bunched sold (UTDF `G`), derivatively priced (`4`): reported
  *   late or at an earlier price, so not the last sale, open or close. `Z`, `P`, `G` and `4`

@@ -255,8 +255,8 @@ export class PolygonFeed extends StreamFeed {
  *   aggregate bars?"; for 37: "a condition such as Odd Lot that cannot set prices");
  * - 5 Bunched Sold Trade, 10 Derivatively Priced, 13 Extended Trading Hours (Sold Out Of
  *   Sequence), 22 Prior Reference Price, 33 Sold (Out of Sequence) (SIP `Z`): late or at an
- *   earlier price, not the last sale; 5, 10, 22 and 33 still set the day's high and low
- *   (POLYGON_HIGH_LOW_CONDITIONS: flagged `highLowOnly` too);
+ *   earlier price, not the last sale; 5, 10, 22 and 33, and 29 Seller above, still set the day's
+ *   high and low (POLYGON_HIGH_LOW_CONDITIONS: flagged `highLowOnly` too);
  * - 15 Market Center Official Close, 16 Market Center Official Open and 38 Corrected
  *   Consolidated Close (per listing market): re-reports of a price already printed, which count
  *   in no volume either (POLYGON_NO_VOLUME_CONDITIONS: flagged `excluded` too).
@@ -287,15 +287,17 @@ export const POLYGON_NO_VOLUME_CONDITIONS: ReadonlySet<number> = new Set([15, 16
 /**
  * Condition IDs after which a trade sets no last price, open or close but still sets the day's
  * high and low (and counts in volume): 5 Bunched Sold Trade, 10 Derivatively Priced, 22 Prior
- * Reference Price, 33 Sold (Out of Sequence). Polygon's glossary (Conditions & Indicators, Trade
- * Conditions, consolidated processing: Update High/Low "Yes", Update Last "No"; as
- * `update_rules.consolidated` `updates_high_low` true, `updates_open_close` false in the REST
- * Conditions reference) and Alpaca's Market Data FAQ ("How are bars aggregated?": SIP `G`, `P`,
- * `Z`, `4` update a daily bar's high / low, not a minute bar's) agree on these four. 29 Seller is
- * not listed: Polygon's glossary gives it Update High/Low "Yes", Alpaca's FAQ gives its `R` no
- * high / low on any bar; the conservative reading (volume only) is kept for both providers.
+ * Reference Price, 29 Seller, 33 Sold (Out of Sequence). Polygon's glossary (Conditions &
+ * Indicators, Trade Conditions, consolidated processing: Update High/Low "Yes", Update Last "No";
+ * as `update_rules.consolidated` `updates_high_low` true, `updates_open_close` false in the REST
+ * Conditions reference) gives all five that rule. Alpaca's Market Data FAQ ("How are bars
+ * aggregated?": SIP `G`, `P`, `Z`, `4` update a daily bar's high / low, not a minute bar's) agrees
+ * on four; for `R` (Seller) it gives no high / low on any bar. The two providers publish different
+ * rules for the same SIP condition, and each adapter follows its own provider's, so the engine's
+ * day high and low agree with that provider's aggregates: 29 is `highLowOnly` here, and Alpaca's
+ * `R` stays volume only (ALPACA_TRADE_CONDITIONS). Before, 29 was volume only from both.
  */
-export const POLYGON_HIGH_LOW_CONDITIONS: ReadonlySet<number> = new Set([5, 10, 22, 33]);
+export const POLYGON_HIGH_LOW_CONDITIONS: ReadonlySet<number> = new Set([5, 10, 22, 29, 33]);
 
 /**
  * The trade flags of a Polygon trade's conditions (docs/protocol.md#trade, `volumeOnly`,

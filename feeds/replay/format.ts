@@ -13,6 +13,12 @@ import { anyTimeToNs } from '../sdk/time.js';
  * numbers in s/ms/us/ns (guessed by magnitude) and RFC 3339 strings. `src` is informational.
  *
  * CSV: a header row naming any of the columns below, then one tick per row; empty cells are absent.
+ *
+ * Both: a line starting with `#` is a comment, except a `#source` line, which says something about
+ * one source (`src`) of the recording that its ticks cannot: `#source {"src":"oanda","quotesOnly":true}`
+ * (the source publishes quotes and no trades, FeedAdapter.quotesOnly). `tickwire record` writes
+ * one for each quote-only feed it hears of on the bus, anywhere in the file (readers take the
+ * whole file first). Readers from before it skip it as a comment.
  */
 export const CSV_COLUMNS = [
   'k',
@@ -264,14 +270,64 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
   }
 }
 
-function parseCsv(text: string, path: string): TickInput[] {
+/** What a recording says about one of its sources (a `#source` line). */
+export interface RecordingSource {
+  /** the feed id, as in the `src` of its ticks */
+  src: string;
+  /** it publishes quotes and no trades (FeedAdapter.quotesOnly): a replay builds its symbols' ticker and bars from mids */
+  quotesOnly: boolean;
+}
+
+const SOURCE_LINE = '#source';
+
+/** The `#source` line of a source (JSON after the keyword, so a `src` may hold any character). */
+export function sourceLine(source: RecordingSource): string {
+  return `${SOURCE_LINE} ${JSON.stringify({ src: source.src, quotesOnly: source.quotesOnly })}`;
+}
+
+/** A `#source` line (trimmed) as a source; `where` names it in errors (file:line). */
+function parseSourceLine(line: string, where: string): RecordingSource {
+  let r: unknown;
+  try {
+    r = JSON.parse(line.slice(SOURCE_LINE.length));
+  } catch (err) {
+    throw new Error(`${where}: #source must be followed by JSON, e.g. #source {"src":"oanda","quotesOnly":true}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const o = (r ?? {}) as Record<string, unknown>;
+  if (typeof o.src !== 'string' || !o.src) throw new Error(`${where}: #source needs "src", the feed id of the source`);
+  if (typeof o.quotesOnly !== 'boolean') throw new Error(`${where}: #source "quotesOnly" must be true or false, got ${JSON.stringify(o.quotesOnly)}`);
+  return { src: o.src, quotesOnly: o.quotesOnly };
+}
+
+/** a `#source` line, as opposed to a comment (`#sources` or `#source-x` are comments) */
+const isSourceLine = (line: string): boolean => line.startsWith(SOURCE_LINE) && /^\s/.test(line.slice(SOURCE_LINE.length));
+
+/** A whole recording as read: its ticks in file order, each tick's `src`, and its sources. */
+export interface Recording {
+  ticks: TickInput[];
+  /** the `src` of each tick (same index), when the line had one */
+  srcs: (string | undefined)[];
+  /** what the `#source` lines say, by `src` (the last line of a source wins) */
+  sources: Map<string, RecordingSource>;
+}
+
+const srcOf = (r: Record<string, unknown>): string | undefined => (typeof r.src === 'string' && r.src ? r.src : undefined);
+
+function parseCsv(text: string, path: string): Recording {
   const lines = text.split(/\r?\n/);
   const header = (lines[0] ?? '').split(',').map((h) => h.trim());
   for (const h of header)
     if (!(CSV_COLUMNS as readonly string[]).includes(h)) throw new Error(`${path}:1: unknown column "${h}" (columns: ${CSV_COLUMNS.join(',')})`);
-  const out: TickInput[] = [];
+  const out: Recording = { ticks: [], srcs: [], sources: new Map() };
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
+    if (isSourceLine(line)) {
+      const source = parseSourceLine(line, `${path}:${i + 1}`);
+      out.sources.set(source.src, source);
+      continue;
+    }
     if (!line || line.startsWith('#')) continue;
     const cells = csvCells(line);
     const r: Record<string, unknown> = {};
@@ -279,15 +335,21 @@ function parseCsv(text: string, path: string): TickInput[] {
       const v = cells[j];
       if (v !== undefined && v !== '') r[h] = NUMERIC.has(h) ? Number(v) : v;
     });
-    out.push(recordToTick(r, `${path}:${i + 1}`));
+    out.ticks.push(recordToTick(r, `${path}:${i + 1}`));
+    out.srcs.push(srcOf(r));
   }
   return out;
 }
 
-function parseJsonLines(text: string, path: string): TickInput[] {
-  const out: TickInput[] = [];
+function parseJsonLines(text: string, path: string): Recording {
+  const out: Recording = { ticks: [], srcs: [], sources: new Map() };
   text.split(/\r?\n/).forEach((line, i) => {
     const t = line.trim();
+    if (isSourceLine(t)) {
+      const source = parseSourceLine(t, `${path}:${i + 1}`);
+      out.sources.set(source.src, source);
+      return;
+    }
     if (!t || t.startsWith('#')) return;
     let r: unknown;
     try {
@@ -295,7 +357,8 @@ function parseJsonLines(text: string, path: string): TickInput[] {
     } catch (err) {
       throw new Error(`${path}:${i + 1}: not JSON: ${(err as Error).message}`, { cause: err });
     }
-    out.push(recordToTick(r as Record<string, unknown>, `${path}:${i + 1}`));
+    out.ticks.push(recordToTick(r as Record<string, unknown>, `${path}:${i + 1}`));
+    out.srcs.push(srcOf((r ?? {}) as Record<string, unknown>));
   });
   return out;
 }
@@ -307,8 +370,13 @@ export function formatOf(path: string, format: RecordingFormat | 'auto' = 'auto'
   return /\.csv$/i.test(path) ? 'csv' : 'jsonl';
 }
 
-/** Read a whole recording (JSON lines or CSV by extension). Errors name the file and line. */
-export function readRecording(path: string, format: RecordingFormat | 'auto' = 'auto'): TickInput[] {
+/** Read a whole recording (JSON lines or CSV by extension), with its sources. Errors name the file and line. */
+export function readRecordingFile(path: string, format: RecordingFormat | 'auto' = 'auto'): Recording {
   const text = readFileSync(path, 'utf8');
   return formatOf(path, format) === 'csv' ? parseCsv(text, path) : parseJsonLines(text, path);
+}
+
+/** The ticks of a whole recording (readRecordingFile). */
+export function readRecording(path: string, format: RecordingFormat | 'auto' = 'auto'): TickInput[] {
+  return readRecordingFile(path, format).ticks;
 }

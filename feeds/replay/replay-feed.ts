@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { nowNs } from '../../src/core/time.js';
 import type { FeedAdapter, FeedContext, TickInput } from '../sdk/adapter.js';
 import { commonFeedFields } from '../config.js';
-import { readRecording } from './format.js';
+import { readRecordingFile } from './format.js';
 
 /**
  * Replays a recording (JSON lines or CSV, see format.ts) as a feed: at the recorded pace scaled
@@ -26,7 +26,7 @@ export const ReplayOptionsSchema = z
       .boolean()
       .default(false)
       .describe(
-        'the recording is of a source that publishes quotes and no trades (OANDA): its symbols get the ticker and bars from mids (FeedAdapter.quotesOnly); a recording does not say it',
+        'every symbol of the recording comes from a source that publishes quotes and no trades (OANDA): the ticker and bars are built from mids (FeedAdapter.quotesOnly). Needed only for a recording without #source lines: tickwire record notes quote-only sources itself',
       ),
   })
   .strict();
@@ -39,6 +39,10 @@ export class ReplayFeed implements FeedAdapter {
   readonly id: string;
   readonly #opts: ReplayOptions;
   #ticks: TickInput[] = [];
+  /** per tick (same index): its source is quote-only, by the recording's `#source` lines; empty when none is */
+  #quotesOnlyAt: boolean[] = [];
+  /** what this feed last declared per symbol (FeedContext.setQuotesOnly) */
+  readonly #declared = new Map<string, boolean>();
   #ctx: FeedContext | undefined;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -51,9 +55,10 @@ export class ReplayFeed implements FeedAdapter {
   #running = false;
 
   /**
-   * Declared by the `quotesOnly` option: a recording holds ticks, not what their source is (`src`
-   * is informational, one file may hold several sources, and a trade feed's quiet hours hold no
-   * trades either), and the host reads this before the file is read.
+   * Declared by the `quotesOnly` option, for recordings that do not say it: the host reads this
+   * before the file is read. A recording made by `tickwire record` says it per source (`#source`
+   * lines), and the replay then declares it per symbol as each tick's source changes
+   * (FeedContext.setQuotesOnly), so one file may hold quote-only and trade sources.
    */
   readonly quotesOnly: boolean;
 
@@ -68,7 +73,10 @@ export class ReplayFeed implements FeedAdapter {
     this.#ctx = ctx;
     ctx.status('connecting', this.#opts.file);
     try {
-      this.#ticks = readRecording(this.#opts.file, this.#opts.format);
+      const rec = readRecordingFile(this.#opts.file, this.#opts.format);
+      this.#ticks = rec.ticks;
+      const quoteOnlySrcs = new Set([...rec.sources.values()].filter((s) => s.quotesOnly).map((s) => s.src));
+      this.#quotesOnlyAt = this.quotesOnly || quoteOnlySrcs.size === 0 ? [] : rec.srcs.map((src) => src !== undefined && quoteOnlySrcs.has(src));
     } catch (err) {
       const detail = `replay: cannot read ${this.#opts.file}: ${(err as Error).message}`;
       ctx.metrics?.error(detail);
@@ -122,8 +130,15 @@ export class ReplayFeed implements FeedAdapter {
           return;
         }
       }
+      const quotesOnly = this.#quotesOnlyAt[this.#i];
       this.#i++;
       if (this.#active && !this.#active.has(tick.sym)) continue;
+      // the symbol's source as the recording had it: quote-only or not, from this tick on (a
+      // recording of a failover switch changes it); declared only when it changes
+      if (quotesOnly !== undefined && (this.#declared.get(tick.sym) ?? false) !== quotesOnly) {
+        this.#declared.set(tick.sym, quotesOnly);
+        ctx.setQuotesOnly?.([tick.sym], quotesOnly);
+      }
       ctx.metrics?.message();
       ctx.emit(this.#restamp(tick, offsetNs));
       emitted++;

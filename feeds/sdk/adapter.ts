@@ -34,6 +34,14 @@ export interface FeedContext {
    * runner reports through it; adapters call `ctx.metrics?.gap()` when they detect lost data.
    */
   readonly metrics?: FeedMetrics;
+  /**
+   * The source of these symbols publishes quotes and no trades (`on` true), or publishes trades
+   * again (`on` false): as FeedAdapter.quotesOnly, per symbol and changeable while the feed runs,
+   * for an adapter that learns it only from its data (the replay feed, from a recording's
+   * `#source` lines; docs/feeds.md, "Recording and replay"). Optional: hosts that do not build
+   * tickers leave it out. A feed that declares `quotesOnly` needs no call.
+   */
+  setQuotesOnly?(symbols: readonly string[], on: boolean): void;
 }
 
 /** Counters an adapter (or the SDK runner on its behalf) reports for feed health. */

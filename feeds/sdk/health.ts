@@ -31,6 +31,12 @@ export interface FeedHealthSnapshot {
   errors: number;
   lastError?: string;
   lastErrorAt?: number;
+  /**
+   * the feed publishes quotes and no trades (FeedAdapter.quotesOnly): its symbols' ticker and bars
+   * are built from mids. `tickwire record` notes it in the recording (docs/feeds.md, "Recording
+   * and replay")
+   */
+  quotesOnly?: true;
   /** failover roles of this feed: which symbols it is primary/backup for and whether it is serving them */
   failover?: { symbol: string; role: 'primary' | 'backup'; active: boolean }[];
   host?: string;

@@ -34,6 +34,10 @@ export function tickValueProblems(tick: TickInput): string[] {
     case 'bar':
       if (!finitePositive(tick.t) || tick.t < 946_684_800_000) p.push(`bar t ${tick.t} must be a bar start in ms`);
       for (const f of ['o', 'h', 'l', 'c'] as const) if (!finitePositive(tick[f])) p.push(`bar ${f} ${tick[f]} must be a positive number`);
+      // No provider builds a bar otherwise: every sale condition that sets a bar's open or close
+      // sets its high and low too (Polygon glossary, Trade Conditions, consolidated Update Last /
+      // Update High/Low; Alpaca Market Data FAQ, "How are bars aggregated?"). docs/feeds.md, "A
+      // provider bar's open and close always lie within its high and low"
       if (tick.h < Math.max(tick.o, tick.c, tick.l) || tick.l > Math.min(tick.o, tick.c)) p.push('bar high/low do not bound open/close');
       if (!finiteNonNeg(tick.v)) p.push(`bar v ${tick.v} must be non-negative`);
       if (!Number.isInteger(tick.n) || tick.n < 0) p.push(`bar n ${tick.n} must be a non-negative integer`);

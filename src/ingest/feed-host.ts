@@ -83,6 +83,7 @@ export class FeedHost {
         failover?.onFeedState(adapter.id, state);
         if (changed) this.#publishOne(feed);
       },
+      setQuotesOnly: (symbols, on) => publisher.setQuotesOnlySymbols(adapter.id, symbols, on),
       signal: abort.signal,
       log,
       metrics: {
@@ -110,7 +111,13 @@ export class FeedHost {
 
   #snapshot(f: HostedFeed): FeedHealthSnapshot {
     const roles = this.#opts.failover?.rolesOf(f.adapter.id);
-    return f.health.snapshot({ host: this.#host, pid: process.pid, ...(roles && roles.length > 0 ? { failover: roles } : {}) });
+    return f.health.snapshot({
+      host: this.#host,
+      pid: process.pid,
+      ...(roles && roles.length > 0 ? { failover: roles } : {}),
+      // what `tickwire record` notes in a recording, so that its replay builds the same tickers
+      ...(f.adapter.quotesOnly ? { quotesOnly: true as const } : {}),
+    });
   }
 
   #publishOne(f: HostedFeed): void {

@@ -70,7 +70,13 @@ export async function runRecord(
     throw new ConfigError(`record --out ${out}: cannot write the file: ${(err as Error).message}`);
   }
   const bus = await NatsBus.connect({ servers: config.natsUrl, name: 'tickwire-record' });
-  const recorder = new Recorder({ bus, out, format, ...(channels.length > 0 ? { channels } : {}) });
+  const recorder = new Recorder({
+    bus,
+    out,
+    format,
+    ...(channels.length > 0 ? { channels } : {}),
+    onQuotesOnlySource: (id) => print(`feed ${id} publishes quotes and no trades: noted in ${out} (#source), so its replay builds tickers and bars from mids`),
+  });
   print(`recording ${channels.length > 0 ? channels.join(',') : DEFAULT_RECORD_CHANNELS.join(',')} to ${out} (${recorder.format}); Ctrl-C to stop`);
   await new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;

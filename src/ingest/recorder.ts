@@ -1,12 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { Bus, Unsubscribe } from '../bus/bus.js';
-import { marketSubject } from '../bus/subjects.js';
-import { decodeTick } from '../codec/tick-codec.js';
+import { FEED_HEALTH_PATTERN, marketSubject } from '../bus/subjects.js';
+import { decodeBusMessage, decodeTick } from '../codec/tick-codec.js';
 import { ConfigError } from '../core/errors.js';
 import { escapeSubjectToken } from '../core/symbols.js';
 import type { MarketChannelKind } from '../core/schema.js';
-import { csvHeader, formatOf, tickToCsvRow, tickToJsonLine } from '../../feeds/replay/format.js';
+import { csvHeader, formatOf, sourceLine, tickToCsvRow, tickToJsonLine } from '../../feeds/replay/format.js';
+import type { FeedHealthSnapshot } from '../../feeds/sdk/health.js';
 import type { RecordingFormat } from '../../feeds/replay/format.js';
 
 /**
@@ -16,6 +17,12 @@ import type { RecordingFormat } from '../../feeds/replay/format.js';
  * Channels are protocol channel names with `*` allowed for the symbol: `trade:BTC-USD`,
  * `quote:*`, `bar.1m:AAPL`, `status:*`. By default trades, quotes and trading status of every symbol are recorded (tickers
  * and engine-built bars are derived again when the recording is replayed).
+ *
+ * What the ticks cannot say about their source is noted too: each feed that publishes quotes
+ * and no trades (FeedAdapter.quotesOnly, OANDA) gets a `#source {"src":ID,"quotesOnly":true}`
+ * line, learned from the feed health every feed process publishes on the bus (`quotesOnly`,
+ * every second and on each state change), so a replay builds its symbols' ticker and bars from
+ * mids as the live feed did, with no option to set.
  */
 export const RECORDABLE_KINDS: readonly MarketChannelKind[] = ['trade', 'quote', 'bar.1s', 'bar.1m', 'status'];
 /** trading status too: a replay without it would show a halted symbol as trading */
@@ -27,6 +34,8 @@ export interface RecorderOptions {
   out: string;
   format?: RecordingFormat | 'auto';
   channels?: readonly string[];
+  /** a feed was noted in the recording as quote-only (a `#source` line written) */
+  onQuotesOnlySource?: (feedId: string) => void;
 }
 
 /** Bus subject patterns for recording channels (`KIND:SYMBOL`, SYMBOL may be `*`). */
@@ -54,16 +63,39 @@ export class Recorder {
   #errors = 0;
   readonly #stream: WriteStream;
   readonly #unsubs: Unsubscribe[] = [];
+  /** the feeds noted in the file as quote-only */
+  readonly #quotesOnlySources = new Set<string>();
+  readonly #onQuotesOnlySource: ((feedId: string) => void) | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(opts: RecorderOptions) {
     this.out = opts.out;
     this.format = formatOf(opts.out, opts.format ?? 'auto');
+    this.#onQuotesOnlySource = opts.onQuotesOnlySource;
     const patterns = recordPatterns(opts.channels && opts.channels.length > 0 ? opts.channels : DEFAULT_RECORD_CHANNELS);
     this.#stream = createWriteStream(opts.out, { flags: 'w' });
     this.#stream.on('error', () => this.#errors++);
     if (this.format === 'csv') this.#stream.write(csvHeader() + '\n');
     for (const p of patterns) this.#unsubs.push(opts.bus.subscribe(p, (_subject, payload) => this.#write(payload)));
+    this.#unsubs.push(opts.bus.subscribe(FEED_HEALTH_PATTERN, (_subject, payload) => this.#onHealth(payload)));
+  }
+
+  /** feeds noted in the recording as quote-only so far */
+  get quotesOnlySources(): readonly string[] {
+    return [...this.#quotesOnlySources];
+  }
+
+  #onHealth(payload: Uint8Array): void {
+    let snap: FeedHealthSnapshot;
+    try {
+      snap = decodeBusMessage<FeedHealthSnapshot>(payload);
+    } catch {
+      return; // a malformed report is the gateway's concern (FeedHealthView), not the recording's
+    }
+    if (snap?.quotesOnly !== true || typeof snap.id !== 'string' || !snap.id || this.#quotesOnlySources.has(snap.id)) return;
+    this.#quotesOnlySources.add(snap.id);
+    this.#stream.write(sourceLine({ src: snap.id, quotesOnly: true }) + '\n');
+    this.#onQuotesOnlySource?.(snap.id);
   }
 
   /** ticks written so far */

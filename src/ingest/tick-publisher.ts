@@ -173,6 +173,8 @@ export class TickPublisher {
   readonly #providerBars = new Map<string, Set<BarInterval>>();
   /** feeds that publish quotes and no trades (FeedAdapter.quotesOnly): their symbols' ticker and bars come from mids */
   readonly #quotesOnly = new Set<string>();
+  /** per feed, the symbols whose source it declared quote-only while running (FeedContext.setQuotesOnly) */
+  readonly #quotesOnlySymbols = new Map<string, Set<string>>();
   /** each symbol's order book, stored in full for gateways that start theirs (docs/protocol.md#order-books-booksymbol) */
   readonly books: PublisherBooks;
 
@@ -217,6 +219,27 @@ export class TickPublisher {
    */
   declareQuotesOnly(feedId: string): void {
     this.#quotesOnly.add(feedId);
+  }
+
+  /**
+   * As declareQuotesOnly, for some symbols of feed `feedId` only, and undone with `on` false: a
+   * replay of a recording that holds a quote-only source and trade sources
+   * (FeedContext.setQuotesOnly). A whole feed declared quote-only stays so.
+   */
+  setQuotesOnlySymbols(feedId: string, symbols: readonly string[], on: boolean): void {
+    let set = this.#quotesOnlySymbols.get(feedId);
+    if (!set) {
+      if (!on) return;
+      this.#quotesOnlySymbols.set(feedId, (set = new Set()));
+    }
+    for (const sym of symbols) {
+      if (on) set.add(sym);
+      else set.delete(sym);
+    }
+  }
+
+  #isQuotesOnly(feedId: string, sym: string): boolean {
+    return this.#quotesOnly.has(feedId) || this.#quotesOnlySymbols.get(feedId)?.has(sym) === true;
   }
 
   /**
@@ -282,7 +305,7 @@ export class TickPublisher {
         // a quote-only source: a two-sided quote's mid is the price point of the ticker and the
         // bars (the ticker goes out once, with the quote's bid and ask); a one-sided or empty
         // quote sets no price and only updates the bid/ask of a ticker already published
-        const mid = this.#quotesOnly.has(feedId) ? midPoint(tick) : undefined;
+        const mid = this.#isQuotesOnly(feedId, tick.sym) ? midPoint(tick) : undefined;
         // (a quote of an earlier trading day moves no price: its bid and ask still go out)
         const sent = mid !== undefined && this.#deriveFromTrade(cls, mid, tick, false, 'mid');
         if (!sent && state) this.#sendTicker(cls, tick, state);

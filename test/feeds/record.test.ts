@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,12 @@ import type { Engine } from '../../src/app/engine.js';
 import { Recorder, recordPatterns } from '../../src/ingest/recorder.js';
 import { runRecord } from '../../src/ingest/record-command.js';
 import { TickPublisher } from '../../src/ingest/tick-publisher.js';
-import { readRecording } from '../../feeds/replay/format.js';
+import { FeedHost } from '../../src/ingest/feed-host.js';
+import { decodeTick } from '../../src/codec/tick-codec.js';
+import type { BarTick, Tick, TickerTick } from '../../src/core/schema.js';
+import type { FeedAdapter, FeedContext, TickInput } from '../../feeds/sdk/adapter.js';
+import { readRecording, readRecordingFile } from '../../feeds/replay/format.js';
+import { ReplayFeed, ReplayOptionsSchema } from '../../feeds/replay/replay-feed.js';
 import { startNats } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -85,6 +90,85 @@ describe('recording trading status', () => {
   }
 });
 
+/** A feed that emits a fixed list of ticks once started; `quotesOnly` as the adapter declares it. */
+function scriptedFeed(id: string, ticks: readonly TickInput[], quotesOnly?: true): FeedAdapter {
+  return {
+    id,
+    ...(quotesOnly ? { quotesOnly } : {}),
+    async start(ctx: FeedContext) {
+      ctx.status('connected');
+      for (const t of ticks) ctx.emit(t);
+    },
+    async subscribe() {},
+    async unsubscribe() {},
+    async stop() {},
+  };
+}
+
+describe('recording a quote-only source (OANDA)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-record-quotes-only-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const silent = { info() {}, warn() {}, error() {}, debug() {} };
+  const T0 = Date.UTC(2024, 5, 11, 14, 0, 0);
+  const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+  const eur = (ms: number, bp: number, ap: number): TickInput => ({ k: 'quote', sym: 'EUR-USD', bp, bs: 1e6, ap, as: 1e6, ts: ns(ms) });
+  // a quote-only feed (prices, no trades) and a trade feed, recorded into one file
+  const OANDA = [eur(T0 + 1_000, 1.07612, 1.07626), eur(T0 + 20_000, 1.07633, 1.07647), eur(T0 + 61_000, 1.07623, 1.07637)];
+  const BINANCE: TickInput[] = [
+    { k: 'trade', sym: 'BTC-USD', id: '1', p: 67250, s: 0.01, ts: ns(T0 + 2_000) },
+    { k: 'quote', sym: 'BTC-USD', bp: 67249, bs: 1, ap: 67251, as: 1, ts: ns(T0 + 3_000) },
+    { k: 'trade', sym: 'BTC-USD', id: '2', p: 67252, s: 0.02, ts: ns(T0 + 62_000) },
+  ];
+
+  async function record(ext: 'jsonl' | 'csv'): Promise<string> {
+    const bus = new MemoryBus();
+    const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+    const host = new FeedHost(publisher, silent, { bus });
+    const out = join(dir, `mixed.${ext}`);
+    const recorder = new Recorder({ bus, out });
+    await host.start(scriptedFeed('oanda', OANDA, true));
+    await host.start(scriptedFeed('binance', BINANCE));
+    await host.stopAll();
+    await recorder.close();
+    publisher.close();
+    return out;
+  }
+
+  async function replay(file: string): Promise<Tick[]> {
+    const bus = new MemoryBus();
+    const ticks: Tick[] = [];
+    bus.subscribe('md.>', (_s, p) => ticks.push(decodeTick(p)));
+    const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0 });
+    const host = new FeedHost(publisher, silent);
+    try {
+      // no quotesOnly option: the recording says which of its sources publish no trades
+      await host.start(new ReplayFeed('replay', ReplayOptionsSchema.parse({ file, speed: 'max', retime: false })));
+      await waitFor(() => ticks.filter((t) => t.k === 'quote').length >= 4, { what: 'every quote replayed', timeout: 10_000 });
+      return ticks;
+    } finally {
+      await host.stopAll();
+      publisher.close();
+    }
+  }
+
+  for (const ext of ['jsonl', 'csv'] as const) {
+    it(`notes the source as quote-only, and the replay builds its ticker and bars from mids (${ext})`, async () => {
+      const out = await record(ext);
+      const ticks = await replay(out);
+      // EUR-USD, from the quote-only source: mids, as live (feeds/oanda/test/oanda-mid-bars.test.ts)
+      const eurTicker = ticks.filter((t): t is TickerTick => t.k === 'ticker' && t.sym === 'EUR-USD').at(-1);
+      expect(eurTicker).toMatchObject({ p: 1.0763, o: 1.07619, h: 1.0764, l: 1.07619, v: 0, basis: 'mid' });
+      const bar = ticks.find((t): t is BarTick => t.k === 'bar' && t.sym === 'EUR-USD' && t.iv === '1m' && t.closed && t.t === T0);
+      expect(bar).toMatchObject({ o: 1.07619, h: 1.0764, l: 1.07619, c: 1.0764, v: 0, n: 2, basis: 'mid' });
+      // BTC-USD, from the trade feed in the same file: trade prices, its quotes set no price
+      const btcTicker = ticks.filter((t): t is TickerTick => t.k === 'ticker' && t.sym === 'BTC-USD').at(-1);
+      expect(btcTicker).toMatchObject({ p: 67252, o: 67250, h: 67252, l: 67250, v: 0.03 });
+      expect(btcTicker?.basis).toBeUndefined();
+      expect(ticks.some((t) => t.sym === 'BTC-USD' && (t as { basis?: string }).basis === 'mid')).toBe(false);
+    });
+  }
+});
+
 describe('tickwire record over NATS', () => {
   let nats: Awaited<ReturnType<typeof startNats>> | undefined;
   let engine: Engine | undefined;
@@ -129,6 +213,28 @@ describe('tickwire record over NATS', () => {
     expect(ticks.filter((t) => t.k === 'trade').every((t) => t.sym === 'BTC-USD')).toBe(true);
     expect(JSON.parse(readFileSync(out, 'utf8').split('\n')[0]!).src).toBe('replay');
     expect(lines.at(-1)).toMatch(/^recorded \d+ ticks to /);
+  }, 60_000);
+
+  it('notes a quote-only feed running in another engine, learned from its health on the bus', async () => {
+    const file = join(dir, 'eurusd-source.jsonl');
+    const q = (i: number): string =>
+      JSON.stringify({ k: 'quote', sym: 'EUR-USD', ts: String(1718026201000000000n + BigInt(i) * 50_000_000n), bp: 1.0761, bs: 1e6, ap: 1.0763, as: 1e6 });
+    writeFileSync(file, Array.from({ length: 20 }, (_, i) => q(i)).join('\n') + '\n');
+    engine = await startEngine(
+      { log: { level: 'silent' }, natsUrl: nats!.url },
+      { roles: { gateway: false }, env: {}, feedsFile: { feeds: { fx: { adapter: 'replay', file, speed: 20, loop: true, quotesOnly: true } }, run: ['fx'] } },
+    );
+    const out = join(dir, 'fx.jsonl');
+    const abort = new AbortController();
+    const lines: string[] = [];
+    const done = runRecord(['--out', out, '--channels', 'quote:*'], { env: { NATS_URL: nats!.url }, signal: abort.signal, print: (l) => lines.push(l) });
+    await waitFor(() => readFileSync(out, 'utf8').includes('#source'), { what: 'a #source line', timeout: 20_000, interval: 100 }).catch(() => undefined);
+    abort.abort();
+    expect(await done).toBe(0);
+    const rec = readRecordingFile(out);
+    expect([...rec.sources.values()]).toEqual([{ src: 'fx', quotesOnly: true }]);
+    expect(readFileSync(out, 'utf8')).toContain('#source {"src":"fx","quotesOnly":true}\n');
+    expect(lines.filter((l) => l.startsWith('feed fx publishes quotes and no trades: noted in'))).toHaveLength(1);
   }, 60_000);
 
   it('needs --out and NATS_URL', async () => {

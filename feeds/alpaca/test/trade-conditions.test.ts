@@ -124,10 +124,7 @@ describe('trade conditions', () => {
     }
     expect(conditionFlags(alpacaTradeEffect(['Z'], undefined))).toEqual(HL); // both tables agree
     expect(conditionFlags(alpacaTradeEffect(['G'], 'A'))).toEqual({}); // no G on CTS: a regular sale
-    // Seller: Polygon's glossary gives 29 Update High/Low "Yes", Alpaca's FAQ gives R none on any
-    // bar: kept volume only from both; U (Polygon 13) updates no high / low in either
-    expect(conditionFlags(alpacaTradeEffect(['R'], 'A'))).toEqual({ volumeOnly: true });
-    expect(polygonTradeFlags([29])).toEqual({ volumeOnly: true });
+    // U (Polygon 13) updates no high / low in either
     expect(conditionFlags(alpacaTradeEffect(['U'], 'C'))).toEqual({ volumeOnly: true });
     expect(polygonTradeFlags([13])).toEqual({ volumeOnly: true });
     // the strictest condition decides: an odd lot sold out of sequence is volume only, an
@@ -136,5 +133,23 @@ describe('trade conditions', () => {
     expect(polygonTradeFlags([33, 37])).toEqual({ volumeOnly: true });
     expect(conditionFlags(alpacaTradeEffect(['Z', 'M'], 'A'))).toEqual({ volumeOnly: true, excluded: true });
     expect(polygonTradeFlags([33, 15])).toEqual({ volumeOnly: true, excluded: true });
+  });
+
+  it("Seller follows each provider's own rule: Polygon 29 sets the day high/low, Alpaca R does not", () => {
+    // The two providers publish different rules for the same SIP condition, so each adapter
+    // follows its own provider's, and the engine's day high / low equals that provider's bars.
+    // Polygon's glossary (Conditions & Indicators, Trade Conditions), 29 Seller (SIP R):
+    // consolidated and market center processing both Update High/Low "Yes", Update Last "No"
+    // (update_rules updates_high_low true, updates_open_close false), as 5, 10, 22 and 33
+    expect(polygonTradeFlags([29])).toEqual({ volumeOnly: true, highLowOnly: true });
+    expect(polygonTradeFlags([0, 14, 29])).toEqual({ volumeOnly: true, highLowOnly: true });
+    expect(polygonTradeFlags([29, 33])).toEqual({ volumeOnly: true, highLowOnly: true });
+    // the strictest condition still decides: with an odd lot, volume only; with a re-report, nothing
+    expect(polygonTradeFlags([29, 37])).toEqual({ volumeOnly: true });
+    expect(polygonTradeFlags([29, 15])).toEqual({ volumeOnly: true, excluded: true });
+    // Alpaca Market Data FAQ, "How are bars aggregated?": row R Seller, tapes ABCO, bar types MD:
+    // open / close red, high / low red, volume green; and its VWAP paragraph names R as a trade that
+    // updates "the volume but not the high / low price"
+    for (const tape of ['A', 'B', 'C', 'O', undefined]) expect(conditionFlags(alpacaTradeEffect(['@', 'R'], tape))).toEqual({ volumeOnly: true });
   });
 });
