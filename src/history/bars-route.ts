@@ -3,11 +3,23 @@ import { CODECS } from '../codec/frames.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { BAR_INTERVALS, barIntervalOf } from '../core/schema.js';
 import type { BarInterval } from '../core/schema.js';
-import type { ChannelResolver, Principal } from '../fanout/channels.js';
+import type { BarRange, ChannelResolver, Principal } from '../fanout/channels.js';
+import type { Payload } from '../fanout/payloads.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { tokenOf } from '../gateway/auth-check.js';
 import { MAX_HISTORY_BARS } from '../protocol/index.js';
 import { remoteAddress, sendJson, sendText } from '../http/http.js';
+
+/**
+ * Every answer of the route, as docs/protocol.md#allowed-origins-extension promises ("the JSON
+ * routes stay readable from any origin"): a chart served from another origin (its own app
+ * server, a dev server on another port) reads history with `fetch`. `*` and no credentials: the
+ * token travels explicitly (`Authorization`, `?token=`), never in a cookie. `Retry-After` is not
+ * a CORS-safelisted response header, so it is exposed for the 503s. Before, no answer carried
+ * these headers and the preflight that `Authorization` causes was refused: a cross-origin page got
+ * live bars over the WebSocket but no history.
+ */
+const CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after' };
 
 /** Bars answered when the request names no `limit`. */
 export const DEFAULT_BARS_LIMIT = 500;
@@ -36,8 +48,9 @@ class BadParam extends Error {
 /**
  * The query's parameters, decoded strictly: a malformed percent-escape (`%ZZ`, a lone `%`, bytes
  * that are not UTF-8) is a 400 naming the parameter, where uWS's own decoding would turn it into
- * other characters (`symbol=%ZZ` answered `unknown symbol "3"`). `+` is a space, as in forms;
- * the first of repeated parameters counts.
+ * other characters (`symbol=%ZZ` answered `unknown symbol "3"`). `+` is a space, as in forms.
+ * A parameter of the route given twice is a 400 naming it: which one counts would be a guess
+ * (`symbol=AAPL&symbol=MSFT` used to answer AAPL's bars silently). Other parameters are ignored.
  */
 function strictQuery(raw: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -54,10 +67,14 @@ function strictQuery(raw: string): Map<string, string> {
     };
     const name = decode(k, k.slice(0, 40));
     const value = decode(v, name);
+    if (out.has(name) && BARS_PARAMS.has(name)) throw new BadParam(name, `"${name}" is given more than once: give it once`);
     if (!out.has(name)) out.set(name, value);
   }
   return out;
 }
+
+/** The parameters GET /v1/bars reads. */
+const BARS_PARAMS = new Set(['symbol', 'interval', 'from', 'to', 'limit', 'token']);
 
 export interface BarsQuery {
   symbol: string;
@@ -67,11 +84,22 @@ export interface BarsQuery {
   limit: number;
 }
 
+/**
+ * Times from 1e9 up to 1e11 ms fall in 1970-01-12 .. 1973-03-03, before any bar a store holds;
+ * as seconds they are 2001-09-09 .. 5138, so they are almost surely seconds. Chart libraries count
+ * in seconds (Lightweight Charts' `UTCTimestamp`: "UTCTimestamp expects a number of seconds",
+ * API reference, type alias UTCTimestamp), and passing such a time on unconverted answered an
+ * empty page with `next: null`, which reads as "no more data": a chart stopped loading for good.
+ */
+const SECONDS_LOOK = { min: 1e9, max: 1e11 };
+
 function time(raw: string, param: 'from' | 'to'): number | undefined {
   if (raw === '') return undefined;
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
     throw new BadParam(param, `"${param}" must be a time in ms since the epoch (a non-negative integer), got "${raw.slice(0, 40)}"`);
+  if (n >= SECONDS_LOOK.min && n < SECONDS_LOOK.max)
+    throw new BadParam(param, `"${param}" (${n}) looks like seconds since the epoch: times are in ms, e.g. ${param}=${n * 1000}`);
   return n;
 }
 
@@ -103,6 +131,27 @@ export function parseBarsQuery(get: (name: string) => string, registry: Instrume
 }
 
 /**
+ * The page of `q` and its `next`: the `t` of the newest bar this user may see that is older than
+ * every bar of the page (older than `from` when the range held none), or null when there is none,
+ * so a client tells "the oldest bar is reached" from "no bar in this range, older ones exist"
+ * (TradingView's `HistoryMetadata`: `noData` "no more data on the server", `nextTime` "the time
+ * of the next available bar in history" when the requested range is empty, in ms). One read of
+ * `limit + 1` bars: the extra one, when there is one, is `next`; only a range with `from` that
+ * holds fewer than `limit` bars needs a second read (of one bar, before `from`). Both go through
+ * the channel's own `history`, so delayed access sees no bar newer than its delay in `next` either.
+ */
+async function pageOf(history: (q: BarRange) => Promise<Payload[]>, q: BarsQuery): Promise<{ bars: Payload[]; next: number | null }> {
+  const range: BarRange = { limit: q.limit + 1 };
+  if (q.from !== undefined) range.from = q.from;
+  if (q.to !== undefined) range.to = q.to;
+  const read = await history(range);
+  if (read.length > q.limit) return { bars: read.slice(read.length - q.limit), next: read[read.length - q.limit - 1]!.t as number };
+  if (q.from === undefined) return { bars: read, next: null }; // every bar before `to` is in the page
+  const [older] = await history({ to: q.from, limit: 1 });
+  return { bars: read, next: older ? (older.t as number) : null };
+}
+
+/**
  * `GET /v1/bars?symbol=&interval=&from=&to=&limit=` (docs/protocol.md#get-v1bars): closed bars
  * from the bar store, oldest first, for charts that scroll back. The token (`Authorization:
  * Bearer` or `?token=`) is checked as at the WebSocket upgrade, and the channel `bar.<interval>:<symbol>`
@@ -110,6 +159,16 @@ export function parseBarsQuery(get: (name: string) => string, registry: Instrume
  * WebSocket's. JSON, or MessagePack when `Accept` names it.
  */
 export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): void {
+  // the preflight a browser sends before a cross-origin GET with `Authorization`
+  app.options('/v1/bars', (res: HttpResponse) => {
+    sendText(res, 204, '', 'text/plain; charset=utf-8', {
+      ...CORS,
+      allow: 'GET, HEAD',
+      'access-control-allow-methods': 'GET, HEAD',
+      'access-control-allow-headers': 'authorization, accept',
+      'access-control-max-age': '600',
+    });
+  });
   app.get('/v1/bars', (res: HttpResponse, req: HttpRequest) => {
     let aborted = false;
     res.onAborted(() => {
@@ -123,7 +182,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       q = parseBarsQuery((name) => params.get(name) ?? '', opts.registry);
     } catch (err) {
       const e = err as BadParam;
-      sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message });
+      sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message }, CORS);
       return;
     }
     const token = tokenOf(authorization, req.getQuery('token'));
@@ -133,18 +192,22 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       (reply) => {
         if (aborted) return;
         if (reply.status === 401) {
-          res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer').end());
+          res.cork(() => {
+            res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer');
+            for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
+            res.end();
+          });
         } else if (reply.status === 200 && msgpack) {
-          sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { 'cache-control': 'no-store', vary: 'accept' });
+          sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { ...CORS, 'cache-control': 'no-store', vary: 'accept' });
         } else {
           const headers: Record<string, string> =
             reply.status === 200 ? { 'cache-control': 'no-store', vary: 'accept' } : reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {};
-          sendJson(res, reply.status, reply.body, headers);
+          sendJson(res, reply.status, reply.body, { ...CORS, ...headers });
         }
       },
       (err: unknown) => {
         opts.log?.warn({ err }, 'GET /v1/bars failed');
-        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' }, { 'retry-after': '5' });
+        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' }, { ...CORS, 'retry-after': '5' });
       },
     );
   });
@@ -180,11 +243,9 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     }
     const history = resolved.spec.history;
     if (!history) return { status: 503, body: { error: 'UNAVAILABLE', message: 'this gateway has no bar store' } };
-    const range: { from?: number; to?: number; limit: number } = { limit: q.limit };
-    if (q.from !== undefined) range.from = q.from;
-    if (q.to !== undefined) range.to = q.to;
+    // the budget counts the bars answered (the one extra bar read for `next` is not sent)
     await opts.gate?.(principal, ip, q.limit);
-    const bars = await history(range);
-    return { status: 200, body: { symbol: q.symbol, interval: q.interval, bars } };
+    const { bars, next } = await pageOf(history, q);
+    return { status: 200, body: { symbol: q.symbol, interval: q.interval, bars, next } };
   }
 }

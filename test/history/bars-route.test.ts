@@ -64,6 +64,40 @@ describe('GET /v1/bars', () => {
     expect((await get('symbol=AAPL&interval=1h')).body.bars).toEqual([]);
   });
 
+  it('says where older bars are: `next`, the start of the newest bar before the answer, null when none (TradingView nextTime/noData)', async () => {
+    const at = (i: number): number => day0 + i * DAY;
+    // a page by count: the bar before its oldest one
+    const page = await get(`symbol=AAPL&interval=1d&to=${at(5)}&limit=3`);
+    expect(page.body.bars.map((b: any) => b.t)).toEqual([at(2), at(3), at(4)]);
+    expect(page.body.next).toBe(at(1));
+    // a time range: the bar before `from`
+    const window = await get(`symbol=AAPL&interval=1d&from=${at(3)}&to=${at(6)}`);
+    expect(window.body.next).toBe(at(2));
+    // a range with no bars while older ones exist: not the end of the data
+    const gap = await get(`symbol=AAPL&interval=1d&from=${at(40)}&to=${at(50)}`);
+    expect(gap.body).toMatchObject({ bars: [], next: at(29) });
+    // the oldest bar reached: nothing older
+    expect((await get(`symbol=AAPL&interval=1d&to=${at(1)}`)).body).toMatchObject({ bars: [{ t: at(0) }], next: null });
+    expect((await get(`symbol=AAPL&interval=1d&to=${at(0)}`)).body).toMatchObject({ bars: [], next: null });
+    expect((await get('symbol=AAPL&interval=1d&limit=30')).body.next).toBe(null);
+    expect((await get('symbol=AAPL&interval=1d&limit=29')).body.next).toBe(at(0));
+    expect((await get('symbol=AAPL&interval=1h')).body).toEqual({ symbol: 'AAPL', interval: '1h', bars: [], next: null });
+  });
+
+  it('pages back by count with `to` = the oldest bar held: every bar once, no gap, no duplicate, until `next` is null', async () => {
+    const seen: number[] = [];
+    let to: number | undefined;
+    for (let pages = 0; pages < 20; pages++) {
+      const r = await get(`symbol=AAPL&interval=1d&limit=7${to === undefined ? '' : `&to=${to}`}`);
+      expect(r.status).toBe(200);
+      seen.unshift(...r.body.bars.map((b: any) => b.t));
+      if (r.body.next === null) break;
+      expect(r.body.next).toBeLessThan(r.body.bars[0].t);
+      to = r.body.bars[0].t;
+    }
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => day0 + i * DAY));
+  });
+
   it('answers MessagePack when Accept asks for it, the same object as the JSON', async () => {
     const json = await get('symbol=AAPL&interval=1d&limit=3');
     const mp = await get('symbol=AAPL&interval=1d&limit=3', { accept: 'application/msgpack' });
@@ -91,6 +125,58 @@ describe('GET /v1/bars', () => {
       expect(r.status, q).toBe(400);
       expect(r.body, q).toMatchObject({ error: 'BAD_REQUEST', param });
       expect(r.body.message, q).toContain(param);
+    }
+  });
+
+  it('is readable from any origin, as documented: every answer carries CORS headers and the preflight for Authorization is answered', async () => {
+    const origin = { origin: 'http://charts.example.com' };
+    const onlyCrypto = await token({ sub: 'carol', claims: { ent: { classes: ['crypto'] } } });
+    for (const [q, headers, status] of [
+      ['symbol=AAPL&interval=1d&limit=2', {}, 200],
+      ['symbol=AAPL&interval=2m', {}, 400],
+      ['symbol=AAPL&interval=1d', { authorization: 'Bearer not-a-jwt' }, 401],
+      ['symbol=AAPL&interval=1d', { authorization: `Bearer ${onlyCrypto}` }, 403],
+    ] as const) {
+      const res = await fetch(`${base}/v1/bars?${q}`, { headers: { ...origin, ...headers } });
+      await res.arrayBuffer();
+      expect(res.status, q).toBe(status);
+      expect(res.headers.get('access-control-allow-origin'), `${status} ${q}`).toBe('*');
+      expect(res.headers.get('access-control-expose-headers') ?? '', q).toMatch(/retry-after/i);
+    }
+    const pre = await fetch(`${base}/v1/bars?symbol=AAPL&interval=1d`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toMatch(/\bGET\b/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/\bauthorization\b/i);
+  });
+
+  it('refuses a time in seconds (as TradingView and Lightweight Charts count) with 400 saying so, not an empty answer that reads as "no data"', async () => {
+    const seconds = Math.floor(day0 / 1000) + 5 * 86_400;
+    for (const [q, param] of [
+      [`symbol=AAPL&interval=1d&to=${seconds}`, 'to'],
+      [`symbol=AAPL&interval=1d&from=${seconds - 86_400}&to=${seconds * 1000}`, 'from'],
+    ] as const) {
+      const r = await get(q);
+      expect(r, q).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', param } });
+      expect(r.body.message, q).toMatch(/seconds/);
+    }
+    // small times are still times in ms (from the epoch on)
+    expect((await get('symbol=AAPL&interval=1d&from=0&to=1000')).body).toMatchObject({ bars: [], next: null });
+  });
+
+  it('refuses a parameter given twice with 400 naming it (it used to take the first silently)', async () => {
+    for (const [q, param] of [
+      ['symbol=AAPL&symbol=MSFT&interval=1d', 'symbol'],
+      ['symbol=AAPL&interval=1d&interval=1m', 'interval'],
+      ['symbol=AAPL&interval=1d&limit=5&limit=6', 'limit'],
+      ['symbol=AAPL&interval=1d&to=5&to=', 'to'],
+    ] as const) {
+      const r = await get(q);
+      expect(r, q).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', param } });
+      expect(r.body.message, q).toMatch(/more than once/);
     }
   });
 
@@ -138,6 +224,17 @@ describe('GET /v1/bars', () => {
       expect(b.delayed).toBe(DELAY);
     }
     expect(rt.body.bars.every((b: any) => b.delayed === undefined)).toBe(true);
+  });
+
+  it('points delayed access with `next` only at bars that ended the delay ago', async () => {
+    const delayed = await token({ sub: 'erin', claims: { ent: { delayed: ['stock'] } } });
+    const from = minute0 + 18 * MIN; // newer than the delay: nothing in range for a delayed user
+    const rt = await get(`symbol=MSFT&interval=1m&from=${from}`);
+    expect(rt.body.next).toBe(minute0 + 17 * MIN);
+    const dl = await get(`symbol=MSFT&interval=1m&from=${from}`, { authorization: `Bearer ${delayed}` });
+    expect(dl.body.bars).toEqual([]);
+    expect(dl.body.next).toBeGreaterThanOrEqual(minute0);
+    expect(dl.body.next + MIN).toBeLessThanOrEqual(Date.now() - DELAY + 1000);
   });
 
   it('serves bars the engine built from trades', async () => {
