@@ -86,6 +86,7 @@ const ISOLATED = new Set([
   'test/history/history-workers.test.ts',
   'test/history/scale-out.test.ts',
   'test/history/sdk-history.test.ts',
+  'test/history/trading-days.test.ts',
   'test/notifications/notifications-nats.test.ts',
   'test/notifications/notifications.test.ts',
   'test/notifications/read-state-budget.test.ts',
