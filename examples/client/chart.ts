@@ -15,16 +15,22 @@ await client.connect();
 // the last 120 closed minute bars and the open one, then live; asked again after a reconnect or a gap
 await client.subscribe(['bar.1m:BTC-USD'], { throttle: 250, history: 120 });
 
+/** Where the next page back ends (`to`, exclusive): the oldest bar start asked so far; null: none older is kept. */
+let pageTo: number | null | undefined;
+
 /** One page further back: the closed bars that started before the oldest one held. */
 async function loadOlder(limit = 500): Promise<number> {
-  const oldest = Math.min(...bars.keys());
-  const res = await fetch(`${http}/v1/bars?symbol=BTC-USD&interval=1m&to=${oldest}&limit=${limit}`);
+  if (pageTo === null) return 0; // the oldest stored bar is held already
+  const to = pageTo ?? Math.min(...bars.keys());
+  const res = await fetch(`${http}/v1/bars?symbol=BTC-USD&interval=1m&to=${to}&limit=${limit}`);
   if (!res.ok) throw new Error(`GET /v1/bars: ${res.status} ${await res.text()}`);
-  const { bars: older } = (await res.json()) as { bars: Bar[] };
-  for (const b of older) put(b);
-  return older.length; // 0: nothing older is kept
+  const page = (await res.json()) as { bars: Bar[]; next: number | null };
+  for (const b of page.bars) put(b);
+  // `next`: the newest bar before this page, null when there is none (an emptied bar counts too)
+  pageTo = page.next === null ? null : page.bars[0]!.t;
+  return page.bars.length;
 }
 
 await new Promise((r) => setTimeout(r, 2000));
-console.log('bars held', bars.size, 'older loaded', bars.size > 0 ? await loadOlder() : 0);
+console.log('bars held', bars.size, 'older loaded', bars.size > 0 ? await loadOlder() : 0, 'more', pageTo !== null);
 client.close();
