@@ -84,6 +84,7 @@ const ISOLATED = new Set([
   'test/history/history-entitlements.test.ts',
   'test/history/history-read-budget.test.ts',
   'test/history/history-workers.test.ts',
+  'test/history/http-live-seam.test.ts',
   'test/history/scale-out.test.ts',
   'test/history/sdk-history.test.ts',
   'test/history/trading-days.test.ts',
