@@ -192,11 +192,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       (reply) => {
         if (aborted) return;
         if (reply.status === 401) {
-          res.cork(() => {
-            res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer');
-            for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
-            res.end();
-          });
+          sendJson(res, 401, reply.body, { ...CORS, 'www-authenticate': 'Bearer' });
         } else if (reply.status === 200 && msgpack) {
           sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { ...CORS, 'cache-control': 'no-store', vary: 'accept' });
         } else {
@@ -227,7 +223,8 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
           retryAfter: 5,
         };
       }
-      if (!r.ok) return { status: 401, body: {} };
+      // why, as the HTTP stream's open answers it (an empty 401 left a page to guess: expired? malformed?)
+      if (!r.ok) return { status: 401, body: { error: 'UNAUTHENTICATED', code: r.code, message: `token refused: ${r.reason}` } };
       principal = r.principal;
     }
     const channel = `bar.${q.interval}:${q.symbol}`;

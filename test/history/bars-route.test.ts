@@ -211,6 +211,17 @@ describe('GET /v1/bars', () => {
     expect(bad.status).toBe(401);
   });
 
+  it('says why a token is refused: 401 with a JSON body and its reason code, as the HTTP stream does (it was an empty 401)', async () => {
+    const r = await get('symbol=AAPL&interval=1d', { authorization: 'Bearer not-a-jwt' });
+    expect(r.status).toBe(401);
+    expect(r.type).toBe('application/json');
+    expect(r.body).toMatchObject({ error: 'UNAUTHENTICATED', code: 'malformed' });
+    expect(r.body.message).toMatch(/token refused/);
+    const expired = await token({ sub: 'erin', expIn: -3600 });
+    const e = await get(`symbol=AAPL&interval=1d&token=${expired}`);
+    expect(e).toMatchObject({ status: 401, body: { error: 'UNAUTHENTICATED', code: 'expired' } });
+  });
+
   it('serves delayed access only bars that ended the delay ago, flagged `delayed`', async () => {
     const delayed = await token({ sub: 'erin', claims: { ent: { delayed: ['stock'] } } });
     const rt = await get('symbol=MSFT&interval=1m&limit=100');
