@@ -73,6 +73,10 @@ describe('GET /v1/bars', () => {
     // a time range: the bar before `from`
     const window = await get(`symbol=AAPL&interval=1d&from=${at(3)}&to=${at(6)}`);
     expect(window.body.next).toBe(at(2));
+    // a range with more bars than `limit`: its newest, and `next` inside the range (>= from)
+    const forward = await get(`symbol=AAPL&interval=1d&from=${at(3)}&limit=5`);
+    expect(forward.body.bars.map((b: any) => b.t)).toEqual([25, 26, 27, 28, 29].map(at));
+    expect(forward.body.next).toBe(at(24));
     // a range with no bars while older ones exist: not the end of the data
     const gap = await get(`symbol=AAPL&interval=1d&from=${at(40)}&to=${at(50)}`);
     expect(gap.body).toMatchObject({ bars: [], next: at(29) });
