@@ -134,6 +134,8 @@ export function uwsPayloadLimit(maxFrameBytes: number): number {
 export const COSTLY_HTTP_ROUTES: ReadonlySet<string> = new Set(['/v1/bars', AUTH_CHECK_PATH, HTTP_STREAM_PATH, '/v1/stats', '/metrics']);
 
 /** Route GET handlers of `pattern`s in `costly` through `admit` first (a refusal: 429 with Retry-After). */
+const REFUSAL_CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after' };
+
 function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit: NonNullable<GatewayOptions['admitHttp']>): TemplatedApp {
   const target = app as unknown as { get: (pattern: string, handler: Parameters<TemplatedApp['get']>[1]) => TemplatedApp };
   const register = target.get.bind(app);
@@ -145,7 +147,9 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
         : (res, req) => {
             const refusal = admit(remoteAddress(res));
             if (!refusal) return handler(res, req);
-            sendRefusal(res, { status: 429, message: refusal.message, retryAfter: refusal.retryAfter });
+            // CORS as the routes' own answers: a page on another origin (a chart reading
+            // /v1/bars with fetch) reads the refusal and its Retry-After, not a network error
+            sendRefusal(res, { status: 429, message: refusal.message, retryAfter: refusal.retryAfter }, REFUSAL_CORS);
             return undefined;
           },
     );

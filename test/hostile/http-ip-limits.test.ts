@@ -40,6 +40,9 @@ describe('per-IP limit on costly HTTP routes', () => {
       const res = await fetch(url(path), { method });
       expect(res.status, `${method} ${path}`).toBe(429);
       expect(Number(res.headers.get('retry-after')), `${method} ${path}`).toBeGreaterThanOrEqual(1);
+      // readable by a page on another origin (a chart reading history with fetch), Retry-After too
+      expect(res.headers.get('access-control-allow-origin'), `${method} ${path}`).toBe('*');
+      expect(res.headers.get('access-control-expose-headers'), `${method} ${path}`).toBe('retry-after');
       if (method === 'GET')
         expect(await res.json(), path).toMatchObject({ error: 'RATE_LIMIT', message: expect.stringContaining('limits.httpRequestsPerIpPerSec') });
     }
