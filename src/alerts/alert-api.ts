@@ -189,26 +189,41 @@ export interface LocalAlertsOptions {
 
 /**
  * The alert API over the two services of this process (real time and delayed): user ids mapped
- * to engine ids, entitlements applied, the per-user limit counted over both. Requests are
- * serialized, so a check and the write it guards never interleave with another request.
+ * to engine ids, entitlements applied, the per-user limit counted over both. A user's requests
+ * are serialized, so a check and the write it guards (the rule count, the id) never interleave
+ * with another request of that user. Users do not wait for each other: their rules share the
+ * services' next store commit. (All requests used to run one after another, each waiting for its
+ * commits, so one user's burst of updates held everyone's requests: test/hostile/alert-requests.test.ts.)
  */
 export class LocalAlerts implements AlertsApi {
   readonly #o: LocalAlertsOptions;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** the last request of each user with one queued or running */
+  readonly #chains = new Map<string, Promise<void>>();
+  /** the delay floor's reports, one at a time: it is one value for every user */
+  #floorChain: Promise<unknown> = Promise.resolve();
 
   constructor(opts: LocalAlertsOptions) {
     this.#o = opts;
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.then(
+  #serial<T>(user: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#chains.get(user) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
       () => undefined,
       () => undefined,
     );
+    this.#chains.set(user, tail);
+    void tail.then(() => {
+      if (this.#chains.get(user) === tail) this.#chains.delete(user);
+    });
     return run.catch((err: unknown) => {
       throw AlertRequestError.from(err);
     });
+  }
+
+  /** requests of users queued or running (tests) */
+  get pendingUsers(): number {
+    return this.#chains.size;
   }
 
   #find(user: string, id: string): { a: StoredAlert; svc: AlertService; delayed: boolean } | undefined {
@@ -273,7 +288,9 @@ export class LocalAlerts implements AlertsApi {
     if (gatewayMs !== undefined) {
       let released: boolean;
       try {
-        released = await floor.observe(gatewayMs);
+        const observed = this.#floorChain.then(() => floor.observe(gatewayMs));
+        this.#floorChain = observed.catch(() => undefined);
+        released = await observed;
       } catch {
         throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the delay this rule is accepted under failed): try again');
       }
@@ -294,7 +311,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   create(user: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       const { rule, svc, delayed } = this.#prepare(user, input, access, undefined, ctx);
       await this.#checkFloor(delayed, ctx);
       const clientId = clientRuleId(rule.id as string);
@@ -327,7 +344,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
       const { rule, svc, delayed } = this.#prepare(user, input, access, id, ctx);
@@ -349,7 +366,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   remove(user: string, id: string): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       checkUser(user);
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
@@ -358,7 +375,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       checkUser(user);
       const ents = Entitlements.fromGrant(grant);
       if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
