@@ -1,3 +1,4 @@
+import { KeyedSerial } from '../core/keyed-serial.js';
 import { createHash } from 'node:crypto';
 import type { BusRequests, Unsubscribe } from '../bus/bus.js';
 import type { Access, EntitlementGrant } from '../access/entitlements.js';
@@ -85,13 +86,15 @@ export const AlertRequestCode = {
   UNAVAILABLE: 'ALERTS_UNAVAILABLE',
   /** a malformed request around the rule (user, RPC op) */
   BAD_REQUEST: 'BAD_REQUEST',
+  /** MAX_QUEUED_ALERT_REQUESTS requests of the user wait already (429) */
+  RATE_LIMIT: 'RATE_LIMIT',
   /** the alert service failed in a way it does not name */
   INTERNAL: 'INTERNAL',
 } as const;
 export type AlertRequestCode = (typeof AlertRequestCode)[keyof typeof AlertRequestCode];
 
 /** HTTP status of each alert error code (service API) — in-band ops answer with the code. */
-export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUEST' | 'INTERNAL'>, number>> = {
+export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUEST' | 'INTERNAL' | 'RATE_LIMIT'>, number>> = {
   [AlertRequestCode.INVALID]: 400,
   [AlertRequestCode.UNKNOWN_SYMBOL]: 400,
   [AlertRequestCode.FORBIDDEN]: 403,
@@ -188,6 +191,12 @@ export interface LocalAlertsOptions {
 }
 
 /**
+ * Requests (create, update, delete) of one user that may wait at once in an alert API; one more is
+ * refused with RATE_LIMIT (429). Each waits for the alert store's commits (an update for two).
+ */
+export const MAX_QUEUED_ALERT_REQUESTS = 32;
+
+/**
  * The alert API over the two services of this process (real time and delayed): user ids mapped
  * to engine ids, entitlements applied, the per-user limit counted over both. A user's requests
  * are serialized, so a check and the write it guards (the rule count, the id) never interleave
@@ -197,8 +206,8 @@ export interface LocalAlertsOptions {
  */
 export class LocalAlerts implements AlertsApi {
   readonly #o: LocalAlertsOptions;
-  /** the last request of each user with one queued or running */
-  readonly #chains = new Map<string, Promise<void>>();
+  /** each user's requests, one after another */
+  readonly #queue = new KeyedSerial();
   /** the delay floor's reports, one at a time: it is one value for every user */
   #floorChain: Promise<unknown> = Promise.resolve();
 
@@ -206,24 +215,30 @@ export class LocalAlerts implements AlertsApi {
     this.#o = opts;
   }
 
-  #serial<T>(user: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.#chains.get(user) ?? Promise.resolve()).then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#chains.set(user, tail);
-    void tail.then(() => {
-      if (this.#chains.get(user) === tail) this.#chains.delete(user);
-    });
-    return run.catch((err: unknown) => {
+  /**
+   * Run `fn` after the user's requests before it. A client's request (`bounded`) is refused with
+   * RATE_LIMIT when MAX_QUEUED_ALERT_REQUESTS of the user wait already: each waits for store
+   * commits, and a queue longer than that only holds memory and work for a client that stopped
+   * waiting (a gateway gives up on the alert service after alerts.requestTimeoutMs).
+   */
+  #serial<T>(user: string, fn: () => Promise<T>, bounded = true): Promise<T> {
+    if (bounded && this.#queue.pending(user) >= MAX_QUEUED_ALERT_REQUESTS) {
+      return Promise.reject(
+        new AlertRequestError(
+          429,
+          AlertRequestCode.RATE_LIMIT,
+          `${MAX_QUEUED_ALERT_REQUESTS} alert requests of this user wait already (each waits for the alert store): send the next when one is answered`,
+        ),
+      );
+    }
+    return this.#queue.run(user, fn).catch((err: unknown) => {
       throw AlertRequestError.from(err);
     });
   }
 
-  /** requests of users queued or running (tests) */
+  /** users with requests queued or running (tests) */
   get pendingUsers(): number {
-    return this.#chains.size;
+    return this.#queue.size;
   }
 
   #find(user: string, id: string): { a: StoredAlert; svc: AlertService; delayed: boolean } | undefined {
@@ -375,42 +390,47 @@ export class LocalAlerts implements AlertsApi {
   }
 
   entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
-    return this.#serial(user, async () => {
-      checkUser(user);
-      const ents = Entitlements.fromGrant(grant);
-      if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
-      const result: EntitleResult = { held: 0, released: 0 };
-      for (const [svc, delayed] of [
-        [this.#o.realtime, false],
-        [this.#o.delayed, true],
-      ] as const) {
-        const changes: [string, HoldReason | undefined][] = [];
-        for (const a of svc.list(user)) {
-          const inst = this.#o.registry.get(a.rule.symbol);
-          // an instrument that left the registry is not evaluated anyway
-          if (!inst) continue;
-          const access = ents.access(inst.symbol, inst.assetClass);
-          // a delayed rule stays delayed when real time is given back (as a delayed subscription
-          // does: alert.update moves it); a real-time rule is held when only delayed is left, rather
-          // than moved to delayed data behind the user's back (docs/alerts.md, Entitlements)
-          const want: HoldReason | undefined = access === 'none' ? 'not-entitled' : access === 'delayed' && !delayed ? 'delayed-only' : undefined;
-          if (want !== a.state.held) changes.push([a.rule.id, want]);
+    // the entitlements a gateway reports are not a client's request: never refused for the queue
+    return this.#serial(
+      user,
+      async () => {
+        checkUser(user);
+        const ents = Entitlements.fromGrant(grant);
+        if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
+        const result: EntitleResult = { held: 0, released: 0 };
+        for (const [svc, delayed] of [
+          [this.#o.realtime, false],
+          [this.#o.delayed, true],
+        ] as const) {
+          const changes: [string, HoldReason | undefined][] = [];
+          for (const a of svc.list(user)) {
+            const inst = this.#o.registry.get(a.rule.symbol);
+            // an instrument that left the registry is not evaluated anyway
+            if (!inst) continue;
+            const access = ents.access(inst.symbol, inst.assetClass);
+            // a delayed rule stays delayed when real time is given back (as a delayed subscription
+            // does: alert.update moves it); a real-time rule is held when only delayed is left, rather
+            // than moved to delayed data behind the user's back (docs/alerts.md, Entitlements)
+            const want: HoldReason | undefined = access === 'none' ? 'not-entitled' : access === 'delayed' && !delayed ? 'delayed-only' : undefined;
+            if (want !== a.state.held) changes.push([a.rule.id, want]);
+          }
+          for (const [, want] of changes) result[want === undefined ? 'released' : 'held']++;
+          await svc.setHeld(changes);
         }
-        for (const [, want] of changes) result[want === undefined ? 'released' : 'held']++;
-        await svc.setHeld(changes);
-      }
-      const store = this.#o.access;
-      if (store) {
-        const text = JSON.stringify(grant);
-        try {
-          if ((await store.readAccess(user)) !== text) await store.writeAccess(user, text);
-        } catch {
-          throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the entitlements failed): try again');
+        const store = this.#o.access;
+        if (store) {
+          const text = JSON.stringify(grant);
+          try {
+            if ((await store.readAccess(user)) !== text) await store.writeAccess(user, text);
+          } catch {
+            throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the entitlements failed): try again');
+          }
         }
-      }
-      if (result.held + result.released > 0) this.#o.onEntitled?.(user, result);
-      return result;
-    });
+        if (result.held + result.released > 0) this.#o.onEntitled?.(user, result);
+        return result;
+      },
+      false,
+    );
   }
 }
 
