@@ -327,7 +327,10 @@ export class Connection implements HubSubscriber {
       this.sendError(e.code, e.message, requestIdOf(frame));
       return;
     }
-    const named = req.op === 'subscribe' || req.op === 'unsubscribe' || req.op === 'visibility' ? (req.channels?.length ?? 0) : 0;
+    // what the frame costs: the channels it names, and for a visibility frame that hides or shows
+    // the page every subscription of the connection (each is paused, or resumed with a snapshot)
+    const moved = req.op === 'visibility' && req.page !== undefined && (req.page === 'hidden') !== this.#pageHidden ? this.#subs.size : 0;
+    const named = req.op === 'subscribe' || req.op === 'unsubscribe' || req.op === 'visibility' ? (req.channels?.length ?? 0) + moved : 0;
     const limited = named > 0 ? this.#deps.admitChannels?.(this, named) : undefined;
     if (limited !== undefined) {
       this.sendError(ErrorCode.RATE_LIMIT, limited, req.id);

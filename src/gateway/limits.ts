@@ -437,7 +437,8 @@ export class GatewayLimits {
   }
 
   /**
-   * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels; it
+   * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels (a
+   * `visibility` that hides or shows the page counts every subscription it moves); it
    * counts as one frame per started CHANNELS_PER_FRAME of them (at most `limits.messageBurst`),
    * and takes the frames beyond the first from the same bucket. Refused (they are not all there: none is taken), the message of a
    * RATE_LIMIT error answering the request: nothing of it is done.
@@ -452,7 +453,7 @@ export class GatewayLimits {
     if (!st || st.bucket.take(now, extra)) return undefined;
     this.stats.rateLimitedFrames++;
     return (
-      `a frame of ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
+      `a frame naming (or, a visibility page change, moving) ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
       `(limits.messagesPerSec ${rate}, limits.messageBurst ${this.#cfg.messageBurst}): nothing of it was done; send it again in ${Math.ceil((extra + 1) / rate)} s or in smaller frames`
     );
   }
