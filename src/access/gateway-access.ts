@@ -22,6 +22,10 @@ export interface GatewayAccess {
   admitAuthAttempt(conn: Connection): string | undefined;
   /** before a frame naming `channels` channels is handled: a message refuses it (RATE_LIMIT) */
   admitChannels(conn: Connection, channels: number): string | undefined;
+  /** before a costly in-band answer is built: a message refuses it (RATE_LIMIT); see GatewayLimits.admitCostly */
+  admitCostly(conn: Connection, what: string): string | undefined;
+  /** a costly in-band answer counted as `frames` frames (GatewayLimits.chargeFrames) */
+  chargeFrames(conn: Connection, frames: number): void;
   /** before an in-band auth takes effect: a message refuses it (LIMIT) */
   admitAuth(conn: Connection, principal: Principal): string | undefined;
   onAuthChanged(conn: Connection): void;
@@ -44,6 +48,8 @@ export function createGatewayAccess(config: Readonly<Config>, resolvers: readonl
     admitHttp: (ip) => limits.admitHttp(ip),
     admitAuthAttempt: (conn) => limits.admitAuthAttempt(conn),
     admitChannels: (conn, channels) => limits.admitChannels(conn, channels),
+    admitCostly: (conn, what) => limits.admitCostly(conn, what),
+    chargeFrames: (conn, frames) => limits.chargeFrames(conn, frames),
     admitAuth: (conn, principal) => limits.admitAuth(conn, principal),
     onAuthChanged: (conn) => {
       limits.onAuthChanged(conn);

@@ -1,3 +1,4 @@
+import { KeyedSerial } from '../core/keyed-serial.js';
 import { createHash } from 'node:crypto';
 import type { BusRequests, Unsubscribe } from '../bus/bus.js';
 import type { Access, EntitlementGrant } from '../access/entitlements.js';
@@ -85,13 +86,15 @@ export const AlertRequestCode = {
   UNAVAILABLE: 'ALERTS_UNAVAILABLE',
   /** a malformed request around the rule (user, RPC op) */
   BAD_REQUEST: 'BAD_REQUEST',
+  /** MAX_QUEUED_ALERT_REQUESTS requests of the user wait already (429) */
+  RATE_LIMIT: 'RATE_LIMIT',
   /** the alert service failed in a way it does not name */
   INTERNAL: 'INTERNAL',
 } as const;
 export type AlertRequestCode = (typeof AlertRequestCode)[keyof typeof AlertRequestCode];
 
 /** HTTP status of each alert error code (service API) — in-band ops answer with the code. */
-export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUEST' | 'INTERNAL'>, number>> = {
+export const ALERT_STATUS: Readonly<Record<Exclude<AlertRequestCode, 'BAD_REQUEST' | 'INTERNAL' | 'RATE_LIMIT'>, number>> = {
   [AlertRequestCode.INVALID]: 400,
   [AlertRequestCode.UNKNOWN_SYMBOL]: 400,
   [AlertRequestCode.FORBIDDEN]: 403,
@@ -188,27 +191,54 @@ export interface LocalAlertsOptions {
 }
 
 /**
+ * Requests (create, update, delete) of one user that may wait at once in an alert API; one more is
+ * refused with RATE_LIMIT (429). Each waits for the alert store's commits (an update for two).
+ */
+export const MAX_QUEUED_ALERT_REQUESTS = 32;
+
+/**
  * The alert API over the two services of this process (real time and delayed): user ids mapped
- * to engine ids, entitlements applied, the per-user limit counted over both. Requests are
- * serialized, so a check and the write it guards never interleave with another request.
+ * to engine ids, entitlements applied, the per-user limit counted over both. A user's requests
+ * are serialized, so a check and the write it guards (the rule count, the id) never interleave
+ * with another request of that user. Users do not wait for each other: their rules share the
+ * services' next store commit. (All requests used to run one after another, each waiting for its
+ * commits, so one user's burst of updates held everyone's requests: test/hostile/alert-requests.test.ts.)
  */
 export class LocalAlerts implements AlertsApi {
   readonly #o: LocalAlertsOptions;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** each user's requests, one after another */
+  readonly #queue = new KeyedSerial();
+  /** the delay floor's reports, one at a time: it is one value for every user */
+  #floorChain: Promise<unknown> = Promise.resolve();
 
   constructor(opts: LocalAlertsOptions) {
     this.#o = opts;
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run.catch((err: unknown) => {
+  /**
+   * Run `fn` after the user's requests before it. A client's request (`bounded`) is refused with
+   * RATE_LIMIT when MAX_QUEUED_ALERT_REQUESTS of the user wait already: each waits for store
+   * commits, and a queue longer than that only holds memory and work for a client that stopped
+   * waiting (a gateway gives up on the alert service after alerts.requestTimeoutMs).
+   */
+  #serial<T>(user: string, fn: () => Promise<T>, bounded = true): Promise<T> {
+    if (bounded && this.#queue.pending(user) >= MAX_QUEUED_ALERT_REQUESTS) {
+      return Promise.reject(
+        new AlertRequestError(
+          429,
+          AlertRequestCode.RATE_LIMIT,
+          `${MAX_QUEUED_ALERT_REQUESTS} alert requests of this user wait already (each waits for the alert store): send the next when one is answered`,
+        ),
+      );
+    }
+    return this.#queue.run(user, fn).catch((err: unknown) => {
       throw AlertRequestError.from(err);
     });
+  }
+
+  /** users with requests queued or running (tests) */
+  get pendingUsers(): number {
+    return this.#queue.size;
   }
 
   #find(user: string, id: string): { a: StoredAlert; svc: AlertService; delayed: boolean } | undefined {
@@ -273,7 +303,9 @@ export class LocalAlerts implements AlertsApi {
     if (gatewayMs !== undefined) {
       let released: boolean;
       try {
-        released = await floor.observe(gatewayMs);
+        const observed = this.#floorChain.then(() => floor.observe(gatewayMs));
+        this.#floorChain = observed.catch(() => undefined);
+        released = await observed;
       } catch {
         throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the delay this rule is accepted under failed): try again');
       }
@@ -294,7 +326,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   create(user: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       const { rule, svc, delayed } = this.#prepare(user, input, access, undefined, ctx);
       await this.#checkFloor(delayed, ctx);
       const clientId = clientRuleId(rule.id as string);
@@ -327,7 +359,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   update(user: string, id: string, input: unknown, access: Access, ctx?: AlertRequestContext): Promise<AlertView> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
       const { rule, svc, delayed } = this.#prepare(user, input, access, id, ctx);
@@ -349,7 +381,7 @@ export class LocalAlerts implements AlertsApi {
   }
 
   remove(user: string, id: string): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(user, async () => {
       checkUser(user);
       const hit = this.#find(user, checkId(id));
       if (!hit) throw new AlertRequestError(404, AlertErrorCode.NOT_FOUND, `no alert rule "${id}" for this user`, 'id');
@@ -358,42 +390,47 @@ export class LocalAlerts implements AlertsApi {
   }
 
   entitle(user: string, grant: EntitlementGrant): Promise<EntitleResult> {
-    return this.#serial(async () => {
-      checkUser(user);
-      const ents = Entitlements.fromGrant(grant);
-      if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
-      const result: EntitleResult = { held: 0, released: 0 };
-      for (const [svc, delayed] of [
-        [this.#o.realtime, false],
-        [this.#o.delayed, true],
-      ] as const) {
-        const changes: [string, HoldReason | undefined][] = [];
-        for (const a of svc.list(user)) {
-          const inst = this.#o.registry.get(a.rule.symbol);
-          // an instrument that left the registry is not evaluated anyway
-          if (!inst) continue;
-          const access = ents.access(inst.symbol, inst.assetClass);
-          // a delayed rule stays delayed when real time is given back (as a delayed subscription
-          // does: alert.update moves it); a real-time rule is held when only delayed is left, rather
-          // than moved to delayed data behind the user's back (docs/alerts.md, Entitlements)
-          const want: HoldReason | undefined = access === 'none' ? 'not-entitled' : access === 'delayed' && !delayed ? 'delayed-only' : undefined;
-          if (want !== a.state.held) changes.push([a.rule.id, want]);
+    // the entitlements a gateway reports are not a client's request: never refused for the queue
+    return this.#serial(
+      user,
+      async () => {
+        checkUser(user);
+        const ents = Entitlements.fromGrant(grant);
+        if (typeof ents === 'string') throw new AlertRequestError(400, 'BAD_REQUEST', `invalid entitlements: ${ents}`, 'entitlements');
+        const result: EntitleResult = { held: 0, released: 0 };
+        for (const [svc, delayed] of [
+          [this.#o.realtime, false],
+          [this.#o.delayed, true],
+        ] as const) {
+          const changes: [string, HoldReason | undefined][] = [];
+          for (const a of svc.list(user)) {
+            const inst = this.#o.registry.get(a.rule.symbol);
+            // an instrument that left the registry is not evaluated anyway
+            if (!inst) continue;
+            const access = ents.access(inst.symbol, inst.assetClass);
+            // a delayed rule stays delayed when real time is given back (as a delayed subscription
+            // does: alert.update moves it); a real-time rule is held when only delayed is left, rather
+            // than moved to delayed data behind the user's back (docs/alerts.md, Entitlements)
+            const want: HoldReason | undefined = access === 'none' ? 'not-entitled' : access === 'delayed' && !delayed ? 'delayed-only' : undefined;
+            if (want !== a.state.held) changes.push([a.rule.id, want]);
+          }
+          for (const [, want] of changes) result[want === undefined ? 'released' : 'held']++;
+          await svc.setHeld(changes);
         }
-        for (const [, want] of changes) result[want === undefined ? 'released' : 'held']++;
-        await svc.setHeld(changes);
-      }
-      const store = this.#o.access;
-      if (store) {
-        const text = JSON.stringify(grant);
-        try {
-          if ((await store.readAccess(user)) !== text) await store.writeAccess(user, text);
-        } catch {
-          throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the entitlements failed): try again');
+        const store = this.#o.access;
+        if (store) {
+          const text = JSON.stringify(grant);
+          try {
+            if ((await store.readAccess(user)) !== text) await store.writeAccess(user, text);
+          } catch {
+            throw new TickwireError(AlertRequestCode.STORE, 'the alert store is unavailable (recording the entitlements failed): try again');
+          }
         }
-      }
-      if (result.held + result.released > 0) this.#o.onEntitled?.(user, result);
-      return result;
-    });
+        if (result.held + result.released > 0) this.#o.onEntitled?.(user, result);
+        return result;
+      },
+      false,
+    );
   }
 }
 

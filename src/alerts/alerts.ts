@@ -297,6 +297,13 @@ function ruleOf(frame: Readonly<Record<string, unknown>>): Record<string, unknow
 }
 
 /**
+ * An `alert.list` answer counts as one frame of `limits.messagesPerSec` per started this many
+ * rules it lists (docs/protocol.md#alerts-and-notifications): each rule is read, redacted and
+ * encoded, about 5 µs, so 50 cost about what a frame of 100 channels costs (CHANNELS_PER_FRAME).
+ */
+export const ALERT_RULES_PER_FRAME = 50;
+
+/**
  * The in-band ops (docs/protocol.md#alerts-and-notifications). The user is always the
  * connection's token `sub`; entitlements are the token's, as for market channels.
  */
@@ -328,20 +335,31 @@ export function alertExtensions(
     ],
     [
       'alert.list',
-      async (p) => {
-        const listed = await alerts().list(userOf(p, 'alert.list'));
-        // the service holds rules its user lost, but may not have heard of this token yet: a rule
-        // this token does not entitle at its level shows no price (state.seen)
-        const accessTo = symbolAccess(p, auth, registry);
-        return {
-          alerts: listed.map((a) => {
-            const access = accessTo(a.symbol);
-            if (access === 'realtime' || (access === 'delayed' && a.delayed)) return a;
-            const { seen: _seen, ...state } = a.state;
-            return { ...a, state, redacted: true as const };
-          }),
-        };
-      },
+      Object.assign(
+        async (p: Principal) => {
+          const listed = await alerts().list(userOf(p, 'alert.list'));
+          // the service holds rules its user lost, but may not have heard of this token yet: a rule
+          // this token does not entitle at its level shows no price (state.seen)
+          const accessTo = symbolAccess(p, auth, registry);
+          return {
+            alerts: listed.map((a) => {
+              const access = accessTo(a.symbol);
+              if (access === 'realtime' || (access === 'delayed' && a.delayed)) return a;
+              const { seen: _seen, ...state } = a.state;
+              return { ...a, state, redacted: true as const };
+            }),
+          };
+        },
+        // every rule is read, redacted and encoded (about 5 µs each, 230 KB of JSON for 1000):
+        // the answer counts as one frame per started ALERT_RULES_PER_FRAME rules
+        {
+          cost: {
+            perFrame: ALERT_RULES_PER_FRAME,
+            items: (reply: Record<string, unknown>) => (Array.isArray(reply.alerts) ? reply.alerts.length : 0),
+            what: `an alert.list answer counts as one frame per started ${ALERT_RULES_PER_FRAME} rules it lists`,
+          },
+        },
+      ),
     ],
     [
       'alert.update',

@@ -147,6 +147,8 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     admitAuth: access.admitAuth,
     admitAuthAttempt: access.admitAuthAttempt,
     admitChannels: access.admitChannels,
+    admitCostly: access.admitCostly,
+    chargeFrames: access.chargeFrames,
     ...(userAlerts ? { extensions: userAlerts.extensions } : {}),
     log,
     health: () => {

@@ -6,6 +6,8 @@
  */
 export class KeyedSerial {
   readonly #tails = new Map<string, Promise<void>>();
+  /** tasks queued or running per key */
+  readonly #counts = new Map<string, number>();
 
   /** Run `task` after the tasks already queued for `key`; its result. The task is queued at once (synchronously). */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -15,10 +17,19 @@ export class KeyedSerial {
       () => undefined,
     );
     this.#tails.set(key, tail);
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
     void tail.then(() => {
+      const n = (this.#counts.get(key) ?? 1) - 1;
+      if (n > 0) this.#counts.set(key, n);
+      else this.#counts.delete(key);
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
     });
     return run;
+  }
+
+  /** tasks of `key` queued or running */
+  pending(key: string): number {
+    return this.#counts.get(key) ?? 0;
   }
 
   /** keys with tasks queued or running */

@@ -114,6 +114,13 @@ export interface ConnectionDeps {
    * nothing of it is done; undefined goes on.
    */
   admitChannels?: (conn: Connection, channels: number) => string | undefined;
+  /**
+   * Before an extension op with a `cost` is served: a message refuses it with RATE_LIMIT (the
+   * connection's frame budget is spent, see GatewayLimits.admitCostly) and nothing of it is done.
+   */
+  admitCostly?: (conn: Connection, what: string) => string | undefined;
+  /** An extension op with a `cost` was answered: the frames its answer counts as (GatewayLimits.chargeFrames). */
+  chargeFrames?: (conn: Connection, frames: number) => void;
   /** additive ops served by engine modules (alerts, notifications), by op name */
   extensions?: ReadonlyMap<string, ExtensionOp>;
   /** the names of `extensions` (what parseRequest accepts besides the core ops) */
@@ -125,7 +132,16 @@ export interface ConnectionDeps {
  * the reply (sent as `{"op": <name>, "id": ..., ...fields}`), or rejects with an error carrying a
  * string `code` (sent as an `error` frame with that code and the request's id).
  */
-export type ExtensionOp = (principal: Principal, frame: Readonly<Record<string, unknown>>) => Promise<Record<string, unknown>>;
+export type ExtensionOp = ((principal: Principal, frame: Readonly<Record<string, unknown>>) => Promise<Record<string, unknown>>) & {
+  /**
+   * An op whose answer costs in proportion to what it holds (`alert.list`: every rule of the
+   * user). Its requests on one connection are served one after another; each answer counts as one
+   * frame of `limits.messagesPerSec` per started `perFrame` items (`items` counts them in the
+   * reply), charged when it is built; a request that finds the budget spent is refused with
+   * RATE_LIMIT before anything is read. `what` describes the rule for that refusal.
+   */
+  cost?: { perFrame: number; items: (reply: Record<string, unknown>) => number; what: string };
+};
 
 export const CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER;
 export const CLOSE_POLICY = CloseCode.POLICY;
@@ -311,7 +327,10 @@ export class Connection implements HubSubscriber {
       this.sendError(e.code, e.message, requestIdOf(frame));
       return;
     }
-    const named = req.op === 'subscribe' || req.op === 'unsubscribe' || req.op === 'visibility' ? (req.channels?.length ?? 0) : 0;
+    // what the frame costs: the channels it names, and for a visibility frame that hides or shows
+    // the page every subscription of the connection (each is paused, or resumed with a snapshot)
+    const moved = req.op === 'visibility' && req.page !== undefined && (req.page === 'hidden') !== this.#pageHidden ? this.#subs.size : 0;
+    const named = req.op === 'subscribe' || req.op === 'unsubscribe' || req.op === 'visibility' ? (req.channels?.length ?? 0) + moved : 0;
     const limited = named > 0 ? this.#deps.admitChannels?.(this, named) : undefined;
     if (limited !== undefined) {
       this.sendError(ErrorCode.RATE_LIMIT, limited, req.id);
@@ -349,8 +368,31 @@ export class Connection implements HubSubscriber {
   async #extension(req: ExtensionRequest): Promise<void> {
     const handler = this.#deps.extensions?.get(req.name);
     if (!handler) return;
+    if (!handler.cost) return this.#serveExtension(req, handler);
+    // one answer of a costly op at a time on this connection: each is charged before the next is
+    // admitted, so a burst of them cannot all be built on the budget of one frame each
+    const run = (this.#costly.get(req.name) ?? Promise.resolve()).then(() => this.#serveExtension(req, handler));
+    this.#costly.set(req.name, run);
+    void run.then(() => {
+      if (this.#costly.get(req.name) === run) this.#costly.delete(req.name);
+    });
+    return run;
+  }
+
+  /** the last queued request of each costly extension op (see ExtensionOp.cost) */
+  readonly #costly = new Map<string, Promise<void>>();
+
+  /** Serve an extension request; never rejects (a failure is answered with an error frame). */
+  async #serveExtension(req: ExtensionRequest, handler: ExtensionOp): Promise<void> {
+    if (this.closed) return;
+    const cost = handler.cost;
+    if (cost) {
+      const refused = this.#deps.admitCostly?.(this, cost.what);
+      if (refused !== undefined) return this.sendError(ErrorCode.RATE_LIMIT, refused, req.id);
+    }
     try {
       const fields = await handler(this.principal, req.frame);
+      if (cost) this.#deps.chargeFrames?.(this, Math.max(1, Math.ceil(cost.items(fields) / cost.perFrame)));
       if (this.closed) return;
       const reply: ExtensionReply = { op: req.name };
       if (req.id !== undefined) reply.id = req.id;

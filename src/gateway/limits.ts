@@ -60,6 +60,21 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Take `n` tokens whatever the bucket holds: it may go below zero, and then refuses until it
+   * has refilled past that (an answer whose cost is known only once it is built).
+   */
+  charge(now = Date.now(), n = 1): void {
+    this.#refill(now);
+    this.#tokens -= n;
+  }
+
+  /** Whether the bucket is below zero (charged beyond what it held). */
+  inDebt(now = Date.now()): boolean {
+    this.#refill(now);
+    return this.#tokens < 0;
+  }
+
   /** How long until one token is there (0 when one is). */
   waitMs(now = Date.now()): number {
     this.#refill(now);
@@ -422,7 +437,8 @@ export class GatewayLimits {
   }
 
   /**
-   * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels; it
+   * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels (a
+   * `visibility` that hides or shows the page counts every subscription it moves); it
    * counts as one frame per started CHANNELS_PER_FRAME of them (at most `limits.messageBurst`),
    * and takes the frames beyond the first from the same bucket. Refused (they are not all there: none is taken), the message of a
    * RATE_LIMIT error answering the request: nothing of it is done.
@@ -437,9 +453,37 @@ export class GatewayLimits {
     if (!st || st.bucket.take(now, extra)) return undefined;
     this.stats.rateLimitedFrames++;
     return (
-      `a frame of ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
+      `a frame naming (or, a visibility page change, moving) ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
       `(limits.messagesPerSec ${rate}, limits.messageBurst ${this.#cfg.messageBurst}): nothing of it was done; send it again in ${Math.ceil((extra + 1) / rate)} s or in smaller frames`
     );
+  }
+
+  /**
+   * The `admitCostly` hook: before an in-band op whose answer costs in proportion to what it holds
+   * (`alert.list`: every rule of the user) is built. Refused while the connection's frame budget
+   * is below zero (earlier answers charged it, see `chargeFrames`): the message of a RATE_LIMIT
+   * error answering the request, before anything is read.
+   */
+  admitCostly(conn: LimitedConnection, what: string, now = Date.now()): string | undefined {
+    const rate = this.#cfg.messagesPerSec;
+    const st = this.#messages.get(conn);
+    if (rate <= 0 || !st || !st.bucket.inDebt(now)) return undefined;
+    this.stats.rateLimitedFrames++;
+    return (
+      `${what}, and this connection's frame budget is spent (limits.messagesPerSec ${rate}, limits.messageBurst ${this.#cfg.messageBurst}): ` +
+      `nothing was done; send it again in ${Math.max(1, Math.ceil(st.bucket.waitMs(now) / 1000))} s`
+    );
+  }
+
+  /**
+   * The `chargeFrames` hook: an answer admitted by `admitCostly` counts as `frames` frames; those
+   * beyond the first (the request's own, taken by `admitMessage`) are taken from the connection's
+   * budget now, below zero if need be, so its next frames wait until it has refilled.
+   */
+  chargeFrames(conn: LimitedConnection, frames: number, now = Date.now()): void {
+    const st = this.#messages.get(conn);
+    if (this.#cfg.messagesPerSec <= 0 || !st || frames <= 1) return;
+    st.bucket.charge(now, Math.min(frames, this.#cfg.messageBurst) - 1);
   }
 
   /** Open connections of a user (tests, metrics). */

@@ -87,6 +87,10 @@ export interface GatewayOptions {
   admitAuthAttempt?: ConnectionDeps['admitAuthAttempt'];
   /** Called before a frame naming many channels is handled; a message refuses it with RATE_LIMIT. */
   admitChannels?: ConnectionDeps['admitChannels'];
+  /** Called before a costly in-band answer (`alert.list`) is built; a message refuses it with RATE_LIMIT. */
+  admitCostly?: ConnectionDeps['admitCostly'];
+  /** Called when a costly in-band answer was built: the frames it counts as. */
+  chargeFrames?: ConnectionDeps['chargeFrames'];
   /** additive in-band ops (alerts, notifications), by op name */
   extensions?: ConnectionDeps['extensions'];
   /**
@@ -346,6 +350,8 @@ export class Gateway {
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
       ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),
       ...(this.#opts.admitChannels ? { admitChannels: this.#opts.admitChannels } : {}),
+      ...(this.#opts.admitCostly ? { admitCostly: this.#opts.admitCostly } : {}),
+      ...(this.#opts.chargeFrames ? { chargeFrames: this.#opts.chargeFrames } : {}),
       ...(this.#opts.extensions ? { extensions: this.#opts.extensions, extensionNames: new Set(this.#opts.extensions.keys()) } : {}),
     });
   }

@@ -7,6 +7,15 @@ import { KeyedSerial } from '../core/keyed-serial.js';
 import type { MarkRead, NotificationEvent, NotificationInput, NotificationItem, ReadItem } from './schemas.js';
 import { MarkReadSchema, NotificationInputSchema, toNotificationItem } from './schemas.js';
 
+/**
+ * Read requests (`notifications.read`, POST .../notifications/read) of one user that may wait on a
+ * gateway at once; one more is refused with RATE_LIMIT (429). Each reads the user's retained log
+ * from the replay budget: a full log of 1000 events is a tenth of a second of the default budget,
+ * so 16 are 1.6 s of waiting. (Unbounded, 20 connections of a user queued 23 000 reads in 20 s:
+ * test/hostile/notification-reads.test.ts.)
+ */
+export const MAX_QUEUED_READS = 16;
+
 /** What a user has read, derived from the read markers in their log. */
 export interface ReadState {
   /** the user's last sequence */
@@ -153,6 +162,15 @@ export class NotificationService {
       throw new EventRequestError(400, 'BAD_REQUEST', message, field);
     }
     this.#assertAvailable();
+    // each waits for the user's replay budget to read the log: a queue beyond what the budget
+    // serves in a few seconds only holds memory and work for a client that stopped waiting
+    if (this.#reads.pending(user) >= MAX_QUEUED_READS) {
+      throw new EventRequestError(
+        429,
+        'RATE_LIMIT',
+        `notifications.read: ${MAX_QUEUED_READS} requests of this user wait already (each reads the user's notifications from the replay budget): send the next when one is answered`,
+      );
+    }
     // one at a time per user in this process: each reads the state the one before it wrote, so
     // a repeated or overlapping request finds its notifications read (no marker, seq 0)
     return this.#reads.run(user, () => this.#markRead(user, r.data));

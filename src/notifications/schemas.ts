@@ -29,6 +29,30 @@ function dataProblem(d: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/**
+ * Where `data` (as parsed from JSON, before any schema ran) holds a `__proto__` key, or undefined.
+ * A strict MessagePack decoder (@msgpack/msgpack) refuses a map with that key, so a notification
+ * carrying one could never be read by such a client (and it comes again with every subscribe);
+ * msgpackr renames it and zod drops it from the top level. Walked without recursion; only called
+ * on a value that nests at most MAX_DATA_DEPTH levels.
+ */
+function protoKeyPath(data: unknown): string | undefined {
+  const stack: [unknown, string][] = [[data, 'data']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push([x, `${path}.${i}`]));
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      if (k === '__proto__') return path;
+      stack.push([(v as Record<string, unknown>)[k], `${path}.${k}`]);
+    }
+  }
+  return undefined;
+}
+
 export const NotificationPriority = z.enum(['low', 'normal', 'high', 'urgent']);
 export type NotificationPriority = z.infer<typeof NotificationPriority>;
 
@@ -43,11 +67,23 @@ export const NotificationInputSchema = z
     body: wellFormedText(z.string().max(4000)).default(''),
     priority: NotificationPriority.default('normal'),
     data: z
-      .record(z.string(), z.unknown())
-      .superRefine((d, ctx) => {
-        const problem = dataProblem(d);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      .unknown()
+      .superRefine((raw, ctx) => {
+        // on the value as sent: the record below would drop a top-level "__proto__" silently
+        const at = nestsDeeperThan(raw, MAX_DATA_DEPTH) ? undefined : protoKeyPath(raw);
+        if (at !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: `data must not hold a "__proto__" key (found in ${at}): MessagePack decoders refuse it; rename the key`,
+            abort: true,
+          });
       })
+      .pipe(
+        z.record(z.string(), z.unknown()).superRefine((d, ctx) => {
+          const problem = dataProblem(d);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
       .optional(),
   })
   .strict();

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
@@ -82,6 +85,51 @@ describe('hostile: frames naming many channels', () => {
       c.close();
     } finally {
       await small.close();
+    }
+  });
+
+  it('a visibility frame that hides or shows the page counts the subscriptions it moves: one frame per started 100', async () => {
+    // 250 instruments: quote and ticker of each are 500 latest-value subscriptions, every one
+    // paused by page "hidden" and resumed with a fresh snapshot by page "visible". Such a frame
+    // counted as one, so a connection could move 25 000 subscriptions a second by toggling the
+    // page (measured with 5 connections of 1000 subscriptions toggling at the frame rate against a
+    // `tickwire start` process: a bystander's ping up to 814 ms, 125 MiB of snapshots in 5 s)
+    const dir = mkdtempSync(join(tmpdir(), 'tw-vis-'));
+    const file = join(dir, 'instruments.json');
+    writeFileSync(file, JSON.stringify(Array.from({ length: 250 }, (_, i) => ({ symbol: `P${i}X`, assetClass: 'stock', currency: 'USD' }))));
+    const many = await startEngine(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        instrumentsFile: file,
+        limits: { messagesPerSec: 1, messageBurst: 45, rateLimitCloseMs: 60_000 },
+      },
+      { roles: { feeds: [] }, env: {} },
+    );
+    try {
+      const channels = Array.from({ length: 250 }, (_, i) => [`quote:P${i}X`, `ticker:P${i}X`]).flat();
+      const c = await TestClient.connect(`ws://127.0.0.1:${many.port}/v1/stream`, { encoding: 'json' });
+      // 5 frames of the 45
+      const ack = await c.request({ op: 'subscribe', id: 1, channels, snapshot: false });
+      expect((ack.subscribed as string[]).length).toBe(500);
+      for (let i = 0; i < 20; i++) c.send({ op: 'visibility', id: 10 + i, page: i % 2 === 0 ? 'hidden' : 'visible' });
+      await c.waitFor((f) => f.op === 'error' && f.code === 'RATE_LIMIT' && f.id === undefined, 5000);
+      const acks = c.frames.filter((f) => f.op === 'ack' && typeof f.id === 'number' && f.id >= 10);
+      // 40 tokens left: eight page changes of 5 frames each, not twenty
+      expect(acks.map((a) => a.id)).toEqual([10, 11, 12, 13, 14, 15, 16, 17]);
+      c.close();
+
+      // a page state the connection has already moves nothing: one frame, as before
+      const d = await TestClient.connect(`ws://127.0.0.1:${many.port}/v1/stream`, { encoding: 'json' });
+      await d.request({ op: 'subscribe', id: 1, channels, snapshot: false });
+      for (let i = 0; i < 30; i++) d.send({ op: 'visibility', id: 10 + i, page: 'visible' });
+      await waitFor(() => (answered(d, 39) ? true : undefined), { timeout: 5000, what: 'the 30th answer' });
+      expect(d.frames.filter((f) => f.op === 'ack' && typeof f.id === 'number' && f.id >= 10).length).toBe(30);
+      d.close();
+    } finally {
+      await many.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { MAX_JSON_DEPTH } from '../../src/core/json-depth.js';
-import { api, SECRET, SERVICE_TOKEN, testEngine } from '../auth/helpers.js';
+import { decode } from '@msgpack/msgpack';
+import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { TestClient } from '../helpers/ws-client.js';
 
 /** `{"a":{"a":...1...}}`, `levels` objects deep */
 const nested = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
@@ -39,6 +41,34 @@ describe('hostile JSON bodies (service API, admin console)', () => {
     // at the bounds: accepted
     expect(await api(engine, 'POST', '/v1/users/bob/notifications', note('d16', nested(16)))).toMatchObject({ status: 201 });
     expect(await api(engine, 'POST', '/v1/users/bob/notifications', note('eur2', JSON.stringify({ s: '€'.repeat(1300) })))).toMatchObject({ status: 201 });
+  });
+
+  it('notification data holding a "__proto__" key, at any depth -> 400 naming data; nothing stored; other keys pass through to strict MessagePack decoders', async () => {
+    // A strict MessagePack decoder (@msgpack/msgpack) refuses a map with the key "__proto__", so a
+    // notification carrying one could never be read by such a client: stored, it came again with
+    // every subscribe. At the top of data, zod dropped the key without a word; deeper, it was kept
+    for (const [id, data] of [
+      ['p0', '{"__proto__":{"x":1}}'],
+      ['p1', '{"a":{"__proto__":{"x":1}}}'],
+      ['p2', '{"a":[1,{"b":[{"__proto__":null}]}]}'],
+    ] as const) {
+      const r = await api(engine, 'POST', '/v1/users/carol/notifications', note(id, data));
+      expect(r).toMatchObject({ status: 400, body: { error: 'BAD_REQUEST', field: 'data' } });
+      expect(r.body.message).toContain('__proto__');
+    }
+    expect(await api(engine, 'GET', '/v1/users/carol/notifications')).toMatchObject({ status: 200, body: { items: [] } });
+    // "constructor" and "prototype" are ordinary keys for every decoder
+    const ok = await api(engine, 'POST', '/v1/users/carol/notifications', note('c1', '{"constructor":{"prototype":{"x":1}},"__proto_":2}'));
+    expect(ok.status).toBe(201);
+    const c = await TestClient.connect(wsUrl(engine), { encoding: 'msgpack', headers: { authorization: `Bearer ${await token({ sub: 'carol' })}` } });
+    const raw: Buffer[] = [];
+    c.ws.on('message', (m: Buffer) => raw.push(m));
+    c.send({ op: 'subscribe', id: 1, channels: ['notifications'] });
+    await c.waitFor((f) => f.op === 'data' && f.ch === 'notifications');
+    const items = raw.map((m) => decode(m) as Record<string, unknown>).filter((f) => f.op === 'data');
+    expect(items).toHaveLength(1);
+    expect((items[0]!.d as { data: unknown }).data).toEqual({ constructor: { prototype: { x: 1 } }, __proto_: 2 });
+    c.close();
   });
 
   it(`every JSON route refuses a body nested deeper than ${MAX_JSON_DEPTH} levels with 400 BAD_JSON; ${MAX_JSON_DEPTH} levels parse`, async () => {
