@@ -15,10 +15,11 @@ export interface BackoffOptions {
 }
 
 export class Backoff {
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
-  readonly factor: number;
-  readonly maxRetries: number;
+  // (`declare`: set in the constructor, not defined again as class fields: bytes of the bundle budget)
+  declare readonly initialDelayMs: number;
+  declare readonly maxDelayMs: number;
+  declare readonly factor: number;
+  declare readonly maxRetries: number;
   #attempt = 0;
   readonly #random: () => number;
 

@@ -9,7 +9,7 @@ import {
   ErrorCode,
   eventKindOf,
   parseChannel,
-  ProtocolLimits,
+  MAX_CHANNELS_PER_REQUEST,
   CLIENT_OPS,
   TOKEN_SUBPROTOCOL_PREFIX,
   type AckFrame,
@@ -377,8 +377,9 @@ async function defaultWebSocket(): Promise<WebSocketConstructor> {
  * ```
  */
 export class TickwireClient extends Emitter<ClientEvents> {
-  readonly options: Readonly<ClientOptions>;
-  readonly codec: ClientCodec;
+  // (`declare`: set in the constructor, not defined again as class fields: bytes of the bundle budget)
+  declare readonly options: Readonly<ClientOptions>;
+  declare readonly codec: ClientCodec;
 
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | undefined;
@@ -463,8 +464,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
         void this.#open();
       }
     };
-    doc?.addEventListener('visibilitychange', onChange);
-    if (doc) this.#pageHidden = doc.visibilityState === 'hidden';
+    // (the page's state now: not sent, connect() has not opened yet)
+    if (doc) {
+      doc.addEventListener('visibilitychange', onChange);
+      onChange();
+    }
     g.addEventListener?.('online', onOnline);
     this.#stopPageTracking = () => {
       doc?.removeEventListener('visibilitychange', onChange);
@@ -746,10 +750,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
   unsubscribe(channels: readonly string[]): Promise<UnsubscribeResult> {
     const list = this.#checkChannels(channels);
-    for (const ch of list) {
-      this.#desired.delete(ch);
-      if (!isResumable(ch)) this.#channels.delete(ch);
-    }
+    for (const ch of list) this.#forget(ch);
     this.#pruneQueued();
     if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
     return Promise.all(this.#chunks(list).map((channels) => this.#request({ op: 'unsubscribe', id: this.#nextId++, channels }, false))).then((rs) => ({
@@ -1143,7 +1144,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
-      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
+      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable: leaving the fallback');
     };
   }
 
@@ -1277,7 +1278,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     let chunk: string[] = [];
     let bytes = 0;
     for (const ch of channels) {
-      if (!chunk.length || chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
+      if (!chunk.length || chunk.length >= MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
         out.push((chunk = []));
         bytes = 0;
       }
@@ -1346,7 +1347,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject, keep };
-      if (this.#state === 'open' && this.#ws) this.#send(p);
+      // (open without a socket: #send queues it in the outbox)
+      if (this.#state === 'open') this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
       // other ops that reach here (subscribes, extension ops: the rest return before unless
       // open) wait for the connection, from before the first connect() too
@@ -1457,10 +1459,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(a.id);
     const rejected = Array.isArray(a.rejected) ? a.rejected : [];
     for (const r of rejected) {
-      if (!p?.keep?.(r.channel)) {
-        this.#desired.delete(r.channel);
-        if (!isResumable(r.channel)) this.#channels.delete(r.channel);
-      }
+      if (!p?.keep?.(r.channel)) this.#forget(r.channel);
       this.emit('rejected', r);
     }
     if (!p) return;
@@ -1520,6 +1519,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
     else this.emit('error', err);
+  }
+
+  /** No longer wanted (unsubscribed, refused): a durable channel keeps its resume point. */
+  #forget(ch: string): void {
+    this.#desired.delete(ch);
+    if (!isResumable(ch)) this.#channels.delete(ch);
   }
 
   #chan(ch: string): ChannelState {
