@@ -619,7 +619,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /**
    * Subscribe to channels. Resolves with the server's ack: `subscribed` and `rejected` (each with
    * code and reason; rejected channels are also emitted as `rejected` events and not retried).
-   * Rejects on an `error` reply (e.g. BAD_REQUEST, LIMIT). Before the connection is open the
+   * Rejects on an `error` reply (e.g. BAD_REQUEST, RATE_LIMIT after three sends). More than 1000
+   * channels go in requests of at most 1000, answered together. Before the connection is open the
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
@@ -655,7 +656,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame = this.#subFrame(list, desired(), options.since);
     const undo = (channels: Iterable<string>): void => {
       const restored = this.#restore(before, channels);
       // the server does not hold them (left just before, or a new connection's resubscribe
@@ -672,11 +672,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
       undo([ch]);
       return true;
     };
-    return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
-      // refused, or never answered: the client keeps what it had, not what the request asked
-      if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(before.keys());
-      throw err;
-    });
+    // in requests one may carry (#chunks: at most 1000 channels, under the frame limit), each sent
+    // again (#send) and undone (below) on its own, as the resubscribe after a reconnect sends them;
+    // one result of them all. A part refused as a whole rejects the call; the parts acked stay
+    return Promise.all(
+      this.#chunks(list).map((part) =>
+        (this.#request(this.#subFrame(part, desired(), options.since), false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
+          // refused, or never answered: the client keeps what it had, not what the request asked
+          if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(part);
+          throw err;
+        }),
+      ),
+    ).then((rs) => ({ ...rs[0]!, subscribed: rs.flatMap((r) => r.subscribed), rejected: rs.flatMap((r) => r.rejected) }));
   }
 
   /**
@@ -715,7 +722,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const depth = this.#desired.get(list[0]!)?.depth;
     const open = this.#state === 'open';
-    if (open) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: list });
+    if (open) for (const channels of this.#chunks(list)) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels });
     // refused, the channels are joined again with the settings they had (see #subscribe)
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
