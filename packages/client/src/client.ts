@@ -338,8 +338,11 @@ const shut = (ws: WebSocketLike, code: number, reason: string, done?: () => void
   }
 };
 
-/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
-const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
+/**
+ * an `error` frame answered the request: the server refused it as a whole and changed nothing (a
+ * request rejects with TickwireClientErrors only: the server's codes, or the client's own)
+ */
+const refusedByServer = (err: unknown): boolean => !(Object.values(ClientErrorCode) as string[]).includes((err as TickwireClientError).code);
 /**
  * channels where every event matters (durable per-user logs): a gap is repaired by replay,
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
@@ -583,7 +586,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * rejects if the client is closed first or reconnecting gives up.
    */
   connect(): Promise<WelcomeFrame> {
-    if (this.#state === 'open' && this.#welcome) return Promise.resolve(this.#welcome);
+    if (this.#state === 'open') return Promise.resolve(this.#welcome!); // (set before the state is)
     const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
@@ -842,7 +845,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async #token(): Promise<string | undefined> {
     const src = this.options.getToken ?? this.options.token;
     if (src === undefined) return undefined;
-    if (typeof src === 'string') return src;
+    // a fixed token: the last the server accepted (refreshAuth(token) replaces it in band), so a
+    // reconnect does not present the first, maybe expired, one
+    if (typeof src === 'string') return this.#currentToken ?? src;
     return await src();
   }
 
