@@ -14,6 +14,7 @@ import {
   TOKEN_SUBPROTOCOL_PREFIX,
   type AckFrame,
   type AlertRuleRequest,
+  type AnyUpdate,
   type AlertView,
   type ExtensionReply,
   type NotificationsReadMark,
@@ -252,7 +253,8 @@ export interface ClientEvents {
   welcome: WelcomeFrame;
   close: CloseEvent;
   reconnecting: ReconnectEvent;
-  data: Update;
+  /** every update, discriminated by `kind` (`if (u.kind === 'quote') u.d.bp`) */
+  data: AnyUpdate;
   trade: Update<PayloadByKind['trade']>;
   quote: Update<PayloadByKind['quote']>;
   ticker: Update<PayloadByKind['ticker']>;
@@ -1616,7 +1618,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit(op, update as never);
       return;
     }
-    this.emit('data', update);
+    this.emit('data', update as AnyUpdate); // (a channel the client subscribed: a kind of protocol v1)
     const ev = eventKindOf(kind);
     if (ev) this.emit(ev, update as never);
     callAll(this.#listeners.get(ch), update.d, update);

@@ -46,9 +46,13 @@ export interface BookOptions extends ChannelOptions {
 export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
 
 /**
- * The shared state of a channel: latest value, latest update, recent items. Re-renders at most
- * once per animation frame. The subscription is taken on mount and given back on unmount.
+ * The shared state of a channel: latest value, latest update, recent items, typed from the
+ * channel's name (`useChannelSnapshot('quote:AAPL').value` is a Quote) or given
+ * (`useChannelSnapshot<Quote>(name)`). Re-renders at most once per animation frame. The
+ * subscription is taken on mount and given back on unmount.
  */
+export function useChannelSnapshot<C extends string>(channel: C, opts?: ClaimOptions): ChannelSnapshot<PayloadOf<C>>;
+export function useChannelSnapshot<T>(channel: string, opts?: ClaimOptions): ChannelSnapshot<T>;
 export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOptions = {}): ChannelSnapshot<T> {
   const store = useTickwireStore();
   const claim = useRef<number | undefined>(undefined);
