@@ -2,7 +2,7 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { ChannelSnapshot } from '@tickwire/react';
-import { useChannelSnapshot } from '@tickwire/react';
+import { useBars, useBook, useChannelSnapshot, useTicker, useTrades } from '@tickwire/react';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type BookPayload, type Execution, type Notification, type Quote, type Trade } from '../../packages/client/src/index.js';
 
@@ -10,9 +10,14 @@ import { TickwireClient, type BookPayload, type Execution, type Notification, ty
  * What a dashboard team writes first, typed as it reads: `client.on('data')` hands a union
  * discriminated by `kind` (`if (u.kind === 'quote') u.d.bp`), and `useChannelSnapshot(name)`
  * is typed from the channel's name, as `useChannel(name)` is. Before, `u.d` was `unknown` in
- * the one and `value` `unknown` in the other (`npm run typecheck` failed on this file). A
+ * the one and `value` `unknown` in the other (`npm run typecheck` failed on this file). Options
+ * with a default take `undefined` (a prop passed through), also under `exactOptionalPropertyTypes`
+ * (as this repository compiles): before, `{ throttle: props.throttle }` did not compile. A
  * scripted server on a loopback port sends the frames the gateway sends.
  */
+
+/** A component's props, passed on to the client and the hooks as they are. */
+const props: { throttle?: number | undefined; visible?: boolean | undefined; limit?: number | undefined; depth?: number | undefined } = {};
 describe('typed updates', () => {
   let wss: WebSocketServer | undefined;
   let client: TickwireClient | undefined;
@@ -64,7 +69,7 @@ describe('typed updates', () => {
       }
     });
     await client.connect();
-    await client.subscribe(['quote:AAPL', 'trade:AAPL']);
+    await client.subscribe(['quote:AAPL', 'trade:AAPL'], { throttle: props.throttle, visible: props.visible, depth: props.depth });
     await expect.poll(() => seen).toEqual(['bid 100.5 ask 100.7', 'trade 5 @ 100.6']);
   });
 
@@ -75,5 +80,15 @@ describe('typed updates', () => {
     expectTypeOf(() => useChannelSnapshot('executions').items).returns.toEqualTypeOf<readonly Execution[]>();
     expectTypeOf(() => useChannelSnapshot<Trade>('trade:' + 'AAPL').value).returns.toEqualTypeOf<Trade | undefined>();
     expect(typeof fromName).toBe('function');
+  });
+
+  it('hook options take undefined where they have a default', () => {
+    const row = () => [
+      useTicker('AAPL', { throttle: props.throttle, visible: props.visible }),
+      useTrades('AAPL', { limit: props.limit, throttle: props.throttle }),
+      useBars('AAPL', '1m', { limit: props.limit, history: props.limit }),
+      useBook('BTC-USD', { depth: props.depth }),
+    ];
+    expectTypeOf(row).returns.items.not.toBeAny();
   });
 });

@@ -5,13 +5,13 @@
  */
 export interface BackoffOptions {
   /** cap of the first retry's delay, ms (default 250) */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** largest delay, ms (default 15000) */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** growth per attempt (default 2) */
-  factor?: number;
+  factor?: number | undefined;
   /** give up after this many consecutive failed attempts (default Infinity) */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
 }
 
 export class Backoff {

@@ -83,20 +83,20 @@ export interface ClientOptions {
    * JWT, or a function that returns a fresh one. A function is called before each connection
    * attempt, before the token expires (then sent in band with `auth`), and after a refusal.
    */
-  token?: TokenSource;
+  token?: TokenSource | undefined;
   /** Same as a function `token`: called for a (fresh) token; wins over `token` when both are set. */
-  getToken?: () => string | undefined | Promise<string | undefined>;
+  getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /**
    * With a token function: ask for a new token this long (ms) before the current one expires
    * (default 60000; at most half of the token's remaining lifetime). 0 turns it off.
    */
-  refreshBeforeExpiryMs?: number;
+  refreshBeforeExpiryMs?: number | undefined;
   /**
    * Where to ask why a connection attempt was refused (`GET /v1/auth/check`, protocol
    * extension). Default: derived from `url`; `false` turns the check off (a refusal is then
    * retried like any failed attempt).
    */
-  authCheckUrl?: string | false;
+  authCheckUrl?: string | false | undefined;
   /**
    * How the token travels on a WebSocket: `protocol` (one more offered subprotocol,
    * `tickwire.bearer.<jwt>`: kept out of URLs, logs and history; a token with characters a
@@ -104,24 +104,24 @@ export interface ClientOptions {
    * `header` (`Authorization: Bearer`, needs the `ws` package). Default: `protocol` with the
    * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback).
    */
-  tokenIn?: 'protocol' | 'query' | 'header';
+  tokenIn?: 'protocol' | 'query' | 'header' | undefined;
   /** wire encoding (default `msgpack`) */
-  encoding?: Encoding;
+  encoding?: Encoding | undefined;
   /**
    * WebSocket implementation. Default: the global `WebSocket` (browsers, Node 22+), else the
    * `ws` package imported on demand (Node 20).
    */
-  WebSocket?: WebSocketConstructor;
+  WebSocket?: WebSocketConstructor | undefined;
   /** reconnect with exponential backoff and full jitter (default on); `false` to turn off */
-  reconnect?: boolean | BackoffOptions;
+  reconnect?: boolean | BackoffOptions | undefined;
   /** ms between pings (default 15000); 0 turns the heartbeat off */
-  heartbeatIntervalMs?: number;
+  heartbeatIntervalMs?: number | undefined;
   /** a ping unanswered this long (ms) means the connection is dead (default 10000) */
-  heartbeatTimeoutMs?: number;
+  heartbeatTimeoutMs?: number | undefined;
   /** reject a request that has no reply after this many ms on an open connection (default 10000) */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on). A
    * client never welcomed over WebSocket streams over HTTP (JSON frames) from the attempt after a
@@ -131,20 +131,20 @@ export interface ClientOptions {
    * `retryWebSocketMs` (sooner after an outage: `outageProbeMs`). `false` turns it off; it is off
    * by default when `WebSocket` is given.
    */
-  fallback?: boolean | FallbackOptions;
+  fallback?: boolean | FallbackOptions | undefined;
   /**
    * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
    * latest-value channels (docs/protocol.md#visibility), from connect() until close(). Default:
    * true where `document` exists.
    */
-  trackPageVisibility?: boolean;
+  trackPageVisibility?: boolean | undefined;
 }
 
 export interface FallbackOptions {
   /** the stream's URL (default: the WebSocket URL with http(s) and `/sse` appended) */
-  url?: string;
+  url?: string | undefined;
   /** while on the fallback, try a WebSocket again this often, ms (default 60000; 0 = never) */
-  retryWebSocketMs?: number;
+  retryWebSocketMs?: number | undefined;
   /**
    * Once the client has been welcomed over WebSocket, a failed attempt means an outage (a
    * gateway restart, a deploy), not a network that refuses upgrades: WebSocket is tried this many
@@ -152,13 +152,13 @@ export interface FallbackOptions {
    * under the default backoff the sixth retry starts about 8 s after the drop on average, at
    * most 15.75 s). 1 = fall back after the first failure, as a client never welcomed does.
    */
-  outageAttempts?: number;
+  outageAttempts?: number | undefined;
   /**
    * When an outage ends on the fallback, the first WebSocket probe comes after this many ms, and
    * each further one after twice the time before, up to `retryWebSocketMs` (default 5000; 0 =
    * no sooner than `retryWebSocketMs`).
    */
-  outageProbeMs?: number;
+  outageProbeMs?: number | undefined;
 }
 
 /** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
@@ -168,23 +168,23 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 
 export interface SubscribeOptions {
   /** at most one update per channel per this many ms (0 = as fast as they come) */
-  throttle?: number;
+  throttle?: number | undefined;
   /** ask for the current value right after the ack (default true) */
-  snapshot?: boolean;
+  snapshot?: boolean | undefined;
   /** `executions` and `notifications` only: replay every event after this sequence number */
-  since?: number;
+  since?: number | undefined;
   /**
    * bar channels: this many closed bars (1 to 1000) with the snapshot, in its update's `history`;
    * asked again after every reconnect and gap refresh, so a chart can refill itself
    */
-  history?: number;
+  history?: number | undefined;
   /**
    * false: the channels are off screen (latest-value channels get the server's slow tier until
    * `setVisible(..., true)`; docs/protocol.md#visibility). Default true.
    */
-  visible?: boolean;
+  visible?: boolean | undefined;
   /** `book:SYM` channels: levels per side (rounded up to a depth the server offers, e.g. 10, 25, 100) */
-  depth?: number;
+  depth?: number | undefined;
 }
 
 export interface SubscribeResult {

@@ -6,23 +6,23 @@ const StoreContext = createContext<TickwireStore | undefined>(undefined);
 
 export interface TickwireProviderProps {
   /** `ws://host:port/v1/stream` (or `wss://`); not needed with `client`. Read once: to connect elsewhere, give the provider a new `key` */
-  url?: string;
+  url?: string | undefined;
   /** a JWT */
-  token?: string;
+  token?: string | undefined;
   /**
    * called for a fresh token: before connecting, before expiry, after a refusal (wins over
    * `token`). The newest function passed is the one called; whether there is one is read once.
    */
-  getToken?: () => string | undefined | Promise<string | undefined>;
+  getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /** more client options (encoding, reconnect, heartbeat, ...) */
-  options?: Omit<ClientOptions, 'url' | 'token'>;
+  options?: Omit<ClientOptions, 'url' | 'token'> | undefined;
   /** bring your own client: the provider neither connects nor closes it */
-  client?: TickwireClient;
+  client?: TickwireClient | undefined;
   /** a subscribe or visibility request the hooks made failed, or the server refused a channel (default: console.warn); the newest function passed is called */
-  onError?: (err: unknown) => void;
+  onError?: ((err: unknown) => void) | undefined;
   /** how to wait for the next frame (default requestAnimationFrame); for tests */
-  schedule?: FrameScheduler;
-  children?: ReactNode;
+  schedule?: FrameScheduler | undefined;
+  children?: ReactNode | undefined;
 }
 
 /** One connection's store, and the token it holds (changed when the server accepts a new one in band). */
