@@ -73,6 +73,7 @@ const ISOLATED = new Set([
   'test/client/retry-after.test.ts',
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',
+  'test/client/typed-updates.test.ts',
   'test/client/unsubscribe-retry.test.ts',
   'test/client/visibility-retry.test.ts',
   'test/compliance/protocol-doc.test.ts',

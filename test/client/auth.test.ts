@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TickwireClient, type ClientOptions, type ConnectionState, type TickwireClientError } from '../../src/client/index.js';
 import type { Engine } from '../../src/app/engine.js';
 import { SECRET, token } from '../auth/helpers.js';
-import { startTestEngine, streamUrl } from './helpers.js';
+import { filteringWebSocket, startTestEngine, streamUrl, type Tap } from './helpers.js';
 import { freePort } from '../helpers/servers.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
 
@@ -136,6 +136,22 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     expect(closes).toEqual([]);
     expect(w.errors).toEqual([]);
     expect(w.states).toEqual(['connecting', 'open']);
+  });
+
+  it('a fixed token replaced in band with refreshAuth(token) is the one a reconnect presents, not the expired first', async () => {
+    const engine = await authEngine();
+    const first = await token({ expIn: 3 });
+    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
+    const tap: Tap = { filter: undefined, sockets: [] };
+    const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 });
+    await w.client.connect();
+    await w.client.refreshAuth(await token({ expIn: 3600 }));
+    await waitFor(() => Date.now() > firstExp + 500, 'the first token has expired');
+    // the connection drops (a network blip): the reconnect needs a token the gateway accepts
+    tap.sockets[0]!.terminate();
+    await waitFor(() => tap.sockets.length > 1 && (w.client.state === 'open' || w.client.state === 'closed'), { what: 'the reconnect', timeout: 10_000 });
+    expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
+    expect(w.client.state).toBe('open');
   });
 
   it('an outage is one error and one state change, however many retries', async () => {

@@ -5,20 +5,21 @@
  */
 export interface BackoffOptions {
   /** cap of the first retry's delay, ms (default 250) */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** largest delay, ms (default 15000) */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** growth per attempt (default 2) */
-  factor?: number;
+  factor?: number | undefined;
   /** give up after this many consecutive failed attempts (default Infinity) */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
 }
 
 export class Backoff {
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
-  readonly factor: number;
-  readonly maxRetries: number;
+  // (`declare`: set in the constructor, not defined again as class fields: bytes of the bundle budget)
+  declare readonly initialDelayMs: number;
+  declare readonly maxDelayMs: number;
+  declare readonly factor: number;
+  declare readonly maxRetries: number;
   #attempt = 0;
   readonly #random: () => number;
 

@@ -9,11 +9,12 @@ import {
   ErrorCode,
   eventKindOf,
   parseChannel,
-  ProtocolLimits,
+  MAX_CHANNELS_PER_REQUEST,
   CLIENT_OPS,
   TOKEN_SUBPROTOCOL_PREFIX,
   type AckFrame,
   type AlertRuleRequest,
+  type AnyUpdate,
   type AlertView,
   type ExtensionReply,
   type NotificationsReadMark,
@@ -82,20 +83,20 @@ export interface ClientOptions {
    * JWT, or a function that returns a fresh one. A function is called before each connection
    * attempt, before the token expires (then sent in band with `auth`), and after a refusal.
    */
-  token?: TokenSource;
+  token?: TokenSource | undefined;
   /** Same as a function `token`: called for a (fresh) token; wins over `token` when both are set. */
-  getToken?: () => string | undefined | Promise<string | undefined>;
+  getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /**
    * With a token function: ask for a new token this long (ms) before the current one expires
    * (default 60000; at most half of the token's remaining lifetime). 0 turns it off.
    */
-  refreshBeforeExpiryMs?: number;
+  refreshBeforeExpiryMs?: number | undefined;
   /**
    * Where to ask why a connection attempt was refused (`GET /v1/auth/check`, protocol
    * extension). Default: derived from `url`; `false` turns the check off (a refusal is then
    * retried like any failed attempt).
    */
-  authCheckUrl?: string | false;
+  authCheckUrl?: string | false | undefined;
   /**
    * How the token travels on a WebSocket: `protocol` (one more offered subprotocol,
    * `tickwire.bearer.<jwt>`: kept out of URLs, logs and history; a token with characters a
@@ -103,24 +104,24 @@ export interface ClientOptions {
    * `header` (`Authorization: Bearer`, needs the `ws` package). Default: `protocol` with the
    * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback).
    */
-  tokenIn?: 'protocol' | 'query' | 'header';
+  tokenIn?: 'protocol' | 'query' | 'header' | undefined;
   /** wire encoding (default `msgpack`) */
-  encoding?: Encoding;
+  encoding?: Encoding | undefined;
   /**
    * WebSocket implementation. Default: the global `WebSocket` (browsers, Node 22+), else the
    * `ws` package imported on demand (Node 20).
    */
-  WebSocket?: WebSocketConstructor;
+  WebSocket?: WebSocketConstructor | undefined;
   /** reconnect with exponential backoff and full jitter (default on); `false` to turn off */
-  reconnect?: boolean | BackoffOptions;
+  reconnect?: boolean | BackoffOptions | undefined;
   /** ms between pings (default 15000); 0 turns the heartbeat off */
-  heartbeatIntervalMs?: number;
+  heartbeatIntervalMs?: number | undefined;
   /** a ping unanswered this long (ms) means the connection is dead (default 10000) */
-  heartbeatTimeoutMs?: number;
+  heartbeatTimeoutMs?: number | undefined;
   /** reject a request that has no reply after this many ms on an open connection (default 10000) */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** give up a connection attempt that has not been welcomed after this many ms (default 10000) */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * The HTTP-streaming fallback for networks that refuse WebSocket upgrades (default on). A
    * client never welcomed over WebSocket streams over HTTP (JSON frames) from the attempt after a
@@ -130,20 +131,20 @@ export interface ClientOptions {
    * `retryWebSocketMs` (sooner after an outage: `outageProbeMs`). `false` turns it off; it is off
    * by default when `WebSocket` is given.
    */
-  fallback?: boolean | FallbackOptions;
+  fallback?: boolean | FallbackOptions | undefined;
   /**
    * Follow `document.visibilityState` and tell the server when the page is hidden, so it pauses
    * latest-value channels (docs/protocol.md#visibility), from connect() until close(). Default:
    * true where `document` exists.
    */
-  trackPageVisibility?: boolean;
+  trackPageVisibility?: boolean | undefined;
 }
 
 export interface FallbackOptions {
   /** the stream's URL (default: the WebSocket URL with http(s) and `/sse` appended) */
-  url?: string;
+  url?: string | undefined;
   /** while on the fallback, try a WebSocket again this often, ms (default 60000; 0 = never) */
-  retryWebSocketMs?: number;
+  retryWebSocketMs?: number | undefined;
   /**
    * Once the client has been welcomed over WebSocket, a failed attempt means an outage (a
    * gateway restart, a deploy), not a network that refuses upgrades: WebSocket is tried this many
@@ -151,13 +152,13 @@ export interface FallbackOptions {
    * under the default backoff the sixth retry starts about 8 s after the drop on average, at
    * most 15.75 s). 1 = fall back after the first failure, as a client never welcomed does.
    */
-  outageAttempts?: number;
+  outageAttempts?: number | undefined;
   /**
    * When an outage ends on the fallback, the first WebSocket probe comes after this many ms, and
    * each further one after twice the time before, up to `retryWebSocketMs` (default 5000; 0 =
    * no sooner than `retryWebSocketMs`).
    */
-  outageProbeMs?: number;
+  outageProbeMs?: number | undefined;
 }
 
 /** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
@@ -167,23 +168,23 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 
 export interface SubscribeOptions {
   /** at most one update per channel per this many ms (0 = as fast as they come) */
-  throttle?: number;
+  throttle?: number | undefined;
   /** ask for the current value right after the ack (default true) */
-  snapshot?: boolean;
+  snapshot?: boolean | undefined;
   /** `executions` and `notifications` only: replay every event after this sequence number */
-  since?: number;
+  since?: number | undefined;
   /**
    * bar channels: this many closed bars (1 to 1000) with the snapshot, in its update's `history`;
    * asked again after every reconnect and gap refresh, so a chart can refill itself
    */
-  history?: number;
+  history?: number | undefined;
   /**
    * false: the channels are off screen (latest-value channels get the server's slow tier until
    * `setVisible(..., true)`; docs/protocol.md#visibility). Default true.
    */
-  visible?: boolean;
+  visible?: boolean | undefined;
   /** `book:SYM` channels: levels per side (rounded up to a depth the server offers, e.g. 10, 25, 100) */
-  depth?: number;
+  depth?: number | undefined;
 }
 
 export interface SubscribeResult {
@@ -252,7 +253,8 @@ export interface ClientEvents {
   welcome: WelcomeFrame;
   close: CloseEvent;
   reconnecting: ReconnectEvent;
-  data: Update;
+  /** every update, discriminated by `kind` (`if (u.kind === 'quote') u.d.bp`) */
+  data: AnyUpdate;
   trade: Update<PayloadByKind['trade']>;
   quote: Update<PayloadByKind['quote']>;
   ticker: Update<PayloadByKind['ticker']>;
@@ -338,8 +340,11 @@ const shut = (ws: WebSocketLike, code: number, reason: string, done?: () => void
   }
 };
 
-/** an `error` frame answered the request: the server refused it as a whole and changed nothing */
-const refusedByServer = (err: unknown): boolean => err instanceof TickwireClientError && !(Object.values(ClientErrorCode) as string[]).includes(err.code);
+/**
+ * an `error` frame answered the request: the server refused it as a whole and changed nothing (a
+ * request rejects with TickwireClientErrors only: the server's codes, or the client's own)
+ */
+const refusedByServer = (err: unknown): boolean => !(Object.values(ClientErrorCode) as string[]).includes((err as TickwireClientError).code);
 /**
  * channels where every event matters (durable per-user logs): a gap is repaired by replay,
  * duplicates are dropped, and a reconnect resumes with `since` = the last seq seen
@@ -377,8 +382,9 @@ async function defaultWebSocket(): Promise<WebSocketConstructor> {
  * ```
  */
 export class TickwireClient extends Emitter<ClientEvents> {
-  readonly options: Readonly<ClientOptions>;
-  readonly codec: ClientCodec;
+  // (`declare`: set in the constructor, not defined again as class fields: bytes of the bundle budget)
+  declare readonly options: Readonly<ClientOptions>;
+  declare readonly codec: ClientCodec;
 
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | undefined;
@@ -463,8 +469,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
         void this.#open();
       }
     };
-    doc?.addEventListener('visibilitychange', onChange);
-    if (doc) this.#pageHidden = doc.visibilityState === 'hidden';
+    // (the page's state now: not sent, connect() has not opened yet)
+    if (doc) {
+      doc.addEventListener('visibilitychange', onChange);
+      onChange();
+    }
     g.addEventListener?.('online', onOnline);
     this.#stopPageTracking = () => {
       doc?.removeEventListener('visibilitychange', onChange);
@@ -579,7 +588,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * rejects if the client is closed first or reconnecting gives up.
    */
   connect(): Promise<WelcomeFrame> {
-    if (this.#state === 'open' && this.#welcome) return Promise.resolve(this.#welcome);
+    if (this.#state === 'open') return Promise.resolve(this.#welcome!); // (set before the state is)
     const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
@@ -615,7 +624,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /**
    * Subscribe to channels. Resolves with the server's ack: `subscribed` and `rejected` (each with
    * code and reason; rejected channels are also emitted as `rejected` events and not retried).
-   * Rejects on an `error` reply (e.g. BAD_REQUEST, LIMIT). Before the connection is open the
+   * Rejects on an `error` reply (e.g. BAD_REQUEST, RATE_LIMIT after three sends). More than 1000
+   * channels go in requests of at most 1000, answered together. Before the connection is open the
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
@@ -651,7 +661,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
         st.lastSeq = undefined;
       }
     }
-    const frame = this.#subFrame(list, desired(), options.since);
     const undo = (channels: Iterable<string>): void => {
       const restored = this.#restore(before, channels);
       // the server does not hold them (left just before, or a new connection's resubscribe
@@ -668,11 +677,18 @@ export class TickwireClient extends Emitter<ClientEvents> {
       undo([ch]);
       return true;
     };
-    return (this.#request(frame, false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
-      // refused, or never answered: the client keeps what it had, not what the request asked
-      if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(before.keys());
-      throw err;
-    });
+    // in requests one may carry (#chunks: at most 1000 channels, under the frame limit), each sent
+    // again (#send) and undone (below) on its own, as the resubscribe after a reconnect sends them;
+    // one result of them all. A part refused as a whole rejects the call; the parts acked stay
+    return Promise.all(
+      this.#chunks(list).map((part) =>
+        (this.#request(this.#subFrame(part, desired(), options.since), false, keep) as Promise<SubscribeResult>).catch((err: unknown) => {
+          // refused, or never answered: the client keeps what it had, not what the request asked
+          if (refusedByServer(err) || (err as TickwireClientError).code === ClientErrorCode.TIMEOUT) undo(part);
+          throw err;
+        }),
+      ),
+    ).then((rs) => ({ ...rs[0]!, subscribed: rs.flatMap((r) => r.subscribed), rejected: rs.flatMap((r) => r.rejected) }));
   }
 
   /**
@@ -711,7 +727,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const visible = list.some((c) => this.#desired.get(c)?.visible ?? true);
     const depth = this.#desired.get(list[0]!)?.depth;
     const open = this.#state === 'open';
-    if (open) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: list });
+    if (open) for (const channels of this.#chunks(list)) this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels });
     // refused, the channels are joined again with the settings they had (see #subscribe)
     return this.#subscribe(list, { throttle, snapshot, visible, depth } as SubscribeOptions, open);
   }
@@ -746,10 +762,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
   unsubscribe(channels: readonly string[]): Promise<UnsubscribeResult> {
     const list = this.#checkChannels(channels);
-    for (const ch of list) {
-      this.#desired.delete(ch);
-      if (!isResumable(ch)) this.#channels.delete(ch);
-    }
+    for (const ch of list) this.#forget(ch);
     this.#pruneQueued();
     if (this.#state !== 'open') return Promise.resolve({ unsubscribed: list });
     return Promise.all(this.#chunks(list).map((channels) => this.#request({ op: 'unsubscribe', id: this.#nextId++, channels }, false))).then((rs) => ({
@@ -834,7 +847,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async #token(): Promise<string | undefined> {
     const src = this.options.getToken ?? this.options.token;
     if (src === undefined) return undefined;
-    if (typeof src === 'string') return src;
+    // a fixed token: the last the server accepted (refreshAuth(token) replaces it in band), so a
+    // reconnect does not present the first, maybe expired, one
+    if (typeof src === 'string') return this.#currentToken ?? src;
     return await src();
   }
 
@@ -1143,7 +1158,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
-      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable again: leaving the HTTP fallback');
+      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable: leaving the fallback');
     };
   }
 
@@ -1277,7 +1292,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     let chunk: string[] = [];
     let bytes = 0;
     for (const ch of channels) {
-      if (!chunk.length || chunk.length >= ProtocolLimits.MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
+      if (!chunk.length || chunk.length >= MAX_CHANNELS_PER_REQUEST || bytes + ch.length + 3 > maxBytes) {
         out.push((chunk = []));
         bytes = 0;
       }
@@ -1346,7 +1361,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id: frame.id, frame, internal, resolve, reject, keep };
-      if (this.#state === 'open' && this.#ws) this.#send(p);
+      // (open without a socket: #send queues it in the outbox)
+      if (this.#state === 'open') this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
       // other ops that reach here (subscribes, extension ops: the rest return before unless
       // open) wait for the connection, from before the first connect() too
@@ -1457,10 +1473,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(a.id);
     const rejected = Array.isArray(a.rejected) ? a.rejected : [];
     for (const r of rejected) {
-      if (!p?.keep?.(r.channel)) {
-        this.#desired.delete(r.channel);
-        if (!isResumable(r.channel)) this.#channels.delete(r.channel);
-      }
+      if (!p?.keep?.(r.channel)) this.#forget(r.channel);
       this.emit('rejected', r);
     }
     if (!p) return;
@@ -1520,6 +1533,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(e.id);
     if (p && !p.internal) p.reject(err);
     else this.emit('error', err);
+  }
+
+  /** No longer wanted (unsubscribed, refused): a durable channel keeps its resume point. */
+  #forget(ch: string): void {
+    this.#desired.delete(ch);
+    if (!isResumable(ch)) this.#channels.delete(ch);
   }
 
   #chan(ch: string): ChannelState {
@@ -1599,7 +1618,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit(op, update as never);
       return;
     }
-    this.emit('data', update);
+    this.emit('data', update as AnyUpdate); // (a channel the client subscribed: a kind of protocol v1)
     const ev = eventKindOf(kind);
     if (ev) this.emit(ev, update as never);
     callAll(this.#listeners.get(ch), update.d, update);

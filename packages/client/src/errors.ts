@@ -26,12 +26,13 @@ export const ClientErrorCode = {
  * one of ClientErrorCode. Part of tickwire's one error hierarchy (TickwireError).
  */
 export class TickwireClientError extends TickwireError {
+  // (`declare`: set in the constructor, not defined again as class fields: bytes of the bundle budget)
   /** request id the server echoed, when the error answers a request */
-  readonly requestId: number | undefined;
+  declare readonly requestId: number | undefined;
   /** `UNAUTHENTICATED` at connect: why the token was refused (`expired`, `bad_signature`, ...) */
-  readonly reason: string | undefined;
+  declare readonly reason: string | undefined;
   /** `TIMEOUT` of a subscribe (the client's own too): its channels */
-  readonly channels: string[] | undefined;
+  declare readonly channels: string[] | undefined;
   constructor(code: string, message: string, options?: { cause?: unknown; requestId?: number; reason?: string; channels?: string[] | undefined }) {
     super(code, message, options); // (TickwireError passes on a cause only when there is one)
     this.name = 'TickwireClientError';

@@ -5,11 +5,13 @@
  */
 import type {
   Bar,
+  BookPayload,
   ChannelKind,
   ClientFrame,
   DataItem,
   Execution,
   ItemOp,
+  Notification,
   SubscribeFrame,
   Portfolio,
   Quote,
@@ -101,6 +103,30 @@ export interface Update<T = unknown> {
    */
   history?: T[];
 }
+
+/** The payload of each channel kind (`PayloadOf` gives it from a channel name). */
+export interface PayloadByChannelKind {
+  trade: Trade;
+  quote: Quote;
+  ticker: Ticker;
+  'bar.1s': Bar;
+  'bar.1m': Bar;
+  'bar.5m': Bar;
+  'bar.1h': Bar;
+  'bar.1d': Bar;
+  status: Status;
+  book: BookPayload;
+  portfolio: Portfolio;
+  executions: Execution;
+  notifications: Notification;
+  system: SystemMessage;
+}
+
+/**
+ * An update of any channel, as the `data` event hands it: discriminated by `kind`, so
+ * `if (u.kind === 'quote') u.d.bp` is typed (a Quote), as is `u.d` of every other kind.
+ */
+export type AnyUpdate = { [K in ChannelKind]: Update<PayloadByChannelKind[K]> & { kind: K } }[ChannelKind];
 
 /** A client frame as this SDK sends it: always with a numeric `id`. */
 export type OutgoingFrame = ClientFrame & { id: number };

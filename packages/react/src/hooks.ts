@@ -19,36 +19,40 @@ export interface ChannelOptions {
    * At most one update per this many ms from the server (0 = every update, the default). Components
    * sharing a channel share one subscription at the fastest throttle any of them asks for.
    */
-  throttle?: number;
+  throttle?: number | undefined;
   /**
    * false while the component is off screen (see `useOnScreen`): quotes, tickers and the portfolio
    * then come at the server's slow tier. A channel counts as on screen when any component says so.
    */
-  visible?: boolean;
+  visible?: boolean | undefined;
 }
 
 export interface ListOptions extends ChannelOptions {
   /** how many of the most recent items to return */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 export interface BarOptions extends ListOptions {
   /** closed bars to load with the snapshot (1 to 1000), so a chart starts full; asked again after each reconnect */
-  history?: number;
+  history?: number | undefined;
 }
 
 export interface BookOptions extends ChannelOptions {
   /** levels per side (the server rounds up to a depth it offers, e.g. 10, 25, 100) */
-  depth?: number;
+  depth?: number | undefined;
 }
 
 /** Bar intervals (`bar.5m`, `bar.1h` and `bar.1d` are a protocol extension). */
 export type BarInterval = '1s' | '1m' | '5m' | '1h' | '1d';
 
 /**
- * The shared state of a channel: latest value, latest update, recent items. Re-renders at most
- * once per animation frame. The subscription is taken on mount and given back on unmount.
+ * The shared state of a channel: latest value, latest update, recent items, typed from the
+ * channel's name (`useChannelSnapshot('quote:AAPL').value` is a Quote) or given
+ * (`useChannelSnapshot<Quote>(name)`). Re-renders at most once per animation frame. The
+ * subscription is taken on mount and given back on unmount.
  */
+export function useChannelSnapshot<C extends string>(channel: C, opts?: ClaimOptions): ChannelSnapshot<PayloadOf<C>>;
+export function useChannelSnapshot<T>(channel: string, opts?: ClaimOptions): ChannelSnapshot<T>;
 export function useChannelSnapshot<T = unknown>(channel: string, opts: ClaimOptions = {}): ChannelSnapshot<T> {
   const store = useTickwireStore();
   const claim = useRef<number | undefined>(undefined);

@@ -1,28 +1,28 @@
 import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { CloseCode, ErrorCode, TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
+import { ErrorCode, TickwireClient, TickwireClientError, type ClientOptions } from '@tickwire/client';
 import { TickwireStore, type FrameScheduler } from './store.js';
 
 const StoreContext = createContext<TickwireStore | undefined>(undefined);
 
 export interface TickwireProviderProps {
   /** `ws://host:port/v1/stream` (or `wss://`); not needed with `client`. Read once: to connect elsewhere, give the provider a new `key` */
-  url?: string;
+  url?: string | undefined;
   /** a JWT */
-  token?: string;
+  token?: string | undefined;
   /**
    * called for a fresh token: before connecting, before expiry, after a refusal (wins over
    * `token`). The newest function passed is the one called; whether there is one is read once.
    */
-  getToken?: () => string | undefined | Promise<string | undefined>;
+  getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /** more client options (encoding, reconnect, heartbeat, ...) */
-  options?: Omit<ClientOptions, 'url' | 'token'>;
+  options?: Omit<ClientOptions, 'url' | 'token'> | undefined;
   /** bring your own client: the provider neither connects nor closes it */
-  client?: TickwireClient;
+  client?: TickwireClient | undefined;
   /** a subscribe or visibility request the hooks made failed, or the server refused a channel (default: console.warn); the newest function passed is called */
-  onError?: (err: unknown) => void;
+  onError?: ((err: unknown) => void) | undefined;
   /** how to wait for the next frame (default requestAnimationFrame); for tests */
-  schedule?: FrameScheduler;
-  children?: ReactNode;
+  schedule?: FrameScheduler | undefined;
+  children?: ReactNode | undefined;
 }
 
 /** One connection's store, and the token it holds (changed when the server accepts a new one in band). */
@@ -33,8 +33,6 @@ interface Connection {
 
 interface Auth {
   token: string | undefined;
-  /** the client asks the provider for `token` (no getToken, no client of the app's) */
-  readonly fromProp: boolean;
 }
 
 /** Stores whose provider unmounted: closed after the turn unless mounted again (StrictMode). */
@@ -56,19 +54,22 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
   // none after one, gets a new store and client (the old user's data goes with the old store)
   const make = (t: string | undefined): Connection => {
     if (!client && !url) throw new TypeError('<TickwireProvider>: give `url` (or a `client`)');
-    // the token the connection holds: the first, then each the server accepted in band. A function
-    // (not the first string) so that a reconnect presents the newest accepted one, not an expired one
-    const auth: Auth = { token: t, fromProp: !client && !getToken && t !== undefined };
+    // the token the connection holds: the first, then each the server accepted in band (the
+    // client presents that one on a reconnect too: refreshAuth(token) replaces a fixed token)
+    const auth: Auth = { token: t };
     // render must not leave anything behind (StrictMode and concurrent rendering call this and
     // may drop the result): the client follows the page's visibility from the effect below, not
-    // from a document listener of its constructor
+    // from a document listener of its constructor. A fixed token: after a 1008 (the token expired,
+    // ...) the client does not reconnect with it (a reconnect needs a fresh token,
+    // docs/protocol.md#close-codes): it closes and says why (useConnectionError), and a new
+    // `token` prop connects again (below)
     const c =
       client ??
       new TickwireClient({
         ...options,
         url: url!,
         trackPageVisibility: false,
-        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : t !== undefined ? { token: () => auth.token } : {}),
+        ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : t !== undefined ? { token: t } : {}),
       });
     // the newest onError, as for getToken
     const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
@@ -95,22 +96,9 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
       doc.addEventListener('visibilitychange', follow);
       stopPage = () => doc.removeEventListener('visibilitychange', follow);
     }
-    // after a 1008 (the token expired, ...) a reconnect needs a fresh token (docs/protocol.md#close-codes), and the
-    // token function would hand the same one again: end here (closed, useConnectionError says why); a new
-    // `token` prop connects again. After the queued reconnect is set up, so that close() clears it.
-    // Not the client's own 1008 handling of a fixed token: `token` must stay a function (a reconnect
-    // presents the newest token accepted in band, not the first), and a fixed token's stop differs in
-    // what the app sees (no `reconnecting` first, queued requests rejected UNAUTHENTICATED or FORBIDDEN
-    // rather than CLOSED, `willReconnect: false`)
-    const stopSpent = auth.fromProp
-      ? store.client.on('close', ({ code }) => {
-          if (code === CloseCode.POLICY) queueMicrotask(() => void store.client.close());
-        })
-      : undefined;
     if (own) store.client.connect().catch(() => undefined); // failures show in useConnectionState and useConnectionError
     return () => {
       stopTracking();
-      stopSpent?.();
       stopPage?.();
       if (!own) return;
       closing.set(
@@ -122,7 +110,7 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         }, 0),
       );
     };
-  }, [store, auth, own, trackPage]);
+  }, [store, own, trackPage]);
 
   // a new `token` prop: the same user's is sent in band (no reconnect) and from then on is the one
   // a reconnect presents; another user's (the server answers FORBIDDEN), a first one, or none

@@ -2,9 +2,9 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 
 export interface OnScreenOptions {
   /** IntersectionObserver root margin: count an element as on screen this far outside the viewport (default `'100px'`) */
-  rootMargin?: string;
+  rootMargin?: string | undefined;
   /** what to assume before the first observation (default true: the first render asks for the full rate) */
-  initial?: boolean;
+  initial?: boolean | undefined;
 }
 
 export interface OnScreen<E extends Element> {
