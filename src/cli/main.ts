@@ -5,6 +5,7 @@ import { startEngine } from '../app/engine.js';
 import type { EngineRoles } from '../app/engine.js';
 import { probeUws } from '../gateway/uws.js';
 import { isSecretKey, REDACTED, redactConfig, redactUrl } from '../ops/redact.js';
+import { redactText } from '../core/secrets.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { runGatewayWorkers, workersFlag } from '../workers/cli.js';
@@ -194,15 +195,16 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // the message may quote a URL with its password (a NATS server it could not reach) or a token
     if (err instanceof ConfigError) {
-      console.error(`tickwire: configuration error: ${err.message}`);
+      console.error(`tickwire: configuration error: ${redactText(err.message)}`);
       process.exit(2);
     }
     if (err instanceof TickwireError) {
-      console.error(`tickwire: ${err.message}`);
+      console.error(`tickwire: ${redactText(err.message)}`);
       process.exit(1);
     }
-    console.error(`tickwire: ${unexpectedFailure(err)}`);
+    console.error(`tickwire: ${redactText(unexpectedFailure(err))}`);
     process.exit(1);
   },
 );
