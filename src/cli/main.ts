@@ -219,15 +219,19 @@ function unexpectedFailure(err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));
   const level = process.env.TICKWIRE_LOG_LEVEL ?? process.env.LOG_LEVEL;
   const stack = level === 'debug' || level === 'trace' ? `\n${e.stack ?? ''}` : '';
-  if (e.name === 'MaxRetriesPerRequestError') {
-    let url = 'the configured server';
-    try {
-      const redisUrl = loadConfig({ argv: configFlags }).redisUrl;
-      if (redisUrl) url = redactUrl(redisUrl);
-    } catch {
-      // the configuration was valid when the engine started; keep the generic wording
-    }
-    return `cannot reach Redis at ${url} (REDIS_URL) to load the state kept there (positions, alert rules, executions).\nStart redis-server there or fix REDIS_URL (unset it to keep that state in memory).${stack}`;
+  let cfg: ReturnType<typeof loadConfig> | undefined;
+  try {
+    cfg = loadConfig({ argv: configFlags });
+  } catch {
+    // the configuration was valid when the engine started; keep the generic wording
+  }
+  // ioredis: MaxRetriesPerRequestError when the server refuses connections; "Command timed out"
+  // (redis.commandTimeoutMs) when it takes them and never answers (hung, paused, a dead path)
+  const hung = e.message === 'Command timed out' && cfg?.redisUrl !== undefined;
+  if (e.name === 'MaxRetriesPerRequestError' || hung) {
+    const url = cfg?.redisUrl ? redactUrl(cfg.redisUrl) : 'the configured server';
+    const why = hung ? `: it did not answer within redis.commandTimeoutMs (${cfg!.redis.commandTimeoutMs} ms)` : '';
+    return `cannot reach Redis at ${url} (REDIS_URL)${why} to load the state kept there (positions, alert rules, executions).\nStart redis-server there or fix REDIS_URL (unset it to keep that state in memory).${stack}`;
   }
   return `unexpected failure: ${e.name}: ${e.message}${stack || ' (set LOG_LEVEL=debug for the stack trace)'}`;
 }
