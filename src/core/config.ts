@@ -776,7 +776,12 @@ function parseFlags(argv: readonly string[], origins: Origins): { values: Record
       continue;
     }
     const info = PATH_TO_LEAF.get(key);
-    if (!info) throw new ConfigError(`unknown flag --${key}: run \`tickwire config --help\` to list the keys`);
+    if (!info) {
+      const near = closestKey(key);
+      throw new ConfigError(
+        `unknown flag --${key}: ${near && PATH_TO_LEAF.has(near) ? `did you mean --${near}? ` : ''}run \`tickwire config --help\` to list the keys`,
+      );
+    }
     if (bare && (info.leaf as any).def.type !== 'boolean')
       throw new ConfigError(`--${key} needs a value: --${key}=VALUE (tickwire config --help describes it)`);
     setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`, key));
@@ -817,6 +822,17 @@ function originOf(path: readonly PropertyKey[], origins: Origins): string | unde
     if (o !== undefined) return o;
   }
   return undefined;
+}
+
+/** "correct it to TICKWIRE_X" for a misspelt variable, else a few of the names */
+function nearestEnvHint(name: string): string {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(name.length / 5)) + 1;
+  for (const env of [...ENV_KEYS.keys(), ...Object.keys(ALIASES)]) {
+    const d = editDistance(name, env);
+    if (d < bestD) [best, bestD] = [env, d];
+  }
+  return best !== undefined ? `correct it to ${best}` : `use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ...`;
 }
 
 /** The closest key path to a misspelt one (edit distance at most a third of its length). */
@@ -904,10 +920,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     }
     if (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name)) continue;
     const info = ENV_KEYS.get(name);
-    if (!info)
-      throw new ConfigError(
-        `unknown environment variable ${name}: remove it or use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ... (tickwire config --help lists all)`,
-      );
+    if (!info) throw new ConfigError(`unknown environment variable ${name}: remove it or ${nearestEnvHint(name)} (tickwire config --help lists all)`);
     const key = info.path.join('.');
     setPath(fromEnv, info.path, coerce(raw, info.leaf, name, key));
     envOrigin.set(key, name);

@@ -168,6 +168,16 @@ describe('every config key refuses a wrong value with a message naming it', () =
     expect(msg).toMatch(/unknown key "shutdownTimeoutMS" .*"shutdownTimeoutMs"/);
   });
 
+  it('suggests the variable or flag a misspelt one was meant to be', () => {
+    expect(refusal(() => loadConfig({ env: { TICKWIRE_SHUTDOWN_TIMEOUT: '5000' } }))).toMatch(
+      /unknown environment variable TICKWIRE_SHUTDOWN_TIMEOUT: remove it or correct it to TICKWIRE_SHUTDOWN_TIMEOUT_MS/,
+    );
+    expect(refusal(() => loadConfig({ env: { TICKWIRE_SLOW_STUCKMS: '500' } }))).toMatch(/correct it to TICKWIRE_SLOW_STUCK_MS/);
+    expect(refusal(() => loadConfig({ env: {}, argv: ['--gateway.maxFrames=1'] }))).toMatch(
+      /unknown flag --gateway\.maxFrames: did you mean --gateway\.maxFrameBytes\?/,
+    );
+  });
+
   it('names the source that set the value when several did (flag over env over file)', () => {
     const file = join(dir, 'sources.yaml');
     writeFileSync(file, 'slow:\n  stuckMs: 5\n');
