@@ -938,14 +938,25 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const cfg = result.data;
+  /** a key as the operator set it: the variable, the flag, the file; the key's variable when it was left at its default */
+  const said = (key: string): string => {
+    const o = origins.get(key); // the key itself, not its section
+    return o === undefined ? (envNameOf(key.split('.')) ?? key) : o.startsWith('in ') ? `${key} ${o}` : o;
+  };
   if (cfg.slow.lowWaterBytes >= cfg.slow.highWaterBytes) {
-    throw new ConfigError('slow.lowWaterBytes must be below slow.highWaterBytes: lower TICKWIRE_SLOW_LOW_WATER_BYTES');
+    throw new ConfigError(
+      `slow.lowWaterBytes (${cfg.slow.lowWaterBytes}) must be below slow.highWaterBytes (${cfg.slow.highWaterBytes}): lower ${said('slow.lowWaterBytes')} or raise ${said('slow.highWaterBytes')}`,
+    );
   }
   if (cfg.slow.hardLimitBytes <= cfg.slow.highWaterBytes) {
-    throw new ConfigError('slow.hardLimitBytes must be above slow.highWaterBytes: raise TICKWIRE_SLOW_HARD_LIMIT_BYTES');
+    throw new ConfigError(
+      `slow.hardLimitBytes (${cfg.slow.hardLimitBytes}) must be above slow.highWaterBytes (${cfg.slow.highWaterBytes}): raise ${said('slow.hardLimitBytes')} or lower ${said('slow.highWaterBytes')}`,
+    );
   }
   if (cfg.slow.lagMs > 0 && cfg.slow.lagCloseMs <= cfg.slow.lagMs) {
-    throw new ConfigError('slow.lagCloseMs must be above slow.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS');
+    throw new ConfigError(
+      `slow.lagCloseMs (${cfg.slow.lagCloseMs}) must be above slow.lagMs (${cfg.slow.lagMs}): raise ${said('slow.lagCloseMs')} or lower ${said('slow.lagMs')}`,
+    );
   }
   // two stores on one prefix write the same keys with different types (a last value and a bar set)
   const prefixes: [string, string][] = [
@@ -960,13 +971,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     for (const [b, pb] of prefixes.slice(i + 1))
       if (pa === pb)
         throw new ConfigError(
-          `${a} and ${b} are both "${pa}": the two stores would write the same Redis keys; give each its own prefix (${envNameOf(a.split('.'))}, ${envNameOf(b.split('.'))})`,
+          `${a} and ${b} are both "${pa}": the two stores would write the same Redis keys; give each its own prefix (${said(a)}, ${said(b)})`,
         );
   const deepest = Math.max(...cfg.book.depths);
   if (deepest > cfg.book.maxLevels) {
     // a depth no book can fill (docs/protocol.md#order-books-booksymbol)
     throw new ConfigError(
-      `book.depths (${deepest}) must not exceed book.maxLevels (${cfg.book.maxLevels}): raise TICKWIRE_BOOK_MAX_LEVELS or lower TICKWIRE_BOOK_DEPTHS`,
+      `book.depths (${deepest}) must not exceed book.maxLevels (${cfg.book.maxLevels}): raise ${said('book.maxLevels')} or lower ${said('book.depths')}`,
     );
   }
   if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {

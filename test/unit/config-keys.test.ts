@@ -191,6 +191,15 @@ describe('every config key refuses a wrong value with a message naming it', () =
     expect(refusal(() => loadConfig({ env: { PORT: '70000' } }))).toMatch(/port \(env PORT\): 70000 is above the maximum: set a whole number from 0 to 65535/);
   });
 
+  it('checks between keys name them as they were set', () => {
+    const file = join(dir, 'between.yaml');
+    writeFileSync(file, 'slow:\n  lowWaterBytes: 2000000\n');
+    expect(refusal(() => loadConfig({ env: { TICKWIRE_CONFIG: file } }))).toBe(
+      `slow.lowWaterBytes (2000000) must be below slow.highWaterBytes (1048576): lower slow.lowWaterBytes in ${file} or raise TICKWIRE_SLOW_HIGH_WATER_BYTES`,
+    );
+    expect(refusal(() => loadConfig({ env: {}, argv: ['--book.maxLevels=50'] }))).toMatch(/raise --book\.maxLevels or lower TICKWIRE_BOOK_DEPTHS/);
+  });
+
   it('refuses values that made no sense but were taken: a 0 ms shutdown deadline, a hex port, one Redis prefix for two stores', () => {
     expect(refusal(() => loadConfig({ env: { TICKWIRE_SHUTDOWN_TIMEOUT_MS: '0' } }))).toMatch(/shutdownTimeoutMs \(env TICKWIRE_SHUTDOWN_TIMEOUT_MS\)/);
     expect(refusal(() => loadConfig({ env: { TICKWIRE_PORT: '0x50' } }))).toMatch(/TICKWIRE_PORT="0x50" is not a number/);
