@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnListening, waitHttpOk } from '../helpers/processes.js';
+import type { TickwireProcess } from '../helpers/processes.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { TickAgeHistogram } from '../../src/ops/tick-age.js';
 
@@ -61,5 +63,42 @@ describe('docs/operations.md metrics table', () => {
 
   it('documents no metric the engine does not register', () => {
     expect([...documented.keys()].filter((n) => !registered.has(n))).toEqual([]);
+  });
+});
+
+/**
+ * The same from what a real process serves: `tickwire start` with two gateway workers, whose
+ * /metrics merges the workers' registries with the main thread's (types and labels could change
+ * in the merge). Every tickwire_* family served is a row of the table, with that type, and its
+ * samples carry only the documented labels.
+ */
+describe('GET /metrics of a real process against the table', () => {
+  const procs: TickwireProcess[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(procs.map((p) => p.stop('SIGKILL')));
+  });
+
+  it('tickwire start --workers 2', { timeout: 90_000 }, async () => {
+    const { proc, port } = await spawnListening(['start', '--workers', '2'], { HOST: '127.0.0.1', TICKWIRE_SYNTHETIC_RATE: '50' });
+    procs.push(proc);
+    await waitHttpOk(`http://127.0.0.1:${port}/ready`, 60_000, proc);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const documented = documentedRows();
+    const problems: string[] = [];
+    const types = [...text.matchAll(/^# TYPE (tickwire_\w+) (\w+)$/gm)];
+    expect(types.length).toBeGreaterThan(40);
+    for (const [, name, type] of types) {
+      const row = documented.get(name!);
+      if (row === undefined) problems.push(`${name}: served but not in the table`);
+      else if (row.type !== type) problems.push(`${name}: documented as "${row.type}", served as "${type}"`);
+    }
+    for (const [, family, labels] of text.matchAll(/^(tickwire_\w+?)(?:_bucket|_sum|_count)?\{([^}]*)\}/gm)) {
+      const row = documented.get(family!) ?? documented.get(family!.replace(/_(bucket|sum|count)$/, ''));
+      if (row === undefined) continue; // reported above
+      for (const [, label] of labels!.matchAll(/(\w+)="/g))
+        if (label !== 'le' && !row.labels.includes(label!)) problems.push(`${family}: label "${label}" not documented`);
+    }
+    expect([...new Set(problems)]).toEqual([]);
+    expect(await proc.stop('SIGTERM')).toBe(0);
   });
 });
