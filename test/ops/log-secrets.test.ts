@@ -77,6 +77,22 @@ describe('a process that cannot reach its servers', () => {
     }
   });
 
+  it('an embedding gets the NATS failure without the password too (startEngine rejects with it)', async () => {
+    const port = await freePort();
+    const out = capture();
+    const log = createLogger({ level: 'trace', format: 'json' }, 'tickwire', out.stream);
+    const err = await startEngine(
+      { host: '127.0.0.1', port: 0, natsUrl: `nats://svc:${PASSWORD}@127.0.0.1:${port}` },
+      { roles: { feeds: [] }, env: {}, log },
+    ).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/cannot connect to NATS at nats:\/\/svc:\[redacted\]@127\.0\.0\.1/);
+    expect(err?.message).not.toContain(PASSWORD);
+    expect(out.text()).not.toContain(PASSWORD);
+  });
+
   it('names Redis without its password (tickwire start, logs at trace)', async () => {
     const port = await freePort();
     const r = spawnSync(process.execPath, [...tickwireCli(), 'start', '--workers', '1', '--port=0', '--log.format=json', '--feeds='], {
