@@ -109,6 +109,7 @@ const ISOLATED = new Set([
   'test/private/portfolio.test.ts',
   'test/private/replay-limits.test.ts',
   'test/property/frames.property.test.ts',
+  'test/unit/config-keys.test.ts',
   'test/unit/connection-counts.test.ts',
 ]);
 

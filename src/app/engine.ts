@@ -1,6 +1,8 @@
+import { statSync } from 'node:fs';
 import type { Bus } from '../bus/bus.js';
 import type { Config, ConfigInput } from '../core/config.js';
 import { loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { loadRegistry } from '../core/instruments-file.js';
 import { createLogger } from '../core/logger.js';
@@ -232,6 +234,11 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     portfolio: options.roles?.portfolio ?? (!config.natsUrl && gateway),
     alerts: options.roles?.alerts ?? (!config.natsUrl && gateway),
   };
+  // the gateway serves what it finds there: a wrong path gave a 404 dashboard and no word in the log
+  if (roles.gateway && config.gateway.webDir !== undefined && !isDirectory(config.gateway.webDir))
+    throw new ConfigError(
+      `gateway.webDir ${config.gateway.webDir} (TICKWIRE_GATEWAY_WEB_DIR) is not a directory: give the directory of the built dashboard (npm run build writes dist/web), or unset it`,
+    );
   return {
     config,
     log,
@@ -243,4 +250,12 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     lifecycle: new Lifecycle(log),
     worker: options.worker,
   };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Bus, BusHandler, BusRequests, BusState, BusStreams, Unsubscribe } from './bus.js';
 import { isValidSubject } from './bus.js';
 import { TickwireError } from '../core/errors.js';
+import { redactUrl } from '../core/secrets.js';
 
 export interface NatsBusOptions {
   /** comma separated server URLs, e.g. nats://127.0.0.1:4222 */
@@ -104,7 +105,9 @@ export class NatsBus implements Bus {
       });
       return new NatsBus(nc, opts);
     } catch (err) {
-      throw new TickwireError('BUS_CONNECT', `cannot connect to NATS at ${servers.join(', ')} (NATS_URL): ${(err as Error).message}`, { cause: err });
+      throw new TickwireError('BUS_CONNECT', `cannot connect to NATS at ${servers.map(redactUrl).join(', ')} (NATS_URL): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

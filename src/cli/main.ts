@@ -5,6 +5,7 @@ import { startEngine } from '../app/engine.js';
 import type { EngineRoles } from '../app/engine.js';
 import { probeUws } from '../gateway/uws.js';
 import { isSecretKey, REDACTED, redactConfig, redactUrl } from '../ops/redact.js';
+import { redactText } from '../core/secrets.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
 import { runGatewayWorkers, workersFlag } from '../workers/cli.js';
@@ -194,15 +195,16 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // the message may quote a URL with its password (a NATS server it could not reach) or a token
     if (err instanceof ConfigError) {
-      console.error(`tickwire: configuration error: ${err.message}`);
+      console.error(`tickwire: configuration error: ${redactText(err.message)}`);
       process.exit(2);
     }
     if (err instanceof TickwireError) {
-      console.error(`tickwire: ${err.message}`);
+      console.error(`tickwire: ${redactText(err.message)}`);
       process.exit(1);
     }
-    console.error(`tickwire: ${unexpectedFailure(err)}`);
+    console.error(`tickwire: ${redactText(unexpectedFailure(err))}`);
     process.exit(1);
   },
 );
@@ -217,15 +219,19 @@ function unexpectedFailure(err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));
   const level = process.env.TICKWIRE_LOG_LEVEL ?? process.env.LOG_LEVEL;
   const stack = level === 'debug' || level === 'trace' ? `\n${e.stack ?? ''}` : '';
-  if (e.name === 'MaxRetriesPerRequestError') {
-    let url = 'the configured server';
-    try {
-      const redisUrl = loadConfig({ argv: configFlags }).redisUrl;
-      if (redisUrl) url = redactUrl(redisUrl);
-    } catch {
-      // the configuration was valid when the engine started; keep the generic wording
-    }
-    return `cannot reach Redis at ${url} (REDIS_URL) to load the state kept there (positions, alert rules, executions).\nStart redis-server there or fix REDIS_URL (unset it to keep that state in memory).${stack}`;
+  let cfg: ReturnType<typeof loadConfig> | undefined;
+  try {
+    cfg = loadConfig({ argv: configFlags });
+  } catch {
+    // the configuration was valid when the engine started; keep the generic wording
+  }
+  // ioredis: MaxRetriesPerRequestError when the server refuses connections; "Command timed out"
+  // (redis.commandTimeoutMs) when it takes them and never answers (hung, paused, a dead path)
+  const hung = e.message === 'Command timed out' && cfg?.redisUrl !== undefined;
+  if (e.name === 'MaxRetriesPerRequestError' || hung) {
+    const url = cfg?.redisUrl ? redactUrl(cfg.redisUrl) : 'the configured server';
+    const why = hung ? `: it did not answer within redis.commandTimeoutMs (${cfg!.redis.commandTimeoutMs} ms)` : '';
+    return `cannot reach Redis at ${url} (REDIS_URL)${why} to load the state kept there (positions, alert rules, executions).\nStart redis-server there or fix REDIS_URL (unset it to keep that state in memory).${stack}`;
   }
   return `unexpected failure: ${e.name}: ${e.message}${stack || ' (set LOG_LEVEL=debug for the stack trace)'}`;
 }

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
 import { originEntryProblem } from './origins.js';
+import { problemOf } from './config-messages.js';
 
 /**
  * The one configuration schema. Sources, later ones winning:
@@ -67,7 +68,8 @@ export const ConfigSchema = z
         if (bad !== undefined)
           ctx.addIssue({
             code: 'custom',
-            message: `"${bad}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)`,
+            // the URL as given, its user and password left out (they reach the terminal and the service's log)
+            message: `"${bad.replace(/^([a-z]+:\/\/)?.*@/i, '$1[redacted]@')}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)`,
           });
       })
       .optional()
@@ -93,7 +95,7 @@ export const ConfigSchema = z
       .object({
         seed: z.number().int().default(42).describe('random seed: the same seed gives the same market'),
         rate: z.number().min(1).max(1_000_000).default(400).describe('total ticks per second across all symbols'),
-        symbols: z.array(z.string()).optional().describe('symbols to generate; unset = every instrument fed by "synthetic"'),
+        symbols: z.array(z.string().min(1)).optional().describe('symbols to generate; unset = every instrument fed by "synthetic"'),
         bookLevels: z
           .number()
           .int()
@@ -219,10 +221,15 @@ export const ConfigSchema = z
         lagCloseMs: 60_000,
         pingMs: 1000,
       }),
-    shutdownTimeoutMs: z.number().int().min(0).default(10_000).describe('graceful shutdown deadline'),
+    shutdownTimeoutMs: z
+      .number()
+      .int()
+      .min(100) // 0 fired the deadline at once: exit 1 with nothing flushed
+      .default(10_000)
+      .describe('graceful shutdown deadline (ms); past it the process exits 1'),
     redis: z
       .object({
-        keyPrefix: z.string().default('tickwire:lv:').describe('prefix of last-value keys in Redis (one key per channel)'),
+        keyPrefix: z.string().min(1).default('tickwire:lv:').describe('prefix of last-value keys in Redis (one key per channel)'),
         flushMs: z.number().int().min(1).max(10_000).default(50).describe('how often batched last-value writes are flushed to Redis'),
         maxPendingKeys: z.number().int().min(1).default(100_000).describe('distinct keys waiting for a flush; new keys beyond this are dropped (counted)'),
         ackReplicas: z
@@ -419,12 +426,12 @@ export const ConfigSchema = z
         dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for execution ids (capped at retentionSec)'),
         stream: z
           .string()
-          .regex(/^[A-Za-z0-9_-]+$/)
+          .regex(/^[A-Za-z0-9_-]+$/, 'use a JetStream stream name: letters, digits, "_" and "-" only')
           .default('TW_EXEC')
           .describe('JetStream stream holding user executions'),
         inboundStream: z
           .string()
-          .regex(/^[A-Za-z0-9_-]+$/)
+          .regex(/^[A-Za-z0-9_-]+$/, 'use a JetStream stream name: letters, digits, "_" and "-" only')
           .default('TW_EXEC_IN')
           .describe('JetStream stream of executions from order systems (exec.in.<user>)'),
         consumeInbound: z.boolean().default(true).describe('gateways consume exec.in.<user> from NATS'),
@@ -449,7 +456,7 @@ export const ConfigSchema = z
           .min(0)
           .default(100_000)
           .describe('replayed executions per second for the whole gateway process (0 = unlimited)'),
-        redisKeyPrefix: z.string().default('tickwire:exec:').describe('prefix of execution log keys when the log is in Redis (embedded with REDIS_URL)'),
+        redisKeyPrefix: z.string().min(1).default('tickwire:exec:').describe('prefix of execution log keys when the log is in Redis (embedded with REDIS_URL)'),
       })
       .strict()
       .prefault({})
@@ -458,12 +465,12 @@ export const ConfigSchema = z
       .object({
         baseCurrency: z
           .string()
-          .regex(/^[A-Z]{3,5}$/)
+          .regex(/^[A-Z]{3,5}$/, 'use a currency code of 3 to 5 capital letters, e.g. USD')
           .default('USD')
           .describe('valuation currency of users who did not set one'),
         publishMs: z.number().int().min(50).default(250).describe('a user portfolio is published at most this often (and only on change)'),
         requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to portfolio service request timeout (NATS mode)'),
-        redisKeyPrefix: z.string().default('tickwire:pf:').describe('prefix of position keys in Redis'),
+        redisKeyPrefix: z.string().min(1).default('tickwire:pf:').describe('prefix of position keys in Redis'),
         idleMs: z
           .number()
           .int()
@@ -515,7 +522,7 @@ export const ConfigSchema = z
           .max(10_000)
           .default(20)
           .describe('alert state and firings are committed to the store this often before delivery (0 = every tick batch)'),
-        redisKeyPrefix: z.string().default('tickwire:alerts:').describe('prefix of alert rule and state keys in Redis'),
+        redisKeyPrefix: z.string().min(1).default('tickwire:alerts:').describe('prefix of alert rule and state keys in Redis'),
         requestTimeoutMs: z
           .number()
           .int()
@@ -538,17 +545,21 @@ export const ConfigSchema = z
         dedupWindowSec: z.number().int().min(1).default(86_400).describe('JetStream duplicate window for notification ids (capped at retentionSec)'),
         stream: z
           .string()
-          .regex(/^[A-Za-z0-9_-]+$/)
+          .regex(/^[A-Za-z0-9_-]+$/, 'use a JetStream stream name: letters, digits, "_" and "-" only')
           .default('TW_NOTIF')
           .describe('JetStream stream holding user notifications'),
         inboundStream: z
           .string()
-          .regex(/^[A-Za-z0-9_-]+$/)
+          .regex(/^[A-Za-z0-9_-]+$/, 'use a JetStream stream name: letters, digits, "_" and "-" only')
           .default('TW_NOTIF_IN')
           .describe('JetStream stream of notifications from other services (notif.in.<user>)'),
         consumeInbound: z.boolean().default(true).describe('gateways consume notif.in.<user> from NATS'),
         replicas: z.number().int().min(1).max(5).default(1).describe('JetStream replicas of the notifications streams'),
-        redisKeyPrefix: z.string().default('tickwire:notif:').describe('prefix of notification log keys when the log is in Redis (embedded with REDIS_URL)'),
+        redisKeyPrefix: z
+          .string()
+          .min(1)
+          .default('tickwire:notif:')
+          .describe('prefix of notification log keys when the log is in Redis (embedded with REDIS_URL)'),
       })
       .strict()
       .prefault({})
@@ -562,7 +573,7 @@ export const ConfigSchema = z
           .max(100_000)
           .default(1000)
           .describe('closed bars the bar store keeps per (symbol, interval) for `history` on subscribe and GET /v1/bars (oldest go first)'),
-        redisKeyPrefix: z.string().default('tickwire:bars:').describe('prefix of the bar store keys in Redis (one sorted set per bar channel)'),
+        redisKeyPrefix: z.string().min(1).default('tickwire:bars:').describe('prefix of the bar store keys in Redis (one sorted set per bar channel)'),
         readBarsPerUserPerSec: z
           .number()
           .int()
@@ -660,18 +671,25 @@ function leafPaths(schema: AnySchema, prefix: string[] = []): Map<string, { path
 const ENV_KEYS = leafPaths(ConfigSchema);
 const PATH_TO_LEAF = new Map([...ENV_KEYS.values()].map((i) => [i.path.join('.'), i]));
 
-function coerce(raw: string, leaf: AnySchema, name: string): unknown {
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
+
+/** `raw` as the leaf's type; `name` is what the operator wrote (env name or --flag), `key` the key path. */
+function coerce(raw: string, leaf: AnySchema, name: string, key?: string): unknown {
   const t = (leaf as any).def.type as string;
   if (t === 'string' || t === 'enum') return raw;
   if (t === 'number') {
+    // decimal only: Number() would also take 0x50, 0b1 and Infinity
     const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name}="${raw}" is not a number: set it to a number`);
+    if (!DECIMAL.test(raw) || !Number.isFinite(n))
+      throw new ConfigError(
+        `${name}="${raw}" is not a number${key ? ` (${key})` : ''}: write the number alone, without quotes or a unit (the key's name says its unit: Ms, Sec, Bytes)`,
+      );
     return n;
   }
   if (t === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
     if (/^(0|false|no|off)$/i.test(raw)) return false;
-    throw new ConfigError(`${name}="${raw}" is not a boolean: use true or false`);
+    throw new ConfigError(`${name}="${raw}" is not a boolean${key ? ` (${key})` : ''}: use true or false`);
   }
   if (t === 'array') {
     const trimmed = raw.trim();
@@ -679,12 +697,12 @@ function coerce(raw: string, leaf: AnySchema, name: string): unknown {
       try {
         return JSON.parse(trimmed);
       } catch {
-        throw new ConfigError(`${name} is not a valid JSON array: use a,b,c or ["a","b"]`);
+        throw new ConfigError(`${name} is not a valid JSON array${key ? ` (${key})` : ''}: use a,b,c or ["a","b"]`);
       }
     }
     const elem = unwrap((leaf as any).def.element);
     const parts = trimmed === '' ? [] : trimmed.split(',').map((p) => p.trim());
-    return parts.map((p) => coerce(p, elem, name));
+    return parts.map((p) => coerce(p, elem, name, key));
   }
   return raw;
 }
@@ -733,7 +751,7 @@ export interface LoadConfigOptions {
   overrides?: ConfigInput | Record<string, unknown>;
 }
 
-function parseFlags(argv: readonly string[]): { values: Record<string, any>; configPath?: string } {
+function parseFlags(argv: readonly string[], origins: Origins): { values: Record<string, any>; configPath?: string } {
   const values: Record<string, any> = {};
   let configPath: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -758,10 +776,16 @@ function parseFlags(argv: readonly string[]): { values: Record<string, any>; con
       continue;
     }
     const info = PATH_TO_LEAF.get(key);
-    if (!info) throw new ConfigError(`unknown flag --${key}: run \`tickwire config --help\` to list the keys`);
+    if (!info) {
+      const near = closestKey(key);
+      throw new ConfigError(
+        `unknown flag --${key}: ${near && PATH_TO_LEAF.has(near) ? `did you mean --${near}? ` : ''}run \`tickwire config --help\` to list the keys`,
+      );
+    }
     if (bare && (info.leaf as any).def.type !== 'boolean')
       throw new ConfigError(`--${key} needs a value: --${key}=VALUE (tickwire config --help describes it)`);
-    setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`));
+    setPath(values, info.path, coerce(raw ?? '', info.leaf, `--${key}`, key));
+    origins.set(key, `--${key}`);
   }
   return configPath === undefined ? { values } : { values, configPath };
 }
@@ -778,11 +802,111 @@ function envNameOf(path: readonly PropertyKey[]): string | undefined {
   return undefined;
 }
 
+/**
+ * Where each key's value came from, as the operator wrote it: key path -> an env name
+ * (`PORT`, `TICKWIRE_SLOW_STUCK_MS`), a flag (`--port`), or `in FILE` for a config file key.
+ * Error messages name that, not the canonical env name of a key the operator never set.
+ */
+type Origins = Map<string, string>;
+
+/** Record every key path of a parsed config file (sections too: `log: verbose` is the file's). */
+function fileOrigins(v: unknown, file: string, origins: Origins, prefix: string[] = []): void {
+  if (prefix.length > 0) origins.set(prefix.join('.'), `in ${file}`);
+  if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, c] of Object.entries(v)) fileOrigins(c, file, origins, [...prefix, k]);
+}
+
+/** The origin of `path`, or of the nearest key above it (an entry of a list is the list's). */
+function originOf(path: readonly PropertyKey[], origins: Origins): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const o = origins.get(path.slice(0, n).map(String).join('.'));
+    if (o !== undefined) return o;
+  }
+  return undefined;
+}
+
+/** "correct it to TICKWIRE_X" for a misspelt variable, else a few of the names */
+function nearestEnvHint(name: string): string {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(name.length / 5)) + 1;
+  for (const env of [...ENV_KEYS.keys(), ...Object.keys(ALIASES)]) {
+    const d = editDistance(name, env);
+    if (d < bestD) [best, bestD] = [env, d];
+  }
+  return best !== undefined ? `correct it to ${best}` : `use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ...`;
+}
+
+/** The closest key path to a misspelt one (edit distance at most a third of its length). */
+function closestKey(wrong: string): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(wrong.length / 3)) + 1;
+  for (const k of PATH_TO_LEAF.keys()) {
+    const d = editDistance(wrong.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  // a section (gateway, slow) misspelt: compare with the section names too
+  for (const k of new Set([...PATH_TO_LEAF.keys()].map((p) => p.split('.').slice(0, -1).join('.')).filter(Boolean))) {
+    const d = editDistance(wrong.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** One line per schema issue: the key as the operator wrote it, what is wrong, and the fix. */
+function issueLine(iss: z.core.$ZodIssue, origins: Origins): string {
+  if (iss.code === 'unrecognized_keys') {
+    return iss.keys
+      .map((k) => {
+        const key = [...iss.path.map(String), k].join('.');
+        const where = originOf([...iss.path, k], origins);
+        const near = closestKey(key);
+        return `unknown key "${key}"${where ? ` ${where}` : ''}: remove it${near ? ` or correct it to "${near}"` : ''} (tickwire config --help lists the keys)`;
+      })
+      .join('\n  ');
+  }
+  const key = iss.path.join('.');
+  const canonical = envNameOf(iss.path);
+  const origin = originOf(iss.path, origins);
+  let where: string;
+  if (origin === undefined) where = canonical ? `env ${canonical}` : '';
+  else if (origin.startsWith('in ')) where = `${origin}${canonical ? `; env ${canonical}` : ''}`;
+  else if (origin.startsWith('--')) where = `flag ${origin}`;
+  else where = `env ${origin}`;
+  // the leaf the issue is about, or the list an entry belongs to
+  let leafPath = iss.path.map(String);
+  while (leafPath.length > 0 && !PATH_TO_LEAF.has(leafPath.join('.'))) leafPath = leafPath.slice(0, -1);
+  const leaf = PATH_TO_LEAF.get(leafPath.join('.'));
+  const section = leaf === undefined ? sectionSchema(iss.path.map(String)) : leaf.leaf;
+  return `${key}${where ? ` (${where})` : ''}: ${problemOf(iss, section, leafPath.length < iss.path.length)}`;
+}
+
+/** The schema of a section (`log`, `gateway`) for a message about the section itself. */
+function sectionSchema(path: string[]): AnySchema | undefined {
+  let s: any = ConfigSchema;
+  for (const k of path) {
+    s = (unwrap(s) as any)?.def?.shape?.[k];
+    if (s === undefined) return undefined;
+  }
+  return s;
+}
+
 export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   const env = opts.env ?? process.env;
-  const flags = parseFlags(opts.argv ?? []);
+  const origins: Origins = new Map();
+  const flags = parseFlags(opts.argv ?? [], origins);
   const filePath = flags.configPath ?? env.TICKWIRE_CONFIG;
+  const fileOrigin: Origins = new Map();
   let merged: Record<string, any> = filePath ? readConfigFile(filePath) : {};
+  if (filePath) fileOrigins(merged, filePath, fileOrigin);
+  const envOrigin: Origins = new Map();
 
   const fromEnv: Record<string, any> = {};
   for (const [name, raw] of Object.entries(env)) {
@@ -790,49 +914,70 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
     const alias = ALIASES[name];
     if (alias) {
       const info = PATH_TO_LEAF.get(alias)!;
-      setPath(fromEnv, info.path, coerce(raw, info.leaf, name));
+      setPath(fromEnv, info.path, coerce(raw, info.leaf, name, alias));
+      envOrigin.set(alias, name);
       continue;
     }
     if (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name)) continue;
     const info = ENV_KEYS.get(name);
-    if (!info)
-      throw new ConfigError(
-        `unknown environment variable ${name}: remove it or use one of ${[...ENV_KEYS.keys()].slice(0, 4).join(', ')}, ... (tickwire config --help lists all)`,
-      );
-    setPath(fromEnv, info.path, coerce(raw, info.leaf, name));
+    if (!info) throw new ConfigError(`unknown environment variable ${name}: remove it or ${nearestEnvHint(name)} (tickwire config --help lists all)`);
+    const key = info.path.join('.');
+    setPath(fromEnv, info.path, coerce(raw, info.leaf, name, key));
+    envOrigin.set(key, name);
   }
   merged = deepMerge(merged, fromEnv);
   merged = deepMerge(merged, flags.values);
   if (opts.overrides) merged = deepMerge(merged, opts.overrides as Record<string, any>);
+  // later sources win: file < env < flags (overrides are the program's own: no origin)
+  for (const [k, v] of [...envOrigin, ...fileOrigin]) if (!origins.has(k)) origins.set(k, v);
+  for (const k of envOrigin.keys()) for (const f of fileOrigin.keys()) if (f.startsWith(k + '.')) origins.delete(f);
 
-  const result = ConfigSchema.safeParse(merged);
+  const result = ConfigSchema.safeParse(merged, { reportInput: true });
   if (!result.success) {
-    const lines = result.error.issues.map((iss) => {
-      if (iss.code === 'unrecognized_keys') {
-        const where = iss.path.length ? iss.path.join('.') + '.' : '';
-        return `unknown key ${iss.keys.map((k) => `"${where}${k}"`).join(', ')}: remove it (tickwire config --help lists the keys)`;
-      }
-      const key = iss.path.join('.');
-      const env = envNameOf(iss.path);
-      return `${key}${env ? ` (env ${env})` : ''}: ${iss.message}`;
-    });
+    const lines = result.error.issues.map((iss) => issueLine(iss, origins));
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const cfg = result.data;
+  /** a key as the operator set it: the variable, the flag, the file; the key's variable when it was left at its default */
+  const said = (key: string): string => {
+    const o = origins.get(key); // the key itself, not its section
+    return o === undefined ? (envNameOf(key.split('.')) ?? key) : o.startsWith('in ') ? `${key} ${o}` : o;
+  };
   if (cfg.slow.lowWaterBytes >= cfg.slow.highWaterBytes) {
-    throw new ConfigError('slow.lowWaterBytes must be below slow.highWaterBytes: lower TICKWIRE_SLOW_LOW_WATER_BYTES');
+    throw new ConfigError(
+      `slow.lowWaterBytes (${cfg.slow.lowWaterBytes}) must be below slow.highWaterBytes (${cfg.slow.highWaterBytes}): lower ${said('slow.lowWaterBytes')} or raise ${said('slow.highWaterBytes')}`,
+    );
   }
   if (cfg.slow.hardLimitBytes <= cfg.slow.highWaterBytes) {
-    throw new ConfigError('slow.hardLimitBytes must be above slow.highWaterBytes: raise TICKWIRE_SLOW_HARD_LIMIT_BYTES');
+    throw new ConfigError(
+      `slow.hardLimitBytes (${cfg.slow.hardLimitBytes}) must be above slow.highWaterBytes (${cfg.slow.highWaterBytes}): raise ${said('slow.hardLimitBytes')} or lower ${said('slow.highWaterBytes')}`,
+    );
   }
   if (cfg.slow.lagMs > 0 && cfg.slow.lagCloseMs <= cfg.slow.lagMs) {
-    throw new ConfigError('slow.lagCloseMs must be above slow.lagMs: raise TICKWIRE_SLOW_LAG_CLOSE_MS');
+    throw new ConfigError(
+      `slow.lagCloseMs (${cfg.slow.lagCloseMs}) must be above slow.lagMs (${cfg.slow.lagMs}): raise ${said('slow.lagCloseMs')} or lower ${said('slow.lagMs')}`,
+    );
   }
+  // two stores on one prefix write the same keys with different types (a last value and a bar set)
+  const prefixes: [string, string][] = [
+    ['redis.keyPrefix', cfg.redis.keyPrefix],
+    ['history.redisKeyPrefix', cfg.history.redisKeyPrefix],
+    ['executions.redisKeyPrefix', cfg.executions.redisKeyPrefix],
+    ['notifications.redisKeyPrefix', cfg.notifications.redisKeyPrefix],
+    ['portfolio.redisKeyPrefix', cfg.portfolio.redisKeyPrefix],
+    ['alerts.redisKeyPrefix', cfg.alerts.redisKeyPrefix],
+  ];
+  for (const [i, [a, pa]] of prefixes.entries())
+    for (const [b, pb] of prefixes.slice(i + 1))
+      if (pa === pb)
+        throw new ConfigError(
+          `${a} and ${b} are both "${pa}": the two stores would write the same Redis keys; give each its own prefix (${said(a)}, ${said(b)})`,
+        );
   const deepest = Math.max(...cfg.book.depths);
   if (deepest > cfg.book.maxLevels) {
     // a depth no book can fill (docs/protocol.md#order-books-booksymbol)
     throw new ConfigError(
-      `book.depths (${deepest}) must not exceed book.maxLevels (${cfg.book.maxLevels}): raise TICKWIRE_BOOK_MAX_LEVELS or lower TICKWIRE_BOOK_DEPTHS`,
+      `book.depths (${deepest}) must not exceed book.maxLevels (${cfg.book.maxLevels}): raise ${said('book.maxLevels')} or lower ${said('book.depths')}`,
     );
   }
   if (cfg.auth.mode !== 'off' && !cfg.auth.jwtSecret && !cfg.auth.jwtPublicKey && !cfg.auth.jwksUrl) {
@@ -883,6 +1028,11 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** Every key of the schema: its path, its env name and the schema of its value (tests walk it). */
+export function configLeaves(): { key: string; env: string; schema: z.ZodType }[] {
+  return [...ENV_KEYS.entries()].map(([env, info]) => ({ key: info.path.join('.'), env, schema: info.leaf }));
 }
 
 /** Rows for `tickwire config --help` and docs: key, env name, description, default. */

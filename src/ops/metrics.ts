@@ -460,5 +460,5 @@ function fireLatencyMetric(sources: MetricsSources): object {
     }
     return { name, help, type: 'histogram', aggregator: 'sum', values };
   };
-  return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => undefined, collect: () => undefined };
+  return { name, help, type: 'histogram', labelNames: ['market'], aggregator: 'sum', get, reset: () => undefined, collect: () => undefined };
 }

@@ -1,20 +1,6 @@
-/** Key names whose values are never printed (`tickwire config`, logs). */
-const SECRET_KEY = /(secret|token|password|passwd|passphrase|api_?key|private_?key|credential)/i;
+import { isSecretKey, REDACTED, redactUrl } from '../core/secrets.js';
 
-export const REDACTED = '[redacted]';
-
-export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
-}
-
-/** Hide the password in a URL such as redis://user:pass@host:6379 (also in comma lists, and a sentinelPassword parameter). */
-export function redactUrl(value: string): string {
-  return value
-    .replace(/([?&]sentinelPassword=)[^&\s]*/gi, `$1${REDACTED}`)
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s:,]*)(:[^/@\s,]*)?@/gi, (_m, scheme: string, user: string, pass: string | undefined) =>
-      pass ? `${scheme}${user}:${REDACTED}@` : `${scheme}${REDACTED}@`,
-    );
-}
+export { isSecretKey, REDACTED, redactUrl } from '../core/secrets.js';
 
 /**
  * A copy of a configuration object with secrets hidden: values of keys named like secret, token,

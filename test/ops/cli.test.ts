@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { tickwireCli } from '../helpers/processes.js';
 import { freePort } from '../helpers/servers.js';
@@ -112,6 +114,26 @@ describe('tickwire CLI: unreachable servers at start', () => {
     expect(r.out).toMatch(new RegExp(`tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\)`));
     expect(r.out).toMatch(/start redis-server|fix REDIS_URL/);
     expect(r.out).not.toMatch(STACK);
+  });
+
+  it('Redis that accepts connections but never answers (hung): the same line, not "unexpected failure: Command timed out"', { timeout: 90_000 }, async () => {
+    const silent = createServer(() => undefined); // takes the connection, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = await cliUntilExit(['start', '--workers', '1'], { HOST: '127.0.0.1', PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
+      expect(r.code, r.out).toBe(1);
+      expect(r.out).toMatch(
+        new RegExp(
+          `tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\): it did not answer within redis\\.commandTimeoutMs \\(5000 ms\\)`,
+        ),
+      );
+      expect(r.out).toMatch(/fix REDIS_URL/);
+      expect(r.out).not.toMatch(/unexpected failure/);
+      expect(r.out).not.toMatch(STACK);
+    } finally {
+      silent.close();
+    }
   });
 
   it('NATS not reachable with several gateway workers: the reason once, exit 1, no stack trace', { timeout: 90_000 }, async () => {

@@ -87,6 +87,81 @@ describe('graceful shutdown of a real tickwire process', () => {
   });
 });
 
+/**
+ * Executions posted without a pause while SIGTERM arrives: every one answered 200/201 is in the
+ * durable log (a second gateway on the same log answers its retry as a duplicate), requests cut
+ * off get no answer (the order system retries them), and the process exits 0 well within
+ * shutdownTimeoutMs. One case per place the log lives: JetStream (`tickwire gateway`), Redis
+ * (`tickwire start` with REDIS_URL, two gateway workers).
+ */
+describe('SIGTERM with executions in flight', () => {
+  const TOKEN = 'svc-token-0123456789abcdef';
+  const post = (port: number, id: string): Promise<Response> =>
+    fetch(`http://127.0.0.1:${port}/v1/executions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'inflight', id, order: 'o1', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: Date.now() }),
+    });
+
+  async function acknowledgedAreStored(args: string[], env: Record<string, string>): Promise<void> {
+    const full = { ...env, HOST: '127.0.0.1', TICKWIRE_SERVICE_TOKEN: TOKEN, TICKWIRE_LOG_FORMAT: 'json' };
+    const { proc, port } = await spawnListening(args, full);
+    procs.push(proc);
+    await waitHttpOk(`http://127.0.0.1:${port}/ready`, 60_000, proc);
+    const acked: string[] = [];
+    let n = 0;
+    let stop = false;
+    const senders = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const id = `x-${n++}`;
+        try {
+          const r = await post(port, id);
+          await r.text();
+          if (r.status === 200 || r.status === 201) acked.push(id);
+        } catch {
+          // cut off by the shutdown: no answer, so not acknowledged
+        }
+      }
+    });
+    await waitFor(() => acked.length >= 100, '100 executions acknowledged');
+    const t0 = Date.now();
+    const code = await proc.stop('SIGTERM');
+    const ms = Date.now() - t0;
+    stop = true;
+    await Promise.all(senders);
+    expect(code, proc.output().slice(-3000)).toBe(0);
+    expect(ms).toBeLessThan(10_000); // shutdownTimeoutMs, the documented deadline
+    const again = await spawnListening(args, full);
+    procs.push(again.proc);
+    await waitHttpOk(`http://127.0.0.1:${again.port}/ready`, 60_000, again.proc);
+    const lost: string[] = [];
+    for (const id of acked) {
+      const r = await post(again.port, id);
+      if ((await r.json()).duplicate !== true) lost.push(id);
+    }
+    expect(lost, `${lost.length} of ${acked.length} acknowledged executions were not in the log`).toEqual([]);
+    expect(await again.proc.stop('SIGTERM')).toBe(0);
+  }
+
+  it('tickwire gateway (JetStream log)', { timeout: 120_000 }, async () => {
+    const nats = await startNats({ jetstream: true });
+    try {
+      await acknowledgedAreStored(['gateway', '--workers', '1'], { NATS_URL: nats.url });
+    } finally {
+      await nats.destroy();
+    }
+  });
+
+  it('tickwire start with REDIS_URL and two gateway workers (Redis log)', { timeout: 120_000 }, async () => {
+    const redis = await startRedis();
+    try {
+      await acknowledgedAreStored(['start', '--workers', '2', '--feeds='], { REDIS_URL: redis.url });
+    } finally {
+      await redis.destroy();
+    }
+  });
+});
+
 describe('installShutdown', () => {
   const log = { info() {}, warn() {}, error() {} };
 

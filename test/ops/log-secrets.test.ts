@@ -1,0 +1,151 @@
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { generateKeyPair, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/app/engine.js';
+import { createLogger } from '../../src/core/logger.js';
+import { freePort } from '../helpers/servers.js';
+import { tickwireCli } from '../helpers/processes.js';
+import { rawUpgrade } from '../helpers/raw-upgrade.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * No secret reaches a log line or the one line a failed start prints: passwords in Redis and NATS
+ * URLs, JWTs (in a query or an Authorization header), API keys in a provider's or identity
+ * provider's URL; error paths included (a failed connect, a JWKS fetch that fails). Logs are
+ * captured as the process writes them.
+ */
+const PASSWORD = 'pw-Zq81xK';
+const API_KEY = 'ak-Ml40Rt';
+
+function capture(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
+}
+
+const cleanEnv = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] =>
+        e[1] !== undefined && !e[0].startsWith('TICKWIRE_') && !['PORT', 'HOST', 'NATS_URL', 'REDIS_URL', 'LOG_LEVEL'].includes(e[0]),
+    ),
+  );
+
+describe('the logger', () => {
+  it('hides credentials in fields, messages, errors (with their causes and stacks) and child bindings', () => {
+    const out = capture();
+    const log = createLogger({ level: 'trace', format: 'json' }, 'tickwire', out.stream);
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz';
+    const cause = new Error(`connect ECONNREFUSED redis://:${PASSWORD}@10.0.0.5:6379`);
+    log.warn({ err: new Error(`cannot connect to NATS at nats://svc:${PASSWORD}@10.0.0.6:4222`, { cause }) }, 'bus down');
+    log.info({ url: `wss://feed.example.com/v2?apikey=${API_KEY}&symbols=AAPL` }, 'provider connecting');
+    log.info({ headers: { authorization: `Bearer ${jwt}`, 'x-api-key': API_KEY, host: 'gw' } }, 'request');
+    log.info(`upgrade /v1/stream?token=${jwt} refused`);
+    log.error(new Error(`provider refused Authorization: Basic ${API_KEY}`));
+    log.child({ redis: `redis://user:${PASSWORD}@10.0.0.7:6379` }).info('store ready');
+    const text = out.text();
+    expect(text.trim().split('\n')).toHaveLength(6);
+    for (const secret of [PASSWORD, API_KEY, jwt, 'c2lnbmF0dXJlLWJ5dGVz']) expect(text).not.toContain(secret);
+    // what an operator needs is still there
+    for (const kept of ['10.0.0.5:6379', '10.0.0.6:4222', 'feed.example.com', 'symbols=AAPL', '"host":"gw"', 'ECONNREFUSED', '10.0.0.7:6379'])
+      expect(text).toContain(kept);
+    expect(text).toMatch(/"stack":"Error: cannot connect to NATS at nats:\/\/svc:\[redacted\]@10\.0\.0\.6:4222/);
+  });
+});
+
+describe('a process that cannot reach its servers', () => {
+  it('names NATS without its password (tickwire gateway, one event loop and two)', async () => {
+    const port = await freePort();
+    for (const workers of ['1', '2']) {
+      const r = spawnSync(process.execPath, [...tickwireCli(), 'gateway', '--workers', workers, '--port=0', '--log.format=json'], {
+        env: { ...cleanEnv(), NATS_URL: `nats://svc:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot connect to NATS at nats://svc:\\[redacted\\]@127\\.0\\.0\\.1:${port} \\(NATS_URL\\)`));
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    }
+  });
+
+  it('an embedding gets the NATS failure without the password too (startEngine rejects with it)', async () => {
+    const port = await freePort();
+    const out = capture();
+    const log = createLogger({ level: 'trace', format: 'json' }, 'tickwire', out.stream);
+    const err = await startEngine(
+      { host: '127.0.0.1', port: 0, natsUrl: `nats://svc:${PASSWORD}@127.0.0.1:${port}` },
+      { roles: { feeds: [] }, env: {}, log },
+    ).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/cannot connect to NATS at nats:\/\/svc:\[redacted\]@127\.0\.0\.1/);
+    expect(err?.message).not.toContain(PASSWORD);
+    expect(out.text()).not.toContain(PASSWORD);
+  });
+
+  it('names Redis without its password (tickwire start, logs at trace)', async () => {
+    const port = await freePort();
+    const r = spawnSync(process.execPath, [...tickwireCli(), 'start', '--workers', '1', '--port=0', '--log.format=json', '--feeds='], {
+      env: { ...cleanEnv(), REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach Redis at redis:\/\/:\[redacted\]@127\.0\.0\.1/);
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+});
+
+describe('a JWKS endpoint that fails', () => {
+  let server: Server;
+  let jwksUrl = '';
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end(`overloaded; retry with apikey=${API_KEY}`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    jwksUrl = `http://svc:${PASSWORD}@127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json?api_key=${API_KEY}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('logs the failure without the URL credentials, the API key or the tokens presented', async () => {
+    const out = capture();
+    const log = createLogger({ level: 'trace', format: 'json' }, 'tickwire', out.stream);
+    const engine = await startEngine(
+      { host: '127.0.0.1', port: 0, gateway: { workers: 1 }, auth: { mode: 'required', jwksUrl } },
+      { roles: { feeds: [] }, env: {}, log },
+    );
+    try {
+      const { privateKey } = await generateKeyPair('RS256');
+      const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('alice').sign(privateKey);
+      const check = await fetch(`http://127.0.0.1:${engine.port}/v1/auth/check`, { headers: { authorization: `Bearer ${jwt}` } });
+      expect(check.status).toBe(503);
+      expect((await rawUpgrade(engine.port, { authorization: `Bearer ${jwt}` })).status).toBe(503);
+      // a token the gateway refuses outright (HS256 where only the JWKS's keys verify): logged with its reason
+      const hs = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('bob')
+        .sign(new TextEncoder().encode('k'.repeat(32)));
+      expect((await rawUpgrade(engine.port, { authorization: `Bearer ${hs}` })).status).toBe(401);
+      await waitFor(() => /upgrade refused: authentication failed/.test(out.text()), 'the refused upgrade in the log');
+      const text = out.text();
+      for (const s of [PASSWORD, API_KEY, jwt.split('.')[1]!, jwt.split('.')[2]!, hs.split('.')[2]!]) expect(text).not.toContain(s);
+    } finally {
+      await engine.close();
+    }
+  });
+});
