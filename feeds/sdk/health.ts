@@ -1,4 +1,5 @@
 import type { FeedState } from './adapter.js';
+import { redactText } from '../../src/core/secrets.js';
 import { toWellFormed } from '../../src/protocol/text.js';
 
 /**
@@ -162,9 +163,12 @@ export class FeedHealthTracker {
  * Health text (`detail`, `lastError`) quotes provider messages, which may hold a lone surrogate;
  * health travels as MessagePack on the bus and as JSON at /v1/feeds, so such text is made
  * well-formed (U+FFFD, as src/ingest/well-formed-tick.ts does for ticks). Cut to `max` code
- * units without splitting a surrogate pair.
+ * units without splitting a surrogate pair. Credentials are redacted.
  */
-export function healthText(s: string, max = Infinity): string {
+export function healthText(text: string, max = Infinity): string {
+  // anyone who reaches /health or /v1/feeds reads it: a credential a message quotes (a provider
+  // URL with its API key, a token echoed in a refusal) is hidden first (src/core/secrets.ts)
+  const s = redactText(text);
   let out = s.length > max ? s.slice(0, max) : s;
   // a cut between the halves of a pair leaves a lone high surrogate at the end: drop it
   if (out.length < s.length && /[\uD800-\uDBFF]$/.test(out)) out = out.slice(0, -1);

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import type WebSocket from 'ws';
+import { redactText } from '../../src/core/secrets.js';
 import type { FeedContext, FeedState } from './adapter.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
@@ -523,7 +524,6 @@ function toBuffer(data: WebSocket.RawData): Buffer {
   return Buffer.from(data);
 }
 
-/** URLs may carry tokens in the query string (some providers): never log them. */
 /**
  * `staleAfterMs` for a provider that sends no heartbeat of its own: the connection is taken as
  * dead after this many of our pings went unanswered. A WebSocket server answers every Ping with
@@ -534,6 +534,5 @@ export function staleAfterUnansweredPings(pingIntervalMs: number, pings = 3): nu
   return pingIntervalMs > 0 ? pings * pingIntervalMs : 0;
 }
 
-export function redact(url: string): string {
-  return url.replace(/([?&](?:token|apiKey|apikey|key|secret|jwt)=)[^&]*/gi, '$1***');
-}
+/** A provider URL fit for a message: keys in its query and a password in it hidden (src/core/secrets.ts). */
+export const redact = redactText;

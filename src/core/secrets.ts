@@ -27,7 +27,7 @@ const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 /** `Authorization: Bearer x`, `Basic x` */
 const AUTH_SCHEME = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 /** query or form parameters that carry a credential: ?token=, &apikey=, access_token=, ... */
-const SECRET_PARAM = /([?&;](?:[a-z_-]*token|api[_-]?key|apikey|key|secret|password|passwd|signature|sig|auth)=)[^&\s"']*/gi;
+const SECRET_PARAM = /([?&;](?:[a-z_-]*token|api[_-]?key|apikey|key|secret|password|passwd|signature|sig|auth|jwt)=)[^&\s"']*/gi;
 
 /** `text` with every credential this module recognises replaced by [redacted]. */
 export function redactText(text: string): string {
