@@ -179,7 +179,7 @@ export class RedisBarStore implements BarStore {
             const newer = held[i]?.t === bar.t ? held[i] : undefined;
             if (newer) {
               // the failed versions came first: they are revisions of the newer one
-              newer.older = [...bar.older, { bar: bar.bar, at: bar.at }, ...newer.older];
+              if (this.#keepMs > 0) newer.older = [...bar.older, { bar: bar.bar, at: bar.at }, ...newer.older];
               continue;
             }
             if (this.#pendingCount >= this.#maxPending) {
