@@ -82,6 +82,7 @@ const ISOLATED = new Set([
   'test/feeds/record.test.ts',
   'test/history/bar-store.contract.test.ts',
   'test/history/bars-route.test.ts',
+  'test/history/delayed-corrections.test.ts',
   'test/history/history-entitlements.test.ts',
   'test/history/history-read-budget.test.ts',
   'test/history/history-workers.test.ts',

@@ -64,10 +64,13 @@ export class EntitledMarketResolver implements ChannelResolver {
     const calendar = interval === '1d' ? calendarOf(this.#registry.get(spec.name.slice(spec.name.indexOf(':') + 1))) : undefined;
     const endedBefore = (at: number): number => (calendar ? calendar.startOf(at) : at - iv + 1);
     if (history) {
-      // delayed bar history: only bars that ended delayMs ago, flagged like the delayed live bars
+      // delayed bar history: only bars that ended delayMs ago, each as the store held it then (a
+      // bar revised since by a correction, a cancel or a late trade is its earlier version, or
+      // none), flagged like the delayed live bars
       d.history = async (q) => {
-        const cap = endedBefore(Date.now() - delayMs);
-        const bars = await history({ ...q, to: Math.min(q.to ?? cap, cap) });
+        const asOf = Date.now() - delayMs;
+        const cap = endedBefore(asOf);
+        const bars = await history({ ...q, to: Math.min(q.to ?? cap, cap), asOf });
         return bars.map((b) => ({ ...b, delayed: delayMs }));
       };
     }

@@ -59,6 +59,11 @@ export interface BarRange {
   from?: number;
   to?: number;
   limit: number;
+  /**
+   * The bars as the store held them at this time (ms since the epoch): each bar in the version
+   * current then, none that was put later (delayed access: `now - auth.delayMs`). Absent: now.
+   */
+  asOf?: number;
 }
 
 /** Closed bars per bar channel, oldest first (the bar store, src/history/bar-store.ts). */

@@ -39,11 +39,14 @@ export interface BarHistory {
 export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
   const { config, log } = ctx;
   const windowBars = config.history.windowBars;
+  // replaced bar versions are kept as long as a delayed user is behind (docs/protocol.md#bar-history)
+  const keepRevisionsMs = config.auth.delayMs;
   const own = (): BarStore | undefined =>
     config.redisUrl
       ? new RedisBarStore({
           url: config.redisUrl,
           windowBars,
+          keepRevisionsMs,
           keyPrefix: config.history.redisKeyPrefix,
           flushMs: config.redis.flushMs,
           commandTimeoutMs: config.redis.commandTimeoutMs,
@@ -52,7 +55,7 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
           name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
         })
       : !config.natsUrl || (ctx.gateway && ctx.feeds)
-        ? new MemoryBarStore({ windowBars })
+        ? new MemoryBarStore({ windowBars, keepRevisionsMs })
         : undefined;
   const store = ctx.shared ?? own();
   return {

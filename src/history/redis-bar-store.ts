@@ -3,16 +3,76 @@ import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batch
 import type { StoreRedisTimes } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
 import type { BarStore, StoredBar } from './bar-store.js';
-import { lowerBound, sliceRange, upsertSorted } from './bar-store.js';
+import { DEFAULT_KEEP_REVISIONS_MS, lowerBound, sliceRange, upsertSorted } from './bar-store.js';
 
 /** How long a read waits for a connection that is not ready before it fails. */
 const READ_WAIT_MS = 2000;
+
+/** The field of a stored member that holds when the bar was put (ms); removed before a bar is served. */
+const AT = '_at';
+
+/** A bar put and not written yet, with the earlier versions of it put since the last flush. */
+interface Held {
+  t: number;
+  bar: StoredBar;
+  at: number;
+  /** versions of the same bar put before this one and not written, oldest first */
+  older: { bar: StoredBar; at: number }[];
+}
+
+/**
+ * Writes one bar (KEYS[1] the channel's set, KEYS[2] its revisions). ARGV: t, the member, `first`
+ * (when the oldest version being written was put), the pruning horizon (replaced at or before
+ * it: dropped), keep ms (0: no revisions), window, then pairs of (revision member, replaced at)
+ * for the versions put and replaced before this flush. The bar stored for `t` moves to the
+ * revisions, replaced at `first`, member `{"u":<until>,"b":<member>}` scored by `until`, so a
+ * delayed read takes the revisions replaced after its `asOf` with one ZRANGEBYSCORE. The
+ * revisions key expires `keep` ms after its last write: then every version in it is prunable.
+ */
+const PUT_SCRIPT = `
+local keep = tonumber(ARGV[5])
+if keep > 0 then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+  for i = 1, #old do
+    redis.call('ZADD', KEYS[2], ARGV[3], '{"u":' .. ARGV[3] .. ',"b":' .. old[i] .. '}')
+  end
+  for i = 7, #ARGV, 2 do
+    redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], keep) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[6]) + 1))
+`;
+
+/** The newest of `older` (oldest first) put at or before `asOf`. */
+function versionAt(older: readonly { bar: StoredBar; at: number }[], asOf: number): StoredBar | undefined {
+  for (let i = older.length - 1; i >= 0; i--) if (older[i]!.at <= asOf) return older[i]!.bar;
+  return undefined;
+}
+
+function memberOf(bar: StoredBar, at: number): string {
+  return JSON.stringify({ ...bar, [AT]: at });
+}
+
+/** A stored member: the bar as served, and when it was put (undefined: written before revisions were kept). */
+function parseMember(member: string): { bar: StoredBar; at: number | undefined } {
+  const o = JSON.parse(member) as StoredBar & { [AT]?: number };
+  const at = o[AT];
+  delete o[AT];
+  return { bar: o, at };
+}
 
 export interface RedisBarStoreOptions extends StoreRedisTimes {
   /** redis://… or redis+sentinel://… (src/core/redis-url.ts) */
   url: string;
   /** bars kept per channel */
   windowBars: number;
+  /** how long a replaced bar version is kept for delayed reads, ms (the longest `auth.delayMs`; 0: none) */
+  keepRevisionsMs?: number;
+  now?: () => number;
   /** prepended to the channel name: `tickwire:bars:` -> `tickwire:bars:bar.1m:AAPL` */
   keyPrefix?: string;
   /** how often pending bars are written, ms */
@@ -49,16 +109,20 @@ export class RedisBarStore implements BarStore {
   readonly redis: Redis;
   readonly keyPrefix: string;
   readonly #window: number;
+  readonly #keepMs: number;
+  readonly #now: () => number;
   readonly #maxPending: number;
   /** channel -> bars not written yet, sorted by t */
-  #pending = new Map<string, StoredBar[]>();
+  #pending = new Map<string, Held[]>();
   #pendingCount = 0;
-  readonly #writer: BatchedWriter<Map<string, StoredBar[]>>;
+  readonly #writer: BatchedWriter<Map<string, Held[]>>;
   #closed = false;
 
   constructor(opts: RedisBarStoreOptions) {
     this.keyPrefix = opts.keyPrefix ?? 'tickwire:bars:';
     this.#window = Math.max(1, opts.windowBars);
+    this.#keepMs = Math.max(0, opts.keepRevisionsMs ?? DEFAULT_KEEP_REVISIONS_MS);
+    this.#now = opts.now ?? ((): number => Date.now());
     this.#maxPending = opts.maxPendingBars ?? 100_000;
     const log = opts.log;
     let wasReady = false;
@@ -88,13 +152,19 @@ export class RedisBarStore implements BarStore {
       },
       commands: (batch) => {
         const multi = this.redis.multi();
-        for (const [channel, bars] of batch) {
-          const key = this.keyPrefix + channel;
-          for (const bar of bars) {
-            multi.zremrangebyscore(key, bar.t, bar.t);
-            multi.zadd(key, bar.t, JSON.stringify(bar));
+        for (const [channel, held] of batch) {
+          const keys = [this.keyPrefix + channel, this.revisionsKey(channel)];
+          for (const h of held) {
+            const first = h.older[0]?.at ?? h.at;
+            const revs: (string | number)[] = [];
+            if (this.#keepMs > 0) {
+              h.older.forEach((o, i) => {
+                const until = h.older[i + 1]?.at ?? h.at;
+                revs.push(`{"u":${until},"b":${memberOf(o.bar, o.at)}}`, until);
+              });
+            }
+            multi.eval(PUT_SCRIPT, 2, ...keys, h.t, memberOf(h.bar, h.at), first, h.at - this.#keepMs, this.#keepMs, this.#window, ...revs);
           }
-          multi.zremrangebyrank(key, 0, -(this.#window + 1));
         }
         return multi;
       },
@@ -106,7 +176,12 @@ export class RedisBarStore implements BarStore {
           if (!held) this.#pending.set(channel, (held = []));
           for (const bar of bars) {
             const i = lowerBound(held, bar.t);
-            if (held[i]?.t === bar.t) continue;
+            const newer = held[i]?.t === bar.t ? held[i] : undefined;
+            if (newer) {
+              // the failed versions came first: they are revisions of the newer one
+              if (this.#keepMs > 0) newer.older = [...bar.older, { bar: bar.bar, at: bar.at }, ...newer.older];
+              continue;
+            }
             if (this.#pendingCount >= this.#maxPending) {
               lost++;
               continue;
@@ -145,8 +220,13 @@ export class RedisBarStore implements BarStore {
       return;
     }
     if (!bars) this.#pending.set(channel, (bars = []));
+    const at = this.#now();
+    const i = lowerBound(bars, bar.t);
+    const old = bars[i]?.t === bar.t ? bars[i] : undefined;
+    // a version replaced before it was written is still a revision (a delayed read may need it)
+    const older = old && this.#keepMs > 0 ? [...old.older, { bar: old.bar, at: old.at }] : [];
     const before = bars.length;
-    upsertSorted(bars, bar);
+    upsertSorted(bars, { t: bar.t, bar, at, older });
     if (bars.length > before) this.#pendingCount++;
     if (bars.length > this.#window) {
       this.#pendingCount -= bars.length - this.#window;
@@ -159,26 +239,85 @@ export class RedisBarStore implements BarStore {
     return this.#writer.flush();
   }
 
+  /** The key of a channel's replaced bar versions. */
+  revisionsKey(channel: string): string {
+    return `${this.keyPrefix}rev:${channel}`;
+  }
+
   async range(channel: string, q: BarRange): Promise<StoredBar[]> {
     if (q.limit <= 0) return [];
     // connecting (start-up, or back from an outage): wait a little rather than fail at once
     if (!this.ready && !this.#closed) await this.waitReady(READ_WAIT_MS);
-    const max = q.to === undefined ? '+inf' : `(${q.to}`;
-    const min = q.from === undefined ? '-inf' : String(q.from);
-    let members: string[];
+    const asOf = q.asOf;
+    let bars: StoredBar[];
     try {
-      members = await this.redis.zrevrangebyscore(this.keyPrefix + channel, max, min, 'LIMIT', 0, q.limit);
+      bars = asOf === undefined ? await this.#read(channel, q) : await this.#readAsOf(channel, q, asOf);
     } catch (err) {
       this.stats.errors++;
       throw err;
     }
-    const bars: StoredBar[] = [];
-    for (let i = members.length - 1; i >= 0; i--) bars.push(JSON.parse(members[i]!) as StoredBar);
     // bars of this process not written yet (or in the flush in flight) replace or join them
     for (const held of [this.#writer.writing?.get(channel), this.#pending.get(channel)]) {
-      if (held) for (const b of sliceRange(held, q)) upsertSorted(bars, b);
+      if (!held) continue;
+      for (const h of sliceRange(held, q)) {
+        const bar = asOf === undefined || h.at <= asOf ? h.bar : versionAt(h.older, asOf);
+        if (bar) upsertSorted(bars, bar);
+      }
     }
     return bars.length > q.limit ? bars.slice(bars.length - q.limit) : bars;
+  }
+
+  async #read(channel: string, q: BarRange): Promise<StoredBar[]> {
+    const max = q.to === undefined ? '+inf' : `(${q.to}`;
+    const min = q.from === undefined ? '-inf' : String(q.from);
+    const members = await this.redis.zrevrangebyscore(this.keyPrefix + channel, max, min, 'LIMIT', 0, q.limit);
+    const bars: StoredBar[] = [];
+    for (let i = members.length - 1; i >= 0; i--) bars.push(parseMember(members[i]!).bar);
+    return bars;
+  }
+
+  /**
+   * The newest `limit` bars of the range as they were at `asOf`: a bar put after it is its
+   * revision current then (replaced after `asOf`: the revisions scored above it), or left out,
+   * and older bars are read in its place (rare: a delayed read's `to` is capped at bars that ended
+   * the delay ago, so only a bar put late, or within its close, is left out).
+   */
+  async #readAsOf(channel: string, q: BarRange, asOf: number): Promise<StoredBar[]> {
+    const out: StoredBar[] = [];
+    let to = q.to;
+    for (;;) {
+      const want = q.limit - out.length;
+      const max = to === undefined ? '+inf' : `(${to}`;
+      const min = q.from === undefined ? '-inf' : String(q.from);
+      // in one transaction: a write between two reads would move a version from the set to the
+      // revisions after the revisions were read (that bar would be missing)
+      const replies = await this.redis
+        .multi()
+        .zrevrangebyscore(this.keyPrefix + channel, max, min, 'LIMIT', 0, want)
+        .zrangebyscore(this.revisionsKey(channel), `(${asOf}`, '+inf')
+        .exec();
+      if (!replies) throw new Error('bar store read: transaction aborted');
+      for (const [err] of replies) if (err) throw err;
+      const members = replies[0]![1] as string[];
+      const then = new Map<number, StoredBar>();
+      for (const m of replies[1]![1] as string[]) {
+        const rev = JSON.parse(m) as { u: number; b: StoredBar & { [AT]?: number } };
+        const at = rev.b[AT];
+        if (at !== undefined && at <= asOf && asOf < rev.u) {
+          delete rev.b[AT];
+          then.set(rev.b.t, rev.b);
+        }
+      }
+      for (const m of members) {
+        const { bar, at } = parseMember(m);
+        // a bar written before put times were kept has none: it is served (the caller caps `to`)
+        const b = at === undefined || at <= asOf ? bar : then.get(bar.t);
+        if (b) out.push(b);
+        to = bar.t;
+      }
+      if (members.length < want || out.length >= q.limit) break;
+    }
+    return out.reverse();
   }
 
   /** Flush what is pending (when connected), then disconnect. */

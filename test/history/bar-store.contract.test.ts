@@ -6,11 +6,16 @@ import { RedisBarStore } from '../../src/history/redis-bar-store.js';
 import { startRedis } from '../helpers/servers.js';
 
 /** One contract, both bar stores: the embedded (memory) one and the scale-out (Redis) one. */
+/** how long replaced versions are kept, and the store's clock */
+interface Revisions {
+  keepRevisionsMs: number;
+  now: () => number;
+}
 type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
 interface Impl {
   name: string;
-  create(windowBars: number): Promise<BarStore>;
+  create(windowBars: number, opts?: Revisions): Promise<BarStore>;
   /** another process over the same data, after this one's writes are flushed */
   peer?(of: BarStore): Promise<BarStore>;
 }
@@ -28,16 +33,16 @@ afterAll(async () => {
 const impls: Impl[] = [
   {
     name: 'memory',
-    async create(windowBars) {
-      const s = new MemoryBarStore({ windowBars });
+    async create(windowBars, opts) {
+      const s = new MemoryBarStore({ windowBars, ...opts });
       opened.push(s);
       return s;
     },
   },
   {
     name: 'redis',
-    async create(windowBars) {
-      const s = new RedisBarStore({ url: redis.url, windowBars, keyPrefix: `t:${randomBytes(4).toString('hex')}:`, flushMs: 10 });
+    async create(windowBars, opts) {
+      const s = new RedisBarStore({ url: redis.url, windowBars, keyPrefix: `t:${randomBytes(4).toString('hex')}:`, flushMs: 10, ...opts });
       opened.push(s);
       expect(await s.waitReady(5000)).toBe(true);
       return s;
@@ -115,5 +120,78 @@ describe.each(impls)('BarStore contract: $name', (impl) => {
     const s = await impl.create(100);
     s.put('bar.1h:AAPL', bar(0));
     expect(await s.range('bar.1h:AAPL', { limit: 0 })).toEqual([]);
+  });
+
+  it('answers a read `asOf` a time with each bar as it was then, and none put after it', async () => {
+    let now = 1000;
+    const s = await impl.create(100, { keepRevisionsMs: 60_000, now: () => now });
+    const ch = 'bar.1m:AAPL';
+    const flush = async (): Promise<void> => void (await (s as Partial<RedisBarStore>).flush?.());
+    s.put(ch, bar(0, 100));
+    s.put(ch, bar(M, 101));
+    await flush();
+    now = 2000;
+    s.put(ch, bar(0, 99, { corrected: true })); // a correction
+    await flush();
+    now = 3000;
+    s.put(ch, bar(2 * M, 102)); // a late trade in a minute that had none: a new bar
+    s.put(ch, bar(M, 101, { corrected: true, empty: true, v: 0, n: 0 })); // a cancel
+    now = 4000;
+    s.put(ch, bar(0, 98, { corrected: true })); // corrected again before a flush: both versions count
+    const views = async (store: BarStore): Promise<unknown[]> =>
+      Promise.all(
+        [500, 1500, 2500, 3500, undefined].map(async (asOf) =>
+          (await store.range(ch, { limit: 10, ...(asOf === undefined ? {} : { asOf }) })).map((b) => [b.t / M, b.c, b.empty ?? false]),
+        ),
+      );
+    const expected = [
+      [],
+      [
+        [0, 100, false],
+        [1, 101, false],
+      ],
+      [
+        [0, 99, false],
+        [1, 101, false],
+      ],
+      [
+        [0, 99, false],
+        [1, 101, true],
+        [2, 102, false],
+      ],
+      [
+        [0, 98, false],
+        [1, 101, true],
+        [2, 102, false],
+      ],
+    ];
+    expect(await views(s)).toEqual(expected);
+    // `limit` counts the bars of then: one put later is left out and an older one read instead
+    expect(starts(await s.range(ch, { limit: 2, asOf: 1500 }))).toEqual([0, M]);
+    expect(starts(await s.range(ch, { limit: 1, asOf: 2500, to: 3 * M }))).toEqual([M]);
+    // the bars served are the bars put, with nothing of the store's own
+    expect((await s.range(ch, { limit: 1, asOf: 1500, to: M }))[0]).toEqual(bar(0, 100));
+    if (impl.peer) expect(await views(await impl.peer(s))).toEqual(expected);
+  });
+
+  it('keeps a replaced version `keepRevisionsMs` after it was replaced, then never shows a later version in its place', async () => {
+    let now = 1000;
+    const s = await impl.create(100, { keepRevisionsMs: 10_000, now: () => now });
+    const ch = 'bar.1s:BTC-USD';
+    s.put(ch, bar(0, 100));
+    now = 2000;
+    s.put(ch, bar(0, 99, { corrected: true }));
+    now = 11_000;
+    s.put(ch, bar(1000, 101));
+    expect((await s.range(ch, { limit: 10, asOf: 1500 })).map((b) => b.c)).toEqual([100]); // replaced 9 s ago: kept
+    now = 12_500;
+    s.put(ch, bar(2000, 102)); // the version replaced at 2000 is past keeping
+    await (s as Partial<RedisBarStore>).flush?.();
+    expect((await s.range(ch, { limit: 10, asOf: 1500 })).map((b) => b.c)).toEqual([]);
+    expect((await s.range(ch, { limit: 10, asOf: 2500 })).map((b) => b.c)).toEqual([99]);
+    if (s instanceof MemoryBarStore) expect(s.size().revisions).toBe(0);
+    if (s instanceof RedisBarStore) {
+      expect(await s.redis.exists(s.revisionsKey(ch))).toBe(0); // pruned to nothing: the key is gone
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { decode } from '@msgpack/msgpack';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { startEngine } from '../../src/app/engine.js';
 import { msToNs } from '../../src/core/time.js';
@@ -36,7 +36,14 @@ beforeAll(async () => {
   );
   base = `http://127.0.0.1:${engine.port}`;
   for (let i = 0; i < 30; i++) providerBar('AAPL', '1d', day0 + i * DAY, 100 + i);
-  for (let i = 0; i < 20; i++) providerBar('MSFT', '1m', minute0 + i * MIN, 200 + i);
+  // each minute bar put at its close, as a live feed puts it: a delayed user sees a bar the delay
+  // after it was put (docs/protocol.md#bar-history), and the store takes the time from Date.now
+  const clock = vi.spyOn(Date, 'now');
+  for (let i = 0; i < 20; i++) {
+    clock.mockReturnValue(minute0 + (i + 1) * MIN + 100);
+    providerBar('MSFT', '1m', minute0 + i * MIN, 200 + i);
+  }
+  clock.mockRestore();
 });
 afterAll(() => engine?.close());
 
