@@ -64,6 +64,7 @@ const ISOLATED = new Set([
   'test/client/connect-timeout.test.ts',
   'test/client/examples.test.ts',
   'test/client/fallback.test.ts',
+  'test/client/fetch-bars.test.ts',
   'test/client/long-session.test.ts',
   'test/client/many-channels.test.ts',
   'test/client/notifications-resume.test.ts',

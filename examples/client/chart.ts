@@ -1,7 +1,7 @@
 import { TickwireClient, type Bar } from '@tickwire/client';
+import { fetchBars } from '@tickwire/client/history';
 
 const url = process.env.TICKWIRE_URL ?? 'ws://127.0.0.1:8080/v1/stream';
-const http = url.replace(/^ws/, 'http').replace(/\/v1\/stream$/, '');
 const bars = new Map<number, Bar>(); // by bar start: updates replace, never duplicate
 // a bar sent `empty` (its trades were cancelled): the interval has no bar, drop the one held
 const put = (b: Bar): void => void (b.empty ? bars.delete(b.t) : bars.set(b.t, b));
@@ -22,9 +22,9 @@ let pageTo: number | null | undefined;
 async function loadOlder(limit = 500): Promise<number> {
   if (pageTo === null) return 0; // the oldest stored bar is held already
   const to = pageTo ?? Math.min(...bars.keys());
-  const res = await fetch(`${http}/v1/bars?symbol=BTC-USD&interval=1m&to=${to}&limit=${limit}`);
-  if (!res.ok) throw new Error(`GET /v1/bars: ${res.status} ${await res.text()}`);
-  const page = (await res.json()) as { bars: Bar[]; next: number | null };
+  // GET /v1/bars on the gateway of `url`; with auth pass { token }. A refusal throws a
+  // BarsRequestError: code (RATE_LIMIT, FORBIDDEN, ...), param, status, retryAfter
+  const page = await fetchBars(url, { symbol: 'BTC-USD', interval: '1m', to, limit });
   for (const b of page.bars) put(b);
   // `next`: the newest bar before this page, null when there is none (an emptied bar counts too)
   pageTo = page.next === null ? null : page.bars[0]!.t;

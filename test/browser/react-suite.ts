@@ -86,6 +86,8 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
             alias: {
               '@tickwire/react': join(process.cwd(), 'packages', 'react', 'src', 'index.ts'),
               '@tickwire/client': join(process.cwd(), 'packages', 'client', 'src', 'index.ts'),
+              // (an alias covers subpaths as `<target>/<subpath>`: each entry is named)
+              '@tickwire/client/history': join(process.cwd(), 'packages', 'client', 'src', 'history.ts'),
               ...(react ? await react() : {}),
             },
             define: { 'process.env.NODE_ENV': '"development"' },

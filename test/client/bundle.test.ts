@@ -30,6 +30,38 @@ describe('client SDK browser bundle', () => {
     expect(gzipSync(code, { level: 9 }).length).toBeLessThan(15_000);
   });
 
+  it('the history entry (@tickwire/client/history) is its own bundle: the main entry does not hold it, and it imports the main entry instead of bundling it', async () => {
+    const main = await build({
+      entryPoints: ['packages/client/src/index.ts'],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      splitting: true,
+      outdir: 'out',
+      logLevel: 'silent',
+    });
+    expect(Object.keys(main.metafile.inputs)).not.toContain('packages/client/src/history.ts');
+    // as packages/client/build.mjs builds it: `./index.js` stays an import of the main entry
+    const history = await build({
+      entryPoints: ['packages/client/src/history.ts'],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      minify: true,
+      write: false,
+      metafile: true,
+      outfile: 'out/history.js',
+      logLevel: 'silent',
+      plugins: [{ name: 'main-entry', setup: (b) => b.onResolve({ filter: /^\.\/index\.js$/ }, () => ({ path: './index.js', external: true })) }],
+    });
+    expect(Object.keys(history.metafile.inputs)).toEqual(['packages/client/src/history.ts']);
+    const code = history.outputFiles[0]!.text;
+    expect(code).toMatch(/from\s*"\.\/index\.js"/);
+    expect(gzipSync(code, { level: 9 }).length).toBeLessThan(2_000);
+  });
+
   it("exports every value of the protocol module but the gateway's request parser and frame builders", async () => {
     const sdk = await import('../../packages/client/src/index.js');
     const protocol = await import('../../src/protocol/index.js');

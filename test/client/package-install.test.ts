@@ -85,6 +85,7 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
       dependencies?: object;
     };
     expect(pkg.exports['.']!.types).toBe('./dist/index.d.ts');
+    expect(pkg.exports['./history']!.types).toBe('./dist/history.d.ts');
     expect(pkg.dependencies ?? {}).toEqual({});
     const files = readdirSync(join(dir, 'node_modules', '@tickwire', 'client')).sort();
     expect(files).toEqual(['LICENSE', 'README.md', 'dist', 'package.json']);
@@ -93,12 +94,21 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
   it('type-checks a consumer with tsc --strict, which then receives data in plain Node', async () => {
     await sh(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
     const out = await sh(process.execPath, ['out/consumer.js', streamUrl(engine.port)], dir);
-    const line = JSON.parse(out.trim().split('\n').pop()!) as { protocol: number; subscribed: string[]; channel: string; bp: number; codes: unknown[] };
+    const line = JSON.parse(out.trim().split('\n').pop()!) as {
+      protocol: number;
+      subscribed: string[];
+      channel: string;
+      bp: number;
+      codes: unknown[];
+      history: unknown;
+    };
     expect(line.protocol).toBe(1);
     expect(line.subscribed).toEqual(['quote:BTC-USD']);
     expect(line.channel).toBe('quote:BTC-USD');
     expect(typeof line.bp).toBe('number');
     expect(line.codes).toEqual(['FORBIDDEN', 4009]);
+    // @tickwire/client/history from the tarball: a page, and a refusal of the main entry's class
+    expect(line.history).toEqual({ page: true, param: 'limit', sameClass: true });
   });
 
   it('bundles with esbuild for Node (and runs) and for browsers (no Node built-ins, no ws)', async () => {
@@ -106,6 +116,7 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
     await sh(esbuild, ['consumer.ts', '--bundle', '--platform=node', '--format=esm', '--outfile=bundle.mjs', '--log-level=error'], dir);
     const out = await sh(process.execPath, ['bundle.mjs', streamUrl(engine.port)], dir);
     expect(out).toContain('"channel":"quote:BTC-USD"');
+    expect(out).toContain('"history":{"page":true,"param":"limit","sameClass":true}');
     writeFileSync(
       join(dir, 'browser.ts'),
       "import { TickwireClient } from '@tickwire/client';\nexport const c = new TickwireClient({ url: 'ws://127.0.0.1:1/v1/stream' });\n",

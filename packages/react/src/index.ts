@@ -26,5 +26,6 @@ export {
   type ListOptions,
   type Notifications,
 } from './hooks.js';
+export { useBarHistory, type BarHistory, type BarHistoryOptions } from './bar-history.js';
 export { useOnScreen, type OnScreen, type OnScreenOptions } from './visibility.js';
 export { TickwireStore, type ChannelSnapshot, type ClaimOptions, type FrameScheduler, type StoreOptions, type UserNotification } from './store.js';

@@ -187,6 +187,11 @@ export class TickwireStore {
     };
   }
 
+  /** Hand an error of a request made for a hook (a page of useBarHistory) to the provider's onError. */
+  reportError(err: unknown): void {
+    this.#onError(err);
+  }
+
   #connectionError: TickwireClientError | undefined;
   readonly #connectionListeners = new Set<() => void>();
 
