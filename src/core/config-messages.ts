@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /**
  * Operator-facing wording of a configuration problem: what is wrong with the value and what to
@@ -40,6 +40,13 @@ const range = (n: NumberLeaf): string => {
   return what;
 };
 
+/** zod's own text for an issue (what it says when the schema gives no message). */
+function zodDefault(iss: Issue): string | undefined {
+  const localeError = z.config().localeError ?? z.locales.en().localeError;
+  const d = localeError(iss as unknown as Parameters<typeof localeError>[0]);
+  return typeof d === 'string' ? d : d?.message;
+}
+
 /** The schema of a leaf with its wrappers (default, optional) removed. */
 function bare(s: AnySchema | undefined): any {
   let cur: any = s;
@@ -52,6 +59,9 @@ function bare(s: AnySchema | undefined): any {
  * an entry of a list, the list), when the key is a known leaf.
  */
 export function problemOf(iss: Issue, leaf: AnySchema | undefined, entryOfList: boolean): string {
+  // a message the schema gave the key itself (`unknown scope: use one of ...`) is its rule, in
+  // its own words: only zod's generic texts are replaced
+  if (iss.message !== zodDefault(iss)) return iss.message;
   const schema = bare(leaf);
   const target = entryOfList && schema?.def?.type === 'array' ? bare(schema.def.element) : schema;
   const got = 'input' in iss ? shown(iss.input) : undefined;
