@@ -9,8 +9,14 @@ const SECRET_KEY = /(secret|token|password|passwd|passphrase|api[_-]?key|private
 
 export const REDACTED = '[redacted]';
 
+/**
+ * Key names that say what a value is about rather than hold it: the name of a service token
+ * (`tokenName`, logged with each 403, docs/auth.md), a count, a source, a scope.
+ */
+const DESCRIBES_SECRET = /(name|count|source|scope|kind|type)s?$/i;
+
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
+  return SECRET_KEY.test(key) && !DESCRIBES_SECRET.test(key);
 }
 
 /** Hide the password in a URL such as redis://user:pass@host:6379 (also in comma lists, and a sentinelPassword parameter). */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECRET, token } from '../auth/helpers.js';
 import { freePort } from '../helpers/servers.js';
 import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 import { waitFor } from '../helpers/wait.js';
@@ -21,6 +22,8 @@ interface Bh {
   loading(): boolean | undefined;
   error(): { code: string; status?: number } | undefined;
   loadOlder(): Promise<number>;
+  connection(): string | undefined;
+  setToken(t: string): void;
   onError: { code: string }[];
   unhandled: string[];
 }
@@ -39,34 +42,33 @@ async function open(query = ''): Promise<void> {
 }
 const bh = <T>(fn: (b: Bh) => T | Promise<T>): Promise<T> => page.evaluate(`(${fn.toString()})(window.bh)`) as Promise<T>;
 
+const webPage = async (webDir: string): Promise<void> => {
+  await build({
+    entryPoints: [join(process.cwd(), 'test', 'browser', 'fixtures', 'bar-history-page.ts')],
+    outfile: join(webDir, 'bar-history.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022'],
+    conditions: ['tickwire-source'],
+    // this checkout's packages (node_modules may link another checkout's); each entry named
+    alias: {
+      '@tickwire/client': join(process.cwd(), 'packages', 'client', 'src', 'index.ts'),
+      '@tickwire/client/history': join(process.cwd(), 'packages', 'client', 'src', 'history.ts'),
+    },
+    define: { 'process.env.NODE_ENV': '"development"' },
+    external: ['ws'],
+    logLevel: 'warning',
+  });
+  writeFileSync(
+    join(webDir, 'bar-history.html'),
+    '<!doctype html><meta charset="utf-8"><title>bar history</title><link rel="icon" href="data:,"><div id="root"></div><script type="module" src="/bar-history.js"></script>',
+  );
+};
+
 describe('useBarHistory in a browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
-    rig = await bootBrowser({
-      web: async (webDir) => {
-        await build({
-          entryPoints: [join(process.cwd(), 'test', 'browser', 'fixtures', 'bar-history-page.ts')],
-          outfile: join(webDir, 'bar-history.js'),
-          bundle: true,
-          format: 'esm',
-          platform: 'browser',
-          target: ['es2022'],
-          conditions: ['tickwire-source'],
-          // this checkout's packages (node_modules may link another checkout's); each entry named
-          alias: {
-            '@tickwire/client': join(process.cwd(), 'packages', 'client', 'src', 'index.ts'),
-            '@tickwire/client/history': join(process.cwd(), 'packages', 'client', 'src', 'history.ts'),
-          },
-          define: { 'process.env.NODE_ENV': '"development"' },
-          external: ['ws'],
-          logLevel: 'warning',
-        });
-        writeFileSync(
-          join(webDir, 'bar-history.html'),
-          '<!doctype html><meta charset="utf-8"><title>bar history</title><link rel="icon" href="data:,"><div id="root"></div><script type="module" src="/bar-history.js"></script>',
-        );
-      },
-      engine: { synthetic: { seed: 11, rate: 2000 } },
-    });
+    rig = await bootBrowser({ web: webPage, engine: { synthetic: { seed: 11, rate: 2000 } } });
     // some closed bars to page through (read back over HTTP: a condition, not a sleep)
     await waitFor(async () => ((await (await fetch(`${http()}/v1/bars?symbol=BTC-USD&interval=1s`)).json()) as { bars: unknown[] }).bars.length >= 12, {
       timeout: 30_000,
@@ -120,5 +122,30 @@ describe('useBarHistory in a browser', { timeout: 120_000 }, () => {
     expect(await bh((b) => b.loading())).toBe(false);
     expect((await bh((b) => b.bars())).length).toBeGreaterThanOrEqual(1);
     expect(await bh((b) => b.unhandled)).toEqual([]);
+  });
+});
+
+describe('useBarHistory with a token prop', { timeout: 120_000 }, () => {
+  beforeAll(async () => {
+    rig = await bootBrowser({
+      web: webPage,
+      engine: { synthetic: { seed: 11, rate: 2000 }, auth: { mode: 'required', jwtSecret: SECRET, clockToleranceSec: 0 } },
+    });
+  }, 120_000);
+  afterAll(() => rig?.close());
+
+  it('pages with the token the provider holds now: a token prop sent in band, not the first one once it expired', async () => {
+    const first = await token({ expIn: 4 });
+    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 4000;
+    await open(`?token=${first}`);
+    await page.waitForFunction(() => (window as unknown as W).bh.bars().length >= 1, undefined, { timeout: 30_000 });
+    // a new token of the same user: the provider sends it in band, the connection stays
+    const fresh = await token({ expIn: 3600 });
+    await page.evaluate(`window.bh.setToken(${JSON.stringify(fresh)})`);
+    await waitFor(() => Date.now() > firstExp + 1000, { what: 'the first token has expired', timeout: 10_000 });
+    expect(await bh((b) => b.connection())).toBe('open');
+    await bh((b) => b.loadOlder());
+    expect(await bh((b) => b.error())).toBeUndefined();
+    expect(await bh((b) => b.onError)).toEqual([]);
   });
 });

@@ -154,6 +154,28 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     expect(w.client.state).toBe('open');
   });
 
+  it('a fixed token given to refreshAuth(token) while reconnecting is the one the reconnect presents (not dropped)', async () => {
+    const engine = await authEngine();
+    const first = await token({ expIn: 3 });
+    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
+    const fresh = await token({ expIn: 3600 });
+    const tap: Tap = { filter: undefined, sockets: [] };
+    const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 });
+    await w.client.connect();
+    const given: Promise<void>[] = [];
+    w.client.on('state', ({ state }) => {
+      // the app renews its token while the connection is down
+      if (state === 'reconnecting' && given.length === 0) given.push(w.client.refreshAuth(fresh));
+    });
+    tap.sockets[0]!.terminate();
+    await waitFor(() => tap.sockets.length > 1 && w.client.state === 'open', { what: 'the reconnect', timeout: 10_000 });
+    await Promise.all(given);
+    // the gateway ends a connection when its token expires: this one holds the fresh token
+    await waitFor(() => Date.now() > firstExp + 1500, 'the first token has expired');
+    expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
+    expect(w.client.state).toBe('open');
+  });
+
   it('an outage is one error and one state change, however many retries', async () => {
     const port = await freePort(); // nothing listens here
     const w = watch({ url: streamUrl(port) });

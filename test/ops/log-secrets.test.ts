@@ -60,6 +60,22 @@ describe('the logger', () => {
       expect(text).toContain(kept);
     expect(text).toMatch(/"stack":"Error: cannot connect to NATS at nats:\/\/svc:\[redacted\]@10\.0\.0\.6:4222/);
   });
+
+  it('keeps fields that only name or count secrets: the 403 line names the service token (docs/auth.md)', () => {
+    const out = capture();
+    const log = createLogger({ level: 'info', format: 'json' }, 'tickwire', out.stream);
+    log.info({ tokenName: 'oms', scope: 'positions:write', route: 'PUT /v1/users/:user/positions' }, 'service token lacks the scope');
+    log.info({ secretCount: 2, tokenSource: 'jwks', tokens: 5 }, 'auth ready');
+    log.info({ token: 'tk-Secret9', apiKey: API_KEY }, 'still hidden');
+    const [scope, counts, hidden] = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(scope).toMatchObject({ tokenName: 'oms', scope: 'positions:write' });
+    expect(counts).toMatchObject({ secretCount: 2, tokenSource: 'jwks', tokens: 5 });
+    expect(hidden).toMatchObject({ token: '[redacted]', apiKey: '[redacted]' });
+  });
 });
 
 describe('a process that cannot reach its servers', () => {

@@ -819,7 +819,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async refreshAuth(token?: string): Promise<void> {
     const t = token ?? (await this.#token());
     if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
-    if (this.#state !== 'open') return; // the next connection uses the token function anyway
+    if (this.#state !== 'open') {
+      // a fixed token is this one from now on (else the next connection would present the one it
+      // replaces, maybe expired); a token function is asked anyway (#open sets #currentToken)
+      if (token) this.#currentToken = token;
+      return;
+    }
     if (t === this.#currentToken && token === undefined) {
       // the token function had nothing newer: try again closer to expiry
       this.#scheduleRefresh(tokenExpiry(t));

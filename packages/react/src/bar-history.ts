@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
-import { TickwireClientError, type Bar, type TickwireClient } from '@tickwire/client';
+import { TickwireClientError, type Bar } from '@tickwire/client';
 import { fetchBars } from '@tickwire/client/history';
 import { useBars, type BarInterval, type BarOptions } from './hooks.js';
 import { useTickwire, useTickwireStore } from './provider.js';
@@ -98,7 +98,7 @@ export function useBarHistory(symbol: string, interval: BarInterval, opts: BarHi
           const page = await fetchBars(
             baseUrl ?? client.options.url,
             { symbol, interval, to, limit: count ?? pageSize ?? 500 },
-            { token: tokenOf(client), signal: session.abort.signal },
+            { token: client.options.getToken ?? store.token() ?? client.options.token, signal: session.abort.signal },
           );
           let added = 0;
           for (const b of page.bars) {
@@ -141,8 +141,4 @@ export function useBarHistory(symbol: string, interval: BarInterval, opts: BarHi
   const loading = session.inflight !== undefined;
   const error = session.error;
   return useMemo(() => ({ bars, hasOlder, loading, error, loadOlder }), [bars, hasOlder, loading, error, loadOlder]);
-}
-
-function tokenOf(client: TickwireClient): (() => string | undefined | Promise<string | undefined>) | string | undefined {
-  return client.options.getToken ?? client.options.token;
 }

@@ -72,7 +72,11 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
         ...(getToken ? { getToken: () => (latestGetToken.current ?? getToken)() } : t !== undefined ? { token: t } : {}),
       });
     // the newest onError, as for getToken
-    const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler } = { onError: (err) => (latestOnError.current ?? warn)(err) };
+    const opts: { onError: (err: unknown) => void; schedule?: FrameScheduler; token?: () => string | undefined } = {
+      onError: (err) => (latestOnError.current ?? warn)(err),
+    };
+    // what a hook's own HTTP request presents (useBarHistory): the token accepted last, not the first
+    if (!client && !getToken) opts.token = () => auth.token;
     if (schedule) opts.schedule = schedule;
     return { store: new TickwireStore(c, opts), auth };
   };

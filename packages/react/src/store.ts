@@ -153,6 +153,12 @@ export interface StoreOptions {
   schedule?: FrameScheduler;
   /** a request the store made failed (other than because the client closed) */
   onError?: (err: unknown) => void;
+  /**
+   * the fixed token the connection holds now: the provider's `token` prop, then each one the
+   * server accepted in band (`client.options.token` stays the first): what a hook's own HTTP
+   * request (a page of useBarHistory) presents
+   */
+  token?: () => string | undefined;
 }
 
 const defaultScheduler: FrameScheduler =
@@ -177,8 +183,12 @@ export class TickwireStore {
     return n;
   }
 
+  /** The fixed token the connection holds now (StoreOptions.token), if the store was told it. */
+  readonly token: () => string | undefined;
+
   constructor(client: TickwireClient, opts: StoreOptions = {}) {
     this.client = client;
+    this.token = opts.token ?? ((): undefined => undefined);
     this.#schedule = opts.schedule ?? defaultScheduler;
     const onError = opts.onError ?? ((err: unknown) => console.warn('tickwire:', err));
     this.#onError = (err) => {
