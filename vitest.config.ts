@@ -81,6 +81,7 @@ const ISOLATED = new Set([
   'test/feeds/feed-health.test.ts',
   'test/feeds/kraken.e2e.test.ts',
   'test/feeds/record.test.ts',
+  'test/history/bar-keep-mismatch.test.ts',
   'test/history/bar-store.contract.test.ts',
   'test/history/bars-route.test.ts',
   'test/history/delayed-corrections.test.ts',
