@@ -37,6 +37,7 @@ const ISOLATED = new Set([
   'feeds/kraken/test/kraken-status.e2e.test.ts',
   'test/alerts/alert-metrics.test.ts',
   'test/alerts/alert-service.nats.test.ts',
+  'test/alerts/alert-shutdown.nats.test.ts',
   'test/alerts/alert-service.test.ts',
   'test/alerts/alert-store.contract.test.ts',
   'test/alerts/alert-window-restart.test.ts',
