@@ -5,6 +5,7 @@ import type { ChannelResolver, Principal } from '../fanout/channels.js';
 import type { Connection, ConnectionInit } from '../gateway/connection.js';
 import { GatewayLimits } from '../gateway/limits.js';
 import { createAuthenticator } from './jwt-authenticator.js';
+import type { AuthenticatorOptions } from './jwt-authenticator.js';
 import { SessionPolicy } from './session-policy.js';
 
 /** Authentication, token lifetime and limits, as gateway hooks. */
@@ -34,8 +35,13 @@ export interface GatewayAccess {
   close(): void;
 }
 
-export function createGatewayAccess(config: Readonly<Config>, resolvers: readonly ChannelResolver[], shared?: SharedLimits): GatewayAccess {
-  const authenticator = createAuthenticator(config.auth);
+export function createGatewayAccess(
+  config: Readonly<Config>,
+  resolvers: readonly ChannelResolver[],
+  shared?: SharedLimits,
+  opts: AuthenticatorOptions = {},
+): GatewayAccess {
+  const authenticator = createAuthenticator(config.auth, opts);
   const session = new SessionPolicy({ warnMs: config.auth.expiryWarningSec * 1000, resolvers });
   const limits = new GatewayLimits(config.limits, shared);
   return {

@@ -1,5 +1,9 @@
 import { createLocalJWKSet, errors } from 'jose';
 import type { FlattenedJWSInput, JSONWebKeySet, JWSHeaderParameters } from 'jose';
+import { LogSampler } from '../core/log-sampler.js';
+
+/** At most one log line per this many ms for failed fetches of one JWKS URL (the rest: `suppressed`). */
+export const JWKS_FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /**
  * No key set could be fetched from the JWKS URL (and none is held from before): the token could
@@ -24,6 +28,10 @@ export interface JwksOptions {
   timeoutMs: number;
   /** a larger answer fails (a JWKS is a few kB) */
   maxBytes: number;
+  /** failed fetches are logged here at warn (the logger redacts credentials in the URL) */
+  log?: { warn(obj: object, msg?: string): void };
+  /** at most one such line per this many ms (JWKS_FAILURE_LOG_INTERVAL_MS) */
+  logIntervalMs?: number;
 }
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
@@ -43,6 +51,10 @@ type LocalSet = ReturnType<typeof createLocalJWKSet>;
  */
 export class JwksCache {
   readonly #o: JwksOptions;
+  readonly #failureLog: LogSampler;
+  /** the URL fetched: `url` without `user:password@`, which fetch() refuses (sent as Basic auth instead) */
+  readonly #target: URL;
+  readonly #basic: string | undefined;
   #local: LocalSet | undefined;
   #fetchedAt = Number.NEGATIVE_INFINITY;
   #failedAt = Number.NEGATIVE_INFINITY;
@@ -53,6 +65,15 @@ export class JwksCache {
 
   constructor(opts: JwksOptions) {
     this.#o = opts;
+    this.#failureLog = new LogSampler(opts.logIntervalMs ?? JWKS_FAILURE_LOG_INTERVAL_MS);
+    this.#target = new URL(opts.url);
+    if (this.#target.username || this.#target.password) {
+      const user = decodeURIComponent(this.#target.username);
+      const password = decodeURIComponent(this.#target.password);
+      this.#basic = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      this.#target.username = '';
+      this.#target.password = '';
+    }
   }
 
   /** The key for a token's header (jose's key-resolver form, for jwtVerify). */
@@ -89,6 +110,19 @@ export class JwksCache {
         this.stats.failures++;
         this.#failedAt = Date.now();
         this.#lastError = err;
+        // counted each (tickwire_auth_failures_total); logged at most once per interval: an
+        // outage of the identity provider fails a fetch every retryMs for as long as it lasts
+        const line = this.#o.log ? this.#failureLog.take(Date.now()) : undefined;
+        if (line) {
+          const reason = err instanceof Error ? err.message : String(err);
+          const held = this.#local !== undefined;
+          this.#o.log!.warn(
+            { url: this.#o.url.href, reason, keys: held ? 'kept' : 'none', ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}) },
+            held
+              ? 'JWKS fetch failed; the key set fetched before stays in use'
+              : 'JWKS fetch failed; tokens are answered 503 jwks_unavailable until one succeeds',
+          );
+        }
       },
     );
     void this.#pending.finally(() => (this.#pending = undefined));
@@ -96,11 +130,11 @@ export class JwksCache {
   }
 
   async #fetch(): Promise<LocalSet> {
-    const res = await fetch(this.#o.url, {
+    const res = await fetch(this.#target, {
       // a redirect could point the gateway anywhere: the configured URL is the key set
       redirect: 'manual',
       signal: AbortSignal.timeout(this.#o.timeoutMs),
-      headers: { accept: 'application/json, application/jwk-set+json' },
+      headers: { accept: 'application/json, application/jwk-set+json', ...(this.#basic ? { authorization: this.#basic } : {}) },
     }).catch((err: unknown) => {
       throw new Error(err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${this.#o.timeoutMs} ms` : describe(err), { cause: err });
     });

@@ -77,7 +77,7 @@ export class JwtAuthenticator implements Authenticator {
   readonly #jwks: JwksCache | undefined;
   readonly #allowed: ReadonlySet<string>;
 
-  constructor(cfg: AuthConfig) {
+  constructor(cfg: AuthConfig, opts: AuthenticatorOptions = {}) {
     this.#cfg = cfg;
     this.mode = cfg.mode;
     this.#allowed = new Set<string>(cfg.algorithms);
@@ -91,6 +91,7 @@ export class JwtAuthenticator implements Authenticator {
           retryMs: JWKS_RETRY_MS,
           timeoutMs: 5000,
           maxBytes: 1024 * 1024,
+          ...(opts.log ? { log: opts.log } : {}),
         })
       : undefined;
   }
@@ -190,10 +191,15 @@ function classify(err: unknown): AuthResult {
   throw err;
 }
 
+export interface AuthenticatorOptions {
+  /** failed JWKS fetches are logged here, sampled (src/access/jwks.ts) */
+  log?: { warn(obj: object, msg?: string): void };
+}
+
 /** The authenticator for a configuration: anonymous when auth is off. */
-export function createAuthenticator(cfg: AuthConfig): Authenticator {
+export function createAuthenticator(cfg: AuthConfig, opts: AuthenticatorOptions = {}): Authenticator {
   if (cfg.mode === 'off') return anonymousAuthenticator;
-  const a = new JwtAuthenticator(cfg);
+  const a = new JwtAuthenticator(cfg, opts);
   return a satisfies Authenticator;
 }
 

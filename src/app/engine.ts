@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type { Bus } from '../bus/bus.js';
 import type { Config, ConfigInput } from '../core/config.js';
-import { loadConfig } from '../core/config.js';
+import { configKeySetBy, loadConfig } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import { loadRegistry } from '../core/instruments-file.js';
@@ -237,7 +237,7 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
   // the gateway serves what it finds there: a wrong path gave a 404 dashboard and no word in the log
   if (roles.gateway && config.gateway.webDir !== undefined && !isDirectory(config.gateway.webDir))
     throw new ConfigError(
-      `gateway.webDir ${config.gateway.webDir} (TICKWIRE_GATEWAY_WEB_DIR) is not a directory: give the directory of the built dashboard (npm run build writes dist/web), or unset it`,
+      `gateway.webDir ${config.gateway.webDir} (${configKeySetBy(config, 'gateway.webDir')}) is not a directory: give the directory of the built dashboard (npm run build writes dist/web), or unset it`,
     );
   return {
     config,
@@ -245,7 +245,7 @@ function loadContext(overrides: ConfigInput | Record<string, unknown>, options: 
     env,
     roles,
     feedsFile,
-    registry: loadRegistry(config.instrumentsFile),
+    registry: loadRegistry(config.instrumentsFile, configKeySetBy(config, 'instrumentsFile')),
     mode: config.natsUrl ? 'nats' : 'embedded',
     lifecycle: new Lifecycle(log),
     worker: options.worker,

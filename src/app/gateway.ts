@@ -108,7 +108,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     new EntitledMarketResolver(new MarketChannelResolver(registry, deps.bars?.store), registry, config.auth),
   ];
   const { worker } = ctx;
-  const access = createGatewayAccess(config, resolvers, worker?.limits);
+  const access = createGatewayAccess(config, resolvers, worker?.limits, { log });
   /** 403s of service tokens without the route's scope, service API and console together (metrics) */
   const scopeRefusals = new ScopeRefusalCounts();
   sources.scopeRefusals = scopeRefusals;

@@ -988,7 +988,27 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   resolveServiceTokens(cfg.auth, env);
   // without a token, never more than a token without the claim (docs/auth.md#entitlements)
   cfg.auth.anonymousEntitlement ??= cfg.auth.mode === 'off' ? 'realtime' : cfg.auth.defaultEntitlement;
-  return deepFreeze(cfg);
+  const frozen = deepFreeze(cfg);
+  SET_BY.set(frozen, (key) => {
+    const o = origins.get(key);
+    if (o === undefined) return envNameOf(key.split('.')) ?? key;
+    if (o.startsWith('--')) return `flag ${o}`;
+    return o.startsWith('in ') ? `${key} ${o}` : o;
+  });
+  return frozen;
+}
+
+/** loadConfig's results -> where each of their keys was set */
+const SET_BY = new WeakMap<object, (key: string) => string>();
+
+/**
+ * A key as the operator set it, for a message about its value found wrong after loadConfig (a
+ * file that cannot be read): the variable (`TICKWIRE_INSTRUMENTS_FILE` or its alias
+ * `TICKWIRE_INSTRUMENTS`), `flag --key`, `key in FILE`; the key's variable when the operator
+ * did not set it (a default, or a program's override).
+ */
+export function configKeySetBy(config: Readonly<Config>, key: string): string {
+  return SET_BY.get(config)?.(key) ?? envNameOf(key.split('.')) ?? key;
 }
 
 /**

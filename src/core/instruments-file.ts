@@ -27,15 +27,18 @@ const InstrumentSchema = z
     path: ['dayStartUtcMinutes'],
   });
 
-/** Registry from the instruments file (JSON or YAML list), or the built-in universe. */
-export function loadRegistry(path: string | undefined): InstrumentRegistry {
+/**
+ * Registry from the instruments file (JSON or YAML list), or the built-in universe. `setBy` names
+ * where the path was set (config.ts configKeySetBy), for the message when it cannot be read.
+ */
+export function loadRegistry(path: string | undefined, setBy = 'TICKWIRE_INSTRUMENTS_FILE'): InstrumentRegistry {
   if (!path) return new InstrumentRegistry(DEFAULT_INSTRUMENTS);
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
     raw = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`instrumentsFile ${path} (TICKWIRE_INSTRUMENTS) cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(`instrumentsFile ${path} (${setBy}) cannot be read: ${(err as Error).message}`);
   }
   const list = Array.isArray(raw) ? raw : (raw as { instruments?: unknown })?.instruments;
   if (!Array.isArray(list)) throw new ConfigError(`instrumentsFile ${path}: expected a list of instruments (or {instruments: [...]})`);

@@ -53,6 +53,9 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
           pingIntervalMs: config.redis.pingIntervalMs,
           log,
           name: ctx.gateway ? 'tickwire-gateway-bars' : 'tickwire-feed-bars',
+          // writers record their keep time; a gateway warns when it reads further behind (docs/operations.md)
+          recordKeep: ctx.feeds,
+          ...(ctx.gateway ? { readDelayMs: config.auth.delayMs } : {}),
         })
       : !config.natsUrl || (ctx.gateway && ctx.feeds)
         ? new MemoryBarStore({ windowBars, keepRevisionsMs })

@@ -8,6 +8,9 @@ import { DEFAULT_KEEP_REVISIONS_MS, lowerBound, sliceRange, upsertSorted } from 
 /** How long a read waits for a connection that is not ready before it fails. */
 const READ_WAIT_MS = 2000;
 
+/** How often a reader checks the writers' keep time again (a feed process may start after it). */
+const KEEP_CHECK_MS = 60_000;
+
 /** The field of a stored member that holds when the bar was put (ms); removed before a bar is served. */
 const AT = '_at';
 
@@ -82,6 +85,15 @@ export interface RedisBarStoreOptions extends StoreRedisTimes {
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
   /** client name shown by CLIENT LIST */
   name?: string;
+  /** this process writes bars (a feed process): record `keepRevisionsMs` in Redis (`keepKey`) on each connect */
+  recordKeep?: boolean;
+  /**
+   * this process reads bars this much behind (a gateway's `auth.delayMs`): read the writers'
+   * recorded keep time on each connect and every `keepCheckMs`, and warn when it is shorter
+   */
+  readDelayMs?: number;
+  /** how often a reader checks the recorded keep time again, ms */
+  keepCheckMs?: number;
 }
 
 export interface RedisBarStoreStats {
@@ -117,6 +129,12 @@ export class RedisBarStore implements BarStore {
   #pendingCount = 0;
   readonly #writer: BatchedWriter<Map<string, Held[]>>;
   #closed = false;
+  readonly #recordKeep: boolean;
+  readonly #readDelayMs: number;
+  #keepTimer: NodeJS.Timeout | undefined;
+  #warnedKeep: number | undefined;
+  /** the keep time the writers recorded, ms (undefined: none recorded, or this process does not read delayed) */
+  writerKeepMs: number | undefined;
 
   constructor(opts: RedisBarStoreOptions) {
     this.keyPrefix = opts.keyPrefix ?? 'tickwire:bars:';
@@ -125,12 +143,21 @@ export class RedisBarStore implements BarStore {
     this.#now = opts.now ?? ((): number => Date.now());
     this.#maxPending = opts.maxPendingBars ?? 100_000;
     const log = opts.log;
+    this.#recordKeep = opts.recordKeep ?? false;
+    this.#readDelayMs = Math.max(0, opts.readDelayMs ?? 0);
     let wasReady = false;
     this.redis = createStoreRedis(opts.url, opts.name ?? 'tickwire-bars', opts.commandTimeoutMs);
     this.redis.on('ready', () => {
       wasReady = true;
       log?.info({ store: 'redis-bars' }, 'redis bar store connected');
+      void this.#checkKeep(log);
     });
+    if (this.#readDelayMs > 0) {
+      this.#keepTimer = setInterval(() => {
+        if (this.ready) void this.#checkKeep(log);
+      }, opts.keepCheckMs ?? KEEP_CHECK_MS);
+      this.#keepTimer.unref();
+    }
     this.redis.on('error', (err: Error) => {
       if (wasReady) log?.warn({ store: 'redis-bars', err: err.message }, 'redis bar store error');
     });
@@ -239,6 +266,35 @@ export class RedisBarStore implements BarStore {
     return this.#writer.flush();
   }
 
+  /** The key where the writers record how long they keep replaced versions (ms). */
+  get keepKey(): string {
+    return `${this.keyPrefix}keep-revisions-ms`;
+  }
+
+  /**
+   * Writers keep replaced versions for their own `auth.delayMs`; a gateway reads them at its own.
+   * A gateway further behind than the writers keep can only leave a replaced bar out of a delayed
+   * read (never show a newer one), so this is a warning, not an error (docs/operations.md).
+   */
+  async #checkKeep(log: RedisBarStoreOptions['log']): Promise<void> {
+    try {
+      if (this.#recordKeep) await this.redis.set(this.keepKey, String(this.#keepMs));
+      if (this.#readDelayMs === 0) return;
+      const v = await this.redis.get(this.keepKey);
+      const keep = v === null ? NaN : Number(v);
+      if (!Number.isFinite(keep)) return;
+      this.writerKeepMs = keep;
+      if (keep >= this.#readDelayMs || keep === this.#warnedKeep) return;
+      this.#warnedKeep = keep;
+      log?.warn(
+        { store: 'redis-bars', writerKeepMs: keep, delayMs: this.#readDelayMs },
+        "bar history: the feed processes keep replaced bar versions for less than this gateway's auth.delayMs; a delayed bar read leaves out a bar replaced in between (it never shows a newer one). Run the feed processes with auth.delayMs (TICKWIRE_AUTH_DELAY_MS) at least the gateways' longest",
+      );
+    } catch {
+      // not connected: checked again on the next connect
+    }
+  }
+
   /** The key of a channel's replaced bar versions. */
   revisionsKey(channel: string): string {
     return `${this.keyPrefix}rev:${channel}`;
@@ -323,6 +379,7 @@ export class RedisBarStore implements BarStore {
   /** Flush what is pending (when connected), then disconnect. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    clearInterval(this.#keepTimer);
     try {
       await this.#writer.close();
     } finally {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JwksCache } from '../../src/access/jwks.js';
 import { JwtAuthenticator } from '../../src/access/jwt-authenticator.js';
 import { loadConfig } from '../../src/core/config.js';
 import type { Config } from '../../src/core/config.js';
@@ -112,6 +113,33 @@ describe('JWKS endpoint failing', () => {
         await a.authenticate(await sign(`forged-${i}`)).catch(() => undefined);
       }
       expect(fetches - before).toBe(1);
+    } finally {
+      mode = 'ok';
+    }
+  });
+
+  it('logs failed fetches at most once per interval per JWKS URL, with the URL and the reason', async () => {
+    const lines: { obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const log = { warn: (obj: object, msg?: string) => lines.push({ obj: obj as Record<string, unknown>, msg }) };
+    const opts = { url: new URL(url), cacheMs: 600_000, unknownKidMs: 30_000, retryMs: 0, timeoutMs: 5000, maxBytes: 1 << 20, log };
+    const header = { alg: 'RS256', kid: 'k1' };
+    const token = { payload: '', signature: '' };
+    mode = 'error';
+    try {
+      // retryMs 0: every token fetches (and fails); one line for all of them
+      const cache = new JwksCache(opts);
+      for (let i = 0; i < 5; i++) await expect(cache.getKey(header, token)).rejects.toThrow(/HTTP 503/);
+      expect(cache.stats.failures).toBe(5);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.obj).toEqual({ url, reason: 'HTTP 503 from the JWKS URL', keys: 'none' });
+      expect(lines[0]!.msg).toMatch(/JWKS fetch failed.*503 jwks_unavailable/);
+      // the interval passed: the next failure is logged with how many were left out
+      lines.length = 0;
+      const every = new JwksCache({ ...opts, logIntervalMs: 0 });
+      await expect(every.getKey(header, token)).rejects.toThrow(/HTTP 503/);
+      mode = 'reset';
+      await expect(every.getKey(header, token)).rejects.toThrow();
+      expect(lines.map((l) => l.obj.reason)).toEqual(['HTTP 503 from the JWKS URL', expect.stringMatching(/fetch failed|socket|ECONNRESET/)]);
     } finally {
       mode = 'ok';
     }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startEngine } from '../../src/app/engine.js';
 import { describeConfig, loadConfig } from '../../src/core/config.js';
 import { errorOf } from '../helpers/config-error.js';
 import { tickwireCli } from '../helpers/processes.js';
@@ -133,6 +134,38 @@ describe('config validation errors name the key and the fix', () => {
     });
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.commandTimeoutMs=0'] }))).toMatch(/redis\.commandTimeoutMs/);
     expect(errorOf(() => loadConfig({ env: {}, argv: ['--redis.pingIntervalMs=10'] }))).toMatch(/redis\.pingIntervalMs/);
+  });
+});
+
+describe('a file named by the configuration that cannot be read', () => {
+  it('names the variable, flag or config file that set it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-instr-'));
+    try {
+      const missing = join(dir, 'missing.json');
+      const cfgFile = join(dir, 'tickwire.json');
+      writeFileSync(cfgFile, JSON.stringify({ instrumentsFile: missing }));
+      const webCfg = join(dir, 'web.json');
+      writeFileSync(webCfg, JSON.stringify({ gateway: { webDir: join(dir, 'no-web') } }));
+      const cases: [Record<string, string>, string[], string][] = [
+        [{ TICKWIRE_INSTRUMENTS_FILE: missing }, [], `instrumentsFile ${missing} (TICKWIRE_INSTRUMENTS_FILE) cannot be read`],
+        [{ TICKWIRE_INSTRUMENTS: missing }, [], `instrumentsFile ${missing} (TICKWIRE_INSTRUMENTS) cannot be read`],
+        [{}, [`--instrumentsFile=${missing}`], `instrumentsFile ${missing} (flag --instrumentsFile) cannot be read`],
+        [{ TICKWIRE_CONFIG: cfgFile }, [], `instrumentsFile ${missing} (instrumentsFile in ${cfgFile}) cannot be read`],
+        [{ TICKWIRE_CONFIG: webCfg }, [], `gateway.webDir ${join(dir, 'no-web')} (gateway.webDir in ${webCfg}) is not a directory`],
+      ];
+      for (const [env, argv, said] of cases) {
+        const err = await startEngine({}, { env, argv, roles: { feeds: [] } }).then(
+          async (e) => {
+            await e.close();
+            return undefined;
+          },
+          (e: unknown) => e as Error,
+        );
+        expect(err?.message).toContain(said);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -125,8 +125,11 @@ describe('a process that cannot reach its servers', () => {
 describe('a JWKS endpoint that fails', () => {
   let server: Server;
   let jwksUrl = '';
+  /** what the JWKS endpoint was sent: the URL's user:password goes as Basic auth (fetch() refuses it in the URL) */
+  const seen: { url?: string; authorization?: string }[] = [];
   beforeAll(async () => {
-    server = createServer((_req, res) => {
+    server = createServer((req, res) => {
+      seen.push({ ...(req.url ? { url: req.url } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end(`overloaded; retry with apikey=${API_KEY}`);
     });
@@ -158,6 +161,18 @@ describe('a JWKS endpoint that fails', () => {
         .sign(new TextEncoder().encode('k'.repeat(32)));
       expect((await rawUpgrade(engine.port, { authorization: `Bearer ${hs}` })).status).toBe(401);
       await waitFor(() => /upgrade refused: authentication failed/.test(out.text()), 'the refused upgrade in the log');
+      // the failed JWKS fetch itself, with the URL (credentials redacted) and the reason
+      const failed = out
+        .text()
+        .split('\n')
+        .filter((l) => l.includes('JWKS fetch failed'))
+        .map((l) => JSON.parse(l) as { url: string; reason: string });
+      expect(failed).toHaveLength(1);
+      expect(seen[0]).toEqual({ url: `/jwks.json?api_key=${API_KEY}`, authorization: `Basic ${Buffer.from(`svc:${PASSWORD}`).toString('base64')}` });
+      expect(failed[0]).toMatchObject({
+        reason: 'HTTP 503 from the JWKS URL',
+        url: expect.stringMatching(/^http:\/\/svc:\[redacted\]@127\.0\.0\.1:\d+\/jwks\.json/),
+      });
       const text = out.text();
       for (const s of [PASSWORD, API_KEY, jwt.split('.')[1]!, jwt.split('.')[2]!, hs.split('.')[2]!]) expect(text).not.toContain(s);
     } finally {
