@@ -9,6 +9,9 @@ const SECRET_KEY = /(secret|token|password|passwd|passphrase|api[_-]?key|private
 
 export const REDACTED = '[redacted]';
 
+/** Redis commands whose arguments hold a password: AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, CONFIG SET requirepass, ACL SETUSER. */
+const CREDENTIAL_COMMANDS = /^(auth|hello|migrate|config|acl)$/i;
+
 /**
  * Key names that say what a value is about rather than hold it: the name of a service token
  * (`tokenName`, logged with each 403, docs/auth.md), a count, a source, a scope.
@@ -62,6 +65,10 @@ export function redactValue(v: unknown, key?: string, depth = 0): unknown {
     return out;
   }
   if (Array.isArray(v)) return v.map((x) => redactValue(x, undefined, depth + 1));
+  // a Redis command that carries credentials as plain arguments (ioredis errors name the failed
+  // command: `err.command = { name: 'auth', args: [user, password] }`)
+  const cmd = v as { name?: unknown; args?: unknown };
+  if (typeof cmd.name === 'string' && CREDENTIAL_COMMANDS.test(cmd.name) && Array.isArray(cmd.args)) return { ...cmd, args: [REDACTED] };
   if (v instanceof Uint8Array || v instanceof Date) return v;
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactValue(x, k, depth + 1)]));
 }

@@ -61,6 +61,24 @@ describe('the logger', () => {
     expect(text).toMatch(/"stack":"Error: cannot connect to NATS at nats:\/\/svc:\[redacted\]@10\.0\.0\.6:4222/);
   });
 
+  it('hides the arguments of a Redis AUTH or HELLO command that an ioredis error carries (err.command.args)', () => {
+    const out = capture();
+    const log = createLogger({ level: 'info', format: 'json' }, 'tickwire', out.stream);
+    // ioredis's ReplyError names the command that failed, with its arguments
+    const auth = Object.assign(new Error('WRONGPASS invalid username-password pair or user is disabled.'), {
+      command: { name: 'auth', args: ['svc', PASSWORD] },
+    });
+    const hello = Object.assign(new Error('NOAUTH HELLO must be called with the client already authenticated'), {
+      command: { name: 'hello', args: ['3', 'AUTH', 'svc', PASSWORD] },
+    });
+    const get = Object.assign(new Error('WRONGTYPE'), { command: { name: 'get', args: ['tickwire:last:AAPL'] } });
+    for (const err of [auth, hello, get]) log.warn({ err }, 'redis command failed');
+    const text = out.text();
+    expect(text).not.toContain(PASSWORD);
+    expect(text).toContain('WRONGPASS');
+    expect(text).toContain('tickwire:last:AAPL'); // other commands' arguments say what failed
+  });
+
   it('keeps fields that only name or count secrets: the 403 line names the service token (docs/auth.md)', () => {
     const out = capture();
     const log = createLogger({ level: 'info', format: 'json' }, 'tickwire', out.stream);
