@@ -521,8 +521,8 @@ export class HttpStreamRoutes {
     // Another gateway's session, if any: its holder must say so (asked with an empty body, a
     // keep-alive there as the client's own would be) before the body is taken. uWS hands the body
     // only to an onData set now: the socket is paused meanwhile, so what is held is at most what
-    // uWS had read with the headers, for the time of the question. Those chunks are copied once
-    // (uWS lends them for the call only) and handed to the collector as they are
+    // uWS had read with the headers, for the time of the question. Those chunks are copied (uWS
+    // lends them for the call only) and handed to the collector once the holder answered
     let verdict: 'pending' | 'read' | 'refused' = 'pending';
     const early: [ArrayBuffer, boolean][] = [];
     res.onData((chunk, isLast) => {
