@@ -12,7 +12,10 @@ import type { Target } from './kit.js';
  * the service API, the alert routes and the admin console) kept one Buffer per chunk, a few
  * hundred bytes of bookkeeping for each byte of body: 200 sessions each trickling a byte per
  * millisecond into a POST grew the gateway by 53 MiB for 202 KB of body (about 270 bytes per
- * byte). Now the bytes go into one buffer per body grown by doubling: 4.4 MiB for 227 KB.
+ * byte). Chunked transfer encoding needs no pacing: uWS hands each chunk over on its own, and 4
+ * POSTs of 900 000 one-byte chunks (5.4 MB on the wire each, sent at once) grew it by 1.4 GiB.
+ * Now the bytes go into one buffer per body grown by doubling: 4.4 MiB for the 227 KB trickled,
+ * 26 MiB for the chunked POSTs.
  */
 
 const KB = 1024;
@@ -22,6 +25,7 @@ const SESSIONS = 200;
 /** each POST declares this much body: about what the trickle sends in TRICKLE_MS */
 const BODY = 4 * KB;
 const TRICKLE_MS = 7000;
+const CHUNKS = 900_000;
 
 describe('a POST body trickled in one-byte segments (one event loop, auth off)', () => {
   let target: Target;
@@ -87,4 +91,44 @@ describe('a POST body trickled in one-byte segments (one event loop, auth off)',
       ctl.abort();
     }
   }, 120_000);
+
+  it('4 POSTs in chunked transfer encoding, 900 000 chunks of one byte each, sent at once: the gateway holds about the bodies', async () => {
+    const streams: Response[] = [];
+    const ctl = new AbortController();
+    for (let i = 0; i < 4; i++) streams.push(await fetch(`http://127.0.0.1:${target.port}/v1/stream/sse`, { signal: ctl.signal }));
+    const before = target.rss();
+    try {
+      const answers = await Promise.all(
+        streams.map(
+          (stream) =>
+            new Promise<string>((resolve, reject) => {
+              const s = connect(target.port, '127.0.0.1', () => {
+                s.write(
+                  `POST /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tickwire-Session: ${stream.headers.get('x-tickwire-session')}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`,
+                );
+                // 5.4 MB on the wire for a body of 900 000 line breaks (under 16 × gateway.maxFrameBytes)
+                s.write(Buffer.from('1\r\n\n\r\n'.repeat(CHUNKS) + '0\r\n\r\n'));
+              });
+              let text = '';
+              s.on('data', (d: Buffer) => {
+                text += d.toString('latin1');
+                if (text.includes('\r\n\r\n')) {
+                  s.destroy();
+                  resolve(text);
+                }
+              });
+              s.on('error', reject);
+              s.on('close', () => resolve(text));
+            }),
+        ),
+      );
+      const grown = target.rss() - before;
+      console.log(`4 chunked POSTs of ${CHUNKS} one-byte chunks: gateway RSS grew ${(grown / MiB).toFixed(1)} MiB`);
+      for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 204/);
+      expect(grown).toBeLessThan(128 * MiB);
+      expect(await target.health()).toBe(200);
+    } finally {
+      ctl.abort();
+    }
+  }, 60_000);
 });
