@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,9 @@ import type { Target } from './kit.js';
  * byte). Chunked transfer encoding needs no pacing: uWS hands each chunk over on its own, and 4
  * POSTs of 900 000 one-byte chunks (5.4 MB on the wire each, sent at once) grew it by 1.4 GiB.
  * Now the bytes go into one buffer per body grown by doubling: 4.4 MiB for the 227 KB trickled,
- * 26 MiB for the chunked POSTs.
+ * 26 MiB for the chunked POSTs. The same held for the bytes a POST for another worker's session
+ * (or a made-up one: no credential needed) brought with its headers while that worker is asked:
+ * 100 chunked POSTs with made-up ids peaked at 659 MiB; now 49 MiB.
  */
 
 const KB = 1024;
@@ -129,6 +132,51 @@ describe('a POST body trickled in one-byte segments (one event loop, auth off)',
       expect(await target.health()).toBe(200);
     } finally {
       ctl.abort();
+    }
+  }, 60_000);
+});
+
+describe('POSTs in chunked transfer encoding with a made-up session id (2 gateway workers)', () => {
+  let target: Target;
+  beforeAll(async () => {
+    target = await startTarget({ gateway: { workers: 2 } });
+  }, 90_000);
+  afterAll(async () => {
+    await target?.stop();
+  });
+
+  it('100 at once, 170 000 one-byte chunks each: 404 UNKNOWN_SESSION, and what is held while the other worker is asked stays about the bytes', async () => {
+    const before = target.rss();
+    let peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, target.rss() - before)), 20);
+    const payload = Buffer.from('1\r\n\n\r\n'.repeat(170_000) + '0\r\n\r\n');
+    try {
+      const statuses = await Promise.all(
+        Array.from(
+          { length: 100 },
+          () =>
+            new Promise<number>((resolve) => {
+              const s = connect(target.port, '127.0.0.1', () => {
+                const head = `POST /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tickwire-Session: ${randomBytes(18).toString('base64url')}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+                s.write(Buffer.concat([Buffer.from(head), payload]));
+              });
+              let text = '';
+              s.on('data', (d: Buffer) => {
+                text += d.toString('latin1');
+                if (text.includes('\r\n\r\n')) s.destroy();
+              });
+              s.on('error', () => undefined);
+              s.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+            }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      console.log(`100 chunked POSTs with made-up ids: gateway RSS peaked ${(peak / MiB).toFixed(1)} MiB above the start`);
+      expect(statuses.every((st) => st === 404)).toBe(true);
+      expect(peak).toBeLessThan(200 * MiB);
+      expect(await target.health()).toBe(200);
+    } finally {
+      clearInterval(sample);
     }
   }, 60_000);
 });
