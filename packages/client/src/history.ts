@@ -71,17 +71,35 @@ export class BarsRequestError extends TickwireClientError {
 }
 
 /**
+ * `base` split into the gateway's HTTP root and the `token` of its query. A stream URL may carry a
+ * query (`?token=<jwt>`, which the upgrade accepts) and a fragment: neither belongs to the route's
+ * address. Before, `/v1/bars?...` was appended after them: `ws://host/v1/stream?token=JWT` gave
+ * `http://host/v1/stream?token=JWT/v1/bars?...`, a GET of the WebSocket route with the token in its
+ * URL, and with `#frag` the route's path went into the fragment (test/hostile/history-client-base.test.ts).
+ */
+function splitBase(base: string): { root: string; token: string | undefined } {
+  const hash = base.indexOf('#');
+  const noFragment = hash < 0 ? base : base.slice(0, hash);
+  const q = noFragment.indexOf('?');
+  const path = q < 0 ? noFragment : noFragment.slice(0, q);
+  const token = q < 0 ? null : new URLSearchParams(noFragment.slice(q + 1)).get('token');
+  const root = path
+    .replace(/^ws(s?):/i, 'http$1:')
+    .replace(/\/v1\/stream(\/sse)?\/?$/, '')
+    .replace(/\/+$/, '');
+  return { root, token: token || undefined };
+}
+
+/**
  * The address of `GET /v1/bars` on a gateway: `base` is its HTTP address (`https://md.example.com`,
- * `''` for the page's own origin) or the stream URL a client connects to (`wss://host/v1/stream`).
+ * `''` for the page's own origin) or the stream URL a client connects to (`wss://host/v1/stream`,
+ * or the HTTP stream's `.../v1/stream/sse`). Its query and fragment are not carried over: a
+ * `token` there goes in `Authorization` (fetchBars), never in this address.
  */
 export function barsUrl(base: string, query: BarsQuery): string {
-  const root = base
-    .replace(/^ws(s?):/i, 'http$1:')
-    .replace(/\/v1\/stream\/?$/, '')
-    .replace(/\/+$/, '');
   const q = new URLSearchParams({ symbol: query.symbol, interval: query.interval });
   for (const k of ['from', 'to', 'limit'] as const) if (query[k] !== undefined) q.set(k, String(query[k]));
-  return `${root}/v1/bars?${q}`;
+  return `${splitBase(base).root}/v1/bars?${q}`;
 }
 
 /**
@@ -92,7 +110,8 @@ export function barsUrl(base: string, query: BarsQuery): string {
 export async function fetchBars(base: string, query: BarsQuery, options: BarsRequestOptions = {}): Promise<BarsPage> {
   const f = options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
   if (!f) throw new BarsRequestError('TRANSPORT', 'no fetch: pass options.fetch', { status: 0 });
-  const token = typeof options.token === 'function' ? await options.token() : options.token;
+  // the token option; else the one a stream URL given as `base` carries (`?token=`), as a header
+  const token = (typeof options.token === 'function' ? await options.token() : options.token) || splitBase(base).token;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
