@@ -33,14 +33,111 @@ function adapterEmitting(ticks: TickInput[]): FeedAdapter {
 }
 
 /** CESU-8 encoding of a surrogate (ED A0..BF xx): what msgpackr writes for a lone one; never valid UTF-8. */
+/**
+ * Whether a MessagePack string of `b` holds a surrogate encoded as UTF-8 bytes (CESU-8: ED A0-BF
+ * ..), which strict decoders refuse. Only the strings' bytes are looked at: a number's bytes (a
+ * receive time, a float) may hold ED A0 by chance, which made a scan of the whole payload fail
+ * now and then.
+ */
 function hasCesuSurrogate(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length - 1; i++) if (b[i] === 0xed && b[i + 1]! >= 0xa0 && b[i + 1]! <= 0xbf) return true;
-  return false;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let i = 0;
+  let found = false;
+  const str = (len: number): void => {
+    for (let j = i; j < i + len - 1; j++) if (b[j] === 0xed && b[j + 1]! >= 0xa0 && b[j + 1]! <= 0xbf) found = true;
+    i += len;
+  };
+  const item = (): void => {
+    const t = b[i++]!;
+    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return;
+    if (t >= 0xa0 && t <= 0xbf) return str(t & 0x1f);
+    if (t >= 0x80 && t <= 0x8f) return items(2 * (t & 0x0f));
+    if (t >= 0x90 && t <= 0x9f) return items(t & 0x0f);
+    const u8 = (): number => b[i++]!;
+    const u16 = (): number => ((i += 2), v.getUint16(i - 2));
+    const u32 = (): number => ((i += 4), v.getUint32(i - 4));
+    switch (t) {
+      case 0xd9:
+        return str(u8());
+      case 0xda:
+        return str(u16());
+      case 0xdb:
+        return str(u32());
+      case 0xc4:
+        i += u8();
+        return;
+      case 0xc5:
+        i += u16();
+        return;
+      case 0xc6:
+        i += u32();
+        return;
+      case 0xc7:
+        i += u8() + 1;
+        return;
+      case 0xc8:
+        i += u16() + 1;
+        return;
+      case 0xc9:
+        i += u32() + 1;
+        return;
+      case 0xca:
+      case 0xce:
+      case 0xd2:
+        i += 4;
+        return;
+      case 0xcb:
+      case 0xcf:
+      case 0xd3:
+        i += 8;
+        return;
+      case 0xcc:
+      case 0xd0:
+        i += 1;
+        return;
+      case 0xcd:
+      case 0xd1:
+        i += 2;
+        return;
+      case 0xd4:
+      case 0xd5:
+      case 0xd6:
+      case 0xd7:
+      case 0xd8:
+        i += 1 + (1 << (t - 0xd4));
+        return;
+      case 0xdc:
+        return items(u16());
+      case 0xdd:
+        return items(u32());
+      case 0xde:
+        return items(2 * u16());
+      case 0xdf:
+        return items(2 * u32());
+      default:
+        throw new Error(`not MessagePack: byte 0x${t.toString(16)} at ${i - 1}`);
+    }
+  };
+  const items = (n: number): void => {
+    for (let k = 0; k < n; k++) item();
+  };
+  while (i < b.length) item();
+  return found;
 }
 
 function strings(t: Tick): string[] {
   return Object.values(t).filter((v): v is string => typeof v === 'string');
 }
+
+describe("hasCesuSurrogate (this file's check of bus payloads)", () => {
+  it('finds a surrogate in a string, not in the bytes of a number', () => {
+    // a float64 whose bytes hold ED A0 (what a receive time or a price can be), and strings
+    const float = new Uint8Array([0xcb, 0x40, 0xed, 0xa0, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    expect(hasCesuSurrogate(float)).toBe(false);
+    expect(hasCesuSurrogate(new Uint8Array([0x81, 0xa1, 0x61, 0xa3, 0xed, 0xa0, 0x80]))).toBe(true); // {a: "\uD800" as CESU-8}
+    expect(hasCesuSurrogate(new Uint8Array([0x81, 0xa1, 0x61, 0xa4, 0xf0, 0x9f, 0x98, 0x80]))).toBe(false); // {a: "😀"}
+  });
+});
 
 describe('provider text is well-formed Unicode when it leaves the ingest path', () => {
   it('trade ids, venues, correction refs and status reasons with lone surrogates are repaired; the ticks are kept', async () => {
