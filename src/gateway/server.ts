@@ -16,7 +16,7 @@ import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
 import { refuseOrigin, remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
-import { staticFileHeaders } from '../http/security-headers.js';
+import { READ_CORS, staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
 import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
@@ -138,8 +138,6 @@ export function uwsPayloadLimit(maxFrameBytes: number): number {
 export const COSTLY_HTTP_ROUTES: ReadonlySet<string> = new Set(['/v1/bars', AUTH_CHECK_PATH, HTTP_STREAM_PATH, '/v1/stats', '/metrics']);
 
 /** Route GET handlers of `pattern`s in `costly` through `admit` first (a refusal: 429 with Retry-After). */
-const REFUSAL_CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after' };
-
 function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit: NonNullable<GatewayOptions['admitHttp']>): TemplatedApp {
   const target = app as unknown as { get: (pattern: string, handler: Parameters<TemplatedApp['get']>[1]) => TemplatedApp };
   const register = target.get.bind(app);
@@ -153,7 +151,7 @@ function limitCostlyRoutes(app: TemplatedApp, costly: ReadonlySet<string>, admit
             if (!refusal) return handler(res, req);
             // CORS as the routes' own answers: a page on another origin (a chart reading
             // /v1/bars with fetch) reads the refusal and its Retry-After, not a network error
-            sendRefusal(res, { status: 429, message: refusal.message, retryAfter: refusal.retryAfter }, REFUSAL_CORS);
+            sendRefusal(res, { status: 429, message: refusal.message, retryAfter: refusal.retryAfter }, READ_CORS);
             return undefined;
           },
     );

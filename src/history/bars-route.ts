@@ -8,18 +8,12 @@ import type { Payload } from '../fanout/payloads.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { tokenOf } from '../gateway/auth-check.js';
 import { MAX_HISTORY_BARS } from '../protocol/index.js';
+import { READ_CORS } from '../http/security-headers.js';
 import { remoteAddress, sendJson, sendText } from '../http/http.js';
 
-/**
- * Every answer of the route, as docs/protocol.md#allowed-origins-extension promises ("the JSON
- * routes stay readable from any origin"): a chart served from another origin (its own app
- * server, a dev server on another port) reads history with `fetch`. `*` and no credentials: the
- * token travels explicitly (`Authorization`, `?token=`), never in a cookie. `Retry-After` is not
- * a CORS-safelisted response header, so it is exposed for the 503s. Before, no answer carried
- * these headers and the preflight that `Authorization` causes was refused: a cross-origin page got
- * live bars over the WebSocket but no history.
- */
-const CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after' };
+// Every answer of the route carries READ_CORS, as docs/protocol.md#allowed-origins-extension
+// promises ("the JSON routes stay readable from any origin"): a chart served from another origin
+// (its own app server, a dev server on another port) reads history with `fetch`.
 
 /** Bars answered when the request names no `limit`. */
 export const DEFAULT_BARS_LIMIT = 500;
@@ -162,7 +156,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
   // the preflight a browser sends before a cross-origin GET with `Authorization`
   app.options('/v1/bars', (res: HttpResponse) => {
     sendText(res, 204, '', 'text/plain; charset=utf-8', {
-      ...CORS,
+      ...READ_CORS,
       allow: 'GET, HEAD',
       'access-control-allow-methods': 'GET, HEAD',
       'access-control-allow-headers': 'authorization, accept',
@@ -182,7 +176,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       q = parseBarsQuery((name) => params.get(name) ?? '', opts.registry);
     } catch (err) {
       const e = err as BadParam;
-      sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message }, CORS);
+      sendJson(res, 400, { error: 'BAD_REQUEST', param: e.param, message: e.message }, READ_CORS);
       return;
     }
     const token = tokenOf(authorization, req.getQuery('token'));
@@ -192,18 +186,18 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
       (reply) => {
         if (aborted) return;
         if (reply.status === 401) {
-          sendJson(res, 401, reply.body, { ...CORS, 'www-authenticate': 'Bearer' });
+          sendJson(res, 401, reply.body, { ...READ_CORS, 'www-authenticate': 'Bearer' });
         } else if (reply.status === 200 && msgpack) {
-          sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { ...CORS, 'cache-control': 'no-store', vary: 'accept' });
+          sendText(res, 200, CODECS.msgpack.encode(reply.body), 'application/msgpack', { ...READ_CORS, 'cache-control': 'no-store', vary: 'accept' });
         } else {
           const headers: Record<string, string> =
             reply.status === 200 ? { 'cache-control': 'no-store', vary: 'accept' } : reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {};
-          sendJson(res, reply.status, reply.body, { ...CORS, ...headers });
+          sendJson(res, reply.status, reply.body, { ...READ_CORS, ...headers });
         }
       },
       (err: unknown) => {
         opts.log?.warn({ err }, 'GET /v1/bars failed');
-        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' }, { ...CORS, 'retry-after': '5' });
+        if (!aborted) sendJson(res, 503, { error: 'UNAVAILABLE', message: 'the bar store is unreachable; retry' }, { ...READ_CORS, 'retry-after': '5' });
       },
     );
   });

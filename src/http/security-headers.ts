@@ -20,6 +20,14 @@
  */
 export const NOSNIFF = { 'x-content-type-options': 'nosniff' } as const;
 
+/**
+ * CORS of the read routes any origin may call (chart history, and the per-IP 429 before a costly
+ * route): `*` without credentials, since the token travels explicitly (`Authorization`, `?token=`),
+ * never in a cookie; `Retry-After` is not a CORS-safelisted response header, so it is exposed for
+ * the 429s and 503s.
+ */
+export const READ_CORS: Readonly<Record<string, string>> = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after' };
+
 const csp = (connect: string): string =>
   [
     "default-src 'none'",
