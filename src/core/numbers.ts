@@ -1,5 +1,3 @@
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10] as const;
-
 /**
  * Sums of quantities (trade sizes, day volumes, positions) are sums of decimals: round each
  * result to 15 significant digits and at most 10 decimals, so that float noise never reaches
@@ -12,12 +10,9 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10] as const;
  */
 export function roundQty(x: number): number {
   if (x === 0 || !Number.isFinite(x)) return x;
-  const ax = Math.abs(x);
-  const digits = Math.min(10, 15 - (Math.floor(Math.log10(ax)) + 1));
+  const digits = 15 - (Math.floor(Math.log10(Math.abs(x))) + 1);
   if (digits < 0) return Number(x.toPrecision(15)); // 1e15 and above
-  const p = POW10[digits]!;
-  const r = Math.round(ax * p) / p;
-  return r === 0 ? 0 : x < 0 ? -r : r; // no -0
+  return roundAt(x, Math.min(10, digits));
 }
 
 /**
@@ -52,20 +47,21 @@ export function priceDiff(a: number, b: number): number {
   return roundAt(a - b, 15 - (Math.floor(Math.log10(Math.max(Math.abs(a), Math.abs(b)))) + 1));
 }
 
-const POW10_22 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 
 /**
- * `x` rounded to `decimals` decimals. Scaling by a power of ten (exact up to 1e22) and dividing
- * back gives the double nearest to the decimal, a few times faster than `toFixed` and parsing
- * (it runs on every trade for the ticker's change); past 22 decimals (prices below 1e-7) it is
- * `toFixed`. A negative `decimals` (1e15 and above) or a value that is 0 or not finite is
- * returned as it is; never -0.
+ * `x` rounded to `decimals` decimals, halves away from zero (so `-x` rounds to minus what `x`
+ * does). Scaling by a power of ten (exact up to 1e22) and dividing back gives the double nearest
+ * to the decimal, a few times faster than `toFixed` and parsing (it runs on every trade: sizes,
+ * the ticker's change); past 22 decimals (prices below 1e-7) it is `toFixed`. A negative
+ * `decimals` (1e15 and above) or a value that is 0 or not finite is returned as it is; never -0.
  */
 function roundAt(x: number, decimals: number): number {
   if (x === 0 || !Number.isFinite(x) || decimals < 0) return x === 0 ? 0 : x;
-  const p = POW10_22[decimals];
-  const r = p === undefined ? Number(x.toFixed(Math.min(100, decimals))) : Math.round(x * p) / p;
-  return r === 0 ? 0 : r;
+  const ax = Math.abs(x);
+  const p = POW10[decimals];
+  const r = p === undefined ? Number(ax.toFixed(Math.min(100, decimals))) : Math.round(ax * p) / p;
+  return r === 0 ? 0 : x < 0 ? -r : r;
 }
 
 /** A quoted difference (`priceDiff`) in percent of `base`, to 15 significant digits. */

@@ -62,4 +62,17 @@ describe('midOf, priceDiff, percentOf: values as quoted', () => {
     expect(percentOf(priceDiff(100, 100.3), 100.3)).toBe(-0.299102691924227);
     expect(Object.is(percentOf(-0, 5), 0)).toBe(true);
   });
+
+  it('a difference and a change are symmetric: b - a is minus a - b, to the last digit', () => {
+    // halves of the last kept digit round away from zero on both sides (Math.round alone takes
+    // -2.5 to -2 and 2.5 to 3): 1.5 - 1.000000000000005 and its reverse
+    expect(priceDiff(1.000000000000005, 1.5)).toBe(-priceDiff(1.5, 1.000000000000005));
+    fc.assert(
+      fc.property(fc.double({ min: 1e-6, max: 1e9, noNaN: true }), fc.double({ min: 1e-6, max: 1e9, noNaN: true }), (a, b) => {
+        expect(priceDiff(b, a)).toBe(priceDiff(a, b) === 0 ? 0 : -priceDiff(a, b));
+        expect(roundQty(-a)).toBe(-roundQty(a));
+      }),
+      { numRuns: 5000 },
+    );
+  });
 });
