@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { answerTimeouts, createRedis } from '../store/redis-connection.js';
+import { RedisScript } from '../store/redis-script.js';
 import type { Unsubscribe } from '../bus/bus.js';
 import { TickwireError } from '../core/errors.js';
 import type { AppendResult, EventListener, EventLog, LogPayload, RetentionOptions, StoredEvent } from './event-log.js';
@@ -38,6 +39,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 return {seq, 0}
 `;
+const APPEND = new RedisScript(APPEND_LUA, 3);
 
 /** failed appends remembered for their retry (oldest forgotten first) */
 const MAX_UNCONFIRMED = 10_000;
@@ -116,7 +118,7 @@ export class RedisEventLog<P extends LogPayload = ExecutionPayload> implements E
     this.#unconfirmed.add(mark);
     if (this.#unconfirmed.size > MAX_UNCONFIRMED) this.#unconfirmed.delete(this.#unconfirmed.values().next().value!);
     const floor = this.#heads.get(user) ?? 0;
-    const r = (await this.#redis.eval(APPEND_LUA, 3, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl, floor)) as [number, number];
+    const r = (await APPEND.run(this.#redis, seqKey, logKey, idsKey, d.id, JSON.stringify(d), this.#opts.maxPerUser, ttl, floor)) as [number, number];
     const seq = Number(r[0]);
     const duplicate = Number(r[1]) === 1;
     // asynchronous replication: a write the primary acknowledged can be lost in a failover; with

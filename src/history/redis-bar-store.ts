@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisScript } from '../store/redis-script.js';
 import { BatchedWriter, closeStoreRedis, createStoreRedis } from '../store/batched-writer.js';
 import type { StoreRedisTimes } from '../store/batched-writer.js';
 import type { BarRange } from '../fanout/channels.js';
@@ -49,6 +50,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[6]) + 1))
 `;
+
+const PUT = new RedisScript(PUT_SCRIPT, 2);
 
 /** The newest of `older` (oldest first) put at or before `asOf`. */
 function versionAt(older: readonly { bar: StoredBar; at: number }[], asOf: number): StoredBar | undefined {
@@ -179,6 +182,7 @@ export class RedisBarStore implements BarStore {
       },
       commands: (batch) => {
         const multi = this.redis.multi();
+        PUT.load(multi);
         for (const [channel, held] of batch) {
           const keys = [this.keyPrefix + channel, this.revisionsKey(channel)];
           for (const h of held) {
@@ -190,7 +194,7 @@ export class RedisBarStore implements BarStore {
                 revs.push(`{"u":${until},"b":${memberOf(o.bar, o.at)}}`, until);
               });
             }
-            multi.eval(PUT_SCRIPT, 2, ...keys, h.t, memberOf(h.bar, h.at), first, h.at - this.#keepMs, this.#keepMs, this.#window, ...revs);
+            PUT.queue(multi, ...keys, h.t, memberOf(h.bar, h.at), first, h.at - this.#keepMs, this.#keepMs, this.#window, ...revs);
           }
         }
         return multi;

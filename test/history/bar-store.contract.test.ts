@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BarStore, StoredBar } from '../../src/history/bar-store.js';
 import { MemoryBarStore } from '../../src/history/bar-store.js';
 import { RedisBarStore } from '../../src/history/redis-bar-store.js';
+import { Redis } from 'ioredis';
 import { startRedis } from '../helpers/servers.js';
 
 /** One contract, both bar stores: the embedded (memory) one and the scale-out (Redis) one. */
@@ -192,6 +193,32 @@ describe.each(impls)('BarStore contract: $name', (impl) => {
     if (s instanceof MemoryBarStore) expect(s.size().revisions).toBe(0);
     if (s instanceof RedisBarStore) {
       expect(await s.redis.exists(s.revisionsKey(ch))).toBe(0); // pruned to nothing: the key is gone
+    }
+  });
+});
+
+describe('RedisBarStore: the write script', () => {
+  const calls = async (r: Redis, cmd: string): Promise<number> =>
+    Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(await r.info('commandstats'))?.[1] ?? 0);
+
+  it('travels once per flush (SCRIPT LOAD), each bar by its SHA1 (EVALSHA), and a SCRIPT FLUSH between flushes loses no bar', async () => {
+    const s = (await impls[1]!.create(100)) as RedisBarStore;
+    const admin = new Redis(redis.url);
+    try {
+      await admin.config('RESETSTAT');
+      for (let i = 0; i < 5; i++) {
+        for (const sym of ['AAPL', 'MSFT', 'IBM']) s.put(`bar.1m:${sym}`, bar(i * M, 100 + i));
+        await s.flush();
+      }
+      expect(await calls(admin, 'eval')).toBe(0);
+      expect(await calls(admin, 'evalsha')).toBe(15);
+      expect(await calls(admin, 'script\\|load')).toBe(5);
+      await admin.script('FLUSH');
+      s.put('bar.1m:AAPL', bar(5 * M, 105));
+      await s.flush();
+      expect((await s.range('bar.1m:AAPL', { limit: 10 })).map((b) => b.c)).toEqual([100, 101, 102, 103, 104, 105]);
+    } finally {
+      admin.disconnect();
     }
   });
 });
