@@ -3,7 +3,7 @@ import type { InstrumentRegistry } from '../src/core/instruments.js';
 import { ConfigError } from '../src/core/errors.js';
 import { AlpacaFeed, AlpacaOptionsSchema } from './alpaca/alpaca-feed.js';
 import { BINANCE_MAX_STREAMS, BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from './binance/binance-feed.js';
-import { CoinbaseFeed, CoinbaseOptionsSchema } from './coinbase/coinbase-feed.js';
+import { CoinbaseFeed, CoinbaseOptionsSchema, coinbaseUsdcProblem } from './coinbase/coinbase-feed.js';
 import { credentialFromEnv, parseFeedEntry } from './config.js';
 import type { FeedEntry, FeedsFile } from './config.js';
 import { KRAKEN_BOOK_DEPTHS, KrakenFeed, KrakenOptionsSchema } from './kraken/kraken-feed.js';
@@ -57,6 +57,35 @@ function setup<S extends Parameters<typeof parseFeedEntry>[0]>(ctx: FeedFactoryC
     secretEnv?: string;
   };
   return { id, where, opts, env: ctx.env ?? process.env };
+}
+
+/**
+ * The Coinbase product of each symbol (its symbolMap entry, else the symbol: the adapter's rule
+ * keeps `BTC-USD`) must be one the market data channels serve as itself, and one symbol's only:
+ * a -USDC product other than USDT-USDC and EURC-USDC comes as its -USD product's data under the
+ * -USD product id (COINBASE_USDC_ON_ALL_CHANNELS), which the feed never took for the symbol, and
+ * two symbols on one product id would both take the same messages as theirs.
+ */
+function checkCoinbaseProducts(where: string, symbols: readonly string[], symbolMap: Readonly<Record<string, string>>): void {
+  const productOf = (s: string): string => symbolMap[s] ?? s;
+  const owner = new Map<string, string>();
+  for (const s of symbols) {
+    const product = productOf(s);
+    const usdc = coinbaseUsdcProblem(product);
+    if (usdc) {
+      const served = symbols.find((o) => o !== s && productOf(o).toUpperCase() === usdc.usd);
+      const fix = served ? `this feed serves ${usdc.usd} already: remove ${s}` : `serve ${usdc.usd} instead, or set symbolMap: { ${s}: ${usdc.usd} }`;
+      throw new ConfigError(
+        `${where}.symbols: "${s}" is Coinbase product ${product}, which Coinbase serves only on the user channel: the market data channels send ${usdc.usd}'s data instead, under product_id ${usdc.usd} (Coinbase WebSocket Channels; only USDT-USDC and EURC-USDC are on every channel), so the feed would publish nothing for it: ${fix}`,
+      );
+    }
+    const other = owner.get(product.toUpperCase());
+    if (other !== undefined)
+      throw new ConfigError(
+        `${where}.symbolMap: "${other}" and "${s}" are both Coinbase product ${product}: map each symbol to its own product, or serve one of them`,
+      );
+    owner.set(product.toUpperCase(), s);
+  }
 }
 
 /** Whether the feeds file itself sets `key` for this feed (not a schema default). */
@@ -149,7 +178,9 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
     unusedOptions(ctx, where, opts.book, ['bookLevels'], 'book is off', 'set book: true');
     if (set && opts.bookLevels > maxLevels)
       throw bookLevelsOver(where, 'bookLevels', opts.bookLevels, maxLevels, 'leave it out (it follows book.maxLevels) or lower it');
-    return new CoinbaseFeed(id, { ...opts, bookLevels: set ? opts.bookLevels : maxLevels, symbols: feedSymbols(ctx, id, 'coinbase', opts.symbols) });
+    const symbols = feedSymbols(ctx, id, 'coinbase', opts.symbols);
+    checkCoinbaseProducts(where, symbols, opts.symbolMap);
+    return new CoinbaseFeed(id, { ...opts, bookLevels: set ? opts.bookLevels : maxLevels, symbols });
   },
   kraken: (ctx) => {
     const { id, where, opts } = setup(ctx, 'kraken', KrakenOptionsSchema);

@@ -42,6 +42,16 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * minute, is 20.
  */
 const MIN_STATUS_POLL_MS = 5000;
+/**
+ * WebSocket Streams > WebSocket Limits: "There is a limit of 300 connections per attempt every 5
+ * minutes per IP". A combined-stream connection is ready as soon as it opens (its URL carries the
+ * subscription), which resets the backoff, so a server that closes each connection right after
+ * opening it was reconnected every 125-250 ms with the default backoff (faster with a shorter
+ * `backoff` in the feeds file): attempts start at least 1 s apart, at most 300 in 5 minutes,
+ * whatever the backoff settings or the cause (feeds/binance/test/binance-connect-rate.test.ts)
+ */
+export const BINANCE_MIN_CONNECT_INTERVAL_MS = 1000;
+
 export const BinanceOptionsSchema = z
   .object({
     ...commonFeedFields,
@@ -153,6 +163,7 @@ export class BinanceFeed extends StreamFeed {
         pingIntervalMs: 30_000,
         staleAfterMs: 90_000,
         maxConnectionAgeMs: 23 * 3600_000 + 50 * 60_000,
+        minConnectIntervalMs: BINANCE_MIN_CONNECT_INTERVAL_MS,
       }),
     );
     this.#opts = opts;

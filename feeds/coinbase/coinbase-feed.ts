@@ -91,6 +91,36 @@ export const CoinbaseOptionsSchema = z
 export type CoinbaseOptions = z.infer<typeof CoinbaseOptionsSchema>;
 
 export const COINBASE_DEFAULT_URL = 'wss://advanced-trade-ws.coinbase.com';
+
+/**
+ * Advanced Trade "WebSocket Rate Limits": "Advanced Trade API WebSocket connections are
+ * rate-limited at 8 per second per IP address" (an older revision of the page said 750 a second;
+ * the stricter is kept). Connection attempts start at least 150 ms apart, at most 8 in any 1.2 s,
+ * whatever the `backoff` settings or the cause (feeds/coinbase/test/coinbase-connect-rate.test.ts)
+ */
+export const COINBASE_MIN_CONNECT_INTERVAL_MS = 150;
+
+/**
+ * The "-USDC" products Coinbase's market data channels serve as themselves. WebSocket Channels:
+ * "Subscribing to '-USDC' based products are only available on the user channel. Other channels
+ * will return the same data as the corresponding '-USD' based products. USDT-USDC and EURC-USDC
+ * are available on all channels" (WebSocket Endpoints, Public, says the same). That data comes
+ * under the -USD product id (Coinbase developer forum, "The mess of -USD and -USDC pairs",
+ * acknowledged by Coinbase staff), so any other -USDC product is refused at start
+ * (coinbaseUsdcProblem, feeds/registry.ts): subscribed, it never published anything.
+ */
+export const COINBASE_USDC_ON_ALL_CHANNELS: ReadonlySet<string> = new Set(['USDT-USDC', 'EURC-USDC']);
+
+/**
+ * Why a Coinbase product id cannot be served on the market data channels, or undefined: a -USDC
+ * product other than COINBASE_USDC_ON_ALL_CHANNELS. `usd` is the -USD product whose data
+ * Coinbase sends for it.
+ */
+export function coinbaseUsdcProblem(productId: string): { usd: string } | undefined {
+  const id = productId.toUpperCase();
+  if (!id.endsWith('-USDC') || COINBASE_USDC_ON_ALL_CHANNELS.has(id)) return undefined;
+  return { usd: `${id.slice(0, -'-USDC'.length)}-USD` };
+}
 /** Advanced Trade "WebSocket Rate Limits": "unauthenticated messages are rate-limited at 8 per second per IP address" */
 const MAX_MESSAGES_PER_SECOND = 8;
 /** the window those 8 are counted over: a second plus a margin, so that network jitter cannot put 9 in Coinbase's second */
@@ -138,7 +168,7 @@ export class CoinbaseFeed extends StreamFeed {
   readonly #published = new Map<string, string>();
 
   constructor(id: string, opts: CoinbaseOptions) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000 }));
+    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000, minConnectIntervalMs: COINBASE_MIN_CONNECT_INTERVAL_MS }));
     this.#opts = opts;
     this.#map = new SymbolMap(opts.symbols, pairRule('-'), opts.symbolMap);
   }

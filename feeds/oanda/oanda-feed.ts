@@ -127,7 +127,8 @@ export class OandaFeed extends StreamFeed {
     if (!isPriceLine(m)) return;
     // OANDA v20 "Pricing Endpoints" > Price Stream, ClientPrice: instrument (EUR_USD), bids/asks as
     // PriceBucket {price (quote currency), liquidity (units of the base currency)}, time (RFC 3339
-    // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). Best level = index 0.
+    // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). The best level is
+    // chosen by price (bestBucket): the pages do not give the order of the list.
     const sym = this.#map.toCanonical(String(m.instrument));
     if (!sym) return;
     const ts = anyTimeToNs(m.time, 's');

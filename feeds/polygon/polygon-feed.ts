@@ -13,7 +13,7 @@ import { venueTradeId } from '../sdk/trade-id.js';
  * Polygon.io (now Massive) stocks WebSocket: wss://socket.polygon.io/stocks (or the delayed
  * cluster). The server greets with {"ev":"status","status":"connected"}; we send
  * {"action":"auth","params":KEY} and, on "auth_success", {"action":"subscribe","params":"T.AAPL,Q.AAPL,AM.AAPL"}.
- * Frames are arrays of events keyed by `ev`: T trades (i id, x exchange, p, s, t ms), Q quotes
+ * Frames are arrays of events keyed by `ev`: T trades (i id, x exchange, p, s/ds size, t ms), Q quotes
  * (bp bs ap as, t ms), AM minute aggregates (o h l c v, s/e start/end ms) and A second
  * aggregates; "auth_failed" is reported as state auth_failed.
  *
@@ -180,12 +180,15 @@ export class PolygonFeed extends StreamFeed {
         // unique only per (ticker, exchange, TRF) (Trades REST reference, `id`), so the canonical
         // id is "<x>:<i>", or "<x>.<trfi>:<i>" for a trade reported through a TRF.
         // `c` trade conditions (condition IDs): see polygonSetsNoPrice.
+        // Size: `s` is an integer ("The trade size"); `ds` is "The trade size including
+        // fractional shares, represented as a string" (same Response Attributes), so a
+        // fractional-share trade's size is read from `ds` when it is there, exactly as written
         session.ctx.emit({
           k: 'trade',
           sym,
           id: venueTradeId(tradeVenueKey(ev.x, ev.trfi), ev.i),
           p: price(ev.p, 'T.p'),
-          s: decimal(ev.s, 'T.s'),
+          s: ev.ds === undefined || ev.ds === null || ev.ds === '' ? decimal(ev.s, 'T.s') : decimal(ev.ds, 'T.ds'),
           ...(ev.x !== undefined ? { venue: String(ev.x) } : {}),
           ...polygonTradeFlags(ev.c),
           ts: toNs(ev.t, 'ms'),

@@ -8,6 +8,9 @@ import { startPolygonFake } from '../fake-server.js';
 import type { PolygonFakeServer } from '../fake-server.js';
 
 const DOC_FRAMES = (JSON.parse(readFileSync(new URL('../fixtures/doc-examples.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[][] }).frames;
+const FRACTIONAL_FRAMES = (
+  JSON.parse(readFileSync(new URL('../fixtures/fractional-trades.json', import.meta.url), 'utf8')) as { frames: Record<string, any>[][] }
+).frames;
 const API_KEY = 'poly-test-key';
 const options = (url: string, extra: Record<string, unknown> = {}) =>
   PolygonOptionsSchema.parse({ url, symbols: ['AAPL', 'BRK.B'], backoff: { initialMs: 20, maxMs: 200 }, ...extra });
@@ -102,15 +105,15 @@ describe('polygon adapter', () => {
     expect(h.ticks).toHaveLength(0);
   });
 
-  const docTicks = async (extra: Record<string, unknown> = {}) => {
+  const docTicks = async (extra: Record<string, unknown> = {}, frames = DOC_FRAMES) => {
     h = await startHarness(
       () => startPolygonFake({ apiKey: API_KEY, pumpMs: 60_000, replayFixtures: false }),
       (p) => new PolygonFeed('polygon', options(p.url, { symbols: ['MSFT'], ...extra }), creds),
     );
     await h.waitFor('connected', () => h!.state === 'connected');
     const conn = [...h.provider.conns][0]!;
-    for (const frame of DOC_FRAMES) conn.send(frame);
-    const n = DOC_FRAMES.flat().length;
+    for (const frame of frames) conn.send(frame);
+    const n = frames.flat().length;
     await h.waitFor(`${n} ticks`, () => h!.ticks.length >= n);
     return h.ticks;
   };
@@ -299,6 +302,19 @@ describe('polygon adapter', () => {
     expect(lots).toEqual([
       { k: 'quote', sym: 'MSFT', bp: 114.125, bs: 10_000, ap: 114.128, as: 16_000, ts: 1536036818784000000n },
       { k: 'quote', sym: 'MSFT', bp: 114.12, bs: 100, ap: 114.13, as: 98_765_432_100, ts: 1536036818788000000n },
+    ]);
+  });
+
+  it('takes a trade size from `ds` (fractional shares, a decimal string) when it is sent, else from `s`', async () => {
+    // Massive WebSocket > Stocks > Trades, Response Attributes: `s` integer "The trade size", `ds`
+    // string "The trade size including fractional shares": before, `s` alone was read, so a
+    // fractional trade lost its fraction (0.253 shares published as 0, 12.5 as 12)
+    const ticks = await docTicks({}, FRACTIONAL_FRAMES);
+    expect(ticks.map((t) => (t.k === 'trade' ? [t.id, t.s] : []))).toEqual([
+      ['4:12345', 100],
+      ['4:12346', 0.253],
+      ['4.201:12347', 12.5],
+      ['11:12348', 7],
     ]);
   });
 });
