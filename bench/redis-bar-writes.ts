@@ -1,32 +1,20 @@
 /**
  * What the Redis bar store's writes cost Redis: `rounds` flushes, each writing the bar that has
- * just closed on each of `channels` channels (a minute's close across a feed's symbols), through `RedisBarStore` against its own redis-server on a loopback port (needs
+ * just closed on each of `channels` channels (a minute's close across a feed's symbols), through
+ * `RedisBarStore` against its own redis-server on a loopback port (test/helpers/servers.ts; needs
  * redis-server on PATH). Prints, per bar write, the bytes Redis received (`total_net_input_bytes`),
  * Redis's CPU (`used_cpu_user` + `used_cpu_sys`) and the wall time of a flush, with and without
  * kept versions (`keepRevisionsMs`), and the box's load average.
  *
  *   node --import tsx bench/redis-bar-writes.ts [channels=2500] [rounds=200]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { RedisBarStore } from '../src/history/redis-bar-store.js';
+import { startRedis } from '../test/helpers/servers.js';
 
 const CHANNELS = Number(process.argv[2] ?? 2500);
 const ROUNDS = Number(process.argv[3] ?? 200);
 const T0 = Date.UTC(2026, 11, 1, 15);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function field(info: string, name: string): number {
   const m = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info);
@@ -34,15 +22,13 @@ function field(info: string, name: string): number {
   return Number(m[1]);
 }
 
-const port = await freePort();
-const dir = mkdtempSync(join(tmpdir(), 'tw-bench-redis-'));
-const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+const server = await startRedis(); // its own redis-server on a loopback port, no persistence
 const rows: string[] = [];
 try {
   for (const keep of [0, 900_000]) {
     const clock = { now: T0 };
     const store = new RedisBarStore({
-      url: `redis://127.0.0.1:${port}`,
+      url: server.url,
       windowBars: 1000,
       keepRevisionsMs: keep,
       keyPrefix: `k${keep}:`,
@@ -72,8 +58,7 @@ try {
     await store.close();
   }
 } finally {
-  server.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  await server.destroy();
 }
 console.log(
   `redis bar writes: ${CHANNELS} channels x ${ROUNDS} flushes, load average ${loadavg()
