@@ -33,7 +33,7 @@ beforeAll(async () => {
   // our own nats-server: the second test stops it for a moment (SIGSTOP)
   child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')], { stdio: 'ignore' });
   url = `127.0.0.1:${port}`;
-  for (let i = 0; i < 4; i++) conns.push(await waitFor(() => connect({ servers: url }), { what: 'nats-server', timeout: 10_000, interval: 100 }));
+  for (let i = 0; i < 6; i++) conns.push(await waitFor(() => connect({ servers: url }), { what: 'nats-server', timeout: 10_000, interval: 100 }));
 });
 afterEach(() => {
   if (child?.pid) process.kill(child.pid, 'SIGCONT');
@@ -106,13 +106,17 @@ describe('several processes opening the same JetStream log at once', () => {
     await competitor!.close();
   });
 
-  it('every opener starts when their creates reach the server at the same moment', async () => {
+  it('every opener starts when their creates reach the server at the same moment', async ({ skip }) => {
     // The server checks a new stream's name, then (under another lock) its subjects: two creates
     // that pass the name check together collide on the subjects. To make that likelier, each
     // round's creates are held until every opener sent one, then sent while the server is
     // stopped (SIGSTOP), to be handled together when it goes on. Rounds go on until the server
-    // answered a create with a collision (with 4 openers on a 2-core machine: in 1.5-3.5% of the
-    // rounds, measured; a round takes about 70 ms).
+    // answered a create with a collision. Measured on a shared 2-core machine, 150 rounds each: a
+    // collision in 1-13% of the rounds with 6 openers, varying with the machine's load (1-7% with
+    // 4, 1% with 3, none with 2, and none when the server is stopped for only 5 ms: the creates
+    // do not all reach it); a round takes about 80 ms. Before the fix each collision failed an
+    // opener's start. With no collision in 600 rounds the race was not exercised: the test is
+    // reported skipped (with what it ran), not passed.
     const openers = conns.length;
     const failures: string[] = [];
     let collisions = 0;
@@ -152,7 +156,7 @@ describe('several processes opening the same JetStream log at once', () => {
     }
     console.log(`${rounds} rounds of ${openers} openers in ${Date.now() - started} ms: the server answered ${collisions} creates with a collision`);
     expect(failures).toEqual([]);
-    expect(collisions, `no collision in ${rounds} rounds: the race was not reproduced`).toBeGreaterThan(0);
+    if (collisions === 0) skip(`the race was not reproduced: no create refused in ${rounds} rounds (no opener failed either)`);
   }, 120_000);
 
   it('fails with a message naming the stream that holds the subjects when it is another one', async () => {
