@@ -104,6 +104,8 @@ const ISOLATED = new Set([
   'test/private/inbound-retry.test.ts',
   'test/private/jetstream-append-cost.test.ts',
   'test/private/jetstream-collision.test.ts',
+  // stops its own nats-server for a moment (SIGSTOP)
+  'test/private/jetstream-open-race.test.ts',
   'test/private/log-reset-resume.test.ts',
   'test/private/nats-mode.test.ts',
   'test/private/portfolio-bounds.test.ts',

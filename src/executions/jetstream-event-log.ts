@@ -873,24 +873,78 @@ function transientJetStreamError(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === 10008 || /temporarily unavailable/i.test(err.message));
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+/**
+ * Errors of a stream create that another process creating the same stream at the same time can
+ * cause (nats-server server/errors.json): JSStreamNameExistErr 10058 "stream name already in use
+ * with a different configuration" (it was created since our lookup, with other settings), and
+ * JSStreamSubjectOverlapErr 10065 "subjects overlap with an existing stream" (a single server
+ * checks the name, then the subjects under another lock: two creates that pass the name check
+ * together collide on the subjects, and the one that comes second fails).
+ */
+const STREAM_NAME_IN_USE = 10058;
+const STREAM_SUBJECTS_OVERLAP = 10065;
+/** lookups and creates of a stream that others keep creating under us before one is given up */
+const ENSURE_ATTEMPTS = 5;
+
+/** The stream's config, or undefined when there is no such stream. */
+async function streamConfig(jsm: JetStreamManager, name: string): Promise<StreamConfig | undefined> {
   try {
-    const info = await jsm.streams.info(cfg.name);
-    const cur = info.config;
-    const changed = (Object.keys(cfg) as (keyof StreamConfig)[]).some((k) => JSON.stringify(cur[k]) !== JSON.stringify(cfg[k]));
-    if (changed) {
-      const { name, retention: _r, storage: _s, ...update } = cfg;
-      await jsm.streams.update(name, update);
-    }
+    return (await jsm.streams.info(name)).config;
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.status === 404) {
-      await jsm.streams.add(cfg);
-      return;
-    }
-    if (err instanceof Error && /stream not found/i.test(err.message)) {
-      await jsm.streams.add(cfg);
-      return;
-    }
+    if (err instanceof JetStreamApiError && err.status === 404) return undefined;
+    if (err instanceof Error && /stream not found/i.test(err.message)) return undefined;
     throw err;
+  }
+}
+
+/** Streams other than `name` whose subjects overlap `subjects`. */
+async function otherStreamsOver(jsm: JetStreamManager, name: string, subjects: readonly string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (const subject of subjects) for await (const n of jsm.streams.names(subject)) if (n !== name) found.add(n);
+  return [...found];
+}
+
+/**
+ * Create the stream, or bring the one there to `cfg` (retention and storage cannot change).
+ * Several processes may open the same log at once (gateways started together on a fresh server):
+ * when our create fails because another one created the stream since our lookup, the stream is
+ * looked up again and joined, as one found by the lookup is.
+ */
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const cur = await streamConfig(jsm, cfg.name);
+    if (cur) {
+      const changed = (Object.keys(cfg) as (keyof StreamConfig)[]).some((k) => JSON.stringify(cur[k]) !== JSON.stringify(cfg[k]));
+      if (changed) {
+        const { name, retention: _r, storage: _s, ...update } = cfg;
+        await jsm.streams.update(name, update);
+      }
+      return;
+    }
+    try {
+      await jsm.streams.add(cfg);
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || (err.code !== STREAM_NAME_IN_USE && err.code !== STREAM_SUBJECTS_OVERLAP)) throw err;
+      const subjects = cfg.subjects ?? [];
+      const others = err.code === STREAM_SUBJECTS_OVERLAP ? await otherStreamsOver(jsm, cfg.name, subjects) : [];
+      if (others.length > 0) {
+        throw new TickwireError(
+          'JETSTREAM',
+          `JetStream stream ${cfg.name} cannot be created: its subjects ${subjects.join(', ')} overlap those of stream ${others.join(', ')} on the NATS server. ` +
+            `Put that stream's name in the setting that names this one (executions.stream, executions.inboundStream, notifications.stream or notifications.inboundStream), ` +
+            `or delete it if nothing uses it any more (nats stream rm ${others[0]})`,
+          { cause: err },
+        );
+      }
+      if (attempt >= ENSURE_ATTEMPTS) {
+        throw new TickwireError('JETSTREAM', `JetStream stream ${cfg.name} could not be created or found after ${attempt} attempts: ${err.message}`, {
+          cause: err,
+        });
+      }
+      // created by another process since our lookup, or being created (a cluster node may not
+      // know it yet): look it up again
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 }
