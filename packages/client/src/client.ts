@@ -112,7 +112,11 @@ export interface ClientOptions {
    * `ws` package imported on demand (Node 20).
    */
   WebSocket?: WebSocketConstructor | undefined;
-  /** reconnect with exponential backoff and full jitter (default on); `false` to turn off */
+  /**
+   * reconnect with exponential backoff and full jitter (default on); `false` to turn off. The
+   * backoff starts again only after a connection that stayed open `maxDelayMs`: one dropped sooner
+   * after its welcome counts as a failed attempt
+   */
   reconnect?: boolean | BackoffOptions | undefined;
   /** ms between pings (default 15000); 0 turns the heartbeat off */
   heartbeatIntervalMs?: number | undefined;
@@ -322,7 +326,9 @@ interface ChannelState {
 const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
 
 /** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
-const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
+const retryAfterMs = (v: string | null | undefined): number =>
+  // (none: Date.parse(undefined) is NaN)
+  Math.min(2 ** 31 - 1, (/^\d+$/.test(v!) ? +v! * 1000 : Date.parse(v!) - Date.now()) || 0);
 
 /**
  * Detach a socket and close it; `done` (if given) runs when it has closed, or at once if it cannot
@@ -431,6 +437,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #refreshing: Promise<void> | undefined;
   /** no attempt before this time (ms): the pause a refusal's Retry-After or a 4008 asked for */
   #holdUntil = 0;
+  /** when the current connection was welcomed (ms; NaN once it closed): see #afterClose */
+  #welcomedAt?: number;
 
   constructor(options: ClientOptions) {
     super();
@@ -1012,8 +1020,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const u = new URL(this.options.url);
       // ws: -> http:, wss: -> https: (http(s) stays)
       u.protocol = u.protocol.replace('ws', 'http');
-      const path = u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH);
-      u.pathname = path === u.pathname ? AUTH_CHECK_PATH : path;
+      // (under the prefix a proxy serves the stream at, if any)
+      u.pathname = (/(.*)\/v1\/stream\/?$/.exec(u.pathname)?.[1] ?? '') + AUTH_CHECK_PATH;
       u.search = '';
       return u.toString();
     } catch {
@@ -1121,7 +1129,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #clearTimers(): void {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#connectTimer);
-    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#heartbeatTimer); // (an interval: one list of timers for both, in HTML and in Node)
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#probeTimer);
     this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
@@ -1154,8 +1162,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#scheduleProbe();
       return;
     }
-    probe.onerror = () => undefined;
-    probe.onmessage = null;
+    probe.onerror = () => undefined; // (a new socket has no onmessage)
     probe.onclose = () => {
       if (this.#ws === current && !this.#closing) this.#scheduleProbe();
     };
@@ -1200,6 +1207,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     const b = this.#backoff;
+    // a welcome is not a recovery: a connection dropped at once (a gateway that fails each one,
+    // a 4009 again after the snapshots) keeps the backoff growing; one up for maxDelayMs resets it
+    if (b && Date.now() - this.#welcomedAt! >= b.maxDelayMs) b.reset();
+    this.#welcomedAt = NaN;
     const fatal = code === CloseCode.POLICY && !this.#tokenIsRenewable;
     const willReconnect = !!b && !b.exhausted && !fatal;
     if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
@@ -1246,7 +1257,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const soon = this.#fallback?.outageProbeMs ?? 5000;
     this.#probeDelay = this.#wsWelcomed && soon > 0 ? soon : Infinity;
     this.#scheduleProbe();
-    this.#backoff?.reset();
+    this.#welcomedAt = Date.now();
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
     this.emit('welcome', w);
@@ -1358,8 +1369,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   // ---- requests ----------------------------------------------------------------------------
 
   #checkChannels(channels: readonly string[]): string[] {
-    if (!Array.isArray(channels) || channels.length === 0) throw new TypeError('channels: a non-empty array of channel names');
-    for (const c of channels) if (typeof c !== 'string' || c.length === 0) throw new TypeError(`bad channel name: ${String(c)}`);
+    if (!Array.isArray(channels) || !channels.length || channels.some((c) => typeof c !== 'string' || !c))
+      throw new TypeError(`channels: a non-empty array of non-empty strings, not [${String(channels)}]`);
     return [...new Set(channels)];
   }
 
