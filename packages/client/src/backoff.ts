@@ -48,7 +48,7 @@ export class Backoff {
 
   /** upper bound of the delay for attempt n */
   ceiling(n: number): number {
-    return Math.min(this.maxDelayMs, this.initialDelayMs * Math.pow(this.factor, n));
+    return Math.min(this.maxDelayMs, this.initialDelayMs * this.factor ** n);
   }
 
   /** Delay before the next attempt; advances the attempt counter. */

@@ -464,8 +464,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#stopPageTracking) return;
     const g = globalThis as {
       document?: PageDocument;
-      addEventListener?: (type: 'online', listener: () => void) => void;
-      removeEventListener?: (type: 'online', listener: () => void) => void;
+      addEventListener?: (type: 'online' | 'offline', listener: () => void) => void;
+      removeEventListener?: (type: 'online' | 'offline', listener: () => void) => void;
     };
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
@@ -482,10 +482,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
       doc.addEventListener('visibilitychange', onChange);
       onChange();
     }
+    // the network gone (the browser knows): so is the connection, whatever its socket says (a
+    // dropped network leaves it open, and its data stale, until the heartbeat gives up on it)
+    const onOffline = (): void => {
+      if (this.#state === 'open') this.#drop(this.#ws!, 4000, 'offline'); // (open: a socket)
+    };
     g.addEventListener?.('online', onOnline);
+    g.addEventListener?.('offline', onOffline);
     this.#stopPageTracking = () => {
       doc?.removeEventListener('visibilitychange', onChange);
       g.removeEventListener?.('online', onOnline);
+      g.removeEventListener?.('offline', onOffline);
     };
   }
 
@@ -653,7 +660,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throttle: options.throttle,
       snapshot,
       history: options.history,
-      visible: options.visible === false ? false : undefined,
+      visible: options.visible && undefined, // (false, or undefined for true)
       depth: options.depth,
     });
     for (const ch of list) {
@@ -840,7 +847,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     const ack = (await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false)) as AckFrame;
     this.#currentToken = t;
-    this.#scheduleRefresh(typeof ack?.expires === 'number' ? ack.expires : tokenExpiry(t));
+    this.#scheduleRefresh(ack?.expires ?? tokenExpiry(t));
   }
 
   // ---- connection lifecycle ----------------------------------------------------------------
@@ -882,7 +889,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
     const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
-    let url = http ? (this.#fallback?.url ?? this.options.url) : this.options.url;
+    let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
     if (token) {
@@ -1006,7 +1013,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const res = await f(url, { headers, signal: AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000), cache: 'no-store' });
       if (res.status !== 200 && res.status !== 401) return undefined;
       const body = (await res.json()) as AuthCheckResult;
-      return body && typeof body === 'object' && typeof body.ok === 'boolean' ? body : undefined;
+      return typeof body?.ok === 'boolean' ? body : undefined; // (null, a string or a number has no `ok`)
     } catch {
       return undefined;
     }
@@ -1170,7 +1177,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
-      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable: leaving the fallback');
+      this.#drop(current, CloseCode.NORMAL, 'leaving the fallback');
     };
   }
 
@@ -1321,7 +1328,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
   #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
     // (a Desired holds the fields of a subscribe only; `visible` goes only when false)
-    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible === false ? false : undefined } as OutgoingSubscribe;
+    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible && undefined } as OutgoingSubscribe;
   }
 
   /**
@@ -1454,7 +1461,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;
     }
-    if (!frame || typeof frame !== 'object') return;
+    if (!frame) return; // (a string or number: no op, no ch, so nothing below takes it)
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'batch': {
