@@ -1177,6 +1177,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
+      // not a failure: the backoff starts again (#afterClose), however soon after the welcome
+      this.#welcomedAt = 0;
       this.#drop(current, CloseCode.NORMAL, 'leaving the fallback');
     };
   }
