@@ -72,6 +72,7 @@ const ISOLATED = new Set([
   'test/client/package-install.test.ts',
   'test/client/rate-limited-subscribe.test.ts',
   'test/client/rate-limited-own-subscribes.test.ts',
+  'test/client/reconnect-flapping.test.ts',
   'test/client/retry-after.test.ts',
   'test/client/tap.test.ts',
   'test/client/token-cli.test.ts',

@@ -25,11 +25,12 @@ const binOf = (pkg, ...path) => join(dirname(require.resolve(`${pkg}/package.jso
  * @param {{ bundle: true } | { tsconfig: string }} options.declarations `bundle`: one dist/index.d.ts
  *   (dts-bundle-generator, relative imports inlined, checked against the package's tsconfig.json);
  *   `tsconfig`: one .d.ts per module, emitted by tsc with that project file (imports stay imports)
+ * @param {string} [options.banner] text put before the bundle (a directive such as `"use client";`)
  * @param {boolean} [options.quiet] print nothing
  * @returns {Promise<{ minified: number, gzipped: number, chunksGzipped: number }>} bytes of the
  *   minified entry, of it gzipped, and of the minified chunks gzipped
  */
-export async function buildPackage({ name, dir, external, chunks, checkInputs, declarations, quiet = false }) {
+export async function buildPackage({ name, dir, external, chunks, checkInputs, declarations, banner, quiet = false }) {
   const dist = join(dir, 'dist');
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(dist, { recursive: true });
@@ -48,6 +49,7 @@ export async function buildPackage({ name, dir, external, chunks, checkInputs, d
     logLevel: 'warning',
     metafile: true,
     splitting: chunks,
+    ...(banner ? { banner: { js: banner } } : {}),
   };
 
   const result = await build({ ...common, outdir: dist, sourcemap: true, ...(chunks ? { chunkNames: 'chunks/[name]-[hash]' } : {}) });

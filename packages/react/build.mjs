@@ -19,5 +19,9 @@ await buildPackage({
   // declarations per module with tsc: imports of @tickwire/client and react stay imports, so the
   // app's TickwireClient is the one the provider takes (a bundled copy would be another type)
   declarations: { tsconfig: 'tsconfig.build.json' },
+  // React Server Components (Next.js app router): a server component may import the provider and
+  // render it; an RSC bundler then loads the package as a client module (where RSC run, react has
+  // no createContext and no hooks: importing the package there failed)
+  banner: '"use client";',
   quiet: process.argv.includes('--quiet'),
 });

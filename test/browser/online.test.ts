@@ -7,12 +7,14 @@ import { bootBrowser, type BrowserRig } from '../helpers/browser.js';
 /**
  * Chromium going offline and online again (playwright's network emulation fires the window's
  * `offline` and `online` events): a client waiting out a long backoff delay after an outage
- * reconnects as soon as the network is back, not minutes later.
+ * reconnects as soon as the network is back, not minutes later; an open connection is given up
+ * when the network goes (not shown as open, with stale data, until the heartbeat gives up).
  */
 interface Tw {
   state(): string;
   transport(): string;
   delays: number[];
+  closes: string[];
 }
 type W = { tw: Tw };
 let rig: BrowserRig;
@@ -57,6 +59,24 @@ describe('the SDK in a browser that goes offline and online', { timeout: 120_000
     await page.context().setOffline(false);
     await expect.poll(() => page.evaluate(() => (window as unknown as W).tw.state()), { timeout: 20_000 }).toBe('open');
     expect(await page.evaluate(() => (window as unknown as W).tw.transport())).toBe('websocket');
+    expect(rig.pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('the offline event ends an open connection at once, and the online event brings it back', async () => {
+    const page = await rig.newPage();
+    await page.goto(`http://127.0.0.1:${rig.engine!.port}/online.html`);
+    const state = (): Promise<string> => page.evaluate(() => (window as unknown as W).tw.state());
+    await expect.poll(state, { timeout: 20_000 }).toBe('open');
+    // the laptop's Wi-Fi drops: the socket may say nothing for a long time (a real network leaves
+    // it open until TCP or the heartbeat, 15 + 10 s, gives up; here frames still pass), but the
+    // browser knows, and so must the page: `reconnecting`, not `open` with stale prices
+    await page.context().setOffline(true);
+    await expect.poll(state, { timeout: 3_000 }).toBe('reconnecting');
+    expect(await page.evaluate(() => (window as unknown as W).tw.closes)).toEqual(['4000 offline']);
+    // the 300 s backoff wait is cut short by the network coming back
+    await page.context().setOffline(false);
+    await expect.poll(state, { timeout: 20_000 }).toBe('open');
     expect(rig.pageErrors).toEqual([]);
     await page.close();
   });

@@ -1,4 +1,6 @@
 import { SignJWT } from 'jose';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -376,6 +378,16 @@ describe('@tickwire/react store: what the hooks show', () => {
     expect(html).toBe('<div>idle|undefined|undefined|0|0|undefined|0|true|0/0</div>');
     // nothing to wait for: rendering on the server starts no timer that could connect later
     expect(s.connections()).toBe(0);
+  });
+
+  it("the built entry starts with the 'use client' directive (React Server Components: Next.js app router)", () => {
+    // A server component (a Next.js layout) that renders <TickwireProvider> imports this package.
+    // Where React Server Components run, `react` has no createContext or hooks, and importing the
+    // package there failed (`node --conditions=react-server`: "Named export 'createContext' not
+    // found"). The directive makes an RSC bundler load it as a client module instead
+    const code = readFileSync(join(process.cwd(), 'packages', 'react', 'dist', 'index.js'), 'utf8');
+    // (a directive is the first statement: only comments and white space may come before it)
+    expect(code).toMatch(/^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(["'])use client\1;/);
   });
 });
 

@@ -182,7 +182,10 @@ describe('client: HTTP-streaming fallback', () => {
  * back would connect over HTTP at once.
  */
 describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 60_000 }, () => {
-  async function watched(fallback: Record<string, number>): Promise<{ client: TickwireClient; tap: Tap; welcomes: string[]; quotes: Update[] }> {
+  async function watched(
+    fallback: Record<string, number>,
+    reconnect = { initialDelayMs: 20, maxDelayMs: 200 },
+  ): Promise<{ client: TickwireClient; tap: Tap; welcomes: string[]; quotes: Update[] }> {
     const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, synthetic: { seed: 5, rate: 800 } }, { env: {} });
     cleanups.push(() => engine.close());
     const tap: Tap = { filter: undefined, sockets: [] };
@@ -190,7 +193,7 @@ describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 
       url: `ws://127.0.0.1:${engine.port}/v1/stream`,
       WebSocket: filteringWebSocket(tap),
       fallback, // given explicitly: with a WebSocket of its own the fallback is off by default
-      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+      reconnect,
     });
     cleanups.push(() => client.close());
     const welcomes: string[] = [];
@@ -239,6 +242,26 @@ describe('client: WebSocket outages after a welcome over WebSocket', { timeout: 
     expect(welcomes).toEqual(['websocket', 'http', 'websocket']);
     const n = quotes.length;
     await until(() => quotes.slice(n).some((q) => !q.snapshot), 'live quotes over WebSocket');
+  });
+
+  it("a probe that finds WebSocket reachable moves over at the first step of the backoff, not the outage's next", async () => {
+    // (a connection dropped soon after its welcome keeps the backoff growing: leaving the fallback
+    // is not such a drop, whenever the probe comes)
+    const { client, tap, welcomes } = await watched(
+      { outageAttempts: 3, outageProbeMs: 200, retryWebSocketMs: 600_000 },
+      { initialDelayMs: 20, maxDelayMs: 60_000 },
+    );
+    const retries: { attempt: number; reason: string }[] = [];
+    let reason = '';
+    client.on('close', (c) => void (reason = c.reason));
+    client.on('reconnecting', (r) => retries.push({ attempt: r.attempt, reason }));
+    tap.block = true;
+    tap.sockets[0]!.terminate();
+    await until(() => client.state === 'open' && welcomes.length === 2, 'the reconnect over the fallback');
+    tap.block = false;
+    await until(() => client.state === 'open' && welcomes.length === 3, 'the move back to WebSocket', 10_000);
+    expect(welcomes).toEqual(['websocket', 'http', 'websocket']);
+    expect(retries.at(-1)).toEqual({ attempt: 1, reason: 'leaving the fallback' });
   });
 
   it('outageProbeMs 0: after an outage on the fallback, no sooner probe than retryWebSocketMs', async () => {

@@ -111,6 +111,40 @@ describe('@tickwire/client from its npm tarball', { timeout: 120_000 }, () => {
     expect(line.history).toEqual({ page: true, param: 'limit', sameClass: true });
   });
 
+  it(
+    'type-checks the same consumer under exactOptionalPropertyTypes with the other moduleResolutions an app may use: bundler, node (node10)',
+    { timeout: 300_000 },
+    async () => {
+      // (nodenext: the test above.) node10 (`"moduleResolution": "node"`, older webpack and CRA
+      // setups) reads no `exports`: before `typesVersions`, `@tickwire/client/history` had no types there (TS2307)
+      for (const [module, moduleResolution] of [
+        ['ESNext', 'Bundler'],
+        ['ESNext', 'Node'],
+      ] as const) {
+        const config = `tsconfig.${moduleResolution.toLowerCase()}.json`;
+        writeFileSync(
+          join(dir, config),
+          JSON.stringify({
+            compilerOptions: {
+              strict: true,
+              exactOptionalPropertyTypes: true,
+              noUncheckedIndexedAccess: true,
+              target: 'ES2022',
+              module,
+              moduleResolution,
+              lib: ['ES2022', 'DOM'],
+              types: ['node'],
+              skipLibCheck: false,
+              noEmit: true,
+            },
+            files: ['consumer.ts'],
+          }),
+        );
+        await sh(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir);
+      }
+    },
+  );
+
   it('bundles with esbuild for Node (and runs) and for browsers (no Node built-ins, no ws)', async () => {
     const esbuild = join(root, 'node_modules', 'esbuild', 'bin', 'esbuild');
     await sh(esbuild, ['consumer.ts', '--bundle', '--platform=node', '--format=esm', '--outfile=bundle.mjs', '--log-level=error'], dir);

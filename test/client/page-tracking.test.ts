@@ -87,8 +87,8 @@ describe('network back online', { timeout: 60_000 }, () => {
     const win = new EventTarget();
     let listeners = 0;
     Object.assign(globalThis, {
-      addEventListener: (t: string, l: () => void) => (t === 'online' && listeners++, win.addEventListener(t, l)),
-      removeEventListener: (t: string, l: () => void) => (t === 'online' && listeners--, win.removeEventListener(t, l)),
+      addEventListener: (t: string, l: () => void) => (/^(on|off)line$/.test(t) && listeners++, win.addEventListener(t, l)),
+      removeEventListener: (t: string, l: () => void) => (/^(on|off)line$/.test(t) && listeners--, win.removeEventListener(t, l)),
     });
     let engine: Engine | undefined = await startTestEngine();
     const port = engine.port;
@@ -105,12 +105,21 @@ describe('network back online', { timeout: 60_000 }, () => {
     client.on('reconnecting', (r) => delays.push(r.delayMs));
     client.on('error', () => undefined); // the outage's TRANSPORT error
     await client.connect();
-    expect(listeners).toBe(1);
+    expect(listeners).toBe(2); // online and offline
     await engine.close();
     engine = undefined;
     await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
     expect(delays[0]).toBe(300_000);
     engine = await startTestEngine(port);
+    win.dispatchEvent(new Event('online'));
+    await waitFor(() => client.state === 'open', { what: 'reconnected after the online event', timeout: 20_000 });
+    // the network gone: the open connection is given up at once (its socket could stay open, and
+    // its data stale, until the heartbeat gives up), then the network back ends the wait
+    const closes: string[] = [];
+    client.on('close', (c) => closes.push(`${c.code} ${c.reason} ${c.willReconnect}`));
+    win.dispatchEvent(new Event('offline'));
+    expect(client.state).toBe('reconnecting');
+    expect(closes).toEqual(['4000 offline true']);
     win.dispatchEvent(new Event('online'));
     await waitFor(() => client.state === 'open', { what: 'reconnected after the online event', timeout: 20_000 });
     await client.close();

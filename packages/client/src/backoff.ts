@@ -10,7 +10,10 @@ export interface BackoffOptions {
   maxDelayMs?: number | undefined;
   /** growth per attempt (default 2) */
   factor?: number | undefined;
-  /** give up after this many consecutive failed attempts (default Infinity) */
+  /**
+   * give up after this many consecutive failed attempts (default Infinity); for the client, a
+   * connection closed less than `maxDelayMs` after its welcome is one (docs/client-sdk.md#reconnect)
+   */
   maxRetries?: number | undefined;
 }
 
@@ -45,7 +48,7 @@ export class Backoff {
 
   /** upper bound of the delay for attempt n */
   ceiling(n: number): number {
-    return Math.min(this.maxDelayMs, this.initialDelayMs * Math.pow(this.factor, n));
+    return Math.min(this.maxDelayMs, this.initialDelayMs * this.factor ** n);
   }
 
   /** Delay before the next attempt; advances the attempt counter. */

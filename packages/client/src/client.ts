@@ -112,7 +112,11 @@ export interface ClientOptions {
    * `ws` package imported on demand (Node 20).
    */
   WebSocket?: WebSocketConstructor | undefined;
-  /** reconnect with exponential backoff and full jitter (default on); `false` to turn off */
+  /**
+   * reconnect with exponential backoff and full jitter (default on); `false` to turn off. The
+   * backoff starts again only after a connection that stayed open `maxDelayMs`: one dropped sooner
+   * after its welcome counts as a failed attempt
+   */
   reconnect?: boolean | BackoffOptions | undefined;
   /** ms between pings (default 15000); 0 turns the heartbeat off */
   heartbeatIntervalMs?: number | undefined;
@@ -322,7 +326,9 @@ interface ChannelState {
 const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
 
 /** Retry-After (RFC 9110, 10.2.3: delay-seconds or an HTTP-date) in ms from now; 0 without one. */
-const retryAfterMs = (v: string | null | undefined): number => Math.min(2 ** 31 - 1, (v ? (/^\d+$/.test(v) ? +v * 1000 : Date.parse(v) - Date.now()) : 0) || 0);
+const retryAfterMs = (v: string | null | undefined): number =>
+  // (none: Date.parse(undefined) is NaN)
+  Math.min(2 ** 31 - 1, (/^\d+$/.test(v!) ? +v! * 1000 : Date.parse(v!) - Date.now()) || 0);
 
 /**
  * Detach a socket and close it; `done` (if given) runs when it has closed, or at once if it cannot
@@ -431,6 +437,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #refreshing: Promise<void> | undefined;
   /** no attempt before this time (ms): the pause a refusal's Retry-After or a 4008 asked for */
   #holdUntil = 0;
+  /** when the current connection was welcomed (ms; NaN once it closed): see #afterClose */
+  #welcomedAt?: number;
 
   constructor(options: ClientOptions) {
     super();
@@ -456,8 +464,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#stopPageTracking) return;
     const g = globalThis as {
       document?: PageDocument;
-      addEventListener?: (type: 'online', listener: () => void) => void;
-      removeEventListener?: (type: 'online', listener: () => void) => void;
+      addEventListener?: (type: 'online' | 'offline', listener: () => void) => void;
+      removeEventListener?: (type: 'online' | 'offline', listener: () => void) => void;
     };
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
@@ -474,10 +482,17 @@ export class TickwireClient extends Emitter<ClientEvents> {
       doc.addEventListener('visibilitychange', onChange);
       onChange();
     }
+    // the network gone (the browser knows): so is the connection, whatever its socket says (a
+    // dropped network leaves it open, and its data stale, until the heartbeat gives up on it)
+    const onOffline = (): void => {
+      if (this.#state === 'open') this.#drop(this.#ws!, 4000, 'offline'); // (open: a socket)
+    };
     g.addEventListener?.('online', onOnline);
+    g.addEventListener?.('offline', onOffline);
     this.#stopPageTracking = () => {
       doc?.removeEventListener('visibilitychange', onChange);
       g.removeEventListener?.('online', onOnline);
+      g.removeEventListener?.('offline', onOffline);
     };
   }
 
@@ -645,7 +660,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throttle: options.throttle,
       snapshot,
       history: options.history,
-      visible: options.visible === false ? false : undefined,
+      visible: options.visible && undefined, // (false, or undefined for true)
       depth: options.depth,
     });
     for (const ch of list) {
@@ -832,7 +847,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     }
     const ack = (await this.#request({ op: 'auth', id: this.#nextId++, token: t }, false)) as AckFrame;
     this.#currentToken = t;
-    this.#scheduleRefresh(typeof ack?.expires === 'number' ? ack.expires : tokenExpiry(t));
+    this.#scheduleRefresh(ack?.expires ?? tokenExpiry(t));
   }
 
   // ---- connection lifecycle ----------------------------------------------------------------
@@ -874,7 +889,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
     const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
-    let url = http ? (this.#fallback?.url ?? this.options.url) : this.options.url;
+    let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
     if (token) {
@@ -998,7 +1013,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const res = await f(url, { headers, signal: AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000), cache: 'no-store' });
       if (res.status !== 200 && res.status !== 401) return undefined;
       const body = (await res.json()) as AuthCheckResult;
-      return body && typeof body === 'object' && typeof body.ok === 'boolean' ? body : undefined;
+      return typeof body?.ok === 'boolean' ? body : undefined; // (null, a string or a number has no `ok`)
     } catch {
       return undefined;
     }
@@ -1012,8 +1027,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const u = new URL(this.options.url);
       // ws: -> http:, wss: -> https: (http(s) stays)
       u.protocol = u.protocol.replace('ws', 'http');
-      const path = u.pathname.replace(/\/v1\/stream\/?$/, AUTH_CHECK_PATH);
-      u.pathname = path === u.pathname ? AUTH_CHECK_PATH : path;
+      // (under the prefix a proxy serves the stream at, if any)
+      u.pathname = (/(.*)\/v1\/stream\/?$/.exec(u.pathname)?.[1] ?? '') + AUTH_CHECK_PATH;
       u.search = '';
       return u.toString();
     } catch {
@@ -1121,7 +1136,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #clearTimers(): void {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#connectTimer);
-    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#heartbeatTimer); // (an interval: one list of timers for both, in HTML and in Node)
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#probeTimer);
     this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
@@ -1154,8 +1169,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#scheduleProbe();
       return;
     }
-    probe.onerror = () => undefined;
-    probe.onmessage = null;
+    probe.onerror = () => undefined; // (a new socket has no onmessage)
     probe.onclose = () => {
       if (this.#ws === current && !this.#closing) this.#scheduleProbe();
     };
@@ -1163,7 +1177,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       shut(probe, CloseCode.NORMAL, 'probe');
       if (this.#ws !== current || this.#closing || !current) return;
       this.#transport = 'websocket';
-      this.#drop(current, CloseCode.NORMAL, 'WebSocket reachable: leaving the fallback');
+      // not a failure: the backoff starts again (#afterClose), however soon after the welcome
+      this.#welcomedAt = 0;
+      this.#drop(current, CloseCode.NORMAL, 'leaving the fallback');
     };
   }
 
@@ -1200,6 +1216,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
       return;
     }
     const b = this.#backoff;
+    // a welcome is not a recovery: a connection dropped at once (a gateway that fails each one,
+    // a 4009 again after the snapshots) keeps the backoff growing; one up for maxDelayMs resets it
+    if (b && Date.now() - this.#welcomedAt! >= b.maxDelayMs) b.reset();
+    this.#welcomedAt = NaN;
     const fatal = code === CloseCode.POLICY && !this.#tokenIsRenewable;
     const willReconnect = !!b && !b.exhausted && !fatal;
     if (wasOpen || !willReconnect) this.emit('close', { code, reason, willReconnect });
@@ -1246,7 +1266,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const soon = this.#fallback?.outageProbeMs ?? 5000;
     this.#probeDelay = this.#wsWelcomed && soon > 0 ? soon : Infinity;
     this.#scheduleProbe();
-    this.#backoff?.reset();
+    this.#welcomedAt = Date.now();
     if (this.#currentToken) this.#scheduleRefresh(tokenExpiry(this.#currentToken));
     this.#setState('open');
     this.emit('welcome', w);
@@ -1310,7 +1330,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** A subscribe of `channels` with the settings `w` (fields left undefined are not sent: both encoders skip them). */
   #subFrame(channels: string[], w: Desired, since?: number): OutgoingSubscribe {
     // (a Desired holds the fields of a subscribe only; `visible` goes only when false)
-    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible === false ? false : undefined } as OutgoingSubscribe;
+    return { op: 'subscribe', id: this.#nextId++, channels, ...w, since, visible: w.visible && undefined } as OutgoingSubscribe;
   }
 
   /**
@@ -1358,8 +1378,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   // ---- requests ----------------------------------------------------------------------------
 
   #checkChannels(channels: readonly string[]): string[] {
-    if (!Array.isArray(channels) || channels.length === 0) throw new TypeError('channels: a non-empty array of channel names');
-    for (const c of channels) if (typeof c !== 'string' || c.length === 0) throw new TypeError(`bad channel name: ${String(c)}`);
+    if (!Array.isArray(channels) || !channels.length || channels.some((c) => typeof c !== 'string' || !c))
+      throw new TypeError(`channels: a non-empty array of non-empty strings, not [${String(channels)}]`);
     return [...new Set(channels)];
   }
 
@@ -1443,7 +1463,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.emit('error', new TickwireClientError(ClientErrorCode.BAD_SERVER_FRAME, `undecodable server frame: ${String(err)}`, { cause: err }));
       return;
     }
-    if (!frame || typeof frame !== 'object') return;
+    if (!frame) return; // (a string or number: no op, no ch, so nothing below takes it)
     const f = frame as { op?: unknown };
     switch (f.op) {
       case 'batch': {

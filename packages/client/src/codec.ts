@@ -21,7 +21,8 @@ export interface ClientCodec {
   decode(data: unknown): unknown;
 }
 
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+// (maps come as objects: msgpackr's default without records)
+const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
