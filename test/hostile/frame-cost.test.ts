@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { pack } from 'msgpackr';
+import { jsonCodec, MAX_FRAME_DEPTH, MAX_FRAME_VALUES, msgpackCodec } from '../../src/codec/frames.js';
+import { jsonShapeProblem, msgpackShapeProblem } from '../../src/codec/frame-shape.js';
+import { ProtocolError } from '../../src/core/errors.js';
+import { TestClient } from '../helpers/ws-client.js';
+import type { Frame } from '../helpers/ws-client.js';
+import { startTarget } from './kit.js';
+import type { Target } from './kit.js';
+
+/**
+ * Client frames that are cheap to send and dear to decode. The frame rate (limits.messagesPerSec,
+ * burst limits.messageBurst) counts frames, and a frame of gateway.maxFrameBytes (64 KiB) cost the
+ * gateway what its values cost the decoder: `[` nested 65 536 deep took JSON.parse 14 ms before the
+ * depth check ran on the result, a MessagePack map of 9000 distinct keys 13 ms, 60 000 numbers with
+ * one stray byte after them 17 ms (msgpackr stringifies the whole value it read into its error
+ * message), where a subscribe of 1000 channels takes 0.2 ms. Four connections without a token
+ * sending such frames at their frame rate to a `tickwire start` process (two gateway workers) took
+ * a bystander's ping from 1 ms (median) to 164-750 ms, up to 944 ms, and both cores.
+ *
+ * The gateway reads the shape of a frame from its bytes before decoding it (src/codec/frame-shape.ts):
+ * deeper than MAX_FRAME_DEPTH (16) or holding more than MAX_FRAME_VALUES (2048) values (array
+ * elements and map entries, at every level) is BAD_FRAME, before any decoder runs.
+ */
+
+const ab = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+
+/** depth of the deepest value (the top-level value: 0) and the count of array elements and map entries */
+function shapeOf(v: unknown, depth = 0): { depth: number; values: number } {
+  let deepest = depth;
+  let values = 0;
+  const items = Array.isArray(v) ? v : v !== null && typeof v === 'object' ? Object.values(v) : [];
+  for (const x of items) {
+    const s = shapeOf(x, depth + 1);
+    deepest = Math.max(deepest, s.depth);
+    values += 1 + s.values;
+  }
+  return { depth: deepest, values };
+}
+
+function expected(v: unknown): 'depth' | 'values' | undefined {
+  const s = shapeOf(v);
+  if (s.depth > MAX_FRAME_DEPTH) return 'depth';
+  return s.values > MAX_FRAME_VALUES ? 'values' : undefined;
+}
+
+const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+const keys = (n: number): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+
+function badFrame(decode: () => unknown): string {
+  try {
+    decode();
+  } catch (err) {
+    if (err instanceof ProtocolError && err.code === 'BAD_FRAME') return err.message;
+    throw err;
+  }
+  throw new Error('decoded');
+}
+
+describe('hostile: the shape of a client frame is read before it is decoded', () => {
+  it('the scans agree with the decoded value, in both encodings (depth, then values)', () => {
+    // values that reach the limits: wide arrays and maps of up to 2100 values, nesting up to 20
+    const leaf = fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.constant(null), fc.boolean(), fc.double({ noNaN: true }));
+    const tree = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+      array: fc.array(tie('value'), { maxLength: 6 }),
+      object: fc.dictionary(fc.string({ maxLength: 5 }), tie('value'), { maxKeys: 6 }),
+    })).value;
+    const shaped = fc.oneof(
+      tree,
+      fc
+        .tuple(fc.integer({ min: MAX_FRAME_VALUES - 3, max: MAX_FRAME_VALUES + 3 }), fc.boolean())
+        .map(([n, map]) => (map ? keys(n) : Array.from({ length: n }, (_, i) => i))),
+      fc.integer({ min: MAX_FRAME_DEPTH - 2, max: MAX_FRAME_DEPTH + 3 }).map(nested),
+      fc.tuple(fc.integer({ min: 1, max: MAX_FRAME_DEPTH + 2 }), tree).map(([d, t]) => [nested(d), t, { 'a"\\': ['"]', '\\"[{'] }]),
+    );
+    fc.assert(
+      fc.property(shaped, (v) => {
+        const want = expected(v);
+        expect(jsonShapeProblem(json(v))).toBe(want);
+        expect(jsonShapeProblem(Buffer.from(JSON.stringify(v, null, 2)))).toBe(want);
+        expect(msgpackShapeProblem(pack(v))).toBe(want);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it(`${MAX_FRAME_VALUES} values decode, one more is BAD_FRAME naming the limit; a subscribe of 1000 channels decodes`, () => {
+    const channels = Array.from({ length: 1000 }, (_, i) => `trade:SYM${i}`);
+    const subscribe = { op: 'subscribe', id: 1, channels, throttle: 100, snapshot: true, history: 10 };
+    expect(jsonCodec.decode(ab(json(subscribe)), false)).toEqual(subscribe);
+    expect(msgpackCodec.decode(ab(pack(subscribe)), true)).toEqual(subscribe);
+    const atLimit = { op: 'ping', pad: Array.from({ length: MAX_FRAME_VALUES - 2 }, () => 0) };
+    expect(shapeOf(atLimit).values).toBe(MAX_FRAME_VALUES);
+    expect(jsonCodec.decode(ab(json(atLimit)), false)).toEqual(atLimit);
+    expect(msgpackCodec.decode(ab(pack(atLimit)), true)).toEqual(atLimit);
+    const over = { ...atLimit, one: 1 };
+    expect(badFrame(() => jsonCodec.decode(ab(json(over)), false))).toContain(`more than ${MAX_FRAME_VALUES} values`);
+    expect(badFrame(() => msgpackCodec.decode(ab(pack(over)), true))).toContain(`more than ${MAX_FRAME_VALUES} values`);
+    // a header declaring more entries than the frame could hold: truncated, as the decoder says
+    expect(badFrame(() => msgpackCodec.decode(ab(Uint8Array.of(0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x61, 0x01)), true))).toContain('not valid MessagePack');
+    // entries the frame does hold: refused before the decoder reads one
+    const declared = Buffer.concat([Buffer.of(0xdd, 0, 0, 0x0b, 0xb8), Buffer.alloc(3000, 0x01)]);
+    expect(badFrame(() => msgpackCodec.decode(ab(declared), true))).toContain(`more than ${MAX_FRAME_VALUES} values`);
+  });
+});
+
+/** user and system CPU time of the target process so far, seconds (Linux /proc) */
+function cpuSeconds(target: Target): number {
+  const fields = readFileSync(`/proc/${target.proc.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+describe('hostile: frames dear to decode, against a tickwire start process', () => {
+  let target: Target;
+  beforeAll(async () => {
+    target = await startTarget({ gateway: { workers: 1 }, feeds: [] });
+  }, 90_000);
+  afterAll(() => target?.stop());
+
+  const deepJson = Buffer.from('['.repeat(65_536));
+  const manyKeys = pack({ op: 'ping', ...keys(9000) }); // 63 KiB
+  const strayByte = Buffer.concat([pack(Array.from({ length: 60_000 }, () => 1)), Buffer.of(1)]);
+
+  it('each is BAD_FRAME naming the limit, and costs the engine little CPU', async () => {
+    const attackers = await Promise.all([
+      TestClient.connect(`ws://127.0.0.1:${target.port}/v1/stream`, { encoding: 'json' }),
+      TestClient.connect(`ws://127.0.0.1:${target.port}/v1/stream`, { encoding: 'msgpack' }),
+      TestClient.connect(`ws://127.0.0.1:${target.port}/v1/stream`, { encoding: 'msgpack' }),
+    ]);
+    const [deep, keyed, stray] = attackers as [TestClient, TestClient, TestClient];
+    const cpuBefore = cpuSeconds(target);
+    const rounds = 100; // below limits.messageBurst: every frame is decoded
+    for (let i = 0; i < rounds; i++) {
+      deep.sendRaw(deepJson, false);
+      keyed.sendRaw(manyKeys, true);
+      stray.sendRaw(strayByte, true);
+    }
+    // every frame is answered: an error (a 9000-key ping was answered pong before)
+    const errors = async (c: TestClient): Promise<Frame[]> => c.waitForCount((f) => f.op === 'error' || f.op === 'pong', rounds, 60_000);
+    const [deepErrors, keyedErrors, strayErrors] = await Promise.all(attackers.map(errors));
+    // the CPU time the engine spent on the 300 frames (19 MB): before, 4 to 5 s (its event loop, and
+    // every other connection of the worker, held that long); the process's own time, whatever else
+    // runs on the machine
+    const spent = cpuSeconds(target) - cpuBefore;
+    expect(spent, `the engine spent ${spent.toFixed(2)} s of CPU on the frames`).toBeLessThan(1);
+    for (const f of deepErrors!) expect(f).toMatchObject({ code: 'BAD_FRAME', message: `frame nests deeper than ${MAX_FRAME_DEPTH} levels` });
+    for (const f of [...keyedErrors!, ...strayErrors!])
+      expect(f).toMatchObject({ code: 'BAD_FRAME', message: expect.stringContaining(`more than ${MAX_FRAME_VALUES} values`) });
+    for (const c of attackers) c.close();
+  }, 90_000);
+});
