@@ -67,10 +67,13 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
 export const MAX_FRAME_VALUES = ProtocolLimits.MAX_FRAME_VALUES;
 
 const DEPTH_MESSAGE = `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
+const NOT_PLAIN_MESSAGE =
+  'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)';
 
 /** Refuse a frame whose bytes show it over the shape limits (see frame-shape.ts), before decoding it. */
 function checkShape(why: ShapeProblem | undefined): void {
   if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
+  if (why === 'extension') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
   if (why === 'values')
     throw new ProtocolError(
       ErrorCode.BAD_FRAME,
@@ -81,11 +84,7 @@ function checkShape(why: ShapeProblem | undefined): void {
 function checkPlain(v: unknown): void {
   const why = notPlain(v, 0);
   if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
-  if (why === 'type')
-    throw new ProtocolError(
-      ErrorCode.BAD_FRAME,
-      'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)',
-    );
+  if (why === 'type') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
 }
 
 /**
