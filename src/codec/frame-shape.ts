@@ -7,24 +7,32 @@ import { ProtocolLimits } from '../protocol/index.js';
  * of `[` nested 65 536 deep took JSON.parse 14 ms, a MessagePack map of 9000 distinct keys 13 ms
  * (new object shapes), an array of 60 000 numbers with one stray byte after it 17 ms (msgpackr
  * quotes the value it read in its error, stringified whole), against 0.2 ms for a subscribe of
- * 1000 channels. Both scans are single passes without recursion; a frame over a limit is refused
+ * 1000 channels. Map keys cost most: each new key is a new object shape, and frames of fresh
+ * random keys keep making them (1792 keys a frame from 16 connections: a bystander's ping 606 ms
+ * median; 2047 values as plain strings in an array: 0.7 ms), so map entries have a limit of their
+ * own (MAX_FRAME_KEYS). Both scans are single passes without recursion; a frame over a limit is refused
  * before any decoder runs. Malformed input is left to the decoder: the scans stop at the end of
  * the bytes and report only what they saw.
  */
-export type ShapeProblem = 'depth' | 'values' | 'extension';
+export type ShapeProblem = 'depth' | 'values' | 'keys' | 'extension';
 
 const MAX_DEPTH = ProtocolLimits.MAX_FRAME_DEPTH;
 const MAX_VALUES = ProtocolLimits.MAX_FRAME_VALUES;
+const MAX_KEYS = ProtocolLimits.MAX_FRAME_KEYS;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** JSON text (UTF-8 bytes): a value nested deeper than MAX_FRAME_DEPTH, or more than MAX_FRAME_VALUES values. */
+/** JSON text (UTF-8 bytes): a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES values or MAX_FRAME_KEYS map entries. */
 export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   const n = b.length;
   let open = 0; // containers around the current position
   let fresh = false; // just after `[` or `{`: the next token is a first item or the close
   let values = 0;
+  let keys = 0;
+  // isMap[d]: the container with `d` containers around its items is an object (depth is checked
+  // at each item, so `open` passes MAX_DEPTH + 1 only in a frame refused at its next item)
+  const isMap = new Uint8Array(MAX_DEPTH + 3);
   for (let i = 0; i < n; i++) {
     const c = b[i]!;
     if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
@@ -34,6 +42,7 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
         // the first item of a container, at depth `open`
         if (open > MAX_DEPTH) return 'depth';
         if (++values > MAX_VALUES) return 'values';
+        if (isMap[open] === 1 && ++keys > MAX_KEYS) return 'keys';
       }
     }
     switch (c) {
@@ -51,6 +60,7 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
       case 0x5b: // [
       case 0x7b: // {
         open++;
+        if (open < isMap.length) isMap[open] = c === 0x7b ? 1 : 0;
         fresh = true;
         break;
       case 0x5d:
@@ -60,6 +70,7 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
       case 0x2c: // , another item at depth `open`
         if (open > MAX_DEPTH) return 'depth';
         if (++values > MAX_VALUES) return 'values';
+        if (isMap[open] === 1 && ++keys > MAX_KEYS) return 'keys';
         break;
       default:
         break;
@@ -78,7 +89,7 @@ function u32(b: Uint8Array, at: number): number {
 
 /**
  * MessagePack bytes: a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES
- * values, or an extension type (ext 8/16/32, fixext), which protocol v1 never uses. msgpackr
+ * values or MAX_FRAME_KEYS map entries, or an extension type (ext 8/16/32, fixext), which protocol v1 never uses. msgpackr
  * decodes its own extensions, and one of them, records (type 0x72: a list of keys, then objects
  * written as a record id and their values), also decoded to plain objects that passed the check
  * on the decoded value, and hid a frame's values from this scan (a record's values follow a byte
@@ -92,6 +103,7 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   const left: number[] = [];
   let pos = 0;
   let values = 0;
+  let keys = 0;
   let top = true;
   while (pos < n && (top || left.length > 0)) {
     if (!top) {
@@ -178,11 +190,19 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
       }
     }
     // the values inside it: a map's keys and values
-    const items = t < 0x90 || t === 0xde || t === 0xdf ? 2 * entries : entries;
+    const map = t < 0x90 || t === 0xde || t === 0xdf;
+    const items = map ? 2 * entries : entries;
     if (items > n - pos) return undefined;
+    if (entries === 0) continue;
+    // as the JSON scan finds them, item by item: depth, then values, then keys, whichever limit
+    // an item passes first
+    if (depth + 1 > MAX_DEPTH) return 'depth';
+    const toValues = MAX_VALUES - values;
+    const toKeys = map ? MAX_KEYS - keys : Infinity;
+    if (entries > toValues || entries > toKeys) return toValues <= toKeys ? 'values' : 'keys';
     values += entries;
-    if (values > MAX_VALUES) return 'values';
-    if (items > 0) left.push(items);
+    if (map) keys += entries;
+    left.push(items);
   }
   return undefined;
 }

@@ -65,6 +65,8 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
 
 /** Most values (array elements and map entries, at every level) accepted in a client frame. */
 export const MAX_FRAME_VALUES = ProtocolLimits.MAX_FRAME_VALUES;
+/** Most map entries (keys, at every level) accepted in a client frame. */
+export const MAX_FRAME_KEYS = ProtocolLimits.MAX_FRAME_KEYS;
 
 const DEPTH_MESSAGE = `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
 const NOT_PLAIN_MESSAGE =
@@ -78,6 +80,11 @@ function checkShape(why: ShapeProblem | undefined): void {
     throw new ProtocolError(
       ErrorCode.BAD_FRAME,
       `frame holds more than ${MAX_FRAME_VALUES} values (array elements and map entries at every level): split the request`,
+    );
+  if (why === 'keys')
+    throw new ProtocolError(
+      ErrorCode.BAD_FRAME,
+      `frame holds more than ${MAX_FRAME_KEYS} map entries (keys at every level): protocol v1 frames have a few fields each`,
     );
 }
 

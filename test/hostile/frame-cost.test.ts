@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { pack, Packr } from 'msgpackr';
-import { jsonCodec, MAX_FRAME_DEPTH, MAX_FRAME_VALUES, msgpackCodec } from '../../src/codec/frames.js';
+import { jsonCodec, MAX_FRAME_DEPTH, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackCodec } from '../../src/codec/frames.js';
 import { jsonShapeProblem, msgpackShapeProblem } from '../../src/codec/frame-shape.js';
 import { ProtocolError } from '../../src/core/errors.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -27,23 +27,35 @@ import type { Target } from './kit.js';
 
 const ab = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-/** depth of the deepest value (the top-level value: 0) and the count of array elements and map entries */
-function shapeOf(v: unknown, depth = 0): { depth: number; values: number } {
-  let deepest = depth;
+/**
+ * The limits as protocol.md states them, on a decoded value walked in document order: at each
+ * array element or map entry (at depth d, the top-level value being at 0), d over
+ * MAX_FRAME_DEPTH is 'depth', one value over MAX_FRAME_VALUES 'values', one map entry over
+ * MAX_FRAME_KEYS 'keys'; the first limit passed is the answer.
+ */
+function expected(v: unknown): 'depth' | 'values' | 'keys' | undefined {
   let values = 0;
-  const items = Array.isArray(v) ? v : v !== null && typeof v === 'object' ? Object.values(v) : [];
-  for (const x of items) {
-    const s = shapeOf(x, depth + 1);
-    deepest = Math.max(deepest, s.depth);
-    values += 1 + s.values;
-  }
-  return { depth: deepest, values };
+  let keys = 0;
+  const walk = (x: unknown, depth: number): 'depth' | 'values' | 'keys' | undefined => {
+    if (x === null || typeof x !== 'object') return undefined;
+    const map = !Array.isArray(x);
+    for (const item of map ? Object.values(x) : (x as unknown[])) {
+      if (depth + 1 > MAX_FRAME_DEPTH) return 'depth';
+      if (++values > MAX_FRAME_VALUES) return 'values';
+      if (map && ++keys > MAX_FRAME_KEYS) return 'keys';
+      const why = walk(item, depth + 1);
+      if (why) return why;
+    }
+    return undefined;
+  };
+  return walk(v, 0);
 }
 
-function expected(v: unknown): 'depth' | 'values' | undefined {
-  const s = shapeOf(v);
-  if (s.depth > MAX_FRAME_DEPTH) return 'depth';
-  return s.values > MAX_FRAME_VALUES ? 'values' : undefined;
+/** array elements and map entries at every level */
+function valuesOf(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 0;
+  const items = Array.isArray(v) ? v : Object.values(v);
+  return items.reduce<number>((n, x) => n + 1 + valuesOf(x), 0);
 }
 
 const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
@@ -61,8 +73,8 @@ function badFrame(decode: () => unknown): string {
 }
 
 describe('hostile: the shape of a client frame is read before it is decoded', () => {
-  it('the scans agree with the decoded value, in both encodings (depth, then values)', () => {
-    // values that reach the limits: wide arrays and maps of up to 2100 values, nesting up to 20
+  it('the scans agree with the limits on the decoded value, in both encodings (the first limit passed)', () => {
+    // values that reach the limits: wide arrays and maps, many keys, nesting up to 20, and each limit passed first
     const leaf = fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.constant(null), fc.boolean(), fc.double({ noNaN: true }));
     const tree = fc.letrec((tie) => ({
       value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
@@ -75,6 +87,12 @@ describe('hostile: the shape of a client frame is read before it is decoded', ()
         .tuple(fc.integer({ min: MAX_FRAME_VALUES - 3, max: MAX_FRAME_VALUES + 3 }), fc.boolean())
         .map(([n, map]) => (map ? keys(n) : Array.from({ length: n }, (_, i) => i))),
       fc.integer({ min: MAX_FRAME_DEPTH - 2, max: MAX_FRAME_DEPTH + 3 }).map(nested),
+      fc
+        .tuple(fc.integer({ min: MAX_FRAME_KEYS - 3, max: MAX_FRAME_KEYS + 3 }), fc.integer({ min: 1, max: 8 }))
+        .map(([n, parts]) => Array.from({ length: parts }, (_, p) => keys(Math.ceil(n / parts) + p))),
+      fc
+        .tuple(fc.integer({ min: MAX_FRAME_VALUES - 70, max: MAX_FRAME_VALUES }), fc.integer({ min: 1, max: 80 }))
+        .map(([n, k]) => [Array.from({ length: n }, () => 0), keys(k)]),
       fc.tuple(fc.integer({ min: 1, max: MAX_FRAME_DEPTH + 2 }), tree).map(([d, t]) => [nested(d), t, { 'a"\\': ['"]', '\\"[{'] }]),
     );
     fc.assert(
@@ -88,18 +106,24 @@ describe('hostile: the shape of a client frame is read before it is decoded', ()
     );
   });
 
-  it(`${MAX_FRAME_VALUES} values decode, one more is BAD_FRAME naming the limit; a subscribe of 1000 channels decodes`, () => {
+  it(`${MAX_FRAME_VALUES} values and ${MAX_FRAME_KEYS} map entries decode, one more is BAD_FRAME naming the limit; a subscribe of 1000 channels decodes`, () => {
     const channels = Array.from({ length: 1000 }, (_, i) => `trade:SYM${i}`);
     const subscribe = { op: 'subscribe', id: 1, channels, throttle: 100, snapshot: true, history: 10 };
     expect(jsonCodec.decode(ab(json(subscribe)), false)).toEqual(subscribe);
     expect(msgpackCodec.decode(ab(pack(subscribe)), true)).toEqual(subscribe);
     const atLimit = { op: 'ping', pad: Array.from({ length: MAX_FRAME_VALUES - 2 }, () => 0) };
-    expect(shapeOf(atLimit).values).toBe(MAX_FRAME_VALUES);
+    expect(valuesOf(atLimit)).toBe(MAX_FRAME_VALUES);
     expect(jsonCodec.decode(ab(json(atLimit)), false)).toEqual(atLimit);
     expect(msgpackCodec.decode(ab(pack(atLimit)), true)).toEqual(atLimit);
     const over = { ...atLimit, one: 1 };
     expect(badFrame(() => jsonCodec.decode(ab(json(over)), false))).toContain(`more than ${MAX_FRAME_VALUES} values`);
     expect(badFrame(() => msgpackCodec.decode(ab(pack(over)), true))).toContain(`more than ${MAX_FRAME_VALUES} values`);
+    const keyed = { op: 'ping', ...keys(MAX_FRAME_KEYS - 1) };
+    expect(jsonCodec.decode(ab(json(keyed)), false)).toEqual(keyed);
+    expect(msgpackCodec.decode(ab(pack(keyed)), true)).toEqual(keyed);
+    const overKeys = { ...keyed, one: 1 };
+    expect(badFrame(() => jsonCodec.decode(ab(json(overKeys)), false))).toContain(`more than ${MAX_FRAME_KEYS} map entries`);
+    expect(badFrame(() => msgpackCodec.decode(ab(pack(overKeys)), true))).toContain(`more than ${MAX_FRAME_KEYS} map entries`);
     // a header declaring more entries than the frame could hold: truncated, as the decoder says
     expect(badFrame(() => msgpackCodec.decode(ab(Uint8Array.of(0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x61, 0x01)), true))).toContain('not valid MessagePack');
     // entries the frame does hold: refused before the decoder reads one
@@ -176,8 +200,8 @@ describe('hostile: frames dear to decode, against a tickwire start process', () 
     const spent = cpuSeconds(target) - cpuBefore;
     expect(spent, `the engine spent ${spent.toFixed(2)} s of CPU on the frames`).toBeLessThan(1);
     for (const f of deepErrors!) expect(f).toMatchObject({ code: 'BAD_FRAME', message: `frame nests deeper than ${MAX_FRAME_DEPTH} levels` });
-    for (const f of [...keyedErrors!, ...strayErrors!])
-      expect(f).toMatchObject({ code: 'BAD_FRAME', message: expect.stringContaining(`more than ${MAX_FRAME_VALUES} values`) });
+    for (const f of keyedErrors!) expect(f).toMatchObject({ code: 'BAD_FRAME', message: expect.stringContaining(`more than ${MAX_FRAME_KEYS} map entries`) });
+    for (const f of strayErrors!) expect(f).toMatchObject({ code: 'BAD_FRAME', message: expect.stringContaining(`more than ${MAX_FRAME_VALUES} values`) });
     for (const c of attackers) c.close();
   }, 90_000);
 });
