@@ -9,10 +9,11 @@ import { ProtocolLimits } from '../protocol/index.js';
  * quotes the value it read in its error, stringified whole), against 0.2 ms for a subscribe of
  * 1000 channels. Map keys cost most: each new key is a new object shape, and frames of fresh
  * random keys keep making them (1792 keys a frame from 16 connections: a bystander's ping 606 ms
- * median; 2047 values as plain strings in an array: 0.7 ms), so map entries have a limit of their
- * own (MAX_FRAME_KEYS). Both scans are single passes without recursion; a frame over a limit is refused
- * before any decoder runs. Malformed input is left to the decoder: the scans stop at the end of
- * the bytes and report only what they saw.
+ * median; 2047 values as plain strings in an array: 0.7 ms), so map entries have a limit of
+ * their own (MAX_FRAME_KEYS). Both scans are single passes without recursion, and report the first
+ * limit a frame passes in the order of its bytes (the same in both encodings); a frame over a
+ * limit is refused before any decoder runs. Malformed input is left to the decoder: the scans stop
+ * at the end of the bytes and report only what they saw.
  */
 export type ShapeProblem = 'depth' | 'values' | 'keys' | 'extension';
 
@@ -23,7 +24,10 @@ const MAX_KEYS = ProtocolLimits.MAX_FRAME_KEYS;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** JSON text (UTF-8 bytes): a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES values or MAX_FRAME_KEYS map entries. */
+/**
+ * JSON text (UTF-8 bytes): a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES
+ * values or more than MAX_FRAME_KEYS map entries.
+ */
 export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   const n = b.length;
   let open = 0; // containers around the current position
@@ -89,13 +93,14 @@ function u32(b: Uint8Array, at: number): number {
 
 /**
  * MessagePack bytes: a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES
- * values or MAX_FRAME_KEYS map entries, or an extension type (ext 8/16/32, fixext), which protocol v1 never uses. msgpackr
- * decodes its own extensions, and one of them, records (type 0x72: a list of keys, then objects
- * written as a record id and their values), also decoded to plain objects that passed the check
- * on the decoded value, and hid a frame's values from this scan (a record's values follow a byte
- * that reads as one integer): 6000 keys in 40 KB decoded in 8.6 ms. The lengths an array or map declares count before its items are read. A length the
- * rest of the frame cannot hold (every value takes a byte at least: four billion entries in a
- * short frame) ends the scan: the frame is truncated, which the decoder reports at once.
+ * values or MAX_FRAME_KEYS map entries, or an extension type (ext 8/16/32, fixext), which
+ * protocol v1 never uses. msgpackr decodes its own extensions, and one of them, records (type
+ * 0x72: a list of keys, then objects written as a record id and their values), decoded to plain
+ * objects that passed the check on the decoded value, and hid a frame's values from this scan (a
+ * record's values follow a byte that reads as one integer): 6000 keys in 40 KB decoded in 8.6 ms.
+ * The lengths an array or map declares count before its items are read. A length the rest of the
+ * frame cannot hold (every value takes a byte at least: four billion entries in a short frame)
+ * ends the scan: the frame is truncated, which the decoder reports at once.
  */
 export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   const n = b.length;
