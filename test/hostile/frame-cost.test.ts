@@ -21,8 +21,10 @@ import type { Target } from './kit.js';
  * a bystander's ping from 1 ms (median) to 164-750 ms, up to 944 ms, and both cores.
  *
  * The gateway reads the shape of a frame from its bytes before decoding it (src/codec/frame-shape.ts):
- * deeper than MAX_FRAME_DEPTH (16) or holding more than MAX_FRAME_VALUES (2048) values (array
- * elements and map entries, at every level) is BAD_FRAME, before any decoder runs.
+ * deeper than MAX_FRAME_DEPTH (16), holding more than MAX_FRAME_VALUES (2048) values (array
+ * elements and map entries, at every level) or more than MAX_FRAME_KEYS (64) map entries (fresh
+ * random keys cost most: 7 maps of 256 new keys a frame from 16 connections took the bystander's
+ * ping to 606 ms), or holding any MessagePack extension, is BAD_FRAME before any decoder runs.
  */
 
 const ab = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
