@@ -17,6 +17,8 @@ export interface GatewayAccess {
   admitAddress(ip: string, verifying: boolean): AddressAdmission;
   admit(ip: string, init: ConnectionInit): { status: number; message: string; retryAfter?: number } | undefined;
   admitMessage(conn: Connection): boolean;
+  /** a pong that answers none of the gateway's pings (see GatewayLimits.admitPong): false closed the connection */
+  admitPong(conn: Connection): boolean;
   /** a costly HTTP request from `ip` (see GatewayLimits.admitHttp) */
   admitHttp(ip: string): { retryAfter: number; message: string } | undefined;
   /** before an in-band auth's token is verified: a message refuses it (RATE_LIMIT) */
@@ -51,6 +53,7 @@ export function createGatewayAccess(
     admitAddress: (ip, verifying) => limits.admitAddress(ip, verifying),
     admit: (ip, init) => limits.admit(ip, init),
     admitMessage: (conn) => limits.admitMessage(conn),
+    admitPong: (conn) => limits.admitPong(conn),
     admitHttp: (ip) => limits.admitHttp(ip),
     admitAuthAttempt: (conn) => limits.admitAuthAttempt(conn),
     admitChannels: (conn, channels) => limits.admitChannels(conn, channels),

@@ -136,6 +136,7 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
     admitAddress: access.admitAddress,
     admit: access.admit,
     admitMessage: access.admitMessage,
+    admitPong: access.admitPong,
     admitHttp: access.admitHttp,
     historyGate: (conn, bars, signal) => readGate(conn.principal, conn.ip, bars, signal),
     onAuthChanged: (conn) => {

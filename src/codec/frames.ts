@@ -2,6 +2,8 @@ import { Packr } from 'msgpackr';
 import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
 import { toWellFormed } from '../protocol/text.js';
 import type { Encoding } from '../protocol/index.js';
+import { jsonShapeProblem, msgpackShapeProblem } from './frame-shape.js';
+import type { ShapeProblem } from './frame-shape.js';
 
 /**
  * Wire frames of protocol v1. Both encodings carry the same objects: a msgpack frame decodes with
@@ -61,14 +63,35 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
   return undefined;
 }
 
-function checkPlain(v: unknown): void {
-  const why = notPlain(v, 0);
-  if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
-  if (why === 'type')
+/** Most values (array elements and map entries, at every level) accepted in a client frame. */
+export const MAX_FRAME_VALUES = ProtocolLimits.MAX_FRAME_VALUES;
+/** Most map entries (keys, at every level) accepted in a client frame. */
+export const MAX_FRAME_KEYS = ProtocolLimits.MAX_FRAME_KEYS;
+
+const DEPTH_MESSAGE = `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
+const NOT_PLAIN_MESSAGE =
+  'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)';
+
+/** Refuse a frame whose bytes show it over the shape limits (see frame-shape.ts), before decoding it. */
+function checkShape(why: ShapeProblem | undefined): void {
+  if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
+  if (why === 'extension') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
+  if (why === 'values')
     throw new ProtocolError(
       ErrorCode.BAD_FRAME,
-      'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)',
+      `frame holds more than ${MAX_FRAME_VALUES} values (array elements and map entries at every level): split the request`,
     );
+  if (why === 'keys')
+    throw new ProtocolError(
+      ErrorCode.BAD_FRAME,
+      `frame holds more than ${MAX_FRAME_KEYS} map entries (keys at every level): protocol v1 frames have a few fields each`,
+    );
+}
+
+function checkPlain(v: unknown): void {
+  const why = notPlain(v, 0);
+  if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
+  if (why === 'type') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
 }
 
 /**
@@ -240,14 +263,15 @@ export const msgpackCodec: FrameCodec = {
   encode: (frame) => packr.pack(frame),
   decode(data, isBinary) {
     if (!isBinary) throw new ProtocolError(ErrorCode.BAD_FRAME, 'text frame on a tickwire.v1.msgpack connection: send binary MessagePack frames');
+    const bytes = new Uint8Array(data);
+    checkShape(msgpackShapeProblem(bytes));
     let v: unknown;
     try {
-      v = packr.unpack(new Uint8Array(data));
+      v = packr.unpack(bytes);
     } catch (err) {
       throw new ProtocolError(ErrorCode.BAD_FRAME, `frame is not valid MessagePack: ${(err as Error).message}`);
     }
     checkPlain(v);
-    const bytes = new Uint8Array(data);
     if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not valid MessagePack: a string is not valid UTF-8');
     return v;
   },
@@ -260,6 +284,7 @@ export const jsonCodec: FrameCodec = {
   encode: (frame) => Buffer.from(JSON.stringify(frame)),
   decode(data, isBinary) {
     if (isBinary) throw new ProtocolError(ErrorCode.BAD_FRAME, 'binary frame on a tickwire.v1.json connection: send JSON text frames');
+    checkShape(jsonShapeProblem(new Uint8Array(data)));
     let text: string;
     try {
       text = utf8.decode(data);

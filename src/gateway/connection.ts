@@ -679,10 +679,16 @@ export class Connection implements HubSubscriber {
     return buffered;
   }
 
-  /** A pong from the client: when it answers our ping, the lag it closed may end a pause at once. */
-  onPong(message: ArrayBuffer, now: number): void {
-    if (this.closed || !this.#lag.onPong(Buffer.from(message).toString('latin1'))) return;
+  /**
+   * A pong from the client: when it answers our ping, the lag it closed may end a pause at once.
+   * False when it answers none of our read-lag pings (unsolicited, or an answer to uWS's own
+   * empty pings): the gateway counts those as client frames.
+   */
+  onPong(message: ArrayBuffer, now: number): boolean {
+    if (this.closed) return true;
+    if (!this.#lag.onPong(Buffer.from(message).toString('latin1'))) return false;
     if (this.#slowCause === 'lag') this.checkBackpressure(now);
+    return true;
   }
 
   /** Send the periodic lag ping when due (connections with subscriptions only); the lag now. */

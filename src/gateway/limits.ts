@@ -166,6 +166,7 @@ export class GatewayLimits {
   };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
+  readonly #pongs = new WeakMap<LimitedConnection, TokenBucket>();
   /** in-band auth frames per connection (limits.authsPerConnectionPerMin) */
   readonly #auths = new WeakMap<LimitedConnection, TokenBucket>();
   /** open connections per user: this gateway's, or shared by the worker threads of the process */
@@ -403,6 +404,28 @@ export class GatewayLimits {
     if (user === undefined) return;
     this.#counted.delete(conn);
     this.#perUser.remove(user);
+  }
+
+  /**
+   * The `admitPong` hook, for a pong that answers none of the gateway's read-lag pings: RFC 6455
+   * 5.5.3 allows such pongs (a one-way heartbeat, a few a minute), and uWS calls into JavaScript
+   * for each. They have a bucket of their own, of the frame rate (limits.messagesPerSec, burst
+   * limits.messageBurst), and a connection that empties it is closed 4008 at once: no client
+   * sends pongs at that rate but to flood, and the grace of the frame rate (rateLimitCloseMs)
+   * let four connections hold a worker's event loop up for its 3 s (a bystander's ping 170-570 ms).
+   */
+  admitPong(conn: LimitedConnection, now = Date.now()): boolean {
+    const rate = this.#cfg.messagesPerSec;
+    if (rate <= 0) return true;
+    let bucket = this.#pongs.get(conn);
+    if (!bucket) {
+      bucket = new TokenBucket(rate, this.#cfg.messageBurst, now);
+      this.#pongs.set(conn, bucket);
+    }
+    if (bucket.take(now)) return true;
+    this.stats.rateLimitCloses++;
+    conn.end(CLOSE_RATE_LIMIT, 'unsolicited pongs over the frame rate');
+    return false;
   }
 
   /** The `admitMessage` hook: false drops the frame. */

@@ -73,6 +73,8 @@ export interface GatewayOptions {
   admitHttp?: (ip: string) => { retryAfter: number; message: string } | undefined;
   /** Called for each client frame before it is handled; false drops it (rate limits). */
   admitMessage?: (conn: Connection) => boolean;
+  /** Called for each pong that answers none of the gateway's read-lag pings; false: it closed the connection. */
+  admitPong?: (conn: Connection) => boolean;
   /**
    * Before a `history` subscribe of `conn` reads `bars` closed bars from the bar store: a promise
    * to wait for (the read budget), or undefined to read at once; `signal` aborts when the request
@@ -407,9 +409,13 @@ export class Gateway {
         if (this.#opts.admitMessage && !this.#opts.admitMessage(conn)) return;
         conn.onMessage(message, isBinary);
       },
-      // answers to the read-lag pings (slow.lagMs); browsers and the ws package send them by themselves
+      // answers to the read-lag pings (slow.lagMs); browsers and the ws package send them by themselves.
+      // Any other pong (RFC 6455 5.5.3 allows unsolicited ones, a one-way heartbeat) goes to
+      // admitPong: each is a call into JavaScript, and a flood of 6-byte pongs held every other
+      // connection of the worker up (test/hostile/pong-flood.test.ts)
       pong: (ws, message) => {
-        ws.getUserData().conn?.onPong(message, Date.now());
+        const conn = ws.getUserData().conn;
+        if (conn && !conn.onPong(message, Date.now())) this.#opts.admitPong?.(conn);
       },
       drain: (ws) => {
         ws.getUserData().conn?.checkBackpressure(Date.now());
