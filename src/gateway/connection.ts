@@ -38,6 +38,7 @@ import type {
   UnsubscribeRequest,
   VisibilityRequest,
 } from '../protocol/index.js';
+import { CostlyQueues } from './costly-queue.js';
 import { ReadLagProbe } from './read-lag.js';
 import type { Transport } from './transport.js';
 
@@ -121,6 +122,8 @@ export interface ConnectionDeps {
   admitCostly?: (conn: Connection, what: string) => string | undefined;
   /** An extension op with a `cost` was answered: the frames its answer counts as (GatewayLimits.chargeFrames). */
   chargeFrames?: (conn: Connection, frames: number) => void;
+  /** the requests of costly extension ops, one user's at a time (the gateway's; created on first use) */
+  costlyQueues?: CostlyQueues;
   /** additive ops served by engine modules (alerts, notifications), by op name */
   extensions?: ReadonlyMap<string, ExtensionOp>;
   /** the names of `extensions` (what parseRequest accepts besides the core ops) */
@@ -369,18 +372,19 @@ export class Connection implements HubSubscriber {
     const handler = this.#deps.extensions?.get(req.name);
     if (!handler) return;
     if (!handler.cost) return this.#serveExtension(req, handler);
-    // one answer of a costly op at a time on this connection: each is charged before the next is
-    // admitted, so a burst of them cannot all be built on the budget of one frame each
-    const run = (this.#costly.get(req.name) ?? Promise.resolve()).then(() => this.#serveExtension(req, handler));
-    this.#costly.set(req.name, run);
-    void run.then(() => {
-      if (this.#costly.get(req.name) === run) this.#costly.delete(req.name);
-    });
-    return run;
+    // one answer of a costly op at a time for the user, across its connections (CostlyQueues): each
+    // is charged before the next is admitted, so a burst of them cannot all be built on the budget
+    // of one frame each, nor many connections' answers be built together
+    const queues = (this.#deps.costlyQueues ??= new CostlyQueues());
+    const who = this.principal.user !== undefined ? `user:${this.principal.user}` : `conn:${this.id}`;
+    const run = queues.enqueue(`${req.name}\u0000${who}`, () => this.#serveExtension(req, handler));
+    if (run) return run;
+    this.sendError(
+      ErrorCode.RATE_LIMIT,
+      `${handler.cost.what}, and ${queues.maxWaiting} ${req.name} requests of this user wait already: nothing was done; send it again when one has been answered`,
+      req.id,
+    );
   }
-
-  /** the last queued request of each costly extension op (see ExtensionOp.cost) */
-  readonly #costly = new Map<string, Promise<void>>();
 
   /** Serve an extension request; never rejects (a failure is answered with an error frame). */
   async #serveExtension(req: ExtensionRequest, handler: ExtensionOp): Promise<void> {

@@ -54,11 +54,14 @@ describe('hostile: alert.list of a user with many rules', () => {
     for (let i = 0; i < 100; i++) c.send({ op: 'alert.list', id: i });
     // every frame is answered (a list, or RATE_LIMIT with its id) or dropped by the frame rate
     // (counted; one RATE_LIMIT without id says so): nothing is left to come
+    // (a list refused because 32 of the user's lists wait already is answered, not counted as a
+    // rate-limited frame; one refused for the spent budget is both)
     const settled = () => {
       const answered = Array.from({ length: 100 }, (_, i) => answerTo(c, i)).filter(Boolean).length;
-      return answered + (engine.access!.limits.stats.rateLimitedFrames - refusedBefore) - refusedWithId().length >= 100 ? true : undefined;
+      return answered + (engine.access!.limits.stats.rateLimitedFrames - refusedBefore) - refusedForBudget().length >= 100 ? true : undefined;
     };
     const refusedWithId = () => c.frames.filter((f) => f.op === 'error' && typeof f.id === 'number');
+    const refusedForBudget = () => refusedWithId().filter((f) => !String(f.message).includes('wait already'));
     await waitFor(settled, { timeout: 20_000, what: 'each of the 100 lists answered or dropped' });
     const listed = c.frames.filter((f) => f.op === 'alert.list');
     // the burst (200) covers 20 answers of 10 frames, whichever way the frames and the answers
@@ -73,7 +76,8 @@ describe('hostile: alert.list of a user with many rules', () => {
       expect(f.code).toBe('RATE_LIMIT');
       expect(String(f.message)).toContain('50 rules');
     }
-    expect(listed.length + (engine.access!.limits.stats.rateLimitedFrames - refusedBefore)).toBe(100);
+    const refusedWaiting = refusedWithId().length - refusedForBudget().length;
+    expect(listed.length + (engine.access!.limits.stats.rateLimitedFrames - refusedBefore) + refusedWaiting).toBe(100);
     expect(c.closeCode).toBeUndefined();
     c.close();
   }, 30_000);
@@ -90,4 +94,48 @@ describe('hostile: alert.list of a user with many rules', () => {
     for (const f of answers) expect((f.alerts as { id: string }[]).map((a) => a.id).sort()).toEqual(['b0', 'b1', 'b2']);
     c.close();
   });
+
+  it("a user's lists are built one at a time across the user's connections, at most 32 waiting", async () => {
+    // each list is read (about 5 ms for 1000 rules), then redacted and encoded: built at once on a
+    // user's 20 connections, their reads resolved together and held the event loop for all of
+    // them in one go (a bystander's ping p99 449 ms with 20 x 30 lists of 1000 rules)
+    const listsApi = engine.userAlerts!.alerts!.api;
+    const list = listsApi.list.bind(listsApi);
+    let inFlight = 0;
+    let most = 0;
+    listsApi.list = async (user: string) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 30));
+        return await list(user);
+      } finally {
+        inFlight--;
+      }
+    };
+    const conns = await Promise.all(Array.from({ length: 8 }, () => connect('bob')));
+    try {
+      for (const c of conns) for (let i = 0; i < 5; i++) c.send({ op: 'alert.list', id: i });
+      const settled = () => conns.every((c) => Array.from({ length: 5 }, (_, i) => answerTo(c, i)).every(Boolean)) || undefined;
+      await waitFor(settled, { timeout: 20_000, what: 'an answer to each of the 40 lists' });
+      expect(most).toBe(1);
+      const answers = conns.flatMap((c) => c.frames.filter((f) => f.op === 'alert.list' || (f.op === 'error' && typeof f.id === 'number')));
+      const listed = answers.filter((f) => f.op === 'alert.list');
+      const refused = answers.filter((f) => f.op === 'error');
+      // 40 sent at once: 32 may wait (the one being built among them), the rest are refused at once
+      expect(listed.length).toBe(32);
+      expect(refused.length).toBe(8);
+      for (const f of refused) {
+        expect(f.code).toBe('RATE_LIMIT');
+        expect(String(f.message)).toContain('32');
+      }
+      // each connection's lists still answered in the order sent
+      for (const c of conns) {
+        const ids = c.frames.filter((f) => f.op === 'alert.list').map((f) => f.id as number);
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      }
+    } finally {
+      listsApi.list = list;
+      for (const c of conns) c.close();
+    }
+  }, 30_000);
 });
