@@ -108,7 +108,8 @@ describe('auth optional', () => {
   });
 });
 
-describe('token expiry on open connections', () => {
+// each case its own connection (and token) on the shared engine, waiting for its own exp: at the same time
+describe('token expiry on open connections', { concurrent: true }, () => {
   let engine: Engine;
   beforeAll(async () => {
     engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, expiryWarningSec: 2, clockToleranceSec: 0 } });

@@ -17,9 +17,15 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function authEngine(): Promise<Engine> {
+/** `onFinished`: a concurrent test's own onTestFinished (the afterEach above would clean up for tests still running) */
+type OnFinished = (fn: () => Promise<void>) => void;
+const afterThisTest: OnFinished = (fn) => void cleanups.push(fn);
+
+async function authEngine(onFinished: OnFinished = afterThisTest): Promise<Engine> {
   const e = await startTestEngine(undefined, { auth: { mode: 'required', jwtSecret: SECRET, clockToleranceSec: 0, expiryWarningSec: 1 } });
-  cleanups.push(() => e.close());
+  onFinished(async () => {
+    await e.close();
+  });
   return e;
 }
 
@@ -30,9 +36,11 @@ interface Watched {
   reconnects: number;
 }
 
-function watch(opts: ClientOptions): Watched {
+function watch(opts: ClientOptions, onFinished: OnFinished = afterThisTest): Watched {
   const client = new TickwireClient({ reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, ...opts });
-  cleanups.push(() => client.close());
+  onFinished(async () => {
+    await client.close();
+  });
   const w: Watched = { client, errors: [], states: [], reconnects: 0 };
   client.on('error', (e) => w.errors.push(e));
   client.on('state', (s) => w.states.push(s.state));
@@ -120,12 +128,16 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     expect(w.errors).toHaveLength(1);
   });
 
-  it('refreshes the token in band before it expires: the connection outlives the first token', async () => {
-    const engine = await authEngine();
+  // the next three wait for a token's exp (3 s) on engines of their own: at the same time
+  it('refreshes the token in band before it expires: the connection outlives the first token', { concurrent: true }, async ({ onTestFinished }) => {
+    const engine = await authEngine(onTestFinished);
     const first = await token({ expIn: 3 });
     const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
     let calls = 0;
-    const w = watch({ url: streamUrl(engine.port), getToken: async () => (++calls === 1 ? first : token({ expIn: 3600 })), refreshBeforeExpiryMs: 2000 });
+    const w = watch(
+      { url: streamUrl(engine.port), getToken: async () => (++calls === 1 ? first : token({ expIn: 3600 })), refreshBeforeExpiryMs: 2000 },
+      onTestFinished,
+    );
     const closes: number[] = [];
     w.client.on('close', (c) => closes.push(c.code));
     await w.client.connect();
@@ -138,43 +150,51 @@ describe('auth that fails clearly', { timeout: 60_000 }, () => {
     expect(w.states).toEqual(['connecting', 'open']);
   });
 
-  it('a fixed token replaced in band with refreshAuth(token) is the one a reconnect presents, not the expired first', async () => {
-    const engine = await authEngine();
-    const first = await token({ expIn: 3 });
-    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 });
-    await w.client.connect();
-    await w.client.refreshAuth(await token({ expIn: 3600 }));
-    await waitFor(() => Date.now() > firstExp + 500, 'the first token has expired');
-    // the connection drops (a network blip): the reconnect needs a token the gateway accepts
-    tap.sockets[0]!.terminate();
-    await waitFor(() => tap.sockets.length > 1 && (w.client.state === 'open' || w.client.state === 'closed'), { what: 'the reconnect', timeout: 10_000 });
-    expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
-    expect(w.client.state).toBe('open');
-  });
+  it(
+    'a fixed token replaced in band with refreshAuth(token) is the one a reconnect presents, not the expired first',
+    { concurrent: true },
+    async ({ onTestFinished }) => {
+      const engine = await authEngine(onTestFinished);
+      const first = await token({ expIn: 3 });
+      const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
+      const tap: Tap = { filter: undefined, sockets: [] };
+      const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 }, onTestFinished);
+      await w.client.connect();
+      await w.client.refreshAuth(await token({ expIn: 3600 }));
+      await waitFor(() => Date.now() > firstExp + 500, 'the first token has expired');
+      // the connection drops (a network blip): the reconnect needs a token the gateway accepts
+      tap.sockets[0]!.terminate();
+      await waitFor(() => tap.sockets.length > 1 && (w.client.state === 'open' || w.client.state === 'closed'), { what: 'the reconnect', timeout: 10_000 });
+      expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
+      expect(w.client.state).toBe('open');
+    },
+  );
 
-  it('a fixed token given to refreshAuth(token) while reconnecting is the one the reconnect presents (not dropped)', async () => {
-    const engine = await authEngine();
-    const first = await token({ expIn: 3 });
-    const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
-    const fresh = await token({ expIn: 3600 });
-    const tap: Tap = { filter: undefined, sockets: [] };
-    const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 });
-    await w.client.connect();
-    const given: Promise<void>[] = [];
-    w.client.on('state', ({ state }) => {
-      // the app renews its token while the connection is down
-      if (state === 'reconnecting' && given.length === 0) given.push(w.client.refreshAuth(fresh));
-    });
-    tap.sockets[0]!.terminate();
-    await waitFor(() => tap.sockets.length > 1 && w.client.state === 'open', { what: 'the reconnect', timeout: 10_000 });
-    await Promise.all(given);
-    // the gateway ends a connection when its token expires: this one holds the fresh token
-    await waitFor(() => Date.now() > firstExp + 1500, 'the first token has expired');
-    expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
-    expect(w.client.state).toBe('open');
-  });
+  it(
+    'a fixed token given to refreshAuth(token) while reconnecting is the one the reconnect presents (not dropped)',
+    { concurrent: true },
+    async ({ onTestFinished }) => {
+      const engine = await authEngine(onTestFinished);
+      const first = await token({ expIn: 3 });
+      const firstExp = Math.floor(Date.now() / 1000) * 1000 + 3000;
+      const fresh = await token({ expIn: 3600 });
+      const tap: Tap = { filter: undefined, sockets: [] };
+      const w = watch({ url: streamUrl(engine.port), token: first, WebSocket: filteringWebSocket(tap), heartbeatIntervalMs: 0 }, onTestFinished);
+      await w.client.connect();
+      const given: Promise<void>[] = [];
+      w.client.on('state', ({ state }) => {
+        // the app renews its token while the connection is down
+        if (state === 'reconnecting' && given.length === 0) given.push(w.client.refreshAuth(fresh));
+      });
+      tap.sockets[0]!.terminate();
+      await waitFor(() => tap.sockets.length > 1 && w.client.state === 'open', { what: 'the reconnect', timeout: 10_000 });
+      await Promise.all(given);
+      // the gateway ends a connection when its token expires: this one holds the fresh token
+      await waitFor(() => Date.now() > firstExp + 1500, 'the first token has expired');
+      expect(w.errors.map((e) => `${e.code} ${e.reason}`)).toEqual([]);
+      expect(w.client.state).toBe('open');
+    },
+  );
 
   it('an outage is one error and one state change, however many retries', async () => {
     const port = await freePort(); // nothing listens here

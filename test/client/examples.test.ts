@@ -37,7 +37,8 @@ afterAll(async () => {
   await secured?.close();
 });
 
-describe('docs/client-sdk.md examples', { timeout: 90_000 }, () => {
+// each example is a process of its own against the two engines (its own user, rule and channels): they run at the same time
+describe('docs/client-sdk.md examples', { timeout: 90_000, concurrent: true }, () => {
   it('every ts block is an examples/client file, verbatim', () => {
     const blocks = [...doc.matchAll(/<!-- example: (examples\/client\/[\w-]+\.ts) -->\n```ts\n([\s\S]*?)```/g)];
     const allTs = [...doc.matchAll(/```ts\n/g)].length;

@@ -30,6 +30,85 @@ async function refusal(p: Promise<unknown>): Promise<{ status: number; body: Fra
   throw new Error('the stream was not refused');
 }
 
+// The two tests that wait on the clock (uWS's 10 s send timeout, the 8 s idle timeout), each on an
+// engine of its own, run at the same time (concurrent suites, the first of the file); the suites
+// after them run one test after another, as before.
+describe('HTTP-streaming transport: a stalled reader', { concurrent: true }, () => {
+  it('a client that stops reading is paused as a slow consumer, stays connected while stalled, then resynced', { timeout: 150_000 }, async ({ expect }) => {
+    const lowWater = await startEngine(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        log: { level: 'silent' },
+        // only the subscribed symbols: all 6 000 ticks a second go to this client, and the kernel's
+        // socket buffers (several MB on loopback) fill in ~5 s, not the ~20 s of 21 symbols
+        synthetic: { seed: 3, rate: 6_000, symbols: ['BTC-USD', 'ETH-USD', 'AAPL', 'EUR-USD'] },
+        slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
+      },
+      { env: {} },
+    );
+    try {
+      // a raw socket, so that not reading really stops the TCP window
+      const sock = net.connect(lowWater.port, '127.0.0.1');
+      let text = '';
+      let ended = false;
+      sock.on('data', (d: Buffer) => {
+        if (text.length < 4096) text += d.toString('latin1');
+      });
+      sock.on('end', () => (ended = true));
+      sock.write('GET /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
+      await expect.poll(() => /"session":"([^"]+)"/.exec(text)?.[1], { timeout: 10_000 }).toBeTruthy();
+      const session = /"session":"([^"]+)"/.exec(text)![1]!;
+      const channels = ['quote:BTC-USD', 'quote:ETH-USD', 'trade:BTC-USD', 'quote:AAPL', 'quote:EUR-USD'];
+      const post = await fetch(`http://127.0.0.1:${lowWater.port}/v1/stream/sse`, {
+        method: 'POST',
+        headers: { 'x-tickwire-session': session },
+        body: JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }),
+      });
+      expect(post.status).toBe(204);
+      sock.pause();
+      await expect.poll(async () => (await stats(lowWater.port)).gateway.slowEpisodes, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+      // the stall itself is what is tested: uWS ends an HTTP response that stays unwritable for
+      // 10 s; the session must live on until slow.stuckMs (60 s here) or the hard limit says
+      await new Promise((r) => setTimeout(r, 12_000));
+      expect((await stats(lowWater.port)).connections).toBe(1);
+      expect(ended).toBe(false);
+      sock.resume();
+      await expect.poll(async () => (await stats(lowWater.port)).gateway.resyncs, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+      const s = await stats(lowWater.port);
+      expect(s.gateway.slowDisconnects).toBe(0);
+      expect(s.gateway.maxBufferedBytes).toBeGreaterThanOrEqual(64 * 1024);
+      expect(s.gateway.maxBufferedBytes).toBeLessThanOrEqual(2 * 8 * 1024 * 1024 + 128 * 1024);
+      sock.destroy();
+    } finally {
+      await lowWater.close();
+    }
+  });
+});
+
+describe('HTTP-streaming transport: idle sessions', { concurrent: true }, () => {
+  it('a session with no POST for gateway.idleTimeoutSec is closed (1001) and forgotten', { timeout: 30_000 }, async ({ expect }) => {
+    const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, gateway: { idleTimeoutSec: 8 } }, { env: {} });
+    try {
+      const idle = await SseTestClient.open(engine.port);
+      const busy = await SseTestClient.open(engine.port);
+      const keepAlive = setInterval(() => void busy.post([]), 2000);
+      try {
+        await idle.waitFor(() => idle.ended, 'the idle stream to end', 20_000);
+        expect(idle.closeEvent).toEqual({ code: 1001, reason: 'idle session: no POST (command or keep-alive) for 8 s' });
+        expect((await idle.post([{ op: 'ping' }])).status).toBe(404);
+        expect(busy.ended).toBe(false);
+        expect((await busy.request({ op: 'ping', id: 1 })).op).toBe('pong');
+      } finally {
+        clearInterval(keepAlive);
+        busy.close();
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('HTTP-streaming transport, auth off', () => {
   let engine: Engine;
   beforeAll(async () => {
@@ -134,55 +213,6 @@ describe('HTTP-streaming transport, auth off', () => {
     expect(c.closeEvent).toEqual({ code: 1009, reason: 'frame too large' });
   });
 
-  it('a client that stops reading is paused as a slow consumer, stays connected while stalled, then resynced', { timeout: 150_000 }, async () => {
-    const lowWater = await startEngine(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        synthetic: { seed: 3, rate: 6_000 },
-        slow: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, hardLimitBytes: 8 * 1024 * 1024, stuckMs: 60_000, checkMs: 20 },
-      },
-      { env: {} },
-    );
-    try {
-      // a raw socket, so that not reading really stops the TCP window
-      const sock = net.connect(lowWater.port, '127.0.0.1');
-      let text = '';
-      let ended = false;
-      sock.on('data', (d: Buffer) => {
-        if (text.length < 4096) text += d.toString('latin1');
-      });
-      sock.on('end', () => (ended = true));
-      sock.write('GET /v1/stream/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
-      await expect.poll(() => /"session":"([^"]+)"/.exec(text)?.[1], { timeout: 10_000 }).toBeTruthy();
-      const session = /"session":"([^"]+)"/.exec(text)![1]!;
-      const channels = ['quote:BTC-USD', 'quote:ETH-USD', 'trade:BTC-USD', 'quote:AAPL', 'quote:EUR-USD'];
-      const post = await fetch(`http://127.0.0.1:${lowWater.port}/v1/stream/sse`, {
-        method: 'POST',
-        headers: { 'x-tickwire-session': session },
-        body: JSON.stringify({ op: 'subscribe', id: 1, channels, throttle: 0 }),
-      });
-      expect(post.status).toBe(204);
-      sock.pause();
-      await expect.poll(async () => (await stats(lowWater.port)).gateway.slowEpisodes, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
-      // the stall itself is what is tested: uWS ends an HTTP response that stays unwritable for
-      // 10 s; the session must live on until slow.stuckMs (60 s here) or the hard limit says
-      await new Promise((r) => setTimeout(r, 12_000));
-      expect((await stats(lowWater.port)).connections).toBe(1);
-      expect(ended).toBe(false);
-      sock.resume();
-      await expect.poll(async () => (await stats(lowWater.port)).gateway.resyncs, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
-      const s = await stats(lowWater.port);
-      expect(s.gateway.slowDisconnects).toBe(0);
-      expect(s.gateway.maxBufferedBytes).toBeGreaterThanOrEqual(64 * 1024);
-      expect(s.gateway.maxBufferedBytes).toBeLessThanOrEqual(2 * 8 * 1024 * 1024 + 128 * 1024);
-      sock.destroy();
-    } finally {
-      await lowWater.close();
-    }
-  });
-
   it('shutdown ends open streams with a close event 1001', async () => {
     const other = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, { env: {} });
     const c = await SseTestClient.open(other.port);
@@ -255,28 +285,5 @@ describe('HTTP-streaming transport, auth required', () => {
       )
       .toBe(true);
     ws.close();
-  });
-});
-
-describe('HTTP-streaming transport: idle sessions', () => {
-  it('a session with no POST for gateway.idleTimeoutSec is closed (1001) and forgotten', { timeout: 30_000 }, async () => {
-    const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, gateway: { idleTimeoutSec: 8 } }, { env: {} });
-    try {
-      const idle = await SseTestClient.open(engine.port);
-      const busy = await SseTestClient.open(engine.port);
-      const keepAlive = setInterval(() => void busy.post([]), 2000);
-      try {
-        await idle.waitFor(() => idle.ended, 'the idle stream to end', 20_000);
-        expect(idle.closeEvent).toEqual({ code: 1001, reason: 'idle session: no POST (command or keep-alive) for 8 s' });
-        expect((await idle.post([{ op: 'ping' }])).status).toBe(404);
-        expect(busy.ended).toBe(false);
-        expect((await busy.request({ op: 'ping', id: 1 })).op).toBe('pong');
-      } finally {
-        clearInterval(keepAlive);
-        busy.close();
-      }
-    } finally {
-      await engine.close();
-    }
   });
 });

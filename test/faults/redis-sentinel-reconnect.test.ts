@@ -24,6 +24,8 @@ import { TcpProxy } from './tcp-proxy.js';
  * redis-sentinel.test.ts a just-promoted replica was seen down too and failed over again.
  */
 const DOWN_AFTER_MS = 2000;
+// The four cases below are independent (each its own sentinel set or servers, its own key
+// prefix): they run at the same time, each waiting on its own failover.
 
 let set: RedisSentinelSet;
 let proxy: TcpProxy;
@@ -81,7 +83,7 @@ async function appendAccepted(log: RedisEventLog, user: string, e: ExecutionPayl
   });
 }
 
-describe('a Redis client reconnecting while the sentinels announce a failover', () => {
+describe('a Redis client reconnecting while the sentinels announce a failover', { concurrent: true }, () => {
   it('reaches the promoted replica and keeps every execution acknowledged before the kill', async () => {
     const [, s1, s2] = set.sentinels;
     // the sentinel asked first is behind the proxy; the others are reached directly
@@ -128,7 +130,7 @@ describe('a Redis client reconnecting while the sentinels announce a failover', 
   }, 90_000);
 });
 
-describe('a Redis client connected to a primary that stops answering', () => {
+describe('a Redis client connected to a primary that stops answering', { concurrent: true }, () => {
   let hung: RedisSentinelSet;
   beforeAll(async () => {
     hung = await RedisSentinelSet.start({ downAfterMs: DOWN_AFTER_MS, failoverTimeoutMs: 10_000 });
@@ -165,7 +167,7 @@ describe('a Redis client connected to a primary that stops answering', () => {
   }, 90_000);
 });
 
-describe('an append refused by a server that is now a replica', () => {
+describe('an append refused by a server that is now a replica', { concurrent: true }, () => {
   it('is an error, not an acknowledged execution, and reaches no follower', async () => {
     const [a, b] = await Promise.all([startRedis(), startRedis()]);
     cleanup.push(
@@ -185,7 +187,7 @@ describe('an append refused by a server that is now a replica', () => {
   }, 30_000);
 });
 
-describe('a sentinel that stops answering', () => {
+describe('a sentinel that stops answering', { concurrent: true }, () => {
   let set3: RedisSentinelSet;
   beforeAll(async () => {
     set3 = await RedisSentinelSet.start({ downAfterMs: DOWN_AFTER_MS, failoverTimeoutMs: 10_000 });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -13,10 +13,29 @@ function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...clean, ...env };
 }
 
+/**
+ * Run `node <argv>` to its exit (killed after 60 s), its output apart. Not spawnSync: the tests of
+ * this file run at the same time (each describe is concurrent), each waiting on processes of its own.
+ */
+function run(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Run the real CLI (compiled, or from source when dist/ is stale: tickwireCli). */
-function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...tickwireCli(), ...args], { env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run([...tickwireCli(), ...args], env);
 }
 
 /** Run the real CLI until it exits on its own (or fail after `ms`). */
@@ -40,11 +59,11 @@ function cliUntilExit(args: string[], env: Record<string, string>, ms = 60_000):
 /** A stack trace, plain (`    at f (file:1:2)`) or inside a JSON log line (`"stack":`). */
 const STACK = /^\s+at .+[:(]|"stack":/m;
 
-describe('tickwire CLI: help', () => {
+describe('tickwire CLI: help', { concurrent: true }, () => {
   it.each(['start', 'gateway', 'feed', 'portfolio', 'alerts', 'config', 'check-uws', 'tap', 'token', 'record'])(
     '`tickwire %s --help` prints its usage and exits 0',
-    (command) => {
-      const r = cli([command, '--help']);
+    async (command) => {
+      const r = await cli([command, '--help']);
       expect(r.stderr).toBe('');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`tickwire ${command}`);
@@ -52,61 +71,65 @@ describe('tickwire CLI: help', () => {
     },
   );
 
-  it('`-h` works like --help for the roles', () => {
-    const r = cli(['gateway', '-h']);
+  it('`-h` works like --help for the roles', async () => {
+    const r = await cli(['gateway', '-h']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('tickwire gateway');
     expect(r.stdout).toContain('NATS_URL');
   });
 });
 
-describe('tickwire CLI: a flag without its value', () => {
-  it('--workers at the end names the flag and what it takes', () => {
-    const r = cli(['start', '--workers']);
+describe('tickwire CLI: a flag without its value', { concurrent: true }, () => {
+  it('--workers at the end names the flag and what it takes', async () => {
+    const r = await cli(['start', '--workers']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--workers needs a number/);
     expect(r.stderr).not.toMatch(/unknown flag/);
   });
 
-  it('a configuration flag that takes a value, given none, names the flag (not its value "true")', () => {
-    for (const flag of ['--host', '--port', '--log.level']) {
-      const r = cli(['config', flag]);
+  it('a configuration flag that takes a value, given none, names the flag (not its value "true")', async () => {
+    const flags = ['--host', '--port', '--log.level'];
+    const runs = await Promise.all(flags.map((flag) => cli(['config', flag])));
+    for (const [i, flag] of flags.entries()) {
+      const r = runs[i]!;
       expect(r.code, `${flag}: ${r.stdout}`).toBe(2);
       expect(r.stderr).toContain(`${flag} needs a value`);
     }
     // a boolean flag alone still means true
-    const b = cli(['config', '--gateway.allowUwsFallback']);
+    const b = await cli(['config', '--gateway.allowUwsFallback']);
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout).gateway.allowUwsFallback).toBe(true);
   });
 
-  it('a stray argument is refused, not ignored (`tickwire start binance` used to run the synthetic feed)', () => {
-    for (const command of ['start', 'gateway', 'portfolio', 'alerts', 'config']) {
-      const r = cli([command, 'binance', '--port=0']);
+  it('a stray argument is refused, not ignored (`tickwire start binance` used to run the synthetic feed)', async () => {
+    const commands = ['start', 'gateway', 'portfolio', 'alerts', 'config'];
+    const runs = await Promise.all(commands.map((command) => cli([command, 'binance', '--port=0'])));
+    for (const [i, command] of commands.entries()) {
+      const r = runs[i]!;
       expect(r.code, `${command}: ${r.stdout}`).toBe(2);
       expect(r.stderr).toContain(`tickwire ${command} takes no argument "binance"`);
     }
   });
 
-  it('--config without a path says so instead of reading a file named "true"', () => {
-    const r = cli(['config', '--config']);
+  it('--config without a path says so instead of reading a file named "true"', async () => {
+    const r = await cli(['config', '--config']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--config needs a path/);
     expect(r.stderr).not.toMatch(/true/);
   });
 });
 
-describe('tickwire record: an output file it cannot write', () => {
+describe('tickwire record: an output file it cannot write', { concurrent: true }, () => {
   it('is refused before anything is recorded, naming --out and the reason (was: "recorded 0 ticks", exit 0)', async () => {
     const port = await freePort(); // checked before the bus: no NATS needed
-    const r = cli(['record', '--out', '/nonexistent-dir/ticks.jsonl', '--duration', '1'], { NATS_URL: `nats://127.0.0.1:${port}` });
+    const r = await cli(['record', '--out', '/nonexistent-dir/ticks.jsonl', '--duration', '1'], { NATS_URL: `nats://127.0.0.1:${port}` });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/record --out \/nonexistent-dir\/ticks\.jsonl: cannot write the file: ENOENT/);
     expect(r.stderr).not.toMatch(STACK);
   });
 });
 
-describe('tickwire CLI: unreachable servers at start', () => {
+describe('tickwire CLI: unreachable servers at start', { concurrent: true }, () => {
   it('Redis not reachable: one line naming REDIS_URL and the fix, exit 1, no stack trace', { timeout: 90_000 }, async () => {
     const port = await freePort(); // nothing listens there
     const r = await cliUntilExit(['start', '--workers', '1'], { HOST: '127.0.0.1', PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
@@ -121,11 +144,19 @@ describe('tickwire CLI: unreachable servers at start', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const port = (silent.address() as AddressInfo).port;
     try {
-      const r = await cliUntilExit(['start', '--workers', '1'], { HOST: '127.0.0.1', PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
+      // redis.commandTimeoutMs 1000, not the default 5000: the start gives up after two of them
+      // (about 11 s with the default); the line names the value in force
+      const r = await cliUntilExit(['start', '--workers', '1'], {
+        HOST: '127.0.0.1',
+        PORT: '0',
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        LOG_LEVEL: 'warn',
+        TICKWIRE_REDIS_COMMAND_TIMEOUT_MS: '1000',
+      });
       expect(r.code, r.out).toBe(1);
       expect(r.out).toMatch(
         new RegExp(
-          `tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\): it did not answer within redis\\.commandTimeoutMs \\(5000 ms\\)`,
+          `tickwire: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(REDIS_URL\\): it did not answer within redis\\.commandTimeoutMs \\(1000 ms\\)`,
         ),
       );
       expect(r.out).toMatch(/fix REDIS_URL/);
@@ -145,14 +176,11 @@ describe('tickwire CLI: unreachable servers at start', () => {
   });
 });
 
-describe('npm run cluster (scripts/cluster.mjs): arguments are checked before anything starts', () => {
-  const cluster = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
-    const r = spawnSync(process.execPath, ['scripts/cluster.mjs', ...args], { env: cleanEnv({}), encoding: 'utf8', timeout: 20_000 });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+describe('npm run cluster (scripts/cluster.mjs): arguments are checked before anything starts', { concurrent: true }, () => {
+  const cluster = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => run(['scripts/cluster.mjs', ...args], {});
 
-  it('--help prints the usage and exits 0 (it used to start the whole cluster)', () => {
-    const r = cluster(['--help']);
+  it('--help prints the usage and exits 0 (it used to start the whole cluster)', async () => {
+    const r = await cluster(['--help']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/usage: npm run cluster/);
     expect(r.stdout).not.toMatch(/cluster ready/);
@@ -162,8 +190,8 @@ describe('npm run cluster (scripts/cluster.mjs): arguments are checked before an
     [['--port', 'abc'], /--port: "abc" is not a port/],
     [['--workers', '-1'], /--workers: "-1" is not a number of workers/],
     [['--bogus'], /unknown option --bogus/],
-  ])('%j is refused with exit 2, naming it', (args, message) => {
-    const r = cluster(args);
+  ])('%j is refused with exit 2, naming it', async (args, message) => {
+    const r = await cluster(args);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).not.toMatch(/cluster ready/);

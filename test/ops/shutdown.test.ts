@@ -21,7 +21,8 @@ async function refused(url: string): Promise<boolean> {
   }
 }
 
-describe('graceful shutdown of a real tickwire process', () => {
+// the three processes (and their servers) are independent: started and stopped at the same time
+describe('graceful shutdown of a real tickwire process', { concurrent: true }, () => {
   it('tickwire start: SIGTERM closes clients with 1001 and exits 0', async () => {
     const { proc, port } = await spawnListening(['start'], { HOST: '127.0.0.1', LOG_LEVEL: 'info', TICKWIRE_LOG_FORMAT: 'json' });
     procs.push(proc);

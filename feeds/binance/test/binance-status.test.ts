@@ -24,8 +24,12 @@ describe('binance per-symbol trading status', () => {
     await h?.close();
     h = undefined;
   });
-  const start = async (fake: BinanceFakeOptions = {}, extra: Record<string, unknown> = {}) => {
-    h = await startHarness(
+  /**
+   * `onFinished` (the test context's): the harness is closed when that test ends, not by the
+   * afterEach of whichever test ends next (the concurrent tests below run at the same time).
+   */
+  const start = async (fake: BinanceFakeOptions = {}, extra: Record<string, unknown> = {}, onFinished?: (fn: () => Promise<void>) => void) => {
+    const started = await startHarness(
       () => startBinanceFake({ replayFixtures: false, pumpMs: 1000, ...fake }),
       (p) =>
         new BinanceFeed(
@@ -40,7 +44,9 @@ describe('binance per-symbol trading status', () => {
           }),
         ),
     );
-    return h;
+    if (onFinished) onFinished(() => started.close());
+    else h = started;
+    return started;
   };
   const statuses = (x: AdapterHarness<BinanceFakeServer>): Status[] => x.ticks.filter((t): t is Status => t.k === 'status');
   const feed = (x: AdapterHarness<BinanceFakeServer>) => x.adapter as BinanceFeed;
@@ -114,59 +120,6 @@ describe('binance per-symbol trading status', () => {
     expect(h.logs.some((l) => l.level === 'warn' && /read again in 120 s/.test(l.msg))).toBe(true);
   });
 
-  it('a symbol subscribed later is read soon; an unsubscribed one gets no status', async () => {
-    const h = await start({ symbolStatus: { SOLUSDT: 'HALT' } }, { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } });
-    await h.waitFor('connected and first poll', () => h.state === 'connected' && h.provider.exchangeInfoRequests().length >= 1);
-    await h.adapter.subscribe(['SOL-USD']);
-    // at most MIN_STATUS_POLL_MS (5 s) after the last poll
-    await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
-    expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
-    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
-    await h.adapter.unsubscribe(['SOL-USD']);
-    h.provider.setSymbolStatus('SOLUSDT', 'TRADING');
-    await feed(h).pollStatusNow();
-    expect(statuses(h)).toHaveLength(1);
-    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT']);
-    // the engine still shows SOL-USD halted (its last status): subscribed again, now TRADING, it is
-    // published trading. Before, the adapter forgot what it had published and took TRADING for no change
-    await h.adapter.subscribe(['SOL-USD']);
-    await feed(h).pollStatusNow();
-    expect(statuses(h).map((t) => `${t.sym} ${t.status} ${t.code}`)).toEqual(['SOL-USD halted HALT', 'SOL-USD trading TRADING']);
-  });
-
-  it('a symbol subscribed while a poll is in flight is read soon too, not at the next regular poll', async () => {
-    // the poll under way asked for the symbols it had; the subscribe's request for an earlier poll
-    // was dropped while it ran, so the new symbol waited a whole statusPollMs
-    const h = await start(
-      { symbolStatus: { SOLUSDT: 'HALT' }, exchangeInfoDelayMs: 500 },
-      { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } },
-    );
-    await h.waitFor('a poll in flight', () => h.provider.exchangeInfoRequests().length >= 1);
-    await h.adapter.subscribe(['SOL-USD']);
-    expect(h.provider.exchangeInfoRequests()).toHaveLength(1); // still the one in flight
-    // at most MIN_STATUS_POLL_MS (5 s) after that poll
-    await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
-    expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
-    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
-  });
-
-  it("a symbol added while disconnected (the next connection's URL carries it) is read soon too, not at the next regular poll", async () => {
-    // no SUBSCRIBE is sent for it (onSubscribe is not called while there is no connection): the
-    // sooner poll used to come only from onSubscribe, and under load the symbol waited a whole
-    // statusPollMs (seen in the shared test process with the test above)
-    const h = await start(
-      { symbolStatus: { SOLUSDT: 'HALT' } },
-      { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' }, backoff: { initialMs: 1500, maxMs: 1500 } },
-    );
-    await h.waitFor('connected, first poll done', () => h.state === 'connected' && h.provider.exchangeInfoRequests().length >= 1);
-    h.provider.dropAll();
-    await h.waitFor('disconnected', () => h.state !== 'connected');
-    await h.adapter.subscribe(['SOL-USD']);
-    await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
-    expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
-    expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
-  });
-
   it('reads nothing with statusPollMs: 0, nor for a custom url without restUrl; refuses a too short interval naming the key', async () => {
     const h = await start({ symbolStatus: { BTCUSDT: 'HALT' } }, { statusPollMs: 0 });
     await h.waitFor('connected', () => h.state === 'connected');
@@ -179,5 +132,70 @@ describe('binance per-symbol trading status', () => {
     expect(custom.provider.exchangeInfoRequests()).toEqual([]);
     expect(custom.logs.some((l) => /trading status is not read/.test(l.msg))).toBe(true);
     expect(() => BinanceOptionsSchema.parse({ symbols: ['BTC-USD'], statusPollMs: 1000 })).toThrow(/statusPollMs[\s\S]*at least 5000 ms/);
+  });
+
+  // Each waits up to MIN_STATUS_POLL_MS (5 s, the feed's floor between two polls) for the sooner
+  // poll of a new symbol, on a fake and a harness of its own: the three wait at the same time.
+  describe('a new symbol read soon, not at the next regular poll', { concurrent: true }, () => {
+    it('a symbol subscribed later is read soon; an unsubscribed one gets no status', async ({ onTestFinished }) => {
+      const h = await start(
+        { symbolStatus: { SOLUSDT: 'HALT' } },
+        { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } },
+        onTestFinished,
+      );
+      await h.waitFor('connected and first poll', () => h.state === 'connected' && h.provider.exchangeInfoRequests().length >= 1);
+      await h.adapter.subscribe(['SOL-USD']);
+      // at most MIN_STATUS_POLL_MS (5 s) after the last poll
+      await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
+      expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
+      expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
+      await h.adapter.unsubscribe(['SOL-USD']);
+      h.provider.setSymbolStatus('SOLUSDT', 'TRADING');
+      await feed(h).pollStatusNow();
+      expect(statuses(h)).toHaveLength(1);
+      expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT']);
+      // the engine still shows SOL-USD halted (its last status): subscribed again, now TRADING, it is
+      // published trading. Before, the adapter forgot what it had published and took TRADING for no change
+      await h.adapter.subscribe(['SOL-USD']);
+      await feed(h).pollStatusNow();
+      expect(statuses(h).map((t) => `${t.sym} ${t.status} ${t.code}`)).toEqual(['SOL-USD halted HALT', 'SOL-USD trading TRADING']);
+    });
+
+    it('a symbol subscribed while a poll is in flight is read soon too, not at the next regular poll', async ({ onTestFinished }) => {
+      // the poll under way asked for the symbols it had; the subscribe's request for an earlier poll
+      // was dropped while it ran, so the new symbol waited a whole statusPollMs
+      const h = await start(
+        { symbolStatus: { SOLUSDT: 'HALT' }, exchangeInfoDelayMs: 500 },
+        { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' } },
+        onTestFinished,
+      );
+      await h.waitFor('a poll in flight', () => h.provider.exchangeInfoRequests().length >= 1);
+      await h.adapter.subscribe(['SOL-USD']);
+      expect(h.provider.exchangeInfoRequests()).toHaveLength(1); // still the one in flight
+      // at most MIN_STATUS_POLL_MS (5 s) after that poll
+      await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
+      expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
+      expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
+    });
+
+    it("a symbol added while disconnected (the next connection's URL carries it) is read soon too, not at the next regular poll", async ({
+      onTestFinished,
+    }) => {
+      // no SUBSCRIBE is sent for it (onSubscribe is not called while there is no connection): the
+      // sooner poll used to come only from onSubscribe, and under load the symbol waited a whole
+      // statusPollMs (seen in the shared test process with the test above)
+      const h = await start(
+        { symbolStatus: { SOLUSDT: 'HALT' } },
+        { symbolMap: { 'BTC-USD': 'BTCUSDT', 'ETH-USD': 'ETHUSDT', 'SOL-USD': 'SOLUSDT' }, backoff: { initialMs: 1500, maxMs: 1500 } },
+        onTestFinished,
+      );
+      await h.waitFor('connected, first poll done', () => h.state === 'connected' && h.provider.exchangeInfoRequests().length >= 1);
+      h.provider.dropAll();
+      await h.waitFor('disconnected', () => h.state !== 'connected');
+      await h.adapter.subscribe(['SOL-USD']);
+      await h.waitFor('SOL-USD halted', () => statuses(h).length >= 1, 10_000);
+      expect(statuses(h).map((t) => `${t.sym} ${t.status}`)).toEqual(['SOL-USD halted']);
+      expect(h.provider.exchangeInfoRequests().at(-1)!.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
+    });
   });
 });
