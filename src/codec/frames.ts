@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
 import { toWellFormed } from '../protocol/text.js';
 import type { Encoding } from '../protocol/index.js';
-import { jsonShapeProblem, msgpackShapeProblem } from './frame-shape.js';
+import { jsonShapeProblem, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackShapeProblem } from './frame-shape.js';
 import type { ShapeProblem } from './frame-shape.js';
 
 /**
@@ -63,10 +63,7 @@ function notPlain(v: unknown, depth: number): 'depth' | 'type' | undefined {
   return undefined;
 }
 
-/** Most values (array elements and map entries, at every level) accepted in a client frame. */
-export const MAX_FRAME_VALUES = ProtocolLimits.MAX_FRAME_VALUES;
-/** Most map entries (keys, at every level) accepted in a client frame. */
-export const MAX_FRAME_KEYS = ProtocolLimits.MAX_FRAME_KEYS;
+export { MAX_FRAME_KEYS, MAX_FRAME_VALUES } from './frame-shape.js';
 
 const DEPTH_MESSAGE = `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
 const NOT_PLAIN_MESSAGE =

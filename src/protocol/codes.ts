@@ -103,16 +103,6 @@ export const ProtocolLimits = {
   MAX_TOKEN_LENGTH: 16 * 1024,
   /** nesting depth of a client frame */
   MAX_FRAME_DEPTH: 16,
-  /**
-   * values in one client frame: array elements and map entries, counted at every level (a
-   * `subscribe` of 1000 channels holds about 1010); checked on the bytes before decoding
-   */
-  MAX_FRAME_VALUES: 2048,
-  /**
-   * map entries (keys) in one client frame, at every level (a `subscribe` holds at most 9, an
-   * `alert.create` about 15); checked on the bytes before decoding
-   */
-  MAX_FRAME_KEYS: 64,
   /** items in one `batch` frame of live updates or of a replay */
   MAX_BATCH_ITEMS: 256,
   /** characters of a channel name */
