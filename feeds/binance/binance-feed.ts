@@ -48,7 +48,8 @@ const MIN_STATUS_POLL_MS = 5000;
  * subscription), which resets the backoff, so a server that closes each connection right after
  * opening it was reconnected every 125-250 ms with the default backoff (faster with a shorter
  * `backoff` in the feeds file): attempts start at least 1 s apart, at most 300 in 5 minutes,
- * whatever the backoff settings or the cause (feeds/binance/test/binance-connect-rate.test.ts)
+ * whatever the backoff settings or the cause, across all the Binance feeds of the process (the
+ * limit is per IP: connectSpacingKey) (feeds/binance/test/binance-connect-rate.test.ts)
  */
 export const BINANCE_MIN_CONNECT_INTERVAL_MS = 1000;
 
@@ -164,6 +165,7 @@ export class BinanceFeed extends StreamFeed {
         staleAfterMs: 90_000,
         maxConnectionAgeMs: 23 * 3600_000 + 50 * 60_000,
         minConnectIntervalMs: BINANCE_MIN_CONNECT_INTERVAL_MS,
+        connectSpacingKey: 'binance',
       }),
     );
     this.#opts = opts;

@@ -96,7 +96,8 @@ export const COINBASE_DEFAULT_URL = 'wss://advanced-trade-ws.coinbase.com';
  * Advanced Trade "WebSocket Rate Limits": "Advanced Trade API WebSocket connections are
  * rate-limited at 8 per second per IP address" (an older revision of the page said 750 a second;
  * the stricter is kept). Connection attempts start at least 150 ms apart, at most 8 in any 1.2 s,
- * whatever the `backoff` settings or the cause (feeds/coinbase/test/coinbase-connect-rate.test.ts)
+ * whatever the `backoff` settings or the cause, across all the Coinbase feeds of the process (the
+ * limit is per IP: connectSpacingKey) (feeds/coinbase/test/coinbase-connect-rate.test.ts)
  */
 export const COINBASE_MIN_CONNECT_INTERVAL_MS = 150;
 
@@ -168,7 +169,15 @@ export class CoinbaseFeed extends StreamFeed {
   readonly #published = new Map<string, string>();
 
   constructor(id: string, opts: CoinbaseOptions) {
-    super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: opts.heartbeats ? 10_000 : 120_000, minConnectIntervalMs: COINBASE_MIN_CONNECT_INTERVAL_MS }));
+    super(
+      id,
+      opts.symbols,
+      runnerOptions(opts, {
+        staleAfterMs: opts.heartbeats ? 10_000 : 120_000,
+        minConnectIntervalMs: COINBASE_MIN_CONNECT_INTERVAL_MS,
+        connectSpacingKey: 'coinbase',
+      }),
+    );
     this.#opts = opts;
     this.#map = new SymbolMap(opts.symbols, pairRule('-'), opts.symbolMap);
   }

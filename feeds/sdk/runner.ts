@@ -82,6 +82,12 @@ export interface StreamRunnerOptions {
    * reconnect (backoff, subscription change, ...): for providers that limit new connections (0 = no limit)
    */
   minConnectIntervalMs?: number;
+  /**
+   * runners with the same key (one provider's feeds in this process) space their attempts
+   * together by minConnectIntervalMs: providers limit new connections per IP, not per connection,
+   * and a provider's symbols may be split over several feeds (none: each runner on its own)
+   */
+  connectSpacingKey?: string;
   /** largest ws message accepted */
   maxPayloadBytes?: number;
 }
@@ -110,7 +116,13 @@ function loadWs(): WsModule {
 const WS_OPEN = 1;
 const WS_CLOSED = 3;
 
-type ResolvedOptions = Required<Omit<StreamRunnerOptions, 'backoff' | 'retryAfterFailMs'>> & { retryAfterFailMs?: number };
+type ResolvedOptions = Required<Omit<StreamRunnerOptions, 'backoff' | 'retryAfterFailMs' | 'connectSpacingKey'>> & {
+  retryAfterFailMs?: number;
+  connectSpacingKey?: string;
+};
+
+/** when the last connection attempt of the runners of each connectSpacingKey started (Date.now()) */
+const lastConnectByKey = new Map<string, number>();
 
 interface Conn {
   readonly id: number;
@@ -231,6 +243,7 @@ export class StreamRunner {
     // a millisecond less apart; feeds/oanda/test/oanda-connect-rate.test.ts reads url() times and
     // failed once in the shared test process at load ~8)
     this.#lastConnectAt = Date.now();
+    if (this.#opts.connectSpacingKey !== undefined) lastConnectByKey.set(this.#opts.connectSpacingKey, this.#lastConnectAt);
     this.#lastActivity = Date.now();
     this.#timer(conn, this.#opts.connectTimeoutMs, () => {
       if (!conn.openedAt) this.#drop(conn, `connect timeout after ${this.#opts.connectTimeoutMs} ms (${redact(url)})`);
@@ -465,9 +478,14 @@ export class StreamRunner {
     }, this.#spaced(delayMs));
   }
 
-  /** `delayMs`, lengthened so that attempts start at least `minConnectIntervalMs` apart */
+  /**
+   * `delayMs`, lengthened so that attempts start at least `minConnectIntervalMs` apart: this
+   * runner's, and those of every runner with its connectSpacingKey
+   */
   #spaced(delayMs: number): number {
-    return Math.max(delayMs, Math.ceil(this.#lastConnectAt + this.#opts.minConnectIntervalMs - Date.now()));
+    const key = this.#opts.connectSpacingKey;
+    const last = Math.max(this.#lastConnectAt, key === undefined ? -Infinity : (lastConnectByKey.get(key) ?? -Infinity));
+    return Math.max(delayMs, Math.ceil(last + this.#opts.minConnectIntervalMs - Date.now()));
   }
 
   /** Close one connection: timers first, then the socket (gracefully when `graceful`). */

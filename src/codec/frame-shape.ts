@@ -109,14 +109,18 @@ function u32(b: Uint8Array, at: number): number {
  * 0x72: a list of keys, then objects written as a record id and their values), decoded to plain
  * objects that passed the check on the decoded value, and hid a frame's values from this scan (a
  * record's values follow a byte that reads as one integer): 6000 keys in 40 KB decoded in 8.6 ms.
- * The lengths an array or map declares count before its items are read. A length the rest of the
- * frame cannot hold (every value takes a byte at least: four billion entries in a short frame)
- * ends the scan: the frame is truncated, which the decoder reports at once.
+ * Values and map entries count item by item, as the JSON scan counts them: a wide array whose
+ * first item nests too deep is refused for its depth in both encodings, not for the width its
+ * header declares. A length the rest of the frame cannot hold (every value takes a byte at least:
+ * four billion entries in a short frame) ends the scan: the frame is truncated, which the decoder
+ * reports at once.
  */
 export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   const n = b.length;
   // left[d]: values still to read (map: keys and values) in the container whose items are at depth d + 1
   const left: number[] = [];
+  // inMap[d]: that container is a map (its items alternate key, value)
+  const inMap: boolean[] = [];
   let pos = 0;
   let values = 0;
   let keys = 0;
@@ -124,15 +128,23 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   while (pos < n && (top || left.length > 0)) {
     if (!top) {
       const last = left.length - 1;
-      if (left[last] === 0) {
+      const remaining = left[last]!;
+      if (remaining === 0) {
         left.pop();
+        inMap.pop();
         continue;
       }
-      left[last]!--;
+      left[last] = remaining - 1;
+      // an item of the container at depth `left.length` (a map's entry at its key): depth, then
+      // values, then keys, whichever limit it passes first, as the JSON scan finds them
+      const map = inMap[last]!;
+      if (!map || remaining % 2 === 0) {
+        if (left.length > MAX_DEPTH) return 'depth';
+        if (++values > MAX_VALUES) return 'values';
+        if (map && ++keys > MAX_KEYS) return 'keys';
+      }
     }
     top = false;
-    const depth = left.length; // of the value at pos
-    if (depth > MAX_DEPTH) return 'depth';
     const t = b[pos++]!;
     // a container starting here: what it counts as (elements, or key-value pairs)
     let entries: number;
@@ -210,15 +222,8 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
     const items = map ? 2 * entries : entries;
     if (items > n - pos) return undefined;
     if (entries === 0) continue;
-    // as the JSON scan finds them, item by item: depth, then values, then keys, whichever limit
-    // an item passes first
-    if (depth + 1 > MAX_DEPTH) return 'depth';
-    const toValues = MAX_VALUES - values;
-    const toKeys = map ? MAX_KEYS - keys : Infinity;
-    if (entries > toValues || entries > toKeys) return toValues <= toKeys ? 'values' : 'keys';
-    values += entries;
-    if (map) keys += entries;
     left.push(items);
+    inMap.push(map);
   }
   return undefined;
 }

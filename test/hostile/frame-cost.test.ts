@@ -96,6 +96,19 @@ describe('hostile: the shape of a client frame is read before it is decoded', ()
         .tuple(fc.integer({ min: MAX_FRAME_VALUES - 70, max: MAX_FRAME_VALUES }), fc.integer({ min: 1, max: 80 }))
         .map(([n, k]) => [Array.from({ length: n }, () => 0), keys(k)]),
       fc.tuple(fc.integer({ min: 1, max: MAX_FRAME_DEPTH + 2 }), tree).map(([d, t]) => [nested(d), t, { 'a"\\': ['"]', '\\"[{'] }]),
+      // a wide array or map whose first item passes another limit before its width passes the value
+      // limit: JSON finds that one first, and so must the MessagePack scan, which reads the width
+      // from the container's header before its items
+      fc
+        .tuple(
+          fc.oneof(
+            fc.integer({ min: MAX_FRAME_DEPTH - 2, max: MAX_FRAME_DEPTH + 2 }).map(nested),
+            fc.integer({ min: MAX_FRAME_KEYS - 2, max: MAX_FRAME_KEYS + 2 }).map(keys),
+          ),
+          fc.integer({ min: MAX_FRAME_VALUES - 3, max: MAX_FRAME_VALUES + 80 }),
+          fc.boolean(),
+        )
+        .map(([first, n, map]) => (map ? { first, ...keys(n) } : [first, ...Array.from({ length: n }, () => 0)])),
     );
     fc.assert(
       fc.property(shaped, (v) => {
@@ -106,6 +119,84 @@ describe('hostile: the shape of a client frame is read before it is decoded', ()
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('the MessagePack scan reads every plain type in every width a standard encoder may choose, and stops on any truncation', () => {
+    // msgpackr picks the shortest forms; other encoders (and other clients) may send str8 for a
+    // short string, map16 for a small map, uint64, float32, bin: each is one valid encoding of the value
+    const leaf = fc.oneof(
+      fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+      fc.string({ maxLength: 40 }).map((t) => t + '"]}\\'),
+      fc.constant(null),
+      fc.boolean(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.float({ noNaN: true, noDefaultInfinity: true }).map(Math.fround),
+    );
+    const tree = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+      array: fc.array(tie('value'), { maxLength: 6 }),
+      object: fc.dictionary(fc.string({ maxLength: 5 }), tie('value'), { maxKeys: 6 }),
+    })).value;
+    const head = (b: number, n: number, bytes: number): number[] => [b, ...Array.from({ length: bytes }, (_, i) => (n / 256 ** (bytes - 1 - i)) & 0xff)];
+    // one valid encoding of `v`, its widths taken from `pick` (0, 1, 2...: the shortest form or a wider one)
+    function encode(v: unknown, pick: () => number): number[] {
+      if (v === null) return [0xc0];
+      if (v === false || v === true) return [v ? 0xc3 : 0xc2];
+      if (typeof v === 'number') {
+        const wide = pick() % 3;
+        if (Number.isInteger(v) && !Object.is(v, -0) && v >= -(2 ** 31) && v < 2 ** 32) {
+          if (wide === 0 && v >= -32 && v < 128) return [v & 0xff]; // positive or negative fixint
+          if (v >= 0 && wide === 1) return [0xcf, 0, 0, 0, 0, ...head(0, v, 4).slice(1)]; // uint64
+          if (v >= 0) return head(0xce, v, 4); // uint32
+          if (wide === 1) return [0xd3, 0xff, 0xff, 0xff, 0xff, ...head(0, v >>> 0, 4).slice(1)]; // int64
+          return head(0xd2, v >>> 0, 4); // int32
+        }
+        const f = Buffer.alloc(8);
+        if (Math.fround(v) === v && wide !== 2) {
+          f.writeFloatBE(v);
+          return [0xca, ...f.subarray(0, 4)];
+        }
+        f.writeDoubleBE(v);
+        return [0xcb, ...f];
+      }
+      if (typeof v === 'string') {
+        const b = [...Buffer.from(v)];
+        const w = pick() % 4;
+        if (w === 0 && b.length < 32) return [0xa0 | b.length, ...b];
+        if (w <= 1 && b.length < 256) return [0xd9, b.length, ...b];
+        if (w <= 2) return [...head(0xda, b.length, 2), ...b];
+        return [...head(0xdb, b.length, 4), ...b];
+      }
+      const map = !Array.isArray(v);
+      const items = map ? Object.entries(v as object).flat() : (v as unknown[]);
+      const n = map ? items.length / 2 : items.length;
+      const w = pick() % 3;
+      const h = w === 0 && n < 16 ? [(map ? 0x80 : 0x90) | n] : w <= 1 ? head(map ? 0xde : 0xdc, n, 2) : head(map ? 0xdf : 0xdd, n, 4);
+      return [...h, ...items.flatMap((x) => encode(x, pick))];
+    }
+    fc.assert(
+      fc.property(tree, fc.array(fc.nat(), { minLength: 1, maxLength: 64 }), (v, widths) => {
+        let i = 0;
+        const bytes = Uint8Array.from(encode(v, () => widths[i++ % widths.length]!));
+        const want = expected(v);
+        expect(msgpackShapeProblem(bytes)).toBe(want);
+        if (want === undefined) expect(msgpackCodec.decode(ab(bytes), true)).toEqual(v);
+        // every truncation of it: the scan ends, and the decoder refuses it
+        for (let end = 0; end < bytes.length; end++) msgpackShapeProblem(bytes.subarray(0, end));
+        for (let end = 0; end < bytes.length; end++) jsonShapeProblem(json(v).subarray(0, end));
+      }),
+      { numRuns: 300 },
+    );
+    // bin 8/16/32 (plain MessagePack; the decoder gives a Uint8Array) inside a frame
+    for (const bin of [
+      [0xc4, 3, 1, 2, 3],
+      [0xc5, 0, 3, 1, 2, 3],
+      [0xc6, 0, 0, 0, 3, 1, 2, 3],
+    ]) {
+      const frame = Uint8Array.of(0x92, ...bin, 0xa1, 0x5d);
+      expect(msgpackShapeProblem(frame)).toBeUndefined();
+      expect(msgpackCodec.decode(ab(frame), true)).toEqual([Uint8Array.of(1, 2, 3), ']']);
+    }
   });
 
   it(`${MAX_FRAME_VALUES} values and ${MAX_FRAME_KEYS} map entries decode, one more is BAD_FRAME naming the limit; a subscribe of 1000 channels decodes`, () => {

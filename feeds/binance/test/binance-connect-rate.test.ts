@@ -16,9 +16,11 @@ import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
  */
 describe('binance connection rate', () => {
   let h: AdapterHarness<FakeWsServer<Record<string, never>>> | undefined;
+  let h2: AdapterHarness<FakeWsServer<Record<string, never>>> | undefined;
   afterEach(async () => {
     await h?.close();
-    h = undefined;
+    await h2?.close();
+    h = h2 = undefined;
   });
 
   it('opens at most one new connection a second when every connection is closed right after it opened', async () => {
@@ -57,5 +59,47 @@ describe('binance connection rate', () => {
     const gaps = attemptAt.slice(1, 4).map((t, i) => t - attemptAt[i]!);
     expect(gaps.length).toBe(3);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('two Binance feeds of one process share the limit: their reconnects together start at least 1 s apart', async () => {
+    // the limit is per IP, and registry.ts tells to split symbols over several feeds past
+    // BINANCE_MAX_STREAMS: each feed spaced its own attempts, so two flapping feeds made two a second
+    const attemptAt: number[] = [];
+    class TimedBinance extends BinanceFeed {
+      override url(symbols: readonly string[]): string {
+        attemptAt.push(Date.now());
+        return super.url(symbols);
+      }
+    }
+    const start = () =>
+      startHarness(
+        () =>
+          FakeWsServer.start<Record<string, never>>({
+            initialState: () => ({}),
+            onConnection: (conn) => {
+              setImmediate(() => conn.ws.close(1001, 'going away'));
+            },
+          }),
+        (p) =>
+          new TimedBinance(
+            'binance',
+            BinanceOptionsSchema.parse({
+              url: p.url,
+              restUrl: 'http://127.0.0.1:9',
+              symbols: ['BTC-USD'],
+              statusPollMs: 0,
+              backoff: { initialMs: 20, maxMs: 50 },
+            }),
+          ),
+      );
+    [h, h2] = await Promise.all([start(), start()]);
+    await h.waitFor('7 attempts of the two feeds', () => attemptAt.length >= 7, 20_000);
+    // (the feeds' first connections are made as they start, together)
+    const times = attemptAt
+      .slice(0, 7)
+      .sort((a, b) => a - b)
+      .slice(1);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(Math.min(...gaps), `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(1000);
   });
 });
