@@ -85,7 +85,7 @@ const head = (method: string, path: string, lines: string[]): string => [`${meth
 async function expectHeadLikeGet(port: number, path: string): Promise<void> {
   const get = await fetch(`http://127.0.0.1:${port}${path}`);
   const getBody = Buffer.from(await get.arrayBuffer());
-  const r = await exchange(port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 5000, ends404);
+  const r = await exchange(port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000, ends404);
   expect(r.statuses, path).toEqual([get.status, 404]);
   const headers = r.text.slice(0, r.text.indexOf('\r\n\r\n'));
   expect(headers, path).toMatch(new RegExp(`\\r\\ncontent-length: ${getBody.byteLength}\\r\\n`, 'i'));
@@ -225,7 +225,7 @@ describe('HTTP framing on the gateway port', () => {
     for (const path of ['/health', '/ready', '/']) {
       const get = await fetch(`http://127.0.0.1:${engine.port}${path}`);
       const getBody = await get.arrayBuffer();
-      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 5000, ends404);
+      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000, ends404);
       // the 404 of the pipelined GET follows at once: the HEAD response carried no body
       expect(r.statuses, path).toEqual([get.status, 404]);
       // (the length of the JSON bodies varies between two calls: uptime, counters)
@@ -242,7 +242,7 @@ describe('HTTP framing on the gateway port', () => {
       await expectHeadLikeGet(engine.port, path);
     }
     for (const path of ['/v1/stats', '/metrics']) {
-      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 5000, ends404);
+      const r = await exchange(engine.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000, ends404);
       expect(r.statuses, path).toEqual([200, 404]);
       expect(r.text, path).toMatch(/^HTTP\/1\.1 200 [^\r]*\r\n(?:[^\r]+\r\n)*content-length: [1-9]\d*\r\n(?:[^\r]+\r\n)*\r\nHTTP\/1\.1 404/i);
     }
@@ -278,7 +278,7 @@ describe('HTTP framing on the ops port (processes without a gateway)', () => {
     for (const path of ['/health', '/ready', '/']) {
       const get = await fetch(`http://127.0.0.1:${ops.port}${path}`);
       const getBody = await get.arrayBuffer();
-      const r = await exchange(ops.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 5000, ends404);
+      const r = await exchange(ops.port, head('HEAD', path, []) + head('GET', '/nothing-here', []), 1000, ends404);
       expect(r.statuses, path).toEqual([get.status, 404]);
       expect(getBody.byteLength).toBeGreaterThan(0);
       expect(r.text).toMatch(
