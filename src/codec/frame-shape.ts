@@ -94,11 +94,12 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   return undefined;
 }
 
-function u16(b: Uint8Array, at: number): number {
+/** A big-endian uint16 / uint32 of a MessagePack header at `at` (NaN or 0 past the end). */
+export function u16(b: Uint8Array, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
 
-function u32(b: Uint8Array, at: number): number {
+export function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
 

@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
 import { toWellFormed } from '../protocol/text.js';
 import type { Encoding } from '../protocol/index.js';
-import { jsonShapeProblem, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackShapeProblem } from './frame-shape.js';
+import { jsonShapeProblem, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackShapeProblem, u16, u32 } from './frame-shape.js';
 import type { ShapeProblem } from './frame-shape.js';
 
 /**
@@ -124,46 +124,46 @@ function msgpackStringsAreUtf8(b: Uint8Array): boolean {
           pos += 1;
           break;
         case 0xda:
-          strLen = (b[pos]! << 8) | b[pos + 1]!;
+          strLen = u16(b, pos);
           pos += 2;
           break;
         case 0xdb:
-          strLen = readU32(b, pos);
+          strLen = u32(b, pos);
           pos += 4;
           break;
         case 0xdc:
-          pending += (b[pos]! << 8) | b[pos + 1]!;
+          pending += u16(b, pos);
           pos += 2;
           continue;
         case 0xdd:
-          pending += readU32(b, pos);
+          pending += u32(b, pos);
           pos += 4;
           continue;
         case 0xde:
-          pending += 2 * ((b[pos]! << 8) | b[pos + 1]!);
+          pending += 2 * u16(b, pos);
           pos += 2;
           continue;
         case 0xdf:
-          pending += 2 * readU32(b, pos);
+          pending += 2 * u32(b, pos);
           pos += 4;
           continue;
         case 0xc4:
           pos += 1 + b[pos]!;
           continue; // bin8
         case 0xc5:
-          pos += 2 + ((b[pos]! << 8) | b[pos + 1]!);
+          pos += 2 + u16(b, pos);
           continue;
         case 0xc6:
-          pos += 4 + readU32(b, pos);
+          pos += 4 + u32(b, pos);
           continue;
         case 0xc7:
           pos += 2 + b[pos]!;
           continue; // ext8: length, type, data
         case 0xc8:
-          pos += 3 + ((b[pos]! << 8) | b[pos + 1]!);
+          pos += 3 + u16(b, pos);
           continue;
         case 0xc9:
-          pos += 5 + readU32(b, pos);
+          pos += 5 + u32(b, pos);
           continue;
         case 0xcc:
         case 0xd0:
@@ -216,10 +216,6 @@ function msgpackStringsAreUtf8(b: Uint8Array): boolean {
     pos = end;
   }
   return true;
-}
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
 
 /**
