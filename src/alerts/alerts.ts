@@ -312,6 +312,7 @@ export function alertExtensions(
   notifications: NotificationService,
   registry: InstrumentRegistry,
   auth: Config['auth'],
+  requestTimeoutMs: number,
 ): Map<string, ExtensionOp> {
   const userOf = (p: Principal, op: string): string => {
     if (p.user === undefined) throw new TickwireError('UNAUTHENTICATED', `${op} acts on the token's user: connect with a token (or send {"op":"auth"})`);
@@ -357,6 +358,13 @@ export function alertExtensions(
             perFrame: ALERT_RULES_PER_FRAME,
             items: (reply: Record<string, unknown>) => (Array.isArray(reply.alerts) ? reply.alerts.length : 0),
             what: `an alert.list answer counts as one frame per started ${ALERT_RULES_PER_FRAME} rules it lists`,
+            // one user's lists are served one after another: behind a service that does not answer,
+            // each would wait out the timeouts of all those before it (32 × 3 s with the defaults)
+            late: {
+              afterMs: requestTimeoutMs,
+              code: 'ALERTS_UNAVAILABLE',
+              message: `the alert service did not answer this user's earlier alert.list within ${requestTimeoutMs} ms (alerts.requestTimeoutMs): this one was not sent; retry`,
+            },
           },
         },
       ),
@@ -431,7 +439,7 @@ export async function buildUserAlerts(ctx: UserAlertsContext): Promise<UserAlert
     resolvers: [notifications.resolver],
     serviceApi: { ...(alerts ? { alerts: alerts.api } : {}), notifications: notifications.service, auth: ctx.config.auth, registry: ctx.registry },
     wrapBus: (inner) => notifications.wrapBus(inner),
-    extensions: alertExtensions(alerts?.api, notifications.service, ctx.registry, ctx.config.auth),
+    extensions: alertExtensions(alerts?.api, notifications.service, ctx.registry, ctx.config.auth, ctx.config.alerts.requestTimeoutMs),
     reportAccess: (p) => {
       if (!reports || p.user === undefined) return;
       const grant = entitlementGrant(p, auth);

@@ -528,7 +528,9 @@ export const ConfigSchema = z
           .int()
           .min(100)
           .default(3000)
-          .describe('gateway to alert service request timeout (NATS mode: `tickwire alerts` runs the service)'),
+          .describe(
+            "gateway to alert service request timeout (NATS mode: `tickwire alerts` runs the service); also how long an in-band alert.list may wait behind the same user's earlier lists",
+          ),
       })
       .strict()
       .prefault({})

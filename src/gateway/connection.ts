@@ -143,7 +143,16 @@ export type ExtensionOp = ((principal: Principal, frame: Readonly<Record<string,
    * reply), charged when it is built; a request that finds the budget spent is refused with
    * RATE_LIMIT before anything is read. `what` describes the rule for that refusal.
    */
-  cost?: { perFrame: number; items: (reply: Record<string, unknown>) => number; what: string };
+  cost?: {
+    perFrame: number;
+    items: (reply: Record<string, unknown>) => number;
+    what: string;
+    /**
+     * A request still waiting `afterMs` after it arrived (those before it took as long: a backend
+     * that does not answer) is answered with this error, unserved, instead of waiting its turn.
+     */
+    late?: { afterMs: number; code: string; message: string };
+  };
 };
 
 export const CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER;
@@ -377,7 +386,12 @@ export class Connection implements HubSubscriber {
     // of one frame each, nor many connections' answers be built together
     const queues = (this.#deps.costlyQueues ??= new CostlyQueues());
     const who = this.principal.user !== undefined ? `user:${this.principal.user}` : `conn:${this.id}`;
-    const run = queues.enqueue(`${req.name}\u0000${who}`, () => this.#serveExtension(req, handler));
+    const late = handler.cost.late;
+    const run = queues.enqueue(
+      `${req.name}\u0000${who}`,
+      () => this.#serveExtension(req, handler),
+      late && { afterMs: late.afterMs, answer: () => void (this.closed || this.sendError(late.code as ErrorCode, late.message, req.id)) },
+    );
     if (run) return run;
     this.sendError(
       ErrorCode.RATE_LIMIT,

@@ -21,19 +21,23 @@ export class CostlyQueues {
 
   /**
    * Serve after the earlier requests of `key`, in order; undefined (not served) when `maxWaiting`
-   * of them wait already. `serve` never rejects.
+   * of them wait already. With `late`, a request whose turn comes `late.afterMs` or more after it
+   * was enqueued (those before it took that long: a backend that does not answer makes each wait
+   * out its timeout) gets `late.answer()` instead of `serve()`, so that no request waits for the
+   * timeouts of all those before it. Neither rejects.
    */
-  enqueue(key: string, serve: () => Promise<void>): Promise<void> | undefined {
+  enqueue(key: string, serve: () => Promise<void>, late?: { afterMs: number; answer: () => void }): Promise<void> | undefined {
     let q = this.#queues.get(key);
     if (q && q.waiting >= this.maxWaiting) return undefined;
     if (!q) this.#queues.set(key, (q = { tail: Promise.resolve(), waiting: 0 }));
     const entry = q;
     entry.waiting++;
+    const since = Date.now();
     // each answer in a turn of its own: an answer read from memory (the embedded alert service)
     // resolves in a microtask, and a chain of them held the event loop until the last was sent
     const run = entry.tail
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(serve)
+      .then(() => (late && Date.now() - since >= late.afterMs ? late.answer() : serve()))
       .finally(() => {
         if (--entry.waiting === 0 && this.#queues.get(key) === entry) this.#queues.delete(key);
       });
