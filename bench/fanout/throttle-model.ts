@@ -10,7 +10,11 @@
  * Ticks arrive in 1 ms steps (as the publisher sends them), symbols drawn uniformly with a fixed
  * seed. Policies: the burst flush (one tier timer; every dirty channel flushes on its tick), and
  * leading edge with trailing flushes in `slot` ms slots and, with `batch`, leading emissions on
- * the same grid (throttle.batchMs).
+ * the same grid (throttle.batchMs). Two schedules that were only modelled (session 19, not in the
+ * hub): `phase`, trailing emissions at a window end off the throttle's own phase moved on to the
+ * next in-phase grid point when the oldest waiting update would still have waited at most `W` ms;
+ * and `defer`, each socket's writes held until the oldest item it has waits `defer` ms since its
+ * tick (a per-socket deadline, whatever the channel's schedule).
  */
 import { parseArgs } from 'node:util';
 
@@ -60,6 +64,11 @@ interface Policy {
   batch: number;
   /** throttle.lanes: client c is in lane c % lanes, whose grid is shifted by lane * batch / lanes */
   lanes?: number;
+  /** trailing emissions moved on to the grid of this step (the throttle) when the oldest update then waits ≤ W ms */
+  phase?: number;
+  W?: number;
+  /** socket writes held until the socket's oldest item has waited this long since its tick */
+  defer?: number;
 }
 const POLICIES: Policy[] = [
   { name: 'burst flush (before)', burst: true, slot: 0, batch: 0 },
@@ -75,6 +84,10 @@ const POLICIES: Policy[] = [
   { name: 'leading edge, batchMs 100, 3 lanes', slot: 100, batch: 100, lanes: 3 },
   { name: 'leading edge, batchMs 100, 4 lanes', slot: 100, batch: 100, lanes: 4 },
   { name: 'leading edge, batchMs 100, 8 lanes', slot: 100, batch: 100, lanes: 8 },
+  { name: 'modelled only: batchMs 50, window ends moved on to the 100 ms phase, W 100', slot: 50, batch: 50, phase: 100, W: 100 },
+  { name: 'modelled only: batchMs 50, window ends moved on to the 100 ms phase, W 90', slot: 50, batch: 50, phase: 100, W: 90 },
+  { name: 'modelled only: no grid, socket writes held to 100 ms after the oldest tick', slot: 5, batch: 0, defer: 100 },
+  { name: 'modelled only: no grid, socket writes held to 120 ms after the oldest tick', slot: 5, batch: 0, defer: 120 },
 ];
 
 interface Outcome {
@@ -138,7 +151,12 @@ function simulate(p: Policy): Outcome {
     } else {
       const l = timers.get(t);
       timers.delete(t);
-      for (const ch of l ?? []) if (due[ch] === t && pending[ch]!.length) emit(ch, t);
+      for (const ch of l ?? []) {
+        if (due[ch] !== t || !pending[ch]!.length) continue;
+        // phase: off the throttle's phase, wait for the next in-phase grid point if the oldest waiting update allows
+        if (p.phase && t % p.phase !== 0 && t + p.batch - pending[ch]![0]! <= p.W!) later(ch, t + p.batch);
+        else emit(ch, t);
+      }
     }
     carry += perStep;
     const now: number[] = [];
@@ -167,16 +185,41 @@ function simulate(p: Policy): Outcome {
   let serverCost = 0;
   let delivered = 0;
   const lat: number[] = [];
-  for (const t of [...turns.keys()].sort((a, b) => a - b)) {
-    const chs = turns.get(t)!;
-    const ages = new Map<number, number[]>(); // client -> ages of the items of its write
-    for (const [ch, age] of chs) {
-      for (const c of subsOf[ch]!) {
-        const l = ages.get(c);
-        if (l) l.push(age);
-        else ages.set(c, [age]);
+  // the writes of each turn: client -> ages (ms since the tick) of the items of its write
+  const writesAt = new Map<number, Map<number, number[]>>();
+  const write = (t: number, c: number, age: number): void => {
+    let w = writesAt.get(t);
+    if (!w) writesAt.set(t, (w = new Map()));
+    const l = w.get(c);
+    if (l) l.push(age);
+    else w.set(c, [age]);
+  };
+  if (p.defer === undefined) {
+    for (const [t, chs] of turns) for (const [ch, age] of chs) for (const c of subsOf[ch]!) write(t, c, age);
+  } else {
+    // per socket: its items in emission order, written together when the oldest reaches its deadline
+    const items: [number, number][][] = Array.from({ length: CL }, () => []);
+    for (const t of [...turns.keys()].sort((a, b) => a - b)) for (const [ch, age] of turns.get(t)!) for (const c of subsOf[ch]!) items[c]!.push([t, age]);
+    for (let c = 0; c < CL; c++) {
+      let held: [number, number][] = [];
+      let deadline = Infinity;
+      const flush = (at: number): void => {
+        for (const [t, age] of held) write(at, c, at - t + age);
+        held = [];
+        deadline = Infinity;
+      };
+      for (const it of items[c]!) {
+        if (it[0] >= deadline) flush(deadline);
+        held.push(it);
+        deadline = Math.min(deadline, Math.max(it[0], it[0] - it[1] + p.defer));
+        if (deadline === it[0]) flush(deadline);
       }
+      if (held.length) flush(deadline);
     }
+  }
+  for (const t of [...writesAt.keys()].sort((a, b) => a - b)) {
+    const chs = turns.get(t) ?? new Map<number, number>();
+    const ages = writesAt.get(t)!;
     writes += ages.size;
     burstMax = Math.max(burstMax, ages.size);
     serverFree = Math.max(serverFree, t) + chs.size * COSTS.serverEmission;
@@ -200,7 +243,7 @@ function simulate(p: Policy): Outcome {
     p50: q(0.5),
     p99: q(0.99),
     max: waits.at(-1) ?? 0,
-    burst: writes / Math.max(1, turns.size),
+    burst: writes / Math.max(1, writesAt.size),
     burstMax,
     lat50: lat[Math.floor(0.5 * (lat.length - 1))] ?? 0,
     lat99: lat[Math.floor(0.99 * (lat.length - 1))] ?? 0,
