@@ -219,9 +219,15 @@ export class CoinbaseFeed extends StreamFeed {
     return this.#opts.heartbeats ? [...this.#data(), 'heartbeats'] : this.#data();
   }
 
-  #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
+  /**
+   * `opening`: the connection's opening subscription. Advanced Trade WebSocket Overview,
+   * Subscribing: "you are disconnected if no subscribe has been received within 5 seconds", so its
+   * first message goes ahead of what other Coinbase feeds of the process have waiting in the shared
+   * window (feeds/coinbase/test/coinbase-connect-rate.test.ts)
+   */
+  #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[], opening = false): void {
     const product_ids = symbols.map((s) => this.#map.toProvider(s));
-    for (const channel of channels) this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }));
+    channels.forEach((channel, i) => this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }), opening && i === 0));
   }
 
   override async stop(): Promise<void> {
@@ -234,7 +240,7 @@ export class CoinbaseFeed extends StreamFeed {
     this.#opening = [...symbols];
     this.#lastSeq = -1;
     this.#bookSynced = new Set();
-    this.#send(session, 'subscribe', symbols, this.#channels());
+    this.#send(session, 'subscribe', symbols, this.#channels(), true);
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {

@@ -8,7 +8,7 @@ import type { StreamSession } from './runner.js';
 interface PaceWindow {
   readonly max: number;
   readonly windowMs: number;
-  queue: { owner: PacedSender; session: StreamSession; text: string }[];
+  queue: { owner: PacedSender; session: StreamSession; text: string; urgent: boolean }[];
   /** when the messages of the current window were sent (ms) */
   sentAt: number[];
   timer: NodeJS.Timeout | undefined;
@@ -41,8 +41,21 @@ export class PacedSender {
     if (key !== undefined && !shared) windowsByKey.set(key, this.#w);
   }
 
-  send(session: StreamSession, text: string): void {
-    this.#w.queue.push({ owner: this, session, text });
+  /**
+   * Queue `text` for `session`. An `urgent` message goes ahead of the messages already waiting
+   * that are not urgent (after the urgent ones): for a provider that closes a connection which has
+   * not subscribed within a deadline (Coinbase: 5 s), a new connection's first subscribe must not
+   * wait behind another feed's burst.
+   */
+  send(session: StreamSession, text: string, urgent = false): void {
+    const q = this.#w.queue;
+    const entry = { owner: this, session, text, urgent };
+    if (!urgent) q.push(entry);
+    else {
+      const at = q.findIndex((m) => !m.urgent);
+      if (at < 0) q.push(entry);
+      else q.splice(at, 0, entry);
+    }
     drain(this.#w);
   }
 

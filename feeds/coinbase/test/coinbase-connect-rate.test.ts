@@ -88,3 +88,46 @@ describe('coinbase subscribe message rate across feeds', () => {
     expect(busiest).toBeLessThanOrEqual(8);
   });
 });
+
+/**
+ * Advanced Trade WebSocket Overview, Subscribing: "This message is mandatory and you are
+ * disconnected if no subscribe has been received within 5 seconds." With one window for all the
+ * Coinbase feeds of the process, a connection opening while another feed has a burst waiting
+ * (a gap's resubscription, products added) would wait behind all of it: 8 messages per 1.1 s, so
+ * past 5 s with a few dozen waiting. Its first subscribe goes ahead of messages already waiting.
+ */
+describe('coinbase: a new connection subscribes within 5 s whatever the other feeds have waiting', () => {
+  const harnesses: AdapterHarness<CoinbaseFakeServer>[] = [];
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    for (const x of harnesses.splice(0)) await x.close();
+  });
+
+  it("a feed's first subscribe is sent before another feed's waiting burst", async () => {
+    const feed = (id: string, symbols: string[]) => (p: CoinbaseFakeServer) =>
+      new CoinbaseFeed(id, CoinbaseOptionsSchema.parse({ url: p.url, symbols, book: true, backoff: { initialMs: 20, maxMs: 200 } }));
+    const a = await startHarness(() => startCoinbaseFake({ replayFixtures: false }), feed('coinbase-a', ['BTC-USD', 'SOL-USD', 'ADA-USD']));
+    harnesses.push(a);
+    await a.waitFor('a connected, its 5 opening subscribes sent', () => a.state === 'connected' && a.provider.requestTimes().length >= 5);
+    // each subscription message as it leaves this process: which feed's (B is the only one with ETH-USD)
+    const ws = createRequire(import.meta.url)('ws') as typeof import('ws');
+    const send = ws.WebSocket.prototype.send;
+    const sent: ('a' | 'b')[] = [];
+    vi.spyOn(ws.WebSocket.prototype, 'send').mockImplementation(function (this: InstanceType<typeof ws.WebSocket>, ...args: Parameters<typeof send>) {
+      const text = String(args[0]);
+      if (/"type":"(un)?subscribe"/.test(text)) sent.push(text.includes('ETH-USD') ? 'b' : 'a');
+      return send.apply(this, args);
+    });
+    // A: a sequence gap (4 unsubscribes + 4 subscribes) and 3 products added (5 subscribes): 13 messages
+    a.provider.skip(4);
+    await (a.adapter as CoinbaseFeed).subscribe(['XRP-USD', 'DOT-USD', 'LTC-USD']);
+    // A's first window is full (8 sent in it): the other 5 wait about 1.1 s
+    await a.waitFor("A's first 8", () => sent.length >= 8);
+    const b = await startHarness(() => startCoinbaseFake({ replayFixtures: false }), feed('coinbase-b', ['ETH-USD']));
+    harnesses.push(b);
+    await b.waitFor('b connected and every message sent', () => b.state === 'connected' && sent.length >= 18);
+    expect(sent.filter((s) => s === 'a')).toHaveLength(13);
+    // B's first subscribe went ahead of what A still had waiting
+    expect(sent.indexOf('b')).toBeLessThan(sent.lastIndexOf('a'));
+  });
+});

@@ -67,4 +67,20 @@ describe('PacedSender', () => {
     new PacedSender(8, 1100, key);
     expect(() => new PacedSender(5, 1100, key)).toThrow(/differs from the key's limit/);
   });
+
+  it('an urgent message goes ahead of the waiting ones that are not urgent, after the urgent ones', () => {
+    const key = `test-urgent-${Math.random()}`;
+    const a = new PacedSender(1, 1000, key);
+    const b = new PacedSender(1, 1000, key);
+    const sent: string[] = [];
+    a.send(session(sent), 'a1');
+    a.send(session(sent), 'a2');
+    a.send(session(sent), 'a3');
+    b.send(session(sent), 'b1', true);
+    b.send(session(sent), 'b2', true);
+    b.send(session(sent), 'b3');
+    expect(sent).toEqual(['a1']);
+    vi.advanceTimersByTime(5000);
+    expect(sent).toEqual(['a1', 'b1', 'b2', 'a2', 'a3', 'b3']);
+  });
 });
