@@ -118,15 +118,22 @@ describe('coinbase: a new connection subscribes within 5 s whatever the other fe
       if (/"type":"(un)?subscribe"/.test(text)) sent.push(text.includes('ETH-USD') ? 'b' : 'a');
       return send.apply(this, args);
     });
-    // A: a sequence gap (4 unsubscribes + 4 subscribes) and 3 products added (5 subscribes): 13 messages
+    // A: a sequence gap (4 unsubscribes + 4 subscribes) and products added three times (5
+    // subscribes each): 23 messages, about three windows (3.3 s), so B opens while most still wait
+    // even on a loaded machine
     a.provider.skip(4);
-    await (a.adapter as CoinbaseFeed).subscribe(['XRP-USD', 'DOT-USD', 'LTC-USD']);
-    // A's first window is full (8 sent in it): the other 5 wait about 1.1 s
+    for (const added of [
+      ['XRP-USD', 'DOT-USD'],
+      ['LTC-USD', 'AVAX-USD'],
+      ['LINK-USD', 'UNI-USD'],
+    ])
+      await (a.adapter as CoinbaseFeed).subscribe(added);
+    // A's first window is full (8 sent in it): the other 15 wait
     await a.waitFor("A's first 8", () => sent.length >= 8);
     const b = await startHarness(() => startCoinbaseFake({ replayFixtures: false }), feed('coinbase-b', ['ETH-USD']));
     harnesses.push(b);
-    await b.waitFor('b connected and every message sent', () => b.state === 'connected' && sent.length >= 18);
-    expect(sent.filter((s) => s === 'a')).toHaveLength(13);
+    await b.waitFor('b connected and every message sent', () => b.state === 'connected' && sent.length >= 28, 20_000);
+    expect(sent.filter((s) => s === 'a')).toHaveLength(23);
     // B's first subscribe went ahead of what A still had waiting
     expect(sent.indexOf('b')).toBeLessThan(sent.lastIndexOf('a'));
   });
