@@ -35,23 +35,25 @@ export const AlpacaOptionsSchema = z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)
       .default(['trades', 'quotes', 'bars']),
-    // quote bs/as unit: Alpaca's Real-time Stock Data page
-    // (docs.alpaca.markets/docs/real-time-stock-pricing-data, Channels > Quotes > Schema) gives
-    // bs "bid size in round lots" and as "ask size in round lots", so sizes are multiplied by
-    // ALPACA_ROUND_LOT by default. Since the SEC round-lot change SIP quote sizes are reported in
-    // shares (from 2025-11-03) and x100 may not hold for SIP data: `shares` passes them through
+    // quote bs/as unit. Alpaca's Market Data guidance (github.com/alpacahq/alpaca-skills,
+    // skills/broker-api/market-data/SKILL.md, "3. Feeds"): "Trade/quote sizes are in shares as of
+    // 2025-11-03 (were round lots before)": the SEC Market Data Infrastructure round-lot change,
+    // which the SIPs and Polygon made the same day. So sizes pass through by default. The Real-time
+    // Stock Data page (Channels > Quotes > Schema: bs "bid size in round lots", as "ask size in round
+    // lots") and the Alpaca forum ("15 means 15 * 100 = 1500 shares") describe the data before it:
+    // `round-lots` multiplies by ALPACA_ROUND_LOT, for recordings of data from before 2025-11-03
     // (docs/feeds.md, Alpaca quote size unit)
     quoteSizeUnit: z
       .enum(['shares', 'round-lots'])
-      .default('round-lots')
-      .describe('unit of q bs/as as sent: round-lots (x100 shares, the default) or shares (passed through)'),
+      .default('shares')
+      .describe('unit of q bs/as as sent: shares (passed through, the default: Alpaca sends shares since 2025-11-03) or round-lots (x100, data from before)'),
   })
   .strict();
 export type AlpacaOptions = z.infer<typeof AlpacaOptionsSchema>;
 
 export const ALPACA_DEFAULT_URL = 'wss://stream.data.alpaca.markets/v2/iex';
 
-/** shares per round lot in Alpaca's quote sizes (Real-time Stock Data > Quotes > Schema: "size in round lots"; Alpaca forum: "15 means 15 * 100 = 1500 shares") */
+/** shares per round lot in Alpaca's quote sizes before 2025-11-03 (Real-time Stock Data > Quotes > Schema: "size in round lots"; Alpaca forum: "15 means 15 * 100 = 1500 shares") */
 export const ALPACA_ROUND_LOT = 100;
 
 export interface AlpacaCredentials {

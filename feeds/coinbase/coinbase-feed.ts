@@ -29,7 +29,8 @@ import { parseL2Event } from './level2.js';
  * (so a trade not seen before still comes through, a repeated one does not), while its ticker
  * is skipped (an older best bid/ask than the one already published). Subscribe and unsubscribe
  * messages go out in order, at most 8 in any 1.1 s (WebSocket Rate Limits: unauthenticated
- * messages, 8 per second per IP); a burst (a gap's resubscription with products added) waits.
+ * messages, 8 per second per IP), counted across all the Coinbase feeds of the process; a burst
+ * (a gap's resubscription with products added, two feeds opening together) waits.
  *
  * With `book: true` the `level2` channel is subscribed too and each product's order book is
  * published as book ticks: the `snapshot` event as a reset, then every `update` (level2.ts). A
@@ -142,8 +143,11 @@ export class CoinbaseFeed extends StreamFeed {
    */
   readonly #since = new Map<string, bigint>();
   #recovered = 0;
-  /** subscribe/unsubscribe messages, paced to the provider's rate limit */
-  readonly #outbox = new PacedSender(MAX_MESSAGES_PER_SECOND, RATE_WINDOW_MS);
+  /**
+   * subscribe/unsubscribe messages, paced to the provider's rate limit, which is per IP: every
+   * Coinbase feed of the process counts against one window (feeds/coinbase/test/coinbase-connect-rate.test.ts)
+   */
+  readonly #outbox = new PacedSender(MAX_MESSAGES_PER_SECOND, RATE_WINDOW_MS, 'coinbase');
   /** canonical symbols whose book has had its snapshot on this subscription */
   #bookSynced = new Set<string>();
   #bookResyncs = 0;
@@ -215,9 +219,15 @@ export class CoinbaseFeed extends StreamFeed {
     return this.#opts.heartbeats ? [...this.#data(), 'heartbeats'] : this.#data();
   }
 
-  #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[]): void {
+  /**
+   * `opening`: the connection's opening subscription. Advanced Trade WebSocket Overview,
+   * Subscribing: "you are disconnected if no subscribe has been received within 5 seconds", so its
+   * first message goes ahead of what other Coinbase feeds of the process have waiting in the shared
+   * window (feeds/coinbase/test/coinbase-connect-rate.test.ts)
+   */
+  #send(session: StreamSession, type: 'subscribe' | 'unsubscribe', symbols: readonly string[], channels: readonly string[], opening = false): void {
     const product_ids = symbols.map((s) => this.#map.toProvider(s));
-    for (const channel of channels) this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }));
+    channels.forEach((channel, i) => this.#outbox.send(session, JSON.stringify({ type, product_ids, channel }), opening && i === 0));
   }
 
   override async stop(): Promise<void> {
@@ -230,7 +240,7 @@ export class CoinbaseFeed extends StreamFeed {
     this.#opening = [...symbols];
     this.#lastSeq = -1;
     this.#bookSynced = new Set();
-    this.#send(session, 'subscribe', symbols, this.#channels());
+    this.#send(session, 'subscribe', symbols, this.#channels(), true);
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {

@@ -59,11 +59,18 @@ export class OandaFeed extends StreamFeed {
 
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
     // v20 "Best Practices" > Connection Limits: "For new connections, we recommend you limit this
-    // to twice per second (2/s)": attempts start at least 500 ms apart, whatever the reason
+    // to twice per second (2/s)": attempts start at least 500 ms apart, whatever the reason, across
+    // all the OANDA feeds of the process (one client: connectSpacingKey)
+    // (feeds/oanda/test/oanda-connect-rate.test.ts)
     super(
       id,
       opts.symbols,
-      runnerOptions(opts, { transport: 'http-lines', staleAfterMs: 3 * OANDA_HEARTBEAT_MS, minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS }),
+      runnerOptions(opts, {
+        transport: 'http-lines',
+        staleAfterMs: 3 * OANDA_HEARTBEAT_MS,
+        minConnectIntervalMs: OANDA_MIN_CONNECT_INTERVAL_MS,
+        connectSpacingKey: 'oanda',
+      }),
     );
     this.#opts = opts;
     this.#token = creds.token;

@@ -105,12 +105,12 @@ describe('alpaca corrections, cancels and trading status', () => {
 
   it('a quote with a zero price on one side (no bid or no ask) is published without that side, and the rest of its frame is kept', async () => {
     h = await connected({ channels: ['trades', 'quotes'] });
-    // Real-time Stock Data > Quotes: bp/bs and ap/as (sizes in round lots); a side with price 0
+    // Real-time Stock Data > Quotes: bp/bs and ap/as (sizes in shares, the default unit); a side with price 0
     // holds no order. Data points share one array (WebSocket Stream > Message format).
     h.provider.push([
-      { T: 'q', S: 'AAPL', bx: '', bp: 0, bs: 0, ax: 'V', ap: 192.5, as: 3, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000001Z' },
+      { T: 'q', S: 'AAPL', bx: '', bp: 0, bs: 0, ax: 'V', ap: 192.5, as: 300, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000001Z' },
       { T: 't', S: 'AAPL', i: 11, x: 'V', p: 192.4, s: 5, c: ['@'], z: 'C', t: '2024-06-10T13:30:01.000000002Z' },
-      { T: 'q', S: 'AAPL', bx: 'V', bp: 192.3, bs: 2, ax: '', ap: 0, as: 0, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000003Z' },
+      { T: 'q', S: 'AAPL', bx: 'V', bp: 192.3, bs: 200, ax: '', ap: 0, as: 0, c: ['R'], z: 'C', t: '2024-06-10T13:30:01.000000003Z' },
     ]);
     await h.waitFor('3 ticks', () => h!.ticks.length >= 3);
     expect(h.ticks).toEqual([
@@ -251,21 +251,25 @@ describe('alpaca corrections, cancels and trading status', () => {
     expect([...conn().state.subs.trades].sort()).toEqual(['AAPL', 'BIIB', 'IWM', 'NEWCO', 'UPS']);
   });
 
-  it('reads quote sizes as round lots by default (x100 shares), and passes them through with quoteSizeUnit: shares', async () => {
-    // Real-time Stock Data > Quotes > Schema: bs "bid size in round lots", as "ask size in round lots"
-    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('round-lots');
+  it('reads quote sizes as shares by default (since 2025-11-03), and multiplies them by 100 with quoteSizeUnit: round-lots', async () => {
+    // Alpaca's Market Data guidance (alpacahq/alpaca-skills, "Alpaca Market Data API — Stocks",
+    // 3. Feeds): "Trade/quote sizes are in shares as of 2025-11-03 (were round lots before)", the
+    // SEC Market Data Infrastructure round-lot change. The Quotes schema's "in round lots" predates it.
+    expect(AlpacaOptionsSchema.parse({ symbols: ['AAPL'] }).quoteSizeUnit).toBe('shares');
     expect(() => AlpacaOptionsSchema.parse({ symbols: ['AAPL'], quoteSizeUnit: 'lots' })).toThrow(/quoteSizeUnit/);
     h = await connected({ channels: ['quotes'] });
-    // the Alpaca forum's IEX example: a bid of 300 shares sent as bs 3, no offer
-    const q = { T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' };
+    // Real-time Stock Data > Quotes > Example (its symbol AMD as AAPL, one of this feed's): bs 1, as 4
+    const q = { T: 'q', S: 'AAPL', bx: 'U', bp: 87.66, bs: 1, ax: 'Q', ap: 87.68, as: 4, t: '2021-02-22T15:51:45.335689322Z', c: ['R'], z: 'C' };
     h.provider.push([q]);
+    await h.waitFor('1 quote', () => h!.ticks.length >= 1);
+    expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 87.66, bs: 1, ap: 87.68, as: 4, ts: 1614009105335689322n }]);
+    await h.close();
+    // data from before the change (a recording of 2021 IEX quotes: the Alpaca forum's bid of 300 shares sent as bs 3, no offer)
+    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'round-lots' });
+    const old = { T: 'q', S: 'AAPL', bx: 'V', bp: 177.23, bs: 3, ax: 'V', ap: 0, as: 0, c: ['R'], z: 'A', t: '2021-09-03T13:30:01.027520534Z' };
+    h.provider.push([old]);
     await h.waitFor('1 quote', () => h!.ticks.length >= 1);
     expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 300, ts: 1630675801027520534n }]);
-    await h.close();
-    h = await connected({ channels: ['quotes'], quoteSizeUnit: 'shares' });
-    h.provider.push([q]);
-    await h.waitFor('1 quote', () => h!.ticks.length >= 1);
-    expect(h.ticks).toEqual([{ k: 'quote', sym: 'AAPL', bp: 177.23, bs: 3, ts: 1630675801027520534n }]);
   });
 
   it('declares its minute bars as the provider bars of its symbols (only when it subscribes to bars)', () => {

@@ -68,8 +68,8 @@ describe('alpaca adapter', () => {
     // trade ids are per exchange: the canonical id is venue-qualified
     // conditions ["@", "I"]: an odd lot, which sets no price
     expect(h.ticks[0]).toEqual({ k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', volumeOnly: true, ts: 1718026201123456789n });
-    // quote sizes are round lots by default (Real-time Stock Data > Quotes): bs 3 and as 4 are 300 and 400 shares
-    expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 300, ap: 126.56, as: 400, ts: 1718026201200000000n });
+    // quote sizes are shares by default (Alpaca: "in shares as of 2025-11-03"), passed through
+    expect(h.ticks[1]).toEqual({ k: 'quote', sym: 'AAPL', bp: 126.54, bs: 3, ap: 126.56, as: 4, ts: 1718026201200000000n });
     expect(h.ticks[2]).toMatchObject({ k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.2, s: 100, ts: 1718026201300000001n });
     expect(h.ticks[3]).toEqual({
       k: 'bar',
@@ -237,12 +237,12 @@ describe('alpaca adapter', () => {
     expect(msgpack).toEqual(json);
     expect(json).toEqual([
       { k: 'trade', sym: 'AAPL', id: 'D:96921', p: 126.55, s: 1, venue: 'D', volumeOnly: true, ts: 1614009104208000000n },
-      { k: 'quote', sym: 'AAPL', bp: 87.66, bs: 100, ap: 87.68, as: 400, ts: 1614009105335689322n },
+      { k: 'quote', sym: 'AAPL', bp: 87.66, bs: 1, ap: 87.68, as: 4, ts: 1614009105335689322n },
       // one trade id from two exchanges: two distinct canonical ids
       { k: 'trade', sym: 'AAPL', id: 'V:4242', p: 126.5512, s: 1, venue: 'V', ts: 1614009106000000001n },
       { k: 'trade', sym: 'AAPL', id: 'K:4242', p: 126.5513, s: 2500000, venue: 'K', ts: 1614009106000000999n },
       { k: 'trade', sym: 'MSFT', id: 'V:52983525033', p: 415.123456, s: 0.0001, venue: 'V', ts: 1614009106999999999n },
-      { k: 'quote', sym: 'MSFT', bp: 415.12, bs: 0, ap: 415.13, as: 12_345_678_900, ts: 1614009107123456789n },
+      { k: 'quote', sym: 'MSFT', bp: 415.12, bs: 0, ap: 415.13, as: 123_456_789, ts: 1614009107123456789n },
     ]);
     // on the wire (protocol v1 `t`): milliseconds with the microseconds kept, in both encodings
     expect(msgpack.map((t) => nsToMs(t.ts))).toEqual([1614009104208, 1614009105335.689, 1614009106000, 1614009106000, 1614009106999.999, 1614009107123.456]);

@@ -246,6 +246,9 @@ describe('coinbase adapter: order books (level2)', () => {
     const h = await start({}, { bookLevels: 10 });
     await h.waitFor('two snapshots', () => resets(h, 'BTC-USD') === 1 && resets(h, 'ETH-USD') === 1);
     const feed = h.adapter as CoinbaseFeed;
+    // the opening subscribes (market_trades, ticker, heartbeats, level2, status) can wait behind
+    // the earlier tests' messages: Coinbase's limit is per IP, so the process shares one window
+    await h.waitFor('the 5 opening subscribes', () => h.provider.receivedJson().length >= 5);
     // 40 levels a side: 10 kept, 5 bids removed leaves 5 (at least a quarter): no refresh
     h.provider.sweep('BTC-USD', 'bids', 5);
     await h.waitFor('the update', () => h.ticks.some((t) => t.k === 'book' && t.sym === 'BTC-USD' && !t.reset));

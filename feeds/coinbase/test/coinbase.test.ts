@@ -33,6 +33,8 @@ describe('coinbase adapter', () => {
       (p) => new CoinbaseFeed('coinbase', options(p.url)),
     );
     await h.waitFor('4 fixture ticks', () => h!.ticks.length >= 4);
+    // the subscribes can wait behind the earlier tests' messages (Coinbase's limit is per IP: one window per process)
+    await h.waitFor('4 subscribes', () => h!.provider.receivedJson().length >= 4);
     const subs = h.provider.receivedJson() as { type: string; channel: string; product_ids: string[] }[];
     expect(subs.map((s) => s.channel).sort()).toEqual(['heartbeats', 'market_trades', 'status', 'ticker']);
     expect(subs.every((s) => s.type === 'subscribe' && s.product_ids.join() === 'BTC-USD,ETH-USD')).toBe(true);
@@ -52,6 +54,8 @@ describe('coinbase adapter', () => {
       (p) => new CoinbaseFeed('coinbase', options(p.url)),
     );
     await h.waitFor('connected with data', () => h!.state === 'connected' && h!.ticks.length > 5);
+    // the opening subscribes can wait behind the earlier tests' messages (one window per process)
+    await h.waitFor('the 4 opening subscribes', () => h!.provider.receivedJson().length >= 4);
     const subscribesBefore = (h.provider.receivedJson() as { type: string }[]).filter((m) => m.type === 'subscribe').length;
     h.provider.skip(7);
     await h.waitFor('a gap counted', () => h!.counters.gaps >= 1);
@@ -315,6 +319,8 @@ describe('coinbase adapter', () => {
       (p) => new CoinbaseFeed('coinbase', options(p.url, { symbols: products.slice(0, 3), book: true })),
     );
     await h.waitFor('connected', () => h!.state === 'connected');
+    // the 5 opening subscribes can wait behind the earlier tests' messages (one window per process)
+    await h.waitFor('the 5 opening subscribes', () => h!.provider.requestTimes().length >= 5);
     // a sequence gap (unsubscribe + subscribe of market_trades, ticker, level2, status) and three products added at once
     // when the adapter sends each subscription message: the pacing is the sender's, so it is read
     // where the sender writes (arrival times at the fake bunch up when this process is loaded)

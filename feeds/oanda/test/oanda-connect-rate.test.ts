@@ -15,9 +15,11 @@ const ACCOUNT = '101-004-1234567-001';
 
 describe('oanda connection rate', () => {
   let h: AdapterHarness<FakeHttpStreamServer<{ n: number }>> | undefined;
+  let h2: AdapterHarness<FakeHttpStreamServer<{ n: number }>> | undefined;
   afterEach(async () => {
     await h?.close();
-    h = undefined;
+    await h2?.close();
+    h = h2 = undefined;
   });
 
   it('opens at most two new connections per second when every stream ends right after it started', async () => {
@@ -57,5 +59,46 @@ describe('oanda connection rate', () => {
     expect(gaps.length).toBe(4);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(500);
     expect(openedAt.length).toBeLessThanOrEqual(attemptAt.length); // every stream the server saw was an attempt counted here
+  });
+
+  it('two OANDA feeds of one process share the limit: their reconnects together start at least 500 ms apart', async () => {
+    // the recommendation is for the client ("limit ... the number of new connections per second"),
+    // and one process with two OANDA feeds (two accounts, or instruments split over two feeds) is one
+    // client: each feed spaced only its own attempts, so two streams ended together made four a second
+    const attemptAt: number[] = [];
+    class TimedOanda extends OandaFeed {
+      override url(symbols: readonly string[]): string {
+        attemptAt.push(Date.now());
+        return super.url(symbols);
+      }
+    }
+    const start = (id: string) =>
+      startHarness(
+        () =>
+          FakeHttpStreamServer.start<{ n: number }>({
+            initialState: () => ({ n: 0 }),
+            onStream: (s) => {
+              s.line({
+                type: 'PRICE',
+                instrument: 'EUR_USD',
+                time: new Date().toISOString(),
+                tradeable: true,
+                bids: [{ price: '1.10000', liquidity: 1_000_000 }],
+                asks: [{ price: '1.10010', liquidity: 1_000_000 }],
+              });
+              setImmediate(() => s.res.end());
+            },
+          }),
+        (p) => new TimedOanda(id, OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
+      );
+    [h, h2] = await Promise.all([start('oanda'), start('oanda-2')]);
+    await h.waitFor('7 attempts of the two feeds', () => attemptAt.length >= 7, 20_000);
+    // (the feeds' first connections are made as they start, together)
+    const times = attemptAt
+      .slice(0, 7)
+      .sort((a, b) => a - b)
+      .slice(1);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(Math.min(...gaps), `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(500);
   });
 });
