@@ -469,14 +469,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
-    const onOnline = (): void => {
-      // not within a pause the server asked for (Retry-After, 4008): the network being back does not end it
-      if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
-        clearTimeout(this.#reconnectTimer);
-        this.#reconnectTimer = undefined;
-        void this.#open();
-      }
-    };
+    const onOnline = (): void => this.#retryNow();
     // (the page's state now: not sent, connect() has not opened yet)
     if (doc) {
       doc.addEventListener('visibilitychange', onChange);
@@ -527,8 +520,23 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async setPageVisible(visible: boolean): Promise<void> {
     if (this.#pageHidden === !visible) return;
     this.#pageHidden = !visible;
+    // shown again while waiting out a backoff delay: the user looks at the page now, retry now
+    // (a hidden tab's timers may also have been slowed down)
+    if (visible) this.#retryNow();
     if (this.#state !== 'open') return; // sent on the next welcome
     await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, page: visible ? 'visible' : 'hidden' });
+  }
+
+  /**
+   * Retry at once if waiting out a backoff delay (the network is back, the page is shown again),
+   * but not within a pause the server asked for (Retry-After, 4008): that does not end it.
+   */
+  #retryNow(): void {
+    if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+      void this.#open();
+    }
   }
 
   async #visibilityRequest(frame: OutgoingFrame): Promise<void> {
@@ -1134,11 +1142,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#heartbeatTimer); // (an interval: one list of timers for both, in HTML and in Node)
-    clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#probeTimer);
+    // (the heartbeat's is an interval: one list of timers for both, in HTML and in Node)
+    [this.#reconnectTimer, this.#connectTimer, this.#heartbeatTimer, this.#refreshTimer, this.#probeTimer].map(clearTimeout);
     this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
   }
 
@@ -1297,8 +1302,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      // (numbers and booleans: join() writes undefined as '')
-      const key = [want.throttle, want.snapshot, want.history, want.visible ?? true, want.depth].join();
+      // (every Desired has the same keys in the same order: see #subscribe)
+      const key = JSON.stringify({ ...want, visible: want.visible ?? true });
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));

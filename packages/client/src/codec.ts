@@ -91,14 +91,14 @@ export function encodeMsgpack(value: unknown): Uint8Array {
 export const msgpackClientCodec: ClientCodec = {
   encoding: 'msgpack',
   subprotocol: SUBPROTOCOL.msgpack,
-  encode: (frame) => encodeMsgpack(frame),
+  encode: encodeMsgpack,
   decode: (data) => (typeof data === 'string' ? JSON.parse(data) : unpackr.unpack(toBytes(data))),
 };
 
 export const jsonClientCodec: ClientCodec = {
   encoding: 'json',
   subprotocol: SUBPROTOCOL.json,
-  encode: (frame) => JSON.stringify(frame),
+  encode: JSON.stringify,
   decode: (data) => JSON.parse(typeof data === 'string' ? data : textDecoder.decode(toBytes(data))),
 };
 
