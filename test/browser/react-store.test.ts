@@ -355,6 +355,30 @@ describe('@tickwire/react store: what the hooks show', () => {
     }
   });
 
+  it("errors of an open connection that are not about it (the gateway's RATE_LIMIT notice, an undecodable frame, the token-expiry warning) go to onError, not to useConnectionError", async () => {
+    const { store, errors } = await connect();
+    const stop = store.trackConnection();
+    let changes = 0;
+    store.listenConnectionError(() => changes++);
+    const [ws] = [...wss!.clients];
+    // frames dropped over the message rate: a notice without id, at most once a second (docs/protocol.md#error-codes)
+    ws!.send(JSON.stringify({ op: 'error', code: 'RATE_LIMIT', message: 'rate limit: frames dropped' }));
+    ws!.send('{not json');
+    // the expiry warning, to a client whose fixed token cannot be renewed
+    ws!.send(JSON.stringify({ op: 'error', code: 'UNAUTHENTICATED', message: 'token expires soon', expires: Date.now() + 30_000 }));
+    await waitFor(() => errors.length === 3, 'the three errors at onError');
+    expect(errors.map((e) => (e as { code: string }).code)).toEqual(['RATE_LIMIT', 'BAD_SERVER_FRAME', 'UNAUTHENTICATED']);
+    // the connection is up and data flows: nothing to tell the user about it
+    expect(client!.state).toBe('open');
+    expect(store.connectionError()).toBeUndefined();
+    expect(changes).toBe(0);
+    // the connection ended for good still says why (a close, then the client's error)
+    ws!.close(1008, 'token expired');
+    await waitFor(() => client!.state === 'closed', 'the close');
+    expect(store.connectionError()).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'expired' });
+    stop();
+  });
+
   it('server-side rendering: the hooks render their empty state and nothing connects', async () => {
     const s = await scriptedServer();
     wss = s.wss;

@@ -181,7 +181,8 @@ const idle = (): ConnectionState => 'idle';
 /**
  * The last error of the connection (`TRANSPORT` during an outage, `UNAUTHENTICATED` for a refused
  * token, with its `reason`), undefined again once the connection is open. Use it with
- * useConnectionState to tell the user why there is no data.
+ * useConnectionState to tell the user why there is no data. While the connection is up, the
+ * client's other errors (the gateway's RATE_LIMIT notice, ...) go to the provider's `onError`.
  */
 export function useConnectionError(): TickwireClientError | undefined {
   const store = useTickwireStore();

@@ -223,14 +223,25 @@ export class TickwireStore {
       this.#connectionError = err;
       for (const l of [...this.#connectionListeners]) l();
     };
-    const stopErrors = this.client.on('error', (err) => set(err));
+    // whether the connection is up: no close since it opened
+    let up = this.client.state === 'open';
+    const stopErrors = this.client.on('error', (err) => {
+      // on a connection that is up, an error that is not a transport failure is not why there
+      // is no connection (the gateway's RATE_LIMIT notice, an undecodable frame, the token-expiry
+      // warning, a resubscribe never answered, a token refresh that failed): onError hears it.
+      // The error that says why a connection ended comes after its `close` event
+      if (up && err.code !== ClientErrorCode.TRANSPORT) this.#onError(err);
+      else set(err);
+    });
     const stopState = this.client.on('state', ({ state }) => {
-      if (state === 'open') set(undefined);
+      up = state === 'open';
+      if (up) set(undefined);
     });
     // a close that ends the connection for good, or a 1008 (the token expired, an entitlement was
     // withdrawn, an operator closed it: docs/protocol.md#close-codes) says why here too: the
     // client reports it as a `close` event, not as an `error`
     const stopClose = this.client.on('close', ({ code, reason, willReconnect }) => {
+      up = false;
       if (willReconnect && code !== CloseCode.POLICY) return;
       const why = `connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '' : ' and not reconnecting'}`;
       // (the codes a client that reports the 1008 itself gives: an `error` right after this replaces it)
