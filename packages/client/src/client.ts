@@ -102,7 +102,8 @@ export interface ClientOptions {
    * `tickwire.bearer.<jwt>`: kept out of URLs, logs and history; a token with characters a
    * subprotocol cannot hold goes as `query`), `query` (`?token=`, for gateways older than the token subprotocol) or
    * `header` (`Authorization: Bearer`, needs the `ws` package). Default: `protocol` with the
-   * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback).
+   * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback). Any other
+   * value is taken as unset (never the URL).
    */
   tokenIn?: 'protocol' | 'query' | 'header' | undefined;
   /** wire encoding (default `msgpack`) */
@@ -896,7 +897,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
+    let tokenIn = this.options.tokenIn;
+    // not a value the option takes (unset, or a typo in JavaScript): the default, never the URL
+    if (!/^(protocol|query|header)$/.test(tokenIn!)) tokenIn = ctor === global ? 'protocol' : 'header';
     let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
@@ -1085,18 +1088,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** With a token function: get a new token before this one expires and send it in band. */
   #scheduleRefresh(expires: number | undefined): void {
     clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = undefined;
     const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
     if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
     const remaining = expires - Date.now();
     const delay = Math.max(1000, remaining - lead, remaining / 2);
-    this.#refreshTimer = setTimeout(
-      () => {
-        this.#refreshTimer = undefined;
-        void this.#refreshNow();
-      },
-      Math.min(delay, 2 ** 31 - 1),
-    );
+    this.#refreshTimer = setTimeout(() => void this.#refreshNow(), Math.min(delay, 2 ** 31 - 1));
   }
 
   /** Refresh once at a time; a failure is one error, and the connection keeps its token. */
@@ -1144,7 +1140,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #clearTimers(): void {
     // (the heartbeat's is an interval: one list of timers for both, in HTML and in Node)
     [this.#reconnectTimer, this.#connectTimer, this.#heartbeatTimer, this.#refreshTimer, this.#probeTimer].map(clearTimeout);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
+    // (only the reconnect timer is ever read: the others are cleared, never tested)
+    this.#reconnectTimer = undefined;
   }
 
   /**
@@ -1157,10 +1154,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (!(every > 0) || this.#transport !== 'http') return;
     const delay = Math.min(every, this.#probeDelay);
     this.#probeDelay = delay * 2;
-    this.#probeTimer = setTimeout(() => {
-      this.#probeTimer = undefined;
-      void this.#probe();
-    }, delay);
+    this.#probeTimer = setTimeout(() => void this.#probe(), delay);
   }
 
   async #probe(): Promise<void> {
@@ -1261,7 +1255,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #onWelcome(w: WelcomeFrame): void {
     clearTimeout(this.#connectTimer);
-    this.#connectTimer = undefined;
     this.#welcome = w;
     this.#welcomes++;
     this.#attempts = this.#wsFailures = 0;

@@ -27,8 +27,8 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  // (a Uint8Array too: a view of the same bytes, nothing copied)
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (Array.isArray(data)) {
     // `ws` may hand over a fragmented message as a list of Buffers

@@ -105,7 +105,11 @@ function useTail<T>(items: readonly T[], limit: number): readonly T[] {
   return useMemo(() => tail(items, limit), [items, limit]);
 }
 
-/** The most recent trades of a symbol, oldest first (every trade: trades are never dropped). */
+/**
+ * The most recent trades of a symbol, oldest first (every trade: trades are never dropped). A
+ * trade is (`src`, `id`): ids of different sources may collide (a failover), so key list items
+ * by both.
+ */
 export function useTrades(symbol: string, opts: ListOptions = {}): readonly Trade[] {
   const limit = opts.limit ?? 50;
   const snap = useChannelSnapshot<Trade>(`trade:${symbol}`, { ...opts, limit });
