@@ -17,7 +17,7 @@ function Row({ symbol }: { symbol: string }) {
 
 function Tape({ symbol }: { symbol: string }) {
   const trades = useTrades(symbol, { limit: 5 }); // every trade, newest last
-  return <ol data-testid="tape">{trades.map((x) => <li key={x.id}>{x.s} @ {x.p}</li>)}</ol>;
+  return <ol data-testid="tape">{trades.map((x) => <li key={`${x.src}:${x.id}`}>{x.s} @ {x.p}</li>)}</ol>;
 }
 
 function Board({ symbols }: { symbols: string[] }) {

@@ -80,4 +80,31 @@ describe('the SDK in a browser that goes offline and online', { timeout: 120_000
     expect(rig.pageErrors).toEqual([]);
     await page.close();
   });
+
+  it('the tab shown again ends a 300 s backoff wait: the client is back within seconds', async () => {
+    const port = rig.engine!.port;
+    const page = await rig.newPage();
+    await page.goto(`http://127.0.0.1:${port}/online.html`);
+    const state = (): Promise<string> => page.evaluate(() => (window as unknown as W).tw.state());
+    await expect.poll(state, { timeout: 20_000 }).toBe('open');
+    // headless Chromium keeps every tab visible: the page's visibility is set as a browser sets it
+    // when the user switches tabs (visibilityState, then the visibilitychange event)
+    const setVisibility = (v: 'hidden' | 'visible'): Promise<void> =>
+      page.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { value, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, v);
+    // the user switches to another tab; the gateway restarts meanwhile; the client waits its backoff
+    await setVisibility('hidden');
+    const before = await page.evaluate(() => (window as unknown as W).tw.delays.length);
+    await rig.engine!.close();
+    rig.engine = undefined;
+    await expect.poll(() => page.evaluate(() => (window as unknown as W).tw.delays.length), { timeout: 20_000 }).toBeGreaterThan(before);
+    await rig.startEngine(port);
+    // back to the tab: the board fills again now, not up to 5 minutes later
+    await setVisibility('visible');
+    await expect.poll(state, { timeout: 20_000 }).toBe('open');
+    expect(rig.pageErrors).toEqual([]);
+    await page.close();
+  });
 });

@@ -72,6 +72,18 @@ function script(ws: WebSocket, req: Frame): void {
       send({ op: 'data', ch, seq: 2, d: { id: '2', p: 51, s: 1, t: T0, src: 'alpaca' } });
       send({ op: 'cancel', ch, seq: 3, d: { ref: '2', t: T0, src: 'alpaca', applied: true } });
       send({ op: 'correction', ch, seq: 4, d: { ref: '1', id: '3', p: 49, s: 2, t: T0, src: 'alpaca', applied: true } });
+    } else if (ch === 'trade:FAIL') {
+      // a failover (docs/protocol.md#trade: ids of different sources may collide, key trades by
+      // (src, id)): the new source's trade 7 is not the old source's trade 7; then the new source
+      // cancels its 8, and corrects its 7
+      const e1 = 1_795_316_733_694;
+      const e2 = e1 + 60_000;
+      send({ op: 'data', ch, seq: 1, d: { id: '7', p: 100, s: 1, t: T0, src: 'alpaca', ep: e1 } });
+      send({ op: 'data', ch, seq: 2, d: { id: '8', p: 101, s: 1, t: T0 + 1, src: 'alpaca', ep: e1 } });
+      send({ op: 'data', ch, seq: 3, d: { id: '7', p: 102, s: 2, t: T0 + 2, src: 'polygon', ep: e2 } });
+      send({ op: 'data', ch, seq: 4, d: { id: '8', p: 103, s: 2, t: T0 + 3, src: 'polygon', ep: e2 } });
+      send({ op: 'cancel', ch, seq: 5, d: { ref: '8', t: T0 + 4, src: 'polygon', applied: true, ep: e2 } });
+      send({ op: 'correction', ch, seq: 6, d: { ref: '7', id: '9', p: 104, s: 2, t: T0 + 5, src: 'polygon', applied: true, ep: e2 } });
     } else if (ch === 'trade:BUSY') {
       // 5000 trades, as a busy symbol sends them in a few seconds
       for (let b = 0; b < 10; b++) {
@@ -199,6 +211,15 @@ describe('@tickwire/react store: what the hooks show', () => {
     // MSFT: 2 is cancelled while it is the latest, then 1 (not the latest any more) is corrected
     await waitFor(() => store.snapshot('trade:MSFT').received === 4, 'the updates of MSFT');
     expect(store.snapshot('trade:MSFT').value).toBeUndefined(); // no list kept: nothing else to show
+  });
+
+  it('trades are keyed by (src, id): across a failover a new source reusing an id is another trade, and its cancels and corrections touch its own', async () => {
+    const { store } = await connect();
+    store.acquire('trade:FAIL', { limit: 10 });
+    await waitFor(() => store.snapshot('trade:FAIL').received === 6, 'the updates of FAIL');
+    const list = (store.snapshot('trade:FAIL').items as Trade[]).map((t) => `${t.src}:${t.id}@${t.p}`);
+    expect(list).toEqual(['alpaca:7@100', 'alpaca:8@101', 'polygon:9@104']);
+    expect(store.snapshot('trade:FAIL').value).toMatchObject({ src: 'polygon', id: '9', p: 104 });
   });
 
   it('the latest value follows a correction of the latest trade', async () => {
@@ -353,6 +374,30 @@ describe('@tickwire/react store: what the hooks show', () => {
       stop();
       await client.close();
     }
+  });
+
+  it("errors of an open connection that are not about it (the gateway's RATE_LIMIT notice, an undecodable frame, the token-expiry warning) go to onError, not to useConnectionError", async () => {
+    const { store, errors } = await connect();
+    const stop = store.trackConnection();
+    let changes = 0;
+    store.listenConnectionError(() => changes++);
+    const [ws] = [...wss!.clients];
+    // frames dropped over the message rate: a notice without id, at most once a second (docs/protocol.md#error-codes)
+    ws!.send(JSON.stringify({ op: 'error', code: 'RATE_LIMIT', message: 'rate limit: frames dropped' }));
+    ws!.send('{not json');
+    // the expiry warning, to a client whose fixed token cannot be renewed
+    ws!.send(JSON.stringify({ op: 'error', code: 'UNAUTHENTICATED', message: 'token expires soon', expires: Date.now() + 30_000 }));
+    await waitFor(() => errors.length === 3, 'the three errors at onError');
+    expect(errors.map((e) => (e as { code: string }).code)).toEqual(['RATE_LIMIT', 'BAD_SERVER_FRAME', 'UNAUTHENTICATED']);
+    // the connection is up and data flows: nothing to tell the user about it
+    expect(client!.state).toBe('open');
+    expect(store.connectionError()).toBeUndefined();
+    expect(changes).toBe(0);
+    // the connection ended for good still says why (a close, then the client's error)
+    ws!.close(1008, 'token expired');
+    await waitFor(() => client!.state === 'closed', 'the close');
+    expect(store.connectionError()).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'expired' });
+    stop();
   });
 
   it('server-side rendering: the hooks render their empty state and nothing connects', async () => {

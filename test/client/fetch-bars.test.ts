@@ -84,6 +84,21 @@ describe('fetchBars', () => {
     });
   });
 
+  it('a token function that throws or rejects is a BarsRequestError TOKEN (status 0) with the cause, as the client reports its own', async () => {
+    const cause = new Error('session store down');
+    for (const token of [
+      () => {
+        throw cause;
+      },
+      () => Promise.reject(cause),
+    ]) {
+      const err = await fetchBars(base, { symbol: 'BTC-USD', interval: '1s' }, { token }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BarsRequestError);
+      expect(err).toBeInstanceOf(TickwireClientError);
+      expect(err).toMatchObject({ code: 'TOKEN', status: 0, cause });
+    }
+  });
+
   it('no answer is TRANSPORT (status 0); an abort rejects with the AbortError', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     await expect(fetchBars(closed, { symbol: 'BTC-USD', interval: '1s' })).rejects.toMatchObject({ code: 'TRANSPORT', status: 0 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // this checkout's sources (node_modules may link another checkout's package)
-import { TickwireClient } from '../../packages/client/src/index.js';
+import { TickwireClient, type WebSocketConstructor, type WebSocketLike } from '../../packages/client/src/index.js';
 
 /**
  * Bad options are a clear error at construction, naming the option: a URL that is not one
@@ -27,5 +27,65 @@ describe('client options', () => {
   it('no options or no url: the same error', () => {
     expect(() => new TickwireClient(undefined as never)).toThrow(/options\.url/);
     expect(() => new TickwireClient({} as never)).toThrow(/options\.url/);
+  });
+
+  it('a `tokenIn` the option does not take (a typo in JavaScript) never puts the token in the URL', async () => {
+    const made: { url: string; protocols: string[]; headers: Record<string, string> | undefined }[] = [];
+    // a socket that records how it was made and never opens
+    class Recording implements WebSocketLike {
+      readyState = 0;
+      protocol = '';
+      binaryType = '';
+      onopen = null;
+      onmessage = null;
+      onclose: WebSocketLike['onclose'] = null;
+      onerror = null;
+      constructor(url: string, protocols?: string | string[], init?: { headers?: Record<string, string> }) {
+        made.push({ url, protocols: [protocols ?? []].flat(), headers: init?.headers });
+      }
+      send(): void {}
+      close(code = 1000, reason = ''): void {
+        this.readyState = 3;
+        this.onclose?.({ code, reason });
+      }
+    }
+    const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
+    for (const tokenIn of ['headers', 'Header', 'subprotocol', 'protocol', 'header', 'query'] as const) {
+      const c = new TickwireClient({
+        url: 'ws://127.0.0.1:9/v1/stream',
+        token,
+        tokenIn: tokenIn as 'header',
+        WebSocket: Recording as WebSocketConstructor,
+        trackPageVisibility: false,
+      });
+      c.connect().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 20));
+      await c.close();
+    }
+    // the same with the socket a browser has (the global WebSocket): a typo takes that default, the subprotocol
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    g.WebSocket = Recording;
+    try {
+      for (const tokenIn of ['headers', undefined] as const) {
+        const c = new TickwireClient({ url: 'ws://127.0.0.1:9/v1/stream', token, tokenIn: tokenIn as 'header' | undefined, trackPageVisibility: false });
+        c.connect().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 20));
+        await c.close();
+      }
+    } finally {
+      g.WebSocket = saved;
+    }
+    const where = made.map((m) =>
+      m.url.includes(token)
+        ? 'url'
+        : m.headers?.Authorization === `Bearer ${token}`
+          ? 'header'
+          : m.protocols.includes(`tickwire.bearer.${token}`)
+            ? 'protocol'
+            : 'none',
+    );
+    // a typo is the default: a header with the socket given, the subprotocol with the global one
+    expect(where).toEqual(['header', 'header', 'header', 'protocol', 'header', 'url', 'protocol', 'protocol']);
   });
 });

@@ -126,3 +126,45 @@ describe('network back online', { timeout: 60_000 }, () => {
     expect(listeners).toBe(0);
   });
 });
+
+describe('page shown again', { timeout: 60_000 }, () => {
+  it('a tab shown again while the client waits out a backoff delay retries at once (its own document tracking, and setPageVisible as @tickwire/react calls it)', async () => {
+    const doc = new FakeDocument();
+    (globalThis as { document?: unknown }).document = doc;
+    let engine: Engine | undefined = await startTestEngine();
+    const port = engine.port;
+    cleanups.push(() => engine?.close());
+    // a long backoff (the middle of a 10-minute window): only the page shown again can bring the client back soon
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const client = new TickwireClient({
+      url: streamUrl(port),
+      WebSocket: WS as unknown as WebSocketConstructor,
+      reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
+    });
+    cleanups.push(() => client.close());
+    const delays: number[] = [];
+    client.on('reconnecting', (r) => delays.push(r.delayMs));
+    client.on('error', () => undefined); // the outage's TRANSPORT error
+    await client.connect();
+    // the tab goes to the background, the gateway restarts meanwhile
+    doc.set('hidden');
+    await engine.close();
+    engine = undefined;
+    await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
+    expect(delays[0]).toBe(300_000);
+    engine = await startTestEngine(port);
+    // the user comes back to the tab: not up to 5 minutes of a blank board
+    doc.set('visible');
+    await waitFor(() => client.state === 'open', { what: 'reconnected when the page was shown', timeout: 20_000 });
+
+    // the same through setPageVisible (the React provider follows the document itself and calls it)
+    await client.setPageVisible(false);
+    await engine.close();
+    engine = undefined;
+    await waitFor(() => client.state === 'reconnecting' && delays.length > 1, 'the second drop noticed');
+    engine = await startTestEngine(port);
+    await client.setPageVisible(true);
+    await waitFor(() => client.state === 'open', { what: 'reconnected after setPageVisible(true)', timeout: 20_000 });
+    expect(delays.length).toBe(2); // no retry of its own: the backoff delays were cut short
+  });
+});

@@ -28,10 +28,10 @@ async function fullEngine(): Promise<Engine> {
   return engine;
 }
 
-function refused(opts: ConstructorParameters<typeof TickwireClient>[0]): { retries: ReconnectEvent[]; errors: TickwireClientError[] } {
+function refused(opts: ConstructorParameters<typeof TickwireClient>[0]): { retries: ReconnectEvent[]; errors: TickwireClientError[]; client: TickwireClient } {
   const client = new TickwireClient({ heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...opts });
   cleanups.push(() => client.close());
-  const w = { retries: [] as ReconnectEvent[], errors: [] as TickwireClientError[] };
+  const w = { retries: [] as ReconnectEvent[], errors: [] as TickwireClientError[], client };
   client.on('reconnecting', (r) => w.retries.push(r));
   client.on('error', (e) => w.errors.push(e));
   client.connect().catch(() => undefined);
@@ -70,6 +70,21 @@ describe('Retry-After', { timeout: 30_000 }, () => {
     win.dispatchEvent(new Event('online'));
     // (a negative check: well within the 5 s the server asked for, no attempt is made)
     await quietFor(1000, 'an attempt the online event would start at once');
+    expect(w.retries).toHaveLength(1);
+    expect(w.errors).toHaveLength(refusals);
+  });
+
+  it('is kept when the page is shown again during the wait (setPageVisible, the document)', async () => {
+    const engine = await fullEngine();
+    const w = refused({ url: streamUrl(engine.port), fallback: false, trackPageVisibility: false });
+    await waitFor(() => w.retries.length > 0, 'the retry after the refusal');
+    expect(w.retries[0]!.delayMs).toBeGreaterThanOrEqual(5000);
+    const refusals = w.errors.length;
+    const client = w.client;
+    await client.setPageVisible(false);
+    await client.setPageVisible(true);
+    // (a negative check: well within the 5 s the server asked for, no attempt is made)
+    await quietFor(1000, 'an attempt the page shown again would start at once');
     expect(w.retries).toHaveLength(1);
     expect(w.errors).toHaveLength(refusals);
   });

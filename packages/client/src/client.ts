@@ -102,7 +102,8 @@ export interface ClientOptions {
    * `tickwire.bearer.<jwt>`: kept out of URLs, logs and history; a token with characters a
    * subprotocol cannot hold goes as `query`), `query` (`?token=`, for gateways older than the token subprotocol) or
    * `header` (`Authorization: Bearer`, needs the `ws` package). Default: `protocol` with the
-   * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback).
+   * global WebSocket, `header` otherwise (and always on the HTTP-streaming fallback). Any other
+   * value is taken as unset (never the URL).
    */
   tokenIn?: 'protocol' | 'query' | 'header' | undefined;
   /** wire encoding (default `msgpack`) */
@@ -469,14 +470,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     const doc = (this.options.trackPageVisibility ?? true) && typeof g.document?.addEventListener === 'function' ? g.document : undefined;
     const onChange = (): void => void this.setPageVisible(doc!.visibilityState !== 'hidden').catch(() => undefined);
-    const onOnline = (): void => {
-      // not within a pause the server asked for (Retry-After, 4008): the network being back does not end it
-      if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
-        clearTimeout(this.#reconnectTimer);
-        this.#reconnectTimer = undefined;
-        void this.#open();
-      }
-    };
+    const onOnline = (): void => this.#retryNow();
     // (the page's state now: not sent, connect() has not opened yet)
     if (doc) {
       doc.addEventListener('visibilitychange', onChange);
@@ -527,8 +521,23 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async setPageVisible(visible: boolean): Promise<void> {
     if (this.#pageHidden === !visible) return;
     this.#pageHidden = !visible;
+    // shown again while waiting out a backoff delay: the user looks at the page now, retry now
+    // (a hidden tab's timers may also have been slowed down)
+    if (visible) this.#retryNow();
     if (this.#state !== 'open') return; // sent on the next welcome
     await this.#visibilityRequest({ op: 'visibility', id: this.#nextId++, page: visible ? 'visible' : 'hidden' });
+  }
+
+  /**
+   * Retry at once if waiting out a backoff delay (the network is back, the page is shown again),
+   * but not within a pause the server asked for (Retry-After, 4008): that does not end it.
+   */
+  #retryNow(): void {
+    if (this.#reconnectTimer && Date.now() >= this.#holdUntil) {
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+      void this.#open();
+    }
   }
 
   async #visibilityRequest(frame: OutgoingFrame): Promise<void> {
@@ -888,7 +897,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
+    let tokenIn = this.options.tokenIn;
+    // not a value the option takes (unset, or a typo in JavaScript): the default, never the URL
+    if (!/^(protocol|query|header)$/.test(tokenIn!)) tokenIn = ctor === global ? 'protocol' : 'header';
     let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
@@ -1077,18 +1088,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   /** With a token function: get a new token before this one expires and send it in band. */
   #scheduleRefresh(expires: number | undefined): void {
     clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = undefined;
     const lead = this.options.refreshBeforeExpiryMs ?? 60_000;
     if (!this.#tokenIsRenewable || expires === undefined || !(lead > 0)) return;
     const remaining = expires - Date.now();
     const delay = Math.max(1000, remaining - lead, remaining / 2);
-    this.#refreshTimer = setTimeout(
-      () => {
-        this.#refreshTimer = undefined;
-        void this.#refreshNow();
-      },
-      Math.min(delay, 2 ** 31 - 1),
-    );
+    this.#refreshTimer = setTimeout(() => void this.#refreshNow(), Math.min(delay, 2 ** 31 - 1));
   }
 
   /** Refresh once at a time; a failure is one error, and the connection keeps its token. */
@@ -1134,12 +1138,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#heartbeatTimer); // (an interval: one list of timers for both, in HTML and in Node)
-    clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#probeTimer);
-    this.#reconnectTimer = this.#connectTimer = this.#heartbeatTimer = this.#refreshTimer = this.#probeTimer = undefined;
+    // (the heartbeat's is an interval: one list of timers for both, in HTML and in Node)
+    [this.#reconnectTimer, this.#connectTimer, this.#heartbeatTimer, this.#refreshTimer, this.#probeTimer].map(clearTimeout);
+    // (only the reconnect timer is ever read: the others are cleared, never tested)
+    this.#reconnectTimer = undefined;
   }
 
   /**
@@ -1152,10 +1154,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (!(every > 0) || this.#transport !== 'http') return;
     const delay = Math.min(every, this.#probeDelay);
     this.#probeDelay = delay * 2;
-    this.#probeTimer = setTimeout(() => {
-      this.#probeTimer = undefined;
-      void this.#probe();
-    }, delay);
+    this.#probeTimer = setTimeout(() => void this.#probe(), delay);
   }
 
   async #probe(): Promise<void> {
@@ -1256,7 +1255,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #onWelcome(w: WelcomeFrame): void {
     clearTimeout(this.#connectTimer);
-    this.#connectTimer = undefined;
     this.#welcome = w;
     this.#welcomes++;
     this.#attempts = this.#wsFailures = 0;
@@ -1297,8 +1295,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
         this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
         continue;
       }
-      // (numbers and booleans: join() writes undefined as '')
-      const key = [want.throttle, want.snapshot, want.history, want.visible ?? true, want.depth].join();
+      // (every Desired has the same keys in the same order: see #subscribe)
+      const key = JSON.stringify({ ...want, visible: want.visible ?? true });
       const g = groups.get(key);
       if (g) g.channels.push(ch);
       else groups.set(key, this.#subFrame([ch], want));

@@ -27,8 +27,8 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  // (a Uint8Array too: a view of the same bytes, nothing copied)
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (Array.isArray(data)) {
     // `ws` may hand over a fragmented message as a list of Buffers
@@ -91,14 +91,14 @@ export function encodeMsgpack(value: unknown): Uint8Array {
 export const msgpackClientCodec: ClientCodec = {
   encoding: 'msgpack',
   subprotocol: SUBPROTOCOL.msgpack,
-  encode: (frame) => encodeMsgpack(frame),
+  encode: encodeMsgpack,
   decode: (data) => (typeof data === 'string' ? JSON.parse(data) : unpackr.unpack(toBytes(data))),
 };
 
 export const jsonClientCodec: ClientCodec = {
   encoding: 'json',
   subprotocol: SUBPROTOCOL.json,
-  encode: (frame) => JSON.stringify(frame),
+  encode: JSON.stringify,
   decode: (data) => JSON.parse(typeof data === 'string' ? data : textDecoder.decode(toBytes(data))),
 };
 

@@ -48,7 +48,8 @@ export interface BarsPage {
  * `code` (why a token was refused: `expired`, ...), `param` the parameter a 400 names, `status`
  * the HTTP status, `retryAfter` the seconds of `Retry-After` (429, 503). No answer at all, or one
  * without a JSON error body (a proxy's 502): `code` `TRANSPORT` (`status` 0 without an answer). A
- * 200 that is not a page: `BAD_SERVER_FRAME`.
+ * 200 that is not a page: `BAD_SERVER_FRAME`. The `token` function threw or rejected: `TOKEN`
+ * (`status` 0, its error as `cause`).
  */
 export class BarsRequestError extends TickwireClientError {
   declare readonly status: number;
@@ -111,7 +112,13 @@ export async function fetchBars(base: string, query: BarsQuery, options: BarsReq
   const f = options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
   if (!f) throw new BarsRequestError('TRANSPORT', 'no fetch: pass options.fetch', { status: 0 });
   // the token option; else the one a stream URL given as `base` carries (`?token=`), as a header
-  const token = (typeof options.token === 'function' ? await options.token() : options.token) || splitBase(base).token;
+  let token: string | undefined;
+  try {
+    token = (typeof options.token === 'function' ? await options.token() : options.token) || splitBase(base).token;
+  } catch (cause) {
+    // as the client reports its own token function's failure (ClientErrorCode.TOKEN)
+    throw new BarsRequestError('TOKEN', `token function failed: ${String(cause)}`, { status: 0, cause });
+  }
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;

@@ -105,7 +105,11 @@ function useTail<T>(items: readonly T[], limit: number): readonly T[] {
   return useMemo(() => tail(items, limit), [items, limit]);
 }
 
-/** The most recent trades of a symbol, oldest first (every trade: trades are never dropped). */
+/**
+ * The most recent trades of a symbol, oldest first (every trade: trades are never dropped). A
+ * trade is (`src`, `id`): ids of different sources may collide (a failover), so key list items
+ * by both.
+ */
 export function useTrades(symbol: string, opts: ListOptions = {}): readonly Trade[] {
   const limit = opts.limit ?? 50;
   const snap = useChannelSnapshot<Trade>(`trade:${symbol}`, { ...opts, limit });
@@ -181,7 +185,8 @@ const idle = (): ConnectionState => 'idle';
 /**
  * The last error of the connection (`TRANSPORT` during an outage, `UNAUTHENTICATED` for a refused
  * token, with its `reason`), undefined again once the connection is open. Use it with
- * useConnectionState to tell the user why there is no data.
+ * useConnectionState to tell the user why there is no data. While the connection is up, the
+ * client's other errors (the gateway's RATE_LIMIT notice, ...) go to the provider's `onError`.
  */
 export function useConnectionError(): TickwireClientError | undefined {
   const store = useTickwireStore();

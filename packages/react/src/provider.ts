@@ -18,7 +18,11 @@ export interface TickwireProviderProps {
   options?: Omit<ClientOptions, 'url' | 'token'> | undefined;
   /** bring your own client: the provider neither connects nor closes it */
   client?: TickwireClient | undefined;
-  /** a subscribe or visibility request the hooks made failed, or the server refused a channel (default: console.warn); the newest function passed is called */
+  /**
+   * a subscribe or visibility request the hooks made failed, the server refused a channel, or the
+   * client reported an error of an open connection that is not about it (the gateway's RATE_LIMIT
+   * notice, ...: see useConnectionError) (default: console.warn); the newest function passed is called
+   */
   onError?: ((err: unknown) => void) | undefined;
   /** how to wait for the next frame (default requestAnimationFrame); for tests */
   schedule?: FrameScheduler | undefined;

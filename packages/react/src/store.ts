@@ -110,10 +110,18 @@ export const EMPTY: ChannelSnapshot = Object.freeze({
 const kindOf = (channel: string): string => (channel.includes(':') ? channel.slice(0, channel.indexOf(':')) : channel);
 const isBarKind = (kind: string): boolean => kind.startsWith('bar.');
 
+/**
+ * A trade's key: its `id` within its source. Ids of different sources may collide (a failover
+ * changes `src`: docs/protocol.md#trade), so the key is (`src`, `id`); a correction or cancel
+ * refers to a trade of its own source (`ref`).
+ */
+const tradeKey = (src: unknown, id: unknown): string | undefined => (id === undefined ? undefined : `${String(src)}\n${String(id)}`);
+
 /** How updates of a channel kind become a list: trades and executions append, bars (every interval) replace by start time. */
 function keyOf(channel: string): Keyed | undefined {
   const kind = kindOf(channel);
-  if (kind === 'trade' || kind === 'executions') return (d) => (d as { id?: string }).id;
+  if (kind === 'trade') return (d) => tradeKey((d as Trade).src, (d as Trade).id);
+  if (kind === 'executions') return (d) => (d as { id?: string }).id;
   if (isBarKind(kind)) return (d) => (d as { t?: number }).t;
   return undefined;
 }
@@ -223,14 +231,25 @@ export class TickwireStore {
       this.#connectionError = err;
       for (const l of [...this.#connectionListeners]) l();
     };
-    const stopErrors = this.client.on('error', (err) => set(err));
+    // whether the connection is up: no close since it opened
+    let up = this.client.state === 'open';
+    const stopErrors = this.client.on('error', (err) => {
+      // on a connection that is up, an error that is not a transport failure is not why there
+      // is no connection (the gateway's RATE_LIMIT notice, an undecodable frame, the token-expiry
+      // warning, a resubscribe never answered, a token refresh that failed): onError hears it.
+      // The error that says why a connection ended comes after its `close` event
+      if (up && err.code !== ClientErrorCode.TRANSPORT) this.#onError(err);
+      else set(err);
+    });
     const stopState = this.client.on('state', ({ state }) => {
-      if (state === 'open') set(undefined);
+      up = state === 'open';
+      if (up) set(undefined);
     });
     // a close that ends the connection for good, or a 1008 (the token expired, an entitlement was
     // withdrawn, an operator closed it: docs/protocol.md#close-codes) says why here too: the
     // client reports it as a `close` event, not as an `error`
     const stopClose = this.client.on('close', ({ code, reason, willReconnect }) => {
+      up = false;
       if (willReconnect && code !== CloseCode.POLICY) return;
       const why = `connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '' : ' and not reconnecting'}`;
       // (the codes a client that reports the 1008 itself gives: an `error` right after this replaces it)
@@ -537,7 +556,8 @@ function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): Chan
     for (const u of updates) {
       if (u.op === 'correction' || u.op === 'cancel') {
         const fix = u.d as TradeCorrection | TradeCancel;
-        const at = lastIndexWhere(next, (x) => key(x) === fix.ref);
+        const ref = tradeKey(fix.src, fix.ref);
+        const at = lastIndexWhere(next, (x) => key(x) === ref);
         if (at >= 0) {
           if (u.op === 'cancel') next.splice(at, 1);
           else next[at] = corrected(fix as TradeCorrection);
@@ -554,7 +574,8 @@ function fold(e: Entry, prev: ChannelSnapshot, updates: readonly Update[]): Chan
     if (u.op === 'correction' || u.op === 'cancel') {
       // the latest trade itself corrected or cancelled: the value follows (the newest kept trade after a cancel)
       const fix = u.d as TradeCorrection | TradeCancel;
-      if ((value as Trade | undefined)?.id !== fix.ref) continue;
+      const latest = value as Trade | undefined;
+      if (latest?.id !== fix.ref || latest.src !== fix.src) continue;
       value = u.op === 'correction' ? corrected(fix as TradeCorrection) : items[items.length - 1];
       continue;
     }
