@@ -18,7 +18,7 @@ import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounter
 import { refuseOrigin, remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
 import { READ_CORS, staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
-import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
+import { framingProblem, guardHandlerErrors, guardHttpFraming, listHeader, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
 import { ADMITTED, defaultMaxConnections } from './limits.js';
@@ -549,7 +549,8 @@ export class Gateway {
       return;
     }
     const secKey = req.getHeader('sec-websocket-key');
-    const secProtocol = req.getHeader('sec-websocket-protocol');
+    // RFC 6455 11.3.4: the header may come as several lines, which are one list
+    const secProtocol = listHeader(req, 'sec-websocket-protocol');
     const secExtensions = req.getHeader('sec-websocket-extensions');
     const secVersion = req.getHeader('sec-websocket-version');
     const authorization = req.getHeader('authorization');
