@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Bus } from '../bus/bus.js';
-import { negotiateSubprotocol } from '../codec/frames.js';
+import { MAX_SUBPROTOCOLS, negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
 import { LogSampler } from '../core/log-sampler.js';
@@ -579,7 +579,10 @@ export class Gateway {
     if ('offered' in negotiated) {
       sendJson(res, 400, {
         error: 'BAD_SUBPROTOCOL',
-        message: `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
+        message:
+          negotiated.problem !== undefined
+            ? `${negotiated.problem}: offer tickwire.v1.msgpack or tickwire.v1.json (at most ${MAX_SUBPROTOCOLS} entries)`
+            : `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
       });
       return;
     }
