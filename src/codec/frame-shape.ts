@@ -35,19 +35,30 @@ const MAX_KEYS = MAX_FRAME_KEYS;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** Bounds of a JSON shape scan: deepest item, values and map entries at every level. */
+export interface ShapeLimits {
+  readonly depth: number;
+  readonly values: number;
+  readonly keys: number;
+}
+
+const FRAME_LIMITS: ShapeLimits = { depth: MAX_DEPTH, values: MAX_VALUES, keys: MAX_KEYS };
+
 /**
  * JSON text (UTF-8 bytes): a value nested deeper than MAX_FRAME_DEPTH, more than MAX_FRAME_VALUES
- * values or more than MAX_FRAME_KEYS map entries.
+ * values or more than MAX_FRAME_KEYS map entries; or, with `limits`, the bounds given there (the
+ * HTTP APIs' JSON bodies: src/http/http.ts readJson).
  */
-export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
+export function jsonShapeProblem(b: Uint8Array, limits: ShapeLimits = FRAME_LIMITS): ShapeProblem | undefined {
+  const { depth: maxDepth, values: maxValues, keys: maxKeys } = limits;
   const n = b.length;
   let open = 0; // containers around the current position
   let fresh = false; // just after `[` or `{`: the next token is a first item or the close
   let values = 0;
   let keys = 0;
   // isMap[d]: the container with `d` containers around its items is an object (depth is checked
-  // at each item, so `open` passes MAX_DEPTH + 1 only in a frame refused at its next item)
-  const isMap = new Uint8Array(MAX_DEPTH + 3);
+  // at each item, so `open` passes the depth + 1 only in a frame refused at its next item)
+  const isMap = new Uint8Array(maxDepth + 3);
   for (let i = 0; i < n; i++) {
     const c = b[i]!;
     if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
@@ -55,9 +66,9 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
       fresh = false;
       if (c !== 0x5d && c !== 0x7d) {
         // the first item of a container, at depth `open`
-        if (open > MAX_DEPTH) return 'depth';
-        if (++values > MAX_VALUES) return 'values';
-        if (isMap[open] === 1 && ++keys > MAX_KEYS) return 'keys';
+        if (open > maxDepth) return 'depth';
+        if (++values > maxValues) return 'values';
+        if (isMap[open] === 1 && ++keys > maxKeys) return 'keys';
       }
     }
     switch (c) {
@@ -83,9 +94,9 @@ export function jsonShapeProblem(b: Uint8Array): ShapeProblem | undefined {
         open--;
         break;
       case 0x2c: // , another item at depth `open`
-        if (open > MAX_DEPTH) return 'depth';
-        if (++values > MAX_VALUES) return 'values';
-        if (isMap[open] === 1 && ++keys > MAX_KEYS) return 'keys';
+        if (open > maxDepth) return 'depth';
+        if (++values > maxValues) return 'values';
+        if (isMap[open] === 1 && ++keys > maxKeys) return 'keys';
         break;
       default:
         break;

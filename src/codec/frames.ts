@@ -314,18 +314,35 @@ export function encodeWellFormed(codec: FrameCodec, frame: object): Uint8Array {
 }
 
 /**
+ * Subprotocols a client may offer in one upgrade. RFC 6455 sets no bound; a page offers what it
+ * lists, the SDK two or three. The offer is read before any per-address limit (the encoding is
+ * chosen first), and reading it cost by its entries: 50 000 entries (100 KB) took about 4 ms a
+ * request (test/hostile/handshake-cost.test.ts).
+ */
+export const MAX_SUBPROTOCOLS = 64;
+
+/**
  * Pick the encoding from the client's offered subprotocols (Sec-WebSocket-Protocol, comma
  * separated). msgpack is the default when none is offered; an offer with none of ours is refused
- * (`offered`: the encodings offered, for the refusal). A `tickwire.bearer.<token>` entry is the
- * token (TOKEN_SUBPROTOCOL_PREFIX), never an encoding and never selected.
+ * (`offered`: the encodings offered, for the refusal), and so is one of more than
+ * MAX_SUBPROTOCOLS entries (`problem` says so; the rest of the header is not read). A
+ * `tickwire.bearer.<token>` entry is the token (TOKEN_SUBPROTOCOL_PREFIX), never an encoding and
+ * never selected.
  */
-export function negotiateSubprotocol(header: string): { codec: FrameCodec; accept: string; token: string | undefined } | { offered: string } {
+export function negotiateSubprotocol(header: string): { codec: FrameCodec; accept: string; token: string | undefined } | { offered: string; problem?: string } {
   let token: string | undefined;
   const offered: string[] = [];
-  for (const raw of header.split(',')) {
-    const p = raw.trim();
+  let from = 0;
+  for (let entries = 1; ; entries++) {
+    if (entries > MAX_SUBPROTOCOLS) {
+      return { offered: offered.slice(0, 4).join(', '), problem: `more than ${MAX_SUBPROTOCOLS} subprotocols offered` };
+    }
+    const comma = header.indexOf(',', from);
+    const p = header.slice(from, comma < 0 ? header.length : comma).trim();
     if (p.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) token ??= p.slice(TOKEN_SUBPROTOCOL_PREFIX.length) || undefined;
     else if (p) offered.push(p);
+    if (comma < 0) break;
+    from = comma + 1;
   }
   if (offered.length === 0) return { codec: msgpackCodec, accept: '', token };
   for (const p of offered) {

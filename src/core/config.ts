@@ -367,6 +367,19 @@ export const ConfigSchema = z
         messagesPerSec: z.number().min(0).default(50).describe('client frames per second per connection, sustained (0 = unlimited)'),
         messageBurst: z.number().int().min(1).default(200).describe('client frames a connection may send at once above the sustained rate'),
         rateLimitCloseMs: z.number().int().min(0).default(3000).describe('close 4008 when a connection stays over its message rate this long'),
+        messagesPerIpPerSec: z
+          .number()
+          .min(0)
+          .default(500)
+          .describe(
+            'client frames per second of all the connections of one client IP together (an IPv6 client counts under its /64), sustained, counted as limits.messagesPerSec counts them, across gateway workers; over it frames are dropped with RATE_LIMIT; raise it for addresses many users share, or list a proxy in exemptIps (0 = unlimited)',
+          ),
+        messageBurstPerIp: z
+          .number()
+          .int()
+          .min(1)
+          .default(1000)
+          .describe('client frames the connections of one IP may send at once above limits.messagesPerIpPerSec'),
         connectionsPerUser: z.number().int().min(0).default(20).describe('open connections per token subject (0 = unlimited)'),
         connectionsPerIpPerSec: z
           .number()

@@ -277,11 +277,12 @@ export class SharedIpBuckets {
   }
 
   /**
-   * Take one token for `ip`: 0 when taken, else the ms until one is there (none left). A full
-   * table lets the request through.
+   * Take one token (`n` tokens) for `ip`: 0 when taken, else the ms until they are there (none
+   * is taken). A full table lets the request through.
    */
-  take(ip: string, rate: number, burst: number, now = Date.now()): number {
+  take(ip: string, rate: number, burst: number, now = Date.now(), n = 1): number {
     const key = tableKey(`ip:${ip}`);
+    const need = n * 1000;
     const t = this.#table;
     return t.locked(() => {
       let slot = t.find(key);
@@ -292,11 +293,11 @@ export class SharedIpBuckets {
       }
       const at = t.values(slot);
       const tokens = this.#refilled(at, rate, burst, now);
-      if (tokens < 1000) {
+      if (tokens < need) {
         this.#store(at, tokens, now);
-        return Math.max(1, Math.ceil((1000 - tokens) / rate));
+        return Math.max(1, Math.ceil((need - tokens) / rate));
       }
-      this.#store(at, tokens - 1000, now);
+      this.#store(at, tokens - need, now);
       return 0;
     });
   }

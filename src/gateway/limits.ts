@@ -8,8 +8,8 @@ import type { ConnectionCounts } from './connection-counts.js';
 
 /** Per-IP token buckets kept outside this gateway (shared by the worker threads of a process). */
 export interface IpBuckets {
-  /** 0: a token was taken; else the ms until one is there */
-  take(ip: string, rate: number, burst: number): number;
+  /** 0: a token (`n` tokens) was taken; else the ms until they are there */
+  take(ip: string, rate: number, burst: number, now?: number, n?: number): number;
   sweep(rate: number, burst: number): void;
 }
 
@@ -22,6 +22,8 @@ export interface SharedLimits {
   counts: ConnectionCounts;
   ipBuckets?: IpBuckets;
   httpIpBuckets?: IpBuckets;
+  /** client frames per address (limits.messagesPerIpPerSec) */
+  frameIpBuckets?: IpBuckets;
 }
 
 /**
@@ -96,7 +98,10 @@ export class TokenBucket {
 }
 
 /** What the limits need of a connection. */
-export type LimitedConnection = Pick<Connection, 'principal' | 'sendError' | 'end' | 'closed'>;
+export type LimitedConnection = Pick<Connection, 'principal' | 'sendError' | 'end' | 'closed'> & {
+  /** the client's address: its frames count toward limits.messagesPerIpPerSec too (none: not counted) */
+  readonly ip?: string;
+};
 
 interface MessageState {
   bucket: TokenBucket;
@@ -104,6 +109,8 @@ interface MessageState {
   overSince: number | undefined;
   lastRefusedAt: number;
   lastErrorAt: number;
+  /** the budget key of the connection's address (clientAddressKey), null: not counted (exempt, no address) */
+  ipKey?: string | null;
 }
 
 export interface LimitStats {
@@ -119,6 +126,8 @@ export interface LimitStats {
   refusedOpenPerIp: number;
   /** in-band auth frames refused RATE_LIMIT before verification (limits.authsPerConnectionPerMin) */
   refusedAuthsPerConnection: number;
+  /** client frames dropped because their address's frame budget was spent (limits.messagesPerIpPerSec) */
+  rateLimitedFramesPerIp: number;
 }
 
 /**
@@ -163,6 +172,7 @@ export class GatewayLimits {
     refusedVerifyingPerIp: 0,
     refusedOpenPerIp: 0,
     refusedAuthsPerConnection: 0,
+    rateLimitedFramesPerIp: 0,
   };
   readonly #cfg: Config['limits'];
   readonly #messages = new WeakMap<LimitedConnection, MessageState>();
@@ -184,6 +194,9 @@ export class GatewayLimits {
   /** shared per-IP buckets (gateway workers), used instead of #perIp and #httpPerIp */
   readonly #sharedIp: IpBuckets | undefined;
   readonly #sharedHttpIp: IpBuckets | undefined;
+  /** client frames per IP (limits.messagesPerIpPerSec): this gateway's, or shared by the workers */
+  readonly #framesPerIp = new Map<string, TokenBucket>();
+  readonly #sharedFrameIp: IpBuckets | undefined;
   /** upgrades verifying a token per address (VERIFYING_KEY + address key) */
   readonly #verifying: ConnectionCounts;
   readonly #exempt: ReadonlySet<string>;
@@ -194,6 +207,7 @@ export class GatewayLimits {
     this.#perUser = shared?.counts ?? new LocalConnectionCounts();
     this.#sharedIp = shared?.ipBuckets;
     this.#sharedHttpIp = shared?.httpIpBuckets;
+    this.#sharedFrameIp = shared?.frameIpBuckets;
     this.#verifying = shared?.counts ?? new LocalConnectionCounts();
     this.#exempt = new Set(cfg.exemptIps.map(clientAddressKey));
     this.#sweeper = setInterval(() => this.#sweep(), 30_000);
@@ -439,7 +453,7 @@ export class GatewayLimits {
     }
     if (st.bucket.take(now)) {
       if (st.overSince !== undefined && now - st.lastRefusedAt > EPISODE_GAP_MS) st.overSince = undefined;
-      return true;
+      return this.#admitIpFrames(conn, st, 1, now);
     }
     this.stats.rateLimitedFrames++;
     if (st.overSince === undefined || now - st.lastRefusedAt > EPISODE_GAP_MS) st.overSince = now;
@@ -460,6 +474,39 @@ export class GatewayLimits {
   }
 
   /**
+   * A frame (`frames` frames) the connection's own budget admitted, against the budget of its
+   * address (limits.messagesPerIpPerSec, limits.messageBurstPerIp), shared by the worker threads:
+   * the per-connection rate binds one connection, but an address may hold limits.connectionsPerIp
+   * of them (256), each at its own rate. 128 connections of one address, each sending 50
+   * subscribe/unsubscribe frames of 100 channels a second (within its own rate), took a worker's
+   * event loop whole: a bystander's ping got no answer in 7 s. Refused: the frame is dropped,
+   * with a RATE_LIMIT error at most once a second per connection; the connection is not closed
+   * for it (its neighbours may be the ones flooding). Exempt addresses pass.
+   */
+  #admitIpFrames(conn: LimitedConnection, st: MessageState, frames: number, now: number): boolean {
+    const rate = this.#cfg.messagesPerIpPerSec;
+    if (rate <= 0) return true;
+    if (st.ipKey === undefined) {
+      const key = conn.ip === undefined ? undefined : clientAddressKey(conn.ip);
+      st.ipKey = key === undefined || this.#exempt.has(key) ? null : key;
+    }
+    if (st.ipKey === null) return true;
+    const burst = this.#cfg.messageBurstPerIp;
+    const n = Math.min(frames, burst);
+    const wait = this.#sharedFrameIp ? this.#sharedFrameIp.take(st.ipKey, rate, burst, now, n) : takeLocal(this.#framesPerIp, st.ipKey, rate, burst, now, n);
+    if (wait === 0) return true;
+    this.stats.rateLimitedFramesPerIp++;
+    if (now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
+      st.lastErrorAt = now;
+      conn.sendError(
+        ErrorCode.RATE_LIMIT,
+        `the connections from this address send more than ${rate} frames per second together (limits.messagesPerIpPerSec): frames are being dropped`,
+      );
+    }
+    return false;
+  }
+
+  /**
    * The `admitChannels` hook: a frame admitted by `admitMessage` names `channels` channels (a
    * `visibility` that hides or shows the page counts every subscription it moves); it
    * counts as one frame per started CHANNELS_PER_FRAME of them (at most `limits.messageBurst`),
@@ -473,7 +520,14 @@ export class GatewayLimits {
     const extra = Math.min(Math.ceil(channels / CHANNELS_PER_FRAME), this.#cfg.messageBurst) - 1;
     if (rate <= 0 || extra <= 0) return undefined;
     const st = this.#messages.get(conn);
-    if (!st || st.bucket.take(now, extra)) return undefined;
+    if (!st) return undefined;
+    if (st.bucket.take(now, extra)) {
+      if (this.#admitIpFrames(conn, st, extra, now)) return undefined;
+      return (
+        `a frame naming (or, a visibility page change, moving) ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and the connections ` +
+        `from this address have not that many left together (limits.messagesPerIpPerSec ${this.#cfg.messagesPerIpPerSec}): nothing of it was done; send it again later or in smaller frames`
+      );
+    }
     this.stats.rateLimitedFrames++;
     return (
       `a frame naming (or, a visibility page change, moving) ${channels} channels counts as ${extra + 1} frames (one per ${CHANNELS_PER_FRAME} channels) and this connection has not that many left ` +
@@ -507,6 +561,9 @@ export class GatewayLimits {
     const st = this.#messages.get(conn);
     if (this.#cfg.messagesPerSec <= 0 || !st || frames <= 1) return;
     st.bucket.charge(now, Math.min(frames, this.#cfg.messageBurst) - 1);
+    // the address pays too, when its budget holds them (a token bucket shared by the workers
+    // cannot go below zero; the connection's own is in debt and holds its next frames back)
+    this.#admitIpFrames(conn, { ...st, lastErrorAt: now }, Math.min(frames, this.#cfg.messageBurst) - 1, now);
   }
 
   /** Open connections of a user (tests, metrics). */
@@ -522,20 +579,22 @@ export class GatewayLimits {
     const now = Date.now();
     for (const [ip, b] of this.#perIp) if (b.full(now)) this.#perIp.delete(ip);
     for (const [ip, b] of this.#httpPerIp) if (b.full(now)) this.#httpPerIp.delete(ip);
+    for (const [ip, b] of this.#framesPerIp) if (b.full(now)) this.#framesPerIp.delete(ip);
+    if (this.#sharedFrameIp && this.#cfg.messagesPerIpPerSec > 0) this.#sharedFrameIp.sweep(this.#cfg.messagesPerIpPerSec, this.#cfg.messageBurstPerIp);
     if (this.#sharedIp && this.#cfg.connectionsPerIpPerSec > 0) this.#sharedIp.sweep(this.#cfg.connectionsPerIpPerSec, this.#cfg.connectionBurstPerIp);
     if (this.#sharedHttpIp && this.#cfg.httpRequestsPerIpPerSec > 0) this.#sharedHttpIp.sweep(this.#cfg.httpRequestsPerIpPerSec, this.#cfg.httpBurstPerIp);
   }
 }
 
 /** One token of `key`'s bucket in `buckets` (this gateway's): 0 when taken, else the ms until one is there. */
-function takeLocal(buckets: Map<string, TokenBucket>, key: string, rate: number, burst: number, now: number): number {
+function takeLocal(buckets: Map<string, TokenBucket>, key: string, rate: number, burst: number, now: number, n = 1): number {
   let b = buckets.get(key);
   if (!b) {
     if (buckets.size >= MAX_IP_ENTRIES) buckets.delete(buckets.keys().next().value!);
     b = new TokenBucket(rate, burst, now);
     buckets.set(key, b);
   }
-  return b.take(now) ? 0 : Math.max(1, Math.ceil(b.waitMs(now)));
+  return b.take(now, n) ? 0 : Math.max(1, Math.ceil(b.waitMs(now)));
 }
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Bus } from '../bus/bus.js';
-import { negotiateSubprotocol } from '../codec/frames.js';
+import { MAX_SUBPROTOCOLS, negotiateSubprotocol } from '../codec/frames.js';
 import type { Config } from '../core/config.js';
 import { TickwireError } from '../core/errors.js';
 import { LogSampler } from '../core/log-sampler.js';
@@ -18,7 +18,7 @@ import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounter
 import { refuseOrigin, remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
 import { READ_CORS, staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
-import { framingProblem, guardHandlerErrors, guardHttpFraming, refuseFraming } from '../http/http-framing.js';
+import { framingProblem, guardHandlerErrors, guardHttpFraming, listHeader, refuseFraming } from '../http/http-framing.js';
 import { Hub } from '../fanout/hub.js';
 import type { HubSubscriber } from '../fanout/hub.js';
 import { ADMITTED, defaultMaxConnections } from './limits.js';
@@ -549,7 +549,8 @@ export class Gateway {
       return;
     }
     const secKey = req.getHeader('sec-websocket-key');
-    const secProtocol = req.getHeader('sec-websocket-protocol');
+    // RFC 6455 11.3.4: the header may come as several lines, which are one list
+    const secProtocol = listHeader(req, 'sec-websocket-protocol');
     const secExtensions = req.getHeader('sec-websocket-extensions');
     const secVersion = req.getHeader('sec-websocket-version');
     const authorization = req.getHeader('authorization');
@@ -578,7 +579,10 @@ export class Gateway {
     if ('offered' in negotiated) {
       sendJson(res, 400, {
         error: 'BAD_SUBPROTOCOL',
-        message: `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
+        message:
+          negotiated.problem !== undefined
+            ? `${negotiated.problem}: offer tickwire.v1.msgpack or tickwire.v1.json (at most ${MAX_SUBPROTOCOLS} entries)`
+            : `unsupported subprotocol "${negotiated.offered.slice(0, 100)}": offer tickwire.v1.msgpack or tickwire.v1.json`,
       });
       return;
     }

@@ -37,6 +37,25 @@ export function framingProblem(req: HttpRequest): string | undefined {
   return framingProblemOf(headers);
 }
 
+/**
+ * Every line of a header that is a comma-separated list, joined with ", " (RFC 9110 5.3: several
+ * lines of such a header are one list, and a proxy may split or join them). uWS's getHeader
+ * answers the first line only. `name` in lower case.
+ */
+export function listHeader(req: HttpRequest, name: string): string {
+  if (!canListHeaders) return req.getHeader(name);
+  let joined: string | undefined;
+  try {
+    req.forEach((k, v) => {
+      if (k.toLowerCase() === name) joined = joined === undefined ? v : `${joined}, ${v}`;
+    });
+  } catch {
+    canListHeaders = false;
+    return req.getHeader(name);
+  }
+  return joined ?? '';
+}
+
 /** `framingProblem` over header (name, value) pairs in arrival order; names in any case. */
 export function framingProblemOf(headers: Iterable<readonly [string, string]>): string | undefined {
   let contentLength: string | undefined;

@@ -178,6 +178,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
             verifying_per_ip: st.refusedVerifyingPerIp,
             open_per_ip: st.refusedOpenPerIp,
             auths_per_connection: st.refusedAuthsPerConnection,
+            frames_per_ip: st.rateLimitedFramesPerIp,
           }
         : {}),
       ...(capacity ? { max_connections: capacity.refused } : {}),

@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { ExecutionService } from '../executions/execution-service.js';
 import { identityProblem } from '../core/identity.js';
+import { MAX_POSITIONS_JSON_VALUES } from '../core/json-depth.js';
 import { AnnouncementSchema, describeIssue, ExecutionRequestSchema, PositionsSchema } from '../executions/schemas.js';
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { HttpError, readJson, sendJson } from '../http/http.js';
@@ -151,7 +152,7 @@ export function registerServiceApi(app: TemplatedApp, opts: ServiceApiOptions): 
 
   route('put', '/v1/users/:user/positions', 'positions:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);
-    const body = parse(PositionsSchema, await readJson(res, limit, contentType));
+    const body = parse(PositionsSchema, await readJson(res, limit, contentType, MAX_POSITIONS_JSON_VALUES));
     if (!opts.portfolio) throw new HttpError(503, 'UNAVAILABLE', 'no portfolio service is configured');
     return { status: 200, body: await opts.portfolio.putPositions(user, body) };
   });

@@ -71,6 +71,7 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
     counts: new SharedConnectionCounts(init.counts, init.workers, init.index),
     ipBuckets: new SharedIpBuckets(init.ipBuckets, init.index, init.epoch),
     httpIpBuckets: new SharedIpBuckets(init.httpIpBuckets, init.index, init.epoch),
+    frameIpBuckets: new SharedIpBuckets(init.frameIpBuckets, init.index, init.epoch),
   },
   budgets: {
     barReads: (o: ReplayBudgetOptions) => new SharedBudgetLedger(init.budgets.barReads, o, init.index, init.epoch),

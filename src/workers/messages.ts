@@ -74,6 +74,8 @@ export interface WorkerInit {
   /** SharedIpBuckets buffers (new connections, costly HTTP requests), and the time origin of their refill times */
   ipBuckets: SharedArrayBuffer;
   httpIpBuckets: SharedArrayBuffer;
+  /** SharedIpBuckets buffer of client frames per address (limits.messagesPerIpPerSec) */
+  frameIpBuckets: SharedArrayBuffer;
   /** SharedBudgetLedger buffers: bar reads, executions replays, notifications replays (refill times from `epoch`) */
   budgets: Record<SharedBudgetName, SharedArrayBuffer>;
   epoch: number;

@@ -152,6 +152,9 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
   // since a table's sweep knows one rate
   const httpIpBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
   const httpIpBuckets = new SharedIpBuckets(httpIpBuffer, -1, Date.now());
+  // client frames per address (limits.messagesPerIpPerSec)
+  const frameIpBuffer = SharedIpBuckets.allocate(Math.ceil((MAX_IP_BUCKETS * 4) / 3));
+  const frameIpBuckets = new SharedIpBuckets(frameIpBuffer, -1, Date.now());
   // the bar-read and replay budgets (history.readBars*, executions.replay*): the process's, not a worker's
   const budgetBuffers = Object.fromEntries(SHARED_BUDGETS.map((b) => [b, SharedBudgetLedger.allocate()])) as Record<SharedBudgetName, SharedArrayBuffer>;
   const epoch = Date.now();
@@ -286,6 +289,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         counts: countsBuffer,
         ipBuckets: ipBuffer,
         httpIpBuckets: httpIpBuffer,
+        frameIpBuckets: frameIpBuffer,
         budgets: budgetBuffers,
         epoch,
         board: boardBuffer,
@@ -319,6 +323,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
         counts.clearWorker(index);
         ipBuckets.breakLock(index);
         httpIpBuckets.breakLock(index);
+        frameIpBuckets.breakLock(index);
         for (const b of SHARED_BUDGETS) SharedBudgetLedger.breakLock(budgetBuffers[b], index);
         board.clear(index);
         setRunning(held, index, false);

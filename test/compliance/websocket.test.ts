@@ -86,6 +86,26 @@ function closePayload(code: number, reason: Buffer | string = ''): Buffer {
   return Buffer.concat([b, typeof reason === 'string' ? Buffer.from(reason) : reason]);
 }
 
+describe('handshake (RFC 6455 4.1, 11.3.4)', () => {
+  it('Sec-WebSocket-Protocol sent as several header lines is one list: the encoding offered on a later line is chosen', async () => {
+    // 11.3.4: the header "MAY appear multiple times in an HTTP request (which is logically the
+    // same as a single |Sec-WebSocket-Protocol| header field that contains all values)"; RFC 9110
+    // 5.3 lets any proxy split or join such lines. Only the first line was read: 400 BAD_SUBPROTOCOL
+    for (const [first, second] of [['chat', 'tickwire.v1.json'] as const, ['chat, superchat', 'tickwire.v1.json, tickwire.v1.msgpack'] as const]) {
+      const ws = await RawWs.connect(port, { protocol: first, headers: { 'sec-websocket-protocol': second } });
+      expect(ws.handshake).toMatch(/\r\nsec-websocket-protocol: tickwire\.v1\.json(\r\n|$)/i);
+      await ws.waitFor(() => ws.frames.length >= 1);
+      ws.send(OP_TEXT, JSON.stringify({ op: 'ping', id: 'split' }));
+      await waitPong(ws, 'split');
+      ws.destroy();
+    }
+    // the lines together still offer nothing this server speaks: 400 naming all of them
+    await expect(RawWs.connect(port, { protocol: 'chat', headers: { 'sec-websocket-protocol': 'superchat' } })).rejects.toMatchObject({
+      head: expect.stringMatching(/^HTTP\/1\.1 400/),
+    });
+  });
+});
+
 describe('1 framing: text and binary messages of every length encoding', () => {
   it.each([
     ['7-bit, 125 bytes', 125],

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
-import { MAX_JSON_DEPTH } from '../../src/core/json-depth.js';
+import { MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_POSITIONS_JSON_VALUES } from '../../src/core/json-depth.js';
 import { decode } from '@msgpack/msgpack';
 import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -90,6 +90,53 @@ describe('hostile JSON bodies (service API, admin console)', () => {
       const ok = await api(engine, method, path, nested(MAX_JSON_DEPTH));
       expect(ok.body.error, `${method} ${path}`).not.toBe('BAD_JSON');
     }
+    expect((await fetch(`http://127.0.0.1:${engine.port}/health`)).status).toBe(200);
+  });
+
+  it('bodies dear to parse (1 MiB nesting half a million deep, half a million numbers, 87 000 distinct keys) are refused from their bytes: JSON.parse never sees them', async () => {
+    // JSON.parse costs by values, not bytes: the deep body held the event loop 90 ms, the keys
+    // 45 ms (and 59 ms more for the depth walk), where 10 000 positions (480 KB) take 4 ms. Each
+    // was parsed whole before it was refused (400 BAD_JSON "deeper than", or the route's 400)
+    const half = 512 * 1024;
+    const bodies = (bytes: number): Record<string, string> => ({
+      deep: '['.repeat(bytes / 2) + ']'.repeat(bytes / 2),
+      numbers: `[${'0,'.repeat(bytes / 2 - 1)}0]`,
+      keys: `{${Array.from({ length: bytes / 12 }, (_, i) => `"k${i}":0`).join(',')}}`,
+    });
+    const routes: [string, string, number][] = [
+      ['POST', '/v1/executions', MAX_JSON_VALUES],
+      ['PUT', '/v1/users/dave/positions', MAX_POSITIONS_JSON_VALUES],
+      ['POST', '/v1/announcements', MAX_JSON_VALUES],
+      ['POST', '/v1/users/dave/alerts', MAX_JSON_VALUES],
+      ['POST', '/v1/users/dave/notifications', MAX_JSON_VALUES],
+      ['POST', '/v1/users/dave/notifications/read', MAX_JSON_VALUES],
+      // the console takes 64 KiB bodies
+      ['POST', '/admin/api/announcements', MAX_JSON_VALUES],
+    ];
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      for (const [method, path, values] of routes) {
+        const size = path.startsWith('/admin') ? 60 * 1024 : 2 * half - 64;
+        for (const [kind, body] of Object.entries(bodies(size & ~15))) {
+          const r = await api(engine, method, path, body);
+          expect(r.status, `${kind} ${method} ${path}`).toBe(400);
+          expect(r.body.error, `${kind} ${method} ${path}`).toBe('BAD_JSON');
+          expect(r.body.message, `${kind} ${method} ${path}`).toContain(
+            kind === 'deep' ? `deeper than ${MAX_JSON_DEPTH} levels` : `more than ${values} values`,
+          );
+        }
+      }
+      const parsedLong = parse.mock.calls.filter(([text]) => typeof text === 'string' && text.length > 30_000);
+      expect(parsedLong).toHaveLength(0);
+    } finally {
+      parse.mockRestore();
+    }
+    // the largest legitimate bodies pass the scan: 10 000 positions, 1000 ids to mark read
+    const positions = { ccy: 'USD', positions: Array.from({ length: 10_000 }, (_, i) => ({ sym: `S${i}`, qty: 1, cost: 1 })) };
+    expect((await api(engine, 'PUT', '/v1/users/dave/positions', positions)).body.error).not.toBe('BAD_JSON');
+    const read = await api(engine, 'POST', '/v1/users/dave/notifications/read', { ids: Array.from({ length: 1000 }, (_, i) => `n${i}`) });
+    expect(read.body.error).not.toBe('BAD_JSON');
+    expect(read.status).toBeLessThan(300);
     expect((await fetch(`http://127.0.0.1:${engine.port}/health`)).status).toBe(200);
   });
 });
