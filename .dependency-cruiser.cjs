@@ -3,8 +3,10 @@
  * dependencies point one way and no folder imports one that imports it back. `npm run depcheck`
  * runs this in CI; a new upward import or any import cycle fails the build.
  *
- * Read bottom-up, the list is the data flow: provider feeds → ingest → bus → fan-out → gateway,
- * with access, executions, portfolio and alerts beside the gateway and the app wiring it all.
+ * Read top-down: the protocol and core, the codecs, HTTP helpers, bus and stores they build on,
+ * the market-data stages (derive, book, feeds, ingest), fan-out and gateway, then access,
+ * executions, portfolio, notifications and alerts beside the gateway, and the app wiring it all.
+ * docs/architecture.md#folders lists the folders in this order.
  */
 const LAYERS = [
   // the wire protocol is the root: dependency-free, shared with the client SDK (browser)

@@ -13,9 +13,11 @@ import { ProtocolLimits } from '../protocol/index.js';
  * their own (MAX_FRAME_KEYS). Both scans are single passes without recursion, and report the first
  * limit a frame passes in the order of its bytes (the same in both encodings); a frame over a
  * limit is refused before any decoder runs. Malformed input is left to the decoder: the scans stop
- * at the end of the bytes and report only what they saw.
+ * at the end of the bytes and report only what they saw. The MessagePack scan also finds a
+ * string that is not valid UTF-8 ('utf8'), a problem for after decoding (the JSON codec checks the
+ * whole text's UTF-8 as it decodes it).
  */
-export type ShapeProblem = 'depth' | 'values' | 'keys' | 'extension';
+export type ShapeProblem = 'depth' | 'values' | 'keys' | 'extension' | 'utf8';
 
 const MAX_DEPTH = ProtocolLimits.MAX_FRAME_DEPTH;
 /**
@@ -106,12 +108,29 @@ export function jsonShapeProblem(b: Uint8Array, limits: ShapeLimits = FRAME_LIMI
 }
 
 /** A big-endian uint16 / uint32 of a MessagePack header at `at` (NaN or 0 past the end). */
-export function u16(b: Uint8Array, at: number): number {
+function u16(b: Uint8Array, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
 
-export function u32(b: Uint8Array, at: number): number {
+function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether b[from, to) is valid UTF-8 (ASCII is checked byte by byte, the rest by the decoder). */
+function isUtf8(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    if (b[i]! >= 0x80) {
+      try {
+        utf8.decode(b.subarray(from, to));
+      } catch {
+        return false;
+      }
+      return true;
+    }
+  }
+  return true;
 }
 
 /**
@@ -124,10 +143,33 @@ export function u32(b: Uint8Array, at: number): number {
  * Values and map entries count item by item, as the JSON scan counts them: a wide array whose
  * first item nests too deep is refused for its depth in both encodings, not for the width its
  * header declares. A length the rest of the frame cannot hold (every value takes a byte at least:
- * four billion entries in a short frame) ends the scan: the frame is truncated, which the decoder
- * reports at once.
+ * four billion entries in a short frame; a string longer than the bytes left) ends the scan: the
+ * frame is truncated, which the decoder reports at once.
+ *
+ * The same pass checks that every string (fixstr, str 8/16/32, map keys included) is valid UTF-8:
+ * msgpackr decodes invalid sequences to U+FFFD, so two different byte strings could reach the
+ * request parser as the same text. That is 'utf8', reported only when no limit is passed (the
+ * decoder reports a malformed frame first, so the codec refuses 'utf8' after decoding).
  */
 export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
+  return scanMsgpack(b, true);
+}
+
+/**
+ * Whether every string in the MessagePack value `b` is valid UTF-8: for the gateway's own encoded
+ * frames, which hold any number of values (no limits) and may hold msgpackr's extensions (they
+ * are stepped over).
+ */
+export function msgpackStringsAreUtf8(b: Uint8Array): boolean {
+  return scanMsgpack(b, false) !== 'utf8';
+}
+
+/**
+ * One pass over the MessagePack value at the start of `b`, without recursion, reading each
+ * header once. `clientFrame`: check the limits and refuse extensions (msgpackShapeProblem);
+ * otherwise only strings are checked (msgpackStringsAreUtf8).
+ */
+function scanMsgpack(b: Uint8Array, clientFrame: boolean): ShapeProblem | undefined {
   const n = b.length;
   // left[d]: values still to read (map: keys and values) in the container whose items are at depth d + 1
   const left: number[] = [];
@@ -136,6 +178,7 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
   let pos = 0;
   let values = 0;
   let keys = 0;
+  let badString = false;
   let top = true;
   while (pos < n && (top || left.length > 0)) {
     if (!top) {
@@ -150,7 +193,7 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
       // an item of the container at depth `left.length` (a map's entry at its key): depth, then
       // values, then keys, whichever limit it passes first, as the JSON scan finds them
       const map = inMap[last]!;
-      if (!map || remaining % 2 === 0) {
+      if (clientFrame && (!map || remaining % 2 === 0)) {
         if (left.length > MAX_DEPTH) return 'depth';
         if (++values > MAX_VALUES) return 'values';
         if (map && ++keys > MAX_KEYS) return 'keys';
@@ -158,16 +201,15 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
     }
     top = false;
     const t = b[pos++]!;
-    // a container starting here: what it counts as (elements, or key-value pairs)
-    let entries: number;
+    let strLen = -1; // a string's length
+    let entries = 0; // a container's count: elements, or key-value pairs
     if (t < 0x80 || t >= 0xe0) continue; // fixint
     if (t < 0x90)
       entries = t & 0x0f; // fixmap
     else if (t < 0xa0) {
       entries = t & 0x0f; // fixarray
     } else if (t < 0xc0) {
-      pos += t & 0x1f; // fixstr
-      continue;
+      strLen = t & 0x1f; // fixstr
     } else {
       switch (t) {
         case 0xdc:
@@ -186,15 +228,24 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
           entries = u32(b, pos);
           pos += 4;
           break;
-        case 0xd9: // str8, bin8
-        case 0xc4:
+        case 0xd9: // str 8, 16, 32
+          strLen = b[pos]!;
+          pos += 1;
+          break;
+        case 0xda:
+          strLen = u16(b, pos);
+          pos += 2;
+          break;
+        case 0xdb:
+          strLen = u32(b, pos);
+          pos += 4;
+          break;
+        case 0xc4: // bin 8, 16, 32
           pos += 1 + b[pos]!;
           continue;
-        case 0xda:
         case 0xc5:
           pos += 2 + u16(b, pos);
           continue;
-        case 0xdb:
         case 0xc6:
           pos += 4 + u32(b, pos);
           continue;
@@ -216,26 +267,43 @@ export function msgpackShapeProblem(b: Uint8Array): ShapeProblem | undefined {
         case 0xd3:
           pos += 8;
           continue;
-        case 0xc7: // ext 8, 16, 32
+        case 0xc7: // ext 8, 16, 32: length, type, data
+          if (clientFrame) return 'extension';
+          pos += 2 + b[pos]!;
+          continue;
         case 0xc8:
+          if (clientFrame) return 'extension';
+          pos += 3 + u16(b, pos);
+          continue;
         case 0xc9:
-        case 0xd4: // fixext 1, 2, 4, 8, 16
+          if (clientFrame) return 'extension';
+          pos += 5 + u32(b, pos);
+          continue;
+        case 0xd4: // fixext 1, 2, 4, 8, 16: type, data
         case 0xd5:
         case 0xd6:
         case 0xd7:
         case 0xd8:
-          return 'extension';
+          if (clientFrame) return 'extension';
+          pos += 1 + (1 << (t - 0xd4));
+          continue;
         default:
           continue; // nil, booleans, 0xc1 (the decoder refuses it)
       }
     }
+    if (strLen >= 0) {
+      if (strLen > n - pos) break;
+      if (!badString && !isUtf8(b, pos, pos + strLen)) badString = true;
+      pos += strLen;
+      continue;
+    }
     // the values inside it: a map's keys and values
     const map = t < 0x90 || t === 0xde || t === 0xdf;
     const items = map ? 2 * entries : entries;
-    if (items > n - pos) return undefined;
-    if (entries === 0) continue;
+    if (items > n - pos) break;
+    if (items === 0) continue;
     left.push(items);
     inMap.push(map);
   }
-  return undefined;
+  return badString ? 'utf8' : undefined;
 }

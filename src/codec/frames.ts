@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 import { ErrorCode, ProtocolError, ProtocolLimits, Subprotocol, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
 import { toWellFormed } from '../protocol/text.js';
 import type { Encoding } from '../protocol/index.js';
-import { jsonShapeProblem, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackShapeProblem, u16, u32 } from './frame-shape.js';
+import { jsonShapeProblem, MAX_FRAME_KEYS, MAX_FRAME_VALUES, msgpackShapeProblem, msgpackStringsAreUtf8 } from './frame-shape.js';
 import type { ShapeProblem } from './frame-shape.js';
 
 /**
@@ -69,7 +69,10 @@ const DEPTH_MESSAGE = `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
 const NOT_PLAIN_MESSAGE =
   'frame is not plain MessagePack: extension types and the reserved byte 0xc1 are not accepted (use maps, arrays, strings, numbers, booleans and nil)';
 
-/** Refuse a frame whose bytes show it over the shape limits (see frame-shape.ts), before decoding it. */
+/**
+ * Refuse a frame whose bytes show it over the shape limits (see frame-shape.ts), before decoding
+ * it ('utf8' is refused after decoding: a malformed frame is reported as such first).
+ */
 function checkShape(why: ShapeProblem | undefined): void {
   if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
   if (why === 'extension') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
@@ -89,133 +92,6 @@ function checkPlain(v: unknown): void {
   const why = notPlain(v, 0);
   if (why === 'depth') throw new ProtocolError(ErrorCode.BAD_FRAME, DEPTH_MESSAGE);
   if (why === 'type') throw new ProtocolError(ErrorCode.BAD_FRAME, NOT_PLAIN_MESSAGE);
-}
-
-/**
- * Whether every MessagePack string (str8/16/32 and fixstr, map keys included) in `b` is valid
- * UTF-8. msgpackr decodes invalid sequences to U+FFFD, so two different byte strings could
- * reach the request parser as the same text; the gateway refuses them instead (BAD_FRAME).
- * Runs after a successful unpack, so the structure is known to be well formed; it walks the
- * bytes with a count of values still to read (no recursion) and stops at the buffer's end.
- */
-function msgpackStringsAreUtf8(b: Uint8Array): boolean {
-  const n = b.length;
-  let pos = 0;
-  let pending = 1;
-  while (pending > 0 && pos < n) {
-    pending--;
-    const t = b[pos++]!;
-    let strLen: number;
-    if (t < 0x80 || t >= 0xe0) continue; // fixint
-    if (t < 0x90) {
-      pending += 2 * (t & 0x0f); // fixmap
-      continue;
-    }
-    if (t < 0xa0) {
-      pending += t & 0x0f; // fixarray
-      continue;
-    }
-    if (t < 0xc0)
-      strLen = t & 0x1f; // fixstr
-    else {
-      switch (t) {
-        case 0xd9:
-          strLen = b[pos]!;
-          pos += 1;
-          break;
-        case 0xda:
-          strLen = u16(b, pos);
-          pos += 2;
-          break;
-        case 0xdb:
-          strLen = u32(b, pos);
-          pos += 4;
-          break;
-        case 0xdc:
-          pending += u16(b, pos);
-          pos += 2;
-          continue;
-        case 0xdd:
-          pending += u32(b, pos);
-          pos += 4;
-          continue;
-        case 0xde:
-          pending += 2 * u16(b, pos);
-          pos += 2;
-          continue;
-        case 0xdf:
-          pending += 2 * u32(b, pos);
-          pos += 4;
-          continue;
-        case 0xc4:
-          pos += 1 + b[pos]!;
-          continue; // bin8
-        case 0xc5:
-          pos += 2 + u16(b, pos);
-          continue;
-        case 0xc6:
-          pos += 4 + u32(b, pos);
-          continue;
-        case 0xc7:
-          pos += 2 + b[pos]!;
-          continue; // ext8: length, type, data
-        case 0xc8:
-          pos += 3 + u16(b, pos);
-          continue;
-        case 0xc9:
-          pos += 5 + u32(b, pos);
-          continue;
-        case 0xcc:
-        case 0xd0:
-          pos += 1;
-          continue;
-        case 0xcd:
-        case 0xd1:
-          pos += 2;
-          continue;
-        case 0xca:
-        case 0xce:
-        case 0xd2:
-          pos += 4;
-          continue;
-        case 0xcb:
-        case 0xcf:
-        case 0xd3:
-          pos += 8;
-          continue;
-        case 0xd4:
-          pos += 2;
-          continue; // fixext: type + data
-        case 0xd5:
-          pos += 3;
-          continue;
-        case 0xd6:
-          pos += 5;
-          continue;
-        case 0xd7:
-          pos += 9;
-          continue;
-        case 0xd8:
-          pos += 17;
-          continue;
-        default:
-          continue; // nil, booleans; 0xc1 is refused by the decoder
-      }
-    }
-    const end = pos + strLen < n ? pos + strLen : n;
-    for (let i = pos; i < end; i++) {
-      if (b[i]! >= 0x80) {
-        try {
-          utf8.decode(b.subarray(pos, end));
-        } catch {
-          return false;
-        }
-        break;
-      }
-    }
-    pos = end;
-  }
-  return true;
 }
 
 /**
@@ -257,7 +133,8 @@ export const msgpackCodec: FrameCodec = {
   decode(data, isBinary) {
     if (!isBinary) throw new ProtocolError(ErrorCode.BAD_FRAME, 'text frame on a tickwire.v1.msgpack connection: send binary MessagePack frames');
     const bytes = new Uint8Array(data);
-    checkShape(msgpackShapeProblem(bytes));
+    const shape = msgpackShapeProblem(bytes);
+    checkShape(shape);
     let v: unknown;
     try {
       v = packr.unpack(bytes);
@@ -265,7 +142,8 @@ export const msgpackCodec: FrameCodec = {
       throw new ProtocolError(ErrorCode.BAD_FRAME, `frame is not valid MessagePack: ${(err as Error).message}`);
     }
     checkPlain(v);
-    if (!msgpackStringsAreUtf8(bytes)) throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not valid MessagePack: a string is not valid UTF-8');
+    // msgpackr decodes invalid UTF-8 to U+FFFD: two byte strings would reach the parser as one text
+    if (shape === 'utf8') throw new ProtocolError(ErrorCode.BAD_FRAME, 'frame is not valid MessagePack: a string is not valid UTF-8');
     return v;
   },
 };

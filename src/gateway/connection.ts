@@ -38,7 +38,7 @@ import type {
   UnsubscribeRequest,
   VisibilityRequest,
 } from '../protocol/index.js';
-import { CostlyQueues } from './costly-queue.js';
+import type { CostlyQueues } from './costly-queue.js';
 import { ReadLagProbe } from './read-lag.js';
 import type { Transport } from './transport.js';
 
@@ -122,8 +122,8 @@ export interface ConnectionDeps {
   admitCostly?: (conn: Connection, what: string) => string | undefined;
   /** An extension op with a `cost` was answered: the frames its answer counts as (GatewayLimits.chargeFrames). */
   chargeFrames?: (conn: Connection, frames: number) => void;
-  /** the requests of costly extension ops, one user's at a time (the gateway's; created on first use) */
-  costlyQueues?: CostlyQueues;
+  /** the requests of costly extension ops, one user's at a time (one for all the gateway's connections) */
+  costlyQueues: CostlyQueues;
   /** additive ops served by engine modules (alerts, notifications), by op name */
   extensions?: ReadonlyMap<string, ExtensionOp>;
   /** the names of `extensions` (what parseRequest accepts besides the core ops) */
@@ -384,7 +384,7 @@ export class Connection implements HubSubscriber {
     // one answer of a costly op at a time for the user, across its connections (CostlyQueues): each
     // is charged before the next is admitted, so a burst of them cannot all be built on the budget
     // of one frame each, nor many connections' answers be built together
-    const queues = (this.#deps.costlyQueues ??= new CostlyQueues());
+    const queues = this.#deps.costlyQueues;
     const who = this.principal.user !== undefined ? `user:${this.principal.user}` : `conn:${this.id}`;
     const late = handler.cost.late;
     const run = queues.enqueue(

@@ -15,6 +15,7 @@ import type { Authenticator } from './auth-hook.js';
 import type { ChannelResolver } from '../fanout/channels.js';
 import { Connection, newGatewayCounters } from './connection.js';
 import type { ConnectionDeps, ConnectionInit, ConnectionUserData, GatewayCounters } from './connection.js';
+import { CostlyQueues } from './costly-queue.js';
 import { refuseOrigin, remoteAddress, sendJson, sendRefusal, sendText } from '../http/http.js';
 import { READ_CORS, staticFileHeaders } from '../http/security-headers.js';
 import { answerUnrouted, headResponse, recordRoutes, RouteTable, withParameters } from '../http/route-table.js';
@@ -346,6 +347,7 @@ export class Gateway {
       config: this.#opts.config,
       counters: this.counters,
       authenticator: this.#authenticator,
+      costlyQueues: new CostlyQueues(),
       ...(this.#opts.onAuthChanged ? { onAuthChanged: this.#opts.onAuthChanged } : {}),
       ...(this.#opts.admitAuth ? { admitAuth: this.#opts.admitAuth } : {}),
       ...(this.#opts.admitAuthAttempt ? { admitAuthAttempt: this.#opts.admitAuthAttempt } : {}),

@@ -1,20 +1,11 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsBus } from '../../src/bus/nats-bus.js';
-import { marketSubject } from '../../src/bus/subjects.js';
-import { encodeTick } from '../../src/codec/tick-codec.js';
-import type { Tick } from '../../src/core/schema.js';
-import { msToNs } from '../../src/core/time.js';
 import { NOTIF_LOG_PREFIX } from '../../src/notifications/notification-channel.js';
-import { freePort, startNats, startRedis } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
-import type { TickwireProcess } from '../helpers/processes.js';
+import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
-import { SECRET, SERVICE_TOKEN } from '../auth/helpers.js';
-
-type Server = TestServer & { destroy(): Promise<void> };
+import { startAlertsProcessRig } from './process-rig.js';
+import type { AlertsProcessRig } from './process-rig.js';
 
 /**
  * SIGTERM reaches `tickwire alerts` (NATS, JetStream notifications log, rules in Redis) while the
@@ -24,60 +15,24 @@ type Server = TestServer & { destroy(): Promise<void> };
  */
 describe('alert service: SIGTERM while firings are appended to the notifications log', () => {
   const RULES = 300;
-  let nats: Server;
-  let redis: Server;
-  let ticks: NatsBus;
+  let rig: AlertsProcessRig;
   let watch: NatsConnection;
-  const procs: TickwireProcess[] = [];
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNats(), startRedis()]);
-    ticks = await NatsBus.connect({ servers: nats.url, name: 'test-ticks' });
-    watch = await connect({ servers: nats.url, name: 'test-watch' });
+    rig = await startAlertsProcessRig();
+    watch = await connect({ servers: rig.nats.url, name: 'test-watch' });
   });
   afterAll(async () => {
-    for (const p of procs) await p.stop();
     await watch?.close();
-    await ticks?.close();
-    await Promise.all([nats?.destroy(), redis?.destroy()]);
+    await rig?.stop();
   });
 
-  let seq = 0;
-  const trade = (p: number): void => {
-    const now = Date.now();
-    const tick = { k: 'trade', sym: 'AAPL', src: 'test', seq: ++seq, ep: 1, ts: msToNs(now), rt: msToNs(now), id: `t${seq}`, p, s: 1 } as unknown as Tick;
-    ticks.publish(marketSubject('stock', 'trade', 'AAPL'), encodeTick(tick));
-  };
-  const env = (): Record<string, string> => ({
-    HOST: '127.0.0.1',
-    NATS_URL: nats.url,
-    REDIS_URL: redis.url,
-    TICKWIRE_AUTH: 'required',
-    TICKWIRE_JWT_SECRET: SECRET,
-    TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN,
-    TICKWIRE_ALERTS_FLUSH_MS: '0',
-  });
-  async function startAlerts(): Promise<TickwireProcess> {
-    const ops = await freePort();
-    const p = spawnTickwire(['alerts'], { ...env(), TICKWIRE_OPS_PORT: String(ops) });
-    procs.push(p);
-    await waitHttpOk(`http://127.0.0.1:${ops}/health`, 60_000, p);
-    return p;
-  }
-  async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${SERVICE_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: await res.json() };
-  }
+  const trade = (p: number): void => rig.trade(p);
+  const call: AlertsProcessRig['call'] = (...args) => rig.call(...args);
 
   it('keeps every firing and exits 0 in time', async () => {
-    const alerts = await startAlerts();
+    const alerts = await rig.startAlerts();
     const port = await freePort();
-    const gateway = spawnTickwire(['gateway'], { ...env(), PORT: String(port) });
-    procs.push(gateway);
-    await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, gateway);
+    await rig.startGateway(port);
     for (let i = 0; i < RULES; i++) {
       const r = await call(port, 'POST', '/v1/users/zoe/alerts', { id: `r${i}`, symbol: 'AAPL', kind: 'price', direction: 'above', level: 100, mode: 'once' });
       expect(r.status).toBe(201);
@@ -112,7 +67,7 @@ describe('alert service: SIGTERM while firings are appended to the notifications
     expect(atSignal).toBeLessThan(RULES);
 
     // the next start appends what the last one left in the outbox
-    await startAlerts();
+    await rig.startAlerts();
     const firings = async (): Promise<string[]> =>
       ((await call(port, 'GET', '/v1/users/zoe/notifications')).body.items as { kind: string; data: { rule: string } }[])
         .filter((n) => n.kind === 'notification')

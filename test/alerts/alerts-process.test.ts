@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsBus } from '../../src/bus/nats-bus.js';
-import { marketSubject } from '../../src/bus/subjects.js';
-import { encodeTick } from '../../src/codec/tick-codec.js';
-import type { Tick } from '../../src/core/schema.js';
-import { msToNs } from '../../src/core/time.js';
-import { freePort, startNats, startRedis } from '../helpers/servers.js';
+import { freePort, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
-import { spawnTickwire, waitHttpOk } from '../helpers/processes.js';
-import type { TickwireProcess } from '../helpers/processes.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { Frame } from '../helpers/ws-client.js';
 import { BusAlertsClient } from '../../src/alerts/alert-api.js';
 import { quietFor, waitFor } from '../helpers/wait.js';
 import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
+import { startAlertsProcessRig } from './process-rig.js';
+import type { AlertsProcessRig } from './process-rig.js';
 
 type Server = TestServer & { destroy(): Promise<void> };
 const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.kind === 'notification';
@@ -24,56 +19,16 @@ const isNote = (f: Frame) => f.op === 'data' && f.ch === 'notifications' && f.d.
  * gateway.
  */
 describe('alerts in scale-out (real processes, NATS and Redis)', () => {
-  let nats: Server;
-  let redis: Server;
-  let ticks: NatsBus;
-  const procs: TickwireProcess[] = [];
-  let seq = 0;
+  let rig: AlertsProcessRig;
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNats(), startRedis()]);
-    ticks = await NatsBus.connect({ servers: nats.url, name: 'test-ticks' });
+    rig = await startAlertsProcessRig();
   });
   afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await ticks?.close();
-    await Promise.all([nats?.destroy(), redis?.destroy()]);
+    await rig?.stop();
   });
 
-  const trade = (p: number): void => {
-    const now = Date.now();
-    const tick = { k: 'trade', sym: 'AAPL', src: 'test', seq: ++seq, ep: 1, ts: msToNs(now), rt: msToNs(now), id: `t${seq}`, p, s: 1 } as unknown as Tick;
-    ticks.publish(marketSubject('stock', 'trade', 'AAPL'), encodeTick(tick));
-  };
-  const env = {
-    NATS_URL: '',
-    REDIS_URL: '',
-    HOST: '127.0.0.1',
-    TICKWIRE_AUTH: 'required',
-    TICKWIRE_JWT_SECRET: SECRET,
-    TICKWIRE_SERVICE_TOKEN: SERVICE_TOKEN,
-    TICKWIRE_ALERTS_FLUSH_MS: '0',
-  };
-  async function startAlerts(): Promise<TickwireProcess> {
-    const ops = await freePort();
-    const p = spawnTickwire(['alerts'], { ...env, NATS_URL: nats.url, REDIS_URL: redis.url, TICKWIRE_OPS_PORT: String(ops) });
-    procs.push(p);
-    await waitHttpOk(`http://127.0.0.1:${ops}/health`, 60_000, p);
-    return p;
-  }
-  async function startGateway(port: number): Promise<TickwireProcess> {
-    const p = spawnTickwire(['gateway'], { ...env, NATS_URL: nats.url, REDIS_URL: redis.url, PORT: String(port) });
-    procs.push(p);
-    await waitHttpOk(`http://127.0.0.1:${port}/health`, 60_000, p);
-    return p;
-  }
-  async function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${SERVICE_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: await res.json() };
-  }
+  const trade = (p: number): void => rig.trade(p);
+  const call: AlertsProcessRig['call'] = (...args) => rig.call(...args);
   const phase = async (port: number): Promise<string | undefined> => (await call(port, 'GET', '/v1/users/zoe/alerts/aapl-100')).body.state?.phase;
   /** trades at `price` until the rule reads armed (a trade sent before the service subscribed is not seen) */
   const armAt = (price: number, phaseNow: () => Promise<string | undefined>, what: string): Promise<unknown> =>
@@ -86,9 +41,9 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     );
 
   it('fires each crossing exactly once across an alert-service kill and a gateway restart', async () => {
-    const alerts = await startAlerts();
+    const alerts = await rig.startAlerts();
     const port = await freePort();
-    const gateway = await startGateway(port);
+    const gateway = await rig.startGateway(port);
     const created = await call(port, 'POST', '/v1/users/zoe/alerts', {
       id: 'aapl-100',
       symbol: 'AAPL',
@@ -122,7 +77,7 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
 
     // 2: kill the alert service without warning; the rule is `waiting` in Redis and must not fire again
     await alerts.stop('SIGKILL');
-    await startAlerts();
+    await rig.startAlerts();
     trade(101.5);
     await armAt(98.5, () => phase(port), 're-armed after the restart');
     trade(102);
@@ -133,11 +88,11 @@ describe('alerts in scale-out (real processes, NATS and Redis)', () => {
     zoe.close();
     expect(await gateway.stop()).toBe(0);
     // the gateway is down: ask the alert service over alerts.rpc, as a gateway would
-    const rule = () => new BusAlertsClient(ticks.requests, 5000).get('zoe', 'aapl-100');
+    const rule = () => new BusAlertsClient(rig.ticks.requests, 5000).get('zoe', 'aapl-100');
     await armAt(98, async () => (await rule()).state.phase, 're-armed while the gateway is down');
     trade(103);
     await waitFor(async () => (await rule()).state.fired === 3, { timeout: 15_000, what: 'the third firing' });
-    await startGateway(port);
+    await rig.startGateway(port);
     const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, {
       headers: { authorization: `Bearer ${await token({ sub: 'zoe' })}` },
       encoding: 'json',

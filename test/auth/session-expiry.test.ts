@@ -8,6 +8,7 @@ import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
 import { Connection, newGatewayCounters } from '../../src/gateway/connection.js';
+import { CostlyQueues } from '../../src/gateway/costly-queue.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
 import { CloseCode } from '../../src/protocol/index.js';
 import { MemoryTransport } from '../helpers/memory-transport.js';
@@ -38,6 +39,7 @@ describe('a frame handled after the token expired, before the expiry timer ran',
         config: loadConfig({ env: {} }),
         counters: counters(),
         authenticator: anonymousAuthenticator,
+        costlyQueues: new CostlyQueues(),
       },
     );
     t.onEnd = () => conn.onClose();

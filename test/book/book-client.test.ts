@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
+import type { WebSocketServer } from 'ws';
 import { TickwireClient } from '../../packages/client/src/index.js';
 import type { GapEvent, Update } from '../../packages/client/src/index.js';
 import { bookChecksum, LocalBook } from '../../src/protocol/book.js';
 import { waitFor } from '../helpers/wait.js';
+import { startScriptedGateway, subscribeAck } from '../helpers/scripted-gateway.js';
 
 /**
  * The SDK and order books: `depth` goes out with the subscribe (and with every resubscribe the
@@ -34,61 +34,53 @@ describe('client: book channels', () => {
   });
 
   it('sends depth, resubscribes with it after a gap, and delivers nothing between the gap and the snapshot', async () => {
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'tickwire.v1.json' });
-    await new Promise((r) => wss!.once('listening', r));
-    const port = (wss.address() as { port: number }).port;
-    const frames: Record<string, unknown>[] = [];
     let subscribes = 0;
-    wss.on('connection', (ws: WebSocket) => {
-      ws.send(JSON.stringify({ op: 'welcome', conn: 'c1', protocol: 1, server_time: Date.now() }));
-      ws.on('message', (raw) => {
-        const req = JSON.parse(String(raw)) as { op: string; id: number; channels?: string[] };
-        frames.push(req);
-        if (req.op === 'unsubscribe') {
-          ws.send(JSON.stringify({ op: 'ack', id: req.id, unsubscribed: req.channels }));
-          return;
-        }
-        if (req.op !== 'subscribe') return;
-        subscribes++;
-        ws.send(JSON.stringify({ op: 'ack', id: req.id, subscribed: req.channels, rejected: [], throttle: 0 }));
-        if (subscribes === 1) {
-          const a = { bids: [[100, 1]] as Level[], asks: [[101, 2]] as Level[] };
-          const b = { bids: [[100, 3]] as Level[], asks: [[101, 2]] as Level[] };
-          const batch = [
-            item(5, a.bids, a.asks, a, true),
-            item(6, [[100, 3]], [], b),
-            // seq 7 lost: 8 and 9 must not reach the app
-            item(8, [[99, 1]], [], {
-              bids: [
-                [100, 3],
-                [99, 1],
-              ],
-              asks: b.asks,
-            }),
-            item(9, [], [[101, 0]], {
-              bids: [
-                [100, 3],
-                [99, 1],
-              ],
-              asks: [],
-            }),
-          ];
-          ws.send(JSON.stringify({ op: 'batch', items: batch }));
-        } else {
-          const c = {
+    const gateway = await startScriptedGateway((ws, req) => {
+      if (req.op === 'unsubscribe') {
+        ws.send(JSON.stringify({ op: 'ack', id: req.id, unsubscribed: req.channels }));
+        return;
+      }
+      if (req.op !== 'subscribe') return;
+      subscribes++;
+      ws.send(JSON.stringify(subscribeAck(req)));
+      if (subscribes === 1) {
+        const a = { bids: [[100, 1]] as Level[], asks: [[101, 2]] as Level[] };
+        const b = { bids: [[100, 3]] as Level[], asks: [[101, 2]] as Level[] };
+        const batch = [
+          item(5, a.bids, a.asks, a, true),
+          item(6, [[100, 3]], [], b),
+          // seq 7 lost: 8 and 9 must not reach the app
+          item(8, [[99, 1]], [], {
             bids: [
               [100, 3],
               [99, 1],
-            ] as Level[],
-            asks: [[102, 4]] as Level[],
-          };
-          ws.send(
-            JSON.stringify({ op: 'batch', items: [item(12, c.bids, c.asks, c, true), item(13, [[98, 5]], [], { bids: [...c.bids, [98, 5]], asks: c.asks })] }),
-          );
-        }
-      });
+            ],
+            asks: b.asks,
+          }),
+          item(9, [], [[101, 0]], {
+            bids: [
+              [100, 3],
+              [99, 1],
+            ],
+            asks: [],
+          }),
+        ];
+        ws.send(JSON.stringify({ op: 'batch', items: batch }));
+      } else {
+        const c = {
+          bids: [
+            [100, 3],
+            [99, 1],
+          ] as Level[],
+          asks: [[102, 4]] as Level[],
+        };
+        ws.send(
+          JSON.stringify({ op: 'batch', items: [item(12, c.bids, c.asks, c, true), item(13, [[98, 5]], [], { bids: [...c.bids, [98, 5]], asks: c.asks })] }),
+        );
+      }
     });
-    client = new TickwireClient({ url: `ws://127.0.0.1:${port}/v1/stream`, encoding: 'json', reconnect: false });
+    wss = gateway.wss;
+    client = new TickwireClient({ url: `ws://127.0.0.1:${gateway.port}/v1/stream`, encoding: 'json', reconnect: false });
     const book = new LocalBook();
     const seen: number[] = [];
     const failed: number[] = [];
@@ -105,7 +97,7 @@ describe('client: book channels', () => {
     expect(seen).toEqual([5, 6, 12, 13]);
     expect(failed).toEqual([]);
     expect(gaps).toEqual([{ channel: CH, expected: 7, received: 8, missed: 1 }]);
-    const subs = frames.filter((f) => f.op === 'subscribe');
+    const subs = gateway.frames.filter((f) => f.op === 'subscribe');
     expect(subs).toHaveLength(2);
     for (const f of subs) expect(f).toMatchObject({ channels: [CH], depth: 25, throttle: 100, snapshot: true });
     expect(book.bids()).toEqual([
@@ -118,7 +110,7 @@ describe('client: book channels', () => {
 
     // a checksum mismatch in the app: resync() asks for a fresh snapshot with the same depth
     client.resync([CH]);
-    await waitFor(() => frames.filter((f) => f.op === 'subscribe').length === 3);
-    expect(frames.filter((f) => f.op === 'subscribe')[2]).toMatchObject({ channels: [CH], depth: 25, snapshot: true });
+    await waitFor(() => gateway.frames.filter((f) => f.op === 'subscribe').length === 3);
+    expect(gateway.frames.filter((f) => f.op === 'subscribe')[2]).toMatchObject({ channels: [CH], depth: 25, snapshot: true });
   });
 });

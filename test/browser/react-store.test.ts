@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { bookChecksum, TickwireClient, type Bar, type BookLevel, type BookPayload, type Trade } from '@tickwire/client';
 // the package from this checkout's sources (node_modules may link another checkout's)
 import {
@@ -24,6 +24,8 @@ import {
 import { startTestEngine, streamUrl } from '../client/helpers.js';
 import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { startScriptedGateway } from '../helpers/scripted-gateway.js';
+import type { ClientFrame as Frame, ScriptedGateway } from '../helpers/scripted-gateway.js';
 
 /**
  * @tickwire/react's store (what every hook reads) in Node, against a scripted server on a loopback
@@ -33,7 +35,6 @@ import { waitFor } from '../helpers/wait.js';
  * nothing. The hooks in a browser are in react.test.ts.
  */
 
-type Frame = { op: string; id: number; channels?: string[]; history?: number; depth?: number; throttle?: number };
 const T0 = 1_718_026_200_000;
 const bar = (n: number, closed: boolean, c = 100 + n): Bar => ({ t: T0 + n * 300_000, iv: 300_000, o: 100, h: 110, l: 90, c, v: 10, n: 3, closed });
 const book = (bids: BookLevel[], asks: BookLevel[], full: { bids: BookLevel[]; asks: BookLevel[] }, depth?: number): BookPayload => ({
@@ -161,22 +162,11 @@ function script(ws: WebSocket, req: Frame): void {
   }
 }
 
-async function scriptedServer(port = 0): Promise<{ wss: WebSocketServer; port: number; frames: Frame[]; connections: () => number }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols: () => 'tickwire.v1.json' });
-  await new Promise((r) => wss.once('listening', r));
-  const frames: Frame[] = [];
-  let connections = 0;
-  wss.on('connection', (ws: WebSocket) => {
-    connections++;
-    ws.send(JSON.stringify({ op: 'welcome', conn: `c${connections}`, protocol: 1, server_time: Date.now() }));
-    ws.on('message', (raw) => {
-      const req = JSON.parse(String(raw)) as Frame;
-      frames.push(req);
-      if (req.op === 'subscribe') script(ws, req);
-      else if (req.op === 'unsubscribe') ws.send(JSON.stringify({ op: 'ack', id: req.id, unsubscribed: req.channels }));
-    });
-  });
-  return { wss, port: (wss.address() as { port: number }).port, frames, connections: () => connections };
+function scriptedServer(port = 0): Promise<ScriptedGateway> {
+  return startScriptedGateway((ws, req) => {
+    if (req.op === 'subscribe') script(ws, req);
+    else if (req.op === 'unsubscribe') ws.send(JSON.stringify({ op: 'ack', id: req.id, unsubscribed: req.channels }));
+  }, port);
 }
 
 describe('@tickwire/react store: what the hooks show', () => {

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { ChannelSnapshot } from '@tickwire/react';
 import { useBars, useBook, useChannelSnapshot, useTicker, useTrades } from '@tickwire/react';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type BookPayload, type Execution, type Notification, type Quote, type Trade } from '../../packages/client/src/index.js';
+import { startScriptedGateway, subscribeAck } from '../helpers/scripted-gateway.js';
 
 /**
  * What a dashboard team writes first, typed as it reads: `client.on('data')` hands a union
@@ -29,28 +29,22 @@ describe('typed updates', () => {
   });
 
   it("the `data` event narrows by kind: a quote's fields, a trade's, a notification's", async () => {
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'tickwire.v1.json' });
-    await new Promise((r) => wss!.once('listening', r));
-    const port = (wss.address() as { port: number }).port;
-    wss.on('connection', (ws: WebSocket) => {
-      ws.send(JSON.stringify({ op: 'welcome', conn: 'c1', protocol: 1, server_time: Date.now() }));
-      ws.on('message', (raw) => {
-        const req = JSON.parse(String(raw)) as { op: string; id: number; channels?: string[] };
-        if (req.op !== 'subscribe') return;
-        ws.send(JSON.stringify({ op: 'ack', id: req.id, subscribed: req.channels, rejected: [], throttle: 0 }));
-        const t = 1_718_026_201_000;
-        ws.send(
-          JSON.stringify({
-            op: 'batch',
-            items: [
-              { op: 'data', ch: 'quote:AAPL', seq: 1, d: { bp: 100.5, bs: 3, ap: 100.7, as: 2, t, src: 'alpaca' } },
-              { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100.6, s: 5, t, src: 'alpaca' } },
-            ],
-          }),
-        );
-      });
+    const gateway = await startScriptedGateway((ws, req) => {
+      if (req.op !== 'subscribe') return;
+      ws.send(JSON.stringify(subscribeAck(req)));
+      const t = 1_718_026_201_000;
+      ws.send(
+        JSON.stringify({
+          op: 'batch',
+          items: [
+            { op: 'data', ch: 'quote:AAPL', seq: 1, d: { bp: 100.5, bs: 3, ap: 100.7, as: 2, t, src: 'alpaca' } },
+            { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100.6, s: 5, t, src: 'alpaca' } },
+          ],
+        }),
+      );
     });
-    client = new TickwireClient({ url: `ws://127.0.0.1:${port}/v1/stream`, encoding: 'json', reconnect: false, heartbeatIntervalMs: 0 });
+    wss = gateway.wss;
+    client = new TickwireClient({ url: `ws://127.0.0.1:${gateway.port}/v1/stream`, encoding: 'json', reconnect: false, heartbeatIntervalMs: 0 });
     const seen: string[] = [];
     client.on('data', (u) => {
       if (u.kind === 'quote') {

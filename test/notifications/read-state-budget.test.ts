@@ -1,42 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
 import { MemoryEventLog } from '../../src/executions/event-log.js';
-import type { BudgetClock } from '../../src/executions/replay-budget.js';
 import { ReplayBudget } from '../../src/executions/replay-budget.js';
 import { NotificationService } from '../../src/notifications/notification-service.js';
 import type { NotificationEvent } from '../../src/notifications/schemas.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { api, SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
-
-/** A budget clock the test moves: sleepers wake only when it advances. */
-class ManualClock implements BudgetClock {
-  t = 0;
-  readonly sleepers = new Set<{ at: number; wake: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const s = {
-        at: this.t + ms,
-        wake: () => {
-          this.sleepers.delete(s);
-          resolve();
-        },
-      };
-      this.sleepers.add(s);
-      signal?.addEventListener('abort', s.wake, { once: true });
-    });
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const s of [...this.sleepers]) if (s.at <= this.t) s.wake();
-  }
-}
-
-async function turnsUntil(cond: () => boolean, turns = 10_000): Promise<void> {
-  for (let i = 0; i < turns && !cond(); i++) await new Promise((r) => setImmediate(r));
-}
+import { ManualBudgetClock, turnsUntil } from '../helpers/budget-clock.js';
 
 /** Count the events a log hands out (the calls go through to it). */
 function countReads(log: { read: MemoryEventLog<NotificationEvent>['read'] }): { events: number } {
@@ -60,7 +30,7 @@ describe('read-state scans take from the replay budget', () => {
     const log = new MemoryEventLog<NotificationEvent>({ maxPerUser: 1000, retentionMs: 3_600_000 });
     for (let i = 1; i <= 100; i++) await log.append('u', { kind: 'notification', id: `n-${i}`, type: 'x', title: 't', body: '', priority: 'normal', t: i });
     const reads = countReads(log);
-    const clock = new ManualClock();
+    const clock = new ManualBudgetClock();
     const service = new NotificationService(log, { maxPerUser: 1000, budget: new ReplayBudget({ perUserPerSec: 100, perGatewayPerSec: 0 }, clock) });
     let done = 0;
     const results: number[] = [];

@@ -5,7 +5,6 @@ import type { Engine } from '../../src/app/engine.js';
 import { MemoryEventLog } from '../../src/executions/event-log.js';
 import type { StoredEvent } from '../../src/executions/event-log.js';
 import { ExecutionRouter } from '../../src/executions/execution-router.js';
-import type { BudgetClock } from '../../src/executions/replay-budget.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import type { ChannelSpec, ReplayControl } from '../../src/fanout/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
@@ -18,6 +17,7 @@ import type { Frame } from '../helpers/ws-client.js';
 import { SECRET, SERVICE_TOKEN, testEngine, token, wsUrl } from '../auth/helpers.js';
 import { waitFor } from '../helpers/wait.js';
 import { VirtualClock } from '../helpers/virtual-clock.js';
+import { ManualBudgetClock, turnsUntil } from '../helpers/budget-clock.js';
 
 /**
  * Durable replays (issue #11 item 1) have a bounded, fair cost: one replay per (connection,
@@ -30,37 +30,6 @@ import { VirtualClock } from '../helpers/virtual-clock.js';
 const ex = (i: number): ExecutionPayload => ({ id: `e-${i}`, order: `o-${i}`, sym: 'AAPL', side: 'buy', qty: 1, p: 100 + (i % 50), t: 1_700_000_000_000 + i });
 const isExec = (f: Frame): boolean => f.op === 'data' && f.ch === 'executions';
 
-/** A budget clock the test moves: sleepers wake only when it advances. */
-class ManualClock implements BudgetClock {
-  t = 0;
-  readonly sleepers = new Set<{ at: number; wake: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const s = {
-        at: this.t + ms,
-        wake: () => {
-          this.sleepers.delete(s);
-          resolve();
-        },
-      };
-      this.sleepers.add(s);
-      signal?.addEventListener('abort', s.wake, { once: true });
-    });
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const s of [...this.sleepers]) if (s.at <= this.t) s.wake();
-  }
-}
-
-/** Let queued event-loop work run until `cond` holds (at most `turns` turns). */
-async function turnsUntil(cond: () => boolean, turns = 10_000): Promise<void> {
-  for (let i = 0; i < turns && !cond(); i++) await new Promise((r) => setImmediate(r));
-}
-
 describe('replay budget (router, injected clock)', () => {
   it('caps replayed events per user and per gateway, and still delivers every event in order', async () => {
     const log = new MemoryEventLog({ maxPerUser: 10_000, retentionMs: 3_600_000 });
@@ -68,7 +37,7 @@ describe('replay budget (router, injected clock)', () => {
       await log.append('u', ex(i));
       await log.append('v', ex(i));
     }
-    const clock = new ManualClock();
+    const clock = new ManualBudgetClock();
     const router = new ExecutionRouter({
       log,
       snapshotEvents: 0,

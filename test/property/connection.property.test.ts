@@ -10,6 +10,7 @@ import { MarketChannelResolver } from '../../src/fanout/channels.js';
 import { Hub } from '../../src/fanout/hub.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
 import { Connection, newGatewayCounters } from '../../src/gateway/connection.js';
+import { CostlyQueues } from '../../src/gateway/costly-queue.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
 import { throttleTier } from '../../src/protocol/index.js';
 import type { Frame } from '../helpers/memory-transport.js';
@@ -138,7 +139,14 @@ function run(ops: Op[], batchMs: number, codec: 'json' | 'msgpack', lanes = 1): 
   const conn = new Connection(
     t,
     { id: 'c1', codec: CODECS[codec], principal: {}, expiresAt: undefined, ip: '127.0.0.1' },
-    { hub, resolvers: [new MarketChannelResolver(registry)], config, counters: newCounters(), authenticator: anonymousAuthenticator },
+    {
+      hub,
+      resolvers: [new MarketChannelResolver(registry)],
+      config,
+      counters: newCounters(),
+      authenticator: anonymousAuthenticator,
+      costlyQueues: new CostlyQueues(),
+    },
   );
   t.onEnd = () => conn.onClose();
   const sendFrame = (frame: object): void => {

@@ -13,6 +13,7 @@ import { Hub } from '../../src/fanout/hub.js';
 import type { Authenticator } from '../../src/gateway/auth-hook.js';
 import { anonymousAuthenticator } from '../../src/gateway/auth-hook.js';
 import { CLOSE_SLOW_CONSUMER, Connection, newGatewayCounters } from '../../src/gateway/connection.js';
+import { CostlyQueues } from '../../src/gateway/costly-queue.js';
 import type { ConnectionDeps, GatewayCounters } from '../../src/gateway/connection.js';
 import { GatewayLimits } from '../../src/gateway/limits.js';
 import { LocalTopics } from '../../src/gateway/transport.js';
@@ -61,6 +62,7 @@ function open(opts: { cfg?: Readonly<Config>; codec?: FrameCodec; ping?: boolean
     config: opts.cfg ?? config(),
     counters,
     authenticator: opts.authenticator ?? anonymousAuthenticator,
+    costlyQueues: new CostlyQueues(),
     ...opts.deps,
   };
   const conn = new Connection(t, { id: 'c1', codec, principal: {}, expiresAt: undefined, ip: '10.0.0.7' }, deps);

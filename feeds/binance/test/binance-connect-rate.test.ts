@@ -14,6 +14,30 @@ import { BinanceFeed, BinanceOptionsSchema } from '../binance-feed.js';
  * below (it failed so before the limit: a gap of 18 ms). Attempts must start at least 1 s apart
  * (300 in 300 s).
  */
+/**
+ * A Binance feed on the provider at `url` that notes when it starts each attempt in `attemptAt`
+ * (the runner asks for the URL first thing), with the feeds file's own backoff as short as it may
+ * be: the limit holds whatever it says.
+ */
+function timedBinance(url: string, attemptAt: number[]): BinanceFeed {
+  class TimedBinance extends BinanceFeed {
+    override url(symbols: readonly string[]): string {
+      attemptAt.push(Date.now());
+      return super.url(symbols);
+    }
+  }
+  return new TimedBinance(
+    'binance',
+    BinanceOptionsSchema.parse({
+      url,
+      restUrl: 'http://127.0.0.1:9',
+      symbols: ['BTC-USD'],
+      statusPollMs: 0,
+      backoff: { initialMs: 20, maxMs: 50 },
+    }),
+  );
+}
+
 describe('binance connection rate', () => {
   let h: AdapterHarness<FakeWsServer<Record<string, never>>> | undefined;
   let h2: AdapterHarness<FakeWsServer<Record<string, never>>> | undefined;
@@ -25,35 +49,10 @@ describe('binance connection rate', () => {
 
   it('opens at most one new connection a second when every connection is closed right after it opened', async () => {
     const opened: number[] = [];
-    // when the adapter starts each attempt: the runner asks for the URL first thing
     const attemptAt: number[] = [];
-    class TimedBinance extends BinanceFeed {
-      override url(symbols: readonly string[]): string {
-        attemptAt.push(Date.now());
-        return super.url(symbols);
-      }
-    }
     h = await startHarness(
-      () =>
-        FakeWsServer.start<Record<string, never>>({
-          initialState: () => ({}),
-          onConnection: (conn) => {
-            opened.push(Date.now());
-            setImmediate(() => conn.ws.close(1001, 'going away'));
-          },
-        }),
-      // the feeds file's own backoff, as short as it may be: the limit holds whatever it says
-      (p) =>
-        new TimedBinance(
-          'binance',
-          BinanceOptionsSchema.parse({
-            url: p.url,
-            restUrl: 'http://127.0.0.1:9',
-            symbols: ['BTC-USD'],
-            statusPollMs: 0,
-            backoff: { initialMs: 20, maxMs: 50 },
-          }),
-        ),
+      () => FakeWsServer.closingEach(opened),
+      (p) => timedBinance(p.url, attemptAt),
     );
     await h.waitFor('4 connections', () => opened.length >= 4, 20_000);
     const gaps = attemptAt.slice(1, 4).map((t, i) => t - attemptAt[i]!);
@@ -65,32 +64,10 @@ describe('binance connection rate', () => {
     // the limit is per IP, and registry.ts tells to split symbols over several feeds past
     // BINANCE_MAX_STREAMS: each feed spaced its own attempts, so two flapping feeds made two a second
     const attemptAt: number[] = [];
-    class TimedBinance extends BinanceFeed {
-      override url(symbols: readonly string[]): string {
-        attemptAt.push(Date.now());
-        return super.url(symbols);
-      }
-    }
     const start = () =>
       startHarness(
-        () =>
-          FakeWsServer.start<Record<string, never>>({
-            initialState: () => ({}),
-            onConnection: (conn) => {
-              setImmediate(() => conn.ws.close(1001, 'going away'));
-            },
-          }),
-        (p) =>
-          new TimedBinance(
-            'binance',
-            BinanceOptionsSchema.parse({
-              url: p.url,
-              restUrl: 'http://127.0.0.1:9',
-              symbols: ['BTC-USD'],
-              statusPollMs: 0,
-              backoff: { initialMs: 20, maxMs: 50 },
-            }),
-          ),
+        () => FakeWsServer.closingEach(),
+        (p) => timedBinance(p.url, attemptAt),
       );
     [h, h2] = await Promise.all([start(), start()]);
     await h.waitFor('7 attempts of the two feeds', () => attemptAt.length >= 7, 20_000);

@@ -33,14 +33,7 @@ describe('coinbase connection rate', () => {
       }
     }
     h = await startHarness(
-      () =>
-        FakeWsServer.start<Record<string, never>>({
-          initialState: () => ({}),
-          onConnection: (conn) => {
-            opened.push(Date.now());
-            setImmediate(() => conn.ws.close(1001, 'going away'));
-          },
-        }),
+      () => FakeWsServer.closingEach(opened),
       (p) => new TimedCoinbase('coinbase', CoinbaseOptionsSchema.parse({ url: p.url, symbols: ['BTC-USD'], backoff: { initialMs: 20, maxMs: 50 } })),
     );
     await h.waitFor('6 connections', () => opened.length >= 6, 20_000);

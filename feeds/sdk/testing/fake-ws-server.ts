@@ -96,6 +96,20 @@ export class FakeWsServer<S = Record<string, any>> implements FakeProvider {
     return server;
   }
 
+  /**
+   * A provider that closes every connection (1001 going away) right after it opened, for the
+   * adapters' connection-rate tests: `opened` gets the time (Date.now()) of each connection.
+   */
+  static closingEach(opened: number[] = []): Promise<FakeWsServer<Record<string, never>>> {
+    return FakeWsServer.start<Record<string, never>>({
+      initialState: () => ({}),
+      onConnection: (conn) => {
+        opened.push(Date.now());
+        setImmediate(() => conn.ws.close(1001, 'going away'));
+      },
+    });
+  }
+
   get url(): string {
     return `ws://127.0.0.1:${this.#port}`;
   }
