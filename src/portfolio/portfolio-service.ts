@@ -212,15 +212,19 @@ export class PortfolioService implements PortfolioApi {
     await this.#enqueue(async () => {
       if (this.#parked.get(user) !== p || this.#closed) return; // a PUT set the book meanwhile
       this.#parked.delete(user);
-      if (!this.#books.has(user) && stored) {
-        this.#books.set(user, stored);
-        await this.#track(stored);
+      if (!this.#books.has(user)) {
+        if (stored) {
+          this.#books.set(user, stored);
+          await this.#track(stored);
+        }
         // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now.
         // Their events stored after the book's last save (a crash between an append and its save)
-        // are read first: the waiting ones, and any seen twice, are skipped by seq
+        // are read first: the waiting ones, and any seen twice, are skipped by seq. With no book
+        // stored, from the log's start: the user's first book may never have been saved
+        // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book
         if (this.#o.events.kind !== 'jetstream') {
           try {
-            for await (const ev of this.#eventsAfter(user, stored.seq)) {
+            for await (const ev of this.#eventsAfter(user, stored?.seq ?? 0)) {
               if (this.#closed) break;
               await this.#applyHeld(user, ev, this.#checkpoint ?? 0);
             }
@@ -453,9 +457,12 @@ export class PortfolioService implements PortfolioApi {
     try {
       const stored = await this.#o.store.get(user);
       const held = this.#books.get(user);
-      if (held || !stored) return held ? view(held) : undefined;
-      if (this.#o.events.kind !== 'jetstream') for await (const ev of this.#eventsAfter(user, stored.seq)) this.#applyOne(stored, ev);
-      return view(stored);
+      if (held) return view(held);
+      if (this.#o.events.kind === 'jetstream') return stored ? view(stored) : undefined;
+      // no book stored: the user's first book may never have been saved, the log has its events
+      const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+      for await (const ev of this.#eventsAfter(user, book.seq)) this.#applyOne(book, ev);
+      return stored || book.seq > 0 ? view(book) : undefined;
     } catch (err) {
       throw unavailable(err);
     }
