@@ -60,7 +60,9 @@ describe('portfolio: an execution announced after a later one', () => {
 
     // Redis stalls longer than the command timeout while ex-2 is sent: the append fails, the
     // order system is told to retry, but Redis runs the script once it is free: ex-2 is seq 2
+    await admin.ping(); // connected: the stalling script is sent at once
     const stalled = stall(admin, 600);
+    // (a short head start for the script to reach Redis before ex-2: Redis cannot be asked while it runs)
     await new Promise((r) => setTimeout(r, 50));
     await expect(log.append('amy', buy('ex-2', 5))).rejects.toThrow();
     await stalled;
