@@ -26,6 +26,46 @@ export function clean(x: number): number {
 }
 
 /**
+ * A sum of signed money amounts (a cost basis and a trade's value and fee; proceeds less the cost
+ * they close and the fee), rounded at the 14th significant digit of its largest term: the doubles
+ * of decimal amounts leave noise of that term's size (0.1 + 0.2 - 0.3 is 5.6e-17), which a
+ * book's cost or realized P&L would keep and add up execution after execution, and which `clean`
+ * keeps in a result that is 0 or small (it rounds at the result's own digits). Amounts carry at
+ * most 15 significant digits (prices and quantities do: roundQty), so this is their decimal sum.
+ */
+export function sumAmounts(...terms: number[]): number {
+  let sum = 0;
+  let scale = 0;
+  for (const t of terms) {
+    sum += t;
+    const a = Math.abs(t);
+    if (a > scale) scale = a;
+  }
+  return roundOnScale(sum, scale, 14);
+}
+
+/**
+ * `x` for the wire (as `clean`) when it is computed from larger amounts, `scale` the largest of
+ * them (a P&L from a value and a cost, a total from its lines): 12 significant digits of `scale`,
+ * so the float noise of those amounts never shows (a P&L of 0 is 0, not -2.77555756156e-17).
+ */
+export function cleanAmount(x: number, scale: number): number {
+  if (!Number.isFinite(x)) return 0;
+  return clean(roundOnScale(x, Math.max(Math.abs(x), Math.abs(scale)), 12));
+}
+
+/** `x` rounded at the `digits`th significant digit of `scale` (at least |x|); never -0 */
+function roundOnScale(x: number, scale: number, digits: number): number {
+  if (x === 0 || !Number.isFinite(x) || !Number.isFinite(scale) || scale === 0) return x === 0 ? 0 : x;
+  const decimals = digits - (Math.floor(Math.log10(Math.max(scale, Math.abs(x)))) + 1);
+  if (decimals >= 0) return roundAt(x, decimals);
+  // 1e15 and above (amounts reach 1e30, 1e60 converted): whole multiples of a power of ten
+  const unit = Number(`1e${-decimals}`);
+  const r = Math.round(Math.abs(x) / unit) * unit;
+  return r === 0 ? 0 : x < 0 ? -r : r;
+}
+
+/**
  * Values derived from quoted prices, as the quotes state them rather than as the doubles their
  * arithmetic gives: the mid of 3.3 and 3.4 is 3.35 (not 3.3499999999999996), the spread of 1.1 and
  * 1.3 is 0.2 (not 0.19999999999999996), a rise from 100 to 100.3 is 0.3 % (not

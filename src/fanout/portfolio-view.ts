@@ -1,6 +1,6 @@
 import type { AssetClass } from '../core/schema.js';
 import { ASSET_CLASSES } from '../core/schema.js';
-import { clean } from '../core/numbers.js';
+import { clean, cleanAmount } from '../core/numbers.js';
 
 /** What a connection may see of a symbol's price (its entitlements: src/access/entitlements.ts). */
 export type SymbolAccess = (symbol: string, assetClass: AssetClass) => 'realtime' | 'delayed' | 'none';
@@ -105,6 +105,19 @@ export function entitledPortfolio<T extends PortfolioLike>(
   let value = 0;
   let cost = 0;
   let dayPnl = 0;
+  // the largest term of each total, the scale it is rounded on (cleanAmount: lines that cancel
+  // out give 0, not float noise)
+  let valueScale = 0;
+  let costScale = 0;
+  let dayScale = 0;
+  const add = (v: number, c: number, dp: number): void => {
+    value += v;
+    cost += c;
+    dayPnl += dp;
+    valueScale = Math.max(valueScale, Math.abs(v));
+    costScale = Math.max(costScale, Math.abs(c));
+    dayScale = Math.max(dayScale, Math.abs(dp));
+  };
   const positions = payload.positions.map((pos, i): PositionLine => {
     const cls = classOf(pos.sym);
     const sees = cls === undefined ? 'none' : access(pos.sym, cls);
@@ -112,9 +125,7 @@ export function entitledPortfolio<T extends PortfolioLike>(
     if (sees === 'realtime' && rateSeen === 'realtime' && pos.priced !== false) {
       const rate = pos.ccy === payload.ccy ? 1 : fx?.[pos.ccy];
       if (rate !== undefined) {
-        value += pos.value * rate;
-        cost += pos.cost * rate;
-        dayPnl += pos.day_pnl * rate;
+        add(pos.value * rate, pos.cost * rate, pos.day_pnl * rate);
         return pos;
       }
     }
@@ -123,14 +134,19 @@ export function entitledPortfolio<T extends PortfolioLike>(
       const rate = pos.ccy === payload.ccy ? 1 : dv.fx?.[pos.ccy];
       if (rate !== undefined) {
         const [p, v, pnl, dp] = d;
-        value += v * rate;
-        cost += pos.cost * rate;
-        dayPnl += dp * rate;
+        add(v * rate, pos.cost * rate, dp * rate);
         return { sym: pos.sym, qty: pos.qty, p, value: v, pnl, ccy: pos.ccy, cost: pos.cost, day_pnl: dp, delayed: dv.ms };
       }
     }
     if (pos.priced === false) return pos;
     return { sym: pos.sym, qty: pos.qty, p: clean(pos.cost / pos.qty), value: pos.cost, pnl: 0, ccy: pos.ccy, cost: pos.cost, day_pnl: 0, priced: false };
   });
-  return { ...rest, value: clean(value), cost: clean(cost), pnl: clean(value - cost), day_pnl: clean(dayPnl), positions } as unknown as T;
+  return {
+    ...rest,
+    value: cleanAmount(value, valueScale),
+    cost: cleanAmount(cost, costScale),
+    pnl: cleanAmount(value - cost, Math.max(valueScale, costScale)),
+    day_pnl: cleanAmount(dayPnl, dayScale),
+    positions,
+  } as unknown as T;
 }

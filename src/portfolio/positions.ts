@@ -1,4 +1,4 @@
-import { roundQty } from '../core/numbers.js';
+import { roundQty, sumAmounts } from '../core/numbers.js';
 import { tradingCalendar } from '../core/trading-day.js';
 import type { TradingCalendar } from '../core/trading-day.js';
 import type { ExecutionPayload } from '../executions/schemas.js';
@@ -114,24 +114,29 @@ export function applyExecution(
   const s = e.side === 'buy' ? e.qty : -e.qty;
   const fee = e.fee ?? 0;
   // stamped later than now (a clock ahead): counted as today, never moving the day forward
-  if (tradingDay(e.t, day) >= p.day!) p.dayFlow += s * e.p + fee;
+  // amounts are decimal sums (sumAmounts): no float noise kept in the book, added up execution after
+  // execution (a position bought at 0.1 and 0.2 and sold at 0.15 realized -2.8e-17, not 0)
+  if (tradingDay(e.t, day) >= p.day!) p.dayFlow = sumAmounts(p.dayFlow, s * e.p, fee);
   else p.dayQty0 = roundQty(p.dayQty0 + s);
   if (Math.abs(p.qty) < EPS || Math.sign(p.qty) === Math.sign(s)) {
     p.qty = roundQty(p.qty + s);
-    p.cost += s * e.p + fee;
+    p.cost = sumAmounts(p.cost, s * e.p, fee);
   } else {
     const closing = Math.min(Math.abs(s), Math.abs(p.qty));
-    const avg = p.cost / p.qty;
     const dir = Math.sign(p.qty);
+    // the cost of the closed quantity at the average price (cost / qty, which stays), signed like
+    // the cost: all of it when the position closes
+    const closed = closing === Math.abs(p.qty) ? p.cost : (p.cost * closing) / Math.abs(p.qty);
     const rest = roundQty(Math.abs(s) - closing);
     // a trade through zero: the fee is split pro rata between the closed and the opened quantity
     const openFee = rest > EPS ? (fee * rest) / Math.abs(s) : 0;
-    p.realized += (e.p - avg) * closing * dir - (fee - openFee);
-    p.cost -= avg * closing * dir;
+    // (exit price - average price) x closed quantity, less the closing part of the fee
+    p.realized = sumAmounts(p.realized, sumAmounts(e.p * closing * dir, -closed, -(fee - openFee)));
+    p.cost = sumAmounts(p.cost, -closed);
     p.qty = roundQty(p.qty - closing * dir);
     if (rest > EPS) {
       p.qty = Math.sign(s) * rest;
-      p.cost = p.qty * e.p + openFee;
+      p.cost = sumAmounts(p.qty * e.p, openFee);
     }
   }
   if (Math.abs(p.qty) < EPS) {

@@ -1,5 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
-import { clean } from '../core/numbers.js';
+import { clean, cleanAmount } from '../core/numbers.js';
 import { calendarOf } from '../core/trading-day.js';
 import type { FxRates } from './fx.js';
 import type { PositionBook } from './positions.js';
@@ -81,6 +81,12 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
   let cost = 0;
   let dayPnl = 0;
   let realized = 0;
+  // the largest term of each total: a total is rounded on its terms' scale (cleanAmount), so lines
+  // that cancel out give 0, not the float noise of their sum
+  let valueScale = 0;
+  let costScale = 0;
+  let dayScale = 0;
+  let realizedScale = 0;
   const positions: PositionValue[] = [];
   let rates: Record<string, number> | undefined;
   for (const sym of Object.keys(book.positions).sort()) {
@@ -91,7 +97,10 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     if (!pos) continue; // closed before this trading day: only its realized P&L stays
     const px = prices.price(sym);
     const rate = fx.rate(ccy, base);
-    if (rate !== undefined) realized += pos.realized * rate;
+    if (rate !== undefined) {
+      realized += pos.realized * rate;
+      realizedScale = Math.max(realizedScale, Math.abs(pos.realized * rate));
+    }
     const unpriced = (): void => {
       if (pos.qty !== 0) {
         positions.push({
@@ -117,6 +126,9 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     const v = pos.qty * px.p;
     const pnl = v - pos.cost;
     const dp = v - pos.dayQty0 * start - pos.dayFlow;
+    // the scales the line's P&L and day P&L are rounded on (cleanAmount)
+    const pnlScale = Math.max(Math.abs(v), Math.abs(pos.cost));
+    const dpScale = Math.max(Math.abs(v), Math.abs(pos.dayQty0 * start), Math.abs(pos.dayFlow));
     // never with the inputs the service API and the price book accept (src/core/numbers.ts); a
     // book stored before those bounds could still overflow: unpriced, never a value of 0
     if (!Number.isFinite(v * rate) || !Number.isFinite(dp * rate) || !Number.isFinite(pos.cost * rate) || !Number.isFinite(pnl)) {
@@ -126,23 +138,38 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     value += v * rate;
     cost += pos.cost * rate;
     dayPnl += dp * rate;
+    valueScale = Math.max(valueScale, Math.abs(v * rate));
+    costScale = Math.max(costScale, Math.abs(pos.cost * rate));
+    dayScale = Math.max(dayScale, dpScale * rate);
     if (pos.qty === 0) continue; // closed today: only its day P&L and realized count
     if (ccy !== base) (rates ??= {})[ccy] = rate;
-    positions.push({ sym, qty: clean(pos.qty), p: px.p, value: clean(v), pnl: clean(pnl), ccy, cost: clean(pos.cost), day_pnl: clean(dp) });
+    positions.push({
+      sym,
+      qty: clean(pos.qty),
+      p: px.p,
+      value: clean(v),
+      pnl: cleanAmount(pnl, pnlScale),
+      ccy,
+      cost: clean(pos.cost),
+      day_pnl: cleanAmount(dp, dpScale),
+    });
   }
   for (const [ccy, r] of Object.entries(book.closedRealized ?? {})) {
     const rate = fx.rate(ccy, base);
-    if (rate !== undefined) realized += r * rate;
+    if (rate !== undefined) {
+      realized += r * rate;
+      realizedScale = Math.max(realizedScale, Math.abs(r * rate));
+    }
   }
   return {
     ccy: base,
-    value: clean(value),
-    cost: clean(cost),
-    pnl: clean(value - cost),
-    day_pnl: clean(dayPnl),
+    value: cleanAmount(value, valueScale),
+    cost: cleanAmount(cost, costScale),
+    pnl: cleanAmount(value - cost, Math.max(valueScale, costScale)),
+    day_pnl: cleanAmount(dayPnl, dayScale),
     positions,
     t: now,
-    realized: clean(realized),
+    realized: cleanAmount(realized, realizedScale),
     ...(rates ? { fx: rates } : {}),
   };
 }

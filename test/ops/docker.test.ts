@@ -18,6 +18,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
+  volumes?: string[];
 }
 
 const composeText = readFileSync('docker-compose.yml', 'utf8');
@@ -29,6 +30,18 @@ describe('docker-compose.yml', () => {
   it('is valid YAML', () => {
     expect(doc.errors).toEqual([]);
     expect(doc.warnings).toEqual([]);
+  });
+
+  it("keeps Redis's data across a restart: the portfolio's positions and checkpoint and the alert rules live there", () => {
+    // a PUT of positions has no log to be rebuilt from (docs/private-streams.md#positions): a Redis
+    // without persistence lost every book and the checkpoint at each restart of its container
+    const redis = compose.services.redis!;
+    const arg = (name: string): string | undefined => redis.command?.[redis.command.indexOf(name) + 1];
+    expect(arg('--appendonly')).toBe('yes');
+    expect(arg('--appendfsync')).toBe('everysec');
+    expect(arg('--maxmemory-policy')).toBe('noeviction');
+    expect(redis.volumes).toContain('redis-data:/data');
+    expect(compose.volumes).toHaveProperty('redis-data');
   });
 
   it('has NATS with JetStream, Redis, the synthetic feed, two gateways, the portfolio and the alert service', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { midOf, percentOf, priceDiff, roundQty } from '../../src/core/numbers.js';
+import { cleanAmount, midOf, percentOf, priceDiff, roundQty, sumAmounts } from '../../src/core/numbers.js';
 
 describe('roundQty', () => {
   it('a running sum of sizes is the exact decimal sum (no float noise), at any size', () => {
@@ -74,5 +74,41 @@ describe('midOf, priceDiff, percentOf: values as quoted', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe('sumAmounts, cleanAmount: money amounts without the noise of their terms', () => {
+  it('a sum of decimal amounts that cancel out is 0, at any magnitude and sign', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -99_999_999, max: 99_999_999 }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: -6, max: 20 }),
+        (units, decimals, exp) => {
+          // amounts of `decimals` decimals scaled by 10^exp, and their exact negative sum as the last term
+          const scale = 10 ** exp / 10 ** decimals;
+          const terms = units.map((u) => Number(`${u}e${exp - decimals}`));
+          const total = units.reduce((a, u) => a + BigInt(u), 0n);
+          terms.push(-Number(`${total}e${exp - decimals}`));
+          expect(sumAmounts(...terms)).toBe(0);
+          expect(
+            cleanAmount(
+              terms.reduce((a, t) => a + t, 0),
+              Math.max(...terms.map(Math.abs)) || scale,
+            ),
+          ).toBe(0);
+        },
+      ),
+    );
+  });
+
+  it('keeps a small result of large terms to 14 (book) and 12 (wire) significant digits of the terms', () => {
+    expect(sumAmounts(1_000_000, -999_999.99)).toBe(0.01);
+    expect(cleanAmount(1_000_000 - 999_999.99, 1_000_000)).toBe(0.01);
+    expect(sumAmounts(0.1, 0.2, -0.3)).toBe(0);
+    expect(sumAmounts(1e20, -1e20, 12345)).toBe(0); // below the 14th digit of 1e20
+    expect(cleanAmount(-2.7755575615628914e-17, 0.3)).toBe(0);
+    expect(cleanAmount(Infinity, 1)).toBe(0);
+    expect(Object.is(sumAmounts(-0.1, 0.1), 0)).toBe(true);
   });
 });
