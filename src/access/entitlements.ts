@@ -122,20 +122,25 @@ export class Entitlements {
    */
   readonly #byPatterns = new Map<string, Access>();
 
-  access(symbol: string, assetClass: AssetClass): Access {
+  /** What the claim grants `symbol` of `assetClass`; `work.steps` counts the pattern-matching steps (tests). */
+  access(symbol: string, assetClass: AssetClass, work?: { steps: number }): Access {
     const rt = this.realtime;
     const dl = this.delayed;
     if (rt.classes.has(assetClass) || rt.exact.has(symbol)) return 'realtime';
-    const p = rt.patterns.length + dl.patterns.length > 0 ? this.#patternAccess(symbol) : 'none';
+    const p = rt.patterns.length + dl.patterns.length > 0 ? this.#patternAccess(symbol, work) : 'none';
     if (p === 'realtime') return 'realtime';
     if (dl.classes.has(assetClass) || dl.exact.has(symbol) || p === 'delayed') return 'delayed';
     return 'none';
   }
 
-  #patternAccess(symbol: string): Access {
+  #patternAccess(symbol: string, work?: { steps: number }): Access {
     let a = this.#byPatterns.get(symbol);
     if (a !== undefined) return a;
-    a = this.realtime.patterns.some((p) => globMatch(p, symbol)) ? 'realtime' : this.delayed.patterns.some((p) => globMatch(p, symbol)) ? 'delayed' : 'none';
+    a = this.realtime.patterns.some((p) => globMatch(p, symbol, work))
+      ? 'realtime'
+      : this.delayed.patterns.some((p) => globMatch(p, symbol, work))
+        ? 'delayed'
+        : 'none';
     if (this.#byPatterns.size >= MEMO_SIZE) this.#byPatterns.clear();
     this.#byPatterns.set(symbol, a);
     return a;

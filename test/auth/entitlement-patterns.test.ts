@@ -31,23 +31,22 @@ describe('entitlement patterns: linear-time matching', () => {
   it('the pathological pattern against a 32-character symbol is decided at once (it took seconds)', () => {
     const ent = Entitlements.parse({ symbols: [PATHOLOGICAL], delayed: [PATHOLOGICAL] });
     expect(typeof ent).not.toBe('string');
-    const t0 = performance.now();
-    expect((ent as Entitlements).access('A'.repeat(32), 'stock')).toBe('none');
-    // a generous bound: the regular expression took seconds; the match is a few hundred steps
-    expect(performance.now() - t0).toBeLessThan(50);
+    // the regular expression took seconds; the match is a few hundred steps per pattern (two lists)
+    const asked = { steps: 0 };
+    expect((ent as Entitlements).access('A'.repeat(32), 'stock', asked)).toBe('none');
+    expect(asked.steps).toBeGreaterThan(0);
+    expect(asked.steps).toBeLessThanOrEqual(2 * (PATHOLOGICAL.length + 1) * (32 + 1));
     const work = { steps: 0 };
     expect(globMatch(PATHOLOGICAL, 'A'.repeat(32), work)).toBe(false);
     expect(work.steps).toBeLessThanOrEqual((PATHOLOGICAL.length + 1) * (32 + 1));
   });
 
-  it('a 1000-star pattern against a 1000-character string: steps within (pattern + 1) x (string + 1), well under 50 ms', () => {
+  it('a 1000-star pattern against a 1000-character string: steps within (pattern + 1) x (string + 1)', () => {
     const pattern = '*A'.repeat(1000) + '*B';
     const s = 'A'.repeat(1000);
     const work = { steps: 0 };
-    const t0 = performance.now();
     expect(globMatch(pattern, s, work)).toBe(false);
     expect(globMatch(pattern, s + 'B')).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(work.steps).toBeLessThanOrEqual((pattern.length + 1) * (s.length + 1));
     // the worst case of the two-pointer match is quadratic, never exponential: a star followed
     // by a long literal that almost matches at every position
@@ -96,14 +95,16 @@ describe('entitlement patterns: linear-time matching', () => {
     );
     const ent = Entitlements.parse({ symbols: worst, delayed: worst }) as Entitlements;
     expect(typeof ent).not.toBe('string');
-    let t0 = performance.now();
-    expect(ent.access('A'.repeat(32), 'stock')).toBe('none');
-    // 2000 patterns of about 1000 steps each: milliseconds (one such pattern as a regex took seconds)
-    expect(performance.now() - t0).toBeLessThan(200);
+    // 2000 patterns of at most (pattern + 1) x (symbol + 1) steps each (one such pattern as a
+    // regular expression took seconds)
+    const first = { steps: 0 };
+    expect(ent.access('A'.repeat(32), 'stock', first)).toBe('none');
+    expect(first.steps).toBeGreaterThan(0);
+    expect(first.steps).toBeLessThanOrEqual(2 * MAX_ENTITLEMENT_ENTRIES * (MAX_PATTERN_LENGTH + 1) * (32 + 1));
     // asked again (every subscribe, every restricted portfolio valuation): remembered, not matched again
-    t0 = performance.now();
-    for (let i = 0; i < 1000; i++) expect(ent.access('A'.repeat(32), 'stock')).toBe('none');
-    expect(performance.now() - t0).toBeLessThan(50);
+    const again = { steps: 0 };
+    for (let i = 0; i < 1000; i++) expect(ent.access('A'.repeat(32), 'stock', again)).toBe('none');
+    expect(again.steps).toBe(0);
     // the verdicts stay right: exact symbols, classes and patterns together, realtime before delayed
     const mixed = Entitlements.parse({ classes: ['crypto'], symbols: ['AAPL', 'B*'], delayed: ['stock', 'A*'] }) as Entitlements;
     for (let i = 0; i < 2; i++) {
