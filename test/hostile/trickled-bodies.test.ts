@@ -25,21 +25,83 @@ const KB = 1024;
 const MiB = 1024 * 1024;
 
 const SESSIONS = 200;
-/** each POST declares this much body: about what the trickle sends in TRICKLE_MS */
+/** each POST declares this much body, more than the trickle sends */
 const BODY = 4 * KB;
-const TRICKLE_MS = 7000;
+/**
+ * One-byte segments sent on each POST, each read by the gateway as a chunk of its own: a round (a
+ * byte on each POST) is sent once the gateway has read the one before (`readByGateway`). The
+ * gateway of this test runs with a 1 MiB young generation (`--max-semi-space-size=1`): what it
+ * holds shows in its RSS without up to tens of MiB of garbage not collected yet on top, so a few
+ * MiB of slack is enough where 32 MiB were. 300 × 200 segments cost the per-chunk collector of
+ * before 22.8 MiB, the one buffer per body 1.2 MiB (2-core box at load 18).
+ *
+ * Before, the trickle ran for a fixed 7 s, a byte a millisecond, and needed 1001 segments against
+ * 32 MiB of slack: a loaded runner sent 547-613 in that time, and could not send more, since uWS
+ * closes a request whose body comes slower than 16 KB/s after 8-12 s (its 10 s HTTP timeout,
+ * checked every 4 s): the body must be whole by then.
+ */
+const SEGMENTS = 300;
+/** RSS the gateway may grow by beyond 16 bytes per segment: its young generation and noise */
+const SLACK = 6 * MiB;
+/** bytes per segment the per-chunk collector held (53 MiB for 202 KB; 22.8 MiB for 60 KB above) */
+const OLD_COST = 270;
 const CHUNKS = 900_000;
+
+/**
+ * A keep-alive connection to the gateway's GET /health. `readByGateway()` resolves on the answer
+ * to a request sent now: the gateway serves it on its one event loop (gateway.workers 1), and
+ * bytes written on loopback before the request are in their sockets' receive queues before it,
+ * so the loop's poll that hands over the request hands over those sockets too (uSockets reads
+ * every socket a poll reports, up to 1024 of them, before it polls again): they are read by then.
+ */
+async function healthProbe(port: number): Promise<{ readByGateway(): Promise<void>; close(): void }> {
+  const s = await new Promise<Socket>((resolve, reject) => {
+    const c = connect(port, '127.0.0.1', () => resolve(c)).on('error', reject);
+  });
+  s.setNoDelay(true);
+  let text = '';
+  let waiting: { resolve(): void; reject(e: Error): void } | undefined;
+  const settle = (): void => {
+    const end = text.indexOf('\r\n\r\n');
+    if (end < 0 || !waiting) return;
+    const head = text.slice(0, end);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+    if (!head.startsWith('HTTP/1.1 200') || !Number.isFinite(length)) {
+      waiting.reject(new Error(`GET /health on the probe connection: ${head.slice(0, 200)}`));
+      return;
+    }
+    if (text.length < end + 4 + length) return;
+    text = text.slice(end + 4 + length);
+    const w = waiting;
+    waiting = undefined;
+    w.resolve();
+  };
+  s.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+    settle();
+  });
+  s.on('close', () => waiting?.reject(new Error('the gateway closed the GET /health probe connection')));
+  return {
+    readByGateway: () =>
+      new Promise<void>((resolve, reject) => {
+        waiting = { resolve, reject };
+        s.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      }),
+    close: () => s.destroy(),
+  };
+}
 
 describe('a POST body trickled in one-byte segments (one event loop, auth off)', () => {
   let target: Target;
   beforeAll(async () => {
-    target = await startTarget({ gateway: { workers: 1 } });
+    // a young generation of 1 MiB (see SEGMENTS): V8's flag, allowed in NODE_OPTIONS
+    target = await startTarget({ gateway: { workers: 1 } }, { NODE_OPTIONS: '--max-semi-space-size=1' });
   }, 90_000);
   afterAll(async () => {
     await target?.stop();
   });
 
-  it('200 sessions each trickling a POST body a byte per millisecond: the gateway holds about the bodies, not hundreds of bytes per segment', async () => {
+  it('200 sessions each trickling a POST body a byte per TCP segment: the gateway holds about the bodies, not hundreds of bytes per segment', async () => {
     const ctl = new AbortController();
     // the responses are held: an unread fetch body that is garbage collected ends its stream
     const streams: Response[] = [];
@@ -60,35 +122,42 @@ describe('a POST body trickled in one-byte segments (one event loop, auth off)',
           }),
       ),
     );
+    const headsSent = Date.now();
     const answers = sockets.map(() => '');
     sockets.forEach((s, i) => s.on('data', (d: Buffer) => (answers[i] += d.toString('latin1'))));
+    const probe = await healthProbe(target.port);
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      // the heads read
+      await probe.readByGateway();
       const before = target.rss();
-      // a line break a millisecond on each: blank lines are skipped, so each body is a valid (empty) batch
+      // a line break on each, round after round: blank lines are skipped, so each body is a valid
+      // (empty) batch. With Nagle off each write is a TCP segment of its own; the next round waits
+      // until the gateway has read this one (its answer to a GET /health sent after it), so no two
+      // segments of a POST are read as one chunk however loaded the runner is
       const one = Buffer.from('\n');
-      const until = Date.now() + TRICKLE_MS;
       let sent = 0;
-      while (Date.now() < until && sent < BODY - 1) {
+      while (sent < SEGMENTS) {
         for (const s of sockets) s.write(one);
         sent++;
-        await new Promise((r) => setTimeout(r, 1));
+        await probe.readByGateway();
       }
-      await new Promise((r) => setTimeout(r, 300));
       const grown = target.rss() - before;
+      const bound = SLACK + 16 * sent * SESSIONS;
       console.log(
-        `${SESSIONS} POSTs, ${sent} one-byte segments each (${((sent * SESSIONS) / KB).toFixed(0)} KB in all): gateway RSS grew ${(grown / MiB).toFixed(1)} MiB`,
+        `${SESSIONS} POSTs, ${sent} one-byte segments each (${((sent * SESSIONS) / KB).toFixed(0)} KB in all, ${Date.now() - headsSent} ms after the heads): gateway RSS grew ${(grown / MiB).toFixed(1)} MiB`,
       );
-      expect(sent).toBeGreaterThan(1000);
+      // enough segments that the old per-segment cost would be twice the bound
+      expect(OLD_COST * sent * SESSIONS).toBeGreaterThan(2 * bound);
       // the bodies so far, a doubling buffer each, and the garbage of the chunks' wrappers not
       // collected yet (V8's young generation): far from a few hundred bytes per segment
-      expect(grown).toBeLessThan(32 * MiB + 16 * sent * SESSIONS);
+      expect(grown).toBeLessThan(bound);
       // the bodies complete: each answered 204
       for (const s of sockets) s.write(Buffer.alloc(BODY - sent, 0x0a));
       await waitFor(() => answers.every((a) => a.startsWith('HTTP/1.1 ')), { timeout: 30_000, what: 'every POST answered' });
       for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 204/);
       expect(await target.health()).toBe(200);
     } finally {
+      probe.close();
       for (const s of sockets) s.destroy();
       ctl.abort();
     }
