@@ -49,32 +49,49 @@ describe('slow consumers', () => {
     await healthy.request({ op: 'subscribe', id: 1, channels: ['quote:BTC-USD'], throttle: 100 });
 
     slow.pause();
-    await waitFor(async () => (await stats(port)).gateway.slowEpisodes >= 1, { timeout: 30_000, interval: 50 });
     const before = jsonFrames(slow).length;
     const rawBefore = slow.frames.length;
     const healthyBefore = healthy.frames.length;
-    await waitFor(() => healthy.frames.length > healthyBefore, 'frames on the healthy client while the slow one is paused'); // others unaffected
-    // quote:BTC-USD moves on while the slow client is paused (three emissions at the healthy
-    // client's 100 ms tier mean at least three updates), so its resync must skip some: on a
-    // loaded machine the feed's timers run late and the pause could otherwise see only one
+    // The gateway pauses the slow client (an episode) and resyncs it when it drains: the counters
+    // add up over the engine's life, and a client read late on a loaded machine may have had an
+    // episode of its own before this pause (and its resync, which may skip no quote:BTC-USD): that
+    // one must not stand for the episode looked for here. So: the client is paused by the gateway
+    // now (one episode more than resyncs and disconnects), and quote:BTC-USD moves on three times
+    // during that same episode (three emissions at the healthy client's 100 ms tier mean at least
+    // three updates; on a loaded machine the feed's timers run late and could leave one): none of
+    // them is sent to the slow client, so its resync must skip some. An episode that ended in the
+    // meantime (the one from before the pause, drained into the socket buffers) is waited out.
     const btc = (): number => healthy.frames.filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD').length;
-    const btcAtPause = btc();
-    await waitFor(() => btc() >= btcAtPause + 3, { what: 'three quote:BTC-USD updates during the pause', timeout: 30_000 });
+    const pausedNow = (s: Record<string, any>): boolean => s.gateway.slowEpisodes > s.gateway.resyncs + s.gateway.slowDisconnects;
+    let episode: Record<string, any>;
+    for (;;) {
+      await waitFor(async () => pausedNow(await stats(port)), { what: 'the slow client paused by the gateway', timeout: 30_000, interval: 50 });
+      episode = await stats(port);
+      const btcAtPause = btc();
+      await waitFor(() => btc() >= btcAtPause + 3, { what: 'three quote:BTC-USD updates during the pause', timeout: 30_000 });
+      const now = await stats(port);
+      if (pausedNow(now) && now.gateway.slowEpisodes === episode.gateway.slowEpisodes && now.gateway.resyncs === episode.gateway.resyncs) break;
+    }
+    await waitFor(() => healthy.frames.length > healthyBefore, 'frames on the healthy client while the slow one is paused'); // others unaffected
 
     slow.resume();
-    await waitFor(async () => (await stats(port)).gateway.resyncs >= 1, { timeout: 30_000, interval: 50 });
-    // a quote read after the pause: frames are scanned once each (the slow client holds thousands)
+    await waitFor(async () => (await stats(port)).gateway.resyncs > episode.gateway.resyncs, { timeout: 30_000, interval: 50 });
+    // The resync frame went out before the gateway counted the resync, and the slow client still
+    // reads the megabytes its socket buffers took in before the pause (quotes among them): a ping
+    // sent now is answered behind the resync on this connection, so once the pong is read the
+    // resync is too. Frames are scanned once each (the slow client holds thousands)
+    slow.sendText(JSON.stringify({ op: 'ping', id: 2 }));
     let scanned = rawBefore;
-    await waitFor(
-      () => {
-        for (; scanned < slow.frames.length; scanned++) {
-          const f = slow.frames[scanned]!;
-          if (f.opcode === 1 && f.payload.includes('"ch":"quote:BTC-USD"')) return true;
-        }
-        return false;
-      },
-      { what: 'a quote after the resync', interval: 50 },
-    );
+    const read = (pattern: string) => (): boolean => {
+      for (; scanned < slow.frames.length; scanned++) {
+        const f = slow.frames[scanned]!;
+        if (f.opcode === 1 && f.payload.includes(pattern)) return true;
+      }
+      return false;
+    };
+    await waitFor(read('"op":"pong","id":2'), { what: 'the pong behind the resync', interval: 50 });
+    // and a quote read after it: live again
+    await waitFor(read('"ch":"quote:BTC-USD"'), { what: 'a quote after the resync', interval: 50 });
     const after = jsonFrames(slow).slice(before);
     // the resync carries latest values of conflatable channels; seq jumps show the gap
     const quotes = jsonFrames(slow).filter((f) => f.op === 'data' && f.ch === 'quote:BTC-USD');
