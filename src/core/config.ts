@@ -288,7 +288,13 @@ export const ConfigSchema = z
       }),
     ops: z
       .object({
-        port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(0)
+          .describe('HTTP port for /health, /ready, /metrics in processes without a gateway (tickwire feed, portfolio, alerts); 0 = off'),
         metrics: z.boolean().default(true).describe('serve Prometheus metrics at GET /metrics'),
         statsLogSec: z.number().int().min(0).default(60).describe('log a one-line stats summary this often (0 = never)'),
       })

@@ -71,6 +71,15 @@ describe('tickwire CLI: help', { concurrent: true }, () => {
     },
   );
 
+  it('the roles without a gateway tell how to reach their /health, /ready and /metrics (ops.port)', async () => {
+    // they serve them only on ops.port, off by default; the help named --port, which they do not use
+    for (const command of ['feed', 'portfolio', 'alerts']) {
+      const r = await cli([command, '--help']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout, command).toMatch(/--ops\.port N\s+\/health, \/ready and \/metrics on port N \(TICKWIRE_OPS_PORT; default 0: off\)/);
+    }
+  });
+
   it('`-h` works like --help for the roles', async () => {
     const r = await cli(['gateway', '-h']);
     expect(r.code, r.stderr).toBe(0);
