@@ -5,6 +5,7 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { createMetrics } from '../../src/ops/metrics.js';
+import { sumMetrics } from '../../src/workers/aggregate.js';
 import { registerMetricsRoute } from '../../src/ops/routes.js';
 import { TickAgeHistogram } from '../../src/ops/tick-age.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -228,5 +229,19 @@ describe('a process exports the series of the parts it runs, not zeros for the o
     const after = parseProm(await m.render());
     expect(series(after, 'tickwire_store_ready')).toBe(1);
     expect(series(after, 'tickwire_executions_log_ready')).toBe(1);
+  });
+});
+
+describe('tickwire_info of a process with gateway workers', () => {
+  it('is one series naming every role of the process, as without workers', async () => {
+    // it was two: roles="gateway" from the workers and roles="feed:synthetic,portfolio,alerts"
+    // from the main thread, so counting tickwire_info counted such a process twice
+    const info = (roles: string) => ({ info: { mode: 'embedded', roles, version: 'test' } });
+    const worker = createMetrics(info('gateway'), { defaultMetrics: false });
+    const main = createMetrics(info('feed:synthetic,portfolio,alerts'), { defaultMetrics: false });
+    const json = async (m: ReturnType<typeof createMetrics>) => (await m.registry.getMetricsAsJSON()) as never;
+    const { text } = await sumMetrics(await json(main), [await json(worker), await json(createMetrics(info('gateway'), { defaultMetrics: false }))]);
+    const series = [...parseProm(text).entries()].filter(([k]) => k.startsWith('tickwire_info{'));
+    expect(series).toEqual([['tickwire_info{mode="embedded",roles="gateway,feed:synthetic,portfolio,alerts",version="test"}', 1]]);
   });
 });
