@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run cluster`: the scale-out deployment on one machine, in one command. On loopback it
 // starts a three-node nats-server cluster (routes, JetStream), redis-server, `tickwire feed
-// synthetic`, `tickwire gateway --workers 2` (two uWS event loops behind one port) and
-// `tickwire portfolio`, waits until the gateway is ready, prints the URLs, and on Ctrl-C (SIGINT)
+// synthetic`, `tickwire gateway --workers 2` (two uWS event loops behind one port),
+// `tickwire portfolio` and `tickwire alerts`, waits until the gateway is ready, prints the URLs, and on Ctrl-C (SIGINT)
 // or SIGTERM stops every process it started and waits until each has exited.
 //
 // Usage: node scripts/cluster.mjs [--port N] [--workers N] [--source]
@@ -23,7 +23,8 @@ const USAGE = `usage: npm run cluster -- [--port N] [--workers N] [--source]
        node scripts/cluster.mjs [--port N] [--workers N] [--source]
 
 Starts on loopback: three nats-server nodes (JetStream), redis-server, tickwire feed synthetic,
-tickwire gateway with N workers on one port, tickwire portfolio; prints the URLs; Ctrl-C stops all.
+tickwire gateway with N workers on one port, tickwire portfolio, tickwire alerts; prints the URLs;
+Ctrl-C stops all.
 
   --port N     gateway port (default $PORT or 8080; 0 picks a free one)
   --workers N  gateway workers (default 2)
@@ -198,19 +199,30 @@ async function main() {
   if (await portTaken(port)) throw new Error(`port ${port} is in use: pass --port N (0 picks a free one)`);
   const feedOps = await freePort();
   const portfolioOps = await freePort();
-  const serviceToken = process.env.TICKWIRE_SERVICE_TOKEN ?? randomBytes(18).toString('base64url');
+  const alertsOps = await freePort();
+  const serviceToken = process.env.TICKWIRE_SERVICE_TOKEN ?? process.env.TICKWIRE_AUTH_SERVICE_TOKEN ?? randomBytes(18).toString('base64url');
   const env = {
     NATS_URL: nats.map((n) => `nats://127.0.0.1:${n.port}`).join(','),
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     TICKWIRE_SERVICE_TOKEN: serviceToken,
     HOST: '127.0.0.1',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? process.env.TICKWIRE_LOG_LEVEL ?? 'warn',
+    // the keys' own variables, when the shell has them, would set the same keys to other values:
+    // tickwire refuses a key set twice differently (spawn leaves out undefined variables)
+    TICKWIRE_NATS_URL: undefined,
+    TICKWIRE_REDIS_URL: undefined,
+    TICKWIRE_AUTH_SERVICE_TOKEN: undefined,
+    TICKWIRE_HOST: undefined,
+    TICKWIRE_LOG_LEVEL: undefined,
+    TICKWIRE_PORT: undefined,
   };
   const tickwire = fromSource ? [process.execPath, ['--import', 'tsx', 'src/cli/main.ts']] : [process.execPath, ['dist/src/cli/main.js']];
   const tw = (name, args, extra = {}) => start(`tickwire ${name}`, tickwire[0], [...tickwire[1], ...args], { ...env, ...extra });
   // gateways first: they create the JetStream streams of the executions
   tw('gateway', ['gateway', '--workers', String(workers)], { PORT: String(port) });
   tw('portfolio', ['portfolio', `--ops.port=${portfolioOps}`]);
+  // without it every alert request (service API, in-band alert.*) is answered ALERTS_UNAVAILABLE
+  tw('alerts', ['alerts', `--ops.port=${alertsOps}`]);
   tw('feed synthetic', ['feed', 'synthetic', `--ops.port=${feedOps}`]);
 
   const http = `http://127.0.0.1:${port}`;
@@ -238,6 +250,7 @@ async function main() {
     redis: env.REDIS_URL,
     feedOps: `http://127.0.0.1:${feedOps}/health`,
     portfolioOps: `http://127.0.0.1:${portfolioOps}/health`,
+    alertsOps: `http://127.0.0.1:${alertsOps}/health`,
   };
   console.log(`tickwire cluster on loopback (${procs.length} processes, gateway with ${workers} workers):
   stream      ${urls.stream}
@@ -249,6 +262,7 @@ async function main() {
   Redis       ${urls.redis}
   feed        ${urls.feedOps}
   portfolio   ${urls.portfolioOps}
+  alerts      ${urls.alertsOps}
 Ctrl-C stops everything.`);
   // one machine-readable line (tests read it)
   console.log(`cluster ready ${JSON.stringify({ urls, serviceToken, pids: procs.map((p) => ({ name: p.name, pid: p.child.pid })) })}`);

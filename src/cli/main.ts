@@ -40,6 +40,12 @@ const FLAGS = `  --key=value        any configuration key, e.g. --port=8080 --lo
   --config PATH      a YAML or JSON config file (TICKWIRE_CONFIG)`;
 const FEEDS_FILE = `  --feeds-file PATH  adapters, URLs, symbols and failover of the feeds (TICKWIRE_FEEDS_FILE, docs/feeds.md)`;
 const WORKERS = `  --workers N        N uWS event loops share the port (gateway.workers; default one per core)`;
+/** the roles without a gateway serve /health, /ready and /metrics only on ops.port */
+const OPS_PORT = `  --ops.port N       /health, /ready and /metrics on port N (TICKWIRE_OPS_PORT; default 0: off)`;
+const ROLE_FLAGS = `  --key=value        any configuration key, e.g. --log.level=debug (tickwire config --help lists
+                     every key with its environment variable)
+  --config PATH      a YAML or JSON config file (TICKWIRE_CONFIG)
+${OPS_PORT}`;
 
 /** `tickwire COMMAND --help` for the commands that take configuration flags (tap, token and record have their own). */
 const COMMAND_HELP: Record<string, string> = {
@@ -65,7 +71,7 @@ env: NATS_URL (required), REDIS_URL (snapshots for channels this gateway does no
 Runs feed adapters (synthetic, replay, or the names of a feeds file) and publishes their ticks to
 NATS (NATS_URL required), e.g. \`tickwire feed synthetic\` or \`tickwire feed binance --feeds-file f.yaml\`.
 
-${FLAGS}
+${ROLE_FLAGS}
 ${FEEDS_FILE}
 env: NATS_URL (required), REDIS_URL (writes last values and bars for the gateways)`,
   portfolio: `usage: tickwire portfolio [--key=value ...]
@@ -73,14 +79,14 @@ env: NATS_URL (required), REDIS_URL (writes last values and bars for the gateway
 The portfolio valuation service: values users' positions from the market data on NATS and answers
 the gateways over NATS (run one per deployment).
 
-${FLAGS}
+${ROLE_FLAGS}
 env: NATS_URL (required), REDIS_URL (keeps positions across restarts; memory otherwise)`,
   alerts: `usage: tickwire alerts [--key=value ...]
 
 The alert service: evaluates users' alert rules on the market data on NATS and records firings as
 notifications.
 
-${FLAGS}
+${ROLE_FLAGS}
 env: NATS_URL (required), REDIS_URL (keeps rules across restarts; memory otherwise)`,
   config: `usage: tickwire config [--key=value ...]   print the resolved configuration as JSON (secrets redacted)
        tickwire config --help            this text, then every key: environment variable, default, description

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
@@ -64,12 +65,15 @@ export const ConfigSchema = z
       .string()
       .superRefine((v, ctx) => {
         const urls = v.split(',').map((s) => s.trim());
-        const bad = urls.find((u) => !/^((nats|tls|ws|wss):\/\/)?([^\s:/@]+(:[^\s@/]*)?@)?(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+)(:\d{1,5})?\/?$/.test(u));
+        const form = /^((nats|tls|ws|wss):\/\/)?([^\s:/@]+(:[^\s@/]*)?@)?(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+)(:(\d{1,5}))?\/?$/;
+        // a port above 65535 passed the form and ended the start with "Invalid URL" (exit 1)
+        const portOf = (u: string): number | undefined => (form.exec(u)?.[7] === undefined ? undefined : Number(form.exec(u)![7]));
+        const bad = urls.find((u) => !form.test(u) || (portOf(u) !== undefined && (portOf(u)! < 1 || portOf(u)! > 65535)));
         if (bad !== undefined)
           ctx.addIssue({
             code: 'custom',
             // the URL as given, its user and password left out (they reach the terminal and the service's log)
-            message: `"${bad.replace(/^([a-z]+:\/\/)?.*@/i, '$1[redacted]@')}" is not a NATS server URL: give nats://host:port, several separated by commas (one per cluster node)`,
+            message: `"${bad.replace(/^([a-z]+:\/\/)?.*@/i, '$1[redacted]@')}" is not a NATS server URL: give nats://host:port with a port from 1 to 65535, several separated by commas (one per cluster node)`,
           });
       })
       .optional()
@@ -86,7 +90,12 @@ export const ConfigSchema = z
     feeds: z.array(z.string().min(1)).default(['synthetic']).describe('feeds run in-process by `tickwire start`'),
     log: z
       .object({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+          .default('info')
+          .describe(
+            'least severe log lines written: trace, debug, info, warn, error, fatal, or silent (none); debug and trace also print the stack of a failed start',
+          ),
         format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto = pretty on a TTY, JSON otherwise'),
       })
       .strict()
@@ -279,7 +288,13 @@ export const ConfigSchema = z
       }),
     ops: z
       .object({
-        port: z.number().int().min(0).max(65535).default(0).describe('HTTP port for /health, /ready, /metrics in processes without a gateway (feed); 0 = off'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(0)
+          .describe('HTTP port for /health, /ready, /metrics in processes without a gateway (tickwire feed, portfolio, alerts); 0 = off'),
         metrics: z.boolean().default(true).describe('serve Prometheus metrics at GET /metrics'),
         statsLogSec: z.number().int().min(0).default(60).describe('log a one-line stats summary this often (0 = never)'),
       })
@@ -420,7 +435,17 @@ export const ConfigSchema = z
             'in-band {"op":"auth"} frames a connection may send per minute (all at once too); beyond it RATE_LIMIT with the request id, before the token is verified (0 = unlimited)',
           ),
         exemptIps: z
-          .array(z.string().min(1))
+          .array(
+            z.string().superRefine((v, ctx) => {
+              // matched against the client address as it is (src/gateway/limits.ts): a range or a
+              // host name would never match, and the proxy it was meant for would be limited
+              if (isIP(v.trim()) === 0)
+                ctx.addIssue({
+                  code: 'custom',
+                  message: `"${v}" is not an IP address: write single addresses (e.g. 10.0.0.5 or 2001:db8::5); ranges (CIDR) and host names are not supported`,
+                });
+            }),
+          )
           .default(['127.0.0.1', '::1'])
           .describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host); an IPv6 entry exempts its /64'),
       })
@@ -924,21 +949,26 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
   const envOrigin: Origins = new Map();
 
   const fromEnv: Record<string, any> = {};
+  /** key -> the variables that set it and their values, to refuse two that disagree */
+  const envSet = new Map<string, { name: string; value: string }[]>();
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined) continue;
     const alias = ALIASES[name];
-    if (alias) {
-      const info = PATH_TO_LEAF.get(alias)!;
-      setPath(fromEnv, info.path, coerce(raw, info.leaf, name, alias));
-      envOrigin.set(alias, name);
-      continue;
-    }
-    if (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name)) continue;
-    const info = ENV_KEYS.get(name);
+    if (!alias && (!name.startsWith('TICKWIRE_') || NON_CONFIG_ENV.has(name) || isForeignKey(name))) continue;
+    const info = alias ? PATH_TO_LEAF.get(alias)! : ENV_KEYS.get(name);
     if (!info) throw new ConfigError(`unknown environment variable ${name}: remove it or ${nearestEnvHint(name)} (tickwire config --help lists all)`);
     const key = info.path.join('.');
-    setPath(fromEnv, info.path, coerce(raw, info.leaf, name, key));
+    const value = coerce(raw, info.leaf, name, key);
+    setPath(fromEnv, info.path, value);
     envOrigin.set(key, name);
+    (envSet.get(key) ?? envSet.set(key, []).get(key)!).push({ name, value: JSON.stringify(value) });
+  }
+  // a key's own variable and a conventional alias (TICKWIRE_PORT and PORT): the one read last used
+  // to win, and that is the order of the environment, which the operator does not see
+  for (const [key, set] of envSet) {
+    if (new Set(set.map((s) => s.value)).size < 2) continue;
+    const names = set.map((s) => s.name).sort((a, b) => Number(ENV_KEYS.has(b)) - Number(ENV_KEYS.has(a)) || a.localeCompare(b));
+    throw new ConfigError(`${key} is set twice, to different values: by ${names.join(' and by ')}: unset one of them (or give both the same value)`);
   }
   merged = deepMerge(merged, fromEnv);
   merged = deepMerge(merged, flags.values);

@@ -25,7 +25,10 @@ export type RedisTarget = { kind: 'url'; url: string } | SentinelTarget;
 export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   const url = raw.trim();
   const scheme = /^([a-z+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'redis' || scheme === 'rediss') return { kind: 'url', url };
+  if (scheme === 'redis' || scheme === 'rediss') {
+    const problem = plainUrlProblem(url.slice(scheme.length + 3));
+    return problem === undefined ? { kind: 'url', url } : { error: problem };
+  }
   if (scheme !== 'redis+sentinel') {
     return {
       error:
@@ -83,4 +86,27 @@ export function parseRedisUrl(raw: string): RedisTarget | { error: string } {
   if (sp) out.sentinelPassword = sp;
   if (su) out.sentinelUsername = su;
   return out;
+}
+
+/**
+ * What is wrong with the part of a redis:// URL after the scheme, if anything. ioredis parses it
+ * with the WHATWG URL parser when it connects: a port above 65535 used to pass the schema and end
+ * the start with "unexpected failure: TypeError: Invalid URL". The message never quotes the URL
+ * (it may hold a password).
+ */
+function plainUrlProblem(rest: string): string | undefined {
+  const form = 'write redis://[[user]:password@]host:port[/db] (e.g. redis://127.0.0.1:6379), the password percent-encoded';
+  const at = rest.lastIndexOf('@');
+  const m = /^(\[[0-9a-f:.]*\]|[^:/?#[\]]*)(?::([^/?#]*))?(\/[^?#]*)?([?#].*)?$/i.exec(at >= 0 ? rest.slice(at + 1) : rest);
+  if (!m) return `the host:port is not valid: ${form}`;
+  const port = m[2];
+  if (port !== undefined && port !== '' && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535))
+    return /^\d+$/.test(port) ? `port ${port} is not a port: use a port from 1 to 65535 (${form})` : `the port is not a number: ${form}`;
+  if (m[3] !== undefined && !/^\/(\d{1,2})?$/.test(m[3])) return `only a database number may follow host:port (/0, /1, ...): ${form}`;
+  try {
+    new URL(`redis://${rest}`);
+  } catch {
+    return `it is not a valid URL: ${form}`;
+  }
+  return undefined;
 }

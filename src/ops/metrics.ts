@@ -86,9 +86,21 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
   const registers = [registry];
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry }); // process_*, nodejs_* incl. event-loop lag
 
+  /**
+   * An unlabelled metric reads 0 after reset(): without its part in this process (no gateway in a
+   * feed process, no last-value store without REDIS_URL) it must export no series at all, or a
+   * feed process reports `tickwire_store_ready 0` and gateway figures of 0.
+   */
+  const absentWhenUnread = (metric: Counter | Gauge, read: (s: MetricsSources) => number | undefined): void => {
+    const get = metric.get.bind(metric);
+    metric.get = async () => {
+      const out = await get();
+      return read(sources) === undefined ? { ...out, values: [] } : out;
+    };
+  };
   /** a counter mirroring a plain number */
   const counter = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
-    new Counter({
+    const c = new Counter({
       name,
       help,
       registers,
@@ -98,6 +110,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
         if (v !== undefined) this.inc(v);
       },
     });
+    absentWhenUnread(c, read);
   };
   /** a labelled counter mirroring a record of plain numbers */
   const counterBy = <L extends string>(name: string, help: string, label: L, read: (s: MetricsSources) => Record<string, number> | undefined): void => {
@@ -113,7 +126,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     });
   };
   const gauge = (name: string, help: string, read: (s: MetricsSources) => number | undefined): void => {
-    new Gauge({
+    const g = new Gauge({
       name,
       help,
       registers,
@@ -123,6 +136,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
         if (v !== undefined) this.set(v);
       },
     });
+    absentWhenUnread(g, read);
   };
 
   new Gauge({

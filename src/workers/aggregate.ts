@@ -77,6 +77,7 @@ export async function sumMetrics(main: readonly MetricJson[], workers: readonly 
   const sets: MetricJson[][] = [];
   for (const w of workers) sets.push(w.filter((m) => !PROCESS_WIDE.test(m.name)).map(withAggregator));
   sets.push(main.map(withAggregator));
+  oneInfo(sets);
   const registry = AggregatorRegistry.aggregate(sets);
   return { text: await registry.metrics(), contentType: registry.contentType };
 }
@@ -84,4 +85,15 @@ export async function sumMetrics(main: readonly MetricJson[], workers: readonly 
 function withAggregator(m: MetricJson): MetricJson {
   const rule = AGGREGATORS.find(([re]) => re.test(m.name));
   return rule ? { ...m, aggregator: rule[1] } : m;
+}
+
+/**
+ * `tickwire_info` identifies the process: one series, its `roles` those of every thread (the
+ * workers' gateway first, then the main thread's feeds and services), as a process without
+ * workers writes them. Each thread reporting its own roles made two series per process.
+ */
+function oneInfo(sets: MetricJson[][]): void {
+  const infos = sets.flatMap((set) => set.filter((m) => m.name === 'tickwire_info'));
+  const roles = [...new Set(infos.flatMap((m) => m.values.flatMap((v) => String(v.labels.roles ?? '').split(','))).filter((r) => r !== ''))].join(',');
+  for (const m of infos) m.values = m.values.map((v) => ({ ...v, labels: { ...v.labels, roles } }));
 }

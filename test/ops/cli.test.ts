@@ -3,6 +3,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { tickwireCli } from '../helpers/processes.js';
+import { errorOf } from '../helpers/config-error.js';
+import { workersFlag } from '../../src/workers/cli.js';
 import { freePort } from '../helpers/servers.js';
 
 /** The environment of the test run without tickwire's own variables. */
@@ -71,6 +73,15 @@ describe('tickwire CLI: help', { concurrent: true }, () => {
     },
   );
 
+  it('the roles without a gateway tell how to reach their /health, /ready and /metrics (ops.port)', async () => {
+    // they serve them only on ops.port, off by default; the help named --port, which they do not use
+    for (const command of ['feed', 'portfolio', 'alerts']) {
+      const r = await cli([command, '--help']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout, command).toMatch(/--ops\.port N\s+\/health, \/ready and \/metrics on port N \(TICKWIRE_OPS_PORT; default 0: off\)/);
+    }
+  });
+
   it('`-h` works like --help for the roles', async () => {
     const r = await cli(['gateway', '-h']);
     expect(r.code, r.stderr).toBe(0);
@@ -85,6 +96,17 @@ describe('tickwire CLI: a flag without its value', { concurrent: true }, () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--workers needs a number/);
     expect(r.stderr).not.toMatch(/unknown flag/);
+  });
+
+  it('--workers with a value that is not a number of workers names --workers, as typed', () => {
+    // it named --gateway.workers, the flag it is rewritten to, which the operator never typed
+    for (const args of [['--workers', 'abc'], ['--workers=-1'], ['--workers', '300'], ['--workers=2.5']])
+      expect(
+        errorOf(() => workersFlag(args)),
+        args.join(' '),
+      ).toMatch(/^--workers takes a whole number from 0 to 256, got "[^"]+": e\.g\. --workers 2 /);
+    expect(workersFlag(['--workers', '4', '--port=1'])).toEqual(['--gateway.workers=4', '--port=1']);
+    expect(workersFlag(['--workers=0'])).toEqual(['--gateway.workers=0']);
   });
 
   it('a configuration flag that takes a value, given none, names the flag (not its value "true")', async () => {

@@ -6,8 +6,8 @@ import { TestClient } from '../helpers/ws-client.js';
 
 /**
  * `npm run cluster` (scripts/cluster.mjs, here from source): three NATS nodes, Redis, a feed, a
- * gateway with two workers and the portfolio service start on loopback; market data, the service
- * API and the portfolio service work through it; SIGINT (Ctrl-C) stops every process it started.
+ * gateway with two workers, the portfolio service and the alert service start on loopback; market
+ * data, the service API, the portfolio service and the alert service work through it; SIGINT (Ctrl-C) stops every process it started.
  */
 interface Ready {
   urls: Record<string, string>;
@@ -59,6 +59,7 @@ describe('npm run cluster', () => {
       'nats-server n2',
       'nats-server n3',
       'redis-server',
+      'tickwire alerts',
       'tickwire feed synthetic',
       'tickwire gateway',
       'tickwire portfolio',
@@ -95,6 +96,14 @@ describe('npm run cluster', () => {
     expect(((await (await fetch(`${base}/v1/users/ops-test/positions`, { headers: auth })).json()) as { positions: unknown[] }).positions).toEqual([
       { sym: 'AAPL', qty: 3, cost: 600 },
     ]);
+    // the alert service (its own process) takes a rule through the gateway's service API: without
+    // it the cluster answered every alert request 503 ALERTS_UNAVAILABLE
+    const rule = { id: 'cluster-1', symbol: 'AAPL', kind: 'price', direction: 'above', level: 1_000_000 };
+    const created = await fetch(`${base}/v1/users/ops-test/alerts`, { method: 'POST', headers: auth, body: JSON.stringify(rule) });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const rules = (await (await fetch(`${base}/v1/users/ops-test/alerts`, { headers: auth })).json()) as { alerts: { id: string }[] };
+    expect(rules.alerts.map((a) => a.id)).toEqual(['cluster-1']);
+    expect((await fetch(ready.urls.alertsOps!)).status).toBe(200);
     // the admin console with the printed token lists the connections of both workers, and closes
     // a connection on whichever worker holds it
     const others = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(ready!.urls.stream!, { encoding: 'json' })));
@@ -124,6 +133,6 @@ describe('npm run cluster', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     for (const p of ready.pids) expect(alive(p.pid), `${p.name} (${p.pid}) still running`).toBe(false);
-    expect(out).toMatch(/cluster: stopped 7 processes/);
+    expect(out).toMatch(/cluster: stopped 8 processes/);
   });
 });

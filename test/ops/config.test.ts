@@ -241,3 +241,58 @@ describe('tickwire config (CLI)', () => {
     expect(fileErr.stderr).toMatch(/unknown key "ops\.prot"/);
   });
 });
+
+describe('values an operator gets wrong in the environment', () => {
+  it('two variables of one key set to different values are refused, whatever their order', () => {
+    // which one won depended on the order of the environment (PORT after TICKWIRE_PORT: PORT)
+    for (const env of [
+      { TICKWIRE_PORT: '8080', PORT: '9090' },
+      { PORT: '9090', TICKWIRE_PORT: '8080' },
+    ]) {
+      const msg = errorOf(() => loadConfig({ env }));
+      expect(msg).toMatch(/port is set twice, to different values: by TICKWIRE_PORT and by PORT: unset one of them/);
+    }
+    // a secret's values are not repeated
+    const secret = errorOf(() => loadConfig({ env: { TICKWIRE_AUTH_JWT_SECRET: 'a'.repeat(32), TICKWIRE_JWT_SECRET: 'b'.repeat(32) } }));
+    expect(secret).toMatch(/auth\.jwtSecret is set twice/);
+    expect(secret).not.toContain('aaaa');
+    // the same value twice is one setting
+    expect(loadConfig({ env: { TICKWIRE_PORT: '9090', PORT: '9090' } }).port).toBe(9090);
+    expect(loadConfig({ env: { LOG_LEVEL: 'warn', TICKWIRE_LOG_LEVEL: 'warn' } }).log.level).toBe('warn');
+  });
+
+  it('a Redis or NATS URL whose port is out of range is a configuration error naming the variable', () => {
+    // REDIS_URL used to pass and end `tickwire start` with "unexpected failure: TypeError: Invalid URL"
+    const redis = errorOf(() => loadConfig({ env: { REDIS_URL: 'redis://:pw@127.0.0.1:99999' } }));
+    expect(redis).toMatch(/redisUrl \(env REDIS_URL\): .*port 99999 .*1 to 65535/);
+    expect(redis).not.toContain('pw');
+    expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis://127.0.0.1:6379/x' } }))).toMatch(/redisUrl \(env REDIS_URL\): .*database/);
+    expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis+sentinel://127.0.0.1:0/mymaster' } }))).toMatch(/redisUrl/);
+    for (const ok of ['redis://127.0.0.1:6379', 'rediss://u:p@redis.example.com:6380/2', 'redis://[::1]:6379', 'redis://localhost'])
+      expect(loadConfig({ env: { REDIS_URL: ok } }).redisUrl).toBe(ok);
+    const nats = errorOf(() => loadConfig({ env: { NATS_URL: 'nats://127.0.0.1:4222,nats://127.0.0.1:99999' } }));
+    expect(nats).toMatch(/natsUrl \(env NATS_URL\): "nats:\/\/127\.0\.0\.1:99999" is not a NATS server URL: .*port/);
+    expect(loadConfig({ env: { NATS_URL: 'nats://127.0.0.1:4222,127.0.0.1:4223' } }).natsUrl).toBe('nats://127.0.0.1:4222,127.0.0.1:4223');
+  });
+
+  it('tickwire start with such a REDIS_URL exits 2 naming it, before anything starts', () => {
+    const r = cli(['start'], { REDIS_URL: 'redis://:pw@127.0.0.1:99999', PORT: '0' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/configuration error: invalid configuration:\n {2}redisUrl \(env REDIS_URL\): port 99999 is not a port/);
+    expect(r.stderr).not.toMatch(/unexpected failure|pw/);
+  });
+
+  it('limits.exemptIps takes IP addresses only: a range or a name is refused, not silently ignored', () => {
+    const range = errorOf(() => loadConfig({ env: { TICKWIRE_LIMITS_EXEMPT_IPS: '127.0.0.1,10.0.0.0/8' } }));
+    expect(range).toMatch(/limits\.exemptIps\.1 \(env TICKWIRE_LIMITS_EXEMPT_IPS\): "10\.0\.0\.0\/8" is not an IP address/);
+    expect(errorOf(() => loadConfig({ env: { TICKWIRE_LIMITS_EXEMPT_IPS: 'proxy.internal' } }))).toMatch(/limits\.exemptIps\.0/);
+    expect(loadConfig({ env: { TICKWIRE_LIMITS_EXEMPT_IPS: '10.1.2.3,::1,2001:db8::7' } }).limits.exemptIps).toEqual(['10.1.2.3', '::1', '2001:db8::7']);
+  });
+
+  it('every key has a description (config --help and the table in docs/operations.md)', () => {
+    const missing = describeConfig()
+      .filter((row) => row.description.trim() === '')
+      .map((row) => row.key);
+    expect(missing).toEqual([]);
+  });
+});

@@ -1,7 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import YAML from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 
 /**
@@ -175,5 +179,59 @@ describe('scripts/check-runtime-deps.mjs (run by the image build before dev depe
     const check = text.indexOf('RUN node scripts/check-runtime-deps.mjs');
     expect(check).toBeGreaterThan(0);
     expect(check).toBeLessThan(text.indexOf('npm prune --omit=dev'));
+  });
+});
+
+describe('the image HEALTHCHECK (src/ops/healthcheck.ts) asks the port the process serves', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-healthcheck-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** exit status of the healthcheck with `env` (nothing of the test runner's own tickwire variables) */
+  const check = (env: Record<string, string>): Promise<number | null> => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TICKWIRE_') && !['PORT', 'HOST'].includes(k)));
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/ops/healthcheck.ts'], { env: { ...clean, ...env }, stdio: 'ignore' });
+      child.once('exit', (code) => resolve(code));
+    });
+  };
+  /** an HTTP server answering 200 on /health, on a free loopback port */
+  const healthy = async (host = '127.0.0.1'): Promise<{ port: number; close: () => void }> => {
+    const srv = createServer((req, res) => {
+      res.statusCode = req.url === '/health' ? 200 : 404;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => srv.listen(0, host, r));
+    return { port: (srv.address() as AddressInfo).port, close: () => srv.close() };
+  };
+
+  it('a port or ops.port set in the config file (TICKWIRE_CONFIG) is the one checked', { timeout: 60_000 }, async () => {
+    // it read PORT and TICKWIRE_OPS_PORT only: a port from the file was never asked, and the
+    // container stayed unhealthy
+    const srv = await healthy();
+    try {
+      const gatewayFile = join(dir, 'gateway.yaml');
+      writeFileSync(gatewayFile, `port: ${srv.port}\n`);
+      const opsFile = join(dir, 'feed.yaml');
+      writeFileSync(opsFile, `ops:\n  port: ${srv.port}\n`);
+      const [gateway, ops, env] = await Promise.all([
+        check({ TICKWIRE_CONFIG: gatewayFile }),
+        check({ TICKWIRE_CONFIG: opsFile }),
+        check({ TICKWIRE_OPS_PORT: String(srv.port) }),
+      ]);
+      expect({ gateway, ops, env }).toEqual({ gateway: 0, ops: 0, env: 0 });
+    } finally {
+      srv.close();
+    }
+    // a process bound to one address (HOST) answers there only
+    const one = await healthy('127.0.0.2');
+    try {
+      expect(await check({ HOST: '127.0.0.2', PORT: String(one.port) })).toBe(0);
+    } finally {
+      one.close();
+    }
+    // and nothing answering is unhealthy
+    const gone = await healthy();
+    gone.close();
+    expect(await check({ PORT: String(gone.port) })).toBe(1);
   });
 });

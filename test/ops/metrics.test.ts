@@ -5,10 +5,11 @@ import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { createMetrics } from '../../src/ops/metrics.js';
+import { sumMetrics } from '../../src/workers/aggregate.js';
 import { registerMetricsRoute } from '../../src/ops/routes.js';
 import { TickAgeHistogram } from '../../src/ops/tick-age.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { scrape, series } from './prom-text.js';
+import { parseProm, scrape, series } from './prom-text.js';
 import { waitFor } from '../helpers/wait.js';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
@@ -191,5 +192,56 @@ describe('TickAgeHistogram', () => {
     expect([bucket(0.01), bucket(0.1), bucket(1), bucket('+Inf')]).toEqual([2, 3, 4, 6]);
     expect(values.find((v) => v.metricName === 'age_test_count')!.value).toBe(6);
     expect(values.find((v) => v.metricName === 'age_test_sum')!.value).toBeGreaterThanOrEqual(55.5);
+  });
+});
+
+describe('a process exports the series of the parts it runs, not zeros for the others', () => {
+  // a feed, portfolio or alerts process has no gateway and (without REDIS_URL) no last-value store:
+  // it used to export tickwire_connections 0, tickwire_store_ready 0 (an alert on a store that
+  // does not exist) and tickwire_executions_log_ready 0 (documented as absent there)
+  const names = (text: string): Set<string> => new Set([...parseProm(text).keys()].map((k) => k.split('{')[0]!));
+
+  it('no gateway, store or executions log: none of their series', async () => {
+    const m = createMetrics({ info: { mode: 'nats', roles: 'feed:synthetic', version: 'test' }, busConnected: () => true }, { defaultMetrics: false });
+    const present = names(await m.render());
+    for (const absent of [
+      'tickwire_connections',
+      'tickwire_connections_max',
+      'tickwire_updates_in_total',
+      'tickwire_bytes_out_total',
+      'tickwire_store_ready',
+      'tickwire_store_pending_keys',
+      'tickwire_executions_log_ready',
+      'tickwire_ticks_published_total',
+    ])
+      expect(present.has(absent), absent).toBe(false);
+    expect(present.has('tickwire_bus_connected')).toBe(true);
+    expect(present.has('tickwire_info')).toBe(true);
+  });
+
+  it('a part added after the metrics were created (the feeds start after them) is exported from then on', async () => {
+    const sources: Parameters<typeof createMetrics>[0] = { busConnected: () => true };
+    const m = createMetrics(sources, { defaultMetrics: false });
+    expect(names(await m.render()).has('tickwire_store_ready')).toBe(false);
+    await new Promise((r) => setTimeout(r, 120)); // renders are at least RENDER_MIN_GAP_MS apart
+    sources.store = { ready: true } as NonNullable<typeof sources.store>;
+    sources.executionsLog = { kind: 'memory', ready: true };
+    const after = parseProm(await m.render());
+    expect(series(after, 'tickwire_store_ready')).toBe(1);
+    expect(series(after, 'tickwire_executions_log_ready')).toBe(1);
+  });
+});
+
+describe('tickwire_info of a process with gateway workers', () => {
+  it('is one series naming every role of the process, as without workers', async () => {
+    // it was two: roles="gateway" from the workers and roles="feed:synthetic,portfolio,alerts"
+    // from the main thread, so counting tickwire_info counted such a process twice
+    const info = (roles: string) => ({ info: { mode: 'embedded', roles, version: 'test' } });
+    const worker = createMetrics(info('gateway'), { defaultMetrics: false });
+    const main = createMetrics(info('feed:synthetic,portfolio,alerts'), { defaultMetrics: false });
+    const json = async (m: ReturnType<typeof createMetrics>) => (await m.registry.getMetricsAsJSON()) as never;
+    const { text } = await sumMetrics(await json(main), [await json(worker), await json(createMetrics(info('gateway'), { defaultMetrics: false }))]);
+    const series = [...parseProm(text).entries()].filter(([k]) => k.startsWith('tickwire_info{'));
+    expect(series).toEqual([['tickwire_info{mode="embedded",roles="gateway,feed:synthetic,portfolio,alerts",version="test"}', 1]]);
   });
 });
