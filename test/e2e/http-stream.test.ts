@@ -87,7 +87,7 @@ describe('HTTP-streaming transport: a stalled reader', { concurrent: true }, () 
 });
 
 describe('HTTP-streaming transport: idle sessions', { concurrent: true }, () => {
-  it('a session with no POST for gateway.idleTimeoutSec is closed (1001) and forgotten', { timeout: 30_000 }, async ({ expect }) => {
+  it('a session with no POST for gateway.idleTimeoutSec is closed (1001) and forgotten', { timeout: 60_000 }, async ({ expect }) => {
     const engine = await startEngine({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, gateway: { idleTimeoutSec: 8 } }, { env: {} });
     try {
       const idle = await SseTestClient.open(engine.port);
