@@ -152,8 +152,11 @@ describe('portfolio amounts against exact average-cost arithmetic', () => {
         const b = book(fills);
         const price = last / 10_000;
         const v = valuate(b, at(price), usd, defaultRegistry(), NOW);
-        // the largest amount involved: the wire shows 12 significant digits of it
-        const scale = Math.max(...fills.map((f) => (f.qty / 100) * (f.p / 10_000) + (f.fee ?? 0) / 100), Math.abs(num(want.qty) * price));
+        // the amounts a figure is computed from, all together (a cost is the sum of its fills'): the
+        // wire shows 12 significant digits of the figure, which can be as large as their sum (four
+        // sells of up to 3.5e6 each made a cost of -10000000.3892 against -10000000.389158 exactly,
+        // within 12 digits of the cost but not of the largest fill)
+        const scale = fills.reduce((a, f) => a + (f.qty / 100) * (f.p / 10_000) + (f.fee ?? 0) / 100, 0) + Math.abs(num(want.qty) * price);
         near(v.realized, want.realized, scale, 'realized');
         const line = v.positions[0];
         if (sign(want.qty) === 0) {
