@@ -9,6 +9,21 @@ import type { TestServer } from '../helpers/servers.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { api, SECRET, SERVICE_TOKEN, token } from '../auth/helpers.js';
 
+/** A gateway in NATS mode (no feeds, auth required) that waits `requestTimeoutMs` for the alert service. */
+function startGateway(natsUrl: string, requestTimeoutMs: number): Promise<Engine> {
+  return startEngine(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      natsUrl,
+      auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
+      alerts: { requestTimeoutMs },
+    },
+    { roles: { feeds: [] }, env: {} },
+  );
+}
+
 /**
  * NATS mode without a `tickwire alerts` process: a gateway forwards alert calls over `alerts.rpc`
  * and, when nobody answers within alerts.requestTimeoutMs, refuses them with 503
@@ -19,17 +34,7 @@ describe('alerts in NATS mode with no alert service running', () => {
   let gw: Engine;
   beforeAll(async () => {
     nats = await startNats();
-    gw = await startEngine(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        natsUrl: nats.url,
-        auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
-        alerts: { requestTimeoutMs: 300 },
-      },
-      { roles: { feeds: [] }, env: {} },
-    );
+    gw = await startGateway(nats.url, 300);
   });
   afterAll(async () => {
     await gw?.close();
@@ -80,17 +85,7 @@ describe('alerts in NATS mode with an alert service that never answers', () => {
       },
     });
     await hung.flush();
-    gw = await startEngine(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        natsUrl: nats.url,
-        auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN },
-        alerts: { requestTimeoutMs: TIMEOUT },
-      },
-      { roles: { feeds: [] }, env: {} },
-    );
+    gw = await startGateway(nats.url, TIMEOUT);
   });
   afterAll(async () => {
     await gw?.close();
