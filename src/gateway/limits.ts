@@ -480,10 +480,10 @@ export class GatewayLimits {
    * of them (256), each at its own rate. 128 connections of one address, each sending 50
    * subscribe/unsubscribe frames of 100 channels a second (within its own rate), took a worker's
    * event loop whole: a bystander's ping got no answer in 7 s. Refused: the frame is dropped,
-   * with a RATE_LIMIT error at most once a second per connection; the connection is not closed
-   * for it (its neighbours may be the ones flooding). Exempt addresses pass.
+   * with a RATE_LIMIT error at most once a second per connection (none with `tell` false); the
+   * connection is not closed for it (its neighbours may be the ones flooding). Exempt addresses pass.
    */
-  #admitIpFrames(conn: LimitedConnection, st: MessageState, frames: number, now: number): boolean {
+  #admitIpFrames(conn: LimitedConnection, st: MessageState, frames: number, now: number, tell = true): boolean {
     const rate = this.#cfg.messagesPerIpPerSec;
     if (rate <= 0) return true;
     if (st.ipKey === undefined) {
@@ -496,7 +496,7 @@ export class GatewayLimits {
     const wait = this.#sharedFrameIp ? this.#sharedFrameIp.take(st.ipKey, rate, burst, now, n) : takeLocal(this.#framesPerIp, st.ipKey, rate, burst, now, n);
     if (wait === 0) return true;
     this.stats.rateLimitedFramesPerIp++;
-    if (now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
+    if (tell && now - st.lastErrorAt >= ERROR_INTERVAL_MS) {
       st.lastErrorAt = now;
       conn.sendError(
         ErrorCode.RATE_LIMIT,
@@ -562,8 +562,8 @@ export class GatewayLimits {
     if (this.#cfg.messagesPerSec <= 0 || !st || frames <= 1) return;
     st.bucket.charge(now, Math.min(frames, this.#cfg.messageBurst) - 1);
     // the address pays too, when its budget holds them (a token bucket shared by the workers
-    // cannot go below zero; the connection's own is in debt and holds its next frames back)
-    this.#admitIpFrames(conn, { ...st, lastErrorAt: now }, Math.min(frames, this.#cfg.messageBurst) - 1, now);
+    // cannot go below zero; the connection's own is in debt and holds its next frames back); no error: the answer was sent
+    this.#admitIpFrames(conn, st, Math.min(frames, this.#cfg.messageBurst) - 1, now, false);
   }
 
   /** Open connections of a user (tests, metrics). */
