@@ -54,6 +54,28 @@ export function cleanAmount(x: number, scale: number): number {
   return clean(roundOnScale(x, Math.max(Math.abs(x), Math.abs(scale)), 12));
 }
 
+/**
+ * A running total of money amounts (a portfolio's value, cost, day P&L, realized P&L over its
+ * lines) with its largest term, the scale it goes to the wire on (`cleanAmount`): lines that
+ * cancel out give 0, not the float noise of their sum.
+ */
+export class AmountTotal {
+  sum = 0;
+  /** the largest term, or the largest scale a term was given */
+  scale = 0;
+
+  /** Add `x`; `scale`: the amounts `x` was computed from, when larger than |x| (a line's day P&L). */
+  add(x: number, scale = Math.abs(x)): void {
+    this.sum += x;
+    this.scale = Math.max(this.scale, scale);
+  }
+
+  /** the total for the wire */
+  get wire(): number {
+    return cleanAmount(this.sum, this.scale);
+  }
+}
+
 /** `x` rounded at the `digits`th significant digit of `scale` (at least |x|); never -0 */
 function roundOnScale(x: number, scale: number, digits: number): number {
   if (x === 0 || !Number.isFinite(x) || !Number.isFinite(scale) || scale === 0) return x === 0 ? 0 : x;

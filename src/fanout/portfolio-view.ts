@@ -1,6 +1,6 @@
 import type { AssetClass } from '../core/schema.js';
 import { ASSET_CLASSES } from '../core/schema.js';
-import { clean, cleanAmount } from '../core/numbers.js';
+import { AmountTotal, clean, cleanAmount } from '../core/numbers.js';
 
 /** What a connection may see of a symbol's price (its entitlements: src/access/entitlements.ts). */
 export type SymbolAccess = (symbol: string, assetClass: AssetClass) => 'realtime' | 'delayed' | 'none';
@@ -102,21 +102,14 @@ export function entitledPortfolio<T extends PortfolioLike>(
   };
   // aligned with positions (one book at one time); anything else is not trusted
   const delayedLines = dv && Array.isArray(dv.lines) && dv.lines.length === payload.positions.length ? dv.lines : undefined;
-  let value = 0;
-  let cost = 0;
-  let dayPnl = 0;
-  // the largest term of each total, the scale it is rounded on (cleanAmount: lines that cancel
-  // out give 0, not float noise)
-  let valueScale = 0;
-  let costScale = 0;
-  let dayScale = 0;
+  // each total is rounded on its largest term (AmountTotal): lines that cancel out give 0
+  const value = new AmountTotal();
+  const cost = new AmountTotal();
+  const dayPnl = new AmountTotal();
   const add = (v: number, c: number, dp: number): void => {
-    value += v;
-    cost += c;
-    dayPnl += dp;
-    valueScale = Math.max(valueScale, Math.abs(v));
-    costScale = Math.max(costScale, Math.abs(c));
-    dayScale = Math.max(dayScale, Math.abs(dp));
+    value.add(v);
+    cost.add(c);
+    dayPnl.add(dp);
   };
   const positions = payload.positions.map((pos, i): PositionLine => {
     const cls = classOf(pos.sym);
@@ -143,10 +136,10 @@ export function entitledPortfolio<T extends PortfolioLike>(
   });
   return {
     ...rest,
-    value: cleanAmount(value, valueScale),
-    cost: cleanAmount(cost, costScale),
-    pnl: cleanAmount(value - cost, Math.max(valueScale, costScale)),
-    day_pnl: cleanAmount(dayPnl, dayScale),
+    value: value.wire,
+    cost: cost.wire,
+    pnl: cleanAmount(value.sum - cost.sum, Math.max(value.scale, cost.scale)),
+    day_pnl: dayPnl.wire,
     positions,
   } as unknown as T;
 }

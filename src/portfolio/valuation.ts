@@ -1,5 +1,5 @@
 import type { InstrumentRegistry } from '../core/instruments.js';
-import { clean, cleanAmount } from '../core/numbers.js';
+import { AmountTotal, clean, cleanAmount } from '../core/numbers.js';
 import { calendarOf } from '../core/trading-day.js';
 import type { FxRates } from './fx.js';
 import type { PositionBook } from './positions.js';
@@ -77,16 +77,11 @@ export interface PriceSource {
  */
 export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, registry: InstrumentRegistry, now = Date.now()): PortfolioPayload {
   const base = book.ccy;
-  let value = 0;
-  let cost = 0;
-  let dayPnl = 0;
-  let realized = 0;
-  // the largest term of each total: a total is rounded on its terms' scale (cleanAmount), so lines
-  // that cancel out give 0, not the float noise of their sum
-  let valueScale = 0;
-  let costScale = 0;
-  let dayScale = 0;
-  let realizedScale = 0;
+  // each total is rounded on its largest term (AmountTotal): lines that cancel out give 0
+  const value = new AmountTotal();
+  const cost = new AmountTotal();
+  const dayPnl = new AmountTotal();
+  const realized = new AmountTotal();
   const positions: PositionValue[] = [];
   let rates: Record<string, number> | undefined;
   for (const sym of Object.keys(book.positions).sort()) {
@@ -97,10 +92,7 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     if (!pos) continue; // closed before this trading day: only its realized P&L stays
     const px = prices.price(sym);
     const rate = fx.rate(ccy, base);
-    if (rate !== undefined) {
-      realized += pos.realized * rate;
-      realizedScale = Math.max(realizedScale, Math.abs(pos.realized * rate));
-    }
+    if (rate !== undefined) realized.add(pos.realized * rate);
     const unpriced = (): void => {
       if (pos.qty !== 0) {
         positions.push({
@@ -135,12 +127,9 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
       unpriced();
       continue;
     }
-    value += v * rate;
-    cost += pos.cost * rate;
-    dayPnl += dp * rate;
-    valueScale = Math.max(valueScale, Math.abs(v * rate));
-    costScale = Math.max(costScale, Math.abs(pos.cost * rate));
-    dayScale = Math.max(dayScale, dpScale * rate);
+    value.add(v * rate);
+    cost.add(pos.cost * rate);
+    dayPnl.add(dp * rate, dpScale * rate);
     if (pos.qty === 0) continue; // closed today: only its day P&L and realized count
     if (ccy !== base) (rates ??= {})[ccy] = rate;
     positions.push({
@@ -156,20 +145,17 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
   }
   for (const [ccy, r] of Object.entries(book.closedRealized ?? {})) {
     const rate = fx.rate(ccy, base);
-    if (rate !== undefined) {
-      realized += r * rate;
-      realizedScale = Math.max(realizedScale, Math.abs(r * rate));
-    }
+    if (rate !== undefined) realized.add(r * rate);
   }
   return {
     ccy: base,
-    value: cleanAmount(value, valueScale),
-    cost: cleanAmount(cost, costScale),
-    pnl: cleanAmount(value - cost, Math.max(valueScale, costScale)),
-    day_pnl: cleanAmount(dayPnl, dayScale),
+    value: value.wire,
+    cost: cost.wire,
+    pnl: cleanAmount(value.sum - cost.sum, Math.max(value.scale, cost.scale)),
+    day_pnl: dayPnl.wire,
     positions,
     t: now,
-    realized: cleanAmount(realized, realizedScale),
+    realized: realized.wire,
     ...(rates ? { fx: rates } : {}),
   };
 }
