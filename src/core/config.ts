@@ -67,8 +67,10 @@ export const ConfigSchema = z
         const urls = v.split(',').map((s) => s.trim());
         const form = /^((nats|tls|ws|wss):\/\/)?([^\s:/@]+(:[^\s@/]*)?@)?(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+)(:(\d{1,5}))?\/?$/;
         // a port above 65535 passed the form and ended the start with "Invalid URL" (exit 1)
-        const portOf = (u: string): number | undefined => (form.exec(u)?.[7] === undefined ? undefined : Number(form.exec(u)![7]));
-        const bad = urls.find((u) => !form.test(u) || (portOf(u) !== undefined && (portOf(u)! < 1 || portOf(u)! > 65535)));
+        const bad = urls.find((u) => {
+          const port = form.exec(u);
+          return port === null || (port[7] !== undefined && (Number(port[7]) < 1 || Number(port[7]) > 65535));
+        });
         if (bad !== undefined)
           ctx.addIssue({
             code: 'custom',
