@@ -449,7 +449,9 @@ export const ConfigSchema = z
             }),
           )
           .default(['127.0.0.1', '::1'])
-          .describe('client IPs without a per-IP connection rate (loopback: local tools, a reverse proxy on the host); an IPv6 entry exempts its /64'),
+          .describe(
+            'client IPs that no per-IP limit applies to (open and verifying connections, connection rate, costly HTTP requests, client frames): loopback, local tools, a reverse proxy on the host; an IPv6 entry exempts its /64',
+          ),
       })
       .strict()
       .prefault({})
