@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,14 +12,20 @@ import { waitFor, WaitAborted } from './wait.js';
  * restart. Everything else binds port 0 and reads the port back (an engine's `port`, the
  * nats-server ports file, the listening log line of a tickwire process).
  *
- * The port is drawn at random below the kernel's ephemeral range (where port-0 binds land) and
- * checked with an exclusive bind. uSockets binds explicit ports with SO_REUSEPORT, so two
- * engines can share a port without an error: a port that one test frees for a restart must not
- * be handed to another test meanwhile, which a random pick from 15000-29999 makes very unlikely.
+ * The port is drawn at random below the kernel's ephemeral range (where port-0 binds land),
+ * reserved for this process and checked with an exclusive bind. A free port is not enough: a
+ * server that a test kills and starts again on its ports (a cluster node) leaves them free
+ * meanwhile, and another test process drew one of them (nats-server n2 of
+ * test/faults/inbound-cluster.test.ts could not listen on its monitor port when started again).
+ * uSockets binds explicit ports with SO_REUSEPORT, so two engines could even share one without
+ * an error. So every port handed out is reserved across the suite's processes (a file named
+ * after it in RESERVED holding the owner's pid, created exclusively) for as long as its process
+ * lives: a reservation whose process is gone is taken over (so none is removed on exit).
  */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 15000 + Math.floor(Math.random() * 15000);
+    if (!reservePort(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const srv = createServer();
       srv.once('error', () => resolve(false));
@@ -27,6 +33,42 @@ export async function freePort(): Promise<number> {
     });
     if (ok) return port;
   }
+}
+
+const RESERVED = join(tmpdir(), 'tickwire-test-ports');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reserve `port` for this process; false when a live process (this one included) holds it. */
+export function reservePort(port: number): boolean {
+  const file = join(RESERVED, String(port));
+  const claim = (): boolean => {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    return true;
+  };
+  mkdirSync(RESERVED, { recursive: true });
+  if (claim()) return true;
+  let owner = NaN;
+  try {
+    owner = Number(readFileSync(file, 'utf8'));
+  } catch {
+    // removed meanwhile: claimed below
+  }
+  if (owner > 0 && alive(owner)) return false;
+  rmSync(file, { force: true }); // left by a process that is gone
+  return claim();
 }
 
 /** Resolves when something accepts TCP connections on 127.0.0.1:port. */
