@@ -105,6 +105,7 @@ const ISOLATED = new Set([
   'test/private/inbound-retry.test.ts',
   'test/private/jetstream-append-cost.test.ts',
   'test/private/jetstream-collision.test.ts',
+  'test/private/jetstream-follow-diverged.test.ts',
   // stops its own nats-server for a moment (SIGSTOP)
   'test/private/jetstream-open-race.test.ts',
   'test/private/log-reset-resume.test.ts',

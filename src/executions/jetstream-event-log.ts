@@ -65,6 +65,9 @@ function setKnown<V>(map: Map<string, V>, user: string, v: V, max = MAX_KNOWN_HE
 }
 
 const decoder = new TextDecoder();
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+}
 function parse(m: StoredMsg | { data: Uint8Array }): Stored {
   return JSON.parse(decoder.decode(m.data)) as Stored;
 }
@@ -736,6 +739,19 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   /**
    * Every stored execution, in stream order, through an ordered consumer (restarted by the
    * client on reconnects). `after` resumes after a stream sequence; default: from now on.
+   *
+   * What the consumer delivers is what the stream leader holds, message by message: nats-server
+   * places the consumer on any replica of the stream, and after a node was killed a replica can
+   * hold another message than the leader at the same stream sequence (see read). A follower there
+   * handed gateways and the portfolio that replica's copy: an execution applied twice and the one
+   * the leader holds at that place never, or a hole (test/faults/nats-cluster.test.ts: a book one
+   * execution off). So each delivered message is read again from the leader (STREAM.MSG.GET, up
+   * to VERIFY_IN_FLIGHT in flight, handed on in stream order): the same message is handed on; one
+   * the leader no longer holds (a copy removed after a collision) is passed over; another one
+   * stops that consumer, the leader's messages are walked from the last one handed on
+   * (FOLLOW_WALK_MAX at most, one request each), and a new consumer goes on from there
+   * (test/private/jetstream-follow-diverged.test.ts). One request to the leader per execution and
+   * follower process.
    */
   follow(listener: EventListener<P>, opts: FollowOptions = {}): Unsubscribe {
     let stopped = false;
@@ -768,8 +784,38 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
       },
     };
     this.#followers.add(handle);
+    const live = (): boolean => !stopped && !this.#closed;
+    /** hand one message of the stream (at stream sequence `at`) to the listener */
+    const handOn = (subject: string, data: Uint8Array, at: number): void => {
+      position = at;
+      const user = userOf(subject, this.#logPrefix);
+      if (user === undefined) return;
+      let s: Stored;
+      try {
+        s = parse({ data });
+      } catch {
+        return;
+      }
+      this.#remember(user, s.seq, at);
+      try {
+        listener(user, { seq: s.seq, d: s.d as P }, at);
+      } catch (err) {
+        this.#opts.onError?.(err, 'execution listener');
+      }
+    };
+    /** the leader's messages after `position`, up to its last one (FOLLOW_WALK_MAX at most) */
+    const walkLeader = async (): Promise<void> => {
+      const last = (await this.#jsm.streams.info(this.#opts.stream)).state.last_seq;
+      for (let n = 0, q = position! + 1; q <= last && n < FOLLOW_WALK_MAX && live(); q++, n++) {
+        const l = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: q });
+        if (!live()) return;
+        if (l) handOn(l.subject, l.data, q);
+        else position = q;
+      }
+    };
     const run = async (): Promise<void> => {
-      while (!stopped && !this.#closed) {
+      while (live()) {
+        let diverged = false;
         try {
           // "from now on" is pinned to the current head, so that a consumer created again later
           // resumes from there and not from its own creation time
@@ -779,29 +825,52 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
           const current = await consume(this.#nc, consumer, 256);
           messages = current;
           lastDelivery = Date.now();
+          // delivered, each with the leader's message at its stream sequence (asked at once)
+          const pending: { seq: number; subject: string; data: Uint8Array; leader: Promise<StoredMsg | null> }[] = [];
+          let failure: unknown;
+          let drainer: Promise<void> | undefined;
+          const drain = (): Promise<void> =>
+            (drainer ??= (async () => {
+              try {
+                while (pending.length > 0 && failure === undefined && !diverged && live()) {
+                  const m = pending[0]!;
+                  const l = await m.leader;
+                  if (!live()) return;
+                  pending.shift();
+                  if (!l) position = m.seq;
+                  else if (l.subject === m.subject && sameBytes(l.data, m.data)) handOn(m.subject, m.data, m.seq);
+                  else diverged = true;
+                }
+              } catch (err) {
+                failure = err;
+              } finally {
+                drainer = undefined;
+              }
+              if (failure !== undefined || diverged) current.stop();
+            })());
           for await (const m of current) {
-            position = m.seq;
             lastDelivery = Date.now();
-            const user = userOf(m.subject, this.#logPrefix);
-            if (user === undefined) continue;
-            let s: Stored;
-            try {
-              s = parse(m);
-            } catch {
-              continue;
-            }
-            this.#remember(user, s.seq, m.seq);
-            try {
-              listener(user, { seq: s.seq, d: s.d as P }, m.seq);
-            } catch (err) {
-              this.#opts.onError?.(err, 'execution listener');
-            }
+            if (failure !== undefined || diverged || !live()) break;
+            const leader = this.#jsm.streams.getMessage(this.#opts.stream, { seq: m.seq });
+            leader.catch(() => undefined); // awaited in order by drain
+            pending.push({ seq: m.seq, subject: m.subject, data: m.data, leader });
+            const d = drain();
+            if (pending.length >= VERIFY_IN_FLIGHT) await d;
+          }
+          await drain();
+          if (failure !== undefined) throw failure;
+          if (diverged && live()) {
+            this.#opts.onError?.(
+              new Error(`a consumer of stream ${this.#opts.stream} delivered another message than the stream leader holds; read from the leader`),
+              'executions follower',
+            );
+            await walkLeader();
           }
         } catch (err) {
-          if (stopped || this.#closed) return;
+          if (!live()) return;
           this.#opts.onError?.(err, 'executions follower');
         }
-        if (!stopped && !this.#closed) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
+        if (live() && !diverged) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
       }
     };
     void run();
@@ -820,6 +889,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
 
 /** a follower that received nothing this long while the stream grew is created again */
 const WATCHDOG_MS = 3000;
+/** messages a follower reads from the stream leader one by one after its consumer differed from it */
+const FOLLOW_WALK_MAX = 1000;
 /** pause before a consumer is created again after it failed or was abandoned */
 const RESTART_DELAY_MS = 250;
 /** the server sends a heartbeat this often while a pull waits; two missed = the consumer is gone */
