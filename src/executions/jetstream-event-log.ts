@@ -816,6 +816,8 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
     const run = async (): Promise<void> => {
       while (live()) {
         let diverged = false;
+        // the leader was walked after a divergence: a new consumer at once (no pause)
+        let walked = false;
         try {
           // "from now on" is pinned to the current head, so that a consumer created again later
           // resumes from there and not from its own creation time
@@ -865,12 +867,13 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
               'executions follower',
             );
             await walkLeader();
+            walked = true;
           }
         } catch (err) {
           if (!live()) return;
           this.#opts.onError?.(err, 'executions follower');
         }
-        if (live() && !diverged) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
+        if (live() && !walked) await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
       }
     };
     void run();
