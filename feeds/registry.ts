@@ -88,6 +88,26 @@ function checkCoinbaseProducts(where: string, symbols: readonly string[], symbol
   }
 }
 
+/**
+ * Alpaca's `updatedBars` are the minute bars of `bars` sent again. Alpaca's announcement "Alpaca
+ * Market Data Update: Bars" (forum.alpaca.markets): the OHLC updates "that were sent at the half
+ * minute mark on the 'bars' subscription will now be sent under 'updatedBars'"; when a late
+ * trade changes a minute, "the bar is recalculated and a new updated bar is streamed 30 seconds
+ * later ... It will have the same timestamp as the original bar" (Alpaca Learn, "Stock Minute
+ * Bars", says the same). Without `bars` there is no minute bar of Alpaca's for them to replace:
+ * the engine builds the minute bars from the trades, late trades included. And the first updated
+ * bar made the engine take Alpaca for the source of closed minute bars (a provider bar declares
+ * its interval: src/ingest/tick-publisher.ts), so it held each of its own closed minute bars for
+ * a `b` bar that never came and published it a minute late (BarBuilder's provider wait), and a
+ * late trade no longer corrected it.
+ */
+function checkAlpacaBarChannels(where: string, channels: readonly string[]): void {
+  if (channels.includes('updatedBars') && !channels.includes('bars'))
+    throw new ConfigError(
+      `${where}.channels: updatedBars without bars: an updated bar is a minute bar of the bars channel sent again after a late trade, so without bars there is none to replace (the engine's own minute bars were held a minute for Alpaca's): add bars to channels, or remove updatedBars`,
+    );
+}
+
 /** Whether the feeds file itself sets `key` for this feed (not a schema default). */
 function isSet(ctx: FeedFactoryContext, key: string): boolean {
   return (ctx.entry as Record<string, unknown> | undefined)?.[key] !== undefined;
@@ -197,6 +217,7 @@ export const FEED_FACTORIES: Record<string, FeedFactory> = {
   alpaca: (ctx) => {
     const { id, where, opts, env } = setup(ctx, 'alpaca', AlpacaOptionsSchema);
     checkPingLiveness(ctx, where, opts);
+    checkAlpacaBarChannels(where, opts.channels);
     const key = credentialFromEnv(env, where, 'keyEnv', opts.keyEnv, 'the Alpaca API key id');
     const secret = credentialFromEnv(env, where, 'secretEnv', opts.secretEnv, 'the Alpaca API secret key');
     return new AlpacaFeed(

@@ -30,7 +30,8 @@ export const AlpacaOptionsSchema = z
     ...commonFeedFields,
     encoding: z.enum(['json', 'msgpack']).default('json'),
     // statuses and lulds: trading halts/resumptions and limit-up/limit-down bands (docs/feeds.md)
-    // updatedBars: a minute bar sent again after late trades (published flagged `corrected`)
+    // updatedBars: a minute bar sent again after late trades (published flagged `corrected`);
+    // only with bars, whose bars it replaces (refused without: feeds/registry.ts checkAlpacaBarChannels)
     channels: z
       .array(z.enum(['trades', 'quotes', 'bars', 'updatedBars', 'statuses', 'lulds']))
       .min(1)

@@ -32,8 +32,10 @@ import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
  * paging rely on it; the page itself only says "Trade ID"), so the first trade of a symbol on a new connection
  * shows the ones missed: when it is not the last one seen + 1, the adapter holds the live trades
  * of that symbol, asks REST "Recent trades list" (GET /api/v3/trades, the 1000 most recent) for
- * the missing ones, emits them in id order, then the held ones (`recoverTrades`). Missing trades
- * REST no longer has are counted as a gap.
+ * the missing ones and, for those older than that, "Old trade lookup" (GET
+ * /api/v3/historicalTrades?fromId, keyless since 2023-07-11), emits them in id order, then the
+ * held ones (`recoverTrades`). Missing trades beyond BINANCE_MAX_HISTORICAL_PAGES pages of the
+ * lookup are counted as a gap.
  */
 /**
  * The shortest statusPollMs: one exchangeInfo request (weight 20, REST "Exchange information")
@@ -53,6 +55,16 @@ const MIN_STATUS_POLL_MS = 5000;
  */
 export const BINANCE_MIN_CONNECT_INTERVAL_MS = 1000;
 
+/**
+ * Pages of REST "Old trade lookup" (GET /api/v3/historicalTrades, at most 1000 trades a page, weight
+ * 25, the same as "Recent trades list") one trade recovery asks at most, for the missed trades older
+ * than the 1000 most recent: 5000 trades (several minutes of the busiest pairs) for at most 125
+ * weight a symbol, against REQUEST_WEIGHT 6000 a minute per IP, so that a reconnect of many symbols
+ * does not spend the IP's budget (a 429 still pauses every REST request: #restRefused). Older missed
+ * trades are counted as a gap.
+ */
+export const BINANCE_MAX_HISTORICAL_PAGES = 5;
+
 export const BinanceOptionsSchema = z
   .object({
     ...commonFeedFields,
@@ -70,7 +82,9 @@ export const BinanceOptionsSchema = z
     recoverTrades: z
       .boolean()
       .default(true)
-      .describe('after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the most recent 1000 per symbol)'),
+      .describe(
+        'after a reconnect, emit the trades made meanwhile from GET /api/v3/trades (the 1000 most recent) and, for older ones, GET /api/v3/historicalTrades (up to 5000 more per symbol)',
+      ),
     depthLimit: z.number().int().min(5).max(5000).default(1000).describe('levels per side of each depth snapshot (GET /api/v3/depth limit)'),
     depthSpeed: z.enum(['100ms', '1000ms']).default('100ms').describe('diff depth stream speed: <symbol>@depth@100ms or <symbol>@depth'),
     depthRetryMs: z
@@ -366,44 +380,78 @@ export class BinanceFeed extends StreamFeed {
   /**
    * Binance Spot REST "Recent trades list" (GET /api/v3/trades?symbol&limit, at most 1000, oldest
    * first): `id`, `price`, `qty` (base asset), `time`, `isBuyerMaker`, the fields of the Trade
-   * Streams' `t`, `p`, `q`, `T`, `m`. The trades with IDs between the last one emitted and the
-   * first held live one are emitted in ID order, then the held ones.
+   * Streams' `t`, `p`, `q`, `T`, `m`. When the missed trades reach further back than those 1000,
+   * the older ones come from "Old trade lookup" (GET /api/v3/historicalTrades?symbol&fromId&limit,
+   * "TradeId to fetch from", oldest first, the same fields): its security type is NONE since the
+   * CHANGELOG of 2023-07-11 ("the X-MBX-APIKEY header is no longer necessary"), so no key is
+   * needed; before, those were counted as a gap. Paged from the first missed id, at most
+   * BINANCE_MAX_HISTORICAL_PAGES pages, the newest missed ones first (so what is emitted is one
+   * unbroken run up to the live trades). The trades with IDs between the last one emitted and
+   * the first held live one are emitted in ID order, then the held ones.
    */
   async #recover(sym: string, providerSym: string, r: Resume, firstLive: number, session: StreamSession): Promise<void> {
     const current = (): boolean => session.open && this.#resume.get(sym) === r;
     const missing = firstLive - r.from - 1;
-    let got: TradeInput[] = [];
+    const found = new Map<number, TradeInput>();
     let why = '';
     const base = this.#restBase();
+    // REST General API information: times in microseconds with the header X-MBX-TIME-UNIT
+    const headers: Record<string, string> = this.#opts.timeUnit === 'MICROSECOND' ? { 'X-MBX-TIME-UNIT': 'MICROSECOND' } : {};
+    /** one REST list of trades; keeps those in the missed range, returns the ids it listed */
+    const ask = async (path: string, what: string): Promise<number[]> => {
+      const res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(10_000) });
+      this.#restRefused(res, what, session.ctx);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const list = (await res.json()) as Record<string, any>[];
+      if (!Array.isArray(list)) throw new Error('the answer is not a list of trades');
+      const ids: number[] = [];
+      for (const t of list) {
+        if (!Number.isSafeInteger(t.id)) continue;
+        ids.push(t.id);
+        if (t.id <= r.from || t.id >= firstLive) continue;
+        found.set(t.id, {
+          k: 'trade',
+          sym,
+          id: String(t.id),
+          p: price(t.price, 'trades.price'),
+          s: decimal(t.qty, 'trades.qty'),
+          side: t.isBuyerMaker ? 'sell' : 'buy',
+          ts: binanceTime(t.time, 'trades.time'),
+        });
+      }
+      return ids;
+    };
+    const symbol = encodeURIComponent(providerSym.toUpperCase());
     if (base === undefined) why = 'no restUrl for the custom url';
     else if (this.#restPauseUntil > Date.now()) why = 'REST requests paused by a 429/418 Retry-After';
     else {
+      let step = 'GET /api/v3/trades';
       try {
-        const url = `${base}/api/v3/trades?symbol=${encodeURIComponent(providerSym.toUpperCase())}&limit=1000`;
-        // REST General API information: times in microseconds with the header X-MBX-TIME-UNIT
-        const headers: Record<string, string> = this.#opts.timeUnit === 'MICROSECOND' ? { 'X-MBX-TIME-UNIT': 'MICROSECOND' } : {};
-        const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
-        this.#restRefused(res, 'GET /api/v3/trades', session.ctx);
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const list = (await res.json()) as Record<string, any>[];
-        if (!Array.isArray(list)) throw new Error('the answer is not a list of trades');
-        got = list
-          .filter((t) => Number.isSafeInteger(t.id) && t.id > r.from && t.id < firstLive)
-          .sort((a, b) => a.id - b.id)
-          .map((t) => ({
-            k: 'trade' as const,
-            sym,
-            id: String(t.id),
-            p: price(t.price, 'trades.price'),
-            s: decimal(t.qty, 'trades.qty'),
-            side: t.isBuyerMaker ? ('sell' as const) : ('buy' as const),
-            ts: binanceTime(t.time, 'trades.time'),
-          }));
+        const recent = await ask(`/api/v3/trades?symbol=${symbol}&limit=1000`, step);
+        // the missed trades older than the oldest of the 1000 most recent (none listed: all of them)
+        const oldest = recent.length > 0 ? Math.min(...recent) : firstLive;
+        const older = Math.min(oldest, firstLive) - r.from - 1;
+        if (older > 0 && current()) {
+          const pages = Math.min(Math.ceil(older / 1000), BINANCE_MAX_HISTORICAL_PAGES);
+          if (pages * 1000 < older) why = `more than ${BINANCE_MAX_HISTORICAL_PAGES * 1000} older than the 1000 most recent`;
+          let fromId = Math.max(r.from + 1, oldest - pages * 1000);
+          step = 'GET /api/v3/historicalTrades';
+          for (let page = 0; page < pages && fromId < oldest && current(); page++) {
+            if (this.#restPauseUntil > Date.now()) {
+              why = 'REST requests paused by a 429/418 Retry-After';
+              break;
+            }
+            const ids = await ask(`/api/v3/historicalTrades?symbol=${symbol}&fromId=${fromId}&limit=1000`, step);
+            if (ids.length === 0) break;
+            fromId = Math.max(...ids) + 1;
+          }
+        }
       } catch (err) {
-        why = `GET /api/v3/trades failed: ${(err as Error).message}`;
+        why = `${step} failed: ${(err as Error).message}`;
         session.ctx.metrics?.error(`binance trade recovery ${providerSym}: ${(err as Error).message}`);
       }
     }
+    const got = [...found.values()].sort((a, b) => Number(a.id) - Number(b.id));
     // a new connection meanwhile starts over from the last trade emitted (the held ones come again or are recovered then)
     if (!current()) return;
     this.#resume.delete(sym);
@@ -411,7 +459,7 @@ export class BinanceFeed extends StreamFeed {
     this.#recovered += got.length;
     if (got.length > 0)
       session.ctx.log.info({ feed: this.id, sym, trades: got.length }, `binance: ${got.length} trades of ${sym} made while disconnected recovered`);
-    if (got.length < missing) this.#gap(sym, providerSym, missing - got.length, why || 'older than the 1000 most recent', session);
+    if (got.length < missing) this.#gap(sym, providerSym, missing - got.length, why || 'REST listed fewer of them', session);
     for (const t of r.held ?? []) if (Number(t.id) > (this.#lastTradeId.get(sym) ?? -1)) this.#emitTrade(t, session);
   }
 

@@ -14,7 +14,14 @@ import { decimal, price } from '../sdk/decimal.js';
  *      ignored; one with `U` > update ID + 1 means events were lost: start again from 1;
  *      otherwise each [price, quantity] sets the level's quantity (0 removes it; removing a
  *      level that is not in the book is normal), and the update ID becomes `u`.
- * This class is that state machine for one symbol; the adapter does the I/O.
+ * This class is that state machine for one symbol; the adapter does the I/O. Checked against the
+ * page's current text (binance-spot-api-docs, web-socket-streams.md, 2026): "If the lastUpdateId
+ * from the snapshot is strictly less than the U from step 2, go back to step 3" (onSnapshot's
+ * stale rule), "discard any event where u is <= lastUpdateId of the snapshot" (the buffer filter),
+ * "If the event last update ID (u) is less than the update ID of your local order book, ignore the
+ * event" (onEvent ignores u <= update ID: an event ending at the book's ID is already in it), "If
+ * the event first update ID (U) is greater than the update ID of your local order book + 1, you
+ * have missed some events ... restart the process from the beginning" (the gap rule).
  *
  * The page's note on snapshot depth: "Since depth snapshots retrieved from the API have a limit on
  * the number of price levels (5000 on each side maximum), you won't learn the quantities for the

@@ -164,6 +164,8 @@ export type BinanceFakeServer = FakeWsServer<BinanceConnState> & {
   recordTrades(symbol: string, n: number): void;
   /** GET /api/v3/trades requests answered so far */
   tradeRequests(): number;
+  /** GET /api/v3/historicalTrades requests answered so far: the `fromId` and `limit` of each */
+  historicalTradeRequests(): { fromId: number | undefined; limit: number }[];
   /** when each JSON request (SUBSCRIBE, ...) arrived (ms), oldest first */
   requestTimes(): number[];
   /** change a symbol's `status` in exchangeInfo */
@@ -193,6 +195,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
     return t;
   };
   let tradeRequests = 0;
+  const historicalRequests: { fromId: number | undefined; limit: number }[] = [];
   const requestTimes: number[] = [];
   const server = await FakeWsServer.start<BinanceConnState>({
     initialState: () => ({ streams: new Set(), micro: false, pongs: 0 }),
@@ -346,6 +349,23 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)), opts.exchangeInfoDelayMs ?? 0);
       return;
     }
+    if (u.pathname === '/api/v3/historicalTrades') {
+      // REST "Old trade lookup": symbol, limit (default 500, max 1000), fromId ("TradeId to fetch
+      // from. Default gets most recent trades"); oldest first; no API key since the security type
+      // became NONE (CHANGELOG 2023-07-11: "the X-MBX-APIKEY header is no longer necessary"); times as
+      // for /api/v3/trades
+      const micro = String(req.headers['x-mbx-time-unit'] ?? '').toUpperCase() === 'MICROSECOND';
+      const limit = Math.min(1000, Number(u.searchParams.get('limit') ?? 500));
+      const from = u.searchParams.get('fromId');
+      const fromId = from === null ? undefined : Number(from);
+      historicalRequests.push({ fromId, limit });
+      const all = tradeLog.get(u.searchParams.get('symbol') ?? '') ?? [];
+      const list = (fromId === undefined ? all.slice(-limit) : all.filter((t) => t.id >= fromId).slice(0, limit)).map((t) =>
+        micro ? { ...t, time: t.time * 1000 } : t,
+      );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
     if (u.pathname === '/api/v3/trades') {
       // REST "Recent trades list": symbol, limit (default 500, max 1000); oldest first; times in ms,
       // or µs with the header X-MBX-TIME-UNIT: MICROSECOND
@@ -393,6 +413,7 @@ export async function startBinanceFake(opts: BinanceFakeOptions = {}): Promise<B
       for (let i = 0; i < n; i++) makeTrade(symbol);
     },
     tradeRequests: () => tradeRequests,
+    historicalTradeRequests: () => [...historicalRequests],
     requestTimes: () => [...requestTimes],
     setSymbolStatus: (symbol: string, status: string) => void symbolStatus.set(symbol, status),
     exchangeInfoRequests: () => [...infoRequests],

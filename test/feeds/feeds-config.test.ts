@@ -137,6 +137,17 @@ describe('feeds file', () => {
     expect(() => one('alpaca', { ...alpaca, pingIntervalMs: 10_000 }, creds)).not.toThrow();
   });
 
+  it('refuses Alpaca updatedBars without bars: there is no Alpaca minute bar for them to replace', () => {
+    const alpaca = (channels: string[]) =>
+      build({ feeds: { alpaca: { keyEnv: 'K', secretEnv: 'S', symbols: ['AAPL'], channels } } }, 'alpaca', { K: 'k', S: 's' });
+    // accepted before: the first updated bar made the engine hold each of its own closed minute
+    // bars a minute for an Alpaca `b` bar that was never subscribed
+    expect(() => alpaca(['trades', 'quotes', 'updatedBars'])).toThrow(ConfigError);
+    expect(() => alpaca(['trades', 'updatedBars'])).toThrow(/feeds\.alpaca\.channels: updatedBars without bars: .*add bars to channels, or remove updatedBars/);
+    expect(alpaca(['trades', 'quotes', 'bars', 'updatedBars']).id).toBe('alpaca');
+    expect(alpaca(['trades', 'quotes']).id).toBe('alpaca');
+  });
+
   it('rejects an unknown or misspelled key, naming it', () => {
     expect(() => build({ feeds: { binance: { url: 'ws://127.0.0.1:1', symbol: ['BTC-USD'] } } }, 'binance')).toThrow(/feeds\.binance: unknown key "symbol"/);
     expect(() => build({ feeds: { alpaca: { encoding: 'protobuf', keyEnv: 'A', secretEnv: 'B', symbols: ['AAPL'] } } }, 'alpaca', { A: '1', B: '2' })).toThrow(

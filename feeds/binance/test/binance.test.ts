@@ -6,7 +6,7 @@ import { loadConfig } from '../../../src/core/config.js';
 import { InstrumentRegistry } from '../../../src/core/instruments.js';
 import { parseFeedsFile } from '../../config.js';
 import { createFeed } from '../../registry.js';
-import { BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from '../binance-feed.js';
+import { BINANCE_MAX_HISTORICAL_PAGES, BinanceFeed, BinanceOptionsSchema, binanceTradeRestBase } from '../binance-feed.js';
 import { startBinanceFake } from '../fake-server.js';
 import type { BinanceFakeServer } from '../fake-server.js';
 
@@ -230,7 +230,7 @@ describe('binance adapter', () => {
     expect(binanceTradeRestBase({ url: 'ws://127.0.0.1:1234', restUrl: 'http://127.0.0.1:5678/' })).toBe('http://127.0.0.1:5678');
   });
 
-  it('counts as a gap the trades REST no longer has, and asks nothing from REST without a restUrl for a custom url', async () => {
+  it('recovers the missed trades older than the 1000 most recent from REST Old trade lookup (historicalTrades, fromId), each once and in order', async () => {
     h = await startHarness(
       () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
       (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
@@ -238,20 +238,56 @@ describe('binance adapter', () => {
     const trades = () => h!.ticks.filter((t) => t.k === 'trade');
     await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
     h.provider.dropAll();
+    const at = h.provider.trades('BTCUSDT').length;
     h.provider.recordTrades('BTCUSDT', 1200);
-    await h.waitFor('reconnected, a gap counted', () => h!.provider.totalConnections >= 2 && h!.counters.gaps >= 1);
-    // REST gives the 1000 most recent, the live trades made since the reconnect among them
-    const recovered = (h.adapter as BinanceFeed).recoveredTrades;
-    expect(recovered).toBeGreaterThan(990);
-    expect(recovered).toBeLessThanOrEqual(1000);
-    const lost = 1200 - recovered;
-    expect(h.logs.some((l) => l.msg.includes(`${lost} trades of BTC-USD made while disconnected were not recovered (older than the 1000 most recent)`))).toBe(
-      true,
-    );
-    const ids = trades().map((t) => Number(t.k === 'trade' ? t.id : 0));
-    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]!);
-    await h.close();
+    const firstMissed = h.provider.trades('BTCUSDT')[at]!.id;
+    await h.waitFor('reconnected, the missed trades recovered', () => h!.provider.totalConnections >= 2 && (h!.adapter as BinanceFeed).recoveredTrades >= 1200);
+    await h.waitFor('live trades after them', () => Number((trades().at(-1) as { id: string }).id) > firstMissed + 1210);
+    // before, the 1000 most recent came back and the ~200 older ones were counted as a gap
+    expect((h.adapter as BinanceFeed).recoveredTrades).toBeGreaterThanOrEqual(1200);
+    expect(h.counters.gaps).toBe(0);
+    expectEveryTradeOnce(h, 'BTC-USD', 'BTCUSDT');
+    expect(h.provider.tradeRequests()).toBe(1);
+    // one page of the lookup, from the first missed trade (one still in flight at the drop is missed too)
+    const asked = h.provider.historicalTradeRequests();
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.limit).toBe(1000);
+    expect(asked[0]!.fromId).toBeLessThanOrEqual(firstMissed);
+    expect(asked[0]!.fromId).toBeGreaterThan(firstMissed - 20);
+  });
 
+  it(`recovers at most ${BINANCE_MAX_HISTORICAL_PAGES} pages of older trades, the newest ones, and counts the rest as a gap`, async () => {
+    h = await startHarness(
+      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
+      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
+    );
+    const trades = () => h!.ticks.filter((t) => t.k === 'trade');
+    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
+    h.provider.dropAll();
+    const extra = 300;
+    h.provider.recordTrades('BTCUSDT', 1000 + BINANCE_MAX_HISTORICAL_PAGES * 1000 + extra);
+    await h.waitFor('reconnected, a gap counted', () => h!.provider.totalConnections >= 2 && h!.counters.gaps >= 1, 10_000);
+    expect(h.provider.historicalTradeRequests()).toHaveLength(BINANCE_MAX_HISTORICAL_PAGES);
+    const recovered = (h.adapter as BinanceFeed).recoveredTrades;
+    const lost = 1000 + BINANCE_MAX_HISTORICAL_PAGES * 1000 + extra - recovered;
+    // the 1000 most recent include the few live trades made since the reconnect: about `extra` are lost
+    expect(lost).toBeGreaterThanOrEqual(extra);
+    expect(lost).toBeLessThan(extra + 200);
+    expect(
+      h.logs.some((l) =>
+        l.msg.includes(
+          `${lost} trades of BTC-USD made while disconnected were not recovered (more than ${BINANCE_MAX_HISTORICAL_PAGES * 1000} older than the 1000 most recent)`,
+        ),
+      ),
+    ).toBe(true);
+    // what was published after the gap is one unbroken run up to the live trades
+    const ids = trades().map((t) => Number(t.k === 'trade' ? t.id : 0));
+    const after = ids.slice(ids.findIndex((id, i) => i > 0 && id !== ids[i - 1]! + 1));
+    for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
+    expect(after.length).toBeGreaterThanOrEqual(recovered);
+  });
+
+  it('asks nothing from REST without a restUrl for a custom url, and counts the missed trades as a gap', async () => {
     h = await startHarness(
       () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
       (p) => new BinanceFeed('binance', options(p.url, { symbols: ['BTC-USD'] })),
