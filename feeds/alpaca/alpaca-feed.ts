@@ -8,6 +8,7 @@ import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
+import { StaleStatusMarker } from '../sdk/stale-status.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { anyTimeToNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -123,6 +124,18 @@ export class AlpacaFeed extends StreamFeed {
     session.send(this.#opts.encoding === 'msgpack' ? pack(msg) : JSON.stringify(msg));
   }
 
+  /**
+   * Alpaca sends trading statuses only when they change (Real-time Stock Data, "Trading status":
+   * no status on subscribe, and the Market Data API's stock snapshot holds no status): a symbol
+   * subscribed again after it had a status is marked stale until its next status message.
+   */
+  readonly #stale = new StaleStatusMarker();
+
+  #subscribe(symbols: readonly string[], session: StreamSession): void {
+    if (this.#opts.channels.includes('statuses')) this.#stale.resubscribing(symbols, (t) => session.ctx.emit(t));
+    this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
+  }
+
   #subscription(symbols: readonly string[]): Record<string, string[]> {
     const list = symbols.map((s) => this.#map.toProvider(s));
     return Object.fromEntries(this.#opts.channels.map((c) => [c, list]));
@@ -151,7 +164,7 @@ export class AlpacaFeed extends StreamFeed {
   }
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
+    this.#subscribe(symbols, session);
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
@@ -283,6 +296,7 @@ export class AlpacaFeed extends StreamFeed {
         if (!status) return;
         const reason = [m.sm, m.rm].filter((x) => typeof x === 'string' && x.length > 0).join(': ');
         session.ctx.emit({ k: 'status', sym, status, code: String(m.sc), ...(reason ? { reason } : {}), ts: alpacaTime(m.t) });
+        this.#stale.reported(sym);
         return;
       }
       case 'l': {
@@ -300,7 +314,7 @@ export class AlpacaFeed extends StreamFeed {
         } else if (m.msg === 'authenticated') {
           this.#phase = 'subscribe';
           this.#opening = [...this.runner.symbols];
-          this.#send(session, { action: 'subscribe', ...this.#subscription(this.#opening) });
+          this.#subscribe(this.#opening, session);
         }
         return;
       case 'subscription':

@@ -5,6 +5,7 @@ import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import { staleAfterUnansweredPings } from '../sdk/runner.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { forEachMessage, StreamFeed } from '../sdk/stream-feed.js';
+import { StaleStatusMarker } from '../sdk/stale-status.js';
 import { identityRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
 import { venueTradeId } from '../sdk/trade-id.js';
@@ -101,7 +102,16 @@ export class PolygonFeed extends StreamFeed {
     return out;
   }
 
+  /**
+   * Polygon's LULD channel sends halts and resumptions (indicators 17 and 18) as they happen
+   * (Stocks WebSocket, "Limit Up - Limit Down (LULD)"): nothing on subscribe, and no REST request
+   * for them is documented. A symbol subscribed again after it had a status is marked stale
+   * until its next halt or resumption message.
+   */
+  readonly #stale = new StaleStatusMarker();
+
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
+    if (this.#opts.channels.includes('LULD')) this.#stale.resubscribing(symbols, (t) => session.ctx.emit(t));
     session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
   }
 
@@ -128,6 +138,7 @@ export class PolygonFeed extends StreamFeed {
       ...(hasBand ? { luld: { up: price(ev.h, 'LULD.h'), down: price(ev.l, 'LULD.l') } } : {}),
       ts: toNs(ev.t, 'ms'),
     });
+    if (status) this.#stale.reported(sym);
   }
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
@@ -144,7 +155,7 @@ export class PolygonFeed extends StreamFeed {
           return;
         case 'auth_success':
           this.#opening = [...this.runner.symbols];
-          session.send(JSON.stringify({ action: 'subscribe', params: this.#params(this.#opening) }));
+          this.onSubscribe(this.#opening, session);
           return;
         case 'auth_failed':
           session.fail('auth_failed', `polygon: authentication failed ("${ev.message ?? ''}"): check the API key in ${this.#keyEnv ?? 'the key variable'}`);

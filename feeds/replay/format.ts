@@ -53,6 +53,7 @@ export const CSV_COLUMNS = [
   'code',
   'luldUp',
   'luldDown',
+  'stale',
 ] as const;
 
 const NUMERIC = new Set(['p', 's', 'bp', 'bs', 'ap', 'as', 't', 'o', 'h', 'l', 'c', 'v', 'n', 'luldUp', 'luldDown']);
@@ -263,6 +264,8 @@ export function recordToTick(r: Record<string, unknown>, where: string): TickInp
         ...(r.reason ? { reason: String(r.reason) } : {}),
         ...(r.code ? { code: String(r.code) } : {}),
         ...(luld ? { luld } : {}),
+        // the status was reported before its feed reconnected (docs/feeds.md): kept on replay
+        ...(flag('stale') ? { stale: true as const } : {}),
       };
     }
     default:

@@ -162,7 +162,7 @@ export function tickProblems(tick: TickInput, symbols: readonly string[]): strin
     case 'status':
       if (tick.status !== undefined && tick.status !== 'trading' && tick.status !== 'halted')
         p.push(`status ${String(tick.status)} must be trading, halted or absent`);
-      if (tick.status === undefined && tick.luld === undefined) p.push('status tick must carry a status or a luld band');
+      if (tick.status === undefined && tick.luld === undefined && tick.stale !== true) p.push('status tick must carry a status, a luld band or stale');
       break;
     default:
       p.push(`kind ${(tick as { k: string }).k} is not one adapters emit (trade, quote, bar, correction, cancel, status)`);

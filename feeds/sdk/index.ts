@@ -11,6 +11,7 @@ export { PacedSender } from './paced-sender.js';
 export type { FeedHealthSnapshot } from './health.js';
 export { redact, staleAfterUnansweredPings, StreamRunner } from './runner.js';
 export type { StreamProtocol, StreamRunnerOptions, StreamSession } from './runner.js';
+export { StaleStatusMarker } from './stale-status.js';
 export { forEachMessage, StreamFeed } from './stream-feed.js';
 export { identityRule, pairRule, SymbolMap } from './symbol-map.js';
 export type { SymbolRule } from './symbol-map.js';

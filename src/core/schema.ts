@@ -131,6 +131,13 @@ export interface StatusTick extends TickBase {
   code?: string;
   /** limit up / limit down price band (US equities) */
   luld?: { up: number; down: number };
+  /**
+   * The status (`status`, `reason`, `code`) was reported before the feed's connection to its
+   * provider was lost and may have changed meanwhile: the provider sends no status on
+   * (re)subscribe (Alpaca `statuses`, Polygon `LULD`; docs/feeds.md). From an adapter, a report
+   * with only `stale` marks the symbol's status so; the next report with a `status` clears it.
+   */
+  stale?: true;
 }
 
 /**

@@ -113,6 +113,7 @@ export function tickToPayload(tick: Tick): Payload {
       if (tick.reason) d.reason = tick.reason;
       if (tick.code) d.code = tick.code;
       if (tick.luld) d.luld = { up: tick.luld.up, down: tick.luld.down };
+      if (tick.stale) d.stale = true;
       d.t = nsToMs(tick.ts);
       d.src = tick.src;
       return d;

@@ -128,10 +128,21 @@ interface SymbolDerivation {
 /** a symbol's whole trading status (a report may carry only part of it) */
 type StatusState = Omit<StatusTick, 'k' | 'sym' | 'src' | 'seq' | 'ep' | 'ts' | 'rt' | 'status'> & { status: NonNullable<StatusTick['status']> };
 
-/** A (partial) status report merged into the state before it: a new status replaces reason and code; a band is kept until replaced. */
-function mergeStatus(prev: StatusState | undefined, input: StatusTick | Extract<TickInput, { k: 'status' }>): StatusState {
+/**
+ * A (partial) status report merged into the state before it: a new status replaces reason and
+ * code and is no longer `stale`; a band is kept until replaced. A report that only marks the
+ * status `stale` (an adapter resubscribed to a provider that sends no status snapshot) changes a
+ * status reported before; with none, there is nothing to mark (undefined: nothing to publish).
+ */
+function mergeStatus(prev: StatusState | undefined, input: StatusTick | Extract<TickInput, { k: 'status' }>): StatusState | undefined {
+  if (input.stale === true && input.status === undefined && input.luld === undefined) {
+    return prev === undefined || prev.stale === true ? undefined : { ...prev, stale: true };
+  }
   const next: Omit<StatusState, 'status'> & { status?: StatusState['status'] } = { ...prev };
   if (input.status !== undefined) {
+    // (a whole state replayed from a recording may carry the mark it was published with)
+    if (input.stale === true) next.stale = true;
+    else delete next.stale;
     next.status = input.status;
     if (input.reason !== undefined) next.reason = input.reason;
     else delete next.reason;
@@ -277,7 +288,8 @@ export class TickPublisher {
       if (input.k === 'status') {
         const d = this.#derivation(input.sym);
         const m = (d.standbyStatus ??= new Map());
-        m.set(feedId, mergeStatus(m.get(feedId), input));
+        const merged = mergeStatus(m.get(feedId), input);
+        if (merged) m.set(feedId, merged);
       }
       return false;
     }
@@ -468,7 +480,8 @@ export class TickPublisher {
   /** Merge a (partial) status report into the symbol's status and publish the full state. */
   #status(cls: AssetClass, input: StatusTick): void {
     const d = this.#derivation(input.sym);
-    this.#publishStatus(cls, input.sym, input.src, input.ts, input.rt, mergeStatus(d.status, input));
+    const next = mergeStatus(d.status, input);
+    if (next) this.#publishStatus(cls, input.sym, input.src, input.ts, input.rt, next);
   }
 
   #publishStatus(cls: AssetClass, sym: string, src: string, ts: bigint, rt: bigint, next: StatusState): void {

@@ -122,6 +122,11 @@ export interface Status {
   code?: string;
   /** limit up / limit down price band */
   luld?: { up: number; down: number };
+  /**
+   * extension: `status` was reported before the feed lost its connection and may have changed
+   * meanwhile (the provider sends no status on resubscribe); cleared by the next status report
+   */
+  stale?: true;
   t: number;
   src: string;
   /** extension: on a delayed subscription, the delay in ms (`t` stays the event time) */

@@ -252,6 +252,31 @@ describe('trading status (item 7)', () => {
     expect(tickToPayload(decodeTick(lv!))).toMatchObject({ status: 'trading', code: 'T', luld: { up: 11, down: 9 } });
   });
 
+  it('a stale mark (a feed resubscribed to a provider with no status snapshot) keeps the status, flagged, until the next report', async () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0, 10, 1, 'a'));
+    // nothing reported yet: the symbol is trading by the protocol's rule, there is nothing to mark
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', stale: true, ts: ns(T0 + 500) });
+    expect(r.of('status')).toEqual([]);
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt', ts: ns(T0 + 1_000) });
+    const tickers = r.of('ticker').length;
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', stale: true, ts: ns(T0 + 2_000) });
+    expect(tickToPayload(r.of('status').at(-1)!)).toEqual({ status: 'halted', code: 'H', reason: 'Trading Halt', stale: true, t: T0 + 2_000, src: 'alpaca' });
+    const [lv] = await r.lastValues.getMany(['status:AAPL']);
+    expect(tickToPayload(decodeTick(lv!))).toMatchObject({ status: 'halted', stale: true });
+    // the status did not change: the ticker is not sent again; a second mark publishes nothing
+    expect(r.of('ticker').length).toBe(tickers);
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', stale: true, ts: ns(T0 + 2_500) });
+    expect(r.of('status').length).toBe(2);
+    // a band alone says nothing of the halt: still stale
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', luld: { up: 11, down: 9 }, ts: ns(T0 + 3_000) });
+    expect(tickToPayload(r.of('status').at(-1)!)).toMatchObject({ status: 'halted', stale: true, luld: { up: 11, down: 9 } });
+    // the provider's next status report is current again
+    r.pub.publish('alpaca', { k: 'status', sym: 'AAPL', status: 'trading', code: 'T', ts: ns(T0 + 4_000) });
+    expect(tickToPayload(r.of('status').at(-1)!)).toEqual({ status: 'trading', code: 'T', luld: { up: 11, down: 9 }, t: T0 + 4_000, src: 'alpaca' });
+    expect(tickToPayload(r.of('ticker').at(-1)!)).toMatchObject({ status: 'trading' });
+  });
+
   it('a quote with an empty side is published without that side; the ticker drops that side too', () => {
     const r = rig();
     r.pub.publish('oanda', { k: 'quote', sym: 'EUR-USD', bp: 1.1, bs: 5, ap: 1.2, as: 5, ts: ns(T0) });

@@ -39,4 +39,30 @@ describe('polygon LULD as trading status', () => {
     ]);
     expect(h.provider.receivedJson()).toContainEqual({ action: 'subscribe', params: 'T.AAPL,LULD.AAPL' });
   });
+
+  it('marks a halt reported before a reconnect stale until the next halt or resumption (LULD sends no snapshot)', async () => {
+    const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols: ['AAPL', 'IBM'], channels: ['LULD'], backoff: { initialMs: 20, maxMs: 200 } });
+    h = await startHarness(
+      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }),
+    );
+    await h.waitFor('connected', () => h!.state === 'connected');
+    const push = (frame: unknown[]): void => {
+      for (const c of h!.provider.conns) c.send(frame);
+    };
+    const subscribes = (): number => h!.provider.receivedJson().filter((r) => (r as { action?: string }).action === 'subscribe').length;
+    // AAPL halted; IBM (NYSE-listed: no 17/18 from Polygon) has only a band, no status
+    push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 1 }]);
+    push([{ ev: 'LULD', T: 'IBM', h: 170, l: 150, i: [], z: 1, t: 1718026202000, q: 2 }]);
+    await h.waitFor('2 ticks', () => h!.ticks.length >= 2);
+    const before = subscribes();
+    for (const c of h.provider.conns) c.ws.terminate();
+    await h.waitFor('subscribed again', () => subscribes() > before);
+    await h.waitFor('stale', () => h!.ticks.length >= 3);
+    expect(h.ticks.slice(2)).toEqual([{ k: 'status', sym: 'AAPL', stale: true, ts: expect.any(BigInt) }]);
+    await h.waitFor('connected again', () => h!.state === 'connected');
+    push([{ ev: 'LULD', T: 'AAPL', h: 0, l: 0, i: [18], z: 3, t: 1718026303000, q: 1 }]);
+    await h.waitFor('resumption', () => h!.ticks.length >= 4);
+    expect(h.ticks[3]).toMatchObject({ k: 'status', sym: 'AAPL', status: 'trading', code: 'LULD 18' });
+  });
 });

@@ -70,3 +70,17 @@ describe('recording format: trade condition flags', () => {
     expect(() => readRecording(bad)).toThrow(/bad\.jsonl:1: field "volumeOnly" must be true or false/);
   });
 });
+
+/**
+ * A status published `stale` (its feed reconnected to a provider that sends no status snapshot,
+ * docs/feeds.md) is recorded with the mark, so a replay shows it as uncertain as it was.
+ */
+describe('recording format: a stale status', () => {
+  it('round-trips stale through JSON lines and CSV', () => {
+    expectRoundTrip([
+      { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt', ts: 1718026201000000000n },
+      { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', reason: 'Trading Halt', stale: true, ts: 1718026202000000000n },
+      { k: 'status', sym: 'AAPL', status: 'trading', luld: { up: 11, down: 9 }, stale: true, ts: 1718026203000000000n },
+    ]);
+  });
+});
