@@ -35,7 +35,8 @@ export class TickerBuilder {
   #pcDay = -1;
   /** the current day's close, once its bar.1d closed (the sweep closes a quiet day's bar) */
   #dayClose: number | undefined;
-  readonly #s: TickerState = { p: 0, bp: 0, ap: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
+  /** (no `bp`/`ap` until a quote has one: docs/protocol.md#ticker, absent before the first quote) */
+  readonly #s: TickerState = { p: 0, o: 0, h: 0, l: 0, v: 0, chg: 0, chgp: 0 };
   /** high and low per minute of the current day, by minute start */
   readonly #minutes: MinuteBuckets = new Map();
   /**
@@ -142,9 +143,10 @@ export class TickerBuilder {
     s.h = t.h;
     s.l = t.l;
     s.v = t.v;
-    if (t.bp === undefined) delete s.bp;
+    // (a ticker stored by an earlier version holds bp/ap 0 for a side never quoted: a price is > 0)
+    if (t.bp === undefined || !(t.bp > 0)) delete s.bp;
     else s.bp = t.bp;
-    if (t.ap === undefined) delete s.ap;
+    if (t.ap === undefined || !(t.ap > 0)) delete s.ap;
     else s.ap = t.ap;
     if (t.status !== undefined) s.status = t.status;
     if (t.pc !== undefined) s.pc = t.pc;
