@@ -21,7 +21,7 @@ import type { ServiceScope } from '../core/config.js';
  *
  *   GET  /admin/api/overview                 connections, channels, feeds in one answer
  *   GET  /admin/api/session                  {token, scopes}: the presented token's name and scopes
- *   GET  /admin/api/connections              [{id, user, ip, encoding, subscriptions, bufferedBytes, slow, openedAt}]
+ *   GET  /admin/api/connections              [{id, user, ip, encoding, subscriptions (the first 20), subscriptionCount, bufferedBytes, slow, openedAt}]
  *   GET  /admin/api/channels                 [{channel, subscribers, tiers, updatesPerSec}]
  *   GET  /admin/api/feeds                    [{id, state, lagMs, reporting, ...the feed's health report}]
  *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
@@ -99,12 +99,24 @@ export function mergeSnapshots(parts: readonly AdminSnapshot[]): AdminSnapshot {
   };
 }
 
+/**
+ * Channel names listed per connection in the console's lists (`subscriptions`; `subscriptionCount`
+ * has them all). A connection holds up to gateway.maxSubscriptions (1000) and an address up to 256
+ * connections: listing every name, sorted, copied from each gateway worker and serialised at
+ * each poll (every second while the console is open) made the console's cost the clients' to
+ * choose (test/hostile/admin-overview.test.ts).
+ */
+export const ADMIN_SUBSCRIPTIONS_SHOWN = 20;
+
 export interface AdminConnection {
   id: string;
   user: string | null;
   ip: string;
   encoding: string;
+  /** the connection's first ADMIN_SUBSCRIPTIONS_SHOWN channels (in subscription order), sorted */
   subscriptions: string[];
+  /** how many channels the connection holds */
+  subscriptionCount: number;
   bufferedBytes: number;
   slow: boolean;
   openedAt: number;
@@ -188,7 +200,8 @@ export class AdminView {
         user: c.principal.user ?? null,
         ip: c.ip,
         encoding: c.codec.encoding,
-        subscriptions: c.subscriptions().sort(),
+        subscriptions: c.subscriptionsHead(ADMIN_SUBSCRIPTIONS_SHOWN).sort(),
+        subscriptionCount: c.subscriptionCount,
         bufferedBytes: c.bufferedBytes,
         slow: c.slow,
         openedAt: c.openedAt,

@@ -202,9 +202,19 @@ export function parseAlertRule(input: unknown, ctx: { registry: InstrumentRegist
     throw new AlertRuleError(AlertErrorCode.INVALID, `invalid alert rule: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   if (!ctx.registry.has(rule.symbol)) {
-    throw new AlertRuleError(AlertErrorCode.UNKNOWN_SYMBOL, `unknown symbol "${rule.symbol}": not in the instrument registry`, [
-      { path: 'symbol', message: `unknown symbol "${rule.symbol}"` },
+    const quoted = quoteSymbol(rule.symbol);
+    throw new AlertRuleError(AlertErrorCode.UNKNOWN_SYMBOL, `unknown symbol ${quoted}: not in the instrument registry`, [
+      { path: 'symbol', message: `unknown symbol ${quoted}` },
     ]);
   }
   return rule;
+}
+
+/**
+ * An unknown symbol as an answer quotes it: at most 40 characters, and the length beyond. The
+ * schema leaves its length to the registry check, and a rule comes in a frame of up to 64 KiB (a
+ * body of up to 1 MiB over the service API): quoted whole, the answer echoed all of it.
+ */
+function quoteSymbol(symbol: string): string {
+  return symbol.length <= 40 ? `"${symbol}"` : `"${symbol.slice(0, 40)}…" (${symbol.length} characters)`;
 }

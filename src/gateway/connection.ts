@@ -232,6 +232,16 @@ export class Connection implements HubSubscriber {
     return [...this.#subs.keys()];
   }
 
+  /** The first `max` channel names, in the order they were subscribed (the operator's console lists a few). */
+  subscriptionsHead(max: number): string[] {
+    const out: string[] = [];
+    for (const name of this.#subs.keys()) {
+      if (out.length >= max) break;
+      out.push(name);
+    }
+    return out;
+  }
+
   /** The channel key a subscription is served under (`delayed:quote:AAPL` for delayed access), if held. */
   subscribedKey(name: string): string | undefined {
     return this.#subs.get(name)?.spec.key;

@@ -36,6 +36,16 @@ describe('alert rule model', () => {
     expect(e.message).toContain('unknown symbol "NOPE"');
   });
 
+  it('quotes at most 40 characters of an unknown symbol: the answer does not echo a whole frame', () => {
+    // in band the rule comes in a frame of up to 64 KiB, over the service API in a body of up to
+    // 1 MiB; the answer quoted the symbol whole (a 60 000-character symbol: a 60 KB error)
+    const e = errorOf({ ...base, symbol: 'A'.repeat(60_000), kind: 'price', direction: 'above', level: 1 });
+    expect(e.code).toBe('ALERT_UNKNOWN_SYMBOL');
+    expect(e.message).toContain(`unknown symbol "${'A'.repeat(40)}…" (60000 characters)`);
+    expect(e.message.length).toBeLessThan(200);
+    expect(e.issues.every((i) => i.message.length < 200)).toBe(true);
+  });
+
   it.each([NaN, Infinity, -Infinity])('refuses level %s naming the field', (level) => {
     const e = errorOf({ ...base, kind: 'price', direction: 'above', level });
     expect(e.code).toBe('ALERT_INVALID');

@@ -15,7 +15,9 @@ interface Overview {
     user: string | null;
     ip: string;
     encoding: string;
+    /** the first channels (at most 20), sorted */
     subscriptions: string[];
+    subscriptionCount: number;
     bufferedBytes: number;
     slow: boolean;
     openedAt: number;
@@ -39,6 +41,9 @@ const cell = (text: string | number): HTMLTableCellElement => {
   return td;
 };
 
+/** the listed channels, and how many more the connection holds (the API lists the first 20) */
+const subscriptionsText = (names: string[], count: number): string =>
+  names.length === 0 ? '–' : names.join(' ') + (count > names.length ? ` … (${count} in all)` : '');
 const bytes = (n: number): string => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
 const ago = (ms: number): string => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
 
@@ -92,7 +97,7 @@ function render(o: Overview): void {
         cell(c.user ?? '(anonymous)'),
         cell(c.ip),
         cell(c.encoding),
-        cell(c.subscriptions.join(' ') || '–'),
+        cell(subscriptionsText(c.subscriptions, c.subscriptionCount)),
         cell(bytes(c.bufferedBytes)),
         cell(c.slow ? 'slow' : ''),
         cell(ago(o.at - c.openedAt)),

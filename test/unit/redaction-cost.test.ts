@@ -1,0 +1,75 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { healthText } from '../../feeds/sdk/health.js';
+import { createLogger } from '../../src/core/logger.js';
+import { REDACTED, redactText } from '../../src/core/secrets.js';
+
+/**
+ * Redaction runs on every string of every log line (message, fields, errors and their stacks) and
+ * on every provider message a feed's health quotes (served at /health, /v1/feeds, /admin). Its
+ * cost must grow with the text, not with its square: text of many short words and no `://`
+ * (`a.a.a.…`) or of many `eyJ` after dashes (`eyJ-eyJ-…`) made the URL and JWT patterns scan to
+ * the end of the text from every word (32 KB: 0.5 s and 1.3 s; 256 KB: minutes), blocking the
+ * process's event loop (every connection of a gateway) for one log line.
+ */
+const KIB = 1024;
+const HOSTILE: Record<string, string> = {
+  'short words, no scheme': 'a.'.repeat(128 * KIB),
+  'eyJ after dashes': 'eyJ-'.repeat(64 * KIB),
+  'eyJ words with one dot each': 'eyJaaaa.'.repeat(32 * KIB),
+  'schemes without //': 'redis:'.repeat(40 * KIB),
+  'many :// without @': 'a://'.repeat(64 * KIB),
+  'Bearer without a token': 'Bearer \t'.repeat(32 * KIB),
+  'token params without =': '?token&'.repeat(32 * KIB),
+};
+
+/** the CPU a call takes, ms (the best of 2: a loaded runner only slows it) */
+function timed(fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+describe('redaction of long hostile text', () => {
+  for (const [name, text] of Object.entries(HOSTILE)) {
+    it(`${name} (${Math.round(text.length / KIB)} KiB): redacted in linear time`, () => {
+      const ms = timed(() => redactText(text));
+      // linear: a few ms for 256 KiB; the quadratic scans took minutes
+      expect(ms).toBeLessThan(1000);
+    });
+  }
+
+  it('a log line and a feed health text holding such text are written at once', () => {
+    const lines: string[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const log = createLogger({ level: 'info', format: 'json' }, 'tickwire', out);
+    const text = HOSTILE['eyJ after dashes']!;
+    const ms = timed(() => {
+      log.info({ detail: text }, 'provider message');
+      healthText(text, 500);
+    });
+    expect(ms).toBeLessThan(1000);
+    expect(lines).toHaveLength(2);
+  });
+
+  it('still hides a token, a password in a URL and a JWT inside such text', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz';
+    const text = `${'eyJ-'.repeat(20 * KIB)} ${jwt} ${'a.'.repeat(20 * KIB)} redis://u:pw-Zq81xK@10.0.0.5:6379 x-${jwt}-y ${jwt}.more`;
+    const red = redactText(text);
+    expect(red).not.toContain('c2lnbmF0dXJlLWJ5dGVz');
+    expect(red).not.toContain('pw-Zq81xK');
+    expect(red).toContain(`redis://u:${REDACTED}@10.0.0.5:6379`);
+    expect(red).toContain(`x-${REDACTED}`);
+    // a JWS ends with its third segment: what follows the next dot is kept
+    expect(red).toContain(`${REDACTED}.more`);
+  });
+});
