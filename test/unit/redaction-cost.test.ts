@@ -23,27 +23,30 @@ const HOSTILE: Record<string, string> = {
   'token params without =': '?token&'.repeat(32 * KIB),
 };
 
-/** the CPU a call takes, ms (the best of 2: a loaded runner only slows it) */
-function timed(fn: () => void): number {
-  let best = Infinity;
-  for (let i = 0; i < 2; i++) {
-    const t0 = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
-}
+/**
+ * The patterns before the linear rewrite (src/core/secrets.ts), for the equivalence check on
+ * short prefixes (quadratic, but fast on 2 KiB).
+ */
+const OLD_URL = /(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s:,]*)(:[^/@\s,]*)?@/gi;
+const OLD_JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const oldJwts = (text: string): string => text.replace(OLD_JWT, REDACTED);
+const oldUrls = (text: string): string =>
+  text.replace(OLD_URL, (_m, scheme: string, user: string, pass?: string) => (pass ? `${scheme}${user}:${REDACTED}@` : `${scheme}${REDACTED}@`));
 
+// No timed assertion (the machine is shared): each case runs the whole hostile text under a test
+// timeout of 20 s, which the quadratic scans overran by minutes; bench/redaction.ts prints the
+// figures. On short prefixes the rewrite hides at least what the old patterns hid.
 describe('redaction of long hostile text', () => {
   for (const [name, text] of Object.entries(HOSTILE)) {
-    it(`${name} (${Math.round(text.length / KIB)} KiB): redacted in linear time`, () => {
-      const ms = timed(() => redactText(text));
-      // linear: a few ms for 256 KiB; the quadratic scans took minutes
-      expect(ms).toBeLessThan(1000);
+    it(`${name} (${Math.round(text.length / KIB)} KiB): redacted whole; on a prefix it hides all the old patterns hid`, { timeout: 20_000 }, () => {
+      const whole = redactText(text);
+      expect(whole.length).toBeGreaterThan(0);
+      const prefix = text.slice(0, 2 * KIB);
+      expect(redactText(prefix)).toBe(redactText(oldUrls(oldJwts(prefix))));
     });
   }
 
-  it('a log line and a feed health text holding such text are written at once', () => {
+  it('a log line and a feed health text holding such text are written', { timeout: 20_000 }, () => {
     const lines: string[] = [];
     const out = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -53,12 +56,9 @@ describe('redaction of long hostile text', () => {
     });
     const log = createLogger({ level: 'info', format: 'json' }, 'tickwire', out);
     const text = HOSTILE['eyJ after dashes']!;
-    const ms = timed(() => {
-      log.info({ detail: text }, 'provider message');
-      healthText(text, 500);
-    });
-    expect(ms).toBeLessThan(1000);
-    expect(lines).toHaveLength(2);
+    log.info({ detail: text }, 'provider message');
+    expect(healthText(text, 500).length).toBeLessThanOrEqual(500);
+    expect(lines).toHaveLength(1);
   });
 
   it('still hides a token, a password in a URL and a JWT inside such text', () => {
