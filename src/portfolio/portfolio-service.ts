@@ -70,7 +70,7 @@ interface Parked {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0 };
   readonly #o: PortfolioServiceOptions;
   readonly #books = new Map<string, PositionBook>();
   /**
@@ -196,8 +196,9 @@ export class PortfolioService implements PortfolioApi {
 
   async #load(user: string, p: Parked): Promise<void> {
     let stored: PositionBook | undefined;
+    let last: number;
     try {
-      stored = await this.#o.store.get(user);
+      [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
     } catch (err) {
       if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: a book could not be read back from the position store; its executions wait');
       p.failed = true;
@@ -213,23 +214,34 @@ export class PortfolioService implements PortfolioApi {
       if (this.#parked.get(user) !== p || this.#closed) return; // a PUT set the book meanwhile
       this.#parked.delete(user);
       if (!this.#books.has(user)) {
-        if (stored) {
-          this.#books.set(user, stored);
-          await this.#track(stored);
-        }
-        // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now.
-        // Their events stored after the book's last save (a crash between an append and its save)
-        // are read first: the waiting ones, and any seen twice, are skipped by seq. With no book
-        // stored, from the log's start: the user's first book may never have been saved
-        // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book
-        if (this.#o.events.kind !== 'jetstream') {
+        // The log's events past the stored book are read first: the waiting ones, and any seen
+        // twice, are skipped by seq. The Redis and memory logs follow from now: events stored
+        // after the book's last save (a crash between an append and its save). JetStream replays
+        // from the checkpoint, which stays below every unsaved book, but a store that lost the book
+        // (a key dropped, a Redis flushed) or holds an older one (restored from a snapshot) while
+        // the checkpoint is past the user's executions would never see them again
+        // (test/private/portfolio-lost-book.test.ts). With no book stored, from the log's start:
+        // the user's first book may never have been saved
+        // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book.
+        // What the log no longer holds marks the book incomplete (#catchUp).
+        const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+        const base = book.seq;
+        // the waiting executions continue the book: they need no read (a gap after them is read by #applyHeld)
+        const next = p.events.reduce((m, [ev]) => Math.min(m, ev.seq), Infinity);
+        if (last > base && next !== base + 1) {
           try {
-            for await (const ev of this.#eventsAfter(user, stored?.seq ?? 0)) {
-              if (this.#closed) break;
-              await this.#applyHeld(user, ev, this.#checkpoint ?? 0);
-            }
+            await this.#catchUp(book);
           } catch (err) {
             this.#o.log?.warn({ err, user }, 'portfolio catch-up from the execution log failed');
+          }
+        }
+        if (stored || book.seq > 0) {
+          this.#books.set(user, book);
+          await this.#track(book);
+          if (book.seq > base) {
+            // read again from the log: saved (the store is repaired), published
+            this.#markUnsaved(user, this.#checkpoint ?? 0);
+            this.#dirty.add(user);
           }
         }
       }
@@ -263,10 +275,10 @@ export class PortfolioService implements PortfolioApi {
     // short of redis.ackReplicas) only when it is retried, after the user's later executions;
     // taken as applied up to this seq, it would be skipped when it comes
     // (test/private/portfolio-late-event.test.ts). A hole the log cannot fill (retention, a log
-    // that lost data) reads nothing.
+    // that lost data) marks the book incomplete.
     // A failed read fails this event (logged): the book stays below the hole, so the user's next
     // event reads it all again, this one included.
-    if (ev.seq > book.seq + 1) await this.#readEarlier(book, ev.seq);
+    if (ev.seq > book.seq + 1) await this.#catchUp(book, ev.seq);
     this.#touch(user);
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
@@ -402,13 +414,43 @@ export class PortfolioService implements PortfolioApi {
     book.seq = ev.seq;
   }
 
-  /** Apply a new book's events before `seq` from the log (those retained). */
-  async #readEarlier(book: PositionBook, seq: number): Promise<void> {
+  /**
+   * Apply the user's events after the book's seq (and before `before`) from the log. Events the
+   * log no longer holds (retention, a log that lost data: the first one read, or `before`, is not
+   * the next seq) can never be applied: the book is marked incomplete (`incomplete`, kept until a
+   * PUT replaces the book), so that it is never shown as the user's positions
+   * (test/private/portfolio-lost-book.test.ts). Before, it was built from the events left and
+   * shown as if whole.
+   */
+  async #catchUp(book: PositionBook, before = Infinity): Promise<void> {
     for await (const e of this.#eventsAfter(book.user, book.seq)) {
-      if (e.seq >= seq) return;
+      if (e.seq >= before) break;
+      if (e.seq > book.seq + 1) this.#markIncomplete(book, book.seq + 1, e.seq - 1);
       this.#applyOne(book, e);
       this.stats.applied++;
     }
+    if (before !== Infinity && before > book.seq + 1) this.#markIncomplete(book, book.seq + 1, before - 1);
+  }
+
+  #markIncomplete(book: PositionBook, from: number, to: number): void {
+    const was = book.incomplete;
+    book.incomplete = was ? { from: Math.min(was.from, from), to: Math.max(was.to, to) } : { from, to };
+    this.stats.incomplete++;
+    this.#o.log?.warn(
+      { user: book.user, from, to },
+      'portfolio: the execution log no longer holds executions of this book (retention, or data lost): it is marked incomplete until its positions are PUT',
+    );
+  }
+
+  /**
+   * The user's last seq in the log, where it decides whether the log is read: JetStream replays
+   * from the checkpoint, so a book read back is caught up only when the log holds more than it
+   * (one request); the Redis and memory logs are always read past the book (Infinity).
+   */
+  async #logHead(user: string): Promise<number> {
+    const log = this.#o.events;
+    if (log.kind !== 'jetstream') return Infinity;
+    return log.headHint ? log.headHint(user) : log.head(user);
   }
 
   /** The user's events after `seq` in the log, oldest first, read CATCH_UP_BATCH at a time. */
@@ -433,12 +475,16 @@ export class PortfolioService implements PortfolioApi {
     }
   }
 
+  /**
+   * A user's positions. A book marked incomplete (#catchUp) is refused with 409 `INCOMPLETE`: it
+   * lacks executions the log no longer holds, so its positions are not the user's.
+   */
   async getPositions(user: string): Promise<PositionsView | undefined> {
     await this.#queue;
     const held = this.#books.get(user);
     if (held) {
       this.#touch(user);
-      return view(held);
+      return shown(held);
     }
     const unavailable = (err?: unknown): PortfolioRequestError =>
       Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: retry later'), { cause: err });
@@ -450,22 +496,23 @@ export class PortfolioService implements PortfolioApi {
       await this.#queue;
       const b = this.#books.get(user);
       if (this.#parked.has(user)) throw unavailable();
-      return b ? view(b) : undefined;
+      return b ? shown(b) : undefined;
     }
     // not in memory: read from the store, not kept (a read does not make a user active), with the
-    // events a Redis or memory log holds past its last save (as #load applies them)
+    // events the log holds past it (as #load applies them)
+    let book: PositionBook | undefined;
     try {
-      const stored = await this.#o.store.get(user);
+      const [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
       const held = this.#books.get(user);
-      if (held) return view(held);
-      if (this.#o.events.kind === 'jetstream') return stored ? view(stored) : undefined;
-      // no book stored: the user's first book may never have been saved, the log has its events
-      const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
-      for await (const ev of this.#eventsAfter(user, book.seq)) this.#applyOne(book, ev);
-      return stored || book.seq > 0 ? view(book) : undefined;
+      if (held) return shown(held);
+      // no book stored: the user's first book may never have been saved (or the store lost it), the log has its events
+      const b = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+      if (last > b.seq) await this.#catchUp(b);
+      if (stored || b.seq > 0) book = b;
     } catch (err) {
       throw unavailable(err);
     }
+    return book ? shown(book) : undefined;
   }
 
   putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
@@ -723,6 +770,20 @@ export class PortfolioService implements PortfolioApi {
       await this.#o.store.setCheckpoint(cp).catch(() => undefined);
     }
   }
+}
+
+/** The view of a book, refused while it is incomplete (409: a PUT sets it). */
+function shown(b: PositionBook): PositionsView {
+  const missing = b.incomplete;
+  if (missing) {
+    const which = missing.from === missing.to ? `execution ${missing.from}` : `executions ${missing.from} to ${missing.to}`;
+    throw new PortfolioRequestError(
+      409,
+      'INCOMPLETE',
+      `the positions of this user lack ${which}, which the execution log no longer holds (retention, or a position store that lost the book): set them with PUT /v1/users/{user}/positions`,
+    );
+  }
+  return view(b);
 }
 
 function view(b: PositionBook): PositionsView {
