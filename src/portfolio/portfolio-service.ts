@@ -196,18 +196,14 @@ export class PortfolioService implements PortfolioApi {
 
   async #load(user: string, p: Parked): Promise<void> {
     let stored: PositionBook | undefined;
-    let last: number;
+    let last = 0;
     try {
-      [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
+      // (a book held back in memory, #holdBack, is not read again)
+      if (!this.#books.has(user)) [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
     } catch (err) {
       if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: a book could not be read back from the position store; its executions wait');
       p.failed = true;
-      if (this.#closed) return;
-      p.retry = setTimeout(() => {
-        p.retry = undefined;
-        if (this.#parked.get(user) === p) p.loaded = this.#load(user, p);
-      }, SAVE_RETRY_MS);
-      p.retry.unref();
+      this.#retryLoad(user, p);
       return;
     }
     await this.#enqueue(async () => {
@@ -232,7 +228,12 @@ export class PortfolioService implements PortfolioApi {
           try {
             await this.#catchUp(book);
           } catch (err) {
-            this.#o.log?.warn({ err, user }, 'portfolio catch-up from the execution log failed');
+            // the book stays out of memory, behind the log: read back again later, its executions wait
+            if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: catch-up from the execution log failed; the book is read back again later');
+            p.failed = true;
+            this.#parked.set(user, p);
+            this.#retryLoad(user, p);
+            return;
           }
         }
         if (stored || book.seq > 0) {
@@ -247,7 +248,10 @@ export class PortfolioService implements PortfolioApi {
       }
       this.#touch(user);
       for (const [ev, position] of p.events) {
-        await this.#applyHeld(user, ev, position);
+        // one held back again (#holdBack): the rest wait behind it, in order
+        const again = this.#parked.get(user);
+        if (again) again.events.push([ev, position]);
+        else await this.#applyHeld(user, ev, position);
       }
       if (p.kick) {
         this.#forced.add(user);
@@ -258,7 +262,7 @@ export class PortfolioService implements PortfolioApi {
 
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
-    if (this.#books.has(user)) return this.#applyHeld(user, ev, position);
+    if (this.#books.has(user) && !this.#parked.has(user)) return this.#applyHeld(user, ev, position);
     // never applied to an empty book in place of the stored one: waits for the book
     const p = this.#bring(user);
     p.events.push([ev, position]);
@@ -276,9 +280,18 @@ export class PortfolioService implements PortfolioApi {
     // taken as applied up to this seq, it would be skipped when it comes
     // (test/private/portfolio-late-event.test.ts). A hole the log cannot fill (retention, a log
     // that lost data) marks the book incomplete.
-    // A failed read fails this event (logged): the book stays below the hole, so the user's next
-    // event reads it all again, this one included.
-    if (ev.seq > book.seq + 1) await this.#catchUp(book, ev.seq);
+    // A failed read (a request timing out) holds this event back with the user's next ones, to be
+    // applied in order once the log answers (#holdBack): before, it was dropped, and the book
+    // stayed without it until the user's next execution
+    // (test/private/portfolio-lost-book.test.ts).
+    if (ev.seq > book.seq + 1) {
+      try {
+        await this.#catchUp(book, ev.seq);
+      } catch (err) {
+        if (!this.#books.has(user)) throw err; // a new book: none kept, the log is read again at the next event
+        return this.#holdBack(user, ev, position, err);
+      }
+    }
     this.#touch(user);
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
@@ -294,6 +307,33 @@ export class PortfolioService implements PortfolioApi {
   }
 
   /**
+   * An execution that could not be applied now (the log did not give the ones before it): it
+   * waits in `#parked` with the user's next ones, in order, the checkpoint below it, and the
+   * book's executions are read again every SAVE_RETRY_MS (#load). Meanwhile a GET is answered 503
+   * (the book is behind), never with the book as it is.
+   */
+  #holdBack(user: string, ev: StoredEvent, position: number, err: unknown): void {
+    let p = this.#parked.get(user);
+    if (!p) {
+      this.#o.log?.warn({ err, user }, 'portfolio: the executions before one could not be read from the log; it waits and is tried again');
+      this.#parked.set(user, (p = { first: Infinity, events: [], kick: false, loaded: undefined, failed: true }));
+      this.#retryLoad(user, p);
+    }
+    p.events.push([ev, position]);
+    p.first = Math.min(p.first, position);
+    this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  #retryLoad(user: string, p: Parked): void {
+    if (this.#closed) return;
+    p.retry = setTimeout(() => {
+      p.retry = undefined;
+      if (this.#parked.get(user) === p) p.loaded = this.#load(user, p);
+    }, SAVE_RETRY_MS);
+    p.retry.unref();
+  }
+
+  /**
    * Evict the books nobody used for `idleMs` (oldest first, stops at the first recent one), unless
    * not saved yet: the book, its price needs and its last published value leave memory.
    */
@@ -302,7 +342,7 @@ export class PortfolioService implements PortfolioApi {
     const keep: string[] = [];
     for (const [user, at] of this.#used) {
       if (at > before) break;
-      if (this.#unsaved.has(user) || this.#saving.has(user)) {
+      if (this.#unsaved.has(user) || this.#saving.has(user) || this.#parked.has(user)) {
         keep.push(user);
         continue;
       }
@@ -482,12 +522,12 @@ export class PortfolioService implements PortfolioApi {
   async getPositions(user: string): Promise<PositionsView | undefined> {
     await this.#queue;
     const held = this.#books.get(user);
-    if (held) {
+    if (held && !this.#parked.has(user)) {
       this.#touch(user);
       return shown(held);
     }
     const unavailable = (err?: unknown): PortfolioRequestError =>
-      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: retry later'), { cause: err });
+      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store or the execution log is unavailable: retry later'), { cause: err });
     const p = this.#parked.get(user);
     if (p) {
       // being read back: answered once its waiting executions are applied
@@ -581,7 +621,7 @@ export class PortfolioService implements PortfolioApi {
   /** A gateway has a new subscriber for this user: publish the valuation at the next tick. */
   kick(user: string): void {
     this.#touch(user);
-    if (this.#books.has(user)) {
+    if (this.#books.has(user) && !this.#parked.has(user)) {
       this.#forced.add(user);
       this.#dirty.add(user);
       return;
@@ -637,6 +677,8 @@ export class PortfolioService implements PortfolioApi {
     if (this.#dirty.size > 0) {
       const now = Date.now();
       for (const user of this.#dirty) {
+        // a book held back behind the log (#holdBack): published once caught up (it is marked then)
+        if (this.#parked.has(user)) continue;
         const payload = this.#withDelayed(user, this.valuation(user, now), now);
         const { t: _t, ...rest } = payload;
         const key = JSON.stringify(rest);

@@ -3,11 +3,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { portfolioSubject } from '../../src/bus/private-subjects.js';
+import { decodeBusMessage } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
+import type { Unsubscribe } from '../../src/bus/bus.js';
+import type { AppendResult, EventListener, EventLog, FollowOptions, StoredEvent } from '../../src/executions/event-log.js';
 import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
+import type { PortfolioPayload } from '../../src/portfolio/valuation.js';
 import { startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -60,11 +65,48 @@ async function openLog(maxPerUser = 1000): Promise<JetStreamEventLog> {
   return log;
 }
 
-function service(log: JetStreamEventLog, prefix: string): { svc: PortfolioService; store: RedisPositionStore } {
+/** The JetStream log, whose reads fail while `failing` (a request timing out in a leader election). */
+class FlakyReads implements EventLog {
+  readonly kind = 'jetstream' as const;
+  failing = false;
+  failed = 0;
+  constructor(readonly inner: JetStreamEventLog) {}
+  get ready(): boolean {
+    return this.inner.ready;
+  }
+  append(user: string, d: ExecutionPayload): Promise<AppendResult> {
+    return this.inner.append(user, d);
+  }
+  read(user: string, after: number, limit: number): Promise<StoredEvent[]> {
+    if (!this.failing) return this.inner.read(user, after, limit);
+    this.failed++;
+    return Promise.reject(Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' }));
+  }
+  tail(user: string, count: number): Promise<StoredEvent[]> {
+    return this.inner.tail(user, count);
+  }
+  head(user: string): Promise<number> {
+    return this.inner.head(user);
+  }
+  headHint(user: string): Promise<number> {
+    return this.inner.headHint(user);
+  }
+  /** a delivery the follower misses (the event stays in the log) */
+  miss: number | undefined;
+  follow(listener: EventListener, opts?: FollowOptions): Unsubscribe {
+    return this.inner.follow((u, ev, pos) => (ev.seq === this.miss ? undefined : listener(u, ev, pos)), opts);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function service(log: EventLog, prefix: string): { svc: PortfolioService; store: RedisPositionStore; bus: MemoryBus } {
   const store = new RedisPositionStore(redis.url, prefix);
-  const svc = new PortfolioService({ bus: new MemoryBus(), registry: defaultRegistry(), store, events: log, config: { ...config, redisKeyPrefix: prefix } });
+  const bus = new MemoryBus();
+  const svc = new PortfolioService({ bus, registry: defaultRegistry(), store, events: log, config: { ...config, redisKeyPrefix: prefix } });
   cleanup.push(() => store.close());
-  return { svc, store };
+  return { svc, store, bus };
 }
 
 /** A first service applies `trades` for `user`, saves and stops; the stored checkpoint is past them. */
@@ -151,5 +193,64 @@ describe('portfolio (JetStream log): a book the position store lost or holds fro
     expect(await svc.getPositions('cyd')).toMatchObject({ seq: 4, positions: [{ sym: 'AAPL', qty: 13, cost: 1340 }] });
     await svc.settled();
     expect(svc.valuation('cyd').incomplete).toBeUndefined();
+  }, 30_000);
+
+  it.each([
+    ['an execution comes first', 'lost4:', 'dan', false],
+    ['a subscriber comes first', 'lost5:', 'eve', true],
+  ])(
+    'a book whose executions cannot be read from the log now (a read times out) waits and is caught up once they can, never shown behind (%s)',
+    async (_what, prefix, user, kickFirst) => {
+      const log = await openLog();
+      const old = await applied(log, prefix, user, [trade('buy', 10, 100), trade('buy', 5, 110), trade('sell', 3, 120)], 1);
+      await admin.hset(prefix + 'books', user, old!);
+
+      const flaky = new FlakyReads(log);
+      const { svc } = service(flaky, prefix);
+      await svc.start();
+      cleanup.push(() => svc.close());
+      flaky.failing = true;
+      if (kickFirst) {
+        svc.kick(user);
+        await waitFor(() => flaky.failed >= 1, 'the read of executions 2 and 3 failed');
+        expect(svc.heldBooks).toBe(0); // not taken into memory behind the log
+      }
+      await log.append(user, trade('buy', 1, 100));
+      await waitFor(() => flaky.failed >= 2, 'the reads of executions 2 and 3 failed');
+      // meanwhile the book is not shown as if it were whole
+      await expect(svc.getPositions(user)).rejects.toMatchObject({ status: 503 });
+      flaky.failing = false;
+      await waitFor(async () => (await svc.getPositions(user).catch(() => undefined))?.seq === 4, { what: 'executions 2 to 4 applied', timeout: 10_000 });
+      expect(await svc.getPositions(user)).toMatchObject({ seq: 4, positions: [{ sym: 'AAPL', qty: 13, cost: 1340 }] });
+      expect(svc.valuation(user)).toMatchObject({ positions: [{ sym: 'AAPL', qty: 13, cost: 1340 }] });
+      await waitFor(async () => (await admin.hget(prefix + 'books', user))?.includes('"seq":4'), 'saved');
+    },
+    30_000,
+  );
+
+  it('an execution after a hole in a book in memory, while the log cannot be read, waits and is applied after the hole is read, never dropped', async () => {
+    const log = await openLog();
+    const flaky = new FlakyReads(log);
+    const { svc, bus } = service(flaky, 'lost6:');
+    await svc.start();
+    cleanup.push(() => svc.close());
+    await log.append('fay', trade('buy', 10, 100));
+    await waitFor(async () => (await svc.getPositions('fay'))?.seq === 1, 'execution 1 applied');
+    flaky.miss = 2; // stored, not delivered: the next one finds the hole and reads it from the log
+    await log.append('fay', trade('buy', 5, 110));
+    flaky.failing = true;
+    await log.append('fay', trade('sell', 3, 120));
+    await waitFor(() => flaky.failed >= 1, 'the read of execution 2 failed');
+    await expect(svc.getPositions('fay')).rejects.toMatchObject({ status: 503 });
+    // a new subscriber meanwhile gets its valuation once the book caught up, not the book behind
+    const sent: PortfolioPayload[] = [];
+    bus.subscribe(portfolioSubject('fay'), (_s, payload) => sent.push(decodeBusMessage<PortfolioPayload>(payload)));
+    svc.kick('fay');
+    flaky.failing = false;
+    await waitFor(async () => (await svc.getPositions('fay').catch(() => undefined))?.seq === 3, { what: 'executions 2 and 3 applied', timeout: 10_000 });
+    expect(await svc.getPositions('fay')).toMatchObject({ seq: 3, positions: [{ sym: 'AAPL', qty: 12, cost: 1240 }] });
+    await waitFor(() => sent.length > 0, 'the valuation published');
+    expect(sent.map((v) => v.positions.map((l) => l.qty))).toEqual(sent.map(() => [12]));
+    expect(svc.valuation('fay').incomplete).toBeUndefined();
   }, 30_000);
 });
