@@ -195,6 +195,23 @@ describe('portfolio (JetStream log): a book the position store lost or holds fro
     expect(svc.valuation('cyd').incomplete).toBeUndefined();
   }, 30_000);
 
+  it('a store emptied, checkpoint too (a Redis flushed): the replay from the log start rebuilds whole books, and marks those whose first executions left the log', async () => {
+    const log = await openLog(2);
+    await applied(log, 'lost7:', 'gus', [trade('buy', 10, 100), trade('buy', 5, 110), trade('sell', 3, 120)]);
+    await log.append('hal', trade('buy', 4, 100));
+    await log.append('hal', trade('buy', 1, 100));
+    await admin.del('lost7:books', 'lost7:checkpoint');
+
+    const { svc } = service(log, 'lost7:');
+    await svc.start();
+    cleanup.push(() => svc.close());
+    await waitFor(() => svc.heldBooks === 2, 'the replayed books');
+    await svc.settled();
+    expect(await svc.getPositions('hal')).toMatchObject({ seq: 2, positions: [{ sym: 'AAPL', qty: 5, cost: 500 }] });
+    await expect(svc.getPositions('gus')).rejects.toMatchObject({ status: 409, code: 'INCOMPLETE' });
+    expect(svc.valuation('gus').incomplete).toEqual({ from: 1, to: 1 });
+  }, 30_000);
+
   it.each([
     ['an execution comes first', 'lost4:', 'dan', false],
     ['a subscriber comes first', 'lost5:', 'eve', true],
