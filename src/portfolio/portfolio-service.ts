@@ -288,7 +288,7 @@ export class PortfolioService implements PortfolioApi {
       try {
         await this.#catchUp(book, ev.seq);
       } catch (err) {
-        if (!this.#books.has(user)) throw err; // a new book: none kept, the log is read again at the next event
+        // (a book not in memory yet is read back again, #load; one in memory is caught up again)
         return this.#holdBack(user, ev, position, err);
       }
     }
