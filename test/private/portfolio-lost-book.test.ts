@@ -6,10 +6,11 @@ import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { portfolioSubject } from '../../src/bus/private-subjects.js';
 import { decodeBusMessage } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
-import type { Unsubscribe } from '../../src/bus/bus.js';
+import type { BusRequests, Unsubscribe } from '../../src/bus/bus.js';
 import type { AppendResult, EventListener, EventLog, FollowOptions, StoredEvent } from '../../src/executions/event-log.js';
 import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
+import { BusPortfolioClient, servePortfolioRpc } from '../../src/portfolio/portfolio-api.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
 import type { PortfolioPayload } from '../../src/portfolio/valuation.js';
@@ -178,6 +179,20 @@ describe('portfolio (JetStream log): a book the position store lost or holds fro
     cleanup.push(() => svc.close());
     const incomplete = { status: 409, code: 'INCOMPLETE' };
     await expect(svc.getPositions('cyd')).rejects.toMatchObject(incomplete);
+    // as the gateways ask it (pf.rpc over NATS): the same 409 reaches the service API
+    const requests: BusRequests = {
+      serve: (subject, queue, handler) => {
+        const sub = nc.subscribe(subject, { queue, callback: (_e, m) => void handler(m.data).then((r) => m.respond(r)) });
+        return () => sub.unsubscribe();
+      },
+      request: async (subject, payload, timeout) => (await nc.request(subject, payload, { timeout })).data,
+    };
+    const stop = servePortfolioRpc(requests, svc);
+    cleanup.push(stop);
+    await expect(new BusPortfolioClient(requests, 2000).getPositions('cyd')).rejects.toMatchObject({
+      ...incomplete,
+      message: expect.stringContaining('execution 1,'),
+    });
     svc.kick('cyd');
     await waitFor(() => svc.heldBooks === 1, 'the book read back');
     await svc.settled();
