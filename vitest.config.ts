@@ -114,6 +114,8 @@ const ISOLATED = new Set([
   'test/private/portfolio-delayed.test.ts',
   'test/private/portfolio-entitlements.test.ts',
   'test/private/portfolio-late-event.test.ts',
+  'test/private/portfolio-lost-book.test.ts',
+  'test/private/portfolio-races.test.ts',
   'test/private/portfolio-process.test.ts',
   'test/private/portfolio.test.ts',
   'test/private/replay-limits.test.ts',

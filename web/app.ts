@@ -342,7 +342,11 @@ function showBook(sym: string): void {
 // ---- portfolio and executions --------------------------------------------------------------
 
 function onPortfolio(pf: Portfolio): void {
-  $('pf-value').textContent = formatMoney(pf.value, pf.ccy);
+  const value = $('pf-value');
+  value.textContent = formatMoney(pf.value, pf.ccy);
+  // the book lacks executions the log no longer holds (docs/private-streams.md#a-book-the-position-store-lost)
+  if (pf.incomplete) value.textContent += ' (incomplete)';
+  value.title = pf.incomplete ? `positions lack executions ${pf.incomplete.from} to ${pf.incomplete.to}: not your full positions` : '';
   const pnl = $('pf-pnl');
   pnl.textContent = formatMoney(pf.pnl, pf.ccy);
   pnl.className = signClass(pf.pnl);

@@ -37,6 +37,8 @@ export const HttpErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
+  /** a user's book lacks executions the log no longer holds (GET positions: 409 until a PUT) */
+  INCOMPLETE: 'INCOMPLETE',
   RATE_LIMIT: 'RATE_LIMIT',
   UNAVAILABLE: 'UNAVAILABLE',
   PORTFOLIO_UNAVAILABLE: 'PORTFOLIO_UNAVAILABLE',

@@ -55,6 +55,12 @@ export interface EventLog<P extends LogPayload = ExecutionPayload> {
   tail(user: string, count: number): Promise<StoredEvent<P>[]>;
   /** the user's last sequence (0 when none) */
   head(user: string): Promise<number>;
+  /**
+   * A cheap look at the user's last sequence (one request), for a caller that only needs to know
+   * whether events past a point may exist: it can tell less than `head` (JetStream: a stale copy
+   * stored last, a last-message index that lags) but never more. Unset: use `head`.
+   */
+  headHint?(user: string): Promise<number>;
   /** every event appended from now on (or after a position, where the log supports it) */
   follow(listener: EventListener<P>, opts?: FollowOptions): Unsubscribe;
   readonly ready: boolean;

@@ -560,6 +560,17 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
   }
 
   /**
+   * The seq of the user's last message as the subject's index answers it: one request, against
+   * dozens for head (which walks back over the stale copies a clustered stream can store late).
+   * The portfolio service asks it for each book it reads back, to know whether the log holds
+   * executions past the stored book.
+   */
+  async headHint(user: string): Promise<number> {
+    const last = await this.#last(this.#subject(user));
+    return last ? parse(last).seq : 0;
+  }
+
+  /**
    * The subject's last message on the stream and the user's newest event; null when it has none.
    * The last-message index can lag what is stored after a leader change (walked on from it, or a
    * replay would stop short of the newest events), and the last message can be a stale copy

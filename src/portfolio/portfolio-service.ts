@@ -70,7 +70,7 @@ interface Parked {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0 };
   readonly #o: PortfolioServiceOptions;
   readonly #books = new Map<string, PositionBook>();
   /**
@@ -196,46 +196,62 @@ export class PortfolioService implements PortfolioApi {
 
   async #load(user: string, p: Parked): Promise<void> {
     let stored: PositionBook | undefined;
+    let last = 0;
     try {
-      stored = await this.#o.store.get(user);
+      // (a book held back in memory, #holdBack, is not read again)
+      if (!this.#books.has(user)) [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
     } catch (err) {
       if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: a book could not be read back from the position store; its executions wait');
       p.failed = true;
-      if (this.#closed) return;
-      p.retry = setTimeout(() => {
-        p.retry = undefined;
-        if (this.#parked.get(user) === p) p.loaded = this.#load(user, p);
-      }, SAVE_RETRY_MS);
-      p.retry.unref();
+      this.#retryLoad(user, p);
       return;
     }
     await this.#enqueue(async () => {
       if (this.#parked.get(user) !== p || this.#closed) return; // a PUT set the book meanwhile
       this.#parked.delete(user);
       if (!this.#books.has(user)) {
-        if (stored) {
-          this.#books.set(user, stored);
-          await this.#track(stored);
-        }
-        // Only JetStream replays from the checkpoint; the Redis and memory logs follow from now.
-        // Their events stored after the book's last save (a crash between an append and its save)
-        // are read first: the waiting ones, and any seen twice, are skipped by seq. With no book
-        // stored, from the log's start: the user's first book may never have been saved
-        // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book
-        if (this.#o.events.kind !== 'jetstream') {
+        // The log's events past the stored book are read first: the waiting ones, and any seen
+        // twice, are skipped by seq. The Redis and memory logs follow from now: events stored
+        // after the book's last save (a crash between an append and its save). JetStream replays
+        // from the checkpoint, which stays below every unsaved book, but a store that lost the book
+        // (a key dropped, a Redis flushed) or holds an older one (restored from a snapshot) while
+        // the checkpoint is past the user's executions would never see them again
+        // (test/private/portfolio-lost-book.test.ts). With no book stored, from the log's start:
+        // the user's first book may never have been saved
+        // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book.
+        // What the log no longer holds marks the book incomplete (#catchUp).
+        const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+        const base = book.seq;
+        // the waiting executions continue the book: they need no read (a gap after them is read by #applyHeld)
+        const next = p.events.reduce((m, [ev]) => Math.min(m, ev.seq), Infinity);
+        if (last > base && next !== base + 1) {
           try {
-            for await (const ev of this.#eventsAfter(user, stored?.seq ?? 0)) {
-              if (this.#closed) break;
-              await this.#applyHeld(user, ev, this.#checkpoint ?? 0);
-            }
+            await this.#catchUp(book);
           } catch (err) {
-            this.#o.log?.warn({ err, user }, 'portfolio catch-up from the execution log failed');
+            // the book stays out of memory, behind the log: read back again later, its executions wait
+            if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: catch-up from the execution log failed; the book is read back again later');
+            p.failed = true;
+            this.#parked.set(user, p);
+            this.#retryLoad(user, p);
+            return;
+          }
+        }
+        if (stored || book.seq > 0) {
+          this.#books.set(user, book);
+          await this.#track(book);
+          if (book.seq > base) {
+            // read again from the log: saved (the store is repaired), published
+            this.#markUnsaved(user, this.#checkpoint ?? 0);
+            this.#dirty.add(user);
           }
         }
       }
       this.#touch(user);
       for (const [ev, position] of p.events) {
-        await this.#applyHeld(user, ev, position);
+        // one held back again (#holdBack): the rest wait behind it, in order
+        const again = this.#parked.get(user);
+        if (again) again.events.push([ev, position]);
+        else await this.#applyHeld(user, ev, position);
       }
       if (p.kick) {
         this.#forced.add(user);
@@ -246,7 +262,7 @@ export class PortfolioService implements PortfolioApi {
 
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
-    if (this.#books.has(user)) return this.#applyHeld(user, ev, position);
+    if (this.#books.has(user) && !this.#parked.has(user)) return this.#applyHeld(user, ev, position);
     // never applied to an empty book in place of the stored one: waits for the book
     const p = this.#bring(user);
     p.events.push([ev, position]);
@@ -263,10 +279,19 @@ export class PortfolioService implements PortfolioApi {
     // short of redis.ackReplicas) only when it is retried, after the user's later executions;
     // taken as applied up to this seq, it would be skipped when it comes
     // (test/private/portfolio-late-event.test.ts). A hole the log cannot fill (retention, a log
-    // that lost data) reads nothing.
-    // A failed read fails this event (logged): the book stays below the hole, so the user's next
-    // event reads it all again, this one included.
-    if (ev.seq > book.seq + 1) await this.#readEarlier(book, ev.seq);
+    // that lost data) marks the book incomplete.
+    // A failed read (a request timing out) holds this event back with the user's next ones, to be
+    // applied in order once the log answers (#holdBack): before, it was dropped, and the book
+    // stayed without it until the user's next execution
+    // (test/private/portfolio-lost-book.test.ts).
+    if (ev.seq > book.seq + 1) {
+      try {
+        await this.#catchUp(book, ev.seq);
+      } catch (err) {
+        // (a book not in memory yet is read back again, #load; one in memory is caught up again)
+        return this.#holdBack(user, ev, position, err);
+      }
+    }
     this.#touch(user);
     if (ev.seq <= book.seq) {
       this.stats.skipped++;
@@ -282,6 +307,33 @@ export class PortfolioService implements PortfolioApi {
   }
 
   /**
+   * An execution that could not be applied now (the log did not give the ones before it): it
+   * waits in `#parked` with the user's next ones, in order, the checkpoint below it, and the
+   * book's executions are read again every SAVE_RETRY_MS (#load). Meanwhile a GET is answered 503
+   * (the book is behind), never with the book as it is.
+   */
+  #holdBack(user: string, ev: StoredEvent, position: number, err: unknown): void {
+    let p = this.#parked.get(user);
+    if (!p) {
+      this.#o.log?.warn({ err, user }, 'portfolio: the executions before one could not be read from the log; it waits and is tried again');
+      this.#parked.set(user, (p = { first: Infinity, events: [], kick: false, loaded: undefined, failed: true }));
+      this.#retryLoad(user, p);
+    }
+    p.events.push([ev, position]);
+    p.first = Math.min(p.first, position);
+    this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  #retryLoad(user: string, p: Parked): void {
+    if (this.#closed) return;
+    p.retry = setTimeout(() => {
+      p.retry = undefined;
+      if (this.#parked.get(user) === p) p.loaded = this.#load(user, p);
+    }, SAVE_RETRY_MS);
+    p.retry.unref();
+  }
+
+  /**
    * Evict the books nobody used for `idleMs` (oldest first, stops at the first recent one), unless
    * not saved yet: the book, its price needs and its last published value leave memory.
    */
@@ -290,7 +342,7 @@ export class PortfolioService implements PortfolioApi {
     const keep: string[] = [];
     for (const [user, at] of this.#used) {
       if (at > before) break;
-      if (this.#unsaved.has(user) || this.#saving.has(user)) {
+      if (this.#unsaved.has(user) || this.#saving.has(user) || this.#parked.has(user)) {
         keep.push(user);
         continue;
       }
@@ -402,13 +454,43 @@ export class PortfolioService implements PortfolioApi {
     book.seq = ev.seq;
   }
 
-  /** Apply a new book's events before `seq` from the log (those retained). */
-  async #readEarlier(book: PositionBook, seq: number): Promise<void> {
+  /**
+   * Apply the user's events after the book's seq (and before `before`) from the log. Events the
+   * log no longer holds (retention, a log that lost data: the first one read, or `before`, is not
+   * the next seq) can never be applied: the book is marked incomplete (`incomplete`, kept until a
+   * PUT replaces the book), so that it is never shown as the user's positions
+   * (test/private/portfolio-lost-book.test.ts). Before, it was built from the events left and
+   * shown as if whole.
+   */
+  async #catchUp(book: PositionBook, before = Infinity): Promise<void> {
     for await (const e of this.#eventsAfter(book.user, book.seq)) {
-      if (e.seq >= seq) return;
+      if (e.seq >= before) break;
+      if (e.seq > book.seq + 1) this.#markIncomplete(book, book.seq + 1, e.seq - 1);
       this.#applyOne(book, e);
       this.stats.applied++;
     }
+    if (before !== Infinity && before > book.seq + 1) this.#markIncomplete(book, book.seq + 1, before - 1);
+  }
+
+  #markIncomplete(book: PositionBook, from: number, to: number): void {
+    const was = book.incomplete;
+    book.incomplete = was ? { from: Math.min(was.from, from), to: Math.max(was.to, to) } : { from, to };
+    this.stats.incomplete++;
+    this.#o.log?.warn(
+      { user: book.user, from, to },
+      'portfolio: the execution log no longer holds executions of this book (retention, or data lost): it is marked incomplete until its positions are PUT',
+    );
+  }
+
+  /**
+   * The user's last seq in the log, where it decides whether the log is read: JetStream replays
+   * from the checkpoint, so a book read back is caught up only when the log holds more than it
+   * (one request); the Redis and memory logs are always read past the book (Infinity).
+   */
+  async #logHead(user: string): Promise<number> {
+    const log = this.#o.events;
+    if (log.kind !== 'jetstream') return Infinity;
+    return log.headHint ? log.headHint(user) : log.head(user);
   }
 
   /** The user's events after `seq` in the log, oldest first, read CATCH_UP_BATCH at a time. */
@@ -433,15 +515,19 @@ export class PortfolioService implements PortfolioApi {
     }
   }
 
+  /**
+   * A user's positions. A book marked incomplete (#catchUp) is refused with 409 `INCOMPLETE`: it
+   * lacks executions the log no longer holds, so its positions are not the user's.
+   */
   async getPositions(user: string): Promise<PositionsView | undefined> {
     await this.#queue;
     const held = this.#books.get(user);
-    if (held) {
+    if (held && !this.#parked.has(user)) {
       this.#touch(user);
-      return view(held);
+      return shown(held);
     }
     const unavailable = (err?: unknown): PortfolioRequestError =>
-      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: retry later'), { cause: err });
+      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store or the execution log is unavailable: retry later'), { cause: err });
     const p = this.#parked.get(user);
     if (p) {
       // being read back: answered once its waiting executions are applied
@@ -450,22 +536,23 @@ export class PortfolioService implements PortfolioApi {
       await this.#queue;
       const b = this.#books.get(user);
       if (this.#parked.has(user)) throw unavailable();
-      return b ? view(b) : undefined;
+      return b ? shown(b) : undefined;
     }
     // not in memory: read from the store, not kept (a read does not make a user active), with the
-    // events a Redis or memory log holds past its last save (as #load applies them)
+    // events the log holds past it (as #load applies them)
+    let book: PositionBook | undefined;
     try {
-      const stored = await this.#o.store.get(user);
+      const [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
       const held = this.#books.get(user);
-      if (held) return view(held);
-      if (this.#o.events.kind === 'jetstream') return stored ? view(stored) : undefined;
-      // no book stored: the user's first book may never have been saved, the log has its events
-      const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
-      for await (const ev of this.#eventsAfter(user, book.seq)) this.#applyOne(book, ev);
-      return stored || book.seq > 0 ? view(book) : undefined;
+      if (held) return shown(held);
+      // no book stored: the user's first book may never have been saved (or the store lost it), the log has its events
+      const b = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+      if (last > b.seq) await this.#catchUp(b);
+      if (stored || b.seq > 0) book = b;
     } catch (err) {
       throw unavailable(err);
     }
+    return book ? shown(book) : undefined;
   }
 
   putPositions(user: string, input: PositionsInput): Promise<PositionsView> {
@@ -534,7 +621,7 @@ export class PortfolioService implements PortfolioApi {
   /** A gateway has a new subscriber for this user: publish the valuation at the next tick. */
   kick(user: string): void {
     this.#touch(user);
-    if (this.#books.has(user)) {
+    if (this.#books.has(user) && !this.#parked.has(user)) {
       this.#forced.add(user);
       this.#dirty.add(user);
       return;
@@ -590,6 +677,8 @@ export class PortfolioService implements PortfolioApi {
     if (this.#dirty.size > 0) {
       const now = Date.now();
       for (const user of this.#dirty) {
+        // a book held back behind the log (#holdBack): published once caught up (it is marked then)
+        if (this.#parked.has(user)) continue;
         const payload = this.#withDelayed(user, this.valuation(user, now), now);
         const { t: _t, ...rest } = payload;
         const key = JSON.stringify(rest);
@@ -723,6 +812,20 @@ export class PortfolioService implements PortfolioApi {
       await this.#o.store.setCheckpoint(cp).catch(() => undefined);
     }
   }
+}
+
+/** The view of a book, refused while it is incomplete (409: a PUT sets it). */
+function shown(b: PositionBook): PositionsView {
+  const missing = b.incomplete;
+  if (missing) {
+    const which = missing.from === missing.to ? `execution ${missing.from}` : `executions ${missing.from} to ${missing.to}`;
+    throw new PortfolioRequestError(
+      409,
+      'INCOMPLETE',
+      `the positions of this user lack ${which}, which the execution log no longer holds (retention, or a position store that lost the book): set them with PUT /v1/users/{user}/positions`,
+    );
+  }
+  return view(b);
 }
 
 function view(b: PositionBook): PositionsView {

@@ -38,7 +38,19 @@ export interface PositionBook {
    * `realized` is kept until the next PUT
    */
   closedRealized?: Record<string, number>;
+  /**
+   * Executions `from` to `to` (per-user seqs) belong before this book's but were never applied: the
+   * log no longer held them when the book was rebuilt or caught up (retention, a log that lost
+   * data). The book is then not the user's positions; a PUT replaces it (and clears this).
+   */
+  incomplete?: MissingRange;
   updatedAt: number;
+}
+
+/** Executions a book lacks, first and last per-user seq. */
+export interface MissingRange {
+  from: number;
+  to: number;
 }
 
 const DAY_MS = 86_400_000;

@@ -2,7 +2,7 @@ import type { InstrumentRegistry } from '../core/instruments.js';
 import { AmountTotal, clean, cleanAmount } from '../core/numbers.js';
 import { calendarOf } from '../core/trading-day.js';
 import type { FxRates } from './fx.js';
-import type { PositionBook } from './positions.js';
+import type { MissingRange, PositionBook } from './positions.js';
 import { rollDay, tradingDay } from './positions.js';
 
 /** A position line of the `portfolio` payload: amounts in the instrument's currency (`ccy`). */
@@ -36,6 +36,12 @@ export interface PortfolioPayload {
    * position is in another currency (a gateway sums the lines a connection may see with it)
    */
   fx?: Record<string, number>;
+  /**
+   * extension: the book lacks the executions `from` to `to` (the log no longer held them when it
+   * was rebuilt): the positions are not the user's until a PUT sets them
+   * (docs/private-streams.md#a-book-the-position-store-lost)
+   */
+  incomplete?: MissingRange;
   /**
    * on the bus only for delayed views (a real-time view drops it: no client receives it): the
    * positions valued at the prices of `ms` ago (`auth.delayMs`), and the rates of that time; a
@@ -157,5 +163,6 @@ export function valuate(book: PositionBook, prices: PriceSource, fx: FxRates, re
     t: now,
     realized: realized.wire,
     ...(rates ? { fx: rates } : {}),
+    ...(book.incomplete ? { incomplete: { from: book.incomplete.from, to: book.incomplete.to } } : {}),
   };
 }

@@ -198,6 +198,11 @@ export interface Portfolio {
   realized?: number;
   /** extension: rate of each position currency other than `ccy` to `ccy` (real-time views only) */
   fx?: Record<string, number>;
+  /**
+   * extension, only when the user's book lacks executions the log no longer holds (their `seq`s):
+   * the values are those of the executions applied, not the user's positions, until a PUT sets them
+   */
+  incomplete?: { from: number; to: number };
 }
 
 /** `executions`: one fill of the caller. Never dropped, in order, resumable by `seq`. */
