@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 import { ConfigError, TickwireError } from '../core/errors.js';
 import { describeConfig, ENV_ALIASES, loadConfig } from '../core/config.js';
-import { startEngine } from '../app/engine.js';
 import type { EngineRoles } from '../app/engine.js';
 import { probeUws } from '../gateway/uws.js';
 import { isSecretKey, REDACTED, redactConfig, redactUrl } from '../ops/redact.js';
 import { redactText } from '../core/secrets.js';
 import { installShutdown } from '../ops/shutdown.js';
 import { extractFeedsFileFlag } from '../../feeds/config.js';
-import { runGatewayWorkers, workersFlag } from '../workers/cli.js';
+import { workersFlag } from '../workers/flags.js';
 
 const HELP = `tickwire: market-data streaming engine
 
@@ -123,7 +122,11 @@ async function runRole(roles: Partial<EngineRoles>, flags: string[], requireNats
     if (!cfg.natsUrl)
       throw new ConfigError('this role runs over NATS: set NATS_URL (e.g. nats://127.0.0.1:4222) or use `tickwire start` for the embedded mode');
   }
+  // loaded here, not at the top: help, a refused argument and the other commands do not load the
+  // engine and the workers' supervisor (most of the CLI's start-up)
+  const { runGatewayWorkers } = await import('../workers/cli.js');
   if (roles.gateway !== false && (await runGatewayWorkers(roles.feeds, flags))) return new Promise<number>(() => undefined);
+  const { startEngine } = await import('../app/engine.js');
   const engine = await startEngine({}, { roles, argv: flags });
   installShutdown(engine);
   return new Promise<number>(() => undefined); // runs until a signal

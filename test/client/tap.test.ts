@@ -2,10 +2,13 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/app/engine.js';
+import { distFresh } from '../helpers/processes.js';
 import { freePort } from '../helpers/servers.js';
 import { startTestEngine, streamUrl } from './helpers.js';
 
 const RUNNER = join(import.meta.dirname, 'fixtures', 'run-tap.ts');
+/** the same runner on the compiled tap (dist/ built from these sources): no tsx at each start */
+const DIST_RUNNER = join(import.meta.dirname, 'fixtures', 'run-tap-dist.mjs');
 
 interface Run {
   code: number | null;
@@ -18,7 +21,8 @@ function tap(
   opts: { until?: (out: string) => boolean; onOutput?: (out: string) => void; onStderr?: (err: string) => void; timeoutMs?: number } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const runner = distFresh() ? [DIST_RUNNER] : ['--import', 'tsx', RUNNER];
+    const child = spawn(process.execPath, [...runner, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {

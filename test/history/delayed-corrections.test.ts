@@ -26,7 +26,9 @@ beforeAll(async () => {
 });
 afterAll(() => redis?.destroy());
 
-describe.each(['memory', 'redis'])('delayed history and bars revised within the delay (%s store)', (store) => {
+// Each test waits out the delay (twice DELAY) on a symbol of its own, each store on an engine of
+// its own: the four run at the same time.
+describe.concurrent.each(['memory', 'redis'])('delayed history and bars revised within the delay (%s store)', (store) => {
   let engine: Engine;
   let base = '';
   let rtToken = '';
@@ -60,7 +62,7 @@ describe.each(['memory', 'redis'])('delayed history and bars revised within the 
   }
   const view = (bars: Bar[]): unknown[] => bars.map((b) => [b.t - M0, b.o, b.c, b.v, b.corrected ?? false, b.empty ?? false]);
 
-  it('GET /v1/bars: a delayed user gets each bar as it was the delay ago, the revision once the delay has passed', async () => {
+  it('GET /v1/bars: a delayed user gets each bar as it was the delay ago, the revision once the delay has passed', async ({ expect }) => {
     trade('AAPL', 'a', M0 + 1000, 10);
     trade('AAPL', 'c', M0 + 2 * MIN + 1000, 12);
     trade('AAPL', 'd', M0 + 3 * MIN + 1000, 13);
@@ -97,7 +99,7 @@ describe.each(['memory', 'redis'])('delayed history and bars revised within the 
     for (const b of later) expect(b.delayed).toBe(DELAY);
   });
 
-  it("`history` on subscribe: a delayed subscriber's history is the store as it was the delay before its first value", async () => {
+  it("`history` on subscribe: a delayed subscriber's history is the store as it was the delay before its first value", async ({ expect }) => {
     trade('MSFT', 'a', M0 + 1000, 20);
     trade('MSFT', 'c', M0 + 2 * MIN + 1000, 22);
     trade('MSFT', 'd', M0 + 3 * MIN + 1000, 23); // bars M0, M0+2m closed, M0+3m open

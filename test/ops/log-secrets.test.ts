@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -96,22 +96,39 @@ describe('the logger', () => {
   });
 });
 
-describe('a process that cannot reach its servers', () => {
-  it('names NATS without its password (tickwire gateway, one event loop and two)', async () => {
+/**
+ * The tickwire CLI with `args` to its exit (killed after 60 s), its output apart. Not spawnSync: the
+ * cases below run at the same time, each waiting on processes of its own.
+ */
+function cli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...tickwireCli(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+describe('a process that cannot reach its servers', { concurrent: true, timeout: 90_000 }, () => {
+  it('names NATS without its password (tickwire gateway, one event loop and two)', async ({ expect }) => {
     const port = await freePort();
-    for (const workers of ['1', '2']) {
-      const r = spawnSync(process.execPath, [...tickwireCli(), 'gateway', '--workers', workers, '--port=0', '--log.format=json'], {
-        env: { ...cleanEnv(), NATS_URL: `nats://svc:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+    const env = { ...cleanEnv(), NATS_URL: `nats://svc:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' };
+    const runs = await Promise.all(['1', '2'].map((workers) => cli(['gateway', '--workers', workers, '--port=0', '--log.format=json'], env)));
+    for (const r of runs) {
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`cannot connect to NATS at nats://svc:\\[redacted\\]@127\\.0\\.0\\.1:${port} \\(NATS_URL\\)`));
       expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     }
   });
 
-  it('an embedding gets the NATS failure without the password too (startEngine rejects with it)', async () => {
+  it('an embedding gets the NATS failure without the password too (startEngine rejects with it)', async ({ expect }) => {
     const port = await freePort();
     const out = capture();
     const log = createLogger({ level: 'trace', format: 'json' }, 'tickwire', out.stream);
@@ -127,12 +144,12 @@ describe('a process that cannot reach its servers', () => {
     expect(out.text()).not.toContain(PASSWORD);
   });
 
-  it('names Redis without its password (tickwire start, logs at trace)', async () => {
+  it('names Redis without its password (tickwire start, logs at trace)', async ({ expect }) => {
     const port = await freePort();
-    const r = spawnSync(process.execPath, [...tickwireCli(), 'start', '--workers', '1', '--port=0', '--log.format=json', '--feeds='], {
-      env: { ...cleanEnv(), REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' },
-      encoding: 'utf8',
-      timeout: 60_000,
+    const r = await cli(['start', '--workers', '1', '--port=0', '--log.format=json', '--feeds='], {
+      ...cleanEnv(),
+      REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}`,
+      LOG_LEVEL: 'trace',
     });
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/cannot reach Redis at redis:\/\/:\[redacted\]@127\.0\.0\.1/);
