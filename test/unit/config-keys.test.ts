@@ -168,6 +168,14 @@ describe('every config key refuses a wrong value with a message naming it', () =
     expect(msg).toMatch(/unknown key "shutdownTimeoutMS" .*"shutdownTimeoutMs"/);
   });
 
+  it("leaves alone the project's own variables that are not configuration (the build's and the test suite's)", () => {
+    // README: TICKWIRE_TEST_FROM_SOURCE=1 forces tests onto the sources; .ci/run sets
+    // TICKWIRE_SKIP_PREPARE for npm ci. An engine started with either set refused to start.
+    for (const name of ['TICKWIRE_TEST_FROM_SOURCE', 'TICKWIRE_SKIP_PREPARE', 'TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE', 'TICKWIRE_TOKEN']) {
+      expect(() => loadConfig({ env: { [name]: name === 'TICKWIRE_CONFIG' || name === 'TICKWIRE_FEEDS_FILE' ? '' : '1' } }), name).not.toThrow();
+    }
+  });
+
   it('suggests the variable or flag a misspelt one was meant to be', () => {
     expect(refusal(() => loadConfig({ env: { TICKWIRE_SHUTDOWN_TIMEOUT: '5000' } }))).toMatch(
       /unknown environment variable TICKWIRE_SHUTDOWN_TIMEOUT: remove it or correct it to TICKWIRE_SHUTDOWN_TIMEOUT_MS/,
