@@ -9,23 +9,14 @@
  */
 import { loadavg } from 'node:os';
 import { redactText } from '../src/core/secrets.js';
+import { HOSTILE_TEXTS, KIB } from '../test/helpers/hostile-text.js';
 
-const KIB = 1024;
-const texts: Record<string, string> = {
-  'short words, no scheme': 'a.'.repeat(128 * KIB),
-  'eyJ after dashes': 'eyJ-'.repeat(64 * KIB),
-  'eyJ words with one dot each': 'eyJaaaa.'.repeat(32 * KIB),
-  'schemes without //': 'redis:'.repeat(40 * KIB),
-  'many :// without @': 'a://'.repeat(64 * KIB),
-  'Bearer without a token': 'Bearer \t'.repeat(32 * KIB),
-  'token params without =': '?token&'.repeat(32 * KIB),
-};
 console.log(
   `load before: ${loadavg()
     .map((x) => x.toFixed(2))
     .join(' ')}`,
 );
-for (const [name, text] of Object.entries(texts)) {
+for (const [name, text] of Object.entries(HOSTILE_TEXTS)) {
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();

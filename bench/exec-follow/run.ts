@@ -13,35 +13,17 @@
  * Prints the median and max milliseconds and events per second of each, and the machine load
  * before and after.
  */
-import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { consume, JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { NatsCluster } from '../../test/helpers/ha-servers.js';
+import { consume } from '../../src/executions/jetstream-event-log.js';
+import { BENCH_STREAM, clusterLog, load } from '../exec-log-cluster.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '5' } } });
 const events = Number(values.events);
 const rounds = Number(values.rounds);
-const STREAM = 'TW_EXEC';
-const load = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-
 console.log(`load before: ${load()}`);
-const cluster = await NatsCluster.start(3);
-const nc = await connect({ servers: cluster.nodes.map((n) => n.url) });
+const { nc, log, close } = await clusterLog();
 try {
-  const log = await JetStreamEventLog.open(nc, {
-    stream: STREAM,
-    inboundStream: 'TW_EXEC_IN',
-    dedupWindowMs: 60_000,
-    retentionMs: 3_600_000,
-    maxPerUser: 1_000_000,
-    replicas: 3,
-  });
-  await cluster.waitStreamHealthy(STREAM, 3);
   const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
   for (let n = 0; n < events; n += users.length) {
     await Promise.all(
@@ -64,7 +46,7 @@ try {
       );
     });
   const consumerOnly = async (): Promise<void> => {
-    const c = await js.consumers.get(STREAM, { filter_subjects: 'exec.log.>', opt_start_seq: 1 });
+    const c = await js.consumers.get(BENCH_STREAM, { filter_subjects: 'exec.log.>', opt_start_seq: 1 });
     const messages = await consume(nc, c, 256);
     let got = 0;
     for await (const m of messages) {
@@ -90,9 +72,7 @@ try {
     const median = ts[Math.floor(ts.length / 2)]!;
     console.log(`${events} events, ${way}: median ${median.toFixed(0)} ms (${Math.round((events / median) * 1000)} events/s), max ${ts.at(-1)!.toFixed(0)} ms`);
   }
-  await log.close();
 } finally {
-  await nc.close();
-  await cluster.destroy();
+  await close();
   console.log(`load after: ${load()}`);
 }

@@ -15,37 +15,20 @@
  *   the consumer's read differs from the leader.
  * Prints the median and max milliseconds of each and the machine load before and after.
  */
-import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
-import { NatsCluster } from '../../test/helpers/ha-servers.js';
+import { BENCH_STREAM, clusterLog, load } from '../exec-log-cluster.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' } } });
 const events = Number(values.events);
 const rounds = Number(values.rounds);
 const USER = 'bench-user';
-const STREAM = 'TW_EXEC';
+const STREAM = BENCH_STREAM;
 const subject = `exec.log.${USER}`;
-const load = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 console.log(`load before: ${load()}`);
-const cluster = await NatsCluster.start(3);
-const nc = await connect({ servers: cluster.nodes.map((n) => n.url) });
+const { nc, log, close } = await clusterLog();
 try {
-  const log = await JetStreamEventLog.open(nc, {
-    stream: STREAM,
-    inboundStream: 'TW_EXEC_IN',
-    dedupWindowMs: 60_000,
-    retentionMs: 3_600_000,
-    maxPerUser: 1_000_000,
-    replicas: 3,
-  });
-  await cluster.waitStreamHealthy(STREAM, 3);
   for (let n = 1; n <= events; n++) {
     await log.append(USER, { id: `e${n}`, order: `o${n}`, sym: 'AAPL', side: 'buy', qty: 1, p: 100, t: n });
     await log.append('someone-else', { id: `x${n}`, order: `y${n}`, sym: 'AAPL', side: 'sell', qty: 1, p: 100, t: n });
@@ -104,9 +87,7 @@ try {
     });
     console.log(`${count} events: ${row.join('; ')}`);
   }
-  await log.close();
 } finally {
-  await nc.close();
-  await cluster.destroy();
+  await close();
   console.log(`load after: ${load()}`);
 }

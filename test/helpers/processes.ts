@@ -111,3 +111,28 @@ export async function spawnListening(args: string[], env: Record<string, string>
     throw err;
   }
 }
+
+/**
+ * Run `argv` with node (the same binary as the tests) to its exit, its output apart, killed
+ * (SIGKILL) after `killAfterMs`. Not spawnSync: cases that each wait on processes of their own
+ * can run at the same time.
+ */
+export function runToExit(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  killAfterMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

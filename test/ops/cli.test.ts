@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { tickwireCli } from '../helpers/processes.js';
+import { runToExit, tickwireCli } from '../helpers/processes.js';
 import { errorOf } from '../helpers/config-error.js';
 import { workersFlag } from '../../src/workers/cli.js';
 import { freePort } from '../helpers/servers.js';
@@ -20,19 +20,7 @@ function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
  * this file run at the same time (each describe is concurrent), each waiting on processes of its own.
  */
 function run(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runToExit(argv, cleanEnv(env));
 }
 
 /** Run the real CLI (compiled, or from source when dist/ is stale: tickwireCli). */

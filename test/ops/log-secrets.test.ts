@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import { createLogger } from '../../src/core/logger.js';
 import { freePort } from '../helpers/servers.js';
-import { tickwireCli } from '../helpers/processes.js';
+import { runToExit, tickwireCli } from '../helpers/processes.js';
 import { rawUpgrade } from '../helpers/raw-upgrade.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -100,20 +99,8 @@ describe('the logger', () => {
  * The tickwire CLI with `args` to its exit (killed after 60 s), its output apart. Not spawnSync: the
  * cases below run at the same time, each waiting on processes of its own.
  */
-function cli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...tickwireCli(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runToExit([...tickwireCli(), ...args], env);
 }
 
 describe('a process that cannot reach its servers', { concurrent: true, timeout: 90_000 }, () => {
@@ -122,7 +109,7 @@ describe('a process that cannot reach its servers', { concurrent: true, timeout:
     const env = { ...cleanEnv(), NATS_URL: `nats://svc:${PASSWORD}@127.0.0.1:${port}`, LOG_LEVEL: 'trace' };
     const runs = await Promise.all(['1', '2'].map((workers) => cli(['gateway', '--workers', workers, '--port=0', '--log.format=json'], env)));
     for (const r of runs) {
-      expect(r.status, r.stderr).toBe(1);
+      expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`cannot connect to NATS at nats://svc:\\[redacted\\]@127\\.0\\.0\\.1:${port} \\(NATS_URL\\)`));
       expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     }
@@ -151,7 +138,7 @@ describe('a process that cannot reach its servers', { concurrent: true, timeout:
       REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}`,
       LOG_LEVEL: 'trace',
     });
-    expect(r.status, r.stderr).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/cannot reach Redis at redis:\/\/:\[redacted\]@127\.0\.0\.1/);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
   });

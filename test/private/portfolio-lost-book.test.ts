@@ -8,7 +8,8 @@ import { decodeBusMessage } from '../../src/codec/tick-codec.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import type { BusRequests, Unsubscribe } from '../../src/bus/bus.js';
 import type { AppendResult, EventListener, EventLog, FollowOptions, StoredEvent } from '../../src/executions/event-log.js';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import type { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { testLog } from '../helpers/nats-client.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { BusPortfolioClient, servePortfolioRpc } from '../../src/portfolio/portfolio-api.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
@@ -52,16 +53,7 @@ const config = { baseCurrency: 'USD', publishMs: 20, requestTimeoutMs: 1000 };
 
 async function openLog(maxPerUser = 1000): Promise<JetStreamEventLog> {
   const n = ++streams;
-  const log = await JetStreamEventLog.open(nc, {
-    maxPerUser,
-    retentionMs: 3_600_000,
-    stream: `LOST_${n}`,
-    inboundStream: `LOST_IN_${n}`,
-    logPrefix: `lost${n}.log.`,
-    inPrefix: `lost${n}.in.`,
-    dedupWindowMs: 60_000,
-    replicas: 1,
-  });
+  const log = await testLog(nc, `LOST_${n}`, { maxPerUser, logPrefix: `lost${n}.log.`, inPrefix: `lost${n}.in.` });
   cleanup.push(() => log.close());
   return log;
 }

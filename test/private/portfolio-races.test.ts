@@ -3,7 +3,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
-import { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import type { JetStreamEventLog } from '../../src/executions/jetstream-event-log.js';
+import { testLog } from '../helpers/nats-client.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
@@ -40,16 +41,7 @@ const buy = (qty = 1, p = 100): ExecutionPayload => ({ id: `r${++ids}`, order: '
 
 async function openLog(): Promise<JetStreamEventLog> {
   const n = ++streams;
-  const log = await JetStreamEventLog.open(nc, {
-    maxPerUser: 100_000,
-    retentionMs: 3_600_000,
-    stream: `RACE_${n}`,
-    inboundStream: `RACE_IN_${n}`,
-    logPrefix: `race${n}.log.`,
-    inPrefix: `race${n}.in.`,
-    dedupWindowMs: 60_000,
-    replicas: 1,
-  });
+  const log = await testLog(nc, `RACE_${n}`, { maxPerUser: 100_000, logPrefix: `race${n}.log.`, inPrefix: `race${n}.in.` });
   cleanup.push(() => log.close());
   return log;
 }

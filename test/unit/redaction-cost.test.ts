@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { healthText } from '../../feeds/sdk/health.js';
 import { createLogger } from '../../src/core/logger.js';
 import { REDACTED, redactText } from '../../src/core/secrets.js';
+import { HOSTILE_TEXTS, KIB } from '../helpers/hostile-text.js';
 
 /**
  * Redaction runs on every string of every log line (message, fields, errors and their stacks) and
@@ -12,16 +13,7 @@ import { REDACTED, redactText } from '../../src/core/secrets.js';
  * the end of the text from every word (32 KB: 0.5 s and 1.3 s; 256 KB: minutes), blocking the
  * process's event loop (every connection of a gateway) for one log line.
  */
-const KIB = 1024;
-const HOSTILE: Record<string, string> = {
-  'short words, no scheme': 'a.'.repeat(128 * KIB),
-  'eyJ after dashes': 'eyJ-'.repeat(64 * KIB),
-  'eyJ words with one dot each': 'eyJaaaa.'.repeat(32 * KIB),
-  'schemes without //': 'redis:'.repeat(40 * KIB),
-  'many :// without @': 'a://'.repeat(64 * KIB),
-  'Bearer without a token': 'Bearer \t'.repeat(32 * KIB),
-  'token params without =': '?token&'.repeat(32 * KIB),
-};
+const HOSTILE = HOSTILE_TEXTS;
 
 /**
  * The patterns before the linear rewrite (src/core/secrets.ts), for the equivalence check on
