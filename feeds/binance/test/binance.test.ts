@@ -230,13 +230,19 @@ describe('binance adapter', () => {
     expect(binanceTradeRestBase({ url: 'ws://127.0.0.1:1234', restUrl: 'http://127.0.0.1:5678/' })).toBe('http://127.0.0.1:5678');
   });
 
-  it('recovers the missed trades older than the 1000 most recent from REST Old trade lookup (historicalTrades, fromId), each once and in order', async () => {
-    h = await startHarness(
+  /** A Binance feed on BTC-USD with REST on the fake server, once live trades flow. */
+  async function tradingOnBtc(): Promise<AdapterHarness<BinanceFakeServer>> {
+    const harness = await startHarness(
       () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
       (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
     );
+    await harness.waitFor('live trades', () => harness.state === 'connected' && harness.ticks.filter((t) => t.k === 'trade').length > 3);
+    return harness;
+  }
+
+  it('recovers the missed trades older than the 1000 most recent from REST Old trade lookup (historicalTrades, fromId), each once and in order', async () => {
+    h = await tradingOnBtc();
     const trades = () => h!.ticks.filter((t) => t.k === 'trade');
-    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
     h.provider.dropAll();
     const at = h.provider.trades('BTCUSDT').length;
     h.provider.recordTrades('BTCUSDT', 1200);
@@ -257,12 +263,8 @@ describe('binance adapter', () => {
   });
 
   it(`recovers at most ${BINANCE_MAX_HISTORICAL_PAGES} pages of older trades, the newest ones, and counts the rest as a gap`, async () => {
-    h = await startHarness(
-      () => startBinanceFake({ pumpMs: 20, replayFixtures: false }),
-      (p) => new BinanceFeed('binance', options(p.url, { restUrl: p.restUrl, symbols: ['BTC-USD'] })),
-    );
+    h = await tradingOnBtc();
     const trades = () => h!.ticks.filter((t) => t.k === 'trade');
-    await h.waitFor('live trades', () => h!.state === 'connected' && trades().length > 3);
     h.provider.dropAll();
     const extra = 300;
     h.provider.recordTrades('BTCUSDT', 1000 + BINANCE_MAX_HISTORICAL_PAGES * 1000 + extra);

@@ -12,21 +12,28 @@ import type { PolygonFakeServer } from '../fake-server.js';
  */
 describe('polygon LULD as trading status', () => {
   let h: AdapterHarness<PolygonFakeServer> | undefined;
+  /** A Polygon feed on `symbols` and `channels`, connected to a fake server. */
+  async function connected(symbols: string[], channels: string[]): Promise<AdapterHarness<PolygonFakeServer>> {
+    const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols, channels, backoff: { initialMs: 20, maxMs: 200 } });
+    const harness = await startHarness(
+      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
+      (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }),
+    );
+    await harness.waitFor('connected', () => harness.state === 'connected');
+    return harness;
+  }
+  /** a frame sent on every connection of the fake server */
+  const push = (frame: unknown[]): void => {
+    for (const c of h!.provider.conns) c.send(frame);
+  };
+
   afterEach(async () => {
     await h?.close();
     h = undefined;
   });
 
   it('subscribes LULD.SYM and maps bands, halts and resumptions', async () => {
-    const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols: ['AAPL'], channels: ['T', 'LULD'], backoff: { initialMs: 20, maxMs: 200 } });
-    h = await startHarness(
-      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
-      (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }),
-    );
-    await h.waitFor('connected', () => h!.state === 'connected');
-    const push = (frame: unknown[]): void => {
-      for (const c of h!.provider.conns) c.send(frame);
-    };
+    h = await connected(['AAPL'], ['T', 'LULD']);
     push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [], z: 3, t: 1718026201000, q: 1 }]);
     push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 2 }]);
     push([{ ev: 'LULD', T: 'ZZZZ', h: 1, l: 1, i: [17], z: 3, t: 1718026202000, q: 3 }]);
@@ -41,15 +48,7 @@ describe('polygon LULD as trading status', () => {
   });
 
   it('marks a halt reported before a reconnect stale until the next halt or resumption (LULD sends no snapshot)', async () => {
-    const options = PolygonOptionsSchema.parse({ url: 'ws://x', symbols: ['AAPL', 'IBM'], channels: ['LULD'], backoff: { initialMs: 20, maxMs: 200 } });
-    h = await startHarness(
-      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
-      (p) => new PolygonFeed('polygon', { ...options, url: p.url }, { key: 'pk' }),
-    );
-    await h.waitFor('connected', () => h!.state === 'connected');
-    const push = (frame: unknown[]): void => {
-      for (const c of h!.provider.conns) c.send(frame);
-    };
+    h = await connected(['AAPL', 'IBM'], ['LULD']);
     const subscribes = (): number => h!.provider.receivedJson().filter((r) => (r as { action?: string }).action === 'subscribe').length;
     // AAPL halted; IBM (NYSE-listed: no 17/18 from Polygon) has only a band, no status
     push([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 1 }]);
