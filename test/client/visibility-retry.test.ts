@@ -108,34 +108,38 @@ describe('a visibility frame the gateway did not carry out', { timeout: 30_000 }
   });
 
   it('a later setVisible(true) wins: the dropped setVisible(false) is not sent again after it', async () => {
-    const { client, tap, raw, sent } = await setup(600, SLOW);
+    const { client, tap, raw, sent } = await setup(1500, SLOW);
     await client.subscribe([BTC]);
     await waitFor(() => dataOf(raw, BTC).some((f) => !f.snapshot), { what: 'live BTC-USD tickers', timeout: 10_000 });
     spendBurst(tap, 0, 2);
     const hidden = client.setVisible([BTC], false); // dropped
     // once the rate has room again (before the resend at 600 ms), shown again: sent and acked
     await waitFor(() => raw.some((f) => f.op === 'error' && f.code === 'RATE_LIMIT'), 'the RATE_LIMIT notice');
-    await new Promise((r) => setTimeout(r, 450)); // (one frame of the rate refilled; less than the 600 ms wait)
+    // one frame of the rate refilled (500 ms), well before the resend at 1500 ms (a loaded CI
+    // runner once took longer than the 150 ms a 600 ms wait left)
+    await new Promise((r) => setTimeout(r, 600));
     await client.setVisible([BTC], true);
     await hidden; // resolves without a resend: nothing left to send
     expect(sent.filter((f) => f.op === 'visibility' && f.visible === false)).toHaveLength(1);
     expect(visibilityAcks(raw)).toHaveLength(1);
-    // past every possible resend (600 + 1200 ms), still only the one setVisible(false) went out
-    await new Promise((r) => setTimeout(r, 2000)); // asserting that nothing happens for a while
+    // past every possible resend (1500 + 3000 ms from the first send), still only the one setVisible(false) went out
+    await new Promise((r) => setTimeout(r, 4000)); // asserting that nothing happens for a while
     expect(sent.filter((f) => f.op === 'visibility' && f.visible === false)).toHaveLength(1);
   });
 
   it('a later setPageVisible(true) wins over a dropped setPageVisible(false)', async () => {
-    const { client, tap, raw, sent } = await setup(600, SLOW);
+    const { client, tap, raw, sent } = await setup(1500, SLOW);
     await client.subscribe([BTC]);
     await waitFor(() => dataOf(raw, BTC).some((f) => !f.snapshot), { what: 'live BTC-USD tickers', timeout: 10_000 });
     spendBurst(tap, 0, 2);
     const hidden = client.setPageVisible(false); // dropped
     await waitFor(() => raw.some((f) => f.op === 'error' && f.code === 'RATE_LIMIT'), 'the RATE_LIMIT notice');
-    await new Promise((r) => setTimeout(r, 450)); // (one frame of the rate refilled; less than the 600 ms wait)
+    // one frame of the rate refilled (500 ms), well before the resend at 1500 ms (a loaded CI
+    // runner once took longer than the 150 ms a 600 ms wait left)
+    await new Promise((r) => setTimeout(r, 600));
     await client.setPageVisible(true);
     await hidden;
-    await new Promise((r) => setTimeout(r, 2000)); // asserting that nothing happens for a while
+    await new Promise((r) => setTimeout(r, 4000)); // asserting that nothing happens for a while (past 1500 + 3000 ms)
     expect(sent.filter((f) => f.op === 'visibility' && f.page === 'hidden')).toHaveLength(1);
     expect(raw.filter((f) => f.op === 'ack' && f.page === 'hidden')).toEqual([]);
   });
