@@ -131,6 +131,7 @@ export async function startEngine(overrides: ConfigInput | Record<string, unknow
       // /metrics takes the minimum with the main thread's, src/workers/aggregate.ts)
       obs.sources.executionsLog = executions.events;
       portfolio = await buildPortfolio(ctx, bus, executions.events, store);
+      if (portfolio.service) obs.sources.portfolio = portfolio.service;
       priv = { ...executions, delay: undefined, portfolio: portfolio.service, portfolioApi: portfolio.api };
     }
     let userAlerts: UserAlerts | undefined;

@@ -61,6 +61,15 @@ export interface MetricsSources {
   books?: { readonly stats: BookChannelStats };
   /** the alert services of this process (the alert-service role): real-time and delayed market data */
   alerts?: { readonly realtime: AlertServiceMetrics; readonly delayed: AlertServiceMetrics };
+  /** the portfolio service of this process (the portfolio role) */
+  portfolio?: PortfolioMetricsSource;
+}
+
+/** What the portfolio service exposes to /metrics (src/portfolio/portfolio-service.ts). */
+export interface PortfolioMetricsSource {
+  readonly stats: { readonly applied: number; readonly saveFailures: number; readonly incomplete: number; readonly evicted: number };
+  readonly heldBooks: number;
+  readonly unsavedUsers: number;
 }
 
 /** Renders of /metrics start at least this far apart, however many scrapes arrive (src/core/fresh-flight.ts). */
@@ -400,6 +409,22 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     if (kind === 'gauge') new Gauge({ name, help, labelNames: ['market'], registers, collect });
     else new Counter({ name, help, labelNames: ['market'], registers, collect });
   };
+  // the portfolio service (only where it runs: absent elsewhere)
+  counter('tickwire_portfolio_executions_applied_total', 'Executions the portfolio service applied to position books', (s) => s.portfolio?.stats.applied);
+  gauge('tickwire_portfolio_books_held', 'Position books held in memory (the rest are in the position store, read back on use)', (s) => s.portfolio?.heldBooks);
+  gauge(
+    'tickwire_portfolio_unsaved_users',
+    'Users whose book in memory is ahead of the position store (the store is down, or the save is under way)',
+    (s) => s.portfolio?.unsavedUsers,
+  );
+  counter('tickwire_portfolio_save_failures_total', 'Saves of position books that failed (tried again)', (s) => s.portfolio?.stats.saveFailures);
+  counter(
+    'tickwire_portfolio_books_marked_incomplete_total',
+    'Times a book was marked incomplete: the execution log no longer holds executions it needs (GET answers 409 INCOMPLETE until a PUT)',
+    (s) => s.portfolio?.stats.incomplete,
+  );
+  counter('tickwire_portfolio_books_evicted_total', 'Idle books that left memory (read back from the store on use)', (s) => s.portfolio?.stats.evicted);
+
   alertMetric('gauge', 'tickwire_alert_rules', 'Alert rules loaded (live, not expired)', (a) => a.engine.stats.rules);
   alertMetric(
     'gauge',
