@@ -262,12 +262,21 @@ export class PortfolioService implements PortfolioApi {
 
   async #apply(user: string, ev: StoredEvent, position: number): Promise<void> {
     if (this.#closed) return;
-    if (this.#books.has(user) && !this.#parked.has(user)) return this.#applyHeld(user, ev, position);
+    if (this.#held(user)) return this.#applyHeld(user, ev, position);
     // never applied to an empty book in place of the stored one: waits for the book
-    const p = this.#bring(user);
+    this.#park(this.#bring(user), ev, position);
+  }
+
+  /** `ev` waits with `p`'s executions, in order, the checkpoint below it. */
+  #park(p: Parked, ev: StoredEvent, position: number): void {
     p.events.push([ev, position]);
     p.first = Math.min(p.first, position);
     this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+  }
+
+  /** The user's book is in memory and up to date (not read back, nor held back behind the log). */
+  #held(user: string): boolean {
+    return this.#books.has(user) && !this.#parked.has(user);
   }
 
   async #applyHeld(user: string, ev: StoredEvent, position: number): Promise<void> {
@@ -319,9 +328,7 @@ export class PortfolioService implements PortfolioApi {
       this.#parked.set(user, (p = { first: Infinity, events: [], kick: false, loaded: undefined, failed: true }));
       this.#retryLoad(user, p);
     }
-    p.events.push([ev, position]);
-    p.first = Math.min(p.first, position);
-    this.#checkpoint = Math.max(this.#checkpoint ?? 0, position);
+    this.#park(p, ev, position);
   }
 
   #retryLoad(user: string, p: Parked): void {
@@ -521,10 +528,9 @@ export class PortfolioService implements PortfolioApi {
    */
   async getPositions(user: string): Promise<PositionsView | undefined> {
     await this.#queue;
-    const held = this.#books.get(user);
-    if (held && !this.#parked.has(user)) {
+    if (this.#held(user)) {
       this.#touch(user);
-      return shown(held);
+      return shown(this.#books.get(user)!);
     }
     const unavailable = (err?: unknown): PortfolioRequestError =>
       Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store or the execution log is unavailable: retry later'), { cause: err });
@@ -621,7 +627,7 @@ export class PortfolioService implements PortfolioApi {
   /** A gateway has a new subscriber for this user: publish the valuation at the next tick. */
   kick(user: string): void {
     this.#touch(user);
-    if (this.#books.has(user) && !this.#parked.has(user)) {
+    if (this.#held(user)) {
       this.#forced.add(user);
       this.#dirty.add(user);
       return;
