@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeLiveExecution, ExecutionRouter } from '../../src/executions/execution-router.js';
 import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import type { AppendResult } from '../../src/executions/event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
+import { redisForFile } from '../helpers/redis-file.js';
 import { startRedis } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -17,17 +17,8 @@ import { waitFor } from '../helpers/wait.js';
  * passed seq 3 and dropped it, a client resuming with `since: 3` got nothing, and the SDK drops an
  * item whose seq it already has: an accepted execution that reached no one.
  */
-let redis: TestServer & { destroy(): Promise<void> };
-const cleanup: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-}, 30_000);
-
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await redis?.destroy();
-});
+const file = redisForFile();
+const cleanup = file.cleanup;
 
 function execution(i: number): ExecutionPayload {
   return { id: `rs-${i}`, order: `o-${i}`, sym: 'AAPL', side: 'buy', qty: i, p: 100 + i, t: 1_700_000_000_000 + i };
@@ -55,7 +46,7 @@ async function appendAccepted(log: RedisEventLog, user: string, e: ExecutionPayl
 
 describe('the Redis execution log after Redis lost its data under a running engine', () => {
   it('never numbers an execution at or below one already stored, and the live feed delivers it', async () => {
-    const log = new RedisEventLog({ url: redis.url, keyPrefix: 'reset:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    const log = new RedisEventLog({ url: file.server.url, keyPrefix: 'reset:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
     cleanup.push(() => log.close());
     const router = new ExecutionRouter({ log, snapshotEvents: 20, reconcileMs: 0 });
     cleanup.push(() => router.close());
@@ -66,8 +57,8 @@ describe('the Redis execution log after Redis lost its data under a running engi
     await waitFor(() => live.length === 3, { what: 'seq 1 to 3 on the live feed', timeout: 5000 });
 
     // redis-server SIGTERMed and started again on the same port: no persistence, so it is empty
-    await redis.stop();
-    await redis.start();
+    await file.server.stop();
+    await file.server.start();
 
     const r = await appendAccepted(log, 'ann', execution(4));
     expect(r.duplicate).toBe(false);
@@ -82,18 +73,18 @@ describe('the Redis execution log after Redis lost its data under a running engi
   }, 60_000);
 
   it('counts on from the stream when the counter alone is gone (evicted), in a new process too', async () => {
-    const first = new RedisEventLog({ url: redis.url, keyPrefix: 'evict:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    const first = new RedisEventLog({ url: file.server.url, keyPrefix: 'evict:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
     cleanup.push(() => first.close());
     await waitFor(() => first.ready, { what: 'the execution log connected', timeout: 10_000 });
     for (let i = 1; i <= 2; i++) expect((await first.append('bo', execution(i))).seq).toBe(i);
     await first.close();
     // the counter has no TTL, the stream has one: an allkeys-* maxmemory policy may evict the counter alone
-    const direct = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const direct = new Redis(file.server.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     cleanup.push(() => direct.disconnect());
     await direct.connect();
     expect(await direct.del('evict:exec:bo:seq')).toBe(1);
     // a restarted engine: nothing remembered in process
-    const log = new RedisEventLog({ url: redis.url, keyPrefix: 'evict:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
+    const log = new RedisEventLog({ url: file.server.url, keyPrefix: 'evict:exec:', maxPerUser: 1000, retentionMs: 3_600_000 });
     cleanup.push(() => log.close());
     await waitFor(() => log.ready, { what: 'the execution log connected', timeout: 10_000 });
     expect(await log.append('bo', execution(3))).toEqual({ seq: 3, duplicate: false });
@@ -107,12 +98,19 @@ describe('the Redis execution log after Redis lost its data under a running engi
     const attach = async (): Promise<void> => {
       const r = new Redis(replica.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
       await r.connect();
-      await r.replicaof('127.0.0.1', redis.port);
+      await r.replicaof('127.0.0.1', file.server.port);
       await waitFor(async () => /master_link_status:up/.test(await r.info('replication')), { what: 'the replica linked', timeout: 10_000 });
       r.disconnect();
     };
     await attach();
-    const log = new RedisEventLog({ url: redis.url, keyPrefix: 'ack:exec:', maxPerUser: 1000, retentionMs: 3_600_000, ackReplicas: 1, ackTimeoutMs: 2000 });
+    const log = new RedisEventLog({
+      url: file.server.url,
+      keyPrefix: 'ack:exec:',
+      maxPerUser: 1000,
+      retentionMs: 3_600_000,
+      ackReplicas: 1,
+      ackTimeoutMs: 2000,
+    });
     cleanup.push(() => log.close());
     const live: number[] = [];
     cleanup.push(log.follow((_u, ev) => live.push(ev.seq)));
@@ -122,7 +120,7 @@ describe('the Redis execution log after Redis lost its data under a running engi
     await replica.stop();
     await expect(log.append('cy', execution(4))).rejects.toThrow(/replicas confirmed/);
     // a failover to a replica that never had it: the primary's state as of seq 3
-    const direct = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const direct = new Redis(file.server.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     cleanup.push(() => direct.disconnect());
     await direct.connect();
     // (rebuilt: XDEL would keep the stream's last id at 4, which a replica that never had it does not)

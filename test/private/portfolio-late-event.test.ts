@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { defaultRegistry } from '../../src/core/instruments.js';
 import type { StoredEvent } from '../../src/executions/event-log.js';
@@ -7,8 +7,7 @@ import { RedisEventLog } from '../../src/executions/redis-event-log.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { MemoryPositionStore } from '../../src/portfolio/position-store.js';
-import { startRedis } from '../helpers/servers.js';
-import type { TestServer } from '../helpers/servers.js';
+import { redisForFile } from '../helpers/redis-file.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -20,17 +19,8 @@ import { waitFor } from '../helpers/wait.js';
  * skipped the late one as already applied: a fill in the log, acknowledged to the order system,
  * never in the positions (11 held instead of 16).
  */
-let redis: TestServer & { destroy(): Promise<void> };
-const cleanup: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-}, 30_000);
-
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await redis?.destroy();
-});
+const file = redisForFile();
+const cleanup = file.cleanup;
 
 const T0 = Date.now();
 const buy = (id: string, qty: number): ExecutionPayload => ({ id, order: 'o-1', sym: 'AAPL', side: 'buy', qty, p: 100, t: T0 });
@@ -44,9 +34,9 @@ async function stall(admin: Redis, ms: number): Promise<void> {
 
 describe('portfolio: an execution announced after a later one', () => {
   it('is applied, not skipped (Redis log, a reply lost to a stalled Redis, then the retry)', async () => {
-    const log = new RedisEventLog({ url: redis.url, keyPrefix: 'late:exec:', maxPerUser: 1000, retentionMs: 3_600_000, commandTimeoutMs: 150 });
+    const log = new RedisEventLog({ url: file.server.url, keyPrefix: 'late:exec:', maxPerUser: 1000, retentionMs: 3_600_000, commandTimeoutMs: 150 });
     cleanup.push(() => log.close());
-    const admin = new Redis(redis.url);
+    const admin = new Redis(file.server.url);
     cleanup.push(() => admin.quit());
     const seen: number[] = [];
     log.follow((_u, ev: StoredEvent) => seen.push(ev.seq));
