@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
-import { gatewayWorkerEntry } from '../helpers/processes.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -107,23 +105,10 @@ describe('hostile: frames of many connections of one address', () => {
 });
 
 describe('hostile: frames of one address across 2 gateway workers', () => {
-  let gw: GatewayWorkers;
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        feeds: [],
-        gateway: { workers: 2 },
-        limits: { exemptIps: [], messagesPerSec: 1000, messageBurst: 1000, messagesPerIpPerSec: 0.01, messageBurstPerIp: 30 },
-      },
-      ...gatewayWorkerEntry(),
-    });
-  }, 60_000);
-  afterAll(async () => {
-    await gw?.close();
-  }, 30_000);
+  const gw = embeddedWorkers({
+    feeds: [],
+    limits: { exemptIps: [], messagesPerSec: 1000, messageBurst: 1000, messagesPerIpPerSec: 0.01, messageBurstPerIp: 30 },
+  });
 
   it('16 connections (the kernel spreads them over both workers) sending 10 frames each: 30 answered, once for the process', async () => {
     const clients: Client[] = [];

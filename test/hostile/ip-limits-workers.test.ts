@@ -1,10 +1,8 @@
 import type { Agent } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { SECRET } from '../auth/helpers.js';
-import { gatewayWorkerEntry } from '../helpers/processes.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 import { agentsOnBothWorkers, keepAliveGet } from '../helpers/worker-agents.js';
 import type { Got } from '../helpers/worker-agents.js';
 
@@ -15,29 +13,18 @@ import type { Got } from '../helpers/worker-agents.js';
  * is verified). Before, each worker kept its own HTTP buckets: N times the burst and the rate.
  */
 describe('per-IP limits across 2 gateway workers', () => {
-  let gw: GatewayWorkers;
+  const gw = embeddedWorkers({
+    auth: { mode: 'required', jwtSecret: SECRET },
+    // a refill of one per 100 s keeps the counts exact on a loaded machine; loopback is the attacker
+    limits: { httpRequestsPerIpPerSec: 0.01, httpBurstPerIp: 3, connectionsPerIpPerSec: 0.01, connectionBurstPerIp: 3, exemptIps: [] },
+  });
   const agents: Agent[] = [];
 
   const get = (agent: Agent, path: string): Promise<Got> => keepAliveGet(gw.port, agent, path);
 
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        gateway: { workers: 2 },
-        auth: { mode: 'required', jwtSecret: SECRET },
-        // a refill of one per 100 s keeps the counts exact on a loaded machine; loopback is the attacker
-        limits: { httpRequestsPerIpPerSec: 0.01, httpBurstPerIp: 3, connectionsPerIpPerSec: 0.01, connectionBurstPerIp: 3, exemptIps: [] },
-      },
-      ...gatewayWorkerEntry(),
-    });
-  }, 60_000);
-  afterAll(async () => {
+  afterAll(() => {
     for (const a of agents) a.destroy();
-    await gw?.close();
-  }, 30_000);
+  });
 
   it('costly HTTP requests: one burst for the address, over keep-alive connections held by both workers', async () => {
     // one keep-alive connection on each worker

@@ -1,10 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Engine } from '../../src/app/engine.js';
-import { startGatewayWorkers } from '../../src/workers/supervisor.js';
-import type { GatewayWorkers } from '../../src/workers/supervisor.js';
 import { SECRET, testEngine, token } from '../auth/helpers.js';
-import { gatewayWorkerEntry } from '../helpers/processes.js';
+import { embeddedWorkers } from '../helpers/gateway-workers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -109,23 +107,10 @@ describe('open connections per address (one gateway)', () => {
 });
 
 describe('open connections per address across 2 gateway workers', () => {
-  let gw: GatewayWorkers;
-  beforeAll(async () => {
-    gw = await startGatewayWorkers({
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        gateway: { workers: 2 },
-        limits: { connectionsPerIp: 4, connectionsPerIpPerSec: 0, exemptIps: [] },
-      },
-      ...gatewayWorkerEntry(),
-    });
-  }, 60_000);
+  const gw = embeddedWorkers({
+    limits: { connectionsPerIp: 4, connectionsPerIpPerSec: 0, exemptIps: [] },
+  });
   afterEach(closeAll);
-  afterAll(async () => {
-    await gw?.close();
-  }, 30_000);
 
   it('holds one cap for the address, whichever worker each connection reaches', async () => {
     const statuses: number[] = [];
