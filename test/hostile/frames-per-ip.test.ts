@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
+import { testEngine } from '../auth/helpers.js';
 import { embeddedWorkers } from '../helpers/gateway-workers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -44,16 +44,10 @@ describe('hostile: frames of many connections of one address', () => {
   let engine: Engine;
   beforeAll(async () => {
     // a refill of one per 100 s keeps the counts exact on a loaded machine; loopback is the attacker
-    engine = await startEngine(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        log: { level: 'silent' },
-        feeds: [],
-        limits: { exemptIps: [], messagesPerSec: 1000, messageBurst: 1000, messagesPerIpPerSec: 0.01, messageBurstPerIp: 30 },
-      },
-      { env: {} },
-    );
+    engine = await testEngine({
+      feeds: [],
+      limits: { exemptIps: [], messagesPerSec: 1000, messageBurst: 1000, messagesPerIpPerSec: 0.01, messageBurstPerIp: 30 },
+    });
   });
   afterAll(() => engine?.close());
 
