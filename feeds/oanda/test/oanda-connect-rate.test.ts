@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness } from '../../sdk/conformance.js';
 import type { AdapterHarness } from '../../sdk/conformance.js';
 import { FakeHttpStreamServer } from '../../sdk/testing/fake-http-stream-server.js';
+import { gapsAfterStart } from '../../sdk/testing/attempt-gaps.js';
 import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
 
 /**
@@ -12,6 +13,35 @@ import { OandaFeed, OandaOptionsSchema } from '../oanda-feed.js';
  */
 const TOKEN = 'oanda-test-token';
 const ACCOUNT = '101-004-1234567-001';
+
+/** A fake OANDA stream server each of whose streams sends one price and ends (`openedAt`: when each began). */
+function endingEachStream(openedAt: number[] = []): Promise<FakeHttpStreamServer<{ n: number }>> {
+  return FakeHttpStreamServer.start<{ n: number }>({
+    initialState: () => ({ n: 0 }),
+    onStream: (s) => {
+      openedAt.push(Date.now());
+      s.line({
+        type: 'PRICE',
+        instrument: 'EUR_USD',
+        time: new Date().toISOString(),
+        tradeable: true,
+        bids: [{ price: '1.10000', liquidity: 1_000_000 }],
+        asks: [{ price: '1.10010', liquidity: 1_000_000 }],
+      });
+      setImmediate(() => s.res.end());
+    },
+  });
+}
+
+/** An OANDA feed on EUR-USD at `url` that notes in `attemptAt` when it starts each attempt (the runner asks for the URL first thing). */
+function timedOanda(id: string, url: string, attemptAt: number[]): OandaFeed {
+  return new (class extends OandaFeed {
+    override url(symbols: readonly string[]): string {
+      attemptAt.push(Date.now());
+      return super.url(symbols);
+    }
+  })(id, OandaOptionsSchema.parse({ url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT });
+}
 
 describe('oanda connection rate', () => {
   let h: AdapterHarness<FakeHttpStreamServer<{ n: number }>> | undefined;
@@ -24,32 +54,10 @@ describe('oanda connection rate', () => {
 
   it('opens at most two new connections per second when every stream ends right after it started', async () => {
     const openedAt: number[] = [];
-    // when the adapter starts each attempt: the runner asks for the URL first thing
     const attemptAt: number[] = [];
-    class TimedOanda extends OandaFeed {
-      override url(symbols: readonly string[]): string {
-        attemptAt.push(Date.now());
-        return super.url(symbols);
-      }
-    }
     h = await startHarness(
-      () =>
-        FakeHttpStreamServer.start<{ n: number }>({
-          initialState: () => ({ n: 0 }),
-          onStream: (s) => {
-            openedAt.push(Date.now());
-            s.line({
-              type: 'PRICE',
-              instrument: 'EUR_USD',
-              time: new Date().toISOString(),
-              tradeable: true,
-              bids: [{ price: '1.10000', liquidity: 1_000_000 }],
-              asks: [{ price: '1.10010', liquidity: 1_000_000 }],
-            });
-            setImmediate(() => s.res.end());
-          },
-        }),
-      (p) => new TimedOanda('oanda', OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
+      () => endingEachStream(openedAt),
+      (p) => timedOanda('oanda', p.url, attemptAt),
     );
     await h.waitFor('5 connections', () => openedAt.length >= 5, 20_000);
     // read on the adapter's side: seen from the server, each gap also carries the difference of
@@ -66,39 +74,14 @@ describe('oanda connection rate', () => {
     // and one process with two OANDA feeds (two accounts, or instruments split over two feeds) is one
     // client: each feed spaced only its own attempts, so two streams ended together made four a second
     const attemptAt: number[] = [];
-    class TimedOanda extends OandaFeed {
-      override url(symbols: readonly string[]): string {
-        attemptAt.push(Date.now());
-        return super.url(symbols);
-      }
-    }
     const start = (id: string) =>
       startHarness(
-        () =>
-          FakeHttpStreamServer.start<{ n: number }>({
-            initialState: () => ({ n: 0 }),
-            onStream: (s) => {
-              s.line({
-                type: 'PRICE',
-                instrument: 'EUR_USD',
-                time: new Date().toISOString(),
-                tradeable: true,
-                bids: [{ price: '1.10000', liquidity: 1_000_000 }],
-                asks: [{ price: '1.10010', liquidity: 1_000_000 }],
-              });
-              setImmediate(() => s.res.end());
-            },
-          }),
-        (p) => new TimedOanda(id, OandaOptionsSchema.parse({ url: p.url, symbols: ['EUR-USD'] }), { token: TOKEN, accountId: ACCOUNT }),
+        () => endingEachStream(),
+        (p) => timedOanda(id, p.url, attemptAt),
       );
     [h, h2] = await Promise.all([start('oanda'), start('oanda-2')]);
     await h.waitFor('7 attempts of the two feeds', () => attemptAt.length >= 7, 20_000);
-    // (the feeds' first connections are made as they start, together)
-    const times = attemptAt
-      .slice(0, 7)
-      .sort((a, b) => a - b)
-      .slice(1);
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const gaps = gapsAfterStart(attemptAt, 7);
     expect(Math.min(...gaps), `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(500);
   });
 });
