@@ -81,6 +81,37 @@ describe('page visibility across close() and connect()', { timeout: 60_000 }, ()
   });
 });
 
+/**
+ * An engine and a client whose reconnects wait 5 minutes (the middle of a 10-minute backoff window:
+ * Math.random at 0.5), so that only the event a test sends can bring it back soon. `delays`: the
+ * client's reconnect delays; `gateway` stops the engine and starts it again on its port.
+ */
+async function longBackoffClient(): Promise<{ client: TickwireClient; delays: number[]; gateway: { stop(): Promise<void>; start(): Promise<void> } }> {
+  let engine: Engine | undefined = await startTestEngine();
+  const port = engine.port;
+  cleanups.push(() => engine?.close());
+  vi.spyOn(Math, 'random').mockReturnValue(0.5);
+  const client = new TickwireClient({
+    url: streamUrl(port),
+    WebSocket: WS as unknown as WebSocketConstructor,
+    reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
+  });
+  cleanups.push(() => client.close());
+  const delays: number[] = [];
+  client.on('reconnecting', (r) => delays.push(r.delayMs));
+  client.on('error', () => undefined); // the outage's TRANSPORT error
+  const gateway = {
+    async stop(): Promise<void> {
+      await engine?.close();
+      engine = undefined;
+    },
+    async start(): Promise<void> {
+      engine = await startTestEngine(port);
+    },
+  };
+  return { client, delays, gateway };
+}
+
 describe('network back online', { timeout: 60_000 }, () => {
   it("the browser's `online` event ends the backoff wait: the client reconnects at once, and close() stops listening", async () => {
     // a browser's window: `online` and `offline` events on the global object
@@ -90,27 +121,14 @@ describe('network back online', { timeout: 60_000 }, () => {
       addEventListener: (t: string, l: () => void) => (/^(on|off)line$/.test(t) && listeners++, win.addEventListener(t, l)),
       removeEventListener: (t: string, l: () => void) => (/^(on|off)line$/.test(t) && listeners--, win.removeEventListener(t, l)),
     });
-    let engine: Engine | undefined = await startTestEngine();
-    const port = engine.port;
-    cleanups.push(() => engine?.close());
-    // a long backoff (the middle of a 10-minute window): only the event can bring the client back soon
-    vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    const client = new TickwireClient({
-      url: streamUrl(port),
-      WebSocket: WS as unknown as WebSocketConstructor,
-      reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
-    });
-    cleanups.push(() => client.close());
-    const delays: number[] = [];
-    client.on('reconnecting', (r) => delays.push(r.delayMs));
-    client.on('error', () => undefined); // the outage's TRANSPORT error
+    // only the event can bring the client back soon
+    const { client, delays, gateway } = await longBackoffClient();
     await client.connect();
     expect(listeners).toBe(2); // online and offline
-    await engine.close();
-    engine = undefined;
+    await gateway.stop();
     await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
     expect(delays[0]).toBe(300_000);
-    engine = await startTestEngine(port);
+    await gateway.start();
     win.dispatchEvent(new Event('online'));
     await waitFor(() => client.state === 'open', { what: 'reconnected after the online event', timeout: 20_000 });
     // the network gone: the open connection is given up at once (its socket could stay open, and
@@ -131,38 +149,24 @@ describe('page shown again', { timeout: 60_000 }, () => {
   it('a tab shown again while the client waits out a backoff delay retries at once (its own document tracking, and setPageVisible as @tickwire/react calls it)', async () => {
     const doc = new FakeDocument();
     (globalThis as { document?: unknown }).document = doc;
-    let engine: Engine | undefined = await startTestEngine();
-    const port = engine.port;
-    cleanups.push(() => engine?.close());
-    // a long backoff (the middle of a 10-minute window): only the page shown again can bring the client back soon
-    vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    const client = new TickwireClient({
-      url: streamUrl(port),
-      WebSocket: WS as unknown as WebSocketConstructor,
-      reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 },
-    });
-    cleanups.push(() => client.close());
-    const delays: number[] = [];
-    client.on('reconnecting', (r) => delays.push(r.delayMs));
-    client.on('error', () => undefined); // the outage's TRANSPORT error
+    // only the page shown again can bring the client back soon
+    const { client, delays, gateway } = await longBackoffClient();
     await client.connect();
     // the tab goes to the background, the gateway restarts meanwhile
     doc.set('hidden');
-    await engine.close();
-    engine = undefined;
+    await gateway.stop();
     await waitFor(() => client.state === 'reconnecting' && delays.length > 0, 'the drop noticed');
     expect(delays[0]).toBe(300_000);
-    engine = await startTestEngine(port);
+    await gateway.start();
     // the user comes back to the tab: not up to 5 minutes of a blank board
     doc.set('visible');
     await waitFor(() => client.state === 'open', { what: 'reconnected when the page was shown', timeout: 20_000 });
 
     // the same through setPageVisible (the React provider follows the document itself and calls it)
     await client.setPageVisible(false);
-    await engine.close();
-    engine = undefined;
+    await gateway.stop();
     await waitFor(() => client.state === 'reconnecting' && delays.length > 1, 'the second drop noticed');
-    engine = await startTestEngine(port);
+    await gateway.start();
     await client.setPageVisible(true);
     await waitFor(() => client.state === 'open', { what: 'reconnected after setPageVisible(true)', timeout: 20_000 });
     expect(delays.length).toBe(2); // no retry of its own: the backoff delays were cut short
