@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocketServer } from 'ws';
 import { TickwireClient } from '../../src/client/index.js';
 import type { GapEvent, Status, TradeCancel, TradeCorrection, Update } from '../../src/client/index.js';
-import { startScriptedGateway, subscribeAck } from '../helpers/scripted-gateway.js';
+import { startGatewaySending } from '../helpers/scripted-gateway.js';
 
 /**
  * The SDK and the item kinds added to protocol v1: `correction` and `cancel` items on a trade
@@ -21,34 +21,28 @@ describe('client: trade corrections, cancels, unknown item kinds, status', () =>
   });
 
   it('delivers data, correction and cancel items apart, skips unknown ops, and keeps seq gap-free', async () => {
-    const gateway = await startScriptedGateway((ws, req) => {
-      if (req.op !== 'subscribe') return;
-      ws.send(JSON.stringify(subscribeAck(req)));
-      const t = 1_718_026_201_000;
-      ws.send(
-        JSON.stringify({
-          op: 'batch',
-          items: [
-            { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100, s: 1, t, src: 'alpaca' } },
-            { op: 'data', ch: 'trade:AAPL', seq: 2, d: { id: '12', p: 105, s: 10, t, src: 'alpaca' } },
-            { op: 'correction', ch: 'trade:AAPL', seq: 3, d: { ref: '11', id: '14', p: 102, s: 20, t, src: 'alpaca', applied: true } },
-            { op: 'future-kind', ch: 'trade:AAPL', seq: 4, d: { whatever: true } },
-            { op: 'cancel', ch: 'trade:AAPL', seq: 5, d: { ref: '12', t, src: 'alpaca', applied: true } },
-            { op: 'data', ch: 'trade:AAPL', seq: 6, d: { id: '15', p: 101, s: 1, t, src: 'alpaca' } },
-          ],
-        }),
-      );
-      ws.send(
-        JSON.stringify({
-          op: 'data',
-          ch: 'status:AAPL',
-          seq: 1,
-          d: { status: 'halted', code: 'H', reason: 'Trading Halt', luld: { up: 110, down: 90 }, t, src: 'alpaca' },
-        }),
-      );
+    const t = 1_718_026_201_000;
+    const gateway = await startGatewaySending([
+      {
+        op: 'batch',
+        items: [
+          { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100, s: 1, t, src: 'alpaca' } },
+          { op: 'data', ch: 'trade:AAPL', seq: 2, d: { id: '12', p: 105, s: 10, t, src: 'alpaca' } },
+          { op: 'correction', ch: 'trade:AAPL', seq: 3, d: { ref: '11', id: '14', p: 102, s: 20, t, src: 'alpaca', applied: true } },
+          { op: 'future-kind', ch: 'trade:AAPL', seq: 4, d: { whatever: true } },
+          { op: 'cancel', ch: 'trade:AAPL', seq: 5, d: { ref: '12', t, src: 'alpaca', applied: true } },
+          { op: 'data', ch: 'trade:AAPL', seq: 6, d: { id: '15', p: 101, s: 1, t, src: 'alpaca' } },
+        ],
+      },
+      {
+        op: 'data',
+        ch: 'status:AAPL',
+        seq: 1,
+        d: { status: 'halted', code: 'H', reason: 'Trading Halt', luld: { up: 110, down: 90 }, t, src: 'alpaca' },
+      },
       // a lone correction item outside a batch is delivered the same way
-      ws.send(JSON.stringify({ op: 'correction', ch: 'trade:AAPL', seq: 7, d: { ref: '15', id: '16', p: 101.5, s: 1, t, src: 'alpaca', applied: false } }));
-    });
+      { op: 'correction', ch: 'trade:AAPL', seq: 7, d: { ref: '15', id: '16', p: 101.5, s: 1, t, src: 'alpaca', applied: false } },
+    ]);
     wss = gateway.wss;
     client = new TickwireClient({ url: `ws://127.0.0.1:${gateway.port}/v1/stream`, encoding: 'json', reconnect: false });
     const trades: string[] = [];

@@ -4,7 +4,7 @@ import type { ChannelSnapshot } from '@tickwire/react';
 import { useBars, useBook, useChannelSnapshot, useTicker, useTrades } from '@tickwire/react';
 // this checkout's sources (node_modules may link another checkout's package)
 import { TickwireClient, type BookPayload, type Execution, type Notification, type Quote, type Trade } from '../../packages/client/src/index.js';
-import { startScriptedGateway, subscribeAck } from '../helpers/scripted-gateway.js';
+import { startGatewaySending } from '../helpers/scripted-gateway.js';
 
 /**
  * What a dashboard team writes first, typed as it reads: `client.on('data')` hands a union
@@ -29,20 +29,16 @@ describe('typed updates', () => {
   });
 
   it("the `data` event narrows by kind: a quote's fields, a trade's, a notification's", async () => {
-    const gateway = await startScriptedGateway((ws, req) => {
-      if (req.op !== 'subscribe') return;
-      ws.send(JSON.stringify(subscribeAck(req)));
-      const t = 1_718_026_201_000;
-      ws.send(
-        JSON.stringify({
-          op: 'batch',
-          items: [
-            { op: 'data', ch: 'quote:AAPL', seq: 1, d: { bp: 100.5, bs: 3, ap: 100.7, as: 2, t, src: 'alpaca' } },
-            { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100.6, s: 5, t, src: 'alpaca' } },
-          ],
-        }),
-      );
-    });
+    const t = 1_718_026_201_000;
+    const gateway = await startGatewaySending([
+      {
+        op: 'batch',
+        items: [
+          { op: 'data', ch: 'quote:AAPL', seq: 1, d: { bp: 100.5, bs: 3, ap: 100.7, as: 2, t, src: 'alpaca' } },
+          { op: 'data', ch: 'trade:AAPL', seq: 1, d: { id: '11', p: 100.6, s: 5, t, src: 'alpaca' } },
+        ],
+      },
+    ]);
     wss = gateway.wss;
     client = new TickwireClient({ url: `ws://127.0.0.1:${gateway.port}/v1/stream`, encoding: 'json', reconnect: false, heartbeatIntervalMs: 0 });
     const seen: string[] = [];

@@ -40,3 +40,12 @@ export async function startScriptedGateway(onFrame: (ws: WebSocket, req: ClientF
 export function subscribeAck(req: ClientFrame): object {
   return { op: 'ack', id: req.id, subscribed: req.channels, rejected: [], throttle: 0 };
 }
+
+/** A scripted gateway that acks each subscribe (subscribeAck) and then sends `frames`, in order. */
+export function startGatewaySending(frames: readonly object[]): Promise<ScriptedGateway> {
+  return startScriptedGateway((ws, req) => {
+    if (req.op !== 'subscribe') return;
+    ws.send(JSON.stringify(subscribeAck(req)));
+    for (const f of frames) ws.send(JSON.stringify(f));
+  });
+}
