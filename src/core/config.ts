@@ -687,12 +687,11 @@ const ALIASES: Readonly<Record<string, string>> = {
 /** Conventional env names accepted as aliases: env name -> key (docs, `config --help`). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = ALIASES;
 
-/** Env vars with the prefix that are not config keys (read by their own modules). */
 /**
- * TICKWIRE_ variables that are not configuration keys: the config and feeds file paths, the CLI's
- * token, and the project's own build and test switches (TICKWIRE_SKIP_PREPARE for npm ci's
- * prepare, TICKWIRE_TEST_FROM_SOURCE for the test suite: README), which a shell may hold while an
- * engine starts.
+ * TICKWIRE_ variables that are not configuration keys (read by their own modules): the config and
+ * feeds file paths, the CLI's token, and the project's own build and test switches
+ * (TICKWIRE_SKIP_PREPARE for npm ci's prepare, TICKWIRE_TEST_FROM_SOURCE for the test suite:
+ * README), which a shell may hold while an engine starts.
  */
 const NON_CONFIG_ENV = new Set(['TICKWIRE_CONFIG', 'TICKWIRE_FEEDS_FILE', 'TICKWIRE_TOKEN', 'TICKWIRE_SKIP_PREPARE', 'TICKWIRE_TEST_FROM_SOURCE']);
 
