@@ -7,6 +7,7 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
+import { lastStatusCode } from '../sdk/last-status.js';
 import { KrakenBook, parseBookData, rawBookNumbers } from './book.js';
 import type { BookPrecision } from './book.js';
 
@@ -439,7 +440,7 @@ export class KrakenFeed extends StreamFeed {
     for (const sym of symbols) {
       if (!this.#active.has(sym)) continue;
       const st = this.#tradingStatus(sym);
-      if ((this.#published.get(sym) ?? 'online') === st.code) continue;
+      if ((this.#published.get(sym) ?? lastStatusCode(session.ctx, sym, 'online')) === st.code) continue;
       if (st.status === 'trading' && this.#opts.pairStatus && !this.#pairStatesKnown) continue; // its own state may still hold it
       this.#published.set(sym, st.code);
       ts ??= nowNs();

@@ -118,7 +118,8 @@ export class OandaFeed extends StreamFeed {
    */
   #status(sym: string, m: Record<string, any>, ts: bigint, session: StreamSession): void {
     const tradeable = typeof m.tradeable === 'boolean' ? m.tradeable : typeof m.status === 'string' ? m.status === 'tradeable' : undefined;
-    if (tradeable === undefined || (this.#tradeable.get(sym) ?? true) === tradeable) return;
+    // (a status published before a restart of the feed process counts: FeedContext.lastStatus)
+    if (tradeable === undefined || (this.#tradeable.get(sym) ?? session.ctx.lastStatus?.(sym)?.status !== 'halted') === tradeable) return;
     this.#tradeable.set(sym, tradeable);
     session.ctx.emit({ k: 'status', sym, status: tradeable ? 'trading' : 'halted', ...(tradeable ? {} : { reason: 'not tradeable' }), ts });
   }
