@@ -641,9 +641,12 @@ export class TickPublisher {
    * adapter learns it through FeedContext.lastStatus, so one that reports only changes compares
    * the provider's first answer with it, and one whose provider sends no status on subscribe
    * (Alpaca, Polygon) marks it `stale` on its first subscribe, as after a reconnect (docs/feeds.md,
-   * "Trading status after a restart").
+   * "Trading status after a restart"). `statusFeeds`: take up only the statuses these feeds
+   * reported (the feeds of this process); a status from a feed that does not run here is left to
+   * the feed that now serves the symbol, as protocol v1 has it for a symbol with no report.
    */
-  async restore(): Promise<number> {
+  async restore(opts: { statusFeeds?: readonly string[] } = {}): Promise<number> {
+    const statusFeeds = opts.statusFeeds ? new Set(opts.statusFeeds) : undefined;
     const store = this.#lastValues;
     if (!store) return 0;
     const kinds = ['ticker', ...BAR_INTERVALS.map((iv) => `bar.${iv}`), 'status'];
@@ -670,7 +673,7 @@ export class TickPublisher {
           if (d.ticker.restore(tick)) taken++;
         } else if (tick.k === 'status') {
           const { k: _k2, sym: _s, src, seq: _seq, ep: _ep, ts: _ts, rt: _rt, status, ...rest } = tick;
-          if (status === undefined || d.status !== undefined) return;
+          if (status === undefined || d.status !== undefined || (statusFeeds && !statusFeeds.has(src))) return;
           d.status = { ...rest, status };
           d.statusFrom = src;
           taken++;

@@ -46,7 +46,7 @@ async function feedProcess(keyPrefix: string, adapter: FeedAdapter) {
     if (t.k === 'status') statuses.push(t);
   });
   const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: store });
-  await publisher.restore();
+  await publisher.restore({ statusFeeds: [adapter.id] });
   const host = new FeedHost(publisher, silent);
   await host.start(adapter);
   const stop = async (): Promise<void> => {
@@ -218,5 +218,45 @@ describe('trading status after a restart of the feed process', () => {
     expect(now).toMatchObject({ status: 'trading' });
     await b.stop();
     await fakeB.close();
+  });
+
+  it('a status from a feed that does not run in the new process is not taken up', async () => {
+    const keyPrefix = prefix();
+    const open = async () => {
+      const store = new RedisLastValueStore({ url: redis.server.url, keyPrefix, flushMs: 20 });
+      expect(await store.waitReady(5000)).toBe(true);
+      const bus = new MemoryBus();
+      const statuses: StatusTick[] = [];
+      bus.subscribe('md.>', (_s, p) => {
+        const t = decodeTick(p);
+        if (t.k === 'status') statuses.push(t);
+      });
+      const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: store });
+      const close = async (): Promise<void> => {
+        publisher.close();
+        await store.flush();
+        await store.close();
+      };
+      return { publisher, statuses, close };
+    };
+    const a = await open();
+    a.publisher.publish('alpaca', { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', ts: 1_000_000_000n });
+    await a.close();
+
+    // alpaca runs here: its halt is taken up, for alpaca only
+    const c = await open();
+    await c.publisher.restore({ statusFeeds: ['alpaca', 'polygon'] });
+    expect(c.publisher.lastStatus('alpaca', 'AAPL')).toEqual({ status: 'halted', code: 'H' });
+    expect(c.publisher.lastStatus('polygon', 'AAPL')).toBeUndefined();
+    await c.close();
+
+    // the symbol moved to polygon: alpaca's halt is not polygon's to carry on
+    const b = await open();
+    await b.publisher.restore({ statusFeeds: ['polygon'] });
+    expect(b.publisher.lastStatus('alpaca', 'AAPL')).toBeUndefined();
+    b.publisher.publish('polygon', { k: 'status', sym: 'AAPL', luld: { up: 110, down: 90 }, ts: 2_000_000_000n });
+    expect(b.statuses.at(-1)).toMatchObject({ status: 'trading', luld: { up: 110, down: 90 } });
+    expect(b.statuses.at(-1)).not.toHaveProperty('code');
+    await b.close();
   });
 });
