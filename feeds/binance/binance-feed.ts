@@ -166,7 +166,7 @@ export class BinanceFeed extends StreamFeed {
   #polledSymbols = new Set<string>();
   #statusStopped = true;
   #lastStatusPoll = -Infinity;
-  /** per canonical symbol: the exchangeInfo `status` last published (absent: TRADING, nothing published) */
+  /** per canonical symbol: the exchangeInfo `status` last published (absent: none published yet, lastStatusCode: the status taken up after a restart, else TRADING) */
   readonly #statusPublished = new Map<string, string>();
   /** provider symbols (upper case) exchangeInfo does not know: left out of later requests */
   readonly #unknownSymbols = new Set<string>();

@@ -170,7 +170,7 @@ export class CoinbaseFeed extends StreamFeed {
   #active = new Set<string>();
   /** per connection: the products of the opening subscription, until its first `subscriptions` confirmation */
   #opening: readonly string[] | undefined;
-  /** per canonical symbol: the product `status` last published as its trading status (absent: online, nothing published) */
+  /** per canonical symbol: the product `status` last published as its trading status (absent: none published yet, lastStatusCode: the status taken up after a restart, else online) */
   readonly #published = new Map<string, string>();
 
   constructor(id: string, opts: CoinbaseOptions) {

@@ -152,7 +152,7 @@ export class KrakenFeed extends StreamFeed {
   #pairStatesKnown = false;
   /** pair states the instrument page does not list, already logged */
   readonly #unknownPairStates = new Set<string>();
-  /** per canonical symbol: the `code` of the trading status last published (absent: online, nothing published) */
+  /** per canonical symbol: the `code` of the trading status last published (absent: none published yet, lastStatusCode: the status taken up after a restart, else online) */
   readonly #published = new Map<string, string>();
   #opening: readonly string[] = [];
   /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */

@@ -54,7 +54,7 @@ export class OandaFeed extends StreamFeed {
   readonly #tokenEnv: string | undefined;
   readonly #accountId: string;
   readonly #map: SymbolMap;
-  /** last tradeable flag published per symbol (a status tick goes out when it changes) */
+  /** last tradeable flag published per symbol (a status tick goes out when it changes; absent: the status taken up after a restart, else tradeable) */
   readonly #tradeable = new Map<string, boolean>();
 
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
