@@ -132,7 +132,7 @@ export class AlpacaFeed extends StreamFeed {
   readonly #stale = new StaleStatusMarker();
 
   #subscribe(symbols: readonly string[], session: StreamSession): void {
-    if (this.#opts.channels.includes('statuses')) this.#stale.resubscribing(symbols, (t) => session.ctx.emit(t));
+    if (this.#opts.channels.includes('statuses')) this.#stale.resubscribing(symbols, session.ctx);
     this.#send(session, { action: 'subscribe', ...this.#subscription(symbols) });
   }
 

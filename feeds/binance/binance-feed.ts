@@ -8,6 +8,7 @@ import { PacedSender } from '../sdk/paced-sender.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { toNs } from '../sdk/time.js';
+import { lastStatusCode } from '../sdk/last-status.js';
 import { DepthSync, parseDepthEvent, parseDepthSnapshot, rateLimitWaitMs, snapshotRetryMs } from './depth-sync.js';
 import type { DepthEvent, DepthOutput, DepthSnapshot } from './depth-sync.js';
 
@@ -165,7 +166,7 @@ export class BinanceFeed extends StreamFeed {
   #polledSymbols = new Set<string>();
   #statusStopped = true;
   #lastStatusPoll = -Infinity;
-  /** per canonical symbol: the exchangeInfo `status` last published (absent: TRADING, nothing published) */
+  /** per canonical symbol: the exchangeInfo `status` last published (absent: none published yet, lastStatusCode: the status taken up after a restart, else TRADING) */
   readonly #statusPublished = new Map<string, string>();
   /** provider symbols (upper case) exchangeInfo does not know: left out of later requests */
   readonly #unknownSymbols = new Set<string>();
@@ -595,7 +596,7 @@ export class BinanceFeed extends StreamFeed {
     for (const x of info.symbols as Record<string, unknown>[]) {
       const sym = typeof x?.symbol === 'string' ? wanted.get(x.symbol.toUpperCase()) : undefined;
       if (!sym || !current.has(sym) || typeof x.status !== 'string' || x.status === '') continue;
-      if ((this.#statusPublished.get(sym) ?? 'TRADING') === x.status) continue;
+      if ((this.#statusPublished.get(sym) ?? lastStatusCode(ctx, sym, 'TRADING')) === x.status) continue;
       this.#statusPublished.set(sym, x.status);
       if (x.status === 'TRADING') ctx.emit({ k: 'status', sym, status: 'trading', code: 'TRADING', ts });
       else ctx.emit({ k: 'status', sym, status: 'halted', code: x.status, reason: `Binance symbol status ${x.status}`, ts });

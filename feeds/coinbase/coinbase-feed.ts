@@ -7,6 +7,7 @@ import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
 import { RecentIds } from '../sdk/trade-id.js';
+import { lastStatusCode } from '../sdk/last-status.js';
 import { nowNs } from '../../src/core/time.js';
 import { OrderBook } from '../../src/book/order-book.js';
 import { parseL2Event } from './level2.js';
@@ -169,7 +170,7 @@ export class CoinbaseFeed extends StreamFeed {
   #active = new Set<string>();
   /** per connection: the products of the opening subscription, until its first `subscriptions` confirmation */
   #opening: readonly string[] | undefined;
-  /** per canonical symbol: the product `status` last published as its trading status (absent: online, nothing published) */
+  /** per canonical symbol: the product `status` last published as its trading status (absent: none published yet, lastStatusCode: the status taken up after a restart, else online) */
   readonly #published = new Map<string, string>();
 
   constructor(id: string, opts: CoinbaseOptions) {
@@ -374,7 +375,7 @@ export class CoinbaseFeed extends StreamFeed {
           session.ctx.log.warn({ feed: this.id }, detail);
           continue;
         }
-        if ((this.#published.get(sym) ?? 'online') === p.status) continue;
+        if ((this.#published.get(sym) ?? lastStatusCode(session.ctx, sym, 'online')) === p.status) continue;
         this.#published.set(sym, p.status);
         const message = typeof p.status_message === 'string' && p.status_message !== '' ? p.status_message : undefined;
         const t = ts ?? nowNs();

@@ -7,6 +7,7 @@ import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
 import { pairRule, SymbolMap } from '../sdk/symbol-map.js';
 import { isoToNs } from '../sdk/time.js';
+import { lastStatusCode } from '../sdk/last-status.js';
 import { KrakenBook, parseBookData, rawBookNumbers } from './book.js';
 import type { BookPrecision } from './book.js';
 
@@ -151,7 +152,7 @@ export class KrakenFeed extends StreamFeed {
   #pairStatesKnown = false;
   /** pair states the instrument page does not list, already logged */
   readonly #unknownPairStates = new Set<string>();
-  /** per canonical symbol: the `code` of the trading status last published (absent: online, nothing published) */
+  /** per canonical symbol: the `code` of the trading status last published (absent: none published yet, lastStatusCode: the status taken up after a restart, else online) */
   readonly #published = new Map<string, string>();
   #opening: readonly string[] = [];
   /** order books per canonical symbol (option `book`), rebuilt from a snapshot on every connection */
@@ -439,7 +440,7 @@ export class KrakenFeed extends StreamFeed {
     for (const sym of symbols) {
       if (!this.#active.has(sym)) continue;
       const st = this.#tradingStatus(sym);
-      if ((this.#published.get(sym) ?? 'online') === st.code) continue;
+      if ((this.#published.get(sym) ?? lastStatusCode(session.ctx, sym, 'online')) === st.code) continue;
       if (st.status === 'trading' && this.#opts.pairStatus && !this.#pairStatesKnown) continue; // its own state may still hold it
       this.#published.set(sym, st.code);
       ts ??= nowNs();

@@ -54,7 +54,7 @@ export class OandaFeed extends StreamFeed {
   readonly #tokenEnv: string | undefined;
   readonly #accountId: string;
   readonly #map: SymbolMap;
-  /** last tradeable flag published per symbol (a status tick goes out when it changes) */
+  /** last tradeable flag published per symbol (a status tick goes out when it changes; absent: the status taken up after a restart, else tradeable) */
   readonly #tradeable = new Map<string, boolean>();
 
   constructor(id: string, opts: OandaOptions, creds: { token: string; tokenEnv?: string; accountId: string }) {
@@ -118,7 +118,8 @@ export class OandaFeed extends StreamFeed {
    */
   #status(sym: string, m: Record<string, any>, ts: bigint, session: StreamSession): void {
     const tradeable = typeof m.tradeable === 'boolean' ? m.tradeable : typeof m.status === 'string' ? m.status === 'tradeable' : undefined;
-    if (tradeable === undefined || (this.#tradeable.get(sym) ?? true) === tradeable) return;
+    // (a status published before a restart of the feed process counts: FeedContext.lastStatus)
+    if (tradeable === undefined || (this.#tradeable.get(sym) ?? session.ctx.lastStatus?.(sym)?.status !== 'halted') === tradeable) return;
     this.#tradeable.set(sym, tradeable);
     session.ctx.emit({ k: 'status', sym, status: tradeable ? 'trading' : 'halted', ...(tradeable ? {} : { reason: 'not tradeable' }), ts });
   }

@@ -111,7 +111,7 @@ export class PolygonFeed extends StreamFeed {
   readonly #stale = new StaleStatusMarker();
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
-    if (this.#opts.channels.includes('LULD')) this.#stale.resubscribing(symbols, (t) => session.ctx.emit(t));
+    if (this.#opts.channels.includes('LULD')) this.#stale.resubscribing(symbols, session.ctx);
     session.send(JSON.stringify({ action: 'subscribe', params: this.#params(symbols) }));
   }
 

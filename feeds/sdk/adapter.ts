@@ -1,4 +1,4 @@
-import type { BarInterval, Tick } from '../../src/core/schema.js';
+import type { BarInterval, Tick, TradingStatus } from '../../src/core/schema.js';
 
 /**
  * The contract between tickwire and one market-data provider.
@@ -42,6 +42,25 @@ export interface FeedContext {
    * tickers leave it out. A feed that declares `quotesOnly` needs no call.
    */
   setQuotesOnly?(symbols: readonly string[], on: boolean): void;
+  /**
+   * The trading status the engine holds for `sym` as this feed reported it: reported since the
+   * feed started, or taken up from the last-value store when the feed process started (memory in
+   * embedded mode, Redis with `NATS_URL`). undefined when the feed reported none. An adapter that
+   * publishes a status only when it changes compares with this when it has no report of its own
+   * yet, so a status published before a restart is corrected by the provider's first answer,
+   * not left standing because the adapter took the symbol for trading (docs/feeds.md, "Trading
+   * status after a restart"). Optional: hosts without a publisher leave it out.
+   */
+  lastStatus?(sym: string): LastStatus | undefined;
+}
+
+/** A symbol's trading status as the engine holds it (FeedContext.lastStatus). */
+export interface LastStatus {
+  readonly status: TradingStatus;
+  /** the provider's own status code; absent when only a band (`luld`) was reported */
+  readonly code?: string;
+  /** marked stale (docs/protocol.md#status-extension-channel-statussym) */
+  readonly stale?: true;
 }
 
 /** Counters an adapter (or the SDK runner on its behalf) reports for feed health. */

@@ -42,18 +42,41 @@ export function epochToNs(value: number | bigint | string): bigint {
 
 const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?\s*(Z|[+-]\d{2}:?\d{2})$/i;
 
-/** An RFC 3339 / ISO 8601 time with up to nine fractional digits to nanoseconds, exactly. */
+/**
+ * An RFC 3339 / ISO 8601 time with up to nine fractional digits to nanoseconds, exactly. A date or
+ * time that does not exist (RFC 3339 section 5.6: month 01-12, day within its month, hour 00-23,
+ * minute 00-59, second 00-60, offset hours 00-23 and minutes 00-59) is refused: Date.UTC would
+ * roll it over into another instant (2024-02-30 into 2024-03-01). Second 60, a leap second, is
+ * the instant the next second starts, as Unix time counts it.
+ */
 export function isoToNs(text: string): bigint {
   const m = RFC3339_RE.exec(text.trim());
   if (!m) throw new RangeError(`time "${text}" is not RFC 3339 (e.g. 2024-05-01T13:30:00.123456789Z)`);
   const [, y, mo, d, h, mi, s, frac = '', zone = 'Z'] = m;
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
-  if (zone.toUpperCase() !== 'Z') {
-    const z = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
+  const Y = Number(y);
+  const M = Number(mo);
+  const D = Number(d);
+  const H = Number(h);
+  const Mi = Number(mi);
+  const S = Number(s);
+  const z = zone.toUpperCase() === 'Z' ? undefined : /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
+  if (M < 1 || M > 12 || D < 1 || D > daysInMonth(Y, M) || H > 23 || Mi > 59 || S > 60 || (z && (Number(z[2]) > 23 || Number(z[3]) > 59))) {
+    throw new RangeError(`time "${text}" is not a valid RFC 3339 date and time (month 01-12, day of its month, hour 00-23, minute 00-59, second 00-60)`);
+  }
+  let ms = Date.UTC(Y, M - 1, D, H, Mi, S);
+  if (z) {
     const offset = (Number(z[2]) * 60 + Number(z[3])) * 60_000;
     ms -= z[1] === '+' ? offset : -offset;
   }
   return BigInt(ms) * 1_000_000n + BigInt(frac.padEnd(9, '0'));
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/** Days of month `m` (1-12) of year `y`, Gregorian leap years (RFC 3339 Appendix C). */
+function daysInMonth(y: number, m: number): number {
+  if (m !== 2) return DAYS_IN_MONTH[m - 1]!;
+  return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
 }
 
 /** Any provider time: RFC 3339 string, or an epoch number/string in a known or guessed unit. */

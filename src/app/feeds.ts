@@ -22,9 +22,9 @@ export async function buildFeeds(ctx: EngineContext, bus: Bus, busTap: BusTap, s
   const publisher = new TickPublisher({ bus: busTap, registry, books: config.book, ...(store ? { lastValues: store } : {}), ...(bars ? { bars } : {}) });
   lifecycle.add('tick publisher', () => publisher.close());
   // a restarted feed process goes on with the day's ticker and the open bars it left (docs/protocol.md#bar-bar1s-bar1m-bar5m-bar1h-bar1d)
-  await publisher.restore().then(
-    (n) => n > 0 && log.info({ values: n }, 'ticker days and bars taken up from the last-value store'),
-    (err: unknown) => log.warn({ err }, 'could not read the last-value store: ticker days and bars start afresh'),
+  await publisher.restore({ statusFeeds: roles.feeds }).then(
+    (n) => n > 0 && log.info({ values: n }, 'ticker days, bars and trading statuses taken up from the last-value store'),
+    (err: unknown) => log.warn({ err }, 'could not read the last-value store: ticker days, bars and trading statuses start afresh'),
   );
   const failover = createFailover(feedsFile, roles.feeds, publisher, log);
   if (failover) lifecycle.add('failover', () => failover.stop());

@@ -84,6 +84,7 @@ export class FeedHost {
         if (changed) this.#publishOne(feed);
       },
       setQuotesOnly: (symbols, on) => publisher.setQuotesOnlySymbols(adapter.id, symbols, on),
+      lastStatus: (sym) => publisher.lastStatus(adapter.id, sym),
       signal: abort.signal,
       log,
       metrics: {

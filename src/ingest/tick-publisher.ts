@@ -19,7 +19,7 @@ import type {
 import { BAR_INTERVAL_MS, BAR_INTERVALS, channelKindOf } from '../core/schema.js';
 import { nowNs } from '../core/time.js';
 import { calendarOf } from '../core/trading-day.js';
-import type { TickInput } from '../../feeds/sdk/adapter.js';
+import type { LastStatus, TickInput } from '../../feeds/sdk/adapter.js';
 import { BarBuilder } from '../derive/bar-builder.js';
 import type { BarState } from '../derive/bar-builder.js';
 import { TickerBuilder } from '../derive/ticker-builder.js';
@@ -477,6 +477,19 @@ export class TickPublisher {
     this.#publishStatus(cls, sym, feedId, ts, rt, standby ?? { status: 'trading', ...(luld ? { luld } : {}) });
   }
 
+  /**
+   * The trading status of `sym` as feed `feedId` reported it (FeedContext.lastStatus): the one
+   * published, or the one kept while the feed is on standby for the symbol; after a restart,
+   * the one taken up from the last-value store (restore). undefined when it reported none.
+   */
+  lastStatus(feedId: string, sym: string): LastStatus | undefined {
+    const d = this.#derivations.get(sym);
+    if (!d) return undefined;
+    const s = d.statusFrom === feedId ? d.status : d.standbyStatus?.get(feedId);
+    if (!s) return undefined;
+    return { status: s.status, ...(s.code !== undefined ? { code: s.code } : {}), ...(s.stale ? { stale: true as const } : {}) };
+  }
+
   /** Merge a (partial) status report into the symbol's status and publish the full state. */
   #status(cls: AssetClass, input: StatusTick): void {
     const d = this.#derivation(input.sym);
@@ -623,11 +636,20 @@ export class TickPublisher {
    * A ticker of an earlier day, or a bar of an earlier interval, is replaced by the next trade as
    * usual. Call before the first tick (buildFeeds does); returns how many values were taken. A
    * store that cannot be read leaves the state empty (logged by the caller).
+   *
+   * Each symbol's trading status is taken up too, with the feed that reported it: that feed's
+   * adapter learns it through FeedContext.lastStatus, so one that reports only changes compares
+   * the provider's first answer with it, and one whose provider sends no status on subscribe
+   * (Alpaca, Polygon) marks it `stale` on its first subscribe, as after a reconnect (docs/feeds.md,
+   * "Trading status after a restart"). `statusFeeds`: take up only the statuses these feeds
+   * reported (the feeds of this process); a status from a feed that does not run here is left to
+   * the feed that now serves the symbol, as protocol v1 has it for a symbol with no report.
    */
-  async restore(): Promise<number> {
+  async restore(opts: { statusFeeds?: readonly string[] } = {}): Promise<number> {
+    const statusFeeds = opts.statusFeeds ? new Set(opts.statusFeeds) : undefined;
     const store = this.#lastValues;
     if (!store) return 0;
-    const kinds = ['ticker', ...BAR_INTERVALS.map((iv) => `bar.${iv}`)];
+    const kinds = ['ticker', ...BAR_INTERVALS.map((iv) => `bar.${iv}`), 'status'];
     const syms = this.#registry.all().map((i) => i.symbol);
     const values = await store.getMany(syms.flatMap((s) => kinds.map((k) => `${k}:${s}`)));
     let taken = 0;
@@ -649,6 +671,12 @@ export class TickPublisher {
         if (j === 0 && tick.k === 'ticker' && tick.basis) d.basis = tick.basis;
         if (j === 0 && tick.k === 'ticker') {
           if (d.ticker.restore(tick)) taken++;
+        } else if (tick.k === 'status') {
+          const { k: _k2, sym: _s, src, seq: _seq, ep: _ep, ts: _ts, rt: _rt, status, ...rest } = tick;
+          if (status === undefined || d.status !== undefined || (statusFeeds && !statusFeeds.has(src))) return;
+          d.status = { ...rest, status };
+          d.statusFrom = src;
+          taken++;
         } else if (tick.k === 'bar') {
           const b = d.bars.find((x) => x.iv === tick.iv);
           const { k: _k2, sym: _s, src: _src, seq: _seq, ep: _ep, ts, rt, ...state } = tick;

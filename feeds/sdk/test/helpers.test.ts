@@ -39,6 +39,33 @@ describe('time helpers', () => {
     expect(anyTimeToNs('2024-06-10T06:13:20Z')).toBe(1718000000000000000n);
     expect(anyTimeToNs('1718000000.25', 's')).toBe(1718000000250000000n);
   });
+
+  it('refuses a date or time that does not exist, instead of rolling it over into another one', () => {
+    // RFC 3339 section 5.6 (date-month 01-12, date-mday 01-28/29/30/31 by month and year, time-hour
+    // 00-23, time-minute 00-59, time-second 00-58/59/60; time-numoffset hours 00-23, minutes
+    // 00-59). Date.UTC rolls such values over: 2024-02-30 was read as 2024-03-01, 24:00 as the
+    // next day's 00:00, an offset +24:00 as 24 hours: a provider's bad time became a wrong one.
+    for (const bad of [
+      '2024-02-30T06:13:20Z',
+      '2023-02-29T06:13:20Z',
+      '2024-04-31T06:13:20Z',
+      '2024-13-01T06:13:20Z',
+      '2024-00-10T06:13:20Z',
+      '2024-06-00T06:13:20Z',
+      '2024-06-10T24:00:00Z',
+      '2024-06-10T06:60:20Z',
+      '2024-06-10T06:13:61Z',
+      '2024-06-10T06:13:20+24:00',
+      '2024-06-10T06:13:20-05:60',
+    ]) {
+      expect(() => isoToNs(bad), bad).toThrow(/not a valid RFC 3339 date and time/);
+    }
+    // a leap year's 29 February, and a leap second (time-second 60), are valid: the leap second
+    // is the instant the next second starts, as Unix time (which has no leap seconds) counts it
+    expect(isoToNs('2024-02-29T06:13:20Z')).toBe(BigInt(Date.UTC(2024, 1, 29, 6, 13, 20)) * 1_000_000n);
+    expect(isoToNs('2016-12-31T23:59:60.5Z')).toBe(BigInt(Date.UTC(2017, 0, 1)) * 1_000_000n + 500_000_000n);
+    expect(isoToNs('2024-06-10T06:13:20-23:59')).toBe(1718000000000000000n + (23n * 60n + 59n) * 60_000_000_000n);
+  });
 });
 
 describe('decimal helpers', () => {
