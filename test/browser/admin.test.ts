@@ -218,6 +218,7 @@ describe('operator console', { timeout: 120_000 }, () => {
       // the poll does not replace a search's rows
       await p2.waitForTimeout(1500);
       expect(await rows.count()).toBe(1);
+      await rig.screenshot(p2, 'admin-search.png', { fullPage: false });
       // every connection, oldest first, 100 a page, then "more"
       await p2.getByTestId('search-user').fill('');
       await p2.getByTestId('search-ip').fill('127.0.0.1');
@@ -228,7 +229,6 @@ describe('operator console', { timeout: 120_000 }, () => {
       const total = Number(await p2.getByTestId('connection-count').textContent());
       await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(total);
       expect(await p2.getByTestId('connection-more').isVisible()).toBe(false);
-      await rig.screenshot(p2, 'admin-search.png', { fullPage: false });
       // back to the overview
       await p2.getByTestId('connection-overview').click();
       await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(100);

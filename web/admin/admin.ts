@@ -139,7 +139,7 @@ function render(o: Overview): void {
     byTestId('connections').replaceChildren(...o.connections.map((c) => connectionRow(c, o.at)));
     byTestId('connection-shown').textContent =
       o.connections.length < o.connectionTotals.connections
-        ? `the ${o.connections.length} that need attention first (slow, then most buffered, then newest): search or list all below`
+        ? `the ${o.connections.length} that need attention first (slow, then most buffered, then newest); search above to find or list the others`
         : 'all of them';
     byTestId('connection-more').hidden = true;
   }
