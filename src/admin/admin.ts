@@ -6,6 +6,7 @@ import type { Announcement } from '../executions/schemas.js';
 import { AnnouncementSchema, describeIssue } from '../executions/schemas.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
+import type { Connection } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, remoteAddress, sendJson, sendText } from '../http/http.js';
 import { answerUnrouted, headResponse, RouteTable, withParameters } from '../http/route-table.js';
@@ -19,9 +20,9 @@ import type { ServiceScope } from '../core/config.js';
 /**
  * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
  *
- *   GET  /admin/api/overview                 connections, channels, feeds in one answer
+ *   GET  /admin/api/overview                 the first 100 connections by attention, their totals, channels, feeds
  *   GET  /admin/api/session                  {token, scopes}: the presented token's name and scopes
- *   GET  /admin/api/connections              [{id, user, ip, encoding, subscriptions (the first 20), subscriptionCount, bufferedBytes, slow, openedAt}]
+ *   GET  /admin/api/connections              ?limit=&after=&user=&ip= -> {at, connections, matched, totals, next}: a page, oldest first
  *   GET  /admin/api/channels                 [{channel, subscribers, tiers, updatesPerSec}]
  *   GET  /admin/api/feeds                    [{id, state, lagMs, reporting, ...the feed's health report}]
  *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
@@ -67,18 +68,90 @@ export interface AdminOptions {
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
-export interface AdminSnapshot {
+/**
+ * How many connections GET /admin/api/overview lists (with exact totals of them all). The console
+ * polls it every second; listing every connection cost about 520 bytes each, copied from each
+ * gateway worker and serialised at each poll: 1.3 MB at 2,560 connections, 10 MB at the
+ * connection ceiling, chosen by whoever opens connections (test/hostile/admin-connections.test.ts).
+ * 100 rows is what a person reads on one screen; they are the ones that need an operator first
+ * (CONNECTION_ORDER.attention), and /admin/api/connections pages through and searches the rest.
+ */
+export const ADMIN_OVERVIEW_CONNECTIONS = 100;
+/** GET /admin/api/connections: rows per page without `limit`, and the most `limit` may ask for */
+export const ADMIN_PAGE_DEFAULT = 100;
+export const ADMIN_PAGE_MAX = 500;
+
+/**
+ * `attention` (the overview): slow connections first (paused by the slow-consumer policy, the
+ * next to be closed with 4009), then the most bytes buffered (the memory they hold), then the
+ * newest (a sudden crowd of new connections is what an operator looks at during an incident).
+ * `opened` (the pages of /admin/api/connections): oldest first, by (openedAt, id), an order that
+ * does not move between two requests, so a cursor (`after`) neither skips nor repeats a row.
+ */
+export type ConnectionOrder = 'attention' | 'opened';
+
+export interface ConnectionQuery {
+  order: ConnectionOrder;
+  /** at most this many rows */
+  limit: number;
+  /** `opened` only: the rows after this one (the previous page's `next`) */
+  after?: { openedAt: number; id: string } | undefined;
+  /** only this user's connections (exact user id) */
+  user?: string | undefined;
+  /** only the connections from this address (exact, as the `ip` column shows it) */
+  ip?: string | undefined;
+}
+
+export const OVERVIEW_QUERY: ConnectionQuery = { order: 'attention', limit: ADMIN_OVERVIEW_CONNECTIONS };
+
+/** Exact figures over every connection (the filter aside). */
+export interface ConnectionTotals {
+  connections: number;
+  slow: number;
+  bufferedBytes: number;
+}
+
+export interface ConnectionPage {
+  /** at most the query's `limit`, in its order */
   connections: AdminConnection[];
+  /** how many connections match the filter (`user`, `ip`), every page together */
+  matched: number;
+  totals: ConnectionTotals;
+}
+
+export interface AdminSnapshot extends ConnectionPage {
   channels: AdminChannel[];
 }
 
 export interface AdminPeers {
-  gather(): Promise<AdminSnapshot>;
+  gather(query: ConnectionQuery): Promise<AdminSnapshot>;
   close(id: string): Promise<boolean>;
 }
 
-/** One list from the snapshots of several workers: connections side by side, channels summed. */
-export function mergeSnapshots(parts: readonly AdminSnapshot[]): AdminSnapshot {
+interface RowKey {
+  slow: boolean;
+  bufferedBytes: number;
+  openedAt: number;
+  id: string;
+}
+
+const byOpened = (a: { openedAt: number; id: string }, b: { openedAt: number; id: string }): number => a.openedAt - b.openedAt || cmp(a.id, b.id);
+
+export const CONNECTION_ORDER: Record<ConnectionOrder, (a: RowKey, b: RowKey) => number> = {
+  attention: (a, b) => Number(b.slow) - Number(a.slow) || b.bufferedBytes - a.bufferedBytes || b.openedAt - a.openedAt || cmp(a.id, b.id),
+  opened: byOpened,
+};
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The cursor of a page's last row, for `after` (connection ids are base64url: no `.` in them). */
+export const cursorOf = (c: { openedAt: number; id: string }): string => `${c.openedAt}.${c.id}`;
+
+/**
+ * One answer from the snapshots of several workers: each worker's best `limit` rows merged and cut
+ * to `limit` again, totals summed, channels summed.
+ */
+export function mergeSnapshots(parts: readonly AdminSnapshot[], query: ConnectionQuery): AdminSnapshot {
   const channels = new Map<string, AdminChannel>();
   for (const p of parts) {
     for (const c of p.channels) {
@@ -93,11 +166,63 @@ export function mergeSnapshots(parts: readonly AdminSnapshot[]): AdminSnapshot {
       m.updatesPerSec = Math.max(m.updatesPerSec, c.updatesPerSec);
     }
   }
+  const totals: ConnectionTotals = { connections: 0, slow: 0, bufferedBytes: 0 };
+  for (const p of parts) {
+    totals.connections += p.totals.connections;
+    totals.slow += p.totals.slow;
+    totals.bufferedBytes += p.totals.bufferedBytes;
+  }
   return {
-    connections: parts.flatMap((p) => p.connections).sort((a, b) => a.openedAt - b.openedAt),
+    connections: parts
+      .flatMap((p) => p.connections)
+      .sort(CONNECTION_ORDER[query.order])
+      .slice(0, query.limit),
+    matched: parts.reduce((n, p) => n + p.matched, 0),
+    totals,
     channels: [...channels.values()].sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel)),
   };
 }
+
+/** The query of GET /admin/api/connections, checked: a bad value is a 400 naming the parameter. */
+export function parseConnectionQuery(raw: string): ConnectionQuery {
+  const q: ConnectionQuery = { order: 'opened', limit: ADMIN_PAGE_DEFAULT };
+  const seen = new Set<string>();
+  const bad = (field: string, message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message, field);
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
+    const decode = (text: string, what: string): string => {
+      try {
+        return decodeURIComponent(text.replace(/\+/g, ' '));
+      } catch {
+        throw bad(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
+      }
+    };
+    const name = decode(k, k.slice(0, 40));
+    const value = decode(v, name);
+    if (!CONNECTION_PARAMS.includes(name))
+      throw bad(name.slice(0, 40), `unknown query parameter "${name.slice(0, 40)}": this route takes ${CONNECTION_PARAMS.join(', ')}`);
+    if (seen.has(name)) throw bad(name, `"${name}" is given more than once: give it once`);
+    seen.add(name);
+    if (name === 'limit') {
+      if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1 || Number(value) > ADMIN_PAGE_MAX)
+        throw bad('limit', `limit must be a whole number from 1 to ${ADMIN_PAGE_MAX} (got "${value.slice(0, 40)}")`);
+      q.limit = Number(value);
+    } else if (name === 'after') {
+      const m = /^([0-9]{1,15})\.([A-Za-z0-9_-]{1,64})$/.exec(value);
+      if (!m) throw bad('after', `after must be the "next" of a previous page (<openedAt>.<id>), got "${value.slice(0, 80)}"`);
+      q.after = { openedAt: Number(m[1]), id: m[2]! };
+    } else {
+      if (value === '' || value.length > 256) throw bad(name, `${name} must be 1 to 256 characters`);
+      if (name === 'user') q.user = value;
+      else q.ip = value;
+    }
+  }
+  return q;
+}
+
+const CONNECTION_PARAMS = ['limit', 'after', 'user', 'ip'];
 
 /**
  * Channel names listed per connection in the console's lists (`subscriptions`; `subscriptionCount`
@@ -193,20 +318,41 @@ export class AdminView {
     this.#rates = new RateSampler(opts.gateway, opts.sampleMs ?? 1000);
   }
 
-  connections(): AdminConnection[] {
-    return [...this.opts.gateway.connections]
-      .map((c) => ({
-        id: c.id,
-        user: c.principal.user ?? null,
-        ip: c.ip,
-        encoding: c.codec.encoding,
-        subscriptions: c.subscriptionsHead(ADMIN_SUBSCRIPTIONS_SHOWN).sort(),
-        subscriptionCount: c.subscriptionCount,
-        bufferedBytes: c.bufferedBytes,
-        slow: c.slow,
-        openedAt: c.openedAt,
-      }))
-      .sort((a, b) => a.openedAt - b.openedAt);
+  /**
+   * This gateway's connections that `q` asks for, in its order, and the totals. Only the rows it
+   * returns are built (their channel names read): a poll costs the page, not every connection.
+   */
+  connections(q: ConnectionQuery): ConnectionPage {
+    const totals: ConnectionTotals = { connections: 0, slow: 0, bufferedBytes: 0 };
+    let matched = 0;
+    const keyed: { key: RowKey; conn: Connection }[] = [];
+    const after = q.after;
+    for (const conn of this.opts.gateway.connections) {
+      // read once: the comparator must see the same figures each time it looks
+      const key: RowKey = { slow: conn.slow, bufferedBytes: conn.bufferedBytes, openedAt: conn.openedAt, id: conn.id };
+      totals.connections++;
+      if (key.slow) totals.slow++;
+      totals.bufferedBytes += key.bufferedBytes;
+      if (q.user !== undefined && conn.principal.user !== q.user) continue;
+      if (q.ip !== undefined && conn.ip !== q.ip) continue;
+      matched++;
+      if (after && byOpened(key, after) <= 0) continue;
+      keyed.push({ key, conn });
+    }
+    const order = CONNECTION_ORDER[q.order];
+    keyed.sort((a, b) => order(a.key, b.key));
+    const connections = keyed.slice(0, q.limit).map(({ key, conn: c }) => ({
+      id: c.id,
+      user: c.principal.user ?? null,
+      ip: c.ip,
+      encoding: c.codec.encoding,
+      subscriptions: c.subscriptionsHead(ADMIN_SUBSCRIPTIONS_SHOWN).sort(),
+      subscriptionCount: c.subscriptionCount,
+      bufferedBytes: key.bufferedBytes,
+      slow: key.slow,
+      openedAt: key.openedAt,
+    }));
+    return { connections, matched, totals };
   }
 
   /**
@@ -217,7 +363,7 @@ export class AdminView {
     const rows = this.opts.gateway.hub
       .channelStats()
       .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }));
-    return mergeSnapshots([{ connections: [], channels: rows }]).channels;
+    return mergeSnapshots([{ connections: [], matched: 0, totals: { connections: 0, slow: 0, bufferedBytes: 0 }, channels: rows }], OVERVIEW_QUERY).channels;
   }
 
   feeds(): AdminFeed[] {
@@ -225,13 +371,13 @@ export class AdminView {
   }
 
   /** This gateway's own lists (a worker answers its supervisor with this). */
-  snapshot(): AdminSnapshot {
-    return { connections: this.connections(), channels: this.channels() };
+  snapshot(q: ConnectionQuery): AdminSnapshot {
+    return { ...this.connections(q), channels: this.channels() };
   }
 
   /** The lists of every worker when this gateway is one of several, else its own. */
-  async gathered(): Promise<AdminSnapshot> {
-    return this.opts.peers ? this.opts.peers.gather() : this.snapshot();
+  async gathered(q: ConnectionQuery): Promise<AdminSnapshot> {
+    return this.opts.peers ? this.opts.peers.gather(q) : this.snapshot(q);
   }
 
   /** Close a connection by id; false when no such connection is open here. */
@@ -279,13 +425,14 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
   const route = (
     method: 'get' | 'post',
     pattern: string,
-    handler: (res: HttpResponse, params: string[], contentType: string, authorization: string) => Promise<{ status: number; body: unknown }>,
+    handler: (res: HttpResponse, params: string[], contentType: string, authorization: string, query: string) => Promise<{ status: number; body: unknown }>,
   ): void => {
     const scope: ServiceScope = method === 'get' ? 'admin:read' : 'admin:write';
     const serve = (res: HttpResponse, req: HttpRequest): void => {
       const authorization = req.getHeader('authorization');
       const contentType = req.getHeader('content-type');
       const params = [req.getParameter(0) ?? ''];
+      const query = req.getQuery() ?? '';
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
@@ -298,7 +445,7 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
             if (token !== undefined) opts.log?.info({ tokenName: token, scope, route: `${method.toUpperCase()} ${pattern}` }, 'service token lacks the scope');
             return { status, body: { error: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', ...rest } };
           }
-          return handler(res, params, contentType, authorization);
+          return handler(res, params, contentType, authorization, query);
         })
         .then(
           (reply) => {
@@ -322,17 +469,25 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     app[method](pattern, serve);
   };
 
-  route('get', '/admin/api/overview', async () => ({
-    status: 200,
-    body: { at: Date.now(), ...(await view.gathered()), feeds: view.feeds() },
-  }));
+  // the connections that need an operator first, at most ADMIN_OVERVIEW_CONNECTIONS, and the totals
+  route('get', '/admin/api/overview', async () => {
+    const { connections, totals, channels } = await view.gathered(OVERVIEW_QUERY);
+    return { status: 200, body: { at: Date.now(), connections, connectionTotals: totals, channels, feeds: view.feeds() } };
+  });
   // what the console may offer: the token's name and scopes (a read-only token sees no buttons)
   route('get', '/admin/api/session', async (_res, _params, _contentType, authorization) => {
     const who = tokens.identify(authorization)!;
     return { status: 200, body: { token: who.name, scopes: [...who.scopes].sort() } };
   });
-  route('get', '/admin/api/connections', async () => ({ status: 200, body: (await view.gathered()).connections }));
-  route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered()).channels }));
+  // a page of connections, oldest first, perhaps one user's or one address's; `next` for the page after
+  route('get', '/admin/api/connections', async (_res, _params, _contentType, _authorization, query) => {
+    const q = parseConnectionQuery(query);
+    const { connections, matched, totals } = await view.gathered(q);
+    const last = connections.at(-1);
+    const next = connections.length === q.limit && last ? cursorOf(last) : null;
+    return { status: 200, body: { at: Date.now(), connections, matched, totals, next } };
+  });
+  route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered({ ...OVERVIEW_QUERY, limit: 0 })).channels }));
   route('get', '/admin/api/feeds', async () => ({ status: 200, body: view.feeds() }));
   route('post', '/admin/api/announcements', async (res, _params, contentType) => {
     const body = parse(AnnouncementSchema, await readJson(res, 64 * 1024, contentType));

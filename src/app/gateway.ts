@@ -175,7 +175,12 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
       });
       if (deps.metrics) registerMetricsRoute(app, deps.metrics, log);
       registerFeedRoutes(app, feedHealth);
-      deps.bars?.routes(app, { resolvers, authenticator: access.authenticator, gate: readGate });
+      deps.bars?.routes(app, {
+        resolvers,
+        authenticator: access.authenticator,
+        gate: readGate,
+        refuseOrigin: (res, req, headers) => gw.refuseOrigin(res, req, headers, 'read bar history'),
+      });
       registerServiceApi(app, {
         ...(userAlerts?.serviceApi ?? {}),
         serviceToken: config.auth.serviceToken,

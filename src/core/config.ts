@@ -146,7 +146,7 @@ export const ConfigSchema = z
           )
           .default([])
           .describe(
-            "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming), e.g. https://app.example.com,https://*.example.com, or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED (docs/protocol.md, Allowed origins)",
+            "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming) and read GET /v1/bars, e.g. https://app.example.com,https://*.example.com, or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED (docs/protocol.md, Allowed origins)",
           ),
         workers: z
           .number()

@@ -527,11 +527,20 @@ export class Gateway {
     this.#opts.peers?.report(this.connections.size, this.#verifying);
   }
 
+  /**
+   * gateway.allowedOrigins, for the other routes that serve the feed's data to pages (GET
+   * /v1/bars): answers 403 ORIGIN_NOT_ALLOWED with `headers` and returns true for a page it does
+   * not allow, counted as at the upgrade.
+   */
+  refuseOrigin(res: HttpResponse, req: HttpRequest, headers: Record<string, string>, what: string): boolean {
+    return this.#refusedOrigin(res, req, headers, what);
+  }
+
   /** gateway.allowedOrigins: answers 403 ORIGIN_NOT_ALLOWED and returns true for a page it does not allow. */
-  #refusedOrigin(res: HttpResponse, req: HttpRequest, headers: Record<string, string> = {}): boolean {
+  #refusedOrigin(res: HttpResponse, req: HttpRequest, headers: Record<string, string> = {}, what?: string): boolean {
     const origin = req.getHeader('origin');
     if (this.#originAllowed(origin, req.getHeader('host'))) return false;
-    refuseOrigin(res, origin, this.counters.protocolErrors, headers);
+    refuseOrigin(res, origin, this.counters.protocolErrors, headers, what);
     return true;
   }
 

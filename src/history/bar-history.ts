@@ -32,7 +32,15 @@ export interface BarHistory {
    */
   readonly store: BarStore | undefined;
   /** GET /v1/bars on the gateway's app, with the gateway's resolvers and authenticator */
-  routes(app: TemplatedApp, deps: { resolvers: readonly ChannelResolver[]; authenticator: Authenticator; gate?: BarsRouteOptions['gate'] }): void;
+  routes(
+    app: TemplatedApp,
+    deps: {
+      resolvers: readonly ChannelResolver[];
+      authenticator: Authenticator;
+      gate?: BarsRouteOptions['gate'];
+      refuseOrigin?: BarsRouteOptions['refuseOrigin'];
+    },
+  ): void;
   close(): Promise<void>;
 }
 
@@ -70,6 +78,7 @@ export function buildBarHistory(ctx: BarHistoryContext): BarHistory {
         registry: ctx.registry,
         log,
         ...(deps.gate ? { gate: deps.gate } : {}),
+        ...(deps.refuseOrigin ? { refuseOrigin: deps.refuseOrigin } : {}),
       });
     },
     close: async () => {

@@ -27,6 +27,12 @@ export interface BarsRouteOptions {
   log?: { warn(obj: object, msg?: string): void };
   /** before the store is read for `principal` (from `ip`): a promise to wait for (the read budget), or undefined */
   gate?: (principal: Principal, ip: string, bars: number) => Promise<unknown> | undefined;
+  /**
+   * gateway.allowedOrigins: answers 403 ORIGIN_NOT_ALLOWED (with `headers`) and returns true for a
+   * page it does not allow. The bars are the feed's data as much as the stream is: the list that
+   * keeps another site's pages from showing the stream keeps them from drawing its charts.
+   */
+  refuseOrigin?: (res: HttpResponse, req: HttpRequest, headers: Record<string, string>) => boolean;
 }
 
 /** A parameter's problem: answered 400 with the parameter's name. */
@@ -154,7 +160,8 @@ async function pageOf(history: (q: BarRange) => Promise<Payload[]>, q: BarsQuery
  */
 export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): void {
   // the preflight a browser sends before a cross-origin GET with `Authorization`
-  app.options('/v1/bars', (res: HttpResponse) => {
+  app.options('/v1/bars', (res: HttpResponse, req: HttpRequest) => {
+    if (opts.refuseOrigin?.(res, req, READ_CORS)) return;
     sendText(res, 204, '', 'text/plain; charset=utf-8', {
       ...READ_CORS,
       allow: 'GET, HEAD',
@@ -164,6 +171,7 @@ export function registerBarsRoute(app: TemplatedApp, opts: BarsRouteOptions): vo
     });
   });
   app.get('/v1/bars', (res: HttpResponse, req: HttpRequest) => {
+    if (opts.refuseOrigin?.(res, req, READ_CORS)) return;
     let aborted = false;
     res.onAborted(() => {
       aborted = true;

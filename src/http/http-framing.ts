@@ -16,8 +16,8 @@ const DIGITS = /^\d{1,15}$/;
  * Transfer-Encoding; a proxy in front may pick the other reading, and the bytes left over are
  * then parsed as a second request (request smuggling, RFC 9112 6.3 and 11.2). So a request is
  * accepted with at most one Content-Length of plain digits, or exactly one
- * `Transfer-Encoding: chunked` and no Content-Length, and header names and values that are
- * well-formed.
+ * `Transfer-Encoding: chunked` and no Content-Length, at most one Host, and header names and
+ * values that are well-formed.
  */
 /** false once the uWS build in use turned out not to list headers (its pure-JS fallback) */
 let canListHeaders = true;
@@ -60,6 +60,7 @@ export function listHeader(req: HttpRequest, name: string): string {
 export function framingProblemOf(headers: Iterable<readonly [string, string]>): string | undefined {
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
+  let host = false;
   for (const [rawName, value] of headers) {
     const name = rawName.toLowerCase();
     if (!TOKEN.test(name)) return `header name ${JSON.stringify(name.slice(0, 40))} is not a token`;
@@ -68,6 +69,11 @@ export function framingProblemOf(headers: Iterable<readonly [string, string]>): 
       if (contentLength !== undefined) return 'more than one Content-Length header';
       if (!DIGITS.test(value.trim())) return `Content-Length ${JSON.stringify(value.slice(0, 40))} is not a decimal number`;
       contentLength = value;
+    } else if (name === 'host') {
+      // RFC 9112 3.2: "MUST respond with a 400 ... to any that contains more than one Host header
+      // field line"; a proxy may route by one and the gateway reads the other (its own-origin check)
+      if (host) return 'more than one Host header';
+      host = true;
     } else if (name === 'transfer-encoding') {
       if (transferEncoding !== undefined) return 'more than one Transfer-Encoding header';
       if (value.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding ${JSON.stringify(value.slice(0, 40))}: only "chunked" is accepted`;

@@ -56,12 +56,19 @@ export function sendRefusal(res: HttpResponse, refusal: { status: number; messag
  * 403 ORIGIN_NOT_ALLOWED: a web page whose origin gateway.allowedOrigins does not list asked to
  * open a stream. Counted with the protocol errors (`tickwire_protocol_errors_total`).
  */
-export function refuseOrigin(res: HttpResponse, origin: string, counts: Record<string, number>, headers: Record<string, string> = {}): void {
+export function refuseOrigin(
+  res: HttpResponse,
+  origin: string,
+  counts: Record<string, number>,
+  headers: Record<string, string> = {},
+  /** what the page may not do here */
+  what = 'open a stream',
+): void {
   counts.ORIGIN_NOT_ALLOWED = (counts.ORIGIN_NOT_ALLOWED ?? 0) + 1;
   sendJson(
     res,
     403,
-    { error: 'ORIGIN_NOT_ALLOWED', message: `pages from ${JSON.stringify(origin.slice(0, 200))} may not open a stream here (gateway.allowedOrigins)` },
+    { error: 'ORIGIN_NOT_ALLOWED', message: `pages from ${JSON.stringify(origin.slice(0, 200))} may not ${what} here (gateway.allowedOrigins)` },
     headers,
   );
 }

@@ -76,6 +76,27 @@ function userParam(raw: string): string {
 }
 
 /**
+ * `?unread=` of GET /v1/users/{user}/notifications: `1`/`true` only the unread, `0`/`false` or
+ * none every one. Anything else is a 400 naming it: another spelling (`TRUE`, `yes`, `unread[]`,
+ * the parameter twice) used to list every notification as if the filter had been understood.
+ */
+function unreadParam(query: string): boolean {
+  let unread: boolean | undefined;
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = (eq < 0 ? part : part.slice(0, eq)).slice(0, 40);
+    if (name !== 'unread') throw new HttpError(400, 'BAD_REQUEST', `unknown query parameter "${name}": this route takes unread (1 or 0)`, name);
+    if (unread !== undefined) throw new HttpError(400, 'BAD_REQUEST', '"unread" is given more than once: give it once', 'unread');
+    const value = eq < 0 ? undefined : part.slice(eq + 1);
+    if (value === '1' || value === 'true') unread = true;
+    else if (value === '0' || value === 'false') unread = false;
+    else throw new HttpError(400, 'BAD_REQUEST', `unread must be 1 (only the unread ones) or 0, got ${JSON.stringify((value ?? '').slice(0, 40))}`, 'unread');
+  }
+  return unread ?? false;
+}
+
+/**
  * The service API on the gateway's HTTP port, for order systems and operators:
  *
  *   POST /v1/executions                 {user, id, order, sym, side, qty, p, fee?, t}
@@ -259,8 +280,8 @@ function registerAlertRoutes(route: Route, opts: ServiceApiOptions, limit: numbe
   });
   route('get', '/v1/users/:user/notifications', 'notifications:read', 1, async (_res, { params, query }) => {
     const user = userParam(params[0]!);
-    const unreadOnly = new URLSearchParams(query).get('unread');
-    return { status: 200, body: { user, ...(await notifications().list(user, { unreadOnly: unreadOnly === '1' || unreadOnly === 'true' })) } };
+    const unreadOnly = unreadParam(query);
+    return { status: 200, body: { user, ...(await notifications().list(user, { unreadOnly })) } };
   });
   route('post', '/v1/users/:user/notifications/read', 'notifications:write', 1, async (res, { params, contentType }) => {
     const user = userParam(params[0]!);

@@ -27,6 +27,7 @@ import { HELD_STRIDE, heldOf } from './held.js';
 import { STATS_EVERY_MS, StatsBoard } from './stats-board.js';
 import { sumStats } from './aggregate.js';
 import type { GatewayStats } from '../gateway/server.js';
+import type { ConnectionQuery } from '../admin/admin.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort as MessagePort;
@@ -110,7 +111,7 @@ const hooksFor = (main: Extract<ToWorker, { t: 'begin' }>): GatewayWorkerHooks =
     }
     return { ...sumStats(parts), workersConfigured: init.workers, workersAnswered: parts.length };
   },
-  admin: { gather: () => gather('admin'), close: (id) => gather('close', id) },
+  admin: { gather: (q) => gather('admin', JSON.stringify(q)), close: (id) => gather('close', id) },
   forwardHttpStream: (session, body) => gather<boolean>('post', session, body),
   health: (local) => {
     const h = heldOf(held, init.workers);
@@ -130,7 +131,7 @@ async function answer(id: number, what: Gather, arg?: string, data?: Uint8Array)
   try {
     if (what === 'post') value = arg !== undefined && data !== undefined && engine?.gateway?.deliverHttpStream(arg, data) === true;
     else if (what === 'stats') value = engine?.gateway?.stats();
-    else if (what === 'admin') value = engine?.admin?.snapshot();
+    else if (what === 'admin') value = arg !== undefined ? engine?.admin?.snapshot(JSON.parse(arg) as ConnectionQuery) : undefined;
     else if (what === 'close') value = arg !== undefined && engine?.admin?.close(arg) === true;
     else value = await engine?.metrics?.registry.getMetricsAsJSON();
   } catch (err) {

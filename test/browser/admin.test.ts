@@ -33,6 +33,8 @@ describe('operator console', { timeout: 120_000 }, () => {
           serviceToken: SERVICE_TOKEN,
           serviceTokens: [{ name: 'viewer', token: READ_ONLY_TOKEN, scopes: ['admin:read'] }],
         },
+        // the many-connections test opens 120 at once from loopback
+        limits: { connectionsPerIpPerSec: 0 },
       },
     });
     engine = rig.engine!;
@@ -184,6 +186,57 @@ describe('operator console', { timeout: 120_000 }, () => {
       expect(rig.pageErrors).toEqual([]);
     } finally {
       await p2.close();
+    }
+  });
+
+  it('with more connections than the overview lists: the first 100, the totals, a search by user and IP, all of them page by page', async () => {
+    const crowd = await Promise.all(Array.from({ length: 120 }, () => TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, { encoding: 'json' })));
+    const needle = await TestClient.connect(`ws://127.0.0.1:${engine.port}/v1/stream`, {
+      encoding: 'json',
+      headers: { authorization: `Bearer ${await userToken('needle')}` },
+    });
+    const welcome = await needle.waitFor((f) => f.op === 'welcome');
+    await Promise.all(crowd.map((c) => c.waitFor((f) => f.op === 'welcome')));
+    const p2 = await rig.newPage({ width: 1280, height: 900 });
+    try {
+      await p2.goto(`${base()}/admin`);
+      await p2.getByTestId('token').fill(SERVICE_TOKEN);
+      await p2.getByTestId('sign-in').click();
+      const rows = p2.getByTestId('connection');
+      // the overview: 100 rows, and the count of them all (the page's own `system` client among them)
+      await expect.poll(async () => Number(await p2.getByTestId('connection-count').textContent()), { timeout: 20_000 }).toBeGreaterThanOrEqual(121);
+      expect(await rows.count()).toBe(100);
+      expect(await p2.getByTestId('connection-shown').textContent()).toMatch(/the 100 that need attention first/);
+      // the newest first: needle opened last but for the page's own client
+      await expect.poll(() => p2.locator(`tr[data-conn="${welcome.conn}"]`).count()).toBe(1);
+      // a search by user finds its one connection
+      await p2.getByTestId('search-user').fill('needle');
+      await p2.getByTestId('search').click();
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(1);
+      expect(await rows.first().getAttribute('data-conn')).toBe(welcome.conn);
+      expect(await p2.getByTestId('connection-shown').textContent()).toMatch(/1 of the 1 of user "needle"/);
+      // the poll does not replace a search's rows
+      await p2.waitForTimeout(1500);
+      expect(await rows.count()).toBe(1);
+      await rig.screenshot(p2, 'admin-search.png', { fullPage: false });
+      // every connection, oldest first, 100 a page, then "more"
+      await p2.getByTestId('search-user').fill('');
+      await p2.getByTestId('search-ip').fill('127.0.0.1');
+      await p2.getByTestId('search').click();
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(100);
+      expect(await p2.getByTestId('connection-more').isVisible()).toBe(true);
+      await p2.getByTestId('connection-more').click();
+      const total = Number(await p2.getByTestId('connection-count').textContent());
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(total);
+      expect(await p2.getByTestId('connection-more').isVisible()).toBe(false);
+      // back to the overview
+      await p2.getByTestId('connection-overview').click();
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(100);
+      expect(rig.pageErrors).toEqual([]);
+    } finally {
+      await p2.close();
+      needle.close();
+      for (const c of crowd) c.close();
     }
   });
 

@@ -118,6 +118,15 @@ const AMBIGUOUS: [string, string, string[]][] = [
   ['Transfer-Encoding: gzip, chunked', 'POST /v1/announcements', ['Transfer-Encoding: gzip, chunked']],
   ['two Transfer-Encoding headers', 'POST /v1/announcements', ['Transfer-Encoding: chunked', 'Transfer-Encoding: identity']],
   ['a DEL character in a header value', 'POST /v1/announcements', ['X-Note: a\x7fb']],
+  // RFC 9112 3.2: a server MUST answer 400 to more than one Host line; which one a proxy in front
+  // routes by, and which one the gateway reads (the first: its own-origin check), may differ
+  ['two Host headers', 'GET /health', ['Host: evil.example']],
+  ['two Host headers (POST)', 'POST /v1/announcements', ['Host: evil.example', 'Content-Length: 0']],
+  [
+    'a WebSocket upgrade with two Host headers',
+    'GET /v1/stream',
+    ['Host: evil.example', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13'],
+  ],
   [
     'a WebSocket upgrade with two Content-Length',
     'GET /v1/stream',

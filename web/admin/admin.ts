@@ -8,20 +8,29 @@ import { TickwireClient } from '../../src/client/index.js';
  * a link such as /admin?ws=wss://elsewhere cannot feed an operator a forged `system` channel
  * (the page's CSP, connect-src 'self', says the same; docs/operations.md#browser-security).
  */
+interface ConnectionRow {
+  id: string;
+  user: string | null;
+  ip: string;
+  encoding: string;
+  /** the first channels (at most 20), sorted */
+  subscriptions: string[];
+  subscriptionCount: number;
+  bufferedBytes: number;
+  slow: boolean;
+  openedAt: number;
+}
+interface ConnectionTotals {
+  connections: number;
+  slow: number;
+  bufferedBytes: number;
+}
 interface Overview {
   at: number;
-  connections: {
-    id: string;
-    user: string | null;
-    ip: string;
-    encoding: string;
-    /** the first channels (at most 20), sorted */
-    subscriptions: string[];
-    subscriptionCount: number;
-    bufferedBytes: number;
-    slow: boolean;
-    openedAt: number;
-  }[];
+  /** at most 100: slow first, then the most buffered, then the newest */
+  connections: ConnectionRow[];
+  /** exact, over every connection */
+  connectionTotals: ConnectionTotals;
   channels: { channel: string; subscribers: number; tiers: Record<string, number>; updatesPerSec: number }[];
   feeds: { id: string; state: string; lagMs?: number; reporting: boolean; detail?: string }[];
 }
@@ -84,37 +93,56 @@ async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promis
   });
 }
 
-function render(o: Overview): void {
-  const conns = byTestId('connections');
-  conns.replaceChildren(
-    ...o.connections.map((c) => {
-      const tr = document.createElement('tr');
-      tr.dataset.testid = 'connection';
-      tr.dataset.conn = c.id;
-      if (c.slow) tr.className = 'slow';
-      tr.append(
-        cell(c.id),
-        cell(c.user ?? '(anonymous)'),
-        cell(c.ip),
-        cell(c.encoding),
-        cell(subscriptionsText(c.subscriptions, c.subscriptionCount)),
-        cell(bytes(c.bufferedBytes)),
-        cell(c.slow ? 'slow' : ''),
-        cell(ago(o.at - c.openedAt)),
-      );
-      const td = document.createElement('td');
-      if (canWrite) {
-        const btn = document.createElement('button');
-        btn.textContent = 'close';
-        btn.dataset.testid = `close-${c.id}`;
-        btn.addEventListener('click', () => void closeConnection(c.id));
-        td.append(btn);
-      }
-      tr.append(td);
-      return tr;
-    }),
+function connectionRow(c: ConnectionRow, at: number): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.dataset.testid = 'connection';
+  tr.dataset.conn = c.id;
+  if (c.slow) tr.className = 'slow';
+  tr.append(
+    cell(c.id),
+    cell(c.user ?? '(anonymous)'),
+    cell(c.ip),
+    cell(c.encoding),
+    cell(subscriptionsText(c.subscriptions, c.subscriptionCount)),
+    cell(bytes(c.bufferedBytes)),
+    cell(c.slow ? 'slow' : ''),
+    cell(ago(at - c.openedAt)),
   );
-  byTestId('connection-count').textContent = String(o.connections.length);
+  const td = document.createElement('td');
+  if (canWrite) {
+    const btn = document.createElement('button');
+    btn.textContent = 'close';
+    btn.dataset.testid = `close-${c.id}`;
+    btn.addEventListener('click', () => void closeConnection(c.id));
+    td.append(btn);
+  }
+  tr.append(td);
+  return tr;
+}
+
+/**
+ * A search (or "all, oldest first") in place of the overview's first connections: its rows stay
+ * until the operator searches again, asks for more or goes back to the overview. Undefined: the
+ * table shows the overview's rows, refreshed at each poll.
+ */
+let listing: { user: string; ip: string; next: string | null } | undefined;
+
+function showTotals(t: ConnectionTotals): void {
+  byTestId('connection-count').textContent = String(t.connections);
+  byTestId('connection-slow').textContent = String(t.slow);
+  byTestId('connection-buffered').textContent = bytes(t.bufferedBytes);
+}
+
+function render(o: Overview): void {
+  showTotals(o.connectionTotals);
+  if (!listing) {
+    byTestId('connections').replaceChildren(...o.connections.map((c) => connectionRow(c, o.at)));
+    byTestId('connection-shown').textContent =
+      o.connections.length < o.connectionTotals.connections
+        ? `the ${o.connections.length} that need attention first (slow, then most buffered, then newest); search above to find or list the others`
+        : 'all of them';
+    byTestId('connection-more').hidden = true;
+  }
   byTestId('channels').replaceChildren(
     ...o.channels.map((c) => {
       const tr = document.createElement('tr');
@@ -178,8 +206,45 @@ async function poll(): Promise<void> {
 async function closeConnection(id: string): Promise<void> {
   const res = await api('POST', `/admin/api/connections/${encodeURIComponent(id)}/close`);
   if (!res.ok) setState('error', `close ${id}: ${res.status}`);
+  else document.querySelector(`tr[data-conn="${CSS.escape(id)}"]`)?.remove();
   void poll();
 }
+
+/** One page of GET /admin/api/connections for the current search, appended to the table (or replacing it: the first page). */
+async function listPage(first: boolean): Promise<void> {
+  if (!listing) return;
+  const q = new URLSearchParams();
+  if (listing.user) q.set('user', listing.user);
+  if (listing.ip) q.set('ip', listing.ip);
+  if (!first && listing.next) q.set('after', listing.next);
+  const res = await api('GET', `/admin/api/connections?${q.toString()}`);
+  const out = byTestId('connection-shown');
+  if (!res.ok) {
+    out.textContent = `search refused: ${((await res.json()) as { message?: string }).message ?? res.status}`;
+    return;
+  }
+  const page = (await res.json()) as { at: number; connections: ConnectionRow[]; matched: number; totals: ConnectionTotals; next: string | null };
+  showTotals(page.totals);
+  const rows = page.connections.map((c) => connectionRow(c, page.at));
+  if (first) byTestId('connections').replaceChildren(...rows);
+  else byTestId('connections').append(...rows);
+  listing.next = page.next;
+  const shown = byTestId('connections').childElementCount;
+  const what = [listing.user && `user "${listing.user}"`, listing.ip && `IP ${listing.ip}`].filter(Boolean).join(' and ');
+  out.textContent = `${shown} of the ${page.matched} ${what ? `of ${what}` : 'open'}, oldest first`;
+  byTestId('connection-more').hidden = page.next === null;
+}
+
+byTestId<HTMLFormElement>('connection-search').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  listing = { user: byTestId<HTMLInputElement>('search-user').value.trim(), ip: byTestId<HTMLInputElement>('search-ip').value.trim(), next: null };
+  void listPage(true);
+});
+byTestId('connection-more').addEventListener('click', () => void listPage(false));
+byTestId('connection-overview').addEventListener('click', () => {
+  listing = undefined;
+  void poll();
+});
 
 byTestId<HTMLFormElement>('login').addEventListener('submit', (ev) => {
   ev.preventDefault();

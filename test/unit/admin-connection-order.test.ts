@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { mergeSnapshots, OVERVIEW_QUERY, parseConnectionQuery } from '../../src/admin/admin.js';
+import type { AdminConnection, AdminSnapshot } from '../../src/admin/admin.js';
+
+const row = (id: string, o: Partial<AdminConnection> = {}): AdminConnection => ({
+  id,
+  user: null,
+  ip: '127.0.0.1',
+  encoding: 'json',
+  subscriptions: [],
+  subscriptionCount: 0,
+  bufferedBytes: 0,
+  slow: false,
+  openedAt: 1000,
+  ...o,
+});
+const worker = (connections: AdminConnection[]): AdminSnapshot => ({
+  connections,
+  matched: connections.length,
+  totals: {
+    connections: connections.length,
+    slow: connections.filter((c) => c.slow).length,
+    bufferedBytes: connections.reduce((n, c) => n + c.bufferedBytes, 0),
+  },
+  channels: [],
+});
+
+describe('the connections the console shows first', () => {
+  it('slow first, then the most buffered, then the newest; across workers; cut to the limit; totals summed', () => {
+    const a = worker([row('a-old', { openedAt: 1 }), row('a-buffered', { bufferedBytes: 5000, openedAt: 2 }), row('a-new', { openedAt: 50 })]);
+    const b = worker([
+      row('b-slow', { slow: true, bufferedBytes: 10, openedAt: 3 }),
+      row('b-more', { bufferedBytes: 9000, openedAt: 4 }),
+      row('b-mid', { openedAt: 20 }),
+    ]);
+    const m = mergeSnapshots([a, b], { ...OVERVIEW_QUERY, limit: 5 });
+    expect(m.connections.map((c) => c.id)).toEqual(['b-slow', 'b-more', 'a-buffered', 'a-new', 'b-mid']);
+    expect(m.totals).toEqual({ connections: 6, slow: 1, bufferedBytes: 14010 });
+    expect(m.matched).toBe(6);
+  });
+
+  it('the pages of /admin/api/connections: oldest first, ties by id', () => {
+    const m = mergeSnapshots([worker([row('z', { openedAt: 5 }), row('c', { openedAt: 9 })]), worker([row('a', { openedAt: 5 })])], {
+      order: 'opened',
+      limit: 2,
+    });
+    expect(m.connections.map((c) => c.id)).toEqual(['a', 'z']);
+  });
+
+  it('parses the query strictly', () => {
+    expect(parseConnectionQuery('')).toEqual({ order: 'opened', limit: 100 });
+    expect(parseConnectionQuery('limit=500&after=1700000000000.AbC-_9&user=al%20ice&ip=%3A%3A1')).toEqual({
+      order: 'opened',
+      limit: 500,
+      after: { openedAt: 1700000000000, id: 'AbC-_9' },
+      user: 'al ice',
+      ip: '::1',
+    });
+    expect(() => parseConnectionQuery('limit=501')).toThrow(/limit must be a whole number from 1 to 500/);
+    expect(() => parseConnectionQuery('user=a&user=b')).toThrow(/"user" is given more than once/);
+    expect(() => parseConnectionQuery('page=2')).toThrow(/unknown query parameter "page": this route takes limit, after, user, ip/);
+  });
+});
