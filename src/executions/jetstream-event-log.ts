@@ -952,7 +952,7 @@ export const OPEN_RETRY_MS = 30_000;
  * leader did not answer in time), or JetStream answered that it is temporarily unavailable (API
  * error 10008, a cluster without a meta leader yet).
  */
-function transientJetStreamError(err: unknown): boolean {
+export function transientJetStreamError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'TimeoutError') return true;
   return err instanceof JetStreamApiError && (err.code === 10008 || /temporarily unavailable/i.test(err.message));

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { PF_PUT_PREFIX } from '../bus/private-subjects.js';
 import { TickwireError } from '../core/errors.js';
 import { escapeSubjectToken } from '../core/symbols.js';
-import { ensureStream } from '../executions/jetstream-event-log.js';
+import { ensureStream, OPEN_RETRY_MS, transientJetStreamError } from '../executions/jetstream-event-log.js';
 import { answerTimeouts, createRedis } from '../store/redis-connection.js';
 
 /**
@@ -194,18 +194,30 @@ export class JetStreamPutRecords implements PutRecords {
     this.#prefix = opts.prefix ?? PF_PUT_PREFIX;
   }
 
-  /** Create or update the stream (the executions log's manager and client: its connection). */
+  /**
+   * Create or update the stream (the executions log's manager and client: its connection). A
+   * request that times out or finds JetStream temporarily unavailable (a cluster electing its
+   * leader) is tried again, with backoff, for up to OPEN_RETRY_MS, as the log's open does.
+   */
   static async open(jsm: JetStreamManager, js: JetStreamClient, opts: JetStreamPutRecordsOptions): Promise<JetStreamPutRecords> {
-    await ensureStream(jsm, {
-      name: opts.stream,
-      subjects: [(opts.prefix ?? PF_PUT_PREFIX) + '>'],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      discard: DiscardPolicy.Old,
-      max_msgs_per_subject: 1,
-      num_replicas: opts.replicas,
-    });
-    return new JetStreamPutRecords(jsm, js, opts);
+    const deadline = Date.now() + OPEN_RETRY_MS;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await ensureStream(jsm, {
+          name: opts.stream,
+          subjects: [(opts.prefix ?? PF_PUT_PREFIX) + '>'],
+          retention: RetentionPolicy.Limits,
+          storage: StorageType.File,
+          discard: DiscardPolicy.Old,
+          max_msgs_per_subject: 1,
+          num_replicas: opts.replicas,
+        });
+        return new JetStreamPutRecords(jsm, js, opts);
+      } catch (err) {
+        if (!transientJetStreamError(err) || Date.now() + delay > deadline) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   #subject(user: string): string {
