@@ -78,7 +78,7 @@ interface Parked {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0, rebuiltFromPut: 0 };
   readonly #o: PortfolioServiceOptions;
   readonly #puts: PutRecords;
   /** user -> the PUT under way (its record written, its book not saved yet) */
@@ -265,6 +265,7 @@ export class PortfolioService implements PortfolioApi {
         if (stored || rebuilt || book.seq > 0) {
           this.#books.set(user, book);
           await this.#track(book);
+          if (rebuilt) this.stats.rebuiltFromPut++;
           if (book.seq > base || rebuilt) {
             // read again from the log or the PUT record: saved (the store is repaired), published
             this.#markUnsaved(user, this.#checkpoint ?? 0);

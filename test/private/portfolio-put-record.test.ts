@@ -113,6 +113,7 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
     await b.settled();
     expect(b.valuation('ann')).toMatchObject({ positions: [{ sym: 'AAPL', qty: 102 }] });
     expect(b.valuation('ann').incomplete).toBeUndefined();
+    expect(b.stats.rebuiltFromPut).toBe(1);
     // the store is repaired, and the book goes on
     await waitFor(async () => (await m.store().get('ann'))?.positions.AAPL?.qty === 102, 'the rebuilt book saved');
     await m.log.append('ann', trade('buy', 1, 100));
