@@ -691,13 +691,15 @@ export class PortfolioService implements PortfolioApi {
       // with this PUT always has its record. A save that fails takes the record back (the previous
       // one), so that a refused PUT changes nothing, not even a book rebuilt later.
       const lines = [...merged].filter(([, l]) => l.qty !== 0).map(([sym, { qty, cost }]) => ({ sym, qty, cost })); // lines that cancel out: flat, nothing held
-      const record: PutRecord = { id: newPutId(), t: Date.now(), seq: head, ccy: input.ccy, positions: lines };
       let previous: PutRecord | undefined;
       try {
         previous = await this.#puts.last(user);
       } catch (err) {
         throw unavailable(err, 'the execution log (where positions PUT are recorded)');
       }
+      // later than the previous record even if this host's clock is behind the one that wrote it
+      // (#base orders a stored book's PUT against the record by time when their ids differ)
+      const record: PutRecord = { id: newPutId(), t: Math.max(Date.now(), (previous?.t ?? 0) + 1), seq: head, ccy: input.ccy, positions: lines };
       const book = this.#fromRecord(user, record);
       const saved = (async (): Promise<void> => {
         try {

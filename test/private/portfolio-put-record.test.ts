@@ -280,6 +280,25 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
     await expect(b.getPositions('jo')).rejects.toMatchObject({ status: 409, code: 'INCOMPLETE', message: expect.stringContaining('executions 3 to 4') });
   }, 30_000);
 
+  it('a stored book built on a later PUT than the record (the records restored from an older snapshot) is kept', async () => {
+    const log = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 3_600_000 });
+    const store = new MemoryPositionStore();
+    const puts = new MemoryPutRecords();
+    const m: Mode = { log, puts, prefix: 'newer:', store: () => store, lose: async () => undefined };
+    const a = service(m, store);
+    await a.start();
+    await a.putPositions('kit', { ccy: 'USD', positions: [{ sym: 'AAPL', qty: 7, cost: 700 }] });
+    const older = await puts.last('kit');
+    await putThenTrade(m, a, 'kit'); // a second PUT (at seq 2), then executions 3 and 4
+    await waitFor(async () => (await store.get('kit'))?.seq === 4, 'the book saved');
+    await a.close();
+    await puts.restore('kit', older); // the record of the first PUT again
+
+    const b = service(m, store);
+    await b.start();
+    expect(await b.getPositions('kit')).toMatchObject(AFTER);
+  }, 30_000);
+
   it('a PUT whose book could not be saved is refused with 503 and changes nothing, not even a book rebuilt later', async () => {
     const log = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 3_600_000 });
     const store = new OutageStore();
