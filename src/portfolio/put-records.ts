@@ -10,7 +10,7 @@ import { answerTimeouts, createRedis } from '../store/redis-connection.js';
 
 /**
  * The durable record of a user's last positions PUT: the book it set and the log position it is
- * valid from (docs/private-streams.md, "A book the position store lost").
+ * valid from (docs/private-streams.md, "A book set by a PUT").
  *
  * Why a record of its own and not an event in the executions log: the log numbers a user's
  * events 1, 2, 3, ... without holes for clients (`since`, the SDK's gap detection), so an event
