@@ -115,6 +115,7 @@ const ISOLATED = new Set([
   'test/private/portfolio-entitlements.test.ts',
   'test/private/portfolio-late-event.test.ts',
   'test/private/portfolio-lost-book.test.ts',
+  'test/private/portfolio-put-record.test.ts',
   'test/private/portfolio-races.test.ts',
   'test/private/portfolio-process.test.ts',
   'test/private/portfolio.test.ts',

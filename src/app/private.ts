@@ -10,6 +10,8 @@ import { BusPortfolioClient, servePortfolioRpc } from '../portfolio/portfolio-ap
 import type { PortfolioApi } from '../portfolio/portfolio-api.js';
 import { PortfolioService } from '../portfolio/portfolio-service.js';
 import { MemoryPositionStore, RedisPositionStore } from '../portfolio/position-store.js';
+import { JetStreamPutRecords, MemoryPutRecords, RedisPutRecords } from '../portfolio/put-records.js';
+import type { PutRecords } from '../portfolio/put-records.js';
 import type { LastValueStore } from '../store/last-value-store.js';
 import type { EngineContext } from './context.js';
 
@@ -107,11 +109,14 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
       })
     : new MemoryPositionStore();
   lifecycle.add('position store', () => positions.close());
+  const puts = await openPutRecords(ctx, events);
+  lifecycle.add('positions records', () => puts.close());
   const service = new PortfolioService({
     bus,
     registry: ctx.registry,
     store: positions,
     events,
+    puts,
     config: config.portfolio,
     log: ctx.log,
     // delayed views value delayed symbols at the prices their market channels show (docs/private-streams.md)
@@ -122,4 +127,26 @@ export async function buildPortfolio(ctx: EngineContext, bus: Bus, events: Event
   await service.start();
   if (bus.requests) lifecycle.add('portfolio rpc', servePortfolioRpc(bus.requests, service));
   return { service, api: service };
+}
+
+/**
+ * Where positions PUTs are recorded (src/portfolio/put-records.ts): beside the executions log,
+ * as durable as it, so that a book the position store lost is rebuilt from the last PUT and the
+ * executions after it. NATS without JetStream has no durable place: memory.
+ */
+async function openPutRecords(ctx: EngineContext, events: EventLog): Promise<PutRecords> {
+  const { config } = ctx;
+  if (events instanceof JetStreamEventLog) {
+    return JetStreamPutRecords.open(events.manager, events.client, { stream: config.portfolio.putStream, replicas: config.executions.replicas });
+  }
+  if (events instanceof RedisEventLog && config.redisUrl) {
+    return new RedisPutRecords({
+      url: config.redisUrl,
+      keyPrefix: config.executions.redisKeyPrefix,
+      ackReplicas: config.redis.ackReplicas,
+      ackTimeoutMs: config.redis.ackTimeoutMs,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+    });
+  }
+  return new MemoryPutRecords();
 }

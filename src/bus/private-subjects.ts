@@ -11,6 +11,8 @@ import { escapeSubjectToken, parseSubjectToken } from '../core/symbols.js';
  *   pf.kick.<user>     a gateway has a new portfolio subscriber: publish the current valuation
  *                      (empty payload); or still serves one (payload [PF_KICK_RENEW], every
  *                      PF_KICK_RENEW_MS): keep the user's book in memory
+ *   pf.put.<user>      the user's last positions PUT (JetStream stream portfolio.putStream, one
+ *                      message per user: src/portfolio/put-records.ts)
  *   pf.rpc             positions get/put requests to the portfolio service (request/reply)
  *   sys.announce       operator announcements (`system` channel)
  *   delayed.<md...>    gateway-local: a market subject delayed by auth.delayMs (never on NATS)
@@ -20,6 +22,7 @@ export const EXEC_LOG_PREFIX = 'exec.log.';
 export const EXEC_LIVE_PREFIX = 'exec.live.';
 export const PF_VALUE_PREFIX = 'pf.val.';
 export const PF_KICK_PREFIX = 'pf.kick.';
+export const PF_PUT_PREFIX = 'pf.put.';
 export const PF_RPC_SUBJECT = 'pf.rpc';
 /** payload byte of a `pf.kick.<user>` that renews interest (an older service takes it as a kick) */
 export const PF_KICK_RENEW = 1;

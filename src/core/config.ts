@@ -513,6 +513,13 @@ export const ConfigSchema = z
         publishMs: z.number().int().min(50).default(250).describe('a user portfolio is published at most this often (and only on change)'),
         requestTimeoutMs: z.number().int().min(100).default(3000).describe('gateway to portfolio service request timeout (NATS mode)'),
         redisKeyPrefix: z.string().min(1).default('tickwire:pf:').describe('prefix of position keys in Redis'),
+        putStream: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, 'use a JetStream stream name: letters, digits, "_" and "-" only')
+          .default('TW_PF_PUT')
+          .describe(
+            "JetStream stream holding each user's last positions PUT (pf.put.<user>), from which a book the position store lost is rebuilt (NATS mode; executions.replicas)",
+          ),
         idleMs: z
           .number()
           .int()

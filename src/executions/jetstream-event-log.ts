@@ -952,7 +952,7 @@ export const OPEN_RETRY_MS = 30_000;
  * leader did not answer in time), or JetStream answered that it is temporarily unavailable (API
  * error 10008, a cluster without a meta leader yet).
  */
-function transientJetStreamError(err: unknown): boolean {
+export function transientJetStreamError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'TimeoutError') return true;
   return err instanceof JetStreamApiError && (err.code === 10008 || /temporarily unavailable/i.test(err.message));
@@ -995,7 +995,7 @@ async function otherStreamsOver(jsm: JetStreamManager, name: string, subjects: r
  * when our create fails because another one created the stream since our lookup, the stream is
  * looked up again and joined, as one found by the lookup is.
  */
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const cur = await streamConfig(jsm, cfg.name);
     if (cur) {
@@ -1017,7 +1017,7 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
         throw new TickwireError(
           'JETSTREAM',
           `JetStream stream ${cfg.name} cannot be created: its subjects ${subjects.join(', ')} overlap those of stream ${others.join(', ')} on the NATS server. ` +
-            `Put that stream's name in the setting that names this one (executions.stream, executions.inboundStream, notifications.stream or notifications.inboundStream), ` +
+            `Put that stream's name in the setting that names this one (executions.stream, executions.inboundStream, notifications.stream, notifications.inboundStream or portfolio.putStream), ` +
             `or delete it if nothing uses it any more (nats stream rm ${others[0]})`,
           { cause: err },
         );

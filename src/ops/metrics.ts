@@ -67,7 +67,13 @@ export interface MetricsSources {
 
 /** What the portfolio service exposes to /metrics (src/portfolio/portfolio-service.ts). */
 export interface PortfolioMetricsSource {
-  readonly stats: { readonly applied: number; readonly saveFailures: number; readonly incomplete: number; readonly evicted: number };
+  readonly stats: {
+    readonly applied: number;
+    readonly saveFailures: number;
+    readonly incomplete: number;
+    readonly evicted: number;
+    readonly rebuiltFromPut: number;
+  };
   readonly heldBooks: number;
   readonly unsavedUsers: number;
 }
@@ -422,6 +428,11 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     'tickwire_portfolio_books_marked_incomplete_total',
     'Times a book was marked incomplete: the execution log no longer holds executions it needs (GET answers 409 INCOMPLETE until a PUT)',
     (s) => s.portfolio?.stats.incomplete,
+  );
+  counter(
+    'tickwire_portfolio_books_rebuilt_from_put_total',
+    "Books read back that the position store had lost, or held from before the user's last PUT, rebuilt from that PUT's record and the executions after it",
+    (s) => s.portfolio?.stats.rebuiltFromPut,
   );
   counter('tickwire_portfolio_books_evicted_total', 'Idle books that left memory (read back from the store on use)', (s) => s.portfolio?.stats.evicted);
 

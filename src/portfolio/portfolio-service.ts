@@ -16,6 +16,8 @@ import type { PortfolioApi, PositionsView } from './portfolio-api.js';
 import { PortfolioRequestError } from './portfolio-api.js';
 import type { PositionStore } from './position-store.js';
 import type { PositionBook } from './positions.js';
+import { MemoryPutRecords, newPutId } from './put-records.js';
+import type { PutRecord, PutRecords } from './put-records.js';
 import { MAX_AMOUNT, MAX_QTY, roundQty } from '../core/numbers.js';
 import { applyExecution, emptyBook, tradingDay } from './positions.js';
 import type { DelayedLine, PortfolioPayload } from './valuation.js';
@@ -28,8 +30,14 @@ export interface PortfolioServiceOptions {
   store: PositionStore;
   /** the executions log: followed for position updates, asked for heads on PUT */
   events: EventLog;
-  /** `idleMs` (evict idle books) defaults to DEFAULT_IDLE_MS */
-  config: Omit<Config['portfolio'], 'idleMs'> & { idleMs?: number };
+  /**
+   * where each PUT is recorded, with the log position it is valid from: beside the log, as durable
+   * as it (src/portfolio/put-records.ts; src/app/private.ts picks it by the log). Unset: memory,
+   * for as long as the process runs.
+   */
+  puts?: PutRecords;
+  /** `idleMs` (evict idle books) defaults to DEFAULT_IDLE_MS; `putStream` is the composition root's (`puts`) */
+  config: Omit<Config['portfolio'], 'idleMs' | 'putStream'> & { idleMs?: number };
   /** snapshots to price symbols before their first live tick */
   lastValues?: LastValueStore;
   /**
@@ -70,8 +78,16 @@ interface Parked {
  * changed (or a gateway asked, with `pf.kick.<user>`, for a new subscriber).
  */
 export class PortfolioService implements PortfolioApi {
-  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0 };
+  readonly stats = { applied: 0, skipped: 0, published: 0, unchanged: 0, saveFailures: 0, evicted: 0, incomplete: 0, rebuiltFromPut: 0 };
   readonly #o: PortfolioServiceOptions;
+  readonly #puts: PutRecords;
+  /** user -> the PUT under way (its record written, its book not saved yet) */
+  readonly #putting = new Map<string, Promise<unknown>>();
+  /**
+   * PUTs refused after their record was written (it is taken back): a book read back meanwhile
+   * (#load, getPositions) may have read that record, and is read again.
+   */
+  #putsTakenBack = 0;
   readonly #books = new Map<string, PositionBook>();
   /**
    * user -> when the book was last used (an execution, a PUT or GET, a gateway's kick or renewal
@@ -120,6 +136,7 @@ export class PortfolioService implements PortfolioApi {
 
   constructor(opts: PortfolioServiceOptions) {
     this.#o = opts;
+    this.#puts = opts.puts ?? new MemoryPutRecords();
     const dayOf = (sym: string, ms: number): number => this.#dayOf(sym, ms);
     this.#prices = new PriceBook(opts.registry, dayOf);
     const delayMs = opts.delayMs ?? 0;
@@ -197,9 +214,11 @@ export class PortfolioService implements PortfolioApi {
   async #load(user: string, p: Parked): Promise<void> {
     let stored: PositionBook | undefined;
     let last = 0;
+    let record: PutRecord | undefined;
+    const takenBack = this.#putsTakenBack;
     try {
       // (a book held back in memory, #holdBack, is not read again)
-      if (!this.#books.has(user)) [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
+      if (!this.#books.has(user)) [stored, last, record] = await Promise.all([this.#o.store.get(user), this.#logHead(user), this.#puts.last(user)]);
     } catch (err) {
       if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: a book could not be read back from the position store; its executions wait');
       p.failed = true;
@@ -208,6 +227,11 @@ export class PortfolioService implements PortfolioApi {
     }
     await this.#enqueue(async () => {
       if (this.#parked.get(user) !== p || this.#closed) return; // a PUT set the book meanwhile
+      if (this.#putsTakenBack !== takenBack) {
+        // a PUT failed meanwhile: what was read may be its record, taken back since
+        p.loaded = this.#load(user, p);
+        return;
+      }
       this.#parked.delete(user);
       if (!this.#books.has(user)) {
         // The log's events past the stored book are read first: the waiting ones, and any seen
@@ -220,13 +244,15 @@ export class PortfolioService implements PortfolioApi {
         // the user's first book may never have been saved
         // (test/private/portfolio-unsaved-new-user.test.ts); a user without events gets no book.
         // What the log no longer holds marks the book incomplete (#catchUp).
-        const book = stored ?? emptyBook(user, this.#o.config.baseCurrency);
+        // A book set by a PUT is built on the PUT's record when the store lost it or holds one
+        // from before the PUT (#base): the log has no trace of a PUT.
+        const { book, rebuilt } = this.#base(user, stored, record);
         const base = book.seq;
         // the waiting executions continue the book: they need no read (a gap after them is read by #applyHeld)
         const next = p.events.reduce((m, [ev]) => Math.min(m, ev.seq), Infinity);
         if (last > base && next !== base + 1) {
           try {
-            await this.#catchUp(book);
+            await this.#catchUp(book, Infinity, last);
           } catch (err) {
             // the book stays out of memory, behind the log: read back again later, its executions wait
             if (!p.failed) this.#o.log?.warn({ err, user }, 'portfolio: catch-up from the execution log failed; the book is read back again later');
@@ -236,11 +262,12 @@ export class PortfolioService implements PortfolioApi {
             return;
           }
         }
-        if (stored || book.seq > 0) {
+        if (stored || rebuilt || book.seq > 0) {
           this.#books.set(user, book);
           await this.#track(book);
-          if (book.seq > base) {
-            // read again from the log: saved (the store is repaired), published
+          if (rebuilt) this.stats.rebuiltFromPut++;
+          if (book.seq > base || rebuilt) {
+            // read again from the log or the PUT record: saved (the store is repaired), published
             this.#markUnsaved(user, this.#checkpoint ?? 0);
             this.#dirty.add(user);
           }
@@ -455,6 +482,42 @@ export class PortfolioService implements PortfolioApi {
     return cp;
   }
 
+  /** A refused PUT's record replaced by the one before it (none: removed). */
+  async #takeBack(user: string, previous: PutRecord | undefined): Promise<void> {
+    this.#putsTakenBack++;
+    await this.#puts
+      .restore(user, previous)
+      .catch((err: unknown) =>
+        this.#o.log?.warn(
+          { err, user },
+          'portfolio: a PUT refused with 503 may have left its record: a book of this user rebuilt later (the position store lost it) would hold its positions; PUT the positions again',
+        ),
+      );
+  }
+
+  /** The book a PUT record sets: as the PUT set it (its lines held since the day started). */
+  #fromRecord(user: string, r: PutRecord): PositionBook {
+    const book = emptyBook(user, r.ccy, r.t);
+    book.seq = r.seq;
+    book.put = { id: r.id, t: r.t };
+    for (const { sym, qty, cost } of r.positions) book.positions[sym] = { qty, cost, dayQty0: qty, dayFlow: 0, realized: 0, day: this.#dayOf(sym, r.t) };
+    return book;
+  }
+
+  /**
+   * The book to catch up from the log: the stored one if it is built on the user's last PUT (its
+   * record's id), or on a later PUT whose record is gone (a record store that lost data); else the
+   * PUT's record (`rebuilt`): the store lost the book, or holds one from before the PUT (restored
+   * from an older snapshot: possibly at the same `seq`, only the PUT tells them apart). With no
+   * record, the stored book, or an empty one (the log's executions from its start).
+   */
+  #base(user: string, stored: PositionBook | undefined, record: PutRecord | undefined): { book: PositionBook; rebuilt: boolean } {
+    if (record && !(stored?.put && (stored.put.id === record.id || stored.put.t > record.t))) {
+      return { book: this.#fromRecord(user, record), rebuilt: true };
+    }
+    return { book: stored ?? emptyBook(user, this.#o.config.baseCurrency), rebuilt: false };
+  }
+
   #applyOne(book: PositionBook, ev: StoredEvent): void {
     const sym = ev.d.sym;
     applyExecution(book, ev.d, Date.now(), this.#calendar(sym), this.#o.registry.get(sym)?.currency ?? book.ccy);
@@ -469,14 +532,27 @@ export class PortfolioService implements PortfolioApi {
    * (test/private/portfolio-lost-book.test.ts). Before, it was built from the events left and
    * shown as if whole.
    */
-  async #catchUp(book: PositionBook, before = Infinity): Promise<void> {
+  async #catchUp(book: PositionBook, before = Infinity, head = Infinity): Promise<void> {
+    const from = book.seq;
     for await (const e of this.#eventsAfter(book.user, book.seq)) {
       if (e.seq >= before) break;
       if (e.seq > book.seq + 1) this.#markIncomplete(book, book.seq + 1, e.seq - 1);
       this.#applyOne(book, e);
       this.stats.applied++;
     }
-    if (before !== Infinity && before > book.seq + 1) this.#markIncomplete(book, book.seq + 1, before - 1);
+    if (before !== Infinity) {
+      if (before > book.seq + 1) this.#markIncomplete(book, book.seq + 1, before - 1);
+      return;
+    }
+    // Nothing read past the book, while the log numbered events past it: they all left the log
+    // (retention drops the oldest first, so when some are read the newest are among them). A book
+    // rebuilt from a PUT record whose user had no execution for executions.retentionSec is one
+    // (the Redis log expires a quiet user's events; its counter stays). The head is asked only
+    // then: JetStream's is the hint #load already has (never more than the log holds).
+    if (book.seq === from) {
+      const newest = head === Infinity ? await this.#o.events.head(book.user) : head;
+      if (newest > book.seq) this.#markIncomplete(book, book.seq + 1, newest);
+    }
   }
 
   #markIncomplete(book: PositionBook, from: number, to: number): void {
@@ -548,13 +624,25 @@ export class PortfolioService implements PortfolioApi {
     // events the log holds past it (as #load applies them)
     let book: PositionBook | undefined;
     try {
-      const [stored, last] = await Promise.all([this.#o.store.get(user), this.#logHead(user)]);
-      const held = this.#books.get(user);
-      if (held) return shown(held);
-      // no book stored: the user's first book may never have been saved (or the store lost it), the log has its events
-      const b = stored ?? emptyBook(user, this.#o.config.baseCurrency);
-      if (last > b.seq) await this.#catchUp(b);
-      if (stored || b.seq > 0) book = b;
+      for (;;) {
+        const takenBack = this.#putsTakenBack;
+        const [stored, last, record] = await Promise.all([this.#o.store.get(user), this.#logHead(user), this.#puts.last(user)]);
+        const held = this.#books.get(user);
+        if (held) return shown(held);
+        // a PUT under way (what was read may be its record, not saved yet) or failed meanwhile
+        // (its record taken back since): read again once it is answered
+        const putting = this.#putting.get(user);
+        if (putting || this.#putsTakenBack !== takenBack) {
+          await putting?.catch(() => undefined);
+          continue;
+        }
+        // no book stored: the user's first book may never have been saved (or the store lost it), the
+        // log has its events; a book set by a PUT that the store lost is built on the PUT's record
+        const { book: b, rebuilt } = this.#base(user, stored, record);
+        if (last > b.seq) await this.#catchUp(b, Infinity, last);
+        if (stored || rebuilt || b.seq > 0) book = b;
+        break;
+      }
     } catch (err) {
       throw unavailable(err);
     }
@@ -589,27 +677,52 @@ export class PortfolioService implements PortfolioApi {
       merged.set(sym, cur);
     }
     let result: PositionsView | undefined;
-    const unavailable = (err?: unknown): PortfolioRequestError =>
-      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', 'the position store is unavailable: positions not set, retry later'), { cause: err });
+    const unavailable = (err?: unknown, what = 'the position store'): PortfolioRequestError =>
+      Object.assign(new PortfolioRequestError(503, 'UNAVAILABLE', `${what} is unavailable: positions not set, retry later`), { cause: err });
     return this.#enqueue(async () => {
-      // positions set by a PUT have no log to be rebuilt from: applied only once saved. A store
-      // known to be unreachable (its connection lost, or a PING unanswered: redis.pingIntervalMs)
-      // refuses at once rather than after a command timeout
+      // Applied only once recorded and saved. A store known to be unreachable (its connection
+      // lost, or a PING unanswered: redis.pingIntervalMs) refuses at once rather than after a
+      // command timeout
       if (this.#storeDown || this.#o.store.ready === false) throw unavailable();
       const head = await this.#o.events.head(user);
-      const now = Date.now();
-      const book = emptyBook(user, input.ccy, now);
-      book.seq = head;
-      for (const [sym, { qty, cost }] of merged) {
-        // lines that cancel out: flat, nothing held
-        if (qty !== 0) book.positions[sym] = { qty, cost, dayQty0: qty, dayFlow: 0, realized: 0, day: this.#dayOf(sym, now) };
-      }
+      // The PUT's durable record (src/portfolio/put-records.ts), with the log position it is valid
+      // from: the log has no trace of a PUT, so a book the store loses is rebuilt from this record
+      // and the executions after `head` (#base). Written before the book is saved: a book stored
+      // with this PUT always has its record. A save that fails takes the record back (the previous
+      // one), so that a refused PUT changes nothing, not even a book rebuilt later.
+      const lines = [...merged].filter(([, l]) => l.qty !== 0).map(([sym, { qty, cost }]) => ({ sym, qty, cost })); // lines that cancel out: flat, nothing held
+      let previous: PutRecord | undefined;
       try {
-        await this.#o.store.save(book);
+        previous = await this.#puts.last(user);
       } catch (err) {
-        this.#storeDown = true;
-        this.#scheduleSave(SAVE_RETRY_MS);
-        throw unavailable(err);
+        throw unavailable(err, 'the execution log (where positions PUT are recorded)');
+      }
+      // later than the previous record even if this host's clock is behind the one that wrote it
+      // (#base orders a stored book's PUT against the record by time when their ids differ)
+      const record: PutRecord = { id: newPutId(), t: Math.max(Date.now(), (previous?.t ?? 0) + 1), seq: head, ccy: input.ccy, positions: lines };
+      const book = this.#fromRecord(user, record);
+      const saved = (async (): Promise<void> => {
+        try {
+          await this.#puts.put(user, record);
+        } catch (err) {
+          // (a write that timed out may have been stored all the same)
+          await this.#takeBack(user, previous);
+          throw unavailable(err, 'the execution log (where positions PUT are recorded)');
+        }
+        try {
+          await this.#o.store.save(book);
+        } catch (err) {
+          this.#storeDown = true;
+          this.#scheduleSave(SAVE_RETRY_MS);
+          await this.#takeBack(user, previous);
+          throw unavailable(err);
+        }
+      })();
+      this.#putting.set(user, saved);
+      try {
+        await saved;
+      } finally {
+        this.#putting.delete(user);
       }
       this.#books.set(user, book);
       this.#touch(user);

@@ -44,6 +44,12 @@ export interface PositionBook {
    * data). The book is then not the user's positions; a PUT replaces it (and clears this).
    */
   incomplete?: MissingRange;
+  /**
+   * The PUT this book is built on (its record's id and time, src/portfolio/put-records.ts): a
+   * stored book without the user's last PUT record's id predates that PUT (a store restored from an
+   * older snapshot) and is rebuilt from the record. Unset: no PUT since this field exists.
+   */
+  put?: { id: string; t: number };
   updatedAt: number;
 }
 

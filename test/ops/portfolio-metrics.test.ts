@@ -8,7 +8,7 @@ import { parseProm, scrape, series } from './prom-text.js';
 /**
  * The portfolio service on /metrics: executions applied, books held and unsaved, failed saves,
  * books marked incomplete (the execution log no longer holds what a book needs: GET 409 until a
- * PUT) and evictions. Before, nothing of the portfolio service was exported, so an operator could
+ * PUT), evictions, and books rebuilt from a PUT's record (the store had lost them). Before, nothing of the portfolio service was exported, so an operator could
  * not alert on a position store that stopped taking saves or on a book marked incomplete. Only
  * where the service runs: a process without it has none of these series.
  */
@@ -19,6 +19,7 @@ const PORTFOLIO_SERIES = [
   'tickwire_portfolio_save_failures_total',
   'tickwire_portfolio_books_marked_incomplete_total',
   'tickwire_portfolio_books_evicted_total',
+  'tickwire_portfolio_books_rebuilt_from_put_total',
 ];
 
 let engine: Engine;
@@ -47,6 +48,7 @@ describe('portfolio metrics', () => {
     expect(series(m, 'tickwire_portfolio_save_failures_total')).toBe(0);
     expect(series(m, 'tickwire_portfolio_books_marked_incomplete_total')).toBe(0);
     expect(series(m, 'tickwire_portfolio_books_evicted_total')).toBe(0);
+    expect(series(m, 'tickwire_portfolio_books_rebuilt_from_put_total')).toBe(0);
   });
 
   it('are absent where the portfolio service does not run', async () => {

@@ -8,6 +8,8 @@ import { testLog } from '../helpers/nats-client.js';
 import type { ExecutionPayload } from '../../src/executions/schemas.js';
 import { PortfolioService } from '../../src/portfolio/portfolio-service.js';
 import { RedisPositionStore } from '../../src/portfolio/position-store.js';
+import { JetStreamPutRecords } from '../../src/portfolio/put-records.js';
+import { Redis } from 'ioredis';
 import { startNats, startRedis } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -39,10 +41,14 @@ let streams = 0;
 let ids = 0;
 const buy = (qty = 1, p = 100): ExecutionPayload => ({ id: `r${++ids}`, order: 'o', sym: 'AAPL', side: 'buy', qty, p, t: Date.now() });
 
+/** each log with its PUT records (a stream of their own, as src/app/private.ts opens them) */
+const records = new Map<JetStreamEventLog, JetStreamPutRecords>();
+
 async function openLog(): Promise<JetStreamEventLog> {
   const n = ++streams;
   const log = await testLog(nc, `RACE_${n}`, { maxPerUser: 100_000, logPrefix: `race${n}.log.`, inPrefix: `race${n}.in.` });
   cleanup.push(() => log.close());
+  records.set(log, await JetStreamPutRecords.open(log.manager, log.client, { stream: `RACE_${n}_PUT`, replicas: 1, prefix: `race${n}.put.` }));
   return log;
 }
 
@@ -53,6 +59,7 @@ function service(log: JetStreamEventLog, prefix: string, idleMs?: number): { svc
     registry: defaultRegistry(),
     store,
     events: log,
+    puts: records.get(log)!,
     config: { baseCurrency: 'USD', publishMs: 20, requestTimeoutMs: 1000, redisKeyPrefix: prefix, ...(idleMs ? { idleMs } : {}) },
   });
   cleanup.push(() => store.close());
@@ -86,6 +93,41 @@ describe('portfolio (JetStream log, Redis store): races that must not make a boo
     again.kick('pia');
     await waitFor(async () => (await store.get('pia'))?.seq === 40, 'the book saved');
     expect((await store.get('pia'))?.positions.AAPL).toMatchObject({ qty: 1000 + after, cost: 50_000 + 100 * after });
+  }, 30_000);
+
+  it('PUTs racing the user’s executions, then the stored book lost: rebuilt as the last PUT plus exactly the executions after its seq', async () => {
+    const log = await openLog();
+    const admin = new Redis(redis.url);
+    cleanup.push(() => admin.quit());
+    const { svc } = service(log, 'race4:');
+    await svc.start();
+    const appended: number[] = [];
+    const puts: Promise<{ seq: number }>[] = [];
+    for (let i = 0; i < 60; i++) {
+      // two PUTs, each racing executions: the second replaces the first
+      if (i === 15) puts.push(svc.putPositions('quin', { ccy: 'USD', positions: [{ sym: 'AAPL', qty: 500, cost: 25_000 }] }));
+      if (i === 35) puts.push(svc.putPositions('quin', { ccy: 'EUR', positions: [{ sym: 'AAPL', qty: 1000, cost: 50_000 }] }));
+      appended.push((await log.append('quin', buy())).seq);
+    }
+    const [first, second] = await Promise.all(puts);
+    expect(second!.seq).toBeGreaterThan(first!.seq);
+    const after = appended.filter((s) => s > second!.seq).length;
+    const want = { ccy: 'EUR', seq: 60, positions: [{ sym: 'AAPL', qty: 1000 + after, cost: 50_000 + 100 * after }] };
+    await waitFor(async () => (await svc.getPositions('quin'))?.seq === 60, 'every execution seen');
+    expect(await svc.getPositions('quin')).toMatchObject(want);
+    await waitFor(async () => (await admin.hget('race4:books', 'quin'))?.includes('"seq":60'), 'the book saved');
+    await svc.close();
+
+    // the store loses the book (the checkpoint is past every execution): a new service reads it back
+    await admin.hdel('race4:books', 'quin');
+    const { svc: again, store } = service(log, 'race4:');
+    await again.start();
+    cleanup.push(() => again.close());
+    expect(await again.getPositions('quin')).toMatchObject(want);
+    again.kick('quin');
+    await waitFor(async () => (await store.get('quin'))?.seq === 60, 'the rebuilt book saved');
+    expect(await store.get('quin')).toMatchObject({ ccy: 'EUR', positions: { AAPL: { qty: 1000 + after, cost: 50_000 + 100 * after } } });
+    expect(await store.get('quin')).not.toHaveProperty('incomplete');
   }, 30_000);
 
   it('books evicted and read back while executions and saves are in flight: each execution applied once', async () => {
