@@ -45,18 +45,35 @@ describe('long sessions', { timeout: 60_000 }, () => {
   it('React store: 3,000 channels claimed and released one after another leave nothing in the store nor the client', async () => {
     const client = new TickwireClient({ url: 'ws://127.0.0.1:9/v1/stream', trackPageVisibility: false, reconnect: false });
     cleanups.push(() => client.close());
+    // channels the store asked the client to subscribe and unsubscribe (counted, not kept: a list would grow the heap)
+    const asked = { subscribe: 0, unsubscribe: 0 };
+    for (const op of ['subscribe', 'unsubscribe'] as const) {
+      const call = client[op].bind(client) as (channels: string[], ...rest: unknown[]) => Promise<never>;
+      (client as unknown as Record<typeof op, typeof call>)[op] = (channels, ...rest) => {
+        asked[op] += channels.length;
+        return call(channels, ...rest);
+      };
+    }
     const store = new TickwireStore(client as never, { schedule: (fn) => void setTimeout(fn, 0), onError: () => undefined });
     const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 0)); // the store syncs claims once per macrotask
+    // one sync per channel: the release of a channel and the claim of the next go in the same turn
+    // (each sync then unsubscribes one and subscribes the other). A sync is a setTimeout(0) of the
+    // store, at least 1 ms: a sync of its own for each release took twice the time (16 s at load 8)
     const cycle = async (from: number, to: number): Promise<void> => {
+      let held: (() => void) | undefined;
       for (let i = from; i < to; i++) {
         const ch = `quote:SYM${i}`;
+        held?.(); // the previous channel released
         const stop = store.listen(ch, () => undefined);
         const id = store.acquire(ch, { throttle: 250 });
-        await turn(); // subscribed (queued until a connection)
-        store.release(ch, id);
-        stop();
-        await turn(); // unsubscribed
+        held = () => {
+          store.release(ch, id);
+          stop();
+        };
+        await turn(); // subscribed (queued until a connection); the previous one unsubscribed
       }
+      held?.();
+      await turn(); // the last one unsubscribed
     };
     await cycle(0, 500);
     // Two rounds of 3,000, each measured: what a leak keeps grows the heap in both, while one
@@ -72,6 +89,8 @@ describe('long sessions', { timeout: 60_000 }, () => {
     }
     expect(store.claims()).toEqual({});
     expect(client.subscriptions).toEqual([]);
+    // every channel was subscribed once and unsubscribed once
+    expect(asked).toEqual({ subscribe: 6500, unsubscribe: 6500 });
     // 256 KB per round is 85 bytes a channel: less than a channel name and its map entry
     expect(Math.min(...grown), `heap growth per round: ${grown.join(', ')} bytes`).toBeLessThan(256 * 1024);
   });

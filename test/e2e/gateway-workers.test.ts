@@ -282,7 +282,7 @@ describe('gateway workers over NATS (each worker with its own NATS connection)',
 });
 
 describe('gateway workers: a worker that crashes', () => {
-  const entry = new URL('../helpers/crashing-gateway-worker.ts', import.meta.url);
+  const entry = new URL('../helpers/crashing-gateway-worker.mjs', import.meta.url);
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tw-workers-'));

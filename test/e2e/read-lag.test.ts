@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from 'vitest';
 import WS from 'ws';
 import { TickwireClient } from '../../src/client/index.js';
 import type { GapEvent, Update, WebSocketConstructor } from '../../src/client/index.js';
@@ -14,12 +15,6 @@ import { waitFor } from '../helpers/wait.js';
  * backpressure never fires. The gateway's lag pings find it; when it reads again it gets fresh
  * values after a seq gap, not the quotes of the whole stall.
  */
-let engine: Engine | undefined;
-afterEach(async () => {
-  await engine?.close();
-  engine = undefined;
-});
-
 const SYMBOLS = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'EUR-USD', 'GBP-USD', 'AAPL', 'MSFT', 'NVDA', 'TSLA'];
 const CHANNELS = SYMBOLS.map((s) => `quote:${s}`);
 const WATCHED = 'quote:BTC-USD';
@@ -54,9 +49,16 @@ async function stats(port: number): Promise<Record<string, any>> {
   return (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as Record<string, any>;
 }
 
+/** The test's engine, closed when the test ends (tests of this file run at the same time: no engine shared through a hook). */
+async function testEngine(ctx: TestContext, config: Parameters<typeof startEngine>[0]): Promise<Engine> {
+  const engine = await startEngine(config);
+  ctx.onTestFinished(() => engine.close());
+  return engine;
+}
+
 /** An engine on the synthetic feed whose buffer limits are far above what a stall produces: only read lag pauses a client. */
-async function lagEngine(seed: number, rate: number, slow: Partial<Record<'lagMs' | 'lagCloseMs', number>> = {}): Promise<Engine> {
-  engine = await startEngine({
+async function lagEngine(ctx: TestContext, seed: number, rate: number, slow: Partial<Record<'lagMs' | 'lagCloseMs', number>> = {}): Promise<Engine> {
+  return testEngine(ctx, {
     host: '127.0.0.1',
     port: 0,
     log: { level: 'silent' },
@@ -73,118 +75,128 @@ async function lagEngine(seed: number, rate: number, slow: Partial<Record<'lagMs
       ...slow,
     },
   });
-  return engine;
 }
 
 describe('read lag', () => {
-  it('a stalled reader is paused on read lag, and after the stall gets fresh values and a seq gap instead of the backlog', { timeout: 90_000 }, async () => {
-    const { port } = await lagEngine(7, 3000);
-    const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
-    reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
-    // the feed as a client that keeps reading sees it
-    const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
-    await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
-    const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
+  // The two tests that wait through a 10 s stall of feed time, each on an engine of its own, run at
+  // the same time (a concurrent suite, as test/e2e/http-stream.test.ts does with its waits on the
+  // clock); the tests after them one after another, as before.
+  describe(`stalls of ${STALL_MS / 1000} s`, { concurrent: true }, () => {
+    it(
+      'a stalled reader is paused on read lag, and after the stall gets fresh values and a seq gap instead of the backlog',
+      { timeout: 90_000 },
+      async (ctx) => {
+        const { expect } = ctx;
+        const { port } = await lagEngine(ctx, 7, 3000);
+        const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
+        reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
+        // the feed as a client that keeps reading sees it
+        const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
+        await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
+        const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
 
-    // reading normally, and answering the gateway's pings
-    await reader.waitFor(() => reader.pongsSent >= 3 && quotesOf(items(reader), WATCHED).length >= 20, 20_000);
-    reader.pause();
-    const before = items(reader).length;
-    const stallStart = Math.max(...quotesOf(items(reader), WATCHED).map((q) => q.d!.t!));
+        // reading normally, and answering the gateway's pings
+        await reader.waitFor(() => reader.pongsSent >= 3 && quotesOf(items(reader), WATCHED).length >= 20, 20_000);
+        reader.pause();
+        const before = items(reader).length;
+        const stallStart = Math.max(...quotesOf(items(reader), WATCHED).map((q) => q.d!.t!));
 
-    // the reader stalls while the feed moves on STALL_MS
-    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
-    const resumeFeedTime = feedTime();
-    reader.resume();
-    // it reads until it holds a quote at least as new as the feed when it resumed
-    await reader.waitFor(() => quotesOf(items(reader).slice(before), WATCHED).some((q) => q.d!.t! >= resumeFeedTime), 20_000);
+        // the reader stalls while the feed moves on STALL_MS
+        await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
+        const resumeFeedTime = feedTime();
+        reader.resume();
+        // it reads until it holds a quote at least as new as the feed when it resumed
+        await reader.waitFor(() => quotesOf(items(reader).slice(before), WATCHED).some((q) => q.d!.t! >= resumeFeedTime), 20_000);
 
-    const after = quotesOf(items(reader).slice(before), WATCHED);
-    // what was already on its way when the lag was found (at most about lagMs + pingMs of quotes)
-    // may come first; nothing from the middle of the stall does
-    const stale = after.filter((q) => q.d!.t! > stallStart + IN_FLIGHT_MS && q.d!.t! < resumeFeedTime - FRESH_MS);
-    expect({ staleQuotes: stale.length, afterResume: after.length }).toEqual({ staleQuotes: 0, afterResume: after.length });
-    // the first quote newer than the backlog is a fresh one, after a seq gap
-    const firstFresh = after.findIndex((q) => q.d!.t! > stallStart + IN_FLIGHT_MS);
-    expect(firstFresh).toBeGreaterThanOrEqual(0);
-    expect(after[firstFresh]!.d!.t!).toBeGreaterThanOrEqual(resumeFeedTime - FRESH_MS);
-    const prevSeq = firstFresh > 0 ? after[firstFresh - 1]!.seq! : quotesOf(items(reader).slice(0, before), WATCHED).at(-1)!.seq!;
-    expect(after[firstFresh]!.seq!).toBeGreaterThan(prevSeq + 1);
+        const after = quotesOf(items(reader).slice(before), WATCHED);
+        // what was already on its way when the lag was found (at most about lagMs + pingMs of quotes)
+        // may come first; nothing from the middle of the stall does
+        const stale = after.filter((q) => q.d!.t! > stallStart + IN_FLIGHT_MS && q.d!.t! < resumeFeedTime - FRESH_MS);
+        expect({ staleQuotes: stale.length, afterResume: after.length }).toEqual({ staleQuotes: 0, afterResume: after.length });
+        // the first quote newer than the backlog is a fresh one, after a seq gap
+        const firstFresh = after.findIndex((q) => q.d!.t! > stallStart + IN_FLIGHT_MS);
+        expect(firstFresh).toBeGreaterThanOrEqual(0);
+        expect(after[firstFresh]!.d!.t!).toBeGreaterThanOrEqual(resumeFeedTime - FRESH_MS);
+        const prevSeq = firstFresh > 0 ? after[firstFresh - 1]!.seq! : quotesOf(items(reader).slice(0, before), WATCHED).at(-1)!.seq!;
+        expect(after[firstFresh]!.seq!).toBeGreaterThan(prevSeq + 1);
 
-    // live again afterwards: from the resync on, seq rises by one per update; the only gaps allowed
-    // are further pauses, each one a lag episode of its own (a loaded machine can delay this
-    // process's reading past lagMs again), never a duplicate or an older value
-    await reader.waitFor(() => quotesOf(items(reader).slice(before), WATCHED).length >= after.length + 5, 20_000);
-    const live = quotesOf(items(reader).slice(before), WATCHED).slice(firstFresh);
-    const steps = live.slice(1).map((q, i) => q.seq! - live[i]!.seq!);
-    const s = await stats(port);
-    const context = { steps: steps.filter((d) => d !== 1), gateway: s.gateway };
-    expect(
-      steps.every((d) => d >= 1),
-      JSON.stringify(context),
-    ).toBe(true);
-    expect(steps.filter((d) => d > 1).length, JSON.stringify(context)).toBeLessThanOrEqual(s.gateway.lagEpisodes - 1);
+        // live again afterwards: from the resync on, seq rises by one per update; the only gaps allowed
+        // are further pauses, each one a lag episode of its own (a loaded machine can delay this
+        // process's reading past lagMs again), never a duplicate or an older value
+        await reader.waitFor(() => quotesOf(items(reader).slice(before), WATCHED).length >= after.length + 5, 20_000);
+        const live = quotesOf(items(reader).slice(before), WATCHED).slice(firstFresh);
+        const steps = live.slice(1).map((q, i) => q.seq! - live[i]!.seq!);
+        const s = await stats(port);
+        const context = { steps: steps.filter((d) => d !== 1), gateway: s.gateway };
+        expect(
+          steps.every((d) => d >= 1),
+          JSON.stringify(context),
+        ).toBe(true);
+        expect(steps.filter((d) => d > 1).length, JSON.stringify(context)).toBeLessThanOrEqual(s.gateway.lagEpisodes - 1);
 
-    expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
-    expect(s.gateway.resyncs).toBeGreaterThanOrEqual(1);
-    expect(s.gateway.slowDisconnects).toBe(0);
-    reader.destroy();
-    observer.close();
-  });
+        expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
+        expect(s.gateway.resyncs).toBeGreaterThanOrEqual(1);
+        expect(s.gateway.slowDisconnects).toBe(0);
+        reader.destroy();
+        observer.close();
+      },
+    );
 
-  it('the SDK in Node (ws) answers the lag pings by itself, and after a stall gets a gap, a refresh and fresh values', { timeout: 90_000 }, async () => {
-    const { port } = await lagEngine(10, 3000);
-    // the SDK's own transport in Node (the ws package), with a handle on its TCP socket to stop reading it
-    const sockets: WS[] = [];
-    class Transport extends WS {
-      constructor(url: string, protocols?: string | string[], options?: WS.ClientOptions) {
-        super(url, protocols, options);
-        sockets.push(this);
+    it('the SDK in Node (ws) answers the lag pings by itself, and after a stall gets a gap, a refresh and fresh values', { timeout: 90_000 }, async (ctx) => {
+      const { expect } = ctx;
+      const { port } = await lagEngine(ctx, 10, 3000);
+      // the SDK's own transport in Node (the ws package), with a handle on its TCP socket to stop reading it
+      const sockets: WS[] = [];
+      class Transport extends WS {
+        constructor(url: string, protocols?: string | string[], options?: WS.ClientOptions) {
+          super(url, protocols, options);
+          sockets.push(this);
+        }
       }
-    }
-    const client = new TickwireClient({
-      url: `ws://127.0.0.1:${port}/v1/stream`,
-      encoding: 'json',
-      WebSocket: Transport as unknown as WebSocketConstructor,
-      reconnect: false,
-    });
-    const updates: Update<{ t: number }>[] = [];
-    const gaps: GapEvent[] = [];
-    client.on('data', (u) => void (u.channel === WATCHED && updates.push(u as Update<{ t: number }>)));
-    client.on('gap', (g) => void gaps.push(g));
-    await client.connect();
-    await client.subscribe(CHANNELS, { throttle: 0 });
-    const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
-    await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
-    const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
-    const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, timeout: 30_000 });
-    // reading normally for a while: the gateway's pings were answered by ws
-    await until(() => updates.length >= 50 && feedTime() > 0, 'updates');
-    const socket = (sockets[0] as unknown as { _socket: import('node:net').Socket })._socket;
-    socket.pause();
-    const before = updates.length;
-    const stallStart = Math.max(...updates.map((u) => u.d.t));
-    await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
-    const resumeFeedTime = feedTime();
-    socket.resume();
-    await until(() => updates.slice(before).some((u) => u.d.t >= resumeFeedTime), 'a fresh update');
+      const client = new TickwireClient({
+        url: `ws://127.0.0.1:${port}/v1/stream`,
+        encoding: 'json',
+        WebSocket: Transport as unknown as WebSocketConstructor,
+        reconnect: false,
+      });
+      const updates: Update<{ t: number }>[] = [];
+      const gaps: GapEvent[] = [];
+      client.on('data', (u) => void (u.channel === WATCHED && updates.push(u as Update<{ t: number }>)));
+      client.on('gap', (g) => void gaps.push(g));
+      await client.connect();
+      await client.subscribe(CHANNELS, { throttle: 0 });
+      const observer = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`, { encoding: 'json' });
+      await observer.request({ op: 'subscribe', id: 1, channels: [WATCHED], throttle: 0 });
+      const feedTime = (): number => Math.max(0, ...quotesOf(observer.frames as Item[], WATCHED).map((q) => q.d?.t ?? 0));
+      const until = (cond: () => boolean, what: string): Promise<unknown> => waitFor(cond, { what, timeout: 30_000 });
+      // reading normally for a while: the gateway's pings were answered by ws
+      await until(() => updates.length >= 50 && feedTime() > 0, 'updates');
+      const socket = (sockets[0] as unknown as { _socket: import('node:net').Socket })._socket;
+      socket.pause();
+      const before = updates.length;
+      const stallStart = Math.max(...updates.map((u) => u.d.t));
+      await observer.waitFor((f) => f.ch === WATCHED && (f.d?.t ?? 0) >= stallStart + STALL_MS, 40_000);
+      const resumeFeedTime = feedTime();
+      socket.resume();
+      await until(() => updates.slice(before).some((u) => u.d.t >= resumeFeedTime), 'a fresh update');
 
-    const after = updates.slice(before);
-    expect(after.filter((u) => u.d.t > stallStart + IN_FLIGHT_MS && u.d.t < resumeFeedTime - FRESH_MS).length).toBe(0);
-    expect(gaps.some((g) => g.channel === WATCHED)).toBe(true);
-    // the SDK refreshes the channel after the gap: a new snapshot follows
-    await until(() => updates.slice(before).some((u) => u.snapshot), 'the refresh snapshot');
-    expect(client.state).toBe('open');
-    expect(sockets.length).toBe(1); // no reconnect
-    const s = await stats(port);
-    expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
-    expect(s.gateway.slowDisconnects).toBe(0);
-    client.close();
-    observer.close();
+      const after = updates.slice(before);
+      expect(after.filter((u) => u.d.t > stallStart + IN_FLIGHT_MS && u.d.t < resumeFeedTime - FRESH_MS).length).toBe(0);
+      expect(gaps.some((g) => g.channel === WATCHED)).toBe(true);
+      // the SDK refreshes the channel after the gap: a new snapshot follows
+      await until(() => updates.slice(before).some((u) => u.snapshot), 'the refresh snapshot');
+      expect(client.state).toBe('open');
+      expect(sockets.length).toBe(1); // no reconnect
+      const s = await stats(port);
+      expect(s.gateway.lagEpisodes).toBeGreaterThanOrEqual(1);
+      expect(s.gateway.slowDisconnects).toBe(0);
+      client.close();
+      observer.close();
+    });
   });
 
-  it('a reader that stays stalled past slow.lagCloseMs is closed with 4009', { timeout: 60_000 }, async () => {
-    const { port } = await lagEngine(8, 1000, { lagMs: 300, lagCloseMs: 1500 });
+  it('a reader that stays stalled past slow.lagCloseMs is closed with 4009', { timeout: 60_000 }, async (ctx) => {
+    const { port } = await lagEngine(ctx, 8, 1000, { lagMs: 300, lagCloseMs: 1500 });
     const reader = await RawWs.connect(port, { protocol: 'tickwire.v1.json', autoPong: true });
     reader.sendText(JSON.stringify({ op: 'subscribe', id: 1, channels: CHANNELS, throttle: 0 }));
     await reader.waitFor(() => reader.pongsSent >= 2 && quotesOf(items(reader), WATCHED).length >= 5, 20_000);
@@ -201,8 +213,8 @@ describe('read lag', () => {
     reader.destroy();
   });
 
-  it('a client whose stack never answers pings is not held to the lag limits', { timeout: 60_000 }, async () => {
-    engine = await startEngine({
+  it('a client whose stack never answers pings is not held to the lag limits', { timeout: 60_000 }, async (ctx) => {
+    const engine = await testEngine(ctx, {
       host: '127.0.0.1',
       port: 0,
       log: { level: 'silent' },

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,13 +24,25 @@ const ts = (marker: string): string => {
   return found[0]!.text;
 };
 
+/** Node with these arguments in the repository's root, to its end (killed after 180 s): its exit code and output. */
+function node(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      args,
+      { cwd: ROOT, encoding: 'utf8', timeout: 180_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
+
 afterAll(() => {
   rmSync(FEED_DIR, { recursive: true, force: true });
   rmSync(TSCONFIG, { force: true });
 });
 
 describe('docs/adding-a-provider.md, as written', () => {
-  it('the Acme adapter, fake server and tests typecheck and pass', { timeout: 240_000 }, () => {
+  it('the Acme adapter, fake server and tests typecheck and pass', { timeout: 240_000 }, async () => {
     // the protocol sketch's server data messages are the fixtures (the fake adds `seq`)
     const sketch = blocks.find((b) => b.lang === '' && b.text.includes('server ->'))!.text;
     const fixtures: Record<string, unknown>[] = [];
@@ -57,16 +69,14 @@ describe('docs/adding-a-provider.md, as written', () => {
     writeFileSync(join(FEED_DIR, 'test/acme.test.ts'), ts('runAdapterConformance({'));
 
     writeFileSync(TSCONFIG, JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true }, include: [`feeds/${DIR}/**/*.ts`] }));
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', TSCONFIG], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+    // the typecheck and the test run read the same files and write nothing the other reads: both at once
+    const [tsc, run] = await Promise.all([
+      node([join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', TSCONFIG], {}),
+      node([join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', `feeds/${DIR}`, '--reporter=default'], { NO_COLOR: '1', FORCE_COLOR: '0' }),
+    ]);
     expect(tsc.stdout + tsc.stderr, 'tsc on the guide').toBe('');
     expect(tsc.status).toBe(0);
 
-    const run = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', `feeds/${DIR}`, '--reporter=default'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 180_000,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    });
     const out = run.stdout + run.stderr;
     expect(run.status, out.slice(-3000)).toBe(0);
     // the conformance kit's six tests and the guide's two
