@@ -315,20 +315,29 @@ export class KrakenFeed extends StreamFeed {
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
-    this.#dropRetry(
+    // a pair whose subscribe still waits to be asked again is not subscribed at Kraken: nothing to unsubscribe
+    const notSubscribed = this.#dropRetry(
       'subscribe',
       symbols.map((s) => this.#map.toProvider(s)),
     );
+    for (const k of notSubscribed) {
+      this.#pending.delete(k);
+      this.#retrying.delete(k);
+    }
+    const subscribedOn = (channel: Channel, list: readonly string[]): string[] =>
+      list.map((s) => this.#map.toProvider(s)).filter((p) => !notSubscribed.has(`${channel} ${p.toUpperCase()}`));
     for (const s of symbols) {
       this.#active.delete(s);
       // #published stays: the engine keeps the symbol's last status, so a later subscription must
       // publish a change from it (a pair halted when it left, online when it comes back)
       this.#awaiting.delete(s);
     }
-    for (const channel of this.#opts.channels)
-      this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
+    for (const channel of this.#opts.channels) {
+      const list = subscribedOn(channel, symbols);
+      if (list.length > 0) this.#send(session, { method: 'unsubscribe', channel, symbols: list, initial: false });
+    }
     if (this.#opts.book) {
-      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s));
+      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s) && subscribedOn('book', [s]).length > 0);
       for (const s of symbols) {
         this.#books.delete(s);
         this.#bookWaiting.delete(s);
@@ -425,16 +434,21 @@ export class KrakenFeed extends StreamFeed {
     for (const s of symbols) g.symbols.add(s);
   }
 
-  /** Forget waiting retries of these provider symbols for `method` (the symbol changed direction meanwhile). */
-  #dropRetry(method: Request['method'], symbols: readonly string[]): void {
+  /**
+   * Forget waiting retries of these provider symbols for `method` (the symbol changed direction
+   * meanwhile); returns the `channel PAIR` dropped.
+   */
+  #dropRetry(method: Request['method'], symbols: readonly string[]): Set<string> {
+    const dropped = new Set<string>();
     for (const [key, g] of this.#retry) {
       if (g.method !== method) continue;
       for (const s of symbols) {
-        g.symbols.delete(s);
+        if (g.symbols.delete(s)) dropped.add(`${g.channel} ${s.toUpperCase()}`);
         for (const k of this.#retryAttempts.keys()) if (k.startsWith(`${method} `) && k.endsWith(` ${s.toUpperCase()}`)) this.#retryAttempts.delete(k);
       }
       if (g.symbols.size === 0 && g.channel !== 'instrument') this.#retry.delete(key);
     }
+    return dropped;
   }
 
   /**
