@@ -53,6 +53,9 @@ if (
 export const KRAKEN_FIXTURES = FIXTURE_ENTRIES;
 
 interface KrakenConnState {
+  id: number;
+  /** when this connection's requests counted by `msgRate` arrived */
+  requestTimes: number[];
   subs: Record<'trade' | 'ticker' | 'book' | 'instrument', Set<string>>;
   /** per subscribed book pair: the depth and the view (levels within depth) this client was last sent */
   books: Map<string, { depth: number; bids: Map<number, number>; asks: Map<number, number> }>;
@@ -94,6 +97,24 @@ export interface KrakenFakeOptions {
   holdInstrumentSnapshot?: boolean;
   /** refuse `instrument` subscriptions (success: false) */
   refuseInstrument?: boolean;
+  /**
+   * a message-rate limit per connection: a `subscribe` or `unsubscribe` request beyond `max` in
+   * any `windowMs` is refused whole with `Exceeded msg rate` (success: false, its req_id, no
+   * symbol), as Kraken refuses a connection's requests over its message rate (see
+   * feeds/kraken/kraken-feed.ts, KRAKEN_TRANSIENT_ERRORS). Kraken publishes no number for it
+   */
+  msgRate?: { max: number; windowMs: number };
+}
+
+/** one subscribe/unsubscribe request as the fake received it */
+export interface KrakenFakeRequest {
+  at: number;
+  conn: number;
+  method: string;
+  channel: string;
+  symbols: string[];
+  /** refused for the message rate */
+  rateRefused: boolean;
 }
 
 export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
@@ -117,6 +138,8 @@ export type KrakenFakeServer = FakeWsServer<KrakenConnState> & {
   setPairStatus(pair: string, status: string): void;
   /** send the `instrument` snapshot held by `holdInstrumentSnapshot` to every subscriber */
   sendInstrumentSnapshot(): void;
+  /** every subscribe/unsubscribe request received, in order, with when and whether `msgRate` refused it */
+  readonly requestLog: KrakenFakeRequest[];
 };
 
 /** RFC 3339 with microseconds, as Kraken writes it */
@@ -132,6 +155,8 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
   const skipBy = new Map<string, number>();
   let quiet = false;
   let n = 0;
+  let connIds = 0;
+  const requestLog: KrakenFakeRequest[] = [];
   // continue the ids after the fixtures' trades, so that replayed fixtures never collide with new trades
   for (const { frame } of FIXTURE_ENTRIES) {
     if (frame.channel !== 'trade') continue;
@@ -307,6 +332,19 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
       return;
     }
     const snapshot = req.params?.snapshot ?? true;
+    const now = Date.now();
+    let rateRefused = false;
+    if (opts.msgRate) {
+      const times = conn.state.requestTimes.filter((t) => now - t < opts.msgRate!.windowMs);
+      rateRefused = times.length >= opts.msgRate.max;
+      if (!rateRefused) times.push(now);
+      conn.state.requestTimes = times;
+    }
+    requestLog.push({ at: now, conn: conn.state.id, method: req.method, channel, symbols: [...(req.params?.symbol ?? [])], rateRefused });
+    if (rateRefused) {
+      send(conn, { error: 'Exceeded msg rate', method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
+      return;
+    }
     if (channel === 'instrument' && opts.refuseInstrument) {
       send(conn, { error: 'Subscription refused', method: req.method, success: false, ...reqId, time_in, time_out: krakenTime() });
       return;
@@ -365,6 +403,8 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
 
   const server = await FakeWsServer.start<KrakenConnState>({
     initialState: () => ({
+      id: ++connIds,
+      requestTimes: [],
       subs: { trade: new Set(), ticker: new Set(), book: new Set(), instrument: new Set() },
       books: new Map(),
       fixturesSent: false,
@@ -399,6 +439,7 @@ export async function startKrakenFake(opts: KrakenFakeOptions = {}): Promise<Kra
   });
 
   return Object.assign(server, {
+    requestLog,
     trade(pair: string, count = 1): KrakenTrade[] {
       const made: KrakenTrade[] = [];
       for (let i = 0; i < count; i++) made.push(makeTrade(pair));

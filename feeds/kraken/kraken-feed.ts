@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { TradingStatus } from '../../src/core/schema.js';
 import { nowNs } from '../../src/core/time.js';
 import { commonFeedFields, runnerOptions } from '../config.js';
+import { Backoff } from '../sdk/backoff.js';
+import type { BackoffOptions } from '../sdk/backoff.js';
 import { decimal, price, quoteFields, quoteSide } from '../sdk/decimal.js';
 import type { StreamSession } from '../sdk/runner.js';
 import { StreamFeed } from '../sdk/stream-feed.js';
@@ -99,6 +101,27 @@ const MAX_HELD_TRADES = 1000;
 /** a checksum mismatch right on a fresh snapshot this many times in a row: the precision is wrong, stop resubscribing */
 const MAX_SNAPSHOT_MISMATCHES = 3;
 
+/**
+ * Refusals that say nothing about what was asked, only about how fast: the same request succeeds
+ * later, so it is asked again (#retryLater). Kraken publishes no number for the message rate of a
+ * connection; its rate-limit guide (docs.kraken.com, Spot Rate Limits, WebSocket) says only that
+ * it varies with the load on the system, and a connection over it is answered `Exceeded msg rate`
+ * (the WebSocket API reference's error example, `{"errorMessage":"Exceeded msg rate", "event":
+ * "error", "reqid":42}` in v1; v2 answers the request with `success: false` and that `error`).
+ * `EAPI:Rate limit exceeded` is Kraken's rate-limit error text elsewhere (Kraken Support, "API
+ * error messages" > Rate limit errors). Every other refusal (an unknown pair, a bad depth, a
+ * channel we may not have) is permanent: it is counted and named in health, and not asked again.
+ */
+export const KRAKEN_TRANSIENT_ERRORS: readonly RegExp[] = [/exceeded msg rate/i, /rate limit exceeded/i];
+/** asking again after a rate refusal: Kraken gives no number, so start at 1 s, double, at most 30 s, jittered */
+export const KRAKEN_RATE_RETRY: Readonly<BackoffOptions & { attempts: number }> = { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 0.5, attempts: 8 };
+
+export interface KrakenTiming {
+  /** retries after a rate refusal (tests shorten them); `attempts` per pair and channel before giving up */
+  rateRetry?: Partial<BackoffOptions & { attempts: number }>;
+  random?: () => number;
+}
+
 interface BookState {
   book: KrakenBook;
   /** false after a checksum mismatch until the snapshot of the new subscription arrives */
@@ -114,6 +137,16 @@ interface Request {
   initial: boolean;
   /** acks still expected (one per symbol); the request is forgotten at 0 */
   remaining?: number;
+  /** the request's other params (snapshot, event_trigger, depth): a retry sends the same */
+  extra?: Record<string, unknown>;
+}
+/** requests waiting to be asked again after a rate refusal: one per method, channel and params, every waiting pair in it */
+interface RetryGroup {
+  method: 'subscribe' | 'unsubscribe';
+  channel: Channel;
+  extra: Record<string, unknown>;
+  /** provider symbols, as sent */
+  symbols: Set<string>;
 }
 
 /** `ticker` and `trade` items as documented; every field is checked before use. */
@@ -136,6 +169,8 @@ export class KrakenFeed extends StreamFeed {
   #reqId = 0;
   #requests = new Map<number, Request>();
   #pending = new Set<string>();
+  /** keys of #pending refused for the message rate and being asked again, with the error */
+  #retrying = new Map<string, string>();
   #accepted: string[] = [];
   #rejected: string[] = [];
   #system: string | undefined;
@@ -167,11 +202,23 @@ export class KrakenFeed extends StreamFeed {
   /** Kraken pairs (upper case) whose precision comes from `bookPrecision`: the instrument channel does not replace it */
   readonly #configured = new Set<string>();
   #checksumMismatches = 0;
+  // per connection: requests refused for the message rate, asked again together after a delay
+  #retry = new Map<string, RetryGroup>();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryBackoff: Backoff;
+  /** per `method channel PAIR`: rate refusals in a row (the bound) and the last error text */
+  #retryAttempts = new Map<string, { n: number; error: string }>();
+  readonly #retryOpts: BackoffOptions & { attempts: number };
+  /** the opening subscription was decided (session.ready called) on this connection */
+  #decided = false;
+  #retrySession: StreamSession | undefined;
 
-  constructor(id: string, opts: KrakenOptions) {
+  constructor(id: string, opts: KrakenOptions, timing: KrakenTiming = {}) {
     // heartbeats come about once a second when nothing else does [heartbeat]: 10 s of silence is a dead connection
     super(id, opts.symbols, runnerOptions(opts, { staleAfterMs: 10_000 }));
     this.#opts = opts;
+    this.#retryOpts = { ...KRAKEN_RATE_RETRY, ...timing.rateRetry };
+    this.#retryBackoff = new Backoff(this.#retryOpts, timing.random);
     // v2 spells pairs BASE/QUOTE with BTC, not v1's XBT [intro: Websockets v2, "BTC/USD" format]
     this.#map = new SymbolMap(opts.symbols, pairRule('/'), opts.symbolMap);
     for (const [sym, p] of Object.entries(opts.bookPrecision ?? {})) {
@@ -211,10 +258,33 @@ export class KrakenFeed extends StreamFeed {
     return this.#lastTradeId.get(symbol);
   }
 
+  override async stop(): Promise<void> {
+    this.#clearRetry();
+    await super.stop();
+  }
+
+  /** Pairs and channels waiting to be asked again after a rate refusal, as `method channel PAIR` (for tests and health). */
+  get retrying(): string[] {
+    return [...this.#retry.values()].flatMap((g) => [...g.symbols].map((s) => `${g.method} ${g.channel} ${s}`.trim()));
+  }
+
+  #clearRetry(): void {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retry = new Map();
+    this.#retryAttempts = new Map();
+    this.#retryBackoff.reset();
+  }
+
   onOpen(session: StreamSession, symbols: readonly string[]): void {
+    // a new connection subscribes everything afresh: nothing of the old one is retried
+    this.#clearRetry();
+    this.#decided = false;
+    this.#retrySession = session;
     this.#reqId = 0;
     this.#requests = new Map();
     this.#pending = new Set();
+    this.#retrying = new Map();
     this.#accepted = [];
     this.#rejected = [];
     this.#system = undefined;
@@ -235,22 +305,39 @@ export class KrakenFeed extends StreamFeed {
 
   onSubscribe(symbols: readonly string[], session: StreamSession): void {
     for (const s of symbols) this.#active.add(s);
+    this.#dropRetry(
+      'unsubscribe',
+      symbols.map((s) => this.#map.toProvider(s)),
+    );
     // a pair added while the exchange does no matching, or whose own state stops matching, is halted at once [status; instrument]
     this.#publishStatus(session, symbols);
     this.#subscribe(session, symbols, false);
   }
 
   onUnsubscribe(symbols: readonly string[], session: StreamSession): void {
+    // a pair whose subscribe still waits to be asked again is not subscribed at Kraken: nothing to unsubscribe
+    const notSubscribed = this.#dropRetry(
+      'subscribe',
+      symbols.map((s) => this.#map.toProvider(s)),
+    );
+    for (const k of notSubscribed) {
+      this.#pending.delete(k);
+      this.#retrying.delete(k);
+    }
+    const subscribedOn = (channel: Channel, list: readonly string[]): string[] =>
+      list.map((s) => this.#map.toProvider(s)).filter((p) => !notSubscribed.has(`${channel} ${p.toUpperCase()}`));
     for (const s of symbols) {
       this.#active.delete(s);
       // #published stays: the engine keeps the symbol's last status, so a later subscription must
       // publish a change from it (a pair halted when it left, online when it comes back)
       this.#awaiting.delete(s);
     }
-    for (const channel of this.#opts.channels)
-      this.#send(session, { method: 'unsubscribe', channel, symbols: symbols.map((s) => this.#map.toProvider(s)), initial: false });
+    for (const channel of this.#opts.channels) {
+      const list = subscribedOn(channel, symbols);
+      if (list.length > 0) this.#send(session, { method: 'unsubscribe', channel, symbols: list, initial: false });
+    }
     if (this.#opts.book) {
-      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s));
+      const subscribed = symbols.filter((s) => this.#bookSubscribed.has(s) && subscribedOn('book', [s]).length > 0);
       for (const s of symbols) {
         this.#books.delete(s);
         this.#bookWaiting.delete(s);
@@ -328,10 +415,121 @@ export class KrakenFeed extends StreamFeed {
   }
 
   #send(session: StreamSession, req: Request, extra: Record<string, unknown> = {}): void {
+    // while requests refused for the message rate wait to be asked again, new ones wait with them:
+    // sent now, they would only be refused too, and keep the connection over the rate
+    if (this.#retryTimer && !req.initial) {
+      this.#addRetry(req.method, req.channel, extra, req.symbols);
+      return;
+    }
     const reqId = ++this.#reqId;
-    this.#requests.set(reqId, { ...req, remaining: req.symbols.length });
+    this.#requests.set(reqId, { ...req, extra, remaining: req.symbols.length });
     if (req.initial) for (const s of req.symbols) this.#pending.add(`${req.channel} ${s.toUpperCase()}`);
     session.send(JSON.stringify({ method: req.method, params: { channel: req.channel, symbol: req.symbols, ...extra }, req_id: reqId }));
+  }
+
+  #addRetry(method: Request['method'], channel: Channel, extra: Record<string, unknown>, symbols: readonly string[]): void {
+    const key = `${method} ${channel} ${JSON.stringify(extra)}`;
+    let g = this.#retry.get(key);
+    if (!g) this.#retry.set(key, (g = { method, channel, extra, symbols: new Set() }));
+    for (const s of symbols) g.symbols.add(s);
+  }
+
+  /**
+   * Forget waiting retries of these provider symbols for `method` (the symbol changed direction
+   * meanwhile); returns the `channel PAIR` dropped.
+   */
+  #dropRetry(method: Request['method'], symbols: readonly string[]): Set<string> {
+    const dropped = new Set<string>();
+    for (const [key, g] of this.#retry) {
+      if (g.method !== method) continue;
+      for (const s of symbols) {
+        if (g.symbols.delete(s)) dropped.add(`${g.channel} ${s.toUpperCase()}`);
+        for (const k of this.#retryAttempts.keys()) if (k.startsWith(`${method} `) && k.endsWith(` ${s.toUpperCase()}`)) this.#retryAttempts.delete(k);
+      }
+      if (g.symbols.size === 0 && g.channel !== 'instrument') this.#retry.delete(key);
+    }
+    return dropped;
+  }
+
+  /**
+   * A request Kraken refused for its message rate (KRAKEN_TRANSIENT_ERRORS): the pairs still wanted
+   * are asked again after a jittered delay that doubles with each refusal in a row (1 s to 30 s),
+   * together with whatever else waits, in one request per channel, so that the retries do not keep
+   * the connection over the rate. After `attempts` refusals in a row a pair is given up and
+   * reported as refused (a rate that never lets it through is no longer transient).
+   */
+  #retryLater(session: StreamSession, req: Request, method: Request['method'], symbols: readonly string[], error: string): void {
+    const wanted = symbols.filter((s) => {
+      if (req.channel === 'instrument') return true;
+      const sym = this.#map.toCanonical(s);
+      if (!sym) return false;
+      if (method === 'unsubscribe') return !this.#active.has(sym);
+      return this.#active.has(sym) && (req.channel !== 'book' || this.#bookSubscribed.has(sym));
+    });
+    const names = req.channel === 'instrument' ? [''] : wanted;
+    const retried: string[] = [];
+    for (const s of names) {
+      const key = `${method} ${req.channel} ${s.toUpperCase()}`;
+      const n = (this.#retryAttempts.get(key)?.n ?? 0) + 1;
+      if (n > this.#retryOpts.attempts) {
+        this.#retryAttempts.delete(key);
+        this.#providerError(
+          session,
+          `kraken gave up ${method === 'subscribe' ? 'subscribing' : 'unsubscribing'} ${req.channel} ${s} after ${this.#retryOpts.attempts} attempts refused for its message rate (${error}); it stays ${method === 'subscribe' ? 'unsubscribed' : 'subscribed'} until the next connection`,
+        );
+        if (method === 'subscribe') this.#resolve(session, req.channel, s, 'refused', `${error}, given up`);
+        if (method === 'subscribe' && req.channel === 'instrument' && !this.#pairStatesKnown) {
+          // no pair states will come on this connection: the exchange state alone decides, as for any refusal
+          this.#pairStatesKnown = true;
+          this.#publishStatus(session, [...this.#active]);
+        }
+        continue;
+      }
+      this.#retryAttempts.set(key, { n, error });
+      retried.push(s);
+      if (method === 'subscribe' && s) this.#resolve(session, req.channel, s, 'retry', error);
+    }
+    if (retried.length === 0) return;
+    if (req.channel === 'instrument') this.#addRetry(method, 'instrument', {}, []);
+    else this.#addRetry(method, req.channel, req.extra ?? {}, retried);
+    const attempt = Math.max(...retried.map((s) => this.#retryAttempts.get(`${method} ${req.channel} ${s.toUpperCase()}`)!.n));
+    let delay: number | undefined;
+    if (!this.#retryTimer) {
+      delay = this.#retryBackoff.next();
+      this.#retryTimer = setTimeout(() => this.#flushRetry(), delay);
+      this.#retryTimer.unref?.();
+    }
+    const detail = `kraken refused ${method} ${req.channel} ${retried.join(',')} for its message rate (${error})`;
+    session.ctx.metrics?.error(detail);
+    session.ctx.log.warn(
+      { feed: this.id, attempt, of: this.#retryOpts.attempts, retryInMs: delay },
+      `${detail}: retrying ${req.channel} ${delay === undefined ? 'with the retry already planned' : `in ${delay} ms`} (attempt ${attempt} of ${this.#retryOpts.attempts})`,
+    );
+  }
+
+  /** Ask again for everything the message rate refused: unsubscribes first, one request per channel and params. */
+  #flushRetry(): void {
+    this.#retryTimer = undefined;
+    const session = this.#retrySession;
+    const groups = [...this.#retry.values()].sort((a, b) => (a.method === b.method ? 0 : a.method === 'unsubscribe' ? -1 : 1));
+    this.#retry = new Map();
+    if (!session?.open) return;
+    for (const g of groups) {
+      if (g.channel === 'instrument') {
+        this.#instrumentRequested = false;
+        this.#requestInstrument(session);
+        continue;
+      }
+      const symbols = [...g.symbols];
+      if (symbols.length === 0) continue;
+      if (g.channel === 'trade' && g.method === 'subscribe' && g.extra.snapshot === true)
+        for (const s of symbols) {
+          // a resumed pair: its updates wait for the snapshot again (see #awaiting)
+          const sym = this.#map.toCanonical(s);
+          if (sym && this.#active.has(sym)) this.#awaiting.set(sym, []);
+        }
+      this.#send(session, { method: g.method, channel: g.channel, symbols, initial: false }, g.extra);
+    }
   }
 
   onMessage(data: Buffer, _isBinary: boolean, session: StreamSession): void {
@@ -339,7 +537,9 @@ export class KrakenFeed extends StreamFeed {
     const msg = JSON.parse(text) as Record<string, unknown>;
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new TypeError('kraken: a message is not a JSON object');
     // requests are answered with `method` (subscribe, unsubscribe, pong) [trade: Subscribe Ack; ping]
-    if (typeof msg.method === 'string') return this.#onResponse(msg, session);
+    // an error answering one of our requests may carry its req_id without `method`
+    if (typeof msg.method === 'string' || (typeof msg.error === 'string' && typeof msg.req_id === 'number' && this.#requests.has(msg.req_id)))
+      return this.#onResponse(msg, session);
     switch (msg.channel) {
       case 'heartbeat': // liveness only: arriving is all it does [heartbeat]
         return;
@@ -364,6 +564,7 @@ export class KrakenFeed extends StreamFeed {
   #onResponse(msg: Record<string, any>, session: StreamSession): void {
     if (msg.method === 'pong') return;
     const req = typeof msg.req_id === 'number' ? this.#requests.get(msg.req_id) : undefined;
+    const method = typeof msg.method === 'string' ? msg.method : req?.method;
     const result = (msg.result ?? {}) as Record<string, unknown>;
     const channel = (typeof result.channel === 'string' ? result.channel : req?.channel) as string | undefined;
     // one ack per symbol [trade: Subscribe Ack "symbol: the currency pair associated with this subscription"];
@@ -376,42 +577,82 @@ export class KrakenFeed extends StreamFeed {
       if (req.remaining <= 0) this.#requests.delete(msg.req_id as number);
     }
     if (msg.success === false || typeof msg.error === 'string') {
-      const what = `${msg.method} ${channel ?? '?'} ${symbols.join(',') || '(no symbol named)'}`;
+      const error = String(msg.error ?? '');
+      // a refusal for the message rate, of a request we know: asked again later (#retryLater)
+      if (req && (method === 'subscribe' || method === 'unsubscribe') && KRAKEN_TRANSIENT_ERRORS.some((re) => re.test(error))) {
+        if (method === 'subscribe' && channel === 'trade')
+          for (const s of symbols) {
+            const sym = this.#map.toCanonical(s);
+            if (sym) this.#release(sym, session); // no snapshot comes for this request; a retry asks for it again
+          }
+        this.#retryLater(session, req, method, symbols, error);
+        return;
+      }
+      const what = `${method} ${channel ?? '?'} ${symbols.join(',') || '(no symbol named)'}`;
       const hint = symbols.length > 0 ? `; check feeds.${this.id}.symbols and symbolMap (Kraken v2 pairs look like BTC/USD)` : '';
       this.#providerError(session, `kraken refused ${what}: ${String(msg.error ?? 'no reason given')}${hint}`);
-      if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, false, String(msg.error ?? ''));
-      if (msg.method === 'subscribe' && channel === 'instrument' && !this.#pairStatesKnown) {
+      if (method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, 'refused', error);
+      if (method === 'subscribe' && channel === 'instrument' && !this.#pairStatesKnown) {
         // no pair states will come: the exchange state alone decides
         this.#pairStatesKnown = true;
         this.#publishStatus(session, [...this.#active]);
       }
       // a refused trade subscription sends no snapshot: what was held goes out now
-      if (msg.method === 'subscribe' && channel === 'trade')
+      if (method === 'subscribe' && channel === 'trade')
         for (const s of symbols) {
           const sym = this.#map.toCanonical(s);
           if (sym) this.#release(sym, session);
         }
       return;
     }
-    if (msg.method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, true);
+    if (channel && (method === 'subscribe' || method === 'unsubscribe'))
+      for (const s of symbols) {
+        // accepted: a pair asked again after a rate refusal is through
+        const retried = this.#retryAttempts.delete(`${method} ${channel} ${s.toUpperCase()}`);
+        if (retried && this.#retry.size === 0 && !this.#retryTimer) this.#retryBackoff.reset();
+      }
+    if (channel === 'instrument' && method === 'subscribe') this.#retryAttempts.delete('subscribe instrument ');
+    if (method === 'subscribe' && channel) for (const s of symbols) this.#resolve(session, channel, s, 'ok');
     if (Array.isArray(result.warnings) && result.warnings.length > 0)
       session.ctx.log.warn({ feed: this.id, warnings: result.warnings }, `kraken: ${channel} warnings`);
   }
 
-  #resolve(session: StreamSession, channel: string, providerSymbol: string, ok: boolean, error = ''): void {
+  /**
+   * One (channel, pair) of the opening subscription answered: accepted, refused, or refused for the
+   * message rate and asked again (`retry`, undecided until the retry is answered). The feed is
+   * `connected` once every pair was answered and one was accepted; pairs still being retried are
+   * named in the detail meanwhile. Only permanent refusals of every pair make it `error`.
+   */
+  #resolve(session: StreamSession, channel: string, providerSymbol: string, outcome: 'ok' | 'refused' | 'retry', error = ''): void {
     const key = `${channel} ${providerSymbol.toUpperCase()}`;
-    if (!this.#pending.delete(key)) return; // a later, live subscription: nothing to decide
-    if (ok) this.#accepted.push(key);
-    else this.#rejected.push(`${key}${error ? ` (${error})` : ''}`);
-    if (this.#pending.size > 0) return;
+    if (!this.#pending.has(key)) return; // a later, live subscription: nothing to decide
+    if (outcome === 'retry') this.#retrying.set(key, error);
+    else {
+      this.#pending.delete(key);
+      this.#retrying.delete(key);
+      if (outcome === 'ok') this.#accepted.push(key);
+      else this.#rejected.push(`${key}${error ? ` (${error})` : ''}`);
+    }
+    if (this.#decided) {
+      if (outcome !== 'retry') session.ready(this.#readyDetail());
+      return;
+    }
+    for (const k of this.#pending) if (!this.#retrying.has(k)) return; // still waiting for answers
     if (this.#accepted.length === 0) {
+      if (this.#pending.size > 0) return; // only pairs being retried: wait for their answers
       session.fail('error', `kraken refused every subscription: ${this.#rejected.join('; ')}; check feeds.${this.id}.symbols and symbolMap`);
       return;
     }
+    this.#decided = true;
+    session.ready(this.#readyDetail());
+    this.reconcileSymbols(this.#opening, session);
+  }
+
+  #readyDetail(): string {
     const system = this.#system && this.#system !== 'online' ? `; exchange status ${this.#system}` : '';
     const rejected = this.#rejected.length > 0 ? `; refused: ${this.#rejected.join('; ')}` : '';
-    session.ready(`subscribed ${this.#opts.channels.join('+')} for ${this.#opening.length} symbols${rejected}${system}`);
-    this.reconcileSymbols(this.#opening, session);
+    const retrying = this.#retrying.size > 0 ? `; retrying after Kraken's message rate: ${[...this.#retrying.keys()].join(', ')}` : '';
+    return `subscribed ${this.#opts.channels.join('+')} for ${this.#opening.length} symbols${rejected}${retrying}${system}`;
   }
 
   /** [status] `system`: online, maintenance, cancel_only or post_only; sent on connect and on change. */

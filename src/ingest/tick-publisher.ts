@@ -424,8 +424,13 @@ export class TickPublisher {
    * the item is not `applied` (docs/protocol.md#trade).
    */
   #amendExcluded(cls: AssetClass, d: SymbolDerivation, ms: number, tick: TradeCorrectionTick | TradeCancelTick): void {
-    const counts = tick.k === 'correction' && tick.excluded !== true;
+    // a correction that names no conditions (`volumeOnly` absent: the provider did not say, e.g.
+    // an Alpaca `c` without `cc`) fixes price and size and keeps the trade's flags, as for any
+    // trade (TradeLog.correct): the print stays excluded. Only corrected conditions can make it count.
+    const said = tick.k === 'correction' && (tick.volumeOnly !== undefined || tick.excluded !== undefined || tick.highLowOnly !== undefined);
+    const counts = tick.k === 'correction' && said && tick.excluded !== true;
     if (tick.k === 'cancel') d.log.cancel(tick.ref);
+    else if (!said) d.log.correct(tick.ref, tick.id, tick.p, tick.s);
     else {
       normalizeFlags(tick);
       d.log.correct(tick.ref, tick.id, tick.p, tick.s, tick.volumeOnly === true, !counts, tick.highLowOnly === true);

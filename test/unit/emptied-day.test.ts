@@ -148,7 +148,9 @@ describe('a correction that turns a print counting in nothing into a regular tra
     r.pub.publish('alpaca', trade(T0 + 1_000, 100, 10, 'V:1'));
     r.pub.publish('alpaca', trade(T0 + 2_000, 105, 20, 'V:2', { volumeOnly: true, excluded: true }));
     expect(r.lastTicker()).toMatchObject({ p: 100, v: 10 });
-    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 106, s: 20, ts: ns(T0 + 9_000) });
+    // corrected conditions of a regular sale: the Alpaca adapter says `volumeOnly: false` (a
+    // correction that names no conditions leaves the print excluded: trade-eligibility.test.ts)
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 106, s: 20, volumeOnly: false, ts: ns(T0 + 9_000) });
     expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:2', id: 'V:3', applied: true });
     expect(r.lastTicker()).toMatchObject({ p: 106, h: 106, l: 100, v: 30, o: 100 });
     expect(r.lastBar('1m')).toMatchObject({ t: T0, o: 100, h: 106, l: 100, c: 106, v: 30, n: 2 });
@@ -169,7 +171,7 @@ describe('a correction that turns a print counting in nothing into a regular tra
     expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:2', id: 'V:3', applied: true });
     expect(r.lastTicker()).toMatchObject({ p: 100, h: 100, v: 10 });
     // it is an excluded print now: a correction that makes it count adds it again (docs/protocol.md#trade)
-    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 106, s: 20, ts: ns(T0 + 9_000) });
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 106, s: 20, volumeOnly: false, ts: ns(T0 + 9_000) });
     expect(r.of('correction').at(-1)).toMatchObject({ ref: 'V:3', id: 'V:4', applied: true });
     expect(r.lastTicker()).toMatchObject({ p: 106, h: 106, l: 100, v: 30 });
     expect(r.lastBar('1m')).toMatchObject({ t: T0, o: 100, h: 106, c: 106, v: 30, n: 2 });

@@ -100,4 +100,26 @@ describe('prints that count in nothing (excluded: official open/close re-reports
     expect(r.lastTicker()).toMatchObject({ p: 99, v: 110 });
     expect(r.lastBar('1m')).toMatchObject({ v: 110, n: 2 });
   });
+
+  // docs/protocol.md#trade-corrections-and-cancels-extension: a correction's `volumeOnly` is absent
+  // when the provider did not say what the corrected trade counts in (Alpaca: no `cc`, which its
+  // own SDK treats as optional). Such a correction fixes price and size and keeps the trade's
+  // flags, whatever they were: an excluded print stays excluded. Before, it was added to the
+  // volume, the bars and the last price as if its corrected conditions were a regular sale.
+  it('a correction that names no conditions keeps an excluded print excluded; one that names them decides', () => {
+    const r = rig();
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 100, 'V:1'));
+    r.pub.publish('alpaca', { k: 'trade', sym: 'AAPL', id: 'V:2', p: 150, s: 5_000, excluded: true, ts: ns(T0 + 2_000) });
+    const tickers = r.of('ticker').length;
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:2', id: 'V:3', p: 151, s: 4_000, ts: ns(T0 + 5_000) });
+    expect(tickToPayload(r.of('correction').at(-1)!)).toMatchObject({ ref: 'V:2', id: 'V:3', applied: false });
+    expect(r.of('ticker')).toHaveLength(tickers);
+    expect(r.lastTicker()).toMatchObject({ p: 100, v: 100, h: 100 });
+    expect(r.lastBar('1m')).toMatchObject({ v: 100, n: 1, h: 100, c: 100 });
+    // still excluded in the log: a later correction that names regular conditions makes it count, once
+    r.pub.publish('alpaca', { k: 'correction', sym: 'AAPL', ref: 'V:3', id: 'V:4', p: 101, s: 50, volumeOnly: false, ts: ns(T0 + 6_000) });
+    expect(tickToPayload(r.of('correction').at(-1)!)).toMatchObject({ ref: 'V:3', id: 'V:4', applied: true });
+    expect(r.lastTicker()).toMatchObject({ p: 101, v: 150, h: 101 });
+    expect(r.lastBar('1m')).toMatchObject({ v: 150, n: 2, h: 101, c: 101 });
+  });
 });

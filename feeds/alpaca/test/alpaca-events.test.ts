@@ -193,6 +193,30 @@ describe('alpaca corrections, cancels and trading status', () => {
     ]);
   });
 
+  // Real-time Stock Data, Corrections > Schema lists `cc` without saying it is always sent, and
+  // Alpaca's own .NET SDK (Alpaca.Markets, JsonCorrection) reads it as optional (`cp`, `cs`
+  // required). Without it the correction says nothing of what the corrected trade counts in: no
+  // flag is set, and the engine keeps the trade's own (an excluded print stays excluded:
+  // test/unit/trade-eligibility.test.ts). It is not guessed from `oc`.
+  it('sets no condition flag on a correction without corrected conditions (cc absent)', async () => {
+    h = await connected({ channels: ['trades'] });
+    h.provider.push([{ T: 'c', S: 'AAPL', x: 'N', oi: 1, op: 192.4, os: 500, oc: ['M'], ci: 2, cp: 192.5, cs: 400, z: 'A', t: '2024-06-10T20:00:07Z' }]);
+    await h.waitFor('the correction', () => h!.ticks.length >= 1);
+    expect(h.ticks[0]).toEqual({
+      k: 'correction',
+      sym: 'AAPL',
+      ref: 'N:1',
+      id: 'N:2',
+      p: 192.5,
+      s: 400,
+      op: 192.4,
+      os: 500,
+      venue: 'N',
+      ts: 1718049607000000000n,
+    });
+    expect(h.counters.errors).toEqual([]);
+  });
+
   // Market Data FAQ, "How are bars aggregated?": `Z`, `P`, `4` (and UTDF `G`) update a daily bar's
   // high / low, not its close or a minute bar's range: flagged `highLowOnly` (with `volumeOnly`),
   // on trades and on corrections by their corrected conditions; the strictest condition decides
