@@ -54,13 +54,13 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
 
-/** The socket constructor, URL and options of a connection attempt; `bearer`: the token as a subprotocol. */
+/** The socket constructor, URL and options of a connection attempt; `bearer_`: the token as a subprotocol. */
 interface SocketArgs {
-  ctor: WebSocketConstructor;
-  url: string;
-  init: { headers?: Record<string, string> } | undefined;
-  token: string | undefined;
-  bearer?: string | undefined;
+  ctor_: WebSocketConstructor;
+  url_: string;
+  init_: { headers?: Record<string, string> } | undefined;
+  token_: string | undefined;
+  bearer_?: string | undefined;
 }
 
 const WS_OPEN = 1;
@@ -921,13 +921,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
         url = u.toString();
       }
     }
-    return { ctor, url, init, token, bearer };
+    return { ctor_: ctor, url_: url, init_: init, token_: token, bearer_: bearer };
   }
 
   /** A socket of an attempt, offering `subprotocol` (the encoding) and the token's, if it goes as one. */
   #newSocket(a: SocketArgs, subprotocol: string): WebSocketLike {
-    const p = a.bearer ? [subprotocol, a.bearer] : [subprotocol];
-    return a.init ? new a.ctor(a.url, p, a.init) : new a.ctor(a.url, p);
+    const p = a.bearer_ ? [subprotocol, a.bearer_] : [subprotocol];
+    return a.init_ ? new a.ctor_(a.url_, p, a.init_) : new a.ctor_(a.url_, p);
   }
 
   async #open(): Promise<void> {
@@ -940,7 +940,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     try {
       const args = await this.#socketArgs(this.#transport);
       if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
-      token = args.token;
+      token = args.token_;
       this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
