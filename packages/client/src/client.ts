@@ -999,11 +999,16 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined, retryAfter?: string | null): Promise<void> {
     // an attempt of this run: a close() (and connect()) while it waits for the check ends it
     const run = this.#run;
-    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
+    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict.
+    // Else the auth check, in the fallback's chunk (auth-check.ts), loaded now if not yet: not
+    // loaded (the page's own server unreachable too), no verdict, as when the check cannot be had
     const verdict: AuthCheckResult | undefined =
       code === CloseCode.POLICY
         ? ({ ok: false, reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason } as AuthCheckResult)
-        : await this.#checkAuth(token);
+        : await import('./http-stream.js').then(
+            (m) => m.checkAuth(this.options, token, AUTH_CHECK_PATH),
+            () => undefined,
+          );
     if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
@@ -1019,40 +1024,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#reportOutage(message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`);
     this.#alternateTransport();
     this.#afterClose(code, reason, false, undefined, retryAfter);
-  }
-
-  /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
-  async #checkAuth(token: string | undefined): Promise<AuthCheckResult | undefined> {
-    const url = this.#authCheckUrl();
-    const f = (globalThis as { fetch?: typeof fetch }).fetch;
-    if (!url || !f) return undefined;
-    // in the header, never the URL (a cross-origin check costs a preflight, answered by the gateway)
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    try {
-      const res = await f(url, { headers, signal: AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000), cache: 'no-store' });
-      if (res.status !== 200 && res.status !== 401) return undefined;
-      const body = (await res.json()) as AuthCheckResult;
-      return typeof body?.ok === 'boolean' ? body : undefined; // (null, a string or a number has no `ok`)
-    } catch {
-      return undefined;
-    }
-  }
-
-  #authCheckUrl(): string | undefined {
-    const o = this.options.authCheckUrl;
-    if (o === false) return undefined;
-    if (typeof o === 'string') return o;
-    try {
-      const u = new URL(this.options.url);
-      // ws: -> http:, wss: -> https: (http(s) stays)
-      u.protocol = u.protocol.replace('ws', 'http');
-      // (under the prefix a proxy serves the stream at, if any)
-      u.pathname = (/(.*)\/v1\/stream\/?$/.exec(u.pathname)?.[1] ?? '') + AUTH_CHECK_PATH;
-      u.search = '';
-      return u.toString();
-    } catch {
-      return undefined;
-    }
   }
 
   /**
