@@ -1,4 +1,5 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { checkAll, checkIn, fail, type Allowed } from './check.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { callAll, Emitter } from './emitter.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
@@ -165,6 +166,31 @@ export interface FallbackOptions {
    */
   outageProbeMs?: number | undefined;
 }
+
+/**
+ * What each option takes (checkAll). 0 turns heartbeats, request timeouts and the token refresh
+ * off; a connect timeout of 0, or no time for a pong, would give up on every attempt.
+ */
+const OPTIONS: { readonly [K in keyof ClientOptions]?: Allowed } = {
+  token: 'a string or a function',
+  getToken: 'a function',
+  refreshBeforeExpiryMs: [0],
+  tokenIn: '"protocol" or "query" or "header"',
+  encoding: '"msgpack" or "json"',
+  WebSocket: 'a function',
+  reconnect: 'true or false or an object',
+  heartbeatIntervalMs: [0],
+  heartbeatTimeoutMs: [1],
+  requestTimeoutMs: [0],
+  connectTimeoutMs: [1],
+  fallback: 'true or false or an object',
+  trackPageVisibility: 'true or false',
+};
+const FALLBACK_OPTIONS: { readonly [K in keyof FallbackOptions]?: Allowed } = {
+  retryWebSocketMs: [0],
+  outageAttempts: [1, Infinity],
+  outageProbeMs: [0],
+};
 
 /** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
 export type TransportKind = 'websocket' | 'http';
@@ -454,14 +480,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   constructor(options: ClientOptions) {
     super();
-    // a URL that is not one would fail every attempt, retried for ever: say so now
-    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) throw new TypeError(`TickwireClient: options.url is not a ws(s):// URL: "${options?.url}"`);
+    // a bad option is a clear error now (docs/client-sdk.md#bad-input), not a silent default or
+    // attempts that fail for ever: a URL that is not one, `encoding: 'jsno'` (was MessagePack), ...
+    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) fail('options.url', options?.url, 'a ws(s):// or http(s):// URL');
+    checkAll(options, 'options.', OPTIONS);
     const f = options.fallback;
-    if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
-      throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
-    }
+    if (f && typeof f == 'object') checkAll(f, 'options.fallback.', FALLBACK_OPTIONS);
     this.options = Object.freeze({ ...options });
-    this.codec = codecFor(options.encoding ?? 'msgpack');
+    this.codec = codecFor(options.encoding!); // (checked: unset or `msgpack` is MessagePack)
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
@@ -514,6 +540,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * resolves all the same.
    */
   async setVisible(channels: readonly string[], visible: boolean): Promise<void> {
+    checkIn(visible ?? String(visible), 'setVisible: visible', 'true or false');
     const list = this.#checkChannels(channels).filter((c) => {
       const want = this.#desired.get(c);
       if (!want || (want.visible ?? true) === visible) return false;
@@ -530,6 +557,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * from `document.visibilityState` (option `trackPageVisibility`).
    */
   async setPageVisible(visible: boolean): Promise<void> {
+    checkIn(visible ?? String(visible), 'setPageVisible: visible', 'true or false');
     if (this.#pageHidden === !visible) return;
     this.#pageHidden = !visible;
     // shown again while waiting out a backoff delay: the user looks at the page now, retry now
@@ -878,12 +906,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** whether tokens come from a function (so a refused or expiring one can be replaced) */
   get #tokenIsRenewable(): boolean {
-    return this.options.getToken !== undefined || typeof this.options.token === 'function';
+    return this.options.getToken != null || typeof this.options.token === 'function';
   }
 
   async #token(): Promise<string | undefined> {
     const src = this.options.getToken ?? this.options.token;
-    if (src === undefined) return undefined;
+    if (src == null) return undefined;
     // a fixed token: the last the server accepted (refreshAuth(token) replaces it in band), so a
     // reconnect does not present the first, maybe expired, one
     if (typeof src === 'string') return this.#currentToken ?? src;
@@ -905,9 +933,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-    let tokenIn = this.options.tokenIn;
-    // not a value the option takes (unset, or a typo in JavaScript): the default, never the URL
-    if (!/^(protocol|query|header)$/.test(tokenIn!)) tokenIn = ctor === global ? 'protocol' : 'header';
+    // (checked at construction: a typo is an error there, never the URL)
+    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
     let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
@@ -1356,7 +1383,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #checkChannels(channels: readonly string[]): string[] {
     if (!Array.isArray(channels) || !channels.length || channels.some((c) => typeof c !== 'string' || !c))
-      throw new TypeError(`channels: a non-empty array of non-empty strings, not [${String(channels)}]`);
+      fail('channels', channels, 'a non-empty array of non-empty strings');
     return [...new Set(channels)];
   }
 
