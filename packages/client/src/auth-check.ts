@@ -1,4 +1,4 @@
-import type { AuthCheckResult } from '../../../src/protocol/index.js';
+import type { AuthCheckResult, AuthFailureReason } from '../../../src/protocol/index.js';
 
 /**
  * The auth check (`GET /v1/auth/check`, protocol extension: docs/auth.md): why a connection
@@ -17,7 +17,11 @@ export interface AuthCheckOptions {
  * protocol's AUTH_CHECK_PATH, handed over by the client (imported here, the protocol module
  * would go in a chunk shared with the entry).
  */
-export async function checkAuth(options: AuthCheckOptions, token: string | undefined, path: string): Promise<AuthCheckResult | undefined> {
+export async function checkAuth(options: AuthCheckOptions, token: string | undefined, path: string, refusal?: string): Promise<AuthCheckResult | undefined> {
+  // the HTTP fallback reads its 401 itself and closes 1008 before opening, `refusal` the close
+  // reason (`token refused (expired): ...`): that is the verdict
+  if (refusal !== undefined)
+    return { ok: false, reason: (/\(([a-z_]+)\)/.exec(refusal)?.[1] ?? 'invalid') as AuthFailureReason, message: refusal } as AuthCheckResult;
   const url = authCheckUrl(options, path);
   const f = (globalThis as { fetch?: typeof fetch }).fetch;
   if (!url || !f) return undefined;

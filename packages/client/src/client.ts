@@ -19,8 +19,6 @@ import {
   type AlertView,
   type ExtensionReply,
   type NotificationsReadMark,
-  type AuthCheckResult,
-  type AuthFailureReason,
   type OutgoingFrame,
   type OutgoingSubscribe,
   type DataFrame,
@@ -320,8 +318,8 @@ interface Pending {
   frame_: OutgoingFrame;
   /** made by the client itself (resubscribe, gap refresh): nobody awaits it */
   internal_: boolean;
-  resolve(value: unknown): void;
-  reject(err: TickwireClientError): void;
+  resolve_(value: unknown): void;
+  reject_(err: TickwireClientError): void;
   timer_?: ReturnType<typeof setTimeout>;
   sentAt_?: number;
   /** sends on this connection (a subscribe without a reply goes out again, see #send) */
@@ -447,7 +445,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #closing = false;
   /** counts close() calls: an attempt started before one does not go on after it */
   #run = 0;
-  #connectWaiters: { resolve(w: WelcomeFrame): void; reject(e: unknown): void }[] = [];
+  #connectWaiters: { resolve_(w: WelcomeFrame): void; reject_(e: unknown): void }[] = [];
   #welcome: WelcomeFrame | undefined;
   #latency: LatencySample | undefined;
   /** connection attempts since the last successful welcome */
@@ -652,7 +650,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   connect(): Promise<WelcomeFrame> {
     if (this.#state === 'open') return Promise.resolve(this.#welcome!); // (set before the state is)
-    const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve_: resolve, reject_: reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
       this.#trackPage();
@@ -816,7 +814,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         return true;
     } else if (!sub && f.op !== 'unsubscribe') return true;
     else if ((f.channels = f.channels.filter((c) => this.#desired.has(c) === sub)).length) return true;
-    p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
+    p.resolve_(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -1026,16 +1024,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined, retryAfter?: string | null): Promise<void> {
     // an attempt of this run: a close() (and connect()) while it waits for the check ends it
     const run = this.#run;
-    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict.
-    // Else the auth check, in the fallback's chunk (auth-check.ts), loaded now if not yet: not
-    // loaded (the page's own server unreachable too), no verdict, as when the check cannot be had
-    const verdict: AuthCheckResult | undefined =
-      code === CloseCode.POLICY
-        ? ({ ok: false, reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason } as AuthCheckResult)
-        : await import('./http-stream.js').then(
-            (m) => m.checkAuth(this.options, token, AUTH_CHECK_PATH),
-            () => undefined,
-          );
+    // the verdict (auth-check.ts, in the fallback's chunk, loaded now if not yet: not loaded, the
+    // page's own server unreachable too, no verdict, as when the check cannot be had): the 1008
+    // the HTTP fallback closes with before opening when it reads a 401, else the auth check
+    const verdict = await import('./http-stream.js').then(
+      (m) => m.checkAuth(this.options, token, AUTH_CHECK_PATH, code === CloseCode.POLICY ? reason : undefined),
+      () => undefined,
+    );
     if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
@@ -1084,9 +1079,9 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#clearTimers();
     for (const p of [...this.#pending.values(), ...this.#outbox]) {
       clearTimeout(p.timer_);
-      if (!p.internal_) p.reject(err);
+      if (!p.internal_) p.reject_(err);
     }
-    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+    for (const w of this.#connectWaiters.splice(0)) w.reject_(err);
     this.#pending.clear();
     this.#outbox = [];
   }
@@ -1205,8 +1200,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       p.tries_ = 0; // a subscribe sent again on the next connection has its three sends there
       const op = p.frame_.op;
       if (op === 'subscribe' && !p.internal_) requeue.push(p);
-      else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame_.channels });
-      else if (!p.internal_) p.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`));
+      else if (op === 'unsubscribe') p.resolve_({ unsubscribed: p.frame_.channels });
+      else if (!p.internal_) p.reject_(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`));
     }
     this.#pending.clear();
     this.#outbox = [...requeue.sort((a, b) => a.id - b.id), ...this.#outbox];
@@ -1287,7 +1282,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     );
     if (off.length > 0) this.#sendInternal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false });
     this.#startHeartbeat();
-    for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
+    for (const c of this.#connectWaiters.splice(0)) c.resolve_(w);
   }
 
   /** After a (re)connect: subscribe again to everything not already queued, with snapshots. */
@@ -1351,7 +1346,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       }
       this.emit('error', err);
     };
-    this.#send({ id: frame.id, frame_: frame, internal_: true, resolve: () => undefined, reject });
+    this.#send({ id: frame.id, frame_: frame, internal_: true, resolve_: () => undefined, reject_: reject });
   }
 
   #startHeartbeat(): void {
@@ -1389,7 +1384,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep_']): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: frame.id, frame_: frame, internal_: internal, resolve, reject, keep_: keep };
+      const p: Pending = { id: frame.id, frame_: frame, internal_: internal, resolve_: resolve, reject_: reject, keep_: keep };
       // (open without a socket: #send queues it in the outbox)
       if (this.#state === 'open') this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
@@ -1428,7 +1423,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
           if (again && tries < 3) {
             if (this.#prune(p)) this.#send(p);
           } else
-            p.reject(
+            p.reject_(
               new TickwireClientError(
                 ClientErrorCode.TIMEOUT,
                 `no reply to ${p.frame_.op} #${p.id}${channels ? ` (${channels})` : ''} within ${(2 ** tries - 1) * timeout} ms`,
@@ -1492,7 +1487,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // a data item (`data`, `correction`, `cancel`, a kind this client does not know), or the
         // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
-        if (typeof id === 'number' && this.#pending.get(id)?.frame_.op === f.op) this.#settle(id)!.resolve(frame);
+        if (typeof id === 'number' && this.#pending.get(id)?.frame_.op === f.op) this.#settle(id)!.resolve_(frame);
         else this.#onData(frame as DataFrame);
       }
     }
@@ -1521,11 +1516,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
         rejected,
       };
       if (typeof a.throttle === 'number') result.throttle = a.throttle;
-      p.resolve(result);
+      p.resolve_(result);
     } else if (p.frame_.op === 'unsubscribe') {
-      p.resolve({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame_.channels });
+      p.resolve_({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame_.channels });
     } else {
-      p.resolve(a);
+      p.resolve_(a);
     }
   }
 
@@ -1543,7 +1538,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     this.#latency = sample;
     this.emit('latency', sample);
-    if (!p.internal_) p.resolve(rttMs);
+    if (!p.internal_) p.resolve_(rttMs);
   }
 
   #onError(e: ErrorFrame): void {
@@ -1560,7 +1555,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (u?.timer_ && u.tries_! < 3 && e.code !== ErrorCode.BAD_REQUEST && (u.frame_.op === 'unsubscribe' || e.code === ErrorCode.RATE_LIMIT)) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
-    if (p && !p.internal_) p.reject(err);
+    if (p && !p.internal_) p.reject_(err);
     else this.emit('error', err);
   }
 
