@@ -146,6 +146,22 @@ describe('method argument checks', () => {
     expect(c.pageVisible).toBe(false);
   });
 
+  it("subscribe's `visible` takes true or false (anything else was taken as on screen), thrown at once, nothing kept", () => {
+    const c = client();
+    expect(() => c.subscribe(['quote:AAPL'], { visible: 'false' as never })).toThrow('subscribe: options.visible is "false": takes true or false');
+    expect(() => c.subscribe(['quote:AAPL'], { visible: 0 as never })).toThrow(TypeError);
+    expect(c.subscriptions).toEqual([]);
+    c.subscribe(['quote:AAPL'], { visible: false }).catch(() => undefined);
+    c.subscribe(['quote:MSFT'], { visible: undefined }).catch(() => undefined);
+    expect(c.subscriptions).toEqual(['quote:AAPL', 'quote:MSFT']);
+  });
+
+  it('refreshAuth takes a string token (a number was taken as the token)', async () => {
+    const err = await thrown(() => client().refreshAuth(42 as never));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toBe('refreshAuth: token is 42: takes a string');
+  });
+
   it('channels that are not a non-empty list of non-empty strings: the same message form', () => {
     expect(() => client().subscribe('quote:AAPL' as never)).toThrow('channels is "quote:AAPL": takes a non-empty array of non-empty strings');
     expect(() => client().unsubscribe([])).toThrow(TypeError);

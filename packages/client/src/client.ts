@@ -690,7 +690,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
-    return this.#subscribe(this.#checkChannels(channels), options, false);
+    const list = this.#checkChannels(channels);
+    // (the gateway refuses a bad throttle, since, history, depth or snapshot with BAD_REQUEST)
+    checkIn(options.visible, 'subscribe: options.visible', 'true or false');
+    return this.#subscribe(list, options, false);
   }
 
   /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
@@ -875,6 +878,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Send a fresh token (from the token function) to replace the connection's token before it expires. */
   async refreshAuth(token?: string): Promise<void> {
+    checkIn(token, 'refreshAuth: token', 'a string');
     const t = token ?? (await this.#token());
     if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
     if (this.#state !== 'open') {
