@@ -26,11 +26,13 @@ const binOf = (pkg, ...path) => join(dirname(require.resolve(`${pkg}/package.jso
  *   (dts-bundle-generator, relative imports inlined, checked against the package's tsconfig.json);
  *   `tsconfig`: one .d.ts per module, emitted by tsc with that project file (imports stay imports)
  * @param {string} [options.banner] text put before the bundle (a directive such as `"use client";`)
+ * @param {RegExp} [options.mangleProps] properties to shorten (esbuild `mangleProps`), in the bundle
+ *   shipped as in the one measured: the package's own internal fields (a name convention)
  * @param {boolean} [options.quiet] print nothing
  * @returns {Promise<{ minified: number, gzipped: number, chunksGzipped: number }>} bytes of the
  *   minified entry, of it gzipped, and of the minified chunks gzipped
  */
-export async function buildPackage({ name, dir, external, chunks, checkInputs, declarations, banner, quiet = false }) {
+export async function buildPackage({ name, dir, external, chunks, checkInputs, declarations, banner, mangleProps, quiet = false }) {
   const dist = join(dir, 'dist');
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(dist, { recursive: true });
@@ -50,6 +52,7 @@ export async function buildPackage({ name, dir, external, chunks, checkInputs, d
     metafile: true,
     splitting: chunks,
     ...(banner ? { banner: { js: banner } } : {}),
+    ...(mangleProps ? { mangleProps } : {}),
   };
 
   const result = await build({ ...common, outdir: dist, sourcemap: true, ...(chunks ? { chunkNames: 'chunks/[name]-[hash]' } : {}) });

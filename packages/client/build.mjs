@@ -30,6 +30,9 @@ const size = await buildPackage({
     if (engine.length) throw new Error(`@tickwire/client pulled in engine code: ${engine.join(', ')}`);
     if (inputs.some((p) => p.startsWith('node:'))) throw new Error('@tickwire/client pulled in a Node built-in');
   },
+  // the client's internal fields end in `_` (src/client.ts): shortened like local names, in the
+  // shipped bundle too (a front end's minifier cannot tell them from the public API's)
+  mangleProps: /_$/,
   // one declaration file: dts-bundle-generator inlines the relative imports (src/protocol)
   declarations: { bundle: true },
   quiet: process.argv.includes('--quiet'),

@@ -44,6 +44,8 @@ interface Harness {
   rerender(scenario: unknown): void;
   alerts: { create(rule: unknown): Promise<unknown>; remove(id: string): Promise<string>; refresh(): Promise<void> } | undefined;
   dropSocket(): void;
+  givenSubscriptions(): string[][];
+  storeClient(): number | 'own' | undefined;
 }
 type W = { harness: Harness };
 
@@ -264,6 +266,26 @@ export function describeReact(major: number, react?: () => Promise<{ react: stri
       const privateRefusals = rig.pageErrors.filter((e) => e.includes('"notifications" is a private channel'));
       expect(privateRefusals).toHaveLength(1);
       expect(rig.pageErrors.filter((e) => !privateRefusals.includes(e))).toEqual([]);
+    });
+
+    it('a new `client` prop: the hooks move to it (its subscriptions), the old one is given back; from a client to none, a connection of its own, closed on unmount', async () => {
+      await freshPage();
+      const given = (): Promise<string[][]> => page.evaluate(() => (window as unknown as W).harness.givenSubscriptions());
+      const using = (): Promise<number | 'own' | undefined> => page.evaluate(() => (window as unknown as W).harness.storeClient());
+      await page.evaluate(() => (window as unknown as W).harness.mount({ kind: 'given', client: 0 }));
+      await expect.poll(given, { timeout: 10_000 }).toEqual([['quote:AAPL'], []]);
+      // another client: it was ignored (the hooks stayed on the first, the second never subscribed)
+      await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'given', client: 1 }));
+      await expect.poll(using, { timeout: 10_000 }).toBe(1);
+      await expect.poll(given, { timeout: 10_000 }).toEqual([[], ['quote:AAPL']]);
+      // no client: the provider's own connection (to `url`), which it closes on unmount; the given one is given back
+      await page.evaluate(() => (window as unknown as W).harness.rerender({ kind: 'given', client: 'own' }));
+      await expect.poll(using, { timeout: 10_000 }).toBe('own');
+      await expect.poll(given, { timeout: 10_000 }).toEqual([[], []]);
+      await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 20_000 }).toBe(1);
+      await page.evaluate(() => (window as unknown as W).harness.unmount());
+      await expect.poll(() => page.evaluate(() => (window as unknown as W).harness.openSockets), { timeout: 10_000 }).toBe(0);
+      expect(rig.pageErrors).toEqual([]);
     });
 
     it('a `token` prop changed while the connection is still opening waits for it: one connection, the new token in band', async () => {

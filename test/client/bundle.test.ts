@@ -12,8 +12,10 @@ describe('client SDK browser bundle', () => {
       minify: true,
       write: false,
       metafile: true,
-      // as the package is built: the HTTP-streaming fallback is a chunk loaded on first use
+      // as the package is built: the HTTP-streaming fallback is a chunk loaded on first use, and
+      // the client's internal fields (ending in `_`) shortened (packages/client/build.mjs)
       splitting: true,
+      mangleProps: /_$/,
       outdir: 'out',
       logLevel: 'silent',
     });

@@ -29,7 +29,13 @@ describe('client options', () => {
     expect(() => new TickwireClient({} as never)).toThrow(/options\.url/);
   });
 
-  it('a `tokenIn` the option does not take (a typo in JavaScript) never puts the token in the URL', async () => {
+  it('a `tokenIn` the option does not take (a typo in JavaScript) is an error, never the token in the URL', async () => {
+    // (it was taken as unset before: the default; and before that, as `query`)
+    for (const typo of ['headers', 'Header', 'subprotocol']) {
+      expect(() => new TickwireClient({ url: 'ws://127.0.0.1:9/v1/stream', tokenIn: typo as 'header', trackPageVisibility: false })).toThrow(
+        `options.tokenIn is "${typo}": takes "protocol" or "query" or "header"`,
+      );
+    }
     const made: { url: string; protocols: string[]; headers: Record<string, string> | undefined }[] = [];
     // a socket that records how it was made and never opens
     class Recording implements WebSocketLike {
@@ -50,7 +56,7 @@ describe('client options', () => {
       }
     }
     const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
-    for (const tokenIn of ['headers', 'Header', 'subprotocol', 'protocol', 'header', 'query'] as const) {
+    for (const tokenIn of ['protocol', 'header', 'query'] as const) {
       const c = new TickwireClient({
         url: 'ws://127.0.0.1:9/v1/stream',
         token,
@@ -62,12 +68,12 @@ describe('client options', () => {
       await new Promise((r) => setTimeout(r, 20));
       await c.close();
     }
-    // the same with the socket a browser has (the global WebSocket): a typo takes that default, the subprotocol
+    // the same with the socket a browser has (the global WebSocket): unset is the subprotocol
     const g = globalThis as { WebSocket?: unknown };
     const saved = g.WebSocket;
     g.WebSocket = Recording;
     try {
-      for (const tokenIn of ['headers', undefined] as const) {
+      for (const tokenIn of ['protocol', undefined] as const) {
         const c = new TickwireClient({ url: 'ws://127.0.0.1:9/v1/stream', token, tokenIn: tokenIn as 'header' | undefined, trackPageVisibility: false });
         c.connect().catch(() => undefined);
         await new Promise((r) => setTimeout(r, 20));
@@ -85,7 +91,7 @@ describe('client options', () => {
             ? 'protocol'
             : 'none',
     );
-    // a typo is the default: a header with the socket given, the subprotocol with the global one
-    expect(where).toEqual(['header', 'header', 'header', 'protocol', 'header', 'url', 'protocol', 'protocol']);
+    // unset: a header with the socket given, the subprotocol with the global one
+    expect(where).toEqual(['protocol', 'header', 'url', 'protocol', 'protocol']);
   });
 });

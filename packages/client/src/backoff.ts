@@ -1,3 +1,5 @@
+import { checkAll } from './check.js';
+
 /**
  * Reconnect delays: exponential backoff with full jitter. The n-th retry (0-based) waits a
  * uniformly random time in [0, min(maxDelayMs, initialDelayMs * factor^n)], which spreads a crowd
@@ -31,9 +33,8 @@ export class Backoff {
     this.maxDelayMs = options.maxDelayMs ?? 15_000;
     this.factor = options.factor ?? 2;
     this.maxRetries = options.maxRetries ?? Infinity;
-    if (!(this.initialDelayMs >= 0) || !(this.maxDelayMs >= this.initialDelayMs) || !(this.factor >= 1)) {
-      throw new RangeError('backoff: need 0 <= initialDelayMs <= maxDelayMs and factor >= 1');
-    }
+    // (named as the client's option `reconnect`; a timer's delay is at most MAX_DELAY_MS)
+    checkAll(this, 'reconnect.', { initialDelayMs: [0], maxDelayMs: [this.initialDelayMs], factor: [1, Infinity], maxRetries: [0, Infinity] });
     this.#random = random;
   }
 

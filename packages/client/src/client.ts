@@ -1,4 +1,5 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { checkAll, checkIn, fail, type Allowed } from './check.js';
 import { codecFor, type ClientCodec, type Encoding } from './codec.js';
 import { callAll, Emitter } from './emitter.js';
 import { ClientErrorCode, TickwireClientError } from './errors.js';
@@ -18,8 +19,6 @@ import {
   type AlertView,
   type ExtensionReply,
   type NotificationsReadMark,
-  type AuthCheckResult,
-  type AuthFailureReason,
   type OutgoingFrame,
   type OutgoingSubscribe,
   type DataFrame,
@@ -54,13 +53,13 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
 
-/** The socket constructor, URL and options of a connection attempt; `bearer`: the token as a subprotocol. */
+/** The socket constructor, URL and options of a connection attempt; `bearer_`: the token as a subprotocol. */
 interface SocketArgs {
-  ctor: WebSocketConstructor;
-  url: string;
-  init: { headers?: Record<string, string> } | undefined;
-  token: string | undefined;
-  bearer?: string | undefined;
+  ctor_: WebSocketConstructor;
+  url_: string;
+  init_: { headers?: Record<string, string> } | undefined;
+  token_: string | undefined;
+  bearer_?: string | undefined;
 }
 
 const WS_OPEN = 1;
@@ -165,6 +164,31 @@ export interface FallbackOptions {
    */
   outageProbeMs?: number | undefined;
 }
+
+/**
+ * What each option takes (checkAll). 0 turns heartbeats, request timeouts and the token refresh
+ * off; a connect timeout of 0, or no time for a pong, would give up on every attempt.
+ */
+const OPTIONS: { readonly [K in keyof ClientOptions]?: Allowed } = {
+  token: 'a string or a function',
+  getToken: 'a function',
+  refreshBeforeExpiryMs: [0],
+  tokenIn: '"protocol" or "query" or "header"',
+  encoding: '"msgpack" or "json"',
+  WebSocket: 'a function',
+  reconnect: 'true or false or an object',
+  heartbeatIntervalMs: [0],
+  heartbeatTimeoutMs: [1],
+  requestTimeoutMs: [0],
+  connectTimeoutMs: [1],
+  fallback: 'true or false or an object',
+  trackPageVisibility: 'true or false',
+};
+const FALLBACK_OPTIONS: { readonly [K in keyof FallbackOptions]?: Allowed } = {
+  retryWebSocketMs: [0],
+  outageAttempts: [1, Infinity],
+  outageProbeMs: [0],
+};
 
 /** Which transport the connection uses: `websocket`, or `http` (the fallback stream). */
 export type TransportKind = 'websocket' | 'http';
@@ -285,20 +309,31 @@ export interface ClientEvents {
 }
 
 // ---- internals -----------------------------------------------------------------------------
+// Fields of the client's own objects end in `_`: the package build shortens them (esbuild
+// `mangleProps`, scripts/build-package.mjs), as it does local names; fields of frames and of
+// the public API keep their names.
 
 interface Pending {
   id: number;
-  frame: OutgoingFrame;
+  frame_: OutgoingFrame;
   /** made by the client itself (resubscribe, gap refresh): nobody awaits it */
-  internal: boolean;
-  resolve(value: unknown): void;
-  reject(err: TickwireClientError): void;
-  timer?: ReturnType<typeof setTimeout>;
-  sentAt?: number;
+  internal_: boolean;
+  resolve_(value: unknown): void;
+  reject_(err: TickwireClientError): void;
+  timer_?: ReturnType<typeof setTimeout>;
+  sentAt_?: number;
   /** sends on this connection (a subscribe without a reply goes out again, see #send) */
-  tries?: number;
+  tries_?: number;
   /** a subscribe's channel its ack refused: true when the channel keeps what it had (see #subscribe) */
-  keep?: ((channel: string) => boolean) | undefined;
+  keep_?: ((channel: string) => boolean) | undefined;
+}
+
+/** What a channel was before a subscribe: its settings then (`want_`), those it set (`set_`), its state. */
+interface Before {
+  set_: Desired;
+  want_: Desired | undefined;
+  st_: ChannelState | undefined;
+  lastSeq_: number | undefined;
 }
 
 /** A channel's subscribe settings (what its subscribe frames carry; undefined: not sent). */
@@ -312,16 +347,16 @@ interface Desired {
 }
 
 interface ChannelState {
-  lastSeq?: number | undefined;
-  ep?: number | undefined;
+  lastSeq_?: number | undefined;
+  ep_?: number | undefined;
   /** a refresh (re-subscribe) after a gap is in flight */
-  refreshing?: boolean;
+  refreshing_?: boolean;
   /** durable channels: the next item starts the replay a subscribe (with `since`) asked for */
-  replayStart?: boolean;
+  replayStart_?: boolean;
   /** durable channels: the `since` of that subscribe (undefined when it had none) */
-  replaySince?: number | undefined;
+  replaySince_?: number | undefined;
   /** durable channels: the resume point a gap was reported and asked again for */
-  holeAt?: number;
+  holeAt_?: number;
 }
 
 const closedError = (): TickwireClientError => new TickwireClientError(ClientErrorCode.CLOSED, 'client closed');
@@ -406,11 +441,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  #pingOutstanding: { id: number; sentAt: number } | undefined;
+  #pingOutstanding: { id: number; sentAt_: number } | undefined;
   #closing = false;
   /** counts close() calls: an attempt started before one does not go on after it */
   #run = 0;
-  #connectWaiters: { resolve(w: WelcomeFrame): void; reject(e: unknown): void }[] = [];
+  #connectWaiters: { resolve_(w: WelcomeFrame): void; reject_(e: unknown): void }[] = [];
   #welcome: WelcomeFrame | undefined;
   #latency: LatencySample | undefined;
   /** connection attempts since the last successful welcome */
@@ -443,14 +478,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   constructor(options: ClientOptions) {
     super();
-    // a URL that is not one would fail every attempt, retried for ever: say so now
-    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) throw new TypeError(`TickwireClient: options.url is not a ws(s):// URL: "${options?.url}"`);
+    // a bad option is a clear error now (docs/client-sdk.md#bad-input), not a silent default or
+    // attempts that fail for ever: a URL that is not one, `encoding: 'jsno'` (was MessagePack), ...
+    if (!/^(wss?|https?):\/\/[^/?#]/i.test(options?.url)) fail('options.url', options?.url, 'a ws(s):// or http(s):// URL');
+    checkAll(options, 'options.', OPTIONS);
     const f = options.fallback;
-    if (f && typeof f === 'object' && !((f.outageAttempts ?? 1) >= 1 && (f.outageProbeMs ?? 0) >= 0)) {
-      throw new RangeError('TickwireClient: need fallback.outageAttempts >= 1 and fallback.outageProbeMs >= 0');
-    }
+    if (f && typeof f == 'object') checkAll(f, 'options.fallback.', FALLBACK_OPTIONS);
     this.options = Object.freeze({ ...options });
-    this.codec = codecFor(options.encoding ?? 'msgpack');
+    this.codec = codecFor(options.encoding!); // (checked: unset or `msgpack` is MessagePack)
     this.#wire = this.codec;
     const rc = options.reconnect ?? true;
     this.#backoff = rc === false ? undefined : new Backoff(rc === true ? {} : rc);
@@ -503,6 +538,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * resolves all the same.
    */
   async setVisible(channels: readonly string[], visible: boolean): Promise<void> {
+    checkIn(visible ?? String(visible), 'setVisible: visible', 'true or false');
     const list = this.#checkChannels(channels).filter((c) => {
       const want = this.#desired.get(c);
       if (!want || (want.visible ?? true) === visible) return false;
@@ -519,6 +555,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * from `document.visibilityState` (option `trackPageVisibility`).
    */
   async setPageVisible(visible: boolean): Promise<void> {
+    checkIn(visible ?? String(visible), 'setPageVisible: visible', 'true or false');
     if (this.#pageHidden === !visible) return;
     this.#pageHidden = !visible;
     // shown again while waiting out a backoff delay: the user looks at the page now, retry now
@@ -577,7 +614,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** last seq seen on a channel (for `executions` and `notifications`, the resume point) */
   lastSeq(channel: string): number | undefined {
-    return this.#channels.get(channel)?.lastSeq;
+    return this.#channels.get(channel)?.lastSeq_;
   }
 
   /**
@@ -588,7 +625,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
   resync(channels: readonly string[]): void {
     for (const ch of channels) {
       const st = this.#channels.get(ch);
-      if (st && !st.refreshing) this.#refresh(ch, undefined);
+      if (st && !st.refreshing_) this.#refresh(ch, undefined);
     }
   }
 
@@ -613,7 +650,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    */
   connect(): Promise<WelcomeFrame> {
     if (this.#state === 'open') return Promise.resolve(this.#welcome!); // (set before the state is)
-    const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    const p = new Promise<WelcomeFrame>((resolve, reject) => this.#connectWaiters.push({ resolve_: resolve, reject_: reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#closing = false;
       this.#trackPage();
@@ -653,7 +690,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request waits for it. The subscription is re-established, with a snapshot, after reconnects.
    */
   subscribe(channels: readonly string[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
-    return this.#subscribe(this.#checkChannels(channels), options, false);
+    const list = this.#checkChannels(channels);
+    // (the gateway refuses a bad throttle, since, history, depth or snapshot with BAD_REQUEST)
+    checkIn(options.visible, 'subscribe: options.visible', 'true or false');
+    return this.#subscribe(list, options, false);
   }
 
   /** `left`: the channels were just unsubscribed on this connection (setThrottle). */
@@ -663,7 +703,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const snapshot = options.snapshot ?? true;
     const welcomes = this.#welcomes;
     // what each channel was before: a request the server refuses as a whole changes nothing there
-    const before = new Map<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>();
+    const before = new Map<string, Before>();
     // one object per channel: setVisible changes a channel's own, and #restore tells them apart
     const desired = (): Desired => ({
       throttle: options.throttle,
@@ -675,14 +715,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
     for (const ch of list) {
       const want = desired();
       const prev = this.#channels.get(ch);
-      before.set(ch, { set: want, want: this.#desired.get(ch), st: prev, lastSeq: prev?.lastSeq });
+      before.set(ch, { set_: want, want_: this.#desired.get(ch), st_: prev, lastSeq_: prev?.lastSeq_ });
       this.#desired.set(ch, want);
       const st = this.#chan(ch);
-      st.refreshing = false;
+      st.refreshing_ = false;
       if (isResumable(ch)) {
-        if (options.since !== undefined) st.lastSeq = options.since;
+        if (options.since !== undefined) st.lastSeq_ = options.since;
       } else {
-        st.lastSeq = undefined;
+        st.lastSeq_ = undefined;
       }
     }
     const undo = (channels: Iterable<string>): void => {
@@ -690,14 +730,14 @@ export class TickwireClient extends Emitter<ClientEvents> {
       // the server does not hold them (left just before, or a new connection's resubscribe
       // skipped them for this request): join again with the settings kept
       if ((left || this.#welcomes !== welcomes) && this.#state === 'open') {
-        for (const [ch, want] of restored) this.#sendInternal(this.#subFrame([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq : undefined));
+        for (const [ch, want] of restored) this.#sendInternal(this.#subFrame([ch], want, isResumable(ch) ? this.#channels.get(ch)?.lastSeq_ : undefined));
       }
     };
     // a channel the ack refuses (e.g. a book depth over the largest) keeps, on the server, the
     // subscription it had: so does the client
     const keep = (ch: string): boolean => {
       const b = before.get(ch);
-      if (!b?.want || this.#desired.get(ch) !== b.set) return false;
+      if (!b?.want_ || this.#desired.get(ch) !== b.set_) return false;
       undo([ch]);
       return true;
     };
@@ -720,22 +760,19 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * request has set since: the client keeps (and after a reconnect re-establishes) exactly what
    * the server holds, not the refused settings, and forgets channels the request would have added.
    */
-  #restore(
-    before: ReadonlyMap<string, { set: Desired; want: Desired | undefined; st: ChannelState | undefined; lastSeq: number | undefined }>,
-    channels: Iterable<string>,
-  ): Map<string, Desired> {
+  #restore(before: ReadonlyMap<string, Before>, channels: Iterable<string>): Map<string, Desired> {
     const restored = new Map<string, Desired>();
     for (const ch of channels) {
       const b = before.get(ch);
-      if (!b || this.#desired.get(ch) !== b.set) continue;
-      if (b.want) {
-        restored.set(ch, b.want);
-        this.#desired.set(ch, b.want);
+      if (!b || this.#desired.get(ch) !== b.set_) continue;
+      if (b.want_) {
+        restored.set(ch, b.want_);
+        this.#desired.set(ch, b.want_);
       } else this.#desired.delete(ch);
       const st = this.#channels.get(ch);
-      if (!b.st) {
-        if (st && !b.want) this.#channels.delete(ch);
-      } else if (st === b.st && isResumable(ch)) st.lastSeq = b.lastSeq;
+      if (!b.st_) {
+        if (st && !b.want_) this.#channels.delete(ch);
+      } else if (st === b.st_ && isResumable(ch)) st.lastSeq_ = b.lastSeq_;
     }
     return restored;
   }
@@ -769,7 +806,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
    * (false: not to be sent).
    */
   #prune(p: Pending): boolean | undefined {
-    const f = p.frame;
+    const f = p.frame_;
     const sub = f.op === 'subscribe';
     if (f.op === 'visibility') {
       if (
@@ -780,7 +817,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         return true;
     } else if (!sub && f.op !== 'unsubscribe') return true;
     else if ((f.channels = f.channels.filter((c) => this.#desired.has(c) === sub)).length) return true;
-    p.resolve(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
+    p.resolve_(sub ? { subscribed: [], rejected: [] } : { unsubscribed: [] });
   }
 
   /** Unsubscribe; resolves with the ack. Updates of these channels stop being delivered at once. */
@@ -841,6 +878,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** Send a fresh token (from the token function) to replace the connection's token before it expires. */
   async refreshAuth(token?: string): Promise<void> {
+    checkIn(token, 'refreshAuth: token', 'a string');
     const t = token ?? (await this.#token());
     if (!t) throw new TickwireClientError(ClientErrorCode.TOKEN, 'no token to send');
     if (this.#state !== 'open') {
@@ -870,12 +908,12 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   /** whether tokens come from a function (so a refused or expiring one can be replaced) */
   get #tokenIsRenewable(): boolean {
-    return this.options.getToken !== undefined || typeof this.options.token === 'function';
+    return this.options.getToken != null || typeof this.options.token === 'function';
   }
 
   async #token(): Promise<string | undefined> {
     const src = this.options.getToken ?? this.options.token;
-    if (src === undefined) return undefined;
+    if (src == null) return undefined;
     // a fixed token: the last the server accepted (refreshAuth(token) replaces it in band), so a
     // reconnect does not present the first, maybe expired, one
     if (typeof src === 'string') return this.#currentToken ?? src;
@@ -897,9 +935,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
       throw new TickwireClientError(ClientErrorCode.TOKEN, `token function failed: ${String(cause)}`, { cause });
     });
     const global = (globalThis as { WebSocket?: unknown }).WebSocket;
-    let tokenIn = this.options.tokenIn;
-    // not a value the option takes (unset, or a typo in JavaScript): the default, never the URL
-    if (!/^(protocol|query|header)$/.test(tokenIn!)) tokenIn = ctor === global ? 'protocol' : 'header';
+    // (checked at construction: a typo is an error there, never the URL)
+    const tokenIn = this.options.tokenIn ?? (ctor === global ? 'protocol' : 'header');
     let url = (http && this.#fallback?.url) || this.options.url;
     let init: { headers?: Record<string, string> } | undefined;
     let bearer: string | undefined;
@@ -913,13 +950,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
         url = u.toString();
       }
     }
-    return { ctor, url, init, token, bearer };
+    return { ctor_: ctor, url_: url, init_: init, token_: token, bearer_: bearer };
   }
 
   /** A socket of an attempt, offering `subprotocol` (the encoding) and the token's, if it goes as one. */
   #newSocket(a: SocketArgs, subprotocol: string): WebSocketLike {
-    const p = a.bearer ? [subprotocol, a.bearer] : [subprotocol];
-    return a.init ? new a.ctor(a.url, p, a.init) : new a.ctor(a.url, p);
+    const p = a.bearer_ ? [subprotocol, a.bearer_] : [subprotocol];
+    return a.init_ ? new a.ctor_(a.url_, p, a.init_) : new a.ctor_(a.url_, p);
   }
 
   async #open(): Promise<void> {
@@ -932,7 +969,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     try {
       const args = await this.#socketArgs(this.#transport);
       if (run !== this.#run) return; // closed meanwhile (close() and #fail count runs)
-      token = args.token;
+      token = args.token_;
       this.#currentToken = token;
       // the fallback stream carries JSON whatever the configured encoding
       this.#wire = this.#transport === 'http' ? codecFor('json') : this.codec;
@@ -991,11 +1028,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
   async #afterFailedAttempt(code: number, reason: string, token: string | undefined, message: string | undefined, retryAfter?: string | null): Promise<void> {
     // an attempt of this run: a close() (and connect()) while it waits for the check ends it
     const run = this.#run;
-    // the HTTP fallback reads its 401 itself and closes 1008 before opening: that is the verdict
-    const verdict: AuthCheckResult | undefined =
-      code === CloseCode.POLICY
-        ? ({ ok: false, reason: (/\(([a-z_]+)\)/.exec(reason)?.[1] ?? 'invalid') as AuthFailureReason, message: reason } as AuthCheckResult)
-        : await this.#checkAuth(token);
+    // the verdict (auth-check.ts, in the fallback's chunk, loaded now if not yet: not loaded, the
+    // page's own server unreachable too, no verdict, as when the check cannot be had): the 1008
+    // the HTTP fallback closes with before opening when it reads a 401, else the auth check
+    const verdict = await import('./http-stream.js').then(
+      (m) => m.checkAuth(this.options, token, AUTH_CHECK_PATH, code === CloseCode.POLICY ? reason : undefined),
+      () => undefined,
+    );
     if (run !== this.#run) return;
     if (verdict && !verdict.ok && authFailureIsTerminal(verdict.reason)) {
       const err = new TickwireClientError(ErrorCode.UNAUTHENTICATED, `token refused (${verdict.reason}): ${verdict.message}`, { reason: verdict.reason });
@@ -1011,40 +1050,6 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#reportOutage(message ?? `connection failed (${code}${reason ? ' ' + reason : ''})`);
     this.#alternateTransport();
     this.#afterClose(code, reason, false, undefined, retryAfter);
-  }
-
-  /** The auth check's verdict on a token; undefined when it cannot be had (unreachable, off). */
-  async #checkAuth(token: string | undefined): Promise<AuthCheckResult | undefined> {
-    const url = this.#authCheckUrl();
-    const f = (globalThis as { fetch?: typeof fetch }).fetch;
-    if (!url || !f) return undefined;
-    // in the header, never the URL (a cross-origin check costs a preflight, answered by the gateway)
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    try {
-      const res = await f(url, { headers, signal: AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000), cache: 'no-store' });
-      if (res.status !== 200 && res.status !== 401) return undefined;
-      const body = (await res.json()) as AuthCheckResult;
-      return typeof body?.ok === 'boolean' ? body : undefined; // (null, a string or a number has no `ok`)
-    } catch {
-      return undefined;
-    }
-  }
-
-  #authCheckUrl(): string | undefined {
-    const o = this.options.authCheckUrl;
-    if (o === false) return undefined;
-    if (typeof o === 'string') return o;
-    try {
-      const u = new URL(this.options.url);
-      // ws: -> http:, wss: -> https: (http(s) stays)
-      u.protocol = u.protocol.replace('ws', 'http');
-      // (under the prefix a proxy serves the stream at, if any)
-      u.pathname = (/(.*)\/v1\/stream\/?$/.exec(u.pathname)?.[1] ?? '') + AUTH_CHECK_PATH;
-      u.search = '';
-      return u.toString();
-    } catch {
-      return undefined;
-    }
   }
 
   /**
@@ -1077,10 +1082,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     this.#run++;
     this.#clearTimers();
     for (const p of [...this.#pending.values(), ...this.#outbox]) {
-      clearTimeout(p.timer);
-      if (!p.internal) p.reject(err);
+      clearTimeout(p.timer_);
+      if (!p.internal_) p.reject_(err);
     }
-    for (const w of this.#connectWaiters.splice(0)) w.reject(err);
+    for (const w of this.#connectWaiters.splice(0)) w.reject_(err);
     this.#pending.clear();
     this.#outbox = [];
   }
@@ -1194,21 +1199,21 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // the rest are settled now (the server forgets a connection's subscriptions with it).
     const requeue: Pending[] = [];
     for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
-      delete p.timer;
-      p.tries = 0; // a subscribe sent again on the next connection has its three sends there
-      const op = p.frame.op;
-      if (op === 'subscribe' && !p.internal) requeue.push(p);
-      else if (op === 'unsubscribe') p.resolve({ unsubscribed: p.frame.channels });
-      else if (!p.internal) p.reject(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`));
+      clearTimeout(p.timer_);
+      delete p.timer_;
+      p.tries_ = 0; // a subscribe sent again on the next connection has its three sends there
+      const op = p.frame_.op;
+      if (op === 'subscribe' && !p.internal_) requeue.push(p);
+      else if (op === 'unsubscribe') p.resolve_({ unsubscribed: p.frame_.channels });
+      else if (!p.internal_) p.reject_(new TickwireClientError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`));
     }
     this.#pending.clear();
     this.#outbox = [...requeue.sort((a, b) => a.id - b.id), ...this.#outbox];
     // (an unsubscribe sent after one of them took its channels back: the new connection must not join them)
     this.#pruneQueued();
     for (const [ch, st] of this.#channels) {
-      st.refreshing = false;
-      if (!isResumable(ch)) st.lastSeq = undefined;
+      st.refreshing_ = false;
+      if (!isResumable(ch)) st.lastSeq_ = undefined;
     }
     if (this.#closing) {
       this.#setState('closed');
@@ -1277,22 +1282,22 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // channels marked off screen while their subscribe waited in the outbox (it carries the flag
     // of when it was made)
     const off = outbox.flatMap((p) =>
-      p.frame.op === 'subscribe' && p.frame.visible !== false ? p.frame.channels.filter((c) => this.#desired.get(c)?.visible === false) : [],
+      p.frame_.op === 'subscribe' && p.frame_.visible !== false ? p.frame_.channels.filter((c) => this.#desired.get(c)?.visible === false) : [],
     );
     if (off.length > 0) this.#sendInternal({ op: 'visibility', id: this.#nextId++, channels: off, visible: false });
     this.#startHeartbeat();
-    for (const c of this.#connectWaiters.splice(0)) c.resolve(w);
+    for (const c of this.#connectWaiters.splice(0)) c.resolve_(w);
   }
 
   /** After a (re)connect: subscribe again to everything not already queued, with snapshots. */
   #resubscribe(): void {
     const queued = new Set<string>();
-    for (const p of this.#outbox) if (p.frame.op === 'subscribe') for (const c of p.frame.channels) queued.add(c);
+    for (const p of this.#outbox) if (p.frame_.op === 'subscribe') for (const c of p.frame_.channels) queued.add(c);
     const groups = new Map<string, OutgoingSubscribe>();
     for (const [ch, want] of this.#desired) {
       if (queued.has(ch)) continue;
       if (isResumable(ch)) {
-        this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq));
+        this.#sendInternal(this.#subFrame([ch], want, this.#channels.get(ch)?.lastSeq_));
         continue;
       }
       // (every Desired has the same keys in the same order: see #subscribe)
@@ -1341,11 +1346,11 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const reject = (err: TickwireClientError): void => {
       for (const c of err.channels ?? []) {
         const st = this.#channels.get(c);
-        if (st) st.refreshing = false;
+        if (st) st.refreshing_ = false;
       }
       this.emit('error', err);
     };
-    this.#send({ id: frame.id, frame, internal: true, resolve: () => undefined, reject });
+    this.#send({ id: frame.id, frame_: frame, internal_: true, resolve_: () => undefined, reject_: reject });
   }
 
   #startHeartbeat(): void {
@@ -1359,13 +1364,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
       const now = Date.now();
       const out = this.#pingOutstanding;
       if (out) {
-        if (now - out.sentAt >= deadAfter) this.#drop(ws, 4000, 'heartbeat timeout');
+        if (now - out.sentAt_ >= deadAfter) this.#drop(ws, 4000, 'heartbeat timeout');
         return;
       }
       if (now - lastPing < every) return;
       lastPing = now;
       const id = this.#nextId++;
-      this.#pingOutstanding = { id, sentAt: now };
+      this.#pingOutstanding = { id, sentAt_: now };
       this.#sendInternal({ op: 'ping', id });
     };
     // check often enough to notice a dead peer on time; ping once at once for a first latency
@@ -1377,13 +1382,13 @@ export class TickwireClient extends Emitter<ClientEvents> {
 
   #checkChannels(channels: readonly string[]): string[] {
     if (!Array.isArray(channels) || !channels.length || channels.some((c) => typeof c !== 'string' || !c))
-      throw new TypeError(`channels: a non-empty array of non-empty strings, not [${String(channels)}]`);
+      fail('channels', channels, 'a non-empty array of non-empty strings');
     return [...new Set(channels)];
   }
 
-  #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep']): Promise<unknown> {
+  #request(frame: OutgoingFrame, internal: boolean, keep?: Pending['keep_']): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: frame.id, frame, internal, resolve, reject, keep };
+      const p: Pending = { id: frame.id, frame_: frame, internal_: internal, resolve_: resolve, reject_: reject, keep_: keep };
       // (open without a socket: #send queues it in the outbox)
       if (this.#state === 'open') this.#send(p);
       // closed: no connect() is coming (a component calling after its provider unmounted); the
@@ -1400,32 +1405,32 @@ export class TickwireClient extends Emitter<ClientEvents> {
       this.#outbox.push(p);
       return;
     }
-    p.sentAt = Date.now();
+    p.sentAt_ = Date.now();
     this.#pending.set(p.id, p);
     const timeout = this.options.requestTimeoutMs ?? 10_000;
-    const op = p.frame.op;
+    const op = p.frame_.op;
     // (sends are counted for these only: #onError refuses the rest for good)
     const again = op === 'subscribe' || op === 'unsubscribe' || op === 'visibility';
-    const tries = again ? (p.tries = (p.tries ?? 0) + 1) : 1;
-    const channels = again ? (p.frame as { channels?: string[] }).channels : undefined;
-    if (timeout > 0 && (again || !p.internal)) {
+    const tries = again ? (p.tries_ = (p.tries_ ?? 0) + 1) : 1;
+    const channels = again ? (p.frame_ as { channels?: string[] }).channels : undefined;
+    if (timeout > 0 && (again || !p.internal_)) {
       // A subscribe, unsubscribe or visibility frame without a reply (or refused for now: #onError)
       // goes out again (same id, pruned to what is still wanted: #prune), after twice the wait
       // each time, up to three sends: a gateway over its message rate drops frames unanswered (a
       // RATE_LIMIT notice without id says so). Then TIMEOUT: #subscribe undoes what it set; the
       // client's own (resubscribe, gap refresh, the welcome's visibility frames) report it
       // (#sendInternal).
-      p.timer = setTimeout(
+      p.timer_ = setTimeout(
         () => {
           if (this.#pending.get(p.id) !== p) return;
           this.#pending.delete(p.id);
           if (again && tries < 3) {
             if (this.#prune(p)) this.#send(p);
           } else
-            p.reject(
+            p.reject_(
               new TickwireClientError(
                 ClientErrorCode.TIMEOUT,
-                `no reply to ${p.frame.op} #${p.id}${channels ? ` (${channels})` : ''} within ${(2 ** tries - 1) * timeout} ms`,
+                `no reply to ${p.frame_.op} #${p.id}${channels ? ` (${channels})` : ''} within ${(2 ** tries - 1) * timeout} ms`,
                 { requestId: p.id, channels },
               ),
             );
@@ -1434,7 +1439,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
       );
     }
     try {
-      ws.send(this.#wire.encode(p.frame));
+      ws.send(this.#wire.encode(p.frame_));
     } catch (err) {
       this.emit('error', new TickwireClientError(ClientErrorCode.TRANSPORT, `send failed: ${String(err)}`, { cause: err }));
     }
@@ -1446,7 +1451,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#pending.get(id as number);
     if (p) {
       this.#pending.delete(p.id);
-      clearTimeout(p.timer);
+      clearTimeout(p.timer_);
     }
     return p;
   }
@@ -1486,7 +1491,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
         // a data item (`data`, `correction`, `cancel`, a kind this client does not know), or the
         // answer to an extension op: same op and id as the request
         const id = (frame as ExtensionReply).id;
-        if (typeof id === 'number' && this.#pending.get(id)?.frame.op === f.op) this.#settle(id)!.resolve(frame);
+        if (typeof id === 'number' && this.#pending.get(id)?.frame_.op === f.op) this.#settle(id)!.resolve_(frame);
         else this.#onData(frame as DataFrame);
       }
     }
@@ -1496,30 +1501,30 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const p = this.#settle(a.id);
     const rejected = Array.isArray(a.rejected) ? a.rejected : [];
     for (const r of rejected) {
-      if (!p?.keep?.(r.channel)) this.#forget(r.channel);
+      if (!p?.keep_?.(r.channel)) this.#forget(r.channel);
       this.emit('rejected', r);
     }
     if (!p) return;
-    if (p.frame.op === 'subscribe') {
-      for (const c of p.frame.channels) {
+    if (p.frame_.op === 'subscribe') {
+      for (const c of p.frame_.channels) {
         const st = this.#channels.get(c);
         if (!st) continue;
-        st.refreshing = false;
+        st.refreshing_ = false;
         if (isResumable(c)) {
-          st.replayStart = true;
-          st.replaySince = (p.frame as OutgoingSubscribe).since;
+          st.replayStart_ = true;
+          st.replaySince_ = (p.frame_ as OutgoingSubscribe).since;
         }
       }
       const result: SubscribeResult = {
-        subscribed: a.subscribed ?? p.frame.channels.filter((c) => !rejected.some((r) => r.channel === c)),
+        subscribed: a.subscribed ?? p.frame_.channels.filter((c) => !rejected.some((r) => r.channel === c)),
         rejected,
       };
       if (typeof a.throttle === 'number') result.throttle = a.throttle;
-      p.resolve(result);
-    } else if (p.frame.op === 'unsubscribe') {
-      p.resolve({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame.channels });
+      p.resolve_(result);
+    } else if (p.frame_.op === 'unsubscribe') {
+      p.resolve_({ unsubscribed: a.unsubscribed ?? a.subscribed ?? p.frame_.channels });
     } else {
-      p.resolve(a);
+      p.resolve_(a);
     }
   }
 
@@ -1528,7 +1533,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     if (this.#pingOutstanding?.id === pong.id) this.#pingOutstanding = undefined;
     // (the heartbeat's ping is a request of the client's own: #send set its sentAt)
     if (!p) return;
-    const sentAt = p.sentAt!;
+    const sentAt = p.sentAt_!;
     const rttMs = Date.now() - sentAt;
     const sample: LatencySample = {
       rttMs,
@@ -1537,7 +1542,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     };
     this.#latency = sample;
     this.emit('latency', sample);
-    if (!p.internal) p.resolve(rttMs);
+    if (!p.internal_) p.resolve_(rttMs);
   }
 
   #onError(e: ErrorFrame): void {
@@ -1551,10 +1556,10 @@ export class TickwireClient extends Emitter<ClientEvents> {
     // message rate has left (RATE_LIMIT): their timer sends them again (#send; only these three
     // ops count tries). One refused for what it is, or without a timer (requestTimeoutMs 0), is final
     const u = this.#pending.get(e.id as number);
-    if (u?.timer && u.tries! < 3 && e.code !== ErrorCode.BAD_REQUEST && (u.frame.op === 'unsubscribe' || e.code === ErrorCode.RATE_LIMIT)) return;
+    if (u?.timer_ && u.tries_! < 3 && e.code !== ErrorCode.BAD_REQUEST && (u.frame_.op === 'unsubscribe' || e.code === ErrorCode.RATE_LIMIT)) return;
     const err = new TickwireClientError(String(e.code ?? 'ERROR'), String(e.message ?? 'server error'), typeof e.id === 'number' ? { requestId: e.id } : {});
     const p = this.#settle(e.id);
-    if (p && !p.internal) p.reject(err);
+    if (p && !p.internal_) p.reject_(err);
     else this.emit('error', err);
   }
 
@@ -1580,41 +1585,41 @@ export class TickwireClient extends Emitter<ClientEvents> {
       if (isResumable(ch)) {
         // Durable stream: drop what we already have; on a hole, replay from the last seen.
         // (comparisons with an undefined lastSeq or replaySince are false)
-        if (st.replayStart && seq <= st.replaySince!) {
+        if (st.replayStart_ && seq <= st.replaySince_!) {
           // the first item of a replay after `since` is above it, unless the server's log
           // started again below it: follow the new numbering (docs/client-sdk.md#reconnect)
-          this.emit('reset', { channel: ch, since: st.replaySince!, received: seq });
-          st.lastSeq = undefined;
-          delete st.holeAt;
+          this.emit('reset', { channel: ch, since: st.replaySince_!, received: seq });
+          st.lastSeq_ = undefined;
+          delete st.holeAt_;
         }
-        if (seq <= st.lastSeq!) return;
-        if (seq > st.lastSeq! + 1) {
-          if (st.refreshing) return;
-          const again = st.holeAt === st.lastSeq;
-          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
+        if (seq <= st.lastSeq_!) return;
+        if (seq > st.lastSeq_! + 1) {
+          if (st.refreshing_) return;
+          const again = st.holeAt_ === st.lastSeq_;
+          if (!again) this.emit('gap', { channel: ch, expected: st.lastSeq_! + 1, received: seq, missed: seq - st.lastSeq_! - 1 });
           // a replay asked for again that starts past the resume point once more: the log no
           // longer holds the events in between (retention), and asking again would bring the
           // same hole back; carry on from here
-          if (!(again && st.replayStart)) {
-            st.holeAt = st.lastSeq!;
-            this.#refresh(ch, st.lastSeq);
+          if (!(again && st.replayStart_)) {
+            st.holeAt_ = st.lastSeq_!;
+            this.#refresh(ch, st.lastSeq_);
             return;
           }
         }
-        st.replayStart = false;
-        st.lastSeq = seq;
+        st.replayStart_ = false;
+        st.lastSeq_ = seq;
       } else if (snapshot) {
-        st.lastSeq = seq;
+        st.lastSeq_ = seq;
       } else {
-        const gap = seq > st.lastSeq! + 1;
-        if (gap && !st.refreshing) {
-          this.emit('gap', { channel: ch, expected: st.lastSeq! + 1, received: seq, missed: seq - st.lastSeq! - 1 });
+        const gap = seq > st.lastSeq_! + 1;
+        if (gap && !st.refreshing_) {
+          this.emit('gap', { channel: ch, expected: st.lastSeq_! + 1, received: seq, missed: seq - st.lastSeq_! - 1 });
           this.#refresh(ch, undefined);
         }
         // an order book update only applies on top of the one before it: after a gap, nothing
         // until the refresh's snapshot
-        if (isBook(ch) && (gap || st.refreshing || st.lastSeq === undefined)) return;
-        if (st.lastSeq === undefined || seq > st.lastSeq) st.lastSeq = seq;
+        if (isBook(ch) && (gap || st.refreshing_ || st.lastSeq_ === undefined)) return;
+        if (st.lastSeq_ === undefined || seq > st.lastSeq_) st.lastSeq_ = seq;
       }
     }
     // an item kind this client does not know still counted in seq (above); it is not delivered
@@ -1623,8 +1628,8 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const { kind, symbol } = parseChannel(ch);
     const d = item.d as { ep?: unknown } | undefined;
     if (d && typeof d.ep === 'number') {
-      if (st.ep !== undefined && st.ep !== d.ep) this.emit('epoch', { channel: ch, previous: st.ep, current: d.ep });
-      st.ep = d.ep;
+      if (st.ep_ !== undefined && st.ep_ !== d.ep) this.emit('epoch', { channel: ch, previous: st.ep_, current: d.ep });
+      st.ep_ = d.ep;
     }
     const update: Update = {
       channel: ch,
@@ -1656,7 +1661,7 @@ export class TickwireClient extends Emitter<ClientEvents> {
     const want = this.#desired.get(ch);
     const st = this.#chan(ch);
     if (!want || this.#state !== 'open') return;
-    st.refreshing = true;
+    st.refreshing_ = true;
     this.#sendInternal({ op: 'unsubscribe', id: this.#nextId++, channels: [ch] });
     this.#sendInternal(this.#subFrame([ch], isResumable(ch) ? want : { ...want, snapshot: true }, since));
   }

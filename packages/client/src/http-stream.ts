@@ -9,6 +9,9 @@
  * of URLs and logs), reports the HTTP status and body of a refusal, and leaves reconnecting to
  * the client, which resubscribes with fresh snapshots as it does for WebSockets.
  */
+// the auth check rides in this chunk: only an attempt that failed asks (auth-check.ts)
+export { checkAuth } from './auth-check.js';
+
 export const HTTP_STREAM_PROTOCOL = 'tickwire.v1.json';
 const SESSION_HEADER = 'x-tickwire-session';
 

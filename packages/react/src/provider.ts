@@ -16,7 +16,10 @@ export interface TickwireProviderProps {
   getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /** more client options (encoding, reconnect, heartbeat, ...) */
   options?: Omit<ClientOptions, 'url' | 'token'> | undefined;
-  /** bring your own client: the provider neither connects nor closes it */
+  /**
+   * bring your own client: the provider neither connects nor closes it. Another one (or none
+   * after one) moves the hooks to it, with their subscriptions
+   */
   client?: TickwireClient | undefined;
   /**
    * a subscribe or visibility request the hooks made failed, the server refused a channel, or the
@@ -33,6 +36,8 @@ export interface TickwireProviderProps {
 interface Connection {
   readonly store: TickwireStore;
   readonly auth: Auth;
+  /** the `client` prop it was made for (undefined: a client of the provider's own) */
+  readonly given: TickwireClient | undefined;
 }
 
 interface Auth {
@@ -82,11 +87,12 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
     // what a hook's own HTTP request presents (useBarHistory): the token accepted last, not the first
     if (!client && !getToken) opts.token = () => auth.token;
     if (schedule) opts.schedule = schedule;
-    return { store: new TickwireStore(c, opts), auth };
+    return { store: new TickwireStore(c, opts), auth, given: client };
   };
   const [connection, setConnection] = useState(() => make(token));
   const { store, auth } = connection;
-  const own = !client;
+  // whether this store's client is the provider's own (to connect and close), whatever `client` is now
+  const own = !connection.given;
   const trackPage = own && options?.trackPageVisibility !== false;
 
   useEffect(() => {
@@ -119,6 +125,13 @@ export function TickwireProvider(props: TickwireProviderProps): ReactNode {
       );
     };
   }, [store, own, trackPage]);
+
+  // a new `client` prop (or none after one, or one after none): the hooks move to a store of it.
+  // The old store's claims are given back as the hooks' effects re-run on the new store (its
+  // client unsubscribed); an own client is closed by the effect above, a given one left open
+  useEffect(() => {
+    if (client !== connection.given) setConnection(make(token));
+  }, [client, connection]);
 
   // a new `token` prop: the same user's is sent in band (no reconnect) and from then on is the one
   // a reconnect presents; another user's (the server answers FORBIDDEN), a first one, or none

@@ -22,6 +22,7 @@ import {
   type Alerts,
   type TickwireStore,
 } from '../../../packages/react/src/index.js';
+import { TickwireClient } from '@tickwire/client';
 
 const sent: Record<string, unknown>[] = [];
 const sockets = new Set<WebSocket>();
@@ -172,7 +173,11 @@ type Scenario =
   | { kind: 'token'; version: number }
   | { kind: 'symbol'; symbol: string; throttle: number }
   | { kind: 'alerts'; token?: string }
-  | { kind: 'signin'; token?: string };
+  | { kind: 'signin'; token?: string }
+  | { kind: 'given'; client: number | 'own' };
+
+/** clients of the page's own, given to the provider in the `given` scenario (never connected: their subscriptions show the claims) */
+const givenClients = [0, 1].map(() => new TickwireClient({ url, encoding: 'json', trackPageVisibility: false }));
 
 function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
   let body: ReturnType<typeof h>[];
@@ -188,9 +193,11 @@ function App({ scenario }: { scenario: Scenario }): ReturnType<typeof h> {
     body = [h(QuoteBox, { key: 'q', symbol: scenario.symbol, throttle: scenario.throttle, n: 0 }), h(Channel, { key: 'c', symbol: scenario.symbol })];
   else if (scenario.kind === 'signin') body = [h(SignedIn, { key: 's' }), h(AlertsPanel, { key: 'a' })];
   else if (scenario.kind === 'alerts') body = [h(AlertsPanel, { key: 'a' }), ...(scenario.token ? [h(NotificationCount, { key: 'n' })] : [])];
+  else if (scenario.kind === 'given') body = [h(QuoteBox, { key: 'q', symbol: 'AAPL', throttle: 0, n: 0 })];
   else body = scenario.symbols.map((s) => h(Row, { key: s, symbol: s }));
   const props: Parameters<typeof TickwireProvider>[0] = { url, options: { encoding: 'json' } };
   if ((scenario.kind === 'alerts' || scenario.kind === 'signin') && scenario.token) props.token = scenario.token;
+  if (scenario.kind === 'given' && scenario.client !== 'own') props.client = givenClients[scenario.client];
   if (scenario.kind === 'token') {
     const version = scenario.version;
     props.onError = (err) => errorCalls.push({ version, code: (err as { code?: string }).code ?? String(err) });
@@ -242,6 +249,10 @@ const harness = {
     for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close();
   },
   claims: (): Record<string, number> => store?.claims() ?? {},
+  /** the subscriptions of the `given` scenario's clients */
+  givenSubscriptions: (): string[][] => givenClients.map((c) => c.subscriptions),
+  /** the client the hooks use now */
+  storeClient: (): number | 'own' | undefined => (store ? (givenClients.indexOf(store.client) >= 0 ? givenClients.indexOf(store.client) : 'own') : undefined),
   framesFlushed: (): number => store?.framesFlushed ?? 0,
   mount(scenario: Scenario, strict = true): void {
     root?.unmount();
