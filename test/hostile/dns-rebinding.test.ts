@@ -115,6 +115,16 @@ describe('DNS rebinding: gateway.allowedHosts', () => {
     }
   });
 
+  it('a request without Host reaches no route: uWS answers nothing and drops it (RFC 9112 3.2 wants a 400 it cannot send)', async () => {
+    // uWebSockets.js 20 refuses such a request in its parser, before any handler of ours runs,
+    // and closes the connection at its idle timeout (about 10 s, measured) without an answer
+    for (const request of ['GET /health HTTP/1.1\r\n\r\n', 'GET /health HTTP/1.0\r\n\r\n', 'GET / HTTP/1.1\r\nX-Host: 127.0.0.1\r\n\r\n']) {
+      const r = await rawHttp(engine.port, request, { waitMs: 1500 });
+      expect(r.status, request).toBe(0);
+      expect(r.head + r.body, request).toBe('');
+    }
+  });
+
   it('`*` answers every host, as before', async () => {
     const port = open.port;
     expect((await get(port, '/health', { host: `evil.example:${port}` })).status).toBe(200);
