@@ -27,7 +27,7 @@ import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
 import { mergeSnapshots } from '../admin/admin.js';
-import type { AdminSnapshot, ConnectionQuery } from '../admin/admin.js';
+import type { ConnectionQuery, WorkerSnapshot } from '../admin/admin.js';
 
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
@@ -198,7 +198,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             .sort((a, b) => a[0] - b[0])
             .map(([, v]) => v)
             .filter((v) => v !== undefined);
-          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[], JSON.parse(arg!) as ConnectionQuery) };
+          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as WorkerSnapshot[], JSON.parse(arg!) as ConnectionQuery) };
           if (what === 'close' || what === 'post') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
