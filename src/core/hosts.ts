@@ -79,3 +79,11 @@ export function hostCheck(entries: readonly string[], listenHost: string): (host
     return h.ip || exact.has(h.host) || suffixes.some((s) => h.host.endsWith(s));
   };
 }
+
+/** The Host names a gateway answers, as its start-up log line says them. */
+export function answeredHosts(entries: readonly string[], listenHost: string): string {
+  if (entries.includes('*')) return 'any (gateway.allowedHosts: *)';
+  const listen = parseHost(listenHost);
+  const names = [...(listen && !listen.ip ? [listen.host] : []), ...entries];
+  return `IP addresses, localhost, *.localhost${names.map((n) => `, ${n}`).join('')}`;
+}

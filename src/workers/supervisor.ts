@@ -28,6 +28,7 @@ import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
 import { mergeSnapshots } from '../admin/admin.js';
 import type { ConnectionQuery, WorkerSnapshot } from '../admin/admin.js';
+import { answeredHosts } from '../core/hosts.js';
 
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
@@ -406,7 +407,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     throw err;
   }
   log.info(
-    { host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats' },
+    { host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats', answersHosts: answeredHosts(config.gateway.allowedHosts, config.host) },
     `tickwire gateway listening on ws://${config.host}:${port}/v1/stream with ${n} workers`,
   );
 

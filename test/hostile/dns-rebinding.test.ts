@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine } from '../../src/app/engine.js';
 import type { Engine } from '../../src/app/engine.js';
 import { loadConfig } from '../../src/core/config.js';
-import { hostCheck } from '../../src/core/hosts.js';
+import { answeredHosts, hostCheck } from '../../src/core/hosts.js';
 import { rawUpgrade } from '../helpers/raw-upgrade.js';
 import { metricValue, rawHttp } from './kit.js';
 
@@ -137,6 +137,10 @@ describe('DNS rebinding: gateway.allowedHosts', () => {
       expect(check(h), h).toBe(true);
     for (const h of ['evil.example:8080', 'gw.internal.evil.example', '127.0.0.1.evil.example', '']) expect(check(h), h).toBe(false);
     expect(hostCheck([], '0.0.0.0')('0.0.0.0:8080')).toBe(true);
+    // what the start-up line says
+    expect(answeredHosts([], '0.0.0.0')).toBe('IP addresses, localhost, *.localhost');
+    expect(answeredHosts(['md.example.com'], 'gw.internal')).toBe('IP addresses, localhost, *.localhost, gw.internal, md.example.com');
+    expect(answeredHosts(['*'], '0.0.0.0')).toMatch(/^any/);
     expect(() => loadConfig({ env: { TICKWIRE_GATEWAY_ALLOWED_HOSTS: 'md.example.com,https://md.example.com' } })).toThrow(
       /gateway\.allowedHosts\.1 \(env TICKWIRE_GATEWAY_ALLOWED_HOSTS\): "https:\/\/md\.example\.com" is not a host name/,
     );
