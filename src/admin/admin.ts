@@ -20,10 +20,10 @@ import type { ServiceScope } from '../core/config.js';
 /**
  * The operator's console: a JSON API under /admin/api/ and the page at /admin that uses it.
  *
- *   GET  /admin/api/overview                 the first 100 connections by attention, their totals, channels, feeds
+ *   GET  /admin/api/overview                 the first 100 connections by attention, the 100 busiest channels, their totals, feeds
  *   GET  /admin/api/session                  {token, scopes}: the presented token's name and scopes
  *   GET  /admin/api/connections              ?limit=&after=&user=&ip= -> {at, connections, matched, totals, next}: a page, oldest first
- *   GET  /admin/api/channels                 [{channel, subscribers, tiers, updatesPerSec}]
+ *   GET  /admin/api/channels                 a page of channels {channels, matched, totals, next}: ?limit= ?after= ?search= ?order=
  *   GET  /admin/api/feeds                    [{id, state, lagMs, reporting, ...the feed's health report}]
  *   POST /admin/api/announcements            {level, title, message} -> every connection's `system` channel
  *   POST /admin/api/connections/{id}/close   closes that connection (1008, "closed by an operator")
@@ -100,9 +100,47 @@ export interface ConnectionQuery {
   user?: string | undefined;
   /** only the connections from this address (exact, as the `ip` column shows it) */
   ip?: string | undefined;
+  /** the channel rows asked for with the connections (unset: none, only their totals) */
+  channels?: ChannelQuery | undefined;
 }
 
-export const OVERVIEW_QUERY: ConnectionQuery = { order: 'attention', limit: ADMIN_OVERVIEW_CONNECTIONS };
+/** Exact figures over every channel (the search aside). */
+export interface ChannelTotals {
+  /** channels with at least one subscriber (a private channel such as `portfolio` is one, whatever the users) */
+  channels: number;
+  /** subscriptions to them, every channel together */
+  subscribers: number;
+}
+
+/**
+ * How many channels GET /admin/api/overview lists (the busiest: most subscribers, with exact
+ * totals of them all), and the rows per page of GET /admin/api/channels. A gateway's channels
+ * grow with the instruments and channel kinds its clients ask for (each client chooses up to
+ * gateway.maxSubscriptions names): every one of them, with its tiers and rate, was listed at each
+ * of the console's polls (test/hostile/admin-channels.test.ts).
+ */
+export const ADMIN_OVERVIEW_CHANNELS = 100;
+
+/**
+ * `busiest`: most subscribers first, then by name (the overview). `name`: by name (code-unit
+ * order), an order that does not move between two requests, so a cursor (`after`: the last
+ * name of the previous page) neither skips nor repeats a row.
+ */
+export type ChannelOrder = 'busiest' | 'name';
+
+export interface ChannelQuery {
+  order: ChannelOrder;
+  /** at most this many rows (0: the totals only) */
+  limit: number;
+  /** `name` only: the channels after this name */
+  after?: string | undefined;
+  /** only the channels whose name contains this text (case-insensitive) */
+  search?: string | undefined;
+}
+
+export const OVERVIEW_CHANNELS: ChannelQuery = { order: 'busiest', limit: ADMIN_OVERVIEW_CHANNELS };
+
+export const OVERVIEW_QUERY: ConnectionQuery = { order: 'attention', limit: ADMIN_OVERVIEW_CONNECTIONS, channels: OVERVIEW_CHANNELS };
 
 /** Exact figures over every connection (the filter aside). */
 export interface ConnectionTotals {
@@ -120,10 +158,24 @@ export interface ConnectionPage {
 }
 
 export interface AdminSnapshot extends ConnectionPage {
+  /** at most the channel query's `limit`, in its order */
+  channels: AdminChannel[];
+  /** how many channels match the search, every page together */
+  channelsMatched: number;
+  channelTotals: ChannelTotals;
+}
+
+/**
+ * A worker's answer: its connection page and every channel it serves (a channel is served by
+ * several workers, so only the merge can count, sum and order them exactly). Cut to the query by
+ * `mergeSnapshots`.
+ */
+export interface WorkerSnapshot extends ConnectionPage {
   channels: AdminChannel[];
 }
 
 export interface AdminPeers {
+  /** the workers' `snapshot`s, merged by `mergeSnapshots` */
   gather(query: ConnectionQuery): Promise<AdminSnapshot>;
   close(id: string): Promise<boolean>;
 }
@@ -148,16 +200,18 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export const cursorOf = (c: { openedAt: number; id: string }): string => `${c.openedAt}.${c.id}`;
 
 /**
- * One answer from the snapshots of several workers: each worker's best `limit` rows merged and cut
- * to `limit` again, totals summed, channels summed.
+ * One answer from the snapshots of several workers (or of one): each worker's best `limit`
+ * connections merged and cut to `limit` again, totals summed; the channels of every worker summed
+ * by name (each worker sends them all: a channel many workers serve is one row, its subscribers
+ * the sum), then counted, searched, ordered and cut to the channel query.
  */
-export function mergeSnapshots(parts: readonly AdminSnapshot[], query: ConnectionQuery): AdminSnapshot {
-  const channels = new Map<string, AdminChannel>();
+export function mergeSnapshots(parts: readonly WorkerSnapshot[], query: ConnectionQuery): AdminSnapshot {
+  const byName = new Map<string, AdminChannel>();
   for (const p of parts) {
     for (const c of p.channels) {
-      const m = channels.get(c.channel);
+      const m = byName.get(c.channel);
       if (!m) {
-        channels.set(c.channel, { ...c, tiers: { ...c.tiers } });
+        byName.set(c.channel, { ...c, tiers: { ...c.tiers } });
         continue;
       }
       m.subscribers += c.subscribers;
@@ -172,6 +226,16 @@ export function mergeSnapshots(parts: readonly AdminSnapshot[], query: Connectio
     totals.slow += p.totals.slow;
     totals.bufferedBytes += p.totals.bufferedBytes;
   }
+  const cq = query.channels ?? { order: 'name', limit: 0 };
+  const channelTotals: ChannelTotals = { channels: byName.size, subscribers: 0 };
+  const search = cq.search?.toLowerCase();
+  const matching: AdminChannel[] = [];
+  for (const c of byName.values()) {
+    channelTotals.subscribers += c.subscribers;
+    if (search === undefined || c.channel.toLowerCase().includes(search)) matching.push(c);
+  }
+  const after = cq.after;
+  const rows = cq.order === 'name' && after !== undefined ? matching.filter((c) => c.channel > after) : matching;
   return {
     connections: parts
       .flatMap((p) => p.connections)
@@ -179,15 +243,50 @@ export function mergeSnapshots(parts: readonly AdminSnapshot[], query: Connectio
       .slice(0, query.limit),
     matched: parts.reduce((n, p) => n + p.matched, 0),
     totals,
-    channels: [...channels.values()].sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel)),
+    channels: cq.limit > 0 ? rows.sort(CHANNEL_ORDER[cq.order]).slice(0, cq.limit) : [],
+    channelsMatched: matching.length,
+    channelTotals,
   };
 }
 
-/** The query of GET /admin/api/connections, checked: a bad value is a 400 naming the parameter. */
-export function parseConnectionQuery(raw: string): ConnectionQuery {
-  const q: ConnectionQuery = { order: 'opened', limit: ADMIN_PAGE_DEFAULT };
+const CHANNEL_ORDER: Record<ChannelOrder, (a: AdminChannel, b: AdminChannel) => number> = {
+  busiest: (a, b) => b.subscribers - a.subscribers || cmp(a.channel, b.channel),
+  name: (a, b) => cmp(a.channel, b.channel),
+};
+
+/** GET /admin/api/channels: rows per page without `limit`, and the most `limit` may ask for */
+export const ADMIN_CHANNELS_PAGE_DEFAULT = 100;
+export const ADMIN_CHANNELS_PAGE_MAX = 500;
+const CHANNEL_PARAMS = ['limit', 'after', 'search', 'order'];
+
+/** The query of GET /admin/api/channels, checked: a bad value is a 400 naming the parameter. */
+export function parseChannelQuery(raw: string): ChannelQuery {
+  const q: ChannelQuery = { order: 'name', limit: ADMIN_CHANNELS_PAGE_DEFAULT };
+  for (const [name, value] of queryParams(raw, CHANNEL_PARAMS)) {
+    if (name === 'limit') {
+      if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1 || Number(value) > ADMIN_CHANNELS_PAGE_MAX)
+        throw badParam('limit', `limit must be a whole number from 1 to ${ADMIN_CHANNELS_PAGE_MAX} (got "${value.slice(0, 40)}")`);
+      q.limit = Number(value);
+    } else if (name === 'order') {
+      if (value !== 'name' && value !== 'busiest') throw badParam('order', `order must be "name" or "busiest" (got "${value.slice(0, 40)}")`);
+      q.order = value;
+    } else {
+      // a channel name is at most 256 characters (docs/protocol.md)
+      if (value === '' || value.length > 256) throw badParam(name, `${name} must be 1 to 256 characters`);
+      if (name === 'after') q.after = value;
+      else q.search = value;
+    }
+  }
+  if (q.after !== undefined && q.order !== 'name') throw badParam('after', 'after pages the name order: leave order out or give order=name');
+  return q;
+}
+
+const badParam = (field: string, message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message, field);
+
+/** A query string's (name, value) pairs, decoded: 400 for a bad %-escape, a name not in `known`, or one given twice. */
+function queryParams(raw: string, known: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
   const seen = new Set<string>();
-  const bad = (field: string, message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message, field);
   for (const part of raw.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
@@ -196,25 +295,33 @@ export function parseConnectionQuery(raw: string): ConnectionQuery {
       try {
         return decodeURIComponent(text.replace(/\+/g, ' '));
       } catch {
-        throw bad(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
+        throw badParam(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
       }
     };
     const name = decode(k, k.slice(0, 40));
     const value = decode(v, name);
-    if (!CONNECTION_PARAMS.includes(name))
-      throw bad(name.slice(0, 40), `unknown query parameter "${name.slice(0, 40)}": this route takes ${CONNECTION_PARAMS.join(', ')}`);
-    if (seen.has(name)) throw bad(name, `"${name}" is given more than once: give it once`);
+    if (!known.includes(name)) throw badParam(name.slice(0, 40), `unknown query parameter "${name.slice(0, 40)}": this route takes ${known.join(', ')}`);
+    if (seen.has(name)) throw badParam(name, `"${name}" is given more than once: give it once`);
     seen.add(name);
+    out.push([name, value]);
+  }
+  return out;
+}
+
+/** The query of GET /admin/api/connections, checked: a bad value is a 400 naming the parameter. */
+export function parseConnectionQuery(raw: string): ConnectionQuery {
+  const q: ConnectionQuery = { order: 'opened', limit: ADMIN_PAGE_DEFAULT };
+  for (const [name, value] of queryParams(raw, CONNECTION_PARAMS)) {
     if (name === 'limit') {
       if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1 || Number(value) > ADMIN_PAGE_MAX)
-        throw bad('limit', `limit must be a whole number from 1 to ${ADMIN_PAGE_MAX} (got "${value.slice(0, 40)}")`);
+        throw badParam('limit', `limit must be a whole number from 1 to ${ADMIN_PAGE_MAX} (got "${value.slice(0, 40)}")`);
       q.limit = Number(value);
     } else if (name === 'after') {
       const m = /^([0-9]{1,15})\.([A-Za-z0-9_-]{1,64})$/.exec(value);
-      if (!m) throw bad('after', `after must be the "next" of a previous page (<openedAt>.<id>), got "${value.slice(0, 80)}"`);
+      if (!m) throw badParam('after', `after must be the "next" of a previous page (<openedAt>.<id>), got "${value.slice(0, 80)}"`);
       q.after = { openedAt: Number(m[1]), id: m[2]! };
     } else {
-      if (value === '' || value.length > 256) throw bad(name, `${name} must be 1 to 256 characters`);
+      if (value === '' || value.length > 256) throw badParam(name, `${name} must be 1 to 256 characters`);
       if (name === 'user') q.user = value;
       else q.ip = value;
     }
@@ -360,24 +467,23 @@ export class AdminView {
    * channel per user, summed here as the rows of several workers are.
    */
   channels(): AdminChannel[] {
-    const rows = this.opts.gateway.hub
+    return this.opts.gateway.hub
       .channelStats()
       .map((c) => ({ channel: c.channel, subscribers: c.subscribers, tiers: c.tiers, updatesPerSec: this.#rates.rate(c.channel) }));
-    return mergeSnapshots([{ connections: [], matched: 0, totals: { connections: 0, slow: 0, bufferedBytes: 0 }, channels: rows }], OVERVIEW_QUERY).channels;
   }
 
   feeds(): AdminFeed[] {
     return this.opts.feeds().map((f) => ({ ...f, lagMs: f.lastMessageAgeMs }));
   }
 
-  /** This gateway's own lists (a worker answers its supervisor with this). */
-  snapshot(q: ConnectionQuery): AdminSnapshot {
-    return { ...this.connections(q), channels: this.channels() };
+  /** This gateway's own lists, every channel in them (a worker answers its supervisor with this: mergeSnapshots cuts it). */
+  snapshot(q: ConnectionQuery): WorkerSnapshot {
+    return { ...this.connections(q), channels: q.channels ? this.channels() : [] };
   }
 
-  /** The lists of every worker when this gateway is one of several, else its own. */
+  /** The lists of every worker when this gateway is one of several, else its own, cut to `q`. */
   async gathered(q: ConnectionQuery): Promise<AdminSnapshot> {
-    return this.opts.peers ? this.opts.peers.gather(q) : this.snapshot(q);
+    return this.opts.peers ? this.opts.peers.gather(q) : mergeSnapshots([this.snapshot(q)], q);
   }
 
   /** Close a connection by id; false when no such connection is open here. */
@@ -471,8 +577,8 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
 
   // the connections that need an operator first, at most ADMIN_OVERVIEW_CONNECTIONS, and the totals
   route('get', '/admin/api/overview', async () => {
-    const { connections, totals, channels } = await view.gathered(OVERVIEW_QUERY);
-    return { status: 200, body: { at: Date.now(), connections, connectionTotals: totals, channels, feeds: view.feeds() } };
+    const { connections, totals, channels, channelTotals } = await view.gathered(OVERVIEW_QUERY);
+    return { status: 200, body: { at: Date.now(), connections, connectionTotals: totals, channels, channelTotals, feeds: view.feeds() } };
   });
   // what the console may offer: the token's name and scopes (a read-only token sees no buttons)
   route('get', '/admin/api/session', async (_res, _params, _contentType, authorization) => {
@@ -487,7 +593,14 @@ export function registerAdmin(app: TemplatedApp, opts: AdminOptions): AdminView 
     const next = connections.length === q.limit && last ? cursorOf(last) : null;
     return { status: 200, body: { at: Date.now(), connections, matched, totals, next } };
   });
-  route('get', '/admin/api/channels', async () => ({ status: 200, body: (await view.gathered({ ...OVERVIEW_QUERY, limit: 0 })).channels }));
+  // a page of channels, by name (or the busiest first), perhaps those whose name contains `search`
+  route('get', '/admin/api/channels', async (_res, _params, _contentType, _authorization, query) => {
+    const channels = parseChannelQuery(query);
+    const page = await view.gathered({ order: 'opened', limit: 0, channels });
+    const last = page.channels.at(-1);
+    const next = channels.order === 'name' && page.channels.length === channels.limit && last ? last.channel : null;
+    return { status: 200, body: { at: Date.now(), channels: page.channels, matched: page.channelsMatched, totals: page.channelTotals, next } };
+  });
   route('get', '/admin/api/feeds', async () => ({ status: 200, body: view.feeds() }));
   route('post', '/admin/api/announcements', async (res, _params, contentType) => {
     const body = parse(AnnouncementSchema, await readJson(res, 64 * 1024, contentType));

@@ -36,6 +36,7 @@ import type { UserAlerts } from '../alerts/alerts.js';
 import { registerAdmin } from '../admin/admin.js';
 import type { AdminView } from '../admin/admin.js';
 import { firstSight } from '../core/first-sight.js';
+import { answeredHosts } from '../core/hosts.js';
 
 export interface GatewayDeps {
   /** the real bus (delay lines and the outage notice use it) */
@@ -222,7 +223,10 @@ export async function buildGateway(ctx: EngineContext, deps: GatewayDeps): Promi
 
   lifecycle.add('admin console', () => admin?.stop());
   await gateway.listen(config.host, config.port, { shared: worker !== undefined });
-  log.info({ host: config.host, port: gateway.port, mode }, `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`);
+  log.info(
+    { host: config.host, port: gateway.port, mode, answersHosts: answeredHosts(config.gateway.allowedHosts, config.host) },
+    `tickwire gateway listening on ws://${config.host}:${gateway.port}/v1/stream`,
+  );
   return { gateway, access, delay, feedHealth, books, admin: admin! };
 }
 

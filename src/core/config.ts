@@ -4,6 +4,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
+import { hostEntryProblem } from './hosts.js';
 import { originEntryProblem } from './origins.js';
 import { problemOf } from './config-messages.js';
 
@@ -148,6 +149,17 @@ export const ConfigSchema = z
           .describe(
             "web pages (Origin header) that may open a stream (WebSocket, HTTP streaming) and read GET /v1/bars, e.g. https://app.example.com,https://*.example.com, or *; empty = any. Requests without Origin (non-browser clients) and from the gateway's own pages are always allowed; others get 403 ORIGIN_NOT_ALLOWED (docs/protocol.md, Allowed origins)",
           ),
+        allowedHosts: z
+          .array(
+            z.string().superRefine((v, ctx) => {
+              const problem = hostEntryProblem(v);
+              if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+            }),
+          )
+          .default([])
+          .describe(
+            "host names the gateway is reached at (the Host header), e.g. md.example.com,*.example.com, or * (any); IP addresses, localhost, *.localhost and `host` are always answered. Other requests get 421 HOST_NOT_ALLOWED: a page whose DNS name was re-bound to the gateway's address is not served (docs/operations.md, Host names)",
+          ),
         workers: z
           .number()
           .int()
@@ -159,7 +171,15 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ maxFrameBytes: 65536, idleTimeoutSec: 120, upstreamReleaseMs: 5000, allowUwsFallback: false, maxSubscriptions: 1000, allowedOrigins: [] }),
+      .default({
+        maxFrameBytes: 65536,
+        idleTimeoutSec: 120,
+        upstreamReleaseMs: 5000,
+        allowUwsFallback: false,
+        maxSubscriptions: 1000,
+        allowedOrigins: [],
+        allowedHosts: [],
+      }),
     throttle: z
       .object({
         tiers: z.array(tier).min(1).default([0, 50, 100, 250, 500, 1000, 5000]).describe('throttle tiers in ms; requests round up to the next tier'),

@@ -27,6 +27,8 @@ import type { AddressAdmission } from './limits.js';
 import { loadUws } from './uws.js';
 import { HTTP_STREAM_PATH, HttpStreamRoutes } from './http-stream.js';
 import { originCheck } from '../core/origins.js';
+import { hostCheck } from '../core/hosts.js';
+import { guardHost, refuseHost } from '../http/host-guard.js';
 import type { HttpStreamHost } from './http-stream.js';
 import { LocalTopics, UwsTransport } from './transport.js';
 import type { Transport } from './transport.js';
@@ -218,6 +220,10 @@ export class Gateway {
   readonly #authenticator: Authenticator;
   /** gateway.allowedOrigins: whether a request's Origin may open a stream here */
   readonly #originAllowed: (origin: string, host: string) => boolean;
+  /** gateway.allowedHosts: whether the gateway answers a request sent to this Host (DNS rebinding) */
+  readonly #hostAllowed: (host: string) => boolean;
+  /** log lines of requests refused for their Host: one per FRAMING_LOG_INTERVAL_MS */
+  readonly #hostLog = new LogSampler(FRAMING_LOG_INTERVAL_MS);
   readonly #static = new Map<string, { body: Buffer; type: string; headers: Readonly<Record<string, string>> }>();
   readonly #routeTable = new RouteTable();
   #closing: Promise<void> | undefined;
@@ -233,6 +239,7 @@ export class Gateway {
     this.#uws = loadUws(config.gateway.allowUwsFallback);
     this.#authenticator = opts.authenticator ?? anonymousAuthenticator;
     this.#originAllowed = originCheck(config.gateway.allowedOrigins);
+    this.#hostAllowed = hostCheck(config.gateway.allowedHosts, config.host);
     const receiveBytes = uwsPayloadLimit(config.gateway.maxFrameBytes);
     const sendBytes = config.slow.hardLimitBytes * 2;
     this.capacity = {
@@ -247,7 +254,12 @@ export class Gateway {
     // recorded GET handler, is limited too)
     const app = recordRoutes(
       guardHandlerErrors(
-        guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+        // the Host after the framing (a request with two Hosts is refused as ambiguous first)
+        guardHost(
+          guardHttpFraming(this.#uws.App(), (problem) => this.#refusedFraming(problem)),
+          this.#hostAllowed,
+          (host) => this.#refusedHost(host),
+        ),
         (err, where) => this.#opts.log.error({ err, route: where }, 'HTTP route handler threw: answered 500'),
       ),
       this.#routeTable,
@@ -544,6 +556,17 @@ export class Gateway {
     return true;
   }
 
+  /** gateway.allowedHosts refused a request: counted each, logged at most once per FRAMING_LOG_INTERVAL_MS. */
+  #refusedHost(host: string): void {
+    this.counters.protocolErrors.HOST_NOT_ALLOWED = (this.counters.protocolErrors.HOST_NOT_ALLOWED ?? 0) + 1;
+    const line = this.#hostLog.take(Date.now());
+    if (line)
+      this.#opts.log.warn(
+        { host: host.slice(0, 200), ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}) },
+        'HTTP request refused (421): its Host is not a name the gateway answers; if the gateway is reached at it, add it to gateway.allowedHosts',
+      );
+  }
+
   #refusedFraming(problem: string): void {
     this.counters.protocolErrors.BAD_HTTP_FRAMING = (this.counters.protocolErrors.BAD_HTTP_FRAMING ?? 0) + 1;
     // any client can send these as fast as it connects, before any limit: counted each, logged
@@ -557,6 +580,12 @@ export class Gateway {
     if (problem !== undefined) {
       this.#refusedFraming(problem);
       refuseFraming(res, problem);
+      return;
+    }
+    const host = req.getHeader('host');
+    if (!this.#hostAllowed(host)) {
+      this.#refusedHost(host);
+      refuseHost(res, host);
       return;
     }
     const secKey = req.getHeader('sec-websocket-key');

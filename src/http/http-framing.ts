@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { hostValueProblem } from '../core/hosts.js';
 import { statusLine } from './http.js';
 import { NOSNIFF } from './security-headers.js';
 
@@ -73,6 +74,9 @@ export function framingProblemOf(headers: Iterable<readonly [string, string]>): 
       // RFC 9112 3.2: "MUST respond with a 400 ... to any that contains more than one Host header
       // field line"; a proxy may route by one and the gateway reads the other (its own-origin check)
       if (host) return 'more than one Host header';
+      // and "a Host header field with an invalid field value": the request's host and port
+      const problem = hostValueProblem(value);
+      if (problem !== undefined) return problem;
       host = true;
     } else if (name === 'transfer-encoding') {
       if (transferEncoding !== undefined) return 'more than one Transfer-Encoding header';

@@ -27,7 +27,8 @@ import type { Gather, ToMain, ToWorker, WorkerInit } from './messages.js';
 import { BusBridge } from './port-bus.js';
 import { RemoteServer } from './remote.js';
 import { mergeSnapshots } from '../admin/admin.js';
-import type { AdminSnapshot, ConnectionQuery } from '../admin/admin.js';
+import type { ConnectionQuery, WorkerSnapshot } from '../admin/admin.js';
+import { answeredHosts } from '../core/hosts.js';
 
 /** A worker that crashes more often than this within CRASH_WINDOW_MS stops the process (exit 1). */
 export const MAX_RESTARTS = 3;
@@ -198,7 +199,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
             .sort((a, b) => a[0] - b[0])
             .map(([, v]) => v)
             .filter((v) => v !== undefined);
-          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as AdminSnapshot[], JSON.parse(arg!) as ConnectionQuery) };
+          if (what === 'admin') return { t: 'gathered', id, ok: true, value: mergeSnapshots(values as WorkerSnapshot[], JSON.parse(arg!) as ConnectionQuery) };
           if (what === 'close' || what === 'post') return { t: 'gathered', id, ok: true, value: values.some((v) => v === true) };
           if (what === 'stats') {
             if (values.length === 0) throw new TickwireError('STATS', 'no gateway worker answered');
@@ -406,7 +407,7 @@ export async function startGatewayWorkers(opts: GatewayWorkersOptions = {}): Pro
     throw err;
   }
   log.info(
-    { host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats' },
+    { host: config.host, port, workers: n, mode: embedded ? 'embedded' : 'nats', answersHosts: answeredHosts(config.gateway.allowedHosts, config.host) },
     `tickwire gateway listening on ws://${config.host}:${port}/v1/stream with ${n} workers`,
   );
 

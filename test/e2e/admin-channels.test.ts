@@ -38,7 +38,7 @@ describe('admin channels', { timeout: 60_000 }, () => {
     }
     const res = await fetch(`http://127.0.0.1:${engine.port}/admin/api/channels`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } });
     expect(res.status).toBe(200);
-    const rows = (await res.json()) as { channel: string; subscribers: number; tiers: Record<string, number> }[];
+    const { channels: rows } = (await res.json()) as { channels: { channel: string; subscribers: number; tiers: Record<string, number> }[] };
     const portfolio = rows.filter((r) => r.channel === 'portfolio');
     expect(portfolio).toHaveLength(1);
     expect(portfolio[0]).toMatchObject({ subscribers: 3, tiers: { 0: 2, 250: 1 } });

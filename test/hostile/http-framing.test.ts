@@ -74,7 +74,7 @@ function jsonBody(text: string): Record<string, unknown> {
 }
 
 const TOKEN = 'service-token-for-framing-tests';
-const SMUGGLED = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
+const SMUGGLED = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
 const BODY = '{"level":"info","title":"t","message":"m"}';
 const AUTH = `Authorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n`;
 const head = (method: string, path: string, lines: string[]): string => [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...lines].join('\r\n') + '\r\n\r\n';

@@ -31,7 +31,10 @@ interface Overview {
   connections: ConnectionRow[];
   /** exact, over every connection */
   connectionTotals: ConnectionTotals;
+  /** at most 100: the most subscribers first */
   channels: { channel: string; subscribers: number; tiers: Record<string, number>; updatesPerSec: number }[];
+  /** exact, over every channel */
+  channelTotals: { channels: number; subscribers: number };
   feeds: { id: string; state: string; lagMs?: number; reporting: boolean; detail?: string }[];
 }
 
@@ -162,7 +165,8 @@ function render(o: Overview): void {
       return tr;
     }),
   );
-  byTestId('channel-count').textContent = String(o.channels.length);
+  byTestId('channel-count').textContent =
+    o.channels.length < o.channelTotals.channels ? `${o.channelTotals.channels}; the ${o.channels.length} busiest shown` : String(o.channelTotals.channels);
   byTestId('feeds').replaceChildren(
     ...o.feeds.map((f) => {
       const tr = document.createElement('tr');
