@@ -68,6 +68,31 @@ async function jetstreamMode(maxPerUser = 1000): Promise<Mode & { log: JetStream
   };
 }
 
+/** Embedded with Redis: the Redis log, its PUT records beside it and the Redis position store, under a prefix of their own. */
+function redisMode(tag: string, retentionMs: number): Mode & { admin: Redis } {
+  const prefix = `${tag}${++n}:`;
+  const log = new RedisEventLog({ url: redis.server.url, keyPrefix: `${prefix}exec:`, maxPerUser: 1000, retentionMs });
+  const puts = new RedisPutRecords({ url: redis.server.url, keyPrefix: `${prefix}exec:` });
+  const admin = new Redis(redis.server.url);
+  redis.cleanup.push(
+    () => log.close(),
+    () => puts.close(),
+    () => admin.quit(),
+  );
+  return {
+    log,
+    puts,
+    admin,
+    prefix,
+    store: () => {
+      const s = new RedisPositionStore(redis.server.url, `${prefix}pf:`);
+      redis.cleanup.push(() => s.close());
+      return s;
+    },
+    lose: async (user) => void (await admin.hdel(`${prefix}pf:books`, user)),
+  };
+}
+
 function service(m: Mode, store = m.store()): PortfolioService {
   const svc = new PortfolioService({
     bus: new MemoryBus(),
@@ -162,27 +187,8 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
   }, 30_000);
 
   it('embedded with Redis (Redis log and store): the stored book dropped', async () => {
-    const k = ++n;
-    const prefix = `rput${k}:`;
-    const log = new RedisEventLog({ url: redis.server.url, keyPrefix: `${prefix}exec:`, maxPerUser: 1000, retentionMs: 3_600_000 });
-    const puts = new RedisPutRecords({ url: redis.server.url, keyPrefix: `${prefix}exec:` });
-    const admin = new Redis(redis.server.url);
-    redis.cleanup.push(
-      () => log.close(),
-      () => puts.close(),
-      () => admin.quit(),
-    );
-    const m: Mode = {
-      log,
-      puts,
-      prefix: `${prefix}pf:`,
-      store: () => {
-        const s = new RedisPositionStore(redis.server.url, `${prefix}pf:`);
-        redis.cleanup.push(() => s.close());
-        return s;
-      },
-      lose: async (user) => void (await admin.hdel(`${prefix}pf:books`, user)),
-    };
+    const m = redisMode('rput', 3_600_000);
+    const { admin, prefix } = m;
     const a = service(m);
     await a.start();
     await putThenTrade(m, a, 'dee');
@@ -245,28 +251,9 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
   }, 30_000);
 
   it('Redis log: executions after the PUT all expired (a quiet user past executions.retentionSec): incomplete, not the PUT alone', async () => {
-    const k = ++n;
-    const prefix = `xput${k}:`;
     // retention 1 s: the user's stream and id set expire a second after the last execution (the counter stays)
-    const log = new RedisEventLog({ url: redis.server.url, keyPrefix: `${prefix}exec:`, maxPerUser: 1000, retentionMs: 1000 });
-    const puts = new RedisPutRecords({ url: redis.server.url, keyPrefix: `${prefix}exec:` });
-    const admin = new Redis(redis.server.url);
-    redis.cleanup.push(
-      () => log.close(),
-      () => puts.close(),
-      () => admin.quit(),
-    );
-    const m: Mode = {
-      log,
-      puts,
-      prefix: `${prefix}pf:`,
-      store: () => {
-        const s = new RedisPositionStore(redis.server.url, `${prefix}pf:`);
-        redis.cleanup.push(() => s.close());
-        return s;
-      },
-      lose: async (user) => void (await admin.hdel(`${prefix}pf:books`, user)),
-    };
+    const m = redisMode('xput', 1000);
+    const { admin, prefix } = m;
     const a = service(m);
     await a.start();
     await putThenTrade(m, a, 'jo');
