@@ -36,7 +36,8 @@ import { quietFor, waitFor } from '../helpers/wait.js';
 const redis = redisForFile();
 const silent: FeedLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
-async function feedProcess(keyPrefix: string, adapter: FeedAdapter) {
+/** What buildFeeds starts a feed process with: a publisher on the Redis store, the statuses it publishes. */
+async function openPublisher(keyPrefix: string) {
   const store = new RedisLastValueStore({ url: redis.server.url, keyPrefix, flushMs: 20 });
   expect(await store.waitReady(5000)).toBe(true); // as src/app/infra.ts does before the feeds start
   const bus = new MemoryBus();
@@ -46,14 +47,22 @@ async function feedProcess(keyPrefix: string, adapter: FeedAdapter) {
     if (t.k === 'status') statuses.push(t);
   });
   const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: store });
+  const close = async (): Promise<void> => {
+    publisher.close();
+    await store.flush();
+    await store.close();
+  };
+  return { publisher, statuses, close };
+}
+
+async function feedProcess(keyPrefix: string, adapter: FeedAdapter) {
+  const { publisher, statuses, close } = await openPublisher(keyPrefix);
   await publisher.restore({ statusFeeds: [adapter.id] });
   const host = new FeedHost(publisher, silent);
   await host.start(adapter);
   const stop = async (): Promise<void> => {
     await host.stopAll();
-    publisher.close();
-    await store.flush();
-    await store.close();
+    await close();
   };
   redis.cleanup.push(stop);
   return { statuses, stop, last: (sym: string) => statuses.filter((s) => s.sym === sym).at(-1) };
@@ -62,24 +71,51 @@ async function feedProcess(keyPrefix: string, adapter: FeedAdapter) {
 const prefix = (): string => `restart:${randomBytes(4).toString('hex')}:`;
 const backoff = { initialMs: 20, maxMs: 200 };
 
+/**
+ * A first feed process on a fake provider until `sym` is halted (after `halt`), stopped with its
+ * fake; then a second one on a new fake (`start(true)`), sharing only Redis with the first.
+ */
+async function restartAfterHalt<F extends { close(): Promise<void> }>(
+  sym: string,
+  start: (second: boolean) => Promise<F>,
+  feed: (fake: F) => FeedAdapter,
+  halt: (fake: F) => Promise<void> | void = () => undefined,
+) {
+  const key = prefix();
+  const fakeA = await start(false);
+  const a = await feedProcess(key, feed(fakeA));
+  await halt(fakeA);
+  await waitFor(() => a.last(sym)?.status === 'halted', 'the halt');
+  await a.stop();
+  await fakeA.close();
+  const fakeB = await start(true);
+  const b = await feedProcess(key, feed(fakeB));
+  return { b, fakeB };
+}
+
+const binance = (p: { url: string; restUrl: string }): BinanceFeed =>
+  new BinanceFeed(
+    'binance',
+    BinanceOptionsSchema.parse({ url: p.url, restUrl: p.restUrl, symbols: ['ETH-USD'], symbolMap: { 'ETH-USD': 'ETHUSDT' }, backoff }),
+  );
+const halted = { symbolStatus: { ETHUSDT: 'HALT' } } as const;
+
 describe('trading status after a restart of the feed process', () => {
   it('alpaca: a halt published before the restart is published again stale, until the next status message', async () => {
-    const key = prefix();
     const creds = { key: 'PK1', secret: 's1' };
     const options = (url: string) => AlpacaOptionsSchema.parse({ url, symbols: ['AAPL', 'MSFT'], channels: ['trades', 'statuses'], backoff });
     const halt = { T: 's', S: 'AAPL', sc: 'H', sm: 'Trading Halt', rc: 'T1', rm: 'Halt News Pending', t: '2026-12-01T15:00:00Z', z: 'C' };
     const resume = { T: 's', S: 'AAPL', sc: 'T', sm: 'Trading Resumption', rc: 'T3', rm: 'News Released', t: '2026-12-01T16:00:00Z', z: 'C' };
 
-    const fakeA = await startAlpacaFake({ ...creds, pumpMs: 60_000, replayFixtures: false });
-    const a = await feedProcess(key, new AlpacaFeed('alpaca', options(fakeA.url), creds));
-    await waitFor(() => fakeA.requests().some((r) => r.action === 'subscribe'), 'subscribed');
-    fakeA.push([halt]);
-    await waitFor(() => a.last('AAPL')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startAlpacaFake({ ...creds, pumpMs: 60_000, replayFixtures: false });
-    const b = await feedProcess(key, new AlpacaFeed('alpaca', options(fakeB.url), creds));
+    const { b, fakeB } = await restartAfterHalt(
+      'AAPL',
+      () => startAlpacaFake({ ...creds, pumpMs: 60_000, replayFixtures: false }),
+      (fake) => new AlpacaFeed('alpaca', options(fake.url), creds),
+      async (fake) => {
+        await waitFor(() => fake.requests().some((r) => r.action === 'subscribe'), 'subscribed');
+        fake.push([halt]);
+      },
+    );
     const marked = await waitFor(() => b.last('AAPL'), 'the halt marked stale');
     expect(marked).toMatchObject({ status: 'halted', code: 'H', reason: 'Trading Halt: Halt News Pending', stale: true, src: 'alpaca' });
     // MSFT had no status report: nothing to mark
@@ -92,18 +128,16 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('polygon: a LULD halt published before the restart is published again stale', async () => {
-    const key = prefix();
     const options = (url: string) => PolygonOptionsSchema.parse({ url, symbols: ['AAPL'], channels: ['T', 'LULD'], backoff });
-    const fakeA = await startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false });
-    const a = await feedProcess(key, new PolygonFeed('polygon', options(fakeA.url), { key: 'pk' }));
-    await waitFor(() => [...fakeA.conns].some((c) => c.state.subs.size > 0), 'subscribed');
-    for (const c of fakeA.conns) c.send([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 1 }]);
-    await waitFor(() => a.last('AAPL')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false });
-    const b = await feedProcess(key, new PolygonFeed('polygon', options(fakeB.url), { key: 'pk' }));
+    const { b, fakeB } = await restartAfterHalt(
+      'AAPL',
+      () => startPolygonFake({ apiKey: 'pk', pumpMs: 60_000, replayFixtures: false }),
+      (fake) => new PolygonFeed('polygon', options(fake.url), { key: 'pk' }),
+      async (fake) => {
+        await waitFor(() => [...fake.conns].some((c) => c.state.subs.size > 0), 'subscribed');
+        for (const c of fake.conns) c.send([{ ev: 'LULD', T: 'AAPL', h: 201.5, l: 182.3, i: [17], z: 3, t: 1718026202000, q: 1 }]);
+      },
+    );
     const marked = await waitFor(() => b.last('AAPL'), 'the halt marked stale');
     expect(marked).toMatchObject({ status: 'halted', code: 'LULD 17', luld: { up: 201.5, down: 182.3 }, stale: true });
     await b.stop();
@@ -111,17 +145,11 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('binance: a halt published before the restart is published trading when exchangeInfo says TRADING', async () => {
-    const key = prefix();
-    const options = (p: { url: string; restUrl: string }) =>
-      BinanceOptionsSchema.parse({ url: p.url, restUrl: p.restUrl, symbols: ['ETH-USD'], symbolMap: { 'ETH-USD': 'ETHUSDT' }, backoff });
-    const fakeA = await startBinanceFake({ replayFixtures: false, pumpMs: 60_000, symbolStatus: { ETHUSDT: 'HALT' } });
-    const a = await feedProcess(key, new BinanceFeed('binance', options(fakeA)));
-    await waitFor(() => a.last('ETH-USD')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startBinanceFake({ replayFixtures: false, pumpMs: 60_000 });
-    const b = await feedProcess(key, new BinanceFeed('binance', options(fakeB)));
+    const { b, fakeB } = await restartAfterHalt(
+      'ETH-USD',
+      (second: boolean) => startBinanceFake({ replayFixtures: false, pumpMs: 60_000, ...(second ? {} : halted) }),
+      binance,
+    );
     const now = await waitFor(() => b.last('ETH-USD'), 'the status after the restart');
     expect(now).toMatchObject({ status: 'trading', code: 'TRADING' });
     expect(now).not.toHaveProperty('stale');
@@ -130,17 +158,7 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('binance: a halt that still holds after the restart is not published again, nor marked', async () => {
-    const key = prefix();
-    const options = (p: { url: string; restUrl: string }) =>
-      BinanceOptionsSchema.parse({ url: p.url, restUrl: p.restUrl, symbols: ['ETH-USD'], symbolMap: { 'ETH-USD': 'ETHUSDT' }, backoff });
-    const fakeA = await startBinanceFake({ replayFixtures: false, pumpMs: 60_000, symbolStatus: { ETHUSDT: 'HALT' } });
-    const a = await feedProcess(key, new BinanceFeed('binance', options(fakeA)));
-    await waitFor(() => a.last('ETH-USD')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startBinanceFake({ replayFixtures: false, pumpMs: 60_000, symbolStatus: { ETHUSDT: 'HALT' } });
-    const b = await feedProcess(key, new BinanceFeed('binance', options(fakeB)));
+    const { b, fakeB } = await restartAfterHalt('ETH-USD', () => startBinanceFake({ replayFixtures: false, pumpMs: 60_000, ...halted }), binance);
     await waitFor(() => fakeB.exchangeInfoRequests().length >= 1, 'the status read');
     await quietFor(200, 'the same status: nothing to publish');
     expect(b.statuses).toEqual([]);
@@ -149,18 +167,15 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('coinbase: an offline product before the restart is published trading when the status channel says online', async () => {
-    const key = prefix();
-    const options = (url: string) => CoinbaseOptionsSchema.parse({ url, symbols: ['BTC-USD'], backoff });
-    const fakeA = await startCoinbaseFake({ replayFixtures: false, pumpMs: 60_000 });
-    const a = await feedProcess(key, new CoinbaseFeed('coinbase', options(fakeA.url)));
-    await waitFor(() => fakeA.conns.size > 0, 'connected');
-    fakeA.setProductStatus('BTC-USD', 'offline', 'Trading is temporarily disabled');
-    await waitFor(() => a.last('BTC-USD')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startCoinbaseFake({ replayFixtures: false, pumpMs: 60_000 });
-    const b = await feedProcess(key, new CoinbaseFeed('coinbase', options(fakeB.url)));
+    const { b, fakeB } = await restartAfterHalt(
+      'BTC-USD',
+      () => startCoinbaseFake({ replayFixtures: false, pumpMs: 60_000 }),
+      (fake) => new CoinbaseFeed('coinbase', CoinbaseOptionsSchema.parse({ url: fake.url, symbols: ['BTC-USD'], backoff })),
+      async (fake) => {
+        await waitFor(() => fake.conns.size > 0, 'connected');
+        fake.setProductStatus('BTC-USD', 'offline', 'Trading is temporarily disabled');
+      },
+    );
     const now = await waitFor(() => b.last('BTC-USD'), 'the status after the restart');
     expect(now).toMatchObject({ status: 'trading', code: 'online' });
     await b.stop();
@@ -168,18 +183,15 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('kraken: a pair in cancel_only before the restart is published trading when the instrument snapshot says online', async () => {
-    const key = prefix();
-    const options = (url: string) => KrakenOptionsSchema.parse({ url, symbols: ['BTC-USD'], backoff });
-    const fakeA = await startKrakenFake({ replayFixtures: false, pumpMs: 60_000 });
-    const a = await feedProcess(key, new KrakenFeed('kraken', options(fakeA.url)));
-    await waitFor(() => fakeA.conns.size > 0, 'connected');
-    fakeA.setPairStatus('BTC/USD', 'cancel_only');
-    await waitFor(() => a.last('BTC-USD')?.status === 'halted', 'the halt');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await startKrakenFake({ replayFixtures: false, pumpMs: 60_000 });
-    const b = await feedProcess(key, new KrakenFeed('kraken', options(fakeB.url)));
+    const { b, fakeB } = await restartAfterHalt(
+      'BTC-USD',
+      () => startKrakenFake({ replayFixtures: false, pumpMs: 60_000 }),
+      (fake) => new KrakenFeed('kraken', KrakenOptionsSchema.parse({ url: fake.url, symbols: ['BTC-USD'], backoff })),
+      async (fake) => {
+        await waitFor(() => fake.conns.size > 0, 'connected');
+        fake.setPairStatus('BTC/USD', 'cancel_only');
+      },
+    );
     const now = await waitFor(() => b.last('BTC-USD'), 'the status after the restart');
     expect(now).toMatchObject({ status: 'trading', code: 'online' });
     await b.stop();
@@ -187,7 +199,6 @@ describe('trading status after a restart of the feed process', () => {
   });
 
   it('oanda: an instrument not tradeable before the restart is published trading on the first tradeable price', async () => {
-    const key = prefix();
     const creds = { token: 'tok-1', accountId: '101-004-1234567-001' };
     const options = (url: string) => OandaOptionsSchema.parse({ url, symbols: ['EUR-USD'], backoff });
     const price = (time: string, tradeable: boolean) => ({
@@ -201,17 +212,15 @@ describe('trading status after a restart of the feed process', () => {
     const line = (fake: OandaFakeServer, v: unknown) => {
       for (const s of fake.streams) s.line(v);
     };
-    const fake = () => startOandaFake({ token: creds.token, accountId: creds.accountId, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false });
-    const fakeA = await fake();
-    const a = await feedProcess(key, new OandaFeed('oanda', options(fakeA.url), creds));
-    await waitFor(() => fakeA.streams.size > 0, 'stream open');
-    line(fakeA, price('2026-12-01T13:30:01Z', false));
-    await waitFor(() => a.last('EUR-USD')?.status === 'halted', 'not tradeable');
-    await a.stop();
-    await fakeA.close();
-
-    const fakeB = await fake();
-    const b = await feedProcess(key, new OandaFeed('oanda', options(fakeB.url), creds));
+    const { b, fakeB } = await restartAfterHalt(
+      'EUR-USD',
+      () => startOandaFake({ token: creds.token, accountId: creds.accountId, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
+      (fake) => new OandaFeed('oanda', options(fake.url), creds),
+      async (fake) => {
+        await waitFor(() => fake.streams.size > 0, 'stream open');
+        line(fake, price('2026-12-01T13:30:01Z', false));
+      },
+    );
     await waitFor(() => fakeB.streams.size > 0, 'stream open');
     line(fakeB, price('2026-12-01T13:30:05Z', true));
     const now = await waitFor(() => b.last('EUR-USD'), 'the status after the restart');
@@ -222,23 +231,7 @@ describe('trading status after a restart of the feed process', () => {
 
   it('a status from a feed that does not run in the new process is not taken up', async () => {
     const keyPrefix = prefix();
-    const open = async () => {
-      const store = new RedisLastValueStore({ url: redis.server.url, keyPrefix, flushMs: 20 });
-      expect(await store.waitReady(5000)).toBe(true);
-      const bus = new MemoryBus();
-      const statuses: StatusTick[] = [];
-      bus.subscribe('md.>', (_s, p) => {
-        const t = decodeTick(p);
-        if (t.k === 'status') statuses.push(t);
-      });
-      const publisher = new TickPublisher({ bus, registry: defaultRegistry(), barSweepMs: 0, lastValues: store });
-      const close = async (): Promise<void> => {
-        publisher.close();
-        await store.flush();
-        await store.close();
-      };
-      return { publisher, statuses, close };
-    };
+    const open = () => openPublisher(keyPrefix);
     const a = await open();
     a.publisher.publish('alpaca', { k: 'status', sym: 'AAPL', status: 'halted', code: 'H', ts: 1_000_000_000n });
     await a.close();
