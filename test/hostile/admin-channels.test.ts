@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DEFAULT_INSTRUMENTS } from '../../src/core/instruments.js';
+import { adminGet } from '../helpers/admin-api.js';
 import { embeddedWorkers } from '../helpers/gateway-workers.js';
 
 /**
@@ -18,7 +19,6 @@ const CHANNELS = DEFAULT_INSTRUMENTS.flatMap((i) => KINDS.map((k) => `${k}:${i.s
 const CONNECTIONS = 12;
 /** connection i subscribes to the channels from i * STEP on: channel j has min(j / STEP + 1, CONNECTIONS) subscribers */
 const STEP = 7;
-const auth = { authorization: `Bearer ${SERVICE_TOKEN}` };
 
 interface Channel {
   channel: string;
@@ -65,11 +65,7 @@ describe('the admin API under many channels', () => {
     for (const ws of sockets) ws.terminate();
   });
 
-  const get = async <T>(path: string): Promise<{ status: number; bytes: number; body: T }> => {
-    const res = await fetch(`${base()}${path}`, { headers: auth });
-    const text = await res.text();
-    return { status: res.status, bytes: Buffer.byteLength(text), body: JSON.parse(text) as T };
-  };
+  const get = adminGet(base, SERVICE_TOKEN);
 
   it('the overview lists the 100 busiest channels, their subscribers summed over the workers, and exact totals', async () => {
     const o = await get<{ channels: Channel[]; channelTotals: Page['totals'] }>('/admin/api/overview');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SECRET, token } from '../auth/helpers.js';
+import { adminGet } from '../helpers/admin-api.js';
 import { embeddedWorkers } from '../helpers/gateway-workers.js';
 
 /**
@@ -15,7 +16,6 @@ import { embeddedWorkers } from '../helpers/gateway-workers.js';
 const SERVICE_TOKEN = 'svc-admin-connections-0123456789';
 const ANONYMOUS = 280;
 const ALICE = 7;
-const auth = { authorization: `Bearer ${SERVICE_TOKEN}` };
 
 interface Row {
   id: string;
@@ -62,11 +62,7 @@ describe('the admin API under many connections', () => {
     for (const ws of sockets) ws.terminate();
   });
 
-  const get = async <T>(path: string): Promise<{ status: number; bytes: number; body: T }> => {
-    const res = await fetch(`${base()}${path}`, { headers: auth });
-    const text = await res.text();
-    return { status: res.status, bytes: Buffer.byteLength(text), body: JSON.parse(text) as T };
-  };
+  const get = adminGet(base, SERVICE_TOKEN);
 
   it('the overview lists at most 100 connections, newest first when none is slow, and exact totals', async () => {
     const o = await get<{ connections: Row[]; connectionTotals: Totals }>('/admin/api/overview');
