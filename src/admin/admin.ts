@@ -6,6 +6,7 @@ import type { Announcement } from '../executions/schemas.js';
 import { AnnouncementSchema, describeIssue } from '../executions/schemas.js';
 import type { Authenticator } from '../gateway/auth-hook.js';
 import { CLOSE_POLICY } from '../gateway/connection.js';
+import { queryPairs } from '../http/query.js';
 import type { Connection } from '../gateway/connection.js';
 import type { Gateway } from '../gateway/server.js';
 import { HttpError, readJson, remoteAddress, sendJson, sendText } from '../http/http.js';
@@ -285,25 +286,12 @@ const badParam = (field: string, message: string): HttpError => new HttpError(40
 
 /** A query string's (name, value) pairs, decoded: 400 for a bad %-escape, a name not in `known`, or one given twice. */
 function queryParams(raw: string, known: readonly string[]): [string, string][] {
-  const out: [string, string][] = [];
   const seen = new Set<string>();
-  for (const part of raw.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-    const decode = (text: string, what: string): string => {
-      try {
-        return decodeURIComponent(text.replace(/\+/g, ' '));
-      } catch {
-        throw badParam(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
-      }
-    };
-    const name = decode(k, k.slice(0, 40));
-    const value = decode(v, name);
+  const out = queryPairs(raw, badParam);
+  for (const [name] of out) {
     if (!known.includes(name)) throw badParam(name.slice(0, 40), `unknown query parameter "${name.slice(0, 40)}": this route takes ${known.join(', ')}`);
     if (seen.has(name)) throw badParam(name, `"${name}" is given more than once: give it once`);
     seen.add(name);
-    out.push([name, value]);
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { tokenOf } from '../gateway/auth-check.js';
 import { MAX_HISTORY_BARS } from '../protocol/index.js';
 import { READ_CORS } from '../http/security-headers.js';
 import { remoteAddress, sendJson, sendText } from '../http/http.js';
+import { queryPairs } from '../http/query.js';
 
 // Every answer of the route carries READ_CORS, as docs/protocol.md#allowed-origins-extension
 // promises ("the JSON routes stay readable from any origin"): a chart served from another origin
@@ -54,19 +55,7 @@ class BadParam extends Error {
  */
 function strictQuery(raw: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const part of raw.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-    const decode = (text: string, what: string): string => {
-      try {
-        return decodeURIComponent(text.replace(/\+/g, ' '));
-      } catch {
-        throw new BadParam(what, `"${what}" is not a well-formed query parameter (a bad %-escape): percent-encode it as UTF-8`);
-      }
-    };
-    const name = decode(k, k.slice(0, 40));
-    const value = decode(v, name);
+  for (const [name, value] of queryPairs(raw, (param, message) => new BadParam(param, message))) {
     if (out.has(name) && BARS_PARAMS.has(name)) throw new BadParam(name, `"${name}" is given more than once: give it once`);
     if (!out.has(name)) out.set(name, value);
   }
