@@ -132,15 +132,10 @@ export class JetStreamEventLog<P extends LogPayload = ExecutionPayload> implemen
    * JetStream fails at once.
    */
   static async open<P extends LogPayload = ExecutionPayload>(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog<P>> {
-    const deadline = Date.now() + OPEN_RETRY_MS;
-    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
-      try {
-        return await JetStreamEventLog.#open<P>(nc, opts);
-      } catch (err) {
-        if (!transientJetStreamError(err) || Date.now() + delay > deadline || nc.isClosed()) throw err;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    return retryTransient(
+      () => JetStreamEventLog.#open<P>(nc, opts),
+      () => nc.isClosed(),
+    );
   }
 
   static async #open<P extends LogPayload>(nc: NatsConnection, opts: JetStreamEventLogOptions): Promise<JetStreamEventLog<P>> {
@@ -946,6 +941,23 @@ export async function consume(nc: NatsConnection, consumer: Consumer, maxMessage
 
 /** How long JetStreamEventLog.open tries again requests that time out or find JetStream not ready (ms). */
 export const OPEN_RETRY_MS = 30_000;
+
+/**
+ * `attempt()` tried again while it fails with a transient JetStream error (transientJetStreamError),
+ * with backoff from 250 ms to 2 s, for up to OPEN_RETRY_MS, unless `stop()` (the connection closed):
+ * how the log's streams and the portfolio's PUT records are opened.
+ */
+export async function retryTransient<T>(attempt: () => Promise<T>, stop: () => boolean = () => false): Promise<T> {
+  const deadline = Date.now() + OPEN_RETRY_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!transientJetStreamError(err) || Date.now() + delay > deadline || stop()) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 /**
  * A JetStream request that may pass when made again: it timed out (the server or its JetStream

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { PF_PUT_PREFIX } from '../bus/private-subjects.js';
 import { TickwireError } from '../core/errors.js';
 import { escapeSubjectToken } from '../core/symbols.js';
-import { ensureStream, OPEN_RETRY_MS, transientJetStreamError } from '../executions/jetstream-event-log.js';
+import { ensureStream, retryTransient } from '../executions/jetstream-event-log.js';
 import { answerTimeouts, createRedis } from '../store/redis-connection.js';
 
 /**
@@ -197,27 +197,21 @@ export class JetStreamPutRecords implements PutRecords {
   /**
    * Create or update the stream (the executions log's manager and client: its connection). A
    * request that times out or finds JetStream temporarily unavailable (a cluster electing its
-   * leader) is tried again, with backoff, for up to OPEN_RETRY_MS, as the log's open does.
+   * leader) is tried again as the log's open does (retryTransient).
    */
   static async open(jsm: JetStreamManager, js: JetStreamClient, opts: JetStreamPutRecordsOptions): Promise<JetStreamPutRecords> {
-    const deadline = Date.now() + OPEN_RETRY_MS;
-    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
-      try {
-        await ensureStream(jsm, {
-          name: opts.stream,
-          subjects: [(opts.prefix ?? PF_PUT_PREFIX) + '>'],
-          retention: RetentionPolicy.Limits,
-          storage: StorageType.File,
-          discard: DiscardPolicy.Old,
-          max_msgs_per_subject: 1,
-          num_replicas: opts.replicas,
-        });
-        return new JetStreamPutRecords(jsm, js, opts);
-      } catch (err) {
-        if (!transientJetStreamError(err) || Date.now() + delay > deadline) throw err;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    await retryTransient(() =>
+      ensureStream(jsm, {
+        name: opts.stream,
+        subjects: [(opts.prefix ?? PF_PUT_PREFIX) + '>'],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        max_msgs_per_subject: 1,
+        num_replicas: opts.replicas,
+      }),
+    );
+    return new JetStreamPutRecords(jsm, js, opts);
   }
 
   #subject(user: string): string {
