@@ -92,7 +92,8 @@ describe('HTTP-streaming transport: idle sessions', { concurrent: true }, () => 
     try {
       const idle = await SseTestClient.open(engine.port);
       const busy = await SseTestClient.open(engine.port);
-      const keepAlive = setInterval(() => void busy.post([]), 2000);
+      // a keep-alive every second: under a heavily loaded box four missed ones (2 s apart) once let the busy session idle out too
+      const keepAlive = setInterval(() => void busy.post([]), 1000);
       try {
         await idle.waitFor(() => idle.ended, 'the idle stream to end', 20_000);
         expect(idle.closeEvent).toEqual({ code: 1001, reason: 'idle session: no POST (command or keep-alive) for 8 s' });
