@@ -61,6 +61,20 @@ describe('volume-only trades before the first priced trade of an interval', () =
     expect(r.lastTicker()).toMatchObject({ p: 101, h: 110, l: 101 });
   });
 
+  it('a late priced trade of an ended interval whose trades were all volume-only opens its bar with them', () => {
+    const r = publisherRig({ sweep: true });
+    r.pub.publish('alpaca', trade(T0 + 1_000, 100, 40, 'V:1', VO));
+    r.pub.publish('alpaca', trade(T0 + 2_000, 100, 6, 'V:2', VO));
+    r.pub.publish('alpaca', trade(T0 + 61_000, 102, 100, 'V:3')); // the next minute
+    // reported late (Alpaca: up to 10 s; "Alpaca Market Data Update: Bars"), a regular sale of the first minute
+    r.pub.publish('alpaca', trade(T0 + 30_000, 101, 10, 'V:4'));
+    expect(r.bars('1m').at(-1)).toMatchObject({ t: T0, o: 101, h: 101, l: 101, c: 101, v: 56, n: 3, closed: true });
+    expect(r.bars('1m').at(-1)).not.toHaveProperty('corrected'); // its first publication
+    // the open bar of the next minute is untouched
+    r.pub.publish('alpaca', trade(T0 + 62_000, 103, 1, 'V:5'));
+    expect(r.lastBar('1m')).toMatchObject({ t: T0 + 60_000, o: 102, c: 103, v: 101, n: 2, closed: false });
+  });
+
   it('every minute bar holds the size and count of all its trades, in any mix (seeded sequence)', () => {
     const r = publisherRig({ sweep: true });
     let seed = 7;
