@@ -134,7 +134,9 @@ export class OandaFeed extends StreamFeed {
     }
     if (!isPriceLine(m)) return;
     // OANDA v20 "Pricing Endpoints" > Price Stream, ClientPrice: instrument (EUR_USD), bids/asks as
-    // PriceBucket {price (quote currency), liquidity (units of the base currency)}, time (RFC 3339
+    // PriceBucket {price (quote currency), liquidity ("The amount of liquidity offered by the
+    // PriceBucket", "integer or decimal if available", Pricing Common Definitions; no unit named:
+    // units of the instrument, as OANDA counts them, passed through)}, time (RFC 3339
     // or UNIX seconds with up to nine decimals, per Accept-Datetime-Format). The best level is
     // chosen by price (bestBucket): the pages do not give the order of the list.
     const sym = this.#map.toCanonical(String(m.instrument));

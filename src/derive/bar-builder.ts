@@ -9,6 +9,11 @@ import type { MinuteBuckets } from './minute-range.js';
 /** A bar as the builder holds it: the bar fields of BarTick, without the engine's stamps. */
 export type BarState = Pick<BarTick, 'iv' | 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'closed'> & { corrected?: boolean; empty?: boolean };
 
+/** volume-only trades of an interval that has no bar yet (BarBuilder #pending) */
+type PendingVolume = { v: number; n: number; late?: MinuteBuckets };
+/** intervals without a bar whose volume-only trades are kept for a late priced trade */
+const MAX_PENDING = 64;
+
 /** Closed bars remembered for corrections (and to tell a late provider bar from a first one). */
 const MAX_RECENT_CLOSED = 1000;
 const MINUTE_MS = 60_000;
@@ -72,6 +77,16 @@ export class BarBuilder {
    */
   readonly #lateMinutes = new WeakMap<BarState, MinuteBuckets>();
   #lastRemembered: BarState | undefined;
+  /**
+   * volume-only trades of intervals that have no bar (no trade of them set a price), by start:
+   * they open no bar, but their size counts in the bar the interval's first priced trade opens.
+   * The providers filter trades per field, then sum: Alpaca Learn, "Stock Minute Bars" (step 2,
+   * "Filter by 'trade condition'": "Volume includes almost all trades"); Polygon/Massive
+   * Knowledge Base, "How does Polygon create the OHLCV aggregate bars?" (condition 2
+   * `updates_volume: true`, no high/low or open/close). `late`: day bars, the high and low of the
+   * `highLowOnly` prints among them (as #lateMinutes)
+   */
+  readonly #pending = new Map<number, PendingVolume>();
 
   /**
    * `align`: bars start this many ms after the epoch-aligned grid (0 to interval − 1), or, for
@@ -101,16 +116,46 @@ export class BarBuilder {
       this.#end(bar, out);
       bar = undefined;
     }
-    // a trade that sets no price does not open a bar (providers build no bar from such trades)
-    if (!bar && t.volumeOnly) return out;
+    // a trade that sets no price does not open a bar (providers build no bar from such trades),
+    // but counts in the one the interval's first priced trade opens (#pending)
+    if (!bar && t.volumeOnly) {
+      this.#addPending(start, t, ms);
+      return out;
+    }
     if (!bar) {
       bar = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: false };
+      this.#takePending(start, bar);
       this.#bar = bar;
       this.#newest = start;
     }
     this.#apply(bar, t, ms);
     out.push({ ...bar });
     return out;
+  }
+
+  /**
+   * A volume-only trade of the interval at `start`, which has no bar (#pending): kept for the
+   * interval's first priced trade, also a late one (the newest MAX_PENDING intervals)
+   */
+  #addPending(start: number, t: TradeTick, ms: number): void {
+    let p = this.#pending.get(start);
+    if (!p) {
+      this.#pending.set(start, (p = { v: 0, n: 0 }));
+      if (this.#pending.size > MAX_PENDING) this.#pending.delete(Math.min(...this.#pending.keys()));
+    }
+    p.v = roundQty(p.v + t.s);
+    p.n += 1;
+    if (t.highLowOnly && this.#calendar) addToMinute((p.late ??= new Map()), ms, t.p);
+  }
+
+  /** The kept volume-only trades of the interval at `start` (#pending), taken into its new bar. */
+  #takePending(start: number, bar: BarState): void {
+    const p = this.#pending.get(start);
+    if (!p) return;
+    this.#pending.delete(start);
+    bar.v = p.v;
+    bar.n = p.n;
+    if (p.late) this.#lateMinutes.set(bar, p.late);
   }
 
   /** A trade for the interval at `start`, which has ended. */
@@ -129,9 +174,15 @@ export class BarBuilder {
       out.push({ ...closed });
       return out;
     }
-    if (t.volumeOnly) return out; // no price to open the interval's bar with
-    // an interval that had no trade until now: its first and only closed bar
+    if (t.volumeOnly) {
+      // no price to open the interval's bar with: kept for a priced one (#pending)
+      this.#addPending(start, t, ms);
+      return out;
+    }
+    // an interval that had no trade that set a price until now: its first and only closed bar,
+    // with its volume-only trades (#pending)
     const bar: BarState = { iv: this.iv, t: start, o: t.p, h: t.p, l: t.p, c: t.p, v: 0, n: 0, closed: true };
+    this.#takePending(start, bar);
     this.#apply(bar, t, ms);
     this.#remember(bar);
     out.push({ ...bar });
@@ -210,6 +261,15 @@ export class BarBuilder {
   ): BarState | undefined {
     let bar = this.#bar?.t === start ? this.#bar : this.#held.get(start);
     const held = bar !== undefined && bar !== this.#bar;
+    const pending = this.#pending.get(start);
+    if (!bar && pending) {
+      // a volume-only trade of the interval with no bar yet: its volume and count (a late
+      // print's price stays in `late` until the next priced trade; rebuilt when the log holds it)
+      pending.v = roundQty(Math.max(0, pending.v + dv));
+      pending.n = Math.max(0, pending.n + dn);
+      if (pending.late && minuteTrades) amendMinute(pending.late, ms, minuteTrades, setsHighLowOnly);
+      return undefined;
+    }
     if (!bar) {
       if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
       bar = this.#recent.get(start);
@@ -355,6 +415,19 @@ export class BarBuilder {
       this.#fill(held, trades); // not published yet: it is published corrected in place
       return undefined;
     }
+    const pending = this.#pending.get(start);
+    if (pending) {
+      // the interval has no bar yet (its trades set no price): its pending volume and count, from
+      // its remaining trades (a trade corrected to set a price opens the bar: `open`)
+      pending.v = roundQty(trades.reduce((v, t) => v + t.s, 0));
+      pending.n = trades.length;
+      if (this.#calendar) {
+        const late = new Map<number, { h: number; l: number }>();
+        for (const t of trades) if (t.highLowOnly) addToMinute(late, t.ms, t.p);
+        pending.late = late;
+      }
+      return undefined;
+    }
     if (this.providerBars) return undefined; // the provider's bar for it is the one that counts
     const closed = this.#recent.get(start);
     if (!closed) return undefined;
@@ -383,6 +456,7 @@ export class BarBuilder {
     const bar: BarState = { iv: this.iv, t: start, o: first.p, h: first.p, l: first.p, c: first.p, v: 0, n: 0, closed: !current };
     if (this.#ms > MINUTE_MS) this.#minutes.set(bar, new Map());
     this.#fill(bar, trades);
+    this.#pending.delete(start); // now in the bar, as far as `trades` hold them
     if (current) {
       this.#bar = bar;
       this.#newest = start;

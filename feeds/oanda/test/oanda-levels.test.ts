@@ -57,6 +57,25 @@ describe('oanda price buckets and error bodies', () => {
     expect(h.ticks[0]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07612, bs: 1_000_000, ap: 1.07626, as: 1_000_000, ts: 1718026201000000001n });
   });
 
+  it('reads liquidity given as a decimal string (Pricing Common Definitions, PriceBucket: "integer or decimal if available")', async () => {
+    h = await startHarness(
+      () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
+      (p) => new OandaFeed('oanda', options(p.url), creds),
+    );
+    await h.waitFor('stream open', () => h!.provider.streams.size > 0);
+    for (const s of h.provider.streams)
+      s.line({
+        type: 'PRICE',
+        time: '2024-06-10T13:30:01.000000001Z',
+        instrument: 'EUR_USD',
+        tradeable: true,
+        bids: [{ price: '1.07612', liquidity: '2500000.5' }],
+        asks: [{ price: '1.07626', liquidity: 1_000_000 }],
+      });
+    await h.waitFor('a quote', () => h!.ticks.length >= 1);
+    expect(h.ticks[0]).toEqual({ k: 'quote', sym: 'EUR-USD', bp: 1.07612, bs: 2_500_000.5, ap: 1.07626, as: 1_000_000, ts: 1718026201000000001n });
+  });
+
   it('an HTTP error with an HTML body is reported in one short line, not the whole page', async () => {
     const page = `<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n${'<p>upstream unavailable</p>\n'.repeat(80)}</body>\n</html>\n`;
     e = await startHarness(
