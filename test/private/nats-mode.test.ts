@@ -95,6 +95,8 @@ describe('executions over NATS (JetStream)', () => {
     const e = exec('lena');
     expect((await api(gb, 'POST', '/v1/executions', e)).status).toBe(201);
     expect((await api(ga, 'POST', '/v1/executions', e)).body).toMatchObject({ seq: 1, duplicate: true });
+    // the id with other content, on the other gateway: read back from JetStream and refused
+    expect(await api(ga, 'POST', '/v1/executions', { ...e, qty: e.qty + 1 })).toMatchObject({ status: 409, body: { error: 'CONFLICT', field: 'qty' } });
     const got = await c.waitFor(isExec);
     expect(got).toMatchObject({ seq: 1, d: { id: e.id } });
     await api(gb, 'POST', '/v1/executions', exec('lena')); // a sentinel: a repeat would come before it
