@@ -30,7 +30,7 @@ export class ExecutionService {
    * Store one execution for a user; a repeated id is not stored again. A repeated id whose other
    * fields differ from the stored execution's is a 409 CONFLICT naming the first field that
    * differs: the log keeps the first, and answering the second `duplicate: true` told the order
-   * system its content was recorded when it was dropped (test/hostile/execution-intake.test.ts).
+   * system its content was recorded when it was dropped (test/hostile/service-api-intake.test.ts).
    */
   async record(user: string, e: ExecutionInput, opts?: AppendOptions): Promise<AppendResult> {
     if (!this.registry.has(e.sym)) {

@@ -70,7 +70,7 @@ describe('executions (embedded, memory log)', () => {
     const e = exec('frank');
     const first = await api(engine, 'POST', '/v1/executions', e);
     const again = await api(engine, 'POST', '/v1/executions', e);
-    // the same id with other content is not a retry: refused, the first kept (test/hostile/execution-intake.test.ts)
+    // the same id with other content is not a retry: refused, the first kept (test/hostile/service-api-intake.test.ts)
     const other = await api(engine, 'POST', '/v1/executions', { ...e, p: 999 });
     expect(first).toMatchObject({ status: 201, body: { seq: 1, duplicate: false } });
     expect(again).toMatchObject({ status: 200, body: { seq: 1, duplicate: true } });

@@ -86,3 +86,54 @@ describe('POST /v1/executions: retries, colliding ids, numeric and time edges', 
     expect(await post({ ...base, id: 'batch-1' })).toMatchObject({ status: 201, body: { duplicate: false } });
   });
 });
+
+/**
+ * `POST /v1/users/{user}/notifications` has the same contract: an id names one notification of
+ * the user. A repeat with another title, body, type, priority or data used to be answered
+ * `duplicate: true`, and the backend believed its second notification was in the user's inbox.
+ */
+describe('POST /v1/users/{user}/notifications: a repeated id with other content', () => {
+  let engine: Engine;
+  const n = {
+    id: 'dep-9',
+    type: 'deposit.credited',
+    title: 'Deposit credited',
+    body: '1,000.00 USD',
+    priority: 'high',
+    data: { amount: 1000, ccy: 'USD', legs: [1, { a: 2 }] },
+  };
+  const post = (user: string, body: unknown) => api(engine, 'POST', `/v1/users/${user}/notifications`, body);
+
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } });
+  });
+  afterAll(() => engine?.close());
+
+  it('is 409 CONFLICT naming the field; the same content (keys in another order, time aside) a duplicate', async () => {
+    expect(await post('alice', n)).toMatchObject({ status: 201, body: { seq: 1, duplicate: false } });
+    const changes: Record<string, unknown> = {
+      type: 'deposit.failed',
+      title: 'Deposit failed',
+      body: '0.00 USD',
+      priority: 'urgent',
+      data: { amount: 1, ccy: 'USD', legs: [1, { a: 2 }] },
+    };
+    for (const [field, value] of Object.entries(changes)) {
+      const r = await post('alice', { ...n, [field]: value });
+      expect(r.status, field).toBe(409);
+      expect(r.body, field).toMatchObject({ error: 'CONFLICT', field, message: expect.stringContaining('dep-9') });
+    }
+    const { data: _data, ...noData } = n;
+    expect(await post('alice', noData)).toMatchObject({ status: 409, body: { field: 'data' } });
+    const { priority: _p, ...defaultPriority } = n;
+    expect(await post('alice', defaultPriority)).toMatchObject({ status: 409, body: { field: 'priority' } });
+    // the retry as it was, data keys reordered: a duplicate, nothing stored
+    const reordered = { data: { legs: [1, { a: 2 }], ccy: 'USD', amount: 1000 }, priority: 'high', body: n.body, title: n.title, type: n.type, id: n.id };
+    expect(await post('alice', reordered)).toMatchObject({ status: 200, body: { seq: 1, duplicate: true } });
+    const list = await api(engine, 'GET', '/v1/users/alice/notifications');
+    expect(list.body.items).toHaveLength(1);
+    expect(list.body.items[0]).toMatchObject({ id: 'dep-9', title: 'Deposit credited', data: n.data });
+    // another user's id space is their own
+    expect(await post('bob', { ...n, title: 'Other' })).toMatchObject({ status: 201, body: { user: 'bob', seq: 1 } });
+  });
+});
