@@ -66,6 +66,11 @@ export interface AlertLimits {
    */
   maxWindowsPerSymbol?: number;
   /**
+   * distinct percent-change windows all users' rules may use per symbol (alerts.maxWindowsPerSymbolAllUsers;
+   * default DEFAULT_MAX_WINDOWS_PER_SYMBOL_ALL_USERS): the per-user bound does not bound many users
+   */
+  maxWindowsPerSymbolAllUsers?: number;
+  /**
    * firings one user's rules may have per minute, a minute's worth at once (alerts.firingsPerUserPerMin;
    * unset or 0: no bound): crossings beyond it are swallowed as a cooldown swallows them
    */
@@ -74,11 +79,14 @@ export interface AlertLimits {
 
 /** alerts.maxWindowsPerSymbol when unset. */
 export const DEFAULT_MAX_WINDOWS_PER_SYMBOL = 8;
+/** alerts.maxWindowsPerSymbolAllUsers when unset (about 1 µs a tick of the symbol each). */
+export const DEFAULT_MAX_WINDOWS_PER_SYMBOL_ALL_USERS = 64;
 
 export const DEFAULT_ALERT_LIMITS: Readonly<AlertLimits> = Object.freeze({
   maxRulesPerUser: 1000,
   maxWindowMs: 86_400_000,
   maxWindowsPerSymbol: DEFAULT_MAX_WINDOWS_PER_SYMBOL,
+  maxWindowsPerSymbolAllUsers: DEFAULT_MAX_WINDOWS_PER_SYMBOL_ALL_USERS,
 });
 
 const finite = (what: string) =>

@@ -576,6 +576,15 @@ export const ConfigSchema = z
           .describe(
             'distinct percent-change windows (source and windowMs) one user may have rules on per symbol; each costs the alert service a push per tick of the symbol; beyond it ALERT_LIMIT',
           ),
+        maxWindowsPerSymbolAllUsers: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(64)
+          .describe(
+            'distinct percent-change windows (source and windowMs) the rules of all users may use per symbol (about 1 µs a tick of the symbol each); a rule on a window the symbol has is always accepted; beyond it ALERT_LIMIT',
+          ),
         firingsPerUserPerMin: z
           .number()
           .int()

@@ -12,7 +12,8 @@ export const UserIdSchema = z.string().superRefine((s, ctx) => {
 });
 
 const symbol = z.string().refine(isCanonicalSymbol, 'a canonical symbol such as AAPL, BRK.B or BTC-USD (upper case)');
-const finite = z.number().finite();
+/** the latest time (ms since the epoch) a JavaScript Date holds (ECMA-262 "Time Values and Time Range") */
+export const MAX_TIME_MS = 8.64e15;
 /**
  * A finite number from `min` to `max`: the bounds of src/core/numbers.ts, which keep every
  * valuation finite (docs/private-streams.md#service-api). The message names them, for any
@@ -49,7 +50,11 @@ export const ExecutionSchema = z
     qty: bounded(0, MAX_QTY, 'above 0, at most 1e15').positive('must be a finite number above 0, at most 1e15'),
     p: bounded(0, MAX_PRICE, 'from 0 to 1e15'),
     fee: bounded(0, MAX_AMOUNT, 'from 0 to 1e30').optional(),
-    t: finite.positive().describe('execution time, ms since the epoch'),
+    // at most the latest time a JavaScript Date holds (year 275760): `new Date(1e300)` is an
+    // Invalid Date, whose toISOString() throws in a client that shows the execution
+    t: bounded(0, MAX_TIME_MS, 'above 0, at most 8.64e15 (ms since the epoch)')
+      .positive('must be a finite number above 0, at most 8.64e15 (ms since the epoch)')
+      .describe('execution time, ms since the epoch'),
   })
   .strict();
 export type ExecutionInput = z.infer<typeof ExecutionSchema>;

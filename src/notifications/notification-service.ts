@@ -48,7 +48,7 @@ const SCAN_PAGE = 1000;
  * state reads at most that many events.
  */
 export class NotificationService {
-  readonly stats = { recorded: 0, duplicates: 0, markers: 0 };
+  readonly stats = { recorded: 0, duplicates: 0, conflicts: 0, markers: 0 };
 
   constructor(
     readonly log: EventLog<NotificationEvent>,
@@ -75,7 +75,42 @@ export class NotificationService {
       const { field, message } = describeIssue(r.error);
       throw new EventRequestError(400, 'BAD_REQUEST', message, field);
     }
-    return this.record(user, toNotificationItem(r.data, (this.opts.now ?? Date.now)()), opts);
+    const item = toNotificationItem(r.data, (this.opts.now ?? Date.now)());
+    const res = await this.record(user, item, opts);
+    if (!res.duplicate) return res;
+    const field = await this.#conflict(user, res.seq, item);
+    if (field !== undefined) {
+      this.stats.duplicates--;
+      this.stats.conflicts++;
+      throw new EventRequestError(
+        409,
+        'CONFLICT',
+        `notification "${item.id}" is already recorded for this user (seq ${res.seq}) with another "${field}": a retry must repeat the notification as it was; a different one needs an id of its own`,
+        field,
+      );
+    }
+    return res;
+  }
+
+  /**
+   * The first field in which the stored notification `seq` differs from `item` (its time aside:
+   * the server stamps it), or undefined when they agree or the original cannot be read back (no
+   * longer retained, the log unreachable): then the repeat is answered as a duplicate, as before.
+   * Answering a repeated id with other content `duplicate: true` told the backend it was recorded
+   * when it was dropped (test/hostile/service-api-intake.test.ts).
+   */
+  async #conflict(user: string, seq: number, item: NotificationItem): Promise<string | undefined> {
+    if (seq <= 0) return undefined;
+    let original: NotificationItem | undefined;
+    try {
+      const [ev] = await this.log.read(user, seq - 1, 1);
+      if (ev?.seq === seq && ev.d.kind === 'notification' && ev.d.id === item.id) original = ev.d;
+    } catch {
+      return undefined;
+    }
+    if (!original) return undefined;
+    for (const k of ['type', 'title', 'body', 'priority'] as const) if (original[k] !== item[k]) return k;
+    return sameJson(original.data, item.data) ? undefined : 'data';
   }
 
   /** Store an already built notification (the engine's own, e.g. an alert firing, id starting with `#`). */
@@ -209,4 +244,20 @@ export class NotificationService {
     this.stats.markers++;
     return { seq: res.seq, unread: s.unread.length - newlyRead.length };
   }
+}
+
+/** Two JSON values alike, whatever the order of object keys (`===` on numbers: -0 is 0, as JSON stores it). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bs = b as unknown[];
+    return a.length === bs.length && a.every((x, i) => sameJson(x, bs[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao);
+  if (ak.length !== Object.keys(bo).length) return false;
+  return ak.every((k) => Object.hasOwn(bo, k) && sameJson(ao[k], bo[k]));
 }

@@ -87,3 +87,38 @@ describe('hostile: percent-change windows of one user on one symbol', () => {
     trent.close();
   });
 });
+
+/**
+ * The per-user bound does not bound many users: 125 users of 8 windows each on one symbol made a
+ * tick of it cost 384 µs instead of 8.5 µs (measured on the engine alone), and one service token
+ * posts for any user id. All users' rules may use at most `alerts.maxWindowsPerSymbolAllUsers`
+ * (64) distinct windows per symbol; a rule on a window the symbol has is accepted.
+ */
+describe('hostile: percent-change windows of many users on one symbol', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine({ auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN }, alerts: { flushMs: 0 } });
+  });
+  afterAll(() => engine.close());
+
+  const rule = (id: string, windowMs: number, symbol = 'AAPL') => ({ id, symbol, kind: 'change', direction: 'up', percent: 5, windowMs });
+  const create = (user: string, body: unknown) => api(engine, 'POST', `/v1/users/${user}/alerts`, body);
+
+  it('refuses a new window beyond alerts.maxWindowsPerSymbolAllUsers, whoever asks; a window the symbol has is accepted', async () => {
+    const statuses: number[] = [];
+    for (let u = 0; u < 9; u++) for (let w = 0; w < 8; w++) statuses.push((await create(`u${u}`, rule(`w${w}`, 60_000 + u * 8 + w))).status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(64);
+    expect(statuses.slice(64)).toEqual(Array(8).fill(429));
+    const refused = await create('late', rule('mine', 59_000));
+    expect(refused).toMatchObject({ status: 429, body: { error: 'ALERT_LIMIT', field: 'windowMs' } });
+    expect(refused.body.message).toContain('alerts.maxWindowsPerSymbolAllUsers');
+    // a window another user's rules watch costs nothing more: accepted
+    expect(await create('late', rule('shared', 60_003))).toMatchObject({ status: 201 });
+    // another symbol has windows of its own
+    expect(await create('late', rule('msft', 59_000, 'MSFT'))).toMatchObject({ status: 201 });
+    // a window whose rules are all deleted frees its place
+    expect(await api(engine, 'DELETE', '/v1/users/u0/alerts/w0')).toMatchObject({ status: 200 });
+    expect(await create('late', rule('mine', 59_000))).toMatchObject({ status: 201 });
+    expect(await create('late', rule('one-more', 58_000))).toMatchObject({ status: 429, body: { error: 'ALERT_LIMIT' } });
+  });
+});

@@ -35,8 +35,11 @@ describe('notifications channel (embedded, memory log)', () => {
     for (const c of [alice, bob]) expect((await c.request({ op: 'subscribe', id: 1, channels: ['notifications'] })).subscribed).toEqual(['notifications']);
     const first = await post(engine, 'alice', note('n-1', { priority: 'high', data: { order: 'o-77' } }));
     expect(first).toMatchObject({ status: 201, body: { user: 'alice', id: 'n-1', seq: 1, duplicate: false } });
-    const again = await post(engine, 'alice', note('n-1', { title: 'changed' }));
+    const again = await post(engine, 'alice', note('n-1', { priority: 'high', data: { order: 'o-77' } }));
     expect(again).toMatchObject({ status: 200, body: { seq: 1, duplicate: true } });
+    // the id with other content is not a retry: refused, the first kept (test/hostile/service-api-intake.test.ts)
+    const other = await post(engine, 'alice', note('n-1', { priority: 'high', data: { order: 'o-77' }, title: 'changed' }));
+    expect(other).toMatchObject({ status: 409, body: { error: 'CONFLICT', field: 'title' } });
     const got = await alice.waitFor(isNote);
     expect(got.seq).toBe(1);
     expect(got.d).toEqual({

@@ -97,11 +97,13 @@ describe('graceful shutdown of a real tickwire process', { concurrent: true }, (
  */
 describe('SIGTERM with executions in flight', () => {
   const TOKEN = 'svc-token-0123456789abcdef';
+  // one time for every execution: the check after the restart repeats each as it was (another `t` is a 409 CONFLICT)
+  const T0 = Date.now();
   const post = (port: number, id: string): Promise<Response> =>
     fetch(`http://127.0.0.1:${port}/v1/executions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user: 'inflight', id, order: 'o1', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: Date.now() }),
+      body: JSON.stringify({ user: 'inflight', id, order: 'o1', sym: 'AAPL', side: 'buy', qty: 1, p: 1, t: T0 }),
     });
 
   async function acknowledgedAreStored(args: string[], env: Record<string, string>): Promise<void> {

@@ -26,7 +26,9 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-const fill = (id: string, order = 'o-1') => ({ user: 'ivy', id, order, sym: 'AAPL', side: 'buy', qty: 1, p: 100, t: Date.now() });
+// one fixed time: a retry repeats the execution as it was (another `t` is a 409 CONFLICT)
+const T0 = Date.now();
+const fill = (id: string, order = 'o-1') => ({ user: 'ivy', id, order, sym: 'AAPL', side: 'buy', qty: 1, p: 100, t: T0 });
 
 describe('execution ids that are not well-formed Unicode', () => {
   it('are refused with 400 naming the field, never taken for another execution', async () => {

@@ -69,9 +69,12 @@ describe('executions (embedded, memory log)', () => {
     await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
     const e = exec('frank');
     const first = await api(engine, 'POST', '/v1/executions', e);
-    const again = await api(engine, 'POST', '/v1/executions', { ...e, p: 999 });
+    const again = await api(engine, 'POST', '/v1/executions', e);
+    // the same id with other content is not a retry: refused, the first kept (test/hostile/service-api-intake.test.ts)
+    const other = await api(engine, 'POST', '/v1/executions', { ...e, p: 999 });
     expect(first).toMatchObject({ status: 201, body: { seq: 1, duplicate: false } });
     expect(again).toMatchObject({ status: 200, body: { seq: 1, duplicate: true } });
+    expect(other).toMatchObject({ status: 409, body: { error: 'CONFLICT', field: 'p' } });
     const next = await api(engine, 'POST', '/v1/executions', exec('frank'));
     expect(next.body.seq).toBe(2);
     const got = await c.waitForCount(isExec, 2);

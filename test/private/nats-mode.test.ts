@@ -95,6 +95,8 @@ describe('executions over NATS (JetStream)', () => {
     const e = exec('lena');
     expect((await api(gb, 'POST', '/v1/executions', e)).status).toBe(201);
     expect((await api(ga, 'POST', '/v1/executions', e)).body).toMatchObject({ seq: 1, duplicate: true });
+    // the id with other content, on the other gateway: read back from JetStream and refused
+    expect(await api(ga, 'POST', '/v1/executions', { ...e, qty: e.qty + 1 })).toMatchObject({ status: 409, body: { error: 'CONFLICT', field: 'qty' } });
     const got = await c.waitFor(isExec);
     expect(got).toMatchObject({ seq: 1, d: { id: e.id } });
     await api(gb, 'POST', '/v1/executions', exec('lena')); // a sentinel: a repeat would come before it
@@ -114,6 +116,7 @@ describe('executions over NATS (JetStream)', () => {
     const e = { id: 'in-1', order: 'ord-1', sym: 'MSFT', side: 'sell', qty: 3, p: 410.5, fee: 0.25, t: Date.now() };
     await js.publish(subject, JSON.stringify(e));
     await js.publish(subject, JSON.stringify(e)); // duplicate
+    await js.publish(subject, JSON.stringify({ ...e, qty: 4 })); // the id with other content: refused, never delivered
     const got = await c.waitFor(isExec, 15_000);
     expect(got).toMatchObject({ seq: 1, d: e });
     await js.publish(subject, JSON.stringify({ ...e, id: 'in-2' })); // a sentinel: a repeat of in-1 would come before it
@@ -123,6 +126,25 @@ describe('executions over NATS (JetStream)', () => {
       [2, 'in-2'],
     ]);
     c.close();
+  });
+
+  it('Nats-Msg-Id must be unique across users: the stream deduplicates by it whatever the subject', async () => {
+    const g = await natsEngine();
+    const [ann, ben] = [await client(g, 'ann'), await client(g, 'ben')];
+    for (const c of [ann, ben]) await c.request({ op: 'subscribe', id: 1, channels: ['executions'], snapshot: false });
+    const js = jetstream(nc);
+    const e = { id: 'fill-1', order: 'o-1', sym: 'MSFT', side: 'buy', qty: 1, p: 410, t: Date.now() };
+    // the execution id alone (the advice docs/operations.md gave): ben's fill-1 is taken for ann's, never stored
+    expect((await js.publish('exec.in.ann', JSON.stringify(e), { msgID: e.id })).duplicate).toBe(false);
+    expect((await js.publish('exec.in.ben', JSON.stringify(e), { msgID: e.id })).duplicate).toBe(true);
+    // the user and the id (docs/private-streams.md, "From an order system over NATS"): each user's is stored
+    const f = { ...e, id: 'fill-2' };
+    for (const user of ['ann', 'ben']) expect((await js.publish(`exec.in.${user}`, JSON.stringify(f), { msgID: `${user}:${f.id}` })).duplicate).toBe(false);
+    for (const c of [ann, ben]) await c.waitFor((fr) => isExec(fr) && fr.d.id === 'fill-2', 15_000);
+    expect(ann.frames.filter(isExec).map((fr) => fr.d.id)).toEqual(['fill-1', 'fill-2']);
+    expect(ben.frames.filter(isExec).map((fr) => fr.d.id)).toEqual(['fill-2']);
+    ann.close();
+    ben.close();
   });
 });
 

@@ -223,7 +223,8 @@ describe('positions in Redis (embedded with REDIS_URL)', () => {
     const cfg = { redisUrl: redis.url, auth: { mode: 'required', jwtSecret: SECRET, serviceToken: SERVICE_TOKEN } };
     const a = await testEngine(cfg);
     await api(a, 'PUT', '/v1/users/quinn/positions', { ccy: 'USD', positions: [{ sym: 'TSLA', qty: 4, cost: 1000 }] });
-    await api(a, 'POST', '/v1/executions', { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() });
+    const r1 = { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() };
+    await api(a, 'POST', '/v1/executions', r1);
     await waitFor(async () => (await api(a, 'GET', '/v1/users/quinn/positions')).body.positions?.[0]?.qty === 5);
     await a.close();
     const b = await testEngine(cfg);
@@ -233,9 +234,9 @@ describe('positions in Redis (embedded with REDIS_URL)', () => {
       await c.request({ op: 'subscribe', id: 1, channels: ['executions'], since: 0 });
       expect((await c.waitFor((f) => f.op === 'data' && f.ch === 'executions')).d.id).toBe('r1');
       // the same id after the restart is still a duplicate
-      expect(
-        (await api(b, 'POST', '/v1/executions', { user: 'quinn', id: 'r1', order: 'o', sym: 'TSLA', side: 'buy', qty: 1, p: 260, t: Date.now() })).body,
-      ).toMatchObject({ duplicate: true, seq: 1 });
+      expect((await api(b, 'POST', '/v1/executions', r1)).body).toMatchObject({ duplicate: true, seq: 1 });
+      // and with other content a 409, read back from Redis (test/hostile/service-api-intake.test.ts)
+      expect(await api(b, 'POST', '/v1/executions', { ...r1, t: r1.t + 1 })).toMatchObject({ status: 409, body: { error: 'CONFLICT', field: 't' } });
       c.close();
     } finally {
       await b.close();
