@@ -36,7 +36,7 @@ describe('docs/alerts.md', () => {
   it('lists every error code and documents the alerts.* config keys with their defaults', () => {
     for (const code of Object.values(AlertErrorCode).filter((c) => c !== 'ALERT_NOT_FOUND')) expect(doc).toContain(`| \`${code}\` |`);
     const rows = describeConfig().filter((r) => r.key.startsWith('alerts.'));
-    expect(rows.length).toBe(7);
+    expect(rows.length).toBe(8);
     for (const r of rows) expect(doc).toContain(`| \`${r.key}\` | \`${JSON.stringify(r.default).replace(/"/g, '')}\``);
   });
 });
