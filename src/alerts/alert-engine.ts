@@ -125,6 +125,11 @@ interface Slot {
   /** where a fired rule waits to re-arm */
   readonly waitKey: number;
   live: boolean;
+  /**
+   * phase `waiting`, but in its stream's `parked` list, not in a wait set: its last crossing was
+   * swallowed by its user's spent firing budget (see #park)
+   */
+  parked: boolean;
 }
 
 interface ChangeGroup {
@@ -444,6 +449,7 @@ export class AlertEngine {
     if (crossed.length !== 0) crossed.length = 0;
     if (rearmed.length !== 0) rearmed.length = 0;
     const prev = stream.last;
+    if (stream.parked.size > 0) this.#unpark(stream, now);
     stream.update(v, crossed, rearmed, this.#levelOf);
     this.#dirtyStreams.add(stream);
     for (let i = 0; i < rearmed.length; i++) {
@@ -475,12 +481,13 @@ export class AlertEngine {
     this.#dirty.add(s);
     st.seen = v;
     const cooling = st.lastFiredAt !== undefined && now - st.lastFiredAt < rule.cooldownMs;
-    if (cooling || !this.#takeFiring(rule.user, now)) {
+    let overBudget = false;
+    if (cooling || (overBudget = !this.#takeFiring(rule.user, now))) {
       // swallowed (cooldown, or the user's firing budget): counts as a firing for re-arming (the
       // value must go back first), not delivered
       st.suppressed++;
       this.stats.suppressed++;
-      if (!cooling) this.stats.overBudget++;
+      if (overBudget) this.stats.overBudget++;
     } else {
       st.fired++;
       st.lastFiredAt = now;
@@ -507,8 +514,57 @@ export class AlertEngine {
     }
     st.phase = 'waiting';
     const stream = s.stream!;
+    if (overBudget) return this.#park(s, stream);
     if (s.side === 'up') stream.waitUp.insert(s.waitKey, s.n);
     else stream.waitDown.insert(s.waitKey, s.n);
+  }
+
+  /**
+   * A rule whose crossing its user's spent firing budget swallowed leaves the stream's sets until
+   * the budget holds a firing again (#unpark, on the stream's next value). Re-armed and crossed on
+   * every bounce of the value, such rules cost work on every tick that no firing could come of:
+   * one user's 1,000 `rearm` rules at one level cost 216 µs a tick of a value going back and forth
+   * over it, 100 such users 31.6 ms (test/hostile/alert-firings.test.ts). Parked, a rule costs
+   * nothing a tick; the crossings it misses meanwhile are not counted in `suppressed`.
+   */
+  #park(s: Slot, stream: ThresholdStream): void {
+    s.parked = true;
+    const mine = stream.parked.get(s.rule.user);
+    if (mine) mine.push(s.n);
+    else stream.parked.set(s.rule.user, [s.n]);
+  }
+
+  /**
+   * Put back the parked rules of each user whose firing budget holds a firing again, where the
+   * stream's value has them: armed if it is back past their re-arm point (as if they had re-armed
+   * while parked), else waiting for it.
+   */
+  #unpark(stream: ThresholdStream, now: number): void {
+    const v = stream.last;
+    for (const [user, slots] of stream.parked) {
+      if (!this.#hasFiring(user, now)) continue;
+      stream.parked.delete(user);
+      for (const n of slots) {
+        const s = this.#slots[n];
+        if (!s || !s.live || !s.parked || s.stream !== stream) continue;
+        s.parked = false;
+        const back = v !== undefined && (s.side === 'up' ? v <= s.waitKey : v >= s.waitKey);
+        if (back) {
+          (s.side === 'up' ? stream.armedUp : stream.armedDown).insert(s.level, s.n);
+          s.state.phase = 'armed';
+          this.stats.rearmed++;
+          this.#dirty.add(s);
+        } else (s.side === 'up' ? stream.waitUp : stream.waitDown).insert(s.waitKey, s.n);
+      }
+    }
+  }
+
+  /** `user` may fire now (alerts.firingsPerUserPerMin): #takeFiring would not refuse, nothing taken. */
+  #hasFiring(user: string, now: number): boolean {
+    const perMin = this.#limits.firingsPerUserPerMin;
+    if (!perMin) return true;
+    const b = this.#budgets.get(user);
+    return !b || Math.min(perMin, b.tokens + (now > b.at ? ((now - b.at) / 60_000) * perMin : 0)) >= 1;
   }
 
   /**
@@ -641,7 +697,7 @@ export class AlertEngine {
     }
     const rearmBy = rule.rearmBy ?? 0;
     const n = this.#free.pop() ?? this.#slots.length;
-    const slot: Slot = { n, rule, state, stream, side, level, waitKey: side === 'up' ? level - rearmBy : level + rearmBy, live: true };
+    const slot: Slot = { n, rule, state, stream, side, level, waitKey: side === 'up' ? level - rearmBy : level + rearmBy, live: true, parked: false };
     this.#slots[n] = slot;
     this.#byId.set(rule.id, slot);
     let mine = this.#byUser.get(rule.user);
@@ -714,7 +770,14 @@ export class AlertEngine {
         found = (s.side === 'up' ? stream.armedUp : stream.armedDown).delete(s.level, s.n);
         break;
       case 'waiting':
-        found = (s.side === 'up' ? stream.waitUp : stream.waitDown).delete(s.waitKey, s.n);
+        if (s.parked) {
+          const mine = stream.parked.get(s.rule.user) ?? [];
+          const i = mine.indexOf(s.n);
+          found = i >= 0;
+          if (found) mine.splice(i, 1);
+          if (mine.length === 0) stream.parked.delete(s.rule.user);
+          s.parked = false;
+        } else found = (s.side === 'up' ? stream.waitUp : stream.waitDown).delete(s.waitKey, s.n);
         break;
       default:
         found = false;

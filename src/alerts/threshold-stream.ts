@@ -32,6 +32,11 @@ export class ThresholdStream {
   fresh: number[] = [];
   /** rules on this stream (any state): the owner drops the stream at 0 */
   rules = 0;
+  /**
+   * user -> slots whose last crossing that user's spent firing budget swallowed: in no set, not
+   * evaluated, until the budget holds a firing again (the engine puts them back)
+   */
+  readonly parked = new Map<string, number[]>();
 
   constructor(readonly key: string) {}
 

@@ -591,7 +591,7 @@ export const ConfigSchema = z
           .min(0)
           .default(600)
           .describe(
-            "alert firings one user's rules may have per minute, a minute's worth at once; each is a notification in the durable log; crossings beyond it are swallowed like a cooldown's (counted in suppressed); 0 = no bound",
+            "alert firings one user's rules may have per minute, a minute's worth at once; each is a notification in the durable log; a crossing beyond it is swallowed (counted in suppressed) and its rule parked, not evaluated, until the budget holds a firing again; 0 = no bound",
           ),
         flushMs: z
           .number()

@@ -8,8 +8,11 @@ import { api, publishTick, SECRET, SERVICE_TOKEN, testEngine } from '../auth/hel
  * symbol whose price goes back and forth over it. Every crossing fires every rule, and every firing
  * is a notification appended to the durable log (JetStream, Redis): 200 rules and 20 crossings
  * were 4000 appends, with nothing to bound them but the user's rule count and the market. A user
- * gets at most `alerts.firingsPerUserPerMin` firings a minute (a minute's worth at once); the
- * crossings beyond it are swallowed as a cooldown swallows them (counted in `suppressed`).
+ * gets at most `alerts.firingsPerUserPerMin` firings a minute (a minute's worth at once); a
+ * crossing beyond it is swallowed (counted in `suppressed`) and its rule parked until the budget
+ * holds a firing again. Before parking, the swallowed rules were re-armed and crossed again on
+ * every bounce of the price: work on every tick that no firing could come of (one user's 1,000
+ * such rules cost 216 µs a tick, 100 users 31.6 ms).
  */
 describe('hostile: alert firings of one user', () => {
   let engine: Engine;
@@ -53,9 +56,12 @@ describe('hostile: alert firings of one user', () => {
     const list = (await api(engine, 'GET', '/v1/users/mallory/alerts')).body.alerts as { state: { fired: number; suppressed: number } }[];
     const fired = list.reduce((n, a) => n + a.state.fired, 0);
     const suppressed = list.reduce((n, a) => n + a.state.suppressed, 0);
-    // 200 rules x 20 crossings: a minute's budget is delivered, the rest swallowed
+    // 200 rules x 20 crossings: a minute's budget is delivered; each rule's first crossing past
+    // it is swallowed and the rule parked: not re-armed or crossed again while the budget is spent
     expect(fired).toBe(100);
-    expect(fired + suppressed).toBe(200 * 20);
+    expect(suppressed).toBe(200);
+    // re-armed: the 100 that fired, once (before, 200 x 19 more: every bounce re-armed every rule)
+    expect(svc.engine.stats.rearmed).toBe(100);
     // the swallowed crossings are the budget's (no rule has a cooldown): operators see them apart
     expect(svc.engine.stats.overBudget).toBe(suppressed);
     const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } })).text();
