@@ -17,6 +17,55 @@ function setup() {
 const above = (id: string, level: number, extra: object = {}) => ({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'above', level, ...extra });
 const below = (id: string, level: number, extra: object = {}) => ({ id, user: 'u', symbol: 'AAPL', kind: 'price', direction: 'below', level, ...extra });
 
+describe('alert engine: rules parked by a spent firing budget', () => {
+  const limits = { maxRulesPerUser: 1000, maxWindowMs: 86_400_000, firingsPerUserPerMin: 1 };
+
+  it('are not evaluated while it is spent, and come back where the value has them', () => {
+    const fired: AlertFiring[] = [];
+    const engine = new AlertEngine({ registry, limits, onFire: (f) => fired.push(f) });
+    let t = 1_000_000;
+    const tr = (p: number, dt = 10) => engine.onTick(trade('AAPL', p, (t += dt)));
+    engine.add(above('a', 100, { mode: 'rearm', rearmBy: 1 }));
+    tr(98); // arms
+    tr(101); // fires: the minute's one firing
+    tr(98.5); // back by rearmBy: re-armed
+    tr(101); // swallowed: parked
+    expect(engine.get('a')!.state).toMatchObject({ phase: 'waiting', fired: 1, suppressed: 1 });
+    for (let i = 0; i < 10; i++) {
+      tr(98);
+      tr(101);
+    }
+    // parked: neither re-armed nor crossed by the bounces
+    expect(engine.get('a')!.state).toMatchObject({ fired: 1, suppressed: 1 });
+    expect(engine.stats.rearmed).toBe(1);
+    // a minute later, the value above the re-arm point (99): back to waiting, not armed
+    tr(100.5, 60_000);
+    tr(101.5);
+    expect(fired).toHaveLength(1);
+    expect(engine.get('a')!.state.phase).toBe('waiting');
+    tr(98.8); // back past 99: re-armed
+    tr(101); // fires again
+    expect(fired).toHaveLength(2);
+  });
+
+  it("a parked rule can be deleted, and its user's other rules are unaffected", () => {
+    const engine = new AlertEngine({ registry, limits });
+    let t = 1_000_000;
+    const tr = (p: number, dt = 10) => engine.onTick(trade('AAPL', p, (t += dt)));
+    engine.add(above('a', 100, { mode: 'rearm', rearmBy: 1 }));
+    engine.add(above('b', 100, { mode: 'rearm', rearmBy: 1 }));
+    tr(98);
+    tr(101); // one fires, the other is swallowed and parked
+    const parked = ['a', 'b'].find((id) => engine.get(id)!.state.fired === 0)!;
+    expect(engine.remove(parked)).toBeTruthy();
+    expect(engine.get(parked)).toBeUndefined();
+    tr(98, 60_000); // the budget holds a firing again; the deleted rule is not put back
+    tr(101);
+    expect(engine.stats.fired).toBe(2);
+    expect(engine.stats.rules).toBe(1);
+  });
+});
+
 describe('alert engine: crossing semantics', () => {
   it('a one-sided quote (a side of the book is empty) moves no mid or spread rule', () => {
     const { engine, fired, q } = setup();
