@@ -148,20 +148,22 @@ describe('gateway workers (embedded, 2 workers)', () => {
     const t = await token({ sub: 'bob' });
     const clients = await connectSplit(url(`?token=${t}`), 4);
     for (const c of clients) await c.request({ op: 'subscribe', id: 1, channels: ['executions'] });
+    const execution = JSON.stringify({ user: 'bob', id: 'ex-w1', order: 'o-1', sym: 'AAPL', side: 'buy', qty: 3, p: 200.5, t: Date.now() });
     const res = await fetch(http('/v1/executions'), {
       method: 'POST',
       headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user: 'bob', id: 'ex-w1', order: 'o-1', sym: 'AAPL', side: 'buy', qty: 3, p: 200.5, t: Date.now() }),
+      body: execution,
     });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ user: 'bob', seq: 1, duplicate: false });
     await Promise.all(clients.map((c) => c.waitFor((f) => f.op === 'data' && f.ch === 'executions' && f.d?.id === 'ex-w1')));
-    // the same id through the other worker is the same event
+    // the same execution through the other worker is the same event (a retry repeats it as it
+    // was: the same id with other content, `t` included, is a 409 CONFLICT)
     for (let i = 0; i < 4; i++) {
       const dup = await fetch(http('/v1/executions'), {
         method: 'POST',
         headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user: 'bob', id: 'ex-w1', order: 'o-1', sym: 'AAPL', side: 'buy', qty: 3, p: 200.5, t: Date.now() }),
+        body: execution,
       });
       expect(await dup.json()).toMatchObject({ seq: 1, duplicate: true });
     }
