@@ -18,6 +18,18 @@ const ACCOUNT = '101-004-1234567-001';
 const creds = { token: TOKEN, tokenEnv: 'OANDA_API_TOKEN', accountId: ACCOUNT };
 const options = (url: string) => OandaOptionsSchema.parse({ url, symbols: ['EUR-USD'], backoff: { initialMs: 20, maxMs: 200 } });
 
+/** The adapter on a fake OANDA, once its pricing stream is open. */
+async function openStream(): Promise<AdapterHarness<OandaFakeServer>> {
+  const h = await startHarness(
+    () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
+    (p) => new OandaFeed('oanda', options(p.url), creds),
+  );
+  await h.waitFor('stream open', () => h.provider.streams.size > 0);
+  return h;
+}
+/** A tradeable EUR_USD price line without its buckets. */
+const PRICE = { type: 'PRICE', time: '2024-06-10T13:30:01.000000001Z', instrument: 'EUR_USD', tradeable: true };
+
 describe('oanda price buckets and error bodies', () => {
   let h: AdapterHarness<OandaFakeServer> | undefined;
   let e: AdapterHarness<FakeHttpStreamServer<{ n: number }>> | undefined;
@@ -29,17 +41,10 @@ describe('oanda price buckets and error bodies', () => {
   });
 
   it('takes the best bucket of each side by price, whatever the order of the list', async () => {
-    h = await startHarness(
-      () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
-      (p) => new OandaFeed('oanda', options(p.url), creds),
-    );
-    await h.waitFor('stream open', () => h!.provider.streams.size > 0);
+    h = await openStream();
     for (const s of h.provider.streams)
       s.line({
-        type: 'PRICE',
-        time: '2024-06-10T13:30:01.000000001Z',
-        instrument: 'EUR_USD',
-        tradeable: true,
+        ...PRICE,
         // worst first: a larger amount at a worse price
         bids: [
           { price: '1.07608', liquidity: 5_000_000 },
@@ -58,17 +63,10 @@ describe('oanda price buckets and error bodies', () => {
   });
 
   it('reads liquidity given as a decimal string (Pricing Common Definitions, PriceBucket: "integer or decimal if available")', async () => {
-    h = await startHarness(
-      () => startOandaFake({ token: TOKEN, accountId: ACCOUNT, pumpMs: 60_000, heartbeatMs: 60_000, replayFixtures: false }),
-      (p) => new OandaFeed('oanda', options(p.url), creds),
-    );
-    await h.waitFor('stream open', () => h!.provider.streams.size > 0);
+    h = await openStream();
     for (const s of h.provider.streams)
       s.line({
-        type: 'PRICE',
-        time: '2024-06-10T13:30:01.000000001Z',
-        instrument: 'EUR_USD',
-        tradeable: true,
+        ...PRICE,
         bids: [{ price: '1.07612', liquidity: '2500000.5' }],
         asks: [{ price: '1.07626', liquidity: 1_000_000 }],
       });
