@@ -93,6 +93,20 @@ function redisMode(tag: string, retentionMs: number): Mode & { admin: Redis } {
   };
 }
 
+/** A position store that is `inner` with some of its methods replaced (a fault, a loss). */
+function storeOver(inner: MemoryPositionStore, over: Partial<PositionStore>): PositionStore {
+  return {
+    kind: 'memory',
+    load: () => inner.load(),
+    get: (u) => inner.get(u),
+    save: (b) => inner.save(b),
+    checkpoint: () => inner.checkpoint(),
+    setCheckpoint: (p) => inner.setCheckpoint(p),
+    close: () => inner.close(),
+    ...over,
+  };
+}
+
 function service(m: Mode, store = m.store()): PortfolioService {
   const svc = new PortfolioService({
     bus: new MemoryBus(),
@@ -208,15 +222,7 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
     const inner = new MemoryPositionStore();
     // a store that loses what it held once `lost` is set (as a Redis flushed of the books)
     let lost = false;
-    const store: PositionStore = {
-      kind: 'memory',
-      load: () => inner.load(),
-      get: async (u) => (lost ? undefined : inner.get(u)),
-      save: (b) => inner.save(b),
-      checkpoint: () => inner.checkpoint(),
-      setCheckpoint: (p) => inner.setCheckpoint(p),
-      close: () => inner.close(),
-    };
+    const store = storeOver(inner, { get: async (u) => (lost ? undefined : inner.get(u)) });
     const m: Mode = { log, puts: new MemoryPutRecords(), prefix: 'mem:', store: () => store, lose: async () => void (lost = true) };
     const a = service(m, store);
     await a.start();
@@ -313,15 +319,7 @@ describe('a book set by a PUT and lost by the position store is rebuilt as the P
     const log = new MemoryEventLog({ maxPerUser: 1000, retentionMs: 3_600_000 });
     const inner = new MemoryPositionStore();
     let failSaves = false;
-    const store: PositionStore = {
-      kind: 'memory',
-      load: () => inner.load(),
-      get: (u) => inner.get(u),
-      save: (b) => (failSaves ? Promise.reject(new Error('Command timed out')) : inner.save(structuredClone(b))),
-      checkpoint: () => inner.checkpoint(),
-      setCheckpoint: (p) => inner.setCheckpoint(p),
-      close: () => inner.close(),
-    };
+    const store = storeOver(inner, { save: (b) => (failSaves ? Promise.reject(new Error('Command timed out')) : inner.save(structuredClone(b))) });
     const records = new MemoryPutRecords();
     // once `holdNext` is set, the next look at the record is answered with what is stored right
     // after the next PUT's record is written (a read-back reading between a PUT's write and its take-back)
