@@ -16,6 +16,20 @@ export class EventRequestError extends HttpError {
   }
 }
 
+/**
+ * 409 CONFLICT: an event of this id is recorded for the user (at `seq`) with another `field`. A
+ * retry repeats the event as it was; answering such a repeat `duplicate` would drop the new
+ * content silently.
+ */
+export function conflictError(what: 'execution' | 'notification', id: string, seq: number, field: string): EventRequestError {
+  return new EventRequestError(
+    409,
+    'CONFLICT',
+    `${what} "${id}" is already recorded for this user (seq ${seq}) with another "${field}": a retry must repeat the ${what} as it was; a different ${what === 'execution' ? 'execution needs an id of its own' : 'one needs an id of its own'}`,
+    field,
+  );
+}
+
 /** The write side of private streams: executions into the log, announcements onto the bus. */
 export class ExecutionService {
   readonly stats = { recorded: 0, duplicates: 0, conflicts: 0, announcements: 0 };
@@ -46,12 +60,7 @@ export class ExecutionService {
     const field = await this.#conflict(user, r.seq, d);
     if (field !== undefined) {
       this.stats.conflicts++;
-      throw new EventRequestError(
-        409,
-        'CONFLICT',
-        `execution "${d.id}" is already recorded for this user (seq ${r.seq}) with another "${field}": a retry must repeat the execution as it was; a different execution needs an id of its own`,
-        field,
-      );
+      throw conflictError('execution', d.id, r.seq, field);
     }
     this.stats.duplicates++;
     return r;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AppendOptions, AppendResult, DisabledEventLog, EventLog, StoredEvent } from '../executions/event-log.js';
-import { EventRequestError } from '../executions/execution-service.js';
+import { conflictError, EventRequestError } from '../executions/execution-service.js';
 import { describeIssue } from '../executions/schemas.js';
 import type { ReplayBudget } from '../executions/replay-budget.js';
 import { KeyedSerial } from '../core/keyed-serial.js';
@@ -82,12 +82,7 @@ export class NotificationService {
     if (field !== undefined) {
       this.stats.duplicates--;
       this.stats.conflicts++;
-      throw new EventRequestError(
-        409,
-        'CONFLICT',
-        `notification "${item.id}" is already recorded for this user (seq ${res.seq}) with another "${field}": a retry must repeat the notification as it was; a different one needs an id of its own`,
-        field,
-      );
+      throw conflictError('notification', item.id, res.seq, field);
     }
     return res;
   }
