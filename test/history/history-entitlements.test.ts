@@ -46,7 +46,10 @@ describe('history and entitlements', () => {
     const rt = await connect({ classes: ['crypto'] }, 'rt');
     await rt.request({ op: 'subscribe', id: 1, channels: ['bar.1s:ETH-USD'], throttle: 0 });
     const isBar = (f: Frame): boolean => f.op === 'data' && f.ch === 'bar.1s:ETH-USD';
-    await waitFor(() => rt.frames.filter((f) => isBar(f) && f.d.closed === true).length >= 5, { timeout: 20_000, what: 'five closed real-time bars' });
+    // seven closed bars: the delayed view is DELAY (2 s) behind, and the 3 bars of history must
+    // all have ended before the delayed snapshot's own bar (with five, a delayed subscribe right
+    // after the fifth could find the engine's first bar too recent: 2 bars, CI 09:02 UTC)
+    await waitFor(() => rt.frames.filter((f) => isBar(f) && f.d.closed === true).length >= 7, { timeout: 20_000, what: 'seven closed real-time bars' });
 
     const dl = await connect({ delayed: ['crypto'] }, 'delayed');
     const subscribedAt = Date.now();
