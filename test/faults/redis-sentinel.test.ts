@@ -82,7 +82,10 @@ async function recordOne(): Promise<void> {
   const i = ++n;
   const body: ExecutionBody = { user: USER, id: `rx-${i}`, order: `o-${i}`, sym: 'AAPL', side: i % 3 ? 'buy' : 'sell', qty: i, p: 200 + i, t: Date.now() };
   posted.push(body);
-  await postExecution(url, body, { timeoutMs: 30_000 });
+  // an order system retries as long as the failover refuses executions: until the old primary is
+  // back as a replica (ackReplicas 1), which Sentinel's pace can take past 60 s on a loaded box
+  // (30 s here once let an execution give up, CI 09:13 UTC)
+  await postExecution(url, body, { timeoutMs: 90_000 });
   const now = Date.now();
   if (lastAckAt > 0) longestGap = Math.max(longestGap, now - lastAckAt);
   lastAckAt = now;
